@@ -1,0 +1,68 @@
+//! Every setting, from flags and environment variables, with defaults that run locally.
+//! Built once in `main` and passed down inside `AppState`; tests build one with `for_tests`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+/// Settings of the server. Each one is a flag and an environment variable.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address the HTTP listener (receiver, REST API, MCP) binds to.
+    #[arg(long, env = "WEBHOOK_MCP_LISTEN", default_value = "127.0.0.1:8086")]
+    pub listen: SocketAddr,
+
+    /// SQLite database file; created with its folder on first start.
+    #[arg(long, env = "WEBHOOK_MCP_DATABASE", default_value = "./data/webhook-mcp.db")]
+    pub database: PathBuf,
+
+    /// Bearer key for /api and /mcp. Without one, a key is generated on first start,
+    /// printed once, and only its hash is stored.
+    #[arg(long, env = "WEBHOOK_MCP_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Base URL senders reach this server at, used in the receiver URLs shown to users.
+    /// Defaults to `http://{listen}`.
+    #[arg(long, env = "PUBLIC_BASE_URL")]
+    pub public_base_url: Option<String>,
+
+    /// Largest webhook body accepted, in bytes; larger ones get 413.
+    #[arg(long, env = "WEBHOOK_MCP_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// How long the previous secret keeps verifying after a rotation, in seconds,
+    /// unless the rotation request says otherwise.
+    #[arg(long, env = "WEBHOOK_MCP_ROTATION_GRACE_SECS", default_value_t = 24 * 3600)]
+    pub rotation_grace_secs: i64,
+
+    /// Log format on stderr: `text` for people, `json` for log collectors.
+    #[arg(long, env = "WEBHOOK_MCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Seconds to wait for requests in flight to finish on shutdown.
+    #[arg(long, env = "WEBHOOK_MCP_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// A config for tests: loopback on a free port, the given database, a fixed API key.
+    pub fn for_tests(database: PathBuf) -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            database,
+            api_key: Some("test-api-key".into()),
+            public_base_url: None,
+            max_body_bytes: 1024 * 1024,
+            rotation_grace_secs: 24 * 3600,
+            log_format: LogFormat::Text,
+            shutdown_grace_secs: 5,
+        }
+    }
+}

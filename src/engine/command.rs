@@ -1,0 +1,277 @@
+//! Commands: what a webhook does with a matching event. This module checks a command when it
+//! is saved (so a broken trigger, condition, template or target is refused then, with the field
+//! named) and compiles it into the form the matcher runs.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::conditions::Conditions;
+use super::template;
+use super::trigger::Trigger;
+
+/// What a command does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// Queue a task for an agent with the rendered prompt.
+    CreateTask,
+    /// Post the rendered text on the source (issue comment, Slack thread reply, ...).
+    Comment,
+    /// Post a question on the source and wait for the reply.
+    Ask,
+    /// Answer the sender (HTTP response, Slack response_url, else a comment).
+    Respond,
+    /// POST the event or rendered body to another URL, signed.
+    Forward,
+    /// Post the rendered text to a chat channel (Open WebUI, Slack, Discord, Teams, Telegram).
+    PostMessage,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 6] = [
+        ActionKind::CreateTask,
+        ActionKind::Comment,
+        ActionKind::Ask,
+        ActionKind::Respond,
+        ActionKind::Forward,
+        ActionKind::PostMessage,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::CreateTask => "create_task",
+            ActionKind::Comment => "comment",
+            ActionKind::Ask => "ask",
+            ActionKind::Respond => "respond",
+            ActionKind::Forward => "forward",
+            ActionKind::PostMessage => "post_message",
+        }
+    }
+}
+
+impl fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ActionKind {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        ActionKind::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or(())
+    }
+}
+
+/// Where `forward` and `post_message` send to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The URL to POST to (an Open WebUI channel webhook URL, a Slack incoming webhook, ...).
+    pub url: String,
+    /// `forward`: the Standard Webhooks secret (`whsec_...`) the request is signed with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// `post_message`: the payload shape: openwebui, slack, discord, teams or telegram.
+    /// Guessed from the URL when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `post_message` to Telegram: the chat to post in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+}
+
+const MESSAGE_KINDS: [&str; 5] = ["openwebui", "slack", "discord", "teams", "telegram"];
+
+/// A command as written by a user, before checking.
+#[derive(Debug, Clone)]
+pub struct CommandSpec<'a> {
+    pub trigger: &'a str,
+    pub action: &'a str,
+    pub agent: Option<&'a str>,
+    pub template: Option<&'a str>,
+    pub conditions: &'a Value,
+    pub target: Option<&'a Value>,
+}
+
+/// Why a command cannot be saved, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidCommand {
+    pub field: String,
+    pub message: String,
+}
+
+fn invalid(field: &str, message: impl Into<String>) -> InvalidCommand {
+    InvalidCommand {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A checked command, ready to match events.
+#[derive(Debug, Clone)]
+pub struct CompiledCommand {
+    pub id: String,
+    pub trigger: Trigger,
+    pub conditions: Conditions,
+    pub action: ActionKind,
+    pub priority: i64,
+    pub stop: bool,
+}
+
+/// Checks every part of a command; the first problem found is returned.
+pub fn check(spec: &CommandSpec<'_>) -> Result<(Trigger, Conditions, ActionKind), InvalidCommand> {
+    let trigger = Trigger::parse(spec.trigger).map_err(|m| invalid("trigger", m))?;
+    let action: ActionKind = spec.action.parse().map_err(|()| {
+        invalid(
+            "action",
+            format!(
+                "unknown action `{}`; use one of {}",
+                spec.action,
+                ActionKind::ALL.map(ActionKind::as_str).join(", ")
+            ),
+        )
+    })?;
+    let conditions =
+        Conditions::compile(spec.conditions).map_err(|e| invalid(&e.path, e.message))?;
+
+    match (action, spec.agent.map(str::trim)) {
+        (ActionKind::CreateTask, None | Some("")) => {
+            return Err(invalid(
+                "agent",
+                "create_task needs `agent`: the name of the agent that takes the task (e.g. planning)",
+            ));
+        }
+        (_, Some(agent)) if !is_name(agent) => {
+            return Err(invalid(
+                "agent",
+                "agent names use letters, digits, `-` and `_` (at most 64)",
+            ));
+        }
+        _ => {}
+    }
+
+    match spec.template {
+        Some(source) => template::validate(source).map_err(|m| invalid("template", m))?,
+        None if matches!(
+            action,
+            ActionKind::Comment | ActionKind::Ask | ActionKind::Respond | ActionKind::PostMessage
+        ) =>
+        {
+            return Err(invalid(
+                "template",
+                format!("{action} needs `template`: the text to send, e.g. \"Thanks, looking at {{{{issue.title}}}}\""),
+            ));
+        }
+        None => {}
+    }
+
+    check_target(action, spec.target)?;
+    Ok((trigger, conditions, action))
+}
+
+fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), InvalidCommand> {
+    let needs_target = matches!(action, ActionKind::Forward | ActionKind::PostMessage);
+    let target = match target.filter(|t| !t.is_null()) {
+        None if needs_target => {
+            return Err(invalid(
+                "target",
+                format!("{action} needs `target`: {{\"url\": \"https://...\"}}"),
+            ));
+        }
+        None => return Ok(()),
+        Some(_) if !needs_target => {
+            return Err(invalid(
+                "target",
+                format!("{action} replies on the event's source and takes no target"),
+            ));
+        }
+        Some(t) => t,
+    };
+    let target: Target = serde_json::from_value(target.clone())
+        .map_err(|e| invalid("target", format!("invalid target: {e}")))?;
+    let url = reqwest::Url::parse(&target.url)
+        .map_err(|e| invalid("target.url", format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(invalid("target.url", "target URL must be http(s)://host/..."));
+    }
+    if let Some(kind) = &target.kind
+        && !MESSAGE_KINDS.contains(&kind.as_str())
+    {
+        return Err(invalid(
+            "target.kind",
+            format!("unknown kind `{kind}`; use one of {}", MESSAGE_KINDS.join(", ")),
+        ));
+    }
+    Ok(())
+}
+
+/// Letters, digits, `-`, `_`; 1 to 64 characters.
+pub fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec<'a>(trigger: &'a str, action: &'a str, conditions: &'a Value) -> CommandSpec<'a> {
+        CommandSpec {
+            trigger,
+            action,
+            agent: None,
+            template: Some("Hi {{issue.title}}"),
+            conditions,
+            target: None,
+        }
+    }
+
+    #[test]
+    fn commands_are_refused_with_the_field_named() {
+        let none = Value::Null;
+        let bad_cond = json!({"lables": ["bug"]});
+        let url = json!({"url": "ftp://x"});
+        let cases: Vec<(CommandSpec<'_>, &str)> = vec![
+            (spec("", "comment", &none), "trigger"),
+            (spec("issues.opened", "explode", &none), "action"),
+            (CommandSpec { agent: None, ..spec("issues.opened", "create_task", &none) }, "agent"),
+            (CommandSpec { agent: Some("bad name"), ..spec("x", "comment", &none) }, "agent"),
+            (CommandSpec { template: Some("{{ x "), ..spec("x", "comment", &none) }, "template"),
+            (CommandSpec { template: None, ..spec("x", "comment", &none) }, "template"),
+            (spec("x", "comment", &bad_cond), "conditions.lables"),
+            (spec("x", "forward", &none), "target"),
+            (CommandSpec { target: Some(&url), ..spec("x", "forward", &none) }, "target.url"),
+            (CommandSpec { target: Some(&url), ..spec("x", "comment", &none) }, "target"),
+        ];
+        for (spec, field) in cases {
+            let err = check(&spec).expect_err("should be refused");
+            assert_eq!(err.field, field, "{spec:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn seed_commands_are_accepted() {
+        let labels = json!({"labels": ["bug", "enhancement"]});
+        let agent = json!({"body_contains": "@agent"});
+        let channel = json!({"channel": "#engineering"});
+        let none = Value::Null;
+        let cases = [
+            CommandSpec { agent: Some("planning"), template: Some("Analyze issue: {{issue.title}}\n\n{{issue.body}}"), ..spec("issues.opened", "create_task", &labels) },
+            CommandSpec { agent: Some("brain"), template: Some("User asked: {{comment.body}}"), ..spec("issue_comment.created", "ask", &agent) },
+            CommandSpec { agent: Some("planning"), template: Some("New Jira ticket: {{issue.key}} - {{issue.summary}}"), ..spec("jira:issue_created", "create_task", &none) },
+            CommandSpec { agent: Some("brain"), template: Some("Processing your request: {{text}}"), ..spec("message.channels", "respond", &channel) },
+        ];
+        for c in cases {
+            assert!(check(&c).is_ok(), "{c:?}: {:?}", check(&c));
+        }
+    }
+}

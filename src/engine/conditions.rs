@@ -1,0 +1,320 @@
+//! Conditions: the filters a command puts on an event's payload, beyond its trigger. Pure.
+//!
+//! A conditions object holds any of these keys, all of which must hold:
+//! - the forms users write for common sources: `labels` (any of the item's labels), `label`
+//!   (the label just added), `body_contains`, `channel`, `sender`, `author` — each a string
+//!   or a list of strings (any of);
+//! - a general test on one field: `field` (a dotted path `issue.user.login` or a JSON pointer
+//!   `/issue/user/login`) with one or more of `equals`, `not_equals`, `in`, `contains`,
+//!   `regex`, `exists`, `gt`, `lt`;
+//! - combinators: `all` and `any` (lists of conditions objects) and `not` (one object).
+//!
+//! Unknown keys are refused when the command is saved, with the key and its path named.
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::payload::{self, lookup};
+
+/// Conditions as written (the stored JSON).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spec {
+    labels: Option<OneOrMany>,
+    label: Option<OneOrMany>,
+    body_contains: Option<OneOrMany>,
+    channel: Option<OneOrMany>,
+    sender: Option<OneOrMany>,
+    author: Option<OneOrMany>,
+    field: Option<String>,
+    equals: Option<Value>,
+    not_equals: Option<Value>,
+    #[serde(rename = "in")]
+    in_list: Option<Vec<Value>>,
+    contains: Option<Value>,
+    regex: Option<String>,
+    exists: Option<bool>,
+    gt: Option<f64>,
+    lt: Option<f64>,
+    all: Option<Vec<Spec>>,
+    any: Option<Vec<Spec>>,
+    not: Option<Box<Spec>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+/// Conditions checked and ready to evaluate (regexes compiled).
+#[derive(Debug, Clone, Default)]
+pub struct Conditions {
+    tests: Vec<Test>,
+}
+
+#[derive(Debug, Clone)]
+enum Test {
+    Labels(Vec<String>),
+    LabelAdded(Vec<String>),
+    BodyContains(Vec<String>),
+    Channel(Vec<String>),
+    Sender(Vec<String>),
+    Author(Vec<String>),
+    Field { path: String, op: FieldOp },
+    All(Vec<Conditions>),
+    Any(Vec<Conditions>),
+    Not(Box<Conditions>),
+}
+
+#[derive(Debug, Clone)]
+enum FieldOp {
+    Equals(Value),
+    NotEquals(Value),
+    In(Vec<Value>),
+    Contains(Value),
+    Regex(Regex),
+    Exists(bool),
+    Gt(f64),
+    Lt(f64),
+}
+
+/// A conditions object that cannot be used; `path` says where (`conditions.any[1].regex`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConditionError {
+    pub path: String,
+    pub message: String,
+}
+
+impl Conditions {
+    /// Parses and checks a conditions object (`null` or `{}` means "always").
+    pub fn compile(value: &Value) -> Result<Conditions, ConditionError> {
+        if value.is_null() {
+            return Ok(Conditions::default());
+        }
+        if !value.is_object() {
+            return Err(ConditionError {
+                path: "conditions".into(),
+                message: "conditions must be a JSON object, e.g. {\"labels\": [\"bug\"]}".into(),
+            });
+        }
+        let spec: Spec = serde_path_to_error::deserialize(value).map_err(|e| {
+            let inner = e.inner().to_string();
+            let at = e.path().to_string();
+            // The path already ends with an unknown key's name.
+            let path = if at == "." {
+                "conditions".to_string()
+            } else {
+                format!("conditions.{at}")
+            };
+            let message = match unknown_key(&inner) {
+                Some(key) => format!(
+                    "unknown condition key `{key}`; use labels, label, body_contains, channel, \
+                     sender, author, field (+ equals, not_equals, in, contains, regex, exists, \
+                     gt, lt), all, any or not"
+                ),
+                None => format!("invalid conditions: {inner}"),
+            };
+            ConditionError { path, message }
+        })?;
+        compile_spec(spec, "conditions")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tests.is_empty()
+    }
+
+    /// Whether the payload passes every test.
+    pub fn matches(&self, payload: &Value) -> bool {
+        self.tests.iter().all(|t| t.matches(payload))
+    }
+}
+
+fn unknown_key(serde_message: &str) -> Option<&str> {
+    let rest = serde_message.strip_prefix("unknown field `")?;
+    rest.split('`').next()
+}
+
+fn compile_spec(spec: Spec, at: &str) -> Result<Conditions, ConditionError> {
+    let err = |key: &str, message: String| ConditionError {
+        path: format!("{at}.{key}"),
+        message,
+    };
+    let mut tests = Vec::new();
+    let lists = [
+        (spec.labels, Test::Labels as fn(Vec<String>) -> Test),
+        (spec.label, Test::LabelAdded),
+        (spec.body_contains, Test::BodyContains),
+        (spec.channel, Test::Channel),
+        (spec.sender, Test::Sender),
+        (spec.author, Test::Author),
+    ];
+    for (value, make) in lists {
+        if let Some(v) = value {
+            tests.push(make(v.into_vec()));
+        }
+    }
+
+    let mut ops = Vec::new();
+    if let Some(v) = spec.equals {
+        ops.push(FieldOp::Equals(v));
+    }
+    if let Some(v) = spec.not_equals {
+        ops.push(FieldOp::NotEquals(v));
+    }
+    if let Some(v) = spec.in_list {
+        ops.push(FieldOp::In(v));
+    }
+    if let Some(v) = spec.contains {
+        ops.push(FieldOp::Contains(v));
+    }
+    if let Some(v) = spec.regex {
+        let re = Regex::new(&v).map_err(|e| err("regex", format!("invalid regex: {e}")))?;
+        ops.push(FieldOp::Regex(re));
+    }
+    if let Some(v) = spec.exists {
+        ops.push(FieldOp::Exists(v));
+    }
+    if let Some(v) = spec.gt {
+        ops.push(FieldOp::Gt(v));
+    }
+    if let Some(v) = spec.lt {
+        ops.push(FieldOp::Lt(v));
+    }
+    match (spec.field, ops.is_empty()) {
+        (Some(path), false) => {
+            if path.trim().is_empty() {
+                return Err(err("field", "field is empty".into()));
+            }
+            tests.extend(ops.into_iter().map(|op| Test::Field {
+                path: path.clone(),
+                op,
+            }));
+        }
+        (Some(_), true) => {
+            return Err(err(
+                "field",
+                "`field` needs a test: equals, not_equals, in, contains, regex, exists, gt or lt"
+                    .into(),
+            ));
+        }
+        (None, false) => {
+            return Err(err(
+                "field",
+                "a field test (equals, in, regex, ...) needs `field`: the dotted path or JSON \
+                 pointer of the value to test"
+                    .into(),
+            ));
+        }
+        (None, true) => {}
+    }
+
+    for (key, list, make) in [
+        ("all", spec.all, Test::All as fn(Vec<Conditions>) -> Test),
+        ("any", spec.any, Test::Any),
+    ] {
+        if let Some(items) = list {
+            let compiled = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| compile_spec(s, &format!("{at}.{key}[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            tests.push(make(compiled));
+        }
+    }
+    if let Some(inner) = spec.not {
+        tests.push(Test::Not(Box::new(compile_spec(*inner, &format!("{at}.not"))?)));
+    }
+    Ok(Conditions { tests })
+}
+
+impl Test {
+    fn matches(&self, p: &Value) -> bool {
+        match self {
+            Test::Labels(want) => any_equal(&payload::labels(p), want),
+            Test::LabelAdded(want) => any_equal(&payload::labels_added(p), want),
+            Test::BodyContains(want) => {
+                let bodies: Vec<String> =
+                    payload::bodies(p).iter().map(|b| b.to_lowercase()).collect();
+                want.iter()
+                    .any(|w| bodies.iter().any(|b| b.contains(&w.to_lowercase())))
+            }
+            Test::Channel(want) => {
+                let want: Vec<String> = want.iter().map(|c| channel_name(c)).collect();
+                let have: Vec<String> = payload::channels(p).iter().map(|c| channel_name(c)).collect();
+                any_equal(&have, &want)
+            }
+            Test::Sender(want) => any_equal(&payload::senders(p), want),
+            Test::Author(want) => any_equal(&payload::authors(p), want),
+            Test::Field { path, op } => op.matches(lookup(p, path)),
+            Test::All(items) => items.iter().all(|c| c.matches(p)),
+            Test::Any(items) => items.iter().any(|c| c.matches(p)),
+            Test::Not(inner) => !inner.matches(p),
+        }
+    }
+}
+
+impl FieldOp {
+    fn matches(&self, value: Option<&Value>) -> bool {
+        match self {
+            FieldOp::Exists(want) => value.is_some_and(|v| !v.is_null()) == *want,
+            FieldOp::NotEquals(expected) => !value.is_some_and(|v| loosely_equal(v, expected)),
+            FieldOp::Equals(expected) => value.is_some_and(|v| loosely_equal(v, expected)),
+            FieldOp::In(list) => value.is_some_and(|v| list.iter().any(|e| loosely_equal(v, e))),
+            FieldOp::Contains(needle) => match value {
+                Some(Value::Array(items)) => items.iter().any(|i| loosely_equal(i, needle)),
+                Some(Value::String(s)) => needle.as_str().is_some_and(|n| s.contains(n)),
+                _ => false,
+            },
+            FieldOp::Regex(re) => value.and_then(payload::as_text).is_some_and(|s| re.is_match(&s)),
+            FieldOp::Gt(limit) => value.and_then(as_number).is_some_and(|n| n > *limit),
+            FieldOp::Lt(limit) => value.and_then(as_number).is_some_and(|n| n < *limit),
+        }
+    }
+}
+
+/// JSON equality, except that a string and a number or boolean compare by their text, so
+/// `{"equals": 42}` matches `"42"` as senders are inconsistent about it.
+fn loosely_equal(a: &Value, b: &Value) -> bool {
+    if a == b {
+        return true;
+    }
+    match (payload::as_text(a), payload::as_text(b)) {
+        (Some(x), Some(y)) if !a.is_object() && !b.is_object() => x == y,
+        _ => false,
+    }
+}
+
+fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn any_equal(have: &[String], want: &[String]) -> bool {
+    want.iter()
+        .any(|w| have.iter().any(|h| h.eq_ignore_ascii_case(w)))
+}
+
+/// Slack and users write channels with or without `#`.
+fn channel_name(c: &str) -> String {
+    c.trim().trim_start_matches('#').to_ascii_lowercase()
+}
+
+#[cfg(test)]
+#[path = "conditions_tests.rs"]
+mod tests;

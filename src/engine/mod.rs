@@ -1,0 +1,66 @@
+//! The engine: which of a webhook's commands an event fires, in what order. Pure: no I/O, no
+//! clock; the receiver calls it before the store's transaction, so matching adds nothing to
+//! the time the single writer is busy.
+
+pub mod command;
+pub mod conditions;
+pub mod payload;
+pub mod template;
+pub mod trigger;
+
+use serde_json::Value;
+
+pub use command::{ActionKind, CommandSpec, CompiledCommand, InvalidCommand};
+
+/// The commands an event fires, in run order. `commands` must already be in priority order
+/// (higher first, as the store lists them); a matching command with `stop` ends the chain.
+pub fn matching<'a>(
+    commands: &'a [CompiledCommand],
+    event_type: &str,
+    payload: &Value,
+) -> Vec<&'a CompiledCommand> {
+    let mut fired = Vec::new();
+    for command in commands {
+        if command.trigger.matches(event_type) && command.conditions.matches(payload) {
+            fired.push(command);
+            if command.stop {
+                break;
+            }
+        }
+    }
+    fired
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn compiled(id: &str, trigger: &str, conditions: Value, priority: i64, stop: bool) -> CompiledCommand {
+        let (trigger, conditions, action) = command::check(&CommandSpec {
+            trigger,
+            action: "comment",
+            agent: None,
+            template: Some("x"),
+            conditions: &conditions,
+            target: None,
+        })
+        .expect("valid");
+        CompiledCommand { id: id.into(), trigger, conditions, action, priority, stop }
+    }
+
+    #[test]
+    fn matching_follows_priority_and_stops_when_told() {
+        let commands = vec![
+            compiled("a", "issues.*", json!({"labels": ["bug"]}), 10, false),
+            compiled("b", "issues.opened", json!({}), 5, true),
+            compiled("c", "*", json!({}), 0, false),
+        ];
+        let bug = json!({"issue": {"labels": [{"name": "bug"}]}});
+        let ids = |v: Vec<&CompiledCommand>| v.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(matching(&commands, "issues.opened", &bug)), ["a", "b"]);
+        assert_eq!(ids(matching(&commands, "issues.closed", &bug)), ["a", "c"]);
+        assert_eq!(ids(matching(&commands, "issues.opened", &json!({}))), ["b"]);
+        assert_eq!(ids(matching(&commands, "push", &json!({}))), ["c"]);
+    }
+}

@@ -1,0 +1,82 @@
+//! Templates: the text a command renders from an event (`{{issue.title}}`), with minijinja.
+//! Checked for syntax when a command is saved; rendered with strict undefined, so a typo in a
+//! variable name is an error rather than an empty string in a comment on someone's issue.
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+/// Longest template source accepted when saving.
+pub const MAX_SOURCE_LEN: usize = 16 * 1024;
+/// Longest rendered output; longer output is an error, not a truncated comment.
+pub const MAX_OUTPUT_LEN: usize = 64 * 1024;
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Webhook payloads are untrusted data and the output goes to markdown, not HTML.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env
+}
+
+/// Checks that `source` parses; the message points at the problem.
+pub fn validate(source: &str) -> Result<(), String> {
+    if source.len() > MAX_SOURCE_LEN {
+        return Err(format!("template is longer than {MAX_SOURCE_LEN} bytes"));
+    }
+    let env = environment();
+    env.template_from_str(source)
+        .map(|_| ())
+        .map_err(|e| format!("template does not parse: {e}"))
+}
+
+/// Renders `source` over `context`.
+pub fn render(source: &str, context: &impl Serialize) -> Result<String, String> {
+    let env = environment();
+    let template = env
+        .template_from_str(source)
+        .map_err(|e| format!("template does not parse: {e}"))?;
+    let out = template
+        .render(minijinja::value::Serde(context))
+        .map_err(|e| format!("template failed: {e}"))?;
+    if out.len() > MAX_OUTPUT_LEN {
+        return Err(format!(
+            "template output is {} bytes, more than the {MAX_OUTPUT_LEN} allowed",
+            out.len()
+        ));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn templates_render_payload_fields() {
+        let ctx = json!({"issue": {"title": "Crash", "body": "<b>x</b>"}});
+        let cases = [
+            ("Analyze issue: {{issue.title}}\n\n{{issue.body}}", "Analyze issue: Crash\n\n<b>x</b>"),
+            ("{{ issue.title | upper }}", "CRASH"),
+            ("{% if issue.title %}yes{% endif %}", "yes"),
+        ];
+        for (source, expected) in cases {
+            assert_eq!(render(source, &ctx).as_deref(), Ok(expected), "{source}");
+        }
+    }
+
+    #[test]
+    fn undefined_variables_and_bad_syntax_are_errors() {
+        let ctx = json!({"issue": {"title": "Crash"}});
+        assert!(render("{{ isue.title }}", &ctx).is_err());
+        assert!(validate("{{ issue.title ").is_err());
+        assert!(validate("{% if x %}unclosed").is_err());
+        assert!(validate("Hello {{ issue.title }}").is_ok());
+    }
+
+    #[test]
+    fn oversized_output_is_refused() {
+        let ctx = json!({"s": "x".repeat(MAX_OUTPUT_LEN + 1)});
+        assert!(render("{{ s }}", &ctx).unwrap_err().contains("more than"));
+    }
+}

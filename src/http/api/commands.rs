@@ -1,0 +1,56 @@
+//! `/api/webhooks/{id}/commands`: a webhook's commands over REST.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, put};
+use axum::Router;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::AppJson;
+use crate::service::commands::{self, CommandIn, CommandOut};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/webhooks/{id}/commands",
+            get(list_commands).post(add_command),
+        )
+        .route(
+            "/api/webhooks/{id}/commands/{command_id}",
+            put(update_command).delete(remove_command),
+        )
+}
+
+async fn list_commands(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "commands": commands::list(&state, &id).await? })))
+}
+
+async fn add_command(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(input): AppJson<CommandIn>,
+) -> Result<(StatusCode, Json<CommandOut>), ApiError> {
+    Ok((StatusCode::CREATED, Json(commands::add(&state, &id, input).await?)))
+}
+
+async fn update_command(
+    State(state): State<AppState>,
+    Path((id, command_id)): Path<(String, String)>,
+    AppJson(input): AppJson<CommandIn>,
+) -> Result<Json<CommandOut>, ApiError> {
+    Ok(Json(commands::update(&state, &id, &command_id, input).await?))
+}
+
+async fn remove_command(
+    State(state): State<AppState>,
+    Path((id, command_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    commands::remove(&state, &id, &command_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

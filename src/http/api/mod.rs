@@ -1,0 +1,16 @@
+//! The REST management API under `/api`, behind the API key.
+
+mod commands;
+mod events;
+mod webhooks;
+
+use axum::Router;
+
+use crate::app::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(webhooks::router())
+        .merge(commands::router())
+        .merge(events::router())
+}

@@ -1,0 +1,82 @@
+//! `/api/webhooks`: the registry over REST. Each handler is one call into `service::webhooks`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::AppJson;
+use crate::service::webhooks::{self, RotateIn, WebhookIn, WebhookOut, WebhookPatch};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/webhooks", get(list_webhooks).post(create_webhook))
+        .route(
+            "/api/webhooks/{id}",
+            get(get_webhook).put(update_webhook).delete(delete_webhook),
+        )
+        .route("/api/webhooks/{id}/enable", post(enable_webhook))
+        .route("/api/webhooks/{id}/disable", post(disable_webhook))
+        .route("/api/webhooks/{id}/rotate-secret", post(rotate_secret))
+}
+
+async fn create_webhook(
+    State(state): State<AppState>,
+    AppJson(mut input): AppJson<WebhookIn>,
+) -> Result<(StatusCode, Json<WebhookOut>), ApiError> {
+    input.created_by.get_or_insert_with(|| "api".into());
+    Ok((StatusCode::CREATED, Json(webhooks::create(&state, input).await?)))
+}
+
+async fn list_webhooks(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "webhooks": webhooks::list(&state).await? })))
+}
+
+async fn get_webhook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookOut>, ApiError> {
+    Ok(Json(webhooks::get(&state, &id).await?))
+}
+
+async fn update_webhook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(patch): AppJson<WebhookPatch>,
+) -> Result<Json<WebhookOut>, ApiError> {
+    Ok(Json(webhooks::update(&state, &id, patch).await?))
+}
+
+async fn delete_webhook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    webhooks::delete(&state, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn enable_webhook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookOut>, ApiError> {
+    Ok(Json(webhooks::set_enabled(&state, &id, true).await?))
+}
+
+async fn disable_webhook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<WebhookOut>, ApiError> {
+    Ok(Json(webhooks::set_enabled(&state, &id, false).await?))
+}
+
+async fn rotate_secret(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(input): AppJson<RotateIn>,
+) -> Result<Json<WebhookOut>, ApiError> {
+    Ok(Json(webhooks::rotate_secret(&state, &id, input).await?))
+}

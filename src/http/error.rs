@@ -1,0 +1,87 @@
+//! `ApiError`: the one place errors become HTTP statuses and the JSON error body
+//! `{"error": {"code", "message", "field"?}}`. Client errors say what to fix; server errors
+//! are logged here once and answered with a generic message.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::service::ServiceError;
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn internal() -> Self {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on our side; the error is in the server log",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = json!(field);
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid { field, message } => ApiError {
+                status: StatusCode::BAD_REQUEST,
+                code: "invalid_field",
+                message,
+                field,
+            },
+            ServiceError::NotFound { what, .. } => {
+                let code = match what {
+                    "webhook" => "webhook_not_found",
+                    "command" => "command_not_found",
+                    "event" => "event_not_found",
+                    _ => "not_found",
+                };
+                ApiError::new(StatusCode::NOT_FOUND, code, e.to_string())
+            }
+            ServiceError::Conflict(message) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message)
+            }
+            ServiceError::Store(StoreError::Closed) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                "the server is shutting down; retry shortly",
+            ),
+            ServiceError::Store(e) => {
+                tracing::error!(error = %e, "store error");
+                ApiError::internal()
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+//! `AppJson`: a JSON body extractor whose errors use our error format and name the field
+//! (`missing field`, `unknown field`, wrong type), so a client or model can fix its request.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+
+pub struct AppJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            ApiError::new(e.status(), "unreadable_body", e.body_text())
+        })?;
+        parse(&bytes).map(AppJson)
+    }
+}
+
+/// Parses JSON; an empty body counts as `{}` so optional-only bodies may be left out.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.inner();
+        let message = inner.to_string();
+        let named = |prefix: &str| {
+            message
+                .strip_prefix(prefix)
+                .and_then(|rest| rest.split('`').next())
+                .map(|name| join(&path, name))
+        };
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("body is not valid JSON: {message}"))
+        } else if let Some(field) = named("missing field `") {
+            ApiError::new(StatusCode::BAD_REQUEST, "missing_field", format!("missing field `{field}`"))
+                .with_field(field)
+        } else if message.starts_with("unknown field `") {
+            // serde_path_to_error's path already ends with the unknown key.
+            ApiError::new(StatusCode::BAD_REQUEST, "unknown_field", message.clone())
+                .with_field(path.clone())
+        } else {
+            let field = if path == "." { None } else { Some(path.clone()) };
+            let err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", match &field {
+                Some(f) => format!("`{f}`: {message}"),
+                None => message.clone(),
+            });
+            match field {
+                Some(f) => err.with_field(f),
+                None => err,
+            }
+        }
+    })
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path == "." { name.to_string() } else { format!("{path}.{name}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct In {
+        name: String,
+        n: Option<u32>,
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (&b"{"[..], "invalid_json", None),
+            (b"{}", "missing_field", Some("name")),
+            (b"{\"name\":\"a\",\"x\":1}", "unknown_field", Some("x")),
+            (b"{\"name\":\"a\",\"n\":\"z\"}", "invalid_field", Some("n")),
+        ];
+        for (body, code, field) in cases {
+            let err = parse::<In>(body).expect_err("refused");
+            assert_eq!(err.code, code, "{}", String::from_utf8_lossy(body));
+            assert_eq!(err.field.as_deref(), field);
+        }
+    }
+}

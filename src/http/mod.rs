@@ -1,0 +1,69 @@
+//! The HTTP listener's router: the receiver (open, verified per request), the REST API
+//! (behind the API key) and health.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod receiver;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use error::ApiError;
+
+pub fn router(state: AppState) -> Router {
+    let api = api::router().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_api_key,
+    ));
+    Router::new()
+        .merge(receiver::router(state.config.max_body_bytes))
+        .merge(api)
+        .route("/health", get(health))
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// 200 when the database answers a query, 503 otherwise.
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let probe = state
+        .store
+        .read(|db| {
+            Ok(db.query_row("SELECT COUNT(*) FROM webhooks", [], |r| {
+                r.get::<_, i64>(0)
+            })?)
+        })
+        .await;
+    match probe {
+        Ok(webhooks) => (
+            StatusCode::OK,
+            Json(json!({
+                "status": "ok",
+                "database": "ok",
+                "webhooks": webhooks,
+                "schema_version": crate::store::SCHEMA_VERSION,
+                "version": env!("CARGO_PKG_VERSION"),
+            })),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "error", "database": e.to_string()})),
+            )
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}

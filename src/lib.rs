@@ -1,0 +1,14 @@
+//! webhook-mcp: lets AI agents and people in Open WebUI own webhooks. Receives events from
+//! GitHub, GitLab, Jira, Slack, Sentry, Linear, Stripe, Standard Webhooks senders, Open WebUI
+//! and custom sources, verifies and keeps every one, and matches them to commands.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod providers;
+pub mod service;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,64 @@
+//! The `webhook-mcp` binary: parse flags and env, start logging, build the app, serve until
+//! Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use webhook_mcp::config::Config;
+use webhook_mcp::{app, telemetry};
+
+#[derive(Parser)]
+#[command(name = "webhook-mcp", version, about = "Webhooks that AI agents and Open WebUI users own")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the receiver and the REST API (the default).
+    Serve,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init(cli.config.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.config).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = app::build(config).await.context("start webhook-mcp")?;
+    if let Some(key) = app.generated_api_key() {
+        eprintln!(
+            "\n  No WEBHOOK_MCP_API_KEY was set, so one was generated. It is shown only now:\n\n    \
+             {key}\n\n  Use it as `Authorization: Bearer {key}` on /api. Only its hash is stored.\n"
+        );
+    }
+    tracing::info!(addr = %app.local_addr(), base_url = %app.state().public_base_url, "listening");
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,245 @@
+//! GitHub: the receive path's verify + describe step for repository and organisation hooks
+//! (`X-Hub-Signature-256`, `X-GitHub-Event`, `X-GitHub-Delivery`).
+
+use axum::http::HeaderMap;
+use serde_json::Value;
+
+use super::common::{
+    check_hmac, decode_hex, described, detail, dotted, form_payload, header, parse_form, raw_at,
+    secret_bytes, source, str_at,
+};
+use super::{Described, KeyUsed, PayloadError, Request, Secrets, SourceRef, VerifyError};
+
+const SIGNATURE: &str = "X-Hub-Signature-256";
+
+/// `sha256=<hex>` HMAC of the raw body. The prefix is required, as octokit compares the whole
+/// header; the legacy SHA-1 `X-Hub-Signature` is ignored.
+pub(super) fn verify(secrets: Secrets<'_>, req: &Request<'_>) -> Result<KeyUsed, VerifyError> {
+    let value = header(req.headers, SIGNATURE).ok_or(VerifyError::MissingHeader(SIGNATURE))?;
+    let hex_sig = value
+        .strip_prefix("sha256=")
+        .ok_or(VerifyError::Malformed("expected sha256=<hex>"))?;
+    let sig = decode_hex(hex_sig)?;
+    secrets.try_each(|secret| check_hmac(secret_bytes(secret)?, &[req.body], &sig))
+}
+
+/// JSON, or the `payload=<json>` form a hook set to `application/x-www-form-urlencoded` sends.
+pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {
+    match serde_json::from_slice(body) {
+        Ok(v) => Ok(v),
+        Err(e) => parse_form(body)
+            .as_ref()
+            .and_then(form_payload)
+            .ok_or_else(|| PayloadError(e.to_string())),
+    }
+}
+
+/// `issues.opened`, `pull_request.closed`, or the bare header for action-less events (`push`,
+/// `ping`). The source is the issue or pull request when there is one, else the repository.
+pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
+    let event = header(headers, "X-GitHub-Event").map(str::to_owned);
+    let action = str_at(payload, "/action");
+    let delivery = header(headers, "X-GitHub-Delivery").map(str::to_owned);
+    let src = event.as_deref().and_then(|e| source_of(e, payload));
+    described(dotted(event, action), delivery, src)
+}
+
+fn source_of(event: &str, p: &Value) -> Option<SourceRef> {
+    let repo = str_at(p, "/repository/full_name")?;
+    let (kind, number) = match event {
+        "issues" | "issue_comment" => {
+            // GitHub models pull requests as issues; comments on a PR arrive as issue_comment.
+            let kind = if p.pointer("/issue/pull_request").is_some() {
+                "github.pull_request"
+            } else {
+                "github.issue"
+            };
+            (kind, raw_at(p, "/issue/number"))
+        }
+        "pull_request"
+        | "pull_request_review"
+        | "pull_request_review_comment"
+        | "pull_request_review_thread" => (
+            "github.pull_request",
+            raw_at(p, "/pull_request/number").or_else(|| raw_at(p, "/number")),
+        ),
+        _ => ("", None),
+    };
+    let number_text = number.as_ref().and_then(|n| match n {
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    });
+    let Some(text) = number_text else {
+        let d = detail([("repo", Some(Value::String(repo.clone())))]);
+        return Some(source("github.repository", repo, d));
+    };
+    let key = format!("{repo}#{text}");
+    let d = detail([("repo", Some(Value::String(repo))), ("number", number)]);
+    Some(source(kind, key, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::common::test_support::{headers, hex_hmac, only, req, rotating};
+    use serde_json::json;
+
+    const SECRET: &str = "gh-secret";
+    const BODY: &[u8] = br#"{"action":"opened"}"#;
+
+    #[test]
+    fn verify_table() {
+        let good = format!("sha256={}", hex_hmac(SECRET, &[BODY]));
+        let old = format!("sha256={}", hex_hmac("old", &[BODY]));
+        let upper = format!("sha256={}", hex_hmac(SECRET, &[BODY]).to_uppercase());
+        let bare = hex_hmac(SECRET, &[BODY]);
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            &'a [u8],
+            Secrets<'a>,
+            Result<KeyUsed, VerifyError>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "valid",
+                Some(&good),
+                BODY,
+                only(SECRET),
+                Ok(KeyUsed::Current),
+            ),
+            (
+                "uppercase hex",
+                Some(&upper),
+                BODY,
+                only(SECRET),
+                Ok(KeyUsed::Current),
+            ),
+            (
+                "tampered",
+                Some(&good),
+                b"{\"action\":\"closed\"}",
+                only(SECRET),
+                Err(VerifyError::BadSignature),
+            ),
+            (
+                "wrong secret",
+                Some(&good),
+                BODY,
+                only("nope"),
+                Err(VerifyError::BadSignature),
+            ),
+            (
+                "missing",
+                None,
+                BODY,
+                only(SECRET),
+                Err(VerifyError::MissingHeader(SIGNATURE)),
+            ),
+            (
+                "no prefix",
+                Some(&bare),
+                BODY,
+                only(SECRET),
+                Err(VerifyError::Malformed("expected sha256=<hex>")),
+            ),
+            (
+                "not hex",
+                Some("sha256=zz"),
+                BODY,
+                only(SECRET),
+                Err(VerifyError::Malformed("signature is not hex")),
+            ),
+            (
+                "rotation",
+                Some(&old),
+                BODY,
+                rotating(SECRET, "old"),
+                Ok(KeyUsed::Previous),
+            ),
+            (
+                "rotation, neither",
+                Some(&old),
+                BODY,
+                rotating(SECRET, "other"),
+                Err(VerifyError::BadSignature),
+            ),
+        ];
+        for (name, sig, body, secrets, want) in cases {
+            let h = match sig {
+                Some(s) => headers(&[(SIGNATURE, s)]),
+                None => headers(&[]),
+            };
+            assert_eq!(verify(secrets, &req(&h, body, 0)), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn form_payload_is_unwrapped() {
+        let body = b"payload=%7B%22zen%22%3A%22hi%22%7D";
+        assert_eq!(parse_payload(body), Ok(json!({"zen": "hi"})));
+        assert!(parse_payload(b"foo=bar").is_err());
+    }
+
+    #[test]
+    fn describe_table() {
+        let repo = json!({"full_name": "octo/hello"});
+        let cases = [
+            (
+                "issues",
+                json!({"action": "opened", "issue": {"number": 12}, "repository": repo}),
+                "issues.opened",
+                Some(("github.issue", "octo/hello#12")),
+            ),
+            (
+                "issue_comment",
+                json!({"action": "created", "issue": {"number": 3, "pull_request": {}}, "repository": repo}),
+                "issue_comment.created",
+                Some(("github.pull_request", "octo/hello#3")),
+            ),
+            (
+                "pull_request",
+                json!({"action": "closed", "number": 5, "pull_request": {"number": 5}, "repository": repo}),
+                "pull_request.closed",
+                Some(("github.pull_request", "octo/hello#5")),
+            ),
+            (
+                "pull_request_review",
+                json!({"action": "submitted", "pull_request": {"number": 6}, "repository": repo}),
+                "pull_request_review.submitted",
+                Some(("github.pull_request", "octo/hello#6")),
+            ),
+            (
+                "push",
+                json!({"ref": "refs/heads/main", "repository": repo}),
+                "push",
+                Some(("github.repository", "octo/hello")),
+            ),
+            (
+                "ping",
+                json!({"zen": "Keep it simple.", "hook_id": 1}),
+                "ping",
+                None,
+            ),
+        ];
+        for (event, payload, want_type, want_src) in cases {
+            let h = headers(&[("X-GitHub-Event", event), ("X-GitHub-Delivery", "d-1")]);
+            let d = describe(&h, &payload);
+            assert_eq!(d.event_type, want_type);
+            assert_eq!(d.delivery_id.as_deref(), Some("d-1"));
+            let got = d.source.as_ref().map(|s| (s.kind.as_str(), s.key.as_str()));
+            assert_eq!(got, want_src, "{event}");
+        }
+        let issue = describe(
+            &headers(&[("X-GitHub-Event", "issues")]),
+            &json!({"action": "opened", "issue": {"number": 12}, "repository": repo}),
+        );
+        let detail = issue.source.map(|s| s.detail);
+        assert_eq!(
+            detail,
+            json!({"repo": "octo/hello", "number": 12})
+                .as_object()
+                .cloned()
+        );
+    }
+}

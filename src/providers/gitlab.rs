@@ -1,0 +1,239 @@
+//! GitLab: the receive path's verify + describe step for project and group hooks
+//! (`X-Gitlab-Token`, or Standard Webhooks headers when a signing token is set).
+
+use axum::http::HeaderMap;
+use serde_json::Value;
+
+use super::common::{check_token, described, detail, dotted, header, raw_at, source, str_at};
+use super::{Described, KeyUsed, Request, Secrets, SourceRef, VerifyError, standard};
+
+const TOKEN: &str = "X-Gitlab-Token";
+
+/// The classic token is the secret itself, compared in constant time. With a signing token
+/// GitLab adds Standard Webhooks headers; when both arrive, either proof is accepted, since
+/// each alone is what GitLab sends for that configuration (and the token, replayable anyway,
+/// is no weaker for the signature being present).
+pub(super) fn verify(
+    secrets: Secrets<'_>,
+    req: &Request<'_>,
+    tolerance: Option<i64>,
+) -> Result<KeyUsed, VerifyError> {
+    let token = header(req.headers, TOKEN);
+    let signed = header(req.headers, "webhook-signature").is_some();
+    let by_token = |t: &str| secrets.try_each(|secret| check_token(t, secret));
+    match (token, signed) {
+        (Some(t), false) => by_token(t),
+        (None, true) => standard::verify(secrets, req, tolerance),
+        (Some(t), true) => by_token(t).or_else(|_| standard::verify(secrets, req, tolerance)),
+        (None, false) => Err(VerifyError::MissingHeader(TOKEN)),
+    }
+}
+
+/// `issue.open`, `merge_request.merge`, `note`, `push`: `object_kind` plus the action when the
+/// event has one. `Idempotency-Key` stays the same across retries; `X-Gitlab-Webhook-UUID`
+/// does not, so it is never the delivery id.
+pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
+    let kind = str_at(payload, "/object_kind");
+    let action = str_at(payload, "/object_attributes/action");
+    let delivery = header(headers, "Idempotency-Key")
+        .or_else(|| header(headers, "webhook-id"))
+        .map(str::to_owned);
+    let src = source_of(kind.as_deref().unwrap_or_default(), payload);
+    described(dotted(kind, action), delivery, src)
+}
+
+/// Issues are `path#iid` and merge requests `path!iid`, as GitLab writes references; notes
+/// belong to the issue or merge request they are on. Anything else with a project (push,
+/// pipeline, notes on commits) is keyed by the project.
+fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
+    let path = str_at(p, "/project/path_with_namespace")?;
+    let target = match kind {
+        "issue" => Some(("gitlab.issue", '#', "/object_attributes/iid")),
+        "merge_request" => Some(("gitlab.merge_request", '!', "/object_attributes/iid")),
+        "note" if p.pointer("/issue/iid").is_some() => Some(("gitlab.issue", '#', "/issue/iid")),
+        "note" if p.pointer("/merge_request/iid").is_some() => {
+            Some(("gitlab.merge_request", '!', "/merge_request/iid"))
+        }
+        _ => None,
+    };
+    if let Some((kind, sep, iid_path)) = target
+        && let Some(iid) = str_at(p, iid_path)
+    {
+        let key = format!("{path}{sep}{iid}");
+        let d = detail([
+            ("project", Some(Value::String(path))),
+            ("iid", raw_at(p, iid_path)),
+        ]);
+        return Some(source(kind, key, d));
+    }
+    let d = detail([("project", Some(Value::String(path.clone())))]);
+    Some(source("gitlab.project", path, d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::common::test_support::{headers, only, req, rotating};
+    use crate::providers::standard::tests::sign;
+    use serde_json::json;
+
+    const SECRET: &str = "gl-token";
+    const BODY: &[u8] = br#"{"object_kind":"push"}"#;
+
+    #[test]
+    fn token_table() {
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            Secrets<'a>,
+            Result<KeyUsed, VerifyError>,
+        );
+        let cases: Vec<Case> = vec![
+            ("valid", Some(SECRET), only(SECRET), Ok(KeyUsed::Current)),
+            (
+                "wrong secret",
+                Some("gl-token2"),
+                only(SECRET),
+                Err(VerifyError::BadSignature),
+            ),
+            (
+                "missing",
+                None,
+                only(SECRET),
+                Err(VerifyError::MissingHeader(TOKEN)),
+            ),
+            (
+                "rotation",
+                Some("old"),
+                rotating(SECRET, "old"),
+                Ok(KeyUsed::Previous),
+            ),
+        ];
+        for (name, token, secrets, want) in cases {
+            let h = headers(&token.map(|t| vec![(TOKEN, t)]).unwrap_or_default());
+            assert_eq!(verify(secrets, &req(&h, BODY, 0), None), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn signing_token_table() {
+        const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        const OLD: &str = "whsec_c2VjcmV0LXR3by1ieXRlcy1mb3ItdGVzdHM=";
+        let now = 1_700_000_000;
+        let good = sign(WHSEC, "idem-1", now, BODY);
+        let old = sign(OLD, "idem-1", now, BODY);
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a [u8],
+            i64,
+            Secrets<'a>,
+            Result<KeyUsed, VerifyError>,
+        );
+        let cases: Vec<Case> = vec![
+            ("valid", &good, BODY, now, only(WHSEC), Ok(KeyUsed::Current)),
+            (
+                "tampered",
+                &good,
+                b"{}",
+                now,
+                only(WHSEC),
+                Err(VerifyError::BadSignature),
+            ),
+            (
+                "wrong secret",
+                &good,
+                BODY,
+                now,
+                only(OLD),
+                Err(VerifyError::BadSignature),
+            ),
+            (
+                "stale",
+                &good,
+                BODY,
+                now + 301,
+                only(WHSEC),
+                Err(VerifyError::StaleTimestamp),
+            ),
+            (
+                "rotation",
+                &old,
+                BODY,
+                now,
+                rotating(WHSEC, OLD),
+                Ok(KeyUsed::Previous),
+            ),
+        ];
+        for (name, sig, body, at, secrets, want) in cases {
+            let ts = now.to_string();
+            let h = headers(&[
+                ("webhook-id", "idem-1"),
+                ("webhook-timestamp", &ts),
+                ("webhook-signature", sig),
+            ]);
+            assert_eq!(verify(secrets, &req(&h, body, at), None), want, "{name}");
+        }
+        // Token and signature together: the matching token is enough.
+        let ts = now.to_string();
+        let h = headers(&[
+            (TOKEN, SECRET),
+            ("webhook-id", "i"),
+            ("webhook-timestamp", &ts),
+            ("webhook-signature", &good),
+        ]);
+        assert_eq!(
+            verify(only(SECRET), &req(&h, BODY, now), None),
+            Ok(KeyUsed::Current)
+        );
+    }
+
+    #[test]
+    fn describe_table() {
+        let project = json!({"path_with_namespace": "grp/app"});
+        let cases = [
+            (
+                json!({"object_kind": "issue", "project": project, "object_attributes": {"iid": 4, "action": "open"}}),
+                "issue.open",
+                Some(("gitlab.issue", "grp/app#4")),
+            ),
+            (
+                json!({"object_kind": "merge_request", "project": project, "object_attributes": {"iid": 9, "action": "merge"}}),
+                "merge_request.merge",
+                Some(("gitlab.merge_request", "grp/app!9")),
+            ),
+            (
+                json!({"object_kind": "note", "project": project, "object_attributes": {"note": "hi"}, "issue": {"iid": 4}}),
+                "note",
+                Some(("gitlab.issue", "grp/app#4")),
+            ),
+            (
+                json!({"object_kind": "note", "project": project, "object_attributes": {}, "merge_request": {"iid": 9}}),
+                "note",
+                Some(("gitlab.merge_request", "grp/app!9")),
+            ),
+            (
+                json!({"object_kind": "push", "project": project}),
+                "push",
+                Some(("gitlab.project", "grp/app")),
+            ),
+            (json!({"object_kind": "push"}), "push", None),
+        ];
+        for (payload, want_type, want_src) in cases {
+            let d = describe(&headers(&[("Idempotency-Key", "k-1")]), &payload);
+            assert_eq!(d.event_type, want_type);
+            assert_eq!(d.delivery_id.as_deref(), Some("k-1"));
+            let got = d.source.as_ref().map(|s| (s.kind.as_str(), s.key.as_str()));
+            assert_eq!(got, want_src, "{want_type}");
+        }
+        let d = describe(
+            &headers(&[("webhook-id", "w-1")]),
+            &json!({"object_kind": "issue", "project": project, "object_attributes": {"iid": 4}}),
+        );
+        assert_eq!(d.delivery_id.as_deref(), Some("w-1"));
+        assert_eq!(
+            d.source.map(|s| s.detail),
+            json!({"project": "grp/app", "iid": 4}).as_object().cloned()
+        );
+    }
+}

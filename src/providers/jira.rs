@@ -1,0 +1,129 @@
+//! Jira Cloud / Data Center admin webhooks: the receive path's verify + describe step
+//! (`X-Hub-Signature: sha256=<hex>`, `webhookEvent`, `X-Atlassian-Webhook-Identifier`).
+
+use axum::http::HeaderMap;
+use serde_json::Value;
+
+use super::common::{
+    check_hmac, decode_hex, described, detail, header, raw_at, secret_bytes, source, str_at,
+};
+use super::{Described, KeyUsed, Request, Secrets, VerifyError};
+
+const SIGNATURE: &str = "X-Hub-Signature";
+
+/// WebSub `method=signature`: Jira always sends the `sha256=` prefix, so a bare hex value is
+/// refused rather than guessed at. There is no signed timestamp, so no replay window.
+pub(super) fn verify(secrets: Secrets<'_>, req: &Request<'_>) -> Result<KeyUsed, VerifyError> {
+    let value = header(req.headers, SIGNATURE).ok_or(VerifyError::MissingHeader(SIGNATURE))?;
+    let hex_sig = value
+        .strip_prefix("sha256=")
+        .ok_or(VerifyError::Malformed("expected sha256=<hex>"))?;
+    let sig = decode_hex(hex_sig)?;
+    secrets.try_each(|secret| check_hmac(secret_bytes(secret)?, &[req.body], &sig))
+}
+
+/// `jira:issue_created`, `comment_created`, ...; comment events carry their issue too, so the
+/// source is the issue key in both cases.
+pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
+    let event_type = str_at(payload, "/webhookEvent").unwrap_or_else(|| "unknown".into());
+    let delivery = header(headers, "X-Atlassian-Webhook-Identifier").map(str::to_owned);
+    let src = str_at(payload, "/issue/key").map(|key| {
+        let d = detail([
+            ("key", Some(Value::String(key.clone()))),
+            ("id", raw_at(payload, "/issue/id")),
+            ("self", raw_at(payload, "/issue/self")),
+        ]);
+        source("jira.issue", key, d)
+    });
+    described(event_type, delivery, src)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::common::test_support::{headers, hex_hmac, only, req, rotating};
+    use serde_json::json;
+
+    const SECRET: &str = "jira-secret";
+    const BODY: &[u8] = br#"{"webhookEvent":"jira:issue_created"}"#;
+
+    #[test]
+    fn verify_table() {
+        let good = format!("sha256={}", hex_hmac(SECRET, &[BODY]));
+        let old = format!("sha256={}", hex_hmac("old", &[BODY]));
+        let bare = hex_hmac(SECRET, &[BODY]);
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            &'a [u8],
+            Secrets<'a>,
+            Result<KeyUsed, VerifyError>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "valid",
+                Some(&good),
+                BODY,
+                only(SECRET),
+                Ok(KeyUsed::Current),
+            ),
+            (
+                "tampered",
+                Some(&good),
+                b"{}",
+                only(SECRET),
+                Err(VerifyError::BadSignature),
+            ),
+            (
+                "wrong secret",
+                Some(&good),
+                BODY,
+                only("nope"),
+                Err(VerifyError::BadSignature),
+            ),
+            (
+                "missing",
+                None,
+                BODY,
+                only(SECRET),
+                Err(VerifyError::MissingHeader(SIGNATURE)),
+            ),
+            (
+                "bare hex",
+                Some(&bare),
+                BODY,
+                only(SECRET),
+                Err(VerifyError::Malformed("expected sha256=<hex>")),
+            ),
+            (
+                "rotation",
+                Some(&old),
+                BODY,
+                rotating(SECRET, "old"),
+                Ok(KeyUsed::Previous),
+            ),
+        ];
+        for (name, sig, body, secrets, want) in cases {
+            let h = headers(&sig.map(|s| vec![(SIGNATURE, s)]).unwrap_or_default());
+            assert_eq!(verify(secrets, &req(&h, body, 0)), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn describe_reads_issue() {
+        let h = headers(&[("X-Atlassian-Webhook-Identifier", "wh-1")]);
+        let payload = json!({"webhookEvent": "comment_created", "comment": {"id": "5"},
+            "issue": {"id": "10001", "key": "TEST-1", "self": "https://x/rest/api/2/10001"}});
+        let d = describe(&h, &payload);
+        assert_eq!(d.event_type, "comment_created");
+        assert_eq!(d.delivery_id.as_deref(), Some("wh-1"));
+        let src = d.source.expect("source");
+        assert_eq!(
+            (src.kind.as_str(), src.key.as_str()),
+            ("jira.issue", "TEST-1")
+        );
+        let want = json!({"key": "TEST-1", "id": "10001", "self": "https://x/rest/api/2/10001"});
+        assert_eq!(Some(src.detail), want.as_object().cloned());
+        assert_eq!(describe(&headers(&[]), &json!({})).event_type, "unknown");
+    }
+}

@@ -1,0 +1,308 @@
+//! Providers: the pure first step of the receive path. Each provider file knows how its
+//! sender signs a request, what the event type and delivery id are, and which thread of the
+//! source ("repo#issue", Jira key, Slack channel+thread) the event belongs to.
+//!
+//! Nothing here does I/O or reads the clock: `now` is passed in, so every scheme is
+//! table-tested with the providers' own vectors.
+
+mod common;
+pub mod custom;
+mod github;
+mod gitlab;
+mod jira;
+mod linear;
+mod openwebui;
+mod sentry;
+mod slack;
+mod standard;
+mod stripe;
+#[cfg(test)]
+mod vectors_test;
+
+use std::fmt;
+use std::str::FromStr;
+
+use axum::http::HeaderMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use common::random_token;
+pub use custom::CustomOptions;
+
+/// Every sender the receiver understands. A closed set, dispatched by `match`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Provider {
+    GitHub,
+    GitLab,
+    Slack,
+    Jira,
+    Sentry,
+    Linear,
+    Stripe,
+    StandardWebhooks,
+    OpenWebUi,
+    Custom,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 10] = [
+        Provider::GitHub,
+        Provider::GitLab,
+        Provider::Slack,
+        Provider::Jira,
+        Provider::Sentry,
+        Provider::Linear,
+        Provider::Stripe,
+        Provider::StandardWebhooks,
+        Provider::OpenWebUi,
+        Provider::Custom,
+    ];
+
+    /// The name used in URLs (`/webhooks/{provider}/{id}`), the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::GitHub => "github",
+            Provider::GitLab => "gitlab",
+            Provider::Slack => "slack",
+            Provider::Jira => "jira",
+            Provider::Sentry => "sentry",
+            Provider::Linear => "linear",
+            Provider::Stripe => "stripe",
+            Provider::StandardWebhooks => "standard-webhooks",
+            Provider::OpenWebUi => "openwebui",
+            Provider::Custom => "custom",
+        }
+    }
+
+    /// The comma-separated list of names, for error messages.
+    pub fn names() -> String {
+        Self::ALL.map(Provider::as_str).join(", ")
+    }
+
+    /// Generates a secret in the form this provider's verifier expects.
+    pub fn generate_secret(self) -> String {
+        match self {
+            Provider::StandardWebhooks => standard::generate_secret(),
+            _ => common::random_token(32),
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = ();
+
+    /// Accepts the canonical names plus the few aliases people type (`svix` and `openai`
+    /// sign with Standard Webhooks; `atlassian` is Jira).
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let p = match s.to_ascii_lowercase().as_str() {
+            "github" => Provider::GitHub,
+            "gitlab" => Provider::GitLab,
+            "slack" => Provider::Slack,
+            "jira" | "atlassian" => Provider::Jira,
+            "sentry" => Provider::Sentry,
+            "linear" => Provider::Linear,
+            "stripe" => Provider::Stripe,
+            "standard-webhooks" | "standard_webhooks" | "standardwebhooks" | "svix" | "openai" => {
+                Provider::StandardWebhooks
+            }
+            "openwebui" | "open-webui" | "open_webui" => Provider::OpenWebUi,
+            "custom" | "generic" => Provider::Custom,
+            _ => return Err(()),
+        };
+        Ok(p)
+    }
+}
+
+/// The parts of an HTTP request that verification and description read.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub headers: &'a HeaderMap,
+    /// The raw body exactly as received: every scheme signs these bytes, never re-serialised JSON.
+    pub body: &'a [u8],
+    /// The raw query string, where Open WebUI and token-mode custom hooks carry their token.
+    pub query: Option<&'a str>,
+    /// Unix time in milliseconds (Linear's window is in ms; the others divide by 1000).
+    pub now_ms: i64,
+}
+
+impl Request<'_> {
+    pub fn now_secs(&self) -> i64 {
+        self.now_ms.div_euclid(1000)
+    }
+}
+
+/// The secrets a request may be signed with: the current one and, during a rotation grace
+/// period, the one before it.
+#[derive(Debug, Clone, Copy)]
+pub struct Secrets<'a> {
+    pub current: &'a str,
+    pub previous: Option<&'a str>,
+}
+
+impl<'a> Secrets<'a> {
+    /// Tries `check` with the current secret, then the previous one.
+    pub fn try_each(
+        &self,
+        mut check: impl FnMut(&'a str) -> Result<(), VerifyError>,
+    ) -> Result<KeyUsed, VerifyError> {
+        match check(self.current) {
+            Ok(()) => Ok(KeyUsed::Current),
+            Err(VerifyError::BadSignature) if self.previous.is_some() => {
+                check(self.previous.unwrap_or_default()).map(|()| KeyUsed::Previous)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Which secret verified the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyUsed {
+    Current,
+    Previous,
+}
+
+/// Per-webhook settings that change how a request is verified or described.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderOptions {
+    /// Replay window in seconds for schemes that sign a timestamp (Slack, Stripe, Standard
+    /// Webhooks). Linear's own SDK uses 60 s; this overrides it too when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance_secs: Option<i64>,
+    /// How a `custom` webhook signs requests and where its event type lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<CustomOptions>,
+}
+
+/// Default replay window for timestamped schemes, as the providers' SDKs use.
+pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
+
+/// Why a request was refused. Every variant is a 401 at the edge; the text goes to the log
+/// and the event log, never a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    #[error("missing token (send it as ?token= in the URL)")]
+    MissingToken,
+    #[error("malformed signature: {0}")]
+    Malformed(&'static str),
+    #[error("signature does not match")]
+    BadSignature,
+    #[error("timestamp outside the allowed window")]
+    StaleTimestamp,
+    #[error("webhook is misconfigured: {0}")]
+    Misconfigured(String),
+}
+
+/// Checks the request's signature (or token) in constant time against the webhook's secrets.
+pub fn verify(
+    provider: Provider,
+    secrets: Secrets<'_>,
+    options: &ProviderOptions,
+    req: &Request<'_>,
+) -> Result<KeyUsed, VerifyError> {
+    let tolerance = options.tolerance_secs;
+    match provider {
+        Provider::GitHub => github::verify(secrets, req),
+        Provider::GitLab => gitlab::verify(secrets, req, tolerance),
+        Provider::Slack => slack::verify(secrets, req, tolerance),
+        Provider::Jira => jira::verify(secrets, req),
+        Provider::Sentry => sentry::verify(secrets, req),
+        Provider::Linear => linear::verify(secrets, req, tolerance),
+        Provider::Stripe => stripe::verify(secrets, req, tolerance),
+        Provider::StandardWebhooks => standard::verify(secrets, req, tolerance),
+        Provider::OpenWebUi => openwebui::verify(secrets, req),
+        Provider::Custom => custom::verify(secrets, req, options.custom.as_ref()),
+    }
+}
+
+/// The body as JSON, whatever form it came in: GitHub and Slack may send
+/// `application/x-www-form-urlencoded` (`payload=<json>` or slash-command fields).
+pub fn parse_payload(provider: Provider, body: &[u8]) -> Result<Value, PayloadError> {
+    match provider {
+        Provider::GitHub => github::parse_payload(body),
+        Provider::Slack => slack::parse_payload(body),
+        _ => common::parse_json_or_form(body),
+    }
+}
+
+/// A body that is neither JSON nor a form this provider sends.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("body is not valid JSON: {0}")]
+pub struct PayloadError(pub String);
+
+/// What a verified request is about, as commands will match it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Described {
+    /// e.g. `issues.opened`, `jira:issue_created`, `message`, `issue.created`, `Issue.create`.
+    pub event_type: String,
+    /// The sender's id for this delivery, the same on every retry: the dedup key.
+    pub delivery_id: Option<String>,
+    /// The thread on the source this event belongs to (where a comment or reply goes).
+    pub source: Option<SourceRef>,
+    /// A handshake the sender expects answered instead of `{"event_id"...}`.
+    pub handshake: Option<Handshake>,
+}
+
+/// Where on the source an event happened. `key` is stable per thread, so a reply to the same
+/// issue or Slack thread carries the same key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceRef {
+    /// e.g. `github.issue`, `github.pull_request`, `gitlab.merge_request`, `jira.issue`,
+    /// `slack.thread`, `sentry.issue`, `linear.issue`, `stripe.object`, `openwebui.chat`.
+    pub kind: String,
+    /// e.g. `octo/hello#12`, `TEST-1`, `C0123:1712345678.000100`, `ENG-123`.
+    pub key: String,
+    /// The fields a connector needs to reach the thread (repo, number, channel, thread_ts, ...).
+    #[serde(default)]
+    pub detail: serde_json::Map<String, Value>,
+}
+
+/// A protocol exchange the receiver answers itself, before any event is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Handshake {
+    /// Slack `url_verification`: reply 200 with the challenge.
+    SlackChallenge { challenge: String },
+    /// Slack `ssl_check=1` on a slash-command URL: reply 200, empty.
+    SlackSslCheck,
+}
+
+/// Reads the event type, delivery id, source thread and any handshake from a verified request.
+pub fn describe(
+    provider: Provider,
+    options: &ProviderOptions,
+    headers: &HeaderMap,
+    payload: &Value,
+) -> Described {
+    match provider {
+        Provider::GitHub => github::describe(headers, payload),
+        Provider::GitLab => gitlab::describe(headers, payload),
+        Provider::Slack => slack::describe(headers, payload),
+        Provider::Jira => jira::describe(headers, payload),
+        Provider::Sentry => sentry::describe(headers, payload),
+        Provider::Linear => linear::describe(headers, payload),
+        Provider::Stripe => stripe::describe(headers, payload),
+        Provider::StandardWebhooks => standard::describe(headers, payload),
+        Provider::OpenWebUi => openwebui::describe(headers, payload),
+        Provider::Custom => custom::describe(options.custom.as_ref(), headers, payload),
+    }
+}
+
+/// Names of the headers that carry secrets or signatures, dropped before headers are stored.
+pub const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "cookie",
+    "x-gitlab-token",
+    "x-webhook-token",
+    "proxy-authorization",
+];

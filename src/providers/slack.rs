@@ -1,0 +1,361 @@
+//! Slack: the receive path's verify + describe step for the Events API, slash commands and
+//! interactivity, which all sign `v0:{timestamp}:{body}` the same way.
+
+use axum::http::HeaderMap;
+use serde_json::{Map, Value};
+
+use super::common::{
+    check_hmac, decode_hex, described, detail, form_payload, header, parse_form, parse_ts, raw_at,
+    secret_bytes, source, str_at, within,
+};
+use super::{
+    DEFAULT_TOLERANCE_SECS, Described, Handshake, KeyUsed, PayloadError, Request, Secrets,
+    SourceRef, VerifyError,
+};
+
+const SIGNATURE: &str = "X-Slack-Signature";
+const TIMESTAMP: &str = "X-Slack-Request-Timestamp";
+
+/// The window is checked before the signature, as the SDK does, in both directions.
+pub(super) fn verify(
+    secrets: Secrets<'_>,
+    req: &Request<'_>,
+    tolerance: Option<i64>,
+) -> Result<KeyUsed, VerifyError> {
+    let value = header(req.headers, SIGNATURE).ok_or(VerifyError::MissingHeader(SIGNATURE))?;
+    let ts_raw = header(req.headers, TIMESTAMP).ok_or(VerifyError::MissingHeader(TIMESTAMP))?;
+    let ts = parse_ts(ts_raw, "X-Slack-Request-Timestamp is not an integer")?;
+    if !within(
+        req.now_secs(),
+        ts,
+        tolerance.unwrap_or(DEFAULT_TOLERANCE_SECS),
+    ) {
+        return Err(VerifyError::StaleTimestamp);
+    }
+    let hex_sig = value
+        .strip_prefix("v0=")
+        .ok_or(VerifyError::Malformed("expected v0=<hex>"))?;
+    let sig = decode_hex(hex_sig)?;
+    // Slack signs the header text as sent, so it is used verbatim, not re-formatted.
+    let parts: [&[u8]; 4] = [b"v0:", ts_raw.as_bytes(), b":", req.body];
+    secrets.try_each(|secret| check_hmac(secret_bytes(secret)?, &parts, &sig))
+}
+
+/// Events API JSON; an interactivity form's `payload` JSON; otherwise the form's own fields
+/// (slash commands, `ssl_check=1`).
+pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {
+    match serde_json::from_slice(body) {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let fields = parse_form(body).ok_or_else(|| PayloadError(e.to_string()))?;
+            Ok(form_payload(&fields).unwrap_or(Value::Object(fields)))
+        }
+    }
+}
+
+/// Handshakes first, then the three body shapes. For `event_callback` the event type is
+/// `event.type` alone: a `message` with a `subtype` (`message_changed`, `bot_message`) stays
+/// `message`, and commands that care read `event.subtype` from the payload.
+pub(super) fn describe(_headers: &HeaderMap, payload: &Value) -> Described {
+    let kind = str_at(payload, "/type");
+    if kind.as_deref() == Some("url_verification") {
+        let challenge = str_at(payload, "/challenge").unwrap_or_default();
+        return handshake("url_verification", Handshake::SlackChallenge { challenge });
+    }
+    if str_at(payload, "/ssl_check").as_deref() == Some("1") {
+        return handshake("ssl_check", Handshake::SlackSslCheck);
+    }
+    if kind.as_deref() == Some("event_callback") {
+        let event_type = str_at(payload, "/event/type").unwrap_or_else(|| "event_callback".into());
+        return described(
+            event_type,
+            str_at(payload, "/event_id"),
+            event_source(payload),
+        );
+    }
+    if let Some(command) = str_at(payload, "/command") {
+        return described(
+            command,
+            str_at(payload, "/trigger_id"),
+            command_source(payload),
+        );
+    }
+    match kind {
+        Some(kind) => described(
+            kind,
+            str_at(payload, "/trigger_id"),
+            interaction_source(payload),
+        ),
+        None => described("unknown".into(), None, None),
+    }
+}
+
+fn handshake(event_type: &str, h: Handshake) -> Described {
+    Described {
+        handshake: Some(h),
+        ..described(event_type.into(), None, None)
+    }
+}
+
+/// A message's thread is its `thread_ts`, or its own `ts` when it starts one; reactions
+/// point at their message through `item`.
+fn event_source(p: &Value) -> Option<SourceRef> {
+    let channel = str_at(p, "/event/channel").or_else(|| str_at(p, "/event/item/channel"))?;
+    let ts = str_at(p, "/event/thread_ts")
+        .or_else(|| str_at(p, "/event/ts"))
+        .or_else(|| str_at(p, "/event/item/ts"));
+    Some(thread_or_channel(channel, ts, None))
+}
+
+fn command_source(p: &Value) -> Option<SourceRef> {
+    let channel = str_at(p, "/channel_id")?;
+    let d = detail([
+        ("channel", Some(Value::String(channel.clone()))),
+        ("response_url", raw_at(p, "/response_url")),
+        ("user_id", raw_at(p, "/user_id")),
+    ]);
+    Some(source("slack.channel", channel, d))
+}
+
+fn interaction_source(p: &Value) -> Option<SourceRef> {
+    let channel = str_at(p, "/channel/id").or_else(|| str_at(p, "/container/channel_id"))?;
+    let ts = str_at(p, "/message/thread_ts")
+        .or_else(|| str_at(p, "/message/ts"))
+        .or_else(|| str_at(p, "/container/thread_ts"))
+        .or_else(|| str_at(p, "/container/message_ts"));
+    Some(thread_or_channel(channel, ts, raw_at(p, "/response_url")))
+}
+
+fn thread_or_channel(
+    channel: String,
+    ts: Option<String>,
+    response_url: Option<Value>,
+) -> SourceRef {
+    let mut d: Map<String, Value> = detail([
+        ("channel", Some(Value::String(channel.clone()))),
+        ("thread_ts", ts.clone().map(Value::String)),
+        ("response_url", response_url),
+    ]);
+    match ts {
+        Some(ts) => source("slack.thread", format!("{channel}:{ts}"), d),
+        None => {
+            d.remove("thread_ts");
+            source("slack.channel", channel, d)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::common::test_support::{headers, hex_hmac, only, req, rotating};
+    use serde_json::json;
+
+    const SECRET: &str = "slack-signing";
+    const BODY: &[u8] = br#"{"type":"event_callback"}"#;
+    const NOW: i64 = 1_700_000_000;
+
+    fn sign(secret: &str, ts: &str, body: &[u8]) -> String {
+        format!(
+            "v0={}",
+            hex_hmac(secret, &[b"v0:", ts.as_bytes(), b":", body])
+        )
+    }
+
+    #[test]
+    fn verify_table() {
+        let ts = NOW.to_string();
+        let good = sign(SECRET, &ts, BODY);
+        let old = sign("old", &ts, BODY);
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            &'a [u8],
+            i64,
+            Secrets<'a>,
+            Result<KeyUsed, VerifyError>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "valid",
+                Some(&good),
+                BODY,
+                NOW,
+                only(SECRET),
+                Ok(KeyUsed::Current),
+            ),
+            (
+                "tampered",
+                Some(&good),
+                b"{}",
+                NOW,
+                only(SECRET),
+                Err(VerifyError::BadSignature),
+            ),
+            (
+                "wrong secret",
+                Some(&good),
+                BODY,
+                NOW,
+                only("nope"),
+                Err(VerifyError::BadSignature),
+            ),
+            (
+                "missing",
+                None,
+                BODY,
+                NOW,
+                only(SECRET),
+                Err(VerifyError::MissingHeader(SIGNATURE)),
+            ),
+            (
+                "stale",
+                Some(&good),
+                BODY,
+                NOW + 301,
+                only(SECRET),
+                Err(VerifyError::StaleTimestamp),
+            ),
+            (
+                "future",
+                Some(&good),
+                BODY,
+                NOW - 301,
+                only(SECRET),
+                Err(VerifyError::StaleTimestamp),
+            ),
+            (
+                "no prefix",
+                Some(&good[3..]),
+                BODY,
+                NOW,
+                only(SECRET),
+                Err(VerifyError::Malformed("expected v0=<hex>")),
+            ),
+            (
+                "rotation",
+                Some(&old),
+                BODY,
+                NOW,
+                rotating(SECRET, "old"),
+                Ok(KeyUsed::Previous),
+            ),
+        ];
+        for (name, sig, body, now, secrets, want) in cases {
+            let mut pairs = vec![(TIMESTAMP, ts.as_str())];
+            pairs.extend(sig.map(|s| (SIGNATURE, s)));
+            let h = headers(&pairs);
+            assert_eq!(verify(secrets, &req(&h, body, now), None), want, "{name}");
+        }
+        let h = headers(&[(SIGNATURE, &good)]);
+        let want = Err(VerifyError::MissingHeader(TIMESTAMP));
+        assert_eq!(verify(only(SECRET), &req(&h, BODY, NOW), None), want);
+        let h = headers(&[(SIGNATURE, &good), (TIMESTAMP, &ts)]);
+        assert_eq!(
+            verify(only(SECRET), &req(&h, BODY, NOW + 900), Some(1000)),
+            Ok(KeyUsed::Current)
+        );
+    }
+
+    #[test]
+    fn parses_every_body_shape() {
+        assert_eq!(parse_payload(BODY), Ok(json!({"type": "event_callback"})));
+        let interaction = b"payload=%7B%22type%22%3A%22block_actions%22%7D";
+        assert_eq!(
+            parse_payload(interaction),
+            Ok(json!({"type": "block_actions"}))
+        );
+        let slash = b"command=%2Fdeploy&channel_id=C1&text=";
+        assert_eq!(
+            parse_payload(slash),
+            Ok(json!({"command": "/deploy", "channel_id": "C1", "text": ""}))
+        );
+        assert_eq!(
+            parse_payload(b"ssl_check=1&token=x"),
+            Ok(json!({"ssl_check": "1", "token": "x"}))
+        );
+        assert!(parse_payload(b"not a body").is_err());
+    }
+
+    #[test]
+    fn describe_handshakes() {
+        let d = describe(
+            &headers(&[]),
+            &json!({"type": "url_verification", "challenge": "abc", "token": "t"}),
+        );
+        assert_eq!(d.event_type, "url_verification");
+        assert_eq!(
+            d.handshake,
+            Some(Handshake::SlackChallenge {
+                challenge: "abc".into()
+            })
+        );
+        let d = describe(&headers(&[]), &json!({"ssl_check": "1", "token": "t"}));
+        assert_eq!(
+            (d.event_type.as_str(), d.handshake),
+            ("ssl_check", Some(Handshake::SlackSslCheck))
+        );
+    }
+
+    #[test]
+    fn describe_table() {
+        let cases = [
+            (
+                json!({"type": "event_callback", "event_id": "Ev1", "event": {"type": "app_mention", "channel": "C1", "ts": "1.2"}}),
+                "app_mention",
+                Some("Ev1"),
+                Some(("slack.thread", "C1:1.2")),
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev2", "event": {"type": "message", "subtype": "bot_message", "channel": "C1", "ts": "3.4", "thread_ts": "1.2"}}),
+                "message",
+                Some("Ev2"),
+                Some(("slack.thread", "C1:1.2")),
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev3", "event": {"type": "reaction_added", "item": {"channel": "C2", "ts": "5.6"}}}),
+                "reaction_added",
+                Some("Ev3"),
+                Some(("slack.thread", "C2:5.6")),
+            ),
+            (
+                json!({"command": "/deploy", "channel_id": "C3", "trigger_id": "T1", "response_url": "https://r", "user_id": "U1"}),
+                "/deploy",
+                Some("T1"),
+                Some(("slack.channel", "C3")),
+            ),
+            (
+                json!({"type": "block_actions", "trigger_id": "T2", "channel": {"id": "C4"}, "message": {"ts": "7.8"}, "response_url": "https://r"}),
+                "block_actions",
+                Some("T2"),
+                Some(("slack.thread", "C4:7.8")),
+            ),
+            (
+                json!({"type": "view_submission", "trigger_id": "T3", "view": {}}),
+                "view_submission",
+                Some("T3"),
+                None,
+            ),
+            (json!({"hello": 1}), "unknown", None, None),
+        ];
+        for (payload, want_type, want_id, want_src) in cases {
+            let d = describe(&headers(&[]), &payload);
+            assert_eq!(d.event_type, want_type);
+            assert_eq!(d.delivery_id.as_deref(), want_id, "{want_type}");
+            let got = d.source.as_ref().map(|s| (s.kind.as_str(), s.key.as_str()));
+            assert_eq!(got, want_src, "{want_type}");
+        }
+        let slash = json!({"command": "/deploy", "channel_id": "C3", "response_url": "https://r", "user_id": "U1"});
+        let want = json!({"channel": "C3", "response_url": "https://r", "user_id": "U1"});
+        assert_eq!(
+            describe(&headers(&[]), &slash).source.map(|s| s.detail),
+            want.as_object().cloned()
+        );
+        let thread = json!({"type": "event_callback", "event": {"type": "message", "channel": "C1", "ts": "3.4", "thread_ts": "1.2"}});
+        let want = json!({"channel": "C1", "thread_ts": "1.2"});
+        assert_eq!(
+            describe(&headers(&[]), &thread).source.map(|s| s.detail),
+            want.as_object().cloned()
+        );
+    }
+}

@@ -1,0 +1,272 @@
+//! Standard Webhooks (Svix, OpenAI, GitLab signing tokens): the receive path's verify +
+//! describe step for `webhook-id` / `webhook-timestamp` / `webhook-signature`.
+
+use axum::http::HeaderMap;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_PAD_INDIFFERENT};
+use rand::Rng as _;
+use serde_json::Value;
+use subtle::{Choice, ConstantTimeEq};
+
+use super::common::{described, header, hmac_sha256, parse_ts, str_at, within};
+use super::{DEFAULT_TOLERANCE_SECS, Described, KeyUsed, Request, Secrets, VerifyError};
+
+const ID: &str = "webhook-id";
+const TIMESTAMP: &str = "webhook-timestamp";
+const SIGNATURE: &str = "webhook-signature";
+const PREFIX: &str = "whsec_";
+
+/// `whsec_` + base64 of 32 random bytes, the form the Standard Webhooks libraries accept.
+pub fn generate_secret() -> String {
+    let mut rng = rand::rng();
+    let mut key = [0u8; 32];
+    rng.fill_bytes(&mut key);
+    format!("{PREFIX}{}", STANDARD.encode(key))
+}
+
+/// Checks the timestamp window (both directions, as the libraries do) and then any `v1`
+/// entry of the space-separated signature list. GitLab's signing-token mode calls this too.
+pub(super) fn verify(
+    secrets: Secrets<'_>,
+    req: &Request<'_>,
+    tolerance: Option<i64>,
+) -> Result<KeyUsed, VerifyError> {
+    let id = header(req.headers, ID).ok_or(VerifyError::MissingHeader(ID))?;
+    let ts_raw = header(req.headers, TIMESTAMP).ok_or(VerifyError::MissingHeader(TIMESTAMP))?;
+    let list = header(req.headers, SIGNATURE).ok_or(VerifyError::MissingHeader(SIGNATURE))?;
+    let ts = parse_ts(ts_raw, "webhook-timestamp is not an integer")?;
+    if !within(
+        req.now_secs(),
+        ts,
+        tolerance.unwrap_or(DEFAULT_TOLERANCE_SECS),
+    ) {
+        return Err(VerifyError::StaleTimestamp);
+    }
+    // Other versions (v1a asymmetric, future ones) are skipped, as the libraries skip them.
+    let candidates: Vec<Vec<u8>> = list
+        .split_whitespace()
+        .filter_map(|entry| entry.split_once(','))
+        .filter(|(version, _)| *version == "v1")
+        .filter_map(|(_, sig)| STANDARD_PAD_INDIFFERENT.decode(sig).ok())
+        .collect();
+    if candidates.is_empty() {
+        return Err(VerifyError::Malformed(
+            "no v1 signature in webhook-signature",
+        ));
+    }
+    // The libraries sign the parsed integer, so `0123` is signed as `123`.
+    let ts_text = ts.to_string();
+    secrets.try_each(|secret| {
+        let key = decode_secret(secret)?;
+        let parts: [&[u8]; 5] = [id.as_bytes(), b".", ts_text.as_bytes(), b".", req.body];
+        let mac = hmac_sha256(&key, &parts).ok_or(VerifyError::BadSignature)?;
+        let matched = candidates
+            .iter()
+            .fold(Choice::from(0), |acc, c| acc | mac.ct_eq(c));
+        if bool::from(matched) {
+            Ok(())
+        } else {
+            Err(VerifyError::BadSignature)
+        }
+    })
+}
+
+/// The HMAC key: the secret without `whsec_`, base64-decoded (padding optional, like the
+/// Python library). A secret that is not base64 can never verify, so it is a configuration
+/// error rather than a bad signature.
+fn decode_secret(secret: &str) -> Result<Vec<u8>, VerifyError> {
+    let b64 = secret.strip_prefix(PREFIX).unwrap_or(secret);
+    match STANDARD_PAD_INDIFFERENT.decode(b64) {
+        Ok(key) if !key.is_empty() => Ok(key),
+        _ => Err(VerifyError::Misconfigured(
+            "a Standard Webhooks secret must be whsec_<base64>".into(),
+        )),
+    }
+}
+
+/// Event type from the body's `type` (the spec's recommendation), else `event`; the delivery
+/// id is `webhook-id`, the spec's idempotency key. The spec defines no thread, so no source.
+pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
+    let event_type = str_at(payload, "/type")
+        .or_else(|| str_at(payload, "/event"))
+        .unwrap_or_else(|| "unknown".into());
+    let delivery = header(headers, ID).map(str::to_owned);
+    described(event_type, delivery, None)
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::providers::common::test_support::{headers, only, req, rotating};
+    use serde_json::json;
+
+    /// Signs like a Standard Webhooks sender; GitLab's tests reuse it.
+    pub(in crate::providers) fn sign(secret: &str, id: &str, ts: i64, body: &[u8]) -> String {
+        let key = decode_secret(secret).expect("test secret");
+        let ts = ts.to_string();
+        let mac = hmac_sha256(&key, &[id.as_bytes(), b".", ts.as_bytes(), b".", body]);
+        format!("v1,{}", STANDARD.encode(mac.expect("hmac")))
+    }
+
+    const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    const OLD: &str = "whsec_c2VjcmV0LXR3by1ieXRlcy1mb3ItdGVzdHM=";
+    const BODY: &[u8] = br#"{"type":"contact.created"}"#;
+    const NOW: i64 = 1_700_000_000;
+
+    #[test]
+    fn generated_secrets_round_trip() {
+        let s = generate_secret();
+        assert!(s.starts_with(PREFIX));
+        assert_eq!(decode_secret(&s).map(|k| k.len()), Ok(32));
+    }
+
+    #[test]
+    fn verify_table() {
+        let good = sign(SECRET, "msg_1", NOW, BODY);
+        let old = sign(OLD, "msg_1", NOW, BODY);
+        let listed = format!("v1a,AAAA v1,bm9wZQ== {good}");
+        let unpadded = OLD.trim_end_matches('=');
+        type Case<'a> = (
+            &'a str,
+            Option<&'a str>,
+            &'a [u8],
+            i64,
+            Secrets<'a>,
+            Result<KeyUsed, VerifyError>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "valid",
+                Some(&good),
+                BODY,
+                NOW,
+                only(SECRET),
+                Ok(KeyUsed::Current),
+            ),
+            (
+                "one of several",
+                Some(&listed),
+                BODY,
+                NOW,
+                only(SECRET),
+                Ok(KeyUsed::Current),
+            ),
+            (
+                "unpadded secret",
+                Some(&old),
+                BODY,
+                NOW,
+                only(unpadded),
+                Ok(KeyUsed::Current),
+            ),
+            (
+                "tampered",
+                Some(&good),
+                b"{}",
+                NOW,
+                only(SECRET),
+                Err(VerifyError::BadSignature),
+            ),
+            (
+                "wrong secret",
+                Some(&good),
+                BODY,
+                NOW,
+                only(OLD),
+                Err(VerifyError::BadSignature),
+            ),
+            (
+                "missing",
+                None,
+                BODY,
+                NOW,
+                only(SECRET),
+                Err(VerifyError::MissingHeader(SIGNATURE)),
+            ),
+            (
+                "too old",
+                Some(&good),
+                BODY,
+                NOW + 301,
+                only(SECRET),
+                Err(VerifyError::StaleTimestamp),
+            ),
+            (
+                "too new",
+                Some(&good),
+                BODY,
+                NOW - 301,
+                only(SECRET),
+                Err(VerifyError::StaleTimestamp),
+            ),
+            (
+                "edge of window",
+                Some(&good),
+                BODY,
+                NOW + 300,
+                only(SECRET),
+                Ok(KeyUsed::Current),
+            ),
+            (
+                "only v1a",
+                Some("v1a,AAAA"),
+                BODY,
+                NOW,
+                only(SECRET),
+                Err(VerifyError::Malformed(
+                    "no v1 signature in webhook-signature",
+                )),
+            ),
+            (
+                "rotation",
+                Some(&old),
+                BODY,
+                NOW,
+                rotating(SECRET, OLD),
+                Ok(KeyUsed::Previous),
+            ),
+        ];
+        for (name, sig, body, now, secrets, want) in cases {
+            let ts = NOW.to_string();
+            let mut pairs = vec![(ID, "msg_1"), (TIMESTAMP, ts.as_str())];
+            pairs.extend(sig.map(|s| (SIGNATURE, s)));
+            let h = headers(&pairs);
+            assert_eq!(verify(secrets, &req(&h, body, now), None), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_secret_is_misconfigured_and_tolerance_is_configurable() {
+        let good = sign(SECRET, "msg_1", NOW, BODY);
+        let ts = NOW.to_string();
+        let h = headers(&[(ID, "msg_1"), (TIMESTAMP, &ts), (SIGNATURE, &good)]);
+        let r = req(&h, BODY, NOW);
+        assert!(matches!(
+            verify(only("not base64!"), &r, None),
+            Err(VerifyError::Misconfigured(_))
+        ));
+        let late = req(&h, BODY, NOW + 1000);
+        assert_eq!(
+            verify(only(SECRET), &late, Some(2000)),
+            Ok(KeyUsed::Current)
+        );
+        let h = headers(&[(ID, "msg_1"), (SIGNATURE, &good)]);
+        assert_eq!(
+            verify(only(SECRET), &req(&h, BODY, NOW), None),
+            Err(VerifyError::MissingHeader(TIMESTAMP))
+        );
+    }
+
+    #[test]
+    fn describe_reads_type_and_id() {
+        let h = headers(&[(ID, "msg_9")]);
+        let d = describe(&h, &json!({"type": "invoice.paid", "data": {"id": "x"}}));
+        assert_eq!(
+            (d.event_type.as_str(), d.delivery_id.as_deref()),
+            ("invoice.paid", Some("msg_9"))
+        );
+        assert_eq!(d.source, None);
+        assert_eq!(describe(&h, &json!({"event": "ping"})).event_type, "ping");
+        assert_eq!(describe(&headers(&[]), &json!({})).event_type, "unknown");
+    }
+}

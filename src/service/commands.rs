@@ -1,0 +1,235 @@
+//! Command operations: add, list, update, remove. Each command is checked by the engine when
+//! it is saved, so the receiver only ever meets commands that can run.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ServiceError, new_id, webhooks};
+use crate::app::AppState;
+use crate::clock;
+use crate::engine::command::{self, CommandSpec, CompiledCommand};
+use crate::store::commands::{self as rows, CommandRow};
+
+/// A command as written: what to do with events matching `trigger` and `conditions`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandIn {
+    pub trigger: Option<String>,
+    pub action: Option<String>,
+    pub agent: Option<String>,
+    pub template: Option<String>,
+    pub conditions: Option<Value>,
+    pub target: Option<Value>,
+    pub priority: Option<i64>,
+    pub stop: Option<bool>,
+    pub enabled: Option<bool>,
+}
+
+/// A command as shown. Target secrets are masked.
+#[derive(Debug, Clone, Serialize)]
+pub struct CommandOut {
+    pub id: String,
+    pub webhook_id: String,
+    pub trigger: String,
+    pub action: String,
+    pub agent: Option<String>,
+    pub template: Option<String>,
+    pub conditions: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Value>,
+    pub priority: i64,
+    pub stop: bool,
+    pub enabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub async fn add(
+    state: &AppState,
+    webhook_id: &str,
+    input: CommandIn,
+) -> Result<CommandOut, ServiceError> {
+    webhooks::load(state, webhook_id).await?;
+    let now = clock::now_ms();
+    let mut row = CommandRow {
+        id: new_id("cmd"),
+        webhook_id: webhook_id.to_string(),
+        trigger: required(input.trigger.clone(), "trigger")?,
+        action: required(input.action.clone(), "action")?,
+        agent: None,
+        template: None,
+        conditions: "{}".into(),
+        target: None,
+        priority: 0,
+        stop: false,
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    };
+    apply(&mut row, input)?;
+    let stored = row.clone();
+    state
+        .store
+        .write(move |db| rows::insert(db, &stored))
+        .await?;
+    Ok(present(&row))
+}
+
+pub async fn list(state: &AppState, webhook_id: &str) -> Result<Vec<CommandOut>, ServiceError> {
+    webhooks::load(state, webhook_id).await?;
+    let key = webhook_id.to_string();
+    let rows = state.store.read(move |db| rows::list(db, &key)).await?;
+    Ok(rows.iter().map(present).collect())
+}
+
+/// Changes the given fields of a command; the result is checked as a whole.
+pub async fn update(
+    state: &AppState,
+    webhook_id: &str,
+    command_id: &str,
+    input: CommandIn,
+) -> Result<CommandOut, ServiceError> {
+    let (w, c) = (webhook_id.to_string(), command_id.to_string());
+    let mut row = state
+        .store
+        .read(move |db| rows::get(db, &w, &c))
+        .await?
+        .ok_or_else(|| not_found(command_id))?;
+    if let Some(t) = input.trigger.clone() {
+        row.trigger = t;
+    }
+    if let Some(a) = input.action.clone() {
+        row.action = a;
+    }
+    apply(&mut row, input)?;
+    row.updated_at = clock::now_ms();
+    let stored = row.clone();
+    let found = state
+        .store
+        .write(move |db| rows::update(db, &stored))
+        .await?;
+    if !found {
+        return Err(not_found(command_id));
+    }
+    Ok(present(&row))
+}
+
+pub async fn remove(
+    state: &AppState,
+    webhook_id: &str,
+    command_id: &str,
+) -> Result<(), ServiceError> {
+    let (w, c) = (webhook_id.to_string(), command_id.to_string());
+    let deleted = state
+        .store
+        .write(move |db| rows::delete(db, &w, &c))
+        .await?;
+    if deleted {
+        Ok(())
+    } else {
+        Err(not_found(command_id))
+    }
+}
+
+/// The webhook's enabled commands, compiled, in run order. A stored command that no longer
+/// compiles (written by an older build) is skipped with a warning rather than failing events.
+pub fn compile_enabled(rows: &[CommandRow]) -> Vec<CompiledCommand> {
+    rows.iter()
+        .filter(|r| r.enabled)
+        .filter_map(|r| match compile(r) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(command = %r.id, error = %e, "stored command does not compile");
+                None
+            }
+        })
+        .collect()
+}
+
+fn compile(row: &CommandRow) -> Result<CompiledCommand, command::InvalidCommand> {
+    let conditions: Value = serde_json::from_str(&row.conditions).unwrap_or(Value::Null);
+    let target: Option<Value> = row.target.as_deref().and_then(|t| serde_json::from_str(t).ok());
+    let (trigger, conditions, action) = command::check(&CommandSpec {
+        trigger: &row.trigger,
+        action: &row.action,
+        agent: row.agent.as_deref(),
+        template: row.template.as_deref(),
+        conditions: &conditions,
+        target: target.as_ref(),
+    })?;
+    Ok(CompiledCommand {
+        id: row.id.clone(),
+        trigger,
+        conditions,
+        action,
+        priority: row.priority,
+        stop: row.stop,
+    })
+}
+
+/// Applies the optional fields of `input` to `row`, then checks the whole command.
+fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
+    if let Some(agent) = input.agent {
+        row.agent = Some(agent.trim().to_string()).filter(|a| !a.is_empty());
+    }
+    if let Some(template) = input.template {
+        row.template = Some(template);
+    }
+    if let Some(conditions) = input.conditions {
+        row.conditions = conditions.to_string();
+    }
+    if let Some(target) = input.target {
+        row.target = (!target.is_null()).then(|| target.to_string());
+    }
+    if let Some(p) = input.priority {
+        row.priority = p;
+    }
+    if let Some(s) = input.stop {
+        row.stop = s;
+    }
+    if let Some(e) = input.enabled {
+        row.enabled = e;
+    }
+    row.trigger = row.trigger.trim().to_string();
+    compile(row).map_err(|e| ServiceError::invalid(&e.field, e.message))?;
+    Ok(())
+}
+
+fn required(value: Option<String>, field: &str) -> Result<String, ServiceError> {
+    value.ok_or_else(|| ServiceError::invalid(field, format!("missing field `{field}`")))
+}
+
+fn present(row: &CommandRow) -> CommandOut {
+    let target = row
+        .target
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .map(|mut t| {
+            if let Some(secret) = t.get_mut("secret").filter(|s| s.is_string()) {
+                *secret = Value::String("********".into());
+            }
+            t
+        });
+    CommandOut {
+        id: row.id.clone(),
+        webhook_id: row.webhook_id.clone(),
+        trigger: row.trigger.clone(),
+        action: row.action.clone(),
+        agent: row.agent.clone(),
+        template: row.template.clone(),
+        conditions: serde_json::from_str(&row.conditions).unwrap_or(Value::Null),
+        target,
+        priority: row.priority,
+        stop: row.stop,
+        enabled: row.enabled,
+        created_at: clock::rfc3339(row.created_at),
+        updated_at: clock::rfc3339(row.updated_at),
+    }
+}
+
+fn not_found(id: &str) -> ServiceError {
+    ServiceError::NotFound {
+        what: "command",
+        id: id.to_string(),
+    }
+}

@@ -1,0 +1,175 @@
+//! Reading the event log: filtered, paginated lists (newest first) and single events in full.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ServiceError;
+use crate::app::AppState;
+use crate::clock;
+use crate::providers::{self, Provider};
+use crate::store::events::{self as rows, EventFilter, EventRow};
+
+/// Filters for listing events; all optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventQuery {
+    pub webhook_id: Option<String>,
+    pub provider: Option<String>,
+    /// Exact event type, or a pattern with `*` (`issues.*`).
+    pub event_type: Option<String>,
+    /// accepted, matched, rejected, invalid_payload.
+    pub status: Option<String>,
+    /// Only events received at or after this time (RFC 3339 or unix seconds).
+    pub since: Option<String>,
+    /// Only events received before this time (RFC 3339 or unix seconds).
+    pub until: Option<String>,
+    /// Page size, 1-200 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of events, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventPage {
+    pub events: Vec<EventSummary>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventSummary {
+    pub id: String,
+    pub webhook_id: String,
+    pub provider: String,
+    pub event_type: Option<String>,
+    pub delivery_id: Option<String>,
+    pub status: String,
+    pub verified: bool,
+    pub source: Option<Value>,
+    pub matched_commands: Value,
+    pub received_at: String,
+}
+
+/// An event in full: headers (secrets removed), payload, verification and matches.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventDetail {
+    #[serde(flatten)]
+    pub summary: EventSummary,
+    /// `current_secret` / `previous_secret` when verified, else why verification failed.
+    pub verification: String,
+    pub headers: Value,
+    pub content_type: Option<String>,
+    pub body_size: i64,
+    /// The body as JSON (form bodies decoded); null when it is not JSON.
+    pub payload: Value,
+    /// The body as text, when it could not be read as JSON.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_text: Option<String>,
+    pub remote_addr: Option<String>,
+}
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 200;
+
+pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, ServiceError> {
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ServiceError::invalid(
+            "limit",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    let time = |value: &Option<String>, field: &str| -> Result<Option<i64>, ServiceError> {
+        value
+            .as_deref()
+            .map(|s| {
+                clock::parse(s).ok_or_else(|| {
+                    ServiceError::invalid(
+                        field,
+                        format!("`{s}` is not a time: use RFC 3339 (2026-11-23T10:00:00Z) or unix seconds"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let provider = match query.provider.as_deref() {
+        Some(p) => Some(
+            p.parse::<Provider>()
+                .map_err(|()| {
+                    ServiceError::invalid(
+                        "provider",
+                        format!("unknown provider `{p}`; use one of {}", Provider::names()),
+                    )
+                })?
+                .as_str()
+                .to_string(),
+        ),
+        None => None,
+    };
+    let filter = EventFilter {
+        webhook_id: query.webhook_id,
+        provider,
+        event_type: query.event_type,
+        status: query.status,
+        since_ms: time(&query.since, "since")?,
+        until_ms: time(&query.until, "until")?,
+        before_id: query.cursor,
+        // One extra row tells whether another page exists.
+        limit: limit + 1,
+    };
+    let mut found = state.store.read(move |db| rows::list(db, &filter)).await?;
+    let more = found.len() > limit as usize;
+    found.truncate(limit as usize);
+    let next_cursor = more.then(|| found.last().map(|e| e.id.clone())).flatten();
+    Ok(EventPage {
+        events: found.iter().map(summary).collect(),
+        next_cursor,
+    })
+}
+
+pub async fn get(state: &AppState, id: &str) -> Result<EventDetail, ServiceError> {
+    let key = id.to_string();
+    let row = state
+        .store
+        .read(move |db| rows::get(db, &key))
+        .await?
+        .ok_or_else(|| ServiceError::NotFound {
+            what: "event",
+            id: id.to_string(),
+        })?;
+    let body = row.body.clone().unwrap_or_default();
+    let provider = row.provider.parse::<Provider>().unwrap_or(Provider::Custom);
+    let (payload, body_text) = match providers::parse_payload(provider, &body) {
+        Ok(v) => (v, None),
+        Err(_) => (
+            Value::Null,
+            Some(String::from_utf8_lossy(&body).into_owned()),
+        ),
+    };
+    Ok(EventDetail {
+        summary: summary(&row),
+        verification: row.verification.clone(),
+        headers: serde_json::from_str(&row.headers).unwrap_or(Value::Null),
+        content_type: row.content_type.clone(),
+        body_size: row.body_size,
+        payload,
+        body_text,
+        remote_addr: row.remote_addr.clone(),
+    })
+}
+
+fn summary(row: &EventRow) -> EventSummary {
+    EventSummary {
+        id: row.id.clone(),
+        webhook_id: row.webhook_id.clone(),
+        provider: row.provider.clone(),
+        event_type: row.event_type.clone(),
+        delivery_id: row.delivery_id.clone(),
+        status: row.status.clone(),
+        verified: row.verified,
+        source: row.source.as_deref().and_then(|s| serde_json::from_str(s).ok()),
+        matched_commands: serde_json::from_str(&row.matched_commands).unwrap_or(Value::Null),
+        received_at: clock::rfc3339(row.received_at),
+    }
+}

@@ -1,0 +1,243 @@
+//! Ingest: the receive path after HTTP. Look up the webhook, verify the request, describe it,
+//! match commands, and store the event in one write — and only then say it was accepted.
+
+use std::net::SocketAddr;
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use serde_json::Value;
+
+use super::ServiceError;
+use crate::app::AppState;
+use crate::clock;
+use crate::engine;
+use crate::providers::{
+    self, Handshake, Provider, ProviderOptions, Request, SECRET_HEADERS, Secrets, VerifyError,
+    custom::CustomMode,
+};
+use crate::store::events::{self, Inserted, NewEvent};
+use crate::store::webhooks::WebhookRow;
+
+/// A request as the receiver got it.
+#[derive(Debug)]
+pub struct Inbound {
+    pub provider: String,
+    pub webhook_id: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub query: Option<String>,
+    pub remote_addr: Option<SocketAddr>,
+}
+
+/// How the receiver should answer.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Stored durably (or already stored under `event_id`).
+    Accepted { event_id: String, duplicate: bool },
+    /// A protocol handshake to answer; nothing stored.
+    Handshake(Handshake),
+    /// Verification failed: logged as a rejected attempt, never acted on.
+    Rejected {
+        event_id: Option<String>,
+        reason: VerifyError,
+    },
+    /// Verified, but the body is not something this provider sends; logged, not acted on.
+    BadPayload { event_id: String, message: String },
+    /// No webhook with this id and provider.
+    UnknownWebhook,
+    /// The webhook exists but is disabled.
+    Disabled,
+}
+
+/// Bodies of rejected attempts are kept only up to this size: enough to debug a signing
+/// mismatch, not a free storage service for whoever finds the URL.
+const REJECTED_BODY_KEEP: usize = 64 * 1024;
+
+pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, ServiceError> {
+    let Ok(provider) = inbound.provider.parse::<Provider>() else {
+        return Ok(Outcome::UnknownWebhook);
+    };
+    let id = inbound.webhook_id.clone();
+    let found = state
+        .store
+        .read(move |db| {
+            let Some(hook) = crate::store::webhooks::get(db, &id)? else {
+                return Ok(None);
+            };
+            let commands = crate::store::commands::list(db, &id)?;
+            Ok(Some((hook, commands)))
+        })
+        .await?;
+    let Some((hook, command_rows)) = found else {
+        return Ok(Outcome::UnknownWebhook);
+    };
+    if hook.provider != provider.as_str() {
+        return Ok(Outcome::UnknownWebhook);
+    }
+    if !hook.enabled {
+        return Ok(Outcome::Disabled);
+    }
+    let options: ProviderOptions = serde_json::from_str(&hook.options).unwrap_or_default();
+    let now_ms = clock::now_ms();
+    let request = Request {
+        headers: &inbound.headers,
+        body: &inbound.body,
+        query: inbound.query.as_deref(),
+        now_ms,
+    };
+
+    let mut event = NewEvent {
+        id: super::new_id("evt"),
+        webhook_id: hook.id.clone(),
+        provider: provider.as_str().to_string(),
+        event_type: None,
+        delivery_id: None,
+        verified: false,
+        verification: String::new(),
+        status: String::new(),
+        source_kind: None,
+        source_key: None,
+        source: None,
+        headers: stored_headers(&inbound.headers, &options),
+        content_type: header(&inbound.headers, "content-type"),
+        body: inbound.body.clone(),
+        matched_commands: "[]".into(),
+        remote_addr: inbound.remote_addr.map(|a| a.ip().to_string()),
+        received_at: now_ms,
+    };
+
+    let verified = providers::verify(provider, secrets(&hook, now_ms), &options, &request);
+    let payload = providers::parse_payload(provider, &inbound.body);
+
+    if let Err(reason) = verified {
+        tracing::warn!(webhook = %hook.id, %provider, %reason, "rejected webhook request");
+        // The sender's claims are recorded to help debug a signing mismatch, never trusted.
+        if let Ok(p) = &payload {
+            describe_into(&mut event, provider, &options, &inbound.headers, p);
+        }
+        event.verification = reason.to_string();
+        event.status = "rejected".into();
+        event.body = inbound
+            .body
+            .slice(..inbound.body.len().min(REJECTED_BODY_KEEP));
+        let event_id = store(state, event).await.ok().map(|i| match i {
+            Inserted::New(id) | Inserted::Duplicate(id) => id,
+        });
+        return Ok(Outcome::Rejected { event_id, reason });
+    }
+    event.verified = true;
+    event.verification = match verified {
+        Ok(providers::KeyUsed::Previous) => "previous_secret",
+        _ => "current_secret",
+    }
+    .into();
+
+    let payload = match payload {
+        Ok(p) => p,
+        Err(e) => {
+            event.status = "invalid_payload".into();
+            let event_id = match store(state, event).await? {
+                Inserted::New(id) | Inserted::Duplicate(id) => id,
+            };
+            return Ok(Outcome::BadPayload {
+                event_id,
+                message: e.to_string(),
+            });
+        }
+    };
+
+    let described = describe_into(&mut event, provider, &options, &inbound.headers, &payload);
+    if let Some(handshake) = described {
+        return Ok(Outcome::Handshake(handshake));
+    }
+
+    let commands = super::commands::compile_enabled(&command_rows);
+    let event_type = event.event_type.clone().unwrap_or_default();
+    let matched: Vec<&str> = engine::matching(&commands, &event_type, &payload)
+        .iter()
+        .map(|c| c.id.as_str())
+        .collect();
+    event.matched_commands = serde_json::to_string(&matched).expect("ids serialise");
+    event.status = if matched.is_empty() { "accepted" } else { "matched" }.into();
+
+    match store(state, event).await? {
+        Inserted::New(event_id) => Ok(Outcome::Accepted {
+            event_id,
+            duplicate: false,
+        }),
+        Inserted::Duplicate(event_id) => Ok(Outcome::Accepted {
+            event_id,
+            duplicate: true,
+        }),
+    }
+}
+
+async fn store(state: &AppState, event: NewEvent) -> Result<Inserted, ServiceError> {
+    Ok(state
+        .store
+        .write(move |db| events::insert(db, &event))
+        .await?)
+}
+
+/// Fills the event's type, delivery id and source; returns a handshake if there is one.
+fn describe_into(
+    event: &mut NewEvent,
+    provider: Provider,
+    options: &ProviderOptions,
+    headers: &HeaderMap,
+    payload: &Value,
+) -> Option<Handshake> {
+    let d = providers::describe(provider, options, headers, payload);
+    event.event_type = Some(d.event_type);
+    event.delivery_id = d.delivery_id;
+    if let Some(source) = d.source {
+        event.source_kind = Some(source.kind.clone());
+        event.source_key = Some(source.key.clone());
+        event.source = serde_json::to_string(&source).ok();
+    }
+    d.handshake
+}
+
+/// The secrets that verify now: the current one and a previous one still in its grace period.
+fn secrets(hook: &WebhookRow, now_ms: i64) -> Secrets<'_> {
+    let previous = hook
+        .previous_secret
+        .as_deref()
+        .filter(|_| hook.previous_expires_at.is_some_and(|at| at > now_ms));
+    Secrets {
+        current: &hook.secret,
+        previous,
+    }
+}
+
+/// The request headers as a JSON object, minus any that carry a secret.
+fn stored_headers(headers: &HeaderMap, options: &ProviderOptions) -> String {
+    let token_header = options
+        .custom
+        .as_ref()
+        .filter(|c| c.mode == CustomMode::Token)
+        .and_then(|c| c.header.as_deref())
+        .map(str::to_ascii_lowercase);
+    let mut map = serde_json::Map::new();
+    for name in headers.keys() {
+        let key = name.as_str();
+        if SECRET_HEADERS.contains(&key) || token_header.as_deref() == Some(key) {
+            continue;
+        }
+        let value = headers
+            .get_all(name)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect::<Vec<_>>()
+            .join(", ");
+        map.insert(key.to_string(), Value::String(value));
+    }
+    Value::Object(map).to_string()
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}

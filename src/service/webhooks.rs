@@ -1,0 +1,408 @@
+//! Webhook registry operations: create, list, get, update, enable/disable, rotate, delete.
+//! Secrets leave this module only in the answer to create and rotate.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{ServiceError, new_id};
+use crate::app::AppState;
+use crate::clock;
+use crate::providers::{CustomOptions, Provider, ProviderOptions, custom::CustomMode};
+use crate::store::webhooks::{self as rows, WebhookRow};
+
+/// A new webhook as asked for.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookIn {
+    /// URL-safe id (letters, digits, `-`, `_`); generated when absent.
+    pub id: Option<String>,
+    pub name: String,
+    pub provider: String,
+    /// The signing secret or token; generated when absent. Slack, Stripe, Sentry and Linear
+    /// generate their own: paste theirs here.
+    pub secret: Option<String>,
+    pub enabled: Option<bool>,
+    pub options: Option<Value>,
+    pub created_by: Option<String>,
+}
+
+/// Changes to a webhook; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookPatch {
+    pub name: Option<String>,
+    pub enabled: Option<bool>,
+    pub options: Option<Value>,
+    /// Accepted only when unchanged: a webhook's provider fixes its URL and signing scheme.
+    pub provider: Option<String>,
+    /// Accepted only when unchanged.
+    pub id: Option<String>,
+}
+
+/// A rotation: a new secret (given or generated) and how long the old one keeps working.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateIn {
+    pub secret: Option<String>,
+    /// Seconds the previous secret still verifies; 0 ends it at once.
+    pub grace_period_secs: Option<i64>,
+}
+
+/// A webhook as shown to users and agents.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookOut {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub enabled: bool,
+    /// Where the sender must POST.
+    pub url: String,
+    /// The secret in full: only in the answer to create and rotate-secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// For senders that cannot sign (Open WebUI, token-mode custom): the URL with its token.
+    /// Only in the answer to create and rotate-secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_with_token: Option<String>,
+    /// The last four characters of the secret, to tell secrets apart.
+    pub secret_hint: String,
+    /// While a rotation's grace period runs: when the previous secret stops verifying.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_secret_expires_at: Option<String>,
+    pub options: Value,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commands: Option<i64>,
+}
+
+const MAX_SECRET_LEN: usize = 512;
+
+pub async fn create(state: &AppState, input: WebhookIn) -> Result<WebhookOut, ServiceError> {
+    let provider = parse_provider(&input.provider)?;
+    let id = match input.id {
+        Some(id) => check_id(&id)?,
+        None => new_id("wh"),
+    };
+    let name = check_name(&input.name)?;
+    let options = check_options(provider, input.options)?;
+    let secret = match input.secret {
+        Some(s) => check_secret(provider, &s)?,
+        None => provider.generate_secret(),
+    };
+    let now = clock::now_ms();
+    let row = WebhookRow {
+        id: id.clone(),
+        name,
+        provider: provider.as_str().to_string(),
+        secret,
+        previous_secret: None,
+        previous_expires_at: None,
+        enabled: input.enabled.unwrap_or(true),
+        options: serde_json::to_string(&options).expect("options serialise"),
+        created_by: input.created_by.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
+        created_at: now,
+        updated_at: now,
+    };
+    let stored = row.clone();
+    state
+        .store
+        .write(move |db| rows::insert(db, &stored))
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict => ServiceError::Conflict(format!(
+                "a webhook with id `{id}` already exists; choose another id or omit it"
+            )),
+            other => other.into(),
+        })?;
+    Ok(present(state, &row, None, true))
+}
+
+pub async fn list(state: &AppState) -> Result<Vec<WebhookOut>, ServiceError> {
+    let rows = state.store.read(rows::list).await?;
+    Ok(rows
+        .iter()
+        .map(|(row, count)| present(state, row, Some(*count), false))
+        .collect())
+}
+
+pub async fn get(state: &AppState, id: &str) -> Result<WebhookOut, ServiceError> {
+    let row = load(state, id).await?;
+    let id = row.id.clone();
+    let count = state
+        .store
+        .read(move |db| Ok(crate::store::commands::list(db, &id)?.len() as i64))
+        .await?;
+    Ok(present(state, &row, Some(count), false))
+}
+
+/// Loads the stored row (secrets included) for internal use.
+pub async fn load(state: &AppState, id: &str) -> Result<WebhookRow, ServiceError> {
+    let key = id.to_string();
+    state
+        .store
+        .read(move |db| rows::get(db, &key))
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+pub async fn update(
+    state: &AppState,
+    id: &str,
+    patch: WebhookPatch,
+) -> Result<WebhookOut, ServiceError> {
+    let mut row = load(state, id).await?;
+    if let Some(p) = &patch.provider
+        && parse_provider(p)?.as_str() != row.provider
+    {
+        return Err(ServiceError::invalid(
+            "provider",
+            "a webhook's provider cannot change (it fixes the URL and signing scheme); \
+             create a new webhook instead",
+        ));
+    }
+    if let Some(new_id) = &patch.id
+        && new_id != &row.id
+    {
+        return Err(ServiceError::invalid("id", "a webhook's id cannot change"));
+    }
+    if let Some(name) = &patch.name {
+        row.name = check_name(name)?;
+    }
+    if let Some(enabled) = patch.enabled {
+        row.enabled = enabled;
+    }
+    if let Some(options) = patch.options {
+        let provider = parse_provider(&row.provider)?;
+        let options = check_options(provider, Some(options))?;
+        row.options = serde_json::to_string(&options).expect("options serialise");
+    }
+    save(state, row, false).await
+}
+
+pub async fn set_enabled(
+    state: &AppState,
+    id: &str,
+    enabled: bool,
+) -> Result<WebhookOut, ServiceError> {
+    let mut row = load(state, id).await?;
+    row.enabled = enabled;
+    save(state, row, false).await
+}
+
+/// Replaces the secret; the old one keeps verifying for the grace period.
+pub async fn rotate_secret(
+    state: &AppState,
+    id: &str,
+    input: RotateIn,
+) -> Result<WebhookOut, ServiceError> {
+    let mut row = load(state, id).await?;
+    let provider = parse_provider(&row.provider)?;
+    let grace_secs = input
+        .grace_period_secs
+        .unwrap_or(state.config.rotation_grace_secs);
+    if !(0..=30 * 24 * 3600).contains(&grace_secs) {
+        return Err(ServiceError::invalid(
+            "grace_period_secs",
+            "grace period must be between 0 and 2592000 seconds (30 days)",
+        ));
+    }
+    let secret = match input.secret {
+        Some(s) => check_secret(provider, &s)?,
+        None => provider.generate_secret(),
+    };
+    let now = clock::now_ms();
+    let old = std::mem::replace(&mut row.secret, secret);
+    (row.previous_secret, row.previous_expires_at) = if grace_secs > 0 {
+        (Some(old), Some(now + grace_secs * 1000))
+    } else {
+        (None, None)
+    };
+    save(state, row, true).await
+}
+
+pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {
+    let key = id.to_string();
+    let deleted = state
+        .store
+        .write(move |db| rows::delete(db, &key))
+        .await?;
+    if deleted { Ok(()) } else { Err(not_found(id)) }
+}
+
+async fn save(
+    state: &AppState,
+    mut row: WebhookRow,
+    show_secret: bool,
+) -> Result<WebhookOut, ServiceError> {
+    row.updated_at = clock::now_ms();
+    let stored = row.clone();
+    let found = state
+        .store
+        .write(move |db| rows::update(db, &stored))
+        .await?;
+    if !found {
+        return Err(not_found(&row.id));
+    }
+    Ok(present(state, &row, None, show_secret))
+}
+
+/// The receiver URL of a webhook.
+pub fn receiver_url(state: &AppState, provider: &str, id: &str) -> String {
+    format!("{}/webhooks/{provider}/{id}", state.public_base_url)
+}
+
+fn present(state: &AppState, row: &WebhookRow, commands: Option<i64>, show_secret: bool) -> WebhookOut {
+    let url = receiver_url(state, &row.provider, &row.id);
+    let takes_token = takes_url_token(row);
+    let now = clock::now_ms();
+    WebhookOut {
+        id: row.id.clone(),
+        name: row.name.clone(),
+        provider: row.provider.clone(),
+        enabled: row.enabled,
+        url_with_token: (show_secret && takes_token).then(|| {
+            let token: String =
+                form_urlencoded::byte_serialize(row.secret.as_bytes()).collect();
+            format!("{url}?token={token}")
+        }),
+        url,
+        secret: show_secret.then(|| row.secret.clone()),
+        secret_hint: hint(&row.secret),
+        previous_secret_expires_at: row
+            .previous_expires_at
+            .filter(|at| row.previous_secret.is_some() && *at > now)
+            .map(clock::rfc3339),
+        options: serde_json::from_str(&row.options).unwrap_or(Value::Object(Default::default())),
+        created_by: row.created_by.clone(),
+        created_at: clock::rfc3339(row.created_at),
+        updated_at: clock::rfc3339(row.updated_at),
+        commands,
+    }
+}
+
+/// Senders that cannot sign carry the secret as `?token=` in the URL.
+fn takes_url_token(row: &WebhookRow) -> bool {
+    match row.provider.parse::<Provider>() {
+        Ok(Provider::OpenWebUi) => true,
+        Ok(Provider::Custom) => serde_json::from_str::<ProviderOptions>(&row.options)
+            .ok()
+            .and_then(|o| o.custom)
+            .is_some_and(|c| c.mode == CustomMode::Token),
+        _ => false,
+    }
+}
+
+fn hint(secret: &str) -> String {
+    let tail: String = secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("…{tail}")
+}
+
+fn not_found(id: &str) -> ServiceError {
+    ServiceError::NotFound {
+        what: "webhook",
+        id: id.to_string(),
+    }
+}
+
+fn parse_provider(name: &str) -> Result<Provider, ServiceError> {
+    name.parse().map_err(|()| {
+        ServiceError::invalid(
+            "provider",
+            format!("unknown provider `{name}`; use one of {}", Provider::names()),
+        )
+    })
+}
+
+fn check_id(id: &str) -> Result<String, ServiceError> {
+    let ok = id.len() <= 64
+        && id.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(id.to_string())
+    } else {
+        Err(ServiceError::invalid(
+            "id",
+            "id must be 1-64 letters, digits, `-` or `_`, starting with a letter or digit",
+        ))
+    }
+}
+
+fn check_name(name: &str) -> Result<String, ServiceError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(ServiceError::invalid("name", "name must be 1-200 characters"));
+    }
+    Ok(name.to_string())
+}
+
+fn check_secret(provider: Provider, secret: &str) -> Result<String, ServiceError> {
+    if secret.is_empty() || secret.len() > MAX_SECRET_LEN || secret.trim() != secret {
+        return Err(ServiceError::invalid(
+            "secret",
+            format!("secret must be 1-{MAX_SECRET_LEN} characters without surrounding spaces"),
+        ));
+    }
+    if provider == Provider::StandardWebhooks {
+        use base64::Engine as _;
+        let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(raw));
+        if !decoded.is_ok_and(|k| !k.is_empty()) {
+            return Err(ServiceError::invalid(
+                "secret",
+                "a Standard Webhooks secret is `whsec_` followed by base64 (as the sender shows it)",
+            ));
+        }
+    }
+    Ok(secret.to_string())
+}
+
+fn check_options(
+    provider: Provider,
+    options: Option<Value>,
+) -> Result<ProviderOptions, ServiceError> {
+    let Some(value) = options.filter(|v| !v.is_null()) else {
+        return Ok(ProviderOptions::default());
+    };
+    let options: ProviderOptions = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let path = e.path().to_string();
+        let field = if path == "." {
+            "options".to_string()
+        } else {
+            format!("options.{path}")
+        };
+        ServiceError::invalid(&field, format!("invalid options: {}", e.inner()))
+    })?;
+    if let Some(t) = options.tolerance_secs
+        && !(1..=7 * 24 * 3600).contains(&t)
+    {
+        return Err(ServiceError::invalid(
+            "options.tolerance_secs",
+            "tolerance must be between 1 and 604800 seconds",
+        ));
+    }
+    match (&options.custom, provider) {
+        (Some(_), p) if p != Provider::Custom => Err(ServiceError::invalid(
+            "options.custom",
+            "`custom` options apply only to provider `custom`",
+        )),
+        (Some(custom), _) => {
+            CustomOptions::validate(custom)
+                .map_err(|m| ServiceError::invalid("options.custom", m))?;
+            Ok(options)
+        }
+        (None, _) => Ok(options),
+    }
+}

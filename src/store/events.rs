@@ -1,0 +1,216 @@
+//! SQL for the `events` table: the durable log of every request that reached a webhook.
+//! The insert is the receiver's one write; it is kept small and uses a cached statement.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use super::StoreError;
+
+/// An event about to be stored. The body is kept exactly as received.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: String,
+    pub webhook_id: String,
+    pub provider: String,
+    pub event_type: Option<String>,
+    pub delivery_id: Option<String>,
+    pub verified: bool,
+    pub verification: String,
+    pub status: String,
+    pub source_kind: Option<String>,
+    pub source_key: Option<String>,
+    pub source: Option<String>,
+    pub headers: String,
+    pub content_type: Option<String>,
+    pub body: axum::body::Bytes,
+    pub matched_commands: String,
+    pub remote_addr: Option<String>,
+    pub received_at: i64,
+}
+
+/// What an insert did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    /// Stored under this id.
+    New(String),
+    /// The webhook already has a verified event with this delivery id: its id.
+    Duplicate(String),
+}
+
+/// Stores the event, unless it repeats a verified delivery id of the same webhook.
+pub fn insert(conn: &Connection, e: &NewEvent) -> Result<Inserted, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO events (id, webhook_id, provider, event_type, delivery_id, verified, \
+             verification, status, source_kind, source_key, source, headers, content_type, body, \
+             matched_commands, remote_addr, received_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+             ON CONFLICT (webhook_id, delivery_id) WHERE verified = 1 AND delivery_id IS NOT NULL \
+             DO NOTHING",
+        )?
+        .execute(params![
+            e.id,
+            e.webhook_id,
+            e.provider,
+            e.event_type,
+            e.delivery_id,
+            e.verified,
+            e.verification,
+            e.status,
+            e.source_kind,
+            e.source_key,
+            e.source,
+            e.headers,
+            e.content_type,
+            &e.body[..],
+            e.matched_commands,
+            e.remote_addr,
+            e.received_at
+        ])?;
+    if changed == 1 {
+        return Ok(Inserted::New(e.id.clone()));
+    }
+    let existing: String = conn
+        .prepare_cached(
+            "SELECT id FROM events WHERE webhook_id = ?1 AND delivery_id = ?2 AND verified = 1",
+        )?
+        .query_row(params![e.webhook_id, e.delivery_id], |r| r.get(0))?;
+    Ok(Inserted::Duplicate(existing))
+}
+
+/// A stored event. `body` is only filled by [`get`].
+#[derive(Debug, Clone)]
+pub struct EventRow {
+    pub id: String,
+    pub webhook_id: String,
+    pub provider: String,
+    pub event_type: Option<String>,
+    pub delivery_id: Option<String>,
+    pub verified: bool,
+    pub verification: String,
+    pub status: String,
+    pub source: Option<String>,
+    pub headers: String,
+    pub content_type: Option<String>,
+    pub body: Option<Vec<u8>>,
+    pub body_size: i64,
+    pub matched_commands: String,
+    pub remote_addr: Option<String>,
+    pub received_at: i64,
+}
+
+const COLUMNS: &str = "id, webhook_id, provider, event_type, delivery_id, verified, verification, \
+                       status, source, headers, content_type, length(body), matched_commands, \
+                       remote_addr, received_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        id: r.get(0)?,
+        webhook_id: r.get(1)?,
+        provider: r.get(2)?,
+        event_type: r.get(3)?,
+        delivery_id: r.get(4)?,
+        verified: r.get(5)?,
+        verification: r.get(6)?,
+        status: r.get(7)?,
+        source: r.get(8)?,
+        headers: r.get(9)?,
+        content_type: r.get(10)?,
+        body: None,
+        body_size: r.get(11)?,
+        matched_commands: r.get(12)?,
+        remote_addr: r.get(13)?,
+        received_at: r.get(14)?,
+    })
+}
+
+/// One event with its body.
+pub fn get(conn: &Connection, id: &str) -> Result<Option<EventRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS}, body FROM events WHERE id = ?1"))?
+        .query_row([id], |r| {
+            let mut row = from_row(r)?;
+            row.body = Some(r.get(15)?);
+            Ok(row)
+        })
+        .optional()?)
+}
+
+/// Filters for [`list`]; every one is optional.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub webhook_id: Option<String>,
+    pub provider: Option<String>,
+    /// Exact type, or a pattern where `*` matches any run of characters (`issues.*`).
+    pub event_type: Option<String>,
+    pub status: Option<String>,
+    pub since_ms: Option<i64>,
+    pub until_ms: Option<i64>,
+    /// Only events older than this id (the previous page's `next_cursor`).
+    pub before_id: Option<String>,
+    pub limit: u32,
+}
+
+/// Events matching `filter`, newest first, without bodies. Event ids are `evt_` + UUIDv7, so
+/// ordering by id is ordering by arrival, and the last id of a page is the next cursor.
+pub fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM events WHERE 1 = 1");
+    let mut args: Vec<SqlValue> = Vec::new();
+    let mut push = |clause: &str, value: SqlValue| {
+        args.push(value);
+        sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+    };
+    if let Some(v) = &filter.webhook_id {
+        push("webhook_id =", v.clone().into());
+    }
+    if let Some(v) = &filter.provider {
+        push("provider =", v.clone().into());
+    }
+    if let Some(v) = &filter.event_type {
+        if v.contains('*') {
+            push("event_type GLOB", glob_pattern(v).into());
+        } else {
+            push("event_type =", v.clone().into());
+        }
+    }
+    if let Some(v) = &filter.status {
+        push("status =", v.clone().into());
+    }
+    if let Some(v) = filter.since_ms {
+        push("received_at >=", v.into());
+    }
+    if let Some(v) = filter.until_ms {
+        push("received_at <", v.into());
+    }
+    if let Some(v) = &filter.before_id {
+        push("id <", v.clone().into());
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(args), from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// `*` stays a wildcard; GLOB's other special characters are matched literally.
+fn glob_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    for c in pattern.chars() {
+        match c {
+            '?' => out.push_str("[?]"),
+            '[' => out.push_str("[[]"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_pattern;
+
+    #[test]
+    fn glob_pattern_keeps_star_and_escapes_the_rest() {
+        assert_eq!(glob_pattern("issues.*"), "issues.*");
+        assert_eq!(glob_pattern("a?b[c"), "a[?]b[[]c");
+    }
+}

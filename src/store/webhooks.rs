@@ -1,0 +1,110 @@
+//! SQL for the `webhooks` table: the registry rows the receiver looks up on every request.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::{StoreError, conflict_on_unique};
+
+/// One registered webhook as stored, secrets included. Never serialised as is.
+#[derive(Debug, Clone)]
+pub struct WebhookRow {
+    pub id: String,
+    pub name: String,
+    pub provider: String,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_expires_at: Option<i64>,
+    pub enabled: bool,
+    /// JSON object of provider options.
+    pub options: String,
+    pub created_by: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, name, provider, secret, previous_secret, previous_expires_at, \
+                       enabled, options, created_by, created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<WebhookRow> {
+    Ok(WebhookRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        provider: r.get(2)?,
+        secret: r.get(3)?,
+        previous_secret: r.get(4)?,
+        previous_expires_at: r.get(5)?,
+        enabled: r.get(6)?,
+        options: r.get(7)?,
+        created_by: r.get(8)?,
+        created_at: r.get(9)?,
+        updated_at: r.get(10)?,
+    })
+}
+
+/// Inserts a new webhook; `Conflict` if the id is taken.
+pub fn insert(conn: &Connection, w: &WebhookRow) -> Result<(), StoreError> {
+    conn.prepare_cached(&format!(
+        "INSERT INTO webhooks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    ))?
+    .execute(params![
+        w.id,
+        w.name,
+        w.provider,
+        w.secret,
+        w.previous_secret,
+        w.previous_expires_at,
+        w.enabled,
+        w.options,
+        w.created_by,
+        w.created_at,
+        w.updated_at
+    ])
+    .map_err(conflict_on_unique)?;
+    Ok(())
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<WebhookRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM webhooks WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+/// Every webhook with the number of its commands, oldest first.
+pub fn list(conn: &Connection) -> Result<Vec<(WebhookRow, i64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, (SELECT COUNT(*) FROM commands c WHERE c.webhook_id = webhooks.id) \
+         FROM webhooks ORDER BY created_at, id"
+    ))?;
+    let rows = stmt.query_map([], |r| Ok((from_row(r)?, r.get(11)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Writes every mutable column of `w`; false if the webhook is gone.
+pub fn update(conn: &Connection, w: &WebhookRow) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE webhooks SET name = ?2, secret = ?3, previous_secret = ?4, \
+             previous_expires_at = ?5, enabled = ?6, options = ?7, created_by = ?8, \
+             updated_at = ?9 WHERE id = ?1",
+        )?
+        .execute(params![
+            w.id,
+            w.name,
+            w.secret,
+            w.previous_secret,
+            w.previous_expires_at,
+            w.enabled,
+            w.options,
+            w.created_by,
+            w.updated_at
+        ])?;
+    Ok(n == 1)
+}
+
+/// Deletes the webhook and (by cascade) its commands; its events stay in the log.
+pub fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached("DELETE FROM webhooks WHERE id = ?1")?
+        .execute([id])?;
+    Ok(n == 1)
+}
