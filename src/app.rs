@@ -1,5 +1,5 @@
-//! Wiring: open the store, load the API keys, bind the listener, serve until told to stop,
-//! then finish requests in flight and close the store.
+//! Wiring: open the store, load the API keys, bind the listener, serve the receiver, the REST
+//! API and MCP until told to stop, then finish requests in flight and close the store.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -8,12 +8,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::mcp::Hub;
+use crate::service::Change;
 use crate::service::auth::ApiKeys;
 use crate::store::Store;
 
-/// What every handler and service function gets.
+/// What every handler, tool and service function gets.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
@@ -21,38 +25,60 @@ pub struct AppState {
     /// `PUBLIC_BASE_URL` without a trailing slash, or `http://{bound address}`.
     pub public_base_url: Arc<str>,
     pub api_keys: Arc<ApiKeys>,
+    /// Changes MCP clients may be subscribed to (new events, ...).
+    pub changes: broadcast::Sender<Change>,
+}
+
+/// Opens the store and API keys; returns the state and a key generated on first start.
+pub async fn state(
+    config: Config,
+    public_base_url: String,
+) -> anyhow::Result<(AppState, Option<String>)> {
+    if config.no_auth && !config.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "--no-auth is for local development only: it is refused when listening on {}, which \
+             is not a loopback address",
+            config.listen
+        );
+    }
+    let store = Store::open(&config.database)
+        .with_context(|| format!("open database {}", config.database.display()))?;
+    let (api_keys, generated) = ApiKeys::bootstrap(&store, config.api_key.as_deref())
+        .await
+        .context("load API keys")?;
+    let (changes, _) = broadcast::channel(1024);
+    let state = AppState {
+        store,
+        config: Arc::new(config),
+        public_base_url: public_base_url.trim_end_matches('/').into(),
+        api_keys: Arc::new(api_keys),
+        changes,
+    };
+    Ok((state, generated))
 }
 
 /// A built, bound application, not yet serving.
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    hub: Arc<Hub>,
     generated_api_key: Option<String>,
 }
 
 pub async fn build(config: Config) -> anyhow::Result<App> {
-    let store = Store::open(&config.database)
-        .with_context(|| format!("open database {}", config.database.display()))?;
-    let (api_keys, generated_api_key) = ApiKeys::bootstrap(&store, config.api_key.as_deref())
-        .await
-        .context("load API keys")?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("bind {}", config.listen))?;
     let addr = listener.local_addr().context("read bound address")?;
-    let public_base_url = match &config.public_base_url {
-        Some(url) => url.trim_end_matches('/').to_string(),
-        None => format!("http://{addr}"),
-    };
-    let state = AppState {
-        store,
-        config: Arc::new(config),
-        public_base_url: public_base_url.into(),
-        api_keys: Arc::new(api_keys),
-    };
+    let base = config
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
+    let (state, generated_api_key) = state(config, base).await?;
     Ok(App {
         listener,
         state,
+        hub: Arc::new(Hub::default()),
         generated_api_key,
     })
 }
@@ -73,11 +99,23 @@ impl App {
 
     /// Serves until `shutdown` resolves, then stops accepting, waits for requests in flight
     /// (at most the configured grace) and closes the store after its queued writes.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let state = self.state.clone();
         let grace = Duration::from_secs(state.config.shutdown_grace_secs);
-        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let router = crate::http::router(state.clone());
+        let stop = CancellationToken::new();
+
+        let hub = self.hub.clone();
+        let hub_task = tokio::spawn({
+            let changes = state.changes.subscribe();
+            let stop = stop.clone();
+            async move { hub.run(changes, stop).await }
+        });
+
+        let router = crate::http::router(state.clone(), self.hub.clone(), stop.child_token());
+        let stopping = stop.clone();
         let server = axum::serve(
             self.listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
@@ -85,19 +123,21 @@ impl App {
         .with_graceful_shutdown(async move {
             shutdown.await;
             tracing::info!("shutting down: finishing requests in flight");
-            let _ = stopping_tx.send(());
+            stopping.cancel();
         });
-        let deadline = async move {
-            if stopping_rx.await.is_ok() {
+        let deadline = {
+            let stop = stop.clone();
+            async move {
+                stop.cancelled().await;
                 tokio::time::sleep(grace).await;
-            } else {
-                std::future::pending::<()>().await;
             }
         };
         tokio::select! {
             result = server => result.context("serve HTTP")?,
             () = deadline => tracing::warn!("requests still in flight after the shutdown grace; stopping anyway"),
         }
+        stop.cancel();
+        let _ = hub_task.await;
         let store = state.store.clone();
         tokio::task::spawn_blocking(move || store.close())
             .await
@@ -105,4 +145,31 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// `webhook-mcp stdio`: MCP over stdin/stdout on the same database, for clients and proxies
+/// that spawn the server. Logs go to stderr; stdout carries only the protocol.
+pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
+    let base = config
+        .public_base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let (state, generated) = state(config, base).await?;
+    if let Some(key) = generated {
+        eprintln!("webhook-mcp: generated API key for /api and /mcp (shown once): {key}");
+    }
+    let hub = Arc::new(Hub::default());
+    let stop = CancellationToken::new();
+    let hub_task = tokio::spawn({
+        let hub = hub.clone();
+        let changes = state.changes.subscribe();
+        let stop = stop.clone();
+        async move { hub.run(changes, stop).await }
+    });
+    let result = crate::mcp::serve_stdio(state.clone(), hub).await;
+    stop.cancel();
+    let _ = hub_task.await;
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || store.close()).await?;
+    result
 }

@@ -14,7 +14,11 @@ pub struct Config {
     pub listen: SocketAddr,
 
     /// SQLite database file; created with its folder on first start.
-    #[arg(long, env = "WEBHOOK_MCP_DATABASE", default_value = "./data/webhook-mcp.db")]
+    #[arg(
+        long,
+        env = "WEBHOOK_MCP_DATABASE",
+        default_value = "./data/webhook-mcp.db"
+    )]
     pub database: PathBuf,
 
     /// Bearer key for /api and /mcp. Without one, a key is generated on first start,
@@ -40,6 +44,27 @@ pub struct Config {
     #[arg(long, env = "WEBHOOK_MCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
+    /// Folder whose prompt files (`setup-webhook.md`, `instructions.md`, ...) replace the
+    /// compiled-in ones.
+    #[arg(long, env = "PROMPTS_DIR")]
+    pub prompts_dir: Option<PathBuf>,
+
+    /// Host names `/mcp` answers to (comma-separated), a guard against DNS rebinding. Unset:
+    /// any host (the bearer key is the guard), which suits Open WebUI in Docker
+    /// (`host.docker.internal`) and reverse proxies.
+    #[arg(long, env = "WEBHOOK_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub mcp_allowed_hosts: Vec<String>,
+
+    /// Stateful MCP sessions (`Mcp-Session-Id`), needed only by clients that use the legacy
+    /// `resources/subscribe` push; `subscriptions/listen` works without.
+    #[arg(long, env = "WEBHOOK_MCP_SESSIONS", default_value_t = false)]
+    pub mcp_sessions: bool,
+
+    /// Serve /api and /mcp without an API key. Refused unless listening on loopback: for
+    /// local development only.
+    #[arg(long, env = "WEBHOOK_MCP_NO_AUTH", default_value_t = false)]
+    pub no_auth: bool,
+
     /// Seconds to wait for requests in flight to finish on shutdown.
     #[arg(long, env = "WEBHOOK_MCP_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -52,6 +77,17 @@ pub enum LogFormat {
 }
 
 impl Config {
+    /// The `/mcp` host allowlist, or None for any host.
+    pub fn mcp_allowed_hosts(&self) -> Option<Vec<String>> {
+        let hosts: Vec<String> = self
+            .mcp_allowed_hosts
+            .iter()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .collect();
+        (!hosts.is_empty()).then_some(hosts)
+    }
+
     /// A config for tests: loopback on a free port, the given database, a fixed API key.
     pub fn for_tests(database: PathBuf) -> Self {
         Config {
@@ -63,6 +99,10 @@ impl Config {
             rotation_grace_secs: 24 * 3600,
             log_format: LogFormat::Text,
             shutdown_grace_secs: 5,
+            prompts_dir: None,
+            mcp_allowed_hosts: Vec::new(),
+            mcp_sessions: false,
+            no_auth: false,
         }
     }
 }

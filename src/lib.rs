@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod http;
+pub mod mcp;
 pub mod providers;
 pub mod service;
 pub mod store;

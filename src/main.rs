@@ -7,7 +7,11 @@ use webhook_mcp::config::Config;
 use webhook_mcp::{app, telemetry};
 
 #[derive(Parser)]
-#[command(name = "webhook-mcp", version, about = "Webhooks that AI agents and Open WebUI users own")]
+#[command(
+    name = "webhook-mcp",
+    version,
+    about = "Webhooks that AI agents and Open WebUI users own"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -17,8 +21,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the receiver and the REST API (the default).
+    /// Serve the receiver, the REST API and MCP over HTTP (the default).
     Serve,
+    /// Serve MCP over stdin/stdout on the same database (for clients that spawn the server).
+    Stdio,
 }
 
 #[tokio::main]
@@ -27,6 +33,7 @@ async fn main() -> anyhow::Result<()> {
     telemetry::init(cli.config.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.config).await,
+        Command::Stdio => app::run_stdio(cli.config).await,
     }
 }
 

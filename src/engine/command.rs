@@ -166,7 +166,9 @@ pub fn check(spec: &CommandSpec<'_>) -> Result<(Trigger, Conditions, ActionKind)
         {
             return Err(invalid(
                 "template",
-                format!("{action} needs `template`: the text to send, e.g. \"Thanks, looking at {{{{issue.title}}}}\""),
+                format!(
+                    "{action} needs `template`: the text to send, e.g. \"Thanks, looking at {{{{issue.title}}}}\""
+                ),
             ));
         }
         None => {}
@@ -199,14 +201,20 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
     let url = reqwest::Url::parse(&target.url)
         .map_err(|e| invalid("target.url", format!("not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(invalid("target.url", "target URL must be http(s)://host/..."));
+        return Err(invalid(
+            "target.url",
+            "target URL must be http(s)://host/...",
+        ));
     }
     if let Some(kind) = &target.kind
         && !MESSAGE_KINDS.contains(&kind.as_str())
     {
         return Err(invalid(
             "target.kind",
-            format!("unknown kind `{kind}`; use one of {}", MESSAGE_KINDS.join(", ")),
+            format!(
+                "unknown kind `{kind}`; use one of {}",
+                MESSAGE_KINDS.join(", ")
+            ),
         ));
     }
     Ok(())
@@ -216,7 +224,8 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
 pub fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 #[cfg(test)]
@@ -243,14 +252,50 @@ mod tests {
         let cases: Vec<(CommandSpec<'_>, &str)> = vec![
             (spec("", "comment", &none), "trigger"),
             (spec("issues.opened", "explode", &none), "action"),
-            (CommandSpec { agent: None, ..spec("issues.opened", "create_task", &none) }, "agent"),
-            (CommandSpec { agent: Some("bad name"), ..spec("x", "comment", &none) }, "agent"),
-            (CommandSpec { template: Some("{{ x "), ..spec("x", "comment", &none) }, "template"),
-            (CommandSpec { template: None, ..spec("x", "comment", &none) }, "template"),
+            (
+                CommandSpec {
+                    agent: None,
+                    ..spec("issues.opened", "create_task", &none)
+                },
+                "agent",
+            ),
+            (
+                CommandSpec {
+                    agent: Some("bad name"),
+                    ..spec("x", "comment", &none)
+                },
+                "agent",
+            ),
+            (
+                CommandSpec {
+                    template: Some("{{ x "),
+                    ..spec("x", "comment", &none)
+                },
+                "template",
+            ),
+            (
+                CommandSpec {
+                    template: None,
+                    ..spec("x", "comment", &none)
+                },
+                "template",
+            ),
             (spec("x", "comment", &bad_cond), "conditions.lables"),
             (spec("x", "forward", &none), "target"),
-            (CommandSpec { target: Some(&url), ..spec("x", "forward", &none) }, "target.url"),
-            (CommandSpec { target: Some(&url), ..spec("x", "comment", &none) }, "target"),
+            (
+                CommandSpec {
+                    target: Some(&url),
+                    ..spec("x", "forward", &none)
+                },
+                "target.url",
+            ),
+            (
+                CommandSpec {
+                    target: Some(&url),
+                    ..spec("x", "comment", &none)
+                },
+                "target",
+            ),
         ];
         for (spec, field) in cases {
             let err = check(&spec).expect_err("should be refused");
@@ -265,10 +310,26 @@ mod tests {
         let channel = json!({"channel": "#engineering"});
         let none = Value::Null;
         let cases = [
-            CommandSpec { agent: Some("planning"), template: Some("Analyze issue: {{issue.title}}\n\n{{issue.body}}"), ..spec("issues.opened", "create_task", &labels) },
-            CommandSpec { agent: Some("brain"), template: Some("User asked: {{comment.body}}"), ..spec("issue_comment.created", "ask", &agent) },
-            CommandSpec { agent: Some("planning"), template: Some("New Jira ticket: {{issue.key}} - {{issue.summary}}"), ..spec("jira:issue_created", "create_task", &none) },
-            CommandSpec { agent: Some("brain"), template: Some("Processing your request: {{text}}"), ..spec("message.channels", "respond", &channel) },
+            CommandSpec {
+                agent: Some("planning"),
+                template: Some("Analyze issue: {{issue.title}}\n\n{{issue.body}}"),
+                ..spec("issues.opened", "create_task", &labels)
+            },
+            CommandSpec {
+                agent: Some("brain"),
+                template: Some("User asked: {{comment.body}}"),
+                ..spec("issue_comment.created", "ask", &agent)
+            },
+            CommandSpec {
+                agent: Some("planning"),
+                template: Some("New Jira ticket: {{issue.key}} - {{issue.summary}}"),
+                ..spec("jira:issue_created", "create_task", &none)
+            },
+            CommandSpec {
+                agent: Some("brain"),
+                template: Some("Processing your request: {{text}}"),
+                ..spec("message.channels", "respond", &channel)
+            },
         ];
         for c in cases {
             assert!(check(&c).is_ok(), "{c:?}: {:?}", check(&c));

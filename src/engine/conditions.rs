@@ -235,7 +235,10 @@ fn compile_spec(spec: Spec, at: &str) -> Result<Conditions, ConditionError> {
         }
     }
     if let Some(inner) = spec.not {
-        tests.push(Test::Not(Box::new(compile_spec(*inner, &format!("{at}.not"))?)));
+        tests.push(Test::Not(Box::new(compile_spec(
+            *inner,
+            &format!("{at}.not"),
+        )?)));
     }
     Ok(Conditions { tests })
 }
@@ -246,14 +249,19 @@ impl Test {
             Test::Labels(want) => any_equal(&payload::labels(p), want),
             Test::LabelAdded(want) => any_equal(&payload::labels_added(p), want),
             Test::BodyContains(want) => {
-                let bodies: Vec<String> =
-                    payload::bodies(p).iter().map(|b| b.to_lowercase()).collect();
+                let bodies: Vec<String> = payload::bodies(p)
+                    .iter()
+                    .map(|b| b.to_lowercase())
+                    .collect();
                 want.iter()
                     .any(|w| bodies.iter().any(|b| b.contains(&w.to_lowercase())))
             }
             Test::Channel(want) => {
                 let want: Vec<String> = want.iter().map(|c| channel_name(c)).collect();
-                let have: Vec<String> = payload::channels(p).iter().map(|c| channel_name(c)).collect();
+                let have: Vec<String> = payload::channels(p)
+                    .iter()
+                    .map(|c| channel_name(c))
+                    .collect();
                 any_equal(&have, &want)
             }
             Test::Sender(want) => any_equal(&payload::senders(p), want),
@@ -278,7 +286,9 @@ impl FieldOp {
                 Some(Value::String(s)) => needle.as_str().is_some_and(|n| s.contains(n)),
                 _ => false,
             },
-            FieldOp::Regex(re) => value.and_then(payload::as_text).is_some_and(|s| re.is_match(&s)),
+            FieldOp::Regex(re) => value
+                .and_then(payload::as_text)
+                .is_some_and(|s| re.is_match(&s)),
             FieldOp::Gt(limit) => value.and_then(as_number).is_some_and(|n| n > *limit),
             FieldOp::Lt(limit) => value.and_then(as_number).is_some_and(|n| n < *limit),
         }

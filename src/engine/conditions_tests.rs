@@ -15,20 +15,90 @@ fn user_forms_match_the_seed_examples() {
             "labels": labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>()}})
     };
     let cases: Vec<(&str, Value, Value, bool)> = vec![
-        ("labels any-of: bug", json!({"labels": ["bug", "enhancement"]}), issue_with(&["bug"]), true),
-        ("labels any-of: enhancement", json!({"labels": ["bug", "enhancement"]}), issue_with(&["x", "Enhancement"]), true),
-        ("labels any-of: none", json!({"labels": ["bug", "enhancement"]}), issue_with(&["question"]), false),
-        ("labels any-of: no labels", json!({"labels": ["bug"]}), json!({"issue": {}}), false),
-        ("label added", json!({"label": "urgent"}), json!({"label": {"name": "urgent"}}), true),
-        ("label added other", json!({"label": "urgent"}), json!({"label": {"name": "later"}}), false),
-        ("body_contains @agent", json!({"body_contains": "@agent"}), json!({"comment": {"body": "hey @Agent please"}}), true),
-        ("body_contains missing", json!({"body_contains": "@agent"}), json!({"comment": {"body": "hello"}}), false),
-        ("slack channel by name", json!({"channel": "#engineering"}), json!({"channel_name": "engineering"}), true),
-        ("slack channel by id", json!({"channel": "C024BE91L"}), json!({"event": {"channel": "C024BE91L"}}), true),
-        ("slack channel other", json!({"channel": "#engineering"}), json!({"event": {"channel": "C999"}}), false),
-        ("sender", json!({"sender": "octocat"}), json!({"sender": {"login": "octocat"}}), true),
-        ("author any of", json!({"author": ["a", "b"]}), json!({"comment": {"user": {"login": "b"}}}), true),
-        ("author falls back to sender", json!({"author": "c"}), json!({"sender": {"login": "c"}}), true),
+        (
+            "labels any-of: bug",
+            json!({"labels": ["bug", "enhancement"]}),
+            issue_with(&["bug"]),
+            true,
+        ),
+        (
+            "labels any-of: enhancement",
+            json!({"labels": ["bug", "enhancement"]}),
+            issue_with(&["x", "Enhancement"]),
+            true,
+        ),
+        (
+            "labels any-of: none",
+            json!({"labels": ["bug", "enhancement"]}),
+            issue_with(&["question"]),
+            false,
+        ),
+        (
+            "labels any-of: no labels",
+            json!({"labels": ["bug"]}),
+            json!({"issue": {}}),
+            false,
+        ),
+        (
+            "label added",
+            json!({"label": "urgent"}),
+            json!({"label": {"name": "urgent"}}),
+            true,
+        ),
+        (
+            "label added other",
+            json!({"label": "urgent"}),
+            json!({"label": {"name": "later"}}),
+            false,
+        ),
+        (
+            "body_contains @agent",
+            json!({"body_contains": "@agent"}),
+            json!({"comment": {"body": "hey @Agent please"}}),
+            true,
+        ),
+        (
+            "body_contains missing",
+            json!({"body_contains": "@agent"}),
+            json!({"comment": {"body": "hello"}}),
+            false,
+        ),
+        (
+            "slack channel by name",
+            json!({"channel": "#engineering"}),
+            json!({"channel_name": "engineering"}),
+            true,
+        ),
+        (
+            "slack channel by id",
+            json!({"channel": "C024BE91L"}),
+            json!({"event": {"channel": "C024BE91L"}}),
+            true,
+        ),
+        (
+            "slack channel other",
+            json!({"channel": "#engineering"}),
+            json!({"event": {"channel": "C999"}}),
+            false,
+        ),
+        (
+            "sender",
+            json!({"sender": "octocat"}),
+            json!({"sender": {"login": "octocat"}}),
+            true,
+        ),
+        (
+            "author any of",
+            json!({"author": ["a", "b"]}),
+            json!({"comment": {"user": {"login": "b"}}}),
+            true,
+        ),
+        (
+            "author falls back to sender",
+            json!({"author": "c"}),
+            json!({"sender": {"login": "c"}}),
+            true,
+        ),
         ("empty conditions", json!({}), json!({}), true),
         ("null conditions", Value::Null, json!({}), true),
     ];
@@ -42,26 +112,102 @@ fn field_tests_and_combinators_match() {
     let p = json!({"issue": {"number": 12, "state": "open", "title": "Crash on login",
         "assignees": ["ann", "bob"]}, "count": "7"});
     let cases: Vec<(&str, Value, bool)> = vec![
-        ("equals", json!({"field": "issue.state", "equals": "open"}), true),
-        ("equals pointer", json!({"field": "/issue/state", "equals": "open"}), true),
-        ("equals number as text", json!({"field": "count", "equals": 7}), true),
-        ("not_equals", json!({"field": "issue.state", "not_equals": "closed"}), true),
-        ("not_equals missing field", json!({"field": "nope", "not_equals": "x"}), true),
-        ("in", json!({"field": "issue.state", "in": ["open", "reopened"]}), true),
-        ("in miss", json!({"field": "issue.state", "in": ["closed"]}), false),
-        ("contains string", json!({"field": "issue.title", "contains": "login"}), true),
-        ("contains array", json!({"field": "issue.assignees", "contains": "bob"}), true),
-        ("regex", json!({"field": "issue.title", "regex": "(?i)^crash"}), true),
-        ("regex miss", json!({"field": "issue.title", "regex": "^boom"}), false),
-        ("exists", json!({"field": "issue.number", "exists": true}), true),
-        ("exists false", json!({"field": "issue.milestone", "exists": false}), true),
+        (
+            "equals",
+            json!({"field": "issue.state", "equals": "open"}),
+            true,
+        ),
+        (
+            "equals pointer",
+            json!({"field": "/issue/state", "equals": "open"}),
+            true,
+        ),
+        (
+            "equals number as text",
+            json!({"field": "count", "equals": 7}),
+            true,
+        ),
+        (
+            "not_equals",
+            json!({"field": "issue.state", "not_equals": "closed"}),
+            true,
+        ),
+        (
+            "not_equals missing field",
+            json!({"field": "nope", "not_equals": "x"}),
+            true,
+        ),
+        (
+            "in",
+            json!({"field": "issue.state", "in": ["open", "reopened"]}),
+            true,
+        ),
+        (
+            "in miss",
+            json!({"field": "issue.state", "in": ["closed"]}),
+            false,
+        ),
+        (
+            "contains string",
+            json!({"field": "issue.title", "contains": "login"}),
+            true,
+        ),
+        (
+            "contains array",
+            json!({"field": "issue.assignees", "contains": "bob"}),
+            true,
+        ),
+        (
+            "regex",
+            json!({"field": "issue.title", "regex": "(?i)^crash"}),
+            true,
+        ),
+        (
+            "regex miss",
+            json!({"field": "issue.title", "regex": "^boom"}),
+            false,
+        ),
+        (
+            "exists",
+            json!({"field": "issue.number", "exists": true}),
+            true,
+        ),
+        (
+            "exists false",
+            json!({"field": "issue.milestone", "exists": false}),
+            true,
+        ),
         ("gt", json!({"field": "issue.number", "gt": 10}), true),
-        ("lt on numeric text", json!({"field": "count", "lt": 5}), false),
-        ("two ops both hold", json!({"field": "issue.number", "gt": 10, "lt": 20}), true),
-        ("all", json!({"all": [{"field": "issue.state", "equals": "open"}, {"field": "issue.number", "gt": 100}]}), false),
-        ("any", json!({"any": [{"field": "issue.state", "equals": "closed"}, {"field": "issue.number", "gt": 1}]}), true),
-        ("not", json!({"not": {"field": "issue.state", "equals": "open"}}), false),
-        ("nested", json!({"any": [{"not": {"field": "x", "exists": true}}]}), true),
+        (
+            "lt on numeric text",
+            json!({"field": "count", "lt": 5}),
+            false,
+        ),
+        (
+            "two ops both hold",
+            json!({"field": "issue.number", "gt": 10, "lt": 20}),
+            true,
+        ),
+        (
+            "all",
+            json!({"all": [{"field": "issue.state", "equals": "open"}, {"field": "issue.number", "gt": 100}]}),
+            false,
+        ),
+        (
+            "any",
+            json!({"any": [{"field": "issue.state", "equals": "closed"}, {"field": "issue.number", "gt": 1}]}),
+            true,
+        ),
+        (
+            "not",
+            json!({"not": {"field": "issue.state", "equals": "open"}}),
+            false,
+        ),
+        (
+            "nested",
+            json!({"any": [{"not": {"field": "x", "exists": true}}]}),
+            true,
+        ),
     ];
     for (name, conditions, expected) in cases {
         assert_eq!(check(conditions, p.clone()), expected, "{name}");
@@ -72,16 +218,28 @@ fn field_tests_and_combinators_match() {
 fn bad_conditions_are_refused_with_the_key_named() {
     let cases: Vec<(Value, &str, &str)> = vec![
         (json!({"lables": ["bug"]}), "conditions.lables", "lables"),
-        (json!({"any": [{"field": "a", "equals": 1}, {"colour": "red"}]}), "conditions.any[1].colour", "colour"),
+        (
+            json!({"any": [{"field": "a", "equals": 1}, {"colour": "red"}]}),
+            "conditions.any[1].colour",
+            "colour",
+        ),
         (json!({"equals": 3}), "conditions.field", "needs `field`"),
         (json!({"field": "a"}), "conditions.field", "needs a test"),
-        (json!({"field": "a", "regex": "("}), "conditions.regex", "invalid regex"),
+        (
+            json!({"field": "a", "regex": "("}),
+            "conditions.regex",
+            "invalid regex",
+        ),
         (json!(["bug"]), "conditions", "JSON object"),
         (json!({"labels": 3}), "conditions.labels", "invalid"),
     ];
     for (conditions, path, message) in cases {
         let err = Conditions::compile(&conditions).expect_err("should be refused");
         assert_eq!(err.path, path, "{conditions}");
-        assert!(err.message.contains(message), "{conditions}: {}", err.message);
+        assert!(
+            err.message.contains(message),
+            "{conditions}: {}",
+            err.message
+        );
     }
 }

@@ -36,7 +36,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn compiled(id: &str, trigger: &str, conditions: Value, priority: i64, stop: bool) -> CompiledCommand {
+    fn compiled(
+        id: &str,
+        trigger: &str,
+        conditions: Value,
+        priority: i64,
+        stop: bool,
+    ) -> CompiledCommand {
         let (trigger, conditions, action) = command::check(&CommandSpec {
             trigger,
             action: "comment",
@@ -46,7 +52,14 @@ mod tests {
             target: None,
         })
         .expect("valid");
-        CompiledCommand { id: id.into(), trigger, conditions, action, priority, stop }
+        CompiledCommand {
+            id: id.into(),
+            trigger,
+            conditions,
+            action,
+            priority,
+            stop,
+        }
     }
 
     #[test]

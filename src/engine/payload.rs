@@ -77,13 +77,18 @@ pub fn labels_added(p: &Value) -> Vec<String> {
             .filter(|l| !before.contains(l)),
     );
     if let Some(Value::Array(items)) = lookup(p, "changelog.items") {
-        for item in items.iter().filter(|i| lookup(i, "field").and_then(Value::as_str) == Some("labels")) {
+        for item in items
+            .iter()
+            .filter(|i| lookup(i, "field").and_then(Value::as_str) == Some("labels"))
+        {
             let old: Vec<&str> = lookup(item, "fromString")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .split_whitespace()
                 .collect();
-            let new = lookup(item, "toString").and_then(Value::as_str).unwrap_or_default();
+            let new = lookup(item, "toString")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             added.extend(
                 new.split_whitespace()
                     .filter(|l| !old.contains(l))

@@ -4,6 +4,7 @@
 
 use minijinja::{Environment, UndefinedBehavior};
 use serde::Serialize;
+use serde_json::{Map, Value};
 
 /// Longest template source accepted when saving.
 pub const MAX_SOURCE_LEN: usize = 16 * 1024;
@@ -16,6 +17,23 @@ fn environment() -> Environment<'static> {
     // Webhook payloads are untrusted data and the output goes to markdown, not HTML.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env
+}
+
+/// The variables a template sees: the payload's own top-level fields (`{{issue.title}}`), the
+/// whole payload as `payload`, the event's metadata (id, type, provider, received_at, source)
+/// as `event` and again as `delivery`, and the webhook (id, name, provider) as `webhook`.
+/// When the payload has a top-level field of the same name (Slack's `event`), the payload's
+/// wins and the metadata stays reachable as `delivery`.
+pub fn context(payload: &Value, event: Value, webhook: Value) -> Value {
+    let mut ctx = match payload {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    ctx.insert("payload".into(), payload.clone());
+    ctx.insert("delivery".into(), event.clone());
+    ctx.entry("event").or_insert(event);
+    ctx.entry("webhook").or_insert(webhook);
+    Value::Object(ctx)
 }
 
 /// Checks that `source` parses; the message points at the problem.
@@ -56,7 +74,10 @@ mod tests {
     fn templates_render_payload_fields() {
         let ctx = json!({"issue": {"title": "Crash", "body": "<b>x</b>"}});
         let cases = [
-            ("Analyze issue: {{issue.title}}\n\n{{issue.body}}", "Analyze issue: Crash\n\n<b>x</b>"),
+            (
+                "Analyze issue: {{issue.title}}\n\n{{issue.body}}",
+                "Analyze issue: Crash\n\n<b>x</b>",
+            ),
             ("{{ issue.title | upper }}", "CRASH"),
             ("{% if issue.title %}yes{% endif %}", "yes"),
         ];
@@ -72,6 +93,25 @@ mod tests {
         assert!(validate("{{ issue.title ").is_err());
         assert!(validate("{% if x %}unclosed").is_err());
         assert!(validate("Hello {{ issue.title }}").is_ok());
+    }
+
+    #[test]
+    fn context_exposes_payload_metadata_and_webhook() {
+        let meta = json!({"id": "evt_1", "type": "issues.opened"});
+        let hook = json!({"id": "gh", "name": "GitHub"});
+        let ctx = context(
+            &json!({"issue": {"title": "T"}}),
+            meta.clone(),
+            hook.clone(),
+        );
+        let out = render(
+            "{{issue.title}} {{event.type}} {{webhook.id}} {{payload.issue.title}}",
+            &ctx,
+        );
+        assert_eq!(out.as_deref(), Ok("T issues.opened gh T"));
+        let slack = context(&json!({"event": {"text": "hi"}}), meta, hook);
+        let out = render("{{event.text}} {{delivery.type}}", &slack);
+        assert_eq!(out.as_deref(), Ok("hi issues.opened"));
     }
 
     #[test]

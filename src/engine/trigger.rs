@@ -18,9 +18,11 @@ impl Trigger {
     pub fn parse(pattern: &str) -> Result<Trigger, String> {
         let pattern = pattern.trim();
         if pattern.is_empty() {
-            return Err("trigger is empty: use an event type such as `issues.opened`, a pattern \
+            return Err(
+                "trigger is empty: use an event type such as `issues.opened`, a pattern \
                         such as `issues.*`, or `*` for every event"
-                .into());
+                    .into(),
+            );
         }
         if pattern.len() > MAX_LEN {
             return Err(format!("trigger is longer than {MAX_LEN} characters"));
@@ -29,7 +31,9 @@ impl Trigger {
             return Err("trigger must not contain spaces".into());
         }
         if pattern.split('.').any(str::is_empty) {
-            return Err(format!("trigger `{pattern}` has an empty segment between dots"));
+            return Err(format!(
+                "trigger `{pattern}` has an empty segment between dots"
+            ));
         }
         Ok(Trigger(pattern.to_string()))
     }

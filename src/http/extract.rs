@@ -14,9 +14,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::new(e.status(), "unreadable_body", e.body_text())
-        })?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "unreadable_body", e.body_text()))?;
         parse(&bytes).map(AppJson)
     }
 }
@@ -40,20 +40,36 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                 .map(|name| join(&path, name))
         };
         if inner.is_syntax() || inner.is_eof() {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", format!("body is not valid JSON: {message}"))
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                format!("body is not valid JSON: {message}"),
+            )
         } else if let Some(field) = named("missing field `") {
-            ApiError::new(StatusCode::BAD_REQUEST, "missing_field", format!("missing field `{field}`"))
-                .with_field(field)
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "missing_field",
+                format!("missing field `{field}`"),
+            )
+            .with_field(field)
         } else if message.starts_with("unknown field `") {
             // serde_path_to_error's path already ends with the unknown key.
             ApiError::new(StatusCode::BAD_REQUEST, "unknown_field", message.clone())
                 .with_field(path.clone())
         } else {
-            let field = if path == "." { None } else { Some(path.clone()) };
-            let err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_field", match &field {
-                Some(f) => format!("`{f}`: {message}"),
-                None => message.clone(),
-            });
+            let field = if path == "." {
+                None
+            } else {
+                Some(path.clone())
+            };
+            let err = ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                match &field {
+                    Some(f) => format!("`{f}`: {message}"),
+                    None => message.clone(),
+                },
+            );
             match field {
                 Some(f) => err.with_field(f),
                 None => err,
@@ -63,7 +79,11 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 fn join(path: &str, name: &str) -> String {
-    if path == "." { name.to_string() } else { format!("{path}.{name}") }
+    if path == "." {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
-//! The HTTP listener's router: the receiver (open, verified per request), the REST API
-//! (behind the API key) and health.
+//! The HTTP listener's router: the receiver (open, verified per request), the REST API and
+//! MCP at `/mcp` (both behind the API key) and health.
 
 pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod receiver;
+
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,19 +16,27 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
+use crate::mcp::Hub;
 use error::ApiError;
 
-pub fn router(state: AppState) -> Router {
-    let api = api::router().route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_api_key,
-    ));
+pub fn router(state: AppState, hub: Arc<Hub>, shutdown: CancellationToken) -> Router {
+    let mcp = Router::new().nest_service(
+        "/mcp",
+        crate::mcp::http_service(state.clone(), hub, shutdown),
+    );
+    let protected = api::router()
+        .merge(mcp)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_api_key,
+        ));
     Router::new()
         .merge(receiver::router(state.config.max_body_bytes))
-        .merge(api)
+        .merge(protected)
         .route("/health", get(health))
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
@@ -37,11 +47,7 @@ pub fn router(state: AppState) -> Router {
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let probe = state
         .store
-        .read(|db| {
-            Ok(db.query_row("SELECT COUNT(*) FROM webhooks", [], |r| {
-                r.get::<_, i64>(0)
-            })?)
-        })
+        .read(|db| Ok(db.query_row("SELECT COUNT(*) FROM webhooks", [], |r| r.get::<_, i64>(0))?))
         .await;
     match probe {
         Ok(webhooks) => (

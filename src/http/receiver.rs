@@ -4,12 +4,12 @@
 use std::net::SocketAddr;
 
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
 use serde_json::json;
 
 use super::error::ApiError;
@@ -37,7 +37,10 @@ async fn receive_webhook(
             ApiError::new(
                 status,
                 "payload_too_large",
-                format!("body is larger than the {} bytes allowed", state.config.max_body_bytes),
+                format!(
+                    "body is larger than the {} bytes allowed",
+                    state.config.max_body_bytes
+                ),
             )
         } else {
             ApiError::new(status, "unreadable_body", e.body_text())
@@ -53,7 +56,10 @@ async fn receive_webhook(
     };
     let outcome = ingest::ingest(&state, inbound).await?;
     Ok(match outcome {
-        Outcome::Accepted { event_id, duplicate } => {
+        Outcome::Accepted {
+            event_id,
+            duplicate,
+        } => {
             let status = if duplicate { "duplicate" } else { "accepted" };
             Json(json!({"event_id": event_id, "status": status})).into_response()
         }
@@ -61,10 +67,12 @@ async fn receive_webhook(
             Json(json!({ "challenge": challenge })).into_response()
         }
         Outcome::Handshake(Handshake::SlackSslCheck) => StatusCode::OK.into_response(),
-        Outcome::Rejected { reason, .. } => {
-            ApiError::new(StatusCode::UNAUTHORIZED, "invalid_signature", reason.to_string())
-                .into_response()
-        }
+        Outcome::Rejected { reason, .. } => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+            reason.to_string(),
+        )
+        .into_response(),
         Outcome::BadPayload { event_id, message } => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_payload",

@@ -46,7 +46,7 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
 
 fn source_of(event: &str, p: &Value) -> Option<SourceRef> {
     let repo = str_at(p, "/repository/full_name")?;
-    let (kind, number) = match event {
+    let thread = match event {
         "issues" | "issue_comment" => {
             // GitHub models pull requests as issues; comments on a PR arrive as issue_comment.
             let kind = if p.pointer("/issue/pull_request").is_some() {
@@ -54,28 +54,28 @@ fn source_of(event: &str, p: &Value) -> Option<SourceRef> {
             } else {
                 "github.issue"
             };
-            (kind, raw_at(p, "/issue/number"))
+            Some((kind, raw_at(p, "/issue/number")))
         }
         "pull_request"
         | "pull_request_review"
         | "pull_request_review_comment"
-        | "pull_request_review_thread" => (
+        | "pull_request_review_thread" => Some((
             "github.pull_request",
             raw_at(p, "/pull_request/number").or_else(|| raw_at(p, "/number")),
-        ),
-        _ => ("", None),
-    };
-    let number_text = number.as_ref().and_then(|n| match n {
-        Value::Number(n) => Some(n.to_string()),
+        )),
         _ => None,
-    });
-    let Some(text) = number_text else {
-        let d = detail([("repo", Some(Value::String(repo.clone())))]);
-        return Some(source("github.repository", repo, d));
     };
-    let key = format!("{repo}#{text}");
-    let d = detail([("repo", Some(Value::String(repo))), ("number", number)]);
-    Some(source(kind, key, d))
+    match thread {
+        Some((kind, Some(Value::Number(number)))) => {
+            let key = format!("{repo}#{number}");
+            let d = detail([("repo", Some(repo.into())), ("number", Some(number.into()))]);
+            Some(source(kind, key, d))
+        }
+        _ => {
+            let d = detail([("repo", Some(Value::String(repo.clone())))]);
+            Some(source("github.repository", repo, d))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -54,8 +54,11 @@ pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {
 }
 
 /// Handshakes first, then the three body shapes. For `event_callback` the event type is
-/// `event.type` alone: a `message` with a `subtype` (`message_changed`, `bot_message`) stays
-/// `message`, and commands that care read `event.subtype` from the payload.
+/// `event.type`, except that a `message` is named as Slack names the subscription that
+/// delivered it (`message.channels`, `message.groups`, `message.im`, `message.mpim`) from
+/// `event.channel_type`, so a trigger `message` matches all of them and `message.channels`
+/// only public channels. A `subtype` (`message_changed`, `bot_message`) does not change the
+/// type; commands that care read `event.subtype` from the payload.
 pub(super) fn describe(_headers: &HeaderMap, payload: &Value) -> Described {
     let kind = str_at(payload, "/type");
     if kind.as_deref() == Some("url_verification") {
@@ -66,7 +69,17 @@ pub(super) fn describe(_headers: &HeaderMap, payload: &Value) -> Described {
         return handshake("ssl_check", Handshake::SlackSslCheck);
     }
     if kind.as_deref() == Some("event_callback") {
-        let event_type = str_at(payload, "/event/type").unwrap_or_else(|| "event_callback".into());
+        let event_type = match str_at(payload, "/event/type") {
+            Some(t) if t == "message" => match str_at(payload, "/event/channel_type").as_deref() {
+                Some("channel") => "message.channels".to_string(),
+                Some("group") => "message.groups".to_string(),
+                Some("im") => "message.im".to_string(),
+                Some("mpim") => "message.mpim".to_string(),
+                _ => t,
+            },
+            Some(t) => t,
+            None => "event_callback".into(),
+        };
         return described(
             event_type,
             str_at(payload, "/event_id"),
@@ -311,6 +324,18 @@ mod tests {
                 "message",
                 Some("Ev2"),
                 Some(("slack.thread", "C1:1.2")),
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev4", "event": {"type": "message", "channel_type": "channel", "channel": "C5", "ts": "9.1"}}),
+                "message.channels",
+                Some("Ev4"),
+                Some(("slack.thread", "C5:9.1")),
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev5", "event": {"type": "message", "channel_type": "im", "channel": "D1", "ts": "9.2"}}),
+                "message.im",
+                Some("Ev5"),
+                Some(("slack.thread", "D1:9.2")),
             ),
             (
                 json!({"type": "event_callback", "event_id": "Ev3", "event": {"type": "reaction_added", "item": {"channel": "C2", "ts": "5.6"}}}),

@@ -148,32 +148,69 @@ fn hostile_inputs_do_not_panic() {
         b"{\"url\":\"/c/\",\"action\":\"x\",\"data\":{\"object\":{\"id\":null}}}",
     ];
     let values = [
-        "", " ", "sha256=", "v0=", "v1,", "t=,v1=", "t=9223372036854775807,v1=zz",
-        "-9223372036854775808", "Bearer", "v1,!!! v1a,x", "é",
+        "",
+        " ",
+        "sha256=",
+        "v0=",
+        "v1,",
+        "t=,v1=",
+        "t=9223372036854775807,v1=zz",
+        "-9223372036854775808",
+        "Bearer",
+        "v1,!!! v1a,x",
+        "é",
     ];
     let names = [
-        "X-Hub-Signature-256", "X-Hub-Signature", "X-Gitlab-Token", "X-Slack-Signature",
-        "X-Slack-Request-Timestamp", "Sentry-Hook-Signature", "Linear-Signature",
-        "Linear-Timestamp", "Stripe-Signature", "webhook-id", "webhook-timestamp",
-        "webhook-signature", "X-Webhook-Token", "Authorization", "X-Signature",
+        "X-Hub-Signature-256",
+        "X-Hub-Signature",
+        "X-Gitlab-Token",
+        "X-Slack-Signature",
+        "X-Slack-Request-Timestamp",
+        "Sentry-Hook-Signature",
+        "Linear-Signature",
+        "Linear-Timestamp",
+        "Stripe-Signature",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "X-Webhook-Token",
+        "Authorization",
+        "X-Signature",
     ];
-    let secrets = [Secrets { current: "", previous: Some("") }, Secrets { current: "s", previous: None }];
+    let secrets = [
+        Secrets {
+            current: "",
+            previous: Some(""),
+        },
+        Secrets {
+            current: "s",
+            previous: None,
+        },
+    ];
     let custom = ProviderOptions {
         tolerance_secs: Some(i64::MIN),
-        custom: Some(super::CustomOptions { prefix: "ü".into(), ..Default::default() }),
+        custom: Some(super::CustomOptions {
+            prefix: "ü".into(),
+            ..Default::default()
+        }),
     };
     for provider in Provider::ALL {
         for value in values {
             let mut headers = HeaderMap::new();
             for name in names {
                 let v = HeaderValue::from_bytes(value.as_bytes()).expect("value");
-                headers.append(HeaderName::from_static_lower(name), v);
+                headers.append(HeaderName::from_bytes(name.as_bytes()).expect("name"), v);
             }
             for body in bodies {
                 for now_ms in [i64::MIN, 0, i64::MAX] {
                     for options in [&ProviderOptions::default(), &custom] {
                         for s in secrets {
-                            let req = Request { headers: &headers, body, query: Some("token=%"), now_ms };
+                            let req = Request {
+                                headers: &headers,
+                                body,
+                                query: Some("token=%"),
+                                now_ms,
+                            };
                             assert!(verify(provider, s, options, &req).is_err());
                         }
                         if let Ok(p) = parse_payload(provider, body) {
@@ -183,15 +220,5 @@ fn hostile_inputs_do_not_panic() {
                 }
             }
         }
-    }
-}
-
-trait FromStaticLower {
-    fn from_static_lower(name: &str) -> HeaderName;
-}
-
-impl FromStaticLower for HeaderName {
-    fn from_static_lower(name: &str) -> HeaderName {
-        HeaderName::from_bytes(name.as_bytes()).expect("name")
     }
 }

@@ -148,7 +148,10 @@ pub fn compile_enabled(rows: &[CommandRow]) -> Vec<CompiledCommand> {
 
 fn compile(row: &CommandRow) -> Result<CompiledCommand, command::InvalidCommand> {
     let conditions: Value = serde_json::from_str(&row.conditions).unwrap_or(Value::Null);
-    let target: Option<Value> = row.target.as_deref().and_then(|t| serde_json::from_str(t).ok());
+    let target: Option<Value> = row
+        .target
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok());
     let (trigger, conditions, action) = command::check(&CommandSpec {
         trigger: &row.trigger,
         action: &row.action,

@@ -168,7 +168,10 @@ fn summary(row: &EventRow) -> EventSummary {
         delivery_id: row.delivery_id.clone(),
         status: row.status.clone(),
         verified: row.verified,
-        source: row.source.as_deref().and_then(|s| serde_json::from_str(s).ok()),
+        source: row
+            .source
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok()),
         matched_commands: serde_json::from_str(&row.matched_commands).unwrap_or(Value::Null),
         received_at: clock::rfc3339(row.received_at),
     }

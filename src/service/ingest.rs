@@ -77,6 +77,11 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     if !hook.enabled {
         return Ok(Outcome::Disabled);
     }
+    // Slack probes slash-command URLs with an unsigned `ssl_check=1` form (its own SDK answers
+    // it before verifying); it carries nothing to store or act on.
+    if provider == Provider::Slack && is_slack_ssl_check(&inbound.body) {
+        return Ok(Outcome::Handshake(Handshake::SlackSslCheck));
+    }
     let options: ProviderOptions = serde_json::from_str(&hook.options).unwrap_or_default();
     let now_ms = clock::now_ms();
     let request = Request {
@@ -158,13 +163,26 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         .map(|c| c.id.as_str())
         .collect();
     event.matched_commands = serde_json::to_string(&matched).expect("ids serialise");
-    event.status = if matched.is_empty() { "accepted" } else { "matched" }.into();
+    event.status = if matched.is_empty() {
+        "accepted"
+    } else {
+        "matched"
+    }
+    .into();
 
+    let webhook_id = event.webhook_id.clone();
     match store(state, event).await? {
-        Inserted::New(event_id) => Ok(Outcome::Accepted {
-            event_id,
-            duplicate: false,
-        }),
+        Inserted::New(event_id) => {
+            // Nobody listening is fine: the send only fails when no MCP client watches.
+            let _ = state.changes.send(super::Change::Event {
+                webhook_id,
+                event_id: event_id.clone(),
+            });
+            Ok(Outcome::Accepted {
+                event_id,
+                duplicate: false,
+            })
+        }
         Inserted::Duplicate(event_id) => Ok(Outcome::Accepted {
             event_id,
             duplicate: true,
@@ -240,4 +258,9 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+fn is_slack_ssl_check(body: &[u8]) -> bool {
+    form_urlencoded::parse(body).any(|(k, v)| k == "ssl_check" && v == "1")
+        && !body.starts_with(b"{")
 }

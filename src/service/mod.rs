@@ -5,6 +5,8 @@ pub mod auth;
 pub mod commands;
 pub mod events;
 pub mod ingest;
+pub mod setup;
+// TEMP pub mod testing;
 pub mod webhooks;
 
 use crate::store::StoreError;
@@ -38,4 +40,29 @@ impl ServiceError {
 /// Prefix + UUIDv7 in simple form: unique, URL-safe, and sorting by time of creation.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Something a watcher (an MCP client subscribed to a resource) may want to hear about.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// An event was stored (or its state changed).
+    Event {
+        webhook_id: String,
+        event_id: String,
+    },
+}
+
+impl Change {
+    /// The MCP resources this change updates.
+    pub fn resource_uris(&self) -> Vec<String> {
+        match self {
+            Change::Event {
+                webhook_id,
+                event_id,
+            } => vec![
+                format!("webhook://{webhook_id}/events"),
+                format!("event://{event_id}"),
+            ],
+        }
+    }
 }

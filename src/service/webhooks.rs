@@ -101,7 +101,10 @@ pub async fn create(state: &AppState, input: WebhookIn) -> Result<WebhookOut, Se
         previous_expires_at: None,
         enabled: input.enabled.unwrap_or(true),
         options: serde_json::to_string(&options).expect("options serialise"),
-        created_by: input.created_by.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()),
+        created_by: input
+            .created_by
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
         created_at: now,
         updated_at: now,
     };
@@ -224,10 +227,7 @@ pub async fn rotate_secret(
 
 pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {
     let key = id.to_string();
-    let deleted = state
-        .store
-        .write(move |db| rows::delete(db, &key))
-        .await?;
+    let deleted = state.store.write(move |db| rows::delete(db, &key)).await?;
     if deleted { Ok(()) } else { Err(not_found(id)) }
 }
 
@@ -253,7 +253,12 @@ pub fn receiver_url(state: &AppState, provider: &str, id: &str) -> String {
     format!("{}/webhooks/{provider}/{id}", state.public_base_url)
 }
 
-fn present(state: &AppState, row: &WebhookRow, commands: Option<i64>, show_secret: bool) -> WebhookOut {
+fn present(
+    state: &AppState,
+    row: &WebhookRow,
+    commands: Option<i64>,
+    show_secret: bool,
+) -> WebhookOut {
     let url = receiver_url(state, &row.provider, &row.id);
     let takes_token = takes_url_token(row);
     let now = clock::now_ms();
@@ -263,8 +268,7 @@ fn present(state: &AppState, row: &WebhookRow, commands: Option<i64>, show_secre
         provider: row.provider.clone(),
         enabled: row.enabled,
         url_with_token: (show_secret && takes_token).then(|| {
-            let token: String =
-                form_urlencoded::byte_serialize(row.secret.as_bytes()).collect();
+            let token: String = form_urlencoded::byte_serialize(row.secret.as_bytes()).collect();
             format!("{url}?token={token}")
         }),
         url,
@@ -317,7 +321,10 @@ fn parse_provider(name: &str) -> Result<Provider, ServiceError> {
     name.parse().map_err(|()| {
         ServiceError::invalid(
             "provider",
-            format!("unknown provider `{name}`; use one of {}", Provider::names()),
+            format!(
+                "unknown provider `{name}`; use one of {}",
+                Provider::names()
+            ),
         )
     })
 }
@@ -341,7 +348,10 @@ fn check_id(id: &str) -> Result<String, ServiceError> {
 fn check_name(name: &str) -> Result<String, ServiceError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err(ServiceError::invalid("name", "name must be 1-200 characters"));
+        return Err(ServiceError::invalid(
+            "name",
+            "name must be 1-200 characters",
+        ));
     }
     Ok(name.to_string())
 }

@@ -77,7 +77,11 @@ pub fn list(conn: &Connection, webhook_id: &str) -> Result<Vec<CommandRow>, Stor
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub fn get(conn: &Connection, webhook_id: &str, id: &str) -> Result<Option<CommandRow>, StoreError> {
+pub fn get(
+    conn: &Connection,
+    webhook_id: &str,
+    id: &str,
+) -> Result<Option<CommandRow>, StoreError> {
     Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM commands WHERE webhook_id = ?1 AND id = ?2"

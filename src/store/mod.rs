@@ -147,7 +147,11 @@ impl Store {
                 None => open_reader(&inner.path)?,
             };
             let result = f(&conn);
-            inner.readers.lock().expect("reader pool poisoned").push(conn);
+            inner
+                .readers
+                .lock()
+                .expect("reader pool poisoned")
+                .push(conn);
             result
         })
         .await
@@ -156,8 +160,18 @@ impl Store {
 
     /// Stops taking writes, lets the writer finish what is queued, and waits for it.
     pub fn close(&self) {
-        self.inner.writer.lock().expect("writer mutex poisoned").take();
-        if let Some(handle) = self.inner.writer_thread.lock().expect("mutex poisoned").take() {
+        self.inner
+            .writer
+            .lock()
+            .expect("writer mutex poisoned")
+            .take();
+        if let Some(handle) = self
+            .inner
+            .writer_thread
+            .lock()
+            .expect("mutex poisoned")
+            .take()
+        {
             let _ = handle.join();
         }
     }
@@ -219,7 +233,10 @@ fn run_writer(mut conn: Connection, rx: Receiver<WriteJob>) {
     }
 }
 
-fn run_batch(conn: &mut Connection, batch: Vec<WriteJob>) -> Result<Vec<Reply>, (Vec<Reply>, String)> {
+fn run_batch(
+    conn: &mut Connection,
+    batch: Vec<WriteJob>,
+) -> Result<Vec<Reply>, (Vec<Reply>, String)> {
     let mut replies = Vec::with_capacity(batch.len());
     let mut tx = match conn.transaction() {
         Ok(tx) => tx,

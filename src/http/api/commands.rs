@@ -1,10 +1,10 @@
 //! `/api/webhooks/{id}/commands`: a webhook's commands over REST.
 
 use axum::Json;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
-use axum::Router;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -28,7 +28,9 @@ async fn list_commands(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "commands": commands::list(&state, &id).await? })))
+    Ok(Json(
+        json!({ "commands": commands::list(&state, &id).await? }),
+    ))
 }
 
 async fn add_command(
@@ -36,7 +38,10 @@ async fn add_command(
     Path(id): Path<String>,
     AppJson(input): AppJson<CommandIn>,
 ) -> Result<(StatusCode, Json<CommandOut>), ApiError> {
-    Ok((StatusCode::CREATED, Json(commands::add(&state, &id, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(commands::add(&state, &id, input).await?),
+    ))
 }
 
 async fn update_command(
@@ -44,7 +49,9 @@ async fn update_command(
     Path((id, command_id)): Path<(String, String)>,
     AppJson(input): AppJson<CommandIn>,
 ) -> Result<Json<CommandOut>, ApiError> {
-    Ok(Json(commands::update(&state, &id, &command_id, input).await?))
+    Ok(Json(
+        commands::update(&state, &id, &command_id, input).await?,
+    ))
 }
 
 async fn remove_command(

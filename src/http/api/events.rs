@@ -1,9 +1,9 @@
 //! `/api/events`: the event log over REST.
 
 use axum::Json;
+use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
-use axum::Router;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
@@ -19,7 +19,9 @@ async fn list_events(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<EventPage>, ApiError> {
-    Ok(Json(events::list(&state, parse_query(query.as_deref())?).await?))
+    Ok(Json(
+        events::list(&state, parse_query(query.as_deref())?).await?,
+    ))
 }
 
 async fn get_event(

@@ -1,10 +1,10 @@
 //! `/api/webhooks`: the registry over REST. Each handler is one call into `service::webhooks`.
 
 use axum::Json;
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::Router;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -29,7 +29,10 @@ async fn create_webhook(
     AppJson(mut input): AppJson<WebhookIn>,
 ) -> Result<(StatusCode, Json<WebhookOut>), ApiError> {
     input.created_by.get_or_insert_with(|| "api".into());
-    Ok((StatusCode::CREATED, Json(webhooks::create(&state, input).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(webhooks::create(&state, input).await?),
+    ))
 }
 
 async fn list_webhooks(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {

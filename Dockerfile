@@ -1,0 +1,30 @@
+# Multi-stage build: compile in the Rust image, run from a slim Debian with only CA roots.
+# TLS is rustls and SQLite is bundled, so the runtime image needs no OpenSSL or libsqlite.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+# Dependencies first, so source edits reuse the cached dependency layer.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src && echo "fn main() {}" > src/main.rs && touch src/lib.rs \
+    && cargo build --release --locked \
+    && rm -rf src
+COPY src ./src
+COPY tools ./tools
+COPY prompts ./prompts
+RUN touch src/main.rs src/lib.rs && cargo build --release --locked
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin webhook \
+    && mkdir -p /data && chown webhook /data
+COPY --from=build /src/target/release/webhook-mcp /usr/local/bin/webhook-mcp
+USER webhook
+ENV WEBHOOK_MCP_LISTEN=0.0.0.0:8086 \
+    WEBHOOK_MCP_DATABASE=/data/webhook-mcp.db \
+    WEBHOOK_MCP_LOG_FORMAT=json
+VOLUME ["/data"]
+EXPOSE 8086
+HEALTHCHECK --interval=30s --timeout=3s CMD curl -fsS http://127.0.0.1:8086/health || exit 1
+ENTRYPOINT ["webhook-mcp"]
+CMD ["serve"]

@@ -1,0 +1,299 @@
+//! Tool parameters as the model sees them: every field has a description (the doc comment),
+//! optional fields are optional in the schema. Converted into the service layer's inputs.
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::service::commands::CommandIn;
+use crate::service::events::EventQuery;
+use crate::service::webhooks::{RotateIn, WebhookIn, WebhookPatch};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookArgs {
+    /// Human-readable name, e.g. "GitHub issues for octo/app".
+    pub name: String,
+    /// Who sends the events: github, gitlab, slack, jira, sentry, linear, stripe,
+    /// standard-webhooks (also Svix and OpenAI), openwebui or custom.
+    pub provider: String,
+    /// URL-safe id (letters, digits, `-`, `_`). Generated when omitted.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The signing secret. Omit it to have one generated, except for slack, stripe, sentry and
+    /// linear: those providers generate their own signing secret, which must be passed here.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Whether the webhook accepts events right away (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Provider options: {"tolerance_secs": 300} for timestamped schemes; for custom:
+    /// {"custom": {"mode": "hmac"|"token", "header", "prefix", "encoding": "hex"|"base64",
+    /// "event_type_pointer", "event_type_header", "delivery_id_header", ...}}.
+    #[serde(default)]
+    pub options: Option<Value>,
+}
+
+impl CreateWebhookArgs {
+    pub fn into_input(self, created_by: String) -> WebhookIn {
+        WebhookIn {
+            id: self.id,
+            name: self.name,
+            provider: self.provider,
+            secret: self.secret,
+            enabled: self.enabled,
+            options: self.options,
+            created_by: Some(created_by),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookIdArgs {
+    /// The webhook's id, as list_webhooks shows it.
+    pub webhook_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhookArgs {
+    /// The webhook's id.
+    pub webhook_id: String,
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// false stops accepting events (senders get 404), true starts again.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// New provider options (replaces the old ones).
+    #[serde(default)]
+    pub options: Option<Value>,
+}
+
+impl UpdateWebhookArgs {
+    pub fn into_patch(self) -> (String, WebhookPatch) {
+        (
+            self.webhook_id,
+            WebhookPatch {
+                name: self.name,
+                enabled: self.enabled,
+                options: self.options,
+                provider: None,
+                id: None,
+            },
+        )
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecretArgs {
+    /// The webhook's id.
+    pub webhook_id: String,
+    /// The new secret; generated when omitted (pass the provider's own for slack, stripe,
+    /// sentry, linear).
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Seconds the old secret keeps verifying so the sender can be updated (default one day;
+    /// 0 ends it at once).
+    #[serde(default)]
+    pub grace_period_secs: Option<i64>,
+}
+
+impl RotateSecretArgs {
+    pub fn into_input(self) -> (String, RotateIn) {
+        (
+            self.webhook_id,
+            RotateIn {
+                secret: self.secret,
+                grace_period_secs: self.grace_period_secs,
+            },
+        )
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddCommandArgs {
+    /// The webhook the command belongs to.
+    pub webhook_id: String,
+    /// Event type that fires the command: exact (`issues.opened`, `jira:issue_created`),
+    /// `*` per dot segment (`issues.*`, `*.opened`), a segment prefix (`issues`), or `*`.
+    pub trigger: String,
+    /// create_task, comment, ask, respond, forward or post_message.
+    pub action: String,
+    /// Agent that takes the work (required for create_task), e.g. "planning".
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// minijinja template over the payload, e.g. "Analyze issue: {{issue.title}}". Required
+    /// for comment, ask, respond and post_message.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Filters, all of which must hold: labels, label, body_contains, channel, sender, author
+    /// (string or list), {"field": "issue.user.login", "equals"|"not_equals"|"in"|"contains"|
+    /// "regex"|"exists"|"gt"|"lt": ...}, and all / any / not.
+    #[serde(default)]
+    pub conditions: Option<Value>,
+    /// For forward and post_message: {"url": "...", "secret"?, "kind"?}.
+    #[serde(default)]
+    pub target: Option<Value>,
+    /// Higher runs first (default 0).
+    #[serde(default)]
+    pub priority: Option<i64>,
+    /// true: no lower-priority command runs after this one matches.
+    #[serde(default)]
+    pub stop: Option<bool>,
+    /// Default true.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+impl AddCommandArgs {
+    pub fn into_input(self) -> (String, CommandIn) {
+        (
+            self.webhook_id,
+            CommandIn {
+                trigger: Some(self.trigger),
+                action: Some(self.action),
+                agent: self.agent,
+                template: self.template,
+                conditions: self.conditions,
+                target: self.target,
+                priority: self.priority,
+                stop: self.stop,
+                enabled: self.enabled,
+            },
+        )
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCommandArgs {
+    /// The webhook the command belongs to.
+    pub webhook_id: String,
+    /// The command's id (cmd_...).
+    pub command_id: String,
+    /// New trigger.
+    #[serde(default)]
+    pub trigger: Option<String>,
+    /// New action.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// New agent.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// New template.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// New conditions (replace the old ones).
+    #[serde(default)]
+    pub conditions: Option<Value>,
+    /// New target.
+    #[serde(default)]
+    pub target: Option<Value>,
+    /// New priority.
+    #[serde(default)]
+    pub priority: Option<i64>,
+    /// New stop flag.
+    #[serde(default)]
+    pub stop: Option<bool>,
+    /// Enable or disable the command.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+impl UpdateCommandArgs {
+    pub fn into_input(self) -> (String, String, CommandIn) {
+        (
+            self.webhook_id,
+            self.command_id,
+            CommandIn {
+                trigger: self.trigger,
+                action: self.action,
+                agent: self.agent,
+                template: self.template,
+                conditions: self.conditions,
+                target: self.target,
+                priority: self.priority,
+                stop: self.stop,
+                enabled: self.enabled,
+            },
+        )
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandIdArgs {
+    /// The webhook the command belongs to.
+    pub webhook_id: String,
+    /// The command's id (cmd_...).
+    pub command_id: String,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListEventsArgs {
+    /// Only this webhook's events.
+    #[serde(default)]
+    pub webhook_id: Option<String>,
+    /// Only this provider's events.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Exact event type or a `*` pattern (`issues.*`).
+    #[serde(default)]
+    pub event_type: Option<String>,
+    /// accepted, matched, rejected or invalid_payload.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Only events at or after this time (RFC 3339 or unix seconds).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Only events before this time.
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Page size 1-200 (default 20).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// next_cursor from the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+impl ListEventsArgs {
+    pub fn into_query(self) -> EventQuery {
+        EventQuery {
+            webhook_id: self.webhook_id,
+            provider: self.provider,
+            event_type: self.event_type,
+            status: self.status,
+            since: self.since,
+            until: self.until,
+            limit: Some(self.limit.unwrap_or(20)),
+            cursor: self.cursor,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventIdArgs {
+    /// The event's id (evt_...).
+    pub event_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TestWebhookArgs {
+    /// The webhook to test.
+    pub webhook_id: String,
+    /// Event type to simulate, e.g. issues.opened, issue_comment.created,
+    /// jira:issue_created, message.channels. Defaults to the provider's most common one.
+    #[serde(default)]
+    pub event_type: Option<String>,
+    /// Payload to send instead of the built-in sample (a JSON object as the provider sends).
+    #[serde(default)]
+    pub payload: Option<Value>,
+}

@@ -1,0 +1,166 @@
+//! The MCP server (rmcp): tools, prompts and resources over Streamable HTTP at `/mcp` and over
+//! stdio. Every tool is a door onto the service layer the REST API also uses.
+
+mod args;
+mod hub;
+mod prompts;
+mod resources;
+mod tools;
+
+use std::sync::Arc;
+
+use rmcp::handler::server::router::prompt::PromptRouter;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{
+    Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+};
+use rmcp::service::{RequestContext, SubscriptionContext};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, prompt_handler, tool_handler};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+pub use hub::Hub;
+
+/// One MCP session's handler. Cheap to build: the state and hub are shared.
+#[derive(Clone)]
+pub struct McpServer {
+    state: AppState,
+    hub: Arc<Hub>,
+    tool_router: ToolRouter<McpServer>,
+    prompt_router: PromptRouter<McpServer>,
+}
+
+impl McpServer {
+    pub fn new(state: AppState, hub: Arc<Hub>) -> Self {
+        McpServer {
+            state,
+            hub,
+            tool_router: Self::tool_router(),
+            prompt_router: Self::prompt_router(),
+        }
+    }
+
+    /// The names of every tool, for checks that each has its description file.
+    pub fn tool_names() -> Vec<String> {
+        Self::tool_router()
+            .list_all()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect()
+    }
+}
+
+/// The Streamable HTTP service mounted at `/mcp`. Stateless: every POST stands alone, which
+/// is what Open WebUI (connect, list, call, disconnect) needs; push goes through
+/// `subscriptions/listen`, which works without sessions.
+pub fn http_service(
+    state: AppState,
+    hub: Arc<Hub>,
+    shutdown: CancellationToken,
+) -> StreamableHttpService<McpServer, LocalSessionManager> {
+    let mut config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(state.config.mcp_sessions)
+        .with_cancellation_token(shutdown);
+    config = match state.config.mcp_allowed_hosts() {
+        Some(hosts) => config.with_allowed_hosts(hosts),
+        None => config.disable_allowed_hosts(),
+    };
+    StreamableHttpService::new(
+        move || Ok(McpServer::new(state.clone(), hub.clone())),
+        LocalSessionManager::default().into(),
+        config,
+    )
+}
+
+/// Serves MCP on stdin/stdout until the client closes stdin.
+pub async fn serve_stdio(state: AppState, hub: Arc<Hub>) -> anyhow::Result<()> {
+    let running = McpServer::new(state, hub)
+        .serve(rmcp::transport::stdio())
+        .await?;
+    running.waiting().await?;
+    Ok(())
+}
+
+#[tool_handler(router = self.tool_router)]
+#[prompt_handler(router = self.prompt_router)]
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_prompts()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "webhook-mcp",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(prompts::instructions(&self.state))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        resources::list(&self.state).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        Ok(resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        resources::read(&self.state, request.uri.as_str()).await
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let sink = context.sink().clone();
+        let id = self.hub.add_sink(sink);
+        context.cancelled().await;
+        self.hub.remove_sink(id);
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.hub
+            .subscribe(context.peer.clone(), request.uri.to_string());
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.hub.unsubscribe(request.uri.as_str());
+        Ok(())
+    }
+}

@@ -1,0 +1,292 @@
+//! The MCP tools: each one a thin door onto the same service functions the REST API uses.
+//! Descriptions live in `tools/{name}.md` so they can be tuned without touching Rust.
+//! Domain failures are tool errors (`isError: true`) with a message the model can act on.
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::{tool, tool_router};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::McpServer;
+use super::args::*;
+use crate::service::{ServiceError, commands, events, webhooks};
+
+/// Structured JSON for clients that read it, preceded by one line for people and models.
+fn done(summary: impl Into<String>, value: impl Serialize) -> Result<CallToolResult, String> {
+    let value = serde_json::to_value(value).map_err(|e| e.to_string())?;
+    let mut result = CallToolResult::structured(value);
+    result.content.insert(0, ContentBlock::text(summary.into()));
+    Ok(result)
+}
+
+/// A service error as a message the model can act on, naming the field to fix.
+pub fn tool_error(e: ServiceError) -> String {
+    match e {
+        ServiceError::Invalid {
+            field: Some(field),
+            message,
+        } => format!("invalid `{field}`: {message}"),
+        ServiceError::Store(store) => {
+            tracing::error!(error = %store, "store error in MCP tool");
+            "internal error in the webhook store; try again, and check the server log if it persists"
+                .to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+#[tool_router(vis = "pub(super)")]
+impl McpServer {
+    #[tool(description = include_str!("../../tools/create_webhook.md"))]
+    async fn create_webhook(
+        &self,
+        Parameters(args): Parameters<CreateWebhookArgs>,
+    ) -> Result<CallToolResult, String> {
+        let created = webhooks::create(&self.state, args.into_input("mcp".into()))
+            .await
+            .map_err(tool_error)?;
+        let setup = crate::service::setup::steps(&created);
+        let summary = format!(
+            "Created {} webhook `{}`. Receiver URL: {}. The secret is shown only now.",
+            created.provider,
+            created.id,
+            created.url_with_token.as_deref().unwrap_or(&created.url)
+        );
+        done(summary, json!({"webhook": created, "setup": setup}))
+    }
+
+    #[tool(description = include_str!("../../tools/list_webhooks.md"))]
+    async fn list_webhooks(&self) -> Result<CallToolResult, String> {
+        let all = webhooks::list(&self.state).await.map_err(tool_error)?;
+        let summary = if all.is_empty() {
+            "No webhooks yet.".to_string()
+        } else {
+            let lines: Vec<String> = all
+                .iter()
+                .map(|w| {
+                    format!(
+                        "- {} ({}, {}, {} commands) {}",
+                        w.id,
+                        w.provider,
+                        if w.enabled { "enabled" } else { "disabled" },
+                        w.commands.unwrap_or(0),
+                        w.url
+                    )
+                })
+                .collect();
+            format!("{} webhooks:\n{}", all.len(), lines.join("\n"))
+        };
+        done(summary, json!({ "webhooks": all }))
+    }
+
+    #[tool(description = include_str!("../../tools/get_webhook.md"))]
+    async fn get_webhook(
+        &self,
+        Parameters(args): Parameters<WebhookIdArgs>,
+    ) -> Result<CallToolResult, String> {
+        let webhook = webhooks::get(&self.state, &args.webhook_id)
+            .await
+            .map_err(tool_error)?;
+        let cmds = commands::list(&self.state, &args.webhook_id)
+            .await
+            .map_err(tool_error)?;
+        let summary = format!(
+            "Webhook `{}` ({}, {}), {} commands.",
+            webhook.id,
+            webhook.provider,
+            if webhook.enabled {
+                "enabled"
+            } else {
+                "disabled"
+            },
+            cmds.len()
+        );
+        done(summary, json!({"webhook": webhook, "commands": cmds}))
+    }
+
+    #[tool(description = include_str!("../../tools/update_webhook.md"))]
+    async fn update_webhook(
+        &self,
+        Parameters(args): Parameters<UpdateWebhookArgs>,
+    ) -> Result<CallToolResult, String> {
+        let (id, patch) = args.into_patch();
+        let webhook = webhooks::update(&self.state, &id, patch)
+            .await
+            .map_err(tool_error)?;
+        done(format!("Updated webhook `{}`.", webhook.id), webhook)
+    }
+
+    #[tool(description = include_str!("../../tools/delete_webhook.md"))]
+    async fn delete_webhook(
+        &self,
+        Parameters(args): Parameters<WebhookIdArgs>,
+    ) -> Result<CallToolResult, String> {
+        webhooks::delete(&self.state, &args.webhook_id)
+            .await
+            .map_err(tool_error)?;
+        done(
+            format!(
+                "Deleted webhook `{}` and its commands; its events stay in the log.",
+                args.webhook_id
+            ),
+            json!({"deleted": args.webhook_id}),
+        )
+    }
+
+    #[tool(description = include_str!("../../tools/rotate_secret.md"))]
+    async fn rotate_secret(
+        &self,
+        Parameters(args): Parameters<RotateSecretArgs>,
+    ) -> Result<CallToolResult, String> {
+        let (id, input) = args.into_input();
+        let webhook = webhooks::rotate_secret(&self.state, &id, input)
+            .await
+            .map_err(tool_error)?;
+        let until = webhook
+            .previous_secret_expires_at
+            .as_deref()
+            .map(|t| format!(" The old secret keeps working until {t}."))
+            .unwrap_or_else(|| " The old secret no longer works.".into());
+        done(
+            format!(
+                "Rotated the secret of `{}`; the new one is shown only now.{until}",
+                webhook.id
+            ),
+            webhook,
+        )
+    }
+
+    #[tool(description = include_str!("../../tools/add_command.md"))]
+    async fn add_command(
+        &self,
+        Parameters(args): Parameters<AddCommandArgs>,
+    ) -> Result<CallToolResult, String> {
+        let (webhook_id, input) = args.into_input();
+        let command = commands::add(&self.state, &webhook_id, input)
+            .await
+            .map_err(tool_error)?;
+        done(
+            format!(
+                "Added command `{}` to `{webhook_id}`: {} -> {}.",
+                command.id, command.trigger, command.action
+            ),
+            command,
+        )
+    }
+
+    #[tool(description = include_str!("../../tools/update_command.md"))]
+    async fn update_command(
+        &self,
+        Parameters(args): Parameters<UpdateCommandArgs>,
+    ) -> Result<CallToolResult, String> {
+        let (webhook_id, command_id, input) = args.into_input();
+        let command = commands::update(&self.state, &webhook_id, &command_id, input)
+            .await
+            .map_err(tool_error)?;
+        done(format!("Updated command `{}`.", command.id), command)
+    }
+
+    #[tool(description = include_str!("../../tools/remove_command.md"))]
+    async fn remove_command(
+        &self,
+        Parameters(args): Parameters<CommandIdArgs>,
+    ) -> Result<CallToolResult, String> {
+        commands::remove(&self.state, &args.webhook_id, &args.command_id)
+            .await
+            .map_err(tool_error)?;
+        done(
+            format!("Removed command `{}`.", args.command_id),
+            json!({"removed": args.command_id}),
+        )
+    }
+
+    #[tool(description = include_str!("../../tools/list_events.md"))]
+    async fn list_events(
+        &self,
+        Parameters(args): Parameters<ListEventsArgs>,
+    ) -> Result<CallToolResult, String> {
+        let page = events::list(&self.state, args.into_query())
+            .await
+            .map_err(tool_error)?;
+        let lines: Vec<String> = page
+            .events
+            .iter()
+            .map(|e| {
+                let matched = e.matched_commands.as_array().map_or(0, Vec::len);
+                format!(
+                    "- {} {} {} [{}] {}{}",
+                    e.received_at,
+                    e.id,
+                    e.event_type.as_deref().unwrap_or("?"),
+                    e.status,
+                    e.source
+                        .as_ref()
+                        .and_then(|s| s.get("key"))
+                        .and_then(Value::as_str)
+                        .unwrap_or(""),
+                    if matched > 0 {
+                        format!(" ({matched} commands matched)")
+                    } else {
+                        String::new()
+                    }
+                )
+            })
+            .collect();
+        let more = page
+            .next_cursor
+            .as_deref()
+            .map(|c| format!("\nMore: call again with cursor `{c}`."))
+            .unwrap_or_default();
+        let summary = if lines.is_empty() {
+            "No events match.".to_string()
+        } else {
+            format!(
+                "{} events, newest first:\n{}{more}",
+                lines.len(),
+                lines.join("\n")
+            )
+        };
+        done(summary, page)
+    }
+
+    #[tool(description = include_str!("../../tools/get_event.md"))]
+    async fn get_event(
+        &self,
+        Parameters(args): Parameters<EventIdArgs>,
+    ) -> Result<CallToolResult, String> {
+        let event = events::get(&self.state, &args.event_id)
+            .await
+            .map_err(tool_error)?;
+        let s = &event.summary;
+        done(
+            format!(
+                "Event `{}`: {} from webhook `{}`, {} ({}).",
+                s.id,
+                s.event_type.as_deref().unwrap_or("?"),
+                s.webhook_id,
+                s.status,
+                event.verification
+            ),
+            event,
+        )
+    }
+
+    /* TEMP
+    #[tool(description = include_str!("../../tools/test_webhook.md"))]
+    async fn test_webhook(
+        &self,
+        Parameters(args): Parameters<TestWebhookArgs>,
+    ) -> Result<CallToolResult, String> {
+        let report = crate::service::testing::test_webhook(
+            &self.state,
+            &args.webhook_id,
+            args.event_type.as_deref(),
+            args.payload,
+        )
+        .await
+        .map_err(tool_error)?;
+        done(report.summary(), report)
+    }
+    TEMP */
+}

@@ -1,0 +1,188 @@
+//! test_webhook: builds a sample delivery of a chosen event type, signs it exactly as the
+//! provider would, runs it through the real ingest path (verify, describe, match, store), and
+//! reports what matched and what each matching command would do.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::ingest::{self, Inbound, Outcome};
+use super::{ServiceError, commands, events, webhooks};
+use crate::app::AppState;
+use crate::clock;
+use crate::engine::template;
+use crate::providers::{Provider, ProviderOptions, samples, sign};
+
+/// What a test delivery did.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestReport {
+    pub webhook_id: String,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    /// accepted, matched, duplicate, rejected, invalid_payload or handshake.
+    pub status: String,
+    /// The commands the event matched, in run order, with what each would do.
+    pub matched: Vec<PlannedCommand>,
+    /// Why the delivery was not accepted, if it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedCommand {
+    pub command_id: String,
+    pub trigger: String,
+    pub action: String,
+    pub agent: Option<String>,
+    /// The command's template rendered over this event, or the error rendering it gave.
+    pub would_send: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_error: Option<String>,
+}
+
+impl TestReport {
+    pub fn summary(&self) -> String {
+        let what = self.event_type.as_deref().unwrap_or("event");
+        match (&self.problem, self.matched.len()) {
+            (Some(p), _) => format!("Test {what} to `{}` was not accepted: {p}", self.webhook_id),
+            (None, 0) => format!(
+                "Test {what} to `{}` was verified and stored as {}; no command matched it.",
+                self.webhook_id,
+                self.event_id.as_deref().unwrap_or("?")
+            ),
+            (None, n) => {
+                let list: Vec<String> = self
+                    .matched
+                    .iter()
+                    .map(|c| format!("{} ({} on {})", c.command_id, c.action, c.trigger))
+                    .collect();
+                format!(
+                    "Test {what} to `{}` was verified and stored as {}; {n} command(s) matched: {}.",
+                    self.webhook_id,
+                    self.event_id.as_deref().unwrap_or("?"),
+                    list.join(", ")
+                )
+            }
+        }
+    }
+}
+
+pub async fn test_webhook(
+    state: &AppState,
+    webhook_id: &str,
+    event_type: Option<&str>,
+    payload: Option<Value>,
+) -> Result<TestReport, ServiceError> {
+    let hook = webhooks::load(state, webhook_id).await?;
+    if !hook.enabled {
+        return Err(ServiceError::invalid(
+            "webhook_id",
+            format!("webhook `{webhook_id}` is disabled; enable it with update_webhook first"),
+        ));
+    }
+    let provider: Provider = hook
+        .provider
+        .parse()
+        .map_err(|()| ServiceError::invalid("webhook_id", "webhook has an unknown provider"))?;
+    if payload.as_ref().is_some_and(|p| !p.is_object()) {
+        return Err(ServiceError::invalid("payload", "payload must be a JSON object"));
+    }
+    let options: ProviderOptions = serde_json::from_str(&hook.options).unwrap_or_default();
+    let now = clock::now_ms();
+    let sample = samples::sample(provider, event_type, payload.as_ref(), now)
+        .map_err(|m| ServiceError::invalid("event_type", m))?;
+    let signed = sign::sign(provider, &hook.secret, &options, &sample.body, &sample.headers, now)
+        .map_err(|e| ServiceError::invalid("webhook_id", format!("cannot sign a test: {e}")))?;
+
+    let mut headers = HeaderMap::new();
+    for (name, value) in sample.headers.iter().chain(signed.headers.iter()) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.insert(n, v);
+        }
+    }
+    headers.insert("user-agent", HeaderValue::from_static("webhook-mcp-test"));
+    let outcome = ingest::ingest(
+        state,
+        Inbound {
+            provider: provider.as_str().to_string(),
+            webhook_id: hook.id.clone(),
+            headers,
+            body: sample.body.into(),
+            query: signed.query,
+            remote_addr: None,
+        },
+    )
+    .await?;
+
+    let mut report = TestReport {
+        webhook_id: hook.id.clone(),
+        event_id: None,
+        event_type: Some(sample.event_type),
+        status: String::new(),
+        matched: Vec::new(),
+        problem: None,
+    };
+    let event_id = match outcome {
+        Outcome::Accepted { event_id, .. } => event_id,
+        Outcome::Handshake(_) => {
+            report.status = "handshake".into();
+            report.problem = Some("the sample was a protocol handshake, not an event".into());
+            return Ok(report);
+        }
+        Outcome::Rejected { event_id, reason } => {
+            report.status = "rejected".into();
+            report.event_id = event_id;
+            report.problem = Some(reason.to_string());
+            return Ok(report);
+        }
+        Outcome::BadPayload { event_id, message } => {
+            report.status = "invalid_payload".into();
+            report.event_id = Some(event_id);
+            report.problem = Some(message);
+            return Ok(report);
+        }
+        Outcome::UnknownWebhook | Outcome::Disabled => {
+            return Err(ServiceError::NotFound {
+                what: "webhook",
+                id: webhook_id.to_string(),
+            });
+        }
+    };
+    let event = events::get(state, &event_id).await?;
+    report.event_id = Some(event_id);
+    report.event_type = event.summary.event_type.clone();
+    report.status = event.summary.status.clone();
+
+    let matched: Vec<String> =
+        serde_json::from_value(event.summary.matched_commands.clone()).unwrap_or_default();
+    let all = commands::list(state, &hook.id).await?;
+    let ctx = template::context(
+        &event.payload,
+        json!({
+            "id": event.summary.id,
+            "type": event.summary.event_type,
+            "provider": event.summary.provider,
+            "received_at": event.summary.received_at,
+            "source": event.summary.source,
+        }),
+        json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
+    );
+    for id in matched {
+        let Some(c) = all.iter().find(|c| c.id == id) else {
+            continue;
+        };
+        let rendered = c.template.as_deref().map(|t| template::render(t, &ctx));
+        report.matched.push(PlannedCommand {
+            command_id: c.id.clone(),
+            trigger: c.trigger.clone(),
+            action: c.action.clone(),
+            agent: c.agent.clone(),
+            would_send: rendered.as_ref().and_then(|r| r.as_ref().ok().cloned()),
+            template_error: rendered.and_then(|r| r.err()),
+        });
+    }
+    Ok(report)
+}

@@ -1,0 +1,256 @@
+//! A webhook's commands over REST: add, list in priority order, partial update, delete, and
+//! refusals that name the field to fix.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_error, send_json, spawn_app};
+
+async fn app_with_webhook() -> TestApp {
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+    app
+}
+
+async fn add(app: &TestApp, body: Value) -> (StatusCode, Value) {
+    send_json(
+        app.api(Method::POST, "/api/webhooks/gh/commands")
+            .json(&body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn adding_a_command_answers_201_with_the_command() {
+    // Arrange
+    let app = app_with_webhook().await;
+
+    // Act
+    let (status, command) = add(
+        &app,
+        json!({
+            "trigger": "issues.opened",
+            "action": "create_task",
+            "agent": "planning",
+            "template": "Analyze issue: {{issue.title}}",
+            "conditions": {"labels": ["bug"]},
+            "priority": 5,
+        }),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::CREATED, "{command}");
+    assert!(command["id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert_eq!(command["webhook_id"], "gh");
+    assert_eq!(command["trigger"], "issues.opened");
+    assert_eq!(command["action"], "create_task");
+    assert_eq!(command["agent"], "planning");
+    assert_eq!(command["conditions"], json!({"labels": ["bug"]}));
+    assert_eq!(command["priority"], 5);
+    assert_eq!(command["enabled"], true);
+    assert_eq!(command["stop"], false);
+}
+
+#[tokio::test]
+async fn commands_are_listed_highest_priority_first() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let mut ids = Vec::new();
+    for priority in [1, 10, 5] {
+        let (status, c) = add(&app, json!({
+            "trigger": "issues.*", "action": "comment", "template": "p{{action}}", "priority": priority,
+        }))
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{c}");
+        ids.push(c["id"].as_str().expect("id").to_string());
+    }
+
+    // Act
+    let (status, list) = app.get_json("/api/webhooks/gh/commands").await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let priorities: Vec<i64> = list["commands"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .map(|c| c["priority"].as_i64().expect("priority"))
+        .collect();
+    assert_eq!(priorities, [10, 5, 1]);
+    assert_eq!(list["commands"][0]["id"], json!(ids[1]));
+}
+
+#[tokio::test]
+async fn updating_a_command_changes_only_the_given_fields() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let (_, c) = add(
+        &app,
+        json!({
+            "trigger": "issues.opened", "action": "comment", "template": "Thanks!", "priority": 3,
+        }),
+    )
+    .await;
+    let id = c["id"].as_str().expect("id");
+
+    // Act
+    let (status, updated) = send_json(
+        app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+            .json(&json!({"priority": 9, "enabled": false})),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["priority"], 9);
+    assert_eq!(updated["enabled"], false);
+    assert_eq!(updated["trigger"], "issues.opened");
+    assert_eq!(updated["action"], "comment");
+    assert_eq!(updated["template"], "Thanks!");
+    let (_, list) = app.get_json("/api/webhooks/gh/commands").await;
+    assert_eq!(list["commands"][0]["priority"], 9);
+    assert_eq!(list["commands"][0]["template"], "Thanks!");
+}
+
+#[tokio::test]
+async fn deleting_a_command_answers_204_and_removes_it() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let (_, c) = add(
+        &app,
+        json!({"trigger": "push", "action": "comment", "template": "x"}),
+    )
+    .await;
+    let id = c["id"].as_str().expect("id");
+
+    // Act
+    let deleted = app
+        .api(Method::DELETE, &format!("/api/webhooks/gh/commands/{id}"))
+        .send()
+        .await
+        .expect("DELETE");
+    let again =
+        send_json(app.api(Method::DELETE, &format!("/api/webhooks/gh/commands/{id}"))).await;
+
+    // Assert
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_error(&again, StatusCode::NOT_FOUND, None);
+    let (_, list) = app.get_json("/api/webhooks/gh/commands").await;
+    assert_eq!(list["commands"], json!([]));
+}
+
+#[tokio::test]
+async fn bad_commands_are_refused_with_400_naming_the_field() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let cases = [
+        (
+            json!({"trigger": "", "action": "comment", "template": "x"}),
+            "trigger",
+        ),
+        (
+            json!({"trigger": "issues..opened", "action": "comment", "template": "x"}),
+            "trigger",
+        ),
+        (
+            json!({"trigger": "issues.opened", "action": "explode", "template": "x"}),
+            "action",
+        ),
+        (
+            json!({"trigger": "issues.opened", "action": "create_task", "template": "x"}),
+            "agent",
+        ),
+        (
+            json!({"trigger": "issues.opened", "action": "comment", "template": "{{ issue.title "}),
+            "template",
+        ),
+        (
+            json!({"trigger": "issues.opened", "action": "comment", "template": "x", "conditions": {"lables": ["bug"]}}),
+            "conditions.lables",
+        ),
+        (json!({"action": "comment", "template": "x"}), "trigger"),
+        (
+            json!({"trigger": "issues.opened", "action": "comment", "template": "x", "colour": 1}),
+            "colour",
+        ),
+    ];
+
+    for (body, field) in cases {
+        // Act
+        let answer = add(&app, body.clone()).await;
+
+        // Assert
+        assert_eq!(answer.0, StatusCode::BAD_REQUEST, "{body}: {}", answer.1);
+        assert_error(&answer, StatusCode::BAD_REQUEST, Some(field));
+    }
+    let (_, list) = app.get_json("/api/webhooks/gh/commands").await;
+    assert_eq!(list["commands"], json!([]), "nothing was stored");
+}
+
+#[tokio::test]
+async fn an_update_that_breaks_the_command_is_refused_and_changes_nothing() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let (_, c) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "comment", "template": "Hi"}),
+    )
+    .await;
+    let id = c["id"].as_str().expect("id");
+
+    // Act
+    let answer = send_json(
+        app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+            .json(&json!({"action": "create_task"})),
+    )
+    .await;
+
+    // Assert
+    assert_error(&answer, StatusCode::BAD_REQUEST, Some("agent"));
+    let (_, list) = app.get_json("/api/webhooks/gh/commands").await;
+    assert_eq!(list["commands"][0]["action"], "comment");
+}
+
+#[tokio::test]
+async fn commands_of_an_unknown_webhook_are_404() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let listed = app.get_json("/api/webhooks/nope/commands").await;
+    let added = send_json(
+        app.api(Method::POST, "/api/webhooks/nope/commands")
+            .json(&json!({"trigger": "push", "action": "comment", "template": "x"})),
+    )
+    .await;
+
+    // Assert
+    assert_error(&listed, StatusCode::NOT_FOUND, None);
+    assert_error(&added, StatusCode::NOT_FOUND, None);
+}
+
+#[tokio::test]
+async fn deleting_a_webhook_removes_its_commands() {
+    // Arrange
+    let app = app_with_webhook().await;
+    add(
+        &app,
+        json!({"trigger": "push", "action": "comment", "template": "x"}),
+    )
+    .await;
+    app.api(Method::DELETE, "/api/webhooks/gh")
+        .send()
+        .await
+        .expect("DELETE webhook");
+
+    // Act
+    app.create_webhook(json!({"id": "gh", "name": "Again", "provider": "github"}))
+        .await;
+    let (status, list) = app.get_json("/api/webhooks/gh/commands").await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list["commands"], json!([]), "old commands came back");
+}

@@ -1,0 +1,221 @@
+//! The event log over REST: filters, pagination newest first, errors naming the parameter,
+//! and events surviving a restart.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::helpers::{
+    TestApp, assert_error, delivery_id, issue_opened, read_json, send_json, spawn_app,
+};
+
+const SECRET: &str = "gh-secret-for-events";
+
+fn ids(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+async fn post_gh(app: &TestApp, event: &str, body: &str) -> String {
+    let (status, answer) = read_json(
+        app.post_github("gh", event, &delivery_id(), body, SECRET)
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    answer["event_id"].as_str().expect("event_id").to_string()
+}
+
+async fn post_gl(app: &TestApp, token: &str, body: serde_json::Value) -> StatusCode {
+    app.client
+        .post(app.url("/webhooks/gitlab/gl"))
+        .header("X-Gitlab-Token", token)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST gitlab")
+        .status()
+}
+
+/// gh: issues.opened, issues.closed, push; gl: issue.open accepted, note rejected.
+async fn app_with_mixed_events() -> (TestApp, Vec<String>) {
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    app.create_webhook(
+        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-tok"}),
+    )
+    .await;
+    let opened = post_gh(&app, "issues", &issue_opened("octo/a", 1, &[])).await;
+    let closed_body = issue_opened("octo/a", 1, &[]).replace("\"opened\"", "\"closed\"");
+    let closed = post_gh(&app, "issues", &closed_body).await;
+    let push = post_gh(
+        &app,
+        "push",
+        &json!({"ref": "refs/heads/main", "repository": {"full_name": "octo/a"}}).to_string(),
+    )
+    .await;
+    let issue = json!({"object_kind": "issue", "object_attributes": {"iid": 1, "action": "open"}});
+    assert_eq!(post_gl(&app, "gl-tok", issue).await, StatusCode::OK);
+    assert_eq!(
+        post_gl(&app, "wrong", json!({"object_kind": "note"})).await,
+        StatusCode::UNAUTHORIZED
+    );
+    (app, vec![opened, closed, push])
+}
+
+#[tokio::test]
+async fn events_are_filtered_by_webhook_provider_type_and_status() {
+    // Arrange
+    let (app, gh_ids) = app_with_mixed_events().await;
+
+    // Act
+    let by_webhook = app.events("webhook_id=gh").await;
+    let by_provider = app.events("provider=gitlab").await;
+    let exact_type = app.events("event_type=issues.opened").await;
+    let type_pattern = app.events("event_type=issues.*").await;
+    let rejected = app.events("status=rejected").await;
+    let accepted = app.events("status=accepted").await;
+    let combined = app.events("provider=github&event_type=push").await;
+
+    // Assert
+    let newest_first: Vec<String> = gh_ids.iter().rev().cloned().collect();
+    assert_eq!(ids(&by_webhook), newest_first);
+    assert_eq!(by_provider.len(), 2);
+    assert!(by_provider.iter().all(|e| e["provider"] == "gitlab"));
+    assert_eq!(ids(&exact_type), [gh_ids[0].clone()]);
+    assert_eq!(ids(&type_pattern), [gh_ids[1].clone(), gh_ids[0].clone()]);
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0]["webhook_id"], "gl");
+    assert_eq!(rejected[0]["verified"], false);
+    assert_eq!(accepted.len(), 4);
+    assert!(accepted.iter().all(|e| e["status"] == "accepted"));
+    assert_eq!(ids(&combined), [gh_ids[2].clone()]);
+}
+
+#[tokio::test]
+async fn events_are_filtered_by_time_since() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let before = post_gh(&app, "issues", &issue_opened("octo/a", 1, &[])).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let cut = OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .expect("format time");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let after = post_gh(&app, "issues", &issue_opened("octo/a", 2, &[])).await;
+
+    // Act
+    let since_cut = app.events(&format!("since={cut}")).await;
+    let since_long_ago = app.events("since=2000-01-01T00:00:00Z").await;
+    let since_future = app.events("since=2999-01-01T00:00:00Z").await;
+
+    // Assert
+    assert_eq!(ids(&since_cut), [after.clone()]);
+    assert_eq!(ids(&since_long_ago), [after, before]);
+    assert!(since_future.is_empty());
+}
+
+#[tokio::test]
+async fn a_bad_limit_or_since_is_refused_naming_the_parameter() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let zero = app.get_json("/api/events?limit=0").await;
+    let huge = app.get_json("/api/events?limit=1000").await;
+    let words = app.get_json("/api/events?limit=many").await;
+    let since = app.get_json("/api/events?since=yesterday").await;
+    let unknown = app.get_json("/api/events?colour=red").await;
+
+    // Assert
+    assert_error(&zero, StatusCode::BAD_REQUEST, Some("limit"));
+    assert_error(&huge, StatusCode::BAD_REQUEST, Some("limit"));
+    assert_error(&words, StatusCode::BAD_REQUEST, Some("limit"));
+    assert_error(&since, StatusCode::BAD_REQUEST, Some("since"));
+    assert_error(&unknown, StatusCode::BAD_REQUEST, Some("colour"));
+}
+
+#[tokio::test]
+async fn an_unknown_event_is_404() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let answer = app.get_json("/api/events/evt_doesnotexist").await;
+
+    // Assert
+    assert_error(&answer, StatusCode::NOT_FOUND, None);
+}
+
+#[tokio::test]
+async fn the_event_log_needs_the_api_key() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let answer = send_json(app.client.get(app.url("/api/events"))).await;
+
+    // Assert
+    assert_error(&answer, StatusCode::UNAUTHORIZED, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_a_restart_walking_the_cursor_visits_every_event_once_newest_first() {
+    // Arrange
+    const N: usize = 50;
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let sent: HashSet<String> = app
+        .post_github_concurrently("gh", N, SECRET)
+        .await
+        .into_iter()
+        .collect();
+    let app = app.restart().await;
+
+    // Act
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("/api/events?limit=20&cursor={c}"),
+            None => "/api/events?limit=20".to_string(),
+        };
+        let (status, page) = app.get_json(&query).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages.push(page["events"].as_array().expect("events").clone());
+        cursor = page["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() || pages.len() > 10 {
+            break;
+        }
+    }
+
+    // Assert
+    let sizes: Vec<usize> = pages.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [20, 20, 10]);
+    let walked: Vec<String> = pages.iter().flat_map(|p| ids(p)).collect();
+    let unique: HashSet<String> = walked.iter().cloned().collect();
+    assert_eq!(walked.len(), N, "an event was visited twice or missed");
+    assert_eq!(unique, sent);
+    let mut newest_first = walked.clone();
+    newest_first.sort_by(|a, b| b.cmp(a));
+    assert_eq!(walked, newest_first, "not newest first");
+    let times: Vec<OffsetDateTime> = pages
+        .iter()
+        .flatten()
+        .map(|e| {
+            OffsetDateTime::parse(e["received_at"].as_str().expect("received_at"), &Rfc3339)
+                .expect("RFC 3339")
+        })
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "received_at not descending: {times:?}"
+    );
+}

@@ -1,0 +1,354 @@
+//! The receiver through the front door: GitHub verification, dedup, refusals, the size
+//! limit, rotation grace, command matching, and "committed before 2xx".
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+mod providers;
+
+use crate::helpers::{
+    assert_error, delivery_id, issue_opened, read_json, send_json, spawn_app, spawn_app_with,
+};
+
+const SECRET: &str = "gh-secret-0123456789";
+
+#[tokio::test]
+async fn a_signed_github_issue_is_accepted_and_immediately_visible_in_the_log() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let delivery = delivery_id();
+    let body = issue_opened("octo/hello", 12, &[]);
+
+    // Act
+    let (status, answer) = read_json(
+        app.post_github("gh", "issues", &delivery, &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "accepted");
+    let event_id = answer["event_id"].as_str().expect("event_id");
+    let event = app.event(event_id).await;
+    assert_eq!(event["id"], event_id);
+    assert_eq!(event["webhook_id"], "gh");
+    assert_eq!(event["provider"], "github");
+    assert_eq!(event["event_type"], "issues.opened");
+    assert_eq!(event["delivery_id"], delivery.as_str());
+    assert_eq!(event["source"]["key"], "octo/hello#12");
+    assert_eq!(event["status"], "accepted");
+    assert_eq!(event["verified"], true);
+    assert_eq!(event["verification"], "current_secret");
+    assert_eq!(
+        event["payload"],
+        serde_json::from_str::<Value>(&body).unwrap()
+    );
+    assert_eq!(event["headers"]["x-github-event"], "issues");
+    assert_eq!(event["matched_commands"], json!([]));
+    assert!(
+        !event.to_string().contains(SECRET),
+        "secret leaked: {event}"
+    );
+}
+
+#[tokio::test]
+async fn the_same_delivery_again_is_a_duplicate_with_the_original_event_id() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let delivery = delivery_id();
+    let body = issue_opened("octo/hello", 1, &[]);
+    let (_, first) = read_json(
+        app.post_github("gh", "issues", &delivery, &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Act
+    let (status, second) = read_json(
+        app.post_github("gh", "issues", &delivery, &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["status"], "duplicate");
+    assert_eq!(second["event_id"], first["event_id"]);
+    assert_eq!(app.events("webhook_id=gh").await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_of_one_delivery_are_stored_once_under_one_event_id() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let delivery = delivery_id();
+    let body = issue_opened("octo/hello", 9, &[]);
+
+    // Act
+    let retries = (0..10).map(|_| (delivery.clone(), body.clone())).collect();
+    let answers = app.post_github_all_at_once("gh", retries, SECRET).await;
+
+    // Assert
+    let mut event_ids = Vec::new();
+    let mut accepted = 0;
+    for (status, answer) in answers {
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        accepted += usize::from(answer["status"] == "accepted");
+        event_ids.push(answer["event_id"].clone());
+    }
+    assert_eq!(accepted, 1, "exactly one retry is the new event");
+    assert!(
+        event_ids.iter().all(|id| *id == event_ids[0]),
+        "{event_ids:?}"
+    );
+    assert_eq!(app.events("webhook_id=gh").await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_wrong_signature_is_401_logged_as_rejected_and_does_not_block_the_real_delivery() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let delivery = delivery_id();
+    let body = issue_opened("octo/hello", 2, &[]);
+
+    // Act
+    let forged = read_json(
+        app.post_github("gh", "issues", &delivery, &body, "not-the-secret")
+            .await,
+    )
+    .await;
+    let (real_status, real) = read_json(
+        app.post_github("gh", "issues", &delivery, &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_error(&forged, StatusCode::UNAUTHORIZED, None);
+    let rejected = app.events("status=rejected").await;
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(rejected[0]["verified"], false);
+    assert_eq!(rejected[0]["webhook_id"], "gh");
+    assert_eq!(real_status, StatusCode::OK, "{real}");
+    assert_eq!(real["status"], "accepted");
+    assert_ne!(real["event_id"], rejected[0]["id"]);
+    assert_eq!(app.events("webhook_id=gh").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_missing_signature_is_401_and_logged_as_rejected() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+
+    // Act
+    let answer = send_json(
+        app.client
+            .post(app.url("/webhooks/github/gh"))
+            .header("X-GitHub-Event", "issues")
+            .header("X-GitHub-Delivery", delivery_id())
+            .body(issue_opened("octo/hello", 3, &[])),
+    )
+    .await;
+
+    // Assert
+    assert_error(&answer, StatusCode::UNAUTHORIZED, None);
+    assert_eq!(app.events("status=rejected").await.len(), 1);
+    assert!(app.events("status=accepted").await.is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_webhook_or_a_provider_mismatch_is_404() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let body = issue_opened("octo/hello", 4, &[]);
+
+    // Act
+    let unknown = read_json(
+        app.post_github("nope", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+    let mismatch = read_json(
+        app.post_gitlab("gh", &json!({"object_kind": "push"}), SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_error(&unknown, StatusCode::NOT_FOUND, None);
+    assert_error(&mismatch, StatusCode::NOT_FOUND, None);
+    assert!(app.events("").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_disabled_webhook_is_404_until_enabled_again() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    send_json(app.api(Method::POST, "/api/webhooks/gh/disable")).await;
+    let body = issue_opened("octo/hello", 5, &[]);
+
+    // Act
+    let disabled = read_json(
+        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+    send_json(app.api(Method::POST, "/api/webhooks/gh/enable")).await;
+    let (status, enabled) = read_json(
+        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_error(&disabled, StatusCode::NOT_FOUND, None);
+    assert_eq!(disabled.1["error"]["code"], "webhook_disabled");
+    assert_eq!(status, StatusCode::OK, "{enabled}");
+    assert_eq!(enabled["status"], "accepted");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_413_with_a_json_error() {
+    // Arrange
+    let app = spawn_app_with(|c| c.max_body_bytes = 1024).await;
+    app.github_webhook("gh", SECRET).await;
+    let body = json!({"action": "opened", "padding": "x".repeat(4096)}).to_string();
+
+    // Act
+    let answer = read_json(
+        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_error(&answer, StatusCode::PAYLOAD_TOO_LARGE, None);
+    assert_eq!(answer.1["error"]["code"], "payload_too_large");
+    assert!(app.events("").await.is_empty());
+}
+
+#[tokio::test]
+async fn after_rotation_the_old_secret_verifies_during_the_grace_period() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let (_, rotated) = send_json(app.api(Method::POST, "/api/webhooks/gh/rotate-secret")).await;
+    let new_secret = rotated["secret"].as_str().expect("new secret").to_string();
+    let body = issue_opened("octo/hello", 6, &[]);
+
+    // Act
+    let (old_status, old) = read_json(
+        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+    let (new_status, new) = read_json(
+        app.post_github("gh", "issues", &delivery_id(), &body, &new_secret)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(old_status, StatusCode::OK, "{old}");
+    assert_eq!(new_status, StatusCode::OK, "{new}");
+    let old_event = app.event(old["event_id"].as_str().unwrap()).await;
+    let new_event = app.event(new["event_id"].as_str().unwrap()).await;
+    assert_eq!(old_event["verification"], "previous_secret");
+    assert_eq!(new_event["verification"], "current_secret");
+}
+
+#[tokio::test]
+async fn a_rotation_without_grace_period_refuses_the_old_secret_at_once() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let (status, rotated) = send_json(
+        app.api(Method::POST, "/api/webhooks/gh/rotate-secret")
+            .json(&json!({"grace_period_secs": 0})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let body = issue_opened("octo/hello", 7, &[]);
+
+    // Act
+    let old = read_json(
+        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_error(&old, StatusCode::UNAUTHORIZED, None);
+}
+
+#[tokio::test]
+async fn a_matching_command_is_listed_on_the_event_which_is_marked_matched() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let add = |body: Value| {
+        send_json(
+            app.api(Method::POST, "/api/webhooks/gh/commands")
+                .json(&body),
+        )
+    };
+    let (_, bug) = add(
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning",
+        "template": "Analyze {{issue.title}}", "conditions": {"labels": ["bug"]}}),
+    )
+    .await;
+    let (_, other) = add(json!({"trigger": "push", "action": "comment", "template": "x"})).await;
+    let body = issue_opened("octo/hello", 8, &["bug"]);
+
+    // Act
+    let (status, answer) = read_json(
+        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let event = app.event(answer["event_id"].as_str().unwrap()).await;
+    assert_eq!(event["status"], "matched");
+    assert_eq!(event["matched_commands"], json!([bug["id"]]));
+    assert_ne!(bug["id"], other["id"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_delivery_answered_200_is_in_the_database_file_after_shutdown() {
+    // Arrange
+    const N: usize = 50;
+    let mut app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+
+    // Act
+    let ids = app.post_github_concurrently("gh", N, SECRET).await;
+    app.stop().await;
+
+    // Assert
+    let db = rusqlite::Connection::open(&app.db_path).expect("open the database file");
+    let count = |sql: &str, id: &str| -> i64 {
+        db.query_row(sql, [id], |r| r.get(0)).expect("count events")
+    };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM events WHERE webhook_id = ?1", "gh"),
+        N as i64
+    );
+    for id in &ids {
+        let sql = "SELECT COUNT(*) FROM events WHERE id = ?1 AND verified = 1";
+        assert_eq!(
+            count(sql, id),
+            1,
+            "event {id} answered 200 but is not in the file"
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! The receiver with the other providers' schemes: GitLab tokens, Slack v0 signatures and
+//! its url_verification handshake, Standard Webhooks and Open WebUI's URL token.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{
+    OPENWEBUI_USER_CREATED, assert_error, now_secs, read_json, send_json, spawn_app,
+};
+
+#[tokio::test]
+async fn a_gitlab_token_is_accepted_and_not_kept_with_the_event() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-token-xyz"}),
+    )
+    .await;
+    let body = json!({"object_kind": "issue", "object_attributes": {"iid": 4, "action": "open"},
+        "project": {"path_with_namespace": "group/proj"}});
+
+    // Act
+    let (status, answer) = read_json(app.post_gitlab("gl", &body, "gl-token-xyz").await).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "accepted");
+    let event = app.event(answer["event_id"].as_str().unwrap()).await;
+    assert_eq!(event["event_type"], "issue.open");
+    assert_eq!(event["source"]["key"], "group/proj#4");
+    assert_eq!(event["headers"]["x-gitlab-event"], "Issue Hook");
+    assert!(event["headers"].get("x-gitlab-token").is_none(), "{event}");
+    assert!(
+        !event.to_string().contains("gl-token-xyz"),
+        "token leaked: {event}"
+    );
+}
+
+#[tokio::test]
+async fn slack_url_verification_is_answered_with_the_challenge_and_not_stored() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
+    )
+    .await;
+    let challenge = "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P";
+    let body = json!({"token": "legacy", "challenge": challenge, "type": "url_verification"});
+
+    // Act
+    let (status, answer) = read_json(
+        app.post_slack("sl", &body.to_string(), "slack-signing")
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["challenge"], challenge);
+    assert!(app.events("webhook_id=sl").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_slack_request_with_a_stale_timestamp_is_401() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
+    )
+    .await;
+    let body = json!({"type": "event_callback", "event_id": "Ev1", "event": {"type": "message", "channel": "C1", "ts": "1.2"}});
+    let ten_minutes_ago = now_secs() - 600;
+
+    // Act
+    let stale = read_json(
+        app.post_slack_at("sl", &body.to_string(), "slack-signing", ten_minutes_ago)
+            .await,
+    )
+    .await;
+    let (status, fresh) = read_json(
+        app.post_slack("sl", &body.to_string(), "slack-signing")
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_error(&stale, StatusCode::UNAUTHORIZED, None);
+    assert_eq!(status, StatusCode::OK, "{fresh}");
+    let event = app.event(fresh["event_id"].as_str().unwrap()).await;
+    assert_eq!(event["event_type"], "message");
+    assert_eq!(event["delivery_id"], "Ev1");
+}
+
+#[tokio::test]
+async fn a_standard_webhooks_event_signed_with_the_generated_secret_is_accepted() {
+    // Arrange
+    let app = spawn_app().await;
+    let created = app
+        .create_webhook(json!({"id": "sw", "name": "Svix", "provider": "standard-webhooks"}))
+        .await;
+    let secret = created["secret"].as_str().expect("secret");
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let body = json!({"type": "invoice.paid", "data": {"id": "inv_1"}}).to_string();
+
+    // Act
+    let (status, answer) =
+        read_json(app.post_standard("sw", "msg_2KWPBgLl", &body, secret).await).await;
+    let forged = read_json(
+        app.post_standard(
+            "sw",
+            "msg_other",
+            &body,
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        )
+        .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "accepted");
+    let event = app.event(answer["event_id"].as_str().unwrap()).await;
+    assert_eq!(event["event_type"], "invoice.paid");
+    assert_eq!(event["delivery_id"], "msg_2KWPBgLl");
+    assert_error(&forged, StatusCode::UNAUTHORIZED, None);
+}
+
+#[tokio::test]
+async fn an_open_webui_event_with_the_url_token_is_accepted_and_without_it_is_401() {
+    // Arrange
+    let app = spawn_app().await;
+    let created = app
+        .create_webhook(json!({"id": "owui", "name": "Open WebUI", "provider": "openwebui"}))
+        .await;
+    let with_token = created["url_with_token"].as_str().expect("url_with_token");
+    assert!(with_token.starts_with(&format!("{}/webhooks/openwebui/owui?token=", app.base)));
+    let post = |url: String| {
+        app.client
+            .post(url)
+            .header("Content-Type", "application/json")
+            .body(OPENWEBUI_USER_CREATED)
+    };
+
+    // Act
+    let (status, answer) = send_json(post(with_token.to_string())).await;
+    let without = send_json(post(app.url("/webhooks/openwebui/owui"))).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "accepted");
+    let event = app.event(answer["event_id"].as_str().unwrap()).await;
+    assert_eq!(event["event_type"], "user.created");
+    assert_eq!(event["delivery_id"], "0e6d48ba-037e-40c1-bc15-a72df1c7b183");
+    assert_eq!(event["payload"]["actor"]["name"], "Harness Admin");
+    let token = created["secret"].as_str().expect("secret");
+    assert!(!event.to_string().contains(token), "token leaked: {event}");
+    assert_error(&without, StatusCode::UNAUTHORIZED, None);
+}

@@ -1,0 +1,309 @@
+//! The webhook registry over REST: create, read, update, enable/disable, rotate, delete, and
+//! the errors that name what to fix. Also the API key and health.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{assert_error, send_json, spawn_app};
+
+#[tokio::test]
+async fn health_answers_ok_without_an_api_key() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let (status, body) = send_json(app.client.get(app.url("/health"))).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "ok");
+}
+
+#[tokio::test]
+async fn creating_a_webhook_answers_201_with_its_url_and_the_secret_once() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let (status, created) = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "id": "gh-main", "name": "Main repo", "provider": "github", "secret": "s3cret-value",
+    })))
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["id"], "gh-main");
+    assert_eq!(created["name"], "Main repo");
+    assert_eq!(created["provider"], "github");
+    assert_eq!(created["enabled"], true);
+    assert_eq!(
+        created["url"],
+        format!("{}/webhooks/github/gh-main", app.base)
+    );
+    assert_eq!(created["secret"], "s3cret-value");
+    assert_eq!(created["secret_hint"], "…alue");
+    assert_eq!(created["created_by"], "api");
+}
+
+#[tokio::test]
+async fn get_and_list_never_show_the_secret_only_its_hint() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "gh-1", "name": "One", "provider": "github", "secret": "abcdefgh1234"}),
+    )
+    .await;
+
+    // Act
+    let (get_status, one) = app.get_json("/api/webhooks/gh-1").await;
+    let (list_status, list) = app.get_json("/api/webhooks").await;
+
+    // Assert
+    assert_eq!(get_status, StatusCode::OK, "{one}");
+    assert_eq!(list_status, StatusCode::OK, "{list}");
+    assert!(one.get("secret").is_none(), "GET shows the secret: {one}");
+    assert_eq!(one["secret_hint"], "…1234");
+    let hooks = list["webhooks"].as_array().expect("webhooks array");
+    assert_eq!(hooks.len(), 1);
+    assert!(
+        hooks[0].get("secret").is_none(),
+        "list shows the secret: {list}"
+    );
+    assert_eq!(hooks[0]["secret_hint"], "…1234");
+    assert!(!one.to_string().contains("abcdefgh1234"));
+    assert!(!list.to_string().contains("abcdefgh1234"));
+}
+
+#[tokio::test]
+async fn a_webhook_without_id_or_secret_gets_generated_ones() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let created = app
+        .create_webhook(json!({"name": "Generated", "provider": "gitlab"}))
+        .await;
+
+    // Assert
+    let id = created["id"].as_str().expect("id");
+    let secret = created["secret"].as_str().expect("secret");
+    assert!(!id.is_empty());
+    assert!(
+        id.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "id is not URL-safe: {id}"
+    );
+    assert!(secret.len() >= 32, "secret too short: {secret}");
+    assert_eq!(created["url"], format!("{}/webhooks/gitlab/{id}", app.base));
+    let (status, _) = app.get_json(&format!("/api/webhooks/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_duplicate_id_is_refused_with_409() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "dup", "name": "First", "provider": "github"}))
+        .await;
+
+    // Act
+    let answer = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "id": "dup", "name": "Second", "provider": "github",
+    })))
+    .await;
+
+    // Assert
+    assert_error(&answer, StatusCode::CONFLICT, None);
+}
+
+#[tokio::test]
+async fn bad_create_requests_are_refused_with_400_naming_the_field() {
+    // Arrange
+    let app = spawn_app().await;
+    let cases: [(&str, &str, Option<&str>); 6] = [
+        (
+            r#"{"name":"x","provider":"myspace"}"#,
+            "unknown provider",
+            Some("provider"),
+        ),
+        (r#"{"name":"x","provider":"#, "bad JSON", None),
+        (r#"{"provider":"github"}"#, "missing name", Some("name")),
+        (r#"{"name":"x"}"#, "missing provider", Some("provider")),
+        (
+            r#"{"name":"x","provider":"github","colour":"red"}"#,
+            "unknown field",
+            Some("colour"),
+        ),
+        (
+            r#"{"id":"has space","name":"x","provider":"github"}"#,
+            "bad id",
+            Some("id"),
+        ),
+    ];
+
+    for (body, what, field) in cases {
+        // Act
+        let answer = send_json(
+            app.api(Method::POST, "/api/webhooks")
+                .header("Content-Type", "application/json")
+                .body(body),
+        )
+        .await;
+
+        // Assert
+        assert_eq!(answer.0, StatusCode::BAD_REQUEST, "{what}: {}", answer.1);
+        assert_error(&answer, StatusCode::BAD_REQUEST, field);
+    }
+    let (_, list) = app.get_json("/api/webhooks").await;
+    assert_eq!(list["webhooks"], json!([]), "nothing was created");
+}
+
+#[tokio::test]
+async fn put_updates_the_name_and_options() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "sl", "name": "Before", "provider": "slack", "secret": "x1"}))
+        .await;
+
+    // Act
+    let (status, updated) = send_json(
+        app.api(Method::PUT, "/api/webhooks/sl")
+            .json(&json!({"name": "After", "options": {"tolerance_secs": 60}})),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["name"], "After");
+    assert_eq!(updated["options"]["tolerance_secs"], 60);
+    assert!(updated.get("secret").is_none());
+    let (_, read_back) = app.get_json("/api/webhooks/sl").await;
+    assert_eq!(read_back["name"], "After");
+    assert_eq!(read_back["options"], json!({"tolerance_secs": 60}));
+}
+
+#[tokio::test]
+async fn put_with_a_different_provider_is_refused_naming_provider() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+
+    // Act
+    let answer = send_json(
+        app.api(Method::PUT, "/api/webhooks/gh")
+            .json(&json!({"provider": "gitlab"})),
+    )
+    .await;
+
+    // Assert
+    assert_error(&answer, StatusCode::BAD_REQUEST, Some("provider"));
+    let (_, still) = app.get_json("/api/webhooks/gh").await;
+    assert_eq!(still["provider"], "github");
+}
+
+#[tokio::test]
+async fn disable_and_enable_flip_the_enabled_flag() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "flip", "name": "Flip", "provider": "github"}))
+        .await;
+
+    // Act
+    let (off_status, off) = send_json(app.api(Method::POST, "/api/webhooks/flip/disable")).await;
+    let (_, after_off) = app.get_json("/api/webhooks/flip").await;
+    let (on_status, on) = send_json(app.api(Method::POST, "/api/webhooks/flip/enable")).await;
+    let (_, after_on) = app.get_json("/api/webhooks/flip").await;
+
+    // Assert
+    assert_eq!(off_status, StatusCode::OK, "{off}");
+    assert_eq!(off["enabled"], false);
+    assert_eq!(after_off["enabled"], false);
+    assert_eq!(on_status, StatusCode::OK, "{on}");
+    assert_eq!(on["enabled"], true);
+    assert_eq!(after_on["enabled"], true);
+}
+
+#[tokio::test]
+async fn delete_answers_204_and_the_webhook_is_then_404() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gone", "name": "Gone", "provider": "github"}))
+        .await;
+
+    // Act
+    let deleted = app
+        .api(Method::DELETE, "/api/webhooks/gone")
+        .send()
+        .await
+        .expect("DELETE");
+    let after = app.get_json("/api/webhooks/gone").await;
+    let again = send_json(app.api(Method::DELETE, "/api/webhooks/gone")).await;
+
+    // Assert
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_error(&after, StatusCode::NOT_FOUND, None);
+    assert_error(&again, StatusCode::NOT_FOUND, None);
+}
+
+#[tokio::test]
+async fn the_api_refuses_a_missing_or_wrong_key_with_401() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let missing = send_json(app.client.get(app.url("/api/webhooks"))).await;
+    let wrong = send_json(
+        app.client
+            .get(app.url("/api/webhooks"))
+            .bearer_auth("not-the-key"),
+    )
+    .await;
+    let create_without_key = send_json(
+        app.client
+            .post(app.url("/api/webhooks"))
+            .json(&json!({"name": "x", "provider": "github"})),
+    )
+    .await;
+
+    // Assert
+    assert_error(&missing, StatusCode::UNAUTHORIZED, None);
+    assert_error(&wrong, StatusCode::UNAUTHORIZED, None);
+    assert_error(&create_without_key, StatusCode::UNAUTHORIZED, None);
+    let (_, list) = app.get_json("/api/webhooks").await;
+    assert_eq!(list["webhooks"], json!([]));
+}
+
+#[tokio::test]
+async fn rotate_secret_returns_the_new_secret_once() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "rot", "name": "Rot", "provider": "github", "secret": "old-secret-1"}),
+    )
+    .await;
+
+    // Act
+    let (status, rotated) =
+        send_json(app.api(Method::POST, "/api/webhooks/rot/rotate-secret")).await;
+    let (_, read_back) = app.get_json("/api/webhooks/rot").await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new_secret = rotated["secret"].as_str().expect("new secret shown");
+    assert_ne!(new_secret, "old-secret-1");
+    assert!(
+        rotated["previous_secret_expires_at"].is_string(),
+        "{rotated}"
+    );
+    assert!(read_back.get("secret").is_none(), "{read_back}");
+    let tail: String = new_secret
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    assert_eq!(read_back["secret_hint"], Value::String(format!("…{tail}")));
+}
