@@ -65,6 +65,36 @@ pub struct Config {
     #[arg(long, env = "WEBHOOK_MCP_NO_AUTH", default_value_t = false)]
     pub no_auth: bool,
 
+    /// Hosts (`host` or `host:port`) that outbound actions may reach even on private or
+    /// loopback addresses, e.g. `open-webui:8080` in a compose network. Comma-separated.
+    #[arg(long, env = "ALLOWED_TARGET_HOSTS", value_delimiter = ',')]
+    pub allowed_target_hosts: Vec<String>,
+
+    /// When failed actions are tried again: delays after the 1st, 2nd, ... failure, ±20 %
+    /// jitter; after the last one the action is dead-lettered. Units s, m, h.
+    #[arg(
+        long,
+        env = "WEBHOOK_MCP_RETRY_SCHEDULE",
+        value_delimiter = ',',
+        default_value = "5s,5m,30m,2h,5h,10h,10h"
+    )]
+    pub retry_schedule: Vec<String>,
+
+    /// Timeout of one outbound request (comment, message, forward), in seconds.
+    #[arg(long, env = "WEBHOOK_MCP_OUTBOUND_TIMEOUT_SECS", default_value_t = 15)]
+    pub outbound_timeout_secs: u64,
+
+    /// How many actions are sent at the same time.
+    #[arg(long, env = "WEBHOOK_MCP_OUTBOUND_CONCURRENCY", default_value_t = 8)]
+    pub outbound_concurrency: usize,
+
+    /// Run the outbox worker (turn off to only receive and store).
+    #[arg(long, env = "WEBHOOK_MCP_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub worker: bool,
+
+    #[command(flatten)]
+    pub upstreams: Upstreams,
+
     /// Seconds to wait for requests in flight to finish on shutdown.
     #[arg(long, env = "WEBHOOK_MCP_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -103,6 +133,101 @@ impl Config {
             mcp_allowed_hosts: Vec::new(),
             mcp_sessions: false,
             no_auth: false,
+            allowed_target_hosts: vec!["127.0.0.1".into(), "localhost".into()],
+            retry_schedule: vec!["5s".into(), "5m".into(), "30m".into()],
+            outbound_timeout_secs: 5,
+            outbound_concurrency: 4,
+            worker: true,
+            upstreams: Upstreams::default(),
         }
+    }
+}
+
+/// Where connectors reach the sources, and the credentials they use. Per-webhook credentials
+/// (a webhook's `options.credentials`) override these.
+#[derive(Debug, Clone, Args)]
+pub struct Upstreams {
+    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
+    pub github_api_url: String,
+    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+    #[arg(long, env = "GITLAB_URL", default_value = "https://gitlab.com")]
+    pub gitlab_url: String,
+    #[arg(long, env = "GITLAB_TOKEN", hide_env_values = true)]
+    pub gitlab_token: Option<String>,
+    /// e.g. `https://your-domain.atlassian.net`.
+    #[arg(long, env = "JIRA_BASE_URL")]
+    pub jira_base_url: Option<String>,
+    #[arg(long, env = "JIRA_EMAIL")]
+    pub jira_email: Option<String>,
+    #[arg(long, env = "JIRA_API_TOKEN", hide_env_values = true)]
+    pub jira_api_token: Option<String>,
+    #[arg(long, env = "SLACK_API_URL", default_value = "https://slack.com/api")]
+    pub slack_api_url: String,
+    #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true)]
+    pub slack_bot_token: Option<String>,
+    #[arg(
+        long,
+        env = "LINEAR_API_URL",
+        default_value = "https://api.linear.app/graphql"
+    )]
+    pub linear_api_url: String,
+    #[arg(long, env = "LINEAR_API_KEY", hide_env_values = true)]
+    pub linear_api_key: Option<String>,
+    #[arg(
+        long,
+        env = "TELEGRAM_API_URL",
+        default_value = "https://api.telegram.org"
+    )]
+    pub telegram_api_url: String,
+    #[arg(long, env = "TELEGRAM_BOT_TOKEN", hide_env_values = true)]
+    pub telegram_bot_token: Option<String>,
+}
+
+impl Default for Upstreams {
+    fn default() -> Self {
+        Upstreams {
+            github_api_url: "https://api.github.com".into(),
+            github_token: None,
+            gitlab_url: "https://gitlab.com".into(),
+            gitlab_token: None,
+            jira_base_url: None,
+            jira_email: None,
+            jira_api_token: None,
+            slack_api_url: "https://slack.com/api".into(),
+            slack_bot_token: None,
+            linear_api_url: "https://api.linear.app/graphql".into(),
+            linear_api_key: None,
+            telegram_api_url: "https://api.telegram.org".into(),
+            telegram_bot_token: None,
+        }
+    }
+}
+
+/// Parses `5s`, `5m`, `2h`, `1d` or plain seconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 5s, 5m, 2h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("`{s}` has an unknown unit; use s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+impl Config {
+    /// The retry schedule as durations.
+    pub fn retry_delays(&self) -> Result<Vec<std::time::Duration>, String> {
+        self.retry_schedule
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| parse_duration(s))
+            .collect()
     }
 }

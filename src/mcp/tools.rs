@@ -272,7 +272,6 @@ impl McpServer {
         )
     }
 
-    /* TEMP
     #[tool(description = include_str!("../../tools/test_webhook.md"))]
     async fn test_webhook(
         &self,
@@ -288,5 +287,4 @@ impl McpServer {
         .map_err(tool_error)?;
         done(report.summary(), report)
     }
-    TEMP */
 }

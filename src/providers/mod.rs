@@ -12,7 +12,9 @@ mod gitlab;
 mod jira;
 mod linear;
 mod openwebui;
+pub mod samples;
 mod sentry;
+pub mod sign;
 mod slack;
 mod standard;
 mod stripe;
@@ -180,6 +182,75 @@ pub struct ProviderOptions {
     /// How a `custom` webhook signs requests and where its event type lives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom: Option<CustomOptions>,
+    /// Credentials and base URLs for replying on this webhook's source (comments, Slack
+    /// messages), overriding the global ones. Not read by verification; shown masked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<ReplyCredentials>,
+}
+
+/// Per-webhook credentials for the connectors. Every field is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyCredentials {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_token: Option<String>,
+    /// GitHub Enterprise: `https://github.example.com/api/v3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_api_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitlab_token: Option<String>,
+    /// Self-hosted GitLab: `https://gitlab.example.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitlab_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jira_base_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jira_email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jira_api_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slack_bot_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear_api_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram_bot_token: Option<String>,
+}
+
+/// What masked credentials look like in API output; sent back unchanged, it keeps the value.
+pub const MASK: &str = "********";
+
+impl ReplyCredentials {
+    /// A copy with every secret replaced by [`MASK`] (URLs and the Jira email stay readable).
+    pub fn masked(&self) -> ReplyCredentials {
+        let m = |v: &Option<String>| v.as_ref().map(|_| MASK.to_string());
+        ReplyCredentials {
+            github_token: m(&self.github_token),
+            github_api_url: self.github_api_url.clone(),
+            gitlab_token: m(&self.gitlab_token),
+            gitlab_url: self.gitlab_url.clone(),
+            jira_base_url: self.jira_base_url.clone(),
+            jira_email: self.jira_email.clone(),
+            jira_api_token: m(&self.jira_api_token),
+            slack_bot_token: m(&self.slack_bot_token),
+            linear_api_key: m(&self.linear_api_key),
+            telegram_bot_token: m(&self.telegram_bot_token),
+        }
+    }
+
+    /// Replaces masked values in `self` (an update) with the values in `old`.
+    pub fn unmask_from(&mut self, old: &ReplyCredentials) {
+        let keep = |new: &mut Option<String>, old: &Option<String>| {
+            if new.as_deref() == Some(MASK) {
+                new.clone_from(old);
+            }
+        };
+        keep(&mut self.github_token, &old.github_token);
+        keep(&mut self.gitlab_token, &old.gitlab_token);
+        keep(&mut self.jira_api_token, &old.jira_api_token);
+        keep(&mut self.slack_bot_token, &old.slack_bot_token);
+        keep(&mut self.linear_api_key, &old.linear_api_key);
+        keep(&mut self.telegram_bot_token, &old.telegram_bot_token);
+    }
 }
 
 /// Default replay window for timestamped schemes, as the providers' SDKs use.

@@ -112,7 +112,8 @@ fn sign_custom(
     match opts.mode {
         CustomMode::Hmac => {
             let name = opts.header.as_deref().unwrap_or("X-Signature");
-            let mac = hmac_sha256(secret_bytes(secret)?, &[body]).ok_or(VerifyError::BadSignature)?;
+            let mac =
+                hmac_sha256(secret_bytes(secret)?, &[body]).ok_or(VerifyError::BadSignature)?;
             let encoded = match opts.encoding {
                 Encoding::Hex => hex::encode(mac),
                 Encoding::Base64 => STANDARD.encode(mac),
@@ -261,6 +262,7 @@ mod tests {
         ProviderOptions {
             tolerance_secs: None,
             custom: Some(serde_json::from_value(v).expect("custom options")),
+            ..Default::default()
         }
     }
 
@@ -389,8 +391,7 @@ mod tests {
         assert_eq!(value(&signed, "Sentry-Hook-Timestamp"), Some("1763900000"));
         let signed = sign(Provider::Stripe, "whsec_x", &opts, body, &[], now).expect("sign");
         assert!(
-            value(&signed, "Stripe-Signature")
-                .is_some_and(|v| v.starts_with("t=1763900000,v1="))
+            value(&signed, "Stripe-Signature").is_some_and(|v| v.starts_with("t=1763900000,v1="))
         );
     }
 
@@ -403,8 +404,15 @@ mod tests {
             ("Webhook-Id".to_owned(), "msg_given".to_owned()),
             ("webhook-signature".to_owned(), "v1,stale".to_owned()),
         ];
-        let signed = sign(Provider::StandardWebhooks, &secret, &opts, b"{}", &extra, NOW_MS)
-            .expect("sign");
+        let signed = sign(
+            Provider::StandardWebhooks,
+            &secret,
+            &opts,
+            b"{}",
+            &extra,
+            NOW_MS,
+        )
+        .expect("sign");
         assert_eq!(value(&signed, "webhook-id"), Some("msg_given"));
         let names: Vec<&str> = signed.headers.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
@@ -427,10 +435,24 @@ mod tests {
             ),
             Ok(KeyUsed::Current)
         );
-        let a = sign(Provider::StandardWebhooks, &secret, &opts, b"{}", &[], NOW_MS)
-            .expect("sign");
-        let b = sign(Provider::StandardWebhooks, &secret, &opts, b"{}", &[], NOW_MS)
-            .expect("sign");
+        let a = sign(
+            Provider::StandardWebhooks,
+            &secret,
+            &opts,
+            b"{}",
+            &[],
+            NOW_MS,
+        )
+        .expect("sign");
+        let b = sign(
+            Provider::StandardWebhooks,
+            &secret,
+            &opts,
+            b"{}",
+            &[],
+            NOW_MS,
+        )
+        .expect("sign");
         let id = value(&a, "webhook-id").expect("generated id");
         assert!(id.starts_with("msg_"));
         assert_ne!(value(&b, "webhook-id"), Some(id));
@@ -450,12 +472,18 @@ mod tests {
     #[test]
     fn open_webui_carries_the_token_in_the_query() {
         let opts = ProviderOptions::default();
-        let signed = sign(Provider::OpenWebUi, "a b&c=d", &opts, b"{}", &[], NOW_MS)
-            .expect("sign");
+        let signed = sign(Provider::OpenWebUi, "a b&c=d", &opts, b"{}", &[], NOW_MS).expect("sign");
         assert_eq!(signed.query.as_deref(), Some("token=a+b%26c%3Dd"));
         assert!(signed.headers.is_empty());
         assert_eq!(
-            check(Provider::OpenWebUi, "a b&c=d", &opts, b"{}", &signed, NOW_MS),
+            check(
+                Provider::OpenWebUi,
+                "a b&c=d",
+                &opts,
+                b"{}",
+                &signed,
+                NOW_MS
+            ),
             Ok(KeyUsed::Current)
         );
     }

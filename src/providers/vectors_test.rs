@@ -193,6 +193,7 @@ fn hostile_inputs_do_not_panic() {
             prefix: "ü".into(),
             ..Default::default()
         }),
+        ..Default::default()
     };
     for provider in Provider::ALL {
         for value in values {

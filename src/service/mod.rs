@@ -6,7 +6,7 @@ pub mod commands;
 pub mod events;
 pub mod ingest;
 pub mod setup;
-// TEMP pub mod testing;
+pub mod testing;
 pub mod webhooks;
 
 use crate::store::StoreError;

@@ -85,14 +85,24 @@ pub async fn test_webhook(
         .parse()
         .map_err(|()| ServiceError::invalid("webhook_id", "webhook has an unknown provider"))?;
     if payload.as_ref().is_some_and(|p| !p.is_object()) {
-        return Err(ServiceError::invalid("payload", "payload must be a JSON object"));
+        return Err(ServiceError::invalid(
+            "payload",
+            "payload must be a JSON object",
+        ));
     }
     let options: ProviderOptions = serde_json::from_str(&hook.options).unwrap_or_default();
     let now = clock::now_ms();
     let sample = samples::sample(provider, event_type, payload.as_ref(), now)
         .map_err(|m| ServiceError::invalid("event_type", m))?;
-    let signed = sign::sign(provider, &hook.secret, &options, &sample.body, &sample.headers, now)
-        .map_err(|e| ServiceError::invalid("webhook_id", format!("cannot sign a test: {e}")))?;
+    let signed = sign::sign(
+        provider,
+        &hook.secret,
+        &options,
+        &sample.body,
+        &sample.headers,
+        now,
+    )
+    .map_err(|e| ServiceError::invalid("webhook_id", format!("cannot sign a test: {e}")))?;
 
     let mut headers = HeaderMap::new();
     for (name, value) in sample.headers.iter().chain(signed.headers.iter()) {

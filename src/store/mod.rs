@@ -13,6 +13,8 @@ mod migrate;
 pub mod api_keys;
 pub mod commands;
 pub mod events;
+pub mod outbox;
+pub mod tasks;
 pub mod webhooks;
 
 use std::path::{Path, PathBuf};

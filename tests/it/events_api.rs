@@ -219,3 +219,94 @@ async fn after_a_restart_walking_the_cursor_visits_every_event_once_newest_first
         "received_at not descending: {times:?}"
     );
 }
+
+#[tokio::test]
+async fn events_outlive_their_deleted_webhook() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let id = post_gh(&app, "issues", &issue_opened("octo/a", 1, &[])).await;
+
+    // Act
+    let deleted = app
+        .api(reqwest::Method::DELETE, "/api/webhooks/gh")
+        .send()
+        .await
+        .expect("DELETE");
+    let (status, event) = app.get_json(&format!("/api/events/{id}")).await;
+
+    // Assert
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_eq!(status, StatusCode::OK, "{event}");
+    assert_eq!(event["webhook_id"], "gh");
+    assert_eq!(ids(&app.events("webhook_id=gh").await), [id]);
+}
+
+#[tokio::test]
+async fn an_unknown_provider_filter_is_refused_and_unix_seconds_are_a_valid_since() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let id = post_gh(&app, "issues", &issue_opened("octo/a", 1, &[])).await;
+    let hour_ago = crate::helpers::now_secs() - 3600;
+
+    // Act
+    let bad_provider = app.get_json("/api/events?provider=myspace").await;
+    let since_unix = app.events(&format!("since={hour_ago}")).await;
+
+    // Assert
+    assert_error(&bad_provider, StatusCode::BAD_REQUEST, Some("provider"));
+    assert_eq!(ids(&since_unix), [id]);
+}
+
+#[tokio::test]
+async fn the_cursor_keeps_the_filters_of_the_walk() {
+    // Arrange
+    let (app, gh_ids) = app_with_mixed_events().await;
+
+    // Act
+    let (_, first) = app.get_json("/api/events?webhook_id=gh&limit=2").await;
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("next_cursor")
+        .to_string();
+    let (_, second) = app
+        .get_json(&format!(
+            "/api/events?webhook_id=gh&limit=2&cursor={cursor}"
+        ))
+        .await;
+
+    // Assert
+    let first_ids = ids(first["events"].as_array().expect("events"));
+    let second_ids = ids(second["events"].as_array().expect("events"));
+    assert_eq!(first_ids, [gh_ids[2].clone(), gh_ids[1].clone()]);
+    assert_eq!(second_ids, [gh_ids[0].clone()]);
+    assert!(second["next_cursor"].is_null(), "{second}");
+}
+
+#[tokio::test]
+async fn a_delivery_repeated_after_a_restart_is_still_a_duplicate() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let (delivery, body) = (delivery_id(), issue_opened("octo/a", 1, &[]));
+    let (_, first) = read_json(
+        app.post_github("gh", "issues", &delivery, &body, SECRET)
+            .await,
+    )
+    .await;
+    let app = app.restart().await;
+
+    // Act
+    let (status, again) = read_json(
+        app.post_github("gh", "issues", &delivery, &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(again["event_id"], first["event_id"]);
+    assert_eq!(app.events("").await.len(), 1);
+}

@@ -216,22 +216,70 @@ async fn a_disabled_webhook_is_404_until_enabled_again() {
 }
 
 #[tokio::test]
-async fn a_body_over_the_limit_is_413_with_a_json_error() {
+async fn a_body_over_the_limit_is_413_with_a_json_error_and_one_at_the_limit_is_accepted() {
     // Arrange
     let app = spawn_app_with(|c| c.max_body_bytes = 1024).await;
     app.github_webhook("gh", SECRET).await;
-    let body = json!({"action": "opened", "padding": "x".repeat(4096)}).to_string();
+    let sized = |len: usize| {
+        let body = json!({"action": "opened", "padding": ""}).to_string();
+        json!({"action": "opened", "padding": "x".repeat(len - body.len())}).to_string()
+    };
+    let (too_big, just_fits) = (sized(1025), sized(1024));
+    assert_eq!((too_big.len(), just_fits.len()), (1025, 1024));
 
     // Act
-    let answer = read_json(
-        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+    let refused = read_json(
+        app.post_github("gh", "issues", &delivery_id(), &too_big, SECRET)
+            .await,
+    )
+    .await;
+    let (status, fits) = read_json(
+        app.post_github("gh", "issues", &delivery_id(), &just_fits, SECRET)
             .await,
     )
     .await;
 
     // Assert
-    assert_error(&answer, StatusCode::PAYLOAD_TOO_LARGE, None);
-    assert_eq!(answer.1["error"]["code"], "payload_too_large");
+    assert_error(&refused, StatusCode::PAYLOAD_TOO_LARGE, None);
+    assert_eq!(refused.1["error"]["code"], "payload_too_large");
+    assert_eq!(status, StatusCode::OK, "{fits}");
+    assert_eq!(
+        app.events("").await.len(),
+        1,
+        "only the body that fits is stored"
+    );
+}
+
+#[tokio::test]
+async fn a_deleted_webhook_or_one_created_disabled_does_not_receive() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gone", SECRET).await;
+    app.api(Method::DELETE, "/api/webhooks/gone")
+        .send()
+        .await
+        .expect("DELETE");
+    app.create_webhook(json!({"id": "off", "name": "Off", "provider": "github", "secret": SECRET, "enabled": false}))
+        .await;
+    let body = issue_opened("octo/hello", 10, &[]);
+
+    // Act
+    let deleted = read_json(
+        app.post_github("gone", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+    let off = read_json(
+        app.post_github("off", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_error(&deleted, StatusCode::NOT_FOUND, None);
+    assert_eq!(deleted.1["error"]["code"], "webhook_not_found");
+    assert_error(&off, StatusCode::NOT_FOUND, None);
+    assert_eq!(off.1["error"]["code"], "webhook_disabled");
     assert!(app.events("").await.is_empty());
 }
 

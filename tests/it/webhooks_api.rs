@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, send_json, spawn_app};
+use crate::helpers::{assert_error, send_json, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_answers_ok_without_an_api_key() {
@@ -306,4 +306,82 @@ async fn rotate_secret_returns_the_new_secret_once() {
         .rev()
         .collect();
     assert_eq!(read_back["secret_hint"], Value::String(format!("…{tail}")));
+}
+
+#[tokio::test]
+async fn the_receiver_url_uses_the_public_base_url_when_set() {
+    // Arrange
+    let app =
+        spawn_app_with(|c| c.public_base_url = Some("https://hooks.example.com/".into())).await;
+
+    // Act
+    let created = app
+        .create_webhook(json!({"id": "pub", "name": "Public", "provider": "github"}))
+        .await;
+
+    // Assert
+    assert_eq!(
+        created["url"],
+        "https://hooks.example.com/webhooks/github/pub"
+    );
+}
+
+#[tokio::test]
+async fn bad_updates_and_rotations_are_refused_naming_the_field() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "gh", "name": "GitHub", "provider": "github", "secret": "keep-me"}),
+    )
+    .await;
+    let put = |body: Value| send_json(app.api(Method::PUT, "/api/webhooks/gh").json(&body));
+    let rotate = |body: Value| {
+        send_json(
+            app.api(Method::POST, "/api/webhooks/gh/rotate-secret")
+                .json(&body),
+        )
+    };
+
+    // Act
+    let unknown_field = put(json!({"colour": "red"})).await;
+    let empty_name = put(json!({"name": "   "})).await;
+    let new_id = put(json!({"id": "other"})).await;
+    let negative_grace = rotate(json!({"grace_period_secs": -1})).await;
+    let unknown_webhook = send_json(
+        app.api(Method::PUT, "/api/webhooks/nope")
+            .json(&json!({"name": "x"})),
+    )
+    .await;
+
+    // Assert
+    assert_error(&unknown_field, StatusCode::BAD_REQUEST, Some("colour"));
+    assert_error(&empty_name, StatusCode::BAD_REQUEST, Some("name"));
+    assert_error(&new_id, StatusCode::BAD_REQUEST, Some("id"));
+    assert_error(
+        &negative_grace,
+        StatusCode::BAD_REQUEST,
+        Some("grace_period_secs"),
+    );
+    assert_error(&unknown_webhook, StatusCode::NOT_FOUND, None);
+    let (_, still) = app.get_json("/api/webhooks/gh").await;
+    assert_eq!(still["name"], "GitHub");
+    assert_eq!(
+        still["secret_hint"], "…p-me",
+        "a refused rotation changed the secret"
+    );
+}
+
+#[tokio::test]
+async fn a_standard_webhooks_secret_that_is_not_whsec_base64_is_refused() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let answer = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "name": "Svix", "provider": "standard-webhooks", "secret": "whsec_not*base64!",
+    })))
+    .await;
+
+    // Assert
+    assert_error(&answer, StatusCode::BAD_REQUEST, Some("secret"));
 }

@@ -1,0 +1,292 @@
+//! SQL for the outbox: actions written in the same transaction as their event, claimed by the
+//! worker with a lease, and finished with every attempt recorded. Dead rows stay to be retried.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::StoreError;
+
+/// An action row. `delivery` is the JSON of `actions::Delivery`.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: String,
+    pub event_id: Option<String>,
+    pub webhook_id: Option<String>,
+    pub command_id: Option<String>,
+    pub task_id: Option<String>,
+    pub action: String,
+    pub delivery: Option<String>,
+    pub target: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub last_status: Option<i64>,
+    pub remote_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, event_id, webhook_id, command_id, task_id, action, delivery, target, \
+                       status, attempts, next_attempt_at, last_error, last_status, remote_id, \
+                       created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        event_id: r.get(1)?,
+        webhook_id: r.get(2)?,
+        command_id: r.get(3)?,
+        task_id: r.get(4)?,
+        action: r.get(5)?,
+        delivery: r.get(6)?,
+        target: r.get(7)?,
+        status: r.get(8)?,
+        attempts: r.get(9)?,
+        next_attempt_at: r.get(10)?,
+        last_error: r.get(11)?,
+        last_status: r.get(12)?,
+        remote_id: r.get(13)?,
+        created_at: r.get(14)?,
+        updated_at: r.get(15)?,
+    })
+}
+
+/// Inserts the row unless the command already has one for this event (returns false then).
+pub fn insert(conn: &Connection, o: &OutboxRow) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(&format!(
+            "INSERT INTO outbox ({COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+             ON CONFLICT (event_id, command_id) WHERE command_id IS NOT NULL DO NOTHING"
+        ))?
+        .execute(params![
+            o.id,
+            o.event_id,
+            o.webhook_id,
+            o.command_id,
+            o.task_id,
+            o.action,
+            o.delivery,
+            o.target,
+            o.status,
+            o.attempts,
+            o.next_attempt_at,
+            o.last_error,
+            o.last_status,
+            o.remote_id,
+            o.created_at,
+            o.updated_at
+        ])?;
+    Ok(n == 1)
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<OutboxRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+pub fn for_event(conn: &Connection, event_id: &str) -> Result<Vec<OutboxRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM outbox WHERE event_id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([event_id], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Takes the next due row and leases it until `lease_until`, so a crash mid-send only delays
+/// it: an expired lease makes the row due again.
+pub fn claim_due(
+    conn: &Connection,
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<OutboxRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "UPDATE outbox SET status = 'sending', lease_until = ?2, attempts = attempts + 1, \
+             updated_at = ?1 \
+             WHERE id = (SELECT id FROM outbox \
+                         WHERE (status IN ('pending', 'retrying') AND next_attempt_at <= ?1) \
+                            OR (status = 'sending' AND lease_until < ?1) \
+                         ORDER BY next_attempt_at LIMIT 1) \
+             RETURNING {COLUMNS}"
+        ))?
+        .query_row(params![now, lease_until], from_row)
+        .optional()?)
+}
+
+/// When the next row falls due, if any is waiting.
+pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT MIN(CASE WHEN status = 'sending' THEN lease_until ELSE next_attempt_at END) \
+             FROM outbox WHERE status IN ('pending', 'retrying', 'sending')",
+        )?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// One attempt's result, recorded with the row's new state.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub started_at: i64,
+    pub latency_ms: i64,
+    pub http_status: Option<i64>,
+    /// delivered | retry | dead
+    pub outcome: &'static str,
+    pub error: Option<String>,
+    pub remote_id: Option<String>,
+    /// For `retry`: when to try again.
+    pub next_attempt_at: Option<i64>,
+}
+
+/// Records an attempt and moves the row to delivered, retrying or dead.
+pub fn finish(conn: &Connection, id: &str, attempt: &Attempt, now: i64) -> Result<(), StoreError> {
+    let attempts: i64 = conn
+        .prepare_cached("SELECT attempts FROM outbox WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    conn.prepare_cached(
+        "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, http_status, \
+         outcome, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        id,
+        attempts,
+        attempt.started_at,
+        attempt.latency_ms,
+        attempt.http_status,
+        attempt.outcome,
+        attempt.error
+    ])?;
+    let status = match attempt.outcome {
+        "delivered" => "delivered",
+        "retry" => "retrying",
+        _ => "dead",
+    };
+    conn.prepare_cached(
+        "UPDATE outbox SET status = ?2, lease_until = NULL, last_error = ?3, last_status = ?4, \
+         remote_id = COALESCE(?5, remote_id), next_attempt_at = COALESCE(?6, next_attempt_at), \
+         updated_at = ?7 WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        status,
+        attempt.error,
+        attempt.http_status,
+        attempt.remote_id,
+        attempt.next_attempt_at,
+        now
+    ])?;
+    Ok(())
+}
+
+/// Makes a dead (or retrying) row due now, optionally with a freshly planned delivery.
+/// Delivered rows are never reset: that is what keeps a replay from commenting twice.
+pub fn reset(
+    conn: &Connection,
+    id: &str,
+    delivery: Option<(&Option<String>, &str)>,
+    status: &str,
+    error: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = match delivery {
+        Some((delivery, target)) => conn
+            .prepare_cached(
+                "UPDATE outbox SET status = ?2, next_attempt_at = ?3, lease_until = NULL, \
+                 delivery = ?4, target = ?5, last_error = ?6, updated_at = ?3 \
+                 WHERE id = ?1 AND status IN ('dead', 'retrying', 'pending')",
+            )?
+            .execute(params![id, status, now, delivery, target, error])?,
+        None => conn
+            .prepare_cached(
+                "UPDATE outbox SET status = ?2, next_attempt_at = ?3, lease_until = NULL, \
+                 updated_at = ?3 WHERE id = ?1 AND status IN ('dead', 'retrying', 'pending')",
+            )?
+            .execute(params![id, status, now])?,
+    };
+    Ok(n == 1)
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttemptRow {
+    pub attempt: i64,
+    pub started_at: i64,
+    pub latency_ms: i64,
+    pub http_status: Option<i64>,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+pub fn attempts(conn: &Connection, outbox_id: &str) -> Result<Vec<AttemptRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT attempt, started_at, latency_ms, http_status, outcome, error FROM outbox_attempts \
+         WHERE outbox_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([outbox_id], |r| {
+        Ok(AttemptRow {
+            attempt: r.get(0)?,
+            started_at: r.get(1)?,
+            latency_ms: r.get(2)?,
+            http_status: r.get(3)?,
+            outcome: r.get(4)?,
+            error: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The event's status from its actions: `failed` if any is dead, `done` when all are
+/// delivered, else unchanged. Called after each finished attempt.
+pub fn settle_event(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
+    let (total, delivered, dead): (i64, i64, i64) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(status = 'delivered'), 0), COALESCE(SUM(status = 'dead'), 0) \
+             FROM outbox WHERE event_id = ?1",
+        )?
+        .query_row([event_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let status = if dead > 0 {
+        "failed"
+    } else if total > 0 && delivered == total {
+        "done"
+    } else {
+        "matched"
+    };
+    conn.prepare_cached(
+        "UPDATE events SET status = ?2 WHERE id = ?1 AND status IN ('matched', 'done', 'failed')",
+    )?
+    .execute(params![event_id, status])?;
+    Ok(())
+}
+
+/// Texts this service posted (or is about to post) on a source thread, so the webhook that
+/// our own comment triggers is not mistaken for a reply.
+pub fn own_texts_for_source(
+    conn: &Connection,
+    webhook_id: &str,
+    source_key: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.delivery FROM outbox o JOIN events e ON e.id = o.event_id \
+         WHERE o.webhook_id = ?1 AND e.source_key = ?2 AND o.action IN ('ask', 'comment', 'respond') \
+         ORDER BY o.id DESC LIMIT 50",
+    )?;
+    let rows = stmt.query_map(params![webhook_id, source_key], |r| {
+        r.get::<_, Option<String>>(0)
+    })?;
+    let mut texts = Vec::new();
+    for delivery in rows {
+        let Some(json) = delivery? else { continue };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&json) else {
+            continue;
+        };
+        if let Some(text) = value
+            .get("body")
+            .or_else(|| value.get("text"))
+            .and_then(|v| v.as_str())
+        {
+            texts.push(text.trim().to_string());
+        }
+    }
+    Ok(texts)
+}

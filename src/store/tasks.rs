@@ -1,0 +1,165 @@
+//! SQL for agent tasks: created by `create_task` and `ask` commands in the event's
+//! transaction; a task waiting for a reply is found by its source thread when the reply comes.
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::{Value, json};
+
+use super::StoreError;
+
+#[derive(Debug, Clone)]
+pub struct TaskRow {
+    pub id: String,
+    pub event_id: Option<String>,
+    pub webhook_id: Option<String>,
+    pub command_id: Option<String>,
+    pub agent: String,
+    pub prompt: String,
+    pub status: String,
+    pub source_kind: Option<String>,
+    pub source_key: Option<String>,
+    pub source: Option<String>,
+    /// JSON list of `{role, content, event_id?, at}`.
+    pub conversation: String,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub waiting_since: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, status, source_kind, \
+                       source_key, source, conversation, result, error, attempts, waiting_since, \
+                       created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
+    Ok(TaskRow {
+        id: r.get(0)?,
+        event_id: r.get(1)?,
+        webhook_id: r.get(2)?,
+        command_id: r.get(3)?,
+        agent: r.get(4)?,
+        prompt: r.get(5)?,
+        status: r.get(6)?,
+        source_kind: r.get(7)?,
+        source_key: r.get(8)?,
+        source: r.get(9)?,
+        conversation: r.get(10)?,
+        result: r.get(11)?,
+        error: r.get(12)?,
+        attempts: r.get(13)?,
+        waiting_since: r.get(14)?,
+        created_at: r.get(15)?,
+        updated_at: r.get(16)?,
+    })
+}
+
+/// Inserts the task unless its command already made one for this event (false then).
+pub fn insert(conn: &Connection, t: &TaskRow) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(&format!(
+            "INSERT INTO tasks ({COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+             ON CONFLICT (event_id, command_id) WHERE command_id IS NOT NULL DO NOTHING"
+        ))?
+        .execute(params![
+            t.id,
+            t.event_id,
+            t.webhook_id,
+            t.command_id,
+            t.agent,
+            t.prompt,
+            t.status,
+            t.source_kind,
+            t.source_key,
+            t.source,
+            t.conversation,
+            t.result,
+            t.error,
+            t.attempts,
+            t.waiting_since,
+            t.created_at,
+            t.updated_at
+        ])?;
+    Ok(n == 1)
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<TaskRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
+        .query_row([id], from_row)
+        .optional()?)
+}
+
+pub fn for_event(conn: &Connection, event_id: &str) -> Result<Vec<TaskRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE event_id = ?1 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([event_id], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Tasks on this source thread that wait for a reply, oldest first.
+pub fn waiting_on(
+    conn: &Connection,
+    webhook_id: &str,
+    source_key: &str,
+) -> Result<Vec<TaskRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM tasks WHERE webhook_id = ?1 AND source_key = ?2 \
+         AND status = 'waiting_reply' ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(params![webhook_id, source_key], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Adds a reply to a waiting task's conversation and queues the task to run again.
+pub fn attach_reply(
+    conn: &Connection,
+    task_id: &str,
+    event_id: &str,
+    reply: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let Some(task) = get(conn, task_id)? else {
+        return Ok(false);
+    };
+    let mut conversation: Vec<Value> = serde_json::from_str(&task.conversation).unwrap_or_default();
+    conversation.push(json!({"role": "user", "content": reply, "event_id": event_id, "at": now}));
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET conversation = ?2, status = 'queued', waiting_since = NULL, \
+             updated_at = ?3 WHERE id = ?1 AND status = 'waiting_reply'",
+        )?
+        .execute(params![
+            task_id,
+            Value::Array(conversation).to_string(),
+            now
+        ])?;
+    Ok(n == 1)
+}
+
+/// Marks a task as waiting for a reply on its source (after an `ask`), recording the question.
+pub fn wait_for_reply(
+    conn: &Connection,
+    task_id: &str,
+    question: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let Some(task) = get(conn, task_id)? else {
+        return Ok(false);
+    };
+    let mut conversation: Vec<Value> = serde_json::from_str(&task.conversation).unwrap_or_default();
+    conversation.push(json!({"role": "assistant", "content": question, "at": now}));
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET conversation = ?2, status = 'waiting_reply', waiting_since = ?3, \
+             updated_at = ?3 WHERE id = ?1 AND status NOT IN ('done', 'failed', 'cancelled')",
+        )?
+        .execute(params![
+            task_id,
+            Value::Array(conversation).to_string(),
+            now
+        ])?;
+    Ok(n == 1)
+}
