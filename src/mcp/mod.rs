@@ -36,10 +36,17 @@ pub struct McpServer {
 
 impl McpServer {
     pub fn new(state: AppState, hub: Arc<Hub>) -> Self {
+        let mut tool_router = Self::tool_router();
+        // The texts come from files; their trailing newline is not part of the description.
+        for route in tool_router.map.values_mut() {
+            if let Some(d) = &route.attr.description {
+                route.attr.description = Some(d.trim().to_string().into());
+            }
+        }
         McpServer {
             state,
             hub,
-            tool_router: Self::tool_router(),
+            tool_router,
             prompt_router: Self::prompt_router(),
         }
     }
@@ -162,5 +169,26 @@ impl ServerHandler for McpServer {
     ) -> Result<(), ErrorData> {
         self.hub.unsubscribe(request.uri.as_str());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::McpServer;
+
+    #[test]
+    fn every_tool_has_a_description_file_and_every_file_a_tool() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tools");
+        let mut files: Vec<String> = std::fs::read_dir(dir)
+            .expect("tools/ exists")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".md"))
+            .map(|n| n.trim_end_matches(".md").to_string())
+            .collect();
+        let mut tools = McpServer::tool_names();
+        files.sort();
+        tools.sort();
+        assert_eq!(files, tools, "tools/*.md and the tool router disagree");
     }
 }

@@ -83,7 +83,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         return Ok(Outcome::Handshake(Handshake::SlackSslCheck));
     }
     let options: ProviderOptions = serde_json::from_str(&hook.options).unwrap_or_default();
-    let now_ms = clock::now_ms();
+    let (event_id, now_ms) = super::new_id_at("evt");
     let request = Request {
         headers: &inbound.headers,
         body: &inbound.body,
@@ -92,7 +92,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     };
 
     let mut event = NewEvent {
-        id: super::new_id("evt"),
+        id: event_id,
         webhook_id: hook.id.clone(),
         provider: provider.as_str().to_string(),
         event_type: None,

@@ -39,7 +39,21 @@ impl ServiceError {
 
 /// Prefix + UUIDv7 in simple form: unique, URL-safe, and sorting by time of creation.
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+    new_id_at(prefix).0
+}
+
+/// A new id and the unix milliseconds it carries. Events take their `received_at` from their
+/// id, so the log's order by id and its times can never disagree.
+pub fn new_id_at(prefix: &str) -> (String, i64) {
+    let id = uuid::Uuid::now_v7();
+    let ms = id
+        .get_timestamp()
+        .map(|t| {
+            let (secs, nanos) = t.to_unix();
+            (secs * 1000 + u64::from(nanos) / 1_000_000) as i64
+        })
+        .unwrap_or_else(crate::clock::now_ms);
+    (format!("{prefix}_{}", id.simple()), ms)
 }
 
 /// Something a watcher (an MCP client subscribed to a resource) may want to hear about.

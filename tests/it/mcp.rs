@@ -1,0 +1,309 @@
+//! MCP through a real rmcp client: over Streamable HTTP against the running app, and over
+//! stdio against the real binary.
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, ReadResourceRequestParams};
+use rmcp::service::RunningService;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess};
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+type Client = RunningService<RoleClient, ()>;
+
+async fn connect(app: &TestApp) -> Client {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header("test-api-key"),
+    );
+    ().serve(transport).await.expect("MCP client connects")
+}
+
+async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+    client
+        .call_tool(
+            CallToolRequestParams::new(tool.to_string())
+                .with_arguments(args.as_object().cloned().expect("object arguments")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{tool} failed at protocol level: {e}"))
+}
+
+fn structured(result: &CallToolResult) -> Value {
+    result
+        .structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("no structured content: {result:?}"))
+}
+
+fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const TOOLS: &[&str] = &[
+    "create_webhook",
+    "list_webhooks",
+    "get_webhook",
+    "update_webhook",
+    "delete_webhook",
+    "rotate_secret",
+    "add_command",
+    "update_command",
+    "remove_command",
+    "list_events",
+    "get_event",
+    "test_webhook",
+];
+
+#[tokio::test]
+async fn every_tool_is_listed_with_a_described_input_schema() {
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+
+    let tools = client.list_all_tools().await.expect("tools/list");
+
+    for name in TOOLS {
+        let tool = tools
+            .iter()
+            .find(|t| t.name == *name)
+            .unwrap_or_else(|| panic!("tool {name} missing"));
+        let description = tool.description.as_deref().unwrap_or_default();
+        assert!(description.len() > 40, "{name} has a thin description");
+        let schema = Value::Object((*tool.input_schema).clone());
+        assert_eq!(schema["type"], "object", "{name}");
+        for (field, spec) in schema["properties"].as_object().into_iter().flatten() {
+            assert!(
+                spec.get("description")
+                    .and_then(Value::as_str)
+                    .is_some_and(|d| !d.is_empty()),
+                "{name}.{field} has no description"
+            );
+        }
+    }
+    let info = client.peer_info().expect("server info");
+    assert!(
+        info.instructions
+            .as_deref()
+            .unwrap_or_default()
+            .contains("create_webhook")
+    );
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn a_webhook_is_set_up_tested_and_inspected_through_tools_alone() {
+    // Arrange
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+
+    // Act: create, add a command, send a signed test event, read the log.
+    let created = call(
+        &client,
+        "create_webhook",
+        json!({"name": "Issues", "provider": "github", "id": "gh"}),
+    )
+    .await;
+    assert_eq!(created.is_error, Some(false), "{}", text(&created));
+    let created = structured(&created);
+    assert!(
+        created["webhook"]["secret"]
+            .as_str()
+            .is_some_and(|s| s.len() >= 32)
+    );
+    assert!(created["setup"].as_array().is_some_and(|s| !s.is_empty()));
+
+    let added = call(
+        &client,
+        "add_command",
+        json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "create_task",
+               "agent": "planning", "template": "Analyze: {{issue.title}}",
+               "conditions": {"labels": ["bug"]}}),
+    )
+    .await;
+    assert_eq!(added.is_error, Some(false), "{}", text(&added));
+    let command_id = structured(&added)["id"]
+        .as_str()
+        .expect("command id")
+        .to_string();
+
+    let tested = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "event_type": "issues.opened"}),
+    )
+    .await;
+    assert_eq!(tested.is_error, Some(false), "{}", text(&tested));
+    let report = structured(&tested);
+
+    // Assert
+    assert_eq!(report["status"], "matched", "{report}");
+    assert_eq!(report["matched"][0]["command_id"], command_id.as_str());
+    assert!(
+        report["matched"][0]["would_send"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("Analyze: "))
+    );
+    let event_id = report["event_id"].as_str().expect("event id").to_string();
+
+    let listed = structured(&call(&client, "list_events", json!({"webhook_id": "gh"})).await);
+    assert_eq!(listed["events"][0]["id"], event_id.as_str());
+    assert_eq!(
+        listed["events"][0]["matched_commands"][0],
+        command_id.as_str()
+    );
+
+    let event = structured(&call(&client, "get_event", json!({"event_id": event_id})).await);
+    assert_eq!(event["verification"], "current_secret");
+    assert_eq!(event["event_type"], "issues.opened");
+
+    let listed = structured(&call(&client, "list_webhooks", json!({})).await);
+    assert!(
+        listed["webhooks"][0].get("secret").is_none(),
+        "list leaks the secret"
+    );
+    let got = structured(&call(&client, "get_webhook", json!({"webhook_id": "gh"})).await);
+    assert!(
+        got["webhook"].get("secret").is_none(),
+        "get leaks the secret"
+    );
+    assert_eq!(got["commands"].as_array().map(Vec::len), Some(1));
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    call(
+        &client,
+        "create_webhook",
+        json!({"name": "x", "provider": "github", "id": "gh"}),
+    )
+    .await;
+
+    let cases = [
+        (
+            "create_webhook",
+            json!({"name": "x", "provider": "myspace"}),
+            "provider",
+        ),
+        (
+            "create_webhook",
+            json!({"name": "x", "provider": "github", "id": "gh"}),
+            "already exists",
+        ),
+        (
+            "add_command",
+            json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "comment", "template": "{{ x"}),
+            "template",
+        ),
+        (
+            "add_command",
+            json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "create_task", "conditions": {"lables": ["bug"]}, "agent": "a"}),
+            "conditions.lables",
+        ),
+        (
+            "add_command",
+            json!({"webhook_id": "nope", "trigger": "x", "action": "comment", "template": "x"}),
+            "not found",
+        ),
+        ("get_event", json!({"event_id": "evt_missing"}), "not found"),
+    ];
+    for (tool, args, expect) in cases {
+        let result = call(&client, tool, args.clone()).await;
+        assert_eq!(result.is_error, Some(true), "{tool} {args}");
+        assert!(text(&result).contains(expect), "{tool}: {}", text(&result));
+    }
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn resources_list_and_read_a_webhooks_events() {
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    call(
+        &client,
+        "create_webhook",
+        json!({"name": "x", "provider": "github", "id": "gh"}),
+    )
+    .await;
+    let tested = structured(&call(&client, "test_webhook", json!({"webhook_id": "gh"})).await);
+    let event_id = tested["event_id"].as_str().expect("event id");
+
+    let resources = client.list_all_resources().await.expect("resources/list");
+    assert!(resources.iter().any(|r| r.uri == "webhook://gh/events"));
+    let read = client
+        .read_resource(ReadResourceRequestParams::new("webhook://gh/events"))
+        .await
+        .expect("read");
+    let body = format!("{read:?}");
+    assert!(body.contains(event_id), "{body}");
+    let missing = client
+        .read_resource(ReadResourceRequestParams::new("webhook://nope/events"))
+        .await;
+    assert!(missing.is_err());
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn mcp_refuses_clients_without_the_api_key() {
+    let app = spawn_app().await;
+    let transport = StreamableHttpClientTransport::from_uri(app.url("/mcp"));
+    assert!(().serve(transport).await.is_err());
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header("wrong"),
+    );
+    assert!(().serve(transport).await.is_err());
+}
+
+#[tokio::test]
+async fn the_stdio_server_serves_the_same_tools_on_the_same_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("stdio.db");
+    let transport = TokioChildProcess::new(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp")).configure(|c| {
+            c.arg("stdio")
+                .env("WEBHOOK_MCP_DATABASE", &db)
+                .env("WEBHOOK_MCP_API_KEY", "k")
+                .env("RUST_LOG", "warn");
+        }),
+    )
+    .expect("spawn webhook-mcp stdio");
+    let client = ().serve(transport).await.expect("stdio client connects");
+
+    let tools = client.list_all_tools().await.expect("tools/list");
+    assert!(TOOLS.iter().all(|t| tools.iter().any(|x| x.name == *t)));
+    let created = call(
+        &client,
+        "create_webhook",
+        json!({"name": "x", "provider": "gitlab", "id": "gl"}),
+    )
+    .await;
+    assert_eq!(created.is_error, Some(false), "{}", text(&created));
+    let tested = structured(
+        &call(
+            &client,
+            "test_webhook",
+            json!({"webhook_id": "gl", "event_type": "issue.open"}),
+        )
+        .await,
+    );
+    assert_eq!(tested["status"], "accepted");
+    client.cancel().await.ok();
+
+    // The same file, opened directly, holds what the stdio server wrote.
+    let conn = rusqlite::Connection::open(&db).expect("open db");
+    let n: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM events WHERE webhook_id = 'gl'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(n, 1);
+}
