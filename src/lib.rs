@@ -3,7 +3,6 @@
 //! and custom sources, verifies and keeps every one, and matches them to commands.
 #![forbid(unsafe_code)]
 
-pub mod actions;
 pub mod app;
 pub mod clock;
 pub mod config;
