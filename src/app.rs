@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
+use crate::actions::Clients;
 use crate::config::Config;
 use crate::mcp::Hub;
 use crate::service::Change;
@@ -27,6 +28,17 @@ pub struct AppState {
     pub api_keys: Arc<ApiKeys>,
     /// Changes MCP clients may be subscribed to (new events, ...).
     pub changes: broadcast::Sender<Change>,
+    /// Outbound HTTP for actions (timeouts, no redirects, SSRF guard).
+    pub clients: Arc<Clients>,
+    /// Wakes the outbox senders when new work is stored.
+    pub wake: Arc<Notify>,
+}
+
+impl AppState {
+    /// Tells idle outbox senders that work is waiting.
+    pub fn wake_workers(&self) {
+        self.wake.notify_waiters();
+    }
 }
 
 /// Opens the store and API keys; returns the state and a key generated on first start.
@@ -46,6 +58,13 @@ pub async fn state(
     let (api_keys, generated) = ApiKeys::bootstrap(&store, config.api_key.as_deref())
         .await
         .context("load API keys")?;
+    config
+        .retry_delays()
+        .map_err(|e| anyhow::anyhow!("WEBHOOK_MCP_RETRY_SCHEDULE: {e}"))?;
+    let clients = Clients::new(
+        config.allowed_target_hosts.clone(),
+        Duration::from_secs(config.outbound_timeout_secs),
+    );
     let (changes, _) = broadcast::channel(1024);
     let state = AppState {
         store,
@@ -53,6 +72,8 @@ pub async fn state(
         public_base_url: public_base_url.trim_end_matches('/').into(),
         api_keys: Arc::new(api_keys),
         changes,
+        clients: Arc::new(clients),
+        wake: Arc::new(Notify::new()),
     };
     Ok((state, generated))
 }
@@ -114,6 +135,12 @@ impl App {
             async move { hub.run(changes, stop).await }
         });
 
+        let worker_stop = CancellationToken::new();
+        let worker = state
+            .config
+            .worker
+            .then(|| tokio::spawn(crate::worker::run(state.clone(), worker_stop.clone())));
+
         let router = crate::http::router(state.clone(), self.hub.clone(), stop.child_token());
         let stopping = stop.clone();
         let server = axum::serve(
@@ -137,6 +164,12 @@ impl App {
             () = deadline => tracing::warn!("requests still in flight after the shutdown grace; stopping anyway"),
         }
         stop.cancel();
+        // Senders finish the attempt in hand (bounded by the outbound timeout); the rest of
+        // the outbox stays queued for the next start.
+        worker_stop.cancel();
+        if let Some(worker) = worker {
+            let _ = worker.await;
+        }
         let _ = hub_task.await;
         let store = state.store.clone();
         tokio::task::spawn_blocking(move || store.close())
@@ -166,8 +199,15 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
         let stop = stop.clone();
         async move { hub.run(changes, stop).await }
     });
+    let worker = state
+        .config
+        .worker
+        .then(|| tokio::spawn(crate::worker::run(state.clone(), stop.clone())));
     let result = crate::mcp::serve_stdio(state.clone(), hub).await;
     stop.cancel();
+    if let Some(worker) = worker {
+        let _ = worker.await;
+    }
     let _ = hub_task.await;
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.close()).await?;

@@ -3,6 +3,7 @@
 //! and custom sources, verifies and keeps every one, and matches them to commands.
 #![forbid(unsafe_code)]
 
+pub mod actions;
 pub mod app;
 pub mod clock;
 pub mod config;
@@ -13,3 +14,4 @@ pub mod providers;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod worker;

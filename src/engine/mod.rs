@@ -5,6 +5,7 @@
 pub mod command;
 pub mod conditions;
 pub mod payload;
+pub mod plan;
 pub mod template;
 pub mod trigger;
 

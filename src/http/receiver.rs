@@ -10,7 +10,7 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::error::ApiError;
 use crate::app::AppState;
@@ -46,6 +46,7 @@ async fn receive_webhook(
             ApiError::new(status, "unreadable_body", e.body_text())
         }
     })?;
+    let provider_is_slack = provider.eq_ignore_ascii_case("slack");
     let inbound = Inbound {
         provider,
         webhook_id,
@@ -59,9 +60,20 @@ async fn receive_webhook(
         Outcome::Accepted {
             event_id,
             duplicate,
+            inline,
         } => {
             let status = if duplicate { "duplicate" } else { "accepted" };
-            Json(json!({"event_id": event_id, "status": status})).into_response()
+            let receipt = json!({"event_id": event_id, "status": status});
+            match inline {
+                // Slack shows the response body to the user: it must be Slack's shape only.
+                Some(body) if provider_is_slack => Json(body).into_response(),
+                Some(Value::Object(mut body)) => {
+                    body.insert("event_id".into(), receipt["event_id"].clone());
+                    body.insert("status".into(), receipt["status"].clone());
+                    Json(Value::Object(body)).into_response()
+                }
+                _ => Json(receipt).into_response(),
+            }
         }
         Outcome::Handshake(Handshake::SlackChallenge { challenge }) => {
             Json(json!({ "challenge": challenge })).into_response()

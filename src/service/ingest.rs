@@ -5,15 +5,17 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::ServiceError;
+use super::record::{self, Reply};
 use crate::app::AppState;
 use crate::clock;
-use crate::engine;
+use crate::engine::plan::{self, EventView, Fired, Planned};
+use crate::engine::{self, template};
 use crate::providers::{
-    self, Handshake, Provider, ProviderOptions, Request, SECRET_HEADERS, Secrets, VerifyError,
-    custom::CustomMode,
+    self, Handshake, Provider, ProviderOptions, Request, SECRET_HEADERS, Secrets, SourceRef,
+    VerifyError, custom::CustomMode,
 };
 use crate::store::events::{self, Inserted, NewEvent};
 use crate::store::webhooks::WebhookRow;
@@ -32,8 +34,13 @@ pub struct Inbound {
 /// How the receiver should answer.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Stored durably (or already stored under `event_id`).
-    Accepted { event_id: String, duplicate: bool },
+    /// Stored durably (or already stored under `event_id`). `inline` is a `respond`
+    /// command's answer for senders that read the HTTP response.
+    Accepted {
+        event_id: String,
+        duplicate: bool,
+        inline: Option<Value>,
+    },
     /// A protocol handshake to answer; nothing stored.
     Handshake(Handshake),
     /// Verification failed: logged as a rejected attempt, never acted on.
@@ -158,20 +165,76 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
 
     let commands = super::commands::compile_enabled(&command_rows);
     let event_type = event.event_type.clone().unwrap_or_default();
-    let matched: Vec<&str> = engine::matching(&commands, &event_type, &payload)
-        .iter()
-        .map(|c| c.id.as_str())
-        .collect();
-    event.matched_commands = serde_json::to_string(&matched).expect("ids serialise");
-    event.status = if matched.is_empty() {
+    let fired = engine::matching(&commands, &event_type, &payload);
+    event.matched_commands =
+        serde_json::to_string(&fired.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())
+            .expect("ids serialise");
+    event.status = if fired.is_empty() {
         "accepted"
     } else {
         "matched"
     }
     .into();
 
+    let source: Option<SourceRef> = event
+        .source
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    let planned = if fired.is_empty() {
+        Vec::new()
+    } else {
+        let context = template::context(
+            &payload,
+            json!({
+                "id": event.id,
+                "type": event_type,
+                "provider": provider.as_str(),
+                "received_at": clock::rfc3339(now_ms),
+                "source": source,
+            }),
+            json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
+        );
+        let runs: Vec<Fired<'_>> = fired
+            .iter()
+            .filter_map(|c| command_rows.iter().find(|r| r.id == c.id))
+            .map(|r| Fired {
+                command_id: &r.id,
+                action: r.action.parse().unwrap_or(engine::ActionKind::Comment),
+                agent: r.agent.as_deref(),
+                template: r.template.as_deref(),
+                target: r
+                    .target
+                    .as_deref()
+                    .and_then(|t| serde_json::from_str(t).ok()),
+            })
+            .collect();
+        plan::plan(
+            &runs,
+            &EventView {
+                provider,
+                event_type: &event_type,
+                payload: &payload,
+                source: source.as_ref(),
+                context: &context,
+                body: &inbound.body,
+            },
+        )
+    };
+    let inline = planned.iter().find_map(|p| match p {
+        Planned::Inline { body, .. } => Some(body.clone()),
+        _ => None,
+    });
+    let reply = reply_in(provider, &event_type, &payload, event.source_key.as_deref());
+
     let webhook_id = event.webhook_id.clone();
-    match store(state, event).await? {
+    let recorded = state
+        .store
+        .write(move |db| record::record(db, &event, &planned, reply.as_ref()))
+        .await?;
+    if recorded.actions > 0 || !recorded.resumed.is_empty() {
+        state.wake_workers();
+    }
+    match recorded.inserted {
         Inserted::New(event_id) => {
             // Nobody listening is fine: the send only fails when no MCP client watches.
             let _ = state.changes.send(super::Change::Event {
@@ -181,13 +244,52 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
             Ok(Outcome::Accepted {
                 event_id,
                 duplicate: false,
+                inline,
             })
         }
         Inserted::Duplicate(event_id) => Ok(Outcome::Accepted {
             event_id,
             duplicate: true,
+            inline: None,
         }),
     }
+}
+
+/// Event types that carry a reply on a thread: a comment on an issue, a message in a Slack
+/// thread. Messages from bots (including this service's own) are not replies.
+fn reply_in(
+    provider: Provider,
+    event_type: &str,
+    payload: &Value,
+    source_key: Option<&str>,
+) -> Option<Reply> {
+    let source_key = source_key?;
+    let is_reply = match provider {
+        Provider::GitHub => matches!(
+            event_type,
+            "issue_comment.created" | "pull_request_review_comment.created"
+        ),
+        Provider::GitLab => event_type == "note",
+        Provider::Jira => event_type == "comment_created",
+        Provider::Slack => {
+            event_type.starts_with("message") && payload.pointer("/event/thread_ts").is_some()
+        }
+        Provider::Linear => event_type == "Comment.create",
+        _ => false,
+    };
+    let from_bot = ["/sender/type", "/comment/user/type"]
+        .iter()
+        .any(|p| payload.pointer(p).and_then(Value::as_str) == Some("Bot"))
+        || payload.pointer("/event/bot_id").is_some()
+        || payload.pointer("/event/subtype").and_then(Value::as_str) == Some("bot_message");
+    if !is_reply || from_bot {
+        return None;
+    }
+    let text = engine::payload::bodies(payload).into_iter().next()?;
+    Some(Reply {
+        source_key: source_key.to_string(),
+        text,
+    })
 }
 
 async fn store(state: &AppState, event: NewEvent) -> Result<Inserted, ServiceError> {

@@ -1,10 +1,12 @@
 //! The service layer: every operation on webhooks, commands and events, once. The REST API
 //! and (later) the MCP tools are thin doors onto these functions, so a rule lives in one place.
 
+pub mod actions;
 pub mod auth;
 pub mod commands;
 pub mod events;
 pub mod ingest;
+pub mod record;
 pub mod setup;
 pub mod testing;
 pub mod webhooks;

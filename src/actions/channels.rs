@@ -1,0 +1,420 @@
+//! Chat channel connector for `post_message` (outbox worker → `actions::execute` → here):
+//! posts text to an Open WebUI channel webhook or a Slack / Discord / Microsoft Teams
+//! incoming webhook in each one's payload shape, or to a Telegram chat through the Bot API.
+//!
+//! Webhook URLs are user-given, so they go through the SSRF guard. Telegram: when `url`
+//! is a full `https://api.telegram.org/bot<token>/sendMessage` URL it is used as is (and
+//! guarded); otherwise (e.g. empty) the message goes to
+//! `{telegram_api_url}/bot{TELEGRAM_BOT_TOKEN}/sendMessage` from the credentials.
+
+use std::fmt;
+use std::str::FromStr;
+
+use reqwest::Url;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::client::{self, missing};
+use super::{ActionError, Clients, Credentials, Sent};
+
+/// Discord refuses longer `content`.
+const DISCORD_LIMIT: usize = 2000;
+/// Telegram refuses longer `text`.
+const TELEGRAM_LIMIT: usize = 4096;
+
+/// The payload shape a channel URL expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    #[serde(rename = "openwebui")]
+    OpenWebUi,
+    Slack,
+    Discord,
+    Teams,
+    Telegram,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::OpenWebUi => "openwebui",
+            MessageKind::Slack => "slack",
+            MessageKind::Discord => "discord",
+            MessageKind::Teams => "teams",
+            MessageKind::Telegram => "telegram",
+        }
+    }
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MessageKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "openwebui" | "open-webui" | "open_webui" => MessageKind::OpenWebUi,
+            "slack" => MessageKind::Slack,
+            "discord" => MessageKind::Discord,
+            "teams" | "msteams" | "microsoft-teams" => MessageKind::Teams,
+            "telegram" => MessageKind::Telegram,
+            other => {
+                return Err(format!(
+                    "unknown message kind {other:?}: expected openwebui, slack, discord, teams or telegram"
+                ));
+            }
+        })
+    }
+}
+
+/// The kind a channel URL most likely is, from its host and path. Anything unrecognised is
+/// taken as Open WebUI: its channel webhooks live on whatever host the instance runs on
+/// (often `open-webui:8080` in a compose network), so they cannot be told by host.
+pub fn guess_kind(url: &str) -> MessageKind {
+    let Ok(parsed) = Url::parse(url) else {
+        return MessageKind::OpenWebUi;
+    };
+    let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
+    let path = parsed.path();
+    let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
+    if host == "hooks.slack.com" {
+        MessageKind::Slack
+    } else if (under("discord.com") || under("discordapp.com"))
+        && path.starts_with("/api/webhooks/")
+    {
+        MessageKind::Discord
+    } else if under("webhook.office.com") || under("logic.azure.com") || under("powerplatform.com")
+    {
+        MessageKind::Teams
+    } else if host == "api.telegram.org" {
+        MessageKind::Telegram
+    } else {
+        MessageKind::OpenWebUi
+    }
+}
+
+pub(super) async fn post(
+    clients: &Clients,
+    creds: &Credentials,
+    url: &str,
+    kind: MessageKind,
+    text: &str,
+    chat_id: Option<&str>,
+) -> Result<Sent, ActionError> {
+    if kind == MessageKind::Telegram {
+        return telegram(clients, creds, url, text, chat_id).await;
+    }
+    let payload = match kind {
+        MessageKind::OpenWebUi => json!({ "content": text }),
+        MessageKind::Slack => json!({ "text": text }),
+        MessageKind::Discord => json!({ "content": shorten(text, DISCORD_LIMIT) }),
+        MessageKind::Teams => teams_payload(url, text),
+        MessageKind::Telegram => unreachable!("handled above"),
+    };
+    let (http, target) = clients.for_url(url, false)?;
+    let service = format!("{kind} channel webhook");
+    let reply = client::send(&service, http.post(target).json(&payload)).await?;
+    let answer = reply.json();
+    if kind == MessageKind::OpenWebUi && answer["success"].as_bool() == Some(false) {
+        return Err(ActionError {
+            status: Some(reply.status),
+            ..ActionError::permanent(format!(
+                "Open WebUI refused the message: {}",
+                client::truncate(&reply.body, 300)
+            ))
+        });
+    }
+    let remote_id = id_string(&answer["message_id"]).or_else(|| id_string(&answer["id"]));
+    Ok(reply.sent(remote_id))
+}
+
+/// Teams Workflows (Power Automate, `logic.azure.com` / `powerplatform.com`) expect an
+/// Adaptive Card in a message; the older Office 365 connectors (`webhook.office.com`) take a
+/// MessageCard.
+fn teams_payload(url: &str, text: &str) -> Value {
+    let host = Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
+    if host.ends_with("logic.azure.com") || host.ends_with("powerplatform.com") {
+        json!({
+            "type": "message",
+            "attachments": [{
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.4",
+                    "body": [{ "type": "TextBlock", "text": text, "wrap": true }],
+                },
+            }],
+        })
+    } else {
+        json!({
+            "@type": "MessageCard",
+            "@context": "http://schema.org/extensions",
+            "text": text,
+        })
+    }
+}
+
+async fn telegram(
+    clients: &Clients,
+    creds: &Credentials,
+    url: &str,
+    text: &str,
+    chat_id: Option<&str>,
+) -> Result<Sent, ActionError> {
+    let chat_id = chat_id.filter(|c| !c.is_empty()).ok_or_else(|| {
+        ActionError::permanent("a Telegram message needs a chat_id in the command's target")
+    })?;
+    let (http, target) = if is_send_message_url(url) {
+        clients.for_url(url, false)?
+    } else {
+        let token = creds
+            .telegram_bot_token
+            .as_deref()
+            .ok_or_else(|| missing("Telegram bot token", "TELEGRAM_BOT_TOKEN"))?;
+        clients.for_endpoint(&creds.telegram_api_url, &format!("/bot{token}/sendMessage"))?
+    };
+    let payload = json!({ "chat_id": chat_id, "text": shorten(text, TELEGRAM_LIMIT) });
+    let reply = client::send("Telegram", http.post(target).json(&payload)).await?;
+    let remote_id = id_string(&reply.json()["result"]["message_id"]);
+    Ok(reply.sent(remote_id))
+}
+
+fn is_send_message_url(url: &str) -> bool {
+    Url::parse(url).is_ok_and(|u| {
+        let mut segments = u
+            .path_segments()
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty());
+        matches!(
+            (segments.next(), segments.next(), segments.next()),
+            (Some(bot), Some("sendMessage"), None) if bot.starts_with("bot")
+        )
+    })
+}
+
+fn id_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// At most `limit` characters, ending in an ellipsis when cut.
+fn shorten(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(limit - 1).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use wiremock::matchers::{body_json, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+    use crate::actions::client::testing::{clients, endpoint};
+    use crate::actions::{Delivery, execute};
+
+    fn message(url: String, kind: MessageKind, text: &str) -> Delivery {
+        Delivery::ChannelMessage {
+            url,
+            kind,
+            text: text.into(),
+            chat_id: None,
+        }
+    }
+
+    #[test]
+    fn kinds_are_guessed_from_the_url() {
+        let cases = [
+            (
+                "https://hooks.slack.com/services/T0/B0/x",
+                MessageKind::Slack,
+            ),
+            (
+                "https://discord.com/api/webhooks/1/tok",
+                MessageKind::Discord,
+            ),
+            (
+                "https://ptb.discord.com/api/webhooks/1/tok",
+                MessageKind::Discord,
+            ),
+            (
+                "https://acme.webhook.office.com/webhookb2/x",
+                MessageKind::Teams,
+            ),
+            (
+                "https://prod-01.westus.logic.azure.com/workflows/x",
+                MessageKind::Teams,
+            ),
+            (
+                "https://api.telegram.org/bot1:A/sendMessage",
+                MessageKind::Telegram,
+            ),
+            (
+                "http://open-webui:8080/api/v1/channels/webhooks/id/tok",
+                MessageKind::OpenWebUi,
+            ),
+            ("https://example.com/whatever", MessageKind::OpenWebUi),
+            ("not a url", MessageKind::OpenWebUi),
+        ];
+        for (url, want) in cases {
+            assert_eq!(guess_kind(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn kinds_parse_and_serialise_by_their_short_names() {
+        assert_eq!(
+            "open-webui".parse::<MessageKind>(),
+            Ok(MessageKind::OpenWebUi)
+        );
+        assert_eq!("Teams".parse::<MessageKind>(), Ok(MessageKind::Teams));
+        assert!("irc".parse::<MessageKind>().is_err());
+        assert_eq!(
+            serde_json::to_value(MessageKind::OpenWebUi).unwrap(),
+            json!("openwebui")
+        );
+        for kind in ["openwebui", "slack", "discord", "teams", "telegram"] {
+            let k: MessageKind = serde_json::from_value(json!(kind)).unwrap();
+            assert_eq!(k.as_str(), kind);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_open_webui_channel_gets_content_and_returns_the_message_id() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/api/v1/channels/webhooks/ch1/tok"))
+            .and(body_json(json!({"content": "Build failed"})))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"success": true, "message_id": "m-9"})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let url = format!("{}/api/v1/channels/webhooks/ch1/tok", server.uri());
+        let d = message(url, MessageKind::OpenWebUi, "Build failed");
+        let sent = execute(&clients(), &Credentials::default(), &d)
+            .await
+            .unwrap();
+        assert_eq!(sent.remote_id.as_deref(), Some("m-9"));
+    }
+
+    #[tokio::test]
+    async fn each_incoming_webhook_gets_its_own_payload_shape() {
+        let long = "x".repeat(2500);
+        let cut = format!("{}…", "x".repeat(1999));
+        let cases = [
+            (MessageKind::Slack, "hi", json!({"text": "hi"})),
+            (MessageKind::Discord, long.as_str(), json!({"content": cut})),
+            (
+                MessageKind::Teams,
+                "hi",
+                json!({"@type": "MessageCard", "@context": "http://schema.org/extensions", "text": "hi"}),
+            ),
+        ];
+        for (kind, text, want) in cases {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path("/hook"))
+                .and(body_json(want))
+                .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+                .expect(1)
+                .mount(&server)
+                .await;
+            let d = message(format!("{}/hook", server.uri()), kind, text);
+            execute(&clients(), &Credentials::default(), &d)
+                .await
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_telegram_message_uses_the_bot_token_from_the_credentials() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/bot123:ABC/sendMessage"))
+            .and(body_json(json!({"chat_id": "-10042", "text": "hello"})))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"ok": true, "result": {"message_id": 5}})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let creds = Credentials {
+            telegram_api_url: endpoint(server.uri()),
+            telegram_bot_token: Some("123:ABC".into()),
+            ..Credentials::default()
+        };
+        let d = Delivery::ChannelMessage {
+            url: String::new(),
+            kind: MessageKind::Telegram,
+            text: "hello".into(),
+            chat_id: Some("-10042".into()),
+        };
+        let sent = execute(&clients(), &creds, &d).await.unwrap();
+        assert_eq!(sent.remote_id.as_deref(), Some("5"));
+    }
+
+    #[tokio::test]
+    async fn a_telegram_message_without_a_token_names_telegram_bot_token() {
+        let d = Delivery::ChannelMessage {
+            url: String::new(),
+            kind: MessageKind::Telegram,
+            text: "hello".into(),
+            chat_id: Some("1".into()),
+        };
+        let err = execute(&clients(), &Credentials::default(), &d)
+            .await
+            .unwrap_err();
+        assert!(!err.retryable);
+        assert!(
+            err.message.contains("TELEGRAM_BOT_TOKEN"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[tokio::test]
+    async fn channel_errors_are_classified_for_retry() {
+        let cases = [(500, true), (429, true), (404, false), (410, false)];
+        for (status, retryable) in cases {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(ResponseTemplate::new(status).insert_header("Retry-After", "7"))
+                .mount(&server)
+                .await;
+            let d = message(format!("{}/hook", server.uri()), MessageKind::Discord, "x");
+            let err = execute(&clients(), &Credentials::default(), &d)
+                .await
+                .unwrap_err();
+            assert_eq!(err.retryable, retryable, "{status}");
+            if status == 429 {
+                assert_eq!(err.retry_after, Some(std::time::Duration::from_secs(7)));
+            }
+        }
+    }
+
+    #[test]
+    fn teams_workflow_urls_get_an_adaptive_card() {
+        let v = teams_payload("https://prod.westus.logic.azure.com/workflows/x", "hi");
+        assert_eq!(v["attachments"][0]["content"]["body"][0]["text"], "hi");
+    }
+}

@@ -1,0 +1,431 @@
+//! The HTTP transport every connector shares (outbox worker → `actions::execute` → a
+//! connector → here): picks the client for a URL (trusted or SSRF-guarded), sends, reads a
+//! bounded body and turns the outcome into `Sent` or a classified `ActionError`, so retry
+//! decisions are made in one place.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Client, RequestBuilder, Response, StatusCode, Url, redirect};
+use serde_json::Value;
+
+use super::ssrf::{self, GuardedResolver, Route};
+use super::{ActionError, Endpoint, Sent};
+
+const USER_AGENT: &str = concat!("webhook-mcp/", env!("CARGO_PKG_VERSION"));
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Enough for any API's JSON answer to a comment; a target cannot make us buffer more.
+const READ_LIMIT: usize = 256 * 1024;
+/// What `Sent::response` keeps for the event log.
+const KEEP: usize = 2048;
+/// Error messages quote this much of the answer: enough to see why, short enough to log.
+const EXCERPT: usize = 300;
+
+/// The HTTP clients the connectors send with. None follows redirects: a 302 to an internal
+/// address would otherwise walk around the SSRF guard (and a redirected POST loses its body).
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// Operator-configured endpoints (env): the system resolver and proxy settings.
+    trusted: Client,
+    /// User-given URLs whose host:port is allowlisted: the resolver lets allowlisted names
+    /// resolve to private addresses.
+    allowlisted: Client,
+    /// Every other user-given URL: the resolver drops non-public addresses.
+    strict: Client,
+    allowlist: Arc<[String]>,
+}
+
+impl Clients {
+    /// `allowed_hosts` is `ALLOWED_TARGET_HOSTS` split on commas (`host` or `host:port`);
+    /// `timeout` bounds a whole request, connecting included (at most 5 s of it).
+    pub fn new(allowed_hosts: Vec<String>, timeout: Duration) -> Self {
+        let allowlist: Arc<[String]> = allowed_hosts
+            .into_iter()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .collect();
+        let base = || {
+            Client::builder()
+                .user_agent(USER_AGENT)
+                .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+                .timeout(timeout)
+                .redirect(redirect::Policy::none())
+        };
+        // Guarded clients use no proxy: through a proxy the resolver would check the proxy's
+        // address and the proxy would connect wherever the URL says.
+        let guarded = |allowlist: Arc<[String]>| {
+            base()
+                .no_proxy()
+                .dns_resolver(GuardedResolver { allowlist })
+                .build()
+                .expect("the HTTP client (TLS backend) failed to initialise")
+        };
+        Clients {
+            trusted: base()
+                .build()
+                .expect("the HTTP client (TLS backend) failed to initialise"),
+            allowlisted: guarded(Arc::clone(&allowlist)),
+            strict: guarded(Arc::from(Vec::new())),
+            allowlist,
+        }
+    }
+
+    /// The allowlist, for checks that are stricter than the guard (Slack `response_url`).
+    pub(crate) fn allowlist(&self) -> &[String] {
+        &self.allowlist
+    }
+
+    /// Parses `url` and returns the client that may send to it: the trusted one for operator
+    /// endpoints, else a guarded one after `ssrf::check_url`.
+    pub(crate) fn for_url(&self, url: &str, trusted: bool) -> Result<(&Client, Url), ActionError> {
+        let parsed = Url::parse(url).map_err(|e| {
+            ActionError::permanent(format!(
+                "invalid URL {}: {e}",
+                super::redact_secret_path(url)
+            ))
+        })?;
+        if trusted {
+            return Ok((&self.trusted, parsed));
+        }
+        match ssrf::check_url(&parsed, &self.allowlist) {
+            Ok(Route::Allowlisted) => Ok((&self.allowlisted, parsed)),
+            Ok(Route::Strict) => Ok((&self.strict, parsed)),
+            Err(refused) => Err(ActionError::permanent(refused.message)),
+        }
+    }
+
+    /// `for_url` for `{endpoint}{path}`, with the endpoint's trailing slash tolerated.
+    pub(crate) fn for_endpoint(
+        &self,
+        endpoint: &Endpoint,
+        path: &str,
+    ) -> Result<(&Client, Url), ActionError> {
+        let url = format!("{}{path}", endpoint.url.trim_end_matches('/'));
+        self.for_url(&url, endpoint.trusted)
+    }
+}
+
+/// A 2xx answer: the status and the (bounded) body.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn sent(self, remote_id: Option<String>) -> Sent {
+        Sent {
+            status: self.status,
+            response: (!self.body.is_empty()).then(|| truncate(&self.body, KEEP).to_owned()),
+            remote_id,
+        }
+    }
+}
+
+/// Sends `req` and classifies the outcome; `service` names the other side in messages
+/// ("GitHub", "forward target"). Only 2xx comes back as `Ok`.
+pub(crate) async fn send(service: &str, req: RequestBuilder) -> Result<Reply, ActionError> {
+    let answer = exchange(service, req).await?;
+    if answer.status.is_success() {
+        return Ok(answer.reply());
+    }
+    Err(status_error(
+        service,
+        answer.status,
+        &answer.headers,
+        &answer.body,
+    ))
+}
+
+/// Any answer, whatever its status, for APIs whose error bodies say more than the status.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn reply(self) -> Reply {
+        Reply {
+            status: self.status.as_u16(),
+            body: self.body,
+        }
+    }
+}
+
+/// Sends `req`; only a request that got no answer is an error here.
+pub(crate) async fn exchange(service: &str, req: RequestBuilder) -> Result<Answer, ActionError> {
+    let resp = req.send().await.map_err(|e| transport_error(service, e))?;
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = read_body(resp).await;
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Reads at most `READ_LIMIT` bytes. A body that breaks off midway still gives what arrived:
+/// the status already decided the outcome.
+async fn read_body(mut resp: Response) -> String {
+    let mut buf = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        buf.extend_from_slice(&chunk);
+        if buf.len() >= READ_LIMIT {
+            buf.truncate(READ_LIMIT);
+            break;
+        }
+    }
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A request that never got an answer. Network trouble and timeouts are worth retrying; an
+/// SSRF refusal from the resolver is not.
+fn transport_error(service: &str, err: reqwest::Error) -> ActionError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    while let Some(e) = source {
+        if let Some(refused) = e.downcast_ref::<ssrf::Refused>() {
+            return ActionError::permanent(refused.message.clone());
+        }
+        source = e.source();
+    }
+    let what = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    // The URL is left out: a Telegram URL carries the bot token.
+    let detail = root_cause(&err.without_url());
+    ActionError::retryable(format!("{service}: {what}: {detail}"))
+}
+
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = err;
+    while let Some(next) = last.source() {
+        last = next;
+    }
+    last.to_string()
+}
+
+/// A non-2xx answer. 408, 429 and 5xx are retried (429 and 503 after `Retry-After`);
+/// redirects, 410 and other 4xx are final, since sending the same request again gets the
+/// same answer.
+pub(crate) fn status_error(
+    service: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &str,
+) -> ActionError {
+    let code = status.as_u16();
+    let mut message = format!("{service} answered {status}");
+    if status.is_redirection() {
+        let location = headers
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(super::redact_url)
+            .unwrap_or_default();
+        message.push_str(&format!(
+            " (redirect to {location} not followed; configure the final URL)"
+        ));
+    }
+    let excerpt = truncate(body.trim(), EXCERPT);
+    if !excerpt.is_empty() {
+        message.push_str(": ");
+        message.push_str(excerpt);
+    }
+    let retryable = code == 408 || code == 429 || status.is_server_error();
+    let retry_after = match code {
+        429 | 503 => retry_after(headers, SystemTime::now()).or_else(|| body_retry_after(body)),
+        _ => None,
+    };
+    ActionError {
+        retryable,
+        status: Some(code),
+        retry_after,
+        message,
+    }
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date (IMF-fixdate), relative to `now`.
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(value, &format)
+        .ok()?
+        .assume_utc();
+    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(at.unix_timestamp()).ok()?);
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+/// Telegram (and a few others) put the delay in the JSON body instead of the header.
+fn body_retry_after(body: &str) -> Option<Duration> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    let secs = v
+        .pointer("/parameters/retry_after")
+        .or_else(|| v.get("retry_after"))?;
+    // Discord sends fractional seconds.
+    secs.as_f64()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// A missing credential: permanent, naming the setting that supplies it.
+pub(crate) fn missing(what: &str, settings: &str) -> ActionError {
+    ActionError::permanent(format!(
+        "no {what} configured: set {settings} or the webhook's per-webhook option"
+    ))
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! What the connector tests share: clients that may reach the wiremock server on
+    //! 127.0.0.1, and endpoints pointing at it.
+    use super::*;
+
+    pub fn clients() -> Clients {
+        Clients::new(vec!["127.0.0.1".into()], Duration::from_secs(5))
+    }
+
+    /// An endpoint as a user would give it, so the tests also pass through the guard.
+    pub fn endpoint(url: impl Into<String>) -> Endpoint {
+        Endpoint {
+            url: url.into(),
+            trusted: false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(retry_after: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_str(retry_after).unwrap());
+        h
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777); // 1994-11-06 08:49:37
+        assert_eq!(
+            retry_after(&headers("7"), now),
+            Some(Duration::from_secs(7))
+        );
+        let date = "Sun, 06 Nov 1994 08:50:37 GMT";
+        assert_eq!(
+            retry_after(&headers(date), now),
+            Some(Duration::from_secs(60))
+        );
+        let past = "Sun, 06 Nov 1994 08:00:00 GMT";
+        assert_eq!(retry_after(&headers(past), now), Some(Duration::ZERO));
+        assert_eq!(retry_after(&headers("soon"), now), None);
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+    }
+
+    #[test]
+    fn statuses_are_classified_for_the_retry_schedule() {
+        let cases: &[(u16, bool)] = &[
+            (500, true),
+            (502, true),
+            (503, true),
+            (408, true),
+            (429, true),
+            (400, false),
+            (401, false),
+            (404, false),
+            (410, false),
+            (422, false),
+            (302, false),
+        ];
+        for (code, retryable) in cases {
+            let status = StatusCode::from_u16(*code).unwrap();
+            let err = status_error("GitHub", status, &HeaderMap::new(), "{\"message\":\"x\"}");
+            assert_eq!(err.retryable, *retryable, "{code}");
+            assert_eq!(err.status, Some(*code));
+            assert!(err.message.contains(&code.to_string()), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn a_telegram_style_body_supplies_the_delay_when_the_header_is_missing() {
+        let body = r#"{"ok":false,"error_code":429,"parameters":{"retry_after":12}}"#;
+        let err = status_error(
+            "Telegram",
+            StatusCode::TOO_MANY_REQUESTS,
+            &HeaderMap::new(),
+            body,
+        );
+        assert_eq!(err.retry_after, Some(Duration::from_secs(12)));
+    }
+
+    /// Refuses every name, as the guarded resolver does for a private one.
+    struct RefuseAll;
+
+    impl reqwest::dns::Resolve for RefuseAll {
+        fn resolve(&self, _: reqwest::dns::Name) -> reqwest::dns::Resolving {
+            let refused = ssrf::Refused {
+                message: "refused: resolves to a private address".into(),
+            };
+            Box::pin(std::future::ready(Err(refused.into())))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_from_the_resolver_is_permanent_not_a_network_error() {
+        let http = Client::builder()
+            .no_proxy()
+            .dns_resolver(RefuseAll)
+            .build()
+            .unwrap();
+        let err = send("forward target", http.post("http://rebinding.example/"))
+            .await
+            .unwrap_err();
+        assert!(!err.retryable);
+        assert!(err.message.contains("private address"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn a_connection_failure_is_retryable() {
+        // Port 1 on loopback: nothing listens, so the connection is refused at once.
+        let http = testing::clients();
+        let (client, url) = http.for_url("http://127.0.0.1:1/", false).unwrap();
+        let err = send("forward target", client.post(url)).await.unwrap_err();
+        assert!(err.retryable, "{}", err.message);
+        assert_eq!(err.status, None);
+    }
+
+    #[test]
+    fn truncation_never_splits_a_character() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("héllo", 3), "hé");
+        assert_eq!(truncate("hi", 10), "hi");
+    }
+}

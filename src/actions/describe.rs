@@ -1,0 +1,219 @@
+//! How deliveries are named and shown (outbox worker → `actions::execute` → a connector;
+//! the worker also logs `describe_target`): target descriptions, `Debug`, URL redaction, and
+//! the path-segment encoding connectors use for values taken from payloads. Everything here
+//! keeps tokens out of logs and the event log.
+
+use std::fmt;
+
+use super::{ActionError, Delivery, GitlabNoun, MessageKind};
+
+impl Delivery {
+    /// What a delivery targets, for logs and the event log: "github octo/app#7",
+    /// "slack C123 (thread 1.2)", "forward https://host/path". Never a token: URLs lose
+    /// their query and credentials, and webhook URLs their secret last segment.
+    pub fn describe_target(&self) -> String {
+        match self {
+            Delivery::GithubComment { repo, number, .. } => format!("github {repo}#{number}"),
+            Delivery::GitlabNote {
+                project, noun, iid, ..
+            } => {
+                let sigil = match noun {
+                    GitlabNoun::Issues => '#',
+                    GitlabNoun::MergeRequests => '!',
+                };
+                format!("gitlab {project}{sigil}{iid}")
+            }
+            Delivery::JiraComment { key, .. } => format!("jira {key}"),
+            Delivery::SlackMessage {
+                channel, thread_ts, ..
+            } => match thread_ts {
+                Some(ts) => format!("slack {channel} (thread {ts})"),
+                None => format!("slack {channel}"),
+            },
+            Delivery::SlackResponse { response_url, .. } => {
+                format!("slack response_url {}", redact_secret_path(response_url))
+            }
+            Delivery::LinearComment { issue_id, .. } => format!("linear {issue_id}"),
+            Delivery::ChannelMessage {
+                url, kind, chat_id, ..
+            } => match (kind, chat_id) {
+                (MessageKind::Telegram, Some(chat)) => format!("telegram chat {chat}"),
+                _ => format!("{kind} {}", redact_secret_path(url)),
+            },
+            Delivery::Forward { url, .. } => format!("forward {}", redact_url(url)),
+        }
+    }
+
+    /// The delivery's kind as stored (`github_comment`, `channel_message`, ...).
+    pub fn action_name(&self) -> &'static str {
+        match self {
+            Delivery::GithubComment { .. } => "github_comment",
+            Delivery::GitlabNote { .. } => "gitlab_note",
+            Delivery::JiraComment { .. } => "jira_comment",
+            Delivery::SlackMessage { .. } => "slack_message",
+            Delivery::SlackResponse { .. } => "slack_response",
+            Delivery::LinearComment { .. } => "linear_comment",
+            Delivery::ChannelMessage { .. } => "channel_message",
+            Delivery::Forward { .. } => "forward",
+        }
+    }
+}
+
+/// `Debug` goes to logs and test output, so it shows the redacted target and hides the
+/// forward secret; the text itself is kept since it is what the event log shows anyway.
+impl fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Delivery::GithubComment { body, .. }
+            | Delivery::GitlabNote { body, .. }
+            | Delivery::JiraComment { body, .. }
+            | Delivery::LinearComment { body, .. }
+            | Delivery::Forward { body, .. } => body,
+            Delivery::SlackMessage { text, .. }
+            | Delivery::SlackResponse { text, .. }
+            | Delivery::ChannelMessage { text, .. } => text,
+        };
+        let mut s = f.debug_struct(self.action_name());
+        s.field("target", &self.describe_target());
+        if let Delivery::Forward { secret, .. } = self {
+            s.field("signed", &secret.is_some());
+        }
+        s.field("text", text).finish()
+    }
+}
+
+/// `scheme://host[:port]/path` without userinfo, query or fragment, where tokens hide.
+pub(crate) fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or_default();
+            match u.port() {
+                Some(port) => format!("{}://{host}:{port}{}", u.scheme(), u.path()),
+                None => format!("{}://{host}{}", u.scheme(), u.path()),
+            }
+        }
+        Err(_) => "<invalid URL>".into(),
+    }
+}
+
+/// `redact_url` with the last path segment masked: incoming-webhook URLs (Slack, Discord,
+/// Open WebUI, Teams) and Telegram's `bot<token>` carry their secret in the path.
+pub(crate) fn redact_secret_path(url: &str) -> String {
+    let plain = redact_url(url);
+    let Some((scheme, rest)) = plain.split_once("://") else {
+        return plain;
+    };
+    let mut segments: Vec<String> = rest.split('/').map(str::to_owned).collect();
+    let mut telegram = false;
+    for seg in segments.iter_mut().skip(1) {
+        if seg.starts_with("bot") && seg.contains(':') {
+            *seg = "bot***".into();
+            telegram = true;
+        }
+    }
+    if !telegram
+        && segments.len() > 2
+        && let Some(last) = segments.iter_mut().rev().find(|s| !s.is_empty())
+    {
+        *last = "***".into();
+    }
+    format!("{scheme}://{}", segments.join("/"))
+}
+
+/// Percent-encodes one path segment (RFC 3986 unreserved characters stay), so a value from
+/// a payload cannot add path segments or a query. `.` and `..` are refused by the callers.
+pub(crate) fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A path segment taken from a payload: non-empty, not `.`/`..` (which URL parsing would
+/// resolve), and encoded.
+pub(crate) fn segment(what: &str, s: &str) -> Result<String, ActionError> {
+    if s.is_empty() || s == "." || s == ".." {
+        return Err(ActionError::permanent(format!("invalid {what}: {s:?}")));
+    }
+    Ok(encode_segment(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_described_without_tokens() {
+        let cases = [
+            (
+                Delivery::GithubComment {
+                    repo: "octo/app".into(),
+                    number: 7,
+                    body: String::new(),
+                },
+                "github octo/app#7",
+            ),
+            (
+                Delivery::SlackMessage {
+                    channel: "C123".into(),
+                    thread_ts: Some("1.2".into()),
+                    text: String::new(),
+                },
+                "slack C123 (thread 1.2)",
+            ),
+            (
+                Delivery::ChannelMessage {
+                    url: "https://webui.example/api/v1/channels/webhooks/abc/SECRETTOKEN".into(),
+                    kind: MessageKind::OpenWebUi,
+                    text: String::new(),
+                    chat_id: None,
+                },
+                "openwebui https://webui.example/api/v1/channels/webhooks/abc/***",
+            ),
+            (
+                Delivery::Forward {
+                    url: "https://user:pw@host.example/in?token=SECRET".into(),
+                    secret: Some("whsec_SECRET".into()),
+                    event_type: "x".into(),
+                    message_id: "m".into(),
+                    body: "{}".into(),
+                },
+                "forward https://host.example/in",
+            ),
+            (
+                Delivery::SlackResponse {
+                    response_url: "https://hooks.slack.com/commands/T1/123/SECRET".into(),
+                    text: String::new(),
+                    replace_original: false,
+                },
+                "slack response_url https://hooks.slack.com/commands/T1/123/***",
+            ),
+        ];
+        for (d, want) in cases {
+            assert_eq!(d.describe_target(), want);
+            assert!(!format!("{d:?}").contains("SECRET"), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn a_telegram_url_loses_its_bot_token() {
+        let url = "https://api.telegram.org/bot123:ABC/sendMessage";
+        assert_eq!(
+            redact_secret_path(url),
+            "https://api.telegram.org/bot***/sendMessage"
+        );
+    }
+
+    #[test]
+    fn path_segments_from_payloads_cannot_escape_their_place() {
+        assert_eq!(encode_segment("group/sub proj"), "group%2Fsub%20proj");
+        assert_eq!(encode_segment("ABC-12"), "ABC-12");
+        assert!(segment("key", "..").is_err());
+        assert!(segment("key", "").is_err());
+    }
+}

@@ -1,0 +1,261 @@
+//! Forward connector (outbox worker → `actions::execute` → here): POSTs an event (or a
+//! rendered body) to another URL, signed the Standard Webhooks way so any Svix / Standard
+//! Webhooks library (and webhook-mcp's own `standard-webhooks` provider) can verify it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, STANDARD_PAD_INDIFFERENT};
+use hmac::{Hmac, KeyInit, Mac};
+use reqwest::header::CONTENT_TYPE;
+use sha2::Sha256;
+
+use super::client;
+use super::{ActionError, Clients, Sent};
+
+/// One forward, borrowed from `Delivery::Forward`.
+pub(super) struct Message<'a> {
+    pub url: &'a str,
+    pub secret: Option<&'a str>,
+    pub event_type: &'a str,
+    pub message_id: &'a str,
+    pub body: &'a str,
+}
+
+pub(super) async fn send(clients: &Clients, msg: &Message<'_>) -> Result<Sent, ActionError> {
+    let (http, url) = clients.for_url(msg.url, false)?;
+    // Signed at send time, so a retry hours later still falls inside the receiver's
+    // timestamp window; the id stays the same so the receiver can deduplicate.
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let mut req = http
+        .post(url)
+        .header(CONTENT_TYPE, "application/json")
+        .header("webhook-id", msg.message_id)
+        .header("webhook-timestamp", ts.to_string())
+        .header("X-Webhook-Event", msg.event_type)
+        .body(msg.body.to_owned());
+    if let Some(secret) = msg.secret.filter(|s| !s.is_empty()) {
+        req = req.header(
+            "webhook-signature",
+            sign_standard(secret, msg.message_id, ts, msg.body),
+        );
+    }
+    let reply = client::send("forward target", req).await?;
+    Ok(reply.sent(None))
+}
+
+/// The `webhook-signature` value: `v1,` + base64 HMAC-SHA256 of `{id}.{ts}.{body}`. The key
+/// is the secret without `whsec_`, base64-decoded; a secret that is not base64 is used as
+/// its UTF-8 bytes (other Standard Webhooks verifiers, ours included, refuse such secrets).
+pub fn sign_standard(secret: &str, id: &str, ts: i64, body: &str) -> String {
+    let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
+    let key = STANDARD_PAD_INDIFFERENT
+        .decode(raw)
+        .ok()
+        .filter(|k| !k.is_empty())
+        .unwrap_or_else(|| raw.as_bytes().to_vec());
+    // HMAC takes keys of any length, so this never fails.
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("HMAC accepts any key length");
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(body.as_bytes());
+    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use wiremock::matchers::{body_string, header, header_exists, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::*;
+    use crate::actions::client::testing::clients;
+    use crate::actions::{Credentials, Delivery, execute};
+
+    const BODY: &str = r#"{"type":"issues.opened","n":1}"#;
+
+    fn forward(url: String, secret: Option<&str>) -> Delivery {
+        Delivery::Forward {
+            url,
+            secret: secret.map(str::to_owned),
+            event_type: "issues.opened".into(),
+            message_id: "msg_1".into(),
+            body: BODY.into(),
+        }
+    }
+
+    #[test]
+    fn the_signature_matches_the_standard_webhooks_test_vector() {
+        let sig = sign_standard(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            r#"{"test": 2432232314}"#,
+        );
+        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn a_secret_that_is_not_base64_signs_with_its_bytes() {
+        let a = sign_standard("not base64!", "id", 1, "{}");
+        let b = sign_standard("whsec_not base64!", "id", 1, "{}");
+        assert!(a.starts_with("v1,"));
+        assert_eq!(a, b);
+    }
+
+    #[tokio::test]
+    async fn a_forward_carries_the_body_and_a_verifiable_signature() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/in"))
+            .and(header("content-type", "application/json"))
+            .and(header("webhook-id", "msg_1"))
+            .and(header("x-webhook-event", "issues.opened"))
+            .and(header_exists("webhook-timestamp"))
+            .and(header_exists("webhook-signature"))
+            .and(body_string(BODY))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        let d = forward(format!("{}/in", server.uri()), Some(secret));
+        let sent = execute(&clients(), &Credentials::default(), &d)
+            .await
+            .unwrap();
+        assert_eq!(sent.status, 204);
+
+        let req = &server.received_requests().await.unwrap()[0];
+        let ts: i64 = req.headers["webhook-timestamp"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let sig = req.headers["webhook-signature"].to_str().unwrap();
+        assert_eq!(sig, sign_standard(secret, "msg_1", ts, BODY));
+    }
+
+    #[tokio::test]
+    async fn a_forward_without_a_secret_is_sent_unsigned() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let d = forward(format!("{}/in", server.uri()), None);
+        execute(&clients(), &Credentials::default(), &d)
+            .await
+            .unwrap();
+        let req = &server.received_requests().await.unwrap()[0];
+        assert!(req.headers.get("webhook-signature").is_none());
+        assert!(req.headers.get("webhook-id").is_some());
+    }
+
+    #[tokio::test]
+    async fn forward_errors_are_classified_for_retry() {
+        let cases = [
+            (500, true),
+            (408, true),
+            (429, true),
+            (404, false),
+            (410, false),
+        ];
+        for (status, retryable) in cases {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .respond_with(ResponseTemplate::new(status).insert_header("Retry-After", "7"))
+                .mount(&server)
+                .await;
+            let d = forward(format!("{}/in", server.uri()), None);
+            let err = execute(&clients(), &Credentials::default(), &d)
+                .await
+                .unwrap_err();
+            assert_eq!(err.retryable, retryable, "{status}");
+            if status == 429 {
+                assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_loopback_target_that_is_not_allowlisted_is_refused_without_a_request() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let strict = Clients::new(vec!["open-webui:8080".into()], Duration::from_secs(5));
+        let port = server.address().port();
+        for url in [
+            format!("{}/in", server.uri()),
+            format!("http://localhost:{port}/in"),
+            format!("http://[::ffff:127.0.0.1]:{port}/in"),
+        ] {
+            let err = execute(
+                &strict,
+                &Credentials::default(),
+                &forward(url.clone(), None),
+            )
+            .await
+            .unwrap_err();
+            assert!(!err.retryable, "{url}");
+            assert!(err.message.contains("private"), "{}", err.message);
+            assert!(
+                err.message.contains("ALLOWED_TARGET_HOSTS"),
+                "{}",
+                err.message
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_host_allowlisted_on_another_port_is_still_refused() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let other = Clients::new(vec!["127.0.0.1:1".into()], Duration::from_secs(5));
+        let err = execute(
+            &other,
+            &Credentials::default(),
+            &forward(format!("{}/in", server.uri()), None),
+        )
+        .await
+        .unwrap_err();
+        assert!(!err.retryable);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_not_followed() {
+        let inner = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&inner)
+            .await;
+        let outer = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(302)
+                    .insert_header("Location", format!("{}/internal", inner.uri())),
+            )
+            .expect(1)
+            .mount(&outer)
+            .await;
+        let d = forward(format!("{}/in", outer.uri()), None);
+        let err = execute(&clients(), &Credentials::default(), &d)
+            .await
+            .unwrap_err();
+        assert!(!err.retryable);
+        assert_eq!(err.status, Some(302));
+        assert!(err.message.contains("not followed"), "{}", err.message);
+    }
+}

@@ -1,0 +1,181 @@
+//! GitHub connector (outbox worker → `actions::execute` → here): comments on an issue or pull
+//! request through the REST API (PR conversation comments are issue comments). The base URL
+//! is configurable for GitHub Enterprise Server (`https://ghe.example/api/v3`).
+
+use serde_json::json;
+
+use super::client::{self, missing};
+use super::{ActionError, Clients, Credentials, Sent, segment};
+
+pub(super) async fn comment(
+    clients: &Clients,
+    creds: &Credentials,
+    repo: &str,
+    number: u64,
+    body: &str,
+) -> Result<Sent, ActionError> {
+    let token = creds
+        .github_token
+        .as_deref()
+        .ok_or_else(|| missing("GitHub token", "GITHUB_TOKEN"))?;
+    let (owner, name) = repo.split_once('/').ok_or_else(|| {
+        ActionError::permanent(format!("invalid GitHub repo {repo:?}: expected owner/name"))
+    })?;
+    let path = format!(
+        "/repos/{}/{}/issues/{number}/comments",
+        segment("GitHub owner", owner)?,
+        segment("GitHub repo", name)?
+    );
+    let (http, url) = clients.for_endpoint(&creds.github_api_url, &path)?;
+    let req = http
+        .post(url)
+        .bearer_auth(token)
+        .header("Accept", "application/vnd.github+json")
+        .header("X-GitHub-Api-Version", "2022-11-28")
+        .json(&json!({ "body": body }));
+    let reply = client::send("GitHub", req).await?;
+    let answer = reply.json();
+    // The comment's page is what a person wants to open; the id is the fallback.
+    let remote_id = answer["html_url"]
+        .as_str()
+        .map(str::to_owned)
+        .or_else(|| answer["id"].as_u64().map(|id| id.to_string()));
+    Ok(reply.sent(remote_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::super::client::testing::{clients, endpoint};
+    use super::super::{Credentials, Delivery, execute};
+
+    fn creds(server: &MockServer) -> Credentials {
+        Credentials {
+            github_api_url: endpoint(server.uri()),
+            github_token: Some("ghp_test".into()),
+            ..Credentials::default()
+        }
+    }
+
+    fn delivery() -> Delivery {
+        Delivery::GithubComment {
+            repo: "octo/app".into(),
+            number: 7,
+            body: "Thanks, on it.".into(),
+        }
+    }
+
+    async fn answering(status: u16) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/repos/octo/app/issues/7/comments"))
+            .respond_with(ResponseTemplate::new(status).insert_header("Retry-After", "7"))
+            .mount(&server)
+            .await;
+        server
+    }
+
+    #[tokio::test]
+    async fn a_comment_is_posted_with_the_api_headers_and_returns_its_url() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/repos/octo/app/issues/7/comments"))
+            .and(header("authorization", "Bearer ghp_test"))
+            .and(header("accept", "application/vnd.github+json"))
+            .and(header("x-github-api-version", "2022-11-28"))
+            .and(header(
+                "user-agent",
+                concat!("webhook-mcp/", env!("CARGO_PKG_VERSION")),
+            ))
+            .and(body_json(json!({"body": "Thanks, on it."})))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+                "id": 1, "html_url": "https://github.com/octo/app/issues/7#issuecomment-1"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let sent = execute(&clients(), &creds(&server), &delivery())
+            .await
+            .unwrap();
+        assert_eq!(sent.status, 201);
+        assert_eq!(
+            sent.remote_id.as_deref(),
+            Some("https://github.com/octo/app/issues/7#issuecomment-1")
+        );
+        assert!(sent.response.unwrap().contains("issuecomment"));
+    }
+
+    #[tokio::test]
+    async fn a_server_error_is_retryable() {
+        let server = answering(500).await;
+        let err = execute(&clients(), &creds(&server), &delivery())
+            .await
+            .unwrap_err();
+        assert!(err.retryable);
+        assert_eq!(err.status, Some(500));
+    }
+
+    #[tokio::test]
+    async fn too_many_requests_is_retried_after_the_delay_github_asks_for() {
+        let server = answering(429).await;
+        let err = execute(&clients(), &creds(&server), &delivery())
+            .await
+            .unwrap_err();
+        assert!(err.retryable);
+        assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
+    }
+
+    #[tokio::test]
+    async fn not_found_and_gone_are_permanent() {
+        for status in [404, 410] {
+            let server = answering(status).await;
+            let err = execute(&clients(), &creds(&server), &delivery())
+                .await
+                .unwrap_err();
+            assert!(!err.retryable, "{status}");
+            assert_eq!(err.status, Some(status));
+            assert!(err.message.contains(&status.to_string()), "{}", err.message);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_token_is_permanent_and_names_github_token() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(201))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let creds = Credentials {
+            github_token: None,
+            ..creds(&server)
+        };
+        let err = execute(&clients(), &creds, &delivery()).await.unwrap_err();
+        assert!(!err.retryable);
+        assert!(err.message.contains("GITHUB_TOKEN"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn a_repo_that_is_not_owner_slash_name_is_refused_before_sending() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(201))
+            .expect(0)
+            .mount(&server)
+            .await;
+        for repo in ["octo", "../x", "octo/.."] {
+            let d = Delivery::GithubComment {
+                repo: repo.into(),
+                number: 1,
+                body: "x".into(),
+            };
+            let err = execute(&clients(), &creds(&server), &d).await.unwrap_err();
+            assert!(!err.retryable, "{repo}");
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! Jira connector (outbox worker → `actions::execute` → here): comments on an issue through
+//! REST API v2, which takes the comment as plain text (v3 wants Atlassian Document Format).
+//! Works for Jira Cloud (email + API token) and Data Center (same basic auth).
+
+use serde_json::json;
+
+use super::client::{self, missing};
+use super::{ActionError, Clients, Credentials, Sent, segment};
+
+const SETTINGS: &str = "JIRA_BASE_URL, JIRA_EMAIL and JIRA_API_TOKEN";
+
+pub(super) async fn comment(
+    clients: &Clients,
+    creds: &Credentials,
+    key: &str,
+    body: &str,
+) -> Result<Sent, ActionError> {
+    let (Some(base), Some(email), Some(token)) = (
+        creds.jira_base_url.as_ref(),
+        creds.jira_email.as_deref(),
+        creds.jira_api_token.as_deref(),
+    ) else {
+        return Err(missing("Jira site and credentials", SETTINGS));
+    };
+    let path = format!(
+        "/rest/api/2/issue/{}/comment",
+        segment("Jira issue key", key)?
+    );
+    let (http, url) = clients.for_endpoint(base, &path)?;
+    let req = http
+        .post(url)
+        .basic_auth(email, Some(token))
+        .json(&json!({ "body": body }));
+    let reply = client::send("Jira", req).await?;
+    let remote_id = reply.json()["id"].as_str().map(str::to_owned);
+    Ok(reply.sent(remote_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde_json::json;
+    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::super::client::testing::{clients, endpoint};
+    use super::super::{Credentials, Delivery, execute};
+
+    const COMMENTS: &str = "/rest/api/2/issue/ENG-12/comment";
+
+    fn creds(server: &MockServer) -> Credentials {
+        Credentials {
+            jira_base_url: Some(endpoint(server.uri())),
+            jira_email: Some("bot@example.com".into()),
+            jira_api_token: Some("atl-token".into()),
+            ..Credentials::default()
+        }
+    }
+
+    fn delivery() -> Delivery {
+        Delivery::JiraComment {
+            key: "ENG-12".into(),
+            body: "Investigating.".into(),
+        }
+    }
+
+    async fn answering(status: u16) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(COMMENTS))
+            .respond_with(ResponseTemplate::new(status).insert_header("Retry-After", "7"))
+            .mount(&server)
+            .await;
+        server
+    }
+
+    #[tokio::test]
+    async fn a_comment_is_posted_as_plain_text_with_basic_auth() {
+        let server = MockServer::start().await;
+        let auth = format!("Basic {}", STANDARD.encode("bot@example.com:atl-token"));
+        Mock::given(method("POST"))
+            .and(path(COMMENTS))
+            .and(header("authorization", auth.as_str()))
+            .and(body_json(json!({"body": "Investigating."})))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_json(json!({"id": "10042", "self": "x"})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let sent = execute(&clients(), &creds(&server), &delivery())
+            .await
+            .unwrap();
+        assert_eq!(sent.status, 201);
+        assert_eq!(sent.remote_id.as_deref(), Some("10042"));
+    }
+
+    #[tokio::test]
+    async fn server_errors_and_rate_limits_are_retryable() {
+        let server = answering(503).await;
+        let err = execute(&clients(), &creds(&server), &delivery())
+            .await
+            .unwrap_err();
+        assert!(err.retryable);
+
+        let server = answering(429).await;
+        let err = execute(&clients(), &creds(&server), &delivery())
+            .await
+            .unwrap_err();
+        assert!(err.retryable);
+        assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
+    }
+
+    #[tokio::test]
+    async fn not_found_and_gone_are_permanent() {
+        for status in [404, 410] {
+            let server = answering(status).await;
+            let err = execute(&clients(), &creds(&server), &delivery())
+                .await
+                .unwrap_err();
+            assert!(!err.retryable, "{status}");
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_credentials_are_permanent_and_name_the_jira_settings() {
+        let server = MockServer::start().await;
+        let creds = Credentials {
+            jira_api_token: None,
+            ..creds(&server)
+        };
+        let err = execute(&clients(), &creds, &delivery()).await.unwrap_err();
+        assert!(!err.retryable);
+        for var in ["JIRA_BASE_URL", "JIRA_EMAIL", "JIRA_API_TOKEN"] {
+            assert!(err.message.contains(var), "{}", err.message);
+        }
+    }
+}

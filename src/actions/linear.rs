@@ -1,0 +1,211 @@
+//! Linear connector (outbox worker → `actions::execute` → here): comments on an issue with
+//! the `commentCreate` GraphQL mutation. GraphQL reports failures in `errors`, so the body
+//! decides the outcome, not only the status.
+
+use serde_json::{Value, json};
+
+use super::client::{self, missing};
+use super::{ActionError, Clients, Credentials, Sent};
+
+const MUTATION: &str = "mutation($input: CommentCreateInput!){ commentCreate(input: $input){ success comment { id url } } }";
+
+pub(super) async fn comment(
+    clients: &Clients,
+    creds: &Credentials,
+    issue_id: &str,
+    body: &str,
+) -> Result<Sent, ActionError> {
+    let key = creds
+        .linear_api_key
+        .as_deref()
+        .ok_or_else(|| missing("Linear API key", "LINEAR_API_KEY"))?;
+    let (http, url) = clients.for_endpoint(&creds.linear_api_url, "")?;
+    let payload = json!({
+        "query": MUTATION,
+        "variables": { "input": { "issueId": issue_id, "body": body } },
+    });
+    // Personal API keys go bare in Authorization; `Bearer` is for OAuth tokens.
+    let req = http.post(url).header("Authorization", key).json(&payload);
+    let answer = client::exchange("Linear", req).await?;
+    // GraphQL errors come with 200, and with 400 for rate limits and invalid input, so the
+    // body is read before the status.
+    let json: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+    let status = answer.status.as_u16();
+    if let Some(errors) = json["errors"].as_array().filter(|e| !e.is_empty())
+        && (answer.status.is_success() || status == 400)
+    {
+        let retryable = errors.iter().any(is_rate_limit);
+        return Err(ActionError {
+            retryable,
+            status: Some(status),
+            retry_after: None,
+            message: format!("Linear refused the comment: {}", messages(errors)),
+        });
+    }
+    if !answer.status.is_success() {
+        return Err(client::status_error(
+            "Linear",
+            answer.status,
+            &answer.headers,
+            &answer.body,
+        ));
+    }
+    let reply = answer.reply();
+    let created = &json["data"]["commentCreate"];
+    if created["success"].as_bool() != Some(true) {
+        return Err(ActionError {
+            status: Some(reply.status),
+            ..ActionError::permanent("Linear answered commentCreate without success")
+        });
+    }
+    let comment = &created["comment"];
+    let remote_id = comment["url"]
+        .as_str()
+        .or_else(|| comment["id"].as_str())
+        .map(str::to_owned);
+    Ok(reply.sent(remote_id))
+}
+
+/// Linear signals rate limits as a GraphQL error with code `RATELIMITED`, the one error
+/// that waiting fixes.
+fn is_rate_limit(error: &Value) -> bool {
+    error["extensions"]["code"].as_str() == Some("RATELIMITED")
+}
+
+fn messages(errors: &[Value]) -> String {
+    let all: Vec<&str> = errors
+        .iter()
+        .map(|e| e["message"].as_str().unwrap_or("unknown error"))
+        .collect();
+    client::truncate(&all.join("; "), 300).to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+    use wiremock::matchers::{body_partial_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::super::client::testing::{clients, endpoint};
+    use super::super::{Credentials, Delivery, execute};
+
+    fn creds(server: &MockServer) -> Credentials {
+        Credentials {
+            linear_api_url: endpoint(format!("{}/graphql", server.uri())),
+            linear_api_key: Some("lin_api_test".into()),
+            ..Credentials::default()
+        }
+    }
+
+    fn delivery() -> Delivery {
+        Delivery::LinearComment {
+            issue_id: "ENG-7".into(),
+            body: "Picked up.".into(),
+        }
+    }
+
+    async fn answering(template: ResponseTemplate) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .respond_with(template)
+            .mount(&server)
+            .await;
+        server
+    }
+
+    #[tokio::test]
+    async fn a_comment_is_created_with_the_bare_api_key_and_returns_its_url() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .and(header("authorization", "lin_api_test"))
+            .and(body_partial_json(json!({
+                "variables": {"input": {"issueId": "ENG-7", "body": "Picked up."}}
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "data": {"commentCreate": {"success": true,
+                    "comment": {"id": "c1", "url": "https://linear.app/x/issue/ENG-7#comment-c1"}}}
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let sent = execute(&clients(), &creds(&server), &delivery())
+            .await
+            .unwrap();
+        assert_eq!(
+            sent.remote_id.as_deref(),
+            Some("https://linear.app/x/issue/ENG-7#comment-c1")
+        );
+        let requests = server.received_requests().await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+        assert!(
+            body["query"]
+                .as_str()
+                .unwrap()
+                .contains("commentCreate(input: $input)")
+        );
+    }
+
+    #[tokio::test]
+    async fn graphql_errors_are_permanent_unless_rate_limited() {
+        let bad = json!({"errors": [{"message": "Entity not found: Issue"}], "data": null});
+        let server = answering(ResponseTemplate::new(200).set_body_json(bad)).await;
+        let err = execute(&clients(), &creds(&server), &delivery())
+            .await
+            .unwrap_err();
+        assert!(!err.retryable);
+        assert!(err.message.contains("Entity not found"), "{}", err.message);
+
+        let limited = json!({"errors": [{"message": "Rate limit exceeded",
+            "extensions": {"code": "RATELIMITED"}}]});
+        let server = answering(ResponseTemplate::new(400).set_body_json(limited)).await;
+        assert!(
+            execute(&clients(), &creds(&server), &delivery())
+                .await
+                .unwrap_err()
+                .retryable
+        );
+    }
+
+    #[tokio::test]
+    async fn http_errors_are_classified_like_every_other_api() {
+        let server = answering(ResponseTemplate::new(500)).await;
+        assert!(
+            execute(&clients(), &creds(&server), &delivery())
+                .await
+                .unwrap_err()
+                .retryable
+        );
+
+        let server = answering(ResponseTemplate::new(429).insert_header("Retry-After", "7")).await;
+        let err = execute(&clients(), &creds(&server), &delivery())
+            .await
+            .unwrap_err();
+        assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
+
+        for status in [404, 410] {
+            let server = answering(ResponseTemplate::new(status)).await;
+            assert!(
+                !execute(&clients(), &creds(&server), &delivery())
+                    .await
+                    .unwrap_err()
+                    .retryable
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_api_key_is_permanent_and_names_linear_api_key() {
+        let server = MockServer::start().await;
+        let creds = Credentials {
+            linear_api_key: None,
+            ..creds(&server)
+        };
+        let err = execute(&clients(), &creds, &delivery()).await.unwrap_err();
+        assert!(!err.retryable);
+        assert!(err.message.contains("LINEAR_API_KEY"), "{}", err.message);
+    }
+}

@@ -1,0 +1,336 @@
+//! Actions: the outbound end of the flow. The engine plans a `Delivery` per action and the
+//! store keeps it in the outbox in the event's transaction; the outbox worker calls
+//! `execute`, which sends it through one connector (GitHub, GitLab, Jira, Slack, Linear, a
+//! chat channel or a forward target) and answers `Sent` or an `ActionError` that says
+//! whether a retry can help. Scheduling, attempts and dead letters are the worker's.
+//!
+//! Targets a user gave (per-webhook URLs, forward and channel URLs, Slack `response_url`s)
+//! go through the SSRF guard in `ssrf`; operator endpoints from the environment do not.
+
+mod channels;
+mod client;
+mod describe;
+mod forward;
+mod github;
+mod gitlab;
+mod jira;
+mod linear;
+mod slack;
+pub mod ssrf;
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use channels::{MessageKind, guess_kind};
+pub use client::Clients;
+pub(crate) use describe::{redact_secret_path, redact_url, segment};
+pub use forward::sign_standard;
+
+pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
+pub const DEFAULT_GITLAB_URL: &str = "https://gitlab.com";
+pub const DEFAULT_SLACK_API_URL: &str = "https://slack.com/api";
+pub const DEFAULT_LINEAR_API_URL: &str = "https://api.linear.app/graphql";
+pub const DEFAULT_TELEGRAM_API_URL: &str = "https://api.telegram.org";
+
+/// One outbound request, fully resolved, stored as JSON in the outbox.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Delivery {
+    GithubComment {
+        /// `owner/name`.
+        repo: String,
+        number: u64,
+        body: String,
+    },
+    GitlabNote {
+        /// `path_with_namespace`, e.g. `group/sub/project`.
+        project: String,
+        noun: GitlabNoun,
+        iid: u64,
+        body: String,
+    },
+    JiraComment {
+        key: String,
+        body: String,
+    },
+    SlackMessage {
+        channel: String,
+        thread_ts: Option<String>,
+        text: String,
+    },
+    SlackResponse {
+        response_url: String,
+        text: String,
+        replace_original: bool,
+    },
+    LinearComment {
+        issue_id: String,
+        body: String,
+    },
+    ChannelMessage {
+        /// The channel's incoming-webhook URL. For Telegram see `channels`: empty (the bot
+        /// token comes from the credentials) or a full `.../bot<token>/sendMessage` URL.
+        url: String,
+        /// Stored as `message_kind`: `kind` is the enum's tag and serde refuses a field that
+        /// shares the tag's name.
+        #[serde(rename = "message_kind")]
+        kind: MessageKind,
+        text: String,
+        #[serde(default)]
+        chat_id: Option<String>,
+    },
+    Forward {
+        url: String,
+        /// Standard Webhooks secret (`whsec_...`); `None` sends unsigned.
+        secret: Option<String>,
+        event_type: String,
+        message_id: String,
+        /// JSON text, sent byte for byte (the signature covers these bytes).
+        body: String,
+    },
+}
+
+/// The GitLab resource a note goes on, as named in the API path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GitlabNoun {
+    Issues,
+    MergeRequests,
+}
+
+impl GitlabNoun {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GitlabNoun::Issues => "issues",
+            GitlabNoun::MergeRequests => "merge_requests",
+        }
+    }
+}
+
+/// A base URL and whether it may point inside the network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: String,
+    /// Operator-configured (env) endpoints are trusted; user-given ones (a per-webhook option)
+    /// go through the SSRF guard.
+    pub trusted: bool,
+}
+
+impl Endpoint {
+    pub fn trusted(url: impl Into<String>) -> Self {
+        Endpoint {
+            url: url.into(),
+            trusted: true,
+        }
+    }
+
+    pub fn user(url: impl Into<String>) -> Self {
+        Endpoint {
+            url: url.into(),
+            trusted: false,
+        }
+    }
+}
+
+/// Global settings merged with per-webhook overrides by the caller. `Debug` hides the
+/// secrets; `Default` holds the public SaaS endpoints and no credentials.
+#[derive(Clone)]
+pub struct Credentials {
+    pub github_api_url: Endpoint,
+    pub github_token: Option<String>,
+    pub gitlab_url: Endpoint,
+    pub gitlab_token: Option<String>,
+    pub jira_base_url: Option<Endpoint>,
+    pub jira_email: Option<String>,
+    pub jira_api_token: Option<String>,
+    pub slack_api_url: Endpoint,
+    pub slack_bot_token: Option<String>,
+    pub linear_api_url: Endpoint,
+    pub linear_api_key: Option<String>,
+    pub telegram_api_url: Endpoint,
+    pub telegram_bot_token: Option<String>,
+}
+
+impl Default for Credentials {
+    fn default() -> Self {
+        Credentials {
+            github_api_url: Endpoint::trusted(DEFAULT_GITHUB_API_URL),
+            github_token: None,
+            gitlab_url: Endpoint::trusted(DEFAULT_GITLAB_URL),
+            gitlab_token: None,
+            jira_base_url: None,
+            jira_email: None,
+            jira_api_token: None,
+            slack_api_url: Endpoint::trusted(DEFAULT_SLACK_API_URL),
+            slack_bot_token: None,
+            linear_api_url: Endpoint::trusted(DEFAULT_LINEAR_API_URL),
+            linear_api_key: None,
+            telegram_api_url: Endpoint::trusted(DEFAULT_TELEGRAM_API_URL),
+            telegram_bot_token: None,
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |s: &Option<String>| if s.is_some() { "<set>" } else { "<unset>" };
+        f.debug_struct("Credentials")
+            .field("github_api_url", &self.github_api_url)
+            .field("github_token", &set(&self.github_token))
+            .field("gitlab_url", &self.gitlab_url)
+            .field("gitlab_token", &set(&self.gitlab_token))
+            .field("jira_base_url", &self.jira_base_url)
+            .field("jira_email", &self.jira_email)
+            .field("jira_api_token", &set(&self.jira_api_token))
+            .field("slack_api_url", &self.slack_api_url)
+            .field("slack_bot_token", &set(&self.slack_bot_token))
+            .field("linear_api_url", &self.linear_api_url)
+            .field("linear_api_key", &set(&self.linear_api_key))
+            .field("telegram_api_url", &self.telegram_api_url)
+            .field("telegram_bot_token", &set(&self.telegram_bot_token))
+            .finish()
+    }
+}
+
+/// A delivery the other side accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    pub status: u16,
+    /// The answer's body, truncated to 2 KiB.
+    pub response: Option<String>,
+    /// What the other side created: a comment URL or id, a Slack `ts`, a message id.
+    pub remote_id: Option<String>,
+}
+
+/// A delivery that failed, and whether the same request may succeed later.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ActionError {
+    pub retryable: bool,
+    /// The HTTP status, when there was an answer.
+    pub status: Option<u16>,
+    /// How long the other side asked us to wait (`Retry-After`).
+    pub retry_after: Option<Duration>,
+    /// Safe to store and show: never holds a token.
+    pub message: String,
+}
+
+impl ActionError {
+    pub fn permanent(message: impl Into<String>) -> Self {
+        ActionError {
+            retryable: false,
+            status: None,
+            retry_after: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn retryable(message: impl Into<String>) -> Self {
+        ActionError {
+            retryable: true,
+            ..ActionError::permanent(message)
+        }
+    }
+}
+
+/// Sends one delivery through its connector.
+pub async fn execute(
+    clients: &Clients,
+    creds: &Credentials,
+    delivery: &Delivery,
+) -> Result<Sent, ActionError> {
+    tracing::debug!(action = delivery.action_name(), target = %delivery.describe_target(), "sending");
+    match delivery {
+        Delivery::GithubComment { repo, number, body } => {
+            github::comment(clients, creds, repo, *number, body).await
+        }
+        Delivery::GitlabNote {
+            project,
+            noun,
+            iid,
+            body,
+        } => gitlab::note(clients, creds, project, *noun, *iid, body).await,
+        Delivery::JiraComment { key, body } => jira::comment(clients, creds, key, body).await,
+        Delivery::SlackMessage {
+            channel,
+            thread_ts,
+            text,
+        } => slack::post_message(clients, creds, channel, thread_ts.as_deref(), text).await,
+        Delivery::SlackResponse {
+            response_url,
+            text,
+            replace_original,
+        } => slack::respond(clients, response_url, text, *replace_original).await,
+        Delivery::LinearComment { issue_id, body } => {
+            linear::comment(clients, creds, issue_id, body).await
+        }
+        Delivery::ChannelMessage {
+            url,
+            kind,
+            text,
+            chat_id,
+        } => channels::post(clients, creds, url, *kind, text, chat_id.as_deref()).await,
+        Delivery::Forward {
+            url,
+            secret,
+            event_type,
+            message_id,
+            body,
+        } => {
+            let msg = forward::Message {
+                url,
+                secret: secret.as_deref(),
+                event_type,
+                message_id,
+                body,
+            };
+            forward::send(clients, &msg).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliveries_round_trip_through_the_outbox_json() {
+        let d = Delivery::GitlabNote {
+            project: "group/app".into(),
+            noun: GitlabNoun::MergeRequests,
+            iid: 3,
+            body: "hi".into(),
+        };
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["kind"], "gitlab_note");
+        assert_eq!(json["noun"], "merge_requests");
+        assert_eq!(serde_json::from_value::<Delivery>(json).unwrap(), d);
+
+        let c = serde_json::json!({"kind": "channel_message", "url": "https://x/y",
+            "message_kind": "discord", "text": "t"});
+        let d: Delivery = serde_json::from_value(c).unwrap();
+        assert!(matches!(
+            d,
+            Delivery::ChannelMessage {
+                kind: MessageKind::Discord,
+                chat_id: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn credentials_debug_hides_secrets() {
+        let creds = Credentials {
+            github_token: Some("ghp_SECRET".into()),
+            ..Credentials::default()
+        };
+        let shown = format!("{creds:?}");
+        assert!(
+            !shown.contains("SECRET") && shown.contains("<set>"),
+            "{shown}"
+        );
+    }
+}

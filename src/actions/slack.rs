@@ -1,0 +1,298 @@
+//! Slack connector (outbox worker → `actions::execute` → here): `chat.postMessage` with the
+//! bot token (channel messages and thread replies), and answers to slash commands and
+//! interactions through the payload's `response_url`.
+//!
+//! The Web API answers HTTP 200 even when it refuses (`{"ok": false, "error": "..."}`), so
+//! the body decides the outcome, not only the status.
+
+use reqwest::Url;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+
+use super::client::{self, missing};
+use super::{ActionError, Clients, Credentials, Sent, redact_secret_path, ssrf};
+
+/// Slack warns (`missing_charset`) about a bare `application/json`.
+const JSON_UTF8: &str = "application/json; charset=utf-8";
+
+pub(super) async fn post_message(
+    clients: &Clients,
+    creds: &Credentials,
+    channel: &str,
+    thread_ts: Option<&str>,
+    text: &str,
+) -> Result<Sent, ActionError> {
+    let token = creds
+        .slack_bot_token
+        .as_deref()
+        .ok_or_else(|| missing("Slack bot token", "SLACK_BOT_TOKEN"))?;
+    let mut payload = json!({ "channel": channel, "text": text });
+    if let Some(ts) = thread_ts {
+        payload["thread_ts"] = json!(ts);
+    }
+    let (http, url) = clients.for_endpoint(&creds.slack_api_url, "/chat.postMessage")?;
+    let req = http
+        .post(url)
+        .bearer_auth(token)
+        .header(CONTENT_TYPE, JSON_UTF8)
+        .json(&payload);
+    let reply = client::send("Slack", req).await?;
+    let answer = reply.json();
+    check_ok(&answer, reply.status)?;
+    let remote_id = answer["ts"].as_str().map(str::to_owned);
+    Ok(reply.sent(remote_id))
+}
+
+/// Posts to a `response_url`. The URL comes from the (verified) payload, but it is still
+/// data from outside: only Slack's own hooks host is accepted, or an allowlisted host.
+pub(super) async fn respond(
+    clients: &Clients,
+    response_url: &str,
+    text: &str,
+    replace_original: bool,
+) -> Result<Sent, ActionError> {
+    check_response_url(response_url, clients.allowlist())?;
+    let (http, url) = clients.for_url(response_url, false)?;
+    let payload = json!({
+        "text": text,
+        "response_type": "in_channel",
+        "replace_original": replace_original,
+    });
+    let req = http
+        .post(url)
+        .header(CONTENT_TYPE, JSON_UTF8)
+        .json(&payload);
+    let reply = client::send("Slack response_url", req).await?;
+    // Usually plain `ok`; some answers are JSON with `ok: false`.
+    let answer = reply.json();
+    if answer.is_object() {
+        check_ok(&answer, reply.status)?;
+    }
+    Ok(reply.sent(None))
+}
+
+fn check_response_url(raw: &str, allowlist: &[String]) -> Result<(), ActionError> {
+    let refused = || {
+        ActionError::permanent(format!(
+            "refused response_url {}: only https://hooks.slack.com URLs are accepted",
+            redact_secret_path(raw)
+        ))
+    };
+    let url = Url::parse(raw).map_err(|_| refused())?;
+    let host = url.host_str().unwrap_or_default();
+    let slack = url.scheme() == "https" && host.eq_ignore_ascii_case("hooks.slack.com");
+    let port = url.port_or_known_default().unwrap_or(0);
+    if slack || ssrf::host_allowed(host, port, allowlist) {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
+/// `ok: false` is a refusal; only `ratelimited` is worth another try, since the others
+/// (`channel_not_found`, `not_in_channel`, `invalid_auth`) answer the same every time.
+fn check_ok(answer: &Value, status: u16) -> Result<(), ActionError> {
+    if answer["ok"].as_bool() == Some(true) {
+        return Ok(());
+    }
+    let error = answer["error"]
+        .as_str()
+        .unwrap_or("unknown error (no ok field)");
+    let retryable = error == "ratelimited";
+    Err(ActionError {
+        retryable,
+        status: Some(status),
+        retry_after: None,
+        message: format!("Slack refused the message: {error}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+    use wiremock::matchers::{body_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    use super::super::client::testing::{clients, endpoint};
+    use super::super::{Clients, Credentials, Delivery, execute};
+
+    fn creds(server: &MockServer) -> Credentials {
+        Credentials {
+            slack_api_url: endpoint(server.uri()),
+            slack_bot_token: Some("xoxb-test".into()),
+            ..Credentials::default()
+        }
+    }
+
+    fn reply() -> Delivery {
+        Delivery::SlackMessage {
+            channel: "C123".into(),
+            thread_ts: Some("1712345678.000100".into()),
+            text: "Done.".into(),
+        }
+    }
+
+    async fn answering(template: ResponseTemplate) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/chat.postMessage"))
+            .respond_with(template)
+            .mount(&server)
+            .await;
+        server
+    }
+
+    #[tokio::test]
+    async fn a_thread_reply_is_posted_with_the_bot_token_and_returns_its_ts() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/chat.postMessage"))
+            .and(header("authorization", "Bearer xoxb-test"))
+            .and(header("content-type", "application/json; charset=utf-8"))
+            .and(body_json(json!({
+                "channel": "C123", "text": "Done.", "thread_ts": "1712345678.000100"
+            })))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(
+                    json!({"ok": true, "channel": "C123", "ts": "1712345679.000200"}),
+                ),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let sent = execute(&clients(), &creds(&server), &reply())
+            .await
+            .unwrap();
+        assert_eq!(sent.remote_id.as_deref(), Some("1712345679.000200"));
+    }
+
+    #[tokio::test]
+    async fn a_message_without_a_thread_sends_no_thread_ts() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(body_json(json!({"channel": "C123", "text": "hi"})))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"ok": true, "ts": "1.2"})),
+            )
+            .expect(1)
+            .mount(&server)
+            .await;
+        let d = Delivery::SlackMessage {
+            channel: "C123".into(),
+            thread_ts: None,
+            text: "hi".into(),
+        };
+        execute(&clients(), &creds(&server), &d).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn ok_false_is_permanent_except_when_rate_limited() {
+        let refused = json!({"ok": false, "error": "channel_not_found"});
+        let server = answering(ResponseTemplate::new(200).set_body_json(refused)).await;
+        let err = execute(&clients(), &creds(&server), &reply())
+            .await
+            .unwrap_err();
+        assert!(!err.retryable);
+        assert!(err.message.contains("channel_not_found"), "{}", err.message);
+
+        let limited = json!({"ok": false, "error": "ratelimited"});
+        let server = answering(ResponseTemplate::new(200).set_body_json(limited)).await;
+        let err = execute(&clients(), &creds(&server), &reply())
+            .await
+            .unwrap_err();
+        assert!(err.retryable);
+    }
+
+    #[tokio::test]
+    async fn http_errors_are_classified_like_every_other_api() {
+        let server = answering(ResponseTemplate::new(500)).await;
+        assert!(
+            execute(&clients(), &creds(&server), &reply())
+                .await
+                .unwrap_err()
+                .retryable
+        );
+
+        let server = answering(ResponseTemplate::new(429).insert_header("Retry-After", "7")).await;
+        let err = execute(&clients(), &creds(&server), &reply())
+            .await
+            .unwrap_err();
+        assert!(err.retryable);
+        assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
+
+        for status in [404, 410] {
+            let server = answering(ResponseTemplate::new(status)).await;
+            assert!(
+                !execute(&clients(), &creds(&server), &reply())
+                    .await
+                    .unwrap_err()
+                    .retryable
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_missing_bot_token_is_permanent_and_names_slack_bot_token() {
+        let server = MockServer::start().await;
+        let creds = Credentials {
+            slack_bot_token: None,
+            ..creds(&server)
+        };
+        let err = execute(&clients(), &creds, &reply()).await.unwrap_err();
+        assert!(!err.retryable);
+        assert!(err.message.contains("SLACK_BOT_TOKEN"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn a_response_url_answer_is_posted_in_channel() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/commands/T1/123/abc"))
+            .and(body_json(json!({
+                "text": "Queued.", "response_type": "in_channel", "replace_original": false
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let d = Delivery::SlackResponse {
+            response_url: format!("{}/commands/T1/123/abc", server.uri()),
+            text: "Queued.".into(),
+            replace_original: false,
+        };
+        let sent = execute(&clients(), &Credentials::default(), &d)
+            .await
+            .unwrap();
+        assert_eq!(sent.status, 200);
+    }
+
+    #[tokio::test]
+    async fn a_response_url_outside_slack_is_refused_without_a_request() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&server)
+            .await;
+        // The mock's host is not allowlisted here, so it is just "some other host".
+        let strict = Clients::new(Vec::new(), Duration::from_secs(5));
+        for url in [
+            format!("{}/commands/T1/123/abc", server.uri()),
+            "http://hooks.slack.com/commands/T1/1/x".to_owned(),
+            "https://hooks.slack.com.evil.example/commands/T1/1/x".to_owned(),
+        ] {
+            let d = Delivery::SlackResponse {
+                response_url: url.clone(),
+                text: "x".into(),
+                replace_original: true,
+            };
+            let err = execute(&strict, &Credentials::default(), &d)
+                .await
+                .unwrap_err();
+            assert!(!err.retryable, "{url}");
+            assert!(err.message.contains("hooks.slack.com"), "{}", err.message);
+        }
+    }
+}

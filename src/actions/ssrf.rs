@@ -1,0 +1,409 @@
+//! The SSRF guard: the last check on the outbound path (outbox worker → `actions::execute` →
+//! a connector → `Clients` → here) for every URL a user gave (forward targets, channel webhook
+//! URLs, per-webhook base URLs, Slack `response_url`s).
+//!
+//! Two places check, because each alone has a hole:
+//! - `check_url`, before sending: the scheme, and hosts that are IP literals (hyper never
+//!   calls a resolver for those).
+//! - `GuardedResolver`, the DNS resolver of the guarded clients: every name is resolved here
+//!   and non-public addresses are dropped, so the address checked is the address connected
+//!   to. A name that was public when the command was saved and points inside later (DNS
+//!   rebinding) is still refused.
+//!
+//! Operators open holes with `ALLOWED_TARGET_HOSTS` (`open-webui:8080`, `127.0.0.1`).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use reqwest::Url;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// Why a target was refused. Never retryable: the address will not become public by waiting.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refused {
+    pub message: String,
+}
+
+impl Refused {
+    fn private(host: &str, what: String) -> Self {
+        Refused {
+            message: format!(
+                "refused to connect to {host}: it {what}; to allow it, add \"{host}\" (or \
+                 \"{host}:PORT\") to ALLOWED_TARGET_HOSTS"
+            ),
+        }
+    }
+
+    fn other(message: String) -> Self {
+        Refused { message }
+    }
+}
+
+/// Whether `ip` is an address on the public internet. Everything an attacker could use to
+/// reach the service's own network is refused: loopback, private, link-local (which holds
+/// the cloud metadata endpoint 169.254.169.254), CGNAT, unique-local, multicast,
+/// documentation and reserved ranges, and IPv6 forms that embed one of those IPv4 addresses.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => is_public_v6(v6),
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, c, _] = ip.octets();
+    let refused = a == 0 // "this network", includes the unspecified address
+        || ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || (a == 100 && (64..128).contains(&b)) // CGNAT 100.64/10
+        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments 192.0.0/24
+        || ip.is_documentation()
+        || (a == 198 && (b == 18 || b == 19)) // benchmarking 198.18/15
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
+        || ip.is_multicast()
+        || a >= 240; // reserved 240/4, includes broadcast
+    !refused
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let seg = ip.segments();
+    // Forms that carry an IPv4 address are judged by that address, so `::ffff:127.0.0.1`,
+    // NAT64 `64:ff9b::7f00:1` and 6to4 `2002:7f00:1::` cannot smuggle loopback through.
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return is_public_v4(v4);
+    }
+    if seg[0] == 0x64 && seg[1] == 0xff9b && seg[2..6] == [0, 0, 0, 0] {
+        return is_public_v4(embedded_v4(seg[6], seg[7]));
+    }
+    if seg[0] == 0x2002 {
+        return is_public_v4(embedded_v4(seg[1], seg[2]));
+    }
+    // Only global unicast 2000::/3 is public; this also refuses ::, ::1, IPv4-compatible
+    // ::a.b.c.d, fc00::/7, fe80::/10, fec0::/10, ff00::/8 and 100::/64.
+    let global_unicast = seg[0] & 0xe000 == 0x2000;
+    let documentation = (seg[0] == 0x2001 && seg[1] == 0x0db8) || seg[0] & 0xfff0 == 0x3ff0;
+    let teredo = seg[0] == 0x2001 && seg[1] == 0;
+    let benchmarking = seg[0] == 0x2001 && seg[1] == 0x0002 && seg[2] == 0;
+    global_unicast && !documentation && !teredo && !benchmarking
+}
+
+fn embedded_v4(hi: u16, lo: u16) -> Ipv4Addr {
+    let [a, b] = hi.to_be_bytes();
+    let [c, d] = lo.to_be_bytes();
+    Ipv4Addr::new(a, b, c, d)
+}
+
+/// Names that point at the machine itself or at a cloud metadata service whatever they
+/// resolve to (their answers can differ between the check and the connection).
+pub fn is_local_name(host: &str) -> bool {
+    let host = normalize(host);
+    matches!(host.as_str(), "localhost" | "metadata" | "metadata.goog")
+        || host.ends_with(".localhost")
+        // `.internal` is reserved for private use; `metadata.google.internal` lives there.
+        || host.ends_with(".internal")
+}
+
+/// Whether `host:port` is in the allowlist. Entries are `host` (any port) or `host:port`;
+/// IPv6 entries are `::1` or `[::1]:8080`. Case and a trailing dot are ignored, and IP
+/// entries match any spelling of the same address.
+pub fn host_allowed(host: &str, port: u16, allowlist: &[String]) -> bool {
+    allowlist.iter().any(|entry| match parse_entry(entry) {
+        Some((h, p)) => same_host(&h, host) && p.is_none_or(|p| p == port),
+        None => false,
+    })
+}
+
+/// Whether any entry names `host`, on any port. The resolver only sees the name, so it lets
+/// these through and `check_url` has already refused a port the entry does not cover.
+fn host_named(host: &str, allowlist: &[String]) -> bool {
+    allowlist
+        .iter()
+        .filter_map(|entry| parse_entry(entry))
+        .any(|(h, _)| same_host(&h, host))
+}
+
+/// Splits an allowlist entry into host and optional port. A scheme or path some operators
+/// paste along with the host is tolerated. `None` for an entry that cannot match.
+fn parse_entry(entry: &str) -> Option<(String, Option<u16>)> {
+    let entry = entry.trim();
+    let entry = entry
+        .strip_prefix("https://")
+        .or_else(|| entry.strip_prefix("http://"))
+        .unwrap_or(entry);
+    let entry = entry.split('/').next().unwrap_or_default();
+    if entry.is_empty() {
+        return None;
+    }
+    if let Some(rest) = entry.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        return match after.strip_prefix(':') {
+            Some(port) => Some((host.to_owned(), Some(port.parse().ok()?))),
+            None if after.is_empty() => Some((host.to_owned(), None)),
+            None => None,
+        };
+    }
+    match entry.split_once(':') {
+        // More than one colon: a bare IPv6 address.
+        Some((_, rest)) if rest.contains(':') => Some((entry.to_owned(), None)),
+        Some((host, port)) => Some((host.to_owned(), Some(port.parse().ok()?))),
+        None => Some((entry.to_owned(), None)),
+    }
+}
+
+fn same_host(a: &str, b: &str) -> bool {
+    let (a, b) = (normalize(a), normalize(b));
+    match (a.parse::<IpAddr>(), b.parse::<IpAddr>()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn normalize(host: &str) -> String {
+    host.trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+}
+
+/// Which guarded client a checked URL goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// The host and port are allowlisted: the resolver lets private addresses through.
+    Allowlisted,
+    /// Everything else: the resolver drops every non-public address.
+    Strict,
+}
+
+/// The check before sending to a user-given URL: only http(s), no private IP literals, no
+/// local or metadata names (unless allowlisted). Names are checked again, by address, when
+/// the resolver runs.
+pub(crate) fn check_url(url: &Url, allowlist: &[String]) -> Result<Route, Refused> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Refused::other(format!(
+            "refused {}:// URL: only http and https targets are allowed",
+            url.scheme()
+        )));
+    }
+    let port = url.port_or_known_default().unwrap_or(0);
+    // The URL parser has already normalised IP literals (`2130706433` → `127.0.0.1`) and
+    // bracketed IPv6 hosts.
+    let Some(raw_host) = url.host_str().filter(|h| !h.is_empty()) else {
+        return Err(Refused::other("refused URL without a host".into()));
+    };
+    let host = raw_host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let ip = host.parse::<IpAddr>().ok();
+    if host_allowed(&host, port, allowlist) {
+        return Ok(Route::Allowlisted);
+    }
+    match ip {
+        Some(ip) if !is_public(ip) => Err(Refused::private(
+            &host,
+            "is a private or reserved address".into(),
+        )),
+        None if is_local_name(&host) => Err(Refused::private(
+            &host,
+            "names a local or cloud-metadata host (a private address)".into(),
+        )),
+        _ => Ok(Route::Strict),
+    }
+}
+
+/// The DNS resolver of the guarded clients. Resolves with the system resolver, then keeps
+/// only public addresses unless the name is allowlisted. An empty allowlist makes it strict.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct GuardedResolver {
+    pub allowlist: Arc<[String]>,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let host = name.as_str().to_owned();
+        let allowlist = Arc::clone(&self.allowlist);
+        Box::pin(async move {
+            let allowed = host_named(&host, &allowlist);
+            if !allowed && is_local_name(&host) {
+                return Err(Refused::private(
+                    &host,
+                    "names a local or cloud-metadata host (a private address)".into(),
+                )
+                .into());
+            }
+            // Port 0: reqwest puts the URL's port on every address it gets back.
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if allowed {
+                return Ok(Box::new(addrs.into_iter()) as Addrs);
+            }
+            let (public, private): (Vec<_>, Vec<_>) =
+                addrs.into_iter().partition(|a| is_public(a.ip()));
+            match (public.is_empty(), private.first()) {
+                (true, Some(first)) => Err(Refused::private(
+                    &host,
+                    format!("resolves to a private address ({})", first.ip()),
+                )
+                .into()),
+                _ => Ok(Box::new(public.into_iter()) as Addrs),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn is_public_refuses_every_internal_range_and_accepts_internet_addresses() {
+        let cases: &[(&str, bool)] = &[
+            ("8.8.8.8", true),
+            ("1.1.1.1", true),
+            ("140.82.112.3", true),
+            ("100.63.255.255", true),
+            ("172.32.0.1", true),
+            ("127.0.0.1", false),
+            ("127.1.2.3", false),
+            ("10.0.0.1", false),
+            ("172.16.0.1", false),
+            ("172.31.255.255", false),
+            ("192.168.1.1", false),
+            ("169.254.169.254", false),
+            ("100.64.0.1", false),
+            ("100.127.255.255", false),
+            ("0.0.0.0", false),
+            ("0.1.2.3", false),
+            ("255.255.255.255", false),
+            ("192.0.2.1", false),
+            ("198.51.100.1", false),
+            ("203.0.113.1", false),
+            ("198.18.0.1", false),
+            ("224.0.0.1", false),
+            ("240.0.0.1", false),
+            ("2606:4700:4700::1111", true),
+            ("2a00:1450:4001::200e", true),
+            ("::1", false),
+            ("::", false),
+            ("fe80::1", false),
+            ("fc00::1", false),
+            ("fd12:3456::1", false),
+            ("ff02::1", false),
+            ("2001:db8::1", false),
+            ("::ffff:127.0.0.1", false),
+            ("::ffff:169.254.169.254", false),
+            ("::ffff:10.0.0.1", false),
+            ("::ffff:8.8.8.8", true),
+            ("::127.0.0.1", false),
+            ("64:ff9b::7f00:1", false),
+            ("64:ff9b::808:808", true),
+            ("2002:7f00:1::", false),
+            ("2002:808:808::", true),
+            ("2001::1", false),
+        ];
+        for (ip, want) in cases {
+            let parsed: IpAddr = ip.parse().unwrap();
+            assert_eq!(is_public(parsed), *want, "{ip}");
+        }
+    }
+
+    #[test]
+    fn host_allowed_matches_hosts_with_and_without_ports() {
+        let list: Vec<String> = [
+            "open-webui:8080",
+            "127.0.0.1",
+            "Internal.Example.",
+            "[::1]:9000",
+        ]
+        .map(String::from)
+        .to_vec();
+        let cases: &[(&str, u16, bool)] = &[
+            ("open-webui", 8080, true),
+            ("open-webui", 80, false),
+            ("OPEN-WEBUI", 8080, true),
+            ("127.0.0.1", 1234, true),
+            ("127.0.0.2", 1234, false),
+            ("internal.example", 443, true),
+            ("internal.example.", 80, true),
+            ("::1", 9000, true),
+            ("[::1]", 9000, true),
+            ("0:0::1", 9000, true),
+            ("::1", 9001, false),
+            ("example.com", 443, false),
+        ];
+        for (host, port, want) in cases {
+            assert_eq!(host_allowed(host, *port, &list), *want, "{host}:{port}");
+        }
+    }
+
+    #[test]
+    fn allowlist_entries_that_cannot_match_are_ignored() {
+        for entry in ["", "host:notaport", "[::1", "[::1]x", "http://"] {
+            assert!(!host_allowed("host", 80, &[entry.to_owned()]), "{entry}");
+        }
+        assert!(host_allowed(
+            "open-webui",
+            8080,
+            &["http://open-webui:8080/".to_owned()]
+        ));
+    }
+
+    #[test]
+    fn check_url_refuses_private_literals_local_names_and_other_schemes() {
+        let allow = vec![
+            "10.1.2.3".to_owned(),
+            "metadata.google.internal:80".to_owned(),
+        ];
+        let cases: &[(&str, Option<Route>)] = &[
+            ("https://example.com/hook", Some(Route::Strict)),
+            ("http://93.184.216.34/", Some(Route::Strict)),
+            ("http://127.0.0.1:8080/", None),
+            ("http://[::1]/", None),
+            ("http://[::ffff:7f00:1]/", None),
+            ("http://169.254.169.254/latest/meta-data/", None),
+            ("http://2130706433/", None),
+            ("http://localhost:3000/", None),
+            ("http://app.localhost/", None),
+            (
+                "http://metadata.google.internal/computeMetadata/v1/",
+                Some(Route::Allowlisted),
+            ),
+            ("http://metadata.google.internal:8080/", None),
+            ("http://10.1.2.3:9999/", Some(Route::Allowlisted)),
+            ("ftp://example.com/", None),
+            ("file:///etc/passwd", None),
+        ];
+        for (url, want) in cases {
+            let got = check_url(&Url::parse(url).unwrap(), &allow).ok();
+            assert_eq!(got, *want, "{url}");
+        }
+    }
+
+    #[test]
+    fn refusals_name_the_host_and_the_setting_that_allows_it() {
+        let err = check_url(&Url::parse("http://10.0.0.5:81/").unwrap(), &[]).unwrap_err();
+        assert!(err.message.contains("10.0.0.5"), "{err}");
+        assert!(err.message.contains("private"), "{err}");
+        assert!(err.message.contains("ALLOWED_TARGET_HOSTS"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_resolver_refuses_names_that_resolve_to_loopback_unless_allowlisted() {
+        let strict = GuardedResolver::default();
+        let name: Name = "localhost".parse().unwrap();
+        let err = strict.resolve(name).await.err().expect("refused");
+        assert!(err.to_string().contains("ALLOWED_TARGET_HOSTS"), "{err}");
+
+        let open = GuardedResolver {
+            allowlist: Arc::from(vec!["localhost".to_owned()]),
+        };
+        let addrs: Vec<_> = open
+            .resolve("localhost".parse().unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+    }
+}

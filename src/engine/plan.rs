@@ -1,0 +1,291 @@
+//! Planning: turns the commands an event fired into concrete work — outbound deliveries for
+//! the outbox, tasks for agents, or an answer in the webhook's own HTTP response. Pure: the
+//! receiver calls it before its one write, and the result is stored with the event.
+//!
+//! Where a reply goes is decided here from the event's source, never from anything a command
+//! or payload could point elsewhere: a comment on a GitHub event goes to that issue.
+
+use serde_json::Value;
+
+use super::command::{ActionKind, Target};
+use super::template;
+use crate::actions::{Delivery, GitlabNoun, MessageKind, guess_kind};
+use crate::providers::{Provider, SourceRef};
+
+/// A fired command, with what planning needs of it.
+#[derive(Debug, Clone)]
+pub struct Fired<'a> {
+    pub command_id: &'a str,
+    pub action: ActionKind,
+    pub agent: Option<&'a str>,
+    pub template: Option<&'a str>,
+    pub target: Option<Target>,
+}
+
+/// The event as planning sees it.
+#[derive(Debug, Clone)]
+pub struct EventView<'a> {
+    pub provider: Provider,
+    pub event_type: &'a str,
+    pub payload: &'a Value,
+    pub source: Option<&'a SourceRef>,
+    /// The template context (payload + event + webhook), built once.
+    pub context: &'a Value,
+    /// The raw body, forwarded as is when a forward command has no template.
+    pub body: &'a [u8],
+}
+
+/// One unit of planned work.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Planned {
+    /// Send through the outbox. `Err` holds why it cannot be sent (a template error, a source
+    /// with nowhere to reply): stored as a dead action so the event log shows it.
+    Send {
+        command_id: String,
+        action: ActionKind,
+        delivery: Result<Delivery, String>,
+        /// `ask`: the agent whose task waits for the reply, and the question.
+        ask: Option<(String, String)>,
+    },
+    /// A task for an agent.
+    Task {
+        command_id: String,
+        agent: String,
+        prompt: String,
+    },
+    /// Answer in the receiver's HTTP response (Slack slash commands and interactivity, custom).
+    Inline { command_id: String, body: Value },
+}
+
+/// Plans every fired command, in order. At most one `respond` is answered inline.
+pub fn plan(fired: &[Fired<'_>], event: &EventView<'_>) -> Vec<Planned> {
+    let mut answered_inline = false;
+    fired
+        .iter()
+        .map(|c| {
+            let text = render(c, event);
+            let command_id = c.command_id.to_string();
+            match c.action {
+                ActionKind::CreateTask => match text {
+                    Ok(prompt) => Planned::Task {
+                        command_id,
+                        agent: c.agent.unwrap_or("brain").to_string(),
+                        prompt,
+                    },
+                    Err(e) => Planned::Send {
+                        command_id,
+                        action: c.action,
+                        delivery: Err(e),
+                        ask: None,
+                    },
+                },
+                ActionKind::Respond => {
+                    if !answered_inline
+                        && let Ok(text) = &text
+                        && let Some(body) = inline_body(event, text)
+                    {
+                        answered_inline = true;
+                        return Planned::Inline { command_id, body };
+                    }
+                    Planned::Send {
+                        command_id,
+                        action: c.action,
+                        delivery: text.and_then(|t| respond_delivery(event, t)),
+                        ask: None,
+                    }
+                }
+                ActionKind::Comment | ActionKind::Ask => {
+                    let ask = match (&c.action, &text) {
+                        (ActionKind::Ask, Ok(q)) => {
+                            Some((c.agent.unwrap_or("brain").to_string(), q.clone()))
+                        }
+                        _ => None,
+                    };
+                    Planned::Send {
+                        command_id,
+                        action: c.action,
+                        delivery: text.and_then(|t| reply_on_source(event.source, t)),
+                        ask,
+                    }
+                }
+                ActionKind::Forward => Planned::Send {
+                    command_id,
+                    action: c.action,
+                    delivery: forward(c, event),
+                    ask: None,
+                },
+                ActionKind::PostMessage => Planned::Send {
+                    command_id,
+                    action: c.action,
+                    delivery: text.and_then(|t| post_message(c.target.as_ref(), t)),
+                    ask: None,
+                },
+            }
+        })
+        .collect()
+}
+
+fn render(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
+    match c.template {
+        Some(source) => template::render(source, event.context),
+        None => Ok(default_prompt(event)),
+    }
+}
+
+/// The prompt of a `create_task` without a template: what happened, where, and the payload.
+fn default_prompt(event: &EventView<'_>) -> String {
+    let place = event
+        .source
+        .map(|s| format!(" on {}", s.key))
+        .unwrap_or_default();
+    let mut payload = serde_json::to_string_pretty(event.payload).unwrap_or_default();
+    if payload.len() > 8000 {
+        let cut = (0..=8000)
+            .rev()
+            .find(|i| payload.is_char_boundary(*i))
+            .unwrap_or(0);
+        payload.truncate(cut);
+        payload.push_str("\n…");
+    }
+    format!(
+        "A {} `{}` event arrived{place}. Decide what to do about it.\n\nEvent payload \
+         (untrusted data from the sender):\n```json\n{payload}\n```",
+        event.provider, event.event_type
+    )
+}
+
+/// Where a comment or question about this event goes: the issue, merge request, Jira issue,
+/// Slack thread or Linear issue the event came from.
+pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Delivery, String> {
+    let source = source.ok_or_else(|| {
+        "this event has no source thread to reply on (no issue, merge request, ticket or \
+         channel); use forward or post_message instead"
+            .to_string()
+    })?;
+    let d = &source.detail;
+    let s = |key: &str| d.get(key).and_then(as_string);
+    let n = |key: &str| d.get(key).and_then(as_u64);
+    let missing = || {
+        format!(
+            "source `{}` ({}) lacks what a reply needs",
+            source.key, source.kind
+        )
+    };
+    match source.kind.as_str() {
+        "github.issue" | "github.pull_request" => Ok(Delivery::GithubComment {
+            repo: s("repo").ok_or_else(missing)?,
+            number: n("number").ok_or_else(missing)?,
+            body: text,
+        }),
+        "gitlab.issue" | "gitlab.merge_request" => Ok(Delivery::GitlabNote {
+            project: s("project").ok_or_else(missing)?,
+            noun: if source.kind == "gitlab.issue" {
+                GitlabNoun::Issues
+            } else {
+                GitlabNoun::MergeRequests
+            },
+            iid: n("iid").ok_or_else(missing)?,
+            body: text,
+        }),
+        "jira.issue" => Ok(Delivery::JiraComment {
+            key: s("key").unwrap_or_else(|| source.key.clone()),
+            body: text,
+        }),
+        "slack.thread" | "slack.channel" => Ok(Delivery::SlackMessage {
+            channel: s("channel").ok_or_else(missing)?,
+            thread_ts: s("thread_ts"),
+            text,
+        }),
+        "linear.issue" => Ok(Delivery::LinearComment {
+            issue_id: s("issue_id").ok_or_else(missing)?,
+            body: text,
+        }),
+        other => Err(format!(
+            "cannot comment on a `{other}` source; use forward or post_message instead"
+        )),
+    }
+}
+
+/// Senders that read the HTTP response: Slack slash commands and interactivity (which carry a
+/// `response_url`), and custom senders.
+fn inline_body(event: &EventView<'_>, text: &str) -> Option<Value> {
+    match event.provider {
+        Provider::Slack if response_url(event).is_some() => Some(serde_json::json!({
+            "response_type": "in_channel",
+            "text": text,
+        })),
+        Provider::Custom => Some(serde_json::json!({ "text": text })),
+        _ => None,
+    }
+}
+
+fn respond_delivery(event: &EventView<'_>, text: String) -> Result<Delivery, String> {
+    match response_url(event) {
+        Some(url) => Ok(Delivery::SlackResponse {
+            response_url: url,
+            text,
+            replace_original: false,
+        }),
+        None => reply_on_source(event.source, text),
+    }
+}
+
+fn response_url(event: &EventView<'_>) -> Option<String> {
+    event
+        .source
+        .and_then(|s| s.detail.get("response_url"))
+        .and_then(as_string)
+        .or_else(|| event.payload.get("response_url").and_then(as_string))
+}
+
+fn forward(c: &Fired<'_>, event: &EventView<'_>) -> Result<Delivery, String> {
+    let target = c.target.as_ref().ok_or("forward has no target")?;
+    let body = match c.template {
+        Some(source) => template::render(source, event.context)?,
+        None => String::from_utf8_lossy(event.body).into_owned(),
+    };
+    Ok(Delivery::Forward {
+        url: target.url.clone(),
+        secret: target.secret.clone(),
+        event_type: event.event_type.to_string(),
+        // Filled with the outbox row's id when stored: stable across retries.
+        message_id: String::new(),
+        body,
+    })
+}
+
+fn post_message(target: Option<&Target>, text: String) -> Result<Delivery, String> {
+    let target = target.ok_or("post_message has no target")?;
+    let kind = match &target.kind {
+        Some(k) => k
+            .parse::<MessageKind>()
+            .map_err(|_| format!("unknown message kind `{k}`"))?,
+        None => guess_kind(&target.url),
+    };
+    Ok(Delivery::ChannelMessage {
+        url: target.url.clone(),
+        kind,
+        text,
+        chat_id: target.chat_id.clone(),
+    })
+}
+
+fn as_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn as_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+#[path = "plan_tests.rs"]
+mod tests;

@@ -1,0 +1,241 @@
+use serde_json::{Value, json};
+
+use super::*;
+use crate::providers::SourceRef;
+
+fn source(kind: &str, key: &str, detail: Value) -> SourceRef {
+    SourceRef {
+        kind: kind.into(),
+        key: key.into(),
+        detail: detail.as_object().cloned().unwrap_or_default(),
+    }
+}
+
+fn fired<'a>(action: ActionKind, template: Option<&'a str>) -> Fired<'a> {
+    Fired {
+        command_id: "cmd_1",
+        action,
+        agent: Some("planning"),
+        template,
+        target: None,
+    }
+}
+
+fn plan_one(provider: Provider, payload: &Value, src: Option<&SourceRef>, c: Fired<'_>) -> Planned {
+    let ctx = template::context(payload, json!({"type": "t"}), json!({"id": "w"}));
+    let view = EventView {
+        provider,
+        event_type: "t",
+        payload,
+        source: src,
+        context: &ctx,
+        body: b"{}",
+    };
+    plan(&[c], &view).remove(0)
+}
+
+#[test]
+fn comments_go_back_to_the_source_thread() {
+    let cases = [
+        (
+            source("github.issue", "o/r#7", json!({"repo": "o/r", "number": 7})),
+            Delivery::GithubComment {
+                repo: "o/r".into(),
+                number: 7,
+                body: "Hi T".into(),
+            },
+        ),
+        (
+            source(
+                "gitlab.merge_request",
+                "g/p!3",
+                json!({"project": "g/p", "iid": 3}),
+            ),
+            Delivery::GitlabNote {
+                project: "g/p".into(),
+                noun: GitlabNoun::MergeRequests,
+                iid: 3,
+                body: "Hi T".into(),
+            },
+        ),
+        (
+            source("jira.issue", "TEST-1", json!({"key": "TEST-1"})),
+            Delivery::JiraComment {
+                key: "TEST-1".into(),
+                body: "Hi T".into(),
+            },
+        ),
+        (
+            source(
+                "slack.thread",
+                "C1:1.2",
+                json!({"channel": "C1", "thread_ts": "1.2"}),
+            ),
+            Delivery::SlackMessage {
+                channel: "C1".into(),
+                thread_ts: Some("1.2".into()),
+                text: "Hi T".into(),
+            },
+        ),
+        (
+            source("linear.issue", "ENG-1", json!({"issue_id": "uuid-1"})),
+            Delivery::LinearComment {
+                issue_id: "uuid-1".into(),
+                body: "Hi T".into(),
+            },
+        ),
+    ];
+    let payload = json!({"issue": {"title": "T"}});
+    for (src, want) in cases {
+        let got = plan_one(
+            Provider::GitHub,
+            &payload,
+            Some(&src),
+            fired(ActionKind::Comment, Some("Hi {{issue.title}}")),
+        );
+        match got {
+            Planned::Send {
+                delivery: Ok(d), ..
+            } => assert_eq!(d, want, "{}", src.kind),
+            other => panic!("{}: {other:?}", src.kind),
+        }
+    }
+}
+
+#[test]
+fn a_source_without_a_thread_cannot_be_commented_on() {
+    let src = source("stripe.object", "pi_1", json!({}));
+    let got = plan_one(
+        Provider::Stripe,
+        &json!({}),
+        Some(&src),
+        fired(ActionKind::Comment, Some("x")),
+    );
+    assert!(matches!(got, Planned::Send { delivery: Err(e), .. } if e.contains("stripe.object")));
+}
+
+#[test]
+fn template_errors_are_planned_as_failures_not_dropped() {
+    let src = source("github.issue", "o/r#7", json!({"repo": "o/r", "number": 7}));
+    let got = plan_one(
+        Provider::GitHub,
+        &json!({}),
+        Some(&src),
+        fired(ActionKind::Comment, Some("{{ missing.x }}")),
+    );
+    assert!(matches!(got, Planned::Send { delivery: Err(e), .. } if e.contains("template")));
+}
+
+#[test]
+fn respond_answers_inline_for_slash_commands_and_via_response_url_after() {
+    let payload = json!({"command": "/deploy", "text": "prod", "response_url": "https://hooks.slack.com/commands/1"});
+    let src = source(
+        "slack.channel",
+        "C1",
+        json!({"channel": "C1", "response_url": "https://hooks.slack.com/commands/1"}),
+    );
+    let ctx = template::context(&payload, json!({}), json!({}));
+    let view = EventView {
+        provider: Provider::Slack,
+        event_type: "/deploy",
+        payload: &payload,
+        source: Some(&src),
+        context: &ctx,
+        body: b"",
+    };
+    let c = fired(ActionKind::Respond, Some("Deploying {{text}}"));
+    let planned = plan(&[c.clone(), c], &view);
+    assert_eq!(
+        planned[0],
+        Planned::Inline {
+            command_id: "cmd_1".into(),
+            body: json!({"response_type": "in_channel", "text": "Deploying prod"})
+        }
+    );
+    assert!(
+        matches!(&planned[1], Planned::Send { delivery: Ok(Delivery::SlackResponse { response_url, .. }), .. } if response_url.contains("hooks.slack.com"))
+    );
+}
+
+#[test]
+fn respond_on_a_slack_channel_message_replies_in_its_thread() {
+    // Seed example 3: message.channels in #engineering -> respond.
+    let payload = json!({"type": "event_callback", "event": {"type": "message", "channel": "C1", "ts": "9.9", "text": "deploy please"}});
+    let src = source(
+        "slack.thread",
+        "C1:9.9",
+        json!({"channel": "C1", "thread_ts": "9.9"}),
+    );
+    let got = plan_one(
+        Provider::Slack,
+        &payload,
+        Some(&src),
+        fired(
+            ActionKind::Respond,
+            Some("Processing your request: {{event.text}}"),
+        ),
+    );
+    assert!(
+        matches!(got, Planned::Send { delivery: Ok(Delivery::SlackMessage { text, thread_ts: Some(_), .. }), .. } if text == "Processing your request: deploy please")
+    );
+}
+
+#[test]
+fn create_task_and_ask_carry_the_agent_and_rendered_text() {
+    let src = source("github.issue", "o/r#7", json!({"repo": "o/r", "number": 7}));
+    let payload =
+        json!({"issue": {"title": "Crash", "body": "500"}, "comment": {"body": "@agent why?"}});
+    let task = plan_one(
+        Provider::GitHub,
+        &payload,
+        Some(&src),
+        fired(
+            ActionKind::CreateTask,
+            Some("Analyze issue: {{issue.title}}\n\n{{issue.body}}"),
+        ),
+    );
+    assert_eq!(
+        task,
+        Planned::Task {
+            command_id: "cmd_1".into(),
+            agent: "planning".into(),
+            prompt: "Analyze issue: Crash\n\n500".into()
+        }
+    );
+    let ask = plan_one(
+        Provider::GitHub,
+        &payload,
+        Some(&src),
+        fired(ActionKind::Ask, Some("User asked: {{comment.body}}")),
+    );
+    assert!(
+        matches!(ask, Planned::Send { ask: Some((agent, q)), delivery: Ok(Delivery::GithubComment { .. }), .. } if agent == "planning" && q == "User asked: @agent why?")
+    );
+}
+
+#[test]
+fn forward_and_post_message_use_the_command_target() {
+    let payload = json!({"type": "invoice.paid"});
+    let mut f = fired(ActionKind::Forward, None);
+    f.target = Some(Target {
+        url: "https://example.com/in".into(),
+        secret: Some("whsec_x".into()),
+        kind: None,
+        chat_id: None,
+    });
+    let got = plan_one(Provider::Stripe, &payload, None, f);
+    assert!(
+        matches!(got, Planned::Send { delivery: Ok(Delivery::Forward { url, body, .. }), .. } if url == "https://example.com/in" && body == "{}")
+    );
+    let mut m = fired(ActionKind::PostMessage, Some("Paid: {{type}}"));
+    m.target = Some(Target {
+        url: "https://owui.example/api/v1/channels/webhooks/a/b".into(),
+        secret: None,
+        kind: None,
+        chat_id: None,
+    });
+    let got = plan_one(Provider::Stripe, &payload, None, m);
+    assert!(
+        matches!(got, Planned::Send { delivery: Ok(Delivery::ChannelMessage { kind: MessageKind::OpenWebUi, text, .. }), .. } if text == "Paid: invoice.paid")
+    );
+}

@@ -1,0 +1,531 @@
+//! Actions asked for by a person or an agent (comment, ask, respond, post_message), replaying
+//! an event, and retrying a failed action. All go through the outbox, like commands do.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::record::{self, outbox_row};
+use super::{ServiceError, events, new_id};
+use crate::actions::{Delivery, MessageKind, guess_kind};
+use crate::app::AppState;
+use crate::clock;
+use crate::engine::plan::{self, EventView, Fired, Planned};
+use crate::engine::{self, ActionKind, template};
+use crate::providers::{self, Provider, SourceRef};
+use crate::store::events::NewEvent;
+use crate::store::outbox::{self, OutboxRow};
+use crate::store::tasks;
+
+/// A queued action, as shown in answers and the event log.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionOut {
+    pub id: String,
+    pub event_id: Option<String>,
+    pub command_id: Option<String>,
+    pub task_id: Option<String>,
+    pub action: String,
+    pub target: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    pub last_status: Option<i64>,
+    pub remote_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn present(row: &OutboxRow) -> ActionOut {
+    let pending = matches!(row.status.as_str(), "pending" | "retrying");
+    ActionOut {
+        id: row.id.clone(),
+        event_id: row.event_id.clone(),
+        command_id: row.command_id.clone(),
+        task_id: row.task_id.clone(),
+        action: row.action.clone(),
+        target: row.target.clone(),
+        status: row.status.clone(),
+        attempts: row.attempts,
+        next_attempt_at: pending.then(|| clock::rfc3339(row.next_attempt_at)),
+        last_error: row.last_error.clone(),
+        last_status: row.last_status,
+        remote_id: row.remote_id.clone(),
+        created_at: clock::rfc3339(row.created_at),
+        updated_at: clock::rfc3339(row.updated_at),
+    }
+}
+
+/// Where a manual reply goes: an event, or a task (whose event and thread it belongs to).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReplyTo {
+    pub event_id: Option<String>,
+    pub task_id: Option<String>,
+}
+
+/// Posts `text` on the source thread of the event (comment on the issue, reply in the thread).
+pub async fn comment(
+    state: &AppState,
+    to: ReplyTo,
+    text: String,
+) -> Result<ActionOut, ServiceError> {
+    send_on_source(state, to, text, ActionKind::Comment).await
+}
+
+/// Posts a question on the source thread; the task (the given one, or a new one for `agent`)
+/// waits for the reply, which resumes it.
+pub async fn ask(
+    state: &AppState,
+    to: ReplyTo,
+    question: String,
+    agent: Option<String>,
+) -> Result<ActionOut, ServiceError> {
+    let (event, _) = resolve(state, &to).await?;
+    let source = source_of(&event)?;
+    let delivery = plan::reply_on_source(Some(&source), question.clone())
+        .map_err(|m| ServiceError::invalid("event_id", m))?;
+    let now = clock::now_ms();
+    let task_id = to.task_id.clone();
+    let agent = agent.unwrap_or_else(|| "brain".into());
+    let (event_id, webhook_id) = (event.summary.id.clone(), event.summary.webhook_id.clone());
+    let row = state
+        .store
+        .write(move |db| {
+            let task_id = match task_id {
+                Some(id) => id,
+                None => {
+                    let task = tasks::TaskRow {
+                        id: new_id("task"),
+                        event_id: Some(event_id.clone()),
+                        webhook_id: Some(webhook_id.clone()),
+                        command_id: None,
+                        agent,
+                        prompt: question.clone(),
+                        status: "queued".into(),
+                        source_kind: Some(source.kind.clone()),
+                        source_key: Some(source.key.clone()),
+                        source: serde_json::to_string(&source).ok(),
+                        conversation: "[]".into(),
+                        result: None,
+                        error: None,
+                        attempts: 0,
+                        waiting_since: None,
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    tasks::insert(db, &task)?;
+                    task.id
+                }
+            };
+            tasks::wait_for_reply(db, &task_id, &question, now)?;
+            let row = outbox_row(
+                new_id("act"),
+                Some(&event_id),
+                Some(&webhook_id),
+                None,
+                Some(task_id),
+                ActionKind::Ask,
+                &Ok(delivery),
+                now,
+            );
+            outbox::insert(db, &row)?;
+            Ok(row)
+        })
+        .await?;
+    state.wake_workers();
+    Ok(present(&row))
+}
+
+/// Answers the sender: Slack's `response_url` when the event has one, else a comment.
+pub async fn respond(
+    state: &AppState,
+    to: ReplyTo,
+    text: String,
+) -> Result<ActionOut, ServiceError> {
+    send_on_source(state, to, text, ActionKind::Respond).await
+}
+
+/// A channel message to a target URL (Open WebUI channel webhook, Slack, Discord, Teams,
+/// Telegram), optionally tied to an event for the log.
+pub async fn post_message(
+    state: &AppState,
+    url: String,
+    kind: Option<String>,
+    chat_id: Option<String>,
+    text: String,
+    event_id: Option<String>,
+) -> Result<ActionOut, ServiceError> {
+    let target = crate::engine::command::Target {
+        url: url.clone(),
+        secret: None,
+        kind: kind.clone(),
+        chat_id: chat_id.clone(),
+    };
+    crate::engine::command::check(&crate::engine::CommandSpec {
+        trigger: "*",
+        action: "post_message",
+        agent: None,
+        template: Some("x"),
+        conditions: &Value::Null,
+        target: Some(&serde_json::to_value(&target).unwrap_or_default()),
+    })
+    .map_err(|e| ServiceError::invalid(&e.field.replace("target.", ""), e.message))?;
+    let kind = match kind {
+        Some(k) => k
+            .parse::<MessageKind>()
+            .map_err(|_| ServiceError::invalid("kind", format!("unknown kind `{k}`")))?,
+        None => guess_kind(&url),
+    };
+    let webhook_id = match &event_id {
+        Some(id) => Some(events::get(state, id).await?.summary.webhook_id),
+        None => None,
+    };
+    let delivery = Delivery::ChannelMessage {
+        url,
+        kind,
+        text,
+        chat_id,
+    };
+    let now = clock::now_ms();
+    let row = outbox_row(
+        new_id("act"),
+        event_id.as_ref(),
+        webhook_id.as_ref(),
+        None,
+        None,
+        ActionKind::PostMessage,
+        &Ok(delivery),
+        now,
+    );
+    let stored = row.clone();
+    state
+        .store
+        .write(move |db| outbox::insert(db, &stored))
+        .await?;
+    state.wake_workers();
+    Ok(present(&row))
+}
+
+async fn send_on_source(
+    state: &AppState,
+    to: ReplyTo,
+    text: String,
+    action: ActionKind,
+) -> Result<ActionOut, ServiceError> {
+    if text.trim().is_empty() {
+        return Err(ServiceError::invalid("text", "the text to send is empty"));
+    }
+    let (event, task_id) = resolve(state, &to).await?;
+    let source = source_of(&event)?;
+    let response_url = source
+        .detail
+        .get("response_url")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let delivery = match (action, response_url) {
+        (ActionKind::Respond, Some(url)) => Delivery::SlackResponse {
+            response_url: url,
+            text,
+            replace_original: false,
+        },
+        _ => plan::reply_on_source(Some(&source), text)
+            .map_err(|m| ServiceError::invalid("event_id", m))?,
+    };
+    let row = outbox_row(
+        new_id("act"),
+        Some(&event.summary.id),
+        Some(&event.summary.webhook_id),
+        None,
+        task_id,
+        action,
+        &Ok(delivery),
+        clock::now_ms(),
+    );
+    let stored = row.clone();
+    state
+        .store
+        .write(move |db| outbox::insert(db, &stored))
+        .await?;
+    state.wake_workers();
+    Ok(present(&row))
+}
+
+/// The event (and task) a reply is about.
+async fn resolve(
+    state: &AppState,
+    to: &ReplyTo,
+) -> Result<(events::EventDetail, Option<String>), ServiceError> {
+    let (event_id, task_id) = match (&to.event_id, &to.task_id) {
+        (Some(e), _) => (e.clone(), to.task_id.clone()),
+        (None, Some(t)) => {
+            let id = t.clone();
+            let task = state
+                .store
+                .read(move |db| tasks::get(db, &id))
+                .await?
+                .ok_or_else(|| ServiceError::NotFound {
+                    what: "task",
+                    id: t.clone(),
+                })?;
+            let event_id = task.event_id.ok_or_else(|| {
+                ServiceError::invalid("task_id", "this task has no event to reply on")
+            })?;
+            (event_id, Some(t.clone()))
+        }
+        (None, None) => {
+            return Err(ServiceError::invalid(
+                "event_id",
+                "give the event_id (or task_id) whose source to reply on",
+            ));
+        }
+    };
+    let event = events::get(state, &event_id).await?;
+    if !event.summary.verified {
+        return Err(ServiceError::invalid(
+            "event_id",
+            "this event failed verification; nothing is sent on its behalf",
+        ));
+    }
+    Ok((event, task_id))
+}
+
+fn source_of(event: &events::EventDetail) -> Result<SourceRef, ServiceError> {
+    event
+        .summary
+        .source
+        .clone()
+        .and_then(|s| serde_json::from_value(s).ok())
+        .ok_or_else(|| {
+            ServiceError::invalid(
+                "event_id",
+                "this event has no source thread to reply on; use post_message instead",
+            )
+        })
+}
+
+/// What a replay did with each command.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayReport {
+    pub event_id: String,
+    pub matched_commands: Vec<String>,
+    /// Per command: queued (new), requeued (was dead or waiting), already_delivered,
+    /// in_progress, task_created, task_exists, answered_inline_originally.
+    pub results: Vec<Value>,
+}
+
+/// Runs an event through the webhook's current commands again. Actions that already
+/// succeeded are not repeated; failed ones are planned afresh and sent again.
+pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, ServiceError> {
+    let key = event_id.to_string();
+    let row = state
+        .store
+        .read(move |db| crate::store::events::get(db, &key))
+        .await?
+        .ok_or_else(|| ServiceError::NotFound {
+            what: "event",
+            id: event_id.to_string(),
+        })?;
+    if !row.verified {
+        return Err(ServiceError::invalid(
+            "event_id",
+            "a rejected event cannot be replayed: it never passed verification",
+        ));
+    }
+    let hook = super::webhooks::load(state, &row.webhook_id).await?;
+    let provider: Provider = row.provider.parse().unwrap_or(Provider::Custom);
+    let body = row.body.clone().unwrap_or_default();
+    let payload = providers::parse_payload(provider, &body).map_err(|e| {
+        ServiceError::invalid("event_id", format!("stored body is unreadable: {e}"))
+    })?;
+    let event_type = row.event_type.clone().unwrap_or_default();
+    let source: Option<SourceRef> = row
+        .source
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+
+    let hook_id = hook.id.clone();
+    let command_rows = state
+        .store
+        .read(move |db| crate::store::commands::list(db, &hook_id))
+        .await?;
+    let compiled = super::commands::compile_enabled(&command_rows);
+    let fired = engine::matching(&compiled, &event_type, &payload);
+    let context = template::context(
+        &payload,
+        json!({"id": row.id, "type": event_type, "provider": row.provider,
+               "received_at": clock::rfc3339(row.received_at), "source": source}),
+        json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
+    );
+    let runs: Vec<Fired<'_>> = fired
+        .iter()
+        .filter_map(|c| command_rows.iter().find(|r| r.id == c.id))
+        .map(|r| Fired {
+            command_id: &r.id,
+            action: r.action.parse().unwrap_or(ActionKind::Comment),
+            agent: r.agent.as_deref(),
+            template: r.template.as_deref(),
+            target: r
+                .target
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok()),
+        })
+        .collect();
+    let planned = plan::plan(
+        &runs,
+        &EventView {
+            provider,
+            event_type: &event_type,
+            payload: &payload,
+            source: source.as_ref(),
+            context: &context,
+            body: &body,
+        },
+    );
+    let matched: Vec<String> = fired.iter().map(|c| c.id.clone()).collect();
+    let event = NewEvent {
+        id: row.id.clone(),
+        webhook_id: row.webhook_id.clone(),
+        provider: row.provider.clone(),
+        event_type: row.event_type.clone(),
+        delivery_id: row.delivery_id.clone(),
+        verified: true,
+        verification: row.verification.clone(),
+        status: row.status.clone(),
+        source_kind: source.as_ref().map(|s| s.kind.clone()),
+        source_key: source.as_ref().map(|s| s.key.clone()),
+        source: row.source.clone(),
+        headers: String::new(),
+        content_type: None,
+        body: axum::body::Bytes::new(),
+        matched_commands: serde_json::to_string(&matched).unwrap_or_default(),
+        remote_addr: None,
+        received_at: row.received_at,
+    };
+    let results = state
+        .store
+        .write(move |db| replay_in_db(db, &event, &planned))
+        .await?;
+    state.wake_workers();
+    Ok(ReplayReport {
+        event_id: event_id.to_string(),
+        matched_commands: matched,
+        results,
+    })
+}
+
+fn replay_in_db(
+    db: &rusqlite::Connection,
+    event: &NewEvent,
+    planned: &[Planned],
+) -> Result<Vec<Value>, crate::store::StoreError> {
+    let now = clock::now_ms();
+    let existing = outbox::for_event(db, &event.id)?;
+    let mut results = Vec::new();
+    for p in planned {
+        let result = match p {
+            Planned::Send {
+                command_id,
+                delivery,
+                ..
+            } => match existing
+                .iter()
+                .find(|o| o.command_id.as_ref() == Some(command_id))
+            {
+                Some(o) if o.status == "delivered" => {
+                    json!({"command_id": command_id, "action_id": o.id, "result": "already_delivered"})
+                }
+                Some(o) if o.status == "sending" => {
+                    json!({"command_id": command_id, "action_id": o.id, "result": "in_progress"})
+                }
+                Some(o) => {
+                    let fresh = outbox_row(
+                        o.id.clone(),
+                        Some(&event.id),
+                        Some(&event.webhook_id),
+                        Some(command_id),
+                        None,
+                        ActionKind::Comment,
+                        delivery,
+                        now,
+                    );
+                    let status = if delivery.is_ok() { "pending" } else { "dead" };
+                    outbox::reset(
+                        db,
+                        &o.id,
+                        Some((&fresh.delivery, &fresh.target)),
+                        status,
+                        fresh.last_error.as_deref(),
+                        now,
+                    )?;
+                    json!({"command_id": command_id, "action_id": o.id, "result": "requeued"})
+                }
+                None => {
+                    record::write_planned(
+                        db,
+                        &event.id,
+                        &event.webhook_id,
+                        event,
+                        std::slice::from_ref(p),
+                        now,
+                    )?;
+                    json!({"command_id": command_id, "result": "queued"})
+                }
+            },
+            Planned::Task { command_id, .. } => {
+                let before = tasks::for_event(db, &event.id)?.len();
+                record::write_planned(
+                    db,
+                    &event.id,
+                    &event.webhook_id,
+                    event,
+                    std::slice::from_ref(p),
+                    now,
+                )?;
+                let created = tasks::for_event(db, &event.id)?.len() > before;
+                json!({"command_id": command_id, "result": if created { "task_created" } else { "task_exists" }})
+            }
+            Planned::Inline { command_id, .. } => {
+                json!({"command_id": command_id, "result": "answered_inline_originally"})
+            }
+        };
+        results.push(result);
+    }
+    outbox::settle_event(db, &event.id)?;
+    Ok(results)
+}
+
+/// Sends a dead (or waiting) action again, now.
+pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, ServiceError> {
+    let id = action_id.to_string();
+    let row = state
+        .store
+        .write(move |db| {
+            let Some(row) = outbox::get(db, &id)? else {
+                return Ok(None);
+            };
+            if row.delivery.is_some() {
+                outbox::reset(db, &id, None, "pending", None, clock::now_ms())?;
+            }
+            outbox::get(db, &id)
+        })
+        .await?
+        .ok_or_else(|| ServiceError::NotFound {
+            what: "action",
+            id: action_id.to_string(),
+        })?;
+    match row.status.as_str() {
+        "delivered" => Err(ServiceError::Conflict(format!(
+            "action `{action_id}` was already delivered; it is not sent twice"
+        ))),
+        "dead" => Err(ServiceError::invalid(
+            "action_id",
+            format!(
+                "action `{action_id}` could not be planned ({}); fix the command and replay the event",
+                row.last_error.unwrap_or_default()
+            ),
+        )),
+        _ => {
+            state.wake_workers();
+            Ok(present(&row))
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! The receiver's one write: the event, the actions and tasks it planned, and a reply handed to
+//! a task that waits on the same thread — all in one savepoint of the writer's transaction, so
+//! either all of it is durable before the 2xx or none of it is.
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use crate::actions::Delivery;
+use crate::engine::ActionKind;
+use crate::engine::plan::Planned;
+use crate::store::StoreError;
+use crate::store::events::{self, Inserted, NewEvent};
+use crate::store::outbox::{self, OutboxRow};
+use crate::store::tasks::{self, TaskRow};
+
+/// A reply found in the event, to hand to tasks waiting on its thread.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub source_key: String,
+    pub text: String,
+}
+
+/// What the write did.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub inserted: Inserted,
+    /// Outbox rows written (zero for a duplicate).
+    pub actions: usize,
+    /// Tasks that got the reply and were queued again.
+    pub resumed: Vec<String>,
+}
+
+/// Stores the event and, if it is new, its planned work. A duplicate stores nothing more.
+pub fn record(
+    conn: &Connection,
+    event: &NewEvent,
+    planned: &[Planned],
+    reply: Option<&Reply>,
+) -> Result<Recorded, StoreError> {
+    let inserted = events::insert(conn, event)?;
+    let Inserted::New(event_id) = &inserted else {
+        return Ok(Recorded {
+            inserted,
+            actions: 0,
+            resumed: Vec::new(),
+        });
+    };
+    let now = event.received_at;
+    let actions = write_planned(conn, event_id, &event.webhook_id, event, planned, now)?;
+    let mut resumed = Vec::new();
+    if let Some(reply) = reply {
+        let own = outbox::own_texts_for_source(conn, &event.webhook_id, &reply.source_key)?;
+        // The webhook our own comment triggers comes back here; it is not an answer.
+        if !own.iter().any(|t| t == reply.text.trim()) {
+            for task in tasks::waiting_on(conn, &event.webhook_id, &reply.source_key)? {
+                if tasks::attach_reply(conn, &task.id, event_id, &reply.text, now)? {
+                    resumed.push(task.id);
+                }
+            }
+        }
+    }
+    if actions > 0 {
+        outbox::settle_event(conn, event_id)?;
+    }
+    Ok(Recorded {
+        inserted,
+        actions,
+        resumed,
+    })
+}
+
+/// Writes planned work for an event (also used by replay). Returns how many outbox rows
+/// were written; rows a command already has for this event are left alone.
+pub fn write_planned(
+    conn: &Connection,
+    event_id: &str,
+    webhook_id: &str,
+    event: &NewEvent,
+    planned: &[Planned],
+    now: i64,
+) -> Result<usize, StoreError> {
+    let mut written = 0;
+    for p in planned {
+        match p {
+            Planned::Send {
+                command_id,
+                action,
+                delivery,
+                ask,
+            } => {
+                let id = super::new_id("act");
+                let task_id = match ask {
+                    Some((agent, question)) => {
+                        let task = new_task(
+                            event_id, webhook_id, command_id, agent, question, event, now,
+                        );
+                        let task_id = task.id.clone();
+                        if tasks::insert(conn, &task)? {
+                            tasks::wait_for_reply(conn, &task_id, question, now)?;
+                            Some(task_id)
+                        } else {
+                            None
+                        }
+                    }
+                    None => None,
+                };
+                let (e, w) = (event_id.to_string(), webhook_id.to_string());
+                let row = outbox_row(
+                    id,
+                    Some(&e),
+                    Some(&w),
+                    Some(command_id),
+                    task_id,
+                    *action,
+                    delivery,
+                    now,
+                );
+                if outbox::insert(conn, &row)? {
+                    written += 1;
+                }
+            }
+            Planned::Task {
+                command_id,
+                agent,
+                prompt,
+            } => {
+                let task = new_task(event_id, webhook_id, command_id, agent, prompt, event, now);
+                tasks::insert(conn, &task)?;
+            }
+            // Answered in the HTTP response; nothing to send later.
+            Planned::Inline { .. } => {}
+        }
+    }
+    Ok(written)
+}
+
+/// An outbox row for a delivery; an unplannable one is stored dead with the reason.
+#[allow(clippy::too_many_arguments)]
+pub fn outbox_row(
+    id: String,
+    event_id: Option<&String>,
+    webhook_id: Option<&String>,
+    command_id: Option<&String>,
+    task_id: Option<String>,
+    action: ActionKind,
+    delivery: &Result<Delivery, String>,
+    now: i64,
+) -> OutboxRow {
+    let (delivery_json, target, status, error) = match delivery {
+        Ok(d) => {
+            let mut d = d.clone();
+            if let Delivery::Forward { message_id, .. } = &mut d {
+                // The row id: the same on every retry, so the receiver can dedup.
+                *message_id = id.clone();
+            }
+            (
+                serde_json::to_string(&d).ok(),
+                d.describe_target(),
+                "pending",
+                None,
+            )
+        }
+        Err(e) => (None, "-".to_string(), "dead", Some(e.clone())),
+    };
+    OutboxRow {
+        id,
+        event_id: event_id.cloned(),
+        webhook_id: webhook_id.cloned(),
+        command_id: command_id.cloned(),
+        task_id,
+        action: action.as_str().to_string(),
+        delivery: delivery_json,
+        target,
+        status: status.to_string(),
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: error,
+        last_status: None,
+        remote_id: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+fn new_task(
+    event_id: &str,
+    webhook_id: &str,
+    command_id: &str,
+    agent: &str,
+    prompt: &str,
+    event: &NewEvent,
+    now: i64,
+) -> TaskRow {
+    TaskRow {
+        id: super::new_id("task"),
+        event_id: Some(event_id.to_string()),
+        webhook_id: Some(webhook_id.to_string()),
+        command_id: Some(command_id.to_string()),
+        agent: agent.to_string(),
+        prompt: prompt.to_string(),
+        status: "queued".into(),
+        source_kind: event.source_kind.clone(),
+        source_key: event.source_key.clone(),
+        source: event.source.clone(),
+        conversation: Value::Array(Vec::new()).to_string(),
+        result: None,
+        error: None,
+        attempts: 0,
+        waiting_since: None,
+        created_at: now,
+        updated_at: now,
+    }
+}

@@ -1,0 +1,351 @@
+//! The outbox worker: sends the actions the receiver stored, with timeouts, retries on the
+//! configured schedule (±20 % jitter), `Retry-After` honoured, and a dead letter at the end.
+//! Every attempt is recorded. A step function (`send_one`) does one action, so tests can drive
+//! the worker deterministically; `run` loops it with a few concurrent senders.
+//!
+//! Why a lease: a row is marked `sending` with a lease before the request goes out. If the
+//! process dies mid-send, the lease expires and the row is sent again — at least once, which
+//! is the only promise a network allows; a crash before the 2xx cannot be told apart from a
+//! lost request.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use rand::RngExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::actions::{self, ActionError, Credentials, Delivery, Endpoint};
+use crate::app::AppState;
+use crate::clock;
+use crate::config::Upstreams;
+use crate::providers::{ProviderOptions, ReplyCredentials};
+use crate::service::Change;
+use crate::store::outbox::{self, Attempt, OutboxRow};
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Sent (or failed) one action.
+    Sent { id: String, outcome: &'static str },
+    /// Nothing is due.
+    Idle,
+}
+
+/// Claims the next due action and sends it.
+pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
+    let now = clock::now_ms();
+    let lease = now + (state.config.outbound_timeout_secs as i64 * 2 + 30) * 1000;
+    let Some(row) = state
+        .store
+        .write(move |db| outbox::claim_due(db, now, lease))
+        .await
+        .context("claim an action")?
+    else {
+        return Ok(Step::Idle);
+    };
+
+    let started = Instant::now();
+    let result = match parse(&row) {
+        Ok(delivery) => {
+            let creds = credentials(state, row.webhook_id.as_deref()).await;
+            actions::execute(&state.clients, &creds, &delivery).await
+        }
+        Err(e) => Err(e),
+    };
+    let latency_ms = started.elapsed().as_millis() as i64;
+    let attempt = judge(
+        &state.config.retry_delays().unwrap_or_default(),
+        &row,
+        result,
+        now,
+        latency_ms,
+    );
+    let outcome = attempt.outcome;
+    match outcome {
+        "delivered" => tracing::info!(action = %row.id, target = %row.target, "action delivered"),
+        "retry" => {
+            tracing::warn!(action = %row.id, target = %row.target, error = ?attempt.error, "action failed; will retry")
+        }
+        _ => {
+            tracing::warn!(action = %row.id, target = %row.target, error = ?attempt.error, "action dead-lettered")
+        }
+    }
+    let (id, event_id) = (row.id.clone(), row.event_id.clone());
+    state
+        .store
+        .write(move |db| {
+            outbox::finish(db, &id, &attempt, clock::now_ms())?;
+            match &event_id {
+                Some(event_id) => outbox::settle_event(db, event_id),
+                None => Ok(()),
+            }
+        })
+        .await
+        .context("record an attempt")?;
+    if let (Some(webhook_id), Some(event_id)) = (row.webhook_id.clone(), row.event_id.clone()) {
+        let _ = state.changes.send(Change::Event {
+            webhook_id,
+            event_id,
+        });
+    }
+    Ok(Step::Sent {
+        id: row.id,
+        outcome,
+    })
+}
+
+/// Sends until nothing is due. For tests and for draining at startup.
+pub async fn drain(state: &AppState) -> anyhow::Result<usize> {
+    let mut sent = 0;
+    while let Step::Sent { .. } = send_one(state).await? {
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// Runs `concurrency` senders until shutdown. Each finishes its current send first.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let mut senders = tokio::task::JoinSet::new();
+    for _ in 0..state.config.outbound_concurrency.max(1) {
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        senders.spawn(async move { sender_loop(state, shutdown).await });
+    }
+    while senders.join_next().await.is_some() {}
+}
+
+async fn sender_loop(state: AppState, shutdown: CancellationToken) {
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let wait = match send_one(&state).await {
+            Ok(Step::Sent { .. }) => continue,
+            Ok(Step::Idle) => until_next_due(&state).await,
+            Err(e) => {
+                tracing::error!(error = ?e, "outbox step failed");
+                Duration::from_secs(1)
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = state.wake.notified() => {},
+            () = tokio::time::sleep(wait) => {},
+        }
+    }
+}
+
+/// How long to sleep: until the next row falls due, at most 30 s (a safety net: rows written
+/// by another process sharing the database do not wake us).
+async fn until_next_due(state: &AppState) -> Duration {
+    let next = state.store.read(outbox::next_due_at).await.ok().flatten();
+    let max = Duration::from_secs(30);
+    match next {
+        Some(at) => {
+            Duration::from_millis((at - clock::now_ms()).clamp(0, max.as_millis() as i64) as u64)
+                .max(Duration::from_millis(50))
+        }
+        None => max,
+    }
+}
+
+fn parse(row: &OutboxRow) -> Result<Delivery, ActionError> {
+    let json = row.delivery.as_deref().ok_or_else(|| ActionError {
+        retryable: false,
+        status: None,
+        retry_after: None,
+        message: row
+            .last_error
+            .clone()
+            .unwrap_or_else(|| "action has nothing to send".into()),
+    })?;
+    serde_json::from_str(json).map_err(|e| ActionError {
+        retryable: false,
+        status: None,
+        retry_after: None,
+        message: format!("stored action is unreadable: {e}"),
+    })
+}
+
+/// Turns a send result into an attempt: delivered, retry at a time, or dead.
+fn judge(
+    schedule: &[Duration],
+    row: &OutboxRow,
+    result: Result<actions::Sent, ActionError>,
+    now: i64,
+    latency_ms: i64,
+) -> Attempt {
+    let base = Attempt {
+        started_at: now,
+        latency_ms,
+        http_status: None,
+        outcome: "dead",
+        error: None,
+        remote_id: None,
+        next_attempt_at: None,
+    };
+    match result {
+        Ok(sent) => Attempt {
+            http_status: Some(i64::from(sent.status)),
+            outcome: "delivered",
+            remote_id: sent.remote_id,
+            ..base
+        },
+        Err(e) => {
+            let http_status = e.status.map(i64::from);
+            // `attempts` already counts this one: the first failure waits schedule[0].
+            let delay = schedule.get((row.attempts.max(1) - 1) as usize);
+            match (e.retryable, delay) {
+                (true, Some(delay)) => {
+                    let wait = e.retry_after.unwrap_or_else(|| jitter(*delay));
+                    let wait = wait.min(Duration::from_secs(24 * 3600));
+                    Attempt {
+                        http_status,
+                        outcome: "retry",
+                        error: Some(e.message),
+                        next_attempt_at: Some(now + wait.as_millis() as i64),
+                        ..base
+                    }
+                }
+                (true, None) => Attempt {
+                    http_status,
+                    error: Some(format!(
+                        "{} (gave up after {} attempts)",
+                        e.message, row.attempts
+                    )),
+                    ..base
+                },
+                (false, _) => Attempt {
+                    http_status,
+                    error: Some(e.message),
+                    ..base
+                },
+            }
+        }
+    }
+}
+
+/// ±20 %, so many actions failing together do not retry together.
+fn jitter(d: Duration) -> Duration {
+    let factor = rand::rng().random_range(0.8..=1.2);
+    d.mul_f64(factor)
+}
+
+/// The global upstream settings, with the webhook's own credentials on top. URLs from a
+/// webhook's options are user-given, so the SSRF guard checks them; the operator's are trusted.
+async fn credentials(state: &AppState, webhook_id: Option<&str>) -> Credentials {
+    let Some(id) = webhook_id.map(str::to_string) else {
+        return merge(&state.config.upstreams, ReplyCredentials::default());
+    };
+    let own: ReplyCredentials = state
+        .store
+        .read(move |db| crate::store::webhooks::get(db, &id))
+        .await
+        .ok()
+        .flatten()
+        .and_then(|w| serde_json::from_str::<ProviderOptions>(&w.options).ok())
+        .and_then(|o| o.credentials)
+        .unwrap_or_default();
+    merge(&state.config.upstreams, own)
+}
+
+pub fn merge(global: &Upstreams, own: ReplyCredentials) -> Credentials {
+    let trusted = |url: &str| Endpoint {
+        url: url.to_string(),
+        trusted: true,
+    };
+    let pick = |own: Option<String>, global: &str| match own {
+        Some(url) => Endpoint {
+            url,
+            trusted: false,
+        },
+        None => trusted(global),
+    };
+    Credentials {
+        github_api_url: pick(own.github_api_url, &global.github_api_url),
+        github_token: own.github_token.or_else(|| global.github_token.clone()),
+        gitlab_url: pick(own.gitlab_url, &global.gitlab_url),
+        gitlab_token: own.gitlab_token.or_else(|| global.gitlab_token.clone()),
+        jira_base_url: match own.jira_base_url {
+            Some(url) => Some(Endpoint {
+                url,
+                trusted: false,
+            }),
+            None => global.jira_base_url.as_deref().map(trusted),
+        },
+        jira_email: own.jira_email.or_else(|| global.jira_email.clone()),
+        jira_api_token: own.jira_api_token.or_else(|| global.jira_api_token.clone()),
+        slack_api_url: trusted(&global.slack_api_url),
+        slack_bot_token: own
+            .slack_bot_token
+            .or_else(|| global.slack_bot_token.clone()),
+        linear_api_url: trusted(&global.linear_api_url),
+        linear_api_key: own.linear_api_key.or_else(|| global.linear_api_key.clone()),
+        telegram_api_url: trusted(&global.telegram_api_url),
+        telegram_bot_token: own
+            .telegram_bot_token
+            .or_else(|| global.telegram_bot_token.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(attempts: i64) -> OutboxRow {
+        OutboxRow {
+            id: "act_1".into(),
+            event_id: Some("evt_1".into()),
+            webhook_id: Some("w".into()),
+            command_id: None,
+            task_id: None,
+            action: "comment".into(),
+            delivery: None,
+            target: "-".into(),
+            status: "sending".into(),
+            attempts,
+            next_attempt_at: 0,
+            last_error: None,
+            last_status: None,
+            remote_id: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn err(retryable: bool, retry_after: Option<u64>) -> ActionError {
+        ActionError {
+            retryable,
+            status: Some(500),
+            retry_after: retry_after.map(Duration::from_secs),
+            message: "boom".into(),
+        }
+    }
+
+    #[test]
+    fn failures_follow_the_schedule_then_die() {
+        let schedule = [Duration::from_secs(5), Duration::from_secs(300)];
+        let first = judge(&schedule, &row(1), Err(err(true, None)), 0, 1);
+        assert_eq!(first.outcome, "retry");
+        let at = first.next_attempt_at.expect("retry time");
+        assert!((4_000..=6_000).contains(&at), "{at}");
+        let second = judge(&schedule, &row(2), Err(err(true, None)), 0, 1);
+        assert!((240_000..=360_000).contains(&second.next_attempt_at.expect("retry time")));
+        let third = judge(&schedule, &row(3), Err(err(true, None)), 0, 1);
+        assert_eq!(third.outcome, "dead");
+        assert!(
+            third
+                .error
+                .expect("error")
+                .contains("gave up after 3 attempts")
+        );
+    }
+
+    #[test]
+    fn retry_after_wins_and_permanent_errors_die_at_once() {
+        let schedule = [Duration::from_secs(5)];
+        let limited = judge(&schedule, &row(1), Err(err(true, Some(42))), 1_000, 1);
+        assert_eq!(limited.next_attempt_at, Some(43_000));
+        let gone = judge(&schedule, &row(1), Err(err(false, None)), 0, 1);
+        assert_eq!(gone.outcome, "dead");
+    }
+}
