@@ -297,3 +297,52 @@ pub struct TestWebhookArgs {
     #[serde(default)]
     pub payload: Option<Value>,
 }
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyArgs {
+    /// The event whose source to reply on (its issue, merge request, ticket or Slack thread).
+    #[serde(default)]
+    pub event_id: Option<String>,
+    /// Or the task whose event to reply on (the task is linked to the reply).
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// The text to post (markdown where the source renders it).
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AskArgs {
+    /// The event whose source to ask on.
+    #[serde(default)]
+    pub event_id: Option<String>,
+    /// Or the task that is asking; it waits for the reply.
+    #[serde(default)]
+    pub task_id: Option<String>,
+    /// The question to post on the source.
+    pub question: String,
+    /// Agent that takes the answer when no task_id is given (default "brain").
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessageArgs {
+    /// The channel's incoming-webhook URL: an Open WebUI channel webhook
+    /// ({base}/api/v1/channels/webhooks/{id}/{token}), a Slack, Discord or Teams incoming
+    /// webhook, or a Telegram sendMessage URL.
+    pub url: String,
+    /// The text to post.
+    pub text: String,
+    /// openwebui, slack, discord, teams or telegram; guessed from the URL when omitted.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Telegram only: the chat to post in.
+    #[serde(default)]
+    pub chat_id: Option<String>,
+    /// The event this message is about, so the event log shows it.
+    #[serde(default)]
+    pub event_id: Option<String>,
+}

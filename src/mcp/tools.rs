@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::McpServer;
 use super::args::*;
-use crate::service::{ServiceError, commands, events, webhooks};
+use crate::service::{ServiceError, actions, commands, events, webhooks};
 
 /// Structured JSON for clients that read it, preceded by one line for people and models.
 fn done(summary: impl Into<String>, value: impl Serialize) -> Result<CallToolResult, String> {
@@ -287,4 +287,100 @@ impl McpServer {
         .map_err(tool_error)?;
         done(report.summary(), report)
     }
+
+    #[tool(description = include_str!("../../tools/replay_event.md"))]
+    async fn replay_event(
+        &self,
+        Parameters(args): Parameters<EventIdArgs>,
+    ) -> Result<CallToolResult, String> {
+        let report = actions::replay(&self.state, &args.event_id)
+            .await
+            .map_err(tool_error)?;
+        let summary = format!(
+            "Replayed `{}`: {} command(s) matched; {}.",
+            report.event_id,
+            report.matched_commands.len(),
+            report
+                .results
+                .iter()
+                .filter_map(|r| r.get("result").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        done(summary, report)
+    }
+
+    #[tool(description = include_str!("../../tools/comment.md"))]
+    async fn comment(
+        &self,
+        Parameters(args): Parameters<ReplyArgs>,
+    ) -> Result<CallToolResult, String> {
+        let to = actions::ReplyTo {
+            event_id: args.event_id,
+            task_id: args.task_id,
+        };
+        let action = actions::comment(&self.state, to, args.text)
+            .await
+            .map_err(tool_error)?;
+        done(queued("Comment", &action), action)
+    }
+
+    #[tool(description = include_str!("../../tools/ask.md"))]
+    async fn ask(&self, Parameters(args): Parameters<AskArgs>) -> Result<CallToolResult, String> {
+        let to = actions::ReplyTo {
+            event_id: args.event_id,
+            task_id: args.task_id,
+        };
+        let action = actions::ask(&self.state, to, args.question, args.agent)
+            .await
+            .map_err(tool_error)?;
+        done(
+            format!(
+                "{} The task `{}` waits for the reply.",
+                queued("Question", &action),
+                action.task_id.as_deref().unwrap_or("?")
+            ),
+            action,
+        )
+    }
+
+    #[tool(description = include_str!("../../tools/respond.md"))]
+    async fn respond(
+        &self,
+        Parameters(args): Parameters<ReplyArgs>,
+    ) -> Result<CallToolResult, String> {
+        let to = actions::ReplyTo {
+            event_id: args.event_id,
+            task_id: args.task_id,
+        };
+        let action = actions::respond(&self.state, to, args.text)
+            .await
+            .map_err(tool_error)?;
+        done(queued("Response", &action), action)
+    }
+
+    #[tool(description = include_str!("../../tools/post_message.md"))]
+    async fn post_message(
+        &self,
+        Parameters(args): Parameters<PostMessageArgs>,
+    ) -> Result<CallToolResult, String> {
+        let action = actions::post_message(
+            &self.state,
+            args.url,
+            args.kind,
+            args.chat_id,
+            args.text,
+            args.event_id,
+        )
+        .await
+        .map_err(tool_error)?;
+        done(queued("Message", &action), action)
+    }
+}
+
+fn queued(what: &str, action: &actions::ActionOut) -> String {
+    format!(
+        "{what} queued as `{}` to {}; it is sent in the background with retries (see get_event for its status).",
+        action.id, action.target
+    )
 }

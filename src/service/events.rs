@@ -17,7 +17,7 @@ pub struct EventQuery {
     pub provider: Option<String>,
     /// Exact event type, or a pattern with `*` (`issues.*`).
     pub event_type: Option<String>,
-    /// accepted, matched, rejected, invalid_payload.
+    /// accepted, matched, done, failed, rejected, invalid_payload.
     pub status: Option<String>,
     /// Only events received at or after this time (RFC 3339 or unix seconds).
     pub since: Option<String>,
@@ -67,6 +67,36 @@ pub struct EventDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_text: Option<String>,
     pub remote_addr: Option<String>,
+    /// What the event's commands (and any manual replies) sent, with every attempt.
+    pub actions: Vec<ActionDetail>,
+    /// The tasks the event created.
+    pub tasks: Vec<TaskSummary>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionDetail {
+    #[serde(flatten)]
+    pub action: super::actions::ActionOut,
+    pub attempt_log: Vec<AttemptOut>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptOut {
+    pub attempt: i64,
+    pub at: String,
+    pub latency_ms: i64,
+    pub http_status: Option<i64>,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskSummary {
+    pub id: String,
+    pub agent: String,
+    pub status: String,
+    pub command_id: Option<String>,
+    pub created_at: String,
 }
 
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -138,6 +168,46 @@ pub async fn get(state: &AppState, id: &str) -> Result<EventDetail, ServiceError
             what: "event",
             id: id.to_string(),
         })?;
+    let key = id.to_string();
+    let (outbox_rows, attempts, task_rows) = state
+        .store
+        .read(move |db| {
+            let rows = crate::store::outbox::for_event(db, &key)?;
+            let attempts = rows
+                .iter()
+                .map(|r| crate::store::outbox::attempts(db, &r.id))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((rows, attempts, crate::store::tasks::for_event(db, &key)?))
+        })
+        .await?;
+    let actions = outbox_rows
+        .iter()
+        .zip(attempts)
+        .map(|(row, log)| ActionDetail {
+            action: super::actions::present(row),
+            attempt_log: log
+                .into_iter()
+                .map(|a| AttemptOut {
+                    attempt: a.attempt,
+                    at: clock::rfc3339(a.started_at),
+                    latency_ms: a.latency_ms,
+                    http_status: a.http_status,
+                    outcome: a.outcome,
+                    error: a.error,
+                })
+                .collect(),
+        })
+        .collect();
+    let tasks = task_rows
+        .into_iter()
+        .map(|t| TaskSummary {
+            id: t.id,
+            agent: t.agent,
+            status: t.status,
+            command_id: t.command_id,
+            created_at: clock::rfc3339(t.created_at),
+        })
+        .collect();
     let body = row.body.clone().unwrap_or_default();
     let provider = row.provider.parse::<Provider>().unwrap_or(Provider::Custom);
     let (payload, body_text) = match providers::parse_payload(provider, &body) {
@@ -156,6 +226,8 @@ pub async fn get(state: &AppState, id: &str) -> Result<EventDetail, ServiceError
         payload,
         body_text,
         remote_addr: row.remote_addr.clone(),
+        actions,
+        tasks,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The REST management API under `/api`, behind the API key.
 
+mod actions;
 mod commands;
 mod events;
 mod webhooks;
@@ -13,4 +14,5 @@ pub fn router() -> Router<AppState> {
         .merge(webhooks::router())
         .merge(commands::router())
         .merge(events::router())
+        .merge(actions::router())
 }

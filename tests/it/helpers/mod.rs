@@ -4,8 +4,10 @@
 #![allow(dead_code)]
 
 mod senders;
+mod upstreams;
 
 pub use senders::*;
+pub use upstreams::*;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

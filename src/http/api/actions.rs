@@ -1,0 +1,179 @@
+//! REST doors onto actions: replay an event, retry an action, and reply on an event's source
+//! by hand (comment, ask, respond) or post to a channel.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::AppJson;
+use crate::service::actions::{self, ActionOut, ReplayReport, ReplyTo};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/events/{id}/replay", post(replay_event))
+        .route("/api/actions/{id}/retry", post(retry_action))
+        .route("/api/events/{id}/comment", post(comment_on_event))
+        .route("/api/events/{id}/ask", post(ask_on_event))
+        .route("/api/events/{id}/respond", post(respond_to_event))
+        .route("/api/webhooks/{id}/comment", post(comment))
+        .route("/api/webhooks/{id}/ask", post(ask))
+        .route("/api/webhooks/{id}/respond", post(respond))
+        .route("/api/messages", post(post_message))
+}
+
+async fn replay_event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ReplayReport>, ApiError> {
+    Ok(Json(actions::replay(&state, &id).await?))
+}
+
+async fn retry_action(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ActionOut>, ApiError> {
+    Ok(Json(actions::retry(&state, &id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TextIn {
+    /// The text to post (`message` and `response` are accepted as other names for it).
+    #[serde(alias = "message", alias = "response", alias = "question")]
+    text: String,
+    agent: Option<String>,
+}
+
+async fn comment_on_event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(input): AppJson<TextIn>,
+) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    let to = ReplyTo {
+        event_id: Some(id),
+        task_id: None,
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(actions::comment(&state, to, input.text).await?),
+    ))
+}
+
+async fn ask_on_event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(input): AppJson<TextIn>,
+) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    let to = ReplyTo {
+        event_id: Some(id),
+        task_id: None,
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(actions::ask(&state, to, input.text, input.agent).await?),
+    ))
+}
+
+async fn respond_to_event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(input): AppJson<TextIn>,
+) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    let to = ReplyTo {
+        event_id: Some(id),
+        task_id: None,
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(actions::respond(&state, to, input.text).await?),
+    ))
+}
+
+/// The seed's shape: `POST /api/webhooks/{id}/comment {"event_id", "message"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyIn {
+    event_id: Option<String>,
+    task_id: Option<String>,
+    #[serde(alias = "message", alias = "response", alias = "question")]
+    text: String,
+    agent: Option<String>,
+}
+
+async fn checked(state: &AppState, webhook_id: &str, input: &ReplyIn) -> Result<ReplyTo, ApiError> {
+    crate::service::webhooks::load(state, webhook_id).await?;
+    if let Some(event_id) = &input.event_id {
+        let event = crate::service::events::get(state, event_id).await?;
+        if event.summary.webhook_id != webhook_id {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                format!("event `{event_id}` belongs to another webhook"),
+            )
+            .with_field("event_id"));
+        }
+    }
+    Ok(ReplyTo {
+        event_id: input.event_id.clone(),
+        task_id: input.task_id.clone(),
+    })
+}
+
+async fn comment(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(input): AppJson<ReplyIn>,
+) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    let to = checked(&state, &id, &input).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(actions::comment(&state, to, input.text).await?),
+    ))
+}
+
+async fn ask(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(input): AppJson<ReplyIn>,
+) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    let to = checked(&state, &id, &input).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(actions::ask(&state, to, input.text, input.agent).await?),
+    ))
+}
+
+async fn respond(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(input): AppJson<ReplyIn>,
+) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    let to = checked(&state, &id, &input).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(actions::respond(&state, to, input.text).await?),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageIn {
+    url: String,
+    kind: Option<String>,
+    chat_id: Option<String>,
+    text: String,
+    event_id: Option<String>,
+}
+
+async fn post_message(
+    State(state): State<AppState>,
+    AppJson(m): AppJson<MessageIn>,
+) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    let out = actions::post_message(&state, m.url, m.kind, m.chat_id, m.text, m.event_id).await?;
+    Ok((StatusCode::ACCEPTED, Json(out)))
+}
