@@ -1,5 +1,3 @@
-mod actions;
-mod actions_sources;
 mod commands_api;
 mod events_api;
 mod helpers;
