@@ -53,6 +53,10 @@ pub fn record(
         // The webhook our own comment triggers comes back here; it is not an answer.
         if !own.iter().any(|t| t == reply.text.trim()) {
             for task in tasks::waiting_on(conn, &event.webhook_id, &reply.source_key)? {
+                // A task this very event asked with waits for the *next* message, not this one.
+                if task.event_id.as_deref() == Some(event_id.as_str()) {
+                    continue;
+                }
                 if tasks::attach_reply(conn, &task.id, event_id, &reply.text, now)? {
                     resumed.push(task.id);
                 }

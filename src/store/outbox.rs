@@ -142,8 +142,9 @@ pub struct Attempt {
 
 /// Records an attempt and moves the row to delivered, retrying or dead.
 pub fn finish(conn: &Connection, id: &str, attempt: &Attempt, now: i64) -> Result<(), StoreError> {
+    // Numbered across the row's whole life: `attempts` restarts when a row is retried.
     let attempts: i64 = conn
-        .prepare_cached("SELECT attempts FROM outbox WHERE id = ?1")?
+        .prepare_cached("SELECT COUNT(*) + 1 FROM outbox_attempts WHERE outbox_id = ?1")?
         .query_row([id], |r| r.get(0))?;
     conn.prepare_cached(
         "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, http_status, \
@@ -180,8 +181,9 @@ pub fn finish(conn: &Connection, id: &str, attempt: &Attempt, now: i64) -> Resul
     Ok(())
 }
 
-/// Makes a dead (or retrying) row due now, optionally with a freshly planned delivery.
-/// Delivered rows are never reset: that is what keeps a replay from commenting twice.
+/// Makes a dead (or retrying) row due now, optionally with a freshly planned delivery, with
+/// a fresh retry schedule. Delivered rows are never reset: that is what keeps a replay from
+/// commenting twice.
 pub fn reset(
     conn: &Connection,
     id: &str,
@@ -194,14 +196,15 @@ pub fn reset(
         Some((delivery, target)) => conn
             .prepare_cached(
                 "UPDATE outbox SET status = ?2, next_attempt_at = ?3, lease_until = NULL, \
-                 delivery = ?4, target = ?5, last_error = ?6, updated_at = ?3 \
+                 delivery = ?4, target = ?5, last_error = ?6, attempts = 0, updated_at = ?3 \
                  WHERE id = ?1 AND status IN ('dead', 'retrying', 'pending')",
             )?
             .execute(params![id, status, now, delivery, target, error])?,
         None => conn
             .prepare_cached(
                 "UPDATE outbox SET status = ?2, next_attempt_at = ?3, lease_until = NULL, \
-                 updated_at = ?3 WHERE id = ?1 AND status IN ('dead', 'retrying', 'pending')",
+                 attempts = 0, updated_at = ?3 \
+                 WHERE id = ?1 AND status IN ('dead', 'retrying', 'pending')",
             )?
             .execute(params![id, status, now])?,
     };

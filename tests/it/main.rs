@@ -1,3 +1,5 @@
+mod actions;
+mod actions_sources;
 mod commands_api;
 mod events_api;
 mod helpers;

@@ -327,8 +327,18 @@ async fn the_whole_lifecycle_runs_through_tools_and_replies_reach_the_source() {
     })
     .await;
     let client = connect(&app).await;
-    let created = structured(&call(&client, "create_webhook", json!({"name": "Issues", "provider": "github", "id": "gh"})).await);
-    let secret = created["webhook"]["secret"].as_str().expect("secret").to_string();
+    let created = structured(
+        &call(
+            &client,
+            "create_webhook",
+            json!({"name": "Issues", "provider": "github", "id": "gh"}),
+        )
+        .await,
+    );
+    let secret = created["webhook"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
     let added = call(
         &client,
         "add_command",
@@ -347,7 +357,9 @@ async fn the_whole_lifecycle_runs_through_tools_and_replies_reach_the_source() {
             .and(path("/repos/octo/app/issues/7/comments"))
             .and(header("authorization", "Bearer ghp_test"))
             .and(body_json(json!({ "body": body })))
-            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1, "html_url": "https://github.com/octo/app/issues/7#c1"})))
+            .respond_with(ResponseTemplate::new(201).set_body_json(
+                json!({"id": 1, "html_url": "https://github.com/octo/app/issues/7#c1"}),
+            ))
             .expect(1)
             .mount(&github)
             .await;
@@ -364,20 +376,97 @@ async fn the_whole_lifecycle_runs_through_tools_and_replies_reach_the_source() {
 
     // ... and the agent answers through the tools.
     for (tool, args) in [
-        ("comment", json!({"event_id": event_id, "text": "A manual comment"})),
-        ("ask", json!({"event_id": event_id, "question": "Which browser?"})),
-        ("respond", json!({"event_id": event_id, "text": "Fixed in main"})),
+        (
+            "comment",
+            json!({"event_id": event_id, "text": "A manual comment"}),
+        ),
+        (
+            "ask",
+            json!({"event_id": event_id, "question": "Which browser?"}),
+        ),
+        (
+            "respond",
+            json!({"event_id": event_id, "text": "Fixed in main"}),
+        ),
     ] {
         let result = call(&client, tool, args).await;
         assert_eq!(result.is_error, Some(false), "{tool}: {}", text(&result));
     }
-    let sent = webhook_mcp::worker::drain(&app.state).await.expect("drain outbox");
+    let sent = webhook_mcp::worker::drain(&app.state)
+        .await
+        .expect("drain outbox");
 
     // Assert: four comments on the right issue (checked by the mocks on drop), all delivered.
     assert_eq!(sent, 4);
     let event = structured(&call(&client, "get_event", json!({"event_id": event_id})).await);
-    let statuses: Vec<&str> = event["actions"].as_array().expect("actions").iter().map(|a| a["status"].as_str().unwrap_or("?")).collect();
+    let statuses: Vec<&str> = event["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| a["status"].as_str().unwrap_or("?"))
+        .collect();
     assert_eq!(statuses, ["delivered"; 4], "{event}");
     assert_eq!(event["tasks"][0]["status"], "waiting_reply");
+    client.cancel().await.ok();
+}
+
+/// A client that reports resource-updated notifications on a channel.
+struct Watcher(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl rmcp::ClientHandler for Watcher {
+    async fn on_resource_updated(
+        &self,
+        params: rmcp::model::ResourceUpdatedNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        let _ = self.0.send(params.uri.to_string());
+    }
+}
+
+#[tokio::test]
+async fn a_subscribed_client_hears_about_new_events_without_polling() {
+    // Arrange: legacy resources/subscribe needs a stateful session.
+    let app = crate::helpers::spawn_app_with(|c| c.mcp_sessions = true).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header("test-api-key"),
+    );
+    let client = Watcher(tx).serve(transport).await.expect("connect");
+    let created = client
+        .call_tool(
+            CallToolRequestParams::new("create_webhook").with_arguments(
+                json!({"name": "x", "provider": "github", "id": "gh"})
+                    .as_object()
+                    .cloned()
+                    .expect("object"),
+            ),
+        )
+        .await
+        .expect("create_webhook");
+    let secret = created.structured_content.expect("structured")["webhook"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    #[allow(deprecated)]
+    client
+        .subscribe(rmcp::model::SubscribeRequestParams::new(
+            "webhook://gh/events",
+        ))
+        .await
+        .expect("subscribe");
+
+    // Act
+    let body = crate::helpers::issue_opened("octo/app", 1, &[]);
+    let response = app
+        .post_github("gh", "issues", "d-push", &body, &secret)
+        .await;
+    assert_eq!(response.status(), 200);
+
+    // Assert
+    let uri = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a notification within 5 s")
+        .expect("channel open");
+    assert_eq!(uri, "webhook://gh/events");
     client.cancel().await.ok();
 }

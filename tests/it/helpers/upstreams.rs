@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use reqwest::{Method, Response, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 use webhook_mcp::config::Config;
+use wiremock::matchers::{body_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::{TestApp, github_signature, now_secs, send_json, slack_signature, spawn_app_with};
 
@@ -29,8 +31,11 @@ impl TestApp {
     /// Adds a command to a webhook over REST; panics unless 201. Returns the command.
     pub async fn add_command_ok(&self, webhook_id: &str, body: Value) -> Value {
         let (status, json) = send_json(
-            self.api(Method::POST, &format!("/api/webhooks/{webhook_id}/commands"))
-                .json(&body),
+            self.api(
+                Method::POST,
+                &format!("/api/webhooks/{webhook_id}/commands"),
+            )
+            .json(&body),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "add command: {json}");
@@ -67,7 +72,10 @@ impl TestApp {
         self.client
             .post(self.url(&format!("/webhooks/jira/{webhook_id}")))
             .header("Content-Type", "application/json")
-            .header("X-Atlassian-Webhook-Identifier", uuid::Uuid::new_v4().to_string())
+            .header(
+                "X-Atlassian-Webhook-Identifier",
+                uuid::Uuid::new_v4().to_string(),
+            )
             .header("X-Hub-Signature", github_signature(secret, body.as_bytes()))
             .body(body.to_string())
             .send()
@@ -76,7 +84,12 @@ impl TestApp {
     }
 
     /// POSTs a Slack slash command: a signed `application/x-www-form-urlencoded` body.
-    pub async fn post_slack_form(&self, webhook_id: &str, fields: &[(&str, &str)], secret: &str) -> Response {
+    pub async fn post_slack_form(
+        &self,
+        webhook_id: &str,
+        fields: &[(&str, &str)],
+        secret: &str,
+    ) -> Response {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(fields)
             .finish();
@@ -99,4 +112,103 @@ pub async fn accepted(response: Response) -> String {
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["status"], "accepted", "{answer}");
     answer["event_id"].as_str().expect("event_id").to_string()
+}
+
+/// `POST {at}` on the fake answers `response` once, then falls through to mocks mounted after.
+pub async fn answer_once(server: &MockServer, at: &str, response: ResponseTemplate) {
+    Mock::given(method("POST"))
+        .and(path(at))
+        .respond_with(response)
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// `POST {at}` with exactly this JSON body answers `response`, `times` times in the test.
+pub async fn expect_post(
+    server: &MockServer,
+    at: &str,
+    body: Value,
+    response: ResponseTemplate,
+    times: u64,
+) {
+    Mock::given(method("POST"))
+        .and(path(at))
+        .and(body_json(body))
+        .respond_with(response)
+        .expect(times)
+        .mount(server)
+        .await;
+}
+
+/// Points the GitHub connector at a fake, with token `ghp_test`.
+pub fn use_github(github: &MockServer) -> impl FnOnce(&mut Config) + '_ {
+    move |config| {
+        config.upstreams.github_api_url = github.uri();
+        config.upstreams.github_token = Some("ghp_test".into());
+    }
+}
+
+/// A GitHub `issue_comment.created` body on `octo/app` issue `number`.
+pub fn issue_comment(number: u64, title: &str, login: &str, body: &str) -> String {
+    json!({
+        "action": "created",
+        "issue": {"number": number, "title": title, "user": {"login": "octocat"}},
+        "comment": {"id": 1, "body": body, "user": {"login": login, "type": "User"}},
+        "repository": {"full_name": "octo/app"},
+        "sender": {"login": login, "type": "User"},
+    })
+    .to_string()
+}
+
+/// A Slack Events API `message` in a public channel, inside a thread.
+pub fn slack_thread_message(channel: &str, text: &str) -> String {
+    json!({
+        "type": "event_callback", "team_id": "T1",
+        "event_id": format!("Ev{}", uuid::Uuid::new_v4().simple()),
+        "event": {"type": "message", "channel": channel, "channel_type": "channel",
+                  "user": "U1", "text": text, "ts": "1700000000.000200",
+                  "thread_ts": "1700000000.000100"},
+    })
+    .to_string()
+}
+
+/// A task's conversation (JSON text), read straight from the database.
+pub fn task_conversation(app: &TestApp, task_id: &str) -> String {
+    let db = rusqlite::Connection::open(&app.db_path).expect("open the database");
+    db.query_row(
+        "SELECT conversation FROM tasks WHERE id = ?1",
+        [task_id],
+        |r| r.get(0),
+    )
+    .expect("task row")
+}
+
+/// Checks a request a forward target received the Standard Webhooks way: `webhook-id`,
+/// `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{ts}.{body}"
+/// keyed with the base64-decoded secret>`. Returns the id and the body.
+pub fn verify_standard_request(req: &wiremock::Request, secret: &str) -> (String, String) {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let header = |name: &str| {
+        req.headers
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} header missing"))
+            .to_str()
+            .expect("ASCII header")
+            .to_string()
+    };
+    let (id, ts, sig) = (
+        header("webhook-id"),
+        header("webhook-timestamp"),
+        header("webhook-signature"),
+    );
+    let body = String::from_utf8(req.body.clone()).expect("UTF-8 body");
+    let key = b64
+        .decode(secret.trim_start_matches("whsec_"))
+        .expect("whsec_ secret is base64");
+    let mac = super::hmac_sha256(&key, format!("{id}.{ts}.{body}").as_bytes());
+    assert_eq!(sig, format!("v1,{}", b64.encode(mac)), "signature verifies");
+    (id, body)
 }

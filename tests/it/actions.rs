@@ -1,0 +1,383 @@
+//! Commands that act, on GitHub: a matching event ends as one comment on the right issue;
+//! retries, dead letters, replays and manual replies through the outbox; nothing lost on a
+//! restart. The outbox is driven by hand (`drain`) against a fake GitHub.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use webhook_mcp::worker::{self, Step};
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{
+    TestApp, accepted, answer_once, assert_error, delivery_id, expect_post, issue_opened,
+    manual_outbox, spawn_manual, use_github,
+};
+
+const SECRET: &str = "gh-secret-for-actions";
+const COMMENTS: &str = "/repos/octo/app/issues/7/comments";
+
+/// An app whose `gh` webhook comments "Thanks for {{issue.title}}" on every opened issue.
+async fn app_commenting(github: &MockServer) -> TestApp {
+    let app = spawn_manual(use_github(github)).await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "comment",
+               "template": "Thanks for {{issue.title}}"}),
+    )
+    .await;
+    app
+}
+
+async fn open_issue_7(app: &TestApp) -> String {
+    let body = issue_opened("octo/app", 7, &[]);
+    accepted(
+        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await
+}
+
+fn comment_answer(status: u16) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({
+        "id": 1, "html_url": "https://github.com/octo/app/issues/7#issuecomment-1"
+    }))
+}
+
+fn thanks() -> Value {
+    json!({"body": "Thanks for Issue 7"})
+}
+
+fn outcomes(action: &Value) -> Vec<(Value, Value)> {
+    action["attempt_log"]
+        .as_array()
+        .expect("attempt_log")
+        .iter()
+        .map(|a| (a["outcome"].clone(), a["http_status"].clone()))
+        .collect()
+}
+
+fn time_ms(v: &Value) -> i128 {
+    let t = OffsetDateTime::parse(v.as_str().expect("a time"), &Rfc3339).expect("RFC 3339");
+    t.unix_timestamp_nanos() / 1_000_000
+}
+
+#[tokio::test]
+async fn a_signed_issue_opened_ends_as_exactly_one_comment_on_that_issue() {
+    // Arrange
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(COMMENTS))
+        .and(header("authorization", "Bearer ghp_test"))
+        .and(body_json(json!({"body": "Thanks for Issue 7"})))
+        .respond_with(comment_answer(201))
+        .expect(1)
+        .mount(&github)
+        .await;
+    let app = app_commenting(&github).await;
+    let event_id = open_issue_7(&app).await;
+    let queued = app.actions_of(&event_id).await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0]["status"], "pending");
+    assert_eq!(queued[0]["action"], "comment");
+
+    // Act
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 1);
+    let event = app.event(&event_id).await;
+    let action = &event["actions"][0];
+    assert_eq!(action["status"], "delivered", "{event}");
+    assert_eq!(action["attempts"], 1);
+    assert_eq!(outcomes(action), vec![(json!("delivered"), json!(201))]);
+    assert_eq!(
+        action["remote_id"],
+        "https://github.com/octo/app/issues/7#issuecomment-1"
+    );
+    assert_eq!(event["status"], "done");
+}
+
+#[tokio::test]
+async fn an_upstream_500_then_200_ends_as_one_success_after_one_retry() {
+    // Arrange
+    let github = MockServer::start().await;
+    answer_once(&github, COMMENTS, ResponseTemplate::new(500)).await;
+    expect_post(&github, COMMENTS, thanks(), comment_answer(201), 1).await;
+    let app = app_commenting(&github).await;
+    let event_id = open_issue_7(&app).await;
+
+    // Act
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 2);
+    let event = app.event(&event_id).await;
+    let action = &event["actions"][0];
+    assert_eq!(action["status"], "delivered", "{event}");
+    assert_eq!(action["attempts"], 2);
+    assert_eq!(
+        outcomes(action),
+        vec![
+            (json!("retry"), json!(500)),
+            (json!("delivered"), json!(201))
+        ]
+    );
+    assert_eq!(event["status"], "done");
+    assert_eq!(github.received_requests().await.expect("recorded").len(), 2);
+}
+
+#[tokio::test]
+async fn a_permanent_404_is_dead_lettered_then_replayed_once_the_upstream_is_fixed() {
+    // Arrange
+    let github = MockServer::start().await;
+    let not_found = ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}));
+    answer_once(&github, COMMENTS, not_found).await;
+    let app = app_commenting(&github).await;
+    let event_id = open_issue_7(&app).await;
+
+    // Act: one attempt, no retry
+    assert_eq!(app.drain().await, 1);
+
+    // Assert
+    let event = app.event(&event_id).await;
+    let action = &event["actions"][0];
+    assert_eq!(action["status"], "dead", "{event}");
+    assert_eq!(action["attempts"], 1);
+    assert_eq!(action["last_status"], 404);
+    assert_eq!(outcomes(action), vec![(json!("dead"), json!(404))]);
+    assert_eq!(event["status"], "failed");
+    let failed = app.events("status=failed").await;
+    assert!(
+        failed.iter().any(|e| e["id"] == event_id.as_str()),
+        "{failed:?}"
+    );
+
+    // Act: the upstream is fixed, the event replayed
+    expect_post(&github, COMMENTS, thanks(), comment_answer(201), 1).await;
+    let (status, report) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["results"][0]["result"], "requeued", "{report}");
+    assert_eq!(app.drain().await, 1);
+    let event = app.event(&event_id).await;
+    assert_eq!(event["actions"].as_array().expect("actions").len(), 1);
+    assert_eq!(event["actions"][0]["status"], "delivered", "{event}");
+    assert_eq!(event["status"], "done");
+    let failed = app.events("status=failed").await;
+    assert!(!failed.iter().any(|e| e["id"] == event_id.as_str()));
+}
+
+#[tokio::test]
+async fn a_replay_after_success_does_not_repeat_a_delivered_comment() {
+    // Arrange
+    let github = MockServer::start().await;
+    expect_post(&github, COMMENTS, thanks(), comment_answer(201), 1).await;
+    let app = app_commenting(&github).await;
+    let event_id = open_issue_7(&app).await;
+    assert_eq!(app.drain().await, 1);
+
+    // Act
+    let (status, report) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        report["results"][0]["result"], "already_delivered",
+        "{report}"
+    );
+    assert_eq!(sent, 0);
+    let event = app.event(&event_id).await;
+    assert_eq!(event["actions"][0]["status"], "delivered");
+    assert_eq!(event["actions"][0]["attempts"], 1);
+    assert_eq!(event["status"], "done");
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_retried_after_the_delay_asked_for() {
+    // Arrange
+    let github = MockServer::start().await;
+    let limited = ResponseTemplate::new(429).insert_header("Retry-After", "1");
+    answer_once(&github, COMMENTS, limited).await;
+    expect_post(&github, COMMENTS, thanks(), comment_answer(201), 1).await;
+    let app = app_commenting(&github).await;
+    let event_id = open_issue_7(&app).await;
+
+    // Act
+    let first = worker::send_one(&app.state).await.expect("send");
+    let too_soon = worker::send_one(&app.state).await.expect("send");
+
+    // Assert: retried, not before the second Retry-After asked for (the schedule says 0 s)
+    assert!(
+        matches!(
+            first,
+            Step::Sent {
+                outcome: "retry",
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    assert_eq!(too_soon, Step::Idle);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "retrying", "{action}");
+    assert_eq!(action["last_status"], 429);
+    assert_eq!(outcomes(&action), vec![(json!("retry"), json!(429))]);
+    let wait = time_ms(&action["next_attempt_at"]) - time_ms(&action["attempt_log"][0]["at"]);
+    assert!((900..=1500).contains(&wait), "next attempt {wait} ms later");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.drain().await, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["attempts"], 2);
+}
+
+#[tokio::test]
+async fn manual_comments_over_rest_go_to_the_event_source_and_not_for_rejected_events() {
+    // Arrange: no commands, so only the manual comments are sent
+    let github = MockServer::start().await;
+    for text in ["hi", "hello from the seed shape"] {
+        Mock::given(method("POST"))
+            .and(path(COMMENTS))
+            .and(header("authorization", "Bearer ghp_test"))
+            .and(body_json(json!({"body": text})))
+            .respond_with(comment_answer(201))
+            .expect(1)
+            .mount(&github)
+            .await;
+    }
+    let app = spawn_manual(use_github(&github)).await;
+    app.github_webhook("gh", SECRET).await;
+    let event_id = open_issue_7(&app).await;
+    assert!(app.actions_of(&event_id).await.is_empty());
+
+    // Act
+    let (status, by_event) = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({"text": "hi"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{by_event}");
+    assert_eq!(app.drain().await, 1);
+    let (status, by_webhook) = app
+        .post_api(
+            "/api/webhooks/gh/comment",
+            &json!({"event_id": event_id, "message": "hello from the seed shape"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{by_webhook}");
+    assert_eq!(app.drain().await, 1);
+
+    // Assert
+    assert_eq!(by_event["status"], "pending");
+    let actions = app.actions_of(&event_id).await;
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert!(
+        actions.iter().all(|a| a["status"] == "delivered"),
+        "{actions:?}"
+    );
+
+    // Act: a delivery that failed verification
+    let forged = issue_opened("octo/app", 7, &[]);
+    let response = app
+        .post_github("gh", "issues", &delivery_id(), &forged, "wrong-secret")
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let rejected = app.events("status=rejected").await;
+    let rejected_id = rejected[0]["id"].as_str().expect("rejected event id");
+    let refused = app
+        .post_api(
+            &format!("/api/events/{rejected_id}/comment"),
+            &json!({"text": "hi"}),
+        )
+        .await;
+
+    // Assert: refused, nothing queued or sent (the mocks' expect(1) hold)
+    assert_error(&refused, StatusCode::BAD_REQUEST, Some("event_id"));
+    assert_eq!(app.drain().await, 0);
+}
+
+#[tokio::test]
+async fn a_restart_does_not_lose_queued_actions() {
+    // Arrange
+    let github = MockServer::start().await;
+    expect_post(&github, COMMENTS, thanks(), comment_answer(201), 1).await;
+    let app = app_commenting(&github).await;
+    let event_id = open_issue_7(&app).await;
+    assert_eq!(app.actions_of(&event_id).await[0]["status"], "pending");
+
+    // Act
+    let app = app
+        .restart_with(|config| {
+            manual_outbox(config);
+            use_github(&github)(config);
+        })
+        .await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 1);
+    let event = app.event(&event_id).await;
+    assert_eq!(event["actions"][0]["status"], "delivered", "{event}");
+    assert_eq!(event["status"], "done");
+}
+
+#[tokio::test]
+async fn forwards_to_private_or_metadata_addresses_are_dead_lettered_and_ftp_is_refused() {
+    // Arrange
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", SECRET).await;
+    for url in [
+        "http://10.1.2.3/",
+        "http://169.254.169.254/latest/meta-data",
+    ] {
+        app.add_command_ok(
+            "gh",
+            json!({"trigger": "issues.opened", "action": "forward", "target": {"url": url}}),
+        )
+        .await;
+    }
+    let body = issue_opened("octo/app", 5, &[]);
+    let event_id = accepted(
+        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Act
+    let sent = app.drain().await;
+    let ftp = app
+        .post_api(
+            "/api/webhooks/gh/commands",
+            &json!({"trigger": "*", "action": "forward", "target": {"url": "ftp://x"}}),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(sent, 2);
+    let event = app.event(&event_id).await;
+    for action in event["actions"].as_array().expect("actions") {
+        assert_eq!(action["status"], "dead", "{action}");
+        assert_eq!(action["attempts"], 1);
+        assert!(
+            action["last_status"].is_null(),
+            "no request was made: {action}"
+        );
+        let error = action["last_error"].as_str().expect("last_error");
+        assert!(error.contains("ALLOWED_TARGET_HOSTS"), "{error}");
+    }
+    assert_eq!(event["status"], "failed");
+    assert_error(&ftp, StatusCode::BAD_REQUEST, Some("target.url"));
+}

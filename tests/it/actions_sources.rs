@@ -1,0 +1,402 @@
+//! Actions back to each source and out to other places, against fakes: GitLab notes, Jira
+//! comments, Slack thread replies and slash-command answers, Open WebUI channel messages,
+//! signed forwards, ask → reply threading, and the SSRF guard on user-given targets.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{
+    TestApp, accepted, answer_once, delivery_id, expect_post, issue_comment, issue_opened,
+    read_json, slack_thread_message, spawn_manual, task_conversation, use_github,
+    verify_standard_request,
+};
+
+const GH_SECRET: &str = "gh-secret-for-sources";
+const ISSUE_9: &str = "/repos/octo/app/issues/9/comments";
+const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// A GitHub webhook `gh` with one command, on an app with a manual outbox.
+async fn github_app_with(command: Value, github: Option<&MockServer>) -> TestApp {
+    let app = spawn_manual(|config| {
+        if let Some(github) = github {
+            use_github(github)(config);
+        }
+    })
+    .await;
+    app.github_webhook("gh", GH_SECRET).await;
+    app.add_command_ok("gh", command).await;
+    app
+}
+
+async fn post_gh(app: &TestApp, event: &str, body: &str) -> String {
+    accepted(
+        app.post_github("gh", event, &delivery_id(), body, GH_SECRET)
+            .await,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_gitlab_issue_open_gets_a_note_on_the_encoded_project_path_with_the_private_token() {
+    // Arrange
+    let gitlab = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v4/projects/group%2Fsub%2Fapp/issues/5/notes"))
+        .and(header("private-token", "glpat-test"))
+        .and(body_json(json!({"body": "Seen: Crash on start"})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 42})))
+        .expect(1)
+        .mount(&gitlab)
+        .await;
+    let app = spawn_manual(|config| {
+        config.upstreams.gitlab_url = gitlab.uri();
+        config.upstreams.gitlab_token = Some("glpat-test".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-tok"}),
+    )
+    .await;
+    app.add_command_ok(
+        "gl",
+        json!({"trigger": "issue.open", "action": "comment",
+               "template": "Seen: {{object_attributes.title}}"}),
+    )
+    .await;
+    let body = json!({
+        "object_kind": "issue",
+        "project": {"path_with_namespace": "group/sub/app"},
+        "object_attributes": {"iid": 5, "action": "open", "title": "Crash on start"},
+    });
+
+    // Act
+    let event_id = accepted(app.post_gitlab("gl", &body, "gl-tok").await).await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], "42");
+}
+
+#[tokio::test]
+async fn a_signed_jira_issue_created_gets_a_comment_with_basic_auth() {
+    // Arrange
+    let jira = MockServer::start().await;
+    let auth = format!("Basic {}", STANDARD.encode("bot@example.com:atl-token"));
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue/ENG-12/comment"))
+        .and(header("authorization", auth.as_str()))
+        .and(body_json(json!({"body": "Ack ENG-12: Login broken"})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "10042"})))
+        .expect(1)
+        .mount(&jira)
+        .await;
+    let app = spawn_manual(|config| {
+        config.upstreams.jira_base_url = Some(jira.uri());
+        config.upstreams.jira_email = Some("bot@example.com".into());
+        config.upstreams.jira_api_token = Some("atl-token".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "jr", "name": "Jira", "provider": "jira", "secret": "jira-secret"}),
+    )
+    .await;
+    app.add_command_ok(
+        "jr",
+        json!({"trigger": "jira:issue_created", "action": "comment",
+               "template": "Ack {{issue.key}}: {{issue.fields.summary}}"}),
+    )
+    .await;
+    let body = json!({
+        "webhookEvent": "jira:issue_created",
+        "issue": {"id": "10001", "key": "ENG-12", "fields": {"summary": "Login broken"}},
+    })
+    .to_string();
+
+    // Act
+    let event_id = accepted(app.post_jira("jr", &body, "jira-secret").await).await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], "10042");
+}
+
+#[tokio::test]
+async fn a_slack_thread_message_in_the_channel_gets_a_threaded_reply_with_the_bot_token() {
+    // Arrange
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .and(header("authorization", "Bearer xoxb-test"))
+        .and(body_json(
+            json!({"channel": "C0ENG", "text": "On it: deploy is failing",
+                              "thread_ts": "1700000000.000100"}),
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "ts": "1.2"})))
+        .expect(1)
+        .mount(&slack)
+        .await;
+    let app = spawn_manual(|config| {
+        config.upstreams.slack_api_url = slack.uri();
+        config.upstreams.slack_bot_token = Some("xoxb-test".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
+    )
+    .await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "message", "action": "respond", "template": "On it: {{event.text}}",
+               "conditions": {"channel": "C0ENG"}}),
+    )
+    .await;
+
+    // Act
+    let event_id = accepted(
+        app.post_slack(
+            "sl",
+            &slack_thread_message("C0ENG", "deploy is failing"),
+            "slack-signing",
+        )
+        .await,
+    )
+    .await;
+    let elsewhere = accepted(
+        app.post_slack(
+            "sl",
+            &slack_thread_message("C0RANDOM", "lunch?"),
+            "slack-signing",
+        )
+        .await,
+    )
+    .await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], "1.2");
+    assert!(app.actions_of(&elsewhere).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_slack_slash_command_is_answered_in_the_receivers_own_response_and_nothing_is_queued() {
+    // Arrange
+    let app = spawn_manual(|_| {}).await;
+    app.create_webhook(
+        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
+    )
+    .await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "*", "action": "respond", "template": "Working on: {{text}}"}),
+    )
+    .await;
+    let form = [
+        ("team_id", "T1"),
+        ("channel_id", "C0ENG"),
+        ("channel_name", "engineering"),
+        ("user_id", "U1"),
+        ("command", "/agent"),
+        ("text", "status please"),
+        ("response_url", "https://hooks.slack.com/commands/T1/1/abc"),
+        ("trigger_id", "13345.1"),
+    ];
+
+    // Act
+    let (status, answer) = read_json(app.post_slack_form("sl", &form, "slack-signing").await).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"response_type": "in_channel", "text": "Working on: status please"})
+    );
+    let events = app.events("webhook_id=sl").await;
+    let event_id = events[0]["id"].as_str().expect("event id");
+    assert!(app.actions_of(event_id).await.is_empty());
+    assert_eq!(app.drain().await, 0);
+}
+
+#[tokio::test]
+async fn post_message_reaches_an_open_webui_channel_webhook_as_content() {
+    // Arrange
+    let owui = MockServer::start().await;
+    let hook = "/api/v1/channels/webhooks/wid/token";
+    for content in ["New issue: Issue 3", "by hand"] {
+        Mock::given(method("POST"))
+            .and(path(hook))
+            .and(body_json(json!({"content": content})))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"success": true, "message_id": "m1"})),
+            )
+            .expect(1)
+            .mount(&owui)
+            .await;
+    }
+    let url = format!("{}{hook}", owui.uri());
+    let app = github_app_with(
+        json!({"trigger": "issues.opened", "action": "post_message",
+               "template": "New issue: {{issue.title}}", "target": {"url": url}}),
+        None,
+    )
+    .await;
+
+    // Act
+    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 3, &[])).await;
+    assert_eq!(app.drain().await, 1);
+    let (status, manual) = app
+        .post_api(
+            "/api/messages",
+            &json!({"url": url, "kind": "openwebui", "text": "by hand"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{manual}");
+    assert_eq!(app.drain().await, 1);
+
+    // Assert
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], "m1");
+}
+
+#[tokio::test]
+async fn a_forward_is_signed_the_standard_webhooks_way_with_the_same_id_on_a_retry() {
+    // Arrange
+    let target = MockServer::start().await;
+    answer_once(&target, "/in", ResponseTemplate::new(500)).await;
+    Mock::given(method("POST"))
+        .and(path("/in"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&target)
+        .await;
+    let url = format!("{}/in", target.uri());
+    let app = github_app_with(
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": url, "secret": WHSEC}}),
+        None,
+    )
+    .await;
+    let body = issue_opened("octo/app", 4, &[]);
+    let event_id = post_gh(&app, "issues", &body).await;
+
+    // Act
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 2);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    let requests = target.received_requests().await.expect("recorded");
+    assert_eq!(requests.len(), 2);
+    let mut ids = Vec::new();
+    for req in &requests {
+        let (id, payload) = verify_standard_request(req, WHSEC);
+        assert_eq!(payload, body, "the event is forwarded byte for byte");
+        ids.push(id);
+    }
+    assert_eq!(ids[0], ids[1], "webhook-id is stable across retries");
+    assert_eq!(ids[0], action["id"].as_str().expect("action id"));
+}
+
+/// The event's first task.
+async fn task_of(app: &TestApp, event_id: &str) -> Value {
+    app.event(event_id).await["tasks"][0].clone()
+}
+
+/// GitHub echoes our own question back (the task keeps waiting), then another user answers
+/// on the same issue (the task is queued with the answer in its conversation).
+async fn echo_then_reply_on_issue_9(app: &TestApp, event_id: &str, question: &str) {
+    let echo = issue_comment(9, "Flaky CI", "webhook-mcp", question);
+    post_gh(app, "issue_comment", &echo).await;
+    let task = task_of(app, event_id).await;
+    assert_eq!(
+        task["status"], "waiting_reply",
+        "our own comment is no answer: {task}"
+    );
+
+    let reply = issue_comment(9, "Flaky CI", "bob", "Yes, prioritise it");
+    post_gh(app, "issue_comment", &reply).await;
+    let task = task_of(app, event_id).await;
+    assert_eq!(task["status"], "queued", "{task}");
+    let conversation = task_conversation(app, task["id"].as_str().expect("task id"));
+    assert!(
+        conversation.contains("Yes, prioritise it"),
+        "{conversation}"
+    );
+    assert_eq!(app.drain().await, 0, "an answer sends nothing by itself");
+}
+
+#[tokio::test]
+async fn an_ask_command_waits_for_a_reply_on_the_same_issue_and_ignores_its_own_question() {
+    // Arrange
+    let github = MockServer::start().await;
+    let question = "Should I prioritise Flaky CI?";
+    let created = ResponseTemplate::new(201).set_body_json(json!({"id": 77}));
+    expect_post(&github, ISSUE_9, json!({"body": question}), created, 1).await;
+    let app = github_app_with(
+        json!({"trigger": "issue_comment.created", "action": "ask", "agent": "brain",
+               "template": "Should I prioritise {{issue.title}}?",
+               "conditions": {"body_contains": "@agent"}}),
+        Some(&github),
+    )
+    .await;
+    let asked = issue_comment(9, "Flaky CI", "alice", "@agent can you look at this?");
+
+    // Act
+    let event_id = post_gh(&app, "issue_comment", &asked).await;
+    let sent = app.drain().await;
+
+    // Assert: the question went out and the task waits for the answer
+    assert_eq!(sent, 1);
+    let event = app.event(&event_id).await;
+    assert_eq!(event["actions"][0]["action"], "ask");
+    assert_eq!(event["actions"][0]["status"], "delivered", "{event}");
+    assert_eq!(event["tasks"][0]["agent"], "brain");
+    assert_eq!(event["tasks"][0]["status"], "waiting_reply", "{event}");
+    echo_then_reply_on_issue_9(&app, &event_id, question).await;
+}
+
+#[tokio::test]
+async fn a_question_asked_over_rest_waits_for_a_reply_on_the_same_issue() {
+    // Arrange
+    let github = MockServer::start().await;
+    let question = "Which release should this go in?";
+    let created = ResponseTemplate::new(201).set_body_json(json!({"id": 78}));
+    expect_post(&github, ISSUE_9, json!({"body": question}), created, 1).await;
+    let app = spawn_manual(use_github(&github)).await;
+    app.github_webhook("gh", GH_SECRET).await;
+    let mut opened: Value = serde_json::from_str(&issue_opened("octo/app", 9, &[])).expect("JSON");
+    opened["issue"]["title"] = json!("Flaky CI");
+    let event_id = post_gh(&app, "issues", &opened.to_string()).await;
+
+    // Act
+    let (status, asked) = app
+        .post_api(
+            &format!("/api/events/{event_id}/ask"),
+            &json!({"text": question, "agent": "brain"}),
+        )
+        .await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+    assert_eq!(sent, 1);
+    let task = task_of(&app, &event_id).await;
+    assert_eq!(task["id"], asked["task_id"], "{task}");
+    assert_eq!(task["status"], "waiting_reply", "{task}");
+    echo_then_reply_on_issue_9(&app, &event_id, question).await;
+}
