@@ -12,6 +12,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use crate::actions::Clients;
+use crate::agents::runner::Runner;
 use crate::config::Config;
 use crate::mcp::Hub;
 use crate::service::Change;
@@ -61,6 +62,8 @@ pub async fn state(
     config
         .retry_delays()
         .map_err(|e| anyhow::anyhow!("WEBHOOK_MCP_RETRY_SCHEDULE: {e}"))?;
+    // Fail at start, not at the first task, on a broken agent declaration.
+    Runner::from_config(&config).map_err(anyhow::Error::msg)?;
     let clients = Clients::new(
         config.allowed_target_hosts.clone(),
         Duration::from_secs(config.outbound_timeout_secs),
@@ -141,6 +144,8 @@ impl App {
             .worker
             .then(|| tokio::spawn(crate::worker::run(state.clone(), worker_stop.clone())));
 
+        let runner = start_runner(&state, worker_stop.clone())?;
+
         let router = crate::http::router(state.clone(), self.hub.clone(), stop.child_token());
         let stopping = stop.clone();
         let server = axum::serve(
@@ -169,6 +174,9 @@ impl App {
         worker_stop.cancel();
         if let Some(worker) = worker {
             let _ = worker.await;
+        }
+        if let Some(runner) = runner {
+            let _ = runner.await;
         }
         let _ = hub_task.await;
         let store = state.store.clone();
@@ -203,13 +211,39 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
         .config
         .worker
         .then(|| tokio::spawn(crate::worker::run(state.clone(), stop.clone())));
+    let runner = start_runner(&state, stop.clone())?;
     let result = crate::mcp::serve_stdio(state.clone(), hub).await;
     stop.cancel();
     if let Some(worker) = worker {
         let _ = worker.await;
     }
+    if let Some(runner) = runner {
+        let _ = runner.await;
+    }
     let _ = hub_task.await;
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.close()).await?;
     result
+}
+
+/// Starts the built-in agent runner when it is on and a chat API is configured.
+fn start_runner(
+    state: &AppState,
+    stop: CancellationToken,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    if !state.config.agents.runner {
+        return Ok(None);
+    }
+    let Some(runner) = Runner::from_config(&state.config).map_err(anyhow::Error::msg)? else {
+        tracing::info!(
+            "no chat API configured (OPENWEBUI_URL or WEBHOOK_MCP_CHAT_URL): tasks wait for external agents"
+        );
+        return Ok(None);
+    };
+    tracing::info!(agents = ?runner.agent_names(), "agent runner started");
+    Ok(Some(tokio::spawn(crate::agents::runner::run(
+        state.clone(),
+        Arc::new(runner),
+        stop,
+    ))))
 }

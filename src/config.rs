@@ -95,6 +95,9 @@ pub struct Config {
     #[command(flatten)]
     pub upstreams: Upstreams,
 
+    #[command(flatten)]
+    pub agents: AgentSettings,
+
     /// Seconds to wait for requests in flight to finish on shutdown.
     #[arg(long, env = "WEBHOOK_MCP_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -139,6 +142,7 @@ impl Config {
             outbound_concurrency: 4,
             worker: true,
             upstreams: Upstreams::default(),
+            agents: AgentSettings::default(),
         }
     }
 }
@@ -229,5 +233,55 @@ impl Config {
             .filter(|s| !s.trim().is_empty())
             .map(|s| parse_duration(s))
             .collect()
+    }
+}
+
+/// The built-in agent runner: which chat API it calls and which agents it runs.
+#[derive(Debug, Clone, Args)]
+pub struct AgentSettings {
+    /// Open WebUI's base URL; the runner calls `{OPENWEBUI_URL}/api/chat/completions`.
+    #[arg(long, env = "OPENWEBUI_URL")]
+    pub openwebui_url: Option<String>,
+    /// Bearer key for the chat API (an Open WebUI `sk-...` API key).
+    #[arg(long, env = "OPENWEBUI_API_KEY", hide_env_values = true)]
+    pub openwebui_api_key: Option<String>,
+    /// Full chat completions URL of any OpenAI-compatible API; overrides OPENWEBUI_URL.
+    #[arg(long, env = "WEBHOOK_MCP_CHAT_URL")]
+    pub chat_url: Option<String>,
+    /// The model agents use unless their declaration names one.
+    #[arg(long, env = "AI_MODEL")]
+    pub ai_model: Option<String>,
+    /// Agent declarations: a JSON file path, or the JSON itself (a list of
+    /// {"name", "model"?, "system_prompt"?, "result"?, "target"?, "tools"?, "max_steps"?}).
+    /// Default: `planning` and `brain`, both answering with a comment on the source.
+    #[arg(long, env = "WEBHOOK_MCP_AGENTS")]
+    pub agents: Option<String>,
+    /// Run the built-in runner in this process (it runs only when a chat API is set).
+    #[arg(long, env = "WEBHOOK_MCP_RUNNER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub runner: bool,
+    /// How many tasks run at the same time.
+    #[arg(long, env = "WEBHOOK_MCP_AGENT_CONCURRENCY", default_value_t = 2)]
+    pub concurrency: usize,
+    /// Timeout of one chat completion call, in seconds.
+    #[arg(long, env = "WEBHOOK_MCP_AGENT_TIMEOUT_SECS", default_value_t = 120)]
+    pub timeout_secs: u64,
+    /// How long a task waits for a reply after `ask` before it fails with `timeout`.
+    #[arg(long, env = "WEBHOOK_MCP_REPLY_TIMEOUT", default_value = "7d")]
+    pub reply_timeout: String,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings {
+            openwebui_url: None,
+            openwebui_api_key: None,
+            chat_url: None,
+            ai_model: None,
+            agents: None,
+            runner: true,
+            concurrency: 2,
+            timeout_secs: 120,
+            reply_timeout: "7d".into(),
+        }
     }
 }

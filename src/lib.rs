@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod actions;
+pub mod agents;
 pub mod app;
 pub mod clock;
 pub mod config;

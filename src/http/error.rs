@@ -66,6 +66,8 @@ impl From<ServiceError> for ApiError {
                     "webhook" => "webhook_not_found",
                     "command" => "command_not_found",
                     "event" => "event_not_found",
+                    "task" => "task_not_found",
+                    "action" => "action_not_found",
                     _ => "not_found",
                 };
                 ApiError::new(StatusCode::NOT_FOUND, code, e.to_string())

@@ -346,3 +346,55 @@ pub struct PostMessageArgs {
     #[serde(default)]
     pub event_id: Option<String>,
 }
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListTasksArgs {
+    /// queued, running, waiting_reply, done, failed or cancelled.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// Only this agent's tasks, e.g. "planning".
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Only tasks from this webhook's events.
+    #[serde(default)]
+    pub webhook_id: Option<String>,
+    /// Page size 1-200 (default 20).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// next_cursor from the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimTaskArgs {
+    /// Take only this agent's tasks (e.g. "brain"); any queued task when omitted.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// Who is claiming (your agent's name); only the claimer can complete the task.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Seconds the claim lasts (default 600). If you vanish, the task is free again after it.
+    #[serde(default)]
+    pub lease_secs: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteTaskArgs {
+    /// The task's id (task_...).
+    pub task_id: String,
+    /// The result: your answer or analysis (or, with failed, why it could not be done).
+    pub result: String,
+    /// true when the task could not be done.
+    #[serde(default)]
+    pub failed: Option<bool>,
+    /// true to also post the result as a comment on the event's source (posted once).
+    #[serde(default)]
+    pub post_result: Option<bool>,
+    /// The owner you claimed with; required if you claimed with one.
+    #[serde(default)]
+    pub owner: Option<String>,
+}

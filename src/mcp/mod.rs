@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 pub use hub::Hub;
+pub use prompts::text as prompt_text;
 
 /// One MCP session's handler. Cheap to build: the state and hub are shared.
 #[derive(Clone)]

@@ -8,6 +8,7 @@ pub mod events;
 pub mod ingest;
 pub mod record;
 pub mod setup;
+pub mod tasks;
 pub mod testing;
 pub mod webhooks;
 

@@ -163,3 +163,145 @@ pub fn wait_for_reply(
         ])?;
     Ok(n == 1)
 }
+
+/// Filters for [`list`].
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub status: Option<String>,
+    pub agent: Option<String>,
+    pub webhook_id: Option<String>,
+    pub event_id: Option<String>,
+    pub before_id: Option<String>,
+    pub limit: u32,
+}
+
+/// Tasks newest first.
+pub fn list(conn: &Connection, f: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
+    let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE 1 = 1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    for (clause, value) in [
+        ("status =", &f.status),
+        ("agent =", &f.agent),
+        ("webhook_id =", &f.webhook_id),
+        ("event_id =", &f.event_id),
+        ("id <", &f.before_id),
+    ] {
+        if let Some(v) = value {
+            args.push(v.clone().into());
+            sql.push_str(&format!(" AND {clause} ?{}", args.len()));
+        }
+    }
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", f.limit));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Takes the oldest runnable task (queued and due, or running with an expired lease) for one
+/// of `agents` (any agent when empty) and leases it to `owner` until `lease_until`.
+pub fn claim(
+    conn: &Connection,
+    agents: &[String],
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<TaskRow>, StoreError> {
+    let agent_filter = if agents.is_empty() {
+        String::new()
+    } else {
+        let list: Vec<String> = agents
+            .iter()
+            .map(|a| format!("'{}'", a.replace('\'', "''")))
+            .collect();
+        format!(" AND agent IN ({})", list.join(", "))
+    };
+    let sql = format!(
+        "UPDATE tasks SET status = 'running', lease_owner = ?2, lease_until = ?3, \
+         attempts = attempts + 1, updated_at = ?1 \
+         WHERE id = (SELECT id FROM tasks \
+                     WHERE ((status = 'queued' AND next_run_at <= ?1) \
+                            OR (status = 'running' AND lease_until < ?1)){agent_filter} \
+                     ORDER BY id LIMIT 1) \
+         RETURNING {COLUMNS}"
+    );
+    Ok(conn
+        .prepare(&sql)?
+        .query_row(params![now, owner, lease_until], from_row)
+        .optional()?)
+}
+
+#[allow(clippy::too_many_arguments)]
+/// Ends a running (or waiting) task as done or failed. With `owner`, only if it still holds
+/// the lease (an agent whose lease expired and was re-claimed cannot finish it).
+pub fn finish(
+    conn: &Connection,
+    id: &str,
+    owner: Option<&str>,
+    status: &str,
+    result: Option<&str>,
+    error: Option<&str>,
+    conversation: Option<&str>,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = ?2, result = COALESCE(?3, result), error = ?4, \
+             conversation = COALESCE(?5, conversation), lease_owner = NULL, lease_until = NULL, \
+             waiting_since = NULL, updated_at = ?6 \
+             WHERE id = ?1 AND status IN ('running', 'waiting_reply', 'queued') \
+             AND (?7 IS NULL OR lease_owner = ?7)",
+        )?
+        .execute(params![id, status, result, error, conversation, now, owner])?;
+    Ok(n == 1)
+}
+
+/// Puts a running task back in the queue, to run again at `next_run_at`.
+pub fn requeue(
+    conn: &Connection,
+    id: &str,
+    error: &str,
+    next_run_at: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'queued', error = ?2, next_run_at = ?3, lease_owner = NULL, \
+             lease_until = NULL, updated_at = ?4 WHERE id = ?1 AND status = 'running'",
+        )?
+        .execute(params![id, error, next_run_at, now])?;
+    Ok(n == 1)
+}
+
+/// Saves the conversation so far (after each model step), keeping the lease.
+pub fn save_conversation(
+    conn: &Connection,
+    id: &str,
+    conversation: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE tasks SET conversation = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, conversation, now])?;
+    Ok(())
+}
+
+/// Cancels a task that has not ended.
+pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'cancelled', lease_owner = NULL, lease_until = NULL, \
+             updated_at = ?2 WHERE id = ?1 AND status IN ('queued', 'running', 'waiting_reply')",
+        )?
+        .execute(params![id, now])?;
+    Ok(n == 1)
+}
+
+/// Ends tasks that waited for a reply since before `cutoff`: failed, reason `timeout`.
+pub fn expire_waiting(conn: &Connection, cutoff: i64, now: i64) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'failed', error = 'timeout: no reply arrived in time', \
+             waiting_since = NULL, updated_at = ?2 \
+             WHERE status = 'waiting_reply' AND waiting_since < ?1",
+        )?
+        .execute(params![cutoff, now])?)
+}

@@ -3,6 +3,7 @@
 mod actions;
 mod commands;
 mod events;
+mod tasks;
 mod webhooks;
 
 use axum::Router;
@@ -15,4 +16,5 @@ pub fn router() -> Router<AppState> {
         .merge(commands::router())
         .merge(events::router())
         .merge(actions::router())
+        .merge(tasks::router())
 }

@@ -51,8 +51,9 @@ CREATE TABLE tasks (
     result        TEXT,
     error         TEXT,
     attempts      INTEGER NOT NULL DEFAULT 0,
-    lease_owner   TEXT,
+    lease_owner   TEXT,                       -- "runner" or the external agent that claimed it
     lease_until   INTEGER,
+    next_run_at   INTEGER NOT NULL DEFAULT 0, -- a failed run waits until then
     waiting_since INTEGER,
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL

@@ -1,0 +1,591 @@
+//! The model side of the built-in agent runner: task runner → `chat::ChatClient::complete` →
+//! an OpenAI-compatible chat completions API (Open WebUI's `/api/chat/completions` first, any
+//! `{base}/v1/chat/completions` too) → the model. Non-streaming, with function tools: the tool
+//! calls the model asks for come back in `ChatReply::message` and the runner executes them, then
+//! sends the results as `Message::tool_result` in its next request. Every failure says whether
+//! sending the same request again can help (`ChatError::retryable`).
+
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::{Client, redirect};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+const USER_AGENT: &str = concat!("webhook-mcp/", env!("CARGO_PKG_VERSION"));
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Text plus tool calls; an answer larger than this is not one the runner can use.
+const READ_LIMIT: usize = 8 * 1024 * 1024;
+/// Error messages quote this much of an answer: enough to see why, short enough to log.
+const EXCERPT: usize = 300;
+
+/// One chat message, in the OpenAI wire shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// Null on an assistant message that only calls tools.
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// On a `tool` message: the `ToolCall::id` it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Message {
+    fn text(role: &str, text: impl Into<String>) -> Self {
+        Message {
+            role: role.to_owned(),
+            content: Some(text.into()),
+            tool_calls: None,
+            tool_call_id: None,
+            name: None,
+        }
+    }
+    pub fn system(text: impl Into<String>) -> Self {
+        Self::text("system", text)
+    }
+    pub fn user(text: impl Into<String>) -> Self {
+        Self::text("user", text)
+    }
+    pub fn assistant(text: impl Into<String>) -> Self {
+        Self::text("assistant", text)
+    }
+    /// The answer to one tool call, sent back to the model.
+    pub fn tool_result(
+        call_id: impl Into<String>,
+        name: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Self {
+        Message {
+            tool_call_id: Some(call_id.into()),
+            name: Some(name.into()),
+            ..Self::text("tool", text)
+        }
+    }
+}
+
+/// A function call the model asks for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Some servers leave it out; it is then empty.
+    #[serde(default)]
+    pub id: String,
+    #[serde(rename = "type", default = "function_kind")]
+    pub kind: String,
+    pub function: FunctionCall,
+}
+
+fn function_kind() -> String {
+    "function".to_owned()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FunctionCall {
+    pub name: String,
+    /// JSON text as the API sends it; an object sent instead is kept as its JSON text.
+    #[serde(default, deserialize_with = "arguments_text")]
+    pub arguments: String,
+}
+
+impl FunctionCall {
+    /// The arguments as a JSON object. Empty or `null` is `{}`, and an object encoded twice
+    /// (a JSON string holding the object) is unwrapped. The error is written for the model,
+    /// to be sent back as the tool result.
+    pub fn parsed_arguments(&self) -> Result<Value, String> {
+        let text = self.arguments.trim();
+        if text.is_empty() {
+            return Ok(Value::Object(Default::default()));
+        }
+        let value: Value = serde_json::from_str(text).map_err(|e| {
+            format!(
+                "the arguments for `{}` are not valid JSON ({e}); call it again with a JSON object",
+                self.name
+            )
+        })?;
+        let value = match value {
+            Value::String(inner) => serde_json::from_str(&inner).unwrap_or(Value::String(inner)),
+            other => other,
+        };
+        match value {
+            Value::Object(_) => Ok(value),
+            Value::Null => Ok(Value::Object(Default::default())),
+            _ => Err(format!(
+                "the arguments for `{}` must be a JSON object of named parameters",
+                self.name
+            )),
+        }
+    }
+}
+
+/// A tool offered to the model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ToolDef {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub function: FunctionDef,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FunctionDef {
+    pub name: String,
+    pub description: String,
+    /// A JSON Schema object.
+    pub parameters: Value,
+}
+
+impl ToolDef {
+    pub fn function(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        parameters: Value,
+    ) -> Self {
+        ToolDef {
+            kind: "function",
+            function: FunctionDef {
+                name: name.into(),
+                description: description.into(),
+                parameters,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<Message>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolDef>,
+    /// Always false: the runner reads whole answers.
+    pub stream: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatReply {
+    /// `choices[0].message` (role `assistant` when the server leaves it out).
+    pub message: Message,
+    pub finish_reason: Option<String>,
+    pub usage: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ChatError {
+    /// Network failures, timeouts, 408, 429 and 5xx: the same request may succeed later.
+    pub retryable: bool,
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+impl ChatError {
+    fn fatal(status: Option<u16>, message: String) -> Self {
+        ChatError {
+            retryable: false,
+            status,
+            message,
+        }
+    }
+}
+
+/// Calls one chat completions URL. Cheap to clone (the HTTP client is shared).
+#[derive(Debug, Clone)]
+pub struct ChatClient {
+    http: Client,
+    url: String,
+    /// `Bearer <key>`, marked sensitive so Debug shows `Sensitive`; Err when the key cannot go
+    /// in a header (control characters): every call then fails and says so.
+    auth: Result<Option<HeaderValue>, ()>,
+    timeout: Duration,
+}
+
+impl ChatClient {
+    /// `url` is the full chat completions URL (e.g. http://localhost:8080/api/chat/completions).
+    /// `timeout` bounds a whole call, connecting (at most 5 s of it) and reading included.
+    pub fn new(url: String, api_key: Option<String>, timeout: Duration) -> Self {
+        let auth = match api_key.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(key) => HeaderValue::from_str(&format!("Bearer {key}"))
+                .map_err(drop)
+                .map(|mut v| {
+                    v.set_sensitive(true);
+                    Some(v)
+                }),
+        };
+        let http = Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
+            .redirect(redirect::Policy::none())
+            .build()
+            .expect("the HTTP client (TLS backend) failed to initialise");
+        ChatClient {
+            http,
+            url,
+            auth,
+            timeout,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends `request` and returns the first choice.
+    pub async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
+        let mut builder = self.http.post(&self.url).json(request);
+        let auth = self.auth.clone().map_err(|()| {
+            ChatError::fatal(
+                None,
+                "the chat API key contains characters not allowed in an HTTP header".into(),
+            )
+        })?;
+        if let Some(value) = auth {
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        tracing::debug!(url = %self.url, model = %request.model, messages = request.messages.len(),
+            tools = request.tools.len(), "chat completion request");
+        let mut response = builder.send().await.map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned());
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(e))?
+        {
+            if body.len() + chunk.len() > READ_LIMIT {
+                if status.is_success() {
+                    return Err(ChatError::fatal(
+                        Some(status.as_u16()),
+                        format!("the chat completions answer is larger than {READ_LIMIT} bytes"),
+                    ));
+                }
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if !status.is_success() {
+            return Err(status_error(status, retry_after.as_deref(), &body));
+        }
+        parse_reply(&body)
+    }
+
+    fn transport_error(&self, err: reqwest::Error) -> ChatError {
+        let what = if err.is_timeout() {
+            format!("timed out after {} ms", self.timeout.as_millis())
+        } else if err.is_connect() {
+            "could not connect".to_owned()
+        } else {
+            "failed".to_owned()
+        };
+        // A builder error (bad URL) fails the same way every time.
+        let retryable = !err.is_builder();
+        let mut cause: &(dyn std::error::Error + 'static) = &err;
+        while let Some(next) = cause.source() {
+            cause = next;
+        }
+        let message = format!("chat completions request to {} {what}: {cause}", self.url);
+        ChatError {
+            retryable,
+            status: None,
+            message,
+        }
+    }
+}
+
+/// `{base}/api/chat/completions` for an Open WebUI base URL (trailing slash tolerated).
+pub fn openwebui_completions_url(base: &str) -> String {
+    format!("{}/api/chat/completions", base.trim_end_matches('/'))
+}
+
+/// A non-2xx answer: 408, 429 and 5xx are retryable, redirects and other 4xx are final.
+fn status_error(status: reqwest::StatusCode, retry_after: Option<&str>, body: &[u8]) -> ChatError {
+    let code = status.as_u16();
+    let retryable = code == 408 || code == 429 || status.is_server_error();
+    let mut message = format!("the chat completions API answered {status}");
+    let detail = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| error_text(&v))
+        .unwrap_or_else(|| excerpt(&String::from_utf8_lossy(body)));
+    if !detail.is_empty() {
+        message.push_str(": ");
+        message.push_str(&detail);
+    }
+    if status.is_redirection() {
+        message.push_str(" (redirects are not followed; configure the final URL)");
+    }
+    if let Some(after) = retry_after.filter(|_| retryable) {
+        match after.parse::<u64>() {
+            Ok(secs) => message.push_str(&format!(" (Retry-After: {secs} s)")),
+            Err(_) => message.push_str(&format!(" (Retry-After: {})", excerpt(after))),
+        }
+    }
+    ChatError {
+        retryable,
+        status: Some(code),
+        message,
+    }
+}
+
+/// The server's own words: Open WebUI's `{"detail": ..}`, OpenAI's `{"error": {"message": ..}}`.
+fn error_text(v: &Value) -> Option<String> {
+    let text = |v: &Value| match v {
+        Value::Null => None,
+        Value::String(s) => Some(excerpt(s)),
+        other => Some(excerpt(&other.to_string())),
+    };
+    let error = v.get("error");
+    v.get("detail")
+        .and_then(text)
+        .or_else(|| error.and_then(|e| e.get("message")).and_then(text))
+        .or_else(|| error.and_then(text))
+        .or_else(|| v.get("message").and_then(text))
+}
+
+fn parse_reply(body: &[u8]) -> Result<ChatReply, ChatError> {
+    let fatal = |message: String| ChatError::fatal(Some(200), message);
+    let value: Value = serde_json::from_slice(body).map_err(|e| {
+        let text = excerpt(&String::from_utf8_lossy(body));
+        fatal(format!(
+            "the chat completions answer is not JSON ({e}): {text}"
+        ))
+    })?;
+    if value.is_null() {
+        return Err(fatal(
+            "the chat completions API answered `null` (Open WebUI does that for a saved chat: \
+             send the request without chat_id/session_id)"
+                .into(),
+        ));
+    }
+    let choices = value.get("choices").and_then(Value::as_array);
+    let Some(choice) = choices.and_then(|c| c.first()) else {
+        let why = error_text(&value).map(|m| format!(": {m}"));
+        let why = why.unwrap_or_else(|| format!(": {}", excerpt(&value.to_string())));
+        return Err(fatal(format!(
+            "the chat completions answer has no choices{why}"
+        )));
+    };
+    let mut message = match choice.get("message") {
+        Some(Value::Object(m)) => m.clone(),
+        _ => {
+            return Err(fatal(
+                "the chat completions answer has no choices[0].message".into(),
+            ));
+        }
+    };
+    if message.get("role").is_none_or(Value::is_null) {
+        message.insert("role".into(), "assistant".into());
+    }
+    let message: Message = serde_json::from_value(Value::Object(message))
+        .map_err(|e| fatal(format!("choices[0].message is not a chat message: {e}")))?;
+    Ok(ChatReply {
+        message,
+        finish_reason: choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        usage: value.get("usage").filter(|u| !u.is_null()).cloned(),
+    })
+}
+
+fn excerpt(s: &str) -> String {
+    let s = s.trim();
+    let mut end = s.len().min(EXCERPT);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+fn arguments_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => s,
+        Value::Null => String::new(),
+        other => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use wiremock::matchers::{body_partial_json, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const PATH: &str = "/api/chat/completions";
+
+    fn request() -> ChatRequest {
+        let params = json!({"type": "object", "properties": {"id": {"type": "string"}}});
+        ChatRequest {
+            model: "fake-model".into(),
+            messages: vec![Message::system("be brief"), Message::user("hi")],
+            tools: vec![ToolDef::function("get_event", "Reads one event", params)],
+            stream: false,
+        }
+    }
+
+    /// A server answering every POST with `response`, and a client (key `k`) pointed at it
+    /// through `openwebui_completions_url` with a trailing slash.
+    async fn serve(response: ResponseTemplate, timeout: Duration) -> (MockServer, ChatClient) {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(PATH))
+            .respond_with(response)
+            .mount(&server)
+            .await;
+        let url = openwebui_completions_url(&format!("{}/", server.uri()));
+        (server, ChatClient::new(url, Some("k".into()), timeout))
+    }
+
+    async fn answer(response: ResponseTemplate) -> Result<ChatReply, ChatError> {
+        let (_server, client) = serve(response, Duration::from_secs(5)).await;
+        client.complete(&request()).await
+    }
+
+    fn message(message: Value) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(json!({
+            "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}],
+            "usage": {"total_tokens": 12}
+        }))
+    }
+
+    #[tokio::test]
+    async fn the_request_carries_model_messages_tools_and_the_bearer_key() {
+        let server = MockServer::start().await;
+        let expected = json!({
+            "model": "fake-model",
+            "stream": false,
+            "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}],
+            "tools": [{"type": "function", "function": {"name": "get_event",
+                "parameters": {"type": "object", "properties": {"id": {"type": "string"}}}}}]
+        });
+        Mock::given(method("POST"))
+            .and(path(PATH))
+            .and(header("authorization", "Bearer k"))
+            .and(header("content-type", "application/json"))
+            .and(body_partial_json(expected))
+            .respond_with(message(json!({"role": "assistant", "content": "ok"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let url = openwebui_completions_url(&server.uri());
+        let client = ChatClient::new(url, Some("k".into()), Duration::from_secs(5));
+        assert!(!format!("{client:?}").contains("Bearer k"));
+        client.complete(&request()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_text_reply_is_the_first_choice() {
+        let reply = answer(message(json!({"role": "assistant", "content": "hello"})))
+            .await
+            .unwrap();
+        assert_eq!(reply.message, Message::assistant("hello"));
+        assert_eq!(reply.finish_reason.as_deref(), Some("tool_calls"));
+        assert_eq!(reply.usage, Some(json!({"total_tokens": 12})));
+    }
+
+    #[tokio::test]
+    async fn tool_call_arguments_are_accepted_as_a_string_or_an_object() {
+        for arguments in [json!("{\"id\":\"e1\"}"), json!({"id": "e1"})] {
+            let reply = answer(message(json!({"content": null, "tool_calls": [
+                {"id": "call_1", "type": "function",
+                 "function": {"name": "get_event", "arguments": arguments}}]})))
+            .await
+            .unwrap();
+            assert_eq!(reply.message.role, "assistant");
+            assert_eq!(reply.message.content, None);
+            let call = &reply.message.tool_calls.as_ref().unwrap()[0];
+            assert_eq!(
+                (call.id.as_str(), call.kind.as_str()),
+                ("call_1", "function")
+            );
+            assert_eq!(call.function.parsed_arguments(), Ok(json!({"id": "e1"})));
+        }
+    }
+
+    #[test]
+    fn arguments_that_are_empty_double_encoded_or_broken_are_handled() {
+        let call = |arguments: &str| FunctionCall {
+            name: "get_event".into(),
+            arguments: arguments.into(),
+        };
+        assert_eq!(call("").parsed_arguments(), Ok(json!({})));
+        assert_eq!(
+            call(r#""{\"a\":1}""#).parsed_arguments(),
+            Ok(json!({"a": 1}))
+        );
+        assert!(
+            call("{oops")
+                .parsed_arguments()
+                .unwrap_err()
+                .contains("get_event")
+        );
+        assert!(call("[1]").parsed_arguments().is_err());
+    }
+
+    #[tokio::test]
+    async fn server_errors_and_throttling_are_retryable() {
+        let err = answer(ResponseTemplate::new(500)).await.unwrap_err();
+        assert!(err.retryable);
+        assert_eq!(err.status, Some(500));
+        let throttled = ResponseTemplate::new(429).insert_header("retry-after", "7");
+        let err = answer(throttled).await.unwrap_err();
+        assert!(err.retryable);
+        assert!(err.message.contains("Retry-After: 7 s"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn an_unknown_model_or_a_bad_key_is_final_with_the_servers_words() {
+        let body = json!({"detail": "Model not found"});
+        let err = answer(ResponseTemplate::new(400).set_body_json(body))
+            .await
+            .unwrap_err();
+        assert!(!err.retryable);
+        assert!(err.message.contains("Model not found"), "{}", err.message);
+        let body = json!({"error": {"message": "Incorrect API key provided"}});
+        let err = answer(ResponseTemplate::new(401).set_body_json(body))
+            .await
+            .unwrap_err();
+        assert_eq!((err.retryable, err.status), (false, Some(401)));
+        assert!(err.message.contains("Incorrect API key"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn a_null_body_no_choices_or_malformed_json_is_a_final_error() {
+        let null = ResponseTemplate::new(200).set_body_raw("null", "application/json");
+        let err = answer(null).await.unwrap_err();
+        assert!(!err.retryable);
+        assert!(err.message.contains("null"), "{}", err.message);
+        let empty = ResponseTemplate::new(200).set_body_json(json!({"choices": []}));
+        assert!(!answer(empty).await.unwrap_err().retryable);
+        let broken = ResponseTemplate::new(200).set_body_raw("{\"choices\":", "application/json");
+        assert!(!answer(broken).await.unwrap_err().retryable);
+    }
+
+    #[tokio::test]
+    async fn a_slow_server_times_out_as_retryable() {
+        let slow = message(json!({"content": "late"})).set_delay(Duration::from_secs(2));
+        let (_server, client) = serve(slow, Duration::from_millis(200)).await;
+        let err = client.complete(&request()).await.unwrap_err();
+        assert!(err.retryable);
+        assert!(err.message.contains("timed out"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_tool_result_round_trips_through_serde() {
+        let message = Message::tool_result("call_1", "get_event", "{\"ok\":true}");
+        let json = serde_json::to_value(&message).unwrap();
+        assert_eq!(json["role"], "tool");
+        assert_eq!(json["tool_call_id"], "call_1");
+        assert_eq!(serde_json::from_value::<Message>(json).unwrap(), message);
+    }
+}

@@ -1,0 +1,159 @@
+//! Agents: the built-in runner that turns a task into AI work on any OpenAI-compatible chat
+//! API (Open WebUI's first), and the declarations of the agents it runs.
+
+pub mod chat;
+pub mod runner;
+pub mod tools;
+
+use serde::Deserialize;
+
+use crate::config::AgentSettings;
+use crate::engine::command::Target;
+
+/// What happens to an agent's final answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultAction {
+    /// A comment on the event's source (issue, ticket, Slack thread).
+    #[default]
+    Comment,
+    /// A message to the agent's `target` channel.
+    PostMessage,
+    /// A signed POST of the result to the agent's `target`.
+    Forward,
+    /// Kept on the task only.
+    None,
+}
+
+/// One declared agent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSpec {
+    pub name: String,
+    /// The model to ask; `AI_MODEL` when absent.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// The system prompt's file in `prompts/agents/` (default `{name}.md`).
+    #[serde(default)]
+    pub system_prompt: Option<String>,
+    #[serde(default)]
+    pub result: ResultAction,
+    /// For post_message and forward results (and the post_message tool).
+    #[serde(default)]
+    pub target: Option<Target>,
+    /// Tools the model may call: comment, ask, respond, post_message, get_event, list_events.
+    #[serde(default = "default_tools")]
+    pub tools: Vec<String>,
+    /// Model calls per run before the task fails.
+    #[serde(default = "default_max_steps")]
+    pub max_steps: u32,
+    /// Heading of the posted result.
+    #[serde(default = "default_heading")]
+    pub heading: String,
+}
+
+fn default_tools() -> Vec<String> {
+    ["comment", "ask", "get_event", "list_events"]
+        .map(String::from)
+        .to_vec()
+}
+
+fn default_max_steps() -> u32 {
+    6
+}
+
+fn default_heading() -> String {
+    "AI analysis".into()
+}
+
+impl AgentSpec {
+    fn named(name: &str) -> Self {
+        AgentSpec {
+            name: name.into(),
+            model: None,
+            system_prompt: None,
+            result: ResultAction::Comment,
+            target: None,
+            tools: default_tools(),
+            max_steps: default_max_steps(),
+            heading: default_heading(),
+        }
+    }
+}
+
+/// The declared agents: from `WEBHOOK_MCP_AGENTS` (a file path or JSON), else the defaults.
+pub fn declared(settings: &AgentSettings) -> Result<Vec<AgentSpec>, String> {
+    let Some(source) = settings
+        .agents
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    else {
+        return Ok(vec![
+            AgentSpec::named("planning"),
+            AgentSpec::named("brain"),
+        ]);
+    };
+    let json = if source.starts_with('[') {
+        source.to_string()
+    } else {
+        std::fs::read_to_string(source)
+            .map_err(|e| format!("WEBHOOK_MCP_AGENTS: cannot read {source}: {e}"))?
+    };
+    let specs: Vec<AgentSpec> =
+        serde_json::from_str(&json).map_err(|e| format!("WEBHOOK_MCP_AGENTS: {e}"))?;
+    for spec in &specs {
+        if !crate::engine::command::is_name(&spec.name) {
+            return Err(format!(
+                "WEBHOOK_MCP_AGENTS: bad agent name `{}`",
+                spec.name
+            ));
+        }
+        if let Some(bad) = spec
+            .tools
+            .iter()
+            .find(|t| !tools::NAMES.contains(&t.as_str()))
+        {
+            return Err(format!(
+                "WEBHOOK_MCP_AGENTS: agent `{}` lists unknown tool `{bad}`; use {}",
+                spec.name,
+                tools::NAMES.join(", ")
+            ));
+        }
+        if matches!(
+            spec.result,
+            ResultAction::PostMessage | ResultAction::Forward
+        ) && spec.target.is_none()
+        {
+            return Err(format!(
+                "WEBHOOK_MCP_AGENTS: agent `{}` posts its result to a target but has none",
+                spec.name
+            ));
+        }
+    }
+    Ok(specs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_are_declared_by_json_or_default() {
+        let mut settings = AgentSettings::default();
+        let names: Vec<String> = declared(&settings)
+            .expect("defaults")
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
+        assert_eq!(names, ["planning", "brain"]);
+        settings.agents =
+            Some(r#"[{"name": "triage", "result": "none", "tools": ["get_event"]}]"#.into());
+        let agents = declared(&settings).expect("json");
+        assert_eq!(agents[0].result, ResultAction::None);
+        settings.agents = Some(r#"[{"name": "x", "tools": ["rm_rf"]}]"#.into());
+        assert!(declared(&settings).unwrap_err().contains("rm_rf"));
+        settings.agents = Some(r#"[{"name": "x", "result": "post_message"}]"#.into());
+        assert!(declared(&settings).unwrap_err().contains("target"));
+    }
+}

@@ -1,0 +1,161 @@
+//! The server's own tools offered to the built-in runner's model as OpenAI functions. Every
+//! call is scoped to the task: replies go to the task's event source, messages to the agent's
+//! declared channel, reads to the task's webhook. Nothing in a payload or a model's arguments
+//! can point an action somewhere else.
+
+use serde_json::{Value, json};
+
+use super::AgentSpec;
+use super::chat::ToolDef;
+use crate::app::AppState;
+use crate::service::actions::{self, ReplyTo};
+use crate::service::events::{self, EventQuery};
+use crate::store::tasks::TaskRow;
+
+pub const NAMES: [&str; 6] = [
+    "comment",
+    "ask",
+    "respond",
+    "post_message",
+    "get_event",
+    "list_events",
+];
+
+/// Function definitions for the tools an agent may use.
+pub fn definitions(allowed: &[String]) -> Vec<ToolDef> {
+    let text = |what: &str| {
+        json!({"type": "object", "properties": {"text": {"type": "string", "description": what}},
+               "required": ["text"]})
+    };
+    let all = [
+        ToolDef::function(
+            "comment",
+            "Post a comment on the source of this task's event (the issue, ticket or Slack thread it came from).",
+            text("The comment, in markdown."),
+        ),
+        ToolDef::function(
+            "ask",
+            "Ask a clarifying question on the event's source and wait: the task pauses until someone replies on that thread, then you run again with the reply.",
+            json!({"type": "object", "properties": {"question": {"type": "string", "description": "The question to post."}}, "required": ["question"]}),
+        ),
+        ToolDef::function(
+            "respond",
+            "Answer the sender of the event (Slack response_url for slash commands, else a comment on the source).",
+            text("The answer."),
+        ),
+        ToolDef::function(
+            "post_message",
+            "Post a message to this agent's configured chat channel.",
+            text("The message."),
+        ),
+        ToolDef::function(
+            "get_event",
+            "Read this task's event in full: headers, payload, source, matched commands.",
+            json!({"type": "object", "properties": {}}),
+        ),
+        ToolDef::function(
+            "list_events",
+            "List recent events of the same webhook, newest first.",
+            json!({"type": "object", "properties": {"limit": {"type": "integer", "description": "How many (1-50, default 10)."}, "event_type": {"type": "string", "description": "Exact type or a * pattern."}}}),
+        ),
+    ];
+    all.into_iter()
+        .filter(|t| allowed.iter().any(|a| a == &t.function.name))
+        .collect()
+}
+
+/// What a tool call did, for the runner's control flow.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Data or an error message for the model.
+    Text(String),
+    /// A reply went out on the source (so the final answer need not be posted again).
+    Replied(String),
+    /// A question went out; the task now waits for the reply.
+    Asked(String),
+}
+
+/// Runs one tool call within the task's scope. Failures become text the model can read.
+pub async fn execute(
+    state: &AppState,
+    task: &TaskRow,
+    agent: &AgentSpec,
+    name: &str,
+    args: &Value,
+) -> Outcome {
+    if !agent.tools.iter().any(|t| t == name) {
+        return Outcome::Text(format!(
+            "error: tool `{name}` is not available to this agent"
+        ));
+    }
+    let arg = |key: &str| args.get(key).and_then(Value::as_str).map(str::to_string);
+    let to = ReplyTo {
+        event_id: task.event_id.clone(),
+        task_id: Some(task.id.clone()),
+    };
+    let result = match name {
+        "comment" | "respond" => {
+            let Some(text) = arg("text") else {
+                return Outcome::Text("error: `text` is required".into());
+            };
+            let sent = if name == "comment" {
+                actions::comment(state, to, text).await
+            } else {
+                actions::respond(state, to, text).await
+            };
+            sent.map(|a| Outcome::Replied(format!("queued as {} to {}", a.id, a.target)))
+        }
+        "ask" => {
+            let Some(question) = arg("question") else {
+                return Outcome::Text("error: `question` is required".into());
+            };
+            actions::ask(state, to, question, Some(agent.name.clone()))
+                .await
+                .map(|a| Outcome::Asked(format!("question queued as {} to {}", a.id, a.target)))
+        }
+        "post_message" => {
+            let Some(text) = arg("text") else {
+                return Outcome::Text("error: `text` is required".into());
+            };
+            let Some(target) = &agent.target else {
+                return Outcome::Text("error: this agent has no channel configured".into());
+            };
+            actions::post_message(
+                state,
+                target.url.clone(),
+                target.kind.clone(),
+                target.chat_id.clone(),
+                text,
+                task.event_id.clone(),
+            )
+            .await
+            .map(|a| Outcome::Replied(format!("queued as {}", a.id)))
+        }
+        "get_event" => match &task.event_id {
+            Some(id) => events::get(state, id)
+                .await
+                .map(|e| Outcome::Text(serde_json::to_string(&e).unwrap_or_default())),
+            None => return Outcome::Text("error: this task has no event".into()),
+        },
+        "list_events" => {
+            let limit = args
+                .get("limit")
+                .and_then(Value::as_u64)
+                .unwrap_or(10)
+                .clamp(1, 50);
+            events::list(
+                state,
+                EventQuery {
+                    webhook_id: task.webhook_id.clone(),
+                    event_type: arg("event_type"),
+                    limit: Some(limit as u32),
+                    ..EventQuery::default()
+                },
+            )
+            .await
+            .map(|p| Outcome::Text(serde_json::to_string(&p).unwrap_or_default()))
+        }
+        other => return Outcome::Text(format!("error: unknown tool `{other}`")),
+    };
+    result.unwrap_or_else(|e| Outcome::Text(format!("error: {e}")))
+}

@@ -1,0 +1,104 @@
+//! `/api/tasks`: agent tasks over REST (list, read, cancel, claim, complete).
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::http::error::ApiError;
+use crate::http::extract::AppJson;
+use crate::service::tasks::{self, TaskOut, TaskPage, TaskQuery};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/tasks", get(list_tasks))
+        .route("/api/tasks/claim", post(claim_task))
+        .route("/api/tasks/{id}", get(get_task))
+        .route("/api/tasks/{id}/cancel", post(cancel_task))
+        .route("/api/tasks/{id}/complete", post(complete_task))
+}
+
+async fn list_tasks(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<TaskPage>, ApiError> {
+    let mut map = serde_json::Map::new();
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if value.is_empty() {
+            continue;
+        }
+        let value = match (key.as_ref(), value.parse::<u64>()) {
+            ("limit", Ok(n)) => Value::from(n),
+            _ => Value::from(value.into_owned()),
+        };
+        map.insert(key.into_owned(), value);
+    }
+    let q: TaskQuery = crate::http::extract::parse(Value::Object(map).to_string().as_bytes())?;
+    Ok(Json(tasks::list(&state, q).await?))
+}
+
+async fn get_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<TaskOut>, ApiError> {
+    Ok(Json(tasks::get(&state, &id).await?))
+}
+
+async fn cancel_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<TaskOut>, ApiError> {
+    Ok(Json(tasks::cancel(&state, &id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimIn {
+    agent: Option<String>,
+    owner: Option<String>,
+    lease_secs: Option<i64>,
+}
+
+async fn claim_task(
+    State(state): State<AppState>,
+    AppJson(input): AppJson<ClaimIn>,
+) -> Result<Json<Value>, ApiError> {
+    let owner = input.owner.unwrap_or_else(|| "api".into());
+    let claimed = tasks::claim(&state, input.agent, owner, input.lease_secs.unwrap_or(600)).await?;
+    Ok(Json(match claimed {
+        Some(c) => json!(c),
+        None => json!({"task": null}),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompleteIn {
+    result: String,
+    #[serde(default)]
+    failed: bool,
+    #[serde(default)]
+    post_result: bool,
+    owner: Option<String>,
+}
+
+async fn complete_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(input): AppJson<CompleteIn>,
+) -> Result<Json<TaskOut>, ApiError> {
+    Ok(Json(
+        tasks::complete(
+            &state,
+            &id,
+            input.owner,
+            input.result,
+            input.failed,
+            input.post_result,
+        )
+        .await?,
+    ))
+}

@@ -1,0 +1,290 @@
+//! Agent tasks: list, read, cancel, and the claim/complete pair external agents (the brain
+//! agent in Open WebUI, over MCP) use to take a task and report its result.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::record::outbox_row;
+use super::{ServiceError, events, new_id};
+use crate::app::AppState;
+use crate::clock;
+use crate::engine::ActionKind;
+use crate::engine::plan;
+use crate::providers::SourceRef;
+use crate::store::outbox;
+use crate::store::tasks::{self as rows, TaskFilter, TaskRow};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskOut {
+    pub id: String,
+    pub agent: String,
+    pub status: String,
+    pub prompt: String,
+    pub event_id: Option<String>,
+    pub webhook_id: Option<String>,
+    pub command_id: Option<String>,
+    pub source: Option<Value>,
+    /// Messages so far: the agent's questions and the replies that came back.
+    pub conversation: Value,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub attempts: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn present(t: &TaskRow) -> TaskOut {
+    TaskOut {
+        id: t.id.clone(),
+        agent: t.agent.clone(),
+        status: t.status.clone(),
+        prompt: t.prompt.clone(),
+        event_id: t.event_id.clone(),
+        webhook_id: t.webhook_id.clone(),
+        command_id: t.command_id.clone(),
+        source: t
+            .source
+            .as_deref()
+            .and_then(|s| serde_json::from_str(s).ok()),
+        conversation: serde_json::from_str(&t.conversation).unwrap_or(Value::Array(vec![])),
+        result: t.result.clone(),
+        error: t.error.clone(),
+        attempts: t.attempts,
+        created_at: clock::rfc3339(t.created_at),
+        updated_at: clock::rfc3339(t.updated_at),
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskQuery {
+    pub status: Option<String>,
+    pub agent: Option<String>,
+    pub webhook_id: Option<String>,
+    pub event_id: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskPage {
+    pub tasks: Vec<TaskOut>,
+    pub next_cursor: Option<String>,
+}
+
+const STATUSES: [&str; 6] = [
+    "queued",
+    "running",
+    "waiting_reply",
+    "done",
+    "failed",
+    "cancelled",
+];
+
+pub async fn list(state: &AppState, q: TaskQuery) -> Result<TaskPage, ServiceError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ServiceError::invalid(
+            "limit",
+            "limit must be between 1 and 200",
+        ));
+    }
+    if let Some(s) = &q.status
+        && !STATUSES.contains(&s.as_str())
+    {
+        return Err(ServiceError::invalid(
+            "status",
+            format!("unknown status `{s}`; use one of {}", STATUSES.join(", ")),
+        ));
+    }
+    let filter = TaskFilter {
+        status: q.status,
+        agent: q.agent,
+        webhook_id: q.webhook_id,
+        event_id: q.event_id,
+        before_id: q.cursor,
+        limit: limit + 1,
+    };
+    let mut found = state.store.read(move |db| rows::list(db, &filter)).await?;
+    let more = found.len() > limit as usize;
+    found.truncate(limit as usize);
+    Ok(TaskPage {
+        next_cursor: more.then(|| found.last().map(|t| t.id.clone())).flatten(),
+        tasks: found.iter().map(present).collect(),
+    })
+}
+
+pub async fn get(state: &AppState, id: &str) -> Result<TaskOut, ServiceError> {
+    Ok(present(&load(state, id).await?))
+}
+
+pub async fn load(state: &AppState, id: &str) -> Result<TaskRow, ServiceError> {
+    let key = id.to_string();
+    state
+        .store
+        .read(move |db| rows::get(db, &key))
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+pub async fn cancel(state: &AppState, id: &str) -> Result<TaskOut, ServiceError> {
+    let key = id.to_string();
+    let cancelled = state
+        .store
+        .write(move |db| rows::cancel(db, &key, clock::now_ms()))
+        .await?;
+    let task = load(state, id).await?;
+    if !cancelled {
+        return Err(ServiceError::Conflict(format!(
+            "task `{id}` is {} and cannot be cancelled",
+            task.status
+        )));
+    }
+    Ok(present(&task))
+}
+
+/// A claimed task with the event it came from, so the agent has everything in one answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Claimed {
+    pub task: TaskOut,
+    /// The event's payload and source. Untrusted data from the sender: never instructions.
+    pub event: Option<Value>,
+    pub lease_expires_at: String,
+}
+
+/// Leases the oldest queued task (for `agent`, or any) to `owner` for `lease_secs`. If the
+/// owner vanishes, the lease expires and the task can be claimed again.
+pub async fn claim(
+    state: &AppState,
+    agent: Option<String>,
+    owner: String,
+    lease_secs: i64,
+) -> Result<Option<Claimed>, ServiceError> {
+    if !(10..=24 * 3600).contains(&lease_secs) {
+        return Err(ServiceError::invalid(
+            "lease_secs",
+            "lease must be between 10 and 86400 seconds",
+        ));
+    }
+    let now = clock::now_ms();
+    let until = now + lease_secs * 1000;
+    let agents: Vec<String> = agent.into_iter().collect();
+    let claimed = state
+        .store
+        .write(move |db| rows::claim(db, &agents, &owner, now, until))
+        .await?;
+    let Some(task) = claimed else {
+        return Ok(None);
+    };
+    let event = match &task.event_id {
+        Some(id) => events::get(state, id).await.ok().map(|e| {
+            json!({
+                "id": e.summary.id,
+                "event_type": e.summary.event_type,
+                "provider": e.summary.provider,
+                "source": e.summary.source,
+                "received_at": e.summary.received_at,
+                "payload": e.payload,
+            })
+        }),
+        None => None,
+    };
+    Ok(Some(Claimed {
+        task: present(&task),
+        event,
+        lease_expires_at: clock::rfc3339(until),
+    }))
+}
+
+/// Reports a task's result. With `post_result`, the result is also posted on the event's
+/// source as a comment (once, however often this is called).
+pub async fn complete(
+    state: &AppState,
+    id: &str,
+    owner: Option<String>,
+    result: String,
+    failed: bool,
+    post_result: bool,
+) -> Result<TaskOut, ServiceError> {
+    let task = load(state, id).await?;
+    let source: Option<SourceRef> = task
+        .source
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    let delivery = if post_result && !failed {
+        Some(
+            plan::reply_on_source(source.as_ref(), result.clone()).map_err(|m| {
+                ServiceError::invalid("post_result", format!("cannot post the result: {m}"))
+            })?,
+        )
+    } else {
+        None
+    };
+    let now = clock::now_ms();
+    let key = id.to_string();
+    let status = if failed { "failed" } else { "done" };
+    let (res, err) = if failed {
+        (None, Some(result.clone()))
+    } else {
+        (Some(result.clone()), None)
+    };
+    let finished = state
+        .store
+        .write(move |db| {
+            let finished = rows::finish(
+                db,
+                &key,
+                owner.as_deref(),
+                status,
+                res.as_deref(),
+                err.as_deref(),
+                None,
+                now,
+            )?;
+            if finished && let (Some(delivery), Some(event_id)) = (delivery, &task.event_id) {
+                queue_result(db, &task, event_id, ActionKind::Comment, delivery, now)?;
+            }
+            Ok(finished)
+        })
+        .await?;
+    if !finished {
+        let task = load(state, id).await?;
+        return Err(ServiceError::Conflict(format!(
+            "task `{id}` is {} (or its lease passed to someone else); it was not changed",
+            task.status
+        )));
+    }
+    state.wake_workers();
+    get(state, id).await
+}
+
+/// Queues a task's result as a reply on its source. The task id is the dedup key, so a
+/// result is posted once even if the task is completed twice (a crash and a re-run).
+pub fn queue_result(
+    db: &rusqlite::Connection,
+    task: &TaskRow,
+    event_id: &str,
+    kind: ActionKind,
+    delivery: crate::actions::Delivery,
+    now: i64,
+) -> Result<bool, crate::store::StoreError> {
+    let dedup = format!("task:{}:result", task.id);
+    let row = outbox_row(
+        new_id("act"),
+        Some(&event_id.to_string()),
+        task.webhook_id.as_ref(),
+        Some(&dedup),
+        Some(task.id.clone()),
+        kind,
+        &Ok(delivery),
+        now,
+    );
+    outbox::insert(db, &row)
+}
+
+fn not_found(id: &str) -> ServiceError {
+    ServiceError::NotFound {
+        what: "task",
+        id: id.to_string(),
+    }
+}
