@@ -98,6 +98,16 @@ pub struct Config {
     #[command(flatten)]
     pub agents: AgentSettings,
 
+    /// Adds `POST /bench/bare` (reads the body, answers 200) so the benchmark can measure the
+    /// ceiling of this binary next to the full receive path.
+    #[arg(
+        long,
+        env = "WEBHOOK_MCP_BENCH_ROUTES",
+        default_value_t = false,
+        hide = true
+    )]
+    pub bench_routes: bool,
+
     /// Seconds to wait for requests in flight to finish on shutdown.
     #[arg(long, env = "WEBHOOK_MCP_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -143,6 +153,7 @@ impl Config {
             worker: true,
             upstreams: Upstreams::default(),
             agents: AgentSettings::default(),
+            bench_routes: false,
         }
     }
 }

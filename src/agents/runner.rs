@@ -113,6 +113,20 @@ pub async fn drain(state: &AppState, runner: &Runner) -> anyhow::Result<Vec<Step
 /// Runs tasks with a few concurrent workers until shutdown; also ends tasks that waited too
 /// long for a reply.
 pub async fn run(state: AppState, runner: Arc<Runner>, shutdown: CancellationToken) {
+    // One built-in runner per database: what it held when the process died runs again now,
+    // not only when the lease expires.
+    let now = clock::now_ms();
+    match state
+        .store
+        .write(move |db| tasks::requeue_orphans(db, OWNER, now))
+        .await
+    {
+        Ok(n) if n > 0 => {
+            tracing::info!(tasks = n, "requeued tasks left running by a previous run")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "could not requeue orphaned tasks"),
+    }
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..state.config.agents.concurrency.max(1) {
         let (state, runner, shutdown) = (state.clone(), runner.clone(), shutdown.clone());

@@ -34,9 +34,17 @@ pub fn router(state: AppState, hub: Arc<Hub>, shutdown: CancellationToken) -> Ro
             state.clone(),
             auth::require_api_key,
         ));
-    Router::new()
+    let mut router = Router::new()
         .merge(receiver::router(state.config.max_body_bytes))
-        .merge(protected)
+        .merge(protected);
+    if state.config.bench_routes {
+        // The benchmark's ceiling: same listener, same body limit, no verification or storage.
+        router = router.route(
+            "/bench/bare",
+            axum::routing::post(|_body: axum::body::Bytes| async { StatusCode::OK }),
+        );
+    }
+    router
         .route("/health", get(health))
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())

@@ -29,6 +29,14 @@ const BUILT_IN: &[(&str, &str)] = &[
         "explain-event-log.md",
         include_str!("../../prompts/explain-event-log.md"),
     ),
+    (
+        "agents/planning.md",
+        include_str!("../../prompts/agents/planning.md"),
+    ),
+    (
+        "agents/brain.md",
+        include_str!("../../prompts/agents/brain.md"),
+    ),
 ];
 
 /// A prompt text: the override from `PROMPTS_DIR` if there is one, else the built-in.

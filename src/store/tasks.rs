@@ -305,3 +305,14 @@ pub fn expire_waiting(conn: &Connection, cutoff: i64, now: i64) -> Result<usize,
         )?
         .execute(params![cutoff, now])?)
 }
+
+/// Puts tasks the built-in runner was running back in the queue: called when the runner
+/// starts, since a task it held when the process died will not finish by itself.
+pub fn requeue_orphans(conn: &Connection, owner: &str, now: i64) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
+             updated_at = ?2 WHERE status = 'running' AND lease_owner = ?1",
+        )?
+        .execute(params![owner, now])?)
+}

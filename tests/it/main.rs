@@ -6,4 +6,6 @@ mod helpers;
 mod mcp;
 mod receiver;
 mod store;
+mod tasks;
+mod tasks_mcp;
 mod webhooks_api;

@@ -3,9 +3,11 @@
 
 #![allow(dead_code)]
 
+mod chat;
 mod senders;
 mod upstreams;
 
+pub use chat::*;
 pub use senders::*;
 pub use upstreams::*;
 

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Receive-path benchmark: starts the release binary, then drives, on loopback, with wrk
+# (32 connections, 10 s each):
+#   1. the bare route of the same binary (read body, 200): the ceiling;
+#   2. the full durable path: signed ~5 KB GitHub issues.opened, verified, matched against a
+#      command, stored with its task in SQLite (synchronous=FULL, group commit), 200 after
+#      the commit; every request has its own delivery id, so none is a duplicate;
+# then a paced run at 1,000 requests/s for p50/p99 at that rate, and the server's peak RSS.
+# Usage: bench/run.sh [seconds] [connections]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECS=${1:-10}
+CONNS=${2:-32}
+PORT=${BENCH_PORT:-18186}
+KEY=bench-key
+SECRET="bench-secret"
+
+if ! command -v wrk >/dev/null; then
+  echo "--- installing wrk (Debian package)"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y wrk >/dev/null; else sudo apt-get install -y wrk >/dev/null; fi
+fi
+
+echo "--- building release binaries"
+cargo build --release --quiet --bin webhook-mcp --example load
+
+WORK=$(mktemp -d)
+trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+RUST_LOG=warn target/release/webhook-mcp --listen "127.0.0.1:$PORT" --database "$WORK/bench.db" \
+  --api-key "$KEY" --bench-routes >"$WORK/server.log" 2>&1 &
+PID=$!
+for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+
+API="http://127.0.0.1:$PORT/api"
+curl -fs -X POST "$API/webhooks" -H "Authorization: Bearer $KEY" \
+  -d "{\"id\":\"bench\",\"name\":\"bench\",\"provider\":\"github\",\"secret\":\"$SECRET\"}" >/dev/null
+curl -fs -X POST "$API/webhooks/bench/commands" -H "Authorization: Bearer $KEY" \
+  -d '{"trigger":"issues.opened","action":"create_task","agent":"planning","template":"Analyze issue: {{issue.title}}","conditions":{"labels":["bug"]}}' >/dev/null
+
+# A ~5 KB issues.opened payload and its signature.
+python3 - "$WORK" "$SECRET" <<'PY'
+import hashlib, hmac, json, sys
+work, secret = sys.argv[1], sys.argv[2]
+body = {"action": "opened", "issue": {"number": 42, "title": "Login fails with 500 on submit",
+        "body": ("Steps to reproduce: open the login page, submit valid credentials. " * 60)[:4200],
+        "labels": [{"name": "bug"}], "user": {"login": "octocat"}},
+        "repository": {"full_name": "octo/app", "name": "app"}, "sender": {"login": "octocat"}}
+raw = json.dumps(body, separators=(",", ":")).encode()
+open(f"{work}/body.json", "wb").write(raw)
+sig = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+open(f"{work}/sig.txt", "w").write(sig)
+print(f"payload: {len(raw)} bytes")
+PY
+SIG=$(cat "$WORK/sig.txt")
+
+cat >"$WORK/post.lua" <<LUA
+wrk.method = "POST"
+local f = io.open("$WORK/body.json", "rb"); wrk.body = f:read("*a"); f:close()
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-GitHub-Event"] = "issues"
+wrk.headers["X-Hub-Signature-256"] = "$SIG"
+local threads, n = 0, 0
+function setup(thread) thread:set("tid", threads); threads = threads + 1 end
+function request()
+  n = n + 1
+  wrk.headers["X-GitHub-Delivery"] = tid .. "-" .. n
+  return wrk.format()
+end
+LUA
+
+run() { # name url
+  wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$WORK/post.lua" "$2" >"$WORK/$1.txt"
+  local rps p50 p99 errors
+  rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/$1.txt")
+  p50=$(awk '$1=="50%" {print $2}' "$WORK/$1.txt")
+  p99=$(awk '$1=="99%" {print $2}' "$WORK/$1.txt")
+  errors=$(awk '/Non-2xx/ {print $5}' "$WORK/$1.txt"); errors=${errors:-0}
+  printf "%-28s %12s %10s %10s %10s\n" "$1" "$rps" "$p50" "$p99" "$errors"
+  echo "$rps" >"$WORK/$1.rps"
+}
+
+echo "--- $CONNS connections, ${SECS}s each, $(nproc) cores"
+printf "%-28s %12s %10s %10s %10s\n" "route" "req/s" "p50" "p99" "non-2xx"
+run bare "http://127.0.0.1:$PORT/bench/bare"
+run durable "http://127.0.0.1:$PORT/webhooks/github/bench"
+python3 -c "import sys; b,d=float(sys.argv[1]),float(sys.argv[2]); print(f'durable / bare = {d/b:.2f}')" \
+  "$(cat "$WORK/bare.rps")" "$(cat "$WORK/durable.rps")"
+
+echo "--- paced: 1,000 requests/s for ${SECS}s on the durable path"
+target/release/examples/load --url "http://127.0.0.1:$PORT/webhooks/github/bench" \
+  --body "$WORK/body.json" --signature "$SIG" --rate 1000 --seconds "$SECS"
+
+STORED=$(curl -fs "http://127.0.0.1:$PORT/health" | python3 -c "import sys,json; print(json.load(sys.stdin)['status'])")
+echo "health after load: $STORED"
+echo "peak RSS: $(awk '/VmHWM/ {printf "%.1f MB", $2/1024}' /proc/$PID/status)"

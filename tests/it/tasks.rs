@@ -1,0 +1,401 @@
+//! Agent tasks end to end: a signed event makes a task, the built-in runner asks a fake
+//! OpenAI-compatible chat API and the answer goes back to a fake GitHub as one comment; ask →
+//! reply → resume; restart recovery; claim leases for external agents; failures, reply
+//! timeouts and cancelling.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use webhook_mcp::clock::now_ms;
+use webhook_mcp::store::tasks as task_rows;
+use wiremock::ResponseTemplate;
+
+use crate::helpers::{
+    agent_app, agent_config, assert_error, chat_requests, comments_on, contents, fake_github,
+    fake_llm, issue_comment, llm_answer, llm_asks, open_issue, post_gh, run_next, runner_of,
+    send_json, set_lease_until,
+};
+
+const ANSWER: &str = "Plan: reproduce on Safari 17, then fix the session cookie.";
+
+#[tokio::test]
+async fn an_opened_issue_becomes_a_task_whose_model_answer_is_posted_once_as_an_ai_analysis() {
+    // Arrange
+    let (llm, github) = (
+        fake_llm(vec![llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+
+    // Act
+    let event_id = open_issue(&app, 7, "Login broken on Safari").await;
+    let queued = app.tasks("status=queued&agent=planning").await;
+    let ran = run_next(&app, &runner).await;
+    let sent = app.drain().await;
+
+    // Assert: the task was queued with the rendered prompt
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let task_id = queued[0]["id"].as_str().expect("task id").to_string();
+    assert_eq!(queued[0]["event_id"], json!(event_id));
+    assert_eq!(
+        queued[0]["prompt"],
+        "Analyze issue: Login broken on Safari\n\nLogin fails after the update"
+    );
+    // one chat call with the model, the framed agent prompt, the issue as data and the key
+    let requests = chat_requests(&llm).await;
+    assert_eq!(requests.len(), 1);
+    let auth = requests[0].headers.get("authorization").expect("auth");
+    assert_eq!(auth.to_str().expect("ASCII"), "Bearer sk-test");
+    let body: Value = serde_json::from_slice(&requests[0].body).expect("JSON request");
+    assert_eq!(body["model"], "fake-model");
+    let system = contents(&body, "system").join("\n");
+    assert!(system.contains("planning agent"), "{system}");
+    assert!(system.contains("untrusted"), "{system}");
+    let user = contents(&body, "user").join("\n");
+    assert!(
+        user.contains("Analyze issue: Login broken on Safari"),
+        "{user}"
+    );
+    assert!(user.contains("<event_data>"), "{user}");
+    assert!(
+        user.contains("\"number\": 7"),
+        "the event payload is data: {user}"
+    );
+    // the task is done with the answer, posted once under the heading with the agent named
+    assert_eq!(ran, Some((task_id.clone(), "done".to_string())));
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "done", "{task}");
+    assert_eq!(task["result"], ANSWER);
+    assert_eq!(sent, 1);
+    let comments = comments_on(&github, 7).await;
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(comments[0].contains("AI analysis"), "{}", comments[0]);
+    assert!(comments[0].contains(ANSWER), "{}", comments[0]);
+    assert!(comments[0].contains("`planning` agent"), "{}", comments[0]);
+    assert_eq!(run_next(&app, &runner).await, None, "nothing left to run");
+    assert_eq!(app.drain().await, 0, "nothing left to send");
+}
+
+#[tokio::test]
+async fn a_model_that_asks_waits_for_the_reply_on_the_issue_and_resumes_with_it() {
+    // Arrange
+    let question = "Which browser?";
+    let answer = "It is a Firefox-only cookie bug.";
+    let llm = fake_llm(vec![llm_asks(question), llm_answer(answer)]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let event_id = open_issue(&app, 9, "Flaky login").await;
+    let task_id = app.task_id_of(&event_id).await;
+
+    // Act: the model asks; the question goes out
+    let first = run_next(&app, &runner).await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(first, Some((task_id.clone(), "waiting_reply".into())));
+    assert_eq!(sent, 1);
+    assert_eq!(comments_on(&github, 9).await, [question]);
+    assert_eq!(app.task(&task_id).await["status"], "waiting_reply");
+    assert_eq!(
+        run_next(&app, &runner).await,
+        None,
+        "a waiting task does not run"
+    );
+
+    // Act: another user replies on the same issue
+    let reply = issue_comment(9, "Flaky login", "bob", "It happens in Firefox");
+    post_gh(&app, "issue_comment", &reply).await;
+
+    // Assert: queued again with the reply in its conversation
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "queued", "{task}");
+    assert!(
+        task["conversation"]
+            .to_string()
+            .contains("It happens in Firefox"),
+        "{task}"
+    );
+
+    // Act: the runner resumes it
+    let second = run_next(&app, &runner).await;
+    let sent = app.drain().await;
+
+    // Assert: the second call carried the question and the reply; the answer went out once
+    assert_eq!(second, Some((task_id.clone(), "done".into())));
+    let requests = chat_requests(&llm).await;
+    assert_eq!(requests.len(), 2);
+    let body: Value = serde_json::from_slice(&requests[1].body).expect("JSON request");
+    let assistant = contents(&body, "assistant").join("\n");
+    assert!(assistant.contains(question), "{body}");
+    let user = contents(&body, "user").join("\n");
+    assert!(user.contains("It happens in Firefox"), "{body}");
+    let task = app.task(&task_id).await;
+    assert_eq!(
+        (&task["status"], &task["result"]),
+        (&json!("done"), &json!(answer))
+    );
+    assert_eq!(sent, 1);
+    let comments = comments_on(&github, 9).await;
+    assert_eq!(
+        comments.len(),
+        2,
+        "the question and the answer: {comments:?}"
+    );
+    assert!(comments[1].contains("AI analysis") && comments[1].contains(answer));
+    assert_eq!(app.drain().await, 0);
+}
+
+#[tokio::test]
+async fn a_task_whose_runner_died_is_run_again_after_a_restart_and_its_result_posted_once() {
+    // Arrange: the runner claimed the task, then its process died (its lease has passed)
+    let (llm, github) = (
+        fake_llm(vec![llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let event_id = open_issue(&app, 11, "Crash on start").await;
+    let task_id = app.task_id_of(&event_id).await;
+    let now = now_ms();
+    let claimed = app
+        .state
+        .store
+        .write(move |db| task_rows::claim(db, &["planning".into()], "runner", now, now - 1))
+        .await
+        .expect("claim")
+        .expect("a task to claim");
+    assert_eq!(claimed.id, task_id);
+    assert_eq!(app.task(&task_id).await["status"], "running");
+
+    // Act
+    let app = app.restart_with(agent_config(&llm, &github)).await;
+    let runner = runner_of(&app);
+    let ran = run_next(&app, &runner).await;
+    let sent = app.drain().await;
+    let again = app
+        .post_api(
+            &format!("/api/tasks/{task_id}/complete"),
+            &json!({"result": "a second answer", "post_result": true}),
+        )
+        .await;
+    let sent_again = app.drain().await;
+
+    // Assert
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "done", "{task}");
+    assert_eq!(task["attempts"], 2, "{task}");
+    assert_eq!(task["result"], ANSWER);
+    assert_eq!(sent, 1);
+    assert_error(&again, StatusCode::CONFLICT, None);
+    assert_eq!(sent_again, 0);
+    let comments = comments_on(&github, 11).await;
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(comments[0].contains(ANSWER));
+    assert_eq!(chat_requests(&llm).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_claim_lease_that_expires_passes_the_task_to_another_owner_and_only_they_complete_it() {
+    // Arrange
+    let (llm, github) = (
+        fake_llm(vec![llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let event_id = open_issue(&app, 12, "Slow search").await;
+    let task_id = app.task_id_of(&event_id).await;
+    let claim = |owner: &str| json!({"agent": "planning", "owner": owner, "lease_secs": 10});
+
+    // Act + Assert: brain takes it; nobody else can while the lease holds
+    let too_short = app
+        .post_api("/api/tasks/claim", &json!({"owner": "x", "lease_secs": 5}))
+        .await;
+    assert_error(&too_short, StatusCode::BAD_REQUEST, Some("lease_secs"));
+    let (status, first) = app.post_api("/api/tasks/claim", &claim("brain")).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["task"]["id"], json!(task_id), "{first}");
+    assert_eq!(first["task"]["status"], "running");
+    assert_eq!(first["event"]["payload"]["issue"]["title"], "Slow search");
+    assert!(first["lease_expires_at"].is_string(), "{first}");
+    let (status, none) = app.post_api("/api/tasks/claim", &claim("other")).await;
+    assert_eq!((status, none), (StatusCode::OK, json!({"task": null})));
+
+    // Act: the lease runs out; another owner claims it
+    set_lease_until(&app, &task_id, now_ms() - 1_000);
+    let (status, second) = app.post_api("/api/tasks/claim", &claim("other")).await;
+    let complete =
+        |owner: &str, result: &str| json!({"result": result, "post_result": true, "owner": owner});
+    let path = format!("/api/tasks/{task_id}/complete");
+    let late = app.post_api(&path, &complete("brain", "late answer")).await;
+    let (done_status, done) = app
+        .post_api(&path, &complete("other", "Plan from other"))
+        .await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["task"]["id"], json!(task_id), "{second}");
+    assert_eq!(second["task"]["attempts"], 2, "{second}");
+    assert_error(&late, StatusCode::CONFLICT, None);
+    assert_eq!(done_status, StatusCode::OK, "{done}");
+    assert_eq!(
+        (&done["status"], &done["result"]),
+        (&json!("done"), &json!("Plan from other"))
+    );
+    assert_eq!(sent, 1);
+    assert_eq!(comments_on(&github, 12).await, ["Plan from other"]);
+    assert!(
+        chat_requests(&llm).await.is_empty(),
+        "the runner was not involved"
+    );
+}
+
+#[tokio::test]
+async fn a_chat_api_server_error_requeues_the_task_and_posts_nothing() {
+    // Arrange
+    let broken = ResponseTemplate::new(500).set_body_json(json!({"detail": "upstream down"}));
+    let (llm, github) = (fake_llm(vec![broken]).await, fake_github().await);
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app.task_id_of(&open_issue(&app, 13, "Outage").await).await;
+
+    // Act
+    let ran = run_next(&app, &runner).await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(ran, Some((task_id.clone(), "queued".into())));
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "queued", "{task}");
+    assert_eq!(task["attempts"], 1, "{task}");
+    let error = task["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("500") && error.contains("upstream down"),
+        "{task}"
+    );
+    assert_eq!(
+        run_next(&app, &runner).await,
+        None,
+        "the retry waits its back-off"
+    );
+    assert_eq!(sent, 0);
+    assert!(comments_on(&github, 13).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_model_fails_the_task_with_the_servers_words() {
+    // Arrange
+    let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Model not found"}));
+    let (llm, github) = (fake_llm(vec![refused]).await, fake_github().await);
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app.task_id_of(&open_issue(&app, 14, "Typo").await).await;
+
+    // Act
+    let ran = run_next(&app, &runner).await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(ran, Some((task_id.clone(), "failed".into())));
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    let error = task["error"].as_str().unwrap_or_default();
+    assert!(error.contains("Model not found"), "{task}");
+    assert_eq!(run_next(&app, &runner).await, None);
+    assert_eq!(sent, 0);
+    assert!(comments_on(&github, 14).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_task_waiting_past_the_reply_timeout_fails_with_timeout_and_ignores_late_replies() {
+    // Arrange: the model asked; the task waits
+    let llm = fake_llm(vec![llm_asks("Which version?"), llm_answer(ANSWER)]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app.task_id_of(&open_issue(&app, 15, "Old bug").await).await;
+    let other_id = app
+        .task_id_of(&open_issue(&app, 16, "Queued bug").await)
+        .await;
+    let ran = run_next(&app, &runner).await;
+    assert_eq!(ran, Some((task_id.clone(), "waiting_reply".into())));
+    assert_eq!(app.drain().await, 1, "the question went out");
+
+    // Act: the sweep runs with a cutoff after the moment the task began waiting
+    let now = now_ms();
+    let expired = app
+        .state
+        .store
+        .write(move |db| task_rows::expire_waiting(db, now + 1_000, now))
+        .await
+        .expect("expire");
+    let late = issue_comment(15, "Old bug", "bob", "Version 2.1");
+    post_gh(&app, "issue_comment", &late).await;
+
+    // Assert
+    assert_eq!(expired, 1);
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert!(
+        task["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("timeout"),
+        "{task}"
+    );
+    assert_eq!(
+        app.task(&other_id).await["status"],
+        "queued",
+        "only waiting tasks expire"
+    );
+    let next = run_next(&app, &runner).await;
+    assert_eq!(
+        next.map(|(id, _)| id),
+        Some(other_id),
+        "the late reply revived nothing"
+    );
+    assert_eq!(app.task(&task_id).await["status"], "failed");
+}
+
+#[tokio::test]
+async fn a_cancelled_task_is_not_run_and_a_finished_one_cannot_be_cancelled() {
+    // Arrange
+    let (llm, github) = (
+        fake_llm(vec![llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app
+        .task_id_of(&open_issue(&app, 17, "Never mind").await)
+        .await;
+    let cancel = |id: &str| app.api(Method::POST, &format!("/api/tasks/{id}/cancel"));
+
+    // Act
+    let (status, cancelled) = send_json(cancel(&task_id)).await;
+    let ran = run_next(&app, &runner).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(ran, None, "the runner skips a cancelled task");
+    assert!(chat_requests(&llm).await.is_empty());
+    assert_eq!(app.task(&task_id).await["status"], "cancelled");
+
+    // Act: a task that ran to the end
+    let done_id = app
+        .task_id_of(&open_issue(&app, 18, "Real bug").await)
+        .await;
+    assert_eq!(
+        run_next(&app, &runner).await,
+        Some((done_id.clone(), "done".into()))
+    );
+    let refused = send_json(cancel(&done_id)).await;
+
+    // Assert
+    assert_error(&refused, StatusCode::CONFLICT, None);
+    assert_eq!(app.task(&done_id).await["status"], "done");
+    let unknown = send_json(cancel("task_nope")).await;
+    assert_error(&unknown, StatusCode::NOT_FOUND, None);
+}

@@ -1,0 +1,131 @@
+//! An external agent works a task through the MCP tools alone: list_tasks, claim_task and
+//! complete_task, against the running app and a fake GitHub.
+
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    API_KEY, TestApp, agent_app, chat_requests, comments_on, fake_github, fake_llm, llm_answer,
+    open_issue,
+};
+
+type Client = RunningService<RoleClient, ()>;
+
+async fn connect(app: &TestApp) -> Client {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header(API_KEY),
+    );
+    ().serve(transport).await.expect("MCP client connects")
+}
+
+/// Calls a tool; panics on a protocol error or a tool error.
+async fn call_ok(client: &Client, tool: &str, args: Value) -> (String, Value) {
+    let result: CallToolResult = client
+        .call_tool(
+            CallToolRequestParams::new(tool.to_string())
+                .with_arguments(args.as_object().cloned().expect("object arguments")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{tool} failed at protocol level: {e}"));
+    let text = result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(result.is_error, Some(false), "{tool}: {text}");
+    let structured = result
+        .structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("{tool}: no structured content: {text}"));
+    (text, structured)
+}
+
+#[tokio::test]
+async fn an_external_agent_lists_claims_and_completes_a_task_through_mcp_tools() {
+    // Arrange
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let event_id = open_issue(&app, 21, "Dark mode toggle resets").await;
+    let client = connect(&app).await;
+
+    // Act: list
+    let (listed, page) = call_ok(
+        &client,
+        "list_tasks",
+        json!({"status": "queued", "agent": "planning"}),
+    )
+    .await;
+
+    // Assert
+    let tasks = page["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 1, "{page}");
+    let task_id = tasks[0]["id"].as_str().expect("task id").to_string();
+    assert_eq!(tasks[0]["event_id"], json!(event_id));
+    assert!(listed.contains(&task_id), "{listed}");
+    assert!(listed.contains("[queued] planning"), "{listed}");
+    assert!(
+        listed.contains("Analyze issue: Dark mode toggle resets"),
+        "{listed}"
+    );
+
+    // Act: claim
+    let (said, claimed) = call_ok(
+        &client,
+        "claim_task",
+        json!({"agent": "planning", "owner": "brain", "lease_secs": 60}),
+    )
+    .await;
+
+    // Assert: the task comes with its event's payload
+    assert_eq!(claimed["task"]["id"], json!(task_id), "{claimed}");
+    assert_eq!(claimed["task"]["status"], "running");
+    assert_eq!(claimed["event"]["id"], json!(event_id));
+    let payload = &claimed["event"]["payload"];
+    assert_eq!(
+        payload["issue"]["title"], "Dark mode toggle resets",
+        "{claimed}"
+    );
+    assert_eq!(payload["issue"]["number"], 21);
+    assert!(said.contains(&task_id), "{said}");
+
+    // Act: complete with the result posted on the issue
+    let (said, done) = call_ok(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "owner": "brain", "post_result": true,
+               "result": "Plan: store the toggle in localStorage."}),
+    )
+    .await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["result"], "Plan: store the toggle in localStorage.");
+    assert!(said.contains("done"), "{said}");
+    assert_eq!(sent, 1);
+    assert_eq!(
+        comments_on(&github, 21).await,
+        ["Plan: store the toggle in localStorage."]
+    );
+    assert!(
+        chat_requests(&llm).await.is_empty(),
+        "the runner was not involved"
+    );
+
+    // Act: nothing left to claim
+    let (said, empty) = call_ok(&client, "claim_task", json!({"owner": "brain"})).await;
+
+    // Assert: said plainly, not an error
+    assert_eq!(empty, json!({"task": null}));
+    assert!(said.contains("No queued task"), "{said}");
+    assert_eq!(app.drain().await, 0, "the result is not posted again");
+    client.cancel().await.ok();
+}
