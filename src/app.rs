@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::mcp::Hub;
 use crate::service::Change;
 use crate::service::auth::ApiKeys;
+use crate::service::hooks::HookCache;
 use crate::store::Store;
 
 /// What every handler, tool and service function gets.
@@ -33,6 +34,8 @@ pub struct AppState {
     pub clients: Arc<Clients>,
     /// Wakes the outbox senders when new work is stored.
     pub wake: Arc<Notify>,
+    /// Webhooks and compiled commands for the receive path.
+    pub hooks: Arc<HookCache>,
 }
 
 impl AppState {
@@ -77,6 +80,7 @@ pub async fn state(
         changes,
         clients: Arc::new(clients),
         wake: Arc::new(Notify::new()),
+        hooks: Arc::new(HookCache::new(Duration::from_secs(2))),
     };
     Ok((state, generated))
 }

@@ -47,22 +47,47 @@ pub fn validate(source: &str) -> Result<(), String> {
         .map_err(|e| format!("template does not parse: {e}"))
 }
 
-/// Renders `source` over `context`.
+/// Renders `source` over `context`. Parsed templates are kept per thread, keyed by their
+/// text, so the receive path parses a command's template once, not once per event.
 pub fn render(source: &str, context: &impl Serialize) -> Result<String, String> {
-    let env = environment();
-    let template = env
-        .template_from_str(source)
-        .map_err(|e| format!("template does not parse: {e}"))?;
-    let out = template
-        .render(minijinja::value::Serde(context))
-        .map_err(|e| format!("template failed: {e}"))?;
-    if out.len() > MAX_OUTPUT_LEN {
-        return Err(format!(
-            "template output is {} bytes, more than the {MAX_OUTPUT_LEN} allowed",
-            out.len()
-        ));
+    thread_local! {
+        static CACHE: std::cell::RefCell<(Environment<'static>, std::collections::HashMap<String, String>)> =
+            std::cell::RefCell::new((environment(), Default::default()));
     }
-    Ok(out)
+    CACHE.with(|cell| {
+        let mut cache = cell.borrow_mut();
+        let (env, names) = &mut *cache;
+        let name = match names.get(source) {
+            Some(name) => name.clone(),
+            None => {
+                // Bounded: commands change rarely, but templates tried by tests or
+                // test_webhook must not grow the cache without end.
+                if names.len() >= 512 {
+                    *env = environment();
+                    names.clear();
+                }
+                let name = "template".to_string();
+                let name = format!("{name}{}", names.len() + 1);
+                env.add_template_owned(name.clone(), source.to_string())
+                    .map_err(|e| format!("template does not parse: {e}"))?;
+                names.insert(source.to_string(), name.clone());
+                name
+            }
+        };
+        let template = env
+            .get_template(&name)
+            .map_err(|e| format!("template does not parse: {e}"))?;
+        let out = template
+            .render(minijinja::value::Serde(context))
+            .map_err(|e| format!("template failed: {e}"))?;
+        if out.len() > MAX_OUTPUT_LEN {
+            return Err(format!(
+                "template output is {} bytes, more than the {MAX_OUTPUT_LEN} allowed",
+                out.len()
+            ));
+        }
+        Ok(out)
+    })
 }
 
 #[cfg(test)]

@@ -72,6 +72,7 @@ pub async fn add(
         .store
         .write(move |db| rows::insert(db, &stored))
         .await?;
+    state.hooks.invalidate(webhook_id);
     Ok(present(&row))
 }
 
@@ -108,6 +109,7 @@ pub async fn update(
         .store
         .write(move |db| rows::update(db, &stored))
         .await?;
+    state.hooks.invalidate(webhook_id);
     if !found {
         return Err(not_found(command_id));
     }
@@ -124,6 +126,7 @@ pub async fn remove(
         .store
         .write(move |db| rows::delete(db, &w, &c))
         .await?;
+    state.hooks.invalidate(webhook_id);
     if deleted {
         Ok(())
     } else {

@@ -64,20 +64,11 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     let Ok(provider) = inbound.provider.parse::<Provider>() else {
         return Ok(Outcome::UnknownWebhook);
     };
-    let id = inbound.webhook_id.clone();
-    let found = state
-        .store
-        .read(move |db| {
-            let Some(hook) = crate::store::webhooks::get(db, &id)? else {
-                return Ok(None);
-            };
-            let commands = crate::store::commands::list(db, &id)?;
-            Ok(Some((hook, commands)))
-        })
-        .await?;
-    let Some((hook, command_rows)) = found else {
+    let Some(cached) = state.hooks.get(&state.store, &inbound.webhook_id).await? else {
         return Ok(Outcome::UnknownWebhook);
     };
+    let hook = &cached.row;
+    let command_rows = &cached.commands;
     if hook.provider != provider.as_str() {
         return Ok(Outcome::UnknownWebhook);
     }
@@ -89,7 +80,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     if provider == Provider::Slack && is_slack_ssl_check(&inbound.body) {
         return Ok(Outcome::Handshake(Handshake::SlackSslCheck));
     }
-    let options: ProviderOptions = serde_json::from_str(&hook.options).unwrap_or_default();
+    let options = &cached.options;
     let (event_id, now_ms) = super::new_id_at("evt");
     let request = Request {
         headers: &inbound.headers,
@@ -163,7 +154,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         return Ok(Outcome::Handshake(handshake));
     }
 
-    let commands = super::commands::compile_enabled(&command_rows);
+    let commands = &cached.compiled;
     let event_type = event.event_type.clone().unwrap_or_default();
     let fired = engine::matching(&commands, &event_type, &payload);
     event.matched_commands =

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod auth;
 pub mod commands;
 pub mod events;
+pub mod hooks;
 pub mod ingest;
 pub mod record;
 pub mod setup;

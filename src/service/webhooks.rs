@@ -228,6 +228,7 @@ pub async fn rotate_secret(
 pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {
     let key = id.to_string();
     let deleted = state.store.write(move |db| rows::delete(db, &key)).await?;
+    state.hooks.invalidate(id);
     if deleted { Ok(()) } else { Err(not_found(id)) }
 }
 
@@ -242,6 +243,7 @@ async fn save(
         .store
         .write(move |db| rows::update(db, &stored))
         .await?;
+    state.hooks.invalidate(&row.id);
     if !found {
         return Err(not_found(&row.id));
     }
