@@ -24,10 +24,10 @@ echo "--- building release binaries"
 cargo build --release --quiet --bin webhook-mcp --example load
 
 WORK=$(mktemp -d)
-trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill "$PID" 2>/dev/null || true; cp "$WORK/server.log" /tmp/server.log; rm -rf "$WORK"' EXIT
 RUST_LOG=warn target/release/webhook-mcp --listen "127.0.0.1:$PORT" --database "$WORK/bench.db" \
   --api-key "$KEY" --bench-routes >"$WORK/server.log" 2>&1 &
-PID=$!
+PID=$!; echo $PID > /tmp/bench.pid
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
 
 API="http://127.0.0.1:$PORT/api"

@@ -27,6 +27,11 @@ enum Command {
     Stdio,
 }
 
+/// mimalloc: the receive path allocates many small JSON nodes per request, and measured
+/// faster than the system allocator under load on this workload.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();

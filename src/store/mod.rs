@@ -127,12 +127,19 @@ impl Store {
             .expect("writer handle mutex poisoned")
             .clone()
             .ok_or(StoreError::Closed)?;
-        // The queue is bounded: a full queue parks this blocking-pool thread, which is the
-        // backpressure we want, without blocking the async runtime's workers.
-        tokio::task::spawn_blocking(move || sender.send(job))
-            .await
-            .map_err(|_| StoreError::Closed)?
-            .map_err(|_| StoreError::Closed)?;
+        // Usually the queue has room and the job is handed over without a thread hop. When it
+        // is full, a blocking-pool thread waits for room: backpressure that never blocks the
+        // async runtime's workers.
+        match sender.try_send(job) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::TrySendError::Full(job)) => {
+                tokio::task::spawn_blocking(move || sender.send(job))
+                    .await
+                    .map_err(|_| StoreError::Closed)?
+                    .map_err(|_| StoreError::Closed)?;
+            }
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+        }
         reply_rx.await.map_err(|_| StoreError::Closed)?
     }
 
