@@ -101,7 +101,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         source_kind: None,
         source_key: None,
         source: None,
-        headers: stored_headers(&inbound.headers, &options),
+        headers: stored_headers(&inbound.headers, options),
         content_type: header(&inbound.headers, "content-type"),
         body: inbound.body.clone(),
         matched_commands: "[]".into(),
@@ -109,14 +109,14 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         received_at: now_ms,
     };
 
-    let verified = providers::verify(provider, secrets(&hook, now_ms), &options, &request);
+    let verified = providers::verify(provider, secrets(hook, now_ms), options, &request);
     let payload = providers::parse_payload(provider, &inbound.body);
 
     if let Err(reason) = verified {
         tracing::warn!(webhook = %hook.id, %provider, %reason, "rejected webhook request");
         // The sender's claims are recorded to help debug a signing mismatch, never trusted.
         if let Ok(p) = &payload {
-            describe_into(&mut event, provider, &options, &inbound.headers, p);
+            describe_into(&mut event, provider, options, &inbound.headers, p);
         }
         event.verification = reason.to_string();
         event.status = "rejected".into();
@@ -149,14 +149,14 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         }
     };
 
-    let described = describe_into(&mut event, provider, &options, &inbound.headers, &payload);
+    let described = describe_into(&mut event, provider, options, &inbound.headers, &payload);
     if let Some(handshake) = described {
         return Ok(Outcome::Handshake(handshake));
     }
 
     let commands = &cached.compiled;
     let event_type = event.event_type.clone().unwrap_or_default();
-    let fired = engine::matching(&commands, &event_type, &payload);
+    let fired = engine::matching(commands, &event_type, &payload);
     event.matched_commands =
         serde_json::to_string(&fired.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())
             .expect("ids serialise");
