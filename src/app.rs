@@ -15,9 +15,12 @@ use crate::actions::Clients;
 use crate::agents::runner::Runner;
 use crate::config::Config;
 use crate::mcp::Hub;
+use crate::providers::RateLimit;
 use crate::service::Change;
 use crate::service::auth::ApiKeys;
 use crate::service::hooks::HookCache;
+use crate::service::limits::Limits;
+use crate::service::sealing::Sealer;
 use crate::store::Store;
 
 /// What every handler, tool and service function gets.
@@ -36,6 +39,10 @@ pub struct AppState {
     pub wake: Arc<Notify>,
     /// Webhooks and compiled commands for the receive path.
     pub hooks: Arc<HookCache>,
+    /// Rate limits, allowlists and the in-flight bound of the receiver.
+    pub limits: Arc<Limits>,
+    /// Encryption at rest for secrets (a no-op without WEBHOOK_MCP_SECRET_KEY).
+    pub sealer: Arc<Sealer>,
 }
 
 impl AppState {
@@ -71,6 +78,26 @@ pub async fn state(
         config.allowed_target_hosts.clone(),
         Duration::from_secs(config.outbound_timeout_secs),
     );
+    let trusted = config
+        .trusted_proxies
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| crate::service::limits::parse_net(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("WEBHOOK_MCP_TRUSTED_PROXIES: {e}"))?;
+    let per = |n: u32| {
+        (n > 0).then_some(RateLimit {
+            per_second: n,
+            burst: None,
+        })
+    };
+    let limits = Limits::new(
+        per(config.rate_limit_per_ip),
+        per(config.rate_limit_per_webhook),
+        trusted,
+        config.max_in_flight,
+    );
+    let sealer = Sealer::new(config.secret_key.as_deref()).map_err(anyhow::Error::msg)?;
     let (changes, _) = broadcast::channel(1024);
     let state = AppState {
         store,
@@ -81,6 +108,8 @@ pub async fn state(
         clients: Arc::new(clients),
         wake: Arc::new(Notify::new()),
         hooks: Arc::new(HookCache::new(Duration::from_secs(2))),
+        limits: Arc::new(limits),
+        sealer: Arc::new(sealer),
     };
     Ok((state, generated))
 }

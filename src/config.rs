@@ -98,6 +98,34 @@ pub struct Config {
     #[command(flatten)]
     pub agents: AgentSettings,
 
+    /// Key that encrypts webhook secrets and reply credentials at rest (32 bytes: 64 hex
+    /// characters or base64). Unset: stored as given.
+    #[arg(long, env = "WEBHOOK_MCP_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Requests per second one source address may send to the receiver (token bucket,
+    /// burst = the same number); 0 turns the limit off.
+    #[arg(long, env = "WEBHOOK_MCP_RATE_LIMIT_PER_IP", default_value_t = 0)]
+    pub rate_limit_per_ip: u32,
+
+    /// Requests per second each webhook accepts unless its options set `rate_limit`; 0 = off.
+    #[arg(long, env = "WEBHOOK_MCP_RATE_LIMIT_PER_WEBHOOK", default_value_t = 0)]
+    pub rate_limit_per_webhook: u32,
+
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` is believed
+    /// for the client address. Empty (default): the TCP peer is the client.
+    #[arg(long, env = "WEBHOOK_MCP_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// Webhook requests in flight at once; past it the receiver answers 503 with Retry-After
+    /// (senders retry) instead of queueing without bound.
+    #[arg(long, env = "WEBHOOK_MCP_MAX_IN_FLIGHT", default_value_t = 1024)]
+    pub max_in_flight: usize,
+
+    /// Seconds a request to the receiver or /api may take, slow clients included (408 after).
+    #[arg(long, env = "WEBHOOK_MCP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
     /// Adds `POST /bench/bare` (reads the body, answers 200) so the benchmark can measure the
     /// ceiling of this binary next to the full receive path.
     #[arg(
@@ -154,6 +182,12 @@ impl Config {
             upstreams: Upstreams::default(),
             agents: AgentSettings::default(),
             bench_routes: false,
+            secret_key: None,
+            rate_limit_per_ip: 0,
+            rate_limit_per_webhook: 0,
+            trusted_proxies: Vec::new(),
+            max_in_flight: 1024,
+            request_timeout_secs: 30,
         }
     }
 }

@@ -245,6 +245,8 @@ async fn credentials(state: &AppState, webhook_id: Option<&str>) -> Credentials 
         .and_then(|w| serde_json::from_str::<ProviderOptions>(&w.options).ok())
         .and_then(|o| o.credentials)
         .unwrap_or_default();
+    let mut own = own;
+    state.sealer.open_credentials(&mut own);
     merge(&state.config.upstreams, own)
 }
 

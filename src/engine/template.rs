@@ -36,10 +36,46 @@ pub fn context(payload: &Value, event: Value, webhook: Value) -> Value {
     Value::Object(ctx)
 }
 
+/// Most operators, filters, tests and attribute steps one `{{ }}` or `{% %}` tag may hold.
+/// minijinja parses and drops expressions recursively: a long enough chain (`- - - … 1`)
+/// overflows a 2 MiB thread stack and aborts the process, so such tags are refused up front.
+const MAX_TAG_COMPLEXITY: usize = 200;
+
+/// Why a template's tags are too deeply chained to parse safely, if they are.
+fn too_complex(source: &str) -> Option<String> {
+    let mut rest = source;
+    while let Some(start) = rest.find("{{").into_iter().chain(rest.find("{%")).min() {
+        let body = &rest[start + 2..];
+        let end = body
+            .find("}}")
+            .into_iter()
+            .chain(body.find("%}"))
+            .min()
+            .unwrap_or(body.len());
+        let tag = &body[..end];
+        let symbols = tag.chars().filter(|c| "-+*/%~|.(".contains(*c)).count();
+        let words = tag
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .filter(|w| matches!(*w, "not" | "is" | "and" | "or" | "in" | "if" | "else"))
+            .count();
+        if symbols + words > MAX_TAG_COMPLEXITY {
+            return Some(format!(
+                "a template tag chains more than {MAX_TAG_COMPLEXITY} operators, filters or \
+                 attributes; split it up"
+            ));
+        }
+        rest = &body[end..];
+    }
+    None
+}
+
 /// Checks that `source` parses; the message points at the problem.
 pub fn validate(source: &str) -> Result<(), String> {
     if source.len() > MAX_SOURCE_LEN {
         return Err(format!("template is longer than {MAX_SOURCE_LEN} bytes"));
+    }
+    if let Some(why) = too_complex(source) {
+        return Err(why);
     }
     let env = environment();
     env.template_from_str(source)
@@ -62,6 +98,12 @@ pub fn render(source: &str, context: &impl Serialize) -> Result<String, String> 
             None => {
                 // Bounded: commands change rarely, but templates tried by tests or
                 // test_webhook must not grow the cache without end.
+                if source.len() > MAX_SOURCE_LEN {
+                    return Err(format!("template is longer than {MAX_SOURCE_LEN} bytes"));
+                }
+                if let Some(why) = too_complex(source) {
+                    return Err(why);
+                }
                 if names.len() >= 512 {
                     *env = environment();
                     names.clear();
@@ -137,6 +179,14 @@ mod tests {
         let slack = context(&json!({"event": {"text": "hi"}}), meta, hook);
         let out = render("{{event.text}} {{delivery.type}}", &slack);
         assert_eq!(out.as_deref(), Ok("hi issues.opened"));
+    }
+
+    #[test]
+    fn long_operator_chains_are_refused_before_parsing() {
+        let deep = format!("{{{{ {}1 }}}}", "-".repeat(5000));
+        assert!(validate(&deep).unwrap_err().contains("chains more than"));
+        assert!(render(&deep, &json!({})).is_err());
+        assert!(validate("{{ a.b.c | upper | lower }} {% if x and not y %}z{% endif %}").is_ok());
     }
 
     #[test]

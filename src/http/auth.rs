@@ -1,43 +1,537 @@
-//! Bearer-key check for the management API. Applied as a layer on `/api` (and `/mcp`).
+//! Bearer-key check, scopes and the audit log for `/api` and `/mcp`, applied as one layer.
+//!
+//! - Every request needs a key (unless `--no-auth`); who it is goes into the request's
+//!   extensions as a [`KeyInfo`].
+//! - A `read` key may use GET (and HEAD) on `/api` except `/api/keys`, and on `/mcp` only the
+//!   read-only JSON-RPC methods and `list_*`/`get_*` tools. To know, the middleware buffers
+//!   the `/mcp` POST body, reads it as JSON-RPC (one message or a batch) and hands the same
+//!   bytes on. Anything else is answered 403.
+//! - After the handler ran, every non-GET `/api` request and every `/mcp` call of a tool
+//!   that is not `list_*`/`get_*` is written to the audit log (secrets masked); refused
+//!   attempts too.
 
+use std::collections::HashSet;
+use std::fmt;
+
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
 
 use super::error::ApiError;
 use crate::app::AppState;
+use crate::service::audit::{self, AuditEntry};
+use crate::service::auth::{KeyInfo, Scope};
+
+/// The largest body this layer reads to classify and audit a request.
+const MAX_INSPECTED_BODY: usize = 4 * 1024 * 1024;
+/// How long a client may take to send the body this layer reads.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The actor recorded when the server runs with `--no-auth`.
+const NO_AUTH_ACTOR: &str = "no-auth";
+
+/// Set by a handler on its response to name what it changed more precisely than the request
+/// path does (e.g. the id of a key just created); the audit entry's target.
+#[derive(Debug, Clone)]
+pub struct AuditTarget(pub String);
 
 pub async fn require_api_key(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let presented = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    if state.config.no_auth {
-        return Ok(next.run(request).await);
+    let key = if state.config.no_auth {
+        KeyInfo {
+            id: None,
+            name: NO_AUTH_ACTOR.to_string(),
+            scope: Scope::Admin,
+        }
+    } else {
+        let presented = request
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim);
+        match presented.map(|k| state.api_keys.identify(k)) {
+            Some(Some(key)) => key,
+            Some(None) => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_api_key",
+                    "the API key is not valid",
+                ));
+            }
+            None => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing_api_key",
+                    "send the API key as `Authorization: Bearer <key>` (WEBHOOK_MCP_API_KEY, \
+                     or the key printed on first start)",
+                ));
+            }
+        }
+    };
+    state.api_keys.touch(&state.store, &key);
+    request.extensions_mut().insert(key.clone());
+
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    if is_mcp_path(&path) {
+        if method != Method::POST {
+            // GET (the server's event stream) and DELETE (end a session) change nothing.
+            return Ok(next.run(request).await);
+        }
+        let (request, bytes) = buffer(request).await?;
+        let classified = classify_mcp(&bytes, key.scope == Scope::Read);
+        let allowed = key.is_admin() || classified.as_ref().is_some_and(|c| c.read_only);
+        let response = if allowed {
+            next.run(request).await
+        } else {
+            forbidden().into_response()
+        };
+        for call in classified.map(|c| c.changes).unwrap_or_default() {
+            audit::record(
+                &state,
+                AuditEntry {
+                    actor: key.name.clone(),
+                    action: format!("mcp {}", call.tool),
+                    target: tool_target(&call.arguments),
+                    status: Some(response.status().as_u16()),
+                    detail: Some(call.arguments),
+                },
+            )
+            .await;
+        }
+        return Ok(response);
     }
-    match presented {
-        Some(key) if state.api_keys.check(key) => Ok(next.run(request).await),
-        Some(_) => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_api_key",
-            "the API key is not valid",
-        )),
-        None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing_api_key",
-            "send the API key as `Authorization: Bearer <key>` (WEBHOOK_MCP_API_KEY, or the key \
-             printed on first start)",
-        )),
+
+    let reads_only = method == Method::GET || method == Method::HEAD;
+    if reads_only {
+        return if api_allows(key.scope, &method, &path) {
+            Ok(next.run(request).await)
+        } else {
+            Err(forbidden())
+        };
+    }
+    let (request, bytes) = buffer(request).await?;
+    let response = if api_allows(key.scope, &method, &path) {
+        next.run(request).await
+    } else {
+        forbidden().into_response()
+    };
+    let detail = serde_json::from_slice::<Value>(&bytes).ok();
+    let target = response
+        .extensions()
+        .get::<AuditTarget>()
+        .map(|t| t.0.clone())
+        .unwrap_or_else(|| path.clone());
+    audit::record(
+        &state,
+        AuditEntry {
+            actor: key.name.clone(),
+            action: format!("{method} {path}"),
+            target: Some(target),
+            status: Some(response.status().as_u16()),
+            detail,
+        },
+    )
+    .await;
+    Ok(response)
+}
+
+/// `/mcp` and anything under it.
+fn is_mcp_path(path: &str) -> bool {
+    path == "/mcp" || path.starts_with("/mcp/")
+}
+
+/// Whether a key of `scope` may send `method` to the `/api` path `path`.
+fn api_allows(scope: Scope, method: &Method, path: &str) -> bool {
+    match scope {
+        Scope::Admin => true,
+        Scope::Read => {
+            let keys = path == "/api/keys" || path.starts_with("/api/keys/");
+            (method == Method::GET || method == Method::HEAD) && !keys
+        }
+    }
+}
+
+fn forbidden() -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "this API key is read-only",
+    )
+}
+
+/// Reads the whole body (at most [`MAX_INSPECTED_BODY`], within [`BODY_READ_TIMEOUT`]) and rebuilds the request with the
+/// same bytes.
+async fn buffer(request: Request) -> Result<(Request, Bytes), ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is larger than {MAX_INSPECTED_BODY} bytes"),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_INSPECTED_BODY as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = request.into_parts();
+    let read = tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        axum::body::to_bytes(body, MAX_INSPECTED_BODY),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the body did not arrive within {} seconds",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
+        )
+    })?;
+    let bytes = read.map_err(|e| {
+        // axum wraps http-body-util's `LengthLimitError` ("length limit exceeded").
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(err) = source {
+            if err.to_string().contains("length limit exceeded") {
+                return too_large();
+            }
+            source = err.source();
+        }
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            format!("could not read the body: {e}"),
+        )
+    })?;
+    Ok((Request::from_parts(parts, Body::from(bytes.clone())), bytes))
+}
+
+/// A tool call that may change something.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ToolCall {
+    pub tool: String,
+    pub arguments: Value,
+}
+
+/// What one `/mcp` POST body asks for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct McpRequest {
+    /// Every message may be sent with a read-only key.
+    pub read_only: bool,
+    /// The calls of tools that are not `list_*`/`get_*`, for the audit log.
+    pub changes: Vec<ToolCall>,
+}
+
+/// Reads a `/mcp` POST body as JSON-RPC: one message or a batch. `None` when it is not JSON
+/// (or, with `strict`, when an object repeats a key, which parsers may read differently).
+pub(crate) fn classify_mcp(body: &[u8], strict: bool) -> Option<McpRequest> {
+    if strict && serde_json::from_slice::<NoDuplicateKeys>(body).is_err() {
+        return None;
+    }
+    let value: Value = serde_json::from_slice(body).ok()?;
+    let messages = match value {
+        Value::Array(items) => items,
+        single => vec![single],
+    };
+    let mut out = McpRequest {
+        read_only: true,
+        changes: Vec::new(),
+    };
+    for message in messages {
+        out.read_only &= message_is_read_only(&message);
+        if let Some(call) = changing_tool_call(message) {
+            out.changes.push(call);
+        }
+    }
+    Some(out)
+}
+
+/// Whether one JSON-RPC message may be sent with a read-only key.
+fn message_is_read_only(message: &Value) -> bool {
+    let Some(object) = message.as_object() else {
+        return false;
+    };
+    match object.get("method") {
+        Some(Value::String(method)) => method_is_read_only(method, object.get("params")),
+        Some(_) => false,
+        // A response to a request of the server's: answers change nothing here.
+        None => object.contains_key("result") || object.contains_key("error"),
+    }
+}
+
+/// Whether a JSON-RPC method (with these params) only reads.
+pub(crate) fn method_is_read_only(method: &str, params: Option<&Value>) -> bool {
+    match method {
+        "initialize"
+        | "ping"
+        | "server/discover"
+        | "tools/list"
+        | "prompts/list"
+        | "prompts/get"
+        | "resources/list"
+        | "resources/templates/list"
+        | "resources/read"
+        | "resources/subscribe"
+        | "resources/unsubscribe"
+        | "subscriptions/listen" => true,
+        "tools/call" => params
+            .and_then(|p| p.get("name"))
+            .and_then(Value::as_str)
+            .is_some_and(is_read_tool),
+        m => m.starts_with("notifications/"),
+    }
+}
+
+/// `list_*` and `get_*` tools only read.
+pub(crate) fn is_read_tool(name: &str) -> bool {
+    name.starts_with("list_") || name.starts_with("get_")
+}
+
+/// The call, when `message` calls a tool that may change something.
+fn changing_tool_call(message: Value) -> Option<ToolCall> {
+    let Value::Object(mut object) = message else {
+        return None;
+    };
+    if object.get("method").and_then(Value::as_str) != Some("tools/call") {
+        return None;
+    }
+    let mut params = match object.remove("params") {
+        Some(Value::Object(params)) => params,
+        _ => serde_json::Map::new(),
+    };
+    let tool = params
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("(unnamed tool)")
+        .to_string();
+    if is_read_tool(&tool) {
+        return None;
+    }
+    Some(ToolCall {
+        tool,
+        arguments: params.remove("arguments").unwrap_or(Value::Null),
+    })
+}
+
+/// The id a tool call is about: its `webhook_id`, `command_id`, `event_id`, `task_id` or `id`.
+fn tool_target(arguments: &Value) -> Option<String> {
+    ["webhook_id", "command_id", "event_id", "task_id", "id"]
+        .iter()
+        .find_map(|field| match arguments.get(field)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        })
+}
+
+/// Accepts any JSON in which no object repeats a key. Two parsers may keep different copies
+/// of a repeated key (the method or the tool name), so a read-only key may not send one.
+struct NoDuplicateKeys;
+
+impl<'de> Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(NoDuplicateKeysVisitor)
+    }
+}
+
+struct NoDuplicateKeysVisitor;
+
+impl<'de> Visitor<'de> for NoDuplicateKeysVisitor {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("JSON without repeated keys")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<NoDuplicateKeys, E> {
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<NoDuplicateKeys, E> {
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<NoDuplicateKeys, E> {
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<NoDuplicateKeys, E> {
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<NoDuplicateKeys, E> {
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_unit<E>(self) -> Result<NoDuplicateKeys, E> {
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NoDuplicateKeys, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<NoDuplicateKeys, A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key) {
+                return Err(de::Error::custom("repeated key"));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(NoDuplicateKeys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn classify(body: Value) -> McpRequest {
+        classify_mcp(body.to_string().as_bytes(), true).expect("JSON-RPC")
+    }
+
+    fn call(tool: &str, arguments: Value) -> Value {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": tool, "arguments": arguments}})
+    }
+
+    #[test]
+    fn read_only_methods_are_recognised() {
+        for method in [
+            "initialize",
+            "notifications/initialized",
+            "notifications/cancelled",
+            "ping",
+            "tools/list",
+            "prompts/list",
+            "prompts/get",
+            "resources/list",
+            "resources/templates/list",
+            "resources/read",
+            "resources/subscribe",
+            "resources/unsubscribe",
+            "subscriptions/listen",
+            "server/discover",
+        ] {
+            assert!(method_is_read_only(method, None), "{method} only reads");
+        }
+        for method in [
+            "tools/call",
+            "logging/setLevel",
+            "completion/complete",
+            "tasks/cancel",
+            "Tools/list",
+            "",
+        ] {
+            assert!(!method_is_read_only(method, None), "{method} is refused");
+        }
+    }
+
+    #[test]
+    fn only_list_and_get_tools_are_read_only() {
+        for tool in [
+            "list_webhooks",
+            "get_webhook",
+            "list_events",
+            "get_event",
+            "list_tasks",
+        ] {
+            let found = classify(call(tool, json!({})));
+            assert!(found.read_only, "{tool} only reads");
+            assert!(found.changes.is_empty(), "{tool} is not audited");
+        }
+        for tool in ["create_webhook", "delete_webhook", "claim_task", "lister"] {
+            let found = classify(call(tool, json!({"webhook_id": "gh"})));
+            assert!(!found.read_only, "{tool} may change something");
+            assert_eq!(found.changes.len(), 1, "{tool} is audited");
+            assert_eq!(found.changes[0].tool, tool);
+        }
+        let nameless = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {}});
+        assert!(!classify(nameless).read_only);
+    }
+
+    #[test]
+    fn a_batch_is_read_only_only_when_every_message_is() {
+        let reads = json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            call("list_webhooks", json!({})),
+            {"jsonrpc": "2.0", "id": 7, "result": {}},
+        ]);
+        assert!(classify(reads).read_only);
+
+        let mixed = json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            call("create_webhook", json!({"id": "gh", "secret": "x"})),
+        ]);
+        let found = classify(mixed);
+        assert!(!found.read_only);
+        assert_eq!(
+            found.changes,
+            vec![ToolCall {
+                tool: "create_webhook".into(),
+                arguments: json!({"id": "gh", "secret": "x"}),
+            }]
+        );
+    }
+
+    #[test]
+    fn unreadable_or_ambiguous_bodies_are_not_read_only() {
+        assert_eq!(classify_mcp(b"{not json", true), None);
+        let repeated = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call",
+            "params":{"name":"list_webhooks","name":"create_webhook"}}"#;
+        assert_eq!(classify_mcp(repeated, true), None);
+        assert!(classify_mcp(repeated, false).is_some());
+        assert!(!classify(json!("tools/list")).read_only);
+        assert!(!classify(json!({"jsonrpc": "2.0", "id": 1, "method": 5})).read_only);
+        assert!(!classify(json!({"jsonrpc": "2.0", "id": 1})).read_only);
+    }
+
+    #[test]
+    fn read_keys_may_only_get_outside_key_management() {
+        assert!(api_allows(Scope::Read, &Method::GET, "/api/webhooks"));
+        assert!(api_allows(Scope::Read, &Method::GET, "/api/audit"));
+        assert!(!api_allows(Scope::Read, &Method::POST, "/api/webhooks"));
+        assert!(!api_allows(
+            Scope::Read,
+            &Method::DELETE,
+            "/api/webhooks/gh"
+        ));
+        assert!(!api_allows(Scope::Read, &Method::GET, "/api/keys"));
+        assert!(!api_allows(Scope::Read, &Method::GET, "/api/keys/key_1"));
+        assert!(api_allows(Scope::Admin, &Method::DELETE, "/api/keys/key_1"));
+    }
+
+    #[test]
+    fn the_target_is_the_id_the_arguments_name() {
+        assert_eq!(
+            tool_target(&json!({"webhook_id": "gh", "command_id": "c1"})),
+            Some("gh".into())
+        );
+        assert_eq!(
+            tool_target(&json!({"task_id": "tsk_1"})),
+            Some("tsk_1".into())
+        );
+        assert_eq!(tool_target(&json!({"name": "x"})), None);
+        assert_eq!(tool_target(&Value::Null), None);
     }
 }

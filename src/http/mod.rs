@@ -28,14 +28,20 @@ pub fn router(state: AppState, hub: Arc<Hub>, shutdown: CancellationToken) -> Ro
         "/mcp",
         crate::mcp::http_service(state.clone(), hub, shutdown),
     );
+    // Slow clients get at most this long (MCP is left out: its streams are meant to last).
+    let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        std::time::Duration::from_secs(state.config.request_timeout_secs),
+    );
     let protected = api::router()
+        .layer(timeout)
         .merge(mcp)
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_api_key,
         ));
     let mut router = Router::new()
-        .merge(receiver::router(state.config.max_body_bytes))
+        .merge(receiver::router(state.config.max_body_bytes).layer(timeout))
         .merge(protected);
     if state.config.bench_routes {
         // The benchmark's ceiling: same listener, same body limit, no verification or storage.

@@ -46,6 +46,15 @@ async fn receive_webhook(
             ApiError::new(status, "unreadable_body", e.body_text())
         }
     })?;
+    // Bounded work in flight: past it, senders are told to come back (they retry) rather
+    // than every request queueing for the writer with its body in memory.
+    let Some(_slot) = state.limits.admit() else {
+        return Ok(too_busy());
+    };
+    let client = state.limits.client_ip(remote.ip(), &headers);
+    if let Err(wait) = state.limits.check_ip(client) {
+        return Ok(rate_limited(wait));
+    }
     let provider_is_slack = provider.eq_ignore_ascii_case("slack");
     let inbound = Inbound {
         provider,
@@ -53,7 +62,7 @@ async fn receive_webhook(
         headers,
         body,
         query,
-        remote_addr: Some(remote),
+        remote_addr: Some(SocketAddr::new(client, remote.port())),
     };
     let outcome = ingest::ingest(&state, inbound).await?;
     Ok(match outcome {
@@ -97,6 +106,13 @@ async fn receive_webhook(
             "no webhook at this URL; check the provider and id in the URL",
         )
         .into_response(),
+        Outcome::Forbidden => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "address_not_allowed",
+            "this webhook does not accept requests from your address",
+        )
+        .into_response(),
+        Outcome::RateLimited(wait) => rate_limited(wait),
         Outcome::Disabled => ApiError::new(
             StatusCode::NOT_FOUND,
             "webhook_disabled",
@@ -104,4 +120,27 @@ async fn receive_webhook(
         )
         .into_response(),
     })
+}
+
+fn rate_limited(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+    let mut response = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!("too many requests; retry in {secs} s"),
+    )
+    .into_response();
+    response.headers_mut().insert("retry-after", secs.into());
+    response
+}
+
+fn too_busy() -> Response {
+    let mut response = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "busy",
+        "the receiver is at capacity; retry shortly",
+    )
+    .into_response();
+    response.headers_mut().insert("retry-after", 1u64.into());
+    response
 }

@@ -46,12 +46,17 @@ pub(super) fn verify(
 
 /// Reads only `webhookTimestamp`, without building the whole document.
 fn body_timestamp(body: &[u8]) -> Option<i64> {
+    // Only an object carries the field (serde would fill a struct from an array by position).
     #[derive(Deserialize)]
     struct Stamp {
         #[serde(rename = "webhookTimestamp")]
         ts: Option<Value>,
     }
-    match serde_json::from_slice::<Stamp>(body).ok()?.ts? {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    if !value.is_object() {
+        return None;
+    }
+    match serde_json::from_value::<Stamp>(value).ok()?.ts? {
         Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,

@@ -186,6 +186,22 @@ pub struct ProviderOptions {
     /// messages), overriding the global ones. Not read by verification; shown masked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<ReplyCredentials>,
+    /// Requests per second this webhook accepts (token bucket); 429 beyond.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Source addresses or CIDR ranges allowed to call this webhook (e.g. GitHub's hook
+    /// ranges); everyone when absent. Others get 403.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_allowlist: Option<Vec<String>>,
+}
+
+/// A token bucket: `per_second` refill, `burst` capacity (default `per_second`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub per_second: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub burst: Option<u32>,
 }
 
 /// Per-webhook credentials for the connectors. Every field is optional.
@@ -235,6 +251,18 @@ impl ReplyCredentials {
             linear_api_key: m(&self.linear_api_key),
             telegram_bot_token: m(&self.telegram_bot_token),
         }
+    }
+
+    /// The fields that hold secrets, for sealing and masking.
+    pub fn secret_fields_mut(&mut self) -> [&mut Option<String>; 6] {
+        [
+            &mut self.github_token,
+            &mut self.gitlab_token,
+            &mut self.jira_api_token,
+            &mut self.slack_bot_token,
+            &mut self.linear_api_key,
+            &mut self.telegram_bot_token,
+        ]
     }
 
     /// Replaces masked values in `self` (an update) with the values in `old`.

@@ -1,74 +1,366 @@
-//! API keys for `/api` (and later `/mcp`). Only SHA-256 hashes are kept: the keys are long
-//! random strings, so a fast hash is enough and a stolen database holds no usable key.
+//! API keys for `/api` and `/mcp`. Only SHA-256 hashes are kept: the keys are long random
+//! strings, so a fast hash is enough and a stolen database holds no usable key.
+//!
+//! Keys are named and scoped: `admin` keys may do everything, `read` keys only look (GET on
+//! `/api`, the read-only MCP methods and `list_*`/`get_*` tools; see `http::auth`). The
+//! hashes live in memory, keyed by hash, and are reloaded from the database after every
+//! create and revoke, so a revoked key stops working as soon as the revocation is answered.
+//! The configured `WEBHOOK_MCP_API_KEY` is an admin key named after the variable; it is never
+//! stored.
 
-use std::collections::HashSet;
-use std::sync::RwLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, RwLock};
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::ServiceError;
+use crate::app::AppState;
 use crate::clock;
-use crate::store::{Store, StoreError, api_keys};
+use crate::store::api_keys::{self, KeyRow, NewKey, Revoked};
+use crate::store::{Store, StoreError};
 
-/// The keys that open the management API.
+/// The name the configured key goes by (in the audit log, for instance).
+pub const CONFIGURED_KEY_NAME: &str = "WEBHOOK_MCP_API_KEY";
+/// The name of the key generated on first start.
+pub const GENERATED_KEY_NAME: &str = "generated on first start";
+/// `last_used_at` is written at most this often per key.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Everything.
+    Admin,
+    /// Look only: list and read.
+    Read,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Admin => "admin",
+            Scope::Read => "read",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        match s {
+            "admin" => Some(Scope::Admin),
+            "read" => Some(Scope::Read),
+            _ => None,
+        }
+    }
+}
+
+/// Who a presented key is. Put into the request's extensions by the middleware.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The stored key's id; `None` for the configured key (and with `--no-auth`).
+    pub id: Option<String>,
+    pub name: String,
+    pub scope: Scope,
+}
+
+impl KeyInfo {
+    pub fn is_admin(&self) -> bool {
+        self.scope == Scope::Admin
+    }
+}
+
+/// The keys that open the management API and MCP.
 #[derive(Debug, Default)]
 pub struct ApiKeys {
-    hashes: RwLock<HashSet<String>>,
+    /// Hex SHA-256 → who the key is.
+    keys: RwLock<HashMap<String, KeyInfo>>,
+    /// Hash of the configured key, kept across reloads.
+    configured: Option<String>,
+    /// Serialises reloads so an older read never replaces a newer one.
+    reload: tokio::sync::Mutex<()>,
+    /// Key id → when its `last_used_at` was last written (unix ms).
+    touched: Mutex<HashMap<String, i64>>,
 }
 
 impl ApiKeys {
-    /// Loads the stored key hashes and adds the configured key. With neither, generates a
-    /// key, stores its hash and returns the key so the caller can show it once.
+    /// Loads the stored keys and adds the configured one. With no configured key and no
+    /// active stored admin key, generates an admin key, stores its hash and returns the key so
+    /// the caller can show it once.
     pub async fn bootstrap(
         store: &Store,
         configured: Option<&str>,
     ) -> Result<(ApiKeys, Option<String>), StoreError> {
-        let mut hashes: HashSet<String> = store
-            .read(api_keys::active_hashes)
-            .await?
-            .into_iter()
-            .collect();
+        let configured = configured.filter(|k| !k.is_empty()).map(hash);
+        let stored = store.read(api_keys::active).await?;
         let mut generated = None;
-        match configured.filter(|k| !k.is_empty()) {
-            Some(key) => {
-                hashes.insert(hash(key));
-            }
-            None if hashes.is_empty() => {
-                let key = format!("whk_{}", crate::providers::random_token(32));
-                let digest = hash(&key);
-                let stored = digest.clone();
-                store
-                    .write(move |db| {
-                        api_keys::insert(
-                            db,
-                            &crate::service::new_id("key"),
-                            "generated on first start",
-                            &stored,
-                            clock::now_ms(),
-                        )
-                    })
-                    .await?;
-                hashes.insert(digest);
-                generated = Some(key);
-            }
-            None => {}
+        if configured.is_none() && !stored.iter().any(|k| k.scope == Scope::Admin.as_str()) {
+            let key = new_key();
+            let digest = hash(&key);
+            store
+                .write(move |db| {
+                    api_keys::insert(
+                        db,
+                        &crate::service::new_id("key"),
+                        GENERATED_KEY_NAME,
+                        &digest,
+                        clock::now_ms(),
+                    )
+                })
+                .await?;
+            generated = Some(key);
         }
-        Ok((
-            ApiKeys {
-                hashes: RwLock::new(hashes),
-            },
-            generated,
-        ))
+        let keys = ApiKeys {
+            configured,
+            ..ApiKeys::default()
+        };
+        keys.reload(store).await?;
+        Ok((keys, generated))
+    }
+
+    /// Re-reads the active keys from the database.
+    pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let _one_at_a_time = self.reload.lock().await;
+        let stored = store.read(api_keys::active).await?;
+        let mut map = HashMap::with_capacity(stored.len() + 1);
+        for key in stored {
+            let Some(scope) = Scope::parse(&key.scope) else {
+                tracing::warn!(key_id = %key.id, scope = %key.scope, "API key with an unknown scope ignored");
+                continue;
+            };
+            map.insert(
+                key.hash,
+                KeyInfo {
+                    id: Some(key.id),
+                    name: key.name,
+                    scope,
+                },
+            );
+        }
+        if let Some(digest) = &self.configured {
+            map.insert(
+                digest.clone(),
+                KeyInfo {
+                    id: None,
+                    name: CONFIGURED_KEY_NAME.to_string(),
+                    scope: Scope::Admin,
+                },
+            );
+        }
+        *self.keys.write().expect("api key lock poisoned") = map;
+        Ok(())
+    }
+
+    /// Drops stored key `id` from memory at once (a reload follows a revocation; this keeps the
+    /// key from working even if that reload fails).
+    fn forget(&self, id: &str) {
+        self.keys
+            .write()
+            .expect("api key lock poisoned")
+            .retain(|_, key| key.id.as_deref() != Some(id));
+    }
+
+    /// Who `presented` is, if it is one of the keys.
+    pub fn identify(&self, presented: &str) -> Option<KeyInfo> {
+        // Looking up digests rather than keys: timing can reveal nothing about a key from a
+        // lookup keyed by its SHA-256.
+        self.keys
+            .read()
+            .expect("api key lock poisoned")
+            .get(&hash(presented))
+            .cloned()
     }
 
     /// Whether `presented` is one of the keys.
     pub fn check(&self, presented: &str) -> bool {
-        // Comparing digests rather than keys: timing can reveal nothing about a key from a
-        // lookup keyed by its SHA-256.
-        self.hashes
-            .read()
-            .expect("api key lock poisoned")
-            .contains(&hash(presented))
+        self.identify(presented).is_some()
     }
+
+    /// Whether `WEBHOOK_MCP_API_KEY` is set (an admin key that cannot be revoked).
+    pub fn has_configured(&self) -> bool {
+        self.configured.is_some()
+    }
+
+    /// Records that `key` was used: at most one write a minute per key, in the background.
+    pub fn touch(&self, store: &Store, key: &KeyInfo) {
+        let Some(id) = &key.id else {
+            return;
+        };
+        let now = clock::now_ms();
+        {
+            let mut touched = self.touched.lock().expect("touch lock poisoned");
+            if touched
+                .get(id)
+                .is_some_and(|last| now - last < TOUCH_EVERY_MS)
+            {
+                return;
+            }
+            touched.insert(id.clone(), now);
+        }
+        let (store, id) = (store.clone(), id.clone());
+        tokio::spawn(async move {
+            if let Err(e) = store.write(move |db| api_keys::touch(db, &id, now)).await {
+                tracing::debug!(error = %e, "could not record when an API key was used");
+            }
+        });
+    }
+}
+
+/// A key as listed: never the key or its hash.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyOut {
+    pub id: String,
+    pub name: String,
+    pub scope: String,
+    pub created_at: String,
+    pub created_by: Option<String>,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// A key just created: the only time the key itself is shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreatedKey {
+    #[serde(flatten)]
+    pub info: KeyOut,
+    /// The key: send it as `Authorization: Bearer <key>`. Shown only now.
+    pub key: String,
+}
+
+/// Body of `POST /api/keys`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyIn {
+    pub name: String,
+    /// `admin` (default) or `read`.
+    pub scope: Option<String>,
+}
+
+/// Every stored key, revoked ones too, oldest first.
+pub async fn list(state: &AppState) -> Result<Vec<KeyOut>, ServiceError> {
+    let rows = state.store.read(api_keys::list).await?;
+    Ok(rows.into_iter().map(key_out).collect())
+}
+
+/// Creates a key; `created_by` is the name of the key that asked.
+pub async fn create(
+    state: &AppState,
+    input: KeyIn,
+    created_by: Option<String>,
+) -> Result<CreatedKey, ServiceError> {
+    let name = input.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ServiceError::invalid(
+            "name",
+            "name must be 1-100 characters, e.g. \"grafana dashboard\"",
+        ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            "name",
+            "name must not contain control characters",
+        ));
+    }
+    if name == CONFIGURED_KEY_NAME {
+        return Err(ServiceError::invalid(
+            "name",
+            format!("`{CONFIGURED_KEY_NAME}` is the configured key's name; choose another"),
+        ));
+    }
+    let scope = match input.scope.as_deref() {
+        None => Scope::Admin,
+        Some(s) => Scope::parse(s).ok_or_else(|| {
+            ServiceError::invalid("scope", format!("unknown scope `{s}`; use admin or read"))
+        })?,
+    };
+    let key = new_key();
+    let digest = hash(&key);
+    let id = crate::service::new_id("key");
+    let now = clock::now_ms();
+    let row = KeyRow {
+        id: id.clone(),
+        name: name.clone(),
+        scope: scope.as_str().to_string(),
+        created_at: now,
+        last_used_at: None,
+        revoked_at: None,
+        created_by: created_by.clone(),
+    };
+    state
+        .store
+        .write(move |db| {
+            // Names identify keys in the audit log: no two active keys share one.
+            if api_keys::active_name_exists(db, &name)? {
+                return Err(StoreError::Conflict);
+            }
+            api_keys::insert_key(
+                db,
+                &NewKey {
+                    id: &id,
+                    name: &name,
+                    hash: &digest,
+                    scope: scope.as_str(),
+                    created_at: now,
+                    created_by: created_by.as_deref(),
+                },
+            )
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict => ServiceError::Conflict(format!(
+                "an active API key is already named `{}`; choose another name or revoke it first",
+                row.name
+            )),
+            e => e.into(),
+        })?;
+    state.api_keys.reload(&state.store).await?;
+    Ok(CreatedKey {
+        info: key_out(row),
+        key,
+    })
+}
+
+/// Revokes a stored key; it stops working before this returns. Refuses (409) to revoke the
+/// last active admin key unless `WEBHOOK_MCP_API_KEY` is set. Revoking twice is not an error.
+pub async fn revoke(state: &AppState, id: &str) -> Result<(), ServiceError> {
+    let keep_last_admin = !state.api_keys.has_configured();
+    let key = id.to_string();
+    let outcome = state
+        .store
+        .write(move |db| api_keys::revoke(db, &key, clock::now_ms(), keep_last_admin))
+        .await?;
+    match outcome {
+        Revoked::Revoked | Revoked::AlreadyRevoked => {
+            state.api_keys.forget(id);
+            state.api_keys.reload(&state.store).await?;
+            Ok(())
+        }
+        Revoked::NotFound => Err(ServiceError::NotFound {
+            what: "API key",
+            id: id.to_string(),
+        }),
+        Revoked::LastAdmin => Err(ServiceError::Conflict(
+            "this is the last active admin key: create another admin key first (or set \
+             WEBHOOK_MCP_API_KEY), then revoke this one"
+                .into(),
+        )),
+    }
+}
+
+fn key_out(row: KeyRow) -> KeyOut {
+    KeyOut {
+        id: row.id,
+        name: row.name,
+        scope: row.scope,
+        created_at: clock::rfc3339(row.created_at),
+        created_by: row.created_by,
+        last_used_at: row.last_used_at.map(clock::rfc3339),
+        revoked_at: row.revoked_at.map(clock::rfc3339),
+    }
+}
+
+/// A new key: `whk_` and 32 random bytes.
+fn new_key() -> String {
+    format!("whk_{}", crate::providers::random_token(32))
 }
 
 /// Hex SHA-256 of a key.

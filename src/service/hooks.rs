@@ -22,6 +22,8 @@ pub struct Hook {
     pub commands: Vec<CommandRow>,
     /// The enabled commands, compiled, in run order.
     pub compiled: Vec<CompiledCommand>,
+    /// Who may call it (empty: everyone).
+    pub allowlist: Vec<ipnet::IpNet>,
 }
 
 pub struct HookCache {
@@ -38,7 +40,12 @@ impl HookCache {
     }
 
     /// The webhook, from memory if fresh, else from the database.
-    pub async fn get(&self, store: &Store, id: &str) -> Result<Option<Arc<Hook>>, StoreError> {
+    pub async fn get(
+        &self,
+        store: &Store,
+        sealer: &super::sealing::Sealer,
+        id: &str,
+    ) -> Result<Option<Arc<Hook>>, StoreError> {
         if let Some((at, hook)) = self.entries.read().expect("hook cache poisoned").get(id)
             && at.elapsed() < self.ttl
         {
@@ -54,12 +61,28 @@ impl HookCache {
                 Ok(Some((row, commands)))
             })
             .await?;
-        let Some((row, commands)) = loaded else {
+        let Some((mut row, commands)) = loaded else {
             self.invalidate(id);
             return Ok(None);
         };
+        row.secret = sealer.open(&row.secret).map_err(StoreError::Corrupt)?;
+        row.previous_secret = row
+            .previous_secret
+            .as_deref()
+            .map(|s| sealer.open(s))
+            .transpose()
+            .map_err(StoreError::Corrupt)?;
+        let options: crate::providers::ProviderOptions =
+            serde_json::from_str(&row.options).unwrap_or_default();
+        let allowlist = options
+            .ip_allowlist
+            .iter()
+            .flatten()
+            .filter_map(|s| super::limits::parse_net(s).ok())
+            .collect();
         let hook = Arc::new(Hook {
-            options: serde_json::from_str(&row.options).unwrap_or_default(),
+            allowlist,
+            options,
             compiled: super::commands::compile_enabled(&commands),
             row,
             commands,

@@ -54,6 +54,10 @@ pub enum Outcome {
     UnknownWebhook,
     /// The webhook exists but is disabled.
     Disabled,
+    /// The source address is not in the webhook's allowlist.
+    Forbidden,
+    /// Over a rate limit; retry after this long.
+    RateLimited(std::time::Duration),
 }
 
 /// Bodies of rejected attempts are kept only up to this size: enough to debug a signing
@@ -64,7 +68,11 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     let Ok(provider) = inbound.provider.parse::<Provider>() else {
         return Ok(Outcome::UnknownWebhook);
     };
-    let Some(cached) = state.hooks.get(&state.store, &inbound.webhook_id).await? else {
+    let Some(cached) = state
+        .hooks
+        .get(&state.store, &state.sealer, &inbound.webhook_id)
+        .await?
+    else {
         return Ok(Outcome::UnknownWebhook);
     };
     let hook = &cached.row;
@@ -74,6 +82,18 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     }
     if !hook.enabled {
         return Ok(Outcome::Disabled);
+    }
+    if let Some(ip) = inbound.remote_addr.map(|a| a.ip())
+        && !super::limits::allowed(&cached.allowlist, ip)
+    {
+        tracing::warn!(webhook = %hook.id, %ip, "request from an address outside the allowlist");
+        return Ok(Outcome::Forbidden);
+    }
+    if let Err(wait) = state
+        .limits
+        .check_webhook(&hook.id, cached.options.rate_limit)
+    {
+        return Ok(Outcome::RateLimited(wait));
     }
     // Slack probes slash-command URLs with an unsigned `ssl_check=1` form (its own SDK answers
     // it before verifying); it carries nothing to store or act on.

@@ -2,12 +2,15 @@
 //! and (later) the MCP tools are thin doors onto these functions, so a rule lives in one place.
 
 pub mod actions;
+pub mod audit;
 pub mod auth;
 pub mod commands;
 pub mod events;
 pub mod hooks;
 pub mod ingest;
+pub mod limits;
 pub mod record;
+pub mod sealing;
 pub mod setup;
 pub mod tasks;
 pub mod testing;

@@ -154,6 +154,19 @@ pub async fn test_webhook(
             report.problem = Some(message);
             return Ok(report);
         }
+        Outcome::Forbidden => {
+            report.status = "forbidden".into();
+            report.problem = Some("the webhook's IP allowlist does not include this server".into());
+            return Ok(report);
+        }
+        Outcome::RateLimited(wait) => {
+            report.status = "rate_limited".into();
+            report.problem = Some(format!(
+                "the webhook's rate limit is reached; retry in {} s",
+                wait.as_secs().max(1)
+            ));
+            return Ok(report);
+        }
         Outcome::UnknownWebhook | Outcome::Disabled => {
             return Err(ServiceError::NotFound {
                 what: "webhook",

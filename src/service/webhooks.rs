@@ -108,7 +108,7 @@ pub async fn create(state: &AppState, input: WebhookIn) -> Result<WebhookOut, Se
         created_at: now,
         updated_at: now,
     };
-    let stored = row.clone();
+    let stored = sealed(state, &row);
     state
         .store
         .write(move |db| rows::insert(db, &stored))
@@ -124,10 +124,9 @@ pub async fn create(state: &AppState, input: WebhookIn) -> Result<WebhookOut, Se
 
 pub async fn list(state: &AppState) -> Result<Vec<WebhookOut>, ServiceError> {
     let rows = state.store.read(rows::list).await?;
-    Ok(rows
-        .iter()
-        .map(|(row, count)| present(state, row, Some(*count), false))
-        .collect())
+    rows.into_iter()
+        .map(|(row, count)| Ok(present(state, &opened(state, row)?, Some(count), false)))
+        .collect()
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<WebhookOut, ServiceError> {
@@ -140,14 +139,51 @@ pub async fn get(state: &AppState, id: &str) -> Result<WebhookOut, ServiceError>
     Ok(present(state, &row, Some(count), false))
 }
 
-/// Loads the stored row (secrets included) for internal use.
+/// Loads the stored row (secrets included, opened) for internal use.
 pub async fn load(state: &AppState, id: &str) -> Result<WebhookRow, ServiceError> {
     let key = id.to_string();
-    state
+    let row = state
         .store
         .read(move |db| rows::get(db, &key))
         .await?
-        .ok_or_else(|| not_found(id))
+        .ok_or_else(|| not_found(id))?;
+    opened(state, row)
+}
+
+/// The row as stored: secrets and credential tokens sealed when a key is configured.
+fn sealed(state: &AppState, row: &WebhookRow) -> WebhookRow {
+    let mut row = row.clone();
+    if !state.sealer.is_on() {
+        return row;
+    }
+    row.secret = state.sealer.seal(&row.secret);
+    row.previous_secret = row.previous_secret.as_deref().map(|s| state.sealer.seal(s));
+    if let Ok(mut options) = serde_json::from_str::<ProviderOptions>(&row.options)
+        && let Some(creds) = options.credentials.as_mut()
+    {
+        state.sealer.seal_credentials(creds);
+        row.options = serde_json::to_string(&options).expect("options serialise");
+    }
+    row
+}
+
+/// The row as the service works with it: secrets opened.
+fn opened(state: &AppState, mut row: WebhookRow) -> Result<WebhookRow, ServiceError> {
+    let open = |s: &str| {
+        state
+            .sealer
+            .open(s)
+            .map_err(|e| ServiceError::Store(crate::store::StoreError::Corrupt(e)))
+    };
+    row.secret = open(&row.secret)?;
+    row.previous_secret = row.previous_secret.as_deref().map(open).transpose()?;
+    if let Ok(mut options) = serde_json::from_str::<ProviderOptions>(&row.options)
+        && let Some(creds) = options.credentials.as_mut()
+    {
+        state.sealer.open_credentials(creds);
+        row.options = serde_json::to_string(&options).expect("options serialise");
+    }
+    Ok(row)
 }
 
 pub async fn update(
@@ -178,7 +214,15 @@ pub async fn update(
     }
     if let Some(options) = patch.options {
         let provider = parse_provider(&row.provider)?;
-        let options = check_options(provider, Some(options))?;
+        let mut options = check_options(provider, Some(options))?;
+        // Masked credentials sent back unchanged keep their stored values.
+        let old = serde_json::from_str::<ProviderOptions>(&row.options)
+            .ok()
+            .and_then(|o| o.credentials)
+            .unwrap_or_default();
+        if let Some(creds) = options.credentials.as_mut() {
+            creds.unmask_from(&old);
+        }
         row.options = serde_json::to_string(&options).expect("options serialise");
     }
     save(state, row, false).await
@@ -238,7 +282,7 @@ async fn save(
     show_secret: bool,
 ) -> Result<WebhookOut, ServiceError> {
     row.updated_at = clock::now_ms();
-    let stored = row.clone();
+    let stored = sealed(state, &row);
     let found = state
         .store
         .write(move |db| rows::update(db, &stored))
@@ -280,11 +324,22 @@ fn present(
             .previous_expires_at
             .filter(|at| row.previous_secret.is_some() && *at > now)
             .map(clock::rfc3339),
-        options: serde_json::from_str(&row.options).unwrap_or(Value::Object(Default::default())),
+        options: masked_options(&row.options),
         created_by: row.created_by.clone(),
         created_at: clock::rfc3339(row.created_at),
         updated_at: clock::rfc3339(row.updated_at),
         commands,
+    }
+}
+
+/// Options as shown: credential tokens replaced by the mask.
+fn masked_options(options: &str) -> Value {
+    match serde_json::from_str::<ProviderOptions>(options) {
+        Ok(mut o) => {
+            o.credentials = o.credentials.map(|c| c.masked());
+            serde_json::to_value(o).unwrap_or(Value::Null)
+        }
+        Err(_) => Value::Object(Default::default()),
     }
 }
 
@@ -403,6 +458,20 @@ fn check_options(
         return Err(ServiceError::invalid(
             "options.tolerance_secs",
             "tolerance must be between 1 and 604800 seconds",
+        ));
+    }
+    if let Some(list) = &options.ip_allowlist {
+        for (i, entry) in list.iter().enumerate() {
+            super::limits::parse_net(entry)
+                .map_err(|m| ServiceError::invalid(&format!("options.ip_allowlist[{i}]"), m))?;
+        }
+    }
+    if let Some(limit) = &options.rate_limit
+        && limit.per_second == 0
+    {
+        return Err(ServiceError::invalid(
+            "options.rate_limit.per_second",
+            "per_second must be at least 1",
         ));
     }
     match (&options.custom, provider) {

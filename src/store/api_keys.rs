@@ -1,8 +1,52 @@
 //! SQL for the `api_keys` table. Only a hash of each key is kept.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
+
+/// A key that opens the API: what the authentication check needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveKey {
+    pub id: String,
+    pub name: String,
+    pub hash: String,
+    /// `admin` or `read`.
+    pub scope: String,
+}
+
+/// A key as listed to admins: never its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRow {
+    pub id: String,
+    pub name: String,
+    pub scope: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub created_by: Option<String>,
+}
+
+/// A key to store.
+#[derive(Debug, Clone)]
+pub struct NewKey<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub hash: &'a str,
+    pub scope: &'a str,
+    pub created_at: i64,
+    pub created_by: Option<&'a str>,
+}
+
+/// What revoking a key did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    Revoked,
+    /// It was revoked before; nothing changed.
+    AlreadyRevoked,
+    NotFound,
+    /// Refused: it is the last active admin key.
+    LastAdmin,
+}
 
 /// Hashes of the keys that are not revoked.
 pub fn active_hashes(conn: &Connection) -> Result<Vec<String>, StoreError> {
@@ -11,6 +55,55 @@ pub fn active_hashes(conn: &Connection) -> Result<Vec<String>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The keys that are not revoked, with their names and scopes.
+pub fn active(conn: &Connection) -> Result<Vec<ActiveKey>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, hash, scope FROM api_keys WHERE revoked_at IS NULL ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(ActiveKey {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            hash: r.get(2)?,
+            scope: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every key, revoked ones too, oldest first.
+pub fn list(conn: &Connection) -> Result<Vec<KeyRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, scope, created_at, last_used_at, revoked_at, created_by
+         FROM api_keys ORDER BY created_at, id",
+    )?;
+    let rows = stmt.query_map([], key_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn get(conn: &Connection, id: &str) -> Result<Option<KeyRow>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, name, scope, created_at, last_used_at, revoked_at, created_by
+             FROM api_keys WHERE id = ?1",
+        )?
+        .query_row(params![id], key_row)
+        .optional()?)
+}
+
+fn key_row(r: &Row<'_>) -> rusqlite::Result<KeyRow> {
+    Ok(KeyRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        scope: r.get(2)?,
+        created_at: r.get(3)?,
+        last_used_at: r.get(4)?,
+        revoked_at: r.get(5)?,
+        created_by: r.get(6)?,
+    })
+}
+
+/// Stores an admin key (the one generated on first start).
 pub fn insert(
     conn: &Connection,
     id: &str,
@@ -18,10 +111,82 @@ pub fn insert(
     hash: &str,
     now: i64,
 ) -> Result<(), StoreError> {
+    insert_key(
+        conn,
+        &NewKey {
+            id,
+            name,
+            hash,
+            scope: "admin",
+            created_at: now,
+            created_by: None,
+        },
+    )
+}
+
+/// Stores a key; `Conflict` when its id or hash exists already.
+pub fn insert_key(conn: &Connection, key: &NewKey<'_>) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO api_keys (id, name, hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO api_keys (id, name, hash, scope, created_at, created_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![id, name, hash, now])
+    .execute(params![
+        key.id,
+        key.name,
+        key.hash,
+        key.scope,
+        key.created_at,
+        key.created_by
+    ])
     .map_err(super::conflict_on_unique)?;
+    Ok(())
+}
+
+/// Whether a key that is not revoked has this name.
+pub fn active_name_exists(conn: &Connection, name: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM api_keys WHERE name = ?1 AND revoked_at IS NULL LIMIT 1")?
+        .query_row(params![name], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Revokes key `id` unless it is the last active admin key and `keep_last_admin` is set.
+/// Checks and changes in one transaction, so two revocations cannot both pass the check.
+pub fn revoke(
+    conn: &Connection,
+    id: &str,
+    now: i64,
+    keep_last_admin: bool,
+) -> Result<Revoked, StoreError> {
+    let Some(key) = get(conn, id)? else {
+        return Ok(Revoked::NotFound);
+    };
+    if key.revoked_at.is_some() {
+        return Ok(Revoked::AlreadyRevoked);
+    }
+    if keep_last_admin && key.scope == "admin" {
+        let other_admins: i64 = conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM api_keys
+                 WHERE scope = 'admin' AND revoked_at IS NULL AND id <> ?1",
+            )?
+            .query_row(params![id], |r| r.get(0))?;
+        if other_admins == 0 {
+            return Ok(Revoked::LastAdmin);
+        }
+    }
+    conn.prepare_cached("UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1")?
+        .execute(params![id, now])?;
+    Ok(Revoked::Revoked)
+}
+
+/// Records that key `id` was used at `now`.
+pub fn touch(conn: &Connection, id: &str, now: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE api_keys SET last_used_at = ?2
+         WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+    )?
+    .execute(params![id, now])?;
     Ok(())
 }

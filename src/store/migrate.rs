@@ -11,6 +11,7 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_actions.sql"),
+    include_str!("migrations/0003_keys_audit.sql"),
 ];
 
 /// The schema version this build writes.

@@ -11,6 +11,7 @@
 mod migrate;
 
 pub mod api_keys;
+pub mod audit;
 pub mod commands;
 pub mod events;
 pub mod outbox;

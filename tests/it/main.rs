@@ -1,10 +1,14 @@
 mod actions;
 mod actions_sources;
 mod commands_api;
+mod durability;
 mod events_api;
 mod helpers;
+mod keys;
+mod limits;
 mod mcp;
 mod receiver;
+mod secrets_at_rest;
 mod store;
 mod tasks;
 mod tasks_mcp;

@@ -3,6 +3,7 @@
 mod actions;
 mod commands;
 mod events;
+mod keys;
 mod tasks;
 mod webhooks;
 
@@ -17,4 +18,5 @@ pub fn router() -> Router<AppState> {
         .merge(events::router())
         .merge(actions::router())
         .merge(tasks::router())
+        .merge(keys::router())
 }

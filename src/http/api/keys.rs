@@ -1,0 +1,78 @@
+//! `/api/keys` (admin keys only: list, create, revoke API keys) and `/api/audit` (the audit
+//! log of management changes, for admin and read keys). Scopes are enforced by `http::auth`.
+
+use axum::Router;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Extension, Json};
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::http::auth::AuditTarget;
+use crate::http::error::ApiError;
+use crate::http::extract::AppJson;
+use crate::service::audit::{self, AuditPage, AuditQuery};
+use crate::service::auth::{self, KeyIn, KeyInfo};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/keys", get(list_keys).post(create_key))
+        .route("/api/keys/{id}", delete(revoke_key))
+        .route("/api/audit", get(list_audit))
+}
+
+async fn list_keys(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({
+        "keys": auth::list(&state).await?,
+        // The configured key is an admin key too, but it lives in the environment, not here.
+        "environment_key": state.api_keys.has_configured(),
+    })))
+}
+
+async fn create_key(
+    State(state): State<AppState>,
+    caller: Option<Extension<KeyInfo>>,
+    AppJson(input): AppJson<KeyIn>,
+) -> Result<Response, ApiError> {
+    let created_by = caller.map(|Extension(key)| key.name);
+    let created = auth::create(&state, input, created_by).await?;
+    let target = AuditTarget(format!("/api/keys/{}", created.info.id));
+    let mut response = (StatusCode::CREATED, Json(created)).into_response();
+    response.extensions_mut().insert(target);
+    Ok(response)
+}
+
+async fn revoke_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    auth::revoke(&state, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_audit(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<AuditPage>, ApiError> {
+    Ok(Json(
+        audit::list(&state, parse_query(query.as_deref())?).await?,
+    ))
+}
+
+/// Query strings go through the JSON error path so a bad parameter is named.
+fn parse_query(query: Option<&str>) -> Result<AuditQuery, ApiError> {
+    let mut map = serde_json::Map::new();
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if value.is_empty() {
+            continue;
+        }
+        let value = match (key.as_ref(), value.parse::<u64>()) {
+            ("limit", Ok(n)) => Value::from(n),
+            _ => Value::from(value.into_owned()),
+        };
+        map.insert(key.into_owned(), value);
+    }
+    crate::http::extract::parse(Value::Object(map).to_string().as_bytes())
+}

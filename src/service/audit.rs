@@ -1,0 +1,247 @@
+//! The audit log of management changes: who (the API key's name), what (`POST /api/webhooks`,
+//! `mcp create_webhook`), on what, when, and how it went. Entries are written by the API key
+//! middleware; details pass through [`mask`] first, so no secret reaches the log.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::ServiceError;
+use crate::app::AppState;
+use crate::clock;
+use crate::providers::MASK;
+use crate::store::audit::{self as rows, AuditFilter, AuditRow, NewAudit};
+
+/// Details larger than this (as JSON text) are replaced by a note of their size.
+const MAX_DETAIL_BYTES: usize = 64 * 1024;
+
+/// Something that changed, or was attempted, to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// The name of the API key that asked.
+    pub actor: String,
+    /// `POST /api/webhooks`, `mcp create_webhook`, ...
+    pub action: String,
+    /// The path, or the id a tool call names.
+    pub target: Option<String>,
+    /// The HTTP status of the answer.
+    pub status: Option<u16>,
+    /// The request body or tool arguments; masked before it is stored.
+    pub detail: Option<Value>,
+}
+
+/// Filters for listing the audit log; all optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Page size, 1-200 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Only entries by the key with this name.
+    pub actor: Option<String>,
+}
+
+/// One page of the audit log, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditPage {
+    pub entries: Vec<AuditOut>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditOut {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub status: Option<i64>,
+    pub detail: Option<Value>,
+}
+
+/// Whether a field with this name holds a secret: `secret`, `token`, `key`, `password`,
+/// `api_key`, `authorization`, and any name ending in `_token`, `_secret`, `_key` or
+/// `_password` (case and `-`/`_` ignored).
+pub fn is_secret_field(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('-', "_");
+    matches!(
+        name.as_str(),
+        "secret" | "token" | "key" | "password" | "api_key" | "apikey" | "authorization"
+    ) || ["_token", "_secret", "_key", "_password"]
+        .iter()
+        .any(|suffix| name.ends_with(suffix))
+}
+
+/// Replaces the value of every secret field (see [`is_secret_field`]), at any depth, with
+/// `********`.
+pub fn mask(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (name, field) in map.iter_mut() {
+                if is_secret_field(name) {
+                    *field = Value::String(MASK.to_string());
+                } else {
+                    mask(field);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask),
+        _ => {}
+    }
+}
+
+/// Masks and stores an entry. A failure is logged, never returned: the audit log must not
+/// fail the request it describes.
+pub async fn record(state: &AppState, mut entry: AuditEntry) {
+    if let Some(detail) = entry.detail.as_mut() {
+        mask(detail);
+    }
+    let at = clock::now_ms();
+    let detail = entry.detail.as_ref().map(|d| {
+        let text = d.to_string();
+        if text.len() > MAX_DETAIL_BYTES {
+            serde_json::json!({"omitted": "larger than the audit log keeps", "bytes": text.len()})
+                .to_string()
+        } else {
+            text
+        }
+    });
+    let action = entry.action.clone();
+    let written = state
+        .store
+        .write(move |db| {
+            rows::insert(
+                db,
+                &NewAudit {
+                    at,
+                    actor: &entry.actor,
+                    action: &entry.action,
+                    target: entry.target.as_deref(),
+                    status: entry.status.map(i64::from),
+                    detail: detail.as_deref(),
+                },
+            )
+        })
+        .await;
+    if let Err(e) = written {
+        tracing::error!(error = %e, action = %action, "could not write the audit log");
+    }
+}
+
+/// A page of the audit log, newest first.
+pub async fn list(state: &AppState, query: AuditQuery) -> Result<AuditPage, ServiceError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ServiceError::invalid(
+            "limit",
+            "limit must be between 1 and 200",
+        ));
+    }
+    let before_id = query
+        .cursor
+        .as_deref()
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                ServiceError::invalid("cursor", "not a cursor: pass a `next_cursor` unchanged")
+            })
+        })
+        .transpose()?;
+    let filter = AuditFilter {
+        actor: query.actor,
+        before_id,
+        // One extra row tells whether another page exists.
+        limit: limit + 1,
+    };
+    let mut found = state.store.read(move |db| rows::list(db, &filter)).await?;
+    let more = found.len() > limit as usize;
+    found.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| found.last().map(|e| e.id.to_string()))
+        .flatten();
+    Ok(AuditPage {
+        entries: found.into_iter().map(out).collect(),
+        next_cursor,
+    })
+}
+
+fn out(row: AuditRow) -> AuditOut {
+    AuditOut {
+        id: row.id,
+        at: clock::rfc3339(row.at),
+        actor: row.actor,
+        action: row.action,
+        target: row.target,
+        status: row.status,
+        detail: row
+            .detail
+            .map(|d| serde_json::from_str(&d).unwrap_or(Value::String(d))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secret_fields_are_recognised_by_name() {
+        for name in [
+            "secret",
+            "Secret",
+            "token",
+            "key",
+            "password",
+            "api_key",
+            "apiKey",
+            "api-key",
+            "github_token",
+            "slack_bot_token",
+            "linear_api_key",
+            "previous_secret",
+            "Authorization",
+        ] {
+            assert!(is_secret_field(name), "{name} is a secret");
+        }
+        for name in [
+            "name",
+            "provider",
+            "webhook_id",
+            "keys",
+            "tokens_used",
+            "url",
+        ] {
+            assert!(!is_secret_field(name), "{name} is not a secret");
+        }
+    }
+
+    #[test]
+    fn masking_replaces_secrets_at_any_depth_and_keeps_the_rest() {
+        let mut detail = json!({
+            "name": "GitHub",
+            "secret": "s3cr3t-value",
+            "options": {
+                "credentials": {"github_token": "ghp_x", "github_api_url": "https://gh"},
+                "custom": {"mode": "token", "token": {"nested": "x"}},
+            },
+            "headers": [{"Authorization": "Bearer abc", "accept": "json"}],
+            "password": null,
+        });
+
+        mask(&mut detail);
+
+        assert_eq!(
+            detail,
+            json!({
+                "name": "GitHub",
+                "secret": "********",
+                "options": {
+                    "credentials": {"github_token": "********", "github_api_url": "https://gh"},
+                    "custom": {"mode": "token", "token": "********"},
+                },
+                "headers": [{"Authorization": "********", "accept": "json"}],
+                "password": "********",
+            })
+        );
+    }
+}

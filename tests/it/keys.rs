@@ -1,0 +1,532 @@
+//! Named, scoped API keys (create, list, revoke; read-only keys over REST and MCP) and the
+//! audit log of management changes, through the front door.
+
+use reqwest::{Method, StatusCode};
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+
+use crate::helpers::{API_KEY, TestApp, assert_error, send_json, spawn_app, spawn_app_with};
+
+type Client = RunningService<RoleClient, ()>;
+
+/// Creates a key with the test (configured) key; returns its id and the key.
+async fn create_key(app: &TestApp, name: &str, scope: &str) -> (String, String) {
+    let (status, body) = send_json(
+        app.api(Method::POST, "/api/keys")
+            .json(&json!({"name": name, "scope": scope})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "create key {name}: {body}");
+    (
+        body["id"].as_str().expect("key id").to_string(),
+        body["key"]
+            .as_str()
+            .expect("the key, shown once")
+            .to_string(),
+    )
+}
+
+/// A request to the API with `key` instead of the test key.
+async fn with_key(
+    app: &TestApp,
+    key: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.client.request(method, app.url(path)).bearer_auth(key);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    send_json(request).await
+}
+
+async fn connect(app: &TestApp, key: &str) -> Client {
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header(key),
+    );
+    ().serve(transport).await.expect("MCP client connects")
+}
+
+fn tool_call(tool: &str, args: Value) -> CallToolRequestParams {
+    CallToolRequestParams::new(tool.to_string())
+        .with_arguments(args.as_object().cloned().expect("object arguments"))
+}
+
+/// Every entry of the audit log (newest first), read with the test key.
+async fn audit_entries(app: &TestApp, query: &str) -> Vec<Value> {
+    let (status, body) = app.get_json(&format!("/api/audit?{query}")).await;
+    assert_eq!(status, StatusCode::OK, "GET /api/audit: {body}");
+    body["entries"].as_array().expect("entries array").clone()
+}
+
+#[tokio::test]
+async fn a_created_key_is_shown_once_and_listed_without_its_secret() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let (status, created) = send_json(
+        app.api(Method::POST, "/api/keys")
+            .json(&json!({"name": "grafana", "scope": "read"})),
+    )
+    .await;
+    let (list_status, list) = app.get_json("/api/keys").await;
+
+    // Assert
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().expect("key");
+    assert!(key.starts_with("whk_") && key.len() > 40, "{key}");
+    assert_eq!(created["name"], "grafana");
+    assert_eq!(created["scope"], "read");
+    assert_eq!(created["created_by"], "WEBHOOK_MCP_API_KEY");
+    assert_eq!(list_status, StatusCode::OK, "{list}");
+    let listed = list["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["id"] == created["id"])
+        .unwrap_or_else(|| panic!("the key is listed: {list}"))
+        .clone();
+    assert_eq!(listed["name"], "grafana");
+    assert_eq!(listed["scope"], "read");
+    assert!(listed["created_at"].is_string());
+    assert_eq!(listed["revoked_at"], Value::Null);
+    assert!(listed.get("key").is_none() && listed.get("hash").is_none());
+    assert!(!list.to_string().contains(key), "the key leaked: {list}");
+    assert_eq!(list["environment_key"], true);
+}
+
+#[tokio::test]
+async fn a_read_key_can_list_webhooks_but_gets_403_creating_one() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, read) = create_key(&app, "dashboard", "read").await;
+
+    // Act
+    let listed = with_key(&app, &read, Method::GET, "/api/webhooks", None).await;
+    let created = with_key(
+        &app,
+        &read,
+        Method::POST,
+        "/api/webhooks",
+        Some(json!({"id": "gh", "name": "GitHub", "provider": "github"})),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(listed.0, StatusCode::OK, "{}", listed.1);
+    assert_eq!(
+        created,
+        (
+            StatusCode::FORBIDDEN,
+            json!({"error": {"code": "forbidden", "message": "this API key is read-only"}})
+        )
+    );
+    let (_, webhooks) = app.get_json("/api/webhooks").await;
+    assert_eq!(webhooks["webhooks"], json!([]), "nothing was created");
+}
+
+#[tokio::test]
+async fn an_admin_key_created_over_the_api_manages_webhooks() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, admin) = create_key(&app, "ops", "admin").await;
+
+    // Act
+    let (status, body) = with_key(
+        &app,
+        &admin,
+        Method::POST,
+        "/api/webhooks",
+        Some(json!({"id": "gh", "name": "GitHub", "provider": "github"})),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn a_read_key_gets_403_on_key_management() {
+    // Arrange
+    let app = spawn_app().await;
+    let (id, read) = create_key(&app, "dashboard", "read").await;
+
+    // Act
+    let list = with_key(&app, &read, Method::GET, "/api/keys", None).await;
+    let create = with_key(
+        &app,
+        &read,
+        Method::POST,
+        "/api/keys",
+        Some(json!({"name": "mine", "scope": "admin"})),
+    )
+    .await;
+    let revoke = with_key(
+        &app,
+        &read,
+        Method::DELETE,
+        &format!("/api/keys/{id}"),
+        None,
+    )
+    .await;
+
+    // Assert
+    for answer in [&list, &create, &revoke] {
+        assert_error(answer, StatusCode::FORBIDDEN, None);
+        assert_eq!(answer.1["error"]["code"], "forbidden");
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_with_401_at_once() {
+    // Arrange
+    let app = spawn_app().await;
+    let (id, key) = create_key(&app, "ci", "admin").await;
+    let before = with_key(&app, &key, Method::GET, "/api/webhooks", None).await;
+    assert_eq!(before.0, StatusCode::OK, "{}", before.1);
+
+    // Act
+    let response = app
+        .api(Method::DELETE, &format!("/api/keys/{id}"))
+        .send()
+        .await
+        .expect("DELETE key");
+    let after = with_key(&app, &key, Method::GET, "/api/webhooks", None).await;
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert_error(&after, StatusCode::UNAUTHORIZED, None);
+    let (_, list) = app.get_json("/api/keys").await;
+    let listed = list["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .expect("revoked keys stay listed")
+        .clone();
+    assert!(listed["revoked_at"].is_string(), "{listed}");
+    let missing = send_json(app.api(Method::DELETE, "/api/keys/key_missing")).await;
+    assert_error(&missing, StatusCode::NOT_FOUND, None);
+}
+
+#[tokio::test]
+async fn the_last_admin_key_cannot_be_revoked_without_the_configured_key() {
+    // Arrange: no WEBHOOK_MCP_API_KEY; a key is generated on first start, and one made here.
+    let app = spawn_app_with(|config| config.api_key = None).await;
+    let created = webhook_mcp::service::auth::create(
+        &app.state,
+        webhook_mcp::service::auth::KeyIn {
+            name: "ops".into(),
+            scope: None,
+        },
+        None,
+    )
+    .await
+    .expect("create an admin key");
+    let ops = created.key.clone();
+    let (status, list) = with_key(&app, &ops, Method::GET, "/api/keys", None).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    let generated = list["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["name"] == "generated on first start")
+        .expect("the generated key is listed")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (_, read) = with_key(
+        &app,
+        &ops,
+        Method::POST,
+        "/api/keys",
+        Some(json!({"name": "dash", "scope": "read"})),
+    )
+    .await;
+    assert!(read["key"].is_string(), "{read}");
+
+    // Act
+    let first = with_key(
+        &app,
+        &ops,
+        Method::DELETE,
+        &format!("/api/keys/{generated}"),
+        None,
+    )
+    .await;
+    let last = with_key(
+        &app,
+        &ops,
+        Method::DELETE,
+        &format!("/api/keys/{}", created.info.id),
+        None,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(first.0, StatusCode::NO_CONTENT, "{}", first.1);
+    assert_error(&last, StatusCode::CONFLICT, None);
+    let still = with_key(&app, &ops, Method::GET, "/api/webhooks", None).await;
+    assert_eq!(still.0, StatusCode::OK, "the last admin key still works");
+}
+
+#[tokio::test]
+async fn a_read_key_over_mcp_lists_and_calls_list_tools_but_cannot_create() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+    let (_, read) = create_key(&app, "agent-reader", "read").await;
+    let client = connect(&app, &read).await;
+
+    // Act
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let listed = client
+        .call_tool(tool_call("list_webhooks", json!({})))
+        .await
+        .expect("list_webhooks is allowed");
+    let one = client
+        .call_tool(tool_call("get_webhook", json!({"webhook_id": "gh"})))
+        .await
+        .expect("get_webhook is allowed");
+    let created = client
+        .call_tool(tool_call(
+            "create_webhook",
+            json!({"name": "x", "provider": "github", "id": "sneaky"}),
+        ))
+        .await;
+
+    // Assert
+    assert!(tools.iter().any(|t| t.name == "create_webhook"));
+    assert_ne!(listed.is_error, Some(true), "{listed:?}");
+    assert!(format!("{listed:?}").contains("gh"), "{listed:?}");
+    assert_ne!(one.is_error, Some(true), "{one:?}");
+    assert!(created.is_err(), "create_webhook must fail: {created:?}");
+    let (status, _) = app.get_json("/api/webhooks/sneaky").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was created");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn a_read_key_gets_403_from_mcp_for_a_tool_that_changes_something() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, read) = create_key(&app, "agent-reader", "read").await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "delete_webhook", "arguments": {"webhook_id": "gh"}}});
+
+    // Act
+    let response = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(&read)
+        .header("accept", "application/json, text/event-stream")
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /mcp");
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let entries = audit_entries(&app, "actor=agent-reader").await;
+    assert_eq!(entries.len(), 1, "the attempt is audited: {entries:?}");
+    assert_eq!(entries[0]["action"], "mcp delete_webhook");
+    assert_eq!(entries[0]["status"], 403);
+}
+
+#[tokio::test]
+async fn the_audit_log_shows_who_created_a_webhook_over_rest_and_mcp_with_secrets_masked() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, rest_key) = create_key(&app, "deploy-bot", "admin").await;
+    let (_, mcp_key) = create_key(&app, "claude", "admin").await;
+    let (_, read_key) = create_key(&app, "dashboard", "read").await;
+
+    // Act: one webhook over REST, one over MCP, both with a known secret.
+    let (status, body) = with_key(
+        &app,
+        &rest_key,
+        Method::POST,
+        "/api/webhooks",
+        Some(
+            json!({"id": "gh-rest", "name": "REST", "provider": "github",
+                    "secret": "s3cr3t-value"}),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let client = connect(&app, &mcp_key).await;
+    let created = client
+        .call_tool(tool_call(
+            "create_webhook",
+            json!({"name": "MCP", "provider": "github", "id": "gh-mcp",
+                   "secret": "s3cr3t-value"}),
+        ))
+        .await
+        .expect("create_webhook");
+    assert_eq!(created.is_error, Some(false), "{created:?}");
+    client.cancel().await.ok();
+    let (audit_status, audit) = with_key(&app, &read_key, Method::GET, "/api/audit", None).await;
+
+    // Assert
+    assert_eq!(
+        audit_status,
+        StatusCode::OK,
+        "a read key reads the log: {audit}"
+    );
+    assert!(
+        !audit.to_string().contains("s3cr3t-value"),
+        "a secret reached the audit log: {audit}"
+    );
+    let entries = audit["entries"].as_array().expect("entries");
+    let rest = entries
+        .iter()
+        .find(|e| e["action"] == "POST /api/webhooks")
+        .unwrap_or_else(|| panic!("REST creation audited: {audit}"));
+    assert_eq!(rest["actor"], "deploy-bot");
+    assert_eq!(rest["target"], "/api/webhooks");
+    assert_eq!(rest["status"], 201);
+    assert_eq!(rest["detail"]["secret"], "********");
+    assert_eq!(rest["detail"]["id"], "gh-rest");
+    assert!(
+        rest["at"].as_str().is_some_and(|t| t.ends_with('Z')),
+        "{rest}"
+    );
+    let mcp = entries
+        .iter()
+        .find(|e| e["action"] == "mcp create_webhook")
+        .unwrap_or_else(|| panic!("MCP creation audited: {audit}"));
+    assert_eq!(mcp["actor"], "claude");
+    assert_eq!(mcp["target"], "gh-mcp");
+    assert_eq!(mcp["status"], 200);
+    assert_eq!(mcp["detail"]["secret"], "********");
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["action"] != "GET /api/webhooks" && e["action"] != "mcp list_webhooks"),
+        "reads are not audited: {audit}"
+    );
+    let ids: Vec<i64> = entries
+        .iter()
+        .map(|e| e["id"].as_i64().expect("id"))
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+}
+
+#[tokio::test]
+async fn creating_and_revoking_keys_is_audited_without_the_key() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let (id, key) = create_key(&app, "temp", "read").await;
+    let response = app
+        .api(Method::DELETE, &format!("/api/keys/{id}"))
+        .send()
+        .await
+        .expect("DELETE key");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let entries = audit_entries(&app, "").await;
+
+    // Assert
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0]["action"], format!("DELETE /api/keys/{id}"));
+    assert_eq!(entries[0]["status"], 204);
+    assert_eq!(entries[1]["action"], "POST /api/keys");
+    assert_eq!(entries[1]["target"], format!("/api/keys/{id}"));
+    assert_eq!(entries[1]["actor"], "WEBHOOK_MCP_API_KEY");
+    assert_eq!(
+        entries[1]["detail"],
+        json!({"name": "temp", "scope": "read"})
+    );
+    assert!(!Value::Array(entries).to_string().contains(&key));
+}
+
+#[tokio::test]
+async fn the_audit_log_pages_with_a_cursor_and_filters_by_actor() {
+    // Arrange: three keys created by the test key, then one webhook by another key.
+    let app = spawn_app().await;
+    for name in ["a", "b", "c"] {
+        create_key(&app, name, "read").await;
+    }
+    let (_, ops) = create_key(&app, "ops", "admin").await;
+    with_key(
+        &app,
+        &ops,
+        Method::POST,
+        "/api/webhooks",
+        Some(json!({"id": "gh", "name": "GitHub", "provider": "github"})),
+    )
+    .await;
+
+    // Act
+    let (_, first) = app.get_json("/api/audit?limit=3").await;
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let (_, second) = app
+        .get_json(&format!("/api/audit?limit=3&cursor={cursor}"))
+        .await;
+    let by_ops = audit_entries(&app, "actor=ops").await;
+    let bad = app.get_json("/api/audit?cursor=nope").await;
+
+    // Assert
+    assert_eq!(first["entries"].as_array().expect("entries").len(), 3);
+    assert_eq!(second["entries"].as_array().expect("entries").len(), 2);
+    assert_eq!(second["next_cursor"], Value::Null);
+    assert_eq!(by_ops.len(), 1, "{by_ops:?}");
+    assert_eq!(by_ops[0]["action"], "POST /api/webhooks");
+    assert_error(&bad, StatusCode::BAD_REQUEST, Some("cursor"));
+}
+
+#[tokio::test]
+async fn key_names_and_scopes_are_checked() {
+    // Arrange
+    let app = spawn_app().await;
+    create_key(&app, "taken", "read").await;
+
+    // Act
+    let cases = [
+        (
+            json!({"name": "", "scope": "read"}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+        ),
+        (
+            json!({"name": "x", "scope": "write"}),
+            StatusCode::BAD_REQUEST,
+            Some("scope"),
+        ),
+        (
+            json!({"name": "WEBHOOK_MCP_API_KEY"}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+        ),
+        (json!({"name": "taken"}), StatusCode::CONFLICT, None),
+        (
+            json!({"scope": "read"}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+        ),
+    ];
+
+    // Assert
+    for (body, status, field) in cases {
+        let answer = send_json(app.api(Method::POST, "/api/keys").json(&body)).await;
+        assert_error(&answer, status, field);
+    }
+    let (_, default_scope) = send_json(
+        app.api(Method::POST, "/api/keys")
+            .json(&json!({"name": "plain"})),
+    )
+    .await;
+    assert_eq!(default_scope["scope"], "admin");
+    assert_ne!(API_KEY, default_scope["key"]);
+}

@@ -1,0 +1,182 @@
+//! Abuse limits through the front door: per-webhook and per-IP rate limits, IP allowlists,
+//! trusted proxies, and options validated when saved.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{issue_opened, spawn_app, spawn_app_with};
+
+const SECRET: &str = "limits-secret";
+
+#[tokio::test]
+async fn a_webhook_over_its_rate_limit_gets_429_with_retry_after_and_stores_nothing_more() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "gh", "name": "g", "provider": "github", "secret": SECRET,
+        "options": {"rate_limit": {"per_second": 1, "burst": 2}}}),
+    )
+    .await;
+    let body = issue_opened("o/r", 1, &[]);
+
+    // Act
+    let mut statuses = Vec::new();
+    let mut retry_after = None;
+    for n in 0..3 {
+        let r = app
+            .post_github("gh", "issues", &format!("d-{n}"), &body, SECRET)
+            .await;
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            retry_after = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap_or("").to_string());
+        }
+        statuses.push(r.status());
+    }
+
+    // Assert
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    assert_eq!(app.events("webhook_id=gh").await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_source_address_over_the_per_ip_limit_gets_429() {
+    let app = spawn_app_with(|c| c.rate_limit_per_ip = 2).await;
+    app.github_webhook("gh", SECRET).await;
+    let body = issue_opened("o/r", 1, &[]);
+    let mut codes = Vec::new();
+    for n in 0..3 {
+        codes.push(
+            app.post_github("gh", "issues", &format!("d-{n}"), &body, SECRET)
+                .await
+                .status(),
+        );
+    }
+    assert_eq!(codes[2], StatusCode::TOO_MANY_REQUESTS, "{codes:?}");
+}
+
+#[tokio::test]
+async fn an_allowlist_admits_listed_ranges_and_refuses_others_with_403() {
+    // Arrange: one webhook open to loopback only, one to a range loopback is not in.
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "open", "name": "o", "provider": "github", "secret": SECRET,
+        "options": {"ip_allowlist": ["127.0.0.0/8"]}}),
+    )
+    .await;
+    app.create_webhook(
+        json!({"id": "closed", "name": "c", "provider": "github", "secret": SECRET,
+        "options": {"ip_allowlist": ["192.30.252.0/22", "2001:db8::1"]}}),
+    )
+    .await;
+    let body = issue_opened("o/r", 1, &[]);
+
+    // Act
+    let open = app
+        .post_github("open", "issues", "d-1", &body, SECRET)
+        .await;
+    let closed = app
+        .post_github("closed", "issues", "d-2", &body, SECRET)
+        .await;
+
+    // Assert
+    assert_eq!(open.status(), StatusCode::OK);
+    assert_eq!(closed.status(), StatusCode::FORBIDDEN);
+    let error: serde_json::Value = closed.json().await.expect("json");
+    assert_eq!(error["error"]["code"], "address_not_allowed");
+}
+
+#[tokio::test]
+async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+    // Behind a trusted proxy (loopback here), the client is the X-Forwarded-For address.
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    app.create_webhook(
+        json!({"id": "gh", "name": "g", "provider": "github", "secret": SECRET,
+        "options": {"ip_allowlist": ["192.30.252.0/22"]}}),
+    )
+    .await;
+    let body = issue_opened("o/r", 1, &[]);
+    let send = |xff: &'static str, delivery: &'static str| {
+        let body = body.clone();
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/webhooks/github/gh"))
+                .header("X-GitHub-Event", "issues")
+                .header("X-GitHub-Delivery", delivery)
+                .header("X-Forwarded-For", xff)
+                .header(
+                    "X-Hub-Signature-256",
+                    crate::helpers::github_signature(SECRET, body.as_bytes()),
+                )
+                .body(body)
+                .send()
+                .await
+                .expect("send")
+                .status()
+        }
+    };
+    assert_eq!(send("192.30.252.10", "d-1").await, StatusCode::OK);
+    assert_eq!(send("8.8.8.8", "d-2").await, StatusCode::FORBIDDEN);
+
+    // Without trust, the header is ignored and the loopback peer is the client.
+    let untrusted = spawn_app().await;
+    untrusted
+        .create_webhook(
+            json!({"id": "gh", "name": "g", "provider": "github", "secret": SECRET,
+            "options": {"ip_allowlist": ["192.30.252.0/22"]}}),
+        )
+        .await;
+    let r = untrusted
+        .client
+        .post(untrusted.url("/webhooks/github/gh"))
+        .header("X-GitHub-Event", "issues")
+        .header("X-GitHub-Delivery", "d-3")
+        .header("X-Forwarded-For", "192.30.252.10")
+        .header(
+            "X-Hub-Signature-256",
+            crate::helpers::github_signature(SECRET, body.as_bytes()),
+        )
+        .body(body.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn bad_limit_options_are_refused_when_saved_with_the_field_named() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            json!({"ip_allowlist": ["10.0.0.0/8", "nope"]}),
+            "options.ip_allowlist[1]",
+        ),
+        (
+            json!({"rate_limit": {"per_second": 0}}),
+            "options.rate_limit.per_second",
+        ),
+        (
+            json!({"rate_limit": {"per_sec": 5}}),
+            "options.rate_limit.per_sec",
+        ),
+    ];
+    for (options, field) in cases {
+        let (status, body) = crate::helpers::send_json(
+            app.api(Method::POST, "/api/webhooks")
+                .json(&json!({"name": "x", "provider": "github", "options": options})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["field"], field, "{body}");
+    }
+}

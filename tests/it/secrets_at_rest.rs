@@ -1,0 +1,60 @@
+//! Secrets at rest: with WEBHOOK_MCP_SECRET_KEY, webhook secrets and reply credentials are
+//! stored encrypted, still verify deliveries, and are never shown back.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{issue_opened, send_json, spawn_app_with};
+
+const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+#[tokio::test]
+async fn secrets_and_tokens_are_sealed_in_the_database_and_masked_in_answers() {
+    // Arrange
+    let app = spawn_app_with(|c| c.secret_key = Some(KEY.into())).await;
+    app.create_webhook(json!({"id": "gh", "name": "g", "provider": "github",
+        "secret": "s3cr3t-value", "options": {"credentials": {"github_token": "ghp_sealme"}}}))
+        .await;
+
+    // Act: a delivery signed with the plain secret, then an update that sends the mask back.
+    let body = issue_opened("o/r", 1, &[]);
+    let delivered = app
+        .post_github("gh", "issues", "d-1", &body, "s3cr3t-value")
+        .await;
+    let (_, shown) = app.get_json("/api/webhooks/gh").await;
+    let (status, updated) = send_json(app.api(Method::PUT, "/api/webhooks/gh").json(&json!({
+        "options": {"credentials": {"github_token": "********", "github_api_url": "https://ghe.example.com/api/v3"}}
+    })))
+    .await;
+
+    // Assert
+    assert_eq!(delivered.status(), StatusCode::OK);
+    assert_eq!(shown["options"]["credentials"]["github_token"], "********");
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(
+        updated["options"]["credentials"]["github_token"],
+        "********"
+    );
+    let conn = rusqlite::Connection::open(&app.db_path).expect("open db");
+    let (secret, options): (String, String) = conn
+        .query_row(
+            "SELECT secret, options FROM webhooks WHERE id = 'gh'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row");
+    assert!(secret.starts_with("enc:v1:"), "{secret}");
+    assert!(!secret.contains("s3cr3t"));
+    assert!(!options.contains("ghp_sealme"), "{options}");
+    assert!(
+        options.contains("enc:v1:"),
+        "the kept token is still sealed: {options}"
+    );
+    // The mask did not replace the stored token: the sealed value opens to the original.
+    let sealer = webhook_mcp::service::sealing::Sealer::new(Some(KEY)).expect("key");
+    let stored: serde_json::Value = serde_json::from_str(&options).expect("json");
+    let token = stored["credentials"]["github_token"]
+        .as_str()
+        .expect("token");
+    assert_eq!(sealer.open(token).as_deref(), Ok("ghp_sealme"));
+}
