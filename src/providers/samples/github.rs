@@ -1,0 +1,243 @@
+//! GitHub samples: the `X-GitHub-*` headers and issue, comment, pull request, review, push
+//! and ping bodies for the octo-org/hello-world repository.
+
+use serde_json::{Value, json};
+
+use super::{Cx, Out, given, put, set_if_absent, split, uuid};
+
+pub(super) fn github(t: &str, payload: Option<&Value>, cx: &Cx) -> Out {
+    let (event, action) = split(t);
+    let body = match payload {
+        Some(p) => given(p, |p| {
+            if let Some(a) = action {
+                set_if_absent(p, &["action"], json!(a));
+            }
+        }),
+        None => github_body(event, action, cx),
+    };
+    Out::json(&body, "application/json")
+        .header("User-Agent", "GitHub-Hookshot/webhook-mcp-test")
+        .header("X-GitHub-Event", event)
+        .header("X-GitHub-Delivery", format!("test-{}", uuid()))
+        .header("X-GitHub-Hook-ID", "0")
+        .header("X-GitHub-Hook-Installation-Target-Type", "repository")
+        .header("X-GitHub-Hook-Installation-Target-ID", "1296269")
+}
+
+fn github_user(login: &str, id: u64) -> Value {
+    json!({
+        "login": login,
+        "id": id,
+        "type": "User",
+        "site_admin": false,
+        "html_url": format!("https://github.com/{login}"),
+        "avatar_url": format!("https://avatars.githubusercontent.com/u/{id}?v=4"),
+    })
+}
+
+fn github_repo(cx: &Cx) -> Value {
+    json!({
+        "id": 1296269,
+        "node_id": "MDEwOlJlcG9zaXRvcnkxMjk2MjY5",
+        "name": "hello-world",
+        "full_name": "octo-org/hello-world",
+        "private": false,
+        "owner": {
+            "login": "octo-org",
+            "id": 6811672,
+            "type": "Organization",
+            "html_url": "https://github.com/octo-org",
+        },
+        "html_url": "https://github.com/octo-org/hello-world",
+        "description": "A sample repository for webhook tests",
+        "fork": false,
+        "url": "https://api.github.com/repos/octo-org/hello-world",
+        "clone_url": "https://github.com/octo-org/hello-world.git",
+        "default_branch": "main",
+        "visibility": "public",
+        "pushed_at": cx.secs,
+        "updated_at": cx.iso,
+    })
+}
+
+fn github_label() -> Value {
+    json!({
+        "id": 208045946,
+        "name": "bug",
+        "color": "d73a4a",
+        "default": true,
+        "description": "Something isn't working",
+    })
+}
+
+fn github_issue(action: Option<&str>, cx: &Cx) -> Value {
+    let closed = action == Some("closed");
+    json!({
+        "id": 1347,
+        "node_id": "MDU6SXNzdWUxMzQ3",
+        "number": 42,
+        "title": "Login page returns 500 after password reset",
+        "body": "Steps to reproduce:\n1. Reset the password\n2. Log in with the new one\n\nExpected: dashboard. Actual: HTTP 500.",
+        "user": github_user("octocat", 583231),
+        "labels": [github_label()],
+        "state": if closed { "closed" } else { "open" },
+        "state_reason": if closed { Value::from("completed") } else { Value::Null },
+        "locked": false,
+        "assignee": null,
+        "assignees": [],
+        "milestone": null,
+        "comments": 0,
+        "created_at": cx.iso,
+        "updated_at": cx.iso,
+        "closed_at": if closed { Value::from(cx.iso.clone()) } else { Value::Null },
+        "author_association": "MEMBER",
+        "url": "https://api.github.com/repos/octo-org/hello-world/issues/42",
+        "html_url": "https://github.com/octo-org/hello-world/issues/42",
+    })
+}
+
+fn github_pull_request(action: Option<&str>, cx: &Cx) -> Value {
+    let closed = action == Some("closed");
+    json!({
+        "id": 279147437,
+        "node_id": "MDExOlB1bGxSZXF1ZXN0Mjc5MTQ3NDM3",
+        "number": 7,
+        "title": "Fix 500 on login after password reset",
+        "body": "Fixes #42: the session cache is invalidated before the redirect.",
+        "state": if closed { "closed" } else { "open" },
+        "draft": false,
+        "merged": closed,
+        "locked": false,
+        "user": github_user("octocat", 583231),
+        "labels": [github_label()],
+        "head": {
+            "label": "octo-org:fix/login-500",
+            "ref": "fix/login-500",
+            "sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+        },
+        "base": {
+            "label": "octo-org:main",
+            "ref": "main",
+            "sha": "9049f1265b7d61be4a8904a9a27120d2064dab3b",
+        },
+        "commits": 1,
+        "additions": 12,
+        "deletions": 3,
+        "changed_files": 2,
+        "created_at": cx.iso,
+        "updated_at": cx.iso,
+        "closed_at": if closed { Value::from(cx.iso.clone()) } else { Value::Null },
+        "merged_at": if closed { Value::from(cx.iso.clone()) } else { Value::Null },
+        "url": "https://api.github.com/repos/octo-org/hello-world/pulls/7",
+        "html_url": "https://github.com/octo-org/hello-world/pull/7",
+        "diff_url": "https://github.com/octo-org/hello-world/pull/7.diff",
+    })
+}
+
+fn github_body(event: &str, action: Option<&str>, cx: &Cx) -> Value {
+    let sender = github_user("octocat", 583231);
+    let mut body = match event {
+        "issues" => {
+            let mut b = json!({ "issue": github_issue(action, cx) });
+            if matches!(action, Some("labeled" | "unlabeled")) {
+                put(&mut b, "label", github_label());
+            }
+            if action == Some("assigned") {
+                put(&mut b, "assignee", sender.clone());
+            }
+            b
+        }
+        "issue_comment" => json!({
+            "issue": github_issue(Some("opened"), cx),
+            "comment": {
+                "id": 1362880291,
+                "node_id": "IC_kwDOABJ0Ns5RPU8j",
+                "body": "I can reproduce this on staging too.",
+                "user": github_user("hubot", 1),
+                "created_at": cx.iso,
+                "updated_at": cx.iso,
+                "author_association": "CONTRIBUTOR",
+                "url": "https://api.github.com/repos/octo-org/hello-world/issues/comments/1362880291",
+                "html_url": "https://github.com/octo-org/hello-world/issues/42#issuecomment-1362880291",
+            },
+        }),
+        "pull_request" => json!({
+            "number": 7,
+            "pull_request": github_pull_request(action, cx),
+        }),
+        "pull_request_review" => json!({
+            "pull_request": github_pull_request(Some("opened"), cx),
+            "review": {
+                "id": 80,
+                "body": "Looks good, one nit.",
+                "state": "approved",
+                "user": github_user("hubot", 1),
+                "submitted_at": cx.iso,
+                "html_url": "https://github.com/octo-org/hello-world/pull/7#pullrequestreview-80",
+            },
+        }),
+        "pull_request_review_comment" => json!({
+            "pull_request": github_pull_request(Some("opened"), cx),
+            "comment": {
+                "id": 426899381,
+                "body": "Could this be a constant?",
+                "path": "src/session.rs",
+                "line": 12,
+                "user": github_user("hubot", 1),
+                "created_at": cx.iso,
+                "html_url": "https://github.com/octo-org/hello-world/pull/7#discussion_r426899381",
+            },
+        }),
+        "push" => json!({
+            "ref": "refs/heads/main",
+            "before": "9049f1265b7d61be4a8904a9a27120d2064dab3b",
+            "after": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+            "created": false,
+            "deleted": false,
+            "forced": false,
+            "base_ref": null,
+            "compare": "https://github.com/octo-org/hello-world/compare/9049f1265b7d...6dcb09b5b578",
+            "commits": [{
+                "id": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+                "tree_id": "f9d2a07e9488b91af2641b26b9407fe22a451433",
+                "distinct": true,
+                "message": "Fix 500 on login after password reset",
+                "timestamp": cx.iso,
+                "url": "https://github.com/octo-org/hello-world/commit/6dcb09b5b57875f334f61aebed695e2e4193db5e",
+                "author": {"name": "Monalisa Octocat", "email": "octocat@github.com", "username": "octocat"},
+                "committer": {"name": "Monalisa Octocat", "email": "octocat@github.com", "username": "octocat"},
+                "added": [],
+                "removed": [],
+                "modified": ["src/session.rs"],
+            }],
+            "head_commit": {
+                "id": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+                "message": "Fix 500 on login after password reset",
+                "timestamp": cx.iso,
+                "author": {"name": "Monalisa Octocat", "email": "octocat@github.com", "username": "octocat"},
+            },
+            "pusher": {"name": "octocat", "email": "octocat@github.com"},
+        }),
+        "ping" => json!({
+            "zen": "Design for failure.",
+            "hook_id": 123456789,
+            "hook": {
+                "type": "Repository",
+                "id": 123456789,
+                "name": "web",
+                "active": true,
+                "events": ["*"],
+                "config": {"content_type": "json", "insecure_ssl": "0", "url": "https://example.invalid/webhooks"},
+                "created_at": cx.iso,
+                "updated_at": cx.iso,
+            },
+        }),
+        _ => json!({}),
+    };
+    if let Some(a) = action {
+        put(&mut body, "action", json!(a));
+    }
+    put(&mut body, "repository", github_repo(cx));
+    put(&mut body, "sender", sender);
+    body
+}

@@ -1,0 +1,235 @@
+//! GitLab samples: the `X-Gitlab-*` headers (with the `... Hook` event label) and issue,
+//! merge request, note, push, tag push and pipeline bodies for acme/webapp.
+
+use serde_json::{Value, json};
+
+use super::{Cx, Out, given, put, set_if_absent, split, uuid};
+
+pub(super) fn gitlab(t: &str, payload: Option<&Value>, cx: &Cx) -> Out {
+    let (kind, action) = split(t);
+    let body = match payload {
+        Some(p) => given(p, |p| {
+            set_if_absent(p, &["object_kind"], json!(kind));
+            if let Some(a) = action {
+                set_if_absent(p, &["object_attributes", "action"], json!(a));
+            }
+        }),
+        None => gitlab_body(kind, action, cx),
+    };
+    let idempotency = uuid();
+    Out::json(&body, "application/json")
+        .header("User-Agent", "GitLab/17.6.0")
+        .header("X-Gitlab-Event", gitlab_event_header(kind))
+        .header("X-Gitlab-Instance", "https://gitlab.example.com")
+        .header("X-Gitlab-Webhook-UUID", uuid())
+        .header("X-Gitlab-Event-UUID", uuid())
+        .header("Idempotency-Key", idempotency)
+}
+
+/// GitLab's human label for an `object_kind` (`Issue Hook`, `Merge Request Hook`, ...).
+pub(super) fn gitlab_event_header(kind: &str) -> String {
+    let known = match kind {
+        "build" => Some("Job Hook"),
+        "tag_push" => Some("Tag Push Hook"),
+        "wiki_page" => Some("Wiki Page Hook"),
+        "feature_flag" => Some("Feature Flag Hook"),
+        "emoji" => Some("Emoji Hook"),
+        _ => None,
+    };
+    if let Some(k) = known {
+        return k.into();
+    }
+    let words: Vec<String> = kind
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut chars = w.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    format!("{} Hook", words.join(" "))
+}
+
+fn gitlab_user() -> Value {
+    json!({
+        "id": 1,
+        "name": "Administrator",
+        "username": "root",
+        "avatar_url": "https://www.gravatar.com/avatar/e64c7d89f26bd1972efa854d13d7dd61?s=80&d=identicon",
+        "email": "admin@example.com",
+    })
+}
+
+fn gitlab_project() -> Value {
+    json!({
+        "id": 15,
+        "name": "webapp",
+        "description": "A sample project for webhook tests",
+        "web_url": "https://gitlab.example.com/acme/webapp",
+        "git_ssh_url": "git@gitlab.example.com:acme/webapp.git",
+        "git_http_url": "https://gitlab.example.com/acme/webapp.git",
+        "namespace": "Acme",
+        "visibility_level": 20,
+        "path_with_namespace": "acme/webapp",
+        "default_branch": "main",
+        "homepage": "https://gitlab.example.com/acme/webapp",
+    })
+}
+
+fn gitlab_label() -> Value {
+    json!({"id": 206, "title": "bug", "color": "#dc143c", "type": "ProjectLabel"})
+}
+
+fn gitlab_repository() -> Value {
+    json!({
+        "name": "webapp",
+        "url": "git@gitlab.example.com:acme/webapp.git",
+        "homepage": "https://gitlab.example.com/acme/webapp",
+    })
+}
+
+fn gitlab_commit(cx: &Cx) -> Value {
+    json!({
+        "id": "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327",
+        "message": "Fix 500 on login after password reset\n",
+        "title": "Fix 500 on login after password reset",
+        "timestamp": cx.iso,
+        "url": "https://gitlab.example.com/acme/webapp/-/commit/b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327",
+        "author": {"name": "Administrator", "email": "admin@example.com"},
+        "added": [],
+        "modified": ["app/session.rb"],
+        "removed": [],
+    })
+}
+
+fn gitlab_body(kind: &str, action: Option<&str>, cx: &Cx) -> Value {
+    let mut body = match kind {
+        "issue" => {
+            let state = match action {
+                Some("close") => "closed",
+                _ => "opened",
+            };
+            json!({
+                "object_attributes": {
+                    "id": 301,
+                    "iid": 17,
+                    "title": "Login page returns 500 after password reset",
+                    "description": "Steps to reproduce: reset the password, then log in.",
+                    "state": state,
+                    "confidential": false,
+                    "author_id": 1,
+                    "project_id": 15,
+                    "created_at": cx.iso,
+                    "updated_at": cx.iso,
+                    "labels": [gitlab_label()],
+                    "url": "https://gitlab.example.com/acme/webapp/-/issues/17",
+                },
+                "labels": [gitlab_label()],
+                "assignees": [],
+            })
+        }
+        "merge_request" => {
+            let state = match action {
+                Some("merge") => "merged",
+                Some("close") => "closed",
+                _ => "opened",
+            };
+            json!({
+                "object_attributes": {
+                    "id": 99,
+                    "iid": 5,
+                    "title": "Fix 500 on login after password reset",
+                    "description": "Closes #17",
+                    "state": state,
+                    "draft": false,
+                    "merge_status": "can_be_merged",
+                    "source_branch": "fix/login-500",
+                    "target_branch": "main",
+                    "source_project_id": 15,
+                    "target_project_id": 15,
+                    "author_id": 1,
+                    "created_at": cx.iso,
+                    "updated_at": cx.iso,
+                    "last_commit": gitlab_commit(cx),
+                    "labels": [gitlab_label()],
+                    "url": "https://gitlab.example.com/acme/webapp/-/merge_requests/5",
+                },
+                "labels": [gitlab_label()],
+            })
+        }
+        "note" => json!({
+            "object_attributes": {
+                "id": 1244,
+                "note": "I can reproduce this on staging too.",
+                "noteable_type": "Issue",
+                "author_id": 1,
+                "project_id": 15,
+                "created_at": cx.iso,
+                "updated_at": cx.iso,
+                "url": "https://gitlab.example.com/acme/webapp/-/issues/17#note_1244",
+            },
+            "issue": {
+                "id": 301,
+                "iid": 17,
+                "title": "Login page returns 500 after password reset",
+                "state": "opened",
+                "labels": [gitlab_label()],
+                "url": "https://gitlab.example.com/acme/webapp/-/issues/17",
+            },
+        }),
+        "push" | "tag_push" => {
+            let tag = kind == "tag_push";
+            json!({
+                "event_name": kind,
+                "before": if tag { "0000000000000000000000000000000000000000" } else { "95790bf891e76fee5e1747ab589903a6a1f80f22" },
+                "after": "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327",
+                "ref": if tag { "refs/tags/v1.0.0" } else { "refs/heads/main" },
+                "checkout_sha": "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327",
+                "user_id": 1,
+                "user_name": "Administrator",
+                "user_username": "root",
+                "user_email": "admin@example.com",
+                "project_id": 15,
+                "commits": [gitlab_commit(cx)],
+                "total_commits_count": 1,
+                "repository": gitlab_repository(),
+            })
+        }
+        "pipeline" => json!({
+            "object_attributes": {
+                "id": 31,
+                "iid": 3,
+                "ref": "main",
+                "tag": false,
+                "sha": "b6568db1bc1dcd7f8b4d5a946b0b91f9dacd7327",
+                "source": "push",
+                "status": "success",
+                "detailed_status": "passed",
+                "stages": ["build", "test"],
+                "created_at": cx.iso,
+                "finished_at": cx.iso,
+                "duration": 63,
+                "url": "https://gitlab.example.com/acme/webapp/-/pipelines/31",
+            },
+            "commit": gitlab_commit(cx),
+            "builds": [],
+        }),
+        _ => json!({}),
+    };
+    put(&mut body, "object_kind", json!(kind));
+    if !matches!(kind, "push" | "tag_push") {
+        put(&mut body, "event_type", json!(kind));
+    }
+    put(&mut body, "user", gitlab_user());
+    put(&mut body, "project", gitlab_project());
+    if matches!(kind, "issue" | "merge_request" | "note") {
+        put(&mut body, "repository", gitlab_repository());
+    }
+    if let Some(a) = action {
+        set_if_absent(&mut body, &["object_attributes", "action"], json!(a));
+    }
+    body
+}

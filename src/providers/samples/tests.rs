@@ -1,0 +1,442 @@
+//! Tests: every sample signs, verifies and describes as the type it was asked for, and
+//! payload overrides, custom options and the helpers behave.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+use serde_json::{Value, json};
+
+use super::gitlab::gitlab_event_header;
+use super::*;
+use crate::providers::sign::sign;
+use crate::providers::{
+    Described, Handshake, KeyUsed, ProviderOptions, Request, Secrets, VerifyError, describe,
+    parse_payload, verify,
+};
+
+const NOW_MS: i64 = 1_763_900_000_123;
+
+fn header_map(pairs: &[(String, String)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (k, v) in pairs {
+        let name = HeaderName::from_bytes(k.as_bytes()).expect("header name");
+        map.append(name, HeaderValue::from_str(v).expect("header value"));
+    }
+    map
+}
+
+fn header<'s>(s: &'s Sample, name: &str) -> Option<&'s str> {
+    s.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// What `test_webhook` does: sign with `sign_secret`, then the receive path with
+/// `verify_secret` as the webhook's only secret.
+fn deliver(
+    provider: Provider,
+    options: &ProviderOptions,
+    sample: &Sample,
+    sign_secret: &str,
+    verify_secret: &str,
+) -> Result<Described, VerifyError> {
+    let signed = sign(
+        provider,
+        sign_secret,
+        options,
+        &sample.body,
+        &sample.headers,
+        NOW_MS,
+    )?;
+    let headers = header_map(&signed.headers);
+    let req = Request {
+        headers: &headers,
+        body: &sample.body,
+        query: signed.query.as_deref(),
+        now_ms: NOW_MS,
+    };
+    let secrets = Secrets {
+        current: verify_secret,
+        previous: None,
+    };
+    assert_eq!(verify(provider, secrets, options, &req)?, KeyUsed::Current);
+    let payload = parse_payload(provider, &sample.body).expect("sample body parses");
+    Ok(describe(provider, options, &headers, &payload))
+}
+
+fn round_trip(provider: Provider, options: &ProviderOptions, sample: &Sample) -> Described {
+    let secret = provider.generate_secret();
+    deliver(provider, options, sample, &secret, &secret)
+        .unwrap_or_else(|e| panic!("{provider} {}: {e}", sample.event_type))
+}
+
+fn custom_options(v: Value) -> ProviderOptions {
+    ProviderOptions {
+        tolerance_secs: None,
+        custom: Some(serde_json::from_value(v).expect("custom options")),
+        ..Default::default()
+    }
+}
+
+/// Types whose delivery carries no id: Slack's handshake, Open WebUI notifications.
+fn has_no_delivery_id(provider: Provider, t: &str) -> bool {
+    (provider == Provider::Slack && t == "url_verification")
+        || (provider == Provider::OpenWebUi && t.starts_with("notification."))
+}
+
+#[test]
+fn every_builtin_sample_verifies_and_describes_as_requested() {
+    let mut failures = Vec::new();
+    for provider in Provider::ALL {
+        let options = ProviderOptions::default();
+        let types = builtin_event_types(provider);
+        assert!(types.contains(&default_event_type(provider)), "{provider}");
+        for t in types {
+            let s = sample(provider, Some(t), None, NOW_MS).expect("sample");
+            assert_eq!(s.event_type, *t);
+            assert!(header(&s, "Content-Type").is_some(), "{provider} {t}");
+            let d = round_trip(provider, &options, &s);
+            if d.event_type != *t {
+                failures.push(format!("{provider} {t}: described as {}", d.event_type));
+            }
+            assert_eq!(
+                d.delivery_id.is_none(),
+                has_no_delivery_id(provider, t),
+                "{provider} {t}: delivery id {:?}",
+                d.delivery_id
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn defaults_are_the_common_types() {
+    for provider in Provider::ALL {
+        let s = sample(provider, None, None, NOW_MS).expect("sample");
+        assert_eq!(s.event_type, default_event_type(provider));
+        let blank = sample(provider, Some("  "), None, NOW_MS).expect("sample");
+        assert_eq!(blank.event_type, default_event_type(provider));
+        let d = round_trip(provider, &ProviderOptions::default(), &s);
+        assert_eq!(d.event_type, s.event_type, "{provider}");
+    }
+}
+
+#[test]
+fn builtin_samples_have_the_providers_headers_and_shapes() {
+    let s = sample(Provider::GitHub, Some("issues.opened"), None, NOW_MS).expect("gh");
+    assert_eq!(header(&s, "X-GitHub-Event"), Some("issues"));
+    assert!(header(&s, "X-GitHub-Delivery").is_some_and(|d| d.starts_with("test-")));
+    let body: Value = serde_json::from_slice(&s.body).expect("json");
+    assert_eq!(body["action"], "opened");
+    assert_eq!(body["issue"]["labels"][0]["name"], "bug");
+    let d = round_trip(Provider::GitHub, &ProviderOptions::default(), &s);
+    let src = d.source.expect("source");
+    assert_eq!(
+        (src.kind.as_str(), src.key.as_str()),
+        ("github.issue", "octo-org/hello-world#42")
+    );
+
+    let s = sample(Provider::GitHub, Some("issues.labeled"), None, NOW_MS).expect("gh");
+    let body: Value = serde_json::from_slice(&s.body).expect("json");
+    assert_eq!(body["label"]["name"], "bug");
+
+    let s = sample(Provider::GitLab, Some("merge_request.open"), None, NOW_MS).expect("gl");
+    assert_eq!(header(&s, "X-Gitlab-Event"), Some("Merge Request Hook"));
+    assert!(header(&s, "Idempotency-Key").is_some());
+    let d = round_trip(Provider::GitLab, &ProviderOptions::default(), &s);
+    assert_eq!(d.source.map(|s| s.key).as_deref(), Some("acme/webapp!5"));
+
+    let s = sample(Provider::Slack, Some("message.channels"), None, NOW_MS).expect("slack");
+    let body: Value = serde_json::from_slice(&s.body).expect("json");
+    assert_eq!(body["type"], "event_callback");
+    assert_eq!(body["event"]["type"], "message");
+    assert_eq!(body["event"]["channel_type"], "channel");
+
+    let s = sample(Provider::Slack, Some("/deploy"), None, NOW_MS).expect("slash");
+    assert_eq!(
+        header(&s, "Content-Type"),
+        Some("application/x-www-form-urlencoded")
+    );
+    let text = String::from_utf8(s.body.clone()).expect("utf8");
+    assert!(text.contains("command=%2Fdeploy"), "{text}");
+    let d = round_trip(Provider::Slack, &ProviderOptions::default(), &s);
+    assert_eq!(d.source.map(|s| s.kind).as_deref(), Some("slack.channel"));
+
+    let s = sample(Provider::Slack, Some("block_actions"), None, NOW_MS).expect("block");
+    assert!(s.body.starts_with(b"payload="));
+
+    let s = sample(Provider::Slack, Some("url_verification"), None, NOW_MS).expect("url");
+    let d = round_trip(Provider::Slack, &ProviderOptions::default(), &s);
+    assert!(matches!(
+        d.handshake,
+        Some(Handshake::SlackChallenge { .. })
+    ));
+
+    let s = sample(Provider::Jira, None, None, NOW_MS).expect("jira");
+    assert!(header(&s, "X-Atlassian-Webhook-Identifier").is_some());
+    let d = round_trip(Provider::Jira, &ProviderOptions::default(), &s);
+    assert_eq!(d.source.map(|s| s.key).as_deref(), Some("PROJ-42"));
+
+    let s = sample(
+        Provider::Sentry,
+        Some("event_alert.triggered"),
+        None,
+        NOW_MS,
+    )
+    .expect("s");
+    assert_eq!(header(&s, "Sentry-Hook-Resource"), Some("event_alert"));
+    assert!(header(&s, "Request-ID").is_some_and(|id| id.len() == 32));
+    let d = round_trip(Provider::Sentry, &ProviderOptions::default(), &s);
+    assert_eq!(d.source.map(|s| s.key).as_deref(), Some("1170820242"));
+
+    for t in ["Issue.create", "Comment.create"] {
+        let s = sample(Provider::Linear, Some(t), None, NOW_MS).expect("linear");
+        let body: Value = serde_json::from_slice(&s.body).expect("json");
+        assert_eq!(body["webhookTimestamp"], NOW_MS);
+        assert_eq!(header(&s, "Linear-Event"), t.split('.').next());
+        assert!(header(&s, "Linear-Delivery").is_some());
+        let d = round_trip(Provider::Linear, &ProviderOptions::default(), &s);
+        assert_eq!(d.source.map(|s| s.key).as_deref(), Some("ENG-123"), "{t}");
+    }
+
+    let s = sample(Provider::Stripe, Some("invoice.paid"), None, NOW_MS).expect("stripe");
+    let body: Value = serde_json::from_slice(&s.body).expect("json");
+    assert_eq!(body["data"]["object"]["object"], "invoice");
+    assert_eq!(body["data"]["object"]["status"], "paid");
+    assert!(body["id"].as_str().is_some_and(|id| id.starts_with("evt_")));
+
+    let s = sample(
+        Provider::StandardWebhooks,
+        Some("contact.created"),
+        None,
+        NOW_MS,
+    )
+    .expect("standard");
+    let body: Value = serde_json::from_slice(&s.body).expect("json");
+    assert_eq!(body["type"], "contact.created");
+    assert!(body["data"].is_object() && body["timestamp"].is_string());
+    let id = header(&s, "webhook-id").expect("webhook-id").to_owned();
+    let d = round_trip(Provider::StandardWebhooks, &ProviderOptions::default(), &s);
+    assert_eq!(d.delivery_id, Some(id));
+
+    // Open WebUI samples are the recorded ones with a fresh id.
+    let a = sample(Provider::OpenWebUi, Some("chat.finished"), None, NOW_MS).expect("owui");
+    let b = sample(Provider::OpenWebUi, Some("chat.finished"), None, NOW_MS).expect("owui");
+    let (va, vb): (Value, Value) = (
+        serde_json::from_slice(&a.body).expect("json"),
+        serde_json::from_slice(&b.body).expect("json"),
+    );
+    assert_ne!(va["id"], vb["id"]);
+    assert_eq!(
+        va["data"]["chat_id"],
+        "82177fe9-bfa9-43ff-867b-d4d3e19acf7a"
+    );
+    let d = round_trip(Provider::OpenWebUi, &ProviderOptions::default(), &a);
+    assert_eq!(d.source.map(|s| s.kind).as_deref(), Some("openwebui.chat"));
+}
+
+#[test]
+fn unknown_types_get_a_minimal_payload_carrying_the_type() {
+    let s = sample(Provider::GitHub, Some("release.published"), None, NOW_MS).expect("gh");
+    assert_eq!(header(&s, "X-GitHub-Event"), Some("release"));
+    let body: Value = serde_json::from_slice(&s.body).expect("json");
+    assert_eq!(body["action"], "published");
+    assert!(body["repository"]["full_name"].is_string() && body["sender"].is_object());
+    for provider in Provider::ALL {
+        for t in ["widget.exploded", "widget"] {
+            let s = sample(provider, Some(t), None, NOW_MS).expect("sample");
+            let d = round_trip(provider, &ProviderOptions::default(), &s);
+            assert_eq!(d.event_type, t, "{provider}");
+        }
+    }
+}
+
+#[test]
+fn payload_override_keeps_the_body_and_sets_the_headers() {
+    let given =
+        json!({"action": "closed", "issue": {"number": 1}, "repository": {"full_name": "a/b"}});
+    let s = sample(
+        Provider::GitHub,
+        Some("issues.opened"),
+        Some(&given),
+        NOW_MS,
+    )
+    .expect("s");
+    assert_eq!(s.body, serde_json::to_vec(&given).expect("json"));
+    assert_eq!(header(&s, "X-GitHub-Event"), Some("issues"));
+    assert!(header(&s, "X-GitHub-Delivery").is_some());
+    let d = round_trip(Provider::GitHub, &ProviderOptions::default(), &s);
+    // The payload's own action wins over the requested one.
+    assert_eq!(d.event_type, "issues.closed");
+    assert_eq!(d.source.map(|s| s.key).as_deref(), Some("a/b#1"));
+
+    // Where the type lives in the body, it is filled in only when absent.
+    let cases = [
+        (Provider::GitHub, "issues.opened"),
+        (Provider::GitHub, "push"),
+        (Provider::GitLab, "issue.open"),
+        (Provider::GitLab, "note"),
+        (Provider::Slack, "message.channels"),
+        (Provider::Slack, "app_mention"),
+        (Provider::Slack, "/deploy"),
+        (Provider::Slack, "block_actions"),
+        (Provider::Jira, "jira:issue_updated"),
+        (Provider::Sentry, "issue.created"),
+        (Provider::Linear, "Comment.create"),
+        (Provider::Stripe, "invoice.paid"),
+        (Provider::StandardWebhooks, "contact.created"),
+        (Provider::OpenWebUi, "user.created"),
+        (Provider::OpenWebUi, "notification.chat"),
+        (Provider::Custom, "build.done"),
+    ];
+    for (provider, t) in cases {
+        let given = json!({"hello": "world"});
+        let s = sample(provider, Some(t), Some(&given), NOW_MS).expect("sample");
+        let d = round_trip(provider, &ProviderOptions::default(), &s);
+        assert_eq!(d.event_type, t, "{provider}");
+        let payload = parse_payload(provider, &s.body).expect("parses");
+        assert_eq!(payload["hello"], "world", "{provider} {t}");
+    }
+
+    // A body that already names its type is sent byte for byte.
+    let jira = json!({"webhookEvent": "comment_created", "issue": {"key": "X-1"}});
+    let s = sample(
+        Provider::Jira,
+        Some("jira:issue_created"),
+        Some(&jira),
+        NOW_MS,
+    )
+    .expect("j");
+    assert_eq!(s.body, serde_json::to_vec(&jira).expect("json"));
+    assert!(header(&s, "X-Atlassian-Webhook-Identifier").is_some());
+    let d = round_trip(Provider::Jira, &ProviderOptions::default(), &s);
+    assert_eq!(d.event_type, "comment_created");
+
+    // Sentry and GitLab take the resource/kind from the requested type for the headers.
+    let sentry = json!({"action": "resolved", "data": {"issue": {"id": "9"}}});
+    let s = sample(
+        Provider::Sentry,
+        Some("issue.created"),
+        Some(&sentry),
+        NOW_MS,
+    )
+    .expect("s");
+    assert_eq!(s.body, serde_json::to_vec(&sentry).expect("json"));
+    assert_eq!(header(&s, "Sentry-Hook-Resource"), Some("issue"));
+    let d = round_trip(Provider::Sentry, &ProviderOptions::default(), &s);
+    assert_eq!(d.event_type, "issue.resolved");
+
+    // Slack messages get the subscription's channel type only when absent.
+    let slack = json!({"type": "event_callback", "event": {"type": "message", "channel_type": "im", "channel": "D1", "ts": "1.2"}});
+    let s = sample(
+        Provider::Slack,
+        Some("message.channels"),
+        Some(&slack),
+        NOW_MS,
+    )
+    .expect("s");
+    assert_eq!(s.body, serde_json::to_vec(&slack).expect("json"));
+    let d = round_trip(Provider::Slack, &ProviderOptions::default(), &s);
+    assert_eq!(d.event_type, "message.im");
+
+    // A non-object payload is sent as is.
+    let list = json!([1, 2, 3]);
+    let s = sample(Provider::Stripe, None, Some(&list), NOW_MS).expect("stripe");
+    assert_eq!(s.body, b"[1,2,3]");
+}
+
+#[test]
+fn custom_hooks_round_trip_with_hmac_and_token_options() {
+    let cases = [
+        json!({}),
+        json!({"mode": "hmac", "header": "X-Hub-Sig", "prefix": "sha256=", "encoding": "base64", "event_type_pointer": "/type"}),
+        json!({"mode": "hmac", "header": "X-Sig", "prefix": "v1=", "encoding": "hex", "delivery_id_header": "X-Delivery-Id"}),
+        json!({"mode": "token"}),
+        json!({"mode": "token", "header": "Authorization", "prefix": "Bearer ", "event_type_header": "X-Event"}),
+    ];
+    for options in cases {
+        let opts = custom_options(options.clone());
+        for t in [None, Some("build.done")] {
+            let s = sample(Provider::Custom, t, None, NOW_MS).expect("sample");
+            let secret = Provider::Custom.generate_secret();
+            let d = deliver(Provider::Custom, &opts, &s, &secret, &secret)
+                .unwrap_or_else(|e| panic!("{options}: {e}"));
+            assert_eq!(d.event_type, s.event_type, "{options}");
+            assert_eq!(
+                d.delivery_id.as_deref(),
+                header(&s, "X-Delivery-Id"),
+                "{options}"
+            );
+            let other = Provider::Custom.generate_secret();
+            assert_eq!(
+                deliver(Provider::Custom, &opts, &s, &secret, &other),
+                Err(VerifyError::BadSignature),
+                "{options}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_wrong_secret_is_rejected_for_every_provider() {
+    for provider in Provider::ALL {
+        let s = sample(provider, None, None, NOW_MS).expect("sample");
+        let secret = provider.generate_secret();
+        let wrong = provider.generate_secret();
+        assert_eq!(
+            deliver(provider, &ProviderOptions::default(), &s, &secret, &wrong),
+            Err(VerifyError::BadSignature),
+            "{provider}"
+        );
+    }
+}
+
+#[test]
+fn repeated_samples_are_distinct_deliveries() {
+    for provider in Provider::ALL {
+        let a = sample(provider, None, None, NOW_MS).expect("a");
+        let b = sample(provider, None, None, NOW_MS).expect("b");
+        let da = round_trip(provider, &ProviderOptions::default(), &a);
+        let db = round_trip(provider, &ProviderOptions::default(), &b);
+        assert!(da.delivery_id.is_some(), "{provider}");
+        assert_ne!(da.delivery_id, db.delivery_id, "{provider}");
+    }
+}
+
+#[test]
+fn impossible_types_are_refused_with_the_accepted_ones() {
+    for bad in ["issues opened", "a\nb", "caf\u{e9}"] {
+        let err = sample(Provider::GitHub, Some(bad), None, NOW_MS).expect_err(bad);
+        assert!(err.contains("issues.opened"), "{err}");
+    }
+    let long = "x".repeat(201);
+    assert!(sample(Provider::Custom, Some(&long), None, NOW_MS).is_err());
+}
+
+#[test]
+fn helpers() {
+    assert_eq!(split("issues.opened"), ("issues", Some("opened")));
+    assert_eq!(
+        split("metric_alert.critical"),
+        ("metric_alert", Some("critical"))
+    );
+    assert_eq!(split("push"), ("push", None));
+    assert_eq!(split("x."), ("x.", None));
+    let mut v = json!({"a": {"b": 1}, "n": null, "s": "x"});
+    set_if_absent(&mut v, &["a", "b"], json!(2));
+    set_if_absent(&mut v, &["a", "c"], json!(3));
+    set_if_absent(&mut v, &["n"], json!(4));
+    set_if_absent(&mut v, &["s", "t"], json!(5));
+    set_if_absent(&mut v, &["new", "deep"], json!(6));
+    assert_eq!(
+        v,
+        json!({"a": {"b": 1, "c": 3}, "n": 4, "s": "x", "new": {"deep": 6}})
+    );
+    assert_eq!(gitlab_event_header("merge_request"), "Merge Request Hook");
+    assert_eq!(gitlab_event_header("build"), "Job Hook");
+    let cx = Cx::new(NOW_MS);
+    assert_eq!(cx.secs, 1_763_900_000);
+    assert_eq!(cx.iso, "2025-11-23T12:13:20Z");
+    assert_eq!(cx.iso_ms(), "2025-11-23T12:13:20.123Z");
+}
