@@ -9,8 +9,8 @@ use super::{ServiceError, events, new_id};
 use crate::actions::{Delivery, MessageKind, guess_kind};
 use crate::app::AppState;
 use crate::clock;
-use crate::engine::plan::{self, EventView, Fired, Planned};
-use crate::engine::{self, ActionKind, template};
+use crate::engine::plan::{self, Planned};
+use crate::engine::{self, ActionKind};
 use crate::providers::{self, Provider, SourceRef};
 use crate::store::events::NewEvent;
 use crate::store::outbox::{self, OutboxRow};
@@ -349,34 +349,17 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
         .await?;
     let compiled = super::commands::compile_enabled(&command_rows);
     let fired = engine::matching(&compiled, &event_type, &payload);
-    let context = template::context(
-        &payload,
-        json!({"id": row.id, "type": event_type, "provider": row.provider,
-               "received_at": clock::rfc3339(row.received_at), "source": source}),
-        json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
-    );
-    let runs: Vec<Fired<'_>> = fired
-        .iter()
-        .filter_map(|c| command_rows.iter().find(|r| r.id == c.id))
-        .map(|r| Fired {
-            command_id: &r.id,
-            action: r.action.parse().unwrap_or(ActionKind::Comment),
-            agent: r.agent.as_deref(),
-            template: r.template.as_deref(),
-            target: r
-                .target
-                .as_deref()
-                .and_then(|t| serde_json::from_str(t).ok()),
-        })
-        .collect();
-    let planned = plan::plan(
-        &runs,
-        &EventView {
+    let planned = super::planning::plan_fired(
+        &hook,
+        &command_rows,
+        &fired,
+        &super::planning::EventFacts {
+            id: &row.id,
             provider,
             event_type: &event_type,
+            received_at: row.received_at,
             payload: &payload,
             source: source.as_ref(),
-            context: &context,
             body: &body,
         },
     );

@@ -5,14 +5,13 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::ServiceError;
 use super::record::{self, Reply};
 use crate::app::AppState;
-use crate::clock;
-use crate::engine::plan::{self, EventView, Fired, Planned};
-use crate::engine::{self, template};
+use crate::engine::plan::Planned;
+use crate::engine::{self};
 use crate::providers::{
     self, Handshake, Provider, ProviderOptions, Request, SECRET_HEADERS, Secrets, SourceRef,
     VerifyError, custom::CustomMode,
@@ -191,46 +190,20 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         .source
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
-    let planned = if fired.is_empty() {
-        Vec::new()
-    } else {
-        let context = template::context(
-            &payload,
-            json!({
-                "id": event.id,
-                "type": event_type,
-                "provider": provider.as_str(),
-                "received_at": clock::rfc3339(now_ms),
-                "source": source,
-            }),
-            json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
-        );
-        let runs: Vec<Fired<'_>> = fired
-            .iter()
-            .filter_map(|c| command_rows.iter().find(|r| r.id == c.id))
-            .map(|r| Fired {
-                command_id: &r.id,
-                action: r.action.parse().unwrap_or(engine::ActionKind::Comment),
-                agent: r.agent.as_deref(),
-                template: r.template.as_deref(),
-                target: r
-                    .target
-                    .as_deref()
-                    .and_then(|t| serde_json::from_str(t).ok()),
-            })
-            .collect();
-        plan::plan(
-            &runs,
-            &EventView {
-                provider,
-                event_type: &event_type,
-                payload: &payload,
-                source: source.as_ref(),
-                context: &context,
-                body: &inbound.body,
-            },
-        )
-    };
+    let planned = super::planning::plan_fired(
+        hook,
+        command_rows,
+        &fired,
+        &super::planning::EventFacts {
+            id: &event.id,
+            provider,
+            event_type: &event_type,
+            received_at: now_ms,
+            payload: &payload,
+            source: source.as_ref(),
+            body: &inbound.body,
+        },
+    );
     let inline = planned.iter().find_map(|p| match p {
         Planned::Inline { body, .. } => Some(body.clone()),
         _ => None,

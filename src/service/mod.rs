@@ -9,6 +9,7 @@ pub mod events;
 pub mod hooks;
 pub mod ingest;
 pub mod limits;
+pub mod planning;
 pub mod record;
 pub mod sealing;
 pub mod setup;

@@ -1,0 +1,71 @@
+//! Turns the commands an event fired into planned work, the same way for a fresh delivery
+//! (ingest) and a replay: builds the template context and hands each command to the engine.
+
+use serde_json::{Value, json};
+
+use crate::clock;
+use crate::engine::plan::{self, EventView, Fired, Planned};
+use crate::engine::{ActionKind, CompiledCommand, template};
+use crate::providers::{Provider, SourceRef};
+use crate::store::commands::CommandRow;
+use crate::store::webhooks::WebhookRow;
+
+/// What planning needs to know of the event.
+pub struct EventFacts<'a> {
+    pub id: &'a str,
+    pub provider: Provider,
+    pub event_type: &'a str,
+    pub received_at: i64,
+    pub payload: &'a Value,
+    pub source: Option<&'a SourceRef>,
+    /// The raw body, forwarded as is by a `forward` without a template.
+    pub body: &'a [u8],
+}
+
+/// The planned work of the fired commands, in their order.
+pub fn plan_fired(
+    hook: &WebhookRow,
+    rows: &[CommandRow],
+    fired: &[&CompiledCommand],
+    event: &EventFacts<'_>,
+) -> Vec<Planned> {
+    if fired.is_empty() {
+        return Vec::new();
+    }
+    let context = template::context(
+        event.payload,
+        json!({
+            "id": event.id,
+            "type": event.event_type,
+            "provider": event.provider.as_str(),
+            "received_at": clock::rfc3339(event.received_at),
+            "source": event.source,
+        }),
+        json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
+    );
+    let runs: Vec<Fired<'_>> = fired
+        .iter()
+        .filter_map(|c| rows.iter().find(|r| r.id == c.id))
+        .map(|r| Fired {
+            command_id: &r.id,
+            action: r.action.parse().unwrap_or(ActionKind::Comment),
+            agent: r.agent.as_deref(),
+            template: r.template.as_deref(),
+            target: r
+                .target
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok()),
+        })
+        .collect();
+    plan::plan(
+        &runs,
+        &EventView {
+            provider: event.provider,
+            event_type: event.event_type,
+            payload: event.payload,
+            source: event.source,
+            context: &context,
+            body: event.body,
+        },
+    )
+}
