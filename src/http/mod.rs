@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod receiver;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub fn router(state: AppState, hub: Arc<Hub>, shutdown: CancellationToken) -> Ro
         std::time::Duration::from_secs(state.config.request_timeout_secs),
     );
     let protected = api::router()
+        .route("/metrics", get(metrics::metrics))
         .layer(timeout)
         .merge(mcp)
         .layer(middleware::from_fn_with_state(

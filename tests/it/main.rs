@@ -7,6 +7,7 @@ mod helpers;
 mod keys;
 mod limits;
 mod mcp;
+mod metrics;
 mod receiver;
 mod secrets_at_rest;
 mod store;
