@@ -238,6 +238,47 @@ mod tests {
     }
 
     #[test]
+    fn window_edges_are_inclusive_both_ways() {
+        let cases = [
+            (NOW_MS - 60_000, Ok(KeyUsed::Current)),
+            (NOW_MS + 60_000, Ok(KeyUsed::Current)),
+            (NOW_MS - 60_001, Err(VerifyError::StaleTimestamp)),
+            (NOW_MS + 60_001, Err(VerifyError::StaleTimestamp)),
+        ];
+        for (ts, want) in cases {
+            let b = body(ts);
+            let sig = hex_hmac(SECRET, &[&b]);
+            let h = headers(&[(SIGNATURE, &sig)]);
+            let r = crate::providers::Request {
+                now_ms: NOW_MS,
+                ..req(&h, &b, 0)
+            };
+            assert_eq!(verify(only(SECRET), &r, None), want, "{ts}");
+        }
+    }
+
+    #[test]
+    fn body_timestamp_shapes() {
+        let ts = NOW_MS - 1_000;
+        let text = format!(r#"{{"webhookTimestamp":"{ts}"}}"#);
+        let float = format!(r#"{{"webhookTimestamp":{ts}.0}}"#);
+        assert_eq!(body_timestamp(text.as_bytes()), Some(ts));
+        assert_eq!(body_timestamp(float.as_bytes()), Some(ts));
+        assert_eq!(body_timestamp(&body(ts)), Some(ts));
+        assert_eq!(body_timestamp(br#"{"webhookTimestamp":true}"#), None);
+        assert_eq!(body_timestamp(br#"[1]"#), None);
+        assert_eq!(body_timestamp(b"not json"), None);
+        // A string timestamp in the body is honoured, not replaced by the header.
+        let sig = hex_hmac(SECRET, &[text.as_bytes()]);
+        let h = headers(&[(SIGNATURE, &sig)]);
+        let r = crate::providers::Request {
+            now_ms: NOW_MS,
+            ..req(&h, text.as_bytes(), 0)
+        };
+        assert_eq!(verify(only(SECRET), &r, None), Ok(KeyUsed::Current));
+    }
+
+    #[test]
     fn describe_table() {
         let cases = [
             (

@@ -271,6 +271,25 @@ mod tests {
     }
 
     #[test]
+    fn window_edges_are_inclusive_both_ways() {
+        let ts = NOW.to_string();
+        let good = sign(SECRET, &ts, BODY);
+        let h = headers(&[(SIGNATURE, &good), (TIMESTAMP, &ts)]);
+        for (now, want) in [
+            (NOW + 300, Ok(KeyUsed::Current)),
+            (NOW - 300, Ok(KeyUsed::Current)),
+            (NOW + 301, Err(VerifyError::StaleTimestamp)),
+            (NOW - 301, Err(VerifyError::StaleTimestamp)),
+        ] {
+            assert_eq!(
+                verify(only(SECRET), &req(&h, BODY, now), None),
+                want,
+                "{now}"
+            );
+        }
+    }
+
+    #[test]
     fn parses_every_body_shape() {
         assert_eq!(parse_payload(BODY), Ok(json!({"type": "event_callback"})));
         let interaction = b"payload=%7B%22type%22%3A%22block_actions%22%7D";

@@ -258,6 +258,63 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn window_edges_are_inclusive_both_ways() {
+        let good = sign(SECRET, "msg_1", NOW, BODY);
+        let ts = NOW.to_string();
+        let h = headers(&[(ID, "msg_1"), (TIMESTAMP, &ts), (SIGNATURE, &good)]);
+        let at = |now, tolerance| verify(only(SECRET), &req(&h, BODY, now), tolerance);
+        for (now, want) in [
+            (NOW + 300, Ok(KeyUsed::Current)),
+            (NOW - 300, Ok(KeyUsed::Current)),
+            (NOW + 301, Err(VerifyError::StaleTimestamp)),
+            (NOW - 301, Err(VerifyError::StaleTimestamp)),
+        ] {
+            assert_eq!(at(now, None), want, "{now}");
+        }
+        assert_eq!(at(NOW, Some(0)), Ok(KeyUsed::Current));
+        assert_eq!(at(NOW + 1, Some(0)), Err(VerifyError::StaleTimestamp));
+        assert_eq!(at(NOW - 1, Some(0)), Err(VerifyError::StaleTimestamp));
+    }
+
+    #[test]
+    fn every_matching_v1_is_accepted() {
+        let good = sign(SECRET, "msg_1", NOW, BODY);
+        let old = sign(OLD, "msg_1", NOW, BODY);
+        let ts = NOW.to_string();
+        for list in [format!("{good} {good}"), format!("{old} {good}")] {
+            let h = headers(&[(ID, "msg_1"), (TIMESTAMP, &ts), (SIGNATURE, &list)]);
+            let r = req(&h, BODY, NOW);
+            assert_eq!(
+                verify(only(SECRET), &r, None),
+                Ok(KeyUsed::Current),
+                "{list}"
+            );
+            assert_eq!(
+                verify(rotating(SECRET, OLD), &r, None),
+                Ok(KeyUsed::Current),
+                "{list}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_key_is_refused() {
+        for secret in ["whsec_", "", "whsec_="] {
+            assert!(
+                matches!(decode_secret(secret), Err(VerifyError::Misconfigured(_))),
+                "{secret:?}"
+            );
+        }
+        let good = sign(SECRET, "msg_1", NOW, BODY);
+        let ts = NOW.to_string();
+        let h = headers(&[(ID, "msg_1"), (TIMESTAMP, &ts), (SIGNATURE, &good)]);
+        assert!(matches!(
+            verify(only("whsec_"), &req(&h, BODY, NOW), None),
+            Err(VerifyError::Misconfigured(_))
+        ));
+    }
+
+    #[test]
     fn describe_reads_type_and_id() {
         let h = headers(&[(ID, "msg_9")]);
         let d = describe(&h, &json!({"type": "invoice.paid", "data": {"id": "x"}}));

@@ -200,6 +200,55 @@ mod tests {
     }
 
     #[test]
+    fn window_edge_is_inclusive() {
+        let h = headers(&[(
+            SIGNATURE,
+            &format!("t={NOW},v1={}", sign(SECRET, NOW, BODY)),
+        )]);
+        let at = |now, tolerance| verify(only(SECRET), &req(&h, BODY, now), tolerance);
+        assert_eq!(at(NOW + 300, None), Ok(KeyUsed::Current));
+        assert_eq!(at(NOW + 301, None), Err(VerifyError::StaleTimestamp));
+        assert_eq!(at(NOW + 10, Some(10)), Ok(KeyUsed::Current));
+        assert_eq!(at(NOW + 11, Some(10)), Err(VerifyError::StaleTimestamp));
+        assert_eq!(at(NOW, Some(0)), Ok(KeyUsed::Current));
+        assert_eq!(at(NOW + 1, Some(0)), Err(VerifyError::StaleTimestamp));
+    }
+
+    #[test]
+    fn every_matching_v1_is_accepted() {
+        let sig = sign(SECRET, NOW, BODY);
+        let old = sign("whsec_old", NOW, BODY);
+        let twice = format!("t={NOW},v1={sig},v1={sig}");
+        let both = format!("t={NOW},v1={old},v1={sig}");
+        for value in [&twice, &both] {
+            let h = headers(&[(SIGNATURE, value)]);
+            let r = req(&h, BODY, NOW);
+            assert_eq!(
+                verify(only(SECRET), &r, None),
+                Ok(KeyUsed::Current),
+                "{value}"
+            );
+            let rot = rotating(SECRET, "whsec_old");
+            assert_eq!(verify(rot, &r, None), Ok(KeyUsed::Current), "{value}");
+        }
+    }
+
+    #[test]
+    fn first_t_is_the_signed_one() {
+        let sig = sign(SECRET, NOW, BODY);
+        let h = headers(&[(SIGNATURE, &format!("t={NOW},t=1,v1={sig}"))]);
+        assert_eq!(
+            verify(only(SECRET), &req(&h, BODY, NOW), None),
+            Ok(KeyUsed::Current)
+        );
+        let h = headers(&[(SIGNATURE, &format!("t=1,t={NOW},v1={sig}"))]);
+        assert_eq!(
+            verify(only(SECRET), &req(&h, BODY, NOW), None),
+            Err(VerifyError::BadSignature)
+        );
+    }
+
+    #[test]
     fn describe_reads_event() {
         let payload = json!({"id": "evt_1", "type": "payment_intent.succeeded",
             "data": {"object": {"id": "pi_1", "object": "payment_intent"}}});
