@@ -28,7 +28,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let body = bytes_of(&args.body)?;
+    let body = axum::body::Bytes::from(std::fs::read(&args.body)?);
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
@@ -81,12 +81,4 @@ async fn main() -> anyhow::Result<()> {
         l.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
     );
     Ok(())
-}
-
-fn bytes_of(path: &std::path::Path) -> anyhow::Result<bytes_like::Bytes> {
-    Ok(std::fs::read(path)?.into())
-}
-
-mod bytes_like {
-    pub type Bytes = axum::body::Bytes;
 }

@@ -21,6 +21,23 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     }
 }
 
+/// Parses a query string into `T` through the same path as JSON bodies, so a bad parameter
+/// is named in the error. `limit` is read as a number when it is one.
+pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiError> {
+    let mut map = serde_json::Map::new();
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if value.is_empty() {
+            continue;
+        }
+        let value = match (key.as_ref(), value.parse::<u64>()) {
+            ("limit", Ok(n)) => serde_json::Value::from(n),
+            _ => serde_json::Value::from(value.into_owned()),
+        };
+        map.insert(key.into_owned(), value);
+    }
+    parse(serde_json::Value::Object(map).to_string().as_bytes())
+}
+
 /// Parses JSON; an empty body counts as `{}` so optional-only bodies may be left out.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {

@@ -3,7 +3,7 @@
 //! real delivery takes. Pure like the rest: the clock is passed in.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_PAD_INDIFFERENT};
+use base64::engine::general_purpose::STANDARD;
 
 use super::common::{hmac_sha256, random_token, secret_bytes};
 use super::custom::{CustomMode, CustomOptions, Encoding};
@@ -72,7 +72,7 @@ pub fn sign(
             out.set("Stripe-Signature", format!("t={t},v1={sig}"));
         }
         Provider::StandardWebhooks => {
-            let key = standard_key(secret)?;
+            let key = super::standard::decode_secret(secret)?;
             let id = match out.get("webhook-id") {
                 Some(id) => id.to_owned(),
                 None => {
@@ -147,19 +147,6 @@ fn header_token<'s>(secret: &'s str, header: &str) -> Result<&'s str, VerifyErro
         )));
     }
     Ok(secret)
-}
-
-/// The HMAC key of a Standard Webhooks secret: `whsec_` stripped, the rest base64-decoded
-/// (padding optional). Mirrors `standard::decode_secret`, which stays private there; the
-/// round-trip tests keep the two in step.
-fn standard_key(secret: &str) -> Result<Vec<u8>, VerifyError> {
-    let b64 = secret.strip_prefix("whsec_").unwrap_or(secret);
-    match STANDARD_PAD_INDIFFERENT.decode(b64) {
-        Ok(key) if !key.is_empty() => Ok(key),
-        _ => Err(VerifyError::Misconfigured(
-            "a Standard Webhooks secret must be whsec_<base64>".into(),
-        )),
-    }
 }
 
 /// `token=<percent-encoded secret>`, the query Open WebUI's configured URL carries.

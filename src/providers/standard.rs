@@ -74,7 +74,7 @@ pub(super) fn verify(
 /// The HMAC key: the secret without `whsec_`, base64-decoded (padding optional, like the
 /// Python library). A secret that is not base64 can never verify, so it is a configuration
 /// error rather than a bad signature.
-fn decode_secret(secret: &str) -> Result<Vec<u8>, VerifyError> {
+pub(super) fn decode_secret(secret: &str) -> Result<Vec<u8>, VerifyError> {
     let b64 = secret.strip_prefix(PREFIX).unwrap_or(secret);
     match STANDARD_PAD_INDIFFERENT.decode(b64) {
         Ok(key) if !key.is_empty() => Ok(key),

@@ -7,7 +7,8 @@ use axum::routing::get;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::service::events::{self, EventDetail, EventPage, EventQuery};
+use crate::http::extract::parse_query;
+use crate::service::events::{self, EventDetail, EventPage};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,24 +30,4 @@ async fn get_event(
     Path(id): Path<String>,
 ) -> Result<Json<EventDetail>, ApiError> {
     Ok(Json(events::get(&state, &id).await?))
-}
-
-/// Query strings go through the JSON error path so a bad filter names its parameter.
-fn parse_query(query: Option<&str>) -> Result<EventQuery, ApiError> {
-    let mut map = serde_json::Map::new();
-    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if value.is_empty() {
-            continue;
-        }
-        let value = if key == "limit" {
-            value
-                .parse::<u64>()
-                .map(serde_json::Value::from)
-                .unwrap_or_else(|_| value.clone().into_owned().into())
-        } else {
-            value.into_owned().into()
-        };
-        map.insert(key.into_owned(), value);
-    }
-    crate::http::extract::parse(serde_json::Value::Object(map).to_string().as_bytes())
 }

@@ -13,7 +13,8 @@ use crate::app::AppState;
 use crate::http::auth::AuditTarget;
 use crate::http::error::ApiError;
 use crate::http::extract::AppJson;
-use crate::service::audit::{self, AuditPage, AuditQuery};
+use crate::http::extract::parse_query;
+use crate::service::audit::{self, AuditPage};
 use crate::service::auth::{self, KeyIn, KeyInfo};
 
 pub fn router() -> Router<AppState> {
@@ -59,20 +60,4 @@ async fn list_audit(
     Ok(Json(
         audit::list(&state, parse_query(query.as_deref())?).await?,
     ))
-}
-
-/// Query strings go through the JSON error path so a bad parameter is named.
-fn parse_query(query: Option<&str>) -> Result<AuditQuery, ApiError> {
-    let mut map = serde_json::Map::new();
-    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if value.is_empty() {
-            continue;
-        }
-        let value = match (key.as_ref(), value.parse::<u64>()) {
-            ("limit", Ok(n)) => Value::from(n),
-            _ => Value::from(value.into_owned()),
-        };
-        map.insert(key.into_owned(), value);
-    }
-    crate::http::extract::parse(Value::Object(map).to_string().as_bytes())
 }

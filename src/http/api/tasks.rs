@@ -25,18 +25,7 @@ async fn list_tasks(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<TaskPage>, ApiError> {
-    let mut map = serde_json::Map::new();
-    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if value.is_empty() {
-            continue;
-        }
-        let value = match (key.as_ref(), value.parse::<u64>()) {
-            ("limit", Ok(n)) => Value::from(n),
-            _ => Value::from(value.into_owned()),
-        };
-        map.insert(key.into_owned(), value);
-    }
-    let q: TaskQuery = crate::http::extract::parse(Value::Object(map).to_string().as_bytes())?;
+    let q: TaskQuery = crate::http::extract::parse_query(query.as_deref())?;
     Ok(Json(tasks::list(&state, q).await?))
 }
 
