@@ -81,9 +81,25 @@ run() { # name url
 echo "--- $CONNS connections, ${SECS}s each, $(nproc) cores"
 printf "%-28s %12s %10s %10s %10s\n" "route" "req/s" "p50" "p99" "non-2xx"
 run bare "http://127.0.0.1:$PORT/bench/bare"
+writer() { curl -fs "http://127.0.0.1:$PORT/metrics" -H "Authorization: Bearer $KEY" | grep '^webhook_mcp_store_'; }
+writer >"$WORK/writer.before"
 run durable "http://127.0.0.1:$PORT/webhooks/github/bench"
+writer >"$WORK/writer.after"
 python3 -c "import sys; b,d=float(sys.argv[1]),float(sys.argv[2]); print(f'durable / bare = {d/b:.2f}')" \
   "$(cat "$WORK/bare.rps")" "$(cat "$WORK/durable.rps")"
+
+python3 - "$WORK/writer.before" "$WORK/writer.after" <<'PY'
+import sys
+def read(path):
+    return {l.split()[0]: float(l.split()[1]) for l in open(path)}
+a, b = read(sys.argv[1]), read(sys.argv[2])
+d = {k.removeprefix("webhook_mcp_store_").removesuffix("_total"): b[k] - a[k] for k in b}
+commits = max(d["commits"], 1)
+syncs = max(d["syncs"], 1)
+print(f"writer: {d['commits']:.0f} commits of {d['writes'] / commits:.1f} writes, "
+      f"{1000 * d['work_seconds'] / commits:.2f} ms SQL + {1000 * d['commit_seconds'] / commits:.2f} ms commit each; "
+      f"{d['syncs']:.0f} fdatasyncs of {1000 * d['sync_seconds'] / syncs:.2f} ms, {d['writes'] / syncs:.1f} writes each")
+PY
 
 echo "--- paced: 1,000 requests/s for ${SECS}s on the durable path"
 target/release/examples/load --url "http://127.0.0.1:$PORT/webhooks/github/bench" \

@@ -424,9 +424,9 @@ async fn finish(
                 conversation.as_deref(),
                 now,
             )?;
-            match (finished, delivery, &task.event_id) {
+            match (finished, &delivery, &task.event_id) {
                 (true, Some((kind, d)), Some(event_id)) => {
-                    task_service::queue_result(db, &task, event_id, kind, d, now)
+                    task_service::queue_result(db, &task, event_id, *kind, d.clone(), now)
                 }
                 _ => Ok(false),
             }

@@ -1,6 +1,7 @@
 //! `GET /metrics`: Prometheus text. Counts come from the database at scrape time (events,
 //! actions and tasks by status, webhooks), so they are exact across restarts and shared by
-//! every process on the same file; the writer queue's state is not exported.
+//! every process on the same file. The store writer's counters (commits, batched writes, time
+//! spent) are this process's own.
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -9,14 +10,15 @@ use rusqlite::Connection;
 
 use super::error::ApiError;
 use crate::app::AppState;
-use crate::store::StoreError;
+use crate::store::{StoreError, WriterSnapshot};
 
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let body = state
+    let mut body = state
         .store
         .read(render)
         .await
         .map_err(crate::service::ServiceError::from)?;
+    render_writer(&mut body, state.store.writer_stats());
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
 
@@ -57,6 +59,48 @@ fn render(db: &Connection) -> Result<String, StoreError> {
          FROM webhooks GROUP BY enabled",
     )?;
     Ok(out)
+}
+
+/// The writer's own counters: this process only, reset at start. `writes / commits` is the
+/// average batch a commit (one fsync) carried.
+fn render_writer(out: &mut String, stats: WriterSnapshot) {
+    let counters = [
+        (
+            "webhook_mcp_store_commits_total",
+            "Transactions the store writer committed (one fsync each).",
+            stats.commits as f64,
+        ),
+        (
+            "webhook_mcp_store_writes_total",
+            "Writes those transactions carried (group commit batches them).",
+            stats.writes as f64,
+        ),
+        (
+            "webhook_mcp_store_work_seconds_total",
+            "Time the writer spent running writes before committing.",
+            stats.work_seconds,
+        ),
+        (
+            "webhook_mcp_store_commit_seconds_total",
+            "Time the writer spent committing to the WAL.",
+            stats.commit_seconds,
+        ),
+        (
+            "webhook_mcp_store_syncs_total",
+            "fdatasync calls that made commits durable (one covers every commit before it).",
+            stats.syncs as f64,
+        ),
+        (
+            "webhook_mcp_store_sync_seconds_total",
+            "Time spent waiting for those syncs.",
+            stats.sync_seconds,
+        ),
+    ];
+    for (name, help, value) in counters {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    }
 }
 
 fn escape(label: &str) -> String {

@@ -90,15 +90,15 @@ pub async fn ask(
     let row = state
         .store
         .write(move |db| {
-            let task_id = match task_id {
-                Some(id) => id,
+            let task_id = match &task_id {
+                Some(id) => id.clone(),
                 None => {
                     let task = tasks::TaskRow {
                         id: new_id("task"),
                         event_id: Some(event_id.clone()),
                         webhook_id: Some(webhook_id.clone()),
                         command_id: None,
-                        agent,
+                        agent: agent.clone(),
                         prompt: question.clone(),
                         status: "queued".into(),
                         source_kind: Some(source.kind.clone()),
@@ -124,7 +124,7 @@ pub async fn ask(
                 None,
                 Some(task_id),
                 ActionKind::Ask,
-                &Ok(delivery),
+                &Ok(delivery.clone()),
                 now,
             );
             outbox::insert(db, &row)?;

@@ -241,8 +241,15 @@ pub async fn complete(
                 None,
                 now,
             )?;
-            if finished && let (Some(delivery), Some(event_id)) = (delivery, &task.event_id) {
-                queue_result(db, &task, event_id, ActionKind::Comment, delivery, now)?;
+            if finished && let (Some(delivery), Some(event_id)) = (&delivery, &task.event_id) {
+                queue_result(
+                    db,
+                    &task,
+                    event_id,
+                    ActionKind::Comment,
+                    delivery.clone(),
+                    now,
+                )?;
             }
             Ok(finished)
         })

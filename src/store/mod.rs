@@ -2,13 +2,16 @@
 //! read through a small pool of read-only connections.
 //!
 //! Why this shape: SQLite allows one writer at a time, and a durable commit costs one fsync
-//! (about 4,400 a second on this kind of machine, see PERF.md). The writer thread takes every
-//! write waiting in its queue, runs each inside its own savepoint of one transaction and
-//! commits them together, so a burst of webhooks pays for one fsync, and each caller learns
-//! its result only after the commit that made it durable. Readers use their own connections;
-//! in WAL mode they see the last commit and never wait for the writer.
+//! (0.5–1 ms on this kind of machine, see PERF.md). The writer thread takes every write
+//! waiting in its queue, runs each inside its own savepoint of one transaction and commits
+//! them together, so a burst of webhooks pays for one fsync. A second thread, the syncer,
+//! does that fsync while the writer goes on with the next batch, and each caller learns its
+//! result only once the commit holding it is on disk. Readers use their own connections; in
+//! WAL mode they see the last commit and never wait for the writer.
 
 mod migrate;
+mod syncer;
+mod writer;
 
 pub mod api_keys;
 pub mod audit;
@@ -19,7 +22,7 @@ pub mod tasks;
 pub mod webhooks;
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -27,9 +30,9 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::oneshot;
 
 pub use migrate::{SCHEMA_VERSION, migrate};
+pub use writer::WriterSnapshot;
+use writer::WriterStats;
 
-/// How many writes one transaction takes at most; bounds the latency a batch adds.
-const MAX_BATCH: usize = 512;
 /// How many writes may wait for the writer before callers wait for room.
 const QUEUE_DEPTH: usize = 4096;
 
@@ -54,10 +57,8 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Told whether the batch holding a write committed; sends the caller its result.
-type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// A unit of work for the writer: runs inside a savepoint and says whether it succeeded.
-type WriteJob = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+/// A unit of work for the writer.
+type WriteJob = Box<dyn writer::Job>;
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
@@ -67,6 +68,7 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
+    stats: Arc<WriterStats>,
     writer: Mutex<Option<SyncSender<WriteJob>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
@@ -83,16 +85,23 @@ impl Store {
         let mut conn = Connection::open(path)?;
         configure_writer(&conn)?;
         migrate(&mut conn, path)?;
+        // From here on the syncer thread makes each commit durable (see `syncer`): commits
+        // append to the WAL and the syncer's fdatasync stands in for FULL's, off this thread.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
 
         let (tx, rx) = mpsc::sync_channel::<WriteJob>(QUEUE_DEPTH);
+        let stats = Arc::new(WriterStats::default());
+        let writer_stats = Arc::clone(&stats);
+        let db_path = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run_writer(conn, rx))
+            .spawn(move || writer::run(conn, &db_path, rx, &writer_stats))
             .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
 
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                stats,
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
@@ -100,27 +109,17 @@ impl Store {
         })
     }
 
-    /// Runs `f` on the writer; resolves once the transaction holding it has committed.
-    /// An error from `f` rolls back only `f`'s own savepoint, never the rest of the batch.
+    /// Runs `f` on the writer; resolves once the transaction holding it is on disk.
+    /// An error from `f` undoes only `f`'s own writes, never the rest of the batch. `f` may
+    /// run more than once (after a rollback caused by another write in its batch), so it must
+    /// not depend on state it changes itself: it is `Fn`, and only its last run counts.
     pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StoreError>>();
-        let job: WriteJob = Box::new(move |conn: &Connection| {
-            let outcome = f(conn);
-            let ok = outcome.is_ok();
-            let reply: Reply = Box::new(move |committed: Result<(), String>| {
-                let result = match (outcome, committed) {
-                    (Err(e), _) => Err(e),
-                    (Ok(_), Err(e)) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
-                    (Ok(v), Ok(())) => Ok(v),
-                };
-                let _ = reply_tx.send(result);
-            });
-            (ok, reply)
-        });
+        let job: WriteJob = Box::new(writer::Pending::new(f, reply_tx));
         let sender = self
             .inner
             .writer
@@ -168,6 +167,11 @@ impl Store {
         .map_err(|_| StoreError::Closed)?
     }
 
+    /// What the writer has done since start: for `/metrics`, and to see how well writes batch.
+    pub fn writer_stats(&self) -> WriterSnapshot {
+        self.inner.stats.snapshot()
+    }
+
     /// Stops taking writes, lets the writer finish what is queued, and waits for it.
     pub fn close(&self) {
         self.inner
@@ -201,10 +205,11 @@ pub(crate) fn conflict_on_unique(e: rusqlite::Error) -> StoreError {
 
 fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // FULL: a commit is on disk before its callers hear back; with group commit it also
-    // measured faster than NORMAL here (larger batches form while the fsync runs).
+    // FULL while migrating; the writer switches to NORMAL plus its own syncer afterwards.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // Every write runs in a savepoint; its undo copies stay in memory instead of temp files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
 }
@@ -216,61 +221,4 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)
-}
-
-/// The writer loop: block for one job, take every other job already waiting, run them all in
-/// one transaction (each in its own savepoint), commit once, then answer every caller.
-fn run_writer(mut conn: Connection, rx: Receiver<WriteJob>) {
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let replies = run_batch(&mut conn, batch);
-        let (replies, committed) = match replies {
-            Ok(replies) => (replies, Ok(())),
-            Err((replies, e)) => {
-                tracing::error!(error = %e, "store batch failed to commit");
-                (replies, Err(e))
-            }
-        };
-        for reply in replies {
-            reply(committed.clone());
-        }
-    }
-}
-
-fn run_batch(
-    conn: &mut Connection,
-    batch: Vec<WriteJob>,
-) -> Result<Vec<Reply>, (Vec<Reply>, String)> {
-    let mut replies = Vec::with_capacity(batch.len());
-    let mut tx = match conn.transaction() {
-        Ok(tx) => tx,
-        // Dropping the jobs drops their reply channels: each caller gets `Closed`.
-        Err(e) => return Err((replies, e.to_string())),
-    };
-    for job in batch {
-        let Ok(mut sp) = tx.savepoint() else {
-            continue;
-        };
-        let (ok, reply) = job(&sp);
-        let released = if ok {
-            sp.commit()
-        } else {
-            // A failed write must not reach the commit; the others in the batch still do.
-            sp.rollback()
-        };
-        if let Err(e) = released {
-            tracing::error!(error = %e, "savepoint release failed");
-        }
-        replies.push(reply);
-    }
-    match tx.commit() {
-        Ok(()) => Ok(replies),
-        Err(e) => Err((replies, e.to_string())),
-    }
 }

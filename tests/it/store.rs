@@ -113,3 +113,67 @@ async fn the_app_refuses_to_start_on_a_newer_database() {
     };
     assert!(message.contains("newer"), "{message}");
 }
+
+/// Many writes at once land in shared batches; one of them writes a row and then fails. Its row
+/// must be undone alone, and every other write must be stored exactly once (a write that ran
+/// before the failure runs again after the rollback; a second copy would break the key).
+#[tokio::test]
+async fn a_failing_write_is_undone_alone_and_the_rest_of_its_batch_commits() {
+    // Arrange
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("app.db")).expect("open");
+    let insert = |db: &rusqlite::Connection, id: &str| {
+        db.execute(
+            "INSERT INTO webhooks (id, name, provider, secret, created_at, updated_at) \
+             VALUES (?1, ?1, 'github', 's', 0, 0)",
+            [id],
+        )
+    };
+
+    // Act
+    let writes = (0..200).map(|i| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write(move |db| {
+                    let id = format!("hook-{i}");
+                    insert(db, &id)?;
+                    if i % 50 == 7 {
+                        return Err(webhook_mcp::store::StoreError::Conflict);
+                    }
+                    Ok(id)
+                })
+                .await
+        })
+    });
+    let mut results = Vec::new();
+    for write in writes {
+        results.push(write.await.expect("join"));
+    }
+    let stored: Vec<String> = store
+        .read(|db| {
+            let mut stmt = db.prepare("SELECT id FROM webhooks ORDER BY id")?;
+            let ids = stmt.query_map([], |r| r.get(0))?;
+            Ok(ids.collect::<Result<_, _>>()?)
+        })
+        .await
+        .expect("read");
+    let stats = store.writer_stats();
+    store.close();
+
+    // Assert
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    assert_eq!(failed, 4, "exactly the four failing writes fail");
+    assert_eq!(stored.len(), 196, "every other write is stored once");
+    assert!(
+        !stored.contains(&"hook-7".to_string()),
+        "the failed write was undone"
+    );
+    assert!(stored.contains(&"hook-8".to_string()));
+    assert_eq!(stats.writes, 200, "{stats:?}");
+    assert!(stats.commits >= 1 && stats.commits <= 200, "{stats:?}");
+    assert!(
+        stats.syncs >= 1 && stats.syncs <= stats.commits,
+        "{stats:?}"
+    );
+}

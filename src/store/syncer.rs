@@ -1,0 +1,125 @@
+//! The syncer thread: makes the writer's commits durable and only then answers their callers.
+//!
+//! The writer commits with `synchronous=NORMAL`, so a commit appends its frames to the WAL file
+//! without waiting for the disk. This thread then calls `fdatasync` on that file once for every
+//! commit that arrived since its last call, and answers their callers. The frames a commit
+//! wrote were in the file before the sync began, so they are on disk when it returns: the same
+//! guarantee `synchronous=FULL` gives, while the writer already runs the next batch.
+//!
+//! The WAL file is opened here read-only and never the database file: closing any descriptor
+//! of a file drops the process's POSIX locks on it, and SQLite locks the database file (and
+//! `-shm`), not the WAL.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+use super::WriteJob;
+use super::writer::WriterStats;
+
+/// A committed batch whose callers wait for it to be durable.
+pub(super) struct Committed {
+    pub jobs: Vec<WriteJob>,
+    /// The commit's own outcome; a failed commit is answered without waiting for a sync.
+    pub result: Result<(), String>,
+}
+
+/// `in_flight` counts commits handed over and not yet synced; the writer commits when it is 0.
+pub(super) fn run(
+    db_path: &Path,
+    rx: Receiver<Committed>,
+    in_flight: &AtomicUsize,
+    stats: &WriterStats,
+) {
+    let mut wal = WalFile::new(db_path);
+    while let Ok(first) = rx.recv() {
+        let mut ready = vec![first];
+        ready.extend(rx.try_iter());
+        let synced = if ready.iter().any(|c| c.result.is_ok()) {
+            let started = Instant::now();
+            let synced = wal.sync();
+            stats.syncs.fetch_add(1, Relaxed);
+            stats
+                .sync_nanos
+                .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+            if let Err(e) = &synced {
+                tracing::error!(error = %e, wal = %wal.path.display(), "flushing the WAL failed");
+            }
+            synced.map_err(|e| format!("flushing the database to disk failed: {e}"))
+        } else {
+            Ok(())
+        };
+        in_flight.fetch_sub(ready.len(), SeqCst);
+        for committed in ready {
+            let result = committed.result.and(synced.clone());
+            for job in committed.jobs {
+                job.answer(result.clone());
+            }
+        }
+    }
+}
+
+/// The database's `-wal` file, reopened if SQLite ever replaces it.
+struct WalFile {
+    path: PathBuf,
+    open: Option<(File, u64)>,
+}
+
+impl WalFile {
+    fn new(db_path: &Path) -> WalFile {
+        let mut name = db_path.as_os_str().to_owned();
+        name.push("-wal");
+        WalFile {
+            path: PathBuf::from(name),
+            open: None,
+        }
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        let on_disk = std::fs::metadata(&self.path)?.ino();
+        if self.open.as_ref().is_none_or(|(_, ino)| *ino != on_disk) {
+            let file = File::open(&self.path)?;
+            let ino = file.metadata()?.ino();
+            self.open = Some((file, ino));
+        }
+        let (file, _) = self.open.as_ref().expect("opened above");
+        file.sync_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wal_is_the_database_path_with_a_suffix() {
+        let wal = WalFile::new(Path::new("/data/webhook-mcp.db"));
+        assert_eq!(wal.path, Path::new("/data/webhook-mcp.db-wal"));
+    }
+
+    #[test]
+    fn a_missing_wal_is_an_error_not_a_silent_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut wal = WalFile::new(&dir.path().join("none.db"));
+        assert!(wal.sync().is_err());
+    }
+
+    #[test]
+    fn a_replaced_wal_is_reopened() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        let mut wal = WalFile::new(&db);
+        std::fs::write(&wal.path, b"one").unwrap();
+        wal.sync().unwrap();
+        let first = wal.open.as_ref().unwrap().1;
+        std::fs::remove_file(&wal.path).unwrap();
+        std::fs::write(&wal.path, b"two").unwrap();
+        wal.sync().unwrap();
+        assert_ne!(wal.open.as_ref().unwrap().1, first);
+    }
+}
