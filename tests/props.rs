@@ -1043,7 +1043,7 @@ proptest! {
     #[test]
     fn templates_never_panic(source in template_text(), payload in json_value()) {
         let ctx = template::context(
-            &payload,
+            &std::sync::Arc::new(payload.clone()),
             json!({"id": "evt_1", "type": "issues.opened", "provider": "github"}),
             json!({"id": "gh", "name": "GitHub", "provider": "github"}),
         );
@@ -1116,7 +1116,7 @@ fn deeply_nested_templates_do_not_overflow_the_stack() {
             .stack_size(2 * 1024 * 1024)
             .spawn(move || {
                 let _ = template::validate(&source);
-                let _ = template::render(&source, &json!({"x": 1}));
+                let _ = template::render(&source, &template::json_context(&json!({"x": 1})));
             })
             .expect("spawn");
         worker.join().expect("no panic");

@@ -4,6 +4,7 @@
 
 pub mod command;
 pub mod conditions;
+pub mod json_view;
 pub mod payload;
 pub mod plan;
 pub mod template;

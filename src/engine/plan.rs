@@ -30,7 +30,7 @@ pub struct EventView<'a> {
     pub payload: &'a Value,
     pub source: Option<&'a SourceRef>,
     /// The template context (payload + event + webhook), built once.
-    pub context: &'a Value,
+    pub context: &'a minijinja::Value,
     /// The raw body, forwarded as is when a forward command has no template.
     pub body: &'a [u8],
 }

@@ -22,7 +22,11 @@ fn fired<'a>(action: ActionKind, template: Option<&'a str>) -> Fired<'a> {
 }
 
 fn plan_one(provider: Provider, payload: &Value, src: Option<&SourceRef>, c: Fired<'_>) -> Planned {
-    let ctx = template::context(payload, json!({"type": "t"}), json!({"id": "w"}));
+    let ctx = template::context(
+        &std::sync::Arc::new(payload.clone()),
+        json!({"type": "t"}),
+        json!({"id": "w"}),
+    );
     let view = EventView {
         provider,
         event_type: "t",
@@ -134,7 +138,7 @@ fn respond_answers_inline_for_slash_commands_and_via_response_url_after() {
         "C1",
         json!({"channel": "C1", "response_url": "https://hooks.slack.com/commands/1"}),
     );
-    let ctx = template::context(&payload, json!({}), json!({}));
+    let ctx = template::context(&std::sync::Arc::new(payload.clone()), json!({}), json!({}));
     let view = EventView {
         provider: Provider::Slack,
         event_type: "/deploy",

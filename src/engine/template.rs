@@ -2,9 +2,13 @@
 //! Checked for syntax when a command is saved; rendered with strict undefined, so a typo in a
 //! variable name is an error rather than an empty string in a comment on someone's issue.
 
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Object, Serde};
 use minijinja::{Environment, UndefinedBehavior};
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use super::json_view;
 
 /// Longest template source accepted when saving.
 pub const MAX_SOURCE_LEN: usize = 16 * 1024;
@@ -19,21 +23,61 @@ fn environment() -> Environment<'static> {
     env
 }
 
-/// The variables a template sees: the payload's own top-level fields (`{{issue.title}}`), the
-/// whole payload as `payload`, the event's metadata (id, type, provider, received_at, source)
-/// as `event` and again as `delivery`, and the webhook (id, name, provider) as `webhook`.
-/// When the payload has a top-level field of the same name (Slack's `event`), the payload's
-/// wins and the metadata stays reachable as `delivery`.
-pub fn context(payload: &Value, event: Value, webhook: Value) -> Value {
-    let mut ctx = match payload {
-        Value::Object(map) => map.clone(),
-        _ => Map::new(),
-    };
-    ctx.insert("payload".into(), payload.clone());
-    ctx.insert("delivery".into(), event.clone());
-    ctx.entry("event").or_insert(event);
-    ctx.entry("webhook").or_insert(webhook);
-    Value::Object(ctx)
+/// The context a template renders with: the payload's top-level fields (so `{{issue.title}}`
+/// works), the payload itself as `payload`, our event metadata as `delivery` (and as `event`
+/// unless the payload has its own `event`, as Slack's does), and the webhook as `webhook`.
+/// The payload is viewed in place, not copied.
+pub fn context(payload: &Arc<Value>, event: Value, webhook: Value) -> minijinja::Value {
+    minijinja::Value::from_object(EventContext {
+        root: json_view::view(payload),
+        payload: Arc::clone(payload),
+        delivery: minijinja::Value::from(Serde(&event)),
+        webhook: minijinja::Value::from(Serde(&webhook)),
+    })
+}
+
+/// A template context made of plain JSON, for previews and tests.
+pub fn json_context(json: &Value) -> minijinja::Value {
+    json_view::view(&Arc::new(json.clone()))
+}
+
+#[derive(Debug)]
+struct EventContext {
+    payload: Arc<Value>,
+    root: minijinja::Value,
+    delivery: minijinja::Value,
+    webhook: minijinja::Value,
+}
+
+impl Object for EventContext {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let key = key.as_str()?;
+        let field = || {
+            self.payload
+                .get(key)
+                .and_then(|_| self.root.get_attr(key).ok())
+        };
+        match key {
+            "payload" => Some(self.root.clone()),
+            "delivery" => Some(self.delivery.clone()),
+            "event" => field().or_else(|| Some(self.delivery.clone())),
+            "webhook" => field().or_else(|| Some(self.webhook.clone())),
+            _ => field(),
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut keys: Vec<&str> = match &*self.payload {
+            Value::Object(map) => map.keys().map(String::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for ours in ["payload", "delivery", "event", "webhook"] {
+            if !keys.contains(&ours) {
+                keys.push(ours);
+            }
+        }
+        Enumerator::Values(keys.into_iter().map(minijinja::Value::from).collect())
+    }
 }
 
 /// Most operators, filters, tests and attribute steps one `{{ }}` or `{% %}` tag may hold.
@@ -85,7 +129,7 @@ pub fn validate(source: &str) -> Result<(), String> {
 
 /// Renders `source` over `context`. Parsed templates are kept per thread, keyed by their
 /// text, so the receive path parses a command's template once, not once per event.
-pub fn render(source: &str, context: &impl Serialize) -> Result<String, String> {
+pub fn render(source: &str, context: &minijinja::Value) -> Result<String, String> {
     thread_local! {
         static CACHE: std::cell::RefCell<(Environment<'static>, std::collections::HashMap<String, String>)> =
             std::cell::RefCell::new((environment(), Default::default()));
@@ -120,7 +164,7 @@ pub fn render(source: &str, context: &impl Serialize) -> Result<String, String> 
             .get_template(&name)
             .map_err(|e| format!("template does not parse: {e}"))?;
         let out = template
-            .render(minijinja::value::Serde(context))
+            .render(context)
             .map_err(|e| format!("template failed: {e}"))?;
         if out.len() > MAX_OUTPUT_LEN {
             return Err(format!(
@@ -139,7 +183,7 @@ mod tests {
 
     #[test]
     fn templates_render_payload_fields() {
-        let ctx = json!({"issue": {"title": "Crash", "body": "<b>x</b>"}});
+        let ctx = json_context(&json!({"issue": {"title": "Crash", "body": "<b>x</b>"}}));
         let cases = [
             (
                 "Analyze issue: {{issue.title}}\n\n{{issue.body}}",
@@ -155,7 +199,7 @@ mod tests {
 
     #[test]
     fn undefined_variables_and_bad_syntax_are_errors() {
-        let ctx = json!({"issue": {"title": "Crash"}});
+        let ctx = json_context(&json!({"issue": {"title": "Crash"}}));
         assert!(render("{{ isue.title }}", &ctx).is_err());
         assert!(validate("{{ issue.title ").is_err());
         assert!(validate("{% if x %}unclosed").is_err());
@@ -167,7 +211,7 @@ mod tests {
         let meta = json!({"id": "evt_1", "type": "issues.opened"});
         let hook = json!({"id": "gh", "name": "GitHub"});
         let ctx = context(
-            &json!({"issue": {"title": "T"}}),
+            &Arc::new(json!({"issue": {"title": "T"}})),
             meta.clone(),
             hook.clone(),
         );
@@ -176,7 +220,7 @@ mod tests {
             &ctx,
         );
         assert_eq!(out.as_deref(), Ok("T issues.opened gh T"));
-        let slack = context(&json!({"event": {"text": "hi"}}), meta, hook);
+        let slack = context(&Arc::new(json!({"event": {"text": "hi"}})), meta, hook);
         let out = render("{{event.text}} {{delivery.type}}", &slack);
         assert_eq!(out.as_deref(), Ok("hi issues.opened"));
     }
@@ -185,13 +229,13 @@ mod tests {
     fn long_operator_chains_are_refused_before_parsing() {
         let deep = format!("{{{{ {}1 }}}}", "-".repeat(5000));
         assert!(validate(&deep).unwrap_err().contains("chains more than"));
-        assert!(render(&deep, &json!({})).is_err());
+        assert!(render(&deep, &json_context(&json!({}))).is_err());
         assert!(validate("{{ a.b.c | upper | lower }} {% if x and not y %}z{% endif %}").is_ok());
     }
 
     #[test]
     fn oversized_output_is_refused() {
-        let ctx = json!({"s": "x".repeat(MAX_OUTPUT_LEN + 1)});
+        let ctx = json_context(&json!({"s": "x".repeat(MAX_OUTPUT_LEN + 1)}));
         assert!(render("{{ s }}", &ctx).unwrap_err().contains("more than"));
     }
 }

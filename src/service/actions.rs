@@ -333,9 +333,11 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
     let hook = super::webhooks::load(state, &row.webhook_id).await?;
     let provider: Provider = row.provider.parse().unwrap_or(Provider::Custom);
     let body = row.body.clone().unwrap_or_default();
-    let payload = providers::parse_payload(provider, &body).map_err(|e| {
-        ServiceError::invalid("event_id", format!("stored body is unreadable: {e}"))
-    })?;
+    let payload = providers::parse_payload(provider, &body)
+        .map(std::sync::Arc::new)
+        .map_err(|e| {
+            ServiceError::invalid("event_id", format!("stored body is unreadable: {e}"))
+        })?;
     let event_type = row.event_type.clone().unwrap_or_default();
     let source: Option<SourceRef> = row
         .source

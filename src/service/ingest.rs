@@ -155,7 +155,8 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     .into();
 
     let payload = match payload {
-        Ok(p) => p,
+        // Shared with the template context, which views it in place.
+        Ok(p) => std::sync::Arc::new(p),
         Err(e) => {
             event.status = "invalid_payload".into();
             let event_id = match store(state, event).await? {

@@ -1,6 +1,8 @@
 //! Turns the commands an event fired into planned work, the same way for a fresh delivery
 //! (ingest) and a replay: builds the template context and hands each command to the engine.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use crate::clock;
@@ -16,7 +18,7 @@ pub struct EventFacts<'a> {
     pub provider: Provider,
     pub event_type: &'a str,
     pub received_at: i64,
-    pub payload: &'a Value,
+    pub payload: &'a Arc<Value>,
     pub source: Option<&'a SourceRef>,
     /// The raw body, forwarded as is by a `forward` without a template.
     pub body: &'a [u8],

@@ -183,7 +183,7 @@ pub async fn test_webhook(
         serde_json::from_value(event.summary.matched_commands.clone()).unwrap_or_default();
     let all = commands::list(state, &hook.id).await?;
     let ctx = template::context(
-        &event.payload,
+        &std::sync::Arc::new(event.payload.clone()),
         json!({
             "id": event.summary.id,
             "type": event.summary.event_type,
