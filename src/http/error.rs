@@ -16,6 +16,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds the client should wait before trying again (`Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -25,7 +27,13 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -48,7 +56,11 @@ impl IntoResponse for ApiError {
         if let Some(field) = self.field {
             error["field"] = json!(field);
         }
-        (self.status, Json(json!({ "error": error }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert("retry-after", secs.into());
+        }
+        response
     }
 }
 
@@ -60,6 +72,7 @@ impl From<ServiceError> for ApiError {
                 code: "invalid_field",
                 message,
                 field,
+                retry_after: None,
             },
             ServiceError::NotFound { what, .. } => {
                 let code = match what {
@@ -80,6 +93,13 @@ impl From<ServiceError> for ApiError {
                 "shutting_down",
                 "the server is shutting down; retry shortly",
             ),
+            // Senders retry a 503; by then an operator may have restarted the server.
+            ServiceError::Store(StoreError::Unavailable(reason)) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                format!("the server cannot save anything right now: {reason}"),
+            )
+            .with_retry_after(60),
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "store error");
                 ApiError::internal()

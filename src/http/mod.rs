@@ -59,8 +59,14 @@ pub fn router(state: AppState, hub: Arc<Hub>, shutdown: CancellationToken) -> Ro
         .with_state(state)
 }
 
-/// 200 when the database answers a query, 503 otherwise.
+/// 200 when the database answers a query and takes writes, 503 otherwise.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    if let Some(reason) = state.store.failure() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "error", "database": reason})),
+        );
+    }
     let probe = state
         .store
         .read(|db| Ok(db.query_row("SELECT COUNT(*) FROM webhooks", [], |r| r.get::<_, i64>(0))?))

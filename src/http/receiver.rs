@@ -124,23 +124,21 @@ async fn receive_webhook(
 
 fn rate_limited(wait: std::time::Duration) -> Response {
     let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-    let mut response = ApiError::new(
+    ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
         format!("too many requests; retry in {secs} s"),
     )
-    .into_response();
-    response.headers_mut().insert("retry-after", secs.into());
-    response
+    .with_retry_after(secs)
+    .into_response()
 }
 
 fn too_busy() -> Response {
-    let mut response = ApiError::new(
+    ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "busy",
         "the receiver is at capacity; retry shortly",
     )
-    .into_response();
-    response.headers_mut().insert("retry-after", 1u64.into());
-    response
+    .with_retry_after(1)
+    .into_response()
 }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::McpServer;
 use super::args::*;
 use crate::service::{ServiceError, actions, commands, events, tasks, webhooks};
+use crate::store::StoreError;
 
 /// Structured JSON for clients that read it, preceded by one line for people and models.
 fn done(summary: impl Into<String>, value: impl Serialize) -> Result<CallToolResult, String> {
@@ -27,6 +28,10 @@ pub fn tool_error(e: ServiceError) -> String {
             field: Some(field),
             message,
         } => format!("invalid `{field}`: {message}"),
+        ServiceError::Store(StoreError::Unavailable(reason)) => format!(
+            "the webhook store cannot save anything ({reason}); nothing was changed, and the \
+             server needs an operator to restart it"
+        ),
         ServiceError::Store(store) => {
             tracing::error!(error = %store, "store error in MCP tool");
             "internal error in the webhook store; try again, and check the server log if it persists"

@@ -2,12 +2,17 @@
 //! read through a small pool of read-only connections.
 //!
 //! Why this shape: SQLite allows one writer at a time, and a durable commit costs one fsync
-//! (0.5–1 ms on this kind of machine, see PERF.md). The writer thread takes every write
-//! waiting in its queue, runs each inside its own savepoint of one transaction and commits
-//! them together, so a burst of webhooks pays for one fsync. A second thread, the syncer,
-//! does that fsync while the writer goes on with the next batch, and each caller learns its
-//! result only once the commit holding it is on disk. Readers use their own connections; in
-//! WAL mode they see the last commit and never wait for the writer.
+//! (0.5–1 ms on this kind of machine, see PERF.md). The writer thread runs every write
+//! waiting in its queue in one transaction and commits them together, so a burst of webhooks
+//! pays for one fsync; a write that fails is undone alone (see `writer::Batch`). A second
+//! thread, the syncer, does that fsync while the writer goes on with the next batch, and each
+//! caller learns its result only once the commit holding it is on disk. Readers use their own
+//! connections; in WAL mode they see the last commit and never wait for the writer.
+//!
+//! Readers see a commit as soon as it is made, a fraction of a millisecond before the
+//! syncer's fsync covers it. A crash in that window can lose a write some reader already
+//! saw (the outbox worker may even have acted on it); its caller was never answered, so the
+//! sender, which got no 2xx, delivers it again.
 
 mod migrate;
 mod syncer;
@@ -51,6 +56,8 @@ pub enum StoreError {
     },
     #[error("the store is shut down")]
     Closed,
+    #[error("the store cannot save anything: {0}")]
+    Unavailable(String),
     #[error("already exists")]
     Conflict,
     #[error("stored data is corrupt: {0}")]
@@ -87,15 +94,17 @@ impl Store {
         migrate(&mut conn, path)?;
         // From here on the syncer thread makes each commit durable (see `syncer`): commits
         // append to the WAL and the syncer's fdatasync stands in for FULL's, off this thread.
+        let mut wal = syncer::WalFile::of(&conn).ok_or_else(|| {
+            StoreError::Corrupt(format!("{} is not a database file", path.display()))
+        })?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
 
         let (tx, rx) = mpsc::sync_channel::<WriteJob>(QUEUE_DEPTH);
         let stats = Arc::new(WriterStats::default());
         let writer_stats = Arc::clone(&stats);
-        let db_path = path.to_path_buf();
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer::run(conn, &db_path, rx, &writer_stats))
+            .spawn(move || writer::run(conn, move || wal.sync(), rx, &writer_stats))
             .map_err(|e| StoreError::Corrupt(format!("cannot start writer thread: {e}")))?;
 
         Ok(Store {
@@ -118,6 +127,9 @@ impl Store {
         T: Send + 'static,
         F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        if let Some(reason) = self.failure() {
+            return Err(StoreError::Unavailable(reason));
+        }
         let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StoreError>>();
         let job: WriteJob = Box::new(writer::Pending::new(f, reply_tx));
         let sender = self
@@ -172,6 +184,12 @@ impl Store {
         self.inner.stats.snapshot()
     }
 
+    /// Why the store refuses writes, if it does: a commit could not be made durable, and only
+    /// a restart recovers. `/health` reports it.
+    pub fn failure(&self) -> Option<String> {
+        self.inner.stats.failure.get().cloned()
+    }
+
     /// Stops taking writes, lets the writer finish what is queued, and waits for it.
     pub fn close(&self) {
         self.inner
@@ -208,7 +226,8 @@ fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     // FULL while migrating; the writer switches to NORMAL plus its own syncer afterwards.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
-    // Every write runs in a savepoint; its undo copies stay in memory instead of temp files.
+    // After a failed write the rest of its batch runs in savepoints; their undo copies stay
+    // in memory instead of temp files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())

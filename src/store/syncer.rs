@@ -19,38 +19,46 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
+use rusqlite::Connection;
+
 use super::WriteJob;
-use super::writer::WriterStats;
+use super::writer::{Failed, WriterStats};
 
 /// A committed batch whose callers wait for it to be durable.
 pub(super) struct Committed {
     pub jobs: Vec<WriteJob>,
     /// The commit's own outcome; a failed commit is answered without waiting for a sync.
-    pub result: Result<(), String>,
+    pub result: Result<(), Failed>,
 }
 
 /// `in_flight` counts commits handed over and not yet synced; the writer commits when it is 0.
-pub(super) fn run(
-    db_path: &Path,
+/// `flush` makes every commit so far durable. Once it fails, the store is failed (see
+/// `WriterStats::failure`) and every later commit is answered with that, unsynced.
+pub(super) fn run<F>(
+    mut flush: F,
     rx: Receiver<Committed>,
     in_flight: &AtomicUsize,
     stats: &WriterStats,
-) {
-    let mut wal = WalFile::new(db_path);
+) where
+    F: FnMut() -> io::Result<()>,
+{
     while let Ok(first) = rx.recv() {
         let mut ready = vec![first];
         ready.extend(rx.try_iter());
-        let synced = if ready.iter().any(|c| c.result.is_ok()) {
+        let synced = if let Some(refused) = stats.failure.get() {
+            Err(Failed::Unavailable(refused.clone()))
+        } else if ready.iter().any(|c| c.result.is_ok()) {
             let started = Instant::now();
-            let synced = wal.sync();
+            let flushed = flush();
             stats.syncs.fetch_add(1, Relaxed);
             stats
                 .sync_nanos
                 .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
-            if let Err(e) = &synced {
-                tracing::error!(error = %e, wal = %wal.path.display(), "flushing the WAL failed");
-            }
-            synced.map_err(|e| format!("flushing the database to disk failed: {e}"))
+            flushed.map_err(|e| {
+                let reason = format!("flushing the database to disk failed: {e}");
+                stats.fail(reason.clone());
+                Failed::Unavailable(reason)
+            })
         } else {
             Ok(())
         };
@@ -65,12 +73,21 @@ pub(super) fn run(
 }
 
 /// The database's `-wal` file, reopened if SQLite ever replaces it.
-struct WalFile {
+pub(super) struct WalFile {
     path: PathBuf,
-    open: Option<(File, u64)>,
+    /// The open file and its (device, inode), to notice a replaced file.
+    open: Option<(File, (u64, u64))>,
 }
 
 impl WalFile {
+    /// The WAL of the database `conn` has open. SQLite names it after the database's full
+    /// path with every symlink resolved, which is not always the path the store was given.
+    pub fn of(conn: &Connection) -> Option<WalFile> {
+        conn.path()
+            .filter(|p| !p.is_empty())
+            .map(|p| WalFile::new(Path::new(p)))
+    }
+
     fn new(db_path: &Path) -> WalFile {
         let mut name = db_path.as_os_str().to_owned();
         name.push("-wal");
@@ -80,12 +97,14 @@ impl WalFile {
         }
     }
 
-    fn sync(&mut self) -> io::Result<()> {
-        let on_disk = std::fs::metadata(&self.path)?.ino();
-        if self.open.as_ref().is_none_or(|(_, ino)| *ino != on_disk) {
+    /// `fdatasync`s the WAL; opens it first, or again if SQLite has replaced the file.
+    pub fn sync(&mut self) -> io::Result<()> {
+        let meta = std::fs::metadata(&self.path)?;
+        let on_disk = (meta.dev(), meta.ino());
+        if self.open.as_ref().is_none_or(|(_, id)| *id != on_disk) {
             let file = File::open(&self.path)?;
-            let ino = file.metadata()?.ino();
-            self.open = Some((file, ino));
+            let meta = file.metadata()?;
+            self.open = Some((file, (meta.dev(), meta.ino())));
         }
         let (file, _) = self.open.as_ref().expect("opened above");
         file.sync_data()

@@ -1,8 +1,10 @@
-//! The writer thread: runs each write in its own savepoint of one open transaction, commits
-//! the batch when the syncer is free, and hands the batch's callers to the syncer, which
-//! answers them once the commit is on disk.
+//! The writer thread: runs writes as they arrive in one open transaction, commits the batch
+//! when the syncer is free, and hands the batch's callers to the syncer, which answers them
+//! once the commit is on disk.
 
-use std::path::Path;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -19,7 +21,8 @@ use super::{StoreError, WriteJob};
 /// How many writes one transaction takes at most; bounds the latency a batch adds.
 const MAX_BATCH: usize = 512;
 
-/// Counters the writer and syncer bump once per batch or sync.
+/// What the writer and syncer share with the store: counters bumped once per batch or sync,
+/// and the reason the store stopped taking writes, if it did.
 #[derive(Default)]
 pub(super) struct WriterStats {
     pub commits: AtomicU64,
@@ -28,6 +31,11 @@ pub(super) struct WriterStats {
     pub commit_nanos: AtomicU64,
     pub syncs: AtomicU64,
     pub sync_nanos: AtomicU64,
+    /// Set once, when a commit could not be made durable. From then on every write is
+    /// refused: the commit is already visible to readers, and after a failed `fdatasync` the
+    /// kernel may not report the lost pages again, so a later sync proves nothing. Only a
+    /// restart, which recovers the database from what really is on disk, makes it safe again.
+    pub failure: OnceLock<String>,
 }
 
 impl WriterStats {
@@ -41,6 +49,20 @@ impl WriterStats {
             syncs: self.syncs.load(Relaxed),
             sync_seconds: secs(&self.sync_nanos),
         }
+    }
+
+    /// Stops the store taking writes; the first reason given is the one kept.
+    pub fn fail(&self, reason: String) {
+        if self.failure.set(reason.clone()).is_ok() {
+            tracing::error!(
+                reason,
+                "the store refuses writes from now on; restart the server"
+            );
+        }
+    }
+
+    fn refusal(&self) -> Option<Failed> {
+        self.failure.get().cloned().map(Failed::Unavailable)
     }
 }
 
@@ -61,20 +83,37 @@ pub struct WriterSnapshot {
     pub sync_seconds: f64,
 }
 
+/// Why a batch's writes did not commit.
+#[derive(Debug, Clone)]
+pub(super) enum Failed {
+    /// This transaction failed (BEGIN, COMMIT or a savepoint); the next one may succeed.
+    Transaction(String),
+    /// The store cannot make writes durable any more (see `WriterStats::failure`).
+    Unavailable(String),
+}
+
 /// How long the writer waits for another write while a sync is running, before looking again
 /// whether the syncer is free to take its commit.
 const POLL: Duration = Duration::from_micros(50);
 
-/// The writer loop. It keeps one transaction open and runs each write as it arrives, in its
-/// own savepoint; it commits when the syncer is free (or the batch is full) and hands the
-/// commit over. A commit made while a sync runs would wait for the next sync anyway, so
-/// holding the transaction open until then costs no latency and makes batches larger: every
-/// write that arrives during an fsync joins the next commit, and its SQL runs meanwhile.
-pub(super) fn run(conn: Connection, db_path: &Path, rx: Receiver<WriteJob>, stats: &WriterStats) {
+/// The writer loop. It keeps one transaction open and runs each write as it arrives; it
+/// commits when the syncer is free (or the batch is full) and hands the commit over. A commit
+/// made while a sync runs would wait for the next sync anyway, so holding the transaction
+/// open until then costs no latency and makes batches larger: every write that arrives during
+/// an fsync joins the next commit, and its SQL runs meanwhile.
+///
+/// `flush` makes everything committed so far durable; the syncer thread calls it.
+pub(super) fn run<F>(conn: Connection, flush: F, rx: Receiver<WriteJob>, stats: &WriterStats)
+where
+    F: FnMut() -> io::Result<()> + Send,
+{
     let (to_syncer, from_writer) = mpsc::channel::<Committed>();
     let in_flight = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        scope.spawn(|| syncer::run(db_path, from_writer, &in_flight, stats));
+        let syncer = scope.spawn(|| syncer::run(flush, from_writer, &in_flight, stats));
+        // The syncer lowers `in_flight` after each sync; should it ever die, nothing would,
+        // so the writer also commits (and learns the syncer is gone) once it has finished.
+        let syncer_idle = || in_flight.load(SeqCst) == 0 || syncer.is_finished();
         let mut batch: Option<Batch> = None;
         loop {
             let next = match &batch {
@@ -86,7 +125,7 @@ pub(super) fn run(conn: Connection, db_path: &Path, rx: Receiver<WriteJob>, stat
                 Some(_) => match rx.try_recv() {
                     Ok(job) => Some(job),
                     Err(TryRecvError::Disconnected) => None,
-                    Err(TryRecvError::Empty) if in_flight.load(SeqCst) == 0 => None,
+                    Err(TryRecvError::Empty) if syncer_idle() => None,
                     Err(TryRecvError::Empty) => match rx.recv_timeout(POLL) {
                         Ok(job) => Some(job),
                         Err(RecvTimeoutError::Timeout) => continue,
@@ -96,6 +135,13 @@ pub(super) fn run(conn: Connection, db_path: &Path, rx: Receiver<WriteJob>, stat
             };
             match next {
                 Some(job) => {
+                    if let Some(refused) = stats.refusal() {
+                        if let Some(open) = batch.take() {
+                            open.abandon(&conn, refused.clone());
+                        }
+                        job.answer(Err(refused));
+                        continue;
+                    }
                     let open = match batch.take() {
                         Some(open) => Ok(open),
                         None => Batch::begin(&conn),
@@ -104,18 +150,24 @@ pub(super) fn run(conn: Connection, db_path: &Path, rx: Receiver<WriteJob>, stat
                         Ok(open) => batch = open.run(&conn, job),
                         Err(e) => {
                             tracing::error!(error = %e, "cannot begin a store transaction");
-                            job.answer(Err(e.to_string()));
+                            job.answer(Err(Failed::Transaction(e.to_string())));
                         }
                     }
                 }
                 None => {
                     let Some(open) = batch.take() else { continue };
+                    if let Some(refused) = stats.refusal() {
+                        open.abandon(&conn, refused);
+                        continue;
+                    }
                     let committed = open.commit(&conn, stats);
                     in_flight.fetch_add(1, SeqCst);
                     if let Err(mpsc::SendError(lost)) = to_syncer.send(committed) {
                         // The syncer is gone (it panicked): nothing can be made durable.
+                        stats.fail("the store's syncer thread stopped".into());
+                        let refused = stats.refusal().expect("failure was just set");
                         for job in lost.jobs {
-                            job.answer(Err("the store's syncer stopped".into()));
+                            job.answer(Err(refused.clone()));
                         }
                     }
                 }
@@ -131,7 +183,7 @@ pub(super) trait Job: Send {
     /// Runs the write and says whether it succeeded.
     fn run(&mut self, conn: &Connection) -> bool;
     /// Sends the caller the last run's outcome, or the batch's failure.
-    fn answer(self: Box<Self>, committed: Result<(), String>);
+    fn answer(self: Box<Self>, committed: Result<(), Failed>);
 }
 
 /// A caller's closure and the channel its result goes back on.
@@ -157,23 +209,40 @@ where
     F: Fn(&Connection) -> Result<T, StoreError> + Send,
 {
     fn run(&mut self, conn: &Connection) -> bool {
-        let outcome = (self.f)(conn);
+        // A panicking write must not take the writer thread (and every later write) with it;
+        // it fails like any other write, and its half-done changes are rolled back.
+        let outcome = catch_unwind(AssertUnwindSafe(|| (self.f)(conn))).unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(message, "a store write panicked");
+            Err(StoreError::Corrupt(format!(
+                "the write panicked: {message}"
+            )))
+        });
         let ok = outcome.is_ok();
         self.outcome = Some(outcome);
         ok
     }
 
-    fn answer(self: Box<Self>, committed: Result<(), String>) {
+    fn answer(self: Box<Self>, committed: Result<(), Failed>) {
         let result = match (self.outcome, committed) {
-            (None, _) => Err(StoreError::Closed),
             (Some(Err(e)), _) => Err(e),
-            (Some(Ok(_)), Err(e)) => Err(StoreError::Corrupt(format!("commit failed: {e}"))),
+            (_, Err(Failed::Unavailable(reason))) => Err(StoreError::Unavailable(reason)),
+            (Some(Ok(_)), Err(Failed::Transaction(e))) => {
+                Err(StoreError::Corrupt(format!("commit failed: {e}")))
+            }
+            (None, Err(Failed::Transaction(e))) => Err(StoreError::Corrupt(format!(
+                "the write could not start: {e}"
+            ))),
+            (None, Ok(())) => Err(StoreError::Closed),
             (Some(Ok(v)), Ok(())) => Ok(v),
         };
         let _ = self.reply.send(result);
     }
 }
-
 /// The open transaction and the writes it holds.
 ///
 /// Writes run bare at first: a savepoint per write costs a copy of every page it touches, and
@@ -212,7 +281,13 @@ impl Batch {
                 return Some(self);
             }
             self.jobs.push(job);
-            let redone = exec(conn, "ROLLBACK")
+            // Some failures (a full disk, say) have already ended the transaction.
+            let rolled_back = if conn.is_autocommit() {
+                Ok(())
+            } else {
+                exec(conn, "ROLLBACK")
+            };
+            let redone = rolled_back
                 .and_then(|()| exec(conn, "BEGIN"))
                 .and_then(|()| {
                     self.guarded = true;
@@ -225,7 +300,7 @@ impl Batch {
             return match redone {
                 Ok(()) => Some(self),
                 Err(e) => {
-                    self.abandon(conn, &e);
+                    self.abandon(conn, Failed::Transaction(e.to_string()));
                     None
                 }
             };
@@ -236,19 +311,22 @@ impl Batch {
         match guarded {
             Ok(()) => Some(self),
             Err(e) => {
-                self.abandon(conn, &e);
+                self.abandon(conn, Failed::Transaction(e.to_string()));
                 None
             }
         }
     }
 
-    fn abandon(self, conn: &Connection, e: &rusqlite::Error) {
-        tracing::error!(error = %e, "store transaction broke; its writes are refused");
+    /// Rolls the transaction back and answers every write in it with `why`.
+    fn abandon(self, conn: &Connection, why: Failed) {
+        if let Failed::Transaction(e) = &why {
+            tracing::error!(error = %e, "store transaction broke; its writes are refused");
+        }
         if !conn.is_autocommit() {
             let _ = exec(conn, "ROLLBACK");
         }
         for job in self.jobs {
-            job.answer(Err(e.to_string()));
+            job.answer(Err(why.clone()));
         }
     }
 
@@ -263,7 +341,7 @@ impl Batch {
             if !conn.is_autocommit() {
                 let _ = exec(conn, "ROLLBACK");
             }
-            e.to_string()
+            Failed::Transaction(e.to_string())
         });
         stats
             .commit_nanos
@@ -288,4 +366,158 @@ fn run_guarded(conn: &Connection, job: &mut dyn Job) -> rusqlite::Result<()> {
 
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::mpsc::SyncSender;
+
+    use super::*;
+
+    type Answer<T> = oneshot::Receiver<Result<T, StoreError>>;
+
+    /// A writer over a fresh database with a table `t(x)`, syncing with `flush`.
+    struct Harness {
+        tx: Option<SyncSender<WriteJob>>,
+        thread: Option<std::thread::JoinHandle<()>>,
+        stats: Arc<WriterStats>,
+        path: std::path::PathBuf,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Harness {
+        fn new(flush: impl FnMut() -> io::Result<()> + Send + 'static) -> Harness {
+            Harness::watching(|_| flush)
+        }
+
+        /// Like `new`, with a flush that may look at the database file.
+        fn watching<F>(make_flush: impl FnOnce(std::path::PathBuf) -> F) -> Harness
+        where
+            F: FnMut() -> io::Result<()> + Send + 'static,
+        {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("w.db");
+            let flush = make_flush(path.clone());
+            let conn = Connection::open(&path).unwrap();
+            conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+            conn.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)", [])
+                .unwrap();
+            let (tx, rx) = mpsc::sync_channel(16);
+            let stats = Arc::new(WriterStats::default());
+            let shared = Arc::clone(&stats);
+            let thread = std::thread::spawn(move || run(conn, flush, rx, &shared));
+            Harness {
+                tx: Some(tx),
+                thread: Some(thread),
+                stats,
+                path,
+                _dir: dir,
+            }
+        }
+
+        fn insert(&self, x: i64) -> Answer<usize> {
+            self.submit(move |c| Ok(c.execute("INSERT INTO t VALUES (?1)", [x])?))
+        }
+
+        fn submit<T: Send + 'static>(
+            &self,
+            f: impl Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
+        ) -> Answer<T> {
+            let (reply, answer) = oneshot::channel();
+            let job: WriteJob = Box::new(Pending::new(f, reply));
+            self.tx.as_ref().unwrap().send(job).unwrap();
+            answer
+        }
+
+        /// Stops the writer and returns the rows that were committed.
+        fn finish(mut self) -> Vec<i64> {
+            drop(self.tx.take());
+            self.thread.take().unwrap().join().unwrap();
+            let conn = Connection::open(&self.path).unwrap();
+            let mut rows = conn.prepare("SELECT x FROM t ORDER BY x").unwrap();
+            rows.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_failed_flush_fails_its_writes_and_refuses_every_later_one() {
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&flushes);
+        let harness = Harness::new(move || {
+            counted.fetch_add(1, SeqCst);
+            Err(io::Error::other("disk gone"))
+        });
+
+        let first = harness.insert(1).blocking_recv().unwrap();
+        assert!(
+            matches!(&first, Err(StoreError::Unavailable(r)) if r.contains("disk gone")),
+            "{first:?}"
+        );
+        assert!(harness.stats.failure.get().is_some());
+        let second = harness.insert(2).blocking_recv().unwrap();
+        assert!(
+            matches!(second, Err(StoreError::Unavailable(_))),
+            "{second:?}"
+        );
+
+        let rows = harness.finish();
+        // Once a flush failed, no sync can be trusted: nothing more is committed or synced.
+        assert!(!rows.contains(&2), "{rows:?}");
+        assert_eq!(flushes.load(SeqCst), 1);
+    }
+
+    #[test]
+    fn a_panicking_write_fails_alone_and_the_writer_goes_on() {
+        let harness = Harness::new(|| Ok(()));
+        let before = harness.insert(1);
+        let panicking = harness.submit(|c| {
+            c.execute("INSERT INTO t VALUES (2)", [])?;
+            panic!("boom");
+            #[allow(unreachable_code)]
+            Ok(())
+        });
+        let after = harness.insert(3);
+
+        assert_eq!(before.blocking_recv().unwrap().unwrap(), 1);
+        let failed = panicking.blocking_recv().unwrap();
+        assert!(
+            matches!(&failed, Err(StoreError::Corrupt(m)) if m.contains("boom")),
+            "{failed:?}"
+        );
+        assert_eq!(after.blocking_recv().unwrap().unwrap(), 1);
+        assert_eq!(harness.insert(4).blocking_recv().unwrap().unwrap(), 1);
+        assert_eq!(harness.finish(), vec![1, 3, 4]);
+    }
+
+    #[test]
+    fn a_write_is_answered_only_after_a_flush_that_covered_it() {
+        let flushed = Arc::new(std::sync::Mutex::new(Vec::<i64>::new()));
+        let seen = Arc::clone(&flushed);
+        let harness = Harness::watching(move |path| {
+            move || {
+                // What a flush makes durable is what was committed when it ran.
+                let conn = Connection::open(&path).map_err(io::Error::other)?;
+                let mut rows = conn.prepare("SELECT x FROM t").map_err(io::Error::other)?;
+                let committed: Vec<i64> = rows
+                    .query_map([], |r| r.get(0))
+                    .and_then(|rows| rows.collect())
+                    .map_err(io::Error::other)?;
+                *seen.lock().unwrap() = committed;
+                Ok(())
+            }
+        });
+        let answers: Vec<_> = (0..40).map(|x| (x, harness.insert(x))).collect();
+        for (x, answer) in answers {
+            answer.blocking_recv().unwrap().unwrap();
+            assert!(
+                flushed.lock().unwrap().contains(&x),
+                "{x} answered before a flush"
+            );
+        }
+        assert_eq!(harness.finish().len(), 40);
+    }
 }

@@ -177,3 +177,35 @@ async fn a_failing_write_is_undone_alone_and_the_rest_of_its_batch_commits() {
         "{stats:?}"
     );
 }
+
+#[tokio::test]
+async fn a_database_reached_through_a_symlink_takes_writes() {
+    // Arrange: SQLite puts the WAL next to the real file, not next to the link.
+    let real = tempfile::tempdir().expect("temp dir");
+    let links = tempfile::tempdir().expect("temp dir");
+    let target = real.path().join("real.db");
+    std::fs::write(&target, b"").expect("create the database file");
+    let link = links.path().join("linked.db");
+    std::os::unix::fs::symlink(&target, &link).expect("symlink");
+
+    // Act
+    let store = Store::open(&link).expect("open through the link");
+    let written = store
+        .write(|db| {
+            Ok(db.execute(
+                "INSERT INTO webhooks (id, name, provider, secret, created_at, updated_at) \
+                 VALUES ('via-link', 'L', 'github', 's', 0, 0)",
+                [],
+            )?)
+        })
+        .await;
+    store.close();
+
+    // Assert
+    assert_eq!(written.expect("the write is durable"), 1);
+    let db = rusqlite::Connection::open(&target).expect("open the real file");
+    let rows: i64 = db
+        .query_row("SELECT COUNT(*) FROM webhooks WHERE id = 'via-link'", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(rows, 1);
+}
