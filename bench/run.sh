@@ -3,8 +3,8 @@
 # (32 connections, 10 s each):
 #   1. the bare route of the same binary (read body, 200): the ceiling;
 #   2. the full durable path: signed ~5 KB GitHub issues.opened, verified, matched against a
-#      command, stored with its task in SQLite (synchronous=FULL, group commit), 200 after
-#      the commit; every request has its own delivery id, so none is a duplicate;
+#      command, stored with its task in SQLite (group commit, fdatasync of the WAL), 200 after
+#      the commit is on disk; every request has its own delivery id, so none is a duplicate;
 # then a paced run at 1,000 requests/s for p50/p99 at that rate, and the server's peak RSS.
 # Usage: bench/run.sh [seconds] [connections]
 set -euo pipefail
