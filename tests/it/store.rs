@@ -205,7 +205,11 @@ async fn a_database_reached_through_a_symlink_takes_writes() {
     assert_eq!(written.expect("the write is durable"), 1);
     let db = rusqlite::Connection::open(&target).expect("open the real file");
     let rows: i64 = db
-        .query_row("SELECT COUNT(*) FROM webhooks WHERE id = 'via-link'", [], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM webhooks WHERE id = 'via-link'",
+            [],
+            |r| r.get(0),
+        )
         .expect("count");
     assert_eq!(rows, 1);
 }
