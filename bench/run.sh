@@ -2,7 +2,7 @@
 # Receive-path benchmark: starts the release binary, then drives, on loopback, with wrk
 # (32 connections, 10 s each):
 #   1. the bare route of the same binary (read body, 200): the ceiling;
-#   2. the full durable path: signed ~5 KB GitHub issues.opened, verified, matched against a
+#   2. the full durable path: signed ~4.2 KB GitHub issues.opened, verified, matched against a
 #      command, stored with its task in SQLite (group commit, fdatasync of the WAL), 200 after
 #      the commit is on disk; every request has its own delivery id, so none is a duplicate;
 # then a paced run at 1,000 requests/s for p50/p99 at that rate, and the server's peak RSS.
@@ -36,7 +36,7 @@ curl -fs -X POST "$API/webhooks" -H "Authorization: Bearer $KEY" \
 curl -fs -X POST "$API/webhooks/bench/commands" -H "Authorization: Bearer $KEY" \
   -d '{"trigger":"issues.opened","action":"create_task","agent":"planning","template":"Analyze issue: {{issue.title}}","conditions":{"labels":["bug"]}}' >/dev/null
 
-# A ~5 KB issues.opened payload and its signature.
+# A ~4.2 KB issues.opened payload and its signature.
 python3 - "$WORK" "$SECRET" <<'PY'
 import hashlib, hmac, json, sys
 work, secret = sys.argv[1], sys.argv[2]

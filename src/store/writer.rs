@@ -116,7 +116,11 @@ where
     let (to_syncer, from_writer) = mpsc::channel::<Committed>();
     let in_flight = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        let syncer = scope.spawn(|| syncer::run(flush, from_writer, &in_flight, stats));
+        // Named, so it shows apart from the writer in `top -H` and profiles.
+        let syncer = std::thread::Builder::new()
+            .name("store-syncer".into())
+            .spawn_scoped(scope, || syncer::run(flush, from_writer, &in_flight, stats))
+            .expect("cannot start the store's syncer thread");
         // The syncer lowers `in_flight` after each sync; should it ever die, nothing would,
         // so the writer also commits (and learns the syncer is gone) once it has finished.
         let syncer_idle = || in_flight.load(SeqCst) == 0 || syncer.is_finished();
