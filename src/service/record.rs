@@ -1,6 +1,6 @@
 //! The receiver's one write: the event, the actions and tasks it planned, and a reply handed to
-//! a task that waits on the same thread — all in one savepoint of the writer's transaction, so
-//! either all of it is durable before the 2xx or none of it is.
+//! a task that waits on the same thread — one write of the store, which commits or undoes it
+//! whole, so either all of it is durable before the 2xx or none of it is.
 
 use rusqlite::Connection;
 use serde_json::Value;
