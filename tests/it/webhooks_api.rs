@@ -385,3 +385,48 @@ async fn a_standard_webhooks_secret_that_is_not_whsec_base64_is_refused() {
     // Assert
     assert_error(&answer, StatusCode::BAD_REQUEST, Some("secret"));
 }
+
+#[tokio::test]
+async fn a_database_that_cannot_be_flushed_refuses_writes_with_503_and_health_says_why() {
+    // Arrange: the WAL file is removed under the running server, so the next flush of a
+    // commit fails, as it would on a disk that gave out.
+    let app = spawn_app().await;
+    app.github_webhook("gh", "s3cret").await;
+    let db = std::fs::canonicalize(&app.db_path).expect("database path");
+    let wal = format!("{}-wal", db.display());
+    std::fs::remove_file(&wal).expect("the WAL exists while the server runs");
+    let body = json!({"action": "opened", "issue": {"number": 1, "title": "t"}}).to_string();
+
+    // Act
+    let delivery = app
+        .post_github("gh", "issues", "d-after-disk-failure", &body, "s3cret")
+        .await;
+    let retry_after = delivery.headers().get("retry-after").cloned();
+    let (delivery_status, delivery_body) = crate::helpers::read_json(delivery).await;
+    let (health_status, health) = send_json(app.client.get(app.url("/health"))).await;
+    let created = send_json(
+        app.api(Method::POST, "/api/webhooks")
+            .json(&json!({"id": "later", "name": "Later", "provider": "github", "secret": "x"})),
+    )
+    .await;
+
+    // Assert: the sender is told to retry (not that its event is stored), every later write
+    // is refused the same way, and /health names the reason.
+    assert_eq!(
+        delivery_status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{delivery_body}"
+    );
+    assert_eq!(delivery_body["error"]["code"], "storage_unavailable");
+    assert_eq!(retry_after.expect("Retry-After"), "60");
+    assert_eq!(health_status, StatusCode::SERVICE_UNAVAILABLE, "{health}");
+    assert_eq!(health["status"], "error");
+    assert!(
+        health["database"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("flushing the database to disk failed")),
+        "{health}"
+    );
+    assert_error(&created, StatusCode::SERVICE_UNAVAILABLE, None);
+    assert_eq!(created.1["error"]["code"], "storage_unavailable");
+}
