@@ -9,10 +9,10 @@
 //! caller learns its result only once the commit holding it is on disk. Readers use their own
 //! connections; in WAL mode they see the last commit and never wait for the writer.
 //!
-//! Readers see a commit as soon as it is made, a fraction of a millisecond before the
-//! syncer's fsync covers it. A crash in that window can lose a write some reader already
-//! saw (the outbox worker may even have acted on it); its caller was never answered, so the
-//! sender, which got no 2xx, delivers it again.
+//! Readers see a commit as soon as it is made, up to one fsync's time before the syncer's
+//! fsync covers it. A power loss or OS crash in that window can lose a write some reader
+//! already saw (the outbox worker may even have acted on it); its caller was never answered,
+//! so the sender, which got no 2xx, delivers it again.
 //!
 //! Checkpoints stay SQLite's automatic ones, run by the writer after a commit. Running them
 //! from a background connection instead was measured (bench/run.sh, 2026-12-01): the same

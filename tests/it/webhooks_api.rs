@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, send_json, spawn_app, spawn_app_with};
+use crate::helpers::{assert_error, read_json, send_json, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn health_answers_ok_without_an_api_key() {
@@ -402,7 +402,7 @@ async fn a_database_that_cannot_be_flushed_refuses_writes_with_503_and_health_sa
         .post_github("gh", "issues", "d-after-disk-failure", &body, "s3cret")
         .await;
     let retry_after = delivery.headers().get("retry-after").cloned();
-    let (delivery_status, delivery_body) = crate::helpers::read_json(delivery).await;
+    let (delivery_status, delivery_body) = read_json(delivery).await;
     let (health_status, health) = send_json(app.client.get(app.url("/health"))).await;
     let created = send_json(
         app.api(Method::POST, "/api/webhooks")
