@@ -1,5 +1,6 @@
 //! Standard Webhooks (Svix, OpenAI, GitLab signing tokens): the receive path's verify +
-//! describe step for `webhook-id` / `webhook-timestamp` / `webhook-signature`.
+//! describe step for `webhook-id` / `webhook-timestamp` / `webhook-signature`, or the same
+//! three as `svix-*`, the names Svix itself sends.
 
 use axum::http::HeaderMap;
 use base64::Engine as _;
@@ -16,6 +17,32 @@ const TIMESTAMP: &str = "webhook-timestamp";
 const SIGNATURE: &str = "webhook-signature";
 const PREFIX: &str = "whsec_";
 
+/// The three headers of one naming. Svix sends `svix-*` (unbranded senders the spec's
+/// `webhook-*`) and its libraries accept both, so a webhook set up as `svix` must too.
+struct Names {
+    id: &'static str,
+    timestamp: &'static str,
+    signature: &'static str,
+}
+
+const SPEC: Names = Names {
+    id: ID,
+    timestamp: TIMESTAMP,
+    signature: SIGNATURE,
+};
+const SVIX: Names = Names {
+    id: "svix-id",
+    timestamp: "svix-timestamp",
+    signature: "svix-signature",
+};
+
+/// The spec's names unless the request carries only Svix's; one request never mixes them.
+fn names(headers: &HeaderMap) -> &'static Names {
+    let svix_only =
+        header(headers, SPEC.signature).is_none() && header(headers, SVIX.signature).is_some();
+    if svix_only { &SVIX } else { &SPEC }
+}
+
 /// `whsec_` + base64 of 32 random bytes, the form the Standard Webhooks libraries accept.
 pub fn generate_secret() -> String {
     let mut rng = rand::rng();
@@ -31,10 +58,13 @@ pub(super) fn verify(
     req: &Request<'_>,
     tolerance: Option<i64>,
 ) -> Result<KeyUsed, VerifyError> {
-    let id = header(req.headers, ID).ok_or(VerifyError::MissingHeader(ID))?;
-    let ts_raw = header(req.headers, TIMESTAMP).ok_or(VerifyError::MissingHeader(TIMESTAMP))?;
-    let list = header(req.headers, SIGNATURE).ok_or(VerifyError::MissingHeader(SIGNATURE))?;
-    let ts = parse_ts(ts_raw, "webhook-timestamp is not an integer")?;
+    let names = names(req.headers);
+    let id = header(req.headers, names.id).ok_or(VerifyError::MissingHeader(names.id))?;
+    let ts_raw =
+        header(req.headers, names.timestamp).ok_or(VerifyError::MissingHeader(names.timestamp))?;
+    let list =
+        header(req.headers, names.signature).ok_or(VerifyError::MissingHeader(names.signature))?;
+    let ts = parse_ts(ts_raw, "the signature timestamp is not an integer")?;
     if !within(
         req.now_secs(),
         ts,
@@ -51,7 +81,7 @@ pub(super) fn verify(
         .collect();
     if candidates.is_empty() {
         return Err(VerifyError::Malformed(
-            "no v1 signature in webhook-signature",
+            "no v1 signature in the signature header",
         ));
     }
     // The libraries sign the parsed integer, so `0123` is signed as `123`.
@@ -85,12 +115,13 @@ pub(super) fn decode_secret(secret: &str) -> Result<Vec<u8>, VerifyError> {
 }
 
 /// Event type from the body's `type` (the spec's recommendation), else `event`; the delivery
-/// id is `webhook-id`, the spec's idempotency key. The spec defines no thread, so no source.
+/// id is `webhook-id` (or `svix-id`), the spec's idempotency key. The spec defines no thread,
+/// so no source.
 pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     let event_type = str_at(payload, "/type")
         .or_else(|| str_at(payload, "/event"))
         .unwrap_or_else(|| "unknown".into());
-    let delivery = header(headers, ID).map(str::to_owned);
+    let delivery = header(headers, names(headers).id).map(str::to_owned);
     described(event_type, delivery, None)
 }
 
@@ -214,7 +245,7 @@ pub(super) mod tests {
                 NOW,
                 only(SECRET),
                 Err(VerifyError::Malformed(
-                    "no v1 signature in webhook-signature",
+                    "no v1 signature in the signature header",
                 )),
             ),
             (
@@ -233,6 +264,46 @@ pub(super) mod tests {
             let h = headers(&pairs);
             assert_eq!(verify(secrets, &req(&h, body, now), None), want, "{name}");
         }
+    }
+
+    #[test]
+    fn svix_header_names_verify_and_name_the_delivery() {
+        let good = sign(SECRET, "msg_svix", NOW, BODY);
+        let ts = NOW.to_string();
+        let h = headers(&[
+            ("svix-id", "msg_svix"),
+            ("svix-timestamp", &ts),
+            ("svix-signature", &good),
+        ]);
+        assert_eq!(
+            verify(only(SECRET), &req(&h, BODY, NOW), None),
+            Ok(KeyUsed::Current)
+        );
+        let payload = serde_json::from_slice(BODY).unwrap();
+        assert_eq!(
+            describe(&h, &payload).delivery_id.as_deref(),
+            Some("msg_svix")
+        );
+        // The id is signed: another id under the same signature fails.
+        let h = headers(&[
+            ("svix-id", "msg_other"),
+            ("svix-timestamp", &ts),
+            ("svix-signature", &good),
+        ]);
+        assert_eq!(
+            verify(only(SECRET), &req(&h, BODY, NOW), None),
+            Err(VerifyError::BadSignature)
+        );
+        // Half of each naming is not a signed request.
+        let h = headers(&[
+            ("webhook-id", "msg_svix"),
+            ("svix-timestamp", &ts),
+            ("svix-signature", &good),
+        ]);
+        assert_eq!(
+            verify(only(SECRET), &req(&h, BODY, NOW), None),
+            Err(VerifyError::MissingHeader("svix-id"))
+        );
     }
 
     #[test]
