@@ -1,11 +1,13 @@
 //! The receiver with the other providers' schemes: GitLab tokens, Slack v0 signatures and
-//! its url_verification handshake, Standard Webhooks and Open WebUI's URL token.
+//! its url_verification handshake, Standard Webhooks (and Svix's header names) and Open
+//! WebUI's URL token.
 
 use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
     OPENWEBUI_USER_CREATED, assert_error, now_secs, read_json, send_json, spawn_app,
+    standard_signature,
 };
 
 #[tokio::test]
@@ -122,6 +124,54 @@ async fn a_standard_webhooks_event_signed_with_the_generated_secret_is_accepted(
     let event = app.event(answer["event_id"].as_str().unwrap()).await;
     assert_eq!(event["event_type"], "invoice.paid");
     assert_eq!(event["delivery_id"], "msg_2KWPBgLl");
+    assert_error(&forged, StatusCode::UNAUTHORIZED, None);
+}
+
+#[tokio::test]
+async fn a_svix_delivery_with_svix_header_names_is_verified_and_deduplicated() {
+    // Arrange: Svix sends svix-id / svix-timestamp / svix-signature, not the webhook-* names.
+    let app = spawn_app().await;
+    let created = app
+        .create_webhook(json!({"id": "sx", "name": "Svix", "provider": "svix"}))
+        .await;
+    let secret = created["secret"].as_str().expect("secret").to_string();
+    let body = json!({"type": "user.created", "data": {"id": "u_1"}}).to_string();
+    let ts = now_secs();
+    let send = |signature: String| {
+        app.client
+            .post(app.url("/webhooks/svix/sx"))
+            .header("Content-Type", "application/json")
+            .header("svix-id", "msg_svix_1")
+            .header("svix-timestamp", ts.to_string())
+            .header("svix-signature", signature)
+            .body(body.clone())
+            .send()
+    };
+    let signature = standard_signature(&secret, "msg_svix_1", ts, &body);
+
+    // Act
+    let (status, first) = read_json(send(signature.clone()).await.unwrap()).await;
+    let (_, again) = read_json(send(signature).await.unwrap()).await;
+    let forged = read_json(
+        send(standard_signature(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_svix_1",
+            ts,
+            &body,
+        ))
+        .await
+        .unwrap(),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["status"], "accepted");
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(again["event_id"], first["event_id"]);
+    let event = app.event(first["event_id"].as_str().unwrap()).await;
+    assert_eq!(event["event_type"], "user.created");
+    assert_eq!(event["delivery_id"], "msg_svix_1");
     assert_error(&forged, StatusCode::UNAUTHORIZED, None);
 }
 
