@@ -10,12 +10,18 @@ use clap::{Args, ValueEnum};
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address the HTTP listener (receiver, REST API, MCP) binds to.
-    #[arg(long, env = "WEBHOOK_MCP_LISTEN", default_value = "127.0.0.1:8086")]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_LISTEN",
+        default_value = "127.0.0.1:8086"
+    )]
     pub listen: SocketAddr,
 
     /// SQLite database file; created with its folder on first start.
     #[arg(
         long,
+        global = true,
         env = "WEBHOOK_MCP_DATABASE",
         default_value = "./data/webhook-mcp.db"
     )]
@@ -23,57 +29,83 @@ pub struct Config {
 
     /// Bearer key for /api and /mcp. Without one, a key is generated on first start,
     /// printed once, and only its hash is stored.
-    #[arg(long, env = "WEBHOOK_MCP_API_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_API_KEY",
+        hide_env_values = true
+    )]
     pub api_key: Option<String>,
 
     /// Base URL senders reach this server at, used in the receiver URLs shown to users.
     /// Defaults to `http://{listen}`.
-    #[arg(long, env = "PUBLIC_BASE_URL")]
+    #[arg(long, global = true, env = "PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
 
     /// Largest webhook body accepted, in bytes; larger ones get 413.
-    #[arg(long, env = "WEBHOOK_MCP_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, global = true, env = "WEBHOOK_MCP_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
     /// How long the previous secret keeps verifying after a rotation, in seconds,
     /// unless the rotation request says otherwise.
-    #[arg(long, env = "WEBHOOK_MCP_ROTATION_GRACE_SECS", default_value_t = 24 * 3600)]
+    #[arg(long, global = true, env = "WEBHOOK_MCP_ROTATION_GRACE_SECS", default_value_t = 24 * 3600)]
     pub rotation_grace_secs: i64,
 
     /// Log format on stderr: `text` for people, `json` for log collectors.
-    #[arg(long, env = "WEBHOOK_MCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, env = "WEBHOOK_MCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
     /// Folder whose prompt files (`setup-webhook.md`, `instructions.md`, ...) replace the
     /// compiled-in ones.
-    #[arg(long, env = "PROMPTS_DIR")]
+    #[arg(long, global = true, env = "PROMPTS_DIR")]
     pub prompts_dir: Option<PathBuf>,
 
     /// Host names `/mcp` answers to (comma-separated), a guard against DNS rebinding. Unset:
     /// any host (the bearer key is the guard), which suits Open WebUI in Docker
     /// (`host.docker.internal`) and reverse proxies.
-    #[arg(long, env = "WEBHOOK_MCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
     pub mcp_allowed_hosts: Vec<String>,
 
     /// Stateful MCP sessions (`Mcp-Session-Id`), needed only by clients that use the legacy
     /// `resources/subscribe` push; `subscriptions/listen` works without.
-    #[arg(long, env = "WEBHOOK_MCP_SESSIONS", default_value_t = false)]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_SESSIONS",
+        default_value_t = false
+    )]
     pub mcp_sessions: bool,
 
     /// Serve /api and /mcp without an API key. Refused unless listening on loopback: for
     /// local development only.
-    #[arg(long, env = "WEBHOOK_MCP_NO_AUTH", default_value_t = false)]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_NO_AUTH",
+        default_value_t = false
+    )]
     pub no_auth: bool,
 
     /// Hosts (`host` or `host:port`) that outbound actions may reach even on private or
     /// loopback addresses, e.g. `open-webui:8080` in a compose network. Comma-separated.
-    #[arg(long, env = "ALLOWED_TARGET_HOSTS", value_delimiter = ',')]
+    #[arg(
+        long,
+        global = true,
+        env = "ALLOWED_TARGET_HOSTS",
+        value_delimiter = ','
+    )]
     pub allowed_target_hosts: Vec<String>,
 
     /// When failed actions are tried again: delays after the 1st, 2nd, ... failure, ±20 %
     /// jitter; after the last one the action is dead-lettered. Units s, m, h.
     #[arg(
         long,
+        global = true,
         env = "WEBHOOK_MCP_RETRY_SCHEDULE",
         value_delimiter = ',',
         default_value = "5s,5m,30m,2h,5h,10h,10h"
@@ -81,15 +113,25 @@ pub struct Config {
     pub retry_schedule: Vec<String>,
 
     /// Timeout of one outbound request (comment, message, forward), in seconds.
-    #[arg(long, env = "WEBHOOK_MCP_OUTBOUND_TIMEOUT_SECS", default_value_t = 15)]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_OUTBOUND_TIMEOUT_SECS",
+        default_value_t = 15
+    )]
     pub outbound_timeout_secs: u64,
 
     /// How many actions are sent at the same time.
-    #[arg(long, env = "WEBHOOK_MCP_OUTBOUND_CONCURRENCY", default_value_t = 8)]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_OUTBOUND_CONCURRENCY",
+        default_value_t = 8
+    )]
     pub outbound_concurrency: usize,
 
     /// Run the outbox worker (turn off to only receive and store).
-    #[arg(long, env = "WEBHOOK_MCP_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, global = true, env = "WEBHOOK_MCP_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     pub worker: bool,
 
     #[command(flatten)]
@@ -100,36 +142,67 @@ pub struct Config {
 
     /// Key that encrypts webhook secrets and reply credentials at rest (32 bytes: 64 hex
     /// characters or base64). Unset: stored as given.
-    #[arg(long, env = "WEBHOOK_MCP_SECRET_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_SECRET_KEY",
+        hide_env_values = true
+    )]
     pub secret_key: Option<String>,
 
     /// Requests per second one source address may send to the receiver (token bucket,
     /// burst = the same number); 0 turns the limit off.
-    #[arg(long, env = "WEBHOOK_MCP_RATE_LIMIT_PER_IP", default_value_t = 0)]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_RATE_LIMIT_PER_IP",
+        default_value_t = 0
+    )]
     pub rate_limit_per_ip: u32,
 
     /// Requests per second each webhook accepts unless its options set `rate_limit`; 0 = off.
-    #[arg(long, env = "WEBHOOK_MCP_RATE_LIMIT_PER_WEBHOOK", default_value_t = 0)]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_RATE_LIMIT_PER_WEBHOOK",
+        default_value_t = 0
+    )]
     pub rate_limit_per_webhook: u32,
 
     /// Proxies (addresses or CIDR ranges, comma-separated) whose `X-Forwarded-For` is believed
     /// for the client address. Empty (default): the TCP peer is the client.
-    #[arg(long, env = "WEBHOOK_MCP_TRUSTED_PROXIES", value_delimiter = ',')]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
     pub trusted_proxies: Vec<String>,
 
     /// Webhook requests in flight at once; past it the receiver answers 503 with Retry-After
     /// (senders retry) instead of queueing without bound.
-    #[arg(long, env = "WEBHOOK_MCP_MAX_IN_FLIGHT", default_value_t = 1024)]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_MAX_IN_FLIGHT",
+        default_value_t = 1024
+    )]
     pub max_in_flight: usize,
 
     /// Seconds a request to the receiver or /api may take, slow clients included (408 after).
-    #[arg(long, env = "WEBHOOK_MCP_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_REQUEST_TIMEOUT_SECS",
+        default_value_t = 30
+    )]
     pub request_timeout_secs: u64,
 
     /// Adds `POST /bench/bare` (reads the body, answers 200) so the benchmark can measure the
     /// ceiling of this binary next to the full receive path.
     #[arg(
         long,
+        global = true,
         env = "WEBHOOK_MCP_BENCH_ROUTES",
         default_value_t = false,
         hide = true
@@ -137,7 +210,12 @@ pub struct Config {
     pub bench_routes: bool,
 
     /// Seconds to wait for requests in flight to finish on shutdown.
-    #[arg(long, env = "WEBHOOK_MCP_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_SHUTDOWN_GRACE_SECS",
+        default_value_t = 10
+    )]
     pub shutdown_grace_secs: u64,
 }
 
@@ -196,40 +274,62 @@ impl Config {
 /// (a webhook's `options.credentials`) override these.
 #[derive(Debug, Clone, Args)]
 pub struct Upstreams {
-    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
+    #[arg(
+        long,
+        global = true,
+        env = "GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
     pub github_api_url: String,
-    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "GITHUB_TOKEN", hide_env_values = true)]
     pub github_token: Option<String>,
-    #[arg(long, env = "GITLAB_URL", default_value = "https://gitlab.com")]
+    #[arg(
+        long,
+        global = true,
+        env = "GITLAB_URL",
+        default_value = "https://gitlab.com"
+    )]
     pub gitlab_url: String,
-    #[arg(long, env = "GITLAB_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "GITLAB_TOKEN", hide_env_values = true)]
     pub gitlab_token: Option<String>,
     /// e.g. `https://your-domain.atlassian.net`.
-    #[arg(long, env = "JIRA_BASE_URL")]
+    #[arg(long, global = true, env = "JIRA_BASE_URL")]
     pub jira_base_url: Option<String>,
-    #[arg(long, env = "JIRA_EMAIL")]
+    #[arg(long, global = true, env = "JIRA_EMAIL")]
     pub jira_email: Option<String>,
-    #[arg(long, env = "JIRA_API_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "JIRA_API_TOKEN", hide_env_values = true)]
     pub jira_api_token: Option<String>,
-    #[arg(long, env = "SLACK_API_URL", default_value = "https://slack.com/api")]
+    #[arg(
+        long,
+        global = true,
+        env = "SLACK_API_URL",
+        default_value = "https://slack.com/api"
+    )]
     pub slack_api_url: String,
-    #[arg(long, env = "SLACK_BOT_TOKEN", hide_env_values = true)]
+    #[arg(long, global = true, env = "SLACK_BOT_TOKEN", hide_env_values = true)]
     pub slack_bot_token: Option<String>,
     #[arg(
         long,
+        global = true,
         env = "LINEAR_API_URL",
         default_value = "https://api.linear.app/graphql"
     )]
     pub linear_api_url: String,
-    #[arg(long, env = "LINEAR_API_KEY", hide_env_values = true)]
+    #[arg(long, global = true, env = "LINEAR_API_KEY", hide_env_values = true)]
     pub linear_api_key: Option<String>,
     #[arg(
         long,
+        global = true,
         env = "TELEGRAM_API_URL",
         default_value = "https://api.telegram.org"
     )]
     pub telegram_api_url: String,
-    #[arg(long, env = "TELEGRAM_BOT_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "TELEGRAM_BOT_TOKEN",
+        hide_env_values = true
+    )]
     pub telegram_bot_token: Option<String>,
 }
 
@@ -285,33 +385,48 @@ impl Config {
 #[derive(Debug, Clone, Args)]
 pub struct AgentSettings {
     /// Open WebUI's base URL; the runner calls `{OPENWEBUI_URL}/api/chat/completions`.
-    #[arg(long, env = "OPENWEBUI_URL")]
+    #[arg(long, global = true, env = "OPENWEBUI_URL")]
     pub openwebui_url: Option<String>,
     /// Bearer key for the chat API (an Open WebUI `sk-...` API key).
-    #[arg(long, env = "OPENWEBUI_API_KEY", hide_env_values = true)]
+    #[arg(long, global = true, env = "OPENWEBUI_API_KEY", hide_env_values = true)]
     pub openwebui_api_key: Option<String>,
     /// Full chat completions URL of any OpenAI-compatible API; overrides OPENWEBUI_URL.
-    #[arg(long, env = "WEBHOOK_MCP_CHAT_URL")]
+    #[arg(long, global = true, env = "WEBHOOK_MCP_CHAT_URL")]
     pub chat_url: Option<String>,
     /// The model agents use unless their declaration names one.
-    #[arg(long, env = "AI_MODEL")]
+    #[arg(long, global = true, env = "AI_MODEL")]
     pub ai_model: Option<String>,
     /// Agent declarations: a JSON file path, or the JSON itself (a list of
     /// {"name", "model"?, "system_prompt"?, "result"?, "target"?, "tools"?, "max_steps"?}).
     /// Default: `planning` and `brain`, both answering with a comment on the source.
-    #[arg(long, env = "WEBHOOK_MCP_AGENTS")]
+    #[arg(long, global = true, env = "WEBHOOK_MCP_AGENTS")]
     pub agents: Option<String>,
     /// Run the built-in runner in this process (it runs only when a chat API is set).
-    #[arg(long, env = "WEBHOOK_MCP_RUNNER", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, global = true, env = "WEBHOOK_MCP_RUNNER", default_value_t = true, action = clap::ArgAction::Set)]
     pub runner: bool,
     /// How many tasks run at the same time.
-    #[arg(long, env = "WEBHOOK_MCP_AGENT_CONCURRENCY", default_value_t = 2)]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_AGENT_CONCURRENCY",
+        default_value_t = 2
+    )]
     pub concurrency: usize,
     /// Timeout of one chat completion call, in seconds.
-    #[arg(long, env = "WEBHOOK_MCP_AGENT_TIMEOUT_SECS", default_value_t = 120)]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_AGENT_TIMEOUT_SECS",
+        default_value_t = 120
+    )]
     pub timeout_secs: u64,
     /// How long a task waits for a reply after `ask` before it fails with `timeout`.
-    #[arg(long, env = "WEBHOOK_MCP_REPLY_TIMEOUT", default_value = "7d")]
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_REPLY_TIMEOUT",
+        default_value = "7d"
+    )]
     pub reply_timeout: String,
 }
 

@@ -275,8 +275,10 @@ async fn the_stdio_server_serves_the_same_tools_on_the_same_database() {
     let db = dir.path().join("stdio.db");
     let transport = TokioChildProcess::new(
         tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp")).configure(|c| {
+            // Flags after the subcommand, as MCP client configs usually write them.
             c.arg("stdio")
-                .env("WEBHOOK_MCP_DATABASE", &db)
+                .arg("--database")
+                .arg(&db)
                 .env("WEBHOOK_MCP_API_KEY", "k")
                 .env("RUST_LOG", "warn");
         }),

@@ -5,36 +5,21 @@
 // a stale timestamp get 401. Then a `forward` command sends an event on to a local receiver,
 // which checks our signature with the Standard Webhooks library. Exits non-zero on failure.
 //
-// Usage: node check.mjs <path to webhook-mcp binary>
+// Usage: node senders_check.mjs <path to webhook-mcp binary>
 
-import { spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sign as githubSign } from "@octokit/webhooks-methods";
 import { Webhook as StandardWebhook } from "standardwebhooks";
 import Stripe from "stripe";
 import { Webhook as SvixWebhook } from "svix";
+import { KEY, check, freePort, runCheck, startServer, tempDir } from "./server.mjs";
 
-const KEY = "sender-check-key";
 const binary = process.argv[2];
 if (!binary) {
-  console.error("usage: node check.mjs <path to webhook-mcp binary>");
+  console.error("usage: node senders_check.mjs <path to webhook-mcp binary>");
   process.exit(2);
-}
-
-function check(cond, what, detail) {
-  if (!cond) throw new Error(`${what}${detail === undefined ? "" : `: ${JSON.stringify(detail)}`}`);
-}
-
-async function freePort() {
-  const server = createServer();
-  await new Promise((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address();
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 async function api(base, method, path, body) {
@@ -81,16 +66,8 @@ async function exercise(base, c) {
 }
 
 async function main() {
-  const dir = mkdtempSync(join(tmpdir(), "webhook-mcp-senders-"));
-  const port = await freePort();
+  const { dir, cleanup } = tempDir();
   const forwardPort = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const server = spawn(
-    binary,
-    ["--listen", `127.0.0.1:${port}`, "--database", join(dir, "senders.db"),
-      "--allowed-target-hosts", `127.0.0.1:${forwardPort}`, "--retry-schedule", "1s"],
-    { env: { ...process.env, WEBHOOK_MCP_API_KEY: KEY, RUST_LOG: "warn" }, stdio: ["ignore", "inherit", "inherit"] },
-  );
   let forwarded;
   const receiver = createServer((req, res) => {
     let body = "";
@@ -101,18 +78,15 @@ async function main() {
     });
   });
   await new Promise((r) => receiver.listen(forwardPort, "127.0.0.1", r));
+  const server = await startServer(binary, join(dir, "senders.db"), [
+    "--allowed-target-hosts", `127.0.0.1:${forwardPort}`, "--retry-schedule", "1s",
+  ]);
   try {
-    for (let i = 0; ; i++) {
-      const up = await fetch(`${base}/health`).then((r) => r.ok, () => false);
-      if (up) break;
-      check(i < 100, "the server did not start");
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    await run(base, forwardPort, (fn) => (forwarded = fn));
+    await run(server.base, forwardPort, (fn) => (forwarded = fn));
   } finally {
-    server.kill("SIGTERM");
+    await server.stop();
     receiver.close();
-    rmSync(dir, { recursive: true, force: true });
+    cleanup();
   }
 }
 
@@ -187,7 +161,4 @@ async function run(base, forwardPort, onForward) {
   }
 }
 
-main().then(
-  () => console.log("all sender library checks passed"),
-  (e) => { console.error(`FAILED: ${e.message}`); process.exit(1); },
-);
+runCheck("sender library", main);
