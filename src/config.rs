@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 /// Settings of the server. Each one is a flag and an environment variable.
+// Every flag is `global`, so it also works after a subcommand: MCP client configs write
+// `webhook-mcp stdio --database ...`.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address the HTTP listener (receiver, REST API, MCP) binds to.
