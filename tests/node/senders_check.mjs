@@ -57,8 +57,7 @@ async function exercise(base, c) {
     const stale = await deliver(url, c.staleHeaders, c.body);
     check(stale.status === 401, `${c.name}: timestamp outside the window`, stale);
   }
-  const event = await api(base, "GET", `/events/${first.json.event_id}`);
-  const e = event.event ?? event;
+  const e = await api(base, "GET", `/events/${first.json.event_id}`);
   check(e.verified === true, `${c.name}: stored as verified`, e);
   check(e.event_type === c.eventType, `${c.name}: event type`, e.event_type);
   check(e.delivery_id === c.deliveryId, `${c.name}: delivery id`, e.delivery_id);

@@ -10,24 +10,13 @@ import asyncio
 import hashlib
 import hmac
 import json
-import os
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 
 import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-KEY = "python-check-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from server import KEY, running_server
 
 
 async def check(base: str) -> None:
@@ -85,27 +74,9 @@ async def check(base: str) -> None:
 
 
 def main() -> int:
-    binary = sys.argv[1]
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, WEBHOOK_MCP_API_KEY=KEY, RUST_LOG="warn")
-        server = subprocess.Popen(
-            [binary, "--listen", f"127.0.0.1:{port}", "--database", os.path.join(tmp, "py.db")],
-            env=env,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(100):
-                try:
-                    if httpx2.get(f"{base}/health").status_code == 200:
-                        break
-                except httpx2.HTTPError:
-                    time.sleep(0.1)
-            asyncio.run(check(base))
-            return 0
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
+    with running_server(sys.argv[1]) as base:
+        asyncio.run(check(base))
+    return 0
 
 
 if __name__ == "__main__":

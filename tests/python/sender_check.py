@@ -11,10 +11,7 @@ Usage: python sender_check.py <path to webhook-mcp binary>
 import datetime
 import json
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 import uuid
@@ -23,18 +20,18 @@ import httpx2
 from slack_sdk.signature import SignatureVerifier
 from standardwebhooks import Webhook
 
-KEY = "python-sender-check-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from server import KEY, running_server
 
 
 def slack_headers(secret: str, body: str, at: int) -> dict:
     signature = SignatureVerifier(secret).generate_signature(timestamp=str(at), body=body)
     return {"X-Slack-Request-Timestamp": str(at), "X-Slack-Signature": signature}
+
+
+def stored_event(http: httpx2.Client, base: str, answer: httpx2.Response) -> dict:
+    """The event a delivery's answer names, as `GET /api/events/{id}` shows it."""
+    event_id = answer.json()["event_id"]
+    return http.get(f"{base}/api/events/{event_id}", headers={"Authorization": f"Bearer {KEY}"}).json()
 
 
 def check(http: httpx2.Client, base: str) -> None:
@@ -69,8 +66,7 @@ def check(http: httpx2.Client, base: str) -> None:
     assert tampered.status_code == 401, tampered.text
     stale = http.post(url, content=message, headers={"Content-Type": "application/json", **slack_headers(secret, message, now - 600)})
     assert stale.status_code == 401, stale.text
-    stored = http.get(f"{base}/api/events/{first.json()['event_id']}", headers=api).json()
-    stored = stored.get("event", stored)
+    stored = stored_event(http, base, first)
     assert stored["verified"] is True, stored
     assert stored["event_type"] == "message.channels", stored
     assert stored["delivery_id"] == event_id, stored
@@ -83,8 +79,7 @@ def check(http: httpx2.Client, base: str) -> None:
     })
     r = http.post(url, content=form, headers={"Content-Type": "application/x-www-form-urlencoded", **slack_headers(secret, form, now)})
     assert r.status_code == 200, r.text
-    stored = http.get(f"{base}/api/events/{r.json()['event_id']}", headers=api).json()
-    stored = stored.get("event", stored)
+    stored = stored_event(http, base, r)
     assert stored["verified"] is True and stored["event_type"] == "/deploy", stored
     assert stored["delivery_id"] == trigger, stored
     print("ok  Slack slash command (slack_sdk)")
@@ -106,37 +101,15 @@ def check(http: httpx2.Client, base: str) -> None:
     assert r.status_code == 200 and r.json()["status"] == "accepted", r.text
     stale = http.post(url, content=body, headers=std_headers(utc_now - datetime.timedelta(minutes=10)))
     assert stale.status_code == 401, stale.text
-    stored = http.get(f"{base}/api/events/{r.json()['event_id']}", headers=api).json()
-    stored = stored.get("event", stored)
+    stored = stored_event(http, base, r)
     assert stored["verified"] is True and stored["event_type"] == "order.created", stored
     assert stored["delivery_id"] == msg_id, stored
     print("ok  Standard Webhooks (standardwebhooks for Python)")
 
 
 def main() -> int:
-    binary = sys.argv[1]
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "WEBHOOK_MCP_API_KEY": KEY, "RUST_LOG": "warn"}
-        server = subprocess.Popen(
-            [binary, "--listen", f"127.0.0.1:{port}", "--database", os.path.join(tmp, "senders.db")],
-            env=env, stdin=subprocess.DEVNULL)
-        try:
-            with httpx2.Client(timeout=10) as http:
-                for _ in range(100):
-                    try:
-                        if http.get(f"{base}/health").status_code == 200:
-                            break
-                    except httpx2.TransportError:
-                        pass
-                    time.sleep(0.1)
-                else:
-                    raise SystemExit("the server did not start")
-                check(http, base)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with running_server(sys.argv[1]) as base, httpx2.Client(timeout=10) as http:
+        check(http, base)
     print("all Python sender library checks passed")
     return 0
 
