@@ -24,7 +24,8 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use crate::app::AppState;
-use crate::service::audit::{self, AuditEntry};
+use crate::mcp::is_read_tool;
+use crate::service::audit::{self, AuditEntry, tool_target};
 use crate::service::auth::{KeyInfo, Scope};
 
 /// The largest body this layer reads to classify and audit a request.
@@ -299,11 +300,6 @@ pub(crate) fn method_is_read_only(method: &str, params: Option<&Value>) -> bool 
     }
 }
 
-/// `list_*` and `get_*` tools only read.
-pub(crate) fn is_read_tool(name: &str) -> bool {
-    name.starts_with("list_") || name.starts_with("get_")
-}
-
 /// The call, when `message` calls a tool that may change something.
 fn changing_tool_call(message: Value) -> Option<ToolCall> {
     let Value::Object(mut object) = message else {
@@ -328,17 +324,6 @@ fn changing_tool_call(message: Value) -> Option<ToolCall> {
         tool,
         arguments: params.remove("arguments").unwrap_or(Value::Null),
     })
-}
-
-/// The id a tool call is about: its `webhook_id`, `command_id`, `event_id`, `task_id` or `id`.
-fn tool_target(arguments: &Value) -> Option<String> {
-    ["webhook_id", "command_id", "event_id", "task_id", "id"]
-        .iter()
-        .find_map(|field| match arguments.get(field)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Null => None,
-            other => Some(other.to_string()),
-        })
 }
 
 /// Accepts any JSON in which no object repeats a key. Two parsers may keep different copies
@@ -519,19 +504,5 @@ mod tests {
         assert!(!api_allows(Scope::Read, &Method::GET, "/api/keys"));
         assert!(!api_allows(Scope::Read, &Method::GET, "/api/keys/key_1"));
         assert!(api_allows(Scope::Admin, &Method::DELETE, "/api/keys/key_1"));
-    }
-
-    #[test]
-    fn the_target_is_the_id_the_arguments_name() {
-        assert_eq!(
-            tool_target(&json!({"webhook_id": "gh", "command_id": "c1"})),
-            Some("gh".into())
-        );
-        assert_eq!(
-            tool_target(&json!({"task_id": "tsk_1"})),
-            Some("tsk_1".into())
-        );
-        assert_eq!(tool_target(&json!({"name": "x"})), None);
-        assert_eq!(tool_target(&Value::Null), None);
     }
 }

@@ -11,10 +11,12 @@ use std::sync::Arc;
 
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    Implementation, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResponse, Implementation, ListResourceTemplatesResult,
+    ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -23,6 +25,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, prompt_handler, too
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
+use crate::service::audit::{self, AuditEntry, tool_target};
 pub use hub::Hub;
 pub use prompts::text as prompt_text;
 
@@ -33,6 +36,18 @@ pub struct McpServer {
     hub: Arc<Hub>,
     tool_router: ToolRouter<McpServer>,
     prompt_router: PromptRouter<McpServer>,
+    /// Who changing tool calls are audited as, when no API key middleware stands in front of
+    /// this server to do it (stdio).
+    audit_as: Option<String>,
+}
+
+/// The audit log's actor for tool calls made over stdio: whoever could start the process
+/// already holds the database file, so there is no key to name.
+pub const STDIO_ACTOR: &str = "stdio";
+
+/// `list_*` and `get_*` tools only read.
+pub fn is_read_tool(name: &str) -> bool {
+    name.starts_with("list_") || name.starts_with("get_")
 }
 
 impl McpServer {
@@ -49,7 +64,14 @@ impl McpServer {
             hub,
             tool_router,
             prompt_router: Self::prompt_router(),
+            audit_as: None,
         }
+    }
+
+    /// Records its own changing tool calls as `actor` (for transports without the middleware).
+    fn audited_as(mut self, actor: &str) -> Self {
+        self.audit_as = Some(actor.to_string());
+        self
     }
 
     /// The names of every tool, for checks that each has its description file.
@@ -87,6 +109,7 @@ pub fn http_service(
 /// Serves MCP on stdin/stdout until the client closes stdin.
 pub async fn serve_stdio(state: AppState, hub: Arc<Hub>) -> anyhow::Result<()> {
     let running = McpServer::new(state, hub)
+        .audited_as(STDIO_ACTOR)
         .serve(rmcp::transport::stdio())
         .await?;
     running.waiting().await?;
@@ -110,6 +133,37 @@ impl ServerHandler for McpServer {
             env!("CARGO_PKG_VERSION"),
         ))
         .with_instructions(prompts::instructions(&self.state))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let audit = self
+            .audit_as
+            .clone()
+            .filter(|_| !is_read_tool(&request.name))
+            .map(|actor| {
+                let arguments = request.arguments.clone().map(serde_json::Value::Object);
+                (actor, format!("mcp {}", request.name), arguments)
+            });
+        let called = self
+            .tool_router
+            .call(ToolCallContext::new(self, request, context))
+            .await;
+        if let Some((actor, action, detail)) = audit {
+            let target = detail.as_ref().and_then(tool_target);
+            let entry = AuditEntry {
+                actor,
+                action,
+                target,
+                status: None,
+                detail,
+            };
+            audit::record(&self.state, entry).await;
+        }
+        called
     }
 
     async fn list_resources(

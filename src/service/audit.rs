@@ -1,6 +1,7 @@
 //! The audit log of management changes: who (the API key's name), what (`POST /api/webhooks`,
 //! `mcp create_webhook`), on what, when, and how it went. Entries are written by the API key
-//! middleware; details pass through [`mask`] first, so no secret reaches the log.
+//! middleware, and for MCP over stdio (which has no key) by the MCP server as actor `stdio`;
+//! details pass through [`mask`] first, so no secret reaches the log.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,13 +18,13 @@ const MAX_DETAIL_BYTES: usize = 64 * 1024;
 /// Something that changed, or was attempted, to record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
-    /// The name of the API key that asked.
+    /// The name of the API key that asked, or `stdio`.
     pub actor: String,
     /// `POST /api/webhooks`, `mcp create_webhook`, ...
     pub action: String,
     /// The path, or the id a tool call names.
     pub target: Option<String>,
-    /// The HTTP status of the answer.
+    /// The HTTP status of the answer; none over stdio.
     pub status: Option<u16>,
     /// The request body or tool arguments; masked before it is stored.
     pub detail: Option<Value>,
@@ -89,6 +90,17 @@ pub fn mask(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(mask),
         _ => {}
     }
+}
+
+/// The id a tool call is about: its `webhook_id`, `command_id`, `event_id`, `task_id` or `id`.
+pub fn tool_target(arguments: &Value) -> Option<String> {
+    ["webhook_id", "command_id", "event_id", "task_id", "id"]
+        .iter()
+        .find_map(|field| match arguments.get(field)? {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        })
 }
 
 /// Masks and stores an entry. A failure is logged, never returned: the audit log must not
@@ -243,5 +255,19 @@ mod tests {
                 "password": "********",
             })
         );
+    }
+
+    #[test]
+    fn the_target_is_the_id_the_arguments_name() {
+        assert_eq!(
+            tool_target(&json!({"webhook_id": "gh", "command_id": "c1"})),
+            Some("gh".into())
+        );
+        assert_eq!(
+            tool_target(&json!({"task_id": "tsk_1"})),
+            Some("tsk_1".into())
+        );
+        assert_eq!(tool_target(&json!({"name": "x"})), None);
+        assert_eq!(tool_target(&Value::Null), None);
     }
 }

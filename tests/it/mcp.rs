@@ -291,10 +291,12 @@ async fn the_stdio_server_serves_the_same_tools_on_the_same_database() {
     let created = call(
         &client,
         "create_webhook",
-        json!({"name": "x", "provider": "gitlab", "id": "gl"}),
+        json!({"name": "x", "provider": "gitlab", "id": "gl", "secret": "stdio-secret"}),
     )
     .await;
     assert_eq!(created.is_error, Some(false), "{}", text(&created));
+    let listed = call(&client, "list_webhooks", json!({})).await;
+    assert_eq!(listed.is_error, Some(false), "{}", text(&listed));
     let tested = structured(
         &call(
             &client,
@@ -316,6 +318,31 @@ async fn the_stdio_server_serves_the_same_tools_on_the_same_database() {
         )
         .expect("count");
     assert_eq!(n, 1);
+
+    // With no API key in front of stdio, its changes are audited as `stdio`; reads are not.
+    let mut audited = conn
+        .prepare(
+            "SELECT actor || ' ' || action || ' ' || coalesce(target, '-'), status, detail \
+             FROM audit_log ORDER BY id",
+        )
+        .expect("prepare");
+    let rows: Vec<(String, Option<i64>, String)> = audited
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let actions: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["stdio mcp create_webhook gl", "stdio mcp test_webhook gl"]
+    );
+    assert!(
+        rows.iter().all(|r| r.1.is_none()),
+        "no HTTP status over stdio"
+    );
+    let created: Value = serde_json::from_str(&rows[0].2).expect("detail is JSON");
+    assert_eq!(created["id"], "gl");
+    assert_eq!(created["secret"], "********", "the secret is masked");
 }
 
 #[tokio::test]
