@@ -1,7 +1,7 @@
 //! `GET /metrics`: Prometheus text. Counts come from the database at scrape time (events,
 //! actions and tasks by status, webhooks), so they are exact across restarts and shared by
 //! every process on the same file. The store writer's counters (commits, batched writes, time
-//! spent) are this process's own.
+//! spent, and histograms of commit and fdatasync durations) are this process's own.
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -10,6 +10,7 @@ use rusqlite::Connection;
 
 use super::error::ApiError;
 use crate::app::AppState;
+use crate::store::durations::{BOUNDS, Buckets};
 use crate::store::{StoreError, WriterSnapshot};
 
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
@@ -101,6 +102,32 @@ fn render_writer(out: &mut String, stats: WriterSnapshot) {
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
         ));
     }
+    histogram(
+        out,
+        "webhook_mcp_store_commit_duration_seconds",
+        "How long each commit to the WAL took (the slow ones hold a checkpoint).",
+        &stats.commit_durations,
+        stats.commit_seconds,
+    );
+    histogram(
+        out,
+        "webhook_mcp_store_sync_duration_seconds",
+        "How long each fdatasync of the WAL took (the disk's share of an answer's wait).",
+        &stats.sync_durations,
+        stats.sync_seconds,
+    );
+}
+
+/// A Prometheus histogram from per-bucket counts: cumulative `le` buckets, `_sum`, `_count`.
+fn histogram(out: &mut String, name: &str, help: &str, counts: &Buckets, sum: f64) {
+    out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} histogram\n"));
+    let mut below = 0;
+    for (i, count) in counts.iter().enumerate() {
+        below += count;
+        let le = BOUNDS.get(i).map_or("+Inf".to_string(), f64::to_string);
+        out.push_str(&format!("{name}_bucket{{le=\"{le}\"}} {below}\n"));
+    }
+    out.push_str(&format!("{name}_sum {sum}\n{name}_count {below}\n"));
 }
 
 fn escape(label: &str) -> String {
@@ -108,4 +135,28 @@ fn escape(label: &str) -> String {
         .replace('\\', "\\\\")
         .replace('"', "\\\"")
         .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_histogram_renders_cumulative_buckets_its_sum_and_count() {
+        let mut counts = Buckets::default();
+        counts[0] = 2;
+        counts[4] = 1;
+        counts[BOUNDS.len()] = 1;
+        let mut out = String::new();
+        histogram(&mut out, "x_seconds", "Help.", &counts, 1.5);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "# HELP x_seconds Help.");
+        assert_eq!(lines[1], "# TYPE x_seconds histogram");
+        assert_eq!(lines[2], "x_seconds_bucket{le=\"0.0005\"} 2");
+        assert_eq!(lines[5], "x_seconds_bucket{le=\"0.005\"} 2");
+        assert_eq!(lines[6], "x_seconds_bucket{le=\"0.01\"} 3");
+        assert_eq!(lines[11], "x_seconds_bucket{le=\"1\"} 3");
+        assert_eq!(lines[12], "x_seconds_bucket{le=\"+Inf\"} 4");
+        assert_eq!(&lines[13..], ["x_seconds_sum 1.5", "x_seconds_count 4"]);
+    }
 }

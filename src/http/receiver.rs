@@ -63,6 +63,7 @@ async fn receive_webhook(
         body,
         query,
         remote_addr: Some(SocketAddr::new(client, remote.port())),
+        dry_run: false,
     };
     let outcome = ingest::ingest(&state, inbound).await?;
     Ok(match outcome {

@@ -245,7 +245,7 @@ pub struct ListEventsArgs {
     /// Exact event type or a `*` pattern (`issues.*`).
     #[serde(default)]
     pub event_type: Option<String>,
-    /// accepted, matched, rejected or invalid_payload.
+    /// accepted, matched, done, failed, rejected, invalid_payload or test.
     #[serde(default)]
     pub status: Option<String>,
     /// Only events at or after this time (RFC 3339 or unix seconds).
@@ -296,6 +296,10 @@ pub struct TestWebhookArgs {
     /// Payload to send instead of the built-in sample (a JSON object as the provider sends).
     #[serde(default)]
     pub payload: Option<Value>,
+    /// Also queue the matched commands' actions and tasks for real (a comment on the issue the
+    /// payload names, a forward, an agent task). Default false: only report what they would do.
+    #[serde(default)]
+    pub run_actions: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -287,6 +287,7 @@ impl McpServer {
             &args.webhook_id,
             args.event_type.as_deref(),
             args.payload,
+            args.run_actions,
         )
         .await
         .map_err(tool_error)?;

@@ -474,6 +474,11 @@ fn replay_in_db(
         };
         results.push(result);
     }
+    if !planned.is_empty() {
+        // An event stored as `accepted` (no command then) or `test` (a dry run) now has
+        // commands at work: from here its status follows them like any matched event's.
+        crate::store::events::mark_matched(db, &event.id)?;
+    }
     outbox::settle_event(db, &event.id)?;
     Ok(results)
 }

@@ -9,6 +9,18 @@ use crate::clock;
 use crate::providers::{self, Provider};
 use crate::store::events::{self as rows, EventFilter, EventRow};
 
+/// Every status an event can have: `test` for `test_webhook`'s dry runs, the others as its
+/// actions go (see the README).
+pub const STATUSES: [&str; 7] = [
+    "accepted",
+    "matched",
+    "done",
+    "failed",
+    "rejected",
+    "invalid_payload",
+    "test",
+];
+
 /// Filters for listing events; all optional.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,7 +29,7 @@ pub struct EventQuery {
     pub provider: Option<String>,
     /// Exact event type, or a pattern with `*` (`issues.*`).
     pub event_type: Option<String>,
-    /// accepted, matched, done, failed, rejected, invalid_payload.
+    /// One of [`STATUSES`].
     pub status: Option<String>,
     /// Only events received at or after this time (RFC 3339 or unix seconds).
     pub since: Option<String>,
@@ -137,6 +149,14 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
         ),
         None => None,
     };
+    if let Some(s) = &query.status
+        && !STATUSES.contains(&s.as_str())
+    {
+        return Err(ServiceError::invalid(
+            "status",
+            format!("unknown status `{s}`; use one of {}", STATUSES.join(", ")),
+        ));
+    }
     let filter = EventFilter {
         webhook_id: query.webhook_id,
         provider,
@@ -144,7 +164,7 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
         status: query.status,
         since_ms: time(&query.since, "since")?,
         until_ms: time(&query.until, "until")?,
-        before_id: query.cursor,
+        before_id: super::page_cursor(query.cursor, "evt")?,
         // One extra row tells whether another page exists.
         limit: limit + 1,
     };

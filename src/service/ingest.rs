@@ -28,6 +28,9 @@ pub struct Inbound {
     pub body: Bytes,
     pub query: Option<String>,
     pub remote_addr: Option<SocketAddr>,
+    /// A test (`test_webhook`): the event is stored with status `test` and what matched, but
+    /// no action or task is planned and no waiting task is resumed.
+    pub dry_run: bool,
 }
 
 /// How the receiver should answer.
@@ -180,12 +183,16 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     event.matched_commands =
         serde_json::to_string(&fired.iter().map(|c| c.id.as_str()).collect::<Vec<_>>())
             .expect("ids serialise");
-    event.status = if fired.is_empty() {
+    event.status = if inbound.dry_run {
+        "test"
+    } else if fired.is_empty() {
         "accepted"
     } else {
         "matched"
     }
     .into();
+    // A test still shows what matched (matched_commands), but sets nothing in motion.
+    let fired = if inbound.dry_run { Vec::new() } else { fired };
 
     let source: Option<SourceRef> = event
         .source
@@ -209,7 +216,8 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         Planned::Inline { body, .. } => Some(body.clone()),
         _ => None,
     });
-    let reply = reply_in(provider, &event_type, &payload, event.source_key.as_deref());
+    let reply = reply_in(provider, &event_type, &payload, event.source_key.as_deref())
+        .filter(|_| !inbound.dry_run);
 
     let webhook_id = event.webhook_id.clone();
     let recorded = state

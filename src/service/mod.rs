@@ -64,6 +64,29 @@ pub fn new_id_at(prefix: &str) -> (String, i64) {
     (format!("{prefix}_{}", id.simple()), ms)
 }
 
+/// A page cursor checked: the last id of the previous page, `{prefix}_` and 32 hex digits as
+/// [`new_id_at`] makes them. Anything else would compare as a plain string and quietly give
+/// the wrong page.
+pub fn page_cursor(cursor: Option<String>, prefix: &str) -> Result<Option<String>, ServiceError> {
+    let Some(cursor) = cursor else {
+        return Ok(None);
+    };
+    let hex = cursor
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('_'));
+    match hex {
+        Some(hex)
+            if hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) =>
+        {
+            Ok(Some(cursor))
+        }
+        _ => Err(ServiceError::invalid(
+            "cursor",
+            format!("`{cursor}` is not a cursor: pass the previous page's `next_cursor` unchanged"),
+        )),
+    }
+}
+
 /// Something a watcher (an MCP client subscribed to a resource) may want to hear about.
 #[derive(Debug, Clone)]
 pub enum Change {
@@ -85,6 +108,37 @@ impl Change {
                 format!("webhook://{webhook_id}/events"),
                 format!("event://{event_id}"),
             ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_id_of_the_listed_kind_is_a_cursor() {
+        let (id, _) = new_id_at("evt");
+        assert_eq!(
+            page_cursor(Some(id.clone()), "evt").unwrap(),
+            Some(id.clone())
+        );
+        assert_eq!(page_cursor(None, "evt").unwrap(), None);
+        for bad in [
+            "garbage",
+            "",
+            "2026",
+            "evt_zzzz",
+            "evt_",
+            &id.to_uppercase(),
+            &format!("{id}0"),
+            &id.replacen("evt", "task", 1),
+        ] {
+            let refused = page_cursor(Some(bad.to_string()), "evt").unwrap_err();
+            assert!(
+                refused.to_string().contains("next_cursor"),
+                "{bad}: {refused}"
+            );
         }
     }
 }

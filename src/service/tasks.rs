@@ -102,7 +102,7 @@ pub async fn list(state: &AppState, q: TaskQuery) -> Result<TaskPage, ServiceErr
         agent: q.agent,
         webhook_id: q.webhook_id,
         event_id: q.event_id,
-        before_id: q.cursor,
+        before_id: super::page_cursor(q.cursor, "task")?,
         limit: limit + 1,
     };
     let mut found = state.store.read(move |db| rows::list(db, &filter)).await?;

@@ -1,6 +1,8 @@
 //! test_webhook: builds a sample delivery of a chosen event type, signs it exactly as the
 //! provider would, runs it through the real ingest path (verify, describe, match, store), and
-//! reports what matched and what each matching command would do.
+//! reports what matched and what each matching command would do. A dry run unless asked
+//! otherwise: the sample names repositories and channels that are not the user's, so its
+//! actions (a comment, a forward, a task) are planned only when the caller says so.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
@@ -23,6 +25,8 @@ pub struct TestReport {
     pub status: String,
     /// The commands the event matched, in run order, with what each would do.
     pub matched: Vec<PlannedCommand>,
+    /// Whether the matched commands' actions and tasks were queued for real (`run_actions`).
+    pub actions_queued: bool,
     /// Why the delivery was not accepted, if it was not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -56,8 +60,15 @@ impl TestReport {
                     .iter()
                     .map(|c| format!("{} ({} on {})", c.command_id, c.action, c.trigger))
                     .collect();
+                let consequence = if self.actions_queued {
+                    "their actions and tasks are queued for real"
+                } else {
+                    "nothing was sent or queued (a dry run; pass run_actions: true, best with \
+                     your own payload, to run them for real)"
+                };
                 format!(
-                    "Test {what} to `{}` was verified and stored as {}; {n} command(s) matched: {}.",
+                    "Test {what} to `{}` was verified and stored as {}; {n} command(s) matched: \
+                     {}; {consequence}.",
                     self.webhook_id,
                     self.event_id.as_deref().unwrap_or("?"),
                     list.join(", ")
@@ -72,6 +83,7 @@ pub async fn test_webhook(
     webhook_id: &str,
     event_type: Option<&str>,
     payload: Option<Value>,
+    run_actions: bool,
 ) -> Result<TestReport, ServiceError> {
     let hook = webhooks::load(state, webhook_id).await?;
     if !hook.enabled {
@@ -123,6 +135,7 @@ pub async fn test_webhook(
             body: sample.body.into(),
             query: signed.query,
             remote_addr: None,
+            dry_run: !run_actions,
         },
     )
     .await?;
@@ -133,6 +146,7 @@ pub async fn test_webhook(
         event_type: Some(sample.event_type),
         status: String::new(),
         matched: Vec::new(),
+        actions_queued: false,
         problem: None,
     };
     let event_id = match outcome {
@@ -177,10 +191,15 @@ pub async fn test_webhook(
     let event = events::get(state, &event_id).await?;
     report.event_id = Some(event_id);
     report.event_type = event.summary.event_type.clone();
-    report.status = event.summary.status.clone();
-
     let matched: Vec<String> =
         serde_json::from_value(event.summary.matched_commands.clone()).unwrap_or_default();
+    // A dry run's event is stored as `test`; the report still says what matching gave.
+    report.status = match event.summary.status.as_str() {
+        "test" if matched.is_empty() => "accepted".into(),
+        "test" => "matched".into(),
+        status => status.to_string(),
+    };
+    report.actions_queued = run_actions && !matched.is_empty();
     let all = commands::list(state, &hook.id).await?;
     let ctx = template::context(
         &std::sync::Arc::new(event.payload.clone()),

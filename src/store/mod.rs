@@ -19,6 +19,7 @@
 //! throughput and twice the p99 under load, as the database file's fsync then competes with
 //! the WAL's, and the WAL only starts over when the writer catches up itself anyway.
 
+pub mod durations;
 mod migrate;
 mod syncer;
 mod writer;

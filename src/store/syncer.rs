@@ -51,9 +51,9 @@ pub(super) fn run<F>(
             let started = Instant::now();
             let flushed = flush();
             stats.syncs.fetch_add(1, Relaxed);
-            stats
-                .sync_nanos
-                .fetch_add(started.elapsed().as_nanos() as u64, Relaxed);
+            let took = started.elapsed();
+            stats.sync_nanos.fetch_add(took.as_nanos() as u64, Relaxed);
+            stats.sync_durations.observe(took);
             flushed.map_err(|e| {
                 let reason = format!("flushing the database to disk failed: {e}");
                 stats.fail(reason.clone());

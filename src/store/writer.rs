@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use super::durations::{Buckets, Histogram};
 use super::syncer::{self, Committed};
 use tokio::sync::oneshot;
 
@@ -31,6 +32,8 @@ pub(super) struct WriterStats {
     pub commit_nanos: AtomicU64,
     pub syncs: AtomicU64,
     pub sync_nanos: AtomicU64,
+    pub commit_durations: Histogram,
+    pub sync_durations: Histogram,
     /// Set once, when a commit could not be made durable. From then on every write is
     /// refused: the commit is already visible to readers, and after a failed `fdatasync` the
     /// kernel may not report the lost pages again, so a later sync proves nothing. Only a
@@ -48,6 +51,8 @@ impl WriterStats {
             commit_seconds: secs(&self.commit_nanos),
             syncs: self.syncs.load(Relaxed),
             sync_seconds: secs(&self.sync_nanos),
+            commit_durations: self.commit_durations.snapshot(),
+            sync_durations: self.sync_durations.snapshot(),
         }
     }
 
@@ -81,6 +86,10 @@ pub struct WriterSnapshot {
     pub syncs: u64,
     /// Time spent in those calls.
     pub sync_seconds: f64,
+    /// How many commits took how long (see `durations::BOUNDS`).
+    pub commit_durations: Buckets,
+    /// How many syncs took how long.
+    pub sync_durations: Buckets,
 }
 
 /// Why a batch's writes did not commit.
@@ -353,9 +362,11 @@ impl Batch {
             }
             Failed::Transaction(e.to_string())
         });
+        let took = committing.elapsed();
         stats
             .commit_nanos
-            .fetch_add(committing.elapsed().as_nanos() as u64, Relaxed);
+            .fetch_add(took.as_nanos() as u64, Relaxed);
+        stats.commit_durations.observe(took);
         stats.commits.fetch_add(1, Relaxed);
         Committed {
             jobs: self.jobs,

@@ -221,6 +221,10 @@ async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
             "not found",
         ),
         ("get_event", json!({"event_id": "evt_missing"}), "not found"),
+        ("list_events", json!({"cursor": "garbage"}), "next_cursor"),
+        ("list_events", json!({"cursor": "evt_zzzz"}), "next_cursor"),
+        ("list_events", json!({"status": "weird"}), "unknown status"),
+        ("list_tasks", json!({"cursor": "zzz"}), "next_cursor"),
     ];
     for (tool, args, expect) in cases {
         let result = call(&client, tool, args.clone()).await;
@@ -439,6 +443,88 @@ async fn the_whole_lifecycle_runs_through_tools_and_replies_reach_the_source() {
         .collect();
     assert_eq!(statuses, ["delivered"; 4], "{event}");
     assert_eq!(event["tasks"][0]["status"], "waiting_reply");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn test_webhook_sends_nothing_unless_asked_to_run_the_actions() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    // Arrange: a comment command and a fake GitHub that may be called twice: by the real run
+    // and by the replay of the dry run's event.
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/repos/octo/app/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+        .expect(2)
+        .mount(&github)
+        .await;
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.worker = false;
+        c.upstreams.github_api_url = github.uri();
+        c.upstreams.github_token = Some("ghp_test".into());
+    })
+    .await;
+    let client = connect(&app).await;
+    call(
+        &client,
+        "create_webhook",
+        json!({"name": "x", "provider": "github", "id": "gh"}),
+    )
+    .await;
+    let added = call(
+        &client,
+        "add_command",
+        json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "comment",
+               "template": "Thanks for {{issue.title}}"}),
+    )
+    .await;
+    assert_eq!(added.is_error, Some(false), "{}", text(&added));
+    let payload: Value =
+        serde_json::from_str(&crate::helpers::issue_opened("octo/app", 7, &[])).expect("json");
+
+    // Act: a dry run, then the same payload for real.
+    let dry = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "payload": payload}),
+    )
+    .await;
+    let dry_sent = webhook_mcp::worker::drain(&app.state).await.expect("drain");
+    let real = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "payload": payload, "run_actions": true}),
+    )
+    .await;
+    let real_sent = webhook_mcp::worker::drain(&app.state).await.expect("drain");
+
+    // Assert: the dry run matched and rendered, stored a `test` event, and sent nothing.
+    let report = structured(&dry);
+    assert_eq!(report["status"], "matched", "{report}");
+    assert_eq!(report["actions_queued"], false);
+    assert!(text(&dry).contains("nothing was sent"), "{}", text(&dry));
+    let dry_event = app.event(report["event_id"].as_str().expect("id")).await;
+    assert_eq!(dry_event["status"], "test", "{dry_event}");
+    assert_eq!(dry_event["actions"], json!([]), "{dry_event}");
+    assert_eq!(dry_sent, 0);
+    // ... and the real run queued the comment, which reached GitHub once (checked on drop).
+    let report = structured(&real);
+    assert_eq!(report["actions_queued"], true, "{report}");
+    assert_eq!(real_sent, 1);
+    let real_event = app.event(report["event_id"].as_str().expect("id")).await;
+    assert_eq!(real_event["status"], "done", "{real_event}");
+
+    // A replay of the dry run's event runs its commands for real, and its status follows them.
+    let dry_id = dry_event["id"].as_str().expect("id");
+    let replayed = call(&client, "replay_event", json!({"event_id": dry_id})).await;
+    assert_eq!(replayed.is_error, Some(false), "{}", text(&replayed));
+    assert_eq!(
+        webhook_mcp::worker::drain(&app.state).await.expect("drain"),
+        1
+    );
+    assert_eq!(app.event(dry_id).await["status"], "done");
     client.cancel().await.ok();
 }
 

@@ -60,3 +60,51 @@ async fn metrics_count_events_and_webhooks_for_key_holders_only() {
         .expect("GET");
     assert_eq!(read.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn metrics_show_how_long_commits_and_syncs_took() {
+    // Arrange: every accepted delivery is one write, committed and synced.
+    let app = spawn_app().await;
+    app.github_webhook("gh", "s").await;
+    let body = issue_opened("o/r", 1, &[]);
+    for n in 0..3 {
+        app.post_github("gh", "issues", &format!("d-{n}"), &body, "s")
+            .await;
+    }
+
+    // Act
+    let text = app
+        .api(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("text");
+
+    // Assert: both histograms count every commit and sync, and their +Inf bucket agrees.
+    let value = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in {text}"))
+    };
+    for (histogram, total) in [
+        (
+            "webhook_mcp_store_commit_duration_seconds",
+            "webhook_mcp_store_commits_total",
+        ),
+        (
+            "webhook_mcp_store_sync_duration_seconds",
+            "webhook_mcp_store_syncs_total",
+        ),
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {histogram} histogram")),
+            "{text}"
+        );
+        let count = value(&format!("{histogram}_count"));
+        assert!(count >= 3.0, "{histogram}: {count} in {text}");
+        assert_eq!(count, value(total), "{histogram} counts every one");
+        assert_eq!(count, value(&format!("{histogram}_bucket{{le=\"+Inf\"}}")));
+    }
+}
