@@ -181,11 +181,11 @@ impl App {
 
         let router = crate::http::router(state.clone(), self.hub.clone(), stop.child_token());
         let stopping = stop.clone();
-        let server = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let limits = crate::http::serve::ConnectionLimits {
+            header_timeout: Duration::from_secs(state.config.header_timeout_secs.max(1)),
+            max_connections: state.config.max_connections.max(1),
+        };
+        let server = crate::http::serve::serve(self.listener, router, limits, async move {
             shutdown.await;
             tracing::info!("shutting down: finishing requests in flight");
             stopping.cancel();
@@ -198,7 +198,7 @@ impl App {
             }
         };
         tokio::select! {
-            result = server => result.context("serve HTTP")?,
+            () = server => {}
             () = deadline => tracing::warn!("requests still in flight after the shutdown grace; stopping anyway"),
         }
         stop.cancel();

@@ -200,6 +200,26 @@ pub struct Config {
     )]
     pub request_timeout_secs: u64,
 
+    /// Seconds a client has to send a request's headers, from connecting or from the end of
+    /// its previous response; a connection that stalls or idles longer is closed.
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_HEADER_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub header_timeout_secs: u64,
+
+    /// Connections open at once; past it new connections are closed at once, so a flood of
+    /// idle ones cannot take every file descriptor.
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_MAX_CONNECTIONS",
+        default_value_t = 4096
+    )]
+    pub max_connections: usize,
+
     /// Adds `POST /bench/bare` (reads the body, answers 200) so the benchmark can measure the
     /// ceiling of this binary next to the full receive path.
     #[arg(
@@ -268,6 +288,8 @@ impl Config {
             trusted_proxies: Vec::new(),
             max_in_flight: 1024,
             request_timeout_secs: 30,
+            header_timeout_secs: 10,
+            max_connections: 4096,
         }
     }
 }

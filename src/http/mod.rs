@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod receiver;
+pub mod serve;
 
 use std::sync::Arc;
 

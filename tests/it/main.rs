@@ -1,6 +1,7 @@
 mod actions;
 mod actions_sources;
 mod commands_api;
+mod connections;
 mod durability;
 mod events_api;
 mod helpers;

@@ -1,0 +1,103 @@
+//! The listener's accept loop: hands each connection to hyper with a deadline for its request
+//! headers (a client that connects and stalls, or sits idle between requests, is closed), caps
+//! the connections open at once, and on shutdown stops accepting and lets the open ones finish.
+//!
+//! `axum::serve` sets no timer, so hyper's header timeout never runs there: a client that
+//! sends half a request line kept its connection (and a file descriptor) for good, and a few
+//! thousand of them starved the process of descriptors.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::Service;
+
+/// How long the loop waits before accepting again when the process is out of descriptors
+/// (or another resource): the open connections' own deadlines are what frees them.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// What each connection is held to.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Time to send a request's headers, counted from the connection's start or the end of
+    /// its previous response (so it is also the keep-alive idle limit).
+    pub header_timeout: Duration,
+    /// Connections open at once; past it new ones are closed at once.
+    pub max_connections: usize,
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for
+/// the open connections to finish their requests (the caller bounds that wait).
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    builder.http2().timer(TokioTimer::new());
+    let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    if !is_per_connection(&e) {
+                        tracing::warn!(error = %e, "cannot accept a connection; retrying shortly");
+                        tokio::time::sleep(ACCEPT_BACKOFF).await;
+                    }
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
+            tracing::warn!(%remote, max = limits.max_connections, "too many open connections; closing a new one");
+            continue;
+        };
+        // The peer's address reaches handlers as axum's `ConnectInfo`.
+        let service = make_service
+            .call(remote)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%remote, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Errors that concern only the connection being accepted (it was reset before we took it),
+/// not the listener: the next accept may go ahead at once.
+fn is_per_connection(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}

@@ -1,0 +1,107 @@
+//! Connection limits through a raw socket: a client that stalls in its headers or idles is
+//! closed, a flood of connections past the cap is turned away without taking the server down,
+//! and oversized headers get 431.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{TestApp, spawn_app_with};
+
+/// Waits until the server closes `stream`, returning what it sent first and how long it took.
+async fn until_closed(stream: &mut TcpStream, within: Duration) -> (String, Duration) {
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(within, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("still open after {within:?}; got {seen:?}"),
+        }
+    }
+    (
+        String::from_utf8_lossy(&seen).into_owned(),
+        started.elapsed(),
+    )
+}
+
+async fn stalled(app: &TestApp) -> TcpStream {
+    let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+    stream
+        .write_all(b"POST /webhooks/github/gh HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    stream
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_in_its_headers_or_idles_is_closed_after_the_header_timeout() {
+    // Arrange
+    let app = spawn_app_with(|c| c.header_timeout_secs = 1).await;
+    let mut half_sent = stalled(&app).await;
+    let mut idle = TcpStream::connect(app.addr).await.expect("connect");
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+
+    // Act
+    let (_, stalled_for) = until_closed(&mut half_sent, Duration::from_secs(10)).await;
+    let (answered, idled_for) = until_closed(&mut idle, Duration::from_secs(10)).await;
+
+    // Assert: both gone soon after the second; the idle one got its answer first.
+    assert!(stalled_for < Duration::from_secs(5), "{stalled_for:?}");
+    assert!(idled_for < Duration::from_secs(5), "{idled_for:?}");
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_new_connections_are_closed_and_the_server_recovers() {
+    // Arrange: two stalled clients fill the cap.
+    let app = spawn_app_with(|c| {
+        c.max_connections = 2;
+        c.header_timeout_secs = 2;
+    })
+    .await;
+    let mut first = stalled(&app).await;
+    let mut second = stalled(&app).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Act
+    let mut third = TcpStream::connect(app.addr).await.expect("connect");
+    let _ = third
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let (refused, _) = until_closed(&mut third, Duration::from_secs(1)).await;
+    until_closed(&mut first, Duration::from_secs(10)).await;
+    until_closed(&mut second, Duration::from_secs(10)).await;
+    let after = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .expect("GET /health once the stalled ones are gone");
+
+    // Assert
+    assert_eq!(refused, "", "closed without an answer");
+    assert_eq!(after.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn too_many_or_too_large_headers_get_431() {
+    let app = spawn_app_with(|_| {}).await;
+    let many = (0..200).fold(app.client.get(app.url("/health")), |r, n| {
+        r.header(format!("x-h{n}"), "v")
+    });
+    let large = app
+        .client
+        .get(app.url("/health"))
+        .header("x-large", "a".repeat(1024 * 1024));
+
+    for request in [many, large] {
+        let status = request.send().await.expect("answered").status();
+        assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    }
+}
