@@ -14,10 +14,15 @@ use super::json_view;
 pub const MAX_SOURCE_LEN: usize = 16 * 1024;
 /// Longest rendered output; longer output is an error, not a truncated comment.
 pub const MAX_OUTPUT_LEN: usize = 64 * 1024;
+/// Instructions one render may run. Templates render on the receive path, and anyone who may
+/// save a command (an agent too) could otherwise write nested loops that hold a worker thread
+/// for hours; a comment over a payload with thousands of labels still needs far fewer.
+pub const MAX_FUEL: u64 = 200_000;
 
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(MAX_FUEL));
     // Webhook payloads are untrusted data and the output goes to markdown, not HTML.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env
@@ -223,6 +228,28 @@ mod tests {
         let slack = context(&Arc::new(json!({"event": {"text": "hi"}})), meta, hook);
         let out = render("{{event.text}} {{delivery.type}}", &slack);
         assert_eq!(out.as_deref(), Ok("hi issues.opened"));
+    }
+
+    #[test]
+    fn a_render_that_would_run_for_hours_stops_quickly_with_an_error() {
+        let ctx = json_context(
+            &json!({"labels": (0..2000).map(|n| json!({"name": format!("l{n}")})).collect::<Vec<_>>()}),
+        );
+        let started = std::time::Instant::now();
+        let nested = "{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) \
+                      %}{% endfor %}{% endfor %}{% endfor %}x";
+        let refused = render(nested, &ctx).unwrap_err();
+        assert!(refused.contains("fuel"), "{refused}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // Data counts too: a 100 MB string is refused before it is built.
+        assert!(
+            render("{{ 'x' * 100000000 }}", &ctx)
+                .unwrap_err()
+                .contains("fuel")
+        );
+        // A loop over every label of a large payload is well within the budget.
+        let labels = render("{% for l in labels %}{{ l.name }},{% endfor %}", &ctx).unwrap();
+        assert!(labels.starts_with("l0,l1,") && labels.ends_with("l1999,"));
     }
 
     #[test]

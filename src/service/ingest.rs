@@ -8,6 +8,7 @@ use axum::http::HeaderMap;
 use serde_json::Value;
 
 use super::ServiceError;
+use super::limits::Charge;
 use super::record::{self, Reply};
 use crate::app::AppState;
 use crate::engine::plan::Planned;
@@ -91,12 +92,6 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         tracing::warn!(webhook = %hook.id, %ip, "request from an address outside the allowlist");
         return Ok(Outcome::Forbidden);
     }
-    if let Err(wait) = state
-        .limits
-        .check_webhook(&hook.id, cached.options.rate_limit)
-    {
-        return Ok(Outcome::RateLimited(wait));
-    }
     // Slack probes slash-command URLs with an unsigned `ssl_check=1` form (its own SDK answers
     // it before verifying); it carries nothing to store or act on.
     if provider == Provider::Slack && is_slack_ssl_check(&inbound.body) {
@@ -132,6 +127,16 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     };
 
     let verified = providers::verify(provider, secrets(hook, now_ms), options, &request);
+    let charge = match verified {
+        Ok(_) => Charge::Verified,
+        Err(_) => Charge::Rejected,
+    };
+    if let Err(wait) = state
+        .limits
+        .check_webhook(&hook.id, charge, options.rate_limit)
+    {
+        return Ok(Outcome::RateLimited(wait));
+    }
     let payload = providers::parse_payload(provider, &inbound.body);
 
     if let Err(reason) = verified {

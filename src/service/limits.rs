@@ -19,7 +19,7 @@ use crate::providers::RateLimit;
 
 pub struct Limits {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    per_webhook: Mutex<HashMap<String, (RateLimit, Arc<DefaultDirectRateLimiter>)>>,
+    per_webhook: Mutex<HashMap<(String, Charge), (RateLimit, Arc<DefaultDirectRateLimiter>)>>,
     default_webhook: Option<RateLimit>,
     trusted_proxies: Vec<IpNet>,
     in_flight: Arc<Semaphore>,
@@ -84,18 +84,25 @@ impl Limits {
             .map_err(|nu| nu.wait_time_from(DefaultClock::default().now()))
     }
 
-    /// Takes a token from the webhook's bucket (its own limit, else the global default).
-    pub fn check_webhook(&self, id: &str, own: Option<RateLimit>) -> Result<(), Duration> {
+    /// Takes a token from the webhook's bucket for this kind of request (its own limit, else
+    /// the global default).
+    pub fn check_webhook(
+        &self,
+        id: &str,
+        charge: Charge,
+        own: Option<RateLimit>,
+    ) -> Result<(), Duration> {
         let Some(limit) = own.or(self.default_webhook) else {
             return Ok(());
         };
         let limiter = {
             let mut map = self.per_webhook.lock().expect("limits poisoned");
-            match map.get(id) {
+            let key = (id.to_string(), charge);
+            match map.get(&key) {
                 Some((l, limiter)) if *l == limit => limiter.clone(),
                 _ => {
                     let limiter = Arc::new(RateLimiter::direct(quota(limit)));
-                    map.insert(id.to_string(), (limit, limiter.clone()));
+                    map.insert(key, (limit, limiter.clone()));
                     limiter
                 }
             }
@@ -104,6 +111,15 @@ impl Limits {
             .check()
             .map_err(|nu| nu.wait_time_from(DefaultClock::default().now()))
     }
+}
+
+/// Which of a webhook's two buckets a request draws on. Requests that fail verification have
+/// their own, so whoever finds a webhook's URL cannot use up the real sender's allowance
+/// (GitHub does not retry a delivery answered 429), and still cannot fill the event log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Charge {
+    Verified,
+    Rejected,
 }
 
 fn quota(limit: RateLimit) -> Quota {
@@ -172,9 +188,11 @@ mod tests {
             per_second: 1,
             burst: None,
         });
-        assert!(limits.check_webhook("w", one).is_ok());
-        assert!(limits.check_webhook("w", one).is_err());
-        assert!(limits.check_webhook("other", one).is_ok());
+        assert!(limits.check_webhook("w", Charge::Rejected, one).is_ok());
+        assert!(limits.check_webhook("w", Charge::Rejected, one).is_err());
+        assert!(limits.check_webhook("w", Charge::Verified, one).is_ok());
+        assert!(limits.check_webhook("w", Charge::Verified, one).is_err());
+        assert!(limits.check_webhook("other", Charge::Verified, one).is_ok());
     }
 
     #[test]

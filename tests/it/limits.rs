@@ -49,6 +49,41 @@ async fn a_webhook_over_its_rate_limit_gets_429_with_retry_after_and_stores_noth
 }
 
 #[tokio::test]
+async fn forged_requests_cannot_use_up_the_real_senders_rate_limit() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "gh", "name": "g", "provider": "github", "secret": SECRET,
+        "options": {"rate_limit": {"per_second": 1, "burst": 2}}}),
+    )
+    .await;
+    let body = issue_opened("o/r", 1, &[]);
+
+    // Act: a flood of wrongly signed requests, then the real delivery.
+    let mut forged = Vec::new();
+    for n in 0..4 {
+        let r = app
+            .post_github("gh", "issues", &format!("f-{n}"), &body, "guessed")
+            .await;
+        forged.push(r.status());
+    }
+    let real = app.post_github("gh", "issues", "d-1", &body, SECRET).await;
+
+    // Assert: forgeries have their own bucket (and past it are not even logged).
+    assert_eq!(
+        forged,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    assert_eq!(real.status(), StatusCode::OK);
+    assert_eq!(app.events("webhook_id=gh&status=rejected").await.len(), 2);
+}
+
+#[tokio::test]
 async fn a_source_address_over_the_per_ip_limit_gets_429() {
     let app = spawn_app_with(|c| c.rate_limit_per_ip = 2).await;
     app.github_webhook("gh", SECRET).await;
