@@ -19,7 +19,7 @@ use crate::providers::RateLimit;
 
 pub struct Limits {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    per_webhook: Mutex<HashMap<(String, Charge), (RateLimit, Arc<DefaultDirectRateLimiter>)>>,
+    per_webhook: Mutex<HashMap<(String, Charge), Bucket>>,
     default_webhook: Option<RateLimit>,
     trusted_proxies: Vec<IpNet>,
     in_flight: Arc<Semaphore>,
@@ -112,6 +112,9 @@ impl Limits {
             .map_err(|nu| nu.wait_time_from(DefaultClock::default().now()))
     }
 }
+
+/// A webhook's bucket, with the limit it was made for (a changed limit makes a new one).
+type Bucket = (RateLimit, Arc<DefaultDirectRateLimiter>);
 
 /// Which of a webhook's two buckets a request draws on. Requests that fail verification have
 /// their own, so whoever finds a webhook's URL cannot use up the real sender's allowance
