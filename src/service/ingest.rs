@@ -66,6 +66,10 @@ pub enum Outcome {
 /// Bodies of rejected attempts are kept only up to this size: enough to debug a signing
 /// mismatch, not a free storage service for whoever finds the URL.
 const REJECTED_BODY_KEEP: usize = 64 * 1024;
+/// Headers are kept (secrets removed) to debug deliveries; a real sender's fit many times
+/// over. Anything can be sent, though, so one value and all of them together are bounded.
+const HEADER_VALUE_KEEP: usize = 4 * 1024;
+const HEADERS_KEEP: usize = 32 * 1024;
 
 pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, ServiceError> {
     let Ok(provider) = inbound.provider.parse::<Provider>() else {
@@ -337,20 +341,38 @@ fn stored_headers(headers: &HeaderMap, options: &ProviderOptions) -> String {
         .and_then(|c| c.header.as_deref())
         .map(str::to_ascii_lowercase);
     let mut map = serde_json::Map::new();
+    let mut kept = 0;
     for name in headers.keys() {
         let key = name.as_str();
         if SECRET_HEADERS.contains(&key) || token_header.as_deref() == Some(key) {
             continue;
         }
-        let value = headers
+        let mut value = headers
             .get_all(name)
             .iter()
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .collect::<Vec<_>>()
             .join(", ");
+        if kept + key.len() + value.len().min(HEADER_VALUE_KEEP) > HEADERS_KEEP {
+            map.insert("…".into(), Value::String("more headers not kept".into()));
+            break;
+        }
+        truncate_kept(&mut value, HEADER_VALUE_KEEP);
+        kept += key.len() + value.len();
         map.insert(key.to_string(), Value::String(value));
     }
     Value::Object(map).to_string()
+}
+
+/// Cuts `value` to at most `limit` bytes (on a character boundary) and says how much went.
+fn truncate_kept(value: &mut String, limit: usize) {
+    if value.len() <= limit {
+        return;
+    }
+    let cut = value.floor_char_boundary(limit);
+    let dropped = value.len() - cut;
+    value.truncate(cut);
+    value.push_str(&format!("…[{dropped} more bytes not kept]"));
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {

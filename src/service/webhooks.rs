@@ -64,7 +64,8 @@ pub struct WebhookOut {
     /// Only in the answer to create and rotate-secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url_with_token: Option<String>,
-    /// The last four characters of the secret, to tell secrets apart.
+    /// The last four characters of the secret, to tell secrets apart (`…` alone for secrets
+    /// under 16 characters).
     pub secret_hint: String,
     /// While a rotation's grace period runs: when the previous secret stops verifying.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -355,7 +356,13 @@ fn takes_url_token(row: &WebhookRow) -> bool {
     }
 }
 
+/// The secret's last four characters, to tell secrets apart; nothing for a secret under
+/// [`HINT_MIN_CHARS`], where four characters would give away too much of it (all of it, for
+/// the shortest).
 fn hint(secret: &str) -> String {
+    if secret.chars().count() < HINT_MIN_CHARS {
+        return "…".into();
+    }
     let tail: String = secret
         .chars()
         .rev()
@@ -366,6 +373,8 @@ fn hint(secret: &str) -> String {
         .collect();
     format!("…{tail}")
 }
+
+const HINT_MIN_CHARS: usize = 16;
 
 fn not_found(id: &str) -> ServiceError {
     ServiceError::NotFound {
@@ -443,6 +452,13 @@ fn check_options(
     let Some(value) = options.filter(|v| !v.is_null()) else {
         return Ok(ProviderOptions::default());
     };
+    if !value.is_object() {
+        // serde would read an array as the struct's fields in order (`[1]` as a tolerance).
+        return Err(ServiceError::invalid(
+            "options",
+            "options must be a JSON object, e.g. {\"tolerance_secs\": 300}",
+        ));
+    }
     let options: ProviderOptions = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();
         let field = if path == "." {

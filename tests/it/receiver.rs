@@ -141,6 +141,41 @@ async fn a_wrong_signature_is_401_logged_as_rejected_and_does_not_block_the_real
 }
 
 #[tokio::test]
+async fn huge_headers_on_a_forged_request_are_kept_only_in_part() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let body = issue_opened("octo/hello", 2, &[]);
+    let request = (0..20).fold(
+        app.client
+            .post(app.url("/webhooks/github/gh"))
+            .header("X-GitHub-Event", "issues")
+            .header("X-Hub-Signature-256", "sha256=00")
+            .header("X-Big", "é".repeat(150_000)),
+        |r, n| r.header(format!("x-filler-{n}"), "f".repeat(3000)),
+    );
+
+    // Act
+    let forged = request.body(body).send().await.expect("send");
+
+    // Assert: refused, logged, but its headers take at most tens of KB, not hundreds.
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let rejected = app.events("status=rejected").await;
+    let event = app.event(rejected[0]["id"].as_str().expect("id")).await;
+    let kept = event["headers"].to_string();
+    assert!(kept.len() < 40 * 1024, "{} bytes kept", kept.len());
+    let big = event["headers"]["x-big"]
+        .as_str()
+        .expect("x-big kept in part");
+    assert!(
+        big.ends_with("more bytes not kept]"),
+        "{}",
+        &big[big.len() - 60..]
+    );
+    assert_eq!(event["headers"]["x-github-event"], "issues");
+}
+
+#[tokio::test]
 async fn a_missing_signature_is_401_and_logged_as_rejected() {
     // Arrange
     let app = spawn_app().await;

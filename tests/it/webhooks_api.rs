@@ -26,7 +26,7 @@ async fn creating_a_webhook_answers_201_with_its_url_and_the_secret_once() {
 
     // Act
     let (status, created) = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
-        "id": "gh-main", "name": "Main repo", "provider": "github", "secret": "s3cret-value",
+        "id": "gh-main", "name": "Main repo", "provider": "github", "secret": "s3cret-value-of-some-length",
     })))
     .await;
 
@@ -40,8 +40,8 @@ async fn creating_a_webhook_answers_201_with_its_url_and_the_secret_once() {
         created["url"],
         format!("{}/webhooks/github/gh-main", app.base)
     );
-    assert_eq!(created["secret"], "s3cret-value");
-    assert_eq!(created["secret_hint"], "…alue");
+    assert_eq!(created["secret"], "s3cret-value-of-some-length");
+    assert_eq!(created["secret_hint"], "…ngth");
     assert_eq!(created["created_by"], "api");
 }
 
@@ -50,7 +50,7 @@ async fn get_and_list_never_show_the_secret_only_its_hint() {
     // Arrange
     let app = spawn_app().await;
     app.create_webhook(
-        json!({"id": "gh-1", "name": "One", "provider": "github", "secret": "abcdefgh1234"}),
+        json!({"id": "gh-1", "name": "One", "provider": "github", "secret": "abcdefgh-abcdefgh-1234"}),
     )
     .await;
 
@@ -70,8 +70,14 @@ async fn get_and_list_never_show_the_secret_only_its_hint() {
         "list shows the secret: {list}"
     );
     assert_eq!(hooks[0]["secret_hint"], "…1234");
-    assert!(!one.to_string().contains("abcdefgh1234"));
-    assert!(!list.to_string().contains("abcdefgh1234"));
+    assert!(!one.to_string().contains("abcdefgh-abcdefgh-1234"));
+    assert!(!list.to_string().contains("abcdefgh-abcdefgh-1234"));
+
+    // Four characters of a short secret would give away too much of it.
+    app.create_webhook(json!({"id": "short", "name": "S", "provider": "gitlab", "secret": "abcd"}))
+        .await;
+    let (_, short) = app.get_json("/api/webhooks/short").await;
+    assert_eq!(short["secret_hint"], "…", "{short}");
 }
 
 #[tokio::test]
@@ -331,7 +337,7 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
     // Arrange
     let app = spawn_app().await;
     app.create_webhook(
-        json!({"id": "gh", "name": "GitHub", "provider": "github", "secret": "keep-me"}),
+        json!({"id": "gh", "name": "GitHub", "provider": "github", "secret": "keep-it-safe-keep-me"}),
     )
     .await;
     let put = |body: Value| send_json(app.api(Method::PUT, "/api/webhooks/gh").json(&body));
@@ -344,6 +350,7 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
 
     // Act
     let unknown_field = put(json!({"colour": "red"})).await;
+    let options_list = put(json!({"options": [1]})).await;
     let empty_name = put(json!({"name": "   "})).await;
     let new_id = put(json!({"id": "other"})).await;
     let negative_grace = rotate(json!({"grace_period_secs": -1})).await;
@@ -355,6 +362,7 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
 
     // Assert
     assert_error(&unknown_field, StatusCode::BAD_REQUEST, Some("colour"));
+    assert_error(&options_list, StatusCode::BAD_REQUEST, Some("options"));
     assert_error(&empty_name, StatusCode::BAD_REQUEST, Some("name"));
     assert_error(&new_id, StatusCode::BAD_REQUEST, Some("id"));
     assert_error(
