@@ -417,7 +417,7 @@ async fn finish(
             let finished = tasks::finish(
                 db,
                 &task.id,
-                Some(OWNER),
+                OWNER,
                 status,
                 result.as_deref(),
                 error.as_deref(),

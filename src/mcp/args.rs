@@ -398,7 +398,8 @@ pub struct CompleteTaskArgs {
     /// true to also post the result as a comment on the event's source (posted once).
     #[serde(default)]
     pub post_result: Option<bool>,
-    /// The owner you claimed with; required if you claimed with one.
+    /// The owner you claimed with (default "mcp", as claim_task's default). A task claimed by
+    /// someone else is refused until their lease passes.
     #[serde(default)]
     pub owner: Option<String>,
 }

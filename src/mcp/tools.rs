@@ -13,6 +13,9 @@ use super::args::*;
 use crate::service::{ServiceError, actions, commands, events, tasks, webhooks};
 use crate::store::StoreError;
 
+/// Who claims and completes tasks over MCP when the call names no owner.
+const DEFAULT_OWNER: &str = "mcp";
+
 /// Structured JSON for clients that read it, preceded by one line for people and models.
 fn done(summary: impl Into<String>, value: impl Serialize) -> Result<CallToolResult, String> {
     let value = serde_json::to_value(value).map_err(|e| e.to_string())?;
@@ -422,7 +425,7 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<ClaimTaskArgs>,
     ) -> Result<CallToolResult, String> {
-        let owner = args.owner.unwrap_or_else(|| "mcp".into());
+        let owner = args.owner.unwrap_or_else(|| DEFAULT_OWNER.into());
         let claimed = tasks::claim(
             &self.state,
             args.agent,
@@ -451,7 +454,7 @@ impl McpServer {
         let task = tasks::complete(
             &self.state,
             &args.task_id,
-            args.owner,
+            args.owner.unwrap_or_else(|| DEFAULT_OWNER.into()),
             args.result,
             args.failed.unwrap_or(false),
             args.post_result.unwrap_or(false),

@@ -201,7 +201,7 @@ pub async fn claim(
 pub async fn complete(
     state: &AppState,
     id: &str,
-    owner: Option<String>,
+    owner: String,
     result: String,
     failed: bool,
     post_result: bool,
@@ -222,6 +222,7 @@ pub async fn complete(
     };
     let now = clock::now_ms();
     let key = id.to_string();
+    let caller = owner.clone();
     let status = if failed { "failed" } else { "done" };
     let (res, err) = if failed {
         (None, Some(result.clone()))
@@ -234,7 +235,7 @@ pub async fn complete(
             let finished = rows::finish(
                 db,
                 &key,
-                owner.as_deref(),
+                &caller,
                 status,
                 res.as_deref(),
                 err.as_deref(),
@@ -256,8 +257,20 @@ pub async fn complete(
         .await?;
     if !finished {
         let task = load(state, id).await?;
+        let key = id.to_string();
+        let holder = state
+            .store
+            .read(move |db| rows::lease_owner(db, &key))
+            .await?;
+        let held = match holder.as_deref() {
+            Some(holder) if holder != owner && !is_finished(&task.status) => format!(
+                ", claimed by `{holder}`, not `{owner}`: pass the owner it was claimed with (or \
+                 wait for the lease to pass and claim it yourself)"
+            ),
+            _ => String::new(),
+        };
         return Err(ServiceError::Conflict(format!(
-            "task `{id}` is {} (or its lease passed to someone else); it was not changed",
+            "task `{id}` is {}{held}; it was not changed",
             task.status
         )));
     }
@@ -287,6 +300,10 @@ pub fn queue_result(
         now,
     );
     outbox::insert(db, &row)
+}
+
+fn is_finished(status: &str) -> bool {
+    matches!(status, "done" | "failed" | "cancelled")
 }
 
 fn not_found(id: &str) -> ServiceError {

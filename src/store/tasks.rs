@@ -236,7 +236,7 @@ pub fn claim(
 pub fn finish(
     conn: &Connection,
     id: &str,
-    owner: Option<&str>,
+    owner: &str,
     status: &str,
     result: Option<&str>,
     error: Option<&str>,
@@ -249,10 +249,19 @@ pub fn finish(
              conversation = COALESCE(?5, conversation), lease_owner = NULL, lease_until = NULL, \
              waiting_since = NULL, updated_at = ?6 \
              WHERE id = ?1 AND status IN ('running', 'waiting_reply', 'queued') \
-             AND (?7 IS NULL OR lease_owner = ?7)",
+             AND (lease_owner IS NULL OR lease_owner = ?7)",
         )?
         .execute(params![id, status, result, error, conversation, now, owner])?;
     Ok(n == 1)
+}
+
+/// Who holds the task's lease, if anyone (to tell a caller whose completion was refused).
+pub fn lease_owner(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT lease_owner FROM tasks WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .flatten())
 }
 
 /// Puts a running task back in the queue, to run again at `next_run_at`.

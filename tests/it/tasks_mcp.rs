@@ -96,6 +96,24 @@ async fn an_external_agent_lists_claims_and_completes_a_task_through_mcp_tools()
     assert_eq!(payload["issue"]["number"], 21);
     assert!(said.contains(&task_id), "{said}");
 
+    // Act: another caller, or one that leaves the owner out, may not complete it
+    for other in [json!({}), json!({"owner": "intruder"})] {
+        let mut args = json!({"task_id": task_id, "result": "hijacked"});
+        args.as_object_mut()
+            .expect("object")
+            .extend(other.as_object().expect("object").clone());
+        let refused = client
+            .call_tool(
+                CallToolRequestParams::new("complete_task")
+                    .with_arguments(args.as_object().cloned().expect("object")),
+            )
+            .await
+            .expect("answered");
+        let text = format!("{:?}", refused.content);
+        assert_eq!(refused.is_error, Some(true), "{other}: {text}");
+        assert!(text.contains("claimed by `brain`"), "{text}");
+    }
+
     // Act: complete with the result posted on the issue
     let (said, done) = call_ok(
         &client,

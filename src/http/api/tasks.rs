@@ -12,6 +12,9 @@ use crate::http::error::ApiError;
 use crate::http::extract::AppJson;
 use crate::service::tasks::{self, TaskOut, TaskPage, TaskQuery};
 
+/// Who claims and completes tasks over REST when the request names no owner.
+const DEFAULT_OWNER: &str = "api";
+
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/tasks", get(list_tasks))
@@ -55,7 +58,7 @@ async fn claim_task(
     State(state): State<AppState>,
     AppJson(input): AppJson<ClaimIn>,
 ) -> Result<Json<Value>, ApiError> {
-    let owner = input.owner.unwrap_or_else(|| "api".into());
+    let owner = input.owner.unwrap_or_else(|| DEFAULT_OWNER.into());
     let claimed = tasks::claim(&state, input.agent, owner, input.lease_secs.unwrap_or(600)).await?;
     Ok(Json(match claimed {
         Some(c) => json!(c),
@@ -83,7 +86,7 @@ async fn complete_task(
         tasks::complete(
             &state,
             &id,
-            input.owner,
+            input.owner.unwrap_or_else(|| DEFAULT_OWNER.into()),
             input.result,
             input.failed,
             input.post_result,
