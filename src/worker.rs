@@ -71,10 +71,23 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
         }
     }
     let (id, event_id) = (row.id.clone(), row.event_id.clone());
+    // A question that can never be posted gets no answer: its task fails now rather than
+    // waiting out the reply timeout.
+    let unasked = (outcome == "dead" && row.action == "ask")
+        .then(|| row.task_id.clone())
+        .flatten();
     state
         .store
         .write(move |db| {
-            outbox::finish(db, &id, &attempt, clock::now_ms())?;
+            let now = clock::now_ms();
+            outbox::finish(db, &id, &attempt, now)?;
+            if let Some(task_id) = &unasked {
+                let why = format!(
+                    "the question could not be posted: {}",
+                    attempt.error.as_deref().unwrap_or("the action is dead")
+                );
+                crate::store::tasks::fail_waiting(db, task_id, &why, now)?;
+            }
             match &event_id {
                 Some(event_id) => outbox::settle_event(db, event_id),
                 None => Ok(()),

@@ -116,7 +116,10 @@ pub async fn ask(
                     task.id
                 }
             };
-            tasks::wait_for_reply(db, &task_id, &question, now)?;
+            if !tasks::wait_for_reply(db, &task_id, &question, now)? {
+                // The task is finished: asking on it would post a question nobody waits for.
+                return Ok(Err(task_id));
+            }
             let row = outbox_row(
                 new_id("act"),
                 Some(&event_id),
@@ -128,9 +131,15 @@ pub async fn ask(
                 now,
             );
             outbox::insert(db, &row)?;
-            Ok(row)
+            Ok(Ok(row))
         })
-        .await?;
+        .await?
+        .map_err(|task_id| {
+            ServiceError::Conflict(format!(
+                "task `{task_id}` is finished, so nobody would wait for the answer; ask with the \
+                 event_id alone, which starts a new task that waits for it"
+            ))
+        })?;
     state.wake_workers();
     Ok(present(&row))
 }
@@ -255,8 +264,8 @@ async fn resolve(
     to: &ReplyTo,
 ) -> Result<(events::EventDetail, Option<String>), ServiceError> {
     let (event_id, task_id) = match (&to.event_id, &to.task_id) {
-        (Some(e), _) => (e.clone(), to.task_id.clone()),
-        (None, Some(t)) => {
+        (Some(e), None) => (e.clone(), None),
+        (given, Some(t)) => {
             let id = t.clone();
             let task = state
                 .store
@@ -269,6 +278,12 @@ async fn resolve(
             let event_id = task.event_id.ok_or_else(|| {
                 ServiceError::invalid("task_id", "this task has no event to reply on")
             })?;
+            if given.as_ref().is_some_and(|e| *e != event_id) {
+                return Err(ServiceError::invalid(
+                    "task_id",
+                    format!("task `{t}` belongs to event `{event_id}`; give one of the two"),
+                ));
+            }
             (event_id, Some(t.clone()))
         }
         (None, None) => {

@@ -255,6 +255,23 @@ pub fn finish(
     Ok(n == 1)
 }
 
+/// Fails a task that waits for a reply (its question could not be posted, say).
+pub fn fail_waiting(
+    conn: &Connection,
+    id: &str,
+    error: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'failed', error = ?2, waiting_since = NULL, \
+             lease_owner = NULL, lease_until = NULL, updated_at = ?3 \
+             WHERE id = ?1 AND status = 'waiting_reply'",
+        )?
+        .execute(params![id, error, now])?;
+    Ok(n == 1)
+}
+
 /// Who holds the task's lease, if anyone (to tell a caller whose completion was refused).
 pub fn lease_owner(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
     Ok(conn

@@ -371,6 +371,62 @@ async fn an_ask_command_waits_for_a_reply_on_the_same_issue_and_ignores_its_own_
 }
 
 #[tokio::test]
+async fn a_question_that_cannot_be_posted_fails_its_task_and_a_finished_task_takes_no_question() {
+    // Arrange: GitHub refuses the comment outright (404: dead at once).
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(ISSUE_9))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+        .mount(&github)
+        .await;
+    let app = spawn_manual(use_github(&github)).await;
+    app.github_webhook("gh", GH_SECRET).await;
+    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 9, &[])).await;
+    let other_event = post_gh(&app, "issues", &issue_opened("octo/app", 10, &[])).await;
+
+    // Act: ask, and the question goes dead.
+    let (status, asked) = app
+        .post_api(
+            &format!("/api/events/{event_id}/ask"),
+            &json!({"text": "Which release?", "agent": "brain"}),
+        )
+        .await;
+    app.drain().await;
+    let task_id = asked["task_id"].as_str().expect("task id").to_string();
+    let task = app.task(&task_id).await;
+
+    // Assert: the task failed at once instead of waiting out the reply timeout.
+    assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+    assert_eq!(task["status"], "failed", "{task}");
+    assert!(
+        task["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("could not be posted")),
+        "{task}"
+    );
+
+    // Act: ask on the finished task, and name a task of another event.
+    let (again, refused) = app
+        .post_api(
+            "/api/webhooks/gh/ask",
+            &json!({"text": "Still there?", "task_id": task_id}),
+        )
+        .await;
+    let (mismatch, wrong) = app
+        .post_api(
+            "/api/webhooks/gh/comment",
+            &json!({"text": "Hello", "event_id": other_event, "task_id": task_id}),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(again, StatusCode::CONFLICT, "{refused}");
+    assert!(refused.to_string().contains("is finished"), "{refused}");
+    assert_eq!(mismatch, StatusCode::BAD_REQUEST, "{wrong}");
+    assert!(wrong.to_string().contains("belongs to event"), "{wrong}");
+}
+
+#[tokio::test]
 async fn a_question_asked_over_rest_waits_for_a_reply_on_the_same_issue() {
     // Arrange
     let github = MockServer::start().await;
