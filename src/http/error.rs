@@ -100,6 +100,17 @@ impl From<ServiceError> for ApiError {
                 format!("the server cannot save anything right now: {reason}"),
             )
             .with_retry_after(60),
+            ServiceError::Store(StoreError::Sqlite(e))
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) =>
+            {
+                tracing::error!(error = %e, "the disk is full");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the server cannot save anything right now: the disk is full",
+                )
+                .with_retry_after(60)
+            }
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "store error");
                 ApiError::internal()

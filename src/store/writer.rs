@@ -169,7 +169,7 @@ where
                         Ok(open) => batch = open.run(&conn, job),
                         Err(e) => {
                             tracing::error!(error = %e, "cannot begin a store transaction");
-                            job.answer(Err(Failed::Transaction(e.to_string())));
+                            job.answer(Err(failed(&e)));
                         }
                     }
                 }
@@ -319,7 +319,7 @@ impl Batch {
             return match redone {
                 Ok(()) => Some(self),
                 Err(e) => {
-                    self.abandon(conn, Failed::Transaction(e.to_string()));
+                    self.abandon(conn, failed(&e));
                     None
                 }
             };
@@ -330,7 +330,7 @@ impl Batch {
         match guarded {
             Ok(()) => Some(self),
             Err(e) => {
-                self.abandon(conn, Failed::Transaction(e.to_string()));
+                self.abandon(conn, failed(&e));
                 None
             }
         }
@@ -360,7 +360,7 @@ impl Batch {
             if !conn.is_autocommit() {
                 let _ = exec(conn, "ROLLBACK");
             }
-            Failed::Transaction(e.to_string())
+            failed(&e)
         });
         let took = committing.elapsed();
         stats
@@ -383,6 +383,17 @@ fn run_guarded(conn: &Connection, job: &mut dyn Job) -> rusqlite::Result<()> {
         exec(conn, "ROLLBACK TO write")?;
     }
     exec(conn, "RELEASE write")
+}
+
+/// Why a transaction broke. A full disk is `Unavailable`: callers answer 503 with
+/// Retry-After (senders come back once space is freed) rather than 500; unlike a failed
+/// sync it does not stop the store, since nothing unsynced was shown to anyone.
+fn failed(e: &rusqlite::Error) -> Failed {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        tracing::error!(error = %e, "the disk is full; writes are refused until there is room");
+        return Failed::Unavailable(format!("the disk is full ({e})"));
+    }
+    Failed::Transaction(e.to_string())
 }
 
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {

@@ -176,6 +176,45 @@ async fn huge_headers_on_a_forged_request_are_kept_only_in_part() {
 }
 
 #[tokio::test]
+async fn a_full_disk_is_503_with_retry_after_and_deliveries_are_taken_again_once_there_is_room() {
+    // Arrange: the database may not grow by a single page (as on a full disk).
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let cap = |pages: Option<i64>| {
+        app.state.store.write(move |db| {
+            let now: i64 = db.pragma_query_value(None, "page_count", |r| r.get(0))?;
+            db.pragma_update(None, "max_page_count", pages.unwrap_or(now))?;
+            Ok(())
+        })
+    };
+    cap(None).await.expect("cap the file");
+    let mut opened: Value =
+        serde_json::from_str(&issue_opened("octo/hello", 3, &[])).expect("JSON");
+    opened["issue"]["body"] = json!("x".repeat(200_000));
+    let body = opened.to_string();
+
+    // Act
+    let full = app
+        .post_github("gh", "issues", "d-full", &body, SECRET)
+        .await;
+    let retry_after = full.headers().get("retry-after").cloned();
+    let (full_status, full_body) = read_json(full).await;
+    cap(Some(1 << 30)).await.expect("room again");
+    let again = app
+        .post_github("gh", "issues", "d-full", &body, SECRET)
+        .await;
+
+    // Assert
+    assert_eq!(full_status, StatusCode::SERVICE_UNAVAILABLE, "{full_body}");
+    assert_eq!(
+        full_body["error"]["code"], "storage_unavailable",
+        "{full_body}"
+    );
+    assert!(retry_after.is_some());
+    assert_eq!(again.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn a_missing_signature_is_401_and_logged_as_rejected() {
     // Arrange
     let app = spawn_app().await;
