@@ -170,7 +170,7 @@ async fn telegram(
     chat_id: Option<&str>,
 ) -> Result<Sent, ActionError> {
     let chat_id = chat_id.filter(|c| !c.is_empty()).ok_or_else(|| {
-        ActionError::permanent("a Telegram message needs a chat_id in the command's target")
+        ActionError::permanent("a Telegram message needs a chat_id (target.chat_id)")
     })?;
     let (http, target) = if is_send_message_url(url) {
         clients.for_url(url, false)?

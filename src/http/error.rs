@@ -3,7 +3,10 @@
 //! are logged here once and answered with a generic message.
 
 use axum::Json;
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::http::header::{ALLOW, CONTENT_TYPE, RETRY_AFTER};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -62,6 +65,55 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// Errors that axum and tower answer on their own (a path that is not valid UTF-8, a method
+/// a route does not take, a request past its time) come as plain text or as nothing. Every
+/// other error here is JSON, so those are rewritten to the same shape, keeping `Allow` and
+/// `Retry-After`. `/mcp` is left alone: its clients expect the MCP transport's own answers.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let is_mcp = request.uri().path() == "/mcp" || request.uri().path().starts_with("/mcp/");
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_mcp || is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("error")
+            .to_ascii_lowercase()
+    } else {
+        text
+    };
+    let code = match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable_entity",
+        s if s.is_server_error() => "internal_error",
+        _ => "bad_request",
+    };
+    let mut rewritten = ApiError::new(status, code, message).into_response();
+    for name in [ALLOW, RETRY_AFTER] {
+        if let Some(value) = parts.headers.get(&name) {
+            rewritten.headers_mut().insert(name, value.clone());
+        }
+    }
+    rewritten
 }
 
 impl From<ServiceError> for ApiError {

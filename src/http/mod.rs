@@ -56,6 +56,7 @@ pub fn router(state: AppState, hub: Arc<Hub>, shutdown: CancellationToken) -> Ro
     router
         .route("/health", get(health))
         .fallback(not_found)
+        .layer(middleware::from_fn(error::json_errors))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -184,6 +184,19 @@ pub async fn post_message(
             .map_err(|_| ServiceError::invalid("kind", format!("unknown kind `{k}`")))?,
         None => guess_kind(&url),
     };
+    // Checked now: the sender would only find out later, in a dead action nobody watches.
+    if text.trim().is_empty() {
+        return Err(ServiceError::invalid(
+            "text",
+            "the message is empty; give the text to post",
+        ));
+    }
+    if kind == MessageKind::Telegram && chat_id.as_deref().is_none_or(|c| c.trim().is_empty()) {
+        return Err(ServiceError::invalid(
+            "chat_id",
+            "a Telegram message needs the chat_id of the chat to post in",
+        ));
+    }
     let webhook_id = match &event_id {
         Some(id) => Some(events::get(state, id).await?.summary.webhook_id),
         None => None,

@@ -1,6 +1,6 @@
 //! Connection limits through a raw socket: a client that stalls in its headers or idles is
 //! closed, a flood of connections past the cap is turned away without taking the server down,
-//! and oversized headers get 431.
+//! oversized headers get 431, and the errors the framework answers itself are JSON.
 
 use std::time::{Duration, Instant};
 
@@ -104,4 +104,43 @@ async fn too_many_or_too_large_headers_get_431() {
         let status = request.send().await.expect("answered").status();
         assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     }
+}
+
+#[tokio::test]
+async fn errors_the_framework_answers_itself_are_json_too() {
+    // Arrange
+    let app = spawn_app_with(|c| c.request_timeout_secs = 1).await;
+
+    // Act
+    let bad_path = app
+        .api(reqwest::Method::GET, "/api/webhooks/%FF")
+        .send()
+        .await
+        .expect("answered");
+    let wrong_method = app
+        .api(reqwest::Method::PATCH, "/api/webhooks/x")
+        .send()
+        .await
+        .expect("answered");
+    let mut slow = TcpStream::connect(app.addr).await.expect("connect");
+    slow.write_all(
+        b"POST /webhooks/github/gh HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"a\":",
+    )
+    .await
+    .expect("write");
+    let (timed_out, _) = until_closed(&mut slow, Duration::from_secs(10)).await;
+
+    // Assert
+    assert_eq!(bad_path.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = bad_path.json().await.expect("JSON");
+    assert_eq!(body["error"]["code"], "bad_request", "{body}");
+    assert_eq!(wrong_method.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(wrong_method.headers().contains_key("allow"));
+    let body: serde_json::Value = wrong_method.json().await.expect("JSON");
+    assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+    assert!(timed_out.starts_with("HTTP/1.1 408"), "{timed_out}");
+    assert!(
+        timed_out.contains("\"code\":\"request_timeout\""),
+        "{timed_out}"
+    );
 }

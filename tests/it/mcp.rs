@@ -225,6 +225,21 @@ async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
         ("list_events", json!({"cursor": "evt_zzzz"}), "next_cursor"),
         ("list_events", json!({"status": "weird"}), "unknown status"),
         ("list_tasks", json!({"cursor": "zzz"}), "next_cursor"),
+        (
+            "post_message",
+            json!({"url": "https://api.telegram.org/bot1:x/sendMessage", "text": "hi"}),
+            "chat_id",
+        ),
+        (
+            "post_message",
+            json!({"url": "https://chat.example.com/api/v1/channels/c/messages/post", "text": " "}),
+            "empty",
+        ),
+        (
+            "update_webhook",
+            json!({"webhook_id": "gh", "options": [1]}),
+            "options",
+        ),
     ];
     for (tool, args, expect) in cases {
         let result = call(&client, tool, args.clone()).await;
