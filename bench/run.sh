@@ -102,8 +102,27 @@ print(f"writer: {d['commits']:.0f} commits of {d['writes'] / commits:.1f} writes
 PY
 
 echo "--- paced: 1,000 requests/s for ${SECS}s on the durable path"
+stalls() { curl -fs "http://127.0.0.1:$PORT/metrics" -H "Authorization: Bearer $KEY" | grep '_duration_seconds_'; }
+stalls >"$WORK/stalls.before"
 target/release/examples/load --url "http://127.0.0.1:$PORT/webhooks/github/bench" \
   --body "$WORK/body.json" --signature "$SIG" --rate 1000 --seconds "$SECS"
+stalls >"$WORK/stalls.after"
+# What made the tail: commits that held a checkpoint, and fdatasyncs the disk sat on.
+python3 - "$WORK/stalls.before" "$WORK/stalls.after" <<'PY'
+import sys
+def read(path):
+    return {l.split()[0]: float(l.split()[1]) for l in open(path)}
+a, b = read(sys.argv[1]), read(sys.argv[2])
+def over(kind, bound):
+    name = f"webhook_mcp_store_{kind}_duration_seconds"
+    d = lambda k: b[k] - a[k]
+    total = d(f"{name}_count")
+    return total, total - d(f'{name}_bucket{{le="{bound}"}}')
+commits, slow_commits = over("commit", "0.005")
+syncs, slow_syncs = over("sync", "0.01")
+print(f"during the paced run: {slow_commits:.0f} of {commits:.0f} commits over 5 ms, "
+      f"{slow_syncs:.0f} of {syncs:.0f} fdatasyncs over 10 ms")
+PY
 
 STORED=$(curl -fs "http://127.0.0.1:$PORT/health" | python3 -c "import sys,json; print(json.load(sys.stdin)['status'])")
 echo "health after load: $STORED"
