@@ -93,10 +93,12 @@ pub async fn require_api_key(
         let (request, bytes) = buffer(request).await?;
         let classified = classify_mcp(&bytes, key.scope == Scope::Read);
         let allowed = key.is_admin() || classified.as_ref().is_some_and(|c| c.read_only);
-        let response = if allowed {
-            next.run(request).await
+        let (response, status) = if allowed {
+            let response = next.run(request).await;
+            let status = response.status().as_u16();
+            (response, status)
         } else {
-            forbidden().into_response()
+            (refuse_mcp(&bytes), StatusCode::FORBIDDEN.as_u16())
         };
         for call in classified.map(|c| c.changes).unwrap_or_default() {
             audit::record(
@@ -105,7 +107,7 @@ pub async fn require_api_key(
                     actor: key.name.clone(),
                     action: format!("mcp {}", call.tool),
                     target: tool_target(&call.arguments),
-                    status: Some(response.status().as_u16()),
+                    status: Some(status),
                     detail: Some(call.arguments),
                 },
             )
@@ -162,6 +164,30 @@ fn api_allows(scope: Scope, method: &Method, path: &str) -> bool {
             (method == Method::GET || method == Method::HEAD) && !keys
         }
     }
+}
+
+/// A read-only key's refused MCP request. A single tool call is answered as a tool error, which
+/// MCP clients hand to the model ("this key is read-only", so it stops trying); an HTTP 403
+/// reaches the model, if at all, as "the server returned an error". Anything else is a 403.
+fn refuse_mcp(body: &[u8]) -> Response {
+    let message = serde_json::from_slice::<Value>(body).ok().and_then(|m| {
+        let tool = m.pointer("/params/name").and_then(Value::as_str)?.to_string();
+        let is_call = m.get("method").and_then(Value::as_str) == Some("tools/call");
+        Some((m.get("id")?.clone(), tool)).filter(|_| is_call)
+    });
+    let Some((id, tool)) = message else {
+        return forbidden().into_response();
+    };
+    let text = format!(
+        "`{tool}` changes something, and this API key is read-only: it may use list_* and get_* \
+         tools, resources and prompts. Ask the server's owner for an admin key to make changes."
+    );
+    axum::Json(serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "result": {"content": [{"type": "text", "text": text}], "isError": true},
+    }))
+    .into_response()
 }
 
 fn forbidden() -> ApiError {
