@@ -171,7 +171,10 @@ fn api_allows(scope: Scope, method: &Method, path: &str) -> bool {
 /// reaches the model, if at all, as "the server returned an error". Anything else is a 403.
 fn refuse_mcp(body: &[u8]) -> Response {
     let message = serde_json::from_slice::<Value>(body).ok().and_then(|m| {
-        let tool = m.pointer("/params/name").and_then(Value::as_str)?.to_string();
+        let tool = m
+            .pointer("/params/name")
+            .and_then(Value::as_str)?
+            .to_string();
         let is_call = m.get("method").and_then(Value::as_str) == Some("tools/call");
         Some((m.get("id")?.clone(), tool)).filter(|_| is_call)
     });

@@ -51,12 +51,27 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<CreateWebhookArgs>,
     ) -> Result<CallToolResult, String> {
+        let generated = args.secret.is_none();
         let created = webhooks::create(&self.state, args.into_input("mcp".into()))
             .await
             .map_err(tool_error)?;
         let setup = crate::service::setup::steps(&created);
+        // These providers issue the signing secret themselves; a generated one cannot verify
+        // anything they send, and "copy it now" would send the user the wrong way.
+        let secret_note = if generated
+            && matches!(
+                created.provider.as_str(),
+                "slack" | "stripe" | "sentry" | "linear"
+            ) {
+            format!(
+                "{} issues its own signing secret, so the generated one is only a placeholder:                  once the provider shows its secret, set it with rotate_secret {{\"webhook_id\":                  \"{}\", \"secret\": \"...\", \"grace_period_secs\": 0}}.",
+                created.provider, created.id
+            )
+        } else {
+            "The secret is shown only now.".to_string()
+        };
         let summary = format!(
-            "Created {} webhook `{}`. Receiver URL: {}. The secret is shown only now.",
+            "Created {} webhook `{}`. Receiver URL: {}. {secret_note}",
             created.provider,
             created.id,
             created.url_with_token.as_deref().unwrap_or(&created.url)

@@ -184,6 +184,32 @@ async fn a_webhook_is_set_up_tested_and_inspected_through_tools_alone() {
 }
 
 #[tokio::test]
+async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_placeholder() {
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    let stripe = call(
+        &client,
+        "create_webhook",
+        json!({"name": "Payments", "provider": "stripe", "id": "pay"}),
+    )
+    .await;
+    let github = call(
+        &client,
+        "create_webhook",
+        json!({"name": "Issues", "provider": "github", "id": "gh"}),
+    )
+    .await;
+    assert!(text(&stripe).contains("placeholder"), "{}", text(&stripe));
+    assert!(text(&stripe).contains("rotate_secret"), "{}", text(&stripe));
+    assert!(
+        text(&github).contains("shown only now"),
+        "{}",
+        text(&github)
+    );
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
     let app = spawn_app().await;
     let client = connect(&app).await;
