@@ -30,6 +30,9 @@ pub struct TestReport {
     /// Why the delivery was not accepted, if it was not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// A warning about the test itself: an event type with no built-in sample (often a typo).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +49,13 @@ pub struct PlannedCommand {
 
 impl TestReport {
     pub fn summary(&self) -> String {
+        match &self.note {
+            Some(note) => format!("{} Note: {note}", self.outcome()),
+            None => self.outcome(),
+        }
+    }
+
+    fn outcome(&self) -> String {
         let what = self.event_type.as_deref().unwrap_or("event");
         match (&self.problem, self.matched.len()) {
             (Some(p), _) => format!("Test {what} to `{}` was not accepted: {p}", self.webhook_id),
@@ -106,6 +116,15 @@ pub async fn test_webhook(
     let now = clock::now_ms();
     let sample = samples::sample(provider, event_type, payload.as_ref(), now)
         .map_err(|m| ServiceError::invalid("event_type", m))?;
+    let builtin = samples::builtin_event_types(provider);
+    let note = (payload.is_none() && !builtin.contains(&sample.event_type.as_str())).then(|| {
+        format!(
+            "`{}` has no built-in {provider} sample, so a minimal payload was sent; if you meant \
+             one of {}, check the spelling",
+            sample.event_type,
+            builtin.join(", ")
+        )
+    });
     let signed = sign::sign(
         provider,
         &hook.secret,
@@ -148,6 +167,7 @@ pub async fn test_webhook(
         matched: Vec::new(),
         actions_queued: false,
         problem: None,
+        note,
     };
     let event_id = match outcome {
         Outcome::Accepted { event_id, .. } => event_id,

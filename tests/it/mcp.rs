@@ -206,6 +206,17 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
         "{}",
         text(&github)
     );
+
+    // A test of an event type with no built-in sample (a typo, often) says so.
+    let typo = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "event_type": "issue.opened"}),
+    )
+    .await;
+    let said = text(&typo);
+    assert!(said.contains("no built-in github sample"), "{said}");
+    assert!(said.contains("issues.opened"), "{said}");
     client.cancel().await.ok();
 }
 
