@@ -320,17 +320,24 @@ impl McpServer {
         let report = actions::replay(&self.state, &args.event_id)
             .await
             .map_err(tool_error)?;
-        let summary = format!(
-            "Replayed `{}`: {} command(s) matched; {}.",
-            report.event_id,
-            report.matched_commands.len(),
-            report
-                .results
-                .iter()
-                .filter_map(|r| r.get("result").and_then(Value::as_str))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
+        let results: Vec<&str> = report
+            .results
+            .iter()
+            .filter_map(|r| r.get("result").and_then(Value::as_str))
+            .collect();
+        let summary = if report.matched_commands.is_empty() {
+            format!(
+                "Replayed `{}`: no command matches it now; nothing was queued.",
+                report.event_id
+            )
+        } else {
+            format!(
+                "Replayed `{}`: {} command(s) matched; {}.",
+                report.event_id,
+                report.matched_commands.len(),
+                results.join(", ")
+            )
+        };
         done(summary, report)
     }
 
