@@ -57,7 +57,17 @@ pub fn router(state: AppState, hub: Arc<Hub>, shutdown: CancellationToken) -> Ro
         .route("/health", get(health))
         .fallback(not_found)
         .layer(middleware::from_fn(error::json_errors))
-        .layer(TraceLayer::new_for_http())
+        // The span names the path, never the query: Open WebUI and token-mode senders put
+        // their secret in `?token=`, and debug logs must not carry it.
+        .layer(TraceLayer::new_for_http().make_span_with(
+            |request: &axum::http::Request<axum::body::Body>| {
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    path = %request.uri().path(),
+                )
+            },
+        ))
         .with_state(state)
 }
 
