@@ -80,7 +80,7 @@ impl Limits {
             limiter.retain_recent();
         }
         limiter
-            .check_key(&ip)
+            .check_key(&bucket_of(ip))
             .map_err(|nu| nu.wait_time_from(DefaultClock::default().now()))
     }
 
@@ -130,6 +130,19 @@ fn quota(limit: RateLimit) -> Quota {
     let burst =
         NonZeroU32::new(limit.burst.unwrap_or(limit.per_second).max(1)).expect("at least 1");
     Quota::per_second(rate).allow_burst(burst)
+}
+
+/// The per-IP bucket an address draws on: its own for IPv4, its /64 for IPv6, the smallest
+/// network one host is usually given (a host can pick any address inside it, and would
+/// otherwise get a fresh bucket with every one).
+fn bucket_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
 }
 
 /// Whether `ip` is in the allowlist (an empty list allows everyone).
@@ -187,6 +200,12 @@ mod tests {
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1));
         let other: IpAddr = "203.0.113.2".parse().expect("ip");
         assert!(limits.check_ip(other).is_ok());
+        // Addresses in one IPv6 /64 share a bucket; the next /64 has its own.
+        for ip in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"] {
+            assert!(limits.check_ip(ip.parse().expect("ip")).is_ok());
+        }
+        assert!(limits.check_ip("2001:db8:1:2::77".parse().expect("ip")).is_err());
+        assert!(limits.check_ip("2001:db8:1:3::1".parse().expect("ip")).is_ok());
         let one = Some(RateLimit {
             per_second: 1,
             burst: None,
