@@ -327,6 +327,9 @@ pub fn verify(
 /// The body as JSON, whatever form it came in: GitHub and Slack may send
 /// `application/x-www-form-urlencoded` (`payload=<json>` or slash-command fields).
 pub fn parse_payload(provider: Provider, body: &[u8]) -> Result<Value, PayloadError> {
+    // Some senders (.NET's default UTF-8 encoder among them) start the body with a byte-order
+    // mark, which JSON parsers refuse. The signature covers the raw bytes, checked before this.
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     match provider {
         Provider::GitHub => github::parse_payload(body),
         Provider::Slack => slack::parse_payload(body),
@@ -405,3 +408,16 @@ pub const SECRET_HEADERS: &[&str] = &[
     "x-webhook-token",
     "proxy-authorization",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_leading_byte_order_mark_is_not_part_of_the_json() {
+        for provider in [Provider::GitHub, Provider::Jira, Provider::Slack] {
+            let parsed = parse_payload(provider, b"\xEF\xBB\xBF{\"a\":1}");
+            assert_eq!(parsed, Ok(serde_json::json!({"a": 1})), "{provider}");
+        }
+    }
+}
