@@ -10,7 +10,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -24,6 +24,8 @@ use tower::Service;
 /// How long the loop waits before accepting again when the process is out of descriptors
 /// (or another resource): the open connections' own deadlines are what frees them.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+/// How often connections refused past the cap are logged (with their count).
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// What each connection is held to.
 #[derive(Debug, Clone, Copy)]
@@ -48,11 +50,16 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
-    builder.http2().timer(TokioTimer::new());
+    // HTTP/1.1 only. Telling HTTP/2 from HTTP/1 first waits for the client's opening bytes with
+    // no deadline, so a client that connects and says nothing (or opens HTTP/2 and idles)
+    // escaped the header timeout and held a connection slot for good. Senders and MCP clients
+    // speak HTTP/1.1; HTTP/2 and TLS end at a reverse proxy in front.
+    let builder = builder.http1_only();
     let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
     let open = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let (mut refused, mut last_warned) = (0u64, None);
     loop {
         let (stream, remote) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -68,7 +75,13 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let Ok(permit) = Arc::clone(&open).try_acquire_owned() else {
-            tracing::warn!(%remote, max = limits.max_connections, "too many open connections; closing a new one");
+            refused += 1;
+            if last_warned.is_none_or(|at: Instant| at.elapsed() >= REFUSAL_LOG_EVERY) {
+                // Once in a while, not per connection: a flood would flood the log too.
+                tracing::warn!(%remote, refused, max = limits.max_connections, "too many open connections; closing new ones");
+                last_warned = Some(Instant::now());
+                refused = 0;
+            }
             continue;
         };
         // The peer's address reaches handlers as axum's `ConnectInfo`.

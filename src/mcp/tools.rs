@@ -64,7 +64,9 @@ impl McpServer {
                 "slack" | "stripe" | "sentry" | "linear"
             ) {
             format!(
-                "{} issues its own signing secret, so the generated one is only a placeholder:                  once the provider shows its secret, set it with rotate_secret {{\"webhook_id\":                  \"{}\", \"secret\": \"...\", \"grace_period_secs\": 0}}.",
+                "{} issues its own signing secret, so the generated one is only a placeholder: \
+                 once the provider shows its secret, set it with rotate_secret \
+                 {{\"webhook_id\": \"{}\", \"secret\": \"...\", \"grace_period_secs\": 0}}.",
                 created.provider, created.id
             )
         } else {

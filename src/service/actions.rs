@@ -521,7 +521,14 @@ pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, Servi
                 return Ok(None);
             };
             if row.delivery.is_some() {
-                outbox::reset(db, &id, None, "pending", None, clock::now_ms())?;
+                let now = clock::now_ms();
+                outbox::reset(db, &id, None, "pending", None, now)?;
+                // A question sent again has a task waiting for its answer again (the task
+                // failed when the question went dead).
+                let dead_ask = row.action == "ask" && row.status == "dead";
+                if let (true, Some(task_id)) = (dead_ask, &row.task_id) {
+                    tasks::wait_again(db, task_id, now)?;
+                }
             }
             outbox::get(db, &id)
         })

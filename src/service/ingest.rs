@@ -135,9 +135,11 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         Ok(_) => Charge::Verified,
         Err(_) => Charge::Rejected,
     };
-    if let Err(wait) = state
-        .limits
-        .check_webhook(&hook.id, charge, options.rate_limit)
+    // A test is not the sender's traffic: it must not use up the sender's allowance.
+    if !inbound.dry_run
+        && let Err(wait) = state
+            .limits
+            .check_webhook(&hook.id, charge, options.rate_limit)
     {
         return Ok(Outcome::RateLimited(wait));
     }
@@ -200,8 +202,12 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         "matched"
     }
     .into();
-    // A test still shows what matched (matched_commands), but sets nothing in motion.
+    // A test still shows what matched (matched_commands), but sets nothing in motion, and
+    // claims no delivery id: the real delivery of the same payload must not be a duplicate.
     let fired = if inbound.dry_run { Vec::new() } else { fired };
+    if inbound.dry_run {
+        event.delivery_id = None;
+    }
 
     let source: Option<SourceRef> = event
         .source

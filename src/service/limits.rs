@@ -204,8 +204,16 @@ mod tests {
         for ip in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"] {
             assert!(limits.check_ip(ip.parse().expect("ip")).is_ok());
         }
-        assert!(limits.check_ip("2001:db8:1:2::77".parse().expect("ip")).is_err());
-        assert!(limits.check_ip("2001:db8:1:3::1".parse().expect("ip")).is_ok());
+        assert!(
+            limits
+                .check_ip("2001:db8:1:2::77".parse().expect("ip"))
+                .is_err()
+        );
+        assert!(
+            limits
+                .check_ip("2001:db8:1:3::1".parse().expect("ip"))
+                .is_ok()
+        );
         let one = Some(RateLimit {
             per_second: 1,
             burst: None,

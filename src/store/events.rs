@@ -124,7 +124,6 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
     })
 }
 
-/// One event with its body.
 /// Marks an `accepted` or `test` event `matched`, once a replay has set commands to work on
 /// it. Other statuses already follow the event's actions.
 pub fn mark_matched(conn: &Connection, id: &str) -> Result<(), StoreError> {
@@ -135,6 +134,7 @@ pub fn mark_matched(conn: &Connection, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// One event with its body.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<EventRow>, StoreError> {
     Ok(conn
         .prepare_cached(&format!("SELECT {COLUMNS}, body FROM events WHERE id = ?1"))?

@@ -255,7 +255,8 @@ pub fn finish(
     Ok(n == 1)
 }
 
-/// Fails a task that waits for a reply (its question could not be posted, say).
+/// Fails a task that waits for a reply because its question could not be posted, unless
+/// another question of it is still on its way.
 pub fn fail_waiting(
     conn: &Connection,
     id: &str,
@@ -266,9 +267,22 @@ pub fn fail_waiting(
         .prepare_cached(
             "UPDATE tasks SET status = 'failed', error = ?2, waiting_since = NULL, \
              lease_owner = NULL, lease_until = NULL, updated_at = ?3 \
-             WHERE id = ?1 AND status = 'waiting_reply'",
+             WHERE id = ?1 AND status = 'waiting_reply' \
+             AND NOT EXISTS (SELECT 1 FROM outbox WHERE task_id = ?1 AND action = 'ask' \
+                             AND status IN ('pending', 'sending', 'retrying'))",
         )?
         .execute(params![id, error, now])?;
+    Ok(n == 1)
+}
+
+/// Sets a failed task waiting for a reply again, when its question is sent once more.
+pub fn wait_again(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'waiting_reply', error = NULL, waiting_since = ?2, \
+             updated_at = ?2 WHERE id = ?1 AND status = 'failed'",
+        )?
+        .execute(params![id, now])?;
     Ok(n == 1)
 }
 

@@ -424,6 +424,16 @@ async fn a_question_that_cannot_be_posted_fails_its_task_and_a_finished_task_tak
     assert!(refused.to_string().contains("is finished"), "{refused}");
     assert_eq!(mismatch, StatusCode::BAD_REQUEST, "{wrong}");
     assert!(wrong.to_string().contains("belongs to event"), "{wrong}");
+
+    // Act: send the dead question again.
+    let action_id = asked["id"].as_str().expect("action id");
+    let (retried, _) = app
+        .post_api(&format!("/api/actions/{action_id}/retry"), &json!({}))
+        .await;
+
+    // Assert: its task waits for the answer again.
+    assert!(retried.is_success(), "{retried}");
+    assert_eq!(app.task(&task_id).await["status"], "waiting_reply");
 }
 
 #[tokio::test]

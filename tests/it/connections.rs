@@ -38,10 +38,16 @@ async fn stalled(app: &TestApp) -> TcpStream {
 }
 
 #[tokio::test]
-async fn a_client_that_stalls_in_its_headers_or_idles_is_closed_after_the_header_timeout() {
+async fn a_client_that_stalls_says_nothing_or_idles_is_closed_after_the_header_timeout() {
     // Arrange
     let app = spawn_app_with(|c| c.header_timeout_secs = 1).await;
     let mut half_sent = stalled(&app).await;
+    let mut silent = TcpStream::connect(app.addr).await.expect("connect");
+    let mut http2_preface = TcpStream::connect(app.addr).await.expect("connect");
+    http2_preface
+        .write_all(b"PRI * HTTP/2.0\r\n")
+        .await
+        .expect("write");
     let mut idle = TcpStream::connect(app.addr).await.expect("connect");
     idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -49,10 +55,14 @@ async fn a_client_that_stalls_in_its_headers_or_idles_is_closed_after_the_header
 
     // Act
     let (_, stalled_for) = until_closed(&mut half_sent, Duration::from_secs(10)).await;
+    let (_, silent_for) = until_closed(&mut silent, Duration::from_secs(10)).await;
+    let (_, preface_for) = until_closed(&mut http2_preface, Duration::from_secs(10)).await;
     let (answered, idled_for) = until_closed(&mut idle, Duration::from_secs(10)).await;
 
     // Assert: both gone soon after the second; the idle one got its answer first.
     assert!(stalled_for < Duration::from_secs(5), "{stalled_for:?}");
+    assert!(silent_for < Duration::from_secs(5), "{silent_for:?}");
+    assert!(preface_for < Duration::from_secs(5), "{preface_for:?}");
     assert!(idled_for < Duration::from_secs(5), "{idled_for:?}");
     assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
 }

@@ -559,6 +559,11 @@ async fn test_webhook_sends_nothing_unless_asked_to_run_the_actions() {
     assert!(text(&dry).contains("nothing was sent"), "{}", text(&dry));
     let dry_event = app.event(report["event_id"].as_str().expect("id")).await;
     assert_eq!(dry_event["status"], "test", "{dry_event}");
+    assert_eq!(
+        dry_event["delivery_id"],
+        Value::Null,
+        "a test claims no delivery id"
+    );
     assert_eq!(dry_event["actions"], json!([]), "{dry_event}");
     assert_eq!(dry_sent, 0);
     // ... and the real run queued the comment, which reached GitHub once (checked on drop).
