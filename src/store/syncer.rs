@@ -72,7 +72,7 @@ pub(super) fn run<F>(
     }
 }
 
-/// The database's `-wal` file, reopened if SQLite ever replaces it.
+/// The database's `-wal` file, opened once and checked to still be the same file at each sync.
 pub(super) struct WalFile {
     path: PathBuf,
     /// The open file and its (device, inode), to notice a replaced file.
@@ -97,14 +97,26 @@ impl WalFile {
         }
     }
 
-    /// `fdatasync`s the WAL; opens it first, or again if SQLite has replaced the file.
+    /// `fdatasync`s the WAL, opening it on first use. The writer's connection stays open for
+    /// the store's life, so SQLite never replaces its WAL meanwhile: a different file at the
+    /// path means the WAL was removed under us (and a new one made, by the next connection to
+    /// open the database). The commits went to the old file, which no path reaches any more,
+    /// so that is a failure to flush, never a reason to sync the new, empty file instead.
     pub fn sync(&mut self) -> io::Result<()> {
         let meta = std::fs::metadata(&self.path)?;
         let on_disk = (meta.dev(), meta.ino());
-        if self.open.as_ref().is_none_or(|(_, id)| *id != on_disk) {
-            let file = File::open(&self.path)?;
-            let meta = file.metadata()?;
-            self.open = Some((file, (meta.dev(), meta.ino())));
+        match &self.open {
+            None => {
+                let file = File::open(&self.path)?;
+                let meta = file.metadata()?;
+                self.open = Some((file, (meta.dev(), meta.ino())));
+            }
+            Some((_, id)) if *id != on_disk => {
+                return Err(io::Error::other(
+                    "the WAL file was removed or replaced while the database was open",
+                ));
+            }
+            Some(_) => {}
         }
         let (file, _) = self.open.as_ref().expect("opened above");
         file.sync_data()
@@ -129,16 +141,18 @@ mod tests {
     }
 
     #[test]
-    fn a_replaced_wal_is_reopened() {
+    fn a_wal_replaced_after_the_first_sync_is_an_error_not_synced_in_its_place() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("x.db");
         let mut wal = WalFile::new(&db);
         std::fs::write(&wal.path, b"one").unwrap();
         wal.sync().unwrap();
-        let first = wal.open.as_ref().unwrap().1;
         std::fs::remove_file(&wal.path).unwrap();
         std::fs::write(&wal.path, b"two").unwrap();
-        wal.sync().unwrap();
-        assert_ne!(wal.open.as_ref().unwrap().1, first);
+        let refused = wal.sync().unwrap_err();
+        assert!(
+            refused.to_string().contains("removed or replaced"),
+            "{refused}"
+        );
     }
 }

@@ -403,6 +403,12 @@ async fn a_database_that_cannot_be_flushed_refuses_writes_with_503_and_health_sa
     let db = std::fs::canonicalize(&app.db_path).expect("database path");
     let wal = format!("{}-wal", db.display());
     std::fs::remove_file(&wal).expect("the WAL exists while the server runs");
+    // Another connection (a reader, or `webhook-mcp stdio` on the same file) then makes a
+    // new, empty WAL at the path: flushing that one would prove nothing.
+    let other = rusqlite::Connection::open(&db).expect("open the database again");
+    // (Its read fails: the shared index still counts frames the new file lacks.)
+    let _ = other.query_row("SELECT COUNT(*) FROM webhooks", [], |r| r.get::<_, i64>(0));
+    assert!(std::path::Path::new(&wal).exists(), "a new WAL was made");
     let body = json!({"action": "opened", "issue": {"number": 1, "title": "t"}}).to_string();
 
     // Act
