@@ -151,7 +151,7 @@ pub async fn require_api_key(
 }
 
 /// `/mcp` and anything under it.
-fn is_mcp_path(path: &str) -> bool {
+pub(super) fn is_mcp_path(path: &str) -> bool {
     path == "/mcp" || path.starts_with("/mcp/")
 }
 

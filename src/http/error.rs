@@ -72,7 +72,7 @@ impl IntoResponse for ApiError {
 /// other error here is JSON, so those are rewritten to the same shape, keeping `Allow` and
 /// `Retry-After`. `/mcp` is left alone: its clients expect the MCP transport's own answers.
 pub async fn json_errors(request: Request, next: Next) -> Response {
-    let is_mcp = request.uri().path() == "/mcp" || request.uri().path().starts_with("/mcp/");
+    let is_mcp = super::auth::is_mcp_path(request.uri().path());
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response

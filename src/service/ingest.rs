@@ -202,12 +202,16 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         "matched"
     }
     .into();
-    // A test still shows what matched (matched_commands), but sets nothing in motion, and
-    // claims no delivery id: the real delivery of the same payload must not be a duplicate.
-    let fired = if inbound.dry_run { Vec::new() } else { fired };
-    if inbound.dry_run {
+    // A test still shows what matched (matched_commands), but sets nothing in motion, resumes
+    // no task, and claims no delivery id: the real delivery of the same payload must not be a
+    // duplicate.
+    let (fired, reply) = if inbound.dry_run {
         event.delivery_id = None;
-    }
+        (Vec::new(), None)
+    } else {
+        let reply = reply_in(provider, &event_type, &payload, event.source_key.as_deref());
+        (fired, reply)
+    };
 
     let source: Option<SourceRef> = event
         .source
@@ -231,8 +235,6 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         Planned::Inline { body, .. } => Some(body.clone()),
         _ => None,
     });
-    let reply = reply_in(provider, &event_type, &payload, event.source_key.as_deref())
-        .filter(|_| !inbound.dry_run);
 
     let webhook_id = event.webhook_id.clone();
     let recorded = state
