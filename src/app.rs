@@ -183,7 +183,9 @@ impl App {
         let stopping = stop.clone();
         let limits = crate::http::serve::ConnectionLimits {
             header_timeout: Duration::from_secs(state.config.header_timeout_secs.max(1)),
-            max_connections: state.config.max_connections.max(1),
+            max_connections: crate::http::serve::fit_to_open_file_limit(
+                state.config.max_connections.max(1),
+            ),
         };
         let server = crate::http::serve::serve(self.listener, router, limits, async move {
             shutdown.await;

@@ -26,6 +26,9 @@ use tower::Service;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// How often connections refused past the cap are logged (with their count).
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+/// Descriptors kept for everything but client connections: SQLite's files for the writer,
+/// the syncer and the readers, outbound sends and agent calls, the log, the runtime's own.
+const RESERVED_DESCRIPTORS: u64 = 128;
 
 /// What each connection is held to.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +38,33 @@ pub struct ConnectionLimits {
     pub header_timeout: Duration,
     /// Connections open at once; past it new ones are closed at once.
     pub max_connections: usize,
+}
+
+/// The connection cap this process can keep: raises the soft open-file limit as far as
+/// `wanted` connections need (up to the hard limit) and, if that is still short, lowers the
+/// cap to fit. A cap above the descriptors there are never refuses anyone: `accept` fails
+/// instead, the kernel leaves new clients hanging in its backlog, and the store and outbound
+/// sends can no longer open files or sockets either.
+pub fn fit_to_open_file_limit(wanted: usize) -> usize {
+    let needed = wanted as u64 + RESERVED_DESCRIPTORS;
+    match rlimit::increase_nofile_limit(needed) {
+        Ok(limit) if limit >= needed => wanted,
+        Ok(limit) => {
+            let fit = limit.saturating_sub(RESERVED_DESCRIPTORS).max(1) as usize;
+            tracing::warn!(
+                open_file_limit = limit,
+                wanted,
+                serving = fit,
+                "the open-file limit (ulimit -n) is too low for max_connections; \
+                 raise it to serve more connections at once"
+            );
+            fit
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read or raise the open-file limit");
+            wanted
+        }
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits for

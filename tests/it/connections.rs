@@ -154,3 +154,121 @@ async fn errors_the_framework_answers_itself_are_json_too() {
         "{timed_out}"
     );
 }
+
+/// The real binary started with a low open-file limit (`ulimit -n`), the default cap of 4096
+/// connections, and its log.
+struct LowLimitServer {
+    child: tokio::process::Child,
+    addr: std::net::SocketAddr,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl LowLimitServer {
+    async fn start(open_files: u32) -> LowLimitServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("server.log");
+        let mut command = tokio::process::Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {open_files} && exec \"$0\" serve"))
+            .arg(env!("CARGO_BIN_EXE_webhook-mcp"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("WEBHOOK_MCP_") {
+                command.env_remove(key);
+            }
+        }
+        command
+            .env("WEBHOOK_MCP_LISTEN", "127.0.0.1:0")
+            .env("WEBHOOK_MCP_DATABASE", dir.path().join("db.sqlite"))
+            .env("WEBHOOK_MCP_API_KEY", "low-limit-key")
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .kill_on_drop(true);
+        let child = command.spawn().expect("start webhook-mcp");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let addr = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let found = text
+                .lines()
+                .filter(|l| l.contains("listening"))
+                .find_map(|l| {
+                    l.split("addr=")
+                        .nth(1)?
+                        .split_whitespace()
+                        .next()?
+                        .parse()
+                        .ok()
+                });
+            if let Some(addr) = found {
+                break addr;
+            }
+            assert!(Instant::now() < deadline, "no `listening` line in:\n{text}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        LowLimitServer {
+            child,
+            addr,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+#[tokio::test]
+async fn a_cap_above_the_open_file_limit_is_lowered_to_fit_so_a_flood_is_still_turned_away() {
+    // Arrange: 192 descriptors leave room for 64 connections next to the server's own files.
+    let mut server = LowLimitServer::start(192).await;
+    let health = format!("http://{}/health", server.addr);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !client
+        .get(&health)
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "no /health:\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(client);
+    let mut flood = Vec::new();
+    for _ in 0..64 {
+        flood.push(TcpStream::connect(server.addr).await.expect("connect"));
+    }
+
+    // Act: one more than fits. Without the fit it would be accepted and left open (the cap
+    // of 4096 is never reached) until the process ran out of descriptors.
+    let mut extra = TcpStream::connect(server.addr).await.expect("connect");
+    let (_, closed_after) = until_closed(&mut extra, Duration::from_secs(5)).await;
+    drop(flood);
+
+    // Assert
+    assert!(closed_after < Duration::from_secs(5));
+    let log = server.log();
+    assert!(log.contains("open-file limit"), "{log}");
+    assert!(log.contains("serving=64"), "{log}");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = client.get(&health).send().await;
+        if answer.as_ref().is_ok_and(|r| r.status() == StatusCode::OK) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{answer:?}\n{}", server.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.child.kill().await.expect("stop webhook-mcp");
+}
