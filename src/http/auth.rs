@@ -22,13 +22,14 @@ use axum::response::{IntoResponse, Response};
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use super::body_limit::API_MAX_BODY_BYTES;
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::mcp::is_read_tool;
 use crate::service::audit::{self, AuditEntry, tool_target};
 use crate::service::auth::{KeyInfo, Scope};
 
-/// The largest body this layer reads to classify and audit a request.
+/// The largest `/mcp` body this layer reads to classify and audit a request.
 const MAX_INSPECTED_BODY: usize = 4 * 1024 * 1024;
 /// How long a client may take to send the body this layer reads.
 const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -90,7 +91,7 @@ pub async fn require_api_key(
             // GET (the server's event stream) and DELETE (end a session) change nothing.
             return Ok(next.run(request).await);
         }
-        let (request, bytes) = buffer(request).await?;
+        let (request, bytes) = buffer(request, MAX_INSPECTED_BODY).await?;
         let classified = classify_mcp(&bytes, key.scope == Scope::Read);
         let allowed = key.is_admin() || classified.as_ref().is_some_and(|c| c.read_only);
         let (response, status) = if allowed {
@@ -124,7 +125,7 @@ pub async fn require_api_key(
             Err(forbidden())
         };
     }
-    let (request, bytes) = buffer(request).await?;
+    let (request, bytes) = buffer(request, API_MAX_BODY_BYTES).await?;
     let response = if api_allows(key.scope, &method, &path) {
         next.run(request).await
     } else {
@@ -201,40 +202,32 @@ fn forbidden() -> ApiError {
     )
 }
 
-/// Reads the whole body (at most [`MAX_INSPECTED_BODY`], within [`BODY_READ_TIMEOUT`]) and rebuilds the request with the
-/// same bytes.
-async fn buffer(request: Request) -> Result<(Request, Bytes), ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the body is larger than {MAX_INSPECTED_BODY} bytes"),
-        )
-    };
+/// Reads the whole body (at most `max` bytes, within [`BODY_READ_TIMEOUT`]) and rebuilds the
+/// request with the same bytes. A body declared larger is refused before any of it is read,
+/// so a client waiting on `Expect: 100-continue` hears 413 instead of being invited to send.
+async fn buffer(request: Request, max: usize) -> Result<(Request, Bytes), ApiError> {
+    let too_large = || super::body_limit::too_large(max);
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_INSPECTED_BODY as u64) {
+    if declared.is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
     let (parts, body) = request.into_parts();
-    let read = tokio::time::timeout(
-        BODY_READ_TIMEOUT,
-        axum::body::to_bytes(body, MAX_INSPECTED_BODY),
-    )
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
-            format!(
-                "the body did not arrive within {} seconds",
-                BODY_READ_TIMEOUT.as_secs()
-            ),
-        )
-    })?;
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, max))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the body did not arrive within {} seconds",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+        })?;
     let bytes = read.map_err(|e| {
         // axum wraps http-body-util's `LengthLimitError` ("length limit exceeded").
         let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);

@@ -16,7 +16,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state)
             .await
-            .map_err(|e| ApiError::new(e.status(), "unreadable_body", e.body_text()))?;
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    super::body_limit::too_large(super::body_limit::API_MAX_BODY_BYTES)
+                }
+                status => ApiError::new(status, "unreadable_body", e.body_text()),
+            })?;
         parse(&bytes).map(AppJson)
     }
 }

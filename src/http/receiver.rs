@@ -8,10 +8,12 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
+use super::body_limit;
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::providers::Handshake;
@@ -21,6 +23,10 @@ pub fn router(max_body_bytes: usize) -> Router<AppState> {
     Router::new()
         .route("/webhooks/{provider}/{webhook_id}", post(receive_webhook))
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(
+            max_body_bytes,
+            body_limit::refuse_declared_oversize,
+        ))
 }
 
 async fn receive_webhook(
@@ -34,14 +40,7 @@ async fn receive_webhook(
     let body = body.map_err(|e| {
         let status = e.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                status,
-                "payload_too_large",
-                format!(
-                    "body is larger than the {} bytes allowed",
-                    state.config.max_body_bytes
-                ),
-            )
+            body_limit::too_large(state.config.max_body_bytes)
         } else {
             ApiError::new(status, "unreadable_body", e.body_text())
         }

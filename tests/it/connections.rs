@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{TestApp, spawn_app_with};
+use crate::helpers::{API_KEY, TestApp, spawn_app_with};
 
 /// Waits until the server closes `stream`, returning what it sent first and how long it took.
 async fn until_closed(stream: &mut TcpStream, within: Duration) -> (String, Duration) {
@@ -271,4 +271,43 @@ async fn a_cap_above_the_open_file_limit_is_lowered_to_fit_so_a_flood_is_still_t
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     server.child.kill().await.expect("stop webhook-mcp");
+}
+
+/// Sends only a request's headers, asking `Expect: 100-continue` for a body of `length`
+/// bytes, and returns the first status line the server answers with.
+async fn first_answer_to_expect(app: &TestApp, head: &str, length: usize) -> String {
+    let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+    let request = format!(
+        "{head}\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n\
+         Content-Length: {length}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut buf = [0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .expect("an answer within 5 s")
+        .expect("read");
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn an_oversized_declared_body_is_refused_before_the_client_is_invited_to_send_it() {
+    // Arrange
+    let app = spawn_app_with(|c| c.max_body_bytes = 1024).await;
+    let api = format!("POST /api/webhooks HTTP/1.1\r\nAuthorization: Bearer {API_KEY}");
+
+    // Act
+    let receiver_over =
+        first_answer_to_expect(&app, "POST /webhooks/github/gh HTTP/1.1", 1025).await;
+    let receiver_fits =
+        first_answer_to_expect(&app, "POST /webhooks/github/gh HTTP/1.1", 1024).await;
+    let api_over = first_answer_to_expect(&app, &api, 3 * 1024 * 1024).await;
+    let api_fits = first_answer_to_expect(&app, &api, 100).await;
+
+    // Assert: 413 straight away, not `100 Continue` and an upload that is then thrown away.
+    assert!(receiver_over.contains(" 413 "), "{receiver_over}");
+    assert!(api_over.contains(" 413 "), "{api_over}");
+    assert!(receiver_fits.contains(" 100 "), "{receiver_fits}");
+    assert!(api_fits.contains(" 100 "), "{api_fits}");
 }
