@@ -246,4 +246,27 @@ mod tests {
         tools.sort();
         assert_eq!(files, tools, "tools/*.md and the tool router disagree");
     }
+
+    #[test]
+    fn every_tool_says_whether_it_only_reads_as_the_read_only_key_check_does() {
+        for tool in McpServer::tool_router().list_all() {
+            let name = tool.name.to_string();
+            let hints = tool
+                .annotations
+                .as_ref()
+                .unwrap_or_else(|| panic!("{name} has no annotations"));
+            assert!(hints.title.is_some(), "{name} has no title");
+            // A read-only key may call exactly the tools that say they only read.
+            assert_eq!(
+                hints.read_only_hint,
+                Some(super::is_read_tool(&name)),
+                "{name}"
+            );
+            if !super::is_read_tool(&name) {
+                assert!(hints.destructive_hint.is_some(), "{name}");
+                assert!(hints.idempotent_hint.is_some(), "{name}");
+            }
+            assert!(hints.open_world_hint.is_some(), "{name}");
+        }
+    }
 }

@@ -46,7 +46,10 @@ pub fn tool_error(e: ServiceError) -> String {
 
 #[tool_router(vis = "pub(super)")]
 impl McpServer {
-    #[tool(description = include_str!("../../tools/create_webhook.md"))]
+    #[tool(
+        description = include_str!("../../tools/create_webhook.md"),
+        annotations(title = "Create webhook", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
     async fn create_webhook(
         &self,
         Parameters(args): Parameters<CreateWebhookArgs>,
@@ -81,7 +84,10 @@ impl McpServer {
         done(summary, json!({"webhook": created, "setup": setup}))
     }
 
-    #[tool(description = include_str!("../../tools/list_webhooks.md"))]
+    #[tool(
+        description = include_str!("../../tools/list_webhooks.md"),
+        annotations(title = "List webhooks", read_only_hint = true, open_world_hint = false)
+    )]
     async fn list_webhooks(&self) -> Result<CallToolResult, String> {
         let all = webhooks::list(&self.state).await.map_err(tool_error)?;
         let summary = if all.is_empty() {
@@ -105,7 +111,10 @@ impl McpServer {
         done(summary, json!({ "webhooks": all }))
     }
 
-    #[tool(description = include_str!("../../tools/get_webhook.md"))]
+    #[tool(
+        description = include_str!("../../tools/get_webhook.md"),
+        annotations(title = "Get webhook", read_only_hint = true, open_world_hint = false)
+    )]
     async fn get_webhook(
         &self,
         Parameters(args): Parameters<WebhookIdArgs>,
@@ -130,7 +139,10 @@ impl McpServer {
         done(summary, json!({"webhook": webhook, "commands": cmds}))
     }
 
-    #[tool(description = include_str!("../../tools/update_webhook.md"))]
+    #[tool(
+        description = include_str!("../../tools/update_webhook.md"),
+        annotations(title = "Update webhook", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
     async fn update_webhook(
         &self,
         Parameters(args): Parameters<UpdateWebhookArgs>,
@@ -142,7 +154,10 @@ impl McpServer {
         done(format!("Updated webhook `{}`.", webhook.id), webhook)
     }
 
-    #[tool(description = include_str!("../../tools/delete_webhook.md"))]
+    #[tool(
+        description = include_str!("../../tools/delete_webhook.md"),
+        annotations(title = "Delete webhook", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
     async fn delete_webhook(
         &self,
         Parameters(args): Parameters<WebhookIdArgs>,
@@ -159,7 +174,10 @@ impl McpServer {
         )
     }
 
-    #[tool(description = include_str!("../../tools/rotate_secret.md"))]
+    #[tool(
+        description = include_str!("../../tools/rotate_secret.md"),
+        annotations(title = "Rotate webhook secret", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
+    )]
     async fn rotate_secret(
         &self,
         Parameters(args): Parameters<RotateSecretArgs>,
@@ -182,7 +200,10 @@ impl McpServer {
         )
     }
 
-    #[tool(description = include_str!("../../tools/add_command.md"))]
+    #[tool(
+        description = include_str!("../../tools/add_command.md"),
+        annotations(title = "Add command", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
     async fn add_command(
         &self,
         Parameters(args): Parameters<AddCommandArgs>,
@@ -200,7 +221,10 @@ impl McpServer {
         )
     }
 
-    #[tool(description = include_str!("../../tools/update_command.md"))]
+    #[tool(
+        description = include_str!("../../tools/update_command.md"),
+        annotations(title = "Update command", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
     async fn update_command(
         &self,
         Parameters(args): Parameters<UpdateCommandArgs>,
@@ -212,7 +236,10 @@ impl McpServer {
         done(format!("Updated command `{}`.", command.id), command)
     }
 
-    #[tool(description = include_str!("../../tools/remove_command.md"))]
+    #[tool(
+        description = include_str!("../../tools/remove_command.md"),
+        annotations(title = "Remove command", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
     async fn remove_command(
         &self,
         Parameters(args): Parameters<CommandIdArgs>,
@@ -226,7 +253,10 @@ impl McpServer {
         )
     }
 
-    #[tool(description = include_str!("../../tools/list_events.md"))]
+    #[tool(
+        description = include_str!("../../tools/list_events.md"),
+        annotations(title = "List events", read_only_hint = true, open_world_hint = false)
+    )]
     async fn list_events(
         &self,
         Parameters(args): Parameters<ListEventsArgs>,
@@ -275,7 +305,10 @@ impl McpServer {
         done(summary, page)
     }
 
-    #[tool(description = include_str!("../../tools/get_event.md"))]
+    #[tool(
+        description = include_str!("../../tools/get_event.md"),
+        annotations(title = "Get event", read_only_hint = true, open_world_hint = false)
+    )]
     async fn get_event(
         &self,
         Parameters(args): Parameters<EventIdArgs>,
@@ -297,7 +330,10 @@ impl McpServer {
         )
     }
 
-    #[tool(description = include_str!("../../tools/test_webhook.md"))]
+    #[tool(
+        description = include_str!("../../tools/test_webhook.md"),
+        annotations(title = "Test webhook", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+    )]
     async fn test_webhook(
         &self,
         Parameters(args): Parameters<TestWebhookArgs>,
@@ -314,7 +350,10 @@ impl McpServer {
         done(report.summary(), report)
     }
 
-    #[tool(description = include_str!("../../tools/replay_event.md"))]
+    #[tool(
+        description = include_str!("../../tools/replay_event.md"),
+        annotations(title = "Replay event", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+    )]
     async fn replay_event(
         &self,
         Parameters(args): Parameters<EventIdArgs>,
@@ -343,7 +382,10 @@ impl McpServer {
         done(summary, report)
     }
 
-    #[tool(description = include_str!("../../tools/comment.md"))]
+    #[tool(
+        description = include_str!("../../tools/comment.md"),
+        annotations(title = "Comment on the source", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+    )]
     async fn comment(
         &self,
         Parameters(args): Parameters<ReplyArgs>,
@@ -358,7 +400,10 @@ impl McpServer {
         done(queued("Comment", &action), action)
     }
 
-    #[tool(description = include_str!("../../tools/ask.md"))]
+    #[tool(
+        description = include_str!("../../tools/ask.md"),
+        annotations(title = "Ask on the source and wait", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+    )]
     async fn ask(&self, Parameters(args): Parameters<AskArgs>) -> Result<CallToolResult, String> {
         let to = actions::ReplyTo {
             event_id: args.event_id,
@@ -377,7 +422,10 @@ impl McpServer {
         )
     }
 
-    #[tool(description = include_str!("../../tools/respond.md"))]
+    #[tool(
+        description = include_str!("../../tools/respond.md"),
+        annotations(title = "Respond to the sender", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+    )]
     async fn respond(
         &self,
         Parameters(args): Parameters<ReplyArgs>,
@@ -392,7 +440,10 @@ impl McpServer {
         done(queued("Response", &action), action)
     }
 
-    #[tool(description = include_str!("../../tools/post_message.md"))]
+    #[tool(
+        description = include_str!("../../tools/post_message.md"),
+        annotations(title = "Post a message", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+    )]
     async fn post_message(
         &self,
         Parameters(args): Parameters<PostMessageArgs>,
@@ -410,7 +461,10 @@ impl McpServer {
         done(queued("Message", &action), action)
     }
 
-    #[tool(description = include_str!("../../tools/list_tasks.md"))]
+    #[tool(
+        description = include_str!("../../tools/list_tasks.md"),
+        annotations(title = "List tasks", read_only_hint = true, open_world_hint = false)
+    )]
     async fn list_tasks(
         &self,
         Parameters(args): Parameters<ListTasksArgs>,
@@ -444,7 +498,10 @@ impl McpServer {
         done(summary, page)
     }
 
-    #[tool(description = include_str!("../../tools/claim_task.md"))]
+    #[tool(
+        description = include_str!("../../tools/claim_task.md"),
+        annotations(title = "Claim a task", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
     async fn claim_task(
         &self,
         Parameters(args): Parameters<ClaimTaskArgs>,
@@ -470,7 +527,10 @@ impl McpServer {
         }
     }
 
-    #[tool(description = include_str!("../../tools/complete_task.md"))]
+    #[tool(
+        description = include_str!("../../tools/complete_task.md"),
+        annotations(title = "Complete a task", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+    )]
     async fn complete_task(
         &self,
         Parameters(args): Parameters<CompleteTaskArgs>,

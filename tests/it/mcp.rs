@@ -82,6 +82,16 @@ async fn every_tool_is_listed_with_a_described_input_schema() {
             .unwrap_or_else(|| panic!("tool {name} missing"));
         let description = tool.description.as_deref().unwrap_or_default();
         assert!(description.len() > 40, "{name} has a thin description");
+        // Clients decide from the hints which calls to confirm with the user first.
+        let hints = tool
+            .annotations
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name} has no annotations"));
+        let reads = name.starts_with("list_") || name.starts_with("get_");
+        assert_eq!(hints.read_only_hint, Some(reads), "{name}");
+        if name.starts_with("delete_") || name.starts_with("remove_") {
+            assert_eq!(hints.destructive_hint, Some(true), "{name}");
+        }
         let schema = Value::Object((*tool.input_schema).clone());
         assert_eq!(schema["type"], "object", "{name}");
         for (field, spec) in schema["properties"].as_object().into_iter().flatten() {

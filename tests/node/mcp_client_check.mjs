@@ -42,6 +42,8 @@ async function stateless(base) {
     check(tools.has(name), `tool ${name} listed`);
     check(tools.get(name).description && tools.get(name).inputSchema?.type === "object", `tool ${name} is described`);
   }
+  check(tools.get("list_events").annotations?.readOnlyHint === true, "list_events is marked read-only");
+  check(tools.get("delete_webhook").annotations?.destructiveHint === true, "delete_webhook is marked destructive");
   const prompts = (await client.listPrompts()).prompts.map((p) => p.name);
   check(prompts.includes("setup-webhook"), "the setup-webhook prompt", prompts);
 

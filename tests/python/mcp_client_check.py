@@ -27,6 +27,10 @@ async def check(base: str) -> None:
         for name in ["create_webhook", "add_command", "test_webhook", "list_events", "comment"]:
             assert name in tools, f"missing tool {name}"
             assert tools[name].description, f"{name} has no description"
+        # The SDK parses the hints into its ToolAnnotations model.
+        assert tools["list_events"].annotations.read_only_hint is True
+        assert tools["delete_webhook"].annotations.destructive_hint is True
+        assert tools["comment"].annotations.open_world_hint is True
 
         created = await client.call_tool(
             "create_webhook", {"name": "py", "provider": "github", "id": "py"}
