@@ -213,6 +213,17 @@ pub(crate) fn check_url(url: &Url, allowlist: &[String]) -> Result<Route, Refuse
     }
 }
 
+/// The same check when a target is saved or given (a command's `target.url`, post_message's
+/// `url`): a scheme other than http(s), or a host that is a private address or local name, is
+/// refused at once with the fix, instead of in a dead action found later. Names that resolve
+/// inside are only known at send time; the resolver refuses those then.
+pub fn refusal_at_save(url: &str, allowlist: &[String]) -> Option<String> {
+    let parsed = Url::parse(url).ok()?;
+    check_url(&parsed, allowlist)
+        .err()
+        .map(|refused| refused.message)
+}
+
 /// The DNS resolver of the guarded clients. Resolves with the system resolver, then keeps
 /// only public addresses unless the name is allowlisted. An empty allowlist makes it strict.
 #[derive(Debug, Clone, Default)]

@@ -185,6 +185,11 @@ pub async fn post_message(
         None => guess_kind(&url),
     };
     // Checked now: the sender would only find out later, in a dead action nobody watches.
+    if let Some(refused) =
+        crate::actions::ssrf::refusal_at_save(&url, &state.config.allowed_target_hosts)
+    {
+        return Err(ServiceError::invalid("url", refused));
+    }
     if text.trim().is_empty() {
         return Err(ServiceError::invalid(
             "text",

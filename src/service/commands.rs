@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ServiceError, new_id, webhooks};
+use crate::actions::ssrf;
 use crate::app::AppState;
 use crate::clock;
 use crate::engine::command::{self, CommandSpec, CompiledCommand};
@@ -67,6 +68,7 @@ pub async fn add(
         updated_at: now,
     };
     apply(&mut row, input)?;
+    check_reachable(state, &row)?;
     let stored = row.clone();
     state
         .store
@@ -103,6 +105,7 @@ pub async fn update(
         row.action = a;
     }
     apply(&mut row, input)?;
+    check_reachable(state, &row)?;
     row.updated_at = clock::now_ms();
     let stored = row.clone();
     let found = state
@@ -199,6 +202,20 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
     row.trigger = row.trigger.trim().to_string();
     compile(row).map_err(|e| ServiceError::invalid(&e.field, e.message))?;
     Ok(())
+}
+
+/// A target this server would refuse to send to (a private address not in
+/// `ALLOWED_TARGET_HOSTS`) is refused when saved, where the caller can still fix it.
+fn check_reachable(state: &AppState, row: &CommandRow) -> Result<(), ServiceError> {
+    let url = row
+        .target
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<command::Target>(t).ok())
+        .map(|t| t.url);
+    match url.and_then(|u| ssrf::refusal_at_save(&u, &state.config.allowed_target_hosts)) {
+        Some(refused) => Err(ServiceError::invalid("target.url", refused)),
+        None => Ok(()),
+    }
 }
 
 fn required(value: Option<String>, field: &str) -> Result<String, ServiceError> {

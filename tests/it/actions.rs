@@ -334,21 +334,56 @@ async fn a_restart_does_not_lose_queued_actions() {
     assert_eq!(event["status"], "done");
 }
 
+const PRIVATE_TARGETS: [&str; 2] = [
+    "http://10.1.2.3/",
+    "http://169.254.169.254/latest/meta-data",
+];
+
 #[tokio::test]
-async fn forwards_to_private_or_metadata_addresses_are_dead_lettered_and_ftp_is_refused() {
+async fn a_forward_or_message_to_a_private_or_metadata_address_is_refused_when_given() {
     // Arrange
     let app = spawn_manual(|_| {}).await;
     app.github_webhook("gh", SECRET).await;
-    for url in [
-        "http://10.1.2.3/",
-        "http://169.254.169.254/latest/meta-data",
-    ] {
+
+    // Act
+    let mut refused = Vec::new();
+    for url in PRIVATE_TARGETS {
+        let command = json!({"trigger": "*", "action": "forward", "target": {"url": url}});
+        refused.push((
+            "target.url",
+            app.post_api("/api/webhooks/gh/commands", &command).await,
+        ));
+        let message = json!({"url": url, "kind": "slack", "text": "hello"});
+        refused.push(("url", app.post_api("/api/messages", &message).await));
+    }
+
+    // Assert
+    for (field, answer) in &refused {
+        assert_error(answer, StatusCode::BAD_REQUEST, Some(field));
+        let message = answer.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("ALLOWED_TARGET_HOSTS"), "{message}");
+    }
+    let commands = app.get_json("/api/webhooks/gh/commands").await;
+    assert_eq!(commands.1["commands"], json!([]), "{commands:?}");
+}
+
+#[tokio::test]
+async fn forwards_to_private_or_metadata_addresses_are_dead_lettered_and_ftp_is_refused() {
+    // Arrange: commands saved while their hosts were allowed, sent after they no longer are.
+    let allow_private = |c: &mut webhook_mcp::config::Config| {
+        c.allowed_target_hosts
+            .extend(["10.1.2.3".into(), "169.254.169.254".into()]);
+    };
+    let app = spawn_manual(allow_private).await;
+    app.github_webhook("gh", SECRET).await;
+    for url in PRIVATE_TARGETS {
         app.add_command_ok(
             "gh",
             json!({"trigger": "issues.opened", "action": "forward", "target": {"url": url}}),
         )
         .await;
     }
+    let app = app.restart_with(manual_outbox).await;
     let body = issue_opened("octo/app", 5, &[]);
     let event_id = accepted(
         app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
