@@ -257,11 +257,16 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
                 inline,
             })
         }
-        Inserted::Duplicate(event_id) => Ok(Outcome::Accepted {
-            event_id,
-            duplicate: true,
-            inline: None,
-        }),
+        Inserted::Duplicate(event_id) => {
+            // A delivery already stored does no new work: it must not use up the allowance of
+            // the sender's new deliveries (a replayed capture, or a sender's redelivery).
+            state.limits.refund_webhook(&webhook_id, Charge::Verified);
+            Ok(Outcome::Accepted {
+                event_id,
+                duplicate: true,
+                inline: None,
+            })
+        }
     }
 }
 

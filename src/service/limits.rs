@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -19,7 +19,7 @@ use crate::providers::RateLimit;
 
 pub struct Limits {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    per_webhook: Mutex<HashMap<(String, Charge), Bucket>>,
+    per_webhook: Mutex<HashMap<(String, Charge), TokenBucket>>,
     default_webhook: Option<RateLimit>,
     trusted_proxies: Vec<IpNet>,
     in_flight: Arc<Semaphore>,
@@ -95,26 +95,81 @@ impl Limits {
         let Some(limit) = own.or(self.default_webhook) else {
             return Ok(());
         };
-        let limiter = {
-            let mut map = self.per_webhook.lock().expect("limits poisoned");
-            let key = (id.to_string(), charge);
-            match map.get(&key) {
-                Some((l, limiter)) if *l == limit => limiter.clone(),
-                _ => {
-                    let limiter = Arc::new(RateLimiter::direct(quota(limit)));
-                    map.insert(key, (limit, limiter.clone()));
-                    limiter
+        let now = Instant::now();
+        let mut map = self.per_webhook.lock().expect("limits poisoned");
+        let bucket = map
+            .entry((id.to_string(), charge))
+            .and_modify(|b| {
+                // A changed limit starts a fresh bucket.
+                if b.limit != limit {
+                    *b = TokenBucket::full(limit, now);
                 }
-            }
-        };
-        limiter
-            .check()
-            .map_err(|nu| nu.wait_time_from(DefaultClock::default().now()))
+            })
+            .or_insert_with(|| TokenBucket::full(limit, now));
+        bucket.take(now)
+    }
+
+    /// Gives back the token a request took from the webhook's bucket, when the request turned
+    /// out to be a delivery already stored: replaying a captured (or redelivered) request must
+    /// not use up the allowance of the sender's new deliveries.
+    pub fn refund_webhook(&self, id: &str, charge: Charge) {
+        let mut map = self.per_webhook.lock().expect("limits poisoned");
+        if let Some(bucket) = map.get_mut(&(id.to_string(), charge)) {
+            bucket.refund(Instant::now());
+        }
     }
 }
 
-/// A webhook's bucket, with the limit it was made for (a changed limit makes a new one).
-type Bucket = (RateLimit, Arc<DefaultDirectRateLimiter>);
+/// A webhook's token bucket: `burst` tokens, refilled at `per_second`. Our own rather than
+/// governor's (used for the per-IP buckets), because GCRA has no way to give a token back.
+#[derive(Debug, Clone)]
+struct TokenBucket {
+    limit: RateLimit,
+    tokens: f64,
+    updated: Instant,
+}
+
+impl TokenBucket {
+    fn full(limit: RateLimit, now: Instant) -> TokenBucket {
+        let mut bucket = TokenBucket {
+            limit,
+            tokens: 0.0,
+            updated: now,
+        };
+        bucket.tokens = bucket.burst();
+        bucket
+    }
+
+    fn rate(&self) -> f64 {
+        f64::from(self.limit.per_second.max(1))
+    }
+
+    fn burst(&self) -> f64 {
+        f64::from(self.limit.burst.unwrap_or(self.limit.per_second).max(1))
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate()).min(self.burst());
+        self.updated = self.updated.max(now);
+    }
+
+    /// Takes a token, or says how long until one is there.
+    fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate()))
+        }
+    }
+
+    fn refund(&mut self, now: Instant) {
+        self.refill(now);
+        self.tokens = (self.tokens + 1.0).min(self.burst());
+    }
+}
 
 /// Which of a webhook's two buckets a request draws on. Requests that fail verification have
 /// their own, so whoever finds a webhook's URL cannot use up the real sender's allowance
@@ -223,6 +278,35 @@ mod tests {
         assert!(limits.check_webhook("w", Charge::Verified, one).is_ok());
         assert!(limits.check_webhook("w", Charge::Verified, one).is_err());
         assert!(limits.check_webhook("other", Charge::Verified, one).is_ok());
+    }
+
+    #[test]
+    fn a_webhook_bucket_refills_at_its_rate_and_a_refund_gives_a_token_back() {
+        let limit = RateLimit {
+            per_second: 2,
+            burst: Some(3),
+        };
+        let start = Instant::now();
+        let at = |ms: u64| start + Duration::from_millis(ms);
+        let mut bucket = TokenBucket::full(limit, start);
+        for _ in 0..3 {
+            assert_eq!(bucket.take(at(0)), Ok(()));
+        }
+        assert_eq!(bucket.take(at(0)), Err(Duration::from_millis(500)));
+        assert_eq!(bucket.take(at(250)), Err(Duration::from_millis(250)));
+        assert_eq!(bucket.take(at(500)), Ok(()));
+        bucket.refund(at(500));
+        assert_eq!(bucket.take(at(500)), Ok(()));
+        assert!(bucket.take(at(500)).is_err());
+        // Refills and refunds stop at the burst.
+        bucket.refund(at(60_000));
+        bucket.refund(at(60_000));
+        for _ in 0..3 {
+            assert_eq!(bucket.take(at(60_000)), Ok(()));
+        }
+        assert!(bucket.take(at(60_000)).is_err());
+        // A clock reading from before the last one takes nothing away.
+        assert!(bucket.take(at(59_000)).is_err());
     }
 
     #[test]

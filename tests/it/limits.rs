@@ -84,6 +84,37 @@ async fn forged_requests_cannot_use_up_the_real_senders_rate_limit() {
 }
 
 #[tokio::test]
+async fn replays_of_a_stored_delivery_do_not_use_up_the_senders_rate_limit() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "gh", "name": "g", "provider": "github", "secret": SECRET,
+        "options": {"rate_limit": {"per_second": 1, "burst": 2}}}),
+    )
+    .await;
+    let body = issue_opened("o/r", 1, &[]);
+    let first = app.post_github("gh", "issues", "d-1", &body, SECRET).await;
+    assert_eq!(first.status(), StatusCode::OK);
+
+    // Act: the same signed delivery again and again (GitHub signs no timestamp), then a new one.
+    let mut replays = Vec::new();
+    for _ in 0..4 {
+        let r = app.post_github("gh", "issues", "d-1", &body, SECRET).await;
+        let status = r.status();
+        let answer: serde_json::Value = r.json().await.unwrap_or_default();
+        replays.push((status, answer["status"].clone()));
+    }
+    let next = app.post_github("gh", "issues", "d-2", &body, SECRET).await;
+
+    // Assert
+    for replay in &replays {
+        assert_eq!(*replay, (StatusCode::OK, json!("duplicate")), "{replays:?}");
+    }
+    assert_eq!(next.status(), StatusCode::OK);
+    assert_eq!(app.events("webhook_id=gh").await.len(), 2);
+}
+
+#[tokio::test]
 async fn a_source_address_over_the_per_ip_limit_gets_429() {
     let app = spawn_app_with(|c| c.rate_limit_per_ip = 2).await;
     app.github_webhook("gh", SECRET).await;
