@@ -66,7 +66,8 @@ pub struct UpdateWebhookArgs {
     /// false stops accepting events (senders get 404), true starts again.
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// New provider options (replaces the old ones).
+    /// Options to change, merged into the stored ones: the keys given replace theirs, a
+    /// key set to null is removed, every other option (credentials included) stays.
     #[serde(default)]
     pub options: Option<Value>,
 }

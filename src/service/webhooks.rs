@@ -215,6 +215,16 @@ pub async fn update(
     }
     if let Some(options) = patch.options {
         let provider = parse_provider(&row.provider)?;
+        // Merged into the stored options (JSON merge patch): changing the rate limit must not
+        // drop the credentials, which the caller cannot even read back.
+        let options = match options {
+            Value::Object(_) => {
+                let mut stored: Value = serde_json::from_str(&row.options).unwrap_or(Value::Null);
+                merge_patch(&mut stored, options);
+                stored
+            }
+            other => other,
+        };
         let mut options = check_options(provider, Some(options))?;
         // Masked credentials sent back unchanged keep their stored values.
         let old = serde_json::from_str::<ProviderOptions>(&row.options)
@@ -445,6 +455,26 @@ fn check_secret(provider: Provider, secret: &str) -> Result<String, ServiceError
     Ok(secret.to_string())
 }
 
+/// RFC 7386 JSON merge patch: the patch's members replace the target's, recursively for
+/// objects; a `null` member removes the key; anything but an object replaces the target.
+fn merge_patch(target: &mut Value, patch: Value) {
+    let Value::Object(members) = patch else {
+        *target = patch;
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(serde_json::Map::new());
+    }
+    let target = target.as_object_mut().expect("made an object above");
+    for (key, value) in members {
+        if value.is_null() {
+            target.remove(&key);
+        } else {
+            merge_patch(target.entry(key).or_insert(Value::Null), value);
+        }
+    }
+}
+
 fn check_options(
     provider: Provider,
     options: Option<Value>,
@@ -501,5 +531,47 @@ fn check_options(
             Ok(options)
         }
         (None, _) => Ok(options),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::merge_patch;
+
+    #[test]
+    fn merge_patch_replaces_given_members_removes_nulls_and_keeps_the_rest() {
+        let cases = [
+            // (stored, patch, merged)
+            (
+                json!({"a": 1, "b": 2}),
+                json!({"a": 3}),
+                json!({"a": 3, "b": 2}),
+            ),
+            (json!({"a": 1, "b": 2}), json!({"a": null}), json!({"b": 2})),
+            (
+                json!({"credentials": {"github_token": "t", "github_api_url": "u"}}),
+                json!({"credentials": {"github_api_url": "v"}}),
+                json!({"credentials": {"github_token": "t", "github_api_url": "v"}}),
+            ),
+            (
+                json!({"ip_allowlist": ["10.0.0.0/8", "192.0.2.1"]}),
+                json!({"ip_allowlist": ["203.0.113.0/24"]}),
+                json!({"ip_allowlist": ["203.0.113.0/24"]}),
+            ),
+            (
+                json!(null),
+                json!({"a": {"b": null, "c": 1}}),
+                json!({"a": {"c": 1}}),
+            ),
+            (json!({"a": 1}), json!({}), json!({"a": 1})),
+            (json!({"a": {"b": 1}}), json!({"a": 2}), json!({"a": 2})),
+        ];
+        for (stored, patch, merged) in cases {
+            let mut target = stored.clone();
+            merge_patch(&mut target, patch.clone());
+            assert_eq!(target, merged, "{stored} + {patch}");
+        }
     }
 }

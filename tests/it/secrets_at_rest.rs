@@ -58,3 +58,54 @@ async fn secrets_and_tokens_are_sealed_in_the_database_and_masked_in_answers() {
         .expect("token");
     assert_eq!(sealer.open(token).as_deref(), Ok("ghp_sealme"));
 }
+
+#[tokio::test]
+async fn an_update_of_some_options_keeps_the_others_and_a_null_removes_one() {
+    // Arrange
+    let app = spawn_app_with(|c| c.secret_key = Some(KEY.into())).await;
+    app.create_webhook(json!({"id": "gh", "name": "g", "provider": "github",
+        "secret": "s3cr3t-value", "options": {
+            "credentials": {"github_token": "ghp_kept"},
+            "rate_limit": {"per_second": 5, "burst": 20},
+            "ip_allowlist": ["127.0.0.0/8"]}}))
+        .await;
+
+    // Act: change the rate limit only, then remove the allowlist.
+    let (limited, _) = send_json(app.api(Method::PUT, "/api/webhooks/gh").json(&json!({
+        "options": {"rate_limit": {"per_second": 9}}
+    })))
+    .await;
+    let (opened, shown) = send_json(app.api(Method::PUT, "/api/webhooks/gh").json(&json!({
+        "options": {"ip_allowlist": null}
+    })))
+    .await;
+
+    // Assert
+    assert_eq!(
+        (limited, opened),
+        (StatusCode::OK, StatusCode::OK),
+        "{shown}"
+    );
+    let options = &shown["options"];
+    assert_eq!(options["rate_limit"], json!({"per_second": 9, "burst": 20}));
+    assert!(
+        options.get("ip_allowlist").is_none_or(|v| v.is_null()),
+        "{options}"
+    );
+    assert_eq!(
+        options["credentials"]["github_token"], "********",
+        "{options}"
+    );
+    let conn = rusqlite::Connection::open(&app.db_path).expect("open db");
+    let stored: String = conn
+        .query_row("SELECT options FROM webhooks WHERE id = 'gh'", [], |r| {
+            r.get(0)
+        })
+        .expect("row");
+    let stored: serde_json::Value = serde_json::from_str(&stored).expect("json");
+    let sealer = webhook_mcp::service::sealing::Sealer::new(Some(KEY)).expect("key");
+    let token = stored["credentials"]["github_token"]
+        .as_str()
+        .expect("token");
+    assert_eq!(sealer.open(token).as_deref(), Ok("ghp_kept"));
+}
