@@ -5,9 +5,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ServiceError, new_id};
+use crate::actions::ssrf;
 use crate::app::AppState;
 use crate::clock;
-use crate::providers::{CustomOptions, Provider, ProviderOptions, custom::CustomMode};
+use crate::providers::{
+    CustomOptions, Provider, ProviderOptions, ReplyCredentials, custom::CustomMode,
+};
 use crate::store::webhooks::{self as rows, WebhookRow};
 
 /// A new webhook as asked for.
@@ -88,6 +91,7 @@ pub async fn create(state: &AppState, input: WebhookIn) -> Result<WebhookOut, Se
     };
     let name = check_name(&input.name)?;
     let options = check_options(provider, input.options)?;
+    check_base_urls(state, &options, &Default::default())?;
     let secret = match input.secret {
         Some(s) => check_secret(provider, &s)?,
         None => provider.generate_secret(),
@@ -231,6 +235,7 @@ pub async fn update(
             .ok()
             .and_then(|o| o.credentials)
             .unwrap_or_default();
+        check_base_urls(state, &options, &old)?;
         if let Some(creds) = options.credentials.as_mut() {
             creds.unmask_from(&old);
         }
@@ -473,6 +478,45 @@ fn merge_patch(target: &mut Value, patch: Value) {
             merge_patch(target.entry(key).or_insert(Value::Null), value);
         }
     }
+}
+
+/// The API base URLs in `options.credentials` that are new (not the `stored` ones) are held
+/// to the same outbound rules as a command's target: http(s), and no private address or local
+/// name unless `ALLOWED_TARGET_HOSTS` lets it through. Refused now, where the caller can fix
+/// it, rather than in every later reply's dead action.
+fn check_base_urls(
+    state: &AppState,
+    options: &ProviderOptions,
+    stored: &ReplyCredentials,
+) -> Result<(), ServiceError> {
+    let Some(creds) = &options.credentials else {
+        return Ok(());
+    };
+    let urls = [
+        (
+            "github_api_url",
+            &creds.github_api_url,
+            &stored.github_api_url,
+        ),
+        ("gitlab_url", &creds.gitlab_url, &stored.gitlab_url),
+        ("jira_base_url", &creds.jira_base_url, &stored.jira_base_url),
+    ];
+    for (name, url, before) in urls {
+        let Some(url) = url.as_deref().filter(|u| Some(*u) != before.as_deref()) else {
+            continue;
+        };
+        let field = format!("options.credentials.{name}");
+        if reqwest::Url::parse(url).is_err() {
+            return Err(ServiceError::invalid(
+                &field,
+                format!("`{url}` is not a URL; give it as https://host/..."),
+            ));
+        }
+        if let Some(refused) = ssrf::refusal_at_save(url, &state.config.allowed_target_hosts) {
+            return Err(ServiceError::invalid(&field, refused));
+        }
+    }
+    Ok(())
 }
 
 fn check_options(

@@ -220,7 +220,7 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
 }
 
 #[tokio::test]
-async fn bad_limit_options_are_refused_when_saved_with_the_field_named() {
+async fn bad_limit_or_base_url_options_are_refused_when_saved_with_the_field_named() {
     let app = spawn_app().await;
     let cases = [
         (
@@ -234,6 +234,14 @@ async fn bad_limit_options_are_refused_when_saved_with_the_field_named() {
         (
             json!({"rate_limit": {"per_sec": 5}}),
             "options.rate_limit.per_sec",
+        ),
+        (
+            json!({"credentials": {"github_api_url": "http://169.254.169.254/latest"}}),
+            "options.credentials.github_api_url",
+        ),
+        (
+            json!({"credentials": {"gitlab_url": "gitlab.example.com"}}),
+            "options.credentials.gitlab_url",
         ),
     ];
     for (options, field) in cases {
