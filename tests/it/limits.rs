@@ -4,19 +4,25 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{issue_opened, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, issue_opened, spawn_app, spawn_app_with};
 
 const SECRET: &str = "limits-secret";
 
-#[tokio::test]
-async fn a_webhook_over_its_rate_limit_gets_429_with_retry_after_and_stores_nothing_more() {
-    // Arrange
+/// An app with one GitHub webhook `gh` allowed 1 request/s with a burst of 2.
+async fn rate_limited_webhook() -> TestApp {
     let app = spawn_app().await;
     app.create_webhook(
         json!({"id": "gh", "name": "g", "provider": "github", "secret": SECRET,
         "options": {"rate_limit": {"per_second": 1, "burst": 2}}}),
     )
     .await;
+    app
+}
+
+#[tokio::test]
+async fn a_webhook_over_its_rate_limit_gets_429_with_retry_after_and_stores_nothing_more() {
+    // Arrange
+    let app = rate_limited_webhook().await;
     let body = issue_opened("o/r", 1, &[]);
 
     // Act
@@ -51,12 +57,7 @@ async fn a_webhook_over_its_rate_limit_gets_429_with_retry_after_and_stores_noth
 #[tokio::test]
 async fn forged_requests_cannot_use_up_the_real_senders_rate_limit() {
     // Arrange
-    let app = spawn_app().await;
-    app.create_webhook(
-        json!({"id": "gh", "name": "g", "provider": "github", "secret": SECRET,
-        "options": {"rate_limit": {"per_second": 1, "burst": 2}}}),
-    )
-    .await;
+    let app = rate_limited_webhook().await;
     let body = issue_opened("o/r", 1, &[]);
 
     // Act: a flood of wrongly signed requests, then the real delivery.
@@ -86,12 +87,7 @@ async fn forged_requests_cannot_use_up_the_real_senders_rate_limit() {
 #[tokio::test]
 async fn replays_of_a_stored_delivery_do_not_use_up_the_senders_rate_limit() {
     // Arrange
-    let app = spawn_app().await;
-    app.create_webhook(
-        json!({"id": "gh", "name": "g", "provider": "github", "secret": SECRET,
-        "options": {"rate_limit": {"per_second": 1, "burst": 2}}}),
-    )
-    .await;
+    let app = rate_limited_webhook().await;
     let body = issue_opened("o/r", 1, &[]);
     let first = app.post_github("gh", "issues", "d-1", &body, SECRET).await;
     assert_eq!(first.status(), StatusCode::OK);
