@@ -1,15 +1,21 @@
 //! Command operations: add, list, update, remove. Each command is checked by the engine when
 //! it is saved, so the receiver only ever meets commands that can run.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{ServiceError, new_id, webhooks};
 use crate::actions::ssrf;
 use crate::app::AppState;
 use crate::clock;
 use crate::engine::command::{self, CommandSpec, CompiledCommand};
+use crate::engine::template;
+use crate::engine::trigger::Trigger;
+use crate::providers::{self, Provider, samples};
 use crate::store::commands::{self as rows, CommandRow};
+use crate::store::webhooks::WebhookRow;
 
 /// A command as written: what to do with events matching `trigger` and `conditions`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -43,6 +49,10 @@ pub struct CommandOut {
     pub enabled: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// Problems found when the command was saved that do not stop it from being saved (a
+    /// template that does not render with the provider's sample payload, say).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 pub async fn add(
@@ -50,7 +60,7 @@ pub async fn add(
     webhook_id: &str,
     input: CommandIn,
 ) -> Result<CommandOut, ServiceError> {
-    webhooks::load(state, webhook_id).await?;
+    let hook = webhooks::load(state, webhook_id).await?;
     let now = clock::now_ms();
     let mut row = CommandRow {
         id: new_id("cmd"),
@@ -75,7 +85,7 @@ pub async fn add(
         .write(move |db| rows::insert(db, &stored))
         .await?;
     state.hooks.invalidate(webhook_id);
-    Ok(present(&row))
+    Ok(presented_with_warnings(&hook, &row))
 }
 
 pub async fn list(state: &AppState, webhook_id: &str) -> Result<Vec<CommandOut>, ServiceError> {
@@ -116,7 +126,8 @@ pub async fn update(
     if !found {
         return Err(not_found(command_id));
     }
-    Ok(present(&row))
+    let hook = webhooks::load(state, webhook_id).await?;
+    Ok(presented_with_warnings(&hook, &row))
 }
 
 pub async fn remove(
@@ -222,6 +233,41 @@ fn required(value: Option<String>, field: &str) -> Result<String, ServiceError> 
     value.ok_or_else(|| ServiceError::invalid(field, format!("missing field `{field}`")))
 }
 
+/// A saved command as shown, with what a preview of its template found.
+fn presented_with_warnings(hook: &WebhookRow, row: &CommandRow) -> CommandOut {
+    let mut out = present(row);
+    out.warnings.extend(template_warning(hook, row));
+    out
+}
+
+/// Renders the command's template over the provider's built-in sample of the first event
+/// type its trigger matches. Templates render with strict undefined, so a misspelt variable
+/// would otherwise surface only as a failed action on the first real event. A warning, not an
+/// error: a real delivery may carry fields the sample lacks.
+fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
+    let source = row.template.as_deref()?;
+    let provider: Provider = hook.provider.parse().ok()?;
+    let trigger = Trigger::parse(&row.trigger).ok()?;
+    let event_type = *samples::builtin_event_types(provider)
+        .iter()
+        .find(|t| trigger.matches(t))?;
+    let now = clock::now_ms();
+    let sample = samples::sample(provider, Some(event_type), None, now).ok()?;
+    let payload = Arc::new(providers::parse_payload(provider, &sample.body).ok()?);
+    let context = template::context(
+        &payload,
+        json!({"id": "evt_preview", "type": event_type, "provider": hook.provider,
+            "received_at": clock::rfc3339(now), "source": null}),
+        json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
+    );
+    let error = template::render(source, &context).err()?;
+    Some(format!(
+        "the template does not render with the sample `{event_type}` payload: {error}. \
+         A real delivery may have fields the sample lacks, but check the names \
+         (test_webhook shows what each command would send)"
+    ))
+}
+
 fn present(row: &CommandRow) -> CommandOut {
     let target = row
         .target
@@ -247,6 +293,7 @@ fn present(row: &CommandRow) -> CommandOut {
         enabled: row.enabled,
         created_at: clock::rfc3339(row.created_at),
         updated_at: clock::rfc3339(row.updated_at),
+        warnings: Vec::new(),
     }
 }
 

@@ -51,6 +51,35 @@ async fn adding_a_command_answers_201_with_the_command() {
     assert_eq!(command["priority"], 5);
     assert_eq!(command["enabled"], true);
     assert_eq!(command["stop"], false);
+    assert!(command.get("warnings").is_none(), "{command}");
+}
+
+#[tokio::test]
+async fn a_template_that_does_not_render_with_the_sample_payload_is_saved_with_a_warning() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let misspelt = "Issue {{ issue.tittle }} by {{ sender.login }}";
+
+    // Act
+    let (status, command) = add(
+        &app,
+        json!({"trigger": "issues.*", "action": "comment", "template": misspelt}),
+    )
+    .await;
+    let id = command["id"].as_str().unwrap_or_default().to_string();
+    let (fixed_status, fixed) = send_json(
+        app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+            .json(&json!({"template": "Issue {{ issue.title }} by {{ sender.login }}"})),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::CREATED, "{command}");
+    let warning = command["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains("issues.opened"), "{command}");
+    assert!(warning.contains("tittle"), "{command}");
+    assert_eq!(fixed_status, StatusCode::OK, "{fixed}");
+    assert!(fixed.get("warnings").is_none(), "{fixed}");
 }
 
 #[tokio::test]
