@@ -24,6 +24,11 @@ fn done(summary: impl Into<String>, value: impl Serialize) -> Result<CallToolRes
     Ok(result)
 }
 
+/// Warnings to append to a summary, so a model reading only the text still sees them.
+fn warned(warnings: &[String]) -> String {
+    warnings.iter().map(|w| format!(" Warning: {w}")).collect()
+}
+
 /// A service error as a message the model can act on, naming the field to fix.
 pub fn tool_error(e: ServiceError) -> String {
     match e {
@@ -214,8 +219,11 @@ impl McpServer {
             .map_err(tool_error)?;
         done(
             format!(
-                "Added command `{}` to `{webhook_id}`: {} -> {}.",
-                command.id, command.trigger, command.action
+                "Added command `{}` to `{webhook_id}`: {} -> {}.{}",
+                command.id,
+                command.trigger,
+                command.action,
+                warned(&command.warnings)
             ),
             command,
         )
@@ -233,7 +241,14 @@ impl McpServer {
         let command = commands::update(&self.state, &webhook_id, &command_id, input)
             .await
             .map_err(tool_error)?;
-        done(format!("Updated command `{}`.", command.id), command)
+        done(
+            format!(
+                "Updated command `{}`.{}",
+                command.id,
+                warned(&command.warnings)
+            ),
+            command,
+        )
     }
 
     #[tool(

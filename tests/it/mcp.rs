@@ -148,6 +148,19 @@ async fn a_webhook_is_set_up_tested_and_inspected_through_tools_alone() {
         .as_str()
         .expect("command id")
         .to_string();
+    let misspelt = call(
+        &client,
+        "add_command",
+        json!({"webhook_id": "gh", "trigger": "issue_comment.created", "action": "comment",
+               "template": "Thanks {{ comment.user.logn }}"}),
+    )
+    .await;
+    assert_eq!(misspelt.is_error, Some(false), "{}", text(&misspelt));
+    assert!(
+        text(&misspelt).contains("Warning:") && text(&misspelt).contains("logn"),
+        "{}",
+        text(&misspelt)
+    );
 
     let tested = call(
         &client,
@@ -189,7 +202,7 @@ async fn a_webhook_is_set_up_tested_and_inspected_through_tools_alone() {
         got["webhook"].get("secret").is_none(),
         "get leaks the secret"
     );
-    assert_eq!(got["commands"].as_array().map(Vec::len), Some(1));
+    assert_eq!(got["commands"].as_array().map(Vec::len), Some(2));
     client.cancel().await.ok();
 }
 
