@@ -15,7 +15,7 @@ use std::fmt;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
+use axum::http::header::AUTHORIZATION;
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -207,12 +207,7 @@ fn forbidden() -> ApiError {
 /// so a client waiting on `Expect: 100-continue` hears 413 instead of being invited to send.
 async fn buffer(request: Request, max: usize) -> Result<(Request, Bytes), ApiError> {
     let too_large = || super::body_limit::too_large(max);
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > max as u64) {
+    if super::body_limit::declared_length(&request).is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
     let (parts, body) = request.into_parts();

@@ -4,9 +4,9 @@
 //! it to upload megabytes only to be refused. Bodies without a length (chunked) are still
 //! cut off by the extractors' own limit as they arrive.
 
+use axum::body::HttpBody;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -22,15 +22,16 @@ pub async fn refuse_declared_oversize(
     request: Request,
     next: Next,
 ) -> Response {
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match declared {
+    match declared_length(&request) {
         Some(length) if length > max as u64 => too_large(max).into_response(),
         _ => next.run(request).await,
     }
+}
+
+/// The body's declared length, as hyper read it from `Content-Length` (which also takes a
+/// list of equal values, `N, N`, that a plain parse of the header would miss).
+pub fn declared_length(request: &Request) -> Option<u64> {
+    request.body().size_hint().exact()
 }
 
 /// The answer to a body over `max` bytes, whether declared or found while reading.

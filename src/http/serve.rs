@@ -46,7 +46,7 @@ pub struct ConnectionLimits {
 /// instead, the kernel leaves new clients hanging in its backlog, and the store and outbound
 /// sends can no longer open files or sockets either.
 pub fn fit_to_open_file_limit(wanted: usize) -> usize {
-    let needed = wanted as u64 + RESERVED_DESCRIPTORS;
+    let needed = (wanted as u64).saturating_add(RESERVED_DESCRIPTORS);
     match rlimit::increase_nofile_limit(needed) {
         Ok(limit) if limit >= needed => wanted,
         Ok(limit) => {

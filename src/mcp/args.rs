@@ -66,8 +66,8 @@ pub struct UpdateWebhookArgs {
     /// false stops accepting events (senders get 404), true starts again.
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// Options to change, merged into the stored ones: the keys given replace theirs, a
-    /// key set to null is removed, every other option (credentials included) stays.
+    /// Options to change: each option given replaces the stored one whole (credentials are
+    /// merged token by token), an option set to null is removed, the others stay.
     #[serde(default)]
     pub options: Option<Value>,
 }

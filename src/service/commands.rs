@@ -114,8 +114,13 @@ pub async fn update(
     if let Some(a) = input.action.clone() {
         row.action = a;
     }
+    let stored_target = row.target.clone();
     apply(&mut row, input)?;
-    check_reachable(state, &row)?;
+    // Only a target given now: one saved while its host was allowed must not stop the
+    // command from being disabled or fixed (the send-time check still refuses it).
+    if row.target != stored_target {
+        check_reachable(state, &row)?;
+    }
     row.updated_at = clock::now_ms();
     let stored = row.clone();
     let found = state
@@ -240,31 +245,44 @@ fn presented_with_warnings(hook: &WebhookRow, row: &CommandRow) -> CommandOut {
     out
 }
 
-/// Renders the command's template over the provider's built-in sample of the first event
-/// type its trigger matches. Templates render with strict undefined, so a misspelt variable
-/// would otherwise surface only as a failed action on the first real event. A warning, not an
-/// error: a real delivery may carry fields the sample lacks.
+/// Renders the command's template over the provider's built-in sample of each event type
+/// its trigger matches. Templates render with strict undefined, so a misspelt variable would
+/// otherwise surface only as a failed action on the first real event. A warning, and only
+/// when no sample renders: a real delivery may carry fields the samples lack.
 fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     let source = row.template.as_deref()?;
     let provider: Provider = hook.provider.parse().ok()?;
     let trigger = Trigger::parse(&row.trigger).ok()?;
-    let event_type = *samples::builtin_event_types(provider)
-        .iter()
-        .find(|t| trigger.matches(t))?;
     let now = clock::now_ms();
-    let sample = samples::sample(provider, Some(event_type), None, now).ok()?;
-    let payload = Arc::new(providers::parse_payload(provider, &sample.body).ok()?);
-    let context = template::context(
-        &payload,
-        json!({"id": "evt_preview", "type": event_type, "provider": hook.provider,
-            "received_at": clock::rfc3339(now), "source": null}),
-        json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
-    );
-    let error = template::render(source, &context).err()?;
+    let mut first_failure = None;
+    for event_type in samples::builtin_event_types(provider)
+        .iter()
+        .filter(|t| trigger.matches(t))
+    {
+        let Ok(sample) = samples::sample(provider, Some(event_type), None, now) else {
+            continue;
+        };
+        let Ok(payload) = providers::parse_payload(provider, &sample.body) else {
+            continue;
+        };
+        let context = template::context(
+            &Arc::new(payload),
+            json!({"id": "evt_preview", "type": event_type, "provider": hook.provider,
+                "received_at": clock::rfc3339(now), "source": null}),
+            json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
+        );
+        match template::render(source, &context) {
+            Ok(_) => return None,
+            Err(error) => {
+                first_failure.get_or_insert((*event_type, error));
+            }
+        }
+    }
+    let (event_type, error) = first_failure?;
     Some(format!(
-        "the template does not render with the sample `{event_type}` payload: {error}. \
-         A real delivery may have fields the sample lacks, but check the names \
-         (test_webhook shows what each command would send)"
+        "the template does not render with the sample `{event_type}` payload (nor any other \
+         sample its trigger matches): {error}. A real delivery may have fields the samples \
+         lack, but check the names (test_webhook shows what each command would send)"
     ))
 }
 

@@ -305,8 +305,10 @@ mod tests {
             assert_eq!(bucket.take(at(60_000)), Ok(()));
         }
         assert!(bucket.take(at(60_000)).is_err());
-        // A clock reading from before the last one takes nothing away.
+        // A clock reading from before the last one neither refills nor moves the clock back.
         assert!(bucket.take(at(59_000)).is_err());
+        assert!(bucket.take(at(60_000)).is_err());
+        assert_eq!(bucket.take(at(60_500)), Ok(()));
     }
 
     #[test]

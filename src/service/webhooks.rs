@@ -91,7 +91,7 @@ pub async fn create(state: &AppState, input: WebhookIn) -> Result<WebhookOut, Se
     };
     let name = check_name(&input.name)?;
     let options = check_options(provider, input.options)?;
-    check_base_urls(state, &options, &Default::default())?;
+    check_base_urls(state, &options, &Default::default(), &[])?;
     let secret = match input.secret {
         Some(s) => check_secret(provider, &s)?,
         None => provider.generate_secret(),
@@ -219,12 +219,13 @@ pub async fn update(
     }
     if let Some(options) = patch.options {
         let provider = parse_provider(&row.provider)?;
-        // Merged into the stored options (JSON merge patch): changing the rate limit must not
-        // drop the credentials, which the caller cannot even read back.
+        // Merged into the stored options: changing the rate limit must not drop the
+        // credentials, which the caller cannot even read back.
+        let regiven = tokens_given(&options);
         let options = match options {
             Value::Object(_) => {
                 let mut stored: Value = serde_json::from_str(&row.options).unwrap_or(Value::Null);
-                merge_patch(&mut stored, options);
+                merge_options(&mut stored, options);
                 stored
             }
             other => other,
@@ -235,7 +236,7 @@ pub async fn update(
             .ok()
             .and_then(|o| o.credentials)
             .unwrap_or_default();
-        check_base_urls(state, &options, &old)?;
+        check_base_urls(state, &options, &old, &regiven)?;
         if let Some(creds) = options.credentials.as_mut() {
             creds.unmask_from(&old);
         }
@@ -460,22 +461,37 @@ fn check_secret(provider: Provider, secret: &str) -> Result<String, ServiceError
     Ok(secret.to_string())
 }
 
-/// RFC 7386 JSON merge patch: the patch's members replace the target's, recursively for
-/// objects; a `null` member removes the key; anything but an object replaces the target.
-fn merge_patch(target: &mut Value, patch: Value) {
+/// Merges an update's options into the stored ones: each option given replaces the stored
+/// one whole, `null` removes it, the rest stay. `credentials` alone is merged key by key, so
+/// one token can change without sending back the others. Whole replacement everywhere else
+/// keeps settings that only make sense together (a custom scheme's mode, header and prefix; a
+/// rate and its burst) from mixing old and new.
+fn merge_options(stored: &mut Value, patch: Value) {
     let Value::Object(members) = patch else {
-        *target = patch;
+        *stored = patch;
         return;
     };
-    if !target.is_object() {
-        *target = Value::Object(serde_json::Map::new());
+    if !stored.is_object() {
+        *stored = Value::Object(serde_json::Map::new());
     }
-    let target = target.as_object_mut().expect("made an object above");
+    let stored = stored.as_object_mut().expect("made an object above");
     for (key, value) in members {
-        if value.is_null() {
-            target.remove(&key);
-        } else {
-            merge_patch(target.entry(key).or_insert(Value::Null), value);
+        match (key.as_str(), value, stored.get_mut(&key)) {
+            (_, Value::Null, _) => {
+                stored.remove(&key);
+            }
+            ("credentials", Value::Object(given), Some(Value::Object(kept))) => {
+                for (name, token) in given {
+                    if token.is_null() {
+                        kept.remove(&name);
+                    } else {
+                        kept.insert(name, token);
+                    }
+                }
+            }
+            (_, value, _) => {
+                stored.insert(key, value);
+            }
         }
     }
 }
@@ -484,10 +500,15 @@ fn merge_patch(target: &mut Value, patch: Value) {
 /// to the same outbound rules as a command's target: http(s), and no private address or local
 /// name unless `ALLOWED_TARGET_HOSTS` lets it through. Refused now, where the caller can fix
 /// it, rather than in every later reply's dead action.
+///
+/// A stored token is not carried over to a changed base URL: it would be sent to the new
+/// host, so whoever changes the URL (a prompted agent, say) must give the token again.
+/// `regiven` names the tokens this update gives as values (not the mask).
 fn check_base_urls(
     state: &AppState,
     options: &ProviderOptions,
     stored: &ReplyCredentials,
+    regiven: &[String],
 ) -> Result<(), ServiceError> {
     let Some(creds) = &options.credentials else {
         return Ok(());
@@ -497,14 +518,37 @@ fn check_base_urls(
             "github_api_url",
             &creds.github_api_url,
             &stored.github_api_url,
+            "github_token",
+            &stored.github_token,
         ),
-        ("gitlab_url", &creds.gitlab_url, &stored.gitlab_url),
-        ("jira_base_url", &creds.jira_base_url, &stored.jira_base_url),
+        (
+            "gitlab_url",
+            &creds.gitlab_url,
+            &stored.gitlab_url,
+            "gitlab_token",
+            &stored.gitlab_token,
+        ),
+        (
+            "jira_base_url",
+            &creds.jira_base_url,
+            &stored.jira_base_url,
+            "jira_api_token",
+            &stored.jira_api_token,
+        ),
     ];
-    for (name, url, before) in urls {
+    for (name, url, before, token, stored_token) in urls {
         let Some(url) = url.as_deref().filter(|u| Some(*u) != before.as_deref()) else {
             continue;
         };
+        if stored_token.is_some() && !regiven.iter().any(|t| t == token) {
+            return Err(ServiceError::invalid(
+                &format!("options.credentials.{token}"),
+                format!(
+                    "changing {name} would send the stored {token} to {url}: give {token} \
+                     again (its value, not the mask) in the same update"
+                ),
+            ));
+        }
         let field = format!("options.credentials.{name}");
         if reqwest::Url::parse(url).is_err() {
             return Err(ServiceError::invalid(
@@ -517,6 +561,18 @@ fn check_base_urls(
         }
     }
     Ok(())
+}
+
+/// The credential tokens an update gives as values, not as the mask sent back.
+fn tokens_given(options: &Value) -> Vec<String> {
+    options
+        .get("credentials")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| v.as_str().is_some_and(|t| t != crate::providers::MASK))
+        .map(|(k, _)| k.clone())
+        .collect()
 }
 
 fn check_options(
@@ -582,12 +638,12 @@ fn check_options(
 mod tests {
     use serde_json::json;
 
-    use super::merge_patch;
+    use super::merge_options;
 
     #[test]
-    fn merge_patch_replaces_given_members_removes_nulls_and_keeps_the_rest() {
+    fn an_update_replaces_the_options_it_gives_removes_nulls_and_merges_credentials() {
         let cases = [
-            // (stored, patch, merged)
+            // (stored, update, merged)
             (
                 json!({"a": 1, "b": 2}),
                 json!({"a": 3}),
@@ -600,22 +656,36 @@ mod tests {
                 json!({"credentials": {"github_token": "t", "github_api_url": "v"}}),
             ),
             (
+                json!({"credentials": {"github_token": "t", "jira_email": "e"}}),
+                json!({"credentials": {"jira_email": null}}),
+                json!({"credentials": {"github_token": "t"}}),
+            ),
+            (
+                json!({"rate_limit": {"per_second": 5, "burst": 20}}),
+                json!({"rate_limit": {"per_second": 9}}),
+                json!({"rate_limit": {"per_second": 9}}),
+            ),
+            (
+                json!({"custom": {"mode": "hmac", "header": "X-Sig", "prefix": "sha256="}}),
+                json!({"custom": {"mode": "token"}}),
+                json!({"custom": {"mode": "token"}}),
+            ),
+            (
                 json!({"ip_allowlist": ["10.0.0.0/8", "192.0.2.1"]}),
                 json!({"ip_allowlist": ["203.0.113.0/24"]}),
                 json!({"ip_allowlist": ["203.0.113.0/24"]}),
             ),
             (
                 json!(null),
-                json!({"a": {"b": null, "c": 1}}),
-                json!({"a": {"c": 1}}),
+                json!({"credentials": {"a": "b"}}),
+                json!({"credentials": {"a": "b"}}),
             ),
             (json!({"a": 1}), json!({}), json!({"a": 1})),
-            (json!({"a": {"b": 1}}), json!({"a": 2}), json!({"a": 2})),
         ];
-        for (stored, patch, merged) in cases {
+        for (stored, update, merged) in cases {
             let mut target = stored.clone();
-            merge_patch(&mut target, patch.clone());
-            assert_eq!(target, merged, "{stored} + {patch}");
+            merge_options(&mut target, update.clone());
+            assert_eq!(target, merged, "{stored} + {update}");
         }
     }
 }

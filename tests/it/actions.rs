@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -14,7 +14,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
     TestApp, accepted, answer_once, assert_error, delivery_id, expect_post, issue_opened,
-    manual_outbox, spawn_manual, use_github,
+    manual_outbox, send_json, spawn_manual, use_github,
 };
 
 const SECRET: &str = "gh-secret-for-actions";
@@ -376,12 +376,15 @@ async fn forwards_to_private_or_metadata_addresses_are_dead_lettered_and_ftp_is_
     };
     let app = spawn_manual(allow_private).await;
     app.github_webhook("gh", SECRET).await;
+    let mut saved = Vec::new();
     for url in PRIVATE_TARGETS {
-        app.add_command_ok(
-            "gh",
-            json!({"trigger": "issues.opened", "action": "forward", "target": {"url": url}}),
-        )
-        .await;
+        let command = app
+            .add_command_ok(
+                "gh",
+                json!({"trigger": "issues.opened", "action": "forward", "target": {"url": url}}),
+            )
+            .await;
+        saved.push(command["id"].as_str().expect("command id").to_string());
     }
     let app = app.restart_with(manual_outbox).await;
     let body = issue_opened("octo/app", 5, &[]);
@@ -415,4 +418,15 @@ async fn forwards_to_private_or_metadata_addresses_are_dead_lettered_and_ftp_is_
     }
     assert_eq!(event["status"], "failed");
     assert_error(&ftp, StatusCode::BAD_REQUEST, Some("target.url"));
+    // A command whose saved target is refused now can still be switched off or fixed.
+    let (disabled, command) = send_json(
+        app.api(
+            Method::PUT,
+            &format!("/api/webhooks/gh/commands/{}", saved[0]),
+        )
+        .json(&json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(disabled, StatusCode::OK, "{command}");
+    assert_eq!(command["enabled"], false);
 }

@@ -23,7 +23,7 @@ async fn secrets_and_tokens_are_sealed_in_the_database_and_masked_in_answers() {
         .await;
     let (_, shown) = app.get_json("/api/webhooks/gh").await;
     let (status, updated) = send_json(app.api(Method::PUT, "/api/webhooks/gh").json(&json!({
-        "options": {"credentials": {"github_token": "********", "github_api_url": "https://ghe.example.com/api/v3"}}
+        "options": {"credentials": {"github_token": "********", "jira_email": "ops@example.com"}}
     })))
     .await;
 
@@ -87,7 +87,7 @@ async fn an_update_of_some_options_keeps_the_others_and_a_null_removes_one() {
         "{shown}"
     );
     let options = &shown["options"];
-    assert_eq!(options["rate_limit"], json!({"per_second": 9, "burst": 20}));
+    assert_eq!(options["rate_limit"], json!({"per_second": 9}));
     assert!(
         options.get("ip_allowlist").is_none_or(|v| v.is_null()),
         "{options}"
@@ -108,4 +108,47 @@ async fn an_update_of_some_options_keeps_the_others_and_a_null_removes_one() {
         .as_str()
         .expect("token");
     assert_eq!(sealer.open(token).as_deref(), Ok("ghp_kept"));
+}
+
+#[tokio::test]
+async fn a_changed_api_base_url_needs_its_token_given_again() {
+    // Arrange
+    let app = spawn_app_with(|c| c.secret_key = Some(KEY.into())).await;
+    app.create_webhook(json!({"id": "gh", "name": "g", "provider": "github",
+        "options": {"credentials": {"github_token": "ghp_kept",
+            "github_api_url": "https://ghe.example.com/api/v3"}}}))
+        .await;
+    let update = |credentials: serde_json::Value| {
+        send_json(
+            app.api(Method::PUT, "/api/webhooks/gh")
+                .json(&json!({"options": {"credentials": credentials}})),
+        )
+    };
+
+    // Act
+    let moved = update(json!({"github_api_url": "https://elsewhere.example.net/api"})).await;
+    let masked = update(
+        json!({"github_api_url": "https://elsewhere.example.net/api",
+        "github_token": "********"}),
+    )
+    .await;
+    let regiven = update(json!({"github_api_url": "https://ghe2.example.com/api/v3",
+        "github_token": "ghp_new"}))
+    .await;
+    let token_only = update(json!({"github_token": "ghp_newer"})).await;
+
+    // Assert
+    for refused in [&moved, &masked] {
+        assert_eq!(refused.0, StatusCode::BAD_REQUEST, "{}", refused.1);
+        assert_eq!(
+            refused.1["error"]["field"],
+            "options.credentials.github_token"
+        );
+    }
+    assert_eq!(regiven.0, StatusCode::OK, "{}", regiven.1);
+    assert_eq!(token_only.0, StatusCode::OK, "{}", token_only.1);
+    assert_eq!(
+        token_only.1["options"]["credentials"]["github_api_url"],
+        "https://ghe2.example.com/api/v3"
+    );
 }
