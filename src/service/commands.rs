@@ -265,11 +265,11 @@ fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
         let Ok(payload) = providers::parse_payload(provider, &sample.body) else {
             continue;
         };
-        let context = template::context(
+        let context = super::planning::template_context(
+            hook,
             &Arc::new(payload),
             json!({"id": "evt_preview", "type": event_type, "provider": hook.provider,
                 "received_at": clock::rfc3339(now), "source": null}),
-            json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
         );
         match template::render(source, &context) {
             Ok(_) => return None,

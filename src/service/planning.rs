@@ -24,6 +24,21 @@ pub struct EventFacts<'a> {
     pub body: &'a [u8],
 }
 
+/// What a command's template renders with: the payload, the event's metadata `delivery`
+/// (`id`, `type`, `provider`, `received_at`, `source`) and the webhook. One place, so the
+/// receive path, test_webhook's report and the preview when a command is saved agree.
+pub fn template_context(
+    hook: &WebhookRow,
+    payload: &Arc<Value>,
+    delivery: Value,
+) -> minijinja::Value {
+    template::context(
+        payload,
+        delivery,
+        json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
+    )
+}
+
 /// The planned work of the fired commands, in their order.
 pub fn plan_fired(
     hook: &WebhookRow,
@@ -34,7 +49,8 @@ pub fn plan_fired(
     if fired.is_empty() {
         return Vec::new();
     }
-    let context = template::context(
+    let context = template_context(
+        hook,
         event.payload,
         json!({
             "id": event.id,
@@ -43,7 +59,6 @@ pub fn plan_fired(
             "received_at": clock::rfc3339(event.received_at),
             "source": event.source,
         }),
-        json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
     );
     let runs: Vec<Fired<'_>> = fired
         .iter()

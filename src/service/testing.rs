@@ -221,7 +221,8 @@ pub async fn test_webhook(
     };
     report.actions_queued = run_actions && !matched.is_empty();
     let all = commands::list(state, &hook.id).await?;
-    let ctx = template::context(
+    let ctx = super::planning::template_context(
+        &hook,
         &std::sync::Arc::new(event.payload.clone()),
         json!({
             "id": event.summary.id,
@@ -230,7 +231,6 @@ pub async fn test_webhook(
             "received_at": event.summary.received_at,
             "source": event.summary.source,
         }),
-        json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
     );
     for id in matched {
         let Some(c) = all.iter().find(|c| c.id == id) else {
