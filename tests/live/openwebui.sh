@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Live Open WebUI check: installs open-webui 0.12.4 from PyPI into target/owui (with uv, without
 # the local-embedding packages it does not need here: accelerate and sentence-transformers,
-# which pull in torch), then runs tests/live/openwebui_check.py against the given binary.
+# which pull in torch) and mcpo into target/mcpo, then runs tests/live/openwebui_check.py
+# against the given binary.
 # Loopback only; Open WebUI runs offline against a fake model.
 # Usage: tests/live/openwebui.sh <webhook-mcp binary>
 set -euo pipefail
@@ -31,4 +32,12 @@ PY
   "$VENV/bin/uv" pip install --python "$VENV/bin/python" --quiet --no-deps "$WHEELS"/open_webui-*.whl
   rm -rf "$WHEELS"
 fi
-"$VENV/bin/python" tests/live/openwebui_check.py "$BINARY"
+# mcpo, for the README's proxy route, in its own venv: 0.0.20 needs the 1.x MCP SDK and the
+# FastAPI before 0.165, where Open WebUI pins mcp 2.3.0.
+MCPO=target/mcpo
+if [ ! -x "$MCPO/bin/mcpo" ]; then
+  python3 -m venv "$MCPO"
+  "$VENV/bin/uv" pip install --python "$MCPO/bin/python" --quiet \
+    "mcpo==0.0.20" "mcp==1.30.0" "fastapi==0.136.3"
+fi
+"$VENV/bin/python" tests/live/openwebui_check.py "$BINARY" "$MCPO/bin/mcpo"

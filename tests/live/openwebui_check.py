@@ -15,7 +15,11 @@ API. Then, through Open WebUI only where a user would use it:
    `get_event` tool, and its final answer, built from the event, lands in an Open WebUI
    channel through the channel's incoming webhook.
 
-Usage: <Open WebUI's python> openwebui_check.py <webhook-mcp binary>
+5. Open WebUI's user notification webhook delivers `chat.finished`.
+6. With an mcpo binary given: the repository's `mcp-proxy.json` served by mcpo (both entries),
+   and registered in Open WebUI as an OpenAPI tool server whose tools a chat's model calls.
+
+Usage: <Open WebUI's python> openwebui_check.py <webhook-mcp binary> [<mcpo binary>]
 (`tests/live/openwebui.sh` installs Open WebUI into a venv and runs this.)
 Exits non-zero on the first failure; prints what it checked.
 """
@@ -166,9 +170,14 @@ class FakeModel(BaseHTTPRequestHandler):
 
 # --- processes ------------------------------------------------------------------------------
 
+STARTED: list[subprocess.Popen] = []
+
+
 def start(args, env, log_path, health_url, what, timeout=180):
+    """Starts a process (stopped at the end, see STARTED) and waits for `health_url` to answer."""
     log = open(log_path, "wb")
     process = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+    STARTED.append(process)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -193,7 +202,43 @@ def stop(process):
             process.kill()
 
 
-def main(binary: str) -> None:
+def check_mcpo(mcpo_binary, binary, work, ours, database, owui, jwt, chat):
+    """6. The README's mcpo route: the repository's mcp-proxy.json (the key filled in) served by
+    mcpo, both entries (Streamable HTTP and stdio) answering, and the HTTP one registered in
+    Open WebUI as an OpenAPI tool server that a chat's model calls."""
+    config = json.load(open(os.path.join(os.path.dirname(__file__), "..", "..", "mcp-proxy.json")))
+    servers = config["mcpServers"]
+    http = servers["webhook-mcp"]
+    assert http["headers"]["Authorization"] == "Bearer ${WEBHOOK_MCP_API_KEY}", http
+    http["headers"]["Authorization"] = f"Bearer {KEY}"
+    http["url"] = f"{ours}/mcp"
+    servers["webhook-mcp-stdio"]["env"].update(WEBHOOK_MCP_DATABASE=database, PUBLIC_BASE_URL=ours)
+    path = os.path.join(work, "mcp-proxy.json")
+    json.dump(config, open(path, "w"))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PATH": os.path.dirname(os.path.abspath(binary)) + os.pathsep + os.environ["PATH"]}
+    start([mcpo_binary, "--host", "127.0.0.1", "--port", str(port), "--api-key", "proxy-key",
+                   "--config", path], env, os.path.join(work, "mcpo.log"), f"{base}/docs", "mcpo", 60)
+    for name in servers:
+        listed = ok("POST", f"{base}/{name}/list_webhooks", {}, token="proxy-key")
+        assert "owui" in json.dumps(listed), f"{name} through mcpo: {listed}"
+    connection = {"type": "openapi", "url": f"{base}/webhook-mcp", "path": "openapi.json", "auth_type": "bearer",
+                  "key": "proxy-key", "headers": None,
+                  "config": {"enable": True, "access_grants": [
+                      {"principal_type": "user", "principal_id": "*", "permission": "read"}]},
+                  "info": {"id": "mcpo", "name": "webhook-mcp via mcpo", "description": "Own webhooks"}}
+    verified = ok("POST", f"{owui}/api/v1/configs/tool_servers/verify", connection, token=jwt)
+    assert verified, verified
+    current = ok("GET", f"{owui}/api/v1/configs/tool_servers", token=jwt)["TOOL_SERVER_CONNECTIONS"]
+    ok("POST", f"{owui}/api/v1/configs/tool_servers", {"TOOL_SERVER_CONNECTIONS": current + [connection]}, token=jwt)
+    answer = chat("/tool tool_list_webhooks_post {}", "server:mcpo")
+    assert "TOOL RESULT" in answer and "owui" in answer, answer
+    print("ok  6. mcp-proxy.json through mcpo: both entries answer; Open WebUI calls the tools as an "
+          "OpenAPI tool server")
+
+
+def main(binary: str, mcpo_binary: str | None = None) -> None:
     work = tempfile.mkdtemp(prefix="owui-live-")
     llm_port, owui_port, mcp_port = free_port(), free_port(), free_port()
     llm = ThreadingHTTPServer(("127.0.0.1", llm_port), FakeModel)
@@ -220,11 +265,10 @@ def main(binary: str) -> None:
         "WEBUI_URL": owui, "PYTHONUNBUFFERED": "1",
     }
     os.makedirs(owui_env["DATA_DIR"])
-    open_webui = server = None
     passed = False
     try:
         print(f"--- starting Open WebUI on {owui} (log {work}/open-webui.log)", flush=True)
-        open_webui = start([os.path.join(os.path.dirname(sys.executable), "open-webui"), "serve",
+        start([os.path.join(os.path.dirname(sys.executable), "open-webui"), "serve",
                             "--host", "127.0.0.1", "--port", str(owui_port)],
                            owui_env, os.path.join(work, "open-webui.log"), f"{owui}/health", "Open WebUI", 300)
         admin = ok("POST", f"{owui}/api/v1/auths/signup",
@@ -245,7 +289,7 @@ def main(binary: str) -> None:
             "PUBLIC_BASE_URL": ours,
         }
         print(f"--- starting webhook-mcp on {ours}", flush=True)
-        server = start([binary, "--listen", f"127.0.0.1:{mcp_port}", "--database", os.path.join(work, "wm.db")],
+        start([binary, "--listen", f"127.0.0.1:{mcp_port}", "--database", os.path.join(work, "wm.db")],
                        our_env, os.path.join(work, "webhook-mcp.log"), f"{ours}/health", "webhook-mcp", 60)
 
         # 1. Open WebUI speaks MCP to us: verify lists our tools with their schemas.
@@ -259,9 +303,9 @@ def main(binary: str) -> None:
         print(f"ok  1. Open WebUI verified the MCP server: {len(names)} tools")
 
         # 2. A chat user creates a webhook and a command through the model's tool calls.
-        def chat(text: str) -> str:
+        def chat(text: str, tool_id: str = "server:mcp:webhook-mcp") -> str:
             user_id, answer_id = f"u-{time.monotonic_ns()}", f"a-{time.monotonic_ns()}"
-            body = {"model": MODEL, "stream": True, "tool_ids": ["server:mcp:webhook-mcp"],
+            body = {"model": MODEL, "stream": True, "tool_ids": [tool_id],
                     "messages": [{"role": "user", "content": text}],
                     "parent_id": None, "id": answer_id,
                     "user_message": {"id": user_id, "role": "user", "content": text, "parentId": None,
@@ -349,11 +393,14 @@ def main(binary: str) -> None:
         detail = ok("GET", f"{ours}/api/events/{note['id']}", token=KEY)
         assert "ECHO: hello from the live check" in json.dumps(detail["payload"]), detail
         print("ok  5. Open WebUI's user notification webhook delivered chat.finished as notification.chat")
+
+        if mcpo_binary:
+            check_mcpo(mcpo_binary, binary, work, ours, os.path.join(work, "wm.db"), owui, jwt, chat)
         print("--- live Open WebUI check passed")
         passed = True
     finally:
-        stop(server)
-        stop(open_webui)
+        for process in reversed(STARTED):
+            stop(process)
         llm.shutdown()
         if passed:
             shutil.rmtree(work, ignore_errors=True)
@@ -362,6 +409,6 @@ def main(binary: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         raise SystemExit(__doc__)
-    main(sys.argv[1])
+    main(*sys.argv[1:])
