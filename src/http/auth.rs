@@ -26,7 +26,7 @@ use super::body_limit::API_MAX_BODY_BYTES;
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::mcp::is_read_tool;
-use crate::service::audit::{self, AuditEntry, tool_target};
+use crate::service::audit::{self, AuditEntry, Outcome, tool_target};
 use crate::service::auth::{KeyInfo, Scope};
 
 /// The largest `/mcp` body this layer reads to classify and audit a request.
@@ -94,13 +94,11 @@ pub async fn require_api_key(
         let (request, bytes) = buffer(request, MAX_INSPECTED_BODY).await?;
         let classified = classify_mcp(&bytes, key.scope == Scope::Read);
         let allowed = key.is_admin() || classified.as_ref().is_some_and(|c| c.read_only);
-        let (response, status) = if allowed {
-            let response = next.run(request).await;
-            let status = response.status().as_u16();
-            (response, status)
-        } else {
-            (refuse_mcp(&bytes), StatusCode::FORBIDDEN.as_u16())
-        };
+        if allowed {
+            // The MCP server records the calls it runs, with their outcome (it knows the key
+            // from the request's extensions).
+            return Ok(next.run(request).await);
+        }
         for call in classified.map(|c| c.changes).unwrap_or_default() {
             audit::record(
                 &state,
@@ -108,13 +106,14 @@ pub async fn require_api_key(
                     actor: key.name.clone(),
                     action: format!("mcp {}", call.tool),
                     target: tool_target(&call.arguments),
-                    status: Some(status),
+                    status: Some(StatusCode::FORBIDDEN.as_u16()),
                     detail: Some(call.arguments),
+                    outcome: Outcome::Error("refused: the API key is read-only".into()),
                 },
             )
             .await;
         }
-        return Ok(response);
+        return Ok(refuse_mcp(&bytes));
     }
 
     let reads_only = method == Method::GET || method == Method::HEAD;
@@ -145,6 +144,7 @@ pub async fn require_api_key(
             target: Some(target),
             status: Some(response.status().as_u16()),
             detail,
+            outcome: Outcome::of_status(response.status().as_u16()),
         },
     )
     .await;

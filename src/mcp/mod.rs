@@ -25,7 +25,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, prompt_handler, too
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
-use crate::service::audit::{self, AuditEntry, tool_target};
+use crate::service::audit::{self, AuditEntry, Outcome, tool_target};
+use crate::service::auth::KeyInfo;
 pub use hub::Hub;
 pub use prompts::text as prompt_text;
 
@@ -36,8 +37,8 @@ pub struct McpServer {
     hub: Arc<Hub>,
     tool_router: ToolRouter<McpServer>,
     prompt_router: PromptRouter<McpServer>,
-    /// Who changing tool calls are audited as, when no API key middleware stands in front of
-    /// this server to do it (stdio).
+    /// Who changing tool calls are audited as when no API key stands in front of this server
+    /// (stdio); over HTTP it is the name of the request's key.
     audit_as: Option<String>,
 }
 
@@ -68,10 +69,22 @@ impl McpServer {
         }
     }
 
-    /// Records its own changing tool calls as `actor` (for transports without the middleware).
+    /// Records its changing tool calls as `actor` (for transports without an API key).
     fn audited_as(mut self, actor: &str) -> Self {
         self.audit_as = Some(actor.to_string());
         self
+    }
+
+    /// Who a call is recorded as, and the HTTP status its answer goes out with: the stdio
+    /// actor (no status), or the name of the API key the HTTP request carried (the middleware
+    /// put it in the request's extensions; a JSON-RPC answer is a 200).
+    fn auditor(&self, context: &RequestContext<RoleServer>) -> Option<(String, Option<u16>)> {
+        if let Some(actor) = &self.audit_as {
+            return Some((actor.clone(), None));
+        }
+        let parts = context.extensions.get::<axum::http::request::Parts>()?;
+        let key = parts.extensions.get::<KeyInfo>()?;
+        Some((key.name.clone(), Some(200)))
     }
 
     /// The names of every tool, for checks that each has its description file.
@@ -104,6 +117,23 @@ pub fn http_service(
         LocalSessionManager::default().into(),
         config,
     )
+}
+
+/// How a tool call went, for the audit log: a tool error's own text (what the model was told),
+/// or the protocol error's message.
+fn outcome_of(called: &Result<CallToolResponse, ErrorData>) -> Outcome {
+    match called {
+        Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
+            let text: Vec<&str> = result
+                .content
+                .iter()
+                .filter_map(|c| c.as_text().map(|t| t.text.as_str()))
+                .collect();
+            Outcome::Error(text.join(" "))
+        }
+        Ok(_) => Outcome::Ok,
+        Err(e) => Outcome::Error(e.message.to_string()),
+    }
 }
 
 /// Serves MCP on stdin/stdout until the client closes stdin.
@@ -141,25 +171,24 @@ impl ServerHandler for McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let audit = self
-            .audit_as
-            .clone()
+            .auditor(&context)
             .filter(|_| !is_read_tool(&request.name))
-            .map(|actor| {
+            .map(|(actor, status)| {
                 let arguments = request.arguments.clone().map(serde_json::Value::Object);
-                (actor, format!("mcp {}", request.name), arguments)
+                (actor, status, format!("mcp {}", request.name), arguments)
             });
         let called = self
             .tool_router
             .call(ToolCallContext::new(self, request, context))
             .await;
-        if let Some((actor, action, detail)) = audit {
-            let target = detail.as_ref().and_then(tool_target);
+        if let Some((actor, status, action, detail)) = audit {
             let entry = AuditEntry {
                 actor,
                 action,
-                target,
-                status: None,
+                target: detail.as_ref().and_then(tool_target),
+                status,
                 detail,
+                outcome: outcome_of(&called),
             };
             audit::record(&self.state, entry).await;
         }

@@ -1,7 +1,8 @@
 //! The audit log of management changes: who (the API key's name), what (`POST /api/webhooks`,
-//! `mcp create_webhook`), on what, when, and how it went. Entries are written by the API key
-//! middleware, and for MCP over stdio (which has no key) by the MCP server as actor `stdio`;
-//! details pass through [`mask`] first, so no secret reaches the log.
+//! `mcp create_webhook`), on what, when, and how it went. REST calls and refused MCP calls are
+//! written by the API key middleware; MCP tool calls that ran, by the MCP server, which knows
+//! the tool's outcome (as the key's name, or `stdio`); details pass through [`mask`] first, so
+//! no secret reaches the log.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -28,6 +29,44 @@ pub struct AuditEntry {
     pub status: Option<u16>,
     /// The request body or tool arguments; masked before it is stored.
     pub detail: Option<Value>,
+    /// How it went (see [`Outcome`]).
+    pub outcome: Outcome,
+}
+
+/// How a recorded change went. For REST the status says it too; an MCP tool call is answered
+/// 200 whether the tool succeeded or not, so only this tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// Why it failed, as the caller was told.
+    Error(String),
+}
+
+impl Outcome {
+    /// Longest reason kept; the caller got it in full.
+    const MAX_REASON: usize = 500;
+
+    /// The outcome of a REST call with this HTTP status.
+    pub fn of_status(status: u16) -> Outcome {
+        if status < 400 {
+            Outcome::Ok
+        } else {
+            Outcome::Error(format!("HTTP {status}"))
+        }
+    }
+
+    fn stored(&self) -> String {
+        match self {
+            Outcome::Ok => "ok".to_string(),
+            Outcome::Error(why) => {
+                let mut end = why.len().min(Self::MAX_REASON);
+                while !why.is_char_boundary(end) {
+                    end -= 1;
+                }
+                format!("error: {}", &why[..end])
+            }
+        }
+    }
 }
 
 /// Filters for listing the audit log; all optional.
@@ -59,6 +98,8 @@ pub struct AuditOut {
     pub target: Option<String>,
     pub status: Option<i64>,
     pub detail: Option<Value>,
+    /// `ok`, or `error: ` and why; null on entries made before outcomes were recorded.
+    pub outcome: Option<String>,
 }
 
 /// Whether a field with this name holds a secret: `secret`, `token`, `key`, `password`,
@@ -120,6 +161,7 @@ pub async fn record(state: &AppState, mut entry: AuditEntry) {
         }
     });
     let action = entry.action.clone();
+    let outcome = entry.outcome.stored();
     let written = state
         .store
         .write(move |db| {
@@ -132,6 +174,7 @@ pub async fn record(state: &AppState, mut entry: AuditEntry) {
                     target: entry.target.as_deref(),
                     status: entry.status.map(i64::from),
                     detail: detail.as_deref(),
+                    outcome: &outcome,
                 },
             )
         })
@@ -188,6 +231,7 @@ fn out(row: AuditRow) -> AuditOut {
         detail: row
             .detail
             .map(|d| serde_json::from_str(&d).unwrap_or(Value::String(d))),
+        outcome: row.outcome,
     }
 }
 
@@ -195,6 +239,24 @@ fn out(row: AuditRow) -> AuditOut {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn outcomes_are_stored_as_ok_or_a_bounded_reason() {
+        let long = "é".repeat(400); // 800 bytes, two per char
+        let cases = [
+            (Outcome::Ok, "ok".to_string()),
+            (Outcome::of_status(201), "ok".to_string()),
+            (Outcome::of_status(404), "error: HTTP 404".to_string()),
+            (
+                Outcome::Error("no such webhook".into()),
+                "error: no such webhook".into(),
+            ),
+            (Outcome::Error(long), format!("error: {}", "é".repeat(250))),
+        ];
+        for (outcome, stored) in cases {
+            assert_eq!(outcome.stored(), stored, "{outcome:?}");
+        }
+    }
 
     #[test]
     fn secret_fields_are_recognised_by_name() {

@@ -14,6 +14,7 @@ pub struct AuditRow {
     pub target: Option<String>,
     pub status: Option<i64>,
     pub detail: Option<String>,
+    pub outcome: Option<String>,
 }
 
 /// An entry to store (the id is assigned by the database).
@@ -25,6 +26,7 @@ pub struct NewAudit<'a> {
     pub target: Option<&'a str>,
     pub status: Option<i64>,
     pub detail: Option<&'a str>,
+    pub outcome: &'a str,
 }
 
 /// Which entries to list, newest first.
@@ -39,8 +41,8 @@ pub struct AuditFilter {
 /// Stores an entry; returns its id.
 pub fn insert(conn: &Connection, entry: &NewAudit<'_>) -> Result<i64, StoreError> {
     conn.prepare_cached(
-        "INSERT INTO audit_log (at, actor, action, target, status, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO audit_log (at, actor, action, target, status, detail, outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         entry.at,
@@ -48,15 +50,17 @@ pub fn insert(conn: &Connection, entry: &NewAudit<'_>) -> Result<i64, StoreError
         entry.action,
         entry.target,
         entry.status,
-        entry.detail
+        entry.detail,
+        entry.outcome
     ])?;
     Ok(conn.last_insert_rowid())
 }
 
 /// Entries matching `filter`, newest first.
 pub fn list(conn: &Connection, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
-    let mut sql =
-        String::from("SELECT id, at, actor, action, target, status, detail FROM audit_log");
+    let mut sql = String::from(
+        "SELECT id, at, actor, action, target, status, detail, outcome FROM audit_log",
+    );
     let mut clauses = Vec::new();
     let mut values: Vec<rusqlite::types::Value> = Vec::new();
     if let Some(actor) = &filter.actor {
@@ -87,5 +91,6 @@ fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
         target: r.get(4)?,
         status: r.get(5)?,
         detail: r.get(6)?,
+        outcome: r.get(7)?,
     })
 }

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_init.sql"),
     include_str!("migrations/0002_actions.sql"),
     include_str!("migrations/0003_keys_audit.sql"),
+    include_str!("migrations/0004_audit_outcome.sql"),
 ];
 
 /// The schema version this build writes.

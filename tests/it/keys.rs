@@ -344,6 +344,53 @@ async fn a_read_key_gets_a_tool_error_from_mcp_for_a_tool_that_changes_something
     assert_eq!(entries.len(), 1, "the attempt is audited: {entries:?}");
     assert_eq!(entries[0]["action"], "mcp delete_webhook");
     assert_eq!(entries[0]["status"], 403);
+    assert_eq!(
+        entries[0]["outcome"],
+        "error: refused: the API key is read-only"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_mcp_tool_call_is_audited_with_the_error_the_model_was_told() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, key) = create_key(&app, "claude", "admin").await;
+    let client = connect(&app, &key).await;
+
+    // Act: one call that fails (no such webhook), one that succeeds.
+    let failed = client
+        .call_tool(tool_call("delete_webhook", json!({"webhook_id": "nope"})))
+        .await
+        .expect("delete_webhook");
+    let created = client
+        .call_tool(tool_call(
+            "create_webhook",
+            json!({"name": "ok", "provider": "github", "id": "gh-ok"}),
+        ))
+        .await
+        .expect("create_webhook");
+    client.cancel().await.ok();
+
+    // Assert: both answered 200 over HTTP; only the outcome tells them apart.
+    assert_eq!(failed.is_error, Some(true), "{failed:?}");
+    assert_eq!(created.is_error, Some(false), "{created:?}");
+    let entries = audit_entries(&app, "actor=claude").await;
+    let of = |action: &str| {
+        entries
+            .iter()
+            .find(|e| e["action"] == action)
+            .unwrap_or_else(|| panic!("{action} audited: {entries:?}"))
+            .clone()
+    };
+    let deleted = of("mcp delete_webhook");
+    assert_eq!(deleted["status"], 200);
+    assert_eq!(deleted["target"], "nope");
+    let outcome = deleted["outcome"].as_str().expect("outcome");
+    assert!(
+        outcome.starts_with("error: ") && outcome.contains("nope"),
+        "the tool's error text: {outcome}"
+    );
+    assert_eq!(of("mcp create_webhook")["outcome"], "ok");
 }
 
 #[tokio::test]
@@ -398,6 +445,7 @@ async fn the_audit_log_shows_who_created_a_webhook_over_rest_and_mcp_with_secret
     assert_eq!(rest["actor"], "deploy-bot");
     assert_eq!(rest["target"], "/api/webhooks");
     assert_eq!(rest["status"], 201);
+    assert_eq!(rest["outcome"], "ok");
     assert_eq!(rest["detail"]["secret"], "********");
     assert_eq!(rest["detail"]["id"], "gh-rest");
     assert!(
@@ -411,6 +459,7 @@ async fn the_audit_log_shows_who_created_a_webhook_over_rest_and_mcp_with_secret
     assert_eq!(mcp["actor"], "claude");
     assert_eq!(mcp["target"], "gh-mcp");
     assert_eq!(mcp["status"], 200);
+    assert_eq!(mcp["outcome"], "ok");
     assert_eq!(mcp["detail"]["secret"], "********");
     assert!(
         entries

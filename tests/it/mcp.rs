@@ -401,8 +401,8 @@ async fn the_stdio_server_serves_the_same_tools_on_the_same_database() {
     // With no API key in front of stdio, its changes are audited as `stdio`; reads are not.
     let mut audited = conn
         .prepare(
-            "SELECT actor || ' ' || action || ' ' || coalesce(target, '-'), status, detail \
-             FROM audit_log ORDER BY id",
+            "SELECT actor || ' ' || action || ' ' || coalesce(target, '-') || ' ' || outcome, \
+             status, detail FROM audit_log ORDER BY id",
         )
         .expect("prepare");
     let rows: Vec<(String, Option<i64>, String)> = audited
@@ -413,7 +413,10 @@ async fn the_stdio_server_serves_the_same_tools_on_the_same_database() {
     let actions: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(
         actions,
-        ["stdio mcp create_webhook gl", "stdio mcp test_webhook gl"]
+        [
+            "stdio mcp create_webhook gl ok",
+            "stdio mcp test_webhook gl ok"
+        ]
     );
     assert!(
         rows.iter().all(|r| r.1.is_none()),
