@@ -14,6 +14,7 @@ use crate::engine::command::{self, CommandSpec, CompiledCommand};
 use crate::engine::template;
 use crate::engine::trigger::Trigger;
 use crate::providers::{self, Provider, samples};
+use crate::store::StoreError;
 use crate::store::commands::{self as rows, CommandRow};
 use crate::store::webhooks::WebhookRow;
 
@@ -83,7 +84,12 @@ pub async fn add(
     state
         .store
         .write(move |db| rows::insert(db, &stored))
-        .await?;
+        .await
+        .map_err(|e| match e {
+            // Deleted since it was loaded above.
+            StoreError::MissingParent => webhooks::not_found(webhook_id),
+            other => other.into(),
+        })?;
     state.hooks.invalidate(webhook_id);
     Ok(presented_with_warnings(&hook, &row))
 }

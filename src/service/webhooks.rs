@@ -392,7 +392,7 @@ fn hint(secret: &str) -> String {
 
 const HINT_MIN_CHARS: usize = 16;
 
-fn not_found(id: &str) -> ServiceError {
+pub(super) fn not_found(id: &str) -> ServiceError {
     ServiceError::NotFound {
         what: "webhook",
         id: id.to_string(),

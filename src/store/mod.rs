@@ -66,6 +66,10 @@ pub enum StoreError {
     Unavailable(String),
     #[error("already exists")]
     Conflict,
+    /// A row names a parent (its webhook) that is gone: deleted between the caller's check
+    /// and the write.
+    #[error("what it belongs to no longer exists")]
+    MissingParent,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -215,14 +219,18 @@ impl Store {
     }
 }
 
-/// Turns a UNIQUE or PRIMARY KEY violation into `Conflict`, so callers can answer 409.
+/// Turns a UNIQUE or PRIMARY KEY violation into `Conflict`, so callers can answer 409, and a
+/// FOREIGN KEY violation into `MissingParent`; other constraint failures stay errors.
 pub(crate) fn conflict_on_unique(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ffi;
     match &e {
-        rusqlite::Error::SqliteFailure(err, _)
-            if err.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            StoreError::Conflict
-        }
+        rusqlite::Error::SqliteFailure(err, _) => match err.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                StoreError::Conflict
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => StoreError::MissingParent,
+            _ => StoreError::Sqlite(e),
+        },
         _ => StoreError::Sqlite(e),
     }
 }

@@ -283,3 +283,37 @@ async fn deleting_a_webhook_removes_its_commands() {
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list["commands"], json!([]), "old commands came back");
 }
+
+#[tokio::test]
+async fn a_command_added_while_its_webhook_is_deleted_is_a_404_never_a_500() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let body = json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning"});
+
+    // Act: adds race the delete; some load the webhook before it goes and insert after.
+    let mut adds = tokio::task::JoinSet::new();
+    let mut delete = None;
+    for n in 0..48 {
+        let request = app
+            .api(Method::POST, "/api/webhooks/gh/commands")
+            .json(&body);
+        adds.spawn(send_json(request));
+        if n == 24 {
+            delete = Some(tokio::spawn(send_json(
+                app.api(Method::DELETE, "/api/webhooks/gh"),
+            )));
+        }
+    }
+    let answers = adds.join_all().await;
+    let (deleted, _) = delete.expect("spawned").await.expect("delete");
+
+    // Assert: each add either landed before the delete or was told the webhook is gone.
+    assert_eq!(deleted, StatusCode::NO_CONTENT);
+    for (status, answer) in answers {
+        match status {
+            StatusCode::CREATED => {}
+            StatusCode::NOT_FOUND => assert_eq!(answer["error"]["code"], "webhook_not_found"),
+            other => panic!("{other}: {answer}"),
+        }
+    }
+}
