@@ -40,64 +40,87 @@ pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiErr
         };
         map.insert(key.into_owned(), value);
     }
-    parse(serde_json::Value::Object(map).to_string().as_bytes())
+    // From the value, not its text: an error then carries no line and column, which mean
+    // nothing in a query string.
+    serde_path_to_error::deserialize(serde_json::Value::Object(map)).map_err(refusal)
 }
 
-/// Parses JSON; an empty body counts as `{}` so optional-only bodies may be left out.
+/// Parses a JSON object; an empty body counts as `{}` so optional-only bodies may be left
+/// out. Anything but one object (an array, which serde would read field by field; a second
+/// value or other characters after it) is refused.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         bytes
     };
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body must be a JSON object: `{\"field\": value, ...}`",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.inner();
-        let message = inner.to_string();
-        let named = |prefix: &str| {
-            message
-                .strip_prefix(prefix)
-                .and_then(|rest| rest.split('`').next())
-                .map(|name| join(&path, name))
-        };
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("body is not valid JSON: {message}"),
-            )
-        } else if let Some(field) = named("missing field `") {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "missing_field",
-                format!("missing field `{field}`"),
-            )
-            .with_field(field)
-        } else if message.starts_with("unknown field `") {
-            // serde_path_to_error's path already ends with the unknown key.
-            ApiError::new(StatusCode::BAD_REQUEST, "unknown_field", message.clone())
-                .with_field(path.clone())
+    let value = serde_path_to_error::deserialize(&mut de).map_err(refusal)?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("body is not valid JSON: {e} (one object, nothing after it)"),
+        )
+    })?;
+    Ok(value)
+}
+
+/// The error for a body or query that did not deserialize, naming the field when there is one.
+fn refusal(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = e.path().to_string();
+    let inner = e.inner();
+    let message = inner.to_string();
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(|name| join(&path, name))
+    };
+    if inner.is_syntax() || inner.is_eof() {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("body is not valid JSON: {message}"),
+        )
+    } else if let Some(field) = named("missing field `") {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_field",
+            format!("missing field `{field}`"),
+        )
+        .with_field(field)
+    } else if message.starts_with("unknown field `") {
+        // serde_path_to_error's path already ends with the unknown key.
+        ApiError::new(StatusCode::BAD_REQUEST, "unknown_field", message.clone())
+            .with_field(path.clone())
+    } else {
+        let field = if path == "." {
+            None
         } else {
-            let field = if path == "." {
-                None
-            } else {
-                Some(path.clone())
-            };
-            let err = ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_field",
-                match &field {
-                    Some(f) => format!("`{f}`: {message}"),
-                    None => message.clone(),
-                },
-            );
-            match field {
-                Some(f) => err.with_field(f),
-                None => err,
-            }
+            Some(path.clone())
+        };
+        let err = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            match &field {
+                Some(f) => format!("`{f}`: {message}"),
+                None => message.clone(),
+            },
+        );
+        match field {
+            Some(f) => err.with_field(f),
+            None => err,
         }
-    })
+    }
 }
 
 fn join(path: &str, name: &str) -> String {
@@ -128,11 +151,33 @@ mod tests {
             (b"{}", "missing_field", Some("name")),
             (b"{\"name\":\"a\",\"x\":1}", "unknown_field", Some("x")),
             (b"{\"name\":\"a\",\"n\":\"z\"}", "invalid_field", Some("n")),
+            (b"{\"name\":\"a\"} trailing", "invalid_json", None),
+            (b"{\"name\":\"a\"}{\"n\":1}", "invalid_json", None),
+            (b"[\"a\", 1]", "invalid_json", None),
+            (b" 5", "invalid_json", None),
         ];
         for (body, code, field) in cases {
             let err = parse::<In>(body).expect_err("refused");
             assert_eq!(err.code, code, "{}", String::from_utf8_lossy(body));
             assert_eq!(err.field.as_deref(), field);
         }
+    }
+
+    #[test]
+    fn one_object_with_whitespace_around_it_is_read() {
+        let read = parse::<In>(b" \n{\"name\":\"a\",\"n\":2}\n ").expect("parsed");
+        assert_eq!((read.name.as_str(), read.n), ("a", Some(2)));
+    }
+
+    #[test]
+    fn query_errors_carry_no_json_position() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Q {
+            limit: Option<u32>,
+        }
+        let err = super::parse_query::<Q>(Some("limit=abc")).expect_err("refused");
+        assert_eq!(err.field.as_deref(), Some("limit"));
+        assert!(!err.message.contains("line"), "{}", err.message);
     }
 }

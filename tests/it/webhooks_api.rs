@@ -444,3 +444,30 @@ async fn a_database_that_cannot_be_flushed_refuses_writes_with_503_and_health_sa
     assert_error(&created, StatusCode::SERVICE_UNAVAILABLE, None);
     assert_eq!(created.1["error"]["code"], "storage_unavailable");
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_exactly_one_json_object_is_refused_and_nothing_is_created() {
+    // Arrange
+    let app = spawn_app().await;
+    let bodies = [
+        r#"{"id":"tg1","name":"x","provider":"github"} this is not JSON"#,
+        r#"{"id":"tg2","name":"x","provider":"github"}{"a":1}"#,
+        r#"["tg3","n","github",null,null,null,null]"#,
+    ];
+
+    for body in bodies {
+        // Act
+        let answer = send_json(
+            app.api(Method::POST, "/api/webhooks")
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+
+        // Assert
+        assert_error(&answer, StatusCode::BAD_REQUEST, None);
+        assert_eq!(answer.1["error"]["code"], "invalid_json", "{body}");
+    }
+    let (_, listed) = send_json(app.api(Method::GET, "/api/webhooks")).await;
+    assert_eq!(listed["webhooks"], json!([]), "nothing was created");
+}
