@@ -3,6 +3,7 @@
 
 mod args;
 mod hub;
+mod params;
 mod prompts;
 mod resources;
 mod tools;

@@ -2,7 +2,7 @@
 //! Descriptions live in `tools/{name}.md` so they can be tuned without touching Rust.
 //! Domain failures are tool errors (`isError: true`) with a message the model can act on.
 
-use rmcp::handler::server::wrapper::Parameters;
+use super::params::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::{tool, tool_router};
 use serde::Serialize;

@@ -671,3 +671,45 @@ async fn a_subscribed_client_hears_about_new_events_without_polling() {
     assert_eq!(uri, "webhook://gh/events");
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_wrongly_typed_argument_is_a_tool_error_that_names_it() {
+    // Arrange
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    call(
+        &client,
+        "create_webhook",
+        json!({"name": "Issues", "provider": "github", "id": "gh"}),
+    )
+    .await;
+
+    // Act
+    let bad_priority = call(
+        &client,
+        "add_command",
+        json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "create_task",
+               "agent": "planning", "priority": "high"}),
+    )
+    .await;
+    let bad_limit = call(
+        &client,
+        "list_events",
+        json!({"webhook_id": "gh", "limit": -1}),
+    )
+    .await;
+
+    // Assert: tool errors (the model reads them), each naming the argument to fix.
+    assert_eq!(bad_priority.is_error, Some(true), "{bad_priority:?}");
+    assert!(
+        text(&bad_priority).contains("invalid `priority`: invalid type: string \"high\""),
+        "{}",
+        text(&bad_priority)
+    );
+    assert_eq!(bad_limit.is_error, Some(true), "{bad_limit:?}");
+    assert!(
+        text(&bad_limit).contains("invalid `limit`"),
+        "{}",
+        text(&bad_limit)
+    );
+}

@@ -1,0 +1,107 @@
+//! Tool arguments as handlers receive them: like rmcp's `Parameters`, but a wrongly typed
+//! argument is named in the error (`invalid `priority`: invalid type: string "high", expected
+//! i64`), so the model can fix the one argument instead of guessing.
+
+use rmcp::ErrorData;
+use rmcp::handler::server::common::FromContextPart;
+use rmcp::handler::server::tool::ToolCallContext;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+
+/// rmcp turns an `invalid_params` error starting with this into a tool error (`isError`), which
+/// clients hand to the model, rather than a JSON-RPC error, which they often do not.
+const DESERIALIZATION_PREFIX: &str = "failed to deserialize parameters:";
+
+/// A tool's arguments, deserialized into `P`. Named `Parameters` because rmcp's `#[tool]`
+/// macro finds the input schema by that name.
+pub struct Parameters<P>(pub P);
+
+impl<P: JsonSchema> JsonSchema for Parameters<P> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        P::schema_name()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        P::json_schema(generator)
+    }
+}
+
+impl<S, P: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for Parameters<P> {
+    fn from_context_part(context: &mut ToolCallContext<S>) -> Result<Self, ErrorData> {
+        let arguments = serde_json::Value::Object(context.arguments.take().unwrap_or_default());
+        parse(arguments).map(Parameters)
+    }
+}
+
+fn parse<P: DeserializeOwned>(arguments: serde_json::Value) -> Result<P, ErrorData> {
+    serde_path_to_error::deserialize(arguments).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        let detail = if let Some(rest) = inner.strip_prefix("missing field `") {
+            // The path is the object the field is missing from.
+            match path.as_str() {
+                "." => inner.clone(),
+                _ => format!("missing field `{path}.{rest}"),
+            }
+        } else if path == "." || inner.starts_with("unknown field `") {
+            // At the top there is nothing to name; an unknown field names itself.
+            inner
+        } else {
+            format!("invalid `{path}`: {inner}")
+        };
+        ErrorData::invalid_params(format!("{DESERIALIZATION_PREFIX} {detail}"), None)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Args {
+        webhook_id: String,
+        #[serde(default)]
+        priority: Option<i64>,
+        #[serde(default)]
+        target: Option<Target>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Target {
+        url: String,
+    }
+
+    #[test]
+    fn the_wrong_argument_is_named() {
+        let cases = [
+            (
+                json!({"webhook_id": "a", "priority": "high"}),
+                "invalid `priority`: invalid type: string \"high\"",
+            ),
+            (
+                json!({"webhook_id": 5}),
+                "invalid `webhook_id`: invalid type: integer `5`",
+            ),
+            (
+                json!({"webhook_id": "a", "target": {"url": 1}}),
+                "invalid `target.url`",
+            ),
+            (json!({}), "missing field `webhook_id`"),
+            (
+                json!({"webhook_id": "a", "target": {}}),
+                "missing field `target.url`",
+            ),
+            (json!({"webhook_id": "a", "zz": 1}), "unknown field `zz`"),
+        ];
+        for (arguments, expected) in cases {
+            let message = parse::<Args>(arguments.clone()).unwrap_err().message;
+            assert!(message.starts_with(DESERIALIZATION_PREFIX), "{message}");
+            assert!(message.contains(expected), "{arguments}: {message}");
+        }
+    }
+}
