@@ -92,6 +92,9 @@ pub async fn require_api_key(
             return Ok(next.run(request).await);
         }
         let (request, bytes) = buffer(request, MAX_INSPECTED_BODY).await?;
+        if let Some(refusal) = super::jsonrpc::check(&bytes) {
+            return Ok(refusal.into_response());
+        }
         let classified = classify_mcp(&bytes, key.scope == Scope::Read);
         let allowed = key.is_admin() || classified.as_ref().is_some_and(|c| c.read_only);
         if allowed {

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body_limit;
 pub mod error;
 pub mod extract;
+pub mod jsonrpc;
 pub mod metrics;
 pub mod receiver;
 pub mod serve;

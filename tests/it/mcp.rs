@@ -713,3 +713,50 @@ async fn a_wrongly_typed_argument_is_a_tool_error_that_names_it() {
         text(&bad_limit)
     );
 }
+
+#[tokio::test]
+async fn a_malformed_mcp_body_gets_a_json_rpc_error_not_a_plain_text_415() {
+    // Arrange
+    let app = spawn_app().await;
+    let post = |body: &'static str| {
+        app.client
+            .post(app.url("/mcp"))
+            .bearer_auth(crate::helpers::API_KEY)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body)
+            .send()
+    };
+
+    // Act
+    let unparsable = post(r#"{"jsonrpc":"#).await.expect("POST /mcp");
+    let (status, unparsable_body) = (unparsable.status(), unparsable.text().await.expect("body"));
+    let bad_arguments = post(
+        r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list_webhooks","arguments":[1]}}"#,
+    )
+    .await
+    .expect("POST /mcp");
+    let (bad_status, bad_body) = (
+        bad_arguments.status(),
+        bad_arguments.text().await.expect("body"),
+    );
+
+    // Assert
+    assert_eq!(
+        status,
+        reqwest::StatusCode::BAD_REQUEST,
+        "{unparsable_body}"
+    );
+    let parsed: Value = serde_json::from_str(&unparsable_body).expect("a JSON-RPC error");
+    assert_eq!(parsed["error"]["code"], -32700, "{parsed}");
+    assert_eq!(bad_status, reqwest::StatusCode::OK, "{bad_body}");
+    let parsed: Value = serde_json::from_str(&bad_body).expect("a JSON-RPC error");
+    assert_eq!(parsed["id"], 7);
+    assert_eq!(parsed["error"]["code"], -32602, "{parsed}");
+    assert!(
+        parsed["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("`params.arguments`")),
+        "{parsed}"
+    );
+}

@@ -1,0 +1,215 @@
+//! Front check of a POST to `/mcp`, after the key and before rmcp: a body that is not one
+//! well-formed JSON-RPC message gets a JSON-RPC error a client can read (rmcp answers those
+//! with `415` and a plain-text line), and the commonest malformed calls get `-32602 Invalid
+//! params` naming the parameter (rmcp reports them as `-32601 Method not found`).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const INVALID_PARAMS: i64 = -32602;
+
+/// Why a body was refused, and the answer: a JSON-RPC error object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub id: Value,
+    pub code: i64,
+    pub message: String,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = json!({"jsonrpc": "2.0", "id": self.id,
+                          "error": {"code": self.code, "message": self.message}});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// `None` when the body is one JSON-RPC message rmcp can take; otherwise the answer to send.
+pub fn check(body: &[u8]) -> Option<Refusal> {
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(value) => value,
+        Err(e) => return Some(bad_request(PARSE_ERROR, format!("Parse error: {e}"))),
+    };
+    let message = match value {
+        Value::Object(message) => message,
+        Value::Array(_) => {
+            return Some(bad_request(
+                INVALID_REQUEST,
+                "Invalid Request: batches are not supported; send one JSON-RPC message per \
+                 request"
+                    .into(),
+            ));
+        }
+        _ => {
+            return Some(bad_request(
+                INVALID_REQUEST,
+                "Invalid Request: the body must be a JSON-RPC message object".into(),
+            ));
+        }
+    };
+    let id = message.get("id").cloned();
+    if let Some(id) = &id
+        && !(id.is_string() || id.is_i64() || id.is_u64())
+    {
+        return Some(bad_request(
+            INVALID_REQUEST,
+            "Invalid Request: `id` must be a string or an integer".into(),
+        ));
+    }
+    let id = id.unwrap_or(Value::Null);
+    let invalid = |text: &str| {
+        Some(Refusal {
+            status: StatusCode::BAD_REQUEST,
+            id: id.clone(),
+            code: INVALID_REQUEST,
+            message: format!("Invalid Request: {text}"),
+        })
+    };
+    if message.get("jsonrpc") != Some(&json!("2.0")) {
+        return invalid("`jsonrpc` must be \"2.0\"");
+    }
+    let method = match message.get("method") {
+        Some(Value::String(method)) => method.as_str(),
+        Some(_) => return invalid("`method` must be a string"),
+        // A response to a request of the server's.
+        None if message.contains_key("result") || message.contains_key("error") => return None,
+        None => return invalid("a request needs a `method`"),
+    };
+    let params = match message.get("params") {
+        None => None,
+        Some(Value::Object(params)) => Some(params),
+        Some(_) => return invalid("`params` must be an object"),
+    };
+    // Only a request (with an id) gets an answer; a malformed notification is rmcp's to drop.
+    if id.is_null() {
+        return None;
+    }
+    bad_params(method, params).map(|message| Refusal {
+        // An answer to a well-formed request, as rmcp sends its own errors.
+        status: StatusCode::OK,
+        id,
+        code: INVALID_PARAMS,
+        message: format!("Invalid params: {message}"),
+    })
+}
+
+/// What is wrong with the params of the methods a model's client calls most.
+fn bad_params(method: &str, params: Option<&Map<String, Value>>) -> Option<String> {
+    let required_string = |name: &str| match params.and_then(|p| p.get(name)) {
+        Some(Value::String(_)) => None,
+        Some(_) => Some(format!("`params.{name}` must be a string")),
+        None => Some(format!("`{method}` needs `params.{name}`")),
+    };
+    match method {
+        "tools/call" => {
+            required_string("name").or_else(|| match params.and_then(|p| p.get("arguments")) {
+                None | Some(Value::Object(_)) | Some(Value::Null) => None,
+                Some(_) => {
+                    Some("`params.arguments` must be an object of the tool's arguments".into())
+                }
+            })
+        }
+        "prompts/get" => required_string("name"),
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+            required_string("uri")
+        }
+        _ => None,
+    }
+}
+
+fn bad_request(code: i64, message: String) -> Refusal {
+    Refusal {
+        status: StatusCode::BAD_REQUEST,
+        id: Value::Null,
+        code,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_bodies_get_the_json_rpc_error_that_fits() {
+        /// HTTP status, JSON-RPC code, and a part of the message.
+        type Expected = Option<(u16, i64, &'static str)>;
+        let cases: [(&str, Expected); 16] = [
+            (r#"{"jsonrpc":"#, Some((400, PARSE_ERROR, "Parse error"))),
+            ("", Some((400, PARSE_ERROR, "Parse error"))),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping"} x"#,
+                Some((400, PARSE_ERROR, "trailing")),
+            ),
+            (
+                r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+                Some((400, INVALID_REQUEST, "batches")),
+            ),
+            ("5", Some((400, INVALID_REQUEST, "message object"))),
+            (
+                r#"{"id":1,"method":"ping"}"#,
+                Some((400, INVALID_REQUEST, "`jsonrpc`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":5}"#,
+                Some((400, INVALID_REQUEST, "`method`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#,
+                Some((400, INVALID_REQUEST, "`id`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}"#,
+                Some((400, INVALID_REQUEST, "`params`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{}}}"#,
+                Some((200, INVALID_PARAMS, "`params.name`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arguments":[1]}}"#,
+                Some((200, INVALID_PARAMS, "`params.arguments`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":"r","method":"resources/read","params":{}}"#,
+                Some((200, INVALID_PARAMS, "`params.uri`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x"}}"#,
+                None,
+            ),
+            (r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#, None),
+            (
+                r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                None,
+            ),
+            (r#"{"jsonrpc":"2.0","id":1,"result":{}}"#, None),
+        ];
+        for (body, expected) in cases {
+            let got = check(body.as_bytes()).map(|r| (r.status.as_u16(), r.code, r.message));
+            match (got, expected) {
+                (None, None) => {}
+                (Some((status, code, message)), Some((want_status, want_code, part))) => {
+                    assert_eq!(
+                        (status, code),
+                        (want_status, want_code),
+                        "{body}: {message}"
+                    );
+                    assert!(message.contains(part), "{body}: {message}");
+                }
+                (got, _) => panic!("{body}: got {got:?}, expected {expected:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_request_id() {
+        let refusal = check(br#"{"jsonrpc":"2.0","id":"abc","method":"prompts/get","params":{}}"#)
+            .expect("refused");
+        assert_eq!(refusal.id, json!("abc"));
+    }
+}
