@@ -28,7 +28,7 @@ pub enum ServiceError {
         field: Option<String>,
         message: String,
     },
-    #[error("{what} `{id}` not found")]
+    #[error("{what} `{}` not found", quoted(.id))]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
@@ -43,6 +43,20 @@ impl ServiceError {
             message: message.into(),
         }
     }
+}
+
+/// Input quoted back in an error, cut short: a 3 MB "id" should not come back whole (into a
+/// model's context, say); the start is enough to recognise it.
+pub fn quoted(input: &str) -> std::borrow::Cow<'_, str> {
+    const KEEP: usize = 100;
+    if input.len() <= KEEP {
+        return input.into();
+    }
+    let mut end = KEEP;
+    while !input.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &input[..end], input.len()).into()
 }
 
 /// Prefix + UUIDv7 in simple form: unique, URL-safe, and sorting by time of creation.
@@ -82,7 +96,10 @@ pub fn page_cursor(cursor: Option<String>, prefix: &str) -> Result<Option<String
         }
         _ => Err(ServiceError::invalid(
             "cursor",
-            format!("`{cursor}` is not a cursor: pass the previous page's `next_cursor` unchanged"),
+            format!(
+                "`{}` is not a cursor: pass the previous page's `next_cursor` unchanged",
+                quoted(&cursor)
+            ),
         )),
     }
 }
@@ -115,6 +132,22 @@ impl Change {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_input_is_cut_short_in_errors_and_short_input_is_kept() {
+        assert_eq!(quoted("gh"), "gh");
+        let long = "x".repeat(3_000_000);
+        let shown = quoted(&long);
+        assert!(shown.len() < 150, "{}", shown.len());
+        assert!(shown.ends_with("… (3000000 bytes)"), "{shown}");
+        let wide = "é".repeat(80); // 160 bytes: the cut lands inside a character
+        assert!(quoted(&wide).starts_with(&"é".repeat(50)));
+        let missing = ServiceError::NotFound {
+            what: "webhook",
+            id: long,
+        };
+        assert!(missing.to_string().len() < 200);
+    }
 
     #[test]
     fn only_an_id_of_the_listed_kind_is_a_cursor() {
