@@ -157,13 +157,19 @@ pub fn check(spec: &CommandSpec<'_>) -> Result<(Trigger, Conditions, ActionKind)
         _ => {}
     }
 
+    let sends_text = matches!(
+        action,
+        ActionKind::Comment | ActionKind::Ask | ActionKind::Respond | ActionKind::PostMessage
+    );
     match spec.template {
+        Some(source) if sends_text && source.trim().is_empty() => {
+            return Err(invalid(
+                "template",
+                format!("{action} would send nothing: `template` is empty"),
+            ));
+        }
         Some(source) => template::validate(source).map_err(|m| invalid("template", m))?,
-        None if matches!(
-            action,
-            ActionKind::Comment | ActionKind::Ask | ActionKind::Respond | ActionKind::PostMessage
-        ) =>
-        {
+        None if sends_text => {
             return Err(invalid(
                 "template",
                 format!(
@@ -277,6 +283,13 @@ mod tests {
                 CommandSpec {
                     template: None,
                     ..spec("x", "comment", &none)
+                },
+                "template",
+            ),
+            (
+                CommandSpec {
+                    template: Some("  \n"),
+                    ..spec("x", "post_message", &none)
                 },
                 "template",
             ),

@@ -79,6 +79,7 @@ pub async fn ask(
     question: String,
     agent: Option<String>,
 ) -> Result<ActionOut, ServiceError> {
+    check_text("question", &question)?;
     let (event, _) = resolve(state, &to).await?;
     let source = source_of(&event)?;
     let delivery = plan::reply_on_source(Some(&source), question.clone())
@@ -238,9 +239,7 @@ async fn send_on_source(
     text: String,
     action: ActionKind,
 ) -> Result<ActionOut, ServiceError> {
-    if text.trim().is_empty() {
-        return Err(ServiceError::invalid("text", "the text to send is empty"));
-    }
+    check_text("text", &text)?;
     let (event, task_id) = resolve(state, &to).await?;
     let source = source_of(&event)?;
     let response_url = source
@@ -274,6 +273,25 @@ async fn send_on_source(
         .await?;
     state.wake_workers();
     Ok(present(&row))
+}
+
+/// The longest reply sent by hand, in characters: GitHub's limit for a comment (Slack's and
+/// Jira's are lower and answer the send with their own error).
+const MAX_REPLY_CHARS: usize = 65_536;
+
+/// A reply's text must say something, and fit where it goes.
+fn check_text(field: &str, text: &str) -> Result<(), ServiceError> {
+    if text.trim().is_empty() {
+        return Err(ServiceError::invalid(field, "the text to send is empty"));
+    }
+    let chars = text.chars().count();
+    if chars > MAX_REPLY_CHARS {
+        return Err(ServiceError::invalid(
+            field,
+            format!("the text is {chars} characters; at most {MAX_REPLY_CHARS} are sent"),
+        ));
+    }
+    Ok(())
 }
 
 /// The event (and task) a reply is about.

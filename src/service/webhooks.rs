@@ -435,6 +435,13 @@ fn check_name(name: &str) -> Result<String, ServiceError> {
             "name must be 1-200 characters",
         ));
     }
+    // It is shown in lists, logs and setup steps a model reads out.
+    if name.chars().any(char::is_control) {
+        return Err(ServiceError::invalid(
+            "name",
+            "name must not contain control characters (newlines, tabs, NUL, ...)",
+        ));
+    }
     Ok(name.to_string())
 }
 
@@ -638,7 +645,27 @@ fn check_options(
 mod tests {
     use serde_json::json;
 
-    use super::merge_options;
+    use super::{ServiceError, check_name, merge_options};
+
+    #[test]
+    fn names_are_trimmed_and_refused_when_empty_long_or_with_control_characters() {
+        assert_eq!(check_name("  GitHub issues ").unwrap(), "GitHub issues");
+        assert_eq!(check_name("Émoji 🚀 ok").unwrap(), "Émoji 🚀 ok");
+        for bad in [
+            "",
+            "   ",
+            "a\u{0}b",
+            "line\nbreak",
+            "tab\there",
+            &"x".repeat(201),
+        ] {
+            let refused = check_name(bad).unwrap_err();
+            assert!(
+                matches!(&refused, ServiceError::Invalid { field: Some(f), .. } if f == "name"),
+                "{bad:?}: {refused}"
+            );
+        }
+    }
 
     #[test]
     fn an_update_replaces_the_options_it_gives_removes_nulls_and_merges_credentials() {

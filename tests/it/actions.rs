@@ -280,6 +280,16 @@ async fn manual_comments_over_rest_go_to_the_event_source_and_not_for_rejected_e
     assert_eq!(status, StatusCode::ACCEPTED, "{by_webhook}");
     assert_eq!(app.drain().await, 1);
 
+    // Act: more than a comment can hold is refused before anything is queued.
+    let (status, too_long) = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({"text": "x".repeat(65_537)}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{too_long}");
+    assert_eq!(too_long["error"]["field"], "text", "{too_long}");
+
     // Assert
     assert_eq!(by_event["status"], "pending");
     let actions = app.actions_of(&event_id).await;

@@ -471,3 +471,25 @@ async fn a_body_that_is_not_exactly_one_json_object_is_refused_and_nothing_is_cr
     let (_, listed) = send_json(app.api(Method::GET, "/api/webhooks")).await;
     assert_eq!(listed["webhooks"], json!([]), "nothing was created");
 }
+
+#[tokio::test]
+async fn listing_refuses_parameters_it_does_not_take_and_names_refuse_control_characters() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let paged = send_json(app.api(Method::GET, "/api/webhooks?limit=5")).await;
+    let nul_name = send_json(
+        app.api(Method::POST, "/api/webhooks")
+            .json(&json!({"name": "a\u{0}b", "provider": "github"})),
+    )
+    .await;
+
+    // Assert
+    assert_error(&paged, StatusCode::BAD_REQUEST, Some("limit"));
+    assert_eq!(paged.1["error"]["code"], "unknown_field", "{}", paged.1);
+    assert_error(&nul_name, StatusCode::BAD_REQUEST, Some("name"));
+    let (status, listed) = send_json(app.api(Method::GET, "/api/webhooks")).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["webhooks"], json!([]));
+}

@@ -2,14 +2,14 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::AppJson;
+use crate::http::extract::{AppJson, parse_query};
 use crate::service::webhooks::{self, RotateIn, WebhookIn, WebhookOut, WebhookPatch};
 
 pub fn router() -> Router<AppState> {
@@ -35,7 +35,17 @@ async fn create_webhook(
     ))
 }
 
-async fn list_webhooks(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+/// The list takes no parameters; one given (`limit`, `cursor`) is refused rather than
+/// silently ignored, so a client does not believe it paged.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoParameters {}
+
+async fn list_webhooks(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let NoParameters {} = parse_query(query.as_deref())?;
     Ok(Json(json!({ "webhooks": webhooks::list(&state).await? })))
 }
 
