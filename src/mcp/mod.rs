@@ -241,6 +241,22 @@ impl ServerHandler for McpServer {
         request: SubscribeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
+        // Stateless HTTP has no session for a later push to reach: saying yes would be a
+        // subscription that never hears anything.
+        let over_http = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .is_some();
+        if over_http && !self.state.config.mcp_sessions {
+            return Err(ErrorData::invalid_request(
+                "resources/subscribe needs a session, and this server runs stateless Streamable \
+                 HTTP: use subscriptions/listen (protocol 2026-07-28), or ask the server's owner \
+                 to start it with WEBHOOK_MCP_SESSIONS=true",
+                None,
+            ));
+        }
+        // A resource that does not exist is refused now, not watched forever.
+        resources::read(&self.state, request.uri.as_str()).await?;
         self.hub
             .subscribe(context.peer.clone(), request.uri.to_string());
         Ok(())

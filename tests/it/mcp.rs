@@ -760,3 +760,30 @@ async fn a_malformed_mcp_body_gets_a_json_rpc_error_not_a_plain_text_415() {
         "{parsed}"
     );
 }
+
+#[tokio::test]
+async fn subscribing_without_a_session_or_to_nothing_is_refused_not_silently_accepted() {
+    // Arrange: the default stateless server, and one with sessions.
+    let stateless = spawn_app().await;
+    let with_sessions = crate::helpers::spawn_app_with(|c| c.mcp_sessions = true).await;
+    let client = connect(&stateless).await;
+    let session = connect(&with_sessions).await;
+
+    // Act
+    #[allow(deprecated)]
+    let refused = client
+        .subscribe(rmcp::model::SubscribeRequestParams::new(
+            "webhook://gh/events",
+        ))
+        .await;
+    #[allow(deprecated)]
+    let nothing = session
+        .subscribe(rmcp::model::SubscribeRequestParams::new("event://nope"))
+        .await;
+
+    // Assert
+    let refused = refused.expect_err("no session to push to").to_string();
+    assert!(refused.contains("subscriptions/listen"), "{refused}");
+    let nothing = nothing.expect_err("no such event").to_string();
+    assert!(nothing.contains("nope"), "{nothing}");
+}
