@@ -37,10 +37,14 @@ pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {
 /// `issues.opened`, `pull_request.closed`, or the bare header for action-less events (`push`,
 /// `ping`). The source is the issue or pull request when there is one, else the repository.
 pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
-    let event = header(headers, "X-GitHub-Event").map(str::to_owned);
+    let event = header(headers, "X-GitHub-Event")
+        .filter(|e| !e.is_empty())
+        .map(str::to_owned);
     let action = str_at(payload, "/action");
     let delivery = header(headers, "X-GitHub-Delivery").map(str::to_owned);
     let src = event.as_deref().and_then(|e| source_of(e, payload));
+    // Without the header the action alone (`opened`) would pass for an event type.
+    let event = event.or_else(|| Some("unknown".into()));
     described(dotted(event, action), delivery, src)
 }
 
@@ -221,6 +225,8 @@ mod tests {
                 "ping",
                 None,
             ),
+            // No event name: the action alone is not an event type.
+            ("", json!({"action": "opened"}), "unknown.opened", None),
         ];
         for (event, payload, want_type, want_src) in cases {
             let h = headers(&[("X-GitHub-Event", event), ("X-GitHub-Delivery", "d-1")]);
