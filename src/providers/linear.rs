@@ -30,8 +30,13 @@ pub(super) fn verify(
     let sig = decode_hex(value)?;
     let used = secrets.try_each(|secret| check_hmac(secret_bytes(secret)?, &[req.body], &sig))?;
     let ts = match body_timestamp(req.body) {
-        Some(ts) => ts,
-        None => {
+        Ok(Some(ts)) => ts,
+        Err(()) => {
+            return Err(VerifyError::Malformed(
+                "webhookTimestamp in the body is not a number of milliseconds",
+            ));
+        }
+        Ok(None) => {
             let raw =
                 header(req.headers, TIMESTAMP).ok_or(VerifyError::MissingHeader(TIMESTAMP))?;
             parse_ts(raw, "Linear-Timestamp is not an integer")?
@@ -44,23 +49,35 @@ pub(super) fn verify(
     Ok(used)
 }
 
-/// Reads only `webhookTimestamp`, without building the whole document.
-fn body_timestamp(body: &[u8]) -> Option<i64> {
+/// Reads only `webhookTimestamp`: `None` when the body has none, an error when it has one that
+/// is not a number of milliseconds (so the refusal names it, not the header fallback).
+fn body_timestamp(body: &[u8]) -> Result<Option<i64>, ()> {
     // Only an object carries the field (serde would fill a struct from an array by position).
     #[derive(Deserialize)]
     struct Stamp {
         #[serde(rename = "webhookTimestamp")]
         ts: Option<Value>,
     }
-    let value: Value = serde_json::from_slice(body).ok()?;
+    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+        return Ok(None);
+    };
     if !value.is_object() {
-        return None;
+        return Ok(None);
     }
-    match serde_json::from_value::<Stamp>(value).ok()?.ts? {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+    let Some(ts) = serde_json::from_value::<Stamp>(value)
+        .ok()
+        .and_then(|s| s.ts)
+    else {
+        return Ok(None);
+    };
+    let ms = match ts {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f as i64)),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    }
+    };
+    ms.map(Some).ok_or(())
 }
 
 /// `Issue.create`, `Comment.update`, ...: the SDK dispatches on `type`, so it leads.
@@ -262,12 +279,27 @@ mod tests {
         let ts = NOW_MS - 1_000;
         let text = format!(r#"{{"webhookTimestamp":"{ts}"}}"#);
         let float = format!(r#"{{"webhookTimestamp":{ts}.0}}"#);
-        assert_eq!(body_timestamp(text.as_bytes()), Some(ts));
-        assert_eq!(body_timestamp(float.as_bytes()), Some(ts));
-        assert_eq!(body_timestamp(&body(ts)), Some(ts));
-        assert_eq!(body_timestamp(br#"{"webhookTimestamp":true}"#), None);
-        assert_eq!(body_timestamp(br#"[1]"#), None);
-        assert_eq!(body_timestamp(b"not json"), None);
+        assert_eq!(body_timestamp(text.as_bytes()), Ok(Some(ts)));
+        assert_eq!(body_timestamp(float.as_bytes()), Ok(Some(ts)));
+        assert_eq!(body_timestamp(&body(ts)), Ok(Some(ts)));
+        assert_eq!(body_timestamp(br#"{"webhookTimestamp":true}"#), Err(()));
+        assert_eq!(body_timestamp(br#"{"webhookTimestamp":"abc"}"#), Err(()));
+        assert_eq!(body_timestamp(br#"{"webhookTimestamp":null}"#), Ok(None));
+        assert_eq!(body_timestamp(br#"{"type":"Issue"}"#), Ok(None));
+        assert_eq!(body_timestamp(br#"[1]"#), Ok(None));
+        assert_eq!(body_timestamp(b"not json"), Ok(None));
+        // A timestamp in the body that is not one is named, not blamed on the header.
+        let bad = br#"{"webhookTimestamp":"abc"}"#;
+        let sig = hex_hmac(SECRET, &[&bad[..]]);
+        let h = headers(&[(SIGNATURE, &sig)]);
+        let r = crate::providers::Request {
+            now_ms: NOW_MS,
+            ..req(&h, bad, 0)
+        };
+        assert!(matches!(
+            verify(only(SECRET), &r, None),
+            Err(VerifyError::Malformed(m)) if m.contains("webhookTimestamp")
+        ));
         // A string timestamp in the body is honoured, not replaced by the header.
         let sig = hex_hmac(SECRET, &[text.as_bytes()]);
         let h = headers(&[(SIGNATURE, &sig)]);
