@@ -186,8 +186,9 @@ fn refuse_mcp(body: &[u8]) -> Response {
         return forbidden().into_response();
     };
     let text = format!(
-        "`{tool}` changes something, and this API key is read-only: it may use list_* and get_* \
-         tools, resources and prompts. Ask the server's owner for an admin key to make changes."
+        "`{}` changes something, and this API key is read-only: it may use list_* and get_* \
+         tools, resources and prompts. Ask the server's owner for an admin key to make changes.",
+        crate::service::quoted(&tool)
     );
     axum::Json(serde_json::json!({
         "jsonrpc": "2.0",

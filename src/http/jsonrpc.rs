@@ -51,16 +51,21 @@ pub fn check(body: &[u8]) -> Option<Refusal> {
             ));
         }
     };
-    let id = message.get("id").cloned();
-    if let Some(id) = &id
-        && !(id.is_string() || id.is_i64() || id.is_u64())
+    // A response to a request of the server's (its id may be null, on an error): rmcp's.
+    if !message.contains_key("method")
+        && (message.contains_key("result") || message.contains_key("error"))
     {
+        return None;
+    }
+    // A notification gets no answer, so there is no one to tell: rmcp's to take or drop.
+    let id = message.get("id").filter(|id| !id.is_null()).cloned()?;
+    // rmcp reads ids as strings or signed 64-bit integers.
+    if !(id.is_string() || id.is_i64()) {
         return Some(bad_request(
             INVALID_REQUEST,
-            "Invalid Request: `id` must be a string or an integer".into(),
+            "Invalid Request: `id` must be a string or a (64-bit signed) integer".into(),
         ));
     }
-    let id = id.unwrap_or(Value::Null);
     let invalid = |text: &str| {
         Some(Refusal {
             status: StatusCode::BAD_REQUEST,
@@ -75,19 +80,13 @@ pub fn check(body: &[u8]) -> Option<Refusal> {
     let method = match message.get("method") {
         Some(Value::String(method)) => method.as_str(),
         Some(_) => return invalid("`method` must be a string"),
-        // A response to a request of the server's.
-        None if message.contains_key("result") || message.contains_key("error") => return None,
         None => return invalid("a request needs a `method`"),
     };
     let params = match message.get("params") {
-        None => None,
+        None | Some(Value::Null) => None,
         Some(Value::Object(params)) => Some(params),
         Some(_) => return invalid("`params` must be an object"),
     };
-    // Only a request (with an id) gets an answer; a malformed notification is rmcp's to drop.
-    if id.is_null() {
-        return None;
-    }
     bad_params(method, params).map(|message| Refusal {
         // An answer to a well-formed request, as rmcp sends its own errors.
         status: StatusCode::OK,
@@ -99,21 +98,23 @@ pub fn check(body: &[u8]) -> Option<Refusal> {
 
 /// What is wrong with the params of the methods a model's client calls most.
 fn bad_params(method: &str, params: Option<&Map<String, Value>>) -> Option<String> {
-    let required_string = |name: &str| match params.and_then(|p| p.get(name)) {
+    let field = |name: &str| params.and_then(|p| p.get(name));
+    let required_string = |name: &str| match field(name) {
         Some(Value::String(_)) => None,
         Some(_) => Some(format!("`params.{name}` must be a string")),
         None => Some(format!("`{method}` needs `params.{name}`")),
     };
+    let optional_object = |name: &str| match field(name) {
+        None | Some(Value::Object(_)) | Some(Value::Null) => None,
+        Some(_) => Some(format!("`params.{name}` must be an object")),
+    };
+    if let Some(wrong) = optional_object("_meta") {
+        return Some(wrong);
+    }
     match method {
-        "tools/call" => {
-            required_string("name").or_else(|| match params.and_then(|p| p.get("arguments")) {
-                None | Some(Value::Object(_)) | Some(Value::Null) => None,
-                Some(_) => {
-                    Some("`params.arguments` must be an object of the tool's arguments".into())
-                }
-            })
+        "tools/call" | "prompts/get" => {
+            required_string("name").or_else(|| optional_object("arguments"))
         }
-        "prompts/get" => required_string("name"),
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             required_string("uri")
         }
@@ -138,7 +139,35 @@ mod tests {
     fn malformed_bodies_get_the_json_rpc_error_that_fits() {
         /// HTTP status, JSON-RPC code, and a part of the message.
         type Expected = Option<(u16, i64, &'static str)>;
-        let cases: [(&str, Expected); 16] = [
+        let cases: [(&str, Expected); 23] = [
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":null}"#,
+                None,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"notifications/initialized","params":null}"#,
+                None,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"notifications/x","params":[1]}"#,
+                None,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":null,"error":{"code":-1,"message":"no"}}"#,
+                None,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":18446744073709551615,"method":"ping"}"#,
+                Some((400, INVALID_REQUEST, "`id`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":"x"}}"#,
+                Some((200, INVALID_PARAMS, "`params._meta`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":[1]}}"#,
+                Some((200, INVALID_PARAMS, "`params.arguments`")),
+            ),
             (r#"{"jsonrpc":"#, Some((400, PARSE_ERROR, "Parse error"))),
             ("", Some((400, PARSE_ERROR, "Parse error"))),
             (

@@ -243,11 +243,12 @@ impl ServerHandler for McpServer {
     ) -> Result<(), ErrorData> {
         // Stateless HTTP has no session for a later push to reach: saying yes would be a
         // subscription that never hears anything.
-        let over_http = context
+        // (With sessions on, a client of the per-request protocol still sends none.)
+        let sessionless_http = context
             .extensions
             .get::<axum::http::request::Parts>()
-            .is_some();
-        if over_http && !self.state.config.mcp_sessions {
+            .is_some_and(|parts| !parts.headers.contains_key("mcp-session-id"));
+        if sessionless_http {
             return Err(ErrorData::invalid_request(
                 "resources/subscribe needs a session, and this server runs stateless Streamable \
                  HTTP: use subscriptions/listen (protocol 2026-07-28), or ask the server's owner \

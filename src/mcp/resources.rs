@@ -65,7 +65,10 @@ pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResponse, E
         serde_json::to_string_pretty(&event)
     } else {
         return Err(ErrorData::resource_not_found(
-            format!("unknown resource `{uri}`: use webhook://{{webhook_id}}/events or event://{{event_id}}"),
+            format!(
+                "unknown resource `{}`: use webhook://{{webhook_id}}/events or event://{{event_id}}",
+                crate::service::quoted(uri)
+            ),
             None,
         ));
     }
@@ -76,9 +79,10 @@ pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResponse, E
 
 fn not_found(uri: &str, e: ServiceError) -> ErrorData {
     match e {
-        ServiceError::NotFound { .. } => {
-            ErrorData::resource_not_found(format!("{e} (resource `{uri}`)"), None)
-        }
+        ServiceError::NotFound { .. } => ErrorData::resource_not_found(
+            format!("{e} (resource `{}`)", crate::service::quoted(uri)),
+            None,
+        ),
         other => internal(other),
     }
 }

@@ -133,6 +133,39 @@ pub fn mask(value: &mut Value) {
     }
 }
 
+/// The values of every secret field (see [`is_secret_field`]), at any depth, as text.
+fn secret_values(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (name, field) in map {
+                if is_secret_field(name) {
+                    match field {
+                        Value::String(s) => out.push(s.clone()),
+                        Value::Null => {}
+                        Value::Object(_) | Value::Array(_) => secret_values_all(field, out),
+                        other => out.push(other.to_string()),
+                    }
+                } else {
+                    secret_values(field, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| secret_values(item, out)),
+        _ => {}
+    }
+}
+
+/// Every scalar inside a secret field's value.
+fn secret_values_all(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => map.values().for_each(|v| secret_values_all(v, out)),
+        Value::Array(items) => items.iter().for_each(|v| secret_values_all(v, out)),
+        Value::String(s) => out.push(s.clone()),
+        Value::Null => {}
+        other => out.push(other.to_string()),
+    }
+}
+
 /// The id a tool call is about: its `webhook_id`, `command_id`, `event_id`, `task_id` or `id`.
 pub fn tool_target(arguments: &Value) -> Option<String> {
     ["webhook_id", "command_id", "event_id", "task_id", "id"]
@@ -147,6 +180,15 @@ pub fn tool_target(arguments: &Value) -> Option<String> {
 /// Masks and stores an entry. A failure is logged, never returned: the audit log must not
 /// fail the request it describes.
 pub async fn record(state: &AppState, mut entry: AuditEntry) {
+    // An error can quote a value it refused (serde does: "invalid type: integer `1234`"), so
+    // the secrets among the arguments are masked in the outcome too.
+    if let (Outcome::Error(why), Some(detail)) = (&mut entry.outcome, &entry.detail) {
+        let mut secrets = Vec::new();
+        secret_values(detail, &mut secrets);
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            *why = why.replace(secret.as_str(), MASK);
+        }
+    }
     if let Some(detail) = entry.detail.as_mut() {
         mask(detail);
     }

@@ -129,7 +129,11 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
                 clock::parse(s).ok_or_else(|| {
                     ServiceError::invalid(
                         field,
-                        format!("`{s}` is not a time: use RFC 3339 (2026-11-23T10:00:00Z) or unix seconds"),
+                        format!(
+                            "`{}` is not a time: use RFC 3339 (2026-11-23T10:00:00Z) or unix \
+                             seconds",
+                            super::quoted(s)
+                        ),
                     )
                 })
             })

@@ -369,12 +369,31 @@ async fn a_failed_mcp_tool_call_is_audited_with_the_error_the_model_was_told() {
         ))
         .await
         .expect("create_webhook");
+    // A secret of the wrong type: the error quotes the value it refused.
+    let quoted = client
+        .call_tool(tool_call(
+            "rotate_secret",
+            json!({"webhook_id": "gh-ok", "secret": 123_456_789_012_345_678_i64}),
+        ))
+        .await
+        .expect("rotate_secret");
     client.cancel().await.ok();
 
-    // Assert: both answered 200 over HTTP; only the outcome tells them apart.
+    // Assert: all answered 200 over HTTP; only the outcome tells them apart.
     assert_eq!(failed.is_error, Some(true), "{failed:?}");
     assert_eq!(created.is_error, Some(false), "{created:?}");
+    assert_eq!(quoted.is_error, Some(true), "{quoted:?}");
     let entries = audit_entries(&app, "actor=claude").await;
+    assert_eq!(entries.len(), 3, "each call recorded once: {entries:?}");
+    let rotated = entries
+        .iter()
+        .find(|e| e["action"] == "mcp rotate_secret")
+        .expect("rotate_secret audited");
+    let outcome = rotated["outcome"].as_str().expect("outcome");
+    assert!(
+        !outcome.contains("123456789012345678") && outcome.contains("********"),
+        "the secret is masked in the outcome too: {outcome}"
+    );
     let of = |action: &str| {
         entries
             .iter()

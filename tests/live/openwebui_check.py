@@ -1,10 +1,11 @@
 """End-to-end check against a live Open WebUI (open-webui 0.12.4 from PyPI), loopback only.
 
-Starts a fake OpenAI-compatible model, Open WebUI with webhook-mcp registered as its MCP tool
-server, and the real webhook-mcp binary with its agent runner pointed at Open WebUI's own chat
-API. Then, through Open WebUI only where a user would use it:
+Starts a fake OpenAI-compatible model, Open WebUI, and the real webhook-mcp binary with its
+agent runner pointed at Open WebUI's own chat API. Then, through Open WebUI only where a user
+would use it:
 
-1. Open WebUI verifies the tool server and lists webhook-mcp's tools.
+1. webhook-mcp is registered as an MCP tool server (as the admin settings page does it); Open
+   WebUI verifies it and lists its tools.
 2. A chat whose model calls `webhook-mcp_create_webhook` and `webhook-mcp_add_command`: Open
    WebUI runs the tool loop server-side against webhook-mcp's /mcp; the webhook and its command
    exist in webhook-mcp afterwards, and the tool results are stored in the chat.
@@ -240,18 +241,13 @@ def check_mcpo(mcpo_binary, binary, work, ours, database, owui, jwt, chat):
 
 def main(binary: str, mcpo_binary: str | None = None) -> None:
     work = tempfile.mkdtemp(prefix="owui-live-")
-    llm_port, owui_port, mcp_port = free_port(), free_port(), free_port()
-    llm = ThreadingHTTPServer(("127.0.0.1", llm_port), FakeModel)
+    # Each port is picked just before its server takes it: Open WebUI takes a while to start,
+    # and a port picked long before may be someone else's by then.
+    llm = ThreadingHTTPServer(("127.0.0.1", 0), FakeModel)
+    llm_port = llm.server_address[1]
     threading.Thread(target=llm.serve_forever, daemon=True).start()
+    owui_port = free_port()
     owui = f"http://127.0.0.1:{owui_port}"
-    ours = f"http://127.0.0.1:{mcp_port}"
-
-    connection = {
-        "type": "mcp", "url": f"{ours}/mcp", "path": "", "auth_type": "bearer", "key": KEY, "headers": None,
-        "config": {"enable": True, "function_name_filter_list": "",
-                   "access_grants": [{"principal_type": "user", "principal_id": "*", "permission": "read"}]},
-        "info": {"id": "webhook-mcp", "name": "webhook-mcp", "description": "Own webhooks"},
-    }
     owui_env = {
         **os.environ,
         "DATA_DIR": os.path.join(work, "owui-data"), "WEBUI_SECRET_KEY": "live-check-secret",
@@ -259,7 +255,6 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
         "ENABLE_USER_WEBHOOKS": "true", "ENABLE_LOCAL_WEB_FETCH": "true", "OFFLINE_MODE": "true",
         "HF_HUB_OFFLINE": "1", "RAG_EMBEDDING_ENGINE": "openai", "ENABLE_OLLAMA_API": "false",
         "OPENAI_API_BASE_URLS": f"http://127.0.0.1:{llm_port}/v1", "OPENAI_API_KEYS": "fake",
-        "TOOL_SERVER_CONNECTIONS": json.dumps([connection]),
         "ENABLE_TITLE_GENERATION": "false", "ENABLE_FOLLOW_UP_GENERATION": "false",
         "ENABLE_TAGS_GENERATION": "false", "ENABLE_AUTOCOMPLETE_GENERATION": "false",
         "WEBUI_URL": owui, "PYTHONUNBUFFERED": "1",
@@ -282,6 +277,8 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
 
         agents = [{"name": "triage", "model": MODEL, "result": "post_message", "target": {"url": channel_url},
                    "tools": ["get_event"], "max_steps": 4}]
+        mcp_port = free_port()
+        ours = f"http://127.0.0.1:{mcp_port}"
         our_env = {
             **os.environ, "WEBHOOK_MCP_API_KEY": KEY, "RUST_LOG": "info",
             "OPENWEBUI_URL": owui, "OPENWEBUI_API_KEY": api_key, "AI_MODEL": MODEL,
@@ -292,7 +289,15 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
         start([binary, "--listen", f"127.0.0.1:{mcp_port}", "--database", os.path.join(work, "wm.db")],
                        our_env, os.path.join(work, "webhook-mcp.log"), f"{ours}/health", "webhook-mcp", 60)
 
-        # 1. Open WebUI speaks MCP to us: verify lists our tools with their schemas.
+        # 1. Registered as the admin settings page does it; Open WebUI speaks MCP to us: verify
+        # lists our tools with their schemas.
+        connection = {
+            "type": "mcp", "url": f"{ours}/mcp", "path": "", "auth_type": "bearer", "key": KEY, "headers": None,
+            "config": {"enable": True, "function_name_filter_list": "",
+                       "access_grants": [{"principal_type": "user", "principal_id": "*", "permission": "read"}]},
+            "info": {"id": "webhook-mcp", "name": "webhook-mcp", "description": "Own webhooks"},
+        }
+        ok("POST", f"{owui}/api/v1/configs/tool_servers", {"TOOL_SERVER_CONNECTIONS": [connection]}, token=jwt)
         verified = ok("POST", f"{owui}/api/v1/configs/tool_servers/verify", connection, token=jwt)
         names = {spec["name"] for spec in verified.get("specs", [])}
         for name in ["create_webhook", "add_command", "list_events", "comment", "ask", "respond"]:
