@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::service::field_error::FieldError;
 
 pub struct AppJson<T>(pub T);
 
@@ -76,58 +77,24 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// The error for a body or query that did not deserialize, naming the field when there is one.
 fn refusal(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-    let path = e.path().to_string();
-    let inner = e.inner();
-    let message = inner.to_string();
-    let named = |prefix: &str| {
-        message
-            .strip_prefix(prefix)
-            .and_then(|rest| rest.split('`').next())
-            .map(|name| join(&path, name))
-    };
-    if inner.is_syntax() || inner.is_eof() {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("body is not valid JSON: {message}"),
-        )
-    } else if let Some(field) = named("missing field `") {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "missing_field",
-            format!("missing field `{field}`"),
-        )
-        .with_field(field)
-    } else if message.starts_with("unknown field `") {
-        // serde_path_to_error's path already ends with the unknown key.
-        ApiError::new(StatusCode::BAD_REQUEST, "unknown_field", message.clone())
-            .with_field(path.clone())
-    } else {
-        let field = if path == "." {
-            None
-        } else {
-            Some(path.clone())
-        };
-        let err = ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_field",
-            match &field {
-                Some(f) => format!("`{f}`: {message}"),
-                None => message.clone(),
-            },
-        );
-        match field {
-            Some(f) => err.with_field(f),
-            None => err,
+    let bad =
+        |code: &'static str, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
+    match FieldError::of(&e) {
+        FieldError::Syntax(message) => {
+            bad("invalid_json", format!("body is not valid JSON: {message}"))
         }
-    }
-}
-
-fn join(path: &str, name: &str) -> String {
-    if path == "." {
-        name.to_string()
-    } else {
-        format!("{path}.{name}")
+        FieldError::Missing(field) => {
+            bad("missing_field", format!("missing field `{field}`")).with_field(field)
+        }
+        FieldError::Unknown { field, message } => bad("unknown_field", message).with_field(field),
+        FieldError::Invalid {
+            field: Some(field),
+            message,
+        } => bad("invalid_field", format!("`{field}`: {message}")).with_field(field),
+        FieldError::Invalid {
+            field: None,
+            message,
+        } => bad("invalid_field", message),
     }
 }
 

@@ -8,6 +8,8 @@ use rmcp::handler::server::tool::ToolCallContext;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
+use crate::service::field_error::FieldError;
+
 /// rmcp turns an `invalid_params` error starting with this into a tool error (`isError`), which
 /// clients hand to the model, rather than a JSON-RPC error, which they often do not.
 const DESERIALIZATION_PREFIX: &str = "failed to deserialize parameters:";
@@ -35,19 +37,19 @@ impl<S, P: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for Paramet
 
 fn parse<P: DeserializeOwned>(arguments: serde_json::Value) -> Result<P, ErrorData> {
     serde_path_to_error::deserialize(arguments).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        let detail = if let Some(rest) = inner.strip_prefix("missing field `") {
-            // The path is the object the field is missing from.
-            match path.as_str() {
-                "." => inner.clone(),
-                _ => format!("missing field `{path}.{rest}"),
+        let detail = match FieldError::of(&e) {
+            FieldError::Missing(field) => format!("missing field `{field}`"),
+            FieldError::Invalid {
+                field: Some(field),
+                message,
+            } => format!("invalid `{field}`: {message}"),
+            // An unknown field names itself; at the top there is nothing to name.
+            FieldError::Unknown { message, .. }
+            | FieldError::Invalid {
+                field: None,
+                message,
             }
-        } else if path == "." || inner.starts_with("unknown field `") {
-            // At the top there is nothing to name; an unknown field names itself.
-            inner
-        } else {
-            format!("invalid `{path}`: {inner}")
+            | FieldError::Syntax(message) => message,
         };
         ErrorData::invalid_params(format!("{DESERIALIZATION_PREFIX} {detail}"), None)
     })

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod commands;
 pub mod events;
+pub mod field_error;
 pub mod hooks;
 pub mod ingest;
 pub mod limits;

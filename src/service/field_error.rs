@@ -1,0 +1,101 @@
+//! Which field a JSON document failed to deserialize at, read from serde_path_to_error, so REST
+//! bodies and MCP tool arguments name the same field the same way.
+
+/// What went wrong, with the dotted path of the field when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldError {
+    /// Not JSON at all (only from text, never from an already parsed value).
+    Syntax(String),
+    /// A required field is absent; its full path.
+    Missing(String),
+    /// A field that is not known; its path, and serde's message listing the known ones.
+    Unknown { field: String, message: String },
+    /// A value of the wrong type or shape; where (none at the top) and serde's message.
+    Invalid {
+        field: Option<String>,
+        message: String,
+    },
+}
+
+impl FieldError {
+    pub fn of(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+        let path = e.path().to_string();
+        let inner = e.inner();
+        let message = inner.to_string();
+        if inner.is_syntax() || inner.is_eof() {
+            return FieldError::Syntax(message);
+        }
+        // The path is the object the field is missing from.
+        if let Some(name) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            return FieldError::Missing(if path == "." {
+                name.to_string()
+            } else {
+                format!("{path}.{name}")
+            });
+        }
+        // The path already ends with the unknown key.
+        if message.starts_with("unknown field `") {
+            return FieldError::Unknown {
+                field: path,
+                message,
+            };
+        }
+        FieldError::Invalid {
+            field: (path != ".").then_some(path),
+            message,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        #[serde(default)]
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Inner {
+        url: String,
+    }
+
+    fn error_of(value: serde_json::Value) -> FieldError {
+        FieldError::of(&serde_path_to_error::deserialize::<_, Outer>(value).unwrap_err())
+    }
+
+    #[test]
+    fn each_kind_names_its_field() {
+        assert_eq!(error_of(json!({})), FieldError::Missing("name".into()));
+        assert_eq!(
+            error_of(json!({"name": "a", "inner": {}})),
+            FieldError::Missing("inner.url".into())
+        );
+        assert!(matches!(
+            error_of(json!({"name": "a", "zz": 1})),
+            FieldError::Unknown { field, .. } if field == "zz"
+        ));
+        assert!(matches!(
+            error_of(json!({"name": 5})),
+            FieldError::Invalid { field: Some(f), .. } if f == "name"
+        ));
+        assert!(matches!(
+            error_of(json!([])),
+            FieldError::Invalid { field: None, .. }
+        ));
+        let mut de = serde_json::Deserializer::from_str("{");
+        let syntax = serde_path_to_error::deserialize::<_, Outer>(&mut de).unwrap_err();
+        assert!(matches!(FieldError::of(&syntax), FieldError::Syntax(_)));
+    }
+}
