@@ -14,10 +14,10 @@ use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, ListResourceTemplatesResult,
-    ListResourcesResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
-    UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResponse, Implementation, InitializeRequestParams,
+    InitializeResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -164,6 +164,29 @@ impl ServerHandler for McpServer {
             env!("CARGO_PKG_VERSION"),
         ))
         .with_instructions(prompts::instructions(&self.state))
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        context.peer.set_peer_info(request.clone());
+        let mut result = self.negotiate_initialize(&request)?;
+        // `initialize` is the legacy handshake, whose clients subscribe with
+        // resources/subscribe; over stateless HTTP that has no session to push to, so it is
+        // not offered. `server/discover` keeps the capability: subscriptions/listen works
+        // without sessions.
+        let over_http = context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .is_some();
+        if over_http && !self.state.config.mcp_sessions {
+            if let Some(resources) = result.capabilities.resources.as_mut() {
+                resources.subscribe = None;
+            }
+        }
+        Ok(result)
     }
 
     async fn call_tool(

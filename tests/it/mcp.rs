@@ -781,7 +781,12 @@ async fn subscribing_without_a_session_or_to_nothing_is_refused_not_silently_acc
         .subscribe(rmcp::model::SubscribeRequestParams::new("event://nope"))
         .await;
 
-    // Assert
+    // Assert: the legacy handshake only offers subscribe where it works.
+    let offers_subscribe = |info: Option<std::sync::Arc<rmcp::model::ServerPeerInfo>>| {
+        info.and_then(|i| i.capabilities.resources.as_ref().and_then(|r| r.subscribe))
+    };
+    assert_eq!(offers_subscribe(client.peer_info()), None);
+    assert_eq!(offers_subscribe(session.peer_info()), Some(true));
     let refused = refused.expect_err("no session to push to").to_string();
     assert!(refused.contains("subscriptions/listen"), "{refused}");
     let nothing = nothing.expect_err("no such event").to_string();

@@ -37,6 +37,8 @@ async function stateless(base) {
   const { client, transport } = await connectHttp(base);
   check(client.getServerVersion()?.name === "webhook-mcp", "server name", client.getServerVersion());
   check(transport.sessionId === undefined, "the default mode is stateless", transport.sessionId);
+  // Without a session there is nowhere to push a legacy subscription to, so it is not offered.
+  check(client.getServerCapabilities()?.resources?.subscribe === undefined, "resources.subscribe not offered without sessions", client.getServerCapabilities());
   const tools = new Map((await client.listTools()).tools.map((t) => [t.name, t]));
   for (const name of ["create_webhook", "add_command", "test_webhook", "list_events", "comment", "respond"]) {
     check(tools.has(name), `tool ${name} listed`);
