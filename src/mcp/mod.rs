@@ -181,10 +181,11 @@ impl ServerHandler for McpServer {
             .extensions
             .get::<axum::http::request::Parts>()
             .is_some();
-        if over_http && !self.state.config.mcp_sessions {
-            if let Some(resources) = result.capabilities.resources.as_mut() {
-                resources.subscribe = None;
-            }
+        if over_http
+            && !self.state.config.mcp_sessions
+            && let Some(resources) = result.capabilities.resources.as_mut()
+        {
+            resources.subscribe = None;
         }
         Ok(result)
     }
