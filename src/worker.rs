@@ -116,14 +116,26 @@ pub async fn drain(state: &AppState) -> anyhow::Result<usize> {
     Ok(sent)
 }
 
-/// Runs `concurrency` senders until shutdown. Each finishes its current send first.
+/// Runs `concurrency` senders until shutdown. Each finishes its current send first. A sender
+/// that panics is replaced, so one bad row cannot stop delivery for all the others.
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let mut senders = tokio::task::JoinSet::new();
-    for _ in 0..state.config.outbound_concurrency.max(1) {
+    let start = |senders: &mut tokio::task::JoinSet<()>| {
         let (state, shutdown) = (state.clone(), shutdown.clone());
         senders.spawn(async move { sender_loop(state, shutdown).await });
+    };
+    for _ in 0..state.config.outbound_concurrency.max(1) {
+        start(&mut senders);
     }
-    while senders.join_next().await.is_some() {}
+    while let Some(ended) = senders.join_next().await {
+        if let Err(e) = ended
+            && e.is_panic()
+            && !shutdown.is_cancelled()
+        {
+            tracing::error!(error = %e, "an outbox sender panicked; starting another");
+            start(&mut senders);
+        }
+    }
 }
 
 async fn sender_loop(state: AppState, shutdown: CancellationToken) {

@@ -216,8 +216,8 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     last.to_string()
 }
 
-/// A non-2xx answer. 408, 429 and 5xx are retried (429 and 503 after `Retry-After`);
-/// redirects, 410 and other 4xx are final, since sending the same request again gets the
+/// A non-2xx answer. 408, 429, 5xx and GitHub's rate-limit 403s are retried (429, 503 and
+/// those 403s after `Retry-After` or the limit's reset); redirects, 410 and other 4xx are final, since sending the same request again gets the
 /// same answer.
 pub(crate) fn status_error(
     service: &str,
@@ -242,9 +242,15 @@ pub(crate) fn status_error(
         message.push_str(": ");
         message.push_str(excerpt);
     }
-    let retryable = code == 408 || code == 429 || status.is_server_error();
+    let now = SystemTime::now();
+    // GitHub answers a rate limit (primary or secondary) with 403 as often as with 429.
+    let rate_limited = code == 403
+        && (headers.contains_key(RETRY_AFTER)
+            || header_str(headers, "x-ratelimit-remaining") == Some("0"));
+    let retryable = code == 408 || code == 429 || rate_limited || status.is_server_error();
     let retry_after = match code {
-        429 | 503 => retry_after(headers, SystemTime::now()).or_else(|| body_retry_after(body)),
+        429 | 503 => retry_after(headers, now).or_else(|| body_retry_after(body)),
+        403 if rate_limited => retry_after(headers, now).or_else(|| rate_limit_reset(headers, now)),
         _ => None,
     };
     ActionError {
@@ -271,16 +277,30 @@ pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Durati
     Some(at.duration_since(now).unwrap_or_default())
 }
 
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name)?.to_str().ok().map(str::trim)
+}
+
+/// GitHub's `x-ratelimit-reset`: the Unix time, in seconds, at which the limit lifts.
+fn rate_limit_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let at = header_str(headers, "x-ratelimit-reset")?
+        .parse::<u64>()
+        .ok()?;
+    let at = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(at))?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
 /// Telegram (and a few others) put the delay in the JSON body instead of the header.
 fn body_retry_after(body: &str) -> Option<Duration> {
     let v: Value = serde_json::from_str(body).ok()?;
     let secs = v
         .pointer("/parameters/retry_after")
         .or_else(|| v.get("retry_after"))?;
-    // Discord sends fractional seconds.
+    // Discord sends fractional seconds. Any target can send any number: one too large for a
+    // Duration means "a very long time" (the retry schedule caps it), not a panic.
     secs.as_f64()
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::MAX))
 }
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a char boundary.
@@ -384,6 +404,54 @@ mod tests {
             body,
         );
         assert_eq!(err.retry_after, Some(Duration::from_secs(12)));
+    }
+
+    #[test]
+    fn a_huge_or_odd_delay_in_the_body_is_read_without_panicking() {
+        let cases: &[(&str, Option<Duration>)] = &[
+            (r#"{"retry_after":1.5}"#, Some(Duration::from_millis(1500))),
+            (r#"{"retry_after":1e20}"#, Some(Duration::MAX)),
+            (
+                r#"{"retry_after":1.7976931348623157e308}"#,
+                Some(Duration::MAX),
+            ),
+            (r#"{"retry_after":-3}"#, None),
+            (r#"{"retry_after":"soon"}"#, None),
+            ("not json", None),
+        ];
+        for (body, expected) in cases {
+            assert_eq!(body_retry_after(body), *expected, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_github_rate_limit_on_403_is_retried_after_its_reset() {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let mut limited = HeaderMap::new();
+        limited.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        limited.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_str(&(now + 120).to_string()).unwrap(),
+        );
+        let secondary = headers("60");
+        let forbidden = HeaderMap::new();
+
+        let primary = status_error("GitHub", StatusCode::FORBIDDEN, &limited, "");
+        let secondary = status_error("GitHub", StatusCode::FORBIDDEN, &secondary, "");
+        let forbidden = status_error("GitHub", StatusCode::FORBIDDEN, &forbidden, "");
+
+        assert!(primary.retryable);
+        let wait = primary.retry_after.expect("the reset time");
+        assert!(
+            (Duration::from_secs(110)..=Duration::from_secs(120)).contains(&wait),
+            "{wait:?}"
+        );
+        assert!(secondary.retryable);
+        assert_eq!(secondary.retry_after, Some(Duration::from_secs(60)));
+        assert!(!forbidden.retryable, "a plain 403 is final");
     }
 
     /// Refuses every name, as the guarded resolver does for a private one.

@@ -204,6 +204,68 @@ async fn a_replay_after_success_does_not_repeat_a_delivered_comment() {
 }
 
 #[tokio::test]
+async fn an_absurd_delay_in_a_429_body_waits_the_longest_retry_not_a_crash() {
+    // Arrange: a target asking for 10^20 seconds, more than a Duration holds.
+    let github = MockServer::start().await;
+    let absurd = ResponseTemplate::new(429).set_body_string(r#"{"retry_after":1e20}"#);
+    answer_once(&github, COMMENTS, absurd).await;
+    let app = app_commenting(&github).await;
+    let event_id = open_issue_7(&app).await;
+
+    // Act
+    let first = worker::send_one(&app.state).await.expect("send");
+
+    // Assert: retried after a day, the cap.
+    assert!(
+        matches!(
+            first,
+            Step::Sent {
+                outcome: "retry",
+                ..
+            }
+        ),
+        "{first:?}"
+    );
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "retrying", "{action}");
+    let wait = time_ms(&action["next_attempt_at"]) - time_ms(&action["attempt_log"][0]["at"]);
+    assert!(
+        (86_399_000..=86_401_000).contains(&wait),
+        "next attempt {wait} ms later"
+    );
+}
+
+#[tokio::test]
+async fn a_github_rate_limit_403_is_retried_at_the_reset_not_dead() {
+    // Arrange: GitHub's primary rate limit, which it answers with 403.
+    let github = MockServer::start().await;
+    let reset = OffsetDateTime::now_utc().unix_timestamp() + 2;
+    let limited = ResponseTemplate::new(403)
+        .insert_header("x-ratelimit-remaining", "0")
+        .insert_header("x-ratelimit-reset", reset.to_string().as_str())
+        .set_body_json(json!({"message": "API rate limit exceeded"}));
+    answer_once(&github, COMMENTS, limited).await;
+    expect_post(&github, COMMENTS, thanks(), comment_answer(201), 1).await;
+    let app = app_commenting(&github).await;
+    let event_id = open_issue_7(&app).await;
+
+    // Act
+    worker::send_one(&app.state).await.expect("send");
+    let limited = app.actions_of(&event_id).await.remove(0);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(limited["status"], "retrying", "{limited}");
+    assert_eq!(limited["last_status"], 403);
+    let wait = time_ms(&limited["next_attempt_at"]) - time_ms(&limited["attempt_log"][0]["at"]);
+    assert!((0..=2000).contains(&wait), "next attempt {wait} ms later");
+    assert_eq!(sent, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+}
+
+#[tokio::test]
 async fn a_429_with_retry_after_is_retried_after_the_delay_asked_for() {
     // Arrange
     let github = MockServer::start().await;
