@@ -46,10 +46,10 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
 
     let started = Instant::now();
     let result = match parse(&row) {
-        Ok(delivery) => {
-            let creds = credentials(state, row.webhook_id.as_deref()).await;
-            actions::execute(&state.clients, &creds, &delivery).await
-        }
+        Ok(delivery) => match credentials(state, row.webhook_id.as_deref()).await {
+            Ok(creds) => actions::execute(&state.clients, &creds, &delivery).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let latency_ms = started.elapsed().as_millis() as i64;
@@ -257,22 +257,40 @@ fn jitter(d: Duration) -> Duration {
 
 /// The global upstream settings, with the webhook's own credentials on top. URLs from a
 /// webhook's options are user-given, so the SSRF guard checks them; the operator's are trusted.
-async fn credentials(state: &AppState, webhook_id: Option<&str>) -> Credentials {
+/// Own credentials that cannot be read fail the attempt: falling back to the operator's would
+/// act under the wrong identity.
+async fn credentials(
+    state: &AppState,
+    webhook_id: Option<&str>,
+) -> Result<Credentials, ActionError> {
     let Some(id) = webhook_id.map(str::to_string) else {
-        return merge(&state.config.upstreams, ReplyCredentials::default());
+        return Ok(merge(&state.config.upstreams, ReplyCredentials::default()));
     };
-    let own: ReplyCredentials = state
+    let webhook = state
         .store
-        .read(move |db| crate::store::webhooks::get(db, &id))
+        .read({
+            let id = id.clone();
+            move |db| crate::store::webhooks::get(db, &id)
+        })
         .await
-        .ok()
-        .flatten()
-        .and_then(|w| serde_json::from_str::<ProviderOptions>(&w.options).ok())
-        .and_then(|o| o.credentials)
-        .unwrap_or_default();
-    let mut own = own;
-    state.sealer.open_credentials(&mut own);
-    merge(&state.config.upstreams, own)
+        .map_err(|e| {
+            ActionError::retryable(format!("cannot read webhook {id}'s credentials: {e}"))
+        })?;
+    // A deleted webhook has no credentials of its own left.
+    let Some(webhook) = webhook else {
+        return Ok(merge(&state.config.upstreams, ReplyCredentials::default()));
+    };
+    let options: ProviderOptions = serde_json::from_str(&webhook.options).map_err(|e| {
+        ActionError::permanent(format!("webhook {id}'s stored options are unreadable: {e}"))
+    })?;
+    let mut own = options.credentials.unwrap_or_default();
+    state.sealer.try_open_credentials(&mut own).map_err(|e| {
+        ActionError::permanent(format!(
+            "webhook {id}'s stored credentials cannot be opened ({e}); is \
+                 WEBHOOK_MCP_SECRET_KEY the key they were sealed with?"
+        ))
+    })?;
+    Ok(merge(&state.config.upstreams, own))
 }
 
 pub fn merge(global: &Upstreams, own: ReplyCredentials) -> Credentials {
@@ -287,11 +305,21 @@ pub fn merge(global: &Upstreams, own: ReplyCredentials) -> Credentials {
         },
         None => trusted(global),
     };
+    // The operator's token goes only to the operator's URL: a webhook that names its own
+    // endpoint (any API caller can) brings its own token, or the action has none.
+    let token = |own_url: &Option<String>, own: Option<String>, global: &Option<String>| {
+        if own_url.is_some() {
+            own
+        } else {
+            own.or_else(|| global.clone())
+        }
+    };
+    let jira_own_site = own.jira_base_url.is_some();
     Credentials {
+        github_token: token(&own.github_api_url, own.github_token, &global.github_token),
         github_api_url: pick(own.github_api_url, &global.github_api_url),
-        github_token: own.github_token.or_else(|| global.github_token.clone()),
+        gitlab_token: token(&own.gitlab_url, own.gitlab_token, &global.gitlab_token),
         gitlab_url: pick(own.gitlab_url, &global.gitlab_url),
-        gitlab_token: own.gitlab_token.or_else(|| global.gitlab_token.clone()),
         jira_base_url: match own.jira_base_url {
             Some(url) => Some(Endpoint {
                 url,
@@ -299,8 +327,16 @@ pub fn merge(global: &Upstreams, own: ReplyCredentials) -> Credentials {
             }),
             None => global.jira_base_url.as_deref().map(trusted),
         },
-        jira_email: own.jira_email.or_else(|| global.jira_email.clone()),
-        jira_api_token: own.jira_api_token.or_else(|| global.jira_api_token.clone()),
+        jira_email: if jira_own_site {
+            own.jira_email
+        } else {
+            own.jira_email.or_else(|| global.jira_email.clone())
+        },
+        jira_api_token: if jira_own_site {
+            own.jira_api_token
+        } else {
+            own.jira_api_token.or_else(|| global.jira_api_token.clone())
+        },
         slack_api_url: trusted(&global.slack_api_url),
         slack_bot_token: own
             .slack_bot_token

@@ -322,6 +322,24 @@ pub(crate) fn missing(what: &str, settings: &str) -> ActionError {
     ))
 }
 
+/// A missing token for `endpoint`. When the webhook named the endpoint itself, only its own
+/// token goes there, so that is the one to set.
+pub(crate) fn missing_token(
+    endpoint: &Endpoint,
+    what: &str,
+    setting: &str,
+    option: &str,
+) -> ActionError {
+    if endpoint.trusted {
+        return missing(what, setting);
+    }
+    ActionError::permanent(format!(
+        "no {what} for {}: a webhook with its own URL needs its own \
+         options.credentials.{option} ({setting} is only sent to the server's configured URL)",
+        super::redact_url(&endpoint.url)
+    ))
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     //! What the connector tests share: clients that may reach the wiremock server on

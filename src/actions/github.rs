@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::client::{self, missing};
+use super::client::{self, missing_token};
 use super::{ActionError, Clients, Credentials, Sent, segment};
 
 pub(super) async fn comment(
@@ -14,10 +14,14 @@ pub(super) async fn comment(
     number: u64,
     body: &str,
 ) -> Result<Sent, ActionError> {
-    let token = creds
-        .github_token
-        .as_deref()
-        .ok_or_else(|| missing("GitHub token", "GITHUB_TOKEN"))?;
+    let token = creds.github_token.as_deref().ok_or_else(|| {
+        missing_token(
+            &creds.github_api_url,
+            "GitHub token",
+            "GITHUB_TOKEN",
+            "github_token",
+        )
+    })?;
     let (owner, name) = repo.split_once('/').ok_or_else(|| {
         ActionError::permanent(format!("invalid GitHub repo {repo:?}: expected owner/name"))
     })?;

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::client::{self, missing};
+use super::client::{self, missing_token};
 use super::{ActionError, Clients, Credentials, GitlabNoun, Sent, segment};
 
 pub(super) async fn note(
@@ -14,10 +14,14 @@ pub(super) async fn note(
     iid: u64,
     body: &str,
 ) -> Result<Sent, ActionError> {
-    let token = creds
-        .gitlab_token
-        .as_deref()
-        .ok_or_else(|| missing("GitLab token", "GITLAB_TOKEN"))?;
+    let token = creds.gitlab_token.as_deref().ok_or_else(|| {
+        missing_token(
+            &creds.gitlab_url,
+            "GitLab token",
+            "GITLAB_TOKEN",
+            "gitlab_token",
+        )
+    })?;
     if project
         .split('/')
         .any(|part| part.is_empty() || part == "." || part == "..")

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use super::client::{self, missing};
+use super::client::{self, missing, missing_token};
 use super::{ActionError, Clients, Credentials, Sent, segment};
 
 const SETTINGS: &str = "JIRA_BASE_URL, JIRA_EMAIL and JIRA_API_TOKEN";
@@ -15,12 +15,17 @@ pub(super) async fn comment(
     key: &str,
     body: &str,
 ) -> Result<Sent, ActionError> {
-    let (Some(base), Some(email), Some(token)) = (
-        creds.jira_base_url.as_ref(),
-        creds.jira_email.as_deref(),
-        creds.jira_api_token.as_deref(),
-    ) else {
+    let Some(base) = creds.jira_base_url.as_ref() else {
         return Err(missing("Jira site and credentials", SETTINGS));
+    };
+    let (Some(email), Some(token)) = (creds.jira_email.as_deref(), creds.jira_api_token.as_deref())
+    else {
+        return Err(missing_token(
+            base,
+            "Jira email and API token",
+            SETTINGS,
+            "jira_email and jira_api_token",
+        ));
     };
     let path = format!(
         "/rest/api/2/issue/{}/comment",

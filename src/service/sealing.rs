@@ -98,6 +98,20 @@ impl Sealer {
     }
 
     /// Opens every sealed token in a credentials block; unreadable ones are dropped.
+    /// Opens every sealed credential, or says why one cannot be opened (and leaves `c`
+    /// partly opened: the caller must not use it then).
+    pub fn try_open_credentials(
+        &self,
+        c: &mut crate::providers::ReplyCredentials,
+    ) -> Result<(), String> {
+        for field in c.secret_fields_mut() {
+            if let Some(v) = field.as_ref() {
+                *field = Some(self.open(v)?);
+            }
+        }
+        Ok(())
+    }
+
     pub fn open_credentials(&self, c: &mut crate::providers::ReplyCredentials) {
         for field in c.secret_fields_mut() {
             if let Some(v) = field.as_ref() {

@@ -204,6 +204,47 @@ async fn a_replay_after_success_does_not_repeat_a_delivered_comment() {
 }
 
 #[tokio::test]
+async fn a_webhook_pointing_github_elsewhere_never_gets_the_operators_token() {
+    // Arrange: the operator's GitHub and token, and a webhook whose own API URL (any API
+    // caller may set one) points elsewhere, without a token of its own.
+    let github = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    let app = spawn_manual(use_github(&github)).await;
+    app.create_webhook(json!({
+        "id": "gh", "name": "elsewhere", "provider": "github", "secret": SECRET,
+        "options": {"credentials": {"github_api_url": elsewhere.uri()}},
+    }))
+    .await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "comment", "template": "Hi"}),
+    )
+    .await;
+    let event_id = open_issue_7(&app).await;
+
+    // Act
+    app.drain().await;
+
+    // Assert: nothing reached either server; the action is dead, naming the option to set.
+    let leaked = elsewhere.received_requests().await.unwrap_or_default();
+    assert!(leaked.is_empty(), "{leaked:?}");
+    assert!(
+        github
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "dead", "{action}");
+    let error = action["last_error"].as_str().expect("last_error");
+    assert!(
+        error.contains("options.credentials.github_token"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn an_absurd_delay_in_a_429_body_waits_the_longest_retry_not_a_crash() {
     // Arrange: a target asking for 10^20 seconds, more than a Duration holds.
     let github = MockServer::start().await;
