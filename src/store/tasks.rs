@@ -295,10 +295,11 @@ pub fn lease_owner(conn: &Connection, id: &str) -> Result<Option<String>, StoreE
         .flatten())
 }
 
-/// Puts a running task back in the queue, to run again at `next_run_at`.
+/// Puts a task `owner` is running back in the queue, to run again at `next_run_at`.
 pub fn requeue(
     conn: &Connection,
     id: &str,
+    owner: &str,
     error: &str,
     next_run_at: i64,
     now: i64,
@@ -306,9 +307,10 @@ pub fn requeue(
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'queued', error = ?2, next_run_at = ?3, lease_owner = NULL, \
-             lease_until = NULL, updated_at = ?4 WHERE id = ?1 AND status = 'running'",
+             lease_until = NULL, updated_at = ?4 \
+             WHERE id = ?1 AND status = 'running' AND lease_owner = ?5",
         )?
-        .execute(params![id, error, next_run_at, now])?;
+        .execute(params![id, error, next_run_at, now, owner])?;
     Ok(n == 1)
 }
 
@@ -346,13 +348,19 @@ pub fn expire_waiting(conn: &Connection, cutoff: i64, now: i64) -> Result<usize,
         .execute(params![cutoff, now])?)
 }
 
-/// Puts tasks the built-in runner was running back in the queue: called when the runner
-/// starts, since a task it held when the process died will not finish by itself.
-pub fn requeue_orphans(conn: &Connection, owner: &str, now: i64) -> Result<usize, StoreError> {
-    Ok(conn
+/// Extends a running task's lease, if `owner` still holds it; false when it does not (the run
+/// asked a question, ended, or lost the task to another claim).
+pub fn renew_lease(
+    conn: &Connection,
+    id: &str,
+    owner: &str,
+    lease_until: i64,
+) -> Result<bool, StoreError> {
+    let n = conn
         .prepare_cached(
-            "UPDATE tasks SET status = 'queued', lease_owner = NULL, lease_until = NULL, \
-             updated_at = ?2 WHERE status = 'running' AND lease_owner = ?1",
+            "UPDATE tasks SET lease_until = ?3 \
+             WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
         )?
-        .execute(params![owner, now])?)
+        .execute(params![id, owner, lease_until])?;
+    Ok(n == 1)
 }

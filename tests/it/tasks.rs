@@ -5,6 +5,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use webhook_mcp::agents::runner::{self, Step};
 use webhook_mcp::clock::now_ms;
 use webhook_mcp::store::tasks as task_rows;
 use wiremock::ResponseTemplate;
@@ -193,6 +194,59 @@ async fn a_task_whose_runner_died_is_run_again_after_a_restart_and_its_result_po
     assert_eq!(comments.len(), 1, "{comments:?}");
     assert!(comments[0].contains(ANSWER));
     assert_eq!(chat_requests(&llm).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_running_task_keeps_its_lease_and_no_other_runner_on_the_database_takes_it() {
+    // Arrange: a model that takes 2.5 s; a runner whose lease is 0.9 s unless renewed.
+    let slow = llm_answer(ANSWER).set_delay(std::time::Duration::from_millis(2500));
+    let (llm, github) = (fake_llm(vec![slow]).await, fake_github().await);
+    let app = agent_app(&llm, &github).await;
+    let event_id = open_issue(&app, 13, "Slow model").await;
+    let task_id = app.task_id_of(&event_id).await;
+    let first = runner_of(&app).with_lease(std::time::Duration::from_millis(900));
+    let state = app.state.clone();
+    let running = tokio::spawn(async move { runner::run_next(&state, &first).await });
+    while app.task(&task_id).await["status"] != "running" {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Act: another process's runner starts on the same database (as `stdio` does), and a
+    // third keeps trying to claim while the first run goes on.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let second = tokio::spawn(runner::run(
+        app.state.clone(),
+        std::sync::Arc::new(runner_of(&app)),
+        stop.clone(),
+    ));
+    let third = runner_of(&app);
+    let mut taken = Vec::new();
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if let Step::Ran { task_id, .. } = runner::run_next(&app.state, &third).await.expect("step")
+        {
+            taken.push(task_id);
+        }
+    }
+    let ran = running.await.expect("join").expect("run");
+    stop.cancel();
+    second.await.expect("join");
+    let sent = app.drain().await;
+
+    // Assert
+    assert!(taken.is_empty(), "taken from a live runner: {taken:?}");
+    assert_eq!(
+        ran,
+        Step::Ran {
+            task_id: task_id.clone(),
+            status: "done".into()
+        }
+    );
+    let task = app.task(&task_id).await;
+    assert_eq!(task["attempts"], 1, "{task}");
+    assert_eq!(chat_requests(&llm).await.len(), 1);
+    assert_eq!(sent, 1);
+    assert_eq!(comments_on(&github, 13).await.len(), 1);
 }
 
 #[tokio::test]
