@@ -214,21 +214,11 @@ pub async fn run(state: AppState, runner: Arc<Runner>, shutdown: CancellationTok
 async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::Result<String> {
     let Some(agent) = runner.agent(&task.agent) else {
         // Claimed by filter, so this cannot happen; fail loudly rather than loop.
-        return finish(
-            state,
-            runner,
-            task,
-            "failed",
-            None,
-            Some("no such agent"),
-            None,
-            None,
-        )
-        .await;
+        return finish(state, runner, task, Ending::Failed("no such agent".into())).await;
     };
     let Some(model) = agent.model.clone().or_else(|| runner.default_model.clone()) else {
         let msg = "no model: set AI_MODEL or the agent's `model`";
-        return finish(state, runner, task, "failed", None, Some(msg), None, None).await;
+        return finish(state, runner, task, Ending::Failed(msg.to_string())).await;
     };
     let mut messages = opening(state, agent, task).await;
     let defs = tools::definitions(&agent.tools);
@@ -255,28 +245,28 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
             }
             Err(e) => {
                 let msg = format!("chat API: {}", e.message);
-                return finish(state, runner, task, "failed", None, Some(&msg), None, None).await;
+                return finish(state, runner, task, Ending::Failed(msg)).await;
             }
         };
         let calls = reply.message.tool_calls.clone().unwrap_or_default();
         if calls.is_empty() {
             let answer = reply.message.content.clone().unwrap_or_default();
+            if answer.trim().is_empty() && !replied {
+                // Nothing said and nothing done: posting it would be an empty comment.
+                let why = match reply.finish_reason.as_deref() {
+                    Some(reason) => {
+                        format!("the model ended with no answer (finish_reason {reason})")
+                    }
+                    None => "the model ended with no answer".to_string(),
+                };
+                return finish(state, runner, task, Ending::Failed(why)).await;
+            }
             let delivery = if replied {
                 None
             } else {
                 result_delivery(agent, task, &answer)
             };
-            return finish(
-                state,
-                runner,
-                task,
-                "done",
-                Some(&answer),
-                None,
-                Some(&answer),
-                delivery,
-            )
-            .await;
+            return finish(state, runner, task, Ending::Done { answer, delivery }).await;
         }
         messages.push(reply.message.clone());
         let mut asked = false;
@@ -307,7 +297,7 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
         "stopped after {} model calls without a final answer",
         agent.max_steps
     );
-    finish(state, runner, task, "failed", None, Some(&msg), None, None).await
+    finish(state, runner, task, Ending::Failed(msg)).await
 }
 
 /// The system prompt, the task with its event as marked data, and the thread so far.
@@ -423,29 +413,34 @@ fn result_delivery(
     }
 }
 
+/// How a run ends.
+enum Ending {
+    /// The model's final answer, and where it is posted (none when a tool already replied).
+    Done {
+        answer: String,
+        delivery: Option<(ActionKind, Delivery)>,
+    },
+    Failed(String),
+}
+
 /// Ends the task and queues its result in one write.
 async fn finish(
     state: &AppState,
     runner: &Runner,
     task: &TaskRow,
-    status: &'static str,
-    result: Option<&str>,
-    error: Option<&str>,
-    answer: Option<&str>,
-    delivery: Option<(ActionKind, Delivery)>,
+    ending: Ending,
 ) -> anyhow::Result<String> {
     let now = clock::now_ms();
-    let conversation = answer.map(|a| {
+    let (status, result, error, delivery) = match ending {
+        Ending::Done { answer, delivery } => ("done", Some(answer), None, delivery),
+        Ending::Failed(why) => ("failed", None, Some(why), None),
+    };
+    let conversation = result.as_ref().map(|a| {
         let mut items: Vec<Value> = serde_json::from_str(&task.conversation).unwrap_or_default();
         items.push(json!({"role": "assistant", "content": a, "at": now}));
         Value::Array(items).to_string()
     });
-    let (task, result, error, owner) = (
-        task.clone(),
-        result.map(str::to_string),
-        error.map(str::to_string),
-        runner.owner.clone(),
-    );
+    let (task, owner) = (task.clone(), runner.owner.clone());
     let queued = state
         .store
         .write(move |db| {

@@ -338,6 +338,35 @@ async fn a_chat_api_server_error_requeues_the_task_and_posts_nothing() {
 }
 
 #[tokio::test]
+async fn a_model_that_ends_with_nothing_fails_the_task_instead_of_posting_a_blank_comment() {
+    // Arrange: a content filter ends the answer with no text and no tool call.
+    let filtered = ResponseTemplate::new(200).set_body_json(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null},
+                     "finish_reason": "content_filter"}]
+    }));
+    let (llm, github) = (fake_llm(vec![filtered]).await, fake_github().await);
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app
+        .task_id_of(&open_issue(&app, 14, "Filtered").await)
+        .await;
+
+    // Act
+    let ran = run_next(&app, &runner).await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(ran, Some((task_id.clone(), "failed".into())));
+    let task = app.task(&task_id).await;
+    assert_eq!(
+        task["error"], "the model ended with no answer (finish_reason content_filter)",
+        "{task}"
+    );
+    assert_eq!(sent, 0);
+    assert!(comments_on(&github, 14).await.is_empty());
+}
+
+#[tokio::test]
 async fn an_unknown_model_fails_the_task_with_the_servers_words() {
     // Arrange
     let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Model not found"}));
