@@ -46,7 +46,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Tells idle outbox senders that work is waiting.
+    /// Tells idle outbox senders and runner workers that work is waiting.
     pub fn wake_workers(&self) {
         self.wake.notify_waiters();
     }

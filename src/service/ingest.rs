@@ -237,11 +237,14 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     });
 
     let webhook_id = event.webhook_id.clone();
+    let queues_task = planned.iter().any(|p| matches!(p, Planned::Task { .. }));
     let recorded = state
         .store
         .write(move |db| record::record(db, &event, &planned, reply.as_ref()))
         .await?;
-    if recorded.actions > 0 || !recorded.resumed.is_empty() {
+    let new = matches!(recorded.inserted, Inserted::New(_));
+    // The runner sleeps between polls; a new task should not wait for the next one.
+    if recorded.actions > 0 || !recorded.resumed.is_empty() || (new && queues_task) {
         state.wake_workers();
     }
     match recorded.inserted {

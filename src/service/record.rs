@@ -101,6 +101,12 @@ pub fn write_planned(
                         let task_id = task.id.clone();
                         if tasks::insert(conn, &task)? {
                             tasks::wait_for_reply(conn, &task_id, question, now)?;
+                            // A question with nowhere to go gets no answer: the task ends now,
+                            // not after the reply timeout.
+                            if let Err(why) = delivery {
+                                let why = format!("the question could not be posted: {why}");
+                                tasks::fail_waiting(conn, &task_id, &why, now)?;
+                            }
                             Some(task_id)
                         } else {
                             None

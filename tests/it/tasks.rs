@@ -367,6 +367,79 @@ async fn a_model_that_ends_with_nothing_fails_the_task_instead_of_posting_a_blan
 }
 
 #[tokio::test]
+async fn a_running_runner_starts_on_a_new_task_at_once_not_at_its_next_poll() {
+    // Arrange: the runner is up and idle (it polls every 5 s).
+    let (llm, github) = (
+        fake_llm(vec![llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(runner::run(
+        app.state.clone(),
+        std::sync::Arc::new(runner_of(&app)),
+        stop.clone(),
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    // Act
+    let sent_at = std::time::Instant::now();
+    open_issue(&app, 15, "Wake up").await;
+    while chat_requests(&llm).await.is_empty() && sent_at.elapsed().as_secs() < 10 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let waited = sent_at.elapsed();
+    stop.cancel();
+    running.await.expect("join");
+
+    // Assert
+    assert!(
+        waited < std::time::Duration::from_secs(2),
+        "the model was asked {waited:?} after the event"
+    );
+}
+
+#[tokio::test]
+async fn an_ask_command_with_no_thread_to_ask_on_fails_its_task_at_once() {
+    // Arrange: a Standard Webhooks source has no thread a question could be posted on.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    app.create_webhook(
+        json!({"id": "sw", "name": "Svix", "provider": "standard-webhooks",
+                              "secret": secret}),
+    )
+    .await;
+    let (status, added) = app
+        .post_api(
+            "/api/webhooks/sw/commands",
+            &json!({"trigger": "*", "action": "ask", "agent": "planning",
+                    "template": "Which environment?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+
+    // Act
+    let response = app
+        .post_standard("sw", "msg_1", r#"{"type":"deploy.failed"}"#, secret)
+        .await;
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    let tasks = app.tasks("webhook_id=sw").await;
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    assert_eq!(tasks[0]["status"], "failed", "{}", tasks[0]);
+    let error = tasks[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("the question could not be posted"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn an_unknown_model_fails_the_task_with_the_servers_words() {
     // Arrange
     let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Model not found"}));
