@@ -178,6 +178,7 @@ impl App {
             .then(|| tokio::spawn(crate::worker::run(state.clone(), worker_stop.clone())));
 
         let runner = start_runner(&state, worker_stop.clone())?;
+        let sweeper = start_reply_timeouts(&state, worker_stop.clone())?;
 
         let router = crate::http::router(state.clone(), self.hub.clone(), stop.child_token());
         let stopping = stop.clone();
@@ -213,6 +214,7 @@ impl App {
         if let Some(runner) = runner {
             let _ = runner.await;
         }
+        let _ = sweeper.await;
         let _ = hub_task.await;
         let store = state.store.clone();
         tokio::task::spawn_blocking(move || store.close())
@@ -247,6 +249,7 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
         .worker
         .then(|| tokio::spawn(crate::worker::run(state.clone(), stop.clone())));
     let runner = start_runner(&state, stop.clone())?;
+    let sweeper = start_reply_timeouts(&state, stop.clone())?;
     let result = crate::mcp::serve_stdio(state.clone(), hub).await;
     stop.cancel();
     if let Some(worker) = worker {
@@ -255,10 +258,25 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     if let Some(runner) = runner {
         let _ = runner.await;
     }
+    let _ = sweeper.await;
     let _ = hub_task.await;
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.close()).await?;
     result
+}
+
+/// Starts the sweeper that fails tasks waiting too long for a reply; it runs whether or not
+/// the built-in runner does.
+fn start_reply_timeouts(
+    state: &AppState,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let timeout = crate::agents::reply_timeout::of(&state.config).map_err(anyhow::Error::msg)?;
+    Ok(tokio::spawn(crate::agents::reply_timeout::run(
+        state.clone(),
+        timeout,
+        stop,
+    )))
 }
 
 /// Starts the built-in agent runner when it is on and a chat API is configured.

@@ -21,7 +21,7 @@ use super::{AgentSpec, ResultAction};
 use crate::actions::{Delivery, guess_kind};
 use crate::app::AppState;
 use crate::clock;
-use crate::config::{Config, parse_duration};
+use crate::config::Config;
 use crate::engine::{ActionKind, plan};
 use crate::providers::SourceRef;
 use crate::service::{Change, events, tasks as task_service};
@@ -40,7 +40,6 @@ pub struct Runner {
     agents: Vec<AgentSpec>,
     chat: ChatClient,
     default_model: Option<String>,
-    reply_timeout: Duration,
     /// The lease owner this runner claims tasks as: `runner-` and a random suffix, so that
     /// two processes on one database (`serve` and a `stdio` an MCP client started) never
     /// finish or renew each other's tasks.
@@ -62,8 +61,6 @@ impl Runner {
             agents: super::declared(s)?,
             chat: ChatClient::new(url, s.openwebui_api_key.clone(), timeout),
             default_model: s.ai_model.clone(),
-            reply_timeout: parse_duration(&s.reply_timeout)
-                .map_err(|e| format!("WEBHOOK_MCP_REPLY_TIMEOUT: {e}"))?,
             owner: format!(
                 "runner-{}",
                 &uuid::Uuid::new_v4().simple().to_string()[..12]
@@ -154,8 +151,7 @@ pub async fn drain(state: &AppState, runner: &Runner) -> anyhow::Result<Vec<Step
     }
 }
 
-/// Runs tasks with a few concurrent workers until shutdown; also ends tasks that waited too
-/// long for a reply.
+/// Runs tasks with a few concurrent workers until shutdown.
 pub async fn run(state: AppState, runner: Arc<Runner>, shutdown: CancellationToken) {
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..state.config.agents.concurrency.max(1) {
@@ -181,34 +177,7 @@ pub async fn run(state: AppState, runner: Arc<Runner>, shutdown: CancellationTok
             }
         });
     }
-    let sweeper = {
-        let (state, shutdown) = (state.clone(), shutdown.clone());
-        let timeout = runner.reply_timeout;
-        async move {
-            loop {
-                let now = clock::now_ms();
-                let cutoff = now - timeout.as_millis() as i64;
-                match state
-                    .store
-                    .write(move |db| tasks::expire_waiting(db, cutoff, now))
-                    .await
-                {
-                    Ok(n) if n > 0 => {
-                        tracing::info!(tasks = n, "tasks timed out waiting for a reply")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "reply timeout sweep failed"),
-                }
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(Duration::from_secs(60)) => {},
-                }
-            }
-        }
-    };
-    tokio::join!(sweeper, async {
-        while workers.join_next().await.is_some() {}
-    });
+    while workers.join_next().await.is_some() {}
 }
 
 async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::Result<String> {

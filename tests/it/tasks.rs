@@ -515,6 +515,39 @@ async fn a_task_waiting_past_the_reply_timeout_fails_with_timeout_and_ignores_la
 }
 
 #[tokio::test]
+async fn the_reply_timeout_holds_without_the_built_in_runner() {
+    // Arrange: no chat API (external agents only), a 1 s reply timeout, a question asked.
+    let github = fake_github().await;
+    let app = crate::helpers::spawn_manual(|c| {
+        crate::helpers::use_github(&github)(c);
+        c.agents.reply_timeout = "1s".into();
+    })
+    .await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    let event_id = open_issue(&app, 17, "Waiting").await;
+    let (status, asked) = app
+        .post_api(
+            &format!("/api/events/{event_id}/ask"),
+            &json!({"text": "Which release?", "agent": "brain"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+    assert_eq!(app.drain().await, 1, "the question went out");
+    let task_id = asked["task_id"].as_str().expect("task id").to_string();
+
+    // Act: wait past the timeout (the sweep looks every second at this setting).
+    let started = std::time::Instant::now();
+    while app.task(&task_id).await["status"] == "waiting_reply" && started.elapsed().as_secs() < 6 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Assert
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    assert_eq!(task["error"], "timeout: no reply arrived in time");
+}
+
+#[tokio::test]
 async fn a_cancelled_task_is_not_run_and_a_finished_one_cannot_be_cancelled() {
     // Arrange
     let (llm, github) = (
