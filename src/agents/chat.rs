@@ -180,6 +180,8 @@ pub struct ChatError {
     pub retryable: bool,
     pub status: Option<u16>,
     pub message: String,
+    /// The server's `Retry-After` in seconds, on a retryable answer.
+    pub retry_after: Option<Duration>,
 }
 
 impl ChatError {
@@ -188,6 +190,7 @@ impl ChatError {
             retryable: false,
             status,
             message,
+            retry_after: None,
         }
     }
 }
@@ -293,11 +296,16 @@ impl ChatClient {
         while let Some(next) = cause.source() {
             cause = next;
         }
-        let message = format!("chat completions request to {} {what}: {cause}", self.url);
+        // The URL may carry a key (`?api-key=`, userinfo); the error is stored on the task.
+        let message = format!(
+            "chat completions request to {} {what}: {cause}",
+            crate::actions::redact_url(&self.url)
+        );
         ChatError {
             retryable,
             status: None,
             message,
+            retry_after: None,
         }
     }
 }
@@ -323,9 +331,13 @@ fn status_error(status: reqwest::StatusCode, retry_after: Option<&str>, body: &[
     if status.is_redirection() {
         message.push_str(" (redirects are not followed; configure the final URL)");
     }
+    let mut wait = None;
     if let Some(after) = retry_after.filter(|_| retryable) {
-        match after.parse::<u64>() {
-            Ok(secs) => message.push_str(&format!(" (Retry-After: {secs} s)")),
+        match after.trim().parse::<u64>() {
+            Ok(secs) => {
+                message.push_str(&format!(" (Retry-After: {secs} s)"));
+                wait = Some(Duration::from_secs(secs));
+            }
             Err(_) => message.push_str(&format!(" (Retry-After: {})", excerpt(after))),
         }
     }
@@ -333,6 +345,7 @@ fn status_error(status: reqwest::StatusCode, retry_after: Option<&str>, body: &[
         retryable,
         status: Some(code),
         message,
+        retry_after: wait,
     }
 }
 

@@ -201,8 +201,13 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
         };
         let reply = match runner.chat.complete(&request).await {
             Ok(reply) => reply,
-            Err(e) if e.retryable && task.attempts < 4 => {
-                let wait = 30_000i64 << (task.attempts.clamp(1, 6) - 1);
+            // Three retries, 30 s, 1 min and 2 min after the failures in a row before this
+            // one (a reply starts the count again), or when a 429 asks for.
+            Err(e) if e.retryable && task.run_failures < 3 => {
+                let wait = e
+                    .retry_after
+                    .map(|d| d.min(Duration::from_secs(3600)).as_millis() as i64)
+                    .unwrap_or(30_000i64 << task.run_failures.clamp(0, 2));
                 tracing::warn!(task = %task.id, error = %e, "chat API failed; task will run again");
                 let (id, msg, now) = (task.id.clone(), e.message.clone(), clock::now_ms());
                 let owner = runner.owner.clone();

@@ -112,6 +112,7 @@ pub async fn ask(
                         waiting_since: None,
                         created_at: now,
                         updated_at: now,
+                        run_failures: 0,
                     };
                     tasks::insert(db, &task)?;
                     task.id

@@ -219,5 +219,6 @@ fn new_task(
         waiting_since: None,
         created_at: now,
         updated_at: now,
+        run_failures: 0,
     }
 }

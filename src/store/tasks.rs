@@ -26,11 +26,18 @@ pub struct TaskRow {
     pub waiting_since: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Failed model calls in a row that were retried; reset when a reply queues it again.
+    pub run_failures: i64,
 }
 
 const COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, status, source_kind, \
                        source_key, source, conversation, result, error, attempts, waiting_since, \
                        created_at, updated_at";
+
+/// What reads return: the inserted columns and the counters the runner keeps.
+const READ_COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, status, \
+                            source_kind, source_key, source, conversation, result, error, \
+                            attempts, waiting_since, created_at, updated_at, run_failures";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
@@ -51,6 +58,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
         waiting_since: r.get(14)?,
         created_at: r.get(15)?,
         updated_at: r.get(16)?,
+        run_failures: r.get(17)?,
     })
 }
 
@@ -86,14 +94,14 @@ pub fn insert(conn: &Connection, t: &TaskRow) -> Result<bool, StoreError> {
 
 pub fn get(conn: &Connection, id: &str) -> Result<Option<TaskRow>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM tasks WHERE id = ?1"))?
+        .prepare_cached(&format!("SELECT {READ_COLUMNS} FROM tasks WHERE id = ?1"))?
         .query_row([id], from_row)
         .optional()?)
 }
 
 pub fn for_event(conn: &Connection, event_id: &str) -> Result<Vec<TaskRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM tasks WHERE event_id = ?1 ORDER BY id"
+        "SELECT {READ_COLUMNS} FROM tasks WHERE event_id = ?1 ORDER BY id"
     ))?;
     let rows = stmt.query_map([event_id], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -106,7 +114,7 @@ pub fn waiting_on(
     source_key: &str,
 ) -> Result<Vec<TaskRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM tasks WHERE webhook_id = ?1 AND source_key = ?2 \
+        "SELECT {READ_COLUMNS} FROM tasks WHERE webhook_id = ?1 AND source_key = ?2 \
          AND status = 'waiting_reply' ORDER BY id"
     ))?;
     let rows = stmt.query_map(params![webhook_id, source_key], from_row)?;
@@ -129,7 +137,8 @@ pub fn attach_reply(
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET conversation = ?2, status = 'queued', waiting_since = NULL, \
-             updated_at = ?3 WHERE id = ?1 AND status = 'waiting_reply'",
+             lease_owner = NULL, lease_until = NULL, run_failures = 0, updated_at = ?3 \
+             WHERE id = ?1 AND status = 'waiting_reply'",
         )?
         .execute(params![
             task_id,
@@ -177,7 +186,7 @@ pub struct TaskFilter {
 
 /// Tasks newest first.
 pub fn list(conn: &Connection, f: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
-    let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE 1 = 1");
+    let mut sql = format!("SELECT {READ_COLUMNS} FROM tasks WHERE 1 = 1");
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     for (clause, value) in [
         ("status =", &f.status),
@@ -222,7 +231,7 @@ pub fn claim(
                      WHERE ((status = 'queued' AND next_run_at <= ?1) \
                             OR (status = 'running' AND lease_until < ?1)){agent_filter} \
                      ORDER BY id LIMIT 1) \
-         RETURNING {COLUMNS}"
+         RETURNING {READ_COLUMNS}"
     );
     Ok(conn
         .prepare(&sql)?
@@ -295,7 +304,8 @@ pub fn lease_owner(conn: &Connection, id: &str) -> Result<Option<String>, StoreE
         .flatten())
 }
 
-/// Puts a task `owner` is running back in the queue, to run again at `next_run_at`.
+/// Puts a task `owner` is running back in the queue after a failed model call, to run again
+/// at `next_run_at`.
 pub fn requeue(
     conn: &Connection,
     id: &str,
@@ -307,7 +317,7 @@ pub fn requeue(
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'queued', error = ?2, next_run_at = ?3, lease_owner = NULL, \
-             lease_until = NULL, updated_at = ?4 \
+             lease_until = NULL, run_failures = run_failures + 1, updated_at = ?4 \
              WHERE id = ?1 AND status = 'running' AND lease_owner = ?5",
         )?
         .execute(params![id, error, next_run_at, now, owner])?;

@@ -440,6 +440,70 @@ async fn an_ask_command_with_no_thread_to_ask_on_fails_its_task_at_once() {
 }
 
 #[tokio::test]
+async fn a_task_resumed_after_replies_keeps_its_full_retry_budget_for_chat_api_failures() {
+    // Arrange: the model asks three questions, each answered; then the chat API fails once.
+    let broken = ResponseTemplate::new(500).set_body_json(json!({"detail": "upstream down"}));
+    let script = vec![
+        llm_asks("Which browser?"),
+        llm_asks("Which version?"),
+        llm_asks("Which OS?"),
+        broken,
+    ];
+    let (llm, github) = (fake_llm(script).await, fake_github().await);
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app.task_id_of(&open_issue(&app, 18, "Flaky").await).await;
+    for answer in ["Firefox", "128", "Linux"] {
+        assert_eq!(
+            run_next(&app, &runner).await,
+            Some((task_id.clone(), "waiting_reply".into()))
+        );
+        app.drain().await;
+        post_gh(
+            &app,
+            "issue_comment",
+            &issue_comment(18, "Flaky", "bob", answer),
+        )
+        .await;
+    }
+
+    // Act
+    let failed_once = run_next(&app, &runner).await;
+
+    // Assert: the first failure of this run is retried, as on a first run.
+    assert_eq!(failed_once, Some((task_id.clone(), "queued".into())));
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "queued", "{task}");
+    assert_eq!(task["attempts"], 4, "{task}");
+}
+
+#[tokio::test]
+async fn a_chat_api_429_is_retried_after_its_retry_after() {
+    // Arrange
+    let limited = ResponseTemplate::new(429)
+        .insert_header("Retry-After", "1")
+        .set_body_json(json!({"error": {"message": "slow down"}}));
+    let (llm, github) = (
+        fake_llm(vec![limited, llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app.task_id_of(&open_issue(&app, 19, "Busy").await).await;
+
+    // Act
+    let limited = run_next(&app, &runner).await;
+    let too_soon = run_next(&app, &runner).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let after = run_next(&app, &runner).await;
+
+    // Assert
+    assert_eq!(limited, Some((task_id.clone(), "queued".into())));
+    assert_eq!(too_soon, None, "it waits the second asked for");
+    assert_eq!(after, Some((task_id, "done".into())));
+}
+
+#[tokio::test]
 async fn an_unknown_model_fails_the_task_with_the_servers_words() {
     // Arrange
     let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Model not found"}));

@@ -9,8 +9,8 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    API_KEY, TestApp, agent_app, chat_requests, comments_on, fake_github, fake_llm, llm_answer,
-    open_issue,
+    API_KEY, TestApp, agent_app, chat_requests, comments_on, fake_github, fake_llm, issue_comment,
+    llm_answer, open_issue, post_gh,
 };
 
 type Client = RunningService<RoleClient, ()>;
@@ -145,5 +145,48 @@ async fn an_external_agent_lists_claims_and_completes_a_task_through_mcp_tools()
     assert_eq!(empty, json!({"task": null}));
     assert!(said.contains("No queued task"), "{said}");
     assert_eq!(app.drain().await, 0, "the result is not posted again");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn a_reply_queues_an_external_agents_task_for_any_agent_as_before_its_first_claim() {
+    // Arrange: alice claims the task and asks a question on it.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 22, "Which OS").await)
+        .await;
+    let client = connect(&app).await;
+    let claim = |owner: &str| json!({"agent": "planning", "owner": owner, "lease_secs": 60});
+    call_ok(&client, "claim_task", claim("alice")).await;
+    call_ok(
+        &client,
+        "ask",
+        json!({"task_id": task_id, "question": "Which OS?"}),
+    )
+    .await;
+    app.drain().await;
+
+    // Act: the reply comes and queues the task again; bob completes it.
+    post_gh(
+        &app,
+        "issue_comment",
+        &issue_comment(22, "Which OS", "carol", "Linux"),
+    )
+    .await;
+    let (_, done) = call_ok(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "owner": "bob", "result": "Linux it is"}),
+    )
+    .await;
+
+    // Assert: a queued task is anyone's, as before its first claim; alice's ended with her
+    // question.
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["result"], "Linux it is");
     client.cancel().await.ok();
 }
