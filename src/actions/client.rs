@@ -200,12 +200,21 @@ fn transport_error(service: &str, err: reqwest::Error) -> ActionError {
         "timed out"
     } else if err.is_connect() {
         "could not connect"
+    } else if err.is_builder() {
+        "the request could not be built"
     } else {
         "request failed"
     };
+    let unbuildable = err.is_builder();
     // The URL is left out: a Telegram URL carries the bot token.
     let detail = root_cause(&err.without_url());
-    ActionError::retryable(format!("{service}: {what}: {detail}"))
+    let message = format!("{service}: {what}: {detail}");
+    // A request that cannot be built fails the same way on every try.
+    if unbuildable {
+        ActionError::permanent(message)
+    } else {
+        ActionError::retryable(message)
+    }
 }
 
 fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {

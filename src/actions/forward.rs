@@ -30,12 +30,18 @@ pub(super) async fn send(clients: &Clients, msg: &Message<'_>) -> Result<Sent, A
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
+    // A template may render plain text; its label says so rather than promise JSON.
+    let content_type = if serde_json::from_str::<serde::de::IgnoredAny>(msg.body).is_ok() {
+        "application/json"
+    } else {
+        "text/plain; charset=utf-8"
+    };
     let mut req = http
         .post(url)
-        .header(CONTENT_TYPE, "application/json")
+        .header(CONTENT_TYPE, content_type)
         .header("webhook-id", msg.message_id)
         .header("webhook-timestamp", ts.to_string())
-        .header("X-Webhook-Event", msg.event_type)
+        .header("X-Webhook-Event", header_safe(msg.event_type))
         .body(msg.body.to_owned());
     if let Some(secret) = msg.secret.filter(|s| !s.is_empty()) {
         req = req.header(
@@ -45,6 +51,21 @@ pub(super) async fn send(clients: &Clients, msg: &Message<'_>) -> Result<Sent, A
     }
     let reply = client::send("forward target", req).await?;
     Ok(reply.sent(None))
+}
+
+/// `value` as a header value: a custom source's event type comes from its payload and may hold
+/// any character, but a header takes visible ASCII only, so the rest (and `%`) are
+/// percent-encoded byte by byte.
+fn header_safe(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if (0x20..0x7f).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The `webhook-signature` value: `v1,` + base64 HMAC-SHA256 of `{id}.{ts}.{body}`. The key
@@ -97,6 +118,45 @@ mod tests {
             r#"{"test": 2432232314}"#,
         );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    }
+
+    #[test]
+    fn event_types_become_header_safe() {
+        let cases = [
+            ("issues.opened", "issues.opened"),
+            ("commande.créée", "commande.cr%C3%A9%C3%A9e"),
+            ("a\r\nb", "a%0D%0Ab"),
+            ("100%", "100%25"),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(header_safe(raw), expected, "{raw:?}");
+            assert!(reqwest::header::HeaderValue::from_str(&header_safe(raw)).is_ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_plain_text_forward_with_an_odd_event_type_is_sent_labelled_as_text() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/in"))
+            .and(header("content-type", "text/plain; charset=utf-8"))
+            .and(header("x-webhook-event", "commande.cr%C3%A9%C3%A9e"))
+            .and(body_string("pushed to main by bob"))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let d = Delivery::Forward {
+            url: format!("{}/in", server.uri()),
+            secret: None,
+            event_type: "commande.créée".into(),
+            message_id: "msg_2".into(),
+            body: "pushed to main by bob".into(),
+        };
+        let sent = execute(&clients(), &Credentials::default(), &d)
+            .await
+            .unwrap();
+        assert_eq!(sent.status, 204);
     }
 
     #[test]

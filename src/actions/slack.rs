@@ -89,7 +89,19 @@ fn check_response_url(raw: &str, allowlist: &[String]) -> Result<(), ActionError
     }
 }
 
-/// `ok: false` is a refusal; only `ratelimited` is worth another try, since the others
+/// Errors Slack documents as passing (a rate limit, trouble on its side, a workspace being
+/// migrated): worth another try. Slack warns that after `internal_error` and `fatal_error` the
+/// message may have been posted all the same; a rare duplicate beats a lost reply.
+const TRANSIENT: &[&str] = &[
+    "ratelimited",
+    "service_unavailable",
+    "internal_error",
+    "fatal_error",
+    "request_timeout",
+    "team_added_to_org",
+];
+
+/// `ok: false` is a refusal; the transient errors are retried, the others
 /// (`channel_not_found`, `not_in_channel`, `invalid_auth`) answer the same every time.
 fn check_ok(answer: &Value, status: u16) -> Result<(), ActionError> {
     if answer["ok"].as_bool() == Some(true) {
@@ -98,7 +110,7 @@ fn check_ok(answer: &Value, status: u16) -> Result<(), ActionError> {
     let error = answer["error"]
         .as_str()
         .unwrap_or("unknown error (no ok field)");
-    let retryable = error == "ratelimited";
+    let retryable = TRANSIENT.contains(&error);
     Err(ActionError {
         retryable,
         status: Some(status),
@@ -197,12 +209,14 @@ mod tests {
         assert!(!err.retryable);
         assert!(err.message.contains("channel_not_found"), "{}", err.message);
 
-        let limited = json!({"ok": false, "error": "ratelimited"});
-        let server = answering(ResponseTemplate::new(200).set_body_json(limited)).await;
-        let err = execute(&clients(), &creds(&server), &reply())
-            .await
-            .unwrap_err();
-        assert!(err.retryable);
+        for transient in ["ratelimited", "service_unavailable", "internal_error"] {
+            let answer = json!({"ok": false, "error": transient});
+            let server = answering(ResponseTemplate::new(200).set_body_json(answer)).await;
+            let err = execute(&clients(), &creds(&server), &reply())
+                .await
+                .unwrap_err();
+            assert!(err.retryable, "{transient}");
+        }
     }
 
     #[tokio::test]
