@@ -493,6 +493,15 @@ fn replay_in_db(
                         fresh.last_error.as_deref(),
                         now,
                     )?;
+                    // As with a retry: a dead question asked again has its task wait again.
+                    if let ("ask", "dead", true, Some(task_id)) = (
+                        o.action.as_str(),
+                        o.status.as_str(),
+                        delivery.is_ok(),
+                        &o.task_id,
+                    ) {
+                        tasks::wait_again(db, task_id, now)?;
+                    }
                     json!({"command_id": command_id, "action_id": o.id, "result": "requeued"})
                 }
                 None => {

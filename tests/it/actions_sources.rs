@@ -437,6 +437,47 @@ async fn a_question_that_cannot_be_posted_fails_its_task_and_a_finished_task_tak
 }
 
 #[tokio::test]
+async fn replaying_an_event_whose_ask_command_went_dead_makes_its_task_wait_again() {
+    // Arrange: an ask command whose question GitHub refuses once (404: dead at once).
+    let github = MockServer::start().await;
+    let refused = ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}));
+    answer_once(&github, ISSUE_9, refused).await;
+    let created = ResponseTemplate::new(201).set_body_json(json!({"id": 79}));
+    expect_post(
+        &github,
+        ISSUE_9,
+        json!({"body": "Which release?"}),
+        created,
+        1,
+    )
+    .await;
+    let app = spawn_manual(use_github(&github)).await;
+    app.github_webhook("gh", GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "ask", "agent": "brain",
+               "template": "Which release?"}),
+    )
+    .await;
+    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 9, &[])).await;
+    app.drain().await;
+    let task = task_of(&app, &event_id).await;
+    assert_eq!(task["status"], "failed", "{task}");
+
+    // Act
+    let (status, replayed) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+    let sent = app.drain().await;
+
+    // Assert: the question went out this time, and its task waits for the answer.
+    assert!(status.is_success(), "{replayed}");
+    assert_eq!(sent, 1);
+    let task = task_of(&app, &event_id).await;
+    assert_eq!(task["status"], "waiting_reply", "{task}");
+}
+
+#[tokio::test]
 async fn a_question_asked_over_rest_waits_for_a_reply_on_the_same_issue() {
     // Arrange
     let github = MockServer::start().await;
