@@ -89,7 +89,7 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
                 crate::store::tasks::fail_waiting(db, task_id, &why, now)?;
             }
             match &event_id {
-                Some(event_id) => outbox::settle_event(db, event_id),
+                Some(event_id) => crate::store::events::settle(db, event_id),
                 None => Ok(()),
             }
         })

@@ -540,7 +540,7 @@ fn replay_in_db(
         // commands at work: from here its status follows them like any matched event's.
         crate::store::events::mark_matched(db, &event.id)?;
     }
-    outbox::settle_event(db, &event.id)?;
+    crate::store::events::settle(db, &event.id)?;
     Ok(results)
 }
 

@@ -63,8 +63,10 @@ pub fn record(
             }
         }
     }
-    if actions > 0 {
-        outbox::settle_event(conn, event_id)?;
+    // An answer given inline is work already finished: such an event is done at once.
+    let inline = planned.iter().any(|p| matches!(p, Planned::Inline { .. }));
+    if actions > 0 || inline {
+        crate::store::events::settle(conn, event_id)?;
     }
     Ok(Recorded {
         inserted,

@@ -124,6 +124,35 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
     })
 }
 
+/// The event's status from the work its commands made, actions and tasks alike: `failed` if
+/// an action is dead or a task failed, `done` when every action is delivered and every task
+/// done or cancelled (or when there was nothing to do later: an answer given inline), else
+/// `matched`. Called whenever a piece of that work ends.
+pub fn settle(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
+    let (total, finished, failed): (i64, i64, i64) = conn
+        .prepare_cached(
+            "SELECT COUNT(*), COALESCE(SUM(finished), 0), COALESCE(SUM(failed), 0) FROM ( \
+               SELECT status = 'delivered' AS finished, status = 'dead' AS failed \
+                 FROM outbox WHERE event_id = ?1 \
+               UNION ALL \
+               SELECT status IN ('done', 'cancelled'), status = 'failed' \
+                 FROM tasks WHERE event_id = ?1)",
+        )?
+        .query_row([event_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let status = if failed > 0 {
+        "failed"
+    } else if finished == total {
+        "done"
+    } else {
+        "matched"
+    };
+    conn.prepare_cached(
+        "UPDATE events SET status = ?2 WHERE id = ?1 AND status IN ('matched', 'done', 'failed')",
+    )?
+    .execute(params![event_id, status])?;
+    Ok(())
+}
+
 /// Marks an `accepted` or `test` event `matched`, once a replay has set commands to work on
 /// it. Other statuses already follow the event's actions.
 pub fn mark_matched(conn: &Connection, id: &str) -> Result<(), StoreError> {

@@ -239,29 +239,6 @@ pub fn attempts(conn: &Connection, outbox_id: &str) -> Result<Vec<AttemptRow>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The event's status from its actions: `failed` if any is dead, `done` when all are
-/// delivered, else unchanged. Called after each finished attempt.
-pub fn settle_event(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
-    let (total, delivered, dead): (i64, i64, i64) = conn
-        .prepare_cached(
-            "SELECT COUNT(*), COALESCE(SUM(status = 'delivered'), 0), COALESCE(SUM(status = 'dead'), 0) \
-             FROM outbox WHERE event_id = ?1",
-        )?
-        .query_row([event_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    let status = if dead > 0 {
-        "failed"
-    } else if total > 0 && delivered == total {
-        "done"
-    } else {
-        "matched"
-    };
-    conn.prepare_cached(
-        "UPDATE events SET status = ?2 WHERE id = ?1 AND status IN ('matched', 'done', 'failed')",
-    )?
-    .execute(params![event_id, status])?;
-    Ok(())
-}
-
 /// Texts this service posted (or is about to post) on a source thread, so the webhook that
 /// our own comment triggers is not mistaken for a reply.
 pub fn own_texts_for_source(

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
-use super::StoreError;
+use super::{StoreError, events};
 
 #[derive(Debug, Clone)]
 pub struct TaskRow {
@@ -258,10 +258,28 @@ pub fn finish(
              conversation = COALESCE(?5, conversation), lease_owner = NULL, lease_until = NULL, \
              waiting_since = NULL, updated_at = ?6 \
              WHERE id = ?1 AND status IN ('running', 'waiting_reply', 'queued') \
-             AND (lease_owner IS NULL OR lease_owner = ?7)",
+             AND (lease_owner IS NULL OR lease_owner = ?7) RETURNING event_id",
         )?
-        .execute(params![id, status, result, error, conversation, now, owner])?;
-    Ok(n == 1)
+        .query_row(
+            params![id, status, result, error, conversation, now, owner],
+            |r| r.get(0),
+        )
+        .optional()?;
+    settled(conn, n)
+}
+
+/// After an update that ended (or revived) at most one task, returning its event: that
+/// event's status follows. True when a task changed.
+fn settled(conn: &Connection, changed: Option<Option<String>>) -> Result<bool, StoreError> {
+    match changed {
+        Some(event_id) => {
+            if let Some(event_id) = event_id {
+                events::settle(conn, &event_id)?;
+            }
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// Fails a task that waits for a reply because its question could not be posted, unless
@@ -278,10 +296,12 @@ pub fn fail_waiting(
              lease_owner = NULL, lease_until = NULL, updated_at = ?3 \
              WHERE id = ?1 AND status = 'waiting_reply' \
              AND NOT EXISTS (SELECT 1 FROM outbox WHERE task_id = ?1 AND action = 'ask' \
-                             AND status IN ('pending', 'sending', 'retrying'))",
+                             AND status IN ('pending', 'sending', 'retrying')) \
+             RETURNING event_id",
         )?
-        .execute(params![id, error, now])?;
-    Ok(n == 1)
+        .query_row(params![id, error, now], |r| r.get(0))
+        .optional()?;
+    settled(conn, n)
 }
 
 /// Sets a failed task waiting for a reply again, when its question is sent once more.
@@ -289,10 +309,11 @@ pub fn wait_again(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreEr
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'waiting_reply', error = NULL, waiting_since = ?2, \
-             updated_at = ?2 WHERE id = ?1 AND status = 'failed'",
+             updated_at = ?2 WHERE id = ?1 AND status = 'failed' RETURNING event_id",
         )?
-        .execute(params![id, now])?;
-    Ok(n == 1)
+        .query_row(params![id, now], |r| r.get(0))
+        .optional()?;
+    settled(conn, n)
 }
 
 /// Who holds the task's lease, if anyone (to tell a caller whose completion was refused).
@@ -341,21 +362,28 @@ pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError>
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'cancelled', lease_owner = NULL, lease_until = NULL, \
-             updated_at = ?2 WHERE id = ?1 AND status IN ('queued', 'running', 'waiting_reply')",
+             updated_at = ?2 WHERE id = ?1 AND status IN ('queued', 'running', 'waiting_reply') \
+             RETURNING event_id",
         )?
-        .execute(params![id, now])?;
-    Ok(n == 1)
+        .query_row(params![id, now], |r| r.get(0))
+        .optional()?;
+    settled(conn, n)
 }
 
 /// Ends tasks that waited for a reply since before `cutoff`: failed, reason `timeout`.
 pub fn expire_waiting(conn: &Connection, cutoff: i64, now: i64) -> Result<usize, StoreError> {
-    Ok(conn
+    let events: Vec<Option<String>> = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'failed', error = 'timeout: no reply arrived in time', \
              waiting_since = NULL, updated_at = ?2 \
-             WHERE status = 'waiting_reply' AND waiting_since < ?1",
+             WHERE status = 'waiting_reply' AND waiting_since < ?1 RETURNING event_id",
         )?
-        .execute(params![cutoff, now])?)
+        .query_map(params![cutoff, now], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for event_id in events.iter().flatten() {
+        events::settle(conn, event_id)?;
+    }
+    Ok(events.len())
 }
 
 /// Extends a running task's lease, if `owner` still holds it; false when it does not (the run

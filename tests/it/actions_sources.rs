@@ -227,6 +227,10 @@ async fn a_slack_slash_command_is_answered_in_the_receivers_own_response_and_not
     let event_id = events[0]["id"].as_str().expect("event id");
     assert!(app.actions_of(event_id).await.is_empty());
     assert_eq!(app.drain().await, 0);
+    assert_eq!(
+        events[0]["status"], "done",
+        "answered, so nothing is under way"
+    );
 }
 
 #[tokio::test]

@@ -31,6 +31,7 @@ async fn an_opened_issue_becomes_a_task_whose_model_answer_is_posted_once_as_an_
     // Act
     let event_id = open_issue(&app, 7, "Login broken on Safari").await;
     let queued = app.tasks("status=queued&agent=planning").await;
+    let while_queued = app.event(&event_id).await["status"].clone();
     let ran = run_next(&app, &runner).await;
     let sent = app.drain().await;
 
@@ -75,6 +76,9 @@ async fn an_opened_issue_becomes_a_task_whose_model_answer_is_posted_once_as_an_
     assert!(comments[0].contains("`planning` agent"), "{}", comments[0]);
     assert_eq!(run_next(&app, &runner).await, None, "nothing left to run");
     assert_eq!(app.drain().await, 0, "nothing left to send");
+    // the event's status followed its task and the answer's comment
+    assert_eq!(while_queued, "matched");
+    assert_eq!(app.event(&event_id).await["status"], "done");
 }
 
 #[tokio::test]
@@ -525,6 +529,12 @@ async fn an_unknown_model_fails_the_task_with_the_servers_words() {
     assert_eq!(run_next(&app, &runner).await, None);
     assert_eq!(sent, 0);
     assert!(comments_on(&github, 14).await.is_empty());
+    let failed = app.events("status=failed").await;
+    assert_eq!(
+        failed.len(),
+        1,
+        "the event's status follows its task: {failed:?}"
+    );
 }
 
 #[tokio::test]
