@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -189,10 +190,23 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
         let msg = "no model: set AI_MODEL or the agent's `model`";
         return finish(state, runner, task, Ending::Failed(msg.to_string())).await;
     };
+    // A run that stopped part way continues where it was: its tools already acted.
+    let progress: Progress = task
+        .run_progress
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    let steps_done = progress
+        .messages
+        .iter()
+        .filter(|m| m.role == "assistant")
+        .count();
     let mut messages = opening(state, agent, task).await;
+    let opening_len = messages.len();
+    messages.extend(progress.messages);
     let defs = tools::definitions(&agent.tools);
-    let mut replied = false;
-    for _ in 0..agent.max_steps {
+    let mut replied = progress.replied;
+    for _ in steps_done..agent.max_steps as usize {
         let request = ChatRequest {
             model: model.clone(),
             messages: messages.clone(),
@@ -266,12 +280,42 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
             // `ask` put the task in waiting_reply; the reply will queue it again.
             return Ok("waiting_reply".into());
         }
+        save_progress(state, runner, task, &messages[opening_len..], replied).await?;
     }
     let msg = format!(
         "stopped after {} model calls without a final answer",
         agent.max_steps
     );
     finish(state, runner, task, Ending::Failed(msg)).await
+}
+
+/// What a run has done so far, saved after each step with tool calls.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Progress {
+    /// The model's tool-calling messages and the tools' results, in order.
+    messages: Vec<Message>,
+    /// Whether a tool already replied on the source (the final answer is then not posted).
+    replied: bool,
+}
+
+async fn save_progress(
+    state: &AppState,
+    runner: &Runner,
+    task: &TaskRow,
+    messages: &[Message],
+    replied: bool,
+) -> anyhow::Result<()> {
+    let progress = serde_json::to_string(&Progress {
+        messages: messages.to_vec(),
+        replied,
+    })?;
+    let (id, owner, now) = (task.id.clone(), runner.owner.clone(), clock::now_ms());
+    state
+        .store
+        .write(move |db| tasks::save_progress(db, &id, &owner, &progress, now))
+        .await
+        .context("save a run's progress")?;
+    Ok(())
 }
 
 /// The system prompt, the task with its event as marked data, and the thread so far.

@@ -113,6 +113,7 @@ pub async fn ask(
                         created_at: now,
                         updated_at: now,
                         run_failures: 0,
+                        run_progress: None,
                     };
                     tasks::insert(db, &task)?;
                     task.id

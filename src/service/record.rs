@@ -222,5 +222,6 @@ fn new_task(
         created_at: now,
         updated_at: now,
         run_failures: 0,
+        run_progress: None,
     }
 }

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_keys_audit.sql"),
     include_str!("migrations/0004_audit_outcome.sql"),
     include_str!("migrations/0005_task_run_failures.sql"),
+    include_str!("migrations/0006_task_run_progress.sql"),
 ];
 
 /// The schema version this build writes.

@@ -28,6 +28,8 @@ pub struct TaskRow {
     pub updated_at: i64,
     /// Failed model calls in a row that were retried; reset when a reply queues it again.
     pub run_failures: i64,
+    /// The built-in runner's progress in an unfinished run (see migration 0006).
+    pub run_progress: Option<String>,
 }
 
 const COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, status, source_kind, \
@@ -37,7 +39,8 @@ const COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, stat
 /// What reads return: the inserted columns and the counters the runner keeps.
 const READ_COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, status, \
                             source_kind, source_key, source, conversation, result, error, \
-                            attempts, waiting_since, created_at, updated_at, run_failures";
+                            attempts, waiting_since, created_at, updated_at, run_failures, \
+                            run_progress";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
@@ -59,6 +62,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
         created_at: r.get(15)?,
         updated_at: r.get(16)?,
         run_failures: r.get(17)?,
+        run_progress: r.get(18)?,
     })
 }
 
@@ -163,7 +167,7 @@ pub fn wait_for_reply(
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET conversation = ?2, status = 'waiting_reply', waiting_since = ?3, \
-             updated_at = ?3 WHERE id = ?1 AND status NOT IN ('done', 'failed', 'cancelled')",
+             run_progress = NULL, updated_at = ?3 WHERE id = ?1 AND status NOT IN ('done', 'failed', 'cancelled')",
         )?
         .execute(params![
             task_id,
@@ -256,7 +260,7 @@ pub fn finish(
         .prepare_cached(
             "UPDATE tasks SET status = ?2, result = COALESCE(?3, result), error = ?4, \
              conversation = COALESCE(?5, conversation), lease_owner = NULL, lease_until = NULL, \
-             waiting_since = NULL, updated_at = ?6 \
+             waiting_since = NULL, run_progress = NULL, updated_at = ?6 \
              WHERE id = ?1 AND status IN ('running', 'waiting_reply', 'queued') \
              AND (lease_owner IS NULL OR lease_owner = ?7) RETURNING event_id",
         )?
@@ -345,16 +349,21 @@ pub fn requeue(
     Ok(n == 1)
 }
 
-/// Saves the conversation so far (after each model step), keeping the lease.
-pub fn save_conversation(
+/// Saves the runner's progress in its current run, if `owner` still runs the task.
+pub fn save_progress(
     conn: &Connection,
     id: &str,
-    conversation: &str,
+    owner: &str,
+    progress: &str,
     now: i64,
-) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE tasks SET conversation = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![id, conversation, now])?;
-    Ok(())
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET run_progress = ?3, updated_at = ?4 \
+             WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
+        )?
+        .execute(params![id, owner, progress, now])?;
+    Ok(n == 1)
 }
 
 /// Cancels a task that has not ended.
@@ -362,7 +371,7 @@ pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError>
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'cancelled', lease_owner = NULL, lease_until = NULL, \
-             updated_at = ?2 WHERE id = ?1 AND status IN ('queued', 'running', 'waiting_reply') \
+             run_progress = NULL, updated_at = ?2 WHERE id = ?1 AND status IN ('queued', 'running', 'waiting_reply') \
              RETURNING event_id",
         )?
         .query_row(params![id, now], |r| r.get(0))

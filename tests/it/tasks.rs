@@ -482,6 +482,52 @@ async fn a_task_resumed_after_replies_keeps_its_full_retry_budget_for_chat_api_f
 }
 
 #[tokio::test]
+async fn a_run_cut_short_after_a_tool_acted_continues_without_acting_again() {
+    // Arrange: the model comments through its tool, then the chat API is briefly down, then
+    // the model gives its final answer.
+    let arguments = json!({"text": "Looking into it"}).to_string();
+    let comments = ResponseTemplate::new(200).set_body_json(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+            "tool_calls": [{"id": "c1", "type": "function",
+                            "function": {"name": "comment", "arguments": arguments}}]},
+                     "finish_reason": "tool_calls"}]
+    }));
+    let down = ResponseTemplate::new(503).insert_header("Retry-After", "0");
+    let (llm, github) = (
+        fake_llm(vec![comments, down, llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app
+        .task_id_of(&open_issue(&app, 23, "Cut short").await)
+        .await;
+
+    // Act
+    let first = run_next(&app, &runner).await;
+    let second = run_next(&app, &runner).await;
+    let sent = app.drain().await;
+
+    // Assert: the second run carried on from the tool's result; one comment in all.
+    assert_eq!(first, Some((task_id.clone(), "queued".into())));
+    assert_eq!(second, Some((task_id.clone(), "done".into())));
+    let requests = chat_requests(&llm).await;
+    assert_eq!(requests.len(), 3);
+    let last: Value = serde_json::from_slice(&requests[2].body).expect("JSON request");
+    let roles: Vec<&str> = last["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["role"].as_str())
+        .collect();
+    assert_eq!(roles, ["system", "user", "assistant", "tool"], "{last}");
+    assert_eq!(sent, 1);
+    assert_eq!(comments_on(&github, 23).await, ["Looking into it"]);
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "done", "{task}");
+}
+
+#[tokio::test]
 async fn a_chat_api_429_is_retried_after_its_retry_after() {
     // Arrange
     let limited = ResponseTemplate::new(429)
