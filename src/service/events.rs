@@ -182,6 +182,47 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
     })
 }
 
+fn action_detail(
+    row: &crate::store::outbox::OutboxRow,
+    log: Vec<crate::store::outbox::AttemptRow>,
+) -> ActionDetail {
+    ActionDetail {
+        action: super::actions::present(row),
+        attempt_log: log
+            .into_iter()
+            .map(|a| AttemptOut {
+                attempt: a.attempt,
+                at: clock::rfc3339(a.started_at),
+                latency_ms: a.latency_ms,
+                http_status: a.http_status,
+                outcome: a.outcome,
+                error: a.error,
+            })
+            .collect(),
+    }
+}
+
+/// One action with every attempt: for actions that belong to no event (a `post_message`
+/// asked for by hand), whose status no event shows.
+pub async fn action(state: &AppState, id: &str) -> Result<ActionDetail, ServiceError> {
+    let key = id.to_string();
+    let found = state
+        .store
+        .read(move |db| {
+            let Some(row) = crate::store::outbox::get(db, &key)? else {
+                return Ok(None);
+            };
+            let log = crate::store::outbox::attempts(db, &row.id)?;
+            Ok(Some((row, log)))
+        })
+        .await?;
+    let (row, log) = found.ok_or_else(|| ServiceError::NotFound {
+        what: "action",
+        id: id.to_string(),
+    })?;
+    Ok(action_detail(&row, log))
+}
+
 pub async fn get(state: &AppState, id: &str) -> Result<EventDetail, ServiceError> {
     let key = id.to_string();
     let row = state
@@ -207,20 +248,7 @@ pub async fn get(state: &AppState, id: &str) -> Result<EventDetail, ServiceError
     let actions = outbox_rows
         .iter()
         .zip(attempts)
-        .map(|(row, log)| ActionDetail {
-            action: super::actions::present(row),
-            attempt_log: log
-                .into_iter()
-                .map(|a| AttemptOut {
-                    attempt: a.attempt,
-                    at: clock::rfc3339(a.started_at),
-                    latency_ms: a.latency_ms,
-                    http_status: a.http_status,
-                    outcome: a.outcome,
-                    error: a.error,
-                })
-                .collect(),
-        })
+        .map(|(row, log)| action_detail(row, log))
         .collect();
     let tasks = task_rows
         .into_iter()

@@ -274,6 +274,15 @@ async fn post_message_reaches_an_open_webui_channel_webhook_as_content() {
     let action = app.actions_of(&event_id).await.remove(0);
     assert_eq!(action["status"], "delivered", "{action}");
     assert_eq!(action["remote_id"], "m1");
+    // the message sent by hand belongs to no event: its own route shows how it went
+    let manual_id = manual["id"].as_str().expect("action id");
+    let (status, read) = app.get_json(&format!("/api/actions/{manual_id}")).await;
+    assert_eq!(status, StatusCode::OK, "{read}");
+    assert_eq!(read["status"], "delivered", "{read}");
+    assert_eq!(read["event_id"], Value::Null);
+    assert_eq!(read["attempt_log"][0]["http_status"], 200, "{read}");
+    let (missing, _) = app.get_json("/api/actions/act_nope").await;
+    assert_eq!(missing, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

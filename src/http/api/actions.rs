@@ -1,21 +1,23 @@
-//! REST doors onto actions: replay an event, retry an action, and reply on an event's source
-//! by hand (comment, ask, respond) or post to a channel.
+//! REST doors onto actions: replay an event, read or retry an action, and reply on an event's
+//! source by hand (comment, ask, respond) or post to a channel.
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::AppJson;
 use crate::service::actions::{self, ActionOut, ReplayReport, ReplyTo};
+use crate::service::events::ActionDetail;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/events/{id}/replay", post(replay_event))
+        .route("/api/actions/{id}", get(get_action))
         .route("/api/actions/{id}/retry", post(retry_action))
         .route("/api/events/{id}/comment", post(comment_on_event))
         .route("/api/events/{id}/ask", post(ask_on_event))
@@ -31,6 +33,13 @@ async fn replay_event(
     Path(id): Path<String>,
 ) -> Result<Json<ReplayReport>, ApiError> {
     Ok(Json(actions::replay(&state, &id).await?))
+}
+
+async fn get_action(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ActionDetail>, ApiError> {
+    Ok(Json(crate::service::events::action(&state, &id).await?))
 }
 
 async fn retry_action(
