@@ -91,7 +91,7 @@ pub async fn add(
             other => other.into(),
         })?;
     state.hooks.invalidate(webhook_id);
-    Ok(presented_with_warnings(&hook, &row))
+    Ok(presented_with_warnings(state, &hook, &row))
 }
 
 pub async fn list(state: &AppState, webhook_id: &str) -> Result<Vec<CommandOut>, ServiceError> {
@@ -138,7 +138,7 @@ pub async fn update(
         return Err(not_found(command_id));
     }
     let hook = webhooks::load(state, webhook_id).await?;
-    Ok(presented_with_warnings(&hook, &row))
+    Ok(presented_with_warnings(state, &hook, &row))
 }
 
 pub async fn remove(
@@ -244,11 +244,43 @@ fn required(value: Option<String>, field: &str) -> Result<String, ServiceError> 
     value.ok_or_else(|| ServiceError::invalid(field, format!("missing field `{field}`")))
 }
 
-/// A saved command as shown, with what a preview of its template found.
-fn presented_with_warnings(hook: &WebhookRow, row: &CommandRow) -> CommandOut {
+/// A saved command as shown, with what a preview of its template found and whether anyone
+/// here runs its agent.
+fn presented_with_warnings(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> CommandOut {
     let mut out = present(row);
     out.warnings.extend(template_warning(hook, row));
+    out.warnings.extend(agent_warning(state, row));
     out
+}
+
+/// An agent the built-in runner does not run (a typo, often) gets tasks nobody here takes.
+/// Not refused: an external agent may claim tasks by that name. Without a runner every task
+/// is for external agents, so there is nothing to say.
+fn agent_warning(state: &AppState, row: &CommandRow) -> Option<String> {
+    let agent = row.agent.as_deref()?;
+    let settings = &state.config.agents;
+    let runner_on =
+        settings.runner && (settings.chat_url.is_some() || settings.openwebui_url.is_some());
+    if !runner_on {
+        return None;
+    }
+    let declared: Vec<String> = crate::agents::declared(settings)
+        .ok()?
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    if declared.iter().any(|name| name == agent) {
+        return None;
+    }
+    Some(format!(
+        "the built-in runner does not run agent `{agent}` (it runs {}): its tasks wait for an \
+         external agent to claim them by that name (claim_task)",
+        declared
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }
 
 /// Renders the command's template over the provider's built-in sample of each event type

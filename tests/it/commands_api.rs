@@ -83,6 +83,36 @@ async fn a_template_that_does_not_render_with_the_sample_payload_is_saved_with_a
 }
 
 #[tokio::test]
+async fn a_task_for_an_agent_the_built_in_runner_does_not_run_is_saved_with_a_warning() {
+    // Arrange: the runner is on (planning and brain, the default agents).
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.agents.openwebui_url = Some("http://127.0.0.1:9".into());
+        c.agents.ai_model = Some("m".into());
+    })
+    .await;
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+    let task = |agent: &str| {
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": agent,
+               "template": "Look at {{ issue.title }}"})
+    };
+
+    // Act
+    let (typo_status, typo) = add(&app, task("plannning")).await;
+    let (known_status, known) = add(&app, task("planning")).await;
+
+    // Assert
+    assert_eq!(typo_status, StatusCode::CREATED, "{typo}");
+    let warning = typo["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("`plannning`") && warning.contains("`planning`, `brain`"),
+        "{typo}"
+    );
+    assert_eq!(known_status, StatusCode::CREATED, "{known}");
+    assert!(known.get("warnings").is_none(), "{known}");
+}
+
+#[tokio::test]
 async fn commands_are_listed_highest_priority_first() {
     // Arrange
     let app = app_with_webhook().await;
