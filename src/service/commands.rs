@@ -203,8 +203,11 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
     if let Some(agent) = input.agent {
         row.agent = Some(agent.trim().to_string()).filter(|a| !a.is_empty());
     }
+    // An empty value removes it (as `""` does for `agent` and `{}` for `conditions`); `null`
+    // keeps the stored one, since models calling a tool often send every optional field as
+    // null.
     if let Some(template) = input.template {
-        row.template = Some(template);
+        row.template = Some(template).filter(|t| !t.trim().is_empty());
     }
     if let Some(conditions) = input.conditions {
         row.conditions = conditions.to_string();

@@ -174,6 +174,43 @@ async fn updating_a_command_changes_only_the_given_fields() {
 }
 
 #[tokio::test]
+async fn in_an_update_null_keeps_a_field_empty_removes_it_and_a_required_one_is_refused() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let (_, c) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning",
+               "template": "Look at {{ issue.title }}", "conditions": {"labels": ["bug"]}}),
+    )
+    .await;
+    let id = c["id"].as_str().expect("id");
+    let put = |body: Value| {
+        send_json(
+            app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+                .json(&body),
+        )
+    };
+
+    // Act
+    let (kept_status, kept) =
+        put(json!({"conditions": null, "template": null, "priority": 2})).await;
+    let (status, cleared) = put(json!({"conditions": {}, "template": ""})).await;
+    let (agentless, refused) = put(json!({"agent": ""})).await;
+
+    // Assert: null keeps (models send every optional field as null); empty removes; a
+    // create_task cannot lose its agent.
+    assert_eq!(kept_status, StatusCode::OK, "{kept}");
+    assert_eq!(kept["conditions"], json!({"labels": ["bug"]}));
+    assert_eq!(kept["template"], "Look at {{ issue.title }}");
+    assert_eq!(status, StatusCode::OK, "{cleared}");
+    assert_eq!(cleared["conditions"], json!({}));
+    assert_eq!(cleared["template"], Value::Null);
+    assert_eq!(cleared["agent"], "planning");
+    assert_eq!(agentless, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"]["field"], "agent", "{refused}");
+}
+
+#[tokio::test]
 async fn deleting_a_command_answers_204_and_removes_it() {
     // Arrange
     let app = app_with_webhook().await;

@@ -715,6 +715,44 @@ async fn a_wrongly_typed_argument_is_a_tool_error_that_names_it() {
 }
 
 #[tokio::test]
+async fn update_command_removes_an_emptied_field_and_keeps_the_nulled_ones() {
+    // Arrange
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    call(
+        &client,
+        "create_webhook",
+        json!({"name": "Issues", "provider": "github", "id": "gh"}),
+    )
+    .await;
+    let added = call(
+        &client,
+        "add_command",
+        json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "create_task",
+               "agent": "planning", "template": "Look at {{ issue.title }}",
+               "conditions": {"labels": ["bug"]}}),
+    )
+    .await;
+    let command_id = structured(&added)["id"].as_str().expect("id").to_string();
+
+    // Act: as models often call it, every optional field null but the one to change.
+    let updated = call(
+        &client,
+        "update_command",
+        json!({"webhook_id": "gh", "command_id": command_id, "template": "",
+               "agent": null, "conditions": null, "target": null, "priority": null}),
+    )
+    .await;
+
+    // Assert: the empty template is gone, the nulls changed nothing.
+    assert_eq!(updated.is_error, Some(false), "{}", text(&updated));
+    let command = structured(&updated);
+    assert_eq!(command["template"], Value::Null, "{command}");
+    assert_eq!(command["conditions"], json!({"labels": ["bug"]}));
+    assert_eq!(command["agent"], "planning");
+}
+
+#[tokio::test]
 async fn a_malformed_mcp_body_gets_a_json_rpc_error_not_a_plain_text_415() {
     // Arrange
     let app = spawn_app().await;
