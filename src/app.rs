@@ -171,6 +171,9 @@ impl App {
             async move { hub.run(changes, stop).await }
         });
 
+        // Settings checked before anything starts, so a bad one leaves nothing running.
+        let reply_timeout =
+            crate::agents::reply_timeout::of(&state.config).map_err(anyhow::Error::msg)?;
         let worker_stop = CancellationToken::new();
         let worker = state
             .config
@@ -178,7 +181,7 @@ impl App {
             .then(|| tokio::spawn(crate::worker::run(state.clone(), worker_stop.clone())));
 
         let runner = start_runner(&state, worker_stop.clone())?;
-        let sweeper = start_reply_timeouts(&state, worker_stop.clone())?;
+        let sweeper = start_reply_timeouts(&state, reply_timeout, worker_stop.clone());
 
         let router = crate::http::router(state.clone(), self.hub.clone(), stop.child_token());
         let stopping = stop.clone();
@@ -236,6 +239,8 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     if let Some(key) = generated {
         eprintln!("webhook-mcp: generated API key for /api and /mcp (shown once): {key}");
     }
+    let reply_timeout =
+        crate::agents::reply_timeout::of(&state.config).map_err(anyhow::Error::msg)?;
     let hub = Arc::new(Hub::default());
     let stop = CancellationToken::new();
     let hub_task = tokio::spawn({
@@ -249,7 +254,7 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
         .worker
         .then(|| tokio::spawn(crate::worker::run(state.clone(), stop.clone())));
     let runner = start_runner(&state, stop.clone())?;
-    let sweeper = start_reply_timeouts(&state, stop.clone())?;
+    let sweeper = start_reply_timeouts(&state, reply_timeout, stop.clone());
     let result = crate::mcp::serve_stdio(state.clone(), hub).await;
     stop.cancel();
     if let Some(worker) = worker {
@@ -269,14 +274,14 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
 /// the built-in runner does.
 fn start_reply_timeouts(
     state: &AppState,
+    timeout: Duration,
     stop: CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let timeout = crate::agents::reply_timeout::of(&state.config).map_err(anyhow::Error::msg)?;
-    Ok(tokio::spawn(crate::agents::reply_timeout::run(
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(crate::agents::reply_timeout::run(
         state.clone(),
         timeout,
         stop,
-    )))
+    ))
 }
 
 /// Starts the built-in agent runner when it is on and a chat API is configured.

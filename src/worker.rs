@@ -143,6 +143,10 @@ async fn sender_loop(state: AppState, shutdown: CancellationToken) {
         if shutdown.is_cancelled() {
             return;
         }
+        // Listening before looking, so an action queued while this looks is not missed.
+        let woken = state.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         let wait = match send_one(&state).await {
             Ok(Step::Sent { .. }) => continue,
             Ok(Step::Idle) => until_next_due(&state).await,
@@ -153,7 +157,7 @@ async fn sender_loop(state: AppState, shutdown: CancellationToken) {
         };
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = state.wake.notified() => {},
+            () = &mut woken => {},
             () = tokio::time::sleep(wait) => {},
         }
     }

@@ -2,11 +2,12 @@
 //! agent's system prompt and the event as clearly marked data, runs the tools the model calls
 //! (scoped to the task), and posts the answer back through the outbox.
 //!
-//! Restart safety: a task is leased while it runs, to this process's runner (each process that
-//! shares the database has its own owner name), and the lease is renewed while the run goes
-//! on. If the process dies, renewals stop, the lease expires within `LEASE` and the task is
-//! claimed again; its result goes out through the outbox keyed by the task id, so a re-run
-//! cannot post a second comment. A live runner's task is never taken from it.
+//! Restart safety: a task is leased while it runs, under a name of its own for each claim, and
+//! the lease is renewed while the run goes on. If the process dies, renewals stop, the lease
+//! expires within `LEASE` and the task is claimed again; the run's saved progress keeps tools
+//! that already acted from acting again, and its result goes out through the outbox keyed by
+//! the task id, so a re-run cannot post a second comment. A live run's task is never taken
+//! from it, and a run that loses its task (cancelled, or taken after a stall) stops.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,10 +42,6 @@ pub struct Runner {
     agents: Vec<AgentSpec>,
     chat: ChatClient,
     default_model: Option<String>,
-    /// The lease owner this runner claims tasks as: `runner-` and a random suffix, so that
-    /// two processes on one database (`serve` and a `stdio` an MCP client started) never
-    /// finish or renew each other's tasks.
-    owner: String,
     lease: Duration,
 }
 
@@ -62,10 +59,6 @@ impl Runner {
             agents: super::declared(s)?,
             chat: ChatClient::new(url, s.openwebui_api_key.clone(), timeout),
             default_model: s.ai_model.clone(),
-            owner: format!(
-                "runner-{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..12]
-            ),
             lease: LEASE,
         }))
     }
@@ -74,11 +67,6 @@ impl Runner {
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
-    }
-
-    /// The name this runner's claims carry.
-    pub fn owner(&self) -> &str {
-        &self.owner
     }
 
     pub fn agent_names(&self) -> Vec<String> {
@@ -101,7 +89,13 @@ pub enum Step {
 pub async fn run_next(state: &AppState, runner: &Runner) -> anyhow::Result<Step> {
     let now = clock::now_ms();
     let lease = now + runner.lease.as_millis() as i64;
-    let (agents, owner) = (runner.agent_names(), runner.owner.clone());
+    // Each claim has a name of its own, so two processes on one database (`serve` and a
+    // `stdio` an MCP client started), or two runs in one, never renew or finish each other's.
+    let owner = format!(
+        "runner-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    let agents = runner.agent_names();
     let Some(task) = state
         .store
         .write(move |db| tasks::claim(db, &agents, &owner, now, lease))
@@ -111,8 +105,12 @@ pub async fn run_next(state: &AppState, runner: &Runner) -> anyhow::Result<Step>
         return Ok(Step::Idle);
     };
     let status = tokio::select! {
+        biased;
         status = run_task(state, runner, &task) => status?,
-        () = keep_lease(state, runner, &task.id) => unreachable!("renewal never ends"),
+        lost = keep_lease(state, runner, &task) => {
+            tracing::warn!(task = %task.id, status = %lost, "the run lost its task; stopped");
+            lost
+        }
     };
     notify(state, &task);
     Ok(Step::Ran {
@@ -121,24 +119,30 @@ pub async fn run_next(state: &AppState, runner: &Runner) -> anyhow::Result<Step>
     })
 }
 
-/// Renews the claim on `task_id` every third of the lease, for as long as the run lasts (the
-/// caller drops this when the run ends).
-async fn keep_lease(state: &AppState, runner: &Runner, task_id: &str) {
+/// Renews the claim on `task` every third of the lease, for as long as the run lasts (the
+/// caller drops this when the run ends). Returns the task's status if the run has lost it.
+async fn keep_lease(state: &AppState, runner: &Runner, task: &TaskRow) -> String {
     loop {
         tokio::time::sleep(runner.lease / 3).await;
-        let (id, owner) = (task_id.to_string(), runner.owner.clone());
+        let (id, owner) = (task.id.clone(), owner_of(task));
         let until = clock::now_ms() + runner.lease.as_millis() as i64;
         match state
             .store
             .write(move |db| tasks::renew_lease(db, &id, &owner, until))
             .await
         {
-            Ok(true) => {}
-            // Waiting for a reply, ended, or taken over after a stall: nothing to renew.
-            Ok(false) => std::future::pending::<()>().await,
-            Err(e) => tracing::warn!(task = %task_id, error = %e, "could not renew a task's lease"),
+            Ok(None) => {}
+            // The run asked a question and is ending: nothing left to hold.
+            Ok(Some(status)) if status == "waiting_reply" => std::future::pending().await,
+            Ok(Some(status)) => return status,
+            Err(e) => tracing::warn!(task = %task.id, error = %e, "could not renew a task's lease"),
         }
     }
+}
+
+/// The name the task was claimed under (set by the claim that returned it).
+fn owner_of(task: &TaskRow) -> String {
+    task.lease_owner.clone().unwrap_or_default()
 }
 
 /// Runs every runnable task. For tests.
@@ -162,6 +166,10 @@ pub async fn run(state: AppState, runner: Arc<Runner>, shutdown: CancellationTok
                 if shutdown.is_cancelled() {
                     return;
                 }
+                // Listening before looking, so a task queued while this looks is not missed.
+                let woken = state.wake.notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
                 let pause = match run_next(&state, &runner).await {
                     Ok(Step::Ran { .. }) => continue,
                     Ok(Step::Idle) => Duration::from_secs(5),
@@ -172,7 +180,7 @@ pub async fn run(state: AppState, runner: Arc<Runner>, shutdown: CancellationTok
                 };
                 tokio::select! {
                     () = shutdown.cancelled() => return,
-                    () = state.wake.notified() => {},
+                    () = &mut woken => {},
                     () = tokio::time::sleep(pause) => {},
                 }
             }
@@ -184,11 +192,11 @@ pub async fn run(state: AppState, runner: Arc<Runner>, shutdown: CancellationTok
 async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::Result<String> {
     let Some(agent) = runner.agent(&task.agent) else {
         // Claimed by filter, so this cannot happen; fail loudly rather than loop.
-        return finish(state, runner, task, Ending::Failed("no such agent".into())).await;
+        return finish(state, task, Ending::Failed("no such agent".into())).await;
     };
     let Some(model) = agent.model.clone().or_else(|| runner.default_model.clone()) else {
         let msg = "no model: set AI_MODEL or the agent's `model`";
-        return finish(state, runner, task, Ending::Failed(msg.to_string())).await;
+        return finish(state, task, Ending::Failed(msg.to_string())).await;
     };
     // A run that stopped part way continues where it was: its tools already acted.
     let progress: Progress = task
@@ -204,6 +212,7 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
     let mut messages = opening(state, agent, task).await;
     let opening_len = messages.len();
     messages.extend(progress.messages);
+    close_interrupted_calls(&mut messages);
     let defs = tools::definitions(&agent.tools);
     let mut replied = progress.replied;
     for _ in steps_done..agent.max_steps as usize {
@@ -224,7 +233,7 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
                     .unwrap_or(30_000i64 << task.run_failures.clamp(0, 2));
                 tracing::warn!(task = %task.id, error = %e, "chat API failed; task will run again");
                 let (id, msg, now) = (task.id.clone(), e.message.clone(), clock::now_ms());
-                let owner = runner.owner.clone();
+                let owner = owner_of(task);
                 state
                     .store
                     .write(move |db| tasks::requeue(db, &id, &owner, &msg, now + wait, now))
@@ -233,7 +242,7 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
             }
             Err(e) => {
                 let msg = format!("chat API: {}", e.message);
-                return finish(state, runner, task, Ending::Failed(msg)).await;
+                return finish(state, task, Ending::Failed(msg)).await;
             }
         };
         let calls = reply.message.tool_calls.clone().unwrap_or_default();
@@ -247,14 +256,14 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
                     }
                     None => "the model ended with no answer".to_string(),
                 };
-                return finish(state, runner, task, Ending::Failed(why)).await;
+                return finish(state, task, Ending::Failed(why)).await;
             }
             let delivery = if replied {
                 None
             } else {
                 result_delivery(agent, task, &answer)
             };
-            return finish(state, runner, task, Ending::Done { answer, delivery }).await;
+            return finish(state, task, Ending::Done { answer, delivery }).await;
         }
         messages.push(reply.message.clone());
         let mut asked = false;
@@ -275,18 +284,19 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
                 }
             };
             messages.push(Message::tool_result(&call.id, &call.function.name, &text));
+            if asked {
+                // `ask` put the task in waiting_reply; the reply will queue it again.
+                return Ok("waiting_reply".into());
+            }
+            // After each tool, not each step: a tool that acted is never run again.
+            save_progress(state, task, &messages[opening_len..], replied).await?;
         }
-        if asked {
-            // `ask` put the task in waiting_reply; the reply will queue it again.
-            return Ok("waiting_reply".into());
-        }
-        save_progress(state, runner, task, &messages[opening_len..], replied).await?;
     }
     let msg = format!(
         "stopped after {} model calls without a final answer",
         agent.max_steps
     );
-    finish(state, runner, task, Ending::Failed(msg)).await
+    finish(state, task, Ending::Failed(msg)).await
 }
 
 /// What a run has done so far, saved after each step with tool calls.
@@ -298,9 +308,33 @@ struct Progress {
     replied: bool,
 }
 
+/// A run cut short between a tool call and its result being saved left that call without a
+/// result, which chat APIs refuse; it gets one saying it may have acted.
+fn close_interrupted_calls(messages: &mut Vec<Message>) {
+    let Some(last_call) = messages
+        .iter()
+        .rposition(|m| m.role == "assistant" && m.tool_calls.is_some())
+    else {
+        return;
+    };
+    let calls = messages[last_call].tool_calls.clone().unwrap_or_default();
+    for call in calls {
+        let answered = messages[last_call..]
+            .iter()
+            .any(|m| m.role == "tool" && m.tool_call_id.as_deref() == Some(call.id.as_str()));
+        if !answered {
+            messages.push(Message::tool_result(
+                &call.id,
+                &call.function.name,
+                "interrupted before its result was recorded: it may have taken effect; do not \
+                 repeat it unless you know it did not",
+            ));
+        }
+    }
+}
+
 async fn save_progress(
     state: &AppState,
-    runner: &Runner,
     task: &TaskRow,
     messages: &[Message],
     replied: bool,
@@ -309,7 +343,7 @@ async fn save_progress(
         messages: messages.to_vec(),
         replied,
     })?;
-    let (id, owner, now) = (task.id.clone(), runner.owner.clone(), clock::now_ms());
+    let (id, owner, now) = (task.id.clone(), owner_of(task), clock::now_ms());
     state
         .store
         .write(move |db| tasks::save_progress(db, &id, &owner, &progress, now))
@@ -442,12 +476,7 @@ enum Ending {
 }
 
 /// Ends the task and queues its result in one write.
-async fn finish(
-    state: &AppState,
-    runner: &Runner,
-    task: &TaskRow,
-    ending: Ending,
-) -> anyhow::Result<String> {
+async fn finish(state: &AppState, task: &TaskRow, ending: Ending) -> anyhow::Result<String> {
     let now = clock::now_ms();
     let (status, result, error, delivery) = match ending {
         Ending::Done { answer, delivery } => ("done", Some(answer), None, delivery),
@@ -458,7 +487,7 @@ async fn finish(
         items.push(json!({"role": "assistant", "content": a, "at": now}));
         Value::Array(items).to_string()
     });
-    let (task, owner) = (task.clone(), runner.owner.clone());
+    let (task, owner, task_id) = (task.clone(), owner_of(task), task.id.clone());
     let queued = state
         .store
         .write(move |db| {
@@ -472,17 +501,27 @@ async fn finish(
                 conversation.as_deref(),
                 now,
             )?;
-            match (finished, &delivery, &task.event_id) {
-                (true, Some((kind, d)), Some(event_id)) => {
-                    task_service::queue_result(db, &task, event_id, *kind, d.clone(), now)
+            if !finished {
+                // Cancelled or taken over meanwhile: say what it is now, and send nothing.
+                let now_status = tasks::get(db, &task.id)?.map(|t| t.status);
+                return Ok(Err(now_status.unwrap_or_else(|| "deleted".into())));
+            }
+            match (&delivery, &task.event_id) {
+                (Some((kind, d)), Some(event_id)) => {
+                    task_service::queue_result(db, &task, event_id, *kind, d.clone(), now).map(Ok)
                 }
-                _ => Ok(false),
+                _ => Ok(Ok(false)),
             }
         })
         .await
         .context("finish a task")?;
-    if queued {
-        state.wake_workers();
+    match queued {
+        Ok(true) => state.wake_workers(),
+        Ok(false) => {}
+        Err(status) => {
+            tracing::warn!(task = %task_id, status = %status, "the run ended after losing its task");
+            return Ok(status);
+        }
     }
     Ok(status.to_string())
 }
@@ -493,5 +532,45 @@ fn notify(state: &AppState, task: &TaskRow) {
             webhook_id: webhook_id.clone(),
             event_id: event_id.clone(),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn calls(ids: &[&str]) -> Message {
+        serde_json::from_value(json!({
+            "role": "assistant", "content": null,
+            "tool_calls": ids.iter().map(|id| json!({"id": id, "type": "function",
+                "function": {"name": "comment", "arguments": "{}"}})).collect::<Vec<_>>()
+        }))
+        .expect("an assistant message")
+    }
+
+    #[test]
+    fn calls_left_without_a_result_get_one_and_answered_ones_do_not() {
+        let cases: &[(&[&str], &[&str], &[&str])] = &[
+            // (calls made, results saved, results added)
+            (&["a", "b"], &["a"], &["b"]),
+            (&["a", "b"], &[], &["a", "b"]),
+            (&["a"], &["a"], &[]),
+        ];
+        for (made, saved, added) in cases {
+            let mut messages = vec![Message::system("s"), calls(made)];
+            for id in *saved {
+                messages.push(Message::tool_result(*id, "comment", "queued"));
+            }
+            let before = messages.len();
+            close_interrupted_calls(&mut messages);
+            let new: Vec<&str> = messages[before..]
+                .iter()
+                .filter_map(|m| m.tool_call_id.as_deref())
+                .collect();
+            assert_eq!(new, *added, "{made:?} with {saved:?}");
+        }
+        let mut untouched = vec![Message::system("s")];
+        close_interrupted_calls(&mut untouched);
+        assert_eq!(untouched.len(), 1);
     }
 }

@@ -567,7 +567,10 @@ impl McpServer {
 fn queued(what: &str, action: &actions::ActionOut) -> String {
     let status = match &action.event_id {
         Some(event_id) => format!("get_event `{event_id}` shows its status"),
-        None => format!("GET /api/actions/{} shows its status", action.id),
+        None => format!(
+            "it belongs to no event; the REST API's GET /api/actions/{} shows its status",
+            action.id
+        ),
     };
     format!(
         "{what} queued as `{}` to {}; it is sent in the background with retries ({status}).",

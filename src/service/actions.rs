@@ -114,6 +114,7 @@ pub async fn ask(
                         updated_at: now,
                         run_failures: 0,
                         run_progress: None,
+                        lease_owner: None,
                     };
                     tasks::insert(db, &task)?;
                     task.id
@@ -134,6 +135,7 @@ pub async fn ask(
                 now,
             );
             outbox::insert(db, &row)?;
+            crate::store::events::settle(db, &event_id)?;
             Ok(Ok(row))
         })
         .await?
@@ -229,7 +231,7 @@ pub async fn post_message(
     let stored = row.clone();
     state
         .store
-        .write(move |db| outbox::insert(db, &stored))
+        .write(move |db| insert_and_settle(db, &stored))
         .await?;
     state.wake_workers();
     Ok(present(&row))
@@ -271,7 +273,7 @@ async fn send_on_source(
     let stored = row.clone();
     state
         .store
-        .write(move |db| outbox::insert(db, &stored))
+        .write(move |db| insert_and_settle(db, &stored))
         .await?;
     state.wake_workers();
     Ok(present(&row))
@@ -294,6 +296,19 @@ fn check_text(field: &str, text: &str) -> Result<(), ServiceError> {
         ));
     }
     Ok(())
+}
+
+/// Queues an action asked for by hand; the event it belongs to (if any) is under way again
+/// until it is sent.
+fn insert_and_settle(
+    db: &rusqlite::Connection,
+    row: &outbox::OutboxRow,
+) -> Result<bool, crate::store::StoreError> {
+    let inserted = outbox::insert(db, row)?;
+    if let Some(event_id) = &row.event_id {
+        crate::store::events::settle(db, event_id)?;
+    }
+    Ok(inserted)
 }
 
 /// The event (and task) a reply is about.

@@ -223,5 +223,6 @@ fn new_task(
         updated_at: now,
         run_failures: 0,
         run_progress: None,
+        lease_owner: None,
     }
 }

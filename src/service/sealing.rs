@@ -97,7 +97,6 @@ impl Sealer {
         }
     }
 
-    /// Opens every sealed token in a credentials block; unreadable ones are dropped.
     /// Opens every sealed credential, or says why one cannot be opened (and leaves `c`
     /// partly opened: the caller must not use it then).
     pub fn try_open_credentials(
@@ -112,6 +111,8 @@ impl Sealer {
         Ok(())
     }
 
+    /// Opens every sealed token in a credentials block, for showing them (masked); unreadable
+    /// ones are dropped.
     pub fn open_credentials(&self, c: &mut crate::providers::ReplyCredentials) {
         for field in c.secret_fields_mut() {
             if let Some(v) = field.as_ref() {

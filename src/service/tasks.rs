@@ -299,7 +299,10 @@ pub fn queue_result(
         &Ok(delivery),
         now,
     );
-    outbox::insert(db, &row)
+    let inserted = outbox::insert(db, &row)?;
+    // The task just ended; its event is done only once this answer is delivered.
+    crate::store::events::settle(db, event_id)?;
+    Ok(inserted)
 }
 
 fn is_finished(status: &str) -> bool {

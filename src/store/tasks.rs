@@ -30,6 +30,8 @@ pub struct TaskRow {
     pub run_failures: i64,
     /// The built-in runner's progress in an unfinished run (see migration 0006).
     pub run_progress: Option<String>,
+    /// Who holds the claim (the runner's claims are named `runner-` + a random suffix each).
+    pub lease_owner: Option<String>,
 }
 
 const COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, status, source_kind, \
@@ -40,7 +42,7 @@ const COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, stat
 const READ_COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, status, \
                             source_kind, source_key, source, conversation, result, error, \
                             attempts, waiting_since, created_at, updated_at, run_failures, \
-                            run_progress";
+                            run_progress, lease_owner";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
@@ -63,6 +65,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
         updated_at: r.get(16)?,
         run_failures: r.get(17)?,
         run_progress: r.get(18)?,
+        lease_owner: r.get(19)?,
     })
 }
 
@@ -349,7 +352,8 @@ pub fn requeue(
     Ok(n == 1)
 }
 
-/// Saves the runner's progress in its current run, if `owner` still runs the task.
+/// Saves the runner's progress in its current run, if `owner` still runs the task. A model
+/// call that worked ends a run of failures, so the retry budget starts again.
 pub fn save_progress(
     conn: &Connection,
     id: &str,
@@ -359,7 +363,7 @@ pub fn save_progress(
 ) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(
-            "UPDATE tasks SET run_progress = ?3, updated_at = ?4 \
+            "UPDATE tasks SET run_progress = ?3, run_failures = 0, updated_at = ?4 \
              WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
         )?
         .execute(params![id, owner, progress, now])?;
@@ -395,19 +399,27 @@ pub fn expire_waiting(conn: &Connection, cutoff: i64, now: i64) -> Result<usize,
     Ok(events.len())
 }
 
-/// Extends a running task's lease, if `owner` still holds it; false when it does not (the run
-/// asked a question, ended, or lost the task to another claim).
+/// Extends a running task's lease, if `owner` still holds it: `None` then; otherwise the
+/// task's status now (`waiting_reply` after the run asked a question; anything else means the
+/// run lost the task: cancelled, finished elsewhere, or claimed by another after a stall).
 pub fn renew_lease(
     conn: &Connection,
     id: &str,
     owner: &str,
     lease_until: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Option<String>, StoreError> {
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET lease_until = ?3 \
              WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
         )?
         .execute(params![id, owner, lease_until])?;
-    Ok(n == 1)
+    if n == 1 {
+        return Ok(None);
+    }
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM tasks WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(Some(status.unwrap_or_else(|| "deleted".into())))
 }

@@ -33,6 +33,7 @@ async fn an_opened_issue_becomes_a_task_whose_model_answer_is_posted_once_as_an_
     let queued = app.tasks("status=queued&agent=planning").await;
     let while_queued = app.event(&event_id).await["status"].clone();
     let ran = run_next(&app, &runner).await;
+    let before_sending = app.event(&event_id).await["status"].clone();
     let sent = app.drain().await;
 
     // Assert: the task was queued with the rendered prompt
@@ -78,6 +79,7 @@ async fn an_opened_issue_becomes_a_task_whose_model_answer_is_posted_once_as_an_
     assert_eq!(app.drain().await, 0, "nothing left to send");
     // the event's status followed its task and the answer's comment
     assert_eq!(while_queued, "matched");
+    assert_eq!(before_sending, "matched", "the answer is not delivered yet");
     assert_eq!(app.event(&event_id).await["status"], "done");
 }
 
@@ -202,16 +204,19 @@ async fn a_task_whose_runner_died_is_run_again_after_a_restart_and_its_result_po
 
 #[tokio::test]
 async fn a_running_task_keeps_its_lease_and_no_other_runner_on_the_database_takes_it() {
-    // Arrange: a model that takes 2.5 s; a runner whose lease is 0.9 s unless renewed.
-    let slow = llm_answer(ANSWER).set_delay(std::time::Duration::from_millis(2500));
+    // Arrange: a model that takes 5 s; a runner whose lease is 2 s unless renewed.
+    let slow = llm_answer(ANSWER).set_delay(std::time::Duration::from_millis(5000));
     let (llm, github) = (fake_llm(vec![slow]).await, fake_github().await);
     let app = agent_app(&llm, &github).await;
     let event_id = open_issue(&app, 13, "Slow model").await;
     let task_id = app.task_id_of(&event_id).await;
-    let first = runner_of(&app).with_lease(std::time::Duration::from_millis(900));
+    let first = runner_of(&app).with_lease(std::time::Duration::from_millis(2000));
     let state = app.state.clone();
     let running = tokio::spawn(async move { runner::run_next(&state, &first).await });
-    while app.task(&task_id).await["status"] != "running" {
+    for _ in 0..100 {
+        if app.task(&task_id).await["status"] == "running" {
+            break;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 
@@ -225,7 +230,7 @@ async fn a_running_task_keeps_its_lease_and_no_other_runner_on_the_database_take
     ));
     let third = runner_of(&app);
     let mut taken = Vec::new();
-    for _ in 0..20 {
+    for _ in 0..45 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         if let Step::Ran { task_id, .. } = runner::run_next(&app.state, &third).await.expect("step")
         {
@@ -251,6 +256,49 @@ async fn a_running_task_keeps_its_lease_and_no_other_runner_on_the_database_take
     assert_eq!(chat_requests(&llm).await.len(), 1);
     assert_eq!(sent, 1);
     assert_eq!(comments_on(&github, 13).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_run_whose_task_is_cancelled_stops_without_posting() {
+    // Arrange: a model that takes 4 s; the runner renews its lease every 0.3 s.
+    let slow = llm_answer(ANSWER).set_delay(std::time::Duration::from_millis(4000));
+    let (llm, github) = (fake_llm(vec![slow]).await, fake_github().await);
+    let app = agent_app(&llm, &github).await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 24, "Never mind").await)
+        .await;
+    let runner = runner_of(&app).with_lease(std::time::Duration::from_millis(900));
+    let state = app.state.clone();
+    let started = std::time::Instant::now();
+    let running = tokio::spawn(async move { runner::run_next(&state, &runner).await });
+    for _ in 0..100 {
+        if app.task(&task_id).await["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Act
+    let (status, cancelled) = app
+        .post_api(&format!("/api/tasks/{task_id}/cancel"), &json!({}))
+        .await;
+    let ran = running.await.expect("join").expect("run");
+    let took = started.elapsed();
+    let sent = app.drain().await;
+
+    // Assert: the run noticed at its next renewal, before the model answered.
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(
+        ran,
+        Step::Ran {
+            task_id: task_id.clone(),
+            status: "cancelled".into()
+        }
+    );
+    assert!(took < std::time::Duration::from_millis(3500), "{took:?}");
+    assert_eq!(sent, 0);
+    assert!(comments_on(&github, 24).await.is_empty());
+    assert_eq!(app.task(&task_id).await["status"], "cancelled");
 }
 
 #[tokio::test]
