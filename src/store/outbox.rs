@@ -140,7 +140,9 @@ pub struct Attempt {
     pub next_attempt_at: Option<i64>,
 }
 
-/// Records an attempt and moves the row to delivered, retrying or dead.
+/// Records an attempt and moves the row to delivered, retrying or dead. The row's state
+/// changes only while it is still being sent: a sender that outlived its lease must not turn
+/// a row another sender has since delivered back into a retry.
 pub fn finish(conn: &Connection, id: &str, attempt: &Attempt, now: i64) -> Result<(), StoreError> {
     // Numbered across the row's whole life: `attempts` restarts when a row is retried.
     let attempts: i64 = conn
@@ -167,7 +169,7 @@ pub fn finish(conn: &Connection, id: &str, attempt: &Attempt, now: i64) -> Resul
     conn.prepare_cached(
         "UPDATE outbox SET status = ?2, lease_until = NULL, last_error = ?3, last_status = ?4, \
          remote_id = COALESCE(?5, remote_id), next_attempt_at = COALESCE(?6, next_attempt_at), \
-         updated_at = ?7 WHERE id = ?1",
+         updated_at = ?7 WHERE id = ?1 AND status = 'sending'",
     )?
     .execute(params![
         id,

@@ -245,6 +245,48 @@ async fn a_webhook_pointing_github_elsewhere_never_gets_the_operators_token() {
 }
 
 #[tokio::test]
+async fn a_sender_that_outlived_its_lease_cannot_undo_a_later_delivery() {
+    // Arrange: a first sender claims the comment and stalls past its lease; a second one
+    // takes the row over and delivers it.
+    let github = MockServer::start().await;
+    expect_post(&github, COMMENTS, thanks(), comment_answer(201), 1).await;
+    let app = app_commenting(&github).await;
+    let event_id = open_issue_7(&app).await;
+    let now = webhook_mcp::clock::now_ms();
+    let stalled = app
+        .state
+        .store
+        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now - 1))
+        .await
+        .expect("claim")
+        .expect("a row to claim");
+    assert_eq!(app.drain().await, 1);
+
+    // Act: the stalled sender comes back with a failure to record.
+    let late = webhook_mcp::store::outbox::Attempt {
+        started_at: now,
+        latency_ms: 30_000,
+        http_status: Some(502),
+        outcome: "retry",
+        error: Some("GitHub answered 502".into()),
+        remote_id: None,
+        next_attempt_at: Some(now),
+    };
+    let id = stalled.id.clone();
+    app.state
+        .store
+        .write(move |db| webhook_mcp::store::outbox::finish(db, &id, &late, now))
+        .await
+        .expect("finish");
+
+    // Assert: its attempt is in the log, but the row stays delivered and is not sent again.
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["attempt_log"].as_array().map(Vec::len), Some(2));
+    assert_eq!(app.drain().await, 0);
+}
+
+#[tokio::test]
 async fn an_absurd_delay_in_a_429_body_waits_the_longest_retry_not_a_crash() {
     // Arrange: a target asking for 10^20 seconds, more than a Duration holds.
     let github = MockServer::start().await;
