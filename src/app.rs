@@ -37,6 +37,9 @@ pub struct AppState {
     pub clients: Arc<Clients>,
     /// Wakes the outbox senders when new work is stored.
     pub wake: Arc<Notify>,
+    /// Tells idle runner workers that a task is queued; apart from `wake`, so a new task does
+    /// not send every outbox sender to look for work (a write each) and vice versa.
+    pub task_wake: Arc<Notify>,
     /// Webhooks and compiled commands for the receive path.
     pub hooks: Arc<HookCache>,
     /// Rate limits, allowlists and the in-flight bound of the receiver.
@@ -46,9 +49,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Tells idle outbox senders and runner workers that work is waiting.
+    /// Tells idle outbox senders that an action is waiting.
     pub fn wake_workers(&self) {
         self.wake.notify_waiters();
+    }
+
+    /// Tells idle runner workers that a task is queued (new, or resumed by a reply).
+    pub fn wake_runner(&self) {
+        self.task_wake.notify_waiters();
     }
 }
 
@@ -107,6 +115,7 @@ pub async fn state(
         changes,
         clients: Arc::new(clients),
         wake: Arc::new(Notify::new()),
+        task_wake: Arc::new(Notify::new()),
         hooks: Arc::new(HookCache::new(Duration::from_secs(2))),
         limits: Arc::new(limits),
         sealer: Arc::new(sealer),

@@ -167,7 +167,7 @@ pub async fn run(state: AppState, runner: Arc<Runner>, shutdown: CancellationTok
                     return;
                 }
                 // Listening before looking, so a task queued while this looks is not missed.
-                let woken = state.wake.notified();
+                let woken = state.task_wake.notified();
                 tokio::pin!(woken);
                 woken.as_mut().enable();
                 let pause = match run_next(&state, &runner).await {

@@ -458,6 +458,7 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
         .write(move |db| replay_in_db(db, &event, &planned))
         .await?;
     state.wake_workers();
+    state.wake_runner();
     Ok(ReplayReport {
         event_id: event_id.to_string(),
         matched_commands: matched,

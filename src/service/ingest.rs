@@ -242,10 +242,13 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         .store
         .write(move |db| record::record(db, &event, &planned, reply.as_ref()))
         .await?;
-    let new = matches!(recorded.inserted, Inserted::New(_));
-    // The runner sleeps between polls; a new task should not wait for the next one.
-    if recorded.actions > 0 || !recorded.resumed.is_empty() || (new && queues_task) {
+    if recorded.actions > 0 {
         state.wake_workers();
+    }
+    // The runner sleeps between polls; a new or resumed task should not wait for the next one.
+    let new = matches!(recorded.inserted, Inserted::New(_));
+    if !recorded.resumed.is_empty() || (new && queues_task) {
+        state.wake_runner();
     }
     match recorded.inserted {
         Inserted::New(event_id) => {
