@@ -48,6 +48,20 @@ fn comment_answer(status: u16) -> ResponseTemplate {
     }))
 }
 
+/// The step sent the action and it will be tried again.
+fn assert_retried(step: &Step) {
+    assert!(
+        matches!(
+            step,
+            Step::Sent {
+                outcome: "retry",
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+}
+
 fn thanks() -> Value {
     json!({"body": "Thanks for Issue 7"})
 }
@@ -299,16 +313,7 @@ async fn an_absurd_delay_in_a_429_body_waits_the_longest_retry_not_a_crash() {
     let first = worker::send_one(&app.state).await.expect("send");
 
     // Assert: retried after a day, the cap.
-    assert!(
-        matches!(
-            first,
-            Step::Sent {
-                outcome: "retry",
-                ..
-            }
-        ),
-        "{first:?}"
-    );
+    assert_retried(&first);
     let action = app.actions_of(&event_id).await.remove(0);
     assert_eq!(action["status"], "retrying", "{action}");
     let wait = time_ms(&action["next_attempt_at"]) - time_ms(&action["attempt_log"][0]["at"]);
@@ -363,16 +368,7 @@ async fn a_429_with_retry_after_is_retried_after_the_delay_asked_for() {
     let too_soon = worker::send_one(&app.state).await.expect("send");
 
     // Assert: retried, not before the second Retry-After asked for (the schedule says 0 s)
-    assert!(
-        matches!(
-            first,
-            Step::Sent {
-                outcome: "retry",
-                ..
-            }
-        ),
-        "{first:?}"
-    );
+    assert_retried(&first);
     assert_eq!(too_soon, Step::Idle);
     let action = app.actions_of(&event_id).await.remove(0);
     assert_eq!(action["status"], "retrying", "{action}");

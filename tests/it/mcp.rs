@@ -29,6 +29,16 @@ async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
         .unwrap_or_else(|e| panic!("{tool} failed at protocol level: {e}"))
 }
 
+/// Creates the GitHub webhook `gh` named Issues.
+async fn issues_webhook(client: &Client) -> CallToolResult {
+    call(
+        client,
+        "create_webhook",
+        json!({"name": "Issues", "provider": "github", "id": "gh"}),
+    )
+    .await
+}
+
 fn structured(result: &CallToolResult) -> Value {
     result
         .structured_content
@@ -120,12 +130,7 @@ async fn a_webhook_is_set_up_tested_and_inspected_through_tools_alone() {
     let client = connect(&app).await;
 
     // Act: create, add a command, send a signed test event, read the log.
-    let created = call(
-        &client,
-        "create_webhook",
-        json!({"name": "Issues", "provider": "github", "id": "gh"}),
-    )
-    .await;
+    let created = issues_webhook(&client).await;
     assert_eq!(created.is_error, Some(false), "{}", text(&created));
     let created = structured(&created);
     assert!(
@@ -216,12 +221,7 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
         json!({"name": "Payments", "provider": "stripe", "id": "pay"}),
     )
     .await;
-    let github = call(
-        &client,
-        "create_webhook",
-        json!({"name": "Issues", "provider": "github", "id": "gh"}),
-    )
-    .await;
+    let github = issues_webhook(&client).await;
     assert!(text(&stripe).contains("placeholder"), "{}", text(&stripe));
     assert!(text(&stripe).contains("rotate_secret"), "{}", text(&stripe));
     assert!(
@@ -441,14 +441,7 @@ async fn the_whole_lifecycle_runs_through_tools_and_replies_reach_the_source() {
     })
     .await;
     let client = connect(&app).await;
-    let created = structured(
-        &call(
-            &client,
-            "create_webhook",
-            json!({"name": "Issues", "provider": "github", "id": "gh"}),
-        )
-        .await,
-    );
+    let created = structured(&issues_webhook(&client).await);
     let secret = created["webhook"]["secret"]
         .as_str()
         .expect("secret")
@@ -677,12 +670,7 @@ async fn a_wrongly_typed_argument_is_a_tool_error_that_names_it() {
     // Arrange
     let app = spawn_app().await;
     let client = connect(&app).await;
-    call(
-        &client,
-        "create_webhook",
-        json!({"name": "Issues", "provider": "github", "id": "gh"}),
-    )
-    .await;
+    issues_webhook(&client).await;
 
     // Act
     let bad_priority = call(
@@ -719,12 +707,7 @@ async fn update_command_removes_an_emptied_field_and_keeps_the_nulled_ones() {
     // Arrange
     let app = spawn_app().await;
     let client = connect(&app).await;
-    call(
-        &client,
-        "create_webhook",
-        json!({"name": "Issues", "provider": "github", "id": "gh"}),
-    )
-    .await;
+    issues_webhook(&client).await;
     let added = call(
         &client,
         "add_command",
