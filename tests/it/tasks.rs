@@ -358,6 +358,35 @@ async fn a_claim_lease_that_expires_passes_the_task_to_another_owner_and_only_th
 }
 
 #[tokio::test]
+async fn an_agent_asks_over_rest_on_its_own_task_which_then_waits() {
+    // Arrange: an external agent holds the event's task.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let event_id = open_issue(&app, 25, "Which browser").await;
+    let task_id = app.task_id_of(&event_id).await;
+    let claim = json!({"agent": "planning", "owner": "brain", "lease_secs": 60});
+    let (status, _) = app.post_api("/api/tasks/claim", &claim).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Act
+    let (status, asked) = app
+        .post_api(
+            &format!("/api/events/{event_id}/ask"),
+            &json!({"text": "Which browser?", "task_id": task_id}),
+        )
+        .await;
+
+    // Assert: the question belongs to that task, which now waits; no second task.
+    assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+    assert_eq!(asked["task_id"], json!(task_id), "{asked}");
+    assert_eq!(app.task(&task_id).await["status"], "waiting_reply");
+    assert_eq!(app.tasks("webhook_id=gh").await.len(), 1);
+}
+
+#[tokio::test]
 async fn a_chat_api_server_error_requeues_the_task_and_posts_nothing() {
     // Arrange
     let broken = ResponseTemplate::new(500).set_body_json(json!({"detail": "upstream down"}));

@@ -56,6 +56,9 @@ struct TextIn {
     #[serde(alias = "message", alias = "response", alias = "question")]
     text: String,
     agent: Option<String>,
+    /// The task the reply belongs to (it must be one of this event's): an `ask` then pauses
+    /// that task, instead of starting a new one.
+    task_id: Option<String>,
 }
 
 async fn comment_on_event(
@@ -65,7 +68,7 @@ async fn comment_on_event(
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
     let to = ReplyTo {
         event_id: Some(id),
-        task_id: None,
+        task_id: input.task_id.clone(),
     };
     Ok((
         StatusCode::ACCEPTED,
@@ -80,7 +83,7 @@ async fn ask_on_event(
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
     let to = ReplyTo {
         event_id: Some(id),
-        task_id: None,
+        task_id: input.task_id.clone(),
     };
     Ok((
         StatusCode::ACCEPTED,
@@ -95,7 +98,7 @@ async fn respond_to_event(
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
     let to = ReplyTo {
         event_id: Some(id),
-        task_id: None,
+        task_id: input.task_id.clone(),
     };
     Ok((
         StatusCode::ACCEPTED,
