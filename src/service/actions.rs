@@ -134,8 +134,7 @@ pub async fn ask(
                 &Ok(delivery.clone()),
                 now,
             );
-            outbox::insert(db, &row)?;
-            crate::store::events::settle(db, &event_id)?;
+            insert_and_settle(db, &row)?;
             Ok(Ok(row))
         })
         .await?
@@ -298,9 +297,9 @@ fn check_text(field: &str, text: &str) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// Queues an action asked for by hand; the event it belongs to (if any) is under way again
-/// until it is sent.
-fn insert_and_settle(
+/// Queues an action written outside the receive path (by hand, or a task's answer); the event
+/// it belongs to (if any) is under way again until it is sent.
+pub(super) fn insert_and_settle(
     db: &rusqlite::Connection,
     row: &outbox::OutboxRow,
 ) -> Result<bool, crate::store::StoreError> {

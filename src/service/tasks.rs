@@ -11,7 +11,6 @@ use crate::clock;
 use crate::engine::ActionKind;
 use crate::engine::plan;
 use crate::providers::SourceRef;
-use crate::store::outbox;
 use crate::store::tasks::{self as rows, TaskFilter, TaskRow};
 
 #[derive(Debug, Clone, Serialize)]
@@ -299,10 +298,8 @@ pub fn queue_result(
         &Ok(delivery),
         now,
     );
-    let inserted = outbox::insert(db, &row)?;
     // The task just ended; its event is done only once this answer is delivered.
-    crate::store::events::settle(db, event_id)?;
-    Ok(inserted)
+    super::actions::insert_and_settle(db, &row)
 }
 
 fn is_finished(status: &str) -> bool {
