@@ -263,7 +263,7 @@ fn jitter(d: Duration) -> Duration {
 /// webhook's options are user-given, so the SSRF guard checks them; the operator's are trusted.
 /// Own credentials that cannot be read fail the attempt: falling back to the operator's would
 /// act under the wrong identity.
-async fn credentials(
+pub async fn credentials(
     state: &AppState,
     webhook_id: Option<&str>,
 ) -> Result<Credentials, ActionError> {

@@ -187,7 +187,7 @@ async fn telegram(
     Ok(reply.sent(remote_id))
 }
 
-fn is_send_message_url(url: &str) -> bool {
+pub fn is_send_message_url(url: &str) -> bool {
     Url::parse(url).is_ok_and(|u| {
         let mut segments = u
             .path_segments()

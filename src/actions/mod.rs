@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use channels::{MessageKind, guess_kind};
+pub use channels::{MessageKind, guess_kind, is_send_message_url};
 pub use client::Clients;
 pub(crate) use describe::{redact_secret_path, redact_url, segment};
 pub use forward::sign_standard;

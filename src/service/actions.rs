@@ -210,6 +210,9 @@ pub async fn post_message(
         Some(id) => Some(events::get(state, id).await?.summary.webhook_id),
         None => None,
     };
+    if kind == MessageKind::Telegram && !crate::actions::is_send_message_url(&url) {
+        check_telegram_token(state, webhook_id.as_deref()).await?;
+    }
     let delivery = Delivery::ChannelMessage {
         url,
         kind,
@@ -234,6 +237,26 @@ pub async fn post_message(
         .await?;
     state.wake_workers();
     Ok(present(&row))
+}
+
+/// A Telegram message without a `.../bot<token>/sendMessage` URL posts with the bot token of
+/// the event's webhook or of the server; with neither it could only go dead later, unseen.
+async fn check_telegram_token(
+    state: &AppState,
+    webhook_id: Option<&str>,
+) -> Result<(), ServiceError> {
+    let creds = crate::worker::credentials(state, webhook_id)
+        .await
+        .map_err(|e| ServiceError::invalid("event_id", e.message))?;
+    if creds.telegram_bot_token.is_none() {
+        return Err(ServiceError::invalid(
+            "url",
+            "no Telegram bot token to post with: give url as the full \
+             https://api.telegram.org/bot<token>/sendMessage URL, or set TELEGRAM_BOT_TOKEN on \
+             the server (or credentials.telegram_bot_token on the event's webhook)",
+        ));
+    }
+    Ok(())
 }
 
 async fn send_on_source(

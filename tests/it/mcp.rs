@@ -296,6 +296,11 @@ async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
             "empty",
         ),
         (
+            "post_message",
+            json!({"url": "https://api.telegram.org", "chat_id": "42", "text": "hi"}),
+            "TELEGRAM_BOT_TOKEN",
+        ),
+        (
             "update_webhook",
             json!({"webhook_id": "gh", "options": [1]}),
             "options",
