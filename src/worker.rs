@@ -280,9 +280,12 @@ pub async fn credentials(
         .map_err(|e| {
             ActionError::retryable(format!("cannot read webhook {id}'s credentials: {e}"))
         })?;
-    // A deleted webhook has no credentials of its own left.
+    // Its own endpoint and token went with it; the operator's would reach a different host
+    // (github.com for a GitHub Enterprise webhook) under the operator's identity.
     let Some(webhook) = webhook else {
-        return Ok(merge(&state.config.upstreams, ReplyCredentials::default()));
+        return Err(ActionError::permanent(format!(
+            "webhook {id} was deleted: nothing more is sent on its behalf"
+        )));
     };
     let options: ProviderOptions = serde_json::from_str(&webhook.options).map_err(|e| {
         ActionError::permanent(format!("webhook {id}'s stored options are unreadable: {e}"))

@@ -375,6 +375,18 @@ async fn resolve(
             "this event failed verification; nothing is sent on its behalf",
         ));
     }
+    let webhook_id = event.summary.webhook_id.clone();
+    let webhook = state
+        .store
+        .read(move |db| crate::store::webhooks::get(db, &webhook_id))
+        .await?;
+    if webhook.is_none() {
+        return Err(ServiceError::Conflict(format!(
+            "webhook `{}` was deleted: its events stay in the log, but nothing more is sent on \
+             their behalf",
+            event.summary.webhook_id
+        )));
+    }
     Ok((event, task_id))
 }
 

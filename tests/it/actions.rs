@@ -259,6 +259,62 @@ async fn a_webhook_pointing_github_elsewhere_never_gets_the_operators_token() {
 }
 
 #[tokio::test]
+async fn a_deleted_webhooks_actions_never_fall_back_to_the_operators_github() {
+    // Arrange: a GitHub Enterprise webhook with its own URL and token, on a server whose
+    // operator has a github.com token; its comment is queued.
+    let github = MockServer::start().await;
+    let enterprise = MockServer::start().await;
+    let app = spawn_manual(|c| {
+        use_github(&github)(c);
+        c.allowed_target_hosts
+            .push(enterprise.address().to_string());
+    })
+    .await;
+    app.create_webhook(json!({
+        "id": "gh", "name": "enterprise", "provider": "github", "secret": SECRET,
+        "options": {"credentials": {"github_api_url": enterprise.uri(), "github_token": "ghe"}},
+    }))
+    .await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "comment", "template": "Hi"}),
+    )
+    .await;
+    let event_id = open_issue_7(&app).await;
+
+    // Act: the webhook goes before the comment is sent, and someone replies on its event by hand.
+    let deleted = app.api(Method::DELETE, "/api/webhooks/gh").send().await;
+    assert_eq!(deleted.expect("delete").status(), StatusCode::NO_CONTENT);
+    app.drain().await;
+    let manual = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({"text": "by hand"}),
+        )
+        .await;
+
+    // Assert: nothing reached the operator's GitHub; the comment is dead, the reply refused.
+    let leaked = github.received_requests().await.unwrap_or_default();
+    assert!(leaked.is_empty(), "{leaked:?}");
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "dead", "{action}");
+    assert!(
+        action["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("deleted"),
+        "{action}"
+    );
+    assert_error(&manual, StatusCode::CONFLICT, None);
+    assert!(
+        manual.1["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("deleted")
+    );
+}
+
+#[tokio::test]
 async fn a_sender_that_outlived_its_lease_cannot_undo_a_later_delivery() {
     // Arrange: a first sender claims the comment and stalls past its lease; a second one
     // takes the row over and delivers it.
