@@ -76,9 +76,14 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
     let unasked = (outcome == "dead" && row.action == "ask")
         .then(|| row.task_id.clone())
         .flatten();
-    state
-        .store
-        .write(move |db| {
+    let record = || {
+        let (id, event_id, unasked, attempt) = (
+            id.clone(),
+            event_id.clone(),
+            unasked.clone(),
+            attempt.clone(),
+        );
+        state.store.write(move |db| {
             let now = clock::now_ms();
             outbox::finish(db, &id, &attempt, now)?;
             if let Some(task_id) = &unasked {
@@ -93,8 +98,18 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
                 None => Ok(()),
             }
         })
-        .await
-        .context("record an attempt")?;
+    };
+    // The request went out: losing its record would have it sent again once the lease ends,
+    // so a write that failed (the database busy past its timeout) is tried again.
+    let mut tries = 1;
+    while let Err(e) = record().await {
+        if tries == RECORD_TRIES {
+            return Err(anyhow::Error::new(e).context("record an attempt"));
+        }
+        tracing::warn!(action = %id, error = %e, "recording an attempt failed; trying again");
+        tokio::time::sleep(Duration::from_millis(250 * tries)).await;
+        tries += 1;
+    }
     if let (Some(webhook_id), Some(event_id)) = (row.webhook_id.clone(), row.event_id.clone()) {
         let _ = state.changes.send(Change::Event {
             webhook_id,
@@ -106,6 +121,9 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
         outcome,
     })
 }
+
+/// How many times the record of a sent attempt is written before giving up on it.
+const RECORD_TRIES: u64 = 5;
 
 /// Sends until nothing is due. For tests and for draining at startup.
 pub async fn drain(state: &AppState) -> anyhow::Result<usize> {

@@ -277,7 +277,7 @@ struct Batch {
 
 impl Batch {
     fn begin(conn: &Connection) -> rusqlite::Result<Batch> {
-        exec(conn, "BEGIN")?;
+        exec(conn, "BEGIN IMMEDIATE")?;
         Ok(Batch {
             jobs: Vec::new(),
             guarded: false,
@@ -307,7 +307,7 @@ impl Batch {
                 exec(conn, "ROLLBACK")
             };
             let redone = rolled_back
-                .and_then(|()| exec(conn, "BEGIN"))
+                .and_then(|()| exec(conn, "BEGIN IMMEDIATE"))
                 .and_then(|()| {
                     self.guarded = true;
                     for job in &mut self.jobs {

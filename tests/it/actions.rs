@@ -637,3 +637,58 @@ async fn forwards_to_private_or_metadata_addresses_are_dead_lettered_and_ftp_is_
     assert_eq!(disabled, StatusCode::OK, "{command}");
     assert_eq!(command["enabled"], false);
 }
+
+#[tokio::test]
+async fn two_servers_on_one_database_record_every_attempt() {
+    // Arrange: `serve` and a second server on the same SQLite file (as `webhook-mcp stdio`
+    // beside it is), both sending from the one outbox to a channel that is down, so every
+    // attempt is a write racing the other server's.
+    let channel = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&channel)
+        .await;
+    let adjust = |c: &mut webhook_mcp::config::Config| {
+        c.allowed_target_hosts.push(channel.address().to_string());
+        c.retry_schedule = vec!["0s".into(), "0s".into()];
+    };
+    let first = crate::helpers::spawn_app_with(adjust).await;
+    let second = first.beside(adjust).await;
+    let url = format!("{}/hook", channel.uri());
+
+    // Act: both take messages at once.
+    let mut posts = tokio::task::JoinSet::new();
+    for i in 0..MESSAGES {
+        let app = if i % 2 == 0 { &first } else { &second };
+        let message = json!({"url": url, "kind": "slack", "text": format!("m{i}")});
+        posts.spawn(send_json(
+            app.api(Method::POST, "/api/messages").json(&message),
+        ));
+    }
+    let answers = posts.join_all().await;
+
+    // Assert: every message was taken, tried three times and each try recorded.
+    let mut ids = Vec::new();
+    for (status, body) in &answers {
+        assert_eq!(*status, StatusCode::ACCEPTED, "{body}");
+        ids.push(body["id"].as_str().expect("action id").to_string());
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while channel.received_requests().await.unwrap_or_default().len() < 3 * MESSAGES
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for id in ids {
+        let (_, action) = first.get_json(&format!("/api/actions/{id}")).await;
+        assert_eq!(action["status"], "dead", "{action}");
+        assert_eq!(action["attempts"], 3, "{action}");
+    }
+    assert_eq!(
+        channel.received_requests().await.unwrap_or_default().len(),
+        3 * MESSAGES
+    );
+}
+
+const MESSAGES: usize = 150;

@@ -67,6 +67,12 @@ impl TestApp {
         super::spawn_on(Arc::clone(&self.dir), adjust).await
     }
 
+    /// A second server on this one's database, as a `webhook-mcp stdio` beside `serve` would
+    /// be: its own writer and connections, so the two contend for SQLite's write lock.
+    pub async fn beside(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        super::spawn_on(Arc::clone(&self.dir), adjust).await
+    }
+
     /// POSTs a Jira admin webhook signed `X-Hub-Signature: sha256=<hex>`.
     pub async fn post_jira(&self, webhook_id: &str, body: &str, secret: &str) -> Response {
         self.client
