@@ -116,7 +116,7 @@ pub async fn require_api_key(
             )
             .await;
         }
-        return Ok(refuse_mcp(&bytes));
+        return Ok(refuse_mcp(&bytes, negotiated_version(&request)));
     }
 
     let reads_only = method == Method::GET || method == Method::HEAD;
@@ -173,7 +173,7 @@ fn api_allows(scope: Scope, method: &Method, path: &str) -> bool {
 /// A read-only key's refused MCP request. A single tool call is answered as a tool error, which
 /// MCP clients hand to the model ("this key is read-only", so it stops trying); an HTTP 403
 /// reaches the model, if at all, as "the server returned an error". Anything else is a 403.
-fn refuse_mcp(body: &[u8]) -> Response {
+fn refuse_mcp(body: &[u8], protocol: Option<String>) -> Response {
     let message = serde_json::from_slice::<Value>(body).ok().and_then(|m| {
         let tool = m
             .pointer("/params/name")
@@ -190,12 +190,27 @@ fn refuse_mcp(body: &[u8]) -> Response {
          tools, resources and prompts. Ask the server's owner for an admin key to make changes.",
         crate::service::quoted(&tool)
     );
-    axum::Json(serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": id,
-        "result": {"content": [{"type": "text", "text": text}], "isError": true},
-    }))
-    .into_response()
+    let mut result =
+        serde_json::json!({"content": [{"type": "text", "text": text}], "isError": true});
+    // From 2026-07-28 every result names its type, and clients (the Python SDK) require it;
+    // older peers never had the field.
+    if protocol.is_some_and(|v| v.as_str() >= RESULT_TYPE_SINCE) {
+        result["resultType"] = "complete".into();
+    }
+    axum::Json(serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
+}
+
+/// The first protocol version whose results carry `resultType`.
+const RESULT_TYPE_SINCE: &str = "2026-07-28";
+
+/// The protocol version the client speaks, from the header every request carries once it is
+/// negotiated (and, without sessions, on every request).
+fn negotiated_version(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn forbidden() -> ApiError {

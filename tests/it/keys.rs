@@ -323,25 +323,34 @@ async fn a_read_key_gets_a_tool_error_from_mcp_for_a_tool_that_changes_something
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
                       "params": {"name": "delete_webhook", "arguments": {"webhook_id": "gh"}}});
 
-    // Act
-    let response = app
-        .client
-        .post(app.url("/mcp"))
-        .bearer_auth(&read)
-        .header("accept", "application/json, text/event-stream")
-        .json(&body)
-        .send()
-        .await
-        .expect("POST /mcp");
+    // Act: once at the current protocol, once at an older one.
+    let mut answers = Vec::new();
+    for version in ["2026-07-28", "2025-06-18"] {
+        let response = app
+            .client
+            .post(app.url("/mcp"))
+            .bearer_auth(&read)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", version)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST /mcp");
+        assert_eq!(response.status(), StatusCode::OK);
+        answers.push(response.json::<Value>().await.expect("JSON-RPC"));
+    }
 
-    // Assert: a JSON-RPC answer to the call, marked as a tool error; the refusal is audited.
-    assert_eq!(response.status(), StatusCode::OK);
-    let answer: Value = response.json().await.expect("JSON-RPC");
-    assert_eq!(answer["id"], 1, "{answer}");
-    assert_eq!(answer["result"]["isError"], true, "{answer}");
-    assert!(answer.to_string().contains("read-only"), "{answer}");
+    // Assert: a JSON-RPC answer to the call, marked as a tool error, shaped for the version
+    // spoken (2026-07-28 results name their type); the refusal is audited.
+    for answer in &answers {
+        assert_eq!(answer["id"], 1, "{answer}");
+        assert_eq!(answer["result"]["isError"], true, "{answer}");
+        assert!(answer.to_string().contains("read-only"), "{answer}");
+    }
+    assert_eq!(answers[0]["result"]["resultType"], "complete");
+    assert!(answers[1]["result"].get("resultType").is_none());
     let entries = audit_entries(&app, "actor=agent-reader").await;
-    assert_eq!(entries.len(), 1, "the attempt is audited: {entries:?}");
+    assert_eq!(entries.len(), 2, "each attempt is audited: {entries:?}");
     assert_eq!(entries[0]["action"], "mcp delete_webhook");
     assert_eq!(entries[0]["status"], 403);
     assert_eq!(
