@@ -31,8 +31,6 @@ use crate::service::auth::{KeyInfo, Scope};
 
 /// The largest `/mcp` body this layer reads to classify and audit a request.
 const MAX_INSPECTED_BODY: usize = 4 * 1024 * 1024;
-/// How long a client may take to send the body this layer reads.
-const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The actor recorded when the server runs with `--no-auth`.
 const NO_AUTH_ACTOR: &str = "no-auth";
 
@@ -91,7 +89,7 @@ pub async fn require_api_key(
             // GET (the server's event stream) and DELETE (end a session) change nothing.
             return Ok(next.run(request).await);
         }
-        let (request, bytes) = buffer(request, MAX_INSPECTED_BODY).await?;
+        let (request, bytes) = buffer(request, MAX_INSPECTED_BODY, body_timeout(&state)).await?;
         if let Some(refusal) = super::jsonrpc::check(&bytes) {
             return Ok(refusal.into_response());
         }
@@ -127,7 +125,7 @@ pub async fn require_api_key(
             Err(forbidden())
         };
     }
-    let (request, bytes) = buffer(request, API_MAX_BODY_BYTES).await?;
+    let (request, bytes) = buffer(request, API_MAX_BODY_BYTES, body_timeout(&state)).await?;
     let response = if api_allows(key.scope, &method, &path) {
         next.run(request).await
     } else {
@@ -221,25 +219,32 @@ fn forbidden() -> ApiError {
     )
 }
 
-/// Reads the whole body (at most `max` bytes, within [`BODY_READ_TIMEOUT`]) and rebuilds the
+/// How long a client may take to send the body this layer reads: this layer sits outside the
+/// request timeout (which leaves MCP's long-lived streams alone), so it applies the same bound.
+fn body_timeout(state: &AppState) -> std::time::Duration {
+    std::time::Duration::from_secs(state.config.request_timeout_secs)
+}
+
+/// Reads the whole body (at most `max` bytes, within `timeout`) and rebuilds the
 /// request with the same bytes. A body declared larger is refused before any of it is read,
 /// so a client waiting on `Expect: 100-continue` hears 413 instead of being invited to send.
-async fn buffer(request: Request, max: usize) -> Result<(Request, Bytes), ApiError> {
+async fn buffer(
+    request: Request,
+    max: usize,
+    timeout: std::time::Duration,
+) -> Result<(Request, Bytes), ApiError> {
     let too_large = || super::body_limit::too_large(max);
     if super::body_limit::declared_length(&request).is_some_and(|n| n > max as u64) {
         return Err(too_large());
     }
     let (parts, body) = request.into_parts();
-    let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, max))
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, max))
         .await
         .map_err(|_| {
             ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "body_timeout",
-                format!(
-                    "the body did not arrive within {} seconds",
-                    BODY_READ_TIMEOUT.as_secs()
-                ),
+                format!("the body did not arrive within {} s", timeout.as_secs()),
             )
         })?;
     let bytes = read.map_err(|e| {

@@ -155,6 +155,37 @@ async fn errors_the_framework_answers_itself_are_json_too() {
     );
 }
 
+#[tokio::test]
+async fn a_slow_api_or_mcp_body_gets_408_within_the_request_timeout() {
+    // Arrange
+    let app = spawn_app_with(|c| c.request_timeout_secs = 1).await;
+    let started = std::time::Instant::now();
+
+    // Act: each sends its headers and the start of a body, then nothing.
+    let mut answers = Vec::new();
+    for path in ["/api/webhooks", "/mcp"] {
+        let mut slow = TcpStream::connect(app.addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"a\":",
+            crate::helpers::API_KEY
+        );
+        slow.write_all(head.as_bytes()).await.expect("write");
+        answers.push(until_closed(&mut slow, Duration::from_secs(10)).await.0);
+    }
+
+    // Assert: both cut off after the configured second, not a fixed half minute.
+    for answer in &answers {
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("within 1 s"), "{answer}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// The real binary started with a low open-file limit (`ulimit -n`), the default cap of 4096
 /// connections, and its log.
 struct LowLimitServer {
