@@ -47,8 +47,11 @@ impl Limits {
     }
 
     /// The client's address: the peer, or — only when the peer is a trusted proxy — the
-    /// right-most `X-Forwarded-For` address that is not itself a trusted proxy.
+    /// right-most `X-Forwarded-For` address that is not itself a trusted proxy. IPv4 peers of
+    /// a dual-stack listener (`[::]`) arrive as `::ffff:a.b.c.d`, and proxies on one forward
+    /// them so; both are taken as the IPv4 address, which is what allowlists name.
     pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+        let peer = peer.to_canonical();
         if !self.is_trusted(peer) {
             return peer;
         }
@@ -57,7 +60,8 @@ impl Limits {
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse().ok())
+            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+            .map(|ip| ip.to_canonical())
             .collect();
         forwarded
             .into_iter()
@@ -235,6 +239,28 @@ mod tests {
         );
         assert_eq!(limits.client_ip(peer_other, &h), peer_other);
         assert_eq!(limits.client_ip(peer_proxy, &HeaderMap::new()), peer_proxy);
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_are_taken_as_ipv4() {
+        let limits = Limits::new(None, None, vec![parse_net("10.0.0.0/8").expect("net")], 10);
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let cases = [
+            // (peer, X-Forwarded-For, client)
+            ("::ffff:203.0.113.9", None, "203.0.113.9"),
+            ("::ffff:10.1.1.1", Some("198.51.100.7"), "198.51.100.7"),
+            ("10.1.1.1", Some("::ffff:198.51.100.7"), "198.51.100.7"),
+            (
+                "10.1.1.1",
+                Some("198.51.100.7, ::ffff:10.2.2.2"),
+                "198.51.100.7",
+            ),
+            ("2001:db8::1", None, "2001:db8::1"),
+        ];
+        for (peer, xff, client) in cases {
+            let h = xff.map(headers).unwrap_or_default();
+            assert_eq!(limits.client_ip(ip(peer), &h), ip(client), "{peer} {xff:?}");
+        }
     }
 
     #[test]

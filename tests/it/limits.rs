@@ -189,6 +189,8 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
     };
     assert_eq!(send("192.30.252.10", "d-1").await, StatusCode::OK);
     assert_eq!(send("8.8.8.8", "d-2").await, StatusCode::FORBIDDEN);
+    // A proxy on a dual-stack socket forwards IPv4 clients as IPv4-mapped IPv6.
+    assert_eq!(send("::ffff:192.30.252.11", "d-4").await, StatusCode::OK);
 
     // Without trust, the header is ignored and the loopback peer is the client.
     let untrusted = spawn_app().await;
