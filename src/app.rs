@@ -61,9 +61,18 @@ impl AppState {
 }
 
 /// Opens the store and API keys; returns the state and a key generated on first start.
+/// Whether starting without any admin key makes one (`serve`, whose `/api` and `/mcp` need
+/// one) or leaves the keys as they are (`stdio`, which has no HTTP side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirstKey {
+    Generate,
+    Leave,
+}
+
 pub async fn state(
     config: Config,
     public_base_url: String,
+    keys: FirstKey,
 ) -> anyhow::Result<(AppState, Option<String>)> {
     if config.no_auth && !config.listen.ip().is_loopback() {
         anyhow::bail!(
@@ -74,9 +83,13 @@ pub async fn state(
     }
     let store = Store::open(&config.database)
         .with_context(|| format!("open database {}", config.database.display()))?;
-    let (api_keys, generated) = ApiKeys::bootstrap(&store, config.api_key.as_deref())
-        .await
-        .context("load API keys")?;
+    let (api_keys, generated) = ApiKeys::bootstrap(
+        &store,
+        config.api_key.as_deref(),
+        keys == FirstKey::Generate,
+    )
+    .await
+    .context("load API keys")?;
     config
         .retry_delays()
         .map_err(|e| anyhow::anyhow!("WEBHOOK_MCP_RETRY_SCHEDULE: {e}"))?;
@@ -140,7 +153,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .public_base_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let (state, generated_api_key) = state(config, base).await?;
+    let (state, generated_api_key) = state(config, base, FirstKey::Generate).await?;
     Ok(App {
         listener,
         state,
@@ -244,10 +257,9 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
         .public_base_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.listen));
-    let (state, generated) = state(config, base).await?;
-    if let Some(key) = generated {
-        eprintln!("webhook-mcp: generated API key for /api and /mcp (shown once): {key}");
-    }
+    // Whoever starts stdio already holds the database; a key made here would only be printed
+    // into an MCP client's log, and `serve` makes its own on its first start.
+    let (state, _) = state(config, base, FirstKey::Leave).await?;
     let reply_timeout =
         crate::agents::reply_timeout::of(&state.config).map_err(anyhow::Error::msg)?;
     let hub = Arc::new(Hub::default());

@@ -84,16 +84,20 @@ pub struct ApiKeys {
 
 impl ApiKeys {
     /// Loads the stored keys and adds the configured one. With no configured key and no
-    /// active stored admin key, generates an admin key, stores its hash and returns the key so
-    /// the caller can show it once.
+    /// active stored admin key, and if asked to, generates an admin key, stores its hash and
+    /// returns the key so the caller can show it once.
     pub async fn bootstrap(
         store: &Store,
         configured: Option<&str>,
+        generate: bool,
     ) -> Result<(ApiKeys, Option<String>), StoreError> {
         let configured = configured.filter(|k| !k.is_empty()).map(hash);
         let stored = store.read(api_keys::active).await?;
         let mut generated = None;
-        if configured.is_none() && !stored.iter().any(|k| k.scope == Scope::Admin.as_str()) {
+        if generate
+            && configured.is_none()
+            && !stored.iter().any(|k| k.scope == Scope::Admin.as_str())
+        {
             let key = new_key();
             let digest = hash(&key);
             store

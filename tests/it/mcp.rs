@@ -363,7 +363,7 @@ async fn the_stdio_server_serves_the_same_tools_on_the_same_database() {
             c.arg("stdio")
                 .arg("--database")
                 .arg(&db)
-                .env("WEBHOOK_MCP_API_KEY", "k")
+                .env_remove("WEBHOOK_MCP_API_KEY")
                 .env("RUST_LOG", "warn");
         }),
     )
@@ -402,6 +402,12 @@ async fn the_stdio_server_serves_the_same_tools_on_the_same_database() {
         )
         .expect("count");
     assert_eq!(n, 1);
+    // stdio has no use for an HTTP key, so it made none (an admin key nobody saw, printed
+    // into an MCP client's log, would open /api to whoever reads that log).
+    let keys: i64 = conn
+        .query_row("SELECT COUNT(*) FROM api_keys", [], |r| r.get(0))
+        .expect("count keys");
+    assert_eq!(keys, 0);
 
     // With no API key in front of stdio, its changes are audited as `stdio`; reads are not.
     let mut audited = conn
