@@ -132,9 +132,10 @@ pub async fn execute(
             .map(|a| Outcome::Replied(format!("queued as {}", a.id)))
         }
         "get_event" => match &task.event_id {
-            Some(id) => events::get(state, id)
-                .await
-                .map(|e| Outcome::Text(serde_json::to_string(&e).unwrap_or_default())),
+            Some(id) => events::get(state, id).await.map(|e| {
+                let e = e.cut_for_model(events::SHOWN_BODY_BYTES);
+                Outcome::Text(serde_json::to_string(&e).unwrap_or_default())
+            }),
             None => return Outcome::Text("error: this task has no event".into()),
         },
         "list_events" => {

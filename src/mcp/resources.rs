@@ -61,7 +61,10 @@ pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResponse, E
         .map_err(internal)?;
         serde_json::to_string_pretty(&page)
     } else if let Some(id) = uri.strip_prefix("event://") {
-        let event = events::get(state, id).await.map_err(|e| not_found(uri, e))?;
+        let event = events::get(state, id)
+            .await
+            .map_err(|e| not_found(uri, e))?
+            .cut_for_model(events::SHOWN_BODY_BYTES);
         serde_json::to_string_pretty(&event)
     } else {
         return Err(ErrorData::resource_not_found(

@@ -330,7 +330,8 @@ impl McpServer {
     ) -> Result<CallToolResult, String> {
         let event = events::get(&self.state, &args.event_id)
             .await
-            .map_err(tool_error)?;
+            .map_err(tool_error)?
+            .cut_for_model(events::SHOWN_BODY_BYTES);
         let s = &event.summary;
         done(
             format!(

@@ -75,14 +75,48 @@ pub struct EventDetail {
     pub body_size: i64,
     /// The body as JSON (form bodies decoded); null when it is not JSON.
     pub payload: Value,
-    /// The body as text, when it could not be read as JSON.
+    /// The body as text, when it could not be read as JSON (or was cut for a model).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_text: Option<String>,
+    /// Set when the body was too large to show a model whole: how it was cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_cut: Option<String>,
     pub remote_addr: Option<String>,
     /// What the event's commands (and any manual replies) sent, with every attempt.
     pub actions: Vec<ActionDetail>,
     /// The tasks the event created.
     pub tasks: Vec<TaskSummary>,
+}
+
+/// How much of a body MCP and the agents' tools show a model. A context holds a few hundred
+/// KB at most, and MCP clients refuse a message over 1 MB (the Python SDK's stream limit),
+/// which a tool result carrying a 1 MB payload twice (text and structured) would exceed.
+pub const SHOWN_BODY_BYTES: usize = 100 * 1024;
+
+impl EventDetail {
+    /// The event as a model is shown it: a body over `max` bytes becomes the first `max`
+    /// bytes of its JSON (or text), as text, with `body_cut` saying so and where the rest is.
+    pub fn cut_for_model(mut self, max: usize) -> EventDetail {
+        let whole = match &self.body_text {
+            Some(text) => text.clone(),
+            None => serde_json::to_string(&self.payload).unwrap_or_default(),
+        };
+        if whole.len() <= max {
+            return self;
+        }
+        let end = (0..=max)
+            .rev()
+            .find(|i| whole.is_char_boundary(*i))
+            .unwrap_or(0);
+        self.body_cut = Some(format!(
+            "the body ({} bytes) is too large to show whole: `body_text` holds its first {end} \
+             bytes, and GET /api/events/{} returns all of it",
+            self.body_size, self.summary.id
+        ));
+        self.payload = Value::Null;
+        self.body_text = Some(whole[..end].to_string());
+        self
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -277,6 +311,7 @@ pub async fn get(state: &AppState, id: &str) -> Result<EventDetail, ServiceError
         body_size: row.body_size,
         payload,
         body_text,
+        body_cut: None,
         remote_addr: row.remote_addr.clone(),
         actions,
         tasks,

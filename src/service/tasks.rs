@@ -177,14 +177,22 @@ pub async fn claim(
     };
     let event = match &task.event_id {
         Some(id) => events::get(state, id).await.ok().map(|e| {
-            json!({
+            // The claim is answered to a model's client: a body too large for it would lose
+            // the answer while the task stays leased.
+            let e = e.cut_for_model(events::SHOWN_BODY_BYTES);
+            let mut event = json!({
                 "id": e.summary.id,
                 "event_type": e.summary.event_type,
                 "provider": e.summary.provider,
                 "source": e.summary.source,
                 "received_at": e.summary.received_at,
                 "payload": e.payload,
-            })
+            });
+            if let Some(cut) = e.body_cut {
+                event["body_text"] = e.body_text.into();
+                event["body_cut"] = cut.into();
+            }
+            event
         }),
         None => None,
     };

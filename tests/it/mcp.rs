@@ -824,3 +824,56 @@ async fn subscribing_without_a_session_or_to_nothing_is_refused_not_silently_acc
     let nothing = nothing.expect_err("no such event").to_string();
     assert!(nothing.contains("nope"), "{nothing}");
 }
+
+#[tokio::test]
+async fn a_large_event_is_shown_cut_so_its_tool_results_stay_readable() {
+    // Arrange: a 600 KB issue (the receiver takes up to 1 MB) whose command makes a task.
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    let gh = structured(&issues_webhook(&client).await);
+    let secret = gh["webhook"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    let added = call(
+        &client,
+        "add_command",
+        json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "create_task",
+               "agent": "big"}),
+    )
+    .await;
+    assert_eq!(added.is_error, Some(false), "{}", text(&added));
+    let mut issue: Value =
+        serde_json::from_str(&crate::helpers::issue_opened("o/r", 1, &[])).expect("json");
+    issue["issue"]["body"] = "x".repeat(600 * 1024).into();
+    let answer = app
+        .post_github("gh", "issues", "big-1", &issue.to_string(), &secret)
+        .await;
+    let accepted: Value = answer.json().await.expect("json");
+    let event_id = accepted["event_id"].as_str().expect("event_id").to_string();
+
+    // Act
+    let event = call(&client, "get_event", json!({"event_id": event_id})).await;
+    let claimed = call(&client, "claim_task", json!({"agent": "big"})).await;
+
+    // Assert: both answers fit comfortably under MCP clients' 1 MB message limit, say the
+    // body was cut and where to read it whole; the whole body is still kept.
+    for result in [&event, &claimed] {
+        assert_eq!(result.is_error, Some(false), "{}", text(result));
+        let size = serde_json::to_string(result).expect("json").len();
+        assert!(size < 400 * 1024, "{size} bytes");
+    }
+    let shown = structured(&event);
+    let cut = shown["body_cut"].as_str().expect("body_cut");
+    assert!(
+        cut.contains(&format!("GET /api/events/{event_id}")),
+        "{cut}"
+    );
+    assert!(shown["body_text"].as_str().expect("text").starts_with('{'));
+    let task = structured(&claimed);
+    assert!(task["event"]["body_cut"].is_string(), "{task}");
+    let (_, whole) = app.get_json(&format!("/api/events/{event_id}")).await;
+    assert_eq!(whole["payload"]["issue"]["body"], issue["issue"]["body"]);
+    assert!(whole.get("body_cut").is_none());
+    client.cancel().await.ok();
+}
