@@ -5,6 +5,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
+mod lenient;
+
 use crate::service::commands::CommandIn;
 use crate::service::events::EventQuery;
 use crate::service::webhooks::{RotateIn, WebhookIn, WebhookPatch};
@@ -30,7 +32,7 @@ pub struct CreateWebhookArgs {
     /// Provider options: {"tolerance_secs": 300} for timestamped schemes; for custom:
     /// {"custom": {"mode": "hmac"|"token", "header", "prefix", "encoding": "hex"|"base64",
     /// "event_type_pointer", "event_type_header", "delivery_id_header", ...}}.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::json_in_text")]
     pub options: Option<Value>,
 }
 
@@ -68,7 +70,7 @@ pub struct UpdateWebhookArgs {
     pub enabled: Option<bool>,
     /// Options to change: each option given replaces the stored one whole (credentials are
     /// merged token by token), an option set to null is removed, the others stay.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::json_in_text")]
     pub options: Option<Value>,
 }
 
@@ -134,10 +136,10 @@ pub struct AddCommandArgs {
     /// Filters, all of which must hold: labels, label, body_contains, channel, sender, author
     /// (string or list), {"field": "issue.user.login", "equals"|"not_equals"|"in"|"contains"|
     /// "regex"|"exists"|"gt"|"lt": ...}, and all / any / not.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::json_in_text")]
     pub conditions: Option<Value>,
     /// For forward and post_message: {"url": "...", "secret"?, "kind"?}.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::target")]
     pub target: Option<Value>,
     /// Higher runs first (default 0).
     #[serde(default)]
@@ -189,10 +191,10 @@ pub struct UpdateCommandArgs {
     #[serde(default)]
     pub template: Option<String>,
     /// New conditions (replace the old ones).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::json_in_text")]
     pub conditions: Option<Value>,
     /// New target.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::target")]
     pub target: Option<Value>,
     /// New priority.
     #[serde(default)]
@@ -250,10 +252,10 @@ pub struct ListEventsArgs {
     #[serde(default)]
     pub status: Option<String>,
     /// Only events at or after this time (RFC 3339 or unix seconds).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text_or_number")]
     pub since: Option<String>,
     /// Only events before this time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text_or_number")]
     pub until: Option<String>,
     /// Page size 1-200 (default 20).
     #[serde(default)]
@@ -295,11 +297,11 @@ pub struct TestWebhookArgs {
     #[serde(default)]
     pub event_type: Option<String>,
     /// Payload to send instead of the built-in sample (a JSON object as the provider sends).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::json_in_text")]
     pub payload: Option<Value>,
     /// Also queue the matched commands' actions and tasks for real (a comment on the issue the
     /// payload names, a forward, an agent task). Default false: only report what they would do.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::null_as_default")]
     pub run_actions: bool,
 }
 
@@ -345,7 +347,7 @@ pub struct PostMessageArgs {
     #[serde(default)]
     pub kind: Option<String>,
     /// Telegram only: the chat to post in.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::text_or_number")]
     pub chat_id: Option<String>,
     /// The event this message is about, so the event log shows it.
     #[serde(default)]

@@ -877,3 +877,71 @@ async fn a_large_event_is_shown_cut_so_its_tool_results_stay_readable() {
     assert!(whole.get("body_cut").is_none());
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn what_models_send_instead_of_the_schemas_types_is_taken_as_meant() {
+    // Arrange: nothing is sent (the message would go to api.telegram.org).
+    let app = crate::helpers::spawn_app_with(|c| c.worker = false).await;
+    let client = connect(&app).await;
+    issues_webhook(&client).await;
+
+    // Act: objects written out as JSON strings, a bare URL for a target, numbers for a chat id
+    // and a time, null for a flag.
+    let calls = [
+        (
+            "add_command",
+            json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "comment",
+                   "template": "Hi", "conditions": "{\"labels\": [\"bug\"]}"}),
+        ),
+        (
+            "add_command",
+            json!({"webhook_id": "gh", "trigger": "issues.closed", "action": "forward",
+                   "target": "https://hooks.example.com/closed"}),
+        ),
+        (
+            "test_webhook",
+            json!({"webhook_id": "gh", "run_actions": null,
+                   "payload": "{\"action\": \"opened\", \"issue\": {\"number\": 1, \"title\": \"t\", \"labels\": [{\"name\": \"bug\"}], \"user\": {\"login\": \"u\"}}, \"repository\": {\"full_name\": \"o/r\"}}"}),
+        ),
+        (
+            "list_events",
+            json!({"webhook_id": "gh", "since": 1_700_000_000}),
+        ),
+        (
+            "post_message",
+            json!({"url": "https://api.telegram.org/bot1:x/sendMessage", "chat_id": -100123,
+                   "text": "hi"}),
+        ),
+    ];
+    let mut results = Vec::new();
+    for (tool, args) in calls {
+        results.push((tool, call(&client, tool, args).await));
+    }
+
+    // Assert
+    for (tool, result) in &results {
+        assert_eq!(result.is_error, Some(false), "{tool}: {}", text(result));
+    }
+    let (_, commands) = app.get_json("/api/webhooks/gh/commands").await;
+    let commands = commands["commands"].as_array().expect("commands").clone();
+    assert_eq!(commands[0]["conditions"], json!({"labels": ["bug"]}));
+    assert_eq!(
+        commands[1]["target"]["url"],
+        "https://hooks.example.com/closed"
+    );
+    let tested = structured(&results[2].1);
+    assert_eq!(
+        tested["matched"].as_array().map(Vec::len),
+        Some(1),
+        "{tested}"
+    );
+    let message = structured(&results[4].1);
+    let (_, action) = app
+        .get_json(&format!(
+            "/api/actions/{}",
+            message["id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(action["target"], "telegram chat -100123", "{action}");
+    client.cancel().await.ok();
+}

@@ -1,0 +1,159 @@
+//! What models send instead of the schema's types, taken as meant: `null` for a flag, a number
+//! for an id or a time, an object written out as a JSON string, a URL for a target. Anything
+//! else still fails with the field named, as before.
+
+use serde::Deserialize;
+use serde::de::{Deserializer, Error};
+use serde_json::Value;
+
+/// `null` as the type's default (models send every optional field, often as null).
+pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A string, or a number written as one (Telegram chat ids and unix times are numbers).
+pub fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(other) => Err(D::Error::custom(format!(
+            "expected a string or a number, got {}",
+            kind(&other)
+        ))),
+    }
+}
+
+/// A JSON value, or the same value written out as a JSON string (`"{\"labels\": [\"bug\"]}"`).
+pub fn json_in_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Ok(Option::<Value>::deserialize(d)?.map(unwrap_json_text))
+}
+
+/// A target object, or its JSON as a string, or just the URL.
+pub fn target<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Ok(json_in_text(d)?.map(|v| match v {
+        Value::String(url) => serde_json::json!({ "url": url }),
+        other => other,
+    }))
+}
+
+fn unwrap_json_text(value: Value) -> Value {
+    match &value {
+        Value::String(s) if s.trim_start().starts_with(['{', '[']) => {
+            serde_json::from_str(s).unwrap_or(value)
+        }
+        _ => value,
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+    use serde_json::{Value, json};
+
+    #[derive(Debug, Deserialize)]
+    struct Args {
+        #[serde(default, deserialize_with = "super::null_as_default")]
+        flag: bool,
+        #[serde(default, deserialize_with = "super::text_or_number")]
+        id: Option<String>,
+        #[serde(default, deserialize_with = "super::json_in_text")]
+        conditions: Option<Value>,
+        #[serde(default, deserialize_with = "super::target")]
+        target: Option<Value>,
+    }
+
+    fn parse(v: Value) -> Result<Args, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn what_models_send_is_taken_as_meant() {
+        let cases = [
+            (json!({}), false, None, None, None),
+            (
+                json!({"flag": null, "id": null, "conditions": null, "target": null}),
+                false,
+                None,
+                None,
+                None,
+            ),
+            (
+                json!({"flag": true, "id": -1001234}),
+                true,
+                Some("-1001234"),
+                None,
+                None,
+            ),
+            (json!({"id": "abc"}), false, Some("abc"), None, None),
+            (
+                json!({"conditions": "{\"labels\": [\"bug\"]}"}),
+                false,
+                None,
+                Some(json!({"labels": ["bug"]})),
+                None,
+            ),
+            (
+                json!({"conditions": "not json"}),
+                false,
+                None,
+                Some(json!("not json")),
+                None,
+            ),
+            (
+                json!({"conditions": "{broken"}),
+                false,
+                None,
+                Some(json!("{broken")),
+                None,
+            ),
+            (
+                json!({"target": "https://hooks.example.com/x"}),
+                false,
+                None,
+                None,
+                Some(json!({"url": "https://hooks.example.com/x"})),
+            ),
+            (
+                json!({"target": "{\"url\": \"https://a.example\", \"kind\": \"slack\"}"}),
+                false,
+                None,
+                None,
+                Some(json!({"url": "https://a.example", "kind": "slack"})),
+            ),
+        ];
+        for (input, flag, id, conditions, target) in cases {
+            let args = parse(input.clone()).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(args.flag, flag, "{input}");
+            assert_eq!(args.id.as_deref(), id, "{input}");
+            assert_eq!(args.conditions, conditions, "{input}");
+            assert_eq!(args.target, target, "{input}");
+        }
+    }
+
+    #[test]
+    fn other_shapes_still_fail() {
+        for input in [
+            json!({"flag": "yes"}),
+            json!({"id": [1]}),
+            json!({"id": {"a": 1}}),
+        ] {
+            assert!(parse(input.clone()).is_err(), "{input}");
+        }
+    }
+}
