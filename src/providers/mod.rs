@@ -7,6 +7,7 @@
 
 mod common;
 pub mod custom;
+pub mod event_names;
 mod github;
 mod gitlab;
 mod jira;

@@ -251,9 +251,18 @@ fn required(value: Option<String>, field: &str) -> Result<String, ServiceError> 
 /// here runs its agent.
 fn presented_with_warnings(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> CommandOut {
     let mut out = present(row);
+    out.warnings.extend(trigger_warning(hook, row));
     out.warnings.extend(template_warning(hook, row));
     out.warnings.extend(agent_warning(state, row));
     out
+}
+
+/// A trigger no event of the webhook's provider can match (GitLab's `issues.opened` is
+/// `issue.open`). Not refused: the lists are GitHub's and GitLab's documented names, and a new
+/// name may come before this server knows it.
+fn trigger_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
+    let provider: Provider = hook.provider.parse().ok()?;
+    crate::providers::event_names::unknown_trigger(provider, &row.trigger)
 }
 
 /// An agent the built-in runner does not run (a typo, often) gets tasks nobody here takes.

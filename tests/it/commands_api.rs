@@ -83,6 +83,55 @@ async fn a_template_that_does_not_render_with_the_sample_payload_is_saved_with_a
 }
 
 #[tokio::test]
+async fn a_trigger_the_provider_never_sends_is_saved_with_a_warning_naming_the_fix() {
+    // Arrange: a GitLab webhook, given GitHub's names, and a GitHub one given GitLab's tense.
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gl", "name": "GitLab", "provider": "gitlab"}))
+        .await;
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+    let comment =
+        |trigger: &str| json!({"trigger": trigger, "action": "comment", "template": "Hi"});
+    let add_to = |hook: &'static str, body: serde_json::Value| {
+        let app = &app;
+        async move {
+            send_json(
+                app.api(Method::POST, &format!("/api/webhooks/{hook}/commands"))
+                    .json(&body),
+            )
+            .await
+        }
+    };
+
+    // Act
+    let wrong_provider = add_to("gl", comment("issues.opened")).await;
+    let wrong_tense = add_to("gh", comment("pull_request.open")).await;
+    let right = add_to("gl", comment("issue.open")).await;
+
+    // Assert: all saved; the two that can never fire say what would.
+    for (status, body) in [&wrong_provider, &wrong_tense, &right] {
+        assert_eq!(*status, StatusCode::CREATED, "{body}");
+    }
+    let warning = |answer: &(StatusCode, serde_json::Value)| {
+        answer.1["warnings"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        warning(&wrong_provider).contains("`issue.open`"),
+        "{:?}",
+        wrong_provider
+    );
+    assert!(
+        warning(&wrong_tense).contains("`pull_request.opened`"),
+        "{:?}",
+        wrong_tense
+    );
+    assert!(right.1.get("warnings").is_none(), "{:?}", right);
+}
+
+#[tokio::test]
 async fn a_task_for_an_agent_the_built_in_runner_does_not_run_is_saved_with_a_warning() {
     // Arrange: the runner is on (planning and brain, the default agents).
     let app = crate::helpers::spawn_app_with(|c| {

@@ -1,0 +1,294 @@
+//! The event types GitHub and GitLab send, so a command whose trigger can never match (the
+//! other provider's name, the wrong tense) is saved with a warning naming the likely fix. Only
+//! these two: their names are a closed, documented set that models mix up; other providers'
+//! sets are open (custom, Standard Webhooks) or too large to list usefully (Stripe).
+
+use super::Provider;
+
+/// GitHub's `X-GitHub-Event` names.
+const GITHUB_EVENTS: &[&str] = &[
+    "branch_protection_configuration",
+    "branch_protection_rule",
+    "check_run",
+    "check_suite",
+    "code_scanning_alert",
+    "commit_comment",
+    "create",
+    "custom_property",
+    "custom_property_values",
+    "delete",
+    "dependabot_alert",
+    "deploy_key",
+    "deployment",
+    "deployment_protection_rule",
+    "deployment_review",
+    "deployment_status",
+    "discussion",
+    "discussion_comment",
+    "fork",
+    "github_app_authorization",
+    "gollum",
+    "installation",
+    "installation_repositories",
+    "installation_target",
+    "issue_comment",
+    "issue_dependencies",
+    "issues",
+    "label",
+    "marketplace_purchase",
+    "member",
+    "membership",
+    "merge_group",
+    "meta",
+    "milestone",
+    "org_block",
+    "organization",
+    "package",
+    "page_build",
+    "personal_access_token_request",
+    "ping",
+    "project",
+    "project_card",
+    "project_column",
+    "projects_v2",
+    "projects_v2_item",
+    "projects_v2_status_update",
+    "public",
+    "pull_request",
+    "pull_request_review",
+    "pull_request_review_comment",
+    "pull_request_review_thread",
+    "push",
+    "registry_package",
+    "release",
+    "repository",
+    "repository_advisory",
+    "repository_dispatch",
+    "repository_import",
+    "repository_ruleset",
+    "repository_vulnerability_alert",
+    "secret_scanning_alert",
+    "secret_scanning_alert_location",
+    "secret_scanning_scan",
+    "security_advisory",
+    "security_and_analysis",
+    "sponsorship",
+    "star",
+    "status",
+    "sub_issues",
+    "team",
+    "team_add",
+    "watch",
+    "workflow_dispatch",
+    "workflow_job",
+    "workflow_run",
+];
+
+/// The actions of the GitHub events commands most often trigger on.
+const GITHUB_ACTIONS: &[(&str, &[&str])] = &[
+    (
+        "issues",
+        &[
+            "assigned",
+            "closed",
+            "deleted",
+            "demilestoned",
+            "edited",
+            "labeled",
+            "locked",
+            "milestoned",
+            "opened",
+            "pinned",
+            "reopened",
+            "transferred",
+            "typed",
+            "unassigned",
+            "unlabeled",
+            "unlocked",
+            "unpinned",
+            "untyped",
+        ],
+    ),
+    ("issue_comment", &["created", "deleted", "edited"]),
+    (
+        "pull_request",
+        &[
+            "assigned",
+            "auto_merge_disabled",
+            "auto_merge_enabled",
+            "closed",
+            "converted_to_draft",
+            "demilestoned",
+            "dequeued",
+            "edited",
+            "enqueued",
+            "labeled",
+            "locked",
+            "milestoned",
+            "opened",
+            "ready_for_review",
+            "reopened",
+            "review_request_removed",
+            "review_requested",
+            "synchronize",
+            "unassigned",
+            "unlabeled",
+            "unlocked",
+        ],
+    ),
+    ("pull_request_review", &["dismissed", "edited", "submitted"]),
+    (
+        "pull_request_review_comment",
+        &["created", "deleted", "edited"],
+    ),
+];
+
+/// GitLab's `object_kind`s (the receiver types an event `object_kind.action`).
+const GITLAB_EVENTS: &[&str] = &[
+    "access_token",
+    "build",
+    "deployment",
+    "emoji",
+    "feature_flag",
+    "issue",
+    "merge_request",
+    "milestone",
+    "note",
+    "pipeline",
+    "push",
+    "release",
+    "tag_push",
+    "vulnerability",
+    "wiki_page",
+    "work_item",
+];
+
+const GITLAB_ACTIONS: &[(&str, &[&str])] = &[
+    ("issue", &["open", "close", "reopen", "update"]),
+    ("work_item", &["open", "close", "reopen", "update"]),
+    (
+        "merge_request",
+        &[
+            "open",
+            "close",
+            "reopen",
+            "update",
+            "approved",
+            "unapproved",
+            "approval",
+            "unapproval",
+            "merge",
+        ],
+    ),
+    ("milestone", &["create", "close", "reopen", "delete"]),
+    ("wiki_page", &["create", "update", "delete"]),
+];
+
+/// Why `trigger` can never match an event `provider` sends, with the likely fix; `None` when
+/// it can, or when the provider's names are not listed here.
+pub fn unknown_trigger(provider: Provider, trigger: &str) -> Option<String> {
+    let (name, events, actions) = match provider {
+        Provider::GitHub => ("GitHub", GITHUB_EVENTS, GITHUB_ACTIONS),
+        Provider::GitLab => ("GitLab", GITLAB_EVENTS, GITLAB_ACTIONS),
+        _ => return None,
+    };
+    let (event, action) = match trigger.split_once('.') {
+        Some((event, action)) => (event, Some(action)),
+        None => (trigger, None),
+    };
+    if event.contains('*') {
+        return None;
+    }
+    if !events.contains(&event) {
+        return Some(format!(
+            "{name} sends no `{event}` events, so this trigger never matches{}",
+            closest(event, events)
+                .map(|c| format!("; did you mean `{}`?", corrected(c, action, actions)))
+                .unwrap_or_default()
+        ));
+    }
+    let action = action.filter(|a| !a.contains('*'))?;
+    let (_, known) = actions.iter().find(|(e, _)| *e == event)?;
+    if known.contains(&action) {
+        return None;
+    }
+    Some(format!(
+        "{name} `{event}` events have no `{action}` action, so this trigger never matches{}; \
+         its actions: {}",
+        closest(action, known)
+            .map(|c| format!(" (did you mean `{event}.{c}`?)"))
+            .unwrap_or_default(),
+        known.join(", ")
+    ))
+}
+
+/// `event` with the given action, or the known action of `event` nearest it.
+fn corrected(event: &str, action: Option<&str>, actions: &[(&str, &[&str])]) -> String {
+    let Some(action) = action else {
+        return event.to_string();
+    };
+    let known = actions.iter().find(|(e, _)| *e == event).map(|(_, a)| *a);
+    let action = match known {
+        Some(known) if !known.contains(&action) => closest(action, known).unwrap_or(action),
+        _ => action,
+    };
+    format!("{event}.{action}")
+}
+
+/// The known name nearest `given`, if it is near enough to be a slip of the same word.
+fn closest<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(given, k), *k))
+        .filter(|(distance, k)| *distance <= (k.len() / 3).max(2))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, k)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn triggers_that_never_match_are_named_with_the_fix() {
+        let cases: &[(Provider, &str, Option<&str>)] = &[
+            (Provider::GitHub, "issues.opened", None),
+            (Provider::GitHub, "issues.*", None),
+            (Provider::GitHub, "*", None),
+            (Provider::GitHub, "push", None),
+            (Provider::GitHub, "workflow_run.completed", None),
+            (Provider::GitHub, "release.published", None),
+            (
+                Provider::GitHub,
+                "pull_request.open",
+                Some("`pull_request.opened`"),
+            ),
+            (Provider::GitHub, "issue.opened", Some("`issues.opened`")),
+            (Provider::GitHub, "merge_request.open", None),
+            (Provider::GitLab, "issue.open", None),
+            (Provider::GitLab, "merge_request.merge", None),
+            (Provider::GitLab, "note", None),
+            (Provider::GitLab, "issues.opened", Some("`issue.open`")),
+            (Provider::GitLab, "issue.opened", Some("`issue.open`")),
+            (Provider::GitLab, "pull_request.opened", None),
+            (Provider::Slack, "anything.at_all", None),
+            (Provider::Custom, "x.y", None),
+        ];
+        for (provider, trigger, hint) in cases {
+            let found = unknown_trigger(*provider, trigger);
+            let never_matches = matches!(
+                (provider, *trigger),
+                (Provider::GitHub, "merge_request.open")
+                    | (Provider::GitLab, "pull_request.opened")
+            );
+            match hint {
+                Some(hint) => {
+                    let found = found.unwrap_or_else(|| panic!("{trigger}: no warning"));
+                    assert!(found.contains(hint), "{trigger}: {found}");
+                }
+                None if never_matches => assert!(found.is_some(), "{trigger}"),
+                None => assert_eq!(found, None, "{trigger}"),
+            }
+        }
+    }
+}
