@@ -320,6 +320,7 @@ fn start_runner(
         return Ok(None);
     };
     tracing::info!(agents = ?runner.agent_names(), "agent runner started");
+    runner.warn_of_missing_prompts(state);
     Ok(Some(tokio::spawn(crate::agents::runner::run(
         state.clone(),
         Arc::new(runner),

@@ -431,6 +431,7 @@ pub struct AgentSettings {
     /// How many tasks run at the same time.
     #[arg(
         long,
+        visible_alias = "agent-concurrency",
         global = true,
         env = "WEBHOOK_MCP_AGENT_CONCURRENCY",
         default_value_t = 2
@@ -439,6 +440,7 @@ pub struct AgentSettings {
     /// Timeout of one chat completion call, in seconds.
     #[arg(
         long,
+        visible_alias = "agent-timeout-secs",
         global = true,
         env = "WEBHOOK_MCP_AGENT_TIMEOUT_SECS",
         default_value_t = 120

@@ -73,6 +73,23 @@ impl Runner {
         self.agents.iter().map(|a| a.name.clone()).collect()
     }
 
+    /// Says, in the log, which agents have no system prompt to read: a `system_prompt` file
+    /// that is not there would otherwise leave the agent running on the fixed framing alone,
+    /// unnoticed.
+    pub fn warn_of_missing_prompts(&self, state: &AppState) {
+        for agent in &self.agents {
+            let file = format!("agents/{}", prompt_file(agent));
+            if crate::mcp::prompt_text(state, &file).trim().is_empty() {
+                tracing::warn!(
+                    agent = %agent.name,
+                    file = %file,
+                    "no system prompt for this agent (not in PROMPTS_DIR, not built in): it runs \
+                     with the fixed framing alone"
+                );
+            }
+        }
+    }
+
     fn agent(&self, name: &str) -> Option<&AgentSpec> {
         self.agents.iter().find(|a| a.name == name)
     }
@@ -352,13 +369,17 @@ async fn save_progress(
     Ok(())
 }
 
-/// The system prompt, the task with its event as marked data, and the thread so far.
-async fn opening(state: &AppState, agent: &AgentSpec, task: &TaskRow) -> Vec<Message> {
-    let file = agent
+/// The agent's prompt file under `agents/`: its `system_prompt`, else `{name}.md`.
+fn prompt_file(agent: &AgentSpec) -> String {
+    agent
         .system_prompt
         .clone()
-        .unwrap_or_else(|| format!("{}.md", agent.name));
-    let own = crate::mcp::prompt_text(state, &format!("agents/{file}"));
+        .unwrap_or_else(|| format!("{}.md", agent.name))
+}
+
+/// The system prompt, the task with its event as marked data, and the thread so far.
+async fn opening(state: &AppState, agent: &AgentSpec, task: &TaskRow) -> Vec<Message> {
+    let own = crate::mcp::prompt_text(state, &format!("agents/{}", prompt_file(agent)));
     let system = if own.trim().is_empty() {
         FRAMING.to_string()
     } else {

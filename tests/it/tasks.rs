@@ -785,3 +785,69 @@ async fn a_cancelled_task_is_not_run_and_a_finished_one_cannot_be_cancelled() {
     let unknown = send_json(cancel("task_nope")).await;
     assert_error(&unknown, StatusCode::NOT_FOUND, None);
 }
+
+#[tokio::test]
+async fn an_agent_whose_prompt_file_is_missing_is_named_in_a_warning_at_start() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    // Arrange: the real binary, a chat API (never called) and an agent naming a prompt file
+    // that neither PROMPTS_DIR nor the built-ins hold.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"))
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--database")
+        .arg(dir.path().join("app.db"))
+        .arg("--prompts-dir")
+        .arg(dir.path())
+        .env("WEBHOOK_MCP_API_KEY", "k")
+        .env(
+            "WEBHOOK_MCP_CHAT_URL",
+            "http://127.0.0.1:9/v1/chat/completions",
+        )
+        .env("AI_MODEL", "m")
+        .env(
+            "WEBHOOK_MCP_AGENTS",
+            r#"[{"name": "triage", "system_prompt": "triage.md"}, {"name": "planning"}]"#,
+        )
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start webhook-mcp");
+
+    // Act: read the log up to the runner's start and the lines right after it.
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut log = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.expect("read log") {
+            let started = line.contains("agent runner started");
+            log.push(line);
+            if started {
+                for _ in 0..3 {
+                    match tokio::time::timeout(
+                        std::time::Duration::from_millis(500),
+                        lines.next_line(),
+                    )
+                    .await
+                    {
+                        Ok(Ok(Some(line))) => log.push(line),
+                        _ => break,
+                    }
+                }
+                break;
+            }
+        }
+    })
+    .await;
+    child.kill().await.ok();
+
+    // Assert: triage (missing file) is named; planning (built in) is not.
+    assert!(read.is_ok(), "the runner never started: {log:#?}");
+    let warnings: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("no system prompt"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log:#?}");
+    assert!(warnings[0].contains("agents/triage.md"), "{log:#?}");
+}
