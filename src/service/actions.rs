@@ -380,14 +380,29 @@ async fn resolve(
         .store
         .read(move |db| crate::store::webhooks::get(db, &webhook_id))
         .await?;
-    if webhook.is_none() {
-        return Err(ServiceError::Conflict(format!(
-            "webhook `{}` was deleted: its events stay in the log, but nothing more is sent on \
-             their behalf",
-            event.summary.webhook_id
-        )));
+    let received = clock::parse(&event.summary.received_at).unwrap_or_default();
+    match webhook {
+        None => Err(deleted_webhook(&event.summary.webhook_id)),
+        Some(hook) if received < hook.created_at => Err(earlier_webhook(&event.summary.id)),
+        Some(_) => Ok((event, task_id)),
     }
-    Ok((event, task_id))
+}
+
+/// Why nothing is sent for an event whose webhook is gone.
+fn deleted_webhook(webhook_id: &str) -> ServiceError {
+    ServiceError::Conflict(format!(
+        "webhook `{webhook_id}` was deleted: its events stay in the log, but nothing more is \
+         sent on their behalf"
+    ))
+}
+
+/// Why a webhook does not act on an event that came to an earlier, deleted webhook of the same
+/// id: its commands, credentials and source may be another provider's altogether.
+fn earlier_webhook(event_id: &str) -> ServiceError {
+    ServiceError::Conflict(format!(
+        "event `{event_id}` came to an earlier webhook of the same id, deleted since: the webhook \
+         now at that id does not act on it"
+    ))
 }
 
 fn source_of(event: &events::EventDetail) -> Result<SourceRef, ServiceError> {
@@ -433,6 +448,9 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
         ));
     }
     let hook = super::webhooks::load(state, &row.webhook_id).await?;
+    if row.received_at < hook.created_at {
+        return Err(earlier_webhook(&row.id));
+    }
     let provider: Provider = row.provider.parse().unwrap_or(Provider::Custom);
     let body = row.body.clone().unwrap_or_default();
     let payload = providers::parse_payload(provider, &body)

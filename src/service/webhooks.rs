@@ -288,7 +288,11 @@ pub async fn rotate_secret(
 
 pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {
     let key = id.to_string();
-    let deleted = state.store.write(move |db| rows::delete(db, &key)).await?;
+    let now = clock::now_ms();
+    let deleted = state
+        .store
+        .write(move |db| rows::delete(db, &key, now))
+        .await?;
     state.hooks.invalidate(id);
     if deleted { Ok(()) } else { Err(not_found(id)) }
 }

@@ -101,10 +101,43 @@ pub fn update(conn: &Connection, w: &WebhookRow) -> Result<bool, StoreError> {
     Ok(n == 1)
 }
 
-/// Deletes the webhook and (by cascade) its commands; its events stay in the log.
-pub fn delete(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+/// Deletes the webhook and (by cascade) its commands; its events stay in the log, but the
+/// work they still had ends with it: queued, running and waiting tasks are cancelled, actions
+/// not yet sent are dead-lettered, and the events no longer hold their delivery ids for dedup
+/// (the headers keep them), so a new webhook given the same id starts afresh.
+pub fn delete(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached("DELETE FROM webhooks WHERE id = ?1")?
         .execute([id])?;
-    Ok(n == 1)
+    if n == 0 {
+        return Ok(false);
+    }
+    let mut touched: Vec<Option<String>> = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'cancelled', error = 'the webhook was deleted', \
+             lease_owner = NULL, lease_until = NULL, run_progress = NULL, updated_at = ?2 \
+             WHERE webhook_id = ?1 AND status IN ('queued', 'running', 'waiting_reply') \
+             RETURNING event_id",
+        )?
+        .query_map(params![id, now], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let dead: Vec<Option<String>> = conn
+        .prepare_cached(
+            "UPDATE outbox SET status = 'dead', last_error = 'the webhook was deleted', \
+             updated_at = ?2 WHERE status IN ('pending', 'retrying') AND webhook_id = ?1 \
+             RETURNING event_id",
+        )?
+        .query_map(params![id, now], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    touched.extend(dead);
+    touched.sort();
+    touched.dedup();
+    for event_id in touched.iter().flatten() {
+        super::events::settle(conn, event_id)?;
+    }
+    conn.prepare_cached(
+        "UPDATE events SET delivery_id = NULL WHERE webhook_id = ?1 AND delivery_id IS NOT NULL",
+    )?
+    .execute([id])?;
+    Ok(true)
 }

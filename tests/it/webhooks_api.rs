@@ -493,3 +493,48 @@ async fn listing_refuses_parameters_it_does_not_take_and_names_refuse_control_ch
     assert_eq!(status, StatusCode::OK, "{listed}");
     assert_eq!(listed["webhooks"], json!([]));
 }
+
+#[tokio::test]
+async fn deleting_a_webhook_ends_its_open_work_and_a_new_one_at_its_id_starts_afresh() {
+    // Arrange: a GitHub webhook whose delivery left a queued task and an unsent comment.
+    let app = crate::helpers::spawn_manual(|_| {}).await;
+    let secret = "old-secret";
+    app.github_webhook("gh", secret).await;
+    for command in [
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning"}),
+        json!({"trigger": "issues.opened", "action": "comment", "template": "Hi"}),
+    ] {
+        app.add_command_ok("gh", command).await;
+    }
+    let body = crate::helpers::issue_opened("o/r", 1, &[]);
+    let (_, first) = read_json(app.post_github("gh", "issues", "d-1", &body, secret).await).await;
+    let old_event = first["event_id"].as_str().expect("event_id").to_string();
+
+    // Act: delete it, make a new webhook at the same id, and send the same delivery again.
+    let deleted = app.api(Method::DELETE, "/api/webhooks/gh").send().await;
+    assert_eq!(deleted.expect("delete").status(), StatusCode::NO_CONTENT);
+    let old = app.event(&old_event).await;
+    app.github_webhook("gh", "new-secret").await;
+    let (_, again) = read_json(
+        app.post_github("gh", "issues", "d-1", &body, "new-secret")
+            .await,
+    )
+    .await;
+    let replay = app
+        .post_api(&format!("/api/events/{old_event}/replay"), &json!({}))
+        .await;
+
+    // Assert: the old event's task is cancelled and its comment dead, both saying why; the
+    // delivery is new to the new webhook; the old event is not replayed through it.
+    assert_eq!(old["tasks"][0]["status"], "cancelled", "{old}");
+    assert_eq!(old["actions"][0]["status"], "dead", "{old}");
+    assert_eq!(
+        old["actions"][0]["last_error"], "the webhook was deleted",
+        "{old}"
+    );
+    assert_eq!(again["status"], "accepted", "{again}");
+    assert_ne!(again["event_id"], old_event.as_str());
+    assert_error(&replay, StatusCode::CONFLICT, None);
+    let (_, tasks) = app.get_json("/api/tasks?status=queued").await;
+    assert_eq!(tasks["tasks"], json!([]), "nothing left to claim: {tasks}");
+}
