@@ -206,11 +206,12 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
     }
 }
 
-/// Senders that read the HTTP response: Slack slash commands and interactivity (which carry a
-/// `response_url`), and custom senders.
+/// Senders that read the HTTP response: Slack slash commands (typed `/command`; Slack drops
+/// the body of its answer to a button click or other interaction, which is replied to through
+/// its `response_url` instead), and custom senders.
 fn inline_body(event: &EventView<'_>, text: &str) -> Option<Value> {
     match event.provider {
-        Provider::Slack if response_url(event).is_some() => Some(serde_json::json!({
+        Provider::Slack if event.event_type.starts_with('/') => Some(serde_json::json!({
             "response_type": "in_channel",
             "text": text,
         })),

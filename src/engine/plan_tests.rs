@@ -162,6 +162,35 @@ fn respond_answers_inline_for_slash_commands_and_via_response_url_after() {
 }
 
 #[test]
+fn respond_to_a_button_click_goes_through_its_response_url_not_the_ignored_http_answer() {
+    // Slack reads the HTTP answer of a slash command only; to a block_actions or
+    // view_submission payload it is an acknowledgement and its body is dropped.
+    let url = "https://hooks.slack.com/actions/T1/2/x";
+    for event_type in ["block_actions", "message_action", "interactive_message"] {
+        let payload = json!({"type": event_type, "response_url": url, "channel": {"id": "C1"}});
+        let src = source(
+            "slack.channel",
+            "C1",
+            json!({"channel": "C1", "response_url": url}),
+        );
+        let ctx = template::context(&std::sync::Arc::new(payload.clone()), json!({}), json!({}));
+        let view = EventView {
+            provider: Provider::Slack,
+            event_type,
+            payload: &payload,
+            source: Some(&src),
+            context: &ctx,
+            body: b"",
+        };
+        let planned = plan(&[fired(ActionKind::Respond, Some("On it"))], &view);
+        assert!(
+            matches!(&planned[0], Planned::Send { delivery: Ok(Delivery::SlackResponse { response_url, .. }), .. } if response_url == url),
+            "{event_type}: {planned:?}"
+        );
+    }
+}
+
+#[test]
 fn respond_on_a_slack_channel_message_replies_in_its_thread() {
     // Seed example 3: message.channels in #engineering -> respond.
     let payload = json!({"type": "event_callback", "event": {"type": "message", "channel": "C1", "ts": "9.9", "text": "deploy please"}});
