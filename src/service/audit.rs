@@ -123,6 +123,11 @@ pub fn mask(value: &mut Value) {
             for (name, field) in map.iter_mut() {
                 if is_secret_field(name) {
                     *field = Value::String(MASK.to_string());
+                } else if name == "url"
+                    && let Some(url) = field.as_str()
+                {
+                    // A channel's incoming-webhook URL is itself the credential to post there.
+                    *field = Value::String(crate::actions::redact_secret_path(url));
                 } else {
                     mask(field);
                 }

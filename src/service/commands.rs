@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::providers::MASK;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -212,7 +213,8 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
     if let Some(conditions) = input.conditions {
         row.conditions = conditions.to_string();
     }
-    if let Some(target) = input.target {
+    if let Some(mut target) = input.target {
+        restore_masked(&mut target, row.target.as_deref());
         row.target = (!target.is_null()).then(|| target.to_string());
     }
     if let Some(p) = input.priority {
@@ -336,17 +338,48 @@ fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     ))
 }
 
+/// A target as shown: its signing secret masked, and a channel URL's secret path segment
+/// (incoming-webhook URLs and Telegram's `bot<token>` are credentials themselves).
+fn shown_target(action: &str, target: &str) -> Option<Value> {
+    let mut t = serde_json::from_str::<Value>(target).ok()?;
+    if let Some(secret) = t.get_mut("secret").filter(|s| s.is_string()) {
+        *secret = Value::String(MASK.into());
+    }
+    if action == "post_message"
+        && let Some(url) = t.get_mut("url")
+        && let Some(raw) = url.as_str()
+    {
+        *url = Value::String(crate::actions::redact_secret_path(raw));
+    }
+    Some(t)
+}
+
+/// A target given back as it was shown (a model reading a command and writing it back keeps
+/// the masked values) keeps the stored secret and URL where it still shows the masks.
+fn restore_masked(given: &mut Value, stored: Option<&str>) {
+    let Some(stored) = stored.and_then(|t| serde_json::from_str::<Value>(t).ok()) else {
+        return;
+    };
+    if given.get("secret").and_then(Value::as_str) == Some(MASK)
+        && let Some(secret) = stored.get("secret")
+    {
+        given["secret"] = secret.clone();
+    }
+    if let (Some(url), Some(stored_url)) = (
+        given.get("url").and_then(Value::as_str),
+        stored.get("url").and_then(Value::as_str),
+    ) && url == crate::actions::redact_secret_path(stored_url)
+        && url != stored_url
+    {
+        given["url"] = Value::String(stored_url.to_string());
+    }
+}
+
 fn present(row: &CommandRow) -> CommandOut {
     let target = row
         .target
         .as_deref()
-        .and_then(|t| serde_json::from_str::<Value>(t).ok())
-        .map(|mut t| {
-            if let Some(secret) = t.get_mut("secret").filter(|s| s.is_string()) {
-                *secret = Value::String("********".into());
-            }
-            t
-        });
+        .and_then(|t| shown_target(&row.action, t));
     CommandOut {
         id: row.id.clone(),
         webhook_id: row.webhook_id.clone(),

@@ -433,3 +433,71 @@ async fn a_command_added_while_its_webhook_is_deleted_is_a_404_never_a_500() {
         }
     }
 }
+
+#[tokio::test]
+async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_written_back() {
+    // Arrange: a Slack channel message (its URL is the credential) and a signed forward.
+    let app = app_with_webhook().await;
+    let hook = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX";
+    let (_, message) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "post_message", "template": "New issue",
+               "target": {"url": hook}}),
+    )
+    .await;
+    let (_, forward) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": "https://sink.example.com/in", "secret": "whsec_keepme"}}),
+    )
+    .await;
+
+    // Act: each written back as shown (a model's read-modify-write), one field changed.
+    let mut updated = Vec::new();
+    for command in [&message, &forward] {
+        let id = command["id"].as_str().expect("id");
+        let mut target = command["target"].clone();
+        target["kind"] = json!("slack");
+        updated.push(
+            send_json(
+                app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+                    .json(&json!({"target": target})),
+            )
+            .await,
+        );
+    }
+    let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
+    let (_, audit) = app.get_json("/api/audit").await;
+
+    // Assert: nothing shown or audited holds the secrets; the stored ones are intact.
+    assert_eq!(
+        message["target"]["url"],
+        "https://hooks.slack.com/services/T000/B000/***"
+    );
+    assert_eq!(forward["target"]["secret"], "********");
+    for (status, body) in &updated {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+    }
+    for shown in [&listed, &audit] {
+        let text = shown.to_string();
+        assert!(
+            !text.contains("XXXXSECRET") && !text.contains("whsec_keepme"),
+            "{text}"
+        );
+    }
+    let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+    let targets: Vec<String> = db
+        .prepare("SELECT target FROM commands ORDER BY created_at")
+        .expect("prepare")
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let stored: Vec<Value> = targets
+        .iter()
+        .map(|t| serde_json::from_str(t).expect("json"))
+        .collect();
+    assert_eq!(stored[0]["url"], hook, "{stored:?}");
+    assert_eq!(stored[0]["kind"], "slack");
+    assert_eq!(stored[1]["secret"], "whsec_keepme", "{stored:?}");
+}
