@@ -162,6 +162,14 @@ fn teams_payload(url: &str, text: &str) -> Value {
     }
 }
 
+/// The bot token a Telegram message without a full sendMessage URL is posted with.
+pub(super) fn telegram_token(creds: &Credentials) -> Result<&str, ActionError> {
+    creds
+        .telegram_bot_token
+        .as_deref()
+        .ok_or_else(|| missing("Telegram bot token", "TELEGRAM_BOT_TOKEN"))
+}
+
 async fn telegram(
     clients: &Clients,
     creds: &Credentials,
@@ -175,10 +183,7 @@ async fn telegram(
     let (http, target) = if is_send_message_url(url) {
         clients.for_url(url, false)?
     } else {
-        let token = creds
-            .telegram_bot_token
-            .as_deref()
-            .ok_or_else(|| missing("Telegram bot token", "TELEGRAM_BOT_TOKEN"))?;
+        let token = telegram_token(creds)?;
         clients.for_endpoint(&creds.telegram_api_url, &format!("/bot{token}/sendMessage"))?
     };
     let payload = json!({ "chat_id": chat_id, "text": shorten(text, TELEGRAM_LIMIT) });

@@ -327,7 +327,9 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
 /// A missing credential: permanent, naming the setting that supplies it.
 pub(crate) fn missing(what: &str, settings: &str) -> ActionError {
     ActionError::permanent(format!(
-        "no {what} configured: set {settings} or the webhook's per-webhook option"
+        "no {what} configured: set {settings} on the server, or the webhook's \
+         options.credentials ({})",
+        settings.to_lowercase()
     ))
 }
 

@@ -7,6 +7,18 @@ use serde_json::json;
 use super::client::{self, missing_token};
 use super::{ActionError, Clients, Credentials, Sent, segment};
 
+/// The token a comment is posted with, or why there is none.
+pub(super) fn token(creds: &Credentials) -> Result<&str, ActionError> {
+    creds.github_token.as_deref().ok_or_else(|| {
+        missing_token(
+            &creds.github_api_url,
+            "GitHub token",
+            "GITHUB_TOKEN",
+            "github_token",
+        )
+    })
+}
+
 pub(super) async fn comment(
     clients: &Clients,
     creds: &Credentials,
@@ -14,14 +26,7 @@ pub(super) async fn comment(
     number: u64,
     body: &str,
 ) -> Result<Sent, ActionError> {
-    let token = creds.github_token.as_deref().ok_or_else(|| {
-        missing_token(
-            &creds.github_api_url,
-            "GitHub token",
-            "GITHUB_TOKEN",
-            "github_token",
-        )
-    })?;
+    let token = token(creds)?;
     let (owner, name) = repo.split_once('/').ok_or_else(|| {
         ActionError::permanent(format!("invalid GitHub repo {repo:?}: expected owner/name"))
     })?;

@@ -6,6 +6,18 @@ use serde_json::json;
 use super::client::{self, missing_token};
 use super::{ActionError, Clients, Credentials, GitlabNoun, Sent, segment};
 
+/// The token a note is posted with, or why there is none.
+pub(super) fn token(creds: &Credentials) -> Result<&str, ActionError> {
+    creds.gitlab_token.as_deref().ok_or_else(|| {
+        missing_token(
+            &creds.gitlab_url,
+            "GitLab token",
+            "GITLAB_TOKEN",
+            "gitlab_token",
+        )
+    })
+}
+
 pub(super) async fn note(
     clients: &Clients,
     creds: &Credentials,
@@ -14,14 +26,7 @@ pub(super) async fn note(
     iid: u64,
     body: &str,
 ) -> Result<Sent, ActionError> {
-    let token = creds.gitlab_token.as_deref().ok_or_else(|| {
-        missing_token(
-            &creds.gitlab_url,
-            "GitLab token",
-            "GITLAB_TOKEN",
-            "gitlab_token",
-        )
-    })?;
+    let token = token(creds)?;
     if project
         .split('/')
         .any(|part| part.is_empty() || part == "." || part == "..")

@@ -9,12 +9,8 @@ use super::{ActionError, Clients, Credentials, Sent, segment};
 
 const SETTINGS: &str = "JIRA_BASE_URL, JIRA_EMAIL and JIRA_API_TOKEN";
 
-pub(super) async fn comment(
-    clients: &Clients,
-    creds: &Credentials,
-    key: &str,
-    body: &str,
-) -> Result<Sent, ActionError> {
+/// The Jira site and the login a comment is posted with, or why there are none.
+pub(super) fn login(creds: &Credentials) -> Result<(&super::Endpoint, &str, &str), ActionError> {
     let Some(base) = creds.jira_base_url.as_ref() else {
         return Err(missing("Jira site and credentials", SETTINGS));
     };
@@ -27,6 +23,16 @@ pub(super) async fn comment(
             "jira_email and jira_api_token",
         ));
     };
+    Ok((base, email, token))
+}
+
+pub(super) async fn comment(
+    clients: &Clients,
+    creds: &Credentials,
+    key: &str,
+    body: &str,
+) -> Result<Sent, ActionError> {
+    let (base, email, token) = login(creds)?;
     let path = format!(
         "/rest/api/2/issue/{}/comment",
         segment("Jira issue key", key)?

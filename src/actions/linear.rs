@@ -9,16 +9,21 @@ use super::{ActionError, Clients, Credentials, Sent};
 
 const MUTATION: &str = "mutation($input: CommentCreateInput!){ commentCreate(input: $input){ success comment { id url } } }";
 
+/// The API key a comment is posted with, or why there is none.
+pub(super) fn api_key(creds: &Credentials) -> Result<&str, ActionError> {
+    creds
+        .linear_api_key
+        .as_deref()
+        .ok_or_else(|| missing("Linear API key", "LINEAR_API_KEY"))
+}
+
 pub(super) async fn comment(
     clients: &Clients,
     creds: &Credentials,
     issue_id: &str,
     body: &str,
 ) -> Result<Sent, ActionError> {
-    let key = creds
-        .linear_api_key
-        .as_deref()
-        .ok_or_else(|| missing("Linear API key", "LINEAR_API_KEY"))?;
+    let key = api_key(creds)?;
     let (http, url) = clients.for_endpoint(&creds.linear_api_url, "")?;
     let payload = json!({
         "query": MUTATION,

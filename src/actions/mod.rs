@@ -236,6 +236,26 @@ impl ActionError {
 }
 
 /// Sends one delivery through its connector.
+/// Why `delivery` cannot be sent with `creds` (a token it needs is not configured), checked
+/// before it is queued so the caller hears it now rather than from a dead action later.
+pub fn missing_credentials(creds: &Credentials, delivery: &Delivery) -> Option<ActionError> {
+    match delivery {
+        Delivery::GithubComment { .. } => github::token(creds).err(),
+        Delivery::GitlabNote { .. } => gitlab::token(creds).err(),
+        Delivery::JiraComment { .. } => jira::login(creds).err(),
+        Delivery::SlackMessage { .. } => slack::bot_token(creds).err(),
+        Delivery::LinearComment { .. } => linear::api_key(creds).err(),
+        Delivery::ChannelMessage { url, kind, .. }
+            if *kind == MessageKind::Telegram && !is_send_message_url(url) =>
+        {
+            channels::telegram_token(creds).err()
+        }
+        Delivery::SlackResponse { .. }
+        | Delivery::ChannelMessage { .. }
+        | Delivery::Forward { .. } => None,
+    }
+}
+
 pub async fn execute(
     clients: &Clients,
     creds: &Credentials,

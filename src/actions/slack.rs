@@ -15,6 +15,14 @@ use super::{ActionError, Clients, Credentials, Sent, redact_secret_path, ssrf};
 /// Slack warns (`missing_charset`) about a bare `application/json`.
 const JSON_UTF8: &str = "application/json; charset=utf-8";
 
+/// The bot token a message is posted with, or why there is none.
+pub(super) fn bot_token(creds: &Credentials) -> Result<&str, ActionError> {
+    creds
+        .slack_bot_token
+        .as_deref()
+        .ok_or_else(|| missing("Slack bot token", "SLACK_BOT_TOKEN"))
+}
+
 pub(super) async fn post_message(
     clients: &Clients,
     creds: &Credentials,
@@ -22,10 +30,7 @@ pub(super) async fn post_message(
     thread_ts: Option<&str>,
     text: &str,
 ) -> Result<Sent, ActionError> {
-    let token = creds
-        .slack_bot_token
-        .as_deref()
-        .ok_or_else(|| missing("Slack bot token", "SLACK_BOT_TOKEN"))?;
+    let token = bot_token(creds)?;
     let mut payload = json!({ "channel": channel, "text": text });
     if let Some(ts) = thread_ts {
         payload["thread_ts"] = json!(ts);

@@ -84,6 +84,7 @@ pub async fn ask(
     let source = source_of(&event)?;
     let delivery = plan::reply_on_source(Some(&source), question.clone())
         .map_err(|m| ServiceError::invalid("event_id", m))?;
+    check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let now = clock::now_ms();
     let task_id = to.task_id.clone();
     let agent = agent.unwrap_or_else(|| "brain".into());
@@ -210,15 +211,13 @@ pub async fn post_message(
         Some(id) => Some(events::get(state, id).await?.summary.webhook_id),
         None => None,
     };
-    if kind == MessageKind::Telegram && !crate::actions::is_send_message_url(&url) {
-        check_telegram_token(state, webhook_id.as_deref()).await?;
-    }
     let delivery = Delivery::ChannelMessage {
         url,
         kind,
         text,
         chat_id,
     };
+    check_credentials(state, webhook_id.as_deref(), &delivery).await?;
     let now = clock::now_ms();
     let row = outbox_row(
         new_id("act"),
@@ -239,24 +238,26 @@ pub async fn post_message(
     Ok(present(&row))
 }
 
-/// A Telegram message without a `.../bot<token>/sendMessage` URL posts with the bot token of
-/// the event's webhook or of the server; with neither it could only go dead later, unseen.
-async fn check_telegram_token(
+/// A reply or message the server has no token to send (GITHUB_TOKEN unset, say) is refused
+/// before it is queued: queued, it could only go dead later, where nobody is watching.
+async fn check_credentials(
     state: &AppState,
     webhook_id: Option<&str>,
+    delivery: &Delivery,
 ) -> Result<(), ServiceError> {
     let creds = crate::worker::credentials(state, webhook_id)
         .await
-        .map_err(|e| ServiceError::invalid("event_id", e.message))?;
-    if creds.telegram_bot_token.is_none() {
-        return Err(ServiceError::invalid(
-            "url",
-            "no Telegram bot token to post with: give url as the full \
-             https://api.telegram.org/bot<token>/sendMessage URL, or set TELEGRAM_BOT_TOKEN on \
-             the server (or credentials.telegram_bot_token on the event's webhook)",
-        ));
+        .map_err(|e| ServiceError::Invalid {
+            field: None,
+            message: e.message,
+        })?;
+    match crate::actions::missing_credentials(&creds, delivery) {
+        Some(missing) => Err(ServiceError::Invalid {
+            field: None,
+            message: format!("nothing was queued: {}", missing.message),
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 async fn send_on_source(
@@ -282,6 +283,7 @@ async fn send_on_source(
         _ => plan::reply_on_source(Some(&source), text)
             .map_err(|m| ServiceError::invalid("event_id", m))?,
     };
+    check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let row = outbox_row(
         new_id("act"),
         Some(&event.summary.id),

@@ -945,3 +945,40 @@ async fn what_models_send_instead_of_the_schemas_types_is_taken_as_meant() {
     assert_eq!(action["target"], "telegram chat -100123", "{action}");
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_reply_the_server_has_no_token_for_is_refused_before_it_is_queued() {
+    // Arrange: a GitHub event on a server without GITHUB_TOKEN.
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    let gh = structured(&issues_webhook(&client).await);
+    let secret = gh["webhook"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_string();
+    let body = crate::helpers::issue_opened("o/r", 3, &[]);
+    let answer = app
+        .post_github("gh", "issues", "tokenless-1", &body, &secret)
+        .await;
+    let accepted: Value = answer.json().await.expect("json");
+    let event_id = accepted["event_id"].as_str().expect("event_id").to_string();
+
+    // Act
+    let commented = call(
+        &client,
+        "comment",
+        json!({"event_id": event_id, "text": "Looking into it"}),
+    )
+    .await;
+
+    // Assert: a tool error naming both places a token can come from; nothing was queued.
+    assert_eq!(commented.is_error, Some(true), "{}", text(&commented));
+    let message = text(&commented);
+    assert!(message.contains("GITHUB_TOKEN"), "{message}");
+    assert!(
+        message.contains("options.credentials (github_token)"),
+        "{message}"
+    );
+    assert_eq!(app.event(&event_id).await["actions"], json!([]));
+    client.cancel().await.ok();
+}
