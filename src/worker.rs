@@ -46,7 +46,7 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
 
     let started = Instant::now();
     let result = match parse(&row) {
-        Ok(delivery) => match credentials(state, row.webhook_id.as_deref()).await {
+        Ok(delivery) => match credentials(state, row.webhook_id.as_deref(), row.created_at).await {
             Ok(creds) => actions::execute(&state.clients, &creds, &delivery).await,
             Err(e) => Err(e),
         },
@@ -284,6 +284,7 @@ fn jitter(d: Duration) -> Duration {
 pub async fn credentials(
     state: &AppState,
     webhook_id: Option<&str>,
+    queued_at: i64,
 ) -> Result<Credentials, ActionError> {
     let Some(id) = webhook_id.map(str::to_string) else {
         return Ok(merge(&state.config.upstreams, ReplyCredentials::default()));
@@ -305,6 +306,13 @@ pub async fn credentials(
             "webhook {id} was deleted: nothing more is sent on its behalf"
         )));
     };
+    // Queued for an earlier webhook of the same id: the one there now may be another provider's,
+    // with another host and token.
+    if webhook.created_at > queued_at {
+        return Err(ActionError::permanent(format!(
+            "webhook {id} was deleted since this was queued: nothing more is sent on its behalf"
+        )));
+    }
     let options: ProviderOptions = serde_json::from_str(&webhook.options).map_err(|e| {
         ActionError::permanent(format!("webhook {id}'s stored options are unreadable: {e}"))
     })?;

@@ -245,7 +245,7 @@ async fn check_credentials(
     webhook_id: Option<&str>,
     delivery: &Delivery,
 ) -> Result<(), ServiceError> {
-    let creds = crate::worker::credentials(state, webhook_id)
+    let creds = crate::worker::credentials(state, webhook_id, clock::now_ms())
         .await
         .map_err(|e| ServiceError::Invalid {
             field: None,
@@ -617,6 +617,33 @@ fn replay_in_db(
 
 /// Sends a dead (or waiting) action again, now.
 pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, ServiceError> {
+    let id = action_id.to_string();
+    let queued = state
+        .store
+        .read(move |db| {
+            let Some(row) = outbox::get(db, &id)? else {
+                return Ok(None);
+            };
+            let hook = match &row.webhook_id {
+                Some(w) => Some(crate::store::webhooks::get(db, w)?),
+                None => None,
+            };
+            Ok(Some((row, hook)))
+        })
+        .await?;
+    if let Some((row, Some(hook))) = &queued {
+        let webhook_id = row.webhook_id.as_deref().unwrap_or_default();
+        match hook {
+            None => return Err(deleted_webhook(webhook_id)),
+            Some(h) if h.created_at > row.created_at => {
+                return Err(ServiceError::Conflict(format!(
+                    "action `{action_id}` was queued for an earlier webhook `{webhook_id}`, \
+                     deleted since: it is not sent through the one there now"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
     let id = action_id.to_string();
     let row = state
         .store

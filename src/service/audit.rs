@@ -115,6 +115,11 @@ pub fn is_secret_field(name: &str) -> bool {
         .any(|suffix| name.ends_with(suffix))
 }
 
+/// A field holding a URL (a `target` may be given as just its URL).
+fn is_url_field(name: &str) -> bool {
+    name == "url" || name == "target"
+}
+
 /// Replaces the value of every secret field (see [`is_secret_field`]), at any depth, with
 /// `********`.
 pub fn mask(value: &mut Value) {
@@ -123,8 +128,9 @@ pub fn mask(value: &mut Value) {
             for (name, field) in map.iter_mut() {
                 if is_secret_field(name) {
                     *field = Value::String(MASK.to_string());
-                } else if name == "url"
-                    && let Some(url) = field.as_str()
+                } else if let Some(url) = field
+                    .as_str()
+                    .filter(|s| is_url_field(name) && !s.trim_start().starts_with(['{', '[']))
                 {
                     // A channel's incoming-webhook URL is itself the credential to post there.
                     *field = Value::String(crate::actions::redact_secret_path(url));
@@ -134,6 +140,14 @@ pub fn mask(value: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(mask),
+        // Models may send an object written out as a JSON string (MCP takes that too), and the
+        // audit records the arguments as sent.
+        Value::String(text) if text.trim_start().starts_with(['{', '[']) => {
+            if let Ok(mut inner) = serde_json::from_str::<Value>(text) {
+                mask(&mut inner);
+                *value = Value::String(inner.to_string());
+            }
+        }
         _ => {}
     }
 }
@@ -333,6 +347,33 @@ mod tests {
             "url",
         ] {
             assert!(!is_secret_field(name), "{name} is not a secret");
+        }
+    }
+
+    #[test]
+    fn masking_reaches_into_json_written_as_text_and_channel_urls() {
+        let cases = [
+            (
+                json!({"options": "{\"credentials\": {\"github_token\": \"ghp_x\"}}"}),
+                json!({"options": "{\"credentials\":{\"github_token\":\"********\"}}"}),
+            ),
+            (
+                json!({"target": "{\"url\": \"https://a.example/x\", \"secret\": \"whsec_1\"}"}),
+                json!({"target": "{\"secret\":\"********\",\"url\":\"https://a.example/x\"}"}),
+            ),
+            (
+                json!({"target": "https://hooks.slack.com/services/T0/B0/SECRET"}),
+                json!({"target": "https://hooks.slack.com/services/T0/B0/***"}),
+            ),
+            (
+                json!({"target": {"url": "https://discord.com/api/webhooks/1/SECRET"}}),
+                json!({"target": {"url": "https://discord.com/api/webhooks/1/***"}}),
+            ),
+            (json!({"text": "{not json"}), json!({"text": "{not json"})),
+        ];
+        for (mut given, expected) in cases {
+            mask(&mut given);
+            assert_eq!(given, expected);
         }
     }
 

@@ -210,11 +210,23 @@ pub fn allowed(list: &[IpNet], ip: IpAddr) -> bool {
 }
 
 /// Parses `10.0.0.0/8`, `192.30.252.0/22` or a bare address.
+/// An IPv4-mapped range (`::ffff:10.0.0.0/104`) is taken as the IPv4 range it maps, as client
+/// addresses are.
 pub fn parse_net(s: &str) -> Result<IpNet, String> {
     let s = s.trim();
-    s.parse::<IpNet>()
+    let net = s
+        .parse::<IpNet>()
         .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("`{s}` is not an IP address or CIDR range"))
+        .map_err(|_| format!("`{s}` is not an IP address or CIDR range"))?;
+    Ok(match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        _ => net,
+    })
 }
 
 #[cfg(test)]
@@ -239,6 +251,18 @@ mod tests {
         );
         assert_eq!(limits.client_ip(peer_other, &h), peer_other);
         assert_eq!(limits.client_ip(peer_proxy, &HeaderMap::new()), peer_proxy);
+    }
+
+    #[test]
+    fn ipv4_mapped_ranges_are_taken_as_ipv4() {
+        for (given, taken) in [
+            ("::ffff:192.30.252.0/118", "192.30.252.0/22"),
+            ("::ffff:10.1.1.1", "10.1.1.1/32"),
+            ("2001:db8::/32", "2001:db8::/32"),
+            ("10.0.0.0/8", "10.0.0.0/8"),
+        ] {
+            assert_eq!(parse_net(given), Ok(taken.parse().expect("net")), "{given}");
+        }
     }
 
     #[test]

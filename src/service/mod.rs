@@ -29,7 +29,7 @@ pub enum ServiceError {
         field: Option<String>,
         message: String,
     },
-    #[error("{what} `{}` not found", quoted(.id))]
+    #[error("{what} `{}` not found{}", quoted(.id), other_kind(what, .id))]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
@@ -44,6 +44,33 @@ impl ServiceError {
             message: message.into(),
         }
     }
+}
+
+/// Ids carry their kind as a prefix (`evt_…`); when a model passes one kind where another is
+/// asked for, the error says which tool takes it.
+fn other_kind(asked: &str, id: &str) -> String {
+    // (prefix, kind, the kind with its article, what takes such ids)
+    const KINDS: [(&str, &str, &str, &str); 5] = [
+        ("evt_", "event", "an event", "get_event"),
+        ("task_", "task", "a task", "list_tasks and claim_task"),
+        ("act_", "action", "an action", "get_event, on its event"),
+        (
+            "cmd_",
+            "command",
+            "a command",
+            "update_command and remove_command, with its webhook_id",
+        ),
+        ("key_", "API key", "an API key", "the /api/keys routes"),
+    ];
+    KINDS
+        .iter()
+        .find(|(prefix, kind, ..)| id.trim().starts_with(prefix) && *kind != asked)
+        .map(|(prefix, _, kind, tools)| {
+            format!(
+                " (`{prefix}…` is the id of {kind}, not of the {asked} asked for: {tools} take it)"
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// Input quoted back in an error, cut short: a 3 MB "id" should not come back whole (into a

@@ -37,8 +37,34 @@ pub enum Inserted {
     Duplicate(String),
 }
 
-/// Stores the event, unless it repeats a verified delivery id of the same webhook.
+/// Stores the event, unless it repeats a verified delivery id of the same webhook. An event
+/// from before the webhook was created came to an earlier, deleted webhook of the same id: it
+/// gives up its delivery id to the new one (the headers keep it), which starts afresh.
 pub fn insert(conn: &Connection, e: &NewEvent) -> Result<Inserted, StoreError> {
+    if try_insert(conn, e)? {
+        return Ok(Inserted::New(e.id.clone()));
+    }
+    let (existing, earlier): (String, bool) = conn
+        .prepare_cached(
+            "SELECT e.id, e.received_at < COALESCE(w.created_at, 0) FROM events e \
+             LEFT JOIN webhooks w ON w.id = e.webhook_id \
+             WHERE e.webhook_id = ?1 AND e.delivery_id = ?2 AND e.verified = 1",
+        )?
+        .query_row(params![e.webhook_id, e.delivery_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    if earlier {
+        conn.prepare_cached("UPDATE events SET delivery_id = NULL WHERE id = ?1")?
+            .execute([&existing])?;
+        if try_insert(conn, e)? {
+            return Ok(Inserted::New(e.id.clone()));
+        }
+    }
+    Ok(Inserted::Duplicate(existing))
+}
+
+/// Inserts the event; false when a verified event of the webhook has its delivery id.
+fn try_insert(conn: &Connection, e: &NewEvent) -> Result<bool, StoreError> {
     let changed = conn
         .prepare_cached(
             "INSERT INTO events (id, webhook_id, provider, event_type, delivery_id, verified, \
@@ -67,15 +93,7 @@ pub fn insert(conn: &Connection, e: &NewEvent) -> Result<Inserted, StoreError> {
             e.remote_addr,
             e.received_at
         ])?;
-    if changed == 1 {
-        return Ok(Inserted::New(e.id.clone()));
-    }
-    let existing: String = conn
-        .prepare_cached(
-            "SELECT id FROM events WHERE webhook_id = ?1 AND delivery_id = ?2 AND verified = 1",
-        )?
-        .query_row(params![e.webhook_id, e.delivery_id], |r| r.get(0))?;
-    Ok(Inserted::Duplicate(existing))
+    Ok(changed == 1)
 }
 
 /// A stored event. `body` is only filled by [`get`].

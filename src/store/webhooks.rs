@@ -103,8 +103,8 @@ pub fn update(conn: &Connection, w: &WebhookRow) -> Result<bool, StoreError> {
 
 /// Deletes the webhook and (by cascade) its commands; its events stay in the log, but the
 /// work they still had ends with it: queued, running and waiting tasks are cancelled, actions
-/// not yet sent are dead-lettered, and the events no longer hold their delivery ids for dedup
-/// (the headers keep them), so a new webhook given the same id starts afresh.
+/// not yet sent are dead-lettered. (Their delivery ids are freed one by one, when a new
+/// webhook given the same id receives one again: see `events::insert`.)
 pub fn delete(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached("DELETE FROM webhooks WHERE id = ?1")?
@@ -135,9 +135,5 @@ pub fn delete(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError>
     for event_id in touched.iter().flatten() {
         super::events::settle(conn, event_id)?;
     }
-    conn.prepare_cached(
-        "UPDATE events SET delivery_id = NULL WHERE webhook_id = ?1 AND delivery_id IS NOT NULL",
-    )?
-    .execute([id])?;
     Ok(true)
 }

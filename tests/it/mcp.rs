@@ -281,6 +281,16 @@ async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
             "not found",
         ),
         ("get_event", json!({"event_id": "evt_missing"}), "not found"),
+        (
+            "get_webhook",
+            json!({"webhook_id": "evt_01a2"}),
+            "is the id of an event, not of the webhook asked for: get_event",
+        ),
+        (
+            "get_event",
+            json!({"event_id": "task_01a2"}),
+            "is the id of a task, not of the event asked for: list_tasks",
+        ),
         ("list_events", json!({"cursor": "garbage"}), "next_cursor"),
         ("list_events", json!({"cursor": "evt_zzzz"}), "next_cursor"),
         ("list_events", json!({"status": "weird"}), "unknown status"),

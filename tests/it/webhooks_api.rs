@@ -523,6 +523,10 @@ async fn deleting_a_webhook_ends_its_open_work_and_a_new_one_at_its_id_starts_af
     let replay = app
         .post_api(&format!("/api/events/{old_event}/replay"), &json!({}))
         .await;
+    let old_action = old["actions"][0]["id"].as_str().expect("action id");
+    let retried = app
+        .post_api(&format!("/api/actions/{old_action}/retry"), &json!({}))
+        .await;
 
     // Assert: the old event's task is cancelled and its comment dead, both saying why; the
     // delivery is new to the new webhook; the old event is not replayed through it.
@@ -535,6 +539,14 @@ async fn deleting_a_webhook_ends_its_open_work_and_a_new_one_at_its_id_starts_af
     assert_eq!(again["status"], "accepted", "{again}");
     assert_ne!(again["event_id"], old_event.as_str());
     assert_error(&replay, StatusCode::CONFLICT, None);
+    assert_error(&retried, StatusCode::CONFLICT, None);
+    let (_, again_event) = app
+        .get_json(&format!(
+            "/api/events/{}",
+            again["event_id"].as_str().unwrap_or_default()
+        ))
+        .await;
+    assert_eq!(again_event["delivery_id"], "d-1", "{again_event}");
     let (_, tasks) = app.get_json("/api/tasks?status=queued").await;
     assert_eq!(tasks["tasks"], json!([]), "nothing left to claim: {tasks}");
 }
