@@ -692,3 +692,20 @@ async fn two_servers_on_one_database_record_every_attempt() {
 }
 
 const MESSAGES: usize = 150;
+
+#[tokio::test]
+async fn a_reply_without_its_text_names_every_field_that_takes_it() {
+    // Arrange
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", SECRET).await;
+
+    // Act: the seed's shape, with `message` left out.
+    let answer = app
+        .post_api("/api/webhooks/gh/comment", &json!({"event_id": "evt_x"}))
+        .await;
+
+    // Assert
+    assert_error(&answer, StatusCode::BAD_REQUEST, Some("text"));
+    let message = answer.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`message`"), "{message}");
+}

@@ -53,8 +53,8 @@ async fn retry_action(
 #[serde(deny_unknown_fields)]
 struct TextIn {
     /// The text to post (`message` and `response` are accepted as other names for it).
-    #[serde(alias = "message", alias = "response", alias = "question")]
-    text: String,
+    #[serde(default, alias = "message", alias = "response", alias = "question")]
+    text: Option<String>,
     agent: Option<String>,
     /// The task the reply belongs to (it must be one of this event's): an `ask` then pauses
     /// that task, instead of starting a new one.
@@ -72,7 +72,7 @@ async fn comment_on_event(
     };
     Ok((
         StatusCode::ACCEPTED,
-        Json(actions::comment(&state, to, input.text).await?),
+        Json(actions::comment(&state, to, text_of(input.text)?).await?),
     ))
 }
 
@@ -87,7 +87,7 @@ async fn ask_on_event(
     };
     Ok((
         StatusCode::ACCEPTED,
-        Json(actions::ask(&state, to, input.text, input.agent).await?),
+        Json(actions::ask(&state, to, text_of(input.text)?, input.agent).await?),
     ))
 }
 
@@ -102,7 +102,7 @@ async fn respond_to_event(
     };
     Ok((
         StatusCode::ACCEPTED,
-        Json(actions::respond(&state, to, input.text).await?),
+        Json(actions::respond(&state, to, text_of(input.text)?).await?),
     ))
 }
 
@@ -112,9 +112,22 @@ async fn respond_to_event(
 struct ReplyIn {
     event_id: Option<String>,
     task_id: Option<String>,
-    #[serde(alias = "message", alias = "response", alias = "question")]
-    text: String,
+    #[serde(default, alias = "message", alias = "response", alias = "question")]
+    text: Option<String>,
     agent: Option<String>,
+}
+
+/// The reply's text, under any of the names the routes take; serde alone would call a missing
+/// one `text` even to a caller who followed the seed's `message`.
+fn text_of(text: Option<String>) -> Result<String, ApiError> {
+    text.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "missing_field",
+            "give the text to send as `text` (or `message`, `response`, `question`)",
+        )
+        .with_field("text")
+    })
 }
 
 async fn checked(state: &AppState, webhook_id: &str, input: &ReplyIn) -> Result<ReplyTo, ApiError> {
@@ -141,10 +154,11 @@ async fn comment(
     Path(id): Path<String>,
     AppJson(input): AppJson<ReplyIn>,
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    let text = text_of(input.text.clone())?;
     let to = checked(&state, &id, &input).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(actions::comment(&state, to, input.text).await?),
+        Json(actions::comment(&state, to, text).await?),
     ))
 }
 
@@ -153,10 +167,11 @@ async fn ask(
     Path(id): Path<String>,
     AppJson(input): AppJson<ReplyIn>,
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    let text = text_of(input.text.clone())?;
     let to = checked(&state, &id, &input).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(actions::ask(&state, to, input.text, input.agent).await?),
+        Json(actions::ask(&state, to, text, input.agent).await?),
     ))
 }
 
@@ -165,10 +180,11 @@ async fn respond(
     Path(id): Path<String>,
     AppJson(input): AppJson<ReplyIn>,
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    let text = text_of(input.text.clone())?;
     let to = checked(&state, &id, &input).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(actions::respond(&state, to, input.text).await?),
+        Json(actions::respond(&state, to, text).await?),
     ))
 }
 
