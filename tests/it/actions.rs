@@ -217,16 +217,12 @@ async fn a_replay_after_success_does_not_repeat_a_delivered_comment() {
     assert_eq!(event["status"], "done");
 }
 
-#[tokio::test]
-async fn a_webhook_pointing_github_elsewhere_never_gets_the_operators_token() {
-    // Arrange: the operator's GitHub and token, and a webhook whose own API URL (any API
-    // caller may set one) points elsewhere, without a token of its own.
-    let github = MockServer::start().await;
-    let elsewhere = MockServer::start().await;
-    let app = spawn_manual(use_github(&github)).await;
+/// A `gh` webhook with its own GitHub `credentials` that comments "Hi" on every opened issue,
+/// and the event of issue 7 opened; returns the event's id.
+async fn comment_through_own_github(app: &TestApp, credentials: Value) -> String {
     app.create_webhook(json!({
-        "id": "gh", "name": "elsewhere", "provider": "github", "secret": SECRET,
-        "options": {"credentials": {"github_api_url": elsewhere.uri()}},
+        "id": "gh", "name": "own GitHub", "provider": "github", "secret": SECRET,
+        "options": {"credentials": credentials},
     }))
     .await;
     app.add_command_ok(
@@ -234,7 +230,18 @@ async fn a_webhook_pointing_github_elsewhere_never_gets_the_operators_token() {
         json!({"trigger": "issues.opened", "action": "comment", "template": "Hi"}),
     )
     .await;
-    let event_id = open_issue_7(&app).await;
+    open_issue_7(app).await
+}
+
+#[tokio::test]
+async fn a_webhook_pointing_github_elsewhere_never_gets_the_operators_token() {
+    // Arrange: the operator's GitHub and token, and a webhook whose own API URL (any API
+    // caller may set one) points elsewhere, without a token of its own.
+    let github = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    let app = spawn_manual(use_github(&github)).await;
+    let credentials = json!({"github_api_url": elsewhere.uri()});
+    let event_id = comment_through_own_github(&app, credentials).await;
 
     // Act
     app.drain().await;
@@ -270,17 +277,8 @@ async fn a_deleted_webhooks_actions_never_fall_back_to_the_operators_github() {
             .push(enterprise.address().to_string());
     })
     .await;
-    app.create_webhook(json!({
-        "id": "gh", "name": "enterprise", "provider": "github", "secret": SECRET,
-        "options": {"credentials": {"github_api_url": enterprise.uri(), "github_token": "ghe"}},
-    }))
-    .await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.opened", "action": "comment", "template": "Hi"}),
-    )
-    .await;
-    let event_id = open_issue_7(&app).await;
+    let credentials = json!({"github_api_url": enterprise.uri(), "github_token": "ghe"});
+    let event_id = comment_through_own_github(&app, credentials).await;
 
     // Act: the webhook goes before the comment is sent, and someone replies on its event by hand.
     let deleted = app.api(Method::DELETE, "/api/webhooks/gh").send().await;

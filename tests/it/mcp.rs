@@ -39,6 +39,21 @@ async fn issues_webhook(client: &Client) -> CallToolResult {
     .await
 }
 
+/// Creates the GitHub webhook `gh` and returns its secret (shown this once).
+async fn issues_webhook_secret(client: &Client) -> String {
+    let created = structured(&issues_webhook(client).await);
+    created["webhook"]["secret"]
+        .as_str()
+        .expect("secret")
+        .to_string()
+}
+
+/// Adds a command through MCP; panics unless the tool succeeds.
+async fn add_command_ok(client: &Client, args: Value) {
+    let added = call(client, "add_command", args).await;
+    assert_eq!(added.is_error, Some(false), "{}", text(&added));
+}
+
 fn structured(result: &CallToolResult) -> Value {
     result
         .structured_content
@@ -462,19 +477,13 @@ async fn the_whole_lifecycle_runs_through_tools_and_replies_reach_the_source() {
     })
     .await;
     let client = connect(&app).await;
-    let created = structured(&issues_webhook(&client).await);
-    let secret = created["webhook"]["secret"]
-        .as_str()
-        .expect("secret")
-        .to_string();
-    let added = call(
+    let secret = issues_webhook_secret(&client).await;
+    add_command_ok(
         &client,
-        "add_command",
         json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "comment",
                "template": "Thanks, looking at {{issue.title}}"}),
     )
     .await;
-    assert_eq!(added.is_error, Some(false), "{}", text(&added));
     for body in [
         "Thanks, looking at Issue 7",
         "A manual comment",
@@ -840,19 +849,13 @@ async fn a_large_event_is_shown_cut_so_its_tool_results_stay_readable() {
     // Arrange: a 600 KB issue (the receiver takes up to 1 MB) whose command makes a task.
     let app = spawn_app().await;
     let client = connect(&app).await;
-    let gh = structured(&issues_webhook(&client).await);
-    let secret = gh["webhook"]["secret"]
-        .as_str()
-        .expect("secret")
-        .to_string();
-    let added = call(
+    let secret = issues_webhook_secret(&client).await;
+    add_command_ok(
         &client,
-        "add_command",
         json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "create_task",
                "agent": "big"}),
     )
     .await;
-    assert_eq!(added.is_error, Some(false), "{}", text(&added));
     let mut issue: Value =
         serde_json::from_str(&crate::helpers::issue_opened("o/r", 1, &[])).expect("json");
     issue["issue"]["body"] = "x".repeat(600 * 1024).into();
@@ -961,11 +964,7 @@ async fn a_reply_the_server_has_no_token_for_is_refused_before_it_is_queued() {
     // Arrange: a GitHub event on a server without GITHUB_TOKEN.
     let app = spawn_app().await;
     let client = connect(&app).await;
-    let gh = structured(&issues_webhook(&client).await);
-    let secret = gh["webhook"]["secret"]
-        .as_str()
-        .expect("secret")
-        .to_string();
+    let secret = issues_webhook_secret(&client).await;
     let body = crate::helpers::issue_opened("o/r", 3, &[]);
     let answer = app
         .post_github("gh", "issues", "tokenless-1", &body, &secret)
