@@ -21,6 +21,7 @@ use crate::config::Upstreams;
 use crate::providers::{ProviderOptions, ReplyCredentials};
 use crate::service::Change;
 use crate::store::outbox::{self, Attempt, OutboxRow};
+use crate::store::webhooks::Standing;
 
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,20 +300,33 @@ pub async fn credentials(
         .map_err(|e| {
             ActionError::retryable(format!("cannot read webhook {id}'s credentials: {e}"))
         })?;
+    credentials_of(state, &id, webhook, queued_at)
+}
+
+/// The credentials for work queued at `queued_at` for webhook `id`, read as `webhook`.
+pub fn credentials_of(
+    state: &AppState,
+    id: &str,
+    webhook: Option<crate::store::webhooks::WebhookRow>,
+    queued_at: i64,
+) -> Result<Credentials, ActionError> {
     // Its own endpoint and token went with it; the operator's would reach a different host
-    // (github.com for a GitHub Enterprise webhook) under the operator's identity.
-    let Some(webhook) = webhook else {
-        return Err(ActionError::permanent(format!(
-            "webhook {id} was deleted: nothing more is sent on its behalf"
-        )));
+    // (github.com for a GitHub Enterprise webhook) under the operator's identity. A webhook
+    // created since at the same id may be another provider's, with another host and token.
+    let webhook = match Standing::of(webhook, queued_at) {
+        Standing::Current(webhook) => *webhook,
+        Standing::Deleted => {
+            return Err(ActionError::permanent(format!(
+                "webhook {id} was deleted: nothing more is sent on its behalf"
+            )));
+        }
+        Standing::Replaced => {
+            return Err(ActionError::permanent(format!(
+                "webhook {id} was deleted since this was queued: nothing more is sent on its \
+                 behalf"
+            )));
+        }
     };
-    // Queued for an earlier webhook of the same id: the one there now may be another provider's,
-    // with another host and token.
-    if webhook.created_at > queued_at {
-        return Err(ActionError::permanent(format!(
-            "webhook {id} was deleted since this was queued: nothing more is sent on its behalf"
-        )));
-    }
     let options: ProviderOptions = serde_json::from_str(&webhook.options).map_err(|e| {
         ActionError::permanent(format!("webhook {id}'s stored options are unreadable: {e}"))
     })?;

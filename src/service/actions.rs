@@ -15,6 +15,7 @@ use crate::providers::{self, Provider, SourceRef};
 use crate::store::events::NewEvent;
 use crate::store::outbox::{self, OutboxRow};
 use crate::store::tasks;
+use crate::store::webhooks::Standing;
 
 /// A queued action, as shown in answers and the event log.
 #[derive(Debug, Clone, Serialize)]
@@ -245,12 +246,22 @@ async fn check_credentials(
     webhook_id: Option<&str>,
     delivery: &Delivery,
 ) -> Result<(), ServiceError> {
-    let creds = crate::worker::credentials(state, webhook_id, clock::now_ms())
-        .await
-        .map_err(|e| ServiceError::Invalid {
-            field: None,
-            message: e.message,
-        })?;
+    let creds = match webhook_id {
+        // A failed read is the store's error, not the caller's: it is not answered as a 400.
+        Some(id) => {
+            let key = id.to_string();
+            let webhook = state
+                .store
+                .read(move |db| crate::store::webhooks::get(db, &key))
+                .await?;
+            crate::worker::credentials_of(state, id, webhook, clock::now_ms())
+        }
+        None => crate::worker::credentials(state, None, clock::now_ms()).await,
+    }
+    .map_err(|e| ServiceError::Invalid {
+        field: None,
+        message: e.message,
+    })?;
     match crate::actions::missing_credentials(&creds, delivery) {
         Some(missing) => Err(ServiceError::Invalid {
             field: None,
@@ -383,10 +394,10 @@ async fn resolve(
         .read(move |db| crate::store::webhooks::get(db, &webhook_id))
         .await?;
     let received = clock::parse(&event.summary.received_at).unwrap_or_default();
-    match webhook {
-        None => Err(deleted_webhook(&event.summary.webhook_id)),
-        Some(hook) if received < hook.created_at => Err(earlier_webhook(&event.summary.id)),
-        Some(_) => Ok((event, task_id)),
+    match Standing::of(webhook, received) {
+        Standing::Deleted => Err(deleted_webhook(&event.summary.webhook_id)),
+        Standing::Replaced => Err(earlier_webhook(&event.summary.id)),
+        Standing::Current(_) => Ok((event, task_id)),
     }
 }
 
@@ -449,10 +460,16 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
             "a rejected event cannot be replayed: it never passed verification",
         ));
     }
-    let hook = super::webhooks::load(state, &row.webhook_id).await?;
-    if row.received_at < hook.created_at {
-        return Err(earlier_webhook(&row.id));
-    }
+    let webhook_id = row.webhook_id.clone();
+    let stored = state
+        .store
+        .read(move |db| crate::store::webhooks::get(db, &webhook_id))
+        .await?;
+    let hook = match Standing::of(stored, row.received_at) {
+        Standing::Deleted => return Err(deleted_webhook(&row.webhook_id)),
+        Standing::Replaced => return Err(earlier_webhook(&row.id)),
+        Standing::Current(hook) => super::webhooks::opened(state, *hook)?,
+    };
     let provider: Provider = row.provider.parse().unwrap_or(Provider::Custom);
     let body = row.body.clone().unwrap_or_default();
     let payload = providers::parse_payload(provider, &body)
@@ -618,39 +635,21 @@ fn replay_in_db(
 /// Sends a dead (or waiting) action again, now.
 pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, ServiceError> {
     let id = action_id.to_string();
-    let queued = state
-        .store
-        .read(move |db| {
-            let Some(row) = outbox::get(db, &id)? else {
-                return Ok(None);
-            };
-            let hook = match &row.webhook_id {
-                Some(w) => Some(crate::store::webhooks::get(db, w)?),
-                None => None,
-            };
-            Ok(Some((row, hook)))
-        })
-        .await?;
-    if let Some((row, Some(hook))) = &queued {
-        let webhook_id = row.webhook_id.as_deref().unwrap_or_default();
-        match hook {
-            None => return Err(deleted_webhook(webhook_id)),
-            Some(h) if h.created_at > row.created_at => {
-                return Err(ServiceError::Conflict(format!(
-                    "action `{action_id}` was queued for an earlier webhook `{webhook_id}`, \
-                     deleted since: it is not sent through the one there now"
-                )));
-            }
-            Some(_) => {}
-        }
-    }
-    let id = action_id.to_string();
-    let row = state
+    let found = state
         .store
         .write(move |db| {
             let Some(row) = outbox::get(db, &id)? else {
                 return Ok(None);
             };
+            // An action whose webhook is gone, or was replaced by a later one at the same id,
+            // stays as it is: the one there now must not send it with its credentials.
+            if let Some(webhook_id) = &row.webhook_id {
+                let stored = crate::store::webhooks::get(db, webhook_id)?;
+                match Standing::of(stored, row.created_at) {
+                    Standing::Current(_) => {}
+                    gone => return Ok(Some(Err((webhook_id.clone(), gone)))),
+                }
+            }
             if row.delivery.is_some() {
                 let now = clock::now_ms();
                 outbox::reset(db, &id, None, "pending", None, now)?;
@@ -661,13 +660,23 @@ pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, Servi
                     tasks::wait_again(db, task_id, now)?;
                 }
             }
-            outbox::get(db, &id)
+            Ok(outbox::get(db, &id)?.map(Ok))
         })
         .await?
         .ok_or_else(|| ServiceError::NotFound {
             what: "action",
             id: action_id.to_string(),
         })?;
+    let row = match found {
+        Ok(row) => row,
+        Err((webhook_id, Standing::Deleted)) => return Err(deleted_webhook(&webhook_id)),
+        Err((webhook_id, _)) => {
+            return Err(ServiceError::Conflict(format!(
+                "action `{action_id}` was queued for an earlier webhook `{webhook_id}`, \
+                 deleted since: it is not sent through the one there now"
+            )));
+        }
+    };
     match row.status.as_str() {
         "delivered" => Err(ServiceError::Conflict(format!(
             "action `{action_id}` was already delivered; it is not sent twice"

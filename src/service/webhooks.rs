@@ -173,7 +173,7 @@ fn sealed(state: &AppState, row: &WebhookRow) -> WebhookRow {
 }
 
 /// The row as the service works with it: secrets opened.
-fn opened(state: &AppState, mut row: WebhookRow) -> Result<WebhookRow, ServiceError> {
+pub(super) fn opened(state: &AppState, mut row: WebhookRow) -> Result<WebhookRow, ServiceError> {
     let open = |s: &str| {
         state
             .sealer

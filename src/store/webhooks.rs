@@ -40,6 +40,30 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<WebhookRow> {
     })
 }
 
+/// Whether work for a webhook id (an event received, an action queued at some time) still
+/// belongs to the webhook stored at that id now.
+#[derive(Debug)]
+pub enum Standing {
+    /// The same webhook: act on the work with it.
+    Current(Box<WebhookRow>),
+    /// No webhook at that id any more.
+    Deleted,
+    /// A webhook created after the work, at the same id: another one, perhaps another
+    /// provider's with another host and token, that must not act on it.
+    Replaced,
+}
+
+impl Standing {
+    /// `since` is when the event was received or the action queued (unix ms).
+    pub fn of(webhook: Option<WebhookRow>, since: i64) -> Self {
+        match webhook {
+            None => Self::Deleted,
+            Some(w) if w.created_at > since => Self::Replaced,
+            Some(w) => Self::Current(Box::new(w)),
+        }
+    }
+}
+
 /// Inserts a new webhook; `Conflict` if the id is taken.
 pub fn insert(conn: &Connection, w: &WebhookRow) -> Result<(), StoreError> {
     conn.prepare_cached(&format!(
@@ -136,4 +160,43 @@ pub fn delete(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError>
         super::events::settle(conn, event_id)?;
     }
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn created_at(at: i64) -> WebhookRow {
+        WebhookRow {
+            id: "gh".into(),
+            name: "gh".into(),
+            provider: "github".into(),
+            secret: "s".into(),
+            previous_secret: None,
+            previous_expires_at: None,
+            enabled: true,
+            options: "{}".into(),
+            created_by: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn work_belongs_to_the_webhook_only_if_it_was_there_first() {
+        let cases = [
+            (None, 100, "deleted"),
+            (Some(created_at(100)), 100, "current"),
+            (Some(created_at(50)), 100, "current"),
+            (Some(created_at(101)), 100, "replaced"),
+        ];
+        for (webhook, since, want) in cases {
+            let got = match Standing::of(webhook, since) {
+                Standing::Current(_) => "current",
+                Standing::Deleted => "deleted",
+                Standing::Replaced => "replaced",
+            };
+            assert_eq!(got, want, "since {since}");
+        }
+    }
 }

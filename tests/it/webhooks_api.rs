@@ -514,6 +514,13 @@ async fn deleting_a_webhook_ends_its_open_work_and_a_new_one_at_its_id_starts_af
     let deleted = app.api(Method::DELETE, "/api/webhooks/gh").send().await;
     assert_eq!(deleted.expect("delete").status(), StatusCode::NO_CONTENT);
     let old = app.event(&old_event).await;
+    let old_action = old["actions"][0]["id"].as_str().expect("action id");
+    let replay_while_gone = app
+        .post_api(&format!("/api/events/{old_event}/replay"), &json!({}))
+        .await;
+    let retry_while_gone = app
+        .post_api(&format!("/api/actions/{old_action}/retry"), &json!({}))
+        .await;
     app.github_webhook("gh", "new-secret").await;
     let (_, again) = read_json(
         app.post_github("gh", "issues", "d-1", &body, "new-secret")
@@ -523,7 +530,6 @@ async fn deleting_a_webhook_ends_its_open_work_and_a_new_one_at_its_id_starts_af
     let replay = app
         .post_api(&format!("/api/events/{old_event}/replay"), &json!({}))
         .await;
-    let old_action = old["actions"][0]["id"].as_str().expect("action id");
     let retried = app
         .post_api(&format!("/api/actions/{old_action}/retry"), &json!({}))
         .await;
@@ -538,8 +544,17 @@ async fn deleting_a_webhook_ends_its_open_work_and_a_new_one_at_its_id_starts_af
     );
     assert_eq!(again["status"], "accepted", "{again}");
     assert_ne!(again["event_id"], old_event.as_str());
+    for gone in [&replay_while_gone, &retry_while_gone] {
+        assert_error(gone, StatusCode::CONFLICT, None);
+        let message = gone.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("`gh` was deleted"), "{}", gone.1);
+    }
     assert_error(&replay, StatusCode::CONFLICT, None);
     assert_error(&retried, StatusCode::CONFLICT, None);
+    for earlier in [&replay, &retried] {
+        let message = earlier.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("earlier webhook"), "{}", earlier.1);
+    }
     let (_, again_event) = app
         .get_json(&format!(
             "/api/events/{}",
