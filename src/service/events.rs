@@ -11,8 +11,9 @@ use crate::store::events::{self as rows, EventFilter, EventRow};
 
 /// Every status an event can have: `test` for `test_webhook`'s dry runs, the others as its
 /// actions go (see the README).
-pub const STATUSES: [&str; 7] = [
+pub const STATUSES: [&str; 8] = [
     "accepted",
+    super::record::OWN_POST,
     "matched",
     "done",
     "failed",

@@ -205,12 +205,12 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     // A test still shows what matched (matched_commands), but sets nothing in motion, resumes
     // no task, and claims no delivery id: the real delivery of the same payload must not be a
     // duplicate.
-    let (fired, reply) = if inbound.dry_run {
+    let (fired, reply, posted) = if inbound.dry_run {
         event.delivery_id = None;
-        (Vec::new(), None)
+        (Vec::new(), None, None)
     } else {
         let reply = reply_in(provider, &event_type, &payload, event.source_key.as_deref());
-        (fired, reply)
+        (fired, reply, super::echo::posted(provider, &payload))
     };
 
     let source: Option<SourceRef> = event
@@ -240,7 +240,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     let queues_task = planned.iter().any(|p| matches!(p, Planned::Task { .. }));
     let recorded = state
         .store
-        .write(move |db| record::record(db, &event, &planned, reply.as_ref()))
+        .write(move |db| record::record(db, &event, &planned, reply.as_ref(), posted.as_ref()))
         .await?;
     if recorded.actions > 0 {
         state.wake_workers();

@@ -5,6 +5,7 @@ pub mod actions;
 pub mod audit;
 pub mod auth;
 pub mod commands;
+pub mod echo;
 pub mod events;
 pub mod field_error;
 pub mod hooks;

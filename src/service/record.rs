@@ -5,6 +5,7 @@
 use rusqlite::Connection;
 use serde_json::Value;
 
+use super::echo::{self, Posted};
 use crate::actions::Delivery;
 use crate::engine::ActionKind;
 use crate::engine::plan::Planned;
@@ -12,6 +13,9 @@ use crate::store::StoreError;
 use crate::store::events::{self, Inserted, NewEvent};
 use crate::store::outbox::{self, OutboxRow};
 use crate::store::tasks::{self, TaskRow};
+
+/// The status of an event that is the service's own comment or message coming back.
+pub const OWN_POST: &str = "own_post";
 
 /// A reply found in the event, to hand to tasks waiting on its thread.
 #[derive(Debug, Clone)]
@@ -36,7 +40,24 @@ pub fn record(
     event: &NewEvent,
     planned: &[Planned],
     reply: Option<&Reply>,
+    posted: Option<&Posted>,
 ) -> Result<Recorded, StoreError> {
+    if let Some(posted) = posted
+        && echo::is_own(conn, &event.webhook_id, event.source_key.as_deref(), posted)?
+    {
+        // Kept in the log like every delivery, but nothing fires on it and it answers no
+        // question: it is what this service said.
+        let own = NewEvent {
+            status: OWN_POST.into(),
+            matched_commands: "[]".into(),
+            ..event.clone()
+        };
+        return Ok(Recorded {
+            inserted: events::insert(conn, &own)?,
+            actions: 0,
+            resumed: Vec::new(),
+        });
+    }
     let inserted = events::insert(conn, event)?;
     let Inserted::New(event_id) = &inserted else {
         return Ok(Recorded {

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_audit_outcome.sql"),
     include_str!("migrations/0005_task_run_failures.sql"),
     include_str!("migrations/0006_task_run_progress.sql"),
+    include_str!("migrations/0007_outbox_remote.sql"),
 ];
 
 /// The schema version this build writes.

@@ -241,6 +241,28 @@ pub fn attempts(conn: &Connection, outbox_id: &str) -> Result<Vec<AttemptRow>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Whether an action of this webhook posted the item the other side calls by one of `remote_ids`
+/// (or, with `any_webhook`, a `post_message` of any webhook: a channel several webhooks post to).
+pub fn posted(
+    conn: &Connection,
+    webhook_id: &str,
+    remote_ids: &[String],
+    any_webhook: bool,
+) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT EXISTS(SELECT 1 FROM outbox WHERE remote_id = ?1 \
+         AND (webhook_id = ?2 OR (?3 AND action = 'post_message')))",
+    )?;
+    for id in remote_ids {
+        if stmt.query_row(params![id, webhook_id, any_webhook], |r| {
+            r.get::<_, bool>(0)
+        })? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Texts this service posted (or is about to post) on a source thread, so the webhook that
 /// our own comment triggers is not mistaken for a reply.
 pub fn own_texts_for_source(

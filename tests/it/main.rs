@@ -3,6 +3,7 @@ mod actions_sources;
 mod commands_api;
 mod connections;
 mod durability;
+mod echo;
 mod events_api;
 mod helpers;
 mod keys;

@@ -1,0 +1,153 @@
+//! The service's own posts come back as events: the comment it made on a GitHub issue is the
+//! next `issue_comment.created` delivery, its Slack thread reply a `message`. Recognising them
+//! (before matching is written down) keeps a command from answering itself without end.
+
+use rusqlite::Connection;
+use serde_json::Value;
+
+use crate::providers::Provider;
+use crate::store::StoreError;
+use crate::store::outbox;
+
+/// What an event says about the comment or message it announces, to compare with what the
+/// service posted.
+#[derive(Debug, Clone)]
+pub struct Posted {
+    /// The item's ids, in the forms the actions record as `remote_id`.
+    pub ids: Vec<String>,
+    /// Its text, for a post whose answer has not been recorded yet (the event can come back
+    /// before the send that made it has finished).
+    pub text: Option<String>,
+    /// Channels take posts from several webhooks (Open WebUI channel webhooks).
+    pub any_webhook: bool,
+}
+
+/// The comment or message a delivery announces, if it announces one.
+pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
+    let at = |path: &str| payload.pointer(path).and_then(id_text);
+    let kind = |path: &str| payload.pointer(path).and_then(Value::as_str);
+    let (ids, any_webhook): (Vec<Option<String>>, bool) = match provider {
+        Provider::GitHub => (vec![at("/comment/html_url"), at("/comment/id")], false),
+        Provider::GitLab if kind("/object_kind") == Some("note") => {
+            (vec![at("/object_attributes/id")], false)
+        }
+        Provider::Jira => (vec![at("/comment/id")], false),
+        Provider::Slack if kind("/event/type") == Some("message") => (vec![at("/event/ts")], false),
+        Provider::Linear if kind("/type") == Some("Comment") => {
+            (vec![at("/data/url"), at("/data/id")], false)
+        }
+        Provider::OpenWebUi if kind("/event") == Some("message.created") => {
+            (vec![at("/subject/id")], true)
+        }
+        _ => return None,
+    };
+    let ids: Vec<String> = ids.into_iter().flatten().collect();
+    if ids.is_empty() {
+        return None;
+    }
+    let text = crate::engine::payload::bodies(payload).into_iter().next();
+    Some(Posted {
+        ids,
+        text,
+        any_webhook,
+    })
+}
+
+/// Whether the service itself posted the item: an action recorded its id, or said the same text
+/// on the same thread.
+pub fn is_own(
+    conn: &Connection,
+    webhook_id: &str,
+    source_key: Option<&str>,
+    posted: &Posted,
+) -> Result<bool, StoreError> {
+    if outbox::posted(conn, webhook_id, &posted.ids, posted.any_webhook)? {
+        return Ok(true);
+    }
+    let (Some(text), Some(source_key)) = (posted.text.as_deref(), source_key) else {
+        return Ok(false);
+    };
+    let came_back = unescape_slack(text.trim());
+    Ok(outbox::own_texts_for_source(conn, webhook_id, source_key)?
+        .iter()
+        .any(|own| unescape_slack(own) == came_back))
+}
+
+fn id_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Slack gives back `&`, `<` and `>` escaped; the text as it was sent compares equal to it only
+/// unescaped.
+fn unescape_slack(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_item_an_event_announces_is_named_as_its_sender_action_recorded_it() {
+        let cases = [
+            (
+                Provider::GitHub,
+                json!({"action": "created", "comment": {"id": 7, "html_url": "https://github.com/o/r/issues/1#issuecomment-7", "body": "hi"}}),
+                Some(vec!["https://github.com/o/r/issues/1#issuecomment-7", "7"]),
+            ),
+            (
+                Provider::GitHub,
+                json!({"action": "opened", "issue": {"id": 1}}),
+                None,
+            ),
+            (
+                Provider::GitLab,
+                json!({"object_kind": "note", "object_attributes": {"id": 42, "note": "hi"}}),
+                Some(vec!["42"]),
+            ),
+            (
+                Provider::GitLab,
+                json!({"object_kind": "issue", "object_attributes": {"id": 42}}),
+                None,
+            ),
+            (
+                Provider::Jira,
+                json!({"comment": {"id": "10042", "body": "hi"}}),
+                Some(vec!["10042"]),
+            ),
+            (
+                Provider::Slack,
+                json!({"event": {"type": "message", "ts": "1712345679.000200", "text": "hi"}}),
+                Some(vec!["1712345679.000200"]),
+            ),
+            (
+                Provider::Slack,
+                json!({"event": {"type": "reaction_added", "ts": "1.2"}}),
+                None,
+            ),
+            (
+                Provider::OpenWebUi,
+                json!({"event": "message.created", "subject": {"id": "m-1"}, "data": {"content_preview": "hi"}}),
+                Some(vec!["m-1"]),
+            ),
+            (Provider::Stripe, json!({"id": "evt_1"}), None),
+        ];
+        for (provider, payload, want) in cases {
+            let got = posted(provider, &payload).map(|p| p.ids);
+            let want = want.map(|ids| ids.into_iter().map(String::from).collect::<Vec<_>>());
+            assert_eq!(got, want, "{provider:?} {payload}");
+        }
+    }
+
+    #[test]
+    fn slack_escapes_compare_equal_to_the_text_sent() {
+        assert_eq!(unescape_slack("a &lt;b&gt; &amp;amp; c"), "a <b> &amp; c");
+    }
+}

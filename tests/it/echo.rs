@@ -1,0 +1,107 @@
+//! The service's own comments come back as deliveries (GitHub sends `issue_comment.created` for
+//! the comment a command posted): they are kept as `own_post` and fire nothing, so a command
+//! never answers itself.
+
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestApp, accepted, delivery_id, issue_comment, spawn_manual, use_github};
+
+const SECRET: &str = "gh-secret-for-echoes";
+const ISSUE_9: &str = "/repos/octo/app/issues/9/comments";
+const OWN_URL: &str = "https://github.com/octo/app/issues/9#issuecomment-555";
+
+/// A GitHub webhook whose command answers every `@agent` comment with a comment that quotes
+/// it, as seed 004's first example does; GitHub answers the comment with id 555.
+async fn quoting_app(github: &MockServer) -> TestApp {
+    Mock::given(method("POST"))
+        .and(path(ISSUE_9))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(json!({"id": 555, "html_url": OWN_URL})),
+        )
+        .mount(github)
+        .await;
+    let app = spawn_manual(use_github(github)).await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issue_comment.created", "action": "comment",
+               "template": "User asked: {{comment.body}}",
+               "conditions": {"body_contains": "@agent"}}),
+    )
+    .await;
+    app
+}
+
+async fn post_comment(app: &TestApp, body: &str) -> String {
+    accepted(
+        app.post_github("gh", "issue_comment", &delivery_id(), body, SECRET)
+            .await,
+    )
+    .await
+}
+
+/// The comment GitHub announces for the one the service posted (by a personal token's user,
+/// so nothing marks it as a bot's).
+fn echo_of(id: u64, html_url: &str, text: &str) -> String {
+    let mut echo: serde_json::Value =
+        serde_json::from_str(&issue_comment(9, "Flaky CI", "operator", text)).expect("json");
+    echo["comment"]["id"] = json!(id);
+    echo["comment"]["html_url"] = json!(html_url);
+    echo.to_string()
+}
+
+#[tokio::test]
+async fn the_services_own_comment_coming_back_fires_no_command() {
+    // Arrange: a person asks, and the answer goes out.
+    let github = MockServer::start().await;
+    let app = quoting_app(&github).await;
+    post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+
+    // Act: GitHub announces that answer.
+    let echo = post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
+    let sent_after = app.drain().await;
+
+    // Assert: kept, but nothing matched and nothing more was posted.
+    let event = app.event(&echo).await;
+    assert_eq!(event["status"], "own_post", "{event}");
+    assert_eq!(event["matched_commands"], json!([]), "{event}");
+    assert_eq!(event["actions"], json!([]), "{event}");
+    assert_eq!(sent_after, 0);
+    let posted = github.received_requests().await.expect("recorded");
+    assert_eq!(posted.len(), 1, "one comment, not a loop");
+    let listed = app.events("status=own_post").await;
+    assert_eq!(listed.len(), 1, "own posts can be listed by status");
+}
+
+#[tokio::test]
+async fn an_own_comment_announced_before_its_send_finished_is_known_by_its_text() {
+    // Arrange: the answer is queued; GitHub's announcement beats the worker's record of it.
+    let github = MockServer::start().await;
+    let app = quoting_app(&github).await;
+    post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+
+    // Act
+    let echo = post_comment(&app, &echo_of(556, OWN_URL, "User asked: @agent estimate?")).await;
+    let another = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "bob", "@agent and the tests?"),
+    )
+    .await;
+    let sent = app.drain().await;
+
+    // Assert: the echo fires nothing; a person's new comment on the same thread still does.
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(app.event(&another).await["status"], "done");
+    assert_eq!(sent, 2, "the first answer and the answer to bob");
+}
