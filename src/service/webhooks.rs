@@ -530,36 +530,48 @@ fn check_base_urls(
             &creds.github_api_url,
             &stored.github_api_url,
             "github_token",
-            &stored.github_token,
+            (&creds.github_token, &stored.github_token),
+            "GITHUB_API_URL",
         ),
         (
             "gitlab_url",
             &creds.gitlab_url,
             &stored.gitlab_url,
             "gitlab_token",
-            &stored.gitlab_token,
+            (&creds.gitlab_token, &stored.gitlab_token),
+            "GITLAB_URL",
         ),
         (
             "jira_base_url",
             &creds.jira_base_url,
             &stored.jira_base_url,
             "jira_api_token",
-            &stored.jira_api_token,
+            (&creds.jira_api_token, &stored.jira_api_token),
+            "JIRA_BASE_URL",
         ),
     ];
-    for (name, url, before, token, stored_token) in urls {
-        let Some(url) = url.as_deref().filter(|u| Some(*u) != before.as_deref()) else {
+    for (name, url, before, token, (kept_token, stored_token), default) in urls {
+        if url == before {
             continue;
-        };
-        if stored_token.is_some() && !regiven.iter().any(|t| t == token) {
+        }
+        // Removing the URL moves the token too: to the server's own endpoint for that provider.
+        let destination = url
+            .clone()
+            .unwrap_or_else(|| format!("the server's own {default}"));
+        let carried = kept_token.is_some() && stored_token.is_some();
+        if carried && !regiven.iter().any(|t| t == token) {
             return Err(ServiceError::invalid(
                 &format!("options.credentials.{token}"),
                 format!(
-                    "changing {name} would send the stored {token} to {url}: give {token} \
-                     again (its value, not the mask) in the same update"
+                    "changing {name} would send the stored {token} to {destination}: give \
+                     {token} again (its value, not the mask) in the same update, or remove it \
+                     ({token}: null)"
                 ),
             ));
         }
+        let Some(url) = url.as_deref() else {
+            continue;
+        };
         let field = format!("options.credentials.{name}");
         if reqwest::Url::parse(url).is_err() {
             return Err(ServiceError::invalid(

@@ -136,9 +136,12 @@ async fn a_changed_api_base_url_needs_its_token_given_again() {
         "github_token": "ghp_new"}))
     .await;
     let token_only = update(json!({"github_token": "ghp_newer"})).await;
+    // Removing the URL would send the token to the server's own GITHUB_API_URL.
+    let removed = update(json!({"github_api_url": null})).await;
+    let removed_with_token = update(json!({"github_api_url": null, "github_token": null})).await;
 
     // Assert
-    for refused in [&moved, &masked] {
+    for refused in [&moved, &masked, &removed] {
         assert_eq!(refused.0, StatusCode::BAD_REQUEST, "{}", refused.1);
         assert_eq!(
             refused.1["error"]["field"],
@@ -151,4 +154,15 @@ async fn a_changed_api_base_url_needs_its_token_given_again() {
         token_only.1["options"]["credentials"]["github_api_url"],
         "https://ghe2.example.com/api/v3"
     );
+    let message = removed.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("GITHUB_API_URL"), "{}", removed.1);
+    assert_eq!(
+        removed_with_token.0,
+        StatusCode::OK,
+        "{}",
+        removed_with_token.1
+    );
+    let left = &removed_with_token.1["options"]["credentials"];
+    assert!(left["github_token"].is_null(), "{left}");
+    assert!(left["github_api_url"].is_null(), "{left}");
 }
