@@ -214,7 +214,7 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
         row.conditions = conditions.to_string();
     }
     if let Some(mut target) = input.target {
-        restore_masked(&mut target, row.target.as_deref());
+        restore_masked(&mut target, row.target.as_deref())?;
         row.target = (!target.is_null()).then(|| target.to_string());
     }
     if let Some(p) = input.priority {
@@ -355,24 +355,34 @@ fn shown_target(action: &str, target: &str) -> Option<Value> {
 }
 
 /// A target given back as it was shown (a model reading a command and writing it back keeps
-/// the masked values) keeps the stored secret and URL where it still shows the masks.
-fn restore_masked(given: &mut Value, stored: Option<&str>) {
+/// the masked values) keeps the stored secret and URL where it still shows the masks. The
+/// stored secret stays with the stored URL: a masked secret with a new URL would let whoever
+/// edits the command have its signatures made, over a body of their choosing, for another host.
+fn restore_masked(given: &mut Value, stored: Option<&str>) -> Result<(), ServiceError> {
     let Some(stored) = stored.and_then(|t| serde_json::from_str::<Value>(t).ok()) else {
-        return;
+        return Ok(());
     };
-    if given.get("secret").and_then(Value::as_str) == Some(MASK)
-        && let Some(secret) = stored.get("secret")
-    {
-        given["secret"] = secret.clone();
-    }
-    if let (Some(url), Some(stored_url)) = (
-        given.get("url").and_then(Value::as_str),
-        stored.get("url").and_then(Value::as_str),
-    ) && url == crate::actions::redact_secret_path(stored_url)
+    let stored_url = stored.get("url").and_then(Value::as_str);
+    if let (Some(url), Some(stored_url)) = (given.get("url").and_then(Value::as_str), stored_url)
+        && url == crate::actions::redact_secret_path(stored_url)
         && url != stored_url
     {
         given["url"] = Value::String(stored_url.to_string());
     }
+    if given.get("secret").and_then(Value::as_str) == Some(MASK)
+        && let Some(secret) = stored.get("secret")
+    {
+        let url = given.get("url").and_then(Value::as_str);
+        if url.is_some() && url != stored_url {
+            return Err(ServiceError::invalid(
+                "target.secret",
+                "the stored signing secret stays with the stored URL: give the secret again \
+                 (its value, not the mask) to forward to a new URL",
+            ));
+        }
+        given["secret"] = secret.clone();
+    }
+    Ok(())
 }
 
 fn present(row: &CommandRow) -> CommandOut {

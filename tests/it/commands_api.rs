@@ -466,6 +466,19 @@ async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_wri
             .await,
         );
     }
+    // The masked secret does not follow the forward to another host.
+    let forward_id = forward["id"].as_str().expect("id");
+    let moved = send_json(
+        app.api(
+            Method::PUT,
+            &format!("/api/webhooks/gh/commands/{forward_id}"),
+        )
+        .json(
+            &json!({"target": {"url": "https://elsewhere.example.net/in",
+                                     "secret": "********"}}),
+        ),
+    )
+    .await;
     let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
     let (_, audit) = app.get_json("/api/audit").await;
 
@@ -475,6 +488,7 @@ async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_wri
         "https://hooks.slack.com/services/T000/B000/***"
     );
     assert_eq!(forward["target"]["secret"], "********");
+    crate::helpers::assert_error(&moved, StatusCode::BAD_REQUEST, Some("target.secret"));
     for (status, body) in &updated {
         assert_eq!(*status, StatusCode::OK, "{body}");
     }
