@@ -96,8 +96,10 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
-/// `redact_url` with the last path segment masked: incoming-webhook URLs (Slack, Discord,
-/// Open WebUI, Teams) and Telegram's `bot<token>` carry their secret in the path.
+/// `redact_url` with the path's secrets masked: incoming-webhook URLs (Slack, Discord, Open
+/// WebUI, Teams) carry their secret in the path, usually last but not always (Discord's
+/// `/api/webhooks/{id}/{token}/slack`, Teams' `/IncomingWebhook/{secret}/{owner}`), and
+/// Telegram's in a `bot<token>` segment. The last segment and every token-like one are masked.
 pub(crate) fn redact_secret_path(url: &str) -> String {
     let plain = redact_url(url);
     let Some((scheme, rest)) = plain.split_once("://") else {
@@ -109,6 +111,8 @@ pub(crate) fn redact_secret_path(url: &str) -> String {
         if seg.starts_with("bot") && seg.contains(':') {
             *seg = "bot***".into();
             telegram = true;
+        } else if token_like(seg) {
+            *seg = "***".into();
         }
     }
     if !telegram
@@ -118,6 +122,14 @@ pub(crate) fn redact_secret_path(url: &str) -> String {
         *last = "***".into();
     }
     format!("{scheme}://{}", segments.join("/"))
+}
+
+/// Long and mixing letters with digits, as generated tokens do; path words (`webhooks`,
+/// `IncomingWebhook`) and short ids (Slack's `T0123ABCD`) are not.
+fn token_like(segment: &str) -> bool {
+    segment.len() >= 16
+        && segment.bytes().any(|b| b.is_ascii_digit())
+        && segment.bytes().any(|b| b.is_ascii_alphabetic())
 }
 
 /// Percent-encodes one path segment (RFC 3986 unreserved characters stay), so a value from
@@ -197,6 +209,31 @@ mod tests {
         for (d, want) in cases {
             assert_eq!(d.describe_target(), want);
             assert!(!format!("{d:?}").contains("SECRET"), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_inside_a_path_are_masked_not_only_the_last_segment() {
+        let cases = [
+            (
+                "https://discord.com/api/webhooks/1234567890/AbCdEf123456GhIjKl7890mnop/slack",
+                "https://discord.com/api/webhooks/1234567890/***/***",
+            ),
+            (
+                "https://discord.com/api/webhooks/1234567890/AbCdEf123456GhIjKl7890mnop/github",
+                "https://discord.com/api/webhooks/1234567890/***/***",
+            ),
+            (
+                "https://x.webhook.office.com/webhookb2/g1@g2/IncomingWebhook/0a1b2c3d4e5f60718293a4b5c6d7e8f9/owner",
+                "https://x.webhook.office.com/webhookb2/g1@g2/IncomingWebhook/***/***",
+            ),
+            (
+                "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/XXXXSECRETXXXX",
+                "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/***",
+            ),
+        ];
+        for (url, want) in cases {
+            assert_eq!(redact_secret_path(url), want, "{url}");
         }
     }
 
