@@ -8,8 +8,14 @@ use tracing_subscriber::EnvFilter;
 use crate::config::LogFormat;
 
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
+    let asked = std::env::var("RUST_LOG").unwrap_or_default();
+    let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    // rmcp logs each tool call's arguments and result at debug, secrets and tokens included; a
+    // general `RUST_LOG=debug` should not write those to the log. Naming rmcp still lets them in.
+    if !asked.contains("rmcp") {
+        filter = filter.add_directive("rmcp=info".parse().expect("a valid directive"));
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
