@@ -99,16 +99,29 @@ pub fn labels_added(p: &Value) -> Vec<String> {
     added
 }
 
-/// The text bodies an event carries: comment, issue/PR description, message text.
+/// Whether the event is about a comment (GitHub/Jira `comment`, a PR `review`, a GitLab note):
+/// then the issue it sits on is context, and what was written now is the comment.
+fn about_a_comment(p: &Value) -> bool {
+    ["comment", "review"]
+        .iter()
+        .any(|k| p.get(k).is_some_and(Value::is_object))
+        || p.pointer("/object_attributes/note").is_some()
+}
+
+/// The text bodies an event carries: the comment on a comment event, else the issue/PR
+/// description, message text.
 pub fn bodies(p: &Value) -> Vec<String> {
+    if about_a_comment(p) {
+        return texts_at(
+            p,
+            &["comment.body", "review.body", "object_attributes.note"],
+        );
+    }
     texts_at(
         p,
         &[
-            "comment.body",
             "issue.body",
             "pull_request.body",
-            "review.body",
-            "object_attributes.note",
             "object_attributes.description",
             "object_attributes.title",
             "issue.fields.description",
@@ -164,30 +177,58 @@ pub fn senders(p: &Value) -> Vec<String> {
     )
 }
 
-/// Who wrote the item: the comment's, issue's or PR's author, else the sender.
+/// Who wrote the item: the comment's author on a comment event, else the issue's or PR's,
+/// else the sender.
 pub fn authors(p: &Value) -> Vec<String> {
-    let authors = texts_at(
-        p,
-        &[
-            "comment.user.login",
-            "issue.user.login",
-            "pull_request.user.login",
-            "review.user.login",
-            "comment.author.accountId",
-            "comment.author.displayName",
-            "comment.author.emailAddress",
-            "issue.fields.reporter.displayName",
-            "issue.fields.reporter.accountId",
-            "object_attributes.author_id",
-            "data.user.name",
-            "data.creator.name",
-        ],
-    );
+    let authors = if about_a_comment(p) {
+        let mut found = texts_at(
+            p,
+            &[
+                "comment.user.login",
+                "review.user.login",
+                "comment.author.accountId",
+                "comment.author.displayName",
+                "comment.author.emailAddress",
+            ],
+        );
+        // A GitLab note's author is the user who wrote it, named in `user`.
+        if p.pointer("/object_attributes/note").is_some() {
+            found.extend(texts_at(p, &["user.username", "user.name"]));
+        }
+        found
+    } else {
+        let mut found = texts_at(
+            p,
+            &[
+                "issue.user.login",
+                "pull_request.user.login",
+                "issue.fields.reporter.displayName",
+                "issue.fields.reporter.accountId",
+                "data.user.name",
+                "data.creator.name",
+            ],
+        );
+        found.extend(gitlab_author(p));
+        found
+    };
     if authors.is_empty() {
         senders(p)
     } else {
         authors
     }
+}
+
+/// GitLab names an item's author only by number (`object_attributes.author_id`); when the
+/// user who acted is that author (opening an issue, say), their username is known too.
+fn gitlab_author(p: &Value) -> Vec<String> {
+    let Some(author_id) = p.pointer("/object_attributes/author_id") else {
+        return Vec::new();
+    };
+    let mut found = texts_at(p, &["object_attributes.author_id"]);
+    if p.pointer("/user/id") == Some(author_id) {
+        found.extend(texts_at(p, &["user.username", "user.name"]));
+    }
+    found
 }
 
 #[cfg(test)]
@@ -223,6 +264,38 @@ mod tests {
             {"field": "labels", "fromString": "a", "toString": "a urgent"}]}});
         for p in [github, gitlab, jira] {
             assert_eq!(labels_added(&p), ["urgent"], "{p}");
+        }
+    }
+
+    #[test]
+    fn a_comment_event_is_about_the_comment_not_the_issue_it_sits_on() {
+        let github_comment = json!({
+            "issue": {"body": "cc @agent-smith", "user": {"login": "octocat"}},
+            "comment": {"body": "Thanks, I will try", "user": {"login": "bob"}},
+            "sender": {"login": "bob"}});
+        let github_issue = json!({
+            "issue": {"body": "Crash on start", "user": {"login": "octocat"}},
+            "sender": {"login": "hubot"}});
+        let gitlab_note = json!({
+            "object_kind": "note", "user": {"id": 7, "username": "alice", "name": "Alice"},
+            "object_attributes": {"note": "LGTM", "author_id": 7},
+            "issue": {"description": "the issue"}});
+        let gitlab_issue_by_author = json!({
+            "object_kind": "issue", "user": {"id": 3, "username": "jsmith"},
+            "object_attributes": {"author_id": 3, "description": "d", "title": "t"}});
+        let gitlab_issue_by_other = json!({
+            "object_kind": "issue", "user": {"id": 4, "username": "ops"},
+            "object_attributes": {"author_id": 3, "description": "d", "title": "t"}});
+        let cases: [(&Value, &[&str], &[&str]); 5] = [
+            (&github_comment, &["Thanks, I will try"], &["bob"]),
+            (&github_issue, &["Crash on start"], &["octocat"]),
+            (&gitlab_note, &["LGTM"], &["alice", "Alice"]),
+            (&gitlab_issue_by_author, &["d", "t"], &["3", "jsmith"]),
+            (&gitlab_issue_by_other, &["d", "t"], &["3"]),
+        ];
+        for (payload, want_bodies, want_authors) in cases {
+            assert_eq!(bodies(payload), want_bodies, "{payload}");
+            assert_eq!(authors(payload), want_authors, "{payload}");
         }
     }
 }

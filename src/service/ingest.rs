@@ -290,7 +290,8 @@ fn reply_in(
             event_type,
             "issue_comment.created" | "pull_request_review_comment.created"
         ),
-        Provider::GitLab => event_type == "note",
+        // GitLab 16.11 and later name the action: `note.create` (an edit is `note.update`).
+        Provider::GitLab => matches!(event_type, "note" | "note.create"),
         Provider::Jira => event_type == "comment_created",
         Provider::Slack => {
             event_type.starts_with("message") && payload.pointer("/event/thread_ts").is_some()

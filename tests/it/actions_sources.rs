@@ -85,6 +85,53 @@ async fn a_gitlab_issue_open_gets_a_note_on_the_encoded_project_path_with_the_pr
 }
 
 #[tokio::test]
+async fn a_gitlab_note_created_on_current_gitlab_answers_a_question_on_its_issue() {
+    // Arrange: an issue asks its question as a note; GitLab 16.11+ names note hooks'
+    // action (`note.create`).
+    let gitlab = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v4/projects/group%2Fapp/issues/5/notes"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 42})))
+        .mount(&gitlab)
+        .await;
+    let app = spawn_manual(|config| {
+        config.upstreams.gitlab_url = gitlab.uri();
+        config.upstreams.gitlab_token = Some("glpat-test".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-tok"}),
+    )
+    .await;
+    app.add_command_ok(
+        "gl",
+        json!({"trigger": "issue.open", "action": "ask", "agent": "brain",
+               "template": "Which milestone?"}),
+    )
+    .await;
+    let project = json!({"path_with_namespace": "group/app"});
+    let issue = json!({"object_kind": "issue", "project": project,
+                       "user": {"id": 3, "username": "jsmith"},
+                       "object_attributes": {"iid": 5, "action": "open", "title": "Crash"}});
+    let event_id = accepted(app.post_gitlab("gl", &issue, "gl-tok").await).await;
+    app.drain().await;
+
+    // Act
+    let note = json!({"object_kind": "note", "project": project,
+                      "user": {"id": 3, "username": "jsmith"},
+                      "object_attributes": {"id": 43, "note": "16.0 please", "action": "create",
+                                            "noteable_type": "Issue"},
+                      "issue": {"iid": 5}});
+    accepted(app.post_gitlab("gl", &note, "gl-tok").await).await;
+
+    // Assert
+    let task = task_of(&app, &event_id).await;
+    assert_eq!(task["status"], "queued", "the note answered it: {task}");
+    let conversation = task_conversation(&app, task["id"].as_str().expect("task id"));
+    assert!(conversation.contains("16.0 please"), "{conversation}");
+}
+
+#[tokio::test]
 async fn a_signed_jira_issue_created_gets_a_comment_with_basic_auth() {
     // Arrange
     let jira = MockServer::start().await;
