@@ -25,6 +25,15 @@ fn environment() -> Environment<'static> {
     env.set_fuel(Some(MAX_FUEL));
     // Webhook payloads are untrusted data and the output goes to markdown, not HTML.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    // A field the sender gives as null (GitHub's `issue.body` for an issue with no
+    // description) prints as nothing, not as the word `none` in someone's comment.
+    env.set_formatter(|out, state, value| {
+        if value.is_none() {
+            Ok(())
+        } else {
+            minijinja::escape_formatter(out, state, value)
+        }
+    });
     env
 }
 
@@ -196,6 +205,27 @@ mod tests {
             ),
             ("{{ issue.title | upper }}", "CRASH"),
             ("{% if issue.title %}yes{% endif %}", "yes"),
+        ];
+        for (source, expected) in cases {
+            assert_eq!(render(source, &ctx).as_deref(), Ok(expected), "{source}");
+        }
+    }
+
+    #[test]
+    fn nulls_print_as_nothing_and_fields_can_be_written_as_json() {
+        let ctx = json_context(&json!({"issue": {
+            "title": "Crash when name has \"quotes\"", "body": null,
+            "labels": [{"name": "bug"}], "url": "https://x.example/a b"}}));
+        let cases = [
+            ("[{{ issue.body }}]", "[]"),
+            ("{{ issue.body or 'no description' }}", "no description"),
+            (
+                r#"{"title": {{ issue.title | tojson }}}"#,
+                r#"{"title": "Crash when name has \"quotes\""}"#,
+            ),
+            ("{{ issue.labels | tojson }}", r#"[{"name": "bug"}]"#),
+            ("{{ issue.body | tojson }}", "null"),
+            ("{{ issue.url | urlencode }}", "https%3A//x.example/a%20b"),
         ];
         for (source, expected) in cases {
             assert_eq!(render(source, &ctx).as_deref(), Ok(expected), "{source}");
