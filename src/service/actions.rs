@@ -437,8 +437,9 @@ fn source_of(event: &events::EventDetail) -> Result<SourceRef, ServiceError> {
 pub struct ReplayReport {
     pub event_id: String,
     pub matched_commands: Vec<String>,
-    /// Per command: queued (new), requeued (was dead or waiting), already_delivered,
-    /// in_progress, task_created, task_exists, answered_inline_originally.
+    /// Per command: queued (new), requeued (an action that was dead or waiting, or a task
+    /// that failed), already_delivered, in_progress, task_created, task_exists,
+    /// answered_inline_originally.
     pub results: Vec<Value>,
 }
 
@@ -604,18 +605,46 @@ fn replay_in_db(
                     json!({"command_id": command_id, "result": "queued"})
                 }
             },
-            Planned::Task { command_id, .. } => {
-                let before = tasks::for_event(db, &event.id)?.len();
-                record::write_planned(
-                    db,
-                    &event.id,
-                    &event.webhook_id,
-                    event,
-                    std::slice::from_ref(p),
-                    now,
-                )?;
-                let created = tasks::for_event(db, &event.id)?.len() > before;
-                json!({"command_id": command_id, "result": if created { "task_created" } else { "task_exists" }})
+            Planned::Task {
+                command_id, prompt, ..
+            } => {
+                // A task the command could not plan then (its template failed) left a dead row
+                // saying so; the task made now takes its place.
+                if let Some(dead) = existing.iter().find(|o| {
+                    o.command_id.as_ref() == Some(command_id)
+                        && o.status == "dead"
+                        && o.delivery.is_none()
+                }) {
+                    outbox::delete_unplanned(db, &dead.id)?;
+                }
+                let before = tasks::for_event(db, &event.id)?;
+                let failed = before
+                    .iter()
+                    .find(|t| t.command_id.as_ref() == Some(command_id) && t.status == "failed");
+                let result = match failed {
+                    // Failed (the chat API down past its retries, say): it runs again, from
+                    // the prompt as the command renders it now.
+                    Some(task) => {
+                        tasks::run_again(db, &task.id, prompt, now)?;
+                        "requeued"
+                    }
+                    None => {
+                        record::write_planned(
+                            db,
+                            &event.id,
+                            &event.webhook_id,
+                            event,
+                            std::slice::from_ref(p),
+                            now,
+                        )?;
+                        if tasks::for_event(db, &event.id)?.len() > before.len() {
+                            "task_created"
+                        } else {
+                            "task_exists"
+                        }
+                    }
+                };
+                json!({"command_id": command_id, "result": result})
             }
             Planned::Inline { command_id, .. } => {
                 json!({"command_id": command_id, "result": "answered_inline_originally"})

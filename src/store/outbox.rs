@@ -95,6 +95,16 @@ pub fn for_event(conn: &Connection, event_id: &str) -> Result<Vec<OutboxRow>, St
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Deletes a dead row that never held a delivery (its command could not be planned), when
+/// what it stood for is planned afresh in another form (a task).
+pub fn delete_unplanned(conn: &Connection, id: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "DELETE FROM outbox WHERE id = ?1 AND status = 'dead' AND delivery IS NULL",
+    )?
+    .execute([id])?;
+    Ok(())
+}
+
 /// Takes the next due row and leases it until `lease_until`, so a crash mid-send only delays
 /// it: an expired lease makes the row due again.
 pub fn claim_due(

@@ -323,6 +323,21 @@ pub fn wait_again(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreEr
     settled(conn, n)
 }
 
+/// Queues a failed task to run again from `prompt`, with its retry budget whole; its
+/// conversation (questions asked and answers) is kept.
+pub fn run_again(conn: &Connection, id: &str, prompt: &str, now: i64) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'queued', prompt = ?2, error = NULL, result = NULL, \
+             run_failures = 0, run_progress = NULL, next_run_at = 0, lease_owner = NULL, \
+             lease_until = NULL, waiting_since = NULL, updated_at = ?3 \
+             WHERE id = ?1 AND status = 'failed' RETURNING event_id",
+        )?
+        .query_row(params![id, prompt, now], |r| r.get(0))
+        .optional()?;
+    settled(conn, n)
+}
+
 /// Who holds the task's lease, if anyone (to tell a caller whose completion was refused).
 pub fn lease_owner(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
     Ok(conn

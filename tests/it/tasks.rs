@@ -661,6 +661,87 @@ async fn an_unknown_model_fails_the_task_with_the_servers_words() {
 }
 
 #[tokio::test]
+async fn replaying_the_event_of_a_failed_task_runs_it_again() {
+    // Arrange: the chat API refuses once (the task fails), then answers.
+    let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Model not found"}));
+    let (llm, github) = (
+        fake_llm(vec![refused, llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let event_id = open_issue(&app, 15, "Crash").await;
+    let task_id = app.task_id_of(&event_id).await;
+    assert_eq!(
+        run_next(&app, &runner).await,
+        Some((task_id.clone(), "failed".into()))
+    );
+
+    // Act
+    let (status, replayed) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+    let queued = app.task(&task_id).await;
+    let ran = run_next(&app, &runner).await;
+    app.drain().await;
+
+    // Assert: the same task ran again and its answer was posted; the event is done.
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["results"][0]["result"], "requeued", "{replayed}");
+    assert_eq!(queued["status"], "queued", "{queued}");
+    assert!(queued["error"].is_null(), "{queued}");
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    assert_eq!(comments_on(&github, 15).await.len(), 1);
+    assert_eq!(app.event(&event_id).await["status"], "done");
+}
+
+#[tokio::test]
+async fn a_task_whose_template_failed_is_made_by_a_replay_after_the_fix() {
+    // Arrange: a create_task command with a misspelt field: the event fails, no task.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = crate::helpers::spawn_app_with(agent_config(&llm, &github)).await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    let command = app
+        .add_command_ok(
+            "gh",
+            json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning",
+                   "template": "Analyze {{ issue.titel }}"}),
+        )
+        .await;
+    let event_id = open_issue(&app, 16, "Crash").await;
+    assert_eq!(app.event(&event_id).await["status"], "failed");
+
+    // Act: fix the template and replay.
+    let command_id = command["id"].as_str().expect("id");
+    let (fixed, _) = send_json(
+        app.api(
+            Method::PUT,
+            &format!("/api/webhooks/gh/commands/{command_id}"),
+        )
+        .json(&json!({"template": "Analyze {{ issue.title }}"})),
+    )
+    .await;
+    let (_, replayed) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+    let event = app.event(&event_id).await;
+
+    // Assert: the task stands in place of the dead plan; the event is under way, not failed.
+    assert_eq!(fixed, StatusCode::OK);
+    assert_eq!(
+        replayed["results"][0]["result"], "task_created",
+        "{replayed}"
+    );
+    assert_eq!(event["actions"], json!([]), "{event}");
+    assert_eq!(event["tasks"][0]["status"], "queued", "{event}");
+    assert_eq!(event["status"], "matched", "{event}");
+    assert!(app.events("status=failed").await.is_empty());
+}
+
+#[tokio::test]
 async fn a_task_waiting_past_the_reply_timeout_fails_with_timeout_and_ignores_late_replies() {
     // Arrange: the model asked; the task waits
     let llm = fake_llm(vec![llm_asks("Which version?"), llm_answer(ANSWER)]).await;
