@@ -236,8 +236,12 @@ impl App {
         if let Some(worker) = worker {
             let _ = worker.await;
         }
-        if let Some(runner) = runner {
-            let _ = runner.await;
+        // Runs stop at their next model call (a tool already acting finishes first); one
+        // stuck in a tool longer than the grace is left to the next start, like a crash.
+        if let Some(runner) = runner
+            && tokio::time::timeout(grace, runner).await.is_err()
+        {
+            tracing::warn!("agent runs still going after the shutdown grace; stopping anyway");
         }
         let _ = sweeper.await;
         let _ = hub_task.await;

@@ -104,6 +104,16 @@ pub enum Step {
 
 /// Claims the next task of a declared agent and runs it until it ends, waits or must retry.
 pub async fn run_next(state: &AppState, runner: &Runner) -> anyhow::Result<Step> {
+    run_next_until(state, runner, &CancellationToken::new()).await
+}
+
+/// `run_next`, stopping at the next model call once `stop` is cancelled: the task goes back
+/// to the queue with its progress, to go on at the next start.
+async fn run_next_until(
+    state: &AppState,
+    runner: &Runner,
+    stop: &CancellationToken,
+) -> anyhow::Result<Step> {
     let now = clock::now_ms();
     let lease = now + runner.lease.as_millis() as i64;
     // Each claim has a name of its own, so two processes on one database (`serve` and a
@@ -123,7 +133,7 @@ pub async fn run_next(state: &AppState, runner: &Runner) -> anyhow::Result<Step>
     };
     let status = tokio::select! {
         biased;
-        status = run_task(state, runner, &task) => status?,
+        status = run_task(state, runner, &task, stop) => status?,
         lost = keep_lease(state, runner, &task) => {
             tracing::warn!(task = %task.id, status = %lost, "the run lost its task; stopped");
             lost
@@ -187,7 +197,7 @@ pub async fn run(state: AppState, runner: Arc<Runner>, shutdown: CancellationTok
                 let woken = state.task_wake.notified();
                 tokio::pin!(woken);
                 woken.as_mut().enable();
-                let pause = match run_next(&state, &runner).await {
+                let pause = match run_next_until(&state, &runner, &shutdown).await {
                     Ok(Step::Ran { .. }) => continue,
                     Ok(Step::Idle) => Duration::from_secs(5),
                     Err(e) => {
@@ -206,7 +216,12 @@ pub async fn run(state: AppState, runner: Arc<Runner>, shutdown: CancellationTok
     while workers.join_next().await.is_some() {}
 }
 
-async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::Result<String> {
+async fn run_task(
+    state: &AppState,
+    runner: &Runner,
+    task: &TaskRow,
+    stop: &CancellationToken,
+) -> anyhow::Result<String> {
     let Some(agent) = runner.agent(&task.agent) else {
         // Claimed by filter, so this cannot happen; fail loudly rather than loop.
         return finish(state, task, Ending::Failed("no such agent".into())).await;
@@ -232,6 +247,9 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
     close_interrupted_calls(&mut messages);
     let defs = tools::definitions(&agent.tools);
     let mut replied = progress.replied;
+    // Failed model calls in a row; one that works ends the run of them (as save_progress
+    // does in the store).
+    let mut run_failures = task.run_failures;
     for _ in steps_done..agent.max_steps as usize {
         let request = ChatRequest {
             model: model.clone(),
@@ -239,15 +257,28 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
             tools: defs.clone(),
             stream: false,
         };
-        let reply = match runner.chat.complete(&request).await {
-            Ok(reply) => reply,
+        // Shutting down: the call is not made (or is dropped, having acted on nothing), and
+        // the task waits for the next start with what its tools already did.
+        let answered = tokio::select! {
+            biased;
+            () = stop.cancelled() => None,
+            answered = runner.chat.complete(&request) => Some(answered),
+        };
+        let Some(answered) = answered else {
+            return release(state, task).await;
+        };
+        let reply = match answered {
+            Ok(reply) => {
+                run_failures = 0;
+                reply
+            }
             // Three retries, 30 s, 1 min and 2 min after the failures in a row before this
             // one (a reply starts the count again), or when a 429 asks for.
-            Err(e) if e.retryable && task.run_failures < 3 => {
+            Err(e) if e.retryable && run_failures < 3 => {
                 let wait = e
                     .retry_after
                     .map(|d| d.min(Duration::from_secs(3600)).as_millis() as i64)
-                    .unwrap_or(30_000i64 << task.run_failures.clamp(0, 2));
+                    .unwrap_or(30_000i64 << run_failures.clamp(0, 2));
                 tracing::warn!(task = %task.id, error = %e, "chat API failed; task will run again");
                 let (id, msg, now) = (task.id.clone(), e.message.clone(), clock::now_ms());
                 let owner = owner_of(task);
@@ -262,6 +293,11 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
                 return finish(state, task, Ending::Failed(msg)).await;
             }
         };
+        // Cancelled (or taken over) while the model thought: what it asks for is not done.
+        if let Some(status) = lost(state, task).await? {
+            tracing::info!(task = %task.id, %status, "the run's task was taken from it; stopped");
+            return Ok(status);
+        }
         let calls = reply.message.tool_calls.clone().unwrap_or_default();
         if calls.is_empty() {
             let answer = reply.message.content.clone().unwrap_or_default();
@@ -314,6 +350,33 @@ async fn run_task(state: &AppState, runner: &Runner, task: &TaskRow) -> anyhow::
         agent.max_steps
     );
     finish(state, task, Ending::Failed(msg)).await
+}
+
+/// The task's status if this run no longer holds it: cancelled by a person, or claimed by
+/// another run after this one's lease ran out.
+async fn lost(state: &AppState, task: &TaskRow) -> anyhow::Result<Option<String>> {
+    let id = task.id.clone();
+    let now = state
+        .store
+        .read(move |db| tasks::get(db, &id))
+        .await
+        .context("read the task being run")?;
+    Ok(match now {
+        Some(t) if t.status == "running" && t.lease_owner == task.lease_owner => None,
+        Some(t) => Some(t.status),
+        None => Some("deleted".into()),
+    })
+}
+
+/// Gives the task back to the queue, progress kept, without counting a failure.
+async fn release(state: &AppState, task: &TaskRow) -> anyhow::Result<String> {
+    let (id, owner, now) = (task.id.clone(), owner_of(task), clock::now_ms());
+    state
+        .store
+        .write(move |db| tasks::release(db, &id, &owner, now))
+        .await
+        .context("release a task at shutdown")?;
+    Ok("queued".into())
 }
 
 /// What a run has done so far, saved after each step with tool calls.
@@ -521,6 +584,7 @@ async fn finish(state: &AppState, task: &TaskRow, ending: Ending) -> anyhow::Res
                 error.as_deref(),
                 conversation.as_deref(),
                 now,
+                true,
             )?;
             if !finished {
                 // Cancelled or taken over meanwhile: say what it is now, and send nothing.

@@ -248,6 +248,7 @@ pub async fn complete(
                 err.as_deref(),
                 None,
                 now,
+                false,
             )?;
             if finished && let (Some(delivery), Some(event_id)) = (&delivery, &task.event_id) {
                 queue_result(

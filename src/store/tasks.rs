@@ -170,7 +170,8 @@ pub fn wait_for_reply(
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET conversation = ?2, status = 'waiting_reply', waiting_since = ?3, \
-             run_progress = NULL, updated_at = ?3 WHERE id = ?1 AND status NOT IN ('done', 'failed', 'cancelled')",
+             run_progress = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ?3 \
+             WHERE id = ?1 AND status NOT IN ('done', 'failed', 'cancelled')",
         )?
         .execute(params![
             task_id,
@@ -248,7 +249,9 @@ pub fn claim(
 
 #[allow(clippy::too_many_arguments)]
 /// Ends a running (or waiting) task as done or failed. With `owner`, only if it still holds
-/// the lease (an agent whose lease expired and was re-claimed cannot finish it).
+/// the lease (an agent whose lease expired and was re-claimed cannot finish it). With
+/// `run_only` (the built-in runner's run), only a task still running under `owner`: one a
+/// person asked a question on meanwhile waits for that answer instead.
 pub fn finish(
     conn: &Connection,
     id: &str,
@@ -258,6 +261,7 @@ pub fn finish(
     error: Option<&str>,
     conversation: Option<&str>,
     now: i64,
+    run_only: bool,
 ) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(
@@ -265,10 +269,20 @@ pub fn finish(
              conversation = COALESCE(?5, conversation), lease_owner = NULL, lease_until = NULL, \
              waiting_since = NULL, run_progress = NULL, updated_at = ?6 \
              WHERE id = ?1 AND status IN ('running', 'waiting_reply', 'queued') \
-             AND (lease_owner IS NULL OR lease_owner = ?7) RETURNING event_id",
+             AND (lease_owner IS NULL OR lease_owner = ?7) \
+             AND (?8 = 0 OR (status = 'running' AND lease_owner = ?7)) RETURNING event_id",
         )?
         .query_row(
-            params![id, status, result, error, conversation, now, owner],
+            params![
+                id,
+                status,
+                result,
+                error,
+                conversation,
+                now,
+                owner,
+                run_only
+            ],
             |r| r.get(0),
         )
         .optional()?;
@@ -364,6 +378,19 @@ pub fn requeue(
              WHERE id = ?1 AND status = 'running' AND lease_owner = ?5",
         )?
         .execute(params![id, error, next_run_at, now, owner])?;
+    Ok(n == 1)
+}
+
+/// Gives a task `owner` runs back to the queue, due now, its progress and failure count as
+/// they are (the process is stopping; the next one goes on with it).
+pub fn release(conn: &Connection, id: &str, owner: &str, now: i64) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'queued', next_run_at = 0, lease_owner = NULL, \
+             lease_until = NULL, updated_at = ?2 \
+             WHERE id = ?1 AND status = 'running' AND lease_owner = ?3",
+        )?
+        .execute(params![id, now, owner])?;
     Ok(n == 1)
 }
 

@@ -301,6 +301,186 @@ async fn a_run_whose_task_is_cancelled_stops_without_posting() {
     assert_eq!(app.task(&task_id).await["status"], "cancelled");
 }
 
+/// Starts the next run in the background once `event_id`'s task is there; returns when the
+/// task shows as running.
+async fn start_run(
+    app: &crate::helpers::TestApp,
+    task_id: &str,
+) -> tokio::task::JoinHandle<anyhow::Result<Step>> {
+    let (state, runner) = (app.state.clone(), runner_of(app));
+    let running = tokio::spawn(async move { runner::run_next(&state, &runner).await });
+    for _ in 0..100 {
+        if app.task(task_id).await["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    running
+}
+
+#[tokio::test]
+async fn a_model_call_that_worked_starts_the_retry_wait_again_from_30_seconds() {
+    // Arrange: two failures, a tool call that works, then another failure.
+    let down = || ResponseTemplate::new(503);
+    let looked = crate::helpers::llm_calls("get_event", json!({}));
+    let (llm, github) = (
+        fake_llm(vec![down(), down(), looked, down()]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app.task_id_of(&open_issue(&app, 28, "Flaky").await).await;
+    let due_now = || {
+        let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+        db.execute("UPDATE tasks SET next_run_at = 0 WHERE id = ?1", [&task_id])
+            .expect("make due");
+    };
+
+    // Act
+    for _ in 0..2 {
+        assert_eq!(
+            run_next(&app, &runner).await,
+            Some((task_id.clone(), "queued".into()))
+        );
+        due_now();
+    }
+    let before = now_ms();
+    let third = run_next(&app, &runner).await;
+
+    // Assert: waits 30 s (the first of a new run of failures), not the 2 min of a third.
+    assert_eq!(third, Some((task_id.clone(), "queued".into())));
+    let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+    let next: i64 = db
+        .query_row(
+            "SELECT next_run_at FROM tasks WHERE id = ?1",
+            [&task_id],
+            |r| r.get(0),
+        )
+        .expect("task row");
+    let wait = next - before;
+    assert!((25_000..=40_000).contains(&wait), "waits {wait} ms");
+}
+
+#[tokio::test]
+async fn a_tool_call_that_comes_after_the_task_was_cancelled_is_not_made() {
+    // Arrange: the model takes a second, then asks to comment; the lease is long, so no
+    // renewal comes in between.
+    let comment = crate::helpers::llm_calls("comment", json!({"text": "after cancel"}))
+        .set_delay(std::time::Duration::from_millis(1000));
+    let (llm, github) = (fake_llm(vec![comment]).await, fake_github().await);
+    let app = agent_app(&llm, &github).await;
+    let task_id = app.task_id_of(&open_issue(&app, 25, "Dup").await).await;
+    let running = start_run(&app, &task_id).await;
+
+    // Act
+    let (status, _) = app
+        .post_api(&format!("/api/tasks/{task_id}/cancel"), &json!({}))
+        .await;
+    let ran = running.await.expect("join").expect("run");
+    let sent = app.drain().await;
+
+    // Assert: nothing was queued, no further model call was made.
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        ran,
+        Step::Ran {
+            task_id: task_id.clone(),
+            status: "cancelled".into()
+        }
+    );
+    assert_eq!(sent, 0);
+    assert!(comments_on(&github, 25).await.is_empty());
+    assert_eq!(chat_requests(&llm).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_question_a_person_asks_while_the_task_runs_is_kept_and_waited_on() {
+    // Arrange
+    let slow = llm_answer(ANSWER).set_delay(std::time::Duration::from_millis(1000));
+    let (llm, github) = (fake_llm(vec![slow]).await, fake_github().await);
+    let app = agent_app(&llm, &github).await;
+    let event_id = open_issue(&app, 26, "Flaky").await;
+    let task_id = app.task_id_of(&event_id).await;
+    let running = start_run(&app, &task_id).await;
+
+    // Act: a person asks on the task's behalf while the model thinks.
+    let (status, _) = app
+        .post_api(
+            &format!("/api/events/{event_id}/ask"),
+            &json!({"text": "Which version do you run?", "task_id": task_id}),
+        )
+        .await;
+    let ran = running.await.expect("join").expect("run");
+    app.drain().await;
+
+    // Assert: the task waits for the answer to that question; the run posted nothing.
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(
+        ran,
+        Step::Ran {
+            task_id: task_id.clone(),
+            status: "waiting_reply".into()
+        }
+    );
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "waiting_reply", "{task}");
+    assert!(
+        task["conversation"].to_string().contains("Which version"),
+        "{task}"
+    );
+    assert_eq!(
+        comments_on(&github, 26).await,
+        ["Which version do you run?"],
+        "only the person's question went out"
+    );
+}
+
+#[tokio::test]
+async fn stopping_the_server_does_not_wait_for_a_model_and_leaves_the_task_queued() {
+    // Arrange: the built-in runner on, a model that would take a minute.
+    let slow = llm_answer(ANSWER).set_delay(std::time::Duration::from_secs(60));
+    let (llm, github) = (fake_llm(vec![slow]).await, fake_github().await);
+    let config = agent_config(&llm, &github);
+    let mut app = crate::helpers::spawn_app_with(move |c| {
+        config(c);
+        c.agents.runner = true;
+        c.shutdown_grace_secs = 30;
+    })
+    .await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning",
+               "template": "Analyze {{ issue.title }}"}),
+    )
+    .await;
+    let task_id = app.task_id_of(&open_issue(&app, 27, "Slow").await).await;
+    for _ in 0..200 {
+        if app.task(&task_id).await["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // Act
+    let started = std::time::Instant::now();
+    app.stop().await;
+    let took = started.elapsed();
+
+    // Assert: stopped well before the model or the grace would have ended; the task waits
+    // for the next start, its failure budget untouched.
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+    let (status, failures, owner): (String, i64, Option<String>) = db
+        .query_row(
+            "SELECT status, run_failures, lease_owner FROM tasks WHERE id = ?1",
+            [&task_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .expect("task row");
+    assert_eq!((status.as_str(), failures, owner), ("queued", 0, None));
+}
+
 #[tokio::test]
 async fn a_claim_lease_that_expires_passes_the_task_to_another_owner_and_only_they_complete_it() {
     // Arrange

@@ -61,6 +61,16 @@ pub fn llm_asks(question: &str) -> ResponseTemplate {
     }))
 }
 
+/// An answer that calls the tool `name` with `arguments`.
+pub fn llm_calls(name: &str, arguments: Value) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+            "tool_calls": [{"id": "c1", "type": "function",
+                            "function": {"name": name, "arguments": arguments.to_string()}}]},
+                     "finish_reason": "tool_calls"}]
+    }))
+}
+
 /// A fake GitHub that accepts comments on any `octo/app` issue.
 pub async fn fake_github() -> MockServer {
     let server = MockServer::start().await;

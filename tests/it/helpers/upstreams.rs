@@ -156,12 +156,15 @@ pub fn use_github(github: &MockServer) -> impl FnOnce(&mut Config) + '_ {
     }
 }
 
-/// A GitHub `issue_comment.created` body on `octo/app` issue `number`.
+/// A GitHub `issue_comment.created` body on `octo/app` issue `number`, with a comment id of
+/// its own (as GitHub's are: the service knows its own comments coming back by their ids).
 pub fn issue_comment(number: u64, title: &str, login: &str, body: &str) -> String {
+    static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(9_000_000);
+    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     json!({
         "action": "created",
         "issue": {"number": number, "title": title, "user": {"login": "octocat"}},
-        "comment": {"id": 1, "body": body, "user": {"login": login, "type": "User"}},
+        "comment": {"id": id, "body": body, "user": {"login": login, "type": "User"}},
         "repository": {"full_name": "octo/app"},
         "sender": {"login": login, "type": "User"},
     })
