@@ -69,8 +69,12 @@ pub fn definitions(allowed: &[String]) -> Vec<ToolDef> {
 pub enum Outcome {
     /// Data or an error message for the model.
     Text(String),
-    /// A reply went out on the source (so the final answer need not be posted again).
+    /// A reply went out on the source (so a final answer meant for the source is not posted
+    /// there again).
     Replied(String),
+    /// A message went to the agent's channel (so a final answer meant for it is not posted
+    /// there again).
+    Posted(String),
     /// A question went out; the task now waits for the reply.
     Asked(String),
 }
@@ -129,7 +133,7 @@ pub async fn execute(
                 task.event_id.clone(),
             )
             .await
-            .map(|a| Outcome::Replied(format!("queued as {}", a.id)))
+            .map(|a| Outcome::Posted(format!("queued as {}", a.id)))
         }
         "get_event" => match &task.event_id {
             Some(id) => events::get(state, id).await.map(|e| {

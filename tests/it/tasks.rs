@@ -362,6 +362,89 @@ async fn a_model_call_that_worked_starts_the_retry_wait_again_from_30_seconds() 
 }
 
 #[tokio::test]
+async fn a_comment_on_the_issue_does_not_stand_for_a_verdict_declared_for_a_channel() {
+    // Arrange: a triage agent whose result goes to a channel; its model comments on the issue
+    // ("triaging"), asks and comments again in one message, then gives its verdict.
+    let channel = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"success": true,
+                                                                       "message_id": "m-1"})),
+        )
+        .mount(&channel)
+        .await;
+    let url = format!("{}/api/v1/channels/webhooks/abc/tok", channel.uri());
+    let interim = crate::helpers::llm_calls("comment", json!({"text": "Triaging"}));
+    let (llm, github) = (
+        fake_llm(vec![interim, llm_answer("P1, team auth")]).await,
+        fake_github().await,
+    );
+    let config = agent_config(&llm, &github);
+    let agents = json!([{"name": "triage", "result": "post_message",
+                         "target": {"url": url, "kind": "openwebui"},
+                         "tools": ["comment", "get_event"]}]);
+    let app = crate::helpers::spawn_app_with(move |c| {
+        config(c);
+        c.agents.agents = Some(agents.to_string());
+    })
+    .await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "triage",
+               "template": "Triage {{ issue.title }}"}),
+    )
+    .await;
+    let task_id = app.task_id_of(&open_issue(&app, 29, "Login").await).await;
+
+    // Act
+    let ran = run_next(&app, &runner_of(&app)).await;
+    app.drain().await;
+
+    // Assert: the comment on the issue, and the verdict in the channel.
+    assert_eq!(ran, Some((task_id, "done".into())));
+    assert_eq!(comments_on(&github, 29).await, ["Triaging"]);
+    let posts = channel.received_requests().await.expect("recorded");
+    assert_eq!(posts.len(), 1);
+    let body: Value = serde_json::from_slice(&posts[0].body).expect("json");
+    assert!(
+        body["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("P1, team auth"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn calls_the_model_makes_with_an_ask_are_made_too() {
+    // Arrange: one message asks and comments.
+    let both = ResponseTemplate::new(200).set_body_json(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+            "tool_calls": [
+                {"id": "c1", "type": "function",
+                 "function": {"name": "ask", "arguments": "{\"question\": \"Which OS?\"}"}},
+                {"id": "c2", "type": "function",
+                 "function": {"name": "comment", "arguments": "{\"text\": \"Labelled as bug\"}"}}]},
+                     "finish_reason": "tool_calls"}]}));
+    let (llm, github) = (fake_llm(vec![both]).await, fake_github().await);
+    let app = agent_app(&llm, &github).await;
+    let task_id = app.task_id_of(&open_issue(&app, 30, "Crash").await).await;
+
+    // Act
+    let ran = run_next(&app, &runner_of(&app)).await;
+    app.drain().await;
+
+    // Assert
+    assert_eq!(ran, Some((task_id.clone(), "waiting_reply".into())));
+    assert_eq!(
+        comments_on(&github, 30).await,
+        ["Which OS?", "Labelled as bug"]
+    );
+    assert_eq!(app.task(&task_id).await["status"], "waiting_reply");
+}
+
+#[tokio::test]
 async fn a_tool_call_that_comes_after_the_task_was_cancelled_is_not_made() {
     // Arrange: the model takes a second, then asks to comment; the lease is long, so no
     // renewal comes in between.
