@@ -119,6 +119,21 @@ pub async fn state(
         config.max_in_flight,
     );
     let sealer = Sealer::new(config.secret_key.as_deref()).map_err(anyhow::Error::msg)?;
+    let unopenable = store
+        .read({
+            let sealer = sealer.clone();
+            move |db| crate::service::webhooks::unopenable(db, &sealer)
+        })
+        .await
+        .context("check the stored secrets")?;
+    if !unopenable.is_empty() {
+        anyhow::bail!(
+            "the stored secrets of {} webhook(s) cannot be opened: {}; start with the \
+             WEBHOOK_MCP_SECRET_KEY they were sealed with",
+            unopenable.len(),
+            unopenable.join(", ")
+        );
+    }
     let (changes, _) = broadcast::channel(1024);
     let state = AppState {
         store,

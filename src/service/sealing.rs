@@ -12,6 +12,11 @@ use rand::RngExt;
 
 const PREFIX: &str = "enc:v1:";
 
+/// Whether a value is in the form sealed values are stored in.
+pub fn looks_sealed(value: &str) -> bool {
+    value.starts_with(PREFIX)
+}
+
 #[derive(Clone, Default)]
 pub struct Sealer {
     cipher: Option<ChaCha20Poly1305>,

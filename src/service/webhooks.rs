@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{ServiceError, new_id};
+use super::{ServiceError, new_id, sealing};
 use crate::actions::ssrf;
 use crate::app::AppState;
 use crate::clock;
@@ -90,6 +90,7 @@ pub async fn create(state: &AppState, input: WebhookIn) -> Result<WebhookOut, Se
         None => new_id("wh"),
     };
     let name = check_name(&input.name)?;
+    refuse_sealed_tokens(input.options.as_ref())?;
     let options = check_options(provider, input.options)?;
     check_base_urls(state, &options, &Default::default(), &[])?;
     let secret = match input.secret {
@@ -153,6 +154,30 @@ pub async fn load(state: &AppState, id: &str) -> Result<WebhookRow, ServiceError
         .await?
         .ok_or_else(|| not_found(id))?;
     opened(state, row)
+}
+
+/// Webhooks whose stored secrets or tokens this key cannot open, each with the reason: checked
+/// at start, so a missing or wrong `WEBHOOK_MCP_SECRET_KEY` is said once and plainly instead
+/// of failing every delivery and listing afterwards.
+pub fn unopenable(
+    conn: &rusqlite::Connection,
+    sealer: &sealing::Sealer,
+) -> Result<Vec<String>, crate::store::StoreError> {
+    let mut found = Vec::new();
+    for (row, _) in rows::list(conn)? {
+        let secrets = std::iter::once(row.secret.as_str()).chain(row.previous_secret.as_deref());
+        let mut why = secrets.map(|s| sealer.open(s)).find_map(Result::err);
+        if why.is_none()
+            && let Ok(options) = serde_json::from_str::<ProviderOptions>(&row.options)
+            && let Some(mut creds) = options.credentials
+        {
+            why = sealer.try_open_credentials(&mut creds).err();
+        }
+        if let Some(why) = why {
+            found.push(format!("`{}` ({why})", row.id));
+        }
+    }
+    Ok(found)
 }
 
 /// The row as stored: secrets and credential tokens sealed when a key is configured.
@@ -221,6 +246,7 @@ pub async fn update(
         let provider = parse_provider(&row.provider)?;
         // Merged into the stored options: changing the rate limit must not drop the
         // credentials, which the caller cannot even read back.
+        refuse_sealed_tokens(Some(&options))?;
         let regiven = tokens_given(&options);
         let options = match options {
             Value::Object(_) => {
@@ -456,6 +482,9 @@ fn check_secret(provider: Provider, secret: &str) -> Result<String, ServiceError
             format!("secret must be 1-{MAX_SECRET_LEN} characters without surrounding spaces"),
         ));
     }
+    if sealing::looks_sealed(secret) {
+        return Err(ServiceError::invalid("secret", SEALED_FORM));
+    }
     if provider == Provider::StandardWebhooks {
         use base64::Engine as _;
         let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
@@ -581,6 +610,28 @@ fn check_base_urls(
         }
         if let Some(refused) = ssrf::refusal_at_save(url, &state.config.allowed_target_hosts) {
             return Err(ServiceError::invalid(&field, refused));
+        }
+    }
+    Ok(())
+}
+
+const SEALED_FORM: &str = "a value starting with `enc:v1:` would be taken for an encrypted one \
+                           (the form sealed secrets are stored in); give the plain value";
+
+/// Tokens given in the form sealed ones are stored in would be read back as sealed: unreadable
+/// without the key, or opened as garbage.
+fn refuse_sealed_tokens(options: Option<&Value>) -> Result<(), ServiceError> {
+    let given = options
+        .and_then(|o| o.get("credentials"))
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten();
+    for (name, value) in given {
+        if value.as_str().is_some_and(sealing::looks_sealed) {
+            return Err(ServiceError::invalid(
+                &format!("options.credentials.{name}"),
+                SEALED_FORM,
+            ));
         }
     }
     Ok(())

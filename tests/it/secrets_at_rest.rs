@@ -166,3 +166,63 @@ async fn a_changed_api_base_url_needs_its_token_given_again() {
     assert!(left["github_token"].is_null(), "{left}");
     assert!(left["github_api_url"].is_null(), "{left}");
 }
+
+#[tokio::test]
+async fn a_missing_or_wrong_key_is_refused_at_start_naming_the_webhooks() {
+    // Arrange: a webhook sealed with KEY.
+    let mut app = spawn_app_with(|c| c.secret_key = Some(KEY.into())).await;
+    app.create_webhook(json!({"id": "gh", "name": "g", "provider": "github"}))
+        .await;
+    app.stop().await;
+    let other = "ff".repeat(32);
+
+    // Act
+    let mut refusals = Vec::new();
+    for key in [None, Some(other.as_str())] {
+        let mut config = webhook_mcp::config::Config::for_tests(app.db_path.clone());
+        config.secret_key = key.map(String::from);
+        match webhook_mcp::app::build(config).await {
+            Ok(_) => panic!("started with key {key:?}"),
+            Err(e) => refusals.push(format!("{e:#}")),
+        }
+    }
+    let app = app.restart_with(|c| c.secret_key = Some(KEY.into())).await;
+    let (status, listed) = app.get_json("/api/webhooks").await;
+
+    // Assert: both refused, saying which webhook and what to set; the right key serves.
+    for refused in &refusals {
+        assert!(
+            refused.contains("`gh`") && refused.contains("WEBHOOK_MCP_SECRET_KEY"),
+            "{refused}"
+        );
+    }
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["webhooks"][0]["id"], "gh");
+}
+
+#[tokio::test]
+async fn values_in_the_sealed_form_are_refused_as_secrets_and_tokens() {
+    // Arrange: sealing off, where such a value would be taken for a sealed one.
+    let app = spawn_app_with(|_| {}).await;
+
+    // Act
+    let secret = send_json(
+        app.api(Method::POST, "/api/webhooks")
+            .json(&json!({"name": "g", "provider": "github", "secret": "enc:v1:looks-sealed"})),
+    )
+    .await;
+    let token = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "name": "g", "provider": "github",
+        "options": {"credentials": {"github_token": "enc:v1:looks-sealed"}}})))
+    .await;
+    let (_, listed) = app.get_json("/api/webhooks").await;
+
+    // Assert
+    crate::helpers::assert_error(&secret, StatusCode::BAD_REQUEST, Some("secret"));
+    crate::helpers::assert_error(
+        &token,
+        StatusCode::BAD_REQUEST,
+        Some("options.credentials.github_token"),
+    );
+    assert_eq!(listed["webhooks"], json!([]));
+}
