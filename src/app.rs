@@ -203,9 +203,9 @@ impl App {
 
         let hub = self.hub.clone();
         let hub_task = tokio::spawn({
-            let changes = state.changes.subscribe();
+            let (changes, keys) = (state.changes.subscribe(), state.api_keys.clone());
             let stop = stop.clone();
-            async move { hub.run(changes, stop).await }
+            async move { hub.run(changes, keys, stop).await }
         });
 
         // Settings checked before anything starts, so a bad one leaves nothing running.
@@ -285,9 +285,9 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     let stop = CancellationToken::new();
     let hub_task = tokio::spawn({
         let hub = hub.clone();
-        let changes = state.changes.subscribe();
+        let (changes, keys) = (state.changes.subscribe(), state.api_keys.clone());
         let stop = stop.clone();
-        async move { hub.run(changes, stop).await }
+        async move { hub.run(changes, keys, stop).await }
     });
     let worker = state
         .config

@@ -2,8 +2,8 @@
 //! event updated), so a live agent session need not poll. Two client kinds are served:
 //! `subscriptions/listen` streams (protocol 2026-07-28) and legacy `resources/subscribe`.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rmcp::model::ResourceUpdatedNotificationParam;
 use rmcp::service::SubscriptionSink;
@@ -12,12 +12,22 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::Change;
+use crate::service::auth::ApiKeys;
+
+/// A legacy `resources/subscribe`: the session's peer, the resource, which session asked
+/// (only it may unsubscribe) and the API key it came with (a revoked key's stop).
+struct Subscription {
+    peer: Peer<RoleServer>,
+    uri: String,
+    session: Option<String>,
+    key_id: Option<String>,
+}
 
 #[derive(Default)]
 pub struct Hub {
     next_id: AtomicU64,
     sinks: Mutex<Vec<(u64, SubscriptionSink)>>,
-    peers: Mutex<Vec<(Peer<RoleServer>, String)>>,
+    peers: Mutex<Vec<Subscription>>,
 }
 
 impl Hub {
@@ -34,26 +44,43 @@ impl Hub {
             .retain(|(i, _)| *i != id);
     }
 
-    pub fn subscribe(&self, peer: Peer<RoleServer>, uri: String) {
-        self.peers.lock().expect("hub poisoned").push((peer, uri));
+    pub fn subscribe(
+        &self,
+        peer: Peer<RoleServer>,
+        uri: String,
+        session: Option<String>,
+        key_id: Option<String>,
+    ) {
+        self.peers.lock().expect("hub poisoned").push(Subscription {
+            peer,
+            uri,
+            session,
+            key_id,
+        });
     }
 
-    pub fn unsubscribe(&self, uri: &str) {
+    /// Ends `session`'s subscription to `uri`; other sessions watching it keep theirs.
+    pub fn unsubscribe(&self, uri: &str, session: Option<&str>) {
         self.peers
             .lock()
             .expect("hub poisoned")
-            .retain(|(_, u)| u != uri);
+            .retain(|s| !(s.uri == uri && s.session.as_deref() == session));
     }
 
     /// Forwards every change to the clients that asked for its resources, until shutdown.
-    pub async fn run(&self, mut changes: broadcast::Receiver<Change>, shutdown: CancellationToken) {
+    pub async fn run(
+        &self,
+        mut changes: broadcast::Receiver<Change>,
+        keys: Arc<ApiKeys>,
+        shutdown: CancellationToken,
+    ) {
         loop {
             let change = tokio::select! {
                 () = shutdown.cancelled() => return,
                 change = changes.recv() => change,
             };
             match change {
-                Ok(change) => self.notify(&change.resource_uris()).await,
+                Ok(change) => self.notify(&change.resource_uris(), &keys).await,
                 // Fell behind a burst: clients re-read the lists they watch.
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -61,7 +88,7 @@ impl Hub {
         }
     }
 
-    async fn notify(&self, uris: &[String]) {
+    async fn notify(&self, uris: &[String], keys: &ApiKeys) {
         let sinks: Vec<(u64, SubscriptionSink)> = self.sinks.lock().expect("hub poisoned").clone();
         for (id, sink) in sinks {
             for uri in uris {
@@ -75,13 +102,18 @@ impl Hub {
                 }
             }
         }
+        // A revoked key's subscriptions end with it.
+        self.peers
+            .lock()
+            .expect("hub poisoned")
+            .retain(|s| keys.holds(s.key_id.as_deref()));
         let peers: Vec<(Peer<RoleServer>, String)> = self
             .peers
             .lock()
             .expect("hub poisoned")
             .iter()
-            .filter(|(_, u)| uris.contains(u))
-            .cloned()
+            .filter(|s| uris.contains(&s.uri))
+            .map(|s| (s.peer.clone(), s.uri.clone()))
             .collect();
         for (peer, uri) in peers {
             let sent = peer
@@ -92,7 +124,7 @@ impl Hub {
                 self.peers
                     .lock()
                     .expect("hub poisoned")
-                    .retain(|(p, u)| !(u == &uri && p.is_transport_closed()));
+                    .retain(|s| !(s.uri == uri && s.peer.is_transport_closed()));
             }
         }
     }

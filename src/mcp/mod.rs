@@ -83,9 +83,8 @@ impl McpServer {
         if let Some(actor) = &self.audit_as {
             return Some((actor.clone(), None));
         }
-        let parts = context.extensions.get::<axum::http::request::Parts>()?;
-        let key = parts.extensions.get::<KeyInfo>()?;
-        Some((key.name.clone(), Some(200)))
+        let key = key_of(context)?;
+        Some((key.name, Some(200)))
     }
 
     /// The names of every tool, for checks that each has its description file.
@@ -252,11 +251,25 @@ impl ServerHandler for McpServer {
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let key_id = key_of(context.request_context()).and_then(|k| k.id);
         let sink = context.sink().clone();
         let id = self.hub.add_sink(sink);
-        context.cancelled().await;
+        let keys = &self.state.api_keys;
+        let ended = loop {
+            let revoked = keys.revocation();
+            if !keys.holds(key_id.as_deref()) {
+                break Err(ErrorData::invalid_request(
+                    "the API key this stream was opened with was revoked",
+                    None,
+                ));
+            }
+            tokio::select! {
+                () = context.cancelled() => break Ok(()),
+                () = revoked => {}
+            }
+        };
         self.hub.remove_sink(id);
-        Ok(())
+        ended
     }
 
     #[allow(deprecated)]
@@ -282,8 +295,13 @@ impl ServerHandler for McpServer {
         }
         // A resource that does not exist is refused now, not watched forever.
         resources::read(&self.state, request.uri.as_str()).await?;
-        self.hub
-            .subscribe(context.peer.clone(), request.uri.to_string());
+        let key_id = key_of(&context).and_then(|k| k.id);
+        self.hub.subscribe(
+            context.peer.clone(),
+            request.uri.to_string(),
+            session_of(&context),
+            key_id,
+        );
         Ok(())
     }
 
@@ -291,11 +309,29 @@ impl ServerHandler for McpServer {
     async fn unsubscribe(
         &self,
         request: UnsubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        self.hub.unsubscribe(request.uri.as_str());
+        self.hub
+            .unsubscribe(request.uri.as_str(), session_of(&context).as_deref());
         Ok(())
     }
+}
+
+/// The API key an HTTP request came with (the auth middleware put it in the request's
+/// extensions); none over stdio.
+fn key_of(context: &RequestContext<RoleServer>) -> Option<KeyInfo> {
+    let parts = context.extensions.get::<axum::http::request::Parts>()?;
+    parts.extensions.get::<KeyInfo>().cloned()
+}
+
+/// The MCP session a request belongs to (`Mcp-Session-Id`); none over stdio, which is one.
+fn session_of(context: &RequestContext<RoleServer>) -> Option<String> {
+    let parts = context.extensions.get::<axum::http::request::Parts>()?;
+    parts
+        .headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 #[cfg(test)]

@@ -80,6 +80,8 @@ pub struct ApiKeys {
     reload: tokio::sync::Mutex<()>,
     /// Key id → when its `last_used_at` was last written (unix ms).
     touched: Mutex<HashMap<String, i64>>,
+    /// Woken on every revocation, so long-lived streams opened with a key end with it.
+    revoked: tokio::sync::Notify,
 }
 
 impl ApiKeys {
@@ -161,6 +163,26 @@ impl ApiKeys {
             .write()
             .expect("api key lock poisoned")
             .retain(|_, key| key.id.as_deref() != Some(id));
+        self.revoked.notify_waiters();
+    }
+
+    /// Whether the stored key `id` still works (a key without an id — the configured one, no
+    /// auth — always does).
+    pub fn holds(&self, id: Option<&str>) -> bool {
+        let Some(id) = id else {
+            return true;
+        };
+        self.keys
+            .read()
+            .expect("api key lock poisoned")
+            .values()
+            .any(|key| key.id.as_deref() == Some(id))
+    }
+
+    /// Resolves at the next revocation (create the future before checking `holds`, so one
+    /// that comes in between is not missed).
+    pub fn revocation(&self) -> tokio::sync::futures::Notified<'_> {
+        self.revoked.notified()
     }
 
     /// Who `presented` is, if it is one of the keys.

@@ -695,6 +695,100 @@ async fn a_subscribed_client_hears_about_new_events_without_polling() {
     client.cancel().await.ok();
 }
 
+/// The next resource update a watcher hears within `secs` seconds.
+async fn heard(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>, secs: u64) -> Option<String> {
+    tokio::time::timeout(std::time::Duration::from_secs(secs), rx.recv())
+        .await
+        .ok()
+        .flatten()
+}
+
+/// A stateful MCP session with `key` that reports resource updates on the returned channel.
+async fn watching_session(
+    app: &crate::helpers::TestApp,
+    key: &str,
+) -> (
+    rmcp::service::RunningService<RoleClient, Watcher>,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header(key),
+    );
+    (Watcher(tx).serve(transport).await.expect("connect"), rx)
+}
+
+#[tokio::test]
+async fn one_session_unsubscribing_leaves_the_others_and_a_revoked_keys_subscriptions_end() {
+    // Arrange: an admin session and a read key's session both watch the same webhook.
+    let app = crate::helpers::spawn_app_with(|c| c.mcp_sessions = true).await;
+    let (_, reader) = crate::helpers::send_json(
+        app.api(reqwest::Method::POST, "/api/keys")
+            .json(&json!({"name": "dashboard", "scope": "read"})),
+    )
+    .await;
+    let read_key = reader["key"].as_str().expect("key").to_string();
+    let (admin, mut admin_heard) = watching_session(&app, "test-api-key").await;
+    let (dashboard, mut dashboard_heard) = watching_session(&app, &read_key).await;
+    let secret = "gh-secret-for-watchers".to_string();
+    app.github_webhook("gh", &secret).await;
+    let uri = || rmcp::model::SubscribeRequestParams::new("webhook://gh/events");
+    #[allow(deprecated)]
+    {
+        admin.subscribe(uri()).await.expect("subscribe");
+        dashboard.subscribe(uri()).await.expect("subscribe");
+        dashboard
+            .unsubscribe(rmcp::model::UnsubscribeRequestParams::new(
+                "webhook://gh/events",
+            ))
+            .await
+            .expect("unsubscribe");
+    }
+    let deliver = |n: u64| {
+        let body = crate::helpers::issue_opened("octo/app", n, &[]);
+        let secret = secret.clone();
+        let app = &app;
+        async move {
+            let sent = app
+                .post_github("gh", "issues", &format!("d-{n}"), &body, &secret)
+                .await;
+            assert_eq!(sent.status(), 200);
+        }
+    };
+    // Act / Assert: the reader's unsubscribe ended only its own subscription.
+    deliver(1).await;
+    assert_eq!(
+        heard(&mut admin_heard, 5).await.as_deref(),
+        Some("webhook://gh/events")
+    );
+    assert_eq!(heard(&mut dashboard_heard, 1).await, None);
+
+    // Act / Assert: the reader subscribes again, then its key is revoked.
+    #[allow(deprecated)]
+    dashboard.subscribe(uri()).await.expect("subscribe");
+    let revoked = app
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/api/keys/{}", reader["id"].as_str().expect("id")),
+        )
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 204);
+    deliver(2).await;
+    assert_eq!(
+        heard(&mut admin_heard, 5).await.as_deref(),
+        Some("webhook://gh/events")
+    );
+    assert_eq!(
+        heard(&mut dashboard_heard, 1).await,
+        None,
+        "a revoked key hears nothing"
+    );
+    admin.cancel().await.ok();
+    dashboard.cancel().await.ok();
+}
+
 #[tokio::test]
 async fn a_wrongly_typed_argument_is_a_tool_error_that_names_it() {
     // Arrange
