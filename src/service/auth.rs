@@ -267,6 +267,21 @@ pub async fn list(state: &AppState) -> Result<Vec<KeyOut>, ServiceError> {
     Ok(rows.into_iter().map(key_out).collect())
 }
 
+/// Characters that show as nothing or reorder the text around them: a name with them can look
+/// like another.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A name's ASCII letters and digits, lowercased: what it looks like, whatever its dashes.
+fn skeleton(name: &str) -> String {
+    name.chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
 /// Creates a key; `created_by` is the name of the key that asked.
 pub async fn create(
     state: &AppState,
@@ -280,16 +295,19 @@ pub async fn create(
             "name must be 1-100 characters, e.g. \"grafana dashboard\"",
         ));
     }
-    if name.chars().any(char::is_control) {
+    if name.chars().any(|c| c.is_control() || invisible(c)) {
         return Err(ServiceError::invalid(
             "name",
-            "name must not contain control characters",
+            "name must not contain control or invisible characters (zero-width, direction marks)",
         ));
     }
-    if name == CONFIGURED_KEY_NAME {
+    // The audit log names callers by their key's name: a key must not pass for the
+    // configured key, the stdio client or --no-auth there, even written with other dashes.
+    let reserved = [CONFIGURED_KEY_NAME, crate::mcp::STDIO_ACTOR, "no-auth"];
+    if let Some(taken) = reserved.iter().find(|r| skeleton(r) == skeleton(&name)) {
         return Err(ServiceError::invalid(
             "name",
-            format!("`{CONFIGURED_KEY_NAME}` is the configured key's name; choose another"),
+            format!("`{taken}` names the server's own callers in the audit log; choose another"),
         ));
     }
     let scope = match input.scope.as_deref() {

@@ -593,6 +593,32 @@ async fn key_names_and_scopes_are_checked() {
             Some("name"),
         ),
         (json!({"name": "taken"}), StatusCode::CONFLICT, None),
+        // Names the audit log gives the server's own callers, however written.
+        (
+            json!({"name": "stdio"}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+        ),
+        (
+            json!({"name": "No-Auth"}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+        ),
+        (
+            json!({"name": "WEBHOOK\u{2011}MCP\u{2011}API\u{2011}KEY"}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+        ),
+        (
+            json!({"name": "WEBHOOK_MCP_API_KEY\u{200b}"}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+        ),
+        (
+            json!({"name": "\u{202e}evil"}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+        ),
         (
             json!({"scope": "read"}),
             StatusCode::BAD_REQUEST,
