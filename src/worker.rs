@@ -46,7 +46,7 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
     };
 
     let started = Instant::now();
-    let result = match parse(&row) {
+    let result = match parse(&row).and_then(|d| opened(state, d)) {
         Ok(delivery) => match credentials(state, row.webhook_id.as_deref(), row.created_at).await {
             Ok(creds) => actions::execute(&state.clients, &creds, &delivery).await,
             Err(e) => Err(e),
@@ -212,6 +212,22 @@ fn parse(row: &OutboxRow) -> Result<Delivery, ActionError> {
         retry_after: None,
         message: format!("stored action is unreadable: {e}"),
     })
+}
+
+/// A forward's signing secret is stored sealed (when a key is set) and opened only to sign.
+fn opened(state: &AppState, mut delivery: Delivery) -> Result<Delivery, ActionError> {
+    if let Delivery::Forward {
+        secret: Some(secret),
+        ..
+    } = &mut delivery
+    {
+        *secret = state.sealer.open(secret).map_err(|e| {
+            ActionError::permanent(format!(
+                "the forward's signing secret cannot be opened: {e}"
+            ))
+        })?;
+    }
+    Ok(delivery)
 }
 
 /// Turns a send result into an attempt: delivered, retry at a time, or dead.

@@ -81,6 +81,7 @@ pub async fn add(
     };
     apply(&mut row, input)?;
     check_reachable(state, &row)?;
+    seal_target_secret(state, &mut row);
     let stored = row.clone();
     state
         .store
@@ -127,6 +128,7 @@ pub async fn update(
     // command from being disabled or fixed (the send-time check still refuses it).
     if row.target != stored_target {
         check_reachable(state, &row)?;
+        seal_target_secret(state, &mut row);
     }
     row.updated_at = clock::now_ms();
     let stored = row.clone();
@@ -214,6 +216,17 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
         row.conditions = conditions.to_string();
     }
     if let Some(mut target) = input.target {
+        if target
+            .get("secret")
+            .and_then(Value::as_str)
+            .is_some_and(super::sealing::looks_sealed)
+        {
+            return Err(ServiceError::invalid(
+                "target.secret",
+                "a value starting with `enc:v1:` would be taken for an encrypted one (the form \
+                 sealed secrets are stored in); give the plain value",
+            ));
+        }
         restore_masked(&mut target, row.target.as_deref())?;
         row.target = (!target.is_null()).then(|| target.to_string());
     }
@@ -352,6 +365,24 @@ fn shown_target(action: &str, target: &str) -> Option<Value> {
         *url = Value::String(crate::actions::redact_secret_path(raw));
     }
     Some(t)
+}
+
+/// A forward's signing secret is stored sealed when a key is set, like webhook secrets; it is
+/// opened only to sign (by the outbox worker), so the outbox holds it sealed too.
+fn seal_target_secret(state: &AppState, row: &mut CommandRow) {
+    let Some(mut target) = row
+        .target
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+    else {
+        return;
+    };
+    if let Some(secret) = target.get("secret").and_then(Value::as_str)
+        && !super::sealing::looks_sealed(secret)
+    {
+        target["secret"] = Value::String(state.sealer.seal(secret));
+        row.target = Some(target.to_string());
+    }
 }
 
 /// A target given back as it was shown (a model reading a command and writing it back keeps

@@ -173,6 +173,16 @@ pub fn unopenable(
         {
             why = sealer.try_open_credentials(&mut creds).err();
         }
+        if why.is_none() {
+            // Forward targets' signing secrets are sealed with the same key.
+            why = crate::store::commands::list(conn, &row.id)?
+                .iter()
+                .filter_map(|c| c.target.as_deref())
+                .filter_map(|t| serde_json::from_str::<Value>(t).ok())
+                .filter_map(|t| t.get("secret").and_then(Value::as_str).map(str::to_string))
+                .map(|secret| sealer.open(&secret))
+                .find_map(Result::err);
+        }
         if let Some(why) = why {
             found.push(format!("`{}` ({why})", row.id));
         }

@@ -226,3 +226,47 @@ async fn values_in_the_sealed_form_are_refused_as_secrets_and_tokens() {
     );
     assert_eq!(listed["webhooks"], json!([]));
 }
+
+#[tokio::test]
+async fn a_forwards_signing_secret_is_sealed_in_its_command_and_outbox_and_still_signs() {
+    // Arrange
+    const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let target = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&target)
+        .await;
+    let app = crate::helpers::spawn_manual(|c| c.secret_key = Some(KEY.into())).await;
+    app.github_webhook("gh", "gh-secret").await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": format!("{}/in", target.uri()), "secret": WHSEC}}),
+    )
+    .await;
+
+    // Act
+    let body = issue_opened("octo/app", 3, &[]);
+    let sent = app
+        .post_github("gh", "issues", "d-fwd", &body, "gh-secret")
+        .await;
+    assert_eq!(sent.status(), StatusCode::OK);
+    let attempts = app.drain().await;
+
+    // Assert: signed with the secret, which the database holds only sealed.
+    assert_eq!(attempts, 1);
+    let requests = target.received_requests().await.expect("recorded");
+    let (_, forwarded) = crate::helpers::verify_standard_request(&requests[0], WHSEC);
+    assert_eq!(forwarded, body);
+    let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+    let stored: String = db
+        .query_row(
+            "SELECT (SELECT group_concat(target) FROM commands) || \
+             (SELECT group_concat(delivery) FROM outbox)",
+            [],
+            |r| r.get(0),
+        )
+        .expect("rows");
+    assert!(!stored.contains("MfKQ9r8"), "{stored}");
+    assert!(stored.contains("enc:v1:"), "{stored}");
+}
