@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 use super::chat::{ChatClient, ChatRequest, Message, openwebui_completions_url};
 use super::tools::{self, Outcome};
 use super::{AgentSpec, ResultAction};
-use crate::actions::{Delivery, guess_kind};
+use crate::actions::{Delivery, MessageKind, guess_kind};
 use crate::app::AppState;
 use crate::clock;
 use crate::config::Config;
@@ -513,12 +513,7 @@ fn result_delivery(
     task: &TaskRow,
     answer: &str,
 ) -> Option<(ActionKind, Delivery)> {
-    let body = format!(
-        "### {}\n\n{}\n\n---\n*Posted by the `{}` agent of webhook-mcp.*",
-        agent.heading,
-        answer.trim(),
-        agent.name
-    );
+    let body = |markup: Markup| result_body(markup, agent, answer);
     match agent.result {
         ResultAction::None => None,
         ResultAction::Comment => {
@@ -526,7 +521,12 @@ fn result_delivery(
                 .source
                 .as_deref()
                 .and_then(|s| serde_json::from_str(s).ok());
-            match plan::reply_on_source(source.as_ref(), body) {
+            let markup = match source.as_ref().map(|s| s.kind.as_str()) {
+                Some(kind) if kind.starts_with("slack.") => Markup::Slack,
+                Some("jira.issue") => Markup::JiraWiki,
+                _ => Markup::Markdown,
+            };
+            match plan::reply_on_source(source.as_ref(), body(markup)) {
                 Ok(d) => Some((ActionKind::Comment, d)),
                 Err(e) => {
                     tracing::info!(task = %task.id, reason = %e, "result kept on the task only");
@@ -540,12 +540,17 @@ fn result_delivery(
                 .as_deref()
                 .and_then(|k| k.parse().ok())
                 .unwrap_or_else(|| guess_kind(&t.url));
+            let markup = match kind {
+                MessageKind::Slack => Markup::Slack,
+                MessageKind::Telegram => Markup::Plain,
+                _ => Markup::Markdown,
+            };
             (
                 ActionKind::PostMessage,
                 Delivery::ChannelMessage {
                     url: t.url.clone(),
                     kind,
-                    text: body,
+                    text: body(markup),
                     chat_id: t.chat_id.clone(),
                 },
             )
@@ -564,6 +569,38 @@ fn result_delivery(
                 },
             )
         }),
+    }
+}
+
+/// The markup a result is written in: what its destination renders. A Markdown heading shows
+/// as `###` in Slack and Jira.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Markup {
+    Markdown,
+    /// Slack's mrkdwn: `*bold*`, `_italic_`.
+    Slack,
+    /// Jira's wiki markup (REST API v2 comments): `h3.`, `----`.
+    JiraWiki,
+    /// Telegram without a parse mode.
+    Plain,
+}
+
+/// The result as posted: the agent's heading, the answer, and a footer naming the agent.
+fn result_body(markup: Markup, agent: &AgentSpec, answer: &str) -> String {
+    let (heading, answer, name) = (&agent.heading, answer.trim(), &agent.name);
+    match markup {
+        Markup::Markdown => format!(
+            "### {heading}\n\n{answer}\n\n---\n*Posted by the `{name}` agent of webhook-mcp.*"
+        ),
+        Markup::Slack => {
+            format!("*{heading}*\n\n{answer}\n\n_Posted by the `{name}` agent of webhook-mcp._")
+        }
+        Markup::JiraWiki => format!(
+            "h3. {heading}\n\n{answer}\n\n----\n_Posted by the {{{{{name}}}}} agent of webhook-mcp._"
+        ),
+        Markup::Plain => {
+            format!("{heading}\n\n{answer}\n\nPosted by the {name} agent of webhook-mcp.")
+        }
     }
 }
 
@@ -675,5 +712,33 @@ mod tests {
         let mut untouched = vec![Message::system("s")];
         close_interrupted_calls(&mut untouched);
         assert_eq!(untouched.len(), 1);
+    }
+
+    #[test]
+    fn a_result_is_written_in_the_markup_its_destination_renders() {
+        let agent: AgentSpec =
+            serde_json::from_value(json!({"name": "triage", "heading": "AI analysis"}))
+                .expect("agent");
+        let cases = [
+            (
+                Markup::Markdown,
+                "### AI analysis\n\nP1\n\n---\n*Posted by the `triage` agent of webhook-mcp.*",
+            ),
+            (
+                Markup::Slack,
+                "*AI analysis*\n\nP1\n\n_Posted by the `triage` agent of webhook-mcp._",
+            ),
+            (
+                Markup::JiraWiki,
+                "h3. AI analysis\n\nP1\n\n----\n_Posted by the {{triage}} agent of webhook-mcp._",
+            ),
+            (
+                Markup::Plain,
+                "AI analysis\n\nP1\n\nPosted by the triage agent of webhook-mcp.",
+            ),
+        ];
+        for (markup, want) in cases {
+            assert_eq!(result_body(markup, &agent, " P1 "), want, "{markup:?}");
+        }
     }
 }
