@@ -269,7 +269,87 @@ fn presented_with_warnings(state: &AppState, hook: &WebhookRow, row: &CommandRow
     out.warnings.extend(trigger_warning(hook, row));
     out.warnings.extend(template_warning(hook, row));
     out.warnings.extend(agent_warning(state, row));
+    out.warnings.extend(no_thread_warning(state, hook, row));
+    out.warnings.extend(slack_channel_warning(hook, row));
     out
+}
+
+/// A reply on the source from a provider whose events have no thread to reply on (a Stripe
+/// payment, a Sentry alert) fails for every event.
+fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> Option<String> {
+    let provider: Provider = hook.provider.parse().ok()?;
+    let threadless = matches!(
+        provider,
+        Provider::Sentry
+            | Provider::Stripe
+            | Provider::StandardWebhooks
+            | Provider::OpenWebUi
+            | Provider::Custom
+    );
+    if !threadless {
+        return None;
+    }
+    let provider = provider.as_str();
+    match row.action.as_str() {
+        "comment" | "ask" => Some(format!(
+            "`{provider}` events have no thread to reply on, so this {} fails for every event; \
+             use post_message (to a channel) or forward instead",
+            row.action
+        )),
+        "create_task" => {
+            let agent = row.agent.as_deref()?;
+            let spec = crate::agents::declared(&state.config.agents)
+                .ok()?
+                .into_iter()
+                .find(|a| a.name == agent)?;
+            (spec.result == crate::agents::ResultAction::Comment).then(|| {
+                format!(
+                    "agent `{agent}` posts its result as a comment, and `{provider}` events have \
+                     no thread to take one: the result is kept on the task only (declare the \
+                     agent with `result: post_message` and a `target` to have it posted)"
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Slack's Events API gives a channel's id (`C0123ABCD`), never its name: a `#name` condition
+/// only ever matches slash commands, which carry `channel_name`.
+fn slack_channel_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
+    if hook.provider != "slack" || row.trigger.starts_with('/') {
+        return None;
+    }
+    let conditions: Value = serde_json::from_str(&row.conditions).ok()?;
+    let named = channel_values(&conditions)
+        .into_iter()
+        .find(|c| c.starts_with('#'))?;
+    Some(format!(
+        "Slack's events name a channel by its id (C0123ABCD), not `{named}`: this condition \
+         matches only slash commands; use the channel's id (in Slack: channel details, at the \
+         bottom)"
+    ))
+}
+
+/// Every value given to a `channel` condition, however deep in all/any/not.
+fn channel_values(conditions: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    match conditions {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match (key.as_str(), value) {
+                    ("channel", Value::String(s)) => found.push(s.clone()),
+                    ("channel", Value::Array(items)) => {
+                        found.extend(items.iter().filter_map(Value::as_str).map(str::to_string))
+                    }
+                    _ => found.extend(channel_values(value)),
+                }
+            }
+        }
+        Value::Array(items) => found.extend(items.iter().flat_map(channel_values)),
+        _ => {}
+    }
+    found
 }
 
 /// A trigger no event of the webhook's provider can match (GitLab's `issues.opened` is

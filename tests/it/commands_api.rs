@@ -132,6 +132,70 @@ async fn a_trigger_the_provider_never_sends_is_saved_with_a_warning_naming_the_f
 }
 
 #[tokio::test]
+async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warnings() {
+    // Arrange
+    let app = spawn_app().await;
+    for (id, provider) in [("sn", "sentry"), ("sl", "slack")] {
+        app.create_webhook(json!({"id": id, "name": id, "provider": provider}))
+            .await;
+    }
+    let add = |hook: &str, body: Value| {
+        let path = format!("/api/webhooks/{hook}/commands");
+        let app = &app;
+        async move { send_json(app.api(Method::POST, &path).json(&body)).await }
+    };
+
+    // Act
+    let comment_on_alert = add(
+        "sn",
+        json!({"trigger": "issue.created", "action": "comment", "template": "Seen"}),
+    )
+    .await;
+    let forward_alert = add(
+        "sn",
+        json!({"trigger": "issue.created", "action": "forward",
+               "target": {"url": "https://sink.example.com/in"}}),
+    )
+    .await;
+    let by_name = add(
+        "sl",
+        json!({"trigger": "message.channels", "action": "comment", "template": "Hi",
+               "conditions": {"all": [{"channel": "#engineering"}]}}),
+    )
+    .await;
+    let by_id = add(
+        "sl",
+        json!({"trigger": "message.channels", "action": "comment", "template": "Hi",
+               "conditions": {"channel": "C0ENG1234"}}),
+    )
+    .await;
+
+    // Assert: saved, with a warning where it cannot work as meant.
+    for (status, body) in [&comment_on_alert, &forward_alert, &by_name, &by_id] {
+        assert_eq!(*status, StatusCode::CREATED, "{body}");
+    }
+    let warned = |answer: &(StatusCode, Value), words: &str| {
+        answer.1["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|w| w.as_str().unwrap_or_default().contains(words))
+    };
+    assert!(
+        warned(&comment_on_alert, "no thread"),
+        "{:?}",
+        comment_on_alert
+    );
+    assert!(
+        forward_alert.1.get("warnings").is_none(),
+        "{:?}",
+        forward_alert
+    );
+    assert!(warned(&by_name, "#engineering"), "{:?}", by_name);
+    assert!(by_id.1.get("warnings").is_none(), "{:?}", by_id);
+}
+
+#[tokio::test]
 async fn a_task_for_an_agent_the_built_in_runner_does_not_run_is_saved_with_a_warning() {
     // Arrange: the runner is on (planning and brain, the default agents).
     let app = crate::helpers::spawn_app_with(|c| {
