@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
-mod lenient;
+pub(crate) mod lenient;
 
 use crate::service::commands::CommandIn;
 use crate::service::events::EventQuery;

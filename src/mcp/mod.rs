@@ -1,7 +1,7 @@
 //! The MCP server (rmcp): tools, prompts and resources over Streamable HTTP at `/mcp` and over
 //! stdio. Every tool is a door onto the service layer the REST API also uses.
 
-mod args;
+pub(crate) mod args;
 mod hub;
 mod params;
 mod prompts;

@@ -85,6 +85,41 @@ async fn a_gitlab_issue_open_gets_a_note_on_the_encoded_project_path_with_the_pr
 }
 
 #[tokio::test]
+async fn a_telegram_message_by_hand_takes_its_chat_id_as_a_number() {
+    // Arrange
+    let telegram = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/bot123:ABC/sendMessage"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true,
+                                                           "result": {"message_id": 5}})))
+        .expect(1)
+        .mount(&telegram)
+        .await;
+    let app = spawn_manual(|_| {}).await;
+    let url = format!("{}/bot123:ABC/sendMessage", telegram.uri());
+
+    // Act
+    let (status, queued) = app
+        .post_api(
+            "/api/messages",
+            &json!({"url": url, "kind": "telegram", "chat_id": -100123, "text": "Deployed"}),
+        )
+        .await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(sent, 1);
+    let requests = telegram.received_requests().await.expect("recorded");
+    let body: Value = serde_json::from_slice(&requests[0].body).expect("json");
+    assert_eq!(
+        body["chat_id"].to_string().trim_matches('"'),
+        "-100123",
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a_gitlab_note_created_on_current_gitlab_answers_a_question_on_its_issue() {
     // Arrange: an issue asks its question as a note; GitLab 16.11+ names note hooks'
     // action (`note.create`).

@@ -193,6 +193,11 @@ async fn respond(
 struct MessageIn {
     url: String,
     kind: Option<String>,
+    /// Telegram's chat ids are numbers; given as one or as text.
+    #[serde(
+        default,
+        deserialize_with = "crate::mcp::args::lenient::text_or_number"
+    )]
     chat_id: Option<String>,
     text: String,
     event_id: Option<String>,
