@@ -13,7 +13,10 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
     // rmcp logs each tool call's arguments and result at debug, secrets and tokens included; a
     // general `RUST_LOG=debug` should not write those to the log. Naming rmcp still lets them in.
-    if !asked.contains("rmcp") {
+    let verbose = filter
+        .max_level_hint()
+        .is_some_and(|level| level > tracing_subscriber::filter::LevelFilter::INFO);
+    if verbose && !asked.contains("rmcp") {
         filter = filter.add_directive("rmcp=info".parse().expect("a valid directive"));
     }
     let builder = tracing_subscriber::fmt()

@@ -321,10 +321,11 @@ async fn run_task(
                 ResultAction::PostMessage => posted,
                 _ => false,
             };
-            let delivery = if said_there {
+            // Nothing said at the end (the tools said it all): no empty result either.
+            let delivery = if said_there || answer.trim().is_empty() {
                 None
             } else {
-                result_delivery(agent, task, &answer)
+                result_delivery(agent, task, &answer).map(|(kind, d)| (kind, sealed(state, d)))
             };
             return finish(state, task, Ending::Done { answer, delivery }).await;
         }
@@ -332,7 +333,16 @@ async fn run_task(
         // Every call of the message is made, those after an `ask` too: the model meant them
         // together, and none would have a result to read otherwise.
         let mut asked = false;
-        for call in calls {
+        // Questions last: the other calls act while the run still holds its task, and the
+        // question then hands it to the answer.
+        let (questions, others): (Vec<_>, Vec<_>) =
+            calls.into_iter().partition(|c| c.function.name == "ask");
+        for call in others.into_iter().chain(questions) {
+            // Cancelled between two calls: the rest are not made.
+            if let Some(status) = lost(state, task).await? {
+                tracing::info!(task = %task.id, %status, "the run's task was taken from it; stopped");
+                return Ok(status);
+            }
             let outcome = match call.function.parsed_arguments() {
                 Ok(args) => tools::execute(state, task, agent, &call.function.name, &args).await,
                 Err(e) => Outcome::Text(format!("error: {e}")),
@@ -373,6 +383,19 @@ async fn run_task(
         agent.max_steps
     );
     finish(state, task, Ending::Failed(msg)).await
+}
+
+/// A forward's signing secret (from the agent's declaration) sealed for the outbox, as
+/// commands' are; the worker opens it to sign.
+fn sealed(state: &AppState, mut delivery: Delivery) -> Delivery {
+    if let Delivery::Forward {
+        secret: Some(secret),
+        ..
+    } = &mut delivery
+    {
+        *secret = state.sealer.seal(secret);
+    }
+    delivery
 }
 
 /// The task's status if this run no longer holds it: cancelled by a person, or claimed by

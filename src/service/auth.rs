@@ -270,8 +270,10 @@ pub async fn list(state: &AppState) -> Result<Vec<KeyOut>, ServiceError> {
 /// Characters that show as nothing or reorder the text around them: a name with them can look
 /// like another.
 fn invisible(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    matches!(c, '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{2069}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}')
 }
 
 /// A name's ASCII letters and digits, lowercased: what it looks like, whatever its dashes.
@@ -303,7 +305,12 @@ pub async fn create(
     }
     // The audit log names callers by their key's name: a key must not pass for the
     // configured key, the stdio client or --no-auth there, even written with other dashes.
-    let reserved = [CONFIGURED_KEY_NAME, crate::mcp::STDIO_ACTOR, "no-auth"];
+    let reserved = [
+        CONFIGURED_KEY_NAME,
+        GENERATED_KEY_NAME,
+        crate::mcp::STDIO_ACTOR,
+        "no-auth",
+    ];
     if let Some(taken) = reserved.iter().find(|r| skeleton(r) == skeleton(&name)) {
         return Err(ServiceError::invalid(
             "name",

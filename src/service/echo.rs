@@ -22,18 +22,43 @@ pub struct Posted {
     pub any_webhook: bool,
 }
 
-/// The comment or message a delivery announces, if it announces one.
+/// The comment or message a delivery announces as new, if it announces one. Edits and
+/// deletions are not: a person editing the service's comment (ticking a box in it) is a person.
 pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
     let at = |path: &str| payload.pointer(path).and_then(id_text);
     let kind = |path: &str| payload.pointer(path).and_then(Value::as_str);
     let (ids, any_webhook): (Vec<Option<String>>, bool) = match provider {
-        Provider::GitHub => (vec![at("/comment/html_url"), at("/comment/id")], false),
-        Provider::GitLab if kind("/object_kind") == Some("note") => {
+        // The comment's page, as the comment action records it.
+        Provider::GitHub if kind("/action") == Some("created") => {
+            (vec![at("/comment/html_url")], false)
+        }
+        Provider::GitLab
+            if kind("/object_kind") == Some("note")
+                && matches!(kind("/object_attributes/action"), None | Some("create")) =>
+        {
             (vec![at("/object_attributes/id")], false)
         }
-        Provider::Jira => (vec![at("/comment/id")], false),
-        Provider::Slack if kind("/event/type") == Some("message") => (vec![at("/event/ts")], false),
-        Provider::Linear if kind("/type") == Some("Comment") => {
+        Provider::Jira
+            if matches!(
+                kind("/webhookEvent"),
+                Some("comment_created") | Some("jira:issue_updated")
+            ) && matches!(
+                kind("/issue_event_type_name"),
+                None | Some("issue_commented")
+            ) =>
+        {
+            (vec![at("/comment/id")], false)
+        }
+        // A bot's own post is a plain message or, for older apps, a `bot_message`.
+        Provider::Slack
+            if kind("/event/type") == Some("message")
+                && matches!(kind("/event/subtype"), None | Some("bot_message")) =>
+        {
+            (vec![at("/event/ts")], false)
+        }
+        Provider::Linear
+            if kind("/type") == Some("Comment") && kind("/action") == Some("create") =>
+        {
             (vec![at("/data/url"), at("/data/id")], false)
         }
         Provider::OpenWebUi if kind("/event") == Some("message.created") => {
@@ -53,8 +78,8 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
     })
 }
 
-/// Whether the service itself posted the item: an action recorded its id, or said the same text
-/// on the same thread.
+/// Whether the service itself posted the item: a reply recorded its id, or one still waiting
+/// for its answer says the same text on the same thread.
 pub fn is_own(
     conn: &Connection,
     webhook_id: &str,
@@ -68,9 +93,11 @@ pub fn is_own(
         return Ok(false);
     };
     let came_back = unescape_slack(text.trim());
-    Ok(outbox::own_texts_for_source(conn, webhook_id, source_key)?
-        .iter()
-        .any(|own| unescape_slack(own) == came_back))
+    Ok(
+        outbox::unconfirmed_texts_on_source(conn, webhook_id, source_key)?
+            .iter()
+            .any(|own| unescape_slack(own) == came_back),
+    )
 }
 
 fn id_text(v: &Value) -> Option<String> {
@@ -100,7 +127,27 @@ mod tests {
             (
                 Provider::GitHub,
                 json!({"action": "created", "comment": {"id": 7, "html_url": "https://github.com/o/r/issues/1#issuecomment-7", "body": "hi"}}),
-                Some(vec!["https://github.com/o/r/issues/1#issuecomment-7", "7"]),
+                Some(vec!["https://github.com/o/r/issues/1#issuecomment-7"]),
+            ),
+            (
+                Provider::GitHub,
+                json!({"action": "edited", "comment": {"id": 7, "html_url": "https://github.com/o/r/issues/1#issuecomment-7", "body": "hi"}}),
+                None,
+            ),
+            (
+                Provider::GitLab,
+                json!({"object_kind": "note", "object_attributes": {"id": 42, "action": "update"}}),
+                None,
+            ),
+            (
+                Provider::Jira,
+                json!({"webhookEvent": "comment_updated", "comment": {"id": "10042"}}),
+                None,
+            ),
+            (
+                Provider::Slack,
+                json!({"event": {"type": "message", "subtype": "message_changed", "ts": "1.2"}}),
+                None,
             ),
             (
                 Provider::GitHub,
@@ -119,7 +166,7 @@ mod tests {
             ),
             (
                 Provider::Jira,
-                json!({"comment": {"id": "10042", "body": "hi"}}),
+                json!({"webhookEvent": "comment_created", "comment": {"id": "10042", "body": "hi"}}),
                 Some(vec!["10042"]),
             ),
             (

@@ -69,18 +69,15 @@ pub fn record(
     let now = event.received_at;
     let actions = write_planned(conn, event_id, &event.webhook_id, event, planned, now)?;
     let mut resumed = Vec::new();
+    // (The service's own comment coming back was told apart above: it is no answer.)
     if let Some(reply) = reply {
-        let own = outbox::own_texts_for_source(conn, &event.webhook_id, &reply.source_key)?;
-        // The webhook our own comment triggers comes back here; it is not an answer.
-        if !own.iter().any(|t| t == reply.text.trim()) {
-            for task in tasks::waiting_on(conn, &event.webhook_id, &reply.source_key)? {
-                // A task this very event asked with waits for the *next* message, not this one.
-                if task.event_id.as_deref() == Some(event_id.as_str()) {
-                    continue;
-                }
-                if tasks::attach_reply(conn, &task.id, event_id, &reply.text, now)? {
-                    resumed.push(task.id);
-                }
+        for task in tasks::waiting_on(conn, &event.webhook_id, &reply.source_key)? {
+            // A task this very event asked with waits for the *next* message, not this one.
+            if task.event_id.as_deref() == Some(event_id.as_str()) {
+                continue;
+            }
+            if tasks::attach_reply(conn, &task.id, event_id, &reply.text, now)? {
+                resumed.push(task.id);
             }
         }
     }

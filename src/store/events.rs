@@ -175,7 +175,8 @@ pub fn settle(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
 /// it. Other statuses already follow the event's actions.
 pub fn mark_matched(conn: &Connection, id: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "UPDATE events SET status = 'matched' WHERE id = ?1 AND status IN ('accepted', 'test')",
+        "UPDATE events SET status = 'matched' WHERE id = ?1 \
+         AND status IN ('accepted', 'test', 'own_post')",
     )?
     .execute([id])?;
     Ok(())

@@ -251,8 +251,10 @@ pub fn attempts(conn: &Connection, outbox_id: &str) -> Result<Vec<AttemptRow>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Whether an action of this webhook posted the item the other side calls by one of `remote_ids`
-/// (or, with `any_webhook`, a `post_message` of any webhook: a channel several webhooks post to).
+/// Whether a reply of this webhook on its source (a comment, question or response) posted the
+/// item the other side calls by one of `remote_ids`, or, with `any_webhook`, a `post_message`
+/// of any webhook did (a channel several webhooks post to). Other actions' ids are not
+/// compared: a Telegram message id and a Jira comment id can be the same small number.
 pub fn posted(
     conn: &Connection,
     webhook_id: &str,
@@ -261,7 +263,8 @@ pub fn posted(
 ) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT EXISTS(SELECT 1 FROM outbox WHERE remote_id = ?1 \
-         AND (webhook_id = ?2 OR (?3 AND action = 'post_message')))",
+         AND ((webhook_id = ?2 AND action IN ('ask', 'comment', 'respond')) \
+              OR (?3 AND action = 'post_message')))",
     )?;
     for id in remote_ids {
         if stmt.query_row(params![id, webhook_id, any_webhook], |r| {
@@ -273,16 +276,19 @@ pub fn posted(
     Ok(false)
 }
 
-/// Texts this service posted (or is about to post) on a source thread, so the webhook that
-/// our own comment triggers is not mistaken for a reply.
-pub fn own_texts_for_source(
+/// What this webhook's replies still on their way say on a source thread: sent or being sent,
+/// but with no answer recorded yet, so their announcement can come before the id that would
+/// know it. Delivered replies are known by id, and a person repeating one later is a person.
+pub fn unconfirmed_texts_on_source(
     conn: &Connection,
     webhook_id: &str,
     source_key: &str,
 ) -> Result<Vec<String>, StoreError> {
+    // From the few rows on their way (outbox_due), not the whole outbox.
     let mut stmt = conn.prepare_cached(
         "SELECT o.delivery FROM outbox o JOIN events e ON e.id = o.event_id \
-         WHERE o.webhook_id = ?1 AND e.source_key = ?2 AND o.action IN ('ask', 'comment', 'respond') \
+         WHERE o.status IN ('pending', 'retrying', 'sending') AND o.webhook_id = ?1 \
+         AND e.source_key = ?2 AND o.action IN ('ask', 'comment', 'respond') \
          ORDER BY o.id DESC LIMIT 50",
     )?;
     let rows = stmt.query_map(params![webhook_id, source_key], |r| {

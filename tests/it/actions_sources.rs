@@ -18,6 +18,8 @@ use crate::helpers::{
 const GH_SECRET: &str = "gh-secret-for-sources";
 const ISSUE_9: &str = "/repos/octo/app/issues/9/comments";
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// Where GitHub shows the question the service asks on issue 9.
+const QUESTION_URL: &str = "https://github.com/octo/app/issues/9#issuecomment-77";
 
 /// A GitHub webhook `gh` with one command, on an app with a manual outbox.
 async fn github_app_with(command: Value, github: Option<&MockServer>) -> TestApp {
@@ -415,7 +417,10 @@ async fn task_of(app: &TestApp, event_id: &str) -> Value {
 /// GitHub echoes our own question back (the task keeps waiting), then another user answers
 /// on the same issue (the task is queued with the answer in its conversation).
 async fn echo_then_reply_on_issue_9(app: &TestApp, event_id: &str, question: &str) {
-    let echo = issue_comment(9, "Flaky CI", "webhook-mcp", question);
+    let mut echo: Value =
+        serde_json::from_str(&issue_comment(9, "Flaky CI", "webhook-mcp", question)).expect("json");
+    echo["comment"]["html_url"] = json!(QUESTION_URL);
+    let echo = echo.to_string();
     post_gh(app, "issue_comment", &echo).await;
     let task = task_of(app, event_id).await;
     assert_eq!(
@@ -440,7 +445,8 @@ async fn an_ask_command_waits_for_a_reply_on_the_same_issue_and_ignores_its_own_
     // Arrange
     let github = MockServer::start().await;
     let question = "Should I prioritise Flaky CI?";
-    let created = ResponseTemplate::new(201).set_body_json(json!({"id": 77}));
+    let created =
+        ResponseTemplate::new(201).set_body_json(json!({"id": 77, "html_url": QUESTION_URL}));
     expect_post(&github, ISSUE_9, json!({"body": question}), created, 1).await;
     let app = github_app_with(
         json!({"trigger": "issue_comment.created", "action": "ask", "agent": "brain",
@@ -577,7 +583,8 @@ async fn a_question_asked_over_rest_waits_for_a_reply_on_the_same_issue() {
     // Arrange
     let github = MockServer::start().await;
     let question = "Which release should this go in?";
-    let created = ResponseTemplate::new(201).set_body_json(json!({"id": 78}));
+    let created =
+        ResponseTemplate::new(201).set_body_json(json!({"id": 78, "html_url": QUESTION_URL}));
     expect_post(&github, ISSUE_9, json!({"body": question}), created, 1).await;
     let app = spawn_manual(use_github(&github)).await;
     app.github_webhook("gh", GH_SECRET).await;

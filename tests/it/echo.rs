@@ -64,8 +64,13 @@ async fn the_services_own_comment_coming_back_fires_no_command() {
     .await;
     assert_eq!(app.drain().await, 1);
 
-    // Act: GitHub announces that answer.
-    let echo = post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
+    // Act: GitHub announces that answer (its text as GitHub renders it, so only the id can
+    // tell it).
+    let echo = post_comment(
+        &app,
+        &echo_of(555, OWN_URL, "User asked: @agent estimate? (as rendered)"),
+    )
+    .await;
     let sent_after = app.drain().await;
 
     // Assert: kept, but nothing matched and nothing more was posted.
@@ -104,4 +109,52 @@ async fn an_own_comment_announced_before_its_send_finished_is_known_by_its_text(
     assert_eq!(app.event(&echo).await["status"], "own_post");
     assert_eq!(app.event(&another).await["status"], "done");
     assert_eq!(sent, 2, "the first answer and the answer to bob");
+}
+
+#[tokio::test]
+async fn a_person_repeating_the_services_words_or_editing_its_comment_is_a_person() {
+    // Arrange: the answer went out and GitHub's announcement of it was recognised.
+    let github = MockServer::start().await;
+    let app = quoting_app(&github).await;
+    post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+    post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
+
+    // Act: later, a person writes the same words; another edits the service's comment.
+    let repeated = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "bob", "User asked: @agent estimate?"),
+    )
+    .await;
+    let mut edit: serde_json::Value =
+        serde_json::from_str(&echo_of(555, OWN_URL, "User asked: @agent estimate? [x]"))
+            .expect("json");
+    edit["action"] = json!("edited");
+    edit["sender"] = json!({"login": "carol", "type": "User"});
+    let edited = accepted(
+        app.post_github(
+            "gh",
+            "issue_comment",
+            &delivery_id(),
+            &edit.to_string(),
+            SECRET,
+        )
+        .await,
+    )
+    .await;
+
+    // Assert: neither is taken for the service's own post.
+    assert_ne!(app.event(&repeated).await["status"], "own_post");
+    assert_ne!(app.event(&edited).await["status"], "own_post");
+    assert_eq!(
+        app.event(&repeated).await["matched_commands"]
+            .as_array()
+            .map(Vec::len),
+        Some(1),
+        "the person's comment fires the command"
+    );
 }

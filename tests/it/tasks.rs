@@ -439,7 +439,8 @@ async fn calls_the_model_makes_with_an_ask_are_made_too() {
     assert_eq!(ran, Some((task_id.clone(), "waiting_reply".into())));
     assert_eq!(
         comments_on(&github, 30).await,
-        ["Which OS?", "Labelled as bug"]
+        ["Labelled as bug", "Which OS?"],
+        "the question goes last, handing the task to its answer"
     );
     assert_eq!(app.task(&task_id).await["status"], "waiting_reply");
 }
