@@ -547,6 +547,17 @@ fn replay_in_db(
     let existing = outbox::for_event(db, &event.id)?;
     let mut results = Vec::new();
     for p in planned {
+        // The command's work as a new event's would be written, where none is there yet.
+        let write_new = || {
+            record::write_planned(
+                db,
+                &event.id,
+                &event.webhook_id,
+                event,
+                std::slice::from_ref(p),
+                now,
+            )
+        };
         let result = match p {
             Planned::Send {
                 command_id,
@@ -594,14 +605,7 @@ fn replay_in_db(
                     json!({"command_id": command_id, "action_id": o.id, "result": "requeued"})
                 }
                 None => {
-                    record::write_planned(
-                        db,
-                        &event.id,
-                        &event.webhook_id,
-                        event,
-                        std::slice::from_ref(p),
-                        now,
-                    )?;
+                    write_new()?;
                     json!({"command_id": command_id, "result": "queued"})
                 }
             },
@@ -629,14 +633,7 @@ fn replay_in_db(
                         "requeued"
                     }
                     None => {
-                        record::write_planned(
-                            db,
-                            &event.id,
-                            &event.webhook_id,
-                            event,
-                            std::slice::from_ref(p),
-                            now,
-                        )?;
+                        write_new()?;
                         if tasks::for_event(db, &event.id)?.len() > before.len() {
                             "task_created"
                         } else {

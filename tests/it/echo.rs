@@ -34,6 +34,18 @@ async fn quoting_app(github: &MockServer) -> TestApp {
     app
 }
 
+/// The quoting app after a person asked and its answer went out.
+async fn answered_once(github: &MockServer) -> TestApp {
+    let app = quoting_app(github).await;
+    post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+    app
+}
+
 async fn post_comment(app: &TestApp, body: &str) -> String {
     accepted(
         app.post_github("gh", "issue_comment", &delivery_id(), body, SECRET)
@@ -56,13 +68,7 @@ fn echo_of(id: u64, html_url: &str, text: &str) -> String {
 async fn the_services_own_comment_coming_back_fires_no_command() {
     // Arrange: a person asks, and the answer goes out.
     let github = MockServer::start().await;
-    let app = quoting_app(&github).await;
-    post_comment(
-        &app,
-        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
-    )
-    .await;
-    assert_eq!(app.drain().await, 1);
+    let app = answered_once(&github).await;
 
     // Act: GitHub announces that answer (its text as GitHub renders it, so only the id can
     // tell it).
@@ -115,13 +121,7 @@ async fn an_own_comment_announced_before_its_send_finished_is_known_by_its_text(
 async fn a_person_repeating_the_services_words_or_editing_its_comment_is_a_person() {
     // Arrange: the answer went out and GitHub's announcement of it was recognised.
     let github = MockServer::start().await;
-    let app = quoting_app(&github).await;
-    post_comment(
-        &app,
-        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
-    )
-    .await;
-    assert_eq!(app.drain().await, 1);
+    let app = answered_once(&github).await;
     post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
 
     // Act: later, a person writes the same words; another edits the service's comment.
