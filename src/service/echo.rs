@@ -70,7 +70,14 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
     if ids.is_empty() {
         return None;
     }
-    let text = crate::engine::payload::bodies(payload).into_iter().next();
+    let text = match provider {
+        // Open WebUI shows the start of the message only.
+        Provider::OpenWebUi => payload
+            .pointer("/data/content_preview")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        _ => crate::engine::payload::bodies(payload).into_iter().next(),
+    };
     Some(Posted {
         ids,
         text,
@@ -88,6 +95,17 @@ pub fn is_own(
 ) -> Result<bool, StoreError> {
     if outbox::posted(conn, webhook_id, &posted.ids, posted.any_webhook)? {
         return Ok(true);
+    }
+    if posted.any_webhook {
+        // A channel post, whose announcement shows its beginning (an ellipsis may end it).
+        let Some(preview) = posted.text.as_deref() else {
+            return Ok(false);
+        };
+        let preview = preview.trim().trim_end_matches('…').trim_end_matches("...");
+        return Ok(!preview.is_empty()
+            && outbox::unconfirmed_channel_texts(conn)?
+                .iter()
+                .any(|own| own.starts_with(preview)));
     }
     let (Some(text), Some(source_key)) = (posted.text.as_deref(), source_key) else {
         return Ok(false);

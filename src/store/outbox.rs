@@ -276,6 +276,27 @@ pub fn posted(
     Ok(false)
 }
 
+/// What channel messages still on their way say (any webhook's `post_message`, sent or being
+/// sent with no answer recorded yet): a channel announces a post before its sender has read
+/// the answer naming it.
+pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT delivery FROM outbox WHERE status IN ('pending', 'retrying', 'sending') \
+         AND action = 'post_message' ORDER BY id DESC LIMIT 50",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, Option<String>>(0))?;
+    let mut texts = Vec::new();
+    for delivery in rows {
+        let Some(json) = delivery? else { continue };
+        if let Ok(value) = serde_json::from_str::<serde_json::Value>(&json)
+            && let Some(text) = value.get("text").and_then(|v| v.as_str())
+        {
+            texts.push(text.trim().to_string());
+        }
+    }
+    Ok(texts)
+}
+
 /// What this webhook's replies still on their way say on a source thread: sent or being sent,
 /// but with no answer recorded yet, so their announcement can come before the id that would
 /// know it. Delivered replies are known by id, and a person repeating one later is a person.

@@ -158,3 +158,53 @@ async fn a_person_repeating_the_services_words_or_editing_its_comment_is_a_perso
         "the person's comment fires the command"
     );
 }
+
+#[tokio::test]
+async fn an_open_webui_channel_post_announced_before_its_answer_is_known_by_its_beginning() {
+    // Arrange: every channel message is posted on to the same channel (a loop, were its own
+    // posts not known); the post is queued, not yet sent.
+    let channel = MockServer::start().await;
+    let app = spawn_manual(|_| {}).await;
+    let created = app
+        .create_webhook(json!({"id": "owui", "name": "Open WebUI", "provider": "openwebui"}))
+        .await;
+    let url = created["url_with_token"].as_str().expect("url").to_string();
+    app.add_command_ok(
+        "owui",
+        json!({"trigger": "message.created", "action": "post_message",
+               "template": "Seen: {{ data.content_preview }}",
+               "target": {"url": format!("{}/api/v1/channels/webhooks/w1/tok", channel.uri()),
+                          "kind": "openwebui"}}),
+    )
+    .await;
+    let message = |id: &str, preview: &str, source: &str| {
+        json!({"event": "message.created", "id": format!("e-{id}"), "source": source,
+               "subject": {"type": "message", "id": id},
+               "data": {"channel_id": "c1", "content_preview": preview}})
+        .to_string()
+    };
+    let post = |body: String| {
+        let (app, url) = (&app, url.clone());
+        async move {
+            accepted(
+                app.client
+                    .post(url)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .expect("POST"),
+            )
+            .await
+        }
+    };
+
+    // Act
+    let person = post(message("m-1", "deploy please", "channel")).await;
+    let echo = post(message("m-2", "Seen: deploy pl…", "channel_webhook")).await;
+
+    // Assert: the person's message fired the command; the early announcement of its post did
+    // not.
+    assert_eq!(app.event(&person).await["status"], "matched");
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+}
