@@ -34,6 +34,21 @@ async fn github_app_with(command: Value, github: Option<&MockServer>) -> TestApp
     app
 }
 
+/// A GitLab webhook `gl` (token `gl-tok`) with one command, on an app whose GitLab is `gitlab`.
+async fn gitlab_app_with(gitlab: &MockServer, command: Value) -> TestApp {
+    let app = spawn_manual(|config| {
+        config.upstreams.gitlab_url = gitlab.uri();
+        config.upstreams.gitlab_token = Some("glpat-test".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-tok"}),
+    )
+    .await;
+    app.add_command_ok("gl", command).await;
+    app
+}
+
 async fn post_gh(app: &TestApp, event: &str, body: &str) -> String {
     accepted(
         app.post_github("gh", event, &delivery_id(), body, GH_SECRET)
@@ -54,17 +69,8 @@ async fn a_gitlab_issue_open_gets_a_note_on_the_encoded_project_path_with_the_pr
         .expect(1)
         .mount(&gitlab)
         .await;
-    let app = spawn_manual(|config| {
-        config.upstreams.gitlab_url = gitlab.uri();
-        config.upstreams.gitlab_token = Some("glpat-test".into());
-    })
-    .await;
-    app.create_webhook(
-        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-tok"}),
-    )
-    .await;
-    app.add_command_ok(
-        "gl",
+    let app = gitlab_app_with(
+        &gitlab,
         json!({"trigger": "issue.open", "action": "comment",
                "template": "Seen: {{object_attributes.title}}"}),
     )
@@ -131,17 +137,8 @@ async fn a_gitlab_note_created_on_current_gitlab_answers_a_question_on_its_issue
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 42})))
         .mount(&gitlab)
         .await;
-    let app = spawn_manual(|config| {
-        config.upstreams.gitlab_url = gitlab.uri();
-        config.upstreams.gitlab_token = Some("glpat-test".into());
-    })
-    .await;
-    app.create_webhook(
-        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-tok"}),
-    )
-    .await;
-    app.add_command_ok(
-        "gl",
+    let app = gitlab_app_with(
+        &gitlab,
         json!({"trigger": "issue.open", "action": "ask", "agent": "brain",
                "template": "Which milestone?"}),
     )
