@@ -54,11 +54,13 @@ pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {
 }
 
 /// Handshakes first, then the three body shapes. For `event_callback` the event type is
-/// `event.type`, except that a `message` is named as Slack names the subscription that
+/// `event.type`, except that a new `message` is named as Slack names the subscription that
 /// delivered it (`message.channels`, `message.groups`, `message.im`, `message.mpim`) from
 /// `event.channel_type`, so a trigger `message` matches all of them and `message.channels`
-/// only public channels. A `subtype` (`message_changed`, `bot_message`) does not change the
-/// type; commands that care read `event.subtype` from the payload.
+/// only public channels. A message whose `subtype` says it is not a new post (an edit, a
+/// deletion, someone joining) is named by that subtype (`message_changed`,
+/// `message_deleted`, `message_channel_join`), so "answer each new message" does not also
+/// answer every edit and join.
 pub(super) fn describe(_headers: &HeaderMap, payload: &Value) -> Described {
     let kind = str_at(payload, "/type");
     if kind.as_deref() == Some("url_verification") {
@@ -70,13 +72,7 @@ pub(super) fn describe(_headers: &HeaderMap, payload: &Value) -> Described {
     }
     if kind.as_deref() == Some("event_callback") {
         let event_type = match str_at(payload, "/event/type") {
-            Some(t) if t == "message" => match str_at(payload, "/event/channel_type").as_deref() {
-                Some("channel") => "message.channels".to_string(),
-                Some("group") => "message.groups".to_string(),
-                Some("im") => "message.im".to_string(),
-                Some("mpim") => "message.mpim".to_string(),
-                _ => t,
-            },
+            Some(t) if t == "message" => message_type(payload),
             Some(t) => t,
             None => "event_callback".into(),
         };
@@ -103,6 +99,34 @@ pub(super) fn describe(_headers: &HeaderMap, payload: &Value) -> Described {
     }
 }
 
+/// Subtypes that are still someone posting something new, as a person's plain message is.
+const NEW_POST_SUBTYPES: [&str; 4] = [
+    "bot_message",
+    "me_message",
+    "file_share",
+    "thread_broadcast",
+];
+
+fn message_type(payload: &Value) -> String {
+    match str_at(payload, "/event/subtype") {
+        Some(sub) if !NEW_POST_SUBTYPES.contains(&sub.as_str()) => {
+            if sub.starts_with("message_") {
+                sub
+            } else {
+                format!("message_{sub}")
+            }
+        }
+        _ => match str_at(payload, "/event/channel_type").as_deref() {
+            Some("channel") => "message.channels",
+            Some("group") => "message.groups",
+            Some("im") => "message.im",
+            Some("mpim") => "message.mpim",
+            _ => "message",
+        }
+        .to_string(),
+    }
+}
+
 fn handshake(event_type: &str, h: Handshake) -> Described {
     Described {
         handshake: Some(h),
@@ -110,13 +134,22 @@ fn handshake(event_type: &str, h: Handshake) -> Described {
     }
 }
 
-/// A message's thread is its `thread_ts`, or its own `ts` when it starts one; reactions
+/// A message's thread is its `thread_ts`, or its own `ts` when it starts one; an edit or a
+/// deletion is about the message it carries (its own `ts` is only the notice's); reactions
 /// point at their message through `item`.
 fn event_source(p: &Value) -> Option<SourceRef> {
     let channel = str_at(p, "/event/channel").or_else(|| str_at(p, "/event/item/channel"))?;
-    let ts = str_at(p, "/event/thread_ts")
-        .or_else(|| str_at(p, "/event/ts"))
-        .or_else(|| str_at(p, "/event/item/ts"));
+    let ts = [
+        "/event/thread_ts",
+        "/event/message/thread_ts",
+        "/event/previous_message/thread_ts",
+        "/event/message/ts",
+        "/event/deleted_ts",
+        "/event/ts",
+        "/event/item/ts",
+    ]
+    .into_iter()
+    .find_map(|path| str_at(p, path));
     Some(thread_or_channel(channel, ts, None))
 }
 
@@ -355,6 +388,38 @@ mod tests {
                 "message.im",
                 Some("Ev5"),
                 Some(("slack.thread", "D1:9.2")),
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev6", "event": {"type": "message", "subtype": "thread_broadcast", "channel_type": "channel", "channel": "C5", "ts": "9.3", "thread_ts": "9.1"}}),
+                "message.channels",
+                Some("Ev6"),
+                Some(("slack.thread", "C5:9.1")),
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev7", "event": {"type": "message", "subtype": "message_changed", "channel_type": "channel", "channel": "C5", "ts": "9.9",
+                    "message": {"type": "message", "text": "edited", "ts": "9.4", "thread_ts": "9.1"}}}),
+                "message_changed",
+                Some("Ev7"),
+                Some(("slack.thread", "C5:9.1")),
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev8", "event": {"type": "message", "subtype": "message_changed", "channel_type": "channel", "channel": "C5", "ts": "9.9",
+                    "message": {"type": "message", "text": "edited", "ts": "9.4"}}}),
+                "message_changed",
+                Some("Ev8"),
+                Some(("slack.thread", "C5:9.4")),
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev9", "event": {"type": "message", "subtype": "message_deleted", "channel_type": "channel", "channel": "C5", "ts": "9.9", "deleted_ts": "9.4"}}),
+                "message_deleted",
+                Some("Ev9"),
+                Some(("slack.thread", "C5:9.4")),
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev10", "event": {"type": "message", "subtype": "channel_join", "channel_type": "channel", "channel": "C5", "ts": "9.5", "text": "<@U1> has joined the channel"}}),
+                "message_channel_join",
+                Some("Ev10"),
+                Some(("slack.thread", "C5:9.5")),
             ),
             (
                 json!({"type": "event_callback", "event_id": "Ev3", "event": {"type": "reaction_added", "item": {"channel": "C2", "ts": "5.6"}}}),

@@ -293,8 +293,10 @@ fn reply_in(
         // GitLab 16.11 and later name the action: `note.create` (an edit is `note.update`).
         Provider::GitLab => matches!(event_type, "note" | "note.create"),
         Provider::Jira => event_type == "comment_created",
+        // New posts only: an edit (`message_changed`) is not an answer.
         Provider::Slack => {
-            event_type.starts_with("message") && payload.pointer("/event/thread_ts").is_some()
+            (event_type == "message" || event_type.starts_with("message."))
+                && payload.pointer("/event/thread_ts").is_some()
         }
         Provider::Linear => event_type == "Comment.create",
         _ => false,

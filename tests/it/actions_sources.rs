@@ -272,6 +272,64 @@ async fn a_slack_thread_message_in_the_channel_gets_a_threaded_reply_with_the_bo
 }
 
 #[tokio::test]
+async fn a_slack_edit_or_join_is_not_a_new_message_and_fires_no_message_command() {
+    // Arrange
+    let app = spawn_manual(|_| {}).await;
+    app.create_webhook(
+        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
+    )
+    .await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "message", "action": "respond", "template": "On it: {{event.text}}"}),
+    )
+    .await;
+    let notice = |subtype: &str, extra: Value| {
+        let mut event = json!({"type": "message", "subtype": subtype, "channel": "C0ENG",
+                               "channel_type": "channel", "ts": "1700000000.000900"});
+        event
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"type": "event_callback", "team_id": "T1",
+               "event_id": format!("Ev{}", uuid::Uuid::new_v4().simple()), "event": event})
+        .to_string()
+    };
+    let edit = notice(
+        "message_changed",
+        json!({"hidden": true, "message": {"type": "message", "user": "U1", "text": "deploy is failing!",
+               "ts": "1700000000.000200", "thread_ts": "1700000000.000100"}}),
+    );
+    let join = notice(
+        "channel_join",
+        json!({"user": "U2", "text": "<@U2> has joined the channel"}),
+    );
+
+    // Act
+    let edited = accepted(app.post_slack("sl", &edit, "slack-signing").await).await;
+    let joined = accepted(app.post_slack("sl", &join, "slack-signing").await).await;
+    let posted = accepted(
+        app.post_slack(
+            "sl",
+            &slack_thread_message("C0ENG", "deploy is failing"),
+            "slack-signing",
+        )
+        .await,
+    )
+    .await;
+
+    // Assert
+    let edited = app.event(&edited).await;
+    assert_eq!(edited["event_type"], "message_changed", "{edited}");
+    assert_eq!(edited["source"]["key"], "C0ENG:1700000000.000100", "{edited}");
+    assert!(edited["actions"].as_array().unwrap().is_empty(), "{edited}");
+    let joined = app.event(&joined).await;
+    assert_eq!(joined["event_type"], "message_channel_join", "{joined}");
+    assert!(joined["actions"].as_array().unwrap().is_empty(), "{joined}");
+    assert_eq!(app.actions_of(&posted).await.len(), 1);
+}
+
+#[tokio::test]
 async fn a_slack_slash_command_is_answered_in_the_receivers_own_response_and_nothing_is_queued() {
     // Arrange
     let app = spawn_manual(|_| {}).await;

@@ -78,6 +78,8 @@ pub fn builtin_event_types(provider: Provider) -> &'static [&'static str] {
             "message.im",
             "message.mpim",
             "message",
+            "message_changed",
+            "message_deleted",
             "app_mention",
             "reaction_added",
             "/deploy",

@@ -30,6 +30,9 @@ enum SlackShape<'t> {
         inner: &'t str,
         channel_type: Option<&'static str>,
     },
+    /// A `message` that is not a new post (an edit, a deletion, a join), named by its
+    /// subtype as `describe` names it.
+    Subtype(&'t str),
     Slash,
     Interactive,
     UrlVerification,
@@ -48,6 +51,8 @@ fn slack_shape(t: &str) -> SlackShape<'_> {
         "message.mpim" => message("mpim"),
         "url_verification" => SlackShape::UrlVerification,
         "ssl_check" => SlackShape::SslCheck,
+        "message_changed" | "message_deleted" | "message_replied" => SlackShape::Subtype(t),
+        _ if t.starts_with("message_") => SlackShape::Subtype(&t["message_".len()..]),
         _ if t.starts_with('/') => SlackShape::Slash,
         _ if SLACK_INTERACTIVE.contains(&t) => SlackShape::Interactive,
         _ => SlackShape::Event {
@@ -55,6 +60,28 @@ fn slack_shape(t: &str) -> SlackShape<'_> {
             channel_type: None,
         },
     }
+}
+
+/// An Events API envelope around one event.
+fn callback(event: Value, cx: &Cx) -> Value {
+    json!({
+        "token": "XXYYZZ0000000000",
+        "team_id": SLACK_TEAM,
+        "api_app_id": SLACK_APP,
+        "event": event,
+        "type": "event_callback",
+        "event_id": format!("Ev{}", short_id(10)),
+        "event_time": cx.secs,
+        "authorizations": [{
+            "enterprise_id": null,
+            "team_id": SLACK_TEAM,
+            "user_id": SLACK_BOT_USER,
+            "is_bot": true,
+            "is_enterprise_install": false,
+        }],
+        "is_ext_shared_channel": false,
+        "event_context": format!("4-{}", short_id(24)),
+    })
 }
 
 pub(super) fn slack(t: &str, payload: Option<&Value>, cx: &Cx) -> Out {
@@ -72,6 +99,11 @@ pub(super) fn slack(t: &str, payload: Option<&Value>, cx: &Cx) -> Out {
                         set_if_absent(p, &["event", "channel_type"], json!(ct));
                     }
                 }
+            }
+            SlackShape::Subtype(subtype) => {
+                set_if_absent(p, &["type"], json!("event_callback"));
+                set_if_absent(p, &["event", "type"], json!("message"));
+                set_if_absent(p, &["event", "subtype"], json!(subtype));
             }
             SlackShape::Slash => set_if_absent(p, &["command"], json!(t)),
             SlackShape::Interactive | SlackShape::UrlVerification => {
@@ -94,6 +126,53 @@ pub(super) fn slack(t: &str, payload: Option<&Value>, cx: &Cx) -> Out {
 fn slack_body(t: &str, shape: &SlackShape<'_>, cx: &Cx) -> Value {
     let ts = format!("{}.000100", cx.secs);
     match shape {
+        SlackShape::Subtype(subtype) => {
+            let channel = "C0123ABCDEF";
+            let earlier = format!("{}.000050", cx.secs - 60);
+            let original = json!({
+                "type": "message",
+                "user": SLACK_USER,
+                "text": "Deploy of webapp to staging finished",
+                "ts": earlier,
+                "team": SLACK_TEAM,
+            });
+            let mut event = json!({
+                "type": "message",
+                "subtype": subtype,
+                "channel": channel,
+                "channel_type": "channel",
+                "ts": ts,
+                "event_ts": ts,
+            });
+            match *subtype {
+                "message_changed" => {
+                    let mut edited = original.clone();
+                    put(
+                        &mut edited,
+                        "text",
+                        json!("Deploy of webapp to production finished"),
+                    );
+                    put(&mut edited, "edited", json!({"user": SLACK_USER, "ts": ts}));
+                    put(&mut event, "hidden", json!(true));
+                    put(&mut event, "message", edited);
+                    put(&mut event, "previous_message", original);
+                }
+                "message_deleted" => {
+                    put(&mut event, "hidden", json!(true));
+                    put(&mut event, "deleted_ts", json!(earlier));
+                    put(&mut event, "previous_message", original);
+                }
+                _ => {
+                    put(&mut event, "user", json!(SLACK_USER));
+                    put(
+                        &mut event,
+                        "text",
+                        json!(format!("<@{SLACK_USER}> has joined the channel")),
+                    );
+                }
+            }
+            callback(event, cx)
+        }
         SlackShape::Event {
             inner,
             channel_type,
@@ -148,24 +227,7 @@ fn slack_body(t: &str, shape: &SlackShape<'_>, cx: &Cx) -> Value {
                     "event_ts": ts,
                 }),
             };
-            json!({
-                "token": "XXYYZZ0000000000",
-                "team_id": SLACK_TEAM,
-                "api_app_id": SLACK_APP,
-                "event": event,
-                "type": "event_callback",
-                "event_id": format!("Ev{}", short_id(10)),
-                "event_time": cx.secs,
-                "authorizations": [{
-                    "enterprise_id": null,
-                    "team_id": SLACK_TEAM,
-                    "user_id": SLACK_BOT_USER,
-                    "is_bot": true,
-                    "is_enterprise_install": false,
-                }],
-                "is_ext_shared_channel": false,
-                "event_context": format!("4-{}", short_id(24)),
-            })
+            callback(event, cx)
         }
         SlackShape::Slash => {
             let text = if t == "/deploy" {

@@ -279,6 +279,8 @@ fn payload_override_keeps_the_body_and_sets_the_headers() {
         (Provider::GitLab, "note"),
         (Provider::Slack, "message.channels"),
         (Provider::Slack, "app_mention"),
+        (Provider::Slack, "message_changed"),
+        (Provider::Slack, "message_channel_join"),
         (Provider::Slack, "/deploy"),
         (Provider::Slack, "block_actions"),
         (Provider::Jira, "jira:issue_updated"),
