@@ -284,17 +284,7 @@ pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<String>, Store
         "SELECT delivery FROM outbox WHERE status IN ('pending', 'retrying', 'sending') \
          AND action = 'post_message' ORDER BY id DESC LIMIT 50",
     )?;
-    let rows = stmt.query_map([], |r| r.get::<_, Option<String>>(0))?;
-    let mut texts = Vec::new();
-    for delivery in rows {
-        let Some(json) = delivery? else { continue };
-        if let Ok(value) = serde_json::from_str::<serde_json::Value>(&json)
-            && let Some(text) = value.get("text").and_then(|v| v.as_str())
-        {
-            texts.push(text.trim().to_string());
-        }
-    }
-    Ok(texts)
+    texts_of(stmt.query_map([], |r| r.get::<_, Option<String>>(0))?)
 }
 
 /// What this webhook's replies still on their way say on a source thread: sent or being sent,
@@ -312,9 +302,16 @@ pub fn unconfirmed_texts_on_source(
          AND e.source_key = ?2 AND o.action IN ('ask', 'comment', 'respond') \
          ORDER BY o.id DESC LIMIT 50",
     )?;
-    let rows = stmt.query_map(params![webhook_id, source_key], |r| {
+    texts_of(stmt.query_map(params![webhook_id, source_key], |r| {
         r.get::<_, Option<String>>(0)
-    })?;
+    })?)
+}
+
+/// The text each planned delivery says: a comment's `body`, a message's `text` (a channel
+/// post's `{"text"}` before it is shaped for its channel).
+fn texts_of(
+    rows: impl Iterator<Item = rusqlite::Result<Option<String>>>,
+) -> Result<Vec<String>, StoreError> {
     let mut texts = Vec::new();
     for delivery in rows {
         let Some(json) = delivery? else { continue };

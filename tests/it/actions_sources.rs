@@ -321,7 +321,10 @@ async fn a_slack_edit_or_join_is_not_a_new_message_and_fires_no_message_command(
     // Assert
     let edited = app.event(&edited).await;
     assert_eq!(edited["event_type"], "message_changed", "{edited}");
-    assert_eq!(edited["source"]["key"], "C0ENG:1700000000.000100", "{edited}");
+    assert_eq!(
+        edited["source"]["key"], "C0ENG:1700000000.000100",
+        "{edited}"
+    );
     assert!(edited["actions"].as_array().unwrap().is_empty(), "{edited}");
     let joined = app.event(&joined).await;
     assert_eq!(joined["event_type"], "message_channel_join", "{joined}");
