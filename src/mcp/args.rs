@@ -18,6 +18,7 @@ pub struct CreateWebhookArgs {
     pub name: String,
     /// Who sends the events: github, gitlab, slack, jira, sentry, linear, stripe,
     /// standard-webhooks (also Svix and OpenAI), openwebui or custom.
+    #[schemars(extend("enum" = ["github", "gitlab", "slack", "jira", "sentry", "linear", "stripe", "standard-webhooks", "openwebui", "custom"]))]
     pub provider: String,
     /// URL-safe id (letters, digits, `-`, `_`). Generated when omitted.
     #[serde(default)]
@@ -125,6 +126,7 @@ pub struct AddCommandArgs {
     /// `*` per dot segment (`issues.*`, `*.opened`), a segment prefix (`issues`), or `*`.
     pub trigger: String,
     /// create_task, comment, ask, respond, forward or post_message.
+    #[schemars(extend("enum" = ["create_task", "comment", "ask", "respond", "forward", "post_message"]))]
     pub action: String,
     /// Agent that takes the work (required for create_task), e.g. "planning".
     #[serde(default)]
@@ -183,6 +185,7 @@ pub struct UpdateCommandArgs {
     pub trigger: Option<String>,
     /// New action.
     #[serde(default)]
+    #[schemars(extend("enum" = ["create_task", "comment", "ask", "respond", "forward", "post_message"]))]
     pub action: Option<String>,
     /// New agent.
     #[serde(default)]
@@ -244,12 +247,15 @@ pub struct ListEventsArgs {
     pub webhook_id: Option<String>,
     /// Only this provider's events.
     #[serde(default)]
+    #[schemars(extend("enum" = ["github", "gitlab", "slack", "jira", "sentry", "linear", "stripe", "standard-webhooks", "openwebui", "custom"]))]
     pub provider: Option<String>,
     /// Exact event type or a `*` pattern (`issues.*`).
     #[serde(default)]
     pub event_type: Option<String>,
-    /// accepted, matched, done, failed, rejected, invalid_payload or test.
+    /// accepted, own_post (the service's own comment coming back), matched, done, failed,
+    /// rejected, invalid_payload or test.
     #[serde(default)]
+    #[schemars(extend("enum" = ["accepted", "own_post", "matched", "done", "failed", "rejected", "invalid_payload", "test"]))]
     pub status: Option<String>,
     /// Only events at or after this time (RFC 3339 or unix seconds).
     #[serde(default, deserialize_with = "lenient::text_or_number")]
@@ -259,6 +265,7 @@ pub struct ListEventsArgs {
     pub until: Option<String>,
     /// Page size 1-200 (default 20).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<u32>,
     /// next_cursor from the previous page.
     #[serde(default)]
@@ -345,6 +352,7 @@ pub struct PostMessageArgs {
     pub text: String,
     /// openwebui, slack, discord, teams or telegram; guessed from the URL when omitted.
     #[serde(default)]
+    #[schemars(extend("enum" = ["openwebui", "slack", "discord", "teams", "telegram"]))]
     pub kind: Option<String>,
     /// Telegram only: the chat to post in.
     #[serde(default, deserialize_with = "lenient::text_or_number")]
@@ -359,6 +367,7 @@ pub struct PostMessageArgs {
 pub struct ListTasksArgs {
     /// queued, running, waiting_reply, done, failed or cancelled.
     #[serde(default)]
+    #[schemars(extend("enum" = ["queued", "running", "waiting_reply", "done", "failed", "cancelled"]))]
     pub status: Option<String>,
     /// Only this agent's tasks, e.g. "planning".
     #[serde(default)]
@@ -368,6 +377,7 @@ pub struct ListTasksArgs {
     pub webhook_id: Option<String>,
     /// Page size 1-200 (default 20).
     #[serde(default)]
+    #[schemars(range(min = 1, max = 200))]
     pub limit: Option<u32>,
     /// next_cursor from the previous page.
     #[serde(default)]

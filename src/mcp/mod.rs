@@ -6,6 +6,7 @@ mod hub;
 mod params;
 mod prompts;
 mod resources;
+mod schema;
 mod tools;
 
 use std::sync::Arc;
@@ -54,20 +55,26 @@ pub fn is_read_tool(name: &str) -> bool {
 
 impl McpServer {
     pub fn new(state: AppState, hub: Arc<Hub>) -> Self {
+        McpServer {
+            state,
+            hub,
+            tool_router: Self::tools_as_offered(),
+            prompt_router: Self::prompt_router(),
+            audit_as: None,
+        }
+    }
+
+    /// The tools as `tools/list` offers them: descriptions from their files (whose trailing
+    /// newline is not part of the text), input schemas written plainly for every model API.
+    fn tools_as_offered() -> ToolRouter<McpServer> {
         let mut tool_router = Self::tool_router();
-        // The texts come from files; their trailing newline is not part of the description.
         for route in tool_router.map.values_mut() {
             if let Some(d) = &route.attr.description {
                 route.attr.description = Some(d.trim().to_string().into());
             }
+            route.attr.input_schema = Arc::new(schema::plain(&route.attr.input_schema));
         }
-        McpServer {
-            state,
-            hub,
-            tool_router,
-            prompt_router: Self::prompt_router(),
-            audit_as: None,
-        }
+        tool_router
     }
 
     /// Records its changing tool calls as `actor` (for transports without an API key).
@@ -191,9 +198,16 @@ impl ServerHandler for McpServer {
 
     async fn call_tool(
         &self,
-        request: CallToolRequestParams,
+        mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        // update_command is the one tool where an empty field means something: remove it.
+        if request.name != "update_command"
+            && let Some(arguments) = request.arguments.as_mut()
+            && let Some(route) = self.tool_router.map.get(request.name.as_ref())
+        {
+            args::lenient::drop_blank_optionals(arguments, &route.attr.input_schema);
+        }
         let audit = self
             .auditor(&context)
             .filter(|_| !is_read_tool(&request.name))
@@ -352,6 +366,69 @@ mod tests {
         files.sort();
         tools.sort();
         assert_eq!(files, tools, "tools/*.md and the tool router disagree");
+    }
+
+    #[test]
+    fn no_tool_schema_uses_what_some_model_apis_refuse() {
+        for tool in McpServer::tools_as_offered().list_all() {
+            let schema = serde_json::Value::Object((*tool.input_schema).clone()).to_string();
+            for refused in [
+                "\"$schema\"",
+                "\"type\":[",
+                "\"format\":\"int",
+                "\"format\":\"uint",
+                "\"default\":null",
+            ] {
+                assert!(
+                    !schema.contains(refused),
+                    "{}: {refused} in {schema}",
+                    tool.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn each_closed_set_a_schema_offers_is_the_set_the_service_takes() {
+        use crate::actions::MessageKind;
+        use crate::engine::command::ActionKind;
+        use crate::providers::Provider;
+        use crate::service::{events, tasks};
+        let names = |all: Vec<&str>| all.into_iter().map(String::from).collect::<Vec<_>>();
+        let mut seen = 0;
+        for tool in McpServer::tools_as_offered().list_all() {
+            let Some(serde_json::Value::Object(properties)) = tool.input_schema.get("properties")
+            else {
+                continue;
+            };
+            for (field, spec) in properties {
+                let Some(offered) = spec.get("enum") else {
+                    continue;
+                };
+                let offered: Vec<String> = serde_json::from_value(offered.clone()).unwrap();
+                let taken = match (tool.name.as_ref(), field.as_str()) {
+                    (_, "action") => names(ActionKind::ALL.map(ActionKind::as_str).to_vec()),
+                    (_, "provider") => names(Provider::ALL.map(Provider::as_str).to_vec()),
+                    (_, "kind") => names(
+                        [
+                            MessageKind::OpenWebUi,
+                            MessageKind::Slack,
+                            MessageKind::Discord,
+                            MessageKind::Teams,
+                            MessageKind::Telegram,
+                        ]
+                        .map(MessageKind::as_str)
+                        .to_vec(),
+                    ),
+                    ("list_events", "status") => names(events::STATUSES.to_vec()),
+                    ("list_tasks", "status") => names(tasks::STATUSES.to_vec()),
+                    other => panic!("no check for the enum of {other:?}"),
+                };
+                assert_eq!(offered, taken, "{} {field}", tool.name);
+                seen += 1;
+            }
+        }
+        assert!(seen >= 7, "{seen} enums checked");
     }
 
     #[test]

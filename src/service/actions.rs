@@ -346,6 +346,11 @@ pub(super) fn insert_and_settle(
     Ok(inserted)
 }
 
+/// Why a dry run over a built-in sample sets nothing in motion, later either.
+const SAMPLE_EVENT: &str = "this is a test_webhook dry run over a built-in sample: its \
+     repository, issue or channel is the sample's, not yours, so nothing is sent or run on its \
+     behalf; run test_webhook with your own `payload` (and run_actions: true to act on it)";
+
 /// The event (and task) a reply is about.
 async fn resolve(
     state: &AppState,
@@ -387,6 +392,9 @@ async fn resolve(
             "event_id",
             "this event failed verification; nothing is sent on its behalf",
         ));
+    }
+    if super::testing::is_sample(&event.summary.status, &event.headers) {
+        return Err(ServiceError::invalid("event_id", SAMPLE_EVENT));
     }
     let webhook_id = event.summary.webhook_id.clone();
     let webhook = state
@@ -460,6 +468,10 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
             "event_id",
             "a rejected event cannot be replayed: it never passed verification",
         ));
+    }
+    let headers = serde_json::from_str(&row.headers).unwrap_or_default();
+    if super::testing::is_sample(&row.status, &headers) {
+        return Err(ServiceError::invalid("event_id", SAMPLE_EVENT));
     }
     let webhook_id = row.webhook_id.clone();
     let stored = state

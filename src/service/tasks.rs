@@ -71,7 +71,7 @@ pub struct TaskPage {
     pub next_cursor: Option<String>,
 }
 
-const STATUSES: [&str; 6] = [
+pub const STATUSES: [&str; 6] = [
     "queued",
     "running",
     "waiting_reply",

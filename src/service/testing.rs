@@ -15,6 +15,17 @@ use crate::clock;
 use crate::engine::template;
 use crate::providers::{Provider, ProviderOptions, samples, sign};
 
+/// The `User-Agent` of a test delivery with the caller's own payload.
+const TEST_AGENT: &str = "webhook-mcp-test";
+/// The `User-Agent` of a test delivery whose body is a built-in sample.
+const SAMPLE_TEST_AGENT: &str = "webhook-mcp-test (built-in sample)";
+
+/// Whether a stored event is a dry run over a built-in sample: its repository, issue or
+/// channel is the sample's, not the user's, so nothing may be sent or run on its behalf.
+pub fn is_sample(status: &str, headers: &Value) -> bool {
+    status == "test" && headers.get("user-agent").and_then(Value::as_str) == Some(SAMPLE_TEST_AGENT)
+}
+
 /// What a test delivery did.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestReport {
@@ -144,7 +155,14 @@ pub async fn test_webhook(
             headers.insert(n, v);
         }
     }
-    headers.insert("user-agent", HeaderValue::from_static("webhook-mcp-test"));
+    // The event log shows it was a test, and whether its body was a built-in sample, whose
+    // thread is someone else's: replay and replies refuse such an event (see `is_sample`).
+    let agent = if payload.is_some() {
+        TEST_AGENT
+    } else {
+        SAMPLE_TEST_AGENT
+    };
+    headers.insert("user-agent", HeaderValue::from_static(agent));
     let outcome = ingest::ingest(
         state,
         Inbound {

@@ -119,6 +119,16 @@ async fn every_tool_is_listed_with_a_described_input_schema() {
         }
         let schema = Value::Object((*tool.input_schema).clone());
         assert_eq!(schema["type"], "object", "{name}");
+        // Gemini and older Ollama refuse a list of types; some APIs refuse `$schema`.
+        let written = schema.to_string();
+        for refused in [
+            "\"type\":[",
+            "\"$schema\"",
+            "\"format\":\"int",
+            "\"format\":\"uint",
+        ] {
+            assert!(!written.contains(refused), "{name}: {refused} in {written}");
+        }
         for (field, spec) in schema["properties"].as_object().into_iter().flatten() {
             assert!(
                 spec.get("description")
@@ -634,6 +644,49 @@ async fn test_webhook_sends_nothing_unless_asked_to_run_the_actions() {
     client.cancel().await.ok();
 }
 
+#[tokio::test]
+async fn a_dry_run_over_a_built_in_sample_is_never_acted_on_later() {
+    // Arrange: a comment command; the built-in sample names octo-org's repository, not ours.
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.worker = false;
+        c.upstreams.github_token = Some("ghp_test".into());
+    })
+    .await;
+    let client = connect(&app).await;
+    issues_webhook(&client).await;
+    add_command_ok(
+        &client,
+        json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "comment",
+               "template": "Thanks"}),
+    )
+    .await;
+    let dry = structured(&call(&client, "test_webhook", json!({"webhook_id": "gh"})).await);
+    let event_id = dry["event_id"].as_str().expect("event id").to_string();
+
+    // Act
+    let replayed = call(&client, "replay_event", json!({"event_id": event_id})).await;
+    let commented = call(
+        &client,
+        "comment",
+        json!({"event_id": event_id, "text": "hello"}),
+    )
+    .await;
+
+    // Assert
+    for refused in [&replayed, &commented] {
+        assert_eq!(refused.is_error, Some(true), "{}", text(refused));
+        assert!(
+            text(refused).contains("built-in sample"),
+            "{}",
+            text(refused)
+        );
+    }
+    let event = app.event(&event_id).await;
+    assert_eq!(event["status"], "test", "{event}");
+    assert_eq!(event["actions"], json!([]), "{event}");
+    client.cancel().await.ok();
+}
+
 /// A client that reports resource-updated notifications on a channel.
 struct Watcher(tokio::sync::mpsc::UnboundedSender<String>);
 
@@ -1019,6 +1072,12 @@ async fn what_models_send_instead_of_the_schemas_types_is_taken_as_meant() {
             json!({"url": "https://api.telegram.org/bot1:x/sendMessage", "chat_id": -100123,
                    "text": "hi"}),
         ),
+        // Every field filled, the unused ones empty.
+        (
+            "list_events",
+            json!({"webhook_id": "gh", "provider": "", "status": " ", "event_type": "",
+                   "since": "", "until": "", "cursor": ""}),
+        ),
     ];
     let mut results = Vec::new();
     for (tool, args) in calls {
@@ -1050,6 +1109,12 @@ async fn what_models_send_instead_of_the_schemas_types_is_taken_as_meant() {
         ))
         .await;
     assert_eq!(action["target"], "telegram chat -100123", "{action}");
+    let listed = structured(&results[5].1);
+    assert_eq!(
+        listed["events"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
     client.cancel().await.ok();
 }
 

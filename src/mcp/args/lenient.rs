@@ -6,6 +6,22 @@ use serde::Deserialize;
 use serde::de::{Deserializer, Error};
 use serde_json::Value;
 
+/// Optional fields a model sent as `""` (or only spaces), as if left out: models fill every
+/// field of a schema, and an empty agent, owner or filter is never meant as one. A required
+/// field stays, for its own check to say what is wrong with it; nested values are left alone.
+pub fn drop_blank_optionals(
+    args: &mut serde_json::Map<String, Value>,
+    schema: &serde_json::Map<String, Value>,
+) {
+    let required = |field: &str| {
+        schema
+            .get("required")
+            .and_then(Value::as_array)
+            .is_some_and(|r| r.iter().any(|f| f.as_str() == Some(field)))
+    };
+    args.retain(|k, v| required(k) || !matches!(v, Value::String(s) if s.trim().is_empty()));
+}
+
 /// `null` as the type's default (models send every optional field, often as null).
 pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -144,6 +160,14 @@ mod tests {
             assert_eq!(args.conditions, conditions, "{input}");
             assert_eq!(args.target, target, "{input}");
         }
+    }
+
+    #[test]
+    fn blank_optional_strings_are_left_out() {
+        let mut args = json!({"agent": "", "owner": "  ", "text": "", "target": {"url": ""}});
+        let schema = json!({"required": ["text"]});
+        super::drop_blank_optionals(args.as_object_mut().unwrap(), schema.as_object().unwrap());
+        assert_eq!(args, json!({"text": "", "target": {"url": ""}}));
     }
 
     #[test]

@@ -1,0 +1,93 @@
+//! Tool input schemas as every model API takes them. schemars writes an optional field as
+//! `"type": ["string", "null"]` with `"default": null`, integers with Rust's `format`
+//! (`int64`, `uint32`) and a `$schema` line; OpenAI takes all of that, but Gemini and older
+//! Ollama refuse a type list and some APIs refuse the unknown keywords, failing the whole
+//! chat that offers the tools. Open WebUI passes a tool's schema to the model unchanged, so
+//! the schema is written plainly here: an optional field is one that is not `required`
+//! (null is still accepted when it comes).
+
+use serde_json::{Map, Value};
+
+/// Formats that name a Rust integer or float width, not a JSON Schema format.
+const WIDTH_FORMATS: [&str; 10] = [
+    "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "double",
+];
+
+/// The schema with type lists, null defaults, width formats and `$schema` taken out.
+pub fn plain(schema: &Map<String, Value>) -> Map<String, Value> {
+    let mut schema = schema.clone();
+    schema.remove("$schema");
+    simplify(&mut schema);
+    schema
+}
+
+fn simplify(node: &mut Map<String, Value>) {
+    if let Some(Value::Array(types)) = node.get("type") {
+        let named: Vec<Value> = types
+            .iter()
+            .filter(|t| t.as_str() != Some("null"))
+            .cloned()
+            .collect();
+        if named.len() == 1 {
+            node.insert("type".into(), named[0].clone());
+        }
+    }
+    if node.get("default") == Some(&Value::Null) {
+        node.remove("default");
+    }
+    if let Some(Value::String(format)) = node.get("format")
+        && WIDTH_FORMATS.contains(&format.as_str())
+    {
+        node.remove("format");
+    }
+    for child in node.values_mut() {
+        match child {
+            Value::Object(map) => simplify(map),
+            Value::Array(items) => items
+                .iter_mut()
+                .filter_map(Value::as_object_mut)
+                .for_each(simplify),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn optional_fields_and_widths_are_written_plainly() {
+        let cases = [
+            (
+                json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+                       "properties": {"agent": {"type": ["string", "null"], "default": null}},
+                       "required": []}),
+                json!({"type": "object", "properties": {"agent": {"type": "string"}}, "required": []}),
+            ),
+            (
+                json!({"type": "object", "properties": {"limit": {"type": ["integer", "null"],
+                       "format": "uint32", "minimum": 1, "default": null}}}),
+                json!({"type": "object", "properties": {"limit": {"type": "integer", "minimum": 1}}}),
+            ),
+            (
+                json!({"type": "object", "properties": {"when": {"type": "string", "format": "date-time"},
+                       "tags": {"type": ["array", "null"], "items": {"type": ["string", "null"]}},
+                       "default_on": {"type": "boolean", "default": true}}}),
+                json!({"type": "object", "properties": {"when": {"type": "string", "format": "date-time"},
+                       "tags": {"type": "array", "items": {"type": "string"}},
+                       "default_on": {"type": "boolean", "default": true}}}),
+            ),
+            (
+                // Two real types stay a list: there is no plainer way to say it.
+                json!({"properties": {"id": {"type": ["string", "integer", "null"]}}}),
+                json!({"properties": {"id": {"type": ["string", "integer", "null"]}}}),
+            ),
+        ];
+        for (given, expected) in cases {
+            let given = given.as_object().unwrap();
+            assert_eq!(Value::Object(plain(given)), expected, "{given:?}");
+        }
+    }
+}
