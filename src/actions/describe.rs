@@ -124,6 +124,17 @@ pub(crate) fn redact_secret_path(url: &str) -> String {
     format!("{scheme}://{}", segments.join("/"))
 }
 
+/// Why a URL given to send to is refused when it still shows the mask `redact_secret_path`
+/// puts in place of its secret part (copied from a listing): it would only ever fail.
+pub(crate) fn masked_url_refusal(url: &str) -> Option<&'static str> {
+    url.split(['/', '?'])
+        .any(|seg| seg == "***" || seg == "bot***")
+        .then_some(
+            "this URL shows `***` where its secret part was hidden when it was listed; give \
+             the whole URL, as the service that issued it shows it",
+        )
+}
+
 /// Long and mixing letters with digits, as generated tokens do; path words (`webhooks`,
 /// `IncomingWebhook`) and short ids (Slack's `T0123ABCD`) are not.
 fn token_like(segment: &str) -> bool {

@@ -191,6 +191,9 @@ pub async fn post_message(
         None => guess_kind(&url),
     };
     // Checked now: the sender would only find out later, in a dead action nobody watches.
+    if let Some(refused) = crate::actions::masked_url_refusal(&url) {
+        return Err(ServiceError::invalid("url", refused));
+    }
     if let Some(refused) =
         crate::actions::ssrf::refusal_at_save(&url, &state.config.allowed_target_hosts)
     {

@@ -228,7 +228,10 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
             ));
         }
         restore_masked(&mut target, row.target.as_deref())?;
-        row.target = (!target.is_null()).then(|| target.to_string());
+        // `{}` (or `""`, which arrives as null) removes it, as turning a forward into a
+        // comment needs.
+        let emptied = target.is_null() || target.as_object().is_some_and(|o| o.is_empty());
+        row.target = (!emptied).then(|| target.to_string());
     }
     if let Some(p) = input.priority {
         row.priority = p;
@@ -252,7 +255,11 @@ fn check_reachable(state: &AppState, row: &CommandRow) -> Result<(), ServiceErro
         .as_deref()
         .and_then(|t| serde_json::from_str::<command::Target>(t).ok())
         .map(|t| t.url);
-    match url.and_then(|u| ssrf::refusal_at_save(&u, &state.config.allowed_target_hosts)) {
+    let Some(url) = url else { return Ok(()) };
+    if let Some(refused) = crate::actions::masked_url_refusal(&url) {
+        return Err(ServiceError::invalid("target.url", refused));
+    }
+    match ssrf::refusal_at_save(&url, &state.config.allowed_target_hosts) {
         Some(refused) => Err(ServiceError::invalid("target.url", refused)),
         None => Ok(()),
     }

@@ -196,6 +196,7 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
             format!("unknown status `{s}`; use one of {}", STATUSES.join(", ")),
         ));
     }
+    let webhook_id = query.webhook_id.clone();
     let filter = EventFilter {
         webhook_id: query.webhook_id,
         provider,
@@ -208,6 +209,7 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
         limit: limit + 1,
     };
     let mut found = state.store.read(move |db| rows::list(db, &filter)).await?;
+    super::empty_for_a_known_webhook(state, webhook_id.as_deref(), found.is_empty()).await?;
     let more = found.len() > limit as usize;
     found.truncate(limit as usize);
     let next_cursor = more.then(|| found.last().map(|e| e.id.clone())).flatten();

@@ -107,6 +107,31 @@ pub fn new_id_at(prefix: &str) -> (String, i64) {
     (format!("{prefix}_{}", id.simple()), ms)
 }
 
+/// An empty listing filtered by a webhook id that names no webhook is a mistake (a name given
+/// for the id, a typo), not "nothing happened": it is an error saying so. A deleted webhook's
+/// events still list while any are kept.
+pub async fn empty_for_a_known_webhook(
+    state: &crate::app::AppState,
+    webhook_id: Option<&str>,
+    found_none: bool,
+) -> Result<(), ServiceError> {
+    let Some(id) = webhook_id.filter(|_| found_none) else {
+        return Ok(());
+    };
+    let key = id.to_string();
+    match state
+        .store
+        .read(move |db| crate::store::webhooks::get(db, &key))
+        .await?
+    {
+        Some(_) => Ok(()),
+        None => Err(ServiceError::NotFound {
+            what: "webhook",
+            id: id.to_string(),
+        }),
+    }
+}
+
 /// A page cursor checked: the last id of the previous page, `{prefix}_` and 32 hex digits as
 /// [`new_id_at`] makes them. Anything else would compare as a plain string and quietly give
 /// the wrong page.

@@ -96,6 +96,7 @@ pub async fn list(state: &AppState, q: TaskQuery) -> Result<TaskPage, ServiceErr
             format!("unknown status `{s}`; use one of {}", STATUSES.join(", ")),
         ));
     }
+    let webhook_id = q.webhook_id.clone();
     let filter = TaskFilter {
         status: q.status,
         agent: q.agent,
@@ -105,6 +106,7 @@ pub async fn list(state: &AppState, q: TaskQuery) -> Result<TaskPage, ServiceErr
         limit: limit + 1,
     };
     let mut found = state.store.read(move |db| rows::list(db, &filter)).await?;
+    super::empty_for_a_known_webhook(state, webhook_id.as_deref(), found.is_empty()).await?;
     let more = found.len() > limit as usize;
     found.truncate(limit as usize);
     Ok(TaskPage {
@@ -214,6 +216,13 @@ pub async fn complete(
     post_result: bool,
 ) -> Result<TaskOut, ServiceError> {
     let task = load(state, id).await?;
+    if post_result && !failed && result.trim().is_empty() {
+        return Err(ServiceError::invalid(
+            "result",
+            "the result is empty, and post_result would post it as a comment; give the text to \
+             post, or post_result: false",
+        ));
+    }
     let source: Option<SourceRef> = task
         .source
         .as_deref()

@@ -340,6 +340,24 @@ async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
             json!({"webhook_id": "gh", "options": [1]}),
             "options",
         ),
+        // A URL copied from a listing, its secret part still masked.
+        (
+            "post_message",
+            json!({"url": "https://hooks.slack.com/services/T000/B000/***", "text": "hi"}),
+            "secret part was hidden",
+        ),
+        (
+            "add_command",
+            json!({"webhook_id": "gh", "trigger": "issues.closed", "action": "post_message",
+                   "template": "closed", "target": "https://discord.com/api/webhooks/123/***"}),
+            "secret part was hidden",
+        ),
+        (
+            "list_events",
+            json!({"webhook_id": "GH issues"}),
+            "not found",
+        ),
+        ("list_tasks", json!({"webhook_id": "nope"}), "not found"),
     ];
     for (tool, args, expect) in cases {
         let result = call(&client, tool, args.clone()).await;
@@ -910,6 +928,51 @@ async fn update_command_removes_an_emptied_field_and_keeps_the_nulled_ones() {
     assert_eq!(command["template"], Value::Null, "{command}");
     assert_eq!(command["conditions"], json!({"labels": ["bug"]}));
     assert_eq!(command["agent"], "planning");
+}
+
+#[tokio::test]
+async fn a_forward_becomes_a_comment_when_its_target_is_emptied_with_the_new_action() {
+    // Arrange
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    issues_webhook(&client).await;
+    let added = call(
+        &client,
+        "add_command",
+        json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "forward",
+               "target": {"url": "https://hooks.example.com/in"}}),
+    )
+    .await;
+    let command_id = structured(&added)["id"].as_str().expect("id").to_string();
+
+    // Act: once with `{}`, once (back from a forward) with `""`.
+    let mut answers = Vec::new();
+    for emptied in [json!({}), json!("")] {
+        answers.push(
+            call(
+                &client,
+                "update_command",
+                json!({"webhook_id": "gh", "command_id": command_id, "action": "comment", "template": "Thanks",
+                       "target": emptied}),
+            )
+            .await,
+        );
+        call(
+            &client,
+            "update_command",
+            json!({"webhook_id": "gh", "command_id": command_id, "action": "forward", "template": "",
+                   "target": {"url": "https://hooks.example.com/in"}}),
+        )
+        .await;
+    }
+
+    // Assert
+    for updated in &answers {
+        assert_eq!(updated.is_error, Some(false), "{}", text(updated));
+        let command = structured(updated);
+        assert_eq!(command["action"], "comment", "{command}");
+        assert_eq!(command["target"], Value::Null, "{command}");
+    }
 }
 
 #[tokio::test]

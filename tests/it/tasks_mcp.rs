@@ -114,6 +114,22 @@ async fn an_external_agent_lists_claims_and_completes_a_task_through_mcp_tools()
         assert!(text.contains("claimed by `brain`"), "{text}");
     }
 
+    // Act: the owner, with an empty result to post
+    let empty = client
+        .call_tool(
+            CallToolRequestParams::new("complete_task").with_arguments(
+                json!({"task_id": task_id, "owner": "brain", "result": "  ", "post_result": true})
+                    .as_object()
+                    .cloned()
+                    .expect("object"),
+            ),
+        )
+        .await
+        .expect("answered");
+    let text = format!("{:?}", empty.content);
+    assert_eq!(empty.is_error, Some(true), "{text}");
+    assert!(text.contains("the result is empty"), "{text}");
+
     // Act: complete with the result posted on the issue
     let (said, done) = call_ok(
         &client,

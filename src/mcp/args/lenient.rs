@@ -49,9 +49,10 @@ pub fn json_in_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D:
     Ok(Option::<Value>::deserialize(d)?.map(unwrap_json_text))
 }
 
-/// A target object, or its JSON as a string, or just the URL.
+/// A target object, or its JSON as a string, or just the URL; `""` is no target (null).
 pub fn target<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Ok(json_in_text(d)?.map(|v| match v {
+        Value::String(url) if url.trim().is_empty() => Value::Null,
         Value::String(url) => serde_json::json!({ "url": url }),
         other => other,
     }))
