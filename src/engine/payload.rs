@@ -29,9 +29,39 @@ pub fn as_text(v: &Value) -> Option<String> {
 fn texts_at(root: &Value, paths: &[&str]) -> Vec<String> {
     paths
         .iter()
-        .filter_map(|p| lookup(root, p).and_then(as_text))
+        .filter_map(|p| lookup(root, p).and_then(|v| as_text(v).or_else(|| document_text(v))))
         .filter(|s| !s.is_empty())
         .collect()
+}
+
+/// The words of an Atlassian Document Format value (`{"type": "doc", "content": [...]}`),
+/// which Jira sends for comment and description bodies in place of text: its text nodes, a
+/// line per block.
+fn document_text(v: &Value) -> Option<String> {
+    if v.get("type").and_then(Value::as_str) != Some("doc") {
+        return None;
+    }
+    fn walk(node: &Value, out: &mut String) {
+        if let Some(text) = node.get("text").and_then(Value::as_str) {
+            out.push_str(text);
+        }
+        if node.get("type").and_then(Value::as_str) == Some("hardBreak") {
+            out.push('\n');
+        }
+        if let Some(Value::Array(children)) = node.get("content") {
+            let block = node.get("text").is_none()
+                && node.get("type").and_then(Value::as_str) != Some("doc");
+            for child in children {
+                walk(child, out);
+            }
+            if block && !out.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(v, &mut out);
+    Some(out.trim_end().to_string())
 }
 
 /// Names in a list of labels, whether plain strings (Jira) or objects with `name`/`title`.
@@ -99,13 +129,16 @@ pub fn labels_added(p: &Value) -> Vec<String> {
     added
 }
 
-/// Whether the event is about a comment (GitHub/Jira `comment`, a PR `review`, a GitLab note):
-/// then the issue it sits on is context, and what was written now is the comment.
+/// Whether the event is about a comment (GitHub/Jira `comment`, a PR `review`, a GitLab note,
+/// a Linear `Comment`): then the issue it sits on is context, and what was written now is the
+/// comment.
 fn about_a_comment(p: &Value) -> bool {
     ["comment", "review"]
         .iter()
         .any(|k| p.get(k).is_some_and(Value::is_object))
         || p.pointer("/object_attributes/note").is_some()
+        || (p.get("type").and_then(Value::as_str) == Some("Comment")
+            && p.get("data").is_some_and(Value::is_object))
 }
 
 /// The text bodies an event carries: the comment on a comment event, else the issue/PR
@@ -114,7 +147,12 @@ pub fn bodies(p: &Value) -> Vec<String> {
     if about_a_comment(p) {
         return texts_at(
             p,
-            &["comment.body", "review.body", "object_attributes.note"],
+            &[
+                "comment.body",
+                "review.body",
+                "object_attributes.note",
+                "data.body",
+            ],
         );
     }
     texts_at(
@@ -133,6 +171,11 @@ pub fn bodies(p: &Value) -> Vec<String> {
             "message",
             "data.message",
             "data.content",
+            // Sentry: a comment's text, an issue's or alert's title.
+            "data.comment",
+            "data.issue.title",
+            "data.event.title",
+            "data.metric_alert.title",
         ],
     )
 }
@@ -173,6 +216,10 @@ pub fn senders(p: &Value) -> Vec<String> {
             "actor.name",
             "actor.id",
             "actor.email",
+            // A Jira comment event names no `user`: who acted wrote or edited the comment.
+            "comment.updateAuthor.accountId",
+            "comment.updateAuthor.displayName",
+            "comment.updateAuthor.emailAddress",
         ],
     )
 }
@@ -189,11 +236,15 @@ pub fn authors(p: &Value) -> Vec<String> {
                 "comment.author.accountId",
                 "comment.author.displayName",
                 "comment.author.emailAddress",
+                "data.user.name",
             ],
         );
         // A GitLab note's author is the user who wrote it, named in `user`.
         if p.pointer("/object_attributes/note").is_some() {
-            found.extend(texts_at(p, &["user.username", "user.name"]));
+            found.extend(texts_at(
+                p,
+                &["object_attributes.author_id", "user.username", "user.name"],
+            ));
         }
         found
     } else {
@@ -286,10 +337,30 @@ mod tests {
         let gitlab_issue_by_other = json!({
             "object_kind": "issue", "user": {"id": 4, "username": "ops"},
             "object_attributes": {"author_id": 3, "description": "d", "title": "t"}});
-        let cases: [(&Value, &[&str], &[&str]); 5] = [
+        let linear_comment = json!({
+            "type": "Comment", "action": "create",
+            "data": {"body": "need help", "user": {"name": "Bob"},
+                     "issue": {"identifier": "ENG-7", "title": "Help page is down"}}});
+        let jira_adf_comment = json!({
+            "webhookEvent": "comment_created",
+            "comment": {"author": {"accountId": "5b10"}, "body": {"type": "doc", "version": 1,
+                "content": [
+                    {"type": "paragraph", "content": [
+                        {"type": "text", "text": "Firefox 128"},
+                        {"type": "hardBreak"},
+                        {"type": "text", "text": "on Linux", "marks": [{"type": "strong"}]}]},
+                    {"type": "paragraph", "content": [{"type": "text", "text": "Thanks"}]}]}},
+            "issue": {"fields": {"summary": "Crash", "description": "old text"}}});
+        let cases: [(&Value, &[&str], &[&str]); 7] = [
             (&github_comment, &["Thanks, I will try"], &["bob"]),
             (&github_issue, &["Crash on start"], &["octocat"]),
-            (&gitlab_note, &["LGTM"], &["alice", "Alice"]),
+            (&gitlab_note, &["LGTM"], &["7", "alice", "Alice"]),
+            (&linear_comment, &["need help"], &["Bob"]),
+            (
+                &jira_adf_comment,
+                &["Firefox 128\non Linux\nThanks"],
+                &["5b10"],
+            ),
             (&gitlab_issue_by_author, &["d", "t"], &["3", "jsmith"]),
             (&gitlab_issue_by_other, &["d", "t"], &["3"]),
         ];
@@ -297,5 +368,29 @@ mod tests {
             assert_eq!(bodies(payload), want_bodies, "{payload}");
             assert_eq!(authors(payload), want_authors, "{payload}");
         }
+    }
+
+    #[test]
+    fn sentry_texts_and_jira_comment_senders_are_found() {
+        let cases = [
+            (
+                json!({"action": "created", "data": {"comment": "taking this", "issue_id": "1"}}),
+                vec!["taking this"],
+            ),
+            (
+                json!({"action": "created", "data": {"issue": {"title": "TypeError: x is undefined"}}}),
+                vec!["TypeError: x is undefined"],
+            ),
+            (
+                json!({"action": "triggered", "data": {"event": {"title": "ZeroDivisionError"}}}),
+                vec!["ZeroDivisionError"],
+            ),
+        ];
+        for (payload, want) in cases {
+            assert_eq!(bodies(&payload), want, "{payload}");
+        }
+        let jira_comment = json!({"webhookEvent": "comment_created", "comment": {
+            "body": "hi", "updateAuthor": {"accountId": "5b10", "displayName": "Bob Builder"}}});
+        assert_eq!(senders(&jira_comment), ["5b10", "Bob Builder"]);
     }
 }

@@ -59,7 +59,8 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         Provider::Linear
             if kind("/type") == Some("Comment") && kind("/action") == Some("create") =>
         {
-            (vec![at("/data/url"), at("/data/id")], false)
+            // The id; the page address for replies recorded by it before.
+            (vec![at("/data/id"), at("/url"), at("/data/url")], false)
         }
         Provider::OpenWebUi if kind("/event") == Some("message.created") => {
             (vec![at("/subject/id")], true)

@@ -292,7 +292,16 @@ fn reply_in(
         ),
         // GitLab 16.11 and later name the action: `note.create` (an edit is `note.update`).
         Provider::GitLab => matches!(event_type, "note" | "note.create"),
-        Provider::Jira => event_type == "comment_created",
+        // A webhook subscribed to issue events only hears of a comment as an issue update.
+        Provider::Jira => {
+            event_type == "comment_created"
+                || (event_type == "jira:issue_updated"
+                    && payload
+                        .pointer("/issue_event_type_name")
+                        .and_then(Value::as_str)
+                        == Some("issue_commented")
+                    && payload.get("comment").is_some_and(Value::is_object))
+        }
         // New posts only: an edit (`message_changed`) is not an answer.
         Provider::Slack => {
             (event_type == "message" || event_type.starts_with("message."))

@@ -212,6 +212,58 @@ async fn a_signed_jira_issue_created_gets_a_comment_with_basic_auth() {
 }
 
 #[tokio::test]
+async fn a_jira_comment_heard_as_an_issue_update_answers_a_question_on_its_issue() {
+    // Arrange: the question goes out as a comment; the webhook hears issue events only, so a
+    // comment comes as `jira:issue_updated` (`issue_commented`), its body in document format.
+    let jira = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue/OPS-19/comment"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "10050"})))
+        .mount(&jira)
+        .await;
+    let app = spawn_manual(|config| {
+        config.upstreams.jira_base_url = Some(jira.uri());
+        config.upstreams.jira_email = Some("bot@example.com".into());
+        config.upstreams.jira_api_token = Some("atl-token".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "jr", "name": "Jira", "provider": "jira", "secret": "jira-secret"}),
+    )
+    .await;
+    app.add_command_ok(
+        "jr",
+        json!({"trigger": "jira:issue_created", "action": "ask", "agent": "brain",
+               "template": "Which browser?"}),
+    )
+    .await;
+    let issue = json!({"id": "10019", "key": "OPS-19", "fields": {"summary": "Crash"}});
+    let created = json!({"webhookEvent": "jira:issue_created", "issue": issue}).to_string();
+    let event_id = accepted(app.post_jira("jr", &created, "jira-secret").await).await;
+    app.drain().await;
+
+    // Act
+    let commented = json!({
+        "webhookEvent": "jira:issue_updated", "issue_event_type_name": "issue_commented",
+        "issue": issue,
+        "comment": {"id": "10051", "author": {"accountId": "5b10", "displayName": "Bob"},
+                    "body": {"type": "doc", "version": 1, "content": [{"type": "paragraph",
+                             "content": [{"type": "text", "text": "Firefox 128 on Linux"}]}]}},
+    })
+    .to_string();
+    accepted(app.post_jira("jr", &commented, "jira-secret").await).await;
+
+    // Assert
+    let task = task_of(&app, &event_id).await;
+    assert_eq!(task["status"], "queued", "the comment answered it: {task}");
+    let conversation = task_conversation(&app, task["id"].as_str().expect("task id"));
+    assert!(
+        conversation.contains("Firefox 128 on Linux"),
+        "{conversation}"
+    );
+}
+
+#[tokio::test]
 async fn a_slack_thread_message_in_the_channel_gets_a_threaded_reply_with_the_bot_token() {
     // Arrange
     let slack = MockServer::start().await;

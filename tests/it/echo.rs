@@ -208,3 +208,75 @@ async fn an_open_webui_channel_post_announced_before_its_answer_is_known_by_its_
     assert_eq!(app.event(&person).await["status"], "matched");
     assert_eq!(app.event(&echo).await["status"], "own_post");
 }
+
+/// A Linear `Comment.create` delivery: the comment's id in `data.id`, its page in `url`.
+fn linear_comment(id: &str, author: &str, text: &str) -> serde_json::Value {
+    json!({
+        "type": "Comment", "action": "create",
+        "url": format!("https://linear.app/acme/issue/ENG-7/login-fails#comment-{id}"),
+        "data": {"id": id, "body": text, "issueId": "u7",
+                 "issue": {"id": "u7", "identifier": "ENG-7", "title": "Login fails"},
+                 "user": {"id": "u-1", "name": author}},
+    })
+}
+
+#[tokio::test]
+async fn the_services_own_linear_comment_coming_back_fires_no_command() {
+    // Arrange: a command answering every comment that asks for help, quoting it; Linear's
+    // API answers with the new comment's id and page.
+    let linear = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": {"commentCreate": {"success": true, "comment": {
+                "id": "c-own",
+                "url": "https://linear.app/acme/issue/ENG-7#comment-c-own"}}}
+        })))
+        .expect(1)
+        .mount(&linear)
+        .await;
+    let app = spawn_manual(|c| {
+        c.upstreams.linear_api_url = format!("{}/graphql", linear.uri());
+        c.upstreams.linear_api_key = Some("lin_api_test".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "lin", "name": "Linear", "provider": "linear", "secret": "lin-secret"}),
+    )
+    .await;
+    app.add_command_ok(
+        "lin",
+        json!({"trigger": "Comment.create", "action": "comment",
+               "template": "Noted: {{data.body}}", "conditions": {"body_contains": "help"}}),
+    )
+    .await;
+    let asked = accepted(
+        app.post_linear(
+            "lin",
+            &linear_comment("c-bob", "Bob", "need help here"),
+            "lin-secret",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+
+    // Act: Linear announces the answer, under a page address that is not the API's.
+    let echo = accepted(
+        app.post_linear(
+            "lin",
+            &linear_comment("c-own", "Automation", "Noted: need help here"),
+            "lin-secret",
+        )
+        .await,
+    )
+    .await;
+    let sent_after = app.drain().await;
+
+    // Assert
+    assert_eq!(app.actions_of(&asked).await[0]["remote_id"], "c-own");
+    let echo = app.event(&echo).await;
+    assert_eq!(echo["status"], "own_post", "{echo}");
+    assert_eq!(echo["actions"], json!([]), "{echo}");
+    assert_eq!(sent_after, 0);
+}

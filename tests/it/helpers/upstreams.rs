@@ -89,6 +89,26 @@ impl TestApp {
             .expect("POST to receiver")
     }
 
+    /// POSTs a Linear webhook signed `Linear-Signature: <hex HMAC-SHA256 of the body>`, its
+    /// `webhookTimestamp` now, as Linear sends it.
+    pub async fn post_linear(&self, webhook_id: &str, body: &Value, secret: &str) -> Response {
+        let mut body = body.clone();
+        body["webhookTimestamp"] = json!(webhook_mcp::clock::now_ms());
+        let kind = body["type"].as_str().unwrap_or_default().to_string();
+        let body = body.to_string();
+        let signature = github_signature(secret, body.as_bytes());
+        self.client
+            .post(self.url(&format!("/webhooks/linear/{webhook_id}")))
+            .header("Content-Type", "application/json")
+            .header("Linear-Delivery", uuid::Uuid::new_v4().to_string())
+            .header("Linear-Event", kind)
+            .header("Linear-Signature", signature.trim_start_matches("sha256="))
+            .body(body)
+            .send()
+            .await
+            .expect("POST to receiver")
+    }
+
     /// POSTs a Slack slash command: a signed `application/x-www-form-urlencoded` body.
     pub async fn post_slack_form(
         &self,
