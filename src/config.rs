@@ -79,6 +79,7 @@ pub struct Config {
         long,
         global = true,
         env = "WEBHOOK_MCP_SESSIONS",
+        value_parser = clap::builder::BoolishValueParser::new(),
         default_value_t = false
     )]
     pub mcp_sessions: bool,
@@ -89,6 +90,7 @@ pub struct Config {
         long,
         global = true,
         env = "WEBHOOK_MCP_NO_AUTH",
+        value_parser = clap::builder::BoolishValueParser::new(),
         default_value_t = false
     )]
     pub no_auth: bool,
@@ -133,7 +135,8 @@ pub struct Config {
     pub outbound_concurrency: usize,
 
     /// Run the outbox worker (turn off to only receive and store).
-    #[arg(long, global = true, env = "WEBHOOK_MCP_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, global = true, env = "WEBHOOK_MCP_WORKER",
+        value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true, action = clap::ArgAction::Set)]
     pub worker: bool,
 
     #[command(flatten)]
@@ -226,6 +229,7 @@ pub struct Config {
         long,
         global = true,
         env = "WEBHOOK_MCP_BENCH_ROUTES",
+        value_parser = clap::builder::BoolishValueParser::new(),
         default_value_t = false,
         hide = true
     )]
@@ -426,7 +430,8 @@ pub struct AgentSettings {
     #[arg(long, global = true, env = "WEBHOOK_MCP_AGENTS")]
     pub agents: Option<String>,
     /// Run the built-in runner in this process (it runs only when a chat API is set).
-    #[arg(long, global = true, env = "WEBHOOK_MCP_RUNNER", default_value_t = true, action = clap::ArgAction::Set)]
+    #[arg(long, global = true, env = "WEBHOOK_MCP_RUNNER",
+        value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true, action = clap::ArgAction::Set)]
     pub runner: bool,
     /// How many tasks run at the same time.
     #[arg(
@@ -469,5 +474,34 @@ impl Default for AgentSettings {
             timeout_secs: 120,
             reply_timeout: "7d".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Config;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn yes_or_no_settings_take_the_words_people_write() {
+        for (given, meant) in [
+            ("no", false),
+            ("0", false),
+            ("off", false),
+            ("yes", true),
+            ("1", true),
+        ] {
+            let cli = Cli::try_parse_from(["webhook-mcp", "--worker", given])
+                .unwrap_or_else(|e| panic!("{given}: {e}"));
+            assert_eq!(cli.config.worker, meant, "{given}");
+        }
+        assert!(Cli::try_parse_from(["webhook-mcp", "--worker", "maybe"]).is_err());
     }
 }
