@@ -196,9 +196,14 @@ impl McpServer {
             .as_deref()
             .map(|t| format!(" The old secret keeps working until {t}."))
             .unwrap_or_else(|| " The old secret no longer works.".into());
+        let warnings: String = webhook
+            .warnings
+            .iter()
+            .map(|w| format!(" Warning: {w}."))
+            .collect();
         done(
             format!(
-                "Rotated the secret of `{}`; the new one is shown only now.{until}",
+                "Rotated the secret of `{}`; the new one is shown only now.{until}{warnings}",
                 webhook.id
             ),
             webhook,

@@ -79,6 +79,9 @@ pub struct WebhookOut {
     pub updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commands: Option<i64>,
+    /// What the change did that the caller may not have meant.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 const MAX_SECRET_LEN: usize = 512;
@@ -313,13 +316,26 @@ pub async fn rotate_secret(
         None => provider.generate_secret(),
     };
     let now = clock::now_ms();
+    // Only one earlier secret is kept: a rotation inside another's grace period ends it.
+    let cut_short = row
+        .previous_expires_at
+        .filter(|at| row.previous_secret.is_some() && *at > now)
+        .map(|at| {
+            format!(
+                "the secret before the last rotation was still accepted until {} and no longer \
+                 is: only the one just replaced keeps working, and only during this grace period",
+                clock::rfc3339(at)
+            )
+        });
     let old = std::mem::replace(&mut row.secret, secret);
     (row.previous_secret, row.previous_expires_at) = if grace_secs > 0 {
         (Some(old), Some(now + grace_secs * 1000))
     } else {
         (None, None)
     };
-    save(state, row, true).await
+    let mut out = save(state, row, true).await?;
+    out.warnings.extend(cut_short);
+    Ok(out)
 }
 
 pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {
@@ -386,6 +402,7 @@ fn present(
         created_at: clock::rfc3339(row.created_at),
         updated_at: clock::rfc3339(row.updated_at),
         commands,
+        warnings: Vec::new(),
     }
 }
 

@@ -388,6 +388,37 @@ async fn after_rotation_the_old_secret_verifies_during_the_grace_period() {
 }
 
 #[tokio::test]
+async fn a_second_rotation_inside_the_grace_period_says_it_ends_the_first_secrets_grace() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let (_, first) = send_json(app.api(Method::POST, "/api/webhooks/gh/rotate-secret")).await;
+    let replaced = first["secret"].as_str().expect("secret").to_string();
+    let body = issue_opened("octo/hello", 8, &[]);
+
+    // Act
+    let (status, second) = send_json(app.api(Method::POST, "/api/webhooks/gh/rotate-secret")).await;
+    let original = read_json(
+        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+    let (kept_status, kept) = read_json(
+        app.post_github("gh", "issues", &delivery_id(), &body, &replaced)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert!(first.get("warnings").is_none(), "{first}");
+    let warning = second["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains("no longer"), "{second}");
+    assert_error(&original, StatusCode::UNAUTHORIZED, None);
+    assert_eq!(kept_status, StatusCode::OK, "{kept}");
+}
+
+#[tokio::test]
 async fn a_rotation_without_grace_period_refuses_the_old_secret_at_once() {
     // Arrange
     let app = spawn_app().await;
