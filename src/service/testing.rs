@@ -228,7 +228,19 @@ pub async fn test_webhook(
     };
     let event = events::get(state, &event_id).await?;
     report.event_id = Some(event_id);
-    report.event_type = event.summary.event_type.clone();
+    let asked = std::mem::replace(&mut report.event_type, event.summary.event_type.clone());
+    if event_type.is_some() && asked != report.event_type {
+        let said = format!(
+            "the payload itself makes this a `{}`, not the `{}` asked for (the sender's \
+             fields, such as `action`, name the type); change the payload to test `{1}`",
+            report.event_type.as_deref().unwrap_or("?"),
+            asked.as_deref().unwrap_or("?"),
+        );
+        report.note = Some(match report.note.take() {
+            Some(note) => format!("{note}; {said}"),
+            None => said,
+        });
+    }
     let matched: Vec<String> =
         serde_json::from_value(event.summary.matched_commands.clone()).unwrap_or_default();
     // A dry run's event is stored as `test`; the report still says what matching gave.

@@ -265,6 +265,21 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
     let said = text(&typo);
     assert!(said.contains("no built-in github sample"), "{said}");
     assert!(said.contains("issues.opened"), "{said}");
+
+    // So does a payload whose own `action` names another type than the one asked for.
+    let payload: Value =
+        serde_json::from_str(&crate::helpers::issue_opened("octo/app", 3, &[])).expect("json");
+    let other = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "event_type": "issues.closed", "payload": payload}),
+    )
+    .await;
+    let said = text(&other);
+    assert!(
+        said.contains("makes this a `issues.opened`, not the `issues.closed` asked for"),
+        "{said}"
+    );
     client.cancel().await.ok();
 }
 
