@@ -130,8 +130,16 @@ impl McpServer {
         let cmds = commands::list(&self.state, &args.webhook_id)
             .await
             .map_err(tool_error)?;
+        // Its `url` alone gets a 401 from senders that cannot sign, and the model should not
+        // hand it out as if it were enough.
+        let token_in_url = webhook.provider == "openwebui"
+            || webhook
+                .options
+                .pointer("/custom/mode")
+                .and_then(Value::as_str)
+                == Some("token");
         let summary = format!(
-            "Webhook `{}` ({}, {}), {} commands.",
+            "Webhook `{}` ({}, {}), {} commands.{}",
             webhook.id,
             webhook.provider,
             if webhook.enabled {
@@ -139,7 +147,14 @@ impl McpServer {
             } else {
                 "disabled"
             },
-            cmds.len()
+            cmds.len(),
+            if token_in_url {
+                " Its sender must call the URL with `?token=<secret>` (url_with_token), shown \
+                 only when the webhook was created or its secret rotated; if that URL is lost, \
+                 rotate_secret gives a new one."
+            } else {
+                ""
+            }
         );
         done(summary, json!({"webhook": webhook, "commands": cmds}))
     }

@@ -266,6 +266,18 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
     assert!(said.contains("no built-in github sample"), "{said}");
     assert!(said.contains("issues.opened"), "{said}");
 
+    // A webhook whose sender cannot sign is shown with how its URL must be called.
+    call(
+        &client,
+        "create_webhook",
+        json!({"name": "Open WebUI", "provider": "openwebui", "id": "owui"}),
+    )
+    .await;
+    let shown = text(&call(&client, "get_webhook", json!({"webhook_id": "owui"})).await);
+    assert!(shown.contains("rotate_secret gives a new one"), "{shown}");
+    let plain = text(&call(&client, "get_webhook", json!({"webhook_id": "gh"})).await);
+    assert!(!plain.contains("token"), "{plain}");
+
     // So does a payload whose own `action` names another type than the one asked for.
     let payload: Value =
         serde_json::from_str(&crate::helpers::issue_opened("octo/app", 3, &[])).expect("json");
