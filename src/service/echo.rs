@@ -86,15 +86,16 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
     })
 }
 
-/// Whether the service itself posted the item: a reply recorded its id, or one still waiting
-/// for its answer says the same text on the same thread.
+/// Whether the service itself posted the item, through any of its webhooks (two webhooks on
+/// one repository would otherwise answer each other without end): a reply recorded its id,
+/// or one still waiting for its answer says the same text on the same thread.
 pub fn is_own(
     conn: &Connection,
-    webhook_id: &str,
+    provider: &str,
     source_key: Option<&str>,
     posted: &Posted,
 ) -> Result<bool, StoreError> {
-    if outbox::posted(conn, webhook_id, &posted.ids, posted.any_webhook)? {
+    if outbox::posted(conn, provider, &posted.ids, posted.any_webhook)? {
         return Ok(true);
     }
     if posted.any_webhook {
@@ -113,7 +114,7 @@ pub fn is_own(
     };
     let came_back = unescape_slack(text.trim());
     Ok(
-        outbox::unconfirmed_texts_on_source(conn, webhook_id, source_key)?
+        outbox::unconfirmed_texts_on_source(conn, provider, source_key)?
             .iter()
             .any(|own| unescape_slack(own) == came_back),
     )

@@ -43,7 +43,7 @@ pub fn record(
     posted: Option<&Posted>,
 ) -> Result<Recorded, StoreError> {
     if let Some(posted) = posted
-        && echo::is_own(conn, &event.webhook_id, event.source_key.as_deref(), posted)?
+        && echo::is_own(conn, &event.provider, event.source_key.as_deref(), posted)?
     {
         // Kept in the log like every delivery, but nothing fires on it and it answers no
         // question: it is what this service said.

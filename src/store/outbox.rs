@@ -251,25 +251,25 @@ pub fn attempts(conn: &Connection, outbox_id: &str) -> Result<Vec<AttemptRow>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Whether a reply of this webhook on its source (a comment, question or response) posted the
-/// item the other side calls by one of `remote_ids`, or, with `any_webhook`, a `post_message`
-/// of any webhook did (a channel several webhooks post to). Other actions' ids are not
-/// compared: a Telegram message id and a Jira comment id can be the same small number.
+/// Whether a reply on an event of this provider (a comment, question or response, by any
+/// webhook: two webhooks on one repository hear each other's comments) posted the item the
+/// other side calls by one of `remote_ids`, or, with `any_webhook`, a `post_message` did (a
+/// channel several webhooks post to). Other actions' ids are not compared: a Telegram message
+/// id and a Jira comment id can be the same small number.
 pub fn posted(
     conn: &Connection,
-    webhook_id: &str,
+    provider: &str,
     remote_ids: &[String],
     any_webhook: bool,
 ) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT EXISTS(SELECT 1 FROM outbox WHERE remote_id = ?1 \
-         AND ((webhook_id = ?2 AND action IN ('ask', 'comment', 'respond')) \
-              OR (?3 AND action = 'post_message')))",
+        "SELECT EXISTS(SELECT 1 FROM outbox o WHERE o.remote_id = ?1 \
+         AND ((o.action IN ('ask', 'comment', 'respond') \
+               AND EXISTS(SELECT 1 FROM events e WHERE e.id = o.event_id AND e.provider = ?2)) \
+              OR (?3 AND o.action = 'post_message')))",
     )?;
     for id in remote_ids {
-        if stmt.query_row(params![id, webhook_id, any_webhook], |r| {
-            r.get::<_, bool>(0)
-        })? {
+        if stmt.query_row(params![id, provider, any_webhook], |r| r.get::<_, bool>(0))? {
             return Ok(true);
         }
     }
@@ -287,22 +287,23 @@ pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<String>, Store
     texts_of(stmt.query_map([], |r| r.get::<_, Option<String>>(0))?)
 }
 
-/// What this webhook's replies still on their way say on a source thread: sent or being sent,
-/// but with no answer recorded yet, so their announcement can come before the id that would
-/// know it. Delivered replies are known by id, and a person repeating one later is a person.
+/// What replies still on their way say on a source thread of this provider (any webhook's):
+/// sent or being sent, but with no answer recorded yet, so their announcement can come before
+/// the id that would know it. Delivered replies are known by id, and a person repeating one
+/// later is a person.
 pub fn unconfirmed_texts_on_source(
     conn: &Connection,
-    webhook_id: &str,
+    provider: &str,
     source_key: &str,
 ) -> Result<Vec<String>, StoreError> {
     // From the few rows on their way (outbox_due), not the whole outbox.
     let mut stmt = conn.prepare_cached(
         "SELECT o.delivery FROM outbox o JOIN events e ON e.id = o.event_id \
-         WHERE o.status IN ('pending', 'retrying', 'sending') AND o.webhook_id = ?1 \
+         WHERE o.status IN ('pending', 'retrying', 'sending') AND e.provider = ?1 \
          AND e.source_key = ?2 AND o.action IN ('ask', 'comment', 'respond') \
          ORDER BY o.id DESC LIMIT 50",
     )?;
-    texts_of(stmt.query_map(params![webhook_id, source_key], |r| {
+    texts_of(stmt.query_map(params![provider, source_key], |r| {
         r.get::<_, Option<String>>(0)
     })?)
 }

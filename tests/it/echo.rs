@@ -209,6 +209,42 @@ async fn an_open_webui_channel_post_announced_before_its_answer_is_known_by_its_
     assert_eq!(app.event(&echo).await["status"], "own_post");
 }
 
+#[tokio::test]
+async fn a_comment_one_webhook_posted_is_its_own_post_on_another_webhook_of_the_repository() {
+    // Arrange: a second webhook on the same repository (an organisation's hook beside the
+    // repository's) with the same quoting command; the first one's answer went out.
+    let github = MockServer::start().await;
+    let app = answered_once(&github).await;
+    app.github_webhook("gh-org", "org-secret").await;
+    app.add_command_ok(
+        "gh-org",
+        json!({"trigger": "issue_comment.created", "action": "comment",
+               "template": "Org bot saw: {{comment.body}}"}),
+    )
+    .await;
+
+    // Act: GitHub announces the first webhook's answer to both.
+    let echo = echo_of(555, OWN_URL, "User asked: @agent estimate?");
+    let on_org = accepted(
+        app.post_github(
+            "gh-org",
+            "issue_comment",
+            &delivery_id(),
+            &echo,
+            "org-secret",
+        )
+        .await,
+    )
+    .await;
+    let sent_after = app.drain().await;
+
+    // Assert
+    let event = app.event(&on_org).await;
+    assert_eq!(event["status"], "own_post", "{event}");
+    assert_eq!(event["actions"], json!([]), "{event}");
+    assert_eq!(sent_after, 0);
+}
+
 /// A Linear `Comment.create` delivery: the comment's id in `data.id`, its page in `url`.
 fn linear_comment(id: &str, author: &str, text: &str) -> serde_json::Value {
     json!({
