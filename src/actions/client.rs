@@ -252,14 +252,23 @@ pub(crate) fn status_error(
         message.push_str(excerpt);
     }
     let now = SystemTime::now();
-    // GitHub answers a rate limit (primary or secondary) with 403 as often as with 429.
+    // GitHub answers a rate limit (primary or secondary) with 403 as often as with 429; a
+    // secondary limit may come with neither header, only its message, and GitHub's advice then
+    // is to wait at least a minute.
+    let secondary = code == 403 && {
+        let said = body.to_ascii_lowercase();
+        said.contains("secondary rate limit") || said.contains("abuse detection")
+    };
     let rate_limited = code == 403
-        && (headers.contains_key(RETRY_AFTER)
+        && (secondary
+            || headers.contains_key(RETRY_AFTER)
             || header_str(headers, "x-ratelimit-remaining") == Some("0"));
     let retryable = code == 408 || code == 429 || rate_limited || status.is_server_error();
     let retry_after = match code {
         429 | 503 => retry_after(headers, now).or_else(|| body_retry_after(body)),
-        403 if rate_limited => retry_after(headers, now).or_else(|| rate_limit_reset(headers, now)),
+        403 if rate_limited => retry_after(headers, now)
+            .or_else(|| rate_limit_reset(headers, now).filter(|_| !secondary))
+            .or(secondary.then_some(SECONDARY_LIMIT_WAIT)),
         _ => None,
     };
     ActionError {
@@ -269,6 +278,9 @@ pub(crate) fn status_error(
         message,
     }
 }
+
+/// How long to wait after a GitHub secondary rate limit that names no time.
+const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// `Retry-After` as delay-seconds or an HTTP date (IMF-fixdate), relative to `now`.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
@@ -481,6 +493,20 @@ mod tests {
         assert!(secondary.retryable);
         assert_eq!(secondary.retry_after, Some(Duration::from_secs(60)));
         assert!(!forbidden.retryable, "a plain 403 is final");
+
+        // A secondary limit known by its message alone, its primary limit far from spent.
+        let mut plenty = HeaderMap::new();
+        plenty.insert("x-ratelimit-remaining", HeaderValue::from_static("4999"));
+        plenty.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_str(&(now + 3000).to_string()).unwrap(),
+        );
+        let said = r#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest"}"#;
+        let by_message = status_error("GitHub", StatusCode::FORBIDDEN, &plenty, said);
+        assert!(by_message.retryable);
+        assert_eq!(by_message.retry_after, Some(Duration::from_secs(60)));
+        let locked = r#"{"message":"Unable to create comment because issue is locked."}"#;
+        assert!(!status_error("GitHub", StatusCode::FORBIDDEN, &plenty, locked).retryable);
     }
 
     /// Refuses every name, as the guarded resolver does for a private one.

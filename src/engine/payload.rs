@@ -90,16 +90,22 @@ pub fn labels(p: &Value) -> Vec<String> {
         "object_attributes.labels",
         "issue.fields.labels",
         "data.labels",
+        "discussion.labels",
     ]
     .iter()
     .flat_map(|path| label_names(lookup(p, path)))
     .collect()
 }
 
-/// The label(s) this event added: GitHub `label` on `*.labeled`, GitLab `changes.labels`,
-/// Jira changelog items for the `labels` field.
+/// The label(s) this event added: GitHub `label` on `*.labeled` (not on `*.unlabeled`, which
+/// names the label taken off), GitLab `changes.labels`, Jira changelog items for the `labels`
+/// field.
 pub fn labels_added(p: &Value) -> Vec<String> {
-    let mut added = texts_at(p, &["label.name"]);
+    let mut added = if p.get("action").and_then(Value::as_str) == Some("unlabeled") {
+        Vec::new()
+    } else {
+        texts_at(p, &["label.name"])
+    };
     let before = label_names(lookup(p, "changes.labels.previous"));
     added.extend(
         label_names(lookup(p, "changes.labels.current"))
@@ -160,6 +166,8 @@ pub fn bodies(p: &Value) -> Vec<String> {
         &[
             "issue.body",
             "pull_request.body",
+            "discussion.body",
+            "release.body",
             "object_attributes.description",
             "object_attributes.title",
             "issue.fields.description",
@@ -253,6 +261,8 @@ pub fn authors(p: &Value) -> Vec<String> {
             &[
                 "issue.user.login",
                 "pull_request.user.login",
+                "discussion.user.login",
+                "release.author.login",
                 "issue.fields.reporter.displayName",
                 "issue.fields.reporter.accountId",
                 "data.user.name",
@@ -316,6 +326,18 @@ mod tests {
         for p in [github, gitlab, jira] {
             assert_eq!(labels_added(&p), ["urgent"], "{p}");
         }
+        let discussion = json!({"action": "labeled", "discussion": {
+            "body": "How do I configure it?", "user": {"login": "octocat"},
+            "labels": [{"name": "question"}]}, "sender": {"login": "moderator"}});
+        assert_eq!(labels(&discussion), ["question"]);
+        assert_eq!(bodies(&discussion), ["How do I configure it?"]);
+        assert_eq!(authors(&discussion), ["octocat"]);
+        let release = json!({"action": "published", "release": {
+            "body": "Fixes the crash", "author": {"login": "octocat"}}});
+        assert_eq!(bodies(&release), ["Fixes the crash"]);
+        assert_eq!(authors(&release), ["octocat"]);
+        let removed = json!({"action": "unlabeled", "label": {"name": "urgent"}});
+        assert!(labels_added(&removed).is_empty());
     }
 
     #[test]

@@ -48,9 +48,21 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     described(dotted(event, action), delivery, src)
 }
 
+/// The events that happen on an issue or pull request, which a comment can answer; the
+/// others (`push`, `release`, `workflow_run`, `discussion`, ...) are the repository's.
+pub(super) const THREAD_EVENTS: [&str; 6] = [
+    "issues",
+    "issue_comment",
+    "pull_request",
+    "pull_request_review",
+    "pull_request_review_comment",
+    "pull_request_review_thread",
+];
+
 fn source_of(event: &str, p: &Value) -> Option<SourceRef> {
     let repo = str_at(p, "/repository/full_name")?;
     let thread = match event {
+        _ if !THREAD_EVENTS.contains(&event) => None,
         "issues" | "issue_comment" => {
             // GitHub models pull requests as issues; comments on a PR arrive as issue_comment.
             let kind = if p.pointer("/issue/pull_request").is_some() {

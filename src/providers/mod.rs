@@ -356,6 +356,24 @@ pub struct Described {
     pub handshake: Option<Handshake>,
 }
 
+/// Whether events a trigger matches can have a thread to reply on (`comment`, `ask`): never
+/// for providers whose events have none, nor for GitHub events that are the repository's
+/// (`push`, `release.published`); a pattern that could match either may.
+pub fn replies_possible(provider: Provider, trigger: &str) -> bool {
+    match provider {
+        Provider::Sentry
+        | Provider::Stripe
+        | Provider::StandardWebhooks
+        | Provider::OpenWebUi
+        | Provider::Custom => false,
+        Provider::GitHub => {
+            let event = trigger.split('.').next().unwrap_or_default();
+            event.contains('*') || github::THREAD_EVENTS.contains(&event)
+        }
+        _ => true,
+    }
+}
+
 /// Where on the source an event happened. `key` is stable per thread, so a reply to the same
 /// issue or Slack thread carries the same key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -419,6 +437,35 @@ mod tests {
         for provider in [Provider::GitHub, Provider::Jira, Provider::Slack] {
             let parsed = parse_payload(provider, b"\xEF\xBB\xBF{\"a\":1}");
             assert_eq!(parsed, Ok(serde_json::json!({"a": 1})), "{provider}");
+        }
+    }
+
+    #[test]
+    fn replies_are_possible_only_where_events_can_have_a_thread() {
+        let cases = [
+            (Provider::GitHub, "issues.opened", true),
+            (Provider::GitHub, "issues", true),
+            (
+                Provider::GitHub,
+                "pull_request_review_comment.created",
+                true,
+            ),
+            (Provider::GitHub, "*", true),
+            (Provider::GitHub, "*.created", true),
+            (Provider::GitHub, "push", false),
+            (Provider::GitHub, "release.published", false),
+            (Provider::GitHub, "discussion.*", false),
+            (Provider::Slack, "message", true),
+            (Provider::Jira, "jira:issue_created", true),
+            (Provider::Sentry, "*", false),
+            (Provider::Custom, "build.done", false),
+        ];
+        for (provider, trigger, possible) in cases {
+            assert_eq!(
+                replies_possible(provider, trigger),
+                possible,
+                "{provider} {trigger}"
+            );
         }
     }
 }

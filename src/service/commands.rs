@@ -285,21 +285,17 @@ fn presented_with_warnings(state: &AppState, hook: &WebhookRow, row: &CommandRow
 /// payment, a Sentry alert) fails for every event.
 fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     let provider: Provider = hook.provider.parse().ok()?;
-    let threadless = matches!(
-        provider,
-        Provider::Sentry
-            | Provider::Stripe
-            | Provider::StandardWebhooks
-            | Provider::OpenWebUi
-            | Provider::Custom
-    );
-    if !threadless {
+    if crate::providers::replies_possible(provider, &row.trigger) {
         return None;
     }
-    let provider = provider.as_str();
+    // What has no thread: all of a provider's events, or these GitHub ones.
+    let provider = match provider {
+        Provider::GitHub => format!("GitHub `{}`", row.trigger.trim()),
+        other => format!("`{}`", other.as_str()),
+    };
     match row.action.as_str() {
         "comment" | "ask" => Some(format!(
-            "`{provider}` events have no thread to reply on, so this {} fails for every event; \
+            "{provider} events have no thread to reply on, so this {} fails for every event; \
              use post_message (to a channel) or forward instead",
             row.action
         )),
@@ -311,7 +307,7 @@ fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> O
                 .find(|a| a.name == agent)?;
             (spec.result == crate::agents::ResultAction::Comment).then(|| {
                 format!(
-                    "agent `{agent}` posts its result as a comment, and `{provider}` events have \
+                    "agent `{agent}` posts its result as a comment, and {provider} events have \
                      no thread to take one: the result is kept on the task only (declare the \
                      agent with `result: post_message` and a `target` to have it posted)"
                 )

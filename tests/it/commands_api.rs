@@ -135,7 +135,7 @@ async fn a_trigger_the_provider_never_sends_is_saved_with_a_warning_naming_the_f
 async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warnings() {
     // Arrange
     let app = spawn_app().await;
-    for (id, provider) in [("sn", "sentry"), ("sl", "slack")] {
+    for (id, provider) in [("sn", "sentry"), ("sl", "slack"), ("gh", "github")] {
         app.create_webhook(json!({"id": id, "name": id, "provider": provider}))
             .await;
     }
@@ -169,9 +169,26 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
                "conditions": {"channel": "C0ENG1234"}}),
     )
     .await;
+    let comment_on_push = add(
+        "gh",
+        json!({"trigger": "push", "action": "comment", "template": "Pushed"}),
+    )
+    .await;
+    let comment_on_issue = add(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "comment", "template": "Thanks"}),
+    )
+    .await;
 
     // Assert: saved, with a warning where it cannot work as meant.
-    for (status, body) in [&comment_on_alert, &forward_alert, &by_name, &by_id] {
+    for (status, body) in [
+        &comment_on_alert,
+        &forward_alert,
+        &by_name,
+        &by_id,
+        &comment_on_push,
+        &comment_on_issue,
+    ] {
         assert_eq!(*status, StatusCode::CREATED, "{body}");
     }
     let warned = |answer: &(StatusCode, Value), words: &str| {
@@ -193,6 +210,16 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
     );
     assert!(warned(&by_name, "#engineering"), "{:?}", by_name);
     assert!(by_id.1.get("warnings").is_none(), "{:?}", by_id);
+    assert!(
+        warned(&comment_on_push, "GitHub `push` events have no thread"),
+        "{:?}",
+        comment_on_push
+    );
+    assert!(
+        comment_on_issue.1.get("warnings").is_none(),
+        "{:?}",
+        comment_on_issue
+    );
 }
 
 #[tokio::test]
