@@ -144,7 +144,8 @@ fn about_a_comment(p: &Value) -> bool {
         .any(|k| p.get(k).is_some_and(Value::is_object))
         || p.pointer("/object_attributes/note").is_some()
         || (p.get("type").and_then(Value::as_str) == Some("Comment")
-            && p.get("data").is_some_and(Value::is_object))
+            && p.get("data").is_some_and(Value::is_object)
+            && p.get("webhookTimestamp").is_some())
 }
 
 /// The text bodies an event carries: the comment on a comment event, else the issue/PR
@@ -360,7 +361,7 @@ mod tests {
             "object_kind": "issue", "user": {"id": 4, "username": "ops"},
             "object_attributes": {"author_id": 3, "description": "d", "title": "t"}});
         let linear_comment = json!({
-            "type": "Comment", "action": "create",
+            "type": "Comment", "action": "create", "webhookTimestamp": 1_700_000_000_000_i64,
             "data": {"body": "need help", "user": {"name": "Bob"},
                      "issue": {"identifier": "ENG-7", "title": "Help page is down"}}});
         let jira_adf_comment = json!({

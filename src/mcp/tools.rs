@@ -67,10 +67,11 @@ impl McpServer {
         // These providers issue the signing secret themselves; a generated one cannot verify
         // anything they send, and "copy it now" would send the user the wrong way.
         let secret_note = if generated
-            && matches!(
-                created.provider.as_str(),
-                "slack" | "stripe" | "sentry" | "linear"
-            ) {
+            && created
+                .provider
+                .parse::<crate::providers::Provider>()
+                .is_ok_and(|p| p.issues_own_secret())
+        {
             format!(
                 "{} issues its own signing secret, so the generated one is only a placeholder: \
                  once the provider shows its secret, set it with rotate_secret \
@@ -132,12 +133,7 @@ impl McpServer {
             .map_err(tool_error)?;
         // Its `url` alone gets a 401 from senders that cannot sign, and the model should not
         // hand it out as if it were enough.
-        let token_in_url = webhook.provider == "openwebui"
-            || webhook
-                .options
-                .pointer("/custom/mode")
-                .and_then(Value::as_str)
-                == Some("token");
+        let token_in_url = webhooks::sender_uses_token(&webhook);
         let summary = format!(
             "Webhook `{}` ({}, {}), {} commands.{}",
             webhook.id,
@@ -149,8 +145,9 @@ impl McpServer {
             },
             cmds.len(),
             if token_in_url {
-                " Its sender must call the URL with `?token=<secret>` (url_with_token), shown \
-                 only when the webhook was created or its secret rotated; if that URL is lost, \
+                " Its sender proves itself with the secret as a token (in the URL as \
+                 `?token=<secret>`, url_with_token, or in a custom webhook's token header), \
+                 shown only when the webhook was created or its secret rotated; if it is lost, \
                  rotate_secret gives a new one."
             } else {
                 ""

@@ -82,6 +82,15 @@ impl Provider {
         Self::ALL.map(Provider::as_str).join(", ")
     }
 
+    /// Whether the provider issues the signing secret itself (shown in its app settings), so a
+    /// generated one verifies nothing it sends.
+    pub fn issues_own_secret(self) -> bool {
+        matches!(
+            self,
+            Provider::Slack | Provider::Stripe | Provider::Sentry | Provider::Linear
+        )
+    }
+
     /// Generates a secret in the form this provider's verifier expects.
     pub fn generate_secret(self) -> String {
         match self {

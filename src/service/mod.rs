@@ -108,8 +108,8 @@ pub fn new_id_at(prefix: &str) -> (String, i64) {
 }
 
 /// An empty listing filtered by a webhook id that names no webhook is a mistake (a name given
-/// for the id, a typo), not "nothing happened": it is an error saying so. A deleted webhook's
-/// events still list while any are kept.
+/// for the id, a typo), not "nothing happened": it is an error saying so. A deleted webhook
+/// whose events are still kept is known by them, whatever the other filters leave.
 pub async fn empty_for_a_known_webhook(
     state: &crate::app::AppState,
     webhook_id: Option<&str>,
@@ -119,16 +119,20 @@ pub async fn empty_for_a_known_webhook(
         return Ok(());
     };
     let key = id.to_string();
-    match state
+    let known = state
         .store
-        .read(move |db| crate::store::webhooks::get(db, &key))
-        .await?
-    {
-        Some(_) => Ok(()),
-        None => Err(ServiceError::NotFound {
+        .read(move |db| {
+            Ok(crate::store::webhooks::get(db, &key)?.is_some()
+                || crate::store::events::any_of_webhook(db, &key)?)
+        })
+        .await?;
+    if known {
+        Ok(())
+    } else {
+        Err(ServiceError::NotFound {
             what: "webhook",
             id: id.to_string(),
-        }),
+        })
     }
 }
 

@@ -313,6 +313,15 @@ pub async fn rotate_secret(
     }
     let secret = match input.secret {
         Some(s) => check_secret(provider, &s)?,
+        None if provider.issues_own_secret() => {
+            return Err(ServiceError::invalid(
+                "secret",
+                format!(
+                    "{provider} issues its own signing secret: pass the one it shows as \
+                     `secret` (a generated one would verify nothing {provider} sends)"
+                ),
+            ));
+        }
         None => provider.generate_secret(),
     };
     let now = clock::now_ms();
@@ -321,9 +330,14 @@ pub async fn rotate_secret(
         .previous_expires_at
         .filter(|at| row.previous_secret.is_some() && *at > now)
         .map(|at| {
+            let kept = if grace_secs > 0 {
+                "only the one just replaced keeps working, during this rotation's grace period"
+            } else {
+                "with no grace period this time, only the new secret works"
+            };
             format!(
                 "the secret before the last rotation was still accepted until {} and no longer \
-                 is: only the one just replaced keeps working, and only during this grace period",
+                 is: {kept}",
                 clock::rfc3339(at)
             )
         });
@@ -419,10 +433,25 @@ fn masked_options(options: &str) -> Value {
 
 /// Senders that cannot sign carry the secret as `?token=` in the URL.
 fn takes_url_token(row: &WebhookRow) -> bool {
-    match row.provider.parse::<Provider>() {
+    takes_token(
+        &row.provider,
+        serde_json::from_str::<ProviderOptions>(&row.options).ok(),
+    )
+}
+
+/// Whether a webhook as shown is called with its secret as a token (in the URL, or for custom
+/// token mode also in its header) rather than signing: its `url` alone is not enough.
+pub fn sender_uses_token(webhook: &WebhookOut) -> bool {
+    takes_token(
+        &webhook.provider,
+        serde_json::from_value::<ProviderOptions>(webhook.options.clone()).ok(),
+    )
+}
+
+fn takes_token(provider: &str, options: Option<ProviderOptions>) -> bool {
+    match provider.parse::<Provider>() {
         Ok(Provider::OpenWebUi) => true,
-        Ok(Provider::Custom) => serde_json::from_str::<ProviderOptions>(&row.options)
-            .ok()
+        Ok(Provider::Custom) => options
             .and_then(|o| o.custom)
             .is_some_and(|c| c.mode == CustomMode::Token),
         _ => false,

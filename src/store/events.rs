@@ -96,6 +96,13 @@ fn try_insert(conn: &Connection, e: &NewEvent) -> Result<bool, StoreError> {
     Ok(changed == 1)
 }
 
+/// Whether any event of this webhook id is kept (its webhook may be deleted).
+pub fn any_of_webhook(conn: &Connection, webhook_id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS(SELECT 1 FROM events WHERE webhook_id = ?1)")?
+        .query_row([webhook_id], |r| r.get(0))?)
+}
+
 /// A stored event. `body` is only filled by [`get`].
 #[derive(Debug, Clone)]
 pub struct EventRow {

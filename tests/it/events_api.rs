@@ -240,6 +240,24 @@ async fn events_outlive_their_deleted_webhook() {
     assert_eq!(status, StatusCode::OK, "{event}");
     assert_eq!(event["webhook_id"], "gh");
     assert_eq!(ids(&app.events("webhook_id=gh").await), [id]);
+    assert!(app.events("webhook_id=gh&status=failed").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_webhook_id_that_names_no_webhook_is_404_not_an_empty_log() {
+    // Arrange: the model gave the webhook's name where its id belongs.
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+
+    // Act
+    let events = app.get_json("/api/events?webhook_id=GitHub%20issues").await;
+    let tasks = app.get_json("/api/tasks?webhook_id=GitHub%20issues").await;
+    let (status, empty) = app.get_json("/api/events?webhook_id=gh").await;
+
+    // Assert
+    assert_error(&events, StatusCode::NOT_FOUND, None);
+    assert_error(&tasks, StatusCode::NOT_FOUND, None);
+    assert_eq!(status, StatusCode::OK, "{empty}");
 }
 
 #[tokio::test]

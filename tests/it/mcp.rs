@@ -249,6 +249,21 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
     let github = issues_webhook(&client).await;
     assert!(text(&stripe).contains("placeholder"), "{}", text(&stripe));
     assert!(text(&stripe).contains("rotate_secret"), "{}", text(&stripe));
+    // Rotating it needs the secret Stripe shows, not another placeholder (nor an empty one).
+    for secret in [json!(null), json!("")] {
+        let rotated = call(
+            &client,
+            "rotate_secret",
+            json!({"webhook_id": "pay", "secret": secret}),
+        )
+        .await;
+        assert_eq!(rotated.is_error, Some(true), "{}", text(&rotated));
+        assert!(
+            text(&rotated).contains("issues its own signing secret"),
+            "{}",
+            text(&rotated)
+        );
+    }
     assert!(
         text(&github).contains("shown only now"),
         "{}",

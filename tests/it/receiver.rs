@@ -416,6 +416,15 @@ async fn a_second_rotation_inside_the_grace_period_says_it_ends_the_first_secret
     assert!(warning.contains("no longer"), "{second}");
     assert_error(&original, StatusCode::UNAUTHORIZED, None);
     assert_eq!(kept_status, StatusCode::OK, "{kept}");
+
+    // A third, with no grace period, says that only the new secret works.
+    let (_, third) = send_json(
+        app.api(Method::POST, "/api/webhooks/gh/rotate-secret")
+            .json(&json!({"grace_period_secs": 0})),
+    )
+    .await;
+    let warning = third["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains("only the new secret works"), "{third}");
 }
 
 #[tokio::test]

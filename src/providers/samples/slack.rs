@@ -52,7 +52,10 @@ fn slack_shape(t: &str) -> SlackShape<'_> {
         "url_verification" => SlackShape::UrlVerification,
         "ssl_check" => SlackShape::SslCheck,
         "message_changed" | "message_deleted" | "message_replied" => SlackShape::Subtype(t),
-        _ if t.starts_with("message_") => SlackShape::Subtype(&t["message_".len()..]),
+        // `message_metadata_*` are events of their own, not message subtypes.
+        _ if t.starts_with("message_") && !t.starts_with("message_metadata_") => {
+            SlackShape::Subtype(&t["message_".len()..])
+        }
         _ if t.starts_with('/') => SlackShape::Slash,
         _ if SLACK_INTERACTIVE.contains(&t) => SlackShape::Interactive,
         _ => SlackShape::Event {
