@@ -45,22 +45,34 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
         return Ok(Step::Idle);
     };
 
-    let started = Instant::now();
-    let result = match parse(&row).and_then(|d| opened(state, d)) {
-        Ok(delivery) => match credentials(state, row.webhook_id.as_deref(), row.created_at).await {
-            Ok(creds) => actions::execute(&state.clients, &creds, &delivery).await,
-            Err(e) => Err(e),
+    let attempt = match &row.remote_id {
+        // The provider announced the post while its send was unanswered (a timeout): it is
+        // there, and sending it again would post it twice.
+        Some(remote_id) => Attempt {
+            started_at: now,
+            latency_ms: 0,
+            http_status: None,
+            outcome: "delivered",
+            error: None,
+            remote_id: Some(remote_id.clone()),
+            next_attempt_at: None,
         },
-        Err(e) => Err(e),
+        None => {
+            let started = Instant::now();
+            let result = match parse(&row).and_then(|d| opened(state, d)) {
+                Ok(delivery) => {
+                    match credentials(state, row.webhook_id.as_deref(), row.created_at).await {
+                        Ok(creds) => actions::execute(&state.clients, &creds, &delivery).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            let latency_ms = started.elapsed().as_millis() as i64;
+            let retry_delays = state.config.retry_delays().unwrap_or_default();
+            judge(&retry_delays, &row, result, now, latency_ms)
+        }
     };
-    let latency_ms = started.elapsed().as_millis() as i64;
-    let attempt = judge(
-        &state.config.retry_delays().unwrap_or_default(),
-        &row,
-        result,
-        now,
-        latency_ms,
-    );
     let outcome = attempt.outcome;
     match outcome {
         "delivered" => tracing::info!(action = %row.id, target = %row.target, "action delivered"),

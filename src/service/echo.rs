@@ -86,6 +86,15 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
     })
 }
 
+/// How an announced item was known for the service's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Own {
+    /// By the id a send recorded, or (a channel post) by its beginning.
+    Known,
+    /// By the text of this reply, still on its way: its send may yet time out.
+    OnItsWay { action_id: String },
+}
+
 /// Whether the service itself posted the item, through any of its webhooks (two webhooks on
 /// one repository would otherwise answer each other without end): a reply recorded its id,
 /// or one still waiting for its answer says the same text on the same thread.
@@ -94,29 +103,31 @@ pub fn is_own(
     provider: &str,
     source_key: Option<&str>,
     posted: &Posted,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Own>, StoreError> {
     if outbox::posted(conn, provider, &posted.ids, posted.any_webhook)? {
-        return Ok(true);
+        return Ok(Some(Own::Known));
     }
     if posted.any_webhook {
         // A channel post, whose announcement shows its beginning (an ellipsis may end it).
         let Some(preview) = posted.text.as_deref() else {
-            return Ok(false);
+            return Ok(None);
         };
         let preview = preview.trim().trim_end_matches('…').trim_end_matches("...");
-        return Ok(!preview.is_empty()
+        let own = !preview.is_empty()
             && outbox::unconfirmed_channel_texts(conn)?
                 .iter()
-                .any(|own| own.starts_with(preview)));
+                .any(|own| own.starts_with(preview));
+        return Ok(own.then_some(Own::Known));
     }
     let (Some(text), Some(source_key)) = (posted.text.as_deref(), source_key) else {
-        return Ok(false);
+        return Ok(None);
     };
     let came_back = unescape_slack(text.trim());
     Ok(
         outbox::unconfirmed_texts_on_source(conn, provider, source_key)?
-            .iter()
-            .any(|own| unescape_slack(own) == came_back),
+            .into_iter()
+            .find(|(_, own)| unescape_slack(own) == came_back)
+            .map(|(action_id, _)| Own::OnItsWay { action_id }),
     )
 }
 

@@ -42,9 +42,17 @@ pub fn record(
     reply: Option<&Reply>,
     posted: Option<&Posted>,
 ) -> Result<Recorded, StoreError> {
-    if let Some(posted) = posted
-        && echo::is_own(conn, &event.provider, event.source_key.as_deref(), posted)?
-    {
+    let own = match posted {
+        Some(posted) => echo::is_own(conn, &event.provider, event.source_key.as_deref(), posted)?,
+        None => None,
+    };
+    if let Some(own) = own {
+        // Its send is done, whatever that send itself hears back: it is not sent again.
+        if let (echo::Own::OnItsWay { action_id }, Some(id)) =
+            (&own, posted.and_then(|p| p.ids.first()))
+        {
+            crate::store::outbox::seen_coming_back(conn, action_id, id, event.received_at)?;
+        }
         // Kept in the log like every delivery, but nothing fires on it and it answers no
         // question: it is what this service said.
         let own = NewEvent {

@@ -281,10 +281,11 @@ pub fn posted(
 /// the answer naming it.
 pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT delivery FROM outbox WHERE status IN ('pending', 'retrying', 'sending') \
+        "SELECT id, delivery FROM outbox WHERE status IN ('pending', 'retrying', 'sending') \
          AND action = 'post_message' ORDER BY id DESC LIMIT 50",
     )?;
-    texts_of(stmt.query_map([], |r| r.get::<_, Option<String>>(0))?)
+    let rows = texts_of(stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?)?;
+    Ok(rows.into_iter().map(|(_, text)| text).collect())
 }
 
 /// What replies still on their way say on a source thread of this provider (any webhook's):
@@ -295,27 +296,48 @@ pub fn unconfirmed_texts_on_source(
     conn: &Connection,
     provider: &str,
     source_key: &str,
-) -> Result<Vec<String>, StoreError> {
-    // From the few rows on their way (outbox_due), not the whole outbox.
+) -> Result<Vec<(String, String)>, StoreError> {
+    // From the few rows on their way (outbox_due), not the whole outbox; oldest first, so an
+    // announcement is taken for the first of two sends saying the same.
     let mut stmt = conn.prepare_cached(
-        "SELECT o.delivery FROM outbox o JOIN events e ON e.id = o.event_id \
-         WHERE o.status IN ('pending', 'retrying', 'sending') AND e.provider = ?1 \
-         AND e.source_key = ?2 AND o.action IN ('ask', 'comment', 'respond') \
-         ORDER BY o.id DESC LIMIT 50",
+        "SELECT o.id, o.delivery FROM outbox o JOIN events e ON e.id = o.event_id \
+         WHERE o.status IN ('pending', 'retrying', 'sending') AND o.remote_id IS NULL \
+         AND e.provider = ?1 AND e.source_key = ?2 AND o.action IN ('ask', 'comment', 'respond') \
+         ORDER BY o.id LIMIT 50",
     )?;
     texts_of(stmt.query_map(params![provider, source_key], |r| {
-        r.get::<_, Option<String>>(0)
+        Ok((r.get(0)?, r.get(1)?))
     })?)
 }
 
-/// The text each planned delivery says: a comment's `body`, a message's `text` (a channel
-/// post's `{"text"}` before it is shaped for its channel).
+/// A send whose answer was lost (a timeout) but whose post the provider has announced: it
+/// gets the post's id, so it is not sent again. A row waiting to be retried is made due now,
+/// for the worker to record it delivered; one still being sent keeps its course, and if that
+/// attempt fails the id stops the retry.
+pub fn seen_coming_back(
+    conn: &Connection,
+    id: &str,
+    remote_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE outbox SET remote_id = ?2, updated_at = ?3, \
+         next_attempt_at = CASE WHEN status = 'sending' THEN next_attempt_at ELSE ?3 END \
+         WHERE id = ?1 AND remote_id IS NULL AND status IN ('pending', 'retrying', 'sending')",
+    )?
+    .execute(params![id, remote_id, now])?;
+    Ok(())
+}
+
+/// The text each planned delivery says, by row: a comment's `body`, a message's `text` (a
+/// channel post's `{"text"}` before it is shaped for its channel).
 fn texts_of(
-    rows: impl Iterator<Item = rusqlite::Result<Option<String>>>,
-) -> Result<Vec<String>, StoreError> {
+    rows: impl Iterator<Item = rusqlite::Result<(String, Option<String>)>>,
+) -> Result<Vec<(String, String)>, StoreError> {
     let mut texts = Vec::new();
-    for delivery in rows {
-        let Some(json) = delivery? else { continue };
+    for row in rows {
+        let (id, delivery) = row?;
+        let Some(json) = delivery else { continue };
         let Ok(value) = serde_json::from_str::<serde_json::Value>(&json) else {
             continue;
         };
@@ -324,7 +346,7 @@ fn texts_of(
             .or_else(|| value.get("text"))
             .and_then(|v| v.as_str())
         {
-            texts.push(text.trim().to_string());
+            texts.push((id, text.trim().to_string()));
         }
     }
     Ok(texts)

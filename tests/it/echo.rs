@@ -245,6 +245,56 @@ async fn a_comment_one_webhook_posted_is_its_own_post_on_another_webhook_of_the_
     assert_eq!(sent_after, 0);
 }
 
+#[tokio::test]
+async fn a_comment_whose_send_timed_out_is_not_posted_again_once_github_announces_it() {
+    // Arrange: GitHub posts the comment but answers too late for the send, which will retry.
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(ISSUE_9))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": 555, "html_url": OWN_URL}))
+                .set_delay(std::time::Duration::from_secs(3)),
+        )
+        .expect(1)
+        .mount(&github)
+        .await;
+    let app = spawn_manual(|c| {
+        use_github(&github)(c);
+        c.outbound_timeout_secs = 1;
+        c.retry_schedule = vec!["1h".into()];
+    })
+    .await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issue_comment.created", "action": "comment",
+               "template": "User asked: {{comment.body}}",
+               "conditions": {"body_contains": "@agent"}}),
+    )
+    .await;
+    let asked = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(app.actions_of(&asked).await[0]["status"], "retrying");
+
+    // Act: the comment's announcement comes, then the retry falls due.
+    let echo = post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
+    let settled = app.drain().await;
+
+    // Assert: one POST in all (checked on drop), the action delivered as the comment GitHub
+    // announced, and the event done.
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(settled, 1);
+    let action = app.actions_of(&asked).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], OWN_URL, "{action}");
+    assert_eq!(app.event(&asked).await["status"], "done");
+}
+
 /// A Linear `Comment.create` delivery: the comment's id in `data.id`, its page in `url`.
 fn linear_comment(id: &str, author: &str, text: &str) -> serde_json::Value {
     json!({
