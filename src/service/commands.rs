@@ -278,6 +278,7 @@ fn presented_with_warnings(state: &AppState, hook: &WebhookRow, row: &CommandRow
     out.warnings.extend(agent_warning(state, row));
     out.warnings.extend(no_thread_warning(state, hook, row));
     out.warnings.extend(slack_channel_warning(hook, row));
+    out.warnings.extend(slack_subtype_warning(hook, row));
     out
 }
 
@@ -315,6 +316,19 @@ fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> O
         }
         _ => None,
     }
+}
+
+/// A `message` trigger sees new messages only: an edit, deletion or join is an event named by
+/// its subtype, so a condition on `event.subtype` under it looks for what never comes there.
+fn slack_subtype_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
+    let new_posts = row.trigger == "message" || row.trigger.starts_with("message.");
+    (hook.provider == "slack" && new_posts && row.conditions.contains("subtype")).then(|| {
+        "a `message` trigger hears new messages only; edits, deletions and joins are events of \
+         their own, named by their subtype (`message_changed`, `message_deleted`, \
+         `message_channel_join`): trigger on that name instead of a condition on \
+         `event.subtype`"
+            .to_string()
+    })
 }
 
 /// Slack's Events API gives a channel's id (`C0123ABCD`), never its name: a `#name` condition

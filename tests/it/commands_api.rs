@@ -169,6 +169,12 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
                "conditions": {"channel": "C0ENG1234"}}),
     )
     .await;
+    let on_subtype = add(
+        "sl",
+        json!({"trigger": "message.channels", "action": "comment", "template": "Edited",
+               "conditions": {"field": "event.subtype", "equals": "message_changed"}}),
+    )
+    .await;
     let comment_on_push = add(
         "gh",
         json!({"trigger": "push", "action": "comment", "template": "Pushed"}),
@@ -210,6 +216,7 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
     );
     assert!(warned(&by_name, "#engineering"), "{:?}", by_name);
     assert!(by_id.1.get("warnings").is_none(), "{:?}", by_id);
+    assert!(warned(&on_subtype, "`message_changed`"), "{:?}", on_subtype);
     assert!(
         warned(&comment_on_push, "GitHub `push` events have no thread"),
         "{:?}",
