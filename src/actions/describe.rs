@@ -13,7 +13,18 @@ impl Delivery {
     /// their query and credentials, and webhook URLs their secret last segment.
     pub fn describe_target(&self) -> String {
         match self {
-            Delivery::GithubComment { repo, number, .. } => format!("github {repo}#{number}"),
+            Delivery::GithubComment {
+                repo,
+                number,
+                in_reply_to: None,
+                ..
+            } => format!("github {repo}#{number}"),
+            Delivery::GithubComment {
+                repo,
+                number,
+                in_reply_to: Some(comment),
+                ..
+            } => format!("github {repo}#{number} (review thread {comment})"),
             Delivery::GitlabNote {
                 project, noun, iid, ..
             } => {
@@ -178,8 +189,18 @@ mod tests {
                     repo: "octo/app".into(),
                     number: 7,
                     body: String::new(),
+                    in_reply_to: None,
                 },
                 "github octo/app#7",
+            ),
+            (
+                Delivery::GithubComment {
+                    repo: "octo/app".into(),
+                    number: 7,
+                    body: String::new(),
+                    in_reply_to: Some(42),
+                },
+                "github octo/app#7 (review thread 42)",
             ),
             (
                 Delivery::SlackMessage {

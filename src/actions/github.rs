@@ -1,6 +1,7 @@
 //! GitHub connector (outbox worker → `actions::execute` → here): comments on an issue or pull
-//! request through the REST API (PR conversation comments are issue comments). The base URL
-//! is configurable for GitHub Enterprise Server (`https://ghe.example/api/v3`).
+//! request through the REST API (PR conversation comments are issue comments; an answer to a
+//! review comment goes in that comment's thread). The base URL is configurable for GitHub
+//! Enterprise Server (`https://ghe.example/api/v3`).
 
 use serde_json::json;
 
@@ -24,17 +25,23 @@ pub(super) async fn comment(
     creds: &Credentials,
     repo: &str,
     number: u64,
+    in_reply_to: Option<u64>,
     body: &str,
 ) -> Result<Sent, ActionError> {
     let token = token(creds)?;
     let (owner, name) = repo.split_once('/').ok_or_else(|| {
         ActionError::permanent(format!("invalid GitHub repo {repo:?}: expected owner/name"))
     })?;
-    let path = format!(
-        "/repos/{}/{}/issues/{number}/comments",
+    let (owner, name) = (
         segment("GitHub owner", owner)?,
-        segment("GitHub repo", name)?
+        segment("GitHub repo", name)?,
     );
+    let path = match in_reply_to {
+        Some(comment) => {
+            format!("/repos/{owner}/{name}/pulls/{number}/comments/{comment}/replies")
+        }
+        None => format!("/repos/{owner}/{name}/issues/{number}/comments"),
+    };
     let (http, url) = clients.for_endpoint(&creds.github_api_url, &path)?;
     let req = http
         .post(url)
@@ -76,6 +83,7 @@ mod tests {
             repo: "octo/app".into(),
             number: 7,
             body: "Thanks, on it.".into(),
+            in_reply_to: None,
         }
     }
 
@@ -87,6 +95,40 @@ mod tests {
             .mount(&server)
             .await;
         server
+    }
+
+    #[tokio::test]
+    async fn an_answer_to_a_review_comment_goes_in_its_thread() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/repos/octo/app/pulls/7/comments/42/replies"))
+            .and(header("authorization", "Bearer ghp_test"))
+            .and(body_json(json!({"body": "Thanks, on it."})))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+                "id": 43, "html_url": "https://github.com/octo/app/pull/7#discussion_r43"
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let Delivery::GithubComment {
+            repo, number, body, ..
+        } = delivery()
+        else {
+            unreachable!()
+        };
+        let in_thread = Delivery::GithubComment {
+            repo,
+            number,
+            body,
+            in_reply_to: Some(42),
+        };
+        let sent = execute(&clients(), &creds(&server), &in_thread)
+            .await
+            .unwrap();
+        assert_eq!(
+            sent.remote_id.as_deref(),
+            Some("https://github.com/octo/app/pull/7#discussion_r43")
+        );
     }
 
     #[tokio::test]
@@ -182,6 +224,7 @@ mod tests {
                 repo: repo.into(),
                 number: 1,
                 body: "x".into(),
+                in_reply_to: None,
             };
             let err = execute(&clients(), &creds(&server), &d).await.unwrap_err();
             assert!(!err.retryable, "{repo}");

@@ -43,6 +43,10 @@ pub enum Delivery {
         repo: String,
         number: u64,
         body: String,
+        /// A pull request review comment answered in its own thread (the thread's first
+        /// comment's id), beside the line it is about, not in the conversation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        in_reply_to: Option<u64>,
     },
     GitlabNote {
         /// `path_with_namespace`, e.g. `group/sub/project`.
@@ -263,9 +267,12 @@ pub async fn execute(
 ) -> Result<Sent, ActionError> {
     tracing::debug!(action = delivery.action_name(), target = %delivery.describe_target(), "sending");
     match delivery {
-        Delivery::GithubComment { repo, number, body } => {
-            github::comment(clients, creds, repo, *number, body).await
-        }
+        Delivery::GithubComment {
+            repo,
+            number,
+            body,
+            in_reply_to,
+        } => github::comment(clients, creds, repo, *number, *in_reply_to, body).await,
         Delivery::GitlabNote {
             project,
             noun,

@@ -176,6 +176,7 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
             repo: s("repo").ok_or_else(missing)?,
             number: n("number").ok_or_else(missing)?,
             body: text,
+            in_reply_to: n("review_comment"),
         }),
         "gitlab.issue" | "gitlab.merge_request" => Ok(Delivery::GitlabNote {
             project: s("project").ok_or_else(missing)?,

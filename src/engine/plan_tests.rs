@@ -47,6 +47,20 @@ fn comments_go_back_to_the_source_thread() {
                 repo: "o/r".into(),
                 number: 7,
                 body: "Hi T".into(),
+                in_reply_to: None,
+            },
+        ),
+        (
+            source(
+                "github.pull_request",
+                "o/r#8",
+                json!({"repo": "o/r", "number": 8, "review_comment": 42}),
+            ),
+            Delivery::GithubComment {
+                repo: "o/r".into(),
+                number: 8,
+                body: "Hi T".into(),
+                in_reply_to: Some(42),
             },
         ),
         (

@@ -84,7 +84,16 @@ fn source_of(event: &str, p: &Value) -> Option<SourceRef> {
     match thread {
         Some((kind, Some(Value::Number(number)))) => {
             let key = format!("{repo}#{number}");
-            let d = detail([("repo", Some(repo.into())), ("number", Some(number.into()))]);
+            // A review comment is answered in its thread, which its first comment names
+            // (GitHub takes no reply to a reply).
+            let review_comment = (event == "pull_request_review_comment")
+                .then(|| raw_at(p, "/comment/in_reply_to_id").or_else(|| raw_at(p, "/comment/id")))
+                .flatten();
+            let d = detail([
+                ("repo", Some(repo.into())),
+                ("number", Some(number.into())),
+                ("review_comment", review_comment),
+            ]);
             Some(source(kind, key, d))
         }
         _ => {

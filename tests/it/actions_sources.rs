@@ -166,6 +166,47 @@ async fn a_gitlab_note_created_on_current_gitlab_answers_a_question_on_its_issue
 }
 
 #[tokio::test]
+async fn an_answer_to_a_review_comment_goes_in_its_thread_beside_the_line() {
+    // Arrange: a reply in a review thread whose first comment is 42.
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/repos/octo/app/pulls/3/comments/42/replies"))
+        .and(body_json(json!({"body": "Looking at line 12"})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(
+            json!({"id": 44, "html_url": "https://github.com/octo/app/pull/3#discussion_r44"}),
+        ))
+        .expect(1)
+        .mount(&github)
+        .await;
+    let app = github_app_with(
+        json!({"trigger": "pull_request_review_comment.created", "action": "comment",
+               "template": "Looking at line {{comment.line}}"}),
+        Some(&github),
+    )
+    .await;
+    let body = json!({
+        "action": "created",
+        "comment": {"id": 43, "in_reply_to_id": 42, "line": 12, "body": "why this?",
+                    "html_url": "https://github.com/octo/app/pull/3#discussion_r43",
+                    "user": {"login": "alice", "type": "User"}},
+        "pull_request": {"number": 3, "title": "Speed up", "user": {"login": "bob"}},
+        "repository": {"full_name": "octo/app"},
+        "sender": {"login": "alice", "type": "User"},
+    })
+    .to_string();
+
+    // Act
+    let event_id = post_gh(&app, "pull_request_review_comment", &body).await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["target"], "github octo/app#3 (review thread 42)");
+}
+
+#[tokio::test]
 async fn a_signed_jira_issue_created_gets_a_comment_with_basic_auth() {
     // Arrange
     let jira = MockServer::start().await;
