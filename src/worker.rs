@@ -98,8 +98,11 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
         );
         state.store.write(move |db| {
             let now = clock::now_ms();
-            outbox::finish(db, &id, &attempt, now)?;
-            if let Some(task_id) = &unasked {
+            let ended = outbox::finish(db, &id, &attempt, now)?;
+            if let Some(task_id) = unasked
+                .as_ref()
+                .filter(|_| ended.as_deref() == Some("dead"))
+            {
                 let why = format!(
                     "the question could not be posted: {}",
                     attempt.error.as_deref().unwrap_or("the action is dead")

@@ -101,10 +101,11 @@ pub fn labels(p: &Value) -> Vec<String> {
 /// names the label taken off), GitLab `changes.labels`, Jira changelog items for the `labels`
 /// field.
 pub fn labels_added(p: &Value) -> Vec<String> {
-    let mut added = if p.get("action").and_then(Value::as_str) == Some("unlabeled") {
-        Vec::new()
-    } else {
-        texts_at(p, &["label.name"])
+    // GitHub's `label` events (`label.created`, `.deleted`) are about the repository's list
+    // of labels, not about an item getting one.
+    let mut added = match p.get("action").and_then(Value::as_str) {
+        None | Some("labeled") => texts_at(p, &["label.name"]),
+        Some(_) => Vec::new(),
     };
     let before = label_names(lookup(p, "changes.labels.previous"));
     added.extend(
@@ -337,8 +338,10 @@ mod tests {
             "body": "Fixes the crash", "author": {"login": "octocat"}}});
         assert_eq!(bodies(&release), ["Fixes the crash"]);
         assert_eq!(authors(&release), ["octocat"]);
-        let removed = json!({"action": "unlabeled", "label": {"name": "urgent"}});
-        assert!(labels_added(&removed).is_empty());
+        for action in ["unlabeled", "deleted", "created"] {
+            let other = json!({"action": action, "label": {"name": "urgent"}});
+            assert!(labels_added(&other).is_empty(), "{action}");
+        }
     }
 
     #[test]

@@ -89,10 +89,18 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
 /// How an announced item was known for the service's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Own {
-    /// By the id a send recorded, or (a channel post) by its beginning.
+    /// By the id a send recorded, or (a channel post) by its beginning, or by the text of a
+    /// reply not sent yet.
     Known,
-    /// By the text of this reply, still on its way: its send may yet time out.
-    OnItsWay { action_id: String },
+    /// By the text of this reply, sent but unanswered (a timeout): this is its post.
+    SentUnanswered { action_id: String },
+}
+
+/// Where ids and thread keys name one thing everywhere, so any webhook's reply may be the one
+/// announced: GitHub's comment pages carry their host, Linear's ids are UUIDs. Jira and
+/// self-hosted GitLab number comments, and name issues, per site.
+fn across_webhooks(provider: &str) -> bool {
+    matches!(provider, "github" | "linear")
 }
 
 /// Whether the service itself posted the item, through any of its webhooks (two webhooks on
@@ -101,10 +109,16 @@ pub enum Own {
 pub fn is_own(
     conn: &Connection,
     provider: &str,
+    webhook_id: &str,
     source_key: Option<&str>,
     posted: &Posted,
 ) -> Result<Option<Own>, StoreError> {
-    if outbox::posted(conn, provider, &posted.ids, posted.any_webhook)? {
+    let scope = outbox::Scope {
+        provider,
+        webhook_id,
+        any_webhook_of_provider: across_webhooks(provider),
+    };
+    if outbox::posted(conn, &scope, &posted.ids, posted.any_webhook)? {
         return Ok(Some(Own::Known));
     }
     if posted.any_webhook {
@@ -123,12 +137,18 @@ pub fn is_own(
         return Ok(None);
     };
     let came_back = unescape_slack(text.trim());
-    Ok(
-        outbox::unconfirmed_texts_on_source(conn, provider, source_key)?
+    let same: Vec<outbox::Unconfirmed> =
+        outbox::unconfirmed_texts_on_source(conn, &scope, source_key)?
             .into_iter()
-            .find(|(_, own)| unescape_slack(own) == came_back)
-            .map(|(action_id, _)| Own::OnItsWay { action_id }),
-    )
+            .filter(|own| unescape_slack(&own.text) == came_back)
+            .collect();
+    // The oldest sent one is the likeliest to be this post; newest first as listed.
+    Ok(match same.iter().rev().find(|own| own.sent_unanswered) {
+        Some(sent) => Some(Own::SentUnanswered {
+            action_id: sent.action_id.clone(),
+        }),
+        None => (!same.is_empty()).then_some(Own::Known),
+    })
 }
 
 fn id_text(v: &Value) -> Option<String> {

@@ -28,7 +28,7 @@ pub struct Reply {
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub inserted: Inserted,
-    /// Outbox rows written (zero for a duplicate).
+    /// Outbox rows written or made due (zero for a duplicate).
     pub actions: usize,
     /// Tasks that got the reply and were queued again.
     pub resumed: Vec<String>,
@@ -43,15 +43,23 @@ pub fn record(
     posted: Option<&Posted>,
 ) -> Result<Recorded, StoreError> {
     let own = match posted {
-        Some(posted) => echo::is_own(conn, &event.provider, event.source_key.as_deref(), posted)?,
+        Some(posted) => echo::is_own(
+            conn,
+            &event.provider,
+            &event.webhook_id,
+            event.source_key.as_deref(),
+            posted,
+        )?,
         None => None,
     };
     if let Some(own) = own {
         // Its send is done, whatever that send itself hears back: it is not sent again.
-        if let (echo::Own::OnItsWay { action_id }, Some(id)) =
+        let mut confirmed = false;
+        if let (echo::Own::SentUnanswered { action_id }, Some(id)) =
             (&own, posted.and_then(|p| p.ids.first()))
         {
-            crate::store::outbox::seen_coming_back(conn, action_id, id, event.received_at)?;
+            confirmed =
+                crate::store::outbox::seen_coming_back(conn, action_id, id, event.received_at)?;
         }
         // Kept in the log like every delivery, but nothing fires on it and it answers no
         // question: it is what this service said.
@@ -62,7 +70,7 @@ pub fn record(
         };
         return Ok(Recorded {
             inserted: events::insert(conn, &own)?,
-            actions: 0,
+            actions: usize::from(confirmed),
             resumed: Vec::new(),
         });
     }

@@ -150,10 +150,17 @@ pub struct Attempt {
     pub next_attempt_at: Option<i64>,
 }
 
-/// Records an attempt and moves the row to delivered, retrying or dead. The row's state
-/// changes only while it is still being sent: a sender that outlived its lease must not turn
-/// a row another sender has since delivered back into a retry.
-pub fn finish(conn: &Connection, id: &str, attempt: &Attempt, now: i64) -> Result<(), StoreError> {
+/// Records an attempt and moves the row to delivered, retrying or dead; returns the status
+/// it ends in, if it was still being sent. The row's state changes only while it is still
+/// being sent: a sender that outlived its lease must not turn a row another sender has since
+/// delivered back into a retry. A row whose post the provider announced meanwhile (it has an
+/// id) is delivered, whatever this attempt heard.
+pub fn finish(
+    conn: &Connection,
+    id: &str,
+    attempt: &Attempt,
+    now: i64,
+) -> Result<Option<String>, StoreError> {
     // Numbered across the row's whole life: `attempts` restarts when a row is retried.
     let attempts: i64 = conn
         .prepare_cached("SELECT COUNT(*) + 1 FROM outbox_attempts WHERE outbox_id = ?1")?
@@ -176,21 +183,29 @@ pub fn finish(conn: &Connection, id: &str, attempt: &Attempt, now: i64) -> Resul
         "retry" => "retrying",
         _ => "dead",
     };
-    conn.prepare_cached(
-        "UPDATE outbox SET status = ?2, lease_until = NULL, last_error = ?3, last_status = ?4, \
-         remote_id = COALESCE(?5, remote_id), next_attempt_at = COALESCE(?6, next_attempt_at), \
-         updated_at = ?7 WHERE id = ?1 AND status = 'sending'",
-    )?
-    .execute(params![
-        id,
-        status,
-        attempt.error,
-        attempt.http_status,
-        attempt.remote_id,
-        attempt.next_attempt_at,
-        now
-    ])?;
-    Ok(())
+    Ok(conn
+        .prepare_cached(
+            "UPDATE outbox SET \
+             status = CASE WHEN remote_id IS NOT NULL THEN 'delivered' ELSE ?2 END, \
+             lease_until = NULL, \
+             last_error = CASE WHEN remote_id IS NOT NULL THEN NULL ELSE ?3 END, \
+             last_status = ?4, remote_id = COALESCE(?5, remote_id), \
+             next_attempt_at = COALESCE(?6, next_attempt_at), \
+             updated_at = ?7 WHERE id = ?1 AND status = 'sending' RETURNING status",
+        )?
+        .query_row(
+            params![
+                id,
+                status,
+                attempt.error,
+                attempt.http_status,
+                attempt.remote_id,
+                attempt.next_attempt_at,
+                now
+            ],
+            |r| r.get(0),
+        )
+        .optional()?)
 }
 
 /// Makes a dead (or retrying) row due now, optionally with a freshly planned delivery, with
@@ -251,25 +266,43 @@ pub fn attempts(conn: &Connection, outbox_id: &str) -> Result<Vec<AttemptRow>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Whether a reply on an event of this provider (a comment, question or response, by any
-/// webhook: two webhooks on one repository hear each other's comments) posted the item the
-/// other side calls by one of `remote_ids`, or, with `any_webhook`, a `post_message` did (a
-/// channel several webhooks post to). Other actions' ids are not compared: a Telegram message
-/// id and a Jira comment id can be the same small number.
+/// Whose replies an announcement is compared with: the webhook's own, and where the
+/// provider's ids and threads name the same thing on every site (GitHub's comment pages,
+/// Linear's ids), every webhook's of that provider: two webhooks on one repository hear each
+/// other's comments. Jira and self-hosted GitLab number comments per site.
+#[derive(Debug, Clone)]
+pub struct Scope<'a> {
+    pub provider: &'a str,
+    pub webhook_id: &'a str,
+    pub any_webhook_of_provider: bool,
+}
+
+/// Whether a reply in `scope` (a comment, question or response) posted the item the other
+/// side calls by one of `remote_ids`, or, with `any_webhook`, a `post_message` did (a channel
+/// several webhooks post to). Other actions' ids are not compared: a Telegram message id and
+/// a Jira comment id can be the same small number.
 pub fn posted(
     conn: &Connection,
-    provider: &str,
+    scope: &Scope<'_>,
     remote_ids: &[String],
     any_webhook: bool,
 ) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT EXISTS(SELECT 1 FROM outbox o WHERE o.remote_id = ?1 \
          AND ((o.action IN ('ask', 'comment', 'respond') \
-               AND EXISTS(SELECT 1 FROM events e WHERE e.id = o.event_id AND e.provider = ?2)) \
-              OR (?3 AND o.action = 'post_message')))",
+               AND (o.webhook_id = ?3 OR (?4 AND EXISTS(SELECT 1 FROM events e \
+                    WHERE e.id = o.event_id AND e.provider = ?2)))) \
+              OR (?5 AND o.action = 'post_message')))",
     )?;
     for id in remote_ids {
-        if stmt.query_row(params![id, provider, any_webhook], |r| r.get::<_, bool>(0))? {
+        let found = params![
+            id,
+            scope.provider,
+            scope.webhook_id,
+            scope.any_webhook_of_provider,
+            any_webhook
+        ];
+        if stmt.query_row(found, |r| r.get::<_, bool>(0))? {
             return Ok(true);
         }
     }
@@ -294,39 +327,73 @@ pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<String>, Store
 /// later is a person.
 pub fn unconfirmed_texts_on_source(
     conn: &Connection,
-    provider: &str,
+    scope: &Scope<'_>,
     source_key: &str,
-) -> Result<Vec<(String, String)>, StoreError> {
-    // From the few rows on their way (outbox_due), not the whole outbox; oldest first, so an
-    // announcement is taken for the first of two sends saying the same.
+) -> Result<Vec<Unconfirmed>, StoreError> {
+    // From the few rows on their way (outbox_due), not the whole outbox, newest first.
     let mut stmt = conn.prepare_cached(
-        "SELECT o.id, o.delivery FROM outbox o JOIN events e ON e.id = o.event_id \
+        "SELECT o.id, o.delivery, \
+                o.status = 'sending' OR (o.status = 'retrying' AND o.last_status IS NULL) \
+         FROM outbox o JOIN events e ON e.id = o.event_id \
          WHERE o.status IN ('pending', 'retrying', 'sending') AND o.remote_id IS NULL \
-         AND e.provider = ?1 AND e.source_key = ?2 AND o.action IN ('ask', 'comment', 'respond') \
-         ORDER BY o.id LIMIT 50",
+         AND (o.webhook_id = ?3 OR (?4 AND e.provider = ?1)) \
+         AND e.source_key = ?2 AND o.action IN ('ask', 'comment', 'respond') \
+         ORDER BY o.id DESC LIMIT 50",
     )?;
-    texts_of(stmt.query_map(params![provider, source_key], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?)
+    let rows = stmt.query_map(
+        params![
+            scope.provider,
+            source_key,
+            scope.webhook_id,
+            scope.any_webhook_of_provider
+        ],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, bool>(2)?)),
+    )?;
+    let mut found = Vec::new();
+    for row in rows {
+        let (id, delivery, sent_unanswered) = row?;
+        if let Some((action_id, text)) = text_of(id, delivery) {
+            found.push(Unconfirmed {
+                action_id,
+                text,
+                sent_unanswered,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// A reply on its way, as an announcement is compared with it.
+#[derive(Debug, Clone)]
+pub struct Unconfirmed {
+    pub action_id: String,
+    pub text: String,
+    /// Sent with no answer heard (being sent, or waiting to retry after a timeout or a broken
+    /// connection): the post may be there. A reply never sent, or answered with an error,
+    /// cannot be.
+    pub sent_unanswered: bool,
 }
 
 /// A send whose answer was lost (a timeout) but whose post the provider has announced: it
 /// gets the post's id, so it is not sent again. A row waiting to be retried is made due now,
-/// for the worker to record it delivered; one still being sent keeps its course, and if that
-/// attempt fails the id stops the retry.
+/// for the worker to record it delivered; one still being sent keeps its course, and however
+/// that attempt ends, `finish` records it delivered. Only a row sent with no answer heard can
+/// be taken for the post: one never sent, or refused, cannot. Whether a row was taken.
 pub fn seen_coming_back(
     conn: &Connection,
     id: &str,
     remote_id: &str,
     now: i64,
-) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "UPDATE outbox SET remote_id = ?2, updated_at = ?3, \
-         next_attempt_at = CASE WHEN status = 'sending' THEN next_attempt_at ELSE ?3 END \
-         WHERE id = ?1 AND remote_id IS NULL AND status IN ('pending', 'retrying', 'sending')",
-    )?
-    .execute(params![id, remote_id, now])?;
-    Ok(())
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE outbox SET remote_id = ?2, updated_at = ?3, \
+             next_attempt_at = CASE WHEN status = 'sending' THEN next_attempt_at ELSE ?3 END \
+             WHERE id = ?1 AND remote_id IS NULL \
+             AND (status = 'sending' OR (status = 'retrying' AND last_status IS NULL))",
+        )?
+        .execute(params![id, remote_id, now])?;
+    Ok(n == 1)
 }
 
 /// The text each planned delivery says, by row: a comment's `body`, a message's `text` (a
@@ -337,17 +404,16 @@ fn texts_of(
     let mut texts = Vec::new();
     for row in rows {
         let (id, delivery) = row?;
-        let Some(json) = delivery else { continue };
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&json) else {
-            continue;
-        };
-        if let Some(text) = value
-            .get("body")
-            .or_else(|| value.get("text"))
-            .and_then(|v| v.as_str())
-        {
-            texts.push((id, text.trim().to_string()));
-        }
+        texts.extend(text_of(id, delivery));
     }
     Ok(texts)
+}
+
+fn text_of(id: String, delivery: Option<String>) -> Option<(String, String)> {
+    let value = serde_json::from_str::<serde_json::Value>(&delivery?).ok()?;
+    let text = value
+        .get("body")
+        .or_else(|| value.get("text"))
+        .and_then(|v| v.as_str())?;
+    Some((id, text.trim().to_string()))
 }

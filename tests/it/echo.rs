@@ -295,6 +295,151 @@ async fn a_comment_whose_send_timed_out_is_not_posted_again_once_github_announce
     assert_eq!(app.event(&asked).await["status"], "done");
 }
 
+#[tokio::test]
+async fn a_comment_announced_while_its_send_times_out_is_delivered_not_failed() {
+    // Arrange: GitHub posts the comment and announces it, but answers the send too late; no
+    // retries are left.
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(ISSUE_9))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": 555, "html_url": OWN_URL}))
+                .set_delay(std::time::Duration::from_secs(3)),
+        )
+        .expect(1)
+        .mount(&github)
+        .await;
+    let app = spawn_manual(|c| {
+        use_github(&github)(c);
+        c.outbound_timeout_secs = 1;
+        c.retry_schedule = Vec::new();
+    })
+    .await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issue_comment.created", "action": "comment",
+               "template": "User asked: {{comment.body}}",
+               "conditions": {"body_contains": "@agent"}}),
+    )
+    .await;
+    let asked = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+
+    // Act: the announcement comes while the send waits for its answer.
+    let announce = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await
+    };
+    let (sent, echo) = tokio::join!(app.drain(), announce);
+
+    // Assert
+    assert_eq!(sent, 1);
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    let action = app.actions_of(&asked).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], OWN_URL, "{action}");
+    assert_eq!(app.event(&asked).await["status"], "done");
+}
+
+#[tokio::test]
+async fn a_person_saying_what_a_waiting_reply_will_say_does_not_stop_it_being_sent() {
+    // Arrange: the answer is queued, not sent yet.
+    let github = MockServer::start().await;
+    let app = quoting_app(&github).await;
+    let asked = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+
+    // Act: someone writes the very same words first, then the worker runs.
+    post_comment(
+        &app,
+        &echo_of(
+            556,
+            "https://github.com/octo/app/issues/9#issuecomment-556",
+            "User asked: @agent estimate?",
+        ),
+    )
+    .await;
+    let sent = app.drain().await;
+
+    // Assert: the answer still went out, and is known by GitHub's id for it.
+    assert_eq!(sent, 1);
+    let action = app.actions_of(&asked).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], OWN_URL, "{action}");
+}
+
+#[tokio::test]
+async fn jira_comment_ids_of_another_site_are_not_taken_for_the_services_own() {
+    // Arrange: two Jira sites; the service's comment on site A got id 10042.
+    let jira = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue/KAN-1/comment"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "10042"})))
+        .mount(&jira)
+        .await;
+    let app = spawn_manual(|c| {
+        c.upstreams.jira_base_url = Some(jira.uri());
+        c.upstreams.jira_email = Some("bot@example.com".into());
+        c.upstreams.jira_api_token = Some("atl-token".into());
+    })
+    .await;
+    for site in ["site-a", "site-b"] {
+        app.create_webhook(json!({"id": site, "name": site, "provider": "jira",
+                                  "secret": format!("{site}-secret")}))
+            .await;
+        app.add_command_ok(
+            site,
+            json!({"trigger": "comment_created", "action": "comment", "template": "Noted",
+                   "conditions": {"body_contains": "help"}}),
+        )
+        .await;
+    }
+    let comment = |id: &str, author: &str, text: &str| {
+        json!({"webhookEvent": "comment_created",
+               "issue": {"id": "1", "key": "KAN-1", "fields": {"summary": "S"}},
+               "comment": {"id": id, "body": text, "author": {"accountId": author}}})
+        .to_string()
+    };
+    accepted(
+        app.post_jira(
+            "site-a",
+            &comment("10041", "alice", "help please"),
+            "site-a-secret",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+
+    // Act: on site B, a person's comment that happens to have the same id.
+    let on_b = accepted(
+        app.post_jira(
+            "site-b",
+            &comment("10042", "bob", "help me too"),
+            "site-b-secret",
+        )
+        .await,
+    )
+    .await;
+
+    // Assert
+    let event = app.event(&on_b).await;
+    assert_ne!(event["status"], "own_post", "{event}");
+    assert_eq!(
+        event["actions"].as_array().map(Vec::len),
+        Some(1),
+        "{event}"
+    );
+}
+
 /// A Linear `Comment.create` delivery: the comment's id in `data.id`, its page in `url`.
 fn linear_comment(id: &str, author: &str, text: &str) -> serde_json::Value {
     json!({
