@@ -15,14 +15,30 @@ const OWN_URL: &str = "https://github.com/octo/app/issues/9#issuecomment-555";
 /// A GitHub webhook whose command answers every `@agent` comment with a comment that quotes
 /// it, as seed 004's first example does; GitHub answers the comment with id 555.
 async fn quoting_app(github: &MockServer) -> TestApp {
+    quoting_app_answered_after(github, 0, |_| {}).await
+}
+
+/// The quoting app, its GitHub taking `delay_secs` to answer the comment it has posted, and
+/// the app's config adjusted (a short send timeout, say).
+async fn quoting_app_answered_after(
+    github: &MockServer,
+    delay_secs: u64,
+    adjust: impl FnOnce(&mut webhook_mcp::config::Config),
+) -> TestApp {
     Mock::given(method("POST"))
         .and(path(ISSUE_9))
         .respond_with(
-            ResponseTemplate::new(201).set_body_json(json!({"id": 555, "html_url": OWN_URL})),
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": 555, "html_url": OWN_URL}))
+                .set_delay(std::time::Duration::from_secs(delay_secs)),
         )
         .mount(github)
         .await;
-    let app = spawn_manual(use_github(github)).await;
+    let app = spawn_manual(|c| {
+        use_github(github)(c);
+        adjust(c);
+    })
+    .await;
     app.github_webhook("gh", SECRET).await;
     app.add_command_ok(
         "gh",
@@ -249,29 +265,10 @@ async fn a_comment_one_webhook_posted_is_its_own_post_on_another_webhook_of_the_
 async fn a_comment_whose_send_timed_out_is_not_posted_again_once_github_announces_it() {
     // Arrange: GitHub posts the comment but answers too late for the send, which will retry.
     let github = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(ISSUE_9))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"id": 555, "html_url": OWN_URL}))
-                .set_delay(std::time::Duration::from_secs(3)),
-        )
-        .expect(1)
-        .mount(&github)
-        .await;
-    let app = spawn_manual(|c| {
-        use_github(&github)(c);
+    let app = quoting_app_answered_after(&github, 3, |c| {
         c.outbound_timeout_secs = 1;
         c.retry_schedule = vec!["1h".into()];
     })
-    .await;
-    app.github_webhook("gh", SECRET).await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issue_comment.created", "action": "comment",
-               "template": "User asked: {{comment.body}}",
-               "conditions": {"body_contains": "@agent"}}),
-    )
     .await;
     let asked = post_comment(
         &app,
@@ -285,8 +282,9 @@ async fn a_comment_whose_send_timed_out_is_not_posted_again_once_github_announce
     let echo = post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
     let settled = app.drain().await;
 
-    // Assert: one POST in all (checked on drop), the action delivered as the comment GitHub
-    // announced, and the event done.
+    // Assert: one POST in all, the action delivered as the comment GitHub announced, and the
+    // event done.
+    assert_eq!(github.received_requests().await.map(|r| r.len()), Some(1));
     assert_eq!(app.event(&echo).await["status"], "own_post");
     assert_eq!(settled, 1);
     let action = app.actions_of(&asked).await.remove(0);
@@ -300,29 +298,10 @@ async fn a_comment_announced_while_its_send_times_out_is_delivered_not_failed() 
     // Arrange: GitHub posts the comment and announces it, but answers the send too late; no
     // retries are left.
     let github = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(ISSUE_9))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"id": 555, "html_url": OWN_URL}))
-                .set_delay(std::time::Duration::from_secs(3)),
-        )
-        .expect(1)
-        .mount(&github)
-        .await;
-    let app = spawn_manual(|c| {
-        use_github(&github)(c);
+    let app = quoting_app_answered_after(&github, 3, |c| {
         c.outbound_timeout_secs = 1;
         c.retry_schedule = Vec::new();
     })
-    .await;
-    app.github_webhook("gh", SECRET).await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issue_comment.created", "action": "comment",
-               "template": "User asked: {{comment.body}}",
-               "conditions": {"body_contains": "@agent"}}),
-    )
     .await;
     let asked = post_comment(
         &app,
@@ -339,6 +318,7 @@ async fn a_comment_announced_while_its_send_times_out_is_delivered_not_failed() 
 
     // Assert
     assert_eq!(sent, 1);
+    assert_eq!(github.received_requests().await.map(|r| r.len()), Some(1));
     assert_eq!(app.event(&echo).await["status"], "own_post");
     let action = app.actions_of(&asked).await.remove(0);
     assert_eq!(action["status"], "delivered", "{action}");
