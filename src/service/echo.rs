@@ -103,9 +103,10 @@ fn across_webhooks(provider: &str) -> bool {
     matches!(provider, "github" | "linear")
 }
 
-/// Whether the service itself posted the item, through any of its webhooks (two webhooks on
-/// one repository would otherwise answer each other without end): a reply recorded its id,
-/// or one still waiting for its answer says the same text on the same thread.
+/// Whether the service itself posted the item, through this webhook or, where ids name one
+/// thing everywhere, any other (two webhooks on one repository would otherwise answer each
+/// other without end): a reply recorded its id, or one still waiting for its answer says the
+/// same text on the same thread.
 pub fn is_own(
     conn: &Connection,
     provider: &str,
