@@ -321,10 +321,9 @@ pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<String>, Store
     Ok(rows.into_iter().map(|(_, text)| text).collect())
 }
 
-/// What replies still on their way say on a source thread of this provider (any webhook's):
-/// sent or being sent, but with no answer recorded yet, so their announcement can come before
-/// the id that would know it. Delivered replies are known by id, and a person repeating one
-/// later is a person.
+/// What replies in `scope` still on their way say on a source thread: sent or being sent,
+/// but with no answer recorded yet, so their announcement can come before the id that would
+/// know it. Delivered replies are known by id, and a person repeating one later is a person.
 pub fn unconfirmed_texts_on_source(
     conn: &Connection,
     scope: &Scope<'_>,
