@@ -314,11 +314,14 @@ pub fn posted(
 /// the answer naming it.
 pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, delivery FROM outbox WHERE status IN ('pending', 'retrying', 'sending') \
+        "SELECT delivery FROM outbox WHERE status IN ('pending', 'retrying', 'sending') \
          AND action = 'post_message' ORDER BY id DESC LIMIT 50",
     )?;
-    let rows = texts_of(stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?)?;
-    Ok(rows.into_iter().map(|(_, text)| text).collect())
+    let mut texts = Vec::new();
+    for delivery in stmt.query_map([], |r| r.get(0))? {
+        texts.extend(text_of(delivery?));
+    }
+    Ok(texts)
 }
 
 /// What replies in `scope` still on their way say on a source thread: sent or being sent,
@@ -350,8 +353,8 @@ pub fn unconfirmed_texts_on_source(
     )?;
     let mut found = Vec::new();
     for row in rows {
-        let (id, delivery, sent_unanswered) = row?;
-        if let Some((action_id, text)) = text_of(id, delivery) {
+        let (action_id, delivery, sent_unanswered) = row?;
+        if let Some(text) = text_of(delivery) {
             found.push(Unconfirmed {
                 action_id,
                 text,
@@ -395,24 +398,13 @@ pub fn seen_coming_back(
     Ok(n == 1)
 }
 
-/// The text each planned delivery says, by row: a comment's `body`, a message's `text` (a
-/// channel post's `{"text"}` before it is shaped for its channel).
-fn texts_of(
-    rows: impl Iterator<Item = rusqlite::Result<(String, Option<String>)>>,
-) -> Result<Vec<(String, String)>, StoreError> {
-    let mut texts = Vec::new();
-    for row in rows {
-        let (id, delivery) = row?;
-        texts.extend(text_of(id, delivery));
-    }
-    Ok(texts)
-}
-
-fn text_of(id: String, delivery: Option<String>) -> Option<(String, String)> {
+/// The text a planned delivery says: a comment's `body`, a message's `text` (a channel post's
+/// `{"text"}` before it is shaped for its channel).
+fn text_of(delivery: Option<String>) -> Option<String> {
     let value = serde_json::from_str::<serde_json::Value>(&delivery?).ok()?;
     let text = value
         .get("body")
         .or_else(|| value.get("text"))
         .and_then(|v| v.as_str())?;
-    Some((id, text.trim().to_string()))
+    Some(text.trim().to_string())
 }

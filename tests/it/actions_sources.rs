@@ -11,7 +11,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
     TestApp, accepted, answer_once, delivery_id, expect_post, issue_comment, issue_opened,
-    read_json, slack_thread_message, spawn_manual, task_conversation, use_github,
+    read_json, slack_thread_message, spawn_manual, task_conversation, use_github, use_jira,
     verify_standard_request,
 };
 
@@ -46,6 +46,17 @@ async fn gitlab_app_with(gitlab: &MockServer, command: Value) -> TestApp {
     )
     .await;
     app.add_command_ok("gl", command).await;
+    app
+}
+
+/// A Jira webhook `jr` (secret `jira-secret`) with one command, on an app whose Jira is `jira`.
+async fn jira_app_with(jira: &MockServer, command: Value) -> TestApp {
+    let app = spawn_manual(use_jira(jira)).await;
+    app.create_webhook(
+        json!({"id": "jr", "name": "Jira", "provider": "jira", "secret": "jira-secret"}),
+    )
+    .await;
+    app.add_command_ok("jr", command).await;
     app
 }
 
@@ -219,18 +230,8 @@ async fn a_signed_jira_issue_created_gets_a_comment_with_basic_auth() {
         .expect(1)
         .mount(&jira)
         .await;
-    let app = spawn_manual(|config| {
-        config.upstreams.jira_base_url = Some(jira.uri());
-        config.upstreams.jira_email = Some("bot@example.com".into());
-        config.upstreams.jira_api_token = Some("atl-token".into());
-    })
-    .await;
-    app.create_webhook(
-        json!({"id": "jr", "name": "Jira", "provider": "jira", "secret": "jira-secret"}),
-    )
-    .await;
-    app.add_command_ok(
-        "jr",
+    let app = jira_app_with(
+        &jira,
         json!({"trigger": "jira:issue_created", "action": "comment",
                "template": "Ack {{issue.key}}: {{issue.fields.summary}}"}),
     )
@@ -262,18 +263,8 @@ async fn a_jira_comment_heard_as_an_issue_update_answers_a_question_on_its_issue
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "10050"})))
         .mount(&jira)
         .await;
-    let app = spawn_manual(|config| {
-        config.upstreams.jira_base_url = Some(jira.uri());
-        config.upstreams.jira_email = Some("bot@example.com".into());
-        config.upstreams.jira_api_token = Some("atl-token".into());
-    })
-    .await;
-    app.create_webhook(
-        json!({"id": "jr", "name": "Jira", "provider": "jira", "secret": "jira-secret"}),
-    )
-    .await;
-    app.add_command_ok(
-        "jr",
+    let app = jira_app_with(
+        &jira,
         json!({"trigger": "jira:issue_created", "action": "ask", "agent": "brain",
                "template": "Which browser?"}),
     )

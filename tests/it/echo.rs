@@ -6,7 +6,9 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{TestApp, accepted, delivery_id, issue_comment, spawn_manual, use_github};
+use crate::helpers::{
+    TestApp, accepted, delivery_id, issue_comment, spawn_manual, use_github, use_jira,
+};
 
 const SECRET: &str = "gh-secret-for-echoes";
 const ISSUE_9: &str = "/repos/octo/app/issues/9/comments";
@@ -365,12 +367,7 @@ async fn jira_comment_ids_of_another_site_are_not_taken_for_the_services_own() {
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "10042"})))
         .mount(&jira)
         .await;
-    let app = spawn_manual(|c| {
-        c.upstreams.jira_base_url = Some(jira.uri());
-        c.upstreams.jira_email = Some("bot@example.com".into());
-        c.upstreams.jira_api_token = Some("atl-token".into());
-    })
-    .await;
+    let app = spawn_manual(use_jira(&jira)).await;
     for site in ["site-a", "site-b"] {
         app.create_webhook(json!({"id": site, "name": site, "provider": "jira",
                                   "secret": format!("{site}-secret")}))

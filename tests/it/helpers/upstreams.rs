@@ -176,6 +176,15 @@ pub fn use_github(github: &MockServer) -> impl FnOnce(&mut Config) + '_ {
     }
 }
 
+/// Points Jira replies at `jira`, with Basic auth `bot@example.com:atl-token`.
+pub fn use_jira(jira: &MockServer) -> impl FnOnce(&mut Config) + '_ {
+    move |config| {
+        config.upstreams.jira_base_url = Some(jira.uri());
+        config.upstreams.jira_email = Some("bot@example.com".into());
+        config.upstreams.jira_api_token = Some("atl-token".into());
+    }
+}
+
 /// A GitHub `issue_comment.created` body on `octo/app` issue `number`, with a comment id of
 /// its own (as GitHub's are: the service knows its own comments coming back by their ids).
 pub fn issue_comment(number: u64, title: &str, login: &str, body: &str) -> String {
