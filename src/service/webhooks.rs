@@ -326,21 +326,18 @@ pub async fn rotate_secret(
     };
     let now = clock::now_ms();
     // Only one earlier secret is kept: a rotation inside another's grace period ends it.
-    let cut_short = row
-        .previous_expires_at
-        .filter(|at| row.previous_secret.is_some() && *at > now)
-        .map(|at| {
-            let kept = if grace_secs > 0 {
-                "only the one just replaced keeps working, during this rotation's grace period"
-            } else {
-                "with no grace period this time, only the new secret works"
-            };
-            format!(
-                "the secret before the last rotation was still accepted until {} and no longer \
+    let cut_short = grace_until(&row, now).map(|at| {
+        let kept = if grace_secs > 0 {
+            "only the one just replaced keeps working, during this rotation's grace period"
+        } else {
+            "with no grace period this time, only the new secret works"
+        };
+        format!(
+            "the secret before the last rotation was still accepted until {} and no longer \
                  is: {kept}",
-                clock::rfc3339(at)
-            )
-        });
+            clock::rfc3339(at)
+        )
+    });
     let old = std::mem::replace(&mut row.secret, secret);
     (row.previous_secret, row.previous_expires_at) = if grace_secs > 0 {
         (Some(old), Some(now + grace_secs * 1000))
@@ -407,10 +404,7 @@ fn present(
         url,
         secret: show_secret.then(|| row.secret.clone()),
         secret_hint: hint(&row.secret),
-        previous_secret_expires_at: row
-            .previous_expires_at
-            .filter(|at| row.previous_secret.is_some() && *at > now)
-            .map(clock::rfc3339),
+        previous_secret_expires_at: grace_until(row, now).map(clock::rfc3339),
         options: masked_options(&row.options),
         created_by: row.created_by.clone(),
         created_at: clock::rfc3339(row.created_at),
@@ -418,6 +412,12 @@ fn present(
         commands,
         warnings: Vec::new(),
     }
+}
+
+/// When the previous secret stops verifying, while a rotation's grace period runs.
+fn grace_until(row: &WebhookRow, now: i64) -> Option<i64> {
+    row.previous_expires_at
+        .filter(|at| row.previous_secret.is_some() && *at > now)
 }
 
 /// Options as shown: credential tokens replaced by the mask.
