@@ -59,9 +59,16 @@ pub(super) const THREAD_EVENTS: [&str; 6] = [
     "pull_request_review_thread",
 ];
 
+/// Events about a run on a commit, which name the pull requests the commit was run for: a
+/// comment on a failed run goes on its pull request.
+pub(super) const RUN_EVENTS: [&str; 3] = ["workflow_run", "check_run", "check_suite"];
+
 fn source_of(event: &str, p: &Value) -> Option<SourceRef> {
     let repo = str_at(p, "/repository/full_name")?;
     let thread = match event {
+        _ if RUN_EVENTS.contains(&event) => {
+            run_pull_request(p, event).map(|number| ("github.pull_request", Some(number)))
+        }
         _ if !THREAD_EVENTS.contains(&event) => None,
         "issues" | "issue_comment" => {
             // GitHub models pull requests as issues; comments on a PR arrive as issue_comment.
@@ -101,6 +108,20 @@ fn source_of(event: &str, p: &Value) -> Option<SourceRef> {
             Some(source("github.repository", repo, d))
         }
     }
+}
+
+/// The pull request of this repository a run was for. GitHub lists none for a branch push,
+/// nor for a pull request from a fork; one whose base is another repository (a run in a fork,
+/// for its pull request upstream) is not a thread this webhook's repository can comment on.
+fn run_pull_request(p: &Value, event: &str) -> Option<Value> {
+    let repo_id = p.pointer("/repository/id")?;
+    p.pointer(&format!("/{event}/pull_requests"))?
+        .as_array()?
+        .iter()
+        .find(|pr| pr.pointer("/base/repo/id") == Some(repo_id))
+        .and_then(|pr| pr.get("number"))
+        .filter(|n| n.is_u64())
+        .cloned()
 }
 
 #[cfg(test)]
@@ -238,6 +259,45 @@ mod tests {
                 "push",
                 json!({"ref": "refs/heads/main", "repository": repo}),
                 "push",
+                Some(("github.repository", "octo/hello")),
+            ),
+            // A run for a pull request of this repository is about that pull request.
+            (
+                "workflow_run",
+                json!({"action": "completed", "repository": {"id": 7, "full_name": "octo/hello"},
+                       "workflow_run": {"pull_requests": [
+                           {"number": 9, "base": {"repo": {"id": 8}}},
+                           {"number": 4, "base": {"repo": {"id": 7}}}]}}),
+                "workflow_run.completed",
+                Some(("github.pull_request", "octo/hello#4")),
+            ),
+            (
+                "check_run",
+                json!({"action": "completed", "repository": {"id": 7, "full_name": "octo/hello"},
+                       "check_run": {"pull_requests": [{"number": 2, "base": {"repo": {"id": 7}}}]}}),
+                "check_run.completed",
+                Some(("github.pull_request", "octo/hello#2")),
+            ),
+            (
+                "check_suite",
+                json!({"action": "completed", "repository": {"id": 7, "full_name": "octo/hello"},
+                       "check_suite": {"pull_requests": [{"number": 3, "base": {"repo": {"id": 7}}}]}}),
+                "check_suite.completed",
+                Some(("github.pull_request", "octo/hello#3")),
+            ),
+            // A push's run, a fork's pull request (listed by none), or another repository's.
+            (
+                "workflow_run",
+                json!({"action": "completed", "repository": {"id": 7, "full_name": "octo/hello"},
+                       "workflow_run": {"pull_requests": []}}),
+                "workflow_run.completed",
+                Some(("github.repository", "octo/hello")),
+            ),
+            (
+                "workflow_run",
+                json!({"action": "completed", "repository": {"id": 7, "full_name": "octo/hello"},
+                       "workflow_run": {"pull_requests": [{"number": 9, "base": {"repo": {"id": 8}}}]}}),
+                "workflow_run.completed",
                 Some(("github.repository", "octo/hello")),
             ),
             (

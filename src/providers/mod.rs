@@ -377,10 +377,21 @@ pub fn replies_possible(provider: Provider, trigger: &str) -> bool {
         | Provider::Custom => false,
         Provider::GitHub => {
             let event = trigger.split('.').next().unwrap_or_default();
-            event.contains('*') || github::THREAD_EVENTS.contains(&event)
+            event.contains('*')
+                || github::THREAD_EVENTS.contains(&event)
+                || github::RUN_EVENTS.contains(&event)
         }
         _ => true,
     }
+}
+
+/// The GitHub run event (`workflow_run`, `check_run`, `check_suite`) a trigger names: such an
+/// event has a thread to reply on only when the run was for a pull request of the repository.
+pub fn run_event(provider: Provider, trigger: &str) -> Option<&'static str> {
+    let event = trigger.split('.').next()?;
+    (provider == Provider::GitHub)
+        .then(|| github::RUN_EVENTS.into_iter().find(|e| *e == event))
+        .flatten()
 }
 
 /// Where on the source an event happened. `key` is stable per thread, so a reply to the same
@@ -462,6 +473,8 @@ mod tests {
             (Provider::GitHub, "*", true),
             (Provider::GitHub, "*.created", true),
             (Provider::GitHub, "push", false),
+            (Provider::GitHub, "workflow_run.completed", true),
+            (Provider::GitHub, "check_run", true),
             (Provider::GitHub, "release.published", false),
             (Provider::GitHub, "discussion.*", false),
             (Provider::Slack, "message", true),

@@ -277,6 +277,7 @@ fn presented_with_warnings(state: &AppState, hook: &WebhookRow, row: &CommandRow
     out.warnings.extend(template_warning(hook, row));
     out.warnings.extend(agent_warning(state, row));
     out.warnings.extend(no_thread_warning(state, hook, row));
+    out.warnings.extend(run_thread_warning(hook, row));
     out.warnings.extend(slack_channel_warning(hook, row));
     out.warnings.extend(slack_subtype_warning(hook, row));
     out
@@ -316,6 +317,22 @@ fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> O
         }
         _ => None,
     }
+}
+
+/// A reply on a GitHub run event lands on the run's pull request, and a run without one (a
+/// push to a branch, a fork's pull request) has nowhere to take it.
+fn run_thread_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
+    let provider: Provider = hook.provider.parse().ok()?;
+    let event = crate::providers::run_event(provider, row.trigger.trim())?;
+    matches!(row.action.as_str(), "comment" | "ask").then(|| {
+        format!(
+            "a GitHub `{event}` has a thread only when the run was for a pull request of this \
+             repository: the {} goes on that pull request, and fails for a run on a branch \
+             push or a fork's pull request (GitHub names none); add the condition \
+             {{\"field\": \"{event}.pull_requests.0\", \"exists\": true}} to skip those",
+            row.action
+        )
+    })
 }
 
 /// A `message` trigger sees new messages only: an edit, deletion or join is an event named by

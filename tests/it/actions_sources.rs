@@ -217,6 +217,77 @@ async fn an_answer_to_a_review_comment_goes_in_its_thread_beside_the_line() {
     assert_eq!(action["target"], "github octo/app#3 (review thread 42)");
 }
 
+/// A `workflow_run.completed` in repository 70, for the given pull requests (number, base
+/// repository id).
+fn workflow_run(conclusion: &str, pull_requests: &[(u64, u64)]) -> String {
+    let prs: Vec<Value> = pull_requests
+        .iter()
+        .map(|(number, base)| json!({"number": number, "base": {"repo": {"id": base}}}))
+        .collect();
+    json!({
+        "action": "completed",
+        "workflow_run": {"name": "CI", "conclusion": conclusion, "pull_requests": prs},
+        "repository": {"id": 70, "full_name": "octo/app"},
+        "sender": {"login": "alice", "type": "User"},
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_failed_workflow_run_for_a_pull_request_is_answered_on_that_pull_request() {
+    // Arrange: comment on failed runs that were for a pull request, as the save-time warning
+    // suggests.
+    let github = MockServer::start().await;
+    expect_post(
+        &github,
+        ISSUE_9,
+        json!({"body": "CI failed: failure"}),
+        ResponseTemplate::new(201).set_body_json(json!({"id": 5})),
+        1,
+    )
+    .await;
+    let command = json!({"trigger": "workflow_run.completed", "action": "comment",
+        "template": "{{workflow_run.name}} failed: {{workflow_run.conclusion}}",
+        "conditions": {"all": [
+            {"field": "workflow_run.conclusion", "equals": "failure"},
+            {"field": "workflow_run.pull_requests.0", "exists": true}]}});
+    let app = spawn_manual(use_github(&github)).await;
+    app.github_webhook("gh", GH_SECRET).await;
+    let saved = app.add_command_ok("gh", command).await;
+    assert!(
+        saved["warnings"]
+            .to_string()
+            .contains("only when the run was for a pull request"),
+        "{saved}"
+    );
+
+    // Act: a failed run for PR 9 here (and for a PR of a fork's base, 4), a failed run on a
+    // push, and a passing run for PR 9.
+    let on_pr = post_gh(
+        &app,
+        "workflow_run",
+        &workflow_run("failure", &[(4, 71), (9, 70)]),
+    )
+    .await;
+    let on_push = post_gh(&app, "workflow_run", &workflow_run("failure", &[])).await;
+    let passed = post_gh(&app, "workflow_run", &workflow_run("success", &[(9, 70)])).await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 1);
+    let event = app.event(&on_pr).await;
+    assert_eq!(event["source"]["key"], "octo/app#9", "{event}");
+    assert_eq!(event["actions"][0]["status"], "delivered", "{event}");
+    assert_eq!(
+        event["actions"][0]["target"], "github octo/app#9",
+        "{event}"
+    );
+    for quiet in [on_push, passed] {
+        let event = app.event(&quiet).await;
+        assert_eq!(event["status"], "accepted", "{event}");
+    }
+}
+
 #[tokio::test]
 async fn a_signed_jira_issue_created_gets_a_comment_with_basic_auth() {
     // Arrange
