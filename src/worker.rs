@@ -281,7 +281,9 @@ fn judge(
                         http_status,
                         outcome: "retry",
                         error: Some(e.message),
-                        next_attempt_at: Some(now + wait.as_millis() as i64),
+                        // From the answer (or the timeout), not from the start: a send that
+                        // timed out has already used up a delay as long as its timeout.
+                        next_attempt_at: Some(now + latency_ms + wait.as_millis() as i64),
                         ..base
                     }
                 }
@@ -485,7 +487,10 @@ mod tests {
     fn retry_after_wins_and_permanent_errors_die_at_once() {
         let schedule = [Duration::from_secs(5)];
         let limited = judge(&schedule, &row(1), Err(err(true, Some(42))), 1_000, 1);
-        assert_eq!(limited.next_attempt_at, Some(43_000));
+        assert_eq!(limited.next_attempt_at, Some(43_001));
+        // A send that timed out after 15 s waits its delay from then.
+        let timed_out = judge(&schedule, &row(1), Err(err(true, Some(5))), 1_000, 15_000);
+        assert_eq!(timed_out.next_attempt_at, Some(21_000));
         let gone = judge(&schedule, &row(1), Err(err(false, None)), 0, 1);
         assert_eq!(gone.outcome, "dead");
     }

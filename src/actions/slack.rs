@@ -44,7 +44,9 @@ pub(super) async fn post_message(
     let reply = client::send("Slack", req).await?;
     let answer = reply.json();
     check_ok(&answer, reply.status)?;
-    let remote_id = answer["ts"].as_str().map(str::to_owned);
+    // A `ts` is unique within its channel only: the message is named by both.
+    let channel = answer["channel"].as_str().unwrap_or(channel);
+    let remote_id = answer["ts"].as_str().map(|ts| format!("{channel}:{ts}"));
     Ok(reply.sent(remote_id))
 }
 
@@ -99,6 +101,8 @@ fn check_response_url(raw: &str, allowlist: &[String]) -> Result<(), ActionError
 /// message may have been posted all the same; a rare duplicate beats a lost reply.
 const TRANSIENT: &[&str] = &[
     "ratelimited",
+    // chat.postMessage's own: too many messages posted lately.
+    "rate_limited",
     "service_unavailable",
     "internal_error",
     "fatal_error",
@@ -182,7 +186,7 @@ mod tests {
         let sent = execute(&clients(), &creds(&server), &reply())
             .await
             .unwrap();
-        assert_eq!(sent.remote_id.as_deref(), Some("1712345679.000200"));
+        assert_eq!(sent.remote_id.as_deref(), Some("C123:1712345679.000200"));
     }
 
     #[tokio::test]
@@ -214,7 +218,12 @@ mod tests {
         assert!(!err.retryable);
         assert!(err.message.contains("channel_not_found"), "{}", err.message);
 
-        for transient in ["ratelimited", "service_unavailable", "internal_error"] {
+        for transient in [
+            "ratelimited",
+            "rate_limited",
+            "service_unavailable",
+            "internal_error",
+        ] {
             let answer = json!({"ok": false, "error": transient});
             let server = answering(ResponseTemplate::new(200).set_body_json(answer)).await;
             let err = execute(&clients(), &creds(&server), &reply())

@@ -181,6 +181,8 @@ pub fn bodies(p: &Value) -> Vec<String> {
             "message",
             "data.message",
             "data.content",
+            // Open WebUI's channel message: its events show the beginning only.
+            "data.content_preview",
             // Sentry: a comment's text, an issue's or alert's title.
             "data.comment",
             "data.issue.title",
@@ -338,6 +340,10 @@ mod tests {
             "body": "Fixes the crash", "author": {"login": "octocat"}}});
         assert_eq!(bodies(&release), ["Fixes the crash"]);
         assert_eq!(authors(&release), ["octocat"]);
+        // Open WebUI 0.12 sends a channel message's beginning only.
+        let owui = json!({"event": "message.created", "source": "channel",
+            "data": {"channel_id": "c1", "content_preview": "please deploy now"}});
+        assert_eq!(bodies(&owui), ["please deploy now"]);
         for action in ["unlabeled", "deleted", "created"] {
             let other = json!({"action": action, "label": {"name": "urgent"}});
             assert!(labels_added(&other).is_empty(), "{action}");

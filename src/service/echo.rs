@@ -20,6 +20,12 @@ pub struct Posted {
     pub text: Option<String>,
     /// Channels take posts from several webhooks (Open WebUI channel webhooks).
     pub any_webhook: bool,
+    /// The sender says the post is by this service's own app (a Slack app's own bot), whatever
+    /// its text became on the way (Slack writes links and mentions as `<...>`).
+    pub by_own_app: bool,
+    /// Another source key the post may answer: the channel of a top-level Slack message, where
+    /// a reply to a slash command goes.
+    pub also_on: Option<String>,
 }
 
 /// The comment or message a delivery announces as new, if it announces one. Edits and
@@ -54,7 +60,11 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
             if kind("/event/type") == Some("message")
                 && matches!(kind("/event/subtype"), None | Some("bot_message")) =>
         {
-            (vec![at("/event/ts")], false)
+            let id = at("/event/channel").zip(at("/event/ts"));
+            (
+                vec![id.map(|(channel, ts)| format!("{channel}:{ts}"))],
+                false,
+            )
         }
         Provider::Linear
             if kind("/type") == Some("Comment") && kind("/action") == Some("create") =>
@@ -72,18 +82,56 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         return None;
     }
     let text = match provider {
-        // Open WebUI shows the start of the message only.
-        Provider::OpenWebUi => payload
-            .pointer("/data/content_preview")
-            .and_then(Value::as_str)
-            .map(str::to_string),
+        // Open WebUI shows the start of the message only. The service posts through channel
+        // webhooks, so a person's message (a short "ok" that begins some post) is not compared.
+        Provider::OpenWebUi
+            if kind("/actor/type") == Some("webhook")
+                || kind("/source") == Some("channel_webhook") =>
+        {
+            payload
+                .pointer("/data/content_preview")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        }
+        Provider::OpenWebUi => None,
         _ => crate::engine::payload::bodies(payload).into_iter().next(),
     };
+    let top_level = payload.pointer("/event/thread_ts").is_none();
     Some(Posted {
         ids,
         text,
         any_webhook,
+        by_own_app: provider == Provider::Slack && by_own_slack_app(payload),
+        also_on: (provider == Provider::Slack && top_level)
+            .then(|| at("/event/channel"))
+            .flatten(),
     })
+}
+
+/// A message posted by the app the event is delivered to: its own bot user (named in the
+/// delivery's `authorizations`), or a post made with its token (`app_id`).
+fn by_own_slack_app(payload: &Value) -> bool {
+    let event = |key: &str| {
+        payload
+            .pointer(&format!("/event/{key}"))
+            .and_then(Value::as_str)
+    };
+    let app = payload.get("api_app_id").and_then(Value::as_str);
+    if event("app_id").is_some_and(|id| Some(id) == app) {
+        return true;
+    }
+    let Some(user) = event("user") else {
+        return false;
+    };
+    payload
+        .get("authorizations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|a| {
+            a.get("is_bot").and_then(Value::as_bool) == Some(true)
+                && a.get("user_id").and_then(Value::as_str) == Some(user)
+        })
 }
 
 /// How an announced item was known for the service's own.
@@ -134,21 +182,26 @@ pub fn is_own(
                 .any(|own| own.starts_with(preview));
         return Ok(own.then_some(Own::Known));
     }
+    let by_app = posted.by_own_app.then_some(Own::Known);
     let (Some(text), Some(source_key)) = (posted.text.as_deref(), source_key) else {
-        return Ok(None);
+        return Ok(by_app);
     };
     let came_back = unescape_slack(text.trim());
-    let same: Vec<outbox::Unconfirmed> =
-        outbox::unconfirmed_texts_on_source(conn, &scope, source_key)?
-            .into_iter()
-            .filter(|own| unescape_slack(&own.text) == came_back)
-            .collect();
+    let mut same: Vec<outbox::Unconfirmed> = Vec::new();
+    for key in std::iter::once(source_key).chain(posted.also_on.as_deref()) {
+        same.extend(
+            outbox::unconfirmed_texts_on_source(conn, &scope, key)?
+                .into_iter()
+                .filter(|own| unescape_slack(&own.text) == came_back),
+        );
+    }
     // The oldest sent one is the likeliest to be this post; newest first as listed.
+    same.sort_by(|a, b| b.action_id.cmp(&a.action_id));
     Ok(match same.iter().rev().find(|own| own.sent_unanswered) {
         Some(sent) => Some(Own::SentUnanswered {
             action_id: sent.action_id.clone(),
         }),
-        None => (!same.is_empty()).then_some(Own::Known),
+        None => (!same.is_empty()).then_some(Own::Known).or(by_app),
     })
 }
 
@@ -223,8 +276,8 @@ mod tests {
             ),
             (
                 Provider::Slack,
-                json!({"event": {"type": "message", "ts": "1712345679.000200", "text": "hi"}}),
-                Some(vec!["1712345679.000200"]),
+                json!({"event": {"type": "message", "channel": "C1", "ts": "1712345679.000200", "text": "hi"}}),
+                Some(vec!["C1:1712345679.000200"]),
             ),
             (
                 Provider::Slack,

@@ -422,7 +422,7 @@ async fn a_slack_thread_message_in_the_channel_gets_a_threaded_reply_with_the_bo
     assert_eq!(sent, 1);
     let action = app.actions_of(&event_id).await.remove(0);
     assert_eq!(action["status"], "delivered", "{action}");
-    assert_eq!(action["remote_id"], "1.2");
+    assert_eq!(action["remote_id"], "C0ENG:1.2");
     assert!(app.actions_of(&elsewhere).await.is_empty());
 }
 

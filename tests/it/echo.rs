@@ -2,7 +2,7 @@
 //! the comment a command posted): they are kept as `own_post` and fire nothing, so a command
 //! never answers itself.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -220,11 +220,14 @@ async fn an_open_webui_channel_post_announced_before_its_answer_is_known_by_its_
     // Act
     let person = post(message("m-1", "deploy please", "channel")).await;
     let echo = post(message("m-2", "Seen: deploy pl…", "channel_webhook")).await;
+    // A person whose words begin the post still on its way.
+    let short = post(message("m-3", "Seen", "channel")).await;
 
-    // Assert: the person's message fired the command; the early announcement of its post did
+    // Assert: the persons' messages fired the command; the early announcement of its post did
     // not.
     assert_eq!(app.event(&person).await["status"], "matched");
     assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(app.event(&short).await["status"], "matched");
 }
 
 #[tokio::test]
@@ -487,4 +490,126 @@ async fn the_services_own_linear_comment_coming_back_fires_no_command() {
     assert_eq!(echo["status"], "own_post", "{echo}");
     assert_eq!(echo["actions"], json!([]), "{echo}");
     assert_eq!(sent_after, 0);
+}
+
+/// A Slack webhook `sl` whose command answers every new message in its thread, quoting it;
+/// Slack's Web API is `slack`, which names the posts it takes `1.2`.
+async fn slack_quoting_app(slack: &MockServer) -> TestApp {
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "channel": "C0ENG", "ts": "1.2"})),
+        )
+        .mount(slack)
+        .await;
+    let app = spawn_manual(|c| {
+        c.upstreams.slack_api_url = slack.uri();
+        c.upstreams.slack_bot_token = Some("xoxb-test".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
+    )
+    .await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "message", "action": "comment", "template": "Echo: {{event.text}}"}),
+    )
+    .await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "/deploy", "action": "comment", "template": "Deploying {{text}}"}),
+    )
+    .await;
+    app
+}
+
+/// A new message in `channel`, as Slack delivers it to app `A1` (whose bot user is `UBOT`).
+fn slack_message(channel: &str, ts: &str, thread_ts: Option<&str>, by: Value) -> String {
+    let mut event = json!({"type": "message", "channel": channel, "channel_type": "channel",
+                           "ts": ts});
+    if let Some(thread_ts) = thread_ts {
+        event["thread_ts"] = json!(thread_ts);
+    }
+    for (k, v) in by.as_object().expect("sender fields") {
+        event[k] = v.clone();
+    }
+    json!({"type": "event_callback", "team_id": "T1", "api_app_id": "A1",
+           "event_id": format!("Ev{}", uuid::Uuid::new_v4().simple()), "event": event,
+           "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": true}]})
+    .to_string()
+}
+
+async fn post_slack(app: &TestApp, body: &str) -> String {
+    accepted(app.post_slack("sl", body, "slack-signing").await).await
+}
+
+#[tokio::test]
+async fn the_slack_apps_own_post_is_known_by_its_app_whatever_slack_did_to_its_text() {
+    // Arrange: a person's message with a link; the quoting reply is queued, not yet sent.
+    let slack = MockServer::start().await;
+    let app = slack_quoting_app(&slack).await;
+    let person = json!({"user": "U1", "text": "see http://example.com/x"});
+    post_slack(&app, &slack_message("C0ENG", "1.1", None, person)).await;
+
+    // Act: the reply comes back before its answer, its link written the Slack way, from the
+    // app's bot; then another bot's post and a person's.
+    let own = json!({"user": "UBOT", "bot_id": "B1", "app_id": "A1",
+                     "text": "Echo: see <http://example.com/x>"});
+    let echo = post_slack(&app, &slack_message("C0ENG", "1.2", Some("1.1"), own)).await;
+    let by_user = json!({"user": "UBOT", "text": "Echo: see <http://example.com/x|x>"});
+    let echo_by_user = post_slack(&app, &slack_message("C0ENG", "1.3", Some("1.1"), by_user)).await;
+    let other_bot = json!({"user": "UOTHER", "bot_id": "B2", "app_id": "A2", "text": "hello"});
+    let other = post_slack(&app, &slack_message("C0ENG", "1.4", Some("1.1"), other_bot)).await;
+
+    // Assert
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(app.event(&echo_by_user).await["status"], "own_post");
+    assert_eq!(app.event(&other).await["status"], "matched");
+}
+
+#[tokio::test]
+async fn a_slash_commands_channel_post_coming_back_early_is_known_and_is_posted_once() {
+    // Arrange: a slash command, whose comment is a new message in its channel.
+    let slack = MockServer::start().await;
+    let app = slack_quoting_app(&slack).await;
+    let form = [
+        ("team_id", "T1"),
+        ("channel_id", "C0ENG"),
+        ("user_id", "U1"),
+        ("command", "/deploy"),
+        ("text", "prod"),
+        ("trigger_id", "13345.9"),
+    ];
+    app.post_slack_form("sl", &form, "slack-signing").await;
+
+    // Act: the post comes back before its send has finished (no app named, as older
+    // deliveries have it); then the send.
+    let own = json!({"user": "UBOT", "bot_id": "B1", "text": "Deploying prod"});
+    let mut echo: Value = serde_json::from_str(&slack_message("C0ENG", "1.2", None, own)).unwrap();
+    echo.as_object_mut().unwrap().remove("authorizations");
+    let echo = post_slack(&app, &echo.to_string()).await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(sent, 1);
+}
+
+#[tokio::test]
+async fn a_persons_slack_message_in_another_channel_is_not_taken_for_a_post_with_its_ts() {
+    // Arrange: the reply to a message in C0ENG went out and Slack named it `1.2` there.
+    let slack = MockServer::start().await;
+    let app = slack_quoting_app(&slack).await;
+    let person = json!({"user": "U1", "text": "deploy?"});
+    post_slack(&app, &slack_message("C0ENG", "1.1", None, person)).await;
+    assert_eq!(app.drain().await, 1);
+
+    // Act: a person's message in another channel whose ts is also `1.2`.
+    let person = json!({"user": "U2", "text": "lunch?"});
+    let elsewhere = post_slack(&app, &slack_message("C0RANDOM", "1.2", None, person)).await;
+
+    // Assert
+    assert_eq!(app.event(&elsewhere).await["status"], "matched");
 }
