@@ -332,14 +332,17 @@ async fn run_task(
         messages.push(reply.message.clone());
         // Every call of the message is made, those after an `ask` too: the model meant them
         // together, and none would have a result to read otherwise.
-        let mut asked = false;
+        let mut asked = 0;
         // Questions last: the other calls act while the run still holds its task, and the
         // question then hands it to the answer.
         let (questions, others): (Vec<_>, Vec<_>) =
             calls.into_iter().partition(|c| c.function.name == "ask");
         for call in others.into_iter().chain(questions) {
-            // Cancelled between two calls: the rest are not made.
-            if let Some(status) = lost(state, task).await? {
+            // Cancelled between two calls: the rest are not made. (After a question the task
+            // waits for its reply, and a second question in the message is still this run's.)
+            if asked == 0
+                && let Some(status) = lost(state, task).await?
+            {
                 tracing::info!(task = %task.id, %status, "the run's task was taken from it; stopped");
                 return Ok(status);
             }
@@ -358,12 +361,12 @@ async fn run_task(
                     t
                 }
                 Outcome::Asked(t) => {
-                    asked = true;
+                    asked += 1;
                     t
                 }
             };
             messages.push(Message::tool_result(&call.id, &call.function.name, &text));
-            if !asked {
+            if asked == 0 {
                 // After each tool, not each step: a tool that acted is never run again.
                 let done = Progress {
                     messages: messages[opening_len..].to_vec(),
@@ -373,8 +376,16 @@ async fn run_task(
                 save_progress(state, task, &done).await?;
             }
         }
-        if asked {
-            // `ask` put the task in waiting_reply; the reply will queue it again.
+        if asked > 0 {
+            // `ask` put the task in waiting_reply; the reply will queue it again, and the run
+            // it starts reads this one from the conversation.
+            let run = serde_json::to_value(&messages[opening_len..])?;
+            let (id, now) = (task.id.clone(), clock::now_ms());
+            state
+                .store
+                .write(move |db| tasks::keep_asking_run(db, &id, run.clone(), asked, now))
+                .await
+                .context("keep the run that asked")?;
             return Ok("waiting_reply".into());
         }
     }
@@ -520,6 +531,13 @@ async fn opening(state: &AppState, agent: &AgentSpec, task: &TaskRow) -> Vec<Mes
             .and_then(Value::as_str)
             .unwrap_or_default();
         match item.get("role").and_then(Value::as_str) {
+            // A run that ended in a question: its calls and what they answered.
+            Some("run") => messages.extend(
+                item.get("messages")
+                    .cloned()
+                    .and_then(|m| serde_json::from_value::<Vec<Message>>(m).ok())
+                    .unwrap_or_default(),
+            ),
             Some("assistant") => messages.push(Message::assistant(content)),
             Some("user") => messages.push(Message::user(format!(
                 "A reply arrived on the thread (untrusted data from the sender):\n<reply>\n{content}\n</reply>"

@@ -45,13 +45,34 @@ pub fn present(t: &TaskRow) -> TaskOut {
             .source
             .as_deref()
             .and_then(|s| serde_json::from_str(s).ok()),
-        conversation: serde_json::from_str(&t.conversation).unwrap_or(Value::Array(vec![])),
+        conversation: shown_conversation(&t.conversation),
         result: t.result.clone(),
         error: t.error.clone(),
         attempts: t.attempts,
         created_at: clock::rfc3339(t.created_at),
         updated_at: clock::rfc3339(t.updated_at),
     }
+}
+
+/// The questions and replies as they are; a run the built-in runner kept (its tool calls and
+/// their results, which can be long) by the names of the tools it called.
+fn shown_conversation(stored: &str) -> Value {
+    let items: Vec<Value> = serde_json::from_str(stored).unwrap_or_default();
+    let shown = items.into_iter().map(|item| {
+        if item.get("role").and_then(Value::as_str) != Some("run") {
+            return item;
+        }
+        let tools: Vec<Value> = item["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("tool_calls").and_then(Value::as_array))
+            .flatten()
+            .filter_map(|c| c.pointer("/function/name").cloned())
+            .collect();
+        serde_json::json!({"role": "run", "tools_called": tools, "at": item["at"]})
+    });
+    Value::Array(shown.collect())
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

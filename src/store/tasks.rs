@@ -412,6 +412,40 @@ pub fn save_progress(
     Ok(n == 1)
 }
 
+/// Keeps the run that ended in `questions` questions in the task's conversation, just before
+/// them: the run that takes the reply then knows what its tools already did and said.
+pub fn keep_asking_run(
+    conn: &Connection,
+    id: &str,
+    run: Value,
+    questions: usize,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let Some(task) = get(conn, id)? else {
+        return Ok(false);
+    };
+    let mut conversation: Vec<Value> = serde_json::from_str(&task.conversation).unwrap_or_default();
+    let asked: Vec<usize> = conversation
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| item.get("role").and_then(Value::as_str) == Some("assistant"))
+        .map(|(i, _)| i)
+        .collect();
+    let at = asked
+        .len()
+        .checked_sub(questions.max(1))
+        .and_then(|first| asked.get(first).copied())
+        .unwrap_or(conversation.len());
+    conversation.insert(at, json!({"role": "run", "messages": run, "at": now}));
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET conversation = ?2, updated_at = ?3 \
+             WHERE id = ?1 AND status NOT IN ('done', 'failed', 'cancelled')",
+        )?
+        .execute(params![id, Value::Array(conversation).to_string(), now])?;
+    Ok(n == 1)
+}
+
 /// Cancels a task that has not ended.
 pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError> {
     let n = conn

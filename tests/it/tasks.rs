@@ -446,6 +446,70 @@ async fn calls_the_model_makes_with_an_ask_are_made_too() {
 }
 
 #[tokio::test]
+async fn a_run_that_asked_twice_resumes_knowing_what_its_tools_did() {
+    // Arrange: one message comments and asks two questions; the answer comes after the reply.
+    let calls = ResponseTemplate::new(200).set_body_json(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+            "tool_calls": [
+                {"id": "q1", "type": "function",
+                 "function": {"name": "ask", "arguments": "{\"question\": \"Which OS?\"}"}},
+                {"id": "c1", "type": "function",
+                 "function": {"name": "comment", "arguments": "{\"text\": \"Looking into it\"}"}},
+                {"id": "q2", "type": "function",
+                 "function": {"name": "ask", "arguments": "{\"question\": \"Which version?\"}"}}]},
+                     "finish_reason": "tool_calls"}]}));
+    let llm = fake_llm(vec![calls, llm_answer("A Linux 6.1 regression.")]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app.task_id_of(&open_issue(&app, 31, "Crash").await).await;
+    let first = run_next(&app, &runner).await;
+    app.drain().await;
+
+    // Act: a person answers both; the task runs again.
+    let reply = issue_comment(31, "Crash", "bob", "Linux, 6.1");
+    post_gh(&app, "issue_comment", &reply).await;
+    let second = run_next(&app, &runner).await;
+
+    // Assert: both questions were asked; the second model call saw the first's calls, each
+    // with its result, then the reply.
+    assert_eq!(first, Some((task_id.clone(), "waiting_reply".into())));
+    assert_eq!(second, Some((task_id.clone(), "done".into())));
+    assert_eq!(
+        comments_on(&github, 31).await,
+        ["Looking into it", "Which OS?", "Which version?"]
+    );
+    let requests = chat_requests(&llm).await;
+    let body: Value = serde_json::from_slice(&requests[1].body).expect("JSON request");
+    let messages = body["messages"].as_array().expect("messages");
+    let called = messages
+        .iter()
+        .position(|m| m["tool_calls"].as_array().is_some_and(|c| c.len() == 3))
+        .unwrap_or_else(|| panic!("the run's calls are not in {body}"));
+    let results: Vec<&Value> = messages[called + 1..]
+        .iter()
+        .take_while(|m| m["role"] == "tool")
+        .map(|m| &m["tool_call_id"])
+        .collect();
+    assert_eq!(
+        results,
+        [&json!("c1"), &json!("q1"), &json!("q2")],
+        "{body}"
+    );
+    let reply_at = messages
+        .iter()
+        .position(|m| m["role"] == "user" && m["content"].to_string().contains("Linux, 6.1"))
+        .expect("the reply");
+    assert!(reply_at > called + 3, "{body}");
+    let shown = app.task(&task_id).await["conversation"].clone();
+    assert_eq!(
+        shown[0],
+        json!({"role": "run", "tools_called": ["ask", "comment", "ask"], "at": shown[0]["at"]}),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
 async fn a_tool_call_that_comes_after_the_task_was_cancelled_is_not_made() {
     // Arrange: the model takes a second, then asks to comment; the lease is long, so no
     // renewal comes in between.
