@@ -162,6 +162,7 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
          channel); use forward or post_message instead"
             .to_string()
     })?;
+    let text = fit(text, reply_limit(&source.kind));
     let d = &source.detail;
     let s = |key: &str| d.get(key).and_then(as_string);
     let n = |key: &str| d.get(key).and_then(as_u64);
@@ -205,6 +206,36 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
             "cannot comment on a `{other}` source; use forward or post_message instead"
         )),
     }
+}
+
+/// The longest reply a kind of source takes, in characters, and what it is called there.
+pub fn reply_limit(source_kind: &str) -> Option<(usize, &'static str)> {
+    match source_kind {
+        "github.issue" | "github.pull_request" => Some((65_536, "a GitHub comment")),
+        "jira.issue" => Some((32_767, "a Jira comment")),
+        "slack.thread" | "slack.channel" => Some((40_000, "a Slack message")),
+        "gitlab.issue" | "gitlab.merge_request" => Some((1_000_000, "a GitLab note")),
+        _ => None,
+    }
+}
+
+/// A text longer than its place takes, cut to fit and saying so: the place would refuse it
+/// whole (a template quoting a long body, an agent's long answer, whose whole text stays on
+/// its task).
+fn fit(text: String, limit: Option<(usize, &str)>) -> String {
+    let Some((limit, _)) = limit else {
+        return text;
+    };
+    let chars = text.chars().count();
+    if chars <= limit {
+        return text;
+    }
+    let note = |left: usize| format!("\n\n… (cut to fit: {left} more characters)");
+    // The note's own length depends on how much is left out; a generous guess covers it.
+    let keep = limit.saturating_sub(note(chars).chars().count());
+    let mut cut: String = text.chars().take(keep).collect();
+    cut.push_str(&note(chars - keep));
+    cut
 }
 
 /// Senders that read the HTTP response: Slack slash commands (typed `/command`; Slack drops

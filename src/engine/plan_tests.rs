@@ -286,3 +286,46 @@ fn forward_and_post_message_use_the_command_target() {
         matches!(got, Planned::Send { delivery: Ok(Delivery::ChannelMessage { kind: MessageKind::OpenWebUi, text, .. }), .. } if text == "Paid: invoice.paid")
     );
 }
+
+#[test]
+fn a_reply_longer_than_its_place_takes_is_cut_to_fit_and_says_so() {
+    let github = source("github.issue", "o/r#1", json!({"repo": "o/r", "number": 1}));
+    let jira = source("jira.issue", "ENG-1", json!({"key": "ENG-1"}));
+    let linear = source("linear.issue", "ENG-2", json!({"issue_id": "abc"}));
+    let cases = [
+        (&github, 65_536, 65_536),
+        (&github, 70_000, 65_536),
+        (&jira, 32_767, 32_767),
+        (&jira, 40_000, 32_767),
+        // No known limit: as it is.
+        (&linear, 70_000, 70_000),
+    ];
+    for (src, len, want) in cases {
+        let text = "é".repeat(len);
+        let body = match reply_on_source(Some(src), text).expect("a delivery") {
+            Delivery::GithubComment { body, .. }
+            | Delivery::JiraComment { body, .. }
+            | Delivery::LinearComment { body, .. } => body,
+            other => panic!("{other:?}"),
+        };
+        let chars = body.chars().count();
+        assert!(
+            chars <= want && chars + 8 > want,
+            "{} {len}: {chars}",
+            src.kind
+        );
+        assert_eq!(
+            body.contains("cut to fit"),
+            len != want,
+            "{} {len}",
+            src.kind
+        );
+        if len != want {
+            let left = len - body.chars().filter(|c| *c == 'é').count();
+            assert!(
+                body.ends_with(&format!(": {left} more characters)")),
+                "{body:.40}"
+            );
+        }
+    }
+}

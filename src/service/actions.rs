@@ -83,6 +83,7 @@ pub async fn ask(
     check_text("question", &question)?;
     let (event, _) = resolve(state, &to).await?;
     let source = source_of(&event)?;
+    check_fits("question", &question, &source)?;
     let delivery = plan::reply_on_source(Some(&source), question.clone())
         .map_err(|m| ServiceError::invalid("event_id", m))?;
     check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
@@ -283,6 +284,7 @@ async fn send_on_source(
     check_text("text", &text)?;
     let (event, task_id) = resolve(state, &to).await?;
     let source = source_of(&event)?;
+    check_fits("text", &text, &source)?;
     let response_url = source
         .detail
         .get("response_url")
@@ -317,8 +319,8 @@ async fn send_on_source(
     Ok(present(&row))
 }
 
-/// The longest reply sent by hand, in characters: GitHub's limit for a comment (Slack's and
-/// Jira's are lower and answer the send with their own error).
+/// The longest reply sent by hand, in characters, wherever it goes (GitHub's limit for a
+/// comment; the places whose limits are known check their own, see `plan::reply_limit`).
 const MAX_REPLY_CHARS: usize = 65_536;
 
 /// A reply's text must say something, and fit where it goes.
@@ -331,6 +333,21 @@ fn check_text(field: &str, text: &str) -> Result<(), ServiceError> {
         return Err(ServiceError::invalid(
             field,
             format!("the text is {chars} characters; at most {MAX_REPLY_CHARS} are sent"),
+        ));
+    }
+    Ok(())
+}
+
+/// A reply by hand is refused, not cut, when it is longer than its thread takes.
+fn check_fits(field: &str, text: &str, source: &SourceRef) -> Result<(), ServiceError> {
+    let Some((limit, what)) = plan::reply_limit(&source.kind) else {
+        return Ok(());
+    };
+    let chars = text.chars().count();
+    if chars > limit {
+        return Err(ServiceError::invalid(
+            field,
+            format!("the text is {chars} characters; {what} takes at most {limit}"),
         ));
     }
     Ok(())

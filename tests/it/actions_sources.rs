@@ -325,6 +325,41 @@ async fn a_signed_jira_issue_created_gets_a_comment_with_basic_auth() {
 }
 
 #[tokio::test]
+async fn a_comment_by_hand_longer_than_jira_takes_is_refused_naming_jiras_limit() {
+    // Arrange
+    let jira = MockServer::start().await;
+    let app = jira_app_with(
+        &jira,
+        json!({"trigger": "jira:issue_created", "action": "forward",
+               "target": {"url": "https://example.com/hook"}}),
+    )
+    .await;
+    let body = json!({"webhookEvent": "jira:issue_created",
+        "issue": {"id": "10001", "key": "ENG-12", "fields": {"summary": "Login broken"}}})
+    .to_string();
+    let event_id = accepted(app.post_jira("jr", &body, "jira-secret").await).await;
+
+    // Act
+    let path = format!("/api/events/{event_id}/comment");
+    let (status, answer) = app
+        .post_api(&path, &json!({"text": "x".repeat(40_000)}))
+        .await;
+    let (fits, _) = app
+        .post_api(&path, &json!({"text": "x".repeat(32_767)}))
+        .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer
+            .to_string()
+            .contains("a Jira comment takes at most 32767"),
+        "{answer}"
+    );
+    assert_eq!(fits, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
 async fn a_jira_comment_heard_as_an_issue_update_answers_a_question_on_its_issue() {
     // Arrange: the question goes out as a comment; the webhook hears issue events only, so a
     // comment comes as `jira:issue_updated` (`issue_commented`), its body in document format.

@@ -510,6 +510,31 @@ async fn a_run_that_asked_twice_resumes_knowing_what_its_tools_did() {
 }
 
 #[tokio::test]
+async fn an_answer_longer_than_a_github_comment_is_posted_cut_and_kept_whole_on_the_task() {
+    // Arrange
+    let answer = "word ".repeat(14_000);
+    let llm = fake_llm(vec![llm_answer(&answer)]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let task_id = app.task_id_of(&open_issue(&app, 33, "Long").await).await;
+
+    // Act
+    let ran = run_next(&app, &runner_of(&app)).await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    assert_eq!(sent, 1);
+    let comments = comments_on(&github, 33).await;
+    let posted = comments[0].chars().count();
+    assert!(posted <= 65_536, "{posted}");
+    assert!(comments[0].contains("cut to fit"), "{:.80}", comments[0]);
+    let task = app.task(&task_id).await;
+    let kept = task["result"].as_str().unwrap_or_default();
+    assert_eq!(kept.trim().len(), answer.trim().len(), "the whole answer");
+}
+
+#[tokio::test]
 async fn a_tool_call_that_comes_after_the_task_was_cancelled_is_not_made() {
     // Arrange: the model takes a second, then asks to comment; the lease is long, so no
     // renewal comes in between.
