@@ -89,16 +89,24 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
     let unasked = (outcome == "dead" && row.action == "ask")
         .then(|| row.task_id.clone())
         .flatten();
+    let new_thread = question_thread(&row, &attempt);
     let record = || {
-        let (id, event_id, unasked, attempt) = (
+        let (id, event_id, unasked, attempt, new_thread) = (
             id.clone(),
             event_id.clone(),
             unasked.clone(),
             attempt.clone(),
+            new_thread.clone(),
         );
         state.store.write(move |db| {
             let now = clock::now_ms();
             let ended = outbox::finish(db, &id, &attempt, now)?;
+            if let Some((task_id, thread)) = new_thread
+                .as_ref()
+                .filter(|_| ended.as_deref() == Some("delivered"))
+            {
+                crate::store::tasks::wait_on_thread(db, task_id, thread, now)?;
+            }
             if let Some(task_id) = unasked
                 .as_ref()
                 .filter(|_| ended.as_deref() == Some("dead"))
@@ -209,6 +217,22 @@ async fn until_next_due(state: &AppState) -> Duration {
         }
         None => max,
     }
+}
+
+/// A question posted as a new message in a Slack channel (asked about a slash command, which
+/// has no thread) starts a thread of its own: the task waits for the reply there, under the
+/// key a reply in that thread carries (`channel:ts`, as the post is named).
+fn question_thread(row: &OutboxRow, attempt: &Attempt) -> Option<(String, String)> {
+    let task_id = row.task_id.clone().filter(|_| row.action == "ask")?;
+    let top_level = matches!(
+        parse(row),
+        Ok(Delivery::SlackMessage {
+            thread_ts: None,
+            ..
+        })
+    );
+    let posted = attempt.remote_id.clone().filter(|_| top_level)?;
+    Some((task_id, posted))
 }
 
 fn parse(row: &OutboxRow) -> Result<Delivery, ActionError> {

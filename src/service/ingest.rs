@@ -302,9 +302,12 @@ fn reply_in(
                         == Some("issue_commented")
                     && payload.get("comment").is_some_and(Value::is_object))
         }
-        // New posts only: an edit (`message_changed`) is not an answer.
+        // New posts only: an edit (`message_changed`) is not an answer. An app that hears
+        // mentions only hears an answer that mentions it as an `app_mention`.
         Provider::Slack => {
-            (event_type == "message" || event_type.starts_with("message."))
+            (event_type == "message"
+                || event_type.starts_with("message.")
+                || event_type == "app_mention")
                 && payload.pointer("/event/thread_ts").is_some()
         }
         Provider::Linear => event_type == "Comment.create",

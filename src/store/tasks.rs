@@ -446,6 +446,40 @@ pub fn keep_asking_run(
     Ok(n == 1)
 }
 
+/// Has a task that waits for a reply in a channel wait for it in `thread` (`channel:ts`), the
+/// thread its question started there; what it says next goes in that thread too.
+pub fn wait_on_thread(
+    conn: &Connection,
+    id: &str,
+    thread: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let Some(task) = get(conn, id)? else {
+        return Ok(false);
+    };
+    let Some((channel, ts)) = thread.split_once(':') else {
+        return Ok(false);
+    };
+    if task.status != "waiting_reply" || task.source_key.as_deref() != Some(channel) {
+        return Ok(false);
+    }
+    let mut source: Value = task
+        .source
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_else(|| json!({"detail": {"channel": channel}}));
+    source["kind"] = json!("slack.thread");
+    source["key"] = json!(thread);
+    source["detail"]["thread_ts"] = json!(ts);
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET source_key = ?2, source_kind = 'slack.thread', source = ?3, \
+             updated_at = ?4 WHERE id = ?1 AND status = 'waiting_reply'",
+        )?
+        .execute(params![id, thread, source.to_string(), now])?;
+    Ok(n == 1)
+}
+
 /// Cancels a task that has not ended.
 pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError> {
     let n = conn

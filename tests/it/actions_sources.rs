@@ -857,3 +857,69 @@ async fn a_question_asked_over_rest_waits_for_a_reply_on_the_same_issue() {
     assert_eq!(task["status"], "waiting_reply", "{task}");
     echo_then_reply_on_issue_9(&app, &event_id, question).await;
 }
+
+#[tokio::test]
+async fn a_question_about_a_slash_command_waits_for_the_reply_in_the_thread_it_starts() {
+    // Arrange: `/deploy` asks which region; Slack names the question `1.2` in C0ENG.
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .and(body_json(
+            json!({"channel": "C0ENG", "text": "Deploy web: which region?"}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "channel": "C0ENG", "ts": "1.2"})),
+        )
+        .expect(1)
+        .mount(&slack)
+        .await;
+    let app = spawn_manual(|config| {
+        config.upstreams.slack_api_url = slack.uri();
+        config.upstreams.slack_bot_token = Some("xoxb-test".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
+    )
+    .await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "/deploy", "action": "ask", "agent": "brain",
+               "template": "Deploy {{text}}: which region?"}),
+    )
+    .await;
+    let form = [
+        ("team_id", "T1"),
+        ("channel_id", "C0ENG"),
+        ("user_id", "U1"),
+        ("command", "/deploy"),
+        ("text", "web"),
+        ("trigger_id", "13345.7"),
+    ];
+    app.post_slack_form("sl", &form, "slack-signing").await;
+    let event_id = app.events("webhook_id=sl").await[0]["id"]
+        .as_str()
+        .expect("event id")
+        .to_string();
+    assert_eq!(app.drain().await, 1);
+
+    // Act: a person answers in the question's thread, mentioning the app (which is all an
+    // app subscribed to mentions only hears).
+    let reply = json!({"type": "event_callback", "team_id": "T1", "event_id": "EvReply1",
+        "event": {"type": "app_mention", "channel": "C0ENG", "user": "U1",
+                  "text": "<@UBOT> eu-west-1", "ts": "1.3", "thread_ts": "1.2"}})
+    .to_string();
+    accepted(app.post_slack("sl", &reply, "slack-signing").await).await;
+
+    // Assert: the task has the reply and runs again; what it says next goes in that thread.
+    let task_id = task_of(&app, &event_id).await["id"].clone();
+    let task = app.task(task_id.as_str().expect("task id")).await;
+    assert_eq!(task["status"], "queued", "{task}");
+    assert!(
+        task["conversation"].to_string().contains("eu-west-1"),
+        "{task}"
+    );
+    assert_eq!(task["source"]["key"], "C0ENG:1.2", "{task}");
+    assert_eq!(task["source"]["detail"]["thread_ts"], "1.2", "{task}");
+}
