@@ -125,6 +125,18 @@ pub async fn test_webhook(
     }
     let options: ProviderOptions = serde_json::from_str(&hook.options).unwrap_or_default();
     let now = clock::now_ms();
+    // A payload without a type given is of the type it says it is (an Open WebUI notification
+    // by its `action`, a Stripe event by its `type`), as the receiver would read it; only one
+    // whose type travels in a header (GitHub's) takes the provider's default.
+    let typed_by_header = matches!(provider, Provider::GitHub | Provider::Sentry);
+    let inferred = match (event_type.map(str::trim).filter(|t| !t.is_empty()), &payload) {
+        (None, Some(p)) if !typed_by_header => {
+            let t = crate::providers::describe(provider, &options, &HeaderMap::new(), p).event_type;
+            (t != "unknown" && !t.starts_with("unknown.")).then_some(t)
+        }
+        _ => None,
+    };
+    let event_type = inferred.as_deref().or(event_type);
     let sample = samples::sample(provider, event_type, payload.as_ref(), now)
         .map_err(|m| ServiceError::invalid("event_type", m))?;
     let builtin = samples::builtin_event_types(provider);

@@ -293,6 +293,21 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
     let plain = text(&call(&client, "get_webhook", json!({"webhook_id": "gh"})).await);
     assert!(!plain.contains("token"), "{plain}");
 
+    // A payload given without a type is the type it says it is: an Open WebUI user
+    // notification by its `action`, not the provider's default `chat.finished`.
+    let notification = json!({"action": "chat", "message": "m", "title": "t", "url": "/c/x1"});
+    let tested = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "owui", "payload": notification}),
+    )
+    .await;
+    let report = structured(&tested);
+    let event_id = report["event_id"].as_str().expect("event id");
+    let event = structured(&call(&client, "get_event", json!({"event_id": event_id})).await);
+    assert_eq!(event["event_type"], "notification.chat", "{event}");
+    assert!(event["payload"].get("event").is_none(), "{event}");
+
     // So does a payload whose own `action` names another type than the one asked for.
     let payload: Value =
         serde_json::from_str(&crate::helpers::issue_opened("octo/app", 3, &[])).expect("json");
