@@ -444,11 +444,20 @@ fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
         let Ok(payload) = providers::parse_payload(provider, &sample.body) else {
             continue;
         };
+        // The sample's own thread, as a delivery of it would have (`{{ delivery.source.key }}`).
+        let headers: axum::http::HeaderMap = sample
+            .headers
+            .iter()
+            .filter_map(|(n, v)| Some((n.parse().ok()?, v.parse().ok()?)))
+            .collect();
+        let options: providers::ProviderOptions =
+            serde_json::from_str(&hook.options).unwrap_or_default();
+        let thread = providers::describe(provider, &options, &headers, &payload).source;
         let context = super::planning::template_context(
             hook,
             &Arc::new(payload),
             json!({"id": "evt_preview", "type": event_type, "provider": hook.provider,
-                "received_at": clock::rfc3339(now), "source": null}),
+                "received_at": clock::rfc3339(now), "source": thread}),
         );
         match template::render(source, &context) {
             Ok(_) => return None,

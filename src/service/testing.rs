@@ -129,7 +129,10 @@ pub async fn test_webhook(
     // by its `action`, a Stripe event by its `type`), as the receiver would read it; only one
     // whose type travels in a header (GitHub's) takes the provider's default.
     let typed_by_header = matches!(provider, Provider::GitHub | Provider::Sentry);
-    let inferred = match (event_type.map(str::trim).filter(|t| !t.is_empty()), &payload) {
+    let inferred = match (
+        event_type.map(str::trim).filter(|t| !t.is_empty()),
+        &payload,
+    ) {
         (None, Some(p)) if !typed_by_header => {
             let t = crate::providers::describe(provider, &options, &HeaderMap::new(), p).event_type;
             (t != "unknown" && !t.starts_with("unknown.")).then_some(t)

@@ -80,6 +80,20 @@ async fn a_template_that_does_not_render_with_the_sample_payload_is_saved_with_a
     assert!(warning.contains("tittle"), "{command}");
     assert_eq!(fixed_status, StatusCode::OK, "{fixed}");
     assert!(fixed.get("warnings").is_none(), "{fixed}");
+
+    // The event's thread is there too, as on a real delivery: an Open WebUI notification's
+    // chat id is only in `delivery.source`.
+    app.create_webhook(json!({"id": "owui", "name": "Open WebUI", "provider": "openwebui"}))
+        .await;
+    let chat = app
+        .add_command_ok(
+            "owui",
+            json!({"trigger": "notification.chat", "action": "forward",
+                   "target": {"url": "https://example.com/hook"},
+                   "template": "chat {{ delivery.source.key }}: {{ title }}"}),
+        )
+        .await;
+    assert!(chat.get("warnings").is_none(), "{chat}");
 }
 
 #[tokio::test]
