@@ -203,7 +203,8 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
             body: text,
         }),
         other => Err(format!(
-            "cannot comment on a `{other}` source; use forward or post_message instead"
+            "a `{other}` source has no thread to reply on (a comment, question or answer needs \
+             an issue, ticket or Slack thread); use forward or post_message instead"
         )),
     }
 }

@@ -63,6 +63,17 @@ pub struct ReplyTo {
     pub task_id: Option<String>,
 }
 
+impl ReplyTo {
+    /// The field that named where the reply goes, for an error about that place.
+    fn field(&self) -> &'static str {
+        if self.event_id.is_none() && self.task_id.is_some() {
+            "task_id"
+        } else {
+            "event_id"
+        }
+    }
+}
+
 /// Posts `text` on the source thread of the event (comment on the issue, reply in the thread).
 pub async fn comment(
     state: &AppState,
@@ -85,7 +96,7 @@ pub async fn ask(
     let source = source_of(&event)?;
     check_fits("question", &question, &source)?;
     let delivery = plan::reply_on_source(Some(&source), question.clone())
-        .map_err(|m| ServiceError::invalid("event_id", m))?;
+        .map_err(|m| ServiceError::invalid(to.field(), m))?;
     check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let now = clock::now_ms();
     let task_id = to.task_id.clone();
@@ -297,7 +308,7 @@ async fn send_on_source(
             replace_original: false,
         },
         _ => plan::reply_on_source(Some(&source), text)
-            .map_err(|m| ServiceError::invalid("event_id", m))?,
+            .map_err(|m| ServiceError::invalid(to.field(), m))?,
     };
     check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let row = outbox_row(

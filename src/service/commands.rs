@@ -295,11 +295,18 @@ fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> O
         Provider::GitHub => format!("GitHub `{}`", row.trigger.trim()),
         other => format!("`{}`", other.as_str()),
     };
+    // A custom sender reads its answer in the HTTP response: `respond` has somewhere to go.
+    let answered_inline = hook.provider == "custom";
     match row.action.as_str() {
         "comment" | "ask" => Some(format!(
             "{provider} events have no thread to reply on, so this {} fails for every event; \
              use post_message (to a channel) or forward instead",
             row.action
+        )),
+        "respond" if !answered_inline => Some(format!(
+            "{provider} events have no thread to reply on, and their sender reads no answer \
+             in the HTTP response, so this respond fails for every event; use post_message \
+             (to a channel) or forward instead"
         )),
         "create_task" => {
             let agent = row.agent.as_deref()?;

@@ -165,6 +165,11 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
         json!({"trigger": "issue.created", "action": "comment", "template": "Seen"}),
     )
     .await;
+    let respond_to_alert = add(
+        "sn",
+        json!({"trigger": "issue.created", "action": "respond", "template": "Seen"}),
+    )
+    .await;
     let forward_alert = add(
         "sn",
         json!({"trigger": "issue.created", "action": "forward",
@@ -227,6 +232,11 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
         forward_alert.1.get("warnings").is_none(),
         "{:?}",
         forward_alert
+    );
+    assert!(
+        warned(&respond_to_alert, "this respond fails for every event"),
+        "{:?}",
+        respond_to_alert
     );
     assert!(warned(&by_name, "#engineering"), "{:?}", by_name);
     assert!(by_id.1.get("warnings").is_none(), "{:?}", by_id);
