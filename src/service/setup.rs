@@ -59,7 +59,7 @@ pub fn steps(w: &WebhookOut) -> Vec<String> {
         Provider::OpenWebUi => vec![
             "Open WebUI cannot sign its webhooks, so the token travels in the URL: treat the whole URL as a secret.".into(),
             format!("Event webhooks (Open WebUI 0.12+): Admin Panel → Settings → Webhooks, or POST /api/events/webhooks with {{\"url\": \"{url}\", \"events\": [\"chat.finished\", \"user.created\"]}}; the WEBHOOK_URL env var sends every event here."),
-            format!("User notifications: Settings → Notifications → webhook URL {url}."),
+            format!("User notifications (chat.finished, channel.message for one user): Settings → Notifications → webhook URL {url}. Open WebUI sends them only when started with ENABLE_USER_WEBHOOKS=true, and to non-admins only with the `features.webhooks` permission; a target's default delivery `away` skips a user who has Open WebUI open in a browser tab (set delivery `always` on the target, POST /api/v1/notifications/targets, to test while watching)."),
             "If this server is on a private address, start Open WebUI with ENABLE_LOCAL_WEB_FETCH=true or it silently skips the URL.".into(),
         ],
         Provider::Custom => vec![
