@@ -121,6 +121,14 @@ pub fn declared(settings: &AgentSettings) -> Result<Vec<AgentSpec>, String> {
                 tools::NAMES.join(", ")
             ));
         }
+        if spec.max_steps == 0 {
+            return Err(format!(
+                "WEBHOOK_MCP_AGENTS: agent `{}` has max_steps 0, so it could never call the \
+                 model; give at least 1 (default {})",
+                spec.name,
+                default_max_steps()
+            ));
+        }
         if matches!(
             spec.result,
             ResultAction::PostMessage | ResultAction::Forward
@@ -156,5 +164,7 @@ mod tests {
         assert!(declared(&settings).unwrap_err().contains("rm_rf"));
         settings.agents = Some(r#"[{"name": "x", "result": "post_message"}]"#.into());
         assert!(declared(&settings).unwrap_err().contains("target"));
+        settings.agents = Some(r#"[{"name": "x", "max_steps": 0}]"#.into());
+        assert!(declared(&settings).unwrap_err().contains("max_steps 0"));
     }
 }

@@ -129,6 +129,7 @@ pub async fn ask(
                         run_failures: 0,
                         run_progress: None,
                         lease_owner: None,
+                        next_run_at: None,
                     };
                     tasks::insert(db, &task)?;
                     task.id

@@ -258,5 +258,6 @@ fn new_task(
         run_failures: 0,
         run_progress: None,
         lease_owner: None,
+        next_run_at: None,
     }
 }

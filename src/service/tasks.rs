@@ -28,11 +28,15 @@ pub struct TaskOut {
     pub result: Option<String>,
     pub error: Option<String>,
     pub attempts: i64,
+    /// A queued task waiting before it runs again (after a failed model call): when it will.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_run_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
 
 pub fn present(t: &TaskRow) -> TaskOut {
+    let waits = t.status == "queued" && t.next_run_at.is_some_and(|at| at > clock::now_ms());
     TaskOut {
         id: t.id.clone(),
         agent: t.agent.clone(),
@@ -49,6 +53,7 @@ pub fn present(t: &TaskRow) -> TaskOut {
         result: t.result.clone(),
         error: t.error.clone(),
         attempts: t.attempts,
+        next_run_at: t.next_run_at.filter(|_| waits).map(clock::rfc3339),
         created_at: clock::rfc3339(t.created_at),
         updated_at: clock::rfc3339(t.updated_at),
     }

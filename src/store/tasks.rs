@@ -32,6 +32,8 @@ pub struct TaskRow {
     pub run_progress: Option<String>,
     /// Who holds the claim (the runner's claims are named `runner-` + a random suffix each).
     pub lease_owner: Option<String>,
+    /// When a queued task may run (later than now after a failed model call).
+    pub next_run_at: Option<i64>,
 }
 
 const COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, status, source_kind, \
@@ -42,7 +44,7 @@ const COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, stat
 const READ_COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, status, \
                             source_kind, source_key, source, conversation, result, error, \
                             attempts, waiting_since, created_at, updated_at, run_failures, \
-                            run_progress, lease_owner";
+                            run_progress, lease_owner, next_run_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
@@ -66,6 +68,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
         run_failures: r.get(17)?,
         run_progress: r.get(18)?,
         lease_owner: r.get(19)?,
+        next_run_at: r.get(20)?,
     })
 }
 

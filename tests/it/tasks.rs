@@ -762,6 +762,10 @@ async fn a_chat_api_server_error_requeues_the_task_and_posts_nothing() {
         error.contains("500") && error.contains("upstream down"),
         "{task}"
     );
+    assert!(
+        task["next_run_at"].is_string(),
+        "shows when it runs again: {task}"
+    );
     assert_eq!(
         run_next(&app, &runner).await,
         None,
