@@ -176,11 +176,14 @@ pub fn is_own(
             return Ok(None);
         };
         let preview = preview.trim().trim_end_matches('…').trim_end_matches("...");
-        let own = !preview.is_empty()
-            && outbox::unconfirmed_channel_texts(conn)?
-                .iter()
-                .any(|own| own.starts_with(preview));
-        return Ok(own.then_some(Own::Known));
+        if preview.is_empty() {
+            return Ok(None);
+        }
+        let same: Vec<outbox::Unconfirmed> = outbox::unconfirmed_channel_texts(conn)?
+            .into_iter()
+            .filter(|own| own.text.starts_with(preview))
+            .collect();
+        return Ok(sent_or_known(&same));
     }
     let by_app = posted.by_own_app.then_some(Own::Known);
     let (Some(text), Some(source_key)) = (posted.text.as_deref(), source_key) else {
@@ -195,14 +198,19 @@ pub fn is_own(
                 .filter(|own| unescape_slack(&own.text) == came_back),
         );
     }
-    // The oldest sent one is the likeliest to be this post; newest first as listed.
     same.sort_by(|a, b| b.action_id.cmp(&a.action_id));
-    Ok(match same.iter().rev().find(|own| own.sent_unanswered) {
+    Ok(sent_or_known(&same).or(by_app))
+}
+
+/// Of the posts on their way that say what came back (newest first), the one it announces:
+/// the oldest sent and unanswered is the likeliest; else it is one not sent yet.
+fn sent_or_known(same: &[outbox::Unconfirmed]) -> Option<Own> {
+    match same.iter().rev().find(|own| own.sent_unanswered) {
         Some(sent) => Some(Own::SentUnanswered {
             action_id: sent.action_id.clone(),
         }),
-        None => (!same.is_empty()).then_some(Own::Known).or(by_app),
-    })
+        None => (!same.is_empty()).then_some(Own::Known),
+    }
 }
 
 fn id_text(v: &Value) -> Option<String> {

@@ -312,16 +312,26 @@ pub fn posted(
 /// What channel messages still on their way say (any webhook's `post_message`, sent or being
 /// sent with no answer recorded yet): a channel announces a post before its sender has read
 /// the answer naming it.
-pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<String>, StoreError> {
+pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<Unconfirmed>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT delivery FROM outbox WHERE status IN ('pending', 'retrying', 'sending') \
+        "SELECT id, delivery, \
+                status = 'sending' OR (status = 'retrying' AND last_status IS NULL) \
+         FROM outbox WHERE status IN ('pending', 'retrying', 'sending') AND remote_id IS NULL \
          AND action = 'post_message' ORDER BY id DESC LIMIT 50",
     )?;
-    let mut texts = Vec::new();
-    for delivery in stmt.query_map([], |r| r.get(0))? {
-        texts.extend(text_of(delivery?));
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, bool>(2)?)))?;
+    let mut found = Vec::new();
+    for row in rows {
+        let (action_id, delivery, sent_unanswered) = row?;
+        if let Some(text) = text_of(delivery) {
+            found.push(Unconfirmed {
+                action_id,
+                text,
+                sent_unanswered,
+            });
+        }
     }
-    Ok(texts)
+    Ok(found)
 }
 
 /// What replies in `scope` still on their way say on a source thread: sent or being sent,

@@ -231,6 +231,62 @@ async fn an_open_webui_channel_post_announced_before_its_answer_is_known_by_its_
 }
 
 #[tokio::test]
+async fn an_open_webui_channel_post_announced_while_its_send_times_out_is_delivered_once() {
+    // Arrange: the channel takes the post but answers too late; no retries are left.
+    let channel = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v1/channels/webhooks/w1/tok"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"success": true, "message_id": "m-own"}))
+                .set_delay(std::time::Duration::from_secs(3)),
+        )
+        .mount(&channel)
+        .await;
+    let app = spawn_manual(|c| {
+        c.outbound_timeout_secs = 1;
+        c.retry_schedule = Vec::new();
+    })
+    .await;
+    let created = app
+        .create_webhook(json!({"id": "owui", "name": "Open WebUI", "provider": "openwebui"}))
+        .await;
+    let url = created["url_with_token"].as_str().expect("url").to_string();
+    app.add_command_ok(
+        "owui",
+        json!({"trigger": "message.created", "action": "post_message",
+               "template": "Seen: {{ data.content_preview }}",
+               "conditions": {"field": "source", "equals": "channel"},
+               "target": {"url": format!("{}/api/v1/channels/webhooks/w1/tok", channel.uri()),
+                          "kind": "openwebui"}}),
+    )
+    .await;
+    let post = |id: &str, preview: &str, source: &str| {
+        let body = json!({"event": "message.created", "id": format!("e-{id}"), "source": source,
+                          "subject": {"type": "message", "id": id},
+                          "data": {"channel_id": "c1", "content_preview": preview}});
+        let (app, url) = (&app, url.clone());
+        async move { accepted(app.client.post(url).json(&body).send().await.expect("POST")).await }
+    };
+    let person = post("m-1", "deploy please", "channel").await;
+
+    // Act: the announcement comes while the send waits for its answer.
+    let announce = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        post("m-own", "Seen: deploy pl…", "channel_webhook").await
+    };
+    let (sent, echo) = tokio::join!(app.drain(), announce);
+
+    // Assert
+    assert_eq!(sent, 1);
+    assert_eq!(channel.received_requests().await.map(|r| r.len()), Some(1));
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    let action = app.actions_of(&person).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], "m-own", "{action}");
+}
+
+#[tokio::test]
 async fn a_comment_one_webhook_posted_is_its_own_post_on_another_webhook_of_the_repository() {
     // Arrange: a second webhook on the same repository (an organisation's hook beside the
     // repository's) with the same quoting command; the first one's answer went out.
