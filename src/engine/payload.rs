@@ -194,7 +194,7 @@ pub fn bodies(p: &Value) -> Vec<String> {
 
 /// The channel an event happened in, by id and by name where the sender gives one.
 pub fn channels(p: &Value) -> Vec<String> {
-    texts_at(
+    let mut found = texts_at(
         p,
         &[
             "event.channel",
@@ -206,7 +206,20 @@ pub fn channels(p: &Value) -> Vec<String> {
             "data.channel_id",
             "data.channel.name",
         ],
-    )
+    );
+    // An Open WebUI notification of a channel message names the channel by its page only
+    // (`.../channels/<id>`), and by its name as the `title`.
+    if p.get("action").and_then(Value::as_str) == Some("channel") {
+        let page = p.get("url").and_then(Value::as_str).unwrap_or_default();
+        if let Some((_, id)) = page.rsplit_once("/channels/") {
+            let id = id.split(['/', '?', '#']).next().unwrap_or_default();
+            if !id.is_empty() {
+                found.push(id.to_string());
+            }
+        }
+        found.extend(texts_at(p, &["title"]));
+    }
+    found
 }
 
 /// Who caused the event: GitHub `sender`, Slack user, GitLab user, Jira user, Linear/Sentry
@@ -340,6 +353,9 @@ mod tests {
             "body": "Fixes the crash", "author": {"login": "octocat"}}});
         assert_eq!(bodies(&release), ["Fixes the crash"]);
         assert_eq!(authors(&release), ["octocat"]);
+        let notified = json!({"action": "channel", "message": "hi all", "title": "general",
+            "url": "http://localhost:8080/channels/ch-42"});
+        assert_eq!(channels(&notified), ["ch-42", "general"]);
         // Open WebUI 0.12 sends a channel message's beginning only.
         let owui = json!({"event": "message.created", "source": "channel",
             "data": {"channel_id": "c1", "content_preview": "please deploy now"}});
