@@ -69,6 +69,9 @@ impl TestReport {
     fn outcome(&self) -> String {
         let what = self.event_type.as_deref().unwrap_or("event");
         match (&self.problem, self.matched.len()) {
+            (Some(p), _) if self.status == "duplicate" => {
+                format!("Test {what} to `{}` was a duplicate: {p}", self.webhook_id)
+            }
             (Some(p), _) => format!("Test {what} to `{}` was not accepted: {p}", self.webhook_id),
             (None, 0) => format!(
                 "Test {what} to `{}` was verified and stored as {}; no command matched it.",
@@ -203,6 +206,20 @@ pub async fn test_webhook(
         note,
     };
     let event_id = match outcome {
+        Outcome::Accepted {
+            event_id,
+            duplicate: true,
+            ..
+        } => {
+            report.status = "duplicate".into();
+            report.problem = Some(format!(
+                "a delivery with this id was received before (event {event_id}), so it was \
+                 answered as a duplicate: nothing new was stored, sent or queued; give the \
+                 payload another id to test again"
+            ));
+            report.event_id = Some(event_id);
+            return Ok(report);
+        }
         Outcome::Accepted { event_id, .. } => event_id,
         Outcome::Handshake(_) => {
             report.status = "handshake".into();

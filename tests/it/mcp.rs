@@ -308,6 +308,24 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
     assert_eq!(event["event_type"], "notification.chat", "{event}");
     assert!(event["payload"].get("event").is_none(), "{event}");
 
+    // Run for real twice with the same delivery id: the second is a duplicate and says so.
+    let real = json!({"webhook_id": "owui", "run_actions": true,
+                      "payload": {"event": "user.created", "id": "tp-1", "data": {}}});
+    let first = structured(&call(&client, "test_webhook", real.clone()).await);
+    let again = call(&client, "test_webhook", real).await;
+    assert_eq!(first["status"], "accepted", "{first}");
+    assert_eq!(
+        structured(&again)["status"],
+        "duplicate",
+        "{}",
+        text(&again)
+    );
+    assert!(
+        text(&again).contains("nothing new was stored"),
+        "{}",
+        text(&again)
+    );
+
     // So does a payload whose own `action` names another type than the one asked for.
     let payload: Value =
         serde_json::from_str(&crate::helpers::issue_opened("octo/app", 3, &[])).expect("json");
