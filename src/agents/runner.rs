@@ -337,7 +337,11 @@ async fn run_task(
         // question then hands it to the answer.
         let (questions, others): (Vec<_>, Vec<_>) =
             calls.into_iter().partition(|c| c.function.name == "ask");
-        for call in others.into_iter().chain(questions) {
+        for (n, call) in others
+            .into_iter()
+            .enumerate()
+            .chain(questions.into_iter().map(|c| (0, c)))
+        {
             // Cancelled between two calls: the rest are not made. (After a question the task
             // waits for its reply, and a second question in the message is still this run's.)
             if asked == 0
@@ -346,9 +350,20 @@ async fn run_task(
                 tracing::info!(task = %task.id, %status, "the run's task was taken from it; stopped");
                 return Ok(status);
             }
-            let outcome = match call.function.parsed_arguments() {
-                Ok(args) => tools::execute(state, task, agent, &call.function.name, &args).await,
-                Err(e) => Outcome::Text(format!("error: {e}")),
+            let outcome = if n >= MAX_CALLS_PER_MESSAGE {
+                // The run's progress is saved whole after each call: a message of hundreds of
+                // calls, each result kept, would grow it without end.
+                Outcome::Text(format!(
+                    "error: not made: a message makes at most {MAX_CALLS_PER_MESSAGE} tool \
+                     calls; make this one again in your next message if you still need it"
+                ))
+            } else {
+                match call.function.parsed_arguments() {
+                    Ok(args) => {
+                        tools::execute(state, task, agent, &call.function.name, &args).await
+                    }
+                    Err(e) => Outcome::Text(format!("error: {e}")),
+                }
             };
             let text = match outcome {
                 Outcome::Text(t) => t,
@@ -395,6 +410,9 @@ async fn run_task(
     );
     finish(state, task, Ending::Failed(msg)).await
 }
+
+/// Tool calls one model message may make (questions aside); the rest are answered as not made.
+const MAX_CALLS_PER_MESSAGE: usize = 16;
 
 /// A forward's signing secret (from the agent's declaration) sealed for the outbox, as
 /// commands' are; the worker opens it to sign.

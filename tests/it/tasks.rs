@@ -535,6 +535,44 @@ async fn an_answer_longer_than_a_github_comment_is_posted_cut_and_kept_whole_on_
 }
 
 #[tokio::test]
+async fn a_message_of_too_many_tool_calls_makes_sixteen_and_answers_the_rest_as_not_made() {
+    // Arrange: one message of 18 comments, then an answer.
+    let calls: Vec<Value> = (1..=18)
+        .map(|n| {
+            json!({"id": format!("c{n}"), "type": "function",
+                   "function": {"name": "comment",
+                                "arguments": json!({"text": format!("note {n}")}).to_string()}})
+        })
+        .collect();
+    let many = ResponseTemplate::new(200).set_body_json(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+            "tool_calls": calls}, "finish_reason": "tool_calls"}]}));
+    let llm = fake_llm(vec![many, llm_answer("Done.")]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let task_id = app.task_id_of(&open_issue(&app, 34, "Many").await).await;
+
+    // Act
+    let ran = run_next(&app, &runner_of(&app)).await;
+    app.drain().await;
+
+    // Assert
+    assert_eq!(ran, Some((task_id, "done".into())));
+    let comments = comments_on(&github, 34).await;
+    assert_eq!(comments.len(), 16, "{comments:?}");
+    let requests = chat_requests(&llm).await;
+    let body: Value = serde_json::from_slice(&requests[1].body).expect("JSON request");
+    let refused: Vec<&Value> = body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter(|m| m["role"] == "tool" && m["content"].to_string().contains("not made"))
+        .map(|m| &m["tool_call_id"])
+        .collect();
+    assert_eq!(refused, [&json!("c17"), &json!("c18")]);
+}
+
+#[tokio::test]
 async fn a_tool_call_that_comes_after_the_task_was_cancelled_is_not_made() {
     // Arrange: the model takes a second, then asks to comment; the lease is long, so no
     // renewal comes in between.
