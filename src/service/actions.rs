@@ -92,8 +92,8 @@ pub async fn ask(
     agent: Option<String>,
 ) -> Result<ActionOut, ServiceError> {
     check_text("question", &question)?;
-    let (event, _) = resolve(state, &to).await?;
-    let source = source_of(&event)?;
+    let (event, _, task_source) = resolve(state, &to).await?;
+    let source = task_source.map_or_else(|| source_of(&event), Ok)?;
     check_fits("question", &question, &source)?;
     let delivery = plan::reply_on_source(Some(&source), question.clone())
         .map_err(|m| ServiceError::invalid(to.field(), m))?;
@@ -294,8 +294,8 @@ async fn send_on_source(
     action: ActionKind,
 ) -> Result<ActionOut, ServiceError> {
     check_text("text", &text)?;
-    let (event, task_id) = resolve(state, &to).await?;
-    let source = source_of(&event)?;
+    let (event, task_id, task_source) = resolve(state, &to).await?;
+    let source = task_source.map_or_else(|| source_of(&event), Ok)?;
     check_fits("text", &text, &source)?;
     let response_url = source
         .detail
@@ -387,9 +387,9 @@ const SAMPLE_EVENT: &str = "this is a test_webhook dry run over a built-in sampl
 async fn resolve(
     state: &AppState,
     to: &ReplyTo,
-) -> Result<(events::EventDetail, Option<String>), ServiceError> {
-    let (event_id, task_id) = match (&to.event_id, &to.task_id) {
-        (Some(e), None) => (e.clone(), None),
+) -> Result<(events::EventDetail, Option<String>, Option<SourceRef>), ServiceError> {
+    let (event_id, task_id, task_source) = match (&to.event_id, &to.task_id) {
+        (Some(e), None) => (e.clone(), None, None),
         (given, Some(t)) => {
             let id = t.clone();
             let task = state
@@ -409,7 +409,12 @@ async fn resolve(
                     format!("task `{t}` belongs to event `{event_id}`; give one of the two"),
                 ));
             }
-            (event_id, Some(t.clone()))
+            // The task's own thread: its event's, or the one its question started there.
+            let source = task
+                .source
+                .as_deref()
+                .and_then(|s| serde_json::from_str(s).ok());
+            (event_id, Some(t.clone()), source)
         }
         (None, None) => {
             return Err(ServiceError::invalid(
@@ -437,7 +442,7 @@ async fn resolve(
     match Standing::of(webhook, received) {
         Standing::Deleted => Err(deleted_webhook(&event.summary.webhook_id)),
         Standing::Replaced => Err(earlier_webhook(&event.summary.id)),
-        Standing::Current(_) => Ok((event, task_id)),
+        Standing::Current(_) => Ok((event, task_id, task_source)),
     }
 }
 

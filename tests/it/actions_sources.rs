@@ -922,4 +922,28 @@ async fn a_question_about_a_slash_command_waits_for_the_reply_in_the_thread_it_s
     );
     assert_eq!(task["source"]["key"], "C0ENG:1.2", "{task}");
     assert_eq!(task["source"]["detail"]["thread_ts"], "1.2", "{task}");
+
+    // Act: the task's next word, by hand.
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .and(body_json(
+            json!({"channel": "C0ENG", "text": "Deploying to eu-west-1", "thread_ts": "1.2"}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "channel": "C0ENG", "ts": "1.4"})),
+        )
+        .expect(1)
+        .mount(&slack)
+        .await;
+    let (status, answer) = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({"text": "Deploying to eu-west-1", "task_id": task_id}),
+        )
+        .await;
+
+    // Assert: it goes in the thread.
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(app.drain().await, 1);
 }
