@@ -89,7 +89,7 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
     let unasked = (outcome == "dead" && row.action == "ask")
         .then(|| row.task_id.clone())
         .flatten();
-    let new_thread = question_thread(&row, &attempt);
+    let new_thread = question_thread(&row);
     let record = || {
         let (id, event_id, unasked, attempt, new_thread) = (
             id.clone(),
@@ -101,16 +101,14 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
         state.store.write(move |db| {
             let now = clock::now_ms();
             let ended = outbox::finish(db, &id, &attempt, now)?;
-            if let Some((task_id, thread)) = new_thread
-                .as_ref()
-                .filter(|_| ended.as_deref() == Some("delivered"))
-            {
-                crate::store::tasks::wait_on_thread(db, task_id, thread, now)?;
+            let status = ended.as_ref().map(|f| f.status.as_str());
+            if let (Some(task_id), Some(posted)) = (
+                new_thread.as_ref().filter(|_| status == Some("delivered")),
+                ended.as_ref().and_then(|f| f.remote_id.as_deref()),
+            ) {
+                crate::store::tasks::wait_on_thread(db, task_id, posted, now)?;
             }
-            if let Some(task_id) = unasked
-                .as_ref()
-                .filter(|_| ended.as_deref() == Some("dead"))
-            {
+            if let Some(task_id) = unasked.as_ref().filter(|_| status == Some("dead")) {
                 let why = format!(
                     "the question could not be posted: {}",
                     attempt.error.as_deref().unwrap_or("the action is dead")
@@ -220,10 +218,9 @@ async fn until_next_due(state: &AppState) -> Duration {
 }
 
 /// A question posted as a new message in a Slack channel (asked about a slash command, which
-/// has no thread) starts a thread of its own: the task waits for the reply there, under the
-/// key a reply in that thread carries (`channel:ts`, as the post is named).
-fn question_thread(row: &OutboxRow, attempt: &Attempt) -> Option<(String, String)> {
-    let task_id = row.task_id.clone().filter(|_| row.action == "ask")?;
+/// has no thread) starts a thread of its own: its task, which waits for the reply there, under
+/// the key a reply in that thread carries (`channel:ts`, as the post is named).
+fn question_thread(row: &OutboxRow) -> Option<String> {
     let top_level = matches!(
         parse(row),
         Ok(Delivery::SlackMessage {
@@ -231,8 +228,9 @@ fn question_thread(row: &OutboxRow, attempt: &Attempt) -> Option<(String, String
             ..
         })
     );
-    let posted = attempt.remote_id.clone().filter(|_| top_level)?;
-    Some((task_id, posted))
+    row.task_id
+        .clone()
+        .filter(|_| row.action == "ask" && top_level)
 }
 
 fn parse(row: &OutboxRow) -> Result<Delivery, ActionError> {

@@ -394,7 +394,7 @@ async fn run_task(
         if asked > 0 {
             // `ask` put the task in waiting_reply; the reply will queue it again, and the run
             // it starts reads this one from the conversation.
-            let run = serde_json::to_value(&messages[opening_len..])?;
+            let run = serde_json::to_value(kept(&messages[opening_len..]))?;
             let (id, now) = (task.id.clone(), clock::now_ms());
             state
                 .store
@@ -409,6 +409,25 @@ async fn run_task(
         agent.max_steps
     );
     finish(state, task, Ending::Failed(msg)).await
+}
+
+/// A run that asked, as the conversation keeps it for every later run: long tool results
+/// (an event read in full) cut, since each later run carries them all again.
+fn kept(run: &[Message]) -> Vec<Message> {
+    const KEPT_RESULT_CHARS: usize = 4_000;
+    run.iter()
+        .cloned()
+        .map(|mut m| {
+            if m.role == "tool"
+                && let Some(text) = &m.content
+                && text.chars().count() > KEPT_RESULT_CHARS
+            {
+                let cut: String = text.chars().take(KEPT_RESULT_CHARS).collect();
+                m.content = Some(format!("{cut}\n… (cut; call the tool again for all of it)"));
+            }
+            m
+        })
+        .collect()
 }
 
 /// Tool calls one model message may make (questions aside); the rest are answered as not made.
@@ -745,6 +764,20 @@ mod tests {
                 "function": {"name": "comment", "arguments": "{}"}})).collect::<Vec<_>>()
         }))
         .expect("an assistant message")
+    }
+
+    #[test]
+    fn a_kept_run_cuts_long_tool_results_only() {
+        let run = vec![
+            calls(&["a", "b"]),
+            Message::tool_result("a", "get_event", &"x".repeat(10_000)),
+            Message::tool_result("b", "comment", "queued"),
+        ];
+        let kept = kept(&run);
+        assert_eq!(kept[0], run[0]);
+        let long = kept[1].content.as_deref().unwrap_or_default();
+        assert!(long.len() < 4_100 && long.ends_with("call the tool again for all of it)"));
+        assert_eq!(kept[2], run[2]);
     }
 
     #[test]

@@ -340,21 +340,23 @@ fn check_text(field: &str, text: &str) -> Result<(), ServiceError> {
     if text.trim().is_empty() {
         return Err(ServiceError::invalid(field, "the text to send is empty"));
     }
+    // Longer than any place takes: refused before anything is looked up.
     let chars = text.chars().count();
-    if chars > MAX_REPLY_CHARS {
+    if chars > MAX_ANY_REPLY_CHARS {
         return Err(ServiceError::invalid(
             field,
-            format!("the text is {chars} characters; at most {MAX_REPLY_CHARS} are sent"),
+            format!("the text is {chars} characters; at most {MAX_ANY_REPLY_CHARS} are sent"),
         ));
     }
     Ok(())
 }
 
+/// The longest text any place takes (a GitLab note).
+const MAX_ANY_REPLY_CHARS: usize = 1_000_000;
+
 /// A reply by hand is refused, not cut, when it is longer than its thread takes.
 fn check_fits(field: &str, text: &str, source: &SourceRef) -> Result<(), ServiceError> {
-    let Some((limit, what)) = plan::reply_limit(&source.kind) else {
-        return Ok(());
-    };
+    let (limit, what) = plan::reply_limit(&source.kind).unwrap_or((MAX_REPLY_CHARS, "a reply"));
     let chars = text.chars().count();
     if chars > limit {
         return Err(ServiceError::invalid(

@@ -331,12 +331,13 @@ fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> O
 fn run_thread_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     let provider: Provider = hook.provider.parse().ok()?;
     let event = crate::providers::run_event(provider, row.trigger.trim())?;
-    matches!(row.action.as_str(), "comment" | "ask").then(|| {
+    matches!(row.action.as_str(), "comment" | "ask" | "respond").then(|| {
         format!(
             "a GitHub `{event}` has a thread only when the run was for a pull request of this \
              repository: the {} goes on that pull request, and fails for a run on a branch \
-             push or a fork's pull request (GitHub names none); add the condition \
-             {{\"field\": \"{event}.pull_requests.0\", \"exists\": true}} to skip those",
+             push, for a fork's pull request (GitHub names none) and for a run in a fork for \
+             its pull request upstream; add the condition \
+             {{\"field\": \"{event}.pull_requests.0\", \"exists\": true}} to skip the first two",
             row.action
         )
     })

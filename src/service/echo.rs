@@ -23,8 +23,8 @@ pub struct Posted {
     /// The sender says the post is by this service's own app (a Slack app's own bot), whatever
     /// its text became on the way (Slack writes links and mentions as `<...>`).
     pub by_own_app: bool,
-    /// Another source key the post may answer: the channel of a top-level Slack message, where
-    /// a reply to a slash command goes.
+    /// Another source key the post may answer: the channel of a Slack message, where replies
+    /// to a slash command are planned.
     pub also_on: Option<String>,
 }
 
@@ -96,13 +96,14 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         Provider::OpenWebUi => None,
         _ => crate::engine::payload::bodies(payload).into_iter().next(),
     };
-    let top_level = payload.pointer("/event/thread_ts").is_none();
     Some(Posted {
         ids,
         text,
         any_webhook,
         by_own_app: provider == Provider::Slack && by_own_slack_app(payload),
-        also_on: (provider == Provider::Slack && top_level)
+        // Replies planned on a channel (a slash command's) go there as new messages, or into
+        // the thread a question about it started.
+        also_on: (provider == Provider::Slack)
             .then(|| at("/event/channel"))
             .flatten(),
     })
@@ -175,15 +176,30 @@ pub fn is_own(
         let Some(preview) = posted.text.as_deref() else {
             return Ok(None);
         };
-        let preview = preview.trim().trim_end_matches('…').trim_end_matches("...");
-        if preview.is_empty() {
+        let whole = preview.trim();
+        let start = whole
+            .trim_end_matches('…')
+            .trim_end_matches("...")
+            .trim_end();
+        if start.is_empty() {
             return Ok(None);
         }
+        // The beginning of a post only where the announcement was cut (an ellipsis, or as
+        // long as a cut preview is); a short one is the whole post ("Build" is not
+        // "Build 42 passed").
+        let cut = start.len() < whole.len() || start.chars().count() >= 64;
         let same: Vec<outbox::Unconfirmed> = outbox::unconfirmed_channel_texts(conn)?
             .into_iter()
-            .filter(|own| own.text.starts_with(preview))
+            .filter(|own| own.text == whole || (cut && own.text.starts_with(start)))
             .collect();
-        return Ok(sent_or_known(&same));
+        // Sent and unanswered is taken for this post only when no other post could be it.
+        let sent: Vec<_> = same.iter().filter(|own| own.sent_unanswered).collect();
+        return Ok(match sent.as_slice() {
+            [one] => Some(Own::SentUnanswered {
+                action_id: one.action_id.clone(),
+            }),
+            _ => (!same.is_empty()).then_some(Own::Known),
+        });
     }
     let by_app = posted.by_own_app.then_some(Own::Known);
     let (Some(text), Some(source_key)) = (posted.text.as_deref(), source_key) else {

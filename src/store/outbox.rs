@@ -160,7 +160,7 @@ pub fn finish(
     id: &str,
     attempt: &Attempt,
     now: i64,
-) -> Result<Option<String>, StoreError> {
+) -> Result<Option<Finished>, StoreError> {
     // Numbered across the row's whole life: `attempts` restarts when a row is retried.
     let attempts: i64 = conn
         .prepare_cached("SELECT COUNT(*) + 1 FROM outbox_attempts WHERE outbox_id = ?1")?
@@ -191,7 +191,7 @@ pub fn finish(
              last_error = CASE WHEN remote_id IS NOT NULL THEN NULL ELSE ?3 END, \
              last_status = ?4, remote_id = COALESCE(?5, remote_id), \
              next_attempt_at = COALESCE(?6, next_attempt_at), \
-             updated_at = ?7 WHERE id = ?1 AND status = 'sending' RETURNING status",
+             updated_at = ?7 WHERE id = ?1 AND status = 'sending' RETURNING status, remote_id",
         )?
         .query_row(
             params![
@@ -203,9 +203,22 @@ pub fn finish(
                 attempt.next_attempt_at,
                 now
             ],
-            |r| r.get(0),
+            |r| {
+                Ok(Finished {
+                    status: r.get(0)?,
+                    remote_id: r.get(1)?,
+                })
+            },
         )
         .optional()?)
+}
+
+/// How a send ended: the row's status, and the id of the post it made (from its answer, or
+/// from the announcement that came while it waited).
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub status: String,
+    pub remote_id: Option<String>,
 }
 
 /// Makes a dead (or retrying) row due now, optionally with a freshly planned delivery, with
@@ -309,8 +322,8 @@ pub fn posted(
     Ok(false)
 }
 
-/// What channel messages still on their way say (any webhook's `post_message`, sent or being
-/// sent with no answer recorded yet): a channel announces a post before its sender has read
+/// What Open WebUI channel messages still on their way say (any webhook's `post_message`,
+/// sent or being sent with no answer recorded yet): a channel announces a post before its sender has read
 /// the answer naming it.
 pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<Unconfirmed>, StoreError> {
     let mut stmt = conn.prepare_cached(
@@ -319,11 +332,23 @@ pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<Unconfirmed>, 
          FROM outbox WHERE status IN ('pending', 'retrying', 'sending') AND remote_id IS NULL \
          AND action = 'post_message' ORDER BY id DESC LIMIT 50",
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, bool>(2)?)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, bool>(2)?,
+        ))
+    })?;
     let mut found = Vec::new();
     for row in rows {
         let (action_id, delivery, sent_unanswered) = row?;
-        if let Some(text) = text_of(delivery) {
+        // Posts to an Open WebUI channel only: a Discord or Slack message is not announced
+        // by Open WebUI.
+        let to_open_webui = delivery
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .is_some_and(|d| d["message_kind"] == "openwebui");
+        if let Some(text) = text_of(delivery).filter(|_| to_open_webui) {
             found.push(Unconfirmed {
                 action_id,
                 text,

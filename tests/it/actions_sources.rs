@@ -947,3 +947,78 @@ async fn a_question_about_a_slash_command_waits_for_the_reply_in_the_thread_it_s
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(app.drain().await, 1);
 }
+
+#[tokio::test]
+async fn a_slash_commands_question_whose_send_timed_out_still_waits_in_its_thread() {
+    // Arrange: Slack posts the question (`1.2`) but answers too late; no retries are left.
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "channel": "C0ENG", "ts": "1.2"}))
+                .set_delay(std::time::Duration::from_secs(3)),
+        )
+        .mount(&slack)
+        .await;
+    let app = spawn_manual(|config| {
+        config.upstreams.slack_api_url = slack.uri();
+        config.upstreams.slack_bot_token = Some("xoxb-test".into());
+        config.outbound_timeout_secs = 1;
+        config.retry_schedule = Vec::new();
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
+    )
+    .await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "/deploy", "action": "ask", "agent": "brain",
+               "template": "Deploy {{text}}: which region?"}),
+    )
+    .await;
+    let form = [
+        ("team_id", "T1"),
+        ("channel_id", "C0ENG"),
+        ("user_id", "U1"),
+        ("command", "/deploy"),
+        ("text", "web"),
+        ("trigger_id", "13345.8"),
+    ];
+    app.post_slack_form("sl", &form, "slack-signing").await;
+    let event_id = app.events("webhook_id=sl").await[0]["id"]
+        .as_str()
+        .expect("event id")
+        .to_string();
+
+    // Act: the question is announced while its send waits; then a person answers in its
+    // thread.
+    let announce = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let echo = json!({"type": "event_callback", "team_id": "T1", "event_id": "EvQ1",
+            "event": {"type": "message", "channel": "C0ENG", "user": "UBOT", "bot_id": "B1",
+                      "text": "Deploy web: which region?", "ts": "1.2"}});
+        accepted(
+            app.post_slack("sl", &echo.to_string(), "slack-signing")
+                .await,
+        )
+        .await
+    };
+    let (_, echo) = tokio::join!(app.drain(), announce);
+    let reply = json!({"type": "event_callback", "team_id": "T1", "event_id": "EvR1",
+        "event": {"type": "message", "channel": "C0ENG", "user": "U1", "text": "eu-west-1",
+                  "ts": "1.3", "thread_ts": "1.2"}});
+    accepted(
+        app.post_slack("sl", &reply.to_string(), "slack-signing")
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    let task_id = task_of(&app, &event_id).await["id"].clone();
+    let task = app.task(task_id.as_str().expect("task id")).await;
+    assert_eq!(task["status"], "queued", "{task}");
+    assert_eq!(task["source"]["key"], "C0ENG:1.2", "{task}");
+}

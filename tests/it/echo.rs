@@ -220,14 +220,17 @@ async fn an_open_webui_channel_post_announced_before_its_answer_is_known_by_its_
     // Act
     let person = post(message("m-1", "deploy please", "channel")).await;
     let echo = post(message("m-2", "Seen: deploy pl…", "channel_webhook")).await;
-    // A person whose words begin the post still on its way.
+    // A person whose words begin the post still on its way, and another integration's
+    // whole (short) post that does.
     let short = post(message("m-3", "Seen", "channel")).await;
+    let other = post(message("m-4", "Seen", "channel_webhook")).await;
 
     // Assert: the persons' messages fired the command; the early announcement of its post did
     // not.
     assert_eq!(app.event(&person).await["status"], "matched");
     assert_eq!(app.event(&echo).await["status"], "own_post");
     assert_eq!(app.event(&short).await["status"], "matched");
+    assert_eq!(app.event(&other).await["status"], "matched");
 }
 
 #[tokio::test]
