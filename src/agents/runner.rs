@@ -770,7 +770,7 @@ mod tests {
     fn a_kept_run_cuts_long_tool_results_only() {
         let run = vec![
             calls(&["a", "b"]),
-            Message::tool_result("a", "get_event", &"x".repeat(10_000)),
+            Message::tool_result("a", "get_event", "x".repeat(10_000)),
             Message::tool_result("b", "comment", "queued"),
         ];
         let kept = kept(&run);
