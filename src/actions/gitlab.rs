@@ -25,6 +25,7 @@ pub(super) async fn note(
     noun: GitlabNoun,
     iid: u64,
     body: &str,
+    internal: bool,
 ) -> Result<Sent, ActionError> {
     let token = token(creds)?;
     if project
@@ -45,11 +46,21 @@ pub(super) async fn note(
     let req = http
         .post(url)
         .header("PRIVATE-TOKEN", token)
-        .json(&json!({ "body": body }));
+        .json(&note_body(body, internal));
     let reply = client::send("GitLab", req).await?;
     // Notes have no web URL in the answer; the id is what the API addresses them by.
     let remote_id = reply.json()["id"].as_u64().map(|id| id.to_string());
     Ok(reply.sent(remote_id))
+}
+
+/// The note as GitLab takes it; `internal` only when set (older GitLab refuses no unknown
+/// field, but a public note needs none).
+fn note_body(body: &str, internal: bool) -> serde_json::Value {
+    let mut note = json!({ "body": body });
+    if internal {
+        note["internal"] = json!(true);
+    }
+    note
 }
 
 #[cfg(test)]
@@ -80,6 +91,7 @@ mod tests {
             noun: GitlabNoun::MergeRequests,
             iid: 3,
             body: "LGTM".into(),
+            internal: false,
         }
     }
 
@@ -161,6 +173,7 @@ mod tests {
             noun: GitlabNoun::Issues,
             iid: 1,
             body: "x".into(),
+            internal: false,
         };
         let err = execute(&clients(), &creds(&server), &d).await.unwrap_err();
         assert!(!err.retryable);

@@ -31,6 +31,8 @@ pub(super) async fn comment(
     creds: &Credentials,
     key: &str,
     body: &str,
+    visibility: Option<&serde_json::Value>,
+    internal: bool,
 ) -> Result<Sent, ActionError> {
     let (base, email, token) = login(creds)?;
     let path = format!(
@@ -41,10 +43,27 @@ pub(super) async fn comment(
     let req = http
         .post(url)
         .basic_auth(email, Some(token))
-        .json(&json!({ "body": body }));
+        .json(&comment_body(body, visibility, internal));
     let reply = client::send("Jira", req).await?;
     let remote_id = reply.json()["id"].as_str().map(str::to_owned);
     Ok(reply.sent(remote_id))
+}
+
+/// The comment as REST v2 takes it: restricted to the same role or group as the comment it
+/// answers, and marked internal on a service desk (`sd.public.comment`) when that was.
+fn comment_body(
+    body: &str,
+    visibility: Option<&serde_json::Value>,
+    internal: bool,
+) -> serde_json::Value {
+    let mut comment = json!({ "body": body });
+    if let Some(v) = visibility {
+        comment["visibility"] = v.clone();
+    }
+    if internal {
+        comment["properties"] = json!([{"key": "sd.public.comment", "value": {"internal": true}}]);
+    }
+    comment
 }
 
 #[cfg(test)]
@@ -75,6 +94,8 @@ mod tests {
         Delivery::JiraComment {
             key: "ENG-12".into(),
             body: "Investigating.".into(),
+            visibility: None,
+            internal: false,
         }
     }
 

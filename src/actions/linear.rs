@@ -39,7 +39,7 @@ pub(super) async fn comment(
     if let Some(errors) = json["errors"].as_array().filter(|e| !e.is_empty())
         && (answer.status.is_success() || status == 400)
     {
-        let retryable = errors.iter().any(is_rate_limit);
+        let retryable = errors.iter().any(is_transient);
         return Err(ActionError {
             retryable,
             status: Some(status),
@@ -74,10 +74,13 @@ pub(super) async fn comment(
     Ok(reply.sent(remote_id))
 }
 
-/// Linear signals rate limits as a GraphQL error with code `RATELIMITED`, the one error
-/// that waiting fixes.
-fn is_rate_limit(error: &Value) -> bool {
-    error["extensions"]["code"].as_str() == Some("RATELIMITED")
+/// Linear signals rate limits as a GraphQL error with code `RATELIMITED`, and trouble on its
+/// side as `INTERNAL_SERVER_ERROR`: the errors that waiting fixes.
+fn is_transient(error: &Value) -> bool {
+    matches!(
+        error["extensions"]["code"].as_str(),
+        Some("RATELIMITED" | "INTERNAL_SERVER_ERROR")
+    )
 }
 
 fn messages(errors: &[Value]) -> String {
@@ -164,15 +167,18 @@ mod tests {
         assert!(!err.retryable);
         assert!(err.message.contains("Entity not found"), "{}", err.message);
 
-        let limited = json!({"errors": [{"message": "Rate limit exceeded",
-            "extensions": {"code": "RATELIMITED"}}]});
-        let server = answering(ResponseTemplate::new(400).set_body_json(limited)).await;
-        assert!(
-            execute(&clients(), &creds(&server), &delivery())
-                .await
-                .unwrap_err()
-                .retryable
-        );
+        for code in ["RATELIMITED", "INTERNAL_SERVER_ERROR"] {
+            let passing = json!({"errors": [{"message": "try later",
+                "extensions": {"code": code}}]});
+            let server = answering(ResponseTemplate::new(400).set_body_json(passing)).await;
+            assert!(
+                execute(&clients(), &creds(&server), &delivery())
+                    .await
+                    .unwrap_err()
+                    .retryable,
+                "{code}"
+            );
+        }
     }
 
     #[tokio::test]

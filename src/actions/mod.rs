@@ -54,10 +54,19 @@ pub enum Delivery {
         noun: GitlabNoun,
         iid: u64,
         body: String,
+        /// An internal note, seen by members only (a reply to one).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        internal: bool,
     },
     JiraComment {
         key: String,
         body: String,
+        /// Who may see it (`{"type": "role" | "group", "value"}`), as the comment answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        visibility: Option<serde_json::Value>,
+        /// A Jira Service Management internal comment, hidden from customers.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        internal: bool,
     },
     SlackMessage {
         channel: String,
@@ -278,8 +287,14 @@ pub async fn execute(
             noun,
             iid,
             body,
-        } => gitlab::note(clients, creds, project, *noun, *iid, body).await,
-        Delivery::JiraComment { key, body } => jira::comment(clients, creds, key, body).await,
+            internal,
+        } => gitlab::note(clients, creds, project, *noun, *iid, body, *internal).await,
+        Delivery::JiraComment {
+            key,
+            body,
+            visibility,
+            internal,
+        } => jira::comment(clients, creds, key, body, visibility.as_ref(), *internal).await,
         Delivery::SlackMessage {
             channel,
             thread_ts,
@@ -329,6 +344,7 @@ mod tests {
             noun: GitlabNoun::MergeRequests,
             iid: 3,
             body: "hi".into(),
+            internal: false,
         };
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["kind"], "gitlab_note");

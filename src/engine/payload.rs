@@ -86,6 +86,8 @@ pub fn labels(p: &Value) -> Vec<String> {
     [
         "issue.labels",
         "pull_request.labels",
+        // A GitLab note on a merge request carries it, labels and all.
+        "merge_request.labels",
         "labels",
         "object_attributes.labels",
         "issue.fields.labels",
@@ -232,6 +234,8 @@ pub fn senders(p: &Value) -> Vec<String> {
             "event.user",
             "user_id",
             "user_name",
+            // GitLab's push and tag push name the pusher's username here.
+            "user_username",
             "user.id",
             "user.username",
             "user.name",
@@ -440,5 +444,12 @@ mod tests {
         let jira_comment = json!({"webhookEvent": "comment_created", "comment": {
             "body": "hi", "updateAuthor": {"accountId": "5b10", "displayName": "Bob Builder"}}});
         assert_eq!(senders(&jira_comment), ["5b10", "Bob Builder"]);
+        let gitlab_push = json!({"object_kind": "push", "user_id": 4, "user_name": "Alice Doe",
+            "user_username": "alice"});
+        assert!(senders(&gitlab_push).contains(&"alice".to_string()));
+        let gitlab_mr_note = json!({"object_kind": "note",
+            "object_attributes": {"note": "ok", "noteable_type": "MergeRequest"},
+            "merge_request": {"iid": 2, "labels": [{"title": "bug"}]}});
+        assert_eq!(labels(&gitlab_mr_note), ["bug"]);
     }
 }

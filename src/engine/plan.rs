@@ -166,6 +166,8 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
     let d = &source.detail;
     let s = |key: &str| d.get(key).and_then(as_string);
     let n = |key: &str| d.get(key).and_then(as_u64);
+    // Answered as privately as the comment that asked (an internal note).
+    let private = || d.get("internal") == Some(&Value::Bool(true));
     let missing = || {
         format!(
             "source `{}` ({}) lacks what a reply needs",
@@ -188,10 +190,13 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
             },
             iid: n("iid").ok_or_else(missing)?,
             body: text,
+            internal: private(),
         }),
         "jira.issue" => Ok(Delivery::JiraComment {
             key: s("key").unwrap_or_else(|| source.key.clone()),
             body: text,
+            visibility: d.get("visibility").filter(|v| v.is_object()).cloned(),
+            internal: private(),
         }),
         "slack.thread" | "slack.channel" => Ok(Delivery::SlackMessage {
             channel: s("channel").ok_or_else(missing)?,

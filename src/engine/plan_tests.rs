@@ -74,6 +74,7 @@ fn comments_go_back_to_the_source_thread() {
                 noun: GitlabNoun::MergeRequests,
                 iid: 3,
                 body: "Hi T".into(),
+                internal: false,
             },
         ),
         (
@@ -81,6 +82,8 @@ fn comments_go_back_to_the_source_thread() {
             Delivery::JiraComment {
                 key: "TEST-1".into(),
                 body: "Hi T".into(),
+                visibility: None,
+                internal: false,
             },
         ),
         (

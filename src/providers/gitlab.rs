@@ -60,9 +60,19 @@ fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
         && let Some(iid) = str_at(p, iid_path)
     {
         let key = format!("{path}{sep}{iid}");
+        // An internal note (`internal`, `confidential` before GitLab 15.0) is answered
+        // internally: a public reply would show what only members may read.
+        let internal = [
+            "/object_attributes/internal",
+            "/object_attributes/confidential",
+        ]
+        .iter()
+        .any(|at| p.pointer(at) == Some(&Value::Bool(true)))
+            || str_at(p, "/event_type").as_deref() == Some("confidential_note");
         let d = detail([
             ("project", Some(Value::String(path))),
             ("iid", raw_at(p, iid_path)),
+            ("internal", internal.then_some(Value::Bool(true))),
         ]);
         return Some(source(kind, key, d));
     }

@@ -28,10 +28,18 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     let event_type = str_at(payload, "/webhookEvent").unwrap_or_else(|| "unknown".into());
     let delivery = header(headers, "X-Atlassian-Webhook-Identifier").map(str::to_owned);
     let src = str_at(payload, "/issue/key").map(|key| {
+        // A comment only some may see (a role's or group's; a service desk's internal note)
+        // is answered as privately as it was made.
+        let internal = payload.pointer("/comment/jsdPublic") == Some(&Value::Bool(false));
         let d = detail([
             ("key", Some(Value::String(key.clone()))),
             ("id", raw_at(payload, "/issue/id")),
             ("self", raw_at(payload, "/issue/self")),
+            (
+                "visibility",
+                raw_at(payload, "/comment/visibility").filter(Value::is_object),
+            ),
+            ("internal", internal.then_some(Value::Bool(true))),
         ]);
         source("jira.issue", key, d)
     });

@@ -313,11 +313,17 @@ fn reply_in(
         Provider::Linear => event_type == "Comment.create",
         _ => false,
     };
+    let text_at = |p: &str| payload.pointer(p).and_then(Value::as_str);
     let from_bot = ["/sender/type", "/comment/user/type"]
         .iter()
-        .any(|p| payload.pointer(p).and_then(Value::as_str) == Some("Bot"))
+        .any(|p| text_at(p) == Some("Bot"))
         || payload.pointer("/event/bot_id").is_some()
-        || payload.pointer("/event/subtype").and_then(Value::as_str) == Some("bot_message");
+        || text_at("/event/subtype") == Some("bot_message")
+        // Jira: an app's account (Automation for Jira, an integration's user).
+        || text_at("/comment/author/accountType") == Some("app")
+        // Linear: an integration's comment (a linked pull request's note).
+        || matches!(text_at("/actor/type"), Some("integration" | "bot" | "application"))
+        || payload.pointer("/data/botActor").is_some_and(Value::is_object);
     if !is_reply || from_bot {
         return None;
     }

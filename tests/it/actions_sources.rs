@@ -1022,3 +1022,114 @@ async fn a_slash_commands_question_whose_send_timed_out_still_waits_in_its_threa
     assert_eq!(task["status"], "queued", "{task}");
     assert_eq!(task["source"]["key"], "C0ENG:1.2", "{task}");
 }
+
+#[tokio::test]
+async fn a_reply_to_an_internal_gitlab_note_or_a_restricted_jira_comment_stays_as_private() {
+    // Arrange: GitLab and Jira take only the private form of the reply.
+    let gitlab = MockServer::start().await;
+    expect_post(
+        &gitlab,
+        "/api/v4/projects/group%2Fapp/issues/5/notes",
+        json!({"body": "Re: token leak", "internal": true}),
+        ResponseTemplate::new(201).set_body_json(json!({"id": 44})),
+        1,
+    )
+    .await;
+    let gl = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "note.create", "action": "comment",
+               "template": "Re: {{object_attributes.note}}"}),
+    )
+    .await;
+    let jira = MockServer::start().await;
+    let admins = json!({"type": "role", "value": "Administrators"});
+    expect_post(
+        &jira,
+        "/rest/api/2/issue/ENG-12/comment",
+        json!({"body": "Re: firefox too", "visibility": admins,
+               "properties": [{"key": "sd.public.comment", "value": {"internal": true}}]}),
+        ResponseTemplate::new(201).set_body_json(json!({"id": "10050"})),
+        1,
+    )
+    .await;
+    let jr = jira_app_with(
+        &jira,
+        json!({"trigger": "comment_created", "action": "comment",
+               "template": "Re: {{comment.body}}"}),
+    )
+    .await;
+
+    // Act
+    let note = json!({"object_kind": "note", "event_type": "confidential_note",
+        "project": {"path_with_namespace": "group/app"},
+        "user": {"id": 3, "username": "jsmith"},
+        "object_attributes": {"id": 43, "note": "token leak", "action": "create",
+                              "noteable_type": "Issue", "internal": true},
+        "issue": {"iid": 5}});
+    let gl_event = accepted(gl.post_gitlab("gl", &note, "gl-tok").await).await;
+    let comment = json!({"webhookEvent": "comment_created",
+        "issue": {"id": "10001", "key": "ENG-12"},
+        "comment": {"id": "10049", "body": "firefox too", "jsdPublic": false,
+                    "visibility": admins, "author": {"accountId": "a1"}}})
+    .to_string();
+    let jr_event = accepted(jr.post_jira("jr", &comment, "jira-secret").await).await;
+    let sent = (gl.drain().await, jr.drain().await);
+
+    // Assert
+    assert_eq!(sent, (1, 1));
+    assert_eq!(gl.actions_of(&gl_event).await[0]["status"], "delivered");
+    assert_eq!(jr.actions_of(&jr_event).await[0]["status"], "delivered");
+}
+
+#[tokio::test]
+async fn an_apps_comment_does_not_answer_a_waiting_question_and_a_persons_does() {
+    // Arrange: a question on ENG-12, posted.
+    let jira = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue/ENG-12/comment"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "10060"})))
+        .mount(&jira)
+        .await;
+    let app = jira_app_with(
+        &jira,
+        json!({"trigger": "jira:issue_created", "action": "ask", "agent": "brain",
+               "template": "Which browser?"}),
+    )
+    .await;
+    let created = json!({"webhookEvent": "jira:issue_created",
+        "issue": {"id": "10001", "key": "ENG-12", "fields": {"summary": "Login broken"}}})
+    .to_string();
+    let event_id = accepted(app.post_jira("jr", &created, "jira-secret").await).await;
+    app.drain().await;
+    let comment = |id: &str, account_type: &str, body: &str| {
+        json!({"webhookEvent": "comment_created", "issue": {"id": "10001", "key": "ENG-12"},
+               "comment": {"id": id, "body": body,
+                           "author": {"accountId": format!("acc-{id}"), "accountType": account_type}}})
+        .to_string()
+    };
+
+    // Act: Automation for Jira comments; then a person.
+    accepted(
+        app.post_jira(
+            "jr",
+            &comment("10061", "app", "Linked to PR #7"),
+            "jira-secret",
+        )
+        .await,
+    )
+    .await;
+    let after_app = task_of(&app, &event_id).await["status"].clone();
+    accepted(
+        app.post_jira(
+            "jr",
+            &comment("10062", "atlassian", "Firefox"),
+            "jira-secret",
+        )
+        .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(after_app, "waiting_reply");
+    assert_eq!(task_of(&app, &event_id).await["status"], "queued");
+}
