@@ -161,6 +161,32 @@ const GITLAB_EVENTS: &[&str] = &[
     "vulnerability",
     "wiki_page",
     "work_item",
+    // System, group and member hooks, named by `event_name`.
+    "group_create",
+    "group_destroy",
+    "group_rename",
+    "key_create",
+    "key_destroy",
+    "project_create",
+    "project_destroy",
+    "project_rename",
+    "project_transfer",
+    "project_update",
+    "repository_update",
+    "subgroup_create",
+    "subgroup_destroy",
+    "user_access_request_revoked_for_group",
+    "user_access_request_to_group",
+    "user_add_to_group",
+    "user_add_to_team",
+    "user_create",
+    "user_destroy",
+    "user_failed_login",
+    "user_remove_from_group",
+    "user_remove_from_team",
+    "user_rename",
+    "user_update_for_group",
+    "user_update_for_team",
 ];
 
 const GITLAB_ACTIONS: &[(&str, &[&str])] = &[
@@ -182,6 +208,7 @@ const GITLAB_ACTIONS: &[(&str, &[&str])] = &[
     ),
     ("milestone", &["create", "close", "reopen", "delete"]),
     ("wiki_page", &["create", "update", "delete"]),
+    ("release", &["create", "update", "delete"]),
 ];
 
 /// Why `trigger` can never match an event `provider` sends, with the likely fix; `None` when

@@ -33,14 +33,25 @@ pub(super) fn verify(
 /// event has one. `Idempotency-Key` stays the same across retries; `X-Gitlab-Webhook-UUID`
 /// does not, so it is never the delivery id.
 pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
-    let kind = str_at(payload, "/object_kind");
-    let action = str_at(payload, "/object_attributes/action");
+    // System, group and member hooks name their event (`user_create`, `project_create`,
+    // `user_add_to_group`) and have no `object_kind`.
+    let kind = str_at(payload, "/object_kind").or_else(|| str_at(payload, "/event_name"));
+    // A release names its action at the top (`create`, `update`, `delete`).
+    let action = str_at(payload, "/object_attributes/action").or_else(|| {
+        (kind.as_deref() == Some("release"))
+            .then(|| str_at(payload, "/action"))
+            .flatten()
+    });
     let delivery = header(headers, "Idempotency-Key")
         .or_else(|| header(headers, "webhook-id"))
         .map(str::to_owned);
     let src = source_of(kind.as_deref().unwrap_or_default(), payload);
     described(dotted(kind, action), delivery, src)
 }
+
+/// The events about an issue or merge request, which a note can answer, and pipelines, which
+/// are about one when they ran for a merge request.
+pub(super) const THREAD_EVENTS: [&str; 4] = ["issue", "merge_request", "note", "pipeline"];
 
 /// Issues are `path#iid` and merge requests `path!iid`, as GitLab writes references; notes
 /// belong to the issue or merge request they are on. Anything else with a project (push,
@@ -52,6 +63,14 @@ fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
         "merge_request" => Some(("gitlab.merge_request", '!', "/object_attributes/iid")),
         "note" if p.pointer("/issue/iid").is_some() => Some(("gitlab.issue", '#', "/issue/iid")),
         "note" if p.pointer("/merge_request/iid").is_some() => {
+            Some(("gitlab.merge_request", '!', "/merge_request/iid"))
+        }
+        // A merge request's pipeline is about it, when it ran in the project the merge
+        // request is into.
+        "pipeline"
+            if p.pointer("/merge_request/iid").is_some()
+                && p.pointer("/merge_request/target_project_id") == p.pointer("/project/id") =>
+        {
             Some(("gitlab.merge_request", '!', "/merge_request/iid"))
         }
         _ => None,
@@ -228,6 +247,36 @@ mod tests {
                 Some(("gitlab.project", "grp/app")),
             ),
             (json!({"object_kind": "push"}), "push", None),
+            // A merge request's pipeline is about it; a branch's, or one in a fork, is not.
+            (
+                json!({"object_kind": "pipeline", "project": {"id": 7, "path_with_namespace": "grp/app"},
+                       "object_attributes": {"status": "failed"},
+                       "merge_request": {"iid": 9, "target_project_id": 7}}),
+                "pipeline",
+                Some(("gitlab.merge_request", "grp/app!9")),
+            ),
+            (
+                json!({"object_kind": "pipeline", "project": {"id": 8, "path_with_namespace": "me/app"},
+                       "merge_request": {"iid": 9, "target_project_id": 7}}),
+                "pipeline",
+                Some(("gitlab.project", "me/app")),
+            ),
+            (
+                json!({"object_kind": "pipeline", "project": project, "merge_request": null}),
+                "pipeline",
+                Some(("gitlab.project", "grp/app")),
+            ),
+            // System and group hooks name their event; a release its action, at the top.
+            (
+                json!({"event_name": "user_create", "user_id": 4}),
+                "user_create",
+                None,
+            ),
+            (
+                json!({"object_kind": "release", "action": "create", "project": project}),
+                "release.create",
+                Some(("gitlab.project", "grp/app")),
+            ),
         ];
         for (payload, want_type, want_src) in cases {
             let d = describe(&headers(&[("Idempotency-Key", "k-1")]), &payload);

@@ -381,6 +381,10 @@ pub fn replies_possible(provider: Provider, trigger: &str) -> bool {
                 || github::THREAD_EVENTS.contains(&event)
                 || github::RUN_EVENTS.contains(&event)
         }
+        Provider::GitLab => {
+            let event = trigger.split('.').next().unwrap_or_default();
+            event.contains('*') || gitlab::THREAD_EVENTS.contains(&event)
+        }
         _ => true,
     }
 }
@@ -389,9 +393,11 @@ pub fn replies_possible(provider: Provider, trigger: &str) -> bool {
 /// event has a thread to reply on only when the run was for a pull request of the repository.
 pub fn run_event(provider: Provider, trigger: &str) -> Option<&'static str> {
     let event = trigger.split('.').next()?;
-    (provider == Provider::GitHub)
-        .then(|| github::RUN_EVENTS.into_iter().find(|e| *e == event))
-        .flatten()
+    match provider {
+        Provider::GitHub => github::RUN_EVENTS.into_iter().find(|e| *e == event),
+        Provider::GitLab => (event == "pipeline").then_some("pipeline"),
+        _ => None,
+    }
 }
 
 /// Where on the source an event happened. `key` is stable per thread, so a reply to the same
@@ -475,6 +481,10 @@ mod tests {
             (Provider::GitHub, "push", false),
             (Provider::GitHub, "workflow_run.completed", true),
             (Provider::GitHub, "check_run", true),
+            (Provider::GitLab, "note", true),
+            (Provider::GitLab, "pipeline", true),
+            (Provider::GitLab, "push", false),
+            (Provider::GitLab, "tag_push", false),
             (Provider::GitHub, "release.published", false),
             (Provider::GitHub, "discussion.*", false),
             (Provider::Slack, "message", true),

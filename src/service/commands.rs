@@ -290,9 +290,10 @@ fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> O
     if crate::providers::replies_possible(provider, &row.trigger) {
         return None;
     }
-    // What has no thread: all of a provider's events, or these GitHub ones.
+    // What has no thread: all of a provider's events, or these GitHub or GitLab ones.
     let provider = match provider {
         Provider::GitHub => format!("GitHub `{}`", row.trigger.trim()),
+        Provider::GitLab => format!("GitLab `{}`", row.trigger.trim()),
         other => format!("`{}`", other.as_str()),
     };
     // A custom sender reads its answer in the HTTP response: `respond` has somewhere to go.
@@ -331,15 +332,24 @@ fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> O
 fn run_thread_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     let provider: Provider = hook.provider.parse().ok()?;
     let event = crate::providers::run_event(provider, row.trigger.trim())?;
-    matches!(row.action.as_str(), "comment" | "ask" | "respond").then(|| {
-        format!(
+    let action = &row.action;
+    if !matches!(action.as_str(), "comment" | "ask" | "respond") {
+        return None;
+    }
+    Some(match provider {
+        Provider::GitLab => format!(
+            "a GitLab `pipeline` has a thread only when it ran for a merge request into this \
+             project: the {action} goes on that merge request as a note, and fails for a \
+             branch's or tag's pipeline; add the condition \
+             {{\"field\": \"merge_request.iid\", \"exists\": true}} to skip those"
+        ),
+        _ => format!(
             "a GitHub `{event}` has a thread only when the run was for a pull request of this \
-             repository: the {} goes on that pull request, and fails for a run on a branch \
-             push, for a fork's pull request (GitHub names none) and for a run in a fork for \
-             its pull request upstream; add the condition \
-             {{\"field\": \"{event}.pull_requests.0\", \"exists\": true}} to skip the first two",
-            row.action
-        )
+             repository: the {action} goes on that pull request, and fails for a run on a \
+             branch push, for a fork's pull request (GitHub names none) and for a run in a fork \
+             for its pull request upstream; add the condition \
+             {{\"field\": \"{event}.pull_requests.0\", \"exists\": true}} to skip the first two"
+        ),
     })
 }
 

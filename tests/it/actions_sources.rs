@@ -1133,3 +1133,55 @@ async fn an_apps_comment_does_not_answer_a_waiting_question_and_a_persons_does()
     assert_eq!(after_app, "waiting_reply");
     assert_eq!(task_of(&app, &event_id).await["status"], "queued");
 }
+
+#[tokio::test]
+async fn a_failed_merge_request_pipeline_is_answered_on_its_merge_request() {
+    // Arrange
+    let gitlab = MockServer::start().await;
+    expect_post(
+        &gitlab,
+        "/api/v4/projects/group%2Fapp/merge_requests/9/notes",
+        json!({"body": "Pipeline 31 failed"}),
+        ResponseTemplate::new(201).set_body_json(json!({"id": 45})),
+        1,
+    )
+    .await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "pipeline", "action": "comment",
+               "template": "Pipeline {{object_attributes.id}} failed",
+               "conditions": {"all": [
+                   {"field": "object_attributes.status", "equals": "failed"},
+                   {"field": "merge_request.iid", "exists": true}]}}),
+    )
+    .await;
+    let pipeline = |mr: Value| {
+        json!({"object_kind": "pipeline",
+               "project": {"id": 7, "path_with_namespace": "group/app"},
+               "user": {"id": 3, "username": "jsmith"},
+               "object_attributes": {"id": 31, "status": "failed", "ref": "fix"},
+               "merge_request": mr})
+    };
+
+    // Act: a merge request's pipeline, then a branch's.
+    let for_mr = accepted(
+        app.post_gitlab(
+            "gl",
+            &pipeline(json!({"iid": 9, "target_project_id": 7})),
+            "gl-tok",
+        )
+        .await,
+    )
+    .await;
+    let for_branch = accepted(
+        app.post_gitlab("gl", &pipeline(Value::Null), "gl-tok")
+            .await,
+    )
+    .await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 1);
+    assert_eq!(app.actions_of(&for_mr).await[0]["status"], "delivered");
+    assert_eq!(app.event(&for_branch).await["status"], "accepted");
+}

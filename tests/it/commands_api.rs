@@ -149,7 +149,12 @@ async fn a_trigger_the_provider_never_sends_is_saved_with_a_warning_naming_the_f
 async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warnings() {
     // Arrange
     let app = spawn_app().await;
-    for (id, provider) in [("sn", "sentry"), ("sl", "slack"), ("gh", "github")] {
+    for (id, provider) in [
+        ("sn", "sentry"),
+        ("sl", "slack"),
+        ("gh", "github"),
+        ("gl", "gitlab"),
+    ] {
         app.create_webhook(json!({"id": id, "name": id, "provider": provider}))
             .await;
     }
@@ -199,6 +204,11 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
         json!({"trigger": "push", "action": "comment", "template": "Pushed"}),
     )
     .await;
+    let ask_on_push = add(
+        "gl",
+        json!({"trigger": "push", "action": "ask", "agent": "brain", "template": "Why?"}),
+    )
+    .await;
     let comment_on_issue = add(
         "gh",
         json!({"trigger": "issues.opened", "action": "comment", "template": "Thanks"}),
@@ -245,6 +255,11 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
         warned(&comment_on_push, "GitHub `push` events have no thread"),
         "{:?}",
         comment_on_push
+    );
+    assert!(
+        warned(&ask_on_push, "GitLab `push` events have no thread"),
+        "{:?}",
+        ask_on_push
     );
     assert!(
         comment_on_issue.1.get("warnings").is_none(),
