@@ -328,9 +328,18 @@ fn reply_in(
         return None;
     }
     let text = engine::payload::bodies(payload).into_iter().next()?;
+    // Slack delivers a message that mentions the app twice (`message` and `app_mention`),
+    // each with its own event id: the message names both.
+    let slack_message = (provider == Provider::Slack)
+        .then(|| {
+            let at = |p: &str| payload.pointer(p).and_then(Value::as_str);
+            Some(format!("{}:{}", at("/event/channel")?, at("/event/ts")?))
+        })
+        .flatten();
     Some(Reply {
         source_key: source_key.to_string(),
         text,
+        slack_message,
     })
 }
 

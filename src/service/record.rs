@@ -22,6 +22,8 @@ pub const OWN_POST: &str = "own_post";
 pub struct Reply {
     pub source_key: String,
     pub text: String,
+    /// The Slack message (`channel:ts`) the reply is, which two deliveries can carry.
+    pub slack_message: Option<String>,
 }
 
 /// What the write did.
@@ -88,8 +90,14 @@ pub fn record(
     // (The service's own comment coming back was told apart above: it is no answer.)
     if let Some(reply) = reply {
         for task in tasks::waiting_on(conn, &event.webhook_id, &reply.source_key)? {
-            // A task this very event asked with waits for the *next* message, not this one.
+            // A task this very event asked with waits for the *next* message, not this one
+            // (nor this one's twin: the `app_mention` of the `message` that asked).
             if task.event_id.as_deref() == Some(event_id.as_str()) {
+                continue;
+            }
+            if let (Some(message), Some(asked_by)) = (&reply.slack_message, &task.event_id)
+                && events::slack_message_of(conn, asked_by)?.as_deref() == Some(message.as_str())
+            {
                 continue;
             }
             if tasks::attach_reply(conn, &task.id, event_id, &reply.text, now)? {

@@ -37,6 +37,20 @@ pub enum Inserted {
     Duplicate(String),
 }
 
+/// The Slack message (`channel:ts`) an event carries, if it is a Slack event callback.
+pub fn slack_message_of(conn: &Connection, event_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT CASE WHEN json_valid(CAST(body AS TEXT)) THEN \
+                json_extract(CAST(body AS TEXT), '$.event.channel') || ':' || \
+                json_extract(CAST(body AS TEXT), '$.event.ts') END \
+             FROM events WHERE id = ?1 AND provider = 'slack'",
+        )?
+        .query_row([event_id], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
 /// Stores the event, unless it repeats a verified delivery id of the same webhook. An event
 /// from before the webhook was created came to an earlier, deleted webhook of the same id: it
 /// gives up its delivery id to the new one (the headers keep it), which starts afresh.

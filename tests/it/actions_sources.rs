@@ -1185,3 +1185,73 @@ async fn a_failed_merge_request_pipeline_is_answered_on_its_merge_request() {
     assert_eq!(app.actions_of(&for_mr).await[0]["status"], "delivered");
     assert_eq!(app.event(&for_branch).await["status"], "accepted");
 }
+
+#[tokio::test]
+async fn the_app_mention_twin_of_the_message_that_asked_does_not_answer_it() {
+    // Arrange: a question about each new message, asked in its thread.
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "channel": "C0ENG", "ts": "1.5"})),
+        )
+        .mount(&slack)
+        .await;
+    let app = spawn_manual(|config| {
+        config.upstreams.slack_api_url = slack.uri();
+        config.upstreams.slack_bot_token = Some("xoxb-test".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
+    )
+    .await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "message", "action": "ask", "agent": "brain",
+               "template": "Which service?"}),
+    )
+    .await;
+    let event = |kind: &str, id: &str, ts: &str, text: &str| {
+        json!({"type": "event_callback", "team_id": "T1", "event_id": id,
+               "event": {"type": kind, "channel": "C0ENG", "channel_type": "channel",
+                         "user": "U1", "text": text, "ts": ts, "thread_ts": "1.1"}})
+        .to_string()
+    };
+    let asked = accepted(
+        app.post_slack(
+            "sl",
+            &event("message", "EvM1", "1.2", "<@UBOT> deploy"),
+            "slack-signing",
+        )
+        .await,
+    )
+    .await;
+    app.drain().await;
+
+    // Act: the same message as an app_mention; then the person's answer.
+    accepted(
+        app.post_slack(
+            "sl",
+            &event("app_mention", "EvA1", "1.2", "<@UBOT> deploy"),
+            "slack-signing",
+        )
+        .await,
+    )
+    .await;
+    let after_twin = task_of(&app, &asked).await["status"].clone();
+    accepted(
+        app.post_slack(
+            "sl",
+            &event("app_mention", "EvA2", "1.6", "<@UBOT> web"),
+            "slack-signing",
+        )
+        .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(after_twin, "waiting_reply");
+    assert_eq!(task_of(&app, &asked).await["status"], "queued");
+}
