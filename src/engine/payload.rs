@@ -37,7 +37,7 @@ fn texts_at(root: &Value, paths: &[&str]) -> Vec<String> {
 /// The words of an Atlassian Document Format value (`{"type": "doc", "content": [...]}`),
 /// which Jira sends for comment and description bodies in place of text: its text nodes, a
 /// line per block.
-fn document_text(v: &Value) -> Option<String> {
+pub(crate) fn document_text(v: &Value) -> Option<String> {
     if v.get("type").and_then(Value::as_str) != Some("doc") {
         return None;
     }

@@ -30,11 +30,27 @@ fn environment() -> Environment<'static> {
     env.set_formatter(|out, state, value| {
         if value.is_none() {
             Ok(())
+        } else if let Some(text) = document_text(value) {
+            // A Jira body in Atlassian Document Format prints as its words, not as JSON.
+            out.write_str(&text).map_err(minijinja::Error::from)
         } else {
             minijinja::escape_formatter(out, state, value)
         }
     });
     env
+}
+
+/// The text of an Atlassian Document Format value (`{"type": "doc", ...}`).
+fn document_text(value: &minijinja::Value) -> Option<String> {
+    let is_doc = value
+        .get_attr("type")
+        .ok()
+        .is_some_and(|t| t.as_str() == Some("doc"));
+    if !is_doc {
+        return None;
+    }
+    let json = serde_json::to_value(value).ok()?;
+    super::payload::document_text(&json)
 }
 
 /// The context a template renders with: the payload's top-level fields (so `{{issue.title}}`
@@ -215,7 +231,9 @@ mod tests {
     fn nulls_print_as_nothing_and_fields_can_be_written_as_json() {
         let ctx = json_context(&json!({"issue": {
             "title": "Crash when name has \"quotes\"", "body": null,
-            "labels": [{"name": "bug"}], "url": "https://x.example/a b"}}));
+            "labels": [{"name": "bug"}], "url": "https://x.example/a b",
+            "doc": {"type": "doc", "version": 1, "content": [{"type": "paragraph",
+                "content": [{"type": "text", "text": "firefox too"}]}]}}}));
         let cases = [
             ("[{{ issue.body }}]", "[]"),
             ("{{ issue.body or 'no description' }}", "no description"),
@@ -226,6 +244,8 @@ mod tests {
             ("{{ issue.labels | tojson }}", r#"[{"name": "bug"}]"#),
             ("{{ issue.body | tojson }}", "null"),
             ("{{ issue.url | urlencode }}", "https%3A//x.example/a%20b"),
+            // A Jira body in Atlassian Document Format prints as its words.
+            ("{{ issue.doc }}", "firefox too"),
         ];
         for (source, expected) in cases {
             assert_eq!(render(source, &ctx).as_deref(), Ok(expected), "{source}");
