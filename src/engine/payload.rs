@@ -101,7 +101,7 @@ pub fn labels(p: &Value) -> Vec<String> {
 
 /// The label(s) this event added: GitHub `label` on `*.labeled` (not on `*.unlabeled`, which
 /// names the label taken off), GitLab `changes.labels`, Jira changelog items for the `labels`
-/// field.
+/// field, Linear's labels less its `updatedFrom.labelIds`.
 pub fn labels_added(p: &Value) -> Vec<String> {
     // GitHub's `label` events (`label.created`, `.deleted`) are about the repository's list
     // of labels, not about an item getting one.
@@ -134,6 +134,18 @@ pub fn labels_added(p: &Value) -> Vec<String> {
                     .map(str::to_string),
             );
         }
+    }
+    // Linear: the issue's labels now, less the ones it had (`updatedFrom.labelIds`, sent
+    // only when they changed).
+    if let (Some(Value::Array(had)), Some(Value::Array(now))) =
+        (lookup(p, "updatedFrom.labelIds"), lookup(p, "data.labels"))
+    {
+        added.extend(
+            now.iter()
+                .filter(|l| l.get("id").is_some_and(|id| !had.contains(id)))
+                .filter_map(|l| l.get("name").and_then(Value::as_str))
+                .map(str::to_string),
+        );
     }
     added
 }
@@ -444,6 +456,11 @@ mod tests {
         let jira_comment = json!({"webhookEvent": "comment_created", "comment": {
             "body": "hi", "updateAuthor": {"accountId": "5b10", "displayName": "Bob Builder"}}});
         assert_eq!(senders(&jira_comment), ["5b10", "Bob Builder"]);
+        let linear = json!({"type": "Issue", "action": "update",
+            "data": {"labelIds": ["l1", "l2"],
+                     "labels": [{"id": "l1", "name": "bug"}, {"id": "l2", "name": "urgent"}]},
+            "updatedFrom": {"labelIds": ["l1"]}});
+        assert_eq!(labels_added(&linear), ["urgent"]);
         let gitlab_push = json!({"object_kind": "push", "user_id": 4, "user_name": "Alice Doe",
             "user_username": "alice"});
         assert!(senders(&gitlab_push).contains(&"alice".to_string()));
