@@ -12,7 +12,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::helpers::{
     TestApp, accepted, answer_once, delivery_id, expect_post, issue_comment, issue_opened,
     read_json, slack_thread_message, spawn_manual, task_conversation, use_github, use_jira,
-    verify_standard_request,
+    use_slack, verify_standard_request,
 };
 
 const GH_SECRET: &str = "gh-secret-for-sources";
@@ -416,15 +416,8 @@ async fn a_slack_thread_message_in_the_channel_gets_a_threaded_reply_with_the_bo
         .expect(1)
         .mount(&slack)
         .await;
-    let app = spawn_manual(|config| {
-        config.upstreams.slack_api_url = slack.uri();
-        config.upstreams.slack_bot_token = Some("xoxb-test".into());
-    })
-    .await;
-    app.create_webhook(
-        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
-    )
-    .await;
+    let app = spawn_manual(use_slack(&slack)).await;
+    app.slack_webhook("sl").await;
     app.add_command_ok(
         "sl",
         json!({"trigger": "message", "action": "respond", "template": "On it: {{event.text}}",
@@ -858,31 +851,13 @@ async fn a_question_asked_over_rest_waits_for_a_reply_on_the_same_issue() {
     echo_then_reply_on_issue_9(&app, &event_id, question).await;
 }
 
-#[tokio::test]
-async fn a_question_about_a_slash_command_waits_for_the_reply_in_the_thread_it_starts() {
-    // Arrange: `/deploy` asks which region; Slack names the question `1.2` in C0ENG.
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .and(body_json(
-            json!({"channel": "C0ENG", "text": "Deploy web: which region?"}),
-        ))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"ok": true, "channel": "C0ENG", "ts": "1.2"})),
-        )
-        .expect(1)
-        .mount(&slack)
-        .await;
-    let app = spawn_manual(|config| {
-        config.upstreams.slack_api_url = slack.uri();
-        config.upstreams.slack_bot_token = Some("xoxb-test".into());
-    })
-    .await;
-    app.create_webhook(
-        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
-    )
-    .await;
+/// A Slack webhook `sl` whose `/deploy` asks which region, on an app configured by
+/// `configure`, after someone typed `/deploy web` in C0ENG; the app and that event's id.
+async fn slash_command_asking(
+    configure: impl FnOnce(&mut webhook_mcp::config::Config),
+) -> (TestApp, String) {
+    let app = spawn_manual(configure).await;
+    app.slack_webhook("sl").await;
     app.add_command_ok(
         "sl",
         json!({"trigger": "/deploy", "action": "ask", "agent": "brain",
@@ -902,6 +877,26 @@ async fn a_question_about_a_slash_command_waits_for_the_reply_in_the_thread_it_s
         .as_str()
         .expect("event id")
         .to_string();
+    (app, event_id)
+}
+
+#[tokio::test]
+async fn a_question_about_a_slash_command_waits_for_the_reply_in_the_thread_it_starts() {
+    // Arrange: `/deploy` asks which region; Slack names the question `1.2` in C0ENG.
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .and(body_json(
+            json!({"channel": "C0ENG", "text": "Deploy web: which region?"}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "channel": "C0ENG", "ts": "1.2"})),
+        )
+        .expect(1)
+        .mount(&slack)
+        .await;
+    let (app, event_id) = slash_command_asking(use_slack(&slack)).await;
     assert_eq!(app.drain().await, 1);
 
     // Act: a person answers in the question's thread, mentioning the app (which is all an
@@ -961,36 +956,12 @@ async fn a_slash_commands_question_whose_send_timed_out_still_waits_in_its_threa
         )
         .mount(&slack)
         .await;
-    let app = spawn_manual(|config| {
-        config.upstreams.slack_api_url = slack.uri();
-        config.upstreams.slack_bot_token = Some("xoxb-test".into());
+    let (app, event_id) = slash_command_asking(|config| {
+        use_slack(&slack)(config);
         config.outbound_timeout_secs = 1;
         config.retry_schedule = Vec::new();
     })
     .await;
-    app.create_webhook(
-        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
-    )
-    .await;
-    app.add_command_ok(
-        "sl",
-        json!({"trigger": "/deploy", "action": "ask", "agent": "brain",
-               "template": "Deploy {{text}}: which region?"}),
-    )
-    .await;
-    let form = [
-        ("team_id", "T1"),
-        ("channel_id", "C0ENG"),
-        ("user_id", "U1"),
-        ("command", "/deploy"),
-        ("text", "web"),
-        ("trigger_id", "13345.8"),
-    ];
-    app.post_slack_form("sl", &form, "slack-signing").await;
-    let event_id = app.events("webhook_id=sl").await[0]["id"]
-        .as_str()
-        .expect("event id")
-        .to_string();
 
     // Act: the question is announced while its send waits; then a person answers in its
     // thread.
@@ -1198,15 +1169,8 @@ async fn the_app_mention_twin_of_the_message_that_asked_does_not_answer_it() {
         )
         .mount(&slack)
         .await;
-    let app = spawn_manual(|config| {
-        config.upstreams.slack_api_url = slack.uri();
-        config.upstreams.slack_bot_token = Some("xoxb-test".into());
-    })
-    .await;
-    app.create_webhook(
-        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
-    )
-    .await;
+    let app = spawn_manual(use_slack(&slack)).await;
+    app.slack_webhook("sl").await;
     app.add_command_ok(
         "sl",
         json!({"trigger": "message", "action": "ask", "agent": "brain",

@@ -7,7 +7,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
-    TestApp, accepted, delivery_id, issue_comment, spawn_manual, use_github, use_jira,
+    TestApp, accepted, delivery_id, issue_comment, spawn_manual, use_github, use_jira, use_slack,
 };
 
 const SECRET: &str = "gh-secret-for-echoes";
@@ -562,15 +562,8 @@ async fn slack_quoting_app(slack: &MockServer) -> TestApp {
         )
         .mount(slack)
         .await;
-    let app = spawn_manual(|c| {
-        c.upstreams.slack_api_url = slack.uri();
-        c.upstreams.slack_bot_token = Some("xoxb-test".into());
-    })
-    .await;
-    app.create_webhook(
-        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
-    )
-    .await;
+    let app = spawn_manual(use_slack(slack)).await;
+    app.slack_webhook("sl").await;
     app.add_command_ok(
         "sl",
         json!({"trigger": "message", "action": "comment", "template": "Echo: {{event.text}}"}),

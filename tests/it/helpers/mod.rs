@@ -127,6 +127,14 @@ impl TestApp {
         .await
     }
 
+    /// Creates a Slack webhook whose signing secret is `slack-signing`.
+    pub async fn slack_webhook(&self, id: &str) -> Value {
+        self.create_webhook(json!({
+            "id": id, "name": format!("Slack {id}"), "provider": "slack", "secret": "slack-signing",
+        }))
+        .await
+    }
+
     /// GETs an API path and returns status and JSON body.
     pub async fn get_json(&self, path: &str) -> (StatusCode, Value) {
         send_json(self.api(Method::GET, path)).await

@@ -176,6 +176,14 @@ pub fn use_github(github: &MockServer) -> impl FnOnce(&mut Config) + '_ {
     }
 }
 
+/// Points Slack replies at `slack`, with the bot token `xoxb-test`.
+pub fn use_slack(slack: &MockServer) -> impl FnOnce(&mut Config) + '_ {
+    move |config| {
+        config.upstreams.slack_api_url = slack.uri();
+        config.upstreams.slack_bot_token = Some("xoxb-test".into());
+    }
+}
+
 /// Points Jira replies at `jira`, with Basic auth `bot@example.com:atl-token`.
 pub fn use_jira(jira: &MockServer) -> impl FnOnce(&mut Config) + '_ {
     move |config| {
