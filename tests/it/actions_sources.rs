@@ -359,26 +359,34 @@ async fn a_comment_by_hand_longer_than_jira_takes_is_refused_naming_jiras_limit(
     assert_eq!(fits, StatusCode::ACCEPTED);
 }
 
+/// A Jira webhook that asks "Which browser?" about each new issue, after `issue` was created
+/// and the question posted on it; the app and the creation's event id.
+async fn jira_question_on(jira: &MockServer, issue: &Value) -> (TestApp, String) {
+    let key = issue["key"].as_str().expect("issue key");
+    Mock::given(method("POST"))
+        .and(path(format!("/rest/api/2/issue/{key}/comment")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "10050"})))
+        .mount(jira)
+        .await;
+    let app = jira_app_with(
+        jira,
+        json!({"trigger": "jira:issue_created", "action": "ask", "agent": "brain",
+               "template": "Which browser?"}),
+    )
+    .await;
+    let created = json!({"webhookEvent": "jira:issue_created", "issue": issue}).to_string();
+    let event_id = accepted(app.post_jira("jr", &created, "jira-secret").await).await;
+    app.drain().await;
+    (app, event_id)
+}
+
 #[tokio::test]
 async fn a_jira_comment_heard_as_an_issue_update_answers_a_question_on_its_issue() {
     // Arrange: the question goes out as a comment; the webhook hears issue events only, so a
     // comment comes as `jira:issue_updated` (`issue_commented`), its body in document format.
     let jira = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/rest/api/2/issue/OPS-19/comment"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "10050"})))
-        .mount(&jira)
-        .await;
-    let app = jira_app_with(
-        &jira,
-        json!({"trigger": "jira:issue_created", "action": "ask", "agent": "brain",
-               "template": "Which browser?"}),
-    )
-    .await;
     let issue = json!({"id": "10019", "key": "OPS-19", "fields": {"summary": "Crash"}});
-    let created = json!({"webhookEvent": "jira:issue_created", "issue": issue}).to_string();
-    let event_id = accepted(app.post_jira("jr", &created, "jira-secret").await).await;
-    app.drain().await;
+    let (app, event_id) = jira_question_on(&jira, &issue).await;
 
     // Act
     let commented = json!({
@@ -1056,22 +1064,8 @@ async fn a_reply_to_an_internal_gitlab_note_or_a_restricted_jira_comment_stays_a
 async fn an_apps_comment_does_not_answer_a_waiting_question_and_a_persons_does() {
     // Arrange: a question on ENG-12, posted.
     let jira = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/rest/api/2/issue/ENG-12/comment"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "10060"})))
-        .mount(&jira)
-        .await;
-    let app = jira_app_with(
-        &jira,
-        json!({"trigger": "jira:issue_created", "action": "ask", "agent": "brain",
-               "template": "Which browser?"}),
-    )
-    .await;
-    let created = json!({"webhookEvent": "jira:issue_created",
-        "issue": {"id": "10001", "key": "ENG-12", "fields": {"summary": "Login broken"}}})
-    .to_string();
-    let event_id = accepted(app.post_jira("jr", &created, "jira-secret").await).await;
-    app.drain().await;
+    let issue = json!({"id": "10001", "key": "ENG-12", "fields": {"summary": "Login broken"}});
+    let (app, event_id) = jira_question_on(&jira, &issue).await;
     let comment = |id: &str, account_type: &str, body: &str| {
         json!({"webhookEvent": "comment_created", "issue": {"id": "10001", "key": "ENG-12"},
                "comment": {"id": id, "body": body,
