@@ -221,6 +221,9 @@ async fn until_next_due(state: &AppState) -> Duration {
 /// has no thread) starts a thread of its own: its task, which waits for the reply there, under
 /// the key a reply in that thread carries (`channel:ts`, as the post is named).
 fn question_thread(row: &OutboxRow) -> Option<String> {
+    if row.action != "ask" {
+        return None;
+    }
     let top_level = matches!(
         parse(row),
         Ok(Delivery::SlackMessage {
@@ -228,9 +231,7 @@ fn question_thread(row: &OutboxRow) -> Option<String> {
             ..
         })
     );
-    row.task_id
-        .clone()
-        .filter(|_| row.action == "ask" && top_level)
+    row.task_id.clone().filter(|_| top_level)
 }
 
 fn parse(row: &OutboxRow) -> Result<Delivery, ActionError> {

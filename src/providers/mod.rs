@@ -365,6 +365,13 @@ pub struct Described {
     pub handshake: Option<Handshake>,
 }
 
+/// The Slack message a delivery carries, named `channel:ts` as the service names its own
+/// posts (a `ts` is unique within its channel only).
+pub fn slack_message(payload: &Value) -> Option<String> {
+    let at = |p: &str| payload.pointer(p).and_then(Value::as_str);
+    Some(format!("{}:{}", at("/event/channel")?, at("/event/ts")?))
+}
+
 /// Whether events a trigger matches can have a thread to reply on (`comment`, `ask`): never
 /// for providers whose events have none, nor for GitHub events that are the repository's
 /// (`push`, `release.published`); a pattern that could match either may.

@@ -451,6 +451,8 @@ fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     let provider: Provider = hook.provider.parse().ok()?;
     let trigger = Trigger::parse(&row.trigger).ok()?;
     let now = clock::now_ms();
+    let options: providers::ProviderOptions =
+        serde_json::from_str(&hook.options).unwrap_or_default();
     let mut first_failure = None;
     for event_type in samples::builtin_event_types(provider)
         .iter()
@@ -468,8 +470,6 @@ fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
             .iter()
             .filter_map(|(n, v)| Some((n.parse().ok()?, v.parse().ok()?)))
             .collect();
-        let options: providers::ProviderOptions =
-            serde_json::from_str(&hook.options).unwrap_or_default();
         let thread = providers::describe(provider, &options, &headers, &payload).source;
         let context = super::planning::template_context(
             hook,

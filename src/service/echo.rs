@@ -60,11 +60,7 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
             if kind("/event/type") == Some("message")
                 && matches!(kind("/event/subtype"), None | Some("bot_message")) =>
         {
-            let id = at("/event/channel").zip(at("/event/ts"));
-            (
-                vec![id.map(|(channel, ts)| format!("{channel}:{ts}"))],
-                false,
-            )
+            (vec![crate::providers::slack_message(payload)], false)
         }
         Provider::Linear
             if kind("/type") == Some("Comment") && kind("/action") == Some("create") =>

@@ -331,10 +331,7 @@ fn reply_in(
     // Slack delivers a message that mentions the app twice (`message` and `app_mention`),
     // each with its own event id: the message names both.
     let slack_message = (provider == Provider::Slack)
-        .then(|| {
-            let at = |p: &str| payload.pointer(p).and_then(Value::as_str);
-            Some(format!("{}:{}", at("/event/channel")?, at("/event/ts")?))
-        })
+        .then(|| crate::providers::slack_message(payload))
         .flatten();
     Some(Reply {
         source_key: source_key.to_string(),
