@@ -85,7 +85,6 @@ pub fn record(
         });
     };
     let now = event.received_at;
-    let actions = write_planned(conn, event_id, &event.webhook_id, event, planned, now)?;
     let mut resumed = Vec::new();
     // (The service's own comment coming back was told apart above: it is no answer.)
     if let Some(reply) = reply {
@@ -105,9 +104,36 @@ pub fn record(
             }
         }
     }
+    // A reply that answers a question is that conversation's: it starts no second agent on
+    // the same words (a `create_task` or `ask` its text also matches), nor does the other
+    // delivery of the same Slack message (its `message` beside its `app_mention`). Messages
+    // and forwards it matches still go.
+    let answered = !resumed.is_empty()
+        || match reply {
+            Some(Reply {
+                slack_message: Some(message),
+                source_key,
+                ..
+            }) => {
+                events::slack_twin_answered(conn, &event.webhook_id, source_key, message, event_id)?
+            }
+            _ => false,
+        };
+    let kept: Vec<Planned>;
+    let planned = if answered {
+        kept = planned
+            .iter()
+            .filter(|p| !starts_agent(p))
+            .cloned()
+            .collect();
+        &kept[..]
+    } else {
+        planned
+    };
+    let actions = write_planned(conn, event_id, &event.webhook_id, event, planned, now)?;
     // An answer given inline is work already finished: such an event is done at once.
     let inline = planned.iter().any(|p| matches!(p, Planned::Inline { .. }));
-    if actions > 0 || inline {
+    if actions > 0 || inline || answered {
         crate::store::events::settle(conn, event_id)?;
     }
     Ok(Recorded {
@@ -115,6 +141,15 @@ pub fn record(
         actions,
         resumed,
     })
+}
+
+/// Whether the planned work is an agent's: a task, or a question a task waits on.
+fn starts_agent(planned: &Planned) -> bool {
+    match planned {
+        Planned::Task { .. } => true,
+        Planned::Send { ask, .. } => ask.is_some(),
+        Planned::Inline { .. } => false,
+    }
 }
 
 /// Writes planned work for an event (also used by replay). Returns how many outbox rows

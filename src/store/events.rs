@@ -51,6 +51,32 @@ pub fn slack_message_of(conn: &Connection, event_id: &str) -> Result<Option<Stri
         .flatten())
 }
 
+/// Whether another delivery of the same Slack message (`channel:ts`) on this thread answered a
+/// waiting task: Slack delivers a mention as both a `message` and an `app_mention`.
+pub fn slack_twin_answered(
+    conn: &Connection,
+    webhook_id: &str,
+    source_key: &str,
+    message: &str,
+    event_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM events e \
+               JOIN tasks t ON t.webhook_id = e.webhook_id AND t.source_key = e.source_key \
+               JOIN json_each(CASE WHEN json_valid(t.conversation) THEN t.conversation \
+                                   ELSE '[]' END) c \
+             WHERE e.webhook_id = ?1 AND e.source_key = ?2 AND e.id != ?4 \
+               AND e.provider = 'slack' AND json_valid(CAST(e.body AS TEXT)) \
+               AND json_extract(CAST(e.body AS TEXT), '$.event.channel') || ':' || \
+                   json_extract(CAST(e.body AS TEXT), '$.event.ts') = ?3 \
+               AND json_extract(c.value, '$.event_id') = e.id)",
+        )?
+        .query_row(params![webhook_id, source_key, message, event_id], |r| {
+            r.get(0)
+        })?)
+}
+
 /// Stores the event, unless it repeats a verified delivery id of the same webhook. An event
 /// from before the webhook was created came to an earlier, deleted webhook of the same id: it
 /// gives up its delivery id to the new one (the headers keep it), which starts afresh.

@@ -1213,3 +1213,103 @@ async fn the_app_mention_twin_of_the_message_that_asked_does_not_answer_it() {
     assert_eq!(after_twin, "waiting_reply");
     assert_eq!(task_of(&app, &asked).await["status"], "queued");
 }
+
+#[tokio::test]
+async fn an_answer_that_also_matches_an_agent_command_starts_no_second_agent() {
+    // Arrange: a question about every comment that calls the agent, asked and waiting.
+    let github = MockServer::start().await;
+    let question = "Should I prioritise Flaky CI?";
+    let created =
+        ResponseTemplate::new(201).set_body_json(json!({"id": 77, "html_url": QUESTION_URL}));
+    expect_post(&github, ISSUE_9, json!({"body": question}), created, 1).await;
+    let app = github_app_with(
+        json!({"trigger": "issue_comment.created", "action": "ask", "agent": "brain",
+               "template": "Should I prioritise {{issue.title}}?",
+               "conditions": {"body_contains": "@agent"}}),
+        Some(&github),
+    )
+    .await;
+    let asked = issue_comment(9, "Flaky CI", "alice", "@agent can you look at this?");
+    let event_id = post_gh(&app, "issue_comment", &asked).await;
+    app.drain().await;
+
+    // Act: the answer calls the agent too.
+    let answer = issue_comment(9, "Flaky CI", "alice", "@agent yes, prioritise it");
+    let answer_id = post_gh(&app, "issue_comment", &answer).await;
+    let sent = app.drain().await;
+
+    // Assert: the waiting task has the answer; no new question went out.
+    assert_eq!(task_of(&app, &event_id).await["status"], "queued");
+    assert_eq!(sent, 0);
+    let answer = app.event(&answer_id).await;
+    assert_eq!(answer["tasks"], json!([]), "{answer}");
+    assert_eq!(answer["actions"], json!([]), "{answer}");
+    assert_eq!(answer["status"], "done", "{answer}");
+}
+
+#[tokio::test]
+async fn a_slack_answer_delivered_twice_resumes_the_question_and_starts_nothing_new() {
+    // Arrange: a question for each mention, asked in its thread.
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "channel": "C0ENG", "ts": "1.5"})),
+        )
+        .mount(&slack)
+        .await;
+    let app = spawn_manual(use_slack(&slack)).await;
+    app.slack_webhook("sl").await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "app_mention", "action": "ask", "agent": "brain",
+               "template": "Which service?"}),
+    )
+    .await;
+    let event = |kind: &str, id: &str, ts: &str, text: &str| {
+        json!({"type": "event_callback", "team_id": "T1", "event_id": id,
+               "event": {"type": kind, "channel": "C0ENG", "channel_type": "channel",
+                         "user": "U1", "text": text, "ts": ts, "thread_ts": "1.1"}})
+        .to_string()
+    };
+    let asked = accepted(
+        app.post_slack(
+            "sl",
+            &event("app_mention", "EvA1", "1.2", "<@UBOT> deploy"),
+            "slack-signing",
+        )
+        .await,
+    )
+    .await;
+    app.drain().await;
+
+    // Act: the answer mentions the bot, so Slack delivers it as a message and a mention.
+    let as_message = accepted(
+        app.post_slack(
+            "sl",
+            &event("message", "EvM2", "1.6", "<@UBOT> web"),
+            "slack-signing",
+        )
+        .await,
+    )
+    .await;
+    let as_mention = accepted(
+        app.post_slack(
+            "sl",
+            &event("app_mention", "EvA2", "1.6", "<@UBOT> web"),
+            "slack-signing",
+        )
+        .await,
+    )
+    .await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(task_of(&app, &asked).await["status"], "queued");
+    assert_eq!(app.event(&as_message).await["tasks"], json!([]));
+    let mention = app.event(&as_mention).await;
+    assert_eq!(mention["tasks"], json!([]), "{mention}");
+    assert_eq!(mention["status"], "done", "{mention}");
+    assert_eq!(sent, 0);
+}
