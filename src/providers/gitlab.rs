@@ -75,25 +75,28 @@ fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
         }
         _ => None,
     };
-    if let Some((kind, sep, iid_path)) = target
+    if let Some((source_kind, sep, iid_path)) = target
         && let Some(iid) = str_at(p, iid_path)
     {
         let key = format!("{path}{sep}{iid}");
         // An internal note (`internal`, `confidential` before GitLab 15.0) is answered
-        // internally: a public reply would show what only members may read.
-        let internal = [
-            "/object_attributes/internal",
-            "/object_attributes/confidential",
-        ]
-        .iter()
-        .any(|at| p.pointer(at) == Some(&Value::Bool(true)))
-            || str_at(p, "/event_type").as_deref() == Some("confidential_note");
+        // internally: a public reply would show what only members may read. A confidential
+        // issue's own events are not: its reporter, who may see the issue but not internal
+        // notes, is often the one to answer.
+        let internal = kind == "note"
+            && ([
+                "/object_attributes/internal",
+                "/object_attributes/confidential",
+            ]
+            .iter()
+            .any(|at| p.pointer(at) == Some(&Value::Bool(true)))
+                || str_at(p, "/event_type").as_deref() == Some("confidential_note"));
         let d = detail([
             ("project", Some(Value::String(path))),
             ("iid", raw_at(p, iid_path)),
             ("internal", internal.then_some(Value::Bool(true))),
         ]);
-        return Some(source(kind, key, d));
+        return Some(source(source_kind, key, d));
     }
     let d = detail([("project", Some(Value::String(path.clone())))]);
     Some(source("gitlab.project", path, d))
@@ -294,5 +297,57 @@ mod tests {
             d.source.map(|s| s.detail),
             json!({"project": "grp/app", "iid": 4}).as_object().cloned()
         );
+    }
+
+    #[test]
+    fn internal_replies_table() {
+        let project = json!({"path_with_namespace": "grp/app"});
+        let cases = [
+            (
+                "internal note",
+                json!({"object_kind": "note", "project": project, "issue": {"iid": 4},
+                "object_attributes": {"note": "x", "internal": true}}),
+                true,
+            ),
+            (
+                "confidential note before 15.0",
+                json!({"object_kind": "note", "project": project,
+                "issue": {"iid": 4}, "object_attributes": {"note": "x", "confidential": true}}),
+                true,
+            ),
+            (
+                "confidential_note event",
+                json!({"object_kind": "note", "event_type": "confidential_note",
+                "project": project, "merge_request": {"iid": 9}, "object_attributes": {}}),
+                true,
+            ),
+            (
+                "public note",
+                json!({"object_kind": "note", "project": project, "issue": {"iid": 4},
+                "object_attributes": {"note": "x", "internal": false}}),
+                false,
+            ),
+            (
+                "confidential issue opened",
+                json!({"object_kind": "issue", "project": project,
+                "object_attributes": {"iid": 4, "action": "open", "confidential": true}}),
+                false,
+            ),
+            (
+                "confidential issue event",
+                json!({"object_kind": "issue", "event_type": "confidential_issue",
+                "project": project, "object_attributes": {"iid": 4, "confidential": true}}),
+                false,
+            ),
+        ];
+        for (name, payload, want) in cases {
+            let d = describe(&headers(&[]), &payload);
+            let detail = d.source.expect(name).detail;
+            assert_eq!(
+                detail.get("internal") == Some(&Value::Bool(true)),
+                want,
+                "{name}"
+            );
+        }
     }
 }
