@@ -296,6 +296,13 @@ pub struct EventIdArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct ActionIdArgs {
+    /// The action's id (act_...), as a comment, ask, respond or post_message returned it.
+    pub action_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TestWebhookArgs {
     /// The webhook to test.
     pub webhook_id: String,

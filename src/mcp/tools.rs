@@ -364,6 +364,37 @@ impl McpServer {
     }
 
     #[tool(
+        description = include_str!("../../tools/get_action.md"),
+        annotations(title = "Get action", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_action(
+        &self,
+        Parameters(args): Parameters<ActionIdArgs>,
+    ) -> Result<CallToolResult, String> {
+        let action = events::action(&self.state, &args.action_id)
+            .await
+            .map_err(tool_error)?;
+        let a = &action.action;
+        let tried = match action.attempt_log.len() {
+            0 => "not tried yet".to_string(),
+            1 => "1 attempt".to_string(),
+            n => format!("{n} attempts"),
+        };
+        let error = a
+            .last_error
+            .as_deref()
+            .map(|e| format!("; last error: {e}"))
+            .unwrap_or_default();
+        done(
+            format!(
+                "Action `{}` ({}) to {}: {}, {tried}{error}.",
+                a.id, a.action, a.target, a.status
+            ),
+            action,
+        )
+    }
+
+    #[tool(
         description = include_str!("../../tools/test_webhook.md"),
         annotations(title = "Test webhook", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
     )]
@@ -584,11 +615,11 @@ impl McpServer {
 
 fn queued(what: &str, action: &actions::ActionOut) -> String {
     let status = match &action.event_id {
-        Some(event_id) => format!("get_event `{event_id}` shows its status"),
-        None => format!(
-            "it belongs to no event; the REST API's GET /api/actions/{} shows its status",
+        Some(event_id) => format!(
+            "get_action `{}` or get_event `{event_id}` shows its status",
             action.id
         ),
+        None => format!("get_action `{}` shows its status", action.id),
     };
     format!(
         "{what} queued as `{}` to {}; it is sent in the background with retries ({status}).",

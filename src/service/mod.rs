@@ -54,7 +54,7 @@ fn other_kind(asked: &str, id: &str) -> String {
     const KINDS: [(&str, &str, &str, &str); 5] = [
         ("evt_", "event", "an event", "get_event"),
         ("task_", "task", "a task", "list_tasks and claim_task"),
-        ("act_", "action", "an action", "get_event, on its event"),
+        ("act_", "action", "an action", "get_action"),
         (
             "cmd_",
             "command",

@@ -90,6 +90,7 @@ const TOOLS: &[&str] = &[
     "remove_command",
     "list_events",
     "get_event",
+    "get_action",
     "test_webhook",
 ];
 
@@ -1286,5 +1287,62 @@ async fn a_reply_the_server_has_no_token_for_is_refused_before_it_is_queued() {
         "{message}"
     );
     assert_eq!(app.event(&event_id).await["actions"], json!([]));
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn a_message_posted_without_an_event_is_followed_with_get_action() {
+    // Arrange: an Open WebUI channel that fails once, then takes the message.
+    let owui = wiremock::MockServer::start().await;
+    let hook = "/api/v1/channels/webhooks/wid/token";
+    crate::helpers::answer_once(&owui, hook, wiremock::ResponseTemplate::new(502)).await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(hook))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(json!({"success": true, "message_id": "m1"})),
+        )
+        .mount(&owui)
+        .await;
+    let app = crate::helpers::spawn_manual(|_| {}).await;
+    let client = connect(&app).await;
+    let posted = call(
+        &client,
+        "post_message",
+        json!({"url": format!("{}{hook}", owui.uri()), "text": "Deploy done"}),
+    )
+    .await;
+    let action_id = structured(&posted)["id"]
+        .as_str()
+        .expect("action id")
+        .to_string();
+
+    // Act
+    app.drain().await;
+    let followed = call(&client, "get_action", json!({"action_id": action_id})).await;
+    let by_event_id = call(&client, "get_action", json!({"action_id": "evt_01a2"})).await;
+
+    // Assert
+    assert!(
+        text(&posted).contains(&format!("get_action `{action_id}`")),
+        "{}",
+        text(&posted)
+    );
+    assert_eq!(followed.is_error, Some(false), "{}", text(&followed));
+    let action = structured(&followed);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], "m1", "{action}");
+    assert_eq!(action["attempt_log"][0]["http_status"], 502, "{action}");
+    assert!(
+        text(&followed).contains("delivered, 2 attempts"),
+        "{}",
+        text(&followed)
+    );
+    assert_eq!(by_event_id.is_error, Some(true));
+    assert!(
+        text(&by_event_id).contains("get_event"),
+        "{}",
+        text(&by_event_id)
+    );
     client.cancel().await.ok();
 }
