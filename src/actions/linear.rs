@@ -40,20 +40,24 @@ pub(super) async fn comment(
         && (answer.status.is_success() || status == 400)
     {
         let retryable = errors.iter().any(is_transient);
+        let limited = errors
+            .iter()
+            .any(|e| e["extensions"]["code"].as_str() == Some("RATELIMITED"));
         return Err(ActionError {
             retryable,
             status: Some(status),
-            retry_after: None,
+            retry_after: limited
+                .then(|| budget_reset(&answer.headers, std::time::SystemTime::now()))
+                .flatten(),
             message: format!("Linear refused the comment: {}", messages(errors)),
         });
     }
     if !answer.status.is_success() {
-        return Err(client::status_error(
-            "Linear",
-            answer.status,
-            &answer.headers,
-            &answer.body,
-        ));
+        let mut err = client::status_error("Linear", answer.status, &answer.headers, &answer.body);
+        if status == 429 && err.retry_after.is_none() {
+            err.retry_after = budget_reset(&answer.headers, std::time::SystemTime::now());
+        }
+        return Err(err);
     }
     let reply = answer.reply();
     let created = &json["data"]["commentCreate"];
@@ -81,6 +85,42 @@ fn is_transient(error: &Value) -> bool {
         error["extensions"]["code"].as_str(),
         Some("RATELIMITED" | "INTERNAL_SERVER_ERROR")
     )
+}
+
+/// When a spent Linear budget refills: Linear counts requests and query complexity apart,
+/// each with `-remaining` and `-reset` headers (`x-ratelimit-requests-reset`, in epoch
+/// milliseconds). The wait is until the latest reset of a budget that is spent, or of every
+/// budget named if none says it is (a query costlier than what is left).
+fn budget_reset(
+    headers: &reqwest::header::HeaderMap,
+    now: std::time::SystemTime,
+) -> Option<std::time::Duration> {
+    let read = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    };
+    let budgets: Vec<(Option<f64>, f64)> = ["requests", "complexity"]
+        .iter()
+        .filter_map(|b| {
+            let reset = read(&format!("x-ratelimit-{b}-reset"))?;
+            Some((read(&format!("x-ratelimit-{b}-remaining")), reset))
+        })
+        .collect();
+    let spent = budgets
+        .iter()
+        .filter(|(remaining, _)| remaining.is_some_and(|r| r <= 0.0))
+        .map(|(_, reset)| *reset);
+    let reset = spent
+        .clone()
+        .reduce(f64::max)
+        .or_else(|| budgets.iter().map(|(_, reset)| *reset).reduce(f64::max))?;
+    // Milliseconds, as Linear sends; a value in seconds (before the year 5138) is taken as such.
+    let at_ms = if reset < 1e11 { reset * 1000.0 } else { reset };
+    let now_ms = now.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as f64;
+    let wait = (at_ms - now_ms).max(0.0) / 1000.0;
+    std::time::Duration::try_from_secs_f64(wait).ok()
 }
 
 fn messages(errors: &[Value]) -> String {
@@ -177,6 +217,65 @@ mod tests {
                     .unwrap_err()
                     .retryable,
                 "{code}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_rate_limit_waits_for_the_spent_budget_to_refill() {
+        let limited = json!({"errors": [{"message": "Rate limit exceeded",
+            "extensions": {"code": "RATELIMITED"}}]});
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let at = |secs: u64| (now_ms + secs * 1000).to_string();
+        let cases = [
+            (
+                "requests spent",
+                vec![
+                    ("requests-remaining", "0".to_string()),
+                    ("requests-reset", at(40)),
+                    ("complexity-remaining", "9000".into()),
+                    ("complexity-reset", at(3000)),
+                ],
+                Some(40),
+            ),
+            (
+                "complexity spent",
+                vec![
+                    ("requests-remaining", "12".to_string()),
+                    ("requests-reset", at(40)),
+                    ("complexity-remaining", "0".into()),
+                    ("complexity-reset", at(90)),
+                ],
+                Some(90),
+            ),
+            (
+                "neither says spent",
+                vec![("requests-reset", at(20)), ("complexity-reset", at(60))],
+                Some(60),
+            ),
+            ("no headers", vec![], None),
+        ];
+        for (name, headers, want) in cases {
+            let mut template = ResponseTemplate::new(400).set_body_json(limited.clone());
+            for (h, v) in headers {
+                template = template.insert_header(format!("x-ratelimit-{h}").as_str(), v.as_str());
+            }
+            let server = answering(template).await;
+            let err = execute(&clients(), &creds(&server), &delivery())
+                .await
+                .unwrap_err();
+            assert!(err.retryable, "{name}");
+            let secs = err.retry_after.map(|d| d.as_secs_f64().round() as u64);
+            // A second either way: the reset is read against a clock that has moved on.
+            assert!(
+                match (secs, want) {
+                    (Some(s), Some(w)) => s.abs_diff(w) <= 1,
+                    (s, w) => s == w,
+                },
+                "{name}: {secs:?}"
             );
         }
     }
