@@ -1313,3 +1313,47 @@ async fn a_slack_answer_delivered_twice_resumes_the_question_and_starts_nothing_
     assert_eq!(mention["status"], "done", "{mention}");
     assert_eq!(sent, 0);
 }
+
+#[tokio::test]
+async fn a_linear_comment_answers_the_question_asked_on_its_issue() {
+    // Arrange: a question about each new issue, posted as a comment.
+    let linear = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": {"commentCreate": {"success": true, "comment": {"id": "c-q"}}}
+        })))
+        .mount(&linear)
+        .await;
+    let app = spawn_manual(|c| {
+        c.upstreams.linear_api_url = format!("{}/graphql", linear.uri());
+        c.upstreams.linear_api_key = Some("lin_api_test".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "lin", "name": "Linear", "provider": "linear", "secret": "lin-secret"}),
+    )
+    .await;
+    app.add_command_ok(
+        "lin",
+        json!({"trigger": "Issue.create", "action": "ask", "agent": "brain",
+               "template": "Which release is {{data.identifier}} for?"}),
+    )
+    .await;
+    let issue = json!({"type": "Issue", "action": "create",
+        "data": {"id": "u7", "identifier": "ENG-7", "title": "Login fails"}});
+    let asked = accepted(app.post_linear("lin", &issue, "lin-secret").await).await;
+    app.drain().await;
+
+    // Act: the reporter answers; Linear's comment event names the issue by id only.
+    let answer = json!({"type": "Comment", "action": "create",
+        "data": {"id": "c-1", "body": "2.4", "issueId": "u7",
+                 "issue": {"id": "u7", "title": "Login fails"}, "user": {"id": "p1", "name": "Ann"}}});
+    accepted(app.post_linear("lin", &answer, "lin-secret").await).await;
+
+    // Assert
+    assert_eq!(task_of(&app, &asked).await["status"], "queued");
+    let requests = linear.received_requests().await.expect("recorded");
+    let sent: Value = serde_json::from_slice(&requests[0].body).expect("json");
+    assert_eq!(sent["variables"]["input"]["issueId"], "u7");
+}
