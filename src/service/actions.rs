@@ -257,7 +257,7 @@ pub async fn post_message(
 
 /// A reply or message the server has no token to send (GITHUB_TOKEN unset, say) is refused
 /// before it is queued: queued, it could only go dead later, where nobody is watching.
-async fn check_credentials(
+pub(super) async fn check_credentials(
     state: &AppState,
     webhook_id: Option<&str>,
     delivery: &Delivery,

@@ -262,6 +262,25 @@ pub async fn complete(
     } else {
         None
     };
+    // A result that could only go dead unsent (no token for the place) leaves the task as it
+    // is: the caller can finish it with post_result false, or after the token is set.
+    if let Some(delivery) = &delivery
+        && task.event_id.is_some()
+        && let Err(e) =
+            super::actions::check_credentials(state, task.webhook_id.as_deref(), delivery).await
+    {
+        return Err(match e {
+            ServiceError::Invalid { message, .. } => ServiceError::invalid(
+                "post_result",
+                format!(
+                    "{}; the task was not completed (complete it with post_result: false to \
+                     keep the result without posting it)",
+                    message.replace("nothing was queued: ", "the result cannot be posted: ")
+                ),
+            ),
+            other => other,
+        });
+    }
     let now = clock::now_ms();
     let key = id.to_string();
     let caller = owner.clone();

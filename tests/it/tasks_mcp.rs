@@ -206,3 +206,50 @@ async fn a_reply_queues_an_external_agents_task_for_any_agent_as_before_its_firs
     assert_eq!(done["result"], "Linux it is");
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_result_that_cannot_be_posted_is_refused_and_the_task_stays_claimed() {
+    // Arrange: no GitHub token anywhere; a claimed task about an opened issue.
+    let app = crate::helpers::spawn_manual(|_| {}).await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning"}),
+    )
+    .await;
+    open_issue(&app, 4, "Crash on save").await;
+    let client = connect(&app).await;
+    let (_, claimed) = call_ok(&client, "claim_task", json!({"owner": "brain"})).await;
+    let task_id = claimed["task"]["id"].as_str().expect("task id").to_string();
+
+    // Act
+    let refused = client
+        .call_tool(
+            CallToolRequestParams::new("complete_task").with_arguments(
+                json!({"task_id": task_id, "owner": "brain", "result": "Fixed in #5",
+                       "post_result": true})
+                .as_object()
+                .cloned()
+                .expect("object"),
+            ),
+        )
+        .await
+        .expect("answered");
+    let still = app.task(&task_id).await;
+    let (_, done) = call_ok(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "owner": "brain", "result": "Fixed in #5"}),
+    )
+    .await;
+
+    // Assert
+    let text = format!("{:?}", refused.content);
+    assert_eq!(refused.is_error, Some(true), "{text}");
+    assert!(text.contains("GITHUB_TOKEN"), "{text}");
+    assert!(text.contains("post_result: false"), "{text}");
+    assert_eq!(still["status"], "running", "{still}");
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(app.drain().await, 0);
+    client.cancel().await.ok();
+}
