@@ -119,13 +119,13 @@ const MAX_TAG_COMPLEXITY: usize = 200;
 fn too_complex(source: &str) -> Option<String> {
     let mut rest = source;
     while let Some(start) = rest.find("{{").into_iter().chain(rest.find("{%")).min() {
+        let closer = if rest[start..].starts_with("{{") {
+            b'}'
+        } else {
+            b'%'
+        };
         let body = &rest[start + 2..];
-        let end = body
-            .find("}}")
-            .into_iter()
-            .chain(body.find("%}"))
-            .min()
-            .unwrap_or(body.len());
+        let end = tag_end(body, closer);
         let tag = &body[..end];
         let symbols = tag.chars().filter(|c| "-+*/%~|.(".contains(*c)).count();
         let words = tag
@@ -141,6 +141,32 @@ fn too_complex(source: &str) -> Option<String> {
         rest = &body[end..];
     }
     None
+}
+
+/// Where a tag that begins `body` ends, as the template lexer sees it: at the first closer
+/// of its kind (`}}` after `{{`, `%}` after `{%`) outside a string literal and outside open
+/// brackets (`{{ {"a": {"b": 1}} }}` goes on past the dict's `}}`). A tag that never closes
+/// runs to the end: more counted than the lexer would, never less.
+fn tag_end(body: &str, closer: u8) -> usize {
+    let bytes = body.as_bytes();
+    let mut quote: Option<u8> = None;
+    let mut depth: isize = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match quote {
+            Some(_) if b == b'\\' => i += 1,
+            Some(q) if b == q => quote = None,
+            Some(_) => {}
+            None if b == b'"' || b == b'\'' => quote = Some(b),
+            None if depth == 0 && b == closer && bytes.get(i + 1) == Some(&b'}') => return i,
+            None if matches!(b, b'(' | b'[' | b'{') => depth += 1,
+            None if matches!(b, b')' | b']' | b'}') => depth -= 1,
+            None => {}
+        }
+        i += 1;
+    }
+    bytes.len()
 }
 
 /// Checks that `source` parses; the message points at the problem.
@@ -308,6 +334,36 @@ mod tests {
         assert!(validate(&deep).unwrap_err().contains("chains more than"));
         assert!(render(&deep, &json_context(&json!({}))).is_err());
         assert!(validate("{{ a.b.c | upper | lower }} {% if x and not y %}z{% endif %}").is_ok());
+        // A tag's end written inside a string literal does not end the tag.
+        for hidden in ["\"}}\"", "'}}'", "\"%}\"", "\"a\\\"}}\"", "{'a': {'b': 1}}"] {
+            let deep = format!("{{{{ {hidden} ~ {}1 }}}}", "-".repeat(5000));
+            assert!(
+                validate(&deep).unwrap_err().contains("chains more than"),
+                "{hidden}"
+            );
+            assert!(
+                render(&deep, &json_context(&json!({}))).is_err(),
+                "{hidden}"
+            );
+        }
+        assert_eq!(
+            render("{{ '}}' }}{{ \"%}\" }}", &json_context(&json!({}))).unwrap(),
+            "}}%}"
+        );
+        // Nor does a dict's closing inside a block tag.
+        let deep = format!(
+            "{{% set d = {{'a': {{'b': 1}}}} ~ {}1 %}}",
+            "-".repeat(5000)
+        );
+        assert!(validate(&deep).unwrap_err().contains("chains more than"));
+        assert_eq!(
+            render(
+                "{% set d = {'a': {'b': 1}} %}{{ d.a.b }}",
+                &json_context(&json!({}))
+            )
+            .unwrap(),
+            "1"
+        );
     }
 
     #[test]
