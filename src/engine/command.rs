@@ -81,8 +81,13 @@ pub struct Target {
     /// Guessed from the URL when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    /// `post_message` to Telegram: the chat to post in.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `post_message` to Telegram: the chat to post in (a number, as Telegram names chats, or
+    /// text).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::mcp::args::lenient::text_or_number"
+    )]
     pub chat_id: Option<String>,
 }
 
@@ -202,6 +207,13 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
         }
         Some(t) => t,
     };
+    if target.is_array() {
+        // serde would read a list as the target's fields in order, its secret unnamed.
+        return Err(invalid(
+            "target",
+            "target must be a URL or an object such as {\"url\": \"https://...\"}, not a list",
+        ));
+    }
     let target: Target = serde_json::from_value(target.clone())
         .map_err(|e| invalid("target", format!("invalid target: {e}")))?;
     let url = reqwest::Url::parse(&target.url)

@@ -110,6 +110,14 @@ impl Conditions {
                 message: "conditions must be a JSON object, e.g. {\"labels\": [\"bug\"]}".into(),
             });
         }
+        if let Some(path) = list_for_object(value, "conditions") {
+            return Err(ConditionError {
+                message: format!(
+                    "{path} must be a conditions object, e.g. {{\"labels\": [\"bug\"]}}, not a list"
+                ),
+                path,
+            });
+        }
         let spec: Spec = serde_path_to_error::deserialize(value).map_err(|e| {
             let inner = e.inner().to_string();
             let at = e.path().to_string();
@@ -140,6 +148,39 @@ impl Conditions {
     pub fn matches(&self, payload: &Value) -> bool {
         self.tests.iter().all(|t| t.matches(payload))
     }
+}
+
+/// Where a list stands for a nested conditions object (`not`, or an item of `all`/`any`):
+/// serde would read it as the object's fields in order.
+fn list_for_object(value: &Value, at: &str) -> Option<String> {
+    let map = value.as_object()?;
+    if let Some(not) = map.get("not") {
+        let at = format!("{at}.not");
+        if not.is_array() {
+            return Some(at);
+        }
+        if let Some(found) = list_for_object(not, &at) {
+            return Some(found);
+        }
+    }
+    for key in ["all", "any"] {
+        for (i, item) in map
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let at = format!("{at}.{key}[{i}]");
+            if item.is_array() {
+                return Some(at);
+            }
+            if let Some(found) = list_for_object(item, &at) {
+                return Some(found);
+            }
+        }
+    }
+    None
 }
 
 fn unknown_key(serde_message: &str) -> Option<&str> {

@@ -231,6 +231,18 @@ fn bad_conditions_are_refused_with_the_key_named() {
             "invalid regex",
         ),
         (json!(["bug"]), "conditions", "JSON object"),
+        // A list read by position would be a different test than the one meant.
+        (json!({"not": [["bug"]]}), "conditions.not", "not a list"),
+        (
+            json!({"all": [{"labels": ["a"]}, ["b"]]}),
+            "conditions.all[1]",
+            "not a list",
+        ),
+        (
+            json!({"any": [{"not": ["x"]}]}),
+            "conditions.any[0].not",
+            "not a list",
+        ),
         (json!({"labels": 3}), "conditions.labels", "invalid"),
     ];
     for (conditions, path, message) in cases {

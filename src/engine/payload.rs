@@ -197,9 +197,10 @@ pub fn bodies(p: &Value) -> Vec<String> {
             "data.content",
             // Open WebUI's channel message: its events show the beginning only.
             "data.content_preview",
-            // Sentry: a comment's text, an issue's or alert's title.
+            // Sentry: a comment's text, an issue's, error's or alert's title.
             "data.comment",
             "data.issue.title",
+            "data.error.title",
             "data.event.title",
             "data.metric_alert.title",
         ],
@@ -376,6 +377,13 @@ mod tests {
         let owui = json!({"event": "message.created", "source": "channel",
             "data": {"channel_id": "c1", "content_preview": "please deploy now"}});
         assert_eq!(bodies(&owui), ["please deploy now"]);
+        // A Sentry error event's title is its only text.
+        let sentry_error = json!({"action": "created", "data": {"error": {
+            "title": "ZeroDivisionError: division by zero", "issue_id": "9"}}});
+        assert_eq!(
+            bodies(&sentry_error),
+            ["ZeroDivisionError: division by zero"]
+        );
         for action in ["unlabeled", "deleted", "created"] {
             let other = json!({"action": action, "label": {"name": "urgent"}});
             assert!(labels_added(&other).is_empty(), "{action}");

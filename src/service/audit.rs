@@ -120,13 +120,19 @@ fn is_url_field(name: &str) -> bool {
     name == "url" || name == "target"
 }
 
+/// A list given where an object of secrets belongs (`credentials`, a `target` with its
+/// `secret`) is refused, but would be read by position: every value in it is taken for a secret.
+fn is_secret_list(name: &str, field: &Value) -> bool {
+    matches!(name, "credentials" | "target") && field.is_array()
+}
+
 /// Replaces the value of every secret field (see [`is_secret_field`]), at any depth, with
 /// `********`.
 pub fn mask(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (name, field) in map.iter_mut() {
-                if is_secret_field(name) {
+                if is_secret_field(name) || is_secret_list(name, field) {
                     *field = Value::String(MASK.to_string());
                 } else if let Some(url) = field
                     .as_str()
@@ -157,7 +163,9 @@ fn secret_values(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (name, field) in map {
-                if is_secret_field(name) {
+                if is_secret_list(name, field) {
+                    secret_values_all(field, out);
+                } else if is_secret_field(name) {
                     match field {
                         Value::String(s) => out.push(s.clone()),
                         Value::Null => {}
@@ -170,6 +178,12 @@ fn secret_values(value: &Value, out: &mut Vec<String>) {
             }
         }
         Value::Array(items) => items.iter().for_each(|item| secret_values(item, out)),
+        // An object written out as a JSON string, as `mask` reads it.
+        Value::String(text) if text.trim_start().starts_with(['{', '[']) => {
+            if let Ok(inner) = serde_json::from_str::<Value>(text) {
+                secret_values(&inner, out);
+            }
+        }
         _ => {}
     }
 }
@@ -370,10 +384,46 @@ mod tests {
                 json!({"target": {"url": "https://discord.com/api/webhooks/1/***"}}),
             ),
             (json!({"text": "{not json"}), json!({"text": "{not json"})),
+            // Lists where objects of secrets belong (refused, but recorded as sent).
+            (
+                json!({"options": {"credentials": ["ghp_leak"]}}),
+                json!({"options": {"credentials": "********"}}),
+            ),
+            (
+                json!({"target": ["https://example.com/y", "TOPSECRET"]}),
+                json!({"target": "********"}),
+            ),
         ];
         for (mut given, expected) in cases {
             mask(&mut given);
             assert_eq!(given, expected);
+        }
+    }
+
+    #[test]
+    fn secrets_quoted_in_an_error_are_found_also_in_json_written_as_text_and_in_lists() {
+        let cases = [
+            (
+                json!({"options": "{\"credentials\": {\"github_token\": 42424242}}"}),
+                "42424242",
+            ),
+            (
+                json!({"target": "{\"url\": \"https://e.x/\", \"secret\": 123456789}"}),
+                "123456789",
+            ),
+            (
+                json!({"options": {"credentials": ["ghp_leak"]}}),
+                "ghp_leak",
+            ),
+            (
+                json!({"target": ["https://e.x/y", "TOPSECRET"]}),
+                "TOPSECRET",
+            ),
+        ];
+        for (detail, secret) in cases {
+            let mut found = Vec::new();
+            secret_values(&detail, &mut found);
+            assert!(found.iter().any(|s| s == secret), "{detail}: {found:?}");
         }
     }
 

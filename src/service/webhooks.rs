@@ -515,7 +515,7 @@ fn check_id(id: &str) -> Result<String, ServiceError> {
 
 fn check_name(name: &str) -> Result<String, ServiceError> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 200 {
+    if name.is_empty() || name.chars().count() > 200 {
         return Err(ServiceError::invalid(
             "name",
             "name must be 1-200 characters",
@@ -528,11 +528,21 @@ fn check_name(name: &str) -> Result<String, ServiceError> {
             "name must not contain control characters (newlines, tabs, NUL, ...)",
         ));
     }
+    // Direction overrides make a name read as another (U+202E before `kooh` shows `hook`); emoji
+    // joiners and variation selectors are fine.
+    if name.chars().any(|c| {
+        matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }) {
+        return Err(ServiceError::invalid(
+            "name",
+            "name must not contain text direction marks or overrides",
+        ));
+    }
     Ok(name.to_string())
 }
 
 fn check_secret(provider: Provider, secret: &str) -> Result<String, ServiceError> {
-    if secret.is_empty() || secret.len() > MAX_SECRET_LEN || secret.trim() != secret {
+    if secret.is_empty() || secret.chars().count() > MAX_SECRET_LEN || secret.trim() != secret {
         return Err(ServiceError::invalid(
             "secret",
             format!("secret must be 1-{MAX_SECRET_LEN} characters without surrounding spaces"),
@@ -718,6 +728,15 @@ fn check_options(
             "options",
             "options must be a JSON object, e.g. {\"tolerance_secs\": 300}",
         ));
+    }
+    // Nor may a list stand for one of its objects (`{"credentials": ["ghp_…"]}`).
+    for key in ["custom", "credentials", "rate_limit"] {
+        if value.get(key).is_some_and(Value::is_array) {
+            return Err(ServiceError::invalid(
+                &format!("options.{key}"),
+                format!("options.{key} must be a JSON object with named fields, not a list"),
+            ));
+        }
     }
     let options: ProviderOptions = serde_path_to_error::deserialize(&value).map_err(|e| {
         let path = e.path().to_string();

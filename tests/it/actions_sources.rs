@@ -104,18 +104,23 @@ async fn a_gitlab_issue_open_gets_a_note_on_the_encoded_project_path_with_the_pr
 }
 
 #[tokio::test]
-async fn a_telegram_message_by_hand_takes_its_chat_id_as_a_number() {
+async fn a_telegram_message_by_hand_or_by_a_command_takes_its_chat_id_as_a_number() {
     // Arrange
     let telegram = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/bot123:ABC/sendMessage"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true,
                                                            "result": {"message_id": 5}})))
-        .expect(1)
+        .expect(2)
         .mount(&telegram)
         .await;
-    let app = spawn_manual(|_| {}).await;
     let url = format!("{}/bot123:ABC/sendMessage", telegram.uri());
+    let app = github_app_with(
+        json!({"trigger": "issues.opened", "action": "post_message", "template": "New issue",
+               "target": {"url": url, "kind": "telegram", "chat_id": -100123}}),
+        None,
+    )
+    .await;
 
     // Act
     let (status, queued) = app
@@ -124,18 +129,20 @@ async fn a_telegram_message_by_hand_takes_its_chat_id_as_a_number() {
             &json!({"url": url, "kind": "telegram", "chat_id": -100123, "text": "Deployed"}),
         )
         .await;
+    post_gh(&app, "issues", &issue_opened("octo/app", 3, &[])).await;
     let sent = app.drain().await;
 
     // Assert
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
-    assert_eq!(sent, 1);
-    let requests = telegram.received_requests().await.expect("recorded");
-    let body: Value = serde_json::from_slice(&requests[0].body).expect("json");
-    assert_eq!(
-        body["chat_id"].to_string().trim_matches('"'),
-        "-100123",
-        "{body}"
-    );
+    assert_eq!(sent, 2);
+    for request in telegram.received_requests().await.expect("recorded") {
+        let body: Value = serde_json::from_slice(&request.body).expect("json");
+        assert_eq!(
+            body["chat_id"].to_string().trim_matches('"'),
+            "-100123",
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test]

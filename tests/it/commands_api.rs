@@ -457,6 +457,23 @@ async fn bad_commands_are_refused_with_400_naming_the_field() {
             json!({"trigger": "issues.opened", "action": "comment", "template": "x", "colour": 1}),
             "colour",
         ),
+        // Lists where objects belong, which serde would read by position.
+        (
+            json!({"trigger": "issues.opened", "action": "forward",
+                   "target": ["https://example.com/y", "TOPSECRET-fwd"]}),
+            "target",
+        ),
+        (
+            json!({"trigger": "issues.opened", "action": "comment", "template": "x",
+                   "conditions": {"not": [["bug"]]}}),
+            "conditions.not",
+        ),
+        // A tag's end inside a string does not hide the chain after it.
+        (
+            json!({"trigger": "issues.opened", "action": "comment",
+                   "template": format!("{{{{ \"}}}}\" ~ {}1 }}}}", "-".repeat(3000))}),
+            "template",
+        ),
     ];
 
     for (body, field) in cases {

@@ -351,6 +351,11 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
     // Act
     let unknown_field = put(json!({"colour": "red"})).await;
     let options_list = put(json!({"options": [1]})).await;
+    // Lists where objects belong: serde would read them by position.
+    let credentials_list = put(json!({"options": {"credentials": ["enc:v1:AAAA"]}})).await;
+    let rate_limit_list = put(json!({"options": {"rate_limit": [100, 200]}})).await;
+    let long_accented = put(json!({"name": "é".repeat(150)})).await;
+    let reversed = put(json!({"name": "\u{202E}kooh"})).await;
     let empty_name = put(json!({"name": "   "})).await;
     let new_id = put(json!({"id": "other"})).await;
     let negative_grace = rotate(json!({"grace_period_secs": -1})).await;
@@ -363,6 +368,18 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
     // Assert
     assert_error(&unknown_field, StatusCode::BAD_REQUEST, Some("colour"));
     assert_error(&options_list, StatusCode::BAD_REQUEST, Some("options"));
+    assert_error(
+        &credentials_list,
+        StatusCode::BAD_REQUEST,
+        Some("options.credentials"),
+    );
+    assert_error(
+        &rate_limit_list,
+        StatusCode::BAD_REQUEST,
+        Some("options.rate_limit"),
+    );
+    assert_eq!(long_accented.0, StatusCode::OK, "{}", long_accented.1);
+    assert_error(&reversed, StatusCode::BAD_REQUEST, Some("name"));
     assert_error(&empty_name, StatusCode::BAD_REQUEST, Some("name"));
     assert_error(&new_id, StatusCode::BAD_REQUEST, Some("id"));
     assert_error(
@@ -372,7 +389,8 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
     );
     assert_error(&unknown_webhook, StatusCode::NOT_FOUND, None);
     let (_, still) = app.get_json("/api/webhooks/gh").await;
-    assert_eq!(still["name"], "GitHub");
+    assert_eq!(still["name"], "é".repeat(150));
+    assert_eq!(still["options"], json!({}), "{still}");
     assert_eq!(
         still["secret_hint"], "…p-me",
         "a refused rotation changed the secret"
