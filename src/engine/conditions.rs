@@ -239,6 +239,16 @@ fn compile_spec(spec: Spec, at: &str) -> Result<Conditions, ConditionError> {
             if path.trim().is_empty() {
                 return Err(err("field", "field is empty".into()));
             }
+            // A JSON pointer may name an empty key (`/a//b`); a dotted path cannot.
+            if !path.starts_with('/') && path.split('.').any(str::is_empty) {
+                return Err(err(
+                    "field",
+                    format!(
+                        "field `{path}` has an empty segment between dots; for a key that is \
+                         empty or holds dots, use a JSON pointer such as `/a/b.c`"
+                    ),
+                ));
+            }
             tests.extend(ops.into_iter().map(|op| Test::Field {
                 path: path.clone(),
                 op,

@@ -226,6 +226,16 @@ fn bad_conditions_are_refused_with_the_key_named() {
         (json!({"equals": 3}), "conditions.field", "needs `field`"),
         (json!({"field": "a"}), "conditions.field", "needs a test"),
         (
+            json!({"field": "a..b", "exists": true}),
+            "conditions.field",
+            "empty segment",
+        ),
+        (
+            json!({"field": "a.", "exists": true}),
+            "conditions.field",
+            "empty segment",
+        ),
+        (
             json!({"field": "a", "regex": "("}),
             "conditions.regex",
             "invalid regex",

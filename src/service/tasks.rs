@@ -193,6 +193,19 @@ pub async fn claim(
             "lease must be between 10 and 86400 seconds",
         ));
     }
+    // The owner is who may complete the task; an agent named "" would match none.
+    if owner.trim().is_empty() {
+        return Err(ServiceError::invalid(
+            "owner",
+            "owner is empty; name who works the task, e.g. \"triage-bot\"",
+        ));
+    }
+    if agent.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        return Err(ServiceError::invalid(
+            "agent",
+            "agent is empty; leave it out to claim a task of any agent",
+        ));
+    }
     let now = clock::now_ms();
     let until = now + lease_secs * 1000;
     let agents: Vec<String> = agent.into_iter().collect();

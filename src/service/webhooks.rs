@@ -769,6 +769,12 @@ fn check_options(
             "per_second must be at least 1",
         ));
     }
+    if let Some(crate::providers::RateLimit { burst: Some(0), .. }) = &options.rate_limit {
+        return Err(ServiceError::invalid(
+            "options.rate_limit.burst",
+            "burst must be at least 1 (leave it out for a burst of per_second)",
+        ));
+    }
     match (&options.custom, provider) {
         (Some(_), p) if p != Provider::Custom => Err(ServiceError::invalid(
             "options.custom",

@@ -709,6 +709,12 @@ async fn a_claim_lease_that_expires_passes_the_task_to_another_owner_and_only_th
         .post_api("/api/tasks/claim", &json!({"owner": "x", "lease_secs": 5}))
         .await;
     assert_error(&too_short, StatusCode::BAD_REQUEST, Some("lease_secs"));
+    let nobody = app.post_api("/api/tasks/claim", &claim(" ")).await;
+    assert_error(&nobody, StatusCode::BAD_REQUEST, Some("owner"));
+    let no_agent = app
+        .post_api("/api/tasks/claim", &json!({"agent": "", "owner": "brain"}))
+        .await;
+    assert_error(&no_agent, StatusCode::BAD_REQUEST, Some("agent"));
     let (status, first) = app.post_api("/api/tasks/claim", &claim("brain")).await;
     assert_eq!(status, StatusCode::OK, "{first}");
     assert_eq!(first["task"]["id"], json!(task_id), "{first}");

@@ -354,6 +354,7 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
     // Lists where objects belong: serde would read them by position.
     let credentials_list = put(json!({"options": {"credentials": ["enc:v1:AAAA"]}})).await;
     let rate_limit_list = put(json!({"options": {"rate_limit": [100, 200]}})).await;
+    let no_burst = put(json!({"options": {"rate_limit": {"per_second": 5, "burst": 0}}})).await;
     let long_accented = put(json!({"name": "é".repeat(150)})).await;
     let reversed = put(json!({"name": "\u{202E}kooh"})).await;
     let empty_name = put(json!({"name": "   "})).await;
@@ -377,6 +378,11 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
         &rate_limit_list,
         StatusCode::BAD_REQUEST,
         Some("options.rate_limit"),
+    );
+    assert_error(
+        &no_burst,
+        StatusCode::BAD_REQUEST,
+        Some("options.rate_limit.burst"),
     );
     assert_eq!(long_accented.0, StatusCode::OK, "{}", long_accented.1);
     assert_error(&reversed, StatusCode::BAD_REQUEST, Some("name"));
