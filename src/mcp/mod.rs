@@ -201,12 +201,14 @@ impl ServerHandler for McpServer {
         mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        // update_command is the one tool where an empty field means something: remove it.
-        if request.name != "update_command"
-            && let Some(arguments) = request.arguments.as_mut()
+        if let Some(arguments) = request.arguments.as_mut()
             && let Some(route) = self.tool_router.map.get(request.name.as_ref())
         {
-            args::lenient::drop_blank_optionals(arguments, &route.attr.input_schema);
+            // update_command is the one tool where an empty field means something: remove it.
+            if request.name != "update_command" {
+                args::lenient::drop_blank_optionals(arguments, &route.attr.input_schema);
+            }
+            args::lenient::whole_numbers(arguments, &route.attr.input_schema);
         }
         let audit = self
             .auditor(&context)

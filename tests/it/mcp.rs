@@ -1217,6 +1217,11 @@ async fn what_models_send_instead_of_the_schemas_types_is_taken_as_meant() {
             json!({"webhook_id": "gh", "provider": "", "status": " ", "event_type": "",
                    "since": "", "until": "", "cursor": ""}),
         ),
+        // Whole numbers written as floats, as JSON Schema's `integer` allows.
+        (
+            "list_events",
+            json!({"webhook_id": "gh", "limit": 10.0, "since": 1.7e9}),
+        ),
     ];
     let mut results = Vec::new();
     for (tool, args) in calls {
@@ -1254,6 +1259,7 @@ async fn what_models_send_instead_of_the_schemas_types_is_taken_as_meant() {
         Some(1),
         "{listed}"
     );
+    assert_eq!(structured(&results[6].1), listed);
     client.cancel().await.ok();
 }
 

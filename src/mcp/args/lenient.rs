@@ -22,6 +22,36 @@ pub fn drop_blank_optionals(
     args.retain(|k, v| required(k) || !matches!(v, Value::String(s) if s.trim().is_empty()));
 }
 
+/// Integer fields a model sent as whole floats (`10.0`, `1e2`): JSON Schema's `integer` takes
+/// them, and so does this. A fraction (`10.5`) stays, for the field's own check to refuse.
+pub fn whole_numbers(
+    args: &mut serde_json::Map<String, Value>,
+    schema: &serde_json::Map<String, Value>,
+) {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    for (name, value) in args.iter_mut() {
+        let is_integer = properties
+            .get(name)
+            .and_then(|p| p.get("type"))
+            .is_some_and(|t| {
+                t == "integer"
+                    || t.as_array()
+                        .is_some_and(|ts| ts.iter().any(|t| t == "integer"))
+            });
+        if is_integer && let Some(whole) = as_whole(value) {
+            *value = whole;
+        }
+    }
+}
+
+/// A float with no fraction, as an integer (within i64).
+fn as_whole(value: &Value) -> Option<Value> {
+    let n = value.as_number().filter(|n| n.is_f64())?.as_f64()?;
+    (n.fract() == 0.0 && n.abs() < 9.0e15).then(|| Value::from(n as i64))
+}
+
 /// `null` as the type's default (models send every optional field, often as null).
 pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -36,7 +66,9 @@ pub fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>,
     match Option::<Value>::deserialize(d)? {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(Value::Number(n)) => Ok(Some(
+            as_whole(&Value::Number(n.clone())).map_or_else(|| n.to_string(), |w| w.to_string()),
+        )),
         Some(other) => Err(D::Error::custom(format!(
             "expected a string or a number, got {}",
             kind(&other)
