@@ -34,6 +34,14 @@ pub fn check(body: &[u8]) -> Option<Refusal> {
         Ok(value) => value,
         Err(e) => return Some(bad_request(PARSE_ERROR, format!("Parse error: {e}"))),
     };
+    // A key given twice is read by rmcp as nothing it knows (a plain-text 415), and by
+    // `Value` as its last copy: which one was meant is the sender's to say.
+    if let Err(e) = serde_json::from_slice::<UniqueKeys>(body) {
+        return Some(bad_request(
+            INVALID_REQUEST,
+            format!("Invalid Request: {e}"),
+        ));
+    }
     let message = match value {
         Value::Object(message) => message,
         Value::Array(_) => {
@@ -104,6 +112,11 @@ fn bad_params(method: &str, params: Option<&Map<String, Value>>) -> Option<Strin
         Some(_) => Some(format!("`params.{name}` must be a string")),
         None => Some(format!("`{method}` needs `params.{name}`")),
     };
+    let required_object = |name: &str| match field(name) {
+        Some(Value::Object(_)) => None,
+        Some(_) => Some(format!("`params.{name}` must be an object")),
+        None => Some(format!("`{method}` needs `params.{name}`")),
+    };
     let optional_object = |name: &str| match field(name) {
         None | Some(Value::Object(_)) | Some(Value::Null) => None,
         Some(_) => Some(format!("`params.{name}` must be an object")),
@@ -118,7 +131,67 @@ fn bad_params(method: &str, params: Option<&Map<String, Value>>) -> Option<Strin
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             required_string("uri")
         }
+        "initialize" => required_string("protocolVersion")
+            .or_else(|| required_object("capabilities"))
+            .or_else(|| required_object("clientInfo")),
         _ => None,
+    }
+}
+
+/// Reads a JSON document only to refuse an object that names a key twice, at any depth.
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !seen.insert(key.to_string()) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "key `{}` appears twice in one object",
+                    crate::service::quoted(&key)
+                )));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
     }
 }
 
@@ -139,7 +212,23 @@ mod tests {
     fn malformed_bodies_get_the_json_rpc_error_that_fits() {
         /// HTTP status, JSON-RPC code, and a part of the message.
         type Expected = Option<(u16, i64, &'static str)>;
-        let cases: [(&str, Expected); 23] = [
+        let cases: [(&str, Expected); 27] = [
+            (
+                r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#,
+                Some((400, INVALID_REQUEST, "key `id` appears twice")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"b"}}"#,
+                Some((400, INVALID_REQUEST, "key `name` appears twice")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#,
+                Some((200, INVALID_PARAMS, "`params.protocolVersion`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"t":"\"\u00e9\"","list":[{"a":1},{"a":2}]}}}"#,
+                None,
+            ),
             (
                 r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":null}"#,
                 None,
