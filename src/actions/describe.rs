@@ -135,6 +135,35 @@ pub(crate) fn redact_secret_path(url: &str) -> String {
     format!("{scheme}://{}", segments.join("/"))
 }
 
+/// The URL as given, with what in it is a credential masked: the password before the host,
+/// and query values whose names say secret (`token`, `api_key`, ...). For a forward's target,
+/// whose path and query are the receiver's own and stay readable.
+pub(crate) fn mask_url_credentials(url: &str) -> String {
+    let Ok(mut u) = reqwest::Url::parse(url) else {
+        return url.to_string();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    if u.query_pairs()
+        .any(|(k, _)| crate::service::audit::is_secret_field(&k))
+    {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if crate::service::audit::is_secret_field(&k) {
+                    "***".to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
+}
+
 /// Why a URL given to send to is refused when it still shows the mask `redact_secret_path`
 /// puts in place of its secret part (copied from a listing): it would only ever fail.
 pub(crate) fn masked_url_refusal(url: &str) -> Option<&'static str> {

@@ -25,7 +25,9 @@ use serde::{Deserialize, Serialize};
 
 pub use channels::{MessageKind, guess_kind, is_send_message_url};
 pub use client::Clients;
-pub(crate) use describe::{masked_url_refusal, redact_secret_path, redact_url, segment};
+pub(crate) use describe::{
+    mask_url_credentials, masked_url_refusal, redact_secret_path, redact_url, segment,
+};
 pub use forward::sign_standard;
 
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";

@@ -499,11 +499,14 @@ fn shown_target(action: &str, target: &str) -> Option<Value> {
     if let Some(secret) = t.get_mut("secret").filter(|s| s.is_string()) {
         *secret = Value::String(MASK.into());
     }
-    if action == "post_message"
-        && let Some(url) = t.get_mut("url")
+    if let Some(url) = t.get_mut("url")
         && let Some(raw) = url.as_str()
     {
-        *url = Value::String(crate::actions::redact_secret_path(raw));
+        *url = Value::String(if action == "post_message" {
+            crate::actions::redact_secret_path(raw)
+        } else {
+            crate::actions::mask_url_credentials(raw)
+        });
     }
     Some(t)
 }
@@ -536,7 +539,8 @@ fn restore_masked(given: &mut Value, stored: Option<&str>) -> Result<(), Service
     };
     let stored_url = stored.get("url").and_then(Value::as_str);
     if let (Some(url), Some(stored_url)) = (given.get("url").and_then(Value::as_str), stored_url)
-        && url == crate::actions::redact_secret_path(stored_url)
+        && (url == crate::actions::redact_secret_path(stored_url)
+            || url == crate::actions::mask_url_credentials(stored_url))
         && url != stored_url
     {
         given["url"] = Value::String(stored_url.to_string());

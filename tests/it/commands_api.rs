@@ -599,10 +599,12 @@ async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_wri
                "target": {"url": hook}}),
     )
     .await;
+    // A forward's URL keeps its path and query readable, but not its password or token.
+    let sink = "https://user:hunter2@sink.example.com/in?token=abc123&x=1";
     let (_, forward) = add(
         &app,
         json!({"trigger": "issues.opened", "action": "forward",
-               "target": {"url": "https://sink.example.com/in", "secret": "whsec_keepme"}}),
+               "target": {"url": sink, "secret": "whsec_keepme"}}),
     )
     .await;
 
@@ -642,6 +644,10 @@ async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_wri
         "https://hooks.slack.com/services/T000/B000/***"
     );
     assert_eq!(forward["target"]["secret"], "********");
+    assert_eq!(
+        forward["target"]["url"],
+        "https://user:***@sink.example.com/in?token=***&x=1"
+    );
     crate::helpers::assert_error(&moved, StatusCode::BAD_REQUEST, Some("target.secret"));
     for (status, body) in &updated {
         assert_eq!(*status, StatusCode::OK, "{body}");
@@ -649,7 +655,10 @@ async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_wri
     for shown in [&listed, &audit] {
         let text = shown.to_string();
         assert!(
-            !text.contains("XXXXSECRET") && !text.contains("whsec_keepme"),
+            !text.contains("XXXXSECRET")
+                && !text.contains("whsec_keepme")
+                && !text.contains("hunter2")
+                && !text.contains("abc123"),
             "{text}"
         );
     }
@@ -668,4 +677,5 @@ async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_wri
     assert_eq!(stored[0]["url"], hook, "{stored:?}");
     assert_eq!(stored[0]["kind"], "slack");
     assert_eq!(stored[1]["secret"], "whsec_keepme", "{stored:?}");
+    assert_eq!(stored[1]["url"], sink, "{stored:?}");
 }
