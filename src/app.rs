@@ -295,8 +295,12 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
         .then(|| tokio::spawn(crate::worker::run(state.clone(), stop.clone())));
     let runner = start_runner(&state, stop.clone())?;
     let sweeper = start_reply_timeouts(&state, reply_timeout, stop.clone());
+    // Deliveries arrive at the HTTP server, another process: its events reach this one's
+    // subscribers through the database.
+    let watcher = tokio::spawn(crate::service::watch::run(state.clone(), stop.clone()));
     let result = crate::mcp::serve_stdio(state.clone(), hub).await;
     stop.cancel();
+    let _ = watcher.await;
     if let Some(worker) = worker {
         let _ = worker.await;
     }

@@ -17,6 +17,7 @@ pub mod sealing;
 pub mod setup;
 pub mod tasks;
 pub mod testing;
+pub mod watch;
 pub mod webhooks;
 
 use crate::store::StoreError;

@@ -51,6 +51,18 @@ pub fn slack_message_of(conn: &Connection, event_id: &str) -> Result<Option<Stri
         .flatten())
 }
 
+/// Events stored after `after` (an event id), oldest first: (event id, webhook id).
+pub fn stored_after(
+    conn: &Connection,
+    after: &str,
+    limit: u32,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT id, webhook_id FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+    let rows = stmt.query_map(params![after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Whether another delivery of the same Slack message (`channel:ts`) on this thread answered a
 /// waiting task: Slack delivers a mention as both a `message` and an `app_mention`.
 pub fn slack_twin_answered(

@@ -1352,3 +1352,47 @@ async fn a_message_posted_without_an_event_is_followed_with_get_action() {
     );
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_stdio_subscriber_hears_of_events_the_http_server_received() {
+    // Arrange: the HTTP server receives; a stdio server on the same file is subscribed.
+    let app = spawn_app().await;
+    let webhook = app.github_webhook("gh", "stdio-watch-secret").await;
+    assert_eq!(webhook["id"], "gh", "{webhook}");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let transport = TokioChildProcess::new(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp")).configure(|c| {
+            c.arg("stdio")
+                .arg("--database")
+                .arg(&app.db_path)
+                .env_remove("WEBHOOK_MCP_API_KEY")
+                .env("RUST_LOG", "warn");
+        }),
+    )
+    .expect("spawn webhook-mcp stdio");
+    let client = Watcher(tx)
+        .serve(transport)
+        .await
+        .expect("stdio client connects");
+    #[allow(deprecated)]
+    client
+        .subscribe(rmcp::model::SubscribeRequestParams::new(
+            "webhook://gh/events",
+        ))
+        .await
+        .expect("subscribe");
+
+    // Act
+    let body = crate::helpers::issue_opened("octo/app", 1, &[]);
+    let response = app
+        .post_github("gh", "issues", "d-stdio", &body, "stdio-watch-secret")
+        .await;
+    assert_eq!(response.status(), 200);
+
+    // Assert
+    assert_eq!(
+        heard(&mut rx, 10).await.as_deref(),
+        Some("webhook://gh/events")
+    );
+    client.cancel().await.ok();
+}
