@@ -120,6 +120,14 @@ pub async fn update(
         row.trigger = t;
     }
     if let Some(a) = input.action.clone() {
+        // A forward turned into a comment (say) leaves its target behind, unless a target
+        // is given with the new action for it to refuse.
+        if a != row.action
+            && input.target.is_none()
+            && !matches!(a.trim(), "forward" | "post_message")
+        {
+            row.target = None;
+        }
         row.action = a;
     }
     let stored_target = row.target.clone();

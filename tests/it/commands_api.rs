@@ -397,6 +397,37 @@ async fn in_an_update_null_keeps_a_field_empty_removes_it_and_a_required_one_is_
 }
 
 #[tokio::test]
+async fn a_forward_turned_into_a_comment_leaves_its_target_behind() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let (_, c) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": "https://sink.example.com/in"}}),
+    )
+    .await;
+    let id = c["id"].as_str().expect("id");
+    let put = |body: Value| {
+        send_json(
+            app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+                .json(&body),
+        )
+    };
+
+    // Act: a new target with it is still refused, naming the target.
+    let with_target = put(json!({"action": "comment", "template": "hi",
+                                 "target": {"url": "https://sink.example.com/in"}}))
+    .await;
+    let (status, comment) = put(json!({"action": "comment", "template": "hi"})).await;
+
+    // Assert
+    assert_error(&with_target, StatusCode::BAD_REQUEST, Some("target"));
+    assert_eq!(status, StatusCode::OK, "{comment}");
+    assert_eq!(comment["action"], "comment");
+    assert_eq!(comment["target"], Value::Null, "{comment}");
+}
+
+#[tokio::test]
 async fn deleting_a_command_answers_204_and_removes_it() {
     // Arrange
     let app = app_with_webhook().await;
