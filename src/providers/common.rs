@@ -86,7 +86,11 @@ pub fn decode_hex(sig: &str) -> Result<Vec<u8>, VerifyError> {
 /// A header as trimmed text; absent, non-UTF-8 and blank values are all `None`.
 /// `HeaderMap` lookups are case-insensitive, so callers use the providers' own spelling.
 pub fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
-    let value = headers.get(name)?.to_str().ok()?.trim();
+    // UTF-8, not only the visible ASCII `to_str` takes: a custom sender's event type may be
+    // `order.créé`.
+    let value = std::str::from_utf8(headers.get(name)?.as_bytes())
+        .ok()?
+        .trim();
     (!value.is_empty()).then_some(value)
 }
 
@@ -293,6 +297,17 @@ mod tests {
         assert_eq!(header(&h, "X-THING"), Some("v"));
         assert_eq!(header(&h, "x-blank"), None);
         assert_eq!(header(&h, "bad header name"), None);
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-event",
+            axum::http::HeaderValue::from_bytes("order.créé".as_bytes()).unwrap(),
+        );
+        h.insert(
+            "x-latin1",
+            axum::http::HeaderValue::from_bytes(b"caf\xe9").unwrap(),
+        );
+        assert_eq!(header(&h, "x-event"), Some("order.créé"));
+        assert_eq!(header(&h, "x-latin1"), None);
     }
 
     #[test]

@@ -324,6 +324,13 @@ pub async fn rotate_secret(
         }
         None => provider.generate_secret(),
     };
+    if secret == row.secret {
+        return Err(ServiceError::invalid(
+            "secret",
+            "that is already the current secret: a rotation to it would change nothing (and \
+             end the grace of the one before it); give the new secret",
+        ));
+    }
     let now = clock::now_ms();
     // Only one earlier secret is kept: a rotation inside another's grace period ends it.
     let cut_short = grace_until(&row, now).map(|at| {
@@ -747,6 +754,26 @@ fn check_options(
         };
         ServiceError::invalid(&field, format!("invalid options: {}", e.inner()))
     })?;
+    // A replay window on a sender that signs no time would protect nothing while seeming to.
+    if options.tolerance_secs.is_some()
+        && matches!(
+            provider,
+            Provider::GitHub
+                | Provider::Jira
+                | Provider::Sentry
+                | Provider::OpenWebUi
+                | Provider::Custom
+        )
+    {
+        return Err(ServiceError::invalid(
+            "options.tolerance_secs",
+            format!(
+                "{provider} signs no timestamp, so there is no replay window to set (repeated \
+                 deliveries are still caught by their delivery id); tolerance_secs applies to \
+                 slack, stripe, linear, standard-webhooks and signed gitlab webhooks"
+            ),
+        ));
+    }
     if let Some(t) = options.tolerance_secs
         && !(1..=7 * 24 * 3600).contains(&t)
     {

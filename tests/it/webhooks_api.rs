@@ -360,6 +360,9 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
     let empty_name = put(json!({"name": "   "})).await;
     let new_id = put(json!({"id": "other"})).await;
     let negative_grace = rotate(json!({"grace_period_secs": -1})).await;
+    let same_secret = rotate(json!({"secret": "keep-it-safe-keep-me"})).await;
+    // GitHub signs no time: a replay window would protect nothing.
+    let no_window = put(json!({"options": {"tolerance_secs": 60}})).await;
     let unknown_webhook = send_json(
         app.api(Method::PUT, "/api/webhooks/nope")
             .json(&json!({"name": "x"})),
@@ -394,6 +397,12 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
         Some("grace_period_secs"),
     );
     assert_error(&unknown_webhook, StatusCode::NOT_FOUND, None);
+    assert_error(&same_secret, StatusCode::BAD_REQUEST, Some("secret"));
+    assert_error(
+        &no_window,
+        StatusCode::BAD_REQUEST,
+        Some("options.tolerance_secs"),
+    );
     let (_, still) = app.get_json("/api/webhooks/gh").await;
     assert_eq!(still["name"], "é".repeat(150));
     assert_eq!(still["options"], json!({}), "{still}");
