@@ -267,10 +267,11 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
             // A delivery already stored does no new work: it must not use up the allowance of
             // the sender's new deliveries (a replayed capture, or a sender's redelivery).
             state.limits.refund_webhook(&webhook_id, Charge::Verified);
+            // A sender that retries because it lost the answer gets the answer again.
             Ok(Outcome::Accepted {
                 event_id,
                 duplicate: true,
-                inline: None,
+                inline,
             })
         }
     }

@@ -571,6 +571,15 @@ async fn a_slack_slash_command_is_answered_in_the_receivers_own_response_and_not
         events[0]["status"], "done",
         "answered, so nothing is under way"
     );
+
+    // Act: the same command again (a retry after a lost answer) is answered the same.
+    let (again_status, again) =
+        read_json(app.post_slack_form("sl", &form, "slack-signing").await).await;
+
+    // Assert
+    assert_eq!(again_status, StatusCode::OK, "{again}");
+    assert_eq!(again, answer);
+    assert_eq!(app.events("webhook_id=sl").await.len(), 1, "stored once");
 }
 
 #[tokio::test]
