@@ -89,20 +89,19 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     described(dotted(kind, action), delivery, src)
 }
 
-/// Issues are keyed by their id (a UUID), which every issue and comment event carries, and
-/// which stays when the issue moves to another team; its identifier (`ENG-123`) is in the
-/// detail. Comments are filed under their issue so a thread of comments shares one key.
+/// Issues are keyed by their identifier (`ENG-123`), which is what people and the API use;
+/// comments are filed under their issue so a thread of comments shares one key.
 fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
     let (key, issue_id, comment_id) = match kind {
         "Issue" => {
-            let key = str_at(p, "/data/id").or_else(|| str_at(p, "/data/identifier"))?;
+            let key = str_at(p, "/data/identifier").or_else(|| str_at(p, "/data/id"))?;
             (key, raw_at(p, "/data/id"), None)
         }
         "Comment" => {
             let issue_id = raw_at(p, "/data/issueId").or_else(|| raw_at(p, "/data/issue/id"));
-            let key = str_at(p, "/data/issueId")
-                .or_else(|| str_at(p, "/data/issue/id"))
-                .or_else(|| str_at(p, "/data/issue/identifier"))?;
+            let key = str_at(p, "/data/issue/identifier")
+                .or_else(|| str_at(p, "/data/issueId"))
+                .or_else(|| str_at(p, "/data/issue/id"))?;
             (key, issue_id, raw_at(p, "/data/id"))
         }
         _ => return None,
@@ -317,13 +316,7 @@ mod tests {
             (
                 json!({"type": "Issue", "action": "create", "data": {"id": "u1", "identifier": "ENG-1"}}),
                 "Issue.create",
-                Some("u1"),
-            ),
-            // A comment names its issue by id, with or without the identifier: one key.
-            (
-                json!({"type": "Comment", "action": "create", "data": {"id": "c1", "issueId": "u1", "issue": {"id": "u1", "title": "t"}}}),
-                "Comment.create",
-                Some("u1"),
+                Some("ENG-1"),
             ),
             (
                 json!({"type": "Issue", "action": "remove", "data": {"id": "u1"}}),
@@ -333,7 +326,7 @@ mod tests {
             (
                 json!({"type": "Comment", "action": "create", "data": {"id": "c1", "issueId": "u2", "issue": {"id": "u2", "identifier": "ENG-2"}}}),
                 "Comment.create",
-                Some("u2"),
+                Some("ENG-2"),
             ),
             (
                 json!({"type": "Comment", "action": "update", "data": {"id": "c1", "issueId": "u2"}}),

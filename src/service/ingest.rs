@@ -334,10 +334,17 @@ fn reply_in(
     let slack_message = (provider == Provider::Slack)
         .then(|| crate::providers::slack_message(payload))
         .flatten();
+    // A Linear comment may name its issue by id only, where the issue's own events name it
+    // `ENG-123`: a question asked on the issue is found by that id too.
+    let linear_issue = (provider == Provider::Linear)
+        .then(|| text_at("/data/issueId").or_else(|| text_at("/data/issue/id")))
+        .flatten()
+        .map(str::to_owned);
     Some(Reply {
         source_key: source_key.to_string(),
         text,
         slack_message,
+        linear_issue,
     })
 }
 

@@ -24,6 +24,8 @@ pub struct Reply {
     pub text: String,
     /// The Slack message (`channel:ts`) the reply is, which two deliveries can carry.
     pub slack_message: Option<String>,
+    /// The Linear issue's id (a UUID), which every comment names, where the key may differ.
+    pub linear_issue: Option<String>,
 }
 
 /// What the write did.
@@ -88,7 +90,15 @@ pub fn record(
     let mut resumed = Vec::new();
     // (The service's own comment coming back was told apart above: it is no answer.)
     if let Some(reply) = reply {
-        for task in tasks::waiting_on(conn, &event.webhook_id, &reply.source_key)? {
+        let mut waiting = tasks::waiting_on(conn, &event.webhook_id, &reply.source_key)?;
+        if let Some(issue) = &reply.linear_issue {
+            for task in tasks::waiting_on_linear_issue(conn, &event.webhook_id, issue)? {
+                if !waiting.iter().any(|t| t.id == task.id) {
+                    waiting.push(task);
+                }
+            }
+        }
+        for task in waiting {
             // A task this very event asked with waits for the *next* message, not this one
             // (nor this one's twin: the `app_mention` of the `message` that asked).
             if task.event_id.as_deref() == Some(event_id.as_str()) {

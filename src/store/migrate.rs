@@ -16,7 +16,6 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_task_run_failures.sql"),
     include_str!("migrations/0006_task_run_progress.sql"),
     include_str!("migrations/0007_outbox_remote.sql"),
-    include_str!("migrations/0008_linear_issue_keys.sql"),
 ];
 
 /// The schema version this build writes.
@@ -39,49 +38,4 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     }
     tx.commit()?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn linear_rows_are_rekeyed_by_issue_id() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for sql in &MIGRATIONS[..7] {
-            conn.execute_batch(sql).unwrap();
-        }
-        conn.pragma_update(None, "user_version", 7).unwrap();
-        let source = r#"{"kind":"linear.issue","key":"ENG-7","detail":{"issue_id":"u7","identifier":"ENG-7"}}"#;
-        conn.execute(
-            "INSERT INTO tasks (id, agent, prompt, status, source_kind, source_key, source, \
-             created_at, updated_at) VALUES ('t1', 'a', 'p', 'waiting_reply', 'linear.issue', \
-             'ENG-7', ?1, 0, 0)",
-            [source],
-        )
-        .unwrap();
-        conn.execute(
-            "INSERT INTO events (id, webhook_id, provider, verified, verification, status, \
-             source_kind, source_key, source, headers, body, received_at) VALUES ('e1', 'lin', \
-             'linear', 1, 'current_secret', 'matched', 'linear.issue', 'ENG-7', ?1, '{}', x'', 0)",
-            [source],
-        )
-        .unwrap();
-
-        migrate(&mut conn, Path::new(":memory:")).unwrap();
-
-        for table in ["tasks", "events"] {
-            let (key, source): (String, String) = conn
-                .query_row(
-                    &format!("SELECT source_key, source FROM {table}"),
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .unwrap();
-            assert_eq!(key, "u7", "{table}");
-            let source: serde_json::Value = serde_json::from_str(&source).unwrap();
-            assert_eq!(source["key"], "u7", "{table}");
-            assert_eq!(source["detail"]["identifier"], "ENG-7", "{table}");
-        }
-    }
 }

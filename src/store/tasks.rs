@@ -131,6 +131,22 @@ pub fn waiting_on(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Tasks waiting for a reply on a Linear issue, found by the issue's id (a UUID) whatever
+/// key their event gave the issue (its `ENG-123`, when the event named it).
+pub fn waiting_on_linear_issue(
+    conn: &Connection,
+    webhook_id: &str,
+    issue_id: &str,
+) -> Result<Vec<TaskRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {READ_COLUMNS} FROM tasks WHERE webhook_id = ?1 AND status = 'waiting_reply' \
+         AND source_kind = 'linear.issue' AND json_valid(source) \
+         AND json_extract(source, '$.detail.issue_id') = ?2 ORDER BY id"
+    ))?;
+    let rows = stmt.query_map(params![webhook_id, issue_id], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Adds a reply to a waiting task's conversation and queues the task to run again.
 pub fn attach_reply(
     conn: &Connection,
