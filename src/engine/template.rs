@@ -115,58 +115,57 @@ impl Object for EventContext {
 /// overflows a 2 MiB thread stack and aborts the process, so such tags are refused up front.
 const MAX_TAG_COMPLEXITY: usize = 200;
 
-/// Why a template's tags are too deeply chained to parse safely, if they are.
+/// Why a template's tags are too deeply chained to parse safely, if they are. The template
+/// is read by minijinja's own tokenizer (which does not recurse), so a tag is what the parser
+/// will see: not a `{{` inside a comment or a raw block, nor a `}}` inside a string.
 fn too_complex(source: &str) -> Option<String> {
-    let mut rest = source;
-    while let Some(start) = rest.find("{{").into_iter().chain(rest.find("{%")).min() {
-        let closer = if rest[start..].starts_with("{{") {
-            b'}'
-        } else {
-            b'%'
+    use minijinja::machinery::{Token, tokenize};
+    let mut in_tag = 0;
+    for token in tokenize(source, false, minijinja::syntax::SyntaxConfig::default()) {
+        // The parser stops at the same error, so nothing after it is parsed.
+        let Ok((token, _)) = token else {
+            break;
         };
-        let body = &rest[start + 2..];
-        let end = tag_end(body, closer);
-        let tag = &body[..end];
-        let symbols = tag.chars().filter(|c| "-+*/%~|.(".contains(*c)).count();
-        let words = tag
-            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .filter(|w| matches!(*w, "not" | "is" | "and" | "or" | "in" | "if" | "else"))
-            .count();
-        if symbols + words > MAX_TAG_COMPLEXITY {
-            return Some(format!(
-                "a template tag chains more than {MAX_TAG_COMPLEXITY} operators, filters or \
-                 attributes; split it up"
-            ));
+        let chains = match token {
+            Token::VariableStart | Token::BlockStart => {
+                in_tag = 0;
+                false
+            }
+            Token::Ident(word) => {
+                matches!(word, "not" | "is" | "and" | "or" | "in" | "if" | "else")
+            }
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::FloorDiv
+            | Token::Pow
+            | Token::Mod
+            | Token::Tilde
+            | Token::Pipe
+            | Token::Dot
+            | Token::Eq
+            | Token::Ne
+            | Token::Gt
+            | Token::Gte
+            | Token::Lt
+            | Token::Lte
+            | Token::ParenOpen
+            | Token::BracketOpen
+            | Token::BraceOpen => true,
+            _ => false,
+        };
+        if chains {
+            in_tag += 1;
+            if in_tag > MAX_TAG_COMPLEXITY {
+                return Some(format!(
+                    "a template tag chains more than {MAX_TAG_COMPLEXITY} operators, filters or \
+                     attributes; split it up"
+                ));
+            }
         }
-        rest = &body[end..];
     }
     None
-}
-
-/// Where a tag that begins `body` ends, as the template lexer sees it: at the first closer
-/// of its kind (`}}` after `{{`, `%}` after `{%`) outside a string literal and outside open
-/// brackets (`{{ {"a": {"b": 1}} }}` goes on past the dict's `}}`). A tag that never closes
-/// runs to the end: more counted than the lexer would, never less.
-fn tag_end(body: &str, closer: u8) -> usize {
-    let bytes = body.as_bytes();
-    let mut quote: Option<u8> = None;
-    let mut depth: isize = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        match quote {
-            Some(_) if b == b'\\' => i += 1,
-            Some(q) if b == q => quote = None,
-            Some(_) => {}
-            None if b == b'"' || b == b'\'' => quote = Some(b),
-            None if depth == 0 && b == closer && bytes.get(i + 1) == Some(&b'}') => return i,
-            None if matches!(b, b'(' | b'[' | b'{') => depth += 1,
-            None if matches!(b, b')' | b']' | b'}') => depth -= 1,
-            None => {}
-        }
-        i += 1;
-    }
-    bytes.len()
 }
 
 /// Checks that `source` parses; the message points at the problem.
@@ -350,6 +349,18 @@ mod tests {
             render("{{ '}}' }}{{ \"%}\" }}", &json_context(&json!({}))).unwrap(),
             "}}%}"
         );
+        // Nor a tag's start inside a comment or a raw block, which the lexer skips.
+        for hiding in [
+            "{# {{ ' #}",
+            "{% raw %}{{ '{% endraw %}",
+            "{%- raw -%}{{ '{%- endraw -%}",
+        ] {
+            let deep = format!("{hiding}{{{{ ' }}}} ' ~ {}1 }}}}", "-".repeat(5000));
+            assert!(
+                validate(&deep).unwrap_err().contains("chains more than"),
+                "{hiding}"
+            );
+        }
         // Nor does a dict's closing inside a block tag.
         let deep = format!(
             "{{% set d = {{'a': {{'b': 1}}}} ~ {}1 %}}",

@@ -596,8 +596,28 @@ fn replay_in_db(
 ) -> Result<Vec<Value>, crate::store::StoreError> {
     let now = clock::now_ms();
     let existing = outbox::for_event(db, &event.id)?;
+    // An answer to a question starts no second agent, replayed or not (work it already
+    // started is still retried below).
+    let answer = record::was_an_answer(db, event)?;
     let mut results = Vec::new();
     for p in planned {
+        let started_before = match p {
+            Planned::Send { command_id, .. } => existing
+                .iter()
+                .any(|o| o.command_id.as_ref() == Some(command_id)),
+            Planned::Task { command_id, .. } => tasks::for_event(db, &event.id)?
+                .iter()
+                .any(|t| t.command_id.as_ref() == Some(command_id)),
+            Planned::Inline { .. } => true,
+        };
+        if answer && record::starts_agent(p) && !started_before {
+            let command_id = match p {
+                Planned::Send { command_id, .. } | Planned::Task { command_id, .. } => command_id,
+                Planned::Inline { command_id, .. } => command_id,
+            };
+            results.push(json!({"command_id": command_id, "result": "skipped_an_answer"}));
+            continue;
+        }
         // The command's work as a new event's would be written, where none is there yet.
         let write_new = || {
             record::write_planned(

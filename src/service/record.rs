@@ -88,8 +88,19 @@ pub fn record(
     };
     let now = event.received_at;
     let mut resumed = Vec::new();
+    // The other delivery of a Slack message already taken as an answer (its `message` beside
+    // its `app_mention`, in either order, however late) answers nothing more: not the
+    // follow-up question the first delivery's answer led to either.
+    let twin_answered = match reply {
+        Some(Reply {
+            slack_message: Some(message),
+            source_key,
+            ..
+        }) => events::slack_twin_answered(conn, &event.webhook_id, source_key, message, event_id)?,
+        _ => false,
+    };
     // (The service's own comment coming back was told apart above: it is no answer.)
-    if let Some(reply) = reply {
+    if let Some(reply) = reply.filter(|_| !twin_answered) {
         let mut waiting = tasks::waiting_on(conn, &event.webhook_id, &reply.source_key)?;
         if let Some(issue) = &reply.linear_issue {
             for task in tasks::waiting_on_linear_issue(conn, &event.webhook_id, issue)? {
@@ -118,17 +129,7 @@ pub fn record(
     // the same words (a `create_task` or `ask` its text also matches), nor does the other
     // delivery of the same Slack message (its `message` beside its `app_mention`). Messages
     // and forwards it matches still go.
-    let answered = !resumed.is_empty()
-        || match reply {
-            Some(Reply {
-                slack_message: Some(message),
-                source_key,
-                ..
-            }) => {
-                events::slack_twin_answered(conn, &event.webhook_id, source_key, message, event_id)?
-            }
-            _ => false,
-        };
+    let answered = !resumed.is_empty() || twin_answered;
     let kept: Vec<Planned>;
     let planned = if answered {
         kept = planned
@@ -153,8 +154,25 @@ pub fn record(
     })
 }
 
+/// Whether a stored event was taken as the answer to a question, itself or (on Slack) the
+/// other delivery of the same message: a replay of it starts no agent either.
+pub fn was_an_answer(conn: &Connection, event: &NewEvent) -> Result<bool, StoreError> {
+    if tasks::answered_by(conn, &event.webhook_id, &event.id)? {
+        return Ok(true);
+    }
+    match (
+        &event.source_key,
+        events::slack_message_of(conn, &event.id)?,
+    ) {
+        (Some(source_key), Some(message)) => {
+            events::slack_twin_answered(conn, &event.webhook_id, source_key, &message, &event.id)
+        }
+        _ => Ok(false),
+    }
+}
+
 /// Whether the planned work is an agent's: a task, or a question a task waits on.
-fn starts_agent(planned: &Planned) -> bool {
+pub fn starts_agent(planned: &Planned) -> bool {
     match planned {
         Planned::Task { .. } => true,
         Planned::Send { ask, .. } => ask.is_some(),

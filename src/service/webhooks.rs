@@ -264,6 +264,7 @@ pub async fn update(
         let options = match options {
             Value::Object(_) => {
                 let mut stored: Value = serde_json::from_str(&row.options).unwrap_or(Value::Null);
+                settle_retired_options(provider, &mut stored, &options);
                 merge_options(&mut stored, options);
                 stored
             }
@@ -324,11 +325,15 @@ pub async fn rotate_secret(
         }
         None => provider.generate_secret(),
     };
-    if secret == row.secret {
+    // The same secret again is refused, unless it ends the previous one's grace at once
+    // (for senders that issue their own secret, the one way to revoke a leaked old one).
+    let ends_grace = grace_secs == 0 && row.previous_secret.is_some();
+    if secret == row.secret && !ends_grace {
         return Err(ServiceError::invalid(
             "secret",
-            "that is already the current secret: a rotation to it would change nothing (and \
-             end the grace of the one before it); give the new secret",
+            "that is already the current secret: a rotation to it would change nothing; give \
+             the new secret (or, to end the previous secret's grace now, this one with \
+             grace_period_secs 0)",
         ));
     }
     let now = clock::now_ms();
@@ -722,6 +727,38 @@ fn tokens_given(options: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Stored options that later checks refuse, where this change does not set them itself: they
+/// are made what they already did, so that changing another option is not refused for them.
+/// A replay window on a sender that signs no time did nothing; a burst of 0 worked as 1.
+fn settle_retired_options(provider: Provider, stored: &mut Value, patch: &Value) {
+    let Some(stored) = stored.as_object_mut() else {
+        return;
+    };
+    if !signs_time(provider) && patch.get("tolerance_secs").is_none() {
+        stored.remove("tolerance_secs");
+    }
+    let burst_given = patch.pointer("/rate_limit/burst").is_some();
+    if let Some(burst) = stored
+        .get_mut("rate_limit")
+        .and_then(|r| r.get_mut("burst"))
+        .filter(|b| b.as_u64() == Some(0) && !burst_given)
+    {
+        *burst = Value::from(1);
+    }
+}
+
+/// Whether the provider's signature covers a timestamp, which a replay window checks.
+fn signs_time(provider: Provider) -> bool {
+    !matches!(
+        provider,
+        Provider::GitHub
+            | Provider::Jira
+            | Provider::Sentry
+            | Provider::OpenWebUi
+            | Provider::Custom
+    )
+}
+
 fn check_options(
     provider: Provider,
     options: Option<Value>,
@@ -755,16 +792,7 @@ fn check_options(
         ServiceError::invalid(&field, format!("invalid options: {}", e.inner()))
     })?;
     // A replay window on a sender that signs no time would protect nothing while seeming to.
-    if options.tolerance_secs.is_some()
-        && matches!(
-            provider,
-            Provider::GitHub
-                | Provider::Jira
-                | Provider::Sentry
-                | Provider::OpenWebUi
-                | Provider::Custom
-        )
-    {
+    if options.tolerance_secs.is_some() && !signs_time(provider) {
         return Err(ServiceError::invalid(
             "options.tolerance_secs",
             format!(
@@ -820,7 +848,9 @@ fn check_options(
 mod tests {
     use serde_json::json;
 
-    use super::{ServiceError, check_name, merge_options};
+    use super::{
+        Provider, ServiceError, check_name, check_options, merge_options, settle_retired_options,
+    };
 
     #[test]
     fn names_are_trimmed_and_refused_when_empty_long_or_with_control_characters() {
@@ -888,6 +918,49 @@ mod tests {
             let mut target = stored.clone();
             merge_options(&mut target, update.clone());
             assert_eq!(target, merged, "{stored} + {update}");
+        }
+    }
+
+    #[test]
+    fn options_saved_before_a_check_refused_them_do_not_block_other_changes() {
+        let cases = [
+            // (provider, stored, update, settled stored)
+            (
+                Provider::GitHub,
+                json!({"tolerance_secs": 60, "ip_allowlist": ["10.0.0.0/8"]}),
+                json!({"ip_allowlist": []}),
+                json!({"ip_allowlist": ["10.0.0.0/8"]}),
+            ),
+            // Given again, it stays, for the check to refuse it.
+            (
+                Provider::GitHub,
+                json!({"tolerance_secs": 60}),
+                json!({"tolerance_secs": 60}),
+                json!({"tolerance_secs": 60}),
+            ),
+            (
+                Provider::Slack,
+                json!({"tolerance_secs": 60}),
+                json!({"ip_allowlist": []}),
+                json!({"tolerance_secs": 60}),
+            ),
+            (
+                Provider::Slack,
+                json!({"rate_limit": {"per_second": 5, "burst": 0}}),
+                json!({"ip_allowlist": []}),
+                json!({"rate_limit": {"per_second": 5, "burst": 1}}),
+            ),
+        ];
+        for (provider, stored, update, settled) in cases {
+            let mut target = stored.clone();
+            settle_retired_options(provider, &mut target, &update);
+            assert_eq!(target, settled, "{provider}: {stored} + {update}");
+            merge_options(&mut target, update.clone());
+            assert_eq!(
+                check_options(provider, Some(target.clone())).is_ok(),
+                update.get("tolerance_secs").is_none(),
+                "{provider}: {target}"
+            );
         }
     }
 }

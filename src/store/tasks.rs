@@ -147,6 +147,22 @@ pub fn waiting_on_linear_issue(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Whether the event was added to a task's conversation as the reply to its question.
+pub fn answered_by(
+    conn: &Connection,
+    webhook_id: &str,
+    event_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM tasks t \
+               JOIN json_each(CASE WHEN json_valid(t.conversation) THEN t.conversation \
+                                   ELSE '[]' END) c \
+             WHERE t.webhook_id = ?1 AND json_extract(c.value, '$.event_id') = ?2)",
+        )?
+        .query_row(params![webhook_id, event_id], |r| r.get(0))?)
+}
+
 /// Adds a reply to a waiting task's conversation and queues the task to run again.
 pub fn attach_reply(
     conn: &Connection,

@@ -1261,6 +1261,20 @@ async fn an_answer_that_also_matches_an_agent_command_starts_no_second_agent() {
     assert_eq!(answer["tasks"], json!([]), "{answer}");
     assert_eq!(answer["actions"], json!([]), "{answer}");
     assert_eq!(answer["status"], "done", "{answer}");
+
+    // Act: a replay of the answer starts no agent either.
+    let (status, replayed) = app
+        .post_api(&format!("/api/events/{answer_id}/replay"), &json!({}))
+        .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert!(
+        replayed.to_string().contains("skipped_an_answer"),
+        "{replayed}"
+    );
+    assert_eq!(app.drain().await, 0);
+    assert_eq!(app.event(&answer_id).await["tasks"], json!([]));
 }
 
 #[tokio::test]
@@ -1328,6 +1342,62 @@ async fn a_slack_answer_delivered_twice_resumes_the_question_and_starts_nothing_
     assert_eq!(mention["tasks"], json!([]), "{mention}");
     assert_eq!(mention["status"], "done", "{mention}");
     assert_eq!(sent, 0);
+}
+
+#[tokio::test]
+async fn a_late_second_delivery_of_a_slack_answer_does_not_answer_the_follow_up_question() {
+    // Arrange: a question in a thread, answered by a message; the task asks a follow-up.
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "channel": "C0ENG", "ts": "1.5"})),
+        )
+        .mount(&slack)
+        .await;
+    let app = spawn_manual(use_slack(&slack)).await;
+    app.slack_webhook("sl").await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "app_mention", "action": "ask", "agent": "brain",
+               "template": "Which service?"}),
+    )
+    .await;
+    let event = |kind: &str, id: &str, ts: &str, text: &str| {
+        json!({"type": "event_callback", "team_id": "T1", "event_id": id,
+               "event": {"type": kind, "channel": "C0ENG", "channel_type": "channel",
+                         "user": "U1", "text": text, "ts": ts, "thread_ts": "1.1"}})
+        .to_string()
+    };
+    let post = |kind: &'static str, id: &'static str, ts: &'static str, text: &'static str| {
+        let body = event(kind, id, ts, text);
+        let app = &app;
+        async move { accepted(app.post_slack("sl", &body, "slack-signing").await).await }
+    };
+    let asked = post("app_mention", "EvA1", "1.2", "<@UBOT> deploy").await;
+    app.drain().await;
+    post("message", "EvM2", "1.6", "<@UBOT> web").await;
+    let task_id = task_of(&app, &asked).await["id"]
+        .as_str()
+        .expect("task id")
+        .to_string();
+    let (status, follow_up) = app
+        .post_api(
+            &format!("/api/events/{asked}/ask"),
+            &json!({"text": "Which region?", "task_id": task_id}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{follow_up}");
+    app.drain().await;
+
+    // Act: Slack's other delivery of the first answer comes late.
+    post("app_mention", "EvA2", "1.6", "<@UBOT> web").await;
+
+    // Assert
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "waiting_reply", "{task}");
+    assert_eq!(app.drain().await, 0);
 }
 
 #[tokio::test]

@@ -452,6 +452,37 @@ async fn a_rotation_without_grace_period_refuses_the_old_secret_at_once() {
 }
 
 #[tokio::test]
+async fn rotating_to_the_current_secret_without_grace_ends_the_previous_secrets_grace() {
+    // Arrange: a sender that issues its own secret rotated it; the old one is in its grace.
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let rotate = |body: Value| {
+        send_json(
+            app.api(Method::POST, "/api/webhooks/gh/rotate-secret")
+                .json(&body),
+        )
+    };
+    let (status, rotated) = rotate(json!({"secret": "the-new-one-from-the-sender"})).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+
+    // Act: the old one leaked; the new one again, with no grace, ends its grace now.
+    let same_with_grace = rotate(json!({"secret": "the-new-one-from-the-sender"})).await;
+    let (status, ended) =
+        rotate(json!({"secret": "the-new-one-from-the-sender", "grace_period_secs": 0})).await;
+    let body = issue_opened("octo/hello", 7, &[]);
+    let old = read_json(
+        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_error(&same_with_grace, StatusCode::BAD_REQUEST, Some("secret"));
+    assert_eq!(status, StatusCode::OK, "{ended}");
+    assert_error(&old, StatusCode::UNAUTHORIZED, None);
+}
+
+#[tokio::test]
 async fn a_matching_command_is_listed_on_the_event_which_is_marked_matched() {
     // Arrange
     let app = spawn_app().await;
