@@ -142,16 +142,23 @@ pub(crate) fn mask_url_credentials(url: &str) -> String {
     let Ok(mut u) = reqwest::Url::parse(url) else {
         return url.to_string();
     };
+    let secret_query = u.query_pairs().any(|(k, _)| secret_query_name(&k));
+    // A user name alone (`https://<token>@host/`) is the credential.
+    let token_user = u.password().is_none() && !u.username().is_empty();
+    // Shown as given where nothing is hidden (parsing would rewrite its form).
+    if u.password().is_none() && !token_user && !secret_query {
+        return url.to_string();
+    }
     if u.password().is_some() {
         let _ = u.set_password(Some("***"));
+    } else if token_user {
+        let _ = u.set_username("***");
     }
-    if u.query_pairs()
-        .any(|(k, _)| crate::service::audit::is_secret_field(&k))
-    {
+    if secret_query {
         let pairs: Vec<(String, String)> = u
             .query_pairs()
             .map(|(k, v)| {
-                let v = if crate::service::audit::is_secret_field(&k) {
+                let v = if secret_query_name(&k) {
                     "***".to_string()
                 } else {
                     v.into_owned()
@@ -164,15 +171,73 @@ pub(crate) fn mask_url_credentials(url: &str) -> String {
     u.to_string()
 }
 
+/// A query parameter that carries a credential: a secret field's name, or one of the names
+/// services sign or authorise URLs with (Azure's `sig` and Functions' `code`).
+fn secret_query_name(name: &str) -> bool {
+    crate::service::audit::is_secret_field(name)
+        || matches!(
+            name.to_ascii_lowercase().as_str(),
+            "sig" | "code" | "signature" | "auth" | "apikey" | "access_token"
+        )
+}
+
+/// `given` with the credentials `mask_url_credentials` hid put back from `stored`, where both
+/// are on the same scheme, host and port (credentials never follow a URL to another server);
+/// `None` when nothing in `given` is masked or the servers differ.
+pub(crate) fn unmask_url_credentials(given: &str, stored: &str) -> Option<String> {
+    let (mut given, stored) = (
+        reqwest::Url::parse(given).ok()?,
+        reqwest::Url::parse(stored).ok()?,
+    );
+    if given.scheme() != stored.scheme()
+        || given.host_str() != stored.host_str()
+        || given.port_or_known_default() != stored.port_or_known_default()
+    {
+        return None;
+    }
+    let mut changed = false;
+    if given.password() == Some("***") && given.username() == stored.username() {
+        given.set_password(stored.password()).ok()?;
+        changed = true;
+    } else if given.username() == "***" && given.password().is_none() {
+        given.set_username(stored.username()).ok()?;
+        changed = true;
+    }
+    let masked = |k: &str, v: &str| v == "***" && secret_query_name(k);
+    if given.query_pairs().any(|(k, v)| masked(&k, &v)) {
+        let pairs: Vec<(String, String)> = given
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = match stored.query_pairs().find(|(sk, _)| *sk == k) {
+                    Some((_, stored_value)) if masked(&k, &v) => stored_value.into_owned(),
+                    _ => v.into_owned(),
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        given.query_pairs_mut().clear().extend_pairs(pairs);
+        changed = true;
+    }
+    changed.then(|| given.to_string())
+}
+
 /// Why a URL given to send to is refused when it still shows the mask `redact_secret_path`
 /// puts in place of its secret part (copied from a listing): it would only ever fail.
 pub(crate) fn masked_url_refusal(url: &str) -> Option<&'static str> {
-    url.split(['/', '?'])
-        .any(|seg| seg == "***" || seg == "bot***")
-        .then_some(
-            "this URL shows `***` where its secret part was hidden when it was listed; give \
+    let masked_credential = reqwest::Url::parse(url).is_ok_and(|u| {
+        u.password() == Some("***")
+            || u.username() == "***"
+            || u.query_pairs()
+                .any(|(k, v)| v == "***" && secret_query_name(&k))
+    });
+    (masked_credential
+        || url
+            .split(['/', '?'])
+            .any(|seg| seg == "***" || seg == "bot***"))
+    .then_some(
+        "this URL shows `***` where its secret part was hidden when it was listed; give \
              the whole URL, as the service that issued it shows it",
-        )
+    )
 }
 
 /// Long and mixing letters with digits, as generated tokens do; path words (`webhooks`,
@@ -305,6 +370,60 @@ mod tests {
             redact_secret_path(url),
             "https://api.telegram.org/bot***/sendMessage"
         );
+    }
+
+    #[test]
+    fn a_forward_urls_credentials_are_masked_and_put_back_only_on_the_same_server() {
+        let cases = [
+            (
+                "https://sink.example.com/in?x=1",
+                "https://sink.example.com/in?x=1",
+            ),
+            (
+                "https://SINK.example.com/a%20b",
+                "https://SINK.example.com/a%20b",
+            ),
+            (
+                "https://u:pw@sink.example.com/in?token=t1&x=1",
+                "https://u:***@sink.example.com/in?token=***&x=1",
+            ),
+            (
+                "https://ghp_abc@sink.example.com/in",
+                "https://***@sink.example.com/in",
+            ),
+            (
+                "https://x.logic.azure.com/wf?api-version=1&sig=S1G",
+                "https://x.logic.azure.com/wf?api-version=1&sig=***",
+            ),
+            (
+                "https://f.azurewebsites.net/api/h?code=C0DE",
+                "https://f.azurewebsites.net/api/h?code=***",
+            ),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(mask_url_credentials(url), shown, "{url}");
+            if shown != url {
+                assert!(masked_url_refusal(shown).is_some(), "{shown}");
+                let back = unmask_url_credentials(shown, url).expect("put back");
+                assert_eq!(
+                    reqwest::Url::parse(&back).unwrap(),
+                    reqwest::Url::parse(url).unwrap()
+                );
+            }
+        }
+        // Never to another server.
+        let stored = "https://u:pw@sink.example.com/in?token=t1";
+        for elsewhere in [
+            "https://u:***@evil.example.net/in?token=***",
+            "http://u:***@sink.example.com/in?token=***",
+            "https://u:***@sink.example.com:8443/in?token=***",
+        ] {
+            assert_eq!(
+                unmask_url_credentials(elsewhere, stored),
+                None,
+                "{elsewhere}"
+            );
+        }
     }
 
     #[test]

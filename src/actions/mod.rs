@@ -27,6 +27,7 @@ pub use channels::{MessageKind, guess_kind, is_send_message_url};
 pub use client::Clients;
 pub(crate) use describe::{
     mask_url_credentials, masked_url_refusal, redact_secret_path, redact_url, segment,
+    unmask_url_credentials,
 };
 pub use forward::sign_standard;
 

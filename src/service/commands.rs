@@ -552,6 +552,12 @@ fn restore_masked(given: &mut Value, stored: Option<&str>) -> Result<(), Service
         && url != stored_url
     {
         given["url"] = Value::String(stored_url.to_string());
+    } else if let (Some(url), Some(stored_url)) =
+        (given.get("url").and_then(Value::as_str), stored_url)
+        && let Some(restored) = crate::actions::unmask_url_credentials(url, stored_url)
+    {
+        // Edited elsewhere (a query value changed), its hidden credentials kept.
+        given["url"] = Value::String(restored);
     }
     if given.get("secret").and_then(Value::as_str) == Some(MASK)
         && let Some(secret) = stored.get("secret")

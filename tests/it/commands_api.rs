@@ -709,4 +709,39 @@ async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_wri
     assert_eq!(stored[0]["kind"], "slack");
     assert_eq!(stored[1]["secret"], "whsec_keepme", "{stored:?}");
     assert_eq!(stored[1]["url"], sink, "{stored:?}");
+
+    // Act: the shown URL edited (a query value changed) keeps its hidden credentials; the
+    // shown URL given to a new command is refused (it could only fail).
+    let (status, edited) = send_json(
+        app.api(
+            Method::PUT,
+            &format!("/api/webhooks/gh/commands/{forward_id}"),
+        )
+        .json(
+            &json!({"target": {"url": "https://user:***@sink.example.com/in?token=***&x=2",
+                                 "secret": "whsec_keepme"}}),
+        ),
+    )
+    .await;
+    let copied = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": "https://user:***@sink.example.com/in?token=***&x=1"}}),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{edited}");
+    let url: String = db
+        .query_row(
+            "SELECT json_extract(target, '$.url') FROM commands WHERE id = ?1",
+            [forward_id],
+            |r| r.get(0),
+        )
+        .expect("stored");
+    assert_eq!(
+        url,
+        "https://user:hunter2@sink.example.com/in?token=abc123&x=2"
+    );
+    crate::helpers::assert_error(&copied, StatusCode::BAD_REQUEST, Some("target.url"));
 }
