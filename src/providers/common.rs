@@ -90,7 +90,7 @@ pub fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     // `order.créé`.
     let value = std::str::from_utf8(headers.get(name)?.as_bytes())
         .ok()?
-        .trim();
+        .trim_matches(|c: char| c.is_ascii_whitespace());
     (!value.is_empty()).then_some(value)
 }
 

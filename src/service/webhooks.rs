@@ -540,14 +540,17 @@ fn check_name(name: &str) -> Result<String, ServiceError> {
             "name must not contain control characters (newlines, tabs, NUL, ...)",
         ));
     }
-    // Direction overrides make a name read as another (U+202E before `kooh` shows `hook`); emoji
-    // joiners and variation selectors are fine.
-    if name.chars().any(|c| {
-        matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
-    }) {
+    // Direction overrides make a name read as another (U+202E before `kooh` shows `hook`);
+    // the marks that mixed Hebrew or Arabic and Latin names need, emoji joiners and variation
+    // selectors are fine.
+    if name
+        .chars()
+        .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
         return Err(ServiceError::invalid(
             "name",
-            "name must not contain text direction marks or overrides",
+            "name must not contain text direction overrides or isolates (U+202A-U+202E, \
+             U+2066-U+2069)",
         ));
     }
     Ok(name.to_string())

@@ -51,14 +51,17 @@ pub fn slack_message_of(conn: &Connection, event_id: &str) -> Result<Option<Stri
         .flatten())
 }
 
-/// Events stored after `after` (an event id), oldest first: (event id, webhook id).
+/// Events stored after `after` (an event id), oldest first: (event id, webhook id). Refused
+/// deliveries are left out, as the receiver tells no one of them either.
 pub fn stored_after(
     conn: &Connection,
     after: &str,
     limit: u32,
 ) -> Result<Vec<(String, String)>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT id, webhook_id FROM events WHERE id > ?1 ORDER BY id LIMIT ?2")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, webhook_id FROM events WHERE id > ?1 \
+             AND status NOT IN ('rejected', 'invalid_payload') ORDER BY id LIMIT ?2",
+    )?;
     let rows = stmt.query_map(params![after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
