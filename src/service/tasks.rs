@@ -279,7 +279,10 @@ pub async fn complete(
     // is: the caller can finish it with post_result false, or after the token is set. (A task
     // already finished, or held by someone else, is answered as such below.)
     let may_finish = !matches!(task.status.as_str(), "done" | "failed" | "cancelled")
-        && task.lease_owner.as_deref().is_none_or(|holder| holder == owner);
+        && task
+            .lease_owner
+            .as_deref()
+            .is_none_or(|holder| holder == owner);
     if let Some(delivery) = &delivery
         && may_finish
         && task.event_id.is_some()
