@@ -32,14 +32,26 @@ enum Command {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Stack of every runtime thread. Templates, which anyone who may save a command writes, are
+/// parsed and rendered on them, and minijinja recurses in places no limit of ours reaches;
+/// the templates are bounded so that 2 MiB is enough, and this is the margin. Untouched
+/// stack pages cost no memory.
+const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     telemetry::init(cli.config.log_format);
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => serve(cli.config).await,
-        Command::Stdio => app::run_stdio(cli.config).await,
-    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK_BYTES)
+        .build()
+        .context("start the async runtime")?
+        .block_on(async {
+            match cli.command.unwrap_or(Command::Serve) {
+                Command::Serve => serve(cli.config).await,
+                Command::Stdio => app::run_stdio(cli.config).await,
+            }
+        })
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -19,10 +19,46 @@ pub const MAX_OUTPUT_LEN: usize = 64 * 1024;
 /// for hours; a comment over a payload with thousands of labels still needs far fewer.
 pub const MAX_FUEL: u64 = 200_000;
 
+/// Most values one printed or serialised value may hold, nested ones counted, and how deep
+/// they may nest. Fuel counts a template's instructions, not the work of printing what they
+/// built: a list that holds itself twice, doubled forty times, costs forty instructions and
+/// would print for days, and a list nested thousands deep overflows the stack when printed.
+const MAX_SHOWN_VALUES: usize = 200_000;
+const MAX_SHOWN_DEPTH: usize = 160;
+
+/// Most nested macro calls, includes and recursive loops.
+const MAX_RECURSION: usize = 16;
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(MAX_FUEL));
+    env.set_recursion_limit(MAX_RECURSION);
+    // `namespace` is the one way a loop carries a value from one pass to the next, which is
+    // how a template builds values nested thousands deep (their printing, comparing and even
+    // freeing recurse, and overflow the stack). A comment has no need of it.
+    env.remove_global("namespace");
+    // The filters that print a whole value, checked first like `{{ value }}` is.
+    env.add_filter(
+        "tojson",
+        |value: &minijinja::Value,
+         indent: Option<minijinja::Value>,
+         args: minijinja::value::Kwargs| {
+            check_shown(value)?;
+            minijinja::filters::tojson(value, indent, args)
+        },
+    );
+    env.add_filter("pprint", |value: &minijinja::Value| {
+        check_shown(value)?;
+        Ok::<_, minijinja::Error>(minijinja::filters::pprint(value))
+    });
+    env.add_filter(
+        "string",
+        |state: &minijinja::State, value: &minijinja::Value| {
+            check_shown(value)?;
+            minijinja::filters::string(state, value)
+        },
+    );
     // Webhook payloads are untrusted data and the output goes to markdown, not HTML.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     // A field the sender gives as null (GitHub's `issue.body` for an issue with no
@@ -34,10 +70,76 @@ fn environment() -> Environment<'static> {
             // A Jira body in Atlassian Document Format prints as its words, not as JSON.
             out.write_str(&text).map_err(minijinja::Error::from)
         } else {
+            check_shown(value)?;
             minijinja::escape_formatter(out, state, value)
         }
     });
     env
+}
+
+/// Output that takes one byte past `MAX_OUTPUT_LEN` and then refuses more.
+struct Bounded(Vec<u8>);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = (MAX_OUTPUT_LEN + 1).saturating_sub(self.0.len());
+        if room == 0 {
+            return Err(std::io::Error::other("template output too long"));
+        }
+        let n = buf.len().min(room);
+        self.0.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Refuses a value too large or too deeply nested to print: counted without recursion, and
+/// at most `MAX_SHOWN_VALUES` looked at, however large the value claims to be.
+fn check_shown(value: &minijinja::Value) -> Result<(), minijinja::Error> {
+    use minijinja::value::ValueKind;
+    let too_much = |what: &str| {
+        Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!(
+                "the value is {what} to print (at most {MAX_SHOWN_VALUES} values, nested {MAX_SHOWN_DEPTH} deep)"
+            ),
+        ))
+    };
+    let mut pending = vec![(value.clone(), 0usize)];
+    let mut seen = 0usize;
+    while let Some((value, depth)) = pending.pop() {
+        seen += 1;
+        if seen > MAX_SHOWN_VALUES {
+            return too_much("too large");
+        }
+        if depth > MAX_SHOWN_DEPTH {
+            return too_much("nested too deep");
+        }
+        match value.kind() {
+            ValueKind::Seq | ValueKind::Iterable => {
+                if let Ok(items) = value.try_iter() {
+                    pending.extend(items.map(|item| (item, depth + 1)));
+                }
+            }
+            ValueKind::Map => {
+                if let Ok(keys) = value.try_iter() {
+                    for key in keys {
+                        if let Ok(item) = value.get_item(&key) {
+                            pending.push((item, depth + 1));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        if pending.len() > MAX_SHOWN_VALUES {
+            return too_much("too large");
+        }
+    }
+    Ok(())
 }
 
 /// The text of an Atlassian Document Format value (`{"type": "doc", ...}`).
@@ -114,21 +216,48 @@ impl Object for EventContext {
 /// minijinja parses and drops expressions recursively: a long enough chain (`- - - … 1`)
 /// overflows a 2 MiB thread stack and aborts the process, so such tags are refused up front.
 const MAX_TAG_COMPLEXITY: usize = 200;
+/// Deepest nesting of brackets and calls in a tag: the parser recurses for each (a dozen
+/// stack frames a level), and a value written nested deep is one printed nested deep.
+const MAX_NESTING: usize = 16;
+/// Most brackets and calls in a whole template, which bounds how deep values built from them
+/// can nest across `set`s.
+const MAX_BRACKETS: usize = 1024;
 
 /// Why a template's tags are too deeply chained to parse safely, if they are. The template
 /// is read by minijinja's own tokenizer (which does not recurse), so a tag is what the parser
 /// will see: not a `{{` inside a comment or a raw block, nor a `}}` inside a string.
 fn too_complex(source: &str) -> Option<String> {
     use minijinja::machinery::{Token, tokenize};
-    let mut in_tag = 0;
+    let (mut in_tag, mut nesting, mut opened) = (0, 0usize, 0usize);
     for token in tokenize(source, false, minijinja::syntax::SyntaxConfig::default()) {
         // The parser stops at the same error, so nothing after it is parsed.
         let Ok((token, _)) = token else {
             break;
         };
+        match token {
+            Token::ParenOpen | Token::BracketOpen | Token::BraceOpen => {
+                nesting += 1;
+                opened += 1;
+            }
+            Token::ParenClose | Token::BracketClose | Token::BraceClose => {
+                nesting = nesting.saturating_sub(1)
+            }
+            _ => {}
+        }
+        if nesting > MAX_NESTING {
+            return Some(format!(
+                "a template nests brackets or calls more than {MAX_NESTING} deep; split it up"
+            ));
+        }
+        if opened > MAX_BRACKETS {
+            return Some(format!(
+                "a template opens more than {MAX_BRACKETS} brackets or calls; split it up"
+            ));
+        }
         let chains = match token {
             Token::VariableStart | Token::BlockStart => {
                 in_tag = 0;
+                nesting = 0;
                 false
             }
             Token::Ident(word) => {
@@ -218,16 +347,17 @@ pub fn render(source: &str, context: &minijinja::Value) -> Result<String, String
         let template = env
             .get_template(&name)
             .map_err(|e| format!("template does not parse: {e}"))?;
-        let out = template
-            .render(context)
-            .map_err(|e| format!("template failed: {e}"))?;
-        if out.len() > MAX_OUTPUT_LEN {
+        // Written into a buffer that refuses to grow past the limit, so that a render making
+        // far more output stops there instead of filling memory first.
+        let mut out = Bounded(Vec::new());
+        let rendered = template.render_captured_to(context, &mut out);
+        if out.0.len() > MAX_OUTPUT_LEN {
             return Err(format!(
-                "template output is {} bytes, more than the {MAX_OUTPUT_LEN} allowed",
-                out.len()
+                "template output is more than the {MAX_OUTPUT_LEN} bytes allowed"
             ));
         }
-        Ok(out)
+        rendered.map_err(|e| format!("template failed: {e}"))?;
+        String::from_utf8(out.0).map_err(|_| "template output is not UTF-8".to_string())
     })
 }
 
@@ -375,6 +505,37 @@ mod tests {
             .unwrap(),
             "1"
         );
+    }
+
+    /// Templates found to crash (stack overflow) or hang the server before these checks:
+    /// values nested thousands deep or doubled forty times, built in a loop through
+    /// `namespace`; calls nested a hundred deep. Each is now refused at once.
+    #[test]
+    fn templates_that_crashed_or_hung_the_server_are_refused() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/hostile-templates"
+        );
+        let ctx = json_context(&json!({"issue": {"title": "boom"}}));
+        for n in 1..=15 {
+            let source = std::fs::read_to_string(format!("{dir}/crash-{n}.txt")).unwrap();
+            let started = std::time::Instant::now();
+            let result = validate(&source).and_then(|()| render(&source, &ctx));
+            assert!(result.is_err(), "crash-{n}: {result:?}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(2),
+                "crash-{n}"
+            );
+        }
+        // Without a loop: doubled by `set`s one after another, printed whole.
+        let doubled = format!(
+            "{{% set a = [1] %}}{}{{{{ a }}}}",
+            "{% set a = [a, a] %}".repeat(40)
+        );
+        let started = std::time::Instant::now();
+        let refused = render(&doubled, &ctx).unwrap_err();
+        assert!(refused.contains("too large"), "{refused}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]
