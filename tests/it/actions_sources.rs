@@ -1167,9 +1167,9 @@ async fn a_failed_merge_request_pipeline_is_answered_on_its_merge_request() {
     assert_eq!(app.event(&for_branch).await["status"], "accepted");
 }
 
-#[tokio::test]
-async fn the_app_mention_twin_of_the_message_that_asked_does_not_answer_it() {
-    // Arrange: a question about each new message, asked in its thread.
+/// A Slack webhook `sl` whose command asks "Which service?" about each `trigger` event, in
+/// its thread; Slack's Web API is the returned fake, kept alive with the app.
+async fn slack_asking_on(trigger: &str) -> (MockServer, TestApp) {
     let slack = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/chat.postMessage"))
@@ -1183,47 +1183,36 @@ async fn the_app_mention_twin_of_the_message_that_asked_does_not_answer_it() {
     app.slack_webhook("sl").await;
     app.add_command_ok(
         "sl",
-        json!({"trigger": "message", "action": "ask", "agent": "brain",
+        json!({"trigger": trigger, "action": "ask", "agent": "brain",
                "template": "Which service?"}),
     )
     .await;
-    let event = |kind: &str, id: &str, ts: &str, text: &str| {
-        json!({"type": "event_callback", "team_id": "T1", "event_id": id,
-               "event": {"type": kind, "channel": "C0ENG", "channel_type": "channel",
-                         "user": "U1", "text": text, "ts": ts, "thread_ts": "1.1"}})
-        .to_string()
-    };
-    let asked = accepted(
-        app.post_slack(
-            "sl",
-            &event("message", "EvM1", "1.2", "<@UBOT> deploy"),
-            "slack-signing",
-        )
-        .await,
+    (slack, app)
+}
+
+/// A person's signed Slack event in thread 1.1 of #eng; the event id.
+async fn post_in_thread(app: &TestApp, kind: &str, id: &str, ts: &str, text: &str) -> String {
+    let body = json!({"type": "event_callback", "team_id": "T1", "event_id": id,
+        "event": {"type": kind, "channel": "C0ENG", "channel_type": "channel",
+                  "user": "U1", "text": text, "ts": ts, "thread_ts": "1.1"}});
+    accepted(
+        app.post_slack("sl", &body.to_string(), "slack-signing")
+            .await,
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn the_app_mention_twin_of_the_message_that_asked_does_not_answer_it() {
+    // Arrange: a question about each new message, asked in its thread.
+    let (_slack, app) = slack_asking_on("message").await;
+    let asked = post_in_thread(&app, "message", "EvM1", "1.2", "<@UBOT> deploy").await;
     app.drain().await;
 
     // Act: the same message as an app_mention; then the person's answer.
-    accepted(
-        app.post_slack(
-            "sl",
-            &event("app_mention", "EvA1", "1.2", "<@UBOT> deploy"),
-            "slack-signing",
-        )
-        .await,
-    )
-    .await;
+    post_in_thread(&app, "app_mention", "EvA1", "1.2", "<@UBOT> deploy").await;
     let after_twin = task_of(&app, &asked).await["status"].clone();
-    accepted(
-        app.post_slack(
-            "sl",
-            &event("app_mention", "EvA2", "1.6", "<@UBOT> web"),
-            "slack-signing",
-        )
-        .await,
-    )
-    .await;
+    post_in_thread(&app, "app_mention", "EvA2", "1.6", "<@UBOT> web").await;
 
     // Assert
     assert_eq!(after_twin, "waiting_reply");
@@ -1280,59 +1269,13 @@ async fn an_answer_that_also_matches_an_agent_command_starts_no_second_agent() {
 #[tokio::test]
 async fn a_slack_answer_delivered_twice_resumes_the_question_and_starts_nothing_new() {
     // Arrange: a question for each mention, asked in its thread.
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"ok": true, "channel": "C0ENG", "ts": "1.5"})),
-        )
-        .mount(&slack)
-        .await;
-    let app = spawn_manual(use_slack(&slack)).await;
-    app.slack_webhook("sl").await;
-    app.add_command_ok(
-        "sl",
-        json!({"trigger": "app_mention", "action": "ask", "agent": "brain",
-               "template": "Which service?"}),
-    )
-    .await;
-    let event = |kind: &str, id: &str, ts: &str, text: &str| {
-        json!({"type": "event_callback", "team_id": "T1", "event_id": id,
-               "event": {"type": kind, "channel": "C0ENG", "channel_type": "channel",
-                         "user": "U1", "text": text, "ts": ts, "thread_ts": "1.1"}})
-        .to_string()
-    };
-    let asked = accepted(
-        app.post_slack(
-            "sl",
-            &event("app_mention", "EvA1", "1.2", "<@UBOT> deploy"),
-            "slack-signing",
-        )
-        .await,
-    )
-    .await;
+    let (_slack, app) = slack_asking_on("app_mention").await;
+    let asked = post_in_thread(&app, "app_mention", "EvA1", "1.2", "<@UBOT> deploy").await;
     app.drain().await;
 
     // Act: the answer mentions the bot, so Slack delivers it as a message and a mention.
-    let as_message = accepted(
-        app.post_slack(
-            "sl",
-            &event("message", "EvM2", "1.6", "<@UBOT> web"),
-            "slack-signing",
-        )
-        .await,
-    )
-    .await;
-    let as_mention = accepted(
-        app.post_slack(
-            "sl",
-            &event("app_mention", "EvA2", "1.6", "<@UBOT> web"),
-            "slack-signing",
-        )
-        .await,
-    )
-    .await;
+    let as_message = post_in_thread(&app, "message", "EvM2", "1.6", "<@UBOT> web").await;
+    let as_mention = post_in_thread(&app, "app_mention", "EvA2", "1.6", "<@UBOT> web").await;
     let sent = app.drain().await;
 
     // Assert
@@ -1347,37 +1290,10 @@ async fn a_slack_answer_delivered_twice_resumes_the_question_and_starts_nothing_
 #[tokio::test]
 async fn a_late_second_delivery_of_a_slack_answer_does_not_answer_the_follow_up_question() {
     // Arrange: a question in a thread, answered by a message; the task asks a follow-up.
-    let slack = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/chat.postMessage"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"ok": true, "channel": "C0ENG", "ts": "1.5"})),
-        )
-        .mount(&slack)
-        .await;
-    let app = spawn_manual(use_slack(&slack)).await;
-    app.slack_webhook("sl").await;
-    app.add_command_ok(
-        "sl",
-        json!({"trigger": "app_mention", "action": "ask", "agent": "brain",
-               "template": "Which service?"}),
-    )
-    .await;
-    let event = |kind: &str, id: &str, ts: &str, text: &str| {
-        json!({"type": "event_callback", "team_id": "T1", "event_id": id,
-               "event": {"type": kind, "channel": "C0ENG", "channel_type": "channel",
-                         "user": "U1", "text": text, "ts": ts, "thread_ts": "1.1"}})
-        .to_string()
-    };
-    let post = |kind: &'static str, id: &'static str, ts: &'static str, text: &'static str| {
-        let body = event(kind, id, ts, text);
-        let app = &app;
-        async move { accepted(app.post_slack("sl", &body, "slack-signing").await).await }
-    };
-    let asked = post("app_mention", "EvA1", "1.2", "<@UBOT> deploy").await;
+    let (_slack, app) = slack_asking_on("app_mention").await;
+    let asked = post_in_thread(&app, "app_mention", "EvA1", "1.2", "<@UBOT> deploy").await;
     app.drain().await;
-    post("message", "EvM2", "1.6", "<@UBOT> web").await;
+    post_in_thread(&app, "message", "EvM2", "1.6", "<@UBOT> web").await;
     let task_id = task_of(&app, &asked).await["id"]
         .as_str()
         .expect("task id")
@@ -1392,7 +1308,7 @@ async fn a_late_second_delivery_of_a_slack_answer_does_not_answer_the_follow_up_
     app.drain().await;
 
     // Act: Slack's other delivery of the first answer comes late.
-    post("app_mention", "EvA2", "1.6", "<@UBOT> web").await;
+    post_in_thread(&app, "app_mention", "EvA2", "1.6", "<@UBOT> web").await;
 
     // Assert
     let task = app.task(&task_id).await;
