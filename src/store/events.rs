@@ -75,21 +75,23 @@ pub fn slack_twin_answered(
     message: &str,
     event_id: &str,
 ) -> Result<bool, StoreError> {
-    Ok(conn
+    let twins: Vec<String> = conn
         .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM events e \
-               JOIN tasks t ON t.webhook_id = e.webhook_id AND t.source_key = e.source_key \
-               JOIN json_each(CASE WHEN json_valid(t.conversation) THEN t.conversation \
-                                   ELSE '[]' END) c \
-             WHERE e.webhook_id = ?1 AND e.source_key = ?2 AND e.id != ?4 \
-               AND e.provider = 'slack' AND json_valid(CAST(e.body AS TEXT)) \
-               AND json_extract(CAST(e.body AS TEXT), '$.event.channel') || ':' || \
-                   json_extract(CAST(e.body AS TEXT), '$.event.ts') = ?3 \
-               AND json_extract(c.value, '$.event_id') = e.id)",
+            "SELECT id FROM events WHERE webhook_id = ?1 AND source_key = ?2 AND id != ?4 \
+               AND provider = 'slack' AND json_valid(CAST(body AS TEXT)) \
+               AND json_extract(CAST(body AS TEXT), '$.event.channel') || ':' || \
+                   json_extract(CAST(body AS TEXT), '$.event.ts') = ?3",
         )?
-        .query_row(params![webhook_id, source_key, message, event_id], |r| {
+        .query_map(params![webhook_id, source_key, message, event_id], |r| {
             r.get(0)
-        })?)
+        })?
+        .collect::<Result<_, _>>()?;
+    for twin in &twins {
+        if super::tasks::answered_by(conn, webhook_id, twin)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Stores the event, unless it repeats a verified delivery id of the same webhook. An event

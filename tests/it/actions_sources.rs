@@ -705,11 +705,10 @@ async fn echo_then_reply_on_issue_9(app: &TestApp, event_id: &str, question: &st
     assert_eq!(app.drain().await, 0, "an answer sends nothing by itself");
 }
 
-#[tokio::test]
-async fn an_ask_command_waits_for_a_reply_on_the_same_issue_and_ignores_its_own_question() {
-    // Arrange
+/// A GitHub webhook whose command asks `question` (once, on issue 9) about each comment that
+/// calls `@agent`; GitHub's API is the returned fake, kept alive with the app.
+async fn asking_when_the_agent_is_called(question: &str) -> (MockServer, TestApp) {
     let github = MockServer::start().await;
-    let question = "Should I prioritise Flaky CI?";
     let created =
         ResponseTemplate::new(201).set_body_json(json!({"id": 77, "html_url": QUESTION_URL}));
     expect_post(&github, ISSUE_9, json!({"body": question}), created, 1).await;
@@ -720,6 +719,14 @@ async fn an_ask_command_waits_for_a_reply_on_the_same_issue_and_ignores_its_own_
         Some(&github),
     )
     .await;
+    (github, app)
+}
+
+#[tokio::test]
+async fn an_ask_command_waits_for_a_reply_on_the_same_issue_and_ignores_its_own_question() {
+    // Arrange
+    let question = "Should I prioritise Flaky CI?";
+    let (_github, app) = asking_when_the_agent_is_called(question).await;
     let asked = issue_comment(9, "Flaky CI", "alice", "@agent can you look at this?");
 
     // Act
@@ -1222,18 +1229,8 @@ async fn the_app_mention_twin_of_the_message_that_asked_does_not_answer_it() {
 #[tokio::test]
 async fn an_answer_that_also_matches_an_agent_command_starts_no_second_agent() {
     // Arrange: a question about every comment that calls the agent, asked and waiting.
-    let github = MockServer::start().await;
     let question = "Should I prioritise Flaky CI?";
-    let created =
-        ResponseTemplate::new(201).set_body_json(json!({"id": 77, "html_url": QUESTION_URL}));
-    expect_post(&github, ISSUE_9, json!({"body": question}), created, 1).await;
-    let app = github_app_with(
-        json!({"trigger": "issue_comment.created", "action": "ask", "agent": "brain",
-               "template": "Should I prioritise {{issue.title}}?",
-               "conditions": {"body_contains": "@agent"}}),
-        Some(&github),
-    )
-    .await;
+    let (_github, app) = asking_when_the_agent_is_called(question).await;
     let asked = issue_comment(9, "Flaky CI", "alice", "@agent can you look at this?");
     let event_id = post_gh(&app, "issue_comment", &asked).await;
     app.drain().await;
