@@ -35,13 +35,23 @@ pub fn check(body: &[u8]) -> Option<Refusal> {
         Err(e) => return Some(bad_request(PARSE_ERROR, format!("Parse error: {e}"))),
     };
     // A key given twice is read by rmcp as nothing it knows (a plain-text 415), and by
-    // `Value` as its last copy: which one was meant is the sender's to say.
-    if let Err(e) = serde_json::from_slice::<UniqueKeys>(body) {
-        return Some(bad_request(
-            INVALID_REQUEST,
-            format!("Invalid Request: {e}"),
-        ));
-    }
+    // `Value` as its last copy: which one was meant is the sender's to say. Twice in the
+    // envelope, the message itself is unreadable; twice in `params`, the request is readable
+    // and only its params are wrong.
+    let in_params = std::cell::Cell::new(false);
+    let twice_in_params = match serde::de::DeserializeSeed::deserialize(
+        Envelope(&in_params),
+        &mut serde_json::Deserializer::from_slice(body),
+    ) {
+        Ok(()) => None,
+        Err(e) if in_params.get() => Some(e.to_string()),
+        Err(e) => {
+            return Some(bad_request(
+                INVALID_REQUEST,
+                format!("Invalid Request: {e}"),
+            ));
+        }
+    };
     let message = match value {
         Value::Object(message) => message,
         Value::Array(_) => {
@@ -66,7 +76,10 @@ pub fn check(body: &[u8]) -> Option<Refusal> {
         return None;
     }
     // A notification gets no answer, so there is no one to tell: rmcp's to take or drop.
-    let id = message.get("id").filter(|id| !id.is_null()).cloned()?;
+    let Some(id) = message.get("id").filter(|id| !id.is_null()).cloned() else {
+        return twice_in_params
+            .map(|e| bad_request(INVALID_REQUEST, format!("Invalid Request: {e}")));
+    };
     // rmcp reads ids as strings or signed 64-bit integers.
     if !(id.is_string() || id.is_i64()) {
         return Some(bad_request(
@@ -95,13 +108,15 @@ pub fn check(body: &[u8]) -> Option<Refusal> {
         Some(Value::Object(params)) => Some(params),
         Some(_) => return invalid("`params` must be an object"),
     };
-    bad_params(method, params).map(|message| Refusal {
-        // An answer to a well-formed request, as rmcp sends its own errors.
-        status: StatusCode::OK,
-        id,
-        code: INVALID_PARAMS,
-        message: format!("Invalid params: {message}"),
-    })
+    twice_in_params
+        .or_else(|| bad_params(method, params))
+        .map(|message| Refusal {
+            // An answer to a well-formed request, as rmcp sends its own errors.
+            status: StatusCode::OK,
+            id,
+            code: INVALID_PARAMS,
+            message: format!("Invalid params: {message}"),
+        })
 }
 
 /// What is wrong with the params of the methods a model's client calls most.
@@ -138,6 +153,72 @@ fn bad_params(method: &str, params: Option<&Map<String, Value>>) -> Option<Strin
     }
 }
 
+/// Reads a JSON-RPC message only to refuse a key given twice, and marks whether it was
+/// found inside `params`.
+struct Envelope<'a>(&'a std::cell::Cell<bool>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Envelope<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Envelope<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON-RPC message")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !seen.insert(key.to_string()) {
+                return Err(twice(&key));
+            }
+            self.0.set(key == "params");
+            map.next_value::<UniqueKeys>()?;
+            self.0.set(false);
+        }
+        Ok(())
+    }
+
+    // Not a message object (a batch, a number): `check` says what is wrong with it, once
+    // no key in it is given twice.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+fn twice<E: serde::de::Error>(key: &str) -> E {
+    E::custom(format_args!(
+        "key `{}` appears twice in one object",
+        crate::service::quoted(key)
+    ))
+}
+
 /// Reads a JSON document only to refuse an object that names a key twice, at any depth.
 struct UniqueKeys;
 
@@ -160,10 +241,7 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
         let mut seen = std::collections::HashSet::new();
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             if !seen.insert(key.to_string()) {
-                return Err(serde::de::Error::custom(format_args!(
-                    "key `{}` appears twice in one object",
-                    crate::service::quoted(&key)
-                )));
+                return Err(twice(&key));
             }
             map.next_value::<UniqueKeys>()?;
         }
@@ -212,14 +290,30 @@ mod tests {
     fn malformed_bodies_get_the_json_rpc_error_that_fits() {
         /// HTTP status, JSON-RPC code, and a part of the message.
         type Expected = Option<(u16, i64, &'static str)>;
-        let cases: [(&str, Expected); 27] = [
+        let cases: [(&str, Expected); 31] = [
             (
                 r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#,
                 Some((400, INVALID_REQUEST, "key `id` appears twice")),
             ),
             (
                 r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"b"}}"#,
-                Some((400, INVALID_REQUEST, "key `name` appears twice")),
+                Some((200, INVALID_PARAMS, "key `name` appears twice")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"x":[{"k":1,"k":2}]}}}"#,
+                Some((200, INVALID_PARAMS, "key `k` appears twice")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"notifications/x","params":{"a":1,"a":2}}"#,
+                Some((400, INVALID_REQUEST, "key `a` appears twice")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{},"x":{"b":1,"b":2}}"#,
+                Some((400, INVALID_REQUEST, "key `b` appears twice")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{},"params":{}}"#,
+                Some((400, INVALID_REQUEST, "key `params` appears twice")),
             ),
             (
                 r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#,
