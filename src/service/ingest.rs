@@ -217,24 +217,24 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         .source
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
-    let planned = super::planning::plan_fired(
-        hook,
-        command_rows,
-        &fired,
-        &super::planning::EventFacts {
-            id: &event.id,
-            provider,
-            event_type: &event_type,
-            received_at: now_ms,
-            payload: &payload,
-            source: source.as_ref(),
-            body: &inbound.body,
-        },
-    );
-    let inline = planned.iter().find_map(|p| match p {
-        Planned::Inline { body, .. } => Some(body.clone()),
-        _ => None,
-    });
+    let plan_as = |id: &str, received_at: i64| {
+        super::planning::plan_fired(
+            hook,
+            command_rows,
+            &fired,
+            &super::planning::EventFacts {
+                id,
+                provider,
+                event_type: &event_type,
+                received_at,
+                payload: &payload,
+                source: source.as_ref(),
+                body: &inbound.body,
+            },
+        )
+    };
+    let planned = plan_as(&event.id, now_ms);
+    let inline = inline_answer(&planned);
 
     let webhook_id = event.webhook_id.clone();
     let queues_task = planned.iter().any(|p| matches!(p, Planned::Task { .. }));
@@ -267,7 +267,12 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
             // A delivery already stored does no new work: it must not use up the allowance of
             // the sender's new deliveries (a replayed capture, or a sender's redelivery).
             state.limits.refund_webhook(&webhook_id, Charge::Verified);
-            // A sender that retries because it lost the answer gets the answer again.
+            // A sender that retries because it lost the answer gets the answer again, about
+            // the event it names: the one stored first (its id tells when it arrived).
+            let inline = match inline {
+                Some(_) => inline_answer(&plan_as(&event_id, super::id_time_ms(&event_id))),
+                None => None,
+            };
             Ok(Outcome::Accepted {
                 event_id,
                 duplicate: true,
@@ -275,6 +280,14 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
             })
         }
     }
+}
+
+/// A `respond` command's answer among the planned work, for the HTTP response.
+fn inline_answer(planned: &[Planned]) -> Option<Value> {
+    planned.iter().find_map(|p| match p {
+        Planned::Inline { body, .. } => Some(body.clone()),
+        _ => None,
+    })
 }
 
 /// Event types that carry a reply on a thread: a comment on an issue, a message in a Slack

@@ -98,14 +98,23 @@ pub fn new_id(prefix: &str) -> String {
 /// id, so the log's order by id and its times can never disagree.
 pub fn new_id_at(prefix: &str) -> (String, i64) {
     let id = uuid::Uuid::now_v7();
-    let ms = id
-        .get_timestamp()
-        .map(|t| {
-            let (secs, nanos) = t.to_unix();
-            (secs * 1000 + u64::from(nanos) / 1_000_000) as i64
-        })
-        .unwrap_or_else(crate::clock::now_ms);
+    let ms = uuid_ms(&id).unwrap_or_else(crate::clock::now_ms);
     (format!("{prefix}_{}", id.simple()), ms)
+}
+
+/// When an id made by [`new_id_at`] was made (now, for an id of another shape).
+pub fn id_time_ms(id: &str) -> i64 {
+    id.split_once('_')
+        .and_then(|(_, hex)| uuid::Uuid::try_parse(hex).ok())
+        .and_then(|id| uuid_ms(&id))
+        .unwrap_or_else(crate::clock::now_ms)
+}
+
+fn uuid_ms(id: &uuid::Uuid) -> Option<i64> {
+    id.get_timestamp().map(|t| {
+        let (secs, nanos) = t.to_unix();
+        (secs * 1000 + u64::from(nanos) / 1_000_000) as i64
+    })
 }
 
 /// An empty listing filtered by a webhook id that names no webhook is a mistake (a name given

@@ -540,7 +540,8 @@ async fn a_slack_slash_command_is_answered_in_the_receivers_own_response_and_not
     .await;
     app.add_command_ok(
         "sl",
-        json!({"trigger": "*", "action": "respond", "template": "Working on: {{text}}"}),
+        json!({"trigger": "*", "action": "respond",
+               "template": "Working on: {{text}} ({{ delivery.id }}, {{ delivery.received_at }})"}),
     )
     .await;
     let form = [
@@ -559,12 +560,14 @@ async fn a_slack_slash_command_is_answered_in_the_receivers_own_response_and_not
 
     // Assert
     assert_eq!(status, StatusCode::OK, "{answer}");
-    assert_eq!(
-        answer,
-        json!({"response_type": "in_channel", "text": "Working on: status please"})
-    );
     let events = app.events("webhook_id=sl").await;
     let event_id = events[0]["id"].as_str().expect("event id");
+    let received_at = events[0]["received_at"].as_str().expect("received_at");
+    assert_eq!(
+        answer,
+        json!({"response_type": "in_channel",
+               "text": format!("Working on: status please ({event_id}, {received_at})")})
+    );
     assert!(app.actions_of(event_id).await.is_empty());
     assert_eq!(app.drain().await, 0);
     assert_eq!(
@@ -572,7 +575,9 @@ async fn a_slack_slash_command_is_answered_in_the_receivers_own_response_and_not
         "answered, so nothing is under way"
     );
 
-    // Act: the same command again (a retry after a lost answer) is answered the same.
+    // Act: the same command again (a retry after a lost answer, a little later) is answered
+    // the same, about the event stored first.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let (again_status, again) =
         read_json(app.post_slack_form("sl", &form, "slack-signing").await).await;
 
