@@ -187,7 +187,11 @@ pub enum KeyUsed {
 pub struct ProviderOptions {
     /// Replay window in seconds for schemes that sign a timestamp (Slack, Stripe, Standard
     /// Webhooks). Linear's own SDK uses 60 s; this overrides it too when set.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     pub tolerance_secs: Option<i64>,
     /// How a `custom` webhook signs requests and where its event type lives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -209,9 +213,32 @@ pub struct ProviderOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
+    #[serde(deserialize_with = "whole_number")]
     pub per_second: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_number"
+    )]
     pub burst: Option<u32>,
+}
+
+/// A number field that also takes a whole float (`10.0`, `1e2`), as JSON Schema's `integer`
+/// does and as models write them; a fraction is refused by the field's own type.
+fn whole_number<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    let mut value = Value::deserialize(d)?;
+    if let Some(n) = value
+        .as_f64()
+        .filter(|n| n.fract() == 0.0 && n.abs() < 9.0e15)
+        && value.is_f64()
+    {
+        value = Value::from(n as i64);
+    }
+    T::deserialize(value).map_err(serde::de::Error::custom)
 }
 
 /// Per-webhook credentials for the connectors. Every field is optional.
@@ -464,6 +491,59 @@ pub const SECRET_HEADERS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_take_whole_floats_for_their_numbers_and_refuse_fractions() {
+        let parse =
+            |v: Value| serde_json::from_value::<ProviderOptions>(v).map_err(|e| e.to_string());
+        let cases = [
+            (
+                serde_json::json!({"tolerance_secs": 300.0, "rate_limit": {"per_second": 1e1, "burst": 20.0}}),
+                Ok((
+                    Some(300),
+                    Some(RateLimit {
+                        per_second: 10,
+                        burst: Some(20),
+                    }),
+                )),
+            ),
+            (
+                serde_json::json!({"tolerance_secs": null, "rate_limit": {"per_second": 5}}),
+                Ok((
+                    None,
+                    Some(RateLimit {
+                        per_second: 5,
+                        burst: None,
+                    }),
+                )),
+            ),
+            (serde_json::json!({"tolerance_secs": 1.5}), Err("1.5")),
+            (
+                serde_json::json!({"rate_limit": {"per_second": -1.0}}),
+                Err("-1"),
+            ),
+            (
+                serde_json::json!({"rate_limit": {"per_second": "5"}}),
+                Err("string \"5\""),
+            ),
+            (
+                serde_json::json!({"rate_limit": {"burst": 5}}),
+                Err("per_second"),
+            ),
+            (
+                serde_json::json!({"rate_limit": {"per_second": 1, "bursts": 5}}),
+                Err("bursts"),
+            ),
+        ];
+        for (given, expected) in cases {
+            let got = parse(given.clone()).map(|o| (o.tolerance_secs, o.rate_limit));
+            match (&got, expected) {
+                (Ok(got), Ok(want)) => assert_eq!(*got, want, "{given}"),
+                (Err(message), Err(part)) => assert!(message.contains(part), "{given}: {message}"),
+                _ => panic!("{given}: got {got:?}"),
+            }
+        }
+    }
 
     #[test]
     fn a_leading_byte_order_mark_is_not_part_of_the_json() {
