@@ -51,19 +51,46 @@ pub fn slack_message_of(conn: &Connection, event_id: &str) -> Result<Option<Stri
         .flatten())
 }
 
-/// Events stored after `after` (an event id), oldest first: (event id, webhook id). Refused
-/// deliveries are left out, as the receiver tells no one of them either.
-pub fn stored_after(
+/// An event as [`committed_after`] finds it.
+#[derive(Debug)]
+pub struct Committed {
+    pub row: i64,
+    pub id: String,
+    pub webhook_id: String,
+    /// A refused delivery (`rejected`, `invalid_payload`): the receiver tells no one of it.
+    pub refused: bool,
+}
+
+/// Events committed after the one at row number `after` (see [`last_row`]), in commit order:
+/// events are never deleted and one writer inserts them, so row numbers only grow, in the
+/// order commits become visible.
+pub fn committed_after(
     conn: &Connection,
-    after: &str,
+    after: i64,
     limit: u32,
-) -> Result<Vec<(String, String)>, StoreError> {
+) -> Result<Vec<Committed>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, webhook_id FROM events WHERE id > ?1 \
-             AND status NOT IN ('rejected', 'invalid_payload') ORDER BY id LIMIT ?2",
+        "SELECT rowid, id, webhook_id, status IN ('rejected', 'invalid_payload') \
+             FROM events WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![after, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map(params![after, limit], |r| {
+        Ok(Committed {
+            row: r.get(0)?,
+            id: r.get(1)?,
+            webhook_id: r.get(2)?,
+            refused: r.get(3)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The row number of the event committed last (0 before any).
+pub fn last_row(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        conn.query_row("SELECT COALESCE(MAX(rowid), 0) FROM events", [], |r| {
+            r.get(0)
+        })?,
+    )
 }
 
 /// Whether another delivery of the same Slack message (`channel:ts`) on this thread answered a

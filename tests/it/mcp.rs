@@ -1394,5 +1394,30 @@ async fn a_stdio_subscriber_hears_of_events_the_http_server_received() {
         heard(&mut rx, 10).await.as_deref(),
         Some("webhook://gh/events")
     );
+
+    // Act: an event whose id was made a minute before its commit (a stalled disk, a batch
+    // that waited) is committed by the other process.
+    let minute_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_millis()
+        - 60_000;
+    let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+    db.execute(
+        "INSERT INTO events (id, webhook_id, provider, verified, verification, status, headers, \
+                             body, received_at) \
+         VALUES (?1, 'gh', 'github', 1, 'current_secret', 'accepted', '{}', x'7b7d', ?2)",
+        rusqlite::params![
+            format!("evt_{minute_ago:012x}7000800000000000000a"),
+            minute_ago as i64
+        ],
+    )
+    .expect("insert a late event");
+
+    // Assert: still told.
+    assert_eq!(
+        heard(&mut rx, 10).await.as_deref(),
+        Some("webhook://gh/events")
+    );
     client.cancel().await.ok();
 }
