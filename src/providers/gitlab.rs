@@ -81,16 +81,16 @@ fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
         let key = format!("{path}{sep}{iid}");
         // An internal note (`internal`, `confidential` before GitLab 15.0) is answered
         // internally: a public reply would show what only members may read. A confidential
-        // issue's own events are not: its reporter, who may see the issue but not internal
-        // notes, is often the one to answer.
+        // issue's other events are not: its reporter, who may see the issue but not internal
+        // notes, is often the one to answer. (GitLab names every note on a confidential issue
+        // a `confidential_note`, public ones too, so the event type does not tell.)
         let internal = kind == "note"
-            && ([
+            && [
                 "/object_attributes/internal",
                 "/object_attributes/confidential",
             ]
             .iter()
-            .any(|at| p.pointer(at) == Some(&Value::Bool(true)))
-                || str_at(p, "/event_type").as_deref() == Some("confidential_note"));
+            .any(|at| p.pointer(at) == Some(&Value::Bool(true)));
         let d = detail([
             ("project", Some(Value::String(path))),
             ("iid", raw_at(p, iid_path)),
@@ -316,10 +316,18 @@ mod tests {
                 true,
             ),
             (
-                "confidential_note event",
+                "internal note on a confidential issue",
                 json!({"object_kind": "note", "event_type": "confidential_note",
-                "project": project, "merge_request": {"iid": 9}, "object_attributes": {}}),
+                "project": project, "issue": {"iid": 4, "confidential": true},
+                "object_attributes": {"note": "x", "internal": true}}),
                 true,
+            ),
+            (
+                "public note on a confidential issue",
+                json!({"object_kind": "note", "event_type": "confidential_note",
+                "project": project, "issue": {"iid": 4, "confidential": true},
+                "object_attributes": {"note": "x", "internal": false, "confidential": false}}),
+                false,
             ),
             (
                 "public note",
