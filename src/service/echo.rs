@@ -141,17 +141,17 @@ pub enum Own {
     SentUnanswered { action_id: String },
 }
 
-/// Where ids and thread keys name one thing everywhere, so any webhook's reply may be the one
+/// Where ids name one thing everywhere, so any webhook's reply with the id is the one
 /// announced: GitHub's comment pages carry their host, Linear's ids are UUIDs. Jira and
-/// self-hosted GitLab number comments, and name issues, per site.
-fn across_webhooks(provider: &str) -> bool {
+/// self-hosted GitLab number comments per site: a reply with the id on the same thread is.
+fn ids_name_one_thing(provider: &str) -> bool {
     matches!(provider, "github" | "linear")
 }
 
-/// Whether the service itself posted the item, through this webhook or, where ids name one
-/// thing everywhere, any other (two webhooks on one repository would otherwise answer each
-/// other without end): a reply recorded its id, or one still waiting for its answer says the
-/// same text on the same thread.
+/// Whether the service itself posted the item, through this webhook or another of the same
+/// provider (two webhooks on one repository would otherwise answer each other without end):
+/// a reply recorded its id, or one still waiting for its answer says the same text on the
+/// same thread.
 pub fn is_own(
     conn: &Connection,
     provider: &str,
@@ -162,7 +162,8 @@ pub fn is_own(
     let scope = outbox::Scope {
         provider,
         webhook_id,
-        any_webhook_of_provider: across_webhooks(provider),
+        ids_name_one_thing: ids_name_one_thing(provider),
+        source_key,
     };
     if outbox::posted(conn, &scope, &posted.ids, posted.any_webhook)? {
         return Ok(Some(Own::Known));

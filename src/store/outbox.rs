@@ -279,15 +279,18 @@ pub fn attempts(conn: &Connection, outbox_id: &str) -> Result<Vec<AttemptRow>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Whose replies an announcement is compared with: the webhook's own, and where the
-/// provider's ids and threads name the same thing on every site (GitHub's comment pages,
-/// Linear's ids), every webhook's of that provider: two webhooks on one repository hear each
-/// other's comments. Jira and self-hosted GitLab number comments per site.
+/// Whose replies an announcement is compared with: the webhook's own, and every webhook's of
+/// the same provider (two webhooks on one repository, a project's and its group's, hear each
+/// other's comments): by id alone where ids name one thing on every site (GitHub's comment
+/// pages, Linear's UUIDs), and where a site numbers its comments (Jira, self-hosted GitLab) by
+/// id on the same thread, as a comment of another site's is not.
 #[derive(Debug, Clone)]
 pub struct Scope<'a> {
     pub provider: &'a str,
     pub webhook_id: &'a str,
-    pub any_webhook_of_provider: bool,
+    pub ids_name_one_thing: bool,
+    /// The thread the announcement is on.
+    pub source_key: Option<&'a str>,
 }
 
 /// Whether a reply in `scope` (a comment, question or response) posted the item the other
@@ -303,8 +306,9 @@ pub fn posted(
     let mut stmt = conn.prepare_cached(
         "SELECT EXISTS(SELECT 1 FROM outbox o WHERE o.remote_id = ?1 \
          AND ((o.action IN ('ask', 'comment', 'respond') \
-               AND (o.webhook_id = ?3 OR (?4 AND EXISTS(SELECT 1 FROM events e \
-                    WHERE e.id = o.event_id AND e.provider = ?2)))) \
+               AND (o.webhook_id = ?3 OR EXISTS(SELECT 1 FROM events e \
+                    WHERE e.id = o.event_id AND e.provider = ?2 \
+                    AND (?4 OR e.source_key = ?6)))) \
               OR (?5 AND o.action = 'post_message')))",
     )?;
     for id in remote_ids {
@@ -312,8 +316,9 @@ pub fn posted(
             id,
             scope.provider,
             scope.webhook_id,
-            scope.any_webhook_of_provider,
-            any_webhook
+            scope.ids_name_one_thing,
+            any_webhook,
+            scope.source_key
         ];
         if stmt.query_row(found, |r| r.get::<_, bool>(0))? {
             return Ok(true);
@@ -373,19 +378,13 @@ pub fn unconfirmed_texts_on_source(
                 o.status = 'sending' OR (o.status = 'retrying' AND o.last_status IS NULL) \
          FROM outbox o JOIN events e ON e.id = o.event_id \
          WHERE o.status IN ('pending', 'retrying', 'sending') AND o.remote_id IS NULL \
-         AND (o.webhook_id = ?3 OR (?4 AND e.provider = ?1)) \
+         AND (o.webhook_id = ?3 OR e.provider = ?1) \
          AND e.source_key = ?2 AND o.action IN ('ask', 'comment', 'respond') \
          ORDER BY o.id DESC LIMIT 50",
     )?;
-    let rows = stmt.query_map(
-        params![
-            scope.provider,
-            source_key,
-            scope.webhook_id,
-            scope.any_webhook_of_provider
-        ],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, bool>(2)?)),
-    )?;
+    let rows = stmt.query_map(params![scope.provider, source_key, scope.webhook_id], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get::<_, bool>(2)?))
+    })?;
     let mut found = Vec::new();
     for row in rows {
         let (action_id, delivery, sent_unanswered) = row?;

@@ -650,3 +650,78 @@ async fn a_persons_slack_message_in_another_channel_is_not_taken_for_a_post_with
     // Assert
     assert_eq!(app.event(&elsewhere).await["status"], "matched");
 }
+
+#[tokio::test]
+async fn a_gitlab_note_one_webhook_posted_is_its_own_post_on_another_webhook_of_the_project() {
+    // Arrange: a project's webhook and its group's, each quoting `/deploy` notes in a note;
+    // GitLab numbers notes per site, and answers the project webhook's note with id 901.
+    let gitlab = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/v4/projects/group%2Fapp/issues/5/notes"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 901})))
+        .expect(1)
+        .mount(&gitlab)
+        .await;
+    let app = spawn_manual(|c| {
+        c.upstreams.gitlab_url = gitlab.uri();
+        c.upstreams.gitlab_token = Some("glpat-test".into());
+    })
+    .await;
+    for id in ["gl-project", "gl-group"] {
+        app.create_webhook(json!({"id": id, "name": id, "provider": "gitlab", "secret": "gl-tok"}))
+            .await;
+        app.add_command_ok(
+            id,
+            json!({"trigger": "note", "action": "comment",
+                   "template": "Deploy requested: {{object_attributes.note}}",
+                   "conditions": {"body_contains": "/deploy"}}),
+        )
+        .await;
+    }
+    let note = |id: u64, project: &str, text: &str| {
+        json!({"object_kind": "note", "event_type": "note",
+               "project": {"path_with_namespace": project},
+               "user": {"id": 3, "username": "jsmith"},
+               "object_attributes": {"id": id, "note": text, "action": "create",
+                                     "noteable_type": "Issue"},
+               "issue": {"iid": 5}})
+    };
+    accepted(
+        app.post_gitlab(
+            "gl-project",
+            &note(43, "group/app", "/deploy please"),
+            "gl-tok",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+
+    // Act: GitLab announces the project webhook's note to the group's webhook too, and a
+    // person's note with the same number on another project (another site's numbering).
+    let echo = accepted(
+        app.post_gitlab(
+            "gl-group",
+            &note(901, "group/app", "Deploy requested: /deploy please"),
+            "gl-tok",
+        )
+        .await,
+    )
+    .await;
+    let elsewhere = accepted(
+        app.post_gitlab(
+            "gl-group",
+            &note(901, "other/site", "Deploy requested: /deploy please"),
+            "gl-tok",
+        )
+        .await,
+    )
+    .await;
+
+    // Assert: the echo fires nothing; the other project's note is a person's.
+    let event = app.event(&echo).await;
+    assert_eq!(event["status"], "own_post", "{event}");
+    assert_eq!(event["actions"], json!([]), "{event}");
+    assert_ne!(app.event(&elsewhere).await["status"], "own_post");
+    assert_eq!(app.actions_of(&elsewhere).await.len(), 1);
+}
