@@ -26,6 +26,9 @@ pub struct Posted {
     /// Another source key the post may answer: the channel of a Slack message, where replies
     /// to a slash command are planned.
     pub also_on: Option<String>,
+    /// Where a site numbers its comments (Jira, GitLab): the JSON path of an address of the
+    /// site in its deliveries, and how that address begins here.
+    pub site: Option<(&'static str, String)>,
 }
 
 /// The comment or message a delivery announces as new, if it announces one. Edits and
@@ -92,10 +95,22 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         Provider::OpenWebUi => None,
         _ => crate::engine::payload::bodies(payload).into_iter().next(),
     };
+    // (The same place as a JSON path, for the store, and as a pointer, for this payload.)
+    let site_at = match provider {
+        Provider::GitLab => Some(("$.project.web_url", "/project/web_url")),
+        Provider::Jira => Some(("$.issue.self", "/issue/self")),
+        _ => None,
+    };
+    let site = site_at.and_then(|(at, pointer)| {
+        let url = reqwest::Url::parse(payload.pointer(pointer)?.as_str()?).ok()?;
+        url.has_host()
+            .then(|| (at, format!("{}/", url.origin().ascii_serialization())))
+    });
     Some(Posted {
         ids,
         text,
         any_webhook,
+        site,
         by_own_app: provider == Provider::Slack && by_own_slack_app(payload),
         // Replies planned on a channel (a slash command's) go there as new messages, or into
         // the thread a question about it started.
@@ -164,6 +179,7 @@ pub fn is_own(
         webhook_id,
         ids_name_one_thing: ids_name_one_thing(provider),
         source_key,
+        site: posted.site.as_ref().map(|(at, site)| (*at, site.as_str())),
     };
     if outbox::posted(conn, &scope, &posted.ids, posted.any_webhook)? {
         return Ok(Some(Own::Known));

@@ -279,11 +279,11 @@ pub fn attempts(conn: &Connection, outbox_id: &str) -> Result<Vec<AttemptRow>, S
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Whose replies an announcement is compared with: the webhook's own, and every webhook's of
+/// Whose replies an announcement is compared with: the webhook's own, and other webhooks' of
 /// the same provider (two webhooks on one repository, a project's and its group's, hear each
 /// other's comments): by id alone where ids name one thing on every site (GitHub's comment
-/// pages, Linear's UUIDs), and where a site numbers its comments (Jira, self-hosted GitLab) by
-/// id on the same thread, as a comment of another site's is not.
+/// pages, Linear's UUIDs); where a site numbers its comments (Jira, GitLab), by id on the
+/// same thread of the same site, as another site's comment with that number is not ours.
 #[derive(Debug, Clone)]
 pub struct Scope<'a> {
     pub provider: &'a str,
@@ -291,6 +291,9 @@ pub struct Scope<'a> {
     pub ids_name_one_thing: bool,
     /// The thread the announcement is on.
     pub source_key: Option<&'a str>,
+    /// The site it came from: where in a delivery of the provider an address of the site is
+    /// (a JSON path), and how that address begins (`https://gitlab.example.com/`).
+    pub site: Option<(&'a str, &'a str)>,
 }
 
 /// Whether a reply in `scope` (a comment, question or response) posted the item the other
@@ -308,9 +311,11 @@ pub fn posted(
          AND ((o.action IN ('ask', 'comment', 'respond') \
                AND (o.webhook_id = ?3 OR EXISTS(SELECT 1 FROM events e \
                     WHERE e.id = o.event_id AND e.provider = ?2 \
-                    AND (?4 OR e.source_key = ?6)))) \
+                    AND (?4 OR (e.source_key = ?6 AND json_valid(CAST(e.body AS TEXT)) \
+                         AND instr(json_extract(CAST(e.body AS TEXT), ?7), ?8) = 1))))) \
               OR (?5 AND o.action = 'post_message')))",
     )?;
+    let (site_at, site) = scope.site.unzip();
     for id in remote_ids {
         let found = params![
             id,
@@ -318,7 +323,9 @@ pub fn posted(
             scope.webhook_id,
             scope.ids_name_one_thing,
             any_webhook,
-            scope.source_key
+            scope.source_key,
+            site_at,
+            site
         ];
         if stmt.query_row(found, |r| r.get::<_, bool>(0))? {
             return Ok(true);

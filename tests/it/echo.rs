@@ -415,7 +415,7 @@ async fn jira_comment_ids_of_another_site_are_not_taken_for_the_services_own() {
         .mount(&jira)
         .await;
     let app = spawn_manual(use_jira(&jira)).await;
-    for site in ["site-a", "site-b"] {
+    for site in ["site-a", "site-b", "site-a-admin"] {
         app.create_webhook(json!({"id": site, "name": site, "provider": "jira",
                                   "secret": format!("{site}-secret")}))
             .await;
@@ -426,16 +426,17 @@ async fn jira_comment_ids_of_another_site_are_not_taken_for_the_services_own() {
         )
         .await;
     }
-    let comment = |id: &str, author: &str, text: &str| {
+    let comment = |site: &str, id: &str, author: &str, text: &str| {
         json!({"webhookEvent": "comment_created",
-               "issue": {"id": "1", "key": "KAN-1", "fields": {"summary": "S"}},
+               "issue": {"id": "1", "key": "KAN-1", "fields": {"summary": "S"},
+                         "self": format!("https://{site}.atlassian.net/rest/api/2/issue/1")},
                "comment": {"id": id, "body": text, "author": {"accountId": author}}})
         .to_string()
     };
     accepted(
         app.post_jira(
             "site-a",
-            &comment("10041", "alice", "help please"),
+            &comment("site-a", "10041", "alice", "help please"),
             "site-a-secret",
         )
         .await,
@@ -443,11 +444,12 @@ async fn jira_comment_ids_of_another_site_are_not_taken_for_the_services_own() {
     .await;
     assert_eq!(app.drain().await, 1);
 
-    // Act: on site B, a person's comment that happens to have the same id.
+    // Act: on site B, a person's comment that happens to have the same id on an issue of the
+    // same key (`KAN` is Jira Cloud's first project's key).
     let on_b = accepted(
         app.post_jira(
             "site-b",
-            &comment("10042", "bob", "help me too"),
+            &comment("site-b", "10042", "bob", "help me too"),
             "site-b-secret",
         )
         .await,
@@ -462,6 +464,21 @@ async fn jira_comment_ids_of_another_site_are_not_taken_for_the_services_own() {
         Some(1),
         "{event}"
     );
+
+    // Act: the service's comment comes back to another webhook of site A (an admin's
+    // site-wide hook beside a project's).
+    let on_a = accepted(
+        app.post_jira(
+            "site-a-admin",
+            &comment("site-a", "10042", "svc", "Noted"),
+            "site-a-admin-secret",
+        )
+        .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(app.event(&on_a).await["status"], "own_post");
 }
 
 /// A Linear `Comment.create` delivery: the comment's id in `data.id`, its page in `url`.
@@ -678,9 +695,10 @@ async fn a_gitlab_note_one_webhook_posted_is_its_own_post_on_another_webhook_of_
         )
         .await;
     }
-    let note = |id: u64, project: &str, text: &str| {
+    let note = |id: u64, site: &str, text: &str| {
         json!({"object_kind": "note", "event_type": "note",
-               "project": {"path_with_namespace": project},
+               "project": {"path_with_namespace": "group/app",
+                           "web_url": format!("{site}/group/app")},
                "user": {"id": 3, "username": "jsmith"},
                "object_attributes": {"id": id, "note": text, "action": "create",
                                      "noteable_type": "Issue"},
@@ -689,7 +707,7 @@ async fn a_gitlab_note_one_webhook_posted_is_its_own_post_on_another_webhook_of_
     accepted(
         app.post_gitlab(
             "gl-project",
-            &note(43, "group/app", "/deploy please"),
+            &note(43, "https://gitlab.example.com", "/deploy please"),
             "gl-tok",
         )
         .await,
@@ -697,12 +715,16 @@ async fn a_gitlab_note_one_webhook_posted_is_its_own_post_on_another_webhook_of_
     .await;
     assert_eq!(app.drain().await, 1);
 
-    // Act: GitLab announces the project webhook's note to the group's webhook too, and a
-    // person's note with the same number on another project (another site's numbering).
+    // Act: GitLab announces the project webhook's note to the group's webhook too; and a
+    // person's note with the same number on a mirror of the project on another site.
     let echo = accepted(
         app.post_gitlab(
             "gl-group",
-            &note(901, "group/app", "Deploy requested: /deploy please"),
+            &note(
+                901,
+                "https://gitlab.example.com",
+                "Deploy requested: /deploy please",
+            ),
             "gl-tok",
         )
         .await,
@@ -711,14 +733,18 @@ async fn a_gitlab_note_one_webhook_posted_is_its_own_post_on_another_webhook_of_
     let elsewhere = accepted(
         app.post_gitlab(
             "gl-group",
-            &note(901, "other/site", "Deploy requested: /deploy please"),
+            &note(
+                901,
+                "https://gitlab.mirror.example.org",
+                "Deploy requested: /deploy please",
+            ),
             "gl-tok",
         )
         .await,
     )
     .await;
 
-    // Assert: the echo fires nothing; the other project's note is a person's.
+    // Assert: the echo fires nothing; the other site's note is a person's.
     let event = app.event(&echo).await;
     assert_eq!(event["status"], "own_post", "{event}");
     assert_eq!(event["actions"], json!([]), "{event}");
