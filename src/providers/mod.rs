@@ -273,15 +273,18 @@ pub struct ReplyCredentials {
 pub const MASK: &str = "********";
 
 impl ReplyCredentials {
-    /// A copy with every secret replaced by [`MASK`] (URLs and the Jira email stay readable).
+    /// A copy with every secret replaced by [`MASK`], and a password (or token) written into
+    /// a base URL masked too: the HTTP client sends it as a credential. The rest of the URLs
+    /// and the Jira email stay readable.
     pub fn masked(&self) -> ReplyCredentials {
         let m = |v: &Option<String>| v.as_ref().map(|_| MASK.to_string());
+        let url = |v: &Option<String>| v.as_deref().map(crate::actions::mask_url_credentials);
         ReplyCredentials {
             github_token: m(&self.github_token),
-            github_api_url: self.github_api_url.clone(),
+            github_api_url: url(&self.github_api_url),
             gitlab_token: m(&self.gitlab_token),
-            gitlab_url: self.gitlab_url.clone(),
-            jira_base_url: self.jira_base_url.clone(),
+            gitlab_url: url(&self.gitlab_url),
+            jira_base_url: url(&self.jira_base_url),
             jira_email: self.jira_email.clone(),
             jira_api_token: m(&self.jira_api_token),
             slack_bot_token: m(&self.slack_bot_token),
@@ -302,10 +305,13 @@ impl ReplyCredentials {
         ]
     }
 
-    /// Replaces masked values in `self` (an update) with the values in `old`.
+    /// Replaces masked values in `self` (an update) with the values in `old`: a token given
+    /// as the mask, a base URL given as shown (or edited on the same server, its hidden
+    /// credentials kept).
     pub fn unmask_from(&mut self, old: &ReplyCredentials) {
+        // A mask with nothing stored behind it stays, for `still_masked` to refuse.
         let keep = |new: &mut Option<String>, old: &Option<String>| {
-            if new.as_deref() == Some(MASK) {
+            if new.as_deref() == Some(MASK) && old.is_some() {
                 new.clone_from(old);
             }
         };
@@ -315,6 +321,47 @@ impl ReplyCredentials {
         keep(&mut self.slack_bot_token, &old.slack_bot_token);
         keep(&mut self.linear_api_key, &old.linear_api_key);
         keep(&mut self.telegram_bot_token, &old.telegram_bot_token);
+        let keep_url = |new: &mut Option<String>, old: &Option<String>| {
+            let (Some(given), Some(stored)) = (new.as_deref(), old.as_deref()) else {
+                return;
+            };
+            if given == crate::actions::mask_url_credentials(stored) {
+                *new = Some(stored.to_string());
+            } else if let Some(restored) = crate::actions::unmask_url_credentials(given, stored) {
+                *new = Some(restored);
+            }
+        };
+        keep_url(&mut self.github_api_url, &old.github_api_url);
+        keep_url(&mut self.gitlab_url, &old.gitlab_url);
+        keep_url(&mut self.jira_base_url, &old.jira_base_url);
+    }
+
+    /// The first field still showing a mask (once stored values were put back): a value
+    /// copied from a listing where nothing stands behind it here, which would be sent as is.
+    pub fn still_masked(&self) -> Option<(&'static str, &'static str)> {
+        let tokens = [
+            ("github_token", &self.github_token),
+            ("gitlab_token", &self.gitlab_token),
+            ("jira_api_token", &self.jira_api_token),
+            ("slack_bot_token", &self.slack_bot_token),
+            ("linear_api_key", &self.linear_api_key),
+            ("telegram_bot_token", &self.telegram_bot_token),
+        ];
+        if let Some((name, _)) = tokens.into_iter().find(|(_, v)| v.as_deref() == Some(MASK)) {
+            return Some((
+                name,
+                "this is the mask a listing shows in place of a token, and no stored token \
+                 stands behind it here: give the token itself",
+            ));
+        }
+        let urls = [
+            ("github_api_url", &self.github_api_url),
+            ("gitlab_url", &self.gitlab_url),
+            ("jira_base_url", &self.jira_base_url),
+        ];
+        urls.into_iter().find_map(|(name, url)| {
+            crate::actions::masked_url_refusal(url.as_deref()?).map(|why| (name, why))
+        })
     }
 }
 

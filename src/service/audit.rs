@@ -140,6 +140,9 @@ pub fn mask(value: &mut Value) {
                 {
                     // A channel's incoming-webhook URL is itself the credential to post there.
                     *field = Value::String(crate::actions::redact_secret_path(url));
+                } else if let Some(url) = field.as_str().filter(|_| name.ends_with("_url")) {
+                    // An API base URL (`github_api_url`) may carry a user and password.
+                    *field = Value::String(crate::actions::mask_url_credentials(url));
                 } else {
                     mask(field);
                 }

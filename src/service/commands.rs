@@ -256,8 +256,22 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
 }
 
 /// A target this server would refuse to send to (a private address not in
-/// `ALLOWED_TARGET_HOSTS`) is refused when saved, where the caller can still fix it.
+/// `ALLOWED_TARGET_HOSTS`), or one still showing a mask where no stored value stands behind
+/// it, is refused when saved, where the caller can still fix it.
 fn check_reachable(state: &AppState, row: &CommandRow) -> Result<(), ServiceError> {
+    let secret = row
+        .target
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .and_then(|t| t.get("secret").and_then(Value::as_str).map(str::to_string));
+    if secret.as_deref() == Some(MASK) {
+        return Err(ServiceError::invalid(
+            "target.secret",
+            "this is the mask a listing shows in place of a signing secret, and no stored \
+             secret stands behind it here: give the secret itself (or leave it out to send \
+             unsigned)",
+        ));
+    }
     let url = row
         .target
         .as_deref()

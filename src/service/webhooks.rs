@@ -95,6 +95,7 @@ pub async fn create(state: &AppState, input: WebhookIn) -> Result<WebhookOut, Se
     let name = check_name(&input.name)?;
     refuse_sealed_tokens(input.options.as_ref())?;
     let options = check_options(provider, input.options)?;
+    refuse_masks(&options)?;
     check_base_urls(state, &options, &Default::default(), &[])?;
     let secret = match input.secret {
         Some(s) => check_secret(provider, &s)?,
@@ -276,10 +277,11 @@ pub async fn update(
             .ok()
             .and_then(|o| o.credentials)
             .unwrap_or_default();
-        check_base_urls(state, &options, &old, &regiven)?;
         if let Some(creds) = options.credentials.as_mut() {
             creds.unmask_from(&old);
         }
+        refuse_masks(&options)?;
+        check_base_urls(state, &options, &old, &regiven)?;
         row.options = serde_json::to_string(&options).expect("options serialise");
     }
     save(state, row, false).await
@@ -566,6 +568,13 @@ fn check_secret(provider: Provider, secret: &str) -> Result<String, ServiceError
     if sealing::looks_sealed(secret) {
         return Err(ServiceError::invalid("secret", SEALED_FORM));
     }
+    if secret == crate::providers::MASK {
+        return Err(ServiceError::invalid(
+            "secret",
+            "this is the mask a listing shows in place of a secret: give the secret itself \
+             (or leave it out to have one generated, where the sender takes one)",
+        ));
+    }
     if provider == Provider::StandardWebhooks {
         use base64::Engine as _;
         let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
@@ -698,6 +707,17 @@ fn check_base_urls(
 
 const SEALED_FORM: &str = "a value starting with `enc:v1:` would be taken for an encrypted one \
                            (the form sealed secrets are stored in); give the plain value";
+
+/// A mask left where no stored value was put back for it would be sent as the credential.
+fn refuse_masks(options: &ProviderOptions) -> Result<(), ServiceError> {
+    match options.credentials.as_ref().and_then(|c| c.still_masked()) {
+        Some((name, why)) => Err(ServiceError::invalid(
+            &format!("options.credentials.{name}"),
+            why,
+        )),
+        None => Ok(()),
+    }
+}
 
 /// Tokens given in the form sealed ones are stored in would be read back as sealed: unreadable
 /// without the key, or opened as garbage.

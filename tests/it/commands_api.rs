@@ -499,6 +499,12 @@ async fn bad_commands_are_refused_with_400_naming_the_field() {
                    "conditions": {"not": [["bug"]]}}),
             "conditions.not",
         ),
+        // The mask a listing shows, with no stored secret behind it.
+        (
+            json!({"trigger": "issues.opened", "action": "forward",
+                   "target": {"url": "https://example.com/in", "secret": "********"}}),
+            "target.secret",
+        ),
         // A tag's end inside a string does not hide the chain after it.
         (
             json!({"trigger": "issues.opened", "action": "comment",

@@ -126,7 +126,7 @@ async fn a_duplicate_id_is_refused_with_409() {
 async fn bad_create_requests_are_refused_with_400_naming_the_field() {
     // Arrange
     let app = spawn_app().await;
-    let cases: [(&str, &str, Option<&str>); 6] = [
+    let cases: [(&str, &str, Option<&str>); 9] = [
         (
             r#"{"name":"x","provider":"myspace"}"#,
             "unknown provider",
@@ -144,6 +144,22 @@ async fn bad_create_requests_are_refused_with_400_naming_the_field() {
             r#"{"id":"has space","name":"x","provider":"github"}"#,
             "bad id",
             Some("id"),
+        ),
+        // Masks copied from a listing, with no stored value behind them to keep.
+        (
+            r#"{"name":"x","provider":"github","secret":"********"}"#,
+            "masked secret",
+            Some("secret"),
+        ),
+        (
+            r#"{"name":"x","provider":"github","options":{"credentials":{"github_token":"********"}}}"#,
+            "masked token",
+            Some("options.credentials.github_token"),
+        ),
+        (
+            r#"{"name":"x","provider":"github","options":{"credentials":{"github_api_url":"https://bot:***@ghe.example.com/api/v3"}}}"#,
+            "masked base URL",
+            Some("options.credentials.github_api_url"),
         ),
     ];
 
@@ -361,6 +377,9 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
     let new_id = put(json!({"id": "other"})).await;
     let negative_grace = rotate(json!({"grace_period_secs": -1})).await;
     let same_secret = rotate(json!({"secret": "keep-it-safe-keep-me"})).await;
+    let masked_secret = rotate(json!({"secret": "********"})).await;
+    let masked_token =
+        put(json!({"options": {"credentials": {"slack_bot_token": "********"}}})).await;
     // GitHub signs no time: a replay window would protect nothing.
     let no_window = put(json!({"options": {"tolerance_secs": 60}})).await;
     let unknown_webhook = send_json(
@@ -398,6 +417,12 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
     );
     assert_error(&unknown_webhook, StatusCode::NOT_FOUND, None);
     assert_error(&same_secret, StatusCode::BAD_REQUEST, Some("secret"));
+    assert_error(&masked_secret, StatusCode::BAD_REQUEST, Some("secret"));
+    assert_error(
+        &masked_token,
+        StatusCode::BAD_REQUEST,
+        Some("options.credentials.slack_bot_token"),
+    );
     assert_error(
         &no_window,
         StatusCode::BAD_REQUEST,
@@ -597,4 +622,44 @@ async fn deleting_a_webhook_ends_its_open_work_and_a_new_one_at_its_id_starts_af
     assert_eq!(again_event["delivery_id"], "d-1", "{again_event}");
     let (_, tasks) = app.get_json("/api/tasks?status=queued").await;
     assert_eq!(tasks["tasks"], json!([]), "nothing left to claim: {tasks}");
+}
+
+#[tokio::test]
+async fn a_password_in_a_credential_base_url_is_masked_everywhere_and_kept_when_sent_back() {
+    // Arrange: GitHub Enterprise behind a proxy that takes a user and password in the URL.
+    let app = spawn_app().await;
+    let url = "https://bot:pa55word@ghe.example.com/api/v3";
+    let (status, created) = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "id": "ghe", "name": "GHE", "provider": "github",
+        "options": {"credentials": {"github_token": "ghp_enterprise", "github_api_url": url}}
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+
+    // Act: read it, and send the options back as shown with another change.
+    let (_, shown) = app.get_json("/api/webhooks/ghe").await;
+    let (status, updated) = send_json(app.api(Method::PUT, "/api/webhooks/ghe").json(&json!({
+        "name": "GHE (renamed)", "options": shown["options"].clone()
+    })))
+    .await;
+
+    // Assert: shown masked, kept whole.
+    let masked = "https://bot:***@ghe.example.com/api/v3";
+    assert_eq!(created["options"]["credentials"]["github_api_url"], masked);
+    assert_eq!(shown["options"]["credentials"]["github_api_url"], masked);
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["options"]["credentials"]["github_api_url"], masked);
+    let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+    let stored: String = db
+        .query_row("SELECT options FROM webhooks WHERE id = 'ghe'", [], |r| {
+            r.get(0)
+        })
+        .expect("row");
+    assert!(stored.contains(url), "{stored}");
+    let (_, audit) = app.get_json("/api/audit").await;
+    assert!(!audit.to_string().contains("pa55word"), "{audit}");
+    assert!(
+        audit.to_string().contains("bot:***@ghe.example.com"),
+        "{audit}"
+    );
 }
