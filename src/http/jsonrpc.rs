@@ -75,10 +75,19 @@ pub fn check(body: &[u8]) -> Option<Refusal> {
     {
         return None;
     }
-    // A notification gets no answer, so there is no one to tell: rmcp's to take or drop.
     let Some(id) = message.get("id").filter(|id| !id.is_null()).cloned() else {
-        return twice_in_params
-            .map(|e| bad_request(INVALID_REQUEST, format!("Invalid Request: {e}")));
+        // A notification gets no answer when it is one; anything else without an id is
+        // told, with a null id, what it lacks (rmcp answers it with a plain-text 415).
+        let wrong = if message.contains_key("id") {
+            Some("`id` must be a string or a (64-bit signed) integer, not null".to_string())
+        } else if message.get("jsonrpc") != Some(&json!("2.0")) {
+            Some("`jsonrpc` must be \"2.0\"".to_string())
+        } else if !message.get("method").is_some_and(Value::is_string) {
+            Some("a message needs a string `method` (a request also an `id`)".to_string())
+        } else {
+            twice_in_params
+        };
+        return wrong.map(|e| bad_request(INVALID_REQUEST, format!("Invalid Request: {e}")));
     };
     // rmcp reads ids as strings or signed 64-bit integers.
     if !(id.is_string() || id.is_i64()) {
@@ -290,7 +299,7 @@ mod tests {
     fn malformed_bodies_get_the_json_rpc_error_that_fits() {
         /// HTTP status, JSON-RPC code, and a part of the message.
         type Expected = Option<(u16, i64, &'static str)>;
-        let cases: [(&str, Expected); 31] = [
+        let cases: [(&str, Expected); 37] = [
             (
                 r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#,
                 Some((400, INVALID_REQUEST, "key `id` appears twice")),
@@ -400,6 +409,27 @@ mod tests {
                 None,
             ),
             (r#"{"jsonrpc":"2.0","id":1,"result":{}}"#, None),
+            (r#"{}"#, Some((400, INVALID_REQUEST, "`jsonrpc`"))),
+            (
+                r#"{"jsonrpc":"2.0","method":7}"#,
+                Some((400, INVALID_REQUEST, "`method`")),
+            ),
+            (
+                r#"{"method":"ping"}"#,
+                Some((400, INVALID_REQUEST, "`jsonrpc`")),
+            ),
+            (
+                r#"{"jsonrpc":"1.0","method":"notifications/initialized"}"#,
+                Some((400, INVALID_REQUEST, "`jsonrpc`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+                Some((400, INVALID_REQUEST, "`id`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0"}"#,
+                Some((400, INVALID_REQUEST, "`method`")),
+            ),
         ];
         for (body, expected) in cases {
             let got = check(body.as_bytes()).map(|r| (r.status.as_u16(), r.code, r.message));
