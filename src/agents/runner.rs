@@ -40,6 +40,11 @@ reply with a tool, put in that reply everything the reader needs.";
 /// How long a claim holds without renewal; a run renews it every third of that.
 const LEASE: Duration = Duration::from_secs(90);
 
+/// How the built-in runner's claims are named (`runner-` and a name of the claim's own):
+/// claim and complete calls from outside may not take such a name, so no caller can finish
+/// a live run in the runner's place.
+pub const RUNNER_OWNER_PREFIX: &str = "runner-";
+
 pub struct Runner {
     agents: Vec<AgentSpec>,
     chat: ChatClient,
@@ -121,7 +126,7 @@ async fn run_next_until(
     // Each claim has a name of its own, so two processes on one database (`serve` and a
     // `stdio` an MCP client started), or two runs in one, never renew or finish each other's.
     let owner = format!(
-        "runner-{}",
+        "{RUNNER_OWNER_PREFIX}{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
     let agents = runner.agent_names();

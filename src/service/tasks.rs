@@ -1,6 +1,7 @@
 //! Agent tasks: list, read, cancel, and the claim/complete pair external agents (the brain
 //! agent in Open WebUI, over MCP) use to take a task and report its result.
 
+use crate::agents::runner::RUNNER_OWNER_PREFIX;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -200,6 +201,7 @@ pub async fn claim(
             "owner is empty; name who works the task, e.g. \"triage-bot\"",
         ));
     }
+    refuse_runners_name(&owner)?;
     if agent.as_deref().is_some_and(|a| a.trim().is_empty()) {
         return Err(ServiceError::invalid(
             "agent",
@@ -254,6 +256,7 @@ pub async fn complete(
     failed: bool,
     post_result: bool,
 ) -> Result<TaskOut, ServiceError> {
+    refuse_runners_name(&owner)?;
     let task = load(state, id).await?;
     if post_result && !failed && result.trim().is_empty() {
         return Err(ServiceError::invalid(
@@ -345,6 +348,14 @@ pub async fn complete(
             .read(move |db| rows::lease_owner(db, &key))
             .await?;
         let held = match holder.as_deref() {
+            // The runner's claim name is its own: shown, it would be a key to its run.
+            Some(holder)
+                if holder.starts_with(RUNNER_OWNER_PREFIX) && !is_finished(&task.status) =>
+            {
+                ", being run by this server's built-in agent runner, which finishes it itself \
+                 (cancelling the task stops the run)"
+                    .to_string()
+            }
             Some(holder) if holder != owner && !is_finished(&task.status) => format!(
                 ", claimed by `{holder}`, not `{owner}`: pass the owner it was claimed with (or \
                  wait for the lease to pass and claim it yourself)"
@@ -383,6 +394,21 @@ pub fn queue_result(
     );
     // The task just ended; its event is done only once this answer is delivered.
     super::actions::insert_and_settle(db, &row)
+}
+
+/// Owners named as the built-in runner names its claims are refused: the runner finishes its
+/// own runs, and a caller under such a name could finish one in its place.
+fn refuse_runners_name(owner: &str) -> Result<(), ServiceError> {
+    if owner.trim_start().starts_with(RUNNER_OWNER_PREFIX) {
+        return Err(ServiceError::invalid(
+            "owner",
+            format!(
+                "owner names beginning `{RUNNER_OWNER_PREFIX}` are the built-in agent runner's; \
+                 choose another name (e.g. \"triage-bot\")"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn is_finished(status: &str) -> bool {

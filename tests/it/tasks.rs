@@ -301,6 +301,52 @@ async fn a_run_whose_task_is_cancelled_stops_without_posting() {
     assert_eq!(app.task(&task_id).await["status"], "cancelled");
 }
 
+#[tokio::test]
+async fn a_run_of_the_built_in_runner_cannot_be_finished_from_outside_nor_its_claim_named() {
+    // Arrange: a model that takes 2 s, and the run under way.
+    let slow = llm_answer(ANSWER).set_delay(std::time::Duration::from_millis(2000));
+    let (llm, github) = (fake_llm(vec![slow]).await, fake_github().await);
+    let app = agent_app(&llm, &github).await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 25, "Slow one").await)
+        .await;
+    let running = start_run(&app, &task_id).await;
+    let complete = format!("/api/tasks/{task_id}/complete");
+
+    // Act: complete it as anyone; then under a name like the runner's claims.
+    let (refused, said) = app.post_api(&complete, &json!({"result": "mine"})).await;
+    let (posing, posing_said) = app
+        .post_api(
+            &complete,
+            &json!({"result": "mine", "owner": "runner-0123456789ab"}),
+        )
+        .await;
+    let (claiming, _) = app
+        .post_api("/api/tasks/claim", &json!({"owner": "runner-x"}))
+        .await;
+    let ran = running.await.expect("join").expect("run");
+
+    // Assert: refused without naming the runner's claim; the run finished as its own.
+    assert_eq!(refused, StatusCode::CONFLICT, "{said}");
+    let message = said["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("built-in agent runner"), "{said}");
+    assert!(!message.contains("runner-"), "{said}");
+    crate::helpers::assert_error(
+        &(posing, posing_said),
+        StatusCode::BAD_REQUEST,
+        Some("owner"),
+    );
+    assert_eq!(claiming, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        ran,
+        Step::Ran {
+            task_id: task_id.clone(),
+            status: "done".into()
+        }
+    );
+    assert_eq!(app.task(&task_id).await["result"], ANSWER);
+}
+
 /// Starts the next run in the background once `event_id`'s task is there; returns when the
 /// task shows as running.
 async fn start_run(
