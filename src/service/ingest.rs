@@ -343,10 +343,17 @@ fn reply_in(
     }
     let text = engine::payload::bodies(payload).into_iter().next()?;
     // Slack delivers a message that mentions the app twice (`message` and `app_mention`),
-    // each with its own event id: the message names both.
-    let slack_message = (provider == Provider::Slack)
-        .then(|| crate::providers::slack_message(payload))
-        .flatten();
+    // each with its own event id, and Jira a comment twice (`comment_created` and
+    // `jira:issue_updated`): the message names both.
+    let message = match provider {
+        Provider::Slack => crate::providers::slack_message(payload),
+        Provider::Jira => payload.pointer("/comment/id").and_then(|id| match id {
+            Value::String(id) => Some(id.clone()),
+            Value::Number(id) => Some(id.to_string()),
+            _ => None,
+        }),
+        _ => None,
+    };
     // A Linear comment may name its issue by id only, where the issue's own events name it
     // `ENG-123`: a question asked on the issue is found by that id too.
     let linear_issue = (provider == Provider::Linear)
@@ -356,7 +363,7 @@ fn reply_in(
     Some(Reply {
         source_key: source_key.to_string(),
         text,
-        slack_message,
+        message,
         linear_issue,
     })
 }

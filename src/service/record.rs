@@ -22,8 +22,9 @@ pub const OWN_POST: &str = "own_post";
 pub struct Reply {
     pub source_key: String,
     pub text: String,
-    /// The Slack message (`channel:ts`) the reply is, which two deliveries can carry.
-    pub slack_message: Option<String>,
+    /// The message the reply is, which two deliveries can carry: a Slack `channel:ts`, a
+    /// Jira comment's id.
+    pub message: Option<String>,
     /// The Linear issue's id (a UUID), which every comment names, where the key may differ.
     pub linear_issue: Option<String>,
 }
@@ -88,15 +89,16 @@ pub fn record(
     };
     let now = event.received_at;
     let mut resumed = Vec::new();
-    // The other delivery of a Slack message already taken as an answer (its `message` beside
-    // its `app_mention`, in either order, however late) answers nothing more: not the
-    // follow-up question the first delivery's answer led to either.
+    // The other delivery of a message already taken as an answer (a Slack `message` beside
+    // its `app_mention`, a Jira `comment_created` beside its `jira:issue_updated`; in either
+    // order, however late) answers nothing more: not the follow-up question the first
+    // delivery's answer led to either.
     let twin_answered = match reply {
         Some(Reply {
-            slack_message: Some(message),
+            message: Some(message),
             source_key,
             ..
-        }) => events::slack_twin_answered(conn, &event.webhook_id, source_key, message, event_id)?,
+        }) => events::twin_answered(conn, &event.webhook_id, source_key, message, event_id)?,
         _ => false,
     };
     // (The service's own comment coming back was told apart above: it is no answer.)
@@ -111,12 +113,13 @@ pub fn record(
         }
         for task in waiting {
             // A task this very event asked with waits for the *next* message, not this one
-            // (nor this one's twin: the `app_mention` of the `message` that asked).
+            // (nor this one's twin: the `app_mention` of the `message` that asked, the issue
+            // update of the comment that asked).
             if task.event_id.as_deref() == Some(event_id.as_str()) {
                 continue;
             }
-            if let (Some(message), Some(asked_by)) = (&reply.slack_message, &task.event_id)
-                && events::slack_message_of(conn, asked_by)?.as_deref() == Some(message.as_str())
+            if let (Some(message), Some(asked_by)) = (&reply.message, &task.event_id)
+                && events::message_of(conn, asked_by)?.as_deref() == Some(message.as_str())
             {
                 continue;
             }
@@ -127,8 +130,7 @@ pub fn record(
     }
     // A reply that answers a question is that conversation's: it starts no second agent on
     // the same words (a `create_task` or `ask` its text also matches), nor does the other
-    // delivery of the same Slack message (its `message` beside its `app_mention`). Messages
-    // and forwards it matches still go.
+    // delivery of the same message. Messages and forwards it matches still go.
     let answered = !resumed.is_empty() || twin_answered;
     let kept: Vec<Planned>;
     let planned = if answered {
@@ -154,18 +156,15 @@ pub fn record(
     })
 }
 
-/// Whether a stored event was taken as the answer to a question, itself or (on Slack) the
-/// other delivery of the same message: a replay of it starts no agent either.
+/// Whether a stored event was taken as the answer to a question, itself or (on Slack, Jira)
+/// the other delivery of the same message: a replay of it starts no agent either.
 pub fn was_an_answer(conn: &Connection, event: &NewEvent) -> Result<bool, StoreError> {
     if tasks::answered_by(conn, &event.webhook_id, &event.id)? {
         return Ok(true);
     }
-    match (
-        &event.source_key,
-        events::slack_message_of(conn, &event.id)?,
-    ) {
+    match (&event.source_key, events::message_of(conn, &event.id)?) {
         (Some(source_key), Some(message)) => {
-            events::slack_twin_answered(conn, &event.webhook_id, source_key, &message, &event.id)
+            events::twin_answered(conn, &event.webhook_id, source_key, &message, &event.id)
         }
         _ => Ok(false),
     }

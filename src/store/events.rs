@@ -37,15 +37,21 @@ pub enum Inserted {
     Duplicate(String),
 }
 
-/// The Slack message (`channel:ts`) an event carries, if it is a Slack event callback.
-pub fn slack_message_of(conn: &Connection, event_id: &str) -> Result<Option<String>, StoreError> {
+/// The message an event carries, as two deliveries of it both name it: a Slack event
+/// callback's `channel:ts` (a mention comes as a `message` and an `app_mention`), a Jira
+/// comment's id (a comment comes as `comment_created` and as `jira:issue_updated`).
+const MESSAGE_OF_BODY: &str = "CASE WHEN json_valid(CAST(body AS TEXT)) THEN \
+    CASE provider \
+    WHEN 'slack' THEN json_extract(CAST(body AS TEXT), '$.event.channel') || ':' || \
+                      json_extract(CAST(body AS TEXT), '$.event.ts') \
+    WHEN 'jira' THEN CAST(json_extract(CAST(body AS TEXT), '$.comment.id') AS TEXT) END END";
+
+/// The message (see [`MESSAGE_OF_BODY`]) a stored event carries, if any.
+pub fn message_of(conn: &Connection, event_id: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT CASE WHEN json_valid(CAST(body AS TEXT)) THEN \
-                json_extract(CAST(body AS TEXT), '$.event.channel') || ':' || \
-                json_extract(CAST(body AS TEXT), '$.event.ts') END \
-             FROM events WHERE id = ?1 AND provider = 'slack'",
-        )?
+        .prepare_cached(&format!(
+            "SELECT {MESSAGE_OF_BODY} FROM events WHERE id = ?1"
+        ))?
         .query_row([event_id], |r| r.get::<_, Option<String>>(0))
         .optional()?
         .flatten())
@@ -93,9 +99,9 @@ pub fn last_row(conn: &Connection) -> Result<i64, StoreError> {
     )
 }
 
-/// Whether another delivery of the same Slack message (`channel:ts`) on this thread answered a
-/// waiting task: Slack delivers a mention as both a `message` and an `app_mention`.
-pub fn slack_twin_answered(
+/// Whether another delivery of the same message (see [`MESSAGE_OF_BODY`]) on this thread
+/// answered a waiting task.
+pub fn twin_answered(
     conn: &Connection,
     webhook_id: &str,
     source_key: &str,
@@ -103,12 +109,10 @@ pub fn slack_twin_answered(
     event_id: &str,
 ) -> Result<bool, StoreError> {
     let twins: Vec<String> = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "SELECT id FROM events WHERE webhook_id = ?1 AND source_key = ?2 AND id != ?4 \
-               AND provider = 'slack' AND json_valid(CAST(body AS TEXT)) \
-               AND json_extract(CAST(body AS TEXT), '$.event.channel') || ':' || \
-                   json_extract(CAST(body AS TEXT), '$.event.ts') = ?3",
-        )?
+               AND {MESSAGE_OF_BODY} = ?3"
+        ))?
         .query_map(params![webhook_id, source_key, message, event_id], |r| {
             r.get(0)
         })?

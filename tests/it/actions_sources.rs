@@ -417,6 +417,42 @@ async fn a_jira_comment_heard_as_an_issue_update_answers_a_question_on_its_issue
 }
 
 #[tokio::test]
+async fn a_jira_comment_delivered_twice_answers_once_and_starts_no_second_agent() {
+    // Arrange: a question waits on OPS-20; every new comment also starts a triage task.
+    let jira = MockServer::start().await;
+    let issue = json!({"id": "10020", "key": "OPS-20", "fields": {"summary": "Crash"}});
+    let (app, event_id) = jira_question_on(&jira, &issue).await;
+    app.add_command_ok(
+        "jr",
+        json!({"trigger": "comment_created", "action": "create_task", "agent": "brain",
+               "template": "Triage: {{comment.body}}"}),
+    )
+    .await;
+    let comment = json!({"id": 10052, "author": {"accountId": "5b10"}, "body": "Safari 18"});
+
+    // Act: Jira Cloud sends the one comment as an issue update and as `comment_created`.
+    let as_update = json!({"webhookEvent": "jira:issue_updated",
+        "issue_event_type_name": "issue_commented", "issue": issue, "comment": comment})
+    .to_string();
+    let as_comment =
+        json!({"webhookEvent": "comment_created", "issue": issue, "comment": comment}).to_string();
+    accepted(app.post_jira("jr", &as_update, "jira-secret").await).await;
+    let twin = accepted(app.post_jira("jr", &as_comment, "jira-secret").await).await;
+
+    // Assert: the question has its answer once; the twin started no task.
+    let task = task_of(&app, &event_id).await;
+    assert_eq!(task["status"], "queued", "{task}");
+    let conversation = task_conversation(&app, task["id"].as_str().expect("task id"));
+    assert_eq!(
+        conversation.matches("Safari 18").count(),
+        1,
+        "{conversation}"
+    );
+    let twin = app.event(&twin).await;
+    assert_eq!(twin["tasks"], json!([]), "{twin}");
+}
+
+#[tokio::test]
 async fn a_slack_thread_message_in_the_channel_gets_a_threaded_reply_with_the_bot_token() {
     // Arrange
     let slack = MockServer::start().await;
