@@ -8,11 +8,15 @@ pub fn now_ms() -> i64 {
     (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
 }
 
-/// Unix milliseconds as RFC 3339 in UTC, e.g. `2026-11-23T15:52:20.123Z`.
+/// Unix milliseconds as RFC 3339 in UTC, always with three fractional digits
+/// (`2026-11-23T15:52:20.100Z`), so that times sort as text as they do in time.
 pub fn rfc3339(ms: i64) -> String {
+    const SHOWN: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
+        .and_then(|t| t.format(SHOWN).ok())
         .unwrap_or_else(|| ms.to_string())
 }
 
@@ -32,7 +36,16 @@ mod tests {
 
     #[test]
     fn times_round_trip() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        let cases = [
+            (0, "1970-01-01T00:00:00.000Z"),
+            (1_764_700_000_900, "2025-12-02T18:26:40.900Z"),
+            (1_764_700_000_050, "2025-12-02T18:26:40.050Z"),
+            (1_764_700_000_123, "2025-12-02T18:26:40.123Z"),
+        ];
+        for (ms, shown) in cases {
+            assert_eq!(rfc3339(ms), shown);
+            assert_eq!(parse(shown), Some(ms), "{shown}");
+        }
         assert_eq!(parse("1970-01-01T00:00:01Z"), Some(1000));
         assert_eq!(parse("1763900000"), Some(1_763_900_000_000));
         assert_eq!(parse("yesterday"), None);

@@ -407,6 +407,15 @@ fn secrets(hook: &WebhookRow, now_ms: i64) -> Secrets<'_> {
 }
 
 /// The request headers as a JSON object, minus any that carry a secret.
+/// A header that carries a credential, not kept with the event: the known ones, and any
+/// named like a secret (`X-Api-Key`, `X-Auth-Token`, `X-Webhook-Secret`). Signatures are kept
+/// (they prove nothing without the secret and help debug a mismatch), and so is GitLab's
+/// `Idempotency-Key`, a delivery id.
+fn is_secret_header(name: &str) -> bool {
+    SECRET_HEADERS.contains(&name)
+        || (name != "idempotency-key" && super::audit::is_secret_field(name))
+}
+
 fn stored_headers(headers: &HeaderMap, options: &ProviderOptions) -> String {
     let token_header = options
         .custom
@@ -418,7 +427,7 @@ fn stored_headers(headers: &HeaderMap, options: &ProviderOptions) -> String {
     let mut kept = 0;
     for name in headers.keys() {
         let key = name.as_str();
-        if SECRET_HEADERS.contains(&key) || token_header.as_deref() == Some(key) {
+        if is_secret_header(key) || token_header.as_deref() == Some(key) {
             continue;
         }
         let mut value = headers

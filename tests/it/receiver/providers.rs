@@ -39,6 +39,44 @@ async fn a_gitlab_token_is_accepted_and_not_kept_with_the_event() {
 }
 
 #[tokio::test]
+async fn headers_named_like_credentials_are_not_kept_and_signatures_and_ids_are() {
+    // Arrange: a GitHub delivery through a gateway that adds its own key and token.
+    let app = spawn_app().await;
+    app.github_webhook("gh", "gh-secret").await;
+    let body = crate::helpers::issue_opened("o/r", 1, &[]);
+
+    // Act
+    let response = app
+        .client
+        .post(app.url("/webhooks/github/gh"))
+        .header("X-GitHub-Event", "issues")
+        .header("X-GitHub-Delivery", "d-headers")
+        .header(
+            "X-Hub-Signature-256",
+            crate::helpers::github_signature("gh-secret", body.as_bytes()),
+        )
+        .header("X-Api-Key", "gateway-key-1")
+        .header("X-Auth-Token", "gateway-token-2")
+        .header("Idempotency-Key", "idem-3")
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    let (status, answer) = read_json(response).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let event = app.event(answer["event_id"].as_str().unwrap()).await;
+    let headers = &event["headers"];
+    assert!(headers.get("x-api-key").is_none(), "{headers}");
+    assert!(headers.get("x-auth-token").is_none(), "{headers}");
+    assert!(!event.to_string().contains("gateway-"), "{event}");
+    assert_eq!(headers["idempotency-key"], "idem-3", "{headers}");
+    assert!(headers["x-hub-signature-256"].is_string(), "{headers}");
+}
+
+#[tokio::test]
 async fn slack_url_verification_is_answered_with_the_challenge_and_not_stored() {
     // Arrange
     let app = spawn_app().await;
