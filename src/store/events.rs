@@ -294,7 +294,8 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<EventRow>, StoreError> 
 pub struct EventFilter {
     pub webhook_id: Option<String>,
     pub provider: Option<String>,
-    /// Exact type, or a pattern where `*` matches any run of characters (`issues.*`).
+    /// A type and its actions (`issues`: `issues` and `issues.*`), or a pattern where `*`
+    /// matches any run of characters (`*.created`).
     pub event_type: Option<String>,
     pub status: Option<String>,
     pub since_ms: Option<i64>,
@@ -309,6 +310,17 @@ pub struct EventFilter {
 pub fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<EventRow>, StoreError> {
     let mut sql = format!("SELECT {COLUMNS} FROM events WHERE 1 = 1");
     let mut args: Vec<SqlValue> = Vec::new();
+    // As a trigger reads a type: `issues` is also every `issues.*` (GitLab's `note` is
+    // `note.create` since 16.11), and `*` matches any run of characters.
+    if let Some(v) = &filter.event_type {
+        if v.contains('*') {
+            args.push(glob_pattern(v).into());
+            sql.push_str(" AND event_type GLOB ?1");
+        } else {
+            args.extend([v.clone().into(), format!("{}.*", glob_pattern(v)).into()]);
+            sql.push_str(" AND (event_type = ?1 OR event_type GLOB ?2)");
+        }
+    }
     let mut push = |clause: &str, value: SqlValue| {
         args.push(value);
         sql.push_str(&format!(" AND {clause} ?{}", args.len()));
@@ -318,13 +330,6 @@ pub fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<EventRow>, St
     }
     if let Some(v) = &filter.provider {
         push("provider =", v.clone().into());
-    }
-    if let Some(v) = &filter.event_type {
-        if v.contains('*') {
-            push("event_type GLOB", glob_pattern(v).into());
-        } else {
-            push("event_type =", v.clone().into());
-        }
     }
     if let Some(v) = &filter.status {
         push("status =", v.clone().into());

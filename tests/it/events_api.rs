@@ -79,6 +79,8 @@ async fn events_are_filtered_by_webhook_provider_type_and_status() {
     let by_provider = app.events("provider=gitlab").await;
     let exact_type = app.events("event_type=issues.opened").await;
     let type_pattern = app.events("event_type=issues.*").await;
+    // A type names its actions too, as a trigger does.
+    let type_and_actions = app.events("event_type=issues").await;
     let rejected = app.events("status=rejected").await;
     let accepted = app.events("status=accepted").await;
     let combined = app.events("provider=github&event_type=push").await;
@@ -90,6 +92,7 @@ async fn events_are_filtered_by_webhook_provider_type_and_status() {
     assert!(by_provider.iter().all(|e| e["provider"] == "gitlab"));
     assert_eq!(ids(&exact_type), [gh_ids[0].clone()]);
     assert_eq!(ids(&type_pattern), [gh_ids[1].clone(), gh_ids[0].clone()]);
+    assert_eq!(ids(&type_and_actions), ids(&type_pattern));
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0]["webhook_id"], "gl");
     assert_eq!(rejected[0]["verified"], false);
