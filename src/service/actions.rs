@@ -130,6 +130,7 @@ pub async fn ask(
                         run_progress: None,
                         lease_owner: None,
                         next_run_at: None,
+                        lease_until: None,
                     };
                     tasks::insert(db, &task)?;
                     task.id

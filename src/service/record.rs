@@ -329,5 +329,6 @@ fn new_task(
         run_progress: None,
         lease_owner: None,
         next_run_at: None,
+        lease_until: None,
     }
 }

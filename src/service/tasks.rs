@@ -32,16 +32,27 @@ pub struct TaskOut {
     /// A queued task waiting before it runs again (after a failed model call): when it will.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_run_at: Option<String>,
+    /// A running task: until when its claim holds (renewed while the built-in runner runs
+    /// it). A claim that lapsed shows the task `queued`: the next claim takes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
 
 pub fn present(t: &TaskRow) -> TaskOut {
-    let waits = t.status == "queued" && t.next_run_at.is_some_and(|at| at > clock::now_ms());
+    let now = clock::now_ms();
+    let waits = t.status == "queued" && t.next_run_at.is_some_and(|at| at > now);
+    let lease = t.lease_until.filter(|_| t.status == "running");
+    let lapsed = lease.is_some_and(|until| until < now);
     TaskOut {
         id: t.id.clone(),
         agent: t.agent.clone(),
-        status: t.status.clone(),
+        status: if lapsed {
+            "queued".into()
+        } else {
+            t.status.clone()
+        },
         prompt: t.prompt.clone(),
         event_id: t.event_id.clone(),
         webhook_id: t.webhook_id.clone(),
@@ -55,6 +66,7 @@ pub fn present(t: &TaskRow) -> TaskOut {
         error: t.error.clone(),
         attempts: t.attempts,
         next_run_at: t.next_run_at.filter(|_| waits).map(clock::rfc3339),
+        lease_expires_at: lease.filter(|_| !lapsed).map(clock::rfc3339),
         created_at: clock::rfc3339(t.created_at),
         updated_at: clock::rfc3339(t.updated_at),
     }

@@ -34,6 +34,8 @@ pub struct TaskRow {
     pub lease_owner: Option<String>,
     /// When a queued task may run (later than now after a failed model call).
     pub next_run_at: Option<i64>,
+    /// Until when a running task's claim holds; past it, anyone may claim the task.
+    pub lease_until: Option<i64>,
 }
 
 const COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, status, source_kind, \
@@ -44,7 +46,7 @@ const COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, stat
 const READ_COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, status, \
                             source_kind, source_key, source, conversation, result, error, \
                             attempts, waiting_since, created_at, updated_at, run_failures, \
-                            run_progress, lease_owner, next_run_at";
+                            run_progress, lease_owner, next_run_at, lease_until";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
     Ok(TaskRow {
@@ -69,6 +71,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<TaskRow> {
         run_progress: r.get(18)?,
         lease_owner: r.get(19)?,
         next_run_at: r.get(20)?,
+        lease_until: r.get(21)?,
     })
 }
 
@@ -231,8 +234,23 @@ pub struct TaskFilter {
 pub fn list(conn: &Connection, f: &TaskFilter) -> Result<Vec<TaskRow>, StoreError> {
     let mut sql = format!("SELECT {READ_COLUMNS} FROM tasks WHERE 1 = 1");
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    // A running task whose claim lapsed is queued again, as a claim finds it (see `claim`).
+    match f.status.as_deref() {
+        Some("queued") => {
+            args.push(crate::clock::now_ms().into());
+            sql.push_str(" AND (status = 'queued' OR (status = 'running' AND lease_until < ?1))");
+        }
+        Some("running") => {
+            args.push(crate::clock::now_ms().into());
+            sql.push_str(" AND status = 'running' AND (lease_until IS NULL OR lease_until >= ?1)");
+        }
+        Some(status) => {
+            args.push(status.to_string().into());
+            sql.push_str(" AND status = ?1");
+        }
+        None => {}
+    }
     for (clause, value) in [
-        ("status =", &f.status),
         ("agent =", &f.agent),
         ("webhook_id =", &f.webhook_id),
         ("event_id =", &f.event_id),

@@ -172,7 +172,8 @@ async fn a_task_whose_runner_died_is_run_again_after_a_restart_and_its_result_po
         .expect("claim")
         .expect("a task to claim");
     assert_eq!(claimed.id, task_id);
-    assert_eq!(app.task(&task_id).await["status"], "running");
+    // Its lease lapsed with it: the task shows as queued, for the next claim to take.
+    assert_eq!(app.task(&task_id).await["status"], "queued");
 
     // Act
     let app = app.restart_with(agent_config(&llm, &github)).await;
@@ -769,9 +770,22 @@ async fn a_claim_lease_that_expires_passes_the_task_to_another_owner_and_only_th
     assert!(first["lease_expires_at"].is_string(), "{first}");
     let (status, none) = app.post_api("/api/tasks/claim", &claim("other")).await;
     assert_eq!((status, none), (StatusCode::OK, json!({"task": null})));
+    let held = app.task(&task_id).await;
+    assert_eq!(held["status"], "running", "{held}");
+    assert_eq!(
+        held["lease_expires_at"], first["lease_expires_at"],
+        "{held}"
+    );
 
-    // Act: the lease runs out; another owner claims it
+    // Act: the lease runs out: the task shows (and lists) as queued; another owner claims it
     set_lease_until(&app, &task_id, now_ms() - 1_000);
+    let lapsed = app.task(&task_id).await;
+    let (_, queued) = app.get_json("/api/tasks?status=queued").await;
+    let (_, running) = app.get_json("/api/tasks?status=running").await;
+    assert_eq!(lapsed["status"], "queued", "{lapsed}");
+    assert!(lapsed.get("lease_expires_at").is_none(), "{lapsed}");
+    assert_eq!(queued["tasks"][0]["id"], json!(task_id), "{queued}");
+    assert_eq!(running["tasks"], json!([]), "{running}");
     let (status, second) = app.post_api("/api/tasks/claim", &claim("other")).await;
     let complete =
         |owner: &str, result: &str| json!({"result": result, "post_result": true, "owner": owner});
