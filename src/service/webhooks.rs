@@ -97,6 +97,7 @@ pub async fn create(state: &AppState, input: WebhookIn) -> Result<WebhookOut, Se
     let options = check_options(provider, input.options)?;
     refuse_masks(&options)?;
     check_base_urls(state, &options, &Default::default(), &[])?;
+    let placeholder = input.secret.is_none() && provider.issues_own_secret();
     let secret = match input.secret {
         Some(s) => check_secret(provider, &s)?,
         None => provider.generate_secret(),
@@ -129,7 +130,18 @@ pub async fn create(state: &AppState, input: WebhookIn) -> Result<WebhookOut, Se
             )),
             other => other.into(),
         })?;
-    Ok(present(state, &row, None, true))
+    let mut out = present(state, &row, None, true);
+    // Stripe shows its secret only once the endpoint exists, so the URL may come first; but
+    // until the sender's own secret is set, every delivery is refused.
+    if placeholder {
+        out.warnings.push(format!(
+            "{provider} issues its own signing secret, so the generated one is only a \
+             placeholder and {provider}'s deliveries will be refused: once {provider} shows \
+             its secret, set it with rotate-secret {{\"secret\": \"...\", \
+             \"grace_period_secs\": 0}}"
+        ));
+    }
+    Ok(out)
 }
 
 pub async fn list(state: &AppState) -> Result<Vec<WebhookOut>, ServiceError> {

@@ -89,8 +89,16 @@ async fn a_webhook_without_id_or_secret_gets_generated_ones() {
     let created = app
         .create_webhook(json!({"name": "Generated", "provider": "gitlab"}))
         .await;
+    // Stripe shows its secret only once the endpoint (this URL) exists.
+    let stripe = app
+        .create_webhook(json!({"name": "Payments", "provider": "stripe"}))
+        .await;
 
     // Assert
+    assert!(created.get("warnings").is_none(), "{created}");
+    let warning = stripe["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains("placeholder"), "{stripe}");
+    assert!(warning.contains("rotate-secret"), "{stripe}");
     let id = created["id"].as_str().expect("id");
     let secret = created["secret"].as_str().expect("secret");
     assert!(!id.is_empty());
