@@ -128,6 +128,24 @@ pub fn http_service(
 
 /// How a tool call went, for the audit log: a tool error's own text (what the model was told),
 /// or the protocol error's message.
+/// What a creating tool made (`create_webhook`, `add_command`), named by the id its answer
+/// carries: the arguments may not name it (an id left to be generated).
+fn created_target(action: &str, called: &Result<CallToolResponse, ErrorData>) -> Option<String> {
+    let at = match action {
+        "mcp create_webhook" => "/webhook/id",
+        "mcp add_command" => "/id",
+        _ => return None,
+    };
+    let Ok(CallToolResponse::Complete(result)) = called else {
+        return None;
+    };
+    if result.is_error == Some(true) {
+        return None;
+    }
+    let made = result.structured_content.as_ref()?.pointer(at)?;
+    made.as_str().map(str::to_string)
+}
+
 fn outcome_of(called: &Result<CallToolResponse, ErrorData>) -> Outcome {
     match called {
         Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
@@ -222,10 +240,12 @@ impl ServerHandler for McpServer {
             .call(ToolCallContext::new(self, request, context))
             .await;
         if let Some((actor, status, action, detail)) = audit {
+            let target =
+                created_target(&action, &called).or_else(|| detail.as_ref().and_then(tool_target));
             let entry = AuditEntry {
                 actor,
                 action,
-                target: detail.as_ref().and_then(tool_target),
+                target,
                 status,
                 detail,
                 outcome: outcome_of(&called),

@@ -452,7 +452,27 @@ async fn the_audit_log_shows_who_created_a_webhook_over_rest_and_mcp_with_secret
         .await
         .expect("create_webhook");
     assert_eq!(created.is_error, Some(false), "{created:?}");
+    // Made with ids the requests did not give: the audit names them all the same.
+    let generated = client
+        .call_tool(tool_call(
+            "create_webhook",
+            json!({"name": "MCP, id generated", "provider": "gitlab"}),
+        ))
+        .await
+        .expect("create_webhook");
+    let generated_id = generated.structured_content.as_ref().expect("content")["webhook"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
     client.cancel().await.ok();
+    let (_, command) = with_key(
+        &app,
+        &rest_key,
+        Method::POST,
+        "/api/webhooks/gh-rest/commands",
+        Some(json!({"trigger": "issues", "action": "comment", "template": "Hi"})),
+    )
+    .await;
     let (audit_status, audit) = with_key(&app, &read_key, Method::GET, "/api/audit", None).await;
 
     // Assert
@@ -471,7 +491,7 @@ async fn the_audit_log_shows_who_created_a_webhook_over_rest_and_mcp_with_secret
         .find(|e| e["action"] == "POST /api/webhooks")
         .unwrap_or_else(|| panic!("REST creation audited: {audit}"));
     assert_eq!(rest["actor"], "deploy-bot");
-    assert_eq!(rest["target"], "/api/webhooks");
+    assert_eq!(rest["target"], "/api/webhooks/gh-rest");
     assert_eq!(rest["status"], 201);
     assert_eq!(rest["outcome"], "ok");
     assert_eq!(rest["detail"]["secret"], "********");
@@ -482,13 +502,24 @@ async fn the_audit_log_shows_who_created_a_webhook_over_rest_and_mcp_with_secret
     );
     let mcp = entries
         .iter()
-        .find(|e| e["action"] == "mcp create_webhook")
+        .find(|e| e["action"] == "mcp create_webhook" && e["detail"]["id"] == "gh-mcp")
         .unwrap_or_else(|| panic!("MCP creation audited: {audit}"));
     assert_eq!(mcp["actor"], "claude");
     assert_eq!(mcp["target"], "gh-mcp");
     assert_eq!(mcp["status"], 200);
     assert_eq!(mcp["outcome"], "ok");
     assert_eq!(mcp["detail"]["secret"], "********");
+    assert!(
+        entries.iter().any(|e| e["target"] == generated_id.as_str()),
+        "{audit}"
+    );
+    let command_id = command["id"].as_str().expect("command id");
+    assert!(
+        entries.iter().any(
+            |e| e["target"] == format!("/api/webhooks/gh-rest/commands/{command_id}").as_str()
+        ),
+        "{audit}"
+    );
     assert!(
         entries
             .iter()

@@ -7,7 +7,10 @@ use axum::http::StatusCode;
 use axum::routing::{get, put};
 use serde_json::{Value, json};
 
+use axum::response::{IntoResponse, Response};
+
 use crate::app::AppState;
+use crate::http::auth::AuditTarget;
 use crate::http::error::ApiError;
 use crate::http::extract::AppJson;
 use crate::service::commands::{self, CommandIn, CommandOut};
@@ -37,11 +40,13 @@ async fn add_command(
     State(state): State<AppState>,
     Path(id): Path<String>,
     AppJson(input): AppJson<CommandIn>,
-) -> Result<(StatusCode, Json<CommandOut>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(commands::add(&state, &id, input).await?),
-    ))
+) -> Result<Response, ApiError> {
+    let added = commands::add(&state, &id, input).await?;
+    // The audit names the new command, whose id only the answer carries.
+    let target = AuditTarget(format!("/api/webhooks/{id}/commands/{}", added.id));
+    let mut response = (StatusCode::CREATED, Json(added)).into_response();
+    response.extensions_mut().insert(target);
+    Ok(response)
 }
 
 async fn update_command(

@@ -7,7 +7,10 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use axum::response::{IntoResponse, Response};
+
 use crate::app::AppState;
+use crate::http::auth::AuditTarget;
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, parse_query};
 use crate::service::webhooks::{self, RotateIn, WebhookIn, WebhookOut, WebhookPatch};
@@ -27,12 +30,14 @@ pub fn router() -> Router<AppState> {
 async fn create_webhook(
     State(state): State<AppState>,
     AppJson(mut input): AppJson<WebhookIn>,
-) -> Result<(StatusCode, Json<WebhookOut>), ApiError> {
+) -> Result<Response, ApiError> {
     input.created_by.get_or_insert_with(|| "api".into());
-    Ok((
-        StatusCode::CREATED,
-        Json(webhooks::create(&state, input).await?),
-    ))
+    let created = webhooks::create(&state, input).await?;
+    // The audit names what was made, whose id the request may not have given.
+    let target = AuditTarget(format!("/api/webhooks/{}", created.id));
+    let mut response = (StatusCode::CREATED, Json(created)).into_response();
+    response.extensions_mut().insert(target);
+    Ok(response)
 }
 
 /// The list takes no parameters; one given (`limit`, `cursor`) is refused rather than
