@@ -254,12 +254,13 @@ pub(crate) fn status_error(
     let now = SystemTime::now();
     // GitHub answers a rate limit (primary or secondary) with 403 as often as with 429; a
     // secondary limit may come with neither header, only its message, and GitHub's advice then
-    // is to wait at least a minute.
-    let secondary = code == 403 && {
+    // is to wait at least a minute. Anyone else's 403 is a refusal, final.
+    let github_403 = code == 403 && service == "GitHub";
+    let secondary = github_403 && {
         let said = body.to_ascii_lowercase();
         said.contains("secondary rate limit") || said.contains("abuse detection")
     };
-    let rate_limited = code == 403
+    let rate_limited = github_403
         && (secondary
             || headers.contains_key(RETRY_AFTER)
             || header_str(headers, "x-ratelimit-remaining") == Some("0"));
@@ -493,6 +494,18 @@ mod tests {
         assert!(secondary.retryable);
         assert_eq!(secondary.retry_after, Some(Duration::from_secs(60)));
         assert!(!forbidden.retryable, "a plain 403 is final");
+        // Only GitHub's 403 may be a rate limit: a forward target's is its refusal.
+        for service in ["forward target", "Slack", "GitLab"] {
+            let refused = status_error(service, StatusCode::FORBIDDEN, &limited, "");
+            assert!(!refused.retryable, "{service}");
+            let said = status_error(
+                service,
+                StatusCode::FORBIDDEN,
+                &HeaderMap::new(),
+                "secondary rate limit",
+            );
+            assert!(!said.retryable && said.retry_after.is_none(), "{service}");
+        }
 
         // A secondary limit known by its message alone, its primary limit far from spent.
         let mut plenty = HeaderMap::new();

@@ -68,16 +68,22 @@ fn header_safe(value: &str) -> String {
     out
 }
 
+/// A Standard Webhooks secret's key, as the receivers' libraries read it: base64 after an
+/// optional `whsec_`, not empty. `None` for a secret they would refuse.
+pub fn standard_key(secret: &str) -> Option<Vec<u8>> {
+    let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
+    STANDARD_PAD_INDIFFERENT
+        .decode(raw)
+        .ok()
+        .filter(|k| !k.is_empty())
+}
+
 /// The `webhook-signature` value: `v1,` + base64 HMAC-SHA256 of `{id}.{ts}.{body}`. The key
 /// is the secret without `whsec_`, base64-decoded; a secret that is not base64 is used as
 /// its UTF-8 bytes (other Standard Webhooks verifiers, ours included, refuse such secrets).
 pub fn sign_standard(secret: &str, id: &str, ts: i64, body: &str) -> String {
     let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
-    let key = STANDARD_PAD_INDIFFERENT
-        .decode(raw)
-        .ok()
-        .filter(|k| !k.is_empty())
-        .unwrap_or_else(|| raw.as_bytes().to_vec());
+    let key = standard_key(secret).unwrap_or_else(|| raw.as_bytes().to_vec());
     // HMAC takes keys of any length, so this never fails.
     let mut mac =
         <Hmac<Sha256> as KeyInit>::new_from_slice(&key).expect("HMAC accepts any key length");

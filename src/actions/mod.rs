@@ -29,7 +29,7 @@ pub(crate) use describe::{
     mask_url_credentials, masked_url_refusal, redact_secret_path, redact_url, segment,
     unmask_url_credentials,
 };
-pub use forward::sign_standard;
+pub use forward::{sign_standard, standard_key};
 
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_GITLAB_URL: &str = "https://gitlab.com";

@@ -27,10 +27,17 @@ pub struct Refused {
 
 impl Refused {
     fn private(host: &str, what: String) -> Self {
+        // An IPv6 address takes a port only in brackets (`[::1]:8080`).
+        let bare = host.trim_start_matches('[').trim_end_matches(']');
+        let with_port = if bare.contains(':') {
+            format!("[{bare}]:PORT")
+        } else {
+            format!("{host}:PORT")
+        };
         Refused {
             message: format!(
-                "refused to connect to {host}: it {what}; to allow it, add \"{host}\" (or \
-                 \"{host}:PORT\") to ALLOWED_TARGET_HOSTS"
+                "refused to connect to {host}: it {what}; to allow it, add \"{bare}\" (or \
+                 \"{with_port}\") to ALLOWED_TARGET_HOSTS"
             ),
         }
     }
@@ -398,6 +405,13 @@ mod tests {
         assert!(err.message.contains("10.0.0.5"), "{err}");
         assert!(err.message.contains("private"), "{err}");
         assert!(err.message.contains("ALLOWED_TARGET_HOSTS"), "{err}");
+        assert!(err.message.contains("\"10.0.0.5:PORT\""), "{err}");
+        // The forms it suggests are ones the setting takes.
+        let v6 = check_url(&Url::parse("http://[::1]:18606/").unwrap(), &[]).unwrap_err();
+        assert!(v6.message.contains("\"::1\""), "{v6}");
+        assert!(v6.message.contains("\"[::1]:PORT\""), "{v6}");
+        let allow = ["[::1]:18606".to_owned()];
+        assert!(check_url(&Url::parse("http://[::1]:18606/").unwrap(), &allow).is_ok());
     }
 
     #[tokio::test]

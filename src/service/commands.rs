@@ -272,6 +272,18 @@ fn check_reachable(state: &AppState, row: &CommandRow) -> Result<(), ServiceErro
              unsigned)",
         ));
     }
+    // Signed as Standard Webhooks: a secret the receiver's library cannot load (or an empty
+    // key, which signs nothing anyone keeps secret) would fail every delivery there.
+    if let Some(secret) = secret.filter(|s| !super::sealing::looks_sealed(s))
+        && crate::actions::standard_key(&secret).is_none()
+    {
+        return Err(ServiceError::invalid(
+            "target.secret",
+            "a forward's signing secret is a Standard Webhooks secret: `whsec_` followed by \
+             base64 (e.g. `whsec_` + `openssl rand -base64 32`), as the receiving side's \
+             library loads it; leave it out to send unsigned",
+        ));
+    }
     let url = row
         .target
         .as_deref()

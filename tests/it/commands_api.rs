@@ -505,6 +505,22 @@ async fn bad_commands_are_refused_with_400_naming_the_field() {
                    "target": {"url": "https://example.com/in", "secret": "********"}}),
             "target.secret",
         ),
+        // Secrets a Standard Webhooks library cannot load, or an empty key.
+        (
+            json!({"trigger": "issues.opened", "action": "forward",
+                   "target": {"url": "https://example.com/in", "secret": "whsec_"}}),
+            "target.secret",
+        ),
+        (
+            json!({"trigger": "issues.opened", "action": "forward",
+                   "target": {"url": "https://example.com/in", "secret": "not base64!"}}),
+            "target.secret",
+        ),
+        (
+            json!({"trigger": "issues.opened", "action": "forward",
+                   "target": {"url": "https://example.com/in", "secret": ""}}),
+            "target.secret",
+        ),
         // A tag's end inside a string does not hide the chain after it.
         (
             json!({"trigger": "issues.opened", "action": "comment",
@@ -641,7 +657,7 @@ async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_wri
     let (_, forward) = add(
         &app,
         json!({"trigger": "issues.opened", "action": "forward",
-               "target": {"url": sink, "secret": "whsec_keepme"}}),
+               "target": {"url": sink, "secret": "whsec_a2VlcG1lc2VjcmV0"}}),
     )
     .await;
 
@@ -693,7 +709,7 @@ async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_wri
         let text = shown.to_string();
         assert!(
             !text.contains("XXXXSECRET")
-                && !text.contains("whsec_keepme")
+                && !text.contains("whsec_a2VlcG1lc2VjcmV0")
                 && !text.contains("hunter2")
                 && !text.contains("abc123"),
             "{text}"
@@ -713,7 +729,7 @@ async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_wri
         .collect();
     assert_eq!(stored[0]["url"], hook, "{stored:?}");
     assert_eq!(stored[0]["kind"], "slack");
-    assert_eq!(stored[1]["secret"], "whsec_keepme", "{stored:?}");
+    assert_eq!(stored[1]["secret"], "whsec_a2VlcG1lc2VjcmV0", "{stored:?}");
     assert_eq!(stored[1]["url"], sink, "{stored:?}");
 
     // Act: the shown URL edited (a query value changed) keeps its hidden credentials; the
@@ -725,7 +741,7 @@ async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_wri
         )
         .json(
             &json!({"target": {"url": "https://user:***@sink.example.com/in?token=***&x=2",
-                                 "secret": "whsec_keepme"}}),
+                                 "secret": "whsec_a2VlcG1lc2VjcmV0"}}),
         ),
     )
     .await;
