@@ -26,6 +26,9 @@ pub struct Posted {
     /// Another source key the post may answer: the channel of a Slack message, where replies
     /// to a slash command are planned.
     pub also_on: Option<String>,
+    /// A Linear comment's issue id (a UUID), where replies planned on the issue's identifier
+    /// (`ENG-78`) are found: a comment's webhook may name its issue by id only.
+    pub linear_issue: Option<String>,
     /// Where a site numbers its comments (Jira, GitLab): the JSON path of an address of the
     /// site in its deliveries, and how that address begins here.
     pub site: Option<(&'static str, String)>,
@@ -116,6 +119,9 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         // the thread a question about it started.
         also_on: (provider == Provider::Slack)
             .then(|| at("/event/channel"))
+            .flatten(),
+        linear_issue: (provider == Provider::Linear)
+            .then(|| at("/data/issueId").or_else(|| at("/data/issue/id")))
             .flatten(),
     })
 }
@@ -222,7 +228,7 @@ pub fn is_own(
     let mut same: Vec<outbox::Unconfirmed> = Vec::new();
     for key in std::iter::once(source_key).chain(posted.also_on.as_deref()) {
         same.extend(
-            outbox::unconfirmed_texts_on_source(conn, &scope, key)?
+            outbox::unconfirmed_texts_on_source(conn, &scope, key, posted.linear_issue.as_deref())?
                 .into_iter()
                 .filter(|own| unescape_slack(&own.text) == came_back),
         );

@@ -374,10 +374,14 @@ pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<Unconfirmed>, 
 /// What replies in `scope` still on their way say on a source thread: sent or being sent,
 /// but with no answer recorded yet, so their announcement can come before the id that would
 /// know it. Delivered replies are known by id, and a person repeating one later is a person.
+///
+/// `linear_issue` is the Linear issue's id (a UUID) an announcement names, where the thread's
+/// key may be its identifier (`ENG-78`): a comment's webhook may name its issue by id only.
 pub fn unconfirmed_texts_on_source(
     conn: &Connection,
     scope: &Scope<'_>,
     source_key: &str,
+    linear_issue: Option<&str>,
 ) -> Result<Vec<Unconfirmed>, StoreError> {
     // From the few rows on their way (outbox_due), not the whole outbox, newest first.
     let mut stmt = conn.prepare_cached(
@@ -386,12 +390,13 @@ pub fn unconfirmed_texts_on_source(
          FROM outbox o JOIN events e ON e.id = o.event_id \
          WHERE o.status IN ('pending', 'retrying', 'sending') AND o.remote_id IS NULL \
          AND (o.webhook_id = ?3 OR e.provider = ?1) \
-         AND e.source_key = ?2 AND o.action IN ('ask', 'comment', 'respond') \
+         AND (e.source_key = ?2 OR (?4 IS NOT NULL AND e.provider = 'linear' \
+              AND json_valid(e.source) AND json_extract(e.source, '$.detail.issue_id') = ?4)) \
+         AND o.action IN ('ask', 'comment', 'respond') \
          ORDER BY o.id DESC LIMIT 50",
     )?;
-    let rows = stmt.query_map(params![scope.provider, source_key, scope.webhook_id], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get::<_, bool>(2)?))
-    })?;
+    let found = params![scope.provider, source_key, scope.webhook_id, linear_issue];
+    let rows = stmt.query_map(found, |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, bool>(2)?)))?;
     let mut found = Vec::new();
     for row in rows {
         let (action_id, delivery, sent_unanswered) = row?;

@@ -751,3 +751,69 @@ async fn a_gitlab_note_one_webhook_posted_is_its_own_post_on_another_webhook_of_
     assert_ne!(app.event(&elsewhere).await["status"], "own_post");
     assert_eq!(app.actions_of(&elsewhere).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_linear_comment_announced_by_issue_id_while_its_send_times_out_is_ours_and_sent_once() {
+    // Arrange: a comment on each new issue, and one quoting comments that say "Looking"
+    // (which would answer our own); Linear posts the comment but answers the send too late.
+    let linear = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data": {"commentCreate": {"success": true,
+                    "comment": {"id": "c-own"}}}}))
+                .set_delay(std::time::Duration::from_secs(3)),
+        )
+        .mount(&linear)
+        .await;
+    let app = spawn_manual(|c| {
+        c.upstreams.linear_api_url = format!("{}/graphql", linear.uri());
+        c.upstreams.linear_api_key = Some("lin_api_test".into());
+        c.outbound_timeout_secs = 1;
+        c.retry_schedule = vec!["1h".into()];
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "lin", "name": "Linear", "provider": "linear", "secret": "lin-secret"}),
+    )
+    .await;
+    for (trigger, template, condition) in [
+        ("Issue.create", "Looking into {{data.title}}", json!({})),
+        (
+            "Comment.create",
+            "Escalating: {{data.body}}",
+            json!({"body_contains": "Looking"}),
+        ),
+    ] {
+        app.add_command_ok(
+            "lin",
+            json!({"trigger": trigger, "action": "comment", "template": template,
+                   "conditions": condition}),
+        )
+        .await;
+    }
+    let issue = json!({"type": "Issue", "action": "create",
+        "data": {"id": "u78", "identifier": "ENG-78", "title": "Crash on save"}});
+    let opened = accepted(app.post_linear("lin", &issue, "lin-secret").await).await;
+
+    // Act: the comment's webhook comes while the send waits, naming its issue by id only.
+    let announce = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let comment = json!({"type": "Comment", "action": "create",
+            "data": {"id": "c-own", "body": "Looking into Crash on save", "issueId": "u78",
+                     "issue": {"id": "u78", "title": "Crash on save"}}});
+        accepted(app.post_linear("lin", &comment, "lin-secret").await).await
+    };
+    let (_, echo) = tokio::join!(app.drain(), announce);
+    app.drain().await;
+
+    // Assert: ours, so nothing answers it, and the send is recorded delivered, not repeated.
+    let echo = app.event(&echo).await;
+    assert_eq!(echo["status"], "own_post", "{echo}");
+    assert_eq!(echo["actions"], json!([]), "{echo}");
+    let action = app.actions_of(&opened).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], "c-own", "{action}");
+    assert_eq!(linear.received_requests().await.map(|r| r.len()), Some(1));
+}
