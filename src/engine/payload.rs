@@ -189,6 +189,8 @@ pub fn bodies(p: &Value) -> Vec<String> {
             "issue.fields.description",
             "issue.fields.summary",
             "event.text",
+            // Slack's `message_changed`: the message as edited.
+            "event.message.text",
             "text",
             "data.body",
             "data.description",
@@ -213,6 +215,9 @@ pub fn channels(p: &Value) -> Vec<String> {
         p,
         &[
             "event.channel",
+            // Slack: a reaction names the message's channel in its item, a pin by id.
+            "event.item.channel",
+            "event.channel_id",
             "channel_id",
             "channel_name",
             "channel.id",
@@ -245,6 +250,8 @@ pub fn senders(p: &Value) -> Vec<String> {
         &[
             "sender.login",
             "event.user",
+            // Slack's `message_changed` names who wrote (and edited) it in the message.
+            "event.message.user",
             "user_id",
             "user_name",
             // GitLab's push and tag push name the pusher's username here.
@@ -370,6 +377,16 @@ mod tests {
             "body": "Fixes the crash", "author": {"login": "octocat"}}});
         assert_eq!(bodies(&release), ["Fixes the crash"]);
         assert_eq!(authors(&release), ["octocat"]);
+        // Slack: an edit's text and writer are in its message; a reaction's channel in its
+        // item.
+        let edited = json!({"event": {"type": "message", "subtype": "message_changed",
+            "channel": "C1", "message": {"text": "this is urgent now", "user": "U5"}}});
+        assert_eq!(bodies(&edited), ["this is urgent now"]);
+        assert_eq!(senders(&edited), ["U5"]);
+        assert_eq!(authors(&edited), ["U5"]);
+        let reaction = json!({"event": {"type": "reaction_added", "user": "U2",
+            "reaction": "eyes", "item": {"type": "message", "channel": "C123", "ts": "1.2"}}});
+        assert_eq!(channels(&reaction), ["C123"]);
         let notified = json!({"action": "channel", "message": "hi all", "title": "general",
             "url": "http://localhost:8080/channels/ch-42"});
         assert_eq!(channels(&notified), ["ch-42", "general"]);
