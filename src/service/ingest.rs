@@ -217,23 +217,20 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         .source
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
-    let plan_as = |id: &str, received_at: i64| {
-        super::planning::plan_fired(
-            hook,
-            command_rows,
-            &fired,
-            &super::planning::EventFacts {
-                id,
-                provider,
-                event_type: &event_type,
-                received_at,
-                payload: &payload,
-                source: source.as_ref(),
-                body: &inbound.body,
-            },
-        )
-    };
-    let planned = plan_as(&event.id, now_ms);
+    let planned = super::planning::plan_fired(
+        hook,
+        command_rows,
+        &fired,
+        &super::planning::EventFacts {
+            id: &event.id,
+            provider,
+            event_type: &event_type,
+            received_at: now_ms,
+            payload: &payload,
+            source: source.as_ref(),
+            body: &inbound.body,
+        },
+    );
     let inline = inline_answer(&planned);
 
     let webhook_id = event.webhook_id.clone();
@@ -268,10 +265,11 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
             // the sender's new deliveries (a replayed capture, or a sender's redelivery).
             state.limits.refund_webhook(&webhook_id, Charge::Verified);
             // A sender that retries because it lost the answer gets the answer again, about
-            // the event it names: the one stored first (its id tells when it arrived).
-            let inline = match inline {
-                Some(_) => inline_answer(&plan_as(&event_id, super::id_time_ms(&event_id))),
-                None => None,
+            // the event it names: the one stored first, as it was stored.
+            let inline = if command_rows.iter().any(|c| c.action == "respond") {
+                answer_about_stored(state, &cached, provider, &event_id).await
+            } else {
+                None
             };
             Ok(Outcome::Accepted {
                 event_id,
@@ -280,6 +278,46 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
             })
         }
     }
+}
+
+/// A `respond` command's answer about an event already stored (a repeated delivery's first
+/// copy): its own body, type, source and arrival, with the commands as they are now.
+async fn answer_about_stored(
+    state: &AppState,
+    cached: &super::hooks::Hook,
+    provider: Provider,
+    event_id: &str,
+) -> Option<Value> {
+    let key = event_id.to_string();
+    let row = state
+        .store
+        .read(move |db| events::get(db, &key))
+        .await
+        .ok()
+        .flatten()?;
+    let body = row.body.unwrap_or_default();
+    let payload = std::sync::Arc::new(providers::parse_payload(provider, &body).ok()?);
+    let event_type = row.event_type.unwrap_or_default();
+    let source: Option<SourceRef> = row
+        .source
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    let fired = engine::matching(&cached.compiled, &event_type, &payload);
+    let planned = super::planning::plan_fired(
+        &cached.row,
+        &cached.commands,
+        &fired,
+        &super::planning::EventFacts {
+            id: &row.id,
+            provider,
+            event_type: &event_type,
+            received_at: row.received_at,
+            payload: &payload,
+            source: source.as_ref(),
+            body: &body,
+        },
+    );
+    inline_answer(&planned)
 }
 
 /// A `respond` command's answer among the planned work, for the HTTP response.

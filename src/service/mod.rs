@@ -102,14 +102,6 @@ pub fn new_id_at(prefix: &str) -> (String, i64) {
     (format!("{prefix}_{}", id.simple()), ms)
 }
 
-/// When an id made by [`new_id_at`] was made (now, for an id of another shape).
-pub fn id_time_ms(id: &str) -> i64 {
-    id.split_once('_')
-        .and_then(|(_, hex)| uuid::Uuid::try_parse(hex).ok())
-        .and_then(|id| uuid_ms(&id))
-        .unwrap_or_else(crate::clock::now_ms)
-}
-
 fn uuid_ms(id: &uuid::Uuid) -> Option<i64> {
     id.get_timestamp().map(|t| {
         let (secs, nanos) = t.to_unix();

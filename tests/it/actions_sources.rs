@@ -624,6 +624,42 @@ async fn a_slack_slash_command_is_answered_in_the_receivers_own_response_and_not
 }
 
 #[tokio::test]
+async fn a_repeated_delivery_is_answered_about_its_first_copy_whatever_the_repeat_says() {
+    // Arrange: a custom sender that reads its answer from the response and names each
+    // delivery in a header.
+    let app = spawn_manual(|_| {}).await;
+    app.create_webhook(json!({"id": "cu", "name": "Bot", "provider": "custom",
+        "secret": "cu-token",
+        "options": {"custom": {"mode": "token", "delivery_id_header": "X-Request-Id"}}}))
+        .await;
+    app.add_command_ok(
+        "cu",
+        json!({"trigger": "*", "action": "respond", "template": "got n={{ n }}"}),
+    )
+    .await;
+    let send = |body: &'static str| {
+        app.client
+            .post(app.url("/webhooks/custom/cu"))
+            .header("X-Webhook-Token", "cu-token")
+            .header("X-Request-Id", "req-1")
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    let (_, first) = read_json(send(r#"{"n":1}"#).await.expect("POST")).await;
+
+    // Act: the same delivery id again, with another body.
+    let (status, again) = read_json(send(r#"{"n":2}"#).await.expect("POST")).await;
+
+    // Assert: the answer is about what was stored, not what the repeat said.
+    assert_eq!(first["text"], "got n=1", "{first}");
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["status"], "duplicate", "{again}");
+    assert_eq!(again["text"], "got n=1", "{again}");
+    assert_eq!(again["event_id"], first["event_id"], "{again}");
+}
+
+#[tokio::test]
 async fn post_message_reaches_an_open_webui_channel_webhook_as_content() {
     // Arrange
     let owui = MockServer::start().await;
