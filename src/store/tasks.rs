@@ -120,7 +120,16 @@ pub fn for_event(conn: &Connection, event_id: &str) -> Result<Vec<TaskRow>, Stor
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Tasks on this source thread that wait for a reply, oldest first.
+/// A waiting task's question is out (or may be: sent, its answer lost): no question of it
+/// is still to be sent, or was refused and waits to be tried again. A comment before the
+/// question is out answers nothing (during an outage of the place it goes to, one may come
+/// hours before), and a question that never goes out fails its task.
+const QUESTION_OUT: &str = "NOT EXISTS (SELECT 1 FROM outbox o \
+     WHERE o.status IN ('pending', 'retrying') AND o.task_id = tasks.id AND o.action = 'ask' \
+     AND (o.status = 'pending' OR o.last_status IS NOT NULL))";
+
+/// Tasks on this source thread that wait for a reply to a question that is out, oldest
+/// first.
 pub fn waiting_on(
     conn: &Connection,
     webhook_id: &str,
@@ -128,13 +137,13 @@ pub fn waiting_on(
 ) -> Result<Vec<TaskRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {READ_COLUMNS} FROM tasks WHERE webhook_id = ?1 AND source_key = ?2 \
-         AND status = 'waiting_reply' ORDER BY id"
+         AND status = 'waiting_reply' AND {QUESTION_OUT} ORDER BY id"
     ))?;
     let rows = stmt.query_map(params![webhook_id, source_key], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Tasks waiting for a reply on a Linear issue, found by the issue's id (a UUID) whatever
+/// Tasks waiting for a reply (to a question that is out) on a Linear issue, found by the issue's id (a UUID) whatever
 /// key their event gave the issue (its `ENG-123`, when the event named it).
 pub fn waiting_on_linear_issue(
     conn: &Connection,
@@ -144,7 +153,7 @@ pub fn waiting_on_linear_issue(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {READ_COLUMNS} FROM tasks WHERE webhook_id = ?1 AND status = 'waiting_reply' \
          AND source_kind = 'linear.issue' AND json_valid(source) \
-         AND json_extract(source, '$.detail.issue_id') = ?2 ORDER BY id"
+         AND json_extract(source, '$.detail.issue_id') = ?2 AND {QUESTION_OUT} ORDER BY id"
     ))?;
     let rows = stmt.query_map(params![webhook_id, issue_id], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -417,6 +417,50 @@ async fn a_jira_comment_heard_as_an_issue_update_answers_a_question_on_its_issue
 }
 
 #[tokio::test]
+async fn a_comment_made_before_the_question_is_out_does_not_answer_it() {
+    // Arrange: Jira refuses the question for now (an outage); it will be tried again.
+    let jira = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue/OPS-21/comment"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&jira)
+        .await;
+    let app = spawn_manual(|c| {
+        use_jira(&jira)(c);
+        c.retry_schedule = vec!["1h".into()];
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "jr", "name": "Jira", "provider": "jira", "secret": "jira-secret"}),
+    )
+    .await;
+    app.add_command_ok(
+        "jr",
+        json!({"trigger": "jira:issue_created", "action": "ask", "agent": "brain",
+               "template": "Which browser?"}),
+    )
+    .await;
+    let issue = json!({"id": "10021", "key": "OPS-21", "fields": {"summary": "Crash"}});
+    let created = json!({"webhookEvent": "jira:issue_created", "issue": issue}).to_string();
+    let event_id = accepted(app.post_jira("jr", &created, "jira-secret").await).await;
+    app.drain().await;
+    let question = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(question["status"], "retrying", "{question}");
+
+    // Act: someone comments on the issue meanwhile.
+    let comment = json!({"webhookEvent": "comment_created", "issue": issue,
+        "comment": {"id": "10060", "author": {"accountId": "5b10"}, "body": "Any news?"}})
+    .to_string();
+    accepted(app.post_jira("jr", &comment, "jira-secret").await).await;
+
+    // Assert: no one has seen the question, so the comment is no answer to it.
+    let task = task_of(&app, &event_id).await;
+    assert_eq!(task["status"], "waiting_reply", "{task}");
+    let conversation = task_conversation(&app, task["id"].as_str().expect("task id"));
+    assert!(!conversation.contains("Any news?"), "{conversation}");
+}
+
+#[tokio::test]
 async fn a_jira_comment_delivered_twice_answers_once_and_starts_no_second_agent() {
     // Arrange: a question waits on OPS-20; every new comment also starts a triage task.
     let jira = MockServer::start().await;
