@@ -20,10 +20,16 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// Reads a time given as RFC 3339 or as unix seconds.
+/// Reads a time given as RFC 3339 or as unix seconds (or milliseconds).
 pub fn parse(s: &str) -> Option<i64> {
-    if let Ok(secs) = s.trim().parse::<i64>() {
-        return secs.checked_mul(1000);
+    if let Ok(n) = s.trim().parse::<i64>() {
+        // Unix seconds reach 10^11 only in the year 5138: a number that long is milliseconds
+        // (what JavaScript's `Date.now()` gives).
+        return if n.abs() >= 100_000_000_000 {
+            Some(n)
+        } else {
+            n.checked_mul(1000)
+        };
     }
     OffsetDateTime::parse(s.trim(), &Rfc3339)
         .ok()
@@ -48,6 +54,7 @@ mod tests {
         }
         assert_eq!(parse("1970-01-01T00:00:01Z"), Some(1000));
         assert_eq!(parse("1763900000"), Some(1_763_900_000_000));
+        assert_eq!(parse("1763900000123"), Some(1_763_900_000_123));
         assert_eq!(parse("yesterday"), None);
     }
 }

@@ -39,6 +39,15 @@ pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiErr
             ("limit", Ok(n)) => serde_json::Value::from(n),
             _ => serde_json::Value::from(value.into_owned()),
         };
+        // Which of two values was meant is the caller's to say, not the last one's.
+        if map.contains_key(key.as_ref()) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                format!("`{key}` is given twice; give it once"),
+            )
+            .with_field(key.into_owned()));
+        }
         map.insert(key.into_owned(), value);
     }
     // From the value, not its text: an error then carries no line and column, which mean

@@ -257,7 +257,7 @@ pub struct ListEventsArgs {
     #[serde(default)]
     #[schemars(extend("enum" = ["accepted", "own_post", "matched", "done", "failed", "rejected", "invalid_payload", "test"]))]
     pub status: Option<String>,
-    /// Only events at or after this time (RFC 3339 or unix seconds).
+    /// Only events at or after this time (RFC 3339, or unix seconds or milliseconds).
     #[serde(default, deserialize_with = "lenient::text_or_number")]
     pub since: Option<String>,
     /// Only events before this time.

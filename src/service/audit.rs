@@ -275,7 +275,7 @@ pub async fn list(state: &AppState, query: AuditQuery) -> Result<AuditPage, Serv
         .cursor
         .as_deref()
         .map(|c| {
-            c.parse::<i64>().map_err(|_| {
+            c.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
                 ServiceError::invalid("cursor", "not a cursor: pass a `next_cursor` unchanged")
             })
         })

@@ -32,9 +32,9 @@ pub struct EventQuery {
     pub event_type: Option<String>,
     /// One of [`STATUSES`].
     pub status: Option<String>,
-    /// Only events received at or after this time (RFC 3339 or unix seconds).
+    /// Only events received at or after this time (RFC 3339, or unix seconds or milliseconds).
     pub since: Option<String>,
-    /// Only events received before this time (RFC 3339 or unix seconds).
+    /// Only events received before this time (RFC 3339, or unix seconds or milliseconds).
     pub until: Option<String>,
     /// Page size, 1-200 (default 50).
     pub limit: Option<u32>,

@@ -136,6 +136,8 @@ async fn a_bad_limit_or_since_is_refused_naming_the_parameter() {
     let words = app.get_json("/api/events?limit=many").await;
     let since = app.get_json("/api/events?since=yesterday").await;
     let unknown = app.get_json("/api/events?colour=red").await;
+    let twice = app.get_json("/api/events?status=done&status=failed").await;
+    let audit_cursor = app.get_json("/api/audit?cursor=0").await;
 
     // Assert
     assert_error(&zero, StatusCode::BAD_REQUEST, Some("limit"));
@@ -143,6 +145,8 @@ async fn a_bad_limit_or_since_is_refused_naming_the_parameter() {
     assert_error(&words, StatusCode::BAD_REQUEST, Some("limit"));
     assert_error(&since, StatusCode::BAD_REQUEST, Some("since"));
     assert_error(&unknown, StatusCode::BAD_REQUEST, Some("colour"));
+    assert_error(&twice, StatusCode::BAD_REQUEST, Some("status"));
+    assert_error(&audit_cursor, StatusCode::BAD_REQUEST, Some("cursor"));
 }
 
 #[tokio::test]
@@ -274,10 +278,15 @@ async fn an_unknown_provider_filter_is_refused_and_unix_seconds_are_a_valid_sinc
     // Act
     let bad_provider = app.get_json("/api/events?provider=myspace").await;
     let since_unix = app.events(&format!("since={hour_ago}")).await;
+    // Milliseconds too (JavaScript's Date.now()): seconds that long lie 3,000 years ahead.
+    let since_unix_ms = app.events(&format!("since={}", hour_ago * 1000)).await;
+    let until_unix_ms = app.events(&format!("until={}", hour_ago * 1000)).await;
 
     // Assert
     assert_error(&bad_provider, StatusCode::BAD_REQUEST, Some("provider"));
-    assert_eq!(ids(&since_unix), [id]);
+    assert_eq!(ids(&since_unix), std::slice::from_ref(&id));
+    assert_eq!(ids(&since_unix_ms), [id]);
+    assert!(until_unix_ms.is_empty());
 }
 
 #[tokio::test]
