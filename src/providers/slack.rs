@@ -44,11 +44,22 @@ pub(super) fn verify(
 /// Events API JSON; an interactivity form's `payload` JSON; otherwise the form's own fields
 /// (slash commands, `ssl_check=1`).
 pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {
-    match serde_json::from_slice(body) {
-        Ok(v) => Ok(v),
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) if v.is_object() => Ok(v),
+        Ok(_) => Err(PayloadError(
+            "Slack sends a JSON object (or a form), not another JSON value".into(),
+        )),
         Err(e) => {
             let fields = parse_form(body).ok_or_else(|| PayloadError(e.to_string()))?;
-            Ok(form_payload(&fields).unwrap_or(Value::Object(fields)))
+            match form_payload(&fields).filter(Value::is_object) {
+                Some(payload) => Ok(payload),
+                // An interactivity form carries its JSON in `payload`; anything else there
+                // is not something Slack sends.
+                None if fields.contains_key("payload") => Err(PayloadError(
+                    "the form's `payload` is not a JSON object".into(),
+                )),
+                None => Ok(Value::Object(fields)),
+            }
         }
     }
 }
@@ -340,6 +351,10 @@ mod tests {
             Ok(json!({"ssl_check": "1", "token": "x"}))
         );
         assert!(parse_payload(b"not a body").is_err());
+        // Shapes Slack never sends: a JSON value that is no object, an unreadable `payload`.
+        assert!(parse_payload(b"[1,2]").is_err());
+        assert!(parse_payload(b"payload=%7Bnot-json").is_err());
+        assert!(parse_payload(b"payload=%5B1%5D").is_err());
     }
 
     #[test]
