@@ -29,9 +29,9 @@ pub struct Posted {
     /// A Linear comment's issue id (a UUID), where replies planned on the issue's identifier
     /// (`ENG-78`) are found: a comment's webhook may name its issue by id only.
     pub linear_issue: Option<String>,
-    /// Where a site numbers its comments (Jira, GitLab): the JSON path of an address of the
-    /// site in its deliveries, and how that address begins here.
-    pub site: Option<(&'static str, String)>,
+    /// Where a site numbers its comments (Jira, GitLab): the site it came from (see
+    /// [`outbox::site_of`]).
+    pub site: Option<String>,
 }
 
 /// The comment or message a delivery announces as new, if it announces one. Edits and
@@ -98,17 +98,10 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         Provider::OpenWebUi => None,
         _ => crate::engine::payload::bodies(payload).into_iter().next(),
     };
-    // (The same place as a JSON path, for the store, and as a pointer, for this payload.)
-    let site_at = match provider {
-        Provider::GitLab => Some(("$.project.web_url", "/project/web_url")),
-        Provider::Jira => Some(("$.issue.self", "/issue/self")),
-        _ => None,
-    };
-    let site = site_at.and_then(|(at, pointer)| {
-        let url = reqwest::Url::parse(payload.pointer(pointer)?.as_str()?).ok()?;
-        url.has_host()
-            .then(|| (at, format!("{}/", url.origin().ascii_serialization())))
-    });
+    let site = outbox::site_address_at(provider.as_str())
+        .and_then(|at| payload.pointer(&at.replacen("$", "", 1).replace('.', "/")))
+        .and_then(Value::as_str)
+        .and_then(|address| outbox::site_of(provider.as_str(), address));
     Some(Posted {
         ids,
         text,
@@ -185,7 +178,7 @@ pub fn is_own(
         webhook_id,
         ids_name_one_thing: ids_name_one_thing(provider),
         source_key,
-        site: posted.site.as_ref().map(|(at, site)| (*at, site.as_str())),
+        site: posted.site.as_deref(),
     };
     if outbox::posted(conn, &scope, &posted.ids, posted.any_webhook)? {
         return Ok(Some(Own::Known));

@@ -291,9 +291,58 @@ pub struct Scope<'a> {
     pub ids_name_one_thing: bool,
     /// The thread the announcement is on.
     pub source_key: Option<&'a str>,
-    /// The site it came from: where in a delivery of the provider an address of the site is
-    /// (a JSON path), and how that address begins (`https://gitlab.example.com/`).
-    pub site: Option<(&'a str, &'a str)>,
+    /// The site it came from (see [`site_of`]).
+    pub site: Option<&'a str>,
+}
+
+impl Scope<'_> {
+    /// Whether a reply planned for an event of `webhook_id` (of `provider`, on `source_key`,
+    /// from the site its delivery's address names) may be the post announced in this scope.
+    fn takes(
+        &self,
+        webhook_id: Option<&str>,
+        provider: Option<&str>,
+        source_key: Option<&str>,
+        address: Option<&str>,
+    ) -> bool {
+        if webhook_id == Some(self.webhook_id) {
+            return true;
+        }
+        if provider != Some(self.provider) {
+            return false;
+        }
+        if self.ids_name_one_thing {
+            return true;
+        }
+        let same_site = match (self.site, address) {
+            (Some(site), Some(address)) => site_of(self.provider, address).as_deref() == Some(site),
+            _ => false,
+        };
+        same_site && source_key.is_some() && source_key == self.source_key
+    }
+}
+
+/// Where in a delivery of `provider` the address of the site it came from is, for providers
+/// whose sites number comments each their own way: GitLab's project page, Jira's issue
+/// (`$.` path).
+pub fn site_address_at(provider: &str) -> Option<&'static str> {
+    match provider {
+        "gitlab" => Some("$.project.web_url"),
+        "jira" => Some("$.issue.self"),
+        _ => None,
+    }
+}
+
+/// The site an address names, normalised (scheme, host, port; a Jira address also its path
+/// up to `/rest/`, which tells apart Jira sites that share `api.atlassian.com`).
+pub fn site_of(provider: &str, address: &str) -> Option<String> {
+    let url = reqwest::Url::parse(address).ok().filter(|u| u.has_host())?;
+    let origin = url.origin().ascii_serialization();
+    let path = match provider {
+        "jira" => url.path().split("/rest/").next().unwrap_or_default(),
+        _ => "",
+    };
+    Some(format!("{origin}{}", path.trim_end_matches('/')))
 }
 
 /// Whether a reply in `scope` (a comment, question or response) posted the item the other
@@ -306,29 +355,39 @@ pub fn posted(
     remote_ids: &[String],
     any_webhook: bool,
 ) -> Result<bool, StoreError> {
+    // The few rows that recorded the id (outbox_by_remote), weighed by `Scope::takes`.
     let mut stmt = conn.prepare_cached(
-        "SELECT EXISTS(SELECT 1 FROM outbox o WHERE o.remote_id = ?1 \
-         AND ((o.action IN ('ask', 'comment', 'respond') \
-               AND (o.webhook_id = ?3 OR EXISTS(SELECT 1 FROM events e \
-                    WHERE e.id = o.event_id AND e.provider = ?2 \
-                    AND (?4 OR (e.source_key = ?6 AND json_valid(CAST(e.body AS TEXT)) \
-                         AND instr(json_extract(CAST(e.body AS TEXT), ?7), ?8) = 1))))) \
-              OR (?5 AND o.action = 'post_message')))",
+        "SELECT o.action, o.webhook_id, e.provider, e.source_key, \
+                CASE WHEN ?2 IS NOT NULL AND json_valid(CAST(e.body AS TEXT)) \
+                     THEN json_extract(CAST(e.body AS TEXT), ?2) END \
+         FROM outbox o LEFT JOIN events e ON e.id = o.event_id WHERE o.remote_id = ?1",
     )?;
-    let (site_at, site) = scope.site.unzip();
+    let site_at = site_address_at(scope.provider);
     for id in remote_ids {
-        let found = params![
-            id,
-            scope.provider,
-            scope.webhook_id,
-            scope.ids_name_one_thing,
-            any_webhook,
-            scope.source_key,
-            site_at,
-            site
-        ];
-        if stmt.query_row(found, |r| r.get::<_, bool>(0))? {
-            return Ok(true);
+        let rows = stmt.query_map(params![id, site_at], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (action, webhook_id, provider, source_key, address) = row?;
+            let ours = match action.as_str() {
+                "ask" | "comment" | "respond" => scope.takes(
+                    webhook_id.as_deref(),
+                    provider.as_deref(),
+                    source_key.as_deref(),
+                    address.as_deref(),
+                ),
+                "post_message" => any_webhook,
+                _ => false,
+            };
+            if ours {
+                return Ok(true);
+            }
         }
     }
     Ok(false)
@@ -386,7 +445,10 @@ pub fn unconfirmed_texts_on_source(
     // From the few rows on their way (outbox_due), not the whole outbox, newest first.
     let mut stmt = conn.prepare_cached(
         "SELECT o.id, o.delivery, \
-                o.status = 'sending' OR (o.status = 'retrying' AND o.last_status IS NULL) \
+                o.status = 'sending' OR (o.status = 'retrying' AND o.last_status IS NULL), \
+                o.webhook_id, e.provider, \
+                CASE WHEN ?5 IS NOT NULL AND json_valid(CAST(e.body AS TEXT)) \
+                     THEN json_extract(CAST(e.body AS TEXT), ?5) END \
          FROM outbox o JOIN events e ON e.id = o.event_id \
          WHERE o.status IN ('pending', 'retrying', 'sending') AND o.remote_id IS NULL \
          AND (o.webhook_id = ?3 OR e.provider = ?1) \
@@ -395,11 +457,41 @@ pub fn unconfirmed_texts_on_source(
          AND o.action IN ('ask', 'comment', 'respond') \
          ORDER BY o.id DESC LIMIT 50",
     )?;
-    let found = params![scope.provider, source_key, scope.webhook_id, linear_issue];
-    let rows = stmt.query_map(found, |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, bool>(2)?)))?;
+    let site_at = site_address_at(scope.provider);
+    let found = params![
+        scope.provider,
+        source_key,
+        scope.webhook_id,
+        linear_issue,
+        site_at
+    ];
+    let rows = stmt.query_map(found, |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get::<_, bool>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, Option<String>>(5)?,
+        ))
+    })?;
     let mut found = Vec::new();
     for row in rows {
-        let (action_id, delivery, sent_unanswered) = row?;
+        let (action_id, delivery, sent_unanswered, webhook_id, provider, address) = row?;
+        // On this thread already (or, on Linear, this issue): another webhook's reply counts
+        // as `Scope::takes` says.
+        let scope_here = Scope {
+            source_key: Some(source_key),
+            ..scope.clone()
+        };
+        if !scope_here.takes(
+            webhook_id.as_deref(),
+            provider.as_deref(),
+            Some(source_key),
+            address.as_deref(),
+        ) {
+            continue;
+        }
         if let Some(text) = text_of(delivery) {
             found.push(Unconfirmed {
                 action_id,
@@ -453,4 +545,40 @@ fn text_of(delivery: Option<String>) -> Option<String> {
         .or_else(|| value.get("text"))
         .and_then(|v| v.as_str())?;
     Some(text.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::site_of;
+
+    #[test]
+    fn sites_are_named_alike_however_their_addresses_are_written() {
+        let cases = [
+            (
+                "gitlab",
+                "https://GitLab.Example.com:443/group/app",
+                Some("https://gitlab.example.com"),
+            ),
+            (
+                "gitlab",
+                "http://10.0.0.5:8929/group/app",
+                Some("http://10.0.0.5:8929"),
+            ),
+            (
+                "jira",
+                "https://acme.atlassian.net/rest/api/2/issue/10001",
+                Some("https://acme.atlassian.net"),
+            ),
+            // Jira sites reached through Atlassian's API gateway share its host.
+            (
+                "jira",
+                "https://api.atlassian.com/ex/jira/11223344-a/rest/api/3/issue/1",
+                Some("https://api.atlassian.com/ex/jira/11223344-a"),
+            ),
+            ("jira", "not an address", None),
+        ];
+        for (provider, address, want) in cases {
+            assert_eq!(site_of(provider, address).as_deref(), want, "{address}");
+        }
+    }
 }
