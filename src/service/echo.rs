@@ -68,6 +68,17 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         {
             (vec![crate::providers::slack_message(payload)], false)
         }
+        // No person edits an app's message: an edit of ours is Slack unfurling a link in it
+        // (or the app itself), and still what this service said.
+        Provider::Slack
+            if kind("/event/subtype") == Some("message_changed")
+                && by_own_slack_app(payload, "/event/message") =>
+        {
+            let posted = at("/event/channel")
+                .zip(at("/event/message/ts"))
+                .map(|(channel, ts)| format!("{channel}:{ts}"));
+            (vec![posted], false)
+        }
         Provider::Linear
             if kind("/type") == Some("Comment") && kind("/action") == Some("create") =>
         {
@@ -107,7 +118,8 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         text,
         any_webhook,
         site,
-        by_own_app: provider == Provider::Slack && by_own_slack_app(payload),
+        by_own_app: provider == Provider::Slack
+            && (by_own_slack_app(payload, "/event") || by_own_slack_app(payload, "/event/message")),
         // Replies planned on a channel (a slash command's) go there as new messages, or into
         // the thread a question about it started.
         also_on: (provider == Provider::Slack)
@@ -120,11 +132,12 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
 }
 
 /// A message posted by the app the event is delivered to: its own bot user (named in the
-/// delivery's `authorizations`), or a post made with its token (`app_id`).
-fn by_own_slack_app(payload: &Value) -> bool {
+/// delivery's `authorizations`), or a post made with its token (`app_id`); the message is at
+/// `message_at` (`/event`, or an edit's `/event/message`).
+fn by_own_slack_app(payload: &Value, message_at: &str) -> bool {
     let event = |key: &str| {
         payload
-            .pointer(&format!("/event/{key}"))
+            .pointer(&format!("{message_at}/{key}"))
             .and_then(Value::as_str)
     };
     let app = payload.get("api_app_id").and_then(Value::as_str);

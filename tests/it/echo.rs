@@ -624,6 +624,34 @@ async fn the_slack_apps_own_post_is_known_by_its_app_whatever_slack_did_to_its_t
 }
 
 #[tokio::test]
+async fn slack_unfurling_a_link_in_the_apps_own_post_is_its_own_post_and_a_persons_edit_is_not() {
+    // Arrange: a command that answers every edit.
+    let slack = MockServer::start().await;
+    let app = slack_quoting_app(&slack).await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "message_changed", "action": "comment",
+               "template": "Edited: {{event.message.text}}"}),
+    )
+    .await;
+
+    // Act: Slack edits the app's post to unfurl its link; a person edits their own message.
+    let unfurled = json!({"subtype": "message_changed", "message": {"user": "UBOT",
+        "bot_id": "B1", "app_id": "A1", "text": "Echo: see <http://example.com/x>",
+        "ts": "1.2", "attachments": [{"title": "x"}]}});
+    let ours = post_slack(&app, &slack_message("C0ENG", "1.9", None, unfurled)).await;
+    let edited = json!({"subtype": "message_changed",
+        "message": {"user": "U1", "text": "see http://example.com/y", "ts": "1.1"}});
+    let theirs = post_slack(&app, &slack_message("C0ENG", "1.10", None, edited)).await;
+
+    // Assert: our post's edit answers nothing (it would answer itself at every unfurl).
+    let ours = app.event(&ours).await;
+    assert_eq!(ours["status"], "own_post", "{ours}");
+    assert_eq!(ours["actions"], json!([]), "{ours}");
+    assert_eq!(app.event(&theirs).await["status"], "matched");
+}
+
+#[tokio::test]
 async fn a_slash_commands_channel_post_coming_back_early_is_known_and_is_posted_once() {
     // Arrange: a slash command, whose comment is a new message in its channel.
     let slack = MockServer::start().await;
