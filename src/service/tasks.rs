@@ -293,11 +293,15 @@ pub async fn complete(
     // A result that could only go dead unsent (no token for the place) leaves the task as it
     // is: the caller can finish it with post_result false, or after the token is set. (A task
     // already finished, or held by someone else, is answered as such below.)
+    let lapsed = task
+        .lease_until
+        .is_some_and(|until| until < clock::now_ms());
     let may_finish = !matches!(task.status.as_str(), "done" | "failed" | "cancelled")
-        && task
-            .lease_owner
-            .as_deref()
-            .is_none_or(|holder| holder == owner);
+        && (lapsed
+            || task
+                .lease_owner
+                .as_deref()
+                .is_none_or(|holder| holder == owner));
     if let Some(delivery) = &delivery
         && may_finish
         && task.event_id.is_some()

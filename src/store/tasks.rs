@@ -311,7 +311,8 @@ pub fn claim(
 
 #[allow(clippy::too_many_arguments)]
 /// Ends a running (or waiting) task as done or failed. With `owner`, only if it still holds
-/// the lease (an agent whose lease expired and was re-claimed cannot finish it). With
+/// the lease or the lease has lapsed (a lapsed claim is no one's, as a claim finds it; an
+/// agent whose lease expired and was re-claimed cannot finish it). With
 /// `run_only` (the built-in runner's run), only a task still running under `owner`: one a
 /// person asked a question on meanwhile waits for that answer instead.
 pub fn finish(
@@ -331,7 +332,7 @@ pub fn finish(
              conversation = COALESCE(?5, conversation), lease_owner = NULL, lease_until = NULL, \
              waiting_since = NULL, run_progress = NULL, updated_at = ?6 \
              WHERE id = ?1 AND status IN ('running', 'waiting_reply', 'queued') \
-             AND (lease_owner IS NULL OR lease_owner = ?7) \
+             AND (lease_owner IS NULL OR lease_owner = ?7 OR lease_until < ?6) \
              AND (?8 = 0 OR (status = 'running' AND lease_owner = ?7)) RETURNING event_id",
         )?
         .query_row(

@@ -815,6 +815,38 @@ async fn a_claim_lease_that_expires_passes_the_task_to_another_owner_and_only_th
 }
 
 #[tokio::test]
+async fn a_task_whose_claim_lapsed_may_be_completed_directly_as_a_queued_one_may() {
+    // Arrange: brain claimed the task and vanished; its lease has passed.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app.task_id_of(&open_issue(&app, 13, "Lapsed").await).await;
+    let (status, claimed) = app
+        .post_api(
+            "/api/tasks/claim",
+            &json!({"agent": "planning", "owner": "brain", "lease_secs": 10}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    set_lease_until(&app, &task_id, now_ms() - 1_000);
+
+    // Act: someone else completes it without claiming, as the listing invites.
+    let (status, done) = app
+        .post_api(
+            &format!("/api/tasks/{task_id}/complete"),
+            &json!({"result": "Handled by hand", "owner": "ops"}),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["result"], "Handled by hand");
+}
+
+#[tokio::test]
 async fn an_agent_asks_over_rest_on_its_own_task_which_then_waits() {
     // Arrange: an external agent holds the event's task.
     let (llm, github) = (
