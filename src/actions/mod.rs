@@ -126,7 +126,7 @@ impl GitlabNoun {
 }
 
 /// A base URL and whether it may point inside the network.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Endpoint {
     pub url: String,
     /// Operator-configured (env) endpoints are trusted; user-given ones (a per-webhook option)
@@ -186,6 +186,16 @@ impl Default for Credentials {
             telegram_api_url: Endpoint::trusted(DEFAULT_TELEGRAM_API_URL),
             telegram_bot_token: None,
         }
+    }
+}
+
+/// A user and password written into the URL are credentials: never printed.
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &mask_url_credentials(&self.url))
+            .field("trusted", &self.trusted)
+            .finish()
     }
 }
 
@@ -371,6 +381,10 @@ mod tests {
     fn credentials_debug_hides_secrets() {
         let creds = Credentials {
             github_token: Some("ghp_SECRET".into()),
+            github_api_url: Endpoint {
+                url: "https://bot:pa55SECRET@ghe.example.com/api/v3".into(),
+                trusted: false,
+            },
             ..Credentials::default()
         };
         let shown = format!("{creds:?}");

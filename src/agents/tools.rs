@@ -56,7 +56,7 @@ pub fn definitions(allowed: &[String]) -> Vec<ToolDef> {
         ToolDef::function(
             "list_events",
             "List recent events of the same webhook, newest first.",
-            json!({"type": "object", "properties": {"limit": {"type": "integer", "description": "How many (1-50, default 10)."}, "event_type": {"type": "string", "description": "Exact type or a * pattern."}}}),
+            json!({"type": "object", "properties": {"limit": {"type": "integer", "description": "How many (1-50, default 10)."}, "event_type": {"type": "string", "description": "A type with its actions (issues also lists issues.opened), or a * pattern."}}}),
         ),
     ];
     all.into_iter()

@@ -249,7 +249,8 @@ pub struct ListEventsArgs {
     #[serde(default)]
     #[schemars(extend("enum" = ["github", "gitlab", "slack", "jira", "sentry", "linear", "stripe", "standard-webhooks", "openwebui", "custom"]))]
     pub provider: Option<String>,
-    /// Exact event type or a `*` pattern (`issues.*`).
+    /// An event type with its actions (`issues` also lists `issues.opened`), or a `*`
+    /// pattern (`*.created`).
     #[serde(default)]
     pub event_type: Option<String>,
     /// accepted, own_post (the service's own comment coming back), matched, done, failed,

@@ -126,8 +126,6 @@ pub fn http_service(
     )
 }
 
-/// How a tool call went, for the audit log: a tool error's own text (what the model was told),
-/// or the protocol error's message.
 /// What a creating tool made (`create_webhook`, `add_command`), named by the id its answer
 /// carries: the arguments may not name it (an id left to be generated).
 fn created_target(action: &str, called: &Result<CallToolResponse, ErrorData>) -> Option<String> {
@@ -146,6 +144,8 @@ fn created_target(action: &str, called: &Result<CallToolResponse, ErrorData>) ->
     made.as_str().map(str::to_string)
 }
 
+/// How a tool call went, for the audit log: a tool error's own text (what the model was told),
+/// or the protocol error's message.
 fn outcome_of(called: &Result<CallToolResponse, ErrorData>) -> Outcome {
     match called {
         Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {

@@ -444,16 +444,28 @@ fn secrets(hook: &WebhookRow, now_ms: i64) -> Secrets<'_> {
     }
 }
 
-/// The request headers as a JSON object, minus any that carry a secret.
 /// A header that carries a credential, not kept with the event: the known ones, and any
-/// named like a secret (`X-Api-Key`, `X-Auth-Token`, `X-Webhook-Secret`). Signatures are kept
-/// (they prove nothing without the secret and help debug a mismatch), and so is GitLab's
-/// `Idempotency-Key`, a delivery id.
+/// named like one (`X-Api-Key`, `X-Auth-Token`, `X-Webhook-Secret`). Signatures are kept (they
+/// prove nothing without the secret and help debug a mismatch), and so are keys that name
+/// things, not grant access (GitLab's `Idempotency-Key`, Bitbucket's `X-Event-Key`).
 fn is_secret_header(name: &str) -> bool {
+    const NAMED_LIKE_A_CREDENTIAL: [&str; 8] = [
+        "-token",
+        "-secret",
+        "-password",
+        "api-key",
+        "apikey",
+        "access-key",
+        "private-key",
+        "-auth",
+    ];
     SECRET_HEADERS.contains(&name)
-        || (name != "idempotency-key" && super::audit::is_secret_field(name))
+        || NAMED_LIKE_A_CREDENTIAL
+            .iter()
+            .any(|end| name.ends_with(end))
 }
 
+/// The request headers as a JSON object, minus any that carry a secret.
 fn stored_headers(headers: &HeaderMap, options: &ProviderOptions) -> String {
     let token_header = options
         .custom

@@ -587,18 +587,11 @@ fn check_secret(provider: Provider, secret: &str) -> Result<String, ServiceError
              (or leave it out to have one generated, where the sender takes one)",
         ));
     }
-    if provider == Provider::StandardWebhooks {
-        use base64::Engine as _;
-        let raw = secret.strip_prefix("whsec_").unwrap_or(secret);
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(raw)
-            .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(raw));
-        if !decoded.is_ok_and(|k| !k.is_empty()) {
-            return Err(ServiceError::invalid(
-                "secret",
-                "a Standard Webhooks secret is `whsec_` followed by base64 (as the sender shows it)",
-            ));
-        }
+    if provider == Provider::StandardWebhooks && crate::actions::standard_key(secret).is_none() {
+        return Err(ServiceError::invalid(
+            "secret",
+            "a Standard Webhooks secret is `whsec_` followed by base64 (as the sender shows it)",
+        ));
     }
     Ok(secret.to_string())
 }

@@ -58,6 +58,7 @@ async fn headers_named_like_credentials_are_not_kept_and_signatures_and_ids_are(
         .header("X-Api-Key", "gateway-key-1")
         .header("X-Auth-Token", "gateway-token-2")
         .header("Idempotency-Key", "idem-3")
+        .header("X-Event-Key", "issue:created")
         .header("Content-Type", "application/json")
         .body(body)
         .send()
@@ -73,6 +74,7 @@ async fn headers_named_like_credentials_are_not_kept_and_signatures_and_ids_are(
     assert!(headers.get("x-auth-token").is_none(), "{headers}");
     assert!(!event.to_string().contains("gateway-"), "{event}");
     assert_eq!(headers["idempotency-key"], "idem-3", "{headers}");
+    assert_eq!(headers["x-event-key"], "issue:created", "{headers}");
     assert!(headers["x-hub-signature-256"].is_string(), "{headers}");
 }
 
