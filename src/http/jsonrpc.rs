@@ -44,7 +44,17 @@ pub fn check(body: &[u8]) -> Option<Refusal> {
         &mut serde_json::Deserializer::from_slice(body),
     ) {
         Ok(()) => None,
-        Err(e) if in_params.get() => Some(e.to_string()),
+        // The envelope's own keys decide first: a key twice there too makes the message
+        // unreadable, whatever its params hold.
+        Err(e) if in_params.get() => match serde_json::from_slice::<EnvelopeKeys>(body) {
+            Err(twice) => {
+                return Some(bad_request(
+                    INVALID_REQUEST,
+                    format!("Invalid Request: {twice}"),
+                ));
+            }
+            Ok(_) => Some(e.to_string()),
+        },
         Err(e) => {
             return Some(bad_request(
                 INVALID_REQUEST,
@@ -221,6 +231,37 @@ impl<'de> serde::de::Visitor<'de> for Envelope<'_> {
     }
 }
 
+/// Reads a JSON-RPC message's own keys only (skipping their values), to refuse one given twice.
+struct EnvelopeKeys;
+
+impl<'de> serde::Deserialize<'de> for EnvelopeKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = EnvelopeKeys;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON-RPC message")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<EnvelopeKeys, A::Error> {
+                let mut seen = std::collections::HashSet::new();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if !seen.insert(key.to_string()) {
+                        return Err(twice(&key));
+                    }
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                Ok(EnvelopeKeys)
+            }
+        }
+        d.deserialize_map(Keys)
+    }
+}
+
 fn twice<E: serde::de::Error>(key: &str) -> E {
     E::custom(format_args!(
         "key `{}` appears twice in one object",
@@ -299,7 +340,7 @@ mod tests {
     fn malformed_bodies_get_the_json_rpc_error_that_fits() {
         /// HTTP status, JSON-RPC code, and a part of the message.
         type Expected = Option<(u16, i64, &'static str)>;
-        let cases: [(&str, Expected); 37] = [
+        let cases: [(&str, Expected); 38] = [
             (
                 r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#,
                 Some((400, INVALID_REQUEST, "key `id` appears twice")),
@@ -323,6 +364,10 @@ mod tests {
             (
                 r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{},"params":{}}"#,
                 Some((400, INVALID_REQUEST, "key `params` appears twice")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":1,"a":2},"id":2}"#,
+                Some((400, INVALID_REQUEST, "key `id` appears twice")),
             ),
             (
                 r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#,

@@ -827,7 +827,7 @@ async fn a_linear_comment_announced_by_issue_id_while_its_send_times_out_is_ours
 
     // Act: the comment's webhook comes while the send waits, naming its issue by id only.
     let announce = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         let comment = json!({"type": "Comment", "action": "create",
             "data": {"id": "c-own", "body": "Looking into Crash on save", "issueId": "u78",
                      "issue": {"id": "u78", "title": "Crash on save"}}});
