@@ -9,8 +9,8 @@ use super::{ServiceError, events, new_id};
 use crate::actions::{Delivery, MessageKind, guess_kind};
 use crate::app::AppState;
 use crate::clock;
+use crate::engine::ActionKind;
 use crate::engine::plan::{self, Planned};
-use crate::engine::{self, ActionKind};
 use crate::providers::{self, Provider, SourceRef};
 use crate::store::events::NewEvent;
 use crate::store::outbox::{self, OutboxRow};
@@ -530,7 +530,6 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
         .map_err(|e| {
             ServiceError::invalid("event_id", format!("stored body is unreadable: {e}"))
         })?;
-    let event_type = row.event_type.clone().unwrap_or_default();
     let source: Option<SourceRef> = row
         .source
         .as_deref()
@@ -542,22 +541,15 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
         .read(move |db| crate::store::commands::list(db, &hook_id))
         .await?;
     let compiled = super::commands::compile_enabled(&command_rows);
-    let fired = engine::matching(&compiled, &event_type, &payload);
-    let planned = super::planning::plan_fired(
+    let (matched, planned) = super::planning::plan_stored(
         &hook,
         &command_rows,
-        &fired,
-        &super::planning::EventFacts {
-            id: &row.id,
-            provider,
-            event_type: &event_type,
-            received_at: row.received_at,
-            payload: &payload,
-            source: source.as_ref(),
-            body: &body,
-        },
+        &compiled,
+        provider,
+        &row,
+        &payload,
+        &body,
     );
-    let matched: Vec<String> = fired.iter().map(|c| c.id.clone()).collect();
     let event = NewEvent {
         id: row.id.clone(),
         webhook_id: row.webhook_id.clone(),

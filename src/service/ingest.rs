@@ -295,27 +295,16 @@ async fn answer_about_stored(
         .await
         .ok()
         .flatten()?;
-    let body = row.body.unwrap_or_default();
+    let body = row.body.clone().unwrap_or_default();
     let payload = std::sync::Arc::new(providers::parse_payload(provider, &body).ok()?);
-    let event_type = row.event_type.unwrap_or_default();
-    let source: Option<SourceRef> = row
-        .source
-        .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok());
-    let fired = engine::matching(&cached.compiled, &event_type, &payload);
-    let planned = super::planning::plan_fired(
+    let (_, planned) = super::planning::plan_stored(
         &cached.row,
         &cached.commands,
-        &fired,
-        &super::planning::EventFacts {
-            id: &row.id,
-            provider,
-            event_type: &event_type,
-            received_at: row.received_at,
-            payload: &payload,
-            source: source.as_ref(),
-            body: &body,
-        },
+        &cached.compiled,
+        provider,
+        &row,
+        &payload,
+        &body,
     );
     inline_answer(&planned)
 }

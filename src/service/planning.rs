@@ -40,6 +40,40 @@ pub fn template_context(
 }
 
 /// The planned work of the fired commands, in their order.
+/// The commands a stored event fires now and their planned work (a replay; a repeated
+/// delivery's answer): matched and planned from what was stored, its body already parsed.
+pub fn plan_stored(
+    hook: &WebhookRow,
+    rows: &[CommandRow],
+    compiled: &[CompiledCommand],
+    provider: Provider,
+    event: &crate::store::events::EventRow,
+    payload: &Arc<Value>,
+    body: &[u8],
+) -> (Vec<String>, Vec<Planned>) {
+    let event_type = event.event_type.clone().unwrap_or_default();
+    let source: Option<SourceRef> = event
+        .source
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok());
+    let fired = crate::engine::matching(compiled, &event_type, payload);
+    let planned = plan_fired(
+        hook,
+        rows,
+        &fired,
+        &EventFacts {
+            id: &event.id,
+            provider,
+            event_type: &event_type,
+            received_at: event.received_at,
+            payload,
+            source: source.as_ref(),
+            body,
+        },
+    );
+    (fired.iter().map(|c| c.id.clone()).collect(), planned)
+}
+
 pub fn plan_fired(
     hook: &WebhookRow,
     rows: &[CommandRow],
