@@ -276,12 +276,45 @@ fn invisible(c: char) -> bool {
         | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}')
 }
 
-/// A name's ASCII letters and digits, lowercased: what it looks like, whatever its dashes.
+/// A name's letters and digits as the Latin ones they look like, lowercased: what it looks
+/// like, whatever its dashes, full-width forms or Cyrillic and Greek look-alikes (`ѕtdіо`).
 fn skeleton(name: &str) -> String {
     name.chars()
+        .map(looks_like)
         .filter(char::is_ascii_alphanumeric)
         .map(|c| c.to_ascii_lowercase())
         .collect()
+}
+
+/// The Latin letter or digit a character is drawn like, where it is drawn like one.
+fn looks_like(c: char) -> char {
+    // Full-width forms (`ｓｔｄｉｏ`) sit at a fixed distance from ASCII.
+    if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
+        return char::from_u32(c as u32 - 0xFEE0).unwrap_or(c);
+    }
+    match c {
+        'а' | 'А' | 'α' | 'Α' => 'a',
+        'в' | 'В' | 'β' | 'Β' => 'b',
+        'с' | 'С' | 'ϲ' => 'c',
+        'ԁ' => 'd',
+        'е' | 'Е' | 'ε' | 'Ε' => 'e',
+        'һ' | 'Н' | 'Η' => 'h',
+        'і' | 'І' | 'ι' | 'Ι' | 'ӏ' => 'i',
+        'ј' | 'Ј' => 'j',
+        'к' | 'К' | 'κ' | 'Κ' => 'k',
+        'м' | 'М' | 'Μ' => 'm',
+        'п' | 'ո' | 'Ν' => 'n',
+        'о' | 'О' | 'ο' | 'Ο' | 'σ' => 'o',
+        'р' | 'Р' | 'ρ' | 'Ρ' => 'p',
+        'ѕ' | 'Ѕ' => 's',
+        'т' | 'Т' | 'τ' | 'Τ' => 't',
+        'υ' => 'u',
+        'ν' => 'v',
+        'у' | 'У' | 'Υ' => 'y',
+        'х' | 'Х' | 'χ' | 'Χ' => 'x',
+        'Ζ' => 'z',
+        _ => c,
+    }
 }
 
 /// Creates a key; `created_by` is the name of the key that asked.

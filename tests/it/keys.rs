@@ -635,6 +635,17 @@ async fn key_names_and_scopes_are_checked() {
             StatusCode::BAD_REQUEST,
             Some("name"),
         ),
+        // Look-alike letters: Cyrillic `ѕ`, `і`, `о`; full-width forms.
+        (
+            json!({"name": "\u{0455}td\u{0456}\u{043e}"}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+        ),
+        (
+            json!({"name": "\u{FF53}\u{FF54}\u{FF44}\u{FF49}\u{FF4F}"}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+        ),
         (
             json!({"name": "WEBHOOK\u{2011}MCP\u{2011}API\u{2011}KEY"}),
             StatusCode::BAD_REQUEST,
