@@ -110,7 +110,7 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         _ => crate::engine::payload::bodies(payload).into_iter().next(),
     };
     let site = outbox::site_address_at(provider.as_str())
-        .and_then(|at| payload.pointer(&at.replacen("$", "", 1).replace('.', "/")))
+        .and_then(|(_, pointer)| payload.pointer(pointer))
         .and_then(Value::as_str)
         .and_then(|address| outbox::site_of(provider.as_str(), address));
     Some(Posted {
@@ -254,7 +254,8 @@ fn sent_or_known(same: &[outbox::Unconfirmed]) -> Option<Own> {
     }
 }
 
-fn id_text(v: &Value) -> Option<String> {
+/// An id as text, whether the sender wrote it as a string or a number.
+pub(crate) fn id_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

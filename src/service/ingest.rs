@@ -374,11 +374,9 @@ fn reply_in(
     // `jira:issue_updated`): the message names both.
     let message = match provider {
         Provider::Slack => crate::providers::slack_message(payload),
-        Provider::Jira => payload.pointer("/comment/id").and_then(|id| match id {
-            Value::String(id) => Some(id.clone()),
-            Value::Number(id) => Some(id.to_string()),
-            _ => None,
-        }),
+        Provider::Jira => payload
+            .pointer("/comment/id")
+            .and_then(super::echo::id_text),
         _ => None,
     };
     // A Linear comment may name its issue by id only, where the issue's own events name it

@@ -44,7 +44,7 @@ pub fn present(t: &TaskRow) -> TaskOut {
     let now = clock::now_ms();
     let waits = t.status == "queued" && t.next_run_at.is_some_and(|at| at > now);
     let lease = t.lease_until.filter(|_| t.status == "running");
-    let lapsed = lease.is_some_and(|until| until < now);
+    let lapsed = t.claim_lapsed(now);
     TaskOut {
         id: t.id.clone(),
         agent: t.agent.clone(),
@@ -293,9 +293,7 @@ pub async fn complete(
     // A result that could only go dead unsent (no token for the place) leaves the task as it
     // is: the caller can finish it with post_result false, or after the token is set. (A task
     // already finished, or held by someone else, is answered as such below.)
-    let lapsed = task
-        .lease_until
-        .is_some_and(|until| until < clock::now_ms());
+    let lapsed = task.claim_lapsed(clock::now_ms());
     let may_finish = !matches!(task.status.as_str(), "done" | "failed" | "cancelled")
         && (lapsed
             || task

@@ -296,14 +296,15 @@ pub struct Scope<'a> {
 }
 
 impl Scope<'_> {
-    /// Whether a reply planned for an event of `webhook_id` (of `provider`, on `source_key`,
-    /// from the site its delivery's address names) may be the post announced in this scope.
+    /// Whether a reply planned for an event of `webhook_id` (of `provider`, from the site its
+    /// delivery's address names; `same_thread` when on this announcement's thread) may be the
+    /// post announced in this scope.
     fn takes(
         &self,
         webhook_id: Option<&str>,
         provider: Option<&str>,
-        source_key: Option<&str>,
         address: Option<&str>,
+        same_thread: bool,
     ) -> bool {
         if webhook_id == Some(self.webhook_id) {
             return true;
@@ -318,17 +319,17 @@ impl Scope<'_> {
             (Some(site), Some(address)) => site_of(self.provider, address).as_deref() == Some(site),
             _ => false,
         };
-        same_site && source_key.is_some() && source_key == self.source_key
+        same_site && same_thread
     }
 }
 
 /// Where in a delivery of `provider` the address of the site it came from is, for providers
-/// whose sites number comments each their own way: GitLab's project page, Jira's issue
-/// (`$.` path).
-pub fn site_address_at(provider: &str) -> Option<&'static str> {
+/// whose sites number comments each their own way: GitLab's project page, Jira's issue. As a
+/// JSON path (for the store) and a JSON pointer (for a payload at hand).
+pub fn site_address_at(provider: &str) -> Option<(&'static str, &'static str)> {
     match provider {
-        "gitlab" => Some("$.project.web_url"),
-        "jira" => Some("$.issue.self"),
+        "gitlab" => Some(("$.project.web_url", "/project/web_url")),
+        "jira" => Some(("$.issue.self", "/issue/self")),
         _ => None,
     }
 }
@@ -362,7 +363,7 @@ pub fn posted(
                      THEN json_extract(CAST(e.body AS TEXT), ?2) END \
          FROM outbox o LEFT JOIN events e ON e.id = o.event_id WHERE o.remote_id = ?1",
     )?;
-    let site_at = site_address_at(scope.provider);
+    let site_at = site_address_at(scope.provider).map(|(path, _)| path);
     for id in remote_ids {
         let rows = stmt.query_map(params![id, site_at], |r| {
             Ok((
@@ -379,8 +380,8 @@ pub fn posted(
                 "ask" | "comment" | "respond" => scope.takes(
                     webhook_id.as_deref(),
                     provider.as_deref(),
-                    source_key.as_deref(),
                     address.as_deref(),
+                    source_key.is_some() && source_key.as_deref() == scope.source_key,
                 ),
                 "post_message" => any_webhook,
                 _ => false,
@@ -457,7 +458,7 @@ pub fn unconfirmed_texts_on_source(
          AND o.action IN ('ask', 'comment', 'respond') \
          ORDER BY o.id DESC LIMIT 50",
     )?;
-    let site_at = site_address_at(scope.provider);
+    let site_at = site_address_at(scope.provider).map(|(path, _)| path);
     let found = params![
         scope.provider,
         source_key,
@@ -478,17 +479,13 @@ pub fn unconfirmed_texts_on_source(
     let mut found = Vec::new();
     for row in rows {
         let (action_id, delivery, sent_unanswered, webhook_id, provider, address) = row?;
-        // On this thread already (or, on Linear, this issue): another webhook's reply counts
+        // On this thread (or, on Linear, this issue) already: another webhook's reply counts
         // as `Scope::takes` says.
-        let scope_here = Scope {
-            source_key: Some(source_key),
-            ..scope.clone()
-        };
-        if !scope_here.takes(
+        if !scope.takes(
             webhook_id.as_deref(),
             provider.as_deref(),
-            Some(source_key),
             address.as_deref(),
+            true,
         ) {
             continue;
         }

@@ -38,6 +38,13 @@ pub struct TaskRow {
     pub lease_until: Option<i64>,
 }
 
+impl TaskRow {
+    /// A running task whose claim has passed: anyone's to claim or finish, as a queued one.
+    pub fn claim_lapsed(&self, now: i64) -> bool {
+        self.status == "running" && self.lease_until.is_some_and(|until| until < now)
+    }
+}
+
 const COLUMNS: &str = "id, event_id, webhook_id, command_id, agent, prompt, status, source_kind, \
                        source_key, source, conversation, result, error, attempts, waiting_since, \
                        created_at, updated_at";
