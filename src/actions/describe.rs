@@ -181,6 +181,19 @@ fn secret_query_name(name: &str) -> bool {
         )
 }
 
+/// The URL to keep in place of `given`, an update's URL, when it is how `stored` was shown (its
+/// secret path or credentials masked: the stored one stays) or `stored` edited on the same
+/// server with its credentials still masked (put back); `None` to keep `given` as it is.
+pub(crate) fn restore_url(given: &str, stored: &str) -> Option<String> {
+    if given == stored {
+        return None;
+    }
+    if given == redact_secret_path(stored) || given == mask_url_credentials(stored) {
+        return Some(stored.to_string());
+    }
+    unmask_url_credentials(given, stored)
+}
+
 /// `given` with the credentials `mask_url_credentials` hid put back from `stored`, where both
 /// are on the same scheme, host and port (credentials never follow a URL to another server);
 /// `None` when nothing in `given` is masked or the servers differ.

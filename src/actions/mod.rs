@@ -26,8 +26,7 @@ use serde::{Deserialize, Serialize};
 pub use channels::{MessageKind, guess_kind, is_send_message_url};
 pub use client::Clients;
 pub(crate) use describe::{
-    mask_url_credentials, masked_url_refusal, redact_secret_path, redact_url, segment,
-    unmask_url_credentials,
+    mask_url_credentials, masked_url_refusal, redact_secret_path, redact_url, restore_url, segment,
 };
 pub use forward::{sign_standard, standard_key};
 

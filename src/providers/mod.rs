@@ -230,15 +230,16 @@ where
     D: serde::Deserializer<'de>,
     T: serde::de::DeserializeOwned,
 {
-    let mut value = Value::deserialize(d)?;
-    if let Some(n) = value
-        .as_f64()
-        .filter(|n| n.fract() == 0.0 && n.abs() < 9.0e15)
-        && value.is_f64()
-    {
-        value = Value::from(n as i64);
-    }
+    let value = Value::deserialize(d)?;
+    let value = as_whole(&value).unwrap_or(value);
     T::deserialize(value).map_err(serde::de::Error::custom)
+}
+
+/// A float with no fraction, as an integer (within i64); `None` for anything else. The one rule
+/// for whole floats, in options here and in MCP tool arguments.
+pub(crate) fn as_whole(value: &Value) -> Option<Value> {
+    let n = value.as_number().filter(|n| n.is_f64())?.as_f64()?;
+    (n.fract() == 0.0 && n.abs() < 9.0e15).then(|| Value::from(n as i64))
 }
 
 /// Per-webhook credentials for the connectors. Every field is optional.
@@ -325,9 +326,7 @@ impl ReplyCredentials {
             let (Some(given), Some(stored)) = (new.as_deref(), old.as_deref()) else {
                 return;
             };
-            if given == crate::actions::mask_url_credentials(stored) {
-                *new = Some(stored.to_string());
-            } else if let Some(restored) = crate::actions::unmask_url_credentials(given, stored) {
+            if let Some(restored) = crate::actions::restore_url(given, stored) {
                 *new = Some(restored);
             }
         };

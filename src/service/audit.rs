@@ -202,9 +202,11 @@ fn secret_values_all(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// The id a tool call is about: its `webhook_id`, `command_id`, `event_id`, `task_id` or `id`.
+/// The id a tool call is about, the most specific it names: its `command_id`, `event_id`,
+/// `task_id`, `webhook_id` or `id` (a command's update names it, as its creation does, not its
+/// webhook).
 pub fn tool_target(arguments: &Value) -> Option<String> {
-    ["webhook_id", "command_id", "event_id", "task_id", "id"]
+    ["command_id", "event_id", "task_id", "webhook_id", "id"]
         .iter()
         .find_map(|field| match arguments.get(field)? {
             Value::String(s) => Some(s.clone()),
@@ -464,6 +466,10 @@ mod tests {
     fn the_target_is_the_id_the_arguments_name() {
         assert_eq!(
             tool_target(&json!({"webhook_id": "gh", "command_id": "c1"})),
+            Some("c1".into())
+        );
+        assert_eq!(
+            tool_target(&json!({"webhook_id": "gh", "secret": "s"})),
             Some("gh".into())
         );
         assert_eq!(

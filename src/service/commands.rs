@@ -573,16 +573,8 @@ fn restore_masked(given: &mut Value, stored: Option<&str>) -> Result<(), Service
     };
     let stored_url = stored.get("url").and_then(Value::as_str);
     if let (Some(url), Some(stored_url)) = (given.get("url").and_then(Value::as_str), stored_url)
-        && (url == crate::actions::redact_secret_path(stored_url)
-            || url == crate::actions::mask_url_credentials(stored_url))
-        && url != stored_url
+        && let Some(restored) = crate::actions::restore_url(url, stored_url)
     {
-        given["url"] = Value::String(stored_url.to_string());
-    } else if let (Some(url), Some(stored_url)) =
-        (given.get("url").and_then(Value::as_str), stored_url)
-        && let Some(restored) = crate::actions::unmask_url_credentials(url, stored_url)
-    {
-        // Edited elsewhere (a query value changed), its hidden credentials kept.
         given["url"] = Value::String(restored);
     }
     if given.get("secret").and_then(Value::as_str) == Some(MASK)

@@ -464,6 +464,26 @@ async fn the_audit_log_shows_who_created_a_webhook_over_rest_and_mcp_with_secret
         .as_str()
         .expect("id")
         .to_string();
+    let added = client
+        .call_tool(tool_call(
+            "add_command",
+            json!({"webhook_id": "gh-mcp", "trigger": "issues", "action": "comment",
+                   "template": "Hi"}),
+        ))
+        .await
+        .expect("add_command");
+    let mcp_command_id = added.structured_content.as_ref().expect("content")["id"]
+        .as_str()
+        .expect("command id")
+        .to_string();
+    let updated = client
+        .call_tool(tool_call(
+            "update_command",
+            json!({"webhook_id": "gh-mcp", "command_id": mcp_command_id, "template": "Hello"}),
+        ))
+        .await
+        .expect("update_command");
+    assert_eq!(updated.is_error, Some(false), "{updated:?}");
     client.cancel().await.ok();
     let (_, command) = with_key(
         &app,
@@ -512,6 +532,16 @@ async fn the_audit_log_shows_who_created_a_webhook_over_rest_and_mcp_with_secret
     assert!(
         entries.iter().any(|e| e["target"] == generated_id.as_str()),
         "{audit}"
+    );
+    let on_mcp_command: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["target"] == mcp_command_id.as_str())
+        .map(|e| e["action"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        on_mcp_command,
+        ["mcp update_command", "mcp add_command"],
+        "a command's creation and update both name it: {audit}"
     );
     let command_id = command["id"].as_str().expect("command id");
     assert!(

@@ -6,6 +6,8 @@ use serde::Deserialize;
 use serde::de::{Deserializer, Error};
 use serde_json::Value;
 
+use crate::providers::as_whole;
+
 /// Optional fields a model sent as `""` (or only spaces), as if left out: models fill every
 /// field of a schema, and an empty agent, owner or filter is never meant as one. A required
 /// field stays, for its own check to say what is wrong with it; nested values are left alone.
@@ -44,12 +46,6 @@ pub fn whole_numbers(
             *value = whole;
         }
     }
-}
-
-/// A float with no fraction, as an integer (within i64).
-fn as_whole(value: &Value) -> Option<Value> {
-    let n = value.as_number().filter(|n| n.is_f64())?.as_f64()?;
-    (n.fract() == 0.0 && n.abs() < 9.0e15).then(|| Value::from(n as i64))
 }
 
 /// `null` as the type's default (models send every optional field, often as null).
