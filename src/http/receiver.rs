@@ -50,10 +50,7 @@ async fn receive_webhook(
     let Some(_slot) = state.limits.admit() else {
         return Ok(too_busy());
     };
-    let client = state.limits.client_ip(remote.ip(), &headers);
-    if let Err(wait) = state.limits.check_ip(client) {
-        return Ok(rate_limited(wait));
-    }
+    let client = state.limits.client(remote.ip(), &headers);
     let provider_is_slack = provider.eq_ignore_ascii_case("slack");
     let inbound = Inbound {
         provider,
@@ -61,7 +58,7 @@ async fn receive_webhook(
         headers,
         body,
         query,
-        remote_addr: Some(SocketAddr::new(client, remote.port())),
+        client: Some(client),
         dry_run: false,
     };
     let outcome = ingest::ingest(&state, inbound).await?;

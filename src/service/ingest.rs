@@ -1,14 +1,12 @@
 //! Ingest: the receive path after HTTP. Look up the webhook, verify the request, describe it,
 //! match commands, and store the event in one write — and only then say it was accepted.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::Value;
 
 use super::ServiceError;
-use super::limits::Charge;
+use super::limits::{Charge, Client};
 use super::record::{self, Reply};
 use crate::app::AppState;
 use crate::engine::plan::Planned;
@@ -28,7 +26,8 @@ pub struct Inbound {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub query: Option<String>,
-    pub remote_addr: Option<SocketAddr>,
+    /// Who sent it; `None` for a test made here.
+    pub client: Option<Client>,
     /// A test (`test_webhook`): the event is stored with status `test` and what matched, but
     /// no action or task is planned and no waiting task is resumed.
     pub dry_run: bool,
@@ -72,29 +71,35 @@ const HEADER_VALUE_KEEP: usize = 4 * 1024;
 const HEADERS_KEEP: usize = 32 * 1024;
 
 pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, ServiceError> {
+    let client_ip = inbound.client.map(|c| c.ip);
+    // Refused before its webhook's check: drawn from the client's bucket for refusals.
+    let refused = |outcome: Outcome| match state.limits.check_refused(client_ip) {
+        Ok(()) => Ok(outcome),
+        Err(wait) => Ok(Outcome::RateLimited(wait)),
+    };
     let Ok(provider) = inbound.provider.parse::<Provider>() else {
-        return Ok(Outcome::UnknownWebhook);
+        return refused(Outcome::UnknownWebhook);
     };
     let Some(cached) = state
         .hooks
         .get(&state.store, &state.sealer, &inbound.webhook_id)
         .await?
     else {
-        return Ok(Outcome::UnknownWebhook);
+        return refused(Outcome::UnknownWebhook);
     };
     let hook = &cached.row;
     let command_rows = &cached.commands;
     if hook.provider != provider.as_str() {
-        return Ok(Outcome::UnknownWebhook);
+        return refused(Outcome::UnknownWebhook);
     }
     if !hook.enabled {
-        return Ok(Outcome::Disabled);
+        return refused(Outcome::Disabled);
     }
-    if let Some(ip) = inbound.remote_addr.map(|a| a.ip())
-        && !super::limits::allowed(&cached.allowlist, ip)
+    if let Some(client) = inbound.client
+        && !super::limits::allowed(&cached.allowlist, client)
     {
-        tracing::warn!(webhook = %hook.id, %ip, "request from an address outside the allowlist");
-        return Ok(Outcome::Forbidden);
+        tracing::warn!(webhook = %hook.id, client = %client.shown(), "request from an address outside the allowlist");
+        return refused(Outcome::Forbidden);
     }
     // Slack probes slash-command URLs with an unsigned `ssl_check=1` form (its own SDK answers
     // it before verifying); it carries nothing to store or act on.
@@ -126,7 +131,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         content_type: header(&inbound.headers, "content-type"),
         body: inbound.body.clone(),
         matched_commands: "[]".into(),
-        remote_addr: inbound.remote_addr.map(|a| a.ip().to_string()),
+        remote_addr: inbound.client.map(|c| c.shown()),
         received_at: now_ms,
     };
 
@@ -139,7 +144,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     if !inbound.dry_run
         && let Err(wait) = state
             .limits
-            .check_webhook(&hook.id, charge, options.rate_limit)
+            .check(client_ip, &hook.id, charge, options.rate_limit)
     {
         return Ok(Outcome::RateLimited(wait));
     }
@@ -263,7 +268,11 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         Inserted::Duplicate(event_id) => {
             // A delivery already stored does no new work: it must not use up the allowance of
             // the sender's new deliveries (a replayed capture, or a sender's redelivery).
-            state.limits.refund_webhook(&webhook_id, Charge::Verified);
+            if !inbound.dry_run {
+                state
+                    .limits
+                    .refund(client_ip, &webhook_id, Charge::Verified);
+            }
             // A sender that retries because it lost the answer gets the answer again, about
             // the event it names: the one stored first, as it was stored.
             let inline = if command_rows.iter().any(|c| c.action == "respond") {

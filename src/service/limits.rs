@@ -4,25 +4,45 @@
 //! neither unbounded memory nor storage.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::num::NonZeroU32;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::providers::RateLimit;
 
 pub struct Limits {
-    per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    per_webhook: Mutex<HashMap<(String, Charge), TokenBucket>>,
+    per_ip: Option<RateLimit>,
+    ip_buckets: Buckets<(IpAddr, Charge)>,
+    webhook_buckets: Buckets<(String, Charge)>,
     default_webhook: Option<RateLimit>,
     trusted_proxies: Vec<IpNet>,
     in_flight: Arc<Semaphore>,
+}
+
+/// Where a request came from, as far as can be told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Client {
+    /// The client's address; the proxy's when what the proxy forwarded could not be read.
+    pub ip: IpAddr,
+    /// False when a trusted proxy forwarded an entry that is no address (`unknown`, an empty
+    /// entry, bytes that are not text) before any untrusted one: who sent the request is not
+    /// known, and no allowlist admits it.
+    pub known: bool,
+}
+
+impl Client {
+    /// The address as the event log shows it.
+    pub fn shown(&self) -> String {
+        if self.known {
+            self.ip.to_string()
+        } else {
+            format!("unknown, via {}", self.ip)
+        }
+    }
 }
 
 impl Limits {
@@ -33,8 +53,9 @@ impl Limits {
         max_in_flight: usize,
     ) -> Self {
         Limits {
-            per_ip: per_ip.map(|l| RateLimiter::keyed(quota(l))),
-            per_webhook: Mutex::new(HashMap::new()),
+            per_ip,
+            ip_buckets: Buckets::default(),
+            webhook_buckets: Buckets::default(),
             default_webhook: per_webhook,
             trusted_proxies,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
@@ -46,63 +67,146 @@ impl Limits {
         self.in_flight.clone().try_acquire_owned().ok()
     }
 
-    /// The client's address: the peer, or — only when the peer is a trusted proxy — the
-    /// right-most `X-Forwarded-For` address that is not itself a trusted proxy. IPv4 peers of
-    /// a dual-stack listener (`[::]`) arrive as `::ffff:a.b.c.d`, and proxies on one forward
+    /// The client: the peer, or — only when the peer is a trusted proxy — the right-most
+    /// `X-Forwarded-For` address that is not itself a trusted proxy. Each proxy appends the
+    /// address it was reached from, so the entries right of the client's own were written by
+    /// trusted proxies; an entry there that is no address (or one the client wrote, left of
+    /// it) cannot be skipped, or a client could write itself any address left of it. Proxies
+    /// that append `ip:port` or `[v6]:port` are read without the port. IPv4 peers of a
+    /// dual-stack listener (`[::]`) arrive as `::ffff:a.b.c.d`, and proxies on one forward
     /// them so; both are taken as the IPv4 address, which is what allowlists name.
-    pub fn client_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> Client {
         let peer = peer.to_canonical();
         if !self.is_trusted(peer) {
-            return peer;
+            return Client {
+                ip: peer,
+                known: true,
+            };
         }
-        let forwarded: Vec<IpAddr> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .map(|ip| ip.to_canonical())
-            .collect();
-        forwarded
-            .into_iter()
-            .rev()
-            .find(|ip| !self.is_trusted(*ip))
-            .unwrap_or(peer)
+        let mut entries: Vec<Option<IpAddr>> = Vec::new();
+        for line in headers.get_all("x-forwarded-for") {
+            entries.extend(line.as_bytes().split(|b| *b == b',').map(forwarded_entry));
+        }
+        for entry in entries.into_iter().rev() {
+            match entry {
+                Some(ip) if self.is_trusted(ip) => continue,
+                Some(ip) => return Client { ip, known: true },
+                None => {
+                    return Client {
+                        ip: peer,
+                        known: false,
+                    };
+                }
+            }
+        }
+        // Every hop a trusted proxy (or none forwarded): the request is the proxy's own.
+        Client {
+            ip: peer,
+            known: true,
+        }
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.trusted_proxies.iter().any(|net| net.contains(&ip))
+        self.trusted_proxies.iter().any(|net| contains(net, ip))
     }
 
-    /// Takes a token from the source IP's bucket; the wait otherwise.
-    pub fn check_ip(&self, ip: IpAddr) -> Result<(), Duration> {
-        let Some(limiter) = &self.per_ip else {
-            return Ok(());
-        };
-        // Bound the map: forget addresses whose buckets are full again.
-        if limiter.len() > 100_000 {
-            limiter.retain_recent();
-        }
-        limiter
-            .check_key(&bucket_of(ip))
-            .map_err(|nu| nu.wait_time_from(DefaultClock::default().now()))
-    }
-
-    /// Takes a token from the webhook's bucket for this kind of request (its own limit, else
-    /// the global default).
-    pub fn check_webhook(
+    /// Takes a token for a request from `client` to webhook `id`: from the client's bucket (the
+    /// per-IP limit) and the webhook's (its own limit, else the global default), each the one
+    /// for this kind of request. The wait otherwise.
+    pub fn check(
         &self,
+        client: Option<IpAddr>,
         id: &str,
         charge: Charge,
         own: Option<RateLimit>,
     ) -> Result<(), Duration> {
-        let Some(limit) = own.or(self.default_webhook) else {
-            return Ok(());
-        };
         let now = Instant::now();
-        let mut map = self.per_webhook.lock().expect("limits poisoned");
+        if let (Some(limit), Some(ip)) = (self.per_ip, client) {
+            self.ip_buckets.take((bucket_of(ip), charge), limit, now)?;
+        }
+        if let Some(limit) = own.or(self.default_webhook)
+            && let Err(wait) = self
+                .webhook_buckets
+                .take((id.to_string(), charge), limit, now)
+        {
+            // Refused all the same: the client's token is not spent on it.
+            self.refund_ip(client, charge, now);
+            return Err(wait);
+        }
+        Ok(())
+    }
+
+    /// Takes a token from the client's bucket for a request refused before it reached a
+    /// webhook's check (no such webhook, disabled, outside the allowlist): a flood of those
+    /// still costs lookups, and draws on the bucket forgeries draw on.
+    pub fn check_refused(&self, client: Option<IpAddr>) -> Result<(), Duration> {
+        match (self.per_ip, client) {
+            (Some(limit), Some(ip)) => {
+                self.ip_buckets
+                    .take((bucket_of(ip), Charge::Rejected), limit, Instant::now())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Gives back the tokens a request took, when it turned out to be a delivery already
+    /// stored: replaying a captured (or redelivered) request must not use up the allowance of
+    /// the sender's new deliveries.
+    pub fn refund(&self, client: Option<IpAddr>, id: &str, charge: Charge) {
+        let now = Instant::now();
+        self.refund_ip(client, charge, now);
+        self.webhook_buckets.refund(&(id.to_string(), charge), now);
+    }
+
+    fn refund_ip(&self, client: Option<IpAddr>, charge: Charge, now: Instant) {
+        if let Some(ip) = client {
+            self.ip_buckets.refund(&(bucket_of(ip), charge), now);
+        }
+    }
+}
+
+/// One `X-Forwarded-For` entry's address: `ip`, `ip:port`, `[v6]` or `[v6]:port`; `None` for
+/// anything else.
+fn forwarded_entry(raw: &[u8]) -> Option<IpAddr> {
+    let text = std::str::from_utf8(raw).ok()?.trim();
+    let ip = text
+        .parse::<IpAddr>()
+        .or_else(|_| text.parse::<SocketAddr>().map(|a| a.ip()))
+        .or_else(|_| {
+            text.strip_prefix('[')
+                .and_then(|t| t.strip_suffix(']'))
+                .unwrap_or(text)
+                .parse::<Ipv6Addr>()
+                .map(IpAddr::V6)
+        })
+        .ok()?;
+    Some(ip.to_canonical())
+}
+
+/// Token buckets by key, bounded: past [`MAX_BUCKETS`], the full ones (nobody drawing on them
+/// lately) are forgotten, as a fresh bucket would be full anyway.
+struct Buckets<K> {
+    map: Mutex<HashMap<K, TokenBucket>>,
+}
+
+const MAX_BUCKETS: usize = 100_000;
+
+impl<K> Default for Buckets<K> {
+    fn default() -> Self {
+        Buckets {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Buckets<K> {
+    fn take(&self, key: K, limit: RateLimit, now: Instant) -> Result<(), Duration> {
+        let mut map = self.map.lock().expect("limits poisoned");
+        if map.len() >= MAX_BUCKETS {
+            map.retain(|_, bucket| !bucket.is_full(now));
+        }
         let bucket = map
-            .entry((id.to_string(), charge))
+            .entry(key)
             .and_modify(|b| {
                 // A changed limit starts a fresh bucket.
                 if b.limit != limit {
@@ -113,19 +217,16 @@ impl Limits {
         bucket.take(now)
     }
 
-    /// Gives back the token a request took from the webhook's bucket, when the request turned
-    /// out to be a delivery already stored: replaying a captured (or redelivered) request must
-    /// not use up the allowance of the sender's new deliveries.
-    pub fn refund_webhook(&self, id: &str, charge: Charge) {
-        let mut map = self.per_webhook.lock().expect("limits poisoned");
-        if let Some(bucket) = map.get_mut(&(id.to_string(), charge)) {
-            bucket.refund(Instant::now());
+    fn refund(&self, key: &K, now: Instant) {
+        let mut map = self.map.lock().expect("limits poisoned");
+        if let Some(bucket) = map.get_mut(key) {
+            bucket.refund(now);
         }
     }
 }
 
-/// A webhook's token bucket: `burst` tokens, refilled at `per_second`. Our own rather than
-/// governor's (used for the per-IP buckets), because GCRA has no way to give a token back.
+/// A token bucket: `burst` tokens, refilled at `per_second`. Our own rather than a GCRA
+/// limiter's (governor), because GCRA has no way to give a token back.
 #[derive(Debug, Clone)]
 struct TokenBucket {
     limit: RateLimit,
@@ -173,6 +274,11 @@ impl TokenBucket {
         self.refill(now);
         self.tokens = (self.tokens + 1.0).min(self.burst());
     }
+
+    fn is_full(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= self.burst()
+    }
 }
 
 /// Which of a webhook's two buckets a request draws on. Requests that fail verification have
@@ -182,13 +288,6 @@ impl TokenBucket {
 pub enum Charge {
     Verified,
     Rejected,
-}
-
-fn quota(limit: RateLimit) -> Quota {
-    let rate = NonZeroU32::new(limit.per_second.max(1)).expect("at least 1");
-    let burst =
-        NonZeroU32::new(limit.burst.unwrap_or(limit.per_second).max(1)).expect("at least 1");
-    Quota::per_second(rate).allow_burst(burst)
 }
 
 /// The per-IP bucket an address draws on: its own for IPv4, its /64 for IPv6, the smallest
@@ -204,9 +303,17 @@ fn bucket_of(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Whether `ip` is in the allowlist (an empty list allows everyone).
-pub fn allowed(list: &[IpNet], ip: IpAddr) -> bool {
-    list.is_empty() || list.iter().any(|net| net.contains(&ip))
+/// Whether the client is in the allowlist (an empty list allows everyone; a client whose
+/// address is not known, no other).
+pub fn allowed(list: &[IpNet], client: Client) -> bool {
+    list.is_empty() || (client.known && list.iter().any(|net| contains(net, client.ip)))
+}
+
+/// Whether `net` holds `ip`, an IPv4 address also when an IPv6 range holds its mapped form
+/// (`::/0`, `::ffff:0:0/95`): client addresses are taken as IPv4, ranges as given.
+fn contains(net: &IpNet, ip: IpAddr) -> bool {
+    net.contains(&ip)
+        || matches!((net, ip), (IpNet::V6(v6), IpAddr::V4(v4)) if v6.contains(&v4.to_ipv6_mapped()))
 }
 
 /// Parses `10.0.0.0/8`, `192.30.252.0/22` or a bare address.
@@ -239,18 +346,86 @@ mod tests {
         h
     }
 
+    fn known(ip: &str) -> Client {
+        Client {
+            ip: ip.parse().expect("ip"),
+            known: true,
+        }
+    }
+
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let limits = Limits::new(None, None, vec![parse_net("10.0.0.0/8").expect("net")], 10);
         let peer_proxy: IpAddr = "10.1.1.1".parse().expect("ip");
         let peer_other: IpAddr = "203.0.113.9".parse().expect("ip");
         let h = headers("198.51.100.7, 10.2.2.2");
+        assert_eq!(limits.client(peer_proxy, &h), known("198.51.100.7"));
+        assert_eq!(limits.client(peer_other, &h), known("203.0.113.9"));
         assert_eq!(
-            limits.client_ip(peer_proxy, &h),
-            "198.51.100.7".parse::<IpAddr>().expect("ip")
+            limits.client(peer_proxy, &HeaderMap::new()),
+            known("10.1.1.1")
         );
-        assert_eq!(limits.client_ip(peer_other, &h), peer_other);
-        assert_eq!(limits.client_ip(peer_proxy, &HeaderMap::new()), peer_proxy);
+    }
+
+    #[test]
+    fn a_forwarded_entry_that_is_no_address_leaves_the_client_unknown() {
+        let limits = Limits::new(None, None, vec![parse_net("10.0.0.0/8").expect("net")], 10);
+        let proxy: IpAddr = "10.1.1.1".parse().expect("ip");
+        let unknown = Client {
+            ip: proxy,
+            known: false,
+        };
+        // (X-Forwarded-For lines, client): the client could have written anything left of
+        // its own address, so nothing there is believed.
+        let cases: [(&[&[u8]], Client); 11] = [
+            (&[b"9.9.9.9, 203.0.113.5:4711"], known("203.0.113.5")),
+            (&[b"9.9.9.9, [2001:db8::5]:443"], known("2001:db8::5")),
+            (&[b"9.9.9.9, [2001:db8::5]"], known("2001:db8::5")),
+            (&[b"9.9.9.9, 10.2.2.2:80"], known("9.9.9.9")),
+            (&[b"9.9.9.9, unknown"], unknown),
+            (&[b"9.9.9.9,,"], unknown),
+            (&[b"9.9.9.9, 203.0.113.5 x"], unknown),
+            (&[b"9.9.9.9", b"\xff, 203.0.113.5"], known("203.0.113.5")),
+            (&[b"9.9.9.9", b"203.0.113.5, \xff"], unknown),
+            (&[b"x, 203.0.113.5:4444"], known("203.0.113.5")),
+            (&[b"9.9.9.9", b"10.3.3.3"], known("9.9.9.9")),
+        ];
+        for (lines, client) in cases {
+            let mut h = HeaderMap::new();
+            for line in lines {
+                h.append(
+                    "x-forwarded-for",
+                    axum::http::HeaderValue::from_bytes(line).expect("header"),
+                );
+            }
+            assert_eq!(limits.client(proxy, &h), client, "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_client_passes_no_allowlist_and_v6_ranges_hold_mapped_v4() {
+        let net = |s: &str| parse_net(s).expect("net");
+        let unknown = Client {
+            ip: "10.1.1.1".parse().expect("ip"),
+            known: false,
+        };
+        assert!(allowed(&[], unknown));
+        assert!(!allowed(&[net("10.0.0.0/8")], unknown));
+        assert!(!allowed(&[net("0.0.0.0/0")], unknown));
+        for (list, client, expected) in [
+            ("::/0", "127.0.0.1", true),
+            ("::ffff:127.0.0.0/95", "127.0.0.1", true),
+            ("::/1", "192.0.2.1", true),
+            ("2001:db8::/32", "192.0.2.1", false),
+            ("10.0.0.0/8", "192.0.2.1", false),
+            ("192.0.2.0/24", "192.0.2.1", true),
+        ] {
+            assert_eq!(
+                allowed(&[net(list)], known(client)),
+                expected,
+                "{list} {client}"
+            );
+        }
     }
 
     #[test]
@@ -283,7 +458,7 @@ mod tests {
         ];
         for (peer, xff, client) in cases {
             let h = xff.map(headers).unwrap_or_default();
-            assert_eq!(limits.client_ip(ip(peer), &h), ip(client), "{peer} {xff:?}");
+            assert_eq!(limits.client(ip(peer), &h), known(client), "{peer} {xff:?}");
         }
     }
 
@@ -298,36 +473,56 @@ mod tests {
             vec![],
             10,
         );
-        let ip: IpAddr = "203.0.113.1".parse().expect("ip");
-        assert!(limits.check_ip(ip).is_ok());
-        assert!(limits.check_ip(ip).is_ok());
-        let wait = limits.check_ip(ip).expect_err("third is refused");
+        let check =
+            |ip: &str, charge| limits.check(Some(ip.parse().expect("ip")), "w", charge, None);
+        assert!(check("203.0.113.1", Charge::Verified).is_ok());
+        assert!(check("203.0.113.1", Charge::Verified).is_ok());
+        let wait = check("203.0.113.1", Charge::Verified).expect_err("third is refused");
         assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1));
-        let other: IpAddr = "203.0.113.2".parse().expect("ip");
-        assert!(limits.check_ip(other).is_ok());
-        // Addresses in one IPv6 /64 share a bucket; the next /64 has its own.
-        for ip in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"] {
-            assert!(limits.check_ip(ip.parse().expect("ip")).is_ok());
-        }
+        assert!(check("203.0.113.2", Charge::Verified).is_ok());
+        // Forgeries from the sender's address have a bucket of their own, as do refusals.
+        assert!(check("203.0.113.1", Charge::Rejected).is_ok());
+        assert!(check("203.0.113.1", Charge::Rejected).is_ok());
+        assert!(check("203.0.113.1", Charge::Rejected).is_err());
         assert!(
             limits
-                .check_ip("2001:db8:1:2::77".parse().expect("ip"))
+                .check_refused(Some("203.0.113.1".parse().expect("ip")))
                 .is_err()
         );
         assert!(
             limits
-                .check_ip("2001:db8:1:3::1".parse().expect("ip"))
+                .check_refused(Some("203.0.113.3".parse().expect("ip")))
                 .is_ok()
         );
+        // A delivery found already stored gives its token back.
+        limits.refund(
+            Some("203.0.113.1".parse().expect("ip")),
+            "w",
+            Charge::Verified,
+        );
+        assert!(check("203.0.113.1", Charge::Verified).is_ok());
+        // Addresses in one IPv6 /64 share a bucket; the next /64 has its own.
+        for ip in ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9"] {
+            assert!(check(ip, Charge::Verified).is_ok());
+        }
+        assert!(check("2001:db8:1:2::77", Charge::Verified).is_err());
+        assert!(check("2001:db8:1:3::1", Charge::Verified).is_ok());
+    }
+
+    #[test]
+    fn a_webhook_limit_refusal_keeps_the_clients_token() {
         let one = Some(RateLimit {
             per_second: 1,
             burst: None,
         });
-        assert!(limits.check_webhook("w", Charge::Rejected, one).is_ok());
-        assert!(limits.check_webhook("w", Charge::Rejected, one).is_err());
-        assert!(limits.check_webhook("w", Charge::Verified, one).is_ok());
-        assert!(limits.check_webhook("w", Charge::Verified, one).is_err());
-        assert!(limits.check_webhook("other", Charge::Verified, one).is_ok());
+        let limits = Limits::new(one, None, vec![], 10);
+        let a = Some("203.0.113.1".parse().expect("ip"));
+        assert!(limits.check(None, "w", Charge::Rejected, one).is_ok());
+        assert!(limits.check(None, "w", Charge::Rejected, one).is_err());
+        assert!(limits.check(None, "w", Charge::Verified, one).is_ok());
+        // The webhook refuses; the client's own token stays for another webhook.
+        assert!(limits.check(a, "w", Charge::Verified, one).is_err());
+        assert!(limits.check(a, "other", Charge::Verified, one).is_ok());
     }
 
     #[test]
@@ -367,10 +562,10 @@ mod tests {
             parse_net("192.30.252.0/22").expect("net"),
             parse_net("2001:db8::1").expect("net"),
         ];
-        assert!(allowed(&list, "192.30.253.4".parse().expect("ip")));
-        assert!(allowed(&list, "2001:db8::1".parse().expect("ip")));
-        assert!(!allowed(&list, "8.8.8.8".parse().expect("ip")));
-        assert!(allowed(&[], "8.8.8.8".parse().expect("ip")));
+        assert!(allowed(&list, known("192.30.253.4")));
+        assert!(allowed(&list, known("2001:db8::1")));
+        assert!(!allowed(&list, known("8.8.8.8")));
+        assert!(allowed(&[], known("8.8.8.8")));
         assert!(parse_net("not-an-ip").is_err());
     }
 

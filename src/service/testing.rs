@@ -189,7 +189,7 @@ pub async fn test_webhook(
             headers,
             body: sample.body.into(),
             query: signed.query,
-            remote_addr: None,
+            client: None,
             dry_run: !run_actions,
         },
     )

@@ -127,6 +127,45 @@ async fn a_source_address_over_the_per_ip_limit_gets_429() {
 }
 
 #[tokio::test]
+async fn forgeries_and_replays_from_a_senders_address_leave_its_per_ip_allowance() {
+    // Arrange: GitHub sends from shared addresses; anyone can aim a wrongly signed webhook
+    // (or a captured delivery) at this URL from the same ones.
+    let app = spawn_app_with(|c| c.rate_limit_per_ip = 2).await;
+    app.github_webhook("gh", SECRET).await;
+    let body = issue_opened("o/r", 1, &[]);
+
+    // Act
+    let mut forged = Vec::new();
+    for n in 0..3 {
+        let r = app
+            .post_github("gh", "issues", &format!("f-{n}"), &body, "not-the-secret")
+            .await;
+        forged.push(r.status());
+    }
+    let mut replays = Vec::new();
+    for _ in 0..3 {
+        replays.push(
+            app.post_github("gh", "issues", "d-1", &body, SECRET)
+                .await
+                .status(),
+        );
+    }
+    let next = app.post_github("gh", "issues", "d-2", &body, SECRET).await;
+
+    // Assert
+    assert_eq!(
+        forged,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    assert_eq!(replays, [StatusCode::OK; 3]);
+    assert_eq!(next.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn an_allowlist_admits_listed_ranges_and_refuses_others_with_403() {
     // Arrange: one webhook open to loopback only, one to a range loopback is not in.
     let app = spawn_app().await;
@@ -191,6 +230,18 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
     assert_eq!(send("8.8.8.8", "d-2").await, StatusCode::FORBIDDEN);
     // A proxy on a dual-stack socket forwards IPv4 clients as IPv4-mapped IPv6.
     assert_eq!(send("::ffff:192.30.252.11", "d-4").await, StatusCode::OK);
+    // A client writing an allowed address left of its own gains nothing, whether the proxy
+    // appends the client's address with its port or appends something that is no address.
+    assert_eq!(
+        send("192.30.252.10, 8.8.8.8:4711", "d-5").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send("192.30.252.10, unknown", "d-6").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(send("192.30.252.10,,", "d-7").await, StatusCode::FORBIDDEN);
+    assert_eq!(send("192.30.252.12:4711", "d-8").await, StatusCode::OK);
 
     // Without trust, the header is ignored and the loopback peer is the client.
     let untrusted = spawn_app().await;
