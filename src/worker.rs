@@ -86,14 +86,14 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
     let (id, event_id) = (row.id.clone(), row.event_id.clone());
     // A question that can never be posted gets no answer: its task fails now rather than
     // waiting out the reply timeout.
-    let unasked = (outcome == "dead" && row.action == "ask")
-        .then(|| row.task_id.clone())
-        .flatten();
+    let asked = (row.action == "ask").then(|| row.task_id.clone()).flatten();
+    let unasked = asked.clone().filter(|_| outcome == "dead");
     let new_thread = question_thread(&row);
     let record = || {
-        let (id, event_id, unasked, attempt, new_thread) = (
+        let (id, event_id, asked, unasked, attempt, new_thread) = (
             id.clone(),
             event_id.clone(),
+            asked.clone(),
             unasked.clone(),
             attempt.clone(),
             new_thread.clone(),
@@ -107,6 +107,9 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
                 ended.as_ref().and_then(|f| f.remote_id.as_deref()),
             ) {
                 crate::store::tasks::wait_on_thread(db, task_id, posted, now)?;
+            }
+            if let Some(task_id) = asked.as_ref().filter(|_| status == Some("delivered")) {
+                crate::store::tasks::question_posted(db, task_id, now)?;
             }
             if let Some(task_id) = unasked.as_ref().filter(|_| status == Some("dead")) {
                 let why = format!(

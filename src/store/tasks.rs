@@ -220,6 +220,19 @@ pub fn wait_for_reply(
         return Ok(false);
     };
     let mut conversation: Vec<Value> = serde_json::from_str(&task.conversation).unwrap_or_default();
+    // A run cut short by this question (asked by someone else while it ran, or while it waited
+    // to retry) is kept where it stood, or the run that takes the reply would call its tools
+    // again. A run asking itself replaces it with the whole run (`keep_asking_run`).
+    if let Some(progress) = task
+        .run_progress
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        .and_then(|mut p| p.get_mut("messages").map(Value::take))
+        .filter(|m| m.as_array().is_some_and(|m| !m.is_empty()))
+    {
+        conversation
+            .push(json!({"role": "run", "messages": progress, "cut_short": true, "at": now}));
+    }
     conversation.push(json!({"role": "assistant", "content": question, "at": now}));
     let n = conn
         .prepare_cached(
@@ -233,6 +246,17 @@ pub fn wait_for_reply(
             now
         ])?;
     Ok(n == 1)
+}
+
+/// Starts a waiting task's wait for a reply again now that its question was posted: the reply
+/// timeout counts from when people could read it, not from when it was queued (a question
+/// held back by a failing upstream would otherwise time out before it was ever seen).
+pub fn question_posted(conn: &Connection, task_id: &str, now: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE tasks SET waiting_since = ?2 WHERE id = ?1 AND status = 'waiting_reply'",
+    )?
+    .execute(params![task_id, now])?;
+    Ok(())
 }
 
 /// Filters for [`list`].
@@ -506,7 +530,12 @@ pub fn keep_asking_run(
         .checked_sub(questions.max(1))
         .and_then(|first| asked.get(first).copied())
         .unwrap_or(conversation.len());
-    conversation.insert(at, json!({"role": "run", "messages": run, "at": now}));
+    let run = json!({"role": "run", "messages": run, "at": now});
+    // The part of this run its first question kept (`wait_for_reply`) is now the whole run.
+    match at.checked_sub(1).and_then(|i| conversation.get_mut(i)) {
+        Some(cut) if cut.get("cut_short") == Some(&Value::Bool(true)) => *cut = run,
+        _ => conversation.insert(at, run),
+    }
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET conversation = ?2, updated_at = ?3 \
@@ -566,11 +595,12 @@ pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError>
 /// Ends tasks that waited for a reply since before `cutoff`: failed, reason `timeout`.
 pub fn expire_waiting(conn: &Connection, cutoff: i64, now: i64) -> Result<usize, StoreError> {
     let events: Vec<Option<String>> = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "UPDATE tasks SET status = 'failed', error = 'timeout: no reply arrived in time', \
-             waiting_since = NULL, updated_at = ?2 \
-             WHERE status = 'waiting_reply' AND waiting_since < ?1 RETURNING event_id",
-        )?
+                 waiting_since = NULL, updated_at = ?2 \
+                 WHERE status = 'waiting_reply' AND waiting_since < ?1 AND {QUESTION_OUT} \
+                 RETURNING event_id"
+        ))?
         .query_map(params![cutoff, now], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for event_id in events.iter().flatten() {

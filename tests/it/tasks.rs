@@ -12,8 +12,8 @@ use wiremock::ResponseTemplate;
 
 use crate::helpers::{
     agent_app, agent_config, assert_error, chat_requests, comments_on, contents, fake_github,
-    fake_llm, issue_comment, llm_answer, llm_asks, open_issue, post_gh, run_next, runner_of,
-    send_json, set_lease_until,
+    fake_llm, issue_comment, llm_answer, llm_asks, llm_calls, open_issue, post_gh, run_next,
+    runner_of, send_json, set_lease_until,
 };
 
 const ANSWER: &str = "Plan: reproduce on Safari 17, then fix the session cookie.";
@@ -151,6 +151,63 @@ async fn a_model_that_asks_waits_for_the_reply_on_the_issue_and_resumes_with_it(
     );
     assert!(comments[1].contains("AI analysis") && comments[1].contains(answer));
     assert_eq!(app.drain().await, 0);
+}
+
+#[tokio::test]
+async fn a_question_asked_by_hand_while_the_task_runs_keeps_what_its_tools_did() {
+    // Arrange: the model comments, then takes its time over the next step; meanwhile someone
+    // asks on the task by hand, which ends the run.
+    let answer = "Fixed in 2.1.";
+    let llm = fake_llm(vec![
+        llm_calls("comment", json!({"text": "Looking into it."})),
+        llm_answer("never posted").set_delay(std::time::Duration::from_millis(1500)),
+        llm_answer(answer),
+    ])
+    .await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let event_id = open_issue(&app, 12, "Crash on save").await;
+    let task_id = app.task_id_of(&event_id).await;
+
+    // Act
+    let run = {
+        let (state, runner) = (app.state.clone(), runner_of(&app));
+        tokio::spawn(async move { runner::run_next(&state, &runner).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let (status, asked) = app
+        .post_api(
+            &format!("/api/events/{event_id}/ask"),
+            &json!({"text": "Which version?", "task_id": task_id}),
+        )
+        .await;
+    run.await.expect("run").expect("runner step");
+    app.drain().await;
+    post_gh(
+        &app,
+        "issue_comment",
+        &issue_comment(12, "Crash on save", "bob", "2.0"),
+    )
+    .await;
+    let resumed = run_next(&app, &runner).await;
+    app.drain().await;
+
+    // Assert: the run after the reply knew the comment was made, and made it only once
+    assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+    assert_eq!(resumed, Some((task_id.clone(), "done".into())));
+    let requests = chat_requests(&llm).await;
+    assert_eq!(requests.len(), 3);
+    let body: Value = serde_json::from_slice(&requests[2].body).expect("JSON request");
+    assert!(
+        body.to_string().contains("Looking into it."),
+        "the comment already made: {body}"
+    );
+    let comments = comments_on(&github, 12).await;
+    assert_eq!(comments.len(), 3, "{comments:?}");
+    assert_eq!(comments[0], "Looking into it.");
+    assert_eq!(comments[1], "Which version?");
+    assert!(comments[2].contains(answer), "{comments:?}");
 }
 
 #[tokio::test]
@@ -1316,6 +1373,68 @@ async fn the_reply_timeout_holds_without_the_built_in_runner() {
     let task = app.task(&task_id).await;
     assert_eq!(task["status"], "failed", "{task}");
     assert_eq!(task["error"], "timeout: no reply arrived in time");
+}
+
+#[tokio::test]
+async fn the_reply_timeout_counts_from_when_the_question_was_posted() {
+    // Arrange: GitHub fails the question's first post; it is retried later.
+    let github = wiremock::MockServer::start().await;
+    let at = "/repos/octo/app/issues/18/comments";
+    crate::helpers::answer_once(&github, at, ResponseTemplate::new(502)).await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(at))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 5})))
+        .mount(&github)
+        .await;
+    let app = crate::helpers::spawn_manual(|c| {
+        crate::helpers::use_github(&github)(c);
+        c.retry_schedule = vec!["1h".into()];
+    })
+    .await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    let event_id = open_issue(&app, 18, "Held back").await;
+    let (_, asked) = app
+        .post_api(
+            &format!("/api/events/{event_id}/ask"),
+            &json!({"text": "Which release?", "agent": "brain"}),
+        )
+        .await;
+    let task_id = asked["task_id"].as_str().expect("task id").to_string();
+    let action_id = asked["id"].as_str().expect("action id").to_string();
+    let expire = |cutoff: i64| {
+        let state = app.state.clone();
+        async move {
+            state
+                .store
+                .write(move |db| task_rows::expire_waiting(db, cutoff, now_ms()))
+                .await
+                .expect("expire")
+        }
+    };
+
+    // Act: past the timeout while the question is still to be posted, then once it is out
+    app.drain().await;
+    let while_unsent = expire(now_ms() + 60_000).await;
+    let before_posting = now_ms();
+    let (retried, _) = app
+        .post_api(&format!("/api/actions/{action_id}/retry"), &json!({}))
+        .await;
+    let sent = app.drain().await;
+    let since_asked = expire(before_posting).await;
+
+    // Assert
+    assert_eq!(
+        while_unsent, 0,
+        "a question nobody could read yet does not time out"
+    );
+    assert!(retried.is_success(), "{retried}");
+    assert_eq!(sent, 1);
+    assert_eq!(
+        since_asked, 0,
+        "the wait starts when the question is posted, not when it was queued"
+    );
+    assert_eq!(app.task(&task_id).await["status"], "waiting_reply");
+    assert_eq!(expire(now_ms() + 1_000).await, 1);
 }
 
 #[tokio::test]
