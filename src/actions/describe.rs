@@ -139,8 +139,9 @@ pub(crate) fn redact_secret_path(url: &str) -> String {
 /// and query values whose names say secret (`token`, `api_key`, ...). For a forward's target,
 /// whose path and query are the receiver's own and stay readable.
 pub(crate) fn mask_url_credentials(url: &str) -> String {
-    let Ok(mut u) = reqwest::Url::parse(url) else {
-        return url.to_string();
+    // `user:pw@host/path` parses too, as scheme `user` with no host.
+    let Some(mut u) = reqwest::Url::parse(url).ok().filter(|u| u.has_host()) else {
+        return mask_unparsed_credentials(url);
     };
     let secret_query = u.query_pairs().any(|(k, _)| secret_query_name(&k));
     // A user name alone (`https://<token>@host/`) is the credential.
@@ -169,6 +170,25 @@ pub(crate) fn mask_url_credentials(url: &str) -> String {
         u.query_pairs_mut().clear().extend_pairs(pairs);
     }
     u.to_string()
+}
+
+/// Text that is no URL, shown as safely as one: it may still hold a credential where a URL
+/// does (`user:password@host` with no scheme, a space in the host), so what stands before its
+/// last `@` and its query are hidden.
+fn mask_unparsed_credentials(text: &str) -> String {
+    let (scheme, rest) = match text.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), text),
+    };
+    let rest = match rest.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => rest.to_string(),
+    };
+    let rest = match rest.split_once('?') {
+        Some((path, _)) => format!("{path}?***"),
+        None => rest,
+    };
+    format!("{scheme}{rest}")
 }
 
 /// A query parameter that carries a credential: a secret field's name, or one of the names
@@ -383,6 +403,27 @@ mod tests {
             redact_secret_path(url),
             "https://api.telegram.org/bot***/sendMessage"
         );
+    }
+
+    #[test]
+    fn text_that_is_no_url_still_has_its_credentials_masked() {
+        for (text, shown) in [
+            (
+                "bot:NOSCHEMEPW2@ghe.example.com/api/v3",
+                "***@ghe.example.com/api/v3",
+            ),
+            (
+                "https://u:LEAKPASS5@exa mple.com/api",
+                "https://***@exa mple.com/api",
+            ),
+            (
+                "https://exa mple.com/api?token=T0K",
+                "https://exa mple.com/api?***",
+            ),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(mask_url_credentials(text), shown, "{text}");
+        }
     }
 
     #[test]

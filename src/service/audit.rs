@@ -161,7 +161,8 @@ pub fn mask(value: &mut Value) {
     }
 }
 
-/// The values of every secret field (see [`is_secret_field`]), at any depth, as text.
+/// The values of every secret field (see [`is_secret_field`]), at any depth, as text; and
+/// base URLs that carry credentials.
 fn secret_values(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
@@ -175,6 +176,11 @@ fn secret_values(value: &Value, out: &mut Vec<String>) {
                         Value::Object(_) | Value::Array(_) => secret_values_all(field, out),
                         other => out.push(other.to_string()),
                     }
+                } else if let Some(url) = field.as_str().filter(|_| name.ends_with("_url"))
+                    && crate::actions::mask_url_credentials(url) != url
+                {
+                    // A base URL's user and password, quoted whole by "`…` is not a URL".
+                    out.push(url.to_string());
                 } else {
                     secret_values(field, out);
                 }
@@ -423,6 +429,10 @@ mod tests {
             (
                 json!({"target": ["https://e.x/y", "TOPSECRET"]}),
                 "TOPSECRET",
+            ),
+            (
+                json!({"credentials": {"github_api_url": "https://u:PW5@exa mple.com/api"}}),
+                "https://u:PW5@exa mple.com/api",
             ),
         ];
         for (detail, secret) in cases {

@@ -136,8 +136,10 @@ pub async fn update(
     // command from being disabled or fixed (the send-time check still refuses it).
     if row.target != stored_target {
         check_reachable(state, &row)?;
-        seal_target_secret(state, &mut row);
     }
+    // On every save, as a webhook's own secret: one stored before the key was set is sealed
+    // now, whatever this update changed.
+    seal_target_secret(state, &mut row);
     row.updated_at = clock::now_ms();
     let stored = row.clone();
     let found = state

@@ -711,3 +711,28 @@ async fn key_names_and_scopes_are_checked() {
     assert_eq!(default_scope["scope"], "admin");
     assert_ne!(API_KEY, default_scope["key"]);
 }
+
+#[tokio::test]
+async fn a_refused_base_url_keeps_its_password_out_of_the_audit_log() {
+    // Arrange: text that is no URL, yet carries a password where a URL would.
+    let app = spawn_app().await;
+    app.github_webhook("gh", "s3cret").await;
+
+    // Act
+    let (status, refused) = send_json(app.api(Method::PUT, "/api/webhooks/gh").json(&json!({
+        "options": {"credentials": {"github_api_url": "bot:NOSCHEMEPW2@ghe.example.com/api/v3",
+                                    "github_token": "ghp_x"}}
+    })))
+    .await;
+    let (_, audit) = app.get_json("/api/audit").await;
+
+    // Assert
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["status"], 400, "{audit}");
+    assert!(!audit.to_string().contains("NOSCHEMEPW2"), "{audit}");
+    assert_eq!(
+        entry["detail"]["options"]["credentials"]["github_api_url"],
+        "***@ghe.example.com/api/v3"
+    );
+}

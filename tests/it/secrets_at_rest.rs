@@ -270,3 +270,37 @@ async fn a_forwards_signing_secret_is_sealed_in_its_command_and_outbox_and_still
     assert!(!stored.contains("MfKQ9r8"), "{stored}");
     assert!(stored.contains("enc:v1:"), "{stored}");
 }
+
+#[tokio::test]
+async fn a_forwards_secret_saved_before_the_key_is_sealed_by_any_later_update() {
+    // Arrange: a forward saved without a key, then the key set.
+    const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let mut app = crate::helpers::spawn_manual(|_| {}).await;
+    app.github_webhook("gh", "gh-secret").await;
+    let command = app
+        .add_command_ok(
+            "gh",
+            json!({"trigger": "issues.opened", "action": "forward",
+                   "target": {"url": "https://hooks.example.com/in", "secret": WHSEC}}),
+        )
+        .await;
+    let id = command["id"].as_str().expect("id").to_string();
+    app.stop().await;
+    let app = app.restart_with(|c| c.secret_key = Some(KEY.into())).await;
+
+    // Act: an update that leaves the target as it was.
+    let (status, updated) = send_json(
+        app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+            .json(&json!({"priority": 5})),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+    let target: String = db
+        .query_row("SELECT target FROM commands", [], |r| r.get(0))
+        .expect("row");
+    assert!(!target.contains("MfKQ9r8"), "{target}");
+    assert!(target.contains("enc:v1:"), "{target}");
+}
