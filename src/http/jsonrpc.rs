@@ -1,7 +1,8 @@
-//! Front check of a POST to `/mcp`, after the key and before rmcp: a body that is not one
-//! well-formed JSON-RPC message gets a JSON-RPC error a client can read (rmcp answers those
-//! with `415` and a plain-text line), and the commonest malformed calls get `-32602 Invalid
-//! params` naming the parameter (rmcp reports them as `-32601 Method not found`).
+//! Front check of a POST to `/mcp`, after the key and before rmcp (and of each stdio line,
+//! see `mcp::stdio`): a body that is not one well-formed JSON-RPC message gets a JSON-RPC
+//! error a client can read (rmcp answers those with `415` and a plain-text line), and the
+//! commonest malformed calls get `-32602 Invalid params` naming the parameter (rmcp reports
+//! them as `-32601 Method not found`).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -20,11 +21,17 @@ pub struct Refusal {
     pub message: String,
 }
 
+impl Refusal {
+    /// The JSON-RPC error message itself, as HTTP sends it as its body and stdio as a line.
+    pub fn message(&self) -> Value {
+        json!({"jsonrpc": "2.0", "id": self.id,
+               "error": {"code": self.code, "message": self.message}})
+    }
+}
+
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        let body = json!({"jsonrpc": "2.0", "id": self.id,
-                          "error": {"code": self.code, "message": self.message}});
-        (self.status, axum::Json(body)).into_response()
+        (self.status, axum::Json(self.message())).into_response()
     }
 }
 

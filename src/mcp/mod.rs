@@ -7,6 +7,7 @@ mod params;
 mod prompts;
 mod resources;
 mod schema;
+mod stdio;
 mod tools;
 
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt, prompt_handler, tool_handler};
+use rmcp::{ErrorData, RoleServer, ServerHandler, prompt_handler, tool_handler};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
@@ -163,12 +164,9 @@ fn outcome_of(called: &Result<CallToolResponse, ErrorData>) -> Outcome {
 
 /// Serves MCP on stdin/stdout until the client closes stdin.
 pub async fn serve_stdio(state: AppState, hub: Arc<Hub>) -> anyhow::Result<()> {
-    let running = McpServer::new(state, hub)
-        .audited_as(STDIO_ACTOR)
-        .serve(rmcp::transport::stdio())
-        .await?;
-    running.waiting().await?;
-    Ok(())
+    let (stdin, stdout) = rmcp::transport::stdio();
+    let server = McpServer::new(state, hub).audited_as(STDIO_ACTOR);
+    stdio::serve(server, stdin, stdout).await
 }
 
 #[tool_handler(router = self.tool_router)]

@@ -1,0 +1,153 @@
+//! `webhook-mcp stdio` driven line by line as raw JSON-RPC, to see what a malformed line is
+//! answered (an rmcp client would never send one).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+
+use crate::helpers::{API_KEY, spawn_app};
+
+/// A stdio server on its own database, spoken to one JSON-RPC line at a time.
+struct RawStdio {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: Lines<BufReader<ChildStdout>>,
+}
+
+impl RawStdio {
+    fn spawn(db: &std::path::Path) -> RawStdio {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"))
+            .arg("stdio")
+            .arg("--database")
+            .arg(db)
+            .env_remove("WEBHOOK_MCP_API_KEY")
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn webhook-mcp stdio");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        RawStdio {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    async fn send(&mut self, line: &str) {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .expect("write a line");
+        self.stdin.flush().await.expect("flush");
+    }
+
+    /// The next line the server writes, as JSON; `None` if it says nothing within 5 s.
+    async fn answer(&mut self) -> Option<Value> {
+        let line = tokio::time::timeout(Duration::from_secs(5), self.stdout.next_line())
+            .await
+            .ok()?
+            .expect("read stdout")?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")))
+    }
+
+    async fn exchange(&mut self, line: &str) -> Option<Value> {
+        self.send(line).await;
+        self.answer().await
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_stdio_line_is_answered_as_http_mcp_answers_it() {
+    // Arrange: an initialized stdio session, and the HTTP server for comparison.
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut stdio = RawStdio::spawn(&dir.path().join("stdio.db"));
+    let initialized = stdio
+        .exchange(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                    "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                               "clientInfo": {"name": "raw", "version": "0"}}})
+            .to_string(),
+        )
+        .await
+        .expect("initialize answered");
+    assert_eq!(initialized["id"], 1, "{initialized}");
+    stdio
+        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    let malformed = [
+        (
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_webhook","arguments":"x"}}"#,
+            json!(2),
+            -32602,
+            "`params.arguments` must be an object",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":5}}"#,
+            json!(3),
+            -32602,
+            "`params.name` must be a string",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":4,"method":"resources/read","params":{}}"#,
+            json!(4),
+            -32602,
+            "`resources/read` needs `params.uri`",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"get_webhook","arguments":{"webhook_id":"a","webhook_id":"b"}}}"#,
+            json!(5),
+            -32602,
+            "appears twice",
+        ),
+        ("garbage", Value::Null, -32700, "Parse error"),
+    ];
+
+    for (line, id, code, says) in malformed {
+        // Act
+        let over_stdio = stdio.exchange(line).await;
+        let over_http = app
+            .client
+            .post(app.url("/mcp"))
+            .bearer_auth(API_KEY)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(line)
+            .send()
+            .await
+            .expect("POST /mcp")
+            .json::<Value>()
+            .await
+            .expect("a JSON-RPC error over HTTP");
+
+        // Assert: the refusal HTTP gives, word for word.
+        let over_stdio = over_stdio.unwrap_or_else(|| panic!("no answer over stdio to {line}"));
+        assert_eq!(over_stdio, over_http, "{line}");
+        assert_eq!(over_stdio["id"], id, "{over_stdio}");
+        assert_eq!(over_stdio["error"]["code"], code, "{over_stdio}");
+        let message = over_stdio["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{over_stdio}");
+    }
+
+    // Assert: the session goes on after the refusals.
+    let listed = stdio
+        .exchange(r#"{"jsonrpc":"2.0","id":6,"method":"tools/list"}"#)
+        .await
+        .expect("tools/list answered");
+    assert_eq!(listed["id"], 6, "{listed}");
+    assert!(listed["result"]["tools"].is_array(), "{listed}");
+
+    // Assert: closing stdin still ends the server.
+    drop(stdio.stdin);
+    let status = tokio::time::timeout(Duration::from_secs(10), stdio.child.wait())
+        .await
+        .expect("stdio exits when its input ends")
+        .expect("wait");
+    assert!(status.success(), "{status}");
+}
