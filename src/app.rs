@@ -220,7 +220,18 @@ impl App {
         let runner = start_runner(&state, worker_stop.clone())?;
         let sweeper = start_reply_timeouts(&state, reply_timeout, worker_stop.clone());
 
-        let router = crate::http::router(state.clone(), self.hub.clone(), stop.child_token());
+        // Stateful MCP sessions (`--mcp-sessions`) end with the key that opened them.
+        let sessions = Arc::new(crate::mcp::Sessions::new(state.api_keys.clone()));
+        let sessions_task = tokio::spawn({
+            let (sessions, stop) = (sessions.clone(), stop.clone());
+            async move { sessions.close_on_revocation(stop).await }
+        });
+        let router = crate::http::router(
+            state.clone(),
+            self.hub.clone(),
+            sessions,
+            stop.child_token(),
+        );
         let stopping = stop.clone();
         let limits = crate::http::serve::ConnectionLimits {
             header_timeout: Duration::from_secs(state.config.header_timeout_secs.max(1)),
@@ -260,6 +271,7 @@ impl App {
         }
         let _ = sweeper.await;
         let _ = hub_task.await;
+        let _ = sessions_task.await;
         let store = state.store.clone();
         tokio::task::spawn_blocking(move || store.close())
             .await

@@ -24,14 +24,25 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
-use crate::mcp::Hub;
+use crate::mcp::{Hub, Sessions};
 use error::ApiError;
 
-pub fn router(state: AppState, hub: Arc<Hub>, shutdown: CancellationToken) -> Router {
-    let mcp = Router::new().nest_service(
-        "/mcp",
-        crate::mcp::http_service(state.clone(), hub, shutdown),
-    );
+pub fn router(
+    state: AppState,
+    hub: Arc<Hub>,
+    sessions: Arc<Sessions>,
+    shutdown: CancellationToken,
+) -> Router {
+    let mcp = Router::new()
+        .nest_service(
+            "/mcp",
+            crate::mcp::http_service(state.clone(), hub, &sessions, shutdown),
+        )
+        // Inside the key check below, which names the key a session is bound to.
+        .layer(middleware::from_fn_with_state(
+            sessions,
+            crate::mcp::sessions::bind_to_key,
+        ));
     // Slow clients get at most this long (MCP is left out: its streams are meant to last).
     let timeout = tower_http::timeout::TimeoutLayer::with_status_code(
         StatusCode::REQUEST_TIMEOUT,

@@ -7,6 +7,7 @@ mod params;
 mod prompts;
 mod resources;
 mod schema;
+pub mod sessions;
 mod stdio;
 mod tools;
 
@@ -32,6 +33,7 @@ use crate::service::audit::{self, AuditEntry, Outcome, tool_target};
 use crate::service::auth::KeyInfo;
 pub use hub::Hub;
 pub use prompts::text as prompt_text;
+pub use sessions::Sessions;
 
 /// One MCP session's handler. Cheap to build: the state and hub are shared.
 #[derive(Clone)]
@@ -107,10 +109,12 @@ impl McpServer {
 
 /// The Streamable HTTP service mounted at `/mcp`. Stateless: every POST stands alone, which
 /// is what Open WebUI (connect, list, call, disconnect) needs; push goes through
-/// `subscriptions/listen`, which works without sessions.
+/// `subscriptions/listen`, which works without sessions. With `--mcp-sessions`, the sessions
+/// are kept by `sessions`, which binds each to its key.
 pub fn http_service(
     state: AppState,
     hub: Arc<Hub>,
+    sessions: &Sessions,
     shutdown: CancellationToken,
 ) -> StreamableHttpService<McpServer, LocalSessionManager> {
     let mut config = StreamableHttpServerConfig::default()
@@ -122,7 +126,7 @@ pub fn http_service(
     };
     StreamableHttpService::new(
         move || Ok(McpServer::new(state.clone(), hub.clone())),
-        LocalSessionManager::default().into(),
+        sessions.manager(),
         config,
     )
 }

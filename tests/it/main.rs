@@ -9,6 +9,7 @@ mod helpers;
 mod keys;
 mod limits;
 mod mcp;
+mod mcp_sessions;
 mod mcp_stdio;
 mod metrics;
 mod receiver;

@@ -1,0 +1,151 @@
+//! Stateful MCP sessions (`--mcp-sessions`) belong to the API key that opened them: a request
+//! naming a session with another key is answered as one naming no known session, and revoking
+//! a key closes the sessions it opened, which ends their GET streams. (A `subscriptions/listen`
+//! stream ends by itself, in `McpServer::listen`; a session has no loop of ours to end it.)
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{SessionId, SessionManager};
+use tokio_util::sync::CancellationToken;
+
+use crate::service::auth::{ApiKeys, KeyInfo};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// rmcp's session manager and who opened each of its sessions.
+pub struct Sessions {
+    manager: Arc<LocalSessionManager>,
+    keys: Arc<ApiKeys>,
+    /// Session id → the id of the key that opened it (`None`: the configured key, or no auth).
+    opened_by: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl Sessions {
+    pub fn new(keys: Arc<ApiKeys>) -> Self {
+        Sessions {
+            manager: Arc::default(),
+            keys,
+            opened_by: Mutex::default(),
+        }
+    }
+
+    /// The session manager the Streamable HTTP service is to use.
+    pub fn manager(&self) -> Arc<LocalSessionManager> {
+        self.manager.clone()
+    }
+
+    /// Whether the key `key_id` may use `session`. One not opened here is rmcp's to judge.
+    fn admits(&self, session: &str, key_id: Option<&str>) -> bool {
+        self.opened_by
+            .lock()
+            .expect("sessions poisoned")
+            .get(session)
+            .is_none_or(|opener| opener.as_deref() == key_id)
+    }
+
+    async fn opened(&self, session: String, key_id: Option<String>) {
+        let holds = self.keys.holds(key_id.as_deref());
+        {
+            // The sessions that ended since (a client's DELETE, rmcp's own closing) are
+            // forgotten here, so the map stays as small as rmcp's.
+            let live = self.manager.sessions.read().await;
+            let mut opened_by = self.opened_by.lock().expect("sessions poisoned");
+            opened_by.retain(|id, _| live.contains_key(id.as_str()));
+            opened_by.insert(session.clone(), key_id);
+        }
+        // Revoked while the session was being opened: that revocation's sweep came too early
+        // to see it.
+        if !holds {
+            self.close(session).await;
+        }
+    }
+
+    /// Closes the sessions opened with a key that no longer holds.
+    async fn close_revoked(&self) {
+        let revoked: Vec<String> = self
+            .opened_by
+            .lock()
+            .expect("sessions poisoned")
+            .iter()
+            .filter(|(_, key_id)| !self.keys.holds(key_id.as_deref()))
+            .map(|(session, _)| session.clone())
+            .collect();
+        for session in revoked {
+            self.close(session).await;
+        }
+    }
+
+    async fn close(&self, session: String) {
+        self.opened_by
+            .lock()
+            .expect("sessions poisoned")
+            .remove(&session);
+        let id = SessionId::from(session);
+        if let Err(e) = self.manager.close_session(&id).await {
+            tracing::warn!(session = %id, error = %e, "closing a revoked key's MCP session");
+        }
+    }
+
+    /// At every revocation, closes the sessions of the keys revoked; until shutdown.
+    pub async fn close_on_revocation(&self, shutdown: CancellationToken) {
+        loop {
+            // Made before the sweep, so a revocation during it wakes the next one.
+            let revoked = self.keys.revocation();
+            self.close_revoked().await;
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = revoked => {}
+            }
+        }
+    }
+}
+
+/// Middleware on `/mcp`, inside the key check (whose [`KeyInfo`] it reads): notes which key
+/// opened each session and turns away a request on a session with any other key.
+pub async fn bind_to_key(
+    State(sessions): State<Arc<Sessions>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let key_id = request
+        .extensions()
+        .get::<KeyInfo>()
+        .and_then(|key| key.id.clone());
+    if let Some(session) = session_of(request.headers()) {
+        if !sessions.admits(&session, key_id.as_deref()) {
+            return session_not_found();
+        }
+        return next.run(request).await;
+    }
+    let response = next.run(request).await;
+    // rmcp names a new session in the answer to the `initialize` that opened it.
+    if let Some(session) = session_of(response.headers()) {
+        sessions.opened(session, key_id).await;
+    }
+    response
+}
+
+fn session_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// rmcp's own answer to a session it does not know, rather than a 403: it tells a key that may
+/// not use the session nothing of whether it exists, and clients know what to do with it (the
+/// spec's "session ended": rmcp's client reports `SessionExpired`, or opens a new session,
+/// now with its own key), where a 403 is only a failure.
+fn session_not_found() -> Response {
+    Response::builder()
+        .status(StatusCode::NOT_FOUND)
+        .body(Body::from("Not Found: Session not found"))
+        .expect("valid response")
+}

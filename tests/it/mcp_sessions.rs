@@ -1,0 +1,167 @@
+//! Stateful MCP sessions (`--mcp-sessions`) over raw Streamable HTTP: a session is its
+//! opening key's, and revoking that key ends the session and its GET stream.
+
+use std::time::Duration;
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{API_KEY, TestApp, send_json, spawn_app_with};
+
+const SESSION: &str = "mcp-session-id";
+
+async fn sessions_app() -> TestApp {
+    spawn_app_with(|c| c.mcp_sessions = true).await
+}
+
+/// Creates a stored key; returns its id and the key.
+async fn create_key(app: &TestApp, name: &str, scope: &str) -> (String, String) {
+    let (status, body) = send_json(
+        app.api(Method::POST, "/api/keys")
+            .json(&json!({"name": name, "scope": scope})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let field = |f: &str| body[f].as_str().expect(f).to_string();
+    (field("id"), field("key"))
+}
+
+/// A request to `/mcp` with `key`, in `session` if one is named.
+fn mcp(app: &TestApp, method: Method, key: &str, session: Option<&str>) -> RequestBuilder {
+    let request = app
+        .client
+        .request(method, app.url("/mcp"))
+        .bearer_auth(key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18");
+    match session {
+        Some(id) => request.header(SESSION, id),
+        None => request,
+    }
+}
+
+fn post(app: &TestApp, key: &str, session: Option<&str>, body: Value) -> RequestBuilder {
+    mcp(app, Method::POST, key, session).json(&body)
+}
+
+/// Opens (initializes) a session with `key`; returns its id.
+async fn open_session(app: &TestApp, key: &str) -> String {
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "raw", "version": "0"}}});
+    let opened = post(app, key, None, initialize)
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(opened.status(), StatusCode::OK);
+    let session = opened
+        .headers()
+        .get(SESSION)
+        .expect("a session id")
+        .to_str()
+        .expect("text")
+        .to_string();
+    opened.text().await.expect("initialize answered");
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let told = post(app, key, Some(&session), initialized)
+        .send()
+        .await
+        .expect("initialized");
+    assert_eq!(told.status(), StatusCode::ACCEPTED);
+    session
+}
+
+/// The status of a `tools/list` sent with `key` in `session`.
+async fn list_tools(app: &TestApp, key: &str, session: &str) -> StatusCode {
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let answer = post(app, key, Some(session), list)
+        .send()
+        .await
+        .expect("tools/list");
+    let status = answer.status();
+    answer.text().await.expect("body");
+    status
+}
+
+/// Whether `stream` ends within `secs` seconds.
+async fn ends_within(mut stream: reqwest::Response, secs: u64) -> bool {
+    let drained = async { while let Ok(Some(_)) = stream.chunk().await {} };
+    tokio::time::timeout(Duration::from_secs(secs), drained)
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn revoking_a_key_ends_the_sessions_it_opened_and_their_streams() {
+    // Arrange: a read key's session with its GET stream open and a subscription, beside the
+    // configured key's session.
+    let app = sessions_app().await;
+    app.github_webhook("gh", "revoked-session-secret").await;
+    let (key_id, key) = create_key(&app, "dashboard", "read").await;
+    let session = open_session(&app, &key).await;
+    let stream = mcp(&app, Method::GET, &key, Some(&session))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /mcp");
+    assert_eq!(stream.status(), StatusCode::OK);
+    let subscribe = json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe",
+                           "params": {"uri": "webhook://gh/events"}});
+    let subscribed = post(&app, &key, Some(&session), subscribe)
+        .send()
+        .await
+        .expect("subscribe");
+    assert_eq!(subscribed.status(), StatusCode::OK);
+    let subscribed = subscribed.text().await.expect("body");
+    assert!(subscribed.contains("\"result\""), "{subscribed}");
+    let admin_session = open_session(&app, API_KEY).await;
+
+    // Act
+    let revoked = app
+        .api(Method::DELETE, &format!("/api/keys/{key_id}"))
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+
+    // Assert: the stream ended, the session is gone, the other session goes on.
+    assert!(
+        ends_within(stream, 5).await,
+        "the GET stream of a revoked key's session stayed open"
+    );
+    assert_eq!(
+        list_tools(&app, API_KEY, &session).await,
+        StatusCode::NOT_FOUND,
+        "the revoked key's session is closed"
+    );
+    assert_eq!(
+        list_tools(&app, API_KEY, &admin_session).await,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_session_is_used_only_with_the_key_that_opened_it() {
+    // Arrange
+    let app = sessions_app().await;
+    let (_, key) = create_key(&app, "agent", "admin").await;
+    let session = open_session(&app, &key).await;
+
+    // Act: the configured key, which holds every right, uses the stored key's session.
+    let listed = list_tools(&app, API_KEY, &session).await;
+    let stream = mcp(&app, Method::GET, API_KEY, Some(&session))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /mcp");
+    let deleted = mcp(&app, Method::DELETE, API_KEY, Some(&session))
+        .send()
+        .await
+        .expect("DELETE /mcp");
+
+    // Assert: answered as for a session that does not exist, and the session lives on.
+    assert_eq!(listed, StatusCode::NOT_FOUND);
+    assert_eq!(stream.status(), StatusCode::NOT_FOUND);
+    assert_eq!(deleted.status(), StatusCode::NOT_FOUND);
+    assert_eq!(list_tools(&app, &key, &session).await, StatusCode::OK);
+}
