@@ -111,11 +111,9 @@ pub async fn update(
     input: CommandIn,
 ) -> Result<CommandOut, ServiceError> {
     let (w, c) = (webhook_id.to_string(), command_id.to_string());
-    let mut row = state
-        .store
-        .read(move |db| rows::get(db, &w, &c))
-        .await?
-        .ok_or_else(|| not_found(command_id))?;
+    let Some(mut row) = state.store.read(move |db| rows::get(db, &w, &c)).await? else {
+        return Err(missing(state, webhook_id, command_id).await);
+    };
     if let Some(t) = input.trigger.clone() {
         row.trigger = t;
     }
@@ -168,7 +166,28 @@ pub async fn remove(
     if deleted {
         Ok(())
     } else {
-        Err(not_found(command_id))
+        Err(missing(state, webhook_id, command_id).await)
+    }
+}
+
+/// Why no command `command_id` is on webhook `webhook_id`: no such webhook, the command on
+/// another one (ids swapped or copied from another webhook), or no such command at all. Told
+/// only "command not found", a model would make the command again.
+async fn missing(state: &AppState, webhook_id: &str, command_id: &str) -> ServiceError {
+    if let Err(e) = webhooks::load(state, webhook_id).await {
+        return e;
+    }
+    let id = command_id.to_string();
+    match state.store.read(move |db| rows::webhook_of(db, &id)).await {
+        Ok(Some(other)) => ServiceError::invalid(
+            "webhook_id",
+            format!(
+                "command `{command_id}` is on webhook `{other}`, not `{webhook_id}`: give \
+                 webhook_id `{other}`"
+            ),
+        ),
+        Ok(None) => not_found(command_id),
+        Err(e) => e.into(),
     }
 }
 

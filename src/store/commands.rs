@@ -90,6 +90,14 @@ pub fn get(
         .optional()?)
 }
 
+/// The webhook a command is on, whichever it is.
+pub fn webhook_of(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT webhook_id FROM commands WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
 pub fn update(conn: &Connection, c: &CommandRow) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(

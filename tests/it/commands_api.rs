@@ -767,3 +767,49 @@ async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_wri
     );
     crate::helpers::assert_error(&copied, StatusCode::BAD_REQUEST, Some("target.url"));
 }
+
+#[tokio::test]
+async fn a_command_named_under_the_wrong_webhook_says_which_webhook_it_is_on() {
+    // Arrange
+    let app = app_with_webhook().await;
+    app.create_webhook(json!({"id": "other", "name": "Other", "provider": "github"}))
+        .await;
+    let (_, command) = add(
+        &app,
+        json!({"trigger": "issues", "action": "comment", "template": "Hi"}),
+    )
+    .await;
+    let id = command["id"].as_str().expect("id").to_string();
+    let at = |webhook: &str, command: &str| format!("/api/webhooks/{webhook}/commands/{command}");
+
+    // Act
+    let on_other = send_json(
+        app.api(Method::PUT, &at("other", &id))
+            .json(&json!({"priority": 2})),
+    )
+    .await;
+    let deleted_on_other = send_json(app.api(Method::DELETE, &at("other", &id))).await;
+    let no_webhook = send_json(app.api(Method::DELETE, &at("nope", &id))).await;
+    let no_command = send_json(app.api(Method::DELETE, &at("gh", "cmd_nope"))).await;
+
+    // Assert
+    assert_error(&on_other, StatusCode::BAD_REQUEST, Some("webhook_id"));
+    let message = on_other.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`gh`"), "{message}");
+    assert_error(
+        &deleted_on_other,
+        StatusCode::BAD_REQUEST,
+        Some("webhook_id"),
+    );
+    assert_error(&no_webhook, StatusCode::NOT_FOUND, None);
+    let message = no_webhook.1["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("webhook `nope`"), "{message}");
+    assert_error(&no_command, StatusCode::NOT_FOUND, None);
+    let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
+    assert_eq!(
+        listed["commands"][0]["priority"], command["priority"],
+        "{listed}"
+    );
+}
