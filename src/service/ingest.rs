@@ -210,6 +210,24 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     // A test still shows what matched (matched_commands), but sets nothing in motion, resumes
     // no task, and claims no delivery id: the real delivery of the same payload must not be a
     // duplicate.
+    if inbound.dry_run
+        && let Some(delivery_id) = event.delivery_id.clone()
+    {
+        // As the receiver would answer it: a delivery id that came before is a duplicate,
+        // whatever would match it.
+        let webhook_id = event.webhook_id.clone();
+        let earlier = state
+            .store
+            .read(move |db| events::with_delivery_id(db, &webhook_id, &delivery_id))
+            .await?;
+        if let Some(event_id) = earlier {
+            return Ok(Outcome::Accepted {
+                event_id,
+                duplicate: true,
+                inline: None,
+            });
+        }
+    }
     let (fired, reply, posted) = if inbound.dry_run {
         event.delivery_id = None;
         (Vec::new(), None, None)

@@ -164,6 +164,18 @@ pub async fn test_webhook(
     )
     .map_err(|e| ServiceError::invalid("webhook_id", format!("cannot sign a test: {e}")))?;
 
+    let limit = state.config.max_body_bytes;
+    if sample.body.len() > limit {
+        return Err(ServiceError::invalid(
+            "payload",
+            format!(
+                "the payload is {} bytes as sent, over the receiver's limit of {limit} \
+                 (WEBHOOK_MCP_MAX_BODY_BYTES): a real delivery this large would be refused \
+                 with 413",
+                sample.body.len()
+            ),
+        ));
+    }
     let mut headers = HeaderMap::new();
     for (name, value) in sample.headers.iter().chain(signed.headers.iter()) {
         if let (Ok(n), Ok(v)) = (

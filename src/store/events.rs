@@ -151,6 +151,20 @@ pub fn insert(conn: &Connection, e: &NewEvent) -> Result<Inserted, StoreError> {
     Ok(Inserted::Duplicate(existing))
 }
 
+/// The verified event of the webhook that has this delivery id, if one came.
+pub fn with_delivery_id(
+    conn: &Connection,
+    webhook_id: &str,
+    delivery_id: &str,
+) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM events WHERE webhook_id = ?1 AND delivery_id = ?2 AND verified = 1",
+        )?
+        .query_row(params![webhook_id, delivery_id], |r| r.get(0))
+        .optional()?)
+}
+
 /// Inserts the event; false when a verified event of the webhook has its delivery id.
 fn try_insert(conn: &Connection, e: &NewEvent) -> Result<bool, StoreError> {
     let changed = conn

@@ -326,6 +326,29 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
         "{}",
         text(&again)
     );
+    // A dry run of it says so too, rather than what would match and run.
+    let dry = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "owui",
+               "payload": {"event": "user.created", "id": "tp-1", "data": {}}}),
+    )
+    .await;
+    assert_eq!(structured(&dry)["status"], "duplicate", "{}", text(&dry));
+    // A payload bigger than a real delivery may be is refused as such.
+    let huge = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "owui",
+               "payload": {"event": "user.created", "id": "tp-2", "data": {"x": "y".repeat(1 << 20)}}}),
+    )
+    .await;
+    assert_eq!(huge.is_error, Some(true), "{}", text(&huge));
+    assert!(
+        text(&huge).contains("WEBHOOK_MCP_MAX_BODY_BYTES"),
+        "{}",
+        text(&huge)
+    );
 
     // So does a payload whose own `action` names another type than the one asked for.
     let payload: Value =
