@@ -55,10 +55,9 @@ pub async fn require_api_key(
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.split_once(' '))
+            // The scheme's name is case-insensitive (RFC 9110 §11.1).
+            .and_then(|(scheme, key)| scheme.eq_ignore_ascii_case("bearer").then_some(key))
             .map(str::trim);
         match presented.map(|k| state.api_keys.identify(k)) {
             Some(Some(key)) => key,
@@ -336,7 +335,7 @@ pub(crate) fn method_is_read_only(method: &str, params: Option<&Value>) -> bool 
         "tools/call" => params
             .and_then(|p| p.get("name"))
             .and_then(Value::as_str)
-            .is_some_and(is_read_tool),
+            .is_some_and(|name| is_read_tool(name) || !crate::mcp::is_tool(name)),
         m => m.starts_with("notifications/"),
     }
 }
@@ -358,7 +357,7 @@ fn changing_tool_call(message: Value) -> Option<ToolCall> {
         .and_then(Value::as_str)
         .unwrap_or("(unnamed tool)")
         .to_string();
-    if is_read_tool(&tool) {
+    if is_read_tool(&tool) || !crate::mcp::is_tool(&tool) {
         return None;
     }
     Some(ToolCall {
@@ -486,12 +485,15 @@ mod tests {
             assert!(found.read_only, "{tool} only reads");
             assert!(found.changes.is_empty(), "{tool} is not audited");
         }
-        for tool in ["create_webhook", "delete_webhook", "claim_task", "lister"] {
+        for tool in ["create_webhook", "delete_webhook", "claim_task"] {
             let found = classify(call(tool, json!({"webhook_id": "gh"})));
             assert!(!found.read_only, "{tool} may change something");
             assert_eq!(found.changes.len(), 1, "{tool} is audited");
             assert_eq!(found.changes[0].tool, tool);
         }
+        // No such tool: it changes nothing, and the server says it does not exist.
+        let unknown = classify(call("lister", json!({})));
+        assert!(unknown.read_only && unknown.changes.is_empty());
         let nameless = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {}});
         assert!(!classify(nameless).read_only);
     }

@@ -241,6 +241,15 @@ pub struct CommandIdArgs {
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct ListWebhooksArgs {
+    /// Only this provider's webhooks.
+    #[serde(default)]
+    #[schemars(extend("enum" = ["github", "gitlab", "slack", "jira", "sentry", "linear", "stripe", "standard-webhooks", "openwebui", "custom"]))]
+    pub provider: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ListEventsArgs {
     /// Only this webhook's events.
     #[serde(default)]

@@ -56,6 +56,14 @@ pub fn is_read_tool(name: &str) -> bool {
     name.starts_with("list_") || name.starts_with("get_")
 }
 
+/// Whether a tool of this name exists: a call to one that does not changes nothing, and is
+/// answered "tool not found" whatever the key may do.
+pub fn is_tool(name: &str) -> bool {
+    static NAMES: std::sync::LazyLock<std::collections::HashSet<String>> =
+        std::sync::LazyLock::new(|| McpServer::tool_names().into_iter().collect());
+    NAMES.contains(name)
+}
+
 impl McpServer {
     pub fn new(state: AppState, hub: Arc<Hub>) -> Self {
         McpServer {
@@ -221,6 +229,16 @@ impl ServerHandler for McpServer {
         mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        if !self.tool_router.has_route(request.name.as_ref()) {
+            // rmcp says only "tool not found"; a model that mistyped a name needs to see which.
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "no tool named `{}`; tools/list names the tools",
+                    request.name
+                ),
+                None,
+            ));
+        }
         if let Some(arguments) = request.arguments.as_mut()
             && let Some(route) = self.tool_router.map.get(request.name.as_ref())
         {

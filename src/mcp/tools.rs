@@ -94,8 +94,13 @@ impl McpServer {
         description = include_str!("../../tools/list_webhooks.md"),
         annotations(title = "List webhooks", read_only_hint = true, open_world_hint = false)
     )]
-    async fn list_webhooks(&self) -> Result<CallToolResult, String> {
-        let all = webhooks::list(&self.state).await.map_err(tool_error)?;
+    async fn list_webhooks(
+        &self,
+        Parameters(args): Parameters<ListWebhooksArgs>,
+    ) -> Result<CallToolResult, String> {
+        let all = webhooks::list_of(&self.state, args.provider.as_deref())
+            .await
+            .map_err(tool_error)?;
         let summary = if all.is_empty() {
             "No webhooks yet.".to_string()
         } else {

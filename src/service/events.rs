@@ -175,17 +175,7 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
             .transpose()
     };
     let provider = match query.provider.as_deref() {
-        Some(p) => Some(
-            p.parse::<Provider>()
-                .map_err(|()| {
-                    ServiceError::invalid(
-                        "provider",
-                        format!("unknown provider `{p}`; use one of {}", Provider::names()),
-                    )
-                })?
-                .as_str()
-                .to_string(),
-        ),
+        Some(p) => Some(super::webhooks::provider_named(p)?.as_str().to_string()),
         None => None,
     };
     if let Some(s) = &query.status

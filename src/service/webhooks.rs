@@ -145,10 +145,33 @@ pub async fn create(state: &AppState, input: WebhookIn) -> Result<WebhookOut, Se
 }
 
 pub async fn list(state: &AppState) -> Result<Vec<WebhookOut>, ServiceError> {
+    list_of(state, None).await
+}
+
+/// The webhooks, only those of `provider` when one is named.
+pub async fn list_of(
+    state: &AppState,
+    provider: Option<&str>,
+) -> Result<Vec<WebhookOut>, ServiceError> {
+    let provider = provider.map(provider_named).transpose()?;
     let rows = state.store.read(rows::list).await?;
     rows.into_iter()
+        .filter(|(row, _)| provider.is_none_or(|p| row.provider == p.as_str()))
         .map(|(row, count)| Ok(present(state, &opened(state, row)?, Some(count), false)))
         .collect()
+}
+
+/// The provider a filter names, or why it names none.
+pub(crate) fn provider_named(name: &str) -> Result<Provider, ServiceError> {
+    name.parse::<Provider>().map_err(|()| {
+        ServiceError::invalid(
+            "provider",
+            format!(
+                "unknown provider `{name}`; use one of {}",
+                Provider::names()
+            ),
+        )
+    })
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<WebhookOut, ServiceError> {

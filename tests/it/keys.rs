@@ -360,6 +360,39 @@ async fn a_read_key_gets_a_tool_error_from_mcp_for_a_tool_that_changes_something
 }
 
 #[tokio::test]
+async fn a_read_key_calling_a_tool_that_does_not_exist_is_told_so_and_the_scheme_is_any_case() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, read) = create_key(&app, "agent-reader", "read").await;
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                      "params": {"name": "nonexistent_tool", "arguments": {}}});
+
+    // Act
+    let response = app
+        .client
+        .post(app.url("/mcp"))
+        .header("authorization", format!("BEARER {read}"))
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .json(&body)
+        .send()
+        .await
+        .expect("POST /mcp");
+    let status = response.status();
+    // JSON, or one server-sent event carrying it.
+    let answer = response.text().await.expect("body");
+
+    // Assert: no read-only refusal for a tool that changes nothing; nothing audited.
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(!answer.contains("read-only"), "{answer}");
+    assert!(
+        answer.contains("nonexistent_tool") && answer.contains("\"error\""),
+        "the answer names the missing tool: {answer}"
+    );
+    assert!(audit_entries(&app, "actor=agent-reader").await.is_empty());
+}
+
+#[tokio::test]
 async fn a_failed_mcp_tool_call_is_audited_with_the_error_the_model_was_told() {
     // Arrange
     let app = spawn_app().await;

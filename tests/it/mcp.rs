@@ -326,6 +326,15 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
         "{}",
         text(&again)
     );
+    // The list of one provider's webhooks; a filter it does not have is refused, not ignored.
+    let github = structured(&call(&client, "list_webhooks", json!({"provider": "github"})).await);
+    assert_eq!(
+        github["webhooks"].as_array().map(Vec::len),
+        Some(1),
+        "{github}"
+    );
+    let unknown = call(&client, "list_webhooks", json!({"webhook_id": "gh"})).await;
+    assert_eq!(unknown.is_error, Some(true), "{}", text(&unknown));
     // A dry run of it says so too, rather than what would match and run.
     let dry = call(
         &client,

@@ -671,3 +671,30 @@ async fn a_password_in_a_credential_base_url_is_masked_everywhere_and_kept_when_
         "{audit}"
     );
 }
+
+#[tokio::test]
+async fn the_list_is_of_one_provider_when_asked_and_an_unknown_one_is_refused() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", "s3cret").await;
+    app.slack_webhook("sl").await;
+
+    // Act
+    let (status, slack) = app.get_json("/api/webhooks?provider=slack").await;
+    let unknown = app.get_json("/api/webhooks?provider=bitbucket").await;
+    let (_, all) = app.get_json("/api/webhooks").await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{slack}");
+    let ids = |listed: &Value| -> Vec<String> {
+        listed["webhooks"]
+            .as_array()
+            .expect("webhooks")
+            .iter()
+            .map(|w| w["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(ids(&slack), ["sl"]);
+    assert_eq!(ids(&all).len(), 2);
+    assert_error(&unknown, StatusCode::BAD_REQUEST, Some("provider"));
+}

@@ -44,14 +44,17 @@ async fn create_webhook(
 /// silently ignored, so a client does not believe it paged.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoParameters {}
+struct ListQuery {
+    provider: Option<String>,
+}
 
 async fn list_webhooks(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let NoParameters {} = parse_query(query.as_deref())?;
-    Ok(Json(json!({ "webhooks": webhooks::list(&state).await? })))
+    let ListQuery { provider } = parse_query(query.as_deref())?;
+    let listed = webhooks::list_of(&state, provider.as_deref()).await?;
+    Ok(Json(json!({ "webhooks": listed })))
 }
 
 async fn get_webhook(
