@@ -207,6 +207,12 @@ impl App {
             let stop = stop.clone();
             async move { hub.run(changes, keys, stop).await }
         });
+        // Keys created and revoked by another process on the database hold here too.
+        let keys_task = tokio::spawn({
+            let (keys, store) = (state.api_keys.clone(), state.store.clone());
+            let stop = stop.clone();
+            async move { keys.follow(&store, stop).await }
+        });
 
         // Settings checked before anything starts, so a bad one leaves nothing running.
         let reply_timeout =
@@ -272,6 +278,7 @@ impl App {
         let _ = sweeper.await;
         let _ = hub_task.await;
         let _ = sessions_task.await;
+        let _ = keys_task.await;
         let store = state.store.clone();
         tokio::task::spawn_blocking(move || store.close())
             .await

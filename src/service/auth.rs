@@ -5,19 +5,24 @@
 //! `/api`, the read-only MCP methods and `list_*`/`get_*` tools; see `http::auth`). The
 //! hashes live in memory, keyed by hash, and are reloaded from the database after every
 //! create and revoke, so a revoked key stops working as soon as the revocation is answered.
+//! Another process on the same database (a second `serve`) creates and revokes keys too:
+//! [`ApiKeys::follow`] looks at a cheap mark of the table every second and reloads when it
+//! moved, so such a change holds here within a second, without a read per request.
 //! The configured `WEBHOOK_MCP_API_KEY` is an admin key named after the variable; it is never
 //! stored.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, RwLock};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
 
 use super::ServiceError;
 use crate::app::AppState;
 use crate::clock;
-use crate::store::api_keys::{self, KeyRow, NewKey, Revoked};
+use crate::store::api_keys::{self, KeyRow, Marker, NewKey, Revoked};
 use crate::store::{Store, StoreError};
 
 /// The name the configured key goes by (in the audit log, for instance).
@@ -26,6 +31,9 @@ pub const CONFIGURED_KEY_NAME: &str = "WEBHOOK_MCP_API_KEY";
 pub const GENERATED_KEY_NAME: &str = "generated on first start";
 /// `last_used_at` is written at most this often per key.
 const TOUCH_EVERY_MS: i64 = 60_000;
+/// How often the database is asked whether another process created or revoked a key: the
+/// longest a key revoked there still works here.
+const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 
 /// What a key may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -82,6 +90,9 @@ pub struct ApiKeys {
     touched: Mutex<HashMap<String, i64>>,
     /// Woken on every revocation, so long-lived streams opened with a key end with it.
     revoked: tokio::sync::Notify,
+    /// The table's mark when the keys in memory were read: [`ApiKeys::follow`] reloads when
+    /// the database's differs.
+    loaded: Mutex<Option<Marker>>,
 }
 
 impl ApiKeys {
@@ -126,7 +137,11 @@ impl ApiKeys {
     /// Re-reads the active keys from the database.
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
         let _one_at_a_time = self.reload.lock().await;
-        let stored = store.read(api_keys::active).await?;
+        // The mark is read before the keys: a change committed in between is in the keys but
+        // not the mark, so it costs one more reload rather than being missed.
+        let (marker, stored) = store
+            .read(|db| Ok((api_keys::marker(db)?, api_keys::active(db)?)))
+            .await?;
         let mut map = HashMap::with_capacity(stored.len() + 1);
         for key in stored {
             let Some(scope) = Scope::parse(&key.scope) else {
@@ -152,8 +167,45 @@ impl ApiKeys {
                 },
             );
         }
-        *self.keys.write().expect("api key lock poisoned") = map;
+        let gone = {
+            let mut keys = self.keys.write().expect("api key lock poisoned");
+            let held: HashSet<&str> = map.values().filter_map(|k| k.id.as_deref()).collect();
+            let gone = keys
+                .values()
+                .filter_map(|k| k.id.as_deref())
+                .any(|id| !held.contains(id));
+            *keys = map;
+            gone
+        };
+        *self.loaded.lock().expect("api key mark poisoned") = Some(marker);
+        // A key revoked by another process: the streams opened with it here end too.
+        if gone {
+            self.revoked.notify_waiters();
+        }
         Ok(())
+    }
+
+    /// Reloads whenever the keys change in the database, whoever changed them (another `serve`
+    /// on the same file), looking every [`FOLLOW_EVERY`]; until `stop`.
+    pub async fn follow(&self, store: &Store, stop: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(FOLLOW_EVERY) => {}
+            }
+            if let Err(e) = self.refresh(store).await {
+                tracing::debug!(error = %e, "looking for API keys changed elsewhere failed");
+            }
+        }
+    }
+
+    /// Reloads if the table's mark moved since the last reload: one small query otherwise.
+    async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
+        let now = store.read(api_keys::marker).await?;
+        if *self.loaded.lock().expect("api key mark poisoned") == Some(now) {
+            return Ok(());
+        }
+        self.reload(store).await
     }
 
     /// Drops stored key `id` from memory at once (a reload follows a revocation; this keeps the

@@ -71,6 +71,25 @@ pub fn active(conn: &Connection) -> Result<Vec<ActiveKey>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// A cheap mark of the table: keys are never deleted nor un-revoked, so both counts only grow,
+/// and every create or revoke, by any process on the database, changes the mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marker {
+    pub keys: i64,
+    pub revoked: i64,
+}
+
+pub fn marker(conn: &Connection) -> Result<Marker, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*), COUNT(revoked_at) FROM api_keys")?
+        .query_row([], |r| {
+            Ok(Marker {
+                keys: r.get(0)?,
+                revoked: r.get(1)?,
+            })
+        })?)
+}
+
 /// Every key, revoked ones too, oldest first.
 pub fn list(conn: &Connection) -> Result<Vec<KeyRow>, StoreError> {
     let mut stmt = conn.prepare_cached(

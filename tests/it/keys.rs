@@ -215,6 +215,62 @@ async fn a_revoked_key_is_refused_with_401_at_once() {
     assert_error(&missing, StatusCode::NOT_FOUND, None);
 }
 
+/// Asks `app` for its webhooks with `key` until the answer is `want`, for at most `secs`
+/// seconds; the last status seen.
+async fn status_within(app: &TestApp, key: &str, want: StatusCode, secs: u64) -> StatusCode {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let (status, _) = with_key(app, key, Method::GET, "/api/webhooks", None).await;
+        if status == want || tokio::time::Instant::now() >= deadline {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_key_revoked_by_another_server_on_the_database_is_refused_within_seconds() {
+    // Arrange: `serve` and a second server on the same SQLite file (a second replica, say),
+    // which knows the key from its start.
+    let first = spawn_app().await;
+    let (id, key) = create_key(&first, "ci", "admin").await;
+    let second = first.beside(|c| c.worker = false).await;
+    let before = with_key(&second, &key, Method::GET, "/api/webhooks", None).await;
+    assert_eq!(before.0, StatusCode::OK, "{}", before.1);
+
+    // Act
+    let revoked = first
+        .api(Method::DELETE, &format!("/api/keys/{id}"))
+        .send()
+        .await
+        .expect("DELETE key");
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+
+    // Assert
+    assert_eq!(
+        status_within(&second, &key, StatusCode::UNAUTHORIZED, 3).await,
+        StatusCode::UNAUTHORIZED,
+        "a key revoked on another server still works"
+    );
+}
+
+#[tokio::test]
+async fn a_key_created_by_another_server_on_the_database_works_within_seconds() {
+    // Arrange
+    let first = spawn_app().await;
+    let second = first.beside(|c| c.worker = false).await;
+
+    // Act
+    let (_, key) = create_key(&first, "deploy", "read").await;
+
+    // Assert
+    assert_eq!(
+        status_within(&second, &key, StatusCode::OK, 3).await,
+        StatusCode::OK,
+        "a key created on another server is refused"
+    );
+}
+
 #[tokio::test]
 async fn the_last_admin_key_cannot_be_revoked_without_the_configured_key() {
     // Arrange: no WEBHOOK_MCP_API_KEY; a key is generated on first start, and one made here.

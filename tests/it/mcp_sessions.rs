@@ -141,6 +141,41 @@ async fn revoking_a_key_ends_the_sessions_it_opened_and_their_streams() {
 }
 
 #[tokio::test]
+async fn a_key_revoked_on_another_server_ends_the_sessions_it_opened_here() {
+    // Arrange: a second server on the same database, where a read key holds a session with
+    // its GET stream open.
+    let first = sessions_app().await;
+    let (key_id, key) = create_key(&first, "dashboard", "read").await;
+    let second = first
+        .beside(|c| {
+            c.mcp_sessions = true;
+            c.worker = false;
+        })
+        .await;
+    let session = open_session(&second, &key).await;
+    let stream = mcp(&second, Method::GET, &key, Some(&session))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /mcp");
+    assert_eq!(stream.status(), StatusCode::OK);
+
+    // Act: the key is revoked on the first server.
+    let revoked = first
+        .api(Method::DELETE, &format!("/api/keys/{key_id}"))
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+
+    // Assert
+    assert!(
+        ends_within(stream, 5).await,
+        "the GET stream of a key revoked on another server stayed open"
+    );
+}
+
+#[tokio::test]
 async fn a_session_is_used_only_with_the_key_that_opened_it() {
     // Arrange
     let app = sessions_app().await;
