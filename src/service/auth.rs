@@ -329,13 +329,24 @@ fn invisible(c: char) -> bool {
 }
 
 /// A name's letters and digits as the Latin ones they look like, lowercased: what it looks
-/// like, whatever its dashes, full-width forms or Cyrillic and Greek look-alikes (`ѕtdіо`).
+/// like, whatever its case, dashes, full-width forms or Cyrillic and Greek look-alikes
+/// (`ѕtdіо`). Other letters stay, so names in other scripts do not all look alike.
 fn skeleton(name: &str) -> String {
     name.chars()
         .map(looks_like)
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
+        .flat_map(char::to_lowercase)
+        .filter(|c| c.is_alphanumeric())
         .collect()
+}
+
+/// Whether two key names could be taken for each other in the audit log. Names without a
+/// letter or digit have no skeleton to compare; those are compared as written.
+fn look_alike(a: &str, b: &str) -> bool {
+    let (a_looks, b_looks) = (skeleton(a), skeleton(b));
+    if a_looks.is_empty() && b_looks.is_empty() {
+        return a == b;
+    }
+    a_looks == b_looks
 }
 
 /// The Latin letter or digit a character is drawn like, where it is drawn like one.
@@ -421,12 +432,17 @@ pub async fn create(
         revoked_at: None,
         created_by: created_by.clone(),
     };
-    state
+    let clash = state
         .store
         .write(move |db| {
-            // Names identify keys in the audit log: no two active keys share one.
-            if api_keys::active_name_exists(db, &name)? {
-                return Err(StoreError::Conflict);
+            // Names identify keys in the audit log: no two active keys share one, nor names
+            // a reader could take for each other (`ops`, `OPS`, `оps` with a Cyrillic `о`).
+            let names = api_keys::active_names(db)?;
+            if let Some(clash) = names
+                .into_iter()
+                .find(|(_, other)| look_alike(other, &name))
+            {
+                return Ok(Some(clash));
             }
             api_keys::insert_key(
                 db,
@@ -438,16 +454,21 @@ pub async fn create(
                     created_at: now,
                     created_by: created_by.as_deref(),
                 },
-            )
+            )?;
+            Ok(None)
         })
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict => ServiceError::Conflict(format!(
-                "an active API key is already named `{}`; choose another name or revoke it first",
-                row.name
-            )),
-            e => e.into(),
-        })?;
+        .await?;
+    if let Some((other_id, other)) = clash {
+        let clashes = if other == row.name {
+            "already has this name".to_string()
+        } else {
+            format!("has a name that looks like `{}`", row.name)
+        };
+        return Err(ServiceError::Conflict(format!(
+            "an active API key, `{other}` ({other_id}), {clashes}; the audit log names callers \
+             by their key's name, so choose another name or revoke that key first"
+        )));
+    }
     state.api_keys.reload(&state.store).await?;
     Ok(CreatedKey {
         info: key_out(row),

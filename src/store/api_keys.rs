@@ -161,13 +161,12 @@ pub fn insert_key(conn: &Connection, key: &NewKey<'_>) -> Result<(), StoreError>
     Ok(())
 }
 
-/// Whether a key that is not revoked has this name.
-pub fn active_name_exists(conn: &Connection, name: &str) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM api_keys WHERE name = ?1 AND revoked_at IS NULL LIMIT 1")?
-        .query_row(params![name], |_| Ok(()))
-        .optional()?
-        .is_some())
+/// The id and name of every key that is not revoked.
+pub fn active_names(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name FROM api_keys WHERE revoked_at IS NULL ORDER BY id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Revokes key `id` unless it is the last active admin key and `keep_last_admin` is set.

@@ -802,6 +802,53 @@ async fn key_names_and_scopes_are_checked() {
 }
 
 #[tokio::test]
+async fn a_key_name_that_looks_like_an_active_keys_is_refused() {
+    // Arrange: the audit log names callers by their key's name.
+    let app = spawn_app().await;
+    let (ops_id, _) = create_key(&app, "ops", "admin").await;
+
+    // Act: the same name with a Cyrillic `о`, in capitals, full-width, with a dash.
+    let look_alikes = [
+        "\u{043e}ps",
+        "OPS",
+        "\u{FF4F}\u{FF50}\u{FF53}",
+        "o-ps",
+        " Ops ",
+    ];
+    let mut answers = Vec::new();
+    for name in look_alikes {
+        answers.push(
+            send_json(
+                app.api(Method::POST, "/api/keys")
+                    .json(&json!({"name": name})),
+            )
+            .await,
+        );
+    }
+
+    // Assert: each refused, naming the key it clashes with; other names still go through,
+    // and the name is free again once that key is revoked.
+    for answer in &answers {
+        assert_error(answer, StatusCode::CONFLICT, None);
+        let message = answer.1["error"]["message"].as_str().expect("message");
+        assert!(
+            message.contains("`ops`") && message.contains(&ops_id),
+            "{message}"
+        );
+    }
+    create_key(&app, "ops2", "read").await;
+    create_key(&app, "\u{5e73}\u{53f0}", "read").await;
+    create_key(&app, "\u{76d1}\u{63a7}", "read").await;
+    let revoked = app
+        .api(Method::DELETE, &format!("/api/keys/{ops_id}"))
+        .send()
+        .await
+        .expect("DELETE key");
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    create_key(&app, "OPS", "admin").await;
+}
+
+#[tokio::test]
 async fn a_refused_base_url_keeps_its_password_out_of_the_audit_log() {
     // Arrange: text that is no URL, yet carries a password where a URL would.
     let app = spawn_app().await;
