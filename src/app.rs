@@ -37,6 +37,8 @@ pub struct AppState {
     pub clients: Arc<Clients>,
     /// Wakes the outbox senders when new work is stored.
     pub wake: Arc<Notify>,
+    /// The outbox sends under way, by target host, so one host takes only its share.
+    pub sending: Arc<crate::worker::hosts::InFlight>,
     /// Tells idle runner workers that a task is queued; apart from `wake`, so a new task does
     /// not send every outbox sender to look for work (a write each) and vice versa.
     pub task_wake: Arc<Notify>,
@@ -135,6 +137,9 @@ pub async fn state(
         );
     }
     let (changes, _) = broadcast::channel(1024);
+    let wake = Arc::new(Notify::new());
+    let sending =
+        crate::worker::hosts::InFlight::new(config.outbound_concurrency, Arc::clone(&wake));
     let state = AppState {
         store,
         config: Arc::new(config),
@@ -142,7 +147,8 @@ pub async fn state(
         api_keys: Arc::new(api_keys),
         changes,
         clients: Arc::new(clients),
-        wake: Arc::new(Notify::new()),
+        wake,
+        sending: Arc::new(sending),
         task_wake: Arc::new(Notify::new()),
         hooks: Arc::new(HookCache::new(Duration::from_secs(2))),
         limits: Arc::new(limits),

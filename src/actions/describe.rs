@@ -68,6 +68,31 @@ impl Delivery {
             Delivery::Forward { .. } => "forward",
         }
     }
+
+    /// The host a delivery goes to, as the worker shares its senders out: `host:port` of the
+    /// URL it carries, or its provider's name for an API call, whose address comes with the
+    /// webhook's credentials only when it is sent.
+    pub fn host(&self) -> String {
+        let url = match self {
+            Delivery::GithubComment { .. } => return "github".into(),
+            Delivery::GitlabNote { .. } => return "gitlab".into(),
+            Delivery::JiraComment { .. } => return "jira".into(),
+            Delivery::SlackMessage { .. } => return "slack".into(),
+            Delivery::LinearComment { .. } => return "linear".into(),
+            // A Telegram message to the configured bot's API.
+            Delivery::ChannelMessage { url, .. } if url.is_empty() => return "telegram".into(),
+            Delivery::SlackResponse { response_url, .. } => response_url,
+            Delivery::ChannelMessage { url, .. } | Delivery::Forward { url, .. } => url,
+        };
+        match reqwest::Url::parse(url) {
+            Ok(u) => format!(
+                "{}:{}",
+                u.host_str().unwrap_or_default(),
+                u.port_or_known_default().unwrap_or_default()
+            ),
+            Err(_) => String::new(),
+        }
+    }
 }
 
 /// `Debug` goes to logs and test output, so it shows the redacted target and hides the
@@ -368,6 +393,45 @@ mod tests {
         for (d, want) in cases {
             assert_eq!(d.describe_target(), want);
             assert!(!format!("{d:?}").contains("SECRET"), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn hosts_are_where_a_delivery_goes() {
+        let forward = |url: &str| Delivery::Forward {
+            url: url.into(),
+            secret: None,
+            event_type: "x".into(),
+            message_id: "m".into(),
+            body: "{}".into(),
+        };
+        let telegram = |url: &str| Delivery::ChannelMessage {
+            url: url.into(),
+            kind: MessageKind::Telegram,
+            text: String::new(),
+            chat_id: Some("1".into()),
+        };
+        let cases = [
+            (
+                forward("https://user:pw@Hooks.Example/in?x=1"),
+                "hooks.example:443",
+            ),
+            (forward("http://127.0.0.1:8080/in"), "127.0.0.1:8080"),
+            (telegram(""), "telegram"),
+            (
+                telegram("https://api.telegram.org/bot1:x/sendMessage"),
+                "api.telegram.org:443",
+            ),
+            (
+                Delivery::LinearComment {
+                    issue_id: "i".into(),
+                    body: String::new(),
+                },
+                "linear",
+            ),
+        ];
+        for (d, want) in cases {
+            assert_eq!(d.host(), want, "{d:?}");
         }
     }
 

@@ -652,7 +652,7 @@ fn replay_in_db(
                     outbox::reset(
                         db,
                         &o.id,
-                        Some((&fresh.delivery, &fresh.target)),
+                        Some((&fresh.delivery, &fresh.target, &fresh.host)),
                         status,
                         fresh.last_error.as_deref(),
                         now,

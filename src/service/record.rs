@@ -262,7 +262,7 @@ pub fn outbox_row(
     delivery: &Result<Delivery, String>,
     now: i64,
 ) -> OutboxRow {
-    let (delivery_json, target, status, error) = match delivery {
+    let (delivery_json, target, host, status, error) = match delivery {
         Ok(d) => {
             let mut d = d.clone();
             if let Delivery::Forward { message_id, .. } = &mut d {
@@ -272,11 +272,18 @@ pub fn outbox_row(
             (
                 serde_json::to_string(&d).ok(),
                 d.describe_target(),
+                d.host(),
                 "pending",
                 None,
             )
         }
-        Err(e) => (None, "-".to_string(), "dead", Some(e.clone())),
+        Err(e) => (
+            None,
+            "-".to_string(),
+            String::new(),
+            "dead",
+            Some(e.clone()),
+        ),
     };
     OutboxRow {
         id,
@@ -287,6 +294,7 @@ pub fn outbox_row(
         action: action.as_str().to_string(),
         delivery: delivery_json,
         target,
+        host,
         status: status.to_string(),
         attempts: 0,
         next_attempt_at: now,

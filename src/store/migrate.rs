@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_task_run_failures.sql"),
     include_str!("migrations/0006_task_run_progress.sql"),
     include_str!("migrations/0007_outbox_remote.sql"),
+    include_str!("migrations/0008_outbox_host.sql"),
 ];
 
 /// The schema version this build writes.

@@ -16,6 +16,8 @@ pub struct OutboxRow {
     pub action: String,
     pub delivery: Option<String>,
     pub target: String,
+    /// Where it goes (`Delivery::host`): the worker shares its senders out by it.
+    pub host: String,
     pub status: String,
     pub attempts: i64,
     pub next_attempt_at: i64,
@@ -28,7 +30,7 @@ pub struct OutboxRow {
 
 const COLUMNS: &str = "id, event_id, webhook_id, command_id, task_id, action, delivery, target, \
                        status, attempts, next_attempt_at, last_error, last_status, remote_id, \
-                       created_at, updated_at";
+                       created_at, updated_at, host";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
     Ok(OutboxRow {
@@ -48,6 +50,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         remote_id: r.get(13)?,
         created_at: r.get(14)?,
         updated_at: r.get(15)?,
+        host: r.get(16)?,
     })
 }
 
@@ -56,7 +59,7 @@ pub fn insert(conn: &Connection, o: &OutboxRow) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(&format!(
             "INSERT INTO outbox ({COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
              ON CONFLICT (event_id, command_id) WHERE command_id IS NOT NULL DO NOTHING"
         ))?
         .execute(params![
@@ -75,7 +78,8 @@ pub fn insert(conn: &Connection, o: &OutboxRow) -> Result<bool, StoreError> {
             o.last_status,
             o.remote_id,
             o.created_at,
-            o.updated_at
+            o.updated_at,
+            o.host
         ])?;
     Ok(n == 1)
 }
@@ -106,34 +110,44 @@ pub fn delete_unplanned(conn: &Connection, id: &str) -> Result<(), StoreError> {
 }
 
 /// Takes the next due row and leases it until `lease_until`, so a crash mid-send only delays
-/// it: an expired lease makes the row due again.
+/// it: an expired lease makes the row due again. Rows going to one of the `full` hosts (those
+/// with their share of the senders busy) are passed over, and wait for one of them to end.
 pub fn claim_due(
     conn: &Connection,
     now: i64,
     lease_until: i64,
+    full: &[String],
 ) -> Result<Option<OutboxRow>, StoreError> {
+    // The same one pass over the due rows (`outbox_due`) as without the hosts: the list is
+    // read once into a lookup, and each due row's host is checked against it.
     Ok(conn
         .prepare_cached(&format!(
             "UPDATE outbox SET status = 'sending', lease_until = ?2, attempts = attempts + 1, \
              updated_at = ?1 \
              WHERE id = (SELECT id FROM outbox \
-                         WHERE (status IN ('pending', 'retrying') AND next_attempt_at <= ?1) \
-                            OR (status = 'sending' AND lease_until < ?1) \
+                         WHERE ((status IN ('pending', 'retrying') AND next_attempt_at <= ?1) \
+                                OR (status = 'sending' AND lease_until < ?1)) \
+                           AND host NOT IN (SELECT value FROM json_each(?3)) \
                          ORDER BY next_attempt_at LIMIT 1) \
              RETURNING {COLUMNS}"
         ))?
-        .query_row(params![now, lease_until], from_row)
+        .query_row(params![now, lease_until, hosts_json(full)], from_row)
         .optional()?)
 }
 
-/// When the next row falls due, if any is waiting.
-pub fn next_due_at(conn: &Connection) -> Result<Option<i64>, StoreError> {
+/// When the next row not going to one of the `full` hosts falls due, if any is waiting.
+pub fn next_due_at(conn: &Connection, full: &[String]) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT MIN(CASE WHEN status = 'sending' THEN lease_until ELSE next_attempt_at END) \
-             FROM outbox WHERE status IN ('pending', 'retrying', 'sending')",
+             FROM outbox WHERE status IN ('pending', 'retrying', 'sending') \
+             AND host NOT IN (SELECT value FROM json_each(?1))",
         )?
-        .query_row([], |r| r.get(0))?)
+        .query_row([hosts_json(full)], |r| r.get(0))?)
+}
+
+fn hosts_json(hosts: &[String]) -> String {
+    serde_json::to_string(hosts).unwrap_or_else(|_| "[]".into())
 }
 
 /// One attempt's result, recorded with the row's new state.
@@ -227,19 +241,19 @@ pub struct Finished {
 pub fn reset(
     conn: &Connection,
     id: &str,
-    delivery: Option<(&Option<String>, &str)>,
+    delivery: Option<(&Option<String>, &str, &str)>,
     status: &str,
     error: Option<&str>,
     now: i64,
 ) -> Result<bool, StoreError> {
     let n = match delivery {
-        Some((delivery, target)) => conn
+        Some((delivery, target, host)) => conn
             .prepare_cached(
                 "UPDATE outbox SET status = ?2, next_attempt_at = ?3, lease_until = NULL, \
-                 delivery = ?4, target = ?5, last_error = ?6, attempts = 0, updated_at = ?3 \
-                 WHERE id = ?1 AND status IN ('dead', 'retrying', 'pending')",
+                 delivery = ?4, target = ?5, last_error = ?6, host = ?7, attempts = 0, \
+                 updated_at = ?3 WHERE id = ?1 AND status IN ('dead', 'retrying', 'pending')",
             )?
-            .execute(params![id, status, now, delivery, target, error])?,
+            .execute(params![id, status, now, delivery, target, error, host])?,
         None => conn
             .prepare_cached(
                 "UPDATE outbox SET status = ?2, next_attempt_at = ?3, lease_until = NULL, \

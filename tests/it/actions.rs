@@ -324,7 +324,7 @@ async fn a_sender_that_outlived_its_lease_cannot_undo_a_later_delivery() {
     let stalled = app
         .state
         .store
-        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now - 1))
+        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now - 1, &[]))
         .await
         .expect("claim")
         .expect("a row to claim");

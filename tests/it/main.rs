@@ -12,6 +12,7 @@ mod mcp;
 mod mcp_sessions;
 mod mcp_stdio;
 mod metrics;
+mod outbox_fairness;
 mod receiver;
 mod secrets_at_rest;
 mod store;

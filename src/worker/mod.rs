@@ -1,13 +1,17 @@
 //! The outbox worker: sends the actions the receiver stored, with timeouts, retries on the
 //! configured schedule (±20 % jitter), `Retry-After` honoured, and a dead letter at the end.
 //! Every attempt is recorded. A step function (`send_one`) does one action, so tests can drive
-//! the worker deterministically; `run` loops it with a few concurrent senders.
+//! the worker deterministically; `run` loops it with a few concurrent senders, each host
+//! taking at most its share of them (`hosts`).
 //!
 //! Why a lease: a row is marked `sending` with a lease before the request goes out. If the
 //! process dies mid-send, the lease expires and the row is sent again — at least once, which
 //! is the only promise a network allows; a crash before the 2xx cannot be told apart from a
 //! lost request.
 
+pub mod hosts;
+
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -36,9 +40,16 @@ pub enum Step {
 pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
     let now = clock::now_ms();
     let lease = now + (state.config.outbound_timeout_secs as i64 * 2 + 30) * 1000;
+    // Held until this send is over: its host's share has one place fewer meanwhile.
+    let claim = Arc::new(state.sending.claim());
+    let claiming = Arc::clone(&claim);
     let Some(row) = state
         .store
-        .write(move |db| outbox::claim_due(db, now, lease))
+        .write(move |db| {
+            let row = outbox::claim_due(db, now, lease, &claiming.full())?;
+            claiming.hold(row.as_ref().map(|r| r.host.as_str()));
+            Ok(row)
+        })
         .await
         .context("claim an action")?
     else {
@@ -207,9 +218,16 @@ async fn sender_loop(state: AppState, shutdown: CancellationToken) {
 }
 
 /// How long to sleep: until the next row falls due, at most 30 s (a safety net: rows written
-/// by another process sharing the database do not wake us).
+/// by another process sharing the database do not wake us). Rows of a host at its share are
+/// not waited for: the end of one of its sends wakes the idle senders.
 async fn until_next_due(state: &AppState) -> Duration {
-    let next = state.store.read(outbox::next_due_at).await.ok().flatten();
+    let full = state.sending.full();
+    let next = state
+        .store
+        .read(move |db| outbox::next_due_at(db, &full))
+        .await
+        .ok()
+        .flatten();
     let max = Duration::from_secs(30);
     match next {
         Some(at) => {
@@ -470,6 +488,7 @@ mod tests {
             action: "comment".into(),
             delivery: None,
             target: "-".into(),
+            host: String::new(),
             status: "sending".into(),
             attempts,
             next_attempt_at: 0,

@@ -1,0 +1,146 @@
+//! The senders' share per target host: a host whose sends are slow (a target that answers
+//! only at the timeout) holds at most its share of them, and the others keep serving every
+//! other host. Counted in memory: claims are leased, so each process sharing a database
+//! counts its own sends.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+/// The hosts this process is sending to.
+pub struct InFlight {
+    /// How many sends one host may have at once.
+    share: usize,
+    next_claim: AtomicU64,
+    /// Each claim's host, rather than a count per host: a claim's write may run again (when
+    /// another write of its batch fails), and must not then count its row twice.
+    hosts: Mutex<HashMap<u64, String>>,
+    /// The idle senders' wake-up: a host back under its share has rows they passed over.
+    wake: Arc<Notify>,
+}
+
+impl InFlight {
+    /// Half the senders per host (at least one): a single busy host (most servers talk to one
+    /// GitHub) still sends in parallel, and the other half stays free for the other hosts
+    /// whatever one host does. A fixed share would not follow the concurrency asked for.
+    pub fn new(concurrency: usize, wake: Arc<Notify>) -> Self {
+        InFlight {
+            share: (concurrency / 2).max(1),
+            next_claim: AtomicU64::new(0),
+            hosts: Mutex::new(HashMap::new()),
+            wake,
+        }
+    }
+
+    /// The hosts whose share is taken: their due rows are passed over.
+    pub fn full(&self) -> Vec<String> {
+        self.full_but(None)
+    }
+
+    /// A claim about to be made. Its row's host counts from `hold` until it is dropped, which
+    /// is when its send is over (or the sender that made it panicked).
+    pub fn claim(self: &Arc<Self>) -> Claim {
+        Claim {
+            in_flight: Arc::clone(self),
+            id: self.next_claim.fetch_add(1, Relaxed),
+        }
+    }
+
+    fn full_but(&self, claim: Option<u64>) -> Vec<String> {
+        let mut counts = HashMap::<&str, usize>::new();
+        let hosts = self.hosts();
+        for (_, host) in hosts.iter().filter(|(id, _)| Some(**id) != claim) {
+            *counts.entry(host).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .filter(|(_, n)| *n >= self.share)
+            .map(|(host, _)| host.to_string())
+            .collect()
+    }
+
+    /// The map holds whole entries only, so one a panicking sender left is still right.
+    fn hosts(&self) -> MutexGuard<'_, HashMap<u64, String>> {
+        self.hosts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One sender's claim on a row, and on a place in its host's share.
+pub struct Claim {
+    in_flight: Arc<InFlight>,
+    id: u64,
+}
+
+impl Claim {
+    /// The hosts this claim passes over; its own host from an earlier run of its write is not
+    /// counted against it.
+    pub fn full(&self) -> Vec<String> {
+        self.in_flight.full_but(Some(self.id))
+    }
+
+    /// Counts the claimed row against its host; `None` when nothing was claimed.
+    pub fn hold(&self, host: Option<&str>) {
+        let mut hosts = self.in_flight.hosts();
+        match host {
+            Some(host) => hosts.insert(self.id, host.to_string()),
+            None => hosts.remove(&self.id),
+        };
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let in_flight = &self.in_flight;
+        let was_full = {
+            let mut hosts = in_flight.hosts();
+            hosts.remove(&self.id).is_some_and(|host| {
+                hosts.values().filter(|h| **h == host).count() + 1 == in_flight.share
+            })
+        };
+        // Only then: waking every idle sender costs a claim (a write) each.
+        if was_full {
+            in_flight.wake.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_host_at_its_share_is_passed_over_until_one_of_its_sends_ends() {
+        let wake = Arc::new(Notify::new());
+        let in_flight = Arc::new(InFlight::new(4, Arc::clone(&wake)));
+        let (a1, a2, b) = (in_flight.claim(), in_flight.claim(), in_flight.claim());
+        a1.hold(Some("slow:443"));
+        b.hold(Some("github"));
+        assert!(in_flight.full().is_empty());
+
+        a2.hold(Some("slow:443"));
+        assert_eq!(in_flight.full(), ["slow:443"]);
+        // Run again, a claim's write replaces its host rather than adding to it.
+        a2.hold(Some("slow:443"));
+        assert!(a2.full().is_empty(), "its own place is not held against it");
+
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        drop(a1);
+        assert!(in_flight.full().is_empty());
+        let woken = tokio::time::timeout(std::time::Duration::from_secs(1), woken).await;
+        assert!(woken.is_ok(), "idle senders are woken");
+    }
+
+    #[test]
+    fn one_sender_has_a_share_of_one() {
+        let in_flight = Arc::new(InFlight::new(1, Arc::new(Notify::new())));
+        let claim = in_flight.claim();
+        claim.hold(Some("github"));
+        assert_eq!(in_flight.full(), ["github"]);
+        claim.hold(None);
+        assert!(in_flight.full().is_empty());
+    }
+}

@@ -1,0 +1,92 @@
+//! The running worker shares its senders across target hosts: actions piling up for a slow
+//! forward target do not hold up another webhook's comment on a fast GitHub.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestApp, accepted, delivery_id, issue_opened, spawn_app_with, use_github};
+
+const SECRET: &str = "gh-secret-for-fairness";
+const COMMENTS: &str = "/repos/octo/app/issues/7/comments";
+
+/// Forwards queued for the slow target before the comment: with every sender on them, the
+/// comment would wait `SLOW_ACTIONS / CONCURRENCY` timeouts (6 s).
+const SLOW_ACTIONS: u64 = 6;
+const CONCURRENCY: usize = 2;
+const TIMEOUT_SECS: u64 = 2;
+
+async fn queue(app: &TestApp, webhook_id: &str, number: u64) {
+    let body = issue_opened("octo/app", number, &[]);
+    accepted(
+        app.post_github(webhook_id, "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_slow_forward_target_does_not_hold_up_another_hosts_actions() {
+    // Arrange: `slow` forwards every event to a target that answers after 5 s (each send
+    // times out at 2 s); `gh` comments on a fast GitHub. The real worker runs, 2 senders.
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+        .mount(&slow)
+        .await;
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(COMMENTS))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": 1, "html_url": "https://github.com/octo/app/issues/7#issuecomment-1"
+        })))
+        .mount(&github)
+        .await;
+    let app = spawn_app_with(|c| {
+        use_github(&github)(c);
+        c.worker = true;
+        c.outbound_concurrency = CONCURRENCY;
+        c.outbound_timeout_secs = TIMEOUT_SECS;
+    })
+    .await;
+    app.github_webhook("slow", SECRET).await;
+    app.add_command_ok(
+        "slow",
+        json!({"trigger": "issues.opened", "action": "forward", "target": {"url": slow.uri()}}),
+    )
+    .await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "comment", "template": "Thanks"}),
+    )
+    .await;
+    for number in 1..=SLOW_ACTIONS {
+        queue(&app, "slow", 100 + number).await;
+    }
+
+    // Act: the comment is queued behind them.
+    let queued = Instant::now();
+    queue(&app, "gh", 7).await;
+    let deadline = queued + Duration::from_secs(10);
+    while github
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty()
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Assert: it went out at once, long before the slow target's first send timed out.
+    let waited = queued.elapsed();
+    let comments = github.received_requests().await.unwrap_or_default();
+    assert_eq!(comments.len(), 1, "the comment was not sent within 10 s");
+    assert!(
+        waited < Duration::from_millis(1_500),
+        "the comment waited {waited:?} behind the slow target's actions"
+    );
+}
