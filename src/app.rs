@@ -244,7 +244,7 @@ impl App {
             sessions,
             stop.child_token(),
         );
-        let stopping = stop.clone();
+        let (stopping, stop_work) = (stop.clone(), worker_stop.clone());
         let limits = crate::http::serve::ConnectionLimits {
             header_timeout: Duration::from_secs(state.config.header_timeout_secs.max(1)),
             max_connections: crate::http::serve::fit_to_open_file_limit(
@@ -253,8 +253,12 @@ impl App {
         };
         let server = crate::http::serve::serve(self.listener, router, limits, async move {
             shutdown.await;
-            tracing::info!("shutting down: finishing requests in flight");
+            tracing::info!(
+                "shutting down: finishing requests in flight, action attempts and agent steps"
+            );
             stopping.cancel();
+            // No new sends or runs from now: the ones under way finish while requests do.
+            stop_work.cancel();
         });
         let deadline = {
             let stop = stop.clone();
@@ -268,18 +272,24 @@ impl App {
             () = deadline => tracing::warn!("requests still in flight after the shutdown grace; stopping anyway"),
         }
         stop.cancel();
-        // Senders finish the attempt in hand (bounded by the outbound timeout); the rest of
-        // the outbox stays queued for the next start.
         worker_stop.cancel();
-        if let Some(worker) = worker {
-            let _ = worker.await;
-        }
-        // Runs stop at their next model call (a tool already acting finishes first); one
-        // stuck in a tool longer than the grace is left to the next start, like a crash.
-        if let Some(runner) = runner
-            && tokio::time::timeout(grace, runner).await.is_err()
-        {
-            tracing::warn!("agent runs still going after the shutdown grace; stopping anyway");
+        // Senders finish the attempt in hand and runs stop at their next model call (a tool
+        // already acting finishes first), within the grace once requests are done, so a
+        // process manager's own stop timeout is not spent waiting on a slow upstream. What is
+        // cut off then is left to the next start, like a crash: queued actions are sent once
+        // their lease ends (an attempt that had reached its upstream may arrive twice).
+        let background = async {
+            if let Some(worker) = worker {
+                let _ = worker.await;
+            }
+            if let Some(runner) = runner {
+                let _ = runner.await;
+            }
+        };
+        if tokio::time::timeout(grace, background).await.is_err() {
+            tracing::warn!(
+                "action attempts or agent runs still going after the shutdown grace; stopping anyway"
+            );
         }
         let _ = sweeper.await;
         let _ = hub_task.await;

@@ -50,7 +50,8 @@ pub struct Config {
 
     /// How long the previous secret keeps verifying after a rotation, in seconds,
     /// unless the rotation request says otherwise.
-    #[arg(long, global = true, env = "WEBHOOK_MCP_ROTATION_GRACE_SECS", default_value_t = 24 * 3600)]
+    #[arg(long, global = true, env = "WEBHOOK_MCP_ROTATION_GRACE_SECS", default_value_t = 24 * 3600,
+        value_parser = clap::value_parser!(i64).range(0..=MAX_ROTATION_GRACE_SECS))]
     pub rotation_grace_secs: i64,
 
     /// Log format on stderr: `text` for people, `json` for log collectors.
@@ -388,15 +389,27 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("`{s}` is not a duration like 5s, 5m, 2h"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
+    let unit_secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
         _ => return Err(format!("`{s}` has an unknown unit; use s, m, h or d")),
     };
-    Ok(std::time::Duration::from_secs(secs))
+    // Times are kept as milliseconds since 1970 in an i64: a longer wait would wrap around.
+    match n.checked_mul(unit_secs) {
+        Some(secs) if secs <= MAX_DURATION_SECS => Ok(std::time::Duration::from_secs(secs)),
+        _ => Err(format!(
+            "`{s}` is longer than the longest wait taken, 3650d"
+        )),
+    }
 }
+
+/// The longest duration a setting takes: ten years.
+const MAX_DURATION_SECS: u64 = 3650 * 86400;
+
+/// The longest rotation grace, in config and per rotation: 30 days.
+pub const MAX_ROTATION_GRACE_SECS: i64 = 30 * 24 * 3600;
 
 impl Config {
     /// The retry schedule as durations.
@@ -503,5 +516,32 @@ mod tests {
             assert_eq!(cli.config.worker, meant, "{given}");
         }
         assert!(Cli::try_parse_from(["webhook-mcp", "--worker", "maybe"]).is_err());
+    }
+
+    #[test]
+    fn a_grace_or_a_duration_out_of_range_is_refused_at_start_not_at_use() {
+        for grace in ["-5", "2592001"] {
+            assert!(
+                Cli::try_parse_from(["webhook-mcp", "--rotation-grace-secs", grace]).is_err(),
+                "{grace}"
+            );
+        }
+        let cli = Cli::try_parse_from(["webhook-mcp", "--rotation-grace-secs", "2592000"])
+            .expect("30 days");
+        assert_eq!(cli.config.rotation_grace_secs, 2_592_000);
+        for (given, taken) in [
+            ("5s", Some(5)),
+            ("2h", Some(7200)),
+            ("3650d", Some(315_360_000)),
+        ] {
+            assert_eq!(
+                super::parse_duration(given).ok().map(|d| d.as_secs()),
+                taken
+            );
+        }
+        for absurd in ["3651d", "300000000000000d", "18446744073709551615s"] {
+            let refused = super::parse_duration(absurd).expect_err(absurd);
+            assert!(refused.contains("longest"), "{refused}");
+        }
     }
 }

@@ -103,10 +103,17 @@ pub fn declared(settings: &AgentSettings) -> Result<Vec<AgentSpec>, String> {
     };
     let specs: Vec<AgentSpec> =
         serde_json::from_str(&json).map_err(|e| format!("WEBHOOK_MCP_AGENTS: {e}"))?;
-    for spec in &specs {
+    for (i, spec) in specs.iter().enumerate() {
         if !crate::engine::command::is_name(&spec.name) {
             return Err(format!(
                 "WEBHOOK_MCP_AGENTS: bad agent name `{}`",
+                spec.name
+            ));
+        }
+        // Only the first of two would ever run: the second's settings would be silently lost.
+        if specs[..i].iter().any(|earlier| earlier.name == spec.name) {
+            return Err(format!(
+                "WEBHOOK_MCP_AGENTS: agent `{}` is declared twice; declare each agent once",
                 spec.name
             ));
         }
@@ -166,5 +173,8 @@ mod tests {
         assert!(declared(&settings).unwrap_err().contains("target"));
         settings.agents = Some(r#"[{"name": "x", "max_steps": 0}]"#.into());
         assert!(declared(&settings).unwrap_err().contains("max_steps 0"));
+        settings.agents =
+            Some(r#"[{"name": "a", "max_steps": 1}, {"name": "a", "max_steps": 9}]"#.into());
+        assert!(declared(&settings).unwrap_err().contains("declared twice"));
     }
 }

@@ -41,7 +41,10 @@ pub fn present(row: &OutboxRow) -> ActionOut {
     ActionOut {
         id: row.id.clone(),
         event_id: row.event_id.clone(),
-        command_id: row.command_id.clone(),
+        command_id: row
+            .command_id
+            .clone()
+            .filter(|c| !super::tasks::is_result_key(c)),
         task_id: row.task_id.clone(),
         action: row.action.clone(),
         target: row.target.clone(),
@@ -700,6 +703,10 @@ fn replay_in_db(
                         write_new()?;
                         if tasks::for_event(db, &event.id)?.len() > before.len() {
                             "task_created"
+                        } else if requeue_dead_posts(db, &existing, &before, command_id, now)? {
+                            // Its answer (or a comment it made) went dead: sent again, as
+                            // the command's own dead actions are.
+                            "task_exists_posts_requeued"
                         } else {
                             "task_exists"
                         }
@@ -720,6 +727,34 @@ fn replay_in_db(
     }
     crate::store::events::settle(db, &event.id)?;
     Ok(results)
+}
+
+/// Queues again the dead posts of the command's task that had something to send (its result, a
+/// comment or message it made; a dead question failed the task, which runs again instead).
+/// Whether there were any.
+fn requeue_dead_posts(
+    db: &rusqlite::Connection,
+    existing: &[OutboxRow],
+    tasks_of_event: &[tasks::TaskRow],
+    command_id: &str,
+    now: i64,
+) -> Result<bool, crate::store::StoreError> {
+    let Some(task) = tasks_of_event
+        .iter()
+        .find(|t| t.command_id.as_deref() == Some(command_id))
+    else {
+        return Ok(false);
+    };
+    let mut requeued = false;
+    for post in existing.iter().filter(|o| {
+        o.task_id.as_ref() == Some(&task.id)
+            && o.status == "dead"
+            && o.delivery.is_some()
+            && o.action != "ask"
+    }) {
+        requeued |= outbox::reset(db, &post.id, None, "pending", None, now)?;
+    }
+    Ok(requeued)
 }
 
 /// Sends a dead (or waiting) action again, now.
@@ -770,6 +805,12 @@ pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, Servi
     match row.status.as_str() {
         "delivered" => Err(ServiceError::Conflict(format!(
             "action `{action_id}` was already delivered; it is not sent twice"
+        ))),
+        // Its attempt is under way (or, if its sender died, is taken up again once the lease
+        // ends): sending it once more beside that could deliver it twice.
+        "sending" => Err(ServiceError::Conflict(format!(
+            "action `{action_id}` is being sent now; its outcome shows on the action once the \
+             attempt ends, and a failed attempt is retried on its own"
         ))),
         "dead" => Err(ServiceError::invalid(
             "action_id",

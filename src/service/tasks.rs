@@ -385,6 +385,19 @@ pub async fn complete(
     get(state, id).await
 }
 
+/// The key a task's result action is kept under, in the place of a command id: one result per
+/// task, whatever completes it twice.
+fn result_key(task_id: &str) -> String {
+    format!("{RESULT_KEY_PREFIX}{task_id}:result")
+}
+
+const RESULT_KEY_PREFIX: &str = "task:";
+
+/// Whether a stored command id is a task's result key rather than a command's: shown as none.
+pub(crate) fn is_result_key(command_id: &str) -> bool {
+    command_id.starts_with(RESULT_KEY_PREFIX)
+}
+
 /// Queues a task's result as a reply on its source. The task id is the dedup key, so a
 /// result is posted once even if the task is completed twice (a crash and a re-run).
 pub fn queue_result(
@@ -395,7 +408,7 @@ pub fn queue_result(
     delivery: crate::actions::Delivery,
     now: i64,
 ) -> Result<bool, crate::store::StoreError> {
-    let dedup = format!("task:{}:result", task.id);
+    let dedup = result_key(&task.id);
     let row = outbox_row(
         new_id("act"),
         Some(&event_id.to_string()),

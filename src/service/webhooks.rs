@@ -343,7 +343,7 @@ pub async fn rotate_secret(
     let grace_secs = input
         .grace_period_secs
         .unwrap_or(state.config.rotation_grace_secs);
-    if !(0..=30 * 24 * 3600).contains(&grace_secs) {
+    if !(0..=crate::config::MAX_ROTATION_GRACE_SECS).contains(&grace_secs) {
         return Err(ServiceError::invalid(
             "grace_period_secs",
             "grace period must be between 0 and 2592000 seconds (30 days)",

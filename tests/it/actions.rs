@@ -313,6 +313,91 @@ async fn a_deleted_webhooks_actions_never_fall_back_to_the_operators_github() {
 }
 
 #[tokio::test]
+async fn shutdown_waits_for_a_slow_send_no_longer_than_the_grace() {
+    // Arrange: a forward whose target takes 30 s, the outbound timeout 20 s, a 1 s grace.
+    let target = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_secs(30)))
+        .mount(&target)
+        .await;
+    let mut app = crate::helpers::spawn_app_with(|c| {
+        c.shutdown_grace_secs = 1;
+        c.outbound_timeout_secs = 20;
+    })
+    .await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": format!("{}/in", target.uri())}}),
+    )
+    .await;
+    open_issue_7(&app).await;
+    let started = std::time::Instant::now();
+    while target
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty()
+        && started.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Act
+    let stopping = std::time::Instant::now();
+    app.stop().await;
+
+    // Assert: the send was under way, and shutdown did not wait it out.
+    assert_eq!(
+        target.received_requests().await.unwrap_or_default().len(),
+        1
+    );
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "stopped after {:?}",
+        stopping.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_action_being_sent_is_not_queued_again_by_hand() {
+    // Arrange: a sender holds the comment (its attempt under way).
+    let github = MockServer::start().await;
+    expect_post(&github, COMMENTS, thanks(), comment_answer(201), 0).await;
+    let app = app_commenting(&github).await;
+    open_issue_7(&app).await;
+    let now = webhook_mcp::clock::now_ms();
+    let claimed = app
+        .state
+        .store
+        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now + 60_000, &[]))
+        .await
+        .expect("claim")
+        .expect("a row to claim");
+
+    // Act
+    let manual =
+        send_json(app.api(Method::POST, &format!("/api/actions/{}/retry", claimed.id))).await;
+
+    // Assert
+    assert_error(&manual, StatusCode::CONFLICT, None);
+    assert!(
+        manual.1["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("being sent now"),
+        "{}",
+        manual.1
+    );
+    assert_eq!(
+        app.drain().await,
+        0,
+        "the held row is not sent beside its attempt"
+    );
+}
+
+#[tokio::test]
 async fn a_sender_that_outlived_its_lease_cannot_undo_a_later_delivery() {
     // Arrange: a first sender claims the comment and stalls past its lease; a second one
     // takes the row over and delivers it.

@@ -1376,6 +1376,54 @@ async fn the_reply_timeout_holds_without_the_built_in_runner() {
 }
 
 #[tokio::test]
+async fn replaying_an_event_sends_its_tasks_dead_answer_again() {
+    // Arrange: the answer's comment is refused once (the issue was gone for a while).
+    let llm = fake_llm(vec![llm_answer(ANSWER)]).await;
+    let github = wiremock::MockServer::start().await;
+    let at = "/repos/octo/app/issues/21/comments";
+    crate::helpers::answer_once(&github, at, ResponseTemplate::new(404)).await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(at))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 9})))
+        .mount(&github)
+        .await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let event_id = open_issue(&app, 21, "Gone and back").await;
+    run_next(&app, &runner).await;
+    app.drain().await;
+    let dead = app.event(&event_id).await;
+
+    // Act
+    let (status, replayed) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(dead["status"], "failed", "{dead}");
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert!(
+        replayed.to_string().contains("task_exists_posts_requeued"),
+        "{replayed}"
+    );
+    assert_eq!(sent, 1);
+    let event = app.event(&event_id).await;
+    assert_eq!(event["status"], "done", "{event}");
+    let action = &event["actions"][0];
+    assert_eq!(action["status"], "delivered", "{event}");
+    assert!(
+        action["command_id"].is_null(),
+        "a result has no command: {action}"
+    );
+    assert_eq!(
+        run_next(&app, &runner).await,
+        None,
+        "the task did not run again"
+    );
+}
+
+#[tokio::test]
 async fn the_reply_timeout_counts_from_when_the_question_was_posted() {
     // Arrange: GitHub fails the question's first post; it is retried later.
     let github = wiremock::MockServer::start().await;
