@@ -634,6 +634,34 @@ fn replay_in_db(
                 .iter()
                 .find(|o| o.command_id.as_ref() == Some(command_id))
             {
+                // Asked, then nobody answered in time: asked again, its task waiting again.
+                Some(o)
+                    if o.status == "delivered"
+                        && o.action == "ask"
+                        && delivery.is_ok()
+                        && timed_out_task(db, o.task_id.as_deref())? =>
+                {
+                    let fresh = outbox_row(
+                        o.id.clone(),
+                        Some(&event.id),
+                        Some(&event.webhook_id),
+                        Some(command_id),
+                        None,
+                        ActionKind::Comment,
+                        delivery,
+                        now,
+                    );
+                    outbox::send_again(
+                        db,
+                        &o.id,
+                        (&fresh.delivery, &fresh.target, &fresh.host),
+                        now,
+                    )?;
+                    if let Some(task_id) = &o.task_id {
+                        tasks::wait_again(db, task_id, now)?;
+                    }
+                    json!({"command_id": command_id, "action_id": o.id, "result": "asked_again"})
+                }
                 Some(o) if o.status == "delivered" => {
                     json!({"command_id": command_id, "action_id": o.id, "result": "already_delivered"})
                 }
@@ -727,6 +755,19 @@ fn replay_in_db(
     }
     crate::store::events::settle(db, &event.id)?;
     Ok(results)
+}
+
+/// Whether the task failed waiting for the answer to its question.
+fn timed_out_task(
+    db: &rusqlite::Connection,
+    task_id: Option<&str>,
+) -> Result<bool, crate::store::StoreError> {
+    let Some(task_id) = task_id else {
+        return Ok(false);
+    };
+    Ok(tasks::get(db, task_id)?.is_some_and(|t| {
+        t.status == "failed" && t.error.as_deref().is_some_and(|e| e.starts_with("timeout"))
+    }))
 }
 
 /// Queues again the dead posts of the command's task that had something to send (its result, a

@@ -238,6 +238,25 @@ pub struct Finished {
 /// Makes a dead (or retrying) row due now, optionally with a freshly planned delivery, with
 /// a fresh retry schedule. Delivered rows are never reset: that is what keeps a replay from
 /// commenting twice.
+/// Queues a delivered action to be sent once more, as planned anew (`delivery`, `target`,
+/// `host`): a question asked again on replay, after its task waited out the reply timeout.
+pub fn send_again(
+    conn: &Connection,
+    id: &str,
+    (delivery, target, host): (&Option<String>, &str, &str),
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE outbox SET status = 'pending', next_attempt_at = ?2, lease_until = NULL, \
+             delivery = ?3, target = ?4, host = ?5, last_error = NULL, last_status = NULL, \
+             remote_id = NULL, attempts = 0, updated_at = ?2 \
+             WHERE id = ?1 AND status = 'delivered'",
+        )?
+        .execute(params![id, now, delivery, target, host])?;
+    Ok(n == 1)
+}
+
 pub fn reset(
     conn: &Connection,
     id: &str,

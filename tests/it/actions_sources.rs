@@ -972,6 +972,52 @@ async fn replaying_an_event_whose_ask_command_went_dead_makes_its_task_wait_agai
 }
 
 #[tokio::test]
+async fn replaying_an_event_whose_question_went_unanswered_asks_it_again() {
+    // Arrange: an ask command's question out, then the reply timeout passed.
+    let github = MockServer::start().await;
+    let created = ResponseTemplate::new(201).set_body_json(json!({"id": 80}));
+    expect_post(
+        &github,
+        ISSUE_9,
+        json!({"body": "Which release?"}),
+        created,
+        2,
+    )
+    .await;
+    let app = spawn_manual(use_github(&github)).await;
+    app.github_webhook("gh", GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "ask", "agent": "brain",
+               "template": "Which release?"}),
+    )
+    .await;
+    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 9, &[])).await;
+    app.drain().await;
+    let later = webhook_mcp::clock::now_ms() + 1_000;
+    app.state
+        .store
+        .write(move |db| webhook_mcp::store::tasks::expire_waiting(db, later, later))
+        .await
+        .expect("expire");
+    let timed_out = task_of(&app, &event_id).await;
+
+    // Act
+    let (status, replayed) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+    let sent = app.drain().await;
+
+    // Assert: asked once more, and its task waits for the answer again.
+    assert_eq!(timed_out["status"], "failed", "{timed_out}");
+    assert!(status.is_success(), "{replayed}");
+    assert!(replayed.to_string().contains("asked_again"), "{replayed}");
+    assert_eq!(sent, 1);
+    let task = task_of(&app, &event_id).await;
+    assert_eq!(task["status"], "waiting_reply", "{task}");
+}
+
+#[tokio::test]
 async fn a_question_asked_over_rest_waits_for_a_reply_on_the_same_issue() {
     // Arrange
     let github = MockServer::start().await;
