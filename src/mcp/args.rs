@@ -34,6 +34,7 @@ pub struct CreateWebhookArgs {
     /// {"custom": {"mode": "hmac"|"token", "header", "prefix", "encoding": "hex"|"base64",
     /// "event_type_pointer", "event_type_header", "delivery_id_header", ...}}.
     #[serde(default, deserialize_with = "lenient::json_in_text")]
+    #[schemars(extend("type" = "object"))]
     pub options: Option<Value>,
 }
 
@@ -72,6 +73,7 @@ pub struct UpdateWebhookArgs {
     /// Options to change: each option given replaces the stored one whole (credentials are
     /// merged token by token), an option set to null is removed, the others stay.
     #[serde(default, deserialize_with = "lenient::json_in_text")]
+    #[schemars(extend("type" = "object"))]
     pub options: Option<Value>,
 }
 
@@ -139,9 +141,11 @@ pub struct AddCommandArgs {
     /// (string or list), {"field": "issue.user.login", "equals"|"not_equals"|"in"|"contains"|
     /// "regex"|"exists"|"gt"|"lt": ...}, and all / any / not.
     #[serde(default, deserialize_with = "lenient::json_in_text")]
+    #[schemars(extend("type" = "object"))]
     pub conditions: Option<Value>,
     /// For forward and post_message: {"url": "...", "secret"?, "kind"?}.
     #[serde(default, deserialize_with = "lenient::target")]
+    #[schemars(extend("type" = "object"))]
     pub target: Option<Value>,
     /// Higher runs first (default 0).
     #[serde(default)]
@@ -195,9 +199,11 @@ pub struct UpdateCommandArgs {
     pub template: Option<String>,
     /// New conditions (replace the old ones).
     #[serde(default, deserialize_with = "lenient::json_in_text")]
+    #[schemars(extend("type" = "object"))]
     pub conditions: Option<Value>,
     /// New target.
     #[serde(default, deserialize_with = "lenient::target")]
+    #[schemars(extend("type" = "object"))]
     pub target: Option<Value>,
     /// New priority.
     #[serde(default)]
@@ -322,6 +328,7 @@ pub struct TestWebhookArgs {
     pub event_type: Option<String>,
     /// Payload to send instead of the built-in sample (a JSON object as the provider sends).
     #[serde(default, deserialize_with = "lenient::json_in_text")]
+    #[schemars(extend("type" = "object"))]
     pub payload: Option<Value>,
     /// Also queue the matched commands' actions and tasks for real (a comment on the issue the
     /// payload names, a forward, an agent task). Default false: only report what they would do.

@@ -431,6 +431,30 @@ mod tests {
     }
 
     #[test]
+    fn every_field_has_a_type_and_no_object_is_empty() {
+        // Gemini refuses a property without a `type` and an object with no properties,
+        // failing every chat that offers the tools.
+        for tool in McpServer::tools_as_offered().list_all() {
+            let properties = tool
+                .input_schema
+                .get("properties")
+                .and_then(serde_json::Value::as_object);
+            assert!(
+                properties.is_some_and(|p| !p.is_empty()),
+                "{}: no properties",
+                tool.name
+            );
+            for (field, spec) in properties.into_iter().flatten() {
+                assert!(
+                    spec.get("type").is_some_and(serde_json::Value::is_string),
+                    "{}.{field} has no single type: {spec}",
+                    tool.name
+                );
+            }
+        }
+    }
+
+    #[test]
     fn each_closed_set_a_schema_offers_is_the_set_the_service_takes() {
         use crate::actions::MessageKind;
         use crate::engine::command::ActionKind;
