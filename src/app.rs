@@ -278,18 +278,20 @@ impl App {
         // process manager's own stop timeout is not spent waiting on a slow upstream. What is
         // cut off then is left to the next start, like a crash: queued actions are sent once
         // their lease ends (an attempt that had reached its upstream may arrive twice).
-        let background = async {
-            if let Some(worker) = worker {
-                let _ = worker.await;
-            }
-            if let Some(runner) = runner {
-                let _ = runner.await;
+        let mut background: Vec<_> = worker.into_iter().chain(runner).collect();
+        let finished = async {
+            for task in &mut background {
+                let _ = task.await;
             }
         };
-        if tokio::time::timeout(grace, background).await.is_err() {
+        if tokio::time::timeout(grace, finished).await.is_err() {
             tracing::warn!(
                 "action attempts or agent runs still going after the shutdown grace; stopping anyway"
             );
+            // Stopped here, not left to fail their writes against the closed store.
+            for task in &background {
+                task.abort();
+            }
         }
         let _ = sweeper.await;
         let _ = hub_task.await;

@@ -121,6 +121,8 @@ impl fmt::Debug for Delivery {
 /// `scheme://host[:port]/path` without userinfo, query or fragment, where tokens hide.
 pub(crate) fn redact_url(url: &str) -> String {
     match reqwest::Url::parse(url) {
+        // `user:pw@host/path` parses too, as scheme `user` with no host.
+        Ok(u) if !u.has_host() => mask_unparsed_credentials(url),
         Ok(u) => {
             let host = u.host_str().unwrap_or_default();
             match u.port() {
@@ -488,6 +490,10 @@ mod tests {
         ] {
             assert_eq!(mask_url_credentials(text), shown, "{text}");
         }
+        assert_eq!(
+            redact_secret_path("admin:S3cret@hooks.example/in"),
+            "***@hooks.example/in"
+        );
     }
 
     #[test]

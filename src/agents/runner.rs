@@ -303,6 +303,7 @@ async fn run_task(
         // Cancelled (or taken over) while the model thought: what it asks for is not done.
         if let Some(status) = lost(state, task).await? {
             tracing::info!(task = %task.id, %status, "the run's task was taken from it; stopped");
+            keep_run_cut_short(state, task, &status, &messages[opening_len..]).await?;
             return Ok(status);
         }
         let calls = reply.message.tool_calls.clone().unwrap_or_default();
@@ -353,6 +354,7 @@ async fn run_task(
                 && let Some(status) = lost(state, task).await?
             {
                 tracing::info!(task = %task.id, %status, "the run's task was taken from it; stopped");
+                keep_run_cut_short(state, task, &status, &messages[opening_len..]).await?;
                 return Ok(status);
             }
             let outcome = if n >= MAX_CALLS_PER_MESSAGE {
@@ -449,6 +451,28 @@ fn sealed(state: &AppState, mut delivery: Delivery) -> Delivery {
         *secret = state.sealer.seal(secret);
     }
     delivery
+}
+
+/// A run whose task was made to wait for a question asked by hand keeps all it did in the
+/// conversation, before that question (in place of the part its saved progress held): the
+/// run that takes the reply then knows every tool that acted, the last one too.
+async fn keep_run_cut_short(
+    state: &AppState,
+    task: &TaskRow,
+    status: &str,
+    run: &[Message],
+) -> anyhow::Result<()> {
+    if status != "waiting_reply" || run.is_empty() {
+        return Ok(());
+    }
+    let run = serde_json::to_value(kept(run))?;
+    let (id, now) = (task.id.clone(), clock::now_ms());
+    state
+        .store
+        .write(move |db| tasks::keep_asking_run(db, &id, run.clone(), 1, now))
+        .await
+        .context("keep the run a question cut short")?;
+    Ok(())
 }
 
 /// The task's status if this run no longer holds it: cancelled by a person, or claimed by
@@ -574,12 +598,18 @@ async fn opening(state: &AppState, agent: &AgentSpec, task: &TaskRow) -> Vec<Mes
             .unwrap_or_default();
         match item.get("role").and_then(Value::as_str) {
             // A run that ended in a question: its calls and what they answered.
-            Some("run") => messages.extend(
-                item.get("messages")
-                    .cloned()
-                    .and_then(|m| serde_json::from_value::<Vec<Message>>(m).ok())
-                    .unwrap_or_default(),
-            ),
+            Some("run") => {
+                messages.extend(
+                    item.get("messages")
+                        .cloned()
+                        .and_then(|m| serde_json::from_value::<Vec<Message>>(m).ok())
+                        .unwrap_or_default(),
+                );
+                // A run cut short by a question asked by hand may end inside a message of
+                // calls: each gets its result here, before what came after (chat APIs refuse
+                // a call answered later, or never).
+                close_interrupted_calls(&mut messages);
+            }
             Some("assistant") => messages.push(Message::assistant(content)),
             Some("user") => messages.push(Message::user(format!(
                 "A reply arrived on the thread (untrusted data from the sender):\n<reply>\n{content}\n</reply>"

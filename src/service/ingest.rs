@@ -72,7 +72,10 @@ const HEADERS_KEEP: usize = 32 * 1024;
 
 pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, ServiceError> {
     let client_ip = inbound.client.map(|c| c.ip);
-    // Refused before its webhook's check: drawn from the client's bucket for refusals.
+    // Refused (or unsigned) before its webhook's check: drawn from the client's bucket for
+    // refusals. The per-IP limit is charged once the signature is checked, so that forgeries
+    // from a sender's shared address use up only their own bucket; the cost of checking a
+    // flood of them is bounded by the body limit and WEBHOOK_MCP_MAX_IN_FLIGHT instead.
     let refused = |outcome: Outcome| match state.limits.check_refused(client_ip) {
         Ok(()) => Ok(outcome),
         Err(wait) => Ok(Outcome::RateLimited(wait)),
@@ -104,7 +107,8 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     // Slack probes slash-command URLs with an unsigned `ssl_check=1` form (its own SDK answers
     // it before verifying); it carries nothing to store or act on.
     if provider == Provider::Slack && is_slack_ssl_check(&inbound.body) {
-        return Ok(Outcome::Handshake(Handshake::SlackSslCheck));
+        // Unsigned, so counted as an unverified request is.
+        return refused(Outcome::Handshake(Handshake::SlackSslCheck));
     }
     let options = &cached.options;
     let (event_id, now_ms) = super::new_id_at("evt");
@@ -463,20 +467,33 @@ fn secrets(hook: &WebhookRow, now_ms: i64) -> Secrets<'_> {
 /// prove nothing without the secret and help debug a mismatch), and so are keys that name
 /// things, not grant access (GitLab's `Idempotency-Key`, Bitbucket's `X-Event-Key`).
 fn is_secret_header(name: &str) -> bool {
-    const NAMED_LIKE_A_CREDENTIAL: [&str; 8] = [
-        "-token",
-        "-secret",
-        "-password",
-        "api-key",
+    /// Words that make a header a credential wherever they stand in its name.
+    const CREDENTIAL_WORDS: [&str; 11] = [
+        "token",
+        "secret",
+        "password",
+        "passwd",
+        "auth",
+        "authorization",
+        "authentication",
+        "credential",
+        "credentials",
         "apikey",
-        "access-key",
-        "private-key",
-        "-auth",
+        "cookie",
     ];
-    SECRET_HEADERS.contains(&name)
-        || NAMED_LIKE_A_CREDENTIAL
-            .iter()
-            .any(|end| name.ends_with(end))
+    /// Words that make a following `key` a credential (`X-Api-Key`, `X-Webhook-Key`).
+    const GRANTING_KEY: [&str; 7] = [
+        "api", "access", "private", "secret", "auth", "webhook", "signing",
+    ];
+    let name = name.to_ascii_lowercase().replace('_', "-");
+    if SECRET_HEADERS.contains(&name.as_str()) {
+        return true;
+    }
+    let words: Vec<&str> = name.split('-').collect();
+    words.iter().any(|w| CREDENTIAL_WORDS.contains(w))
+        || words
+            .windows(2)
+            .any(|pair| pair[1] == "key" && GRANTING_KEY.contains(&pair[0]))
 }
 
 /// The request headers as a JSON object, minus any that carry a secret.

@@ -107,7 +107,8 @@ impl Limits {
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
-        self.trusted_proxies.iter().any(|net| contains(net, ip))
+        // As given: trust is not widened to the IPv4 addresses an IPv6 range maps.
+        self.trusted_proxies.iter().any(|net| net.contains(&ip))
     }
 
     /// Takes a token for a request from `client` to webhook `id`: from the client's bucket (the
@@ -199,11 +200,19 @@ impl<K> Default for Buckets<K> {
     }
 }
 
-impl<K: std::hash::Hash + Eq> Buckets<K> {
+impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
     fn take(&self, key: K, limit: RateLimit, now: Instant) -> Result<(), Duration> {
         let mut map = self.map.lock().expect("limits poisoned");
         if map.len() >= MAX_BUCKETS {
             map.retain(|_, bucket| !bucket.is_full(now));
+            // A flood from that many sources at once: forget half of them (a forgotten one
+            // starts full) rather than scan the whole map again on every request.
+            if map.len() >= MAX_BUCKETS / 2 {
+                let forget: Vec<K> = map.keys().take(map.len() / 2).cloned().collect();
+                for key in &forget {
+                    map.remove(key);
+                }
+            }
         }
         let bucket = map
             .entry(key)

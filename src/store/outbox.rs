@@ -235,9 +235,6 @@ pub struct Finished {
     pub remote_id: Option<String>,
 }
 
-/// Makes a dead (or retrying) row due now, optionally with a freshly planned delivery, with
-/// a fresh retry schedule. Delivered rows are never reset: that is what keeps a replay from
-/// commenting twice.
 /// Queues a delivered action to be sent once more, as planned anew (`delivery`, `target`,
 /// `host`): a question asked again on replay, after its task waited out the reply timeout.
 pub fn send_again(
@@ -257,6 +254,9 @@ pub fn send_again(
     Ok(n == 1)
 }
 
+/// Makes a dead (or retrying) row due now, optionally with a freshly planned delivery, with
+/// a fresh retry schedule. Delivered rows are never reset (only [`send_again`] sends one
+/// again, when asked to): that is what keeps a replay from commenting twice.
 pub fn reset(
     conn: &Connection,
     id: &str,

@@ -135,6 +135,14 @@ const QUESTION_OUT: &str = "NOT EXISTS (SELECT 1 FROM outbox o \
      WHERE o.status IN ('pending', 'retrying') AND o.task_id = tasks.id AND o.action = 'ask' \
      AND (o.status = 'pending' OR o.last_status IS NOT NULL))";
 
+/// No question of the task's is still to be sent or being sent: its wait for a reply has begun
+/// (stricter than [`QUESTION_OUT`], which takes a question whose attempt failed without an
+/// answer as possibly posted, for a reply that may come; the timeout waits until it surely
+/// went, or went dead).
+const QUESTION_SENT: &str = "NOT EXISTS (SELECT 1 FROM outbox o \
+     WHERE o.status IN ('pending', 'retrying', 'sending') AND o.task_id = tasks.id \
+     AND o.action = 'ask')";
+
 /// Tasks on this source thread that wait for a reply to a question that is out, oldest
 /// first.
 pub fn waiting_on(
@@ -598,7 +606,7 @@ pub fn expire_waiting(conn: &Connection, cutoff: i64, now: i64) -> Result<usize,
         .prepare_cached(&format!(
             "UPDATE tasks SET status = 'failed', error = 'timeout: no reply arrived in time', \
                  waiting_since = NULL, updated_at = ?2 \
-                 WHERE status = 'waiting_reply' AND waiting_since < ?1 AND {QUESTION_OUT} \
+                 WHERE status = 'waiting_reply' AND waiting_since < ?1 AND {QUESTION_SENT} \
                  RETURNING event_id"
         ))?
         .query_map(params![cutoff, now], |r| r.get(0))?

@@ -57,6 +57,14 @@ async fn headers_named_like_credentials_are_not_kept_and_signatures_and_ids_are(
         )
         .header("X-Api-Key", "gateway-key-1")
         .header("X-Auth-Token", "gateway-token-2")
+        .header("X-Authorization", "Bearer gateway-a")
+        .header("X-Auth-Key", "gateway-b")
+        .header("Token", "gateway-c")
+        .header("Password", "gateway-d")
+        .header("X-Api_Key", "gateway-e")
+        .header("X-Credentials", "gateway-f")
+        .header("X-Webhook-Key", "gateway-g")
+        .header("Sec-Websocket-Key", "kept-1")
         .header("Idempotency-Key", "idem-3")
         .header("X-Event-Key", "issue:created")
         .header("Content-Type", "application/json")
@@ -74,6 +82,7 @@ async fn headers_named_like_credentials_are_not_kept_and_signatures_and_ids_are(
     assert!(headers.get("x-auth-token").is_none(), "{headers}");
     assert!(!event.to_string().contains("gateway-"), "{event}");
     assert_eq!(headers["idempotency-key"], "idem-3", "{headers}");
+    assert_eq!(headers["sec-websocket-key"], "kept-1", "{headers}");
     assert_eq!(headers["x-event-key"], "issue:created", "{headers}");
     assert!(headers["x-hub-signature-256"].is_string(), "{headers}");
 }
