@@ -211,6 +211,79 @@ async fn a_question_asked_by_hand_while_the_task_runs_keeps_what_its_tools_did()
 }
 
 #[tokio::test]
+async fn a_run_cut_short_inside_a_message_of_calls_has_each_call_answered_in_place() {
+    // Arrange: the saved progress of a run whose model called two tools; the first ran, then
+    // someone asked on the task by hand.
+    let llm = fake_llm(vec![llm_answer(ANSWER)]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let event_id = open_issue(&app, 23, "Two calls").await;
+    let task_id = app.task_id_of(&event_id).await;
+    let call = |id: &str, text: &str| {
+        json!({"id": id, "type": "function",
+               "function": {"name": "comment", "arguments": json!({"text": text}).to_string()}})
+    };
+    let progress = json!({"messages": [
+        {"role": "assistant", "content": null, "tool_calls": [call("c1", "one"), call("c2", "two")]},
+        {"role": "tool", "tool_call_id": "c1", "name": "comment", "content": "posted"},
+    ], "replied": true});
+    rusqlite::Connection::open(&app.db_path)
+        .expect("open db")
+        .execute(
+            "UPDATE tasks SET run_progress = ?2 WHERE id = ?1",
+            rusqlite::params![task_id, progress.to_string()],
+        )
+        .expect("progress");
+
+    // Act
+    let (status, asked) = app
+        .post_api(
+            &format!("/api/events/{event_id}/ask"),
+            &json!({"text": "Which OS?", "task_id": task_id}),
+        )
+        .await;
+    app.drain().await;
+    post_gh(
+        &app,
+        "issue_comment",
+        &issue_comment(23, "Two calls", "bob", "linux"),
+    )
+    .await;
+    let resumed = run_next(&app, &runner).await;
+
+    // Assert: the unanswered call is answered right after the one that was, before the
+    // question and the reply.
+    assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+    assert_eq!(resumed, Some((task_id.clone(), "done".into())));
+    let requests = chat_requests(&llm).await;
+    let body: Value = serde_json::from_slice(&requests[0].body).expect("JSON request");
+    let roles: Vec<(String, String)> = body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| {
+            (
+                m["role"].as_str().unwrap_or_default().to_string(),
+                m["tool_call_id"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let at = |role: &str, id: &str| {
+        roles
+            .iter()
+            .position(|(r, i)| r == role && i == id)
+            .unwrap_or_else(|| panic!("{role} {id} in {roles:?}"))
+    };
+    assert_eq!(at("tool", "c2"), at("tool", "c1") + 1, "{roles:?}");
+    let question = roles
+        .iter()
+        .rposition(|(r, _)| r == "assistant")
+        .expect("question");
+    assert!(at("tool", "c2") < question, "{roles:?}");
+}
+
+#[tokio::test]
 async fn a_task_whose_runner_died_is_run_again_after_a_restart_and_its_result_posted_once() {
     // Arrange: the runner claimed the task, then its process died (its lease has passed)
     let (llm, github) = (
