@@ -53,24 +53,32 @@ impl ServiceError {
 fn other_kind(asked: &str, id: &str) -> String {
     // (prefix, kind, the kind with its article, what takes such ids)
     const KINDS: [(&str, &str, &str, &str); 5] = [
-        ("evt_", "event", "an event", "get_event"),
-        ("task_", "task", "a task", "list_tasks and claim_task"),
-        ("act_", "action", "an action", "get_action"),
+        ("evt_", "event", "an event", "get_event takes it"),
+        (
+            "task_",
+            "task",
+            "a task",
+            "list_tasks and claim_task take it",
+        ),
+        ("act_", "action", "an action", "get_action takes it"),
         (
             "cmd_",
             "command",
             "a command",
-            "update_command and remove_command, with its webhook_id",
+            "update_command and remove_command take it, with its webhook_id",
         ),
-        ("key_", "API key", "an API key", "the /api/keys routes"),
+        (
+            "key_",
+            "API key",
+            "an API key",
+            "the /api/keys routes take it",
+        ),
     ];
     KINDS
         .iter()
         .find(|(prefix, kind, ..)| id.trim().starts_with(prefix) && *kind != asked)
         .map(|(prefix, _, kind, tools)| {
-            format!(
-                " (`{prefix}…` is the id of {kind}, not of the {asked} asked for: {tools} take it)"
-            )
+            format!(" (`{prefix}…` is the id of {kind}, not of the {asked} asked for: {tools})")
         })
         .unwrap_or_default()
 }
