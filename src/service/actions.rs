@@ -630,80 +630,77 @@ fn replay_in_db(
                 command_id,
                 delivery,
                 ..
-            } => match existing
-                .iter()
-                .find(|o| o.command_id.as_ref() == Some(command_id))
-            {
-                // Asked, then nobody answered in time: asked again, its task waiting again.
-                Some(o)
-                    if o.status == "delivered"
-                        && o.action == "ask"
-                        && delivery.is_ok()
-                        && timed_out_task(db, o.task_id.as_deref())? =>
+            } => {
+                // The stored row with what the command plans now.
+                let replanned = |o: &OutboxRow| {
+                    outbox_row(
+                        o.id.clone(),
+                        Some(&event.id),
+                        Some(&event.webhook_id),
+                        Some(command_id),
+                        None,
+                        ActionKind::Comment,
+                        delivery,
+                        now,
+                    )
+                };
+                match existing
+                    .iter()
+                    .find(|o| o.command_id.as_ref() == Some(command_id))
                 {
-                    let fresh = outbox_row(
-                        o.id.clone(),
-                        Some(&event.id),
-                        Some(&event.webhook_id),
-                        Some(command_id),
-                        None,
-                        ActionKind::Comment,
-                        delivery,
-                        now,
-                    );
-                    outbox::send_again(
-                        db,
-                        &o.id,
-                        (&fresh.delivery, &fresh.target, &fresh.host),
-                        now,
-                    )?;
-                    if let Some(task_id) = &o.task_id {
-                        tasks::wait_again(db, task_id, now)?;
+                    // Asked, then nobody answered in time: asked again, its task waiting again.
+                    Some(o)
+                        if o.status == "delivered"
+                            && o.action == "ask"
+                            && delivery.is_ok()
+                            && timed_out_task(db, o.task_id.as_deref())? =>
+                    {
+                        let fresh = replanned(o);
+                        outbox::send_again(
+                            db,
+                            &o.id,
+                            (&fresh.delivery, &fresh.target, &fresh.host),
+                            now,
+                        )?;
+                        if let Some(task_id) = &o.task_id {
+                            tasks::wait_again(db, task_id, now)?;
+                        }
+                        json!({"command_id": command_id, "action_id": o.id, "result": "asked_again"})
                     }
-                    json!({"command_id": command_id, "action_id": o.id, "result": "asked_again"})
-                }
-                Some(o) if o.status == "delivered" => {
-                    json!({"command_id": command_id, "action_id": o.id, "result": "already_delivered"})
-                }
-                Some(o) if o.status == "sending" => {
-                    json!({"command_id": command_id, "action_id": o.id, "result": "in_progress"})
-                }
-                Some(o) => {
-                    let fresh = outbox_row(
-                        o.id.clone(),
-                        Some(&event.id),
-                        Some(&event.webhook_id),
-                        Some(command_id),
-                        None,
-                        ActionKind::Comment,
-                        delivery,
-                        now,
-                    );
-                    let status = if delivery.is_ok() { "pending" } else { "dead" };
-                    outbox::reset(
-                        db,
-                        &o.id,
-                        Some((&fresh.delivery, &fresh.target, &fresh.host)),
-                        status,
-                        fresh.last_error.as_deref(),
-                        now,
-                    )?;
-                    // As with a retry: a dead question asked again has its task wait again.
-                    if let ("ask", "dead", true, Some(task_id)) = (
-                        o.action.as_str(),
-                        o.status.as_str(),
-                        delivery.is_ok(),
-                        &o.task_id,
-                    ) {
-                        tasks::wait_again(db, task_id, now)?;
+                    Some(o) if o.status == "delivered" => {
+                        json!({"command_id": command_id, "action_id": o.id, "result": "already_delivered"})
                     }
-                    json!({"command_id": command_id, "action_id": o.id, "result": "requeued"})
+                    Some(o) if o.status == "sending" => {
+                        json!({"command_id": command_id, "action_id": o.id, "result": "in_progress"})
+                    }
+                    Some(o) => {
+                        let fresh = replanned(o);
+                        let status = if delivery.is_ok() { "pending" } else { "dead" };
+                        outbox::reset(
+                            db,
+                            &o.id,
+                            Some((&fresh.delivery, &fresh.target, &fresh.host)),
+                            status,
+                            fresh.last_error.as_deref(),
+                            now,
+                        )?;
+                        // As with a retry: a dead question asked again has its task wait again.
+                        if let ("ask", "dead", true, Some(task_id)) = (
+                            o.action.as_str(),
+                            o.status.as_str(),
+                            delivery.is_ok(),
+                            &o.task_id,
+                        ) {
+                            tasks::wait_again(db, task_id, now)?;
+                        }
+                        json!({"command_id": command_id, "action_id": o.id, "result": "requeued"})
+                    }
+                    None => {
+                        write_new()?;
+                        json!({"command_id": command_id, "result": "queued"})
+                    }
                 }
-                None => {
-                    write_new()?;
-                    json!({"command_id": command_id, "result": "queued"})
-                }
-            },
+            }
             Planned::Task {
                 command_id, prompt, ..
             } => {

@@ -945,15 +945,7 @@ async fn replaying_an_event_whose_ask_command_went_dead_makes_its_task_wait_agai
         1,
     )
     .await;
-    let app = spawn_manual(use_github(&github)).await;
-    app.github_webhook("gh", GH_SECRET).await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.opened", "action": "ask", "agent": "brain",
-               "template": "Which release?"}),
-    )
-    .await;
-    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 9, &[])).await;
+    let (app, event_id) = asking_which_release(&github).await;
     app.drain().await;
     let task = task_of(&app, &event_id).await;
     assert_eq!(task["status"], "failed", "{task}");
@@ -971,6 +963,21 @@ async fn replaying_an_event_whose_ask_command_went_dead_makes_its_task_wait_agai
     assert_eq!(task["status"], "waiting_reply", "{task}");
 }
 
+/// An app whose `ask` command asks "Which release?" on each opened issue, GitHub at the fake,
+/// and issue 9 opened: the app and the event.
+async fn asking_which_release(github: &MockServer) -> (TestApp, String) {
+    let app = spawn_manual(use_github(github)).await;
+    app.github_webhook("gh", GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "ask", "agent": "brain",
+               "template": "Which release?"}),
+    )
+    .await;
+    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 9, &[])).await;
+    (app, event_id)
+}
+
 #[tokio::test]
 async fn replaying_an_event_whose_question_went_unanswered_asks_it_again() {
     // Arrange: an ask command's question out, then the reply timeout passed.
@@ -984,15 +991,7 @@ async fn replaying_an_event_whose_question_went_unanswered_asks_it_again() {
         2,
     )
     .await;
-    let app = spawn_manual(use_github(&github)).await;
-    app.github_webhook("gh", GH_SECRET).await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.opened", "action": "ask", "agent": "brain",
-               "template": "Which release?"}),
-    )
-    .await;
-    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 9, &[])).await;
+    let (app, event_id) = asking_which_release(&github).await;
     app.drain().await;
     let later = webhook_mcp::clock::now_ms() + 1_000;
     app.state
