@@ -655,13 +655,7 @@ fn replay_in_db(
                             && delivery.is_ok()
                             && timed_out_task(db, o.task_id.as_deref())? =>
                     {
-                        let fresh = replanned(o);
-                        outbox::send_again(
-                            db,
-                            &o.id,
-                            (&fresh.delivery, &fresh.target, &fresh.host),
-                            now,
-                        )?;
+                        outbox::send_again(db, &replanned(o), now)?;
                         if let Some(task_id) = &o.task_id {
                             tasks::wait_again(db, task_id, now)?;
                         }

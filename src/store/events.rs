@@ -132,15 +132,10 @@ pub fn insert(conn: &Connection, e: &NewEvent) -> Result<Inserted, StoreError> {
     if try_insert(conn, e)? {
         return Ok(Inserted::New(e.id.clone()));
     }
-    let (existing, earlier): (String, bool) = conn
-        .prepare_cached(
-            "SELECT e.id, e.received_at < COALESCE(w.created_at, 0) FROM events e \
-             LEFT JOIN webhooks w ON w.id = e.webhook_id \
-             WHERE e.webhook_id = ?1 AND e.delivery_id = ?2 AND e.verified = 1",
-        )?
-        .query_row(params![e.webhook_id, e.delivery_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+    // Only a verified event's delivery id conflicts, so that event is there.
+    let delivery_id = e.delivery_id.as_deref().unwrap_or_default();
+    let (existing, earlier) = stored_delivery(conn, &e.webhook_id, delivery_id)?
+        .ok_or_else(|| StoreError::Corrupt("a delivery id conflicted with no event".into()))?;
     if earlier {
         conn.prepare_cached("UPDATE events SET delivery_id = NULL WHERE id = ?1")?
             .execute([&existing])?;
@@ -151,17 +146,34 @@ pub fn insert(conn: &Connection, e: &NewEvent) -> Result<Inserted, StoreError> {
     Ok(Inserted::Duplicate(existing))
 }
 
-/// The verified event of the webhook that has this delivery id, if one came.
+/// The verified event of the webhook that has this delivery id, as `insert` would take it for
+/// a duplicate (one that came to an earlier, deleted webhook of the same id does not count).
 pub fn with_delivery_id(
     conn: &Connection,
     webhook_id: &str,
     delivery_id: &str,
 ) -> Result<Option<String>, StoreError> {
+    Ok(stored_delivery(conn, webhook_id, delivery_id)?
+        .filter(|(_, earlier)| !earlier)
+        .map(|(id, _)| id))
+}
+
+/// The verified event of the webhook with this delivery id, and whether it came before the
+/// webhook was created (to an earlier one of the same id).
+fn stored_delivery(
+    conn: &Connection,
+    webhook_id: &str,
+    delivery_id: &str,
+) -> Result<Option<(String, bool)>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT id FROM events WHERE webhook_id = ?1 AND delivery_id = ?2 AND verified = 1",
+            "SELECT e.id, e.received_at < COALESCE(w.created_at, 0) FROM events e \
+             LEFT JOIN webhooks w ON w.id = e.webhook_id \
+             WHERE e.webhook_id = ?1 AND e.delivery_id = ?2 AND e.verified = 1",
         )?
-        .query_row(params![webhook_id, delivery_id], |r| r.get(0))
+        .query_row(params![webhook_id, delivery_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?)
 }
 

@@ -235,14 +235,9 @@ pub struct Finished {
     pub remote_id: Option<String>,
 }
 
-/// Queues a delivered action to be sent once more, as planned anew (`delivery`, `target`,
-/// `host`): a question asked again on replay, after its task waited out the reply timeout.
-pub fn send_again(
-    conn: &Connection,
-    id: &str,
-    (delivery, target, host): (&Option<String>, &str, &str),
-    now: i64,
-) -> Result<bool, StoreError> {
+/// Queues the delivered action `planned.id` to be sent once more, as `planned` (the row planned
+/// anew) has it: a question asked again on replay, after its task waited out the reply timeout.
+pub fn send_again(conn: &Connection, planned: &OutboxRow, now: i64) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(
             "UPDATE outbox SET status = 'pending', next_attempt_at = ?2, lease_until = NULL, \
@@ -250,7 +245,13 @@ pub fn send_again(
              remote_id = NULL, attempts = 0, updated_at = ?2 \
              WHERE id = ?1 AND status = 'delivered'",
         )?
-        .execute(params![id, now, delivery, target, host])?;
+        .execute(params![
+            planned.id,
+            now,
+            planned.delivery,
+            planned.target,
+            planned.host
+        ])?;
     Ok(n == 1)
 }
 
