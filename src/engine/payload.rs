@@ -42,11 +42,21 @@ pub(crate) fn document_text(v: &Value) -> Option<String> {
         return None;
     }
     fn walk(node: &Value, out: &mut String) {
+        let attr = |name: &str| {
+            node.pointer(&format!("/attrs/{name}"))
+                .and_then(Value::as_str)
+        };
         if let Some(text) = node.get("text").and_then(Value::as_str) {
             out.push_str(text);
         }
-        if node.get("type").and_then(Value::as_str) == Some("hardBreak") {
-            out.push('\n');
+        match node.get("type").and_then(Value::as_str) {
+            Some("hardBreak") => out.push('\n'),
+            // Inline nodes whose words are in their attributes: `@Bot` addressing an agent
+            // is a mention node, and a condition on `@Bot` must see it.
+            Some("mention" | "status") => out.push_str(attr("text").unwrap_or_default()),
+            Some("emoji") => out.push_str(attr("text").or(attr("shortName")).unwrap_or_default()),
+            Some("inlineCard") => out.push_str(attr("url").unwrap_or_default()),
+            _ => {}
         }
         if let Some(Value::Array(children)) = node.get("content") {
             let block = node.get("text").is_none()
@@ -456,6 +466,41 @@ mod tests {
         for (payload, want_bodies, want_authors) in cases {
             assert_eq!(bodies(payload), want_bodies, "{payload}");
             assert_eq!(authors(payload), want_authors, "{payload}");
+        }
+    }
+
+    #[test]
+    fn document_text_reads_the_words_of_inline_nodes() {
+        let paragraph = |content: Value| {
+            json!({"type": "doc", "version": 1,
+                   "content": [{"type": "paragraph", "content": content}]})
+        };
+        let cases = [
+            (
+                json!([{"type": "mention", "attrs": {"id": "5570:abc", "text": "@Bot"}},
+                       {"type": "text", "text": " please triage"}]),
+                "@Bot please triage",
+            ),
+            (
+                json!([{"type": "text", "text": "done "},
+                       {"type": "emoji", "attrs": {"shortName": ":tada:", "text": "🎉"}},
+                       {"type": "emoji", "attrs": {"shortName": ":custom:"}}]),
+                "done 🎉:custom:",
+            ),
+            (
+                json!([{"type": "status", "attrs": {"text": "BLOCKED", "color": "red"}},
+                       {"type": "text", "text": " see "},
+                       {"type": "inlineCard", "attrs": {"url": "https://x.example/1"}}]),
+                "BLOCKED see https://x.example/1",
+            ),
+            (
+                json!([{"type": "mention", "attrs": {"id": "5570:abc"}}]),
+                "",
+            ),
+        ];
+        for (content, want) in cases {
+            let doc = paragraph(content);
+            assert_eq!(document_text(&doc).as_deref(), Some(want), "{doc}");
         }
     }
 

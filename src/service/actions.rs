@@ -512,6 +512,14 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
             "a rejected event cannot be replayed: it never passed verification",
         ));
     }
+    if row.status == super::record::OWN_POST {
+        // Replayed, a command that quotes a comment would answer this service's own.
+        return Err(ServiceError::invalid(
+            "event_id",
+            "this event is the service's own post coming back from the sender: it fires no \
+             command, so there is nothing to replay; replay the event it answered",
+        ));
+    }
     let headers = serde_json::from_str(&row.headers).unwrap_or_default();
     if super::testing::is_sample(&row.status, &headers) {
         return Err(ServiceError::invalid("event_id", SAMPLE_EVENT));

@@ -107,6 +107,22 @@ async fn the_services_own_comment_coming_back_fires_no_command() {
     assert_eq!(posted.len(), 1, "one comment, not a loop");
     let listed = app.events("status=own_post").await;
     assert_eq!(listed.len(), 1, "own posts can be listed by status");
+
+    // A replay of it is refused: it would make the command answer the service's own words.
+    let (status, error) = app
+        .post_api(&format!("/api/events/{echo}/replay"), &json!({}))
+        .await;
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("own post"),
+        "{error}"
+    );
+    assert_eq!(app.drain().await, 0);
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(github.received_requests().await.expect("recorded").len(), 1);
 }
 
 #[tokio::test]
