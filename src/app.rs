@@ -83,15 +83,9 @@ pub async fn state(
             config.listen
         );
     }
+    check_settings(&config, &public_base_url)?;
     let store = Store::open(&config.database)
         .with_context(|| format!("open database {}", config.database.display()))?;
-    let (api_keys, generated) = ApiKeys::bootstrap(
-        &store,
-        config.api_key.as_deref(),
-        keys == FirstKey::Generate,
-    )
-    .await
-    .context("load API keys")?;
     config
         .retry_delays()
         .map_err(|e| anyhow::anyhow!("WEBHOOK_MCP_RETRY_SCHEDULE: {e}"))?;
@@ -136,6 +130,15 @@ pub async fn state(
             unopenable.join(", ")
         );
     }
+    // Last of the checks: a key generated on first start is printed only once the server
+    // starts, so a start refused after making it would leave an admin key no one ever saw.
+    let (api_keys, generated) = ApiKeys::bootstrap(
+        &store,
+        config.api_key.as_deref(),
+        keys == FirstKey::Generate,
+    )
+    .await
+    .context("load API keys")?;
     let (changes, _) = broadcast::channel(1024);
     let wake = Arc::new(Notify::new());
     let sending =
@@ -155,6 +158,27 @@ pub async fn state(
         sealer: Arc::new(sealer),
     };
     Ok((state, generated))
+}
+
+/// Settings whose mistakes would otherwise show only later, as broken links or lost overrides.
+fn check_settings(config: &Config, public_base_url: &str) -> anyhow::Result<()> {
+    let base = reqwest::Url::parse(public_base_url).ok();
+    if !base
+        .as_ref()
+        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+    {
+        anyhow::bail!(
+            "PUBLIC_BASE_URL: `{public_base_url}` is not an http(s) URL; give the address \
+             senders reach this server at, e.g. https://hooks.example.com"
+        );
+    }
+    if let Some(dir) = &config.prompts_dir
+        && !dir.is_dir()
+    {
+        anyhow::bail!("PROMPTS_DIR: {} is not a folder", dir.display());
+    }
+    crate::agents::reply_timeout::of(config).map_err(anyhow::Error::msg)?;
+    Ok(())
 }
 
 /// A built, bound application, not yet serving.

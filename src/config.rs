@@ -81,7 +81,13 @@ pub struct Config {
         global = true,
         env = "WEBHOOK_MCP_SESSIONS",
         value_parser = clap::builder::BoolishValueParser::new(),
-        default_value_t = false
+        default_value_t = false,
+        // Alone it means yes; `=false` says no (with `=` only, so that the word after the
+        // flag stays a subcommand: `--mcp-sessions stdio`).
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
     )]
     pub mcp_sessions: bool,
 
@@ -92,7 +98,13 @@ pub struct Config {
         global = true,
         env = "WEBHOOK_MCP_NO_AUTH",
         value_parser = clap::builder::BoolishValueParser::new(),
-        default_value_t = false
+        default_value_t = false,
+        // Alone it means yes; `=false` says no (with `=` only, so that the word after the
+        // flag stays a subcommand: `--mcp-sessions stdio`).
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true"
     )]
     pub no_auth: bool,
 
@@ -123,6 +135,9 @@ pub struct Config {
         global = true,
         env = "WEBHOOK_MCP_OUTBOUND_TIMEOUT_SECS",
         default_value_t = 15
+    ,
+        // 0 would time out every request at once.
+        value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub outbound_timeout_secs: u64,
 
@@ -201,6 +216,9 @@ pub struct Config {
         global = true,
         env = "WEBHOOK_MCP_REQUEST_TIMEOUT_SECS",
         default_value_t = 30
+    ,
+        // 0 would time out every request at once.
+        value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub request_timeout_secs: u64,
 
@@ -211,6 +229,9 @@ pub struct Config {
         global = true,
         env = "WEBHOOK_MCP_HEADER_TIMEOUT_SECS",
         default_value_t = 10
+    ,
+        // 0 would time out every request at once.
+        value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub header_timeout_secs: u64,
 
@@ -516,6 +537,43 @@ mod tests {
             assert_eq!(cli.config.worker, meant, "{given}");
         }
         assert!(Cli::try_parse_from(["webhook-mcp", "--worker", "maybe"]).is_err());
+        // The flags off by default: alone they mean yes, and take a word after `=`.
+        for (args, meant) in [
+            (&["--mcp-sessions"][..], true),
+            (&["--mcp-sessions=false"][..], false),
+            (&["--mcp-sessions=on"][..], true),
+            (&["--no-auth=no"][..], false),
+            (&["--no-auth"][..], true),
+            (&[][..], false),
+        ] {
+            let cli =
+                Cli::try_parse_from(std::iter::once("webhook-mcp").chain(args.iter().copied()))
+                    .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let got = if args.first().is_some_and(|a| a.starts_with("--no-auth")) {
+                cli.config.no_auth
+            } else {
+                cli.config.mcp_sessions
+            };
+            assert_eq!(got, meant, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn settings_that_would_break_every_request_are_refused_at_start() {
+        for flag in [
+            "--request-timeout-secs",
+            "--header-timeout-secs",
+            "--outbound-timeout-secs",
+        ] {
+            assert!(
+                Cli::try_parse_from(["webhook-mcp", flag, "0"]).is_err(),
+                "{flag}"
+            );
+            assert!(
+                Cli::try_parse_from(["webhook-mcp", flag, "1"]).is_ok(),
+                "{flag}"
+            );
+        }
     }
 
     #[test]

@@ -96,10 +96,18 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Corrupt(format!("cannot create folder {}: {e}", dir.display()))
+                StoreError::Unavailable(format!("cannot create folder {}: {e}", dir.display()))
             })?;
         }
         let mut conn = Connection::open(path)?;
+        // SQLite opens a file it may not write read-only, without a word, and a current schema
+        // needs no write to migrate: found here, not as a 500 on the first webhook.
+        if conn.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(StoreError::Unavailable(format!(
+                "{} is read-only to this process; give it (and its folder) write permission",
+                path.display()
+            )));
+        }
         configure_writer(&conn)?;
         migrate(&mut conn, path)?;
         // From here on the syncer thread makes each commit durable (see `syncer`): commits

@@ -194,6 +194,27 @@ where
         }
         drop(to_syncer);
     });
+    if stats.refusal().is_none() {
+        fold_wal_into_database(&conn);
+    }
+}
+
+/// On a clean stop, copies the WAL into the database file and empties it, so that the `.db`
+/// file alone holds everything (a backup that copies only it loses nothing). SQLite does this
+/// itself when the last connection closes, but the readers outlive the writer. Another
+/// process still reading is not waited for: what it holds stays in the WAL for the next start.
+fn fold_wal_into_database(conn: &Connection) {
+    let _ = conn.busy_timeout(Duration::ZERO);
+    let folded = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    match folded {
+        Ok(0) => {}
+        Ok(_) => {
+            tracing::info!("another process is reading; part of the WAL stays for the next start")
+        }
+        Err(e) => tracing::warn!(error = %e, "could not fold the WAL into the database file"),
+    }
 }
 
 /// A write waiting for the writer: it runs (perhaps again, after a rollback), and its caller

@@ -872,3 +872,47 @@ async fn a_refused_base_url_keeps_its_password_out_of_the_audit_log() {
         "***@ghe.example.com/api/v3"
     );
 }
+
+#[tokio::test]
+async fn a_first_start_refused_for_a_bad_setting_leaves_no_unseen_key_behind() {
+    // Arrange: a database that has never had a key.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fresh = || {
+        let mut config = webhook_mcp::config::Config::for_tests(dir.path().join("app.db"));
+        config.api_key = None;
+        config
+    };
+    type Spoil = fn(&mut webhook_mcp::config::Config);
+    let refused_settings: [(&str, Spoil); 4] = [
+        ("WEBHOOK_MCP_SECRET_KEY", |c| {
+            c.secret_key = Some("abc".into())
+        }),
+        ("WEBHOOK_MCP_RETRY_SCHEDULE", |c| {
+            c.retry_schedule = vec!["5x".into()]
+        }),
+        ("PUBLIC_BASE_URL", |c| {
+            c.public_base_url = Some("hooks.example.com".into())
+        }),
+        ("PROMPTS_DIR", |c| {
+            c.prompts_dir = Some("/nonexistent/prompts".into())
+        }),
+    ];
+
+    // Act + Assert: each start is refused, naming the setting.
+    for (name, bad) in refused_settings {
+        let mut config = fresh();
+        bad(&mut config);
+        let error = match webhook_mcp::app::build(config).await {
+            Ok(_) => panic!("a start with a bad {name} was not refused"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(error.contains(name), "{name}: {error}");
+    }
+
+    // Assert: the first start that succeeds is still the one that makes (and shows) a key.
+    let app = webhook_mcp::app::build(fresh()).await.expect("start");
+    assert!(
+        app.generated_api_key().is_some(),
+        "the key of the first real start is shown"
+    );
+}

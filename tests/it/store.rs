@@ -213,3 +213,89 @@ async fn a_database_reached_through_a_symlink_takes_writes() {
         .expect("count");
     assert_eq!(rows, 1);
 }
+
+#[tokio::test]
+async fn after_a_clean_stop_the_database_file_alone_holds_everything() {
+    // Arrange: a server that received a webhook, then stopped as on SIGTERM.
+    let mut app = crate::helpers::spawn_app().await;
+    app.github_webhook("kept", "s3cret").await;
+    let db_path = app.db_path.clone();
+    app.stop().await;
+
+    // Act: a backup that copies only the `.db` file.
+    let backup_dir = tempfile::tempdir().expect("temp dir");
+    let backup = backup_dir.path().join("backup.db");
+    std::fs::copy(&db_path, &backup).expect("copy the database file");
+    let wal = std::fs::metadata(db_path.with_extension("db-wal")).map_or(0, |m| m.len());
+
+    // Assert
+    assert_eq!(
+        user_version(&backup),
+        SCHEMA_VERSION,
+        "the copy is the whole schema"
+    );
+    let db = rusqlite::Connection::open(&backup).expect("open the copy");
+    let hooks: i64 = db
+        .query_row("SELECT COUNT(*) FROM webhooks WHERE id = 'kept'", [], |r| {
+            r.get(0)
+        })
+        .expect("count");
+    assert_eq!(hooks, 1, "the webhook is in the database file itself");
+    assert_eq!(wal, 0, "nothing is left in the WAL");
+}
+
+/// Makes `path` unwritable to this process: by mode, or (as root, whom modes do not stop) by
+/// the immutable attribute. False if neither works here.
+fn make_unwritable(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let writable = || std::fs::OpenOptions::new().write(true).open(path).is_ok();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    if writable() {
+        let _ = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status();
+    }
+    !writable()
+}
+
+#[tokio::test]
+async fn a_database_this_process_cannot_write_is_refused_at_start() {
+    // Arrange: a database made, then made read-only.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("app.db");
+    Store::open(&path).expect("create").close();
+    if !make_unwritable(&path) {
+        eprintln!("skipped: this machine lets the test write a read-only file");
+        return;
+    }
+
+    // Act
+    let opened = Store::open(&path);
+    let _ = std::process::Command::new("chattr")
+        .arg("-i")
+        .arg(&path)
+        .status();
+
+    // Assert: refused with the reason, instead of starting and failing every write.
+    let error = match opened {
+        Ok(_) => panic!("a read-only database was opened for writing"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.contains("read-only"), "{error}");
+}
+
+#[tokio::test]
+async fn a_database_folder_that_cannot_be_made_is_not_called_corrupt() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").expect("write");
+
+    let error = match Store::open(&file.join("sub").join("app.db")) {
+        Ok(_) => panic!("opened a database under a file"),
+        Err(e) => e.to_string(),
+    };
+
+    assert!(error.contains("cannot create folder"), "{error}");
+    assert!(!error.contains("corrupt"), "{error}");
+}
