@@ -51,7 +51,13 @@ impl Hub {
         session: Option<String>,
         key_id: Option<String>,
     ) {
-        self.peers.lock().expect("hub poisoned").push(Subscription {
+        let mut peers = self.peers.lock().expect("hub poisoned");
+        // Clients re-subscribe (on reconnect, on each view of a resource): a second entry
+        // would send every update twice and grow for the session's life.
+        if peers.iter().any(|s| s.uri == uri && s.session == session) {
+            return;
+        }
+        peers.push(Subscription {
             peer,
             uri,
             session,

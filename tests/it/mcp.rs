@@ -968,6 +968,50 @@ async fn one_session_unsubscribing_leaves_the_others_and_a_revoked_keys_subscrip
     dashboard.cancel().await.ok();
 }
 
+/// Every resource update a watcher hears until it has been quiet for `secs` seconds.
+async fn all_heard(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    secs: u64,
+) -> Vec<String> {
+    let mut uris = Vec::new();
+    while let Some(uri) = heard(rx, secs).await {
+        uris.push(uri);
+    }
+    uris
+}
+
+#[tokio::test]
+async fn subscribing_twice_to_a_resource_sends_each_update_once() {
+    // Arrange: one session subscribes once, another twice, to the same webhook's events.
+    let app = crate::helpers::spawn_app_with(|c| c.mcp_sessions = true).await;
+    let secret = "gh-secret-for-repeat-subscribers";
+    app.github_webhook("gh", secret).await;
+    let (once, mut once_heard) = watching_session(&app, "test-api-key").await;
+    let (twice, mut twice_heard) = watching_session(&app, "test-api-key").await;
+    let uri = || rmcp::model::SubscribeRequestParams::new("webhook://gh/events");
+    #[allow(deprecated)]
+    {
+        once.subscribe(uri()).await.expect("subscribe");
+        twice.subscribe(uri()).await.expect("subscribe");
+        twice.subscribe(uri()).await.expect("subscribe again");
+    }
+
+    // Act
+    let body = crate::helpers::issue_opened("octo/app", 1, &[]);
+    let sent = app.post_github("gh", "issues", "d-1", &body, secret).await;
+    assert_eq!(sent.status(), 200);
+
+    // Assert: the repeat subscription changed nothing.
+    let heard_once = all_heard(&mut once_heard, 2).await;
+    assert!(
+        !heard_once.is_empty(),
+        "the single subscriber heard nothing"
+    );
+    assert_eq!(all_heard(&mut twice_heard, 1).await, heard_once);
+    once.cancel().await.ok();
+    twice.cancel().await.ok();
+}
+
 #[tokio::test]
 async fn a_wrongly_typed_argument_is_a_tool_error_that_names_it() {
     // Arrange
