@@ -2,13 +2,14 @@
 //! naming a session with another key is answered as one naming no known session, and revoking
 //! a key closes the sessions it opened, which ends their GET streams. (A `subscriptions/listen`
 //! stream ends by itself, in `McpServer::listen`; a session has no loop of ours to end it.)
+//! A client's DELETE that ends its session is answered `204`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -108,7 +109,8 @@ impl Sessions {
 }
 
 /// Middleware on `/mcp`, inside the key check (whose [`KeyInfo`] it reads): notes which key
-/// opened each session and turns away a request on a session with any other key.
+/// opened each session, turns away a request on a session with any other key, and answers a
+/// session's end with `204`.
 pub async fn bind_to_key(
     State(sessions): State<Arc<Sessions>>,
     request: Request,
@@ -122,7 +124,13 @@ pub async fn bind_to_key(
         if !sessions.admits(&session, key_id.as_deref()) {
             return session_not_found();
         }
-        return next.run(request).await;
+        let ending = request.method() == Method::DELETE;
+        let response = next.run(request).await;
+        return if ending && response.status().is_success() {
+            session_ended()
+        } else {
+            response
+        };
     }
     let response = next.run(request).await;
     // rmcp names a new session in the answer to the `initialize` that opened it.
@@ -137,6 +145,16 @@ fn session_of(headers: &HeaderMap) -> Option<String> {
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// A session ended by the client's DELETE: rmcp answers 202, which the Python SDK (as Open
+/// WebUI bundles it) logs as a failed termination on every disconnect; it takes 200, 204 and
+/// 405, and 204 says what happened.
+fn session_ended() -> Response {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::empty())
+        .expect("valid response")
 }
 
 /// rmcp's own answer to a session it does not know, rather than a 403: it tells a key that may

@@ -200,3 +200,24 @@ async fn a_session_is_used_only_with_the_key_that_opened_it() {
     assert_eq!(deleted.status(), StatusCode::NOT_FOUND);
     assert_eq!(list_tools(&app, &key, &session).await, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn ending_a_session_is_answered_204_as_every_client_takes_it() {
+    // Arrange
+    let app = sessions_app().await;
+    let session = open_session(&app, API_KEY).await;
+
+    // Act
+    let ended = mcp(&app, Method::DELETE, API_KEY, Some(&session))
+        .send()
+        .await
+        .expect("DELETE /mcp");
+
+    // Assert: 204, not rmcp's 202 (which the Python SDK logs as a failed termination), and
+    // the session is gone.
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        list_tools(&app, API_KEY, &session).await,
+        StatusCode::NOT_FOUND
+    );
+}
