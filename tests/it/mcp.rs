@@ -1497,3 +1497,49 @@ async fn a_stdio_subscriber_hears_of_events_the_http_server_received() {
     );
     client.cancel().await.ok();
 }
+
+/// Deletes the webhook `id` over REST (its events stay in the log).
+async fn delete_webhook(app: &TestApp, id: &str) {
+    let deleted = app
+        .api(reqwest::Method::DELETE, &format!("/api/webhooks/{id}"))
+        .send()
+        .await
+        .expect("DELETE webhook");
+    assert_eq!(deleted.status(), 204);
+}
+
+/// An event received on the GitHub webhook `gh` (made here); its id.
+async fn a_gh_event(app: &TestApp) -> String {
+    let secret = "gh-secret-for-kept-events";
+    app.github_webhook("gh", secret).await;
+    let body = crate::helpers::issue_opened("octo/app", 1, &[]);
+    crate::helpers::accepted(
+        app.post_github("gh", "issues", "d-kept", &body, secret)
+            .await,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_deleted_webhooks_kept_events_are_still_read_as_its_resource() {
+    // Arrange
+    let app = spawn_app().await;
+    let event_id = a_gh_event(&app).await;
+    delete_webhook(&app, "gh").await;
+    let client = connect(&app).await;
+
+    // Act
+    let kept = client
+        .read_resource(ReadResourceRequestParams::new("webhook://gh/events"))
+        .await;
+    let missing = client
+        .read_resource(ReadResourceRequestParams::new("webhook://nope/events"))
+        .await;
+
+    // Assert: as list_events and REST show them; a webhook never seen is still an error.
+    let kept = format!("{:?}", kept.expect("the kept events are read"));
+    assert!(kept.contains(&event_id), "{kept}");
+    let missing = missing.expect_err("no webhook and no events");
+    assert!(missing.to_string().contains("nope"), "{missing}");
+    client.cancel().await.ok();
+}
