@@ -75,7 +75,7 @@ pub struct TriageEventArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ExplainEventLogArgs {
-    /// Limit the explanation to this webhook; all webhooks when omitted.
+    /// Limit the explanation to this webhook; all webhooks when omitted or blank.
     #[serde(default)]
     pub webhook_id: Option<String>,
 }
@@ -88,12 +88,13 @@ impl McpServer {
     async fn setup_webhook(
         &self,
         Parameters(args): Parameters<SetupWebhookArgs>,
-    ) -> Vec<PromptMessage> {
+    ) -> Result<Vec<PromptMessage>, ErrorData> {
+        let request = required("request", &args.request)?;
         let guide = text(&self.state, "setup-webhook.md");
-        vec![PromptMessage::new_text(
+        Ok(vec![PromptMessage::new_text(
             Role::User,
-            guide.replace("{{request}}", &args.request),
-        )]
+            guide.replace("{{request}}", request),
+        )])
     }
 
     /// Look at one event (what it is, whether it verified, what matched) and decide what to
@@ -103,6 +104,7 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<TriageEventArgs>,
     ) -> Result<Vec<PromptMessage>, ErrorData> {
+        required("event_id", &args.event_id)?;
         let event = events::get(&self.state, &args.event_id)
             .await
             .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
@@ -134,8 +136,17 @@ impl McpServer {
     async fn explain_event_log(
         &self,
         Parameters(args): Parameters<ExplainEventLogArgs>,
-    ) -> Vec<PromptMessage> {
-        let scope = match &args.webhook_id {
+    ) -> Result<Vec<PromptMessage>, ErrorData> {
+        // A form's field left empty (MCP Inspector sends "") means every webhook, as a blank
+        // optional does in tools.
+        let webhook_id = args.webhook_id.filter(|id| !id.trim().is_empty());
+        if let Some(id) = &webhook_id {
+            // A deleted webhook's kept events are still worth explaining; a typo is not.
+            crate::service::known_webhook(&self.state, id)
+                .await
+                .map_err(|e| ErrorData::invalid_params(e.to_string(), None))?;
+        }
+        let scope = match &webhook_id {
             Some(id) => format!("the webhook `{id}`"),
             None => "all webhooks".to_string(),
         };
@@ -143,11 +154,22 @@ impl McpServer {
             .replace("{{scope}}", &scope)
             .replace(
                 "{{webhook_filter}}",
-                &args
-                    .webhook_id
+                &webhook_id
                     .map(|id| format!("webhook_id `{id}`"))
                     .unwrap_or_else(|| "no webhook_id filter".into()),
             );
-        vec![PromptMessage::new_text(Role::User, guide)]
+        Ok(vec![PromptMessage::new_text(Role::User, guide)])
     }
+}
+
+/// A required argument, refused when blank: a prompt built around nothing (an empty quote of
+/// the user's request) only misleads the model it is given to.
+fn required<'a>(field: &str, value: &'a str) -> Result<&'a str, ErrorData> {
+    if value.trim().is_empty() {
+        return Err(ErrorData::invalid_params(
+            format!("`{field}` is required and may not be blank"),
+            None,
+        ));
+    }
+    Ok(value)
 }

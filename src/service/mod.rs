@@ -125,9 +125,15 @@ pub async fn empty_for_a_known_webhook(
     webhook_id: Option<&str>,
     found_none: bool,
 ) -> Result<(), ServiceError> {
-    let Some(id) = webhook_id.filter(|_| found_none) else {
-        return Ok(());
-    };
+    match webhook_id.filter(|_| found_none) {
+        Some(id) => known_webhook(state, id).await,
+        None => Ok(()),
+    }
+}
+
+/// `NotFound` unless `id` names a webhook or a deleted one whose events are still kept (the
+/// log still shows them, so they are still asked about).
+pub async fn known_webhook(state: &crate::app::AppState, id: &str) -> Result<(), ServiceError> {
     let key = id.to_string();
     let known = state
         .store

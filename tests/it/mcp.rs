@@ -1543,3 +1543,48 @@ async fn a_deleted_webhooks_kept_events_are_still_read_as_its_resource() {
     assert!(missing.to_string().contains("nope"), "{missing}");
     client.cancel().await.ok();
 }
+
+/// A prompt's text, or the error the server answered with.
+async fn prompt(client: &Client, name: &str, args: Value) -> Result<String, rmcp::ErrorData> {
+    let asked = rmcp::model::GetPromptRequestParams::new(name)
+        .with_arguments(args.as_object().cloned().expect("object arguments"));
+    match client.get_prompt(asked).await {
+        Ok(result) => Ok(serde_json::to_string(&result.messages).expect("json")),
+        Err(rmcp::ServiceError::McpError(e)) => Err(e),
+        Err(e) => panic!("{name} failed below the protocol: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn prompt_arguments_left_blank_or_naming_no_webhook_are_not_built_into_a_prompt() {
+    // Arrange: `gh` deleted with its event kept.
+    let app = spawn_app().await;
+    a_gh_event(&app).await;
+    delete_webhook(&app, "gh").await;
+    let client = connect(&app).await;
+
+    // Act
+    let blank = prompt(&client, "explain-event-log", json!({"webhook_id": ""})).await;
+    let unknown = prompt(&client, "explain-event-log", json!({"webhook_id": "nope"})).await;
+    let deleted = prompt(&client, "explain-event-log", json!({"webhook_id": "gh"})).await;
+    let no_request = prompt(&client, "setup-webhook", json!({"request": " "})).await;
+
+    // Assert: a field left empty is left out, as in tools; an unknown webhook and a blank
+    // required argument are invalid params naming them.
+    let blank = blank.expect("a blank webhook_id is all webhooks");
+    assert!(blank.contains("all webhooks"), "{blank}");
+    assert!(!blank.contains("webhook ``"), "{blank}");
+    let unknown = unknown.expect_err("no webhook nope");
+    assert_eq!(unknown.code, rmcp::model::ErrorCode::INVALID_PARAMS);
+    assert!(unknown.message.contains("nope"), "{}", unknown.message);
+    let deleted = deleted.expect("a deleted webhook's kept events are explained");
+    assert!(deleted.contains("the webhook `gh`"), "{deleted}");
+    let no_request = no_request.expect_err("nothing to set up");
+    assert_eq!(no_request.code, rmcp::model::ErrorCode::INVALID_PARAMS);
+    assert!(
+        no_request.message.contains("request"),
+        "{}",
+        no_request.message
+    );
+    client.cancel().await.ok();
+}
