@@ -344,12 +344,17 @@ fn check_text(field: &str, text: &str) -> Result<(), ServiceError> {
     if text.trim().is_empty() {
         return Err(ServiceError::invalid(field, "the text to send is empty"));
     }
-    // Longer than any place takes: refused before anything is looked up.
+    // Longer than any place takes: refused before anything is looked up, so the place's own
+    // (often lower) limit is not known yet, and the message may not suggest that this one
+    // would go through.
     let chars = text.chars().count();
     if chars > MAX_ANY_REPLY_CHARS {
         return Err(ServiceError::invalid(
             field,
-            format!("the text is {chars} characters; at most {MAX_ANY_REPLY_CHARS} are sent"),
+            format!(
+                "the text is {chars} characters; no place a reply goes takes more than \
+                 {MAX_ANY_REPLY_CHARS} (GitHub takes {MAX_REPLY_CHARS})"
+            ),
         ));
     }
     Ok(())

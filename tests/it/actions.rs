@@ -792,3 +792,28 @@ async fn a_reply_without_its_text_names_every_field_that_takes_it() {
     let message = answer.1["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("`message`"), "{message}");
 }
+
+#[tokio::test]
+async fn a_reply_longer_than_any_place_takes_is_not_told_a_million_would_go() {
+    // Arrange
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", SECRET).await;
+    let event_id = open_issue_7(&app).await;
+
+    // Act
+    let answer = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({"text": "x".repeat(1_048_576)}),
+        )
+        .await;
+
+    // Assert: nothing says 1,000,000 characters would be sent; GitHub takes 65,536.
+    assert_error(&answer, StatusCode::BAD_REQUEST, Some("text"));
+    let message = answer.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(!message.contains("are sent"), "{message}");
+    assert!(
+        message.contains("no place a reply goes takes more than 1000000"),
+        "{message}"
+    );
+}
