@@ -67,10 +67,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// JSON-RPC's code for a server error of its own (the range -32000 to -32099), which the MCP
+/// SDKs use for transport refusals.
+const MCP_TRANSPORT_ERROR: i64 = -32000;
+
 /// Errors that axum and tower answer on their own (a path that is not valid UTF-8, a method
 /// a route does not take, a request past its time) come as plain text or as nothing. Every
 /// other error here is JSON, so those are rewritten to the same shape, keeping `Allow` and
-/// `Retry-After`. `/mcp` is left alone: its clients expect the MCP transport's own answers.
+/// `Retry-After`. On `/mcp` the MCP transport's own plain-text refusals (a wrong method,
+/// `Accept` or content type, an unknown session) become JSON-RPC errors without an id, as
+/// the MCP spec allows and the reference SDKs answer, so a client can show why.
 pub async fn json_errors(request: Request, next: Next) -> Response {
     let is_mcp = super::auth::is_mcp_path(request.uri().path());
     let response = next.run(request).await;
@@ -79,8 +85,8 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_mcp || is_json || !(status.is_client_error() || status.is_server_error()) {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -96,6 +102,11 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
     } else {
         text
     };
+    if is_mcp {
+        let error = json!({"jsonrpc": "2.0", "id": null,
+                           "error": {"code": MCP_TRANSPORT_ERROR, "message": message}});
+        return with_headers_of(&parts, (status, Json(error)).into_response());
+    }
     let code = match status {
         StatusCode::BAD_REQUEST => "bad_request",
         StatusCode::NOT_FOUND => "not_found",
@@ -107,9 +118,13 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         s if s.is_server_error() => "internal_error",
         _ => "bad_request",
     };
-    let mut rewritten = ApiError::new(status, code, message).into_response();
+    with_headers_of(&parts, ApiError::new(status, code, message).into_response())
+}
+
+/// A rewritten error keeps what the original told the client to do next.
+fn with_headers_of(original: &axum::http::response::Parts, mut rewritten: Response) -> Response {
     for name in [ALLOW, RETRY_AFTER] {
-        if let Some(value) = parts.headers.get(&name) {
+        if let Some(value) = original.headers.get(&name) {
             rewritten.headers_mut().insert(name, value.clone());
         }
     }

@@ -1588,3 +1588,42 @@ async fn prompt_arguments_left_blank_or_naming_no_webhook_are_not_built_into_a_p
     );
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn the_mcp_transports_own_refusals_are_json_rpc_errors_a_client_can_show() {
+    // Arrange
+    let app = spawn_app().await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+
+    // Act: a GET where this server keeps no stream, and a POST that accepts no answer it gives.
+    let get = app
+        .api(reqwest::Method::GET, "/mcp")
+        .send()
+        .await
+        .expect("GET");
+    let no_accept = app
+        .api(reqwest::Method::POST, "/mcp")
+        .header("content-type", "application/json")
+        .header("accept", "text/html")
+        .body(initialize.to_string())
+        .send()
+        .await
+        .expect("POST");
+
+    // Assert: each status kept, with a JSON-RPC error that says why.
+    for (response, status) in [(get, 405), (no_accept, 406)] {
+        assert_eq!(response.status(), status);
+        let allow = response.headers().get("allow").cloned();
+        let body: Value = response.json().await.expect("a JSON body");
+        assert_eq!(body["jsonrpc"], "2.0", "{body}");
+        assert_eq!(body["id"], Value::Null, "{body}");
+        assert_eq!(body["error"]["code"], -32000, "{body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(!message.is_empty(), "{body}");
+        if status == 405 {
+            assert!(allow.is_some(), "Allow is kept");
+        }
+    }
+}
