@@ -111,7 +111,12 @@ pub(super) async fn post(
     let payload = match kind {
         MessageKind::OpenWebUi => json!({ "content": text }),
         MessageKind::Slack => json!({ "text": text }),
-        MessageKind::Discord => json!({ "content": shorten(text, DISCORD_LIMIT) }),
+        // The text comes from payloads and agents' answers: an `@everyone` or role mention in
+        // it must show as text, not ping the whole server.
+        MessageKind::Discord => json!({
+            "content": shorten(text, DISCORD_LIMIT),
+            "allowed_mentions": { "parse": [] },
+        }),
         MessageKind::Teams => teams_payload(url, text),
         MessageKind::Telegram => unreachable!("handled above"),
     };
@@ -327,7 +332,11 @@ mod tests {
         let cut = format!("{}…", "x".repeat(1999));
         let cases = [
             (MessageKind::Slack, "hi", json!({"text": "hi"})),
-            (MessageKind::Discord, long.as_str(), json!({"content": cut})),
+            (
+                MessageKind::Discord,
+                long.as_str(),
+                json!({"content": cut, "allowed_mentions": {"parse": []}}),
+            ),
             (
                 MessageKind::Teams,
                 "hi",

@@ -146,6 +146,40 @@ async fn a_telegram_message_by_hand_or_by_a_command_takes_its_chat_id_as_a_numbe
 }
 
 #[tokio::test]
+async fn a_discord_message_shows_mentions_from_the_payload_without_pinging_anyone() {
+    // Arrange: an issue title that mentions everyone, posted to a Discord webhook.
+    let discord = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/webhooks/1/tok"))
+        .and(body_json(json!({
+            "content": "New: @everyone look <@&42>",
+            "allowed_mentions": {"parse": []},
+        })))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&discord)
+        .await;
+    let url = format!("{}/api/webhooks/1/tok", discord.uri());
+    let app = github_app_with(
+        json!({"trigger": "issues.opened", "action": "post_message",
+               "template": "New: {{issue.title}}", "target": {"url": url, "kind": "discord"}}),
+        None,
+    )
+    .await;
+    let mut body: Value = serde_json::from_str(&issue_opened("octo/app", 3, &[])).expect("json");
+    body["issue"]["title"] = json!("@everyone look <@&42>");
+    let event_id = post_gh(&app, "issues", &body.to_string()).await;
+
+    // Act
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+}
+
+#[tokio::test]
 async fn a_gitlab_note_created_on_current_gitlab_answers_a_question_on_its_issue() {
     // Arrange: an issue asks its question as a note; GitLab 16.11+ names note hooks'
     // action (`note.create`).
