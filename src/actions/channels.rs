@@ -83,9 +83,7 @@ pub fn guess_kind(url: &str) -> MessageKind {
     let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
     if host == "hooks.slack.com" {
         MessageKind::Slack
-    } else if (under("discord.com") || under("discordapp.com"))
-        && path.starts_with("/api/webhooks/")
-    {
+    } else if (under("discord.com") || under("discordapp.com")) && is_discord_webhook(path) {
         MessageKind::Discord
     } else if under("webhook.office.com") || under("logic.azure.com") || under("powerplatform.com")
     {
@@ -95,6 +93,24 @@ pub fn guess_kind(url: &str) -> MessageKind {
     } else {
         MessageKind::OpenWebUi
     }
+}
+
+/// `/api/webhooks/...`, or the versioned `/api/v10/webhooks/...` Discord also hands out.
+fn is_discord_webhook(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/api/") else {
+        return false;
+    };
+    let rest = match rest.split_once('/') {
+        Some((version, rest))
+            if version.len() > 1
+                && version.starts_with('v')
+                && version[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            rest
+        }
+        _ => rest,
+    };
+    rest.starts_with("webhooks/")
 }
 
 pub(super) async fn post(
@@ -262,6 +278,30 @@ mod tests {
             (
                 "https://ptb.discord.com/api/webhooks/1/tok",
                 MessageKind::Discord,
+            ),
+            (
+                "https://discord.com/api/v10/webhooks/1/tok",
+                MessageKind::Discord,
+            ),
+            (
+                "https://canary.discord.com/api/v9/webhooks/1/tok",
+                MessageKind::Discord,
+            ),
+            (
+                "https://ptb.discord.com/api/v10/webhooks/1/tok",
+                MessageKind::Discord,
+            ),
+            (
+                "https://discordapp.com/api/v6/webhooks/1/tok",
+                MessageKind::Discord,
+            ),
+            (
+                "https://discord.com/api/v/webhooks/1/tok",
+                MessageKind::OpenWebUi,
+            ),
+            (
+                "https://discord.com/api/channels/1/messages",
+                MessageKind::OpenWebUi,
             ),
             (
                 "https://acme.webhook.office.com/webhookb2/x",
