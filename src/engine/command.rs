@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::conditions::Conditions;
 use super::template;
 use super::trigger::Trigger;
+use crate::actions::{MessageKind, guess_kind};
 
 /// What a command does when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,6 +234,39 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
                 "unknown kind `{kind}`; use one of {}",
                 MESSAGE_KINDS.join(", ")
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// What a saved target must also hold, beyond [`check`]. Kept out of `check` because stored
+/// commands are compiled through it on every event, and one it refuses is skipped: a command
+/// an older build accepted with a stray `secret` would stop firing, unseen.
+pub fn check_new_target(action: ActionKind, target: &Target) -> Result<(), InvalidCommand> {
+    if action != ActionKind::PostMessage {
+        return Ok(());
+    }
+    // Only forwards are signed; a secret here would look like it protected something.
+    if target.secret.is_some() {
+        return Err(invalid(
+            "target.secret",
+            "post_message is not signed, so it takes no `secret` (only forward signs what it \
+             sends): leave it out",
+        ));
+    }
+    let kind = match &target.kind {
+        Some(kind) => kind.parse().ok(),
+        None => Some(guess_kind(&target.url)),
+    };
+    if kind == Some(MessageKind::Telegram)
+        && target
+            .chat_id
+            .as_deref()
+            .is_none_or(|c| c.trim().is_empty())
+    {
+        return Err(invalid(
+            "target.chat_id",
+            "a Telegram message needs `chat_id`: the chat to post in (e.g. -1001234567890)",
         ));
     }
     Ok(())

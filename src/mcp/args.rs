@@ -143,7 +143,8 @@ pub struct AddCommandArgs {
     #[serde(default, deserialize_with = "lenient::json_in_text")]
     #[schemars(extend("type" = "object"))]
     pub conditions: Option<Value>,
-    /// For forward and post_message: {"url": "...", "secret"?, "kind"?}.
+    /// forward: {"url": "...", "secret"?}; post_message: {"url": "...", "kind"?, "chat_id"?}
+    /// (chat_id for Telegram).
     #[serde(default, deserialize_with = "lenient::target")]
     #[schemars(extend("type" = "object"))]
     pub target: Option<Value>,

@@ -80,6 +80,7 @@ pub async fn add(
         updated_at: now,
     };
     apply(&mut row, input)?;
+    check_new_target(&row)?;
     check_reachable(state, &row)?;
     seal_target_secret(state, &mut row);
     let stored = row.clone();
@@ -128,8 +129,13 @@ pub async fn update(
         }
         row.action = a;
     }
-    let stored_target = row.target.clone();
+    let (stored_target, stored_action) = (row.target.clone(), row.action.clone());
     apply(&mut row, input)?;
+    // As with the reachability check below, a command saved before these checks existed can
+    // still be disabled or changed elsewhere.
+    if row.target != stored_target || row.action != stored_action {
+        check_new_target(&row)?;
+    }
     // Only a target given now: one saved while its host was allowed must not stop the
     // command from being disabled or fixed (the send-time check still refuses it).
     if row.target != stored_target {
@@ -274,6 +280,22 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
     row.trigger = row.trigger.trim().to_string();
     compile(row).map_err(|e| ServiceError::invalid(&e.field, e.message))?;
     Ok(())
+}
+
+/// See [`command::check_new_target`]. Runs after `apply`, so the row has compiled.
+fn check_new_target(row: &CommandRow) -> Result<(), ServiceError> {
+    let Ok(action) = row.action.parse() else {
+        return Ok(());
+    };
+    let Some(target) = row
+        .target
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<command::Target>(t).ok())
+    else {
+        return Ok(());
+    };
+    command::check_new_target(action, &target)
+        .map_err(|e| ServiceError::invalid(&e.field, e.message))
 }
 
 /// A target this server would refuse to send to (a private address not in

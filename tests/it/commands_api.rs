@@ -397,6 +397,62 @@ async fn in_an_update_null_keeps_a_field_empty_removes_it_and_a_required_one_is_
 }
 
 #[tokio::test]
+async fn a_channel_message_that_could_never_be_sent_is_refused_when_saved() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let message = |target: Value| {
+        json!({"trigger": "issues.opened", "action": "post_message", "template": "New issue",
+               "target": target})
+    };
+    let telegram = "https://api.telegram.org/bot1:A/sendMessage";
+    let cases = [
+        (
+            message(json!({"url": "https://tg.example.com/send", "kind": "telegram"})),
+            "target.chat_id",
+        ),
+        // The kind guessed from a Telegram URL, and a blank chat.
+        (message(json!({"url": telegram})), "target.chat_id"),
+        (
+            message(json!({"url": telegram, "chat_id": " "})),
+            "target.chat_id",
+        ),
+        // Only a forward is signed.
+        (
+            message(json!({"url": "https://hooks.slack.com/services/T0/B0/x",
+                           "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})),
+            "target.secret",
+        ),
+    ];
+
+    for (body, field) in cases {
+        // Act
+        let answer = add(&app, body.clone()).await;
+
+        // Assert
+        assert_error(&answer, StatusCode::BAD_REQUEST, Some(field));
+    }
+    let (_, list) = app.get_json("/api/webhooks/gh/commands").await;
+    assert_eq!(list["commands"], json!([]), "nothing was stored");
+
+    // The same when an update makes them.
+    let (status, c) = add(&app, message(json!({"url": telegram, "chat_id": -100123}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let id = c["id"].as_str().expect("id");
+    let put = |body: Value| {
+        send_json(
+            app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+                .json(&body),
+        )
+    };
+    let no_chat = put(json!({"target": {"url": telegram}})).await;
+    let signed = put(json!({"target": {"url": telegram, "chat_id": -100123,
+                                       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}))
+    .await;
+    assert_error(&no_chat, StatusCode::BAD_REQUEST, Some("target.chat_id"));
+    assert_error(&signed, StatusCode::BAD_REQUEST, Some("target.secret"));
+}
+
+#[tokio::test]
 async fn a_forward_turned_into_a_comment_leaves_its_target_behind() {
     // Arrange
     let app = app_with_webhook().await;
