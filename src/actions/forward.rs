@@ -30,27 +30,34 @@ pub(super) async fn send(clients: &Clients, msg: &Message<'_>) -> Result<Sent, A
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
-    // A template may render plain text; its label says so rather than promise JSON.
-    let content_type = if serde_json::from_str::<serde::de::IgnoredAny>(msg.body).is_ok() {
-        "application/json"
-    } else {
-        "text/plain; charset=utf-8"
-    };
+    let (body, content_type) = labelled(msg.body);
     let mut req = http
         .post(url)
         .header(CONTENT_TYPE, content_type)
         .header("webhook-id", msg.message_id)
         .header("webhook-timestamp", ts.to_string())
         .header("X-Webhook-Event", header_safe(msg.event_type))
-        .body(msg.body.to_owned());
+        .body(body.to_owned());
     if let Some(secret) = msg.secret.filter(|s| !s.is_empty()) {
         req = req.header(
             "webhook-signature",
-            sign_standard(secret, msg.message_id, ts, msg.body),
+            sign_standard(secret, msg.message_id, ts, body),
         );
     }
     let reply = client::send("forward target", req).await?;
     Ok(reply.sent(None))
+}
+
+/// The body to send and its content type. A template may render plain text; its label says
+/// so rather than promise JSON. A sender's byte-order mark (which our receiver skips) is
+/// dropped from JSON, since the receivers' JSON parsers refuse it.
+fn labelled(body: &str) -> (&str, &'static str) {
+    let is_json = |b: &str| serde_json::from_str::<serde::de::IgnoredAny>(b).is_ok();
+    match body.strip_prefix('\u{feff}') {
+        Some(rest) if is_json(rest) => (rest, "application/json"),
+        _ if is_json(body) => (body, "application/json"),
+        _ => (body, "text/plain; charset=utf-8"),
+    }
 }
 
 /// `value` as a header value: a custom source's event type comes from its payload and may hold

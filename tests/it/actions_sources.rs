@@ -829,6 +829,42 @@ async fn a_forward_is_signed_the_standard_webhooks_way_with_the_same_id_on_a_ret
     assert_eq!(ids[0], action["id"].as_str().expect("action id"));
 }
 
+#[tokio::test]
+async fn a_json_body_with_a_byte_order_mark_is_forwarded_as_json_without_it() {
+    // Arrange
+    let target = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/in"))
+        .and(header("content-type", "application/json"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&target)
+        .await;
+    let url = format!("{}/in", target.uri());
+    let app = github_app_with(
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": url, "secret": WHSEC}}),
+        None,
+    )
+    .await;
+    let json = issue_opened("octo/app", 4, &[]);
+    let event_id = post_gh(&app, "issues", &format!("\u{feff}{json}")).await;
+
+    // Act
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    let requests = target.received_requests().await.expect("recorded");
+    let (_, payload) = verify_standard_request(&requests[0], WHSEC);
+    assert_eq!(
+        payload, json,
+        "the JSON is forwarded without its byte-order mark"
+    );
+}
+
 /// The event's first task.
 async fn task_of(app: &TestApp, event_id: &str) -> Value {
     app.event(event_id).await["tasks"][0].clone()
