@@ -157,8 +157,9 @@ fn document_text(value: &minijinja::Value) -> Option<String> {
 
 /// The context a template renders with: the payload's top-level fields (so `{{issue.title}}`
 /// works), the payload itself as `payload`, our event metadata as `delivery` (and as `event`
-/// unless the payload has its own `event`, as Slack's does), and the webhook as `webhook`.
-/// The payload is viewed in place, not copied.
+/// unless the payload has its own `event`, as Slack's does), and the webhook as `webhook`
+/// (always ours: a sender's own `webhook` field is `payload.webhook`, so it cannot pass
+/// itself off as another webhook). The payload is viewed in place, not copied.
 pub fn context(payload: &Arc<Value>, event: Value, webhook: Value) -> minijinja::Value {
     minijinja::Value::from_object(EventContext {
         root: json_view::view(payload),
@@ -193,7 +194,7 @@ impl Object for EventContext {
             "payload" => Some(self.root.clone()),
             "delivery" => Some(self.delivery.clone()),
             "event" => field().or_else(|| Some(self.delivery.clone())),
-            "webhook" => field().or_else(|| Some(self.webhook.clone())),
+            "webhook" => Some(self.webhook.clone()),
             _ => field(),
         }
     }
@@ -433,6 +434,28 @@ mod tests {
         let slack = context(&Arc::new(json!({"event": {"text": "hi"}})), meta, hook);
         let out = render("{{event.text}} {{delivery.type}}", &slack);
         assert_eq!(out.as_deref(), Ok("hi issues.opened"));
+    }
+
+    #[test]
+    fn a_payload_cannot_pass_itself_off_as_another_webhook() {
+        let ctx = context(
+            &Arc::new(json!({"webhook": {"id": "spoofed", "name": "Other"}, "event": "e"})),
+            json!({"type": "custom"}),
+            json!({"id": "gh", "name": "GitHub", "provider": "github"}),
+        );
+        let cases = [
+            ("{{ webhook.id }}", "gh"),
+            ("{{ webhook.name }} {{ webhook.provider }}", "GitHub github"),
+            (
+                "{{ payload.webhook.id }} {{ payload.webhook.name }}",
+                "spoofed Other",
+            ),
+            // `event`, unlike `webhook`, is still the payload's own when it has one.
+            ("{{ event }} {{ delivery.type }}", "e custom"),
+        ];
+        for (source, expected) in cases {
+            assert_eq!(render(source, &ctx).as_deref(), Ok(expected), "{source}");
+        }
     }
 
     #[test]
