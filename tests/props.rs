@@ -1056,6 +1056,14 @@ proptest! {
         if let Ok(out) = rendered {
             prop_assert!(out.len() <= template::MAX_OUTPUT_LEN);
         }
+        // Escaped for Slack, the same template parses or fails alike.
+        let slack = template::render_as(&source, &ctx, template::Escape::Slack);
+        if valid.is_err() {
+            prop_assert!(slack.is_err(), "{source:?} invalid but rendered {slack:?}");
+        }
+        if let Ok(out) = slack {
+            prop_assert!(out.len() <= template::MAX_OUTPUT_LEN);
+        }
     }
 }
 

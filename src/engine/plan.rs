@@ -3,7 +3,8 @@
 //! receiver calls it before its one write, and the result is stored with the event.
 //!
 //! Where a reply goes is decided here from the event's source, never from anything a command
-//! or payload could point elsewhere: a comment on a GitHub event goes to that issue.
+//! or payload could point elsewhere: a comment on a GitHub event goes to that issue. Where
+//! it goes also decides how a template's values are escaped (Slack's text has markup).
 
 use serde_json::Value;
 
@@ -127,8 +128,36 @@ pub fn plan(fired: &[Fired<'_>], event: &EventView<'_>) -> Vec<Planned> {
 
 fn render(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
     match c.template {
-        Some(source) => template::render(source, event.context),
+        Some(source) => template::render_as(source, event.context, escape(c, event)),
         None => Ok(default_prompt(event)),
+    }
+}
+
+/// How a command's template escapes the values it prints: for Slack when its text goes to
+/// Slack (a reply on a Slack event, through `chat.postMessage`, its `response_url` or the
+/// answer to a slash command; a message to a Slack incoming webhook), as is elsewhere.
+/// test_webhook's report renders with it too, so it shows the text that would be sent.
+pub fn escape(c: &Fired<'_>, event: &EventView<'_>) -> template::Escape {
+    let slack_source = event.source.is_some_and(|s| s.kind.starts_with("slack."));
+    let to_slack = match c.action {
+        ActionKind::Comment | ActionKind::Ask => slack_source,
+        // A custom sender reads its answer in the HTTP response; any other respond without
+        // a Slack thread that has a `response_url` is sent there, as a Slack message.
+        ActionKind::Respond => {
+            event.provider == Provider::Slack
+                || slack_source
+                || (event.provider != Provider::Custom && response_url(event).is_some())
+        }
+        ActionKind::PostMessage => c
+            .target
+            .as_ref()
+            .is_some_and(|t| message_kind(t) == Ok(MessageKind::Slack)),
+        ActionKind::CreateTask | ActionKind::Forward => false,
+    };
+    if to_slack {
+        template::Escape::Slack
+    } else {
+        template::Escape::Plain
     }
 }
 
@@ -295,18 +324,23 @@ fn forward(c: &Fired<'_>, event: &EventView<'_>) -> Result<Delivery, String> {
 
 fn post_message(target: Option<&Target>, text: String) -> Result<Delivery, String> {
     let target = target.ok_or("post_message has no target")?;
-    let kind = match &target.kind {
-        Some(k) => k
-            .parse::<MessageKind>()
-            .map_err(|_| format!("unknown message kind `{k}`"))?,
-        None => guess_kind(&target.url),
-    };
+    let kind = message_kind(target)?;
     Ok(Delivery::ChannelMessage {
         url: target.url.clone(),
         kind,
         text,
         chat_id: target.chat_id.clone(),
     })
+}
+
+/// The kind of channel a target is: as given, or guessed from its URL.
+fn message_kind(target: &Target) -> Result<MessageKind, String> {
+    match &target.kind {
+        Some(k) => k
+            .parse::<MessageKind>()
+            .map_err(|_| format!("unknown message kind `{k}`")),
+        None => Ok(guess_kind(&target.url)),
+    }
 }
 
 fn as_string(v: &Value) -> Option<String> {

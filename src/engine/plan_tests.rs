@@ -332,3 +332,136 @@ fn a_reply_longer_than_its_place_takes_is_cut_to_fit_and_says_so() {
         }
     }
 }
+
+#[test]
+fn text_bound_for_slack_escapes_the_values_it_prints() {
+    let payload =
+        json!({"title": "hi <!channel>", "response_url": "https://hooks.slack.com/commands/1"});
+    let escaped = "<!here> hi &lt;!channel&gt;";
+    let raw = "<!here> hi <!channel>";
+    let template = Some("<!here> {{ title }}");
+    let slack = source(
+        "slack.thread",
+        "C1:1.2",
+        json!({"channel": "C1", "thread_ts": "1.2"}),
+    );
+    let github = source("github.issue", "o/r#7", json!({"repo": "o/r", "number": 7}));
+    let target = |url: &str, kind: Option<&str>| Target {
+        url: url.into(),
+        secret: None,
+        kind: kind.map(Into::into),
+        chat_id: None,
+    };
+    let text = |planned: &Planned| match planned {
+        Planned::Send {
+            delivery: Ok(d), ..
+        } => match d {
+            Delivery::SlackMessage { text, .. }
+            | Delivery::SlackResponse { text, .. }
+            | Delivery::ChannelMessage { text, .. } => text.clone(),
+            Delivery::GithubComment { body, .. } | Delivery::Forward { body, .. } => body.clone(),
+            other => panic!("{other:?}"),
+        },
+        Planned::Task { prompt, .. } => prompt.clone(),
+        Planned::Inline { body, .. } => body["text"].as_str().unwrap().to_string(),
+        other => panic!("{other:?}"),
+    };
+    let with_target = |action, t| Fired {
+        target: Some(t),
+        ..fired(action, template)
+    };
+    let cases = [
+        (
+            Provider::Slack,
+            Some(&slack),
+            fired(ActionKind::Comment, template),
+            escaped,
+        ),
+        (
+            Provider::Slack,
+            Some(&slack),
+            fired(ActionKind::Ask, template),
+            escaped,
+        ),
+        (
+            Provider::Slack,
+            Some(&slack),
+            fired(ActionKind::Respond, template),
+            escaped,
+        ),
+        (
+            Provider::GitHub,
+            Some(&github),
+            fired(ActionKind::Comment, template),
+            raw,
+        ),
+        (
+            Provider::GitHub,
+            Some(&github),
+            fired(ActionKind::Respond, template),
+            escaped,
+        ),
+        (
+            Provider::Slack,
+            Some(&slack),
+            fired(ActionKind::CreateTask, template),
+            raw,
+        ),
+        (
+            Provider::Slack,
+            Some(&slack),
+            with_target(ActionKind::Forward, target("https://example.com/in", None)),
+            raw,
+        ),
+        (
+            Provider::GitHub,
+            None,
+            with_target(
+                ActionKind::PostMessage,
+                target("https://hooks.slack.com/services/T/B/x", None),
+            ),
+            escaped,
+        ),
+        (
+            Provider::GitHub,
+            None,
+            with_target(
+                ActionKind::PostMessage,
+                target("https://relay.example/in", Some("slack")),
+            ),
+            escaped,
+        ),
+        (
+            Provider::Slack,
+            Some(&slack),
+            with_target(
+                ActionKind::PostMessage,
+                target("https://discord.com/api/webhooks/1/x", None),
+            ),
+            raw,
+        ),
+        (
+            Provider::Custom,
+            None,
+            fired(ActionKind::Respond, template),
+            raw,
+        ),
+    ];
+    for (provider, src, c, want) in cases {
+        let what = format!("{:?} on {provider}", c.action);
+        assert_eq!(text(&plan_one(provider, &payload, src, c)), want, "{what}");
+    }
+    // A slash command's answer in the HTTP response is Slack text too.
+    let ctx = template::context(&std::sync::Arc::new(payload.clone()), json!({}), json!({}));
+    let view = EventView {
+        provider: Provider::Slack,
+        event_type: "/deploy",
+        payload: &payload,
+        source: None,
+        context: &ctx,
+        body: b"",
+    };
+    let planned = plan(&[fired(ActionKind::Respond, template)], &view);
+    assert!(matches!(planned[0], Planned::Inline { .. }));
+    assert_eq!(text(&planned[0]), escaped);
+}

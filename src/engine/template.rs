@@ -1,7 +1,9 @@
 //! Templates: the text a command renders from an event (`{{issue.title}}`), with minijinja.
 //! Checked for syntax when a command is saved; rendered with strict undefined, so a typo in a
 //! variable name is an error rather than an empty string in a comment on someone's issue.
+//! Text bound for Slack renders its printed values escaped (see [`Escape`]).
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use minijinja::value::{Enumerator, Object, Serde};
@@ -28,6 +30,23 @@ const MAX_SHOWN_DEPTH: usize = 160;
 
 /// Most nested macro calls, includes and recursive loops.
 const MAX_RECURSION: usize = 16;
+
+/// How the values a template prints are escaped, chosen by where its text goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Escape {
+    /// Printed as they are: the text goes to markdown or plain text (GitHub, GitLab, Jira,
+    /// Linear, other chats, an agent's prompt), where Slack's `<…>` markup means nothing.
+    Plain,
+    /// `&`, `<` and `>` written as `&amp;`, `&lt;` and `&gt;`, as Slack asks of message text:
+    /// unescaped, an issue titled `<!channel>` pings a whole channel and `<https://x|click>`
+    /// is a disguised link. The template's own text, and values piped through `|safe`, are
+    /// printed as written, so its author may still write `<!here>` or `<{{ url }}|link>`.
+    Slack,
+}
+
+/// The auto-escape mode of the templates rendered with [`Escape::Slack`], and the prefix of
+/// their names in the per-thread environment (the auto-escape callback sees only the name).
+const SLACK: &str = "slack";
 
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
@@ -59,22 +78,59 @@ fn environment() -> Environment<'static> {
             minijinja::filters::string(state, value)
         },
     );
-    // Webhook payloads are untrusted data and the output goes to markdown, not HTML.
-    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    // Webhook payloads are untrusted data and the output goes to markdown, not HTML; only
+    // Slack, whose message text has markup of its own, needs values escaped.
+    env.set_auto_escape_callback(|name| {
+        if name.starts_with(SLACK) {
+            minijinja::AutoEscape::Custom(SLACK.into())
+        } else {
+            minijinja::AutoEscape::None
+        }
+    });
     // A field the sender gives as null (GitHub's `issue.body` for an issue with no
     // description) prints as nothing, not as the word `none` in someone's comment.
     env.set_formatter(|out, state, value| {
+        let slack = !value.is_safe()
+            && matches!(state.auto_escape(), minijinja::AutoEscape::Custom(m) if m == SLACK);
         if value.is_none() {
             Ok(())
         } else if let Some(text) = document_text(value) {
             // A Jira body in Atlassian Document Format prints as its words, not as JSON.
-            out.write_str(&text).map_err(minijinja::Error::from)
+            if slack {
+                SlackEscaped(out).write_str(&text)
+            } else {
+                out.write_str(&text)
+            }
+            .map_err(minijinja::Error::from)
         } else {
             check_shown(value)?;
-            minijinja::escape_formatter(out, state, value)
+            if slack {
+                write!(SlackEscaped(out), "{value}").map_err(minijinja::Error::from)
+            } else {
+                minijinja::escape_formatter(out, state, value)
+            }
         }
     });
     env
+}
+
+/// Writes through to `out` with `&`, `<` and `>` escaped as Slack asks.
+struct SlackEscaped<'a, 'b>(&'a mut minijinja::Output<'b>);
+
+impl std::fmt::Write for SlackEscaped<'_, '_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let mut rest = s;
+        while let Some(at) = rest.find(['&', '<', '>']) {
+            self.0.write_str(&rest[..at])?;
+            self.0.write_str(match rest.as_bytes()[at] {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                _ => "&gt;",
+            })?;
+            rest = &rest[at + 1..];
+        }
+        self.0.write_str(rest)
+    }
 }
 
 /// Output that takes one byte past `MAX_OUTPUT_LEN` and then refuses more.
@@ -312,17 +368,29 @@ pub fn validate(source: &str) -> Result<(), String> {
         .map_err(|e| format!("template does not parse: {e}"))
 }
 
-/// Renders `source` over `context`. Parsed templates are kept per thread, keyed by their
-/// text, so the receive path parses a command's template once, not once per event.
+/// Renders `source` over `context`, its values printed as they are.
 pub fn render(source: &str, context: &minijinja::Value) -> Result<String, String> {
+    render_as(source, context, Escape::Plain)
+}
+
+/// Renders `source` over `context`, its printed values escaped as `escape` says. Parsed
+/// templates are kept per thread, keyed by their text and escaping (which minijinja fixes
+/// when it parses), so the receive path parses a command's template once, not once per event.
+pub fn render_as(
+    source: &str,
+    context: &minijinja::Value,
+    escape: Escape,
+) -> Result<String, String> {
+    type Names = std::collections::HashMap<(Escape, String), String>;
     thread_local! {
-        static CACHE: std::cell::RefCell<(Environment<'static>, std::collections::HashMap<String, String>)> =
+        static CACHE: std::cell::RefCell<(Environment<'static>, Names)> =
             std::cell::RefCell::new((environment(), Default::default()));
     }
     CACHE.with(|cell| {
         let mut cache = cell.borrow_mut();
         let (env, names) = &mut *cache;
-        let name = match names.get(source) {
+        let key = (escape, source.to_string());
+        let name = match names.get(&key) {
             Some(name) => name.clone(),
             None => {
                 // Bounded: commands change rarely, but templates tried by tests or
@@ -337,11 +405,14 @@ pub fn render(source: &str, context: &minijinja::Value) -> Result<String, String
                     *env = environment();
                     names.clear();
                 }
-                let name = "template".to_string();
-                let name = format!("{name}{}", names.len() + 1);
+                let prefix = match escape {
+                    Escape::Plain => "template",
+                    Escape::Slack => SLACK,
+                };
+                let name = format!("{prefix}{}", names.len() + 1);
                 env.add_template_owned(name.clone(), source.to_string())
                     .map_err(|e| format!("template does not parse: {e}"))?;
-                names.insert(source.to_string(), name.clone());
+                names.insert(key, name.clone());
                 name
             }
         };
@@ -456,6 +527,56 @@ mod tests {
         for (source, expected) in cases {
             assert_eq!(render(source, &ctx).as_deref(), Ok(expected), "{source}");
         }
+    }
+
+    #[test]
+    fn values_bound_for_slack_are_escaped_but_the_template_text_is_not() {
+        let title = "hi <!channel> & <https://evil.example|click>";
+        let ctx = json_context(&json!({
+            "title": title, "body": null, "url": "https://x.example/?a=1&b=2",
+            "labels": ["<a>"], "n": 3,
+            "doc": {"type": "doc", "version": 1, "content": [{"type": "paragraph",
+                "content": [{"type": "text", "text": "<!here> & co"}]}]}}));
+        let escaped = "hi &lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;";
+        let cases = [
+            ("{{ title }}", escaped.to_string()),
+            // The author's own markup stays; a value inside it is escaped.
+            (
+                "<!here> <{{ url }}|link>",
+                "<!here> <https://x.example/?a=1&amp;b=2|link>".into(),
+            ),
+            ("{{ title | safe }}", title.into()),
+            ("{{ title | upper | safe }}", title.to_uppercase()),
+            ("{{ title | e }}", escaped.into()),
+            (
+                "{% set t %}<b>{{ title }}</b>{% endset %}{{ t }}",
+                format!("<b>{escaped}</b>"),
+            ),
+            ("{{ '<' ~ title }}", format!("&lt;{escaped}")),
+            (
+                "{{ labels }} {{ n }} [{{ body }}]",
+                "['&lt;a&gt;'] 3 []".into(),
+            ),
+            ("{{ doc }}", "&lt;!here&gt; &amp; co".into()),
+            (
+                "{{ title | replace('click', 'go') }}",
+                escaped.replace("click", "go"),
+            ),
+        ];
+        for (source, expected) in cases {
+            assert_eq!(
+                render_as(source, &ctx, Escape::Slack).as_deref(),
+                Ok(expected.as_str()),
+                "{source}"
+            );
+        }
+        // The parsed template is kept per escaping: the same text renders raw elsewhere, and
+        // escaped again for Slack after that.
+        assert_eq!(render("{{ title }}", &ctx).as_deref(), Ok(title));
+        assert_eq!(
+            render_as("{{ title }}", &ctx, Escape::Slack).as_deref(),
+            Ok(escaped)
+        );
     }
 
     #[test]

@@ -97,16 +97,7 @@ pub fn plan_fired(
     let runs: Vec<Fired<'_>> = fired
         .iter()
         .filter_map(|c| rows.iter().find(|r| r.id == c.id))
-        .map(|r| Fired {
-            command_id: &r.id,
-            action: r.action.parse().unwrap_or(ActionKind::Comment),
-            agent: r.agent.as_deref(),
-            template: r.template.as_deref(),
-            target: r
-                .target
-                .as_deref()
-                .and_then(|t| serde_json::from_str(t).ok()),
-        })
+        .map(fired_row)
         .collect();
     plan::plan(
         &runs,
@@ -119,4 +110,29 @@ pub fn plan_fired(
             body: event.body,
         },
     )
+}
+
+fn fired_row(r: &CommandRow) -> Fired<'_> {
+    Fired {
+        command_id: &r.id,
+        action: r.action.parse().unwrap_or(ActionKind::Comment),
+        agent: r.agent.as_deref(),
+        template: r.template.as_deref(),
+        target: r
+            .target
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok()),
+    }
+}
+
+/// A command's template rendered over an event as planning renders it (its values escaped
+/// for Slack when its text goes there), for test_webhook's report; `None` without a template.
+pub fn render_preview(row: &CommandRow, event: &EventView<'_>) -> Option<Result<String, String>> {
+    let fired = fired_row(row);
+    let source = fired.template?;
+    Some(template::render_as(
+        source,
+        event.context,
+        plan::escape(&fired, event),
+    ))
 }

@@ -9,10 +9,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::ingest::{self, Inbound, Outcome};
-use super::{ServiceError, commands, events, webhooks};
+use super::{ServiceError, events, webhooks};
 use crate::app::AppState;
 use crate::clock;
-use crate::engine::template;
 use crate::providers::{Provider, ProviderOptions, samples, sign};
 
 /// The `User-Agent` of a test delivery with the caller's own payload.
@@ -294,7 +293,13 @@ pub async fn test_webhook(
         status => status.to_string(),
     };
     report.actions_queued = run_actions && !matched.is_empty();
-    let all = commands::list(state, &hook.id).await?;
+    // The stored rows, as planning reads them (a shown command's target is masked), so each
+    // template renders as it would be sent: escaped when its text goes to Slack.
+    let key = hook.id.clone();
+    let all = state
+        .store
+        .read(move |db| crate::store::commands::list(db, &key))
+        .await?;
     let ctx = super::planning::template_context(
         &hook,
         &std::sync::Arc::new(event.payload.clone()),
@@ -306,11 +311,24 @@ pub async fn test_webhook(
             "source": event.summary.source,
         }),
     );
+    let source: Option<crate::providers::SourceRef> = event
+        .summary
+        .source
+        .clone()
+        .and_then(|s| serde_json::from_value(s).ok());
+    let view = crate::engine::plan::EventView {
+        provider,
+        event_type: report.event_type.as_deref().unwrap_or_default(),
+        payload: &event.payload,
+        source: source.as_ref(),
+        context: &ctx,
+        body: &[],
+    };
     for id in matched {
         let Some(c) = all.iter().find(|c| c.id == id) else {
             continue;
         };
-        let rendered = c.template.as_deref().map(|t| template::render(t, &ctx));
+        let rendered = super::planning::render_preview(c, &view);
         report.matched.push(PlannedCommand {
             command_id: c.id.clone(),
             trigger: c.trigger.clone(),

@@ -11,6 +11,7 @@ mod limits;
 mod mcp;
 mod mcp_sessions;
 mod mcp_stdio;
+mod message_text;
 mod metrics;
 mod outbox_fairness;
 mod receiver;

@@ -771,6 +771,61 @@ async fn test_webhook_sends_nothing_unless_asked_to_run_the_actions() {
 }
 
 #[tokio::test]
+async fn test_webhook_shows_a_slack_reply_escaped_as_it_would_be_sent() {
+    // Arrange: the same template as a Slack reply and as an agent's prompt.
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    call(
+        &client,
+        "create_webhook",
+        json!({"name": "Slack", "provider": "slack", "id": "sl"}),
+    )
+    .await;
+    for action in ["comment", "create_task"] {
+        add_command_ok(
+            &client,
+            json!({"webhook_id": "sl", "trigger": "message", "action": action,
+                   "agent": "brain", "template": "<!here> {{ event.text }}"}),
+        )
+        .await;
+    }
+    let payload: Value = serde_json::from_str(&crate::helpers::slack_thread_message(
+        "C1",
+        "a <!channel> b",
+    ))
+    .expect("json");
+
+    // Act
+    let tested = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "sl", "payload": payload}),
+    )
+    .await;
+
+    // Assert
+    let report = structured(&tested);
+    assert_eq!(report["status"], "matched", "{report}");
+    let would_send = |action: &str| {
+        report["matched"]
+            .as_array()
+            .and_then(|m| m.iter().find(|c| c["action"] == action))
+            .map(|c| c["would_send"].clone())
+    };
+    assert_eq!(
+        would_send("comment"),
+        Some(json!("<!here> a &lt;!channel&gt; b")),
+        "{report}"
+    );
+    assert_eq!(
+        would_send("create_task"),
+        Some(json!("<!here> a <!channel> b")),
+        "{report}"
+    );
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn a_dry_run_over_a_built_in_sample_is_never_acted_on_later() {
     // Arrange: a comment command; the built-in sample names octo-org's repository, not ours.
     let app = crate::helpers::spawn_app_with(|c| {

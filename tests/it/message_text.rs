@@ -1,0 +1,65 @@
+//! The text a command's template sends: the values it prints escaped where the text goes to
+//! Slack (its own markup kept).
+
+use serde_json::json;
+use wiremock::{MockServer, ResponseTemplate};
+
+use crate::helpers::{
+    TestApp, accepted, expect_post, slack_thread_message, spawn_manual, use_slack,
+};
+
+/// Where the Slack incoming webhook fake listens.
+const INCOMING: &str = "/services/T1/B1/secret";
+
+/// A Slack webhook `sl` on an app whose Slack API and incoming webhook are `slack`, with a
+/// `comment` and a Slack `post_message` on every `message`, both rendering `template`.
+async fn slack_app_with(slack: &MockServer, template: &str) -> TestApp {
+    let app = spawn_manual(use_slack(slack)).await;
+    app.slack_webhook("sl").await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "message", "action": "comment", "template": template}),
+    )
+    .await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "message", "action": "post_message", "template": template,
+               "target": {"url": format!("{}{INCOMING}", slack.uri()), "kind": "slack"}}),
+    )
+    .await;
+    app
+}
+
+#[tokio::test]
+async fn a_payload_value_sent_to_slack_cannot_ping_a_channel_or_disguise_a_link() {
+    // Arrange: the author's own `<!here>` stays markup; the sender's text is escaped.
+    let slack = MockServer::start().await;
+    let sent = "<!here> someone said: hi &lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;";
+    expect_post(
+        &slack,
+        "/chat.postMessage",
+        json!({"channel": "C0ENG", "text": sent, "thread_ts": "1700000000.000100"}),
+        ResponseTemplate::new(200).set_body_json(json!({"ok": true, "ts": "1.2"})),
+        1,
+    )
+    .await;
+    expect_post(
+        &slack,
+        INCOMING,
+        json!({"text": sent}),
+        ResponseTemplate::new(200).set_body_string("ok"),
+        1,
+    )
+    .await;
+    let app = slack_app_with(&slack, "<!here> someone said: {{ event.text }}").await;
+
+    // Act
+    let message = slack_thread_message("C0ENG", "hi <!channel> & <https://evil.example|click>");
+    let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
+    assert_eq!(app.drain().await, 2);
+
+    // Assert
+    for action in app.actions_of(&event_id).await {
+        assert_eq!(action["status"], "delivered", "{action}");
+    }
+}
