@@ -65,6 +65,13 @@ pub fn plan(fired: &[Fired<'_>], event: &EventView<'_>) -> Vec<Planned> {
         .iter()
         .map(|c| {
             let text = render(c, event);
+            let text = match c.action {
+                ActionKind::Comment
+                | ActionKind::Ask
+                | ActionKind::Respond
+                | ActionKind::PostMessage => text.and_then(not_blank),
+                ActionKind::CreateTask | ActionKind::Forward => text,
+            };
             let command_id = c.command_id.to_string();
             match c.action {
                 ActionKind::CreateTask => match text {
@@ -158,6 +165,16 @@ pub fn escape(c: &Fired<'_>, event: &EventView<'_>) -> template::Escape {
         template::Escape::Slack
     } else {
         template::Escape::Plain
+    }
+}
+
+/// A message's text, refused when there is none: Slack, Discord, Telegram and GitHub refuse
+/// an empty message, which would otherwise fail only after the round trip.
+fn not_blank(text: String) -> Result<String, String> {
+    if text.trim().is_empty() {
+        Err("the template rendered no text, so nothing was sent".into())
+    } else {
+        Ok(text)
     }
 }
 

@@ -465,3 +465,42 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
     assert!(matches!(planned[0], Planned::Inline { .. }));
     assert_eq!(text(&planned[0]), escaped);
 }
+
+#[test]
+fn a_message_template_that_renders_no_text_is_planned_as_a_failure() {
+    let src = source(
+        "slack.thread",
+        "C1:1.2",
+        json!({"channel": "C1", "thread_ts": "1.2"}),
+    );
+    let payload = json!({"title": " ", "body": null});
+    let blank = Some("{{ body }} {{ title }}\n");
+    let mut post = fired(ActionKind::PostMessage, blank);
+    post.target = Some(Target {
+        url: "https://hooks.slack.com/services/T/B/x".into(),
+        secret: None,
+        kind: None,
+        chat_id: None,
+    });
+    for c in [
+        fired(ActionKind::Comment, blank),
+        fired(ActionKind::Ask, blank),
+        fired(ActionKind::Respond, blank),
+        post,
+    ] {
+        let what = format!("{:?}", c.action);
+        let got = plan_one(Provider::Slack, &payload, Some(&src), c);
+        assert!(
+            matches!(&got, Planned::Send { delivery: Err(e), ask: None, .. } if e == "the template rendered no text, so nothing was sent"),
+            "{what}: {got:?}"
+        );
+    }
+    // A task's prompt and a forward's body are left as rendered.
+    let task = plan_one(
+        Provider::Slack,
+        &payload,
+        Some(&src),
+        fired(ActionKind::CreateTask, blank),
+    );
+    assert!(matches!(task, Planned::Task { prompt, .. } if prompt.trim().is_empty()));
+}

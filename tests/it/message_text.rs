@@ -1,8 +1,9 @@
 //! The text a command's template sends: the values it prints escaped where the text goes to
-//! Slack (its own markup kept).
+//! Slack (its own markup kept), and a render with no text planned dead rather than sent.
 
 use serde_json::json;
-use wiremock::{MockServer, ResponseTemplate};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
     TestApp, accepted, expect_post, slack_thread_message, spawn_manual, use_slack,
@@ -62,4 +63,34 @@ async fn a_payload_value_sent_to_slack_cannot_ping_a_channel_or_disguise_a_link(
     for action in app.actions_of(&event_id).await {
         assert_eq!(action["status"], "delivered", "{action}");
     }
+}
+
+#[tokio::test]
+async fn a_template_that_renders_no_text_is_a_dead_action_and_nothing_is_sent() {
+    // Arrange
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true, "ts": "1.2"})))
+        .mount(&slack)
+        .await;
+    let app = slack_app_with(&slack, "{{ event.text | trim }}").await;
+
+    // Act
+    let message = slack_thread_message("C0ENG", "   ");
+    let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
+    app.drain().await;
+
+    // Assert
+    let actions = app.actions_of(&event_id).await;
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    for action in actions {
+        assert_eq!(action["status"], "dead", "{action}");
+        assert_eq!(
+            action["last_error"], "the template rendered no text, so nothing was sent",
+            "{action}"
+        );
+    }
+    let requests = slack.received_requests().await.unwrap_or_default();
+    assert!(requests.is_empty(), "{requests:?}");
 }
