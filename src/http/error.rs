@@ -168,19 +168,48 @@ impl From<ServiceError> for ApiError {
             )
             .with_retry_after(60),
             ServiceError::Store(StoreError::Sqlite(e))
-                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) =>
+                if crate::store::cannot_write(&e).is_some() =>
             {
-                tracing::error!(error = %e, "the disk is full");
+                let why = crate::store::cannot_write(&e).unwrap_or_default();
+                tracing::error!(error = %e, "{why}");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "storage_unavailable",
-                    "the server cannot save anything right now: the disk is full",
+                    format!("the server cannot save anything right now: {why}"),
                 )
                 .with_retry_after(60)
             }
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "store error");
                 ApiError::internal()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_that_cannot_write_for_now_is_a_503_senders_retry() {
+        let failure = |code| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        for (code, status) in [
+            (rusqlite::ffi::SQLITE_FULL, StatusCode::SERVICE_UNAVAILABLE),
+            (
+                rusqlite::ffi::SQLITE_READONLY,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                rusqlite::ffi::SQLITE_MISMATCH,
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        ] {
+            let error = ApiError::from(ServiceError::Store(StoreError::Sqlite(failure(code))));
+            assert_eq!(error.status, status, "{code}");
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                assert_eq!(error.code, "storage_unavailable");
+                assert_eq!(error.retry_after, Some(60));
             }
         }
     }

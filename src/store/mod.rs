@@ -227,6 +227,17 @@ impl Store {
     }
 }
 
+/// Why the database cannot take writes, when an operator can mend it (free space, give the
+/// file back its write permission) and a sender's retry may then succeed: such errors are
+/// answered 503 with Retry-After, not 500.
+pub(crate) fn cannot_write(e: &rusqlite::Error) -> Option<&'static str> {
+    match e.sqlite_error_code()? {
+        rusqlite::ErrorCode::DiskFull => Some("the disk is full"),
+        rusqlite::ErrorCode::ReadOnly => Some("the database file has become read-only"),
+        _ => None,
+    }
+}
+
 /// Turns a UNIQUE or PRIMARY KEY violation into `Conflict`, so callers can answer 409, and a
 /// FOREIGN KEY violation into `MissingParent`; other constraint failures stay errors.
 pub(crate) fn conflict_on_unique(e: rusqlite::Error) -> StoreError {

@@ -406,13 +406,13 @@ fn run_guarded(conn: &Connection, job: &mut dyn Job) -> rusqlite::Result<()> {
     exec(conn, "RELEASE write")
 }
 
-/// Why a transaction broke. A full disk is `Unavailable`: callers answer 503 with
-/// Retry-After (senders come back once space is freed) rather than 500; unlike a failed
-/// sync it does not stop the store, since nothing unsynced was shown to anyone.
+/// Why a transaction broke. A full disk or a file turned read-only is `Unavailable`: callers
+/// answer 503 with Retry-After (senders come back once it is mended) rather than 500; unlike
+/// a failed sync it does not stop the store, since nothing unsynced was shown to anyone.
 fn failed(e: &rusqlite::Error) -> Failed {
-    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-        tracing::error!(error = %e, "the disk is full; writes are refused until there is room");
-        return Failed::Unavailable(format!("the disk is full ({e})"));
+    if let Some(why) = super::cannot_write(e) {
+        tracing::error!(error = %e, "{why}; writes are refused until it is mended");
+        return Failed::Unavailable(format!("{why} ({e})"));
     }
     Failed::Transaction(e.to_string())
 }
