@@ -148,13 +148,9 @@ pub fn escape(c: &Fired<'_>, event: &EventView<'_>) -> template::Escape {
     let slack_source = event.source.is_some_and(|s| s.kind.starts_with("slack."));
     let to_slack = match c.action {
         ActionKind::Comment | ActionKind::Ask => slack_source,
-        // A custom sender reads its answer in the HTTP response; any other respond without
-        // a Slack thread that has a `response_url` is sent there, as a Slack message.
-        ActionKind::Respond => {
-            event.provider == Provider::Slack
-                || slack_source
-                || (event.provider != Provider::Custom && response_url(event).is_some())
-        }
+        // A custom sender reads its answer in the HTTP response; only Slack's events have a
+        // `response_url` to answer through.
+        ActionKind::Respond => event.provider == Provider::Slack || slack_source,
         ActionKind::PostMessage => c
             .target
             .as_ref()
@@ -315,7 +311,13 @@ fn respond_delivery(event: &EventView<'_>, text: String) -> Result<Delivery, Str
     }
 }
 
+/// Where Slack takes answers to a slash command or interaction. Only Slack's own signed
+/// payloads name it: in any other sender's payload it is just a field, and a reply must not go
+/// wherever a payload points.
 fn response_url(event: &EventView<'_>) -> Option<String> {
+    if event.provider != Provider::Slack {
+        return None;
+    }
     event
         .source
         .and_then(|s| s.detail.get("response_url"))

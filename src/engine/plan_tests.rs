@@ -395,11 +395,12 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
             fired(ActionKind::Comment, template),
             raw,
         ),
+        // A GitHub payload's `response_url` is only a field: the answer is a comment.
         (
             Provider::GitHub,
             Some(&github),
             fired(ActionKind::Respond, template),
-            escaped,
+            raw,
         ),
         (
             Provider::Slack,
@@ -503,4 +504,30 @@ fn a_message_template_that_renders_no_text_is_planned_as_a_failure() {
         fired(ActionKind::CreateTask, blank),
     );
     assert!(matches!(task, Planned::Task { prompt, .. } if prompt.trim().is_empty()));
+}
+
+#[test]
+fn a_response_url_in_another_senders_payload_is_not_where_a_respond_goes() {
+    let payload = json!({"type": "order.paid", "response_url": "https://collector.example/x"});
+    for provider in [
+        Provider::StandardWebhooks,
+        Provider::Stripe,
+        Provider::GitHub,
+    ] {
+        let planned = plan_one(
+            provider,
+            &payload,
+            None,
+            fired(ActionKind::Respond, Some("paid")),
+        );
+        match planned {
+            Planned::Send {
+                delivery: Err(why), ..
+            } => assert!(
+                why.contains("no source thread to reply on"),
+                "{provider}: {why}"
+            ),
+            other => panic!("{provider}: a respond went somewhere: {other:?}"),
+        }
+    }
 }

@@ -27,8 +27,13 @@ impl Trigger {
         if pattern.len() > MAX_LEN {
             return Err(format!("trigger is longer than {MAX_LEN} characters"));
         }
-        if pattern.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err("trigger must not contain spaces".into());
+        // A space stays: a custom sender's event type may be a header such as `Issue Hook`
+        // (a misspelt trigger for a known provider gets the never-sent warning instead).
+        if pattern
+            .chars()
+            .any(|c| (c.is_whitespace() && c != ' ') || c.is_control())
+        {
+            return Err("trigger must not contain tabs, line breaks or control characters".into());
         }
         if pattern.split('.').any(str::is_empty) {
             return Err(format!(
@@ -108,6 +113,8 @@ mod tests {
             ("a*b*c", "aXXbYYc", true),
             ("a*b*c", "aXXc", false),
             ("ab*ba", "aba", false),
+            ("Issue Hook", "Issue Hook", true),
+            ("Issue Hook", "Note Hook", false),
         ];
         for (pattern, event, expected) in cases {
             let t = Trigger::parse(pattern).expect("valid");
@@ -117,7 +124,15 @@ mod tests {
 
     #[test]
     fn bad_triggers_are_refused_with_a_reason() {
-        for bad in ["", "  ", "issues opened", "issues..opened", ".x", "x."] {
+        for bad in [
+            "",
+            "  ",
+            "issues\topened",
+            "issues\nopened",
+            "issues..opened",
+            ".x",
+            "x.",
+        ] {
             assert!(Trigger::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

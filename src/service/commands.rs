@@ -444,9 +444,23 @@ fn slack_subtype_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> 
 }
 
 /// Slack's Events API gives a channel's id (`C0123ABCD`), never its name: a `#name` condition
-/// only ever matches slash commands, which carry `channel_name`.
+/// only ever matches slash commands, which carry `channel_name`, and interactions (buttons,
+/// shortcuts, modals), which carry `channel.name`.
 fn slack_channel_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
-    if hook.provider != "slack" || row.trigger.starts_with('/') {
+    const INTERACTIONS: [&str; 8] = [
+        "block_actions",
+        "block_suggestion",
+        "message_action",
+        "shortcut",
+        "view_submission",
+        "view_closed",
+        "interactive_message",
+        "dialog_submission",
+    ];
+    if hook.provider != "slack"
+        || row.trigger.starts_with('/')
+        || INTERACTIONS.contains(&row.trigger.as_str())
+    {
         return None;
     }
     let conditions: Value = serde_json::from_str(&row.conditions).ok()?;
@@ -455,8 +469,8 @@ fn slack_channel_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> 
         .find(|c| c.starts_with('#'))?;
     Some(format!(
         "Slack's events name a channel by its id (C0123ABCD), not `{named}`: this condition \
-         matches only slash commands; use the channel's id (in Slack: channel details, at the \
-         bottom)"
+         matches only slash commands and interactions (buttons, shortcuts, modals); use the \
+         channel's id (in Slack: channel details, at the bottom)"
     ))
 }
 

@@ -187,6 +187,12 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
                "conditions": {"all": [{"channel": "#engineering"}]}}),
     )
     .await;
+    let button_by_name = add(
+        "sl",
+        json!({"trigger": "block_actions", "action": "respond", "template": "Done",
+               "conditions": {"channel": "#engineering"}}),
+    )
+    .await;
     let by_id = add(
         "sl",
         json!({"trigger": "message.channels", "action": "comment", "template": "Hi",
@@ -250,6 +256,12 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
     );
     assert!(warned(&by_name, "#engineering"), "{:?}", by_name);
     assert!(by_id.1.get("warnings").is_none(), "{:?}", by_id);
+    // A button click names its channel: `#name` works there.
+    assert!(
+        button_by_name.1.get("warnings").is_none(),
+        "{:?}",
+        button_by_name
+    );
     assert!(warned(&on_subtype, "`message_changed`"), "{:?}", on_subtype);
     assert!(
         warned(&comment_on_push, "GitHub `push` events have no thread"),
