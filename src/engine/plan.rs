@@ -64,14 +64,7 @@ pub fn plan(fired: &[Fired<'_>], event: &EventView<'_>) -> Vec<Planned> {
     fired
         .iter()
         .map(|c| {
-            let text = render(c, event);
-            let text = match c.action {
-                ActionKind::Comment
-                | ActionKind::Ask
-                | ActionKind::Respond
-                | ActionKind::PostMessage => text.and_then(not_blank),
-                ActionKind::CreateTask | ActionKind::Forward => text,
-            };
+            let text = text_of(c, event);
             let command_id = c.command_id.to_string();
             match c.action {
                 ActionKind::CreateTask => match text {
@@ -133,10 +126,18 @@ pub fn plan(fired: &[Fired<'_>], event: &EventView<'_>) -> Vec<Planned> {
         .collect()
 }
 
-fn render(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
-    match c.template {
+/// The command's text for this event, as it would be sent (test_webhook's report shows it):
+/// rendered for where it goes, and refused when a message would be empty.
+pub fn text_of(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
+    let text = match c.template {
         Some(source) => template::render_as(source, event.context, escape(c, event)),
         None => Ok(default_prompt(event)),
+    };
+    match c.action {
+        ActionKind::Comment | ActionKind::Ask | ActionKind::Respond | ActionKind::PostMessage => {
+            text.and_then(not_blank)
+        }
+        ActionKind::CreateTask | ActionKind::Forward => text,
     }
 }
 

@@ -129,10 +129,6 @@ fn fired_row(r: &CommandRow) -> Fired<'_> {
 /// for Slack when its text goes there), for test_webhook's report; `None` without a template.
 pub fn render_preview(row: &CommandRow, event: &EventView<'_>) -> Option<Result<String, String>> {
     let fired = fired_row(row);
-    let source = fired.template?;
-    Some(template::render_as(
-        source,
-        event.context,
-        plan::escape(&fired, event),
-    ))
+    fired.template?;
+    Some(plan::text_of(&fired, event))
 }

@@ -789,6 +789,13 @@ async fn test_webhook_shows_a_slack_reply_escaped_as_it_would_be_sent() {
         )
         .await;
     }
+    // and a reply that would be empty, refused as the real send would be
+    add_command_ok(
+        &client,
+        json!({"webhook_id": "sl", "trigger": "message", "action": "respond",
+               "template": "{% if false %}x{% endif %}"}),
+    )
+    .await;
     let payload: Value = serde_json::from_str(&crate::helpers::slack_thread_message(
         "C1",
         "a <!channel> b",
@@ -820,6 +827,18 @@ async fn test_webhook_shows_a_slack_reply_escaped_as_it_would_be_sent() {
     assert_eq!(
         would_send("create_task"),
         Some(json!("<!here> a <!channel> b")),
+        "{report}"
+    );
+    let empty = report["matched"]
+        .as_array()
+        .and_then(|m| m.iter().find(|c| c["action"] == "respond"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(empty["would_send"], Value::Null, "{report}");
+    assert!(
+        empty["template_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("rendered no text")),
         "{report}"
     );
     client.cancel().await.ok();
