@@ -141,9 +141,9 @@ pub fn text_of(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
     }
 }
 
-/// How a command's template escapes the values it prints: for Slack when its text goes to
-/// Slack (a reply on a Slack event, through `chat.postMessage`, its `response_url` or the
-/// answer to a slash command; a message to a Slack incoming webhook), as is elsewhere.
+/// How a command's template escapes the values it prints: for Slack when another sender's
+/// text goes to Slack (a message to a Slack incoming webhook, or a reply on a Slack thread
+/// by an event from elsewhere), as is elsewhere.
 /// test_webhook's report renders with it too, so it shows the text that would be sent.
 pub fn escape(c: &Fired<'_>, event: &EventView<'_>) -> template::Escape {
     let slack_source = event.source.is_some_and(|s| s.kind.starts_with("slack."));
@@ -158,7 +158,10 @@ pub fn escape(c: &Fired<'_>, event: &EventView<'_>) -> template::Escape {
             .is_some_and(|t| message_kind(t) == Ok(MessageKind::Slack)),
         ActionKind::CreateTask | ActionKind::Forward => false,
     };
-    if to_slack {
+    // Slack's own events arrive escaped already (`R&amp;D`, `<@U1>`, a link as `<url|text>`):
+    // quoted back to Slack they are its markup as the person wrote it, and escaping them
+    // again would show the entities. Another sender's text is what must not become markup.
+    if to_slack && event.provider != Provider::Slack {
         template::Escape::Slack
     } else {
         template::Escape::Plain

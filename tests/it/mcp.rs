@@ -771,69 +771,66 @@ async fn test_webhook_sends_nothing_unless_asked_to_run_the_actions() {
 }
 
 #[tokio::test]
-async fn test_webhook_shows_a_slack_reply_escaped_as_it_would_be_sent() {
-    // Arrange: the same template as a Slack reply and as an agent's prompt.
+async fn test_webhook_shows_text_for_slack_escaped_as_it_would_be_sent() {
+    // Arrange: the same template as a message to Slack and as an agent's prompt.
     let app = spawn_app().await;
     let client = connect(&app).await;
-    call(
-        &client,
-        "create_webhook",
-        json!({"name": "Slack", "provider": "slack", "id": "sl"}),
-    )
-    .await;
-    for action in ["comment", "create_task"] {
-        add_command_ok(
-            &client,
-            json!({"webhook_id": "sl", "trigger": "message", "action": action,
-                   "agent": "brain", "template": "<!here> {{ event.text }}"}),
-        )
-        .await;
+    issues_webhook(&client).await;
+    for (action, target) in [
+        (
+            "post_message",
+            json!({"url": "https://hooks.slack.com/services/T1/B1/x", "kind": "slack"}),
+        ),
+        ("create_task", Value::Null),
+    ] {
+        let mut command = json!({"webhook_id": "gh", "trigger": "issues.opened",
+            "action": action, "agent": "brain", "template": "<!here> {{ issue.title }}"});
+        if !target.is_null() {
+            command["target"] = target;
+            command.as_object_mut().expect("object").remove("agent");
+        }
+        add_command_ok(&client, command).await;
     }
-    // and a reply that would be empty, refused as the real send would be
+    // and a message that would be empty, refused as the real send would be
     add_command_ok(
         &client,
-        json!({"webhook_id": "sl", "trigger": "message", "action": "respond",
+        json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "comment",
                "template": "{% if false %}x{% endif %}"}),
     )
     .await;
-    let payload: Value = serde_json::from_str(&crate::helpers::slack_thread_message(
-        "C1",
-        "a <!channel> b",
-    ))
-    .expect("json");
+    let payload = json!({"action": "opened",
+        "issue": {"number": 3, "title": "a <!channel> b", "body": "", "user": {"login": "o"}},
+        "repository": {"full_name": "octo/app"}, "sender": {"login": "o"}});
 
     // Act
     let tested = call(
         &client,
         "test_webhook",
-        json!({"webhook_id": "sl", "payload": payload}),
+        json!({"webhook_id": "gh", "event_type": "issues.opened", "payload": payload}),
     )
     .await;
 
     // Assert
     let report = structured(&tested);
     assert_eq!(report["status"], "matched", "{report}");
-    let would_send = |action: &str| {
+    let command = |action: &str| {
         report["matched"]
             .as_array()
             .and_then(|m| m.iter().find(|c| c["action"] == action))
-            .map(|c| c["would_send"].clone())
+            .cloned()
+            .unwrap_or_default()
     };
     assert_eq!(
-        would_send("comment"),
-        Some(json!("<!here> a &lt;!channel&gt; b")),
+        command("post_message")["would_send"],
+        json!("<!here> a &lt;!channel&gt; b"),
         "{report}"
     );
     assert_eq!(
-        would_send("create_task"),
-        Some(json!("<!here> a <!channel> b")),
+        command("create_task")["would_send"],
+        json!("<!here> a <!channel> b"),
         "{report}"
     );
-    let empty = report["matched"]
-        .as_array()
-        .and_then(|m| m.iter().find(|c| c["action"] == "respond"))
-        .cloned()
-        .unwrap_or_default();
+    let empty = command("comment");
     assert_eq!(empty["would_send"], Value::Null, "{report}");
     assert!(
         empty["template_error"]
