@@ -100,7 +100,7 @@ pub struct Config {
         value_parser = clap::builder::BoolishValueParser::new(),
         default_value_t = false,
         // Alone it means yes; `=false` says no (with `=` only, so that the word after the
-        // flag stays a subcommand: `--mcp-sessions stdio`).
+        // flag stays a subcommand: `--no-auth stdio`).
         action = clap::ArgAction::Set,
         num_args = 0..=1,
         require_equals = true,

@@ -92,6 +92,18 @@ pub struct Target {
     pub chat_id: Option<String>,
 }
 
+impl Target {
+    /// The payload shape a `post_message` sends: as given, else guessed from the URL.
+    pub fn message_kind(&self) -> Result<MessageKind, String> {
+        match &self.kind {
+            Some(k) => k
+                .parse::<MessageKind>()
+                .map_err(|_| format!("unknown message kind `{k}`")),
+            None => Ok(guess_kind(&self.url)),
+        }
+    }
+}
+
 const MESSAGE_KINDS: [&str; 5] = ["openwebui", "slack", "discord", "teams", "telegram"];
 
 /// A command as written by a user, before checking.
@@ -254,11 +266,7 @@ pub fn check_new_target(action: ActionKind, target: &Target) -> Result<(), Inval
              sends): leave it out",
         ));
     }
-    let kind = match &target.kind {
-        Some(kind) => kind.parse().ok(),
-        None => Some(guess_kind(&target.url)),
-    };
-    if kind == Some(MessageKind::Telegram)
+    if target.message_kind() == Ok(MessageKind::Telegram)
         && target
             .chat_id
             .as_deref()

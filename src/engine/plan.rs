@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::command::{ActionKind, Target};
 use super::template;
-use crate::actions::{Delivery, GitlabNoun, MessageKind, guess_kind};
+use crate::actions::{Delivery, GitlabNoun, MessageKind};
 use crate::providers::{Provider, SourceRef};
 
 /// A fired command, with what planning needs of it.
@@ -155,7 +155,7 @@ pub fn escape(c: &Fired<'_>, event: &EventView<'_>) -> template::Escape {
         ActionKind::PostMessage => c
             .target
             .as_ref()
-            .is_some_and(|t| message_kind(t) == Ok(MessageKind::Slack)),
+            .is_some_and(|t| t.message_kind() == Ok(MessageKind::Slack)),
         ActionKind::CreateTask | ActionKind::Forward => false,
     };
     // Slack's own events arrive escaped already (`R&amp;D`, `<@U1>`, a link as `<url|text>`):
@@ -347,7 +347,7 @@ fn forward(c: &Fired<'_>, event: &EventView<'_>) -> Result<Delivery, String> {
 
 fn post_message(target: Option<&Target>, text: String) -> Result<Delivery, String> {
     let target = target.ok_or("post_message has no target")?;
-    let kind = message_kind(target)?;
+    let kind = target.message_kind()?;
     Ok(Delivery::ChannelMessage {
         url: target.url.clone(),
         kind,
@@ -357,15 +357,6 @@ fn post_message(target: Option<&Target>, text: String) -> Result<Delivery, Strin
 }
 
 /// The kind of channel a target is: as given, or guessed from its URL.
-fn message_kind(target: &Target) -> Result<MessageKind, String> {
-    match &target.kind {
-        Some(k) => k
-            .parse::<MessageKind>()
-            .map_err(|_| format!("unknown message kind `{k}`")),
-        None => Ok(guess_kind(&target.url)),
-    }
-}
-
 fn as_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),

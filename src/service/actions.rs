@@ -353,7 +353,7 @@ fn check_text(field: &str, text: &str) -> Result<(), ServiceError> {
             field,
             format!(
                 "the text is {chars} characters; no place a reply goes takes more than \
-                 {MAX_ANY_REPLY_CHARS} (GitHub takes {MAX_REPLY_CHARS})"
+                 {MAX_ANY_REPLY_CHARS}"
             ),
         ));
     }

@@ -115,6 +115,7 @@ pub async fn update(
     let Some(mut row) = state.store.read(move |db| rows::get(db, &w, &c)).await? else {
         return Err(missing(state, webhook_id, command_id).await);
     };
+    let (stored_target, stored_action) = (row.target.clone(), row.action.clone());
     if let Some(t) = input.trigger.clone() {
         row.trigger = t;
     }
@@ -129,7 +130,6 @@ pub async fn update(
         }
         row.action = a;
     }
-    let (stored_target, stored_action) = (row.target.clone(), row.action.clone());
     apply(&mut row, input)?;
     // As with the reachability check below, a command saved before these checks existed can
     // still be disabled or changed elsewhere.

@@ -462,6 +462,26 @@ async fn a_channel_message_that_could_never_be_sent_is_refused_when_saved() {
     .await;
     assert_error(&no_chat, StatusCode::BAD_REQUEST, Some("target.chat_id"));
     assert_error(&signed, StatusCode::BAD_REQUEST, Some("target.secret"));
+
+    // And when only the action changes: a signed forward made a post_message.
+    let (status, f) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": "https://hooks.slack.com/services/T0/B0/x",
+                          "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{f}");
+    let forward_id = f["id"].as_str().expect("id");
+    let turned = send_json(
+        app.api(
+            Method::PUT,
+            &format!("/api/webhooks/gh/commands/{forward_id}"),
+        )
+        .json(&json!({"action": "post_message", "template": "New issue"})),
+    )
+    .await;
+    assert_error(&turned, StatusCode::BAD_REQUEST, Some("target.secret"));
 }
 
 #[tokio::test]
