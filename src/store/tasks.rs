@@ -597,6 +597,15 @@ pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError>
         )?
         .query_row(params![id, now], |r| r.get(0))
         .optional()?;
+    if n.is_some() {
+        // What its runs queued and is not yet out (a question still retrying, a comment) is
+        // not sent for a task no one works on any more: an answer to it would reach no one.
+        conn.prepare_cached(
+            "UPDATE outbox SET status = 'dead', last_error = 'the task was cancelled', \
+             updated_at = ?2 WHERE task_id = ?1 AND status IN ('pending', 'retrying')",
+        )?
+        .execute(params![id, now])?;
+    }
     settled(conn, n)
 }
 

@@ -1559,6 +1559,50 @@ async fn the_reply_timeout_counts_from_when_the_question_was_posted() {
 }
 
 #[tokio::test]
+async fn a_cancelled_tasks_question_still_to_be_posted_is_not_posted() {
+    // Arrange: a question whose first post GitHub refused waits for its retry.
+    let github = wiremock::MockServer::start().await;
+    let at = "/repos/octo/app/issues/19/comments";
+    crate::helpers::answer_once(&github, at, ResponseTemplate::new(502)).await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(at))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 6})))
+        .mount(&github)
+        .await;
+    let app = crate::helpers::spawn_manual(|c| {
+        crate::helpers::use_github(&github)(c);
+        c.retry_schedule = vec!["1h".into()];
+    })
+    .await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    let event_id = open_issue(&app, 19, "Changed my mind").await;
+    let (_, asked) = app
+        .post_api(
+            &format!("/api/events/{event_id}/ask"),
+            &json!({"text": "Which release?", "agent": "brain"}),
+        )
+        .await;
+    let task_id = asked["task_id"].as_str().expect("task id").to_string();
+    let action_id = asked["id"].as_str().expect("action id").to_string();
+    let first = app.drain().await;
+
+    // Act: the task is cancelled before the retry
+    let (status, cancelled) =
+        send_json(app.api(Method::POST, &format!("/api/tasks/{task_id}/cancel"))).await;
+    let sent_after = app.drain().await;
+
+    // Assert: nothing more is posted; the question shows why.
+    assert_eq!(first, 1, "the first attempt was made");
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(sent_after, 0);
+    let posted = github.received_requests().await.expect("recorded");
+    assert_eq!(posted.len(), 1, "only the refused first attempt");
+    let (_, action) = app.get_json(&format!("/api/actions/{action_id}")).await;
+    assert_eq!(action["status"], "dead", "{action}");
+    assert_eq!(action["last_error"], "the task was cancelled", "{action}");
+}
+
+#[tokio::test]
 async fn a_cancelled_task_is_not_run_and_a_finished_one_cannot_be_cancelled() {
     // Arrange
     let (llm, github) = (
