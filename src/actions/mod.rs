@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use channels::{MessageKind, guess_kind, is_send_message_url};
 pub use client::Clients;
+pub(crate) use client::retry_after;
 pub(crate) use describe::{
     mask_url_credentials, masked_url_refusal, redact_secret_path, redact_url, restore_url, segment,
 };

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, HeaderValue};
 use reqwest::{Client, redirect};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
@@ -254,11 +254,9 @@ impl ChatClient {
             tools = request.tools.len(), "chat completion request");
         let mut response = builder.send().await.map_err(|e| self.transport_error(e))?;
         let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_owned());
+        // Seconds or an HTTP date, read as the outbox reads it.
+        let retry_after =
+            crate::actions::retry_after(response.headers(), std::time::SystemTime::now());
         let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
@@ -277,7 +275,7 @@ impl ChatClient {
             body.extend_from_slice(&chunk);
         }
         if !status.is_success() {
-            return Err(status_error(status, retry_after.as_deref(), &body));
+            return Err(status_error(status, retry_after, &body));
         }
         parse_reply(&body)
     }
@@ -316,7 +314,11 @@ pub fn openwebui_completions_url(base: &str) -> String {
 }
 
 /// A non-2xx answer: 408, 429 and 5xx are retryable, redirects and other 4xx are final.
-fn status_error(status: reqwest::StatusCode, retry_after: Option<&str>, body: &[u8]) -> ChatError {
+fn status_error(
+    status: reqwest::StatusCode,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> ChatError {
     let code = status.as_u16();
     let retryable = code == 408 || code == 429 || status.is_server_error();
     let mut message = format!("the chat completions API answered {status}");
@@ -331,15 +333,9 @@ fn status_error(status: reqwest::StatusCode, retry_after: Option<&str>, body: &[
     if status.is_redirection() {
         message.push_str(" (redirects are not followed; configure the final URL)");
     }
-    let mut wait = None;
-    if let Some(after) = retry_after.filter(|_| retryable) {
-        match after.trim().parse::<u64>() {
-            Ok(secs) => {
-                message.push_str(&format!(" (Retry-After: {secs} s)"));
-                wait = Some(Duration::from_secs(secs));
-            }
-            Err(_) => message.push_str(&format!(" (Retry-After: {})", excerpt(after))),
-        }
+    let wait = retry_after.filter(|_| retryable);
+    if let Some(wait) = wait {
+        message.push_str(&format!(" (Retry-After: {} s)", wait.as_secs()));
     }
     ChatError {
         retryable,
@@ -554,6 +550,22 @@ mod tests {
         let err = answer(throttled).await.unwrap_err();
         assert!(err.retryable);
         assert!(err.message.contains("Retry-After: 7 s"), "{}", err.message);
+        assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
+        // An HTTP date, as the outbox reads it too.
+        let in_ten_minutes = httpdate(std::time::SystemTime::now() + Duration::from_secs(600));
+        let dated = ResponseTemplate::new(429).insert_header("retry-after", in_ten_minutes);
+        let err = answer(dated).await.unwrap_err();
+        let wait = err.retry_after.expect("a wait").as_secs();
+        assert!((590..=600).contains(&wait), "{wait} s: {}", err.message);
+    }
+
+    /// `Sun, 06 Nov 1994 08:49:37 GMT`, the form HTTP dates take.
+    fn httpdate(at: std::time::SystemTime) -> String {
+        let at = time::OffsetDateTime::from(at);
+        let format = time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        );
+        at.format(&format).expect("format")
     }
 
     #[tokio::test]

@@ -13,8 +13,18 @@ use crate::store::tasks;
 
 /// The configured reply timeout.
 pub fn of(config: &Config) -> Result<Duration, String> {
-    parse_duration(&config.agents.reply_timeout)
-        .map_err(|e| format!("WEBHOOK_MCP_REPLY_TIMEOUT: {e}"))
+    let timeout = parse_duration(&config.agents.reply_timeout)
+        .map_err(|e| format!("WEBHOOK_MCP_REPLY_TIMEOUT: {e}"))?;
+    // Zero would fail every question the moment it is posted; someone writing it more likely
+    // meant "never", which a long timeout gives.
+    if timeout < Duration::from_secs(1) {
+        return Err(format!(
+            "WEBHOOK_MCP_REPLY_TIMEOUT: `{}` is less than a second; give how long a question \
+             waits for its answer (e.g. 7d; at most 3650d for a wait without end)",
+            config.agents.reply_timeout
+        ));
+    }
+    Ok(timeout)
 }
 
 /// How often to look: a quarter of the timeout, between 1 s and 1 min, so a short timeout is
@@ -59,5 +69,20 @@ mod tests {
         for (timeout, expected) in cases {
             assert_eq!(interval(timeout), expected, "{timeout:?}");
         }
+    }
+
+    #[test]
+    fn a_timeout_under_a_second_is_refused_at_start() {
+        let with = |given: &str| {
+            let mut config = Config::for_tests("unused.db".into());
+            config.agents.reply_timeout = given.into();
+            of(&config)
+        };
+        for zero in ["0", "0s", "0m"] {
+            let refused = with(zero).expect_err(zero);
+            assert!(refused.contains("WEBHOOK_MCP_REPLY_TIMEOUT"), "{refused}");
+        }
+        assert_eq!(with("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(with("7d"), Ok(Duration::from_secs(7 * 86_400)));
     }
 }

@@ -56,16 +56,26 @@ impl Runner {
     /// The runner the configuration asks for; `None` when no chat API is configured.
     pub fn from_config(config: &Config) -> Result<Option<Runner>, String> {
         let s = &config.agents;
-        let url = match (&s.chat_url, &s.openwebui_url) {
-            (Some(url), _) => url.clone(),
+        // An empty variable (a compose file's `VAR=${VAR}`) is one not set, not a URL.
+        fn given(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let url = match (given(&s.chat_url), given(&s.openwebui_url)) {
+            (Some(url), _) => url.to_string(),
             (None, Some(base)) => openwebui_completions_url(base),
             (None, None) => return Ok(None),
         };
+        if !reqwest::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+            return Err(format!(
+                "the chat API URL `{url}` (WEBHOOK_MCP_CHAT_URL, or OPENWEBUI_URL with \
+                 /api/chat/completions) is not an http(s) URL"
+            ));
+        }
         let timeout = Duration::from_secs(s.timeout_secs.max(1));
         Ok(Some(Runner {
             agents: super::declared(s)?,
             chat: ChatClient::new(url, s.openwebui_api_key.clone(), timeout),
-            default_model: s.ai_model.clone(),
+            default_model: given(&s.ai_model).map(str::to_string),
             lease: LEASE,
         }))
     }
@@ -799,6 +809,29 @@ mod tests {
                 "function": {"name": "comment", "arguments": "{}"}})).collect::<Vec<_>>()
         }))
         .expect("an assistant message")
+    }
+
+    #[test]
+    fn an_empty_chat_setting_is_one_not_given_and_a_url_must_be_http() {
+        let runner = |chat_url: &str, openwebui_url: &str, model: &str| {
+            let mut config = Config::for_tests("unused.db".into());
+            let given = |v: &str| (v != "unset").then(|| v.to_string());
+            config.agents.chat_url = given(chat_url);
+            config.agents.openwebui_url = given(openwebui_url);
+            config.agents.ai_model = given(model);
+            Runner::from_config(&config)
+        };
+        let ready = runner("", "http://owui:8080", "")
+            .expect("valid")
+            .expect("a runner");
+        assert_eq!(ready.chat.url(), "http://owui:8080/api/chat/completions");
+        assert_eq!(ready.default_model, None, "an empty AI_MODEL is none");
+        assert!(runner("", "", "m").expect("valid").is_none());
+        assert!(runner("unset", " ", "m").expect("valid").is_none());
+        for bad in ["owui:8080/v1/chat/completions", "ftp://x/y", "/api/chat"] {
+            let refused = runner(bad, "unset", "m").err().unwrap_or_default();
+            assert!(refused.contains("not an http(s) URL"), "{bad}: {refused}");
+        }
     }
 
     #[test]
