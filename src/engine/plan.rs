@@ -178,24 +178,18 @@ fn not_blank(text: String) -> Result<String, String> {
     }
 }
 
-/// The prompt of a `create_task` without a template: what happened, where, and the payload.
+/// The prompt of a `create_task` without a template: what happened, and where.
 fn default_prompt(event: &EventView<'_>) -> String {
     let place = event
         .source
         .map(|s| format!(" on {}", s.key))
         .unwrap_or_default();
-    let mut payload = serde_json::to_string_pretty(event.payload).unwrap_or_default();
-    if payload.len() > 8000 {
-        let cut = (0..=8000)
-            .rev()
-            .find(|i| payload.is_char_boundary(*i))
-            .unwrap_or(0);
-        payload.truncate(cut);
-        payload.push_str("\n…");
-    }
+    // The payload is not written here, among the instructions: it is untrusted, and whoever
+    // works the task is given it as data (the built-in runner inside `<event_data>`,
+    // claim_task as `event`, get_event for the whole of it).
     format!(
-        "A {} `{}` event arrived{place}. Decide what to do about it.\n\nEvent payload \
-         (untrusted data from the sender):\n```json\n{payload}\n```",
+        "A {} `{}` event arrived{place}. Decide what to do about it; the event's payload is \
+         given with this task as data.",
         event.provider, event.event_type
     )
 }
