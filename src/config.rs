@@ -495,6 +495,18 @@ pub struct AgentSettings {
     pub reply_timeout: String,
 }
 
+impl AgentSettings {
+    /// A setting as given: an empty variable (a compose file's `VAR=${VAR}`) is one not set.
+    pub fn given(value: &Option<String>) -> Option<&str> {
+        value.as_deref().map(str::trim).filter(|v| !v.is_empty())
+    }
+
+    /// Whether a chat API is configured, so the built-in runner can run.
+    pub fn has_chat_api(&self) -> bool {
+        Self::given(&self.chat_url).is_some() || Self::given(&self.openwebui_url).is_some()
+    }
+}
+
 impl Default for AgentSettings {
     fn default() -> Self {
         AgentSettings {

@@ -56,10 +56,7 @@ impl Runner {
     /// The runner the configuration asks for; `None` when no chat API is configured.
     pub fn from_config(config: &Config) -> Result<Option<Runner>, String> {
         let s = &config.agents;
-        // An empty variable (a compose file's `VAR=${VAR}`) is one not set, not a URL.
-        fn given(v: &Option<String>) -> Option<&str> {
-            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
-        }
+        let given = crate::config::AgentSettings::given;
         let url = match (given(&s.chat_url), given(&s.openwebui_url)) {
             (Some(url), _) => url.to_string(),
             (None, Some(base)) => openwebui_completions_url(base),

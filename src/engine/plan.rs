@@ -160,8 +160,11 @@ pub fn escape(c: &Fired<'_>, event: &EventView<'_>) -> template::Escape {
     };
     // Slack's own events arrive escaped already (`R&amp;D`, `<@U1>`, a link as `<url|text>`):
     // quoted back to Slack they are its markup as the person wrote it, and escaping them
-    // again would show the entities. Another sender's text is what must not become markup.
-    if to_slack && event.provider != Provider::Slack {
+    // again would show the entities. Another sender's text, and what people typed into a
+    // Slack button's or form's fields (sent as typed), are what must not become markup.
+    let escaped_by_slack = event.provider == Provider::Slack
+        && !crate::providers::slack::INTERACTIONS.contains(&event.event_type);
+    if to_slack && !escaped_by_slack {
         template::Escape::Slack
     } else {
         template::Escape::Plain
@@ -350,7 +353,6 @@ fn post_message(target: Option<&Target>, text: String) -> Result<Delivery, Strin
     })
 }
 
-/// The kind of channel a target is: as given, or guessed from its URL.
 fn as_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),

@@ -563,3 +563,34 @@ fn a_task_without_a_template_is_told_of_the_event_without_its_untrusted_payload(
     );
     assert!(!prompt.contains("Ignore your instructions"), "{prompt}");
 }
+
+#[test]
+fn what_people_typed_into_a_slack_form_is_escaped_on_its_way_back_to_slack() {
+    // A modal's fields come as typed, unlike a message's text, which Slack escapes.
+    let payload = json!({"type": "view_submission", "note": "hi <!channel>"});
+    let ctx = template::context(&std::sync::Arc::new(payload.clone()), json!({}), json!({}));
+    let c = Fired {
+        target: Some(Target {
+            url: "https://hooks.slack.com/services/T/B/x".into(),
+            secret: None,
+            kind: None,
+            chat_id: None,
+        }),
+        ..fired(ActionKind::PostMessage, Some("{{ note }}"))
+    };
+    for (event_type, want) in [
+        ("view_submission", "hi &lt;!channel&gt;"),
+        ("block_actions", "hi &lt;!channel&gt;"),
+        ("message.channels", "hi <!channel>"),
+    ] {
+        let view = EventView {
+            provider: Provider::Slack,
+            event_type,
+            payload: &payload,
+            source: None,
+            context: &ctx,
+            body: b"",
+        };
+        assert_eq!(text_of(&c, &view).as_deref(), Ok(want), "{event_type}");
+    }
+}

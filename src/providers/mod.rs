@@ -16,7 +16,7 @@ mod openwebui;
 pub mod samples;
 mod sentry;
 pub mod sign;
-mod slack;
+pub mod slack;
 mod standard;
 mod stripe;
 #[cfg(test)]

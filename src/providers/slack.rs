@@ -41,6 +41,27 @@ pub(super) fn verify(
     secrets.try_each(|secret| check_hmac(secret_bytes(secret)?, &parts, &sig))
 }
 
+/// The event types of Slack's interactivity payloads (buttons, shortcuts, modals). Unlike a
+/// message's text, which Slack escapes, what people typed into them comes as typed.
+pub const INTERACTIONS: [&str; 8] = [
+    "block_actions",
+    "block_suggestion",
+    "message_action",
+    "shortcut",
+    "view_submission",
+    "view_closed",
+    "interactive_message",
+    "dialog_submission",
+];
+
+/// Interactions that name the channel they happened in (`channel.name`, `channel.id`).
+pub const INTERACTIONS_IN_A_CHANNEL: [&str; 4] = [
+    "block_actions",
+    "message_action",
+    "interactive_message",
+    "dialog_submission",
+];
+
 /// Events API JSON; an interactivity form's `payload` JSON; otherwise the form's own fields
 /// (slash commands, `ssl_check=1`).
 pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {

@@ -805,6 +805,21 @@ fn requeue_dead_posts(
 /// Sends a dead (or waiting) action again, now.
 pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, ServiceError> {
     let id = action_id.to_string();
+    let of_cancelled_task = state
+        .store
+        .read(
+            move |db| match outbox::get(db, &id)?.and_then(|row| row.task_id) {
+                Some(task) => tasks::is_cancelled(db, &task),
+                None => Ok(false),
+            },
+        )
+        .await?;
+    if of_cancelled_task {
+        return Err(ServiceError::Conflict(format!(
+            "action `{action_id}` belongs to a task that was cancelled: nothing waits for it"
+        )));
+    }
+    let id = action_id.to_string();
     let found = state
         .store
         .write(move |db| {

@@ -80,6 +80,7 @@ pub async fn add(
         updated_at: now,
     };
     apply(&mut row, input)?;
+    check_spaces(&hook.provider, &row.trigger)?;
     check_new_target(&row)?;
     check_reachable(state, &row)?;
     seal_target_secret(state, &mut row);
@@ -117,6 +118,8 @@ pub async fn update(
     };
     let (stored_target, stored_action) = (row.target.clone(), row.action.clone());
     if let Some(t) = input.trigger.clone() {
+        let hook = webhooks::load(state, webhook_id).await?;
+        check_spaces(&hook.provider, &t)?;
         row.trigger = t;
     }
     if let Some(a) = input.action.clone() {
@@ -283,6 +286,22 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
 }
 
 /// See [`command::check_new_target`]. Runs after `apply`, so the row has compiled.
+/// Only a custom sender's event types hold spaces (a header such as `Issue Hook`); in any
+/// other provider's trigger a space is a typo (`issues opened`) that would never fire.
+fn check_spaces(provider: &str, trigger: &str) -> Result<(), ServiceError> {
+    if provider == "custom" || !trigger.trim().contains(' ') {
+        return Ok(());
+    }
+    Err(ServiceError::invalid(
+        "trigger",
+        format!(
+            "`{}` holds a space, and `{provider}` event types have none (e.g. `issues.opened`, \
+             `message.channels`); only a custom webhook's event types may",
+            trigger.trim()
+        ),
+    ))
+}
+
 fn check_new_target(row: &CommandRow) -> Result<(), ServiceError> {
     let Ok(action) = row.action.parse() else {
         return Ok(());
@@ -445,21 +464,11 @@ fn slack_subtype_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> 
 
 /// Slack's Events API gives a channel's id (`C0123ABCD`), never its name: a `#name` condition
 /// only ever matches slash commands, which carry `channel_name`, and interactions (buttons,
-/// shortcuts, modals), which carry `channel.name`.
+/// message actions), which carry `channel.name`.
 fn slack_channel_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
-    const INTERACTIONS: [&str; 8] = [
-        "block_actions",
-        "block_suggestion",
-        "message_action",
-        "shortcut",
-        "view_submission",
-        "view_closed",
-        "interactive_message",
-        "dialog_submission",
-    ];
     if hook.provider != "slack"
         || row.trigger.starts_with('/')
-        || INTERACTIONS.contains(&row.trigger.as_str())
+        || crate::providers::slack::INTERACTIONS_IN_A_CHANNEL.contains(&row.trigger.as_str())
     {
         return None;
     }
@@ -469,8 +478,8 @@ fn slack_channel_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> 
         .find(|c| c.starts_with('#'))?;
     Some(format!(
         "Slack's events name a channel by its id (C0123ABCD), not `{named}`: this condition \
-         matches only slash commands and interactions (buttons, shortcuts, modals); use the \
-         channel's id (in Slack: channel details, at the bottom)"
+         matches only slash commands and interactions in a channel (buttons, message \
+         actions); use the channel's id (in Slack: channel details, at the bottom)"
     ))
 }
 
@@ -509,8 +518,7 @@ fn trigger_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
 fn agent_warning(state: &AppState, row: &CommandRow) -> Option<String> {
     let agent = row.agent.as_deref()?;
     let settings = &state.config.agents;
-    let runner_on =
-        settings.runner && (settings.chat_url.is_some() || settings.openwebui_url.is_some());
+    let runner_on = settings.runner && settings.has_chat_api();
     if !runner_on {
         return None;
     }

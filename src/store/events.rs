@@ -271,8 +271,11 @@ pub fn settle(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
     let (total, finished, failed): (i64, i64, i64) = conn
         .prepare_cached(
             "SELECT COUNT(*), COALESCE(SUM(finished), 0), COALESCE(SUM(failed), 0) FROM ( \
-               SELECT status = 'delivered' AS finished, status = 'dead' AS failed \
-                 FROM outbox WHERE event_id = ?1 \
+               SELECT status = 'delivered' OR cancelled AS finished, \
+                      status = 'dead' AND NOT cancelled AS failed FROM ( \
+                 SELECT status, EXISTS (SELECT 1 FROM tasks t WHERE t.id = outbox.task_id \
+                                        AND t.status = 'cancelled') AS cancelled \
+                   FROM outbox WHERE event_id = ?1) \
                UNION ALL \
                SELECT status IN ('done', 'cancelled'), status = 'failed' \
                  FROM tasks WHERE event_id = ?1)",

@@ -192,11 +192,26 @@ pub fn finish(
         attempt.outcome,
         attempt.error
     ])?;
-    let status = match attempt.outcome {
+    let mut status = match attempt.outcome {
         "delivered" => "delivered",
         "retry" => "retrying",
         _ => "dead",
     };
+    let mut error = attempt.error.clone();
+    // A task cancelled while this was being sent: no one waits for it to be tried again.
+    if status == "retrying" {
+        let task: Option<String> = conn
+            .prepare_cached("SELECT task_id FROM outbox WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?
+            .flatten();
+        if let Some(task) = task
+            && super::tasks::is_cancelled(conn, &task)?
+        {
+            status = "dead";
+            error = Some(super::tasks::CANCELLED.to_string());
+        }
+    }
     Ok(conn
         .prepare_cached(
             "UPDATE outbox SET \
@@ -211,7 +226,7 @@ pub fn finish(
             params![
                 id,
                 status,
-                attempt.error,
+                error,
                 attempt.http_status,
                 attempt.remote_id,
                 attempt.next_attempt_at,

@@ -588,6 +588,18 @@ pub fn wait_on_thread(
 }
 
 /// Cancels a task that has not ended.
+/// Why an action of a cancelled task was not sent (or not sent again).
+pub const CANCELLED: &str = "the task was cancelled";
+
+/// Whether the task is cancelled: its actions are not sent any more.
+pub fn is_cancelled(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = ?1 AND status = 'cancelled')",
+        )?
+        .query_row([id], |r| r.get(0))?)
+}
+
 pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(
@@ -600,11 +612,12 @@ pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError>
     if n.is_some() {
         // What its runs queued and is not yet out (a question still retrying, a comment) is
         // not sent for a task no one works on any more: an answer to it would reach no one.
+        // (One being sent now is stopped when its attempt ends: `outbox::finish`.)
         conn.prepare_cached(
-            "UPDATE outbox SET status = 'dead', last_error = 'the task was cancelled', \
+            "UPDATE outbox SET status = 'dead', last_error = ?3, \
              updated_at = ?2 WHERE task_id = ?1 AND status IN ('pending', 'retrying')",
         )?
-        .execute(params![id, now])?;
+        .execute(params![id, now, CANCELLED])?;
     }
     settled(conn, n)
 }

@@ -193,6 +193,12 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
                "conditions": {"channel": "#engineering"}}),
     )
     .await;
+    let form_by_name = add(
+        "sl",
+        json!({"trigger": "view_submission", "action": "create_task", "agent": "planning",
+               "conditions": {"channel": "#engineering"}}),
+    )
+    .await;
     let by_id = add(
         "sl",
         json!({"trigger": "message.channels", "action": "comment", "template": "Hi",
@@ -256,6 +262,8 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
     );
     assert!(warned(&by_name, "#engineering"), "{:?}", by_name);
     assert!(by_id.1.get("warnings").is_none(), "{:?}", by_id);
+    // A modal names no channel at all.
+    assert!(warned(&form_by_name, "#engineering"), "{:?}", form_by_name);
     // A button click names its channel: `#name` works there.
     assert!(
         button_by_name.1.get("warnings").is_none(),
@@ -900,4 +908,26 @@ async fn a_command_named_under_the_wrong_webhook_says_which_webhook_it_is_on() {
         listed["commands"][0]["priority"], command["priority"],
         "{listed}"
     );
+}
+
+#[tokio::test]
+async fn a_space_in_a_trigger_is_a_typo_except_in_a_custom_senders_event_types() {
+    // Arrange
+    let app = app_with_webhook().await;
+    app.create_webhook(json!({"id": "cu", "name": "cu", "provider": "custom"}))
+        .await;
+    let command =
+        |trigger: &str| json!({"trigger": trigger, "action": "create_task", "agent": "planning"});
+
+    // Act
+    let typo = add(&app, command("issues opened")).await;
+    let header_type = send_json(
+        app.api(Method::POST, "/api/webhooks/cu/commands")
+            .json(&command("Issue Hook")),
+    )
+    .await;
+
+    // Assert
+    assert_error(&typo, StatusCode::BAD_REQUEST, Some("trigger"));
+    assert_eq!(header_type.0, StatusCode::CREATED, "{}", header_type.1);
 }

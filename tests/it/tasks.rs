@@ -1586,10 +1586,24 @@ async fn a_cancelled_tasks_question_still_to_be_posted_is_not_posted() {
     let action_id = asked["id"].as_str().expect("action id").to_string();
     let first = app.drain().await;
 
-    // Act: the task is cancelled before the retry
+    // Act: the task is cancelled, then the retry comes due
     let (status, cancelled) =
         send_json(app.api(Method::POST, &format!("/api/tasks/{task_id}/cancel"))).await;
+    let due = action_id.clone();
+    app.state
+        .store
+        .write(move |db| {
+            db.execute(
+                "UPDATE outbox SET next_attempt_at = 0 WHERE id = ?1",
+                [due.as_str()],
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("make the retry due");
     let sent_after = app.drain().await;
+    let retried =
+        send_json(app.api(Method::POST, &format!("/api/actions/{action_id}/retry"))).await;
 
     // Assert: nothing more is posted; the question shows why.
     assert_eq!(first, 1, "the first attempt was made");
@@ -1600,6 +1614,9 @@ async fn a_cancelled_tasks_question_still_to_be_posted_is_not_posted() {
     let (_, action) = app.get_json(&format!("/api/actions/{action_id}")).await;
     assert_eq!(action["status"], "dead", "{action}");
     assert_eq!(action["last_error"], "the task was cancelled", "{action}");
+    assert_error(&retried, StatusCode::CONFLICT, None);
+    let event = app.event(&event_id).await;
+    assert_ne!(event["status"], "failed", "a cancel is no failure: {event}");
 }
 
 #[tokio::test]
