@@ -1620,6 +1620,69 @@ async fn a_cancelled_tasks_question_still_to_be_posted_is_not_posted() {
 }
 
 #[tokio::test]
+async fn a_question_being_sent_when_its_task_is_cancelled_is_not_tried_again() {
+    // Arrange: a question whose post is under way (its sender holds it) when the task is
+    // cancelled.
+    let github = wiremock::MockServer::start().await;
+    let app = crate::helpers::spawn_manual(crate::helpers::use_github(&github)).await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    let event_id = open_issue(&app, 20, "Under way").await;
+    let (_, asked) = app
+        .post_api(
+            &format!("/api/events/{event_id}/ask"),
+            &json!({"text": "Which release?", "agent": "brain"}),
+        )
+        .await;
+    let task_id = asked["task_id"].as_str().expect("task id").to_string();
+    let action_id = asked["id"].as_str().expect("action id").to_string();
+    let sending = action_id.clone();
+    app.state
+        .store
+        .write(move |db| {
+            db.execute(
+                "UPDATE outbox SET status = 'sending' WHERE id = ?1",
+                [sending.as_str()],
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("hold the question as being sent");
+    let (status, _) =
+        send_json(app.api(Method::POST, &format!("/api/tasks/{task_id}/cancel"))).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Act: the attempt ends in a failure that would be retried
+    let finishing = action_id.clone();
+    let finished = app
+        .state
+        .store
+        .write(move |db| {
+            webhook_mcp::store::outbox::finish(
+                db,
+                &finishing,
+                &webhook_mcp::store::outbox::Attempt {
+                    started_at: now_ms(),
+                    latency_ms: 15_000,
+                    http_status: None,
+                    outcome: "retry",
+                    error: Some("timed out".into()),
+                    remote_id: None,
+                    next_attempt_at: Some(now_ms()),
+                },
+                now_ms(),
+            )
+        })
+        .await
+        .expect("finish");
+
+    // Assert
+    assert_eq!(finished.map(|f| f.status).as_deref(), Some("dead"));
+    let (_, action) = app.get_json(&format!("/api/actions/{action_id}")).await;
+    assert_eq!(action["last_error"], "the task was cancelled", "{action}");
+    assert_eq!(app.drain().await, 0);
+}
+
+#[tokio::test]
 async fn a_cancelled_task_is_not_run_and_a_finished_one_cannot_be_cancelled() {
     // Arrange
     let (llm, github) = (
