@@ -1496,15 +1496,23 @@ async fn replaying_an_event_sends_its_tasks_dead_answer_again() {
     );
 }
 
-#[tokio::test]
-async fn the_reply_timeout_counts_from_when_the_question_was_posted() {
-    // Arrange: GitHub fails the question's first post; it is retried later.
+/// A question asked by hand on an issue's event, whose first post GitHub refuses (the next
+/// succeeds); retried an hour later.
+struct Question {
+    event_id: String,
+    task_id: String,
+    action_id: String,
+}
+
+async fn question_github_refused_once(
+    issue: u64,
+) -> (wiremock::MockServer, crate::helpers::TestApp, Question) {
     let github = wiremock::MockServer::start().await;
-    let at = "/repos/octo/app/issues/18/comments";
-    crate::helpers::answer_once(&github, at, ResponseTemplate::new(502)).await;
+    let at = format!("/repos/octo/app/issues/{issue}/comments");
+    crate::helpers::answer_once(&github, &at, ResponseTemplate::new(502)).await;
     wiremock::Mock::given(wiremock::matchers::method("POST"))
         .and(wiremock::matchers::path(at))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 5})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": issue})))
         .mount(&github)
         .await;
     let app = crate::helpers::spawn_manual(|c| {
@@ -1513,15 +1521,28 @@ async fn the_reply_timeout_counts_from_when_the_question_was_posted() {
     })
     .await;
     app.github_webhook("gh", crate::helpers::GH_SECRET).await;
-    let event_id = open_issue(&app, 18, "Held back").await;
+    let event_id = open_issue(&app, issue, "Held back").await;
     let (_, asked) = app
         .post_api(
             &format!("/api/events/{event_id}/ask"),
             &json!({"text": "Which release?", "agent": "brain"}),
         )
         .await;
-    let task_id = asked["task_id"].as_str().expect("task id").to_string();
-    let action_id = asked["id"].as_str().expect("action id").to_string();
+    let question = Question {
+        task_id: asked["task_id"].as_str().expect("task id").to_string(),
+        action_id: asked["id"].as_str().expect("action id").to_string(),
+        event_id,
+    };
+    (github, app, question)
+}
+
+#[tokio::test]
+async fn the_reply_timeout_counts_from_when_the_question_was_posted() {
+    // Arrange: GitHub fails the question's first post; it is retried later.
+    let (_github, app, question) = question_github_refused_once(18).await;
+    let Question {
+        task_id, action_id, ..
+    } = question;
     let expire = |cutoff: i64| {
         let state = app.state.clone();
         async move {
@@ -1561,29 +1582,12 @@ async fn the_reply_timeout_counts_from_when_the_question_was_posted() {
 #[tokio::test]
 async fn a_cancelled_tasks_question_still_to_be_posted_is_not_posted() {
     // Arrange: a question whose first post GitHub refused waits for its retry.
-    let github = wiremock::MockServer::start().await;
-    let at = "/repos/octo/app/issues/19/comments";
-    crate::helpers::answer_once(&github, at, ResponseTemplate::new(502)).await;
-    wiremock::Mock::given(wiremock::matchers::method("POST"))
-        .and(wiremock::matchers::path(at))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 6})))
-        .mount(&github)
-        .await;
-    let app = crate::helpers::spawn_manual(|c| {
-        crate::helpers::use_github(&github)(c);
-        c.retry_schedule = vec!["1h".into()];
-    })
-    .await;
-    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
-    let event_id = open_issue(&app, 19, "Changed my mind").await;
-    let (_, asked) = app
-        .post_api(
-            &format!("/api/events/{event_id}/ask"),
-            &json!({"text": "Which release?", "agent": "brain"}),
-        )
-        .await;
-    let task_id = asked["task_id"].as_str().expect("task id").to_string();
-    let action_id = asked["id"].as_str().expect("action id").to_string();
+    let (github, app, question) = question_github_refused_once(19).await;
+    let Question {
+        event_id,
+        task_id,
+        action_id,
+    } = question;
     let first = app.drain().await;
 
     // Act: the task is cancelled, then the retry comes due
