@@ -680,6 +680,16 @@ fn replay_in_db(
                     Some(o) if o.status == "sending" => {
                         json!({"command_id": command_id, "action_id": o.id, "result": "in_progress"})
                     }
+                    // A question whose task was cancelled: no one waits for its answer.
+                    Some(o)
+                        if o.task_id
+                            .as_deref()
+                            .map(|t| tasks::is_cancelled(db, t))
+                            .transpose()?
+                            .unwrap_or(false) =>
+                    {
+                        json!({"command_id": command_id, "action_id": o.id, "result": "task_cancelled"})
+                    }
                     Some(o) => {
                         let fresh = replanned(o);
                         let status = if delivery.is_ok() { "pending" } else { "dead" };
@@ -790,6 +800,10 @@ fn requeue_dead_posts(
     else {
         return Ok(false);
     };
+    // What a cancelled task left unsent stays so: no one works on it any more.
+    if task.status == "cancelled" {
+        return Ok(false);
+    }
     let mut requeued = false;
     for post in existing.iter().filter(|o| {
         o.task_id.as_ref() == Some(&task.id)

@@ -1033,6 +1033,53 @@ async fn replaying_an_event_whose_ask_command_went_dead_makes_its_task_wait_agai
     assert_eq!(task["status"], "waiting_reply", "{task}");
 }
 
+#[tokio::test]
+async fn replaying_an_event_does_not_ask_again_for_a_task_that_was_cancelled() {
+    // Arrange: an ask command's question GitHub keeps refusing; its task is cancelled.
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(ISSUE_9))
+        .respond_with(ResponseTemplate::new(502))
+        .mount(&github)
+        .await;
+    let app = spawn_manual(|c| {
+        use_github(&github)(c);
+        c.retry_schedule = vec!["1h".into()];
+    })
+    .await;
+    app.github_webhook("gh", GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "ask", "agent": "brain",
+               "template": "Which release?"}),
+    )
+    .await;
+    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 9, &[])).await;
+    app.drain().await;
+    let task_id = task_of(&app, &event_id).await["id"]
+        .as_str()
+        .expect("task id")
+        .to_string();
+    let (cancelled, _) = app
+        .post_api(&format!("/api/tasks/{task_id}/cancel"), &json!({}))
+        .await;
+    assert!(cancelled.is_success());
+
+    // Act
+    let (status, replayed) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert!(status.is_success(), "{replayed}");
+    assert!(
+        replayed.to_string().contains("task_cancelled"),
+        "{replayed}"
+    );
+    assert_eq!(sent, 0, "the cancelled task's question is not asked again");
+}
+
 /// An app whose `ask` command asks "Which release?" on each opened issue, GitHub at the fake,
 /// and issue 9 opened: the app and the event.
 async fn asking_which_release(github: &MockServer) -> (TestApp, String) {
