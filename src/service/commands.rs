@@ -116,9 +116,9 @@ pub async fn update(
     let Some(mut row) = state.store.read(move |db| rows::get(db, &w, &c)).await? else {
         return Err(missing(state, webhook_id, command_id).await);
     };
+    let hook = webhooks::load(state, webhook_id).await?;
     let (stored_target, stored_action) = (row.target.clone(), row.action.clone());
     if let Some(t) = input.trigger.clone() {
-        let hook = webhooks::load(state, webhook_id).await?;
         check_spaces(&hook.provider, &t)?;
         row.trigger = t;
     }
@@ -157,7 +157,6 @@ pub async fn update(
     if !found {
         return Err(not_found(command_id));
     }
-    let hook = webhooks::load(state, webhook_id).await?;
     Ok(presented_with_warnings(state, &hook, &row))
 }
 

@@ -200,14 +200,13 @@ pub fn finish(
     let mut error = attempt.error.clone();
     // A task cancelled while this was being sent: no one waits for it to be tried again.
     if status == "retrying" {
-        let task: Option<String> = conn
-            .prepare_cached("SELECT task_id FROM outbox WHERE id = ?1")?
-            .query_row([id], |r| r.get(0))
-            .optional()?
-            .flatten();
-        if let Some(task) = task
-            && super::tasks::is_cancelled(conn, &task)?
-        {
+        let cancelled: bool = conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM outbox o JOIN tasks t ON t.id = o.task_id \
+                 WHERE o.id = ?1 AND t.status = 'cancelled')",
+            )?
+            .query_row([id], |r| r.get(0))?;
+        if cancelled {
             status = "dead";
             error = Some(super::tasks::CANCELLED.to_string());
         }

@@ -1064,6 +1064,9 @@ async fn replaying_an_event_does_not_ask_again_for_a_task_that_was_cancelled() {
         .post_api(&format!("/api/tasks/{task_id}/cancel"), &json!({}))
         .await;
     assert!(cancelled.is_success());
+    // Its question, dead-lettered by the cancel, is no failure of the event.
+    let event = app.event(&event_id).await;
+    assert_eq!(event["status"], "done", "{event}");
 
     // Act
     let (status, replayed) = app
