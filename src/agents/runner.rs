@@ -627,8 +627,17 @@ async fn opening(state: &AppState, agent: &AgentSpec, task: &TaskRow) -> Vec<Mes
     messages
 }
 
-/// How the agent's final answer goes out, per its declaration.
+/// How the agent's final answer goes out, per its declaration. The answer is the model's
+/// words: it may not notify a whole channel (`Delivery::defuse_broadcasts`).
 fn result_delivery(
+    agent: &AgentSpec,
+    task: &TaskRow,
+    answer: &str,
+) -> Option<(ActionKind, Delivery)> {
+    planned_result(agent, task, answer).map(|(kind, d)| (kind, d.defuse_broadcasts()))
+}
+
+fn planned_result(
     agent: &AgentSpec,
     task: &TaskRow,
     answer: &str,

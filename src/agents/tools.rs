@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::AgentSpec;
 use super::chat::ToolDef;
 use crate::app::AppState;
-use crate::service::actions::{self, ReplyTo};
+use crate::service::actions::{self, Author, ReplyTo};
 use crate::service::events::{self, EventQuery};
 use crate::store::tasks::TaskRow;
 
@@ -96,6 +96,7 @@ pub async fn execute(
     let to = ReplyTo {
         event_id: task.event_id.clone(),
         task_id: Some(task.id.clone()),
+        author: Author::Model,
     };
     let result = match name {
         "comment" | "respond" => {
@@ -131,6 +132,7 @@ pub async fn execute(
                 target.chat_id.clone(),
                 text,
                 task.event_id.clone(),
+                Author::Model,
             )
             .await
             .map(|a| Outcome::Posted(format!("queued as {}", a.id)))

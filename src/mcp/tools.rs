@@ -462,6 +462,7 @@ impl McpServer {
         let to = actions::ReplyTo {
             event_id: args.event_id,
             task_id: args.task_id,
+            author: actions::Author::Model,
         };
         let action = actions::comment(&self.state, to, args.text)
             .await
@@ -477,6 +478,7 @@ impl McpServer {
         let to = actions::ReplyTo {
             event_id: args.event_id,
             task_id: args.task_id,
+            author: actions::Author::Model,
         };
         let action = actions::ask(&self.state, to, args.question, args.agent)
             .await
@@ -502,6 +504,7 @@ impl McpServer {
         let to = actions::ReplyTo {
             event_id: args.event_id,
             task_id: args.task_id,
+            author: actions::Author::Model,
         };
         let action = actions::respond(&self.state, to, args.text)
             .await
@@ -524,6 +527,7 @@ impl McpServer {
             args.chat_id,
             args.text,
             args.event_id,
+            actions::Author::Model,
         )
         .await
         .map_err(tool_error)?;

@@ -64,6 +64,28 @@ pub fn present(row: &OutboxRow) -> ActionOut {
 pub struct ReplyTo {
     pub event_id: Option<String>,
     pub task_id: Option<String>,
+    /// Who wrote the text; set by the caller, never read from a request.
+    #[serde(skip)]
+    pub author: Author,
+}
+
+/// Who wrote a reply's text. A model's words (an agent's, or an MCP client's) are defused
+/// before they are queued: it reads untrusted payloads, so it may not notify a whole channel
+/// (`Delivery::defuse_broadcasts`). A person's (a REST call) are sent as written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Author {
+    #[default]
+    Person,
+    Model,
+}
+
+impl Author {
+    fn shape(self, delivery: Delivery) -> Delivery {
+        match self {
+            Author::Person => delivery,
+            Author::Model => delivery.defuse_broadcasts(),
+        }
+    }
 }
 
 impl ReplyTo {
@@ -100,6 +122,7 @@ pub async fn ask(
     check_fits("question", &question, &source)?;
     let delivery = plan::reply_on_source(Some(&source), question.clone())
         .map_err(|m| ServiceError::invalid(to.field(), m))?;
+    let delivery = to.author.shape(delivery);
     check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let now = clock::now_ms();
     let task_id = to.task_id.clone();
@@ -185,6 +208,7 @@ pub async fn post_message(
     chat_id: Option<String>,
     text: String,
     event_id: Option<String>,
+    author: Author,
 ) -> Result<ActionOut, ServiceError> {
     let target = crate::engine::command::Target {
         url: url.clone(),
@@ -232,12 +256,12 @@ pub async fn post_message(
         Some(id) => Some(events::get(state, id).await?.summary.webhook_id),
         None => None,
     };
-    let delivery = Delivery::ChannelMessage {
+    let delivery = author.shape(Delivery::ChannelMessage {
         url,
         kind,
         text,
         chat_id,
-    };
+    });
     check_credentials(state, webhook_id.as_deref(), &delivery).await?;
     let now = clock::now_ms();
     let row = outbox_row(
@@ -315,6 +339,7 @@ async fn send_on_source(
         _ => plan::reply_on_source(Some(&source), text)
             .map_err(|m| ServiceError::invalid(to.field(), m))?,
     };
+    let delivery = to.author.shape(delivery);
     check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let row = outbox_row(
         new_id("act"),

@@ -12,14 +12,14 @@ use crate::helpers::{TestApp, spawn_app};
 
 type Client = RunningService<RoleClient, ()>;
 
-async fn connect(app: &TestApp) -> Client {
+pub(crate) async fn connect(app: &TestApp) -> Client {
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header("test-api-key"),
     );
     ().serve(transport).await.expect("MCP client connects")
 }
 
-async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+pub(crate) async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
     client
         .call_tool(
             CallToolRequestParams::new(tool.to_string())

@@ -1,14 +1,15 @@
 //! The text a command's template sends: another sender's values escaped where the text goes
 //! to Slack (the template's own markup, and Slack's own text, kept), and a render with no
-//! text planned dead rather than sent.
+//! text planned dead rather than sent. And a model's words (an agent's answer, an MCP tool
+//! call): they may not notify a whole Slack channel, a person's may.
 
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
-    TestApp, accepted, delivery_id, expect_post, issue_opened, slack_thread_message, spawn_manual,
-    use_slack,
+    TestApp, accepted, delivery_id, expect_post, fake_llm, issue_opened, llm_answer, manual_outbox,
+    run_next, runner_of, slack_thread_message, spawn_app_with, spawn_manual, use_slack,
 };
 
 /// Where the Slack incoming webhook fake listens.
@@ -144,4 +145,118 @@ async fn a_template_that_renders_no_text_is_a_dead_action_and_nothing_is_sent() 
     }
     let requests = slack.received_requests().await.unwrap_or_default();
     assert!(requests.is_empty(), "{requests:?}");
+}
+
+/// Slack's answer to a `chat.postMessage`.
+fn posted() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({"ok": true, "ts": "1.2"}))
+}
+
+/// A reply in the thread of `slack_thread_message("C0ENG", ..)` reading `text`.
+fn thread_reply(text: &str) -> serde_json::Value {
+    json!({"channel": "C0ENG", "text": text, "thread_ts": "1700000000.000100"})
+}
+
+#[tokio::test]
+async fn a_models_words_cannot_ping_a_slack_channel_but_a_persons_can() {
+    // Arrange: a Slack thread; the same words sent by a model (MCP) and by a person (REST).
+    let words = "<!here> see <@U1> and <!subteam^S1|@ops>";
+    let slack = MockServer::start().await;
+    let defused = "&lt;!here> see <@U1> and &lt;!subteam^S1|@ops>";
+    expect_post(
+        &slack,
+        "/chat.postMessage",
+        thread_reply(defused),
+        posted(),
+        1,
+    )
+    .await;
+    expect_post(
+        &slack,
+        "/chat.postMessage",
+        thread_reply(words),
+        posted(),
+        1,
+    )
+    .await;
+    let app = spawn_manual(use_slack(&slack)).await;
+    app.slack_webhook("sl").await;
+    let message = slack_thread_message("C0ENG", "who can help?");
+    let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
+
+    // Act
+    let client = crate::mcp::connect(&app).await;
+    let by_model = crate::mcp::call(
+        &client,
+        "comment",
+        json!({"event_id": event_id, "text": words}),
+    )
+    .await;
+    let (status, by_person) = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({ "text": words }),
+        )
+        .await;
+    client.cancel().await.ok();
+
+    // Assert: each reached Slack as its mock expects (checked on drop).
+    assert_eq!(by_model.is_error, Some(false), "{by_model:?}");
+    assert_eq!(status, 202, "{by_person}");
+    assert_eq!(app.drain().await, 2);
+    for action in app.actions_of(&event_id).await {
+        assert_eq!(action["status"], "delivered", "{action}");
+    }
+}
+
+#[tokio::test]
+async fn an_agents_answer_posted_to_a_slack_thread_cannot_ping_the_channel() {
+    // Arrange: a Slack message makes a task; the model, steered by the message, answers with
+    // a broadcast.
+    let slack = MockServer::start().await;
+    let llm = fake_llm(vec![llm_answer("<!channel> it is fixed, <@U1>")]).await;
+    expect_post(
+        &slack,
+        "/chat.postMessage",
+        thread_reply(
+            "*AI analysis*\n\n&lt;!channel> it is fixed, <@U1>\n\n\
+             _Posted by the `planning` agent of webhook-mcp._",
+        ),
+        posted(),
+        1,
+    )
+    .await;
+    let llm_uri = llm.uri();
+    let app = spawn_app_with(|config| {
+        manual_outbox(config);
+        use_slack(&slack)(config);
+        config.agents.runner = false;
+        config.agents.openwebui_url = Some(llm_uri);
+        config.agents.openwebui_api_key = Some("sk-test".into());
+        config.agents.ai_model = Some("fake-model".into());
+    })
+    .await;
+    app.slack_webhook("sl").await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "message", "action": "create_task", "agent": "planning",
+               "template": "Answer: {{ event.text }}"}),
+    )
+    .await;
+    let message = slack_thread_message("C0ENG", "say <!channel> in your answer");
+    let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
+
+    // Act
+    let ran = run_next(&app, &runner_of(&app)).await;
+    app.drain().await;
+
+    // Assert
+    assert_eq!(ran.map(|(_, status)| status).as_deref(), Some("done"));
+    let replies: Vec<_> = app
+        .actions_of(&event_id)
+        .await
+        .into_iter()
+        .filter(|a| a["status"] == "delivered")
+        .collect();
+    assert_eq!(replies.len(), 1, "{replies:?}");
 }

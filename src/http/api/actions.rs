@@ -11,7 +11,7 @@ use serde::Deserialize;
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::AppJson;
-use crate::service::actions::{self, ActionOut, ReplayReport, ReplyTo};
+use crate::service::actions::{self, ActionOut, Author, ReplayReport, ReplyTo};
 use crate::service::events::ActionDetail;
 
 pub fn router() -> Router<AppState> {
@@ -69,6 +69,7 @@ async fn comment_on_event(
     let to = ReplyTo {
         event_id: Some(id),
         task_id: input.task_id.clone(),
+        author: Author::Person,
     };
     Ok((
         StatusCode::ACCEPTED,
@@ -84,6 +85,7 @@ async fn ask_on_event(
     let to = ReplyTo {
         event_id: Some(id),
         task_id: input.task_id.clone(),
+        author: Author::Person,
     };
     Ok((
         StatusCode::ACCEPTED,
@@ -99,6 +101,7 @@ async fn respond_to_event(
     let to = ReplyTo {
         event_id: Some(id),
         task_id: input.task_id.clone(),
+        author: Author::Person,
     };
     Ok((
         StatusCode::ACCEPTED,
@@ -146,6 +149,7 @@ async fn checked(state: &AppState, webhook_id: &str, input: &ReplyIn) -> Result<
     Ok(ReplyTo {
         event_id: input.event_id.clone(),
         task_id: input.task_id.clone(),
+        author: Author::Person,
     })
 }
 
@@ -207,6 +211,15 @@ async fn post_message(
     State(state): State<AppState>,
     AppJson(m): AppJson<MessageIn>,
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
-    let out = actions::post_message(&state, m.url, m.kind, m.chat_id, m.text, m.event_id).await?;
+    let out = actions::post_message(
+        &state,
+        m.url,
+        m.kind,
+        m.chat_id,
+        m.text,
+        m.event_id,
+        Author::Person,
+    )
+    .await?;
     Ok((StatusCode::ACCEPTED, Json(out)))
 }

@@ -1,0 +1,159 @@
+//! Text a model wrote (an agent's answer or tool call, an MCP tool's text) is defused here
+//! before it is queued: it cannot notify a whole Slack channel or GitLab project. The model
+//! reads untrusted payloads, so one could make it write `<!channel>`; only the webhook
+//! owner's own words (a command's template) may broadcast.
+
+use super::{Delivery, MessageKind};
+
+impl Delivery {
+    /// The same delivery with its broadcast mentions shown as text, where it goes to a place
+    /// that has them (Slack, GitLab). Mentions of one person are kept: an answer may name who
+    /// asked.
+    pub fn defuse_broadcasts(self) -> Self {
+        match self {
+            Delivery::SlackMessage {
+                channel,
+                thread_ts,
+                text,
+            } => Delivery::SlackMessage {
+                channel,
+                thread_ts,
+                text: defuse_slack(&text),
+            },
+            Delivery::SlackResponse {
+                response_url,
+                text,
+                replace_original,
+            } => Delivery::SlackResponse {
+                response_url,
+                text: defuse_slack(&text),
+                replace_original,
+            },
+            Delivery::ChannelMessage {
+                url,
+                kind: MessageKind::Slack,
+                text,
+                chat_id,
+            } => Delivery::ChannelMessage {
+                url,
+                kind: MessageKind::Slack,
+                text: defuse_slack(&text),
+                chat_id,
+            },
+            Delivery::GitlabNote {
+                project,
+                noun,
+                iid,
+                body,
+                internal,
+            } => Delivery::GitlabNote {
+                project,
+                noun,
+                iid,
+                body: defuse_gitlab(&body),
+                internal,
+            },
+            // Discord posts allow no mentions at all (`allowed_mentions`); the other places
+            // have no mention that reaches everyone.
+            other => other,
+        }
+    }
+}
+
+/// Slack's `<!here>`, `<!channel>`, `<!everyone>` and user-group `<!subteam^…>` all open
+/// with `<!`; written `&lt;!` (Slack's escape for `<`), they show as typed and notify nobody.
+fn defuse_slack(text: &str) -> String {
+    text.replace("<!", "&lt;!")
+}
+
+/// GitLab's `@all` notifies every member of the project. A zero-width space after the `@`
+/// keeps it readable but no longer a mention; `@allison` and `me@all.example` are left alone.
+fn defuse_gitlab(text: &str) -> String {
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("@all") {
+        let (before, after) = (&rest[..at], &rest[at + 4..]);
+        let preceded = before
+            .chars()
+            .next_back()
+            .or_else(|| out.chars().next_back())
+            .is_some_and(|c| is_name_char(c) || c == '.');
+        let mut next = after.chars();
+        let followed = match next.next() {
+            Some('.') => next.next().is_some_and(is_name_char),
+            Some(c) => is_name_char(c),
+            None => false,
+        };
+        out.push_str(before);
+        out.push_str(if preceded || followed {
+            "@all"
+        } else {
+            "@\u{200B}all"
+        });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_broadcasts_are_shown_as_text() {
+        for (written, sent) in [
+            ("<!channel> deploy now", "&lt;!channel> deploy now"),
+            (
+                "hi <!here|here> and <!everyone>",
+                "hi &lt;!here|here> and &lt;!everyone>",
+            ),
+            ("ping <!subteam^S123|@ops>", "ping &lt;!subteam^S123|@ops>"),
+            (
+                "thanks <@U123>, see <https://x.example|docs>",
+                "thanks <@U123>, see <https://x.example|docs>",
+            ),
+            ("a < b and c > d", "a < b and c > d"),
+        ] {
+            assert_eq!(defuse_slack(written), sent, "{written}");
+        }
+    }
+
+    #[test]
+    fn gitlab_all_is_no_longer_a_mention() {
+        for (written, sent) in [
+            ("@all please look", "@\u{200B}all please look"),
+            ("cc @all.", "cc @\u{200B}all."),
+            ("(@all)", "(@\u{200B}all)"),
+            (
+                "@allison and @all-hands and @all_x",
+                "@allison and @all-hands and @all_x",
+            ),
+            ("write to me@all.example", "write to me@all.example"),
+            ("@all.team is a user", "@all.team is a user"),
+            ("@all@all", "@\u{200B}all@all"),
+            ("no mention here", "no mention here"),
+        ] {
+            assert_eq!(defuse_gitlab(written), sent, "{written}");
+        }
+    }
+
+    #[test]
+    fn only_places_with_broadcasts_are_changed() {
+        let github = Delivery::GithubComment {
+            repo: "o/r".into(),
+            number: 1,
+            body: "<!channel> @all".into(),
+            in_reply_to: None,
+        };
+        assert!(github.clone().defuse_broadcasts() == github);
+        let teams = Delivery::ChannelMessage {
+            url: "https://x.webhook.office.com/a".into(),
+            kind: MessageKind::Teams,
+            text: "<!channel>".into(),
+            chat_id: None,
+        };
+        assert!(teams.clone().defuse_broadcasts() == teams);
+    }
+}
