@@ -519,8 +519,8 @@ pub struct ReplayReport {
     pub event_id: String,
     pub matched_commands: Vec<String>,
     /// Per command: queued (new), requeued (an action that was dead or waiting, or a task
-    /// that failed), already_delivered, in_progress, task_created, task_exists,
-    /// answered_inline_originally.
+    /// that failed), asked_again, already_delivered, in_progress, task_created, task_exists,
+    /// task_exists_posts_requeued, task_cancelled, answered_inline_originally.
     pub results: Vec<Value>,
 }
 
@@ -768,8 +768,14 @@ fn replay_in_db(
                     }
                     None => {
                         write_new()?;
+                        let cancelled = before.iter().any(|t| {
+                            t.command_id.as_ref() == Some(command_id) && t.status == "cancelled"
+                        });
                         if tasks::for_event(db, &event.id)?.len() > before.len() {
                             "task_created"
+                        } else if cancelled {
+                            // What it left unsent stays so: no one works on it any more.
+                            "task_cancelled"
                         } else if requeue_dead_posts(db, &existing, &before, command_id, now)? {
                             // Its answer (or a comment it made) went dead: sent again, as
                             // the command's own dead actions are.
@@ -825,10 +831,6 @@ fn requeue_dead_posts(
     else {
         return Ok(false);
     };
-    // What a cancelled task left unsent stays so: no one works on it any more.
-    if task.status == "cancelled" {
-        return Ok(false);
-    }
     let mut requeued = false;
     for post in existing.iter().filter(|o| {
         o.task_id.as_ref() == Some(&task.id)

@@ -1496,6 +1496,59 @@ async fn replaying_an_event_sends_its_tasks_dead_answer_again() {
     );
 }
 
+#[tokio::test]
+async fn replaying_an_event_does_not_resend_a_cancelled_tasks_dead_comment() {
+    // Arrange: the model comments (GitHub refuses it: dead) and asks (posted); then the task
+    // is cancelled while it waits.
+    let llm = fake_llm(vec![
+        llm_calls("comment", json!({"text": "Looking"})),
+        llm_asks("Which release?"),
+    ])
+    .await;
+    let github = wiremock::MockServer::start().await;
+    let at = "/repos/octo/app/issues/22/comments";
+    crate::helpers::expect_post(
+        &github,
+        at,
+        json!({"body": "Looking"}),
+        ResponseTemplate::new(404),
+        1,
+    )
+    .await;
+    crate::helpers::expect_post(
+        &github,
+        at,
+        json!({"body": "Which release?"}),
+        ResponseTemplate::new(201).set_body_json(json!({"id": 9})),
+        1,
+    )
+    .await;
+    let app = agent_app(&llm, &github).await;
+    let event_id = open_issue(&app, 22, "Cancelled midway").await;
+    run_next(&app, &runner_of(&app)).await;
+    app.drain().await;
+    let task_id = app.task_id_of(&event_id).await;
+    assert_eq!(app.task(&task_id).await["status"], "waiting_reply");
+    let (status, _) = app
+        .post_api(&format!("/api/tasks/{task_id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Act
+    let (status, replayed) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+    let sent = app.drain().await;
+
+    // Assert: the dead comment stays dead (the mocks count one request each).
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert!(
+        replayed.to_string().contains("task_cancelled"),
+        "{replayed}"
+    );
+    assert_eq!(sent, 0, "nothing of the cancelled task is sent again");
+}
+
 /// A question asked by hand on an issue's event, whose first post GitHub refuses (the next
 /// succeeds); retried an hour later.
 struct Question {
