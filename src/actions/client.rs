@@ -265,8 +265,14 @@ pub(crate) fn status_error(
             || headers.contains_key(RETRY_AFTER)
             || header_str(headers, "x-ratelimit-remaining") == Some("0"));
     let retryable = code == 408 || code == 429 || rate_limited || status.is_server_error();
+    // GitHub's primary limit may also come as a 429 naming only its reset.
+    let github_spent = service == "GitHub"
+        && code == 429
+        && header_str(headers, "x-ratelimit-remaining") == Some("0");
     let retry_after = match code {
-        429 | 503 => retry_after(headers, now).or_else(|| body_retry_after(body)),
+        429 | 503 => retry_after(headers, now)
+            .or_else(|| body_retry_after(body))
+            .or_else(|| rate_limit_reset(headers, now).filter(|_| github_spent)),
         403 if rate_limited => retry_after(headers, now)
             .or_else(|| rate_limit_reset(headers, now).filter(|_| !secondary))
             .or(secondary.then_some(SECONDARY_LIMIT_WAIT)),
@@ -520,6 +526,46 @@ mod tests {
         assert_eq!(by_message.retry_after, Some(Duration::from_secs(60)));
         let locked = r#"{"message":"Unable to create comment because issue is locked."}"#;
         assert!(!status_error("GitHub", StatusCode::FORBIDDEN, &plenty, locked).retryable);
+    }
+
+    #[test]
+    fn a_github_primary_limit_on_429_waits_for_its_reset_others_do_not() {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let reset = |remaining: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("x-ratelimit-remaining", HeaderValue::from_static(remaining));
+            h.insert(
+                "x-ratelimit-reset",
+                HeaderValue::from_str(&(now + 120).to_string()).unwrap(),
+            );
+            h
+        };
+        let wait = |service: &str, status: StatusCode, headers: &HeaderMap| {
+            status_error(service, status, headers, "").retry_after
+        };
+
+        let spent =
+            wait("GitHub", StatusCode::TOO_MANY_REQUESTS, &reset("0")).expect("the reset time");
+        assert!(
+            (Duration::from_secs(110)..=Duration::from_secs(120)).contains(&spent),
+            "{spent:?}"
+        );
+        // Every GitHub answer names a reset: only a spent limit's is a wait.
+        assert_eq!(
+            wait("GitHub", StatusCode::TOO_MANY_REQUESTS, &reset("12")),
+            None
+        );
+        assert_eq!(
+            wait("GitHub", StatusCode::SERVICE_UNAVAILABLE, &reset("0")),
+            None
+        );
+        assert_eq!(
+            wait("Slack", StatusCode::TOO_MANY_REQUESTS, &reset("0")),
+            None
+        );
     }
 
     /// Refuses every name, as the guarded resolver does for a private one.

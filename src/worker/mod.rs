@@ -319,7 +319,13 @@ fn judge(
             let delay = schedule.get((row.attempts.max(1) - 1) as usize);
             match (e.retryable, delay) {
                 (true, Some(delay)) => {
-                    let wait = e.retry_after.unwrap_or_else(|| jitter(*delay));
+                    // A target's own wait (`Retry-After`, a rate limit's reset) is the least
+                    // one: a zero, past or short one would spend the schedule's attempts in
+                    // seconds, against a limit that may last longer.
+                    let scheduled = jitter(*delay);
+                    let wait = e
+                        .retry_after
+                        .map_or(scheduled, |after| after.max(scheduled));
                     let wait = wait.min(Duration::from_secs(24 * 3600));
                     Attempt {
                         http_status,
@@ -529,14 +535,27 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_wins_and_permanent_errors_die_at_once() {
+    fn a_longer_retry_after_wins_and_permanent_errors_die_at_once() {
         let schedule = [Duration::from_secs(5)];
         let limited = judge(&schedule, &row(1), Err(err(true, Some(42))), 1_000, 1);
         assert_eq!(limited.next_attempt_at, Some(43_001));
         // A send that timed out after 15 s waits its delay from then.
-        let timed_out = judge(&schedule, &row(1), Err(err(true, Some(5))), 1_000, 15_000);
-        assert_eq!(timed_out.next_attempt_at, Some(21_000));
+        let timed_out = judge(&schedule, &row(1), Err(err(true, Some(30))), 1_000, 15_000);
+        assert_eq!(timed_out.next_attempt_at, Some(46_000));
         let gone = judge(&schedule, &row(1), Err(err(false, None)), 0, 1);
         assert_eq!(gone.outcome, "dead");
+    }
+
+    #[test]
+    fn a_zero_or_short_retry_after_waits_the_schedule_instead() {
+        let schedule = [Duration::from_secs(300)];
+        for after in [0, 3] {
+            let limited = judge(&schedule, &row(1), Err(err(true, Some(after))), 0, 1);
+            let at = limited.next_attempt_at.expect("retry time");
+            assert!(
+                (240_000..=360_001).contains(&at),
+                "Retry-After {after}: {at}"
+            );
+        }
     }
 }
