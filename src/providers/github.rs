@@ -93,8 +93,10 @@ fn source_of(event: &str, p: &Value) -> Option<SourceRef> {
             let key = format!("{repo}#{number}");
             // A review comment is answered in its thread, which its first comment names
             // (GitHub takes no reply to a reply).
+            // A thread's first comment has no `in_reply_to_id`, or a null one.
+            let number_at = |at: &str| raw_at(p, at).filter(Value::is_number);
             let review_comment = (event == "pull_request_review_comment")
-                .then(|| raw_at(p, "/comment/in_reply_to_id").or_else(|| raw_at(p, "/comment/id")))
+                .then(|| number_at("/comment/in_reply_to_id").or_else(|| number_at("/comment/id")))
                 .flatten();
             let d = detail([
                 ("repo", Some(repo.into())),
@@ -328,5 +330,23 @@ mod tests {
                 .as_object()
                 .cloned()
         );
+    }
+
+    #[test]
+    fn a_review_comment_is_answered_in_the_thread_its_first_comment_names() {
+        let review_comment = |comment: Value| {
+            let payload = json!({"action": "created", "comment": comment,
+                                 "pull_request": {"number": 3},
+                                 "repository": {"full_name": "octo/hello"}});
+            let h = headers(&[("X-GitHub-Event", "pull_request_review_comment")]);
+            describe(&h, &payload).source.expect("source").detail["review_comment"].clone()
+        };
+        for (comment, thread) in [
+            (json!({"id": 43, "in_reply_to_id": 42}), json!(42)),
+            (json!({"id": 42}), json!(42)),
+            (json!({"id": 42, "in_reply_to_id": null}), json!(42)),
+        ] {
+            assert_eq!(review_comment(comment.clone()), thread, "{comment}");
+        }
     }
 }
