@@ -355,7 +355,12 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
         .worker
         .then(|| tokio::spawn(crate::worker::run(state.clone(), stop.clone())));
     let runner = start_runner(&state, stop.clone())?;
-    let sweeper = start_reply_timeouts(&state, reply_timeout, stop.clone());
+    // Timing out questions is background work like sending: it goes with the worker (off in
+    // `stdio` unless asked for), so this front end's setting cannot cut `serve`'s short.
+    let sweeper = state
+        .config
+        .worker
+        .then(|| start_reply_timeouts(&state, reply_timeout, stop.clone()));
     // Deliveries arrive at the HTTP server, another process: its events reach this one's
     // subscribers through the database.
     let watcher = tokio::spawn(crate::service::watch::run(state.clone(), stop.clone()));
@@ -368,7 +373,9 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     if let Some(runner) = runner {
         let _ = runner.await;
     }
-    let _ = sweeper.await;
+    if let Some(sweeper) = sweeper {
+        let _ = sweeper.await;
+    }
     let _ = hub_task.await;
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.close()).await?;

@@ -2,7 +2,8 @@
 //! Ctrl-C or SIGTERM.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use webhook_mcp::config::Config;
 use webhook_mcp::{app, telemetry};
 
@@ -39,7 +40,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if matches!(cli.command, Some(Command::Stdio)) {
+        front_end_only(&mut cli.config, &matches);
+    }
     telemetry::init(cli.config.log_format);
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -52,6 +57,22 @@ fn main() -> anyhow::Result<()> {
                 Command::Stdio => app::run_stdio(cli.config).await,
             }
         })
+}
+
+/// `stdio` is an MCP front end, started by an MCP client with an environment of the client's
+/// choosing (often without the tokens and hosts `serve` has), on the database `serve` works
+/// from: it sends no actions, runs no agents and times out no questions unless told to
+/// (`--worker`, `--runner` given, or their variables set). Its own settings would otherwise
+/// apply to `serve`'s work: a retry taken and dead-lettered for a token only `serve` holds.
+fn front_end_only(config: &mut Config, matches: &ArgMatches) {
+    let given = |id: &str| {
+        matches!(
+            matches.value_source(id),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        )
+    };
+    config.worker &= given("worker");
+    config.agents.runner &= given("runner");
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -19,12 +19,28 @@ struct RawStdio {
 
 impl RawStdio {
     fn spawn(db: &std::path::Path) -> RawStdio {
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"))
+        RawStdio::spawn_with(db, |_| {})
+    }
+
+    /// As `spawn`, with more arguments or environment; none of the test's own environment's
+    /// upstream settings leak in.
+    fn spawn_with(
+        db: &std::path::Path,
+        adjust: impl FnOnce(&mut tokio::process::Command),
+    ) -> RawStdio {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"));
+        command
             .arg("stdio")
             .arg("--database")
             .arg(db)
             .env_remove("WEBHOOK_MCP_API_KEY")
-            .env("RUST_LOG", "warn")
+            .env_remove("GITHUB_TOKEN")
+            .env_remove("GITHUB_API_URL")
+            .env_remove("WEBHOOK_MCP_WORKER")
+            .env_remove("WEBHOOK_MCP_RUNNER")
+            .env("RUST_LOG", "warn");
+        adjust(&mut command);
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -60,6 +76,87 @@ impl RawStdio {
         self.send(line).await;
         self.answer().await
     }
+}
+
+/// Starts a stdio server on `db` and waits until it has answered `initialize`.
+async fn started_stdio(
+    db: &std::path::Path,
+    adjust: impl FnOnce(&mut tokio::process::Command),
+) -> RawStdio {
+    let mut stdio = RawStdio::spawn_with(db, adjust);
+    let initialized = stdio
+        .exchange(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                    "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                               "clientInfo": {"name": "raw", "version": "0"}}})
+            .to_string(),
+        )
+        .await
+        .expect("initialize answered");
+    assert_eq!(initialized["id"], 1, "{initialized}");
+    stdio
+}
+
+#[tokio::test]
+async fn a_stdio_front_end_leaves_the_servers_sends_and_waits_alone_unless_told_to_work() {
+    // Arrange: `serve` (worker driven by hand) has a question out, its task waiting, and a
+    // comment queued; stdio is started as an MCP client would, without GitHub's token and
+    // with a 1 s reply timeout of its own.
+    let github = crate::helpers::fake_github().await;
+    let app = crate::helpers::spawn_manual(crate::helpers::use_github(&github)).await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    let event_id = crate::helpers::open_issue(&app, 31, "Front end").await;
+    let (_, asked) = app
+        .post_api(
+            &format!("/api/events/{event_id}/ask"),
+            &json!({"text": "Which release?", "agent": "brain"}),
+        )
+        .await;
+    assert_eq!(app.drain().await, 1, "the question went out");
+    let task_id = asked["task_id"].as_str().expect("task id").to_string();
+    let (_, comment) = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({"text": "Later"}),
+        )
+        .await;
+    let action_id = comment["id"].as_str().expect("action id").to_string();
+    let action_status = || async {
+        let (_, action) = app.get_json(&format!("/api/actions/{action_id}")).await;
+        action["status"].as_str().unwrap_or_default().to_string()
+    };
+
+    // Act
+    let front_end = started_stdio(&app.db_path, |c| {
+        c.env("WEBHOOK_MCP_REPLY_TIMEOUT", "1s");
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // Assert: nothing taken, nothing timed out.
+    assert_eq!(action_status().await, "pending");
+    assert_eq!(app.task(&task_id).await["status"], "waiting_reply");
+    drop(front_end);
+
+    // Act: one told to work does, with the settings it was given.
+    let _worker = started_stdio(&app.db_path, |c| {
+        c.args(["--worker", "true"])
+            .env("WEBHOOK_MCP_REPLY_TIMEOUT", "1s")
+            .env("GITHUB_API_URL", github.uri())
+            .env("GITHUB_TOKEN", "ghp_test");
+    })
+    .await;
+    let started = std::time::Instant::now();
+    while (action_status().await != "delivered"
+        || app.task(&task_id).await["status"] == "waiting_reply")
+        && started.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Assert
+    assert_eq!(action_status().await, "delivered");
+    assert_eq!(app.task(&task_id).await["status"], "failed");
 }
 
 #[tokio::test]
