@@ -322,11 +322,13 @@ fn judge(
                     // A target's own wait (`Retry-After`, a rate limit's reset) is the least
                     // one: a zero, past or short one would spend the schedule's attempts in
                     // seconds, against a limit that may last longer.
+                    // A target's wait past a day is taken as a day (a year-long `Retry-After`
+                    // would keep the action forever); the schedule's own delays are the
+                    // operator's, kept as given.
                     let scheduled = jitter(*delay);
-                    let wait = e
-                        .retry_after
-                        .map_or(scheduled, |after| after.max(scheduled));
-                    let wait = wait.min(Duration::from_secs(24 * 3600));
+                    let wait = e.retry_after.map_or(scheduled, |after| {
+                        after.min(Duration::from_secs(24 * 3600)).max(scheduled)
+                    });
                     Attempt {
                         http_status,
                         outcome: "retry",
@@ -544,6 +546,18 @@ mod tests {
         assert_eq!(timed_out.next_attempt_at, Some(46_000));
         let gone = judge(&schedule, &row(1), Err(err(false, None)), 0, 1);
         assert_eq!(gone.outcome, "dead");
+    }
+
+    #[test]
+    fn a_schedule_delay_over_a_day_is_kept_a_retry_after_over_a_day_is_cut_to_one() {
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        let schedule = [Duration::from_secs(2 * 24 * 3600)];
+        let scheduled = judge(&schedule, &row(1), Err(err(true, None)), 0, 0);
+        let at = scheduled.next_attempt_at.expect("retry time");
+        assert!((DAY_MS * 8 / 5..=DAY_MS * 12 / 5).contains(&at), "{at}");
+        let short = [Duration::from_secs(5)];
+        let year = judge(&short, &row(1), Err(err(true, Some(365 * 86_400))), 0, 0);
+        assert_eq!(year.next_attempt_at, Some(DAY_MS));
     }
 
     #[test]
