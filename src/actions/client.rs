@@ -289,19 +289,14 @@ pub(crate) fn status_error(
 /// How long to wait after a GitHub secondary rate limit that names no time.
 const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
-/// `Retry-After` as delay-seconds or an HTTP date (IMF-fixdate), relative to `now`.
+/// `Retry-After` as delay-seconds or an HTTP date, relative to `now`.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<u64>() {
         return Some(Duration::from_secs(secs));
     }
-    let format = time::macros::format_description!(
-        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
-    );
-    let at = time::PrimitiveDateTime::parse(value, &format)
-        .ok()?
-        .assume_utc();
-    let at = SystemTime::UNIX_EPOCH + Duration::from_secs(u64::try_from(at.unix_timestamp()).ok()?);
+    // All three forms a recipient must accept (RFC 9110): IMF-fixdate, RFC 850 and asctime.
+    let at = httpdate::parse_http_date(value).ok()?;
     Some(at.duration_since(now).unwrap_or_default())
 }
 
@@ -412,6 +407,13 @@ mod tests {
             retry_after(&headers(date), now),
             Some(Duration::from_secs(60))
         );
+        for other_form in ["Sunday, 06-Nov-94 08:50:37 GMT", "Sun Nov  6 08:50:37 1994"] {
+            assert_eq!(
+                retry_after(&headers(other_form), now),
+                Some(Duration::from_secs(60)),
+                "{other_form}"
+            );
+        }
         let past = "Sun, 06 Nov 1994 08:00:00 GMT";
         assert_eq!(retry_after(&headers(past), now), Some(Duration::ZERO));
         assert_eq!(retry_after(&headers("soon"), now), None);
