@@ -43,6 +43,11 @@ pub(super) async fn post_message(
         .json(&payload);
     let reply = client::send("Slack", req).await?;
     let answer = reply.json();
+    // An answer cut off after `{"ok":true` was a post made: sent again, it would be posted
+    // twice. (Slack answers JSON, unindented, `ok` first.)
+    if answer.is_null() && reply.body.trim_start().starts_with(r#"{"ok":true"#) {
+        return Ok(reply.sent(None));
+    }
     check_ok(&answer, reply.status)?;
     // A `ts` is unique within its channel only: the message is named by both.
     let channel = answer["channel"].as_str().unwrap_or(channel);
@@ -116,9 +121,11 @@ fn check_ok(answer: &Value, status: u16) -> Result<(), ActionError> {
     if answer["ok"].as_bool() == Some(true) {
         return Ok(());
     }
-    let error = answer["error"]
-        .as_str()
-        .unwrap_or("unknown error (no ok field)");
+    let error = match answer["error"].as_str() {
+        Some(error) => error,
+        None if answer.is_null() => "its answer could not be read (cut off, or not JSON)",
+        None => "unknown error (no ok field)",
+    };
     let retryable = TRANSIENT.contains(&error);
     Err(ActionError {
         retryable,
@@ -231,6 +238,21 @@ mod tests {
                 .unwrap_err();
             assert!(err.retryable, "{transient}");
         }
+    }
+
+    #[tokio::test]
+    async fn an_answer_cut_off_after_ok_true_is_a_post_made_not_a_refusal() {
+        let cut = r#"{"ok":true,"channel":"C1","ts":"17000"#;
+        let server = answering(ResponseTemplate::new(200).set_body_string(cut)).await;
+        let sent = execute(&clients(), &creds(&server), &reply()).await;
+        assert!(sent.is_ok(), "{sent:?}");
+
+        let garbled = answering(ResponseTemplate::new(200).set_body_string("<html>")).await;
+        let err = execute(&clients(), &creds(&garbled), &reply())
+            .await
+            .unwrap_err();
+        assert!(!err.retryable);
+        assert!(err.message.contains("could not be read"), "{}", err.message);
     }
 
     #[tokio::test]
