@@ -13,6 +13,10 @@ use tokio::sync::Notify;
 pub struct InFlight {
     /// How many sends one host may have at once.
     share: usize,
+    /// Past this many sends in all, only a host with none in flight may take another: the
+    /// last sender is kept for the hosts that are not busy, so two slow hosts with half each
+    /// cannot hold every sender. `None` with a single sender.
+    reserve_from: Option<usize>,
     next_claim: AtomicU64,
     /// Each claim's host, rather than a count per host: a claim's write may run again (when
     /// another write of its batch fails), and must not then count its row twice.
@@ -28,6 +32,7 @@ impl InFlight {
     pub fn new(concurrency: usize, wake: Arc<Notify>) -> Self {
         InFlight {
             share: (concurrency / 2).max(1),
+            reserve_from: (concurrency >= 2).then(|| concurrency - 1),
             next_claim: AtomicU64::new(0),
             hosts: Mutex::new(HashMap::new()),
             wake,
@@ -54,9 +59,11 @@ impl InFlight {
         for (_, host) in hosts.iter().filter(|(id, _)| Some(**id) != claim) {
             *counts.entry(host).or_default() += 1;
         }
+        let total: usize = counts.values().sum();
+        let reserved = self.reserve_from.is_some_and(|from| total >= from);
         counts
             .into_iter()
-            .filter(|(_, n)| *n >= self.share)
+            .filter(|(_, n)| *n >= self.share || reserved)
             .map(|(host, _)| host.to_string())
             .collect()
     }
@@ -97,6 +104,7 @@ impl Drop for Claim {
             let mut hosts = in_flight.hosts();
             hosts.remove(&self.id).is_some_and(|host| {
                 hosts.values().filter(|h| **h == host).count() + 1 == in_flight.share
+                    || in_flight.reserve_from == Some(hosts.len() + 1)
             })
         };
         // Only then: waking every idle sender costs a claim (a write) each.
@@ -113,7 +121,8 @@ mod tests {
     #[tokio::test]
     async fn a_host_at_its_share_is_passed_over_until_one_of_its_sends_ends() {
         let wake = Arc::new(Notify::new());
-        let in_flight = Arc::new(InFlight::new(4, Arc::clone(&wake)));
+        // A share of two, and senders to spare.
+        let in_flight = Arc::new(InFlight::new(5, Arc::clone(&wake)));
         let (a1, a2, b) = (in_flight.claim(), in_flight.claim(), in_flight.claim());
         a1.hold(Some("slow:443"));
         b.hold(Some("github"));
@@ -129,6 +138,33 @@ mod tests {
         tokio::pin!(woken);
         woken.as_mut().enable();
         drop(a1);
+        assert!(in_flight.full().is_empty());
+        let woken = tokio::time::timeout(std::time::Duration::from_secs(1), woken).await;
+        assert!(woken.is_ok(), "idle senders are woken");
+    }
+
+    #[tokio::test]
+    async fn two_busy_hosts_leave_the_last_sender_to_a_host_with_nothing_in_flight() {
+        let wake = Arc::new(Notify::new());
+        let in_flight = Arc::new(InFlight::new(4, Arc::clone(&wake)));
+        let claims: Vec<Claim> = (0..3).map(|_| in_flight.claim()).collect();
+        claims[0].hold(Some("slow-a:443"));
+        claims[1].hold(Some("slow-a:443"));
+        claims[2].hold(Some("slow-b:443"));
+
+        // slow-b is under its share, but the last sender is kept for a third host.
+        let mut full = in_flight.full();
+        full.sort();
+        assert_eq!(full, ["slow-a:443", "slow-b:443"]);
+        let third = in_flight.claim();
+        third.hold(Some("github"));
+        assert_eq!(in_flight.full().len(), 3, "every sender busy");
+        drop(third);
+
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        drop(claims);
         assert!(in_flight.full().is_empty());
         let woken = tokio::time::timeout(std::time::Duration::from_secs(1), woken).await;
         assert!(woken.is_ok(), "idle senders are woken");
