@@ -780,13 +780,22 @@ fn tokens_given(options: &Value) -> Vec<String> {
 
 /// Stored options that later checks refuse, where this change does not set them itself: they
 /// are made what they already did, so that changing another option is not refused for them.
-/// A replay window on a sender that signs no time did nothing; a burst of 0 worked as 1.
+/// A replay window on a sender that signs no time did nothing; a burst of 0 worked as 1; an
+/// empty allowlist allowed every address.
 fn settle_retired_options(provider: Provider, stored: &mut Value, patch: &Value) {
     let Some(stored) = stored.as_object_mut() else {
         return;
     };
     if !signs_time(provider) && patch.get("tolerance_secs").is_none() {
         stored.remove("tolerance_secs");
+    }
+    if patch.get("ip_allowlist").is_none()
+        && stored
+            .get("ip_allowlist")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+    {
+        stored.remove("ip_allowlist");
     }
     let burst_given = patch.pointer("/rate_limit/burst").is_some();
     if let Some(burst) = stored
@@ -862,6 +871,15 @@ fn check_options(
         ));
     }
     if let Some(list) = &options.ip_allowlist {
+        // The receiver reads an empty list as no allowlist: stored, it would look like a
+        // webhook locked to no one while letting everyone through.
+        if list.is_empty() {
+            return Err(ServiceError::invalid(
+                "options.ip_allowlist",
+                "an empty ip_allowlist would allow every address, not none; to remove the \
+                 allowlist set it to null or leave the option out",
+            ));
+        }
         for (i, entry) in list.iter().enumerate() {
             super::limits::parse_net(entry)
                 .map_err(|m| ServiceError::invalid(&format!("options.ip_allowlist[{i}]"), m))?;
@@ -979,7 +997,7 @@ mod tests {
             (
                 Provider::GitHub,
                 json!({"tolerance_secs": 60, "ip_allowlist": ["10.0.0.0/8"]}),
-                json!({"ip_allowlist": []}),
+                json!({"ip_allowlist": ["192.0.2.1"]}),
                 json!({"ip_allowlist": ["10.0.0.0/8"]}),
             ),
             // Given again, it stays, for the check to refuse it.
@@ -992,14 +1010,26 @@ mod tests {
             (
                 Provider::Slack,
                 json!({"tolerance_secs": 60}),
-                json!({"ip_allowlist": []}),
+                json!({"ip_allowlist": ["192.0.2.1"]}),
                 json!({"tolerance_secs": 60}),
             ),
             (
                 Provider::Slack,
                 json!({"rate_limit": {"per_second": 5, "burst": 0}}),
-                json!({"ip_allowlist": []}),
+                json!({"ip_allowlist": ["192.0.2.1"]}),
                 json!({"rate_limit": {"per_second": 5, "burst": 1}}),
+            ),
+            (
+                Provider::GitHub,
+                json!({"ip_allowlist": [], "tolerance_secs": 60}),
+                json!({"rate_limit": {"per_second": 5}}),
+                json!({}),
+            ),
+            (
+                Provider::GitHub,
+                json!({"ip_allowlist": []}),
+                json!({"ip_allowlist": []}),
+                json!({"ip_allowlist": []}),
             ),
         ];
         for (provider, stored, update, settled) in cases {
@@ -1007,9 +1037,11 @@ mod tests {
             settle_retired_options(provider, &mut target, &update);
             assert_eq!(target, settled, "{provider}: {stored} + {update}");
             merge_options(&mut target, update.clone());
+            let regiven = update.get("tolerance_secs").is_some()
+                || update.get("ip_allowlist") == Some(&json!([]));
             assert_eq!(
                 check_options(provider, Some(target.clone())).is_ok(),
-                update.get("tolerance_secs").is_none(),
+                !regiven,
                 "{provider}: {target}"
             );
         }

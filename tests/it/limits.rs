@@ -303,3 +303,49 @@ async fn bad_limit_or_base_url_options_are_refused_when_saved_with_the_field_nam
         assert_eq!(body["error"]["field"], field, "{body}");
     }
 }
+
+#[tokio::test]
+async fn an_empty_allowlist_is_refused_and_null_removes_an_allowlist() {
+    // Arrange: a webhook locked to a range loopback is not in.
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "gh", "name": "g", "provider": "github", "secret": SECRET,
+        "options": {"ip_allowlist": ["192.30.252.0/22"]}}),
+    )
+    .await;
+    let body = issue_opened("o/r", 1, &[]);
+
+    // Act: an empty list, on create and on update, then null.
+    let created = crate::helpers::send_json(
+        app.api(Method::POST, "/api/webhooks")
+            .json(&json!({"name": "x", "provider": "github", "options": {"ip_allowlist": []}})),
+    )
+    .await;
+    let emptied = crate::helpers::send_json(
+        app.api(Method::PUT, "/api/webhooks/gh")
+            .json(&json!({"options": {"ip_allowlist": []}})),
+    )
+    .await;
+    let still_locked = app.post_github("gh", "issues", "d-1", &body, SECRET).await;
+    let removed = crate::helpers::send_json(
+        app.api(Method::PUT, "/api/webhooks/gh")
+            .json(&json!({"options": {"ip_allowlist": null}})),
+    )
+    .await;
+    let open = app.post_github("gh", "issues", "d-2", &body, SECRET).await;
+
+    // Assert
+    for refused in [&created, &emptied] {
+        crate::helpers::assert_error(
+            refused,
+            StatusCode::BAD_REQUEST,
+            Some("options.ip_allowlist"),
+        );
+        assert_eq!(refused.1["error"]["code"], "invalid_field");
+        let message = refused.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("null"), "{message}");
+    }
+    assert_eq!(still_locked.status(), StatusCode::FORBIDDEN);
+    assert_eq!(removed.0, StatusCode::OK, "{}", removed.1);
+    assert_eq!(open.status(), StatusCode::OK);
+}

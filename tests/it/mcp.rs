@@ -448,6 +448,12 @@ async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
             json!({"webhook_id": "gh", "options": [1]}),
             "options",
         ),
+        // An empty allowlist would let everyone through while looking locked.
+        (
+            "update_webhook",
+            json!({"webhook_id": "gh", "options": {"ip_allowlist": []}}),
+            "set it to null",
+        ),
         // A URL copied from a listing, its secret part still masked.
         (
             "post_message",
