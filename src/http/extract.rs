@@ -55,6 +55,15 @@ pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiErr
     serde_path_to_error::deserialize(serde_json::Value::Object(map)).map_err(refusal)
 }
 
+/// For a list that takes no parameters: one given (`limit`, `cursor`) is refused as an
+/// unknown field rather than silently ignored, so a client does not believe it paged.
+pub fn refuse_query(query: Option<&str>) -> Result<(), ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoParameters {}
+    parse_query::<NoParameters>(query).map(|NoParameters {}| ())
+}
+
 /// Parses a JSON object; an empty body counts as `{}` so optional-only bodies may be left
 /// out. Anything but one object (an array, which serde would read field by field; a second
 /// value or other characters after it) is refused.

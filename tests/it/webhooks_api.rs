@@ -561,6 +561,41 @@ async fn listing_refuses_parameters_it_does_not_take_and_names_refuse_control_ch
 }
 
 #[tokio::test]
+async fn lists_without_paging_refuse_limit_and_cursor_rather_than_answer_everything() {
+    // Arrange: a webhook with a command, so each list has something it could have paged.
+    let app = spawn_app().await;
+    app.github_webhook("gh", "s").await;
+    let (status, body) = send_json(
+        app.api(Method::POST, "/api/webhooks/gh/commands")
+            .json(&json!({"trigger": "issues.opened", "action": "comment", "template": "hi"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    for (path, param) in [
+        ("/api/webhooks/gh/commands?limit=5", "limit"),
+        ("/api/webhooks/gh/commands?cursor=abc", "cursor"),
+        ("/api/keys?limit=1", "limit"),
+        ("/api/keys?sort=name", "sort"),
+    ] {
+        // Act
+        let answer = send_json(app.api(Method::GET, path)).await;
+
+        // Assert
+        assert_error(&answer, StatusCode::BAD_REQUEST, Some(param));
+        assert_eq!(
+            answer.1["error"]["code"], "unknown_field",
+            "{path}: {}",
+            answer.1
+        );
+    }
+    for path in ["/api/webhooks/gh/commands", "/api/keys"] {
+        let (status, body) = send_json(app.api(Method::GET, path)).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn deleting_a_webhook_ends_its_open_work_and_a_new_one_at_its_id_starts_afresh() {
     // Arrange: a GitHub webhook whose delivery left a queued task and an unsent comment.
     let app = crate::helpers::spawn_manual(|_| {}).await;

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, put};
 use serde_json::{Value, json};
@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::http::auth::AuditTarget;
 use crate::http::error::ApiError;
-use crate::http::extract::AppJson;
+use crate::http::extract::{AppJson, refuse_query};
 use crate::service::commands::{self, CommandIn, CommandOut};
 
 pub fn router() -> Router<AppState> {
@@ -30,7 +30,9 @@ pub fn router() -> Router<AppState> {
 async fn list_commands(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    refuse_query(query.as_deref())?;
     Ok(Json(
         json!({ "commands": commands::list(&state, &id).await? }),
     ))

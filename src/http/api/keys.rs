@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::http::auth::AuditTarget;
 use crate::http::error::ApiError;
 use crate::http::extract::AppJson;
-use crate::http::extract::parse_query;
+use crate::http::extract::{parse_query, refuse_query};
 use crate::service::audit::{self, AuditPage};
 use crate::service::auth::{self, KeyIn, KeyInfo};
 
@@ -24,7 +24,11 @@ pub fn router() -> Router<AppState> {
         .route("/api/audit", get(list_audit))
 }
 
-async fn list_keys(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn list_keys(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    refuse_query(query.as_deref())?;
     Ok(Json(json!({
         "keys": auth::list(&state).await?,
         // The configured key is an admin key too, but it lives in the environment, not here.

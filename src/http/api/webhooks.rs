@@ -40,7 +40,7 @@ async fn create_webhook(
     Ok(response)
 }
 
-/// The list takes no parameters; one given (`limit`, `cursor`) is refused rather than
+/// The list takes only `provider`; another (`limit`, `cursor`) is refused rather than
 /// silently ignored, so a client does not believe it paged.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
