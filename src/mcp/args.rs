@@ -39,7 +39,7 @@ pub struct CreateWebhookArgs {
 }
 
 impl CreateWebhookArgs {
-    pub fn into_input(self, created_by: String) -> WebhookIn {
+    pub fn into_input(self) -> WebhookIn {
         WebhookIn {
             id: self.id,
             name: self.name,
@@ -47,7 +47,6 @@ impl CreateWebhookArgs {
             secret: self.secret,
             enabled: self.enabled,
             options: self.options,
-            created_by: Some(created_by),
         }
     }
 }

@@ -4,7 +4,8 @@
 
 use super::params::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock};
-use rmcp::{tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -58,9 +59,12 @@ impl McpServer {
     async fn create_webhook(
         &self,
         Parameters(args): Parameters<CreateWebhookArgs>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, String> {
         let generated = args.secret.is_none();
-        let created = webhooks::create(&self.state, args.into_input("mcp".into()))
+        // The webhook names its maker as the audit log does: the key's name, or `stdio`.
+        let created_by = self.auditor(&context).map(|(actor, _)| actor);
+        let created = webhooks::create(&self.state, args.into_input(), created_by)
             .await
             .map_err(tool_error)?;
         let setup = crate::service::setup::steps(&created);

@@ -309,7 +309,7 @@ pub struct CreatedKey {
 #[serde(deny_unknown_fields)]
 pub struct KeyIn {
     pub name: String,
-    /// `admin` (default) or `read`.
+    /// `read` (default) or `admin`.
     pub scope: Option<String>,
 }
 
@@ -413,8 +413,9 @@ pub async fn create(
             format!("`{taken}` names the server's own callers in the audit log; choose another"),
         ));
     }
+    // Least privilege: a caller who forgets the scope gets a key that can only look.
     let scope = match input.scope.as_deref() {
-        None => Scope::Admin,
+        None => Scope::Read,
         Some(s) => Scope::parse(s).ok_or_else(|| {
             ServiceError::invalid("scope", format!("unknown scope `{s}`; use admin or read"))
         })?,

@@ -26,7 +26,6 @@ pub struct WebhookIn {
     pub secret: Option<String>,
     pub enabled: Option<bool>,
     pub options: Option<Value>,
-    pub created_by: Option<String>,
 }
 
 /// Changes to a webhook; absent fields stay as they are.
@@ -86,7 +85,13 @@ pub struct WebhookOut {
 
 const MAX_SECRET_LEN: usize = 512;
 
-pub async fn create(state: &AppState, input: WebhookIn) -> Result<WebhookOut, ServiceError> {
+/// Creates a webhook; `created_by` names the caller (its API key's name, or `stdio`), never
+/// what the request claims.
+pub async fn create(
+    state: &AppState,
+    input: WebhookIn,
+    created_by: Option<String>,
+) -> Result<WebhookOut, ServiceError> {
     let provider = parse_provider(&input.provider)?;
     let id = match input.id {
         Some(id) => check_id(&id)?,
@@ -112,8 +117,7 @@ pub async fn create(state: &AppState, input: WebhookIn) -> Result<WebhookOut, Se
         previous_expires_at: None,
         enabled: input.enabled.unwrap_or(true),
         options: serde_json::to_string(&options).expect("options serialise"),
-        created_by: input
-            .created_by
+        created_by: created_by
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty()),
         created_at: now,

@@ -102,6 +102,52 @@ async fn a_created_key_is_shown_once_and_listed_without_its_secret() {
 }
 
 #[tokio::test]
+async fn a_webhook_names_the_key_that_created_it_and_no_maker_can_be_claimed() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, ops) = create_key(&app, "ops", "admin").await;
+    let (_, agent) = create_key(&app, "agent", "admin").await;
+    let client = connect(&app, &agent).await;
+
+    // Act: over REST with a stored key, over REST claiming a maker, over MCP.
+    let by_ops = with_key(
+        &app,
+        &ops,
+        Method::POST,
+        "/api/webhooks",
+        Some(json!({"id": "a", "name": "A", "provider": "github"})),
+    )
+    .await;
+    let claimed = with_key(
+        &app,
+        &ops,
+        Method::POST,
+        "/api/webhooks",
+        Some(json!({"id": "b", "name": "B", "provider": "github", "created_by": "someone"})),
+    )
+    .await;
+    let by_agent = client
+        .call_tool(tool_call(
+            "create_webhook",
+            json!({"id": "c", "name": "C", "provider": "github"}),
+        ))
+        .await
+        .expect("create_webhook");
+
+    // Assert
+    assert_eq!(by_ops.0, StatusCode::CREATED, "{}", by_ops.1);
+    assert_eq!(by_ops.1["created_by"], "ops");
+    assert_error(&claimed, StatusCode::BAD_REQUEST, Some("created_by"));
+    assert_eq!(claimed.1["error"]["code"], "unknown_field");
+    let (status, _) = app.get_json("/api/webhooks/b").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nothing was created");
+    assert_ne!(by_agent.is_error, Some(true), "{by_agent:?}");
+    let (_, made_over_mcp) = app.get_json("/api/webhooks/c").await;
+    assert_eq!(made_over_mcp["created_by"], "agent");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn a_read_key_can_list_webhooks_but_gets_403_creating_one() {
     // Arrange
     let app = spawn_app().await;
@@ -279,7 +325,7 @@ async fn the_last_admin_key_cannot_be_revoked_without_the_configured_key() {
         &app.state,
         webhook_mcp::service::auth::KeyIn {
             name: "ops".into(),
-            scope: None,
+            scope: Some("admin".into()),
         },
         None,
     )
@@ -797,8 +843,19 @@ async fn key_names_and_scopes_are_checked() {
             .json(&json!({"name": "plain"})),
     )
     .await;
-    assert_eq!(default_scope["scope"], "admin");
+    // Least privilege: a key asked for without a scope can only look.
+    assert_eq!(default_scope["scope"], "read");
     assert_ne!(API_KEY, default_scope["key"]);
+    let plain_key = default_scope["key"].as_str().expect("key");
+    let (status, _) = with_key(
+        &app,
+        plain_key,
+        Method::POST,
+        "/api/webhooks",
+        Some(json!({"name": "x", "provider": "github"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

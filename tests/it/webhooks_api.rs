@@ -42,7 +42,7 @@ async fn creating_a_webhook_answers_201_with_its_url_and_the_secret_once() {
     );
     assert_eq!(created["secret"], "s3cret-value-of-some-length");
     assert_eq!(created["secret_hint"], "…ngth");
-    assert_eq!(created["created_by"], "api");
+    assert_eq!(created["created_by"], "WEBHOOK_MCP_API_KEY");
 }
 
 #[tokio::test]

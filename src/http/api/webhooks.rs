@@ -1,10 +1,10 @@
 //! `/api/webhooks`: the registry over REST. Each handler is one call into `service::webhooks`.
 
-use axum::Json;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,7 @@ use crate::app::AppState;
 use crate::http::auth::AuditTarget;
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, parse_query};
+use crate::service::auth::KeyInfo;
 use crate::service::webhooks::{self, RotateIn, WebhookIn, WebhookOut, WebhookPatch};
 
 pub fn router() -> Router<AppState> {
@@ -29,10 +30,11 @@ pub fn router() -> Router<AppState> {
 
 async fn create_webhook(
     State(state): State<AppState>,
-    AppJson(mut input): AppJson<WebhookIn>,
+    caller: Option<Extension<KeyInfo>>,
+    AppJson(input): AppJson<WebhookIn>,
 ) -> Result<Response, ApiError> {
-    input.created_by.get_or_insert_with(|| "api".into());
-    let created = webhooks::create(&state, input).await?;
+    let created_by = caller.map(|Extension(key)| key.name);
+    let created = webhooks::create(&state, input, created_by).await?;
     // The audit names what was made, whose id the request may not have given.
     let target = AuditTarget(format!("/api/webhooks/{}", created.id));
     let mut response = (StatusCode::CREATED, Json(created)).into_response();
