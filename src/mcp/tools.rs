@@ -216,7 +216,13 @@ impl McpServer {
             .previous_secret_expires_at
             .as_deref()
             .map(|t| format!(" The old secret keeps working until {t}."))
-            .unwrap_or_else(|| " The old secret no longer works.".into());
+            // Another process on the database (a `serve` beside stdio) holds a webhook for up
+            // to its hook cache's 2 s, old secret included.
+            .unwrap_or_else(|| {
+                " The old secret no longer works here, nor, within 2 seconds, in other \
+                 processes on the same database (a `serve` beside a stdio server)."
+                    .into()
+            });
         let warnings: String = webhook
             .warnings
             .iter()

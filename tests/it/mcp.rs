@@ -238,6 +238,28 @@ async fn a_webhook_is_set_up_tested_and_inspected_through_tools_alone() {
 }
 
 #[tokio::test]
+async fn rotating_without_grace_says_other_processes_take_up_to_2_seconds_to_follow() {
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    issues_webhook(&client).await;
+
+    let rotated = call(
+        &client,
+        "rotate_secret",
+        json!({"webhook_id": "gh", "grace_period_secs": 0}),
+    )
+    .await;
+
+    // A `serve` beside a stdio server holds the webhook, old secret included, for its cache's
+    // time: "no longer works" is true only here.
+    assert_eq!(rotated.is_error, Some(false), "{}", text(&rotated));
+    let said = text(&rotated);
+    assert!(said.contains("no longer works here"), "{said}");
+    assert!(said.contains("within 2 seconds"), "{said}");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_placeholder() {
     let app = spawn_app().await;
     let client = connect(&app).await;
