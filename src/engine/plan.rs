@@ -129,9 +129,19 @@ pub fn plan(fired: &[Fired<'_>], event: &EventView<'_>) -> Vec<Planned> {
 /// The command's text for this event, as it would be sent (test_webhook's report shows it):
 /// rendered for where it goes, and refused when a message would be empty.
 pub fn text_of(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
-    let text = match c.template {
-        Some(source) => template::render_as(source, event.context, escape(c, event)),
-        None => Ok(default_prompt(event)),
+    let text = match (c.template, c.action) {
+        (Some(source), ActionKind::Forward) => forward_body(source, event),
+        // Text quoting more than a render keeps (a long issue) is sent cut, as a reply longer
+        // than its place is; a prompt too, whose task carries the whole payload as data.
+        (Some(source), _) => {
+            template::render_cut(source, event.context, escape(c, event)).map(|r| {
+                match r.left_out {
+                    None => r.text,
+                    Some(left) => cut(r.text, place_limit(c, event), Some(left)),
+                }
+            })
+        }
+        (None, _) => Ok(default_prompt(event)),
     };
     match c.action {
         ActionKind::Comment | ActionKind::Ask | ActionKind::Respond | ActionKind::PostMessage => {
@@ -268,22 +278,42 @@ pub fn reply_limit(source_kind: &str) -> Option<(usize, &'static str)> {
     }
 }
 
+/// The longest text a command's text may be where it goes, as [`reply_on_source`] fits it.
+fn place_limit(c: &Fired<'_>, event: &EventView<'_>) -> Option<usize> {
+    match c.action {
+        ActionKind::Comment | ActionKind::Ask | ActionKind::Respond => event
+            .source
+            .and_then(|s| reply_limit(&s.kind))
+            .map(|(limit, _)| limit),
+        ActionKind::PostMessage | ActionKind::CreateTask | ActionKind::Forward => None,
+    }
+}
+
 /// A text longer than its place takes, cut to fit and saying so: the place would refuse it
 /// whole (a template quoting a long body, an agent's long answer, whose whole text stays on
 /// its task).
 fn fit(text: String, limit: Option<(usize, &str)>) -> String {
-    let Some((limit, _)) = limit else {
-        return text;
-    };
+    cut(text, limit.map(|(limit, _)| limit), None)
+}
+
+/// `text` cut to at most `limit` characters, saying how much is left out, counting what
+/// `before` left out of it already (a render cut at the template output bound), so that the
+/// note is written once and counts all of it.
+fn cut(text: String, limit: Option<usize>, before: Option<template::LeftOut>) -> String {
     let chars = text.chars().count();
-    if chars <= limit {
+    if before.is_none() && limit.is_none_or(|limit| chars <= limit) {
         return text;
     }
-    let note = |left: usize| format!("\n\n… (cut to fit: {left} more characters)");
+    let (before, at_least) = before.map_or((0, false), |b| (b.chars, b.at_least));
+    let at_least = if at_least { "at least " } else { "" };
+    let note = |left: usize| format!("\n\n… (cut to fit: {at_least}{left} more characters)");
     // The note's own length depends on how much is left out; a generous guess covers it.
-    let keep = limit.saturating_sub(note(chars).chars().count());
+    let keep = match limit {
+        Some(limit) => chars.min(limit.saturating_sub(note(chars + before).chars().count())),
+        None => chars,
+    };
     let mut cut: String = text.chars().take(keep).collect();
-    cut.push_str(&note(chars - keep));
+    cut.push_str(&note(chars - keep + before));
     cut
 }
 
@@ -329,7 +359,7 @@ fn response_url(event: &EventView<'_>) -> Option<String> {
 fn forward(c: &Fired<'_>, event: &EventView<'_>) -> Result<Delivery, String> {
     let target = c.target.as_ref().ok_or("forward has no target")?;
     let body = match c.template {
-        Some(source) => template::render(source, event.context)?,
+        Some(source) => forward_body(source, event)?,
         None => String::from_utf8_lossy(event.body).into_owned(),
     };
     Ok(Delivery::Forward {
@@ -340,6 +370,22 @@ fn forward(c: &Fired<'_>, event: &EventView<'_>) -> Result<Delivery, String> {
         message_id: String::new(),
         body,
     })
+}
+
+/// A forward's rendered body, whole: cut short, a JSON body would no longer parse.
+fn forward_body(source: &str, event: &EventView<'_>) -> Result<String, String> {
+    let rendered = template::render_cut(source, event.context, template::Escape::Plain)?;
+    match rendered.left_out {
+        None => Ok(rendered.text),
+        Some(left) => Err(format!(
+            "the template renders more than the {} bytes a forward's body may have ({}{} \
+             characters more); a forward is not cut short, since its body (JSON, often) would \
+             no longer be valid",
+            template::MAX_OUTPUT_LEN,
+            if left.at_least { "at least " } else { "" },
+            left.chars,
+        )),
+    }
 }
 
 fn post_message(target: Option<&Target>, text: String) -> Result<Delivery, String> {

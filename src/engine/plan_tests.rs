@@ -334,6 +334,86 @@ fn a_reply_longer_than_its_place_takes_is_cut_to_fit_and_says_so() {
 }
 
 #[test]
+fn a_render_past_the_template_output_bound_is_cut_to_its_place_but_a_forward_is_not() {
+    let github = source("github.issue", "o/r#1", json!({"repo": "o/r", "number": 1}));
+    let jira = source("jira.issue", "ENG-1", json!({"key": "ENG-1"}));
+    let target = Target {
+        url: "https://hooks.slack.com/services/T/B/x".into(),
+        secret: None,
+        kind: None,
+        chat_id: None,
+    };
+    let quote = Some("Quoting:\n{{ body }}");
+    // (payload body, action, source, longest text): under 65,536 characters, over 64 KiB.
+    let wide = "日".repeat(40_000);
+    let ascii = "a".repeat(65_536);
+    let cases = [
+        (&wide, ActionKind::Comment, Some(&github), 65_536),
+        (&ascii, ActionKind::Comment, Some(&github), 65_536),
+        (&ascii, ActionKind::Ask, Some(&jira), 32_767),
+        (&wide, ActionKind::CreateTask, None, usize::MAX),
+        (&ascii, ActionKind::PostMessage, None, usize::MAX),
+    ];
+    for (body, action, src, longest) in cases {
+        // As much of the body as the render keeps (after "Quoting:\n"), or the place takes
+        // beside the note.
+        let room = template::MAX_OUTPUT_LEN - 9;
+        let rendered = body
+            .char_indices()
+            .take_while(|(at, c)| at + c.len_utf8() <= room)
+            .count();
+        let kept = rendered.min(longest.saturating_sub(9 + 39));
+        let payload = json!({ "body": body });
+        let c = Fired {
+            target: Some(target.clone()),
+            ..fired(action, quote)
+        };
+        let planned = plan_one(Provider::GitHub, &payload, src, c);
+        let text = match planned {
+            Planned::Send {
+                delivery:
+                    Ok(
+                        Delivery::GithubComment { body, .. }
+                        | Delivery::JiraComment { body, .. }
+                        | Delivery::ChannelMessage { text: body, .. },
+                    ),
+                ..
+            } => body,
+            Planned::Task { prompt, .. } => prompt,
+            other => panic!("{action:?}: {other:?}"),
+        };
+        let chars = text.chars().count();
+        let quoted = text.split("\n\n…").next().unwrap_or_default();
+        let quoted = quoted.chars().filter(|c| body.starts_with(*c)).count();
+        assert!(chars <= longest, "{action:?}: {chars}");
+        assert!(
+            quoted.abs_diff(kept) <= 2,
+            "{action:?}: kept {quoted}, not {kept}"
+        );
+        let left = body.chars().count() - quoted;
+        assert!(
+            text.ends_with(&format!("… (cut to fit: {left} more characters)")),
+            "{action:?}: {}",
+            text.chars()
+                .skip(chars.saturating_sub(60))
+                .collect::<String>()
+        );
+    }
+    // A forward's body cut short would not parse: it is not sent, and says why.
+    let payload = json!({ "body": ascii });
+    let c = Fired {
+        target: Some(target),
+        ..fired(ActionKind::Forward, Some("{\"q\": {{ body | tojson }}}"))
+    };
+    match plan_one(Provider::GitHub, &payload, Some(&github), c) {
+        Planned::Send {
+            delivery: Err(why), ..
+        } => assert!(why.contains("a forward is not cut short"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn text_bound_for_slack_escapes_the_values_it_prints() {
     let payload =
         json!({"title": "hi <!channel>", "response_url": "https://hooks.slack.com/commands/1"});

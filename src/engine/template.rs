@@ -14,7 +14,8 @@ use super::json_view;
 
 /// Longest template source accepted when saving.
 pub const MAX_SOURCE_LEN: usize = 16 * 1024;
-/// Longest rendered output; longer output is an error, not a truncated comment.
+/// Longest rendered output kept. Longer output is an error from [`render`] and [`render_as`];
+/// [`render_cut`] keeps its start and counts what followed.
 pub const MAX_OUTPUT_LEN: usize = 64 * 1024;
 /// Instructions one render may run. Templates render on the receive path, and anyone who may
 /// save a command (an agent too) could otherwise write nested loops that hold a worker thread
@@ -133,18 +134,31 @@ impl std::fmt::Write for SlackEscaped<'_, '_> {
     }
 }
 
-/// Output that takes one byte past `MAX_OUTPUT_LEN` and then refuses more.
-struct Bounded(Vec<u8>);
+/// Output kept up to `MAX_OUTPUT_LEN` bytes. Past that it is refused, or, when `counting`,
+/// its characters are counted and dropped: memory stays bounded, and the render's fuel (which
+/// output consumes too) bounds how long it may go on.
+struct Bounded {
+    kept: Vec<u8>,
+    counting: bool,
+    /// Whether anything was written past the bound.
+    past: bool,
+    /// The characters written past it: its bytes that start one (not UTF-8 continuations).
+    chars_past: usize,
+}
 
 impl std::io::Write for Bounded {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let room = (MAX_OUTPUT_LEN + 1).saturating_sub(self.0.len());
-        if room == 0 {
-            return Err(std::io::Error::other("template output too long"));
+        let room = MAX_OUTPUT_LEN.saturating_sub(self.kept.len());
+        let (keep, rest) = buf.split_at(buf.len().min(room));
+        self.kept.extend_from_slice(keep);
+        if !rest.is_empty() {
+            self.past = true;
+            if !self.counting {
+                return Err(std::io::Error::other("template output too long"));
+            }
+            self.chars_past += rest.iter().filter(|b| (**b & 0xC0) != 0x80).count();
         }
-        let n = buf.len().min(room);
-        self.0.extend_from_slice(&buf[..n]);
-        Ok(n)
+        Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -373,14 +387,60 @@ pub fn render(source: &str, context: &minijinja::Value) -> Result<String, String
     render_as(source, context, Escape::Plain)
 }
 
-/// Renders `source` over `context`, its printed values escaped as `escape` says. Parsed
-/// templates are kept per thread, keyed by their text and escaping (which minijinja fixes
-/// when it parses), so the receive path parses a command's template once, not once per event.
+/// Renders `source` over `context`, its printed values escaped as `escape` says; output
+/// longer than `MAX_OUTPUT_LEN` is an error.
 pub fn render_as(
     source: &str,
     context: &minijinja::Value,
     escape: Escape,
 ) -> Result<String, String> {
+    let rendered = render_bounded(source, context, escape, false)?;
+    match rendered.left_out {
+        None => Ok(rendered.text),
+        Some(_) => Err(format!(
+            "template output is more than the {MAX_OUTPUT_LEN} bytes allowed"
+        )),
+    }
+}
+
+/// A render whose output may have been cut where it reached `MAX_OUTPUT_LEN`.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// The output, or its start (ending on a character boundary) when cut.
+    pub text: String,
+    pub left_out: Option<LeftOut>,
+}
+
+/// What followed the kept start of a cut render.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeftOut {
+    pub chars: usize,
+    /// The render ran out of fuel past the cut, so more might have followed.
+    pub at_least: bool,
+}
+
+/// Renders like [`render_as`], but output past `MAX_OUTPUT_LEN` is left out rather than an
+/// error: for text a reader still takes when cut (a comment quoting a long issue), not for a
+/// body that would no longer parse. The render still runs to its end, counting what it left
+/// out, so a template error after the cut is still an error.
+pub fn render_cut(
+    source: &str,
+    context: &minijinja::Value,
+    escape: Escape,
+) -> Result<Rendered, String> {
+    render_bounded(source, context, escape, true)
+}
+
+/// Renders, keeping `MAX_OUTPUT_LEN` bytes of output and refusing or (`counting`) counting the
+/// rest. Parsed templates are kept per thread, keyed by their text and escaping (which
+/// minijinja fixes when it parses), so the receive path parses a command's template once, not
+/// once per event.
+fn render_bounded(
+    source: &str,
+    context: &minijinja::Value,
+    escape: Escape,
+    counting: bool,
+) -> Result<Rendered, String> {
     type Names = std::collections::HashMap<(Escape, String), String>;
     thread_local! {
         static CACHE: std::cell::RefCell<(Environment<'static>, Names)> =
@@ -419,17 +479,40 @@ pub fn render_as(
         let template = env
             .get_template(&name)
             .map_err(|e| format!("template does not parse: {e}"))?;
-        // Written into a buffer that refuses to grow past the limit, so that a render making
-        // far more output stops there instead of filling memory first.
-        let mut out = Bounded(Vec::new());
-        let rendered = template.render_captured_to(context, &mut out);
-        if out.0.len() > MAX_OUTPUT_LEN {
-            return Err(format!(
-                "template output is more than the {MAX_OUTPUT_LEN} bytes allowed"
-            ));
+        // Written into a buffer that does not grow past the limit, so that a render making
+        // far more output cannot fill memory first.
+        let mut out = Bounded {
+            kept: Vec::new(),
+            counting,
+            past: false,
+            chars_past: 0,
+        };
+        let mut at_least = false;
+        match template.render_captured_to(context, &mut out) {
+            Ok(_) => {}
+            // Refused past the bound, or out of fuel making what would have been left out.
+            Err(e) if out.past && (!counting || e.kind() == minijinja::ErrorKind::OutOfFuel) => {
+                at_least = true;
+            }
+            Err(e) => return Err(format!("template failed: {e}")),
         }
-        rendered.map_err(|e| format!("template failed: {e}"))?;
-        String::from_utf8(out.0).map_err(|_| "template output is not UTF-8".to_string())
+        // The bound may fall inside a character: it is left out whole.
+        let whole = match std::str::from_utf8(&out.kept) {
+            Ok(_) => out.kept.len(),
+            Err(e) if out.past && e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => return Err("template output is not UTF-8".to_string()),
+        };
+        let split = usize::from(whole < out.kept.len());
+        out.kept.truncate(whole);
+        let text =
+            String::from_utf8(out.kept).map_err(|_| "template output is not UTF-8".to_string())?;
+        Ok(Rendered {
+            text,
+            left_out: out.past.then_some(LeftOut {
+                chars: out.chars_past + split,
+                at_least,
+            }),
+        })
     })
 }
 
@@ -686,5 +769,49 @@ mod tests {
     fn oversized_output_is_refused() {
         let ctx = json_context(&json!({"s": "x".repeat(MAX_OUTPUT_LEN + 1)}));
         assert!(render("{{ s }}", &ctx).unwrap_err().contains("more than"));
+    }
+
+    #[test]
+    fn oversized_output_rendered_to_be_cut_keeps_its_start_and_counts_the_rest() {
+        let at = |n: usize| "x".repeat(MAX_OUTPUT_LEN - n);
+        let cases = [
+            // (what comes before, the long value, chars kept of it, chars left out)
+            (at(0), "日".repeat(2), 0, Some(2)),
+            (at(1), "日".repeat(3), 0, Some(3)),
+            (at(3), "日".repeat(3), 1, Some(2)),
+            (at(3), "日".to_string(), 1, None),
+            (
+                String::new(),
+                "a".repeat(70_000),
+                MAX_OUTPUT_LEN,
+                Some(70_000 - MAX_OUTPUT_LEN),
+            ),
+        ];
+        for (before, value, kept, left) in cases {
+            let ctx = json_context(&json!({"before": before, "value": value}));
+            let got = render_cut("{{ before }}{{ value }}", &ctx, Escape::Plain).unwrap();
+            assert_eq!(
+                got.text.len() - before.len(),
+                value.chars().take(kept).map(char::len_utf8).sum::<usize>(),
+                "{value:.6}"
+            );
+            assert_eq!(
+                got.left_out.map(|l| (l.chars, l.at_least)),
+                left.map(|n| (n, false)),
+                "{value:.6}"
+            );
+        }
+        // A template error after the cut is still one.
+        let ctx = json_context(&json!({"s": "x".repeat(MAX_OUTPUT_LEN + 1)}));
+        assert!(render_cut("{{ s }}{{ nope }}", &ctx, Escape::Plain).is_err());
+        // Fuel running out past the cut leaves out at least what was counted.
+        let endless = "{{ s }}{% for i in range(100000) %}{{ s }}{% endfor %}";
+        let got = render_cut(endless, &ctx, Escape::Plain).unwrap();
+        assert_eq!(got.text.len(), MAX_OUTPUT_LEN);
+        assert!(
+            got.left_out.is_some_and(|l| l.at_least && l.chars > 0),
+            "{:?}",
+            got.left_out
+        );
     }
 }

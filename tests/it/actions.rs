@@ -824,3 +824,73 @@ async fn a_reply_longer_than_any_place_takes_is_not_told_a_million_would_go() {
         "{message}"
     );
 }
+
+#[tokio::test]
+async fn a_command_quoting_a_long_issue_posts_it_cut_to_fit_and_a_forward_of_it_goes_dead() {
+    // Arrange: issue bodies GitHub takes (under 65,536 characters) that render to more than
+    // a template's 64 KiB.
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(COMMENTS))
+        .respond_with(comment_answer(201))
+        .mount(&github)
+        .await;
+    let app = spawn_manual(use_github(&github)).await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "comment",
+               "template": "Quoting:\n{{issue.body}}"}),
+    )
+    .await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": "https://example.com/hook"},
+               "template": "{\"body\": {{ issue.body | tojson }}}"}),
+    )
+    .await;
+
+    for body in ["日".repeat(40_000), "a".repeat(65_536)] {
+        // Act
+        let mut issue: Value =
+            serde_json::from_str(&issue_opened("octo/app", 7, &[])).expect("json");
+        issue["issue"]["body"] = json!(body);
+        let event_id = accepted(
+            app.post_github("gh", "issues", &delivery_id(), &issue.to_string(), SECRET)
+                .await,
+        )
+        .await;
+        app.drain().await;
+
+        // Assert: the comment went, its start and how much was left out; the forward did not.
+        let event = app.event(&event_id).await;
+        let actions = event["actions"].as_array().expect("actions");
+        let comment = actions.iter().find(|a| a["action"] == "comment");
+        let comment = comment.unwrap_or_else(|| panic!("{event}"));
+        assert_eq!(comment["status"], "delivered", "{comment}");
+        let forward = actions.iter().find(|a| a["action"] == "forward");
+        let forward = forward.unwrap_or_else(|| panic!("{event}"));
+        assert_eq!(forward["status"], "dead", "{forward}");
+        assert!(
+            forward.to_string().contains("a forward is not cut short"),
+            "{forward}"
+        );
+        let posted = github.received_requests().await.expect("recorded");
+        let sent: Value =
+            serde_json::from_slice(&posted.last().expect("a comment").body).expect("JSON comment");
+        let text = sent["body"].as_str().expect("comment text");
+        assert!(text.starts_with("Quoting:\n"), "{text:.40}");
+        assert!(text.chars().count() <= 65_536);
+        let quoted = text.split("\n\n…").next().unwrap_or_default();
+        let kept = quoted.chars().filter(|c| body.starts_with(*c)).count();
+        let left = body.chars().count() - kept;
+        assert!(
+            text.ends_with(&format!("(cut to fit: {left} more characters)")),
+            "{}",
+            text.chars()
+                .skip(text.chars().count() - 60)
+                .collect::<String>()
+        );
+    }
+}
