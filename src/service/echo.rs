@@ -40,9 +40,10 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
     let at = |path: &str| payload.pointer(path).and_then(id_text);
     let kind = |path: &str| payload.pointer(path).and_then(Value::as_str);
     let (ids, any_webhook): (Vec<Option<String>>, bool) = match provider {
-        // The comment's page, as the comment action records it.
+        // The comment's page, as the comment action records it; or its id, recorded instead
+        // when GitHub's answer to the post named no page.
         Provider::GitHub if kind("/action") == Some("created") => {
-            (vec![at("/comment/html_url")], false)
+            (vec![at("/comment/html_url"), at("/comment/id")], false)
         }
         Provider::GitLab
             if kind("/object_kind") == Some("note")
@@ -282,7 +283,7 @@ mod tests {
             (
                 Provider::GitHub,
                 json!({"action": "created", "comment": {"id": 7, "html_url": "https://github.com/o/r/issues/1#issuecomment-7", "body": "hi"}}),
-                Some(vec!["https://github.com/o/r/issues/1#issuecomment-7"]),
+                Some(vec!["https://github.com/o/r/issues/1#issuecomment-7", "7"]),
             ),
             (
                 Provider::GitHub,

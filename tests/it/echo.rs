@@ -27,13 +27,21 @@ async fn quoting_app_answered_after(
     delay_secs: u64,
     adjust: impl FnOnce(&mut webhook_mcp::config::Config),
 ) -> TestApp {
+    let answer = ResponseTemplate::new(201)
+        .set_body_json(json!({"id": 555, "html_url": OWN_URL}))
+        .set_delay(std::time::Duration::from_secs(delay_secs));
+    quoting_app_answering(github, answer, adjust).await
+}
+
+/// The quoting app, its GitHub answering the comment it has posted with `answer`.
+async fn quoting_app_answering(
+    github: &MockServer,
+    answer: ResponseTemplate,
+    adjust: impl FnOnce(&mut webhook_mcp::config::Config),
+) -> TestApp {
     Mock::given(method("POST"))
         .and(path(ISSUE_9))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"id": 555, "html_url": OWN_URL}))
-                .set_delay(std::time::Duration::from_secs(delay_secs)),
-        )
+        .respond_with(answer)
         .mount(github)
         .await;
     let app = spawn_manual(|c| {
@@ -123,6 +131,41 @@ async fn the_services_own_comment_coming_back_fires_no_command() {
     assert_eq!(app.drain().await, 0);
     assert_eq!(app.event(&echo).await["status"], "own_post");
     assert_eq!(github.received_requests().await.expect("recorded").len(), 1);
+}
+
+#[tokio::test]
+async fn an_own_comment_whose_post_was_answered_without_its_page_is_known_by_its_id() {
+    // Arrange: GitHub answers the post with the comment's id alone, which is what the
+    // action records.
+    let github = MockServer::start().await;
+    let answer = ResponseTemplate::new(201).set_body_json(json!({"id": 99120}));
+    let app = quoting_app_answering(&github, answer, |_| {}).await;
+    let asked = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+    let actions = app.actions_of(&asked).await;
+    assert_eq!(actions[0]["remote_id"], "99120", "{actions:?}");
+
+    // Act: GitHub announces that answer, with its page as always.
+    let echo = post_comment(
+        &app,
+        &echo_of(
+            99120,
+            "https://github.com/octo/app/issues/9#issuecomment-99120",
+            "User asked: @agent estimate? (as rendered)",
+        ),
+    )
+    .await;
+    let sent_after = app.drain().await;
+
+    // Assert
+    let event = app.event(&echo).await;
+    assert_eq!(event["status"], "own_post", "{event}");
+    assert_eq!(event["actions"], json!([]), "{event}");
+    assert_eq!(sent_after, 0);
 }
 
 #[tokio::test]
