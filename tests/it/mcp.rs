@@ -399,6 +399,34 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
 }
 
 #[tokio::test]
+async fn a_test_of_a_review_comment_uses_its_built_in_sample_and_says_no_more() {
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    issues_webhook(&client).await;
+
+    let tested = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "event_type": "pull_request_review_comment.created"}),
+    )
+    .await;
+
+    let said = text(&tested);
+    assert!(!said.contains("no built-in"), "{said}");
+    assert!(structured(&tested).get("note").is_none(), "{said}");
+    let event_id = structured(&tested)["event_id"]
+        .as_str()
+        .expect("event id")
+        .to_string();
+    let event = structured(&call(&client, "get_event", json!({"event_id": event_id})).await);
+    assert_eq!(
+        event["payload"]["comment"]["path"], "src/session.rs",
+        "the built-in sample was sent: {event}"
+    );
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
     let app = spawn_app().await;
     let client = connect(&app).await;

@@ -59,6 +59,7 @@ pub fn builtin_event_types(provider: Provider) -> &'static [&'static str] {
             "pull_request.opened",
             "pull_request.closed",
             "pull_request_review.submitted",
+            "pull_request_review_comment.created",
             "push",
             "ping",
         ],
