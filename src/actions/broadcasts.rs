@@ -146,6 +146,7 @@ mod tests {
             number: 1,
             body: "<!channel> @all".into(),
             in_reply_to: None,
+            enterprise_host: None,
         };
         assert!(github.clone().defuse_broadcasts() == github);
         let teams = Delivery::ChannelMessage {

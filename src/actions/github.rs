@@ -1,7 +1,8 @@
 //! GitHub connector (outbox worker → `actions::execute` → here): comments on an issue or pull
 //! request through the REST API (PR conversation comments are issue comments; an answer to a
 //! review comment goes in that comment's thread). The base URL is configurable for GitHub
-//! Enterprise Server (`https://ghe.example/api/v3`).
+//! Enterprise Server (`https://ghe.example/api/v3`); an event from such a server is answered
+//! through an API on that server or not at all.
 
 use serde_json::json;
 
@@ -20,14 +21,58 @@ pub(super) fn token(creds: &Credentials) -> Result<&str, ActionError> {
     })
 }
 
+/// Refuses a reply to a GitHub Enterprise Server's event (`enterprise_host`, as its
+/// `X-GitHub-Enterprise-Host` header named it) that would go to another API: github.com has
+/// repositories of the same names, and the operator's token would post the text there.
+pub(super) fn same_server(
+    creds: &Credentials,
+    enterprise_host: Option<&str>,
+) -> Result<(), ActionError> {
+    let Some(host) = enterprise_host else {
+        return Ok(());
+    };
+    let endpoint = reqwest::Url::parse(&creds.github_api_url.url).ok();
+    let endpoint_host = endpoint
+        .as_ref()
+        .and_then(|u| u.host_str())
+        .unwrap_or_default();
+    if endpoint.as_ref().is_some_and(|u| serves(u, host)) {
+        return Ok(());
+    }
+    Err(ActionError::permanent(format!(
+        "this event came from the GitHub Enterprise server {host}, but the reply would go to \
+         the GitHub API at {endpoint_host:?}: set the webhook's \
+         options.credentials.github_api_url to that server's API (e.g. \
+         https://{host}/api/v3) and options.credentials.github_token to a token for it"
+    )))
+}
+
+/// Whether the API at `endpoint` is on the server `host` names: GitHub sends the host name
+/// alone, compared with the URL's host; a `host:port` (a server on another port) must match
+/// the URL's port too.
+fn serves(endpoint: &reqwest::Url, host: &str) -> bool {
+    let Some(named) = reqwest::Url::parse(&format!("https://{host}/"))
+        .ok()
+        .filter(|u| u.path() == "/" && u.username().is_empty())
+    else {
+        return false;
+    };
+    endpoint.host() == named.host()
+        && named
+            .port()
+            .is_none_or(|port| endpoint.port_or_known_default() == Some(port))
+}
+
 pub(super) async fn comment(
     clients: &Clients,
     creds: &Credentials,
     repo: &str,
     number: u64,
     in_reply_to: Option<u64>,
+    enterprise_host: Option<&str>,
     body: &str,
 ) -> Result<Sent, ActionError> {
+    same_server(creds, enterprise_host)?;
     let token = token(creds)?;
     let (owner, name) = repo.split_once('/').ok_or_else(|| {
         ActionError::permanent(format!("invalid GitHub repo {repo:?}: expected owner/name"))
@@ -69,6 +114,7 @@ mod tests {
 
     use super::super::client::testing::{clients, endpoint};
     use super::super::{Credentials, Delivery, execute};
+    use super::serves;
 
     fn creds(server: &MockServer) -> Credentials {
         Credentials {
@@ -84,6 +130,7 @@ mod tests {
             number: 7,
             body: "Thanks, on it.".into(),
             in_reply_to: None,
+            enterprise_host: None,
         }
     }
 
@@ -121,6 +168,7 @@ mod tests {
             number,
             body,
             in_reply_to: Some(42),
+            enterprise_host: None,
         };
         let sent = execute(&clients(), &creds(&server), &in_thread)
             .await
@@ -225,9 +273,78 @@ mod tests {
                 number: 1,
                 body: "x".into(),
                 in_reply_to: None,
+                enterprise_host: None,
             };
             let err = execute(&clients(), &creds(&server), &d).await.unwrap_err();
             assert!(!err.retryable, "{repo}");
         }
+    }
+
+    #[test]
+    fn an_enterprise_server_is_served_by_an_api_on_its_host() {
+        let cases = [
+            ("https://ghe.example.com/api/v3", "ghe.example.com", true),
+            (
+                "https://GHE.example.com:8443/api/v3",
+                "ghe.example.com",
+                true,
+            ),
+            (
+                "https://ghe.example.com:8443/api/v3",
+                "ghe.example.com:8443",
+                true,
+            ),
+            (
+                "https://ghe.example.com/api/v3",
+                "ghe.example.com:8443",
+                false,
+            ),
+            ("http://127.0.0.1:4000", "127.0.0.1:4000", true),
+            ("https://api.github.com", "ghe.example.com", false),
+            (
+                "https://ghe.example.com.evil.test/api/v3",
+                "ghe.example.com",
+                false,
+            ),
+            ("https://ghe.example.com/api/v3", "ghe.example.com/x", false),
+            ("https://ghe.example.com/api/v3", "", false),
+        ];
+        for (endpoint, host, want) in cases {
+            let url = reqwest::Url::parse(endpoint).unwrap();
+            assert_eq!(serves(&url, host), want, "{endpoint} for {host}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_enterprise_servers_event_is_not_answered_on_another_api() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(201))
+            .expect(0)
+            .mount(&server)
+            .await;
+        let Delivery::GithubComment {
+            repo, number, body, ..
+        } = delivery()
+        else {
+            unreachable!()
+        };
+        let from_ghe = Delivery::GithubComment {
+            repo,
+            number,
+            body,
+            in_reply_to: None,
+            enterprise_host: Some("ghe.example.com".into()),
+        };
+        let err = execute(&clients(), &creds(&server), &from_ghe)
+            .await
+            .unwrap_err();
+        assert!(!err.retryable);
+        assert!(
+            err.message.contains("ghe.example.com")
+                && err.message.contains("options.credentials.github_api_url"),
+            "{}",
+            err.message
+        );
     }
 }

@@ -51,6 +51,11 @@ pub enum Delivery {
         /// comment's id), beside the line it is about, not in the conversation.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         in_reply_to: Option<u64>,
+        /// The GitHub Enterprise Server the event came from (`X-GitHub-Enterprise-Host`): the
+        /// comment goes to that server's API or nowhere, never to github.com's repository of
+        /// the same name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        enterprise_host: Option<String>,
     },
     GitlabNote {
         /// `path_with_namespace`, e.g. `group/sub/project`.
@@ -262,12 +267,16 @@ impl ActionError {
     }
 }
 
-/// Sends one delivery through its connector.
-/// Why `delivery` cannot be sent with `creds` (a token it needs is not configured), checked
-/// before it is queued so the caller hears it now rather than from a dead action later.
+/// Why `delivery` cannot be sent with `creds` (a token it needs is not configured, or a
+/// GitHub Enterprise event's webhook has no API of that server), checked before it is queued
+/// so the caller hears it now rather than from a dead action later.
 pub fn missing_credentials(creds: &Credentials, delivery: &Delivery) -> Option<ActionError> {
     match delivery {
-        Delivery::GithubComment { .. } => github::token(creds).err(),
+        Delivery::GithubComment {
+            enterprise_host, ..
+        } => github::same_server(creds, enterprise_host.as_deref())
+            .and_then(|()| github::token(creds).map(drop))
+            .err(),
         Delivery::GitlabNote { .. } => gitlab::token(creds).err(),
         Delivery::JiraComment { .. } => jira::login(creds).err(),
         Delivery::SlackMessage { .. } => slack::bot_token(creds).err(),
@@ -283,6 +292,7 @@ pub fn missing_credentials(creds: &Credentials, delivery: &Delivery) -> Option<A
     }
 }
 
+/// Sends one delivery through its connector.
 pub async fn execute(
     clients: &Clients,
     creds: &Credentials,
@@ -295,7 +305,20 @@ pub async fn execute(
             number,
             body,
             in_reply_to,
-        } => github::comment(clients, creds, repo, *number, *in_reply_to, body).await,
+            enterprise_host,
+        } => {
+            let enterprise = enterprise_host.as_deref();
+            github::comment(
+                clients,
+                creds,
+                repo,
+                *number,
+                *in_reply_to,
+                enterprise,
+                body,
+            )
+            .await
+        }
         Delivery::GitlabNote {
             project,
             noun,

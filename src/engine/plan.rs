@@ -233,6 +233,7 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
             number: n("number").ok_or_else(missing)?,
             body: text,
             in_reply_to: n("review_comment"),
+            enterprise_host: s("enterprise_host"),
         }),
         "gitlab.issue" | "gitlab.merge_request" => Ok(Delivery::GitlabNote {
             project: s("project").ok_or_else(missing)?,

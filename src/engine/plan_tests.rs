@@ -48,6 +48,7 @@ fn comments_go_back_to_the_source_thread() {
                 number: 7,
                 body: "Hi T".into(),
                 in_reply_to: None,
+                enterprise_host: None,
             },
         ),
         (
@@ -61,6 +62,7 @@ fn comments_go_back_to_the_source_thread() {
                 number: 8,
                 body: "Hi T".into(),
                 in_reply_to: Some(42),
+                enterprise_host: None,
             },
         ),
         (

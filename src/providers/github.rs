@@ -11,6 +11,7 @@ use super::common::{
 use super::{Described, KeyUsed, PayloadError, Request, Secrets, SourceRef, VerifyError};
 
 const SIGNATURE: &str = "X-Hub-Signature-256";
+const ENTERPRISE_HOST: &str = "X-GitHub-Enterprise-Host";
 
 /// `sha256=<hex>` HMAC of the raw body. The prefix is required, as octokit compares the whole
 /// header; the legacy SHA-1 `X-Hub-Signature` is ignored.
@@ -42,7 +43,16 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
         .map(str::to_owned);
     let action = str_at(payload, "/action");
     let delivery = header(headers, "X-GitHub-Delivery").map(str::to_owned);
-    let src = event.as_deref().and_then(|e| source_of(e, payload));
+    let mut src = event.as_deref().and_then(|e| source_of(e, payload));
+    // GitHub Enterprise Server names itself here. Its repositories are not github.com's, so a
+    // reply must go to that server's API, never to a same-named repository elsewhere.
+    if let (Some(src), Some(host)) = (
+        src.as_mut(),
+        header(headers, ENTERPRISE_HOST).filter(|h| !h.trim().is_empty()),
+    ) {
+        src.detail
+            .insert("enterprise_host".into(), Value::String(host.trim().into()));
+    }
     // Without the header the action alone (`opened`) would pass for an event type.
     let event = event.or_else(|| Some("unknown".into()));
     described(dotted(event, action), delivery, src)
@@ -330,6 +340,18 @@ mod tests {
                 .as_object()
                 .cloned()
         );
+    }
+
+    #[test]
+    fn an_enterprise_servers_events_name_it_in_their_source() {
+        let payload = json!({"action": "opened", "issue": {"number": 12},
+                             "repository": {"full_name": "octo/hello"}});
+        let h = headers(&[
+            ("X-GitHub-Event", "issues"),
+            (ENTERPRISE_HOST, "ghe.example.com"),
+        ]);
+        let detail = describe(&h, &payload).source.expect("source").detail;
+        assert_eq!(detail["enterprise_host"], "ghe.example.com");
     }
 
     #[test]

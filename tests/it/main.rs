@@ -5,6 +5,7 @@ mod connections;
 mod durability;
 mod echo;
 mod events_api;
+mod github_enterprise;
 mod helpers;
 mod keys;
 mod limits;
