@@ -71,7 +71,8 @@ impl Delivery {
 
     /// The host a delivery goes to, as the worker shares its senders out: `host:port` of the
     /// URL it carries, or its provider's name for an API call, whose address comes with the
-    /// webhook's credentials only when it is sent.
+    /// credentials (a webhook's own API is put in its place when the row is stored:
+    /// `service::record::key_by_own_api`).
     pub fn host(&self) -> String {
         let url = match self {
             Delivery::GithubComment { .. } => return "github".into(),
@@ -84,14 +85,19 @@ impl Delivery {
             Delivery::SlackResponse { response_url, .. } => response_url,
             Delivery::ChannelMessage { url, .. } | Delivery::Forward { url, .. } => url,
         };
-        match reqwest::Url::parse(url) {
-            Ok(u) => format!(
-                "{}:{}",
-                u.host_str().unwrap_or_default(),
-                u.port_or_known_default().unwrap_or_default()
-            ),
-            Err(_) => String::new(),
-        }
+        host_of(url)
+    }
+}
+
+/// `host:port` of a URL, empty when it is none.
+pub(crate) fn host_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "{}:{}",
+            u.host_str().unwrap_or_default(),
+            u.port_or_known_default().unwrap_or_default()
+        ),
+        Err(_) => String::new(),
     }
 }
 

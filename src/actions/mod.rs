@@ -28,7 +28,8 @@ pub use channels::{MessageKind, guess_kind, is_send_message_url};
 pub use client::Clients;
 pub(crate) use client::retry_after;
 pub(crate) use describe::{
-    mask_url_credentials, masked_url_refusal, redact_secret_path, redact_url, restore_url, segment,
+    host_of, mask_url_credentials, masked_url_refusal, redact_secret_path, redact_url, restore_url,
+    segment,
 };
 pub use forward::{sign_standard, standard_key};
 

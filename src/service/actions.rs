@@ -407,7 +407,9 @@ pub(super) fn insert_and_settle(
     db: &rusqlite::Connection,
     row: &outbox::OutboxRow,
 ) -> Result<bool, crate::store::StoreError> {
-    let inserted = outbox::insert(db, row)?;
+    let mut row = row.clone();
+    record::key_by_own_api(db, &mut row)?;
+    let inserted = outbox::insert(db, &row)?;
     if let Some(event_id) = &row.event_id {
         crate::store::events::settle(db, event_id)?;
     }
@@ -671,7 +673,7 @@ fn replay_in_db(
             } => {
                 // The stored row with what the command plans now.
                 let replanned = |o: &OutboxRow| {
-                    outbox_row(
+                    let mut row = outbox_row(
                         o.id.clone(),
                         Some(&event.id),
                         Some(&event.webhook_id),
@@ -680,7 +682,8 @@ fn replay_in_db(
                         ActionKind::Comment,
                         delivery,
                         now,
-                    )
+                    );
+                    record::key_by_own_api(db, &mut row).map(|()| row)
                 };
                 match existing
                     .iter()
@@ -693,7 +696,7 @@ fn replay_in_db(
                             && delivery.is_ok()
                             && timed_out_task(db, o.task_id.as_deref())? =>
                     {
-                        outbox::send_again(db, &replanned(o), now)?;
+                        outbox::send_again(db, &replanned(o)?, now)?;
                         if let Some(task_id) = &o.task_id {
                             tasks::wait_again(db, task_id, now)?;
                         }
@@ -716,7 +719,7 @@ fn replay_in_db(
                         json!({"command_id": command_id, "action_id": o.id, "result": "task_cancelled"})
                     }
                     Some(o) => {
-                        let fresh = replanned(o);
+                        let fresh = replanned(o)?;
                         let status = if delivery.is_ok() { "pending" } else { "dead" };
                         outbox::reset(
                             db,

@@ -9,10 +9,12 @@ use super::echo::{self, Posted};
 use crate::actions::Delivery;
 use crate::engine::ActionKind;
 use crate::engine::plan::Planned;
+use crate::providers::{ProviderOptions, ReplyCredentials};
 use crate::store::StoreError;
 use crate::store::events::{self, Inserted, NewEvent};
 use crate::store::outbox::{self, OutboxRow};
 use crate::store::tasks::{self, TaskRow};
+use crate::store::webhooks;
 
 /// The status of an event that is the service's own comment or message coming back.
 pub const OWN_POST: &str = "own_post";
@@ -221,7 +223,7 @@ pub fn write_planned(
                     None => None,
                 };
                 let (e, w) = (event_id.to_string(), webhook_id.to_string());
-                let row = outbox_row(
+                let mut row = outbox_row(
                     id,
                     Some(&e),
                     Some(&w),
@@ -231,6 +233,7 @@ pub fn write_planned(
                     delivery,
                     now,
                 );
+                key_by_own_api(conn, &mut row)?;
                 if outbox::insert(conn, &row)? {
                     written += 1;
                 }
@@ -304,6 +307,38 @@ pub fn outbox_row(
         created_at: now,
         updated_at: now,
     }
+}
+
+/// Keys an API call by the API the webhook's own credentials name (a GitHub Enterprise
+/// server, a self-hosted GitLab, a Jira site), in place of the provider's name
+/// (`Delivery::host`) that stands for the operator's endpoint: one of those answering slowly
+/// must hold up only its own actions, not every webhook's on that provider. A webhook whose
+/// options cannot be read keeps the provider's name; its send fails on them anyway.
+pub fn key_by_own_api(conn: &Connection, row: &mut OutboxRow) -> Result<(), StoreError> {
+    let pick: fn(ReplyCredentials) -> Option<String> = match row.host.as_str() {
+        "github" => |own| own.github_api_url,
+        "gitlab" => |own| own.gitlab_url,
+        "jira" => |own| own.jira_base_url,
+        _ => return Ok(()),
+    };
+    let Some(webhook) = row
+        .webhook_id
+        .as_deref()
+        .map(|id| webhooks::get(conn, id))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(());
+    };
+    let own = serde_json::from_str::<ProviderOptions>(&webhook.options)
+        .ok()
+        .and_then(|o| o.credentials)
+        .and_then(pick)
+        .filter(|url| reqwest::Url::parse(url).is_ok_and(|u| u.has_host()));
+    if let Some(url) = own {
+        row.host = crate::actions::host_of(&url);
+    }
+    Ok(())
 }
 
 fn new_task(

@@ -1,5 +1,6 @@
 //! The running worker shares its senders across target hosts: actions piling up for a slow
-//! forward target do not hold up another webhook's comment on a fast GitHub.
+//! forward target, or for a webhook's own slow GitHub Enterprise API, do not hold up another
+//! webhook's comment on a fast GitHub.
 
 use std::time::{Duration, Instant};
 
@@ -88,5 +89,69 @@ async fn a_slow_forward_target_does_not_hold_up_another_hosts_actions() {
     assert!(
         waited < Duration::from_millis(1_500),
         "the comment waited {waited:?} behind the slow target's actions"
+    );
+}
+
+#[tokio::test]
+async fn a_webhooks_own_slow_github_does_not_hold_up_another_webhooks_comment() {
+    // Arrange: `ghe` comments through its own GitHub Enterprise API, which answers after 5 s
+    // (each send times out at 2 s); `gh` comments through the operator's fast GitHub.
+    let enterprise = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(5)))
+        .mount(&enterprise)
+        .await;
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(COMMENTS))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": 1, "html_url": "https://github.com/octo/app/issues/7#issuecomment-1"
+        })))
+        .mount(&github)
+        .await;
+    let app = spawn_app_with(|c| {
+        use_github(&github)(c);
+        c.allowed_target_hosts
+            .push(enterprise.address().to_string());
+        c.worker = true;
+        c.outbound_concurrency = CONCURRENCY;
+        c.outbound_timeout_secs = TIMEOUT_SECS;
+    })
+    .await;
+    let comment = json!({"trigger": "issues.opened", "action": "comment", "template": "Thanks"});
+    let credentials = json!({"github_api_url": enterprise.uri(), "github_token": "ghe-token"});
+    app.create_webhook(json!({
+        "id": "ghe", "name": "GitHub Enterprise", "provider": "github", "secret": SECRET,
+        "options": {"credentials": credentials},
+    }))
+    .await;
+    app.add_command_ok("ghe", comment.clone()).await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok("gh", comment).await;
+    for number in 1..=SLOW_ACTIONS {
+        queue(&app, "ghe", 100 + number).await;
+    }
+
+    // Act: the comment on the operator's GitHub is queued behind them.
+    let queued = Instant::now();
+    queue(&app, "gh", 7).await;
+    let deadline = queued + Duration::from_secs(10);
+    while github
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty()
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Assert: it went out at once, long before the enterprise API's first send timed out.
+    let waited = queued.elapsed();
+    let comments = github.received_requests().await.unwrap_or_default();
+    assert_eq!(comments.len(), 1, "the comment was not sent within 10 s");
+    assert!(
+        waited < Duration::from_millis(1_500),
+        "the comment waited {waited:?} behind the enterprise API's actions"
     );
 }
