@@ -82,6 +82,9 @@ impl AgentSpec {
     }
 }
 
+/// The agent an `ask` is for when it names none (a command's, REST's or MCP's).
+pub const ASK_AGENT: &str = "brain";
+
 /// The declared agents: from `WEBHOOK_MCP_AGENTS` (a file path or JSON), else the defaults.
 pub fn declared(settings: &AgentSettings) -> Result<Vec<AgentSpec>, String> {
     let Some(source) = settings

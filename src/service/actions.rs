@@ -126,7 +126,7 @@ pub async fn ask(
     check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let now = clock::now_ms();
     let task_id = to.task_id.clone();
-    let agent = agent.unwrap_or_else(|| "brain".into());
+    let agent = agent.unwrap_or_else(|| crate::agents::ASK_AGENT.into());
     let (event_id, webhook_id) = (event.summary.id.clone(), event.summary.webhook_id.clone());
     let row = state
         .store

@@ -515,7 +515,16 @@ fn trigger_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
 /// Not refused: an external agent may claim tasks by that name. Without a runner every task
 /// is for external agents, so there is nothing to say.
 fn agent_warning(state: &AppState, row: &CommandRow) -> Option<String> {
-    let agent = row.agent.as_deref()?;
+    // An `ask` without an agent hands its reply to `brain` when it fires, so an agent list
+    // without `brain` strands it just as a misspelt name would.
+    let (agent, implied) = match row.agent.as_deref() {
+        Some(agent) => (agent, ""),
+        None if row.action == "ask" => (
+            crate::agents::ASK_AGENT,
+            "an `ask` without `agent` is for agent `brain`, and ",
+        ),
+        None => return None,
+    };
     let settings = &state.config.agents;
     let runner_on = settings.runner && settings.has_chat_api();
     if !runner_on {
@@ -530,8 +539,8 @@ fn agent_warning(state: &AppState, row: &CommandRow) -> Option<String> {
         return None;
     }
     Some(format!(
-        "the built-in runner does not run agent `{agent}` (it runs {}): its tasks wait for an \
-         external agent to claim them by that name (claim_task)",
+        "{implied}the built-in runner does not run agent `{agent}` (it runs {}): its tasks \
+         wait for an external agent to claim them by that name (claim_task)",
         declared
             .iter()
             .map(|n| format!("`{n}`"))

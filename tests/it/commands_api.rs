@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_error, send_json, spawn_app};
+use crate::helpers::{TestApp, assert_error, send_json, spawn_app, spawn_app_with};
 
 async fn app_with_webhook() -> TestApp {
     let app = spawn_app().await;
@@ -94,6 +94,51 @@ async fn a_template_that_does_not_render_with_the_sample_payload_is_saved_with_a
         )
         .await;
     assert!(chat.get("warnings").is_none(), "{chat}");
+}
+
+#[tokio::test]
+async fn an_ask_without_an_agent_warns_when_the_runner_does_not_run_brain() {
+    // Arrange: the README's own agent list, which has no `brain`, and a chat API so the
+    // built-in runner is on.
+    let app = spawn_app_with(|c| {
+        c.agents.chat_url = Some("http://127.0.0.1:9/v1/chat/completions".into());
+        c.agents.agents = Some(r#"[{"name": "planning"}, {"name": "triage"}]"#.into());
+    })
+    .await;
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+    let ask = |agent: Option<&str>| {
+        let mut body =
+            json!({"trigger": "issues.opened", "action": "ask", "template": "which browser?"});
+        if let Some(agent) = agent {
+            body["agent"] = json!(agent);
+        }
+        body
+    };
+
+    // Act
+    let implied = add(&app, ask(None)).await;
+    let named = add(&app, ask(Some("brain"))).await;
+    let run_here = add(&app, ask(Some("triage"))).await;
+
+    // Assert: saved all the same; the implied `brain` warns as the named one does.
+    for (status, body) in [&implied, &named, &run_here] {
+        assert_eq!(*status, StatusCode::CREATED, "{body}");
+    }
+    let warning = implied.1["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("without `agent` is for agent `brain`"),
+        "{:?}",
+        implied
+    );
+    assert!(warning.contains("`planning`, `triage`"), "{:?}", implied);
+    let warning = named.1["warnings"][0].as_str().unwrap_or_default();
+    assert!(
+        warning.contains("does not run agent `brain`"),
+        "{:?}",
+        named
+    );
+    assert!(run_here.1.get("warnings").is_none(), "{:?}", run_here);
 }
 
 #[tokio::test]
