@@ -45,7 +45,9 @@ pub struct Config {
     pub public_base_url: Option<String>,
 
     /// Largest webhook body accepted, in bytes; larger ones get 413.
-    #[arg(long, global = true, env = "WEBHOOK_MCP_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    #[arg(long, global = true, env = "WEBHOOK_MCP_MAX_BODY_BYTES", default_value_t = 1024 * 1024,
+        // 0 would refuse every delivery with 413.
+        value_parser = at_least_one)]
     pub max_body_bytes: usize,
 
     /// How long the previous secret keeps verifying after a rotation, in seconds,
@@ -146,7 +148,9 @@ pub struct Config {
         long,
         global = true,
         env = "WEBHOOK_MCP_OUTBOUND_CONCURRENCY",
-        default_value_t = 8
+        default_value_t = 8,
+        // 0 would send nothing.
+        value_parser = at_least_one
     )]
     pub outbound_concurrency: usize,
 
@@ -206,7 +210,9 @@ pub struct Config {
         long,
         global = true,
         env = "WEBHOOK_MCP_MAX_IN_FLIGHT",
-        default_value_t = 1024
+        default_value_t = 1024,
+        // 0 would answer every delivery 503.
+        value_parser = at_least_one
     )]
     pub max_in_flight: usize,
 
@@ -241,7 +247,9 @@ pub struct Config {
         long,
         global = true,
         env = "WEBHOOK_MCP_MAX_CONNECTIONS",
-        default_value_t = 4096
+        default_value_t = 4096,
+        // 0 would close every connection.
+        value_parser = at_least_one
     )]
     pub max_connections: usize,
 
@@ -403,6 +411,16 @@ impl Default for Upstreams {
     }
 }
 
+/// A count such as a limit or a concurrency. 0 would stop all the work it counts, so it is
+/// refused at start rather than quietly taken as 1.
+fn at_least_one(given: &str) -> Result<usize, String> {
+    match given.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1: 0 would stop all the work it counts".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Parses `5s`, `5m`, `2h`, `1d` or plain seconds.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let s = s.trim();
@@ -473,7 +491,9 @@ pub struct AgentSettings {
         visible_alias = "agent-concurrency",
         global = true,
         env = "WEBHOOK_MCP_AGENT_CONCURRENCY",
-        default_value_t = 2
+        default_value_t = 2,
+        // 0 would run no task.
+        value_parser = at_least_one
     )]
     pub concurrency: usize,
     /// Timeout of one chat completion call, in seconds.
@@ -482,7 +502,9 @@ pub struct AgentSettings {
         visible_alias = "agent-timeout-secs",
         global = true,
         env = "WEBHOOK_MCP_AGENT_TIMEOUT_SECS",
-        default_value_t = 120
+        default_value_t = 120,
+        // 0 would time out every model call at once.
+        value_parser = clap::value_parser!(u64).range(1..)
     )]
     pub timeout_secs: u64,
     /// How long a task waits for a reply after `ask` before it fails with `timeout`.
@@ -576,6 +598,12 @@ mod tests {
             "--request-timeout-secs",
             "--header-timeout-secs",
             "--outbound-timeout-secs",
+            "--agent-timeout-secs",
+            "--max-body-bytes",
+            "--outbound-concurrency",
+            "--agent-concurrency",
+            "--max-in-flight",
+            "--max-connections",
         ] {
             assert!(
                 Cli::try_parse_from(["webhook-mcp", flag, "0"]).is_err(),
@@ -586,6 +614,11 @@ mod tests {
                 "{flag}"
             );
         }
+        let refused = Cli::try_parse_from(["webhook-mcp", "--max-in-flight", "0"])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(refused.contains("at least 1"), "{refused}");
     }
 
     #[test]
