@@ -142,6 +142,30 @@ async fn an_ask_without_an_agent_warns_when_the_runner_does_not_run_brain() {
 }
 
 #[tokio::test]
+async fn the_channel_condition_the_setup_prompt_teaches_is_saved_without_a_warning_on_slack() {
+    // Arrange: the `channel` example a model reads in the setup-webhook prompt.
+    let prompt = include_str!("../../prompts/setup-webhook.md");
+    let start = prompt.find(r#"{"channel": "#).expect("a channel example");
+    let end = start + prompt[start..].find('}').expect("its end") + 1;
+    let taught: Value = serde_json::from_str(&prompt[start..end]).expect("JSON");
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "sl", "name": "Slack", "provider": "slack"}))
+        .await;
+
+    // Act
+    let (status, command) = send_json(
+        app.api(Method::POST, "/api/webhooks/sl/commands")
+            .json(&json!({"trigger": "message.channels", "action": "comment",
+                          "template": "Hi", "conditions": taught})),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::CREATED, "{command}");
+    assert!(command.get("warnings").is_none(), "{command}");
+}
+
+#[tokio::test]
 async fn a_trigger_the_provider_never_sends_is_saved_with_a_warning_naming_the_fix() {
     // Arrange: a GitLab webhook, given GitHub's names, and a GitHub one given GitLab's tense.
     let app = spawn_app().await;
