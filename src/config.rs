@@ -293,6 +293,20 @@ impl Config {
         (!hosts.is_empty()).then_some(hosts)
     }
 
+    /// What is wrong with the receiver URLs shown to users when serving on `addr`, if
+    /// anything: on every interface (`0.0.0.0`, `[::]`) without `PUBLIC_BASE_URL` they would
+    /// name the wildcard address, which no sender can reach. A warning, not a refusal: the API
+    /// and MCP work regardless.
+    pub fn public_base_url_warning(&self, addr: SocketAddr) -> Option<String> {
+        (self.public_base_url.is_none() && addr.ip().is_unspecified()).then(|| {
+            format!(
+                "listening on {addr} without PUBLIC_BASE_URL: receiver URLs will read \
+                 http://{addr}/webhooks/..., which senders cannot reach; set PUBLIC_BASE_URL to \
+                 the address they reach this server at (e.g. https://hooks.example.com)"
+            )
+        })
+    }
+
     /// A config for tests: loopback on a free port, the given database, a fixed API key.
     pub fn for_tests(database: PathBuf) -> Self {
         Config {
@@ -619,6 +633,35 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(refused.contains("at least 1"), "{refused}");
+    }
+
+    #[test]
+    fn listening_on_every_interface_without_a_public_base_url_is_warned_about() {
+        for (args, warned) in [
+            (&["--listen", "0.0.0.0:8086"][..], true),
+            (&["--listen", "[::]:8086"][..], true),
+            (
+                &[
+                    "--listen",
+                    "0.0.0.0:8086",
+                    "--public-base-url",
+                    "https://hooks.example.com",
+                ][..],
+                false,
+            ),
+            (&["--listen", "127.0.0.1:8086"][..], false),
+            (&["--listen", "192.168.1.5:8086"][..], false),
+        ] {
+            let cli =
+                Cli::try_parse_from(std::iter::once("webhook-mcp").chain(args.iter().copied()))
+                    .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            let warning = cli.config.public_base_url_warning(cli.config.listen);
+            assert_eq!(warning.is_some(), warned, "{args:?}");
+            assert!(
+                warning.is_none_or(|w| w.contains("PUBLIC_BASE_URL")),
+                "{args:?}"
+            );
+        }
     }
 
     #[test]

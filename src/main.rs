@@ -54,7 +54,12 @@ fn main() -> anyhow::Result<()> {
         .block_on(async {
             match cli.command.unwrap_or(Command::Serve) {
                 Command::Serve => serve(cli.config).await,
-                Command::Stdio => app::run_stdio(cli.config).await,
+                Command::Stdio => {
+                    if let Some(warning) = cli.config.public_base_url_warning(cli.config.listen) {
+                        tracing::warn!("{warning}");
+                    }
+                    app::run_stdio(cli.config).await
+                }
             }
         })
 }
@@ -80,10 +85,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(key) = app.generated_api_key() {
         eprintln!(
             "\n  No WEBHOOK_MCP_API_KEY was set, so one was generated. It is shown only now:\n\n    \
-             {key}\n\n  Use it as `Authorization: Bearer {key}` on /api. Only its hash is stored.\n"
+             {key}\n\n  Use it as `Authorization: Bearer {key}` on /api and /mcp. Only its hash is \
+             stored.\n"
         );
     }
     tracing::info!(addr = %app.local_addr(), base_url = %app.state().public_base_url, "listening");
+    if let Some(warning) = app.state().config.public_base_url_warning(app.local_addr()) {
+        tracing::warn!("{warning}");
+    }
     app.run_until_stopped(shutdown_signal()).await
 }
 

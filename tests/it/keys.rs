@@ -973,3 +973,59 @@ async fn a_first_start_refused_for_a_bad_setting_leaves_no_unseen_key_behind() {
         "the key of the first real start is shown"
     );
 }
+
+#[tokio::test]
+async fn a_first_start_on_every_interface_shows_where_the_key_works_and_asks_for_a_base_url() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    // Arrange: the real binary on 0.0.0.0 with no key and no PUBLIC_BASE_URL.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"));
+    // Settings from the developer's shell must not leak into the child.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("WEBHOOK_MCP_") || key == "PUBLIC_BASE_URL" {
+            command.env_remove(key);
+        }
+    }
+    let mut child = command
+        .arg("--listen")
+        .arg("0.0.0.0:0")
+        .arg("--database")
+        .arg(dir.path().join("app.db"))
+        .env("WEBHOOK_MCP_WORKER", "false")
+        .env("RUST_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start webhook-mcp");
+
+    // Act: read stderr up to the warning about the URLs, which follows the line that says it
+    // listens.
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut log = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.expect("read log") {
+            let warned = line.contains("PUBLIC_BASE_URL");
+            log.push(line);
+            if warned {
+                break;
+            }
+        }
+    })
+    .await;
+    child.kill().await.ok();
+
+    // Assert
+    assert!(read.is_ok(), "never listened: {log:#?}");
+    assert!(
+        log.iter()
+            .any(|l| l.contains("Bearer") && l.contains("on /api and /mcp")),
+        "{log:#?}"
+    );
+    let warning = log.last().map(String::as_str).unwrap_or_default();
+    assert!(warning.contains("WARN"), "{log:#?}");
+    assert!(
+        !warning.contains("0.0.0.0:0"),
+        "names the bound port: {warning}"
+    );
+}

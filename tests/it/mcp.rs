@@ -1754,3 +1754,82 @@ async fn the_mcp_transports_own_refusals_are_json_rpc_errors_a_client_can_show()
         }
     }
 }
+
+#[tokio::test]
+async fn add_command_says_which_actions_need_a_target_as_the_server_refuses_them() {
+    // Arrange
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    issues_webhook(&client).await;
+    let tools = client.list_all_tools().await.expect("tools/list");
+    let described = tools
+        .iter()
+        .find(|t| t.name == "add_command")
+        .and_then(|t| t.description.as_deref())
+        .unwrap_or_default()
+        .to_string();
+
+    // Act: every action, saved with all it may need but a target.
+    let mut refused = Vec::new();
+    for action in [
+        "create_task",
+        "comment",
+        "ask",
+        "respond",
+        "post_message",
+        "forward",
+    ] {
+        let saved = call(
+            &client,
+            "add_command",
+            json!({"webhook_id": "gh", "trigger": "issues.opened", "action": action,
+                   "agent": "planning", "template": "Hi"}),
+        )
+        .await;
+        if saved.is_error == Some(true) && text(&saved).contains("target") {
+            refused.push(action);
+        }
+    }
+
+    // Assert: each action refused without a target is described as needing one.
+    assert_eq!(refused, ["post_message", "forward"]);
+    for action in refused {
+        let entry = described
+            .find(&format!(" {action} ("))
+            .and_then(|at| described[at..].split_once(')'))
+            .map(|(entry, _)| entry)
+            .unwrap_or_else(|| panic!("{action} is not described: {described}"));
+        assert!(entry.contains("`target`"), "{entry}");
+    }
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn a_github_payload_tested_without_a_type_is_an_issues_event_with_its_own_action() {
+    // Arrange: an issue's payload that was closed, given with no event_type.
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    issues_webhook(&client).await;
+    let mut payload: Value =
+        serde_json::from_str(&crate::helpers::issue_opened("octo/app", 4, &[])).expect("json");
+    payload["action"] = json!("closed");
+
+    // Act
+    let tested = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "payload": payload}),
+    )
+    .await;
+
+    // Assert: GitHub's kind travels in a header, so it is the default `issues`; the action is
+    // the payload's.
+    assert_eq!(tested.is_error, Some(false), "{}", text(&tested));
+    assert_eq!(
+        structured(&tested)["event_type"],
+        "issues.closed",
+        "{}",
+        text(&tested)
+    );
+    client.cancel().await.ok();
+}
