@@ -128,13 +128,21 @@ pub async fn test_webhook(
     let options: ProviderOptions = serde_json::from_str(&hook.options).unwrap_or_default();
     let now = clock::now_ms();
     // A payload without a type given is of the type it says it is (an Open WebUI notification
-    // by its `action`, a Stripe event by its `type`), as the receiver would read it; only one
-    // whose type travels in a header (GitHub's) takes the provider's default.
+    // by its `action`, a Stripe event by its `type`), as the receiver would read it. GitHub's
+    // kind travels in a header: it is read from the objects the payload carries (a
+    // `pull_request` and a `review`), as GitHub's own payloads have them; Sentry's, and a
+    // GitHub payload that names none, take the provider's default.
     let typed_by_header = matches!(provider, Provider::GitHub | Provider::Sentry);
     let inferred = match (
         event_type.map(str::trim).filter(|t| !t.is_empty()),
         &payload,
     ) {
+        (None, Some(p)) if provider == Provider::GitHub => {
+            samples::github_kind_of(p).map(|kind| match p.get("action").and_then(Value::as_str) {
+                Some(action) => format!("{kind}.{action}"),
+                None => kind.to_string(),
+            })
+        }
         (None, Some(p)) if !typed_by_header => {
             let t = crate::providers::describe(provider, &options, &HeaderMap::new(), p).event_type;
             (t != "unknown" && !t.starts_with("unknown.")).then_some(t)

@@ -1833,3 +1833,47 @@ async fn a_github_payload_tested_without_a_type_is_an_issues_event_with_its_own_
     );
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_github_payload_tested_without_a_type_is_the_kind_its_objects_say() {
+    // Arrange
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    issues_webhook(&client).await;
+    let repo = json!({"full_name": "octo/app"});
+    let cases = [
+        (
+            json!({"action": "opened", "number": 5, "pull_request": {"number": 5}, "repository": repo}),
+            "pull_request.opened",
+        ),
+        (
+            json!({"action": "submitted", "review": {"state": "approved"},
+                   "pull_request": {"number": 5}, "repository": repo}),
+            "pull_request_review.submitted",
+        ),
+        (
+            json!({"action": "created", "comment": {"body": "hi"},
+                   "issue": {"number": 4}, "repository": repo}),
+            "issue_comment.created",
+        ),
+        (
+            json!({"ref": "refs/heads/main", "commits": [], "repository": repo}),
+            "push",
+        ),
+    ];
+
+    for (payload, kind) in cases {
+        // Act
+        let tested = call(
+            &client,
+            "test_webhook",
+            json!({"webhook_id": "gh", "payload": payload}),
+        )
+        .await;
+
+        // Assert
+        assert_eq!(tested.is_error, Some(false), "{}", text(&tested));
+        assert_eq!(structured(&tested)["event_type"], kind, "{}", text(&tested));
+    }
+    client.cancel().await.ok();
+}

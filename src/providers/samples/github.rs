@@ -24,6 +24,50 @@ pub(super) fn github(t: &str, payload: Option<&Value>, cx: &Cx) -> Out {
         .header("X-GitHub-Hook-Installation-Target-ID", "1296269")
 }
 
+/// The kind of event (`X-GitHub-Event`) a payload given without one is, by the objects it
+/// carries as GitHub's do; `None` when it names none (it is then taken as `issues`).
+pub fn kind_of(payload: &Value) -> Option<&'static str> {
+    let has = |key: &str| payload.get(key).is_some_and(|v| !v.is_null());
+    let kind = if has("zen") && has("hook_id") {
+        "ping"
+    } else if has("pull_request") {
+        if has("review") {
+            "pull_request_review"
+        } else if has("comment") {
+            "pull_request_review_comment"
+        } else {
+            "pull_request"
+        }
+    } else if has("issue") {
+        if has("comment") {
+            "issue_comment"
+        } else {
+            "issues"
+        }
+    } else if has("discussion") {
+        if has("comment") {
+            "discussion_comment"
+        } else {
+            "discussion"
+        }
+    } else if has("comment") {
+        "commit_comment"
+    } else if has("workflow_run") {
+        "workflow_run"
+    } else if has("check_run") {
+        "check_run"
+    } else if has("check_suite") {
+        "check_suite"
+    } else if has("release") {
+        "release"
+    } else if has("ref") && has("commits") {
+        "push"
+    } else {
+        return None;
+    };
+    Some(kind)
+}
+
 fn github_user(login: &str, id: u64) -> Value {
     json!({
         "login": login,

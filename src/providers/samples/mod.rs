@@ -20,6 +20,8 @@ mod stripe;
 #[cfg(test)]
 mod tests;
 
+pub use github::kind_of as github_kind_of;
+
 /// One delivery as the provider would send it, before signing.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {

@@ -442,3 +442,44 @@ fn helpers() {
     assert_eq!(cx.iso, "2025-11-23T12:13:20Z");
     assert_eq!(cx.iso_ms(), "2025-11-23T12:13:20.123Z");
 }
+
+#[test]
+fn a_github_payloads_kind_is_read_from_the_objects_it_carries() {
+    use serde_json::json;
+    let cases = [
+        (
+            json!({"zen": "Keep it simple.", "hook_id": 1}),
+            Some("ping"),
+        ),
+        (
+            json!({"pull_request": {}, "review": {}}),
+            Some("pull_request_review"),
+        ),
+        (
+            json!({"pull_request": {}, "comment": {}}),
+            Some("pull_request_review_comment"),
+        ),
+        (json!({"pull_request": {}}), Some("pull_request")),
+        (json!({"issue": {}, "comment": {}}), Some("issue_comment")),
+        (json!({"issue": {}}), Some("issues")),
+        (
+            json!({"discussion": {}, "comment": {}}),
+            Some("discussion_comment"),
+        ),
+        (
+            json!({"comment": {"commit_id": "abc"}}),
+            Some("commit_comment"),
+        ),
+        (json!({"workflow_run": {}}), Some("workflow_run")),
+        (json!({"release": {}}), Some("release")),
+        (
+            json!({"ref": "refs/heads/main", "commits": []}),
+            Some("push"),
+        ),
+        (json!({"issue": null, "action": "opened"}), None),
+        (json!({"action": "opened"}), None),
+    ];
+    for (payload, kind) in cases {
+        assert_eq!(super::github_kind_of(&payload), kind, "{payload}");
+    }
+}
