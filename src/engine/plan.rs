@@ -70,7 +70,7 @@ pub fn plan(fired: &[Fired<'_>], event: &EventView<'_>) -> Vec<Planned> {
                 ActionKind::CreateTask => match text {
                     Ok(prompt) => Planned::Task {
                         command_id,
-                        agent: c.agent.unwrap_or("brain").to_string(),
+                        agent: c.agent.unwrap_or(crate::agents::ASK_AGENT).to_string(),
                         prompt,
                     },
                     Err(e) => Planned::Send {
@@ -97,9 +97,10 @@ pub fn plan(fired: &[Fired<'_>], event: &EventView<'_>) -> Vec<Planned> {
                 }
                 ActionKind::Comment | ActionKind::Ask => {
                     let ask = match (&c.action, &text) {
-                        (ActionKind::Ask, Ok(q)) => {
-                            Some((c.agent.unwrap_or("brain").to_string(), q.clone()))
-                        }
+                        (ActionKind::Ask, Ok(q)) => Some((
+                            c.agent.unwrap_or(crate::agents::ASK_AGENT).to_string(),
+                            q.clone(),
+                        )),
                         _ => None,
                     };
                     Planned::Send {
