@@ -521,8 +521,8 @@ pub struct ReplayReport {
     pub event_id: String,
     pub matched_commands: Vec<String>,
     /// Per command: queued (new), requeued (an action that was dead or waiting, or a task
-    /// that failed), asked_again, already_delivered, in_progress, task_created, task_exists,
-    /// task_exists_posts_requeued, task_cancelled, answered_inline_originally.
+    /// that failed), asked_again, already_delivered, in_progress, cancelled, task_created,
+    /// task_exists, task_exists_posts_requeued, task_cancelled, answered_inline_originally.
     pub results: Vec<Value>,
 }
 
@@ -708,6 +708,10 @@ fn replay_in_db(
                     Some(o) if o.status == "sending" => {
                         json!({"command_id": command_id, "action_id": o.id, "result": "in_progress"})
                     }
+                    // Cancelled by hand: someone decided it should not go (a retry sends it).
+                    Some(o) if o.status == "cancelled" => {
+                        json!({"command_id": command_id, "action_id": o.id, "result": "cancelled"})
+                    }
                     // A question whose task was cancelled: no one waits for its answer.
                     Some(o)
                         if o.task_id
@@ -844,6 +848,114 @@ fn requeue_dead_posts(
         requeued |= outbox::reset(db, &post.id, None, "pending", None, now)?;
     }
     Ok(requeued)
+}
+
+/// The statuses an action can have.
+pub const STATUSES: [&str; 6] = [
+    "pending",
+    "sending",
+    "retrying",
+    "delivered",
+    "dead",
+    "cancelled",
+];
+
+/// Filters for listing actions; all optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionQuery {
+    /// One of [`STATUSES`].
+    pub status: Option<String>,
+    pub webhook_id: Option<String>,
+    /// Page size, 1-200 (default 50).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of actions, newest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionPage {
+    pub actions: Vec<ActionOut>,
+    /// Pass as `cursor` for the next (older) page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Actions across events: what is waiting, retrying or dead, wherever it came from.
+pub async fn list(state: &AppState, query: ActionQuery) -> Result<ActionPage, ServiceError> {
+    use super::events::{DEFAULT_LIMIT, MAX_LIMIT};
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ServiceError::invalid(
+            "limit",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    if let Some(s) = &query.status
+        && !STATUSES.contains(&s.as_str())
+    {
+        return Err(ServiceError::invalid(
+            "status",
+            format!(
+                "unknown status `{}`; use one of {}",
+                super::quoted(s),
+                STATUSES.join(", ")
+            ),
+        ));
+    }
+    let webhook_id = query.webhook_id.clone();
+    let filter = outbox::ActionFilter {
+        status: query.status,
+        webhook_id: query.webhook_id,
+        before_id: super::page_cursor(query.cursor, "act")?,
+        // One extra row tells whether another page exists.
+        limit: limit + 1,
+    };
+    let mut found = state
+        .store
+        .read(move |db| outbox::list(db, &filter))
+        .await?;
+    super::empty_for_a_known_webhook(state, webhook_id.as_deref(), found.is_empty()).await?;
+    let more = found.len() > limit as usize;
+    found.truncate(limit as usize);
+    let next_cursor = more.then(|| found.last().map(|a| a.id.clone())).flatten();
+    Ok(ActionPage {
+        actions: found.iter().map(present).collect(),
+        next_cursor,
+    })
+}
+
+/// Cancels an action waiting to be sent (a first try not yet made, or a retry not yet due):
+/// it is not sent, and its event is not failed by it. A retry sends it after all.
+pub async fn cancel(state: &AppState, action_id: &str) -> Result<ActionOut, ServiceError> {
+    let id = action_id.to_string();
+    let (cancelled, row) = state
+        .store
+        .write(move |db| {
+            let cancelled = outbox::cancel(db, &id, clock::now_ms())?;
+            let row = match &cancelled {
+                Some(_) => None,
+                None => outbox::get(db, &id)?,
+            };
+            Ok((cancelled, row))
+        })
+        .await?;
+    if let Some(row) = cancelled {
+        return Ok(present(&row));
+    }
+    let row = row.ok_or_else(|| ServiceError::NotFound {
+        what: "action",
+        id: action_id.to_string(),
+    })?;
+    let why = match row.status.as_str() {
+        "sending" => "is being sent now; cancel it if a failed attempt leaves it waiting",
+        "delivered" => "was already delivered",
+        "cancelled" => "is already cancelled",
+        _ => "is dead: it is not sent again unless retried",
+    };
+    Err(ServiceError::Conflict(format!(
+        "action `{action_id}` {why}"
+    )))
 }
 
 /// Sends a dead (or waiting) action again, now.

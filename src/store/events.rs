@@ -271,7 +271,7 @@ pub fn settle(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
     let (total, finished, failed): (i64, i64, i64) = conn
         .prepare_cached(
             "SELECT COUNT(*), COALESCE(SUM(finished), 0), COALESCE(SUM(failed), 0) FROM ( \
-               SELECT status = 'delivered' OR cancelled AS finished, \
+               SELECT status IN ('delivered', 'cancelled') OR cancelled AS finished, \
                       status = 'dead' AND NOT cancelled AS failed FROM ( \
                  SELECT status, EXISTS (SELECT 1 FROM tasks t WHERE t.id = outbox.task_id \
                                         AND t.status = 'cancelled') AS cancelled \

@@ -313,18 +313,67 @@ pub fn reset(
             .prepare_cached(
                 "UPDATE outbox SET status = ?2, next_attempt_at = ?3, lease_until = NULL, \
                  delivery = ?4, target = ?5, last_error = ?6, host = ?7, attempts = 0, \
-                 updated_at = ?3 WHERE id = ?1 AND status IN ('dead', 'retrying', 'pending')",
+                 updated_at = ?3 WHERE id = ?1 AND status IN ('dead', 'retrying', 'pending', 'cancelled')",
             )?
             .execute(params![id, status, now, delivery, target, error, host])?,
         None => conn
             .prepare_cached(
                 "UPDATE outbox SET status = ?2, next_attempt_at = ?3, lease_until = NULL, \
                  attempts = 0, updated_at = ?3 \
-                 WHERE id = ?1 AND status IN ('dead', 'retrying', 'pending')",
+                 WHERE id = ?1 AND status IN ('dead', 'retrying', 'pending', 'cancelled')",
             )?
             .execute(params![id, status, now])?,
     };
     Ok(n == 1)
+}
+
+/// Why an action cancelled by hand was not sent.
+pub const CANCELLED_BY_HAND: &str = "cancelled by hand; a retry sends it after all";
+
+/// Cancels an action still waiting to be sent (pending, or retrying after a failure), and
+/// settles its event: a cancel is no failure. `None` when it was not waiting.
+pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<Option<OutboxRow>, StoreError> {
+    let row = conn
+        .prepare_cached(&format!(
+            "UPDATE outbox SET status = 'cancelled', last_error = ?3, lease_until = NULL, \
+             updated_at = ?2 WHERE id = ?1 AND status IN ('pending', 'retrying') \
+             RETURNING {COLUMNS}"
+        ))?
+        .query_row(params![id, now, CANCELLED_BY_HAND], from_row)
+        .optional()?;
+    if let Some(event_id) = row.as_ref().and_then(|r| r.event_id.as_deref()) {
+        super::events::settle(conn, event_id)?;
+    }
+    Ok(row)
+}
+
+/// Which actions to list; all optional.
+#[derive(Debug, Clone, Default)]
+pub struct ActionFilter {
+    pub status: Option<String>,
+    pub webhook_id: Option<String>,
+    /// Only actions older than this one (the page cursor).
+    pub before_id: Option<String>,
+    pub limit: u32,
+}
+
+/// Actions, newest first (their ids are time-ordered).
+pub fn list(conn: &Connection, filter: &ActionFilter) -> Result<Vec<OutboxRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM outbox WHERE (?1 IS NULL OR status = ?1) \
+         AND (?2 IS NULL OR webhook_id = ?2) AND (?3 IS NULL OR id < ?3) \
+         ORDER BY id DESC LIMIT ?4"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            filter.status,
+            filter.webhook_id,
+            filter.before_id,
+            filter.limit
+        ],
+        from_row,
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -894,3 +894,114 @@ async fn a_command_quoting_a_long_issue_posts_it_cut_to_fit_and_a_forward_of_it_
         );
     }
 }
+
+#[tokio::test]
+async fn a_waiting_action_is_listed_cancelled_without_failing_its_event_and_retried_after_all() {
+    // Arrange: GitHub refuses the comment once (500): it waits an hour to be retried.
+    let github = MockServer::start().await;
+    answer_once(&github, COMMENTS, ResponseTemplate::new(500)).await;
+    expect_post(&github, COMMENTS, thanks(), comment_answer(201), 1).await;
+    let app = spawn_manual(|c| {
+        use_github(&github)(c);
+        c.retry_schedule = vec!["1h".into()];
+    })
+    .await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "comment",
+               "template": "Thanks for {{issue.title}}"}),
+    )
+    .await;
+    let event_id = open_issue_7(&app).await;
+    assert_eq!(app.drain().await, 1);
+    let (status, waiting) = app.get_json("/api/actions?status=retrying").await;
+    assert_eq!(status, StatusCode::OK, "{waiting}");
+    let action_id = waiting["actions"][0]["id"]
+        .as_str()
+        .expect("the retrying action is listed")
+        .to_string();
+
+    // Act
+    let (cancelled, answer) = app
+        .post_api(&format!("/api/actions/{action_id}/cancel"), &json!({}))
+        .await;
+    let again = send_json(app.api(Method::POST, &format!("/api/actions/{action_id}/cancel"))).await;
+    let made_due = app
+        .state
+        .store
+        .write(|db| {
+            db.execute("UPDATE outbox SET next_attempt_at = 0", [])
+                .map_err(Into::into)
+        })
+        .await
+        .expect("make every action due");
+    let sent_after_cancel = app.drain().await;
+
+    // Assert: cancelled, not sent, its event not failed by it.
+    assert_eq!(cancelled, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "cancelled", "{answer}");
+    assert_error(&again, StatusCode::CONFLICT, None);
+    assert_eq!((made_due, sent_after_cancel), (1, 0));
+    assert_eq!(app.event(&event_id).await["status"], "done");
+    let (_, listed) = app.get_json("/api/actions?status=cancelled").await;
+    assert_eq!(listed["actions"][0]["id"], action_id.as_str(), "{listed}");
+
+    // Act: a retry sends it after all.
+    let (retried, _) = app
+        .post_api(&format!("/api/actions/{action_id}/retry"), &json!({}))
+        .await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(retried, StatusCode::OK);
+    assert_eq!(sent, 1);
+    let (_, action) = app.get_json(&format!("/api/actions/{action_id}")).await;
+    assert_eq!(action["status"], "delivered", "{action}");
+}
+
+#[tokio::test]
+async fn actions_are_listed_newest_first_a_page_at_a_time_and_bad_filters_are_refused() {
+    // Arrange: three opened issues, three comments waiting (the outbox is driven by hand).
+    let github = MockServer::start().await;
+    let app = app_commenting(&github).await;
+    for _ in 0..3 {
+        open_issue_7(&app).await;
+    }
+
+    // Act
+    let (_, first) = app.get_json("/api/actions?webhook_id=gh&limit=2").await;
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let (_, second) = app
+        .get_json(&format!("/api/actions?limit=2&cursor={cursor}"))
+        .await;
+
+    // Assert
+    let ids = |page: &Value| -> Vec<String> {
+        page["actions"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .map(|a| a["id"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let (first_ids, second_ids) = (ids(&first), ids(&second));
+    assert_eq!(
+        (first_ids.len(), second_ids.len()),
+        (2, 1),
+        "{first} {second}"
+    );
+    assert!(first_ids[0] > first_ids[1] && first_ids[1] > second_ids[0]);
+    assert!(second["next_cursor"].is_null(), "{second}");
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("status=lost", "status"),
+        ("cursor=evt_1", "cursor"),
+        ("page=2", "page"),
+    ] {
+        let refused = send_json(app.api(Method::GET, &format!("/api/actions?{query}"))).await;
+        assert_error(&refused, StatusCode::BAD_REQUEST, Some(field));
+    }
+    let (missing, _) = app.get_json("/api/actions?webhook_id=nope").await;
+    assert_eq!(missing, StatusCode::NOT_FOUND);
+}

@@ -3,22 +3,24 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::AppJson;
-use crate::service::actions::{self, ActionOut, Author, ReplayReport, ReplyTo};
+use crate::http::extract::{AppJson, parse_query};
+use crate::service::actions::{self, ActionOut, ActionPage, Author, ReplayReport, ReplyTo};
 use crate::service::events::ActionDetail;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/events/{id}/replay", post(replay_event))
+        .route("/api/actions", get(list_actions))
         .route("/api/actions/{id}", get(get_action))
         .route("/api/actions/{id}/retry", post(retry_action))
+        .route("/api/actions/{id}/cancel", post(cancel_action))
         .route("/api/events/{id}/comment", post(comment_on_event))
         .route("/api/events/{id}/ask", post(ask_on_event))
         .route("/api/events/{id}/respond", post(respond_to_event))
@@ -40,6 +42,22 @@ async fn get_action(
     Path(id): Path<String>,
 ) -> Result<Json<ActionDetail>, ApiError> {
     Ok(Json(crate::service::events::action(&state, &id).await?))
+}
+
+async fn list_actions(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ActionPage>, ApiError> {
+    Ok(Json(
+        actions::list(&state, parse_query(query.as_deref())?).await?,
+    ))
+}
+
+async fn cancel_action(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ActionOut>, ApiError> {
+    Ok(Json(actions::cancel(&state, &id).await?))
 }
 
 async fn retry_action(
