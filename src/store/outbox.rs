@@ -118,48 +118,52 @@ pub fn claim_due(
     lease_until: i64,
     full: &[String],
 ) -> Result<Option<OutboxRow>, StoreError> {
-    record_interrupted(conn, now)?;
     // The same one pass over the due rows (`outbox_due`) as without the hosts: the list is
     // read once into a lookup, and each due row's host is checked against it.
+    let due: Option<(String, bool)> = conn
+        .prepare_cached(
+            "SELECT id, status = 'sending' FROM outbox \
+             WHERE ((status IN ('pending', 'retrying') AND next_attempt_at <= ?1) \
+                    OR (status = 'sending' AND lease_until < ?1)) \
+               AND host NOT IN (SELECT value FROM json_each(?2)) \
+             ORDER BY next_attempt_at LIMIT 1",
+        )?
+        .query_row(params![now, hosts_json(full)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let Some((id, lease_ran_out)) = due else {
+        return Ok(None);
+    };
+    if lease_ran_out {
+        record_interrupted(conn, &id)?;
+    }
     Ok(conn
         .prepare_cached(&format!(
             "UPDATE outbox SET status = 'sending', lease_until = ?2, attempts = attempts + 1, \
-             updated_at = ?1 \
-             WHERE id = (SELECT id FROM outbox \
-                         WHERE ((status IN ('pending', 'retrying') AND next_attempt_at <= ?1) \
-                                OR (status = 'sending' AND lease_until < ?1)) \
-                           AND host NOT IN (SELECT value FROM json_each(?3)) \
-                         ORDER BY next_attempt_at LIMIT 1) \
-             RETURNING {COLUMNS}"
+             updated_at = ?3 WHERE id = ?1 RETURNING {COLUMNS}"
         ))?
-        .query_row(params![now, lease_until, hosts_json(full)], from_row)
+        .query_row(params![id, lease_until, now], from_row)
         .optional()?)
 }
 
 /// What an attempt cut off before its answer was recorded says.
-pub const INTERRUPTED: &str = "the send was cut off before its answer was recorded (the process stopped, or the send \
-     outlasted its lease); it may have reached the target";
+pub const INTERRUPTED: &str = "the send was cut off before its answer was recorded (the process \
+     stopped, or the send outlasted its lease); it may have reached the target";
 
-/// Sends whose lease ran out with no answer recorded (the process was killed mid-send, or
-/// stopped past its grace) are recorded as `interrupted` attempts and left to be retried at
-/// once: the log shows every attempt made, and the schedule's next delay follows the count.
-/// Left `retrying` with no status heard, such a row counts as sent and unanswered, as it may
-/// have been (see `seen_coming_back`).
-fn record_interrupted(conn: &Connection, now: i64) -> Result<(), StoreError> {
+/// A send whose lease ran out with no answer recorded (the process was killed mid-send, or
+/// stopped past its grace), taken up again now: its attempt is recorded as `interrupted`, so
+/// the log shows every attempt made, as `attempts` counts them. Only when it is taken up: a
+/// sender that outlived its lease may still answer until then, and is heard (`finish`).
+fn record_interrupted(conn: &Connection, id: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, http_status, \
          outcome, error) \
          SELECT o.id, (SELECT COUNT(*) + 1 FROM outbox_attempts a WHERE a.outbox_id = o.id), \
                 o.updated_at, MAX(o.lease_until - o.updated_at, 0), NULL, 'interrupted', ?2 \
-         FROM outbox o WHERE o.status = 'sending' AND o.lease_until < ?1",
+         FROM outbox o WHERE o.id = ?1",
     )?
-    .execute(params![now, INTERRUPTED])?;
-    conn.prepare_cached(
-        "UPDATE outbox SET status = 'retrying', next_attempt_at = lease_until, \
-         last_error = ?2, last_status = NULL \
-         WHERE status = 'sending' AND lease_until < ?1",
-    )?
-    .execute(params![now, INTERRUPTED])?;
+    .execute(params![id, INTERRUPTED])?;
     Ok(())
 }
 

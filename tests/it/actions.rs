@@ -447,6 +447,57 @@ async fn a_sender_that_outlived_its_lease_cannot_undo_a_later_delivery() {
 }
 
 #[tokio::test]
+async fn a_sender_past_its_lease_is_still_heard_while_no_one_has_taken_its_row_up() {
+    // Arrange: a sender claims the comment and outlives its lease; another sender looks for
+    // work while GitHub's share is full, and takes nothing.
+    let github = MockServer::start().await;
+    let app = app_commenting(&github).await;
+    let event_id = open_issue_7(&app).await;
+    let now = webhook_mcp::clock::now_ms();
+    let stalled = app
+        .state
+        .store
+        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now - 1, &[]))
+        .await
+        .expect("claim")
+        .expect("a row to claim");
+    let taken = app
+        .state
+        .store
+        .write(move |db| {
+            webhook_mcp::store::outbox::claim_due(db, now, now + 60_000, &["github".into()])
+        })
+        .await
+        .expect("claim");
+    assert!(taken.is_none(), "{taken:?}");
+
+    // Act: the late sender's post went through.
+    let delivered = webhook_mcp::store::outbox::Attempt {
+        started_at: now,
+        latency_ms: 30_000,
+        http_status: Some(201),
+        outcome: "delivered",
+        error: None,
+        remote_id: Some("https://github.com/octo/app/issues/7#issuecomment-1".into()),
+        next_attempt_at: None,
+    };
+    let id = stalled.id.clone();
+    let finished = app
+        .state
+        .store
+        .write(move |db| webhook_mcp::store::outbox::finish(db, &id, &delivered, now))
+        .await
+        .expect("finish");
+
+    // Assert: heard, delivered once, not sent again.
+    assert!(finished.is_some());
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(outcomes(&action).len(), 1, "{action}");
+    assert_eq!(app.drain().await, 0);
+}
+
+#[tokio::test]
 async fn an_absurd_delay_in_a_429_body_waits_the_longest_retry_not_a_crash() {
     // Arrange: a target asking for 10^20 seconds, more than a Duration holds.
     let github = MockServer::start().await;
