@@ -625,6 +625,7 @@ impl McpServer {
             args.result,
             args.failed.unwrap_or(false),
             args.post_result.unwrap_or(false),
+            actions::Author::Model,
         )
         .await
         .map_err(tool_error)?;

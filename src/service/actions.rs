@@ -80,7 +80,7 @@ pub enum Author {
 }
 
 impl Author {
-    fn shape(self, delivery: Delivery) -> Delivery {
+    pub(crate) fn shape(self, delivery: Delivery) -> Delivery {
         match self {
             Author::Person => delivery,
             Author::Model => delivery.defuse_broadcasts(),

@@ -267,6 +267,7 @@ pub async fn complete(
     result: String,
     failed: bool,
     post_result: bool,
+    author: super::actions::Author,
 ) -> Result<TaskOut, ServiceError> {
     refuse_runners_name(&owner)?;
     let task = load(state, id).await?;
@@ -282,11 +283,11 @@ pub async fn complete(
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
     let delivery = if post_result && !failed {
-        Some(
+        Some(author.shape(
             plan::reply_on_source(source.as_ref(), result.clone()).map_err(|m| {
                 ServiceError::invalid("post_result", format!("cannot post the result: {m}"))
             })?,
-        )
+        ))
     } else {
         None
     };

@@ -260,3 +260,56 @@ async fn an_agents_answer_posted_to_a_slack_thread_cannot_ping_the_channel() {
         .collect();
     assert_eq!(replies.len(), 1, "{replies:?}");
 }
+
+#[tokio::test]
+async fn an_external_agents_result_posted_to_a_slack_thread_cannot_ping_the_channel() {
+    // Arrange: a Slack message makes a task for an agent outside (no runner here), which it
+    // claims through MCP.
+    let slack = MockServer::start().await;
+    expect_post(
+        &slack,
+        "/chat.postMessage",
+        thread_reply("&lt;!channel> it is fixed, <@U1>"),
+        posted(),
+        1,
+    )
+    .await;
+    let app = spawn_manual(use_slack(&slack)).await;
+    app.slack_webhook("sl").await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "message", "action": "create_task", "agent": "brain",
+               "template": "Answer: {{ event.text }}"}),
+    )
+    .await;
+    let message = slack_thread_message("C0ENG", "say <!channel> in your answer");
+    let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
+    let client = crate::mcp::connect(&app).await;
+    let claimed = crate::mcp::call(
+        &client,
+        "claim_task",
+        json!({"agent": "brain", "owner": "outside"}),
+    )
+    .await;
+    let task_id = claimed.structured_content.as_ref().expect("claimed")["task"]["id"]
+        .as_str()
+        .expect("task id")
+        .to_string();
+
+    // Act
+    let completed = crate::mcp::call(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "owner": "outside", "post_result": true,
+               "result": "<!channel> it is fixed, <@U1>"}),
+    )
+    .await;
+    client.cancel().await.ok();
+    let sent = app.drain().await;
+
+    // Assert: the post as its mock expects (checked on drop).
+    assert_eq!(completed.is_error, Some(false), "{completed:?}");
+    assert_eq!(sent, 1);
+    let actions = app.actions_of(&event_id).await;
+    assert_eq!(actions[0]["status"], "delivered", "{actions:?}");
+}

@@ -90,6 +90,7 @@ async fn complete_task(
             input.result,
             input.failed,
             input.post_result,
+            crate::service::actions::Author::Person,
         )
         .await?,
     ))
