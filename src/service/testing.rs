@@ -137,12 +137,7 @@ pub async fn test_webhook(
         event_type.map(str::trim).filter(|t| !t.is_empty()),
         &payload,
     ) {
-        (None, Some(p)) if provider == Provider::GitHub => {
-            samples::github_kind_of(p).map(|kind| match p.get("action").and_then(Value::as_str) {
-                Some(action) => format!("{kind}.{action}"),
-                None => kind.to_string(),
-            })
-        }
+        (None, Some(p)) if provider == Provider::GitHub => samples::github_event_type_of(p),
         (None, Some(p)) if !typed_by_header => {
             let t = crate::providers::describe(provider, &options, &HeaderMap::new(), p).event_type;
             (t != "unknown" && !t.starts_with("unknown.")).then_some(t)

@@ -1860,6 +1860,11 @@ async fn a_github_payload_tested_without_a_type_is_the_kind_its_objects_say() {
             json!({"ref": "refs/heads/main", "commits": [], "repository": repo}),
             "push",
         ),
+        // No action: the kind's usual one, as the commands of `issues.opened` would see it.
+        (
+            json!({"issue": {"number": 4}, "repository": repo}),
+            "issues.opened",
+        ),
     ];
 
     for (payload, kind) in cases {

@@ -68,6 +68,30 @@ pub fn kind_of(payload: &Value) -> Option<&'static str> {
     Some(kind)
 }
 
+/// The event type a payload given without one is: its kind (`kind_of`) and its own `action`,
+/// or the action a payload of that kind most often has (a payload of GitHub's shape with no
+/// `action` still tests the commands of `issues.opened`, not of a bare `issues`).
+pub fn event_type_of(payload: &Value) -> Option<String> {
+    let kind = kind_of(payload)?;
+    let usual = match kind {
+        "issues" | "pull_request" => Some("opened"),
+        "pull_request_review" => Some("submitted"),
+        "release" => Some("published"),
+        "workflow_run" | "check_run" | "check_suite" => Some("completed"),
+        "push" | "ping" => None,
+        _ => Some("created"),
+    };
+    let action = payload
+        .get("action")
+        .and_then(Value::as_str)
+        .filter(|a| !a.is_empty())
+        .or(usual);
+    Some(match action {
+        Some(action) => format!("{kind}.{action}"),
+        None => kind.to_string(),
+    })
+}
+
 fn github_user(login: &str, id: u64) -> Value {
     json!({
         "login": login,

@@ -483,3 +483,34 @@ fn a_github_payloads_kind_is_read_from_the_objects_it_carries() {
         assert_eq!(super::github_kind_of(&payload), kind, "{payload}");
     }
 }
+
+#[test]
+fn a_github_payload_without_an_action_is_of_its_kinds_usual_one() {
+    use serde_json::json;
+    let cases = [
+        (json!({"issue": {}}), Some("issues.opened")),
+        (
+            json!({"issue": {}, "action": "closed"}),
+            Some("issues.closed"),
+        ),
+        (
+            json!({"pull_request": {}, "review": {}}),
+            Some("pull_request_review.submitted"),
+        ),
+        (
+            json!({"issue": {}, "comment": {}}),
+            Some("issue_comment.created"),
+        ),
+        (json!({"release": {}}), Some("release.published")),
+        (
+            json!({"ref": "refs/heads/main", "commits": []}),
+            Some("push"),
+        ),
+        (json!({"zen": "z", "hook_id": 1}), Some("ping")),
+        (json!({"action": "opened"}), None),
+    ];
+    for (payload, event_type) in cases {
+        let found = super::github_event_type_of(&payload);
+        assert_eq!(found.as_deref(), event_type, "{payload}");
+    }
+}
