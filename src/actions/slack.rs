@@ -44,9 +44,12 @@ pub(super) async fn post_message(
     let reply = client::send("Slack", req).await?;
     let answer = reply.json();
     // An answer cut off after `{"ok":true` was a post made: sent again, it would be posted
-    // twice. (Slack answers JSON, unindented, `ok` first.)
+    // twice. (Slack answers JSON, unindented, `ok` first, then `channel` and `ts`: what
+    // arrived of them still names the post, which a question's thread needs.)
     if answer.is_null() && reply.body.trim_start().starts_with(r#"{"ok":true"#) {
-        return Ok(reply.sent(None));
+        let channel = string_in_cut_json(&reply.body, "channel").unwrap_or(channel);
+        let remote_id = string_in_cut_json(&reply.body, "ts").map(|ts| format!("{channel}:{ts}"));
+        return Ok(reply.sent(remote_id));
     }
     check_ok(&answer, reply.status)?;
     // A `ts` is unique within its channel only: the message is named by both.
@@ -114,6 +117,14 @@ const TRANSIENT: &[&str] = &[
     "request_timeout",
     "team_added_to_org",
 ];
+
+/// A top-level string field of a JSON answer cut off midway, if all of it arrived (its closing
+/// quote too). Slack's ids hold no escapes, so one with a backslash is not trusted.
+fn string_in_cut_json<'b>(body: &'b str, key: &str) -> Option<&'b str> {
+    let start = body.find(&format!(r#""{key}":""#))? + key.len() + 4;
+    let value = &body[start..][..body[start..].find('"')?];
+    (!value.contains('\\') && !value.is_empty()).then_some(value)
+}
 
 /// `ok: false` is a refusal; the transient errors are retried, the others
 /// (`channel_not_found`, `not_in_channel`, `invalid_auth`) answer the same every time.
@@ -245,7 +256,18 @@ mod tests {
         let cut = r#"{"ok":true,"channel":"C1","ts":"17000"#;
         let server = answering(ResponseTemplate::new(200).set_body_string(cut)).await;
         let sent = execute(&clients(), &creds(&server), &reply()).await;
-        assert!(sent.is_ok(), "{sent:?}");
+        assert_eq!(
+            sent.expect("delivered").remote_id,
+            None,
+            "its ts did not all arrive"
+        );
+        let cut = r#"{"ok":true,"channel":"C1","ts":"1700000000.000300","message":{"te"#;
+        let server = answering(ResponseTemplate::new(200).set_body_string(cut)).await;
+        let sent = execute(&clients(), &creds(&server), &reply()).await;
+        assert_eq!(
+            sent.expect("delivered").remote_id.as_deref(),
+            Some("C1:1700000000.000300")
+        );
 
         let garbled = answering(ResponseTemplate::new(200).set_body_string("<html>")).await;
         let err = execute(&clients(), &creds(&garbled), &reply())
