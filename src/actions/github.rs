@@ -96,11 +96,17 @@ pub(super) async fn comment(
         .json(&json!({ "body": body }));
     let reply = client::send("GitHub", req).await?;
     let answer = reply.json();
-    // The comment's page is what a person wants to open; the id is the fallback.
-    let remote_id = answer["html_url"]
-        .as_str()
-        .map(str::to_owned)
-        .or_else(|| answer["id"].as_u64().map(|id| id.to_string()));
+    // The comment's page is what a person wants to open; the id is the fallback, named with
+    // its repository and kind (`echo::github_comment_key`): a bare number is not one comment
+    // across servers, nor across issue and review comments.
+    let remote_id = answer["html_url"].as_str().map(str::to_owned).or_else(|| {
+        let id = answer["id"].as_u64()?;
+        Some(crate::service::echo::github_comment_key(
+            repo,
+            in_reply_to.is_some(),
+            id,
+        ))
+    });
     Ok(reply.sent(remote_id))
 }
 

@@ -43,7 +43,13 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         // The comment's page, as the comment action records it; or its id, recorded instead
         // when GitHub's answer to the post named no page.
         Provider::GitHub if kind("/action") == Some("created") => {
-            (vec![at("/comment/html_url"), at("/comment/id")], false)
+            let key = at("/repository/full_name")
+                .zip(payload.pointer("/comment/id").and_then(Value::as_u64))
+                .map(|(repo, id)| {
+                    let review = payload.pointer("/comment/pull_request_review_id").is_some();
+                    github_comment_key(&repo, review, id)
+                });
+            (vec![at("/comment/html_url"), key], false)
         }
         Provider::GitLab
             if kind("/object_kind") == Some("note")
@@ -256,6 +262,13 @@ fn sent_or_known(same: &[outbox::Unconfirmed]) -> Option<Own> {
 }
 
 /// An id as text, whether the sender wrote it as a string or a number.
+/// A GitHub comment named by its repository, kind and id, recorded when GitHub's answer to
+/// the post gave no page address: `octo/app#comment-12`, `octo/app#review-comment-12`.
+pub fn github_comment_key(repo: &str, review: bool, id: u64) -> String {
+    let kind = if review { "review-comment" } else { "comment" };
+    format!("{repo}#{kind}-{id}")
+}
+
 pub(crate) fn id_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -282,8 +295,18 @@ mod tests {
         let cases = [
             (
                 Provider::GitHub,
-                json!({"action": "created", "comment": {"id": 7, "html_url": "https://github.com/o/r/issues/1#issuecomment-7", "body": "hi"}}),
-                Some(vec!["https://github.com/o/r/issues/1#issuecomment-7", "7"]),
+                json!({"action": "created", "repository": {"full_name": "o/r"},
+                       "comment": {"id": 7, "html_url": "https://github.com/o/r/issues/1#issuecomment-7", "body": "hi"}}),
+                Some(vec![
+                    "https://github.com/o/r/issues/1#issuecomment-7",
+                    "o/r#comment-7",
+                ]),
+            ),
+            (
+                Provider::GitHub,
+                json!({"action": "created", "repository": {"full_name": "o/r"},
+                       "comment": {"id": 8, "pull_request_review_id": 3, "body": "hi"}}),
+                Some(vec!["o/r#review-comment-8"]),
             ),
             (
                 Provider::GitHub,

@@ -147,7 +147,10 @@ async fn an_own_comment_whose_post_was_answered_without_its_page_is_known_by_its
     .await;
     assert_eq!(app.drain().await, 1);
     let actions = app.actions_of(&asked).await;
-    assert_eq!(actions[0]["remote_id"], "99120", "{actions:?}");
+    assert_eq!(
+        actions[0]["remote_id"], "octo/app#comment-99120",
+        "{actions:?}"
+    );
 
     // Act: GitHub announces that answer, with its page as always.
     let echo = post_comment(
