@@ -18,12 +18,8 @@ struct RawStdio {
 }
 
 impl RawStdio {
-    fn spawn(db: &std::path::Path) -> RawStdio {
-        RawStdio::spawn_with(db, |_| {})
-    }
-
-    /// As `spawn`, with more arguments or environment; none of the test's own environment's
-    /// upstream settings leak in.
+    /// A stdio server on `db`, with more arguments or environment as `adjust` sets; none of
+    /// the test's own environment's upstream settings leak in.
     fn spawn_with(
         db: &std::path::Path,
         adjust: impl FnOnce(&mut tokio::process::Command),
@@ -164,17 +160,7 @@ async fn a_malformed_stdio_line_is_answered_as_http_mcp_answers_it() {
     // Arrange: an initialized stdio session, and the HTTP server for comparison.
     let app = spawn_app().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut stdio = RawStdio::spawn(&dir.path().join("stdio.db"));
-    let initialized = stdio
-        .exchange(
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                    "params": {"protocolVersion": "2025-06-18", "capabilities": {},
-                               "clientInfo": {"name": "raw", "version": "0"}}})
-            .to_string(),
-        )
-        .await
-        .expect("initialize answered");
-    assert_eq!(initialized["id"], 1, "{initialized}");
+    let mut stdio = started_stdio(&dir.path().join("stdio.db"), |_| {}).await;
     stdio
         .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
         .await;
