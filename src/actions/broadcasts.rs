@@ -9,54 +9,21 @@ impl Delivery {
     /// The same delivery with its broadcast mentions shown as text, where it goes to a place
     /// that has them (Slack, GitLab). Mentions of one person are kept: an answer may name who
     /// asked.
-    pub fn defuse_broadcasts(self) -> Self {
-        match self {
-            Delivery::SlackMessage {
-                channel,
-                thread_ts,
-                text,
-            } => Delivery::SlackMessage {
-                channel,
-                thread_ts,
-                text: defuse_slack(&text),
-            },
-            Delivery::SlackResponse {
-                response_url,
-                text,
-                replace_original,
-            } => Delivery::SlackResponse {
-                response_url,
-                text: defuse_slack(&text),
-                replace_original,
-            },
-            Delivery::ChannelMessage {
-                url,
+    pub fn defuse_broadcasts(mut self) -> Self {
+        match &mut self {
+            Delivery::SlackMessage { text, .. }
+            | Delivery::SlackResponse { text, .. }
+            | Delivery::ChannelMessage {
                 kind: MessageKind::Slack,
                 text,
-                chat_id,
-            } => Delivery::ChannelMessage {
-                url,
-                kind: MessageKind::Slack,
-                text: defuse_slack(&text),
-                chat_id,
-            },
-            Delivery::GitlabNote {
-                project,
-                noun,
-                iid,
-                body,
-                internal,
-            } => Delivery::GitlabNote {
-                project,
-                noun,
-                iid,
-                body: defuse_gitlab(&body),
-                internal,
-            },
+                ..
+            } => *text = defuse_slack(text),
+            Delivery::GitlabNote { body, .. } => *body = defuse_gitlab(body),
             // Discord posts allow no mentions at all (`allowed_mentions`); the other places
             // have no mention that reaches everyone.
-            other => other,
+            _ => {}
         }
+        self
     }
 }
 

@@ -883,14 +883,7 @@ pub struct ActionPage {
 
 /// Actions across events: what is waiting, retrying or dead, wherever it came from.
 pub async fn list(state: &AppState, query: ActionQuery) -> Result<ActionPage, ServiceError> {
-    use super::events::{DEFAULT_LIMIT, MAX_LIMIT};
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ServiceError::invalid(
-            "limit",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let limit = super::page_limit(query.limit)?;
     if let Some(s) = &query.status
         && !STATUSES.contains(&s.as_str())
     {

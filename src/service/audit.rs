@@ -272,13 +272,7 @@ pub async fn record(state: &AppState, mut entry: AuditEntry) {
 
 /// A page of the audit log, newest first.
 pub async fn list(state: &AppState, query: AuditQuery) -> Result<AuditPage, ServiceError> {
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ServiceError::invalid(
-            "limit",
-            "limit must be between 1 and 200",
-        ));
-    }
+    let limit = super::page_limit(query.limit)?;
     let before_id = query
         .cursor
         .as_deref()

@@ -146,17 +146,8 @@ pub struct TaskSummary {
     pub created_at: String,
 }
 
-pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 200;
-
 pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, ServiceError> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ServiceError::invalid(
-            "limit",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
+    let limit = super::page_limit(query.limit)?;
     let time = |value: &Option<String>, field: &str| -> Result<Option<i64>, ServiceError> {
         value
             .as_deref()

@@ -152,6 +152,19 @@ pub async fn known_webhook(state: &crate::app::AppState, id: &str) -> Result<(),
     }
 }
 
+/// A list's page size as asked for (`limit`), 1-200, 50 when not given.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ServiceError> {
+    const MAX: u32 = 200;
+    let limit = limit.unwrap_or(50);
+    if !(1..=MAX).contains(&limit) {
+        return Err(ServiceError::invalid(
+            "limit",
+            format!("limit must be between 1 and {MAX}"),
+        ));
+    }
+    Ok(limit)
+}
+
 /// A page cursor checked: the last id of the previous page, `{prefix}_` and 32 hex digits as
 /// [`new_id_at`] makes them. Anything else would compare as a plain string and quietly give
 /// the wrong page.

@@ -120,13 +120,7 @@ pub const STATUSES: [&str; 6] = [
 ];
 
 pub async fn list(state: &AppState, q: TaskQuery) -> Result<TaskPage, ServiceError> {
-    let limit = q.limit.unwrap_or(50);
-    if !(1..=200).contains(&limit) {
-        return Err(ServiceError::invalid(
-            "limit",
-            "limit must be between 1 and 200",
-        ));
-    }
+    let limit = super::page_limit(q.limit)?;
     if let Some(s) = &q.status
         && !STATUSES.contains(&s.as_str())
     {

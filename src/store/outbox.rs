@@ -148,7 +148,7 @@ pub fn claim_due(
 }
 
 /// What an attempt cut off before its answer was recorded says.
-pub const INTERRUPTED: &str = "the send was cut off before its answer was recorded (the process \
+const INTERRUPTED: &str = "the send was cut off before its answer was recorded (the process \
      stopped, or the send outlasted its lease); it may have reached the target";
 
 /// A send whose lease ran out with no answer recorded (the process was killed mid-send, or

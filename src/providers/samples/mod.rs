@@ -20,7 +20,7 @@ mod stripe;
 #[cfg(test)]
 mod tests;
 
-pub use github::{event_type_of as github_event_type_of, kind_of as github_kind_of};
+pub use github::event_type_of as github_event_type_of;
 
 /// One delivery as the provider would send it, before signing.
 #[derive(Debug, Clone, PartialEq)]

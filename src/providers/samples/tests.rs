@@ -480,7 +480,7 @@ fn a_github_payloads_kind_is_read_from_the_objects_it_carries() {
         (json!({"action": "opened"}), None),
     ];
     for (payload, kind) in cases {
-        assert_eq!(super::github_kind_of(&payload), kind, "{payload}");
+        assert_eq!(super::github::kind_of(&payload), kind, "{payload}");
     }
 }
 
