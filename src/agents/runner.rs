@@ -287,12 +287,15 @@ async fn run_task(
                 reply
             }
             // Three retries, 30 s, 1 min and 2 min after the failures in a row before this
-            // one (a reply starts the count again), or when a 429 asks for.
+            // one (a reply starts the count again), or later when the server asks for (its
+            // `Retry-After`, up to an hour). Never sooner: a `Retry-After: 0` would spend all
+            // three retries within a second of an outage.
             Err(e) if e.retryable && run_failures < 3 => {
-                let wait = e
+                let scheduled = 30_000i64 << run_failures.clamp(0, 2);
+                let asked = e
                     .retry_after
-                    .map(|d| d.min(Duration::from_secs(3600)).as_millis() as i64)
-                    .unwrap_or(30_000i64 << run_failures.clamp(0, 2));
+                    .map_or(0, |d| d.min(Duration::from_secs(3600)).as_millis() as i64);
+                let wait = scheduled.max(asked);
                 tracing::warn!(task = %task.id, error = %e, "chat API failed; task will run again");
                 let (id, msg, now) = (task.id.clone(), e.message.clone(), clock::now_ms());
                 let owner = owner_of(task);

@@ -507,11 +507,6 @@ async fn a_model_call_that_worked_starts_the_retry_wait_again_from_30_seconds() 
     let app = agent_app(&llm, &github).await;
     let runner = runner_of(&app);
     let task_id = app.task_id_of(&open_issue(&app, 28, "Flaky").await).await;
-    let due_now = || {
-        let db = rusqlite::Connection::open(&app.db_path).expect("open db");
-        db.execute("UPDATE tasks SET next_run_at = 0 WHERE id = ?1", [&task_id])
-            .expect("make due");
-    };
 
     // Act
     for _ in 0..2 {
@@ -519,22 +514,14 @@ async fn a_model_call_that_worked_starts_the_retry_wait_again_from_30_seconds() 
             run_next(&app, &runner).await,
             Some((task_id.clone(), "queued".into()))
         );
-        due_now();
+        due_now(&app, &task_id);
     }
     let before = now_ms();
     let third = run_next(&app, &runner).await;
 
     // Assert: waits 30 s (the first of a new run of failures), not the 2 min of a third.
     assert_eq!(third, Some((task_id.clone(), "queued".into())));
-    let db = rusqlite::Connection::open(&app.db_path).expect("open db");
-    let next: i64 = db
-        .query_row(
-            "SELECT next_run_at FROM tasks WHERE id = ?1",
-            [&task_id],
-            |r| r.get(0),
-        )
-        .expect("task row");
-    let wait = next - before;
+    let wait = retry_wait(&app, &task_id, before);
     assert!((25_000..=40_000).contains(&wait), "waits {wait} ms");
 }
 
@@ -1205,6 +1192,7 @@ async fn a_run_cut_short_after_a_tool_acted_continues_without_acting_again() {
 
     // Act
     let first = run_next(&app, &runner).await;
+    due_now(&app, &task_id);
     let second = run_next(&app, &runner).await;
     let sent = app.drain().await;
 
@@ -1227,14 +1215,35 @@ async fn a_run_cut_short_after_a_tool_acted_continues_without_acting_again() {
     assert_eq!(task["status"], "done", "{task}");
 }
 
+/// Makes a queued task due now, as if its retry wait had passed.
+fn due_now(app: &crate::helpers::TestApp, task_id: &str) {
+    let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+    db.execute("UPDATE tasks SET next_run_at = 0 WHERE id = ?1", [task_id])
+        .expect("make due");
+}
+
+/// How long from `before` the task waits to run again, in ms.
+fn retry_wait(app: &crate::helpers::TestApp, task_id: &str, before: i64) -> i64 {
+    let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+    let next: i64 = db
+        .query_row(
+            "SELECT next_run_at FROM tasks WHERE id = ?1",
+            [task_id],
+            |r| r.get(0),
+        )
+        .expect("task row");
+    next - before
+}
+
 #[tokio::test]
-async fn a_chat_api_429_is_retried_after_its_retry_after() {
-    // Arrange
+async fn a_chat_api_retry_after_longer_than_the_schedule_is_waited_for_and_a_shorter_one_is_not() {
+    // Arrange: a 429 asking for 5 minutes, then a 503 asking for nothing at all.
     let limited = ResponseTemplate::new(429)
-        .insert_header("Retry-After", "1")
+        .insert_header("Retry-After", "300")
         .set_body_json(json!({"error": {"message": "slow down"}}));
+    let down = ResponseTemplate::new(503).insert_header("Retry-After", "0");
     let (llm, github) = (
-        fake_llm(vec![limited, llm_answer(ANSWER)]).await,
+        fake_llm(vec![limited, down, llm_answer(ANSWER)]).await,
         fake_github().await,
     );
     let app = agent_app(&llm, &github).await;
@@ -1242,14 +1251,30 @@ async fn a_chat_api_429_is_retried_after_its_retry_after() {
     let task_id = app.task_id_of(&open_issue(&app, 19, "Busy").await).await;
 
     // Act
+    let before_limited = now_ms();
     let limited = run_next(&app, &runner).await;
+    let waited_limited = retry_wait(&app, &task_id, before_limited);
     let too_soon = run_next(&app, &runner).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    due_now(&app, &task_id);
+    let before_down = now_ms();
+    let down = run_next(&app, &runner).await;
+    let waited_down = retry_wait(&app, &task_id, before_down);
+    due_now(&app, &task_id);
     let after = run_next(&app, &runner).await;
 
-    // Assert
+    // Assert: 5 minutes as asked; then the schedule's 1 min (the second failure in a row),
+    // not at once.
     assert_eq!(limited, Some((task_id.clone(), "queued".into())));
-    assert_eq!(too_soon, None, "it waits the second asked for");
+    assert!(
+        (299_000..=305_000).contains(&waited_limited),
+        "waits {waited_limited} ms"
+    );
+    assert_eq!(too_soon, None, "it waits the time asked for");
+    assert_eq!(down, Some((task_id.clone(), "queued".into())));
+    assert!(
+        (55_000..=65_000).contains(&waited_down),
+        "waits {waited_down} ms"
+    );
     assert_eq!(after, Some((task_id, "done".into())));
 }
 
