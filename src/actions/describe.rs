@@ -72,7 +72,7 @@ impl Delivery {
     /// The host a delivery goes to, as the worker shares its senders out: `host:port` of the
     /// URL it carries, or its provider's name for an API call, whose address comes with the
     /// credentials (a webhook's own API is put in its place when the row is stored:
-    /// `service::record::key_by_own_api`).
+    /// `service::record::OwnApis`).
     pub fn host(&self) -> String {
         let url = match self {
             Delivery::GithubComment { .. } => return "github".into(),

@@ -632,6 +632,7 @@ fn replay_in_db(
 ) -> Result<Vec<Value>, crate::store::StoreError> {
     let now = clock::now_ms();
     let existing = outbox::for_event(db, &event.id)?;
+    let own_apis = record::OwnApis::of_webhook(db, Some(&event.webhook_id))?;
     // An answer to a question starts no second agent, replayed or not (work it already
     // started is still retried below).
     let answer = record::was_an_answer(db, event)?;
@@ -662,6 +663,7 @@ fn replay_in_db(
                 &event.webhook_id,
                 event,
                 std::slice::from_ref(p),
+                &own_apis,
                 now,
             )
         };
@@ -683,7 +685,8 @@ fn replay_in_db(
                         delivery,
                         now,
                     );
-                    record::key_by_own_api(db, &mut row).map(|()| row)
+                    own_apis.key(&mut row);
+                    row
                 };
                 match existing
                     .iter()
@@ -696,7 +699,7 @@ fn replay_in_db(
                             && delivery.is_ok()
                             && timed_out_task(db, o.task_id.as_deref())? =>
                     {
-                        outbox::send_again(db, &replanned(o)?, now)?;
+                        outbox::send_again(db, &replanned(o), now)?;
                         if let Some(task_id) = &o.task_id {
                             tasks::wait_again(db, task_id, now)?;
                         }
@@ -723,7 +726,7 @@ fn replay_in_db(
                         json!({"command_id": command_id, "action_id": o.id, "result": "task_cancelled"})
                     }
                     Some(o) => {
-                        let fresh = replanned(o)?;
+                        let fresh = replanned(o);
                         let status = if delivery.is_ok() { "pending" } else { "dead" };
                         outbox::reset(
                             db,

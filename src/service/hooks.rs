@@ -24,6 +24,8 @@ pub struct Hook {
     pub compiled: Vec<CompiledCommand>,
     /// Who may call it (empty: everyone).
     pub allowlist: Vec<ipnet::IpNet>,
+    /// The APIs its own credentials name, which its replies are keyed by in the outbox.
+    pub own_apis: super::record::OwnApis,
 }
 
 pub struct HookCache {
@@ -82,6 +84,7 @@ impl HookCache {
             .collect();
         let hook = Arc::new(Hook {
             allowlist,
+            own_apis: super::record::OwnApis::of(&options),
             options,
             compiled: super::commands::compile_enabled(&commands),
             row,

@@ -262,9 +262,19 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
 
     let webhook_id = event.webhook_id.clone();
     let queues_task = planned.iter().any(|p| matches!(p, Planned::Task { .. }));
+    let own_apis = cached.own_apis.clone();
     let recorded = state
         .store
-        .write(move |db| record::record(db, &event, &planned, reply.as_ref(), posted.as_ref()))
+        .write(move |db| {
+            record::record(
+                db,
+                &event,
+                &planned,
+                &own_apis,
+                reply.as_ref(),
+                posted.as_ref(),
+            )
+        })
         .await?;
     if recorded.actions > 0 {
         state.wake_workers();

@@ -9,7 +9,7 @@ use super::echo::{self, Posted};
 use crate::actions::Delivery;
 use crate::engine::ActionKind;
 use crate::engine::plan::Planned;
-use crate::providers::{ProviderOptions, ReplyCredentials};
+use crate::providers::ProviderOptions;
 use crate::store::StoreError;
 use crate::store::events::{self, Inserted, NewEvent};
 use crate::store::outbox::{self, OutboxRow};
@@ -46,6 +46,7 @@ pub fn record(
     conn: &Connection,
     event: &NewEvent,
     planned: &[Planned],
+    own_apis: &OwnApis,
     reply: Option<&Reply>,
     posted: Option<&Posted>,
 ) -> Result<Recorded, StoreError> {
@@ -145,7 +146,15 @@ pub fn record(
     } else {
         planned
     };
-    let actions = write_planned(conn, event_id, &event.webhook_id, event, planned, now)?;
+    let actions = write_planned(
+        conn,
+        event_id,
+        &event.webhook_id,
+        event,
+        planned,
+        own_apis,
+        now,
+    )?;
     // An answer given inline is work already finished: such an event is done at once.
     let inline = planned.iter().any(|p| matches!(p, Planned::Inline { .. }));
     if actions > 0 || inline || answered {
@@ -189,6 +198,7 @@ pub fn write_planned(
     webhook_id: &str,
     event: &NewEvent,
     planned: &[Planned],
+    own_apis: &OwnApis,
     now: i64,
 ) -> Result<usize, StoreError> {
     let mut written = 0;
@@ -233,7 +243,7 @@ pub fn write_planned(
                     delivery,
                     now,
                 );
-                key_by_own_api(conn, &mut row)?;
+                own_apis.key(&mut row);
                 if outbox::insert(conn, &row)? {
                     written += 1;
                 }
@@ -309,35 +319,74 @@ pub fn outbox_row(
     }
 }
 
-/// Keys an API call by the API the webhook's own credentials name (a GitHub Enterprise
-/// server, a self-hosted GitLab, a Jira site), in place of the provider's name
-/// (`Delivery::host`) that stands for the operator's endpoint: one of those answering slowly
-/// must hold up only its own actions, not every webhook's on that provider. A webhook whose
-/// options cannot be read keeps the provider's name; its send fails on them anyway.
-pub fn key_by_own_api(conn: &Connection, row: &mut OutboxRow) -> Result<(), StoreError> {
-    let pick: fn(ReplyCredentials) -> Option<String> = match row.host.as_str() {
-        "github" => |own| own.github_api_url,
-        "gitlab" => |own| own.gitlab_url,
-        "jira" => |own| own.jira_base_url,
-        _ => return Ok(()),
-    };
-    let Some(webhook) = row
-        .webhook_id
-        .as_deref()
-        .map(|id| webhooks::get(conn, id))
-        .transpose()?
-        .flatten()
-    else {
-        return Ok(());
-    };
-    let own = serde_json::from_str::<ProviderOptions>(&webhook.options)
-        .ok()
-        .and_then(|o| o.credentials)
-        .and_then(pick)
-        .filter(|url| reqwest::Url::parse(url).is_ok_and(|u| u.has_host()));
-    if let Some(url) = own {
-        row.host = crate::actions::host_of(&url);
+/// The APIs a webhook's own credentials name (a GitHub Enterprise server, a self-hosted
+/// GitLab, a Jira site), as outbox host keys. A call to one of them is keyed by it in place
+/// of the provider's name (`Delivery::host`), which stands for the operator's endpoint: one
+/// of those answering slowly must hold up only its own actions, not every webhook's on that
+/// provider. Worked out once per webhook (the receiver keeps it with the cached webhook), so
+/// the single writer does no lookup for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OwnApis {
+    github: Option<String>,
+    gitlab: Option<String>,
+    jira: Option<String>,
+}
+
+impl OwnApis {
+    pub fn of(options: &ProviderOptions) -> Self {
+        let Some(own) = &options.credentials else {
+            return OwnApis::default();
+        };
+        // A URL that cannot be read keeps the provider's name; its send fails on it anyway.
+        let key = |url: &Option<String>| {
+            url.as_deref()
+                .filter(|url| reqwest::Url::parse(url).is_ok_and(|u| u.has_host()))
+                .map(crate::actions::host_of)
+        };
+        OwnApis {
+            github: key(&own.github_api_url),
+            gitlab: key(&own.gitlab_url),
+            jira: key(&own.jira_base_url),
+        }
     }
+
+    /// Of the stored webhook, for writes off the receive path (a replay, a reply by hand, a
+    /// task's answer).
+    pub fn of_webhook(conn: &Connection, webhook_id: Option<&str>) -> Result<Self, StoreError> {
+        let Some(webhook) = webhook_id
+            .map(|id| webhooks::get(conn, id))
+            .transpose()?
+            .flatten()
+        else {
+            return Ok(OwnApis::default());
+        };
+        // Options that cannot be read name no API of their own.
+        Ok(serde_json::from_str::<ProviderOptions>(&webhook.options)
+            .map(|options| OwnApis::of(&options))
+            .unwrap_or_default())
+    }
+
+    /// Keys the row by the webhook's own API where it calls the provider's.
+    pub fn key(&self, row: &mut OutboxRow) {
+        if let Some(host) = self.in_place_of(&row.host) {
+            row.host = host.to_string();
+        }
+    }
+
+    /// The webhook's own API in place of a provider's name (`github`, `gitlab`, `jira`).
+    fn in_place_of(&self, host: &str) -> Option<&str> {
+        match host {
+            "github" => self.github.as_deref(),
+            "gitlab" => self.gitlab.as_deref(),
+            "jira" => self.jira.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Keys a row written off the receive path by its webhook's own API (see [`OwnApis`]).
+pub fn key_by_own_api(conn: &Connection, row: &mut OutboxRow) -> Result<(), StoreError> {
+    OwnApis::of_webhook(conn, row.webhook_id.as_deref())?.key(row);
     Ok(())
 }
 
@@ -373,5 +422,38 @@ fn new_task(
         lease_owner: None,
         next_run_at: None,
         lease_until: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_webhooks_own_api_stands_in_for_its_providers_name_only() {
+        let options: ProviderOptions = serde_json::from_value(serde_json::json!({
+            "credentials": {
+                "github_api_url": "https://ghe.example.com/api/v3",
+                "gitlab_url": "http://gitlab.internal:8080",
+                "jira_base_url": "not a url",
+                "github_token": "t"
+            }
+        }))
+        .expect("options");
+        let own = OwnApis::of(&options);
+        let cases = [
+            ("github", Some("ghe.example.com:443")),
+            ("gitlab", Some("gitlab.internal:8080")),
+            // Unreadable: the send fails on it anyway, under the provider's name.
+            ("jira", None),
+            ("slack", None),
+            ("hooks.example.com:443", None),
+        ];
+        for (host, keyed) in cases {
+            assert_eq!(own.in_place_of(host), keyed, "{host}");
+        }
+        let none = OwnApis::of(&ProviderOptions::default());
+        assert_eq!(none, OwnApis::default());
+        assert_eq!(none.in_place_of("github"), None);
     }
 }
