@@ -16,6 +16,10 @@ use crate::store::audit::{self as rows, AuditFilter, AuditRow, NewAudit};
 /// Details larger than this (as JSON text) are replaced by a note of their size.
 const MAX_DETAIL_BYTES: usize = 64 * 1024;
 
+/// Longest target kept: ids are far shorter, and a refused call naming a megabyte-long one
+/// (a read key may make any number of them) must not grow the log by as much.
+const MAX_TARGET_BYTES: usize = 300;
+
 /// Something that changed, or was attempted, to record.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry {
@@ -58,13 +62,10 @@ impl Outcome {
     fn stored(&self) -> String {
         match self {
             Outcome::Ok => "ok".to_string(),
-            Outcome::Error(why) => {
-                let mut end = why.len().min(Self::MAX_REASON);
-                while !why.is_char_boundary(end) {
-                    end -= 1;
-                }
-                format!("error: {}", &why[..end])
-            }
+            Outcome::Error(why) => format!(
+                "error: {}",
+                &why[..why.floor_char_boundary(Self::MAX_REASON)]
+            ),
         }
     }
 }
@@ -246,6 +247,12 @@ pub async fn record(state: &AppState, mut entry: AuditEntry) {
             text
         }
     });
+    if let Some(target) = entry.target.as_mut()
+        && target.len() > MAX_TARGET_BYTES
+    {
+        target.truncate(target.floor_char_boundary(MAX_TARGET_BYTES));
+        target.push('…');
+    }
     let action = entry.action.clone();
     let outcome = entry.outcome.stored();
     let written = state

@@ -557,6 +557,34 @@ async fn a_failed_mcp_tool_call_is_audited_with_the_error_the_model_was_told() {
 }
 
 #[tokio::test]
+async fn a_refused_call_naming_a_huge_id_is_audited_with_the_id_cut_short() {
+    // Arrange: a read key, which may make any number of refused calls.
+    let app = spawn_app().await;
+    let (_, key) = create_key(&app, "reader", "read").await;
+    let client = connect(&app, &key).await;
+    let huge = "z".repeat(1_000_000);
+
+    // Act
+    let refused = client
+        .call_tool(tool_call("delete_webhook", json!({"webhook_id": huge})))
+        .await
+        .expect("delete_webhook");
+    client.cancel().await.ok();
+
+    // Assert: refused and audited, with a few hundred bytes of the id, not a megabyte.
+    assert_eq!(refused.is_error, Some(true), "{refused:?}");
+    let entries = audit_entries(&app, "actor=reader").await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let target = entries[0]["target"].as_str().expect("target");
+    assert!(
+        target.starts_with("zzz") && target.ends_with('…'),
+        "kept {} bytes",
+        target.len()
+    );
+    assert!(target.len() <= 310, "kept {} bytes", target.len());
+}
+
+#[tokio::test]
 async fn the_audit_log_shows_who_created_a_webhook_over_rest_and_mcp_with_secrets_masked() {
     // Arrange
     let app = spawn_app().await;
