@@ -132,6 +132,7 @@ pub async fn execute(
                 target.chat_id.clone(),
                 text,
                 task.event_id.clone(),
+                Some(task.id.clone()),
                 Author::Model,
             )
             .await

@@ -537,6 +537,7 @@ impl McpServer {
             args.chat_id,
             args.text,
             args.event_id,
+            None,
             actions::Author::Model,
         )
         .await

@@ -200,7 +200,9 @@ pub async fn respond(
 }
 
 /// A channel message to a target URL (Open WebUI channel webhook, Slack, Discord, Teams,
-/// Telegram), optionally tied to an event for the log.
+/// Telegram), optionally tied to an event for the log, and to the task whose agent posts it
+/// (so that cancelling the task stops it too, as it stops the task's comments).
+#[allow(clippy::too_many_arguments)]
 pub async fn post_message(
     state: &AppState,
     url: String,
@@ -208,6 +210,7 @@ pub async fn post_message(
     chat_id: Option<String>,
     text: String,
     event_id: Option<String>,
+    task_id: Option<String>,
     author: Author,
 ) -> Result<ActionOut, ServiceError> {
     let target = crate::engine::command::Target {
@@ -269,7 +272,7 @@ pub async fn post_message(
         event_id.as_ref(),
         webhook_id.as_ref(),
         None,
-        None,
+        task_id,
         ActionKind::PostMessage,
         &Ok(delivery),
         now,

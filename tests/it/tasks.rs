@@ -1694,6 +1694,62 @@ async fn a_cancelled_tasks_question_still_to_be_posted_is_not_posted() {
 }
 
 #[tokio::test]
+async fn a_message_the_model_posted_is_not_sent_once_its_task_is_cancelled() {
+    // Arrange: the model posts to its channel and asks on the issue in one message; the task
+    // waits for the answer while the channel message waits to be sent.
+    let channel = wiremock::MockServer::start().await;
+    let url = format!("{}/api/v1/channels/webhooks/abc/tok", channel.uri());
+    let both = ResponseTemplate::new(200).set_body_json(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+            "tool_calls": [
+                {"id": "c1", "type": "function",
+                 "function": {"name": "post_message", "arguments": "{\"text\": \"Status: looking\"}"}},
+                {"id": "c2", "type": "function",
+                 "function": {"name": "ask", "arguments": "{\"question\": \"Proceed?\"}"}}]},
+                     "finish_reason": "tool_calls"}]}));
+    let (llm, github) = (fake_llm(vec![both]).await, fake_github().await);
+    let config = agent_config(&llm, &github);
+    let agents = json!([{"name": "brain", "target": {"url": url, "kind": "openwebui"},
+                         "tools": ["post_message", "ask"]}]);
+    let app = crate::helpers::spawn_app_with(move |c| {
+        config(c);
+        c.agents.agents = Some(agents.to_string());
+    })
+    .await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "brain",
+               "template": "Look at {{ issue.title }}"}),
+    )
+    .await;
+    let task_id = app.task_id_of(&open_issue(&app, 31, "Outage").await).await;
+    let ran = run_next(&app, &runner_of(&app)).await;
+
+    // Act
+    let (status, cancelled) =
+        send_json(app.api(Method::POST, &format!("/api/tasks/{task_id}/cancel"))).await;
+    app.drain().await;
+
+    // Assert: the channel never hears from the cancelled task.
+    assert_eq!(ran, Some((task_id.clone(), "waiting_reply".into())));
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    let posts = channel.received_requests().await.expect("recorded");
+    assert!(posts.is_empty(), "{} posts", posts.len());
+    let (_, actions) = app.get_json("/api/actions?webhook_id=gh").await;
+    let message = actions["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .find(|a| a["action"] == "post_message")
+        .unwrap_or_else(|| panic!("the message is listed: {actions}"))
+        .clone();
+    assert_eq!(message["task_id"], task_id.as_str(), "{message}");
+    assert_eq!(message["status"], "dead", "{message}");
+    assert_eq!(message["last_error"], "the task was cancelled", "{message}");
+}
+
+#[tokio::test]
 async fn a_question_being_sent_when_its_task_is_cancelled_is_not_tried_again() {
     // Arrange: a question whose post is under way (its sender holds it) when the task is
     // cancelled.

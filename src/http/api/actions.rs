@@ -236,6 +236,7 @@ async fn post_message(
         m.chat_id,
         m.text,
         m.event_id,
+        None,
         Author::Person,
     )
     .await?;
