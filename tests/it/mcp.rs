@@ -498,6 +498,12 @@ async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
             json!({"webhook_id": "gh", "options": [1]}),
             "options",
         ),
+        // A blank name is taken as left out; with nothing else given, nothing changes.
+        (
+            "update_webhook",
+            json!({"webhook_id": "gh", "name": "  "}),
+            "nothing to change",
+        ),
         // An empty allowlist would let everyone through while looking locked.
         (
             "update_webhook",
