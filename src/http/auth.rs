@@ -480,12 +480,20 @@ mod tests {
             "list_events",
             "get_event",
             "list_tasks",
+            "get_action",
+            "list_actions",
         ] {
             let found = classify(call(tool, json!({})));
             assert!(found.read_only, "{tool} only reads");
             assert!(found.changes.is_empty(), "{tool} is not audited");
         }
-        for tool in ["create_webhook", "delete_webhook", "claim_task"] {
+        for tool in [
+            "create_webhook",
+            "delete_webhook",
+            "claim_task",
+            "cancel_action",
+            "retry_action",
+        ] {
             let found = classify(call(tool, json!({"webhook_id": "gh"})));
             assert!(!found.read_only, "{tool} may change something");
             assert_eq!(found.changes.len(), 1, "{tool} is audited");

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 pub(crate) mod lenient;
 
+use crate::service::actions::ActionQuery;
 use crate::service::commands::CommandIn;
 use crate::service::events::EventQuery;
 use crate::service::webhooks::{RotateIn, WebhookIn, WebhookPatch};
@@ -315,6 +316,37 @@ pub struct EventIdArgs {
 pub struct ActionIdArgs {
     /// The action's id (act_...), as a comment, ask, respond or post_message returned it.
     pub action_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListActionsArgs {
+    /// pending, sending, retrying, delivered, dead or cancelled.
+    #[serde(default)]
+    #[schemars(extend("enum" = ["pending", "sending", "retrying", "delivered", "dead", "cancelled"]))]
+    pub status: Option<String>,
+    /// Only actions of this webhook's events and replies (the id, as list_webhooks shows it).
+    #[serde(default)]
+    pub webhook_id: Option<String>,
+    /// Page size 1-200 (default 20).
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    /// next_cursor from the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+impl ListActionsArgs {
+    pub fn into_query(self) -> ActionQuery {
+        ActionQuery {
+            status: self.status,
+            webhook_id: self.webhook_id,
+            // A model reads every line of the page: smaller than REST's default of 50.
+            limit: Some(self.limit.unwrap_or(20)),
+            cursor: self.cursor,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

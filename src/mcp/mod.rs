@@ -1,6 +1,7 @@
 //! The MCP server (rmcp): tools, prompts and resources over Streamable HTTP at `/mcp` and over
 //! stdio. Every tool is a door onto the service layer the REST API also uses.
 
+mod action_tools;
 pub(crate) mod args;
 mod hub;
 mod params;
@@ -78,7 +79,7 @@ impl McpServer {
     /// The tools as `tools/list` offers them: descriptions from their files (whose trailing
     /// newline is not part of the text), input schemas written plainly for every model API.
     fn tools_as_offered() -> ToolRouter<McpServer> {
-        let mut tool_router = Self::tool_router();
+        let mut tool_router = Self::all_tools();
         for route in tool_router.map.values_mut() {
             if let Some(d) = &route.attr.description {
                 route.attr.description = Some(d.trim().to_string().into());
@@ -105,9 +106,14 @@ impl McpServer {
         Some((key.name, Some(200)))
     }
 
+    /// Every tool, from each module that defines some.
+    fn all_tools() -> ToolRouter<McpServer> {
+        Self::tool_router() + Self::action_tool_router()
+    }
+
     /// The names of every tool, for checks that each has its description file.
     pub fn tool_names() -> Vec<String> {
-        Self::tool_router()
+        Self::all_tools()
             .list_all()
             .into_iter()
             .map(|t| t.name.to_string())
@@ -459,7 +465,7 @@ mod tests {
         use crate::actions::MessageKind;
         use crate::engine::command::ActionKind;
         use crate::providers::Provider;
-        use crate::service::{events, tasks};
+        use crate::service::{actions, events, tasks};
         let names = |all: Vec<&str>| all.into_iter().map(String::from).collect::<Vec<_>>();
         let mut seen = 0;
         for tool in McpServer::tools_as_offered().list_all() {
@@ -488,18 +494,19 @@ mod tests {
                     ),
                     ("list_events", "status") => names(events::STATUSES.to_vec()),
                     ("list_tasks", "status") => names(tasks::STATUSES.to_vec()),
+                    ("list_actions", "status") => names(actions::STATUSES.to_vec()),
                     other => panic!("no check for the enum of {other:?}"),
                 };
                 assert_eq!(offered, taken, "{} {field}", tool.name);
                 seen += 1;
             }
         }
-        assert!(seen >= 7, "{seen} enums checked");
+        assert!(seen >= 8, "{seen} enums checked");
     }
 
     #[test]
     fn every_tool_says_whether_it_only_reads_as_the_read_only_key_check_does() {
-        for tool in McpServer::tool_router().list_all() {
+        for tool in McpServer::all_tools().list_all() {
             let name = tool.name.to_string();
             let hints = tool
                 .annotations

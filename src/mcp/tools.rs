@@ -18,7 +18,10 @@ use crate::store::StoreError;
 const DEFAULT_OWNER: &str = "mcp";
 
 /// Structured JSON for clients that read it, preceded by one line for people and models.
-fn done(summary: impl Into<String>, value: impl Serialize) -> Result<CallToolResult, String> {
+pub(super) fn done(
+    summary: impl Into<String>,
+    value: impl Serialize,
+) -> Result<CallToolResult, String> {
     let value = serde_json::to_value(value).map_err(|e| e.to_string())?;
     let mut result = CallToolResult::structured(value);
     result.content.insert(0, ContentBlock::text(summary.into()));
@@ -386,37 +389,6 @@ impl McpServer {
     }
 
     #[tool(
-        description = include_str!("../../tools/get_action.md"),
-        annotations(title = "Get action", read_only_hint = true, open_world_hint = false)
-    )]
-    async fn get_action(
-        &self,
-        Parameters(args): Parameters<ActionIdArgs>,
-    ) -> Result<CallToolResult, String> {
-        let action = events::action(&self.state, &args.action_id)
-            .await
-            .map_err(tool_error)?;
-        let a = &action.action;
-        let tried = match action.attempt_log.len() {
-            0 => "not tried yet".to_string(),
-            1 => "1 attempt".to_string(),
-            n => format!("{n} attempts"),
-        };
-        let error = a
-            .last_error
-            .as_deref()
-            .map(|e| format!("; last error: {e}"))
-            .unwrap_or_default();
-        done(
-            format!(
-                "Action `{}` ({}) to {}: {}, {tried}{error}.",
-                a.id, a.action, a.target, a.status
-            ),
-            action,
-        )
-    }
-
-    #[tool(
         description = include_str!("../../tools/test_webhook.md"),
         annotations(title = "Test webhook", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
     )]
@@ -650,7 +622,8 @@ fn queued(what: &str, action: &actions::ActionOut) -> String {
         None => format!("get_action `{}` shows its status", action.id),
     };
     format!(
-        "{what} queued as `{}` to {}; it is sent in the background with retries ({status}).",
+        "{what} queued as `{}` to {}; it is sent in the background with retries ({status}; \
+         cancel_action stops it while it waits).",
         action.id, action.target
     )
 }

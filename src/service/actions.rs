@@ -1,5 +1,6 @@
 //! Actions asked for by a person or an agent (comment, ask, respond, post_message), replaying
-//! an event, and retrying a failed action. All go through the outbox, like commands do.
+//! an event, and listing, cancelling or retrying actions. All go through the outbox, like
+//! commands do.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -946,11 +947,19 @@ pub async fn cancel(state: &AppState, action_id: &str) -> Result<ActionOut, Serv
         what: "action",
         id: action_id.to_string(),
     })?;
+    // Each says what can still be done, since the caller wanted it not to go.
     let why = match row.status.as_str() {
-        "sending" => "is being sent now; cancel it if a failed attempt leaves it waiting",
-        "delivered" => "was already delivered",
-        "cancelled" => "is already cancelled",
-        _ => "is dead: it is not sent again unless retried",
+        "sending" => "is being sent now; cancel it if a failed attempt leaves it waiting".into(),
+        "delivered" => format!(
+            "was already delivered{}, so there is nothing left to stop: remove or edit the post \
+             where it went, or send a correcting reply",
+            row.remote_id
+                .as_deref()
+                .map(|id| format!(" (posted as `{id}`)"))
+                .unwrap_or_default()
+        ),
+        "cancelled" => "is already cancelled; a retry sends it after all".into(),
+        _ => "is dead: it is not sent again unless retried".to_string(),
     };
     Err(ServiceError::Conflict(format!(
         "action `{action_id}` {why}"

@@ -209,17 +209,24 @@ fn secret_values_all(value: &Value, out: &mut Vec<String>) {
     }
 }
 
-/// The id a tool call is about, the most specific it names: its `command_id`, `event_id`,
-/// `task_id`, `webhook_id` or `id` (a command's update names it, as its creation does, not its
-/// webhook).
+/// The id a tool call is about, the most specific it names: its `action_id`, `command_id`,
+/// `event_id`, `task_id`, `webhook_id` or `id` (a command's update names it, as its creation
+/// does, not its webhook).
 pub fn tool_target(arguments: &Value) -> Option<String> {
-    ["command_id", "event_id", "task_id", "webhook_id", "id"]
-        .iter()
-        .find_map(|field| match arguments.get(field)? {
-            Value::String(s) => Some(s.clone()),
-            Value::Null => None,
-            other => Some(other.to_string()),
-        })
+    [
+        "action_id",
+        "command_id",
+        "event_id",
+        "task_id",
+        "webhook_id",
+        "id",
+    ]
+    .iter()
+    .find_map(|field| match arguments.get(field)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    })
 }
 
 /// Masks and stores an entry. A failure is logged, never returned: the audit log must not
@@ -486,6 +493,10 @@ mod tests {
         assert_eq!(
             tool_target(&json!({"task_id": "tsk_1"})),
             Some("tsk_1".into())
+        );
+        assert_eq!(
+            tool_target(&json!({"action_id": "act_1"})),
+            Some("act_1".into())
         );
         assert_eq!(tool_target(&json!({"name": "x"})), None);
         assert_eq!(tool_target(&Value::Null), None);

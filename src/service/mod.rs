@@ -60,7 +60,12 @@ fn other_kind(asked: &str, id: &str) -> String {
             "a task",
             "list_tasks and claim_task take it",
         ),
-        ("act_", "action", "an action", "get_action takes it"),
+        (
+            "act_",
+            "action",
+            "an action",
+            "get_action, cancel_action and retry_action take it",
+        ),
         (
             "cmd_",
             "command",

@@ -14,7 +14,7 @@ use crate::helpers::{API_KEY, TestApp, assert_error, send_json, spawn_app, spawn
 type Client = RunningService<RoleClient, ()>;
 
 /// Creates a key with the test (configured) key; returns its id and the key.
-async fn create_key(app: &TestApp, name: &str, scope: &str) -> (String, String) {
+pub(crate) async fn create_key(app: &TestApp, name: &str, scope: &str) -> (String, String) {
     let (status, body) = send_json(
         app.api(Method::POST, "/api/keys")
             .json(&json!({"name": name, "scope": scope})),
@@ -45,7 +45,7 @@ async fn with_key(
     send_json(request).await
 }
 
-async fn connect(app: &TestApp, key: &str) -> Client {
+pub(crate) async fn connect(app: &TestApp, key: &str) -> Client {
     let transport = StreamableHttpClientTransport::from_config(
         StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header(key),
     );
@@ -58,7 +58,7 @@ fn tool_call(tool: &str, args: Value) -> CallToolRequestParams {
 }
 
 /// Every entry of the audit log (newest first), read with the test key.
-async fn audit_entries(app: &TestApp, query: &str) -> Vec<Value> {
+pub(crate) async fn audit_entries(app: &TestApp, query: &str) -> Vec<Value> {
     let (status, body) = app.get_json(&format!("/api/audit?{query}")).await;
     assert_eq!(status, StatusCode::OK, "GET /api/audit: {body}");
     body["entries"].as_array().expect("entries array").clone()

@@ -1,4 +1,5 @@
 mod actions;
+mod actions_mcp;
 mod actions_sources;
 mod commands_api;
 mod connections;

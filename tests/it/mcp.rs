@@ -54,14 +54,14 @@ async fn add_command_ok(client: &Client, args: Value) {
     assert_eq!(added.is_error, Some(false), "{}", text(&added));
 }
 
-fn structured(result: &CallToolResult) -> Value {
+pub(crate) fn structured(result: &CallToolResult) -> Value {
     result
         .structured_content
         .clone()
         .unwrap_or_else(|| panic!("no structured content: {result:?}"))
 }
 
-fn text(result: &CallToolResult) -> String {
+pub(crate) fn text(result: &CallToolResult) -> String {
     result
         .content
         .iter()
@@ -91,6 +91,9 @@ const TOOLS: &[&str] = &[
     "list_events",
     "get_event",
     "get_action",
+    "list_actions",
+    "cancel_action",
+    "retry_action",
     "test_webhook",
 ];
 

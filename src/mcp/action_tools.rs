@@ -1,0 +1,141 @@
+//! The MCP tools over outbound actions: follow one, list them, and stop or resend one. The
+//! same service calls as `/api/actions`; a read-only key may use the `get_`/`list_` ones only.
+
+use rmcp::model::CallToolResult;
+use rmcp::{tool, tool_router};
+
+use super::McpServer;
+use super::args::{ActionIdArgs, ListActionsArgs};
+use super::params::Parameters;
+use super::tools::{done, tool_error};
+use crate::service::actions::{self, ActionOut};
+use crate::service::events;
+
+#[tool_router(router = action_tool_router, vis = "pub(super)")]
+impl McpServer {
+    #[tool(
+        description = include_str!("../../tools/get_action.md"),
+        annotations(title = "Get action", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_action(
+        &self,
+        Parameters(args): Parameters<ActionIdArgs>,
+    ) -> Result<CallToolResult, String> {
+        let action = events::action(&self.state, &args.action_id)
+            .await
+            .map_err(tool_error)?;
+        let a = &action.action;
+        let tried = match action.attempt_log.len() {
+            0 => "not tried yet".to_string(),
+            1 => "1 attempt".to_string(),
+            n => format!("{n} attempts"),
+        };
+        let error = a
+            .last_error
+            .as_deref()
+            .map(|e| format!("; last error: {e}"))
+            .unwrap_or_default();
+        done(
+            format!(
+                "Action `{}` ({}) to {}: {}, {tried}{error}.",
+                a.id, a.action, a.target, a.status
+            ),
+            action,
+        )
+    }
+
+    #[tool(
+        description = include_str!("../../tools/list_actions.md"),
+        annotations(title = "List actions", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_actions(
+        &self,
+        Parameters(args): Parameters<ListActionsArgs>,
+    ) -> Result<CallToolResult, String> {
+        let page = actions::list(&self.state, args.into_query())
+            .await
+            .map_err(tool_error)?;
+        let lines: Vec<String> = page
+            .actions
+            .iter()
+            .map(|a| {
+                let error = a
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default();
+                format!(
+                    "- {} {} {} [{}] to {}{error}",
+                    a.created_at, a.id, a.action, a.status, a.target
+                )
+            })
+            .collect();
+        let more = page
+            .next_cursor
+            .as_deref()
+            .map(|c| format!("\nMore: call again with cursor `{c}`."))
+            .unwrap_or_default();
+        let summary = if lines.is_empty() {
+            "No actions match.".to_string()
+        } else {
+            format!(
+                "{} actions, newest first:\n{}{more}",
+                lines.len(),
+                lines.join("\n")
+            )
+        };
+        done(summary, page)
+    }
+
+    #[tool(
+        description = include_str!("../../tools/cancel_action.md"),
+        annotations(title = "Cancel action", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn cancel_action(
+        &self,
+        Parameters(args): Parameters<ActionIdArgs>,
+    ) -> Result<CallToolResult, String> {
+        let action = actions::cancel(&self.state, &args.action_id)
+            .await
+            .map_err(tool_error)?;
+        done(
+            format!(
+                "Cancelled {}: it will not be sent, and does not fail its event. \
+                 retry_action `{}` sends it after all.",
+                described(&action),
+                action.id
+            ),
+            action,
+        )
+    }
+
+    #[tool(
+        description = include_str!("../../tools/retry_action.md"),
+        annotations(title = "Retry action", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+    )]
+    async fn retry_action(
+        &self,
+        Parameters(args): Parameters<ActionIdArgs>,
+    ) -> Result<CallToolResult, String> {
+        let action = actions::retry(&self.state, &args.action_id)
+            .await
+            .map_err(tool_error)?;
+        done(
+            format!(
+                "Queued {} to be sent again now, with a fresh round of retries \
+                 (get_action `{}` shows how it went).",
+                described(&action),
+                action.id
+            ),
+            action,
+        )
+    }
+}
+
+/// "action `act_…` (comment to octo/app#7)", for a summary.
+fn described(action: &ActionOut) -> String {
+    format!(
+        "action `{}` ({} to {})",
+        action.id, action.action, action.target
+    )
+}
