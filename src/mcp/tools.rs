@@ -181,7 +181,8 @@ impl McpServer {
         // when nothing was would hide a name the model meant to set.
         if patch.name.is_none() && patch.enabled.is_none() && patch.options.is_none() {
             return Err(format!(
-                "nothing to change on webhook `{id}`: give `name` (1-200 characters),                  `enabled` or `options`; a blank value counts as left out"
+                "nothing to change on webhook `{id}`: give `name` (1-200 characters), \
+                 `enabled` or `options`; a blank value counts as left out"
             ));
         }
         let webhook = webhooks::update(&self.state, &id, patch)
