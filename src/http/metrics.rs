@@ -25,12 +25,33 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
 
 fn render(db: &Connection) -> Result<String, StoreError> {
     let mut out = String::new();
-    let mut family = |name: &str, help: &str, sql: &str| -> Result<(), StoreError> {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+    let now = crate::clock::now_ms();
+    // Every known status is shown, at 0 when nothing has it: a dashboard then reads 0, not
+    // "no data". A status only the database knows (from a later version) is shown too.
+    let mut family = |name: &str,
+                      help: &str,
+                      known: &[&str],
+                      sql: &str,
+                      params: &[&dyn rusqlite::ToSql]|
+     -> Result<(), StoreError> {
+        out.push_str(&format!(
+            "# HELP {name} {help}
+# TYPE {name} gauge
+"
+        ));
+        let mut counts: Vec<(String, i64)> = known.iter().map(|s| (s.to_string(), 0)).collect();
         let mut stmt = db.prepare(sql)?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let rows = stmt.query_map(params, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
         for row in rows {
             let (label, count) = row?;
+            match counts.iter_mut().find(|(known, _)| *known == label) {
+                Some((_, n)) => *n += count,
+                None => counts.push((label, count)),
+            }
+        }
+        for (label, count) in counts {
             out.push_str(&format!(
                 "{name}{{status=\"{}\"}} {count}\n",
                 escape(&label)
@@ -41,23 +62,33 @@ fn render(db: &Connection) -> Result<String, StoreError> {
     family(
         "webhook_mcp_events",
         "Stored events by status.",
+        &crate::service::events::STATUSES,
         "SELECT status, COUNT(*) FROM events GROUP BY status",
+        &[],
     )?;
     family(
         "webhook_mcp_actions",
         "Outbox actions by status.",
+        &crate::service::actions::STATUSES,
         "SELECT status, COUNT(*) FROM outbox GROUP BY status",
+        &[],
     )?;
+    // A running task whose lease ran out is queued again, as the API shows it.
     family(
         "webhook_mcp_tasks",
         "Agent tasks by status.",
-        "SELECT status, COUNT(*) FROM tasks GROUP BY status",
+        &crate::service::tasks::STATUSES,
+        "SELECT CASE WHEN status = 'running' AND lease_until < ?1 THEN 'queued' \
+         ELSE status END AS shown, COUNT(*) FROM tasks GROUP BY shown",
+        &[&now],
     )?;
     family(
         "webhook_mcp_webhooks",
         "Registered webhooks, enabled or disabled.",
+        &["enabled", "disabled"],
         "SELECT CASE enabled WHEN 1 THEN 'enabled' ELSE 'disabled' END, COUNT(*) \
          FROM webhooks GROUP BY enabled",
+        &[],
     )?;
     Ok(out)
 }

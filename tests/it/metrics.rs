@@ -108,3 +108,47 @@ async fn metrics_show_how_long_commits_and_syncs_took() {
         assert_eq!(count, value(&format!("{histogram}_bucket{{le=\"+Inf\"}}")));
     }
 }
+
+#[tokio::test]
+async fn metrics_show_every_status_and_a_task_whose_lease_ran_out_as_queued() {
+    // Arrange: a task claimed by an outside agent whose lease has since run out.
+    let (llm, github) = (
+        crate::helpers::fake_llm(vec![crate::helpers::llm_answer("unused")]).await,
+        crate::helpers::fake_github().await,
+    );
+    let app = crate::helpers::agent_app(&llm, &github).await;
+    let task_id = app
+        .task_id_of(&crate::helpers::open_issue(&app, 7, "Stuck").await)
+        .await;
+    let (claimed, task) = app
+        .post_api(
+            "/api/tasks/claim",
+            &json!({"owner": "outside", "agent": "planning"}),
+        )
+        .await;
+    assert_eq!(claimed, StatusCode::OK, "{task}");
+    crate::helpers::set_lease_until(&app, &task_id, 1);
+
+    // Act
+    let text = app
+        .api(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("text");
+    let (_, listed) = app.get_json("/api/tasks?status=queued").await;
+
+    // Assert: as the API lists it; statuses nothing has are shown at 0.
+    assert_eq!(listed["tasks"][0]["id"], task_id.as_str(), "{listed}");
+    for line in [
+        "webhook_mcp_tasks{status=\"queued\"} 1",
+        "webhook_mcp_tasks{status=\"running\"} 0",
+        "webhook_mcp_webhooks{status=\"disabled\"} 0",
+        "webhook_mcp_actions{status=\"dead\"} 0",
+        "webhook_mcp_events{status=\"failed\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+}
