@@ -160,17 +160,57 @@ pub async fn state(
     Ok((state, generated))
 }
 
+/// Shorter configured keys are warned about (generated ones are far longer).
+const MIN_SAFE_KEY_CHARS: usize = 16;
+
+/// What is wrong with a public base URL, if anything: receiver URLs are made by appending
+/// `/webhooks/…` to it, so it must be a plain http(s) address and path.
+fn base_url_problem(url: &str) -> Option<String> {
+    let Some(base) = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+    else {
+        return Some(format!(
+            "`{url}` is not an http(s) URL; give the address senders reach this server at, \
+             e.g. https://hooks.example.com"
+        ));
+    };
+    if !base.username().is_empty() || base.password().is_some() {
+        // Not echoed: it holds a credential, and this message goes to the log.
+        return Some(
+            "the URL carries a user name or password, which every receiver URL shown would \
+             repeat; give the address without them"
+                .into(),
+        );
+    }
+    if base.query().is_some() || base.fragment().is_some() {
+        return Some(format!(
+            "`{url}` has a query or fragment (`?…`, `#…`), which would end up in the middle \
+             of every receiver URL; give the address and path only"
+        ));
+    }
+    None
+}
+
 /// Settings whose mistakes would otherwise show only later, as broken links or lost overrides.
 fn check_settings(config: &Config, public_base_url: &str) -> anyhow::Result<()> {
-    let base = reqwest::Url::parse(public_base_url).ok();
-    if !base
-        .as_ref()
-        .is_some_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
-    {
-        anyhow::bail!(
-            "PUBLIC_BASE_URL: `{public_base_url}` is not an http(s) URL; give the address \
-             senders reach this server at, e.g. https://hooks.example.com"
-        );
+    if let Some(problem) = base_url_problem(public_base_url) {
+        anyhow::bail!("PUBLIC_BASE_URL: {problem}");
+    }
+    if let Some(key) = config.api_key.as_deref().filter(|k| !k.is_empty()) {
+        if key.trim() != key {
+            // A presented key is read without its surrounding spaces: this one never matches.
+            anyhow::bail!(
+                "WEBHOOK_MCP_API_KEY has spaces or line breaks around it (copied with a \
+                 newline?); no client could present it as it is: remove them"
+            );
+        }
+        if key.chars().count() < MIN_SAFE_KEY_CHARS {
+            tracing::warn!(
+                "WEBHOOK_MCP_API_KEY is shorter than {MIN_SAFE_KEY_CHARS} characters and easy \
+                 to guess; use a long random one (`openssl rand -hex 32`)"
+            );
+        }
     }
     if let Some(dir) = &config.prompts_dir
         && !dir.is_dir()
@@ -417,4 +457,41 @@ fn start_runner(
         Arc::new(runner),
         stop,
     ))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::base_url_problem;
+
+    #[test]
+    fn a_public_base_url_is_a_plain_http_address_and_path() {
+        let cases = [
+            ("https://hooks.example.com", None),
+            ("https://hooks.example.com/in/", None),
+            ("http://10.0.0.5:8086", None),
+            ("hooks.example.com", Some("not an http(s) URL")),
+            ("ftp://hooks.example.com", Some("not an http(s) URL")),
+            ("https://h.example.com/hooks?q=1", Some("query or fragment")),
+            (
+                "https://h.example.com/hooks#frag",
+                Some("query or fragment"),
+            ),
+            (
+                "https://user:pw@h.example.com",
+                Some("user name or password"),
+            ),
+            ("https://user@h.example.com", Some("user name or password")),
+        ];
+        for (url, refused) in cases {
+            let problem = base_url_problem(url);
+            match refused {
+                None => assert_eq!(problem, None, "{url}"),
+                Some(why) => {
+                    let problem = problem.unwrap_or_else(|| panic!("{url} accepted"));
+                    assert!(problem.contains(why), "{url}: {problem}");
+                    assert!(!problem.contains("pw@"), "{url}: {problem}");
+                }
+            }
+        }
+    }
 }

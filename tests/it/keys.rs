@@ -968,7 +968,13 @@ async fn a_first_start_refused_for_a_bad_setting_leaves_no_unseen_key_behind() {
         config
     };
     type Spoil = fn(&mut webhook_mcp::config::Config);
-    let refused_settings: [(&str, Spoil); 4] = [
+    let refused_settings: [(&str, Spoil); 6] = [
+        ("WEBHOOK_MCP_API_KEY", |c| {
+            c.api_key = Some("a-key-copied-with-its-newline\n".into())
+        }),
+        ("PUBLIC_BASE_URL", |c| {
+            c.public_base_url = Some("https://hooks.example.com/in?x=1".into())
+        }),
         ("WEBHOOK_MCP_SECRET_KEY", |c| {
             c.secret_key = Some("abc".into())
         }),
