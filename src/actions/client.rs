@@ -206,6 +206,9 @@ fn transport_error(service: &str, err: reqwest::Error) -> ActionError {
         "request failed"
     };
     let unbuildable = err.is_builder();
+    // A request that never connected was never sent; any other (a timeout, a connection lost
+    // mid-request) may have reached the other side, which may have done what it asked.
+    let unanswered = !unbuildable && !err.is_connect();
     // The URL is left out: a Telegram URL carries the bot token.
     let detail = root_cause(&err.without_url());
     let message = format!("{service}: {what}: {detail}");
@@ -213,7 +216,10 @@ fn transport_error(service: &str, err: reqwest::Error) -> ActionError {
     if unbuildable {
         ActionError::permanent(message)
     } else {
-        ActionError::retryable(message)
+        ActionError {
+            unanswered,
+            ..ActionError::retryable(message)
+        }
     }
 }
 
@@ -283,6 +289,7 @@ pub(crate) fn status_error(
         status: Some(code),
         retry_after,
         message,
+        unanswered: false,
     }
 }
 
@@ -604,6 +611,28 @@ mod tests {
         let err = send("forward target", client.post(url)).await.unwrap_err();
         assert!(err.retryable, "{}", err.message);
         assert_eq!(err.status, None);
+        assert!(!err.unanswered, "never connected, so never sent");
+    }
+
+    #[tokio::test]
+    async fn a_request_that_went_out_and_timed_out_is_unanswered() {
+        // A loopback server that takes the request and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            drop(socket);
+        });
+        let http = Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let err = send("GitHub", http.post(url)).await.unwrap_err();
+        held.abort();
+        assert!(err.retryable, "{}", err.message);
+        assert!(err.unanswered, "{}", err.message);
     }
 
     #[test]

@@ -50,6 +50,7 @@ pub(super) async fn comment(
                 .then(|| budget_reset(&answer.headers, std::time::SystemTime::now()))
                 .flatten(),
             message: format!("Linear refused the comment: {}", messages(errors)),
+            unanswered: false,
         });
     }
     if !answer.status.is_success() {

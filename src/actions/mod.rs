@@ -248,6 +248,9 @@ pub struct ActionError {
     pub retry_after: Option<Duration>,
     /// Safe to store and show: never holds a token.
     pub message: String,
+    /// The request went out (or may have) and no answer came back (a timeout, a connection
+    /// lost mid-request): what it asked for may have been done all the same.
+    pub unanswered: bool,
 }
 
 impl ActionError {
@@ -257,6 +260,7 @@ impl ActionError {
             status: None,
             retry_after: None,
             message: message.into(),
+            unanswered: false,
         }
     }
 

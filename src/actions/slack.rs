@@ -143,6 +143,7 @@ fn check_ok(answer: &Value, status: u16) -> Result<(), ActionError> {
         status: Some(status),
         retry_after: None,
         message: format!("Slack refused the message: {error}"),
+        unanswered: false,
     })
 }
 

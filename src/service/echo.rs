@@ -182,16 +182,26 @@ fn ids_name_one_thing(provider: &str) -> bool {
     matches!(provider, "github" | "linear")
 }
 
+/// How long after an attempt that went out and heard no answer (a timeout, a send cut off)
+/// a comment with its text on its thread is taken for a post it made: its provider may have
+/// posted it beside the one a later attempt delivered, and announce it whenever its webhook
+/// gets through (late, or sent again after a failure). A day bounds the time a person saying
+/// those very words on that thread is taken for the service; after it, a person again.
+pub const UNANSWERED_POST_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
 /// Whether the service itself posted the item, through this webhook or another of the same
 /// provider (two webhooks on one repository would otherwise answer each other without end):
 /// a reply recorded its id, or one still waiting for its answer says the same text on the
-/// same thread.
+/// same thread, or one that may have posted twice does (an attempt that heard no answer
+/// before the one delivered: see [`UNANSWERED_POST_WINDOW_MS`]). `now` is when the
+/// announcement came.
 pub fn is_own(
     conn: &Connection,
     provider: &str,
     webhook_id: &str,
     source_key: Option<&str>,
     posted: &Posted,
+    now: i64,
 ) -> Result<Option<Own>, StoreError> {
     let scope = outbox::Scope {
         provider,
@@ -241,9 +251,15 @@ pub fn is_own(
     let mut same: Vec<outbox::Unconfirmed> = Vec::new();
     for key in std::iter::once(source_key).chain(posted.also_on.as_deref()) {
         same.extend(
-            outbox::unconfirmed_texts_on_source(conn, &scope, key, posted.linear_issue.as_deref())?
-                .into_iter()
-                .filter(|own| unescape_slack(&own.text) == came_back),
+            outbox::unconfirmed_texts_on_source(
+                conn,
+                &scope,
+                key,
+                posted.linear_issue.as_deref(),
+                now - UNANSWERED_POST_WINDOW_MS,
+            )?
+            .into_iter()
+            .filter(|own| unescape_slack(&own.text) == came_back),
         );
     }
     same.sort_by(|a, b| b.action_id.cmp(&a.action_id));

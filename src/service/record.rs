@@ -57,6 +57,7 @@ pub fn record(
             &event.webhook_id,
             event.source_key.as_deref(),
             posted,
+            event.received_at,
         )?,
         None => None,
     };

@@ -17,6 +17,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0006_task_run_progress.sql"),
     include_str!("migrations/0007_outbox_remote.sql"),
     include_str!("migrations/0008_outbox_host.sql"),
+    include_str!("migrations/0009_attempt_unanswered.sql"),
 ];
 
 /// The schema version this build writes.

@@ -158,9 +158,9 @@ const INTERRUPTED: &str = "the send was cut off before its answer was recorded (
 fn record_interrupted(conn: &Connection, id: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
         "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, http_status, \
-         outcome, error) \
+         outcome, error, unanswered) \
          SELECT o.id, (SELECT COUNT(*) + 1 FROM outbox_attempts a WHERE a.outbox_id = o.id), \
-                o.updated_at, MAX(o.lease_until - o.updated_at, 0), NULL, 'interrupted', ?2 \
+                o.updated_at, MAX(o.lease_until - o.updated_at, 0), NULL, 'interrupted', ?2, 1 \
          FROM outbox o WHERE o.id = ?1",
     )?
     .execute(params![id, INTERRUPTED])?;
@@ -194,6 +194,8 @@ pub struct Attempt {
     pub remote_id: Option<String>,
     /// For `retry`: when to try again.
     pub next_attempt_at: Option<i64>,
+    /// The request went out (or may have) and heard no answer: what it posted may be there.
+    pub unanswered: bool,
 }
 
 /// Records an attempt and moves the row to delivered, retrying or dead; returns the status
@@ -213,7 +215,7 @@ pub fn finish(
         .query_row([id], |r| r.get(0))?;
     conn.prepare_cached(
         "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, http_status, \
-         outcome, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+         outcome, error, unanswered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         id,
@@ -222,7 +224,8 @@ pub fn finish(
         attempt.latency_ms,
         attempt.http_status,
         attempt.outcome,
-        attempt.error
+        attempt.error,
+        attempt.unanswered
     ])?;
     let mut status = match attempt.outcome {
         "delivered" => "delivered",
@@ -560,9 +563,13 @@ pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<Unconfirmed>, 
     Ok(found)
 }
 
-/// What replies in `scope` still on their way say on a source thread: sent or being sent,
-/// but with no answer recorded yet, so their announcement can come before the id that would
-/// know it. Delivered replies are known by id, and a person repeating one later is a person.
+/// What replies in `scope` that may be on a source thread unannounced say: those still on
+/// their way (sent or being sent, but with no answer recorded yet), whose announcement can
+/// come before the id that would know it; and those with an attempt since `since` that went
+/// out and heard no answer (a timeout, a send cut off), whose post may be there beside the
+/// one a later attempt delivered under another id, announced whenever the provider gets to
+/// it. A reply delivered at its first try is known by its id alone, and a person repeating it
+/// later is a person.
 ///
 /// `linear_issue` is the Linear issue's id (a UUID) an announcement names, where the thread's
 /// key may be its identifier (`ENG-78`): a comment's webhook may name its issue by id only.
@@ -571,17 +578,24 @@ pub fn unconfirmed_texts_on_source(
     scope: &Scope<'_>,
     source_key: &str,
     linear_issue: Option<&str>,
+    since: i64,
 ) -> Result<Vec<Unconfirmed>, StoreError> {
-    // From the few rows on their way (outbox_due), not the whole outbox, newest first.
+    // From the few rows on their way (outbox_due) and the few attempts unanswered of late
+    // (outbox_attempts_unanswered), not the whole outbox, newest first.
     let mut stmt = conn.prepare_cached(
-        "SELECT o.id, o.delivery, \
-                o.status = 'sending' OR (o.status = 'retrying' AND o.last_status IS NULL), \
+        "WITH uncertain(id) AS ( \
+             SELECT id FROM outbox \
+             WHERE status IN ('pending', 'retrying', 'sending') AND remote_id IS NULL \
+             UNION \
+             SELECT outbox_id FROM outbox_attempts WHERE unanswered = 1 AND started_at >= ?6) \
+         SELECT o.id, o.delivery, \
+                o.remote_id IS NULL AND (o.status = 'sending' \
+                    OR (o.status = 'retrying' AND o.last_status IS NULL)), \
                 o.webhook_id, e.provider, \
                 CASE WHEN ?5 IS NOT NULL AND json_valid(CAST(e.body AS TEXT)) \
                      THEN json_extract(CAST(e.body AS TEXT), ?5) END \
-         FROM outbox o JOIN events e ON e.id = o.event_id \
-         WHERE o.status IN ('pending', 'retrying', 'sending') AND o.remote_id IS NULL \
-         AND (o.webhook_id = ?3 OR e.provider = ?1) \
+         FROM uncertain u JOIN outbox o ON o.id = u.id JOIN events e ON e.id = o.event_id \
+         WHERE (o.webhook_id = ?3 OR e.provider = ?1) \
          AND (e.source_key = ?2 OR (?4 IS NOT NULL AND e.provider = 'linear' \
               AND json_valid(e.source) AND json_extract(e.source, '$.detail.issue_id') = ?4)) \
          AND o.action IN ('ask', 'comment', 'respond') \
@@ -593,7 +607,8 @@ pub fn unconfirmed_texts_on_source(
         source_key,
         scope.webhook_id,
         linear_issue,
-        site_at
+        site_at,
+        since
     ];
     let rows = stmt.query_map(found, |r| {
         Ok((
@@ -629,14 +644,15 @@ pub fn unconfirmed_texts_on_source(
     Ok(found)
 }
 
-/// A reply on its way, as an announcement is compared with it.
+/// A reply on its way, or one that may have posted more than its recorded id, as an
+/// announcement is compared with it.
 #[derive(Debug, Clone)]
 pub struct Unconfirmed {
     pub action_id: String,
     pub text: String,
-    /// Sent with no answer heard (being sent, or waiting to retry after a timeout or a broken
-    /// connection): the post may be there. A reply never sent, or answered with an error,
-    /// cannot be.
+    /// Sent with no answer heard and still to be settled (being sent, or waiting to retry
+    /// after a timeout or a broken connection): the post may be there, and be the one that
+    /// settles it. A reply never sent, answered with an error, or settled already, is not.
     pub sent_unanswered: bool,
 }
 

@@ -67,6 +67,7 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
             error: None,
             remote_id: Some(remote_id.clone()),
             next_attempt_at: None,
+            unanswered: false,
         },
         None => {
             let started = Instant::now();
@@ -256,21 +257,15 @@ fn question_thread(row: &OutboxRow) -> Option<String> {
 }
 
 fn parse(row: &OutboxRow) -> Result<Delivery, ActionError> {
-    let json = row.delivery.as_deref().ok_or_else(|| ActionError {
-        retryable: false,
-        status: None,
-        retry_after: None,
-        message: row
-            .last_error
-            .clone()
-            .unwrap_or_else(|| "action has nothing to send".into()),
+    let json = row.delivery.as_deref().ok_or_else(|| {
+        ActionError::permanent(
+            row.last_error
+                .clone()
+                .unwrap_or_else(|| "action has nothing to send".into()),
+        )
     })?;
-    serde_json::from_str(json).map_err(|e| ActionError {
-        retryable: false,
-        status: None,
-        retry_after: None,
-        message: format!("stored action is unreadable: {e}"),
-    })
+    serde_json::from_str(json)
+        .map_err(|e| ActionError::permanent(format!("stored action is unreadable: {e}")))
 }
 
 /// A forward's signing secret is stored sealed (when a key is set) and opened only to sign.
@@ -305,6 +300,7 @@ fn judge(
         error: None,
         remote_id: None,
         next_attempt_at: None,
+        unanswered: false,
     };
     match result {
         Ok(sent) => Attempt {
@@ -315,6 +311,10 @@ fn judge(
         },
         Err(e) => {
             let http_status = e.status.map(i64::from);
+            let base = Attempt {
+                unanswered: e.unanswered,
+                ..base
+            };
             // `attempts` already counts this one: the first failure waits schedule[0].
             let delay = schedule.get((row.attempts.max(1) - 1) as usize);
             match (e.retryable, delay) {
@@ -514,6 +514,7 @@ mod tests {
             status: Some(500),
             retry_after: retry_after.map(Duration::from_secs),
             message: "boom".into(),
+            unanswered: false,
         }
     }
 

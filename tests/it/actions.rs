@@ -424,6 +424,7 @@ async fn a_sender_that_outlived_its_lease_cannot_undo_a_later_delivery() {
         error: Some("GitHub answered 502".into()),
         remote_id: None,
         next_attempt_at: Some(now),
+        unanswered: false,
     };
     let id = stalled.id.clone();
     app.state
@@ -480,6 +481,7 @@ async fn a_sender_past_its_lease_is_still_heard_while_no_one_has_taken_its_row_u
         error: None,
         remote_id: Some("https://github.com/octo/app/issues/7#issuecomment-1".into()),
         next_attempt_at: None,
+        unanswered: false,
     };
     let id = stalled.id.clone();
     let finished = app

@@ -7,7 +7,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
-    TestApp, accepted, delivery_id, issue_comment, spawn_manual, use_github, use_jira, use_slack,
+    TestApp, accepted, answer_once, delivery_id, issue_comment, spawn_manual, task_conversation,
+    use_github, use_jira, use_slack,
 };
 
 const SECRET: &str = "gh-secret-for-echoes";
@@ -906,4 +907,179 @@ async fn a_linear_comment_announced_by_issue_id_while_its_send_times_out_is_ours
     assert_eq!(action["status"], "delivered", "{action}");
     assert_eq!(action["remote_id"], "c-own", "{action}");
     assert_eq!(linear.received_requests().await.map(|r| r.len()), Some(1));
+}
+
+/// The quoting app, its GitHub posting the first send's comment (555) but answering too late
+/// for the send, then answering the retry at once with another comment (556): GitHub then
+/// holds both.
+async fn quoting_app_posting_twice(github: &MockServer) -> TestApp {
+    let late = ResponseTemplate::new(201)
+        .set_body_json(json!({"id": 555, "html_url": OWN_URL}))
+        .set_delay(std::time::Duration::from_secs(3));
+    answer_once(github, ISSUE_9, late).await;
+    let retried =
+        ResponseTemplate::new(201).set_body_json(json!({"id": 556, "html_url": RETRY_URL}));
+    quoting_app_answering(github, retried, |c| c.outbound_timeout_secs = 1).await
+}
+
+const RETRY_URL: &str = "https://github.com/octo/app/issues/9#issuecomment-556";
+
+#[tokio::test]
+async fn the_first_copy_of_a_comment_whose_send_timed_out_is_own_post_after_the_retry_is_delivered()
+{
+    // Arrange: a person asks; the first send times out although GitHub made the comment, the
+    // retry is delivered as the second comment.
+    let github = MockServer::start().await;
+    let app = quoting_app_posting_twice(&github).await;
+    let asked = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+    assert_eq!(app.drain().await, 2, "the timed-out send and its retry");
+    let action = app.actions_of(&asked).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], RETRY_URL, "{action}");
+
+    // Act: GitHub announces both comments, the retry's first.
+    let second = post_comment(
+        &app,
+        &echo_of(556, RETRY_URL, "User asked: @agent estimate?"),
+    )
+    .await;
+    let first = post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
+    let sent_after = app.drain().await;
+
+    // Assert: both are the service's own; the quoting command did not answer itself.
+    for echo in [&second, &first] {
+        let event = app.event(echo).await;
+        assert_eq!(event["status"], "own_post", "{event}");
+        assert_eq!(event["actions"], json!([]), "{event}");
+    }
+    assert_eq!(sent_after, 0);
+    assert_eq!(github.received_requests().await.map(|r| r.len()), Some(2));
+}
+
+#[tokio::test]
+async fn a_person_saying_what_a_twice_posted_comment_said_a_day_later_is_a_person() {
+    // Arrange: the comment went out after a timed-out first send; GitHub announced both.
+    let github = MockServer::start().await;
+    let app = quoting_app_posting_twice(&github).await;
+    post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+    app.drain().await;
+
+    // Act: more than a day after that send, a person writes the same words there.
+    let db = rusqlite::Connection::open(&app.db_path).expect("open the database");
+    db.execute(
+        "UPDATE outbox_attempts SET started_at = started_at - 25 * 3600 * 1000",
+        [],
+    )
+    .expect("age the attempts");
+    let repeated = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "bob", "User asked: @agent estimate?"),
+    )
+    .await;
+
+    // Assert: a person's, which the command answers.
+    let event = app.event(&repeated).await;
+    assert_ne!(event["status"], "own_post", "{event}");
+    assert_eq!(
+        event["actions"].as_array().map(Vec::len),
+        Some(1),
+        "{event}"
+    );
+}
+
+#[tokio::test]
+async fn the_first_copy_of_a_jira_question_whose_send_timed_out_answers_no_question() {
+    // Arrange: `/ask` comments ask a question; Jira makes the first send's comment (60001)
+    // but answers too late, and answers the retry at once (60000).
+    let jira = MockServer::start().await;
+    let at = "/rest/api/2/issue/ENG-121/comment";
+    answer_once(
+        &jira,
+        at,
+        ResponseTemplate::new(201)
+            .set_body_json(json!({"id": "60001"}))
+            .set_delay(std::time::Duration::from_secs(3)),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path(at))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "60000"})))
+        .mount(&jira)
+        .await;
+    let app = spawn_manual(|c| {
+        use_jira(&jira)(c);
+        c.outbound_timeout_secs = 1;
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "jr", "name": "Jira", "provider": "jira", "secret": "jira-secret"}),
+    )
+    .await;
+    app.add_command_ok(
+        "jr",
+        json!({"trigger": "comment_created", "action": "ask", "agent": "brain",
+               "template": "Which browser?", "conditions": {"body_contains": "/ask"}}),
+    )
+    .await;
+    let issue = json!({"id": "10121", "key": "ENG-121", "fields": {"summary": "Crash"},
+                       "self": format!("{}/rest/api/2/issue/10121", jira.uri())});
+    let comment = |id: &str, author: &str, text: &str| {
+        json!({"webhookEvent": "comment_created", "issue": issue,
+               "comment": {"id": id, "author": {"accountId": author}, "body": text}})
+        .to_string()
+    };
+    let asked = accepted(
+        app.post_jira(
+            "jr",
+            &comment("59999", "alice", "/ask about the crash"),
+            "jira-secret",
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(app.drain().await, 2, "the timed-out send and its retry");
+    let question = app.actions_of(&asked).await.remove(0);
+    assert_eq!(question["remote_id"], "60000", "{question}");
+
+    // Act: Jira announces the first send's comment after the retry's.
+    let first = accepted(
+        app.post_jira(
+            "jr",
+            &comment("60001", "svc", "Which browser?"),
+            "jira-secret",
+        )
+        .await,
+    )
+    .await;
+
+    // Assert: the service's own, so the question still waits for a person.
+    assert_eq!(app.event(&first).await["status"], "own_post");
+    let task = app.event(&asked).await["tasks"][0].clone();
+    assert_eq!(task["status"], "waiting_reply", "{task}");
+
+    // Act: a person answers.
+    accepted(
+        app.post_jira("jr", &comment("60002", "bob", "Firefox 128"), "jira-secret")
+            .await,
+    )
+    .await;
+
+    // Assert: that is the answer.
+    let task = app.event(&asked).await["tasks"][0].clone();
+    assert_eq!(task["status"], "queued", "{task}");
+    let conversation = task_conversation(&app, task["id"].as_str().expect("task id"));
+    assert!(conversation.contains("Firefox 128"), "{conversation}");
+    assert_eq!(
+        conversation.matches("Which browser?").count(),
+        1,
+        "{conversation}"
+    );
 }

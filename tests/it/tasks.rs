@@ -1798,6 +1798,7 @@ async fn a_question_being_sent_when_its_task_is_cancelled_is_not_tried_again() {
                     error: Some("timed out".into()),
                     remote_id: None,
                     next_attempt_at: Some(now_ms()),
+                    unanswered: true,
                 },
                 now_ms(),
             )
