@@ -99,6 +99,7 @@ impl Store {
                 StoreError::Unavailable(format!("cannot create folder {}: {e}", dir.display()))
             })?;
         }
+        create_private(path)?;
         let mut conn = Connection::open(path)?;
         // SQLite opens a file it may not write read-only, without a word, and a current schema
         // needs no write to migrate: found here, not as a 500 on the first webhook.
@@ -264,6 +265,25 @@ fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
+}
+
+/// Creates a new database file readable by its owner only: without a secret key it holds
+/// webhook secrets and tokens as given (and URLs with credentials in them always). SQLite
+/// gives its `-wal` and `-shm` files the database file's permissions. An existing file keeps
+/// the permissions its owner gave it.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {

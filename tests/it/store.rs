@@ -299,3 +299,34 @@ async fn a_database_folder_that_cannot_be_made_is_not_called_corrupt() {
     assert!(error.contains("cannot create folder"), "{error}");
     assert!(!error.contains("corrupt"), "{error}");
 }
+
+#[tokio::test]
+async fn a_new_database_and_its_wal_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    // Arrange
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("app.db");
+
+    // Act: a write makes the WAL.
+    let store = Store::open(&path).expect("open");
+    store
+        .write(|db| {
+            Ok(db.execute(
+                "INSERT INTO webhooks (id, name, provider, secret, created_at, updated_at) \
+                 VALUES ('p', 'P', 'github', 'plain secret', 0, 0)",
+                [],
+            )?)
+        })
+        .await
+        .expect("write");
+
+    // Assert: no other local user may read the secrets (without a secret key, as given).
+    for name in ["app.db", "app.db-wal"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "{name} is {mode:o}");
+    }
+    store.close();
+}
