@@ -187,22 +187,7 @@ pub(crate) enum Route {
 /// local or metadata names (unless allowlisted). Names are checked again, by address, when
 /// the resolver runs.
 pub(crate) fn check_url(url: &Url, allowlist: &[String]) -> Result<Route, Refused> {
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Refused::other(format!(
-            "refused {}:// URL: only http and https targets are allowed",
-            url.scheme()
-        )));
-    }
-    let port = url.port_or_known_default().unwrap_or(0);
-    // The URL parser has already normalised IP literals (`2130706433` → `127.0.0.1`) and
-    // bracketed IPv6 hosts.
-    let Some(raw_host) = url.host_str().filter(|h| !h.is_empty()) else {
-        return Err(Refused::other("refused URL without a host".into()));
-    };
-    let host = raw_host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
+    let (host, port) = target_host(url)?;
     let ip = host.parse::<IpAddr>().ok();
     if host_allowed(&host, port, allowlist) {
         return Ok(Route::Allowlisted);
@@ -220,6 +205,28 @@ pub(crate) fn check_url(url: &Url, allowlist: &[String]) -> Result<Route, Refuse
     }
 }
 
+/// The part of [`check_url`] no allowlist changes: an http(s) URL with a host. Its host
+/// (without brackets) and port.
+fn target_host(url: &Url) -> Result<(String, u16), Refused> {
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Refused::other(format!(
+            "refused {}:// URL: only http and https targets are allowed",
+            url.scheme()
+        )));
+    }
+    let port = url.port_or_known_default().unwrap_or(0);
+    // The URL parser has already normalised IP literals (`2130706433` → `127.0.0.1`) and
+    // bracketed IPv6 hosts.
+    let Some(raw_host) = url.host_str().filter(|h| !h.is_empty()) else {
+        return Err(Refused::other("refused URL without a host".into()));
+    };
+    let host = raw_host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    Ok((host, port))
+}
+
 /// The same check when a target is saved or given (a command's `target.url`, post_message's
 /// `url`): a scheme other than http(s), or a host that is a private address or local name, is
 /// refused at once with the fix, instead of in a dead action found later. Names that resolve
@@ -229,6 +236,14 @@ pub fn refusal_at_save(url: &str, allowlist: &[String]) -> Option<String> {
     check_url(&parsed, allowlist)
         .err()
         .map(|refused| refused.message)
+}
+
+/// [`refusal_at_save`] for a process that does not send (a `stdio` front end): the allowlist
+/// that counts is the sending process's, unknown here, so only what none could allow is
+/// refused (a scheme other than http(s), no host).
+pub fn refusal_whatever_allowed(url: &str) -> Option<String> {
+    let parsed = Url::parse(url).ok()?;
+    target_host(&parsed).err().map(|refused| refused.message)
 }
 
 /// The DNS resolver of the guarded clients. Resolves with the system resolver, then keeps
@@ -396,6 +411,21 @@ mod tests {
         for (url, want) in cases {
             let got = check_url(&Url::parse(url).unwrap(), &allow).ok();
             assert_eq!(got, *want, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_process_that_does_not_send_refuses_only_what_no_allowlist_allows() {
+        let cases = [
+            ("http://127.0.0.1:8080/", false),
+            ("http://169.254.169.254/latest/meta-data/", false),
+            ("http://localhost/", false),
+            ("https://example.com/hook", false),
+            ("ftp://example.com/", true),
+            ("file:///etc/passwd", true),
+        ];
+        for (url, refused) in cases {
+            assert_eq!(refusal_whatever_allowed(url).is_some(), refused, "{url}");
         }
     }
 

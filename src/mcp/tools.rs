@@ -188,7 +188,14 @@ impl McpServer {
         let webhook = webhooks::update(&self.state, &id, patch)
             .await
             .map_err(tool_error)?;
-        done(format!("Updated webhook `{}`.", webhook.id), webhook)
+        done(
+            format!(
+                "Updated webhook `{}`.{}",
+                webhook.id,
+                warned(&webhook.warnings)
+            ),
+            webhook,
+        )
     }
 
     #[tool(
@@ -610,7 +617,15 @@ impl McpServer {
         )
         .await
         .map_err(tool_error)?;
-        done(format!("Task `{}` is {}.", task.id, task.status), task)
+        done(
+            format!(
+                "Task `{}` is {}.{}",
+                task.id,
+                task.status,
+                warned(&task.warnings)
+            ),
+            task,
+        )
     }
 }
 
@@ -624,7 +639,9 @@ fn queued(what: &str, action: &actions::ActionOut) -> String {
     };
     format!(
         "{what} queued as `{}` to {}; it is sent in the background with retries ({status}; \
-         cancel_action stops it while it waits).",
-        action.id, action.target
+         cancel_action stops it while it waits).{}",
+        action.id,
+        action.target,
+        warned(&action.warnings)
     )
 }

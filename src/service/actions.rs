@@ -35,6 +35,10 @@ pub struct ActionOut {
     pub remote_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// What the caller should know of an action just queued: this process sends none, and
+    /// would have refused it by its own tokens or allowed hosts (see `sending`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 pub fn present(row: &OutboxRow) -> ActionOut {
@@ -57,7 +61,19 @@ pub fn present(row: &OutboxRow) -> ActionOut {
         remote_id: row.remote_id.clone(),
         created_at: clock::rfc3339(row.created_at),
         updated_at: clock::rfc3339(row.updated_at),
+        warnings: Vec::new(),
     }
+}
+
+/// An action just queued as shown, with a warning for each check this process left to the
+/// one that sends.
+fn present_queued(row: &OutboxRow, left_to_sender: &[String]) -> ActionOut {
+    let mut out = present(row);
+    out.warnings = left_to_sender
+        .iter()
+        .map(|why| super::sending::action_warning(why, &row.id))
+        .collect();
+    out
 }
 
 /// Where a manual reply goes: an event, or a task (whose event and thread it belongs to).
@@ -124,7 +140,7 @@ pub async fn ask(
     let delivery = plan::reply_on_source(Some(&source), question.clone())
         .map_err(|m| ServiceError::invalid(to.field(), m))?;
     let delivery = to.author.shape(delivery);
-    check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
+    let unchecked = check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let now = clock::now_ms();
     let task_id = to.task_id.clone();
     let agent = agent.unwrap_or_else(|| crate::agents::ASK_AGENT.into());
@@ -188,7 +204,7 @@ pub async fn ask(
             ))
         })?;
     state.wake_workers();
-    Ok(present(&row))
+    Ok(present_queued(&row, unchecked.as_slice()))
 }
 
 /// Answers the sender: Slack's `response_url` when the event has one, else a comment.
@@ -239,11 +255,10 @@ pub async fn post_message(
     if let Some(refused) = crate::actions::masked_url_refusal(&url) {
         return Err(ServiceError::invalid("url", refused));
     }
-    if let Some(refused) =
-        crate::actions::ssrf::refusal_at_save(&url, &state.config.allowed_target_hosts)
-    {
-        return Err(ServiceError::invalid("url", refused));
-    }
+    let mut unchecked: Vec<String> = super::sending::target_refusal(state, &url)
+        .map_err(|refused| ServiceError::invalid("url", refused))?
+        .into_iter()
+        .collect();
     if text.trim().is_empty() {
         return Err(ServiceError::invalid(
             "text",
@@ -266,7 +281,7 @@ pub async fn post_message(
         text,
         chat_id,
     });
-    check_credentials(state, webhook_id.as_deref(), &delivery).await?;
+    unchecked.extend(check_credentials(state, webhook_id.as_deref(), &delivery).await?);
     let now = clock::now_ms();
     let row = outbox_row(
         new_id("act"),
@@ -284,17 +299,19 @@ pub async fn post_message(
         .write(move |db| insert_and_settle(db, &stored))
         .await?;
     state.wake_workers();
-    Ok(present(&row))
+    Ok(present_queued(&row, &unchecked))
 }
 
 /// A reply or message the server has no token to send (GITHUB_TOKEN unset, say) is refused
-/// before it is queued: queued, it could only go dead later, where nobody is watching.
+/// before it is queued: queued, it could only go dead later, where nobody is watching. In a
+/// process that does not send, only what no sender could send is refused: `Ok(Some(why))`
+/// says what this one's own settings lack, for the warning (see `sending`).
 pub(super) async fn check_credentials(
     state: &AppState,
     webhook_id: Option<&str>,
     delivery: &Delivery,
-) -> Result<(), ServiceError> {
-    let creds = match webhook_id {
+) -> Result<Option<String>, ServiceError> {
+    let own = match webhook_id {
         // A failed read is the store's error, not the caller's: it is not answered as a 400.
         Some(id) => {
             let key = id.to_string();
@@ -302,21 +319,20 @@ pub(super) async fn check_credentials(
                 .store
                 .read(move |db| crate::store::webhooks::get(db, &key))
                 .await?;
-            crate::worker::credentials_of(state, id, webhook, clock::now_ms())
+            crate::worker::own_credentials_of(state, id, webhook, clock::now_ms())
         }
-        None => crate::worker::credentials(state, None, clock::now_ms()).await,
+        None => Ok(Default::default()),
     }
     .map_err(|e| ServiceError::Invalid {
         field: None,
         message: e.message,
     })?;
-    match crate::actions::missing_credentials(&creds, delivery) {
-        Some(missing) => Err(ServiceError::Invalid {
+    super::sending::missing_credentials(state, own, delivery).map_err(|missing| {
+        ServiceError::Invalid {
             field: None,
-            message: format!("nothing was queued: {}", missing.message),
-        }),
-        None => Ok(()),
-    }
+            message: format!("nothing was queued: {missing}"),
+        }
+    })
 }
 
 async fn send_on_source(
@@ -344,7 +360,7 @@ async fn send_on_source(
             .map_err(|m| ServiceError::invalid(to.field(), m))?,
     };
     let delivery = to.author.shape(delivery);
-    check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
+    let unchecked = check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let row = outbox_row(
         new_id("act"),
         Some(&event.summary.id),
@@ -361,7 +377,7 @@ async fn send_on_source(
         .write(move |db| insert_and_settle(db, &stored))
         .await?;
     state.wake_workers();
-    Ok(present(&row))
+    Ok(present_queued(&row, unchecked.as_slice()))
 }
 
 /// The longest reply sent by hand, in characters, wherever it goes (GitHub's limit for a

@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ServiceError, new_id, webhooks};
-use crate::actions::ssrf;
 use crate::app::AppState;
 use crate::clock;
 use crate::engine::command::{self, CommandSpec, CompiledCommand};
@@ -82,7 +81,7 @@ pub async fn add(
     apply(&mut row, input)?;
     check_spaces(&hook.provider, &row.trigger)?;
     check_new_target(&row)?;
-    check_reachable(state, &row)?;
+    let unchecked = check_reachable(state, &row)?;
     seal_target_secret(state, &mut row);
     let stored = row.clone();
     state
@@ -95,7 +94,9 @@ pub async fn add(
             other => other.into(),
         })?;
     state.hooks.invalidate(webhook_id);
-    Ok(presented_with_warnings(state, &hook, &row))
+    let mut out = presented_with_warnings(state, &hook, &row);
+    out.warnings.extend(unchecked);
+    Ok(out)
 }
 
 pub async fn list(state: &AppState, webhook_id: &str) -> Result<Vec<CommandOut>, ServiceError> {
@@ -141,9 +142,11 @@ pub async fn update(
     }
     // Only a target given now: one saved while its host was allowed must not stop the
     // command from being disabled or fixed (the send-time check still refuses it).
-    if row.target != stored_target {
-        check_reachable(state, &row)?;
-    }
+    let unchecked = if row.target != stored_target {
+        check_reachable(state, &row)?
+    } else {
+        None
+    };
     // On every save, as a webhook's own secret: one stored before the key was set is sealed
     // now, whatever this update changed.
     seal_target_secret(state, &mut row);
@@ -157,7 +160,9 @@ pub async fn update(
     if !found {
         return Err(not_found(command_id));
     }
-    Ok(presented_with_warnings(state, &hook, &row))
+    let mut out = presented_with_warnings(state, &hook, &row);
+    out.warnings.extend(unchecked);
+    Ok(out)
 }
 
 pub async fn remove(
@@ -318,8 +323,9 @@ fn check_new_target(row: &CommandRow) -> Result<(), ServiceError> {
 
 /// A target this server would refuse to send to (a private address not in
 /// `ALLOWED_TARGET_HOSTS`), or one still showing a mask where no stored value stands behind
-/// it, is refused when saved, where the caller can still fix it.
-fn check_reachable(state: &AppState, row: &CommandRow) -> Result<(), ServiceError> {
+/// it, is refused when saved, where the caller can still fix it. A process that sends nothing
+/// saves one its own list refuses, with the warning returned (the sender's list counts).
+fn check_reachable(state: &AppState, row: &CommandRow) -> Result<Option<String>, ServiceError> {
     let secret = row
         .target
         .as_deref()
@@ -350,14 +356,13 @@ fn check_reachable(state: &AppState, row: &CommandRow) -> Result<(), ServiceErro
         .as_deref()
         .and_then(|t| serde_json::from_str::<command::Target>(t).ok())
         .map(|t| t.url);
-    let Some(url) = url else { return Ok(()) };
+    let Some(url) = url else { return Ok(None) };
     if let Some(refused) = crate::actions::masked_url_refusal(&url) {
         return Err(ServiceError::invalid("target.url", refused));
     }
-    match ssrf::refusal_at_save(&url, &state.config.allowed_target_hosts) {
-        Some(refused) => Err(ServiceError::invalid("target.url", refused)),
-        None => Ok(()),
-    }
+    let unchecked = super::sending::target_refusal(state, &url)
+        .map_err(|refused| ServiceError::invalid("target.url", refused))?;
+    Ok(unchecked.map(|why| super::sending::saved_target_warning("target.url", &why)))
 }
 
 fn required(value: Option<String>, field: &str) -> Result<String, ServiceError> {

@@ -14,6 +14,7 @@ pub mod limits;
 pub mod planning;
 pub mod record;
 pub mod sealing;
+pub mod sending;
 pub mod setup;
 pub mod tasks;
 pub mod testing;

@@ -38,6 +38,9 @@ pub struct TaskOut {
     pub lease_expires_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// A result just posted by a process that sends no actions: what it left to the sender.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 pub fn present(t: &TaskRow) -> TaskOut {
@@ -69,6 +72,7 @@ pub fn present(t: &TaskRow) -> TaskOut {
         lease_expires_at: lease.filter(|_| !lapsed).map(clock::rfc3339),
         created_at: clock::rfc3339(t.created_at),
         updated_at: clock::rfc3339(t.updated_at),
+        warnings: Vec::new(),
     }
 }
 
@@ -295,23 +299,25 @@ pub async fn complete(
                 .lease_owner
                 .as_deref()
                 .is_none_or(|holder| holder == owner));
+    let mut unchecked = None;
+    let event_id = task.event_id.clone();
     if let Some(delivery) = &delivery
         && may_finish
         && task.event_id.is_some()
-        && let Err(e) =
-            super::actions::check_credentials(state, task.webhook_id.as_deref(), delivery).await
     {
-        return Err(match e {
-            ServiceError::Invalid { message, .. } => ServiceError::invalid(
-                "post_result",
-                format!(
-                    "{}; the task was not completed (complete it with post_result: false to \
-                     keep the result without posting it)",
-                    message.replace("nothing was queued: ", "the result cannot be posted: ")
+        unchecked = super::actions::check_credentials(state, task.webhook_id.as_deref(), delivery)
+            .await
+            .map_err(|e| match e {
+                ServiceError::Invalid { message, .. } => ServiceError::invalid(
+                    "post_result",
+                    format!(
+                        "{}; the task was not completed (complete it with post_result: false \
+                         to keep the result without posting it)",
+                        message.replace("nothing was queued: ", "the result cannot be posted: ")
+                    ),
                 ),
-            ),
-            other => other,
-        });
+                other => other,
+            })?;
     }
     let now = clock::now_ms();
     let key = id.to_string();
@@ -377,7 +383,12 @@ pub async fn complete(
         )));
     }
     state.wake_workers();
-    get(state, id).await
+    let mut out = get(state, id).await?;
+    if let (Some(why), Some(event_id)) = (unchecked, event_id) {
+        out.warnings
+            .push(super::sending::result_warning(&why, &event_id));
+    }
+    Ok(out)
 }
 
 /// The key a task's result action is kept under, in the place of a command id: one result per

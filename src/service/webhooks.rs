@@ -5,7 +5,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{ServiceError, new_id, sealing};
-use crate::actions::ssrf;
 use crate::app::AppState;
 use crate::clock;
 use crate::providers::{
@@ -101,7 +100,7 @@ pub async fn create(
     refuse_sealed_tokens(input.options.as_ref())?;
     let options = check_options(provider, input.options)?;
     refuse_masks(&options)?;
-    check_base_urls(state, &options, &Default::default(), &[])?;
+    let unchecked = check_base_urls(state, &options, &Default::default(), &[])?;
     let placeholder = input.secret.is_none() && provider.issues_own_secret();
     let secret = match input.secret {
         Some(s) => check_secret(provider, &s)?,
@@ -145,6 +144,7 @@ pub async fn create(
              \"grace_period_secs\": 0}}"
         ));
     }
+    out.warnings.extend(unchecked);
     Ok(out)
 }
 
@@ -295,6 +295,7 @@ pub async fn update(
     if let Some(enabled) = patch.enabled {
         row.enabled = enabled;
     }
+    let mut unchecked = Vec::new();
     if let Some(options) = patch.options {
         let provider = parse_provider(&row.provider)?;
         // Merged into the stored options: changing the rate limit must not drop the
@@ -320,10 +321,12 @@ pub async fn update(
             creds.unmask_from(&old);
         }
         refuse_masks(&options)?;
-        check_base_urls(state, &options, &old, &regiven)?;
+        unchecked = check_base_urls(state, &options, &old, &regiven)?;
         row.options = serde_json::to_string(&options).expect("options serialise");
     }
-    save(state, row, false).await
+    let mut out = save(state, row, false).await?;
+    out.warnings.extend(unchecked);
+    Ok(out)
 }
 
 pub async fn set_enabled(
@@ -665,15 +668,17 @@ fn merge_options(stored: &mut Value, patch: Value) {
 ///
 /// A stored token is not carried over to a changed base URL: it would be sent to the new
 /// host, so whoever changes the URL (a prompted agent, say) must give the token again.
-/// `regiven` names the tokens this update gives as values (not the mask).
+/// `regiven` names the tokens this update gives as values (not the mask). A process that sends
+/// nothing saves a URL its own `ALLOWED_TARGET_HOSTS` refuses, with the warnings returned.
 fn check_base_urls(
     state: &AppState,
     options: &ProviderOptions,
     stored: &ReplyCredentials,
     regiven: &[String],
-) -> Result<(), ServiceError> {
+) -> Result<Vec<String>, ServiceError> {
+    let mut unchecked = Vec::new();
     let Some(creds) = &options.credentials else {
-        return Ok(());
+        return Ok(unchecked);
     };
     let urls = [
         (
@@ -730,11 +735,11 @@ fn check_base_urls(
                 format!("`{url}` is not a URL; give it as https://host/..."),
             ));
         }
-        if let Some(refused) = ssrf::refusal_at_save(url, &state.config.allowed_target_hosts) {
-            return Err(ServiceError::invalid(&field, refused));
-        }
+        let why = super::sending::target_refusal(state, url)
+            .map_err(|refused| ServiceError::invalid(&field, refused))?;
+        unchecked.extend(why.map(|why| super::sending::saved_target_warning(&field, &why)));
     }
-    Ok(())
+    Ok(unchecked)
 }
 
 const SEALED_FORM: &str = "a value starting with `enc:v1:` would be taken for an encrypted one \

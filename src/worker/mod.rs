@@ -395,6 +395,17 @@ pub fn credentials_of(
     webhook: Option<crate::store::webhooks::WebhookRow>,
     queued_at: i64,
 ) -> Result<Credentials, ActionError> {
+    let own = own_credentials_of(state, id, webhook, queued_at)?;
+    Ok(merge(&state.config.upstreams, own))
+}
+
+/// [`credentials_of`] before the operator's settings are merged in: the webhook's own.
+pub fn own_credentials_of(
+    state: &AppState,
+    id: &str,
+    webhook: Option<crate::store::webhooks::WebhookRow>,
+    queued_at: i64,
+) -> Result<ReplyCredentials, ActionError> {
     // Its own endpoint and token went with it; the operator's would reach a different host
     // (github.com for a GitHub Enterprise webhook) under the operator's identity. A webhook
     // created since at the same id may be another provider's, with another host and token.
@@ -422,7 +433,7 @@ pub fn credentials_of(
                  WEBHOOK_MCP_SECRET_KEY the key they were sealed with?"
         ))
     })?;
-    Ok(merge(&state.config.upstreams, own))
+    Ok(own)
 }
 
 pub fn merge(global: &Upstreams, own: ReplyCredentials) -> Credentials {

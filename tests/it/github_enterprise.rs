@@ -58,9 +58,11 @@ async fn an_enterprise_event_is_not_answered_on_github_com() {
     commenting_webhook(&app, json!({})).await;
     let event_id = open_issue_on(&app, "ghe.example.com").await;
 
-    // Act: the command's comment is sent, and a reply is asked for by hand.
+    // Act: the command's comment is sent, and a reply is asked for by hand of a process that
+    // sends (its worker on), which refuses what it could not send.
     app.drain().await;
-    let by_hand = app
+    let sender = app.beside(use_github(&github)).await;
+    let by_hand = sender
         .post_api(
             &format!("/api/events/{event_id}/comment"),
             &json!({"text": "by hand"}),

@@ -6,6 +6,7 @@ mod connections;
 mod durability;
 mod echo;
 mod events_api;
+mod front_end;
 mod github_enterprise;
 mod helpers;
 mod keys;

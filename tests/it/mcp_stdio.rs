@@ -1,5 +1,6 @@
 //! `webhook-mcp stdio` driven line by line as raw JSON-RPC, to see what a malformed line is
-//! answered (an rmcp client would never send one).
+//! answered (an rmcp client would never send one), and what a front end without `serve`'s
+//! settings queues for `serve` to send.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -32,6 +33,7 @@ impl RawStdio {
             .env_remove("WEBHOOK_MCP_API_KEY")
             .env_remove("GITHUB_TOKEN")
             .env_remove("GITHUB_API_URL")
+            .env_remove("ALLOWED_TARGET_HOSTS")
             .env_remove("WEBHOOK_MCP_WORKER")
             .env_remove("WEBHOOK_MCP_RUNNER")
             .env("RUST_LOG", "warn");
@@ -153,6 +155,137 @@ async fn a_stdio_front_end_leaves_the_servers_sends_and_waits_alone_unless_told_
     // Assert
     assert_eq!(action_status().await, "delivered");
     assert_eq!(app.task(&task_id).await["status"], "failed");
+}
+
+/// A `tools/call` over stdio (after `notifications/initialized`); the JSON-RPC result.
+async fn call_tool(stdio: &mut RawStdio, id: u64, name: &str, arguments: Value) -> Value {
+    let answer = stdio
+        .exchange(
+            &json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                    "params": {"name": name, "arguments": arguments}})
+            .to_string(),
+        )
+        .await
+        .unwrap_or_else(|| panic!("{name} answered"));
+    assert_eq!(answer["id"], id, "{answer}");
+    answer["result"].clone()
+}
+
+#[tokio::test]
+async fn a_stdio_front_end_queues_what_serve_sends_with_its_own_token_and_allowed_hosts() {
+    // Arrange: `serve` (outbox driven by hand) with GitHub's token and 127.0.0.1 allowed; a
+    // stdio front end on its database with neither, as mcp-proxy.json starts it.
+    let github = crate::helpers::fake_github().await;
+    let channel = wiremock::MockServer::start().await;
+    let hook = "/api/v1/channels/webhooks/s/t";
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(hook))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(json!({"success": true, "message_id": "m1"})),
+        )
+        .expect(1)
+        .mount(&channel)
+        .await;
+    let app = crate::helpers::spawn_manual(crate::helpers::use_github(&github)).await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    let event_id = crate::helpers::open_issue(&app, 32, "Front end reply").await;
+    let mut front_end = started_stdio(&app.db_path, |_| {}).await;
+    front_end
+        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+
+    // Act
+    let commented = call_tool(
+        &mut front_end,
+        2,
+        "comment",
+        json!({"event_id": event_id, "text": "Looking into it"}),
+    )
+    .await;
+    let posted = call_tool(
+        &mut front_end,
+        3,
+        "post_message",
+        json!({"url": format!("{}{hook}", channel.uri()), "text": "Deploy done"}),
+    )
+    .await;
+
+    // Assert: both queued, each with a warning that says who checks and how to follow it.
+    for (result, says) in [
+        (&commented, "GITHUB_TOKEN"),
+        (&posted, "ALLOWED_TARGET_HOSTS"),
+    ] {
+        assert_eq!(result["isError"], false, "{result}");
+        let action_id = result["structuredContent"]["id"].as_str().expect("id");
+        let warning = result["structuredContent"]["warnings"][0]
+            .as_str()
+            .unwrap_or_else(|| panic!("a warning: {result}"));
+        assert!(warning.contains("sends no actions"), "{warning}");
+        assert!(warning.contains(says), "{warning}");
+        assert!(
+            warning.contains(&format!("get_action `{action_id}`")),
+            "{warning}"
+        );
+        let summary = result["content"][0]["text"].as_str().unwrap_or_default();
+        assert!(
+            summary.contains("Warning: this process sends no actions"),
+            "{summary}"
+        );
+    }
+
+    // Act: `serve` sends them, with its own token, to its own allowed host.
+    assert_eq!(app.drain().await, 2);
+
+    // Assert
+    assert_eq!(
+        crate::helpers::comments_on(&github, 32).await,
+        vec!["Looking into it"]
+    );
+    let sent_with = github.received_requests().await.expect("recorded")[0]
+        .headers
+        .get("authorization")
+        .map(|v| v.to_str().unwrap_or_default().to_string());
+    assert_eq!(sent_with.as_deref(), Some("Bearer ghp_test"));
+    for result in [&commented, &posted] {
+        let id = result["structuredContent"]["id"].as_str().expect("id");
+        let (_, action) = app.get_json(&format!("/api/actions/{id}")).await;
+        assert_eq!(action["status"], "delivered", "{action}");
+    }
+    drop(front_end);
+
+    // Act: a stdio told to send (--worker) holds the same calls to its own settings.
+    let mut sender = started_stdio(&app.db_path, |c| {
+        c.args(["--worker", "true"]);
+    })
+    .await;
+    sender
+        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    let refused_comment = call_tool(
+        &mut sender,
+        2,
+        "comment",
+        json!({"event_id": event_id, "text": "Again"}),
+    )
+    .await;
+    let refused_message = call_tool(
+        &mut sender,
+        3,
+        "post_message",
+        json!({"url": format!("{}{hook}", channel.uri()), "text": "Again"}),
+    )
+    .await;
+
+    // Assert: refused as before, nothing more queued.
+    for (result, says) in [
+        (&refused_comment, "nothing was queued"),
+        (&refused_message, "ALLOWED_TARGET_HOSTS"),
+    ] {
+        assert_eq!(result["isError"], true, "{result}");
+        assert!(result.to_string().contains(says), "{result}");
+    }
+    assert_eq!(app.actions_of(&event_id).await.len(), 1);
 }
 
 #[tokio::test]

@@ -209,8 +209,9 @@ async fn a_reply_queues_an_external_agents_task_for_any_agent_as_before_its_firs
 
 #[tokio::test]
 async fn a_result_that_cannot_be_posted_is_refused_and_the_task_stays_claimed() {
-    // Arrange: no GitHub token anywhere; a claimed task about an opened issue.
-    let app = crate::helpers::spawn_manual(|_| {}).await;
+    // Arrange: no GitHub token anywhere, in a process that sends (its worker on); a claimed
+    // task about an opened issue.
+    let app = crate::helpers::spawn_app().await;
     app.github_webhook("gh", crate::helpers::GH_SECRET).await;
     app.add_command_ok(
         "gh",

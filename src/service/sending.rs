@@ -1,0 +1,115 @@
+//! The checks before queuing that hang on the sending process's settings: its tokens and its
+//! `ALLOWED_TARGET_HOSTS`. A process that sends (its worker on) refuses there and then what it
+//! could only dead-letter later. One that does not (a `stdio` front end, `--worker false`)
+//! would be judging by settings that are not the sender's (an MCP client often starts stdio
+//! without `serve`'s tokens), so it refuses only what no sender's settings could send, queues
+//! the rest, and tells the caller what it left to the sender, which checks again as it sends.
+
+use crate::actions::{Credentials, Delivery, ssrf};
+use crate::app::AppState;
+use crate::config::Upstreams;
+use crate::providers::ReplyCredentials;
+
+/// Whether this process sends what it queues: its outbox worker runs.
+pub(super) fn sends(state: &AppState) -> bool {
+    state.config.worker
+}
+
+/// The refusal for a token `delivery` lacks. `Ok(None)`: nothing lacks. `Ok(Some(why))`: this
+/// process lacks it, but another one sends, so it was queued anyway; `why` is for the warning.
+/// `Err(why)`: refused, here and by any sender (or this process sends and lacks it).
+pub(super) fn missing_credentials(
+    state: &AppState,
+    own: ReplyCredentials,
+    delivery: &Delivery,
+) -> Result<Option<String>, String> {
+    let here = crate::worker::merge(&state.config.upstreams, own.clone());
+    let Some(missing) = crate::actions::missing_credentials(&here, delivery) else {
+        return Ok(None);
+    };
+    if sends(state) {
+        return Err(missing.message);
+    }
+    match crate::actions::missing_credentials(&best_provided(state, own, delivery), delivery) {
+        Some(anywhere) => Err(anywhere.message),
+        None => Ok(Some(missing.message)),
+    }
+}
+
+/// The credentials a sender with every server-wide setting would use: each token set, a Jira
+/// site, and for a GitHub Enterprise event a GitHub API on that server. What these still
+/// cannot send is the webhook's own doing (its own API named without its own token), which no
+/// sender's settings mend.
+fn best_provided(state: &AppState, own: ReplyCredentials, delivery: &Delivery) -> Credentials {
+    let set = || Some("(the sending process's)".to_string());
+    let mut best: Upstreams = state.config.upstreams.clone();
+    best.github_token = set();
+    best.gitlab_token = set();
+    best.jira_base_url = best
+        .jira_base_url
+        .or_else(|| Some("https://jira.invalid".into()));
+    best.jira_email = set();
+    best.jira_api_token = set();
+    best.slack_bot_token = set();
+    best.linear_api_key = set();
+    best.telegram_bot_token = set();
+    if let Delivery::GithubComment {
+        enterprise_host: Some(host),
+        ..
+    } = delivery
+    {
+        best.github_api_url = format!("https://{host}/api/v3");
+    }
+    crate::worker::merge(&best, own)
+}
+
+/// The refusal of a target URL given now (`field` names it). `Ok(Some(why))`: this process's
+/// `ALLOWED_TARGET_HOSTS` refuses it, but another process sends, against its own list.
+pub(super) fn target_refusal(state: &AppState, url: &str) -> Result<Option<String>, String> {
+    let Some(refused) = ssrf::refusal_at_save(url, &state.config.allowed_target_hosts) else {
+        return Ok(None);
+    };
+    if sends(state) {
+        return Err(refused);
+    }
+    match ssrf::refusal_whatever_allowed(url) {
+        Some(anywhere) => Err(anywhere),
+        None => Ok(Some(refused)),
+    }
+}
+
+/// What the caller is told of a queued action this process would have refused had it sent it.
+pub(super) fn action_warning(why: &str, action_id: &str) -> String {
+    queued_warning(
+        why,
+        &format!("get_action `{action_id}` (GET /api/actions/{action_id})"),
+    )
+}
+
+/// The same for a task's result queued as a comment, which shows among its event's actions.
+pub(super) fn result_warning(why: &str, event_id: &str) -> String {
+    queued_warning(
+        why,
+        &format!("get_event `{event_id}` (GET /api/events/{event_id}), under its actions"),
+    )
+}
+
+fn queued_warning(why: &str, follow: &str) -> String {
+    format!(
+        "this process sends no actions (a `stdio` front end, or --worker false), so it did not \
+         hold this to its own settings, by which it would have been refused ({why}); the \
+         process that sends it (`serve`) checks its own tokens and ALLOWED_TARGET_HOSTS when it \
+         sends, and an action it cannot send ends dead saying why: follow it with {follow}"
+    )
+}
+
+/// The same for a URL saved in a command or a webhook's options, whose actions come later.
+pub(super) fn saved_target_warning(field: &str, why: &str) -> String {
+    format!(
+        "`{field}` was saved although this process's ALLOWED_TARGET_HOSTS refuses it ({why}): \
+         this process sends no actions (a `stdio` front end, or --worker false), and the \
+         process that sends them (`serve`) checks its own ALLOWED_TARGET_HOSTS when it sends; \
+         an action it refuses ends dead saying why, shown in the event's actions (get_event, \
+         get_action)"
+    )
+}
