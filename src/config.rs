@@ -154,7 +154,7 @@ pub struct Config {
     )]
     pub outbound_concurrency: usize,
 
-    /// Run the outbox worker (turn off to only receive and store).
+    /// Run the outbox worker (turn off to only receive and store). `stdio`: off unless given.
     #[arg(long, global = true, env = "WEBHOOK_MCP_WORKER",
         value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true, action = clap::ArgAction::Set)]
     pub worker: bool,
@@ -265,7 +265,8 @@ pub struct Config {
     )]
     pub bench_routes: bool,
 
-    /// Seconds to wait for requests in flight to finish on shutdown.
+    /// Seconds to wait on shutdown for requests in flight, action attempts under way and the
+    /// agent step being taken to finish.
     #[arg(
         long,
         global = true,
@@ -496,6 +497,7 @@ pub struct AgentSettings {
     #[arg(long, global = true, env = "WEBHOOK_MCP_AGENTS")]
     pub agents: Option<String>,
     /// Run the built-in runner in this process (it runs only when a chat API is set).
+    /// `stdio`: off unless given.
     #[arg(long, global = true, env = "WEBHOOK_MCP_RUNNER",
         value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true, action = clap::ArgAction::Set)]
     pub runner: bool,
