@@ -125,6 +125,18 @@ pub async fn bind_to_key(
             return session_not_found();
         }
         let ending = request.method() == Method::DELETE;
+        // rmcp says yes to ending a session it does not hold; the spec answers every request
+        // on such a session 404, and a client that ends one twice learns it is gone.
+        if ending
+            && !sessions
+                .manager
+                .sessions
+                .read()
+                .await
+                .contains_key(session.as_str())
+        {
+            return session_not_found();
+        }
         let response = next.run(request).await;
         return if ending && response.status().is_success() {
             session_ended()

@@ -221,3 +221,30 @@ async fn ending_a_session_is_answered_204_as_every_client_takes_it() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn ending_a_session_that_is_gone_or_never_was_is_404_as_any_request_on_it() {
+    // Arrange
+    let app = sessions_app().await;
+    let session = open_session(&app, API_KEY).await;
+    let end = |id: String| {
+        let app = &app;
+        async move {
+            mcp(app, Method::DELETE, API_KEY, Some(&id))
+                .send()
+                .await
+                .expect("DELETE /mcp")
+                .status()
+        }
+    };
+
+    // Act
+    let first = end(session.clone()).await;
+    let again = end(session).await;
+    let unknown = end("no-such-session".into()).await;
+
+    // Assert: the spec's answer for a session the server does not hold.
+    assert_eq!(first, StatusCode::NO_CONTENT);
+    assert_eq!(again, StatusCode::NOT_FOUND);
+    assert_eq!(unknown, StatusCode::NOT_FOUND);
+}
