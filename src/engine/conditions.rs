@@ -148,6 +148,36 @@ impl Conditions {
     pub fn matches(&self, payload: &Value) -> bool {
         self.tests.iter().all(|t| t.matches(payload))
     }
+
+    /// Whether only payloads with a value at `path` pass: an `exists: true` test on it, at the
+    /// top or in an `all` (however deep). Under `any` or `not` it may be skipped, so those
+    /// are not looked into: a `false` means "not for sure", never "not".
+    pub fn require(&self, path: &str) -> bool {
+        self.require_keys(&keys(path))
+    }
+
+    fn require_keys(&self, wanted: &[String]) -> bool {
+        self.tests.iter().any(|t| match t {
+            Test::Field {
+                path,
+                op: FieldOp::Exists(true),
+            } => keys(path) == wanted,
+            Test::All(items) => items.iter().any(|c| c.require_keys(wanted)),
+            _ => false,
+        })
+    }
+}
+
+/// A dotted path or JSON pointer as its keys, so `merge_request.iid` and `/merge_request/iid`
+/// name the same field.
+fn keys(path: &str) -> Vec<String> {
+    match path.strip_prefix('/') {
+        Some(pointer) => pointer
+            .split('/')
+            .map(|k| k.replace("~1", "/").replace("~0", "~"))
+            .collect(),
+        None => path.split('.').map(str::to_string).collect(),
+    }
 }
 
 /// Where a list stands for a nested conditions object (`not`, or an item of `all`/`any`):

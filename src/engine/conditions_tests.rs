@@ -265,3 +265,58 @@ fn bad_conditions_are_refused_with_the_key_named() {
         );
     }
 }
+
+#[test]
+fn a_field_is_required_only_where_no_event_without_it_can_pass() {
+    let field = "merge_request.iid";
+    let exists = json!({"field": "merge_request.iid", "exists": true});
+    let cases: Vec<(&str, Value, bool)> = vec![
+        ("at the top", exists.clone(), true),
+        (
+            "as a JSON pointer",
+            json!({"field": "/merge_request/iid", "exists": true}),
+            true,
+        ),
+        (
+            "beside other tests",
+            json!({"labels": "bug", "field": "merge_request.iid", "exists": true}),
+            true,
+        ),
+        (
+            "in an all",
+            json!({"all": [{"labels": "bug"}, exists.clone()]}),
+            true,
+        ),
+        (
+            "in an all in an all",
+            json!({"all": [{"all": [exists.clone()]}]}),
+            true,
+        ),
+        (
+            "in an any",
+            json!({"any": [exists.clone(), {"labels": "bug"}]}),
+            false,
+        ),
+        ("under not", json!({"not": exists.clone()}), false),
+        (
+            "exists false",
+            json!({"field": "merge_request.iid", "exists": false}),
+            false,
+        ),
+        (
+            "another field",
+            json!({"field": "merge_request.id", "exists": true}),
+            false,
+        ),
+        (
+            "a field inside it",
+            json!({"field": "merge_request.iid.x", "exists": true}),
+            false,
+        ),
+        ("no conditions", json!({}), false),
+    ];
+    for (name, conditions, expected) in cases {
+        let compiled = Conditions::compile(&conditions).expect("conditions compile");
+        assert_eq!(compiled.require(field), expected, "{name}");
+    }
+}

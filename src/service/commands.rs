@@ -11,6 +11,7 @@ use super::{ServiceError, new_id, webhooks};
 use crate::app::AppState;
 use crate::clock;
 use crate::engine::command::{self, CommandSpec, CompiledCommand};
+use crate::engine::conditions::Conditions;
 use crate::engine::template;
 use crate::engine::trigger::Trigger;
 use crate::providers::{self, Provider, samples};
@@ -428,7 +429,8 @@ fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> O
 }
 
 /// A reply on a GitHub run event lands on the run's pull request, and a run without one (a
-/// push to a branch, a fork's pull request) has nowhere to take it.
+/// push to a branch, a fork's pull request) has nowhere to take it. Nothing to say when the
+/// command's conditions already skip those runs.
 fn run_thread_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     let provider: Provider = hook.provider.parse().ok()?;
     let event = crate::providers::run_event(provider, row.trigger.trim())?;
@@ -436,19 +438,27 @@ fn run_thread_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     if !matches!(action.as_str(), "comment" | "ask" | "respond") {
         return None;
     }
+    let field = match provider {
+        Provider::GitLab => "merge_request.iid".to_string(),
+        _ => format!("{event}.pull_requests.0"),
+    };
+    let conditions = serde_json::from_str(&row.conditions).unwrap_or(Value::Null);
+    if Conditions::compile(&conditions).is_ok_and(|c| c.require(&field)) {
+        return None;
+    }
     Some(match provider {
         Provider::GitLab => format!(
             "a GitLab `pipeline` has a thread only when it ran for a merge request into this \
              project: the {action} goes on that merge request as a note, and fails for a \
              branch's or tag's pipeline; add the condition \
-             {{\"field\": \"merge_request.iid\", \"exists\": true}} to skip those"
+             {{\"field\": \"{field}\", \"exists\": true}} to skip those"
         ),
         _ => format!(
             "a GitHub `{event}` has a thread only when the run was for a pull request of this \
              repository: the {action} goes on that pull request, and fails for a run on a \
              branch push, for a fork's pull request (GitHub names none) and for a run in a fork \
              for its pull request upstream; add the condition \
-             {{\"field\": \"{event}.pull_requests.0\", \"exists\": true}} to skip the first two"
+             {{\"field\": \"{field}\", \"exists\": true}} to skip the first two"
         ),
     })
 }

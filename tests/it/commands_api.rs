@@ -358,6 +358,79 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
 }
 
 #[tokio::test]
+async fn a_reply_on_a_run_warns_of_runs_without_a_thread_unless_its_conditions_skip_them() {
+    // Arrange
+    let app = spawn_app().await;
+    for (id, provider) in [("gh", "github"), ("gl", "gitlab")] {
+        app.create_webhook(json!({"id": id, "name": id, "provider": provider}))
+            .await;
+    }
+    let comment = |hook: &str, trigger: &str, conditions: Value| {
+        let path = format!("/api/webhooks/{hook}/commands");
+        let body = json!({"trigger": trigger, "action": "comment", "template": "x",
+                          "conditions": conditions});
+        let app = &app;
+        async move { send_json(app.api(Method::POST, &path).json(&body)).await }
+    };
+    let exists = |field: &str| json!({"field": field, "exists": true});
+
+    // Act
+    let pipeline = comment("gl", "pipeline", json!({})).await;
+    let pipeline_of_a_merge_request = comment("gl", "pipeline", exists("merge_request.iid")).await;
+    let in_an_all = comment(
+        "gl",
+        "pipeline",
+        json!({"all": [{"field": "object_attributes.status", "equals": "failed"},
+                       exists("/merge_request/iid")]}),
+    )
+    .await;
+    let in_an_any = comment(
+        "gl",
+        "pipeline",
+        json!({"any": [exists("merge_request.iid"), {"labels": "bug"}]}),
+    )
+    .await;
+    let run = comment("gh", "workflow_run.completed", json!({})).await;
+    let run_of_a_pull_request = comment(
+        "gh",
+        "workflow_run.completed",
+        exists("workflow_run.pull_requests.0"),
+    )
+    .await;
+
+    // Assert: the warning gives the condition, and is gone once the condition is there.
+    for answer in [
+        &pipeline,
+        &pipeline_of_a_merge_request,
+        &in_an_all,
+        &in_an_any,
+        &run,
+        &run_of_a_pull_request,
+    ] {
+        assert_eq!(answer.0, StatusCode::CREATED, "{}", answer.1);
+    }
+    let warned = |answer: &(StatusCode, Value), condition: &str| {
+        answer.1["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|w| w.as_str().unwrap_or_default().contains(condition))
+    };
+    let gitlab_condition = r#"{"field": "merge_request.iid", "exists": true}"#;
+    let github_condition = r#"{"field": "workflow_run.pull_requests.0", "exists": true}"#;
+    assert!(warned(&pipeline, gitlab_condition), "{:?}", pipeline);
+    assert!(warned(&in_an_any, gitlab_condition), "{:?}", in_an_any);
+    assert!(warned(&run, github_condition), "{:?}", run);
+    for quiet in [
+        &pipeline_of_a_merge_request,
+        &in_an_all,
+        &run_of_a_pull_request,
+    ] {
+        assert!(quiet.1.get("warnings").is_none(), "{:?}", quiet);
+    }
+}
+
+#[tokio::test]
 async fn a_task_for_an_agent_the_built_in_runner_does_not_run_is_saved_with_a_warning() {
     // Arrange: the runner is on (planning and brain, the default agents).
     let app = crate::helpers::spawn_app_with(|c| {
