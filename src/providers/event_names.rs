@@ -1,7 +1,10 @@
 //! The event types GitHub and GitLab send, so a command whose trigger can never match (the
 //! other provider's name, the wrong tense) is saved with a warning naming the likely fix. Only
 //! these two: their names are a closed, documented set that models mix up; other providers'
-//! sets are open (custom, Standard Webhooks) or too large to list usefully (Stripe).
+//! sets are open (custom, Standard Webhooks) or too large to list usefully (Stripe). A trigger
+//! holding a space, which no provider but a custom sender's types have, is refused with the
+//! provider's own names as examples (and GitLab's header labels, `Note Hook`, with the
+//! trigger they stand for).
 
 use super::Provider;
 
@@ -211,6 +214,85 @@ const GITLAB_ACTIONS: &[(&str, &[&str])] = &[
     ("release", &["create", "update", "delete"]),
 ];
 
+/// GitLab's `X-Gitlab-Event` labels, which people copy from GitLab's settings page or a
+/// delivery's headers, and the trigger each stands for: the receiver types an event by its
+/// `object_kind` (or a system or group hook's `event_name`), never by this label.
+const GITLAB_HEADERS: &[(&str, &str)] = &[
+    ("Push Hook", "push"),
+    ("Tag Push Hook", "tag_push"),
+    ("Issue Hook", "issue"),
+    ("Confidential Issue Hook", "issue"),
+    ("Work Item Hook", "work_item"),
+    ("Note Hook", "note"),
+    ("Confidential Note Hook", "note"),
+    ("Merge Request Hook", "merge_request"),
+    ("Wiki Page Hook", "wiki_page"),
+    ("Pipeline Hook", "pipeline"),
+    ("Job Hook", "build"),
+    ("Deployment Hook", "deployment"),
+    ("Feature Flag Hook", "feature_flag"),
+    ("Release Hook", "release"),
+    ("Milestone Hook", "milestone"),
+    ("Emoji Hook", "emoji"),
+    ("Resource Access Token Hook", "access_token"),
+    ("Vulnerability Hook", "vulnerability"),
+    ("Member Hook", "user_*_group"),
+    ("Subgroup Hook", "subgroup_*"),
+    ("Project Hook", "project_*"),
+];
+
+/// Why `trigger`, which holds a space, never matches `provider`'s events (none of their
+/// types holds one), with the trigger meant when it can tell: a GitLab header label's
+/// `object_kind`, or the same words joined by dots.
+pub fn spaced_trigger(provider: Provider, trigger: &str) -> String {
+    let trigger = trigger.trim();
+    let examples = example_types(provider)
+        .iter()
+        .map(|t| format!("`{t}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let header = GITLAB_HEADERS
+        .iter()
+        .find(|(label, _)| label.eq_ignore_ascii_case(trigger));
+    if let (Provider::GitLab, Some((label, meant))) = (provider, header) {
+        return format!(
+            "`{label}` is the label GitLab sends in its `X-Gitlab-Event` header, but a GitLab \
+             webhook's event types are the event's `object_kind` and action (e.g. {examples}): \
+             use the trigger `{meant}`"
+        );
+    }
+    let dotted = trigger.split_whitespace().collect::<Vec<_>>().join(".");
+    let listed = matches!(provider, Provider::GitHub | Provider::GitLab);
+    let known = if listed {
+        unknown_trigger(provider, &dotted).is_none()
+    } else {
+        super::samples::builtin_event_types(provider).contains(&dotted.as_str())
+    };
+    let meant = if known {
+        format!("; did you mean `{dotted}`?")
+    } else {
+        String::new()
+    };
+    format!(
+        "`{trigger}` holds a space, and `{}` event types have none (e.g. {examples}); only a \
+         custom webhook's event types may{meant}",
+        provider.as_str()
+    )
+}
+
+/// Two of the provider's event types, of different kinds, to show what its names look like.
+fn example_types(provider: Provider) -> Vec<&'static str> {
+    let mut found: Vec<&'static str> = Vec::new();
+    for t in super::samples::builtin_event_types(provider) {
+        // `issue.open` and `merge_request.open`, `message.channels` and `app_mention`.
+        let kind = |t: &str| t.split(['.', '_']).next().unwrap_or_default().to_string();
+        if found.len() < 2 && !found.iter().any(|f| kind(f) == kind(t)) {
+            found.push(t);
+        }
+    }
+    found
+}
+
 /// Why `trigger` can never match an event `provider` sends, with the likely fix; `None` when
 /// it can, or when the provider's names are not listed here.
 pub fn unknown_trigger(provider: Provider, trigger: &str) -> Option<String> {
@@ -275,6 +357,105 @@ fn closest<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trigger_with_a_space_is_refused_with_the_providers_own_names() {
+        let cases: &[(Provider, &str, &[&str], &[&str])] = &[
+            (
+                Provider::GitLab,
+                "Note Hook",
+                &["`note`", "`issue.open`", "X-Gitlab-Event"],
+                &["issues.opened", "message.channels"],
+            ),
+            (
+                Provider::GitLab,
+                "Issue Hook",
+                &["use the trigger `issue`"],
+                &[],
+            ),
+            (
+                Provider::GitLab,
+                "merge request hook",
+                &["use the trigger `merge_request`"],
+                &[],
+            ),
+            (Provider::GitLab, "Pipeline Hook", &["`pipeline`"], &[]),
+            (Provider::GitLab, "Job Hook", &["`build`"], &[]),
+            (
+                Provider::GitLab,
+                "issue open",
+                &["did you mean `issue.open`?", "`issue.open`"],
+                &["issues.opened"],
+            ),
+            (
+                Provider::GitHub,
+                "issues opened",
+                &["did you mean `issues.opened`?", "`issue_comment.created`"],
+                &["message.channels", "X-Gitlab-Event"],
+            ),
+            // GitHub's `Issue Hook` is no label of its own; no trigger is guessed for it.
+            (
+                Provider::GitHub,
+                "Issue Hook",
+                &["`issues.opened`"],
+                &["did you mean", "X-Gitlab-Event"],
+            ),
+            (
+                Provider::Slack,
+                "message channels",
+                &["did you mean `message.channels`?"],
+                &["issues.opened"],
+            ),
+            (
+                Provider::Jira,
+                "issue created",
+                &["`jira:issue_created`", "`comment_created`"],
+                &["issues.opened", "message.channels"],
+            ),
+            (Provider::Sentry, "issue created", &["`issue.created`"], &[]),
+            (Provider::Linear, "Issue create", &["`Issue.create`"], &[]),
+            (
+                Provider::Stripe,
+                "invoice paid",
+                &["`payment_intent.succeeded`"],
+                &[],
+            ),
+            (
+                Provider::OpenWebUi,
+                "chat finished",
+                &["`chat.finished`"],
+                &[],
+            ),
+            (
+                Provider::StandardWebhooks,
+                "test event",
+                &["`test.event`"],
+                &["issues.opened"],
+            ),
+        ];
+        for (provider, trigger, has, lacks) in cases {
+            let message = spaced_trigger(*provider, trigger);
+            for words in *has {
+                assert!(message.contains(words), "{provider:?} {trigger}: {message}");
+            }
+            for words in *lacks {
+                assert!(
+                    !message.contains(words),
+                    "{provider:?} {trigger}: {message}"
+                );
+            }
+        }
+        // Every provider's message shows its own names (a custom sender's trigger may hold a
+        // space, so it is never asked).
+        for provider in Provider::ALL {
+            let message = spaced_trigger(provider, "a b");
+            let own = crate::providers::samples::default_event_type(provider);
+            assert!(
+                message.contains(&format!("`{own}`")),
+                "{provider:?}: {message}"
+            );
+        }
+    }
 
     #[test]
     fn triggers_that_never_match_are_named_with_the_fix() {

@@ -290,23 +290,25 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// See [`command::check_new_target`]. Runs after `apply`, so the row has compiled.
 /// Only a custom sender's event types hold spaces (a header such as `Issue Hook`); in any
-/// other provider's trigger a space is a typo (`issues opened`) that would never fire.
+/// other provider's trigger a space is a typo (`issues opened`) or a label copied from the
+/// sender's settings (GitLab's `Note Hook`) that would never fire.
 fn check_spaces(provider: &str, trigger: &str) -> Result<(), ServiceError> {
     if provider == "custom" || !trigger.trim().contains(' ') {
         return Ok(());
     }
-    Err(ServiceError::invalid(
-        "trigger",
-        format!(
-            "`{}` holds a space, and `{provider}` event types have none (e.g. `issues.opened`, \
-             `message.channels`); only a custom webhook's event types may",
+    let message = match provider.parse::<Provider>() {
+        Ok(provider) => crate::providers::event_names::spaced_trigger(provider, trigger),
+        Err(_) => format!(
+            "`{}` holds a space, and `{provider}` event types have none; only a custom \
+             webhook's event types may",
             trigger.trim()
         ),
-    ))
+    };
+    Err(ServiceError::invalid("trigger", message))
 }
 
+/// See [`command::check_new_target`]. Runs after `apply`, so the row has compiled.
 fn check_new_target(row: &CommandRow) -> Result<(), ServiceError> {
     let Ok(action) = row.action.parse() else {
         return Ok(());

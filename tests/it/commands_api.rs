@@ -1073,3 +1073,39 @@ async fn a_space_in_a_trigger_is_a_typo_except_in_a_custom_senders_event_types()
     assert_error(&typo, StatusCode::BAD_REQUEST, Some("trigger"));
     assert_eq!(header_type.0, StatusCode::CREATED, "{}", header_type.1);
 }
+
+#[tokio::test]
+async fn a_gitlab_header_label_as_trigger_is_refused_naming_the_trigger_it_means() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gl", "name": "gl", "provider": "gitlab"}))
+        .await;
+    let add_to_gitlab = |trigger: &str| {
+        let body = json!({"trigger": trigger, "action": "comment", "template": "x"});
+        let app = &app;
+        async move {
+            send_json(
+                app.api(Method::POST, "/api/webhooks/gl/commands")
+                    .json(&body),
+            )
+            .await
+        }
+    };
+
+    // Act
+    let note_hook = add_to_gitlab("Note Hook").await;
+    let spaced = add_to_gitlab("merge_request open").await;
+
+    // Assert: GitLab's own names, never another provider's, and the trigger meant.
+    for (answer, meant) in [
+        (&note_hook, "use the trigger `note`"),
+        (&spaced, "did you mean `merge_request.open`?"),
+    ] {
+        assert_error(answer, StatusCode::BAD_REQUEST, Some("trigger"));
+        let message = answer.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(meant), "{message}");
+        assert!(message.contains("`issue.open`"), "{message}");
+        assert!(!message.contains("issues.opened"), "{message}");
+        assert!(!message.contains("message.channels"), "{message}");
+    }
+}
