@@ -3,7 +3,7 @@
 //! A conditions object holds any of these keys, all of which must hold:
 //! - the forms users write for common sources: `labels` (any of the item's labels), `label`
 //!   (the label just added), `body_contains`, `channel`, `sender`, `author` — each a string
-//!   or a list of strings (any of);
+//!   or a list of strings (any of), a number standing for its text (a GitLab `author_id`);
 //! - a general test on one field: `field` (a dotted path `issue.user.login` or a JSON pointer
 //!   `/issue/user/login`) with one or more of `equals`, `not_equals`, `in`, `contains`,
 //!   `regex`, `exists`, `gt`, `lt`;
@@ -42,19 +42,43 @@ struct Spec {
     not: Option<Box<Spec>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
-}
+/// The value of `labels`, `author` and the other user forms: a name or a list of names (any
+/// of). A number is taken as its text, as the payload's numbers are when compared: a GitLab
+/// `author_id` or `user_id` is a number, and `{"author": 7}` is how people write it.
+#[derive(Debug, Clone)]
+struct OneOrMany(Vec<String>);
 
 impl OneOrMany {
     fn into_vec(self) -> Vec<String> {
-        match self {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
-        }
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Not an untagged enum: serde's message for one ("data did not match any variant")
+        // names no shape the value may take.
+        let value = Value::deserialize(d)?;
+        let name = |v: &Value| match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        };
+        let names = match &value {
+            Value::Array(items) => items.iter().map(name).collect(),
+            one => name(one).map(|n| vec![n]),
+        };
+        names.map(OneOrMany).ok_or_else(|| {
+            let given = match &value {
+                Value::Array(_) => "a list holding something else".to_string(),
+                Value::Object(_) => "an object".to_string(),
+                other => other.to_string(),
+            };
+            serde::de::Error::custom(format!(
+                "expected a string, a number or a list of them (e.g. \"bug\" or [\"bug\", 7]), \
+                 not {given}"
+            ))
+        })
     }
 }
 
@@ -133,7 +157,10 @@ impl Conditions {
                      sender, author, field (+ equals, not_equals, in, contains, regex, exists, \
                      gt, lt), all, any or not"
                 ),
-                None => format!("invalid conditions: {inner}"),
+                None if at == "." => format!("invalid conditions: {inner}"),
+                // The key in the message too, not only in `field`: often the message is all
+                // a caller shows.
+                None => format!("invalid `{at}` in conditions: {inner}"),
             };
             ConditionError { path, message }
         })?;

@@ -99,6 +99,30 @@ fn user_forms_match_the_seed_examples() {
             json!({"sender": {"login": "c"}}),
             true,
         ),
+        (
+            "author by a GitLab id given as a number",
+            json!({"author": 7}),
+            json!({"object_kind": "issue", "object_attributes": {"author_id": 7}}),
+            true,
+        ),
+        (
+            "author by a GitLab id among names",
+            json!({"author": ["ann", 7]}),
+            json!({"object_kind": "issue", "object_attributes": {"author_id": 7}}),
+            true,
+        ),
+        (
+            "author by another GitLab id",
+            json!({"author": 8}),
+            json!({"object_kind": "issue", "object_attributes": {"author_id": 7}}),
+            false,
+        ),
+        (
+            "sender by a GitLab user id given as a number",
+            json!({"sender": 7}),
+            json!({"object_kind": "push", "user_id": 7}),
+            true,
+        ),
         ("empty conditions", json!({}), json!({}), true),
         ("null conditions", Value::Null, json!({}), true),
     ];
@@ -253,7 +277,27 @@ fn bad_conditions_are_refused_with_the_key_named() {
             "conditions.any[0].not",
             "not a list",
         ),
-        (json!({"labels": 3}), "conditions.labels", "invalid"),
+        (
+            json!({"labels": {"name": "bug"}}),
+            "conditions.labels",
+            "`labels` in conditions: expected a string, a number or a list of them",
+        ),
+        (
+            json!({"author": true}),
+            "conditions.author",
+            "`author` in conditions: expected a string, a number or a list of them (e.g. \"bug\" \
+             or [\"bug\", 7]), not true",
+        ),
+        (
+            json!({"any": [{"sender": ["ann", null]}]}),
+            "conditions.any[0].sender",
+            "`any[0].sender` in conditions: expected a string, a number or a list of them",
+        ),
+        (
+            json!({"gt": "x"}),
+            "conditions.gt",
+            "invalid `gt` in conditions",
+        ),
     ];
     for (conditions, path, message) in cases {
         let err = Conditions::compile(&conditions).expect_err("should be refused");

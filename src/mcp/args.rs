@@ -138,8 +138,8 @@ pub struct AddCommandArgs {
     #[serde(default)]
     pub template: Option<String>,
     /// Filters, all of which must hold: labels, label, body_contains, channel, sender, author
-    /// (string or list), {"field": "issue.user.login", "equals"|"not_equals"|"in"|"contains"|
-    /// "regex"|"exists"|"gt"|"lt": ...}, and all / any / not.
+    /// (string, number or a list of them), {"field": "issue.user.login", "equals"|"not_equals"|
+    /// "in"|"contains"|"regex"|"exists"|"gt"|"lt": ...}, and all / any / not.
     #[serde(default, deserialize_with = "lenient::json_in_text")]
     #[schemars(extend("type" = "object"))]
     pub conditions: Option<Value>,

@@ -1075,6 +1075,42 @@ async fn a_space_in_a_trigger_is_a_typo_except_in_a_custom_senders_event_types()
 }
 
 #[tokio::test]
+async fn a_number_is_an_author_id_and_other_shapes_are_refused_naming_the_key() {
+    // Arrange: GitLab names an item's author by its numeric `author_id`.
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gl", "name": "gl", "provider": "gitlab"}))
+        .await;
+    let with_conditions = |conditions: Value| {
+        let body = json!({"trigger": "issue.open", "action": "comment", "template": "x",
+                          "conditions": conditions});
+        let app = &app;
+        async move {
+            send_json(
+                app.api(Method::POST, "/api/webhooks/gl/commands")
+                    .json(&body),
+            )
+            .await
+        }
+    };
+
+    // Act
+    let by_id = with_conditions(json!({"author": 7})).await;
+    let by_ids = with_conditions(json!({"author": [7, "root"], "sender": 1})).await;
+    let by_flag = with_conditions(json!({"author": true})).await;
+
+    // Assert
+    assert_eq!(by_id.0, StatusCode::CREATED, "{}", by_id.1);
+    assert_eq!(by_id.1["conditions"], json!({"author": 7}));
+    assert_eq!(by_ids.0, StatusCode::CREATED, "{}", by_ids.1);
+    assert_error(&by_flag, StatusCode::BAD_REQUEST, Some("conditions.author"));
+    let message = by_flag.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`author`") && message.contains("a string, a number or a list"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
 async fn a_gitlab_header_label_as_trigger_is_refused_naming_the_trigger_it_means() {
     // Arrange
     let app = spawn_app().await;
