@@ -1,10 +1,11 @@
 //! The event types GitHub and GitLab send, so a command whose trigger can never match (the
 //! other provider's name, the wrong tense) is saved with a warning naming the likely fix. Only
 //! these two: their names are a closed, documented set that models mix up; other providers'
-//! sets are open (custom, Standard Webhooks) or too large to list usefully (Stripe). A trigger
-//! holding a space, which no provider but a custom sender's types have, is refused with the
-//! provider's own names as examples (and GitLab's header labels, `Note Hook`, with the
-//! trigger they stand for).
+//! sets are open (custom, Standard Webhooks) or too large to list usefully (Stripe). Jira's
+//! names are checked for one slip only, the `jira:` prefix that some carry and most lack. A
+//! trigger holding a space, which no provider but a custom sender's types have, is refused
+//! with the provider's own names as examples (and GitLab's header labels, `Note Hook`, with
+//! the trigger they stand for).
 
 use super::Provider;
 
@@ -214,6 +215,93 @@ const GITLAB_ACTIONS: &[(&str, &[&str])] = &[
     ("release", &["create", "update", "delete"]),
 ];
 
+/// Jira's `webhookEvent`s that carry the `jira:` prefix: issue and version events only.
+const JIRA_PREFIXED: &[&str] = &[
+    "jira:issue_created",
+    "jira:issue_updated",
+    "jira:issue_deleted",
+    "jira:version_created",
+    "jira:version_updated",
+    "jira:version_deleted",
+    "jira:version_released",
+    "jira:version_unreleased",
+    "jira:version_moved",
+    "jira:version_merged",
+];
+
+/// Jira's `webhookEvent`s without the prefix. Worklog events are left out: old Jira Server
+/// sent `jira:worklog_updated`, so that prefix may be right there.
+const JIRA_UNPREFIXED: &[&str] = &[
+    "comment_created",
+    "comment_updated",
+    "comment_deleted",
+    "attachment_created",
+    "attachment_deleted",
+    "issuelink_created",
+    "issuelink_deleted",
+    "issue_property_set",
+    "issue_property_deleted",
+    "issuetype_created",
+    "issuetype_updated",
+    "issuetype_deleted",
+    "project_created",
+    "project_updated",
+    "project_deleted",
+    "project_soft_deleted",
+    "project_restored_deleted",
+    "project_archived",
+    "project_restored_archived",
+    "user_created",
+    "user_updated",
+    "user_deleted",
+    "option_voting_changed",
+    "option_watching_changed",
+    "option_unassigned_issues_changed",
+    "option_subtasks_changed",
+    "option_attachments_changed",
+    "option_issuelinks_changed",
+    "option_timetracking_changed",
+    "sprint_created",
+    "sprint_updated",
+    "sprint_deleted",
+    "sprint_started",
+    "sprint_closed",
+    "board_created",
+    "board_updated",
+    "board_deleted",
+    "board_configuration_changed",
+    "filter_created",
+    "filter_updated",
+    "filter_deleted",
+];
+
+/// A Jira event named with the `jira:` prefix it lacks (`issue_created`), or with one it
+/// does not have (`jira:comment_created`). Other names are let be: Jira's list grows with
+/// its products (Jira Software's sprints, Service Management's), and this one may lag.
+fn jira_prefix(trigger: &str) -> Option<String> {
+    let (sent, shape) = match trigger.strip_prefix("jira:") {
+        None => {
+            let prefixed = format!("jira:{trigger}");
+            let sent = JIRA_PREFIXED.iter().find(|e| **e == prefixed)?;
+            (
+                *sent,
+                "with the `jira:` prefix (its issue and version events carry it)",
+            )
+        }
+        Some(bare) => {
+            let sent = JIRA_UNPREFIXED.iter().find(|e| **e == bare)?;
+            (
+                *sent,
+                "without a `jira:` prefix (only issue and version events carry it)",
+            )
+        }
+    };
+    Some(format!(
+        "Jira sends this event as `{sent}`, {shape}, so `{trigger}` never matches; did you \
+         mean `{sent}`?"
+    ))
+}
+
 /// GitLab's `X-Gitlab-Event` labels, which people copy from GitLab's settings page or a
 /// delivery's headers, and the trigger each stands for: the receiver types an event by its
 /// `object_kind` (or a system or group hook's `event_name`), never by this label.
@@ -299,6 +387,7 @@ pub fn unknown_trigger(provider: Provider, trigger: &str) -> Option<String> {
     let (name, events, actions) = match provider {
         Provider::GitHub => ("GitHub", GITHUB_EVENTS, GITHUB_ACTIONS),
         Provider::GitLab => ("GitLab", GITLAB_EVENTS, GITLAB_ACTIONS),
+        Provider::Jira => return jira_prefix(trigger.trim()),
         _ => return None,
     };
     let (event, action) = match trigger.split_once('.') {
@@ -479,6 +568,41 @@ mod tests {
             (Provider::GitLab, "issues.opened", Some("`issue.open`")),
             (Provider::GitLab, "issue.opened", Some("`issue.open`")),
             (Provider::GitLab, "pull_request.opened", None),
+            (Provider::Jira, "jira:issue_created", None),
+            (Provider::Jira, "jira:issue_*", None),
+            (Provider::Jira, "comment_created", None),
+            (Provider::Jira, "worklog_updated", None),
+            (Provider::Jira, "sprint_started", None),
+            (Provider::Jira, "jira:version_released", None),
+            (
+                Provider::Jira,
+                "issue_created",
+                Some("did you mean `jira:issue_created`?"),
+            ),
+            (
+                Provider::Jira,
+                " issue_updated ",
+                Some("`jira:issue_updated`"),
+            ),
+            (
+                Provider::Jira,
+                "version_released",
+                Some("`jira:version_released`"),
+            ),
+            (
+                Provider::Jira,
+                "jira:comment_created",
+                Some("did you mean `comment_created`?"),
+            ),
+            (
+                Provider::Jira,
+                "jira:sprint_closed",
+                Some("`sprint_closed`"),
+            ),
+            // Old Jira Server sent this one prefixed.
+            (Provider::Jira, "jira:worklog_updated", None),
+            // Not known here, so not judged.
+            (Provider::Jira, "issue_archived", None),
             (Provider::Slack, "anything.at_all", None),
             (Provider::Custom, "x.y", None),
         ];

@@ -521,8 +521,8 @@ fn channel_values(conditions: &Value) -> Vec<String> {
 }
 
 /// A trigger no event of the webhook's provider can match (GitLab's `issues.opened` is
-/// `issue.open`). Not refused: the lists are GitHub's and GitLab's documented names, and a new
-/// name may come before this server knows it.
+/// `issue.open`, Jira's `issue_created` is `jira:issue_created`). Not refused: the lists are
+/// the providers' documented names, and a new name may come before this server knows it.
 fn trigger_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     let provider: Provider = hook.provider.parse().ok()?;
     crate::providers::event_names::unknown_trigger(provider, &row.trigger)

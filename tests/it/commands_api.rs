@@ -173,6 +173,8 @@ async fn a_trigger_the_provider_never_sends_is_saved_with_a_warning_naming_the_f
         .await;
     app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
         .await;
+    app.create_webhook(json!({"id": "ji", "name": "Jira", "provider": "jira"}))
+        .await;
     let comment =
         |trigger: &str| json!({"trigger": trigger, "action": "comment", "template": "Hi"});
     let add_to = |hook: &'static str, body: serde_json::Value| {
@@ -190,9 +192,19 @@ async fn a_trigger_the_provider_never_sends_is_saved_with_a_warning_naming_the_f
     let wrong_provider = add_to("gl", comment("issues.opened")).await;
     let wrong_tense = add_to("gh", comment("pull_request.open")).await;
     let right = add_to("gl", comment("issue.open")).await;
+    let unprefixed = add_to("ji", comment("issue_created")).await;
+    let prefixed = add_to("ji", comment("jira:issue_created")).await;
+    let comment_event = add_to("ji", comment("comment_created")).await;
 
-    // Assert: all saved; the two that can never fire say what would.
-    for (status, body) in [&wrong_provider, &wrong_tense, &right] {
+    // Assert: all saved; the ones that can never fire say what would.
+    for (status, body) in [
+        &wrong_provider,
+        &wrong_tense,
+        &right,
+        &unprefixed,
+        &prefixed,
+        &comment_event,
+    ] {
         assert_eq!(*status, StatusCode::CREATED, "{body}");
     }
     let warning = |answer: &(StatusCode, serde_json::Value)| {
@@ -212,6 +224,14 @@ async fn a_trigger_the_provider_never_sends_is_saved_with_a_warning_naming_the_f
         wrong_tense
     );
     assert!(right.1.get("warnings").is_none(), "{:?}", right);
+    assert!(
+        warning(&unprefixed).contains("did you mean `jira:issue_created`?"),
+        "{:?}",
+        unprefixed
+    );
+    for quiet in [&prefixed, &comment_event] {
+        assert!(quiet.1.get("warnings").is_none(), "{:?}", quiet);
+    }
 }
 
 #[tokio::test]
