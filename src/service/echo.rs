@@ -171,7 +171,8 @@ pub enum Own {
     /// By the id a send recorded, or (a channel post) by its beginning, or by the text of a
     /// reply not sent yet.
     Known,
-    /// By the text of this reply, sent but unanswered (a timeout): this is its post.
+    /// By the text of this reply, sent but unanswered (a timeout) and not delivered since,
+    /// even if a later attempt was refused: this is its post.
     SentUnanswered { action_id: String },
 }
 
@@ -230,10 +231,11 @@ pub fn is_own(
         // long as a cut preview is); a short one is the whole post ("Build" is not
         // "Build 42 passed").
         let cut = start.len() < whole.len() || start.chars().count() >= 64;
-        let same: Vec<outbox::Unconfirmed> = outbox::unconfirmed_channel_texts(conn)?
-            .into_iter()
-            .filter(|own| own.text == whole || (cut && own.text.starts_with(start)))
-            .collect();
+        let same: Vec<outbox::Unconfirmed> =
+            outbox::unconfirmed_channel_texts(conn, now - UNANSWERED_POST_WINDOW_MS)?
+                .into_iter()
+                .filter(|own| own.text == whole || (cut && own.text.starts_with(start)))
+                .collect();
         // Sent and unanswered is taken for this post only when no other post could be it.
         let sent: Vec<_> = same.iter().filter(|own| own.sent_unanswered).collect();
         return Ok(match sent.as_slice() {

@@ -67,8 +67,14 @@ pub fn record(
         if let (echo::Own::SentUnanswered { action_id }, Some(id)) =
             (&own, posted.and_then(|p| p.ids.first()))
         {
-            confirmed =
-                crate::store::outbox::seen_coming_back(conn, action_id, id, event.received_at)?;
+            let now = event.received_at;
+            confirmed = crate::store::outbox::seen_coming_back(
+                conn,
+                action_id,
+                id,
+                now - echo::UNANSWERED_POST_WINDOW_MS,
+                now,
+            )?;
         }
         // Kept in the log like every delivery, but nothing fires on it and it answers no
         // question: it is what this service said.

@@ -528,15 +528,19 @@ pub fn posted(
 
 /// What Open WebUI channel messages still on their way say (any webhook's `post_message`,
 /// sent or being sent with no answer recorded yet): a channel announces a post before its sender has read
-/// the answer naming it.
-pub fn unconfirmed_channel_texts(conn: &Connection) -> Result<Vec<Unconfirmed>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, delivery, \
-                status = 'sending' OR (status = 'retrying' AND last_status IS NULL) \
-         FROM outbox WHERE status IN ('pending', 'retrying', 'sending') AND remote_id IS NULL \
-         AND action = 'post_message' ORDER BY id DESC LIMIT 50",
-    )?;
-    let rows = stmt.query_map([], |r| {
+/// the answer naming it. An attempt unanswered since `since` makes one sent unanswered (see
+/// `sent_unanswered`).
+pub fn unconfirmed_channel_texts(
+    conn: &Connection,
+    since: i64,
+) -> Result<Vec<Unconfirmed>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT o.id, o.delivery, {} \
+         FROM outbox o WHERE o.status IN ('pending', 'retrying', 'sending') \
+         AND o.remote_id IS NULL AND o.action = 'post_message' ORDER BY o.id DESC LIMIT 50",
+        sent_unanswered("?1")
+    ))?;
+    let rows = stmt.query_map([since], |r| {
         Ok((
             r.get(0)?,
             r.get::<_, Option<String>>(1)?,
@@ -582,16 +586,13 @@ pub fn unconfirmed_texts_on_source(
 ) -> Result<Vec<Unconfirmed>, StoreError> {
     // From the few rows on their way (outbox_due) and the few attempts unanswered of late
     // (outbox_attempts_unanswered), not the whole outbox, newest first.
-    let mut stmt = conn.prepare_cached(
+    let mut stmt = conn.prepare_cached(&format!(
         "WITH uncertain(id) AS ( \
              SELECT id FROM outbox \
              WHERE status IN ('pending', 'retrying', 'sending') AND remote_id IS NULL \
              UNION \
              SELECT outbox_id FROM outbox_attempts WHERE unanswered = 1 AND started_at >= ?6) \
-         SELECT o.id, o.delivery, \
-                o.remote_id IS NULL AND (o.status = 'sending' \
-                    OR (o.status = 'retrying' AND o.last_status IS NULL)), \
-                o.webhook_id, e.provider, \
+         SELECT o.id, o.delivery, {}, o.webhook_id, e.provider, \
                 CASE WHEN ?5 IS NOT NULL AND json_valid(CAST(e.body AS TEXT)) \
                      THEN json_extract(CAST(e.body AS TEXT), ?5) END \
          FROM uncertain u JOIN outbox o ON o.id = u.id JOIN events e ON e.id = o.event_id \
@@ -600,7 +601,8 @@ pub fn unconfirmed_texts_on_source(
               AND json_valid(e.source) AND json_extract(e.source, '$.detail.issue_id') = ?4)) \
          AND o.action IN ('ask', 'comment', 'respond') \
          ORDER BY o.id DESC LIMIT 50",
-    )?;
+        sent_unanswered("?6")
+    ))?;
     let site_at = site_address_at(scope.provider).map(|(path, _)| path);
     let found = params![
         scope.provider,
@@ -650,31 +652,52 @@ pub fn unconfirmed_texts_on_source(
 pub struct Unconfirmed {
     pub action_id: String,
     pub text: String,
-    /// Sent with no answer heard and still to be settled (being sent, or waiting to retry
-    /// after a timeout or a broken connection): the post may be there, and be the one that
-    /// settles it. A reply never sent, answered with an error, or settled already, is not.
+    /// Sent with no answer heard and still to be settled (see `sent_unanswered`): the post
+    /// may be there, and be the one that settles it. A reply never sent, only ever answered
+    /// with an error, or settled already, is not.
     pub sent_unanswered: bool,
 }
 
+/// SQL telling whether the outbox row `o` may have made a post no answer named and is still
+/// to be settled, so that a post announced with its words can be its: one being sent, one
+/// waiting to retry after a send with no answer, or one still to be sent with an attempt since
+/// `since` (a placeholder) that went out and heard no answer, whatever later attempts heard
+/// (a timeout, then a 5xx: the first post may be there all the same, and a third send would
+/// make another). Attempts before the row was last delivered are its earlier life's (a
+/// question asked again on replay), settled then.
+fn sent_unanswered(since: &str) -> String {
+    format!(
+        "(o.remote_id IS NULL AND (o.status = 'sending' \
+             OR (o.status = 'retrying' AND o.last_status IS NULL) \
+             OR (o.status IN ('pending', 'retrying') AND EXISTS ( \
+                 SELECT 1 FROM outbox_attempts a WHERE a.outbox_id = o.id \
+                 AND a.unanswered = 1 AND a.started_at >= {since} \
+                 AND a.id > (SELECT COALESCE(MAX(d.id), 0) FROM outbox_attempts d \
+                             WHERE d.outbox_id = o.id AND d.outcome = 'delivered')))))"
+    )
+}
+
 /// A send whose answer was lost (a timeout) but whose post the provider has announced: it
-/// gets the post's id, so it is not sent again. A row waiting to be retried is made due now,
-/// for the worker to record it delivered; one still being sent keeps its course, and however
-/// that attempt ends, `finish` records it delivered. Only a row sent with no answer heard can
-/// be taken for the post: one never sent, or refused, cannot. Whether a row was taken.
+/// gets the post's id, so it is not sent again. A row waiting to be sent again is made due
+/// now, for the worker to record it delivered; one still being sent keeps its course, and
+/// however that attempt ends, `finish` records it delivered. Only a row sent with no answer
+/// heard (since `since`, see `sent_unanswered`) can be taken for the post: one never sent,
+/// or only ever refused, cannot. Whether a row was taken.
 pub fn seen_coming_back(
     conn: &Connection,
     id: &str,
     remote_id: &str,
+    since: i64,
     now: i64,
 ) -> Result<bool, StoreError> {
     let n = conn
-        .prepare_cached(
-            "UPDATE outbox SET remote_id = ?2, updated_at = ?3, \
+        .prepare_cached(&format!(
+            "UPDATE outbox AS o SET remote_id = ?2, updated_at = ?3, \
              next_attempt_at = CASE WHEN status = 'sending' THEN next_attempt_at ELSE ?3 END \
-             WHERE id = ?1 AND remote_id IS NULL \
-             AND (status = 'sending' OR (status = 'retrying' AND last_status IS NULL))",
-        )?
-        .execute(params![id, remote_id, now])?;
+             WHERE o.id = ?1 AND {}",
+            sent_unanswered("?4")
+        ))?
+        .execute(params![id, remote_id, now, since])?;
     Ok(n == 1)
 }
 

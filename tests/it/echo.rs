@@ -1083,3 +1083,176 @@ async fn the_first_copy_of_a_jira_question_whose_send_timed_out_answers_no_quest
         "{conversation}"
     );
 }
+
+/// The quoting app, its GitHub answering the first sends of its comments with `first` (in
+/// turn, once each), then refusing their retries (a 500 each), then posting comment 556 (a
+/// duplicate, were a third send made); a refused send is retried after an hour.
+async fn quoting_app_timing_out_then_refused(
+    github: &MockServer,
+    first: &[(u64, &str)],
+) -> TestApp {
+    for (id, html_url) in first {
+        let late = ResponseTemplate::new(201)
+            .set_body_json(json!({"id": id, "html_url": html_url}))
+            .set_delay(std::time::Duration::from_secs(3));
+        answer_once(github, ISSUE_9, late).await;
+    }
+    for _ in first {
+        answer_once(github, ISSUE_9, ResponseTemplate::new(500)).await;
+    }
+    let duplicate =
+        ResponseTemplate::new(201).set_body_json(json!({"id": 556, "html_url": RETRY_URL}));
+    quoting_app_answering(github, duplicate, |c| {
+        c.outbound_timeout_secs = 1;
+        c.retry_schedule = vec!["0s".into(), "1h".into()];
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_comment_whose_timed_out_send_was_then_refused_is_not_posted_again_once_announced() {
+    // Arrange: the first send times out although GitHub made the comment; the retry is
+    // refused (a 500), so the action waits to be sent a third time.
+    let github = MockServer::start().await;
+    let app = quoting_app_timing_out_then_refused(&github, &[(555, OWN_URL)]).await;
+    let asked = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+    assert_eq!(
+        app.drain().await,
+        2,
+        "the timed-out send and the refused one"
+    );
+    let action = app.actions_of(&asked).await.remove(0);
+    assert_eq!(action["status"], "retrying", "{action}");
+
+    // Act: GitHub announces the first send's comment.
+    let echo = post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
+    let settled = app.drain().await;
+
+    // Assert: the action is delivered as that comment, and not sent a third time.
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(settled, 1);
+    let action = app.actions_of(&asked).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], OWN_URL, "{action}");
+    assert_eq!(app.event(&asked).await["status"], "done");
+    assert_eq!(github.received_requests().await.map(|r| r.len()), Some(2));
+}
+
+#[tokio::test]
+async fn one_announced_comment_settles_one_of_two_timed_out_then_refused_sends_of_its_words() {
+    // Arrange: two people ask alike, so two answers say the same words on the same issue;
+    // each one's first send times out although GitHub made its comment (555, 557), and its
+    // retry is refused.
+    let github = MockServer::start().await;
+    let other_url = "https://github.com/octo/app/issues/9#issuecomment-557";
+    let app =
+        quoting_app_timing_out_then_refused(&github, &[(555, OWN_URL), (557, other_url)]).await;
+    let mut asked = Vec::new();
+    for person in ["alice", "bob"] {
+        let comment = issue_comment(9, "Flaky CI", person, "@agent estimate?");
+        asked.push(post_comment(&app, &comment).await);
+    }
+    assert_eq!(
+        app.drain().await,
+        4,
+        "two timed-out sends and two refused ones"
+    );
+    let actions = || async {
+        let mut found = Vec::new();
+        for event in &asked {
+            found.push(app.actions_of(event).await.remove(0));
+        }
+        found
+    };
+
+    // Act: GitHub announces one of the comments.
+    let echo = post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
+    let settled = app.drain().await;
+
+    // Assert: it settles one action; the other still waits for its own comment.
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(settled, 1);
+    let statuses: Vec<Value> = actions()
+        .await
+        .iter()
+        .map(|a| a["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("delivered"), json!("retrying")]);
+
+    // Act: the other comment is announced too.
+    let echo = post_comment(
+        &app,
+        &echo_of(557, other_url, "User asked: @agent estimate?"),
+    )
+    .await;
+    let settled = app.drain().await;
+
+    // Assert: each action is delivered as one of the comments, and none was posted again.
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(settled, 1);
+    let remote: Vec<Value> = actions()
+        .await
+        .iter()
+        .map(|a| a["remote_id"].clone())
+        .collect();
+    assert_eq!(remote, [json!(OWN_URL), json!(other_url)]);
+    assert_eq!(github.received_requests().await.map(|r| r.len()), Some(4));
+}
+
+#[tokio::test]
+async fn an_open_webui_channel_post_whose_timed_out_send_was_then_refused_is_not_posted_again() {
+    // Arrange: the channel makes the post but answers the first send too late, then refuses
+    // the retry (a 500); a third send would post it again.
+    let channel = MockServer::start().await;
+    let at = "/api/v1/channels/webhooks/w1/tok";
+    answer_once(
+        &channel,
+        at,
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"success": true, "message_id": "m-own"}))
+            .set_delay(std::time::Duration::from_secs(3)),
+    )
+    .await;
+    answer_once(&channel, at, ResponseTemplate::new(500)).await;
+    Mock::given(method("POST"))
+        .and(path(at))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"success": true, "message_id": "m-2"})),
+        )
+        .mount(&channel)
+        .await;
+    let (app, url) = seeing_app(&channel, |c| {
+        c.outbound_timeout_secs = 1;
+        c.retry_schedule = vec!["0s".into(), "1h".into()];
+    })
+    .await;
+    let person = post_message_created(&app, &url, "m-1", "deploy please", "channel").await;
+    assert_eq!(
+        app.drain().await,
+        2,
+        "the timed-out send and the refused one"
+    );
+
+    // Act: Open WebUI announces the post the first send made.
+    let echo = post_message_created(
+        &app,
+        &url,
+        "m-own",
+        "Seen: deploy please",
+        "channel_webhook",
+    )
+    .await;
+    let settled = app.drain().await;
+
+    // Assert
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(settled, 1);
+    let action = app.actions_of(&person).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], "m-own", "{action}");
+    assert_eq!(channel.received_requests().await.map(|r| r.len()), Some(2));
+}
