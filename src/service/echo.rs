@@ -184,10 +184,11 @@ fn ids_name_one_thing(provider: &str) -> bool {
 }
 
 /// How long after an attempt that went out and heard no answer (a timeout, a send cut off)
-/// a comment with its text on its thread is taken for a post it made: its provider may have
-/// posted it beside the one a later attempt delivered, and announce it whenever its webhook
-/// gets through (late, or sent again after a failure). A day bounds the time a person saying
-/// those very words on that thread is taken for the service; after it, a person again.
+/// a comment with its text on its thread (or an Open WebUI channel webhook's post with its
+/// text) is taken for a post it made: its provider may have posted it beside the one a later
+/// attempt delivered, and announce it whenever its webhook gets through (late, or sent again
+/// after a failure). A day bounds the time a person saying those very words on that thread is
+/// taken for the service; after it, a person again.
 pub const UNANSWERED_POST_WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 /// Whether the service itself posted the item, through this webhook or another of the same

@@ -526,18 +526,28 @@ pub fn posted(
     Ok(false)
 }
 
-/// What Open WebUI channel messages still on their way say (any webhook's `post_message`,
-/// sent or being sent with no answer recorded yet): a channel announces a post before its sender has read
-/// the answer naming it. An attempt unanswered since `since` makes one sent unanswered (see
+/// What Open WebUI channel messages that may be in a channel unannounced say (any webhook's
+/// `post_message`): those still on their way (sent or being sent with no answer recorded
+/// yet), as a channel announces a post before its sender has read the answer naming it; and
+/// those with an attempt since `since` that went out and heard no answer, whose post may be
+/// there beside the one a later attempt delivered, as `unconfirmed_texts_on_source` has it
+/// for comments. Such an attempt makes one still to be sent sent unanswered (see
 /// `sent_unanswered`).
 pub fn unconfirmed_channel_texts(
     conn: &Connection,
     since: i64,
 ) -> Result<Vec<Unconfirmed>, StoreError> {
+    // From the few rows on their way (outbox_due) and the few attempts unanswered of late
+    // (outbox_attempts_unanswered), newest first.
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT o.id, o.delivery, {} \
-         FROM outbox o WHERE o.status IN ('pending', 'retrying', 'sending') \
-         AND o.remote_id IS NULL AND o.action = 'post_message' ORDER BY o.id DESC LIMIT 50",
+        "WITH uncertain(id) AS ( \
+             SELECT id FROM outbox \
+             WHERE status IN ('pending', 'retrying', 'sending') AND remote_id IS NULL \
+             UNION \
+             SELECT outbox_id FROM outbox_attempts WHERE unanswered = 1 AND started_at >= ?1) \
+         SELECT o.id, o.delivery, {} \
+         FROM uncertain u JOIN outbox o ON o.id = u.id \
+         WHERE o.action = 'post_message' ORDER BY o.id DESC LIMIT 50",
         sent_unanswered("?1")
     ))?;
     let rows = stmt.query_map([since], |r| {

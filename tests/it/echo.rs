@@ -1256,3 +1256,61 @@ async fn an_open_webui_channel_post_whose_timed_out_send_was_then_refused_is_not
     assert_eq!(action["remote_id"], "m-own", "{action}");
     assert_eq!(channel.received_requests().await.map(|r| r.len()), Some(2));
 }
+
+#[tokio::test]
+async fn the_first_copy_of_an_open_webui_channel_post_whose_send_timed_out_is_own_post_after_the_retry_is_delivered()
+ {
+    // Arrange: the channel makes the first send's post but answers too late; the retry is
+    // delivered as a second post.
+    let channel = MockServer::start().await;
+    let at = "/api/v1/channels/webhooks/w1/tok";
+    answer_once(
+        &channel,
+        at,
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"success": true, "message_id": "m-first"}))
+            .set_delay(std::time::Duration::from_secs(3)),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path(at))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"success": true, "message_id": "m-retry"})),
+        )
+        .mount(&channel)
+        .await;
+    let (app, url) = seeing_app(&channel, |c| c.outbound_timeout_secs = 1).await;
+    let person = post_message_created(&app, &url, "m-1", "deploy please", "channel").await;
+    assert_eq!(app.drain().await, 2, "the timed-out send and its retry");
+    let action = app.actions_of(&person).await.remove(0);
+    assert_eq!(action["remote_id"], "m-retry", "{action}");
+
+    // Act: Open WebUI announces both posts, the retry's first.
+    let second = post_message_created(
+        &app,
+        &url,
+        "m-retry",
+        "Seen: deploy please",
+        "channel_webhook",
+    )
+    .await;
+    let first = post_message_created(
+        &app,
+        &url,
+        "m-first",
+        "Seen: deploy please",
+        "channel_webhook",
+    )
+    .await;
+    let sent_after = app.drain().await;
+
+    // Assert: both are the service's own.
+    for echo in [&second, &first] {
+        let event = app.event(echo).await;
+        assert_eq!(event["status"], "own_post", "{event}");
+        assert_eq!(event["actions"], json!([]), "{event}");
+    }
+    assert_eq!(sent_after, 0);
+    assert_eq!(channel.received_requests().await.map(|r| r.len()), Some(2));
+}
