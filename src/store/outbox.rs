@@ -160,7 +160,8 @@ fn record_interrupted(conn: &Connection, id: &str) -> Result<(), StoreError> {
         "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, http_status, \
          outcome, error, unanswered) \
          SELECT o.id, (SELECT COUNT(*) + 1 FROM outbox_attempts a WHERE a.outbox_id = o.id), \
-                o.updated_at, MAX(o.lease_until - o.updated_at, 0), NULL, 'interrupted', ?2, 1 \
+                o.updated_at, MAX(o.lease_until - o.updated_at, 0), NULL, 'interrupted', ?2, \
+                o.action IN ('ask', 'comment', 'respond', 'post_message') \
          FROM outbox o WHERE o.id = ?1",
     )?
     .execute(params![id, INTERRUPTED])?;
@@ -301,6 +302,12 @@ pub fn send_again(conn: &Connection, planned: &OutboxRow, now: i64) -> Result<bo
             planned.target,
             planned.host
         ])?;
+    if n == 1 {
+        // Its earlier life is settled: a copy of it announced now is not this life's post
+        // (however that life ended: delivered through an announcement, its attempt unanswered).
+        conn.prepare_cached("UPDATE outbox_attempts SET unanswered = 0 WHERE outbox_id = ?1")?
+            .execute([&planned.id])?;
+    }
     Ok(n == 1)
 }
 
@@ -547,7 +554,9 @@ pub fn unconfirmed_channel_texts(
              SELECT outbox_id FROM outbox_attempts WHERE unanswered = 1 AND started_at >= ?1) \
          SELECT o.id, o.delivery, {} \
          FROM uncertain u JOIN outbox o ON o.id = u.id \
-         WHERE o.action = 'post_message' ORDER BY o.id DESC LIMIT 50",
+         WHERE o.action = 'post_message' AND json_valid(o.delivery) \
+         AND json_extract(o.delivery, '$.message_kind') = 'openwebui' \
+         ORDER BY o.id DESC LIMIT 50",
         sent_unanswered("?1")
     ))?;
     let rows = stmt.query_map([since], |r| {

@@ -330,3 +330,71 @@ async fn a_new_database_and_its_wal_are_readable_by_their_owner_only() {
     }
     store.close();
 }
+
+#[tokio::test]
+async fn a_question_asked_again_is_not_settled_by_a_copy_of_its_earlier_life() {
+    use webhook_mcp::store::outbox::{self, Attempt, OutboxRow};
+    // Arrange: a question whose post was announced while its send was under way; the send
+    // then timed out unanswered, and the row ended delivered under the announced id.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::open(&dir.path().join("app.db")).expect("open");
+    let row = OutboxRow {
+        id: "act_q".into(),
+        event_id: None,
+        webhook_id: None,
+        command_id: None,
+        task_id: None,
+        action: "ask".into(),
+        delivery: Some(r#"{"kind":"github_comment","body":"Which release?"}"#.into()),
+        target: "octo/app#1".into(),
+        host: "github".into(),
+        status: "sending".into(),
+        attempts: 1,
+        next_attempt_at: 0,
+        last_error: None,
+        last_status: None,
+        remote_id: None,
+        created_at: 1_000,
+        updated_at: 1_000,
+    };
+    let first_life = row.clone();
+    let settled_then = store
+        .write(move |db| {
+            outbox::insert(db, &first_life)?;
+            let seen = outbox::seen_coming_back(db, "act_q", "o/a#comment-1", 0, 1_500)?;
+            let attempt = Attempt {
+                started_at: 1_000,
+                latency_ms: 15_000,
+                http_status: None,
+                outcome: "retry",
+                error: Some("timed out".into()),
+                remote_id: None,
+                next_attempt_at: Some(20_000),
+                unanswered: true,
+            };
+            let ended = outbox::finish(db, "act_q", &attempt, 16_000)?;
+            Ok((seen, ended.map(|f| f.status)))
+        })
+        .await
+        .expect("first life");
+    assert_eq!(settled_then, (true, Some("delivered".to_string())));
+
+    // Act: asked again (a replay after the reply timed out); the old post is announced again.
+    let asked_again = row.clone();
+    let (again, taken) = store
+        .write(move |db| {
+            let again = outbox::send_again(db, &asked_again, 100_000)?;
+            let taken = outbox::seen_coming_back(db, "act_q", "o/a#comment-1", 0, 100_500)?;
+            Ok((again, taken))
+        })
+        .await
+        .expect("second life");
+
+    // Assert: the new question is still to be posted, not settled by the old copy.
+    assert!(again, "asked again");
+    assert!(
+        !taken,
+        "the earlier life's post settled the question asked again"
+    );
+    store.close();
+}
