@@ -147,6 +147,30 @@ pub fn claim_due(
         .optional()?)
 }
 
+/// The actions whose posts a provider announces back, so that an unanswered attempt of one
+/// may have made a post that comes back to be compared (as SQL, and for [`is_announced`]).
+const ANNOUNCED_ACTIONS: &str = "('ask', 'comment', 'respond', 'post_message')";
+
+/// Whether a post of `action` is announced back (see [`ANNOUNCED_ACTIONS`]); only then is an
+/// unanswered attempt of it worth keeping as such.
+pub fn is_announced(action: &str) -> bool {
+    matches!(action, "ask" | "comment" | "respond" | "post_message")
+}
+
+/// Rows that may have made a post no answer named: those on their way, and those with an
+/// attempt since `since` (a placeholder) that went out and heard no answer. Read from the few
+/// rows on their way (`outbox_due`) and the few attempts unanswered of late
+/// (`outbox_attempts_unanswered`), not the whole outbox.
+fn uncertain_rows(since: &str) -> String {
+    format!(
+        "WITH uncertain(id) AS ( \
+             SELECT id FROM outbox \
+             WHERE status IN ('pending', 'retrying', 'sending') AND remote_id IS NULL \
+             UNION \
+             SELECT outbox_id FROM outbox_attempts WHERE unanswered = 1 AND started_at >= {since})"
+    )
+}
+
 /// What an attempt cut off before its answer was recorded says.
 const INTERRUPTED: &str = "the send was cut off before its answer was recorded (the process \
      stopped, or the send outlasted its lease); it may have reached the target";
@@ -156,14 +180,14 @@ const INTERRUPTED: &str = "the send was cut off before its answer was recorded (
 /// the log shows every attempt made, as `attempts` counts them. Only when it is taken up: a
 /// sender that outlived its lease may still answer until then, and is heard (`finish`).
 fn record_interrupted(conn: &Connection, id: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(
+    conn.prepare_cached(&format!(
         "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, http_status, \
          outcome, error, unanswered) \
          SELECT o.id, (SELECT COUNT(*) + 1 FROM outbox_attempts a WHERE a.outbox_id = o.id), \
                 o.updated_at, MAX(o.lease_until - o.updated_at, 0), NULL, 'interrupted', ?2, \
-                o.action IN ('ask', 'comment', 'respond', 'post_message') \
-         FROM outbox o WHERE o.id = ?1",
-    )?
+                o.action IN {ANNOUNCED_ACTIONS} \
+         FROM outbox o WHERE o.id = ?1"
+    ))?
     .execute(params![id, INTERRUPTED])?;
     Ok(())
 }
@@ -544,19 +568,15 @@ pub fn unconfirmed_channel_texts(
     conn: &Connection,
     since: i64,
 ) -> Result<Vec<Unconfirmed>, StoreError> {
-    // From the few rows on their way (outbox_due) and the few attempts unanswered of late
-    // (outbox_attempts_unanswered), newest first.
+    // Posts to an Open WebUI channel only (a Discord or Slack message is not announced by
+    // Open WebUI), picked before the limit, which other targets' rows would fill.
     let mut stmt = conn.prepare_cached(&format!(
-        "WITH uncertain(id) AS ( \
-             SELECT id FROM outbox \
-             WHERE status IN ('pending', 'retrying', 'sending') AND remote_id IS NULL \
-             UNION \
-             SELECT outbox_id FROM outbox_attempts WHERE unanswered = 1 AND started_at >= ?1) \
-         SELECT o.id, o.delivery, {} \
+        "{} SELECT o.id, o.delivery, {} \
          FROM uncertain u JOIN outbox o ON o.id = u.id \
          WHERE o.action = 'post_message' AND json_valid(o.delivery) \
          AND json_extract(o.delivery, '$.message_kind') = 'openwebui' \
          ORDER BY o.id DESC LIMIT 50",
+        uncertain_rows("?1"),
         sent_unanswered("?1")
     ))?;
     let rows = stmt.query_map([since], |r| {
@@ -569,13 +589,7 @@ pub fn unconfirmed_channel_texts(
     let mut found = Vec::new();
     for row in rows {
         let (action_id, delivery, sent_unanswered) = row?;
-        // Posts to an Open WebUI channel only: a Discord or Slack message is not announced
-        // by Open WebUI.
-        let to_open_webui = delivery
-            .as_deref()
-            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
-            .is_some_and(|d| d["message_kind"] == "openwebui");
-        if let Some(text) = text_of(delivery).filter(|_| to_open_webui) {
+        if let Some(text) = text_of(delivery) {
             found.push(Unconfirmed {
                 action_id,
                 text,
@@ -603,15 +617,8 @@ pub fn unconfirmed_texts_on_source(
     linear_issue: Option<&str>,
     since: i64,
 ) -> Result<Vec<Unconfirmed>, StoreError> {
-    // From the few rows on their way (outbox_due) and the few attempts unanswered of late
-    // (outbox_attempts_unanswered), not the whole outbox, newest first.
     let mut stmt = conn.prepare_cached(&format!(
-        "WITH uncertain(id) AS ( \
-             SELECT id FROM outbox \
-             WHERE status IN ('pending', 'retrying', 'sending') AND remote_id IS NULL \
-             UNION \
-             SELECT outbox_id FROM outbox_attempts WHERE unanswered = 1 AND started_at >= ?6) \
-         SELECT o.id, o.delivery, {}, o.webhook_id, e.provider, \
+        "{} SELECT o.id, o.delivery, {}, o.webhook_id, e.provider, \
                 CASE WHEN ?5 IS NOT NULL AND json_valid(CAST(e.body AS TEXT)) \
                      THEN json_extract(CAST(e.body AS TEXT), ?5) END \
          FROM uncertain u JOIN outbox o ON o.id = u.id JOIN events e ON e.id = o.event_id \
@@ -620,6 +627,7 @@ pub fn unconfirmed_texts_on_source(
               AND json_valid(e.source) AND json_extract(e.source, '$.detail.issue_id') = ?4)) \
          AND o.action IN ('ask', 'comment', 'respond') \
          ORDER BY o.id DESC LIMIT 50",
+        uncertain_rows("?6"),
         sent_unanswered("?6")
     ))?;
     let site_at = site_address_at(scope.provider).map(|(path, _)| path);

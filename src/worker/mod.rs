@@ -313,12 +313,8 @@ fn judge(
             let http_status = e.status.map(i64::from);
             // Only a post a provider announces can come back to be compared: a forward's
             // unanswered attempts would only swell that comparison.
-            let announced = matches!(
-                row.action.as_str(),
-                "ask" | "comment" | "respond" | "post_message"
-            );
             let base = Attempt {
-                unanswered: e.unanswered && announced,
+                unanswered: e.unanswered && outbox::is_announced(&row.action),
                 ..base
             };
             // `attempts` already counts this one: the first failure waits schedule[0].
