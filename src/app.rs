@@ -311,6 +311,7 @@ impl App {
         let (stopping, stop_work) = (stop.clone(), worker_stop.clone());
         let limits = crate::http::serve::ConnectionLimits {
             header_timeout: Duration::from_secs(state.config.header_timeout_secs.max(1)),
+            write_stall_timeout: Duration::from_secs(state.config.request_timeout_secs.max(1)),
             max_connections: crate::http::serve::fit_to_open_file_limit(
                 state.config.max_connections.max(1),
             ),

@@ -82,7 +82,7 @@ pub struct Config {
         long,
         global = true,
         env = "WEBHOOK_MCP_SESSIONS",
-        value_parser = clap::builder::BoolishValueParser::new(),
+        value_parser = clap::builder::BoolishValueParser::new(), hide_possible_values = true,
         default_value_t = false,
         // Alone it means yes; `=false` says no (with `=` only, so that the word after the
         // flag stays a subcommand: `--mcp-sessions stdio`).
@@ -99,7 +99,7 @@ pub struct Config {
         long,
         global = true,
         env = "WEBHOOK_MCP_NO_AUTH",
-        value_parser = clap::builder::BoolishValueParser::new(),
+        value_parser = clap::builder::BoolishValueParser::new(), hide_possible_values = true,
         default_value_t = false,
         // Alone it means yes; `=false` says no (with `=` only, so that the word after the
         // flag stays a subcommand: `--no-auth stdio`).
@@ -139,7 +139,7 @@ pub struct Config {
         default_value_t = 15
     ,
         // 0 would time out every request at once.
-        value_parser = clap::value_parser!(u64).range(1..)
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
     )]
     pub outbound_timeout_secs: u64,
 
@@ -156,7 +156,7 @@ pub struct Config {
 
     /// Run the outbox worker (turn off to only receive and store). `stdio`: off unless given.
     #[arg(long, global = true, env = "WEBHOOK_MCP_WORKER",
-        value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true, action = clap::ArgAction::Set)]
+        value_parser = clap::builder::BoolishValueParser::new(), hide_possible_values = true, default_value_t = true, action = clap::ArgAction::Set)]
     pub worker: bool,
 
     #[command(flatten)]
@@ -224,7 +224,7 @@ pub struct Config {
         default_value_t = 30
     ,
         // 0 would time out every request at once.
-        value_parser = clap::value_parser!(u64).range(1..)
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
     )]
     pub request_timeout_secs: u64,
 
@@ -237,7 +237,7 @@ pub struct Config {
         default_value_t = 10
     ,
         // 0 would time out every request at once.
-        value_parser = clap::value_parser!(u64).range(1..)
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
     )]
     pub header_timeout_secs: u64,
 
@@ -271,7 +271,8 @@ pub struct Config {
         long,
         global = true,
         env = "WEBHOOK_MCP_SHUTDOWN_GRACE_SECS",
-        default_value_t = 10
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(0..=MAX_TIMEOUT_SECS)
     )]
     pub shutdown_grace_secs: u64,
 }
@@ -459,6 +460,10 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// The longest timeout or grace a setting takes, in seconds: a day. (Far larger ones overflow
+/// the clock when added to now, which took every connection down with a panic.)
+const MAX_TIMEOUT_SECS: u64 = 86_400;
+
 /// The longest duration a setting takes: ten years.
 const MAX_DURATION_SECS: u64 = 3650 * 86400;
 
@@ -499,12 +504,12 @@ pub struct AgentSettings {
     /// Run the built-in runner in this process (it runs only when a chat API is set).
     /// `stdio`: off unless given.
     #[arg(long, global = true, env = "WEBHOOK_MCP_RUNNER",
-        value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true, action = clap::ArgAction::Set)]
+        value_parser = clap::builder::BoolishValueParser::new(), hide_possible_values = true, default_value_t = true, action = clap::ArgAction::Set)]
     pub runner: bool,
     /// How many tasks run at the same time.
     #[arg(
-        long,
-        visible_alias = "agent-concurrency",
+        long = "agent-concurrency",
+        visible_alias = "concurrency",
         global = true,
         env = "WEBHOOK_MCP_AGENT_CONCURRENCY",
         default_value_t = 2,
@@ -514,13 +519,13 @@ pub struct AgentSettings {
     pub concurrency: usize,
     /// Timeout of one chat completion call, in seconds.
     #[arg(
-        long,
-        visible_alias = "agent-timeout-secs",
+        long = "agent-timeout-secs",
+        visible_alias = "timeout-secs",
         global = true,
         env = "WEBHOOK_MCP_AGENT_TIMEOUT_SECS",
         default_value_t = 120,
         // 0 would time out every model call at once.
-        value_parser = clap::value_parser!(u64).range(1..)
+        value_parser = clap::value_parser!(u64).range(1..=MAX_TIMEOUT_SECS)
     )]
     pub timeout_secs: u64,
     /// How long a task waits for a reply after `ask` before it fails with `timeout`.
@@ -690,6 +695,34 @@ mod tests {
         for absurd in ["3651d", "300000000000000d", "18446744073709551615s"] {
             let refused = super::parse_duration(absurd).expect_err(absurd);
             assert!(refused.contains("longest"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // clap checks its own definition only when the command is built: a mistake there
+        // panics at start.
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn timeouts_past_a_day_are_refused_at_start() {
+        // Far larger ones overflowed the clock at the first connection, with a panic each.
+        for flag in [
+            "--header-timeout-secs",
+            "--request-timeout-secs",
+            "--outbound-timeout-secs",
+            "--agent-timeout-secs",
+            "--shutdown-grace-secs",
+        ] {
+            for absurd in ["86401", "9223372036854775807", "18446744073709551615"] {
+                let refused = Cli::try_parse_from(["webhook-mcp", flag, absurd]);
+                assert!(refused.is_err(), "{flag} {absurd}");
+            }
+            assert!(
+                Cli::try_parse_from(["webhook-mcp", flag, "86400"]).is_ok(),
+                "{flag} a day"
+            );
         }
     }
 }

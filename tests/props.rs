@@ -17,8 +17,8 @@ use webhook_mcp::engine::template;
 use webhook_mcp::engine::trigger::Trigger;
 use webhook_mcp::providers::custom::CustomOptions;
 use webhook_mcp::providers::{
-    KeyUsed, Provider, ProviderOptions, Request, Secrets, describe, parse_payload, samples, sign,
-    verify,
+    KeyUsed, Provider, ProviderOptions, Request, Secrets, VerifyError, describe, parse_payload,
+    samples, sign, verify,
 };
 
 /// A fixed clock (2025-11-23) for the signed round trips.
@@ -610,10 +610,10 @@ proptest! {
 }
 
 /// A Linear delivery whose body is a JSON array (which `sample` sends as is) carries no
-/// `webhookTimestamp`, so the `Linear-Timestamp` header that `sign` sets is the one checked.
-/// Found by `samples_never_panic_and_round_trip`: `linear::body_timestamp` deserialises the
-/// body into a struct, and serde fills a struct from an array by position, so `[0]` reads as
-/// `webhookTimestamp: 0` and the fresh delivery is refused as stale.
+/// `webhookTimestamp`, and is refused for that (the unsigned `Linear-Timestamp` header that
+/// `sign` sets is not trusted). Found by `samples_never_panic_and_round_trip`:
+/// `linear::body_timestamp` deserialised the body into a struct, and serde fills a struct
+/// from an array by position, so `[0]` read as `webhookTimestamp: 0`.
 #[test]
 fn linear_reads_the_timestamp_only_from_an_object() {
     let secret = Provider::Linear.generate_secret();
@@ -640,7 +640,10 @@ fn linear_reads_the_timestamp_only_from_an_object() {
                 &sample.body,
                 None
             ),
-            Ok(KeyUsed::Current),
+            Err(VerifyError::MissingField(
+                "webhookTimestamp in the signed body (the Linear-Timestamp header is not signed, so it is not trusted)"
+            )
+            .to_string()),
             "body {payload}"
         );
     }

@@ -10,6 +10,7 @@ pub mod jsonrpc;
 pub mod metrics;
 pub mod receiver;
 pub mod serve;
+mod stall;
 
 use std::sync::Arc;
 

@@ -52,6 +52,8 @@ async fn receive_webhook(
     };
     let client = state.limits.client(remote.ip(), &headers);
     let provider_is_slack = provider.eq_ignore_ascii_case("slack");
+    // Slash commands and interactivity come as forms; the Events API sends JSON.
+    let slack_form = provider_is_slack && is_form(&headers);
     let inbound = Inbound {
         provider,
         webhook_id,
@@ -73,6 +75,17 @@ async fn receive_webhook(
             match inline {
                 // Slack shows the response body to the user: it must be Slack's shape only.
                 Some(body) if provider_is_slack => Json(body).into_response(),
+                // Slack posts a slash command's non-empty answer to its channel and shows an
+                // error in a modal answered with anything but its own shape: an empty 200 is
+                // the plain acknowledgement. The receipt goes in headers instead.
+                None if slack_form => (
+                    [
+                        (EVENT_ID_HEADER, event_id.to_string()),
+                        (STATUS_HEADER, status.to_string()),
+                    ],
+                    StatusCode::OK,
+                )
+                    .into_response(),
                 Some(Value::Object(mut body)) => {
                     body.insert("event_id".into(), receipt["event_id"].clone());
                     body.insert("status".into(), receipt["status"].clone());
@@ -117,6 +130,22 @@ async fn receive_webhook(
         )
         .into_response(),
     })
+}
+
+/// The receipt of a delivery answered with an empty body (a Slack form): the event's id, and
+/// `accepted` or `duplicate`.
+const EVENT_ID_HEADER: &str = "x-webhook-event-id";
+const STATUS_HEADER: &str = "x-webhook-status";
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        })
 }
 
 fn rate_limited(wait: std::time::Duration) -> Response {

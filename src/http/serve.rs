@@ -1,5 +1,6 @@
 //! The listener's accept loop: hands each connection to hyper with a deadline for its request
-//! headers (a client that connects and stalls, or sits idle between requests, is closed), caps
+//! headers (a client that connects and stalls, or sits idle between requests, is closed) and
+//! one for answers the client does not read (`stall`), caps
 //! the connections open at once, and on shutdown stops accepting and lets the open ones finish.
 //!
 //! `axum::serve` sets no timer, so hyper's header timeout never runs there: a client that
@@ -21,6 +22,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::Service;
 
+use super::stall::StallGuard;
+
 /// How long the loop waits before accepting again when the process is out of descriptors
 /// (or another resource): the open connections' own deadlines are what frees them.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -36,6 +39,9 @@ pub struct ConnectionLimits {
     /// Time to send a request's headers, counted from the connection's start or the end of
     /// its previous response (so it is also the keep-alive idle limit).
     pub header_timeout: Duration,
+    /// Longest an answer may wait on a client that reads nothing of it; then the connection
+    /// is closed.
+    pub write_stall_timeout: Duration,
     /// Connections open at once; past it new ones are closed at once.
     pub max_connections: usize,
 }
@@ -120,7 +126,10 @@ pub async fn serve(
             .await
             .unwrap_or_else(|never| match never {});
         let connection = builder
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .serve_connection(
+                TokioIo::new(StallGuard::new(stream, limits.write_stall_timeout)),
+                TowerToHyperService::new(service),
+            )
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

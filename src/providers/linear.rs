@@ -6,21 +6,20 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::common::{
-    check_hmac, decode_hex, described, detail, dotted, header, parse_ts, raw_at, secret_bytes,
-    source, str_at, within,
+    check_hmac, decode_hex, described, detail, dotted, header, raw_at, secret_bytes, source,
+    str_at, within,
 };
 use super::{Described, KeyUsed, Request, Secrets, SourceRef, VerifyError};
 
 const SIGNATURE: &str = "Linear-Signature";
-const TIMESTAMP: &str = "Linear-Timestamp";
 /// The SDK's window; third-party guides say five minutes, the code says 60 s.
 const WINDOW_MS: i64 = 60_000;
 
 /// Bare hex HMAC of the body (a `sha256=` prefix fails, as the SDK compares the whole
-/// header), then the replay window on `webhookTimestamp` (ms, inside the signed body),
-/// falling back to the `Linear-Timestamp` header as the SDK's handler does. Unlike the SDK,
-/// a request with neither is refused: Linear always sends one, and without it a captured
-/// request could be replayed forever.
+/// header), then the replay window on `webhookTimestamp` (ms, inside the signed body). The
+/// `Linear-Timestamp` header is not signed: a body without the field is refused, as the SDK
+/// refuses it, since with a fresh header a captured body could be replayed forever (Linear
+/// always puts the field in the body).
 pub(super) fn verify(
     secrets: Secrets<'_>,
     req: &Request<'_>,
@@ -37,9 +36,9 @@ pub(super) fn verify(
             ));
         }
         Ok(None) => {
-            let raw =
-                header(req.headers, TIMESTAMP).ok_or(VerifyError::MissingHeader(TIMESTAMP))?;
-            parse_ts(raw, "Linear-Timestamp is not an integer")?
+            return Err(VerifyError::MissingField(
+                "webhookTimestamp in the signed body (the Linear-Timestamp header is not signed, so it is not trusted)",
+            ));
         }
     };
     let window = tolerance.map_or(WINDOW_MS, |secs| secs.saturating_mul(1000));
@@ -229,20 +228,13 @@ mod tests {
     }
 
     #[test]
-    fn header_timestamp_is_the_fallback() {
+    fn an_unsigned_timestamp_header_does_not_stand_in_for_the_signed_field() {
+        const TIMESTAMP: &str = "Linear-Timestamp";
+        // A captured body without `webhookTimestamp` must not be replayable with a fresh header.
         let no_ts = br#"{"type":"Issue","action":"create"}"#;
         let sig = hex_hmac(SECRET, &[no_ts]);
         let fresh = (NOW_MS - 5).to_string();
-        let cases = [
-            (Some(fresh.as_str()), Ok(KeyUsed::Current)),
-            (Some("1"), Err(VerifyError::StaleTimestamp)),
-            (
-                Some("soon"),
-                Err(VerifyError::Malformed("Linear-Timestamp is not an integer")),
-            ),
-            (None, Err(VerifyError::MissingHeader(TIMESTAMP))),
-        ];
-        for (ts, want) in cases {
+        for ts in [Some(fresh.as_str()), Some("1"), None] {
             let mut pairs = vec![(SIGNATURE, sig.as_str())];
             pairs.extend(ts.map(|t| (TIMESTAMP, t)));
             let h = headers(&pairs);
@@ -250,7 +242,11 @@ mod tests {
                 now_ms: NOW_MS,
                 ..req(&h, no_ts, 0)
             };
-            assert_eq!(verify(only(SECRET), &r, None), want, "{ts:?}");
+            let got = verify(only(SECRET), &r, None);
+            assert!(
+                matches!(got, Err(VerifyError::MissingField(f)) if f.starts_with("webhookTimestamp")),
+                "{ts:?}: {got:?}"
+            );
         }
     }
 

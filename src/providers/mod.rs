@@ -373,6 +373,9 @@ pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
 pub enum VerifyError {
     #[error("missing header {0}")]
     MissingHeader(&'static str),
+    /// A signed field the sender always sends, missing from the body.
+    #[error("missing {0}")]
+    MissingField(&'static str),
     #[error("missing token (send it as ?token= in the URL)")]
     MissingToken,
     #[error("malformed signature: {0}")]

@@ -59,8 +59,8 @@ pub fn sign(
             out.set("Sentry-Hook-Signature", sig);
         }
         Provider::Linear => {
-            // The body's `webhookTimestamp` is what is checked; the header is the SDK's
-            // fallback for bodies without one.
+            // The body's `webhookTimestamp` is what is checked; the header is sent as Linear
+            // sends it.
             let sig = hex_mac(secret, &[body])?;
             out.set("Linear-Timestamp", now_ms.to_string());
             out.set("Linear-Signature", sig);

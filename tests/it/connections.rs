@@ -100,6 +100,46 @@ async fn past_the_connection_cap_new_connections_are_closed_and_the_server_recov
 }
 
 #[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_closed_after_the_request_timeout() {
+    // Arrange: a client that pipelines requests and reads none of the answers. Once the
+    // socket's buffers are full the server waits to write and reads no more, so the header
+    // timeout never runs; only a deadline on the stalled write frees the connection.
+    let app = spawn_app_with(|c| {
+        c.request_timeout_secs = 1;
+        c.header_timeout_secs = 1;
+    })
+    .await;
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("small receive buffer");
+    let stream = socket.connect(app.addr).await.expect("connect");
+    let (_unread, mut requests) = stream.into_split();
+    let batch = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2_000);
+    let started = Instant::now();
+
+    // Act: keep sending (up to ~700 MB, far past what the buffers hold) until the server ends
+    // the connection.
+    let sending = tokio::time::timeout(Duration::from_secs(30), async {
+        for _ in 0..10_000 {
+            if requests.write_all(&batch).await.is_err() {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+
+    // Assert
+    assert_eq!(
+        sending,
+        Ok(true),
+        "the connection was still open after {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
 async fn too_many_or_too_large_headers_get_431() {
     let app = spawn_app_with(|_| {}).await;
     let many = (0..200).fold(app.client.get(app.url("/health")), |r, n| {

@@ -112,6 +112,56 @@ async fn slack_url_verification_is_answered_with_the_challenge_and_not_stored() 
 }
 
 #[tokio::test]
+async fn slack_forms_are_acknowledged_with_an_empty_body_and_the_receipt_in_headers() {
+    // Arrange: Slack posts a non-empty answer to a slash command in its channel, and a modal
+    // answered with anything but its own shape shows an error.
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing"}),
+    )
+    .await;
+    let slash = [
+        ("team_id", "T1"),
+        ("channel_id", "C1"),
+        ("user_id", "U1"),
+        ("command", "/deploy"),
+        ("text", "web"),
+        ("trigger_id", "13345.9"),
+    ];
+    let view = json!({"type": "view_submission", "trigger_id": "13345.10",
+        "user": {"id": "U1"}, "view": {"id": "V1", "callback_id": "deploy"}});
+    let view = view.to_string();
+    let interactivity = [("payload", view.as_str())];
+
+    for (what, form) in [
+        ("slash command", &slash[..]),
+        ("view submission", &interactivity[..]),
+    ] {
+        // Act
+        let first = app.post_slack_form("sl", form, "slack-signing").await;
+        let first_headers = first.headers().clone();
+        let first_status = first.status();
+        let first_body = first.text().await.expect("body");
+        let again = app.post_slack_form("sl", form, "slack-signing").await;
+
+        // Assert
+        assert_eq!(first_status, StatusCode::OK, "{what}: {first_body}");
+        assert_eq!(
+            first_body, "",
+            "{what}: Slack takes an empty body as the acknowledgement"
+        );
+        assert_eq!(first_headers["x-webhook-status"], "accepted", "{what}");
+        let event_id = first_headers["x-webhook-event-id"]
+            .to_str()
+            .expect("event id");
+        assert_eq!(app.event(event_id).await["id"], event_id, "{what}");
+        assert_eq!(again.headers()["x-webhook-status"], "duplicate", "{what}");
+        assert_eq!(again.headers()["x-webhook-event-id"], event_id, "{what}");
+        assert_eq!(again.text().await.expect("body"), "", "{what}");
+    }
+}
+
+#[tokio::test]
 async fn a_slack_request_with_a_stale_timestamp_is_401() {
     // Arrange
     let app = spawn_app().await;
