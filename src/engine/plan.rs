@@ -32,7 +32,8 @@ pub struct EventView<'a> {
     pub source: Option<&'a SourceRef>,
     /// The template context (payload + event + webhook), built once.
     pub context: &'a minijinja::Value,
-    /// The raw body, forwarded as is when a forward command has no template.
+    /// The body as kept (without a credential in it), forwarded as is when a forward command
+    /// has no template.
     pub body: &'a [u8],
 }
 

@@ -17,6 +17,7 @@ pub mod samples;
 mod sentry;
 pub mod sign;
 pub mod slack;
+mod slack_token;
 mod standard;
 mod stripe;
 #[cfg(test)]
@@ -407,6 +408,16 @@ pub fn verify(
         Provider::StandardWebhooks => standard::verify(secrets, req, tolerance),
         Provider::OpenWebUi => openwebui::verify(secrets, req),
         Provider::Custom => custom::verify(secrets, req, options.custom.as_ref()),
+    }
+}
+
+/// The body as it is kept, shown and forwarded: a credential the sender puts in it (Slack's
+/// legacy verification token) replaced by a marker, the rest as sent. `None` when it carries
+/// none. The signature is checked on the body as sent, before this.
+pub fn without_credentials(provider: Provider, body: &[u8]) -> Option<Vec<u8>> {
+    match provider {
+        Provider::Slack => slack_token::without_token(body),
+        _ => None,
     }
 }
 

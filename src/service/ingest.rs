@@ -133,7 +133,8 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         source: None,
         headers: stored_headers(&inbound.headers, options),
         content_type: header(&inbound.headers, "content-type"),
-        body: inbound.body.clone(),
+        // Set once the request is verified, without the credentials it may carry.
+        body: Bytes::new(),
         matched_commands: "[]".into(),
         remote_addr: inbound.client.map(|c| c.shown()),
         received_at: now_ms,
@@ -152,7 +153,12 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     {
         return Ok(Outcome::RateLimited(wait));
     }
-    let payload = providers::parse_payload(provider, &inbound.body);
+    // Verified on the bytes as sent; from here on, accepted or not, only the body as kept is
+    // read (stored, planned from, forwarded), so no later path can pass on a credential in
+    // it. Slack's token is not what names a delivery: its id and dedup are the same.
+    let body = providers::without_credentials(provider, &inbound.body)
+        .map_or_else(|| inbound.body.clone(), Bytes::from);
+    let payload = providers::parse_payload(provider, &body);
 
     if let Err(reason) = verified {
         tracing::warn!(webhook = %hook.id, %provider, %reason, "rejected webhook request");
@@ -162,14 +168,13 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         }
         event.verification = reason.to_string();
         event.status = "rejected".into();
-        event.body = inbound
-            .body
-            .slice(..inbound.body.len().min(REJECTED_BODY_KEEP));
+        event.body = body.slice(..body.len().min(REJECTED_BODY_KEEP));
         let event_id = store(state, event).await.ok().map(|i| match i {
             Inserted::New(id) | Inserted::Duplicate(id) => id,
         });
         return Ok(Outcome::Rejected { event_id, reason });
     }
+    event.body = body.clone();
     event.verified = true;
     event.verification = match verified {
         Ok(providers::KeyUsed::Previous) => "previous_secret",
@@ -255,7 +260,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
             received_at: now_ms,
             payload: &payload,
             source: source.as_ref(),
-            body: &inbound.body,
+            body: &body,
         },
     );
     let inline = inline_answer(&planned);

@@ -20,7 +20,8 @@ pub struct EventFacts<'a> {
     pub received_at: i64,
     pub payload: &'a Arc<Value>,
     pub source: Option<&'a SourceRef>,
-    /// The raw body, forwarded as is by a `forward` without a template.
+    /// The body as kept (without a credential in it), forwarded as is by a `forward` without
+    /// a template.
     pub body: &'a [u8],
 }
 

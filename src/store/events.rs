@@ -6,7 +6,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::StoreError;
 
-/// An event about to be stored. The body is kept exactly as received.
+/// An event about to be stored. The body is kept as received, but for a credential the
+/// sender puts in it (`providers::without_credentials`).
 #[derive(Debug, Clone)]
 pub struct NewEvent {
     pub id: String,

@@ -5,6 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 mod providers;
+mod slack_token;
 
 use crate::helpers::{
     assert_error, delivery_id, issue_opened, read_json, send_json, spawn_app, spawn_app_with,
