@@ -144,7 +144,12 @@ pub async fn require_api_key(
             target: Some(target),
             status: Some(response.status().as_u16()),
             detail,
-            outcome: Outcome::of_status(response.status().as_u16()),
+            outcome: match response.extensions().get::<super::error::ErrorMessage>() {
+                Some(why) if response.status().as_u16() >= 400 => {
+                    Outcome::Error(format!("HTTP {}: {}", response.status().as_u16(), why.0))
+                }
+                _ => Outcome::of_status(response.status().as_u16()),
+            },
         },
     )
     .await;

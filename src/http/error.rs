@@ -53,6 +53,10 @@ impl ApiError {
     }
 }
 
+/// An error answer's message, carried beside its body in the response's extensions.
+#[derive(Debug, Clone)]
+pub struct ErrorMessage(pub String);
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut error = json!({"code": self.code, "message": self.message});
@@ -60,6 +64,10 @@ impl IntoResponse for ApiError {
             error["field"] = json!(field);
         }
         let mut response = (self.status, Json(json!({ "error": error }))).into_response();
+        // For the audit log, which records why a change was refused.
+        response
+            .extensions_mut()
+            .insert(ErrorMessage(self.message.clone()));
         if let Some(secs) = self.retry_after {
             response.headers_mut().insert("retry-after", secs.into());
         }

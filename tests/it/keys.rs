@@ -1063,3 +1063,46 @@ async fn a_first_start_on_every_interface_shows_where_the_key_works_and_asks_for
         "names the bound port: {warning}"
     );
 }
+
+#[tokio::test]
+async fn a_refused_rest_change_is_audited_with_the_reason_it_was_refused() {
+    // Arrange
+    let app = spawn_app().await;
+    create_key(&app, "grafana", "read").await;
+
+    // Act: a second key of the same name, and one of no known scope.
+    let (clash, _) = send_json(
+        app.api(Method::POST, "/api/keys")
+            .json(&json!({"name": "grafana", "scope": "read"})),
+    )
+    .await;
+    let (bad_scope, _) = send_json(
+        app.api(Method::POST, "/api/keys")
+            .json(&json!({"name": "other", "scope": "owner"})),
+    )
+    .await;
+
+    // Assert: the outcome says why, as the answer did, not only the status.
+    assert_eq!(clash, StatusCode::CONFLICT);
+    assert_eq!(bad_scope, StatusCode::BAD_REQUEST);
+    let entries = audit_entries(&app, "limit=200").await;
+    let outcomes: Vec<&str> = entries
+        .iter()
+        .filter(|e| e["action"] == "POST /api/keys")
+        .filter_map(|e| e["outcome"].as_str())
+        .filter(|o| o.starts_with("error: "))
+        .collect();
+    assert_eq!(outcomes.len(), 2, "{entries:?}");
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.starts_with("error: HTTP 409: ") && o.contains("grafana")),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.starts_with("error: HTTP 400: ") && o.contains("scope")),
+        "{outcomes:?}"
+    );
+}
