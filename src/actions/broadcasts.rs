@@ -18,7 +18,9 @@ impl Delivery {
                 text,
                 ..
             } => *text = defuse_slack(text),
-            Delivery::GitlabNote { body, .. } => *body = defuse_gitlab(body),
+            Delivery::GitlabNote { body, .. } | Delivery::GitlabCommitNote { body, .. } => {
+                *body = defuse_gitlab(body)
+            }
             // Discord posts allow no mentions at all (`allowed_mentions`); the other places
             // have no mention that reaches everyone.
             _ => {}

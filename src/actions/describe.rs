@@ -26,14 +26,24 @@ impl Delivery {
                 ..
             } => format!("github {repo}#{number} (review thread {comment})"),
             Delivery::GitlabNote {
-                project, noun, iid, ..
+                project,
+                noun,
+                iid,
+                discussion,
+                ..
             } => {
                 let sigil = match noun {
                     GitlabNoun::Issues => '#',
                     GitlabNoun::MergeRequests => '!',
                 };
-                format!("gitlab {project}{sigil}{iid}")
+                format!("gitlab {project}{sigil}{iid}{}", in_thread(discussion))
             }
+            Delivery::GitlabCommitNote {
+                project,
+                sha,
+                discussion,
+                ..
+            } => format!("gitlab {project}@{sha}{}", in_thread(discussion)),
             Delivery::JiraComment { key, .. } => format!("jira {key}"),
             Delivery::SlackMessage {
                 channel, thread_ts, ..
@@ -60,6 +70,7 @@ impl Delivery {
         match self {
             Delivery::GithubComment { .. } => "github_comment",
             Delivery::GitlabNote { .. } => "gitlab_note",
+            Delivery::GitlabCommitNote { .. } => "gitlab_commit_note",
             Delivery::JiraComment { .. } => "jira_comment",
             Delivery::SlackMessage { .. } => "slack_message",
             Delivery::SlackResponse { .. } => "slack_response",
@@ -76,7 +87,9 @@ impl Delivery {
     pub fn host(&self) -> String {
         let url = match self {
             Delivery::GithubComment { .. } => return "github".into(),
-            Delivery::GitlabNote { .. } => return "gitlab".into(),
+            Delivery::GitlabNote { .. } | Delivery::GitlabCommitNote { .. } => {
+                return "gitlab".into();
+            }
             Delivery::JiraComment { .. } => return "jira".into(),
             Delivery::SlackMessage { .. } => return "slack".into(),
             Delivery::LinearComment { .. } => return "linear".into(),
@@ -87,6 +100,14 @@ impl Delivery {
         };
         host_of(url)
     }
+}
+
+/// " (thread <id>)" for a GitLab note answering in a thread, else nothing.
+fn in_thread(discussion: &Option<String>) -> String {
+    discussion
+        .as_deref()
+        .map(|d| format!(" (thread {d})"))
+        .unwrap_or_default()
 }
 
 /// `host:port` of a URL, empty when it is none.
@@ -108,6 +129,7 @@ impl fmt::Debug for Delivery {
         let text = match self {
             Delivery::GithubComment { body, .. }
             | Delivery::GitlabNote { body, .. }
+            | Delivery::GitlabCommitNote { body, .. }
             | Delivery::JiraComment { body, .. }
             | Delivery::LinearComment { body, .. }
             | Delivery::Forward { body, .. } => body,
@@ -363,6 +385,26 @@ mod tests {
                     enterprise_host: None,
                 },
                 "github octo/app#7 (review thread 42)",
+            ),
+            (
+                Delivery::GitlabNote {
+                    project: "group/app".into(),
+                    noun: GitlabNoun::MergeRequests,
+                    iid: 3,
+                    body: String::new(),
+                    internal: false,
+                    discussion: Some("6a9c".into()),
+                },
+                "gitlab group/app!3 (thread 6a9c)",
+            ),
+            (
+                Delivery::GitlabCommitNote {
+                    project: "group/app".into(),
+                    sha: "da15608".into(),
+                    body: String::new(),
+                    discussion: None,
+                },
+                "gitlab group/app@da15608",
             ),
             (
                 Delivery::SlackMessage {

@@ -1,5 +1,6 @@
-//! GitLab connector (outbox worker → `actions::execute` → here): adds a note to an issue or
-//! merge request through the REST API v4, on gitlab.com or a self-hosted instance.
+//! GitLab connector (outbox worker → `actions::execute` → here): adds a note to an issue,
+//! merge request or commit through the REST API v4, on gitlab.com or a self-hosted instance —
+//! in the thread it answers when it answers one.
 
 use serde_json::json;
 
@@ -18,16 +19,61 @@ pub(super) fn token(creds: &Credentials) -> Result<&str, ActionError> {
     })
 }
 
+/// What a note goes on.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Noteable<'a> {
+    Item {
+        noun: GitlabNoun,
+        iid: u64,
+    },
+    /// A commit, by its SHA.
+    Commit(&'a str),
+}
+
+/// A note as it is to be posted.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Note<'a> {
+    pub body: &'a str,
+    pub internal: bool,
+    /// The thread (`discussion_id`) it answers in.
+    pub discussion: Option<&'a str>,
+}
+
 pub(super) async fn note(
     clients: &Clients,
     creds: &Credentials,
     project: &str,
-    noun: GitlabNoun,
-    iid: u64,
-    body: &str,
-    internal: bool,
+    on: Noteable<'_>,
+    note: &Note<'_>,
 ) -> Result<Sent, ActionError> {
     let token = token(creds)?;
+    let path = note_path(project, on, note.discussion)?;
+    let (http, url) = clients.for_endpoint(&creds.gitlab_url, &path)?;
+    let req = http
+        .post(url)
+        .header("PRIVATE-TOKEN", token)
+        .json(&note_body(note.body, note.internal));
+    let reply = client::send("GitLab", req).await?;
+    // Notes have no web URL in the answer; the id is what the API addresses them by, and
+    // what the note's own event names when it comes back. A new thread answers with the
+    // thread, its note first.
+    let answer = reply.json();
+    let remote_id = answer["id"]
+        .as_u64()
+        .or_else(|| answer.pointer("/notes/0/id").and_then(|id| id.as_u64()))
+        .map(|id| id.to_string());
+    Ok(reply.sent(remote_id))
+}
+
+/// Where a note is posted: the thread's notes when it answers in one; else the item's notes,
+/// or for a commit a thread of its own. (A commit's comments API takes a plain comment too,
+/// but answers without the note's id, by which its event is known for the service's own when
+/// it comes back: unknown, a question would answer itself.)
+fn note_path(
+    project: &str,
+    on: Noteable<'_>,
+    discussion: Option<&str>,
+) -> Result<String, ActionError> {
     if project
         .split('/')
         .any(|part| part.is_empty() || part == "." || part == "..")
@@ -37,24 +83,24 @@ pub(super) async fn note(
         )));
     }
     // The API takes the project path as one segment, its slashes encoded as %2F.
-    let path = format!(
-        "/api/v4/projects/{}/{}/{iid}/notes",
-        segment("GitLab project", project)?,
-        noun.as_str()
-    );
-    let (http, url) = clients.for_endpoint(&creds.gitlab_url, &path)?;
-    let req = http
-        .post(url)
-        .header("PRIVATE-TOKEN", token)
-        .json(&note_body(body, internal));
-    let reply = client::send("GitLab", req).await?;
-    // Notes have no web URL in the answer; the id is what the API addresses them by.
-    let remote_id = reply.json()["id"].as_u64().map(|id| id.to_string());
-    Ok(reply.sent(remote_id))
+    let project = segment("GitLab project", project)?;
+    let item = match on {
+        Noteable::Item { noun, iid } => format!("{}/{iid}", noun.as_str()),
+        Noteable::Commit(sha) => format!("repository/commits/{}", segment("commit SHA", sha)?),
+    };
+    let base = format!("/api/v4/projects/{project}/{item}");
+    Ok(match (discussion, on) {
+        (Some(thread), _) => format!(
+            "{base}/discussions/{}/notes",
+            segment("GitLab discussion", thread)?
+        ),
+        (None, Noteable::Commit(_)) => format!("{base}/discussions"),
+        (None, Noteable::Item { .. }) => format!("{base}/notes"),
+    })
 }
 
 /// The note as GitLab takes it; `internal` only when set (older GitLab refuses no unknown
-/// field, but a public note needs none).
+/// field, but a public note needs none). A reply in a thread is as internal as the thread.
 fn note_body(body: &str, internal: bool) -> serde_json::Value {
     let mut note = json!({ "body": body });
     if internal {
@@ -73,6 +119,7 @@ mod tests {
 
     use super::super::client::testing::{clients, endpoint};
     use super::super::{Credentials, Delivery, GitlabNoun, execute};
+    use super::Noteable;
 
     const NOTES: &str = "/api/v4/projects/group%2Fsub%2Fapp/merge_requests/3/notes";
 
@@ -92,6 +139,7 @@ mod tests {
             iid: 3,
             body: "LGTM".into(),
             internal: false,
+            discussion: None,
         }
     }
 
@@ -123,6 +171,75 @@ mod tests {
             .unwrap();
         assert_eq!(sent.status, 201);
         assert_eq!(sent.remote_id.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn notes_go_to_their_thread_or_their_item_table() {
+        let mr = Noteable::Item {
+            noun: GitlabNoun::MergeRequests,
+            iid: 3,
+        };
+        let commit = Noteable::Commit("da15608");
+        let cases = [
+            (mr, None, "/api/v4/projects/g%2Fp/merge_requests/3/notes"),
+            (
+                mr,
+                Some("6a9c"),
+                "/api/v4/projects/g%2Fp/merge_requests/3/discussions/6a9c/notes",
+            ),
+            (
+                Noteable::Item {
+                    noun: GitlabNoun::Issues,
+                    iid: 5,
+                },
+                Some("d1"),
+                "/api/v4/projects/g%2Fp/issues/5/discussions/d1/notes",
+            ),
+            // A commit's own note is a thread of its own: the comments API names no note id.
+            (
+                commit,
+                None,
+                "/api/v4/projects/g%2Fp/repository/commits/da15608/discussions",
+            ),
+            (
+                commit,
+                Some("d2"),
+                "/api/v4/projects/g%2Fp/repository/commits/da15608/discussions/d2/notes",
+            ),
+        ];
+        for (on, discussion, want) in cases {
+            assert_eq!(
+                super::note_path("g/p", on, discussion).unwrap(),
+                want,
+                "{on:?}"
+            );
+        }
+        assert!(super::note_path("g/p", Noteable::Commit(".."), None).is_err());
+        assert!(super::note_path("g/p", mr, Some("..")).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_new_thread_on_a_commit_is_known_by_its_first_note() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(
+                "/api/v4/projects/group%2Fsub%2Fapp/repository/commits/da15608/discussions",
+            ))
+            .and(body_json(json!({"body": "LGTM"})))
+            .respond_with(ResponseTemplate::new(201).set_body_json(
+                json!({"id": "6a9c", "individual_note": false, "notes": [{"id": 77}]}),
+            ))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let d = Delivery::GitlabCommitNote {
+            project: "group/sub/app".into(),
+            sha: "da15608".into(),
+            body: "LGTM".into(),
+            discussion: None,
+        };
+        let sent = execute(&clients(), &creds(&server), &d).await.unwrap();
+        assert_eq!(sent.remote_id.as_deref(), Some("77"));
     }
 
     #[tokio::test]
@@ -174,6 +291,7 @@ mod tests {
             iid: 1,
             body: "x".into(),
             internal: false,
+            discussion: None,
         };
         let err = execute(&clients(), &creds(&server), &d).await.unwrap_err();
         assert!(!err.retryable);

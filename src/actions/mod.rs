@@ -67,6 +67,20 @@ pub enum Delivery {
         /// An internal note, seen by members only (a reply to one).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         internal: bool,
+        /// The thread (`discussion_id`) the note answers in, beside the line of a diff it is
+        /// about; none for a note of its own on the issue or merge request (rows queued
+        /// before threads were answered have none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        discussion: Option<String>,
+    },
+    /// A note on a commit: in the thread it answers, or one of its own.
+    GitlabCommitNote {
+        /// `path_with_namespace`, e.g. `group/sub/project`.
+        project: String,
+        sha: String,
+        body: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        discussion: Option<String>,
     },
     JiraComment {
         key: String,
@@ -282,7 +296,9 @@ pub fn missing_credentials(creds: &Credentials, delivery: &Delivery) -> Option<A
         } => github::same_server(creds, enterprise_host.as_deref())
             .and_then(|()| github::token(creds).map(drop))
             .err(),
-        Delivery::GitlabNote { .. } => gitlab::token(creds).err(),
+        Delivery::GitlabNote { .. } | Delivery::GitlabCommitNote { .. } => {
+            gitlab::token(creds).err()
+        }
         Delivery::JiraComment { .. } => jira::login(creds).err(),
         Delivery::SlackMessage { .. } => slack::bot_token(creds).err(),
         Delivery::LinearComment { .. } => linear::api_key(creds).err(),
@@ -330,7 +346,39 @@ pub async fn execute(
             iid,
             body,
             internal,
-        } => gitlab::note(clients, creds, project, *noun, *iid, body, *internal).await,
+            discussion,
+        } => {
+            let on = gitlab::Noteable::Item {
+                noun: *noun,
+                iid: *iid,
+            };
+            let note = gitlab::Note {
+                body,
+                internal: *internal,
+                discussion: discussion.as_deref(),
+            };
+            gitlab::note(clients, creds, project, on, &note).await
+        }
+        Delivery::GitlabCommitNote {
+            project,
+            sha,
+            body,
+            discussion,
+        } => {
+            let note = gitlab::Note {
+                body,
+                internal: false,
+                discussion: discussion.as_deref(),
+            };
+            gitlab::note(
+                clients,
+                creds,
+                project,
+                gitlab::Noteable::Commit(sha),
+                &note,
+            )
+            .await
+        }
         Delivery::JiraComment {
             key,
             body,
@@ -387,10 +435,12 @@ mod tests {
             iid: 3,
             body: "hi".into(),
             internal: false,
+            discussion: None,
         };
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["kind"], "gitlab_note");
         assert_eq!(json["noun"], "merge_requests");
+        assert!(json.get("discussion").is_none(), "{json}");
         assert_eq!(serde_json::from_value::<Delivery>(json).unwrap(), d);
 
         let c = serde_json::json!({"kind": "channel_message", "url": "https://x/y",
@@ -404,6 +454,45 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn gitlab_notes_queued_before_threads_were_answered_still_send() {
+        // A row an older build queued: no `discussion`, so a note of its own, as it was.
+        let old = serde_json::json!({"kind": "gitlab_note", "project": "group/app",
+            "noun": "issues", "iid": 5, "body": "hi"});
+        let d: Delivery = serde_json::from_value(old).unwrap();
+        assert_eq!(
+            d,
+            Delivery::GitlabNote {
+                project: "group/app".into(),
+                noun: GitlabNoun::Issues,
+                iid: 5,
+                body: "hi".into(),
+                internal: false,
+                discussion: None,
+            }
+        );
+
+        for d in [
+            Delivery::GitlabNote {
+                project: "group/app".into(),
+                noun: GitlabNoun::MergeRequests,
+                iid: 3,
+                body: "hi".into(),
+                internal: false,
+                discussion: Some("6a9c1750b3".into()),
+            },
+            Delivery::GitlabCommitNote {
+                project: "group/app".into(),
+                sha: "da1560886d4f094c".into(),
+                body: "hi".into(),
+                discussion: None,
+            },
+        ] {
+            let json = serde_json::to_value(&d).unwrap();
+            assert_eq!(serde_json::from_value::<Delivery>(json).unwrap(), d);
+        }
     }
 
     #[test]

@@ -209,8 +209,9 @@ fn default_prompt(event: &EventView<'_>) -> String {
     )
 }
 
-/// Where a comment or question about this event goes: the issue, merge request, Jira issue,
-/// Slack thread or Linear issue the event came from.
+/// Where a comment or question about this event goes: the issue, merge request, GitLab
+/// commit, Jira issue, Slack thread or Linear issue the event came from — in the review or
+/// discussion thread it came from, where it came from one.
 pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Delivery, String> {
     let source = source.ok_or_else(|| {
         "this event has no source thread to reply on (no issue, merge request, ticket or \
@@ -247,6 +248,14 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
             iid: n("iid").ok_or_else(missing)?,
             body: text,
             internal: private(),
+            // A note in a thread (beside a line of a diff, or a reply in one) is answered there.
+            discussion: s("discussion"),
+        }),
+        "gitlab.commit" => Ok(Delivery::GitlabCommitNote {
+            project: s("project").ok_or_else(missing)?,
+            sha: s("sha").ok_or_else(missing)?,
+            body: text,
+            discussion: s("discussion"),
         }),
         "jira.issue" => Ok(Delivery::JiraComment {
             key: s("key").unwrap_or_else(|| source.key.clone()),
@@ -276,7 +285,9 @@ pub fn reply_limit(source_kind: &str) -> Option<(usize, &'static str)> {
         "github.issue" | "github.pull_request" => Some((65_536, "a GitHub comment")),
         "jira.issue" => Some((32_767, "a Jira comment")),
         "slack.thread" | "slack.channel" => Some((40_000, "a Slack message")),
-        "gitlab.issue" | "gitlab.merge_request" => Some((1_000_000, "a GitLab note")),
+        "gitlab.issue" | "gitlab.merge_request" | "gitlab.commit" => {
+            Some((1_000_000, "a GitLab note"))
+        }
         _ => None,
     }
 }

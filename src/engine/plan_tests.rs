@@ -77,6 +77,48 @@ fn comments_go_back_to_the_source_thread() {
                 iid: 3,
                 body: "Hi T".into(),
                 internal: false,
+                discussion: None,
+            },
+        ),
+        (
+            source(
+                "gitlab.merge_request",
+                "g/p!3",
+                json!({"project": "g/p", "iid": 3, "discussion": "6a9c1750b3"}),
+            ),
+            Delivery::GitlabNote {
+                project: "g/p".into(),
+                noun: GitlabNoun::MergeRequests,
+                iid: 3,
+                body: "Hi T".into(),
+                internal: false,
+                discussion: Some("6a9c1750b3".into()),
+            },
+        ),
+        (
+            source(
+                "gitlab.commit",
+                "g/p@da15608",
+                json!({"project": "g/p", "sha": "da15608"}),
+            ),
+            Delivery::GitlabCommitNote {
+                project: "g/p".into(),
+                sha: "da15608".into(),
+                body: "Hi T".into(),
+                discussion: None,
+            },
+        ),
+        (
+            source(
+                "gitlab.commit",
+                "g/p@da15608",
+                json!({"project": "g/p", "sha": "da15608", "discussion": "d1"}),
+            ),
+            Delivery::GitlabCommitNote {
+                project: "g/p".into(),
+                sha: "da15608".into(),
+                body: "Hi T".into(),
+                discussion: Some("d1".into()),
             },
         ),
         (

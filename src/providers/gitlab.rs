@@ -54,8 +54,9 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
 pub(super) const THREAD_EVENTS: [&str; 4] = ["issue", "merge_request", "note", "pipeline"];
 
 /// Issues are `path#iid` and merge requests `path!iid`, as GitLab writes references; notes
-/// belong to the issue or merge request they are on. Anything else with a project (push,
-/// pipeline, notes on commits) is keyed by the project.
+/// belong to the issue or merge request they are on, and a note on a commit to the commit
+/// (`path@sha`). Anything else with a project (push, pipeline, notes on snippets) is keyed by
+/// the project.
 fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
     let path = str_at(p, "/project/path_with_namespace")?;
     let target = match kind {
@@ -65,6 +66,7 @@ fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
         "note" if p.pointer("/merge_request/iid").is_some() => {
             Some(("gitlab.merge_request", '!', "/merge_request/iid"))
         }
+        "note" => return Some(commit_of(p, path)),
         // A merge request's pipeline is about it, when it ran in the project the merge
         // request is into.
         "pipeline"
@@ -95,11 +97,76 @@ fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
             ("project", Some(Value::String(path))),
             ("iid", raw_at(p, iid_path)),
             ("internal", internal.then_some(Value::Bool(true))),
+            (
+                "discussion",
+                (kind == "note").then(|| thread_of(p)).flatten(),
+            ),
         ]);
         return Some(source(source_kind, key, d));
     }
+    Some(project_source(path))
+}
+
+fn project_source(path: String) -> SourceRef {
     let d = detail([("project", Some(Value::String(path.clone())))]);
-    Some(source("gitlab.project", path, d))
+    source("gitlab.project", path, d)
+}
+
+/// A note on a commit is about the commit, `path@sha` as GitLab writes a commit reference;
+/// a note on anything else that is neither issue nor merge request (a snippet) is the
+/// project's.
+fn commit_of(p: &Value, path: String) -> SourceRef {
+    let on_commit = str_at(p, "/object_attributes/noteable_type").as_deref() == Some("Commit")
+        || p.pointer("/commit").is_some_and(Value::is_object);
+    let sha = str_at(p, "/commit/id").or_else(|| str_at(p, "/object_attributes/commit_id"));
+    match sha.filter(|_| on_commit) {
+        Some(sha) => {
+            let d = detail([
+                ("project", Some(Value::String(path.clone()))),
+                ("sha", Some(Value::String(sha.clone()))),
+                ("discussion", thread_of(p)),
+            ]);
+            source("gitlab.commit", format!("{path}@{sha}"), d)
+        }
+        None => project_source(path),
+    }
+}
+
+/// The thread a note is in, when it is in one (it started one, or answers in one, or sits
+/// beside a line of a diff): replies go there. A standalone comment's discussion is not
+/// named: GitLab could turn it into a thread, but on a merge request or issue a thread is
+/// resolvable (a merge request whose project wants every thread resolved could not be merged
+/// until someone resolves the one the reply made), and on a commit it refuses to; a reply to
+/// a standalone comment is one too, as a person's would be.
+fn thread_of(p: &Value) -> Option<Value> {
+    let in_thread = matches!(
+        str_at(p, "/object_attributes/type").as_deref(),
+        Some("DiscussionNote" | "DiffNote" | "LegacyDiffNote")
+    );
+    str_at(p, "/object_attributes/discussion_id")
+        .filter(|_| in_thread)
+        .map(Value::String)
+}
+
+/// Whether a GitLab user is the bot user of a project or group access token
+/// (`project_123_bot_4ffca233d8298ea1`, `group_45_bot_…`; `project_123_bot` or
+/// `project_123_bot2` before GitLab 16): automation, whose notes answer no question. GitLab's
+/// hooks carry no bot flag for them, only the username.
+pub fn is_access_token_bot(username: &str) -> bool {
+    let Some(rest) = username
+        .strip_prefix("project_")
+        .or_else(|| username.strip_prefix("group_"))
+    else {
+        return false;
+    };
+    let Some((id, suffix)) = rest.split_once("_bot") else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let random = suffix
+        .strip_prefix('_')
+        .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric()));
+    digits(id) && (suffix.is_empty() || digits(suffix) || random)
 }
 
 #[cfg(test)]
@@ -250,6 +317,22 @@ mod tests {
                 Some(("gitlab.project", "grp/app")),
             ),
             (json!({"object_kind": "push"}), "push", None),
+            // A note on a commit is about the commit; one on a snippet, the project's.
+            (
+                json!({"object_kind": "note", "project": project,
+                       "object_attributes": {"note": "hi", "noteable_type": "Commit",
+                                             "commit_id": "da1560886d4f094c"},
+                       "commit": {"id": "da1560886d4f094c", "message": "fix"}}),
+                "note",
+                Some(("gitlab.commit", "grp/app@da1560886d4f094c")),
+            ),
+            (
+                json!({"object_kind": "note", "project": project,
+                       "object_attributes": {"note": "hi", "noteable_type": "Snippet"},
+                       "snippet": {"id": 53}}),
+                "note",
+                Some(("gitlab.project", "grp/app")),
+            ),
             // A merge request's pipeline is about it; a branch's, or one in a fork, is not.
             (
                 json!({"object_kind": "pipeline", "project": {"id": 7, "path_with_namespace": "grp/app"},
@@ -297,6 +380,94 @@ mod tests {
             d.source.map(|s| s.detail),
             json!({"project": "grp/app", "iid": 4}).as_object().cloned()
         );
+    }
+
+    #[test]
+    fn notes_in_a_thread_are_answered_in_it_table() {
+        let project = json!({"path_with_namespace": "grp/app"});
+        let note = |noteable: Value, attributes: Value| {
+            let mut p = json!({"object_kind": "note", "project": project,
+                               "object_attributes": attributes});
+            for (k, v) in noteable.as_object().expect("noteable") {
+                p[k] = v.clone();
+            }
+            p
+        };
+        let mr = json!({"merge_request": {"iid": 9}});
+        let commit = json!({"commit": {"id": "da15608"}});
+        let cases = [
+            (
+                "diff note on a merge request",
+                note(
+                    mr.clone(),
+                    json!({"note": "x", "type": "DiffNote", "discussion_id": "d1"}),
+                ),
+                Some("d1"),
+            ),
+            (
+                "reply in an issue thread",
+                note(
+                    json!({"issue": {"iid": 4}}),
+                    json!({"note": "x", "type": "DiscussionNote", "discussion_id": "d2"}),
+                ),
+                Some("d2"),
+            ),
+            (
+                "standalone note, whose discussion is its own",
+                note(
+                    mr.clone(),
+                    json!({"note": "x", "type": null, "discussion_id": "d3"}),
+                ),
+                None,
+            ),
+            (
+                "standalone note of an older GitLab",
+                note(mr, json!({"note": "x"})),
+                None,
+            ),
+            (
+                "thread on a commit",
+                note(
+                    commit.clone(),
+                    json!({"note": "x", "noteable_type": "Commit",
+                           "type": "DiscussionNote", "discussion_id": "d4"}),
+                ),
+                Some("d4"),
+            ),
+            (
+                "standalone note on a commit",
+                note(
+                    commit,
+                    json!({"note": "x", "noteable_type": "Commit", "discussion_id": "d5"}),
+                ),
+                None,
+            ),
+        ];
+        for (name, payload, want) in cases {
+            let d = describe(&headers(&[]), &payload).source.expect(name).detail;
+            assert_eq!(d.get("discussion").and_then(Value::as_str), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn access_token_bots_are_known_by_their_username_table() {
+        let cases = [
+            ("project_123_bot_4ffca233d8298ea1", true),
+            ("group_45_bot_0a1b2c3d", true),
+            // Before GitLab 16: a number after a second token's bot.
+            ("project_64_bot", true),
+            ("project_20_bot2", true),
+            ("jsmith", false),
+            ("project_bot", false),
+            ("project_x_bot_1", false),
+            ("my_project_1_bot_ab", false),
+            ("project_1_bottle", false),
+            ("project_1_bot_", false),
+            ("group_4_bot_a-b", false),
+        ];
+        for (username, want) in cases {
+            assert_eq!(is_access_token_bot(username), want, "{username}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ mod common;
 pub mod custom;
 pub mod event_names;
 mod github;
-mod gitlab;
+pub mod gitlab;
 mod jira;
 mod linear;
 mod openwebui;
@@ -498,8 +498,9 @@ pub fn run_event(provider: Provider, trigger: &str) -> Option<&'static str> {
 /// issue or Slack thread carries the same key.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SourceRef {
-    /// e.g. `github.issue`, `github.pull_request`, `gitlab.merge_request`, `jira.issue`,
-    /// `slack.thread`, `sentry.issue`, `linear.issue`, `stripe.object`, `openwebui.chat`.
+    /// e.g. `github.issue`, `github.pull_request`, `gitlab.merge_request`, `gitlab.commit`,
+    /// `jira.issue`, `slack.thread`, `sentry.issue`, `linear.issue`, `stripe.object`,
+    /// `openwebui.chat`.
     pub kind: String,
     /// e.g. `octo/hello#12`, `TEST-1`, `C0123:1712345678.000100`, `ENG-123`.
     pub key: String,

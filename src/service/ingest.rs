@@ -410,7 +410,10 @@ fn reply_in(
         || text_at("/comment/author/accountType") == Some("app")
         // Linear: an integration's comment (a linked pull request's note).
         || matches!(text_at("/actor/type"), Some("integration" | "bot" | "application"))
-        || payload.pointer("/data/botActor").is_some_and(Value::is_object);
+        || payload.pointer("/data/botActor").is_some_and(Value::is_object)
+        // GitLab: a project or group access token's bot user, known by its username only.
+        || (provider == Provider::GitLab
+            && text_at("/user/username").is_some_and(providers::gitlab::is_access_token_bot));
     if !is_reply || from_bot {
         return None;
     }

@@ -8,6 +8,7 @@ mod echo;
 mod events_api;
 mod front_end;
 mod github_enterprise;
+mod gitlab_threads;
 mod helpers;
 mod keys;
 mod limits;

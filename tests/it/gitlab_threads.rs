@@ -1,0 +1,476 @@
+//! GitLab replies land where a GitLab user looks for them: in the discussion thread the note
+//! that fired them sits in (a merge request diff note, a reply in a thread), on the commit a
+//! note is about; and notes by access-token bots answer no question.
+
+use serde_json::{Value, json};
+use wiremock::matchers::{body_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{
+    TestApp, accepted, agent_config, fake_github, fake_llm, llm_answer, run_next, runner_of,
+    spawn_app_with, spawn_manual, task_conversation,
+};
+
+const PROJECT: &str = "/api/v4/projects/group%2Fapp";
+const SHA: &str = "da1560886d4f094c3e6c9ef40349f7d38b5d27d7";
+
+/// A GitLab webhook `gl` (token `gl-tok`) with one command, on an app whose GitLab is `gitlab`.
+async fn gitlab_app_with(gitlab: &MockServer, command: Value) -> TestApp {
+    let app = spawn_manual(|config| {
+        config.upstreams.gitlab_url = gitlab.uri();
+        config.upstreams.gitlab_token = Some("glpat-test".into());
+    })
+    .await;
+    add_gitlab_webhook(&app, command).await;
+    app
+}
+
+async fn add_gitlab_webhook(app: &TestApp, command: Value) {
+    app.create_webhook(
+        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-tok"}),
+    )
+    .await;
+    app.add_command_ok("gl", command).await;
+}
+
+/// A note hook on `group/app`: `on` names what it is on (`merge_request`, `issue` or
+/// `commit`, with the fields GitLab sends), `attributes` are added to its
+/// `object_attributes`.
+fn note(id: u64, username: &str, text: &str, on: Value, attributes: Value) -> Value {
+    let mut note = json!({
+        "object_kind": "note", "event_type": "note",
+        "project": {"path_with_namespace": "group/app",
+                    "web_url": "https://gitlab.example.com/group/app"},
+        "user": {"id": id + 1000, "username": username, "name": username},
+        "object_attributes": {"id": id, "note": text, "action": "create"},
+    });
+    for (k, v) in on.as_object().expect("noteable") {
+        note[k] = v.clone();
+    }
+    for (k, v) in attributes.as_object().expect("attributes") {
+        note["object_attributes"][k] = v.clone();
+    }
+    note
+}
+
+fn mr_7() -> Value {
+    json!({"merge_request": {"iid": 7, "title": "Speed up"}})
+}
+
+fn diff_note(discussion: &str) -> Value {
+    json!({"noteable_type": "MergeRequest", "type": "DiffNote", "discussion_id": discussion})
+}
+
+async fn post_note(app: &TestApp, note: &Value) -> String {
+    accepted(app.post_gitlab("gl", note, "gl-tok").await).await
+}
+
+/// `POST {at}` with `{"body": body}` answers a note with `id`, `times` times in the test.
+async fn expect_note(gitlab: &MockServer, at: &str, body: &str, answer: Value, times: u64) {
+    Mock::given(method("POST"))
+        .and(path(at))
+        .and(body_json(json!({ "body": body })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(answer))
+        .expect(times)
+        .mount(gitlab)
+        .await;
+}
+
+#[tokio::test]
+async fn a_comment_on_a_merge_request_diff_note_is_a_reply_in_its_thread() {
+    // Arrange
+    let gitlab = MockServer::start().await;
+    let thread = format!("{PROJECT}/merge_requests/7/discussions/6a9c1750b3/notes");
+    expect_note(&gitlab, &thread, "Noted: why here?", json!({"id": 901}), 1).await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "note", "action": "comment",
+               "template": "Noted: {{object_attributes.note}}"}),
+    )
+    .await;
+
+    // Act
+    let event_id = post_note(
+        &app,
+        &note(43, "alice", "why here?", mr_7(), diff_note("6a9c1750b3")),
+    )
+    .await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["target"], "gitlab group/app!7 (thread 6a9c1750b3)");
+}
+
+#[tokio::test]
+async fn a_comment_on_a_reply_in_an_issue_thread_goes_in_that_thread() {
+    // Arrange
+    let gitlab = MockServer::start().await;
+    let thread = format!("{PROJECT}/issues/5/discussions/d15c/notes");
+    expect_note(&gitlab, &thread, "On it", json!({"id": 902}), 1).await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "note", "action": "comment", "template": "On it"}),
+    )
+    .await;
+    let reply = json!({"noteable_type": "Issue", "type": "DiscussionNote",
+                       "discussion_id": "d15c"});
+
+    // Act
+    let event_id = post_note(
+        &app,
+        &note(
+            44,
+            "alice",
+            "any news?",
+            json!({"issue": {"iid": 5}}),
+            reply,
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(app.drain().await, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+}
+
+#[tokio::test]
+async fn a_comment_on_a_standalone_note_stays_a_note_of_its_own() {
+    // Arrange: a comment that starts no thread; answered in its discussion it would become a
+    // resolvable thread, which can hold up the merge request.
+    let gitlab = MockServer::start().await;
+    expect_note(
+        &gitlab,
+        &format!("{PROJECT}/merge_requests/7/notes"),
+        "On it",
+        json!({"id": 903}),
+        1,
+    )
+    .await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "note", "action": "comment", "template": "On it"}),
+    )
+    .await;
+    let standalone = json!({"noteable_type": "MergeRequest", "type": null,
+                            "discussion_id": "0ne0ff"});
+
+    // Act
+    let event_id = post_note(&app, &note(45, "alice", "ship it?", mr_7(), standalone)).await;
+
+    // Assert
+    assert_eq!(app.drain().await, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["target"], "gitlab group/app!7", "{action}");
+}
+
+#[tokio::test]
+async fn a_question_asked_in_a_merge_request_thread_waits_for_the_answer_in_that_thread() {
+    // Arrange: a diff note asks the agent; the question goes in the note's thread.
+    let gitlab = MockServer::start().await;
+    let thread = format!("{PROJECT}/merge_requests/7/discussions/6a9c1750b3/notes");
+    expect_note(
+        &gitlab,
+        &thread,
+        "Which cache do you mean?",
+        json!({"id": 901}),
+        1,
+    )
+    .await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "note", "action": "ask", "agent": "brain",
+               "template": "Which cache do you mean?",
+               "conditions": {"body_contains": "@bot"}}),
+    )
+    .await;
+    let event_id = post_note(
+        &app,
+        &note(
+            43,
+            "alice",
+            "@bot cache this?",
+            mr_7(),
+            diff_note("6a9c1750b3"),
+        ),
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+
+    // Act: GitLab announces the question (our own note), then alice answers in the thread.
+    let echo = post_note(
+        &app,
+        &note(
+            901,
+            "webhook-mcp",
+            "Which cache do you mean?",
+            mr_7(),
+            diff_note("6a9c1750b3"),
+        ),
+    )
+    .await;
+    let task = app.event(&event_id).await["tasks"][0].clone();
+    assert_eq!(task["status"], "waiting_reply", "{task}");
+    post_note(
+        &app,
+        &note(
+            904,
+            "alice",
+            "The HTTP one",
+            mr_7(),
+            diff_note("6a9c1750b3"),
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    let task = app.event(&event_id).await["tasks"][0].clone();
+    assert_eq!(task["status"], "queued", "the answer resumed it: {task}");
+    let conversation = task_conversation(&app, task["id"].as_str().expect("task id"));
+    assert!(conversation.contains("The HTTP one"), "{conversation}");
+}
+
+#[tokio::test]
+async fn a_reply_in_another_thread_of_the_merge_request_still_answers_its_question() {
+    // Arrange: as on GitHub, a question waits on its merge request: an answer given in
+    // another thread (or as a note of its own) is not lost.
+    let gitlab = MockServer::start().await;
+    let thread = format!("{PROJECT}/merge_requests/7/discussions/6a9c1750b3/notes");
+    expect_note(&gitlab, &thread, "Which cache?", json!({"id": 901}), 1).await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "note", "action": "ask", "agent": "brain",
+               "template": "Which cache?", "conditions": {"body_contains": "@bot"}}),
+    )
+    .await;
+    let event_id = post_note(
+        &app,
+        &note(43, "alice", "@bot cache?", mr_7(), diff_note("6a9c1750b3")),
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+
+    // Act
+    post_note(
+        &app,
+        &note(905, "alice", "The HTTP one", mr_7(), diff_note("0th3r")),
+    )
+    .await;
+
+    // Assert
+    let task = app.event(&event_id).await["tasks"][0].clone();
+    assert_eq!(task["status"], "queued", "{task}");
+}
+
+#[tokio::test]
+async fn an_agents_answer_about_a_diff_note_goes_in_the_notes_thread() {
+    // Arrange: a diff note makes a task whose agent answers with a comment on its source.
+    let (llm, github, gitlab) = (
+        fake_llm(vec![llm_answer("Cache the parsed config.")]).await,
+        fake_github().await,
+        MockServer::start().await,
+    );
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "{PROJECT}/merge_requests/7/discussions/6a9c1750b3/notes"
+        )))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 906})))
+        .expect(1)
+        .mount(&gitlab)
+        .await;
+    let agents = agent_config(&llm, &github);
+    let gitlab_url = gitlab.uri();
+    let app = spawn_app_with(move |config| {
+        agents(config);
+        config.upstreams.gitlab_url = gitlab_url;
+        config.upstreams.gitlab_token = Some("glpat-test".into());
+    })
+    .await;
+    add_gitlab_webhook(
+        &app,
+        json!({"trigger": "note", "action": "create_task", "agent": "planning",
+               "template": "Review: {{object_attributes.note}}"}),
+    )
+    .await;
+    let event_id = post_note(
+        &app,
+        &note(
+            43,
+            "alice",
+            "is this slow?",
+            mr_7(),
+            diff_note("6a9c1750b3"),
+        ),
+    )
+    .await;
+
+    // Act
+    let ran = run_next(&app, &runner_of(&app)).await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(ran.map(|(_, status)| status).as_deref(), Some("done"));
+    assert_eq!(sent, 1);
+    let comment = app
+        .actions_of(&event_id)
+        .await
+        .into_iter()
+        .find(|a| a["action"] == "comment")
+        .expect("the answer's comment");
+    assert_eq!(comment["status"], "delivered", "{comment}");
+    assert_eq!(comment["target"], "gitlab group/app!7 (thread 6a9c1750b3)");
+}
+
+#[tokio::test]
+async fn a_comment_on_a_commit_note_starts_a_thread_on_the_commit_and_knows_it_when_it_returns() {
+    // Arrange: a note on a commit, of its own (a commit's notes are answered in threads:
+    // GitLab takes no reply to a standalone one, and its comments API names no note id).
+    let gitlab = MockServer::start().await;
+    expect_note(
+        &gitlab,
+        &format!("{PROJECT}/repository/commits/{SHA}/discussions"),
+        "Noted: breaks the build?",
+        json!({"id": "c0mm17", "individual_note": false, "notes": [{"id": 907}]}),
+        1,
+    )
+    .await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "note", "action": "comment",
+               "template": "Noted: {{object_attributes.note}}"}),
+    )
+    .await;
+    let on_commit = json!({"commit": {"id": SHA, "message": "Speed up"}});
+    let standalone = json!({"noteable_type": "Commit", "commit_id": SHA, "type": null,
+                            "discussion_id": "0wn"});
+
+    // Act
+    let event_id = post_note(
+        &app,
+        &note(
+            46,
+            "alice",
+            "breaks the build?",
+            on_commit.clone(),
+            standalone,
+        ),
+    )
+    .await;
+    let sent = app.drain().await;
+    // GitLab announces the note it made, in the thread it started.
+    let thread = json!({"noteable_type": "Commit", "commit_id": SHA,
+                        "type": "DiscussionNote", "discussion_id": "c0mm17"});
+    let echo = post_note(
+        &app,
+        &note(
+            907,
+            "webhook-mcp",
+            "Noted: breaks the build?",
+            on_commit,
+            thread,
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(sent, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["target"], format!("gitlab group/app@{SHA}"));
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(app.drain().await, 0, "our own note is not answered");
+}
+
+#[tokio::test]
+async fn a_comment_on_a_note_in_a_commit_thread_is_a_reply_in_it() {
+    // Arrange
+    let gitlab = MockServer::start().await;
+    let at = format!("{PROJECT}/repository/commits/{SHA}/discussions/d1ff/notes");
+    expect_note(&gitlab, &at, "On it", json!({"id": 908}), 1).await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "note", "action": "comment", "template": "On it"}),
+    )
+    .await;
+    let diff_note = json!({"noteable_type": "Commit", "commit_id": SHA, "type": "DiffNote",
+                           "discussion_id": "d1ff"});
+
+    // Act
+    let event_id = post_note(
+        &app,
+        &note(
+            47,
+            "alice",
+            "why?",
+            json!({"commit": {"id": SHA}}),
+            diff_note,
+        ),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(app.drain().await, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(
+        action["target"],
+        format!("gitlab group/app@{SHA} (thread d1ff)")
+    );
+}
+
+#[tokio::test]
+async fn notes_by_access_token_bots_answer_no_question() {
+    // Arrange: a question on issue 5.
+    let gitlab = MockServer::start().await;
+    expect_note(
+        &gitlab,
+        &format!("{PROJECT}/issues/5/notes"),
+        "Which milestone?",
+        json!({"id": 42}),
+        1,
+    )
+    .await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "issue.open", "action": "ask", "agent": "brain",
+               "template": "Which milestone?"}),
+    )
+    .await;
+    let issue = json!({"object_kind": "issue",
+                       "project": {"path_with_namespace": "group/app"},
+                       "user": {"id": 3, "username": "jsmith"},
+                       "object_attributes": {"iid": 5, "action": "open", "title": "Crash"}});
+    let event_id = accepted(app.post_gitlab("gl", &issue, "gl-tok").await).await;
+    assert_eq!(app.drain().await, 1);
+    let on_issue = || json!({"issue": {"iid": 5}});
+    let plain = || json!({"noteable_type": "Issue"});
+
+    // Act: a project's and a group's access token bots write notes; then a person answers.
+    for (id, bot) in [
+        (50, "project_123_bot_4ffca233d8298ea1"),
+        (51, "group_45_bot_0a1b2c3d"),
+    ] {
+        post_note(&app, &note(id, bot, "pipeline passed", on_issue(), plain())).await;
+        let task = app.event(&event_id).await["tasks"][0].clone();
+        assert_eq!(
+            task["status"], "waiting_reply",
+            "{bot} is no answer: {task}"
+        );
+    }
+    post_note(
+        &app,
+        &note(52, "jsmith", "16.0 please", on_issue(), plain()),
+    )
+    .await;
+
+    // Assert
+    let task = app.event(&event_id).await["tasks"][0].clone();
+    assert_eq!(task["status"], "queued", "{task}");
+    let conversation = task_conversation(&app, task["id"].as_str().expect("task id"));
+    assert!(conversation.contains("16.0 please"), "{conversation}");
+    assert!(!conversation.contains("pipeline passed"), "{conversation}");
+}
