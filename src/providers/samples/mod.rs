@@ -147,7 +147,8 @@ pub fn builtin_event_types(provider: Provider) -> &'static [&'static str] {
 /// absent. Linear also gets a fresh `webhookTimestamp` when the payload has none, as Linear
 /// always sends one and its verifier checks it.
 ///
-/// Err only for an event type no sender could carry (blank, spaces, control characters).
+/// Err only for an event type no sender could carry (control characters; spaces, but for a
+/// custom sender's).
 pub fn sample(
     provider: Provider,
     event_type: Option<&str>,
@@ -158,9 +159,21 @@ pub fn sample(
         Some(t) if !t.is_empty() => t,
         _ => default_event_type(provider),
     };
-    if event_type.len() > 200 || !event_type.bytes().all(|b| (b'!'..=b'~').contains(&b)) {
+    // A custom sender may name its events in a header, where spaces are fine (`Issue Hook`);
+    // every other provider's types are single words.
+    let lowest = if provider == Provider::Custom {
+        b' '
+    } else {
+        b'!'
+    };
+    if event_type.len() > 200 || !event_type.bytes().all(|b| (lowest..=b'~').contains(&b)) {
+        let spaces = if provider == Provider::Custom {
+            ""
+        } else {
+            " without spaces"
+        };
         return Err(format!(
-            "event type {event_type:?} is not valid: use printable ASCII without spaces. \
+            "event type {event_type:?} is not valid: use printable ASCII{spaces}. \
              Built-in {provider} types: {} (any other name gets a minimal payload)",
             builtin_event_types(provider).join(", ")
         ));

@@ -39,8 +39,14 @@ fn openwebui_body(t: &str, notification: Option<&str>, cx: &Cx) -> Value {
             _ => fixture(OWUI_NOTIFY_CHAT),
         };
         put(&mut body, "action", json!(action));
-        if action != "test" {
-            put(&mut body, "url", json!(format!("/c/{}", uuid())));
+        match action {
+            "test" => {}
+            // A channel message names the channel in `title` and links to it, not to a chat.
+            "channel" => {
+                put(&mut body, "title", json!("general"));
+                put(&mut body, "url", json!(format!("/channels/{}", uuid())));
+            }
+            _ => put(&mut body, "url", json!(format!("/c/{}", uuid()))),
         }
         return body;
     }

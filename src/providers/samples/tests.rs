@@ -514,3 +514,38 @@ fn a_github_payload_without_an_action_is_of_its_kinds_usual_one() {
         assert_eq!(found.as_deref(), event_type, "{payload}");
     }
 }
+
+#[test]
+fn a_custom_senders_spaced_event_type_can_be_tested_but_no_other_providers() {
+    // A custom sender that names events in a header (`X-Gitea-Event: Issue Hook`, say).
+    let opts = custom_options(json!({"mode": "token", "event_type_header": "X-Event"}));
+    let s = sample(Provider::Custom, Some("Issue Hook"), None, NOW_MS).expect("custom");
+    let secret = Provider::Custom.generate_secret();
+    let d = deliver(Provider::Custom, &opts, &s, &secret, &secret).expect("delivered");
+    assert_eq!(d.event_type, "Issue Hook");
+    for (provider, spaced) in [
+        (Provider::GitHub, "issues opened"),
+        (Provider::Stripe, "charge refunded"),
+        (Provider::Custom, "tab\there"),
+    ] {
+        let refused = sample(provider, Some(spaced), None, NOW_MS).expect_err(spaced);
+        assert!(refused.contains("printable ASCII"), "{refused}");
+    }
+}
+
+#[test]
+fn a_channel_notification_sample_names_its_channel_as_open_webui_does() {
+    let s = sample(
+        Provider::OpenWebUi,
+        Some("notification.channel"),
+        None,
+        NOW_MS,
+    )
+    .expect("s");
+    let body: Value = serde_json::from_slice(&s.body).expect("json");
+    let url = body["url"].as_str().expect("url");
+    assert!(url.contains("/channels/"), "{body}");
+    let channels = crate::engine::payload::channels(&body);
+    assert!(channels.contains(&"general".to_string()), "{channels:?}");
+    assert_eq!(channels.len(), 2, "by id and by name: {channels:?}");
+}
