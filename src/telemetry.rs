@@ -9,8 +9,14 @@ use crate::config::LogFormat;
 
 pub fn init(format: LogFormat) {
     let asked = std::env::var("RUST_LOG").unwrap_or_default();
-    let mut filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    let (mut filter, refused) = match EnvFilter::try_from_default_env() {
+        Ok(filter) => (filter, None),
+        Err(e) => (
+            EnvFilter::new("info,tower_http=warn"),
+            // Unset is the default; a value that is not a filter is said once logging runs.
+            (!asked.trim().is_empty()).then(|| e.to_string()),
+        ),
+    };
     // rmcp logs each tool call's arguments and result at debug, secrets and tokens included; a
     // general `RUST_LOG=debug` should not write those to the log. Naming rmcp still lets them in.
     let verbose = filter
@@ -29,4 +35,7 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    if let Some(why) = refused {
+        tracing::warn!(rust_log = %asked, error = %why, "RUST_LOG is not a valid filter; logging at info");
+    }
 }

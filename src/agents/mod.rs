@@ -101,8 +101,12 @@ pub fn declared(settings: &AgentSettings) -> Result<Vec<AgentSpec>, String> {
     let json = if source.starts_with('[') {
         source.to_string()
     } else {
-        std::fs::read_to_string(source)
-            .map_err(|e| format!("WEBHOOK_MCP_AGENTS: cannot read {source}: {e}"))?
+        std::fs::read_to_string(source).map_err(|e| {
+            format!(
+                "WEBHOOK_MCP_AGENTS: {source:?} is neither a JSON list (starting with `[`) \
+                     nor a file that can be read ({e})"
+            )
+        })?
     };
     let specs: Vec<AgentSpec> =
         serde_json::from_str(&json).map_err(|e| format!("WEBHOOK_MCP_AGENTS: {e}"))?;

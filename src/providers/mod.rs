@@ -381,7 +381,8 @@ pub enum VerifyError {
     MissingToken,
     #[error("malformed signature: {0}")]
     Malformed(&'static str),
-    #[error("signature does not match")]
+    /// A signature, or a token for the token schemes (GitLab, Open WebUI, custom `token`).
+    #[error("signature or token does not match the webhook's secret")]
     BadSignature,
     #[error("timestamp outside the allowed window")]
     StaleTimestamp,

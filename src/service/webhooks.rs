@@ -865,8 +865,10 @@ fn check_options(
         return Err(ServiceError::invalid(
             "options.tolerance_secs",
             format!(
-                "{provider} signs no timestamp, so there is no replay window to set (repeated \
-                 deliveries are still caught by their delivery id); tolerance_secs applies to \
+                "{provider} signs no timestamp, so there is no replay window to set (a sender's \
+                 own retries are still caught by their delivery id, but a captured delivery sent \
+                 again under a new id is not: limit who can reach the URL with \
+                 options.ip_allowlist); tolerance_secs applies to \
                  slack, stripe, linear, standard-webhooks and signed gitlab webhooks"
             ),
         ));
