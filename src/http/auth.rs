@@ -13,7 +13,6 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{Method, StatusCode};
@@ -23,6 +22,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use super::body_limit::API_MAX_BODY_BYTES;
+use super::buffer::buffer;
 use super::error::ApiError;
 use crate::app::AppState;
 use crate::mcp::is_read_tool;
@@ -88,7 +88,11 @@ pub async fn require_api_key(
             // GET (the server's event stream) and DELETE (end a session) change nothing.
             return Ok(next.run(request).await);
         }
-        let (request, bytes) = buffer(request, MAX_INSPECTED_BODY, body_timeout(&state)).await?;
+        let read = buffer(request, MAX_INSPECTED_BODY, body_timeout(&state)).await;
+        let (request, bytes) = match read {
+            Ok(read) => read,
+            Err(refused) => return Ok(refused.for_mcp()),
+        };
         if let Some(refusal) = super::jsonrpc::check(&bytes) {
             return Ok(refusal.into_response());
         }
@@ -227,46 +231,6 @@ fn forbidden() -> ApiError {
 /// request timeout (which leaves MCP's long-lived streams alone), so it applies the same bound.
 fn body_timeout(state: &AppState) -> std::time::Duration {
     std::time::Duration::from_secs(state.config.request_timeout_secs)
-}
-
-/// Reads the whole body (at most `max` bytes, within `timeout`) and rebuilds the
-/// request with the same bytes. A body declared larger is refused before any of it is read,
-/// so a client waiting on `Expect: 100-continue` hears 413 instead of being invited to send.
-async fn buffer(
-    request: Request,
-    max: usize,
-    timeout: std::time::Duration,
-) -> Result<(Request, Bytes), ApiError> {
-    let too_large = || super::body_limit::too_large(max);
-    if super::body_limit::declared_length(&request).is_some_and(|n| n > max as u64) {
-        return Err(too_large());
-    }
-    let (parts, body) = request.into_parts();
-    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, max))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                format!("the body did not arrive within {} s", timeout.as_secs()),
-            )
-        })?;
-    let bytes = read.map_err(|e| {
-        // axum wraps http-body-util's `LengthLimitError` ("length limit exceeded").
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-        while let Some(err) = source {
-            if err.to_string().contains("length limit exceeded") {
-                return too_large();
-            }
-            source = err.source();
-        }
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "unreadable_body",
-            format!("could not read the body: {e}"),
-        )
-    })?;
-    Ok((Request::from_parts(parts, Body::from(bytes.clone())), bytes))
 }
 
 /// A tool call that may change something.

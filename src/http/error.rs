@@ -44,6 +44,15 @@ impl ApiError {
         self
     }
 
+    /// The same refusal as an MCP client reads one on `/mcp`: a JSON-RPC error without an id
+    /// (the request's is not known), at the same status. The SDKs show its message, where an
+    /// error of ours in another shape is only "the server returned an error".
+    pub fn for_mcp(self) -> Response {
+        let error = json!({"jsonrpc": "2.0", "id": null,
+                           "error": {"code": MCP_TRANSPORT_ERROR, "message": self.message}});
+        (self.status, Json(error)).into_response()
+    }
+
     pub fn internal() -> Self {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 pub mod body_limit;
+mod buffer;
 pub mod error;
 pub mod extract;
 pub mod jsonrpc;

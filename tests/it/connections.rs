@@ -398,3 +398,93 @@ async fn an_oversized_declared_body_is_refused_before_the_client_is_invited_to_s
     assert!(receiver_fits.contains(" 100 "), "{receiver_fits}");
     assert!(api_fits.contains(" 100 "), "{api_fits}");
 }
+
+/// Reads one HTTP/1.1 answer from `stream`: its head, and a body of the length it declares.
+async fn read_answer(stream: &mut TcpStream) -> std::io::Result<(String, String)> {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    let head_end = loop {
+        if let Some(at) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        seen.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&seen[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(str::to_string)
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    let mut body = seen[head_end..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        body.extend_from_slice(&buf[..n]);
+    }
+    Ok((head, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_sent_whole_gets_its_413_read_and_the_connection_goes_on() {
+    // Arrange: a client that sends a whole body before it reads (no `Expect`), as the Python
+    // MCP SDK's httpx does: 5 MiB to `/mcp` (4 MiB allowed), 3 MiB to `/api` (2 MiB).
+    let app = spawn_app_with(|_| {}).await;
+
+    for (path, mib) in [("/mcp", 5), ("/api/webhooks", 3)] {
+        let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+        let body = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"x\",\
+             \"arguments\":{{\"pad\":\"{}\"}}}}}}",
+            "x".repeat(mib * 1024 * 1024)
+        );
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {API_KEY}\r\n\
+             Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        );
+
+        // Act: the whole request, then the answer, then a second request on the same connection.
+        let within = Duration::from_secs(20);
+        let sent = async {
+            stream.write_all(head.as_bytes()).await?;
+            stream.write_all(body.as_bytes()).await?;
+            read_answer(&mut stream).await
+        };
+        let answer = tokio::time::timeout(within, sent).await.expect("in time");
+        let next = async {
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                .await?;
+            read_answer(&mut stream).await
+        };
+        let next = tokio::time::timeout(within, next).await.expect("in time");
+
+        // Assert: the 413 is read, not lost to a connection reset mid-upload.
+        let (head, body) = answer.unwrap_or_else(|e| panic!("{path}: no answer read: {e}"));
+        assert!(head.starts_with("HTTP/1.1 413"), "{path}: {head}");
+        let error: serde_json::Value = serde_json::from_str(&body).expect("a JSON body");
+        let message = error["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("bytes allowed"), "{path}: {body}");
+        if path == "/mcp" {
+            // As MCP clients read a refusal: a JSON-RPC error, whose message they show.
+            assert_eq!(error["jsonrpc"], "2.0", "{body}");
+            assert_eq!(error["id"], serde_json::Value::Null, "{body}");
+            assert_eq!(error["error"]["code"], -32000, "{body}");
+        } else {
+            assert_eq!(error["error"]["code"], "payload_too_large", "{body}");
+        }
+        let (next, _) = next.unwrap_or_else(|e| panic!("after {path}: {e}"));
+        assert!(next.starts_with("HTTP/1.1 200"), "after {path}: {next}");
+    }
+}

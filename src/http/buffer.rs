@@ -1,0 +1,133 @@
+//! Reads a `/api` or `/mcp` body whole (for the key layer to classify and audit it), under a
+//! size limit and a deadline, and answers a body over the limit so the client reads the 413.
+//!
+//! A client that sends a whole body before it reads the answer (httpx, and with it the Python
+//! MCP SDK) loses an answer sent mid-upload: the server closes a connection with unread bytes
+//! in it, the client's next write or read fails with a reset, and an MCP session dies of it.
+//! So the rest of an oversized body is read and dropped first, up to [`DISCARDED_TIMES`] the
+//! limit; past that the connection is closed mid-upload. A client that asked
+//! `Expect: 100-continue` is refused before any of the body is read, as it asked to be.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::http::header::EXPECT;
+
+use super::body_limit::{declared_length, too_large};
+use super::error::ApiError;
+
+/// How many times its limit an oversized body is read through before it is refused. Only
+/// clients holding an API key get this far, so the cost is theirs to cause.
+const DISCARDED_TIMES: u64 = 4;
+
+/// Reads the whole body (at most `max` bytes, within `timeout`) and rebuilds the request with
+/// the same bytes.
+pub async fn buffer(
+    request: Request,
+    max: usize,
+    timeout: Duration,
+) -> Result<(Request, Bytes), ApiError> {
+    let max = max as u64;
+    let declared = declared_length(&request);
+    if declared.is_some_and(|n| n > max) && (asks_first(&request) || !worth_reading(declared, max))
+    {
+        return Err(too_large(max as usize));
+    }
+    let (parts, mut body) = request.into_parts();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut kept = Vec::new();
+    let mut seen = 0u64;
+    loop {
+        let next = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx));
+        let frame = match tokio::time::timeout_at(deadline, next).await {
+            // Once it is over the limit, the answer is 413 however the rest of it goes.
+            Err(_) if seen > max => return Err(too_large(max as usize)),
+            Err(_) => return Err(body_timeout(timeout)),
+            Ok(None) => break,
+            Ok(Some(Err(_))) if seen > max => return Err(too_large(max as usize)),
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    format!("could not read the body: {e}"),
+                ));
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len() as u64;
+        if seen <= max {
+            kept.extend_from_slice(&data);
+        } else if !worth_reading(Some(seen), max) {
+            return Err(too_large(max as usize));
+        }
+    }
+    if seen > max {
+        return Err(too_large(max as usize));
+    }
+    let bytes = Bytes::from(kept);
+    Ok((Request::from_parts(parts, Body::from(bytes.clone())), bytes))
+}
+
+/// Whether a body of this many bytes (so far, or declared) is still read through to answer it.
+fn worth_reading(length: Option<u64>, max: u64) -> bool {
+    length.is_none_or(|n| n <= max.saturating_mul(DISCARDED_TIMES))
+}
+
+/// Whether the client waits to be invited before it sends its body.
+fn asks_first(request: &Request) -> bool {
+    request
+        .headers()
+        .get(EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
+}
+
+fn body_timeout(timeout: Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "body_timeout",
+        format!("the body did not arrive within {} s", timeout.as_secs()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_oversized_body_is_read_through_up_to_four_times_the_limit() {
+        for (length, read) in [
+            (None, true),
+            (Some(10), true),
+            (Some(40), true),
+            (Some(41), false),
+            (Some(u64::MAX), false),
+        ] {
+            assert_eq!(worth_reading(length, 10), read, "{length:?}");
+        }
+    }
+
+    #[test]
+    fn only_a_client_that_sends_expect_100_continue_asks_first() {
+        for (expect, asks) in [
+            (None, false),
+            (Some("100-continue"), true),
+            (Some(" 100-Continue "), true),
+            (Some("something-else"), false),
+        ] {
+            let mut request = Request::new(Body::empty());
+            if let Some(value) = expect {
+                request
+                    .headers_mut()
+                    .insert(EXPECT, value.parse().expect("a header value"));
+            }
+            assert_eq!(asks_first(&request), asks, "{expect:?}");
+        }
+    }
+}
