@@ -96,6 +96,10 @@ pub async fn require_api_key(
         if let Some(refusal) = super::jsonrpc::check(&bytes) {
             return Ok(refusal.into_response());
         }
+        // Here, not in the MCP server: rmcp acknowledges a listen stream before it asks us.
+        if let Some(refusal) = crate::mcp::listen_check::refusal(&state, &bytes).await {
+            return Ok(refusal.into_response());
+        }
         let classified = classify_mcp(&bytes, key.scope == Scope::Read);
         let allowed = key.is_admin() || classified.as_ref().is_some_and(|c| c.read_only);
         if allowed {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
-const INVALID_PARAMS: i64 = -32602;
+pub const INVALID_PARAMS: i64 = -32602;
 
 /// Why a body was refused, and the answer: a JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,6 +4,7 @@
 mod action_tools;
 pub(crate) mod args;
 mod hub;
+pub mod listen_check;
 mod params;
 mod prompts;
 mod resources;

@@ -1,7 +1,8 @@
 //! MCP over stdin/stdout with the front check HTTP `/mcp` has ([`jsonrpc::check`]): a line
 //! that is not one well-formed JSON-RPC message, or a common call with malformed params, is
 //! answered here as HTTP answers it and never reaches rmcp (which drops an unparsable line
-//! unanswered and reports malformed params as `-32601 Method not found`).
+//! unanswered and reports malformed params as `-32601 Method not found`), and so is a
+//! `subscriptions/listen` naming a resource that does not exist ([`listen_check`]).
 //!
 //! rmcp speaks to one end of an in-memory pipe. One task reads stdin a line at a time and
 //! passes on the lines the check accepts; the other is stdout's only writer: it copies rmcp's
@@ -14,7 +15,8 @@ use tokio::io::{
 };
 use tokio::sync::mpsc;
 
-use super::McpServer;
+use super::{McpServer, listen_check};
+use crate::app::AppState;
 use crate::http::jsonrpc;
 
 /// Bytes in flight between the two tasks and rmcp, each way.
@@ -38,7 +40,12 @@ pub async fn serve(
     let (rmcp_end, our_end) = tokio::io::duplex(PIPE_BYTES);
     let (from_rmcp, to_rmcp) = tokio::io::split(our_end);
     let (refuse, refusals) = mpsc::channel(QUEUED_REFUSALS);
-    let reader = tokio::spawn(pass_checked_lines(input, to_rmcp, refuse));
+    let reader = tokio::spawn(pass_checked_lines(
+        server.state.clone(),
+        input,
+        to_rmcp,
+        refuse,
+    ));
     let writer = tokio::spawn(write_lines(from_rmcp, refusals, output));
     let served = async {
         let running = server.serve(rmcp_end).await?;
@@ -59,6 +66,7 @@ pub async fn serve(
 /// Reads `input` a line at a time: the lines the check accepts go on to rmcp, the others'
 /// refusals to the writer. At the end of input, rmcp is told the input ended.
 async fn pass_checked_lines(
+    state: AppState,
     input: impl AsyncRead + Unpin,
     mut to_rmcp: impl AsyncWrite + Unpin,
     refuse: mpsc::Sender<Vec<u8>>,
@@ -85,7 +93,11 @@ async fn pass_checked_lines(
         if message.is_empty() {
             continue;
         }
-        if let Some(refusal) = jsonrpc::check(message) {
+        let refused = match jsonrpc::check(message) {
+            Some(refusal) => Some(refusal),
+            None => listen_check::refusal(&state, message).await,
+        };
+        if let Some(refusal) = refused {
             let mut answer = refusal.message().to_string().into_bytes();
             answer.push(b'\n');
             if refuse.send(answer).await.is_err() {

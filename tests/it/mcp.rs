@@ -1342,6 +1342,87 @@ async fn subscribing_without_a_session_or_to_nothing_is_refused_not_silently_acc
     assert!(nothing.contains("nope"), "{nothing}");
 }
 
+/// Listens through `client` (protocol 2026-07-28) to resources that do not exist, each
+/// refused naming it before any stream is acknowledged, and to one that does.
+async fn only_resources_that_exist_are_listened_to(client: &Client) {
+    // Arrange
+    issues_webhook(client).await;
+    let listen = |uris: &[&str]| {
+        rmcp::model::SubscriptionFilter::builder()
+            .resource_subscriptions(uris.iter().copied())
+            .build()
+    };
+
+    // Act
+    let unknown_event = client.listen(listen(&["event://nope"])).await;
+    let one_of_two = client
+        .listen(listen(&["webhook://gh/events", "webhook://nope/events"]))
+        .await;
+    let not_ours = client.listen(listen(&["file:///etc/passwd"])).await;
+    let existing = client.listen(listen(&["webhook://gh/events"])).await;
+
+    // Assert
+    for (refused, named) in [
+        (unknown_event, "event://nope"),
+        (one_of_two, "webhook://nope/events"),
+        (not_ours, "file:///etc/passwd"),
+    ] {
+        match refused {
+            Err(rmcp::ServiceError::McpError(e)) => {
+                assert_eq!(e.code, rmcp::model::ErrorCode::INVALID_PARAMS, "{e:?}");
+                assert!(e.message.contains(named), "{}", e.message);
+            }
+            other => panic!("{named}: expected a refusal, got {other:?}"),
+        }
+    }
+    let mut existing = existing.expect("a webhook's events can be listened to");
+    assert_eq!(
+        existing.acknowledged().resource_subscriptions,
+        Some(vec!["webhook://gh/events".to_string()])
+    );
+    existing.cancel().await.ok();
+}
+
+/// The client's side of protocol 2026-07-28 (`server/discover`), the one that listens.
+fn discovering() -> rmcp::ClientLifecycleMode {
+    rmcp::ClientLifecycleMode::Discover {
+        preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+    }
+}
+
+#[tokio::test]
+async fn listening_to_a_resource_that_does_not_exist_is_refused_as_subscribing_is() {
+    use rmcp::ClientServiceExt;
+    let app = spawn_app().await;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header("test-api-key"),
+    );
+    let client = ().serve_with_lifecycle(transport, discovering()).await;
+    let client = client.expect("MCP client discovers");
+    only_resources_that_exist_are_listened_to(&client).await;
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn over_stdio_too_listening_to_a_resource_that_does_not_exist_is_refused() {
+    use rmcp::ClientServiceExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let transport = TokioChildProcess::new(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp")).configure(|c| {
+            c.arg("stdio")
+                .arg("--database")
+                .arg(dir.path().join("stdio.db"))
+                .env_remove("WEBHOOK_MCP_API_KEY")
+                .env("RUST_LOG", "warn");
+        }),
+    )
+    .expect("spawn webhook-mcp stdio");
+    let client = ().serve_with_lifecycle(transport, discovering()).await;
+    let client = client.expect("stdio client discovers");
+    only_resources_that_exist_are_listened_to(&client).await;
+    client.cancel().await.ok();
+}
+
 #[tokio::test]
 async fn a_large_event_is_shown_cut_so_its_tool_results_stay_readable() {
     // Arrange: a 600 KB issue (the receiver takes up to 1 MB) whose command makes a task.
