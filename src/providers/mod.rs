@@ -480,6 +480,7 @@ pub fn replies_possible(provider: Provider, trigger: &str) -> bool {
             let event = trigger.split('.').next().unwrap_or_default();
             event.contains('*') || gitlab::THREAD_EVENTS.contains(&event)
         }
+        Provider::Slack => !slack::INTERACTIONS_OUTSIDE_A_CHANNEL.contains(&trigger.trim()),
         _ => true,
     }
 }
@@ -637,6 +638,11 @@ mod tests {
             (Provider::GitHub, "release.published", false),
             (Provider::GitHub, "discussion.*", false),
             (Provider::Slack, "message", true),
+            (Provider::Slack, "block_actions", true),
+            (Provider::Slack, "/deploy", true),
+            (Provider::Slack, "*", true),
+            (Provider::Slack, "view_submission", false),
+            (Provider::Slack, "shortcut", false),
             (Provider::Jira, "jira:issue_created", true),
             (Provider::Sentry, "*", false),
             (Provider::Custom, "build.done", false),

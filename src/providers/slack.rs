@@ -62,6 +62,15 @@ pub const INTERACTIONS_IN_A_CHANNEL: [&str; 4] = [
     "dialog_submission",
 ];
 
+/// Interactions that happen outside any channel (a global shortcut, a modal) and carry no
+/// `response_url`: nothing can be replied to them.
+pub const INTERACTIONS_OUTSIDE_A_CHANNEL: [&str; 4] = [
+    "shortcut",
+    "view_submission",
+    "view_closed",
+    "block_suggestion",
+];
+
 /// Events API JSON; an interactivity form's `payload` JSON; otherwise the form's own fields
 /// (slash commands, `ssl_check=1`).
 pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {

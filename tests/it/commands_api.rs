@@ -288,6 +288,11 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
                "conditions": {"channel": "#engineering"}}),
     )
     .await;
+    let respond_to_modal = add(
+        "sl",
+        json!({"trigger": "view_submission", "action": "respond", "template": "Thanks"}),
+    )
+    .await;
     let by_id = add(
         "sl",
         json!({"trigger": "message.channels", "action": "comment", "template": "Hi",
@@ -351,8 +356,16 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
     );
     assert!(warned(&by_name, "#engineering"), "{:?}", by_name);
     assert!(by_id.1.get("warnings").is_none(), "{:?}", by_id);
-    // A modal names no channel at all.
+    // A modal names no channel at all, and gives no response_url to answer on.
     assert!(warned(&form_by_name, "#engineering"), "{:?}", form_by_name);
+    assert!(
+        warned(
+            &respond_to_modal,
+            "Slack `view_submission` events have no thread to reply on"
+        ),
+        "{:?}",
+        respond_to_modal
+    );
     // A button click names its channel: `#name` works there.
     assert!(
         button_by_name.1.get("warnings").is_none(),
