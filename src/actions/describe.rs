@@ -35,6 +35,7 @@ impl Delivery {
                 let sigil = match noun {
                     GitlabNoun::Issues => '#',
                     GitlabNoun::MergeRequests => '!',
+                    GitlabNoun::Snippets => '$',
                 };
                 format!("gitlab {project}{sigil}{iid}{}", in_thread(discussion))
             }

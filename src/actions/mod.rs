@@ -135,6 +135,7 @@ pub enum Delivery {
 pub enum GitlabNoun {
     Issues,
     MergeRequests,
+    Snippets,
 }
 
 impl GitlabNoun {
@@ -142,6 +143,7 @@ impl GitlabNoun {
         match self {
             GitlabNoun::Issues => "issues",
             GitlabNoun::MergeRequests => "merge_requests",
+            GitlabNoun::Snippets => "snippets",
         }
     }
 }

@@ -238,12 +238,12 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
             in_reply_to: n("review_comment"),
             enterprise_host: s("enterprise_host"),
         }),
-        "gitlab.issue" | "gitlab.merge_request" => Ok(Delivery::GitlabNote {
+        "gitlab.issue" | "gitlab.merge_request" | "gitlab.snippet" => Ok(Delivery::GitlabNote {
             project: s("project").ok_or_else(missing)?,
-            noun: if source.kind == "gitlab.issue" {
-                GitlabNoun::Issues
-            } else {
-                GitlabNoun::MergeRequests
+            noun: match source.kind.as_str() {
+                "gitlab.issue" => GitlabNoun::Issues,
+                "gitlab.snippet" => GitlabNoun::Snippets,
+                _ => GitlabNoun::MergeRequests,
             },
             iid: n("iid").ok_or_else(missing)?,
             body: text,
@@ -285,7 +285,7 @@ pub fn reply_limit(source_kind: &str) -> Option<(usize, &'static str)> {
         "github.issue" | "github.pull_request" => Some((65_536, "a GitHub comment")),
         "jira.issue" => Some((32_767, "a Jira comment")),
         "slack.thread" | "slack.channel" => Some((40_000, "a Slack message")),
-        "gitlab.issue" | "gitlab.merge_request" | "gitlab.commit" => {
+        "gitlab.issue" | "gitlab.merge_request" | "gitlab.commit" | "gitlab.snippet" => {
             Some((1_000_000, "a GitLab note"))
         }
         _ => None,

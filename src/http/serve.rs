@@ -125,6 +125,7 @@ pub async fn serve(
             .call(remote)
             .await
             .unwrap_or_else(|never| match never {});
+        super::stall::report_progress_early(&stream);
         let connection = builder
             .serve_connection(
                 TokioIo::new(StallGuard::new(stream, limits.write_stall_timeout)),

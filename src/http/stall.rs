@@ -6,6 +6,12 @@
 //! requests and never reads the answers fills the socket's buffers; hyper then waits to write,
 //! stops reading, and neither timeout runs: the connection (and its slot under the connection
 //! cap) was held for good, at no more cost to the client than a few MB of requests.
+//!
+//! A write waiting is not by itself a client reading nothing: Linux reports a socket
+//! writable only once much of a send buffer of up to MBs has drained, which a client reading
+//! slowly but steadily may not do within the limit. So each connection's socket reports
+//! progress as soon as little is left unsent (`TCP_NOTSENT_LOWAT`), and a write waits the
+//! whole limit only when the client has taken next to nothing.
 
 use std::future::Future;
 use std::io;
@@ -15,6 +21,19 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
+
+/// What may be left unsent for the socket to take more: small, so that a client that reads at
+/// all lets writes go on well within the limit.
+const UNSENT_LOW_WATER: u32 = 16 * 1024;
+
+/// Has the socket report itself writable once its unsent bytes fall under
+/// [`UNSENT_LOW_WATER`]. Best effort: where it cannot be set, the guard still frees the
+/// connections of clients that read nothing, and may cut a very slow reader too.
+pub fn report_progress_early(stream: &tokio::net::TcpStream) {
+    if let Err(e) = socket2::SockRef::from(stream).set_tcp_notsent_lowat(UNSENT_LOW_WATER) {
+        tracing::debug!(error = %e, "cannot set TCP_NOTSENT_LOWAT");
+    }
+}
 
 pub struct StallGuard<S> {
     inner: S,

@@ -53,10 +53,10 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
 /// are about one when they ran for a merge request.
 pub(super) const THREAD_EVENTS: [&str; 4] = ["issue", "merge_request", "note", "pipeline"];
 
-/// Issues are `path#iid` and merge requests `path!iid`, as GitLab writes references; notes
-/// belong to the issue or merge request they are on, and a note on a commit to the commit
-/// (`path@sha`). Anything else with a project (push, pipeline, notes on snippets) is keyed by
-/// the project.
+/// Issues are `path#iid`, merge requests `path!iid` and snippets `path$id`, as GitLab writes
+/// references; notes belong to the issue, merge request or snippet they are on, and a note on
+/// a commit to the commit (`path@sha`). Anything else with a project (push, pipeline) is keyed
+/// by the project.
 fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
     let path = str_at(p, "/project/path_with_namespace")?;
     let target = match kind {
@@ -65,6 +65,13 @@ fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
         "note" if p.pointer("/issue/iid").is_some() => Some(("gitlab.issue", '#', "/issue/iid")),
         "note" if p.pointer("/merge_request/iid").is_some() => {
             Some(("gitlab.merge_request", '!', "/merge_request/iid"))
+        }
+        // A project snippet has an id and no iid; the notes API addresses it by that id.
+        "note"
+            if str_at(p, "/object_attributes/noteable_type").as_deref() == Some("Snippet")
+                && p.pointer("/snippet/id").is_some() =>
+        {
+            Some(("gitlab.snippet", '$', "/snippet/id"))
         }
         "note" => return Some(commit_of(p, path)),
         // A merge request's pipeline is about it, when it ran in the project the merge
@@ -331,7 +338,7 @@ mod tests {
                        "object_attributes": {"note": "hi", "noteable_type": "Snippet"},
                        "snippet": {"id": 53}}),
                 "note",
-                Some(("gitlab.project", "grp/app")),
+                Some(("gitlab.snippet", "grp/app$53")),
             ),
             // A merge request's pipeline is about it; a branch's, or one in a fork, is not.
             (

@@ -2,7 +2,8 @@
 //! puts in each request (the Events API envelope, a slash command's form, an interaction's
 //! `payload`) beside the signature this service checks instead. Its value is replaced by a
 //! marker before the body is kept, so no view, prompt or forward can pass it on; the rest of
-//! the body stays byte for byte as sent.
+//! the body stays as sent (JSON byte for byte; a form's other fields as written, an
+//! interaction's `payload` field encoded anew around its JSON).
 
 use std::fmt;
 use std::ops::Range;
@@ -62,8 +63,13 @@ fn json_without_token(text: &str) -> Result<Option<String>, NotAnObject> {
 /// A form with its `token` field's value replaced, and the token in its `payload` JSON; each
 /// other field is kept as it was written. `None` when it has neither.
 fn form_without_token(text: &str) -> Option<String> {
+    // The fields as the form is read (`common::parse_form` trims the body first), so that a
+    // `token` after leading whitespace is the field it is read as; the whitespace is kept.
+    let inner = text.trim();
+    let lead = &text[..text.len() - text.trim_start().len()];
+    let trail = &text[lead.len() + inner.len()..];
     let mut changed = false;
-    let fields: Vec<String> = text
+    let fields: Vec<String> = inner
         .split('&')
         .map(|field| {
             let Some((key, value)) = form_urlencoded::parse(field.as_bytes()).next() else {
@@ -85,7 +91,7 @@ fn form_without_token(text: &str) -> Option<String> {
             }
         })
         .collect();
-    changed.then(|| fields.join("&"))
+    changed.then(|| format!("{lead}{}{trail}", fields.join("&")))
 }
 
 /// The memory each top-level `token`'s value lies at: a raw value borrows from the text it
@@ -130,7 +136,17 @@ mod tests {
 
     #[test]
     fn replaces_the_token_and_nothing_else() {
-        let cases: [(&str, &str, Option<&str>); 13] = [
+        let cases: [(&str, &str, Option<&str>); 15] = [
+            (
+                "a form after whitespace, read as the form is read",
+                "\n token=t1&a=b\n",
+                Some("\n token=%5Bredacted%5D&a=b\n"),
+            ),
+            (
+                "a payload field after whitespace",
+                " payload=%7B%22token%22%3A%22t1%22%7D",
+                Some(" payload=%7B%22token%22%3A%22%5Bredacted%5D%22%7D"),
+            ),
             (
                 "events api envelope",
                 r#"{"token":"t1","type":"event_callback","event":{"type":"app_mention"}}"#,

@@ -140,6 +140,49 @@ async fn a_client_that_never_reads_its_answers_is_closed_after_the_request_timeo
 }
 
 #[tokio::test]
+async fn a_client_that_reads_its_answers_slowly_but_steadily_keeps_its_connection() {
+    // Arrange: the same pipelining client, reading a little every 100 ms. Linux reports a
+    // socket writable only once much of its send buffer has drained, which a slow reader does
+    // not do within the limit: a deadline on any write left waiting would cut it off.
+    let app = spawn_app_with(|c| {
+        c.request_timeout_secs = 1;
+        c.header_timeout_secs = 1;
+    })
+    .await;
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .set_recv_buffer_size(4096)
+        .expect("small receive buffer");
+    let stream = socket.connect(app.addr).await.expect("connect");
+    let (mut answers, mut requests) = stream.into_split();
+    let batch = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2_000);
+    tokio::spawn(async move {
+        while requests.write_all(&batch).await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let started = Instant::now();
+    let mut read = 0usize;
+    let mut chunk = [0u8; 8192];
+
+    // Act: read for four times the limit.
+    while started.elapsed() < Duration::from_secs(4) {
+        match tokio::time::timeout(Duration::from_secs(5), answers.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => panic!(
+                "closed after {:?}, having read {read} bytes",
+                started.elapsed()
+            ),
+            Ok(Ok(n)) => read += n,
+            Err(_) => panic!("no answer for 5 s"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Assert: still answered all along.
+    assert!(read > 8192, "{read}");
+}
+
+#[tokio::test]
 async fn too_many_or_too_large_headers_get_431() {
     let app = spawn_app_with(|_| {}).await;
     let many = (0..200).fold(app.client.get(app.url("/health")), |r, n| {

@@ -168,6 +168,40 @@ async fn a_comment_on_a_standalone_note_stays_a_note_of_its_own() {
 }
 
 #[tokio::test]
+async fn a_comment_on_a_snippet_note_goes_on_the_snippet() {
+    // Arrange: a project snippet has an id, no iid; its notes API takes that id.
+    let gitlab = MockServer::start().await;
+    expect_note(
+        &gitlab,
+        &format!("{PROJECT}/snippets/53/notes"),
+        "Looks right",
+        json!({"id": 904}),
+        1,
+    )
+    .await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "note", "action": "comment", "template": "Looks right"}),
+    )
+    .await;
+    let on_snippet = json!({"snippet": {"id": 53, "title": "deploy.sh"}});
+    let standalone = json!({"noteable_type": "Snippet", "type": null});
+
+    // Act
+    let event_id = post_note(
+        &app,
+        &note(46, "alice", "is this safe?", on_snippet, standalone),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(app.drain().await, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["target"], "gitlab group/app$53", "{action}");
+}
+
+#[tokio::test]
 async fn a_question_asked_in_a_merge_request_thread_waits_for_the_answer_in_that_thread() {
     // Arrange: a diff note asks the agent; the question goes in the note's thread.
     let gitlab = MockServer::start().await;
