@@ -172,7 +172,7 @@ pub enum Own {
     /// reply not sent yet.
     Known,
     /// By the text of this reply, sent but unanswered (a timeout) and not delivered since,
-    /// even if a later attempt was refused: this is its post.
+    /// even if a later attempt was refused (and it is dead since): this is its post.
     SentUnanswered { action_id: String },
 }
 
@@ -237,13 +237,17 @@ pub fn is_own(
                 .into_iter()
                 .filter(|own| own.text == whole || (cut && own.text.starts_with(start)))
                 .collect();
-        // Sent and unanswered is taken for this post only when no other post could be it.
+        // Sent and unanswered is taken for this post only when no other post could be it
+        // (a dead one only when no other is still to be retried; see `Unconfirmed::dead`).
         let sent: Vec<_> = same.iter().filter(|own| own.sent_unanswered).collect();
-        return Ok(match sent.as_slice() {
-            [one] => Some(Own::SentUnanswered {
-                action_id: one.action_id.clone(),
-            }),
-            _ => (!same.is_empty()).then_some(Own::Known),
+        let live: Vec<_> = sent.iter().copied().filter(|own| !own.dead).collect();
+        let one = match (live.as_slice(), sent.as_slice()) {
+            ([one], _) | ([], [one]) => Some(one.action_id.clone()),
+            _ => None,
+        };
+        return Ok(match one {
+            Some(action_id) => Some(Own::SentUnanswered { action_id }),
+            None => (!same.is_empty()).then_some(Own::Known),
         });
     }
     let by_app = posted.by_own_app.then_some(Own::Known);
@@ -270,9 +274,11 @@ pub fn is_own(
 }
 
 /// Of the posts on their way that say what came back (newest first), the one it announces:
-/// the oldest sent and unanswered is the likeliest; else it is one not sent yet.
+/// the oldest sent and unanswered is the likeliest, one still to be retried before a dead one
+/// (see `Unconfirmed::dead`); else it is one not sent yet.
 fn sent_or_known(same: &[outbox::Unconfirmed]) -> Option<Own> {
-    match same.iter().rev().find(|own| own.sent_unanswered) {
+    let sent = || same.iter().rev().filter(|own| own.sent_unanswered);
+    match sent().find(|own| !own.dead).or_else(|| sent().next()) {
         Some(sent) => Some(Own::SentUnanswered {
             action_id: sent.action_id.clone(),
         }),

@@ -67,14 +67,7 @@ pub fn record(
         if let (echo::Own::SentUnanswered { action_id }, Some(id)) =
             (&own, posted.and_then(|p| p.ids.first()))
         {
-            let now = event.received_at;
-            confirmed = crate::store::outbox::seen_coming_back(
-                conn,
-                action_id,
-                id,
-                now - echo::UNANSWERED_POST_WINDOW_MS,
-                now,
-            )?;
+            confirmed = settle_announced(conn, action_id, id, event.received_at)?;
         }
         // Kept in the log like every delivery, but nothing fires on it and it answers no
         // question: it is what this service said.
@@ -174,6 +167,30 @@ pub fn record(
     })
 }
 
+/// Settles the send an announced post was taken for (see [`outbox::seen_coming_back`]);
+/// whether it was. A question taken for dead was posted after all: its task, failed for want
+/// of it, waits for the answer again, as a task whose question was delivered does.
+fn settle_announced(
+    conn: &Connection,
+    action_id: &str,
+    remote_id: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let before = outbox::get(conn, action_id)?;
+    let since = now - echo::UNANSWERED_POST_WINDOW_MS;
+    if !outbox::seen_coming_back(conn, action_id, remote_id, since, now)? {
+        return Ok(false);
+    }
+    if let Some(OutboxRow {
+        task_id: Some(task_id),
+        ..
+    }) = before.filter(|row| row.action == "ask" && row.status == "dead")
+    {
+        tasks::question_posted_after_all(conn, &task_id, now)?;
+    }
+    Ok(true)
+}
+
 /// Whether a stored event was taken as the answer to a question, itself or (on Slack, Jira)
 /// the other delivery of the same message: a replay of it starts no agent either.
 pub fn was_an_answer(conn: &Connection, event: &NewEvent) -> Result<bool, StoreError> {
@@ -229,7 +246,7 @@ pub fn write_planned(
                             // A question with nowhere to go gets no answer: the task ends now,
                             // not after the reply timeout.
                             if let Err(why) = delivery {
-                                let why = format!("the question could not be posted: {why}");
+                                let why = format!("{}: {why}", tasks::QUESTION_NOT_POSTED);
                                 tasks::fail_waiting(conn, &task_id, &why, now)?;
                             }
                             Some(task_id)

@@ -571,7 +571,7 @@ pub fn unconfirmed_channel_texts(
     // Posts to an Open WebUI channel only (a Discord or Slack message is not announced by
     // Open WebUI), picked before the limit, which other targets' rows would fill.
     let mut stmt = conn.prepare_cached(&format!(
-        "{} SELECT o.id, o.delivery, {} \
+        "{} SELECT o.id, o.delivery, {}, o.status = 'dead' \
          FROM uncertain u JOIN outbox o ON o.id = u.id \
          WHERE o.action = 'post_message' AND json_valid(o.delivery) \
          AND json_extract(o.delivery, '$.message_kind') = 'openwebui' \
@@ -584,16 +584,18 @@ pub fn unconfirmed_channel_texts(
             r.get(0)?,
             r.get::<_, Option<String>>(1)?,
             r.get::<_, bool>(2)?,
+            r.get::<_, bool>(3)?,
         ))
     })?;
     let mut found = Vec::new();
     for row in rows {
-        let (action_id, delivery, sent_unanswered) = row?;
+        let (action_id, delivery, sent_unanswered, dead) = row?;
         if let Some(text) = text_of(delivery) {
             found.push(Unconfirmed {
                 action_id,
                 text,
                 sent_unanswered,
+                dead,
             });
         }
     }
@@ -620,7 +622,7 @@ pub fn unconfirmed_texts_on_source(
     let mut stmt = conn.prepare_cached(&format!(
         "{} SELECT o.id, o.delivery, {}, o.webhook_id, e.provider, \
                 CASE WHEN ?5 IS NOT NULL AND json_valid(CAST(e.body AS TEXT)) \
-                     THEN json_extract(CAST(e.body AS TEXT), ?5) END \
+                     THEN json_extract(CAST(e.body AS TEXT), ?5) END, o.status = 'dead' \
          FROM uncertain u JOIN outbox o ON o.id = u.id JOIN events e ON e.id = o.event_id \
          WHERE (o.webhook_id = ?3 OR e.provider = ?1) \
          AND (e.source_key = ?2 OR (?4 IS NOT NULL AND e.provider = 'linear' \
@@ -647,11 +649,12 @@ pub fn unconfirmed_texts_on_source(
             r.get::<_, Option<String>>(3)?,
             r.get::<_, Option<String>>(4)?,
             r.get::<_, Option<String>>(5)?,
+            r.get::<_, bool>(6)?,
         ))
     })?;
     let mut found = Vec::new();
     for row in rows {
-        let (action_id, delivery, sent_unanswered, webhook_id, provider, address) = row?;
+        let (action_id, delivery, sent_unanswered, webhook_id, provider, address, dead) = row?;
         // On this thread (or, on Linear, this issue) already: another webhook's reply counts
         // as `Scope::takes` says.
         if !scope.takes(
@@ -667,6 +670,7 @@ pub fn unconfirmed_texts_on_source(
                 action_id,
                 text,
                 sent_unanswered,
+                dead,
             });
         }
     }
@@ -683,20 +687,25 @@ pub struct Unconfirmed {
     /// may be there, and be the one that settles it. A reply never sent, only ever answered
     /// with an error, or settled already, is not.
     pub sent_unanswered: bool,
+    /// Dead (refused for good, or its retries spent): sent again only by hand, where one still
+    /// to be retried would post again on its own, so a post announced with the words of both
+    /// is taken for the latter's.
+    pub dead: bool,
 }
 
 /// SQL telling whether the outbox row `o` may have made a post no answer named and is still
 /// to be settled, so that a post announced with its words can be its: one being sent, one
-/// waiting to retry after a send with no answer, or one still to be sent with an attempt since
-/// `since` (a placeholder) that went out and heard no answer, whatever later attempts heard
-/// (a timeout, then a 5xx: the first post may be there all the same, and a third send would
-/// make another). Attempts before the row was last delivered are its earlier life's (a
-/// question asked again on replay), settled then.
+/// waiting to retry after a send with no answer, or one still to be sent or dead with an
+/// attempt since `since` (a placeholder) that went out and heard no answer, whatever later
+/// attempts heard (a timeout, then a 5xx: the first post may be there all the same, and a
+/// third send would make another; a timeout, then a 422 or the retries spent: a retry by hand
+/// would). Attempts before the row was last delivered are its earlier life's (a question
+/// asked again on replay), settled then.
 fn sent_unanswered(since: &str) -> String {
     format!(
         "(o.remote_id IS NULL AND (o.status = 'sending' \
              OR (o.status = 'retrying' AND o.last_status IS NULL) \
-             OR (o.status IN ('pending', 'retrying') AND EXISTS ( \
+             OR (o.status IN ('pending', 'retrying', 'dead') AND EXISTS ( \
                  SELECT 1 FROM outbox_attempts a WHERE a.outbox_id = o.id \
                  AND a.unanswered = 1 AND a.started_at >= {since} \
                  AND a.id > (SELECT COALESCE(MAX(d.id), 0) FROM outbox_attempts d \
@@ -705,11 +714,13 @@ fn sent_unanswered(since: &str) -> String {
 }
 
 /// A send whose answer was lost (a timeout) but whose post the provider has announced: it
-/// gets the post's id, so it is not sent again. A row waiting to be sent again is made due
-/// now, for the worker to record it delivered; one still being sent keeps its course, and
-/// however that attempt ends, `finish` records it delivered. Only a row sent with no answer
-/// heard (since `since`, see `sent_unanswered`) can be taken for the post: one never sent,
-/// or only ever refused, cannot. Whether a row was taken.
+/// gets the post's id, so it is not sent again. A row waiting to be sent again, or dead since
+/// (a later attempt refused for good, its retries spent), is made due now, for the worker to
+/// record it delivered without sending it (and a retry by hand then finds it delivered); one
+/// still being sent keeps its course, and however that attempt ends, `finish` records it
+/// delivered. Only a row sent with no answer heard (since `since`, see `sent_unanswered`) can
+/// be taken for the post: one never sent, or only ever refused, cannot. Whether a row was
+/// taken.
 pub fn seen_coming_back(
     conn: &Connection,
     id: &str,
@@ -720,6 +731,7 @@ pub fn seen_coming_back(
     let n = conn
         .prepare_cached(&format!(
             "UPDATE outbox AS o SET remote_id = ?2, updated_at = ?3, \
+             status = CASE WHEN status = 'dead' THEN 'retrying' ELSE status END, \
              next_attempt_at = CASE WHEN status = 'sending' THEN next_attempt_at ELSE ?3 END \
              WHERE o.id = ?1 AND {}",
             sent_unanswered("?4")

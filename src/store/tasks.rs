@@ -405,6 +405,9 @@ fn settled(conn: &Connection, changed: Option<Option<String>>) -> Result<bool, S
     }
 }
 
+/// What the error of a task failed by [`fail_waiting`] begins with.
+pub const QUESTION_NOT_POSTED: &str = "the question could not be posted";
+
 /// Fails a task that waits for a reply because its question could not be posted, unless
 /// another question of it is still on its way.
 pub fn fail_waiting(
@@ -435,6 +438,26 @@ pub fn wait_again(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreEr
              updated_at = ?2 WHERE id = ?1 AND status = 'failed' RETURNING event_id",
         )?
         .query_row(params![id, now], |r| r.get(0))
+        .optional()?;
+    settled(conn, n)
+}
+
+/// Sets a task waiting for a reply again when its question, dead, turns out to have been
+/// posted after all (its provider announced the post of a send that heard no answer): only a
+/// task failed for want of its question ([`QUESTION_NOT_POSTED`]), not one run again since and
+/// failed otherwise. The reply timeout counts from now, when the post became known.
+pub fn question_posted_after_all(
+    conn: &Connection,
+    id: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET status = 'waiting_reply', error = NULL, waiting_since = ?2, \
+             updated_at = ?2 WHERE id = ?1 AND status = 'failed' \
+             AND substr(error, 1, length(?3)) = ?3 RETURNING event_id",
+        )?
+        .query_row(params![id, now, QUESTION_NOT_POSTED], |r| r.get(0))
         .optional()?;
     settled(conn, n)
 }

@@ -125,7 +125,8 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
             }
             if let Some(task_id) = unasked.as_ref().filter(|_| status == Some("dead")) {
                 let why = format!(
-                    "the question could not be posted: {}",
+                    "{}: {}",
+                    crate::store::tasks::QUESTION_NOT_POSTED,
                     attempt.error.as_deref().unwrap_or("the action is dead")
                 );
                 crate::store::tasks::fail_waiting(db, task_id, &why, now)?;

@@ -1314,3 +1314,224 @@ async fn the_first_copy_of_an_open_webui_channel_post_whose_send_timed_out_is_ow
     assert_eq!(sent_after, 0);
     assert_eq!(channel.received_requests().await.map(|r| r.len()), Some(2));
 }
+
+#[tokio::test]
+async fn a_comment_whose_timed_out_send_went_dead_is_delivered_once_announced_and_not_retried() {
+    // Arrange: GitHub posts the comment but answers too late for the send; no retries are
+    // left, so the action is dead.
+    let github = MockServer::start().await;
+    let app = quoting_app_answered_after(&github, 3, |c| {
+        c.outbound_timeout_secs = 1;
+        c.retry_schedule = Vec::new();
+    })
+    .await;
+    let asked = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+    let action = app.actions_of(&asked).await.remove(0);
+    assert_eq!(action["status"], "dead", "{action}");
+    let action_id = action["id"].as_str().expect("action id").to_string();
+
+    // Act: GitHub announces the comment, then someone retries the action by hand.
+    let echo = post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
+    let settled = app.drain().await;
+    let (retried, refusal) = app
+        .post_api(&format!("/api/actions/{action_id}/retry"), &json!({}))
+        .await;
+    let sent_after = app.drain().await;
+
+    // Assert: the action is delivered as the announced comment, its event done, and the retry
+    // refused: GitHub got one POST in all.
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(settled, 1);
+    let action = app.actions_of(&asked).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["remote_id"], OWN_URL, "{action}");
+    assert_eq!(app.event(&asked).await["status"], "done");
+    assert_eq!(retried, reqwest::StatusCode::CONFLICT, "{refusal}");
+    assert_eq!(sent_after, 0);
+    assert_eq!(github.received_requests().await.map(|r| r.len()), Some(1));
+}
+
+#[tokio::test]
+async fn a_question_whose_timed_out_send_was_then_refused_for_good_waits_for_its_answer_once_announced()
+ {
+    // Arrange: `/ask` comments ask a question. GitHub posts the first send's comment (555)
+    // but answers too late, then refuses the retry for good (a 422): the question is dead and
+    // its task failed.
+    let github = MockServer::start().await;
+    let late = ResponseTemplate::new(201)
+        .set_body_json(json!({"id": 555, "html_url": OWN_URL}))
+        .set_delay(std::time::Duration::from_secs(3));
+    answer_once(&github, ISSUE_9, late).await;
+    answer_once(&github, ISSUE_9, ResponseTemplate::new(422)).await;
+    let app = spawn_manual(|c| {
+        use_github(&github)(c);
+        c.outbound_timeout_secs = 1;
+        c.retry_schedule = vec!["0s".into()];
+    })
+    .await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issue_comment.created", "action": "ask", "agent": "brain",
+               "template": "Which browser?", "conditions": {"body_contains": "/ask"}}),
+    )
+    .await;
+    let asked = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "/ask about the crash"),
+    )
+    .await;
+    assert_eq!(
+        app.drain().await,
+        2,
+        "the timed-out send and the refused one"
+    );
+    let question = app.actions_of(&asked).await.remove(0);
+    assert_eq!(question["status"], "dead", "{question}");
+    let task = app.event(&asked).await["tasks"][0].clone();
+    assert_eq!(task["status"], "failed", "{task}");
+
+    // Act: GitHub announces the first send's comment.
+    let echo = post_comment(&app, &echo_of(555, OWN_URL, "Which browser?")).await;
+    let settled = app.drain().await;
+
+    // Assert: the question is delivered as that comment, and its task waits for the answer.
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(settled, 1);
+    let question = app.actions_of(&asked).await.remove(0);
+    assert_eq!(question["status"], "delivered", "{question}");
+    assert_eq!(question["remote_id"], OWN_URL, "{question}");
+    let task = app.event(&asked).await["tasks"][0].clone();
+    assert_eq!(task["status"], "waiting_reply", "{task}");
+
+    // Act: a person answers, and someone retries the question by hand.
+    post_comment(&app, &issue_comment(9, "Flaky CI", "bob", "Firefox 128")).await;
+    let question_id = question["id"].as_str().expect("action id");
+    let (retried, refusal) = app
+        .post_api(&format!("/api/actions/{question_id}/retry"), &json!({}))
+        .await;
+    let sent_after = app.drain().await;
+
+    // Assert: that is the answer; the question is not posted again.
+    let task = app.event(&asked).await["tasks"][0].clone();
+    assert_eq!(task["status"], "queued", "{task}");
+    let conversation = task_conversation(&app, task["id"].as_str().expect("task id"));
+    assert!(conversation.contains("Firefox 128"), "{conversation}");
+    assert_eq!(retried, reqwest::StatusCode::CONFLICT, "{refusal}");
+    assert_eq!(sent_after, 0);
+    assert_eq!(github.received_requests().await.map(|r| r.len()), Some(2));
+}
+
+#[tokio::test]
+async fn a_person_saying_what_a_reply_refused_at_once_said_is_a_person() {
+    // Arrange: GitHub refuses the answer for good at its first send (a 404): it went out and
+    // was answered, so nothing of it is on the issue.
+    let github = MockServer::start().await;
+    let app = quoting_app_answering(&github, ResponseTemplate::new(404), |_| {}).await;
+    let asked = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+    app.drain().await;
+    assert_eq!(app.actions_of(&asked).await[0]["status"], "dead");
+
+    // Act: a person writes the words the dead answer had.
+    let repeated = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "bob", "User asked: @agent estimate?"),
+    )
+    .await;
+
+    // Assert: a person's, which the command answers; the dead answer stays dead, unposted.
+    let event = app.event(&repeated).await;
+    assert_ne!(event["status"], "own_post", "{event}");
+    assert_eq!(
+        event["actions"].as_array().map(Vec::len),
+        Some(1),
+        "{event}"
+    );
+    let action = app.actions_of(&asked).await.remove(0);
+    assert_eq!(action["status"], "dead", "{action}");
+    assert_eq!(action["remote_id"], Value::Null, "{action}");
+}
+
+#[tokio::test]
+async fn an_announced_comment_settles_a_send_still_to_be_retried_before_a_dead_one_of_its_words() {
+    // Arrange: two people ask alike. The first answer's send times out although GitHub made
+    // its comment (555), and its retry is refused for good (a 422): dead. The second's times
+    // out too (557), and its retry is refused for now (a 500): it will be sent again.
+    let github = MockServer::start().await;
+    let other_url = "https://github.com/octo/app/issues/9#issuecomment-557";
+    let late = |id: u64, html_url: &str| {
+        ResponseTemplate::new(201)
+            .set_body_json(json!({"id": id, "html_url": html_url}))
+            .set_delay(std::time::Duration::from_secs(3))
+    };
+    answer_once(&github, ISSUE_9, late(555, OWN_URL)).await;
+    answer_once(&github, ISSUE_9, ResponseTemplate::new(422)).await;
+    answer_once(&github, ISSUE_9, late(557, other_url)).await;
+    answer_once(&github, ISSUE_9, ResponseTemplate::new(500)).await;
+    let duplicate =
+        ResponseTemplate::new(201).set_body_json(json!({"id": 556, "html_url": RETRY_URL}));
+    let app = quoting_app_answering(&github, duplicate, |c| {
+        c.outbound_timeout_secs = 1;
+        c.retry_schedule = vec!["0s".into(), "1h".into()];
+    })
+    .await;
+    let mut asked = Vec::new();
+    for person in ["alice", "bob"] {
+        let comment = issue_comment(9, "Flaky CI", person, "@agent estimate?");
+        asked.push(post_comment(&app, &comment).await);
+        assert_eq!(app.drain().await, 2, "a timed-out send and a refused one");
+    }
+    let actions = || async {
+        let mut found = Vec::new();
+        for event in &asked {
+            found.push(app.actions_of(event).await.remove(0));
+        }
+        found
+    };
+    let statuses: Vec<Value> = actions()
+        .await
+        .iter()
+        .map(|a| a["status"].clone())
+        .collect();
+    assert_eq!(statuses, [json!("dead"), json!("retrying")]);
+
+    // Act: GitHub announces the second answer's comment.
+    let echo = post_comment(
+        &app,
+        &echo_of(557, other_url, "User asked: @agent estimate?"),
+    )
+    .await;
+    let settled = app.drain().await;
+
+    // Assert: it settles the answer that would have been sent again on its own.
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(settled, 1);
+    let found = actions().await;
+    assert_eq!(found[0]["status"], "dead", "{}", found[0]);
+    assert_eq!(found[1]["status"], "delivered", "{}", found[1]);
+    assert_eq!(found[1]["remote_id"], other_url, "{}", found[1]);
+
+    // Act: the first answer's comment is announced too.
+    let echo = post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
+    let settled = app.drain().await;
+
+    // Assert: each is delivered as its own comment, and none was posted again.
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(settled, 1);
+    let remote: Vec<Value> = actions()
+        .await
+        .iter()
+        .map(|a| a["remote_id"].clone())
+        .collect();
+    assert_eq!(remote, [json!(OWN_URL), json!(other_url)]);
+    assert_eq!(github.received_requests().await.map(|r| r.len()), Some(4));
+}
