@@ -99,11 +99,9 @@ async fn past_the_connection_cap_new_connections_are_closed_and_the_server_recov
     assert_eq!(after.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn a_client_that_never_reads_its_answers_is_closed_after_the_request_timeout() {
-    // Arrange: a client that pipelines requests and reads none of the answers. Once the
-    // socket's buffers are full the server waits to write and reads no more, so the header
-    // timeout never runs; only a deadline on the stalled write frees the connection.
+/// An app whose request timeout is 1 s, and a connection to it with a small receive buffer,
+/// so that answers left unread soon fill the socket's buffers.
+async fn pipelining_client() -> (TestApp, TcpStream) {
     let app = spawn_app_with(|c| {
         c.request_timeout_secs = 1;
         c.header_timeout_secs = 1;
@@ -114,8 +112,22 @@ async fn a_client_that_never_reads_its_answers_is_closed_after_the_request_timeo
         .set_recv_buffer_size(4096)
         .expect("small receive buffer");
     let stream = socket.connect(app.addr).await.expect("connect");
+    (app, stream)
+}
+
+/// 2,000 requests for /health, to send at once without waiting for their answers.
+fn pipelined_requests() -> Vec<u8> {
+    b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2_000)
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_answers_is_closed_after_the_request_timeout() {
+    // Arrange: a client that pipelines requests and reads none of the answers. Once the
+    // socket's buffers are full the server waits to write and reads no more, so the header
+    // timeout never runs; only a deadline on the stalled write frees the connection.
+    let (_app, stream) = pipelining_client().await;
     let (_unread, mut requests) = stream.into_split();
-    let batch = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2_000);
+    let batch = pipelined_requests();
     let started = Instant::now();
 
     // Act: keep sending (up to ~700 MB, far past what the buffers hold) until the server ends
@@ -144,18 +156,9 @@ async fn a_client_that_reads_its_answers_slowly_but_steadily_keeps_its_connectio
     // Arrange: the same pipelining client, reading a little every 100 ms. Linux reports a
     // socket writable only once much of its send buffer has drained, which a slow reader does
     // not do within the limit: a deadline on any write left waiting would cut it off.
-    let app = spawn_app_with(|c| {
-        c.request_timeout_secs = 1;
-        c.header_timeout_secs = 1;
-    })
-    .await;
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket
-        .set_recv_buffer_size(4096)
-        .expect("small receive buffer");
-    let stream = socket.connect(app.addr).await.expect("connect");
+    let (_app, stream) = pipelining_client().await;
     let (mut answers, mut requests) = stream.into_split();
-    let batch = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n".repeat(2_000);
+    let batch = pipelined_requests();
     tokio::spawn(async move {
         while requests.write_all(&batch).await.is_ok() {
             tokio::time::sleep(Duration::from_millis(100)).await;
