@@ -123,6 +123,7 @@ impl Reply {
             status: self.status,
             response: (!self.body.is_empty()).then(|| truncate(&self.body, KEEP).to_owned()),
             remote_id,
+            thread: None,
         }
     }
 }

@@ -56,13 +56,21 @@ pub(super) async fn note(
     let reply = client::send("GitLab", req).await?;
     // Notes have no web URL in the answer; the id is what the API addresses them by, and
     // what the note's own event names when it comes back. A new thread answers with the
-    // thread, its note first.
+    // thread, its note first. (A note of its own is answered as the note alone, which names
+    // no discussion.)
     let answer = reply.json();
     let remote_id = answer["id"]
         .as_u64()
         .or_else(|| answer.pointer("/notes/0/id").and_then(|id| id.as_u64()))
         .map(|id| id.to_string());
-    Ok(reply.sent(remote_id))
+    let thread = match (on, note.discussion) {
+        (Noteable::Commit(_), None) => answer["id"].as_str().map(str::to_owned),
+        _ => None,
+    };
+    Ok(Sent {
+        thread,
+        ..reply.sent(remote_id)
+    })
 }
 
 /// Where a note is posted: the thread's notes when it answers in one; else the item's notes,
@@ -171,6 +179,7 @@ mod tests {
             .unwrap();
         assert_eq!(sent.status, 201);
         assert_eq!(sent.remote_id.as_deref(), Some("42"));
+        assert_eq!(sent.thread, None, "a note of its own starts no thread");
     }
 
     #[test]
@@ -240,6 +249,11 @@ mod tests {
         };
         let sent = execute(&clients(), &creds(&server), &d).await.unwrap();
         assert_eq!(sent.remote_id.as_deref(), Some("77"));
+        assert_eq!(
+            sent.thread.as_deref(),
+            Some("6a9c"),
+            "the thread it started"
+        );
     }
 
     #[tokio::test]

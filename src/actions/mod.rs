@@ -251,6 +251,9 @@ pub struct Sent {
     pub response: Option<String>,
     /// What the other side created: a comment URL or id, a Slack `ts`, a message id.
     pub remote_id: Option<String>,
+    /// The thread the post started, where it started one and the answer names it apart from
+    /// the post (a GitLab discussion): what follows it can go there.
+    pub thread: Option<String>,
 }
 
 /// A delivery that failed, and whether the same request may succeed later.

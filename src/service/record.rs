@@ -67,7 +67,7 @@ pub fn record(
         if let (echo::Own::SentUnanswered { action_id }, Some(id)) =
             (&own, posted.and_then(|p| p.ids.first()))
         {
-            confirmed = settle_announced(conn, action_id, id, event.received_at)?;
+            confirmed = settle_announced(conn, action_id, id, event)?;
         }
         // Kept in the log like every delivery, but nothing fires on it and it answers no
         // question: it is what this service said.
@@ -167,28 +167,56 @@ pub fn record(
     })
 }
 
-/// Settles the send an announced post was taken for (see [`outbox::seen_coming_back`]);
-/// whether it was. A question taken for dead was posted after all: its task, failed for want
-/// of it, waits for the answer again, as a task whose question was delivered does.
+/// Settles the send an announced post (`announced`) was taken for (see
+/// [`outbox::seen_coming_back`]); whether it was. A question taken for dead was posted after
+/// all: its task, failed for want of it, waits for the answer again, as a task whose question
+/// was delivered does. A question that started a GitLab discussion, whose answer naming it was
+/// lost, has its task speak in the discussion its announcement names, as the answer would have.
 fn settle_announced(
     conn: &Connection,
     action_id: &str,
     remote_id: &str,
-    now: i64,
+    announced: &NewEvent,
 ) -> Result<bool, StoreError> {
+    let now = announced.received_at;
     let before = outbox::get(conn, action_id)?;
     let since = now - echo::UNANSWERED_POST_WINDOW_MS;
     if !outbox::seen_coming_back(conn, action_id, remote_id, since, now)? {
         return Ok(false);
     }
-    if let Some(OutboxRow {
-        task_id: Some(task_id),
-        ..
-    }) = before.filter(|row| row.action == "ask" && row.status == "dead")
-    {
-        tasks::question_posted_after_all(conn, &task_id, now)?;
+    let Some(row) = before.filter(|row| row.action == "ask") else {
+        return Ok(true);
+    };
+    let Some(task_id) = &row.task_id else {
+        return Ok(true);
+    };
+    if row.status == "dead" {
+        tasks::question_posted_after_all(conn, task_id, now)?;
+    }
+    if let Some(thread) = discussion_started(&row, announced) {
+        tasks::speak_in_discussion(conn, task_id, &thread, now)?;
     }
     Ok(true)
+}
+
+/// The GitLab discussion a post started, as its announcement names it: a note on a commit
+/// that answered in no discussion is one of its own (see `actions::gitlab`).
+fn discussion_started(row: &OutboxRow, announced: &NewEvent) -> Option<String> {
+    let delivery = serde_json::from_str(row.delivery.as_deref()?).ok()?;
+    if !matches!(
+        delivery,
+        Delivery::GitlabCommitNote {
+            discussion: None,
+            ..
+        }
+    ) {
+        return None;
+    }
+    let source: Value = serde_json::from_str(announced.source.as_deref()?).ok()?;
+    source
+        .pointer("/detail/discussion")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 /// Whether a stored event was taken as the answer to a question, itself or (on Slack, Jira)

@@ -610,6 +610,42 @@ pub fn wait_on_thread(
     Ok(n == 1)
 }
 
+/// Has a task whose question started a GitLab discussion (`thread`; asked about a commit note
+/// in none, where every post starts one) say what it says next in it, where its answer is
+/// looked for. It still waits on its commit, merge request or issue: an answer given in
+/// another thread there answers as well.
+pub fn speak_in_discussion(
+    conn: &Connection,
+    id: &str,
+    thread: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let Some(task) = get(conn, id)? else {
+        return Ok(false);
+    };
+    let Some(mut source) = task
+        .source
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    else {
+        return Ok(false);
+    };
+    let on_gitlab = source["kind"]
+        .as_str()
+        .is_some_and(|kind| kind.starts_with("gitlab."));
+    if task.status != "waiting_reply" || !on_gitlab || !source["detail"].is_object() {
+        return Ok(false);
+    }
+    source["detail"]["discussion"] = json!(thread);
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET source = ?2, updated_at = ?3 \
+             WHERE id = ?1 AND status = 'waiting_reply'",
+        )?
+        .execute(params![id, source.to_string(), now])?;
+    Ok(n == 1)
+}
+
 /// Cancels a task that has not ended.
 /// Why an action of a cancelled task was not sent (or not sent again).
 pub const CANCELLED: &str = "the task was cancelled";

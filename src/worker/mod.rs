@@ -56,19 +56,22 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
         return Ok(Step::Idle);
     };
 
-    let attempt = match &row.remote_id {
+    let (attempt, thread_started) = match &row.remote_id {
         // The provider announced the post while its send was unanswered (a timeout): it is
         // there, and sending it again would post it twice.
-        Some(remote_id) => Attempt {
-            started_at: now,
-            latency_ms: 0,
-            http_status: None,
-            outcome: "delivered",
-            error: None,
-            remote_id: Some(remote_id.clone()),
-            next_attempt_at: None,
-            unanswered: false,
-        },
+        Some(remote_id) => (
+            Attempt {
+                started_at: now,
+                latency_ms: 0,
+                http_status: None,
+                outcome: "delivered",
+                error: None,
+                remote_id: Some(remote_id.clone()),
+                next_attempt_at: None,
+                unanswered: false,
+            },
+            None,
+        ),
         None => {
             let started = Instant::now();
             let result = match parse(&row).and_then(|d| opened(state, d)) {
@@ -82,7 +85,8 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
             };
             let latency_ms = started.elapsed().as_millis() as i64;
             let retry_delays = state.config.retry_delays().unwrap_or_default();
-            judge(&retry_delays, &row, result, now, latency_ms)
+            let thread = result.as_ref().ok().and_then(|sent| sent.thread.clone());
+            (judge(&retry_delays, &row, result, now, latency_ms), thread)
         }
     };
     let outcome = attempt.outcome;
@@ -101,14 +105,18 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
     let asked = (row.action == "ask").then(|| row.task_id.clone()).flatten();
     let unasked = asked.clone().filter(|_| outcome == "dead");
     let new_thread = question_thread(&row);
+    // A question that started a GitLab discussion (asked about a commit note in none, where
+    // every post starts one) is answered there: its task says what follows in it too.
+    let discussion = thread_started.zip(asked.clone());
     let record = || {
-        let (id, event_id, asked, unasked, attempt, new_thread) = (
+        let (id, event_id, asked, unasked, attempt, new_thread, discussion) = (
             id.clone(),
             event_id.clone(),
             asked.clone(),
             unasked.clone(),
             attempt.clone(),
             new_thread.clone(),
+            discussion.clone(),
         );
         state.store.write(move |db| {
             let now = clock::now_ms();
@@ -119,6 +127,11 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
                 ended.as_ref().and_then(|f| f.remote_id.as_deref()),
             ) {
                 crate::store::tasks::wait_on_thread(db, task_id, posted, now)?;
+            }
+            if let Some((thread, task_id)) =
+                discussion.as_ref().filter(|_| status == Some("delivered"))
+            {
+                crate::store::tasks::speak_in_discussion(db, task_id, thread, now)?;
             }
             if let Some(task_id) = asked.as_ref().filter(|_| status == Some("delivered")) {
                 crate::store::tasks::question_posted(db, task_id, now)?;

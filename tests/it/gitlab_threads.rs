@@ -2,6 +2,7 @@
 //! that fired them sits in (a merge request diff note, a reply in a thread), on the commit a
 //! note is about; and notes by access-token bots answer no question.
 
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -454,6 +455,140 @@ async fn a_comment_on_a_note_in_a_commit_thread_is_a_reply_in_it() {
         action["target"],
         format!("gitlab group/app@{SHA} (thread d1ff)")
     );
+}
+
+#[tokio::test]
+async fn a_question_about_a_standalone_commit_note_waits_and_speaks_in_the_thread_it_starts() {
+    // Arrange: a standalone note on a commit asks; each post there starts a thread, and the
+    // question's is `q7h`.
+    let gitlab = MockServer::start().await;
+    let commit = format!("{PROJECT}/repository/commits/{SHA}");
+    expect_note(
+        &gitlab,
+        &format!("{commit}/discussions"),
+        "Which target?",
+        json!({"id": "q7h", "individual_note": false, "notes": [{"id": 910}]}),
+        1,
+    )
+    .await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "note", "action": "ask", "agent": "brain",
+               "template": "Which target?", "conditions": {"body_contains": "@bot"}}),
+    )
+    .await;
+    let on_commit = || json!({"commit": {"id": SHA, "message": "Speed up"}});
+    let standalone = json!({"noteable_type": "Commit", "commit_id": SHA, "type": null,
+                            "discussion_id": "0wn"});
+    let event_id = post_note(
+        &app,
+        &note(48, "alice", "@bot build it?", on_commit(), standalone),
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+
+    // Act: alice answers in the question's thread.
+    let in_question = json!({"noteable_type": "Commit", "commit_id": SHA,
+                             "type": "DiscussionNote", "discussion_id": "q7h"});
+    post_note(&app, &note(911, "alice", "arm64", on_commit(), in_question)).await;
+
+    // Assert: the answer resumed the task, which now speaks in that thread.
+    let task_id = app.task_id_of(&event_id).await;
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "queued", "{task}");
+    assert_eq!(task["source"]["detail"]["discussion"], "q7h", "{task}");
+
+    // Act: the task's next word, by hand.
+    expect_note(
+        &gitlab,
+        &format!("{commit}/discussions/q7h/notes"),
+        "Building for arm64",
+        json!({"id": 912}),
+        1,
+    )
+    .await;
+    let (status, answer) = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({"text": "Building for arm64", "task_id": task_id}),
+        )
+        .await;
+
+    // Assert: a reply in the question's thread, not a thread of its own.
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(app.drain().await, 1);
+    let comment = app
+        .actions_of(&event_id)
+        .await
+        .into_iter()
+        .find(|a| a["action"] == "comment")
+        .expect("the comment");
+    assert_eq!(comment["status"], "delivered", "{comment}");
+    assert_eq!(
+        comment["target"],
+        format!("gitlab group/app@{SHA} (thread q7h)")
+    );
+}
+
+#[tokio::test]
+async fn a_commit_question_whose_answer_was_lost_still_speaks_in_the_thread_its_note_names() {
+    // Arrange: GitLab starts the question's thread `q8t` but answers too late; no retries
+    // are left, so the question is taken for lost and its task fails.
+    let gitlab = MockServer::start().await;
+    let commit = format!("{PROJECT}/repository/commits/{SHA}");
+    Mock::given(method("POST"))
+        .and(path(format!("{commit}/discussions")))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": "q8t", "notes": [{"id": 920}]}))
+                .set_delay(std::time::Duration::from_secs(3)),
+        )
+        .expect(1)
+        .mount(&gitlab)
+        .await;
+    let app = spawn_manual(|config| {
+        config.upstreams.gitlab_url = gitlab.uri();
+        config.upstreams.gitlab_token = Some("glpat-test".into());
+        config.outbound_timeout_secs = 1;
+        config.retry_schedule = Vec::new();
+    })
+    .await;
+    add_gitlab_webhook(
+        &app,
+        json!({"trigger": "note", "action": "ask", "agent": "brain",
+               "template": "Which target?", "conditions": {"body_contains": "@bot"}}),
+    )
+    .await;
+    let on_commit = || json!({"commit": {"id": SHA, "message": "Speed up"}});
+    let standalone = json!({"noteable_type": "Commit", "commit_id": SHA, "type": null});
+    let event_id = post_note(
+        &app,
+        &note(49, "alice", "@bot build it?", on_commit(), standalone),
+    )
+    .await;
+    app.drain().await;
+    let task_id = app.task_id_of(&event_id).await;
+    assert_eq!(app.task(&task_id).await["status"], "failed");
+
+    // Act: GitLab announces the question, in the thread it started.
+    let q8t = || {
+        json!({"noteable_type": "Commit", "commit_id": SHA,
+               "type": "DiscussionNote", "discussion_id": "q8t"})
+    };
+    let echo = post_note(
+        &app,
+        &note(920, "webhook-mcp", "Which target?", on_commit(), q8t()),
+    )
+    .await;
+    app.drain().await;
+
+    // Assert: the question was posted after all; its task waits, and speaks, in `q8t`.
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "waiting_reply", "{task}");
+    assert_eq!(task["source"]["detail"]["discussion"], "q8t", "{task}");
+    post_note(&app, &note(921, "alice", "arm64", on_commit(), q8t())).await;
+    assert_eq!(app.task(&task_id).await["status"], "queued");
 }
 
 #[tokio::test]
