@@ -646,7 +646,6 @@ pub fn speak_in_discussion(
     Ok(n == 1)
 }
 
-/// Cancels a task that has not ended.
 /// Why an action of a cancelled task was not sent (or not sent again).
 pub const CANCELLED: &str = "the task was cancelled";
 
@@ -659,6 +658,7 @@ pub fn is_cancelled(conn: &Connection, id: &str) -> Result<bool, StoreError> {
         .query_row([id], |r| r.get(0))?)
 }
 
+/// Cancels a task that has not ended.
 pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(
