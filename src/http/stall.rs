@@ -24,16 +24,22 @@ use tokio::time::Sleep;
 
 /// What may be left unsent for the socket to take more: small, so that a client that reads at
 /// all lets writes go on well within the limit.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 const UNSENT_LOW_WATER: u32 = 16 * 1024;
 
 /// Has the socket report itself writable once its unsent bytes fall under
 /// [`UNSENT_LOW_WATER`]. Best effort: where it cannot be set, the guard still frees the
 /// connections of clients that read nothing, and may cut a very slow reader too.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub fn report_progress_early(stream: &tokio::net::TcpStream) {
     if let Err(e) = socket2::SockRef::from(stream).set_tcp_notsent_lowat(UNSENT_LOW_WATER) {
         tracing::debug!(error = %e, "cannot set TCP_NOTSENT_LOWAT");
     }
 }
+
+/// Elsewhere the option is not there (socket2 offers it on Linux only).
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub fn report_progress_early(_stream: &tokio::net::TcpStream) {}
 
 pub struct StallGuard<S> {
     inner: S,

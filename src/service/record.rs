@@ -190,6 +190,11 @@ fn settle_announced(
     let Some(task_id) = &row.task_id else {
         return Ok(true);
     };
+    // Only the task's latest question may wake it or say where it speaks: an earlier run's,
+    // announced late, is settled and nothing more.
+    if outbox::newest_ask_of_task(conn, task_id)?.as_deref() != Some(action_id) {
+        return Ok(true);
+    }
     if row.status == "dead" {
         tasks::question_posted_after_all(conn, task_id, now)?;
     }

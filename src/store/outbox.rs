@@ -732,12 +732,24 @@ pub fn seen_coming_back(
         .prepare_cached(&format!(
             "UPDATE outbox AS o SET remote_id = ?2, updated_at = ?3, \
              status = CASE WHEN status = 'dead' THEN 'retrying' ELSE status END, \
+             last_status = CASE WHEN status = 'dead' THEN NULL ELSE last_status END, \
              next_attempt_at = CASE WHEN status = 'sending' THEN next_attempt_at ELSE ?3 END \
              WHERE o.id = ?1 AND {}",
             sent_unanswered("?4")
         ))?
         .execute(params![id, remote_id, now, since])?;
     Ok(n == 1)
+}
+
+/// The newest question a task has asked (its newest `ask` row), if any.
+pub fn newest_ask_of_task(conn: &Connection, task_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id FROM outbox WHERE task_id = ?1 AND action = 'ask' \
+             ORDER BY created_at DESC, id DESC LIMIT 1",
+        )?
+        .query_row([task_id], |r| r.get(0))
+        .optional()?)
 }
 
 /// The text a planned delivery says: a comment's `body`, a message's `text` (a channel post's

@@ -671,10 +671,13 @@ pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError>
     if n.is_some() {
         // What its runs queued and is not yet out (a question still retrying, a comment) is
         // not sent for a task no one works on any more: an answer to it would reach no one.
-        // (One being sent now is stopped when its attempt ends: `outbox::finish`.)
+        // (One being sent now is stopped when its attempt ends: `outbox::finish`. One with a
+        // post id already was posted, announced after a lost answer: the worker records it
+        // delivered.)
         conn.prepare_cached(
             "UPDATE outbox SET status = 'dead', last_error = ?3, \
-             updated_at = ?2 WHERE task_id = ?1 AND status IN ('pending', 'retrying')",
+             updated_at = ?2 WHERE task_id = ?1 AND status IN ('pending', 'retrying') \
+             AND remote_id IS NULL",
         )?
         .execute(params![id, now, CANCELLED])?;
     }

@@ -149,7 +149,7 @@ pub fn delete(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError>
         .prepare_cached(
             "UPDATE outbox SET status = 'dead', last_error = 'the webhook was deleted', \
              updated_at = ?2 WHERE status IN ('pending', 'retrying') AND webhook_id = ?1 \
-             RETURNING event_id",
+             AND remote_id IS NULL RETURNING event_id",
         )?
         .query_map(params![id, now], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
