@@ -1,5 +1,6 @@
-//! Reads a `/api` or `/mcp` body whole (for the key layer to classify and audit it), under a
-//! size limit and a deadline, and answers a body over the limit so the client reads the 413.
+//! Reads a `/api` or `/mcp` body whole (for the key layer or the MCP gate to check and audit
+//! it), under a size limit and a deadline, and answers a body over the limit so the client
+//! reads the 413.
 //!
 //! A client that sends a whole body before it reads the answer (httpx, and with it the Python
 //! MCP SDK) loses an answer sent mid-upload: the server closes a connection with unread bytes

@@ -8,6 +8,7 @@ mod buffer;
 pub mod error;
 pub mod extract;
 pub mod jsonrpc;
+mod mcp_gate;
 pub mod metrics;
 pub mod receiver;
 pub mod serve;
@@ -40,7 +41,12 @@ pub fn router(
             "/mcp",
             crate::mcp::http_service(state.clone(), hub, &sessions, shutdown),
         )
-        // Inside the key check below, which names the key a session is bound to.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            mcp_gate::check_mcp_post,
+        ))
+        // Inside the key check below, which names the key a session is bound to; outside the
+        // gate, so a request on another key's session is turned away whatever it asks.
         .layer(middleware::from_fn_with_state(
             sessions,
             crate::mcp::sessions::bind_to_key,

@@ -1,8 +1,8 @@
 //! `subscriptions/listen` refuses a resource that does not exist, as `resources/subscribe`
 //! does. rmcp acknowledges a listen stream before it calls the handler's `listen`, and a
 //! client takes that acknowledgment as "watched"; rmcp's HTTP service has no place for an
-//! awaited check before it. So this runs beside [`jsonrpc::check`] in both front checks: the
-//! key layer for `/mcp`, and stdio's line reader.
+//! awaited check before it. So this runs after [`jsonrpc::check`], on the message it read, in
+//! both front checks: the `/mcp` gate, and stdio's line reader.
 
 use axum::http::StatusCode;
 use rmcp::model::ErrorCode;
@@ -15,9 +15,9 @@ use crate::http::jsonrpc::{self, Refusal};
 /// The protocol `subscriptions/listen` belongs to; only its requests carry their version.
 const LISTEN_SINCE: &str = "2026-07-28";
 
-/// `None` unless `body` is a listen request naming a resource that cannot be read.
-pub async fn refusal(state: &AppState, body: &[u8]) -> Option<Refusal> {
-    let message: Value = serde_json::from_slice(body).ok()?;
+/// `None` unless `message` (as [`jsonrpc::check`] read it) is a listen request naming a
+/// resource that cannot be read.
+pub async fn refusal(state: &AppState, message: &Value) -> Option<Refusal> {
     if message.get("method")?.as_str()? != "subscriptions/listen" {
         return None;
     }

@@ -108,9 +108,10 @@ impl Sessions {
     }
 }
 
-/// Middleware on `/mcp`, inside the key check (whose [`KeyInfo`] it reads): notes which key
-/// opened each session, turns away a request on a session with any other key, and answers a
-/// session's end with `204`.
+/// Middleware on `/mcp`, inside the key check (whose [`KeyInfo`] it reads) and outside the
+/// MCP gate: notes which key opened each session, turns away a request on a session with any
+/// other key before its body is read (a read key's refused tool call would otherwise say the
+/// session is there), and answers a session's end with `204`.
 pub async fn bind_to_key(
     State(sessions): State<Arc<Sessions>>,
     request: Request,

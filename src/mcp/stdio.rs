@@ -94,8 +94,8 @@ async fn pass_checked_lines(
             continue;
         }
         let refused = match jsonrpc::check(message) {
-            Some(refusal) => Some(refusal),
-            None => listen_check::refusal(&state, message).await,
+            Err(refusal) => Some(refusal),
+            Ok(parsed) => listen_check::refusal(&state, &parsed.value).await,
         };
         if let Some(refusal) = refused {
             let mut answer = refusal.message().to_string().into_bytes();

@@ -248,3 +248,33 @@ async fn ending_a_session_that_is_gone_or_never_was_is_404_as_any_request_on_it(
     assert_eq!(again, StatusCode::NOT_FOUND);
     assert_eq!(unknown, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_read_key_on_another_keys_session_is_answered_404_whatever_it_sends() {
+    // Arrange
+    let app = sessions_app().await;
+    let (_, reader) = create_key(&app, "reader", "read").await;
+    let session = open_session(&app, API_KEY).await;
+    let call = |tool: &str| {
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+               "params": {"name": tool, "arguments": {"id": "gh", "provider": "github"}}})
+    };
+    let status = |request: RequestBuilder| async move {
+        let answer = request.send().await.expect("POST /mcp");
+        let status = answer.status();
+        answer.text().await.expect("body");
+        status
+    };
+
+    // Act: a tool that changes something (which the read key may not call), one that only
+    // reads, and a body that is not JSON-RPC at all.
+    let write = status(post(&app, &reader, Some(&session), call("create_webhook"))).await;
+    let read = status(post(&app, &reader, Some(&session), call("list_webhooks"))).await;
+    let garbled = status(mcp(&app, Method::POST, &reader, Some(&session)).body("{not json")).await;
+
+    // Assert: each as for a session that does not exist, before what it asks is looked at.
+    assert_eq!(write, StatusCode::NOT_FOUND);
+    assert_eq!(read, StatusCode::NOT_FOUND);
+    assert_eq!(garbled, StatusCode::NOT_FOUND);
+    assert_eq!(list_tools(&app, API_KEY, &session).await, StatusCode::OK);
+}

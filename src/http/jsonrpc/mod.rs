@@ -8,6 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+mod read;
+pub use read::Parsed;
+use read::Repeated;
+
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 pub const INVALID_PARAMS: i64 = -32602;
@@ -35,41 +39,33 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// `None` when the body is one JSON-RPC message rmcp can take; otherwise the answer to send.
-pub fn check(body: &[u8]) -> Option<Refusal> {
-    let value: Value = match serde_json::from_slice(body) {
-        Ok(value) => value,
-        Err(e) => return Some(bad_request(PARSE_ERROR, format!("Parse error: {e}"))),
-    };
+/// The body read once, when it is one JSON-RPC message rmcp can take (the checks after this
+/// one look into it); otherwise the answer to send.
+pub fn check(body: &[u8]) -> Result<Parsed, Refusal> {
+    let parsed =
+        Parsed::read(body).map_err(|e| bad_request(PARSE_ERROR, format!("Parse error: {e}")))?;
+    match refusal(&parsed) {
+        Some(refused) => Err(refused),
+        None => Ok(parsed),
+    }
+}
+
+fn refusal(parsed: &Parsed) -> Option<Refusal> {
     // A key given twice is read by rmcp as nothing it knows (a plain-text 415), and by
     // `Value` as its last copy: which one was meant is the sender's to say. Twice in the
     // envelope, the message itself is unreadable; twice in `params`, the request is readable
     // and only its params are wrong.
-    let in_params = std::cell::Cell::new(false);
-    let twice_in_params = match serde::de::DeserializeSeed::deserialize(
-        Envelope(&in_params),
-        &mut serde_json::Deserializer::from_slice(body),
-    ) {
-        Ok(()) => None,
-        // The envelope's own keys decide first: a key twice there too makes the message
-        // unreadable, whatever its params hold.
-        Err(e) if in_params.get() => match serde_json::from_slice::<EnvelopeKeys>(body) {
-            Err(twice) => {
-                return Some(bad_request(
-                    INVALID_REQUEST,
-                    format!("Invalid Request: {twice}"),
-                ));
-            }
-            Ok(_) => Some(e.to_string()),
-        },
-        Err(e) => {
+    let twice_in_params = match &parsed.repeated {
+        None => None,
+        Some(Repeated::Params(twice)) => Some(twice.clone()),
+        Some(Repeated::Message(twice)) => {
             return Some(bad_request(
                 INVALID_REQUEST,
-                format!("Invalid Request: {e}"),
+                format!("Invalid Request: {twice}"),
             ));
         }
     };
-    let message = match value {
+    let message = match &parsed.value {
         Value::Object(message) => message,
         Value::Array(_) => {
             return Some(bad_request(
@@ -176,157 +172,6 @@ fn bad_params(method: &str, params: Option<&Map<String, Value>>) -> Option<Strin
             .or_else(|| required_object("capabilities"))
             .or_else(|| required_object("clientInfo")),
         _ => None,
-    }
-}
-
-/// Reads a JSON-RPC message only to refuse a key given twice, and marks whether it was
-/// found inside `params`.
-struct Envelope<'a>(&'a std::cell::Cell<bool>);
-
-impl<'de> serde::de::DeserializeSeed<'de> for Envelope<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Envelope<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("a JSON-RPC message")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if !seen.insert(key.to_string()) {
-                return Err(twice(&key));
-            }
-            self.0.set(key == "params");
-            map.next_value::<UniqueKeys>()?;
-            self.0.set(false);
-        }
-        Ok(())
-    }
-
-    // Not a message object (a batch, a number): `check` says what is wrong with it, once
-    // no key in it is given twice.
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element::<UniqueKeys>()?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-}
-
-/// Reads a JSON-RPC message's own keys only (skipping their values), to refuse one given twice.
-struct EnvelopeKeys;
-
-impl<'de> serde::Deserialize<'de> for EnvelopeKeys {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Keys;
-        impl<'de> serde::de::Visitor<'de> for Keys {
-            type Value = EnvelopeKeys;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON-RPC message")
-            }
-
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<EnvelopeKeys, A::Error> {
-                let mut seen = std::collections::HashSet::new();
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    if !seen.insert(key.to_string()) {
-                        return Err(twice(&key));
-                    }
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
-                Ok(EnvelopeKeys)
-            }
-        }
-        d.deserialize_map(Keys)
-    }
-}
-
-fn twice<E: serde::de::Error>(key: &str) -> E {
-    E::custom(format_args!(
-        "key `{}` appears twice in one object",
-        crate::service::quoted(key)
-    ))
-}
-
-/// Reads a JSON document only to refuse an object that names a key twice, at any depth.
-struct UniqueKeys;
-
-impl<'de> serde::Deserialize<'de> for UniqueKeys {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(UniqueKeysVisitor)
-    }
-}
-
-struct UniqueKeysVisitor;
-
-impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
-    type Value = UniqueKeys;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("JSON")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if !seen.insert(key.to_string()) {
-                return Err(twice(&key));
-            }
-            map.next_value::<UniqueKeys>()?;
-        }
-        Ok(UniqueKeys)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
-        while seq.next_element::<UniqueKeys>()?.is_some() {}
-        Ok(UniqueKeys)
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
     }
 }
 
@@ -484,7 +329,9 @@ mod tests {
             ),
         ];
         for (body, expected) in cases {
-            let got = check(body.as_bytes()).map(|r| (r.status.as_u16(), r.code, r.message));
+            let got = check(body.as_bytes())
+                .err()
+                .map(|r| (r.status.as_u16(), r.code, r.message));
             match (got, expected) {
                 (None, None) => {}
                 (Some((status, code, message)), Some((want_status, want_code, part))) => {
@@ -503,7 +350,7 @@ mod tests {
     #[test]
     fn a_refusal_keeps_the_request_id() {
         let refusal = check(br#"{"jsonrpc":"2.0","id":"abc","method":"prompts/get","params":{}}"#)
-            .expect("refused");
+            .expect_err("refused");
         assert_eq!(refusal.id, json!("abc"));
     }
 }

@@ -1,0 +1,337 @@
+//! The gate in front of rmcp for a POST to `/mcp`, inside the key check and the session
+//! check (a request on another key's session never gets here): reads the body once and
+//!
+//! - answers a body that is not one well-formed JSON-RPC message ([`jsonrpc::check`]), and a
+//!   `subscriptions/listen` naming a resource that does not exist ([`listen_check`]);
+//! - lets a `read` key send only the read-only JSON-RPC methods and `list_*`/`get_*` tools: a
+//!   call of any other tool is answered as a tool error the model can act on, anything else
+//!   403, and the refused calls are written to the audit log (secrets masked). The MCP server
+//!   records the calls it runs itself.
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+use super::auth::{body_timeout, forbidden};
+use super::buffer::buffer;
+use super::jsonrpc::{self, Parsed};
+use crate::app::AppState;
+use crate::mcp::{is_read_tool, listen_check};
+use crate::service::audit::{self, AuditEntry, Outcome, tool_target};
+use crate::service::auth::{KeyInfo, Scope};
+
+/// The largest `/mcp` body this gate reads to check, classify and audit a request.
+const MAX_INSPECTED_BODY: usize = 4 * 1024 * 1024;
+
+/// Middleware on `/mcp`: passes a POST on to rmcp only when the checks above let it through.
+pub async fn check_mcp_post(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() != Method::POST {
+        // GET (the server's event stream) and DELETE (end a session) change nothing.
+        return next.run(request).await;
+    }
+    // Set by the key check around this gate; without it, nothing is let through.
+    let Some(key) = request.extensions().get::<KeyInfo>().cloned() else {
+        return forbidden().into_response();
+    };
+    let (request, bytes) = match buffer(request, MAX_INSPECTED_BODY, body_timeout(&state)).await {
+        Ok(read) => read,
+        Err(refused) => return refused.for_mcp(),
+    };
+    let body = match jsonrpc::check(&bytes) {
+        Ok(body) => body,
+        Err(refusal) => return refusal.into_response(),
+    };
+    // Here, not in the MCP server: rmcp acknowledges a listen stream before it asks us.
+    if let Some(refusal) = listen_check::refusal(&state, &body.value).await {
+        return refusal.into_response();
+    }
+    let classified = classify_mcp(&body, key.scope == Scope::Read);
+    let allowed = key.is_admin() || classified.as_ref().is_some_and(|c| c.read_only);
+    if allowed {
+        // The MCP server records the calls it runs, with their outcome (it knows the key
+        // from the request's extensions).
+        return next.run(request).await;
+    }
+    for call in classified.map(|c| c.changes).unwrap_or_default() {
+        audit::record(
+            &state,
+            AuditEntry {
+                actor: key.name.clone(),
+                action: format!("mcp {}", call.tool),
+                target: tool_target(&call.arguments),
+                status: Some(StatusCode::FORBIDDEN.as_u16()),
+                detail: Some(call.arguments),
+                outcome: Outcome::Error("refused: the API key is read-only".into()),
+            },
+        )
+        .await;
+    }
+    refuse_mcp(&body.value, negotiated_version(&request))
+}
+
+/// A read-only key's refused MCP request. A single tool call is answered as a tool error, which
+/// MCP clients hand to the model ("this key is read-only", so it stops trying); an HTTP 403
+/// reaches the model, if at all, as "the server returned an error". Anything else is a 403.
+fn refuse_mcp(message: &Value, protocol: Option<String>) -> Response {
+    let message = Some(message).and_then(|m| {
+        let tool = m
+            .pointer("/params/name")
+            .and_then(Value::as_str)?
+            .to_string();
+        let is_call = m.get("method").and_then(Value::as_str) == Some("tools/call");
+        Some((m.get("id")?.clone(), tool)).filter(|_| is_call)
+    });
+    let Some((id, tool)) = message else {
+        return forbidden().into_response();
+    };
+    let text = format!(
+        "`{}` changes something, and this API key is read-only: it may use list_* and get_* \
+         tools, resources and prompts. Ask the server's owner for an admin key to make changes.",
+        crate::service::quoted(&tool)
+    );
+    let mut result =
+        serde_json::json!({"content": [{"type": "text", "text": text}], "isError": true});
+    // From 2026-07-28 every result names its type, and clients (the Python SDK) require it;
+    // older peers never had the field.
+    if protocol.is_some_and(|v| v.as_str() >= RESULT_TYPE_SINCE) {
+        result["resultType"] = "complete".into();
+    }
+    axum::Json(serde_json::json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
+}
+
+/// The first protocol version whose results carry `resultType`.
+const RESULT_TYPE_SINCE: &str = "2026-07-28";
+
+/// The protocol version the client speaks, from the header every request carries once it is
+/// negotiated (and, without sessions, on every request).
+fn negotiated_version(request: &Request) -> Option<String> {
+    request
+        .headers()
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// A tool call that may change something.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ToolCall {
+    pub tool: String,
+    pub arguments: Value,
+}
+
+/// What one `/mcp` POST body asks for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct McpRequest {
+    /// Every message may be sent with a read-only key.
+    pub read_only: bool,
+    /// The calls of tools that are not `list_*`/`get_*`, for the audit log.
+    pub changes: Vec<ToolCall>,
+}
+
+/// What a `/mcp` POST body (one message or a batch) asks for. `None`, with `strict`, when an
+/// object in it repeats a key, which parsers may read differently.
+fn classify_mcp(body: &Parsed, strict: bool) -> Option<McpRequest> {
+    if strict && body.repeats_a_key() {
+        return None;
+    }
+    let messages = match &body.value {
+        Value::Array(items) => items.iter().collect(),
+        single => vec![single],
+    };
+    let mut out = McpRequest {
+        read_only: true,
+        changes: Vec::new(),
+    };
+    for message in messages {
+        out.read_only &= message_is_read_only(message);
+        if let Some(call) = changing_tool_call(message) {
+            out.changes.push(call);
+        }
+    }
+    Some(out)
+}
+
+/// Whether one JSON-RPC message may be sent with a read-only key.
+fn message_is_read_only(message: &Value) -> bool {
+    let Some(object) = message.as_object() else {
+        return false;
+    };
+    match object.get("method") {
+        Some(Value::String(method)) => method_is_read_only(method, object.get("params")),
+        Some(_) => false,
+        // A response to a request of the server's: answers change nothing here.
+        None => object.contains_key("result") || object.contains_key("error"),
+    }
+}
+
+/// Whether a JSON-RPC method (with these params) only reads.
+pub(crate) fn method_is_read_only(method: &str, params: Option<&Value>) -> bool {
+    match method {
+        "initialize"
+        | "ping"
+        | "server/discover"
+        | "tools/list"
+        | "prompts/list"
+        | "prompts/get"
+        | "resources/list"
+        | "resources/templates/list"
+        | "resources/read"
+        | "resources/subscribe"
+        | "resources/unsubscribe"
+        | "subscriptions/listen" => true,
+        "tools/call" => params
+            .and_then(|p| p.get("name"))
+            .and_then(Value::as_str)
+            .is_some_and(|name| is_read_tool(name) || !crate::mcp::is_tool(name)),
+        m => m.starts_with("notifications/"),
+    }
+}
+
+/// The call, when `message` calls a tool that may change something.
+fn changing_tool_call(message: &Value) -> Option<ToolCall> {
+    if message.get("method").and_then(Value::as_str) != Some("tools/call") {
+        return None;
+    }
+    let params = message.get("params").filter(|p| p.is_object());
+    let tool = params
+        .and_then(|p| p.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("(unnamed tool)")
+        .to_string();
+    if is_read_tool(&tool) || !crate::mcp::is_tool(&tool) {
+        return None;
+    }
+    Some(ToolCall {
+        tool,
+        arguments: params
+            .and_then(|p| p.get("arguments"))
+            .cloned()
+            .unwrap_or(Value::Null),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read(body: &[u8]) -> Parsed {
+        Parsed::read(body).expect("JSON")
+    }
+
+    fn classify(body: Value) -> McpRequest {
+        classify_mcp(&read(body.to_string().as_bytes()), true).expect("JSON-RPC")
+    }
+
+    fn call(tool: &str, arguments: Value) -> Value {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": tool, "arguments": arguments}})
+    }
+
+    #[test]
+    fn read_only_methods_are_recognised() {
+        for method in [
+            "initialize",
+            "notifications/initialized",
+            "notifications/cancelled",
+            "ping",
+            "tools/list",
+            "prompts/list",
+            "prompts/get",
+            "resources/list",
+            "resources/templates/list",
+            "resources/read",
+            "resources/subscribe",
+            "resources/unsubscribe",
+            "subscriptions/listen",
+            "server/discover",
+        ] {
+            assert!(method_is_read_only(method, None), "{method} only reads");
+        }
+        for method in [
+            "tools/call",
+            "logging/setLevel",
+            "completion/complete",
+            "tasks/cancel",
+            "Tools/list",
+            "",
+        ] {
+            assert!(!method_is_read_only(method, None), "{method} is refused");
+        }
+    }
+
+    #[test]
+    fn only_list_and_get_tools_are_read_only() {
+        for tool in [
+            "list_webhooks",
+            "get_webhook",
+            "list_events",
+            "get_event",
+            "list_tasks",
+            "get_action",
+            "list_actions",
+        ] {
+            let found = classify(call(tool, json!({})));
+            assert!(found.read_only, "{tool} only reads");
+            assert!(found.changes.is_empty(), "{tool} is not audited");
+        }
+        for tool in [
+            "create_webhook",
+            "delete_webhook",
+            "claim_task",
+            "cancel_action",
+            "retry_action",
+        ] {
+            let found = classify(call(tool, json!({"webhook_id": "gh"})));
+            assert!(!found.read_only, "{tool} may change something");
+            assert_eq!(found.changes.len(), 1, "{tool} is audited");
+            assert_eq!(found.changes[0].tool, tool);
+        }
+        // No such tool: it changes nothing, and the server says it does not exist.
+        let unknown = classify(call("lister", json!({})));
+        assert!(unknown.read_only && unknown.changes.is_empty());
+        let nameless = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {}});
+        assert!(!classify(nameless).read_only);
+    }
+
+    #[test]
+    fn a_batch_is_read_only_only_when_every_message_is() {
+        let reads = json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            call("list_webhooks", json!({})),
+            {"jsonrpc": "2.0", "id": 7, "result": {}},
+        ]);
+        assert!(classify(reads).read_only);
+
+        let mixed = json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            call("create_webhook", json!({"id": "gh", "secret": "x"})),
+        ]);
+        let found = classify(mixed);
+        assert!(!found.read_only);
+        assert_eq!(
+            found.changes,
+            vec![ToolCall {
+                tool: "create_webhook".into(),
+                arguments: json!({"id": "gh", "secret": "x"}),
+            }]
+        );
+    }
+
+    #[test]
+    fn unreadable_or_ambiguous_bodies_are_not_read_only() {
+        let repeated = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call",
+            "params":{"name":"list_webhooks","name":"create_webhook"}}"#;
+        assert_eq!(classify_mcp(&read(repeated), true), None);
+        assert!(classify_mcp(&read(repeated), false).is_some());
+        assert!(!classify(json!("tools/list")).read_only);
+        assert!(!classify(json!({"jsonrpc": "2.0", "id": 1, "method": 5})).read_only);
+        assert!(!classify(json!({"jsonrpc": "2.0", "id": 1})).read_only);
+    }
+}
