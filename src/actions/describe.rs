@@ -248,12 +248,12 @@ fn mask_unparsed_credentials(text: &str) -> String {
 }
 
 /// A query parameter that carries a credential: a secret field's name, or one of the names
-/// services sign or authorise URLs with (Azure's `sig` and Functions' `code`).
+/// services sign or authorise URLs with (Azure's `sig` and Functions' `code`, Google's `key`).
 fn secret_query_name(name: &str) -> bool {
     crate::service::audit::is_secret_field(name)
         || matches!(
             name.to_ascii_lowercase().as_str(),
-            "sig" | "code" | "signature" | "auth" | "apikey" | "access_token"
+            "sig" | "code" | "signature" | "auth" | "apikey" | "access_token" | "key"
         )
 }
 
@@ -431,6 +431,7 @@ mod tests {
                     event_type: "x".into(),
                     message_id: "m".into(),
                     body: "{}".into(),
+                    hops: 0,
                 },
                 "forward https://host.example/in",
             ),
@@ -457,6 +458,7 @@ mod tests {
             event_type: "x".into(),
             message_id: "m".into(),
             body: "{}".into(),
+            hops: 0,
         };
         let telegram = |url: &str| Delivery::ChannelMessage {
             url: url.into(),

@@ -20,6 +20,8 @@ pub(super) struct Message<'a> {
     pub event_type: &'a str,
     pub message_id: &'a str,
     pub body: &'a str,
+    /// Sent in `hops::HEADER`, so a forward that comes back here stops (see `hops`).
+    pub hops: u32,
 }
 
 pub(super) async fn send(clients: &Clients, msg: &Message<'_>) -> Result<Sent, ActionError> {
@@ -37,6 +39,7 @@ pub(super) async fn send(clients: &Clients, msg: &Message<'_>) -> Result<Sent, A
         .header("webhook-id", msg.message_id)
         .header("webhook-timestamp", ts.to_string())
         .header("X-Webhook-Event", header_safe(msg.event_type))
+        .header(super::hops::HEADER, msg.hops.to_string())
         .body(body.to_owned());
     if let Some(secret) = msg.secret.filter(|s| !s.is_empty()) {
         req = req.header(
@@ -119,6 +122,7 @@ mod tests {
             event_type: "issues.opened".into(),
             message_id: "msg_1".into(),
             body: BODY.into(),
+            hops: 0,
         }
     }
 
@@ -155,6 +159,7 @@ mod tests {
             .and(header("content-type", "text/plain; charset=utf-8"))
             .and(header("x-webhook-event", "commande.cr%C3%A9%C3%A9e"))
             .and(body_string("pushed to main by bob"))
+            .and(header("x-webhook-mcp-hops", "3"))
             .respond_with(ResponseTemplate::new(204))
             .expect(1)
             .mount(&server)
@@ -165,6 +170,7 @@ mod tests {
             event_type: "commande.créée".into(),
             message_id: "msg_2".into(),
             body: "pushed to main by bob".into(),
+            hops: 3,
         };
         let sent = execute(&clients(), &Credentials::default(), &d)
             .await

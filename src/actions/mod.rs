@@ -14,6 +14,7 @@ mod describe;
 mod forward;
 mod github;
 mod gitlab;
+pub mod hops;
 mod jira;
 mod linear;
 mod slack;
@@ -126,7 +127,15 @@ pub enum Delivery {
         message_id: String,
         /// JSON text, sent byte for byte (the signature covers these bytes).
         body: String,
+        /// How many forwards the event has come through with this one (`hops::HEADER`); 0 in
+        /// rows stored before hops were counted, sent as 1.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        hops: u32,
     },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The GitLab resource a note goes on, as named in the API path.
@@ -415,6 +424,7 @@ pub async fn execute(
             event_type,
             message_id,
             body,
+            hops,
         } => {
             let msg = forward::Message {
                 url,
@@ -422,6 +432,7 @@ pub async fn execute(
                 event_type,
                 message_id,
                 body,
+                hops: (*hops).max(1),
             };
             forward::send(clients, &msg).await
         }

@@ -698,6 +698,7 @@ fn planned_result(
                     event_type: "task.completed".into(),
                     message_id: String::new(),
                     body: payload.to_string(),
+                    hops: 0,
                 },
             )
         }),

@@ -383,6 +383,8 @@ fn forward(c: &Fired<'_>, event: &EventView<'_>) -> Result<Delivery, String> {
         // Filled with the outbox row's id when stored: stable across retries.
         message_id: String::new(),
         body,
+        // Counted from the event's own hops by `service::planning`.
+        hops: 0,
     })
 }
 

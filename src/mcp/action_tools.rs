@@ -38,7 +38,10 @@ impl McpServer {
         done(
             format!(
                 "Action `{}` ({}) to {}: {}, {tried}{error}.",
-                a.id, a.action, a.target, a.status
+                a.id,
+                a.action,
+                destination(&a.action, &a.target),
+                a.status
             ),
             action,
         )
@@ -66,7 +69,11 @@ impl McpServer {
                     .unwrap_or_default();
                 format!(
                     "- {} {} {} [{}] to {}{error}",
-                    a.created_at, a.id, a.action, a.status, a.target
+                    a.created_at,
+                    a.id,
+                    a.action,
+                    a.status,
+                    destination(&a.action, &a.target)
                 )
             })
             .collect();
@@ -132,10 +139,21 @@ impl McpServer {
     }
 }
 
-/// "action `act_…` (comment to octo/app#7)", for a summary.
+/// "action `act_…` (comment to github octo/app#7)", for a summary.
 fn described(action: &ActionOut) -> String {
     format!(
         "action `{}` ({} to {})",
-        action.id, action.action, action.target
+        action.id,
+        action.action,
+        destination(&action.action, &action.target)
     )
+}
+
+/// Where an action goes, for "{action} to {destination}": its target without the action's
+/// name in front (a forward's target reads `forward https://…`, which would say it twice).
+fn destination<'a>(action: &str, target: &'a str) -> &'a str {
+    target
+        .strip_prefix(action)
+        .and_then(|rest| rest.strip_prefix(' '))
+        .unwrap_or(target)
 }

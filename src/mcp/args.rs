@@ -363,7 +363,8 @@ pub struct TestWebhookArgs {
     #[schemars(extend("type" = "object"))]
     pub payload: Option<Value>,
     /// Also queue the matched commands' actions and tasks for real (a comment on the issue the
-    /// payload names, a forward, an agent task). Default false: only report what they would do.
+    /// payload names, a forward, an agent task); needs your own `payload` (a built-in sample's
+    /// issue or channel is not yours). Default false: only report what they would do.
     #[serde(default, deserialize_with = "lenient::null_as_default")]
     pub run_actions: bool,
 }

@@ -103,14 +103,15 @@ pub struct AuditOut {
     pub outcome: Option<String>,
 }
 
-/// Whether a field with this name holds a secret: `secret`, `token`, `key`, `password`,
-/// `api_key`, `authorization`, and any name ending in `_token`, `_secret`, `_key` or
-/// `_password` (case and `-`/`_` ignored).
+/// Whether a field with this name holds a secret: `secret`, `token`, `password`, `api_key`,
+/// `authorization`, and any name ending in `_token`, `_secret`, `_key` or `_password` (case
+/// and `-`/`_` ignored). A bare `key` is not one: payloads name things by it (a Jira issue's
+/// `PROJ-7`, its project's `PROJ`), and none of this service's secrets is called that.
 pub fn is_secret_field(name: &str) -> bool {
     let name = name.to_ascii_lowercase().replace('-', "_");
     matches!(
         name.as_str(),
-        "secret" | "token" | "key" | "password" | "api_key" | "apikey" | "authorization"
+        "secret" | "token" | "password" | "api_key" | "apikey" | "authorization"
     ) || ["_token", "_secret", "_key", "_password"]
         .iter()
         .any(|suffix| name.ends_with(suffix))
@@ -358,7 +359,6 @@ mod tests {
             "secret",
             "Secret",
             "token",
-            "key",
             "password",
             "api_key",
             "apiKey",
@@ -375,6 +375,7 @@ mod tests {
             "name",
             "provider",
             "webhook_id",
+            "key",
             "keys",
             "tokens_used",
             "url",

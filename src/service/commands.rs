@@ -383,7 +383,32 @@ fn presented_with_warnings(state: &AppState, hook: &WebhookRow, row: &CommandRow
     out.warnings.extend(run_thread_warning(hook, row));
     out.warnings.extend(slack_channel_warning(hook, row));
     out.warnings.extend(slack_subtype_warning(hook, row));
+    out.warnings.extend(own_receiver_warning(state, hook, row));
     out
+}
+
+/// A forward to this webhook's own receive URL comes back as a new event that forwards again:
+/// it stops only at the hop limit (`actions::hops`), having run its commands each time.
+fn own_receiver_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> Option<String> {
+    if row.action != "forward" {
+        return None;
+    }
+    let target: Value = serde_json::from_str(row.target.as_deref()?).ok()?;
+    let url = target.get("url")?.as_str()?;
+    let bare = |u: &str| {
+        let u = u.split(['?', '#']).next().unwrap_or(u);
+        u.trim_end_matches('/').to_ascii_lowercase()
+    };
+    let own = super::webhooks::receiver_url(state, &hook.provider, &hook.id);
+    (bare(url) == bare(&own)).then(|| {
+        format!(
+            "the target is this webhook's own receive URL ({own}): each forward comes back as a \
+             new event that fires this command again; the loop stops only after {} forwards \
+             (the {} header counts them), when the event is stored as `looped` and runs nothing",
+            crate::actions::hops::MAX_HOPS,
+            crate::actions::hops::HEADER
+        )
+    })
 }
 
 /// A reply on the source from a provider whose events have no thread to reply on (a Stripe

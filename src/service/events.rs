@@ -11,7 +11,7 @@ use crate::store::events::{self as rows, EventFilter, EventRow};
 
 /// Every status an event can have: `test` for `test_webhook`'s dry runs, the others as its
 /// actions go (see the README).
-pub const STATUSES: [&str; 8] = [
+pub const STATUSES: [&str; 9] = [
     "accepted",
     super::record::OWN_POST,
     "matched",
@@ -20,6 +20,7 @@ pub const STATUSES: [&str; 8] = [
     "rejected",
     "invalid_payload",
     "test",
+    super::ingest::LOOPED,
 ];
 
 /// Filters for listing events; all optional.

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::ServiceError;
 use super::limits::{Charge, Client};
 use super::record::{self, Reply};
+use crate::actions::hops;
 use crate::app::AppState;
 use crate::engine::plan::Planned;
 use crate::engine::{self};
@@ -61,6 +62,10 @@ pub enum Outcome {
     /// Over a rate limit; retry after this long.
     RateLimited(std::time::Duration),
 }
+
+/// The status of an event that came through too many forwards (`actions::hops`): stored, but
+/// it runs no command.
+pub const LOOPED: &str = "looped";
 
 /// Bodies of rejected attempts are kept only up to this size: enough to debug a signing
 /// mismatch, not a free storage service for whoever finds the URL.
@@ -203,6 +208,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     }
 
     let commands = &cached.compiled;
+    let hops = hops::of_request(&inbound.headers);
     let event_type = event.event_type.clone().unwrap_or_default();
     let fired = engine::matching(commands, &event_type, &payload);
     event.matched_commands =
@@ -240,6 +246,13 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     let (fired, reply, posted) = if inbound.dry_run {
         event.delivery_id = None;
         (Vec::new(), None, None)
+    } else if hops >= hops::MAX_HOPS {
+        // A forward that keeps coming back (to its own receiver, or between two webhooks that
+        // forward to each other): kept in the log, but nothing more is set off by it.
+        tracing::warn!(webhook = %hook.id, hops, "{}", hops::looped_reason(hops));
+        event.status = LOOPED.into();
+        event.matched_commands = "[]".into();
+        (Vec::new(), None, None)
     } else {
         let reply = reply_in(provider, &event_type, &payload, event.source_key.as_deref());
         (fired, reply, super::echo::posted(provider, &payload))
@@ -261,6 +274,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
             payload: &payload,
             source: source.as_ref(),
             body: &body,
+            hops,
         },
     );
     let inline = inline_answer(&planned);

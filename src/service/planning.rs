@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::actions::Delivery;
 use crate::clock;
 use crate::engine::plan::{self, EventView, Fired, Planned};
 use crate::engine::{ActionKind, CompiledCommand, template};
@@ -23,6 +24,8 @@ pub struct EventFacts<'a> {
     /// The body as kept (without a credential in it), forwarded as is by a `forward` without
     /// a template.
     pub body: &'a [u8],
+    /// How many forwards the event came through (`actions::hops`); its forwards count one more.
+    pub hops: u32,
 }
 
 /// What a command's template renders with: the payload, the event's metadata `delivery`
@@ -70,6 +73,9 @@ pub fn plan_stored(
             payload,
             source: source.as_ref(),
             body,
+            hops: crate::actions::hops::of_stored(
+                &serde_json::from_str(&event.headers).unwrap_or_default(),
+            ),
         },
     );
     (fired.iter().map(|c| c.id.clone()).collect(), planned)
@@ -100,7 +106,7 @@ pub fn plan_fired(
         .filter_map(|c| rows.iter().find(|r| r.id == c.id))
         .map(fired_row)
         .collect();
-    plan::plan(
+    let mut planned = plan::plan(
         &runs,
         &EventView {
             provider: event.provider,
@@ -110,7 +116,17 @@ pub fn plan_fired(
             context: &context,
             body: event.body,
         },
-    )
+    );
+    for p in &mut planned {
+        if let Planned::Send {
+            delivery: Ok(Delivery::Forward { hops, .. }),
+            ..
+        } = p
+        {
+            *hops = event.hops.saturating_add(1);
+        }
+    }
+    planned
 }
 
 fn fired_row(r: &CommandRow) -> Fired<'_> {

@@ -1,8 +1,9 @@
 //! test_webhook: builds a sample delivery of a chosen event type, signs it exactly as the
 //! provider would, runs it through the real ingest path (verify, describe, match, store), and
 //! reports what matched and what each matching command would do. A dry run unless asked
-//! otherwise: the sample names repositories and channels that are not the user's, so its
-//! actions (a comment, a forward, a task) are planned only when the caller says so.
+//! otherwise, and only over the caller's own payload: the built-in samples name repositories
+//! and channels that are not the user's, so their actions (a comment, a task answering there)
+//! are never run.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
@@ -19,11 +20,19 @@ const TEST_AGENT: &str = "webhook-mcp-test";
 /// The `User-Agent` of a test delivery whose body is a built-in sample.
 const SAMPLE_TEST_AGENT: &str = "webhook-mcp-test (built-in sample)";
 
-/// Whether a stored event is a dry run over a built-in sample: its repository, issue or
-/// channel is the sample's, not the user's, so nothing may be sent or run on its behalf.
-pub fn is_sample(status: &str, headers: &Value) -> bool {
-    status == "test" && headers.get("user-agent").and_then(Value::as_str) == Some(SAMPLE_TEST_AGENT)
+/// Whether a stored event is a test over a built-in sample: its repository, issue or channel
+/// is the sample's, not the user's, so nothing may be sent or run on its behalf. (Tests over a
+/// sample are dry runs; one an earlier build ran for real is refused replies all the same.)
+pub fn is_sample(headers: &Value) -> bool {
+    headers.get("user-agent").and_then(Value::as_str) == Some(SAMPLE_TEST_AGENT)
 }
+
+/// Why `run_actions` needs the caller's own payload.
+const SAMPLE_NOT_YOURS: &str = "run_actions: true needs your own `payload`: a built-in sample \
+     names an example repository, issue, ticket or channel that is not yours (octo-org's \
+     issue 42, Jira's PROJ-42), and its actions would comment, answer or start tasks there with \
+     your credentials. Leave run_actions out for a dry run over the sample (it shows what each \
+     command would send), or pass a `payload` that names your own issue or channel";
 
 /// What a test delivery did.
 #[derive(Debug, Clone, Serialize)]
@@ -86,8 +95,8 @@ impl TestReport {
                 let consequence = if self.actions_queued {
                     "their actions and tasks are queued for real"
                 } else {
-                    "nothing was sent or queued (a dry run; pass run_actions: true, best with \
-                     your own payload, to run them for real)"
+                    "nothing was sent or queued (a dry run; pass your own payload with \
+                     run_actions: true to run them for real)"
                 };
                 format!(
                     "Test {what} to `{}` was verified and stored as {}; {n} command(s) matched: \
@@ -119,6 +128,9 @@ pub async fn test_webhook(
         .provider
         .parse()
         .map_err(|()| ServiceError::invalid("webhook_id", "webhook has an unknown provider"))?;
+    if run_actions && payload.is_none() {
+        return Err(ServiceError::invalid("run_actions", SAMPLE_NOT_YOURS));
+    }
     if payload.as_ref().is_some_and(|p| !p.is_object()) {
         return Err(ServiceError::invalid(
             "payload",

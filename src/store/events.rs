@@ -296,12 +296,12 @@ pub fn settle(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Marks an `accepted` or `test` event `matched`, once a replay has set commands to work on
-/// it. Other statuses already follow the event's actions.
+/// Marks an `accepted`, `test` (or `own_post`, `looped`) event `matched`, once a replay has set
+/// commands to work on it. Other statuses already follow the event's actions.
 pub fn mark_matched(conn: &Connection, id: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE events SET status = 'matched' WHERE id = ?1 \
-         AND status IN ('accepted', 'test', 'own_post')",
+         AND status IN ('accepted', 'test', 'own_post', 'looped')",
     )?
     .execute([id])?;
     Ok(())

@@ -1059,3 +1059,53 @@ async fn actions_are_listed_newest_first_a_page_at_a_time_and_bad_filters_are_re
     let (missing, _) = app.get_json("/api/actions?webhook_id=nope").await;
     assert_eq!(missing, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_forward_to_its_own_receiver_is_warned_of_and_stops_after_the_hop_limit() {
+    // Arrange: a Standard Webhooks webhook that forwards every event, signed, to itself.
+    let app = spawn_manual(|_| {}).await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    app.create_webhook(
+        json!({"id": "sw", "name": "Loop", "provider": "standard-webhooks",
+                              "secret": secret}),
+    )
+    .await;
+    let own_url = app.url("/webhooks/standard-webhooks/sw");
+    let command = app
+        .add_command_ok(
+            "sw",
+            json!({"trigger": "*", "action": "forward",
+                   "target": {"url": own_url, "secret": secret}}),
+        )
+        .await;
+
+    // Act: one delivery, then the outbox run until nothing is left to send (or far past the
+    // limit, if the loop never stops).
+    let response = app
+        .post_standard("sw", "msg_loop", r#"{"type":"deploy.failed"}"#, secret)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut forwards = 0;
+    for _ in 0..20 {
+        match worker::send_one(&app.state).await.expect("send") {
+            Step::Sent { outcome, .. } => {
+                assert_eq!(outcome, "delivered");
+                forwards += 1;
+            }
+            Step::Idle => break,
+        }
+    }
+
+    // Assert: warned when saved; five forwards went, the sixth event ran nothing and says why.
+    let warnings = command["warnings"].to_string();
+    assert!(warnings.contains("own receive URL"), "{command}");
+    assert_eq!(forwards, 5);
+    let events = app.events("webhook_id=sw&limit=50").await;
+    assert_eq!(events.len(), 6, "{events:?}");
+    let last = app.event(events[0]["id"].as_str().expect("id")).await;
+    assert_eq!(last["status"], "looped", "{last}");
+    assert_eq!(last["headers"]["x-webhook-mcp-hops"], "5", "{last}");
+    assert_eq!(last["actions"], json!([]), "{last}");
+    let first = app.event(events[5]["id"].as_str().expect("id")).await;
+    assert_eq!(first["status"], "done", "{first}");
+}

@@ -286,3 +286,33 @@ async fn a_read_key_may_list_actions_but_not_cancel_or_retry_them() {
     );
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_forwards_summaries_name_its_kind_once_before_its_target() {
+    // Arrange: a forward queued for an opened issue (never sent: the outbox is not run).
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": "http://127.0.0.1:9/in"}}),
+    )
+    .await;
+    let action_id = queued_comment(&app).await;
+    let client = connect(&app).await;
+
+    // Act
+    let seen = call(&client, "get_action", json!({"action_id": action_id})).await;
+    let listed = call(&client, "list_actions", json!({})).await;
+    let cancelled = call(&client, "cancel_action", json!({"action_id": action_id})).await;
+    let retried = call(&client, "retry_action", json!({"action_id": action_id})).await;
+
+    // Assert
+    for said in [&seen, &listed, &cancelled, &retried] {
+        assert_eq!(said.is_error, Some(false), "{}", text(said));
+        let said = text(said);
+        assert!(!said.contains("to forward http"), "{said}");
+        assert!(said.contains("to http://127.0.0.1:9/in"), "{said}");
+    }
+    client.cancel().await.ok();
+}

@@ -1106,3 +1106,50 @@ async fn a_refused_rest_change_is_audited_with_the_reason_it_was_refused() {
         "{outcomes:?}"
     );
 }
+
+#[tokio::test]
+async fn the_audit_log_masks_secrets_but_keeps_the_keys_a_payload_names_things_by() {
+    // Arrange: a Jira webhook, made with its secret; its issues and projects have `key`s.
+    let app = spawn_app().await;
+    let client = connect(&app, API_KEY).await;
+    let made = client
+        .call_tool(tool_call(
+            "create_webhook",
+            json!({"name": "Jira", "provider": "jira", "id": "jr", "secret": "s3cr3t-value"}),
+        ))
+        .await
+        .expect("create_webhook");
+    assert_eq!(made.is_error, Some(false), "{made:?}");
+    let payload = json!({"webhookEvent": "jira:issue_created",
+        "issue": {"id": "10001", "key": "PROJ-7", "self": "https://jira.example/rest/api/2/issue/10001",
+                  "fields": {"summary": "Broken", "project": {"key": "PROJ"}}},
+        "token": "tok-value"});
+
+    // Act
+    let tested = client
+        .call_tool(tool_call(
+            "test_webhook",
+            json!({"webhook_id": "jr", "payload": payload}),
+        ))
+        .await
+        .expect("test_webhook");
+    assert_eq!(tested.is_error, Some(false), "{tested:?}");
+    let entries = audit_entries(&app, "").await;
+
+    // Assert: the issue's and project's keys are shown; the secret and the token are not.
+    let test = entries
+        .iter()
+        .find(|e| e["action"] == "mcp test_webhook")
+        .unwrap_or_else(|| panic!("test_webhook audited: {entries:?}"));
+    let sent = &test["detail"]["payload"];
+    assert_eq!(sent["issue"]["key"], "PROJ-7", "{test}");
+    assert_eq!(sent["issue"]["fields"]["project"]["key"], "PROJ", "{test}");
+    assert_eq!(sent["token"], "********", "{test}");
+    let create = entries
+        .iter()
+        .find(|e| e["action"] == "mcp create_webhook")
+        .unwrap_or_else(|| panic!("create_webhook audited: {entries:?}"));
+    assert_eq!(create["detail"]["secret"], "********", "{create}");
+    assert!(!format!("{entries:?}").contains("s3cr3t-value"));
+    client.cancel().await.ok();
+}

@@ -949,6 +949,61 @@ async fn a_dry_run_over_a_built_in_sample_is_never_acted_on_later() {
     client.cancel().await.ok();
 }
 
+#[tokio::test]
+async fn running_the_actions_of_a_built_in_sample_is_refused_and_sends_nothing() {
+    // Arrange: a comment command and a token; the GitHub sample names octo-org's issue 42 and
+    // the Jira sample PROJ-42, neither of them the user's.
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.worker = false;
+        c.upstreams.github_token = Some("ghp_test".into());
+    })
+    .await;
+    let client = connect(&app).await;
+    issues_webhook(&client).await;
+    add_command_ok(
+        &client,
+        json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "comment",
+               "template": "Thanks"}),
+    )
+    .await;
+    call(
+        &client,
+        "create_webhook",
+        json!({"name": "Jira", "provider": "jira", "id": "jr"}),
+    )
+    .await;
+
+    // Act
+    let github = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "event_type": "issues.opened", "run_actions": true}),
+    )
+    .await;
+    let jira = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "jr", "run_actions": true}),
+    )
+    .await;
+
+    // Assert: refused, saying to pass a payload of one's own; nothing stored or queued.
+    for refused in [&github, &jira] {
+        assert_eq!(refused.is_error, Some(true), "{}", text(refused));
+        let said = text(refused);
+        assert!(
+            said.contains("payload") && said.contains("built-in sample"),
+            "{said}"
+        );
+    }
+    assert_eq!(app.events("").await, Vec::<Value>::new());
+    assert_eq!(
+        webhook_mcp::worker::drain(&app.state).await.expect("drain"),
+        0
+    );
+    client.cancel().await.ok();
+}
+
 /// A client that reports resource-updated notifications on a channel.
 struct Watcher(tokio::sync::mpsc::UnboundedSender<String>);
 
