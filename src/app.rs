@@ -46,6 +46,8 @@ pub struct AppState {
     pub hooks: Arc<HookCache>,
     /// Rate limits, allowlists and the in-flight bound of the receiver.
     pub limits: Arc<Limits>,
+    /// When old rejected events are let go.
+    pub rejected: Arc<crate::service::rejected::Pruning>,
     /// Encryption at rest for secrets (a no-op without WEBHOOK_MCP_SECRET_KEY).
     pub sealer: Arc<Sealer>,
 }
@@ -143,6 +145,9 @@ pub async fn state(
     let wake = Arc::new(Notify::new());
     let sending =
         crate::worker::hosts::InFlight::new(config.outbound_concurrency, Arc::clone(&wake));
+    let rejected = crate::service::rejected::Pruning::new(
+        u32::try_from(config.rejected_keep).unwrap_or(u32::MAX),
+    );
     let state = AppState {
         store,
         config: Arc::new(config),
@@ -155,6 +160,7 @@ pub async fn state(
         task_wake: Arc::new(Notify::new()),
         hooks: Arc::new(HookCache::new(Duration::from_secs(2))),
         limits: Arc::new(limits),
+        rejected: Arc::new(rejected),
         sealer: Arc::new(sealer),
     };
     Ok((state, generated))
@@ -211,6 +217,15 @@ fn check_settings(config: &Config, public_base_url: &str) -> anyhow::Result<()> 
                  to guess; use a long random one (`openssl rand -hex 32`)"
             );
         }
+    }
+    use crate::actions::endpoints_check;
+    if let Some(problem) = endpoints_check::upstream_url_problem(&config.upstreams) {
+        anyhow::bail!(problem);
+    }
+    for warning in endpoints_check::allowlist_problems(&config.allowed_target_hosts)
+        .map_err(anyhow::Error::msg)?
+    {
+        tracing::warn!("{warning}");
     }
     if let Some(dir) = &config.prompts_dir
         && !dir.is_dir()

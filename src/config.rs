@@ -185,6 +185,18 @@ pub struct Config {
     )]
     pub rate_limit_per_ip: u32,
 
+    /// Rejected events (requests that failed verification) each webhook keeps: the oldest
+    /// beyond it are deleted. Accepted events are never deleted.
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_REJECTED_KEEP",
+        default_value_t = 1000,
+        // 0 would keep no trace of a signing mismatch to debug.
+        value_parser = at_least_one
+    )]
+    pub rejected_keep: usize,
+
     /// Requests per second each webhook accepts unless its options set `rate_limit`; 0 = off.
     #[arg(
         long,
@@ -335,6 +347,7 @@ impl Config {
             secret_key: None,
             rate_limit_per_ip: 0,
             rate_limit_per_webhook: 0,
+            rejected_keep: 1000,
             trusted_proxies: Vec::new(),
             max_in_flight: 1024,
             request_timeout_secs: 30,
@@ -625,6 +638,7 @@ mod tests {
             "--agent-concurrency",
             "--max-in-flight",
             "--max-connections",
+            "--rejected-keep",
         ] {
             assert!(
                 Cli::try_parse_from(["webhook-mcp", flag, "0"]).is_err(),

@@ -11,6 +11,7 @@ mod broadcasts;
 mod channels;
 mod client;
 mod describe;
+pub mod endpoints_check;
 mod forward;
 mod github;
 mod gitlab;

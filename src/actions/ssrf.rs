@@ -133,7 +133,7 @@ fn host_named(host: &str, allowlist: &[String]) -> bool {
 
 /// Splits an allowlist entry into host and optional port. A scheme or path some operators
 /// paste along with the host is tolerated. `None` for an entry that cannot match.
-fn parse_entry(entry: &str) -> Option<(String, Option<u16>)> {
+pub(crate) fn parse_entry(entry: &str) -> Option<(String, Option<u16>)> {
     let entry = entry.trim();
     let entry = entry
         .strip_prefix("https://")

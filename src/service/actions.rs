@@ -631,6 +631,7 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
         matched_commands: serde_json::to_string(&matched).unwrap_or_default(),
         remote_addr: None,
         received_at: row.received_at,
+        truncated: None,
     };
     let results = state
         .store

@@ -74,7 +74,12 @@ pub struct EventDetail {
     pub verification: String,
     pub headers: Value,
     pub content_type: Option<String>,
+    /// The size of the body as kept.
     pub body_size: i64,
+    /// Set when only the start of the body was kept (a rejected request's): its whole size
+    /// and SHA-256 as received.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_truncated: Option<rows::Truncation>,
     /// The body as JSON (form bodies decoded); null when it is not JSON.
     pub payload: Value,
     /// The body as text, when it could not be read as JSON (or was cut for a model).
@@ -294,6 +299,7 @@ pub async fn get(state: &AppState, id: &str) -> Result<EventDetail, ServiceError
         headers: serde_json::from_str(&row.headers).unwrap_or(Value::Null),
         content_type: row.content_type.clone(),
         body_size: row.body_size,
+        body_truncated: row.truncated.clone(),
         payload,
         body_text,
         body_cut: None,

@@ -67,9 +67,6 @@ pub enum Outcome {
 /// it runs no command.
 pub const LOOPED: &str = "looped";
 
-/// Bodies of rejected attempts are kept only up to this size: enough to debug a signing
-/// mismatch, not a free storage service for whoever finds the URL.
-const REJECTED_BODY_KEEP: usize = 64 * 1024;
 /// Headers are kept (secrets removed) to debug deliveries; a real sender's fit many times
 /// over. Anything can be sent, though, so one value and all of them together are bounded.
 const HEADER_VALUE_KEEP: usize = 4 * 1024;
@@ -136,13 +133,15 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         source_kind: None,
         source_key: None,
         source: None,
-        headers: stored_headers(&inbound.headers, options),
+        // Set once the request is verified: a rejected one keeps less of them.
+        headers: String::new(),
         content_type: header(&inbound.headers, "content-type"),
         // Set once the request is verified, without the credentials it may carry.
         body: Bytes::new(),
         matched_commands: "[]".into(),
         remote_addr: inbound.client.map(|c| c.shown()),
         received_at: now_ms,
+        truncated: None,
     };
 
     let verified = providers::verify(provider, secrets(hook, now_ms), options, &request);
@@ -173,12 +172,14 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         }
         event.verification = reason.to_string();
         event.status = "rejected".into();
-        event.body = body.slice(..body.len().min(REJECTED_BODY_KEEP));
-        let event_id = store(state, event).await.ok().map(|i| match i {
+        event.headers = stored_headers(&inbound.headers, options, super::rejected::HEADERS_KEEP);
+        (event.body, event.truncated) = super::rejected::kept_body(&body);
+        let event_id = store_rejected(state, event).await.ok().map(|i| match i {
             Inserted::New(id) | Inserted::Duplicate(id) => id,
         });
         return Ok(Outcome::Rejected { event_id, reason });
     }
+    event.headers = stored_headers(&inbound.headers, options, HEADERS_KEEP);
     event.body = body.clone();
     event.verified = true;
     event.verification = match verified {
@@ -463,6 +464,25 @@ async fn store(state: &AppState, event: NewEvent) -> Result<Inserted, ServiceErr
         .await?)
 }
 
+/// Stores a rejected event and, now and then, lets that webhook's oldest rejected ones go in
+/// the same write (see [`super::rejected::Pruning`]).
+async fn store_rejected(state: &AppState, event: NewEvent) -> Result<Inserted, ServiceError> {
+    let prune = state
+        .rejected
+        .due(&event.webhook_id)
+        .then(|| state.rejected.keep());
+    Ok(state
+        .store
+        .write(move |db| {
+            let inserted = events::insert(db, &event)?;
+            if let Some(keep) = prune {
+                events::prune_rejected(db, &event.webhook_id, keep)?;
+            }
+            Ok(inserted)
+        })
+        .await?)
+}
+
 /// Fills the event's type, delivery id and source; returns a handshake if there is one.
 fn describe_into(
     event: &mut NewEvent,
@@ -528,8 +548,8 @@ fn is_secret_header(name: &str) -> bool {
             .any(|pair| pair[1] == "key" && GRANTING_KEY.contains(&pair[0]))
 }
 
-/// The request headers as a JSON object, minus any that carry a secret.
-fn stored_headers(headers: &HeaderMap, options: &ProviderOptions) -> String {
+/// The request headers as a JSON object, minus any that carry a secret, up to `total` bytes.
+fn stored_headers(headers: &HeaderMap, options: &ProviderOptions, total: usize) -> String {
     let token_header = options
         .custom
         .as_ref()
@@ -549,7 +569,7 @@ fn stored_headers(headers: &HeaderMap, options: &ProviderOptions) -> String {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .collect::<Vec<_>>()
             .join(", ");
-        if kept + key.len() + value.len().min(HEADER_VALUE_KEEP) > HEADERS_KEEP {
+        if kept + key.len() + value.len().min(HEADER_VALUE_KEEP) > total {
             map.insert("…".into(), Value::String("more headers not kept".into()));
             break;
         }

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod limits;
 pub mod planning;
 pub mod record;
+pub mod rejected;
 pub mod sealing;
 pub mod sending;
 pub mod setup;

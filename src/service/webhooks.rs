@@ -102,6 +102,7 @@ pub async fn create(
     refuse_masks(&options)?;
     let unchecked = check_base_urls(state, &options, &Default::default(), &[])?;
     let placeholder = input.secret.is_none() && provider.issues_own_secret();
+    let short = input.secret.as_deref().and_then(short_secret_warning);
     let secret = match input.secret {
         Some(s) => check_secret(provider, &s)?,
         None => provider.generate_secret(),
@@ -145,6 +146,7 @@ pub async fn create(
         ));
     }
     out.warnings.extend(unchecked);
+    out.warnings.extend(short);
     Ok(out)
 }
 
@@ -356,6 +358,7 @@ pub async fn rotate_secret(
             "grace period must be between 0 and 2592000 seconds (30 days)",
         ));
     }
+    let short = input.secret.as_deref().and_then(short_secret_warning);
     let secret = match input.secret {
         Some(s) => check_secret(provider, &s)?,
         None if provider.issues_own_secret() => {
@@ -402,6 +405,7 @@ pub async fn rotate_secret(
     };
     let mut out = save(state, row, true).await?;
     out.warnings.extend(cut_short);
+    out.warnings.extend(short);
     Ok(out)
 }
 
@@ -598,6 +602,24 @@ fn check_name(name: &str) -> Result<String, ServiceError> {
         ));
     }
     Ok(name.to_string())
+}
+
+/// Given secrets shorter than this are warned about. Not refused: GitHub, GitLab and Jira
+/// take any secret their user chooses, and one already set there must be accepted as it is.
+const MIN_SAFE_SECRET_CHARS: usize = 16;
+
+/// A warning for a given secret short enough to guess: whoever guesses it can sign
+/// deliveries (or, for the token schemes, send the token) as the sender.
+fn short_secret_warning(secret: &str) -> Option<String> {
+    let chars = secret.chars().count();
+    (chars < MIN_SAFE_SECRET_CHARS).then(|| {
+        format!(
+            "the secret has only {chars} character(s), few enough to guess, and whoever guesses \
+             it can send deliveries this webhook accepts: use at least \
+             {MIN_SAFE_SECRET_CHARS} random characters (e.g. `openssl rand -hex 32`) here and \
+             at the sender"
+        )
+    })
 }
 
 fn check_secret(provider: Provider, secret: &str) -> Result<String, ServiceError> {

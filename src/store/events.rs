@@ -27,6 +27,17 @@ pub struct NewEvent {
     pub matched_commands: String,
     pub remote_addr: Option<String>,
     pub received_at: i64,
+    /// Set when `body` is only the start of what was received (a rejected request's).
+    pub truncated: Option<Truncation>,
+}
+
+/// What was received of a body kept only in part.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Truncation {
+    /// Its whole size, in bytes.
+    pub received_size: i64,
+    /// Hex SHA-256 of the whole body, to tell what came without keeping it.
+    pub received_sha256: String,
 }
 
 /// What an insert did.
@@ -69,8 +80,9 @@ pub struct Committed {
 }
 
 /// Events committed after the one at row number `after` (see [`last_row`]), in commit order:
-/// events are never deleted and one writer inserts them, so row numbers only grow, in the
-/// order commits become visible.
+/// one writer inserts them, and the only ones ever deleted are rejected ones older than a
+/// webhook's newest rejected (see [`prune_rejected`]), never the last row, so row numbers only
+/// grow, in the order commits become visible.
 pub fn committed_after(
     conn: &Connection,
     after: i64,
@@ -184,8 +196,9 @@ fn try_insert(conn: &Connection, e: &NewEvent) -> Result<bool, StoreError> {
         .prepare_cached(
             "INSERT INTO events (id, webhook_id, provider, event_type, delivery_id, verified, \
              verification, status, source_kind, source_key, source, headers, content_type, body, \
-             matched_commands, remote_addr, received_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+             matched_commands, remote_addr, received_at, received_size, received_sha256) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+             ?18, ?19) \
              ON CONFLICT (webhook_id, delivery_id) WHERE verified = 1 AND delivery_id IS NOT NULL \
              DO NOTHING",
         )?
@@ -206,9 +219,24 @@ fn try_insert(conn: &Connection, e: &NewEvent) -> Result<bool, StoreError> {
             &e.body[..],
             e.matched_commands,
             e.remote_addr,
-            e.received_at
+            e.received_at,
+            e.truncated.as_ref().map(|t| t.received_size),
+            e.truncated.as_ref().map(|t| t.received_sha256.as_str()),
         ])?;
     Ok(changed == 1)
+}
+
+/// Deletes the webhook's rejected events but the newest `keep` (at least one is kept); how
+/// many went. Rejected events set nothing in motion, so nothing else refers to them.
+pub fn prune_rejected(conn: &Connection, webhook_id: &str, keep: u32) -> Result<usize, StoreError> {
+    // Walks the `events_rejected` index from the newest: `keep` steps, then the rest go.
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM events WHERE webhook_id = ?1 AND status = 'rejected' AND id IN ( \
+               SELECT id FROM events WHERE webhook_id = ?1 AND status = 'rejected' \
+               ORDER BY id DESC LIMIT -1 OFFSET ?2)",
+        )?
+        .execute(params![webhook_id, keep.max(1)])?)
 }
 
 /// Whether any event of this webhook id is kept (its webhook may be deleted).
@@ -237,11 +265,13 @@ pub struct EventRow {
     pub matched_commands: String,
     pub remote_addr: Option<String>,
     pub received_at: i64,
+    /// Set when the body is only the start of what was received.
+    pub truncated: Option<Truncation>,
 }
 
 const COLUMNS: &str = "id, webhook_id, provider, event_type, delivery_id, verified, verification, \
                        status, source, headers, content_type, length(body), matched_commands, \
-                       remote_addr, received_at";
+                       remote_addr, received_at, received_size, received_sha256";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
     Ok(EventRow {
@@ -261,6 +291,13 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
         matched_commands: r.get(12)?,
         remote_addr: r.get(13)?,
         received_at: r.get(14)?,
+        truncated: match (r.get(15)?, r.get(16)?) {
+            (Some(received_size), Some(received_sha256)) => Some(Truncation {
+                received_size,
+                received_sha256,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -313,7 +350,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<EventRow>, StoreError> 
         .prepare_cached(&format!("SELECT {COLUMNS}, body FROM events WHERE id = ?1"))?
         .query_row([id], |r| {
             let mut row = from_row(r)?;
-            row.body = Some(r.get(15)?);
+            row.body = Some(r.get(17)?);
             Ok(row)
         })
         .optional()?)

@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_outbox_remote.sql"),
     include_str!("migrations/0008_outbox_host.sql"),
     include_str!("migrations/0009_attempt_unanswered.sql"),
+    include_str!("migrations/0010_rejected_bodies.sql"),
 ];
 
 /// The schema version this build writes.

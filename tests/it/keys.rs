@@ -968,7 +968,7 @@ async fn a_first_start_refused_for_a_bad_setting_leaves_no_unseen_key_behind() {
         config
     };
     type Spoil = fn(&mut webhook_mcp::config::Config);
-    let refused_settings: [(&str, Spoil); 6] = [
+    let refused_settings: [(&str, Spoil); 9] = [
         ("WEBHOOK_MCP_API_KEY", |c| {
             c.api_key = Some("a-key-copied-with-its-newline\n".into())
         }),
@@ -986,6 +986,15 @@ async fn a_first_start_refused_for_a_bad_setting_leaves_no_unseen_key_behind() {
         }),
         ("PROMPTS_DIR", |c| {
             c.prompts_dir = Some("/nonexistent/prompts".into())
+        }),
+        ("GITHUB_API_URL", |c| {
+            c.upstreams.github_api_url = "not-a-url".into()
+        }),
+        ("JIRA_BASE_URL", |c| {
+            c.upstreams.jira_base_url = Some("jira.example.com".into())
+        }),
+        ("ALLOWED_TARGET_HOSTS", |c| {
+            c.allowed_target_hosts = vec!["host:notaport".into()]
         }),
     ];
 

@@ -5,6 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 mod providers;
+mod rejected;
 mod slack_token;
 
 use crate::helpers::{

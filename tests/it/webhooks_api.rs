@@ -733,3 +733,46 @@ async fn the_list_is_of_one_provider_when_asked_and_an_unknown_one_is_refused() 
     assert_eq!(ids(&all).len(), 2);
     assert_error(&unknown, StatusCode::BAD_REQUEST, Some("provider"));
 }
+
+#[tokio::test]
+async fn a_short_secret_is_taken_with_a_warning_and_a_long_one_without() {
+    // Arrange: a secret already set at the sender must be taken, however short.
+    let app = spawn_app().await;
+
+    // Act
+    let short = app
+        .create_webhook(json!({"id": "s", "name": "S", "provider": "github", "secret": "x"}))
+        .await;
+    let (status, rotated_short) = send_json(
+        app.api(Method::POST, "/api/webhooks/s/rotate-secret")
+            .json(&json!({"secret": "y"})),
+    )
+    .await;
+    let (_, rotated_long) = send_json(
+        app.api(Method::POST, "/api/webhooks/s/rotate-secret")
+            .json(&json!({"secret": "0123456789abcdef"})),
+    )
+    .await;
+    let long = app
+        .create_webhook(
+            json!({"id": "l", "name": "L", "provider": "gitlab", "secret": "0123456789abcdef"}),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{rotated_short}");
+    for answer in [&short, &rotated_short] {
+        let warnings = answer["warnings"].to_string();
+        assert!(
+            warnings.contains("only 1 character(s)") && warnings.contains("at least 16"),
+            "{answer}"
+        );
+    }
+    assert!(
+        !rotated_long["warnings"]
+            .to_string()
+            .contains("character(s)"),
+        "{rotated_long}"
+    );
+    assert!(long.get("warnings").is_none(), "{long}");
+}

@@ -1,0 +1,170 @@
+//! Checks at start of the operator's outbound settings: the provider API URLs and the
+//! `ALLOWED_TARGET_HOSTS` entries. A mistake there would otherwise show only later, as every
+//! comment going dead with an error that does not name the setting.
+
+use crate::config::Upstreams;
+
+/// What is wrong with the provider API URLs, naming the first bad setting (its variable and
+/// flag). Each must be an absolute http(s) URL with a host; `JIRA_BASE_URL` may be unset.
+pub fn upstream_url_problem(upstreams: &Upstreams) -> Option<String> {
+    let jira = upstreams
+        .jira_base_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty());
+    let settings = [
+        (
+            "GITHUB_API_URL",
+            "--github-api-url",
+            Some(upstreams.github_api_url.as_str()),
+            "https://api.github.com",
+        ),
+        (
+            "GITLAB_URL",
+            "--gitlab-url",
+            Some(upstreams.gitlab_url.as_str()),
+            "https://gitlab.com",
+        ),
+        (
+            "JIRA_BASE_URL",
+            "--jira-base-url",
+            jira,
+            "https://your-domain.atlassian.net",
+        ),
+        (
+            "SLACK_API_URL",
+            "--slack-api-url",
+            Some(upstreams.slack_api_url.as_str()),
+            "https://slack.com/api",
+        ),
+        (
+            "LINEAR_API_URL",
+            "--linear-api-url",
+            Some(upstreams.linear_api_url.as_str()),
+            "https://api.linear.app/graphql",
+        ),
+        (
+            "TELEGRAM_API_URL",
+            "--telegram-api-url",
+            Some(upstreams.telegram_api_url.as_str()),
+            "https://api.telegram.org",
+        ),
+    ];
+    settings.into_iter().find_map(|(env, flag, url, example)| {
+        let url = url?;
+        let fine = reqwest::Url::parse(url)
+            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+        (!fine).then(|| {
+            format!(
+                "{env} ({flag}): `{}` is not an absolute http(s) URL with a host; give one \
+                 such as {example}",
+                super::mask_url_credentials(url)
+            )
+        })
+    })
+}
+
+/// What is wrong with the `ALLOWED_TARGET_HOSTS` entries: `Err` names one that can never
+/// match (refused at start); `Ok` carries warnings for entries read only in part (a scheme
+/// or path around the host, which is dropped).
+pub fn allowlist_problems(entries: &[String]) -> Result<Vec<String>, String> {
+    let mut warnings = Vec::new();
+    for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        let Some((host, port)) = super::ssrf::parse_entry(entry) else {
+            return Err(format!(
+                "ALLOWED_TARGET_HOSTS (--allowed-target-hosts): `{entry}` is not `host` or \
+                 `host:port` (e.g. open-webui:8080, 10.0.0.5, [::1]:9000)"
+            ));
+        };
+        let bare = match port {
+            Some(port) if host.contains(':') => format!("[{host}]:{port}"),
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        };
+        if bare != entry {
+            warnings.push(format!(
+                "ALLOWED_TARGET_HOSTS (--allowed-target-hosts): `{entry}` is read as `{bare}`: \
+                 entries are `host` or `host:port`, without a scheme or path"
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_provider_url_setting_is_an_absolute_http_url_named_when_it_is_not() {
+        type Spoil = fn(&mut Upstreams);
+        let cases: [(Spoil, Option<&str>); 9] = [
+            (|_| {}, None),
+            (|u| u.jira_base_url = Some(" ".into()), None),
+            (
+                |u| u.github_api_url = "http://ghe.local/api/v3".into(),
+                None,
+            ),
+            (
+                |u| u.github_api_url = "not-a-url".into(),
+                Some("GITHUB_API_URL (--github-api-url)"),
+            ),
+            (
+                |u| u.github_api_url = "ftp://api.github.com".into(),
+                Some("GITHUB_API_URL"),
+            ),
+            (
+                |u| u.slack_api_url = "slack".into(),
+                Some("SLACK_API_URL (--slack-api-url)"),
+            ),
+            (
+                |u| u.jira_base_url = Some("jira.example.com".into()),
+                Some("JIRA_BASE_URL (--jira-base-url)"),
+            ),
+            (|u| u.gitlab_url = "https://".into(), Some("GITLAB_URL")),
+            (
+                |u| u.telegram_api_url = "mailto:x@y.z".into(),
+                Some("TELEGRAM_API_URL"),
+            ),
+        ];
+        for (spoil, named) in cases {
+            let mut upstreams = Upstreams::default();
+            spoil(&mut upstreams);
+            let problem = upstream_url_problem(&upstreams);
+            match named {
+                None => assert_eq!(problem, None),
+                Some(name) => {
+                    let problem = problem.expect("refused");
+                    assert!(problem.contains(name), "{problem}");
+                }
+            }
+        }
+        let with_password = Upstreams {
+            linear_api_url: "linear:SECRETPW@".into(),
+            ..Upstreams::default()
+        };
+        let problem = upstream_url_problem(&with_password).expect("refused");
+        assert!(!problem.contains("SECRETPW"), "{problem}");
+    }
+
+    #[test]
+    fn allowlist_entries_are_host_or_host_and_port() {
+        let list = |entries: &[&str]| entries.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            allowlist_problems(&list(&[
+                "open-webui:8080",
+                "10.0.0.5",
+                "[::1]:9000",
+                "::1",
+                ""
+            ])),
+            Ok(vec![])
+        );
+        let warned = allowlist_problems(&list(&["http://x:80"])).expect("read in part");
+        assert_eq!(warned.len(), 1);
+        assert!(warned[0].contains("read as `x:80`"), "{}", warned[0]);
+        for bad in ["host:notaport", "[::1", "http://"] {
+            let refused = allowlist_problems(&list(&[bad])).expect_err(bad);
+            assert!(refused.contains("ALLOWED_TARGET_HOSTS"), "{refused}");
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! What is kept of requests that fail verification. Anyone who knows a webhook's URL can send
+//! them, so each keeps only the start of its body (its size and digest say what came), and
+//! each webhook keeps only its newest ones: the log helps debug a signing mismatch without
+//! being free storage for whoever finds the URL.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use axum::body::Bytes;
+use sha2::{Digest, Sha256};
+
+use crate::store::events::Truncation;
+
+/// The start of a rejected body that is kept: enough to see which payload it was.
+pub const BODY_KEEP: usize = 4 * 1024;
+
+/// Headers of a rejected request are kept up to this much in all (an accepted one's, more).
+pub const HEADERS_KEEP: usize = 8 * 1024;
+
+/// The body kept of a rejected request, and what was cut from it, if anything.
+pub fn kept_body(body: &Bytes) -> (Bytes, Option<Truncation>) {
+    if body.len() <= BODY_KEEP {
+        return (body.clone(), None);
+    }
+    let truncation = Truncation {
+        received_size: body.len() as i64,
+        received_sha256: hex::encode(Sha256::digest(body)),
+    };
+    (body.slice(..BODY_KEEP), Some(truncation))
+}
+
+/// When a webhook's old rejected events are let go. Pruning walks the newest `keep` of them,
+/// so it runs once per `keep / 16` rejections (or each one, for a small `keep`): its cost is
+/// spread thin over the rejections that cause it, and the accepted path never pays it. A
+/// webhook may hold that many more than `keep` between two prunes.
+#[derive(Debug)]
+pub struct Pruning {
+    keep: u32,
+    every: u32,
+    /// Rejections per webhook since its last prune. Only webhooks that exist get here, so it
+    /// grows no larger than their number.
+    since: Mutex<HashMap<String, u32>>,
+}
+
+impl Pruning {
+    pub fn new(keep: u32) -> Self {
+        let keep = keep.max(1);
+        Pruning {
+            keep,
+            every: (keep / 16).max(1),
+            since: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// How many rejected events a webhook keeps.
+    pub fn keep(&self) -> u32 {
+        self.keep
+    }
+
+    /// Counts one rejection of `webhook_id`; true when it is time to prune that webhook.
+    pub fn due(&self, webhook_id: &str) -> bool {
+        let mut since = self.since.lock().expect("pruning counts poisoned");
+        let count = since.entry(webhook_id.to_string()).or_default();
+        *count += 1;
+        if *count >= self.every {
+            *count = 0;
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_body_is_kept_whole_and_a_large_one_by_its_start_size_and_digest() {
+        let small = Bytes::from_static(b"{\"a\":1}");
+        assert_eq!(kept_body(&small), (small.clone(), None));
+
+        let large = Bytes::from(vec![b'x'; BODY_KEEP + 1]);
+        let (kept, truncation) = kept_body(&large);
+        assert_eq!(kept.len(), BODY_KEEP);
+        let truncation = truncation.expect("cut");
+        assert_eq!(truncation.received_size, BODY_KEEP as i64 + 1);
+        assert_eq!(
+            truncation.received_sha256,
+            hex::encode(Sha256::digest(&large[..]))
+        );
+    }
+
+    #[test]
+    fn pruning_comes_once_per_sixteenth_of_what_is_kept_and_per_webhook() {
+        let small = Pruning::new(3);
+        assert!((0..5).all(|_| small.due("a")));
+        let large = Pruning::new(1000);
+        let dues = (0..124).filter(|_| large.due("a")).count();
+        assert_eq!(dues, 2);
+        assert!(!large.due("b"), "another webhook counts on its own");
+        assert_eq!(Pruning::new(0).keep(), 1);
+    }
+}
