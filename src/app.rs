@@ -468,6 +468,7 @@ fn start_runner(
     };
     tracing::info!(agents = ?runner.agent_names(), "agent runner started");
     runner.warn_of_missing_prompts(state);
+    runner.warn_of_missing_models();
     Ok(Some(tokio::spawn(crate::agents::runner::run(
         state.clone(),
         Arc::new(runner),

@@ -362,11 +362,17 @@ fn error_text(v: &Value) -> Option<String> {
 
 fn parse_reply(body: &[u8]) -> Result<ChatReply, ChatError> {
     let fatal = |message: String| ChatError::fatal(Some(200), message);
+    // A body that does not parse was most often cut off on its way (a proxy, a dropped
+    // connection): the next call may well come whole, so it is retried as a transport
+    // failure is. An answer that parses but says no (`null`, no choices) is final.
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         let text = excerpt(&String::from_utf8_lossy(body));
-        fatal(format!(
-            "the chat completions answer is not JSON ({e}): {text}"
-        ))
+        ChatError {
+            retryable: true,
+            status: Some(200),
+            message: format!("the chat completions answer is not JSON ({e}): {text}"),
+            retry_after: None,
+        }
     })?;
     if value.is_null() {
         return Err(fatal(
@@ -585,15 +591,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_null_body_no_choices_or_malformed_json_is_a_final_error() {
+    async fn a_null_body_or_no_choices_is_a_final_error() {
         let null = ResponseTemplate::new(200).set_body_raw("null", "application/json");
         let err = answer(null).await.unwrap_err();
         assert!(!err.retryable);
         assert!(err.message.contains("null"), "{}", err.message);
         let empty = ResponseTemplate::new(200).set_body_json(json!({"choices": []}));
         assert!(!answer(empty).await.unwrap_err().retryable);
+    }
+
+    #[tokio::test]
+    async fn a_body_cut_short_is_retryable() {
         let broken = ResponseTemplate::new(200).set_body_raw("{\"choices\":", "application/json");
-        assert!(!answer(broken).await.unwrap_err().retryable);
+        let err = answer(broken).await.unwrap_err();
+        assert!(err.retryable, "{}", err.message);
+        assert!(err.message.contains("not JSON"), "{}", err.message);
     }
 
     #[tokio::test]

@@ -153,6 +153,14 @@ pub fn declared(settings: &AgentSettings) -> Result<Vec<AgentSpec>, String> {
                 spec.name
             ));
         }
+        // Every call of the tool would answer "no channel configured".
+        if spec.tools.iter().any(|t| t == "post_message") && spec.target.is_none() {
+            return Err(format!(
+                "WEBHOOK_MCP_AGENTS: agent `{}` has the post_message tool but no `target` \
+                 channel to post to; give it a `target` or drop the tool",
+                spec.name
+            ));
+        }
     }
     Ok(specs)
 }
@@ -178,6 +186,16 @@ mod tests {
         assert!(declared(&settings).unwrap_err().contains("rm_rf"));
         settings.agents = Some(r#"[{"name": "x", "result": "post_message"}]"#.into());
         assert!(declared(&settings).unwrap_err().contains("target"));
+        settings.agents = Some(r#"[{"name": "x", "tools": ["post_message"]}]"#.into());
+        assert!(
+            declared(&settings)
+                .unwrap_err()
+                .contains("post_message tool")
+        );
+        settings.agents = Some(
+            r#"[{"name": "x", "tools": ["post_message"], "target": {"url": "http://c/h"}}]"#.into(),
+        );
+        assert!(declared(&settings).is_ok());
         settings.agents = Some(r#"[{"name": "x", "max_steps": 0}]"#.into());
         assert!(declared(&settings).unwrap_err().contains("max_steps 0"));
         settings.agents =

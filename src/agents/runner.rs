@@ -104,6 +104,32 @@ impl Runner {
         }
     }
 
+    /// The agents with no model to call, neither their own `model` nor `AI_MODEL`: each of
+    /// their tasks would fail "no model".
+    pub fn agents_without_model(&self) -> Vec<String> {
+        if self.default_model.is_some() {
+            return Vec::new();
+        }
+        self.agents
+            .iter()
+            .filter(|a| a.model.is_none())
+            .map(|a| a.name.clone())
+            .collect()
+    }
+
+    /// Says, in the log, which agents have no model: the runner still claims their tasks (an
+    /// external agent may not), and each would fail at once.
+    pub fn warn_of_missing_models(&self) {
+        let agents = self.agents_without_model();
+        if !agents.is_empty() {
+            tracing::warn!(
+                ?agents,
+                "no model for these agents (no AI_MODEL, no `model` in WEBHOOK_MCP_AGENTS): \
+                 each of their tasks will fail \"no model\"; set AI_MODEL or the agent's `model`"
+            );
+        }
+    }
+
     fn agent(&self, name: &str) -> Option<&AgentSpec> {
         self.agents.iter().find(|a| a.name == name)
     }

@@ -3,6 +3,7 @@
 //! declared channel, reads to the task's webhook. Nothing in a payload or a model's arguments
 //! can point an action somewhere else.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AgentSpec;
@@ -93,6 +94,8 @@ pub async fn execute(
         ));
     }
     let arg = |key: &str| args.get(key).and_then(Value::as_str).map(str::to_string);
+    // What the model must send: a clear word when it is missing or of the wrong type.
+    let text_of = |key: &str| text_arg(args, key).map_err(Outcome::Text);
     let to = ReplyTo {
         event_id: task.event_id.clone(),
         task_id: Some(task.id.clone()),
@@ -100,8 +103,9 @@ pub async fn execute(
     };
     let result = match name {
         "comment" | "respond" => {
-            let Some(text) = arg("text") else {
-                return Outcome::Text("error: `text` is required".into());
+            let text = match text_of("text") {
+                Ok(text) => text,
+                Err(refused) => return refused,
             };
             let sent = if name == "comment" {
                 actions::comment(state, to, text).await
@@ -111,16 +115,18 @@ pub async fn execute(
             sent.map(|a| Outcome::Replied(format!("queued as {} to {}", a.id, a.target)))
         }
         "ask" => {
-            let Some(question) = arg("question") else {
-                return Outcome::Text("error: `question` is required".into());
+            let question = match text_of("question") {
+                Ok(question) => question,
+                Err(refused) => return refused,
             };
             actions::ask(state, to, question, Some(agent.name.clone()))
                 .await
                 .map(|a| Outcome::Asked(format!("question queued as {} to {}", a.id, a.target)))
         }
         "post_message" => {
-            let Some(text) = arg("text") else {
-                return Outcome::Text("error: `text` is required".into());
+            let text = match text_of("text") {
+                Ok(text) => text,
+                Err(refused) => return refused,
             };
             let Some(target) = &agent.target else {
                 return Outcome::Text("error: this agent has no channel configured".into());
@@ -165,5 +171,27 @@ pub async fn execute(
         }
         other => return Outcome::Text(format!("error: unknown tool `{other}`")),
     };
-    result.unwrap_or_else(|e| Outcome::Text(format!("error: {e}")))
+    result.unwrap_or_else(|e| Outcome::Text(format!("error: {}", for_agent(e.to_string(), agent))))
+}
+
+/// A string argument, or why it is not one (serde's words, as the MCP tools give them).
+fn text_arg(args: &Value, key: &str) -> Result<String, String> {
+    match args.get(key) {
+        None | Some(Value::Null) => Err(format!("error: `{key}` is required")),
+        Some(value) => {
+            String::deserialize(value).map_err(|e| format!("error: invalid `{key}`: {e}"))
+        }
+    }
+}
+
+/// A service error as this agent can act on it: a hint naming a tool it does not have is
+/// replaced by what it can do.
+fn for_agent(message: String, agent: &AgentSpec) -> String {
+    if agent.tools.iter().any(|t| t == "post_message") {
+        return message;
+    }
+    message.replace(
+        actions::USE_POST_MESSAGE,
+        "; no reply is possible here: give your answer as your final message",
+    )
 }

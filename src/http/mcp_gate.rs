@@ -274,6 +274,7 @@ mod tests {
             "list_events",
             "get_event",
             "list_tasks",
+            "get_task",
             "get_action",
             "list_actions",
         ] {
@@ -285,6 +286,7 @@ mod tests {
             "create_webhook",
             "delete_webhook",
             "claim_task",
+            "cancel_task",
             "cancel_action",
             "retry_action",
         ] {

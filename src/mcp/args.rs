@@ -443,6 +443,13 @@ pub struct ListTasksArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct TaskIdArgs {
+    /// The task's id (task_...), as list_tasks or claim_task shows it.
+    pub task_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ClaimTaskArgs {
     /// Take only this agent's tasks (e.g. "brain"); any queued task when omitted.
     #[serde(default)]

@@ -11,6 +11,7 @@ mod resources;
 mod schema;
 pub mod sessions;
 mod stdio;
+mod task_tools;
 mod tools;
 
 use std::sync::Arc;
@@ -109,7 +110,7 @@ impl McpServer {
 
     /// Every tool, from each module that defines some.
     fn all_tools() -> ToolRouter<McpServer> {
-        Self::tool_router() + Self::action_tool_router()
+        Self::tool_router() + Self::action_tool_router() + Self::task_tool_router()
     }
 
     /// The names of every tool, for checks that each has its description file.

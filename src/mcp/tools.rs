@@ -11,11 +11,8 @@ use serde_json::{Value, json};
 
 use super::McpServer;
 use super::args::*;
-use crate::service::{ServiceError, actions, commands, events, tasks, webhooks};
+use crate::service::{ServiceError, actions, commands, events, webhooks};
 use crate::store::StoreError;
-
-/// Who claims and completes tasks over MCP when the call names no owner.
-const DEFAULT_OWNER: &str = "mcp";
 
 /// Structured JSON for clients that read it, preceded by one line for people and models.
 pub(super) fn done(
@@ -29,7 +26,7 @@ pub(super) fn done(
 }
 
 /// Warnings to append to a summary, so a model reading only the text still sees them.
-fn warned(warnings: &[String]) -> String {
+pub(super) fn warned(warnings: &[String]) -> String {
     warnings.iter().map(|w| format!(" Warning: {w}")).collect()
 }
 
@@ -530,102 +527,6 @@ impl McpServer {
         .await
         .map_err(tool_error)?;
         done(queued("Message", &action), action)
-    }
-
-    #[tool(
-        description = include_str!("../../tools/list_tasks.md"),
-        annotations(title = "List tasks", read_only_hint = true, open_world_hint = false)
-    )]
-    async fn list_tasks(
-        &self,
-        Parameters(args): Parameters<ListTasksArgs>,
-    ) -> Result<CallToolResult, String> {
-        let page = tasks::list(
-            &self.state,
-            tasks::TaskQuery {
-                status: args.status,
-                agent: args.agent,
-                webhook_id: args.webhook_id,
-                event_id: None,
-                limit: Some(args.limit.unwrap_or(20)),
-                cursor: args.cursor,
-            },
-        )
-        .await
-        .map_err(tool_error)?;
-        let lines: Vec<String> = page
-            .tasks
-            .iter()
-            .map(|t| {
-                let first_line = t.prompt.lines().next().unwrap_or_default();
-                format!("- {} [{}] {}: {}", t.id, t.status, t.agent, first_line)
-            })
-            .collect();
-        let summary = if lines.is_empty() {
-            "No tasks match.".to_string()
-        } else {
-            format!("{} tasks, newest first:\n{}", lines.len(), lines.join("\n"))
-        };
-        done(summary, page)
-    }
-
-    #[tool(
-        description = include_str!("../../tools/claim_task.md"),
-        annotations(title = "Claim a task", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
-    )]
-    async fn claim_task(
-        &self,
-        Parameters(args): Parameters<ClaimTaskArgs>,
-    ) -> Result<CallToolResult, String> {
-        let owner = args.owner.unwrap_or_else(|| DEFAULT_OWNER.into());
-        let claimed = tasks::claim(
-            &self.state,
-            args.agent,
-            owner,
-            args.lease_secs.unwrap_or(600),
-        )
-        .await
-        .map_err(tool_error)?;
-        match claimed {
-            Some(c) => done(
-                format!(
-                    "Claimed task `{}` for {} until {}. Work on it, then call complete_task (or comment/ask/respond with task_id).",
-                    c.task.id, c.task.agent, c.lease_expires_at
-                ),
-                c,
-            ),
-            None => done("No queued task to claim.", json!({"task": null})),
-        }
-    }
-
-    #[tool(
-        description = include_str!("../../tools/complete_task.md"),
-        annotations(title = "Complete a task", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
-    )]
-    async fn complete_task(
-        &self,
-        Parameters(args): Parameters<CompleteTaskArgs>,
-    ) -> Result<CallToolResult, String> {
-        let task = tasks::complete(
-            &self.state,
-            &args.task_id,
-            args.owner.unwrap_or_else(|| DEFAULT_OWNER.into()),
-            args.result,
-            args.failed.unwrap_or(false),
-            args.post_result.unwrap_or(false),
-            actions::Author::Model,
-        )
-        .await
-        .map_err(tool_error)?;
-        done(
-            format!(
-                "Task `{}` is {}.{}",
-                task.id,
-                task.status,
-                warned(&task.warnings)
-            ),
-            task,
-        )
     }
 }
 

@@ -521,6 +521,10 @@ fn earlier_webhook(event_id: &str) -> ServiceError {
     ))
 }
 
+/// The hint ending the error of a reply to an event with no source thread; the built-in
+/// runner replaces it for an agent without that tool.
+pub const USE_POST_MESSAGE: &str = "; use post_message instead";
+
 fn source_of(event: &events::EventDetail) -> Result<SourceRef, ServiceError> {
     event
         .summary
@@ -530,7 +534,7 @@ fn source_of(event: &events::EventDetail) -> Result<SourceRef, ServiceError> {
         .ok_or_else(|| {
             ServiceError::invalid(
                 "event_id",
-                "this event has no source thread to reply on; use post_message instead",
+                format!("this event has no source thread to reply on{USE_POST_MESSAGE}"),
             )
         })
 }

@@ -114,6 +114,60 @@ pub struct TaskPage {
     pub next_cursor: Option<String>,
 }
 
+/// A task as a list shows it to a model: what it is and how it stands, without what can be
+/// long (the whole prompt, the conversation, a result of any length); `get_task` has those.
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskBrief {
+    pub id: String,
+    pub agent: String,
+    pub status: String,
+    /// The prompt's first line, cut to [`PREVIEW_CHARS`].
+    pub prompt: String,
+    pub event_id: Option<String>,
+    pub webhook_id: Option<String>,
+    /// The result's first [`PREVIEW_CHARS`] characters, `…` ending it when there is more.
+    pub result: Option<String>,
+    /// The error's, likewise (a failed task's reason can be as long as a result).
+    pub error: Option<String>,
+    pub attempts: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_run_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// How much of a task's prompt line, result and error a brief shows.
+pub const PREVIEW_CHARS: usize = 200;
+
+impl TaskBrief {
+    pub fn of(t: TaskOut) -> TaskBrief {
+        TaskBrief {
+            prompt: preview(t.prompt.lines().next().unwrap_or_default()),
+            result: t.result.as_deref().map(preview),
+            error: t.error.as_deref().map(preview),
+            id: t.id,
+            agent: t.agent,
+            status: t.status,
+            event_id: t.event_id,
+            webhook_id: t.webhook_id,
+            attempts: t.attempts,
+            next_run_at: t.next_run_at,
+            lease_expires_at: t.lease_expires_at,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+fn preview(text: &str) -> String {
+    match text.char_indices().nth(PREVIEW_CHARS) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 pub const STATUSES: [&str; 6] = [
     "queued",
     "running",
@@ -342,6 +396,9 @@ pub async fn complete(
                 now,
                 false,
             )?;
+            if finished {
+                rows::drop_unsent_questions(db, &key, now)?;
+            }
             if finished && let (Some(delivery), Some(event_id)) = (&delivery, &task.event_id) {
                 queue_result(
                     db,

@@ -258,17 +258,24 @@ pub fn finish(
         _ => "dead",
     };
     let mut error = attempt.error.clone();
-    // A task cancelled while this was being sent: no one waits for it to be tried again.
+    // A task cancelled while this was being sent, or completed while its question was: no
+    // one waits for it to be tried again.
     if status == "retrying" {
-        let cancelled: bool = conn
+        let ended: Option<String> = conn
             .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM outbox o JOIN tasks t ON t.id = o.task_id \
-                 WHERE o.id = ?1 AND t.status = 'cancelled')",
+                "SELECT t.status FROM outbox o JOIN tasks t ON t.id = o.task_id \
+                 WHERE o.id = ?1 AND (t.status = 'cancelled' \
+                   OR (o.action = 'ask' AND t.status IN ('done', 'failed')))",
             )?
-            .query_row([id], |r| r.get(0))?;
-        if cancelled {
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        if let Some(ended) = ended {
             status = "dead";
-            error = Some(super::tasks::CANCELLED.to_string());
+            error = Some(if ended == "cancelled" {
+                super::tasks::CANCELLED.to_string()
+            } else {
+                super::tasks::COMPLETED.to_string()
+            });
         }
     }
     Ok(conn

@@ -19,6 +19,7 @@ mod message_text;
 mod metrics;
 mod outbox_fairness;
 mod receiver;
+mod runner_errors;
 mod secrets_at_rest;
 mod store;
 mod tasks;

@@ -77,6 +77,8 @@ const TOOLS: &[&str] = &[
     "respond",
     "post_message",
     "list_tasks",
+    "get_task",
+    "cancel_task",
     "claim_task",
     "complete_task",
     "create_webhook",

@@ -254,3 +254,204 @@ async fn a_result_that_cannot_be_posted_is_refused_and_the_task_stays_claimed() 
     assert_eq!(app.drain().await, 0);
     client.cancel().await.ok();
 }
+
+/// Calls a tool that must fail as a tool error; its text.
+async fn call_err(client: &Client, tool: &str, args: Value) -> String {
+    let result: CallToolResult = client
+        .call_tool(
+            CallToolRequestParams::new(tool.to_string())
+                .with_arguments(args.as_object().cloned().expect("object arguments")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{tool} failed at protocol level: {e}"));
+    let text = format!("{:?}", result.content);
+    assert_eq!(result.is_error, Some(true), "{tool}: {text}");
+    text
+}
+
+#[tokio::test]
+async fn completing_a_task_drops_its_question_still_to_be_posted_and_posts_the_result() {
+    // Arrange: GitHub refuses the question an external agent asks on its task, so the
+    // question waits an hour for its retry.
+    let github = wiremock::MockServer::start().await;
+    let at = "/repos/octo/app/issues/31/comments";
+    crate::helpers::answer_once(&github, at, wiremock::ResponseTemplate::new(500)).await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(at))
+        .respond_with(wiremock::ResponseTemplate::new(201).set_body_json(json!({"id": 31})))
+        .mount(&github)
+        .await;
+    let app = crate::helpers::spawn_manual(|c| {
+        crate::helpers::use_github(&github)(c);
+        c.retry_schedule = vec!["1h".into()];
+    })
+    .await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning"}),
+    )
+    .await;
+    let event_id = open_issue(&app, 31, "Which OS").await;
+    let client = connect(&app).await;
+    let (_, claimed) = call_ok(&client, "claim_task", json!({"owner": "brain"})).await;
+    let task_id = claimed["task"]["id"].as_str().expect("task id").to_string();
+    let (_, asked) = call_ok(
+        &client,
+        "ask",
+        json!({"task_id": task_id, "question": "Which OS?"}),
+    )
+    .await;
+    let question_id = asked["id"].as_str().expect("action id").to_string();
+    assert_eq!(app.drain().await, 1, "the refused first attempt");
+
+    // Act: the agent completes the task with its result posted; then every retry comes due.
+    let (_, done) = call_ok(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "owner": "brain", "post_result": true,
+               "result": "Works on every OS."}),
+    )
+    .await;
+    app.state
+        .store
+        .write(|db| {
+            db.execute("UPDATE outbox SET next_attempt_at = 0", [])?;
+            Ok(())
+        })
+        .await
+        .expect("make the retry due");
+    app.drain().await;
+
+    // Assert: the result is posted, the question is not (after it, or at all).
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(
+        comments_on(&github, 31).await,
+        ["Which OS?", "Works on every OS."],
+        "the refused question, then the result alone"
+    );
+    let (_, question) = app.get_json(&format!("/api/actions/{question_id}")).await;
+    assert_eq!(question["status"], "dead", "{question}");
+    assert_eq!(
+        question["last_error"], "the task was completed",
+        "{question}"
+    );
+    assert_eq!(app.event(&event_id).await["status"], "done", "not failed");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn get_task_shows_a_task_whole_and_cancel_task_cancels_it_as_rest_does() {
+    // Arrange: an external agent claims the task and finds it is not for it.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 32, "Dark mode\nsecond line").await)
+        .await;
+    let client = connect(&app).await;
+    call_ok(&client, "claim_task", json!({"owner": "brain"})).await;
+
+    // Act
+    let (said, shown) = call_ok(&client, "get_task", json!({"task_id": task_id})).await;
+    let (cancel_said, cancelled) =
+        call_ok(&client, "cancel_task", json!({"task_id": task_id})).await;
+    let again = call_err(&client, "cancel_task", json!({"task_id": task_id})).await;
+    let missing = call_err(&client, "get_task", json!({"task_id": "task_nope"})).await;
+
+    // Assert: the task as REST shows it; cancelled as REST cancels it.
+    assert_eq!(shown["id"], json!(task_id), "{shown}");
+    assert_eq!(shown["status"], "running");
+    assert!(
+        shown["prompt"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("second line"),
+        "the whole prompt: {shown}"
+    );
+    assert!(shown["conversation"].is_array(), "{shown}");
+    assert!(
+        said.contains(&task_id) && said.contains("running"),
+        "{said}"
+    );
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert!(cancel_said.contains("Cancelled"), "{cancel_said}");
+    assert_eq!(app.task(&task_id).await["status"], "cancelled");
+    assert!(
+        again.contains("is cancelled and cannot be cancelled"),
+        "{again}"
+    );
+    assert!(missing.contains("task_nope"), "{missing}");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn a_read_key_may_get_a_task_but_not_cancel_it() {
+    // Arrange
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app.task_id_of(&open_issue(&app, 33, "Read").await).await;
+    let (_, read) = crate::keys::create_key(&app, "watcher", "read").await;
+    let client = crate::keys::connect(&app, &read).await;
+
+    // Act
+    let (_, shown) = call_ok(&client, "get_task", json!({"task_id": task_id})).await;
+    let refused = call_err(&client, "cancel_task", json!({"task_id": task_id})).await;
+
+    // Assert
+    assert_eq!(shown["id"], json!(task_id));
+    assert!(refused.contains("read-only"), "{refused}");
+    assert_eq!(app.task(&task_id).await["status"], "queued");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn list_tasks_shows_each_task_in_brief_and_get_task_has_it_whole() {
+    // Arrange: a task completed with a long result.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app.task_id_of(&open_issue(&app, 34, "Long").await).await;
+    let client = connect(&app).await;
+    let long = "word ".repeat(40_000);
+    call_ok(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "result": long}),
+    )
+    .await;
+
+    // Act
+    let (listed, page) = call_ok(&client, "list_tasks", json!({})).await;
+
+    // Assert: the list is short; the task itself keeps everything.
+    let brief = &page["tasks"][0];
+    assert_eq!(brief["id"], json!(task_id), "{page}");
+    assert_eq!(brief["status"], "done");
+    let preview = brief["result"].as_str().expect("a result preview");
+    assert!(
+        preview.chars().count() <= 201 && preview.ends_with('…'),
+        "{preview}"
+    );
+    assert!(brief.get("conversation").is_none(), "{brief}");
+    assert_eq!(
+        brief["prompt"], "Analyze issue: Long",
+        "the first line: {brief}"
+    );
+    assert!(
+        page.to_string().len() < 2_000,
+        "{} bytes",
+        page.to_string().len()
+    );
+    assert!(listed.len() < 1_000, "{listed}");
+    let (_, whole) = call_ok(&client, "get_task", json!({"task_id": task_id})).await;
+    assert_eq!(whole["result"].as_str().map(str::len), Some(long.len()));
+    client.cancel().await.ok();
+}

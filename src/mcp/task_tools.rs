@@ -1,0 +1,172 @@
+//! The MCP tools over agent tasks: list and read them, cancel one, and the claim/complete
+//! pair external agents work them with. The same service calls as `/api/tasks`; a read-only
+//! key may use the `get_`/`list_` ones only.
+
+use rmcp::model::CallToolResult;
+use rmcp::{tool, tool_router};
+use serde_json::json;
+
+use super::McpServer;
+use super::args::{ClaimTaskArgs, CompleteTaskArgs, ListTasksArgs, TaskIdArgs};
+use super::params::Parameters;
+use super::tools::{done, tool_error, warned};
+use crate::service::actions;
+use crate::service::tasks::{self, TaskBrief};
+
+/// Who claims and completes tasks over MCP when the call names no owner.
+const DEFAULT_OWNER: &str = "mcp";
+
+#[tool_router(router = task_tool_router, vis = "pub(super)")]
+impl McpServer {
+    #[tool(
+        description = include_str!("../../tools/list_tasks.md"),
+        annotations(title = "List tasks", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn list_tasks(
+        &self,
+        Parameters(args): Parameters<ListTasksArgs>,
+    ) -> Result<CallToolResult, String> {
+        let page = tasks::list(
+            &self.state,
+            tasks::TaskQuery {
+                status: args.status,
+                agent: args.agent,
+                webhook_id: args.webhook_id,
+                event_id: None,
+                limit: Some(args.limit.unwrap_or(20)),
+                cursor: args.cursor,
+            },
+        )
+        .await
+        .map_err(tool_error)?;
+        // One long answer or conversation would otherwise make a page of any size.
+        let briefs: Vec<TaskBrief> = page.tasks.into_iter().map(TaskBrief::of).collect();
+        let lines: Vec<String> = briefs
+            .iter()
+            .map(|t| format!("- {} [{}] {}: {}", t.id, t.status, t.agent, t.prompt))
+            .collect();
+        let more = page
+            .next_cursor
+            .as_deref()
+            .map(|c| format!("\nMore: call again with cursor `{c}`."))
+            .unwrap_or_default();
+        let summary = if lines.is_empty() {
+            "No tasks match.".to_string()
+        } else {
+            format!(
+                "{} tasks, newest first (get_task shows one whole):\n{}{more}",
+                lines.len(),
+                lines.join("\n")
+            )
+        };
+        done(
+            summary,
+            json!({"tasks": briefs, "next_cursor": page.next_cursor}),
+        )
+    }
+
+    #[tool(
+        description = include_str!("../../tools/get_task.md"),
+        annotations(title = "Get task", read_only_hint = true, open_world_hint = false)
+    )]
+    async fn get_task(
+        &self,
+        Parameters(args): Parameters<TaskIdArgs>,
+    ) -> Result<CallToolResult, String> {
+        let task = tasks::get(&self.state, &args.task_id)
+            .await
+            .map_err(tool_error)?;
+        let why = task
+            .error
+            .as_deref()
+            .map(|e| format!(": {}", e.lines().next().unwrap_or_default()))
+            .unwrap_or_default();
+        done(
+            format!(
+                "Task `{}` for {}: {}{why}, {} attempts.",
+                task.id, task.agent, task.status, task.attempts
+            ),
+            task,
+        )
+    }
+
+    #[tool(
+        description = include_str!("../../tools/cancel_task.md"),
+        annotations(title = "Cancel task", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn cancel_task(
+        &self,
+        Parameters(args): Parameters<TaskIdArgs>,
+    ) -> Result<CallToolResult, String> {
+        let task = tasks::cancel(&self.state, &args.task_id)
+            .await
+            .map_err(tool_error)?;
+        done(
+            format!(
+                "Cancelled task `{}`: it will not run again, and what it queued that is not \
+                 yet sent (a question still being retried, say) is not sent.",
+                task.id
+            ),
+            task,
+        )
+    }
+
+    #[tool(
+        description = include_str!("../../tools/claim_task.md"),
+        annotations(title = "Claim a task", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn claim_task(
+        &self,
+        Parameters(args): Parameters<ClaimTaskArgs>,
+    ) -> Result<CallToolResult, String> {
+        let owner = args.owner.unwrap_or_else(|| DEFAULT_OWNER.into());
+        let claimed = tasks::claim(
+            &self.state,
+            args.agent,
+            owner,
+            args.lease_secs.unwrap_or(600),
+        )
+        .await
+        .map_err(tool_error)?;
+        match claimed {
+            Some(c) => done(
+                format!(
+                    "Claimed task `{}` for {} until {}. Work on it, then call complete_task (or comment/ask/respond with task_id).",
+                    c.task.id, c.task.agent, c.lease_expires_at
+                ),
+                c,
+            ),
+            None => done("No queued task to claim.", json!({"task": null})),
+        }
+    }
+
+    #[tool(
+        description = include_str!("../../tools/complete_task.md"),
+        annotations(title = "Complete a task", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+    )]
+    async fn complete_task(
+        &self,
+        Parameters(args): Parameters<CompleteTaskArgs>,
+    ) -> Result<CallToolResult, String> {
+        let task = tasks::complete(
+            &self.state,
+            &args.task_id,
+            args.owner.unwrap_or_else(|| DEFAULT_OWNER.into()),
+            args.result,
+            args.failed.unwrap_or(false),
+            args.post_result.unwrap_or(false),
+            actions::Author::Model,
+        )
+        .await
+        .map_err(tool_error)?;
+        done(
+            format!(
+                "Task `{}` is {}.{}",
+                task.id,
+                task.status,
+                warned(&task.warnings)
+            ),
+            task,
+        )
+    }
+}
