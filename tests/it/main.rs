@@ -11,6 +11,7 @@ mod github_enterprise;
 mod gitlab_threads;
 mod helpers;
 mod keys;
+mod late_questions;
 mod limits;
 mod mcp;
 mod mcp_sessions;
