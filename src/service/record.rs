@@ -170,7 +170,8 @@ pub fn record(
 /// Settles the send an announced post (`announced`) was taken for (see
 /// [`outbox::seen_coming_back`]); whether it was. A question taken for dead was posted after
 /// all: its task, failed for want of it, waits for the answer again, as a task whose question
-/// was delivered does. A question that started a GitLab discussion, whose answer naming it was
+/// was delivered does (if it is the task's latest question, asked through the webhook still
+/// stored at its id). A question that started a GitLab discussion, whose answer naming it was
 /// lost, has its task speak in the discussion its announcement names, as the answer would have.
 fn settle_announced(
     conn: &Connection,
@@ -195,6 +196,11 @@ fn settle_announced(
     if outbox::newest_ask_of_task(conn, task_id)?.as_deref() != Some(action_id) {
         return Ok(true);
     }
+    // Nor one whose webhook was deleted since (or made anew at its id, as the worker tells):
+    // the task was that webhook's, and the new one's answers and tokens are not its.
+    if !asked_for_current_webhook(conn, &row)? {
+        return Ok(true);
+    }
     if row.status == "dead" {
         tasks::question_posted_after_all(conn, task_id, now)?;
     }
@@ -202,6 +208,18 @@ fn settle_announced(
         tasks::speak_in_discussion(conn, task_id, &thread, now)?;
     }
     Ok(true)
+}
+
+/// Whether the webhook the row was queued for is still the one stored at its id.
+fn asked_for_current_webhook(conn: &Connection, row: &OutboxRow) -> Result<bool, StoreError> {
+    let stored = match &row.webhook_id {
+        Some(id) => webhooks::get(conn, id)?,
+        None => None,
+    };
+    Ok(matches!(
+        webhooks::Standing::of(stored, row.created_at),
+        webhooks::Standing::Current(_)
+    ))
 }
 
 /// The GitLab discussion a post started, as its announcement names it: a note on a commit

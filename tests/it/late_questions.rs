@@ -202,3 +202,29 @@ async fn a_dead_question_announced_late_is_delivered_though_its_webhook_is_delet
     assert_eq!(question["status"], "delivered", "{question}");
     assert_eq!(question["remote_id"], OWN_URL, "{question}");
 }
+
+#[tokio::test]
+async fn a_dead_question_announced_to_a_new_webhook_of_its_id_does_not_wake_its_task() {
+    // Arrange: the question is dead and its task failed; then its webhook is deleted, and a
+    // new one made with the same id.
+    let github = MockServer::start().await;
+    let (app, asked, task_id) = dead_question(&github).await;
+    let deleted = app
+        .api(Method::DELETE, "/api/webhooks/gh")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    add_asking_webhook(&app).await;
+
+    // Act: GitHub announces the question to the new webhook; a person answers there.
+    let echo = post_comment(&app, &announced(555, OWN_URL, QUESTION)).await;
+    post_comment(&app, &issue_comment(9, "Flaky CI", "bob", "Firefox 128")).await;
+
+    // Assert: the post is the service's own, but the task, which was the deleted webhook's,
+    // stays failed: the new webhook's answers are not its.
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(task_status(&app, &asked).await, "failed");
+    let conversation = task_conversation(&app, &task_id);
+    assert!(!conversation.contains("Firefox 128"), "{conversation}");
+}
