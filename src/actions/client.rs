@@ -124,6 +124,7 @@ impl Reply {
             response: (!self.body.is_empty()).then(|| truncate(&self.body, KEEP).to_owned()),
             remote_id,
             thread: None,
+            author: None,
         }
     }
 }

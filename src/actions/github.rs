@@ -107,7 +107,8 @@ pub(super) async fn comment(
             id,
         ))
     });
-    Ok(reply.sent(remote_id))
+    let author = answer.pointer("/user/login").and_then(|a| a.as_str());
+    Ok(reply.sent(remote_id).by(author))
 }
 
 #[cfg(test)]
@@ -199,7 +200,8 @@ mod tests {
             ))
             .and(body_json(json!({"body": "Thanks, on it."})))
             .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-                "id": 1, "html_url": "https://github.com/octo/app/issues/7#issuecomment-1"
+                "id": 1, "html_url": "https://github.com/octo/app/issues/7#issuecomment-1",
+                "user": {"login": "hook-bot"}
             })))
             .expect(1)
             .mount(&server)
@@ -208,6 +210,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(sent.status, 201);
+        assert_eq!(sent.author.as_deref(), Some("hook-bot"));
         assert_eq!(
             sent.remote_id.as_deref(),
             Some("https://github.com/octo/app/issues/7#issuecomment-1")

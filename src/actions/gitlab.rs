@@ -67,9 +67,13 @@ pub(super) async fn note(
         (Noteable::Commit(_), None) => answer["id"].as_str().map(str::to_owned),
         _ => None,
     };
+    let author = answer
+        .pointer("/author/username")
+        .or_else(|| answer.pointer("/notes/0/author/username"))
+        .and_then(|a| a.as_str());
     Ok(Sent {
         thread,
-        ..reply.sent(remote_id)
+        ..reply.sent(remote_id).by(author)
     })
 }
 
@@ -235,9 +239,11 @@ mod tests {
                 "/api/v4/projects/group%2Fsub%2Fapp/repository/commits/da15608/discussions",
             ))
             .and(body_json(json!({"body": "LGTM"})))
-            .respond_with(ResponseTemplate::new(201).set_body_json(
-                json!({"id": "6a9c", "individual_note": false, "notes": [{"id": 77}]}),
-            ))
+            .respond_with(
+                ResponseTemplate::new(201)
+                    .set_body_json(json!({"id": "6a9c", "individual_note": false,
+                       "notes": [{"id": 77, "author": {"username": "project_1_bot_x"}}]})),
+            )
             .expect(1)
             .mount(&server)
             .await;
@@ -249,6 +255,7 @@ mod tests {
         };
         let sent = execute(&clients(), &creds(&server), &d).await.unwrap();
         assert_eq!(sent.remote_id.as_deref(), Some("77"));
+        assert_eq!(sent.author.as_deref(), Some("project_1_bot_x"));
         assert_eq!(
             sent.thread.as_deref(),
             Some("6a9c"),

@@ -45,8 +45,13 @@ pub(super) async fn comment(
         .basic_auth(email, Some(token))
         .json(&comment_body(body, visibility, internal));
     let reply = client::send("Jira", req).await?;
-    let remote_id = reply.json()["id"].as_str().map(str::to_owned);
-    Ok(reply.sent(remote_id))
+    let answer = reply.json();
+    let remote_id = answer["id"].as_str().map(str::to_owned);
+    let author = answer
+        .pointer("/author/accountId")
+        .or_else(|| answer.pointer("/author/name"))
+        .and_then(|a| a.as_str());
+    Ok(reply.sent(remote_id).by(author))
 }
 
 /// The comment as REST v2 takes it: restricted to the same role or group as the comment it
@@ -117,9 +122,9 @@ mod tests {
             .and(path(COMMENTS))
             .and(header("authorization", auth.as_str()))
             .and(body_json(json!({"body": "Investigating."})))
-            .respond_with(
-                ResponseTemplate::new(201).set_body_json(json!({"id": "10042", "self": "x"})),
-            )
+            .respond_with(ResponseTemplate::new(201).set_body_json(
+                json!({"id": "10042", "self": "x", "author": {"accountId": "5b10a"}}),
+            ))
             .expect(1)
             .mount(&server)
             .await;
@@ -128,6 +133,7 @@ mod tests {
             .unwrap();
         assert_eq!(sent.status, 201);
         assert_eq!(sent.remote_id.as_deref(), Some("10042"));
+        assert_eq!(sent.author.as_deref(), Some("5b10a"));
     }
 
     #[tokio::test]

@@ -264,6 +264,19 @@ pub struct Sent {
     /// The thread the post started, where it started one and the answer names it apart from
     /// the post (a GitLab discussion): what follows it can go there.
     pub thread: Option<String>,
+    /// Who the answer says made the post (a GitHub login, a GitLab username, a Jira account,
+    /// a Slack user): the identity the service posts under there.
+    pub author: Option<String>,
+}
+
+impl Sent {
+    /// The post as made by `author`, where the answer names one.
+    pub fn by(self, author: Option<&str>) -> Self {
+        Self {
+            author: author.filter(|a| !a.is_empty()).map(str::to_owned),
+            ..self
+        }
+    }
 }
 
 /// A delivery that failed, and whether the same request may succeed later.

@@ -55,7 +55,11 @@ pub(super) async fn post_message(
     // A `ts` is unique within its channel only: the message is named by both.
     let channel = answer["channel"].as_str().unwrap_or(channel);
     let remote_id = answer["ts"].as_str().map(|ts| format!("{channel}:{ts}"));
-    Ok(reply.sent(remote_id))
+    let author = answer
+        .pointer("/message/user")
+        .or_else(|| answer.pointer("/message/bot_id"))
+        .and_then(|a| a.as_str());
+    Ok(reply.sent(remote_id).by(author))
 }
 
 /// Posts to a `response_url`. The URL comes from the (verified) payload, but it is still
@@ -194,11 +198,10 @@ mod tests {
             .and(body_json(json!({
                 "channel": "C123", "text": "Done.", "thread_ts": "1712345678.000100"
             })))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(
-                    json!({"ok": true, "channel": "C123", "ts": "1712345679.000200"}),
-                ),
-            )
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"ok": true, "channel": "C123", "ts": "1712345679.000200",
+                           "message": {"user": "UBOT", "bot_id": "B1"}}),
+            ))
             .expect(1)
             .mount(&server)
             .await;
@@ -206,6 +209,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(sent.remote_id.as_deref(), Some("C123:1712345679.000200"));
+        assert_eq!(sent.author.as_deref(), Some("UBOT"));
     }
 
     #[tokio::test]

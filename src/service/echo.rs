@@ -23,6 +23,13 @@ pub struct Posted {
     /// The sender says the post is by this service's own app (a Slack app's own bot), whatever
     /// its text became on the way (Slack writes links and mentions as `<...>`).
     pub by_own_app: bool,
+    /// The sender says the post is by someone other than this service's app: a Slack
+    /// delivery names the app's bot user, and the post is by another user.
+    pub by_someone_else: bool,
+    /// Who made the post, as the provider names its author (a GitHub login, a GitLab
+    /// username, a Jira account, a Slack user), in the form its answer to a post of ours
+    /// names it (see `actions::Sent::author`).
+    pub author: Option<String>,
     /// Another source key the post may answer: the channel of a Slack message, where replies
     /// to a slash command are planned.
     pub also_on: Option<String>,
@@ -120,13 +127,27 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         .and_then(|(_, pointer)| payload.pointer(pointer))
         .and_then(Value::as_str)
         .and_then(|address| outbox::site_of(provider.as_str(), address));
+    let by_own_app = provider == Provider::Slack
+        && (by_own_slack_app(payload, "/event") || by_own_slack_app(payload, "/event/message"));
+    let author = match provider {
+        Provider::GitHub => at("/comment/user/login"),
+        Provider::GitLab => at("/user/username"),
+        Provider::Jira => at("/comment/author/accountId").or_else(|| at("/comment/author/name")),
+        Provider::Slack => at("/event/user").or_else(|| at("/event/bot_id")),
+        _ => None,
+    };
     Some(Posted {
         ids,
         text,
         any_webhook,
         site,
-        by_own_app: provider == Provider::Slack
-            && (by_own_slack_app(payload, "/event") || by_own_slack_app(payload, "/event/message")),
+        by_own_app,
+        by_someone_else: provider == Provider::Slack
+            && !by_own_app
+            && slack_bot_user(payload)
+                .zip(at("/event/user"))
+                .is_some_and(|(bot, user)| bot != user),
+        author,
         // Replies planned on a channel (a slash command's) go there as new messages, or into
         // the thread a question about it started.
         also_on: (provider == Provider::Slack)
@@ -163,6 +184,17 @@ fn by_own_slack_app(payload: &Value, message_at: &str) -> bool {
             a.get("is_bot").and_then(Value::as_bool) == Some(true)
                 && a.get("user_id").and_then(Value::as_str) == Some(user)
         })
+}
+
+/// The app's own bot user, as the delivery's `authorizations` name it.
+fn slack_bot_user(payload: &Value) -> Option<&str> {
+    payload
+        .get("authorizations")?
+        .as_array()?
+        .iter()
+        .find(|a| a.get("is_bot").and_then(Value::as_bool) == Some(true))?
+        .get("user_id")?
+        .as_str()
 }
 
 /// How an announced item was known for the service's own.
@@ -251,6 +283,12 @@ pub fn is_own(
         });
     }
     let by_app = posted.by_own_app.then_some(Own::Known);
+    // Words alone do not make a post ours when its sender says who made it and that is not
+    // us: a person repeating a reply word for word (one that may have posted, its answer
+    // lost) would settle it under their own post.
+    if posted.by_someone_else {
+        return Ok(by_app);
+    }
     let (Some(text), Some(source_key)) = (posted.text.as_deref(), source_key) else {
         return Ok(by_app);
     };
@@ -268,6 +306,15 @@ pub fn is_own(
             .into_iter()
             .filter(|own| unescape_slack(&own.text) == came_back),
         );
+    }
+    if let Some(author) = posted.author.as_deref().filter(|_| !posted.by_own_app) {
+        let mut ours = Vec::with_capacity(same.len());
+        for own in same {
+            if !outbox::posted_by_another(conn, &own.action_id, author)? {
+                ours.push(own);
+            }
+        }
+        same = ours;
     }
     same.sort_by(|a, b| b.action_id.cmp(&a.action_id));
     Ok(sent_or_known(&same).or(by_app))
@@ -394,6 +441,45 @@ mod tests {
             let got = posted(provider, &payload).map(|p| p.ids);
             let want = want.map(|ids| ids.into_iter().map(String::from).collect::<Vec<_>>());
             assert_eq!(got, want, "{provider:?} {payload}");
+        }
+    }
+
+    #[test]
+    fn an_announced_post_names_its_author_as_an_answer_to_our_post_would() {
+        let slack = |user: &str| {
+            json!({"api_app_id": "A1", "authorizations": [{"user_id": "UBOT", "is_bot": true}],
+                   "event": {"type": "message", "channel": "C1", "ts": "1.2", "text": "hi",
+                             "user": user}})
+        };
+        let cases = [
+            (
+                Provider::GitHub,
+                json!({"action": "created", "repository": {"full_name": "o/r"},
+                       "comment": {"id": 7, "body": "hi", "user": {"login": "hook-bot"}}}),
+                Some("hook-bot"),
+                false,
+            ),
+            (
+                Provider::GitLab,
+                json!({"object_kind": "note", "user": {"username": "project_1_bot_x"},
+                       "object_attributes": {"id": 42, "note": "hi"}}),
+                Some("project_1_bot_x"),
+                false,
+            ),
+            (
+                Provider::Jira,
+                json!({"webhookEvent": "comment_created",
+                       "comment": {"id": "10042", "body": "hi", "author": {"accountId": "5b10a"}}}),
+                Some("5b10a"),
+                false,
+            ),
+            (Provider::Slack, slack("UBOT"), Some("UBOT"), false),
+            (Provider::Slack, slack("U2"), Some("U2"), true),
+        ];
+        for (provider, payload, author, someone_else) in cases {
+            let posted = posted(provider, &payload).expect("announces a post");
+            assert_eq!(posted.author.as_deref(), author, "{payload}");
+            assert_eq!(posted.by_someone_else, someone_else, "{payload}");
         }
     }
 

@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0008_outbox_host.sql"),
     include_str!("migrations/0009_attempt_unanswered.sql"),
     include_str!("migrations/0010_rejected_bodies.sql"),
+    include_str!("migrations/0011_outbox_posted_by.sql"),
 ];
 
 /// The schema version this build writes.

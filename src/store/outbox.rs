@@ -748,6 +748,24 @@ pub fn seen_coming_back(
     Ok(n == 1)
 }
 
+/// Records who the provider said made the row's post (see `actions::Sent::author`).
+pub fn posted_by(conn: &Connection, id: &str, author: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("UPDATE outbox SET posted_by = ?2 WHERE id = ?1")?
+        .execute(params![id, author])?;
+    Ok(())
+}
+
+/// Whether a post by `author` is known not to be the row's: its webhook's posts were made
+/// under some identity the provider named, and never under this one. (Where none was named
+/// yet, nothing is known: the words alone decide.)
+pub fn posted_by_another(conn: &Connection, id: &str, author: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM outbox o JOIN outbox k ON k.webhook_id = o.webhook_id                             WHERE o.id = ?1 AND k.posted_by IS NOT NULL)                 AND NOT EXISTS (SELECT 1 FROM outbox o                                 JOIN outbox k ON k.webhook_id = o.webhook_id                                 WHERE o.id = ?1 AND k.posted_by = ?2)",
+        )?
+        .query_row(params![id, author], |r| r.get(0))?)
+}
+
 /// The newest question a task has asked (its newest `ask` row), if any.
 pub fn newest_ask_of_task(conn: &Connection, task_id: &str) -> Result<Option<String>, StoreError> {
     Ok(conn

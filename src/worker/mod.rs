@@ -56,7 +56,7 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
         return Ok(Step::Idle);
     };
 
-    let (attempt, thread_started) = match &row.remote_id {
+    let (attempt, thread_started, author) = match &row.remote_id {
         // The provider announced the post while its send was unanswered (a timeout): it is
         // there, and sending it again would post it twice.
         Some(remote_id) => (
@@ -70,6 +70,7 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
                 next_attempt_at: None,
                 unanswered: false,
             },
+            None,
             None,
         ),
         None => {
@@ -86,7 +87,12 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
             let latency_ms = started.elapsed().as_millis() as i64;
             let retry_delays = state.config.retry_delays().unwrap_or_default();
             let thread = result.as_ref().ok().and_then(|sent| sent.thread.clone());
-            (judge(&retry_delays, &row, result, now, latency_ms), thread)
+            let author = result.as_ref().ok().and_then(|sent| sent.author.clone());
+            (
+                judge(&retry_delays, &row, result, now, latency_ms),
+                thread,
+                author,
+            )
         }
     };
     let outcome = attempt.outcome;
@@ -109,7 +115,7 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
     // every post starts one) is answered there: its task says what follows in it too.
     let discussion = thread_started.zip(asked.clone());
     let record = || {
-        let (id, event_id, asked, unasked, attempt, new_thread, discussion) = (
+        let (id, event_id, asked, unasked, attempt, new_thread, discussion, author) = (
             id.clone(),
             event_id.clone(),
             asked.clone(),
@@ -117,11 +123,15 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
             attempt.clone(),
             new_thread.clone(),
             discussion.clone(),
+            author.clone(),
         );
         state.store.write(move |db| {
             let now = clock::now_ms();
             let ended = outbox::finish(db, &id, &attempt, now)?;
             let status = ended.as_ref().map(|f| f.status.as_str());
+            if let Some(author) = author.as_deref().filter(|_| status == Some("delivered")) {
+                outbox::posted_by(db, &id, author)?;
+            }
             if let (Some(task_id), Some(posted)) = (
                 new_thread.as_ref().filter(|_| status == Some("delivered")),
                 ended.as_ref().and_then(|f| f.remote_id.as_deref()),

@@ -1,10 +1,11 @@
-//! A question whose send timed out although GitHub posted it, and which went dead (its task
-//! failed for want of it), is announced by GitHub later: what that announcement may settle,
-//! and what it may wake.
+//! A send that timed out although its post was made, and went dead since (a question's task
+//! failed for want of it), is announced by its provider later: what may settle it (the
+//! service's own post, not a person's repeating its words), and what that may wake.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use wiremock::{MockServer, ResponseTemplate};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
     TestApp, accepted, answer_once, delivery_id, issue_comment, spawn_manual, task_conversation,
@@ -57,8 +58,13 @@ async fn post_comment(app: &TestApp, body: &str) -> String {
 
 /// The comment GitHub announces for one the service posted (by a personal token's user).
 fn announced(id: u64, html_url: &str, text: &str) -> String {
+    announced_by("operator", id, html_url, text)
+}
+
+/// A comment GitHub announces, made by `login`.
+fn announced_by(login: &str, id: u64, html_url: &str, text: &str) -> String {
     let mut echo: Value =
-        serde_json::from_str(&issue_comment(9, "Flaky CI", "operator", text)).expect("json");
+        serde_json::from_str(&issue_comment(9, "Flaky CI", login, text)).expect("json");
     echo["comment"]["id"] = json!(id);
     echo["comment"]["html_url"] = json!(html_url);
     echo.to_string()
@@ -227,4 +233,139 @@ async fn a_dead_question_announced_to_a_new_webhook_of_its_id_does_not_wake_its_
     assert_eq!(task_status(&app, &asked).await, "failed");
     let conversation = task_conversation(&app, &task_id);
     assert!(!conversation.contains("Firefox 128"), "{conversation}");
+}
+
+#[tokio::test]
+async fn a_person_repeating_a_dead_question_is_not_taken_for_its_post_once_the_bots_login_is_known()
+{
+    // Arrange: a `/hi` comment is answered, and GitHub's answer names the login the service
+    // posts as; then a question is posted but answered too late and refused for good (a
+    // 422): dead, its task failed.
+    let github = MockServer::start().await;
+    let greeted = ResponseTemplate::new(201).set_body_json(json!({
+        "id": 554, "html_url": "https://github.com/octo/app/issues/9#issuecomment-554",
+        "user": {"login": "hook-bot", "type": "User"}}));
+    answer_once(&github, ISSUE_9, greeted).await;
+    answer_once(&github, ISSUE_9, too_late()).await;
+    answer_once(&github, ISSUE_9, ResponseTemplate::new(422)).await;
+    let app = asking_app(&github, &["0s"]).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issue_comment.created", "action": "comment", "template": "Hello",
+               "conditions": {"body_contains": "/hi"}}),
+    )
+    .await;
+    post_comment(&app, &issue_comment(9, "Flaky CI", "alice", "/hi")).await;
+    assert_eq!(app.drain().await, 1);
+    let asked = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "/ask about the crash"),
+    )
+    .await;
+    assert_eq!(app.drain().await, 2);
+    assert_eq!(task_status(&app, &asked).await, "failed");
+
+    // Act: within the day, a person posts the question's words.
+    let repeated = post_comment(&app, &announced_by("bob", 556, RETRY_URL, QUESTION)).await;
+    let settled = app.drain().await;
+
+    // Assert: that is the person's comment; the question stays dead, its task failed.
+    let event = app.event(&repeated).await;
+    assert_ne!(event["status"], "own_post", "{event}");
+    assert_eq!(settled, 0);
+    let question = app.actions_of(&asked).await.remove(0);
+    assert_eq!(question["status"], "dead", "{question}");
+    assert_eq!(question["remote_id"], Value::Null, "{question}");
+    assert_eq!(task_status(&app, &asked).await, "failed");
+
+    // Act: GitHub announces the question's own post, made as the service.
+    let echo = post_comment(&app, &announced_by("hook-bot", 555, OWN_URL, QUESTION)).await;
+    let settled = app.drain().await;
+
+    // Assert: that one settles it, and the task waits for its answer.
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    assert_eq!(settled, 1);
+    let question = app.actions_of(&asked).await.remove(0);
+    assert_eq!(question["status"], "delivered", "{question}");
+    assert_eq!(question["remote_id"], OWN_URL, "{question}");
+    assert_eq!(task_status(&app, &asked).await, "waiting_reply");
+}
+
+const RETRY_URL: &str = "https://github.com/octo/app/issues/9#issuecomment-556";
+
+/// A new message in channel `C0ENG` thread `1.1`, as Slack delivers it to app `A1`, whose
+/// bot user is `UBOT`.
+fn slack_reply(ts: &str, by: Value) -> String {
+    let mut event = json!({"type": "message", "channel": "C0ENG", "channel_type": "channel",
+                           "ts": ts, "thread_ts": "1.1"});
+    for (k, v) in by.as_object().expect("sender fields") {
+        event[k] = v.clone();
+    }
+    json!({"type": "event_callback", "team_id": "T1", "api_app_id": "A1",
+           "event_id": format!("Ev{}", uuid::Uuid::new_v4().simple()), "event": event,
+           "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": true}]})
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_person_repeating_a_dead_slack_reply_is_not_taken_for_its_post() {
+    // Arrange: every message in the thread is quoted back. Slack posts the first quote
+    // (`1.2`) but answers too late, and no retries are left: dead.
+    let slack = MockServer::start().await;
+    let late = ResponseTemplate::new(200)
+        .set_body_json(json!({"ok": true, "channel": "C0ENG", "ts": "1.2"}))
+        .set_delay(std::time::Duration::from_secs(3));
+    answer_once(&slack, "/chat.postMessage", late).await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "channel": "C0ENG", "ts": "1.9"})),
+        )
+        .mount(&slack)
+        .await;
+    let app = spawn_manual(|c| {
+        crate::helpers::use_slack(&slack)(c);
+        c.outbound_timeout_secs = 1;
+        c.retry_schedule = Vec::new();
+    })
+    .await;
+    app.slack_webhook("sl").await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "message", "action": "comment", "template": "Echo: {{event.text}}"}),
+    )
+    .await;
+    let post = |body: String| {
+        let app = &app;
+        async move { accepted(app.post_slack("sl", &body, "slack-signing").await).await }
+    };
+    let asked = post(slack_reply("1.1", json!({"user": "U1", "text": "deploy?"}))).await;
+    assert_eq!(app.drain().await, 1);
+    assert_eq!(app.actions_of(&asked).await[0]["status"], "dead");
+
+    // Act: a person posts the quote's words in the thread.
+    let repeated = post(slack_reply(
+        "1.3",
+        json!({"user": "U2", "text": "Echo: deploy?"}),
+    ))
+    .await;
+
+    // Assert: a person's message, which leaves the quote dead.
+    let event = app.event(&repeated).await;
+    assert_ne!(event["status"], "own_post", "{event}");
+    let quote = app.actions_of(&asked).await.remove(0);
+    assert_eq!(quote["status"], "dead", "{quote}");
+    assert_eq!(quote["remote_id"], Value::Null, "{quote}");
+
+    // Act: Slack announces the quote the app posted.
+    let own = json!({"user": "UBOT", "bot_id": "B1", "app_id": "A1", "text": "Echo: deploy?"});
+    let echo = post(slack_reply("1.2", own)).await;
+    app.drain().await;
+
+    // Assert: that one settles it.
+    assert_eq!(app.event(&echo).await["status"], "own_post");
+    let quote = app.actions_of(&asked).await.remove(0);
+    assert_eq!(quote["status"], "delivered", "{quote}");
+    assert_eq!(quote["remote_id"], "C0ENG:1.2", "{quote}");
 }
