@@ -380,7 +380,7 @@ fn inline_answer(planned: &[Planned]) -> Option<Value> {
 
 /// Event types that carry a reply on a thread: a comment on an issue, a message in a Slack
 /// thread. Messages from bots (including this service's own) are not replies.
-fn reply_in(
+pub(super) fn reply_in(
     provider: Provider,
     event_type: &str,
     payload: &Value,

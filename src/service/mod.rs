@@ -10,6 +10,7 @@ pub mod events;
 pub mod field_error;
 pub mod hooks;
 pub mod ingest;
+mod late_answer;
 pub mod limits;
 pub mod planning;
 pub mod record;

@@ -64,10 +64,11 @@ pub fn record(
     if let Some(own) = own {
         // Its send is done, whatever that send itself hears back: it is not sent again.
         let mut confirmed = false;
+        let mut resumed = Vec::new();
         if let (echo::Own::SentUnanswered { action_id }, Some(id)) =
             (&own, posted.and_then(|p| p.ids.first()))
         {
-            confirmed = settle_announced(conn, action_id, id, event)?;
+            confirmed = settle_announced(conn, action_id, id, event, &mut resumed)?;
         }
         // Kept in the log like every delivery, but nothing fires on it and it answers no
         // question: it is what this service said.
@@ -79,7 +80,7 @@ pub fn record(
         return Ok(Recorded {
             inserted: events::insert(conn, &own)?,
             actions: usize::from(confirmed),
-            resumed: Vec::new(),
+            resumed,
         });
     }
     let inserted = events::insert(conn, event)?;
@@ -173,11 +174,14 @@ pub fn record(
 /// was delivered does (if it is the task's latest question, asked through the webhook still
 /// stored at its id). A question that started a GitLab discussion, whose answer naming it was
 /// lost, has its task speak in the discussion its announcement names, as the answer would have.
+/// A task woken so is handed an answer given while it had given up (see `late_answer`), and
+/// is then in `resumed`.
 fn settle_announced(
     conn: &Connection,
     action_id: &str,
     remote_id: &str,
     announced: &NewEvent,
+    resumed: &mut Vec<String>,
 ) -> Result<bool, StoreError> {
     let now = announced.received_at;
     let before = outbox::get(conn, action_id)?;
@@ -201,11 +205,12 @@ fn settle_announced(
     if !asked_for_current_webhook(conn, &row)? {
         return Ok(true);
     }
-    if row.status == "dead" {
-        tasks::question_posted_after_all(conn, task_id, now)?;
-    }
+    let woke = row.status == "dead" && tasks::question_posted_after_all(conn, task_id, now)?;
     if let Some(thread) = discussion_started(&row, announced) {
         tasks::speak_in_discussion(conn, task_id, &thread, now)?;
+    }
+    if woke && super::late_answer::hand_over(conn, task_id, &row, now)? {
+        resumed.push(task_id.clone());
     }
     Ok(true)
 }

@@ -103,6 +103,42 @@ pub fn committed_after(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// An event as [`on_thread_between`] finds it.
+#[derive(Debug)]
+pub struct OnThread {
+    pub id: String,
+    pub provider: String,
+    pub event_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// At most `limit` events a webhook received on a thread from `since` to `until` (unix ms),
+/// oldest first, neither refused nor a dry run nor the service's own posts.
+pub fn on_thread_between(
+    conn: &Connection,
+    webhook_id: &str,
+    source_key: &str,
+    since: i64,
+    until: i64,
+    limit: u32,
+) -> Result<Vec<OnThread>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, provider, event_type, body FROM events \
+         WHERE webhook_id = ?1 AND source_key = ?2 AND received_at BETWEEN ?3 AND ?4 \
+         AND verified = 1 AND status IN ('accepted', 'matched', 'done', 'failed') \
+         ORDER BY id LIMIT ?5",
+    )?;
+    let rows = stmt.query_map(params![webhook_id, source_key, since, until, limit], |r| {
+        Ok(OnThread {
+            id: r.get(0)?,
+            provider: r.get(1)?,
+            event_type: r.get(2)?,
+            body: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The row number of the event committed last (0 before any).
 pub fn last_row(conn: &Connection) -> Result<i64, StoreError> {
     Ok(

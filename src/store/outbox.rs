@@ -748,6 +748,18 @@ pub fn seen_coming_back(
     Ok(n == 1)
 }
 
+/// When the row's first attempt since it was last delivered that went out and heard no
+/// answer started: the post it may have made could be read from then on.
+pub fn first_unanswered_at(conn: &Connection, id: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT MIN(a.started_at) FROM outbox_attempts a WHERE a.outbox_id = ?1 \
+             AND a.unanswered = 1 AND a.id > (SELECT COALESCE(MAX(d.id), 0) \
+             FROM outbox_attempts d WHERE d.outbox_id = ?1 AND d.outcome = 'delivered')",
+        )?
+        .query_row([id], |r| r.get(0))?)
+}
+
 /// Records who the provider said made the row's post (see `actions::Sent::author`).
 pub fn posted_by(conn: &Connection, id: &str, author: &str) -> Result<(), StoreError> {
     conn.prepare_cached("UPDATE outbox SET posted_by = ?2 WHERE id = ?1")?

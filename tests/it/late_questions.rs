@@ -282,13 +282,14 @@ async fn a_person_repeating_a_dead_question_is_not_taken_for_its_post_once_the_b
     let echo = post_comment(&app, &announced_by("hook-bot", 555, OWN_URL, QUESTION)).await;
     let settled = app.drain().await;
 
-    // Assert: that one settles it, and the task waits for its answer.
+    // Assert: that one settles it, and wakes the task, with the person's comment (made on
+    // the thread once the question was up) as what was said to it.
     assert_eq!(app.event(&echo).await["status"], "own_post");
     assert_eq!(settled, 1);
     let question = app.actions_of(&asked).await.remove(0);
     assert_eq!(question["status"], "delivered", "{question}");
     assert_eq!(question["remote_id"], OWN_URL, "{question}");
-    assert_eq!(task_status(&app, &asked).await, "waiting_reply");
+    assert_eq!(task_status(&app, &asked).await, "queued");
 }
 
 const RETRY_URL: &str = "https://github.com/octo/app/issues/9#issuecomment-556";
@@ -368,4 +369,28 @@ async fn a_person_repeating_a_dead_slack_reply_is_not_taken_for_its_post() {
     let quote = app.actions_of(&asked).await.remove(0);
     assert_eq!(quote["status"], "delivered", "{quote}");
     assert_eq!(quote["remote_id"], "C0ENG:1.2", "{quote}");
+}
+
+#[tokio::test]
+async fn an_answer_given_while_a_dead_questions_task_had_failed_is_taken_once_it_is_announced() {
+    // Arrange: the question is dead and its task failed; a person answers it all the same
+    // (it is on the issue), and then another comments.
+    let github = MockServer::start().await;
+    let (app, asked, task_id) = dead_question(&github).await;
+    let answer = post_comment(&app, &issue_comment(9, "Flaky CI", "bob", "Firefox 128")).await;
+    post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "carol", "Also on Safari"),
+    )
+    .await;
+
+    // Act: GitHub announces the question.
+    post_comment(&app, &announced(555, OWN_URL, QUESTION)).await;
+
+    // Assert: the first answer is the task's, which runs again with it (and with it alone).
+    assert_eq!(task_status(&app, &asked).await, "queued");
+    let conversation = task_conversation(&app, &task_id);
+    assert!(conversation.contains("Firefox 128"), "{conversation}");
+    assert!(conversation.contains(&answer), "{conversation}");
+    assert!(!conversation.contains("Safari"), "{conversation}");
 }
