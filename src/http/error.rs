@@ -217,6 +217,11 @@ mod tests {
                 rusqlite::ffi::SQLITE_READONLY,
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
+            (rusqlite::ffi::SQLITE_BUSY, StatusCode::SERVICE_UNAVAILABLE),
+            (
+                rusqlite::ffi::SQLITE_LOCKED,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
             (
                 rusqlite::ffi::SQLITE_MISMATCH,
                 StatusCode::INTERNAL_SERVER_ERROR,

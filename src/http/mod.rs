@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod receiver;
 pub mod serve;
 mod stall;
+mod trace;
 
 use std::sync::Arc;
 
@@ -80,21 +81,24 @@ pub fn router(
         .layer(middleware::from_fn(error::json_errors))
         // The span names the path, never the query: Open WebUI and token-mode senders put
         // their secret in `?token=`, and debug logs must not carry it.
-        .layer(TraceLayer::new_for_http().make_span_with(
-            |request: &axum::http::Request<axum::body::Body>| {
-                tracing::debug_span!(
-                    "request",
-                    method = %request.method(),
-                    path = %request.uri().path(),
-                )
-            },
-        ))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &axum::http::Request<axum::body::Body>| {
+                    tracing::debug_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                    )
+                })
+                .on_failure(trace::on_failure),
+        )
         .with_state(state)
 }
 
-/// 200 when the database answers a query and takes writes, 503 otherwise.
+/// 200 when the database answers a query and takes writes, 503 otherwise: the store has
+/// stopped for good, or the last write could not be stored and none has been since.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    if let Some(reason) = state.store.failure() {
+    if let Some(reason) = state.store.failure().or_else(|| state.store.trouble()) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "error", "database": reason})),

@@ -38,8 +38,8 @@ pub fn tool_error(e: ServiceError) -> String {
             message,
         } => format!("invalid `{field}`: {message}"),
         ServiceError::Store(StoreError::Unavailable(reason)) => format!(
-            "the webhook store cannot save anything ({reason}); nothing was changed, and the \
-             server needs an operator to restart it"
+            "the webhook store cannot save anything ({reason}); nothing was changed: try again \
+             later, and if it lasts an operator must mend it (free space, or restart the server)"
         ),
         ServiceError::Store(store) => {
             tracing::error!(error = %store, "store error in MCP tool");

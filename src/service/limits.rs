@@ -21,6 +21,32 @@ pub struct Limits {
     default_webhook: Option<RateLimit>,
     trusted_proxies: Vec<IpNet>,
     in_flight: Arc<Semaphore>,
+    at_capacity: Mutex<Refusals>,
+}
+
+/// How often refusals for being at capacity are logged.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Refusals counted between two log lines.
+#[derive(Default)]
+struct Refusals {
+    since_logged: u64,
+    logged_at: Option<Instant>,
+}
+
+impl Refusals {
+    /// Counts one at `now`; returns how many there were, when it is time to log them.
+    fn count(&mut self, now: Instant) -> Option<u64> {
+        self.since_logged += 1;
+        let due = self
+            .logged_at
+            .is_none_or(|at| now.duration_since(at) >= REFUSAL_LOG_EVERY);
+        if !due {
+            return None;
+        }
+        self.logged_at = Some(now);
+        Some(std::mem::take(&mut self.since_logged))
+    }
 }
 
 /// Where a request came from, as far as can be told.
@@ -59,12 +85,25 @@ impl Limits {
             default_webhook: per_webhook,
             trusted_proxies,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            at_capacity: Mutex::new(Refusals::default()),
         }
     }
 
     /// A slot for one request in flight, or `None` when the receiver is saturated.
     pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        self.in_flight.clone().try_acquire_owned().ok()
+        let slot = self.in_flight.clone().try_acquire_owned().ok();
+        if slot.is_none() {
+            let mut refusals = self.at_capacity.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(refused) = refusals.count(Instant::now()) {
+                // Once in a while, not per request: a flood would flood the log too.
+                tracing::warn!(
+                    refused,
+                    "the receiver is at capacity (WEBHOOK_MCP_MAX_IN_FLIGHT); refusing requests \
+                     with 503 busy"
+                );
+            }
+        }
+        slot
     }
 
     /// The client: the peer, or — only when the peer is a trusted proxy — the right-most
@@ -576,6 +615,19 @@ mod tests {
         assert!(!allowed(&list, known("8.8.8.8")));
         assert!(allowed(&[], known("8.8.8.8")));
         assert!(parse_net("not-an-ip").is_err());
+    }
+
+    #[test]
+    fn refusals_at_capacity_are_logged_once_in_a_while_with_their_count() {
+        let mut refusals = Refusals::default();
+        let start = Instant::now();
+        assert_eq!(refusals.count(start), Some(1));
+        for n in 1..=5 {
+            let now = start + Duration::from_secs(n);
+            assert_eq!(refusals.count(now), None);
+        }
+        assert_eq!(refusals.count(start + REFUSAL_LOG_EVERY), Some(6));
+        assert_eq!(refusals.count(start + REFUSAL_LOG_EVERY), None);
     }
 
     #[test]

@@ -209,6 +209,13 @@ impl Store {
         self.inner.stats.failure.get().cloned()
     }
 
+    /// Why the last write could not be stored, until a later one is: a full disk, a file
+    /// turned read-only or the write lock held elsewhere, each of which may pass. `/health`
+    /// reports it.
+    pub fn trouble(&self) -> Option<String> {
+        self.inner.stats.trouble()
+    }
+
     /// Stops taking writes, lets the writer finish what is queued, and waits for it.
     pub fn close(&self) {
         self.inner
@@ -228,13 +235,17 @@ impl Store {
     }
 }
 
-/// Why the database cannot take writes, when an operator can mend it (free space, give the
-/// file back its write permission) and a sender's retry may then succeed: such errors are
-/// answered 503 with Retry-After, not 500.
+/// Why the database cannot take writes for now, when that may pass (an operator frees space
+/// or gives the file back its write permission; another process ends its long transaction)
+/// and a sender's retry may then succeed: such errors are answered 503 with Retry-After, not
+/// 500, and are no sign of a corrupt database.
 pub(crate) fn cannot_write(e: &rusqlite::Error) -> Option<&'static str> {
     match e.sqlite_error_code()? {
         rusqlite::ErrorCode::DiskFull => Some("the disk is full"),
         rusqlite::ErrorCode::ReadOnly => Some("the database file has become read-only"),
+        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
+            Some("another process has held the database's write lock past the busy timeout (5 s)")
+        }
         _ => None,
     }
 }

@@ -111,12 +111,14 @@ pub fn delete_unplanned(conn: &Connection, id: &str) -> Result<(), StoreError> {
 
 /// Takes the next due row and leases it until `lease_until`, so a crash mid-send only delays
 /// it: an expired lease makes the row due again. Rows going to one of the `full` hosts (those
-/// with their share of the senders busy) are passed over, and wait for one of them to end.
+/// with their share of the senders busy) are passed over, and wait for one of them to end;
+/// so are the `unrecorded` rows, sent and known by this process though not yet recorded.
 pub fn claim_due(
     conn: &Connection,
     now: i64,
     lease_until: i64,
     full: &[String],
+    unrecorded: &[String],
 ) -> Result<Option<OutboxRow>, StoreError> {
     // The same one pass over the due rows (`outbox_due`) as without the hosts: the list is
     // read once into a lookup, and each due row's host is checked against it.
@@ -126,9 +128,10 @@ pub fn claim_due(
              WHERE ((status IN ('pending', 'retrying') AND next_attempt_at <= ?1) \
                     OR (status = 'sending' AND lease_until < ?1)) \
                AND host NOT IN (SELECT value FROM json_each(?2)) \
+               AND id NOT IN (SELECT value FROM json_each(?3)) \
              ORDER BY next_attempt_at LIMIT 1",
         )?
-        .query_row(params![now, hosts_json(full)], |r| {
+        .query_row(params![now, json_list(full), json_list(unrecorded)], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?;
@@ -145,6 +148,16 @@ pub fn claim_due(
         ))?
         .query_row(params![id, lease_until, now], from_row)
         .optional()?)
+}
+
+/// Keeps a row being sent leased until `lease_until`: its sender knows how the send went and
+/// has not recorded it yet, and the row must not be sent again meanwhile.
+pub fn renew_lease(conn: &Connection, id: &str, lease_until: i64) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE outbox SET lease_until = MAX(lease_until, ?2) WHERE id = ?1 AND status = 'sending'",
+    )?
+    .execute(params![id, lease_until])?;
+    Ok(())
 }
 
 /// The actions whose posts a provider announces back, so that an unanswered attempt of one
@@ -192,19 +205,25 @@ fn record_interrupted(conn: &Connection, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// When the next row not going to one of the `full` hosts falls due, if any is waiting.
-pub fn next_due_at(conn: &Connection, full: &[String]) -> Result<Option<i64>, StoreError> {
+/// When the next row not going to one of the `full` hosts, nor `unrecorded` (see
+/// [`claim_due`]), falls due, if any is waiting.
+pub fn next_due_at(
+    conn: &Connection,
+    full: &[String],
+    unrecorded: &[String],
+) -> Result<Option<i64>, StoreError> {
     Ok(conn
         .prepare_cached(
             "SELECT MIN(CASE WHEN status = 'sending' THEN lease_until ELSE next_attempt_at END) \
              FROM outbox WHERE status IN ('pending', 'retrying', 'sending') \
-             AND host NOT IN (SELECT value FROM json_each(?1))",
+             AND host NOT IN (SELECT value FROM json_each(?1)) \
+             AND id NOT IN (SELECT value FROM json_each(?2))",
         )?
-        .query_row([hosts_json(full)], |r| r.get(0))?)
+        .query_row([json_list(full), json_list(unrecorded)], |r| r.get(0))?)
 }
 
-fn hosts_json(hosts: &[String]) -> String {
-    serde_json::to_string(hosts).unwrap_or_else(|_| "[]".into())
+fn json_list(values: &[String]) -> String {
+    serde_json::to_string(values).unwrap_or_else(|_| "[]".into())
 }
 
 /// One attempt's result, recorded with the row's new state.

@@ -4,11 +4,11 @@
 
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -39,6 +39,10 @@ pub(super) struct WriterStats {
     /// kernel may not report the lost pages again, so a later sync proves nothing. Only a
     /// restart, which recovers the database from what really is on disk, makes it safe again.
     pub failure: OnceLock<String>,
+    /// Why the last write that could not be stored failed (a full disk, a read-only file, the
+    /// write lock held elsewhere), until a later batch stores something: the store takes no
+    /// writes for now, though it may again once that is mended. `/health` reports it.
+    pub trouble: Mutex<Option<String>>,
 }
 
 impl WriterStats {
@@ -64,6 +68,27 @@ impl WriterStats {
                 "the store refuses writes from now on; restart the server"
             );
         }
+    }
+
+    /// A write could not be stored, for `reason`.
+    fn troubled(&self, reason: String) {
+        *self.trouble.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+    }
+
+    /// A batch stored changes with no write failing for want of storage: writes go in again.
+    fn mended(&self) {
+        self.trouble
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+    }
+
+    /// Why writes are not being stored just now, if the last one was not (see `trouble`).
+    pub fn trouble(&self) -> Option<String> {
+        self.trouble
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn refusal(&self) -> Option<Failed> {
@@ -166,10 +191,10 @@ where
                         None => Batch::begin(&conn),
                     };
                     match open {
-                        Ok(open) => batch = open.run(&conn, job),
+                        Ok(open) => batch = open.run(&conn, job, stats),
                         Err(e) => {
                             tracing::error!(error = %e, "cannot begin a store transaction");
-                            job.answer(Err(failed(&e)));
+                            job.answer(Err(failed(&e, stats)));
                         }
                     }
                 }
@@ -224,6 +249,8 @@ pub(super) trait Job: Send {
     fn run(&mut self, conn: &Connection) -> bool;
     /// Sends the caller the last run's outcome, or the batch's failure.
     fn answer(self: Box<Self>, committed: Result<(), Failed>);
+    /// Why the last run failed, when it was for want of storage (see `super::cannot_write`).
+    fn unwritable(&self) -> Option<String>;
 }
 
 /// A caller's closure and the channel its result goes back on.
@@ -282,6 +309,15 @@ where
         };
         let _ = self.reply.send(result);
     }
+
+    fn unwritable(&self) -> Option<String> {
+        match &self.outcome {
+            Some(Err(StoreError::Sqlite(e))) => {
+                super::cannot_write(e).map(|why| format!("{why} ({e})"))
+            }
+            _ => None,
+        }
+    }
 }
 /// The open transaction and the writes it holds.
 ///
@@ -294,6 +330,10 @@ struct Batch {
     guarded: bool,
     /// Time spent running the writes (not waiting for them).
     work: Duration,
+    /// The connection's change count when the batch began, to tell whether it stored any.
+    changes_before: u64,
+    /// A write of this batch failed for want of storage.
+    troubled: bool,
 }
 
 impl Batch {
@@ -303,6 +343,8 @@ impl Batch {
             jobs: Vec::new(),
             guarded: false,
             work: Duration::ZERO,
+            changes_before: conn.total_changes(),
+            troubled: false,
         })
     }
 
@@ -312,7 +354,7 @@ impl Batch {
 
     /// Adds a write to the batch. `None` means the transaction itself broke: every write in
     /// it has been answered with that error, and the batch is gone.
-    fn run(mut self, conn: &Connection, mut job: WriteJob) -> Option<Batch> {
+    fn run(mut self, conn: &Connection, mut job: WriteJob, stats: &WriterStats) -> Option<Batch> {
         let started = Instant::now();
         if !self.guarded {
             if job.run(conn) {
@@ -320,6 +362,7 @@ impl Batch {
                 self.work += started.elapsed();
                 return Some(self);
             }
+            self.note_unwritable(job.as_ref(), stats);
             self.jobs.push(job);
             // Some failures (a full disk, say) have already ended the transaction.
             let rolled_back = if conn.is_autocommit() {
@@ -340,20 +383,28 @@ impl Batch {
             return match redone {
                 Ok(()) => Some(self),
                 Err(e) => {
-                    self.abandon(conn, failed(&e));
+                    self.abandon(conn, failed(&e, stats));
                     None
                 }
             };
         }
         let guarded = run_guarded(conn, job.as_mut());
+        self.note_unwritable(job.as_ref(), stats);
         self.jobs.push(job);
         self.work += started.elapsed();
         match guarded {
             Ok(()) => Some(self),
             Err(e) => {
-                self.abandon(conn, failed(&e));
+                self.abandon(conn, failed(&e, stats));
                 None
             }
+        }
+    }
+
+    fn note_unwritable(&mut self, job: &dyn Job, stats: &WriterStats) {
+        if let Some(why) = job.unwritable() {
+            self.troubled = true;
+            stats.troubled(why);
         }
     }
 
@@ -376,13 +427,17 @@ impl Batch {
         stats
             .work_nanos
             .fetch_add(self.work.as_nanos() as u64, Relaxed);
+        let stored = conn.total_changes() > self.changes_before;
         let result = exec(conn, "COMMIT").map_err(|e| {
             tracing::error!(error = %e, "store batch failed to commit");
             if !conn.is_autocommit() {
                 let _ = exec(conn, "ROLLBACK");
             }
-            failed(&e)
+            failed(&e, stats)
         });
+        if result.is_ok() && stored && !self.troubled {
+            stats.mended();
+        }
         let took = committing.elapsed();
         stats
             .commit_nanos
@@ -409,10 +464,12 @@ fn run_guarded(conn: &Connection, job: &mut dyn Job) -> rusqlite::Result<()> {
 /// Why a transaction broke. A full disk or a file turned read-only is `Unavailable`: callers
 /// answer 503 with Retry-After (senders come back once it is mended) rather than 500; unlike
 /// a failed sync it does not stop the store, since nothing unsynced was shown to anyone.
-fn failed(e: &rusqlite::Error) -> Failed {
+fn failed(e: &rusqlite::Error, stats: &WriterStats) -> Failed {
     if let Some(why) = super::cannot_write(e) {
         tracing::error!(error = %e, "{why}; writes are refused until it is mended");
-        return Failed::Unavailable(format!("{why} ({e})"));
+        let reason = format!("{why} ({e})");
+        stats.troubled(reason.clone());
+        return Failed::Unavailable(reason);
     }
     Failed::Transaction(e.to_string())
 }

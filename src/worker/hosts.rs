@@ -3,7 +3,7 @@
 //! other host. Counted in memory: claims are leased, so each process sharing a database
 //! counts its own sends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -23,6 +23,11 @@ pub struct InFlight {
     hosts: Mutex<HashMap<u64, String>>,
     /// The idle senders' wake-up: a host back under its share has rows they passed over.
     wake: Arc<Notify>,
+    /// Rows whose send is over and whose record could not be written yet: their result is
+    /// known here, so they are not taken up again when their lease runs out meanwhile (a full
+    /// disk outlasting it leaves no write to renew it with, and once writes go in again
+    /// another sender's claim may come before the record).
+    unrecorded: Mutex<HashSet<String>>,
 }
 
 impl InFlight {
@@ -36,6 +41,7 @@ impl InFlight {
             next_claim: AtomicU64::new(0),
             hosts: Mutex::new(HashMap::new()),
             wake,
+            unrecorded: Mutex::new(HashSet::new()),
         }
     }
 
@@ -51,6 +57,12 @@ impl InFlight {
             in_flight: Arc::clone(self),
             id: self.next_claim.fetch_add(1, Relaxed),
         }
+    }
+
+    /// The rows sent by this process whose record is still to be written: never claimed.
+    pub fn unrecorded(&self) -> Vec<String> {
+        let rows = self.unrecorded.lock().unwrap_or_else(|e| e.into_inner());
+        rows.iter().cloned().collect()
     }
 
     fn full_but(&self, claim: Option<u64>) -> Vec<String> {
@@ -87,6 +99,22 @@ impl Claim {
         self.in_flight.full_but(Some(self.id))
     }
 
+    /// The claimed row `id` was sent and its record could not be written yet: it is passed
+    /// over (see `InFlight::unrecorded`) until this claim is dropped.
+    pub fn unrecorded(&self, id: &str) -> Unrecorded {
+        let in_flight = Arc::clone(&self.in_flight);
+        let mut rows = in_flight
+            .unrecorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        rows.insert(id.to_string());
+        drop(rows);
+        Unrecorded {
+            in_flight,
+            id: id.to_string(),
+        }
+    }
+
     /// Counts the claimed row against its host; `None` when nothing was claimed.
     pub fn hold(&self, host: Option<&str>) {
         let mut hosts = self.in_flight.hosts();
@@ -111,6 +139,23 @@ impl Drop for Claim {
         if was_full {
             in_flight.wake.notify_waiters();
         }
+    }
+}
+
+/// A row passed over while its record is being written; dropped once it is, or given up.
+pub struct Unrecorded {
+    in_flight: Arc<InFlight>,
+    id: String,
+}
+
+impl Drop for Unrecorded {
+    fn drop(&mut self) {
+        let mut rows = self
+            .in_flight
+            .unrecorded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        rows.remove(&self.id);
     }
 }
 

@@ -38,15 +38,21 @@ pub enum Step {
 
 /// Claims the next due action and sends it.
 pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
+    send_one_until(state, &CancellationToken::new()).await
+}
+
+/// [`send_one`], giving up on recording a sent attempt once `stop` is cancelled.
+async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::Result<Step> {
     let now = clock::now_ms();
     let lease = now + (state.config.outbound_timeout_secs as i64 * 2 + 30) * 1000;
     // Held until this send is over: its host's share has one place fewer meanwhile.
     let claim = Arc::new(state.sending.claim());
     let claiming = Arc::clone(&claim);
+    let unrecorded = state.sending.unrecorded();
     let Some(row) = state
         .store
         .write(move |db| {
-            let row = outbox::claim_due(db, now, lease, &claiming.full())?;
+            let row = outbox::claim_due(db, now, lease, &claiming.full(), &unrecorded)?;
             claiming.hold(row.as_ref().map(|r| r.host.as_str()));
             Ok(row)
         })
@@ -160,16 +166,40 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
             }
         })
     };
-    // The request went out: losing its record would have it sent again once the lease ends,
-    // so a write that failed (the database busy past its timeout) is tried again.
-    let mut tries = 1;
+    // The request went out and its answer is known: losing its record would have it sent
+    // again once the lease ends (a comment posted twice), so the record is tried until it is
+    // written (a full disk freed, a lock let go), the lease kept renewed meanwhile.
+    let renew_for = lease - now;
+    let mut tries = 0u32;
+    let mut passed_over = None;
     while let Err(e) = record().await {
-        if tries == RECORD_TRIES {
-            return Err(anyhow::Error::new(e).context("record an attempt"));
-        }
-        tracing::warn!(action = %id, error = %e, "recording an attempt failed; trying again");
-        tokio::time::sleep(Duration::from_millis(250 * tries)).await;
         tries += 1;
+        passed_over.get_or_insert_with(|| claim.unrecorded(&id));
+        if stop.is_cancelled() {
+            return Err(anyhow::Error::new(e).context(format!(
+                "stopping with the {outcome} attempt of action {id} not recorded; it is sent \
+                 again once its lease ends"
+            )));
+        }
+        if tries == 1 || tries % RECORD_LOG_EVERY == 0 {
+            tracing::warn!(action = %id, target = %row.target, outcome, tries, error = %e,
+                "recording an attempt failed; its result is kept and recording tried again");
+        }
+        let renewing = id.clone();
+        let renewed = state
+            .store
+            .write(move |db| outbox::renew_lease(db, &renewing, clock::now_ms() + renew_for))
+            .await;
+        if let Err(e) = renewed {
+            tracing::debug!(action = %id, error = %e, "renewing the lease failed too");
+        }
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = tokio::time::sleep(record_backoff(tries)) => {}
+        }
+    }
+    if tries > 0 {
+        tracing::info!(action = %id, outcome, tries, "the attempt is recorded at last");
     }
     if let (Some(webhook_id), Some(event_id)) = (row.webhook_id.clone(), row.event_id.clone()) {
         let _ = state.changes.send(Change::Event {
@@ -183,8 +213,13 @@ pub async fn send_one(state: &AppState) -> anyhow::Result<Step> {
     })
 }
 
-/// How many times the record of a sent attempt is written before giving up on it.
-const RECORD_TRIES: u64 = 5;
+/// How often (in tries) a record still failing is logged again, about once a minute.
+const RECORD_LOG_EVERY: u32 = 12;
+
+/// The wait before recording an attempt again: 250 ms, doubled each try, at most 5 s.
+fn record_backoff(tries: u32) -> Duration {
+    Duration::from_millis(250u64 << tries.saturating_sub(1).min(5)).min(Duration::from_secs(5))
+}
 
 /// Sends until nothing is due. For tests and for draining at startup.
 pub async fn drain(state: &AppState) -> anyhow::Result<usize> {
@@ -226,7 +261,7 @@ async fn sender_loop(state: AppState, shutdown: CancellationToken) {
         let woken = state.wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        let wait = match send_one(&state).await {
+        let wait = match send_one_until(&state, &shutdown).await {
             Ok(Step::Sent { .. }) => continue,
             Ok(Step::Idle) => until_next_due(&state).await,
             Err(e) => {
@@ -246,10 +281,10 @@ async fn sender_loop(state: AppState, shutdown: CancellationToken) {
 /// by another process sharing the database do not wake us). Rows of a host at its share are
 /// not waited for: the end of one of its sends wakes the idle senders.
 async fn until_next_due(state: &AppState) -> Duration {
-    let full = state.sending.full();
+    let (full, unrecorded) = (state.sending.full(), state.sending.unrecorded());
     let next = state
         .store
-        .read(move |db| outbox::next_due_at(db, &full))
+        .read(move |db| outbox::next_due_at(db, &full, &unrecorded))
         .await
         .ok()
         .flatten();

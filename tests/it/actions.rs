@@ -371,7 +371,7 @@ async fn an_action_being_sent_is_not_queued_again_by_hand() {
     let claimed = app
         .state
         .store
-        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now + 60_000, &[]))
+        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now + 60_000, &[], &[]))
         .await
         .expect("claim")
         .expect("a row to claim");
@@ -409,7 +409,7 @@ async fn a_sender_that_outlived_its_lease_cannot_undo_a_later_delivery() {
     let stalled = app
         .state
         .store
-        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now - 1, &[]))
+        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now - 1, &[], &[]))
         .await
         .expect("claim")
         .expect("a row to claim");
@@ -458,7 +458,7 @@ async fn a_sender_past_its_lease_is_still_heard_while_no_one_has_taken_its_row_u
     let stalled = app
         .state
         .store
-        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now - 1, &[]))
+        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now - 1, &[], &[]))
         .await
         .expect("claim")
         .expect("a row to claim");
@@ -466,7 +466,7 @@ async fn a_sender_past_its_lease_is_still_heard_while_no_one_has_taken_its_row_u
         .state
         .store
         .write(move |db| {
-            webhook_mcp::store::outbox::claim_due(db, now, now + 60_000, &["github".into()])
+            webhook_mcp::store::outbox::claim_due(db, now, now + 60_000, &["github".into()], &[])
         })
         .await
         .expect("claim");
@@ -1108,4 +1108,78 @@ async fn a_forward_to_its_own_receiver_is_warned_of_and_stops_after_the_hop_limi
     assert_eq!(last["actions"], json!([]), "{last}");
     let first = app.event(events[5]["id"].as_str().expect("id")).await;
     assert_eq!(first["status"], "done", "{first}");
+}
+
+/// Makes the writer's connection fail (as on a full disk) to record a delivered attempt, and
+/// to renew a lease; claims still go in.
+const NO_ROOM_FOR_THE_RECORD: &str = "
+    CREATE TEMP TRIGGER IF NOT EXISTS no_room_for_records BEFORE INSERT ON main.outbox_attempts
+    WHEN NEW.outcome = 'delivered'
+    BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;
+    CREATE TEMP TRIGGER IF NOT EXISTS no_room_for_leases BEFORE UPDATE OF lease_until ON main.outbox
+    WHEN NEW.attempts = OLD.attempts AND NEW.lease_until > OLD.lease_until
+    BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;";
+
+#[tokio::test]
+async fn a_delivered_comment_whose_record_cannot_be_written_is_recorded_later_not_posted_twice() {
+    // Arrange
+    let github = MockServer::start().await;
+    expect_post(&github, COMMENTS, thanks(), comment_answer(201), 1).await;
+    let app = app_commenting(&github).await;
+    let event_id = open_issue_7(&app).await;
+    let store = app.state.store.clone();
+    store
+        .write(|db| Ok(db.execute_batch(NO_ROOM_FOR_THE_RECORD)?))
+        .await
+        .expect("no room");
+
+    // Act: posted, then unrecorded for longer than a few tries, past the end of its lease.
+    let state = app.state.clone();
+    let sending = tokio::spawn(async move { worker::send_one(&state).await });
+    for _ in 0..500 {
+        if github
+            .received_requests()
+            .await
+            .is_some_and(|r| !r.is_empty())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    store
+        .write(|db| Ok(db.execute("UPDATE outbox SET lease_until = 1", [])?))
+        .await
+        .expect("end the lease");
+    let while_unrecorded = worker::send_one(&app.state).await.expect("send");
+    store
+        .write(|db| {
+            Ok(db.execute_batch(
+                "DROP TRIGGER temp.no_room_for_records; DROP TRIGGER temp.no_room_for_leases;",
+            )?)
+        })
+        .await
+        .expect("room again");
+    let sent = tokio::time::timeout(Duration::from_secs(30), sending)
+        .await
+        .expect("recorded once there is room")
+        .expect("the sender did not panic")
+        .expect("the attempt is recorded");
+
+    // Assert: recorded as delivered, once; not taken up again meanwhile, nor posted again.
+    assert_eq!(while_unrecorded, Step::Idle);
+    assert!(
+        matches!(
+            sent,
+            Step::Sent {
+                outcome: "delivered",
+                ..
+            }
+        ),
+        "{sent:?}"
+    );
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(outcomes(&action), vec![(json!("delivered"), json!(201))]);
+    assert_eq!(app.drain().await, 0);
 }

@@ -22,6 +22,7 @@ mod outbox_fairness;
 mod receiver;
 mod runner_errors;
 mod secrets_at_rest;
+mod storage_trouble;
 mod store;
 mod tasks;
 mod tasks_mcp;
