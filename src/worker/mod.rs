@@ -181,7 +181,7 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
                  again once its lease ends"
             )));
         }
-        if tries == 1 || tries % RECORD_LOG_EVERY == 0 {
+        if tries == 1 || tries.is_multiple_of(RECORD_LOG_EVERY) {
             tracing::warn!(action = %id, target = %row.target, outcome, tries, error = %e,
                 "recording an attempt failed; its result is kept and recording tried again");
         }
