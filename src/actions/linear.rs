@@ -226,11 +226,9 @@ mod tests {
     async fn a_rate_limit_waits_for_the_spent_budget_to_refill() {
         let limited = json!({"errors": [{"message": "Rate limit exceeded",
             "extensions": {"code": "RATELIMITED"}}]});
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as u64;
-        let at = |secs: u64| (now_ms + secs * 1000).to_string();
+        // A reset is written as seconds from now (`@40`) and stamped just before the request:
+        // under load, building the cases' servers can take longer than the tolerance below.
+        let at = |secs: u64| format!("@{secs}");
         let cases = [
             (
                 "requests spent",
@@ -260,11 +258,24 @@ mod tests {
             ("no headers", vec![], None),
         ];
         for (name, headers, want) in cases {
+            let server = MockServer::start().await;
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as u64;
             let mut template = ResponseTemplate::new(400).set_body_json(limited.clone());
             for (h, v) in headers {
+                let v = match v.strip_prefix('@') {
+                    Some(secs) => (now_ms + secs.parse::<u64>().unwrap() * 1000).to_string(),
+                    None => v,
+                };
                 template = template.insert_header(format!("x-ratelimit-{h}").as_str(), v.as_str());
             }
-            let server = answering(template).await;
+            Mock::given(method("POST"))
+                .and(path("/graphql"))
+                .respond_with(template)
+                .mount(&server)
+                .await;
             let err = execute(&clients(), &creds(&server), &delivery())
                 .await
                 .unwrap_err();
