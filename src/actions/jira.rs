@@ -1,11 +1,13 @@
 //! Jira connector (outbox worker → `actions::execute` → here): comments on an issue through
 //! REST API v2, which takes the comment as plain text (v3 wants Atlassian Document Format).
-//! Works for Jira Cloud (email + API token) and Data Center (same basic auth).
+//! Works for Jira Cloud (email + API token) and Data Center (same basic auth). An event is
+//! answered on the Jira site it came from or not at all.
 
 use serde_json::json;
 
 use super::client::{self, missing, missing_token};
 use super::{ActionError, Clients, Credentials, Sent, segment};
+use crate::providers::site_of;
 
 const SETTINGS: &str = "JIRA_BASE_URL, JIRA_EMAIL and JIRA_API_TOKEN";
 
@@ -26,24 +28,56 @@ pub(super) fn login(creds: &Credentials) -> Result<(&super::Endpoint, &str, &str
     Ok((base, email, token))
 }
 
+/// Refuses a reply to an event of one Jira site (`site`, as its issue's `self` names it)
+/// that would go to another: issue keys repeat across sites (every site's first project is
+/// `KAN`), and the login would post the text on a stranger's issue.
+pub(super) fn same_site(creds: &Credentials, site: Option<&str>) -> Result<(), ActionError> {
+    // No site configured at all is `login`'s to say, naming the settings.
+    let (Some(site), Some(base)) = (site, creds.jira_base_url.as_ref()) else {
+        return Ok(());
+    };
+    let configured = site_of("jira", &base.url);
+    if configured.as_deref() == Some(site) {
+        return Ok(());
+    }
+    let configured = configured.unwrap_or_else(|| "an unreadable address".into());
+    Err(ActionError::permanent(format!(
+        "this event came from the Jira site {site}, but the reply would go to the Jira site \
+         {configured}: set the webhook's options.credentials.jira_base_url to {site}, with \
+         jira_email and jira_api_token for it (or JIRA_BASE_URL, JIRA_EMAIL and \
+         JIRA_API_TOKEN, when this server answers that site only)"
+    )))
+}
+
+/// One comment to post, as the outbox holds it.
+pub(super) struct Comment<'a> {
+    pub key: &'a str,
+    pub body: &'a str,
+    pub visibility: Option<&'a serde_json::Value>,
+    pub internal: bool,
+    pub site: Option<&'a str>,
+}
+
 pub(super) async fn comment(
     clients: &Clients,
     creds: &Credentials,
-    key: &str,
-    body: &str,
-    visibility: Option<&serde_json::Value>,
-    internal: bool,
+    comment: &Comment<'_>,
 ) -> Result<Sent, ActionError> {
+    same_site(creds, comment.site)?;
     let (base, email, token) = login(creds)?;
     let path = format!(
         "/rest/api/2/issue/{}/comment",
-        segment("Jira issue key", key)?
+        segment("Jira issue key", comment.key)?
     );
     let (http, url) = clients.for_endpoint(base, &path)?;
     let req = http
         .post(url)
         .basic_auth(email, Some(token))
-        .json(&comment_body(body, visibility, internal));
+        .json(&comment_body(
+            comment.body,
+            comment.visibility,
+            comment.internal,
+        ));
     let reply = client::send("Jira", req).await?;
     let answer = reply.json();
     let remote_id = answer["id"].as_str().map(str::to_owned);
@@ -101,6 +135,7 @@ mod tests {
             body: "Investigating.".into(),
             visibility: None,
             internal: false,
+            site: None,
         }
     }
 

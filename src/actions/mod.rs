@@ -93,6 +93,10 @@ pub enum Delivery {
         /// A Jira Service Management internal comment, hidden from customers.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         internal: bool,
+        /// The Jira site the event came from (`providers::site_of` its issue's `self`): the
+        /// comment goes to that site or nowhere, never to another site's issue of the same key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        site: Option<String>,
     },
     SlackMessage {
         channel: String,
@@ -327,7 +331,9 @@ pub fn missing_credentials(creds: &Credentials, delivery: &Delivery) -> Option<A
         Delivery::GitlabNote { .. } | Delivery::GitlabCommitNote { .. } => {
             gitlab::token(creds).err()
         }
-        Delivery::JiraComment { .. } => jira::login(creds).err(),
+        Delivery::JiraComment { site, .. } => jira::same_site(creds, site.as_deref())
+            .and_then(|()| jira::login(creds).map(drop))
+            .err(),
         Delivery::SlackMessage { .. } => slack::bot_token(creds).err(),
         Delivery::LinearComment { .. } => linear::api_key(creds).err(),
         Delivery::ChannelMessage { url, kind, .. }
@@ -412,7 +418,17 @@ pub async fn execute(
             body,
             visibility,
             internal,
-        } => jira::comment(clients, creds, key, body, visibility.as_ref(), *internal).await,
+            site,
+        } => {
+            let comment = jira::Comment {
+                key,
+                body,
+                visibility: visibility.as_ref(),
+                internal: *internal,
+                site: site.as_deref(),
+            };
+            jira::comment(clients, creds, &comment).await
+        }
         Delivery::SlackMessage {
             channel,
             thread_ts,

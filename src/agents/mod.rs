@@ -2,6 +2,7 @@
 //! API (Open WebUI's first), and the declarations of the agents it runs.
 
 pub mod chat;
+mod markup;
 pub mod reply_timeout;
 pub mod runner;
 pub mod tools;

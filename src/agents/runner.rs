@@ -18,9 +18,10 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::chat::{ChatClient, ChatRequest, Message, openwebui_completions_url};
+use super::markup::{self, Destinations, Markup};
 use super::tools::{self, Outcome};
 use super::{AgentSpec, ResultAction};
-use crate::actions::{Delivery, MessageKind, guess_kind};
+use crate::actions::Delivery;
 use crate::app::AppState;
 use crate::clock;
 use crate::config::Config;
@@ -285,7 +286,7 @@ async fn run_task(
     let opening_len = messages.len();
     messages.extend(progress.messages);
     close_interrupted_calls(&mut messages);
-    let defs = tools::definitions(&agent.tools);
+    let defs = tools::definitions(&agent.tools, &Destinations::of(agent, task));
     let (mut replied, mut posted) = (progress.replied, progress.posted);
     // Failed model calls in a row; one that works ends the run of them (as save_progress
     // does in the store).
@@ -597,10 +598,12 @@ fn prompt_file(agent: &AgentSpec) -> String {
 /// The system prompt, the task with its event as marked data, and the thread so far.
 async fn opening(state: &AppState, agent: &AgentSpec, task: &TaskRow) -> Vec<Message> {
     let own = crate::mcp::prompt_text(state, &format!("agents/{}", prompt_file(agent)));
+    // Said before the agent's own prompt, which may not know where this task's words go.
+    let markup = Destinations::of(agent, task).instructions();
     let system = if own.trim().is_empty() {
-        FRAMING.to_string()
+        format!("{FRAMING}\n\n{markup}")
     } else {
-        format!("{FRAMING}\n\n{own}")
+        format!("{FRAMING}\n\n{markup}\n\n{own}")
     };
     let event = match &task.event_id {
         Some(id) => events::get(state, id).await.ok().map(|e| {
@@ -679,11 +682,7 @@ fn planned_result(
                 .source
                 .as_deref()
                 .and_then(|s| serde_json::from_str(s).ok());
-            let markup = match source.as_ref().map(|s| s.kind.as_str()) {
-                Some(kind) if kind.starts_with("slack.") => Markup::Slack,
-                Some("jira.issue") => Markup::JiraWiki,
-                _ => Markup::Markdown,
-            };
+            let markup = Markup::of_source(source.as_ref().map(|s| s.kind.as_str()));
             match plan::reply_on_source(source.as_ref(), body(markup)) {
                 Ok(d) => Some((ActionKind::Comment, d)),
                 Err(e) => {
@@ -692,27 +691,24 @@ fn planned_result(
                 }
             }
         }
-        ResultAction::PostMessage => agent.target.as_ref().map(|t| {
-            let kind = t
-                .kind
-                .as_deref()
-                .and_then(|k| k.parse().ok())
-                .unwrap_or_else(|| guess_kind(&t.url));
-            let markup = match kind {
-                MessageKind::Slack => Markup::Slack,
-                MessageKind::Telegram => Markup::Plain,
-                _ => Markup::Markdown,
-            };
-            (
-                ActionKind::PostMessage,
-                Delivery::ChannelMessage {
-                    url: t.url.clone(),
-                    kind,
-                    text: body(markup),
-                    chat_id: t.chat_id.clone(),
-                },
-            )
-        }),
+        ResultAction::PostMessage => {
+            agent
+                .target
+                .as_ref()
+                .zip(markup::channel_kind(agent))
+                .map(|(t, kind)| {
+                    let markup = Markup::of_channel(kind);
+                    (
+                        ActionKind::PostMessage,
+                        Delivery::ChannelMessage {
+                            url: t.url.clone(),
+                            kind,
+                            text: body(markup),
+                            chat_id: t.chat_id.clone(),
+                        },
+                    )
+                })
+        }
         ResultAction::Forward => agent.target.as_ref().map(|t| {
             let payload = json!({"task_id": task.id, "agent": agent.name, "event_id": task.event_id,
                                  "status": "done", "result": answer});
@@ -729,19 +725,6 @@ fn planned_result(
             )
         }),
     }
-}
-
-/// The markup a result is written in: what its destination renders. A Markdown heading shows
-/// as `###` in Slack and Jira.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Markup {
-    Markdown,
-    /// Slack's mrkdwn: `*bold*`, `_italic_`.
-    Slack,
-    /// Jira's wiki markup (REST API v2 comments): `h3.`, `----`.
-    JiraWiki,
-    /// Telegram without a parse mode.
-    Plain,
 }
 
 /// The result as posted: the agent's heading, the answer, and a footer naming the agent.

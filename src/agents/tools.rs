@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::AgentSpec;
 use super::chat::ToolDef;
+use super::markup::Destinations;
 use crate::app::AppState;
 use crate::service::actions::{self, Author, ReplyTo};
 use crate::service::events::{self, EventQuery};
@@ -22,8 +23,10 @@ pub const NAMES: [&str; 6] = [
     "list_events",
 ];
 
-/// Function definitions for the tools an agent may use.
-pub fn definitions(allowed: &[String]) -> Vec<ToolDef> {
+/// Function definitions for the tools an agent may use, each text in the markup of where it
+/// is shown.
+pub fn definitions(allowed: &[String], to: &Destinations) -> Vec<ToolDef> {
+    let (source, channel) = (to.source.name(), to.channel.name());
     let text = |what: &str| {
         json!({"type": "object", "properties": {"text": {"type": "string", "description": what}},
                "required": ["text"]})
@@ -32,22 +35,22 @@ pub fn definitions(allowed: &[String]) -> Vec<ToolDef> {
         ToolDef::function(
             "comment",
             "Post a comment on the source of this task's event (the issue, ticket or Slack thread it came from).",
-            text("The comment, in markdown."),
+            text(&format!("The comment, in {source}.")),
         ),
         ToolDef::function(
             "ask",
             "Ask a clarifying question on the event's source and wait: the task pauses until someone replies on that thread, then you run again with the reply.",
-            json!({"type": "object", "properties": {"question": {"type": "string", "description": "The question to post."}}, "required": ["question"]}),
+            json!({"type": "object", "properties": {"question": {"type": "string", "description": format!("The question to post, in {source}.")}}, "required": ["question"]}),
         ),
         ToolDef::function(
             "respond",
             "Answer the sender of the event (Slack response_url for slash commands, else a comment on the source).",
-            text("The answer."),
+            text(&format!("The answer, in {source}.")),
         ),
         ToolDef::function(
             "post_message",
             "Post a message to this agent's configured chat channel.",
-            text("The message."),
+            text(&format!("The message, in {channel}.")),
         ),
         ToolDef::function(
             "get_event",

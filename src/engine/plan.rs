@@ -262,6 +262,7 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
             body: text,
             visibility: d.get("visibility").filter(|v| v.is_object()).cloned(),
             internal: private(),
+            site: s("self").and_then(|address| crate::providers::site_of("jira", &address)),
         }),
         "slack.thread" | "slack.channel" => Ok(Delivery::SlackMessage {
             channel: s("channel").ok_or_else(missing)?,
@@ -279,26 +280,67 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
     }
 }
 
-/// The longest reply a kind of source takes, in characters, and what it is called there.
-pub fn reply_limit(source_kind: &str) -> Option<(usize, &'static str)> {
+/// The longest reply a place takes, and how it counts: Jira (Java) counts UTF-16 code units,
+/// so an emoji beyond the Basic Multilingual Plane is two; the others count characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: usize,
+    /// What the place is called: "a Jira comment".
+    pub what: &'static str,
+    utf16: bool,
+}
+
+impl Limit {
+    /// A limit counted in characters.
+    pub const fn chars(max: usize, what: &'static str) -> Self {
+        Limit {
+            max,
+            what,
+            utf16: false,
+        }
+    }
+
+    /// `text`'s length as the place counts it.
+    pub fn len(&self, text: &str) -> usize {
+        text.chars().map(|c| self.width(c)).sum()
+    }
+
+    fn width(&self, c: char) -> usize {
+        if self.utf16 { c.len_utf16() } else { 1 }
+    }
+
+    /// The unit `len` counts in, for a refusal.
+    pub fn unit(&self) -> &'static str {
+        if self.utf16 {
+            "characters as Jira counts them (UTF-16 code units: an emoji is two)"
+        } else {
+            "characters"
+        }
+    }
+}
+
+/// The longest reply a kind of source takes.
+pub fn reply_limit(source_kind: &str) -> Option<Limit> {
     match source_kind {
-        "github.issue" | "github.pull_request" => Some((65_536, "a GitHub comment")),
-        "jira.issue" => Some((32_767, "a Jira comment")),
-        "slack.thread" | "slack.channel" => Some((40_000, "a Slack message")),
+        "github.issue" | "github.pull_request" => Some(Limit::chars(65_536, "a GitHub comment")),
+        "jira.issue" => Some(Limit {
+            utf16: true,
+            ..Limit::chars(32_767, "a Jira comment")
+        }),
+        "slack.thread" | "slack.channel" => Some(Limit::chars(40_000, "a Slack message")),
         "gitlab.issue" | "gitlab.merge_request" | "gitlab.commit" | "gitlab.snippet" => {
-            Some((1_000_000, "a GitLab note"))
+            Some(Limit::chars(1_000_000, "a GitLab note"))
         }
         _ => None,
     }
 }
 
 /// The longest text a command's text may be where it goes, as [`reply_on_source`] fits it.
-fn place_limit(c: &Fired<'_>, event: &EventView<'_>) -> Option<usize> {
+fn place_limit(c: &Fired<'_>, event: &EventView<'_>) -> Option<Limit> {
     match c.action {
-        ActionKind::Comment | ActionKind::Ask | ActionKind::Respond => event
-            .source
-            .and_then(|s| reply_limit(&s.kind))
-            .map(|(limit, _)| limit),
+        ActionKind::Comment | ActionKind::Ask | ActionKind::Respond => {
+            event.source.and_then(|s| reply_limit(&s.kind))
+        }
         ActionKind::PostMessage | ActionKind::CreateTask | ActionKind::Forward => None,
     }
 }
@@ -306,28 +348,37 @@ fn place_limit(c: &Fired<'_>, event: &EventView<'_>) -> Option<usize> {
 /// A text longer than its place takes, cut to fit and saying so: the place would refuse it
 /// whole (a template quoting a long body, an agent's long answer, whose whole text stays on
 /// its task).
-fn fit(text: String, limit: Option<(usize, &str)>) -> String {
-    cut(text, limit.map(|(limit, _)| limit), None)
+fn fit(text: String, limit: Option<Limit>) -> String {
+    cut(text, limit, None)
 }
 
-/// `text` cut to at most `limit` characters, saying how much is left out, counting what
-/// `before` left out of it already (a render cut at the template output bound), so that the
-/// note is written once and counts all of it.
-fn cut(text: String, limit: Option<usize>, before: Option<template::LeftOut>) -> String {
-    let chars = text.chars().count();
-    if before.is_none() && limit.is_none_or(|limit| chars <= limit) {
+/// `text` cut to what `limit` takes, on a character's boundary, saying how many characters
+/// are left out, counting what `before` left out of it already (a render cut at the template
+/// output bound), so that the note is written once and counts all of it.
+fn cut(text: String, limit: Option<Limit>, before: Option<template::LeftOut>) -> String {
+    if before.is_none() && limit.is_none_or(|l| l.len(&text) <= l.max) {
         return text;
     }
+    let chars = text.chars().count();
     let (before, at_least) = before.map_or((0, false), |b| (b.chars, b.at_least));
     let at_least = if at_least { "at least " } else { "" };
     let note = |left: usize| format!("\n\n… (cut to fit: {at_least}{left} more characters)");
-    // The note's own length depends on how much is left out; a generous guess covers it.
-    let keep = match limit {
-        Some(limit) => chars.min(limit.saturating_sub(note(chars + before).chars().count())),
-        None => chars,
+    let mut cut: String = match limit {
+        Some(limit) => {
+            // The note's own length depends on how much is left out; a generous guess covers it.
+            let room = limit.max.saturating_sub(limit.len(&note(chars + before)));
+            let mut used = 0;
+            text.chars()
+                .take_while(|c| {
+                    used += limit.width(*c);
+                    used <= room
+                })
+                .collect()
+        }
+        None => text,
     };
-    let mut cut: String = text.chars().take(keep).collect();
-    cut.push_str(&note(chars - keep + before));
+    let kept = cut.chars().count();
+    cut.push_str(&note(chars - kept + before));
     cut
 }
 

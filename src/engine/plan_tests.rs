@@ -128,6 +128,7 @@ fn comments_go_back_to_the_source_thread() {
                 body: "Hi T".into(),
                 visibility: None,
                 internal: false,
+                site: None,
             },
         ),
         (
@@ -716,5 +717,36 @@ fn what_people_typed_into_a_slack_form_is_escaped_on_its_way_back_to_slack() {
             body: b"",
         };
         assert_eq!(text_of(&c, &view).as_deref(), Ok(want), "{event_type}");
+    }
+}
+
+#[test]
+fn a_jira_reply_is_measured_in_utf16_units_as_jira_counts() {
+    // Jira (Java) counts UTF-16 code units: an emoji outside the BMP is two of them.
+    let jira = source("jira.issue", "ENG-1", json!({"key": "ENG-1"}));
+    let cases = [
+        ("🚀".repeat(16_383), false),
+        ("🚀".repeat(16_384), true),
+        ("🚀".repeat(20_000), true),
+        ("a".repeat(32_767), false),
+        (format!("{}🚀", "a".repeat(32_766)), true),
+    ];
+    for (text, cut) in cases {
+        let (units, chars) = (text.encode_utf16().count(), text.chars().count());
+        let Ok(Delivery::JiraComment { body, .. }) = reply_on_source(Some(&jira), text) else {
+            panic!("a Jira comment");
+        };
+        let sent = body.encode_utf16().count();
+        assert!(sent <= 32_767, "{units} units: sent {sent}");
+        assert_eq!(body.contains("cut to fit"), cut, "{units} units");
+        if cut {
+            assert!(sent + 8 > 32_767, "{units} units: sent only {sent}");
+            let kept = body.chars().take_while(|c| *c == '🚀' || *c == 'a').count();
+            assert!(
+                body.ends_with(&format!(": {} more characters)", chars - kept)),
+                "{units} units: {}",
+                &body[body.len() - 60..]
+            );
+        }
     }
 }

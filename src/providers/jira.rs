@@ -34,7 +34,12 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
         let d = detail([
             ("key", Some(Value::String(key.clone()))),
             ("id", raw_at(payload, "/issue/id")),
-            ("self", raw_at(payload, "/issue/self")),
+            // The issue's address names its site; a comment's does too, where a sender
+            // leaves the issue's out.
+            (
+                "self",
+                raw_at(payload, "/issue/self").or_else(|| raw_at(payload, "/comment/self")),
+            ),
             (
                 "visibility",
                 raw_at(payload, "/comment/visibility").filter(Value::is_object),

@@ -16,6 +16,7 @@ mod openwebui;
 pub mod samples;
 mod sentry;
 pub mod sign;
+mod site;
 pub mod slack;
 mod slack_token;
 mod standard;
@@ -32,6 +33,7 @@ use serde_json::Value;
 
 pub use common::random_token;
 pub use custom::CustomOptions;
+pub use site::site_of;
 
 /// Every sender the receiver understands. A closed set, dispatched by `match`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

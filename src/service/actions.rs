@@ -410,12 +410,14 @@ const MAX_ANY_REPLY_CHARS: usize = 1_000_000;
 
 /// A reply by hand is refused, not cut, when it is longer than its thread takes.
 fn check_fits(field: &str, text: &str, source: &SourceRef) -> Result<(), ServiceError> {
-    let (limit, what) = plan::reply_limit(&source.kind).unwrap_or((MAX_REPLY_CHARS, "a reply"));
-    let chars = text.chars().count();
-    if chars > limit {
+    let limit =
+        plan::reply_limit(&source.kind).unwrap_or(plan::Limit::chars(MAX_REPLY_CHARS, "a reply"));
+    let len = limit.len(text);
+    if len > limit.max {
+        let (unit, what, max) = (limit.unit(), limit.what, limit.max);
         return Err(ServiceError::invalid(
             field,
-            format!("the text is {chars} characters; {what} takes at most {limit}"),
+            format!("the text is {len} {unit}; {what} takes at most {max}"),
         ));
     }
     Ok(())

@@ -37,7 +37,7 @@ pub struct Posted {
     /// (`ENG-78`) are found: a comment's webhook may name its issue by id only.
     pub linear_issue: Option<String>,
     /// Where a site numbers its comments (Jira, GitLab): the site it came from (see
-    /// [`outbox::site_of`]).
+    /// [`crate::providers::site_of`]).
     pub site: Option<String>,
 }
 
@@ -126,7 +126,7 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
     let site = outbox::site_address_at(provider.as_str())
         .and_then(|(_, pointer)| payload.pointer(pointer))
         .and_then(Value::as_str)
-        .and_then(|address| outbox::site_of(provider.as_str(), address));
+        .and_then(|address| crate::providers::site_of(provider.as_str(), address));
     let by_own_app = provider == Provider::Slack
         && (by_own_slack_app(payload, "/event") || by_own_slack_app(payload, "/event/message"));
     let author = match provider {

@@ -37,9 +37,9 @@ pub(super) fn missing_credentials(
 }
 
 /// The credentials a sender with every server-wide setting would use: each token set, a Jira
-/// site, and for a GitHub Enterprise event a GitHub API on that server. What these still
-/// cannot send is the webhook's own doing (its own API named without its own token), which no
-/// sender's settings mend.
+/// site (the one a Jira event came from, where it names it), and for a GitHub Enterprise event
+/// a GitHub API on that server. What these still cannot send is the webhook's own doing (its
+/// own API named without its own token), which no sender's settings mend.
 fn best_provided(state: &AppState, own: ReplyCredentials, delivery: &Delivery) -> Credentials {
     let set = || Some("(the sending process's)".to_string());
     let mut best: Upstreams = state.config.upstreams.clone();
@@ -59,6 +59,12 @@ fn best_provided(state: &AppState, own: ReplyCredentials, delivery: &Delivery) -
     } = delivery
     {
         best.github_api_url = format!("https://{host}/api/v3");
+    }
+    if let Delivery::JiraComment {
+        site: Some(site), ..
+    } = delivery
+    {
+        best.jira_base_url = Some(site.clone());
     }
     crate::worker::merge(&best, own)
 }

@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
+use crate::providers::site_of;
 
 /// An action row. `delivery` is the JSON of `actions::Delivery`.
 #[derive(Debug, Clone)]
@@ -523,18 +524,6 @@ pub fn site_address_at(provider: &str) -> Option<(&'static str, &'static str)> {
     }
 }
 
-/// The site an address names, normalised (scheme, host, port; a Jira address also its path
-/// up to `/rest/`, which tells apart Jira sites that share `api.atlassian.com`).
-pub fn site_of(provider: &str, address: &str) -> Option<String> {
-    let url = reqwest::Url::parse(address).ok().filter(|u| u.has_host())?;
-    let origin = url.origin().ascii_serialization();
-    let path = match provider {
-        "jira" => url.path().split("/rest/").next().unwrap_or_default(),
-        _ => "",
-    };
-    Some(format!("{origin}{}", path.trim_end_matches('/')))
-}
-
 /// Whether a reply in `scope` (a comment, question or response) posted the item the other
 /// side calls by one of `remote_ids`, or, with `any_webhook`, a `post_message` did (a channel
 /// several webhooks post to). Other actions' ids are not compared: a Telegram message id and
@@ -817,40 +806,4 @@ fn text_of(delivery: Option<String>) -> Option<String> {
         .or_else(|| value.get("text"))
         .and_then(|v| v.as_str())?;
     Some(text.trim().to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::site_of;
-
-    #[test]
-    fn sites_are_named_alike_however_their_addresses_are_written() {
-        let cases = [
-            (
-                "gitlab",
-                "https://GitLab.Example.com:443/group/app",
-                Some("https://gitlab.example.com"),
-            ),
-            (
-                "gitlab",
-                "http://10.0.0.5:8929/group/app",
-                Some("http://10.0.0.5:8929"),
-            ),
-            (
-                "jira",
-                "https://acme.atlassian.net/rest/api/2/issue/10001",
-                Some("https://acme.atlassian.net"),
-            ),
-            // Jira sites reached through Atlassian's API gateway share its host.
-            (
-                "jira",
-                "https://api.atlassian.com/ex/jira/11223344-a/rest/api/3/issue/1",
-                Some("https://api.atlassian.com/ex/jira/11223344-a"),
-            ),
-            ("jira", "not an address", None),
-        ];
-        for (provider, address, want) in cases {
-            assert_eq!(site_of(provider, address).as_deref(), want, "{address}");
-        }
-    }
 }

@@ -396,6 +396,40 @@ async fn a_comment_by_hand_longer_than_jira_takes_is_refused_naming_jiras_limit(
     assert_eq!(fits, StatusCode::ACCEPTED);
 }
 
+#[tokio::test]
+async fn a_comment_by_hand_is_measured_for_jira_in_utf16_units() {
+    // Arrange: an emoji is one character but two UTF-16 units, which Jira counts.
+    let jira = MockServer::start().await;
+    let app = jira_app_with(
+        &jira,
+        json!({"trigger": "jira:issue_created", "action": "forward",
+               "target": {"url": "https://example.com/hook"}}),
+    )
+    .await;
+    let body = json!({"webhookEvent": "jira:issue_created",
+        "issue": {"id": "10001", "key": "ENG-12", "fields": {"summary": "Login broken"}}})
+    .to_string();
+    let event_id = accepted(app.post_jira("jr", &body, "jira-secret").await).await;
+
+    // Act
+    let path = format!("/api/events/{event_id}/comment");
+    let (status, answer) = app
+        .post_api(&path, &json!({"text": "🚀".repeat(20_000)}))
+        .await;
+    let (fits, _) = app
+        .post_api(&path, &json!({"text": "🚀".repeat(16_383)}))
+        .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("40000") && message.contains("a Jira comment takes at most 32767"),
+        "{message}"
+    );
+    assert_eq!(fits, StatusCode::ACCEPTED);
+}
+
 /// A Jira webhook that asks "Which browser?" about each new issue, after `issue` was created
 /// and the question posted on it; the app and the creation's event id.
 async fn jira_question_on(jira: &MockServer, issue: &Value) -> (TestApp, String) {

@@ -489,10 +489,15 @@ async fn jira_comment_ids_of_another_site_are_not_taken_for_the_services_own() {
         )
         .await;
     }
+    // Site A is the service's configured site (the fake), where its replies go.
+    let address = |site: &str| match site {
+        "site-a" => jira.uri(),
+        other => format!("https://{other}.atlassian.net"),
+    };
     let comment = |site: &str, id: &str, author: &str, text: &str| {
         json!({"webhookEvent": "comment_created",
                "issue": {"id": "1", "key": "KAN-1", "fields": {"summary": "S"},
-                         "self": format!("https://{site}.atlassian.net/rest/api/2/issue/1")},
+                         "self": format!("{}/rest/api/2/issue/1", address(site))},
                "comment": {"id": id, "body": text, "author": {"accountId": author}}})
         .to_string()
     };

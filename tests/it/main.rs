@@ -1,6 +1,7 @@
 mod actions;
 mod actions_mcp;
 mod actions_sources;
+mod agent_markup;
 mod commands_api;
 mod connections;
 mod durability;
@@ -10,6 +11,7 @@ mod front_end;
 mod github_enterprise;
 mod gitlab_threads;
 mod helpers;
+mod jira_sites;
 mod keys;
 mod late_questions;
 mod limits;
