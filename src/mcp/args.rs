@@ -270,9 +270,9 @@ pub struct ListEventsArgs {
     #[serde(default)]
     pub event_type: Option<String>,
     /// accepted, own_post (the service's own comment coming back), matched, done, failed,
-    /// rejected, invalid_payload or test.
+    /// rejected, invalid_payload, test or looped (came through too many forwards).
     #[serde(default)]
-    #[schemars(extend("enum" = ["accepted", "own_post", "matched", "done", "failed", "rejected", "invalid_payload", "test"]))]
+    #[schemars(extend("enum" = ["accepted", "own_post", "matched", "done", "failed", "rejected", "invalid_payload", "test", "looped"]))]
     pub status: Option<String>,
     /// Only events at or after this time (RFC 3339, or unix seconds or milliseconds).
     #[serde(default, deserialize_with = "lenient::text_or_number")]
