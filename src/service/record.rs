@@ -93,6 +93,7 @@ pub fn record(
     };
     let now = event.received_at;
     let mut resumed = Vec::new();
+    let mut joined = false;
     // The other delivery of a message already taken as an answer (a Slack `message` beside
     // its `app_mention`, a Jira `comment_created` beside its `jira:issue_updated`; in either
     // order, however late) answers nothing more: not the follow-up question the first
@@ -127,15 +128,18 @@ pub fn record(
             {
                 continue;
             }
-            if tasks::attach_reply(conn, &task.id, event_id, &reply.text, now)? {
-                resumed.push(task.id);
+            match tasks::attach_reply(conn, &task.id, event_id, &reply.text, now)? {
+                tasks::Attached::Resumed => resumed.push(task.id),
+                tasks::Attached::Joined => joined = true,
+                // Kept for a run again of a task that had failed: it answered nothing now.
+                tasks::Attached::Kept | tasks::Attached::No => {}
             }
         }
     }
     // A reply that answers a question is that conversation's: it starts no second agent on
     // the same words (a `create_task` or `ask` its text also matches), nor does the other
     // delivery of the same message. Messages and forwards it matches still go.
-    let answered = !resumed.is_empty() || twin_answered;
+    let answered = !resumed.is_empty() || joined || twin_answered;
     let kept: Vec<Planned>;
     let planned = if answered {
         kept = planned

@@ -27,6 +27,7 @@ mod writer;
 pub mod api_keys;
 pub mod audit;
 pub mod commands;
+pub mod conversation;
 pub mod events;
 pub mod outbox;
 pub mod tasks;

@@ -4,6 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
+use super::conversation::{self, KEPT_AFTER_TIMEOUT, LATE, REPLY_TIMEOUT};
 use super::{StoreError, events};
 
 #[derive(Debug, Clone)]
@@ -143,8 +144,20 @@ const QUESTION_SENT: &str = "NOT EXISTS (SELECT 1 FROM outbox o \
      WHERE o.status IN ('pending', 'retrying', 'sending') AND o.task_id = tasks.id \
      AND o.action = 'ask')";
 
-/// Tasks on this source thread that wait for a reply to a question that is out, oldest
-/// first.
+/// Why a task whose question went unanswered for too long failed.
+pub const TIMED_OUT: &str = "timeout: no reply arrived in time";
+
+/// A task that takes a reply on its thread: one waiting for it; one that asked and runs on an
+/// earlier reply, or is queued to (a reply that comes meanwhile reaches its run); one failed
+/// for want of a reply in time (kept for when it is run again).
+const TAKES_REPLIES: &str = "(status = 'waiting_reply' \
+     OR (status IN ('queued', 'running') AND json_valid(conversation) \
+         AND EXISTS (SELECT 1 FROM json_each(conversation) c \
+                     WHERE json_extract(c.value, '$.role') = 'assistant')) \
+     OR (status = 'failed' AND error = 'timeout: no reply arrived in time'))";
+
+/// Tasks on this source thread that take a reply ([`TAKES_REPLIES`]) to a question that is
+/// out, oldest first.
 pub fn waiting_on(
     conn: &Connection,
     webhook_id: &str,
@@ -152,13 +165,13 @@ pub fn waiting_on(
 ) -> Result<Vec<TaskRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {READ_COLUMNS} FROM tasks WHERE webhook_id = ?1 AND source_key = ?2 \
-         AND status = 'waiting_reply' AND {QUESTION_OUT} ORDER BY id"
+         AND {TAKES_REPLIES} AND {QUESTION_OUT} ORDER BY id"
     ))?;
     let rows = stmt.query_map(params![webhook_id, source_key], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Tasks waiting for a reply (to a question that is out) on a Linear issue, found by the issue's id (a UUID) whatever
+/// Tasks that take a reply (to a question that is out) on a Linear issue, found by the issue's id (a UUID) whatever
 /// key their event gave the issue (its `ENG-123`, when the event named it).
 pub fn waiting_on_linear_issue(
     conn: &Connection,
@@ -166,7 +179,7 @@ pub fn waiting_on_linear_issue(
     issue_id: &str,
 ) -> Result<Vec<TaskRow>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {READ_COLUMNS} FROM tasks WHERE webhook_id = ?1 AND status = 'waiting_reply' \
+        "SELECT {READ_COLUMNS} FROM tasks WHERE webhook_id = ?1 AND {TAKES_REPLIES} \
          AND source_kind = 'linear.issue' AND json_valid(source) \
          AND json_extract(source, '$.detail.issue_id') = ?2 AND {QUESTION_OUT} ORDER BY id"
     ))?;
@@ -174,7 +187,8 @@ pub fn waiting_on_linear_issue(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Whether the event was added to a task's conversation as the reply to its question.
+/// Whether the event was added to a task's conversation as the reply to its question (not
+/// one kept after the question had timed out: that answered nothing).
 pub fn answered_by(
     conn: &Connection,
     webhook_id: &str,
@@ -185,36 +199,123 @@ pub fn answered_by(
             "SELECT EXISTS (SELECT 1 FROM tasks t \
                JOIN json_each(CASE WHEN json_valid(t.conversation) THEN t.conversation \
                                    ELSE '[]' END) c \
-             WHERE t.webhook_id = ?1 AND json_extract(c.value, '$.event_id') = ?2)",
+             WHERE t.webhook_id = ?1 AND json_extract(c.value, '$.event_id') = ?2 \
+               AND json_extract(c.value, '$.late') IS NULL)",
         )?
         .query_row(params![webhook_id, event_id], |r| r.get(0))?)
 }
 
-/// Adds a reply to a waiting task's conversation and queues the task to run again.
+/// What a reply did to a task that takes replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attached {
+    /// The task waited for it: queued to run again with it.
+    Resumed,
+    /// The task runs (or is queued to) on an earlier reply: its run reads this one too.
+    Joined,
+    /// The task had failed for want of a reply in time: kept for when it runs again.
+    Kept,
+    /// Nothing: the task took no reply any more, or kept enough after its timeout.
+    No,
+}
+
+/// Adds a reply to the conversation of a task that takes replies ([`TAKES_REPLIES`]); a task
+/// that waited for it is queued to run again.
 pub fn attach_reply(
     conn: &Connection,
     task_id: &str,
     event_id: &str,
     reply: &str,
     now: i64,
-) -> Result<bool, StoreError> {
+) -> Result<Attached, StoreError> {
     let Some(task) = get(conn, task_id)? else {
-        return Ok(false);
+        return Ok(Attached::No);
     };
-    let mut conversation: Vec<Value> = serde_json::from_str(&task.conversation).unwrap_or_default();
-    conversation.push(json!({"role": "user", "content": reply, "event_id": event_id, "at": now}));
-    let n = conn
-        .prepare_cached(
+    let mut items = conversation::parse(&task.conversation);
+    // A run under way (or stopped part way, its progress saved) has read the conversation
+    // already: it reads this reply at its next step, after what it has done.
+    let mid_run = task.status == "running" || task.run_progress.is_some();
+    let (attached, sql) = match task.status.as_str() {
+        "waiting_reply" => (
+            Attached::Resumed,
             "UPDATE tasks SET conversation = ?2, status = 'queued', waiting_since = NULL, \
              lease_owner = NULL, lease_until = NULL, run_failures = 0, updated_at = ?3 \
              WHERE id = ?1 AND status = 'waiting_reply'",
+        ),
+        "queued" | "running" => (
+            Attached::Joined,
+            "UPDATE tasks SET conversation = ?2, updated_at = ?3 \
+             WHERE id = ?1 AND status IN ('queued', 'running')",
+        ),
+        "failed" if conversation::replies_after_timeout(&items) < KEPT_AFTER_TIMEOUT => (
+            Attached::Kept,
+            "UPDATE tasks SET conversation = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'failed'",
+        ),
+        _ => return Ok(Attached::No),
+    };
+    let mut item = conversation::reply(
+        reply,
+        event_id,
+        now,
+        mid_run && attached == Attached::Joined,
+    );
+    if attached == Attached::Kept {
+        item[LATE] = json!(true);
+    }
+    items.push(item);
+    let n =
+        conn.prepare_cached(sql)?
+            .execute(params![task_id, conversation::to_string(items), now])?;
+    Ok(if n == 1 { attached } else { Attached::No })
+}
+
+/// Gives the run `owner` holds the replies that came on the task's thread since it last
+/// looked, in the order they came, once: marked read and saved in its progress (what
+/// `progress` makes of them) in one write, so a run that stops after this still has them.
+pub fn take_replies(
+    conn: &Connection,
+    id: &str,
+    owner: &str,
+    now: i64,
+    progress: impl Fn(&[String]) -> String,
+) -> Result<Vec<String>, StoreError> {
+    let Some(task) = get(conn, id)? else {
+        return Ok(Vec::new());
+    };
+    if task.status != "running" || task.lease_owner.as_deref() != Some(owner) {
+        return Ok(Vec::new());
+    }
+    let mut items = conversation::parse(&task.conversation);
+    let taken = conversation::take_unread(&mut items);
+    if taken.is_empty() {
+        return Ok(taken);
+    }
+    let n = conn
+        .prepare_cached(
+            "UPDATE tasks SET conversation = ?3, run_progress = ?4, updated_at = ?5 \
+             WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'",
         )?
         .execute(params![
-            task_id,
-            Value::Array(conversation).to_string(),
+            id,
+            owner,
+            conversation::to_string(items),
+            progress(&taken),
             now
         ])?;
-    Ok(n == 1)
+    Ok(if n == 1 { taken } else { Vec::new() })
+}
+
+/// The task's conversation now, with `item` added at its end (a run's final answer: replies
+/// that came during the run stay in it).
+pub fn conversation_with(
+    conn: &Connection,
+    id: &str,
+    item: Value,
+) -> Result<Option<String>, StoreError> {
+    Ok(get(conn, id)?.map(|task| {
+        let mut items = conversation::parse(&task.conversation);
+        items.push(item);
+        conversation::to_string(items)
+    }))
 }
 
 /// Marks a task as waiting for a reply on its source (after an `ask`), recording the question.
@@ -240,6 +341,12 @@ pub fn wait_for_reply(
     {
         conversation
             .push(json!({"role": "run", "messages": progress, "cut_short": true, "at": now}));
+        let run = conversation.len() - 1;
+        conversation::keep_run(&mut conversation, run);
+    } else {
+        // No run to keep: replies that came while the task ran (an external agent's claim)
+        // stand where they came, before this question.
+        conversation::forget_run(&mut conversation);
     }
     conversation.push(json!({"role": "assistant", "content": question, "at": now}));
     let n = conn
@@ -463,16 +570,25 @@ pub fn question_posted_after_all(
 }
 
 /// Queues a failed task to run again from `prompt`, with its retry budget whole; its
-/// conversation (questions asked and answers) is kept.
+/// conversation (questions asked and answers) is kept, and the replies its dropped run had
+/// still to read, or had read, stand where they came.
 pub fn run_again(conn: &Connection, id: &str, prompt: &str, now: i64) -> Result<bool, StoreError> {
+    let Some(task) = get(conn, id)? else {
+        return Ok(false);
+    };
+    let mut items = conversation::parse(&task.conversation);
+    conversation::forget_run(&mut items);
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'queued', prompt = ?2, error = NULL, result = NULL, \
              run_failures = 0, run_progress = NULL, next_run_at = 0, lease_owner = NULL, \
-             lease_until = NULL, waiting_since = NULL, updated_at = ?3 \
+             lease_until = NULL, waiting_since = NULL, conversation = ?4, updated_at = ?3 \
              WHERE id = ?1 AND status = 'failed' RETURNING event_id",
         )?
-        .query_row(params![id, prompt, now], |r| r.get(0))
+        .query_row(
+            params![id, prompt, now, conversation::to_string(items)],
+            |r| r.get(0),
+        )
         .optional()?;
     settled(conn, n)
 }
@@ -563,10 +679,17 @@ pub fn keep_asking_run(
         .unwrap_or(conversation.len());
     let run = json!({"role": "run", "messages": run, "at": now});
     // The part of this run its first question kept (`wait_for_reply`) is now the whole run.
-    match at.checked_sub(1).and_then(|i| conversation.get_mut(i)) {
-        Some(cut) if cut.get("cut_short") == Some(&Value::Bool(true)) => *cut = run,
-        _ => conversation.insert(at, run),
-    }
+    let run_at = match at.checked_sub(1).and_then(|i| conversation.get_mut(i)) {
+        Some(cut) if cut.get("cut_short") == Some(&Value::Bool(true)) => {
+            *cut = run;
+            at - 1
+        }
+        _ => {
+            conversation.insert(at, run);
+            at
+        }
+    };
+    conversation::keep_run(&mut conversation, run_at);
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET conversation = ?2, updated_at = ?3 \
@@ -709,16 +832,19 @@ pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError>
     settled(conn, n)
 }
 
-/// Ends tasks that waited for a reply since before `cutoff`: failed, reason `timeout`.
+/// Ends tasks that waited for a reply since before `cutoff`: failed, reason `timeout`. Their
+/// conversation notes it, so a run of the task again knows its question went unanswered.
 pub fn expire_waiting(conn: &Connection, cutoff: i64, now: i64) -> Result<usize, StoreError> {
     let events: Vec<Option<String>> = conn
         .prepare_cached(&format!(
-            "UPDATE tasks SET status = 'failed', error = 'timeout: no reply arrived in time', \
-                 waiting_since = NULL, updated_at = ?2 \
+            "UPDATE tasks SET status = 'failed', error = ?3, waiting_since = NULL, \
+                 conversation = json_insert(CASE WHEN json_valid(conversation) \
+                     THEN conversation ELSE '[]' END, '$[#]', json_object('role', 'note', \
+                     'kind', ?4, 'content', ?3, 'at', ?2)), updated_at = ?2 \
                  WHERE status = 'waiting_reply' AND waiting_since < ?1 AND {QUESTION_SENT} \
                  RETURNING event_id"
         ))?
-        .query_map(params![cutoff, now], |r| r.get(0))?
+        .query_map(params![cutoff, now, TIMED_OUT, REPLY_TIMEOUT], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for event_id in events.iter().flatten() {
         events::settle(conn, event_id)?;
@@ -749,4 +875,14 @@ pub fn renew_lease(
         .query_row([id], |r| r.get(0))
         .optional()?;
     Ok(Some(status.unwrap_or_else(|| "deleted".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_failed_by_the_reply_timeout_is_one_that_takes_replies() {
+        assert!(TAKES_REPLIES.contains(&format!("error = '{TIMED_OUT}'")));
+    }
 }

@@ -26,6 +26,7 @@ mod runner_errors;
 mod secrets_at_rest;
 mod storage_trouble;
 mod store;
+mod task_replies;
 mod tasks;
 mod tasks_mcp;
 mod webhooks_api;

@@ -1,0 +1,213 @@
+//! A task's stored conversation, and the replies that come on its thread while a run of it is
+//! under way: kept apart from what a run opens with until the run reads them, so that each
+//! reaches the model once, after what the run had done when it came.
+
+use serde_json::{Value, json};
+
+/// The field marking a reply that came while the task had a run under way, and how far it got.
+const MID_RUN: &str = "mid_run";
+/// Not yet given to the model: the run reads it before its next model call.
+const UNREAD: &str = "unread";
+/// In the run's saved progress.
+const READ: &str = "read";
+/// In a run kept in the conversation (one that asked): read there.
+const KEPT: &str = "kept";
+
+/// The field marking a reply that came after the task's question timed out: kept for a run
+/// again, but it answered nothing (the task had failed), so it stands for no answer.
+pub const LATE: &str = "late";
+
+/// The `kind` of the note a task's conversation gets when its question times out.
+pub const REPLY_TIMEOUT: &str = "reply_timeout";
+
+/// Replies kept on a task after its question timed out: a thread that goes on for years does
+/// not grow a failed task's conversation without end.
+pub const KEPT_AFTER_TIMEOUT: usize = 20;
+
+pub fn parse(stored: &str) -> Vec<Value> {
+    serde_json::from_str(stored).unwrap_or_default()
+}
+
+pub fn to_string(items: Vec<Value>) -> String {
+    Value::Array(items).to_string()
+}
+
+/// A reply on the thread, as the conversation keeps it; `mid_run` when a run of the task is
+/// under way (or stopped part way), which reads it at its next step.
+pub fn reply(text: &str, event_id: &str, now: i64, mid_run: bool) -> Value {
+    let mut item = json!({"role": "user", "content": text, "event_id": event_id, "at": now});
+    if mid_run {
+        item[MID_RUN] = json!(UNREAD);
+    }
+    item
+}
+
+/// Whether the item reaches the model through a run (read by it, or in a run kept whole)
+/// rather than where it stands in the conversation.
+pub fn is_mid_run(item: &Value) -> bool {
+    item.get(MID_RUN).is_some()
+}
+
+/// The texts of the replies the run has not read yet, in the order they came, marked read.
+pub fn take_unread(items: &mut [Value]) -> Vec<String> {
+    let mut taken = Vec::new();
+    for item in items.iter_mut().filter(|i| i[MID_RUN] == UNREAD) {
+        item[MID_RUN] = json!(READ);
+        taken.push(item["content"].as_str().unwrap_or_default().to_string());
+    }
+    taken
+}
+
+/// The run at `run` is now kept in the conversation: the replies it read are read there, and
+/// those it never read come right after it, as replies that came after what it did.
+pub fn keep_run(items: &mut Vec<Value>, run: usize) {
+    let mut run = run;
+    let mut unread = Vec::new();
+    let mut i = 0;
+    while i < items.len() {
+        match items[i].get(MID_RUN).and_then(Value::as_str) {
+            Some(READ) => items[i][MID_RUN] = json!(KEPT),
+            Some(UNREAD) if i < run => {
+                unread.push(items.remove(i));
+                run -= 1;
+                continue;
+            }
+            Some(UNREAD) => unread_in_place(&mut items[i]),
+            _ => {}
+        }
+        i += 1;
+    }
+    for (n, mut item) in unread.into_iter().enumerate() {
+        unread_in_place(&mut item);
+        items.insert((run + 1 + n).min(items.len()), item);
+    }
+}
+
+/// The run under way is dropped (the task runs again from its prompt): the replies that came
+/// during it stand where they came, as any reply does.
+pub fn forget_run(items: &mut [Value]) {
+    for item in items.iter_mut() {
+        if matches!(item[MID_RUN].as_str(), Some(UNREAD | READ)) {
+            unread_in_place(item);
+        }
+    }
+}
+
+fn unread_in_place(item: &mut Value) {
+    if let Some(fields) = item.as_object_mut() {
+        fields.remove(MID_RUN);
+    }
+}
+
+/// Replies kept since the task's question last timed out.
+pub fn replies_after_timeout(items: &[Value]) -> usize {
+    let since = items
+        .iter()
+        .rposition(|i| i["role"] == "note" && i["kind"] == REPLY_TIMEOUT)
+        .map_or(0, |at| at + 1);
+    items[since..]
+        .iter()
+        .filter(|i| i["role"] == "user")
+        .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(name: &str, mid_run: Option<&str>) -> Value {
+        let mut item = json!({"role": "user", "content": name});
+        if let Some(state) = mid_run {
+            item[MID_RUN] = json!(state);
+        }
+        item
+    }
+
+    fn shown(items: &[Value]) -> Vec<String> {
+        items
+            .iter()
+            .map(|i| match i[MID_RUN].as_str() {
+                Some(state) => format!("{}:{state}", i["content"].as_str().unwrap_or("?")),
+                None => i["content"].as_str().unwrap_or("?").to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unread_replies_are_taken_once_in_order() {
+        let mut items = vec![
+            item("q", None),
+            item("a", Some(READ)),
+            item("b", Some(UNREAD)),
+            item("c", Some(UNREAD)),
+        ];
+        assert_eq!(take_unread(&mut items), ["b", "c"]);
+        assert!(take_unread(&mut items).is_empty(), "taken once");
+        assert_eq!(shown(&items), ["q", "a:read", "b:read", "c:read"]);
+    }
+
+    #[test]
+    fn a_kept_run_holds_what_it_read_and_is_followed_by_what_it_did_not() {
+        // (conversation, where the run is) → after
+        type Items<'a> = &'a [(&'a str, Option<&'a str>)];
+        let cases: &[(Items, usize, &[&str])] = &[
+            (
+                &[
+                    ("q1", None),
+                    ("a", Some(READ)),
+                    ("b", Some(UNREAD)),
+                    ("run", None),
+                    ("q2", None),
+                ],
+                3,
+                &["q1", "a:kept", "run", "b", "q2"],
+            ),
+            (
+                &[
+                    ("q1", None),
+                    ("b", Some(UNREAD)),
+                    ("c", Some(UNREAD)),
+                    ("run", None),
+                ],
+                3,
+                &["q1", "run", "b", "c"],
+            ),
+            (
+                &[("q1", None), ("run", None), ("q2", None)],
+                1,
+                &["q1", "run", "q2"],
+            ),
+        ];
+        for (before, run, after) in cases {
+            let mut items: Vec<Value> = before.iter().map(|(n, s)| item(n, *s)).collect();
+            keep_run(&mut items, *run);
+            assert_eq!(shown(&items), *after, "{before:?}");
+        }
+    }
+
+    #[test]
+    fn a_dropped_run_leaves_its_replies_where_they_came_and_a_kept_one_keeps_its_own() {
+        let mut items = vec![
+            item("a", Some(KEPT)),
+            item("b", Some(READ)),
+            item("c", Some(UNREAD)),
+        ];
+        forget_run(&mut items);
+        assert_eq!(shown(&items), ["a:kept", "b", "c"]);
+    }
+
+    #[test]
+    fn replies_after_a_timeout_are_counted_from_its_latest_note() {
+        let note = json!({"role": "note", "kind": REPLY_TIMEOUT});
+        let items = vec![
+            item("r1", None),
+            note.clone(),
+            item("r2", None),
+            note,
+            item("r3", None),
+            item("r4", None),
+        ];
+        assert_eq!(replies_after_timeout(&items), 2);
+        assert_eq!(replies_after_timeout(&items[..1]), 1, "no note: all");
+    }
+}

@@ -1,0 +1,181 @@
+//! Replies that come on a task's thread when it is not waiting for one: while it runs on an
+//! earlier reply (or is queued to, after a failed model call), and after its question timed
+//! out, for when it is run again.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use webhook_mcp::clock::now_ms;
+use webhook_mcp::store::tasks as task_rows;
+use wiremock::ResponseTemplate;
+
+use crate::helpers::{
+    TestApp, agent_app, chat_requests, contents, fake_github, fake_llm, issue_comment, llm_answer,
+    llm_asks, llm_calls, open_issue, post_gh, run_next, runner_of,
+};
+
+const ANSWER: &str = "It is the macOS keychain prompt.";
+
+/// The user messages of chat request `n` that carry a reply from the thread.
+async fn replies_in(llm: &wiremock::MockServer, n: usize) -> Vec<String> {
+    let requests = chat_requests(llm).await;
+    let body: Value = serde_json::from_slice(&requests[n].body).expect("JSON request");
+    contents(&body, "user")
+        .into_iter()
+        .filter(|m| m.contains("<reply>"))
+        .collect()
+}
+
+/// Makes a queued task due now, as if its retry wait had passed.
+fn due_now(app: &TestApp, task_id: &str) {
+    let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+    db.execute("UPDATE tasks SET next_run_at = 0 WHERE id = ?1", [task_id])
+        .expect("make due");
+}
+
+/// A comment by bob on `octo/app` issue 70.
+async fn bob_says(app: &TestApp, text: &str) {
+    post_gh(
+        app,
+        "issue_comment",
+        &issue_comment(70, "Crash on start", "bob", text),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_second_reply_while_the_task_waits_to_retry_reaches_the_model_once_after_the_first() {
+    // Arrange: the model asks; the first reply comes; the chat API then fails once, so the
+    // task is queued to try again later.
+    let down = ResponseTemplate::new(500).set_body_json(json!({"detail": "upstream down"}));
+    let llm = fake_llm(vec![llm_asks("Which OS?"), down, llm_answer(ANSWER)]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app
+        .task_id_of(&open_issue(&app, 70, "Crash on start").await)
+        .await;
+    assert_eq!(
+        run_next(&app, &runner).await,
+        Some((task_id.clone(), "waiting_reply".into()))
+    );
+    assert_eq!(app.drain().await, 1, "the question went out");
+    bob_says(&app, "Linux").await;
+    assert_eq!(
+        run_next(&app, &runner).await,
+        Some((task_id.clone(), "queued".into()))
+    );
+
+    // Act: the second reply comes while it waits; then it runs.
+    bob_says(&app, "actually macOS").await;
+    let meanwhile = app.task(&task_id).await;
+    due_now(&app, &task_id);
+    let ran = run_next(&app, &runner).await;
+
+    // Assert: the model read both replies, in the order they came, each once.
+    assert_eq!(meanwhile["status"], "queued", "{meanwhile}");
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    let replies = replies_in(&llm, 2).await;
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert!(replies[0].contains("Linux"), "{replies:?}");
+    assert!(replies[1].contains("actually macOS"), "{replies:?}");
+    let task = app.task(&task_id).await;
+    assert_eq!(task["result"], ANSWER, "{task}");
+    assert!(
+        task["conversation"].to_string().contains("actually macOS"),
+        "the task keeps it: {task}"
+    );
+}
+
+#[tokio::test]
+async fn a_reply_while_the_model_thinks_reaches_it_at_its_next_step_once() {
+    // Arrange: after the first reply the model looks at the event, slowly, then answers.
+    let slow_look =
+        llm_calls("get_event", json!({})).set_delay(std::time::Duration::from_millis(400));
+    let llm = fake_llm(vec![llm_asks("Which OS?"), slow_look, llm_answer(ANSWER)]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app
+        .task_id_of(&open_issue(&app, 70, "Crash on start").await)
+        .await;
+    run_next(&app, &runner).await;
+    app.drain().await;
+    bob_says(&app, "Linux").await;
+
+    // Act: the second reply comes once the run is under way.
+    let (state, run_runner) = (app.state.clone(), runner_of(&app));
+    let running =
+        tokio::spawn(
+            async move { webhook_mcp::agents::runner::run_next(&state, &run_runner).await },
+        );
+    for _ in 0..100 {
+        if app.task(&task_id).await["status"] == "running" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    bob_says(&app, "actually macOS").await;
+    running.await.expect("run").expect("runner step");
+
+    // Assert: the last model call carried both replies, in order, each once; the finished
+    // task keeps the second in its conversation.
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "done", "{task}");
+    assert!(
+        task["conversation"].to_string().contains("actually macOS"),
+        "{task}"
+    );
+    let replies = replies_in(&llm, 2).await;
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert!(replies[0].contains("Linux") && replies[1].contains("actually macOS"));
+}
+
+#[tokio::test]
+async fn a_task_run_again_after_its_question_timed_out_is_told_so_and_reads_the_late_reply() {
+    // Arrange: the model asked; no reply came in time; one came later.
+    let llm = fake_llm(vec![llm_asks("Which version?"), llm_answer(ANSWER)]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let event_id = open_issue(&app, 70, "Crash on start").await;
+    let task_id = app.task_id_of(&event_id).await;
+    run_next(&app, &runner).await;
+    assert_eq!(app.drain().await, 1, "the question went out");
+    let now = now_ms();
+    app.state
+        .store
+        .write(move |db| task_rows::expire_waiting(db, now + 1_000, now))
+        .await
+        .expect("expire");
+    bob_says(&app, "Version 2.1").await;
+    let failed = app.task(&task_id).await;
+
+    // Act
+    let (status, replayed) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+    let ran = run_next(&app, &runner).await;
+
+    // Assert: the late reply revived nothing; the run again was told the question went
+    // unanswered in time, then given the reply that came since.
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    let requests = chat_requests(&llm).await;
+    let body: Value = serde_json::from_slice(&requests[1].body).expect("JSON request");
+    let user = contents(&body, "user");
+    let note = user
+        .iter()
+        .position(|m| m.contains("reply timeout"))
+        .unwrap_or_else(|| panic!("no timeout note: {user:?}"));
+    let reply = user
+        .iter()
+        .position(|m| m.contains("Version 2.1"))
+        .unwrap_or_else(|| panic!("no late reply: {user:?}"));
+    assert!(note < reply, "{user:?}");
+    assert!(
+        contents(&body, "assistant")
+            .join("\n")
+            .contains("Which version?")
+    );
+}
