@@ -62,7 +62,11 @@ pub fn hand_over(
         {
             continue;
         }
-        let taken = tasks::attach_reply(conn, task_id, &event.id, &reply.text, now)?;
+        // Kept (the task failed again meanwhile) answered nothing now, as on arrival.
+        let taken = matches!(
+            tasks::attach_reply(conn, task_id, &event.id, &reply.text, now)?,
+            tasks::Attached::Resumed | tasks::Attached::Joined
+        );
         if taken {
             events::settle(conn, &event.id)?;
         }
