@@ -36,6 +36,12 @@ pub(super) fn same_site(creds: &Credentials, site: Option<&str>) -> Result<(), A
     let (Some(site), Some(base)) = (site, creds.jira_base_url.as_ref()) else {
         return Ok(());
     };
+    // Atlassian's API gateway (`https://api.atlassian.com/ex/jira/{cloudId}`, for scoped
+    // tokens and OAuth) names a site by its cloud id, which no event carries: it cannot be
+    // told apart, so it is trusted to be the site the operator gave it for.
+    if reqwest::Url::parse(&base.url).is_ok_and(|u| u.host_str() == Some("api.atlassian.com")) {
+        return Ok(());
+    }
     let configured = site_of("jira", &base.url);
     if configured.as_deref() == Some(site) {
         return Ok(());
@@ -136,6 +142,43 @@ mod tests {
             visibility: None,
             internal: false,
             site: None,
+        }
+    }
+
+    #[test]
+    fn a_reply_goes_only_to_the_site_its_event_came_from_or_through_the_gateway() {
+        let acme = Some("https://acme.atlassian.net");
+        let cases = [
+            ("https://acme.atlassian.net/", acme, true),
+            ("https://ACME.atlassian.net", acme, true),
+            ("https://other.atlassian.net", acme, false),
+            (
+                "https://api.atlassian.com/ex/jira/1324a887-45db-1bf4",
+                acme,
+                true,
+            ),
+            (
+                "https://jira.corp.example/jira",
+                Some("https://jira.corp.example/jira"),
+                true,
+            ),
+            (
+                "https://jira.corp.example",
+                Some("https://jira.corp.example/jira"),
+                false,
+            ),
+            ("https://other.atlassian.net", None, true),
+        ];
+        for (base, site, ok) in cases {
+            let creds = Credentials {
+                jira_base_url: Some(endpoint(base.to_string())),
+                ..Credentials::default()
+            };
+            assert_eq!(
+                super::same_site(&creds, site).is_ok(),
+                ok,
+                "{base} {site:?}"
+            );
         }
     }
 

@@ -292,7 +292,7 @@ async fn run_task(
     // Failed model calls in a row; one that works ends the run of them (as save_progress
     // does in the store).
     let mut run_failures = task.run_failures;
-    for _ in steps_done..agent.max_steps as usize {
+    for step in steps_done..agent.max_steps as usize {
         // Replies that came on the thread since the run began (or last looked) are read now,
         // after what it has done so far.
         let came = take_replies(state, task, &messages[opening_len..], replied, posted).await?;
@@ -349,6 +349,16 @@ async fn run_task(
             return Ok(status);
         }
         let calls = reply.message.tool_calls.clone().unwrap_or_default();
+        if calls.is_empty() && step + 1 < agent.max_steps as usize {
+            // A reply that came while the model wrote what would be its last word was counted
+            // an answer on arrival (it started nothing of its own): the model is asked again
+            // with it rather than ending unread.
+            let came = take_replies(state, task, &messages[opening_len..], replied, posted).await?;
+            if !came.is_empty() {
+                messages.extend(came);
+                continue;
+            }
+        }
         if calls.is_empty() {
             let answer = reply.message.content.clone().unwrap_or_default();
             if answer.trim().is_empty() && !replied && !posted {

@@ -472,6 +472,15 @@ pub fn queue_result(
     now: i64,
 ) -> Result<bool, crate::store::StoreError> {
     let dedup = result_key(&task.id);
+    // A forwarded result counts as one more forward of the event it answers, so agents whose
+    // results come back to a webhook that runs them again stop as forwards do (`hops`).
+    let mut delivery = delivery;
+    if let crate::actions::Delivery::Forward { hops, .. } = &mut delivery {
+        let headers = crate::store::events::get(db, event_id)?
+            .and_then(|e| serde_json::from_str(&e.headers).ok())
+            .unwrap_or_default();
+        *hops = crate::actions::hops::of_stored(&headers) + 1;
+    }
     let row = outbox_row(
         new_id("act"),
         Some(&event_id.to_string()),

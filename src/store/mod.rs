@@ -240,13 +240,15 @@ impl Store {
 /// or gives the file back its write permission; another process ends its long transaction)
 /// and a sender's retry may then succeed: such errors are answered 503 with Retry-After, not
 /// 500, and are no sign of a corrupt database.
+/// Why a write could not start while another process holds the write lock.
+pub(crate) const LOCK_HELD: &str =
+    "another process has held the database's write lock past the busy timeout (5 s)";
+
 pub(crate) fn cannot_write(e: &rusqlite::Error) -> Option<&'static str> {
     match e.sqlite_error_code()? {
         rusqlite::ErrorCode::DiskFull => Some("the disk is full"),
         rusqlite::ErrorCode::ReadOnly => Some("the database file has become read-only"),
-        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
-            Some("another process has held the database's write lock past the busy timeout (5 s)")
-        }
+        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => Some(LOCK_HELD),
         _ => None,
     }
 }

@@ -75,6 +75,17 @@ impl WriterStats {
         *self.trouble.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
     }
 
+    /// Whether the trouble is only the write lock held elsewhere: any commit then shows it
+    /// was let go, one that changed nothing too (a full disk is shown gone only by a write
+    /// that stores something).
+    fn only_locked_out(&self) -> bool {
+        self.trouble
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_deref()
+            .is_some_and(|why| why.starts_with(super::LOCK_HELD))
+    }
+
     /// A batch stored changes with no write failing for want of storage: writes go in again.
     fn mended(&self) {
         self.trouble
@@ -435,7 +446,7 @@ impl Batch {
             }
             failed(&e, stats)
         });
-        if result.is_ok() && stored && !self.troubled {
+        if result.is_ok() && !self.troubled && (stored || stats.only_locked_out()) {
             stats.mended();
         }
         let took = committing.elapsed();

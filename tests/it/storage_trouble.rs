@@ -89,6 +89,13 @@ async fn a_database_locked_by_another_process_is_503_with_retry_after_not_a_corr
     let (locked_status, locked_body) = read_json(locked).await;
     let (while_locked, locked_health) = health(&app).await;
     other.execute_batch("ROLLBACK").expect("let the lock go");
+    // A write that changes nothing (the worker's idle poll, say) shows the lock was let go.
+    app.state
+        .store
+        .write(|_| Ok(()))
+        .await
+        .expect("a write that changes nothing");
+    let (lock_let_go, _) = health(&app).await;
     let again = app
         .post_github("gh", "issues", &delivery_id(), &body, SECRET)
         .await;
@@ -111,6 +118,7 @@ async fn a_database_locked_by_another_process_is_503_with_retry_after_not_a_corr
         StatusCode::SERVICE_UNAVAILABLE,
         "{locked_health}"
     );
+    assert_eq!(lock_let_go, StatusCode::OK);
     assert_eq!(again_status, StatusCode::OK);
     assert_eq!(after, StatusCode::OK);
 }

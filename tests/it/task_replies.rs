@@ -131,6 +131,47 @@ async fn a_reply_while_the_model_thinks_reaches_it_at_its_next_step_once() {
 }
 
 #[tokio::test]
+async fn a_reply_while_the_model_gives_its_last_answer_is_read_before_the_task_ends() {
+    // Arrange: after the first reply the model answers, slowly; its second thoughts follow.
+    let slow_answer =
+        llm_answer("Use the Linux build.").set_delay(std::time::Duration::from_millis(400));
+    let llm = fake_llm(vec![llm_asks("Which OS?"), slow_answer, llm_answer(ANSWER)]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app
+        .task_id_of(&open_issue(&app, 70, "Crash on start").await)
+        .await;
+    run_next(&app, &runner).await;
+    app.drain().await;
+    bob_says(&app, "Linux").await;
+
+    // Act: the second reply comes while the model writes what would be its last answer.
+    let (state, run_runner) = (app.state.clone(), runner_of(&app));
+    let running =
+        tokio::spawn(
+            async move { webhook_mcp::agents::runner::run_next(&state, &run_runner).await },
+        );
+    for _ in 0..100 {
+        if chat_requests(&llm).await.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    bob_says(&app, "actually macOS").await;
+    running.await.expect("run").expect("runner step");
+
+    // Assert: the answer written before the reply was read is not the end: the model was
+    // asked again with both replies, and its answer then is the task's.
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "done", "{task}");
+    assert_eq!(task["result"], ANSWER, "{task}");
+    let replies = replies_in(&llm, 2).await;
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    assert!(replies[0].contains("Linux") && replies[1].contains("actually macOS"));
+}
+
+#[tokio::test]
 async fn a_task_run_again_after_its_question_timed_out_is_told_so_and_reads_the_late_reply() {
     // Arrange: the model asked; no reply came in time; one came later.
     let llm = fake_llm(vec![llm_asks("Which version?"), llm_answer(ANSWER)]).await;
