@@ -479,7 +479,7 @@ pub fn queue_result(
         let headers = crate::store::events::get(db, event_id)?
             .and_then(|e| serde_json::from_str(&e.headers).ok())
             .unwrap_or_default();
-        *hops = crate::actions::hops::of_stored(&headers) + 1;
+        *hops = crate::actions::hops::of_stored(&headers).saturating_add(1);
     }
     let row = outbox_row(
         new_id("act"),

@@ -72,7 +72,17 @@ impl WriterStats {
 
     /// A write could not be stored, for `reason`.
     fn troubled(&self, reason: String) {
-        *self.trouble.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+        let mut trouble = self.trouble.lock().unwrap_or_else(|e| e.into_inner());
+        // A held lock does not stand in for a full disk or a read-only file already known:
+        // the next commit would clear it as let go while writes still could not go in.
+        let lock_only = reason.starts_with(super::LOCK_HELD);
+        if !(lock_only
+            && trouble
+                .as_deref()
+                .is_some_and(|t| !t.starts_with(super::LOCK_HELD)))
+        {
+            *trouble = Some(reason);
+        }
     }
 
     /// Whether the trouble is only the write lock held elsewhere: any commit then shows it

@@ -133,8 +133,9 @@ async fn a_reply_while_the_model_thinks_reaches_it_at_its_next_step_once() {
 #[tokio::test]
 async fn a_reply_while_the_model_gives_its_last_answer_is_read_before_the_task_ends() {
     // Arrange: after the first reply the model answers, slowly; its second thoughts follow.
+    // Slow enough that the reply is stored while the call is out, on a loaded machine too.
     let slow_answer =
-        llm_answer("Use the Linux build.").set_delay(std::time::Duration::from_millis(400));
+        llm_answer("Use the Linux build.").set_delay(std::time::Duration::from_millis(1500));
     let llm = fake_llm(vec![llm_asks("Which OS?"), slow_answer, llm_answer(ANSWER)]).await;
     let github = fake_github().await;
     let app = agent_app(&llm, &github).await;
