@@ -7,7 +7,7 @@ use rmcp::{tool, tool_router};
 use super::McpServer;
 use super::args::{ActionIdArgs, ListActionsArgs};
 use super::params::Parameters;
-use super::tools::{done, tool_error};
+use super::tools::{done, page_text, tool_error};
 use crate::service::actions::{self, ActionOut};
 use crate::service::events;
 
@@ -77,20 +77,7 @@ impl McpServer {
                 )
             })
             .collect();
-        let more = page
-            .next_cursor
-            .as_deref()
-            .map(|c| format!("\nMore: call again with cursor `{c}`."))
-            .unwrap_or_default();
-        let summary = if lines.is_empty() {
-            "No actions match.".to_string()
-        } else {
-            format!(
-                "{} actions, newest first:\n{}{more}",
-                lines.len(),
-                lines.join("\n")
-            )
-        };
+        let summary = page_text("actions", "", &lines, page.next_cursor.as_deref());
         done(summary, page)
     }
 

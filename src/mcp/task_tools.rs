@@ -9,7 +9,7 @@ use serde_json::json;
 use super::McpServer;
 use super::args::{ClaimTaskArgs, CompleteTaskArgs, ListTasksArgs, TaskIdArgs};
 use super::params::Parameters;
-use super::tools::{done, tool_error, warned};
+use super::tools::{done, page_text, tool_error, warned};
 use crate::service::actions;
 use crate::service::tasks::{self, TaskBrief};
 
@@ -45,20 +45,12 @@ impl McpServer {
             .iter()
             .map(|t| format!("- {} [{}] {}: {}", t.id, t.status, t.agent, t.prompt))
             .collect();
-        let more = page
-            .next_cursor
-            .as_deref()
-            .map(|c| format!("\nMore: call again with cursor `{c}`."))
-            .unwrap_or_default();
-        let summary = if lines.is_empty() {
-            "No tasks match.".to_string()
-        } else {
-            format!(
-                "{} tasks, newest first (get_task shows one whole):\n{}{more}",
-                lines.len(),
-                lines.join("\n")
-            )
-        };
+        let summary = page_text(
+            "tasks",
+            " (get_task shows one whole)",
+            &lines,
+            page.next_cursor.as_deref(),
+        );
         done(
             summary,
             json!({"tasks": briefs, "next_cursor": page.next_cursor}),

@@ -14,6 +14,27 @@ use super::args::*;
 use crate::service::{ServiceError, actions, commands, events, webhooks};
 use crate::store::StoreError;
 
+/// A list tool's text: its lines under a heading (`{n} {noun}, newest first{aside}:`), or
+/// that none match, and the cursor to call again with when there are more.
+pub(super) fn page_text(
+    noun: &str,
+    aside: &str,
+    lines: &[String],
+    next_cursor: Option<&str>,
+) -> String {
+    if lines.is_empty() {
+        return format!("No {noun} match.");
+    }
+    let more = next_cursor
+        .map(|c| format!("\nMore: call again with cursor `{c}`."))
+        .unwrap_or_default();
+    format!(
+        "{} {noun}, newest first{aside}:\n{}{more}",
+        lines.len(),
+        lines.join("\n")
+    )
+}
+
 /// Structured JSON for clients that read it, preceded by one line for people and models.
 pub(super) fn done(
     summary: impl Into<String>,
@@ -350,20 +371,7 @@ impl McpServer {
                 )
             })
             .collect();
-        let more = page
-            .next_cursor
-            .as_deref()
-            .map(|c| format!("\nMore: call again with cursor `{c}`."))
-            .unwrap_or_default();
-        let summary = if lines.is_empty() {
-            "No events match.".to_string()
-        } else {
-            format!(
-                "{} events, newest first:\n{}{more}",
-                lines.len(),
-                lines.join("\n")
-            )
-        };
+        let summary = page_text("events", "", &lines, page.next_cursor.as_deref());
         done(summary, page)
     }
 

@@ -476,8 +476,8 @@ pub fn queue_result(
     // results come back to a webhook that runs them again stop as forwards do (`hops`).
     let mut delivery = delivery;
     if let crate::actions::Delivery::Forward { hops, .. } = &mut delivery {
-        let headers = crate::store::events::get(db, event_id)?
-            .and_then(|e| serde_json::from_str(&e.headers).ok())
+        let headers = crate::store::events::headers_of(db, event_id)?
+            .and_then(|h| serde_json::from_str(&h).ok())
             .unwrap_or_default();
         *hops = crate::actions::hops::of_stored(&headers).saturating_add(1);
     }

@@ -384,6 +384,15 @@ pub fn mark_matched(conn: &Connection, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The headers an event was received with, as kept (a JSON object, names in lower case),
+/// without its body.
+pub fn headers_of(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT headers FROM events WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
 /// One event with its body.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<EventRow>, StoreError> {
     Ok(conn
