@@ -287,7 +287,10 @@ async fn run_task(
     let opening_len = messages.len();
     messages.extend(progress.messages);
     close_interrupted_calls(&mut messages);
-    let defs = tools::definitions(&agent.tools, &Destinations::of(agent, task));
+    let defs = tools::definitions(
+        &tools::offered(&agent.tools, task),
+        &Destinations::of(agent, task),
+    );
     let (mut replied, mut posted) = (progress.replied, progress.posted);
     // Failed model calls in a row; one that works ends the run of them (as save_progress
     // does in the store).

@@ -68,6 +68,20 @@ pub fn definitions(allowed: &[String], to: &Destinations) -> Vec<ToolDef> {
         .collect()
 }
 
+/// The tools that answer on the event's thread.
+const ON_SOURCE: [&str; 3] = ["comment", "ask", "respond"];
+
+/// The agent's tools that can act for this task. A task whose event has no thread to answer
+/// on (a Stripe or Standard Webhooks event, say) is not offered `comment`, `ask` or
+/// `respond`: each would only ever fail, and a model offered them spends steps finding out.
+pub fn offered(agent_tools: &[String], task: &TaskRow) -> Vec<String> {
+    agent_tools
+        .iter()
+        .filter(|t| task.source_kind.is_some() || !ON_SOURCE.contains(&t.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// What a tool call did, for the runner's control flow.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {

@@ -1131,6 +1131,45 @@ async fn an_ask_command_with_no_thread_to_ask_on_fails_its_task_at_once() {
 }
 
 #[tokio::test]
+async fn a_task_with_no_thread_to_answer_on_is_not_offered_the_tools_that_answer_on_it() {
+    // Arrange: `planning` has comment, ask, get_event and list_events; a Standard Webhooks
+    // event has no thread a comment, question or response could go to.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    app.create_webhook(
+        json!({"id": "sw", "name": "Svix", "provider": "standard-webhooks", "secret": secret}),
+    )
+    .await;
+    app.add_command_ok(
+        "sw",
+        json!({"trigger": "*", "action": "create_task", "agent": "planning"}),
+    )
+    .await;
+    let response = app
+        .post_standard("sw", "msg_1", r#"{"type":"deploy.failed"}"#, secret)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+
+    // Act
+    run_next(&app, &runner_of(&app)).await.expect("a task ran");
+
+    // Assert: only the tools that can act here were offered.
+    let requests = chat_requests(&llm).await;
+    let body: Value = serde_json::from_slice(&requests[0].body).expect("JSON request");
+    let offered: Vec<&str> = body["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .filter_map(|t| t["function"]["name"].as_str())
+        .collect();
+    assert_eq!(offered, ["get_event", "list_events"], "{body}");
+}
+
+#[tokio::test]
 async fn a_task_resumed_after_replies_keeps_its_full_retry_budget_for_chat_api_failures() {
     // Arrange: the model asks three questions, each answered; then the chat API fails once.
     let broken = ResponseTemplate::new(500).set_body_json(json!({"detail": "upstream down"}));
