@@ -105,7 +105,16 @@ fn environment() -> Environment<'static> {
             .map_err(minijinja::Error::from)
         } else {
             check_shown(value)?;
-            if slack {
+            if let Some(json) = compact_json(value)? {
+                // People reading a comment or a forward's body expect JSON, not the
+                // Python-style repr (`{'kind': 'x'}`) minijinja prints maps and lists as.
+                if slack {
+                    SlackEscaped(out).write_str(&json)
+                } else {
+                    out.write_str(&json)
+                }
+                .map_err(minijinja::Error::from)
+            } else if slack {
                 write!(SlackEscaped(out), "{value}").map_err(minijinja::Error::from)
             } else {
                 minijinja::escape_formatter(out, state, value)
@@ -210,6 +219,24 @@ fn check_shown(value: &minijinja::Value) -> Result<(), minijinja::Error> {
         }
     }
     Ok(())
+}
+
+/// A map or list as compact JSON (`{"kind":"issue"}`), or `None` for any other value. Unlike
+/// `tojson`, meant for HTML, it leaves `<`, `>`, `&` and `'` as they are.
+fn compact_json(value: &minijinja::Value) -> Result<Option<String>, minijinja::Error> {
+    use minijinja::value::ValueKind;
+    if !matches!(
+        value.kind(),
+        ValueKind::Map | ValueKind::Seq | ValueKind::Iterable
+    ) {
+        return Ok(None);
+    }
+    serde_json::to_string(value).map(Some).map_err(|e| {
+        minijinja::Error::new(
+            minijinja::ErrorKind::BadSerialization,
+            format!("the value cannot be printed as JSON: {e}"),
+        )
+    })
 }
 
 /// The text of an Atlassian Document Format value (`{"type": "doc", ...}`).
@@ -563,6 +590,48 @@ mod tests {
     }
 
     #[test]
+    fn maps_and_lists_printed_directly_are_compact_json() {
+        let ctx = context(
+            &Arc::new(json!({"issue": {
+                "labels": ["bug", "urgent"], "none": [], "meta": {},
+                "nested": {"a": [1, 2.5, true, null], "b": {"c": "say \"hi\"\n"}},
+                "title": "T", "n": 3, "f": 1.5, "yes": true, "body": null,
+                "html": {"t": "<b>&'"}}})),
+            json!({"id": "evt_1", "source": {"kind": "issue", "number": 7}}),
+            json!({"id": "gh"}),
+        );
+        let cases = [
+            ("{{ issue.labels }}", r#"["bug","urgent"]"#),
+            ("{{ issue.none }} {{ issue.meta }}", "[] {}"),
+            (
+                "{{ issue.nested }}",
+                r#"{"a":[1,2.5,true,null],"b":{"c":"say \"hi\"\n"}}"#,
+            ),
+            ("{{ delivery.source }}", r#"{"kind":"issue","number":7}"#),
+            // Characters HTML would escape stay as they are: the text is not HTML.
+            ("{{ issue.html }}", r#"{"t":"<b>&'"}"#),
+            // Built in the template too.
+            ("{{ [1, 'a'] }} {{ {'k': none} }}", r#"[1,"a"] {"k":null}"#),
+            ("{{ range(3) }}", "[0,1,2]"),
+            // Scalars print as before: strings bare, booleans as minijinja writes them,
+            // null as nothing.
+            (
+                "{{ issue.title }} {{ issue.n }} {{ issue.f }} {{ issue.yes }} [{{ issue.body }}]",
+                "T 3 1.5 True []",
+            ),
+            // The filters that print whole values are unchanged.
+            ("{{ issue.labels | tojson }}", r#"["bug", "urgent"]"#),
+            (
+                "{{ issue.labels | pprint }}",
+                "[\n    'bug',\n    'urgent',\n]",
+            ),
+        ];
+        for (source, expected) in cases {
+            assert_eq!(render(source, &ctx).as_deref(), Ok(expected), "{source}");
+        }
+    }
+
+    #[test]
     fn undefined_variables_and_bad_syntax_are_errors() {
         let ctx = json_context(&json!({"issue": {"title": "Crash"}}));
         assert!(render("{{ isue.title }}", &ctx).is_err());
@@ -638,7 +707,7 @@ mod tests {
             ("{{ '<' ~ title }}", format!("&lt;{escaped}")),
             (
                 "{{ labels }} {{ n }} [{{ body }}]",
-                "['&lt;a&gt;'] 3 []".into(),
+                r#"["&lt;a&gt;"] 3 []"#.into(),
             ),
             ("{{ doc }}", "&lt;!here&gt; &amp; co".into()),
             (
