@@ -14,12 +14,38 @@ const SIGNATURE: &str = "X-Hub-Signature";
 /// WebSub `method=signature`: Jira always sends the `sha256=` prefix, so a bare hex value is
 /// refused rather than guessed at. There is no signed timestamp, so no replay window.
 pub(super) fn verify(secrets: Secrets<'_>, req: &Request<'_>) -> Result<KeyUsed, VerifyError> {
-    let value = header(req.headers, SIGNATURE).ok_or(VerifyError::MissingHeader(SIGNATURE))?;
+    let Some(value) = header(req.headers, SIGNATURE) else {
+        return Err(if signed_by_connect_app(req) {
+            VerifyError::Unsupported(CONNECT_APP)
+        } else {
+            VerifyError::MissingHeader(SIGNATURE)
+        });
+    };
     let hex_sig = value
         .strip_prefix("sha256=")
         .ok_or(VerifyError::Malformed("expected sha256=<hex>"))?;
     let sig = decode_hex(hex_sig)?;
     secrets.try_each(|secret| check_hmac(secret_bytes(secret)?, &[req.body], &sig))
+}
+
+/// Why a Connect app's webhook is refused: its JWT is signed with the app's shared secret,
+/// agreed when the app is installed, which a webhook here never learns.
+const CONNECT_APP: &str = "JWT-signed webhooks (from a Jira Connect app) are not supported: \
+     register an admin webhook with a secret in Jira (Settings > System > WebHooks) at this \
+     URL; it signs each delivery with X-Hub-Signature";
+
+/// A Connect app sends its JWT as `Authorization: JWT <token>` or in the `jwt` query
+/// parameter.
+fn signed_by_connect_app(req: &Request<'_>) -> bool {
+    let in_header = header(req.headers, "authorization").is_some_and(|v| {
+        v.get(..4)
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("jwt "))
+    });
+    let in_query = req.query.is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split('=').next() == Some("jwt"))
+    });
+    in_header || in_query
 }
 
 /// `jira:issue_created`, `comment_created`, ...; comment events carry their issue too, so the

@@ -390,6 +390,9 @@ pub enum VerifyError {
     StaleTimestamp,
     #[error("webhook is misconfigured: {0}")]
     Misconfigured(String),
+    /// Signed in a way no webhook here can verify; the text says what to set up instead.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// Checks the request's signature (or token) in constant time against the webhook's secrets.

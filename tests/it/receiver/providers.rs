@@ -305,3 +305,46 @@ async fn an_open_webui_event_with_the_url_token_is_accepted_and_without_it_is_40
     assert!(!event.to_string().contains(token), "token leaked: {event}");
     assert_error(&without, StatusCode::UNAUTHORIZED, None);
 }
+
+#[tokio::test]
+async fn a_jira_connect_apps_jwt_signed_webhook_is_401_saying_to_use_an_admin_webhook() {
+    // Arrange: Connect apps sign with a JWT (in the Authorization header or `?jwt=`), never
+    // with X-Hub-Signature.
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "jira", "name": "Jira", "provider": "jira", "secret": "jira-secret"}),
+    )
+    .await;
+    let body = json!({"webhookEvent": "jira:issue_created", "issue": {"key": "OPS-1"}});
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJjb25uZWN0In0.c2ln";
+    let post = |path: String| app.client.post(app.url(&path)).json(&body);
+
+    // Act
+    let in_header =
+        send_json(post("/webhooks/jira/jira".into()).header("Authorization", format!("JWT {jwt}")))
+            .await;
+    let in_query = send_json(post(format!("/webhooks/jira/jira?lic=none&jwt={jwt}"))).await;
+    let unsigned = send_json(post("/webhooks/jira/jira".into())).await;
+
+    // Assert
+    for answer in [&in_header, &in_query] {
+        assert_error(answer, StatusCode::UNAUTHORIZED, None);
+        let message = answer.1["error"]["message"].as_str().expect("message");
+        assert!(
+            message.contains("Connect app") && message.contains("not supported"),
+            "{message}"
+        );
+        assert!(message.contains("admin webhook with a secret"), "{message}");
+    }
+    assert_error(&unsigned, StatusCode::UNAUTHORIZED, None);
+    assert_eq!(
+        unsigned.1["error"]["message"],
+        "missing header X-Hub-Signature"
+    );
+    let rejected = app.events("webhook_id=jira&status=rejected").await;
+    assert_eq!(rejected.len(), 3, "{rejected:#?}");
+    for event in rejected {
+        let event = app.event(event["id"].as_str().expect("id")).await;
+        assert!(!event.to_string().contains(jwt), "JWT kept: {event}");
+    }
+}
