@@ -329,6 +329,15 @@ const GITLAB_HEADERS: &[(&str, &str)] = &[
     ("Project Hook", "project_*"),
 ];
 
+/// The `object_kind` a GitLab `X-Gitlab-Event` label stands for, when it names one kind
+/// (not a group hook's several `event_name`s, nor a system hook's).
+pub(super) fn gitlab_kind(label: &str) -> Option<&'static str> {
+    GITLAB_HEADERS
+        .iter()
+        .find(|(known, kind)| known.eq_ignore_ascii_case(label) && !kind.contains('*'))
+        .map(|(_, kind)| *kind)
+}
+
 /// Why `trigger`, which holds a space, never matches `provider`'s events (none of their
 /// types holds one), with the trigger meant when it can tell: a GitLab header label's
 /// `object_kind`, or the same words joined by dots.

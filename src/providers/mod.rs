@@ -10,6 +10,7 @@ pub mod custom;
 pub mod event_names;
 mod github;
 pub mod gitlab;
+mod header_type;
 mod jira;
 mod linear;
 mod openwebui;
@@ -546,6 +547,8 @@ pub fn describe(
         Provider::Custom => custom::describe(options.custom.as_ref(), headers, payload),
     }
 }
+
+pub use header_type::header_event_type;
 
 /// Names of the headers that carry secrets or signatures, dropped before headers are stored.
 pub const SECRET_HEADERS: &[&str] = &[

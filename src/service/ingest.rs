@@ -193,6 +193,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         Ok(p) => std::sync::Arc::new(p),
         Err(e) => {
             event.status = "invalid_payload".into();
+            event.event_type = providers::header_event_type(provider, options, &inbound.headers);
             let event_id = match store(state, event).await? {
                 Inserted::New(id) | Inserted::Duplicate(id) => id,
             };

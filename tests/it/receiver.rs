@@ -4,6 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+mod invalid_payload;
 mod providers;
 mod rejected;
 mod slack_token;
