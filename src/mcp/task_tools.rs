@@ -11,7 +11,7 @@ use super::args::{ClaimTaskArgs, CompleteTaskArgs, ListTasksArgs, TaskIdArgs};
 use super::params::Parameters;
 use super::tools::{done, page_text, tool_error, warned};
 use crate::service::actions;
-use crate::service::tasks::{self, TaskBrief};
+use crate::service::tasks;
 
 /// Who claims and completes tasks over MCP when the call names no owner.
 const DEFAULT_OWNER: &str = "mcp";
@@ -39,8 +39,7 @@ impl McpServer {
         )
         .await
         .map_err(tool_error)?;
-        // One long answer or conversation would otherwise make a page of any size.
-        let briefs: Vec<TaskBrief> = page.tasks.into_iter().map(TaskBrief::of).collect();
+        let briefs = page.tasks;
         let lines: Vec<String> = briefs
             .iter()
             .map(|t| format!("- {} [{}] {}: {}", t.id, t.status, t.agent, t.prompt))

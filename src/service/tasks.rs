@@ -110,12 +110,14 @@ pub struct TaskQuery {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskPage {
-    pub tasks: Vec<TaskOut>,
+    /// In brief: a page of whole tasks (their conversations) could be megabytes.
+    pub tasks: Vec<TaskBrief>,
     pub next_cursor: Option<String>,
 }
 
-/// A task as a list shows it to a model: what it is and how it stands, without what can be
-/// long (the whole prompt, the conversation, a result of any length); `get_task` has those.
+/// A task as a list shows it (MCP `list_tasks`, `GET /api/tasks`): what it is and how it
+/// stands, without what can be long (the whole prompt, the conversation, a result of any
+/// length); `get_task` and `GET /api/tasks/{id}` have those.
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskBrief {
     pub id: String,
@@ -202,7 +204,7 @@ pub async fn list(state: &AppState, q: TaskQuery) -> Result<TaskPage, ServiceErr
     found.truncate(limit as usize);
     Ok(TaskPage {
         next_cursor: more.then(|| found.last().map(|t| t.id.clone())).flatten(),
-        tasks: found.iter().map(present).collect(),
+        tasks: found.iter().map(|t| TaskBrief::of(present(t))).collect(),
     })
 }
 

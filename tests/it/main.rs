@@ -28,5 +28,6 @@ mod storage_trouble;
 mod store;
 mod task_replies;
 mod tasks;
+mod tasks_list;
 mod tasks_mcp;
 mod webhooks_api;

@@ -41,7 +41,7 @@ async fn an_opened_issue_becomes_a_task_whose_model_answer_is_posted_once_as_an_
     let task_id = queued[0]["id"].as_str().expect("task id").to_string();
     assert_eq!(queued[0]["event_id"], json!(event_id));
     assert_eq!(
-        queued[0]["prompt"],
+        app.task(&task_id).await["prompt"],
         "Analyze issue: Login broken on Safari\n\nLogin fails after the update"
     );
     // one chat call with the model, the framed agent prompt, the issue as data and the key
