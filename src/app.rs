@@ -312,7 +312,10 @@ impl App {
         let sweeper = start_reply_timeouts(&state, reply_timeout, worker_stop.clone());
 
         // Stateful MCP sessions (`--mcp-sessions`) end with the key that opened them.
-        let sessions = Arc::new(crate::mcp::Sessions::new(state.api_keys.clone()));
+        let sessions = Arc::new(crate::mcp::Sessions::new(
+            state.api_keys.clone(),
+            state.config.mcp_sessions,
+        ));
         let sessions_task = tokio::spawn({
             let (sessions, stop) = (sessions.clone(), stop.clone());
             async move { sessions.close_on_revocation(stop).await }

@@ -1,5 +1,6 @@
 //! The gate in front of rmcp for a POST to `/mcp`, inside the key check and the session
-//! check (a request on another key's session never gets here): reads the body once and
+//! check (a request on another key's session, or on one rmcp does not hold, never gets here):
+//! reads the body once and
 //!
 //! - answers a body that is not one well-formed JSON-RPC message ([`jsonrpc::check`]), and a
 //!   `subscriptions/listen` naming a resource that does not exist ([`listen_check`]);

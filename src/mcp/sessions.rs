@@ -1,7 +1,8 @@
 //! Stateful MCP sessions (`--mcp-sessions`) belong to the API key that opened them: a request
-//! naming a session with another key is answered as one naming no known session, and revoking
-//! a key closes the sessions it opened, which ends their GET streams. (A `subscriptions/listen`
-//! stream ends by itself, in `McpServer::listen`; a session has no loop of ours to end it.)
+//! naming a session with another key is answered as one naming no known session (`404`, as is
+//! one naming a session rmcp does not hold), and revoking a key closes the sessions it opened,
+//! which ends their GET streams. (A `subscriptions/listen` stream ends by itself, in
+//! `McpServer::listen`; a session has no loop of ours to end it.)
 //! A client's DELETE that ends its session is answered `204`.
 
 use std::collections::HashMap;
@@ -24,15 +25,18 @@ const SESSION_HEADER: &str = "mcp-session-id";
 pub struct Sessions {
     manager: Arc<LocalSessionManager>,
     keys: Arc<ApiKeys>,
+    /// Whether rmcp keeps sessions (`--mcp-sessions`); without, it reads no session header.
+    enabled: bool,
     /// Session id → the id of the key that opened it (`None`: the configured key, or no auth).
     opened_by: Mutex<HashMap<String, Option<String>>>,
 }
 
 impl Sessions {
-    pub fn new(keys: Arc<ApiKeys>) -> Self {
+    pub fn new(keys: Arc<ApiKeys>, enabled: bool) -> Self {
         Sessions {
             manager: Arc::default(),
             keys,
+            enabled,
             opened_by: Mutex::default(),
         }
     }
@@ -49,6 +53,11 @@ impl Sessions {
             .expect("sessions poisoned")
             .get(session)
             .is_none_or(|opener| opener.as_deref() == key_id)
+    }
+
+    /// Whether rmcp holds `session` (opened, and not yet ended).
+    async fn holds(&self, session: &str) -> bool {
+        self.manager.sessions.read().await.contains_key(session)
     }
 
     async fn opened(&self, session: String, key_id: Option<String>) {
@@ -109,9 +118,11 @@ impl Sessions {
 }
 
 /// Middleware on `/mcp`, inside the key check (whose [`KeyInfo`] it reads) and outside the
-/// MCP gate: notes which key opened each session, turns away a request on a session with any
-/// other key before its body is read (a read key's refused tool call would otherwise say the
-/// session is there), and answers a session's end with `204`.
+/// MCP gate: notes which key opened each session, turns away a request on a session rmcp does
+/// not hold or on one with any other key before its body is read, and answers a session's end
+/// with `204`. Both are turned away alike and before the gate's scope check: a read key's
+/// refused tool call answered on a dead session but `404` on another key's live one would say
+/// which ids are live.
 pub async fn bind_to_key(
     State(sessions): State<Arc<Sessions>>,
     request: Request,
@@ -126,16 +137,10 @@ pub async fn bind_to_key(
             return session_not_found();
         }
         let ending = request.method() == Method::DELETE;
-        // rmcp says yes to ending a session it does not hold; the spec answers every request
-        // on such a session 404, and a client that ends one twice learns it is gone.
-        if ending
-            && !sessions
-                .manager
-                .sessions
-                .read()
-                .await
-                .contains_key(session.as_str())
-        {
+        // The spec answers every request on a session the server does not hold 404. rmcp does
+        // so itself only after the gate, and says yes to ending one; without sessions it reads
+        // no session header, but a client that ends one learns there is none.
+        if (sessions.enabled || ending) && !sessions.holds(&session).await {
             return session_not_found();
         }
         let response = next.run(request).await;

@@ -278,3 +278,65 @@ async fn a_read_key_on_another_keys_session_is_answered_404_whatever_it_sends() 
     assert_eq!(garbled, StatusCode::NOT_FOUND);
     assert_eq!(list_tools(&app, API_KEY, &session).await, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_read_key_on_a_session_that_ended_or_never_was_is_answered_404_as_on_a_live_one() {
+    // Arrange: a read key's own session that it ended, and another key's live one.
+    let app = sessions_app().await;
+    let (_, reader) = create_key(&app, "reader", "read").await;
+    let ended = open_session(&app, &reader).await;
+    let gone = mcp(&app, Method::DELETE, &reader, Some(&ended))
+        .send()
+        .await
+        .expect("DELETE /mcp");
+    assert_eq!(gone.status(), StatusCode::NO_CONTENT);
+    let live = open_session(&app, API_KEY).await;
+    let create = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "create_webhook", "arguments": {"id": "gh", "provider": "github"}}});
+    let answer = |session: String| {
+        let (app, reader, create) = (&app, &reader, &create);
+        async move {
+            let answer = post(app, reader, Some(&session), create.clone())
+                .send()
+                .await
+                .expect("POST /mcp");
+            (answer.status(), answer.text().await.expect("body"))
+        }
+    };
+
+    // Act: a tool the read key may not call, on each.
+    let on_ended = answer(ended).await;
+    let on_unknown = answer("no-such-session".into()).await;
+    let on_live = answer(live).await;
+
+    // Assert: one answer for all three, so the key learns nothing of which ids are live.
+    assert_eq!(on_live.0, StatusCode::NOT_FOUND);
+    assert_eq!(on_ended, on_live, "an ended session answers as a live one");
+    assert_eq!(
+        on_unknown, on_live,
+        "an unknown session answers as a live one"
+    );
+}
+
+#[tokio::test]
+async fn a_read_key_in_its_own_session_still_gets_the_read_only_tool_error() {
+    // Arrange
+    let app = sessions_app().await;
+    let (_, reader) = create_key(&app, "reader", "read").await;
+    let session = open_session(&app, &reader).await;
+    let create = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+        "params": {"name": "create_webhook", "arguments": {"id": "gh", "provider": "github"}}});
+
+    // Act: the read key calls a tool it may not in its own session.
+    let refused = post(&app, &reader, Some(&session), create)
+        .send()
+        .await
+        .expect("POST /mcp");
+    let refused = (refused.status(), refused.text().await.expect("body"));
+    let listed = list_tools(&app, &reader, &session).await;
+
+    // Assert: the read-only tool error, as ever; its session still serves it.
+    assert_eq!(refused.0, StatusCode::OK, "{}", refused.1);
+    assert!(refused.1.contains("read-only"), "{}", refused.1);
+    assert_eq!(listed, StatusCode::OK);
+}
