@@ -992,18 +992,31 @@ pub async fn cancel(state: &AppState, action_id: &str) -> Result<ActionOut, Serv
 /// Sends a dead (or waiting) action again, now.
 pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, ServiceError> {
     let id = action_id.to_string();
-    let of_cancelled_task = state
+    let (of_cancelled_task, question_of_completed_task) = state
         .store
-        .read(
-            move |db| match outbox::get(db, &id)?.and_then(|row| row.task_id) {
-                Some(task) => tasks::is_cancelled(db, &task),
-                None => Ok(false),
-            },
-        )
+        .read(move |db| {
+            let Some(row) = outbox::get(db, &id)? else {
+                return Ok((false, false));
+            };
+            let Some(task) = &row.task_id else {
+                return Ok((false, false));
+            };
+            // A question not yet out when its task was completed was dropped then (or died
+            // after): its answer would wake no one, and it would land after the result.
+            let unsent = !matches!(row.status.as_str(), "delivered" | "sending");
+            let past = row.action == "ask" && unsent && tasks::past_questions(db, task)?;
+            Ok((tasks::is_cancelled(db, task)?, past))
+        })
         .await?;
     if of_cancelled_task {
         return Err(ServiceError::Conflict(format!(
             "action `{action_id}` belongs to a task that was cancelled: nothing waits for it"
+        )));
+    }
+    if question_of_completed_task {
+        return Err(ServiceError::Conflict(format!(
+            "action `{action_id}` is a question of a task that was completed before it went \
+             out: no one waits for its answer, so it is not sent"
         )));
     }
     let id = action_id.to_string();

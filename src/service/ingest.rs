@@ -455,6 +455,7 @@ pub(super) fn reply_in(
         text,
         message,
         linear_issue,
+        author: engine::payload::authors(payload).into_iter().next(),
     })
 }
 

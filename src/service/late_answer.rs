@@ -64,7 +64,14 @@ pub fn hand_over(
         }
         // Kept (the task failed again meanwhile) answered nothing now, as on arrival.
         let taken = matches!(
-            tasks::attach_reply(conn, task_id, &event.id, &reply.text, now)?,
+            tasks::attach_reply(
+                conn,
+                task_id,
+                &event.id,
+                &reply.text,
+                reply.author.as_deref(),
+                now
+            )?,
             tasks::Attached::Resumed | tasks::Attached::Joined
         );
         if taken {

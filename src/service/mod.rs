@@ -20,6 +20,7 @@ pub mod sending;
 pub mod setup;
 pub mod tasks;
 pub mod testing;
+pub mod unread;
 pub mod watch;
 pub mod webhooks;
 

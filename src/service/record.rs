@@ -29,6 +29,8 @@ pub struct Reply {
     pub message: Option<String>,
     /// The Linear issue's id (a UUID), which every comment names, where the key may differ.
     pub linear_issue: Option<String>,
+    /// Who wrote it, when the event names them: shown with it to an agent that claimed the task.
+    pub author: Option<String>,
 }
 
 /// What the write did.
@@ -128,7 +130,14 @@ pub fn record(
             {
                 continue;
             }
-            match tasks::attach_reply(conn, &task.id, event_id, &reply.text, now)? {
+            match tasks::attach_reply(
+                conn,
+                &task.id,
+                event_id,
+                &reply.text,
+                reply.author.as_deref(),
+                now,
+            )? {
                 tasks::Attached::Resumed => resumed.push(task.id),
                 tasks::Attached::Joined => joined = true,
                 // Kept for a run again of a task that had failed: it answered nothing now.

@@ -387,6 +387,11 @@ pub async fn complete(
     let finished = state
         .store
         .write(move |db| {
+            // Replies the caller has not seen would end unread with the task: shown first.
+            let unseen = rows::settle_unread(db, &key, now, |t| finishable_by(t, &caller, now))?;
+            if !unseen.is_empty() {
+                return Ok(Err(unseen));
+            }
             let finished = rows::finish(
                 db,
                 &key,
@@ -411,9 +416,10 @@ pub async fn complete(
                     now,
                 )?;
             }
-            Ok(finished)
+            Ok(Ok(finished))
         })
         .await?;
+    let finished = finished.map_err(|unseen| super::unread::refusal(id, &unseen))?;
     if !finished {
         let task = load(state, id).await?;
         let key = id.to_string();
@@ -510,6 +516,16 @@ fn refuse_runners_name(owner: &str) -> Result<(), ServiceError> {
         ));
     }
     Ok(())
+}
+
+/// Whether `owner` may finish the task now, on [`rows::finish`]'s terms.
+fn finishable_by(task: &TaskRow, owner: &str, now: i64) -> bool {
+    matches!(task.status.as_str(), "running" | "waiting_reply" | "queued")
+        && (task
+            .lease_owner
+            .as_deref()
+            .is_none_or(|holder| holder == owner)
+            || task.lease_until.is_some_and(|until| until < now))
 }
 
 fn is_finished(status: &str) -> bool {

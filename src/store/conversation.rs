@@ -32,10 +32,14 @@ pub fn to_string(items: Vec<Value>) -> String {
     Value::Array(items).to_string()
 }
 
-/// A reply on the thread, as the conversation keeps it; `mid_run` when a run of the task is
-/// under way (or stopped part way), which reads it at its next step.
-pub fn reply(text: &str, event_id: &str, now: i64, mid_run: bool) -> Value {
+/// A reply on the thread, as the conversation keeps it (with who wrote it, when the event
+/// names them); `mid_run` when a run of the task is under way (or stopped part way), which
+/// reads it at its next step.
+pub fn reply(text: &str, author: Option<&str>, event_id: &str, now: i64, mid_run: bool) -> Value {
     let mut item = json!({"role": "user", "content": text, "event_id": event_id, "at": now});
+    if let Some(author) = author {
+        item["author"] = json!(author);
+    }
     if mid_run {
         item[MID_RUN] = json!(UNREAD);
     }
@@ -56,6 +60,17 @@ pub fn take_unread(items: &mut [Value]) -> Vec<String> {
         taken.push(item["content"].as_str().unwrap_or_default().to_string());
     }
     taken
+}
+
+/// The replies an external agent's claim has not seen yet, in the order they came, now seen:
+/// with no run of ours to read them, they stand where they came, as any reply does.
+pub fn settle_unread(items: &mut [Value]) -> Vec<Value> {
+    let mut seen = Vec::new();
+    for item in items.iter_mut().filter(|i| i[MID_RUN] == UNREAD) {
+        unread_in_place(item);
+        seen.push(item.clone());
+    }
+    seen
 }
 
 /// The run at `run` is now kept in the conversation: the replies it read are read there, and
@@ -144,6 +159,20 @@ mod tests {
         assert_eq!(take_unread(&mut items), ["b", "c"]);
         assert!(take_unread(&mut items).is_empty(), "taken once");
         assert_eq!(shown(&items), ["q", "a:read", "b:read", "c:read"]);
+    }
+
+    #[test]
+    fn an_external_claims_unread_replies_are_settled_once_where_they_came() {
+        let mut items = vec![
+            item("q", None),
+            item("a", Some(READ)),
+            item("b", Some(UNREAD)),
+            item("c", Some(UNREAD)),
+        ];
+        let seen = settle_unread(&mut items);
+        assert_eq!(shown(&seen), ["b", "c"], "no longer marked");
+        assert!(settle_unread(&mut items).is_empty(), "settled once");
+        assert_eq!(shown(&items), ["q", "a:read", "b", "c"]);
     }
 
     #[test]

@@ -225,6 +225,7 @@ pub fn attach_reply(
     task_id: &str,
     event_id: &str,
     reply: &str,
+    author: Option<&str>,
     now: i64,
 ) -> Result<Attached, StoreError> {
     let Some(task) = get(conn, task_id)? else {
@@ -254,6 +255,7 @@ pub fn attach_reply(
     };
     let mut item = conversation::reply(
         reply,
+        author,
         event_id,
         now,
         mid_run && attached == Attached::Joined,
@@ -302,6 +304,40 @@ pub fn take_replies(
             now
         ])?;
     Ok(if n == 1 { taken } else { Vec::new() })
+}
+
+/// Settles the replies that came on the thread of a task an external agent works (claimed, or
+/// queued for anyone) and that it has not seen ([`conversation::settle_unread`]), when `sees`
+/// says the caller is that agent; those replies, in the order they came.
+pub fn settle_unread(
+    conn: &Connection,
+    id: &str,
+    now: i64,
+    sees: impl FnOnce(&TaskRow) -> bool,
+) -> Result<Vec<Value>, StoreError> {
+    let Some(task) = get(conn, id)?.filter(|t| sees(t)) else {
+        return Ok(Vec::new());
+    };
+    let mut items = conversation::parse(&task.conversation);
+    let seen = conversation::settle_unread(&mut items);
+    if !seen.is_empty() {
+        conn.prepare_cached("UPDATE tasks SET conversation = ?2, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![id, conversation::to_string(items), now])?;
+    }
+    Ok(seen)
+}
+
+/// Whether a question of the task may no longer be sent: the task was completed (done, or
+/// failed by its agent), so an answer would wake no one. Not a task failed because its
+/// question could not be posted, or for want of a reply: sending it again is what revives it.
+pub fn past_questions(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = ?1 AND (status = 'done' \
+               OR (status = 'failed' AND substr(COALESCE(error, ''), 1, length(?2)) != ?2 \
+                   AND COALESCE(error, '') != ?3)))",
+        )?
+        .query_row(params![id, QUESTION_NOT_POSTED, TIMED_OUT], |r| r.get(0))?)
 }
 
 /// The task's conversation now, with `item` added at its end (a run's final answer: replies

@@ -455,3 +455,177 @@ async fn list_tasks_shows_each_task_in_brief_and_get_task_has_it_whole() {
     assert_eq!(whole["result"].as_str().map(str::len), Some(long.len()));
     client.cancel().await.ok();
 }
+
+/// An app whose task alice claimed, asked on ("Which OS?"), had answered by carol, and
+/// claimed again; then dave replied on the thread while she held it. The app, the client
+/// and the task's id.
+async fn claimed_task_with_a_reply_unseen(
+    llm: &wiremock::MockServer,
+    github: &wiremock::MockServer,
+) -> (TestApp, Client, String) {
+    let app = agent_app(llm, github).await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 23, "Which OS").await)
+        .await;
+    let client = connect(&app).await;
+    let claim = json!({"agent": "planning", "owner": "alice", "lease_secs": 60});
+    call_ok(&client, "claim_task", claim.clone()).await;
+    call_ok(
+        &client,
+        "ask",
+        json!({"task_id": task_id, "question": "Which OS?"}),
+    )
+    .await;
+    app.drain().await;
+    let comment = |login: &str, body: &str| issue_comment(23, "Which OS", login, body);
+    post_gh(&app, "issue_comment", &comment("carol", "Linux")).await;
+    let (_, claimed) = call_ok(&client, "claim_task", claim).await;
+    assert_eq!(claimed["task"]["id"], json!(task_id), "{claimed}");
+    post_gh(&app, "issue_comment", &comment("dave", "Only on Fedora 41")).await;
+    (app, client, task_id)
+}
+
+#[tokio::test]
+async fn completing_a_task_with_a_reply_it_has_not_seen_is_refused_once_quoting_the_reply() {
+    // Arrange
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let (app, client, task_id) = claimed_task_with_a_reply_unseen(&llm, &github).await;
+    let complete = json!({"task_id": task_id, "owner": "alice", "result": "Linux it is"});
+
+    // Act
+    let refused = call_err(&client, "complete_task", complete.clone()).await;
+    let still = app.task(&task_id).await;
+    let (_, done) = call_ok(&client, "complete_task", complete).await;
+
+    // Assert: the reply it had not seen, by whom, and what to do; the second call completes.
+    assert!(refused.contains("`dave`"), "{refused}");
+    assert!(refused.contains("Only on Fedora 41"), "{refused}");
+    assert!(
+        !refused.contains("carol"),
+        "only the unseen reply: {refused}"
+    );
+    assert!(refused.contains("call complete_task again"), "{refused}");
+    assert_eq!(still["status"], "running", "{still}");
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["result"], "Linux it is");
+    let replies: Vec<&Value> = done["conversation"]
+        .as_array()
+        .expect("conversation")
+        .iter()
+        .filter(|item| item["role"] == "user")
+        .collect();
+    assert_eq!(replies.len(), 2, "{done}");
+    assert_eq!(replies[1]["author"], "dave", "{done}");
+    assert_eq!(replies[1].get("mid_run"), None, "seen: {done}");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn get_task_shows_its_agent_a_reply_that_came_while_claimed_and_counts_it_seen() {
+    // Arrange
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let (app, client, task_id) = claimed_task_with_a_reply_unseen(&llm, &github).await;
+    let (_, read) = crate::keys::create_key(&app, "watcher", "read").await;
+    let watcher = crate::keys::connect(&app, &read).await;
+    let get = json!({"task_id": task_id});
+
+    // Act: a read key looks first (a dashboard); then the agent, twice; then it completes.
+    let (watched, _) = call_ok(&watcher, "get_task", get.clone()).await;
+    let (shown, _) = call_ok(&client, "get_task", get.clone()).await;
+    let (again, _) = call_ok(&client, "get_task", get).await;
+    let (_, done) = call_ok(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "owner": "alice", "result": "Fedora only"}),
+    )
+    .await;
+
+    // Assert
+    let note = "came on its thread while it was claimed";
+    assert!(
+        !watched.contains(note),
+        "a read key's look is no agent's: {watched}"
+    );
+    assert!(shown.contains(note), "{shown}");
+    assert!(shown.contains("`dave`"), "{shown}");
+    assert!(shown.contains("Only on Fedora 41"), "{shown}");
+    assert!(!again.contains(note), "shown once: {again}");
+    assert_eq!(done["status"], "done", "{done}");
+    watcher.cancel().await.ok();
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn a_question_dropped_by_completing_its_task_is_not_sent_by_a_retry() {
+    // Arrange: GitHub refuses an external agent's question, which waits an hour for its
+    // retry; the agent completes the task meanwhile, which drops the question.
+    let github = wiremock::MockServer::start().await;
+    let at = "/repos/octo/app/issues/32/comments";
+    crate::helpers::answer_once(&github, at, wiremock::ResponseTemplate::new(500)).await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(at))
+        .respond_with(wiremock::ResponseTemplate::new(201).set_body_json(json!({"id": 32})))
+        .mount(&github)
+        .await;
+    let app = crate::helpers::spawn_manual(|c| {
+        crate::helpers::use_github(&github)(c);
+        c.retry_schedule = vec!["1h".into()];
+    })
+    .await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning"}),
+    )
+    .await;
+    open_issue(&app, 32, "Which OS").await;
+    let client = connect(&app).await;
+    let (_, claimed) = call_ok(&client, "claim_task", json!({"owner": "brain"})).await;
+    let task_id = claimed["task"]["id"].as_str().expect("task id").to_string();
+    let (_, asked) = call_ok(
+        &client,
+        "ask",
+        json!({"task_id": task_id, "question": "Which OS?"}),
+    )
+    .await;
+    let question_id = asked["id"].as_str().expect("action id").to_string();
+    app.drain().await;
+    call_ok(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "owner": "brain", "result": "Works everywhere."}),
+    )
+    .await;
+
+    // Act: the retry tool, and the REST retry.
+    let refused = call_err(&client, "retry_action", json!({"action_id": question_id})).await;
+    let (status, body) = app
+        .post_api(&format!("/api/actions/{question_id}/retry"), &json!({}))
+        .await;
+    app.drain().await;
+
+    // Assert: refused with why; the question stays dead and is never posted.
+    assert!(refused.contains("completed"), "{refused}");
+    assert_eq!(status, reqwest::StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("completed")),
+        "{body}"
+    );
+    let (_, question) = app.get_json(&format!("/api/actions/{question_id}")).await;
+    assert_eq!(question["status"], "dead", "{question}");
+    assert_eq!(
+        comments_on(&github, 32).await,
+        ["Which OS?"],
+        "only the refused first attempt"
+    );
+    assert_eq!(app.task(&task_id).await["status"], "done");
+    client.cancel().await.ok();
+}
