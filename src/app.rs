@@ -20,6 +20,7 @@ use crate::service::Change;
 use crate::service::auth::ApiKeys;
 use crate::service::hooks::HookCache;
 use crate::service::limits::Limits;
+use crate::service::rekey;
 use crate::service::sealing::Sealer;
 use crate::store::Store;
 
@@ -116,22 +117,7 @@ pub async fn state(
         trusted,
         config.max_in_flight,
     );
-    let sealer = Sealer::new(config.secret_key.as_deref()).map_err(anyhow::Error::msg)?;
-    let unopenable = store
-        .read({
-            let sealer = sealer.clone();
-            move |db| crate::service::webhooks::unopenable(db, &sealer)
-        })
-        .await
-        .context("check the stored secrets")?;
-    if !unopenable.is_empty() {
-        anyhow::bail!(
-            "the stored secrets of {} webhook(s) cannot be opened: {}; start with the \
-             WEBHOOK_MCP_SECRET_KEY they were sealed with",
-            unopenable.len(),
-            unopenable.join(", ")
-        );
-    }
+    let sealer = rekey::start(&store, &config).await?;
     // Last of the checks: a key generated on first start is printed only once the server
     // starts, so a start refused after making it would leave an admin key no one ever saw.
     let (api_keys, generated) = ApiKeys::bootstrap(

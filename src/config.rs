@@ -175,6 +175,18 @@ pub struct Config {
     )]
     pub secret_key: Option<String>,
 
+    /// Keys the stored secrets were sealed with before `--secret-key` (comma-separated, same
+    /// forms): values sealed with one are sealed again with `--secret-key` at start (stored
+    /// plain when it is unset), after which they can be removed.
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_PREVIOUS_SECRET_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub previous_secret_keys: Vec<String>,
+
     /// Requests per second one source address may send to the receiver (token bucket,
     /// burst = the same number); 0 turns the limit off.
     #[arg(
@@ -345,6 +357,7 @@ impl Config {
             agents: AgentSettings::default(),
             bench_routes: false,
             secret_key: None,
+            previous_secret_keys: Vec::new(),
             rate_limit_per_ip: 0,
             rate_limit_per_webhook: 0,
             rejected_keep: 1000,

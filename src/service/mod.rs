@@ -15,6 +15,7 @@ pub mod limits;
 pub mod planning;
 pub mod record;
 pub mod rejected;
+pub mod rekey;
 pub mod sealing;
 pub mod sending;
 pub mod setup;

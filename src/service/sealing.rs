@@ -17,6 +17,24 @@ pub fn looks_sealed(value: &str) -> bool {
     value.starts_with(PREFIX)
 }
 
+/// The 32 bytes of a key given as 64 hex characters or base64; `None` for an empty one. The
+/// error completes a sentence that starts with the setting's name.
+pub fn key_bytes(key: &str) -> Result<Option<[u8; 32]>, String> {
+    let key = key.trim();
+    if key.is_empty() {
+        return Ok(None);
+    }
+    let exact = |b: Vec<u8>| <[u8; 32]>::try_from(b).ok();
+    hex::decode(key)
+        .ok()
+        .and_then(exact)
+        .or_else(|| STANDARD.decode(key).ok().and_then(exact))
+        .map(Some)
+        .ok_or_else(|| {
+            "must be 32 bytes, as 64 hex characters or base64 (e.g. `openssl rand -hex 32`)".into()
+        })
+}
+
 #[derive(Clone, Default)]
 pub struct Sealer {
     cipher: Option<ChaCha20Poly1305>,
@@ -35,18 +53,17 @@ impl std::fmt::Debug for Sealer {
 impl Sealer {
     /// From a 32-byte key given as 64 hex characters or base64; `None` turns sealing off.
     pub fn new(key: Option<&str>) -> Result<Sealer, String> {
-        let Some(key) = key.map(str::trim).filter(|k| !k.is_empty()) else {
-            return Ok(Sealer::default());
-        };
-        let bytes = hex::decode(key)
-            .ok()
-            .filter(|b| b.len() == 32)
-            .or_else(|| STANDARD.decode(key).ok().filter(|b| b.len() == 32))
-            .ok_or("WEBHOOK_MCP_SECRET_KEY must be 32 bytes, as 64 hex characters or base64 (e.g. `openssl rand -hex 32`)")?;
-        let cipher = ChaCha20Poly1305::new_from_slice(&bytes).map_err(|e| e.to_string())?;
-        Ok(Sealer {
-            cipher: Some(cipher),
-        })
+        match key_bytes(key.unwrap_or_default()) {
+            Ok(bytes) => Ok(bytes.map(|b| Sealer::of(&b)).unwrap_or_default()),
+            Err(e) => Err(format!("WEBHOOK_MCP_SECRET_KEY {e}")),
+        }
+    }
+
+    /// Sealing with these key bytes.
+    pub fn of(key: &[u8; 32]) -> Sealer {
+        Sealer {
+            cipher: Some(ChaCha20Poly1305::new(key.into())),
+        }
     }
 
     pub fn is_on(&self) -> bool {

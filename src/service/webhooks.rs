@@ -201,22 +201,27 @@ pub async fn load(state: &AppState, id: &str) -> Result<WebhookRow, ServiceError
     opened(state, row)
 }
 
-/// Webhooks whose stored secrets or tokens this key cannot open, each with the reason: checked
-/// at start, so a missing or wrong `WEBHOOK_MCP_SECRET_KEY` is said once and plainly instead
-/// of failing every delivery and listing afterwards.
+/// Webhooks whose stored secrets or tokens none of the given keys opens, each with the reason:
+/// checked at start, so a missing or wrong `WEBHOOK_MCP_SECRET_KEY` is said once and plainly
+/// instead of failing every delivery and listing afterwards.
 pub fn unopenable(
     conn: &rusqlite::Connection,
-    sealer: &sealing::Sealer,
+    keys: &super::rekey::Keys,
 ) -> Result<Vec<String>, crate::store::StoreError> {
     let mut found = Vec::new();
     for (row, _) in rows::list(conn)? {
         let secrets = std::iter::once(row.secret.as_str()).chain(row.previous_secret.as_deref());
-        let mut why = secrets.map(|s| sealer.open(s)).find_map(Result::err);
+        let mut why = secrets.map(|s| keys.open(s)).find_map(Result::err);
         if why.is_none()
-            && let Ok(options) = serde_json::from_str::<ProviderOptions>(&row.options)
-            && let Some(mut creds) = options.credentials
+            && let Ok(mut options) = serde_json::from_str::<ProviderOptions>(&row.options)
+            && let Some(creds) = options.credentials.as_mut()
         {
-            why = sealer.try_open_credentials(&mut creds).err();
+            why = creds
+                .secret_fields_mut()
+                .into_iter()
+                .filter_map(|field| field.as_deref())
+                .map(|token| keys.open(token))
+                .find_map(Result::err);
         }
         if why.is_none() {
             // Forward targets' signing secrets are sealed with the same key.
@@ -225,7 +230,7 @@ pub fn unopenable(
                 .filter_map(|c| c.target.as_deref())
                 .filter_map(|t| serde_json::from_str::<Value>(t).ok())
                 .filter_map(|t| t.get("secret").and_then(Value::as_str).map(str::to_string))
-                .map(|secret| sealer.open(&secret))
+                .map(|secret| keys.open(&secret))
                 .find_map(Result::err);
         }
         if let Some(why) = why {

@@ -12,6 +12,7 @@ mod github_enterprise;
 mod gitlab_threads;
 mod helpers;
 mod jira_sites;
+mod key_rotation;
 mod keys;
 mod late_questions;
 mod limits;

@@ -1,0 +1,346 @@
+//! The stored secrets' keys at start: a start with values no given key opens is refused, and
+//! values sealed with a key in `WEBHOOK_MCP_PREVIOUS_SECRET_KEYS` are opened and sealed again
+//! with `WEBHOOK_MCP_SECRET_KEY` (or stored plain when that is unset), in one transaction,
+//! before anything reads them.
+
+use anyhow::Context;
+use rusqlite::Connection;
+use serde_json::Value;
+
+use super::sealing::{Sealer, key_bytes, looks_sealed};
+use crate::config::Config;
+use crate::store::{Store, StoreError};
+
+/// The setting that names the previous keys, for messages.
+pub const PREVIOUS: &str = "WEBHOOK_MCP_PREVIOUS_SECRET_KEYS";
+
+/// The sealer of `WEBHOOK_MCP_SECRET_KEY`, once every stored secret opens with it: values
+/// sealed with a previous key are moved to it first, and a start with values no given key
+/// opens is refused (before anything is moved), naming their webhooks.
+pub async fn start(store: &Store, config: &Config) -> anyhow::Result<Sealer> {
+    let keys = Keys::new(config.secret_key.as_deref(), &config.previous_secret_keys)
+        .map_err(anyhow::Error::msg)?;
+    let unopenable = store
+        .read({
+            let keys = keys.clone();
+            move |db| crate::service::webhooks::unopenable(db, &keys)
+        })
+        .await
+        .context("check the stored secrets")?;
+    if !unopenable.is_empty() {
+        anyhow::bail!(
+            "the stored secrets of {} webhook(s) cannot be opened: {}; start with the key \
+             they were sealed with as WEBHOOK_MCP_SECRET_KEY, or, to move them to a new key, \
+             with that key in {}",
+            unopenable.len(),
+            unopenable.join(", "),
+            PREVIOUS
+        );
+    }
+    if keys.has_previous() {
+        let moved = store
+            .write({
+                let keys = keys.clone();
+                move |db| move_all(db, &keys)
+            })
+            .await
+            .with_context(|| format!("move the stored secrets off {PREVIOUS}"))?;
+        report(&keys, &moved);
+    }
+    Ok(keys.current)
+}
+
+/// The current key and the keys values may still be sealed with.
+#[derive(Clone, Default)]
+pub struct Keys {
+    pub current: Sealer,
+    previous: Vec<Sealer>,
+}
+
+impl Keys {
+    /// From the two settings. A malformed previous key, or one equal to the current key (its
+    /// values need no moving, and dropping it later would drop the current key), is refused.
+    pub fn new(current: Option<&str>, previous: &[String]) -> Result<Keys, String> {
+        let current_bytes = key_bytes(current.unwrap_or_default())
+            .map_err(|e| format!("WEBHOOK_MCP_SECRET_KEY {e}"))?;
+        let mut sealers = Vec::new();
+        for (i, key) in previous.iter().enumerate() {
+            // Keys are not echoed: the message goes to the log.
+            let bytes = key_bytes(key)
+                .map_err(|e| format!("{PREVIOUS}: key {} of {} {e}", i + 1, previous.len()))?;
+            let Some(bytes) = bytes else { continue };
+            if Some(bytes) == current_bytes {
+                return Err(format!(
+                    "{PREVIOUS}: key {} of {} is WEBHOOK_MCP_SECRET_KEY itself; list only the \
+                     keys used before it",
+                    i + 1,
+                    previous.len()
+                ));
+            }
+            sealers.push(Sealer::of(&bytes));
+        }
+        Ok(Keys {
+            current: current_bytes.map(|b| Sealer::of(&b)).unwrap_or_default(),
+            previous: sealers,
+        })
+    }
+
+    pub fn has_previous(&self) -> bool {
+        !self.previous.is_empty()
+    }
+
+    /// Opens a stored value with whichever given key sealed it.
+    pub fn open(&self, stored: &str) -> Result<String, String> {
+        let first = self.current.open(stored);
+        if first.is_ok() || self.previous.is_empty() {
+            return first;
+        }
+        self.previous
+            .iter()
+            .find_map(|p| p.open(stored).ok())
+            .ok_or_else(|| {
+                format!(
+                    "a sealed secret opens with neither WEBHOOK_MCP_SECRET_KEY nor a key in \
+                     {PREVIOUS}"
+                )
+            })
+    }
+
+    /// The value to store in place of `stored`: `None` when it stays (plain, sealed with the
+    /// current key, or opened by no key given).
+    fn moved(&self, stored: &str) -> Option<String> {
+        if !looks_sealed(stored) || self.current.open(stored).is_ok() {
+            return None;
+        }
+        let plain = self.previous.iter().find_map(|p| p.open(stored).ok())?;
+        // Stored plain, such a value would be read as a sealed one (such values are refused
+        // as secrets, so only an old database could hold one).
+        if !self.current.is_on() && looks_sealed(&plain) {
+            return None;
+        }
+        Some(self.current.seal(&plain))
+    }
+}
+
+/// What a pass over the stored values did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// Values opened with a previous key and stored again.
+    pub moved: usize,
+    /// Sealed values in queued actions that no given key opens (their sends fail; the
+    /// webhooks' own values are checked before, and a start with one is refused).
+    pub unopened: usize,
+}
+
+/// Every column that holds sealed values, whole or as strings inside its JSON.
+const PLACES: [(&str, &str, Form); 5] = [
+    ("webhooks", "secret", Form::Whole),
+    // A rotated-out webhook secret, still verifying during its grace period.
+    ("webhooks", "previous_secret", Form::Whole),
+    // Reply credentials: `options.credentials`' tokens.
+    ("webhooks", "options", Form::Json),
+    // Forwards' signing secrets: `target.secret`.
+    ("commands", "target", Form::Json),
+    // Queued (and past) forwards carry their signing secret sealed.
+    ("outbox", "delivery", Form::Json),
+];
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Whole,
+    Json,
+}
+
+/// Moves every value sealed with a previous key to the current one. Runs as one write, so a
+/// crash part way leaves every value as it was.
+pub fn move_all(conn: &Connection, keys: &Keys) -> Result<Moved, StoreError> {
+    PLACES.iter().try_fold(Moved::default(), |mut sum, place| {
+        let counted = move_column(conn, keys, *place)?;
+        sum.moved += counted.moved;
+        sum.unopened += counted.unopened;
+        Ok(sum)
+    })
+}
+
+fn move_column(
+    conn: &Connection,
+    keys: &Keys,
+    (table, column, form): (&str, &str, Form),
+) -> Result<Moved, StoreError> {
+    let mut found = conn.prepare(&format!(
+        "SELECT rowid, {column} FROM {table} WHERE {column} LIKE '%enc:v1:%'"
+    ))?;
+    let rows = found
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut update = conn.prepare(&format!(
+        "UPDATE {table} SET {column} = ?1 WHERE rowid = ?2"
+    ))?;
+    let mut counted = Moved::default();
+    for (rowid, stored) in rows {
+        let new = match form {
+            Form::Whole => moved_whole(keys, &stored, &mut counted),
+            Form::Json => moved_inside(keys, &stored, &mut counted),
+        };
+        if let Some(new) = new {
+            update.execute(rusqlite::params![new, rowid])?;
+        }
+    }
+    if table != "outbox" {
+        // Counted only where nothing else says so: webhooks with such values refuse the start.
+        counted.unopened = 0;
+    }
+    Ok(counted)
+}
+
+fn moved_whole(keys: &Keys, stored: &str, counted: &mut Moved) -> Option<String> {
+    let new = keys.moved(stored);
+    match &new {
+        Some(_) => counted.moved += 1,
+        None if keys.open(stored).is_err() => counted.unopened += 1,
+        None => {}
+    }
+    new
+}
+
+/// The JSON with each sealed string in it moved, or `None` when none was.
+fn moved_inside(keys: &Keys, stored: &str, counted: &mut Moved) -> Option<String> {
+    let mut value: Value = serde_json::from_str(stored).ok()?;
+    let before = counted.moved;
+    walk(&mut value, &mut |s| {
+        if looks_sealed(s) {
+            moved_whole(keys, s, counted)
+        } else {
+            None
+        }
+    });
+    (counted.moved > before).then(|| value.to_string())
+}
+
+fn walk(value: &mut Value, on: &mut impl FnMut(&str) -> Option<String>) {
+    match value {
+        Value::String(s) => {
+            if let Some(new) = on(s) {
+                *s = new;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| walk(v, on)),
+        Value::Object(fields) => fields.values_mut().for_each(|v| walk(v, on)),
+        _ => {}
+    }
+}
+
+/// Says at start what the move did; values are never logged.
+pub fn report(keys: &Keys, done: &Moved) {
+    let into = if keys.current.is_on() {
+        "sealed again with WEBHOOK_MCP_SECRET_KEY"
+    } else {
+        "stored plain (WEBHOOK_MCP_SECRET_KEY is unset)"
+    };
+    tracing::info!(
+        moved = done.moved,
+        "{} stored secret(s) sealed with a key in {PREVIOUS} were {into}; {PREVIOUS} can \
+         now be removed",
+        done.moved
+    );
+    if done.unopened > 0 {
+        tracing::warn!(
+            unopened = done.unopened,
+            "{} queued action(s) hold a signing secret that no given key opens: they fail \
+             when sent",
+            done.unopened
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+    const K2: &str = "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
+
+    fn keys(current: Option<&str>, previous: &[&str]) -> Result<Keys, String> {
+        let previous: Vec<String> = previous.iter().map(|k| k.to_string()).collect();
+        Keys::new(current, &previous)
+    }
+
+    #[test]
+    fn previous_keys_that_are_malformed_or_the_current_key_are_refused() {
+        use base64::Engine as _;
+        let k2_base64 =
+            base64::engine::general_purpose::STANDARD.encode(hex::decode(K2).expect("hex"));
+        let cases = [
+            (Some(K2), vec!["abc"], "key 1 of 1 must be 32 bytes"),
+            (
+                Some(K2),
+                vec![K1, K2],
+                "key 2 of 2 is WEBHOOK_MCP_SECRET_KEY",
+            ),
+            (
+                Some(K2),
+                vec![k2_base64.as_str()],
+                "is WEBHOOK_MCP_SECRET_KEY",
+            ),
+            (Some("abc"), vec![K1], "WEBHOOK_MCP_SECRET_KEY must be"),
+        ];
+        for (current, previous, expected) in cases {
+            let error = keys(current, &previous).err().unwrap_or_default();
+            assert!(error.contains(expected), "{previous:?}: {error}");
+            assert!(!error.contains(K2), "a key is echoed: {error}");
+        }
+        assert!(keys(Some(K2), &[K1, ""]).is_ok_and(|k| k.previous.len() == 1));
+        assert!(keys(None, &[K1]).is_ok());
+    }
+
+    #[test]
+    fn values_move_to_the_current_key_or_out_of_sealing_and_others_stay() {
+        let k1 = Sealer::new(Some(K1)).expect("key");
+        let k3 = Sealer::new(Some(&"ff".repeat(32))).expect("key");
+        let rotating = keys(Some(K2), &[K1]).expect("keys");
+        let opening = keys(None, &[K1]).expect("keys");
+        let k2 = &rotating.current;
+
+        let moved = rotating.moved(&k1.seal("s")).expect("moved");
+        assert_eq!(k2.open(&moved).as_deref(), Ok("s"));
+        assert_eq!(opening.moved(&k1.seal("s")).as_deref(), Some("s"));
+        for stays in ["plain".to_string(), k2.seal("s"), k3.seal("s")] {
+            assert_eq!(rotating.moved(&stays), None, "{stays}");
+        }
+        assert_eq!(opening.moved(&k1.seal("enc:v1:x")), None);
+        assert!(rotating.open(&k1.seal("s")).is_ok());
+        assert!(rotating.open(&k3.seal("s")).unwrap_err().contains(PREVIOUS));
+    }
+
+    #[test]
+    fn sealed_strings_anywhere_in_json_move_and_the_rest_is_kept() {
+        let k1 = Sealer::new(Some(K1)).expect("key");
+        let rotating = keys(Some(K2), &[K1]).expect("keys");
+        let stored = serde_json::json!({
+            "credentials": {"github_token": k1.seal("ghp"), "github_api_url": "https://x"},
+            "list": [k1.seal("a"), "enc:v1:not-really"],
+        })
+        .to_string();
+        let mut counted = Moved::default();
+
+        let moved = moved_inside(&rotating, &stored, &mut counted).expect("moved");
+
+        let moved: Value = serde_json::from_str(&moved).expect("json");
+        let open = |v: &Value| rotating.current.open(v.as_str().expect("string"));
+        assert_eq!(
+            open(&moved["credentials"]["github_token"]).as_deref(),
+            Ok("ghp")
+        );
+        assert_eq!(open(&moved["list"][0]).as_deref(), Ok("a"));
+        assert_eq!(moved["list"][1], "enc:v1:not-really");
+        assert_eq!(moved["credentials"]["github_api_url"], "https://x");
+        assert_eq!(
+            counted,
+            Moved {
+                moved: 2,
+                unopened: 1
+            }
+        );
+        assert_eq!(moved_inside(&rotating, "{\"a\": 1}", &mut counted), None);
+    }
+}
