@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
 
@@ -28,6 +28,33 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Brings the schema up to date. Running it again on an up-to-date database does nothing.
 pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    // An up-to-date database takes no write lock: a `stdio` front end starts beside a busy
+    // `serve` without waiting for its writer.
+    if check_version(conn, path)? == SCHEMA_VERSION {
+        return Ok(());
+    }
+    // Another process (`serve` and `stdio` started together after an upgrade) may be
+    // migrating the same file: the write lock comes first, and the version is read again
+    // under it, so the one that waited finds the work done instead of doing it twice.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found = check_version(&tx, path)?;
+    if found == 0 && holds_our_tables(&tx)? {
+        return Err(StoreError::SchemaVersionLost {
+            path: path.display().to_string(),
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.execute_batch(sql)
+            .map_err(|e| failed(path, index + 1, e))?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// The schema version found, refused when a newer build wrote it.
+fn check_version(conn: &Connection, path: &Path) -> Result<i64, StoreError> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew {
@@ -36,11 +63,31 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             known: SCHEMA_VERSION,
         });
     }
-    let tx = conn.transaction()?;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+    Ok(found)
+}
+
+/// Whether the first migration's tables are there: with no version, the file was restored
+/// from a `.dump`, which keeps tables but not `user_version`.
+fn holds_our_tables(conn: &Connection) -> Result<bool, StoreError> {
+    let tables: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'webhooks'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(tables > 0)
+}
+
+/// A migration's failure by its number (its file's, `0004_…`) and SQLite's reason;
+/// rusqlite's own message would quote the whole migration's SQL.
+fn failed(path: &Path, number: usize, e: rusqlite::Error) -> StoreError {
+    let reason = match e {
+        rusqlite::Error::SqlInputError { msg, .. } => msg,
+        rusqlite::Error::SqliteFailure(err, Some(msg)) => format!("{msg} ({err})"),
+        other => other.to_string(),
+    };
+    StoreError::MigrationFailed {
+        path: path.display().to_string(),
+        migration: format!("{number:04}"),
+        reason,
     }
-    tx.commit()?;
-    Ok(())
 }

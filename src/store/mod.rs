@@ -61,6 +61,20 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    #[error(
+        "the database {path} holds webhook-mcp's tables but no schema version (PRAGMA \
+         user_version is 0), as when it is restored from a `sqlite3 .dump`, which leaves the \
+         version out; restore from a copy of the file, `sqlite3 old.db \".backup new.db\"` or \
+         `VACUUM INTO` instead, or, if the dump came from this version of webhook-mcp, set \
+         `PRAGMA user_version = {known}` on it"
+    )]
+    SchemaVersionLost { path: String, known: i64 },
+    #[error("migrating the database {path} failed at migration {migration}: {reason}")]
+    MigrationFailed {
+        path: String,
+        migration: String,
+        reason: String,
+    },
     #[error("the store is shut down")]
     Closed,
     #[error("the store cannot save anything: {0}")]
@@ -269,16 +283,37 @@ pub(crate) fn conflict_on_unique(e: rusqlite::Error) -> StoreError {
     }
 }
 
+/// How long a write waits for another process's lock on the database.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    enable_wal(conn)?;
     // FULL while migrating; the writer switches to NORMAL plus its own syncer afterwards.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     // After a failed write the rest of its batch runs in savepoints; their undo copies stay
     // in memory instead of temp files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(())
+}
+
+/// Switches the file to WAL (a setting kept in the file). Two processes switching a new file
+/// at once each hold the shared lock the other must see go, and SQLite answers one of them
+/// busy at once instead of waiting, so the switch is tried again for up to the busy timeout.
+fn enable_wal(conn: &Connection) -> Result<(), StoreError> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            done => return Ok(done?),
+        }
+    }
 }
 
 /// Creates a new database file readable by its owner only: without a secret key it holds
@@ -305,6 +340,6 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(conn)
 }

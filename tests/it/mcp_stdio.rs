@@ -367,3 +367,35 @@ async fn a_malformed_stdio_line_is_answered_as_http_mcp_answers_it() {
         .expect("wait");
     assert!(status.success(), "{status}");
 }
+
+/// Front ends started together on a new database (as after an upgrade, beside `serve`) take
+/// turns migrating it: every one starts and answers. Several rounds, since one may not
+/// overlap.
+#[tokio::test]
+async fn stdio_front_ends_started_together_on_a_new_database_all_start() {
+    for round in 0..4 {
+        // Arrange
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("app.db");
+
+        // Act
+        let mut started: Vec<RawStdio> =
+            (0..3).map(|_| RawStdio::spawn_with(&db, |_| {})).collect();
+
+        // Assert
+        for (n, stdio) in started.iter_mut().enumerate() {
+            let answer = stdio
+                .exchange(
+                    &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                            "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                                       "clientInfo": {"name": "raw", "version": "0"}}})
+                    .to_string(),
+                )
+                .await;
+            assert!(
+                answer.is_some_and(|a| a["id"] == 1),
+                "round {round}: front end {n} did not start"
+            );
+        }
+    }
+}

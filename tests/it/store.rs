@@ -47,6 +47,43 @@ async fn opening_the_same_database_twice_migrates_once_and_keeps_the_data() {
     assert_eq!(kept, 1, "the second open lost data");
 }
 
+/// Two processes opening a fresh (or older) database at once, `serve` and `stdio` right
+/// after an upgrade, must not both run the same migration: one waits for the other's and
+/// goes on. Several rounds, since one round may not overlap.
+#[test]
+fn databases_opened_at_once_are_migrated_once() {
+    for round in 0..8 {
+        // Arrange
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("app.db");
+        let openers = 4;
+        let start = std::sync::Arc::new(std::sync::Barrier::new(openers));
+
+        // Act
+        let opened: Vec<_> = (0..openers)
+            .map(|_| {
+                let (path, start) = (path.clone(), std::sync::Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    Store::open(&path).map(|store| store.close())
+                })
+            })
+            .collect();
+        let results: Vec<_> = opened
+            .into_iter()
+            .map(|t| t.join().expect("join"))
+            .collect();
+
+        // Assert
+        for result in results {
+            if let Err(e) = result {
+                panic!("round {round}: an open failed: {e}");
+            }
+        }
+        assert_eq!(user_version(&path), SCHEMA_VERSION, "round {round}");
+    }
+}
+
 #[tokio::test]
 async fn the_database_is_in_wal_mode() {
     // Arrange
@@ -112,6 +149,88 @@ async fn the_app_refuses_to_start_on_a_newer_database() {
         Err(e) => format!("{e:#}"),
     };
     assert!(message.contains("newer"), "{message}");
+}
+
+/// A database restored with `sqlite3 old.db .dump | sqlite3 new.db`: its tables, but
+/// `user_version` 0, since a dump leaves it out.
+fn restored_from_a_dump() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("restored.db");
+    Store::open(&path).expect("first open").close();
+    let db = rusqlite::Connection::open(&path).expect("open db file");
+    db.pragma_update(None, "user_version", 0)
+        .expect("clear user_version");
+    (dir, path)
+}
+
+#[test]
+fn a_database_that_lost_its_schema_version_is_refused_with_how_to_restore_it() {
+    // Arrange
+    let (_dir, path) = restored_from_a_dump();
+
+    // Act
+    let message = match Store::open(&path) {
+        Ok(_) => panic!("a database with no schema version was opened"),
+        Err(e) => e.to_string(),
+    };
+
+    // Assert
+    for words in [".dump", ".backup", "VACUUM INTO", "user_version = "] {
+        assert!(message.contains(words), "{words}: {message}");
+    }
+    assert!(
+        message.contains(&format!("user_version = {SCHEMA_VERSION}")),
+        "{message}"
+    );
+    assert!(
+        !message.contains("CREATE") && !message.contains('\n') && message.len() < 600,
+        "the migration's SQL is not quoted: {message}"
+    );
+    assert_eq!(user_version(&path), 0, "the file was changed");
+}
+
+#[tokio::test]
+async fn the_app_refuses_to_start_on_a_database_restored_from_a_dump() {
+    // Arrange
+    let (_dir, path) = restored_from_a_dump();
+
+    // Act
+    let result = webhook_mcp::app::build(webhook_mcp::config::Config::for_tests(path)).await;
+
+    // Assert
+    let message = match result {
+        Ok(_) => panic!("the app started on a database with no schema version"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(message.contains(".dump"), "{message}");
+    assert!(!message.contains("CREATE"), "{message}");
+}
+
+/// A migration that fails says which one and why, without SQLite quoting its SQL.
+#[test]
+fn a_failed_migration_is_named_without_its_sql() {
+    // Arrange: a version that claims tables the file does not have.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("app.db");
+    {
+        let db = rusqlite::Connection::open(&path).expect("create db file");
+        db.pragma_update(None, "user_version", 3)
+            .expect("set user_version");
+    }
+
+    // Act
+    let message = match Store::open(&path) {
+        Ok(_) => panic!("a migration over missing tables succeeded"),
+        Err(e) => e.to_string(),
+    };
+
+    // Assert
+    assert!(message.contains("migration 0004"), "{message}");
+    assert!(message.contains("audit_log"), "{message}");
+    assert!(
+        !message.contains("ALTER TABLE") && !message.contains("--"),
+        "{message}"
+    );
 }
 
 /// Many writes at once land in shared batches; one of them writes a row and then fails. Its row
