@@ -1,11 +1,14 @@
-//! The event types GitHub and GitLab send, so a command whose trigger can never match (the
-//! other provider's name, the wrong tense) is saved with a warning naming the likely fix. Only
-//! these two: their names are a closed, documented set that models mix up; other providers'
-//! sets are open (custom, Standard Webhooks) or too large to list usefully (Stripe). Jira's
+//! The event types providers send, so a command whose trigger can never match (the other
+//! provider's name, the wrong tense, the wrong case) is saved with a warning naming the likely
+//! fix. GitHub's and GitLab's names are a closed, documented set that models mix up, so any
+//! name outside it is named; Sentry's and Linear's lists may lag their products, so only a
+//! near miss of a listed name is; Slack's and Stripe's checks live in `vocab`. Jira's
 //! names are checked for one slip only, the `jira:` prefix that some carry and most lack. A
 //! trigger holding a space, which no provider but a custom sender's types have, is refused
 //! with the provider's own names as examples (and GitLab's header labels, `Note Hook`, with
 //! the trigger they stand for).
+
+mod vocab;
 
 use super::Provider;
 
@@ -211,9 +214,55 @@ const GITLAB_ACTIONS: &[(&str, &[&str])] = &[
         ],
     ),
     ("milestone", &["create", "close", "reopen", "delete"]),
+    ("note", &["create", "update"]),
+    ("emoji", &["award", "revoke"]),
     ("wiki_page", &["create", "update", "delete"]),
     ("release", &["create", "update", "delete"]),
 ];
+
+/// GitLab events whose payload has no action, so `object_kind.anything` never matches, with
+/// the field holding their state and one of its values (none for pushes).
+const GITLAB_ACTIONLESS: &[(&str, Option<(&str, &str)>)] = &[
+    ("pipeline", Some(("object_attributes.status", "failed"))),
+    ("build", Some(("build_status", "failed"))),
+    ("deployment", Some(("status", "success"))),
+    ("push", None),
+    ("tag_push", None),
+];
+
+/// One provider's listed event names.
+struct Names {
+    /// The provider as people write it.
+    name: &'static str,
+    events: &'static [&'static str],
+    /// The actions of the events whose actions are known.
+    actions: &'static [(&'static str, &'static [&'static str])],
+    /// Events sent with no action.
+    actionless: &'static [(&'static str, Option<(&'static str, &'static str)>)],
+    /// Names people use for an event the provider sends under another.
+    aliases: &'static [(&'static str, &'static str)],
+    /// Whether `events` is every event the provider sends, so that a name outside it is
+    /// named even when no listed one is near it.
+    closed: bool,
+}
+
+const GITHUB: Names = Names {
+    name: "GitHub",
+    events: GITHUB_EVENTS,
+    actions: GITHUB_ACTIONS,
+    actionless: &[],
+    aliases: &[],
+    closed: true,
+};
+
+const GITLAB: Names = Names {
+    name: "GitLab",
+    events: GITLAB_EVENTS,
+    actions: GITLAB_ACTIONS,
+    actionless: GITLAB_ACTIONLESS,
+    aliases: &[],
+    closed: true,
+};
 
 /// Jira's `webhookEvent`s that carry the `jira:` prefix: issue and version events only.
 const JIRA_PREFIXED: &[&str] = &[
@@ -391,14 +440,26 @@ fn example_types(provider: Provider) -> Vec<&'static str> {
 }
 
 /// Why `trigger` can never match an event `provider` sends, with the likely fix; `None` when
-/// it can, or when the provider's names are not listed here.
+/// it can, or when the provider's names are not known here (a custom sender's and Open
+/// WebUI's are not checked).
 pub fn unknown_trigger(provider: Provider, trigger: &str) -> Option<String> {
-    let (name, events, actions) = match provider {
-        Provider::GitHub => ("GitHub", GITHUB_EVENTS, GITHUB_ACTIONS),
-        Provider::GitLab => ("GitLab", GITLAB_EVENTS, GITLAB_ACTIONS),
+    let names = match provider {
+        Provider::GitHub => &GITHUB,
+        Provider::GitLab => &GITLAB,
+        Provider::Sentry => &vocab::SENTRY,
+        Provider::Linear => &vocab::LINEAR,
         Provider::Jira => return jira_prefix(trigger.trim()),
-        _ => return None,
+        Provider::Slack => return vocab::slack(trigger.trim()),
+        Provider::Stripe => return vocab::stripe(trigger.trim()),
+        Provider::StandardWebhooks => return vocab::another_providers(trigger.trim()),
+        Provider::OpenWebUi | Provider::Custom => return None,
     };
+    listed(names, trigger)
+}
+
+/// `trigger` judged against a provider's listed names.
+fn listed(names: &Names, trigger: &str) -> Option<String> {
+    let name = names.name;
     let (event, action) = match trigger.split_once('.') {
         Some((event, action)) => (event, Some(action)),
         None => (trigger, None),
@@ -406,27 +467,63 @@ pub fn unknown_trigger(provider: Provider, trigger: &str) -> Option<String> {
     if event.contains('*') {
         return None;
     }
-    if !events.contains(&event) {
+    if !names.events.contains(&event) {
+        let meant = names
+            .aliases
+            .iter()
+            .find(|(alias, _)| *alias == event)
+            .map(|(_, meant)| *meant)
+            .or_else(|| near(event, names.events));
+        if meant.is_none() && !names.closed {
+            return None;
+        }
         return Some(format!(
             "{name} sends no `{event}` events, so this trigger never matches{}",
-            closest(event, events)
-                .map(|c| format!("; did you mean `{}`?", corrected(c, action, actions)))
+            meant
+                .map(|c| format!(
+                    "; did you mean `{}`?{}",
+                    corrected(c, action, names.actions),
+                    case_note(event, c)
+                ))
                 .unwrap_or_default()
         ));
     }
     let action = action.filter(|a| !a.contains('*'))?;
-    let (_, known) = actions.iter().find(|(e, _)| *e == event)?;
+    if let Some((_, condition)) = names.actionless.iter().find(|(e, _)| *e == event) {
+        let pick = condition
+            .map(|(field, value)| {
+                format!(
+                    " with a condition on its state, `{field}`: `{{\"field\": \"{field}\", \
+                     \"equals\": \"{value}\"}}`"
+                )
+            })
+            .unwrap_or_default();
+        return Some(format!(
+            "{name} `{event}` events carry no action, so `{event}.{action}` never matches; \
+             trigger on `{event}`{pick}"
+        ));
+    }
+    let (_, known) = names.actions.iter().find(|(e, _)| *e == event)?;
     if known.contains(&action) {
         return None;
     }
     Some(format!(
         "{name} `{event}` events have no `{action}` action, so this trigger never matches{}; \
          its actions: {}",
-        closest(action, known)
-            .map(|c| format!(" (did you mean `{event}.{c}`?)"))
+        near(action, known)
+            .map(|c| format!(" (did you mean `{event}.{c}`?{})", case_note(action, c)))
             .unwrap_or_default(),
         known.join(", ")
     ))
+}
+
+/// A reminder that triggers match case, when `given` differs from `meant` only in it.
+fn case_note(given: &str, meant: &str) -> &'static str {
+    if given != meant && given.eq_ignore_ascii_case(meant) {
+        " (event types match case-sensitively)"
+    } else {
+        ""
+    }
 }
 
 /// `event` with the given action, or the known action of `event` nearest it.
@@ -436,10 +533,19 @@ fn corrected(event: &str, action: Option<&str>, actions: &[(&str, &[&str])]) -> 
     };
     let known = actions.iter().find(|(e, _)| *e == event).map(|(_, a)| *a);
     let action = match known {
-        Some(known) if !known.contains(&action) => closest(action, known).unwrap_or(action),
+        Some(known) if !known.contains(&action) => near(action, known).unwrap_or(action),
         _ => action,
     };
     format!("{event}.{action}")
+}
+
+/// The known name `given` is a slip of: the same but for case, or else the nearest.
+fn near<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .find(|k| k.eq_ignore_ascii_case(given))
+        .copied()
+        .or_else(|| closest(given, known))
 }
 
 /// The known name nearest `given`, if it is near enough to be a slip of the same word.
@@ -455,6 +561,133 @@ fn closest<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each provider's triggers that can never match, with the fix the warning must name
+    /// (`None`: no warning, since the trigger can match or its name is not known here).
+    #[test]
+    fn each_providers_names_that_never_match_are_warned_about() {
+        let cases: &[(Provider, &str, Option<&str>)] = &[
+            (Provider::Linear, "Issue.create", None),
+            (Provider::Linear, "Comment.*", None),
+            (Provider::Linear, "Comment", None),
+            (Provider::Linear, "IssueLabel.remove", None),
+            (Provider::Linear, "IssueSLA.breached", None),
+            (Provider::Linear, "SomeNewModel.create", None),
+            (
+                Provider::Linear,
+                "Comment.created",
+                Some("did you mean `Comment.create`?"),
+            ),
+            (
+                Provider::Linear,
+                "Issue.created",
+                Some("did you mean `Issue.create`?"),
+            ),
+            (
+                Provider::Linear,
+                "comment.create",
+                Some("did you mean `Comment.create`? (event types match case-sensitively)"),
+            ),
+            (Provider::Linear, "issue", Some("`Issue`")),
+            (Provider::Sentry, "issue.created", None),
+            (Provider::Sentry, "event_alert.triggered", None),
+            (Provider::Sentry, "metric_alert.critical", None),
+            (Provider::Sentry, "seer.root_cause_completed", None),
+            (Provider::Sentry, "preprod_artifact.created", None),
+            (
+                Provider::Sentry,
+                "issue.create",
+                Some("did you mean `issue.created`?"),
+            ),
+            (
+                Provider::Sentry,
+                "issue_alert.triggered",
+                Some("did you mean `event_alert.triggered`?"),
+            ),
+            (Provider::Sentry, "issue_alert", Some("`event_alert`")),
+            (
+                Provider::Sentry,
+                "event_alert.created",
+                Some("its actions: triggered"),
+            ),
+            (Provider::Slack, "/deploy", None),
+            (Provider::Slack, "message", None),
+            (Provider::Slack, "message.im", None),
+            (Provider::Slack, "message_changed", None),
+            (Provider::Slack, "message_channel_join", None),
+            (Provider::Slack, "app_mention", None),
+            (Provider::Slack, "block_actions", None),
+            (Provider::Slack, "*", None),
+            (Provider::Slack, "deploy", Some("`/deploy`")),
+            (Provider::Slack, "event_callback", Some("`*`")),
+            (
+                Provider::Slack,
+                "app_mentions",
+                Some("did you mean `app_mention`?"),
+            ),
+            (
+                Provider::Slack,
+                "message.channel",
+                Some("did you mean `message.channels`?"),
+            ),
+            (Provider::Stripe, "invoice.paid", None),
+            (Provider::Stripe, "payment_intent.succeeded", None),
+            (
+                Provider::Stripe,
+                "customer.subscription.trial_will_end",
+                None,
+            ),
+            (Provider::Stripe, "checkout.session.*", None),
+            (Provider::Stripe, "v2.core.event_destination.ping", None),
+            (
+                Provider::Stripe,
+                "invoice.payed",
+                Some("did you mean `invoice.paid`?"),
+            ),
+            (
+                Provider::Stripe,
+                "payment_intent.succeded",
+                Some("did you mean `payment_intent.succeeded`?"),
+            ),
+            (
+                Provider::Stripe,
+                "checkout.session.complete",
+                Some("`checkout.session.completed`"),
+            ),
+            (Provider::StandardWebhooks, "invoice.paid", None),
+            (Provider::StandardWebhooks, "user.created", None),
+            (
+                Provider::StandardWebhooks,
+                "issues.opened",
+                Some("`github`"),
+            ),
+            (
+                Provider::StandardWebhooks,
+                "jira:issue_created",
+                Some("`jira`"),
+            ),
+            // A custom sender's types may be any provider's (read from its own header).
+            (Provider::Custom, "issues.opened", None),
+            (Provider::OpenWebUi, "chat.finished", None),
+        ];
+        for (provider, trigger, hint) in cases {
+            let found = unknown_trigger(*provider, trigger);
+            match hint {
+                Some(hint) => {
+                    let found =
+                        found.unwrap_or_else(|| panic!("{provider:?} {trigger}: no warning"));
+                    assert!(found.contains(hint), "{provider:?} {trigger}: {found}");
+                }
+                None => assert_eq!(found, None, "{provider:?} {trigger}"),
+            }
+        }
+        // The built-in samples' own types are never warned about.
+        for provider in Provider::ALL {
+            for t in crate::providers::samples::builtin_event_types(provider) {
+                assert_eq!(unknown_trigger(provider, t), None, "{provider:?} {t}");
+            }
+        }
+    }
 
     #[test]
     fn a_trigger_with_a_space_is_refused_with_the_providers_own_names() {
@@ -614,6 +847,23 @@ mod tests {
             (Provider::Jira, "issue_archived", None),
             (Provider::Slack, "anything.at_all", None),
             (Provider::Custom, "x.y", None),
+            // GitLab notes and emoji have actions; pipelines, jobs and pushes have none.
+            (Provider::GitLab, "note.create", None),
+            (
+                Provider::GitLab,
+                "note.created",
+                Some("did you mean `note.create`?"),
+            ),
+            (Provider::GitLab, "emoji.award", None),
+            (Provider::GitLab, "pipeline", None),
+            (Provider::GitLab, "pipeline.*", None),
+            (
+                Provider::GitLab,
+                "pipeline.failed",
+                Some("`object_attributes.status`"),
+            ),
+            (Provider::GitLab, "build.failed", Some("`build_status`")),
+            (Provider::GitLab, "push.created", Some("trigger on `push`")),
         ];
         for (provider, trigger, hint) in cases {
             let found = unknown_trigger(*provider, trigger);

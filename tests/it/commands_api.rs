@@ -235,6 +235,73 @@ async fn a_trigger_the_provider_never_sends_is_saved_with_a_warning_naming_the_f
 }
 
 #[tokio::test]
+async fn other_providers_triggers_that_never_match_are_saved_with_a_warning() {
+    // Arrange
+    let app = spawn_app().await;
+    for provider in [
+        "gitlab",
+        "linear",
+        "sentry",
+        "slack",
+        "stripe",
+        "standard-webhooks",
+    ] {
+        app.create_webhook(json!({"id": provider, "name": provider, "provider": provider}))
+            .await;
+    }
+    let add = |hook: &'static str, trigger: &'static str| {
+        let app = &app;
+        async move {
+            let body = json!({"trigger": trigger, "action": "forward",
+                              "target": {"url": "https://example.com/hook"}});
+            let answer = send_json(
+                app.api(Method::POST, &format!("/api/webhooks/{hook}/commands"))
+                    .json(&body),
+            )
+            .await;
+            assert_eq!(answer.0, StatusCode::CREATED, "{trigger}: {}", answer.1);
+            answer.1["warnings"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.as_str().map(str::to_string))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        }
+    };
+
+    // Act + Assert: each saved; the ones that can never fire say what would.
+    for (hook, trigger, hint) in [
+        ("gitlab", "note.created", "`note.create`"),
+        ("gitlab", "pipeline.failed", "`object_attributes.status`"),
+        ("linear", "Comment.created", "`Comment.create`"),
+        ("linear", "comment.create", "`Comment.create`"),
+        ("sentry", "issue_alert.triggered", "`event_alert.triggered`"),
+        ("slack", "deploy", "`/deploy`"),
+        ("slack", "app_mentions", "`app_mention`"),
+        ("stripe", "invoice.payed", "`invoice.paid`"),
+        ("standard-webhooks", "issues.opened", "`github`"),
+    ] {
+        let warnings = add(hook, trigger).await;
+        assert!(warnings.contains(hint), "{hook} {trigger}: {warnings}");
+    }
+    for (hook, trigger) in [
+        ("gitlab", "note.create"),
+        ("linear", "Comment.create"),
+        ("sentry", "event_alert.triggered"),
+        ("slack", "/deploy"),
+        ("stripe", "invoice.paid"),
+        ("standard-webhooks", "invoice.paid"),
+    ] {
+        let warnings = add(hook, trigger).await;
+        assert!(
+            !warnings.contains("never matches"),
+            "{hook} {trigger}: {warnings}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warnings() {
     // Arrange
     let app = spawn_app().await;
