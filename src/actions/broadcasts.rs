@@ -1,7 +1,8 @@
 //! Text a model wrote (an agent's answer or tool call, an MCP tool's text) is defused here
-//! before it is queued: it cannot notify a whole Slack channel or GitLab project. The model
-//! reads untrusted payloads, so one could make it write `<!channel>`; only the webhook
-//! owner's own words (a command's template) may broadcast.
+//! before it is queued: it cannot notify a whole Slack channel or GitLab project, nor hide a
+//! Slack link's URL behind a label. The model reads untrusted payloads, so one could make it
+//! write `<!channel>` or `<https://evil.example|your login>`; only the webhook owner's own
+//! words (a command's template) may broadcast or label links.
 
 use super::{Delivery, MessageKind};
 
@@ -32,7 +33,48 @@ impl Delivery {
 /// Slack's `<!here>`, `<!channel>`, `<!everyone>` and user-group `<!subteam^…>` all open
 /// with `<!`; written `&lt;!` (Slack's escape for `<`), they show as typed and notify nobody.
 fn defuse_slack(text: &str) -> String {
-    text.replace("<!", "&lt;!")
+    unmask_links(&text.replace("<!", "&lt;!"))
+}
+
+/// A labelled Slack link `<url|label>` shows only its label, so a model steered by a payload
+/// could dress a phishing URL as "the build log". Sent as `label (<url>)`, the URL shows.
+/// Mentions (`<@U1|ann>`) and channel links (`<#C1|general>`) name no URL and are kept.
+fn unmask_links(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        // Slack reads `<…>` up to the first `>`; a `<` before it starts no link.
+        match after.find('>') {
+            Some(close) if !after[..close].contains('<') => {
+                out.push_str(&unmasked(&after[..close]));
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('<');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// One `<…>` of Slack markup (without its brackets), with a link's URL made visible.
+fn unmasked(inner: &str) -> String {
+    let named = inner.starts_with(['@', '#', '!']);
+    match inner.split_once('|') {
+        Some((url, label)) if !named => {
+            let label = label.trim();
+            if label.is_empty() || label == url {
+                format!("<{url}>")
+            } else {
+                format!("{label} (<{url}>)")
+            }
+        }
+        _ => format!("<{inner}>"),
+    }
 }
 
 /// GitLab's `@all` notifies every member of the project. A zero-width space after the `@`
@@ -79,11 +121,48 @@ mod tests {
                 "hi &lt;!here|here> and &lt;!everyone>",
             ),
             ("ping <!subteam^S123|@ops>", "ping &lt;!subteam^S123|@ops>"),
-            (
-                "thanks <@U123>, see <https://x.example|docs>",
-                "thanks <@U123>, see <https://x.example|docs>",
-            ),
+            ("thanks <@U123>", "thanks <@U123>"),
             ("a < b and c > d", "a < b and c > d"),
+        ] {
+            assert_eq!(defuse_slack(written), sent, "{written}");
+        }
+    }
+
+    #[test]
+    fn a_slack_links_label_cannot_hide_its_url() {
+        for (written, sent) in [
+            (
+                "see <https://evil.example|click>",
+                "see click (<https://evil.example>)",
+            ),
+            (
+                "<https://evil.example/x|https://good.example> now",
+                "https://good.example (<https://evil.example/x>) now",
+            ),
+            (
+                "<mailto:a@b.example|write> us",
+                "write (<mailto:a@b.example>) us",
+            ),
+            (
+                "<https://x.example|https://x.example>",
+                "<https://x.example>",
+            ),
+            ("<https://x.example| >", "<https://x.example>"),
+            (
+                "plain <https://x.example> link",
+                "plain <https://x.example> link",
+            ),
+            ("<@U1|ann> in <#C1|general>", "<@U1|ann> in <#C1|general>"),
+            (
+                "<!here|here> then <https://e.example|a>",
+                "&lt;!here|here> then a (<https://e.example>)",
+            ),
+            (
+                "1 < 2 <https://e.example|a>",
+                "1 < 2 a (<https://e.example>)",
+            ),
+            ("open <https://e.example|a", "open <https://e.example|a"),
+            ("", ""),
         ] {
             assert_eq!(defuse_slack(written), sent, "{written}");
         }

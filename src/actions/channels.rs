@@ -71,10 +71,15 @@ impl FromStr for MessageKind {
     }
 }
 
-/// The kind a channel URL most likely is, from its host and path. Anything unrecognised is
-/// taken as Open WebUI: its channel webhooks live on whatever host the instance runs on
-/// (often `open-webui:8080` in a compose network), so they cannot be told by host.
+/// The kind a channel URL most likely is, from its host and path. A Bot API
+/// `/bot<token>/sendMessage` path is Telegram's on any host (a local Bot API server, a
+/// proxy). Anything unrecognised is taken as Open WebUI: its channel webhooks live on
+/// whatever host the instance runs on (often `open-webui:8080` in a compose network), so they
+/// cannot be told by host.
 pub fn guess_kind(url: &str) -> MessageKind {
+    if is_send_message_url(url) {
+        return MessageKind::Telegram;
+    }
     let Ok(parsed) = Url::parse(url) else {
         return MessageKind::OpenWebUi;
     };
@@ -93,6 +98,28 @@ pub fn guess_kind(url: &str) -> MessageKind {
     } else {
         MessageKind::OpenWebUi
     }
+}
+
+/// [`guess_kind`], where a URL on the host of `telegram_api_url` (`TELEGRAM_API_URL`, a
+/// local Bot API server say) is Telegram's too: such a URL is posted to through that API with
+/// the configured bot token.
+pub fn guess_kind_on(url: &str, telegram_api_url: &str) -> MessageKind {
+    let origin = |u: &str| {
+        Url::parse(u).ok().and_then(|u| {
+            let host = u.host_str()?.to_ascii_lowercase();
+            Some((host, u.port_or_known_default()))
+        })
+    };
+    match (origin(url), origin(telegram_api_url)) {
+        (Some(at), Some(api)) if at == api => MessageKind::Telegram,
+        _ => guess_kind(url),
+    }
+}
+
+/// Whether a message of `kind` has a use for a `chat_id`: only Telegram's names the chat; the
+/// other kinds' URLs are one channel each, so a `chat_id` given for one would be dropped.
+pub fn takes_chat_id(kind: MessageKind) -> bool {
+    kind == MessageKind::Telegram
 }
 
 /// `/api/webhooks/...`, or the versioned `/api/v10/webhooks/...` Discord also hands out.
@@ -316,6 +343,15 @@ mod tests {
                 MessageKind::Telegram,
             ),
             (
+                "http://127.0.0.1:8081/bot999:X/sendMessage",
+                MessageKind::Telegram,
+            ),
+            (
+                "https://tg-proxy.example/bot1:A/sendMessage/",
+                MessageKind::Telegram,
+            ),
+            ("https://example.com/bot1:A/getMe", MessageKind::OpenWebUi),
+            (
                 "http://open-webui:8080/api/v1/channels/webhooks/id/tok",
                 MessageKind::OpenWebUi,
             ),
@@ -325,6 +361,29 @@ mod tests {
         for (url, want) in cases {
             assert_eq!(guess_kind(url), want, "{url}");
         }
+    }
+
+    #[test]
+    fn a_url_on_the_configured_telegram_api_host_is_telegram() {
+        let api = "http://tg-local:8081";
+        let cases = [
+            ("http://tg-local:8081", MessageKind::Telegram),
+            ("http://TG-local:8081/anything", MessageKind::Telegram),
+            ("http://tg-local:8082/x", MessageKind::OpenWebUi),
+            ("https://tg-local/x", MessageKind::OpenWebUi),
+            (
+                "https://hooks.slack.com/services/T0/B0/x",
+                MessageKind::Slack,
+            ),
+            ("not a url", MessageKind::OpenWebUi),
+        ];
+        for (url, want) in cases {
+            assert_eq!(guess_kind_on(url, api), want, "{url}");
+        }
+        assert_eq!(
+            guess_kind_on("https://api.telegram.org", "not a url"),
+            MessageKind::Telegram
+        );
     }
 
     #[test]

@@ -54,7 +54,8 @@ impl Markup {
                  1. numbered lists"
             }
             Markup::Slack => {
-                "not Markdown: *bold*, _italic_, `code`, ``` blocks, <url|text> links, - bullets; \
+                "not Markdown: *bold*, _italic_, `code`, ``` blocks, <url> links (a label, \
+                 <url|text>, is shown followed by its URL), - bullets; \
                  no # headings, no **double stars**"
             }
             Markup::JiraWiki => {

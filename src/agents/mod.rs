@@ -87,7 +87,11 @@ impl AgentSpec {
 pub const ASK_AGENT: &str = "brain";
 
 /// The declared agents: from `WEBHOOK_MCP_AGENTS` (a file path or JSON), else the defaults.
-pub fn declared(settings: &AgentSettings) -> Result<Vec<AgentSpec>, String> {
+/// `telegram_api_url` (`TELEGRAM_API_URL`) tells a channel on its host as Telegram's.
+pub fn declared(
+    settings: &AgentSettings,
+    telegram_api_url: &str,
+) -> Result<Vec<AgentSpec>, String> {
     let Some(source) = settings
         .agents
         .as_deref()
@@ -109,8 +113,11 @@ pub fn declared(settings: &AgentSettings) -> Result<Vec<AgentSpec>, String> {
             )
         })?
     };
-    let specs: Vec<AgentSpec> =
+    let mut specs: Vec<AgentSpec> =
         serde_json::from_str(&json).map_err(|e| format!("WEBHOOK_MCP_AGENTS: {e}"))?;
+    for spec in &mut specs {
+        name_telegram_kind(spec, telegram_api_url);
+    }
     for (i, spec) in specs.iter().enumerate() {
         if !crate::engine::command::is_name(&spec.name) {
             return Err(format!(
@@ -155,25 +162,67 @@ pub fn declared(settings: &AgentSettings) -> Result<Vec<AgentSpec>, String> {
             ));
         }
         // Every call of the tool would answer "no channel configured".
-        if spec.tools.iter().any(|t| t == "post_message") && spec.target.is_none() {
+        let posts_tool = spec.tools.iter().any(|t| t == "post_message");
+        if posts_tool && spec.target.is_none() {
             return Err(format!(
                 "WEBHOOK_MCP_AGENTS: agent `{}` has the post_message tool but no `target` \
                  channel to post to; give it a `target` or drop the tool",
                 spec.name
             ));
         }
+        if let Some(target) = &spec.target
+            && (posts_tool || spec.result == ResultAction::PostMessage)
+        {
+            check_channel(target).map_err(|e| {
+                format!(
+                    "WEBHOOK_MCP_AGENTS: agent `{}` posts to a channel it could never post \
+                     to: {e}",
+                    spec.name
+                )
+            })?;
+        }
     }
     Ok(specs)
+}
+
+/// What `add_command` asks of a `post_message` target: otherwise every message the agent
+/// posts would go dead (a Telegram one with no chat), or lose what it was given.
+fn check_channel(target: &Target) -> Result<(), crate::engine::command::InvalidCommand> {
+    use crate::engine::command;
+    let value = serde_json::to_value(target).unwrap_or_default();
+    command::check(&command::CommandSpec {
+        trigger: "*",
+        action: "post_message",
+        agent: None,
+        template: Some("x"),
+        conditions: &serde_json::Value::Null,
+        target: Some(&value),
+    })?;
+    command::check_message_target(target)
+}
+
+/// A channel with no `kind` on `TELEGRAM_API_URL`'s host is Telegram's; named so here, since
+/// the result is posted by the URL alone.
+fn name_telegram_kind(spec: &mut AgentSpec, telegram_api_url: &str) {
+    use crate::actions::{MessageKind, guess_kind_on};
+    if let Some(target) = &mut spec.target
+        && target.kind.is_none()
+        && guess_kind_on(&target.url, telegram_api_url) == MessageKind::Telegram
+    {
+        target.kind = Some("telegram".into());
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const TELEGRAM: &str = "https://api.telegram.org";
+
     #[test]
     fn agents_are_declared_by_json_or_default() {
         let mut settings = AgentSettings::default();
-        let names: Vec<String> = declared(&settings)
+        let names: Vec<String> = declared(&settings, TELEGRAM)
             .expect("defaults")
             .into_iter()
             .map(|a| a.name)
@@ -181,26 +230,78 @@ mod tests {
         assert_eq!(names, ["planning", "brain"]);
         settings.agents =
             Some(r#"[{"name": "triage", "result": "none", "tools": ["get_event"]}]"#.into());
-        let agents = declared(&settings).expect("json");
+        let agents = declared(&settings, TELEGRAM).expect("json");
         assert_eq!(agents[0].result, ResultAction::None);
         settings.agents = Some(r#"[{"name": "x", "tools": ["rm_rf"]}]"#.into());
-        assert!(declared(&settings).unwrap_err().contains("rm_rf"));
+        assert!(declared(&settings, TELEGRAM).unwrap_err().contains("rm_rf"));
         settings.agents = Some(r#"[{"name": "x", "result": "post_message"}]"#.into());
-        assert!(declared(&settings).unwrap_err().contains("target"));
+        assert!(
+            declared(&settings, TELEGRAM)
+                .unwrap_err()
+                .contains("target")
+        );
         settings.agents = Some(r#"[{"name": "x", "tools": ["post_message"]}]"#.into());
         assert!(
-            declared(&settings)
+            declared(&settings, TELEGRAM)
                 .unwrap_err()
                 .contains("post_message tool")
         );
         settings.agents = Some(
             r#"[{"name": "x", "tools": ["post_message"], "target": {"url": "http://c/h"}}]"#.into(),
         );
-        assert!(declared(&settings).is_ok());
+        assert!(declared(&settings, TELEGRAM).is_ok());
         settings.agents = Some(r#"[{"name": "x", "max_steps": 0}]"#.into());
-        assert!(declared(&settings).unwrap_err().contains("max_steps 0"));
+        assert!(
+            declared(&settings, TELEGRAM)
+                .unwrap_err()
+                .contains("max_steps 0")
+        );
         settings.agents =
             Some(r#"[{"name": "a", "max_steps": 1}, {"name": "a", "max_steps": 9}]"#.into());
-        assert!(declared(&settings).unwrap_err().contains("declared twice"));
+        assert!(
+            declared(&settings, TELEGRAM)
+                .unwrap_err()
+                .contains("declared twice")
+        );
+    }
+
+    #[test]
+    fn an_agents_channel_is_held_to_what_add_command_asks() {
+        let declare = |agents: &str, telegram: &str| {
+            let settings = AgentSettings {
+                agents: Some(agents.into()),
+                ..AgentSettings::default()
+            };
+            declared(&settings, telegram)
+        };
+        let refused = [
+            r#"[{"name": "x", "result": "post_message",
+                 "target": {"url": "https://api.telegram.org/bot1:A/sendMessage"}}]"#,
+            r#"[{"name": "x", "result": "post_message",
+                 "target": {"url": "http://tg-local:8081"}}]"#,
+            r#"[{"name": "x", "result": "none", "tools": ["post_message"],
+                 "target": {"url": "https://hooks.slack.com/services/T/B/x", "chat_id": 5}}]"#,
+        ];
+        for agents in refused {
+            let error = declare(agents, "http://tg-local:8081").unwrap_err();
+            assert!(error.contains("agent `x`"), "{error}");
+            assert!(error.contains("target.chat_id"), "{error}");
+        }
+        let bad_url = r#"[{"name": "x", "result": "post_message", "target": {"url": "ftp://h"}}]"#;
+        assert!(
+            declare(bad_url, TELEGRAM)
+                .unwrap_err()
+                .contains("target.url")
+        );
+        // A forward's target is signed and takes none of this.
+        let forward = r#"[{"name": "x", "result": "forward",
+                           "target": {"url": "http://h/in", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}]"#;
+        assert!(declare(forward, TELEGRAM).is_ok());
+        // On TELEGRAM_API_URL's host, the channel is named Telegram's.
+        let local = r#"[{"name": "x", "result": "post_message",
+                         "target": {"url": "http://tg-local:8081", "chat_id": 5}}]"#;
+        let agents = declare(local, "http://tg-local:8081").expect("declared");
+        let target = agents[0].target.as_ref().expect("target");
+        assert_eq!(target.kind.as_deref(), Some("telegram"));
     }
 }

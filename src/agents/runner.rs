@@ -72,7 +72,7 @@ impl Runner {
         }
         let timeout = Duration::from_secs(s.timeout_secs.max(1));
         Ok(Some(Runner {
-            agents: super::declared(s)?,
+            agents: super::declared(s, &config.upstreams.telegram_api_url)?,
             chat: ChatClient::new(url, s.openwebui_api_key.clone(), timeout),
             default_model: given(&s.ai_model).map(str::to_string),
             lease: LEASE,

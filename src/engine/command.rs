@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::conditions::Conditions;
 use super::template;
 use super::trigger::Trigger;
-use crate::actions::{MessageKind, guess_kind};
+use crate::actions::{MessageKind, guess_kind, takes_chat_id};
 
 /// What a command does when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,18 +266,32 @@ pub fn check_new_target(action: ActionKind, target: &Target) -> Result<(), Inval
              sends): leave it out",
         ));
     }
-    if target.message_kind() == Ok(MessageKind::Telegram)
-        && target
-            .chat_id
-            .as_deref()
-            .is_none_or(|c| c.trim().is_empty())
-    {
-        return Err(invalid(
+    check_message_target(target)
+}
+
+/// What a `post_message` target must hold for its kind: Telegram's a `chat_id`, and the
+/// others none, since their URL is the channel and a `chat_id` would be dropped unseen.
+/// Agents' channels are held to it at start too.
+pub fn check_message_target(target: &Target) -> Result<(), InvalidCommand> {
+    let Ok(kind) = target.message_kind() else {
+        return Ok(());
+    };
+    let chat_id = target.chat_id.as_deref().filter(|c| !c.trim().is_empty());
+    match chat_id {
+        None if takes_chat_id(kind) => Err(invalid(
             "target.chat_id",
             "a Telegram message needs `chat_id`: the chat to post in (e.g. -1001234567890)",
-        ));
+        )),
+        Some(_) if !takes_chat_id(kind) => Err(invalid(
+            "target.chat_id",
+            format!(
+                "a {kind} message goes to the channel its URL names and takes no `chat_id` \
+                 (only Telegram's does): leave it out, or give `kind: \"telegram\"` if the URL \
+                 is a Telegram Bot API one"
+            ),
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Letters, digits, `-`, `_`; 1 to 64 characters.

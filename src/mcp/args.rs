@@ -24,8 +24,8 @@ pub struct CreateWebhookArgs {
     /// URL-safe id (letters, digits, `-`, `_`). Generated when omitted.
     #[serde(default)]
     pub id: Option<String>,
-    /// The signing secret. Omit it to have one generated, except for slack, stripe, sentry and
-    /// linear: those providers generate their own signing secret, which must be passed here.
+    /// The signing secret. Omit it to have one generated, except for slack, stripe, sentry,
+    /// linear and openai: those generate their own signing secret, which must be passed here.
     #[serde(default)]
     pub secret: Option<String>,
     /// Whether the webhook accepts events right away (default true).

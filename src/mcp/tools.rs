@@ -82,7 +82,11 @@ impl McpServer {
         Parameters(args): Parameters<CreateWebhookArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, String> {
-        let generated = args.secret.is_none();
+        let placeholder = args
+            .secret
+            .is_none()
+            .then(|| crate::providers::Provider::own_secret_issuer(&args.provider))
+            .flatten();
         // The webhook names its maker as the audit log does: the key's name, or `stdio`.
         let created_by = self.auditor(&context).map(|(actor, _)| actor);
         let created = webhooks::create(&self.state, args.into_input(), created_by)
@@ -91,17 +95,12 @@ impl McpServer {
         let setup = crate::service::setup::steps(&created);
         // These providers issue the signing secret themselves; a generated one cannot verify
         // anything they send, and "copy it now" would send the user the wrong way.
-        let secret_note = if generated
-            && created
-                .provider
-                .parse::<crate::providers::Provider>()
-                .is_ok_and(|p| p.issues_own_secret())
-        {
+        let secret_note = if let Some(sender) = placeholder {
             format!(
-                "{} issues its own signing secret, so the generated one is only a placeholder: \
+                "{sender} issues its own signing secret, so the generated one is only a placeholder: \
                  once the provider shows its secret, set it with rotate_secret \
                  {{\"webhook_id\": \"{}\", \"secret\": \"...\", \"grace_period_secs\": 0}}.",
-                created.provider, created.id
+                created.id
             )
         } else {
             "The secret is shown only now.".to_string()

@@ -95,6 +95,19 @@ impl Provider {
         )
     }
 
+    /// The sender a webhook created as `given` (a provider's name or an alias) is for, when
+    /// that sender issues the signing secret itself, so that a generated one verifies nothing
+    /// it sends. OpenAI signs with Standard Webhooks, whose other senders may take ours, but
+    /// its dashboard makes the secret.
+    pub fn own_secret_issuer(given: &str) -> Option<String> {
+        let name = given.trim().to_ascii_lowercase();
+        match name.parse::<Provider>() {
+            Ok(p) if p.issues_own_secret() => Some(p.as_str().to_string()),
+            Ok(_) if name == "openai" => Some(name),
+            _ => None,
+        }
+    }
+
     /// Generates a secret in the form this provider's verifier expects.
     pub fn generate_secret(self) -> String {
         match self {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::record::{self, outbox_row};
 use super::{ServiceError, events, new_id};
-use crate::actions::{Delivery, MessageKind, guess_kind};
+use crate::actions::{Delivery, MessageKind, guess_kind_on, takes_chat_id};
 use crate::app::AppState;
 use crate::clock;
 use crate::engine::ActionKind;
@@ -249,7 +249,7 @@ pub async fn post_message(
         Some(k) => k
             .parse::<MessageKind>()
             .map_err(|_| ServiceError::invalid("kind", format!("unknown kind `{k}`")))?,
-        None => guess_kind(&url),
+        None => guess_kind_on(&url, &state.config.upstreams.telegram_api_url),
     };
     // Checked now: the sender would only find out later, in a dead action nobody watches.
     if let Some(refused) = crate::actions::masked_url_refusal(&url) {
@@ -265,10 +265,22 @@ pub async fn post_message(
             "the message is empty; give the text to post",
         ));
     }
-    if kind == MessageKind::Telegram && chat_id.as_deref().is_none_or(|c| c.trim().is_empty()) {
+    let given_chat = chat_id.as_deref().filter(|c| !c.trim().is_empty());
+    if takes_chat_id(kind) && given_chat.is_none() {
         return Err(ServiceError::invalid(
             "chat_id",
             "a Telegram message needs the chat_id of the chat to post in",
+        ));
+    }
+    // The URL is the channel for the other kinds: a chat_id would be dropped, unseen.
+    if !takes_chat_id(kind) && given_chat.is_some() {
+        return Err(ServiceError::invalid(
+            "chat_id",
+            format!(
+                "a {kind} message goes to the channel its URL names and takes no chat_id (only \
+                 Telegram's does): leave it out, or give kind \"telegram\" if the URL is a \
+                 Telegram Bot API one"
+            ),
         ));
     }
     let webhook_id = match &event_id {

@@ -81,6 +81,7 @@ pub async fn add(
     };
     apply(&mut row, input)?;
     check_spaces(&hook.provider, &row.trigger)?;
+    name_telegram_kind(state, &mut row);
     check_new_target(&row)?;
     let unchecked = check_reachable(state, &row)?;
     seal_target_secret(state, &mut row);
@@ -136,6 +137,9 @@ pub async fn update(
         row.action = a;
     }
     apply(&mut row, input)?;
+    if row.target != stored_target {
+        name_telegram_kind(state, &mut row);
+    }
     // As with the reachability check below, a command saved before these checks existed can
     // still be disabled or changed elsewhere.
     if row.target != stored_target || row.action != stored_action {
@@ -308,6 +312,32 @@ fn check_spaces(provider: &str, trigger: &str) -> Result<(), ServiceError> {
     Err(ServiceError::invalid("trigger", message))
 }
 
+/// A `post_message` target with no `kind` on `TELEGRAM_API_URL`'s host (a local Bot API
+/// server, say) is saved as `telegram`: the command is planned without the configuration,
+/// where the URL alone would be taken as Open WebUI's.
+fn name_telegram_kind(state: &AppState, row: &mut CommandRow) {
+    if row.action != "post_message" {
+        return;
+    }
+    let Some(mut target) = row
+        .target
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<command::Target>(t).ok())
+    else {
+        return;
+    };
+    let api = &state.config.upstreams.telegram_api_url;
+    if target.kind.is_none()
+        && crate::actions::guess_kind_on(&target.url, api) == crate::actions::MessageKind::Telegram
+        && target.message_kind() != Ok(crate::actions::MessageKind::Telegram)
+    {
+        target.kind = Some("telegram".into());
+        if let Ok(json) = serde_json::to_string(&target) {
+            row.target = Some(json);
+        }
+    }
+}
+
 /// See [`command::check_new_target`]. Runs after `apply`, so the row has compiled.
 fn check_new_target(row: &CommandRow) -> Result<(), ServiceError> {
     let Ok(action) = row.action.parse() else {
@@ -440,10 +470,13 @@ fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> O
         )),
         "create_task" => {
             let agent = row.agent.as_deref()?;
-            let spec = crate::agents::declared(&state.config.agents)
-                .ok()?
-                .into_iter()
-                .find(|a| a.name == agent)?;
+            let spec = crate::agents::declared(
+                &state.config.agents,
+                &state.config.upstreams.telegram_api_url,
+            )
+            .ok()?
+            .into_iter()
+            .find(|a| a.name == agent)?;
             (spec.result == crate::agents::ResultAction::Comment).then(|| {
                 format!(
                     "agent `{agent}` posts its result as a comment, and {provider} events have \
@@ -573,11 +606,12 @@ fn agent_warning(state: &AppState, row: &CommandRow) -> Option<String> {
     if !runner_on {
         return None;
     }
-    let declared: Vec<String> = crate::agents::declared(settings)
-        .ok()?
-        .into_iter()
-        .map(|a| a.name)
-        .collect();
+    let declared: Vec<String> =
+        crate::agents::declared(settings, &state.config.upstreams.telegram_api_url)
+            .ok()?
+            .into_iter()
+            .map(|a| a.name)
+            .collect();
     if declared.iter().any(|name| name == agent) {
         return None;
     }

@@ -101,7 +101,11 @@ pub async fn create(
     let options = check_options(provider, input.options)?;
     refuse_masks(&options)?;
     let unchecked = check_base_urls(state, &options, &Default::default(), &[])?;
-    let placeholder = input.secret.is_none() && provider.issues_own_secret();
+    let placeholder = input
+        .secret
+        .is_none()
+        .then(|| Provider::own_secret_issuer(&input.provider))
+        .flatten();
     let short = input.secret.as_deref().and_then(short_secret_warning);
     let secret = match input.secret {
         Some(s) => check_secret(provider, &s)?,
@@ -137,10 +141,10 @@ pub async fn create(
     let mut out = present(state, &row, None, true);
     // Stripe shows its secret only once the endpoint exists, so the URL may come first; but
     // until the sender's own secret is set, every delivery is refused.
-    if placeholder {
+    if let Some(sender) = placeholder {
         out.warnings.push(format!(
-            "{provider} issues its own signing secret, so the generated one is only a \
-             placeholder and {provider}'s deliveries will be refused: once {provider} shows \
+            "{sender} issues its own signing secret, so the generated one is only a \
+             placeholder and {sender}'s deliveries will be refused: once {sender} shows \
              its secret, set it with rotate-secret {{\"secret\": \"...\", \
              \"grace_period_secs\": 0}}"
         ));

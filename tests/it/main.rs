@@ -19,6 +19,7 @@ mod limits;
 mod mcp;
 mod mcp_sessions;
 mod mcp_stdio;
+mod message_kinds;
 mod message_text;
 mod metrics;
 mod outbox_fairness;

@@ -274,8 +274,19 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
         json!({"name": "Payments", "provider": "stripe", "id": "pay"}),
     )
     .await;
+    let openai = call(
+        &client,
+        "create_webhook",
+        json!({"name": "Batches", "provider": "openai", "id": "oai"}),
+    )
+    .await;
     let github = issues_webhook(&client).await;
     assert!(text(&stripe).contains("placeholder"), "{}", text(&stripe));
+    assert!(
+        text(&openai).contains("openai issues its own signing secret"),
+        "{}",
+        text(&openai)
+    );
     assert!(text(&stripe).contains("rotate_secret"), "{}", text(&stripe));
     // Rotating it needs the secret Stripe shows, not another placeholder (nor an empty one).
     for secret in [json!(null), json!("")] {

@@ -114,6 +114,33 @@ async fn a_webhook_without_id_or_secret_gets_generated_ones() {
 }
 
 #[tokio::test]
+async fn an_openai_webhook_without_a_secret_is_warned_its_generated_one_is_a_placeholder() {
+    // Arrange: OpenAI signs with Standard Webhooks, but its dashboard makes the secret.
+    let app = spawn_app().await;
+
+    // Act
+    let openai = app
+        .create_webhook(json!({"name": "Batches", "provider": "openai"}))
+        .await;
+    let svix = app
+        .create_webhook(json!({"name": "Svix", "provider": "standard-webhooks"}))
+        .await;
+    let given = app
+        .create_webhook(json!({"name": "Given", "provider": "openai",
+                               "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}))
+        .await;
+
+    // Assert
+    assert_eq!(openai["provider"], "standard-webhooks", "{openai}");
+    let warning = openai["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains("openai issues its own"), "{openai}");
+    assert!(warning.contains("placeholder"), "{openai}");
+    assert!(warning.contains("rotate-secret"), "{openai}");
+    assert!(svix.get("warnings").is_none(), "{svix}");
+    assert!(given.get("warnings").is_none(), "{given}");
+}
+
+#[tokio::test]
 async fn a_duplicate_id_is_refused_with_409() {
     // Arrange
     let app = spawn_app().await;

@@ -1,0 +1,213 @@
+//! The kind of a `post_message` target given without `kind`: a Telegram Bot API URL (on any
+//! host, or any URL on `TELEGRAM_API_URL`'s) is Telegram's, by hand, by a command and for an
+//! agent; and a `chat_id` given to a kind that has no use for it is refused, not dropped.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{TestApp, accepted, delivery_id, issue_opened, send_json, spawn_manual};
+
+const GH_SECRET: &str = "gh-secret-for-kinds";
+
+/// A fake Telegram Bot API answering sendMessage for `token`, `times` times.
+async fn fake_telegram(token: &str, times: u64) -> MockServer {
+    let telegram = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/bot{token}/sendMessage")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"ok": true,
+                                                           "result": {"message_id": 5}})))
+        .expect(times)
+        .mount(&telegram)
+        .await;
+    telegram
+}
+
+/// The chat ids and texts Telegram was sent.
+async fn sent_to(telegram: &MockServer) -> Vec<(String, String)> {
+    let requests = telegram.received_requests().await.expect("recorded");
+    requests
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).expect("json");
+            (
+                body["chat_id"].to_string().trim_matches('"').to_string(),
+                body["text"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn add_command(app: &TestApp, target: Value) -> (StatusCode, Value) {
+    send_json(
+        app.api(reqwest::Method::POST, "/api/webhooks/gh/commands")
+            .json(
+                &json!({"trigger": "issues.opened", "action": "post_message",
+                          "template": "New issue", "target": target}),
+            ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_telegram_bot_url_without_kind_posts_to_telegram_with_its_chat_id() {
+    // Arrange: a Bot API server on loopback (a local one, as Telegram's own is not reachable).
+    let telegram = fake_telegram("999:X", 2).await;
+    let url = format!("{}/bot999:X/sendMessage", telegram.uri());
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", GH_SECRET).await;
+    let (added, command) = add_command(&app, json!({"url": url, "chat_id": "-100123"})).await;
+
+    // Act
+    let (status, queued) = app
+        .post_api(
+            "/api/messages",
+            &json!({"url": url, "text": "x", "chat_id": "-100123"}),
+        )
+        .await;
+    let body = issue_opened("octo/app", 3, &[]);
+    accepted(
+        app.post_github("gh", "issues", &delivery_id(), &body, GH_SECRET)
+            .await,
+    )
+    .await;
+    app.drain().await;
+
+    // Assert
+    assert_eq!(added, StatusCode::CREATED, "{command}");
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let mut sent = sent_to(&telegram).await;
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            ("-100123".to_string(), "New issue".to_string()),
+            ("-100123".to_string(), "x".to_string()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_url_on_the_configured_telegram_api_host_is_telegram() {
+    // Arrange: TELEGRAM_API_URL is a local Bot API server; the target is that server's URL.
+    let telegram = fake_telegram("123:ABC", 2).await;
+    let api = telegram.uri();
+    let app = spawn_manual(|c| {
+        c.upstreams.telegram_api_url = api.clone();
+        c.upstreams.telegram_bot_token = Some("123:ABC".into());
+    })
+    .await;
+    app.github_webhook("gh", GH_SECRET).await;
+
+    // Act
+    let (added, command) = add_command(&app, json!({"url": telegram.uri(), "chat_id": 7})).await;
+    let (status, queued) = app
+        .post_api(
+            "/api/messages",
+            &json!({"url": telegram.uri(), "text": "hi", "chat_id": 7}),
+        )
+        .await;
+    let body = issue_opened("octo/app", 4, &[]);
+    accepted(
+        app.post_github("gh", "issues", &delivery_id(), &body, GH_SECRET)
+            .await,
+    )
+    .await;
+    app.drain().await;
+
+    // Assert: the command is saved as a Telegram one, and both reach the chat.
+    assert_eq!(added, StatusCode::CREATED, "{command}");
+    assert_eq!(command["target"]["kind"], "telegram", "{command}");
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let mut sent = sent_to(&telegram).await;
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            ("7".to_string(), "New issue".to_string()),
+            ("7".to_string(), "hi".to_string()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_chat_id_for_a_channel_that_takes_none_is_refused_naming_it() {
+    // Arrange
+    let channel = MockServer::start().await;
+    let owui = format!("{}/api/v1/channels/webhooks/id/tok", channel.uri());
+    let discord = format!("{}/api/webhooks/1/tok", channel.uri());
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", GH_SECRET).await;
+
+    // Act
+    let by_hand = [
+        json!({"url": owui, "text": "x", "chat_id": "-100123"}),
+        json!({"url": discord, "kind": "discord", "text": "x", "chat_id": 5}),
+    ];
+    let mut answers = Vec::new();
+    for body in &by_hand {
+        answers.push(app.post_api("/api/messages", body).await);
+    }
+    let (saved, command) = add_command(&app, json!({"url": owui, "chat_id": "-100123"})).await;
+    let client = crate::mcp::connect(&app).await;
+    let tool = crate::mcp::call(
+        &client,
+        "post_message",
+        json!({"url": discord, "kind": "discord", "text": "x", "chat_id": "5"}),
+    )
+    .await;
+    client.cancel().await.ok();
+
+    // Assert: nothing was queued, and each refusal names the field.
+    for (status, answer) in answers {
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["error"]["field"], "chat_id", "{answer}");
+    }
+    assert_eq!(saved, StatusCode::BAD_REQUEST, "{command}");
+    assert_eq!(command["error"]["field"], "target.chat_id", "{command}");
+    assert_eq!(tool.is_error, Some(true), "{tool:?}");
+    assert!(format!("{tool:?}").contains("chat_id"), "{tool:?}");
+    assert_eq!(app.drain().await, 0);
+}
+
+#[tokio::test]
+async fn an_agent_whose_channel_could_never_be_posted_to_is_refused_at_start() {
+    let cases = [
+        // A Telegram channel with no chat: every result would go dead.
+        (
+            json!({"url": "https://api.telegram.org/bot1:A/sendMessage"}),
+            "post_message",
+        ),
+        (
+            json!({"url": "http://127.0.0.1:9/bot1:A/sendMessage"}),
+            "none",
+        ),
+        // A chat for a channel that has none: dropped, unseen.
+        (
+            json!({"url": "https://hooks.slack.com/services/T0/B0/x", "chat_id": 5}),
+            "post_message",
+        ),
+    ];
+    for (target, result) in cases {
+        // Arrange
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = webhook_mcp::config::Config::for_tests(dir.path().join("app.db"));
+        config.agents.openwebui_url = Some("http://127.0.0.1:9".into());
+        config.agents.agents = Some(
+            json!([{"name": "triage", "result": result, "target": target,
+                    "tools": ["post_message"]}])
+            .to_string(),
+        );
+
+        // Act
+        let error = match webhook_mcp::app::build(config).await {
+            Ok(_) => panic!("an agent posting to {target} was not refused"),
+            Err(e) => format!("{e:#}"),
+        };
+
+        // Assert
+        assert!(error.contains("agent `triage`"), "{error}");
+        assert!(error.contains("target.chat_id"), "{error}");
+    }
+}
