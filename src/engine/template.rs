@@ -105,7 +105,7 @@ fn environment() -> Environment<'static> {
             .map_err(minijinja::Error::from)
         } else {
             check_shown(value)?;
-            if let Some(json) = compact_json(value)? {
+            if let Some(json) = compact_json(value) {
                 // People reading a comment or a forward's body expect JSON, not the
                 // Python-style repr (`{'kind': 'x'}`) minijinja prints maps and lists as.
                 if slack {
@@ -221,22 +221,18 @@ fn check_shown(value: &minijinja::Value) -> Result<(), minijinja::Error> {
     Ok(())
 }
 
-/// A map or list as compact JSON (`{"kind":"issue"}`), or `None` for any other value. Unlike
-/// `tojson`, meant for HTML, it leaves `<`, `>`, `&` and `'` as they are.
-fn compact_json(value: &minijinja::Value) -> Result<Option<String>, minijinja::Error> {
+/// A map or list as compact JSON (`{"kind":"issue"}`), or `None` for any other value and
+/// for one JSON cannot hold (a map keyed by lists, built in the template), which prints as
+/// it did before. Unlike `tojson`, meant for HTML, it leaves `<`, `>`, `&` and `'` as they are.
+fn compact_json(value: &minijinja::Value) -> Option<String> {
     use minijinja::value::ValueKind;
     if !matches!(
         value.kind(),
         ValueKind::Map | ValueKind::Seq | ValueKind::Iterable
     ) {
-        return Ok(None);
+        return None;
     }
-    serde_json::to_string(value).map(Some).map_err(|e| {
-        minijinja::Error::new(
-            minijinja::ErrorKind::BadSerialization,
-            format!("the value cannot be printed as JSON: {e}"),
-        )
-    })
+    serde_json::to_string(value).ok()
 }
 
 /// The text of an Atlassian Document Format value (`{"type": "doc", ...}`).
@@ -613,6 +609,8 @@ mod tests {
             // Built in the template too.
             ("{{ [1, 'a'] }} {{ {'k': none} }}", r#"[1,"a"] {"k":null}"#),
             ("{{ range(3) }}", "[0,1,2]"),
+            // Number keys are written as JSON's string keys.
+            ("{{ {1: 'a'} }}", r#"{"1":"a"}"#),
             // Scalars print as before: strings bare, booleans as minijinja writes them,
             // null as nothing.
             (

@@ -639,6 +639,19 @@ mod tests {
             ),
             (Provider::Stripe, "checkout.session.*", None),
             (Provider::Stripe, "v2.core.event_destination.ping", None),
+            (Provider::Stripe, "climate.order.delayed", None),
+            (Provider::Stripe, "invoice.payment_attempt_required", None),
+            (Provider::Stripe, "payment_intent.requires_capture", None),
+            (
+                Provider::Stripe,
+                "billing.credit_balance_transaction.created",
+                None,
+            ),
+            (
+                Provider::Stripe,
+                "some_new_object.delayd",
+                Some("`some_new_object.delayed`"),
+            ),
             (
                 Provider::Stripe,
                 "invoice.payed",

@@ -36,6 +36,19 @@ pub fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     // Another process (`serve` and `stdio` started together after an upgrade) may be
     // migrating the same file: the write lock comes first, and the version is read again
     // under it, so the one that waited finds the work done instead of doing it twice.
+    // The one that waits waits as long as a migration can take (a new index over a large
+    // table), not the few seconds a normal write waits for the lock.
+    conn.busy_timeout(MIGRATION_WAIT)?;
+    let migrated = run_pending(conn, path);
+    conn.busy_timeout(super::BUSY_TIMEOUT)?;
+    migrated
+}
+
+/// How long a process waits for another one's migration of the same file.
+const MIGRATION_WAIT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Runs the migrations the file lacks, under the write lock.
+fn run_pending(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let found = check_version(&tx, path)?;
     if found == 0 && holds_our_tables(&tx)? {
