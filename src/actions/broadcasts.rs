@@ -69,6 +69,9 @@ fn unmasked(inner: &str) -> String {
             let label = label.trim();
             if label.is_empty() || label == url {
                 format!("<{url}>")
+            } else if url.strip_prefix("mailto:") == Some(label) {
+                // The label is the address itself: it hides nothing.
+                format!("<{url}|{label}>")
             } else {
                 format!("{label} (<{url}>)")
             }
@@ -148,6 +151,10 @@ mod tests {
                 "<https://x.example>",
             ),
             ("<https://x.example| >", "<https://x.example>"),
+            (
+                "<mailto:a@b.example|a@b.example>",
+                "<mailto:a@b.example|a@b.example>",
+            ),
             (
                 "plain <https://x.example> link",
                 "plain <https://x.example> link",

@@ -104,14 +104,23 @@ pub fn guess_kind(url: &str) -> MessageKind {
 /// local Bot API server say) is Telegram's too: such a URL is posted to through that API with
 /// the configured bot token.
 pub fn guess_kind_on(url: &str, telegram_api_url: &str) -> MessageKind {
-    let origin = |u: &str| {
+    // The API's path counts too: behind one gateway (`http://gw/telegram`, `http://gw/api/…`)
+    // another service's URL shares the host.
+    let place = |u: &str| {
         Url::parse(u).ok().and_then(|u| {
             let host = u.host_str()?.to_ascii_lowercase();
-            Some((host, u.port_or_known_default()))
+            let path = u.path().trim_end_matches('/').to_string();
+            Some((host, u.port_or_known_default(), path))
         })
     };
-    match (origin(url), origin(telegram_api_url)) {
-        (Some(at), Some(api)) if at == api => MessageKind::Telegram,
+    match (place(url), place(telegram_api_url)) {
+        (Some((host, port, path)), Some((api_host, api_port, api_path)))
+            if host == api_host
+                && port == api_port
+                && (path == api_path || path.starts_with(&format!("{api_path}/"))) =>
+        {
+            MessageKind::Telegram
+        }
         _ => guess_kind(url),
     }
 }
@@ -384,6 +393,19 @@ mod tests {
             guess_kind_on("https://api.telegram.org", "not a url"),
             MessageKind::Telegram
         );
+        // Behind a gateway, the API's path counts: another service there is not Telegram.
+        let gateway = "http://gw:8080/telegram/";
+        for (url, want) in [
+            ("http://gw:8080/telegram", MessageKind::Telegram),
+            ("http://gw:8080/telegram/x", MessageKind::Telegram),
+            ("http://gw:8080/telegramx", MessageKind::OpenWebUi),
+            (
+                "http://gw:8080/api/v1/channels/webhooks/id/tok",
+                MessageKind::OpenWebUi,
+            ),
+        ] {
+            assert_eq!(guess_kind_on(url, gateway), want, "{url}");
+        }
     }
 
     #[test]

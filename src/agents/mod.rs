@@ -189,6 +189,17 @@ pub fn declared(
 /// posts would go dead (a Telegram one with no chat), or lose what it was given.
 fn check_channel(target: &Target) -> Result<(), crate::engine::command::InvalidCommand> {
     use crate::engine::command;
+    // The kind as the runner reads it (any case, aliases: `Slack`, `msteams`), in the short
+    // name `add_command` takes; an unknown one is left for the check to name.
+    let mut target = target.clone();
+    if let Some(kind) = target
+        .kind
+        .as_deref()
+        .and_then(|k| k.parse::<crate::actions::MessageKind>().ok())
+    {
+        target.kind = Some(kind.to_string());
+    }
+    let target = &target;
     let value = serde_json::to_value(target).unwrap_or_default();
     command::check(&command::CommandSpec {
         trigger: "*",
@@ -297,6 +308,14 @@ mod tests {
         let forward = r#"[{"name": "x", "result": "forward",
                            "target": {"url": "http://h/in", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}]"#;
         assert!(declare(forward, TELEGRAM).is_ok());
+        // A kind the runner reads (any case, an alias) is taken as it was before the check.
+        for kind in ["Slack", "msteams", "open-webui", " slack"] {
+            let agents = format!(
+                r#"[{{"name": "x", "result": "post_message",
+                     "target": {{"url": "https://chat.example/in", "kind": "{kind}"}}}}]"#
+            );
+            assert!(declare(&agents, TELEGRAM).is_ok(), "{kind}");
+        }
         // On TELEGRAM_API_URL's host, the channel is named Telegram's.
         let local = r#"[{"name": "x", "result": "post_message",
                          "target": {"url": "http://tg-local:8081", "chat_id": 5}}]"#;

@@ -640,6 +640,16 @@ mod tests {
             (Provider::Stripe, "checkout.session.*", None),
             (Provider::Stripe, "v2.core.event_destination.ping", None),
             (Provider::Stripe, "climate.order.delayed", None),
+            (
+                Provider::Stripe,
+                "v2.core.account[configuration.customer].updated",
+                None,
+            ),
+            (
+                Provider::Stripe,
+                "charge.refundd",
+                Some("`charge.refunded`"),
+            ),
             (Provider::Stripe, "invoice.payment_attempt_required", None),
             (Provider::Stripe, "payment_intent.requires_capture", None),
             (

@@ -137,7 +137,7 @@ pub async fn update(
         row.action = a;
     }
     apply(&mut row, input)?;
-    if row.target != stored_target {
+    if row.target != stored_target || row.action != stored_action {
         name_telegram_kind(state, &mut row);
     }
     // As with the reachability check below, a command saved before these checks existed can
