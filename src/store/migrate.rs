@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_rejected_bodies.sql"),
     include_str!("migrations/0011_outbox_posted_by.sql"),
     include_str!("migrations/0012_tasks_by_source.sql"),
+    include_str!("migrations/0013_reply_lookups.sql"),
 ];
 
 /// The schema version this build writes.

@@ -89,6 +89,36 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether a write failed for want of working storage rather than because of what it
+    /// writes: a full disk, an I/O error, a read-only file, the write lock held elsewhere, a
+    /// file that cannot be opened, or a store that refuses writes for one of those. The same
+    /// write may go in unchanged once that is mended; one the data refuses (a constraint, a
+    /// row gone, unreadable stored data) fails the same way every time.
+    pub fn is_storage_trouble(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => e.sqlite_error_code().is_some_and(|code| {
+                matches!(
+                    code,
+                    rusqlite::ErrorCode::DiskFull
+                        | rusqlite::ErrorCode::SystemIoFailure
+                        | rusqlite::ErrorCode::ReadOnly
+                        | rusqlite::ErrorCode::DatabaseBusy
+                        | rusqlite::ErrorCode::DatabaseLocked
+                        | rusqlite::ErrorCode::CannotOpen
+                )
+            }),
+            StoreError::Unavailable(_) => true,
+            // Shut down: nothing this process tries will be written any more.
+            StoreError::Closed
+            | StoreError::SchemaTooNew { .. }
+            | StoreError::Conflict
+            | StoreError::MissingParent
+            | StoreError::Corrupt(_) => false,
+        }
+    }
+}
+
 /// A unit of work for the writer.
 type WriteJob = Box<dyn writer::Job>;
 
@@ -342,4 +372,76 @@ fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     )?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::ffi;
+
+    use super::*;
+
+    fn sqlite(extended_code: i32) -> StoreError {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+            ffi::Error::new(extended_code),
+            None,
+        ))
+    }
+
+    #[test]
+    fn storage_trouble_is_told_apart_from_writes_the_data_refuses() {
+        for (error, trouble) in [
+            (sqlite(ffi::SQLITE_FULL), true),
+            (sqlite(ffi::SQLITE_IOERR), true),
+            (sqlite(ffi::SQLITE_IOERR_WRITE), true),
+            (sqlite(ffi::SQLITE_IOERR_FSYNC), true),
+            (sqlite(ffi::SQLITE_READONLY), true),
+            (sqlite(ffi::SQLITE_READONLY_DBMOVED), true),
+            (sqlite(ffi::SQLITE_BUSY), true),
+            (sqlite(ffi::SQLITE_BUSY_SNAPSHOT), true),
+            (sqlite(ffi::SQLITE_LOCKED), true),
+            (sqlite(ffi::SQLITE_CANTOPEN), true),
+            (StoreError::Unavailable("the disk is full".into()), true),
+            (sqlite(ffi::SQLITE_CONSTRAINT_TRIGGER), false),
+            (sqlite(ffi::SQLITE_CONSTRAINT_CHECK), false),
+            (sqlite(ffi::SQLITE_CONSTRAINT_NOTNULL), false),
+            (sqlite(ffi::SQLITE_MISMATCH), false),
+            (sqlite(ffi::SQLITE_TOOBIG), false),
+            (sqlite(ffi::SQLITE_CORRUPT), false),
+            (sqlite(ffi::SQLITE_NOTADB), false),
+            (sqlite(ffi::SQLITE_ERROR), false),
+            (
+                StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows),
+                false,
+            ),
+            (StoreError::Conflict, false),
+            (StoreError::MissingParent, false),
+            (StoreError::Corrupt("unreadable".into()), false),
+            (StoreError::Closed, false),
+        ] {
+            assert_eq!(error.is_storage_trouble(), trouble, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn a_database_at_its_size_limit_is_storage_trouble_a_trigger_raising_is_not() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE t (x BLOB);
+             CREATE TRIGGER no BEFORE INSERT ON t WHEN length(NEW.x) = 1
+             BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+        )
+        .unwrap();
+        let size: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        conn.pragma_update(None, "max_page_count", size).unwrap();
+
+        let full = conn.execute("INSERT INTO t VALUES (zeroblob(100000))", []);
+        let raised = conn.execute("INSERT INTO t VALUES (x'00')", []);
+
+        let full = StoreError::from(full.unwrap_err());
+        let raised = StoreError::from(raised.unwrap_err());
+        assert!(full.is_storage_trouble(), "{full:?}");
+        assert!(!raised.is_storage_trouble(), "{raised:?}");
+    }
 }

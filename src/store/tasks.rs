@@ -171,6 +171,11 @@ pub fn waiting_on(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// A task's Linear issue id, as the index `tasks_by_linear_issue` (migration 0013) holds it:
+/// the lookup must use this very expression for SQLite to use the index.
+const LINEAR_ISSUE_ID: &str =
+    "(CASE WHEN json_valid(source) THEN json_extract(source, '$.detail.issue_id') END)";
+
 /// Tasks that take a reply (to a question that is out) on a Linear issue, found by the issue's id (a UUID) whatever
 /// key their event gave the issue (its `ENG-123`, when the event named it).
 pub fn waiting_on_linear_issue(
@@ -178,32 +183,37 @@ pub fn waiting_on_linear_issue(
     webhook_id: &str,
     issue_id: &str,
 ) -> Result<Vec<TaskRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {READ_COLUMNS} FROM tasks WHERE webhook_id = ?1 AND {TAKES_REPLIES} \
-         AND source_kind = 'linear.issue' AND json_valid(source) \
-         AND json_extract(source, '$.detail.issue_id') = ?2 AND {QUESTION_OUT} ORDER BY id"
-    ))?;
+    let mut stmt = conn.prepare_cached(&on_linear_issue())?;
     let rows = stmt.query_map(params![webhook_id, issue_id], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+fn on_linear_issue() -> String {
+    format!(
+        "SELECT {READ_COLUMNS} FROM tasks WHERE webhook_id = ?1 AND {TAKES_REPLIES} \
+         AND source_kind = 'linear.issue' AND {LINEAR_ISSUE_ID} = ?2 AND {QUESTION_OUT} \
+         ORDER BY id"
+    )
+}
+
 /// Whether the event was added to a task's conversation as the reply to its question (not
 /// one kept after the question had timed out: that answered nothing).
+/// Only the tasks `task_replies` names for it are read, not every task of the webhook.
 pub fn answered_by(
     conn: &Connection,
     webhook_id: &str,
     event_id: &str,
 ) -> Result<bool, StoreError> {
     Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM tasks t \
-               JOIN json_each(CASE WHEN json_valid(t.conversation) THEN t.conversation \
-                                   ELSE '[]' END) c \
-             WHERE t.webhook_id = ?1 AND json_extract(c.value, '$.event_id') = ?2 \
-               AND json_extract(c.value, '$.late') IS NULL)",
-        )?
+        .prepare_cached(ANSWERED_BY)?
         .query_row(params![webhook_id, event_id], |r| r.get(0))?)
 }
+
+const ANSWERED_BY: &str = "SELECT EXISTS (SELECT 1 FROM task_replies r \
+       JOIN tasks t ON t.id = r.task_id \
+       JOIN json_each(CASE WHEN json_valid(t.conversation) THEN t.conversation ELSE '[]' END) c \
+     WHERE r.event_id = ?2 AND t.webhook_id = ?1 AND json_extract(c.value, '$.event_id') = ?2 \
+       AND json_extract(c.value, '$.late') IS NULL)";
 
 /// What a reply did to a task that takes replies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,7 +277,13 @@ pub fn attach_reply(
     let n =
         conn.prepare_cached(sql)?
             .execute(params![task_id, conversation::to_string(items), now])?;
-    Ok(if n == 1 { attached } else { Attached::No })
+    if n != 1 {
+        return Ok(Attached::No);
+    }
+    // Where `answered_by` looks first: every event a conversation took is named there.
+    conn.prepare_cached("INSERT OR IGNORE INTO task_replies (event_id, task_id) VALUES (?1, ?2)")?
+        .execute(params![event_id, task_id])?;
+    Ok(attached)
 }
 
 /// Gives the run `owner` holds the replies that came on the task's thread since it last
@@ -920,5 +936,92 @@ mod tests {
     #[test]
     fn a_task_failed_by_the_reply_timeout_is_one_that_takes_replies() {
         assert!(TAKES_REPLIES.contains(&format!("error = '{TIMED_OUT}'")));
+    }
+
+    fn migrated() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        conn
+    }
+
+    fn add_task(conn: &Connection, id: &str, status: &str, source: &str, conversation: &str) {
+        conn.execute(
+            "INSERT INTO tasks (id, webhook_id, agent, prompt, status, source_kind, source_key, \
+             source, conversation, error, created_at, updated_at) \
+             VALUES (?1, 'w', 'a', 'p', ?2, 'linear.issue', ?1, ?3, ?4, ?5, 0, 0)",
+            params![id, status, source, conversation, TIMED_OUT],
+        )
+        .unwrap();
+    }
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt.query_map(params!["w", "x"], |r| r.get::<_, String>(3));
+        rows.unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    #[test]
+    fn reply_lookups_search_an_index_not_every_task_of_the_webhook() {
+        let conn = migrated();
+
+        let linear = plan(&conn, &on_linear_issue());
+        let answered = plan(&conn, ANSWERED_BY);
+
+        assert!(
+            linear.contains("tasks_by_linear_issue (webhook_id=? AND <expr>=?)"),
+            "{linear}"
+        );
+        assert!(
+            answered.contains("SEARCH r USING PRIMARY KEY (event_id=?)")
+                && !answered.contains("SCAN t"),
+            "{answered}"
+        );
+    }
+
+    #[test]
+    fn a_reply_attached_answers_its_task_a_late_one_does_not() {
+        let conn = migrated();
+        add_task(&conn, "task_w", "waiting_reply", "{}", "[]");
+        add_task(&conn, "task_f", "failed", "{}", "[]");
+
+        let resumed = attach_reply(&conn, "task_w", "evt_1", "yes", 1).unwrap();
+        let kept = attach_reply(&conn, "task_f", "evt_2", "late", 1).unwrap();
+
+        assert_eq!((resumed, kept), (Attached::Resumed, Attached::Kept));
+        assert!(answered_by(&conn, "w", "evt_1").unwrap());
+        assert!(!answered_by(&conn, "other", "evt_1").unwrap());
+        assert!(!answered_by(&conn, "w", "evt_2").unwrap());
+    }
+
+    #[test]
+    fn replies_stored_before_migration_0013_still_answer_and_issues_are_found_by_id() {
+        let conn = migrated();
+        conn.execute_batch("DROP TABLE task_replies; DROP INDEX tasks_by_linear_issue;")
+            .unwrap();
+        let issue = r#"{"detail": {"issue_id": "uuid-1"}}"#;
+        add_task(
+            &conn,
+            "task_a",
+            "waiting_reply",
+            issue,
+            r#"[{"role": "assistant", "content": "q"},
+                {"role": "user", "content": "a", "event_id": "evt_1"},
+                {"role": "user", "content": "b", "event_id": "evt_2", "late": true}]"#,
+        );
+        add_task(&conn, "task_b", "waiting_reply", "not json", "not json");
+
+        conn.execute_batch(include_str!("migrations/0013_reply_lookups.sql"))
+            .unwrap();
+
+        assert!(answered_by(&conn, "w", "evt_1").unwrap());
+        assert!(!answered_by(&conn, "w", "evt_2").unwrap());
+        let found = waiting_on_linear_issue(&conn, "w", "uuid-1").unwrap();
+        assert_eq!(
+            found.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            ["task_a"]
+        );
     }
 }

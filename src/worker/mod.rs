@@ -178,7 +178,7 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
         // A write the data itself refuses (a row gone, a broken invariant) fails the same
         // way every time: it is given up after a few tries, as before, so it cannot hold
         // a sender (and its host's share) for good.
-        if !passing_trouble(&e) && tries >= RECORD_TRIES_WHEN_REFUSED {
+        if !e.is_storage_trouble() && tries >= RECORD_TRIES_WHEN_REFUSED {
             return Err(anyhow::Error::new(e).context(format!(
                 "the {outcome} attempt of action {id} could not be recorded; it is sent again \
                  once its lease ends"
@@ -224,16 +224,6 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
 
 /// How many times a record the data refuses (not storage trouble) is tried.
 const RECORD_TRIES_WHEN_REFUSED: u32 = 5;
-
-/// Whether a failed record may go in later unchanged: storage trouble (a full disk, a
-/// read-only file, a held lock, SQLite's own errors) rather than the data refusing it.
-fn passing_trouble(e: &crate::store::StoreError) -> bool {
-    use crate::store::StoreError;
-    !matches!(
-        e,
-        StoreError::Conflict | StoreError::MissingParent | StoreError::Corrupt(_)
-    )
-}
 
 /// How often (in tries) a record still failing is logged again, about once a minute.
 const RECORD_LOG_EVERY: u32 = 12;

@@ -1110,30 +1110,81 @@ async fn a_forward_to_its_own_receiver_is_warned_of_and_stops_after_the_hop_limi
     assert_eq!(first["status"], "done", "{first}");
 }
 
-/// Makes the writer's connection fail (as on a full disk) to record a delivered attempt, and
-/// to renew a lease; claims still go in.
-const NO_ROOM_FOR_THE_RECORD: &str = "
-    CREATE TEMP TRIGGER IF NOT EXISTS no_room_for_records BEFORE INSERT ON main.outbox_attempts
-    WHEN NEW.outcome = 'delivered'
-    BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;
-    CREATE TEMP TRIGGER IF NOT EXISTS no_room_for_leases BEFORE UPDATE OF lease_until ON main.outbox
-    WHEN NEW.attempts = OLD.attempts AND NEW.lease_until > OLD.lease_until
-    BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;";
+/// Holds the database at the size it has now, as a full disk would: SQLite answers a write
+/// that needs another page with a real SQLITE_FULL, while writes that change pages in place
+/// (a claim, a lease renewed) still go in. `max_page_count` is a connection's own setting,
+/// so it is set on the writer's connection, through a write.
+async fn fill_the_disk(app: &TestApp) {
+    app.state
+        .store
+        .write(|db| {
+            let size: i64 = db.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            db.pragma_update(None, "max_page_count", size)?;
+            Ok(())
+        })
+        .await
+        .expect("the disk fills");
+}
+
+/// Room on the disk again.
+async fn free_the_disk(app: &TestApp) {
+    app.state
+        .store
+        .write(|db| Ok(db.pragma_update(None, "max_page_count", 1_073_741_823)?))
+        .await
+        .expect("the disk frees");
+}
+
+/// A GitHub answer naming its comment by a URL longer than the pages the database has free:
+/// recording it needs pages the full disk cannot give.
+async fn comment_answer_needing_room(app: &TestApp) -> ResponseTemplate {
+    let (page_size, free_pages) = app
+        .state
+        .store
+        .read(|db| {
+            let size: i64 = db.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            let free: i64 = db.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            Ok((size, free))
+        })
+        .await
+        .expect("page sizes");
+    let long = "x".repeat(((free_pages + 4) * page_size) as usize);
+    ResponseTemplate::new(201).set_body_json(json!({
+        "id": 1, "html_url": format!("https://github.com/octo/app/issues/7#issuecomment-1-{long}")
+    }))
+}
+
+async fn lease_of(app: &TestApp) -> Option<i64> {
+    app.state
+        .store
+        .read(|db| Ok(db.query_row("SELECT lease_until FROM outbox", [], |r| r.get(0))?))
+        .await
+        .expect("the lease")
+}
+
+async fn end_the_lease(app: &TestApp) {
+    app.state
+        .store
+        .write(|db| Ok(db.execute("UPDATE outbox SET lease_until = 1", [])?))
+        .await
+        .expect("end the lease");
+}
+
+/// How many times a record the data refuses is tried before it is given up (the worker's).
+const RECORD_TRIES_WHEN_REFUSED: usize = 5;
 
 #[tokio::test]
-async fn a_delivered_comment_whose_record_cannot_be_written_is_recorded_later_not_posted_twice() {
-    // Arrange
+async fn a_delivered_comment_whose_record_meets_a_full_disk_is_recorded_once_the_disk_frees() {
+    // Arrange: the disk is full when the comment's record is written.
     let github = MockServer::start().await;
-    expect_post(&github, COMMENTS, thanks(), comment_answer(201), 1).await;
     let app = app_commenting(&github).await;
     let event_id = open_issue_7(&app).await;
-    let store = app.state.store.clone();
-    store
-        .write(|db| Ok(db.execute_batch(NO_ROOM_FOR_THE_RECORD)?))
-        .await
-        .expect("no room");
+    let answer = comment_answer_needing_room(&app).await;
+    expect_post(&github, COMMENTS, thanks(), answer, 1).await;
+    fill_the_disk(&app).await;
 
-    // Act: posted, then unrecorded for longer than a few tries, past the end of its lease.
+    // Act: posted, then unrecorded. Each failed try renews the lease; ending it each time
+    // and seeing it renewed again counts tries, up to as many as a refused record gets.
     let state = app.state.clone();
     let sending = tokio::spawn(async move { worker::send_one(&state).await });
     for _ in 0..500 {
@@ -1146,29 +1197,37 @@ async fn a_delivered_comment_whose_record_cannot_be_written_is_recorded_later_no
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    store
-        .write(|db| Ok(db.execute("UPDATE outbox SET lease_until = 1", [])?))
-        .await
-        .expect("end the lease");
-    // (A sender that took it up would post again, then wait with its own record.)
+    end_the_lease(&app).await;
+    let mut renewed = 0;
+    for _ in 0..3000 {
+        if renewed == RECORD_TRIES_WHEN_REFUSED || sending.is_finished() {
+            break;
+        }
+        if lease_of(&app).await.is_some_and(|until| until > 1) {
+            end_the_lease(&app).await;
+            renewed += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // (Its lease just ended: a sender that took it up would post again, then wait with its
+    // own record.)
     let while_unrecorded =
         tokio::time::timeout(Duration::from_secs(5), worker::send_one(&app.state)).await;
-    store
-        .write(|db| {
-            Ok(db.execute_batch(
-                "DROP TRIGGER temp.no_room_for_records; DROP TRIGGER temp.no_room_for_leases;",
-            )?)
-        })
-        .await
-        .expect("room again");
+    let still_sending = !sending.is_finished();
+    free_the_disk(&app).await;
     let sent = tokio::time::timeout(Duration::from_secs(30), sending)
         .await
         .expect("recorded once there is room")
         .expect("the sender did not panic")
         .expect("the attempt is recorded");
 
-    // Assert: recorded as delivered, once; not taken up again meanwhile, nor posted again.
+    // Assert: a full disk, for real, kept the record waiting past a refused record's tries;
+    // recorded as delivered once it freed, not taken up again meanwhile, nor posted again.
+    assert_eq!(
+        renewed, RECORD_TRIES_WHEN_REFUSED,
+        "the record was tried again"
+    );
+    assert!(still_sending, "given up on a full disk");
     assert!(
         matches!(while_unrecorded, Ok(Ok(Step::Idle))),
         "{while_unrecorded:?}"
@@ -1186,5 +1245,43 @@ async fn a_delivered_comment_whose_record_cannot_be_written_is_recorded_later_no
     let action = app.actions_of(&event_id).await.remove(0);
     assert_eq!(action["status"], "delivered", "{action}");
     assert_eq!(outcomes(&action), vec![(json!("delivered"), json!(201))]);
+    assert_eq!(app.state.store.trouble(), None);
     assert_eq!(app.drain().await, 0);
+}
+
+/// Makes the record of a delivered attempt fail the way a broken invariant does: a
+/// constraint the data breaks, whatever room there is.
+const RECORD_REFUSED: &str = "
+    CREATE TEMP TRIGGER refuse_records BEFORE INSERT ON main.outbox_attempts
+    WHEN NEW.outcome = 'delivered'
+    BEGIN SELECT RAISE(ABORT, 'this record breaks a rule'); END;";
+
+#[tokio::test]
+async fn a_delivered_comment_whose_record_the_data_refuses_is_given_up_after_a_few_tries() {
+    // Arrange
+    let github = MockServer::start().await;
+    expect_post(&github, COMMENTS, thanks(), comment_answer(201), 1).await;
+    let app = app_commenting(&github).await;
+    let event_id = open_issue_7(&app).await;
+    app.state
+        .store
+        .write(|db| Ok(db.execute_batch(RECORD_REFUSED)?))
+        .await
+        .expect("refuse records");
+
+    // Act
+    let given_up = tokio::time::timeout(Duration::from_secs(60), worker::send_one(&app.state))
+        .await
+        .expect("given up, not tried without end");
+
+    // Assert: the step fails (the sender's loop logs it) saying what became of the post; the
+    // action stays unrecorded, to be sent again once its lease ends, and was posted once.
+    let error = format!("{:#}", given_up.expect_err("not recorded"));
+    assert!(
+        error.contains("could not be recorded") && error.contains("this record breaks a rule"),
+        "{error}"
+    );
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "sending", "{action}");
+    assert_eq!(outcomes(&action), vec![]);
 }
