@@ -106,12 +106,16 @@ impl StoreError {
                         | rusqlite::ErrorCode::DatabaseBusy
                         | rusqlite::ErrorCode::DatabaseLocked
                         | rusqlite::ErrorCode::CannotOpen
+                        | rusqlite::ErrorCode::OutOfMemory
+                        | rusqlite::ErrorCode::FileLockingProtocolFailed
                 )
             }),
             StoreError::Unavailable(_) => true,
             // Shut down: nothing this process tries will be written any more.
             StoreError::Closed
             | StoreError::SchemaTooNew { .. }
+            | StoreError::SchemaVersionLost { .. }
+            | StoreError::MigrationFailed { .. }
             | StoreError::Conflict
             | StoreError::MissingParent
             | StoreError::Corrupt(_) => false,
@@ -293,6 +297,12 @@ pub(crate) fn cannot_write(e: &rusqlite::Error) -> Option<&'static str> {
         rusqlite::ErrorCode::DiskFull => Some("the disk is full"),
         rusqlite::ErrorCode::ReadOnly => Some("the database file has become read-only"),
         rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => Some(LOCK_HELD),
+        // At COMMIT too (where a WAL append meets the disk), not only in a statement: else a
+        // delivered post's record failing there would be counted refused and given up.
+        rusqlite::ErrorCode::SystemIoFailure => {
+            Some("the database file cannot be written (I/O error)")
+        }
+        rusqlite::ErrorCode::CannotOpen => Some("the database or its journal cannot be opened"),
         _ => None,
     }
 }
@@ -388,6 +398,29 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_meeting_an_io_error_or_unopenable_journal_is_storage_trouble() {
+        // The writer's COMMIT and BEGIN failures go through `cannot_write`: one it does not
+        // know becomes a "corrupt" write, which a delivered post's record gives up on.
+        for code in [
+            ffi::SQLITE_FULL,
+            ffi::SQLITE_IOERR_WRITE,
+            ffi::SQLITE_IOERR_SHMMAP,
+            ffi::SQLITE_CANTOPEN,
+            ffi::SQLITE_READONLY,
+            ffi::SQLITE_BUSY,
+        ] {
+            let StoreError::Sqlite(e) = sqlite(code) else {
+                unreachable!()
+            };
+            assert!(cannot_write(&e).is_some(), "{e:?}");
+        }
+        let StoreError::Sqlite(e) = sqlite(ffi::SQLITE_CONSTRAINT_CHECK) else {
+            unreachable!()
+        };
+        assert!(cannot_write(&e).is_none());
+    }
+
+    #[test]
     fn storage_trouble_is_told_apart_from_writes_the_data_refuses() {
         for (error, trouble) in [
             (sqlite(ffi::SQLITE_FULL), true),
@@ -400,6 +433,8 @@ mod tests {
             (sqlite(ffi::SQLITE_BUSY_SNAPSHOT), true),
             (sqlite(ffi::SQLITE_LOCKED), true),
             (sqlite(ffi::SQLITE_CANTOPEN), true),
+            (sqlite(ffi::SQLITE_NOMEM), true),
+            (sqlite(ffi::SQLITE_PROTOCOL), true),
             (StoreError::Unavailable("the disk is full".into()), true),
             (sqlite(ffi::SQLITE_CONSTRAINT_TRIGGER), false),
             (sqlite(ffi::SQLITE_CONSTRAINT_CHECK), false),

@@ -987,8 +987,8 @@ mod tests {
         add_task(&conn, "task_w", "waiting_reply", "{}", "[]");
         add_task(&conn, "task_f", "failed", "{}", "[]");
 
-        let resumed = attach_reply(&conn, "task_w", "evt_1", "yes", 1).unwrap();
-        let kept = attach_reply(&conn, "task_f", "evt_2", "late", 1).unwrap();
+        let resumed = attach_reply(&conn, "task_w", "evt_1", "yes", None, 1).unwrap();
+        let kept = attach_reply(&conn, "task_f", "evt_2", "late", None, 1).unwrap();
 
         assert_eq!((resumed, kept), (Attached::Resumed, Attached::Kept));
         assert!(answered_by(&conn, "w", "evt_1").unwrap());
