@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0011_outbox_posted_by.sql"),
     include_str!("migrations/0012_tasks_by_source.sql"),
     include_str!("migrations/0013_reply_lookups.sql"),
+    include_str!("migrations/0014_outbox_by_task.sql"),
 ];
 
 /// The schema version this build writes.

@@ -982,6 +982,29 @@ mod tests {
     }
 
     #[test]
+    fn a_tasks_actions_are_found_by_an_index_not_the_outbox_history() {
+        let conn = migrated();
+        let looked_up = [
+            format!("SELECT id FROM tasks WHERE {QUESTION_OUT}"),
+            format!("SELECT id FROM tasks WHERE {QUESTION_SENT}"),
+            "SELECT id FROM outbox WHERE task_id = 'x' AND action = 'ask' \
+             ORDER BY created_at DESC, id DESC LIMIT 1"
+                .into(),
+        ];
+        for sql in looked_up {
+            let plan: String = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>()
+                .join("; ");
+            assert!(plan.contains("outbox_by_task (task_id=?)"), "{sql}\n{plan}");
+        }
+    }
+
+    #[test]
     fn a_reply_attached_answers_its_task_a_late_one_does_not() {
         let conn = migrated();
         add_task(&conn, "task_w", "waiting_reply", "{}", "[]");
