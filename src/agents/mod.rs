@@ -116,7 +116,9 @@ pub fn declared(
     let mut specs: Vec<AgentSpec> =
         serde_json::from_str(&json).map_err(|e| format!("WEBHOOK_MCP_AGENTS: {e}"))?;
     for spec in &mut specs {
-        name_telegram_kind(spec, telegram_api_url);
+        if let Some(target) = &mut spec.target {
+            target.name_telegram_kind(telegram_api_url);
+        }
     }
     for (i, spec) in specs.iter().enumerate() {
         if !crate::engine::command::is_name(&spec.name) {
@@ -210,18 +212,6 @@ fn check_channel(target: &Target) -> Result<(), crate::engine::command::InvalidC
         target: Some(&value),
     })?;
     command::check_message_target(target)
-}
-
-/// A channel with no `kind` on `TELEGRAM_API_URL`'s host is Telegram's; named so here, since
-/// the result is posted by the URL alone.
-fn name_telegram_kind(spec: &mut AgentSpec, telegram_api_url: &str) {
-    use crate::actions::{MessageKind, guess_kind_on};
-    if let Some(target) = &mut spec.target
-        && target.kind.is_none()
-        && guess_kind_on(&target.url, telegram_api_url) == MessageKind::Telegram
-    {
-        target.kind = Some("telegram".into());
-    }
 }
 
 #[cfg(test)]

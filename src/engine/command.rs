@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::conditions::Conditions;
 use super::template;
 use super::trigger::Trigger;
-use crate::actions::{MessageKind, guess_kind, takes_chat_id};
+use crate::actions::{MessageKind, guess_kind, guess_kind_on, takes_chat_id};
 
 /// What a command does when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +100,18 @@ impl Target {
                 .parse::<MessageKind>()
                 .map_err(|_| format!("unknown message kind `{k}`")),
             None => Ok(guess_kind(&self.url)),
+        }
+    }
+
+    /// Names a target with no `kind` on `TELEGRAM_API_URL`'s host and path (a local Bot API
+    /// server, say) `telegram`: it is sent by its URL alone, which would be taken as Open
+    /// WebUI's. A Bot API URL anywhere is Telegram's by itself and is left as given.
+    pub fn name_telegram_kind(&mut self, telegram_api_url: &str) {
+        if self.kind.is_none()
+            && guess_kind_on(&self.url, telegram_api_url) == MessageKind::Telegram
+            && guess_kind(&self.url) != MessageKind::Telegram
+        {
+            self.kind = Some("telegram".into());
         }
     }
 }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::record::{self, outbox_row};
 use super::{ServiceError, events, new_id};
-use crate::actions::{Delivery, MessageKind, guess_kind_on, takes_chat_id};
+use crate::actions::{Delivery, MessageKind, guess_kind_on};
 use crate::app::AppState;
 use crate::clock;
 use crate::engine::ActionKind;
@@ -265,24 +265,12 @@ pub async fn post_message(
             "the message is empty; give the text to post",
         ));
     }
-    let given_chat = chat_id.as_deref().filter(|c| !c.trim().is_empty());
-    if takes_chat_id(kind) && given_chat.is_none() {
-        return Err(ServiceError::invalid(
-            "chat_id",
-            "a Telegram message needs the chat_id of the chat to post in",
-        ));
-    }
-    // The URL is the channel for the other kinds: a chat_id would be dropped, unseen.
-    if !takes_chat_id(kind) && given_chat.is_some() {
-        return Err(ServiceError::invalid(
-            "chat_id",
-            format!(
-                "a {kind} message goes to the channel its URL names and takes no chat_id (only \
-                 Telegram's does): leave it out, or give kind \"telegram\" if the URL is a \
-                 Telegram Bot API one"
-            ),
-        ));
-    }
+    // As a command's target is held: Telegram's names its chat, the others' URL is theirs.
+    crate::engine::command::check_message_target(&crate::engine::command::Target {
+        kind: Some(kind.as_str().into()),
+        ..target
+    })
+    .map_err(|e| ServiceError::invalid(&e.field.replace("target.", ""), e.message))?;
     let webhook_id = match &event_id {
         Some(id) => Some(events::get(state, id).await?.summary.webhook_id),
         None => None,

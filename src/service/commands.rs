@@ -326,15 +326,12 @@ fn name_telegram_kind(state: &AppState, row: &mut CommandRow) {
     else {
         return;
     };
-    let api = &state.config.upstreams.telegram_api_url;
-    if target.kind.is_none()
-        && crate::actions::guess_kind_on(&target.url, api) == crate::actions::MessageKind::Telegram
-        && target.message_kind() != Ok(crate::actions::MessageKind::Telegram)
+    let given = target.kind.clone();
+    target.name_telegram_kind(&state.config.upstreams.telegram_api_url);
+    if target.kind != given
+        && let Ok(json) = serde_json::to_string(&target)
     {
-        target.kind = Some("telegram".into());
-        if let Ok(json) = serde_json::to_string(&target) {
-            row.target = Some(json);
-        }
+        row.target = Some(json);
     }
 }
 

@@ -2,6 +2,7 @@
 //! providers that a Standard Webhooks sender is unlikely to use, for `unknown_trigger`.
 
 use super::{Names, near};
+use crate::providers::slack::INTERACTIONS;
 
 /// Sentry's `Sentry-Hook-Resource`s.
 const SENTRY_RESOURCES: &[&str] = &[
@@ -189,15 +190,7 @@ const SLACK_EVENTS: &[&str] = &[
     "workflow_step_deleted",
     "workflow_step_execute",
     "workflow_unpublished",
-    // Interactions.
-    "block_actions",
-    "block_suggestion",
-    "message_action",
-    "shortcut",
-    "view_submission",
-    "view_closed",
-    "interactive_message",
-    "dialog_submission",
+    // Interactions beyond `slack::INTERACTIONS`.
     "dialog_cancellation",
     "dialog_suggestion",
     "workflow_step_edit",
@@ -217,6 +210,7 @@ pub(super) fn slack(trigger: &str) -> Option<String> {
         || trigger.starts_with('/')
         || trigger.starts_with("message_")
         || SLACK_EVENTS.contains(&trigger)
+        || INTERACTIONS.contains(&trigger)
     {
         return None;
     }
@@ -240,7 +234,8 @@ pub(super) fn slack(trigger: &str) -> Option<String> {
              `message.mpim` (or `message` for all), so `{trigger}` never matches{meant}"
         ));
     }
-    if let Some(meant) = near(trigger, SLACK_EVENTS) {
+    let known: Vec<&str> = SLACK_EVENTS.iter().chain(&INTERACTIONS).copied().collect();
+    if let Some(meant) = near(trigger, &known) {
         return Some(format!(
             "Slack sends no `{trigger}` events, so this trigger never matches; did you mean \
              `{meant}`?"
