@@ -269,16 +269,15 @@ async fn call_err(client: &Client, tool: &str, args: Value) -> String {
     text
 }
 
-#[tokio::test]
-async fn completing_a_task_drops_its_question_still_to_be_posted_and_posts_the_result() {
-    // Arrange: GitHub refuses the question an external agent asks on its task, so the
-    // question waits an hour for its retry.
+/// An app whose `issues.opened` makes `planning` tasks, on a fake GitHub that refuses the
+/// first comment on issue `number` (500) and takes the rest; a refused post waits an hour.
+async fn app_whose_first_post_on_issue_fails(number: u64) -> (wiremock::MockServer, TestApp) {
     let github = wiremock::MockServer::start().await;
-    let at = "/repos/octo/app/issues/31/comments";
+    let at = &format!("/repos/octo/app/issues/{number}/comments");
     crate::helpers::answer_once(&github, at, wiremock::ResponseTemplate::new(500)).await;
     wiremock::Mock::given(wiremock::matchers::method("POST"))
         .and(wiremock::matchers::path(at))
-        .respond_with(wiremock::ResponseTemplate::new(201).set_body_json(json!({"id": 31})))
+        .respond_with(wiremock::ResponseTemplate::new(201).set_body_json(json!({"id": number})))
         .mount(&github)
         .await;
     let app = crate::helpers::spawn_manual(|c| {
@@ -292,6 +291,14 @@ async fn completing_a_task_drops_its_question_still_to_be_posted_and_posts_the_r
         json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning"}),
     )
     .await;
+    (github, app)
+}
+
+#[tokio::test]
+async fn completing_a_task_drops_its_question_still_to_be_posted_and_posts_the_result() {
+    // Arrange: GitHub refuses the question an external agent asks on its task, so the
+    // question waits an hour for its retry.
+    let (github, app) = app_whose_first_post_on_issue_fails(31).await;
     let event_id = open_issue(&app, 31, "Which OS").await;
     let client = connect(&app).await;
     let (_, claimed) = call_ok(&client, "claim_task", json!({"owner": "brain"})).await;
@@ -565,25 +572,7 @@ async fn get_task_shows_its_agent_a_reply_that_came_while_claimed_and_counts_it_
 async fn a_question_dropped_by_completing_its_task_is_not_sent_by_a_retry() {
     // Arrange: GitHub refuses an external agent's question, which waits an hour for its
     // retry; the agent completes the task meanwhile, which drops the question.
-    let github = wiremock::MockServer::start().await;
-    let at = "/repos/octo/app/issues/32/comments";
-    crate::helpers::answer_once(&github, at, wiremock::ResponseTemplate::new(500)).await;
-    wiremock::Mock::given(wiremock::matchers::method("POST"))
-        .and(wiremock::matchers::path(at))
-        .respond_with(wiremock::ResponseTemplate::new(201).set_body_json(json!({"id": 32})))
-        .mount(&github)
-        .await;
-    let app = crate::helpers::spawn_manual(|c| {
-        crate::helpers::use_github(&github)(c);
-        c.retry_schedule = vec!["1h".into()];
-    })
-    .await;
-    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning"}),
-    )
-    .await;
+    let (github, app) = app_whose_first_post_on_issue_fails(32).await;
     open_issue(&app, 32, "Which OS").await;
     let client = connect(&app).await;
     let (_, claimed) = call_ok(&client, "claim_task", json!({"owner": "brain"})).await;
