@@ -87,6 +87,12 @@ pub async fn state(
         );
     }
     check_settings(&config, &public_base_url)?;
+    if config.no_auth {
+        tracing::warn!(
+            "--no-auth: /api, /mcp and /metrics take requests without an API key (local \
+             development only)"
+        );
+    }
     let store = Store::open(&config.database)
         .with_context(|| format!("open database {}", config.database.display()))?;
     config
@@ -123,7 +129,9 @@ pub async fn state(
     let (api_keys, generated) = ApiKeys::bootstrap(
         &store,
         config.api_key.as_deref(),
-        keys == FirstKey::Generate,
+        // Without auth no key opens anything: one made now would be shown as if it did. A
+        // later start with auth makes it then.
+        keys == FirstKey::Generate && !config.no_auth,
     )
     .await
     .context("load API keys")?;

@@ -121,7 +121,7 @@ pub struct Config {
     pub allowed_target_hosts: Vec<String>,
 
     /// When failed actions are tried again: delays after the 1st, 2nd, ... failure, ±20 %
-    /// jitter; after the last one the action is dead-lettered. Units s, m, h.
+    /// jitter; after the last one the action is dead-lettered. Units s, m, h, d.
     #[arg(
         long,
         global = true,

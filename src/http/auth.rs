@@ -86,14 +86,14 @@ pub async fn require_api_key(
         return if api_allows(key.scope, &method, &path) {
             Ok(next.run(request).await)
         } else {
-            Err(forbidden())
+            Err(forbidden_on(&path))
         };
     }
     let (request, bytes) = buffer(request, API_MAX_BODY_BYTES, body_timeout(&state)).await?;
     let response = if api_allows(key.scope, &method, &path) {
         next.run(request).await
     } else {
-        forbidden().into_response()
+        forbidden_on(&path).into_response()
     };
     let detail = serde_json::from_slice::<Value>(&bytes).ok();
     let target = response
@@ -130,10 +130,26 @@ pub(super) fn is_mcp_path(path: &str) -> bool {
 fn api_allows(scope: Scope, method: &Method, path: &str) -> bool {
     match scope {
         Scope::Admin => true,
-        Scope::Read => {
-            let keys = path == "/api/keys" || path.starts_with("/api/keys/");
-            (method == Method::GET || method == Method::HEAD) && !keys
-        }
+        Scope::Read => (method == Method::GET || method == Method::HEAD) && !is_keys_path(path),
+    }
+}
+
+/// The key routes are admin-only even to read: a list of keys is a map of who may do what.
+fn is_keys_path(path: &str) -> bool {
+    path == "/api/keys" || path.starts_with("/api/keys/")
+}
+
+/// A read-only key's refusal on the REST API, saying why this route is out of its reach.
+fn forbidden_on(path: &str) -> ApiError {
+    if is_keys_path(path) {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "API keys are listed and managed with an admin key only, even to read; this API key \
+             is read-only",
+        )
+    } else {
+        forbidden()
     }
 }
 

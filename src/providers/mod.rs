@@ -81,9 +81,13 @@ impl Provider {
         }
     }
 
-    /// The comma-separated list of names, for error messages.
+    /// The comma-separated list of names, for error messages, with the senders' names that
+    /// stand for a scheme (`svix`, `openai`), which users reach for first.
     pub fn names() -> String {
-        Self::ALL.map(Provider::as_str).join(", ")
+        format!(
+            "{} (also `svix` and `openai` for standard-webhooks, `atlassian` for jira)",
+            Self::ALL.map(Provider::as_str).join(", ")
+        )
     }
 
     /// Whether the provider issues the signing secret itself (shown in its app settings), so a

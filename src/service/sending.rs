@@ -5,10 +5,12 @@
 //! without `serve`'s tokens), so it refuses only what no sender's settings could send, queues
 //! the rest, and tells the caller what it left to the sender, which checks again as it sends.
 
-use crate::actions::{Credentials, Delivery, ssrf};
+use crate::actions::{Credentials, Delivery, GitlabNoun, ssrf};
 use crate::app::AppState;
+use crate::clock;
 use crate::config::Upstreams;
-use crate::providers::ReplyCredentials;
+use crate::providers::{Provider, ReplyCredentials};
+use crate::store::webhooks::WebhookRow;
 
 /// Whether this process sends what it queues: its outbox worker runs.
 pub(super) fn sends(state: &AppState) -> bool {
@@ -82,6 +84,61 @@ pub(super) fn target_refusal(state: &AppState, url: &str) -> Result<Option<Strin
         Some(anywhere) => Err(anywhere),
         None => Ok(Some(refused)),
     }
+}
+
+/// A command that replies on its events' source where this process, which sends, has no token
+/// to (GITHUB_TOKEN unset and none in the webhook's options, say): saved, it would fail every
+/// event it matches, each dead saying so where nobody looks. A hand-made reply is refused for
+/// this before it is queued; a command is only warned about, since the token can come later
+/// (a restart with it set, an `update_webhook`) and the command is right as it stands.
+pub(super) fn command_token_warning(
+    state: &AppState,
+    hook: &WebhookRow,
+    action: &str,
+) -> Option<String> {
+    if !sends(state) || !matches!(action, "comment" | "ask" | "respond") {
+        return None;
+    }
+    // A reply of this provider as the worker would send it: only what it needs matters here.
+    let delivery = match hook.provider.parse().ok()? {
+        Provider::GitHub => Delivery::GithubComment {
+            repo: String::new(),
+            number: 0,
+            body: String::new(),
+            in_reply_to: None,
+            enterprise_host: None,
+        },
+        Provider::GitLab => Delivery::GitlabNote {
+            project: String::new(),
+            noun: GitlabNoun::Issues,
+            iid: 0,
+            body: String::new(),
+            internal: false,
+            discussion: None,
+        },
+        Provider::Jira => Delivery::JiraComment {
+            key: String::new(),
+            body: String::new(),
+            visibility: None,
+            internal: false,
+            site: None,
+        },
+        Provider::Linear => Delivery::LinearComment {
+            issue_id: String::new(),
+            body: String::new(),
+        },
+        // Slack's slash commands and buttons are answered through their `response_url`, which
+        // needs no token; the others have no thread or answer in the HTTP response.
+        _ => return None,
+    };
+    let own =
+        crate::worker::own_credentials_of(state, &hook.id, Some(hook.clone()), clock::now_ms())
+            .ok()?;
+    let missing = missing_credentials(state, own, &delivery).err()?;
+    Some(format!(
+        "this command was saved, but every {action} it makes fails until the token is set: \
+         {missing}"
+    ))
 }
 
 /// What the caller is told of a queued action this process would have refused had it sent it.

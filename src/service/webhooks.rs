@@ -555,15 +555,7 @@ pub(super) fn not_found(id: &str) -> ServiceError {
 }
 
 fn parse_provider(name: &str) -> Result<Provider, ServiceError> {
-    name.parse().map_err(|()| {
-        ServiceError::invalid(
-            "provider",
-            format!(
-                "unknown provider `{name}`; use one of {}",
-                Provider::names()
-            ),
-        )
-    })
+    provider_named(name)
 }
 
 fn check_id(id: &str) -> Result<String, ServiceError> {

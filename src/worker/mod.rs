@@ -415,8 +415,10 @@ fn judge(
                 (true, None) => Attempt {
                     http_status,
                     error: Some(format!(
-                        "{} (gave up after {} attempts)",
-                        e.message, row.attempts
+                        "{} (gave up after {} attempt{})",
+                        e.message,
+                        row.attempts,
+                        if row.attempts == 1 { "" } else { "s" }
                     )),
                     ..base
                 },

@@ -7,10 +7,22 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, assert_error, send_json, spawn_app, spawn_app_with};
 
 async fn app_with_webhook() -> TestApp {
-    let app = spawn_app().await;
+    let app = spawn_app_with(with_reply_tokens).await;
     app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
         .await;
     app
+}
+
+/// Every provider's reply token set, so that the warnings a test looks for are not mixed
+/// with the one for a missing token.
+fn with_reply_tokens(config: &mut webhook_mcp::config::Config) {
+    let upstreams = &mut config.upstreams;
+    upstreams.github_token = Some("ghp_test".into());
+    upstreams.gitlab_token = Some("glpat-test".into());
+    upstreams.jira_base_url = Some("https://example.atlassian.net".into());
+    upstreams.jira_email = Some("bot@example.com".into());
+    upstreams.jira_api_token = Some("jira-test".into());
+    upstreams.linear_api_key = Some("lin_api_test".into());
 }
 
 async fn add(app: &TestApp, body: Value) -> (StatusCode, Value) {
@@ -101,6 +113,7 @@ async fn an_ask_without_an_agent_warns_when_the_runner_does_not_run_brain() {
     // Arrange: the README's own agent list, which has no `brain`, and a chat API so the
     // built-in runner is on.
     let app = spawn_app_with(|c| {
+        with_reply_tokens(c);
         c.agents.chat_url = Some("http://127.0.0.1:9/v1/chat/completions".into());
         c.agents.agents = Some(r#"[{"name": "planning"}, {"name": "triage"}]"#.into());
     })
@@ -168,7 +181,7 @@ async fn the_channel_condition_the_setup_prompt_teaches_is_saved_without_a_warni
 #[tokio::test]
 async fn a_trigger_the_provider_never_sends_is_saved_with_a_warning_naming_the_fix() {
     // Arrange: a GitLab webhook, given GitHub's names, and a GitHub one given GitLab's tense.
-    let app = spawn_app().await;
+    let app = spawn_app_with(with_reply_tokens).await;
     app.create_webhook(json!({"id": "gl", "name": "GitLab", "provider": "gitlab"}))
         .await;
     app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
@@ -304,7 +317,7 @@ async fn other_providers_triggers_that_never_match_are_saved_with_a_warning() {
 #[tokio::test]
 async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warnings() {
     // Arrange
-    let app = spawn_app().await;
+    let app = spawn_app_with(with_reply_tokens).await;
     for (id, provider) in [
         ("sn", "sentry"),
         ("sl", "slack"),
@@ -460,7 +473,7 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
 #[tokio::test]
 async fn a_reply_on_a_run_warns_of_runs_without_a_thread_unless_its_conditions_skip_them() {
     // Arrange
-    let app = spawn_app().await;
+    let app = spawn_app_with(with_reply_tokens).await;
     for (id, provider) in [("gh", "github"), ("gl", "gitlab")] {
         app.create_webhook(json!({"id": id, "name": id, "provider": provider}))
             .await;
@@ -1244,4 +1257,43 @@ async fn a_gitlab_header_label_as_trigger_is_refused_naming_the_trigger_it_means
         assert!(!message.contains("issues.opened"), "{message}");
         assert!(!message.contains("message.channels"), "{message}");
     }
+}
+
+#[tokio::test]
+async fn a_reply_command_with_no_token_to_send_it_is_saved_with_a_warning_naming_the_setting() {
+    // Arrange: no GITHUB_TOKEN on the server; one webhook without a token of its own, one with.
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+    app.create_webhook(
+        json!({"id": "own", "name": "Own token", "provider": "github",
+                              "options": {"credentials": {"github_token": "ghp_own"}}}),
+    )
+    .await;
+    let comment = json!({"trigger": "issues.opened", "action": "comment",
+                         "template": "Thanks for {{ issue.title }}"});
+
+    // Act
+    let (status, tokenless) = add(&app, comment.clone()).await;
+    let (_, forward) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": "https://example.com/in"}}),
+    )
+    .await;
+    let (_, with_own) = send_json(
+        app.api(Method::POST, "/api/webhooks/own/commands")
+            .json(&comment),
+    )
+    .await;
+
+    // Assert: saved, as the token can come later, but said now rather than by dead actions.
+    assert_eq!(status, StatusCode::CREATED, "{tokenless}");
+    let warnings = tokenless["warnings"].to_string();
+    assert!(
+        warnings.contains("GITHUB_TOKEN") && warnings.contains("every comment it makes fails"),
+        "{tokenless}"
+    );
+    assert!(forward.get("warnings").is_none(), "{forward}");
+    assert!(with_own.get("warnings").is_none(), "{with_own}");
 }

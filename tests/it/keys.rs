@@ -178,6 +178,44 @@ async fn a_read_key_can_list_webhooks_but_gets_403_creating_one() {
 }
 
 #[tokio::test]
+async fn a_read_key_listing_api_keys_is_told_the_keys_are_admin_only() {
+    // Arrange
+    let app = spawn_app().await;
+    let (_, read) = create_key(&app, "dashboard", "read").await;
+
+    // Act
+    let (status, body) = with_key(&app, &read, Method::GET, "/api/keys", None).await;
+
+    // Assert: a read key reads everything else, so "read-only" alone would not say why.
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("admin key only"), "{body}");
+}
+
+#[tokio::test]
+async fn a_first_start_without_auth_makes_no_key_and_the_next_one_with_auth_does() {
+    // Arrange: a database that has never had a key.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = |no_auth: bool| {
+        let mut config = webhook_mcp::config::Config::for_tests(dir.path().join("app.db"));
+        config.api_key = None;
+        config.no_auth = no_auth;
+        config
+    };
+
+    // Act
+    let without_auth = webhook_mcp::app::build(config(true)).await.expect("start");
+    let made_without_auth = without_auth.generated_api_key().map(str::to_owned);
+    drop(without_auth);
+    let with_auth = webhook_mcp::app::build(config(false)).await.expect("start");
+
+    // Assert: no key is shown as if it were needed while none is; the first start that needs
+    // one makes it.
+    assert_eq!(made_without_auth, None);
+    assert!(with_auth.generated_api_key().is_some());
+}
+
+#[tokio::test]
 async fn an_admin_key_created_over_the_api_manages_webhooks() {
     // Arrange
     let app = spawn_app().await;

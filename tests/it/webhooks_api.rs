@@ -158,6 +158,26 @@ async fn a_duplicate_id_is_refused_with_409() {
 }
 
 #[tokio::test]
+async fn an_unknown_provider_is_told_the_senders_names_that_also_work() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let (status, body) = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "name": "x", "provider": "svx",
+    })))
+    .await;
+
+    // Assert: `svix` and `openai` are accepted, so a list without them misleads.
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`svix`") && message.contains("`openai`"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn bad_create_requests_are_refused_with_400_naming_the_field() {
     // Arrange
     let app = spawn_app().await;
