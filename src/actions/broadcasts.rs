@@ -4,6 +4,7 @@
 //! write `<!channel>` or `<https://evil.example|your login>`; only the webhook owner's own
 //! words (a command's template) may broadcast or label links.
 
+use super::slack_markup::{Piece, Span, pieces};
 use super::{Delivery, MessageKind};
 
 impl Delivery {
@@ -41,33 +42,24 @@ fn defuse_slack(text: &str) -> String {
 /// Mentions (`<@U1|ann>`) and channel links (`<#C1|general>`) name no URL and are kept.
 fn unmask_links(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(open) = rest.find('<') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        // Slack reads `<…>` up to the first `>`; a `<` before it starts no link.
-        match after.find('>') {
-            Some(close) if !after[..close].contains('<') => {
-                out.push_str(&unmasked(&after[..close]));
-                rest = &after[close + 1..];
-            }
-            _ => {
-                out.push('<');
-                rest = after;
-            }
+    for piece in pieces(text) {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Markup(inner) => out.push_str(&unmasked(inner)),
         }
     }
-    out.push_str(rest);
     out
 }
 
 /// One `<…>` of Slack markup (without its brackets), with a link's URL made visible.
 fn unmasked(inner: &str) -> String {
-    let named = inner.starts_with(['@', '#', '!']);
-    match inner.split_once('|') {
-        Some((url, label)) if !named => {
+    match Span::parse(inner) {
+        Span::Link {
+            url,
+            label: Some(label),
+        } => {
             let label = label.trim();
-            if label.is_empty() || label == url {
+            if label == url {
                 format!("<{url}>")
             } else if url.strip_prefix("mailto:") == Some(label) {
                 // The label is the address itself: it hides nothing.
@@ -76,6 +68,8 @@ fn unmasked(inner: &str) -> String {
                 format!("{label} (<{url}>)")
             }
         }
+        // A blank label (`<url| >`) is dropped.
+        Span::Link { url, label: None } => format!("<{url}>"),
         _ => format!("<{inner}>"),
     }
 }

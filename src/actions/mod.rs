@@ -19,6 +19,7 @@ pub mod hops;
 mod jira;
 mod linear;
 mod slack;
+pub mod slack_markup;
 pub mod ssrf;
 
 use std::fmt;

@@ -155,7 +155,8 @@ pub fn text_of(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
 
 /// How a command's template escapes the values it prints: for Slack when another sender's
 /// text goes to Slack (a message to a Slack incoming webhook, or a reply on a Slack thread
-/// by an event from elsewhere), as is elsewhere.
+/// by an event from elsewhere), as plain text when Slack's own text goes elsewhere (another
+/// chat, an agent's prompt), as is otherwise.
 /// test_webhook's report renders with it too, so it shows the text that would be sent.
 pub fn escape(c: &Fired<'_>, event: &EventView<'_>) -> template::Escape {
     let slack_source = event.source.is_some_and(|s| s.kind.starts_with("slack."));
@@ -172,14 +173,16 @@ pub fn escape(c: &Fired<'_>, event: &EventView<'_>) -> template::Escape {
     };
     // Slack's own events arrive escaped already (`R&amp;D`, `<@U1>`, a link as `<url|text>`):
     // quoted back to Slack they are its markup as the person wrote it, and escaping them
-    // again would show the entities. Another sender's text, and what people typed into a
-    // Slack button's or form's fields (sent as typed), are what must not become markup.
+    // again would show the entities; anywhere else that markup is noise, so it is read as
+    // the plain text people saw. Another sender's text, and what people typed into a Slack
+    // button's or form's fields (sent as typed), are what must not become markup.
     let escaped_by_slack = event.provider == Provider::Slack
         && !crate::providers::slack::INTERACTIONS.contains(&event.event_type);
-    if to_slack && !escaped_by_slack {
-        template::Escape::Slack
-    } else {
-        template::Escape::Plain
+    match (to_slack, escaped_by_slack) {
+        (true, false) => template::Escape::Slack,
+        // A forward is a copy for a machine, sent as its template writes it.
+        (false, true) if c.action != ActionKind::Forward => template::Escape::FromSlack,
+        _ => template::Escape::Plain,
     }
 }
 

@@ -464,6 +464,8 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
         json!({"title": "hi <!channel>", "response_url": "https://hooks.slack.com/commands/1"});
     let escaped = "<!here> hi &lt;!channel&gt;";
     let raw = "<!here> hi <!channel>";
+    // Slack's own text read as plain text; the template's own words are kept.
+    let plain = "<!here> hi @channel";
     let template = Some("<!here> {{ title }}");
     let slack = source(
         "slack.thread",
@@ -495,7 +497,9 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
         target: Some(t),
         ..fired(action, template)
     };
-    // Slack's own text comes escaped by Slack already: quoted back to it, it is sent as is.
+    // Slack's own text comes escaped by Slack already: quoted back to it, it is sent as is;
+    // sent elsewhere (an agent's prompt, another chat), it is plain text, but a forward is
+    // sent as its template writes it.
     let cases = [
         (
             Provider::Slack,
@@ -541,7 +545,7 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
             Provider::Slack,
             Some(&slack),
             fired(ActionKind::CreateTask, template),
-            raw,
+            plain,
         ),
         (
             Provider::Slack,
@@ -574,6 +578,21 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
                 ActionKind::PostMessage,
                 target("https://discord.com/api/webhooks/1/x", None),
             ),
+            plain,
+        ),
+        (
+            Provider::Slack,
+            Some(&slack),
+            with_target(
+                ActionKind::PostMessage,
+                target("https://relay.example/in", Some("slack")),
+            ),
+            raw,
+        ),
+        (
+            Provider::GitHub,
+            Some(&github),
+            fired(ActionKind::CreateTask, template),
             raw,
         ),
         (
@@ -748,5 +767,36 @@ fn a_jira_reply_is_measured_in_utf16_units_as_jira_counts() {
                 &body[body.len() - 60..]
             );
         }
+    }
+}
+
+#[test]
+fn slacks_own_text_goes_elsewhere_as_plain_text_but_a_forms_fields_as_typed() {
+    // A form's fields were never escaped by Slack, so there is nothing to read back.
+    let payload = json!({"note": "R&amp;D <https://x.example|docs> <@U1>"});
+    let ctx = template::context(&std::sync::Arc::new(payload.clone()), json!({}), json!({}));
+    let c = Fired {
+        target: Some(Target {
+            url: "https://discord.com/api/webhooks/1/x".into(),
+            secret: None,
+            kind: None,
+            chat_id: None,
+        }),
+        ..fired(ActionKind::PostMessage, Some("{{ note }}"))
+    };
+    for (event_type, want) in [
+        ("message.channels", "R&D docs (https://x.example) @U1"),
+        ("app_mention", "R&D docs (https://x.example) @U1"),
+        ("view_submission", "R&amp;D <https://x.example|docs> <@U1>"),
+    ] {
+        let view = EventView {
+            provider: Provider::Slack,
+            event_type,
+            payload: &payload,
+            source: None,
+            context: &ctx,
+            body: b"",
+        };
+        assert_eq!(text_of(&c, &view).as_deref(), Ok(want), "{event_type}");
     }
 }

@@ -1,7 +1,8 @@
 //! Templates: the text a command renders from an event (`{{issue.title}}`), with minijinja.
 //! Checked for syntax when a command is saved; rendered with strict undefined, so a typo in a
 //! variable name is an error rather than an empty string in a comment on someone's issue.
-//! Text bound for Slack renders its printed values escaped (see [`Escape`]).
+//! Text bound for Slack renders its printed values escaped, and Slack's own text bound
+//! elsewhere renders as plain text (see [`Escape`]).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 
 use super::json_view;
+use crate::actions::slack_markup;
 
 /// Longest template source accepted when saving.
 pub const MAX_SOURCE_LEN: usize = 16 * 1024;
@@ -43,11 +45,19 @@ pub enum Escape {
     /// is a disguised link. The template's own text, and values piped through `|safe`, are
     /// printed as written, so its author may still write `<!here>` or `<{{ url }}|link>`.
     Slack,
+    /// The other way: the values are Slack's own text (a Slack event's, escaped and marked up
+    /// by Slack) and the text goes where Slack's markup means nothing, so a string printed
+    /// reads as plain text (`R&amp;D <https://x|docs>` as `R&D docs (https://x)`; see
+    /// [`slack_markup::to_plain`]). A map or list printed as JSON, and `tojson`'s output,
+    /// are data and stay as Slack wrote them; `|safe` prints a value as Slack wrote it too.
+    FromSlack,
 }
 
-/// The auto-escape mode of the templates rendered with [`Escape::Slack`], and the prefix of
-/// their names in the per-thread environment (the auto-escape callback sees only the name).
+/// The auto-escape modes of the templates rendered with [`Escape::Slack`] and
+/// [`Escape::FromSlack`], and the prefixes of their names in the per-thread environment (the
+/// auto-escape callback sees only the name).
 const SLACK: &str = "slack";
+const FROM_SLACK: &str = "fromslack";
 
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
@@ -84,6 +94,8 @@ fn environment() -> Environment<'static> {
     env.set_auto_escape_callback(|name| {
         if name.starts_with(SLACK) {
             minijinja::AutoEscape::Custom(SLACK.into())
+        } else if name.starts_with(FROM_SLACK) {
+            minijinja::AutoEscape::Custom(FROM_SLACK.into())
         } else {
             minijinja::AutoEscape::None
         }
@@ -91,37 +103,61 @@ fn environment() -> Environment<'static> {
     // A field the sender gives as null (GitHub's `issue.body` for an issue with no
     // description) prints as nothing, not as the word `none` in someone's comment.
     env.set_formatter(|out, state, value| {
-        let slack = !value.is_safe()
-            && matches!(state.auto_escape(), minijinja::AutoEscape::Custom(m) if m == SLACK);
+        let escape = printed_as(state, value);
         if value.is_none() {
             Ok(())
         } else if let Some(text) = document_text(value) {
             // A Jira body in Atlassian Document Format prints as its words, not as JSON.
-            if slack {
-                SlackEscaped(out).write_str(&text)
-            } else {
-                out.write_str(&text)
-            }
-            .map_err(minijinja::Error::from)
+            write_text(out, escape, &text)
         } else {
             check_shown(value)?;
             if let Some(json) = compact_json(value) {
                 // People reading a comment or a forward's body expect JSON, not the
                 // Python-style repr (`{'kind': 'x'}`) minijinja prints maps and lists as.
-                if slack {
-                    SlackEscaped(out).write_str(&json)
-                } else {
-                    out.write_str(&json)
+                // JSON is data: only Slack's own escaping is applied to it.
+                match escape {
+                    Escape::Slack => SlackEscaped(out).write_str(&json),
+                    Escape::Plain | Escape::FromSlack => out.write_str(&json),
                 }
                 .map_err(minijinja::Error::from)
-            } else if slack {
-                write!(SlackEscaped(out), "{value}").map_err(minijinja::Error::from)
+            } else if let (Escape::FromSlack, Some(text)) = (escape, value.as_str()) {
+                write_text(out, escape, text)
             } else {
-                minijinja::escape_formatter(out, state, value)
+                match escape {
+                    Escape::Slack => {
+                        write!(SlackEscaped(out), "{value}").map_err(minijinja::Error::from)
+                    }
+                    Escape::FromSlack => write!(out, "{value}").map_err(minijinja::Error::from),
+                    Escape::Plain => minijinja::escape_formatter(out, state, value),
+                }
             }
         }
     });
     env
+}
+
+/// How a printed value is escaped: as its template's mode says, unless marked safe.
+fn printed_as(state: &minijinja::State, value: &minijinja::Value) -> Escape {
+    match state.auto_escape() {
+        _ if value.is_safe() => Escape::Plain,
+        minijinja::AutoEscape::Custom(m) if m == SLACK => Escape::Slack,
+        minijinja::AutoEscape::Custom(m) if m == FROM_SLACK => Escape::FromSlack,
+        _ => Escape::Plain,
+    }
+}
+
+/// Text printed as `escape` says.
+fn write_text(
+    out: &mut minijinja::Output<'_>,
+    escape: Escape,
+    text: &str,
+) -> Result<(), minijinja::Error> {
+    match escape {
+        Escape::Plain => out.write_str(text),
+        Escape::Slack => SlackEscaped(out).write_str(text),
+        Escape::FromSlack => out.write_str(&slack_markup::to_plain(text)),
+    }
+    .map_err(minijinja::Error::from)
 }
 
 /// Writes through to `out` with `&`, `<` and `>` escaped as Slack asks.
@@ -491,6 +527,7 @@ fn render_bounded(
                 let prefix = match escape {
                     Escape::Plain => "template",
                     Escape::Slack => SLACK,
+                    Escape::FromSlack => FROM_SLACK,
                 };
                 let name = format!("{prefix}{}", names.len() + 1);
                 env.add_template_owned(name.clone(), source.to_string())
@@ -726,6 +763,53 @@ mod tests {
         assert_eq!(
             render_as("{{ title }}", &ctx, Escape::Slack).as_deref(),
             Ok(escaped)
+        );
+    }
+
+    #[test]
+    fn slacks_own_text_printed_elsewhere_reads_as_plain_text_but_its_json_stays_data() {
+        let text = "R&amp;D <https://x.example|docs> <@U1>";
+        let plain = "R&D docs (https://x.example) @U1";
+        let ctx = json_context(&json!({
+            "text": text, "user": {"name": "ann", "n": 3, "ok": true, "none": null},
+            "blocks": [{"text": "a &lt;b&gt;"}]}));
+        let cases = [
+            ("{{ text }}", plain.to_string()),
+            // The template's own words are the author's, kept as written.
+            ("<!here> &amp; {{ text }}", format!("<!here> &amp; {plain}")),
+            ("{{ text ~ '!' }}", format!("{plain}!")),
+            (
+                "{% set t %}[{{ text }}]{% endset %}{{ t }}",
+                format!("[{plain}]"),
+            ),
+            (
+                "{{ user.n }} {{ user.ok }} [{{ user.none }}]",
+                "3 True []".into(),
+            ),
+            ("{{ text | safe }}", text.into()),
+            // JSON is data: printed whole or through `tojson`, as Slack wrote it.
+            ("{{ blocks }}", r#"[{"text":"a &lt;b&gt;"}]"#.into()),
+            (
+                "{{ text | tojson }}",
+                r#""R\u0026amp;D \u003chttps://x.example|docs\u003e \u003c@U1\u003e""#.into(),
+            ),
+            (
+                "{% for b in blocks %}{{ b.text }}{% endfor %}",
+                "a <b>".into(),
+            ),
+        ];
+        for (source, expected) in cases {
+            assert_eq!(
+                render_as(source, &ctx, Escape::FromSlack).as_deref(),
+                Ok(expected.as_str()),
+                "{source}"
+            );
+        }
+        // Kept apart from the other modes' parsed templates.
+        assert_eq!(render("{{ text }}", &ctx).as_deref(), Ok(text));
+        assert_eq!(
+            render_as("{{ text }}", &ctx, Escape::Slack).as_deref(),
+            Ok("R&amp;amp;D &lt;https://x.example|docs&gt; &lt;@U1&gt;")
         );
     }
 

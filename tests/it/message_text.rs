@@ -1,6 +1,7 @@
 //! The text a command's template sends: another sender's values escaped where the text goes
-//! to Slack (the template's own markup, and Slack's own text, kept), and a render with no
-//! text planned dead rather than sent. And a model's words (an agent's answer, an MCP tool
+//! to Slack (the template's own markup, and Slack's own text, kept), Slack's own text read as
+//! plain text where it goes elsewhere, and a render with no text planned dead rather than
+//! sent. And a model's words (an agent's answer, an MCP tool
 //! call): they may not notify a whole Slack channel, a person's may.
 
 use serde_json::json;
@@ -115,6 +116,62 @@ async fn slacks_own_text_quoted_back_to_slack_is_sent_as_slack_wrote_it() {
     for action in app.actions_of(&event_id).await {
         assert_eq!(action["status"], "delivered", "{action}");
     }
+}
+
+#[tokio::test]
+async fn slacks_own_text_sent_elsewhere_reads_as_plain_text_and_back_to_slack_as_written() {
+    // Arrange: one Slack message quoted to an Open WebUI channel, to a Slack incoming
+    // webhook, and into an agent's prompt.
+    let (slack, owui) = (MockServer::start().await, MockServer::start().await);
+    let said = "R&amp;D <https://x.example|docs> <@U1>";
+    let plain = "R&D docs (https://x.example) @U1";
+    let channel = "/api/v1/channels/webhooks/id/tok";
+    expect_post(
+        &owui,
+        channel,
+        json!({"content": format!("Slack: {plain}")}),
+        ResponseTemplate::new(200).set_body_json(json!({"success": true})),
+        1,
+    )
+    .await;
+    expect_post(
+        &slack,
+        INCOMING,
+        json!({"text": format!("Slack: {said}")}),
+        ResponseTemplate::new(200).set_body_string("ok"),
+        1,
+    )
+    .await;
+    let app = spawn_manual(use_slack(&slack)).await;
+    app.slack_webhook("sl").await;
+    for command in [
+        json!({"trigger": "message", "action": "post_message", "template": "Slack: {{ event.text }}",
+               "target": {"url": format!("{}{channel}", owui.uri())}}),
+        json!({"trigger": "message", "action": "post_message", "template": "Slack: {{ event.text }}",
+               "target": {"url": format!("{}{INCOMING}", slack.uri()), "kind": "slack"}}),
+        json!({"trigger": "message", "action": "create_task", "agent": "triage",
+               "template": "Summarise: {{ event.text }}"}),
+    ] {
+        app.add_command_ok("sl", command).await;
+    }
+
+    // Act
+    let message = slack_thread_message("C0ENG", said);
+    let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
+    let sent = app.drain().await;
+
+    // Assert
+    assert_eq!(sent, 2);
+    for action in app.actions_of(&event_id).await {
+        assert_eq!(action["status"], "delivered", "{action}");
+    }
+    let tasks = app.tasks("agent=triage").await;
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    let task_id = tasks[0]["id"].as_str().expect("task id");
+    assert_eq!(
+        app.task(task_id).await["prompt"],
+        format!("Summarise: {plain}")
+    );
 }
 
 #[tokio::test]
