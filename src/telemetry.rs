@@ -17,14 +17,7 @@ pub fn init(format: LogFormat) {
             (!asked.trim().is_empty()).then(|| e.to_string()),
         ),
     };
-    // rmcp logs each tool call's arguments and result at debug, secrets and tokens included; a
-    // general `RUST_LOG=debug` should not write those to the log. Naming rmcp still lets them in.
-    let verbose = filter
-        .max_level_hint()
-        .is_some_and(|level| level > tracing_subscriber::filter::LevelFilter::INFO);
-    if verbose && !asked.contains("rmcp") {
-        filter = filter.add_directive("rmcp=info".parse().expect("a valid directive"));
-    }
+    filter = quiet_rmcp(filter, &asked);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -37,5 +30,35 @@ pub fn init(format: LogFormat) {
     };
     if let Some(why) = refused {
         tracing::warn!(rust_log = %asked, error = %why, "RUST_LOG is not a valid filter; logging at info");
+    }
+}
+
+/// rmcp at `warn` unless `RUST_LOG` names it: at info it writes three lines for every stateless
+/// `/mcp` request (a server set up and torn down), and at debug each tool call's arguments and
+/// result, secrets and tokens included, which a general `RUST_LOG=debug` should not let in.
+fn quiet_rmcp(filter: EnvFilter, asked: &str) -> EnvFilter {
+    if asked.contains("rmcp") {
+        return filter;
+    }
+    filter.add_directive("rmcp=warn".parse().expect("a valid directive"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rmcp_is_kept_at_warn_unless_named() {
+        let cases = [
+            ("info", true),
+            ("debug", true),
+            ("info,tower_http=warn", true),
+            ("info,rmcp=debug", false),
+            ("rmcp=info", false),
+        ];
+        for (asked, quieted) in cases {
+            let filter = quiet_rmcp(EnvFilter::new(asked), asked).to_string();
+            assert_eq!(filter.contains("rmcp=warn"), quieted, "{asked}: {filter}");
+        }
     }
 }

@@ -51,23 +51,23 @@ pub async fn require_api_key(
             // The scheme's name is case-insensitive (RFC 9110 §11.1).
             .and_then(|(scheme, key)| scheme.eq_ignore_ascii_case("bearer").then_some(key))
             .map(str::trim);
-        match presented.map(|k| state.api_keys.identify(k)) {
-            Some(Some(key)) => key,
-            Some(None) => {
-                return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_api_key",
-                    "the API key is not valid",
-                ));
-            }
-            None => {
-                return Err(ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "missing_api_key",
-                    "send the API key as `Authorization: Bearer <key>` (WEBHOOK_MCP_API_KEY, \
-                     or the key printed on first start)",
-                ));
-            }
+        let refusal = match presented.map(|k| state.api_keys.identify(k)) {
+            Some(Some(key)) => Ok(key),
+            Some(None) => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_api_key",
+                "the API key is not valid",
+            )),
+            None => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_api_key",
+                "send the API key as `Authorization: Bearer <key>` (WEBHOOK_MCP_API_KEY, \
+                 or the key printed on first start)",
+            )),
+        };
+        match refusal {
+            Ok(key) => key,
+            Err(refused) => return Ok(unauthorized(refused, &request)),
         }
     };
     state.api_keys.touch(&state.store, &key);
@@ -122,6 +122,22 @@ pub async fn require_api_key(
 }
 
 /// `/mcp` and anything under it.
+/// A request without a valid key, answered in the form its client reads: an MCP client shows
+/// the message of a JSON-RPC error only (an error of another shape is "the server returned an
+/// error"). The challenge header is what RFC 9110 asks of every 401.
+fn unauthorized(refused: ApiError, request: &Request) -> Response {
+    let mut response = if is_mcp_path(request.uri().path()) {
+        refused.for_mcp()
+    } else {
+        refused.into_response()
+    };
+    response.headers_mut().insert(
+        axum::http::header::WWW_AUTHENTICATE,
+        axum::http::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
 pub(super) fn is_mcp_path(path: &str) -> bool {
     path == "/mcp" || path.starts_with("/mcp/")
 }

@@ -355,7 +355,11 @@ pub struct TestWebhookArgs {
     /// The webhook to test.
     pub webhook_id: String,
     /// Event type to simulate, e.g. issues.opened, issue_comment.created,
-    /// jira:issue_created, message.channels. Defaults to the provider's most common one.
+    /// jira:issue_created, message.channels. Defaults to the provider's most common one; with
+    /// your own `payload`, to the type it names (a Stripe `type`; on GitHub the kind its objects
+    /// say: a `pull_request` is pull_request, with a `review` pull_request_review, an `issue`
+    /// with a `comment` issue_comment, with its own `action` or that kind's usual one; a Sentry
+    /// payload, or a GitHub one naming no kind, is an `issues`/`issue` event).
     #[serde(default)]
     pub event_type: Option<String>,
     /// Payload to send instead of the built-in sample (a JSON object as the provider sends).

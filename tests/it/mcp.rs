@@ -113,6 +113,10 @@ async fn every_tool_is_listed_with_a_described_input_schema() {
             .unwrap_or_else(|| panic!("tool {name} missing"));
         let description = tool.description.as_deref().unwrap_or_default();
         assert!(description.len() > 40, "{name} has a thin description");
+        // Open WebUI hands each description to the chat API as the function's, and OpenAI's
+        // refuses a request whose tools hold one over 1,024 characters: the whole chat fails.
+        let chars = description.chars().count();
+        assert!(chars <= 1024, "{name}'s description is {chars} characters");
         // Clients decide from the hints which calls to confirm with the user first.
         let hints = tool
             .annotations
@@ -590,6 +594,53 @@ async fn mcp_refuses_clients_without_the_api_key() {
         StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header("wrong"),
     );
     assert!(().serve(transport).await.is_err());
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_key_on_mcp_is_a_json_rpc_error_an_sdk_can_show_with_a_challenge() {
+    // Arrange
+    let app = spawn_app().await;
+    let initialize = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let post = |key: Option<&'static str>| {
+        let request = app
+            .client
+            .post(app.url("/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(initialize);
+        match key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+        .send()
+    };
+
+    // Act
+    let mut answers = Vec::new();
+    for key in [Some("wrong-key"), None] {
+        let answer = post(key).await.expect("POST /mcp");
+        let challenge = answer
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap_or_default().to_owned());
+        let status = answer.status();
+        let body: Value = answer.json().await.expect("JSON body");
+        answers.push((status, challenge, body));
+    }
+
+    // Assert: the SDKs show a JSON-RPC error's message, and nothing else of a 401's body.
+    for (status, challenge, body) in &answers {
+        assert_eq!(*status, reqwest::StatusCode::UNAUTHORIZED, "{body}");
+        assert_eq!(challenge.as_deref(), Some("Bearer"), "{body}");
+        assert_eq!(body["jsonrpc"], "2.0", "{body}");
+        assert_eq!(body["id"], Value::Null, "{body}");
+        assert_eq!(body["error"]["code"], -32000, "{body}");
+    }
+    assert_eq!(answers[0].2["error"]["message"], "the API key is not valid");
+    let missing = answers[1].2["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(missing.contains("Authorization: Bearer"), "{missing}");
 }
 
 #[tokio::test]
