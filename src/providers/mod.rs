@@ -104,12 +104,20 @@ impl Provider {
     /// it sends. OpenAI signs with Standard Webhooks, whose other senders may take ours, but
     /// its dashboard makes the secret.
     pub fn own_secret_issuer(given: &str) -> Option<String> {
-        let name = given.trim().to_ascii_lowercase();
-        match name.parse::<Provider>() {
+        match given.trim().parse::<Provider>() {
             Ok(p) if p.issues_own_secret() => Some(p.as_str().to_string()),
-            Ok(_) if name == "openai" => Some(name),
-            _ => None,
+            Ok(_) => Self::secret_issuing_alias(given).map(str::to_string),
+            Err(()) => None,
         }
+    }
+
+    /// The alias `given` is (as stored in a webhook's `options.sender`), when that alias's
+    /// sender makes the signing secret itself while the provider's other senders take ours.
+    pub fn secret_issuing_alias(given: &str) -> Option<&'static str> {
+        let name = given.trim().to_ascii_lowercase();
+        SECRET_ISSUING_ALIASES
+            .into_iter()
+            .find(|alias| *alias == name)
     }
 
     /// Generates a secret in the form this provider's verifier expects.
@@ -120,6 +128,10 @@ impl Provider {
         }
     }
 }
+
+/// Aliases whose sender issues its own signing secret, unlike their provider's other senders:
+/// OpenAI's dashboard makes it, where Svix and other Standard Webhooks senders take ours.
+const SECRET_ISSUING_ALIASES: [&str; 1] = ["openai"];
 
 impl fmt::Display for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -228,6 +240,11 @@ pub struct ProviderOptions {
     /// ranges); everyone when absent. Others get 403.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_allowlist: Option<Vec<String>>,
+    /// The sender a webhook was created for by its alias (`openai` for `standard-webhooks`),
+    /// kept when that sender issues the signing secret itself: a rotation then needs the
+    /// secret it shows, as for Stripe. Not read by verification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
 }
 
 /// A token bucket: `per_second` refill, `burst` capacity (default `per_second`).

@@ -98,7 +98,12 @@ pub async fn create(
     };
     let name = check_name(&input.name)?;
     refuse_sealed_tokens(input.options.as_ref())?;
-    let options = check_options(provider, input.options)?;
+    let mut options = check_options(provider, input.options)?;
+    // The alias names the sender when it, unlike its provider's others, makes the secret:
+    // kept, so a later rotation asks for that secret instead of generating one.
+    if let Some(alias) = Provider::secret_issuing_alias(&input.provider) {
+        options.sender = Some(alias.to_string());
+    }
     refuse_masks(&options)?;
     let unchecked = check_base_urls(state, &options, &Default::default(), &[])?;
     let placeholder = input
@@ -368,18 +373,18 @@ pub async fn rotate_secret(
         ));
     }
     let short = input.secret.as_deref().and_then(short_secret_warning);
-    let secret = match input.secret {
-        Some(s) => check_secret(provider, &s)?,
-        None if provider.issues_own_secret() => {
+    let secret = match (input.secret, secret_issuer(provider, &row.options)) {
+        (Some(s), _) => check_secret(provider, &s)?,
+        (None, Some(sender)) => {
             return Err(ServiceError::invalid(
                 "secret",
                 format!(
-                    "{provider} issues its own signing secret: pass the one it shows as \
-                     `secret` (a generated one would verify nothing {provider} sends)"
+                    "{sender} issues its own signing secret: pass the one it shows as \
+                     `secret` (a generated one would verify nothing {sender} sends)"
                 ),
             ));
         }
-        None => provider.generate_secret(),
+        (None, None) => provider.generate_secret(),
     };
     // The same secret again is refused, unless it ends the previous one's grace at once
     // (for senders that issue their own secret, the one way to revoke a leaked old one).
@@ -416,6 +421,17 @@ pub async fn rotate_secret(
     out.warnings.extend(cut_short);
     out.warnings.extend(short);
     Ok(out)
+}
+
+/// Who makes a stored webhook's signing secret when it is its sender: the provider itself
+/// (Stripe), or the sender its alias named at create (`options.sender`: OpenAI).
+fn secret_issuer(provider: Provider, options: &str) -> Option<String> {
+    if provider.issues_own_secret() {
+        return Some(provider.as_str().to_string());
+    }
+    serde_json::from_str::<ProviderOptions>(options)
+        .ok()
+        .and_then(|o| o.sender)
 }
 
 pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {
@@ -932,6 +948,20 @@ fn check_options(
             "options.rate_limit.burst",
             "burst must be at least 1 (leave it out for a burst of per_second)",
         ));
+    }
+    let mut options = options;
+    if let Some(sender) = &options.sender {
+        let alias = Provider::secret_issuing_alias(sender)
+            .filter(|alias| alias.parse::<Provider>() == Ok(provider))
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "options.sender",
+                    "`sender` names the sender of a standard-webhooks webhook that issues its \
+                     own signing secret: only `openai` (set by itself when the webhook is \
+                     created as provider `openai`)",
+                )
+            })?;
+        options.sender = Some(alias.to_string());
     }
     match (&options.custom, provider) {
         (Some(_), p) if p != Provider::Custom => Err(ServiceError::invalid(

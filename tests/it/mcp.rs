@@ -292,12 +292,17 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
         text(&openai)
     );
     assert!(text(&stripe).contains("rotate_secret"), "{}", text(&stripe));
-    // Rotating it needs the secret Stripe shows, not another placeholder (nor an empty one).
-    for secret in [json!(null), json!("")] {
+    // Rotating it needs the secret Stripe (or OpenAI) shows, not another placeholder (nor an
+    // empty one).
+    for (id, secret) in [
+        ("pay", json!(null)),
+        ("pay", json!("")),
+        ("oai", json!(null)),
+    ] {
         let rotated = call(
             &client,
             "rotate_secret",
-            json!({"webhook_id": "pay", "secret": secret}),
+            json!({"webhook_id": id, "secret": secret}),
         )
         .await;
         assert_eq!(rotated.is_error, Some(true), "{}", text(&rotated));

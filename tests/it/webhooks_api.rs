@@ -141,6 +141,47 @@ async fn an_openai_webhook_without_a_secret_is_warned_its_generated_one_is_a_pla
 }
 
 #[tokio::test]
+async fn an_openai_webhook_keeps_its_sender_so_a_rotation_needs_the_secret_openai_shows() {
+    // Arrange: created by its alias, a standard-webhooks webhook whose sender makes the secret.
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "oai", "name": "Batches", "provider": "openai"}))
+        .await;
+    let rotate = "/api/webhooks/oai/rotate-secret";
+
+    // Act
+    let generated = send_json(app.api(Method::POST, rotate).json(&json!({}))).await;
+    let (_, shown) = app.get_json("/api/webhooks/oai").await;
+    let (_, listed) = app.get_json("/api/webhooks").await;
+    let theirs = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let (given_status, given) = send_json(
+        app.api(Method::POST, rotate)
+            .json(&json!({"secret": theirs, "grace_period_secs": 0})),
+    )
+    .await;
+    let elsewhere = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "name": "Not OpenAI", "provider": "github", "options": {"sender": "openai"},
+    })))
+    .await;
+
+    // Assert
+    assert_error(&generated, StatusCode::BAD_REQUEST, Some("secret"));
+    let message = generated.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("openai issues its own signing secret"),
+        "{message}"
+    );
+    assert_eq!(shown["provider"], "standard-webhooks", "{shown}");
+    assert_eq!(shown["options"]["sender"], "openai", "{shown}");
+    assert_eq!(
+        listed["webhooks"][0]["options"]["sender"], "openai",
+        "{listed}"
+    );
+    assert_eq!(given_status, StatusCode::OK, "{given}");
+    assert_eq!(given["secret"], theirs, "{given}");
+    assert_error(&elsewhere, StatusCode::BAD_REQUEST, Some("options.sender"));
+}
+
+#[tokio::test]
 async fn a_duplicate_id_is_refused_with_409() {
     // Arrange
     let app = spawn_app().await;
