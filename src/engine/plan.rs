@@ -114,7 +114,7 @@ pub fn plan(fired: &[Fired<'_>], event: &EventView<'_>) -> Vec<Planned> {
                 ActionKind::Forward => Planned::Send {
                     command_id,
                     action: c.action,
-                    delivery: forward(c, event),
+                    delivery: forward(c, event, text),
                     ask: None,
                 },
                 ActionKind::PostMessage => Planned::Send {
@@ -133,6 +133,8 @@ pub fn plan(fired: &[Fired<'_>], event: &EventView<'_>) -> Vec<Planned> {
 pub fn text_of(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
     let text = match (c.template, c.action) {
         (Some(source), ActionKind::Forward) => forward_body(source, event),
+        // Without a template a forward passes the event on as it was kept.
+        (None, ActionKind::Forward) => Ok(String::from_utf8_lossy(event.body).into_owned()),
         // Text quoting more than a render keeps (a long issue) is sent cut, as a reply longer
         // than its place is; a prompt too, whose task carries the whole payload as data.
         (Some(source), _) => {
@@ -424,12 +426,14 @@ fn response_url(event: &EventView<'_>) -> Option<String> {
         .or_else(|| event.payload.get("response_url").and_then(as_string))
 }
 
-fn forward(c: &Fired<'_>, event: &EventView<'_>) -> Result<Delivery, String> {
+/// `body` is the forward's [`text_of`]: what test_webhook's report shows is what is sent.
+fn forward(
+    c: &Fired<'_>,
+    event: &EventView<'_>,
+    body: Result<String, String>,
+) -> Result<Delivery, String> {
     let target = c.target.as_ref().ok_or("forward has no target")?;
-    let body = match c.template {
-        Some(source) => forward_body(source, event)?,
-        None => String::from_utf8_lossy(event.body).into_owned(),
-    };
+    let body = body?;
     Ok(Delivery::Forward {
         url: target.url.clone(),
         secret: target.secret.clone(),

@@ -143,9 +143,12 @@ fn fired_row(r: &CommandRow) -> Fired<'_> {
 }
 
 /// A command's template rendered over an event as planning renders it (its values escaped
-/// for Slack when its text goes there), for test_webhook's report; `None` without a template.
+/// for Slack when its text goes there), for test_webhook's report; `None` without a template,
+/// except for a forward, which then sends the event's body as kept.
 pub fn render_preview(row: &CommandRow, event: &EventView<'_>) -> Option<Result<String, String>> {
     let fired = fired_row(row);
-    fired.template?;
+    if fired.template.is_none() && fired.action != ActionKind::Forward {
+        return None;
+    }
     Some(plan::text_of(&fired, event))
 }

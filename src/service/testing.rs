@@ -285,6 +285,15 @@ pub async fn test_webhook(
         }
     };
     let event = events::get(state, &event_id).await?;
+    // The body as stored (a Slack token already redacted), which a forward without a
+    // template sends.
+    let key = event_id.clone();
+    let body = state
+        .store
+        .read(move |db| crate::store::events::get(db, &key))
+        .await?
+        .and_then(|row| row.body)
+        .unwrap_or_default();
     report.event_id = Some(event_id);
     let asked = std::mem::replace(&mut report.event_type, event.summary.event_type.clone());
     if event_type.is_some() && asked != report.event_type {
@@ -337,7 +346,7 @@ pub async fn test_webhook(
         payload: &event.payload,
         source: source.as_ref(),
         context: &ctx,
-        body: &[],
+        body: &body,
     };
     for id in matched {
         let Some(c) = all.iter().find(|c| c.id == id) else {

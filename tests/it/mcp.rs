@@ -976,6 +976,72 @@ async fn test_webhook_shows_text_for_slack_escaped_as_it_would_be_sent() {
 }
 
 #[tokio::test]
+async fn test_webhook_shows_the_body_a_forward_without_a_template_would_send() {
+    // Arrange: forwards without a template, on GitHub and on Slack, whose legacy token the
+    // stored body (and so the forward) never carries.
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    issues_webhook(&client).await;
+    call(
+        &client,
+        "create_webhook",
+        json!({"name": "Slack", "provider": "slack", "id": "sl",
+               "secret": "slack-signing-secret-0123456789"}),
+    )
+    .await;
+    for (hook, trigger) in [("gh", "issues.opened"), ("sl", "app_mention")] {
+        add_command_ok(
+            &client,
+            json!({"webhook_id": hook, "trigger": trigger, "action": "forward",
+                   "target": {"url": "http://127.0.0.1:9/in", "secret": "whsec_dGFyZ2V0LXNlY3JldA=="}}),
+        )
+        .await;
+    }
+    let issue = json!({"action": "opened",
+        "issue": {"number": 3, "title": "Broken", "body": "", "user": {"login": "o"}},
+        "repository": {"full_name": "octo/app"}, "sender": {"login": "o"}});
+    let mention = json!({"type": "event_callback", "token": "legacy-verification-token",
+        "team_id": "T1", "event_id": "Ev1",
+        "event": {"type": "app_mention", "channel": "C1", "user": "U1", "text": "hi",
+                  "ts": "1.000001"}});
+
+    // Act
+    let github = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "event_type": "issues.opened", "payload": issue}),
+    )
+    .await;
+    let slack = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "sl", "payload": mention}),
+    )
+    .await;
+
+    // Assert
+    let sent = |result: &CallToolResult| {
+        let report = structured(result);
+        let text = report["matched"][0]["would_send"]
+            .as_str()
+            .map(str::to_owned);
+        let body: Value = text
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .unwrap_or_else(|| panic!("no JSON body would be sent: {report}"));
+        (body, text.unwrap_or_default())
+    };
+    let (body, _) = sent(&github);
+    assert_eq!(body, issue);
+    let (body, text) = sent(&slack);
+    assert_eq!(body["token"], "[redacted]", "{text}");
+    assert_eq!(body["event"], mention["event"], "{text}");
+    assert!(!text.contains("legacy-verification-token"), "{text}");
+    assert!(!text.contains("dGFyZ2V0"), "{text}");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn a_dry_run_over_a_built_in_sample_is_never_acted_on_later() {
     // Arrange: a comment command; the built-in sample names octo-org's repository, not ours.
     let app = crate::helpers::spawn_app_with(|c| {
