@@ -1,7 +1,9 @@
-//! The event type a delivery's headers name, for a verified body that cannot be read: the
-//! event is still logged (`invalid_payload`), and typed, so a filter by type finds it.
+//! The event type and delivery id a delivery's headers name, for a verified body that cannot
+//! be read: the event is still logged (`invalid_payload`), typed, so a filter by type finds it,
+//! and known by its id, so the sender's retries of it are duplicates.
 
 use axum::http::HeaderMap;
+use serde_json::Value;
 
 use super::common::header;
 use super::{Provider, ProviderOptions, event_names};
@@ -33,6 +35,18 @@ pub fn header_event_type(
         | Provider::OpenWebUi => None,
     };
     named.map(str::to_owned)
+}
+
+/// The delivery id the headers carry, read by the provider's own `describe` over no payload:
+/// the very headers a readable delivery is known by (GitHub's `X-GitHub-Delivery`, GitLab's
+/// `Idempotency-Key`), so a retry is a duplicate whichever body it brings. `None` where the id
+/// is in the body only (Slack, Stripe, Open WebUI).
+pub fn header_delivery_id(
+    provider: Provider,
+    options: &ProviderOptions,
+    headers: &HeaderMap,
+) -> Option<String> {
+    super::describe(provider, options, headers, &Value::Null).delivery_id
 }
 
 #[cfg(test)]
@@ -102,6 +116,57 @@ mod tests {
         ];
         for (provider, options, header, want) in cases {
             let got = header_event_type(provider, options, &headers(&[header]));
+            assert_eq!(got.as_deref(), want, "{provider} {header:?}");
+        }
+    }
+
+    #[test]
+    fn header_delivery_id_table() {
+        let custom: ProviderOptions = serde_json::from_value(
+            serde_json::json!({"custom": {"delivery_id_header": "X-Id", "delivery_id_pointer": "/id"}}),
+        )
+        .expect("options");
+        let none = ProviderOptions::default();
+        let cases = [
+            (
+                Provider::GitHub,
+                &none,
+                ("X-GitHub-Delivery", "d-1"),
+                Some("d-1"),
+            ),
+            (
+                Provider::GitLab,
+                &none,
+                ("Idempotency-Key", "k-1"),
+                Some("k-1"),
+            ),
+            (
+                Provider::Jira,
+                &none,
+                ("X-Atlassian-Webhook-Identifier", "j-1"),
+                Some("j-1"),
+            ),
+            (Provider::Sentry, &none, ("Request-ID", "r-1"), Some("r-1")),
+            (
+                Provider::StandardWebhooks,
+                &none,
+                ("webhook-id", "msg_1"),
+                Some("msg_1"),
+            ),
+            (Provider::Custom, &custom, ("X-Id", "c-1"), Some("c-1")),
+            // GitLab's per-attempt UUID is never the id, nor is another provider's header.
+            (
+                Provider::GitLab,
+                &none,
+                ("X-Gitlab-Webhook-UUID", "w-1"),
+                None,
+            ),
+            (Provider::Jira, &none, ("X-GitHub-Delivery", "d-1"), None),
+            // Stripe's id is in its body only.
+            (Provider::Stripe, &none, ("webhook-id", "msg_1"), None),
+        ];
+        for (provider, options, header, want) in cases {
+            let got = header_delivery_id(provider, options, &headers(&[header]));
             assert_eq!(got.as_deref(), want, "{provider} {header:?}");
         }
     }

@@ -582,7 +582,7 @@ pub fn describe(
     }
 }
 
-pub use header_type::header_event_type;
+pub use header_type::{header_delivery_id, header_event_type};
 
 /// Names of the headers that carry secrets or signatures, dropped before headers are stored.
 pub const SECRET_HEADERS: &[&str] = &[

@@ -194,13 +194,21 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         Err(e) => {
             event.status = "invalid_payload".into();
             event.event_type = providers::header_event_type(provider, options, &inbound.headers);
-            let event_id = match store(state, event).await? {
-                Inserted::New(id) | Inserted::Duplicate(id) => id,
+            // Verified, so it may claim its delivery id (a test claims none): the sender's
+            // retries of the same bad delivery are then duplicates, not new events.
+            if !inbound.dry_run {
+                event.delivery_id =
+                    providers::header_delivery_id(provider, options, &inbound.headers);
+            }
+            return match store(state, event).await? {
+                Inserted::New(event_id) => Ok(Outcome::BadPayload {
+                    event_id,
+                    message: e.to_string(),
+                }),
+                Inserted::Duplicate(event_id) => {
+                    Ok(duplicate(state, &inbound, &cached, provider, event_id).await)
+                }
             };
-            return Ok(Outcome::BadPayload {
-                event_id,
-                message: e.to_string(),
-            });
         }
     };
 
@@ -319,26 +327,39 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
             })
         }
         Inserted::Duplicate(event_id) => {
-            // A delivery already stored does no new work: it must not use up the allowance of
-            // the sender's new deliveries (a replayed capture, or a sender's redelivery).
-            if !inbound.dry_run {
-                state
-                    .limits
-                    .refund(client_ip, &webhook_id, Charge::Verified);
-            }
-            // A sender that retries because it lost the answer gets the answer again, about
-            // the event it names: the one stored first, as it was stored.
-            let inline = if command_rows.iter().any(|c| c.action == "respond") {
-                answer_about_stored(state, &cached, provider, &event_id).await
-            } else {
-                None
-            };
-            Ok(Outcome::Accepted {
-                event_id,
-                duplicate: true,
-                inline,
-            })
+            Ok(duplicate(state, &inbound, &cached, provider, event_id).await)
         }
+    }
+}
+
+/// The answer to a verified delivery whose id an event of the webhook already has.
+async fn duplicate(
+    state: &AppState,
+    inbound: &Inbound,
+    cached: &super::hooks::Hook,
+    provider: Provider,
+    event_id: String,
+) -> Outcome {
+    // A delivery already stored does no new work: it must not use up the allowance of the
+    // sender's new deliveries (a replayed capture, or a sender's redelivery).
+    if !inbound.dry_run {
+        state.limits.refund(
+            inbound.client.map(|c| c.ip),
+            &cached.row.id,
+            Charge::Verified,
+        );
+    }
+    // A sender that retries because it lost the answer gets the answer again, about the event
+    // it names: the one stored first, as it was stored.
+    let inline = if cached.commands.iter().any(|c| c.action == "respond") {
+        answer_about_stored(state, cached, provider, &event_id).await
+    } else {
+        None
+    };
+    Outcome::Accepted {
+        event_id,
+        duplicate: true,
+        inline,
     }
 }
 
