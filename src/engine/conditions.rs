@@ -7,6 +7,8 @@
 //! - a general test on one field: `field` (a dotted path `issue.user.login` or a JSON pointer
 //!   `/issue/user/login`) with one or more of `equals`, `not_equals`, `in`, `contains`,
 //!   `regex`, `exists`, `gt`, `lt`;
+//! - `from_bot`: `false` for events a person caused, `true` for a bot's or an app's (see
+//!   [`super::actor`]), so two bots in one channel cannot answer each other without end;
 //! - combinators: `all` and `any` (lists of conditions objects) and `not` (one object).
 //!
 //! Unknown keys are refused when the command is saved, with the key and its path named.
@@ -15,6 +17,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::actor;
 use super::payload::{self, lookup};
 
 /// Conditions as written (the stored JSON).
@@ -27,6 +30,7 @@ struct Spec {
     channel: Option<OneOrMany>,
     sender: Option<OneOrMany>,
     author: Option<OneOrMany>,
+    from_bot: Option<YesNo>,
     field: Option<String>,
     equals: Option<Value>,
     not_equals: Option<Value>,
@@ -82,6 +86,23 @@ impl<'de> Deserialize<'de> for OneOrMany {
     }
 }
 
+/// The value of `from_bot`: a JSON boolean only. The text `"false"` is refused, not read as
+/// `true` for being there.
+#[derive(Debug, Clone, Copy)]
+struct YesNo(bool);
+
+impl<'de> Deserialize<'de> for YesNo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Bool(b) => Ok(YesNo(b)),
+            other => Err(serde::de::Error::custom(format!(
+                "expected true or false (false: only events a person caused, not a bot's or \
+                 an app's), not {other}"
+            ))),
+        }
+    }
+}
+
 /// Conditions checked and ready to evaluate (regexes compiled).
 #[derive(Debug, Clone, Default)]
 pub struct Conditions {
@@ -96,6 +117,7 @@ enum Test {
     Channel(Vec<String>),
     Sender(Vec<String>),
     Author(Vec<String>),
+    FromBot(bool),
     Field { path: String, op: FieldOp },
     All(Vec<Conditions>),
     Any(Vec<Conditions>),
@@ -154,8 +176,8 @@ impl Conditions {
             let message = match unknown_key(&inner) {
                 Some(key) => format!(
                     "unknown condition key `{key}`; use labels, label, body_contains, channel, \
-                     sender, author, field (+ equals, not_equals, in, contains, regex, exists, \
-                     gt, lt), all, any or not"
+                     sender, author, from_bot, field (+ equals, not_equals, in, contains, regex, \
+                     exists, gt, lt), all, any or not"
                 ),
                 None if at == "." => format!("invalid conditions: {inner}"),
                 // The key in the message too, not only in `field`: often the message is all
@@ -263,6 +285,9 @@ fn compile_spec(spec: Spec, at: &str) -> Result<Conditions, ConditionError> {
         if let Some(v) = value {
             tests.push(make(v.into_vec()));
         }
+    }
+    if let Some(YesNo(want)) = spec.from_bot {
+        tests.push(Test::FromBot(want));
     }
 
     let mut ops = Vec::new();
@@ -374,6 +399,7 @@ impl Test {
             }
             Test::Sender(want) => any_equal(&payload::senders(p), want),
             Test::Author(want) => any_equal(&payload::authors(p), want),
+            Test::FromBot(want) => actor::from_bot(p) == *want,
             Test::Field { path, op } => op.matches(lookup(p, path)),
             Test::All(items) => items.iter().all(|c| c.matches(p)),
             Test::Any(items) => items.iter().any(|c| c.matches(p)),

@@ -298,6 +298,16 @@ fn bad_conditions_are_refused_with_the_key_named() {
             "conditions.gt",
             "invalid `gt` in conditions",
         ),
+        (
+            json!({"from_bot": "false"}),
+            "conditions.from_bot",
+            "`from_bot` in conditions: expected true or false",
+        ),
+        (
+            json!({"not": {"from_bot": 0}}),
+            "conditions.not.from_bot",
+            "`not.from_bot` in conditions: expected true or false",
+        ),
     ];
     for (conditions, path, message) in cases {
         let err = Conditions::compile(&conditions).expect_err("should be refused");
@@ -307,6 +317,46 @@ fn bad_conditions_are_refused_with_the_key_named() {
             "{conditions}: {}",
             err.message
         );
+    }
+}
+
+#[test]
+fn from_bot_keeps_peoples_or_bots_events_and_combines_like_the_other_keys() {
+    let person = json!({"type": "event_callback", "event": {"type": "message", "user": "U1",
+                        "channel": "C0ENG", "text": "@agent summarise"}});
+    let bot = json!({"type": "event_callback", "event": {"type": "message", "user": "U9",
+                     "bot_id": "B9", "channel": "C0ENG", "text": "@agent summarise"}});
+    let cases: Vec<(&str, Value, bool, bool)> = vec![
+        ("people only", json!({"from_bot": false}), true, false),
+        ("bots only", json!({"from_bot": true}), false, true),
+        (
+            "beside another key",
+            json!({"from_bot": false, "body_contains": "@agent"}),
+            true,
+            false,
+        ),
+        (
+            "in an all",
+            json!({"all": [{"channel": "C0ENG"}, {"from_bot": false}]}),
+            true,
+            false,
+        ),
+        (
+            "in an any",
+            json!({"any": [{"from_bot": false}, {"channel": "C0OPS"}]}),
+            true,
+            false,
+        ),
+        ("under not", json!({"not": {"from_bot": true}}), true, false),
+        ("null: no test", json!({"from_bot": null}), true, true),
+    ];
+    for (name, conditions, for_person, for_bot) in cases {
+        assert_eq!(
+            check(conditions.clone(), person.clone()),
+            for_person,
+            "{name}: a person"
+        );
+        assert_eq!(check(conditions, bot.clone()), for_bot, "{name}: a bot");
     }
 }
 

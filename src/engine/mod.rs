@@ -2,6 +2,7 @@
 //! clock; the receiver calls it before the store's transaction, so matching adds nothing to
 //! the time the single writer is busy.
 
+pub mod actor;
 pub mod command;
 pub mod conditions;
 pub mod json_view;

@@ -139,7 +139,9 @@ pub struct AddCommandArgs {
     pub template: Option<String>,
     /// Filters, all of which must hold: labels, label, body_contains, channel, sender, author
     /// (string, number or a list of them), {"field": "issue.user.login", "equals"|"not_equals"|
-    /// "in"|"contains"|"regex"|"exists"|"gt"|"lt": ...}, and all / any / not.
+    /// "in"|"contains"|"regex"|"exists"|"gt"|"lt": ...}, from_bot (true or false; {"from_bot":
+    /// false} ignores other bots and apps, so two bots cannot answer each other without end),
+    /// and all / any / not.
     #[serde(default, deserialize_with = "lenient::json_in_text")]
     #[schemars(extend("type" = "object"))]
     pub conditions: Option<Value>,

@@ -437,23 +437,12 @@ pub(super) fn reply_in(
         Provider::Linear => event_type == "Comment.create",
         _ => false,
     };
-    let text_at = |p: &str| payload.pointer(p).and_then(Value::as_str);
-    let from_bot = ["/sender/type", "/comment/user/type"]
-        .iter()
-        .any(|p| text_at(p) == Some("Bot"))
-        || payload.pointer("/event/bot_id").is_some()
-        || text_at("/event/subtype") == Some("bot_message")
-        // Jira: an app's account (Automation for Jira, an integration's user).
-        || text_at("/comment/author/accountType") == Some("app")
-        // Linear: an integration's comment (a linked pull request's note).
-        || matches!(text_at("/actor/type"), Some("integration" | "bot" | "application"))
-        || payload.pointer("/data/botActor").is_some_and(Value::is_object)
-        // GitLab: a project or group access token's bot user, known by its username only.
-        || (provider == Provider::GitLab
-            && text_at("/user/username").is_some_and(providers::gitlab::is_access_token_bot));
-    if !is_reply || from_bot {
+    // The same test as a `from_bot` condition's, so a bot a command ignores is never taken
+    // for an answer either.
+    if !is_reply || engine::actor::from_bot(payload) {
         return None;
     }
+    let text_at = |p: &str| payload.pointer(p).and_then(Value::as_str);
     let text = engine::payload::bodies(payload).into_iter().next()?;
     // Slack delivers a message that mentions the app twice (`message` and `app_mention`),
     // each with its own event id, and Jira a comment twice (`comment_created` and

@@ -2,6 +2,7 @@ mod actions;
 mod actions_mcp;
 mod actions_sources;
 mod agent_markup;
+mod bot_events;
 mod commands_api;
 mod connections;
 mod durability;
