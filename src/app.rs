@@ -305,14 +305,21 @@ impl App {
         let runner = start_runner(&state, worker_stop.clone())?;
         let sweeper = start_reply_timeouts(&state, reply_timeout, worker_stop.clone());
 
-        // Stateful MCP sessions (`--mcp-sessions`) end with the key that opened them.
+        // Stateful MCP sessions (`--mcp-sessions`) end with the key that opened them, or
+        // once their client has left.
         let sessions = Arc::new(crate::mcp::Sessions::new(
             state.api_keys.clone(),
             state.config.mcp_sessions,
+            state.config.mcp_session_idle_limit,
         ));
         let sessions_task = tokio::spawn({
             let (sessions, stop) = (sessions.clone(), stop.clone());
-            async move { sessions.close_on_revocation(stop).await }
+            async move {
+                tokio::join!(
+                    sessions.close_on_revocation(stop.clone()),
+                    sessions.end_idle(stop)
+                )
+            }
         });
         let router = crate::http::router(
             state.clone(),

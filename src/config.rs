@@ -93,6 +93,11 @@ pub struct Config {
     )]
     pub mcp_sessions: bool,
 
+    /// How long an MCP session no request or open stream uses is kept. Not a setting: tests
+    /// shorten it.
+    #[arg(skip = crate::mcp::MCP_SESSION_IDLE_LIMIT)]
+    pub mcp_session_idle_limit: std::time::Duration,
+
     /// Serve /api and /mcp without an API key. Refused unless listening on loopback: for
     /// local development only.
     #[arg(
@@ -347,6 +352,7 @@ impl Config {
             prompts_dir: None,
             mcp_allowed_hosts: Vec::new(),
             mcp_sessions: false,
+            mcp_session_idle_limit: crate::mcp::MCP_SESSION_IDLE_LIMIT,
             no_auth: false,
             allowed_target_hosts: vec!["127.0.0.1".into(), "localhost".into()],
             retry_schedule: vec!["5s".into(), "5m".into(), "30m".into()],

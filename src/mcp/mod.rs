@@ -9,6 +9,7 @@ mod params;
 mod prompts;
 mod resources;
 mod schema;
+mod session_use;
 pub mod sessions;
 mod stdio;
 mod task_tools;
@@ -36,6 +37,7 @@ use crate::service::audit::{self, AuditEntry, Outcome, tool_target};
 use crate::service::auth::KeyInfo;
 pub use hub::Hub;
 pub use prompts::text as prompt_text;
+pub use session_use::IDLE_LIMIT as MCP_SESSION_IDLE_LIMIT;
 pub use sessions::Sessions;
 
 /// One MCP session's handler. Cheap to build: the state and hub are shared.

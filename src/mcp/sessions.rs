@@ -4,9 +4,14 @@
 //! which ends their GET streams. (A `subscriptions/listen` stream ends by itself, in
 //! `McpServer::listen`; a session has no loop of ours to end it.)
 //! A client's DELETE that ends its session is answered `204`.
+//!
+//! A session lives while its client is there (see [`super::session_use`]) and ends once no
+//! request or stream has used it for the idle limit: rmcp's own idle clock is off, as it
+//! took a client that only listens on its GET stream for one that is gone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -17,6 +22,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{SessionId, SessionManager};
 use tokio_util::sync::CancellationToken;
 
+use super::session_use::Uses;
 use crate::service::auth::{ApiKeys, KeyInfo};
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -29,15 +35,24 @@ pub struct Sessions {
     enabled: bool,
     /// Session id → the id of the key that opened it (`None`: the configured key, or no auth).
     opened_by: Mutex<HashMap<String, Option<String>>>,
+    uses: Arc<Uses>,
+    /// How long a session no request or stream uses is kept.
+    idle_limit: Duration,
 }
 
 impl Sessions {
-    pub fn new(keys: Arc<ApiKeys>, enabled: bool) -> Self {
+    pub fn new(keys: Arc<ApiKeys>, enabled: bool, idle_limit: Duration) -> Self {
+        let mut manager = LocalSessionManager::default();
+        // Sessions are ended here ([`Sessions::end_idle`]) instead: rmcp counts only messages
+        // as activity, not a GET stream left open to hear notifications.
+        manager.session_config.keep_alive = None;
         Sessions {
-            manager: Arc::default(),
+            manager: Arc::new(manager),
             keys,
             enabled,
             opened_by: Mutex::default(),
+            uses: Arc::default(),
+            idle_limit,
         }
     }
 
@@ -70,6 +85,7 @@ impl Sessions {
             opened_by.retain(|id, _| live.contains_key(id.as_str()));
             opened_by.insert(session.clone(), key_id);
         }
+        self.uses.opened(&session);
         // Revoked while the session was being opened: that revocation's sweep came too early
         // to see it.
         if !holds {
@@ -92,15 +108,33 @@ impl Sessions {
         }
     }
 
+    /// Closes the sessions no request or stream has used for the idle limit.
+    async fn close_idle(&self) {
+        {
+            // Sessions rmcp ended (a client's DELETE) are forgotten.
+            let live = self.manager.sessions.read().await;
+            self.uses.retain(|id| live.contains_key(id));
+            let mut opened_by = self.opened_by.lock().expect("sessions poisoned");
+            opened_by.retain(|id, _| live.contains_key(id.as_str()));
+        }
+        for session in self.uses.idle_past(self.idle_limit) {
+            tracing::info!(session = %session, "closing an MCP session its client left");
+            self.close(session).await;
+        }
+    }
+
     async fn close(&self, session: String) {
+        let id = SessionId::from(session.clone());
+        if let Err(e) = self.manager.close_session(&id).await {
+            tracing::warn!(session = %id, error = %e, "closing an MCP session");
+        }
+        // Forgotten only once rmcp no longer holds it: until then another key is still
+        // turned away from it.
         self.opened_by
             .lock()
             .expect("sessions poisoned")
             .remove(&session);
-        let id = SessionId::from(session);
-        if let Err(e) = self.manager.close_session(&id).await {
-            tracing::warn!(session = %id, error = %e, "closing a revoked key's MCP session");
-        }
+        self.uses.forget(&session);
     }
 
     /// At every revocation, closes the sessions of the keys revoked; until shutdown.
@@ -112,6 +146,22 @@ impl Sessions {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = revoked => {}
+            }
+        }
+    }
+
+    /// Closes the sessions whose clients are gone, a few times per idle limit; until
+    /// shutdown.
+    pub async fn end_idle(&self, shutdown: CancellationToken) {
+        if !self.enabled {
+            return;
+        }
+        let mut ticks = tokio::time::interval((self.idle_limit / 4).max(Duration::from_millis(10)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => self.close_idle().await,
             }
         }
     }
@@ -143,7 +193,12 @@ pub async fn bind_to_key(
         if (sessions.enabled || ending) && !sessions.holds(&session).await {
             return session_not_found();
         }
+        let in_use = sessions.enabled.then(|| sessions.uses.begin(&session));
         let response = next.run(request).await;
+        let response = match in_use {
+            Some(in_use) => in_use.held_by(response),
+            None => response,
+        };
         return if ending && response.status().is_success() {
             session_ended()
         } else {

@@ -1,12 +1,13 @@
 //! Stateful MCP sessions (`--mcp-sessions`) over raw Streamable HTTP: a session is its
-//! opening key's, and revoking that key ends the session and its GET stream.
+//! opening key's, revoking that key ends the session and its GET stream, and a session lives
+//! while its client uses it (a stream open counts) and ends once it has left.
 
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{API_KEY, TestApp, send_json, spawn_app_with};
+use crate::helpers::{API_KEY, TestApp, issue_opened, send_json, spawn_app_with};
 
 const SESSION: &str = "mcp-session-id";
 
@@ -339,4 +340,106 @@ async fn a_read_key_in_its_own_session_still_gets_the_read_only_tool_error() {
     assert_eq!(refused.0, StatusCode::OK, "{}", refused.1);
     assert!(refused.1.contains("read-only"), "{}", refused.1);
     assert_eq!(listed, StatusCode::OK);
+}
+
+/// The idle limit the tests below set, short so that a wait past it is brief.
+const IDLE_LIMIT: Duration = Duration::from_millis(300);
+
+/// Well past the idle limit and the sweeps that act on it (one each quarter of it).
+const PAST_IDLE_LIMIT: Duration = Duration::from_millis(1500);
+
+async fn short_idle_app() -> TestApp {
+    spawn_app_with(|c| {
+        c.mcp_sessions = true;
+        c.mcp_session_idle_limit = IDLE_LIMIT;
+    })
+    .await
+}
+
+/// Opens `session`'s GET stream.
+async fn listen(app: &TestApp, session: &str) -> reqwest::Response {
+    let stream = mcp(app, Method::GET, API_KEY, Some(session))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /mcp");
+    assert_eq!(stream.status(), StatusCode::OK);
+    stream
+}
+
+/// Whether `stream` carries `text` within `secs` seconds.
+async fn carries_within(stream: &mut reqwest::Response, text: &str, secs: u64) -> bool {
+    let mut seen = String::new();
+    let found = async {
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains(text) {
+                return true;
+            }
+        }
+        false
+    };
+    tokio::time::timeout(Duration::from_secs(secs), found)
+        .await
+        .unwrap_or(false)
+}
+
+#[tokio::test]
+async fn a_session_listening_on_its_stream_past_the_idle_limit_still_hears_of_new_events() {
+    // Arrange: a session subscribed to a webhook's events, its GET stream open, then nothing
+    // from its client for well past the idle limit.
+    let app = short_idle_app().await;
+    let secret = "gh-secret-for-a-quiet-listener";
+    app.github_webhook("gh", secret).await;
+    let session = open_session(&app, API_KEY).await;
+    let mut stream = listen(&app, &session).await;
+    let subscribe = json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe",
+                           "params": {"uri": "webhook://gh/events"}});
+    let subscribed = post(&app, API_KEY, Some(&session), subscribe)
+        .send()
+        .await
+        .expect("subscribe");
+    let subscribed = subscribed.text().await.expect("body");
+    assert!(subscribed.contains("\"result\""), "{subscribed}");
+    tokio::time::sleep(PAST_IDLE_LIMIT).await;
+
+    // Act
+    let body = issue_opened("octo/app", 1, &[]);
+    let received = app
+        .post_github("gh", "issues", "d-quiet", &body, secret)
+        .await;
+    assert_eq!(received.status(), 200);
+
+    // Assert: the notification arrives on the stream, and the session still serves.
+    assert!(
+        carries_within(&mut stream, "notifications/resources/updated", 5).await,
+        "a session listening on its GET stream was ended as idle"
+    );
+    assert_eq!(list_tools(&app, API_KEY, &session).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_session_no_request_or_stream_used_past_the_idle_limit_is_ended() {
+    // Arrange: a session that never opened a stream, one whose client closed its stream, and
+    // one in use throughout.
+    let app = short_idle_app().await;
+    let never_listened = open_session(&app, API_KEY).await;
+    let left = open_session(&app, API_KEY).await;
+    drop(listen(&app, &left).await);
+    let listening = open_session(&app, API_KEY).await;
+    let _stream = listen(&app, &listening).await;
+
+    // Act
+    tokio::time::sleep(PAST_IDLE_LIMIT).await;
+
+    // Assert: the first two are gone, as for any session the server does not hold.
+    assert_eq!(
+        list_tools(&app, API_KEY, &never_listened).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        list_tools(&app, API_KEY, &left).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(list_tools(&app, API_KEY, &listening).await, StatusCode::OK);
 }

@@ -1,0 +1,160 @@
+//! Whether an MCP session's client is still there: a session is in use while a request on it
+//! is being answered or a stream of it (its GET stream, a POST's SSE answer) is open, and idle
+//! from when the last of those ended. rmcp's own idle clock counts only messages, so a client
+//! that only listens on its GET stream looked gone after 5 minutes and lost its session.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::Response;
+use hyper::body::{Frame, SizeHint};
+
+/// How long a session no client uses is kept, unless the config says otherwise.
+pub const IDLE_LIMIT: Duration = Duration::from_secs(5 * 60);
+
+/// Each session's uses under way, and since when it has had none.
+#[derive(Default)]
+pub struct Uses(Mutex<HashMap<String, Use>>);
+
+struct Use {
+    under_way: usize,
+    idle_since: Instant,
+}
+
+impl Uses {
+    /// A session just opened: idle from now, as one whose client has not come back.
+    pub fn opened(&self, session: &str) {
+        self.lock().entry(session.to_string()).or_insert(Use {
+            under_way: 0,
+            idle_since: Instant::now(),
+        });
+    }
+
+    /// A use of `session` starts; it lasts until the returned guard is dropped.
+    pub fn begin(self: &Arc<Self>, session: &str) -> InUse {
+        let mut uses = self.lock();
+        let entry = uses.entry(session.to_string()).or_insert(Use {
+            under_way: 0,
+            idle_since: Instant::now(),
+        });
+        entry.under_way += 1;
+        InUse {
+            uses: self.clone(),
+            session: session.to_string(),
+        }
+    }
+
+    /// The sessions with no use under way for at least `limit`.
+    pub fn idle_past(&self, limit: Duration) -> Vec<String> {
+        self.lock()
+            .iter()
+            .filter(|(_, u)| u.under_way == 0 && u.idle_since.elapsed() >= limit)
+            .map(|(session, _)| session.clone())
+            .collect()
+    }
+
+    /// Keeps only the sessions `live` says are still held.
+    pub fn retain(&self, live: impl Fn(&str) -> bool) {
+        self.lock().retain(|session, _| live(session));
+    }
+
+    pub fn forget(&self, session: &str) {
+        self.lock().remove(session);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Use>> {
+        self.0.lock().expect("session uses poisoned")
+    }
+}
+
+/// One use of a session under way; its end starts the session's idle time.
+pub struct InUse {
+    uses: Arc<Uses>,
+    session: String,
+}
+
+impl InUse {
+    /// An SSE answer is a use for as long as it streams (hyper drops it when it ends or its
+    /// client is gone); any other answer is done once written, so the use ends here.
+    pub fn held_by(self, response: Response) -> Response {
+        let streams = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|t| t.as_bytes().starts_with(b"text/event-stream"));
+        if !streams {
+            return response;
+        }
+        response.map(|body| {
+            Body::new(Streaming {
+                body,
+                _in_use: self,
+            })
+        })
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        // A session already forgotten (closed) stays forgotten.
+        if let Some(entry) = self.uses.lock().get_mut(&self.session) {
+            entry.under_way -= 1;
+            entry.idle_since = Instant::now();
+        }
+    }
+}
+
+/// A streamed answer that keeps its session in use until it is dropped.
+struct Streaming {
+    body: Body,
+    _in_use: InUse,
+}
+
+impl hyper::body::Body for Streaming {
+    type Data = <Body as hyper::body::Body>::Data;
+    type Error = <Body as hyper::body::Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_is_idle_only_once_every_use_has_ended() {
+        let uses = Arc::new(Uses::default());
+        let (stream, request) = (uses.begin("s"), uses.begin("s"));
+        drop(request);
+        assert!(uses.idle_past(Duration::ZERO).is_empty(), "stream open");
+        drop(stream);
+        assert_eq!(uses.idle_past(Duration::ZERO), vec!["s".to_string()]);
+        assert!(uses.idle_past(Duration::from_secs(60)).is_empty());
+    }
+
+    #[test]
+    fn a_use_ending_after_its_session_was_forgotten_brings_nothing_back() {
+        let uses = Arc::new(Uses::default());
+        let stream = uses.begin("s");
+        uses.forget("s");
+        drop(stream);
+        assert!(uses.idle_past(Duration::ZERO).is_empty());
+    }
+}
