@@ -36,8 +36,12 @@ pub fn init(format: LogFormat) {
 /// rmcp at `warn` unless `RUST_LOG` names it: at info it writes three lines for every stateless
 /// `/mcp` request (a server set up and torn down), and at debug each tool call's arguments and
 /// result, secrets and tokens included, which a general `RUST_LOG=debug` should not let in.
+/// A filter quieter than that (`error`, `off`) is left as it is.
 fn quiet_rmcp(filter: EnvFilter, asked: &str) -> EnvFilter {
-    if asked.contains("rmcp") {
+    let louder_than_warn = filter
+        .max_level_hint()
+        .is_some_and(|level| level > tracing_subscriber::filter::LevelFilter::WARN);
+    if asked.contains("rmcp") || !louder_than_warn {
         return filter;
     }
     filter.add_directive("rmcp=warn".parse().expect("a valid directive"))
@@ -55,6 +59,9 @@ mod tests {
             ("info,tower_http=warn", true),
             ("info,rmcp=debug", false),
             ("rmcp=info", false),
+            // Quieter than warn already: a directive would make rmcp louder than asked.
+            ("error", false),
+            ("off", false),
         ];
         for (asked, quieted) in cases {
             let filter = quiet_rmcp(EnvFilter::new(asked), asked).to_string();

@@ -47,9 +47,17 @@ pub fn from_bot(p: &Value) -> bool {
             text("/action") == Some("create") && p.pointer("/data/botActor").is_some_and(is_set);
         return app || made_by_bot;
     }
-    // Jira: the event's `user`; a comment event names none, so whoever last wrote the
-    // comment. Apps (Automation for Jira, an integration's user) have their own account type.
-    ["/user", "/comment/updateAuthor", "/comment/author"]
+    // Jira: on a comment event (`comment_created`, `comment_updated`) whoever last wrote the
+    // comment, whatever else the payload names; otherwise the event's `user`, who made the
+    // change (and a comment added with it). Apps (Automation for Jira, an integration's user)
+    // have their own account type.
+    let comment_event = text("/webhookEvent").is_some_and(|e| e.starts_with("comment_"));
+    let actors: [&str; 3] = if comment_event {
+        ["/comment/updateAuthor", "/comment/author", "/user"]
+    } else {
+        ["/user", "/comment/updateAuthor", "/comment/author"]
+    };
+    actors
         .iter()
         .find_map(|path| p.pointer(path).filter(|v| v.is_object()))
         .and_then(|actor| actor.get("accountType"))
@@ -57,10 +65,12 @@ pub fn from_bot(p: &Value) -> bool {
         == Some("app")
 }
 
-/// A Slack message (an event, or an edit's `message`) posted by an app.
+/// A Slack message (an event, or an edit's `message`) posted by an app, or by Slackbot (its
+/// reminders and auto-responses, which carry no bot id).
 fn slack_bot(message: &Value) -> bool {
     message.get("bot_id").is_some_and(is_set)
         || message.get("subtype").and_then(Value::as_str) == Some("bot_message")
+        || message.get("user").and_then(Value::as_str) == Some("USLACKBOT")
 }
 
 fn is_set(v: &Value) -> bool {

@@ -135,6 +135,15 @@ fn bots_and_apps_are_told_from_people_by_who_acted_on_every_provider() {
             true,
         ),
         (
+            "slack: Slackbot's reminder",
+            with(
+                Slack,
+                "message.channels",
+                &[("/event/user", json!("USLACKBOT"))],
+            ),
+            true,
+        ),
+        (
             "slack: a person editing a message",
             sample(Slack, "message_changed"),
             false,
@@ -161,6 +170,28 @@ fn bots_and_apps_are_told_from_people_by_who_acted_on_every_provider() {
                 ],
             ),
             true,
+        ),
+        (
+            "jira: an app's comment in a delivery that also names a person as its user",
+            with(
+                Jira,
+                "comment_created",
+                &[
+                    ("/comment/author", jira_app.clone()),
+                    ("/comment/updateAuthor", jira_app.clone()),
+                    (
+                        "/user",
+                        json!({"accountId": "5b10a2844c20165700ede21g",
+                                     "accountType": "atlassian"}),
+                    ),
+                ],
+            ),
+            true,
+        ),
+        (
+            "jira: a person's comment in a delivery that names an app as its user",
+            with(Jira, "comment_created", &[("/user", jira_app.clone())]),
+            false,
         ),
         (
             "jira: a person editing an app's comment",

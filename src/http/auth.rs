@@ -121,7 +121,6 @@ pub async fn require_api_key(
     Ok(response)
 }
 
-/// `/mcp` and anything under it.
 /// A request without a valid key, answered in the form its client reads: an MCP client shows
 /// the message of a JSON-RPC error only (an error of another shape is "the server returned an
 /// error"). The challenge header is what RFC 9110 asks of every 401.
@@ -138,6 +137,7 @@ fn unauthorized(refused: ApiError, request: &Request) -> Response {
     response
 }
 
+/// `/mcp` and anything under it.
 pub(super) fn is_mcp_path(path: &str) -> bool {
     path == "/mcp" || path.starts_with("/mcp/")
 }

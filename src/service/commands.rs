@@ -411,11 +411,8 @@ fn presented_with_warnings(state: &AppState, hook: &WebhookRow, row: &CommandRow
     out.warnings.extend(slack_channel_warning(hook, row));
     out.warnings.extend(slack_subtype_warning(hook, row));
     out.warnings.extend(own_receiver_warning(state, hook, row));
-    out.warnings.extend(super::sending::command_token_warning(
-        state,
-        hook,
-        &row.action,
-    ));
+    out.warnings
+        .extend(super::sending::command_token_warning(state, hook, row));
     out
 }
 

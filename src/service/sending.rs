@@ -10,6 +10,7 @@ use crate::app::AppState;
 use crate::clock;
 use crate::config::Upstreams;
 use crate::providers::{Provider, ReplyCredentials};
+use crate::store::commands::CommandRow;
 use crate::store::webhooks::WebhookRow;
 
 /// Whether this process sends what it queues: its outbox worker runs.
@@ -90,13 +91,19 @@ pub(super) fn target_refusal(state: &AppState, url: &str) -> Result<Option<Strin
 /// to (GITHUB_TOKEN unset and none in the webhook's options, say): saved, it would fail every
 /// event it matches, each dead saying so where nobody looks. A hand-made reply is refused for
 /// this before it is queued; a command is only warned about, since the token can come later
-/// (a restart with it set, an `update_webhook`) and the command is right as it stands.
+/// (a restart with it set, an `update_webhook`) and the command is right as it stands. A task
+/// for an agent whose result is posted as a comment counts as a comment.
 pub(super) fn command_token_warning(
     state: &AppState,
     hook: &WebhookRow,
-    action: &str,
+    row: &CommandRow,
 ) -> Option<String> {
-    if !sends(state) || !matches!(action, "comment" | "ask" | "respond") {
+    let action = match row.action.as_str() {
+        "create_task" if posts_a_comment(state, row.agent.as_deref()?) => "result comment",
+        "comment" | "ask" | "respond" => row.action.as_str(),
+        _ => return None,
+    };
+    if !sends(state) {
         return None;
     }
     // A reply of this provider as the worker would send it: only what it needs matters here.
@@ -127,8 +134,14 @@ pub(super) fn command_token_warning(
             issue_id: String::new(),
             body: String::new(),
         },
-        // Slack's slash commands and buttons are answered through their `response_url`, which
-        // needs no token; the others have no thread or answer in the HTTP response.
+        // A thread reply is posted with the bot token; a `respond` to a slash command or a
+        // button goes in the HTTP answer or to its `response_url`, which need none.
+        Provider::Slack if action != "respond" => Delivery::SlackMessage {
+            channel: String::new(),
+            thread_ts: None,
+            text: String::new(),
+        },
+        // The others have no thread, or read the answer in the HTTP response.
         _ => return None,
     };
     let own =
@@ -139,6 +152,17 @@ pub(super) fn command_token_warning(
         "this command was saved, but every {action} it makes fails until the token is set: \
          {missing}"
     ))
+}
+
+/// Whether the built-in runner posts `agent`'s result as a comment on the event's source.
+fn posts_a_comment(state: &AppState, agent: &str) -> bool {
+    crate::agents::declared(
+        &state.config.agents,
+        &state.config.upstreams.telegram_api_url,
+    )
+    .ok()
+    .and_then(|agents| agents.into_iter().find(|a| a.name == agent))
+    .is_some_and(|spec| spec.result == crate::agents::ResultAction::Comment)
 }
 
 /// What the caller is told of a queued action this process would have refused had it sent it.

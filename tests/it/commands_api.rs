@@ -23,6 +23,7 @@ fn with_reply_tokens(config: &mut webhook_mcp::config::Config) {
     upstreams.jira_email = Some("bot@example.com".into());
     upstreams.jira_api_token = Some("jira-test".into());
     upstreams.linear_api_key = Some("lin_api_test".into());
+    upstreams.slack_bot_token = Some("xoxb-test".into());
 }
 
 async fn add(app: &TestApp, body: Value) -> (StatusCode, Value) {
@@ -161,7 +162,7 @@ async fn the_channel_condition_the_setup_prompt_teaches_is_saved_without_a_warni
     let start = prompt.find(r#"{"channel": "#).expect("a channel example");
     let end = start + prompt[start..].find('}').expect("its end") + 1;
     let taught: Value = serde_json::from_str(&prompt[start..end]).expect("JSON");
-    let app = spawn_app().await;
+    let app = spawn_app_with(with_reply_tokens).await;
     app.create_webhook(json!({"id": "sl", "name": "Slack", "provider": "slack"}))
         .await;
 
@@ -547,6 +548,7 @@ async fn a_reply_on_a_run_warns_of_runs_without_a_thread_unless_its_conditions_s
 async fn a_task_for_an_agent_the_built_in_runner_does_not_run_is_saved_with_a_warning() {
     // Arrange: the runner is on (planning and brain, the default agents).
     let app = crate::helpers::spawn_app_with(|c| {
+        with_reply_tokens(c);
         c.agents.openwebui_url = Some("http://127.0.0.1:9".into());
         c.agents.ai_model = Some("m".into());
     })
@@ -1261,9 +1263,16 @@ async fn a_gitlab_header_label_as_trigger_is_refused_naming_the_trigger_it_means
 
 #[tokio::test]
 async fn a_reply_command_with_no_token_to_send_it_is_saved_with_a_warning_naming_the_setting() {
-    // Arrange: no GITHUB_TOKEN on the server; one webhook without a token of its own, one with.
-    let app = spawn_app().await;
+    // Arrange: no GITHUB_TOKEN on the server; one webhook without a token of its own, one with;
+    // an agent whose result is posted as a comment, and a Slack webhook (no SLACK_BOT_TOKEN).
+    let app = spawn_app_with(|c| {
+        c.agents.chat_url = Some("http://127.0.0.1:9/v1/chat/completions".into());
+        c.agents.agents = Some(r#"[{"name": "planning", "result": "comment"}]"#.into());
+    })
+    .await;
     app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+    app.create_webhook(json!({"id": "sl", "name": "Slack", "provider": "slack"}))
         .await;
     app.create_webhook(
         json!({"id": "own", "name": "Own token", "provider": "github",
@@ -1286,6 +1295,23 @@ async fn a_reply_command_with_no_token_to_send_it_is_saved_with_a_warning_naming
             .json(&comment),
     )
     .await;
+    let (_, task) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning"}),
+    )
+    .await;
+    let on_slack = |body: Value| {
+        send_json(
+            app.api(Method::POST, "/api/webhooks/sl/commands")
+                .json(&body),
+        )
+    };
+    let (_, slack_reply) = on_slack(json!({"trigger": "app_mention", "action": "comment",
+                                           "template": "On it"}))
+    .await;
+    let (_, slash_respond) = on_slack(json!({"trigger": "/deploy", "action": "respond",
+                                             "template": "Deploying"}))
+    .await;
 
     // Assert: saved, as the token can come later, but said now rather than by dead actions.
     assert_eq!(status, StatusCode::CREATED, "{tokenless}");
@@ -1296,4 +1322,17 @@ async fn a_reply_command_with_no_token_to_send_it_is_saved_with_a_warning_naming
     );
     assert!(forward.get("warnings").is_none(), "{forward}");
     assert!(with_own.get("warnings").is_none(), "{with_own}");
+    let task_warnings = task["warnings"].to_string();
+    assert!(
+        task_warnings.contains("every result comment it makes fails"),
+        "{task}"
+    );
+    assert!(
+        slack_reply["warnings"]
+            .to_string()
+            .contains("SLACK_BOT_TOKEN"),
+        "{slack_reply}"
+    );
+    // A slash command is answered in the HTTP response: no token needed.
+    assert!(slash_respond.get("warnings").is_none(), "{slash_respond}");
 }
