@@ -104,10 +104,21 @@ async fn receive_webhook(
             reason.to_string(),
         )
         .into_response(),
-        Outcome::BadPayload { event_id, message } => ApiError::new(
+        Outcome::BadPayload {
+            event_id,
+            message,
+            repeat,
+        } => ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_payload",
-            format!("{message} (logged as event {event_id})"),
+            if repeat {
+                format!(
+                    "{message} (this delivery id is already stored as event {event_id}; \
+                     not stored again)"
+                )
+            } else {
+                format!("{message} (logged as event {event_id})")
+            },
         )
         .into_response(),
         Outcome::UnknownWebhook => ApiError::new(

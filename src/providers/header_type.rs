@@ -39,13 +39,21 @@ pub fn header_event_type(
 
 /// The delivery id the headers carry, read by the provider's own `describe` over no payload:
 /// the very headers a readable delivery is known by (GitHub's `X-GitHub-Delivery`, GitLab's
-/// `Idempotency-Key`), so a retry is a duplicate whichever body it brings. `None` where the id
-/// is in the body only (Slack, Stripe, Open WebUI).
+/// `Idempotency-Key`), so a retry is known whichever body it brings. `None` where the id is in
+/// the body only (Slack, Stripe, Open WebUI, a custom webhook's `delivery_id_pointer` without
+/// a `delivery_id_header`: its readable deliveries are known by the body's id, never by the
+/// headers `describe` falls back to, so an id from those would match none of them).
 pub fn header_delivery_id(
     provider: Provider,
     options: &ProviderOptions,
     headers: &HeaderMap,
 ) -> Option<String> {
+    let custom = options.custom.as_ref();
+    if provider == Provider::Custom
+        && custom.is_some_and(|c| c.delivery_id_pointer.is_some() && c.delivery_id_header.is_none())
+    {
+        return None;
+    }
     super::describe(provider, options, headers, &Value::Null).delivery_id
 }
 
@@ -126,6 +134,9 @@ mod tests {
             serde_json::json!({"custom": {"delivery_id_header": "X-Id", "delivery_id_pointer": "/id"}}),
         )
         .expect("options");
+        let pointer_only: ProviderOptions =
+            serde_json::from_value(serde_json::json!({"custom": {"delivery_id_pointer": "/id"}}))
+                .expect("options");
         let none = ProviderOptions::default();
         let cases = [
             (
@@ -154,6 +165,19 @@ mod tests {
                 Some("msg_1"),
             ),
             (Provider::Custom, &custom, ("X-Id", "c-1"), Some("c-1")),
+            (
+                Provider::Custom,
+                &none,
+                ("X-Request-Id", "c-2"),
+                Some("c-2"),
+            ),
+            // Its id is in the body: the headers a readable delivery never uses name nothing.
+            (
+                Provider::Custom,
+                &pointer_only,
+                ("X-Request-Id", "c-3"),
+                None,
+            ),
             // GitLab's per-attempt UUID is never the id, nor is another provider's header.
             (
                 Provider::GitLab,

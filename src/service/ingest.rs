@@ -52,7 +52,12 @@ pub enum Outcome {
         reason: VerifyError,
     },
     /// Verified, but the body is not something this provider sends; logged, not acted on.
-    BadPayload { event_id: String, message: String },
+    /// `repeat`: its delivery id was already stored, as `event_id`, and it was not stored again.
+    BadPayload {
+        event_id: String,
+        message: String,
+        repeat: bool,
+    },
     /// No webhook with this id and provider.
     UnknownWebhook,
     /// The webhook exists but is disabled.
@@ -192,23 +197,30 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         // Shared with the template context, which views it in place.
         Ok(p) => std::sync::Arc::new(p),
         Err(e) => {
-            event.status = "invalid_payload".into();
+            event.status = events::INVALID_PAYLOAD.into();
             event.event_type = providers::header_event_type(provider, options, &inbound.headers);
             // Verified, so it may claim its delivery id (a test claims none): the sender's
-            // retries of the same bad delivery are then duplicates, not new events.
+            // retries of the same bad delivery are then not stored again, while its intact
+            // delivery takes the id over (`events::insert`).
             if !inbound.dry_run {
                 event.delivery_id =
                     providers::header_delivery_id(provider, options, &inbound.headers);
             }
-            return match store(state, event).await? {
-                Inserted::New(event_id) => Ok(Outcome::BadPayload {
-                    event_id,
-                    message: e.to_string(),
-                }),
+            let (event_id, repeat) = match store(state, event).await? {
+                Inserted::New(event_id) => (event_id, false),
                 Inserted::Duplicate(event_id) => {
-                    Ok(duplicate(state, &inbound, &cached, provider, event_id).await)
+                    // Stored before: it must not use up the sender's allowance (as a
+                    // duplicate does not), yet it is refused as the first copy was, since a
+                    // sender takes a 200 for a delivery that arrived whole.
+                    state.limits.refund(client_ip, &hook.id, Charge::Verified);
+                    (event_id, true)
                 }
             };
+            return Ok(Outcome::BadPayload {
+                event_id,
+                message: e.to_string(),
+                repeat,
+            });
         }
     };
 

@@ -258,7 +258,9 @@ pub async fn test_webhook(
             report.problem = Some(reason.to_string());
             return Ok(report);
         }
-        Outcome::BadPayload { event_id, message } => {
+        Outcome::BadPayload {
+            event_id, message, ..
+        } => {
             report.status = "invalid_payload".into();
             report.event_id = Some(event_id);
             report.problem = Some(message);

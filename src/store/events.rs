@@ -174,54 +174,79 @@ pub fn twin_answered(
     Ok(false)
 }
 
-/// Stores the event, unless it repeats a verified delivery id of the same webhook. An event
-/// from before the webhook was created came to an earlier, deleted webhook of the same id: it
-/// gives up its delivery id to the new one (the headers keep it), which starts afresh.
+/// The status of a verified event whose body could not be read.
+pub const INVALID_PAYLOAD: &str = "invalid_payload";
+
+/// Stores the event, unless it repeats a verified delivery id of the same webhook. The event
+/// holding the id gives it up (its headers keep it) and the new one is stored afresh when the
+/// holder came before the webhook was created (to an earlier, deleted webhook of the same id),
+/// or when the holder's body could not be read and the new one's can: the sender's intact
+/// delivery of a body once cut off on the way, or read by a parser fixed since.
 pub fn insert(conn: &Connection, e: &NewEvent) -> Result<Inserted, StoreError> {
     if try_insert(conn, e)? {
         return Ok(Inserted::New(e.id.clone()));
     }
     // Only a verified event's delivery id conflicts, so that event is there.
     let delivery_id = e.delivery_id.as_deref().unwrap_or_default();
-    let (existing, earlier) = stored_delivery(conn, &e.webhook_id, delivery_id)?
+    let holder = stored_delivery(conn, &e.webhook_id, delivery_id)?
         .ok_or_else(|| StoreError::Corrupt("a delivery id conflicted with no event".into()))?;
-    if earlier {
+    if holder.yields_to(e.status != INVALID_PAYLOAD) {
         conn.prepare_cached("UPDATE events SET delivery_id = NULL WHERE id = ?1")?
-            .execute([&existing])?;
+            .execute([&holder.id])?;
         if try_insert(conn, e)? {
             return Ok(Inserted::New(e.id.clone()));
         }
     }
-    Ok(Inserted::Duplicate(existing))
+    Ok(Inserted::Duplicate(holder.id))
 }
 
 /// The verified event of the webhook that has this delivery id, as `insert` would take it for
-/// a duplicate (one that came to an earlier, deleted webhook of the same id does not count).
+/// a duplicate of a readable delivery (one that came to an earlier, deleted webhook of the
+/// same id, or whose body could not be read, does not count).
 pub fn with_delivery_id(
     conn: &Connection,
     webhook_id: &str,
     delivery_id: &str,
 ) -> Result<Option<String>, StoreError> {
     Ok(stored_delivery(conn, webhook_id, delivery_id)?
-        .filter(|(_, earlier)| !earlier)
-        .map(|(id, _)| id))
+        .filter(|holder| !holder.yields_to(true))
+        .map(|holder| holder.id))
 }
 
-/// The verified event of the webhook with this delivery id, and whether it came before the
-/// webhook was created (to an earlier one of the same id).
+/// The event holding a delivery id.
+struct Holder {
+    id: String,
+    /// It came before the webhook was created (to an earlier one of the same id).
+    earlier: bool,
+    /// Its body could not be read (`invalid_payload`).
+    unreadable: bool,
+}
+
+impl Holder {
+    /// Whether a new delivery of its id takes the id over instead of being a duplicate.
+    fn yields_to(&self, readable: bool) -> bool {
+        self.earlier || (self.unreadable && readable)
+    }
+}
+
+/// The verified event of the webhook with this delivery id.
 fn stored_delivery(
     conn: &Connection,
     webhook_id: &str,
     delivery_id: &str,
-) -> Result<Option<(String, bool)>, StoreError> {
+) -> Result<Option<Holder>, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT e.id, e.received_at < COALESCE(w.created_at, 0) FROM events e \
+            "SELECT e.id, e.received_at < COALESCE(w.created_at, 0), e.status = ?3 FROM events e \
              LEFT JOIN webhooks w ON w.id = e.webhook_id \
              WHERE e.webhook_id = ?1 AND e.delivery_id = ?2 AND e.verified = 1",
         )?
-        .query_row(params![webhook_id, delivery_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+        .query_row(params![webhook_id, delivery_id, INVALID_PAYLOAD], |r| {
+            Ok(Holder {
+                id: r.get(0)?,
+                earlier: r.get(1)?,
+                unreadable: r.get(2)?,
+            })
         })
         .optional()?)
 }

@@ -1,12 +1,16 @@
 //! A verified delivery whose body is not what its provider sends: logged as `invalid_payload`,
 //! typed by its headers where the provider names the event there, so a type filter finds it,
-//! and known by the delivery id its headers carry, so the sender's retries are duplicates.
+//! and known by the delivery id its headers carry, so the sender's retries are not stored again,
+//! while an intact delivery of that id takes it over and runs.
 
 use reqwest::StatusCode;
 use serde_json::json;
 
 use super::SECRET;
-use crate::helpers::{assert_error, delivery_id, read_json, spawn_app};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{assert_error, delivery_id, issue_opened, read_json, spawn_app, spawn_manual};
 
 #[tokio::test]
 async fn an_unreadable_body_is_logged_with_the_event_type_its_headers_name() {
@@ -54,7 +58,8 @@ async fn an_unreadable_body_is_logged_with_the_event_type_its_headers_name() {
 }
 
 #[tokio::test]
-async fn a_retry_of_an_unreadable_delivery_is_a_duplicate_and_a_forgery_claims_no_id() {
+async fn a_retry_of_an_unreadable_delivery_is_refused_again_naming_the_first_and_a_forgery_claims_no_id()
+ {
     // Arrange
     let app = spawn_app().await;
     app.github_webhook("gh", SECRET).await;
@@ -94,20 +99,107 @@ async fn a_retry_of_an_unreadable_delivery_is_a_duplicate_and_a_forgery_claims_n
     let gitlab_first = read_json(gitlab().await.expect("POST to receiver")).await;
     let gitlab_retried = read_json(gitlab().await.expect("POST to receiver")).await;
 
-    // Assert
+    // Assert: the retry is refused as the first was (a sender must not count an unreadable
+    // delivery as delivered), names the event stored first, and stores nothing more.
     assert_eq!(forged.0, StatusCode::UNAUTHORIZED, "{}", forged.1);
     for (first, retried, webhook) in [
         (&first, &retried, "gh"),
         (&gitlab_first, &gitlab_retried, "gl"),
     ] {
-        assert_error(first, StatusCode::BAD_REQUEST, None);
-        assert_eq!(first.1["error"]["code"], "invalid_payload", "{}", first.1);
-        assert_eq!(retried.0, StatusCode::OK, "{}", retried.1);
-        assert_eq!(retried.1["status"], "duplicate", "{}", retried.1);
+        for answer in [first, retried] {
+            assert_error(answer, StatusCode::BAD_REQUEST, None);
+            assert_eq!(answer.1["error"]["code"], "invalid_payload", "{}", answer.1);
+        }
         let stored = app
             .events(&format!("webhook_id={webhook}&status=invalid_payload"))
             .await;
         assert_eq!(stored.len(), 1, "{webhook}: {stored:#?}");
-        assert_eq!(retried.1["event_id"], stored[0]["id"], "{}", retried.1);
+        let named = format!(
+            "already stored as event {}",
+            stored[0]["id"].as_str().unwrap()
+        );
+        let message = retried.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(&named), "{webhook}: {message}");
     }
+}
+
+#[tokio::test]
+async fn an_unreadable_copy_of_a_stored_delivery_is_refused_and_not_stored() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let id = delivery_id();
+    let body = issue_opened("octo/app", 1, &[]);
+    let accepted = read_json(app.post_github("gh", "issues", &id, &body, SECRET).await).await;
+
+    // Act: the same delivery again, cut off on the way.
+    let cut = read_json(
+        app.post_github("gh", "issues", &id, &body[..body.len() / 2], SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(accepted.0, StatusCode::OK, "{}", accepted.1);
+    assert_error(&cut, StatusCode::BAD_REQUEST, None);
+    assert_eq!(cut.1["error"]["code"], "invalid_payload", "{}", cut.1);
+    let named = format!(
+        "already stored as event {}",
+        accepted.1["event_id"].as_str().unwrap()
+    );
+    let message = cut.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&named), "{message}");
+    assert_eq!(app.events("webhook_id=gh").await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_intact_delivery_takes_its_id_from_a_cut_off_copy_and_runs() {
+    // Arrange: GitLab's token is no signature over the body, so a cut-off body is verified.
+    let target = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&target)
+        .await;
+    let app = spawn_manual(|_| {}).await;
+    app.create_webhook(
+        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-token-xyz"}),
+    )
+    .await;
+    app.add_command_ok(
+        "gl",
+        json!({"trigger": "note", "action": "forward",
+               "target": {"url": format!("{}/in", target.uri())}}),
+    )
+    .await;
+    let intact = json!({"object_kind": "note", "object_attributes": {"note": "hello"}}).to_string();
+    let send = |body: &str| {
+        app.client
+            .post(app.url("/webhooks/gitlab/gl"))
+            .header("X-Gitlab-Token", "gl-token-xyz")
+            .header("X-Gitlab-Event", "Note Hook")
+            .header("Idempotency-Key", "gl-delivery-2")
+            .header("Content-Type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+
+    // Act: cut off first, then GitLab's retry with the whole body and the same key.
+    let cut = read_json(send(&intact[..20]).await.expect("POST to receiver")).await;
+    let whole = read_json(send(&intact).await.expect("POST to receiver")).await;
+    let again = read_json(send(&intact).await.expect("POST to receiver")).await;
+    let attempts = app.drain().await;
+
+    // Assert: stored and run; the cut-off one stays in the log without the id, and the
+    // intact delivery now holds it.
+    assert_error(&cut, StatusCode::BAD_REQUEST, None);
+    assert_eq!(whole.0, StatusCode::OK, "{}", whole.1);
+    assert_eq!(whole.1["status"], "accepted", "{}", whole.1);
+    assert_eq!(again.1["status"], "duplicate", "{}", again.1);
+    assert_eq!(again.1["event_id"], whole.1["event_id"], "{}", again.1);
+    assert_eq!(attempts, 1);
+    let forwarded = target.received_requests().await.expect("recorded");
+    assert_eq!(forwarded.len(), 1);
+    assert_eq!(forwarded[0].body, intact.as_bytes());
+    let kept = app.events("webhook_id=gl&status=invalid_payload").await;
+    assert_eq!(kept.len(), 1, "{kept:#?}");
 }
