@@ -135,12 +135,15 @@ pub(super) fn command_token_warning(
             body: String::new(),
         },
         // A thread reply is posted with the bot token; a `respond` to a slash command or a
-        // button goes in the HTTP answer or to its `response_url`, which need none.
-        Provider::Slack if action != "respond" => Delivery::SlackMessage {
-            channel: String::new(),
-            thread_ts: None,
-            text: String::new(),
-        },
+        // button goes in the HTTP answer or to its `response_url`, which need none (to a
+        // message it is a thread reply too).
+        Provider::Slack if action != "respond" || !answered_without_token(&row.trigger) => {
+            Delivery::SlackMessage {
+                channel: String::new(),
+                thread_ts: None,
+                text: String::new(),
+            }
+        }
         // The others have no thread, or read the answer in the HTTP response.
         _ => return None,
     };
@@ -152,6 +155,13 @@ pub(super) fn command_token_warning(
         "this command was saved, but every {action} it makes fails until the token is set: \
          {missing}"
     ))
+}
+
+/// Whether a Slack trigger names only slash commands or interactions, whose `respond` goes in
+/// the HTTP answer or to the payload's `response_url`.
+fn answered_without_token(trigger: &str) -> bool {
+    let trigger = trigger.trim();
+    trigger.starts_with('/') || crate::providers::slack::INTERACTIONS.contains(&trigger)
 }
 
 /// Whether the built-in runner posts `agent`'s result as a comment on the event's source.

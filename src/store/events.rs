@@ -403,7 +403,7 @@ pub fn settle(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
 pub fn mark_matched(conn: &Connection, id: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
         "UPDATE events SET status = 'matched' WHERE id = ?1 \
-         AND status IN ('accepted', 'test', 'own_post', 'looped')",
+         AND status IN ('accepted', 'test', 'own_post', 'looped', 'invalid_payload')",
     )?
     .execute([id])?;
     Ok(())

@@ -1312,6 +1312,9 @@ async fn a_reply_command_with_no_token_to_send_it_is_saved_with_a_warning_naming
     let (_, slash_respond) = on_slack(json!({"trigger": "/deploy", "action": "respond",
                                              "template": "Deploying"}))
     .await;
+    let (_, mention_respond) = on_slack(json!({"trigger": "app_mention", "action": "respond",
+                                               "template": "On it"}))
+    .await;
 
     // Assert: saved, as the token can come later, but said now rather than by dead actions.
     assert_eq!(status, StatusCode::CREATED, "{tokenless}");
@@ -1333,6 +1336,13 @@ async fn a_reply_command_with_no_token_to_send_it_is_saved_with_a_warning_naming
             .contains("SLACK_BOT_TOKEN"),
         "{slack_reply}"
     );
-    // A slash command is answered in the HTTP response: no token needed.
+    // A slash command is answered in the HTTP response: no token needed; a mention is answered
+    // in its thread, with the token.
     assert!(slash_respond.get("warnings").is_none(), "{slash_respond}");
+    assert!(
+        mention_respond["warnings"]
+            .to_string()
+            .contains("SLACK_BOT_TOKEN"),
+        "{mention_respond}"
+    );
 }

@@ -203,3 +203,64 @@ async fn an_intact_delivery_takes_its_id_from_a_cut_off_copy_and_runs() {
     let kept = app.events("webhook_id=gl&status=invalid_payload").await;
     assert_eq!(kept.len(), 1, "{kept:#?}");
 }
+
+#[tokio::test]
+async fn a_cut_off_copy_replayed_once_readable_keeps_its_id_so_the_redelivery_runs_nothing_twice() {
+    // Arrange: a cut-off GitLab note stored, then made readable (as a parser fixed since would
+    // read it) and replayed, which runs its forward.
+    let target = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&target)
+        .await;
+    let app = spawn_manual(|_| {}).await;
+    app.create_webhook(
+        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-token-xyz"}),
+    )
+    .await;
+    app.add_command_ok(
+        "gl",
+        json!({"trigger": "note", "action": "forward",
+               "target": {"url": format!("{}/in", target.uri())}}),
+    )
+    .await;
+    let intact = json!({"object_kind": "note", "object_attributes": {"note": "hello"}}).to_string();
+    let send = |body: &str| {
+        app.client
+            .post(app.url("/webhooks/gitlab/gl"))
+            .header("X-Gitlab-Token", "gl-token-xyz")
+            .header("X-Gitlab-Event", "Note Hook")
+            .header("Idempotency-Key", "gl-delivery-3")
+            .header("Content-Type", "application/json")
+            .body(body.to_owned())
+            .send()
+    };
+    let cut = read_json(send(&intact[..20]).await.expect("POST to receiver")).await;
+    assert_error(&cut, StatusCode::BAD_REQUEST, None);
+    let stored = app.events("webhook_id=gl&status=invalid_payload").await;
+    let cut_id = stored[0]["id"].as_str().expect("an id").to_owned();
+    rusqlite::Connection::open(&app.db_path)
+        .expect("open db")
+        .execute(
+            "UPDATE events SET body = ?1 WHERE id = ?2",
+            rusqlite::params![intact.as_bytes(), cut_id],
+        )
+        .expect("make the body readable");
+    let (replayed, answer) = crate::helpers::send_json(app.api(
+        reqwest::Method::POST,
+        &format!("/api/events/{cut_id}/replay"),
+    ))
+    .await;
+    assert_eq!(replayed, StatusCode::OK, "{answer}");
+
+    // Act: the sender's retry of the same delivery, whole.
+    let whole = read_json(send(&intact).await.expect("POST to receiver")).await;
+    let attempts = app.drain().await;
+
+    // Assert: the replayed event did the delivery's work, so the retry is its duplicate.
+    assert_eq!(whole.1["status"], "duplicate", "{}", whole.1);
+    assert_eq!(whole.1["event_id"], cut_id.as_str(), "{}", whole.1);
+    assert_eq!(attempts, 1);
+    let forwarded = target.received_requests().await.expect("recorded");
+    assert_eq!(forwarded.len(), 1, "the forward ran once");
+}
