@@ -24,6 +24,8 @@ pub struct Uses(Mutex<HashMap<String, Use>>);
 struct Use {
     under_way: usize,
     idle_since: Instant,
+    /// Picked to be closed: no new use may start on it.
+    closing: bool,
 }
 
 impl Uses {
@@ -32,29 +34,40 @@ impl Uses {
         self.lock().entry(session.to_string()).or_insert(Use {
             under_way: 0,
             idle_since: Instant::now(),
+            closing: false,
         });
     }
 
-    /// A use of `session` starts; it lasts until the returned guard is dropped.
-    pub fn begin(self: &Arc<Self>, session: &str) -> InUse {
+    /// A use of `session` starts; it lasts until the returned guard is dropped. None: the
+    /// session is being closed, and the request is answered as on a session that is gone.
+    pub fn begin(self: &Arc<Self>, session: &str) -> Option<InUse> {
         let mut uses = self.lock();
         let entry = uses.entry(session.to_string()).or_insert(Use {
             under_way: 0,
             idle_since: Instant::now(),
+            closing: false,
         });
+        if entry.closing {
+            return None;
+        }
         entry.under_way += 1;
-        InUse {
+        Some(InUse {
             uses: self.clone(),
             session: session.to_string(),
-        }
+        })
     }
 
-    /// The sessions with no use under way for at least `limit`.
-    pub fn idle_past(&self, limit: Duration) -> Vec<String> {
+    /// The sessions with no use under way for at least `limit`, each marked closing in the
+    /// same look, so that a request starting on one after it was picked is not cut off
+    /// midway by its closing: it is turned away instead.
+    pub fn claim_idle(&self, limit: Duration) -> Vec<String> {
         self.lock()
-            .iter()
-            .filter(|(_, u)| u.under_way == 0 && u.idle_since.elapsed() >= limit)
-            .map(|(session, _)| session.clone())
+            .iter_mut()
+            .filter(|(_, u)| !u.closing && u.under_way == 0 && u.idle_since.elapsed() >= limit)
+            .map(|(session, u)| {
+                u.closing = true;
+                session.clone()
+            })
             .collect()
     }
 
@@ -143,10 +156,20 @@ mod tests {
         let uses = Arc::new(Uses::default());
         let (stream, request) = (uses.begin("s"), uses.begin("s"));
         drop(request);
-        assert!(uses.idle_past(Duration::ZERO).is_empty(), "stream open");
+        assert!(uses.claim_idle(Duration::ZERO).is_empty(), "stream open");
         drop(stream);
-        assert_eq!(uses.idle_past(Duration::ZERO), vec!["s".to_string()]);
-        assert!(uses.idle_past(Duration::from_secs(60)).is_empty());
+        assert!(uses.claim_idle(Duration::from_secs(60)).is_empty());
+        assert_eq!(uses.claim_idle(Duration::ZERO), vec!["s".to_string()]);
+        // Picked once: a second sweep does not close it again.
+        assert!(uses.claim_idle(Duration::ZERO).is_empty());
+    }
+
+    #[test]
+    fn a_session_picked_to_close_takes_no_new_use() {
+        let uses = Arc::new(Uses::default());
+        uses.opened("s");
+        assert_eq!(uses.claim_idle(Duration::ZERO), vec!["s".to_string()]);
+        assert!(uses.begin("s").is_none());
     }
 
     #[test]
@@ -155,6 +178,6 @@ mod tests {
         let stream = uses.begin("s");
         uses.forget("s");
         drop(stream);
-        assert!(uses.idle_past(Duration::ZERO).is_empty());
+        assert!(uses.claim_idle(Duration::ZERO).is_empty());
     }
 }

@@ -117,7 +117,7 @@ impl Sessions {
             let mut opened_by = self.opened_by.lock().expect("sessions poisoned");
             opened_by.retain(|id, _| live.contains_key(id.as_str()));
         }
-        for session in self.uses.idle_past(self.idle_limit) {
+        for session in self.uses.claim_idle(self.idle_limit) {
             tracing::info!(session = %session, "closing an MCP session its client left");
             self.close(session).await;
         }
@@ -193,7 +193,12 @@ pub async fn bind_to_key(
         if (sessions.enabled || ending) && !sessions.holds(&session).await {
             return session_not_found();
         }
-        let in_use = sessions.enabled.then(|| sessions.uses.begin(&session));
+        let in_use = match sessions.enabled.then(|| sessions.uses.begin(&session)) {
+            // Being closed for want of use: answered as the gone session it is about to be.
+            Some(None) => return session_not_found(),
+            Some(Some(in_use)) => Some(in_use),
+            None => None,
+        };
         let response = next.run(request).await;
         let response = match in_use {
             Some(in_use) => in_use.held_by(response),
