@@ -152,9 +152,8 @@ async fn an_unreadable_copy_of_a_stored_delivery_is_refused_and_not_stored() {
     assert_eq!(app.events("webhook_id=gh").await.len(), 1);
 }
 
-#[tokio::test]
-async fn an_intact_delivery_takes_its_id_from_a_cut_off_copy_and_runs() {
-    // Arrange: GitLab's token is no signature over the body, so a cut-off body is verified.
+/// A GitLab webhook (token, no body signature) whose notes are forwarded to the returned fake.
+async fn gitlab_forwarding_notes() -> (crate::helpers::TestApp, MockServer) {
     let target = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(204))
@@ -171,22 +170,39 @@ async fn an_intact_delivery_takes_its_id_from_a_cut_off_copy_and_runs() {
                "target": {"url": format!("{}/in", target.uri())}}),
     )
     .await;
+    (app, target)
+}
+
+/// A GitLab note delivery with the right token and the delivery id `key`.
+async fn send_note(
+    app: &crate::helpers::TestApp,
+    key: &str,
+    body: &str,
+) -> (StatusCode, serde_json::Value) {
+    let response = app
+        .client
+        .post(app.url("/webhooks/gitlab/gl"))
+        .header("X-Gitlab-Token", "gl-token-xyz")
+        .header("X-Gitlab-Event", "Note Hook")
+        .header("Idempotency-Key", key)
+        .header("Content-Type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("POST to receiver");
+    read_json(response).await
+}
+
+#[tokio::test]
+async fn an_intact_delivery_takes_its_id_from_a_cut_off_copy_and_runs() {
+    // Arrange: GitLab's token is no signature over the body, so a cut-off body is verified.
+    let (app, target) = gitlab_forwarding_notes().await;
     let intact = json!({"object_kind": "note", "object_attributes": {"note": "hello"}}).to_string();
-    let send = |body: &str| {
-        app.client
-            .post(app.url("/webhooks/gitlab/gl"))
-            .header("X-Gitlab-Token", "gl-token-xyz")
-            .header("X-Gitlab-Event", "Note Hook")
-            .header("Idempotency-Key", "gl-delivery-2")
-            .header("Content-Type", "application/json")
-            .body(body.to_owned())
-            .send()
-    };
 
     // Act: cut off first, then GitLab's retry with the whole body and the same key.
-    let cut = read_json(send(&intact[..20]).await.expect("POST to receiver")).await;
-    let whole = read_json(send(&intact).await.expect("POST to receiver")).await;
-    let again = read_json(send(&intact).await.expect("POST to receiver")).await;
+    let cut = send_note(&app, "gl-delivery-2", &intact[..20]).await;
+    let whole = send_note(&app, "gl-delivery-2", &intact).await;
+    let again = send_note(&app, "gl-delivery-2", &intact).await;
     let attempts = app.drain().await;
 
     // Assert: stored and run; the cut-off one stays in the log without the id, and the
@@ -208,34 +224,9 @@ async fn an_intact_delivery_takes_its_id_from_a_cut_off_copy_and_runs() {
 async fn a_cut_off_copy_replayed_once_readable_keeps_its_id_so_the_redelivery_runs_nothing_twice() {
     // Arrange: a cut-off GitLab note stored, then made readable (as a parser fixed since would
     // read it) and replayed, which runs its forward.
-    let target = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&target)
-        .await;
-    let app = spawn_manual(|_| {}).await;
-    app.create_webhook(
-        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-token-xyz"}),
-    )
-    .await;
-    app.add_command_ok(
-        "gl",
-        json!({"trigger": "note", "action": "forward",
-               "target": {"url": format!("{}/in", target.uri())}}),
-    )
-    .await;
+    let (app, target) = gitlab_forwarding_notes().await;
     let intact = json!({"object_kind": "note", "object_attributes": {"note": "hello"}}).to_string();
-    let send = |body: &str| {
-        app.client
-            .post(app.url("/webhooks/gitlab/gl"))
-            .header("X-Gitlab-Token", "gl-token-xyz")
-            .header("X-Gitlab-Event", "Note Hook")
-            .header("Idempotency-Key", "gl-delivery-3")
-            .header("Content-Type", "application/json")
-            .body(body.to_owned())
-            .send()
-    };
-    let cut = read_json(send(&intact[..20]).await.expect("POST to receiver")).await;
+    let cut = send_note(&app, "gl-delivery-3", &intact[..20]).await;
     assert_error(&cut, StatusCode::BAD_REQUEST, None);
     let stored = app.events("webhook_id=gl&status=invalid_payload").await;
     let cut_id = stored[0]["id"].as_str().expect("an id").to_owned();
@@ -254,7 +245,7 @@ async fn a_cut_off_copy_replayed_once_readable_keeps_its_id_so_the_redelivery_ru
     assert_eq!(replayed, StatusCode::OK, "{answer}");
 
     // Act: the sender's retry of the same delivery, whole.
-    let whole = read_json(send(&intact).await.expect("POST to receiver")).await;
+    let whole = send_note(&app, "gl-delivery-3", &intact).await;
     let attempts = app.drain().await;
 
     // Assert: the replayed event did the delivery's work, so the retry is its duplicate.
