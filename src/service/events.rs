@@ -248,6 +248,15 @@ pub async fn action(state: &AppState, id: &str) -> Result<ActionDetail, ServiceE
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<EventDetail, ServiceError> {
+    Ok(get_with_body(state, id).await?.0)
+}
+
+/// [`get`], with the body as stored (a Slack token already redacted), for what sends it on
+/// (a forward without a template).
+pub async fn get_with_body(
+    state: &AppState,
+    id: &str,
+) -> Result<(EventDetail, Vec<u8>), ServiceError> {
     let key = id.to_string();
     let row = state
         .store
@@ -293,7 +302,7 @@ pub async fn get(state: &AppState, id: &str) -> Result<EventDetail, ServiceError
             Some(String::from_utf8_lossy(&body).into_owned()),
         ),
     };
-    Ok(EventDetail {
+    let detail = EventDetail {
         summary: summary(&row),
         verification: row.verification.clone(),
         headers: serde_json::from_str(&row.headers).unwrap_or(Value::Null),
@@ -306,7 +315,8 @@ pub async fn get(state: &AppState, id: &str) -> Result<EventDetail, ServiceError
         remote_addr: row.remote_addr.clone(),
         actions,
         tasks,
-    })
+    };
+    Ok((detail, body))
 }
 
 fn summary(row: &EventRow) -> EventSummary {

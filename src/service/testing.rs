@@ -286,16 +286,8 @@ pub async fn test_webhook(
             });
         }
     };
-    let event = events::get(state, &event_id).await?;
-    // The body as stored (a Slack token already redacted), which a forward without a
-    // template sends.
-    let key = event_id.clone();
-    let body = state
-        .store
-        .read(move |db| crate::store::events::get(db, &key))
-        .await?
-        .and_then(|row| row.body)
-        .unwrap_or_default();
+    // With the body as stored, which a forward without a template sends.
+    let (event, body) = events::get_with_body(state, &event_id).await?;
     report.event_id = Some(event_id);
     let asked = std::mem::replace(&mut report.event_type, event.summary.event_type.clone());
     if event_type.is_some() && asked != report.event_type {

@@ -91,7 +91,7 @@ pub async fn create(
     input: WebhookIn,
     created_by: Option<String>,
 ) -> Result<WebhookOut, ServiceError> {
-    let provider = parse_provider(&input.provider)?;
+    let provider = provider_named(&input.provider)?;
     let id = match input.id {
         Some(id) => check_id(&id)?,
         None => new_id("wh"),
@@ -292,7 +292,7 @@ pub async fn update(
 ) -> Result<WebhookOut, ServiceError> {
     let mut row = load(state, id).await?;
     if let Some(p) = &patch.provider
-        && parse_provider(p)?.as_str() != row.provider
+        && provider_named(p)?.as_str() != row.provider
     {
         return Err(ServiceError::invalid(
             "provider",
@@ -313,7 +313,7 @@ pub async fn update(
     }
     let mut unchecked = Vec::new();
     if let Some(options) = patch.options {
-        let provider = parse_provider(&row.provider)?;
+        let provider = provider_named(&row.provider)?;
         // Merged into the stored options: changing the rate limit must not drop the
         // credentials, which the caller cannot even read back.
         refuse_sealed_tokens(Some(&options))?;
@@ -362,7 +362,7 @@ pub async fn rotate_secret(
     input: RotateIn,
 ) -> Result<WebhookOut, ServiceError> {
     let mut row = load(state, id).await?;
-    let provider = parse_provider(&row.provider)?;
+    let provider = provider_named(&row.provider)?;
     let grace_secs = input
         .grace_period_secs
         .unwrap_or(state.config.rotation_grace_secs);
@@ -568,10 +568,6 @@ pub(super) fn not_found(id: &str) -> ServiceError {
         what: "webhook",
         id: id.to_string(),
     }
-}
-
-fn parse_provider(name: &str) -> Result<Provider, ServiceError> {
-    provider_named(name)
 }
 
 fn check_id(id: &str) -> Result<String, ServiceError> {
