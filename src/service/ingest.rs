@@ -206,12 +206,20 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
                 event.delivery_id =
                     providers::header_delivery_id(provider, options, &inbound.headers);
             }
+            let (webhook_id, delivery_id) = (event.webhook_id.clone(), event.delivery_id.clone());
             let (event_id, repeat) = match store(state, event).await? {
                 Inserted::New(event_id) => (event_id, false),
+                Inserted::Duplicate(event_id)
+                    if held_whole(state, webhook_id, delivery_id).await? =>
+                {
+                    // The delivery arrived whole before (this copy was cut off on the way):
+                    // it is a duplicate, answered as one, so the sender counts no failure.
+                    return Ok(duplicate(state, &inbound, &cached, provider, event_id).await);
+                }
                 Inserted::Duplicate(event_id) => {
-                    // Stored before: it must not use up the sender's allowance (as a
-                    // duplicate does not), yet it is refused as the first copy was, since a
-                    // sender takes a 200 for a delivery that arrived whole.
+                    // Stored before, unreadable too: it must not use up the sender's
+                    // allowance (as a duplicate does not), yet it is refused as the first copy
+                    // was, since a sender takes a 200 for a delivery that arrived whole.
                     state.limits.refund(client_ip, &hook.id, Charge::Verified);
                     (event_id, true)
                 }
@@ -342,6 +350,22 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
             Ok(duplicate(state, &inbound, &cached, provider, event_id).await)
         }
     }
+}
+
+/// Whether the webhook's event holding this delivery id was read whole (not `invalid_payload`).
+async fn held_whole(
+    state: &AppState,
+    webhook_id: String,
+    delivery_id: Option<String>,
+) -> Result<bool, ServiceError> {
+    let Some(delivery_id) = delivery_id else {
+        return Ok(false);
+    };
+    Ok(state
+        .store
+        .read(move |db| events::with_delivery_id(db, &webhook_id, &delivery_id))
+        .await?
+        .is_some())
 }
 
 /// The answer to a verified delivery whose id an event of the webhook already has.
