@@ -173,6 +173,17 @@ pub fn declared(
             ));
         }
         if let Some(target) = &spec.target
+            && spec.result == ResultAction::Forward
+        {
+            check_forward(target).map_err(|e| {
+                format!(
+                    "WEBHOOK_MCP_AGENTS: agent `{}` forwards its result to a target it could \
+                     never send to: {e}",
+                    spec.name
+                )
+            })?;
+        }
+        if let Some(target) = &spec.target
             && (posts_tool || spec.result == ResultAction::PostMessage)
         {
             check_channel(target).map_err(|e| {
@@ -185,6 +196,22 @@ pub fn declared(
         }
     }
     Ok(specs)
+}
+
+/// What `add_command` asks of a `forward` target (an http(s) URL with a host): otherwise every
+/// result the agent forwards would fail when sent, long after the start that could have said.
+fn check_forward(target: &Target) -> Result<(), crate::engine::command::InvalidCommand> {
+    use crate::engine::command;
+    let value = serde_json::to_value(target).unwrap_or_default();
+    command::check(&command::CommandSpec {
+        trigger: "*",
+        action: "forward",
+        agent: None,
+        template: None,
+        conditions: &serde_json::Value::Null,
+        target: Some(&value),
+    })
+    .map(|_| ())
 }
 
 /// What `add_command` asks of a `post_message` target: otherwise every message the agent
@@ -298,6 +325,14 @@ mod tests {
         let forward = r#"[{"name": "x", "result": "forward",
                            "target": {"url": "http://h/in", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}]"#;
         assert!(declare(forward, TELEGRAM).is_ok());
+        // Yet its URL is one a forward command could have: not a scheme nothing sends to.
+        for url in ["ftp://h/in", "not a url", "http://"] {
+            let agents =
+                format!(r#"[{{"name": "x", "result": "forward", "target": {{"url": "{url}"}}}}]"#);
+            let error = declare(&agents, TELEGRAM).unwrap_err();
+            assert!(error.contains("forwards its result"), "{url}: {error}");
+            assert!(error.contains("target.url"), "{url}: {error}");
+        }
         // A kind the runner reads (any case, an alias) is taken as it was before the check.
         for kind in ["Slack", "msteams", "open-webui", " slack"] {
             let agents = format!(
