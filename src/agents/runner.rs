@@ -614,7 +614,7 @@ async fn take_replies(
         .write(move |db| {
             tasks::take_replies(db, &id, &owner, now, |texts| {
                 let mut messages = run.clone();
-                messages.extend(texts.iter().map(|t| reply_message(t)));
+                messages.extend(texts.iter().map(reply_message));
                 let done = Progress {
                     messages,
                     replied,
@@ -625,13 +625,20 @@ async fn take_replies(
         })
         .await
         .context("read the replies that came during the run")?;
-    Ok(taken.iter().map(|t| reply_message(t)).collect())
+    Ok(taken.iter().map(reply_message).collect())
 }
 
-/// A reply on the task's thread as the model reads it: data from the sender, not orders.
-fn reply_message(text: &str) -> Message {
+/// A reply on the task's thread as the model reads it: data from the sender, not orders, with
+/// who wrote it (as the event names them) so that the model can weigh whose answer it is.
+fn reply_message(reply: &conversation::Reply) -> Message {
+    let by = reply
+        .author
+        .as_deref()
+        .map(|a| format!(" by `{}`", crate::service::quoted(a)))
+        .unwrap_or_default();
     Message::user(format!(
-        "A reply arrived on the thread (untrusted data from the sender):\n<reply>\n{text}\n</reply>"
+        "A reply{by} arrived on the thread (untrusted data from the sender):\n<reply>\n{}\n</reply>",
+        reply.text
     ))
 }
 
@@ -717,7 +724,7 @@ async fn opening(state: &AppState, agent: &AgentSpec, task: &TaskRow) -> Vec<Mes
                 close_interrupted_calls(&mut messages);
             }
             Some("assistant") => messages.push(Message::assistant(content)),
-            Some("user") => messages.push(reply_message(content)),
+            Some("user") => messages.push(reply_message(&conversation::Reply::of(&item))),
             Some("note") if item["kind"] == conversation::REPLY_TIMEOUT => {
                 messages.push(Message::user(TIMED_OUT_NOTE));
             }

@@ -52,12 +52,29 @@ pub fn is_mid_run(item: &Value) -> bool {
     item.get(MID_RUN).is_some()
 }
 
-/// The texts of the replies the run has not read yet, in the order they came, marked read.
-pub fn take_unread(items: &mut [Value]) -> Vec<String> {
+/// A reply as a run reads it: its text, and who wrote it when the event named them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub text: String,
+    pub author: Option<String>,
+}
+
+impl Reply {
+    /// The reply a conversation item holds (a `user` item).
+    pub fn of(item: &Value) -> Reply {
+        Reply {
+            text: item["content"].as_str().unwrap_or_default().to_string(),
+            author: item["author"].as_str().map(str::to_string),
+        }
+    }
+}
+
+/// The replies the run has not read yet, in the order they came, marked read.
+pub fn take_unread(items: &mut [Value]) -> Vec<Reply> {
     let mut taken = Vec::new();
     for item in items.iter_mut().filter(|i| i[MID_RUN] == UNREAD) {
         item[MID_RUN] = json!(READ);
-        taken.push(item["content"].as_str().unwrap_or_default().to_string());
+        taken.push(Reply::of(item));
     }
     taken
 }
@@ -156,7 +173,11 @@ mod tests {
             item("b", Some(UNREAD)),
             item("c", Some(UNREAD)),
         ];
-        assert_eq!(take_unread(&mut items), ["b", "c"]);
+        let texts: Vec<String> = take_unread(&mut items)
+            .into_iter()
+            .map(|r| r.text)
+            .collect();
+        assert_eq!(texts, ["b", "c"]);
         assert!(take_unread(&mut items).is_empty(), "taken once");
         assert_eq!(shown(&items), ["q", "a:read", "b:read", "c:read"]);
     }

@@ -294,8 +294,8 @@ pub fn take_replies(
     id: &str,
     owner: &str,
     now: i64,
-    progress: impl Fn(&[String]) -> String,
-) -> Result<Vec<String>, StoreError> {
+    progress: impl Fn(&[conversation::Reply]) -> String,
+) -> Result<Vec<conversation::Reply>, StoreError> {
     let Some(task) = get(conn, id)? else {
         return Ok(Vec::new());
     };

@@ -78,6 +78,11 @@ async fn a_second_reply_while_the_task_waits_to_retry_reaches_the_model_once_aft
     assert_eq!(replies.len(), 2, "{replies:?}");
     assert!(replies[0].contains("Linux"), "{replies:?}");
     assert!(replies[1].contains("actually macOS"), "{replies:?}");
+    // Each with who wrote it, so the model can weigh whose answer it is.
+    assert!(
+        replies.iter().all(|r| r.contains("A reply by `bob`")),
+        "{replies:?}"
+    );
     let task = app.task(&task_id).await;
     assert_eq!(task["result"], ANSWER, "{task}");
     assert!(
