@@ -163,6 +163,10 @@ pub async fn state(
 /// Shorter configured keys are warned about (generated ones are far longer).
 const MIN_SAFE_KEY_CHARS: usize = 16;
 
+/// How long a shutdown waits for `subscriptions/listen` streams to end with their final result
+/// before rmcp closes what is left.
+const LISTENERS_CLOSE_LIMIT: Duration = Duration::from_secs(1);
+
 /// What is wrong with a public base URL, if anything: receiver URLs are made by appending
 /// `/webhooks/…` to it, so it must be a plain http(s) address and path.
 fn base_url_problem(url: &str) -> Option<String> {
@@ -321,13 +325,13 @@ impl App {
                 )
             }
         });
-        let router = crate::http::router(
-            state.clone(),
-            self.hub.clone(),
-            sessions,
-            stop.child_token(),
-        );
+        // rmcp's streams close when this is cancelled: only once the listen streams have
+        // ended with their final result (or a moment has passed), so that they end cleanly.
+        let mcp_stop = CancellationToken::new();
+        let router =
+            crate::http::router(state.clone(), self.hub.clone(), sessions, mcp_stop.clone());
         let (stopping, stop_work) = (stop.clone(), worker_stop.clone());
+        let (hub, mcp_stopping) = (self.hub.clone(), mcp_stop.clone());
         let limits = crate::http::serve::ConnectionLimits {
             header_timeout: Duration::from_secs(state.config.header_timeout_secs.max(1)),
             write_stall_timeout: Duration::from_secs(state.config.request_timeout_secs.max(1)),
@@ -343,6 +347,10 @@ impl App {
             stopping.cancel();
             // No new sends or runs from now: the ones under way finish while requests do.
             stop_work.cancel();
+            tokio::spawn(async move {
+                hub.end_listeners(LISTENERS_CLOSE_LIMIT).await;
+                mcp_stopping.cancel();
+            });
         });
         let deadline = {
             let stop = stop.clone();
@@ -356,6 +364,7 @@ impl App {
             () = deadline => tracing::warn!("requests still in flight after the shutdown grace; stopping anyway"),
         }
         stop.cancel();
+        mcp_stop.cancel();
         worker_stop.cancel();
         // Senders finish the attempt in hand and runs stop at their next model call (a tool
         // already acting finishes first), within the grace once requests are done, so a

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rmcp::model::ResourceUpdatedNotificationParam;
 use rmcp::service::SubscriptionSink;
@@ -13,6 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::service::Change;
 use crate::service::auth::ApiKeys;
+
+/// How long a shutdown leaves ended listen streams to write their final result.
+const FINAL_RESULT_HANDOFF: Duration = Duration::from_millis(100);
 
 /// A legacy `resources/subscribe`: the session's peer, the resource, which session asked
 /// (only it may unsubscribe) and the API key it came with (a revoked key's stop).
@@ -28,9 +32,38 @@ pub struct Hub {
     next_id: AtomicU64,
     sinks: Mutex<Vec<(u64, SubscriptionSink)>>,
     peers: Mutex<Vec<Subscription>>,
+    /// Cancelled when the server starts shutting down: listen streams then end with their
+    /// final result, before the transport closes what is left.
+    closing: CancellationToken,
 }
 
 impl Hub {
+    /// Ends every `subscriptions/listen` stream with its final result (a client reads that as
+    /// an end on purpose, where a dropped stream reads as a fault) and resolves once they have
+    /// ended (or after `limit`) and had a moment to hand that result to the connection: a
+    /// handler's return is not yet the result written, and closing the transport at once
+    /// would drop it.
+    pub async fn end_listeners(&self, limit: Duration) {
+        let open = || !self.sinks.lock().expect("hub poisoned").is_empty();
+        let had = open();
+        self.closing.cancel();
+        if !had {
+            return;
+        }
+        let gone = async {
+            while open() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        let _ = tokio::time::timeout(limit, gone).await;
+        tokio::time::sleep(FINAL_RESULT_HANDOFF).await;
+    }
+
+    /// Resolves once the server has begun to shut down.
+    pub async fn closing(&self) {
+        self.closing.cancelled().await;
+    }
+
     pub fn add_sink(&self, sink: SubscriptionSink) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         self.sinks.lock().expect("hub poisoned").push((id, sink));

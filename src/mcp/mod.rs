@@ -331,6 +331,7 @@ impl ServerHandler for McpServer {
             }
             tokio::select! {
                 () = context.cancelled() => break Ok(()),
+                () = self.hub.closing() => break Ok(()),
                 () = revoked => {}
             }
         };

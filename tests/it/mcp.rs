@@ -1594,6 +1594,42 @@ async fn listening_to_a_resource_that_does_not_exist_is_refused_as_subscribing_i
 }
 
 #[tokio::test]
+async fn a_listen_stream_ends_with_its_final_result_when_the_server_shuts_down() {
+    use rmcp::ClientServiceExt;
+    // Arrange: a client listening to a webhook's events.
+    let mut app = spawn_app().await;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header("test-api-key"),
+    );
+    let client = ().serve_with_lifecycle(transport, discovering()).await;
+    let client = client.expect("MCP client discovers");
+    issues_webhook(&client).await;
+    let filter = rmcp::model::SubscriptionFilter::builder()
+        .resource_subscriptions(["webhook://gh/events"])
+        .build();
+    let mut listening = client.listen(filter).await.expect("listening");
+
+    // Act: the server is stopped as a SIGTERM stops it.
+    let stopped = tokio::spawn(async move { app.stop().await });
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), listening.next()).await;
+
+    // Assert: the stream ended the way the protocol ends one on purpose (its final result),
+    // not as a dropped connection, which a client takes for a fault to reconnect from.
+    let next = next.expect("the stream ended within the grace");
+    assert!(matches!(next, Ok(None)), "{next:?}");
+    assert!(
+        matches!(
+            listening.end(),
+            Some(rmcp::service::SubscriptionEnd::Graceful(_))
+        ),
+        "{:?}",
+        listening.end()
+    );
+    stopped.await.expect("stopped");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn over_stdio_too_listening_to_a_resource_that_does_not_exist_is_refused() {
     use rmcp::ClientServiceExt;
     let dir = tempfile::tempdir().expect("tempdir");
