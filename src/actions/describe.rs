@@ -111,6 +111,35 @@ fn in_thread(discussion: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+impl Delivery {
+    /// The URL that is a credential itself, which is stored sealed when a key is set: a
+    /// channel's (an incoming-webhook URL is the channel's key, a Bot API URL holds the bot's
+    /// token) and a forward's that carries a password or token (see [`url_is_credential`]).
+    pub fn credential_url_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Delivery::ChannelMessage { url, .. } if url_is_credential(true, url) => Some(url),
+            Delivery::Forward { url, .. } if url_is_credential(false, url) => Some(url),
+            _ => None,
+        }
+    }
+
+    /// The URL a delivery is sent to, where it carries one that may be stored sealed.
+    pub fn target_url_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Delivery::ChannelMessage { url, .. } | Delivery::Forward { url, .. } => Some(url),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a target URL is a credential, to be stored sealed: every channel URL
+/// (`channel`), whose secret is its path or a `bot<token>` segment, and any other URL with
+/// what [`mask_url_credentials`] hides in it (a password, a token as user name, a secret
+/// query value). An empty URL (a Telegram message by the configured bot) holds nothing.
+pub(crate) fn url_is_credential(channel: bool, url: &str) -> bool {
+    !url.is_empty() && (channel || mask_url_credentials(url) != url)
+}
+
 /// `host:port` of a URL, empty when it is none.
 pub(crate) fn host_of(url: &str) -> String {
     match reqwest::Url::parse(url) {
@@ -609,5 +638,26 @@ mod tests {
         assert_eq!(encode_segment("ABC-12"), "ABC-12");
         assert!(segment("key", "..").is_err());
         assert!(segment("key", "").is_err());
+    }
+
+    #[test]
+    fn channel_urls_and_forward_urls_with_credentials_are_credentials() {
+        let cases = [
+            (true, "https://hooks.slack.com/services/T0/B0/abc", true),
+            (
+                true,
+                "https://chat.example.com/api/v1/channels/c1/webhook",
+                true,
+            ),
+            (true, "", false),
+            (false, "https://sink.example.com/in?x=1", false),
+            (false, "https://u:pw@sink.example.com/in", true),
+            (false, "https://ghp_abc@sink.example.com/in", true),
+            (false, "https://sink.example.com/in?token=t1", true),
+            (false, "https://fn.example.net/api/hook?code=abc", true),
+        ];
+        for (channel, url, credential) in cases {
+            assert_eq!(url_is_credential(channel, url), credential, "{url}");
+        }
     }
 }

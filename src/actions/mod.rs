@@ -32,7 +32,7 @@ pub use client::Clients;
 pub(crate) use client::retry_after;
 pub(crate) use describe::{
     host_of, mask_url_credentials, masked_url_refusal, redact_secret_path, redact_url, restore_url,
-    segment,
+    segment, url_is_credential,
 };
 pub use forward::{sign_standard, standard_key};
 

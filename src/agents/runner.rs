@@ -839,6 +839,7 @@ async fn finish(state: &AppState, task: &TaskRow, ending: Ending) -> anyhow::Res
         Ending::Failed(why) => ("failed", None, Some(why), None),
     };
     let (task, owner, task_id) = (task.clone(), owner_of(task), task.id.clone());
+    let sealer = state.sealer.clone();
     let queued = state
         .store
         .write(move |db| {
@@ -868,7 +869,8 @@ async fn finish(state: &AppState, task: &TaskRow, ending: Ending) -> anyhow::Res
             }
             match (&delivery, &task.event_id) {
                 (Some((kind, d)), Some(event_id)) => {
-                    task_service::queue_result(db, &task, event_id, *kind, d.clone(), now).map(Ok)
+                    task_service::queue_result(db, &sealer, &task, event_id, *kind, d.clone(), now)
+                        .map(Ok)
                 }
                 _ => Ok(Ok(false)),
             }

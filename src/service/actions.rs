@@ -145,6 +145,7 @@ pub async fn ask(
     let task_id = to.task_id.clone();
     let agent = agent.unwrap_or_else(|| crate::agents::ASK_AGENT.into());
     let (event_id, webhook_id) = (event.summary.id.clone(), event.summary.webhook_id.clone());
+    let sealer = state.sealer.clone();
     let row = state
         .store
         .write(move |db| {
@@ -184,6 +185,7 @@ pub async fn ask(
                 return Ok(Err(task_id));
             }
             let row = outbox_row(
+                &sealer,
                 new_id("act"),
                 Some(&event_id),
                 Some(&webhook_id),
@@ -284,6 +286,7 @@ pub async fn post_message(
     unchecked.extend(check_credentials(state, webhook_id.as_deref(), &delivery).await?);
     let now = clock::now_ms();
     let row = outbox_row(
+        &state.sealer,
         new_id("act"),
         event_id.as_ref(),
         webhook_id.as_ref(),
@@ -362,6 +365,7 @@ async fn send_on_source(
     let delivery = to.author.shape(delivery);
     let unchecked = check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let row = outbox_row(
+        &state.sealer,
         new_id("act"),
         Some(&event.summary.id),
         Some(&event.summary.webhook_id),
@@ -609,6 +613,7 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
         .store
         .read(move |db| crate::store::commands::list(db, &hook_id))
         .await?;
+    let command_rows = super::commands::opened_rows(&state.sealer, command_rows)?;
     let compiled = super::commands::compile_enabled(&command_rows);
     let (matched, planned) = super::planning::plan_stored(
         &hook,
@@ -639,9 +644,10 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
         received_at: row.received_at,
         truncated: None,
     };
+    let sealer = state.sealer.clone();
     let results = state
         .store
-        .write(move |db| replay_in_db(db, &event, &planned))
+        .write(move |db| replay_in_db(db, &sealer, &event, &planned))
         .await?;
     state.wake_workers();
     state.wake_runner();
@@ -654,6 +660,7 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
 
 fn replay_in_db(
     db: &rusqlite::Connection,
+    sealer: &crate::service::sealing::Sealer,
     event: &NewEvent,
     planned: &[Planned],
 ) -> Result<Vec<Value>, crate::store::StoreError> {
@@ -686,6 +693,7 @@ fn replay_in_db(
         let write_new = || {
             record::write_planned(
                 db,
+                sealer,
                 &event.id,
                 &event.webhook_id,
                 event,
@@ -703,6 +711,7 @@ fn replay_in_db(
                 // The stored row with what the command plans now.
                 let replanned = |o: &OutboxRow| {
                     let mut row = outbox_row(
+                        sealer,
                         o.id.clone(),
                         Some(&event.id),
                         Some(&event.webhook_id),

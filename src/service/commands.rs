@@ -7,6 +7,7 @@ use crate::providers::MASK;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::sealing::Sealer;
 use super::{ServiceError, new_id, webhooks};
 use crate::app::AppState;
 use crate::clock;
@@ -84,8 +85,7 @@ pub async fn add(
     name_telegram_kind(state, &mut row);
     check_new_target(&row)?;
     let unchecked = check_reachable(state, &row)?;
-    seal_target_secret(state, &mut row);
-    let stored = row.clone();
+    let stored = sealed_target(state, &row);
     state
         .store
         .write(move |db| rows::insert(db, &stored))
@@ -105,7 +105,16 @@ pub async fn list(state: &AppState, webhook_id: &str) -> Result<Vec<CommandOut>,
     webhooks::load(state, webhook_id).await?;
     let key = webhook_id.to_string();
     let rows = state.store.read(move |db| rows::list(db, &key)).await?;
-    Ok(rows.iter().map(present).collect())
+    Ok(rows
+        .into_iter()
+        .map(|mut row| {
+            // One the key does not open shows the mask in place of its URL, never its sealed form.
+            if let Err(e) = open_target(&state.sealer, &mut row) {
+                tracing::error!(command = %row.id, error = %e, "cannot open a target URL");
+            }
+            present(&row)
+        })
+        .collect())
 }
 
 /// Changes the given fields of a command; the result is checked as a whole.
@@ -119,6 +128,8 @@ pub async fn update(
     let Some(mut row) = state.store.read(move |db| rows::get(db, &w, &c)).await? else {
         return Err(missing(state, webhook_id, command_id).await);
     };
+    // Opened, so a target written back as shown keeps it and an unchanged one is seen as such.
+    open_target(&state.sealer, &mut row).map_err(StoreError::Corrupt)?;
     let hook = webhooks::load(state, webhook_id).await?;
     let (stored_target, stored_action) = (row.target.clone(), row.action.clone());
     if let Some(t) = input.trigger.clone() {
@@ -152,11 +163,10 @@ pub async fn update(
     } else {
         None
     };
+    row.updated_at = clock::now_ms();
     // On every save, as a webhook's own secret: one stored before the key was set is sealed
     // now, whatever this update changed.
-    seal_target_secret(state, &mut row);
-    row.updated_at = clock::now_ms();
-    let stored = row.clone();
+    let stored = sealed_target(state, &row);
     let found = state
         .store
         .write(move |db| rows::update(db, &stored))
@@ -263,16 +273,18 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
         row.conditions = conditions.to_string();
     }
     if let Some(mut target) = input.target {
-        if target
-            .get("secret")
-            .and_then(Value::as_str)
-            .is_some_and(super::sealing::looks_sealed)
-        {
-            return Err(ServiceError::invalid(
-                "target.secret",
-                "a value starting with `enc:v1:` would be taken for an encrypted one (the form \
-                 sealed secrets are stored in); give the plain value",
-            ));
+        for field in ["secret", "url"] {
+            if target
+                .get(field)
+                .and_then(Value::as_str)
+                .is_some_and(super::sealing::looks_sealed)
+            {
+                return Err(ServiceError::invalid(
+                    &format!("target.{field}"),
+                    "a value starting with `enc:v1:` would be taken for an encrypted one (the \
+                     form sealed secrets are stored in); give the plain value",
+                ));
+            }
         }
         restore_masked(&mut target, row.target.as_deref())?;
         // `{}` (or `""`, which arrives as null) removes it, as turning a forward into a
@@ -685,7 +697,10 @@ fn shown_target(action: &str, target: &str) -> Option<Value> {
     if let Some(url) = t.get_mut("url")
         && let Some(raw) = url.as_str()
     {
-        *url = Value::String(if action == "post_message" {
+        *url = Value::String(if super::sealing::looks_sealed(raw) {
+            // Not opened (`list` logs why): nothing of it is shown.
+            MASK.to_string()
+        } else if action == "post_message" {
             crate::actions::redact_secret_path(raw)
         } else {
             crate::actions::mask_url_credentials(raw)
@@ -694,22 +709,73 @@ fn shown_target(action: &str, target: &str) -> Option<Value> {
     Some(t)
 }
 
-/// A forward's signing secret is stored sealed when a key is set, like webhook secrets; it is
-/// opened only to sign (by the outbox worker), so the outbox holds it sealed too.
-fn seal_target_secret(state: &AppState, row: &mut CommandRow) {
+/// The row as stored. A forward's signing secret is sealed when a key is set, like webhook
+/// secrets; it is opened only to sign (by the outbox worker), so the outbox holds it sealed
+/// too. So is a target URL that is a credential itself (`actions::url_is_credential`: a
+/// channel's, a forward's with a password or token in it), which is opened when read
+/// ([`open_target`]) and sealed again in the outbox (`record::outbox_row`).
+fn sealed_target(state: &AppState, row: &CommandRow) -> CommandRow {
+    let mut row = row.clone();
     let Some(mut target) = row
         .target
         .as_deref()
         .and_then(|t| serde_json::from_str::<Value>(t).ok())
     else {
-        return;
+        return row;
     };
+    let mut changed = false;
     if let Some(secret) = target.get("secret").and_then(Value::as_str)
         && !super::sealing::looks_sealed(secret)
     {
         target["secret"] = Value::String(state.sealer.seal(secret));
+        changed = true;
+    }
+    let channel = row.action == "post_message";
+    if state.sealer.is_on()
+        && let Some(url) = target.get("url").and_then(Value::as_str)
+        && !super::sealing::looks_sealed(url)
+        && crate::actions::url_is_credential(channel, url)
+    {
+        target["url"] = Value::String(state.sealer.seal(url));
+        changed = true;
+    }
+    if changed {
         row.target = Some(target.to_string());
     }
+    row
+}
+
+/// The row with its target's URL opened, as everything past the store works with it (checks,
+/// planning, showing it masked); the signing secret stays sealed until the worker signs.
+pub(super) fn open_target(sealer: &Sealer, row: &mut CommandRow) -> Result<(), String> {
+    let Some(mut target) = row
+        .target
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+    else {
+        return Ok(());
+    };
+    if let Some(url) = target.get("url").and_then(Value::as_str)
+        && super::sealing::looks_sealed(url)
+    {
+        let opened = sealer
+            .open(url)
+            .map_err(|e| format!("command `{}`'s target URL: {e}", row.id))?;
+        target["url"] = Value::String(opened);
+        row.target = Some(target.to_string());
+    }
+    Ok(())
+}
+
+/// Stored commands with their target URLs opened ([`open_target`]).
+pub(super) fn opened_rows(
+    sealer: &Sealer,
+    mut rows: Vec<CommandRow>,
+) -> Result<Vec<CommandRow>, StoreError> {
+    for row in &mut rows {
+        open_target(sealer, row).map_err(StoreError::Corrupt)?;
+    }
+    Ok(rows)
 }
 
 /// A target given back as it was shown (a model reading a command and writing it back keeps

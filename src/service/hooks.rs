@@ -74,6 +74,8 @@ impl HookCache {
             .map(|s| sealer.open(s))
             .transpose()
             .map_err(StoreError::Corrupt)?;
+        // Their target URLs opened: planning names a message's kind and sends it by them.
+        let commands = super::commands::opened_rows(sealer, commands)?;
         let options: crate::providers::ProviderOptions =
             serde_json::from_str(&row.options).unwrap_or_default();
         let allowlist = options

@@ -312,11 +312,13 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     let webhook_id = event.webhook_id.clone();
     let queues_task = planned.iter().any(|p| matches!(p, Planned::Task { .. }));
     let own_apis = cached.own_apis.clone();
+    let sealer = state.sealer.clone();
     let recorded = state
         .store
         .write(move |db| {
             record::record(
                 db,
+                &sealer,
                 &event,
                 &planned,
                 &own_apis,

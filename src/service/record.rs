@@ -6,6 +6,7 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use super::echo::{self, Posted};
+use super::sealing::{Sealer, looks_sealed};
 use crate::actions::Delivery;
 use crate::engine::ActionKind;
 use crate::engine::plan::Planned;
@@ -46,6 +47,7 @@ pub struct Recorded {
 /// Stores the event and, if it is new, its planned work. A duplicate stores nothing more.
 pub fn record(
     conn: &Connection,
+    sealer: &Sealer,
     event: &NewEvent,
     planned: &[Planned],
     own_apis: &OwnApis,
@@ -162,6 +164,7 @@ pub fn record(
     };
     let actions = write_planned(
         conn,
+        sealer,
         event_id,
         &event.webhook_id,
         event,
@@ -285,8 +288,10 @@ pub fn starts_agent(planned: &Planned) -> bool {
 
 /// Writes planned work for an event (also used by replay). Returns how many outbox rows
 /// were written; rows a command already has for this event are left alone.
+#[allow(clippy::too_many_arguments)]
 pub fn write_planned(
     conn: &Connection,
+    sealer: &Sealer,
     event_id: &str,
     webhook_id: &str,
     event: &NewEvent,
@@ -327,6 +332,7 @@ pub fn write_planned(
                 };
                 let (e, w) = (event_id.to_string(), webhook_id.to_string());
                 let mut row = outbox_row(
+                    sealer,
                     id,
                     Some(&e),
                     Some(&w),
@@ -356,9 +362,13 @@ pub fn write_planned(
     Ok(written)
 }
 
-/// An outbox row for a delivery; an unplannable one is stored dead with the reason.
+/// An outbox row for a delivery; an unplannable one is stored dead with the reason. A URL
+/// that is a credential itself (a channel's, a forward's with a password or token) is stored
+/// sealed when a key is set, as its command holds it; the worker opens it to send, and the
+/// row's `target` (shown) and `host` (for sharing senders) come from it beforehand.
 #[allow(clippy::too_many_arguments)]
 pub fn outbox_row(
+    sealer: &Sealer,
     id: String,
     event_id: Option<&String>,
     webhook_id: Option<&String>,
@@ -375,10 +385,17 @@ pub fn outbox_row(
                 // The row id: the same on every retry, so the receiver can dedup.
                 *message_id = id.clone();
             }
+            let (target, host) = (d.describe_target(), d.host());
+            if sealer.is_on()
+                && let Some(url) = d.credential_url_mut()
+                && !looks_sealed(url)
+            {
+                *url = sealer.seal(url);
+            }
             (
                 serde_json::to_string(&d).ok(),
-                d.describe_target(),
-                d.host(),
+                target,
+                host,
                 "pending",
                 None,
             )

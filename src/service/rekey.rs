@@ -139,9 +139,11 @@ const PLACES: [(&str, &str, Form); 5] = [
     ("webhooks", "previous_secret", Form::Whole),
     // Reply credentials: `options.credentials`' tokens.
     ("webhooks", "options", Form::Json),
-    // Forwards' signing secrets: `target.secret`.
+    // Forwards' signing secrets (`target.secret`), and target URLs that are credentials
+    // (`target.url`).
     ("commands", "target", Form::Json),
-    // Queued (and past) forwards carry their signing secret sealed.
+    // Queued (and past) forwards carry their signing secret sealed, and channel messages and
+    // forwards such a URL (`url`).
     ("outbox", "delivery", Form::Json),
 ];
 
@@ -246,8 +248,8 @@ pub fn report(keys: &Keys, done: &Moved) {
     if done.unopened > 0 {
         tracing::warn!(
             unopened = done.unopened,
-            "{} queued action(s) hold a signing secret that no given key opens: they fail \
-             when sent",
+            "{} queued action(s) hold a signing secret or target URL that no given key opens: \
+             they fail when sent",
             done.unopened
         );
     }

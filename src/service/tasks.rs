@@ -384,6 +384,7 @@ pub async fn complete(
     } else {
         (Some(result.clone()), None)
     };
+    let sealer = state.sealer.clone();
     let finished = state
         .store
         .write(move |db| {
@@ -409,6 +410,7 @@ pub async fn complete(
             if finished && let (Some(delivery), Some(event_id)) = (&delivery, &task.event_id) {
                 queue_result(
                     db,
+                    &sealer,
                     &task,
                     event_id,
                     ActionKind::Comment,
@@ -473,6 +475,7 @@ pub(crate) fn is_result_key(command_id: &str) -> bool {
 /// result is posted once even if the task is completed twice (a crash and a re-run).
 pub fn queue_result(
     db: &rusqlite::Connection,
+    sealer: &super::sealing::Sealer,
     task: &TaskRow,
     event_id: &str,
     kind: ActionKind,
@@ -490,6 +493,7 @@ pub fn queue_result(
         *hops = crate::actions::hops::of_stored(&headers).saturating_add(1);
     }
     let row = outbox_row(
+        sealer,
         new_id("act"),
         Some(&event_id.to_string()),
         task.webhook_id.as_ref(),

@@ -311,13 +311,14 @@ pub async fn test_webhook(
         status => status.to_string(),
     };
     report.actions_queued = run_actions && !matched.is_empty();
-    // The stored rows, as planning reads them (a shown command's target is masked), so each
-    // template renders as it would be sent: escaped when its text goes to Slack.
+    // The stored rows, opened as planning reads them (a shown command's target is masked),
+    // so each template renders as it would be sent: escaped when its text goes to Slack.
     let key = hook.id.clone();
     let all = state
         .store
         .read(move |db| crate::store::commands::list(db, &key))
         .await?;
+    let all = super::commands::opened_rows(&state.sealer, all)?;
     let ctx = super::planning::template_context(
         &hook,
         &std::sync::Arc::new(event.payload.clone()),

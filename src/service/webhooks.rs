@@ -233,13 +233,18 @@ pub fn unopenable(
                 .find_map(Result::err);
         }
         if why.is_none() {
-            // Forward targets' signing secrets are sealed with the same key.
+            // Forward targets' signing secrets, and target URLs that are credentials, are
+            // sealed with the same key.
             why = crate::store::commands::list(conn, &row.id)?
                 .iter()
                 .filter_map(|c| c.target.as_deref())
                 .filter_map(|t| serde_json::from_str::<Value>(t).ok())
-                .filter_map(|t| t.get("secret").and_then(Value::as_str).map(str::to_string))
-                .map(|secret| keys.open(&secret))
+                .flat_map(|t| {
+                    ["secret", "url"]
+                        .map(|field| t.get(field).and_then(Value::as_str).map(str::to_string))
+                })
+                .flatten()
+                .map(|value| keys.open(&value))
                 .find_map(Result::err);
         }
         if let Some(why) = why {

@@ -339,8 +339,15 @@ fn parse(row: &OutboxRow) -> Result<Delivery, ActionError> {
         .map_err(|e| ActionError::permanent(format!("stored action is unreadable: {e}")))
 }
 
-/// A forward's signing secret is stored sealed (when a key is set) and opened only to sign.
+/// A forward's signing secret, and a target URL that is a credential itself, are stored
+/// sealed (when a key is set) and opened only to send.
 fn opened(state: &AppState, mut delivery: Delivery) -> Result<Delivery, ActionError> {
+    if let Some(url) = delivery.target_url_mut() {
+        *url = state
+            .sealer
+            .open(url)
+            .map_err(|e| ActionError::permanent(format!("the target URL cannot be opened: {e}")))?;
+    }
     if let Delivery::Forward {
         secret: Some(secret),
         ..

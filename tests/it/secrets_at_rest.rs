@@ -1,5 +1,6 @@
-//! Secrets at rest: with WEBHOOK_MCP_SECRET_KEY, webhook secrets and reply credentials are
-//! stored encrypted, still verify deliveries, and are never shown back.
+//! Secrets at rest: with WEBHOOK_MCP_SECRET_KEY, webhook secrets, reply credentials and target
+//! URLs that are credentials are stored encrypted, still verify deliveries (or send), and are
+//! never shown back.
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -303,4 +304,331 @@ async fn a_forwards_secret_saved_before_the_key_is_sealed_by_any_later_update() 
         .expect("row");
     assert!(!target.contains("MfKQ9r8"), "{target}");
     assert!(target.contains("enc:v1:"), "{target}");
+}
+
+/// A Slack incoming webhook's path: its last segment is the credential to post there.
+const SLACK_PATH: &str = "/services/T0SEALED/B0SEALED/slackPathSecret0123456789";
+const FORWARD_PASSWORD: &str = "fwdPa55word";
+const FORWARD_TOKEN: &str = "fwdQueryToken42";
+
+/// A fake taking a Slack channel's messages at `SLACK_PATH` and forwards at `/fwd` with the
+/// token in their query.
+async fn url_upstream() -> wiremock::MockServer {
+    use wiremock::matchers::{method, path, query_param};
+    let upstream = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("POST"))
+        .and(path(SLACK_PATH))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&upstream)
+        .await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/fwd"))
+        .and(query_param("token", FORWARD_TOKEN))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&upstream)
+        .await;
+    upstream
+}
+
+/// A manual outbox reaching `upstream`, with the keys given.
+fn url_config(
+    upstream: &wiremock::MockServer,
+    key: Option<&str>,
+    previous: &[&str],
+) -> impl FnOnce(&mut webhook_mcp::config::Config) {
+    let address = upstream.address().to_string();
+    let key = key.map(String::from);
+    let previous: Vec<String> = previous.iter().map(|k| k.to_string()).collect();
+    move |c| {
+        crate::helpers::manual_outbox(c);
+        c.allowed_target_hosts.push(address);
+        c.secret_key = key;
+        c.previous_secret_keys = previous;
+    }
+}
+
+/// A GitHub webhook `gh` with a post_message to a Slack channel and a forward whose URL
+/// carries a password and a token (wiremock's host is no Slack host: the kind is named).
+async fn url_commands(app: &crate::helpers::TestApp, upstream: &wiremock::MockServer) {
+    app.github_webhook("gh", "gh-secret").await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "post_message",
+               "template": "Opened {{issue.title}}",
+               "target": {"url": format!("{}{SLACK_PATH}", upstream.uri()), "kind": "slack"}}),
+    )
+    .await;
+    let address = upstream.address();
+    let forward =
+        format!("http://hooks:{FORWARD_PASSWORD}@{address}/fwd?token={FORWARD_TOKEN}&v=1");
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "forward", "target": {"url": forward}}),
+    )
+    .await;
+}
+
+/// Sends an issue event to `gh` and drains the outbox; returns what the upstream received
+/// for it, as `path?query`.
+async fn deliver_to_urls(
+    app: &crate::helpers::TestApp,
+    upstream: &wiremock::MockServer,
+) -> Vec<String> {
+    let before = upstream.received_requests().await.expect("recorded").len();
+    let body = issue_opened("octo/app", 5, &[]);
+    let sent = app
+        .post_github(
+            "gh",
+            "issues",
+            &crate::helpers::delivery_id(),
+            &body,
+            "gh-secret",
+        )
+        .await;
+    assert_eq!(sent.status(), StatusCode::OK);
+    assert_eq!(app.drain().await, 2);
+    let mut got: Vec<String> = upstream.received_requests().await.expect("recorded")[before..]
+        .iter()
+        .map(|r| format!("{}?{}", r.url.path(), r.url.query().unwrap_or_default()))
+        .collect();
+    got.sort();
+    got
+}
+
+/// Each text column of every table holding one of `needles`, as `table.column`.
+fn columns_holding(db: &std::path::Path, needles: &[&str]) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("tables");
+    let mut found = Vec::new();
+    for table in tables {
+        let mut rows = conn
+            .prepare(&format!("SELECT * FROM \"{table}\""))
+            .expect("select");
+        let columns: Vec<String> = rows.column_names().map(String::from).collect();
+        let mut cursor = rows.query([]).expect("query");
+        while let Some(row) = cursor.next().expect("row") {
+            for (i, column) in columns.iter().enumerate() {
+                let text = match row.get_ref(i).expect("value") {
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        String::from_utf8_lossy(t).into_owned()
+                    }
+                    _ => continue,
+                };
+                if needles.iter().any(|n| text.contains(n)) {
+                    found.push(format!("{table}.{column}"));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The commands' targets as `GET /api/webhooks/gh/commands` shows them, by action.
+async fn shown_targets(app: &crate::helpers::TestApp) -> Vec<(String, serde_json::Value)> {
+    let (status, listed) = app.get_json("/api/webhooks/gh/commands").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let mut targets: Vec<(String, serde_json::Value)> = listed["commands"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap_or_default().to_string(),
+                c["target"].clone(),
+            )
+        })
+        .collect();
+    targets.sort_by(|a, b| a.0.cmp(&b.0));
+    targets
+}
+
+const SECRET_PARTS: [&str; 3] = ["slackPathSecret0123456789", FORWARD_PASSWORD, FORWARD_TOKEN];
+
+#[tokio::test]
+async fn channel_and_credential_urls_are_sealed_at_rest_shown_masked_and_still_send() {
+    // Arrange: the same commands with a key and without one.
+    const K2: &str = "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
+    let upstream = url_upstream().await;
+    let app = crate::helpers::spawn_manual(url_config(&upstream, Some(KEY), &[])).await;
+    url_commands(&app, &upstream).await;
+    let plain = crate::helpers::spawn_manual(url_config(&upstream, None, &[])).await;
+    url_commands(&plain, &upstream).await;
+    let expected = vec![
+        "/fwd?token=fwdQueryToken42&v=1".to_string(),
+        SLACK_PATH.to_string() + "?",
+    ];
+
+    // Act: an event sent; the listing written back as shown; the key rotated.
+    let sent = deliver_to_urls(&app, &upstream).await;
+    let shown = shown_targets(&app).await;
+    let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
+    for command in listed["commands"].as_array().expect("commands") {
+        let (status, updated) = send_json(
+            app.api(
+                Method::PUT,
+                &format!(
+                    "/api/webhooks/gh/commands/{}",
+                    command["id"].as_str().expect("id")
+                ),
+            )
+            .json(&json!({"target": command["target"], "priority": 3})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{updated}");
+    }
+    let written_back = deliver_to_urls(&app, &upstream).await;
+    let leaked = columns_holding(&app.db_path, &SECRET_PARTS);
+    let sealed = columns_holding(&app.db_path, &["enc:v1:"]);
+    let app = app
+        .restart_with(url_config(&upstream, Some(K2), &[KEY]))
+        .await;
+    let rotated = deliver_to_urls(&app, &upstream).await;
+
+    // Assert: sent to the real URLs every time, never stored plain, shown as without a key.
+    assert_eq!(sent, expected);
+    assert_eq!(written_back, expected);
+    assert_eq!(rotated, expected);
+    assert_eq!(leaked, Vec::<String>::new());
+    for place in ["commands.target", "outbox.delivery"] {
+        assert!(
+            sealed.iter().any(|s| s == place),
+            "{place} not sealed: {sealed:?}"
+        );
+    }
+    assert_eq!(shown, shown_targets(&plain).await);
+    let shown_text = serde_json::to_string(&shown).expect("json");
+    assert!(!shown_text.contains("enc:v1:"), "{shown_text}");
+    assert!(
+        shown_text.contains("/services/T0SEALED/B0SEALED/***"),
+        "{shown_text}"
+    );
+    assert!(shown_text.contains("token=***"), "{shown_text}");
+    assert_eq!(
+        columns_holding(&app.db_path, &SECRET_PARTS),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_url_saved_before_the_key_is_sealed_when_next_saved_and_then_needs_the_key() {
+    // Arrange: a channel message saved without a key (the webhook's secret stays plain).
+    let upstream = url_upstream().await;
+    let mut app = crate::helpers::spawn_manual(url_config(&upstream, None, &[])).await;
+    url_commands(&app, &upstream).await;
+    app.stop().await;
+    let app = app
+        .restart_with(url_config(&upstream, Some(KEY), &[]))
+        .await;
+    let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
+
+    // Act: updates that leave the targets as they were; then a start without the key.
+    for command in listed["commands"].as_array().expect("commands") {
+        let (status, updated) = send_json(
+            app.api(
+                Method::PUT,
+                &format!(
+                    "/api/webhooks/gh/commands/{}",
+                    command["id"].as_str().expect("id")
+                ),
+            )
+            .json(&json!({"priority": 5})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{updated}");
+    }
+    let leaked = columns_holding(&app.db_path, &SECRET_PARTS);
+    let sent = deliver_to_urls(&app, &upstream).await;
+    let mut app = app;
+    app.stop().await;
+    let config = webhook_mcp::config::Config::for_tests(app.db_path.clone());
+    let refused = match webhook_mcp::app::build(config).await {
+        Ok(_) => panic!("started without the key"),
+        Err(e) => format!("{e:#}"),
+    };
+
+    // Assert
+    assert_eq!(leaked, Vec::<String>::new());
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        refused.contains("`gh`") && refused.contains("WEBHOOK_MCP_SECRET_KEY"),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_target_url_in_the_sealed_form_is_refused() {
+    // Arrange
+    let app = crate::helpers::spawn_manual(|c| c.secret_key = Some(KEY.into())).await;
+    app.github_webhook("gh", "gh-secret").await;
+
+    // Act
+    let added = send_json(
+        app.api(Method::POST, "/api/webhooks/gh/commands")
+            .json(&json!({
+        "trigger": "issues.opened", "action": "post_message", "template": "x",
+        "target": {"url": "enc:v1:bG9va3Mtc2VhbGVk", "kind": "slack"}})),
+    )
+    .await;
+
+    // Assert
+    crate::helpers::assert_error(&added, StatusCode::BAD_REQUEST, Some("target.url"));
+    assert!(added.1.to_string().contains("enc:v1:"), "{}", added.1);
+}
+
+#[tokio::test]
+async fn an_agents_channel_url_is_sealed_in_the_outbox_and_still_posts_its_result() {
+    // Arrange: an agent whose result goes to an Open WebUI channel, with a key set.
+    const CHANNEL_PATH: &str = "/api/v1/channels/webhooks/c1/chanTok0123456789";
+    let channel = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(CHANNEL_PATH))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .set_body_json(json!({"success": true, "message_id": "m-1"})),
+        )
+        .mount(&channel)
+        .await;
+    let (llm, github) = (
+        crate::helpers::fake_llm(vec![crate::helpers::llm_answer("P1, team auth")]).await,
+        crate::helpers::fake_github().await,
+    );
+    let config = crate::helpers::agent_config(&llm, &github);
+    let agents = json!([{"name": "triage", "result": "post_message",
+                         "target": {"url": format!("{}{CHANNEL_PATH}", channel.uri()),
+                                    "kind": "openwebui"}}]);
+    let app = spawn_app_with(move |c| {
+        config(c);
+        c.agents.agents = Some(agents.to_string());
+        c.secret_key = Some(KEY.into());
+    })
+    .await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "triage",
+               "template": "Triage {{ issue.title }}"}),
+    )
+    .await;
+    let event_id = crate::helpers::open_issue(&app, 29, "Login").await;
+    app.task_id_of(&event_id).await;
+
+    // Act
+    let runner = crate::helpers::runner_of(&app);
+    let ran = crate::helpers::run_next(&app, &runner).await;
+    let queued = columns_holding(&app.db_path, &["chanTok0123456789"]);
+    app.drain().await;
+
+    // Assert: posted at the channel's URL, which the outbox held only sealed.
+    assert_eq!(ran.map(|r| r.1).as_deref(), Some("done"));
+    let posts = channel.received_requests().await.expect("recorded");
+    assert_eq!(posts.len(), 1);
+    assert_eq!(queued, Vec::<String>::new());
+    assert!(
+        columns_holding(&app.db_path, &["enc:v1:"])
+            .iter()
+            .any(|c| c == "outbox.delivery")
+    );
 }
