@@ -295,7 +295,22 @@ pub async fn update(
     id: &str,
     patch: WebhookPatch,
 ) -> Result<WebhookOut, ServiceError> {
-    let mut row = load(state, id).await?;
+    let (row, unchecked) = change(state, id, move |state, row| {
+        patched(state, row, patch.clone())
+    })
+    .await?;
+    let mut out = present(state, &row, None, false);
+    out.warnings.extend(unchecked);
+    Ok(out)
+}
+
+/// Applies `patch` to `row` (as stored now), checking it; the warnings for what it saves
+/// unchecked.
+fn patched(
+    state: &AppState,
+    row: &mut WebhookRow,
+    patch: WebhookPatch,
+) -> Result<Vec<String>, ServiceError> {
     if let Some(p) = &patch.provider
         && provider_named(p)?.as_str() != row.provider
     {
@@ -345,9 +360,7 @@ pub async fn update(
         unchecked = check_base_urls(state, &options, &old, &regiven)?;
         row.options = serde_json::to_string(&options).expect("options serialise");
     }
-    let mut out = save(state, row, false).await?;
-    out.warnings.extend(unchecked);
-    Ok(out)
+    Ok(unchecked)
 }
 
 pub async fn set_enabled(
@@ -355,9 +368,12 @@ pub async fn set_enabled(
     id: &str,
     enabled: bool,
 ) -> Result<WebhookOut, ServiceError> {
-    let mut row = load(state, id).await?;
-    row.enabled = enabled;
-    save(state, row, false).await
+    let (row, ()) = change(state, id, move |_, row| {
+        row.enabled = enabled;
+        Ok(())
+    })
+    .await?;
+    Ok(present(state, &row, None, false))
 }
 
 /// Replaces the secret; the old one keeps verifying for the grace period.
@@ -366,7 +382,26 @@ pub async fn rotate_secret(
     id: &str,
     input: RotateIn,
 ) -> Result<WebhookOut, ServiceError> {
-    let mut row = load(state, id).await?;
+    let short = input.secret.as_deref().and_then(short_secret_warning);
+    // From the secret stored when the rotation is, not when it was asked for: a rotation
+    // beside another keeps the other's secret as the previous one.
+    let (row, cut_short) = change(state, id, move |state, row| {
+        rotated(state, row, input.clone())
+    })
+    .await?;
+    let mut out = present(state, &row, None, true);
+    out.warnings.extend(cut_short);
+    out.warnings.extend(short);
+    Ok(out)
+}
+
+/// Puts the new secret in `row` (as stored now), the old one as its previous for the grace
+/// period; the warning when that ends an earlier rotation's grace.
+fn rotated(
+    state: &AppState,
+    row: &mut WebhookRow,
+    input: RotateIn,
+) -> Result<Option<String>, ServiceError> {
     let provider = provider_named(&row.provider)?;
     let grace_secs = input
         .grace_period_secs
@@ -377,7 +412,6 @@ pub async fn rotate_secret(
             "grace period must be between 0 and 2592000 seconds (30 days)",
         ));
     }
-    let short = input.secret.as_deref().and_then(short_secret_warning);
     let secret = match (input.secret, secret_issuer(provider, &row.options)) {
         (Some(s), _) => check_secret(provider, &s)?,
         (None, Some(sender)) => {
@@ -404,7 +438,7 @@ pub async fn rotate_secret(
     }
     let now = clock::now_ms();
     // Only one earlier secret is kept: a rotation inside another's grace period ends it.
-    let cut_short = grace_until(&row, now).map(|at| {
+    let cut_short = grace_until(row, now).map(|at| {
         let kept = if grace_secs > 0 {
             "only the one just replaced keeps working, during this rotation's grace period"
         } else {
@@ -422,10 +456,7 @@ pub async fn rotate_secret(
     } else {
         (None, None)
     };
-    let mut out = save(state, row, true).await?;
-    out.warnings.extend(cut_short);
-    out.warnings.extend(short);
-    Ok(out)
+    Ok(cut_short)
 }
 
 /// Who makes a stored webhook's signing secret when it is its sender: the provider itself
@@ -450,22 +481,44 @@ pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {
     if deleted { Ok(()) } else { Err(not_found(id)) }
 }
 
-async fn save(
+/// Applies `change` to the webhook as stored when the writer runs it, and stores the result,
+/// in one write: no other write comes between the read and the write, so none is lost (a
+/// rename read before a rotation and written after it would bring the old secret back).
+/// `change` gets the row with its secrets opened and checks what it makes of it; an error
+/// leaves the row as it was. It runs on the writer thread, and again should its batch be run
+/// again, so it must be quick and do the same each time. The row returned is the one stored.
+async fn change<T, F>(
     state: &AppState,
-    mut row: WebhookRow,
-    show_secret: bool,
-) -> Result<WebhookOut, ServiceError> {
-    row.updated_at = clock::now_ms();
-    let stored = sealed(state, &row);
-    let found = state
+    id: &str,
+    change: F,
+) -> Result<(WebhookRow, T), ServiceError>
+where
+    T: Send + 'static,
+    F: Fn(&AppState, &mut WebhookRow) -> Result<T, ServiceError> + Send + 'static,
+{
+    let writing = state.clone();
+    let key = id.to_string();
+    let outcome = state
         .store
-        .write(move |db| rows::update(db, &stored))
+        .write(move |db| {
+            let Some(stored) = rows::get(db, &key)? else {
+                return Ok(Err(not_found(&key)));
+            };
+            let mut row = match opened(&writing, stored) {
+                Ok(row) => row,
+                Err(e) => return Ok(Err(e)),
+            };
+            let made = match change(&writing, &mut row) {
+                Ok(made) => made,
+                Err(e) => return Ok(Err(e)),
+            };
+            row.updated_at = clock::now_ms();
+            rows::update(db, &sealed(&writing, &row))?;
+            Ok(Ok((row, made)))
+        })
         .await?;
-    state.hooks.invalidate(&row.id);
-    if !found {
-        return Err(not_found(&row.id));
-    }
-    Ok(present(state, &row, None, show_secret))
+    state.hooks.invalidate(id);
+    outcome
 }
 
 /// The receiver URL of a webhook.

@@ -4,6 +4,7 @@ mod actions_sources;
 mod agent_markup;
 mod bot_events;
 mod commands_api;
+mod concurrent_changes;
 mod connections;
 mod durability;
 mod echo;
