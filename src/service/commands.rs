@@ -124,10 +124,34 @@ pub async fn update(
     command_id: &str,
     input: CommandIn,
 ) -> Result<CommandOut, ServiceError> {
+    // A try stores only over the command as it read it: one changed meanwhile (by another
+    // update) is read again and built on, not overwritten. Each lost try means another won.
+    for _ in 0..UPDATE_TRIES {
+        if let Some(out) = update_once(state, webhook_id, command_id, input.clone()).await? {
+            return Ok(out);
+        }
+    }
+    Err(ServiceError::Conflict(format!(
+        "command `{command_id}` kept being changed by other requests while this update was \
+         applied; read it again and retry"
+    )))
+}
+
+const UPDATE_TRIES: usize = 16;
+
+/// One try of [`update`]; `None` when the command changed between its read and the write.
+async fn update_once(
+    state: &AppState,
+    webhook_id: &str,
+    command_id: &str,
+    input: CommandIn,
+) -> Result<Option<CommandOut>, ServiceError> {
     let (w, c) = (webhook_id.to_string(), command_id.to_string());
     let Some(mut row) = state.store.read(move |db| rows::get(db, &w, &c)).await? else {
         return Err(missing(state, webhook_id, command_id).await);
     };
+    // As stored (sealed): the write goes ahead only over this very row.
+    let read = row.clone();
     // Opened, so a target written back as shown keeps it and an unchanged one is seen as such.
     open_target(&state.sealer, &mut row).map_err(StoreError::Corrupt)?;
     let hook = webhooks::load(state, webhook_id).await?;
@@ -169,15 +193,18 @@ pub async fn update(
     let stored = sealed_target(state, &row);
     let found = state
         .store
-        .write(move |db| rows::update(db, &stored))
+        .write(move |db| rows::update_if_unchanged(db, &read, &stored))
         .await?;
     state.hooks.invalidate(webhook_id);
+    let Some(found) = found else {
+        return Ok(None);
+    };
     if !found {
         return Err(not_found(command_id));
     }
     let mut out = presented_with_warnings(state, &hook, &row);
     out.warnings.extend(unchecked);
-    Ok(out)
+    Ok(Some(out))
 }
 
 pub async fn remove(

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CommandRow {
     pub id: String,
     pub webhook_id: String,
@@ -120,6 +120,19 @@ pub fn update(conn: &Connection, c: &CommandRow) -> Result<bool, StoreError> {
             c.updated_at
         ])?;
     Ok(n == 1)
+}
+
+/// [`update`], if the command is still stored as `read`: `None` when it has changed since, so
+/// that a change made from an older read does not undo one stored after that read.
+pub fn update_if_unchanged(
+    conn: &Connection,
+    read: &CommandRow,
+    c: &CommandRow,
+) -> Result<Option<bool>, StoreError> {
+    match get(conn, &read.webhook_id, &read.id)? {
+        Some(now) if now != *read => Ok(None),
+        _ => update(conn, c).map(Some),
+    }
 }
 
 pub fn delete(conn: &Connection, webhook_id: &str, id: &str) -> Result<bool, StoreError> {

@@ -227,3 +227,48 @@ async fn option_changes_and_a_rename_at_once_all_stay() {
         assert_eq!(stored["name"], name.as_str(), "round {round}: {stored}");
     }
 }
+
+#[tokio::test]
+async fn two_command_updates_at_once_keep_both_changes() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let (_, added) = send_json(
+        app.api(Method::POST, "/api/webhooks/gh/commands")
+            .json(&json!({"trigger": "issues.opened", "action": "comment", "template": "Hi"})),
+    )
+    .await;
+    let path = format!(
+        "/api/webhooks/gh/commands/{}",
+        added["id"].as_str().expect("id")
+    );
+
+    for round in 0..ROUNDS {
+        let template = format!("Seen {round}: {{{{ issue.title }}}}");
+        let priority = round as i64 + 1;
+
+        // Act
+        let ((templated, t), (prioritised, p)) = tokio::join!(
+            send_json(
+                app.api(Method::PUT, &path)
+                    .json(&json!({"template": template}))
+            ),
+            send_json(
+                app.api(Method::PUT, &path)
+                    .json(&json!({"priority": priority}))
+            ),
+        );
+
+        // Assert
+        assert_eq!(templated, StatusCode::OK, "{t}");
+        assert_eq!(prioritised, StatusCode::OK, "{p}");
+        let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
+        let stored = &listed["commands"][0];
+        assert_eq!(
+            stored["template"],
+            template.as_str(),
+            "round {round}: {stored}"
+        );
+        assert_eq!(stored["priority"], priority, "round {round}: {stored}");
+    }
+}
