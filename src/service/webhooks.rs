@@ -485,8 +485,9 @@ pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {
 /// in one write: no other write comes between the read and the write, so none is lost (a
 /// rename read before a rotation and written after it would bring the old secret back).
 /// `change` gets the row with its secrets opened and checks what it makes of it; an error
-/// leaves the row as it was. It runs on the writer thread, and again should its batch be run
-/// again, so it must be quick and do the same each time. The row returned is the one stored.
+/// leaves the row as it was. It runs on the writer thread, so it must be quick; and it runs
+/// again when its batch is run again after a rollback (a secret it generates then is another
+/// one), so the answer is made from the row it returns, which is the one stored.
 async fn change<T, F>(
     state: &AppState,
     id: &str,
