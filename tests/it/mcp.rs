@@ -2198,3 +2198,49 @@ async fn a_github_payload_tested_without_a_type_is_the_kind_its_objects_say() {
     }
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_test_of_a_slack_message_is_typed_as_a_real_channel_message_is() {
+    // Arrange: a command on public-channel messages and one on every message.
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    call(
+        &client,
+        "create_webhook",
+        json!({"name": "Slack", "provider": "slack", "id": "sl",
+               "secret": "slack-signing-secret-0123456789"}),
+    )
+    .await;
+    for trigger in ["message.channels", "message"] {
+        add_command_ok(
+            &client,
+            json!({"webhook_id": "sl", "trigger": trigger, "action": "respond",
+                   "template": "Seen: {{event.text}}"}),
+        )
+        .await;
+    }
+
+    // Act: a dry run of the built-in `message` sample.
+    let tested = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "sl", "event_type": "message"}),
+    )
+    .await;
+
+    // Assert: it is a channel message, as Slack sends one, and both commands match it; the
+    // report does not call `message.channels` another type than the `message` asked for.
+    let report = structured(&tested);
+    assert_eq!(report["event_type"], "message.channels", "{report}");
+    let triggers: Vec<&str> = report["matched"]
+        .as_array()
+        .expect("matched")
+        .iter()
+        .filter_map(|m| m["trigger"].as_str())
+        .collect();
+    assert_eq!(triggers.len(), 2, "{report}");
+    assert!(triggers.contains(&"message.channels"), "{report}");
+    assert!(triggers.contains(&"message"), "{report}");
+    assert!(report.get("note").is_none(), "{report}");
+    client.cancel().await.ok();
+}

@@ -199,9 +199,15 @@ fn slack_body(t: &str, shape: &SlackShape<'_>, cx: &Cx) -> Value {
                         "client_msg_id": uuid(),
                         "blocks": [],
                     });
-                    if let Some(ct) = channel_type {
-                        put(&mut e, "channel_type", json!(ct));
-                    }
+                    // Slack sends every new message with its `channel_type`: a plain
+                    // `message` asked for is the commonest, a public channel's, so it is
+                    // typed `message.channels` as a real one is (a trigger `message` still
+                    // matches it).
+                    put(
+                        &mut e,
+                        "channel_type",
+                        json!(channel_type.unwrap_or("channel")),
+                    );
                     e
                 }
                 "app_mention" => json!({
