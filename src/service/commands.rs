@@ -185,7 +185,7 @@ async fn update_once(
     let unchecked = if row.target != stored_target {
         check_reachable(state, &row)?
     } else {
-        None
+        Vec::new()
     };
     row.updated_at = clock::now_ms();
     // On every save, as a webhook's own secret: one stored before the key was set is sealed
@@ -394,7 +394,7 @@ fn check_new_target(row: &CommandRow) -> Result<(), ServiceError> {
 /// `ALLOWED_TARGET_HOSTS`), or one still showing a mask where no stored value stands behind
 /// it, is refused when saved, where the caller can still fix it. A process that sends nothing
 /// saves one its own list refuses, with the warning returned (the sender's list counts).
-fn check_reachable(state: &AppState, row: &CommandRow) -> Result<Option<String>, ServiceError> {
+fn check_reachable(state: &AppState, row: &CommandRow) -> Result<Vec<String>, ServiceError> {
     let secret = row
         .target
         .as_deref()
@@ -410,28 +410,50 @@ fn check_reachable(state: &AppState, row: &CommandRow) -> Result<Option<String>,
     }
     // Signed as Standard Webhooks: a secret the receiver's library cannot load (or an empty
     // key, which signs nothing anyone keeps secret) would fail every delivery there.
-    if let Some(secret) = secret.filter(|s| !super::sealing::looks_sealed(s))
-        && crate::actions::standard_key(&secret).is_none()
-    {
-        return Err(ServiceError::invalid(
-            "target.secret",
-            "a forward's signing secret is a Standard Webhooks secret: `whsec_` followed by \
-             base64 (e.g. `whsec_` + `openssl rand -base64 32`), as the receiving side's \
-             library loads it; leave it out to send unsigned",
-        ));
+    let mut warnings = Vec::new();
+    if let Some(secret) = secret.filter(|s| !super::sealing::looks_sealed(s)) {
+        let Some(key) = crate::actions::standard_key(&secret) else {
+            return Err(ServiceError::invalid(
+                "target.secret",
+                "a forward's signing secret is a Standard Webhooks secret: `whsec_` followed by \
+                 base64 (e.g. `whsec_` + `openssl rand -base64 32`), as the receiving side's \
+                 library loads it; leave it out to send unsigned",
+            ));
+        };
+        // Taken, as the receiving libraries take it (it may be the one set there already),
+        // but a short key is guessed as a webhook's short secret is.
+        warnings.extend(short_key_warning(key.len()));
     }
     let url = row
         .target
         .as_deref()
         .and_then(|t| serde_json::from_str::<command::Target>(t).ok())
         .map(|t| t.url);
-    let Some(url) = url else { return Ok(None) };
+    let Some(url) = url else { return Ok(warnings) };
     if let Some(refused) = crate::actions::masked_url_refusal(&url) {
         return Err(ServiceError::invalid("target.url", refused));
     }
     let unchecked = super::sending::target_refusal(state, &url)
         .map_err(|refused| ServiceError::invalid("target.url", refused))?;
-    Ok(unchecked.map(|why| super::sending::saved_target_warning("target.url", &why)))
+    warnings.extend(unchecked.map(|why| super::sending::saved_target_warning("target.url", &why)));
+    Ok(warnings)
+}
+
+/// Signing keys shorter than this, in bytes once decoded, are warned about, as a webhook's
+/// given secrets under 16 characters are.
+const MIN_SAFE_KEY_BYTES: usize = 16;
+
+/// A warning for a forward's signing key short enough to guess: whoever guesses it can sign
+/// requests the receiver takes as this server's.
+fn short_key_warning(bytes: usize) -> Option<String> {
+    (bytes < MIN_SAFE_KEY_BYTES).then(|| {
+        format!(
+            "target.secret: the signing key is only {bytes} byte(s) once its base64 is decoded, \
+             few enough to guess, and whoever guesses it can sign requests the receiver takes \
+             as this server's: use at least {MIN_SAFE_KEY_BYTES} random bytes (e.g. `whsec_` + \
+             `openssl rand -base64 32`) here and at the receiver"
+        )
+    })
 }
 
 fn required(value: Option<String>, field: &str) -> Result<String, ServiceError> {

@@ -895,6 +895,50 @@ async fn bad_commands_are_refused_with_400_naming_the_field() {
 }
 
 #[tokio::test]
+async fn a_forward_signing_key_short_enough_to_guess_is_saved_with_a_warning() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let forward = |secret: &str| {
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": "http://127.0.0.1:9/in", "secret": secret}})
+    };
+
+    // Act: keys a Standard Webhooks library loads, with their length once decoded (without
+    // `whsec_` or padding too, as those libraries take them).
+    let cases = [
+        ("abc", 2),
+        ("whsec_AA==", 1),
+        ("QQ", 1),
+        ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", 24),
+    ];
+    let mut answers = Vec::new();
+    for (secret, bytes) in cases {
+        answers.push((secret, bytes, add(&app, forward(secret)).await));
+    }
+
+    // Assert: all saved; the short ones say how short, the long one says nothing of it.
+    for (secret, bytes, (status, command)) in &answers {
+        assert_eq!(*status, StatusCode::CREATED, "{secret}: {command}");
+        let warned = command["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .find(|w| w.starts_with("target.secret"));
+        if *bytes >= 16 {
+            assert_eq!(warned, None, "{secret}: {command}");
+        } else {
+            let warned = warned.unwrap_or_else(|| panic!("no warning for {secret}: {command}"));
+            assert!(
+                warned.contains(&format!("only {bytes} byte(s)")),
+                "{warned}"
+            );
+            assert!(warned.contains("at least 16 random bytes"), "{warned}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn an_update_that_breaks_the_command_is_refused_and_changes_nothing() {
     // Arrange
     let app = app_with_webhook().await;
