@@ -98,7 +98,11 @@ pub async fn state(
     config
         .retry_delays()
         .map_err(|e| anyhow::anyhow!("WEBHOOK_MCP_RETRY_SCHEDULE: {e}"))?;
-    // Fail at start, not at the first task, on a broken agent declaration.
+    // Fail at start, not at the first task, on a broken agent declaration: with no chat API
+    // the declarations still count (external agents claim their tasks, commands name them),
+    // so they are read whether or not the built-in runner will run.
+    crate::agents::declared(&config.agents, &config.upstreams.telegram_api_url)
+        .map_err(anyhow::Error::msg)?;
     Runner::from_config(&config).map_err(anyhow::Error::msg)?;
     let clients = Clients::new(
         config.allowed_target_hosts.clone(),

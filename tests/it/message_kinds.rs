@@ -211,3 +211,34 @@ async fn an_agent_whose_channel_could_never_be_posted_to_is_refused_at_start() {
         assert!(error.contains("target.chat_id"), "{error}");
     }
 }
+
+#[tokio::test]
+async fn a_broken_agent_declaration_is_refused_at_start_without_a_chat_api_too() {
+    let cases = [
+        (
+            json!([{"name": "x", "tools": ["nope"]}]),
+            "lists unknown tool `nope`",
+        ),
+        (json!([{"name": "x", "max_steps": 0}]), "has max_steps 0"),
+    ];
+    for (agents, why) in cases {
+        for chat_api in [None, Some("http://127.0.0.1:9")] {
+            // Arrange: external agents only, or the built-in runner's chat API.
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut config = webhook_mcp::config::Config::for_tests(dir.path().join("app.db"));
+            config.agents.openwebui_url = chat_api.map(str::to_string);
+            config.agents.chat_url = None;
+            config.agents.agents = Some(agents.to_string());
+
+            // Act
+            let error = match webhook_mcp::app::build(config).await {
+                Ok(_) => panic!("{agents} was not refused with chat API {chat_api:?}"),
+                Err(e) => format!("{e:#}"),
+            };
+
+            // Assert
+            assert!(error.contains("agent `x`"), "{error}");
+            assert!(error.contains(why), "{error}");
+        }
+    }
+}
