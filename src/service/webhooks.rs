@@ -428,15 +428,23 @@ fn rotated(
     // The same secret again is refused, unless it ends the previous one's grace at once
     // (for senders that issue their own secret, the one way to revoke a leaked old one).
     let ends_grace = grace_secs == 0 && row.previous_secret.is_some();
+    let now = clock::now_ms();
     if secret == row.secret && !ends_grace {
+        // The way out of a grace period is named only where there is one to end, and only
+        // to a caller who did not just ask for it.
+        let end_grace = if grace_until(&row, now).is_some() && grace_secs != 0 {
+            " (or, to end the previous secret's grace now, this one with grace_period_secs 0)"
+        } else {
+            ""
+        };
         return Err(ServiceError::invalid(
             "secret",
-            "that is already the current secret: a rotation to it would change nothing; give \
-             the new secret (or, to end the previous secret's grace now, this one with \
-             grace_period_secs 0)",
+            format!(
+                "that is already the current secret: a rotation to it would change nothing; \
+                 give the new secret{end_grace}"
+            ),
         ));
     }
-    let now = clock::now_ms();
     // Only one earlier secret is kept: a rotation inside another's grace period ends it.
     let cut_short = grace_until(row, now).map(|at| {
         let kept = if grace_secs > 0 {

@@ -182,6 +182,50 @@ async fn an_openai_webhook_keeps_its_sender_so_a_rotation_needs_the_secret_opena
 }
 
 #[tokio::test]
+async fn the_same_secret_again_suggests_ending_the_grace_only_where_that_would_work() {
+    // Arrange: a webhook with its own secret and no earlier one.
+    let app = spawn_app().await;
+    let secret = "a-secret-set-at-the-sender-0123456789";
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github",
+                              "secret": secret}))
+        .await;
+    let rotate = |body: Value| {
+        send_json(
+            app.api(Method::POST, "/api/webhooks/gh/rotate-secret")
+                .json(&body),
+        )
+    };
+    let message = |answer: &(StatusCode, Value)| {
+        assert_error(answer, StatusCode::BAD_REQUEST, Some("secret"));
+        answer.1["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    // Act: the same secret, with and without a grace period, and with no previous secret.
+    let no_previous = rotate(json!({"secret": secret})).await;
+    let already_zero = rotate(json!({"secret": secret, "grace_period_secs": 0})).await;
+    // ... then, with a previous secret in its grace period, the current one again.
+    let (status, rotated) = rotate(json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let current = rotated["secret"].as_str().expect("secret").to_string();
+    let in_grace = rotate(json!({"secret": current, "grace_period_secs": 60})).await;
+    let ended = rotate(json!({"secret": current, "grace_period_secs": 0})).await;
+
+    // Assert: the way to end a grace period is named only where there is one to end and the
+    // request did not already ask for it; then it works.
+    for refused in [&no_previous, &already_zero] {
+        let said = message(refused);
+        assert!(said.contains("already the current secret"), "{said}");
+        assert!(!said.contains("grace_period_secs 0"), "{said}");
+    }
+    let said = message(&in_grace);
+    assert!(said.contains("grace_period_secs 0"), "{said}");
+    assert_eq!(ended.0, StatusCode::OK, "{}", ended.1);
+}
+
+#[tokio::test]
 async fn a_duplicate_id_is_refused_with_409() {
     // Arrange
     let app = spawn_app().await;
