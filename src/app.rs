@@ -360,7 +360,7 @@ impl App {
             let stop = stop.clone();
             async move {
                 stop.cancelled().await;
-                tokio::time::sleep(grace).await;
+                tokio::time::sleep(grace + SETTLE).await;
             }
         };
         tokio::select! {
@@ -376,19 +376,10 @@ impl App {
         // cut off then is left to the next start, like a crash: queued actions are sent once
         // their lease ends (an attempt that had reached its upstream may arrive twice).
         let mut background: Vec<_> = worker.into_iter().chain(runner).collect();
-        let finished = async {
-            for task in &mut background {
-                let _ = task.await;
-            }
-        };
-        if tokio::time::timeout(grace, finished).await.is_err() {
+        if finish_or_stop(&mut background, grace).await {
             tracing::warn!(
                 "action attempts or agent runs still going after the shutdown grace; stopping anyway"
             );
-            // Stopped here, not left to fail their writes against the closed store.
-            for task in &background {
-                task.abort();
-            }
         }
         let _ = sweeper.await;
         let _ = hub_task.await;
@@ -401,6 +392,29 @@ impl App {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// What the shutdown waits past its grace for loops that were idle to answer the stop: with
+/// a grace of 0 they would otherwise not yet have been polled since it, and be warned about
+/// (and aborted) as if they were sending or running something.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// Waits for the senders and runs to end, at most the grace (and [`SETTLE`]); those still
+/// going then are aborted, not left to fail their writes against the closed store. Whether
+/// any had to be.
+async fn finish_or_stop(background: &mut [tokio::task::JoinHandle<()>], grace: Duration) -> bool {
+    let finished = async {
+        for task in background.iter_mut() {
+            let _ = task.await;
+        }
+    };
+    if tokio::time::timeout(grace + SETTLE, finished).await.is_ok() {
+        return false;
+    }
+    for task in background.iter() {
+        task.abort();
+    }
+    true
 }
 
 /// `webhook-mcp stdio`: MCP over stdin/stdout on the same database, for clients and proxies
@@ -495,7 +509,43 @@ fn start_runner(
 
 #[cfg(test)]
 mod tests {
-    use super::base_url_problem;
+    use std::time::Duration;
+
+    use tokio_util::sync::CancellationToken;
+
+    use super::{base_url_problem, finish_or_stop};
+
+    #[tokio::test]
+    async fn only_work_still_going_after_the_grace_is_stopped_with_a_warning() {
+        // Arrange: loops with nothing to do, as the senders and runs are, one of them still
+        // looking for work (a store read) when told to stop; and one busy past the grace.
+        let stop = CancellationToken::new();
+        let idle = |stop: CancellationToken| {
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                stop.cancelled().await
+            })
+        };
+        let mut quiet = vec![idle(stop.clone()), idle(stop.clone())];
+        let mut busy = vec![
+            idle(stop.clone()),
+            tokio::spawn(tokio::time::sleep(Duration::from_secs(30))),
+        ];
+        stop.cancel();
+
+        // Act: a grace of 0, as WEBHOOK_MCP_SHUTDOWN_GRACE_SECS=0 sets.
+        let quiet_stopped = finish_or_stop(&mut quiet, Duration::ZERO).await;
+        let busy_stopped = finish_or_stop(&mut busy, Duration::ZERO).await;
+
+        // Assert
+        assert!(!quiet_stopped, "idle loops were taken for work still going");
+        assert!(busy_stopped, "work still going was not noticed");
+        let busy_one = busy.pop().expect("busy task");
+        assert!(
+            busy_one.await.is_err_and(|e| e.is_cancelled()),
+            "not aborted"
+        );
+    }
 
     #[test]
     fn a_public_base_url_is_a_plain_http_address_and_path() {
