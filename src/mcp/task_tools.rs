@@ -171,6 +171,7 @@ impl McpServer {
             args.failed.unwrap_or(false),
             args.post_result.unwrap_or(false),
             actions::Author::Model,
+            "complete_task",
         )
         .await
         .map_err(tool_error)?;

@@ -314,6 +314,9 @@ pub async fn claim(
 
 /// Reports a task's result. With `post_result`, the result is also posted on the event's
 /// source as a comment (once, however often this is called).
+/// `call` names this call as the caller makes it (`complete_task`, `POST /api/tasks/{id}/
+/// complete`), for a refusal that asks for it again.
+#[allow(clippy::too_many_arguments)]
 pub async fn complete(
     state: &AppState,
     id: &str,
@@ -322,6 +325,7 @@ pub async fn complete(
     failed: bool,
     post_result: bool,
     author: super::actions::Author,
+    call: &str,
 ) -> Result<TaskOut, ServiceError> {
     refuse_runners_name(&owner)?;
     let task = load(state, id).await?;
@@ -421,7 +425,7 @@ pub async fn complete(
             Ok(Ok(finished))
         })
         .await?;
-    let finished = finished.map_err(|unseen| super::unread::refusal(id, &unseen))?;
+    let finished = finished.map_err(|unseen| super::unread::refusal(id, &unseen, call))?;
     if !finished {
         let task = load(state, id).await?;
         let key = id.to_string();

@@ -531,6 +531,42 @@ async fn completing_a_task_with_a_reply_it_has_not_seen_is_refused_once_quoting_
 }
 
 #[tokio::test]
+async fn over_rest_the_refusal_for_an_unseen_reply_names_the_rest_call_to_make_again() {
+    use reqwest::{Method, StatusCode};
+
+    // Arrange
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let (app, client, task_id) = claimed_task_with_a_reply_unseen(&llm, &github).await;
+    let path = format!("/api/tasks/{task_id}/complete");
+    let complete = || {
+        crate::helpers::send_json(
+            app.api(Method::POST, &path)
+                .json(&json!({"owner": "alice", "result": "Linux it is"})),
+        )
+    };
+
+    // Act
+    let (status, refused) = complete().await;
+    let (done_status, done) = complete().await;
+
+    // Assert: the REST route is named, not the MCP tool; the second call completes.
+    assert_eq!(status, StatusCode::CONFLICT, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("Only on Fedora 41"), "{message}");
+    assert!(
+        message.contains(&format!("call POST /api/tasks/{task_id}/complete again")),
+        "{message}"
+    );
+    assert!(!message.contains("complete_task"), "{message}");
+    assert_eq!(done_status, StatusCode::OK, "{done}");
+    assert_eq!(done["status"], "done", "{done}");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn get_task_shows_its_agent_a_reply_that_came_while_claimed_and_counts_it_seen() {
     // Arrange
     let (llm, github) = (

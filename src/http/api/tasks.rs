@@ -91,6 +91,7 @@ async fn complete_task(
             input.failed,
             input.post_result,
             crate::service::actions::Author::Person,
+            &format!("POST /api/tasks/{id}/complete"),
         )
         .await?,
     ))
