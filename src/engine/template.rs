@@ -438,7 +438,7 @@ pub fn validate(source: &str) -> Result<(), String> {
     let env = environment();
     env.template_from_str(source)
         .map(|_| ())
-        .map_err(|e| format!("template does not parse: {e}"))
+        .map_err(|e| format!("template does not parse: {}", described(&e, source)))
 }
 
 /// Renders `source` over `context`, its values printed as they are.
@@ -531,14 +531,14 @@ fn render_bounded(
                 };
                 let name = format!("{prefix}{}", names.len() + 1);
                 env.add_template_owned(name.clone(), source.to_string())
-                    .map_err(|e| format!("template does not parse: {e}"))?;
+                    .map_err(|e| format!("template does not parse: {}", described(&e, source)))?;
                 names.insert(key, name.clone());
                 name
             }
         };
         let template = env
             .get_template(&name)
-            .map_err(|e| format!("template does not parse: {e}"))?;
+            .map_err(|e| format!("template does not parse: {}", described(&e, source)))?;
         // Written into a buffer that does not grow past the limit, so that a render making
         // far more output cannot fill memory first.
         let mut out = Bounded {
@@ -554,7 +554,7 @@ fn render_bounded(
             Err(e) if out.past && (!counting || e.kind() == minijinja::ErrorKind::OutOfFuel) => {
                 at_least = true;
             }
-            Err(e) => return Err(format!("template failed: {e}")),
+            Err(e) => return Err(format!("template failed: {}", described(&e, source))),
         }
         // The bound may fall inside a character: it is left out whole.
         let whole = match std::str::from_utf8(&out.kept) {
@@ -576,10 +576,56 @@ fn render_bounded(
     })
 }
 
+/// Longest piece of the template an error quotes as where it is.
+const MAX_QUOTED: usize = 60;
+
+/// An error as its template's writer can place it: what went wrong, the piece of their
+/// template it is at, and its line. minijinja's own text names the template by the name it
+/// was stored under (`template9`, `<string>`), which means nothing to them.
+fn described(e: &minijinja::Error, source: &str) -> String {
+    let mut out = match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
+    };
+    let piece = e
+        .range()
+        .and_then(|r| source.get(r))
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && p.len() <= MAX_QUOTED && !p.contains('\n'));
+    if let Some(piece) = piece {
+        out.push_str(&format!(" near `{piece}`"));
+    }
+    if let Some(line) = e.line().filter(|l| *l > 0) {
+        out.push_str(&format!(" (line {line})"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_error_names_the_writers_line_and_words_not_an_internal_template_name() {
+        let ctx = json_context(&json!({"issue": {"title": "Crash"}}));
+        let cases = [
+            render("Hi\n{{ isue.title }}", &ctx).map(|_| ()),
+            render_as("{{ isue.title }}", &ctx, Escape::Slack).map(|_| ()),
+            validate("{{ issue.title "),
+            validate("Hi\n{% if x %}unclosed"),
+        ];
+        for (i, case) in cases.into_iter().enumerate() {
+            let error = case.expect_err("an error");
+            assert!(!error.contains("(in "), "{i}: {error}");
+            assert!(!error.contains("template1"), "{i}: {error}");
+            assert!(!error.contains("<string>"), "{i}: {error}");
+            assert!(error.contains("(line "), "{i}: {error}");
+        }
+        let error = render("Hi\n{{ isue.title }}", &ctx).expect_err("undefined");
+        assert!(error.contains("(line 2)"), "{error}");
+        assert!(error.contains("`isue.title`"), "{error}");
+    }
 
     #[test]
     fn templates_render_payload_fields() {
