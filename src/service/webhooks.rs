@@ -432,7 +432,7 @@ fn rotated(
     if secret == row.secret && !ends_grace {
         // The way out of a grace period is named only where there is one to end, and only
         // to a caller who did not just ask for it.
-        let end_grace = if grace_until(&row, now).is_some() && grace_secs != 0 {
+        let end_grace = if grace_until(row, now).is_some() && grace_secs != 0 {
             " (or, to end the previous secret's grace now, this one with grace_period_secs 0)"
         } else {
             ""
