@@ -5,6 +5,7 @@
 //! changes a webhook.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -29,15 +30,13 @@ pub struct Hook {
 }
 
 pub struct HookCache {
-    ttl: Duration,
-    entries: RwLock<HashMap<String, (Instant, Arc<Hook>)>>,
+    entries: Fresh<Hook>,
 }
 
 impl HookCache {
     pub fn new(ttl: Duration) -> Self {
         HookCache {
-            ttl,
-            entries: RwLock::new(HashMap::new()),
+            entries: Fresh::new(ttl),
         }
     }
 
@@ -48,11 +47,10 @@ impl HookCache {
         sealer: &super::sealing::Sealer,
         id: &str,
     ) -> Result<Option<Arc<Hook>>, StoreError> {
-        if let Some((at, hook)) = self.entries.read().expect("hook cache poisoned").get(id)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(Some(hook.clone()));
+        if let Some(hook) = self.entries.fresh(id) {
+            return Ok(Some(hook));
         }
+        let loading = self.entries.generation();
         let key = id.to_string();
         let loaded = store
             .read(move |db| {
@@ -92,16 +90,92 @@ impl HookCache {
             row,
             commands,
         });
-        let mut entries = self.entries.write().expect("hook cache poisoned");
         // Unknown ids are never cached, so the map holds at most the registered webhooks.
-        entries.insert(id.to_string(), (Instant::now(), hook.clone()));
+        self.entries.keep(id, loading, hook.clone());
         Ok(Some(hook))
     }
 
     pub fn invalidate(&self, id: &str) {
-        self.entries
-            .write()
-            .expect("hook cache poisoned")
-            .remove(id);
+        self.entries.invalidate(id);
+    }
+}
+
+/// Values kept for a while by id, and dropped when changed. A value read before a change was
+/// made and invalidated is not kept after it: a delivery that loaded a webhook just before
+/// its secret was rotated would otherwise put the old secret back for the time limit.
+struct Fresh<T> {
+    ttl: Duration,
+    /// Counts invalidations; a load remembers it from before its read.
+    generation: AtomicU64,
+    entries: RwLock<HashMap<String, (Instant, Arc<T>)>>,
+}
+
+impl<T> Fresh<T> {
+    fn new(ttl: Duration) -> Self {
+        Fresh {
+            ttl,
+            generation: AtomicU64::new(0),
+            entries: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn fresh(&self, id: &str) -> Option<Arc<T>> {
+        let entries = self.entries.read().expect("hook cache poisoned");
+        let (at, value) = entries.get(id)?;
+        (at.elapsed() < self.ttl).then(|| value.clone())
+    }
+
+    /// Taken before reading what will be kept.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Keeps `value`, read after `generation` was taken, unless something was invalidated
+    /// since (it may predate that change).
+    fn keep(&self, id: &str, generation: u64, value: Arc<T>) {
+        let mut entries = self.entries.write().expect("hook cache poisoned");
+        // Under the lock `invalidate` bumps the count in: no invalidation slips between.
+        if self.generation.load(Ordering::Acquire) == generation {
+            entries.insert(id.to_string(), (Instant::now(), value));
+        }
+    }
+
+    fn invalidate(&self, id: &str) {
+        let mut entries = self.entries.write().expect("hook cache poisoned");
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_value_read_before_a_change_is_not_kept_after_it() {
+        let cache = Fresh::new(Duration::from_secs(60));
+
+        // Read and kept with nothing changed meanwhile: kept.
+        let before = cache.generation();
+        cache.keep("a", before, Arc::new("old"));
+        assert_eq!(cache.fresh("a").as_deref(), Some(&"old"));
+
+        // Read, then the row changed and its entry dropped, then the read value offered: the
+        // change wins, and the next read loads the new row.
+        let loading = cache.generation();
+        cache.invalidate("a");
+        cache.keep("a", loading, Arc::new("old"));
+        assert_eq!(cache.fresh("a"), None);
+        let after = cache.generation();
+        cache.keep("a", after, Arc::new("new"));
+        assert_eq!(cache.fresh("a").as_deref(), Some(&"new"));
+    }
+
+    #[test]
+    fn a_value_past_its_time_is_read_again() {
+        let cache = Fresh::new(Duration::ZERO);
+        let now = cache.generation();
+        cache.keep("a", now, Arc::new(1));
+        assert_eq!(cache.fresh("a"), None);
     }
 }
