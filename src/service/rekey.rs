@@ -29,10 +29,8 @@ pub async fn start(store: &Store, config: &Config) -> anyhow::Result<Sealer> {
         .context("check the stored secrets")?;
     if !unopenable.is_empty() {
         anyhow::bail!(
-            "the stored secrets of {} webhook(s) cannot be opened: {}; start with the key \
-             they were sealed with as WEBHOOK_MCP_SECRET_KEY, or, to move them to a new key, \
-             with that key in {}",
-            unopenable.len(),
+            "stored secrets cannot be opened: {}; start with the key they were sealed with \
+             as WEBHOOK_MCP_SECRET_KEY, or, to move them to a new key, with that key in {}",
             unopenable.join(", "),
             PREVIOUS
         );
@@ -219,7 +217,8 @@ fn moved_inside(keys: &Keys, stored: &str, counted: &mut Moved) -> Option<String
     (counted.moved > before).then(|| value.to_string())
 }
 
-fn walk(value: &mut Value, on: &mut impl FnMut(&str) -> Option<String>) {
+/// Calls `on` with every string in `value`, replacing it with what `on` returns, if anything.
+pub fn walk(value: &mut Value, on: &mut impl FnMut(&str) -> Option<String>) {
     match value {
         Value::String(s) => {
             if let Some(new) = on(s) {

@@ -210,7 +210,8 @@ pub async fn load(state: &AppState, id: &str) -> Result<WebhookRow, ServiceError
     opened(state, row)
 }
 
-/// Webhooks whose stored secrets or tokens none of the given keys opens, each with the reason:
+/// Webhooks and queued actions whose stored secrets, tokens or credential URLs none of the
+/// given keys opens, each with the reason:
 /// checked at start, so a missing or wrong `WEBHOOK_MCP_SECRET_KEY` is said once and plainly
 /// instead of failing every delivery and listing afterwards.
 pub fn unopenable(
@@ -248,7 +249,31 @@ pub fn unopenable(
                 .find_map(Result::err);
         }
         if let Some(why) = why {
-            found.push(format!("`{}` ({why})", row.id));
+            found.push(format!("webhook `{}` ({why})", row.id));
+        }
+    }
+    // Queued actions hold their target URL and signing secret sealed too, and may outlive
+    // the command (or have none: a message posted by hand, an agent's result): a start that
+    // cannot open them would let each die when its turn came.
+    let mut queued = conn.prepare(
+        "SELECT id, delivery FROM outbox \
+         WHERE status IN ('pending', 'retrying', 'sending') AND delivery LIKE '%enc:v1:%'",
+    )?;
+    let rows = queued.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (id, delivery) = row?;
+        let Ok(mut delivery) = serde_json::from_str::<Value>(&delivery) else {
+            continue;
+        };
+        let mut why = None;
+        super::rekey::walk(&mut delivery, &mut |value| {
+            if why.is_none() && super::sealing::looks_sealed(value) {
+                why = keys.open(value).err();
+            }
+            None
+        });
+        if let Some(why) = why {
+            found.push(format!("queued action `{id}` ({why})"));
         }
     }
     Ok(found)

@@ -632,3 +632,34 @@ async fn an_agents_channel_url_is_sealed_in_the_outbox_and_still_posts_its_resul
             .any(|c| c == "outbox.delivery")
     );
 }
+
+#[tokio::test]
+async fn a_queued_message_sealed_with_the_key_refuses_a_start_without_it() {
+    // Arrange: a channel message posted by hand (no webhook, no command holds its URL) and
+    // still queued when the server stops.
+    let upstream = url_upstream().await;
+    let mut app = crate::helpers::spawn_manual(url_config(&upstream, Some(KEY), &[])).await;
+    let (status, queued) = send_json(app.api(Method::POST, "/api/messages").json(&json!({
+        "url": format!("{}{SLACK_PATH}", upstream.uri()),
+        "kind": "slack",
+        "text": "deploy finished",
+    })))
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    app.stop().await;
+
+    // Act
+    let config = webhook_mcp::config::Config::for_tests(app.db_path.clone());
+    let refused = match webhook_mcp::app::build(config).await {
+        Ok(_) => panic!("started without the key"),
+        Err(e) => format!("{e:#}"),
+    };
+
+    // Assert: said at start, naming the action, rather than the message dying when its turn
+    // comes.
+    let action = queued["id"].as_str().expect("action id");
+    assert!(
+        refused.contains(action) && refused.contains("WEBHOOK_MCP_SECRET_KEY"),
+        "{refused}"
+    );
+}
