@@ -124,31 +124,14 @@ async fn deliver(app: &TestApp, secret: &str) -> StatusCode {
 
 /// Every sealed-looking value anywhere in the database, with the `table.column` holding it.
 fn sealed_values(db: &std::path::Path) -> Vec<(String, String)> {
-    let conn = rusqlite::Connection::open(db).expect("open db");
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .expect("tables");
     let mut found = Vec::new();
-    for table in tables {
-        let mut rows = conn
-            .prepare(&format!("SELECT * FROM \"{table}\""))
-            .expect("select");
-        let columns: Vec<String> = rows.column_names().map(String::from).collect();
-        let mut cursor = rows.query([]).expect("query");
-        while let Some(row) = cursor.next().expect("row") {
-            for (i, column) in columns.iter().enumerate() {
-                let Ok(text) = row.get::<_, String>(i) else {
-                    continue;
-                };
-                for (at, _) in text.match_indices("enc:v1:") {
-                    let value: String = text[at..]
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || "+/=:".contains(*c))
-                        .collect();
-                    found.push((format!("{table}.{column}"), value));
-                }
-            }
+    for (column, text) in crate::helpers::text_cells(db) {
+        for (at, _) in text.match_indices("enc:v1:") {
+            let value: String = text[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || "+/=:".contains(*c))
+                .collect();
+            found.push((column.clone(), value));
         }
     }
     found

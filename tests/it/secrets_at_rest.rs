@@ -397,33 +397,30 @@ async fn deliver_to_urls(
 
 /// Each text column of every table holding one of `needles`, as `table.column`.
 fn columns_holding(db: &std::path::Path, needles: &[&str]) -> Vec<String> {
-    let conn = rusqlite::Connection::open(db).expect("open db");
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .expect("tables");
     let mut found = Vec::new();
-    for table in tables {
-        let mut rows = conn
-            .prepare(&format!("SELECT * FROM \"{table}\""))
-            .expect("select");
-        let columns: Vec<String> = rows.column_names().map(String::from).collect();
-        let mut cursor = rows.query([]).expect("query");
-        while let Some(row) = cursor.next().expect("row") {
-            for (i, column) in columns.iter().enumerate() {
-                let text = match row.get_ref(i).expect("value") {
-                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
-                        String::from_utf8_lossy(t).into_owned()
-                    }
-                    _ => continue,
-                };
-                if needles.iter().any(|n| text.contains(n)) {
-                    found.push(format!("{table}.{column}"));
-                }
-            }
+    for (column, text) in crate::helpers::text_cells(db) {
+        if needles.iter().any(|n| text.contains(n)) {
+            found.push(column);
         }
     }
     found
+}
+
+/// Updates each command of `gh`, as listed, with the body made of it; each must succeed.
+async fn update_each_command(
+    app: &crate::helpers::TestApp,
+    body_of: impl Fn(&serde_json::Value) -> serde_json::Value,
+) {
+    let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
+    for command in listed["commands"].as_array().expect("commands") {
+        let path = format!(
+            "/api/webhooks/gh/commands/{}",
+            command["id"].as_str().expect("id")
+        );
+        let (status, updated) =
+            send_json(app.api(Method::PUT, &path).json(&body_of(command))).await;
+        assert_eq!(status, StatusCode::OK, "{updated}");
+    }
 }
 
 /// The commands' targets as `GET /api/webhooks/gh/commands` shows them, by action.
@@ -464,21 +461,11 @@ async fn channel_and_credential_urls_are_sealed_at_rest_shown_masked_and_still_s
     // Act: an event sent; the listing written back as shown; the key rotated.
     let sent = deliver_to_urls(&app, &upstream).await;
     let shown = shown_targets(&app).await;
-    let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
-    for command in listed["commands"].as_array().expect("commands") {
-        let (status, updated) = send_json(
-            app.api(
-                Method::PUT,
-                &format!(
-                    "/api/webhooks/gh/commands/{}",
-                    command["id"].as_str().expect("id")
-                ),
-            )
-            .json(&json!({"target": command["target"], "priority": 3})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{updated}");
-    }
+    update_each_command(
+        &app,
+        |command| json!({"target": command["target"], "priority": 3}),
+    )
+    .await;
     let written_back = deliver_to_urls(&app, &upstream).await;
     let leaked = columns_holding(&app.db_path, &SECRET_PARTS);
     let sealed = columns_holding(&app.db_path, &["enc:v1:"]);
@@ -522,23 +509,9 @@ async fn a_url_saved_before_the_key_is_sealed_when_next_saved_and_then_needs_the
     let app = app
         .restart_with(url_config(&upstream, Some(KEY), &[]))
         .await;
-    let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
 
     // Act: updates that leave the targets as they were; then a start without the key.
-    for command in listed["commands"].as_array().expect("commands") {
-        let (status, updated) = send_json(
-            app.api(
-                Method::PUT,
-                &format!(
-                    "/api/webhooks/gh/commands/{}",
-                    command["id"].as_str().expect("id")
-                ),
-            )
-            .json(&json!({"priority": 5})),
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{updated}");
-    }
+    update_each_command(&app, |_| json!({"priority": 5})).await;
     let leaked = columns_holding(&app.db_path, &SECRET_PARTS);
     let sent = deliver_to_urls(&app, &upstream).await;
     let mut app = app;

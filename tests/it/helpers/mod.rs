@@ -195,3 +195,33 @@ pub fn assert_error(
         assert_eq!(error["field"], json!(field), "error.field: {body}");
     }
 }
+
+/// Every text (or blob) cell of every table in the database file, as (`table.column`, text):
+/// for tests that look for what must never be stored as given.
+pub fn text_cells(db: &std::path::Path) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("tables");
+    let mut cells = Vec::new();
+    for table in tables {
+        let mut rows = conn
+            .prepare(&format!("SELECT * FROM \"{table}\""))
+            .expect("select");
+        let columns: Vec<String> = rows.column_names().map(String::from).collect();
+        let mut cursor = rows.query([]).expect("query");
+        while let Some(row) = cursor.next().expect("row") {
+            for (i, column) in columns.iter().enumerate() {
+                let text = match row.get_ref(i).expect("value") {
+                    rusqlite::types::ValueRef::Text(t) | rusqlite::types::ValueRef::Blob(t) => {
+                        String::from_utf8_lossy(t).into_owned()
+                    }
+                    _ => continue,
+                };
+                cells.push((format!("{table}.{column}"), text));
+            }
+        }
+    }
+    cells
+}
