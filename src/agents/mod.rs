@@ -201,13 +201,22 @@ pub fn declared(
 /// What `add_command` asks of a `forward` target (an http(s) URL with a host): otherwise every
 /// result the agent forwards would fail when sent, long after the start that could have said.
 fn check_forward(target: &Target) -> Result<(), crate::engine::command::InvalidCommand> {
+    check_as_command("forward", None, target)
+}
+
+/// `target` held to what `add_command` asks of a command of `action` with `template`.
+fn check_as_command(
+    action: &str,
+    template: Option<&str>,
+    target: &Target,
+) -> Result<(), crate::engine::command::InvalidCommand> {
     use crate::engine::command;
     let value = serde_json::to_value(target).unwrap_or_default();
     command::check(&command::CommandSpec {
         trigger: "*",
-        action: "forward",
+        action,
         agent: None,
-        template: None,
+        template,
         conditions: &serde_json::Value::Null,
         target: Some(&value),
     })
@@ -228,17 +237,8 @@ fn check_channel(target: &Target) -> Result<(), crate::engine::command::InvalidC
     {
         target.kind = Some(kind.to_string());
     }
-    let target = &target;
-    let value = serde_json::to_value(target).unwrap_or_default();
-    command::check(&command::CommandSpec {
-        trigger: "*",
-        action: "post_message",
-        agent: None,
-        template: Some("x"),
-        conditions: &serde_json::Value::Null,
-        target: Some(&value),
-    })?;
-    command::check_message_target(target)
+    check_as_command("post_message", Some("x"), &target)?;
+    command::check_message_target(&target)
 }
 
 #[cfg(test)]

@@ -773,19 +773,22 @@ fn sealed_target(state: &AppState, row: &CommandRow) -> CommandRow {
         return row;
     };
     let mut changed = false;
-    if let Some(secret) = target.get("secret").and_then(Value::as_str)
-        && !super::sealing::looks_sealed(secret)
+    if let Some(sealed) = target
+        .get("secret")
+        .and_then(Value::as_str)
+        .and_then(|secret| state.sealer.seal_once(secret))
     {
-        target["secret"] = Value::String(state.sealer.seal(secret));
+        target["secret"] = Value::String(sealed);
         changed = true;
     }
     let channel = row.action == "post_message";
-    if state.sealer.is_on()
-        && let Some(url) = target.get("url").and_then(Value::as_str)
-        && !super::sealing::looks_sealed(url)
-        && crate::actions::url_is_credential(channel, url)
+    if let Some(sealed) = target
+        .get("url")
+        .and_then(Value::as_str)
+        .filter(|url| crate::actions::url_is_credential(channel, url))
+        .and_then(|url| state.sealer.seal_once(url))
     {
-        target["url"] = Value::String(state.sealer.seal(url));
+        target["url"] = Value::String(sealed);
         changed = true;
     }
     if changed {

@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use serde_json::Value;
 
 use super::echo::{self, Posted};
-use super::sealing::{Sealer, looks_sealed};
+use super::sealing::Sealer;
 use crate::actions::Delivery;
 use crate::engine::ActionKind;
 use crate::engine::plan::Planned;
@@ -386,11 +386,10 @@ pub fn outbox_row(
                 *message_id = id.clone();
             }
             let (target, host) = (d.describe_target(), d.host());
-            if sealer.is_on()
-                && let Some(url) = d.credential_url_mut()
-                && !looks_sealed(url)
+            if let Some(url) = d.credential_url_mut()
+                && let Some(sealed) = sealer.seal_once(url)
             {
-                *url = sealer.seal(url);
+                *url = sealed;
             }
             (
                 serde_json::to_string(&d).ok(),

@@ -86,6 +86,12 @@ impl Sealer {
         format!("{PREFIX}{}", STANDARD.encode(out))
     }
 
+    /// `value` as it is to be stored when it is not already: sealed, when sealing is on and
+    /// it is not sealed yet; `None` when it is stored as it stands.
+    pub fn seal_once(&self, value: &str) -> Option<String> {
+        (self.is_on() && !looks_sealed(value)).then(|| self.seal(value))
+    }
+
     /// Decrypts a sealed value; a plain value is returned as is.
     pub fn open(&self, stored: &str) -> Result<String, String> {
         let Some(encoded) = stored.strip_prefix(PREFIX) else {
