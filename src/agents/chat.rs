@@ -400,8 +400,17 @@ fn parse_reply(body: &[u8]) -> Result<ChatReply, ChatError> {
     if message.get("role").is_none_or(Value::is_null) {
         message.insert("role".into(), "assistant".into());
     }
-    let message: Message = serde_json::from_value(Value::Object(message))
+    // A `reasoning_content` or `reasoning` field beside the content is not read at all.
+    let mut message: Message = serde_json::from_value(Value::Object(message))
         .map_err(|e| fatal(format!("choices[0].message is not a chat message: {e}")))?;
+    // The model's thinking written into its content is not part of what it says: not posted,
+    // and not sent back to it either (as its own chat API would not).
+    if let Some(content) = &message.content {
+        let answer = super::reasoning::without_reasoning(content);
+        if answer.len() != content.len() {
+            message.content = Some(answer.to_owned()).filter(|a| !a.is_empty());
+        }
+    }
     Ok(ChatReply {
         message,
         finish_reason: choice
@@ -615,6 +624,20 @@ mod tests {
         let err = client.complete(&request()).await.unwrap_err();
         assert!(err.retryable);
         assert!(err.message.contains("timed out"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn the_models_reasoning_is_neither_in_its_answer_nor_read_from_its_own_fields() {
+        let reply = answer(message(json!({"role": "assistant",
+            "content": "<think>\nThe user wants X.\n</think>\n\nThe fix is X.",
+            "reasoning_content": "The user wants X.", "reasoning": "The user wants X."})))
+        .await
+        .unwrap();
+        assert_eq!(reply.message, Message::assistant("The fix is X."));
+        let cut_off = answer(message(json!({"content": "<think>\nThe user wants"})))
+            .await
+            .unwrap();
+        assert_eq!(cut_off.message.content, None, "nothing was answered");
     }
 
     #[test]

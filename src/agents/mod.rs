@@ -3,6 +3,7 @@
 
 pub mod chat;
 mod markup;
+mod reasoning;
 pub mod reply_timeout;
 pub mod runner;
 pub mod tools;

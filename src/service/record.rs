@@ -142,6 +142,8 @@ pub fn record(
             )? {
                 tasks::Attached::Resumed => resumed.push(task.id),
                 tasks::Attached::Joined => joined = true,
+                // Shown to the external agent working the task; it answered no question.
+                tasks::Attached::Noted => {}
                 // Kept for a run again of a task that had failed: it answered nothing now.
                 tasks::Attached::Kept | tasks::Attached::No => {}
             }

@@ -148,12 +148,18 @@ const QUESTION_SENT: &str = "NOT EXISTS (SELECT 1 FROM outbox o \
 pub const TIMED_OUT: &str = "timeout: no reply arrived in time";
 
 /// A task that takes a reply on its thread: one waiting for it; one that asked and runs on an
-/// earlier reply, or is queued to (a reply that comes meanwhile reaches its run); one failed
-/// for want of a reply in time (kept for when it is run again).
+/// earlier reply, or is queued to (a reply that comes meanwhile reaches its run); one an
+/// external agent's claim holds after something was said on the thread for it (`comment`,
+/// `respond` or `ask` with its id: people may answer that while the agent works, and it is
+/// shown them before it completes); one failed for want of a reply in time (kept for when it
+/// is run again).
 const TAKES_REPLIES: &str = "(status = 'waiting_reply' \
      OR (status IN ('queued', 'running') AND json_valid(conversation) \
          AND EXISTS (SELECT 1 FROM json_each(conversation) c \
                      WHERE json_extract(c.value, '$.role') = 'assistant')) \
+     OR (status = 'running' AND substr(COALESCE(lease_owner, 'runner-'), 1, 7) != 'runner-' \
+         AND EXISTS (SELECT 1 FROM outbox o WHERE o.task_id = tasks.id \
+                     AND o.action IN ('comment', 'respond', 'ask'))) \
      OR (status = 'failed' AND error = 'timeout: no reply arrived in time'))";
 
 /// Tasks on this source thread that take a reply ([`TAKES_REPLIES`]) to a question that is
@@ -222,6 +228,10 @@ pub enum Attached {
     Resumed,
     /// The task runs (or is queued to) on an earlier reply: its run reads this one too.
     Joined,
+    /// An external agent works the task and spoke on the thread for it: kept as not yet seen,
+    /// for it to see before it completes. It answered no question: the event's own commands
+    /// go as they would have.
+    Noted,
     /// The task had failed for want of a reply in time: kept for when it runs again.
     Kept,
     /// Nothing: the task took no reply any more, or kept enough after its timeout.
@@ -252,11 +262,23 @@ pub fn attach_reply(
              lease_owner = NULL, lease_until = NULL, run_failures = 0, updated_at = ?3 \
              WHERE id = ?1 AND status = 'waiting_reply'",
         ),
-        "queued" | "running" => (
+        "queued" | "running" if has_asked(&items) => (
             Attached::Joined,
             "UPDATE tasks SET conversation = ?2, updated_at = ?3 \
              WHERE id = ?1 AND status IN ('queued', 'running')",
         ),
+        "running" if claimed_outside(&task) => {
+            // The other delivery of a message kept already (Slack's `app_mention` beside its
+            // `message`) is the same words: shown to the agent once.
+            if holds_message_of(conn, &items, event_id)? {
+                return Ok(Attached::No);
+            }
+            (
+                Attached::Noted,
+                "UPDATE tasks SET conversation = ?2, updated_at = ?3 \
+                 WHERE id = ?1 AND status = 'running'",
+            )
+        }
         "failed" if conversation::replies_after_timeout(&items) < KEPT_AFTER_TIMEOUT => (
             Attached::Kept,
             "UPDATE tasks SET conversation = ?2, updated_at = ?3 WHERE id = ?1 AND status = 'failed'",
@@ -268,7 +290,7 @@ pub fn attach_reply(
         author,
         event_id,
         now,
-        mid_run && attached == Attached::Joined,
+        mid_run && matches!(attached, Attached::Joined | Attached::Noted),
     );
     if attached == Attached::Kept {
         item[LATE] = json!(true);
@@ -280,10 +302,48 @@ pub fn attach_reply(
     if n != 1 {
         return Ok(Attached::No);
     }
+    if attached == Attached::Noted {
+        // Not named where `answered_by` looks: it answered nothing, and a replay of the event,
+        // or its other delivery, starts the agents it would have started.
+        return Ok(attached);
+    }
     // Where `answered_by` looks first: every event a conversation took is named there.
     conn.prepare_cached("INSERT OR IGNORE INTO task_replies (event_id, task_id) VALUES (?1, ?2)")?
         .execute(params![event_id, task_id])?;
     Ok(attached)
+}
+
+/// Whether the conversation holds a question the task asked.
+fn has_asked(items: &[Value]) -> bool {
+    items.iter().any(|i| i["role"] == "assistant")
+}
+
+/// A running task held by a claim that is not the built-in runner's: an external agent's.
+fn claimed_outside(task: &TaskRow) -> bool {
+    use crate::agents::runner::RUNNER_OWNER_PREFIX;
+    task.status == "running"
+        && task
+            .lease_owner
+            .as_deref()
+            .is_some_and(|owner| !owner.starts_with(RUNNER_OWNER_PREFIX))
+}
+
+/// Whether the conversation already holds a reply carried by the same message as the event
+/// (its other delivery).
+fn holds_message_of(
+    conn: &Connection,
+    items: &[Value],
+    event_id: &str,
+) -> Result<bool, StoreError> {
+    let Some(message) = events::message_of(conn, event_id)? else {
+        return Ok(false);
+    };
+    for other in items.iter().filter_map(|i| i["event_id"].as_str()) {
+        if other != event_id && events::message_of(conn, other)?.as_deref() == Some(&message) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Gives the run `owner` holds the replies that came on the task's thread since it last
@@ -936,6 +996,16 @@ mod tests {
     #[test]
     fn a_task_failed_by_the_reply_timeout_is_one_that_takes_replies() {
         assert!(TAKES_REPLIES.contains(&format!("error = '{TIMED_OUT}'")));
+    }
+
+    #[test]
+    fn the_runners_claims_are_told_apart_by_the_runners_own_prefix() {
+        use crate::agents::runner::RUNNER_OWNER_PREFIX;
+        let n = RUNNER_OWNER_PREFIX.len();
+        let told = format!(
+            "substr(COALESCE(lease_owner, '{RUNNER_OWNER_PREFIX}'), 1, {n}) != '{RUNNER_OWNER_PREFIX}'"
+        );
+        assert!(TAKES_REPLIES.contains(&told));
     }
 
     fn migrated() -> Connection {

@@ -1057,6 +1057,84 @@ async fn a_model_that_ends_with_nothing_fails_the_task_instead_of_posting_a_blan
     assert!(comments_on(&github, 14).await.is_empty());
 }
 
+/// A reasoning model's answer (DeepSeek-R1, QwQ, Qwen3 served by Ollama or vLLM): its thinking
+/// written in the content, and beside it.
+fn thinking_answer(content: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content,
+                     "reasoning_content": "Musing: the reporter is the CFO"},
+                     "finish_reason": "stop"}]
+    }))
+}
+
+#[tokio::test]
+async fn a_reasoning_models_thinking_is_not_posted_with_its_answer() {
+    // Arrange
+    let content = "<think>\nThe reporter sounds angry; I will not mention the audit.\n</think>\n\n\
+                   The fix is to reset the session cookie.";
+    let (llm, github) = (
+        fake_llm(vec![thinking_answer(content)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 35, "Logout loop").await)
+        .await;
+
+    // Act
+    let ran = run_next(&app, &runner_of(&app)).await;
+    let sent = app.drain().await;
+
+    // Assert: the answer alone is posted and kept.
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    assert_eq!(sent, 1);
+    let comments = comments_on(&github, 35).await;
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        comments[0].contains("\n\nThe fix is to reset the session cookie.\n\n"),
+        "{}",
+        comments[0]
+    );
+    for thought in ["think>", "audit", "Musing", "CFO"] {
+        assert!(!comments[0].contains(thought), "{thought}: {}", comments[0]);
+    }
+    let task = app.task(&task_id).await;
+    assert_eq!(
+        task["result"], "The fix is to reset the session cookie.",
+        "{task}"
+    );
+}
+
+#[tokio::test]
+async fn a_reasoning_model_cut_off_while_thinking_fails_the_task_and_posts_nothing() {
+    // Arrange: the thinking never closed (the token limit came first).
+    let (llm, github) = (
+        fake_llm(vec![thinking_answer(
+            "<think>\nThe reporter sounds angry; the",
+        )])
+        .await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 37, "Logout loop").await)
+        .await;
+
+    // Act
+    let ran = run_next(&app, &runner_of(&app)).await;
+    let sent = app.drain().await;
+
+    // Assert: as with no answer at all.
+    assert_eq!(ran, Some((task_id.clone(), "failed".into())));
+    let task = app.task(&task_id).await;
+    assert_eq!(
+        task["error"], "the model ended with no answer (finish_reason stop)",
+        "{task}"
+    );
+    assert_eq!(sent, 0);
+    assert!(comments_on(&github, 37).await.is_empty());
+}
+
 #[tokio::test]
 async fn a_running_runner_starts_on_a_new_task_at_once_not_at_its_next_poll() {
     // Arrange: the runner is up and idle (it polls every 5 s).

@@ -654,3 +654,62 @@ async fn a_question_dropped_by_completing_its_task_is_not_sent_by_a_retry() {
     assert_eq!(app.task(&task_id).await["status"], "done");
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_correction_posted_while_an_external_agent_works_is_shown_to_it_before_it_completes() {
+    // Arrange: comments on the issue make a `brain` task; executor-bot claims the `planning`
+    // task, and says on the issue that it is on it after dave's first comment.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issue_comment.created", "action": "create_task", "agent": "brain"}),
+    )
+    .await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 36, "Refund rounding").await)
+        .await;
+    let client = connect(&app).await;
+    let claim = json!({"agent": "planning", "owner": "executor-bot", "lease_secs": 60});
+    call_ok(&client, "claim_task", claim).await;
+    let comment = |login: &str, body: &str| issue_comment(36, "Refund rounding", login, body);
+    post_gh(&app, "issue_comment", &comment("dave", "Same here")).await;
+    call_ok(
+        &client,
+        "comment",
+        json!({"task_id": task_id, "text": "Working on it"}),
+    )
+    .await;
+    app.drain().await;
+
+    // Act: carol corrects it while it works; it completes.
+    let correction = "do NOT touch the payments module";
+    let corrected = post_gh(&app, "issue_comment", &comment("carol", correction)).await;
+    let complete = json!({"task_id": task_id, "owner": "executor-bot", "result": "Done"});
+    let refused = call_err(&client, "complete_task", complete.clone()).await;
+    let (_, done) = call_ok(&client, "complete_task", complete).await;
+
+    // Assert: the correction is quoted once, then kept as seen; dave's, before anything was
+    // said for the task, is not the task's.
+    assert!(refused.contains("`carol`"), "{refused}");
+    assert!(refused.contains(correction), "{refused}");
+    assert!(!refused.contains("Same here"), "{refused}");
+    assert_eq!(done["status"], "done", "{done}");
+    let replies: Vec<&Value> = done["conversation"]
+        .as_array()
+        .expect("conversation")
+        .iter()
+        .filter(|item| item["role"] == "user")
+        .collect();
+    assert_eq!(replies.len(), 1, "{done}");
+    assert_eq!(replies[0]["content"], correction, "{done}");
+    assert_eq!(replies[0].get("mid_run"), None, "seen: {done}");
+    // It answered no question: the comment still started the agent its command names.
+    let started = app.tasks(&format!("event_id={corrected}")).await;
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(started[0]["agent"], "brain", "{started:?}");
+    client.cancel().await.ok();
+}
