@@ -385,9 +385,10 @@ fn parse_reply(body: &[u8]) -> Result<ChatReply, ChatError> {
     let Some(choice) = choices.and_then(|c| c.first()) else {
         let why = error_text(&value).map(|m| format!(": {m}"));
         let why = why.unwrap_or_else(|| format!(": {}", excerpt(&value.to_string())));
-        return Err(fatal(format!(
-            "the chat completions answer has no choices{why}"
-        )));
+        return Err(ChatError {
+            retryable: error_in_ok_is_retryable(&value),
+            ..fatal(format!("the chat completions answer has no choices{why}"))
+        });
     };
     let mut message = match choice.get("message") {
         Some(Value::Object(m)) => m.clone(),
@@ -399,6 +400,11 @@ fn parse_reply(body: &[u8]) -> Result<ChatReply, ChatError> {
     };
     if message.get("role").is_none_or(Value::is_null) {
         message.insert("role".into(), "assistant".into());
+    }
+    // Content as a list of parts (the newer OpenAI shape some servers answer in): its text.
+    if let Some(Value::Array(parts)) = message.get("content") {
+        let text = text_of_parts(parts);
+        message.insert("content".into(), text.map_or(Value::Null, Value::String));
     }
     // A `reasoning_content` or `reasoning` field beside the content is not read at all.
     let mut message: Message = serde_json::from_value(Value::Object(message))
@@ -419,6 +425,37 @@ fn parse_reply(body: &[u8]) -> Result<ChatReply, ChatError> {
             .map(str::to_owned),
         usage: value.get("usage").filter(|u| !u.is_null()).cloned(),
     })
+}
+
+/// A 200 that carries an `error` instead of choices is a gateway passing on its upstream's
+/// failure (OpenRouter, LiteLLM and Open WebUI's proxies do): worth calling again unless its
+/// code says the request itself is wrong (a 4xx other than 408 and 429). An answer with
+/// neither choices nor an error is final.
+fn error_in_ok_is_retryable(value: &Value) -> bool {
+    let Some(error) = value.get("error").filter(|e| !e.is_null()) else {
+        return false;
+    };
+    let code = match error.get("code") {
+        Some(Value::Number(n)) => n.as_u64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    !matches!(code, Some(c) if (400..500).contains(&c) && c != 408 && c != 429)
+}
+
+/// The text of a content given as parts (`[{"type": "text", "text": ..}, ..]`), joined; parts
+/// that are not text (images, audio) are not the answer. None when no part is text.
+fn text_of_parts(parts: &[Value]) -> Option<String> {
+    let texts: Vec<&str> = parts
+        .iter()
+        .filter(|p| {
+            p.get("type")
+                .and_then(Value::as_str)
+                .is_none_or(|t| t == "text" || t == "output_text")
+        })
+        .filter_map(|p| p.get("text").and_then(Value::as_str))
+        .collect();
+    (!texts.is_empty()).then(|| texts.concat())
 }
 
 fn excerpt(s: &str) -> String {
@@ -607,6 +644,65 @@ mod tests {
         assert!(err.message.contains("null"), "{}", err.message);
         let empty = ResponseTemplate::new(200).set_body_json(json!({"choices": []}));
         assert!(!answer(empty).await.unwrap_err().retryable);
+    }
+
+    #[tokio::test]
+    async fn an_error_in_a_200_is_retryable_unless_its_code_blames_the_request() {
+        let cases = [
+            (
+                json!({"error": {"message": "upstream overloaded", "code": 502}}),
+                true,
+            ),
+            (
+                json!({"error": {"message": "rate limited", "code": "429"}}),
+                true,
+            ),
+            (json!({"error": {"message": "provider went away"}}), true),
+            (json!({"error": "timeout"}), true),
+            (
+                json!({"error": {"message": "no such model", "code": 404}}),
+                false,
+            ),
+            (
+                json!({"error": {"message": "context too long", "code": "400"}}),
+                false,
+            ),
+            (json!({"error": null, "choices": []}), false),
+        ];
+        for (body, retryable) in cases {
+            let err = answer(ResponseTemplate::new(200).set_body_json(&body))
+                .await
+                .unwrap_err();
+            assert_eq!(err.retryable, retryable, "{body}: {}", err.message);
+            assert!(err.message.contains("no choices"), "{}", err.message);
+        }
+    }
+
+    #[tokio::test]
+    async fn content_given_as_parts_is_read_as_their_text() {
+        let cases = [
+            (
+                json!([{"type": "text", "text": "The fix "}, {"type": "text", "text": "is X."}]),
+                Some("The fix is X."),
+            ),
+            (
+                json!([{"type": "image_url", "image_url": {"url": "http://x/a.png"}},
+                       {"type": "output_text", "text": "Done."}]),
+                Some("Done."),
+            ),
+            (json!([{"text": "untyped"}]), Some("untyped")),
+            (
+                json!([{"type": "image_url", "image_url": {"url": "http://x/a.png"}}]),
+                None,
+            ),
+            (json!([]), None),
+        ];
+        for (content, expected) in cases {
+            let reply = answer(message(json!({"role": "assistant", "content": content})))
+                .await
+                .unwrap();
+            assert_eq!(reply.message.content.as_deref(), expected, "{content}");
+        }
     }
 
     #[tokio::test]

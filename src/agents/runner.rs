@@ -363,7 +363,11 @@ async fn run_task(
             }
         }
         if calls.is_empty() {
-            let answer = reply.message.content.clone().unwrap_or_default();
+            let mut answer = reply.message.content.clone().unwrap_or_default();
+            if reply.finish_reason.as_deref() == Some("length") && !answer.trim().is_empty() {
+                // Posted as it is, a cut-off answer reads as the model's whole verdict.
+                answer.push_str(CUT_OFF_NOTE);
+            }
             if answer.trim().is_empty() && !replied && !posted {
                 // Nothing said and nothing done: posting it would be an empty comment.
                 let why = match reply.finish_reason.as_deref() {
@@ -494,6 +498,9 @@ fn kept(run: &[Message]) -> Vec<Message> {
 
 /// Tool calls one model message may make (questions aside); the rest are answered as not made.
 const MAX_CALLS_PER_MESSAGE: usize = 16;
+
+/// Added to an answer the model's length limit cut off (`finish_reason: length`).
+const CUT_OFF_NOTE: &str = "\n\n(This answer was cut off: the model reached its length limit.)";
 
 /// A forward's signing secret (from the agent's declaration) sealed for the outbox, as
 /// commands' are; the worker opens it to sign.

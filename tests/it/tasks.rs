@@ -1057,6 +1057,33 @@ async fn a_model_that_ends_with_nothing_fails_the_task_instead_of_posting_a_blan
     assert!(comments_on(&github, 14).await.is_empty());
 }
 
+#[tokio::test]
+async fn an_answer_cut_off_by_the_length_limit_is_posted_saying_so() {
+    // Arrange: the model's output limit ends its answer mid-sentence.
+    let cut = ResponseTemplate::new(200).set_body_json(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant",
+                     "content": "The login fails because the session cookie"},
+                     "finish_reason": "length"}]
+    }));
+    let (llm, github) = (fake_llm(vec![cut]).await, fake_github().await);
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app.task_id_of(&open_issue(&app, 15, "Cut").await).await;
+
+    // Act
+    let ran = run_next(&app, &runner).await;
+    app.drain().await;
+
+    // Assert
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    let comments = comments_on(&github, 15).await;
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(
+        comments[0].contains("The login fails because the session cookie\n\n(This answer was cut off: the model reached its length limit.)"),
+        "{comments:?}"
+    );
+}
+
 /// A reasoning model's answer (DeepSeek-R1, QwQ, Qwen3 served by Ollama or vLLM): its thinking
 /// written in the content, and beside it.
 fn thinking_answer(content: &str) -> ResponseTemplate {
