@@ -274,6 +274,17 @@ pub async fn claim(
             "agent is empty; leave it out to claim a task of any agent",
         ));
     }
+    // A command names its agent in letters, digits, `-` and `_`: a NUL or a line break is a
+    // caller's slip, said as such rather than answered "no task".
+    if agent
+        .as_deref()
+        .is_some_and(|a| a.chars().any(char::is_control))
+    {
+        return Err(ServiceError::invalid(
+            "agent",
+            "agent must not contain control characters (newlines, tabs, NUL, ...)",
+        ));
+    }
     let now = clock::now_ms();
     let until = now + lease_secs * 1000;
     let agents: Vec<String> = agent.into_iter().collect();

@@ -543,27 +543,22 @@ pub fn claim(
     now: i64,
     lease_until: i64,
 ) -> Result<Option<TaskRow>, StoreError> {
-    let agent_filter = if agents.is_empty() {
-        String::new()
-    } else {
-        let list: Vec<String> = agents
-            .iter()
-            .map(|a| format!("'{}'", a.replace('\'', "''")))
-            .collect();
-        format!(" AND agent IN ({})", list.join(", "))
-    };
+    // The names are bound as one JSON array, never pasted into the SQL: any text is a name
+    // (a quote, a NUL), and the statement stays the same, so it is prepared once.
+    let agents = serde_json::Value::from(agents).to_string();
     let sql = format!(
         "UPDATE tasks SET status = 'running', lease_owner = ?2, lease_until = ?3, \
          attempts = attempts + 1, updated_at = ?1 \
          WHERE id = (SELECT id FROM tasks \
                      WHERE ((status = 'queued' AND next_run_at <= ?1) \
-                            OR (status = 'running' AND lease_until < ?1)){agent_filter} \
+                            OR (status = 'running' AND lease_until < ?1)) \
+                       AND (?4 = '[]' OR agent IN (SELECT value FROM json_each(?4))) \
                      ORDER BY id LIMIT 1) \
          RETURNING {READ_COLUMNS}"
     );
     Ok(conn
-        .prepare(&sql)?
-        .query_row(params![now, owner, lease_until], from_row)
+        .prepare_cached(&sql)?
+        .query_row(params![now, owner, lease_until, agents], from_row)
         .optional()?)
 }
 
@@ -1116,5 +1111,39 @@ mod tests {
             found.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
             ["task_a"]
         );
+    }
+
+    #[test]
+    fn a_claim_takes_agent_names_as_given_a_quote_or_nul_too() {
+        let conn = migrated();
+        for (id, agent) in [
+            ("task_q", "o'neil"),
+            ("task_n", "a\0b"),
+            ("task_p", "planning"),
+        ] {
+            conn.execute(
+                "INSERT INTO tasks (id, webhook_id, agent, prompt, status, source_kind, \
+                 source_key, created_at, updated_at) \
+                 VALUES (?1, 'w', ?2, 'p', 'queued', 'k', ?1, 0, 0)",
+                params![id, agent],
+            )
+            .unwrap();
+        }
+        let claim_for = |agents: &[&str]| {
+            let agents: Vec<String> = agents.iter().map(|a| a.to_string()).collect();
+            claim(&conn, &agents, "me", 1, 2).unwrap().map(|t| t.id)
+        };
+
+        let cases: [(&[&str], Option<&str>); 6] = [
+            (&["a\0b"], Some("task_n")),
+            (&["a"], None),
+            (&["nobody", "o'neil"], Some("task_q")),
+            (&["') OR 1 = 1 --"], None),
+            (&[], Some("task_p")),
+            (&["o'neil"], None),
+        ];
+        for (agents, want) in cases {
+            assert_eq!(claim_for(agents).as_deref(), want, "{agents:?}");
+        }
     }
 }

@@ -340,3 +340,36 @@ async fn a_delivery_repeated_after_a_restart_is_still_a_duplicate() {
     assert_eq!(again["event_id"], first["event_id"]);
     assert_eq!(app.events("").await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_event_type_filter_longer_than_a_trigger_is_refused_naming_its_limit() {
+    // Arrange: SQLite refuses a GLOB pattern past 50,000 bytes as a store error
+    let (app, gh_ids) = app_with_mixed_events().await;
+    let client = crate::mcp::connect(&app).await;
+    let longest = format!("issues{}", "*".repeat(194));
+    let (too_long, huge) = ("a".repeat(201), "a".repeat(50_001));
+
+    // Act
+    let at_the_limit = app.events(&format!("event_type={longest}")).await;
+    let over = app
+        .get_json(&format!("/api/events?event_type={too_long}"))
+        .await;
+    let far_over = app
+        .get_json(&format!("/api/events?event_type={huge}"))
+        .await;
+    let over_mcp = crate::mcp::call(&client, "list_events", json!({"event_type": huge})).await;
+
+    // Assert
+    assert_eq!(ids(&at_the_limit), [gh_ids[1].clone(), gh_ids[0].clone()]);
+    for refused in [&over, &far_over] {
+        assert_error(refused, StatusCode::BAD_REQUEST, Some("event_type"));
+        let message = refused.1["error"]["message"].as_str().expect("message");
+        assert!(message.contains("200 characters"), "{message}");
+    }
+    let said = crate::mcp::text(&over_mcp);
+    assert_eq!(over_mcp.is_error, Some(true), "{said}");
+    assert!(
+        said.contains("event_type") && said.contains("200 characters"),
+        "{said}"
+    );
+}

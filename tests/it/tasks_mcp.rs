@@ -9,8 +9,8 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    API_KEY, TestApp, agent_app, chat_requests, comments_on, fake_github, fake_llm, issue_comment,
-    llm_answer, open_issue, post_gh,
+    API_KEY, TestApp, agent_app, assert_error, chat_requests, comments_on, fake_github, fake_llm,
+    issue_comment, llm_answer, open_issue, post_gh,
 };
 
 type Client = RunningService<RoleClient, ()>;
@@ -712,4 +712,39 @@ async fn a_correction_posted_while_an_external_agent_works_is_shown_to_it_before
     assert_eq!(started.len(), 1, "{started:?}");
     assert_eq!(started[0]["agent"], "brain", "{started:?}");
     client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn a_claim_for_an_agent_named_with_a_control_character_is_refused_naming_agent() {
+    use reqwest::StatusCode;
+
+    // Arrange: the name once went into the claim's SQL text, where a NUL cut it short
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let event_id = open_issue(&app, 31, "Export hangs").await;
+    let client = connect(&app).await;
+    let claim = |agent: &str| json!({"agent": agent, "owner": "brain"});
+
+    // Act
+    let nul = app.post_api("/api/tasks/claim", &claim("a\u{0}b")).await;
+    let line_break = app.post_api("/api/tasks/claim", &claim("planning\n")).await;
+    let nul_mcp = crate::mcp::call(&client, "claim_task", claim("planning\u{0}")).await;
+    let quoted = app.post_api("/api/tasks/claim", &claim("o'neil")).await;
+    let (_, claimed) = call_ok(&client, "claim_task", claim("planning")).await;
+
+    // Assert: refused as the caller's slip; a quote is just a name no task has
+    for refused in [&nul, &line_break] {
+        assert_error(refused, StatusCode::BAD_REQUEST, Some("agent"));
+    }
+    let said = crate::mcp::text(&nul_mcp);
+    assert_eq!(nul_mcp.is_error, Some(true), "{said}");
+    assert!(
+        said.contains("agent must not contain control characters"),
+        "{said}"
+    );
+    assert_eq!(quoted, (StatusCode::OK, json!({"task": null})));
+    assert_eq!(claimed["event"]["id"], json!(event_id), "{claimed}");
 }
