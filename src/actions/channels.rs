@@ -3,9 +3,10 @@
 //! incoming webhook in each one's payload shape, or to a Telegram chat through the Bot API.
 //!
 //! Webhook URLs are user-given, so they go through the SSRF guard. Telegram: when `url`
-//! is a full `https://api.telegram.org/bot<token>/sendMessage` URL it is used as is (and
-//! guarded); otherwise (e.g. empty) the message goes to
-//! `{telegram_api_url}/bot{TELEGRAM_BOT_TOKEN}/sendMessage` from the credentials.
+//! is a full `https://api.telegram.org/bot<token>/sendMessage` URL (on any host, under any
+//! path: `http://proxy/tg/bot<token>/sendMessage`) it is used as is (and guarded); otherwise
+//! (e.g. empty) the message goes to `{telegram_api_url}/bot{TELEGRAM_BOT_TOKEN}/sendMessage`
+//! from the credentials.
 
 use std::fmt;
 use std::str::FromStr;
@@ -249,18 +250,34 @@ async fn telegram(
     Ok(reply.sent(remote_id))
 }
 
+/// A full Bot API sendMessage URL, `…/bot<token>/sendMessage`: at the root of its host, or
+/// under a path (a proxy's `/tg/bot<token>/sendMessage`, a gateway's), where the segment must
+/// look like a token (`bot` + digits + `:`), so another service's path that happens to end
+/// in `sendMessage` is not taken for Telegram's. Such a URL is posted to as given.
 pub fn is_send_message_url(url: &str) -> bool {
     Url::parse(url).is_ok_and(|u| {
-        let mut segments = u
+        let segments: Vec<&str> = u
             .path_segments()
             .into_iter()
             .flatten()
-            .filter(|s| !s.is_empty());
-        matches!(
-            (segments.next(), segments.next(), segments.next()),
-            (Some(bot), Some("sendMessage"), None) if bot.starts_with("bot")
-        )
+            .filter(|s| !s.is_empty())
+            .collect();
+        match segments.as_slice() {
+            [bot, "sendMessage"] => bot.starts_with("bot"),
+            [_, .., bot, "sendMessage"] => is_bot_token_segment(bot),
+            _ => false,
+        }
     })
+}
+
+/// `bot123456:AA…`: how a Bot API URL names its bot.
+fn is_bot_token_segment(segment: &str) -> bool {
+    segment
+        .strip_prefix("bot")
+        .and_then(|token| token.split_once(':'))
+        .is_some_and(|(id, secret)| {
+            !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && !secret.is_empty()
+        })
 }
 
 fn id_string(v: &Value) -> Option<String> {
@@ -360,6 +377,24 @@ mod tests {
                 MessageKind::Telegram,
             ),
             ("https://example.com/bot1:A/getMe", MessageKind::OpenWebUi),
+            // Behind a proxy's path: the token's shape tells it from another service's path.
+            (
+                "http://proxy:8080/tg/bot123:abc/sendMessage",
+                MessageKind::Telegram,
+            ),
+            (
+                "http://proxy/a/b/bot123:abc/sendMessage",
+                MessageKind::Telegram,
+            ),
+            ("http://proxy/tg/bots/sendMessage", MessageKind::OpenWebUi),
+            (
+                "http://proxy/tg/botx:abc/sendMessage",
+                MessageKind::OpenWebUi,
+            ),
+            (
+                "http://proxy/tg/bot123:/sendMessage",
+                MessageKind::OpenWebUi,
+            ),
             (
                 "http://open-webui:8080/api/v1/channels/webhooks/id/tok",
                 MessageKind::OpenWebUi,

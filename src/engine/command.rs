@@ -224,6 +224,17 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
             ));
         }
         None => return Ok(()),
+        // A create_task's answer goes where its agent sends it, which a Sentry alert or a
+        // custom sender's event, with no thread of its own, shows is not always the source.
+        Some(_) if action == ActionKind::CreateTask => {
+            return Err(invalid(
+                "target",
+                "create_task takes no target: where a task's result goes is set by its agent \
+                 (`result` and `target` in the agent's WEBHOOK_MCP_AGENTS declaration; see the \
+                 README's Agents section); leave it out, and add a post_message or forward \
+                 command to send the event somewhere as well",
+            ));
+        }
         Some(_) if !needs_target => {
             return Err(invalid(
                 "target",
@@ -263,6 +274,29 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
     Ok(())
 }
 
+/// What a saved command's `agent` must also be, beyond [`check`] (kept out of it for the reason
+/// [`check_new_target`] gives): one the action uses. Only `create_task` and `ask` start an
+/// agent; any other action sends its template as written, and an agent named there would be
+/// stored and never run.
+pub fn check_new_agent(action: ActionKind, agent: Option<&str>) -> Result<(), InvalidCommand> {
+    let Some(agent) = agent.map(str::trim).filter(|a| !a.is_empty()) else {
+        return Ok(());
+    };
+    let sends = match action {
+        ActionKind::CreateTask | ActionKind::Ask => return Ok(()),
+        ActionKind::Forward => "the event (or its rendered template)",
+        _ => "its rendered template",
+    };
+    Err(invalid(
+        "agent",
+        format!(
+            "{action} sends {sends} as it is and runs no agent, so `agent` would be ignored: \
+             leave it out, or use create_task with agent `{agent}` to have the agent answer \
+             (its result goes where the agent is declared to send it)"
+        ),
+    ))
+}
+
 /// What a saved target must also hold, beyond [`check`]. Kept out of `check` because stored
 /// commands are compiled through it on every event, and one it refuses is skipped: a command
 /// an older build accepted with a stray `secret` would stop firing, unseen.
@@ -278,7 +312,32 @@ pub fn check_new_target(action: ActionKind, target: &Target) -> Result<(), Inval
              sends): leave it out",
         ));
     }
-    check_message_target(target)
+    check_message_target(target)?;
+    check_openwebui_path(target)
+}
+
+/// Open WebUI serves its channel webhooks under `/api/v1`; the same path without `/v1`, as
+/// it is often copied, answers every post with a bare 404.
+fn check_openwebui_path(target: &Target) -> Result<(), InvalidCommand> {
+    if target.message_kind() != Ok(MessageKind::OpenWebUi) {
+        return Ok(());
+    }
+    let Ok(url) = reqwest::Url::parse(&target.url) else {
+        return Ok(());
+    };
+    let segments: Vec<&str> = url.path_segments().into_iter().flatten().collect();
+    let unversioned = segments
+        .windows(3)
+        .any(|w| w == ["api", "channels", "webhooks"]);
+    if !unversioned {
+        return Ok(());
+    }
+    Err(invalid(
+        "target.url",
+        "Open WebUI's channel webhooks are at `/api/v1/channels/webhooks/{id}/{token}`, and \
+         this URL's path lacks the `/v1` (every post to it would get a 404): put `/v1` after \
+         `/api`",
+    ))
 }
 
 /// What a `post_message` target must hold for its kind: Telegram's a `chat_id`, and the
@@ -393,6 +452,100 @@ mod tests {
         for (spec, field) in cases {
             let err = check(&spec).expect_err("should be refused");
             assert_eq!(err.field, field, "{spec:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_agent_is_refused_where_the_action_runs_none() {
+        for action in ActionKind::ALL {
+            let checked = check_new_agent(action, Some("brain"));
+            match action {
+                ActionKind::CreateTask | ActionKind::Ask => assert_eq!(checked, Ok(())),
+                _ => {
+                    let err = checked.expect_err("should be refused");
+                    assert_eq!(err.field, "agent");
+                    assert!(
+                        err.message.contains("use create_task with agent `brain`"),
+                        "{action}: {}",
+                        err.message
+                    );
+                }
+            }
+            // None, or `""` (which removes it), is always fine.
+            assert_eq!(check_new_agent(action, None), Ok(()));
+            assert_eq!(check_new_agent(action, Some(" ")), Ok(()));
+        }
+    }
+
+    #[test]
+    fn a_create_task_target_is_refused_without_naming_a_source_to_reply_on() {
+        let none = Value::Null;
+        let url = json!({"url": "https://example.com/x"});
+        let err = check(&CommandSpec {
+            agent: Some("planning"),
+            target: Some(&url),
+            ..spec("x", "create_task", &none)
+        })
+        .expect_err("should be refused");
+        assert_eq!(err.field, "target");
+        // True of a Sentry alert or a custom event too, which have no source thread.
+        assert!(!err.message.contains("source"), "{}", err.message);
+        assert!(
+            err.message.contains("WEBHOOK_MCP_AGENTS"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn an_open_webui_channel_url_without_v1_is_refused() {
+        let target = |url: &str, kind: Option<&str>| Target {
+            url: url.into(),
+            secret: None,
+            kind: kind.map(str::to_string),
+            chat_id: None,
+        };
+        let refused = [
+            target(
+                "http://open-webui:8080/api/channels/webhooks/id/s3cr3t",
+                None,
+            ),
+            target(
+                "https://chat.example/api/channels/webhooks/id/s3cr3t",
+                Some("openwebui"),
+            ),
+            target("http://gw/owui/api/channels/webhooks/id/s3cr3t", None),
+        ];
+        for t in refused {
+            let err = check_new_target(ActionKind::PostMessage, &t).expect_err(&t.url);
+            assert_eq!(err.field, "target.url");
+            assert!(
+                err.message
+                    .contains("/api/v1/channels/webhooks/{id}/{token}"),
+                "{}",
+                err.message
+            );
+            // The URL's token is not echoed back.
+            assert!(!err.message.contains("s3cr3t"), "{}", err.message);
+        }
+        let taken = [
+            target(
+                "http://open-webui:8080/api/v1/channels/webhooks/id/tok",
+                None,
+            ),
+            // Another kind's URL is its own business.
+            target(
+                "https://example.com/api/channels/webhooks/id/tok",
+                Some("slack"),
+            ),
+        ];
+        for t in taken {
+            assert_eq!(
+                check_new_target(ActionKind::PostMessage, &t),
+                Ok(()),
+                "{}",
+                t.url
+            );
         }
     }
 

@@ -11,7 +11,8 @@
 //!   [`super::actor`]), so two bots in one channel cannot answer each other without end;
 //! - combinators: `all` and `any` (lists of conditions objects) and `not` (one object).
 //!
-//! Unknown keys are refused when the command is saved, with the key and its path named.
+//! Unknown keys are refused when the command is saved, with the key and its path named, and
+//! so are forms that could never match what their writer meant ([`check_new`]).
 
 use regex::Regex;
 use serde::Deserialize;
@@ -214,6 +215,124 @@ impl Conditions {
             Test::All(items) => items.iter().any(|c| c.require_keys(wanted)),
             _ => false,
         })
+    }
+}
+
+/// What newly saved conditions must also hold, beyond [`Conditions::compile`]: nothing that
+/// can never be what its writer meant. Kept out of `compile` because stored commands are
+/// compiled through it on every event, and one it refuses is skipped: a command an older
+/// build accepted would stop firing, unseen. Runs on conditions that compile.
+///
+/// Refused: an empty list where one name or value must match (`{"labels": []}`, `in: []`,
+/// `any: []`), which no event passes; and names joined by commas into one string
+/// (`{"labels": "bug,enhancement"}`), which is one name no label, channel or person has. A
+/// name that does hold a comma is still taken in a list (`["Doe, Jane"]`).
+pub fn check_new(value: &Value) -> Result<(), ConditionError> {
+    check_new_at(value, "conditions")
+}
+
+/// The keys whose values are names, any of which must match; `body_contains` aside, as text
+/// looked for in a body may well hold a comma.
+const NAME_KEYS: [(&str, &str); 6] = [
+    ("labels", "label"),
+    ("label", "label"),
+    ("channel", "channel"),
+    ("sender", "name"),
+    ("author", "name"),
+    ("body_contains", "text"),
+];
+
+fn check_new_at(value: &Value, at: &str) -> Result<(), ConditionError> {
+    let Some(map) = value.as_object() else {
+        return Ok(());
+    };
+    let refuse = |key: &str, message: String| {
+        Err(ConditionError {
+            path: format!("{at}.{key}"),
+            message,
+        })
+    };
+    for (key, noun) in NAME_KEYS {
+        match map.get(key) {
+            Some(Value::Array(items)) if items.is_empty() => {
+                return refuse(
+                    key,
+                    format!(
+                        "an empty `{key}` list matches no event, so this command would never \
+                         fire: give at least one {noun} (e.g. {}), or leave `{key}` out to not \
+                         test it",
+                        example_list(key)
+                    ),
+                );
+            }
+            Some(Value::String(joined)) if key != "body_contains" && joined.contains(',') => {
+                let names: Vec<String> = joined
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(|n| Value::String(n.into()).to_string())
+                    .collect();
+                return refuse(
+                    key,
+                    format!(
+                        "`{joined}` is taken as one {noun}, comma and all, so it matches none \
+                         of those it names; to match any of them give a list: [{}] (a {noun} \
+                         whose own name holds a comma goes in a list alone: [{}])",
+                        names.join(", "),
+                        Value::String(joined.clone())
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+    if map
+        .get("in")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
+        return refuse(
+            "in",
+            "an empty `in` list holds no value to match, so this command would never fire: \
+             list the values (e.g. [\"open\", \"reopened\"]), or use `equals` for one"
+                .into(),
+        );
+    }
+    if map
+        .get("any")
+        .and_then(Value::as_array)
+        .is_some_and(Vec::is_empty)
+    {
+        return refuse(
+            "any",
+            "an empty `any` holds no conditions, so none can pass and this command would never \
+             fire: give at least one conditions object, or leave `any` out"
+                .into(),
+        );
+    }
+    for key in ["all", "any"] {
+        for (i, item) in map
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            check_new_at(item, &format!("{at}.{key}[{i}]"))?;
+        }
+    }
+    if let Some(inner) = map.get("not") {
+        check_new_at(inner, &format!("{at}.not"))?;
+    }
+    Ok(())
+}
+
+fn example_list(key: &str) -> &'static str {
+    match key {
+        "labels" | "label" => "[\"bug\", \"enhancement\"]",
+        "channel" => "[\"C0123ABCD\"]",
+        "body_contains" => "[\"@agent\"]",
+        _ => "[\"alice\", \"bob\"]",
     }
 }
 

@@ -414,3 +414,109 @@ fn a_field_is_required_only_where_no_event_without_it_can_pass() {
         assert_eq!(compiled.require(field), expected, "{name}");
     }
 }
+
+#[test]
+fn conditions_that_could_never_match_what_was_meant_are_refused_when_saved() {
+    let cases: Vec<(Value, &str, &str)> = vec![
+        (
+            json!({"labels": []}),
+            "conditions.labels",
+            "matches no event",
+        ),
+        (json!({"label": []}), "conditions.label", "matches no event"),
+        (
+            json!({"sender": []}),
+            "conditions.sender",
+            "matches no event",
+        ),
+        (
+            json!({"author": []}),
+            "conditions.author",
+            "matches no event",
+        ),
+        (
+            json!({"channel": []}),
+            "conditions.channel",
+            "matches no event",
+        ),
+        (
+            json!({"body_contains": []}),
+            "conditions.body_contains",
+            "matches no event",
+        ),
+        (
+            json!({"field": "action", "in": []}),
+            "conditions.in",
+            "no value to match",
+        ),
+        (json!({"any": []}), "conditions.any", "none can pass"),
+        (
+            json!({"labels": "bug,enhancement"}),
+            "conditions.labels",
+            "give a list: [\"bug\", \"enhancement\"]",
+        ),
+        (
+            json!({"sender": "alice, bob"}),
+            "conditions.sender",
+            "give a list: [\"alice\", \"bob\"]",
+        ),
+        (
+            json!({"label": "a,b"}),
+            "conditions.label",
+            "[\"a\", \"b\"]",
+        ),
+        (
+            json!({"author": "a,b"}),
+            "conditions.author",
+            "[\"a\", \"b\"]",
+        ),
+        (
+            json!({"channel": "a,b"}),
+            "conditions.channel",
+            "[\"a\", \"b\"]",
+        ),
+        // However deep.
+        (
+            json!({"all": [{"from_bot": false}, {"any": [{"labels": []}]}]}),
+            "conditions.all[1].any[0].labels",
+            "matches no event",
+        ),
+        (
+            json!({"not": {"sender": "a,b"}}),
+            "conditions.not.sender",
+            "[\"a\", \"b\"]",
+        ),
+    ];
+    for (conditions, path, message) in cases {
+        // Compiled as ever: a stored command written so keeps running as it did.
+        Conditions::compile(&conditions).expect("compiles");
+        let err = super::check_new(&conditions).expect_err("should be refused");
+        assert_eq!(err.path, path, "{conditions}");
+        assert!(
+            err.message.contains(message),
+            "{conditions}: {}",
+            err.message
+        );
+    }
+}
+
+#[test]
+fn conditions_that_can_match_are_taken_when_saved() {
+    for conditions in [
+        Value::Null,
+        json!({}),
+        json!({"labels": ["bug", "enhancement"]}),
+        json!({"labels": "bug"}),
+        // A name with a comma in it, given in a list: taken as meant.
+        json!({"author": ["Doe, Jane"]}),
+        json!({"labels": ["bug,enhancement"]}),
+        // Text looked for in a body may hold a comma.
+        json!({"body_contains": "hello, world"}),
+        json!({"all": []}),
+        json!({"field": "action", "in": ["opened"]}),
+        json!({"any": [{"labels": "bug"}], "not": {"sender": ["a", "b"]}}),
+        json!({"author": 7}),
+    ] {
+        assert_eq!(super::check_new(&conditions), Ok(()), "{conditions}");
+    }
+}

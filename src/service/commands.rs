@@ -82,19 +82,41 @@ pub async fn add(
     };
     apply(&mut row, input)?;
     check_spaces(&hook.provider, &row.trigger)?;
+    check_new_conditions(&row)?;
+    check_new_agent(&row)?;
     name_telegram_kind(state, &mut row);
     check_new_target(&row)?;
     let unchecked = check_reachable(state, &row)?;
     let stored = sealed_target(state, &row);
-    state
+    let (sealer, given) = (Arc::clone(&state.sealer), row.clone());
+    // Looked for on the writer, with the insert: two tries of one call sent at once find
+    // each other too.
+    let same = state
         .store
-        .write(move |db| rows::insert(db, &stored))
+        .write(move |db| {
+            let same = rows::list(db, &given.webhook_id)?
+                .into_iter()
+                .find(|r| same_command(&sealer, r, &given));
+            if same.is_none() {
+                rows::insert(db, &stored)?;
+            }
+            Ok(same.map(|r| r.id))
+        })
         .await
         .map_err(|e| match e {
             // Deleted since it was loaded above.
             StoreError::MissingParent => webhooks::not_found(webhook_id),
             other => other.into(),
         })?;
+    if let Some(id) = same {
+        return Err(ServiceError::Conflict(format!(
+            "webhook `{webhook_id}` already has this very command, `{id}` (the same trigger, \
+             action, agent, template, conditions, target, priority, stop and enabled): a second \
+             would run it again on every event, posting each reply twice. An earlier try of \
+             this call may have added it; to change it, use update_command with command_id \
+             `{id}`"
+        )));
+    }
     state.hooks.invalidate(webhook_id);
     let mut out = presented_with_warnings(state, &hook, &row);
     out.warnings.extend(unchecked);
@@ -172,6 +194,14 @@ async fn update_once(
         row.action = a;
     }
     apply(&mut row, input)?;
+    // Only what this update changes, as with the target below: a command saved before these
+    // checks existed can still be disabled or fixed.
+    if row.conditions != read.conditions {
+        check_new_conditions(&row)?;
+    }
+    if row.agent != read.agent || row.action != stored_action {
+        check_new_agent(&row)?;
+    }
     if row.target != stored_target || row.action != stored_action {
         name_telegram_kind(state, &mut row);
     }
@@ -372,6 +402,53 @@ fn name_telegram_kind(state: &AppState, row: &mut CommandRow) {
     {
         row.target = Some(json);
     }
+}
+
+/// See [`Conditions::check_new`](crate::engine::conditions::check_new). Runs after `apply`,
+/// so the row has compiled.
+fn check_new_conditions(row: &CommandRow) -> Result<(), ServiceError> {
+    let conditions: Value = serde_json::from_str(&row.conditions).unwrap_or(Value::Null);
+    crate::engine::conditions::check_new(&conditions)
+        .map_err(|e| ServiceError::invalid(&e.path, e.message))
+}
+
+/// See [`command::check_new_agent`]. Runs after `apply`, so the row has compiled.
+fn check_new_agent(row: &CommandRow) -> Result<(), ServiceError> {
+    let Ok(action) = row.action.parse() else {
+        return Ok(());
+    };
+    command::check_new_agent(action, row.agent.as_deref())
+        .map_err(|e| ServiceError::invalid(&e.field, e.message))
+}
+
+/// Whether `stored` does just what `given` (a command about to be added, its target plain)
+/// would: every field that changes what it does is the same. Conditions and targets compare
+/// as JSON (key order aside), a stored target's sealed URL and secret opened first.
+fn same_command(sealer: &Sealer, stored: &CommandRow, given: &CommandRow) -> bool {
+    let conditions = |c: &str| match serde_json::from_str::<Value>(c) {
+        Ok(Value::Null) => json!({}),
+        Ok(v) => v,
+        Err(_) => Value::String(c.to_string()),
+    };
+    let target = |t: Option<&str>| -> Option<Value> {
+        let mut t: Value = serde_json::from_str(t?).ok()?;
+        for field in ["url", "secret"] {
+            if let Some(value) = t.get(field).and_then(Value::as_str) {
+                t[field] = Value::String(sealer.open(value).ok()?);
+            }
+        }
+        Some(t)
+    };
+    stored.trigger == given.trigger
+        && stored.action == given.action
+        && stored.agent == given.agent
+        && stored.template == given.template
+        && stored.priority == given.priority
+        && stored.stop == given.stop
+        && stored.enabled == given.enabled
+        && conditions(&stored.conditions) == conditions(&given.conditions)
+        && stored.target.is_some() == given.target.is_some()
+        && target(stored.target.as_deref()) == target(given.target.as_deref())
 }
 
 /// See [`command::check_new_target`]. Runs after `apply`, so the row has compiled.

@@ -1008,7 +1008,11 @@ async fn deleting_a_webhook_removes_its_commands() {
 async fn a_command_added_while_its_webhook_is_deleted_is_a_404_never_a_500() {
     // Arrange
     let app = app_with_webhook().await;
-    let body = json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning"});
+    // Each its own priority: the same command twice would be refused as a retry.
+    let body = |n: i64| {
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning",
+               "priority": n})
+    };
 
     // Act: adds race the delete; some load the webhook before it goes and insert after.
     let mut adds = tokio::task::JoinSet::new();
@@ -1016,7 +1020,7 @@ async fn a_command_added_while_its_webhook_is_deleted_is_a_404_never_a_500() {
     for n in 0..48 {
         let request = app
             .api(Method::POST, "/api/webhooks/gh/commands")
-            .json(&body);
+            .json(&body(n));
         adds.spawn(send_json(request));
         if n == 24 {
             delete = Some(tokio::spawn(send_json(

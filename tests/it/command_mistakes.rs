@@ -1,0 +1,354 @@
+//! Commands that would be saved and never do what their writer meant are refused when saved,
+//! saying what to write instead: conditions no event can pass (an empty list, names joined
+//! into one string), an `agent` on an action that runs none, the same command added twice, a
+//! `create_task` target, an Open WebUI channel URL without its `/v1`. And a Telegram Bot API
+//! URL behind a proxy's path is posted to as given.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{
+    TestApp, accepted, assert_error, delivery_id, issue_opened, send_json, spawn_app,
+    spawn_app_with, spawn_manual,
+};
+use crate::mcp::{call, connect, text};
+
+const GH_SECRET: &str = "gh-secret-for-mistakes";
+
+async fn app_with_webhook() -> TestApp {
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+    app
+}
+
+async fn add(app: &TestApp, body: Value) -> (StatusCode, Value) {
+    send_json(
+        app.api(Method::POST, "/api/webhooks/gh/commands")
+            .json(&body),
+    )
+    .await
+}
+
+async fn update(app: &TestApp, id: &str, body: Value) -> (StatusCode, Value) {
+    send_json(
+        app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+            .json(&body),
+    )
+    .await
+}
+
+async fn commands(app: &TestApp) -> Vec<Value> {
+    let (status, list) = app.get_json("/api/webhooks/gh/commands").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list.as_array()
+        .or_else(|| list["commands"].as_array())
+        .cloned()
+        .unwrap_or_else(|| panic!("a list: {list}"))
+}
+
+fn message(answer: &Value) -> String {
+    answer["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn comment(conditions: Value) -> Value {
+    json!({"trigger": "issues.opened", "action": "comment", "template": "Thanks",
+           "conditions": conditions})
+}
+
+#[tokio::test]
+async fn conditions_no_event_could_pass_are_refused_saying_what_to_write() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let cases = [
+        (
+            json!({"labels": []}),
+            "conditions.labels",
+            "matches no event",
+        ),
+        (
+            json!({"labels": "bug,enhancement"}),
+            "conditions.labels",
+            "give a list: [\"bug\", \"enhancement\"]",
+        ),
+        (
+            json!({"sender": "alice, bob"}),
+            "conditions.sender",
+            "give a list: [\"alice\", \"bob\"]",
+        ),
+        (
+            json!({"any": [{"field": "action", "in": []}]}),
+            "conditions.any[0].in",
+            "no value to match",
+        ),
+    ];
+
+    for (conditions, field, says) in cases {
+        // Act
+        let answer = add(&app, comment(conditions.clone())).await;
+
+        // Assert
+        assert_error(&answer, StatusCode::BAD_REQUEST, Some(field));
+        assert!(
+            message(&answer.1).contains(says),
+            "{conditions}: {}",
+            answer.1
+        );
+    }
+    assert!(commands(&app).await.is_empty());
+
+    // and an update that would write one is refused too, the command left as it was
+    let saved = app
+        .add_command_ok("gh", comment(json!({"labels": ["bug"]})))
+        .await;
+    let id = saved["id"].as_str().expect("id");
+    let answer = update(&app, id, json!({"conditions": {"labels": "bug,docs"}})).await;
+    assert_error(&answer, StatusCode::BAD_REQUEST, Some("conditions.labels"));
+    assert_eq!(
+        commands(&app).await[0]["conditions"],
+        json!({"labels": ["bug"]})
+    );
+    // A name holding a comma, given in a list, is taken as meant.
+    let (status, kept) = update(&app, id, json!({"conditions": {"author": ["Doe, Jane"]}})).await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+}
+
+#[tokio::test]
+async fn an_agent_on_an_action_that_runs_none_is_refused_pointing_at_create_task() {
+    // Arrange
+    let app = app_with_webhook().await;
+
+    for action in ["respond", "comment"] {
+        // Act
+        let answer = add(
+            &app,
+            json!({"trigger": "issues.opened", "action": action, "agent": "brain",
+                   "template": "Looking"}),
+        )
+        .await;
+
+        // Assert
+        assert_error(&answer, StatusCode::BAD_REQUEST, Some("agent"));
+        assert!(
+            message(&answer.1).contains("use create_task with agent `brain`"),
+            "{}",
+            answer.1
+        );
+    }
+    assert!(commands(&app).await.is_empty());
+    // An update that gives one is refused; `ask` and `create_task` keep theirs.
+    let saved = app.add_command_ok("gh", comment(json!({}))).await;
+    let id = saved["id"].as_str().expect("id");
+    let answer = update(&app, id, json!({"agent": "brain"})).await;
+    assert_error(&answer, StatusCode::BAD_REQUEST, Some("agent"));
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "ask", "agent": "brain",
+               "template": "Which release?"}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_same_command_added_twice_is_a_conflict_naming_the_first() {
+    // Arrange: forwards signed with a secret, sealed at rest, so the stored one is compared
+    // opened.
+    let target = MockServer::start().await;
+    let app = spawn_app_with(|c| {
+        c.secret_key =
+            Some("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f".into());
+    })
+    .await;
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+    let forward = json!({"trigger": "issues.opened", "action": "forward",
+        "conditions": {"labels": ["bug"], "from_bot": false},
+        "target": {"url": format!("{}/hook", target.uri()),
+                   "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}});
+    let first = app.add_command_ok("gh", forward.clone()).await;
+    let first_id = first["id"].as_str().expect("id");
+
+    // Act: the same again, its conditions' keys in another order
+    let mut again = forward.clone();
+    again["conditions"] = json!({"from_bot": false, "labels": ["bug"]});
+    let answer = add(&app, again).await;
+
+    // Assert
+    assert_error(&answer, StatusCode::CONFLICT, None);
+    let said = message(&answer.1);
+    assert!(said.contains(first_id), "{said}");
+    assert!(said.contains("update_command"), "{said}");
+    assert_eq!(commands(&app).await.len(), 1);
+    // One that differs in anything it does is another command.
+    let mut other = forward.clone();
+    other["target"]["secret"] = json!("whsec_b3RoZXItc2VjcmV0LWZvci10aGUtdGVzdHM=");
+    app.add_command_ok("gh", other).await;
+    let mut later = forward;
+    later["priority"] = json!(5);
+    app.add_command_ok("gh", later).await;
+    assert_eq!(commands(&app).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_create_task_target_is_refused_in_words_true_of_events_with_no_thread() {
+    // Arrange: Sentry alerts have no thread to reply on.
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "sn", "name": "Sentry", "provider": "sentry"}))
+        .await;
+
+    // Act
+    let answer = send_json(app.api(Method::POST, "/api/webhooks/sn/commands").json(
+        &json!({"trigger": "*", "action": "create_task", "agent": "planning",
+                          "target": {"url": "https://example.com/x"}}),
+    ))
+    .await;
+
+    // Assert
+    assert_error(&answer, StatusCode::BAD_REQUEST, Some("target"));
+    let said = message(&answer.1);
+    assert!(!said.contains("source"), "{said}");
+    assert!(said.contains("WEBHOOK_MCP_AGENTS"), "{said}");
+}
+
+#[tokio::test]
+async fn an_open_webui_channel_url_without_v1_is_refused_naming_the_path() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let post = |url: &str| {
+        json!({"trigger": "issues.opened", "action": "post_message", "template": "New",
+               "target": {"url": url}})
+    };
+
+    // Act
+    let answer = add(
+        &app,
+        post("http://127.0.0.1:9/api/channels/webhooks/ch1/tok3n"),
+    )
+    .await;
+
+    // Assert
+    assert_error(&answer, StatusCode::BAD_REQUEST, Some("target.url"));
+    assert!(
+        message(&answer.1).contains("/api/v1/channels/webhooks/{id}/{token}"),
+        "{}",
+        answer.1
+    );
+    app.add_command_ok(
+        "gh",
+        post("http://127.0.0.1:9/api/v1/channels/webhooks/ch1/tok3n"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_telegram_url_behind_a_proxy_path_is_posted_to_as_given() {
+    // Arrange: a Bot API server behind a proxy's `/tg` prefix, on loopback.
+    let proxy = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/tg/bot123:abc/sendMessage"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "result": {"message_id": 5}})),
+        )
+        .expect(1)
+        .mount(&proxy)
+        .await;
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", GH_SECRET).await;
+    let url = format!("{}/tg/bot123:abc/sendMessage", proxy.uri());
+    let (added, command) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "post_message", "template": "New issue",
+               "target": {"url": url, "chat_id": "-100123"}}),
+    )
+    .await;
+    assert_eq!(added, StatusCode::CREATED, "{command}");
+
+    // Act
+    let body = issue_opened("octo/app", 3, &[]);
+    let event = accepted(
+        app.post_github("gh", "issues", &delivery_id(), &body, GH_SECRET)
+            .await,
+    )
+    .await;
+    app.drain().await;
+
+    // Assert
+    let actions = app.actions_of(&event).await;
+    assert_eq!(actions[0]["status"], "delivered", "{actions:?}");
+    let sent = proxy.received_requests().await.expect("recorded");
+    let sent: Value = serde_json::from_slice(&sent[0].body).expect("json");
+    assert_eq!(sent, json!({"chat_id": "-100123", "text": "New issue"}));
+}
+
+#[tokio::test]
+async fn add_command_over_mcp_refuses_each_mistake_with_text_to_act_on() {
+    // Arrange
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    let made = call(
+        &client,
+        "create_webhook",
+        json!({"id": "gh", "name": "Issues", "provider": "github"}),
+    )
+    .await;
+    assert_eq!(made.is_error, Some(false), "{}", text(&made));
+    let command = |extra: Value| {
+        let mut c = json!({"webhook_id": "gh", "trigger": "issues.opened",
+                           "action": "comment", "template": "Thanks"});
+        for (k, v) in extra.as_object().expect("object") {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let cases = [
+        (
+            command(json!({"conditions": {"labels": []}})),
+            "matches no event",
+        ),
+        (
+            command(json!({"conditions": {"labels": "bug,enhancement"}})),
+            "[\"bug\", \"enhancement\"]",
+        ),
+        (
+            command(json!({"action": "respond", "agent": "brain"})),
+            "use create_task with agent `brain`",
+        ),
+        (
+            command(json!({"action": "create_task", "agent": "planning",
+                           "target": {"url": "https://example.com/x"}})),
+            "WEBHOOK_MCP_AGENTS",
+        ),
+        (
+            command(json!({"action": "post_message",
+                           "target": {"url": "http://127.0.0.1:9/api/channels/webhooks/a/b"}})),
+            "/api/v1/channels/webhooks/{id}/{token}",
+        ),
+    ];
+
+    // Act + Assert
+    for (args, says) in cases {
+        let refused = call(&client, "add_command", args.clone()).await;
+        assert_eq!(refused.is_error, Some(true), "{args}: {}", text(&refused));
+        assert!(text(&refused).contains(says), "{args}: {}", text(&refused));
+    }
+    // A retry of a call that worked names the command it made.
+    let first = call(&client, "add_command", command(json!({}))).await;
+    assert_eq!(first.is_error, Some(false), "{}", text(&first));
+    let id = first
+        .structured_content
+        .as_ref()
+        .and_then(|c| c["id"].as_str())
+        .expect("id")
+        .to_string();
+    let again = call(&client, "add_command", command(json!({}))).await;
+    assert_eq!(again.is_error, Some(true), "{}", text(&again));
+    assert!(text(&again).contains(&id), "{}", text(&again));
+    assert!(text(&again).contains("update_command"), "{}", text(&again));
+    client.cancel().await.ok();
+}
