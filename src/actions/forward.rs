@@ -38,7 +38,7 @@ pub(super) async fn send(clients: &Clients, msg: &Message<'_>) -> Result<Sent, A
         .header(CONTENT_TYPE, content_type)
         .header("webhook-id", msg.message_id)
         .header("webhook-timestamp", ts.to_string())
-        .header("X-Webhook-Event", header_safe(msg.event_type))
+        .header(EVENT_HEADER, header_safe(msg.event_type))
         .header(super::hops::HEADER, msg.hops.to_string())
         .body(body.to_owned());
     if let Some(secret) = msg.secret.filter(|s| !s.is_empty()) {
@@ -61,6 +61,37 @@ fn labelled(body: &str) -> (&str, &'static str) {
         _ if is_json(body) => (body, "application/json"),
         _ => (body, "text/plain; charset=utf-8"),
     }
+}
+
+/// The header a forward names its event's type in, percent-encoded ([`header_safe`]). The
+/// body may name no type of its own (a GitHub event's does not), so the `standard-webhooks`
+/// provider reads this one back ([`event_type_of_header`]) where the body has no `type`.
+pub const EVENT_HEADER: &str = "X-Webhook-Event";
+
+/// The event type an [`EVENT_HEADER`] value names: [`header_safe`] undone. A value that is not
+/// what `header_safe` writes (a `%` without two hex digits after it, escapes that are not
+/// UTF-8) is taken as it stands.
+pub fn event_type_of_header(value: &str) -> String {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| value.to_owned())
 }
 
 /// `value` as a header value: a custom source's event type comes from its payload and may hold
@@ -148,6 +179,24 @@ mod tests {
         for (raw, expected) in cases {
             assert_eq!(header_safe(raw), expected, "{raw:?}");
             assert!(reqwest::header::HeaderValue::from_str(&header_safe(raw)).is_ok());
+        }
+    }
+
+    #[test]
+    fn event_types_read_back_from_the_header_as_they_were() {
+        for raw in [
+            "issues.opened",
+            "commande.créée",
+            "a\r\nb",
+            "100%",
+            "%41",
+            "a+b c",
+        ] {
+            assert_eq!(event_type_of_header(&header_safe(raw)), raw, "{raw:?}");
+        }
+        // Not what a forward writes: taken as it stands.
+        for odd in ["50%", "%zz", "%C3", "%"] {
+            assert_eq!(event_type_of_header(odd), odd, "{odd:?}");
         }
     }
 

@@ -34,7 +34,7 @@ pub(crate) use describe::{
     host_of, mask_url_credentials, masked_url_refusal, redact_secret_path, redact_url, restore_url,
     segment, url_is_credential,
 };
-pub use forward::{sign_standard, standard_key};
+pub use forward::{EVENT_HEADER, event_type_of_header, sign_standard, standard_key};
 
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_GITLAB_URL: &str = "https://gitlab.com";

@@ -27,11 +27,13 @@ pub fn header_event_type(
             .and_then(|name| header(headers, name)),
         // Linear names its events in a header too, but signs a timestamp in the body: a body
         // that cannot be read is never verified, so it is rejected, not logged as this.
+        // A forward names its event's type in a header (percent-encoded), as the receiver
+        // reads it from a body that names none.
+        Provider::StandardWebhooks => return super::standard::forwarded_type(headers),
         Provider::Linear
         | Provider::Jira
         | Provider::Slack
         | Provider::Stripe
-        | Provider::StandardWebhooks
         | Provider::OpenWebUi => None,
     };
     named.map(str::to_owned)
@@ -119,6 +121,12 @@ mod tests {
                 Some("order.paid"),
             ),
             (Provider::Custom, &none, ("X-Kind", "order.paid"), None),
+            (
+                Provider::StandardWebhooks,
+                &none,
+                ("X-Webhook-Event", "issues.opened"),
+                Some("issues.opened"),
+            ),
             (Provider::Jira, &none, ("X-GitHub-Event", "issues"), None),
             (Provider::GitHub, &none, ("X-Other", "issues"), None),
         ];

@@ -114,15 +114,24 @@ pub(super) fn decode_secret(secret: &str) -> Result<Vec<u8>, VerifyError> {
     }
 }
 
-/// Event type from the body's `type` (the spec's recommendation), else `event`; the delivery
-/// id is `webhook-id` (or `svix-id`), the spec's idempotency key. The spec defines no thread,
-/// so no source.
+/// Event type from the body's `type` (the spec's recommendation); else the `X-Webhook-Event`
+/// header a `forward` names its event's type in, since the body it passes on (a GitHub
+/// event's) often names none; else the body's `event`. The delivery id is `webhook-id` (or
+/// `svix-id`), the spec's idempotency key. The spec defines no thread, so no source.
 pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     let event_type = str_at(payload, "/type")
+        .or_else(|| forwarded_type(headers))
         .or_else(|| str_at(payload, "/event"))
         .unwrap_or_else(|| "unknown".into());
     let delivery = header(headers, names(headers).id).map(str::to_owned);
     described(event_type, delivery, None)
+}
+
+/// The type a forward names in its `X-Webhook-Event` header, percent-decoded. The header is
+/// not signed (the signature covers the id, timestamp and body only), so it never overrides
+/// the body's own `type`.
+pub(super) fn forwarded_type(headers: &HeaderMap) -> Option<String> {
+    header(headers, crate::actions::EVENT_HEADER).map(crate::actions::event_type_of_header)
 }
 
 #[cfg(test)]
@@ -396,5 +405,30 @@ pub(super) mod tests {
         assert_eq!(d.source, None);
         assert_eq!(describe(&h, &json!({"event": "ping"})).event_type, "ping");
         assert_eq!(describe(&headers(&[]), &json!({})).event_type, "unknown");
+    }
+
+    #[test]
+    fn a_forwards_event_header_types_a_body_that_names_no_type() {
+        let forwarded = headers(&[
+            (ID, "msg_9"),
+            ("X-Webhook-Event", "commande.cr%C3%A9%C3%A9e"),
+        ]);
+        let cases = [
+            // A GitHub event's body names no type: the header does.
+            (json!({"action": "opened", "issue": {}}), "commande.créée"),
+            // The body's own `type` wins (a template that writes one means it).
+            (json!({"type": "invoice.paid"}), "invoice.paid"),
+            // An empty or non-text `type` is none; the header comes before a body's `event`.
+            (json!({"type": "", "event": "ping"}), "commande.créée"),
+            (json!({"type": {"a": 1}}), "commande.créée"),
+        ];
+        for (body, want) in cases {
+            assert_eq!(describe(&forwarded, &body).event_type, want, "{body}");
+        }
+        let empty = headers(&[("X-Webhook-Event", " ")]);
+        assert_eq!(
+            describe(&empty, &json!({"event": "ping"})).event_type,
+            "ping"
+        );
     }
 }

@@ -43,7 +43,6 @@ pub fn template_context(
     )
 }
 
-/// The planned work of the fired commands, in their order.
 /// The commands a stored event fires now and their planned work (a replay; a repeated
 /// delivery's answer): matched and planned from what was stored, its body already parsed.
 pub fn plan_stored(
@@ -81,6 +80,7 @@ pub fn plan_stored(
     (fired.iter().map(|c| c.id.clone()).collect(), planned)
 }
 
+/// The planned work of the fired commands, in their order.
 pub fn plan_fired(
     hook: &WebhookRow,
     rows: &[CommandRow],
@@ -101,12 +101,11 @@ pub fn plan_fired(
             "source": event.source,
         }),
     );
-    let runs: Vec<Fired<'_>> = fired
+    let runs: Vec<&CommandRow> = fired
         .iter()
         .filter_map(|c| rows.iter().find(|r| r.id == c.id))
-        .map(fired_row)
         .collect();
-    let mut planned = plan::plan(
+    let mut planned = plan_rows(
         &runs,
         &EventView {
             provider: event.provider,
@@ -127,6 +126,14 @@ pub fn plan_fired(
         }
     }
     planned
+}
+
+/// The planned work of `runs`, the commands an event fired in their order, over `event`: the
+/// planner itself, which test_webhook's report runs too, so that a dry run says what the real
+/// delivery would do (a reply on a source with no thread fails there as it does here).
+pub fn plan_rows(runs: &[&CommandRow], event: &EventView<'_>) -> Vec<Planned> {
+    let runs: Vec<Fired<'_>> = runs.iter().map(|r| fired_row(r)).collect();
+    plan::plan(&runs, event)
 }
 
 fn fired_row(r: &CommandRow) -> Fired<'_> {

@@ -87,6 +87,28 @@ pub(super) fn target_refusal(state: &AppState, url: &str) -> Result<Option<Strin
     }
 }
 
+/// Why this process would refuse `delivery`, planned for an event of a webhook whose own
+/// credentials are `own`, when it sends it: its target is one ALLOWED_TARGET_HOSTS refuses,
+/// or a token it needs is not set. The same checks, in the same words, as the sender's; only
+/// certain refusals (a process that does not send judges by what no sender could send).
+/// `None` when it would go out, as far as can be known before trying.
+pub(super) fn refusal_when_sent(
+    state: &AppState,
+    own: ReplyCredentials,
+    delivery: &Delivery,
+) -> Option<String> {
+    let url = match delivery {
+        Delivery::Forward { url, .. } => Some(url),
+        // An empty Telegram URL is the bot's, built from its token when sent.
+        Delivery::ChannelMessage { url, .. } if !url.is_empty() => Some(url),
+        _ => None,
+    };
+    if let Some(Err(refused)) = url.map(|url| target_refusal(state, url)) {
+        return Some(refused);
+    }
+    missing_credentials(state, own, delivery).err()
+}
+
 /// A command that replies on its events' source where this process, which sends, has no token
 /// to (GITHUB_TOKEN unset and none in the webhook's options, say): saved, it would fail every
 /// event it matches, each dead saying so where nobody looks. A hand-made reply is refused for

@@ -13,7 +13,9 @@ use super::ingest::{self, Inbound, Outcome};
 use super::{ServiceError, events, webhooks};
 use crate::app::AppState;
 use crate::clock;
+use crate::engine::plan::Planned;
 use crate::providers::{Provider, ProviderOptions, samples, sign};
+use crate::store::commands::CommandRow;
 
 /// The `User-Agent` of a test delivery with the caller's own payload.
 const TEST_AGENT: &str = "webhook-mcp-test";
@@ -60,10 +62,16 @@ pub struct PlannedCommand {
     pub trigger: String,
     pub action: String,
     pub agent: Option<String>,
-    /// The command's template rendered over this event, or the error rendering it gave.
+    /// The command's template rendered over this event; `None` when it would fail.
     pub would_send: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template_error: Option<String>,
+    /// Why a real delivery of this event would end this command's action failed, in the words
+    /// the failed action would show: the planner's own refusal (a reply on a source with no
+    /// thread to reply on, a template error) or the sender's (a target ALLOWED_TARGET_HOSTS
+    /// refuses, a token that is not set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_fail: Option<String>,
 }
 
 impl TestReport {
@@ -98,9 +106,17 @@ impl TestReport {
                     "nothing was sent or queued (a dry run; pass your own payload with \
                      run_actions: true to run them for real)"
                 };
+                let failing: String = self
+                    .matched
+                    .iter()
+                    .filter_map(|c| {
+                        let why = c.would_fail.as_deref()?;
+                        Some(format!(" {} would fail: {why}.", c.command_id))
+                    })
+                    .collect();
                 format!(
                     "Test {what} to `{}` was verified and stored as {}; {n} command(s) matched: \
-                     {}; {consequence}.",
+                     {}; {consequence}.{failing}",
                     self.webhook_id,
                     self.event_id.as_deref().unwrap_or("?"),
                     list.join(", ")
@@ -351,18 +367,40 @@ pub async fn test_webhook(
         context: &ctx,
         body: &body,
     };
-    for id in matched {
-        let Some(c) = all.iter().find(|c| c.id == id) else {
-            continue;
-        };
+    let runs: Vec<&CommandRow> = matched
+        .iter()
+        .filter_map(|id| all.iter().find(|c| &c.id == id))
+        .collect();
+    // Planned by the planner the receiver runs, and held to the sender's checks, so that what
+    // is reported as sent is what a real delivery would send, and what would fail says so.
+    let planned = super::planning::plan_rows(&runs, &view);
+    let own = crate::worker::own_credentials_of(state, &hook.id, Some(hook.clone()), now);
+    for (c, planned) in runs.into_iter().zip(planned) {
         let rendered = super::planning::render_preview(c, &view);
+        let would_fail = match &planned {
+            Planned::Send {
+                delivery: Err(why), ..
+            } => Some(why.clone()),
+            Planned::Send {
+                delivery: Ok(delivery),
+                ..
+            } => match &own {
+                Ok(own) => super::sending::refusal_when_sent(state, own.clone(), delivery),
+                Err(e) => Some(e.message.clone()),
+            },
+            Planned::Task { .. } | Planned::Inline { .. } => None,
+        };
         report.matched.push(PlannedCommand {
             command_id: c.id.clone(),
             trigger: c.trigger.clone(),
             action: c.action.clone(),
             agent: c.agent.clone(),
-            would_send: rendered.as_ref().and_then(|r| r.as_ref().ok().cloned()),
+            would_send: rendered
+                .as_ref()
+                .and_then(|r| r.as_ref().ok().cloned())
+                .filter(|_| would_fail.is_none()),
             template_error: rendered.and_then(|r| r.err()),
+            would_fail,
         });
     }
     Ok(report)

@@ -1110,6 +1110,72 @@ async fn a_forward_to_its_own_receiver_is_warned_of_and_stops_after_the_hop_limi
     assert_eq!(first["status"], "done", "{first}");
 }
 
+#[tokio::test]
+async fn a_forward_to_a_standard_webhooks_webhook_arrives_with_its_event_type() {
+    // Arrange: a GitHub webhook forwarding, signed and with no template, to a Standard
+    // Webhooks hub on the same server. A GitHub body names no `type` of its own.
+    let app = spawn_manual(|_| {}).await;
+    let (gh_secret, hub_secret) = (
+        "gh-secret-0123456789",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    );
+    app.github_webhook("gh", gh_secret).await;
+    app.create_webhook(
+        json!({"id": "hub", "name": "Hub", "provider": "standard-webhooks",
+                              "secret": hub_secret}),
+    )
+    .await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.*", "action": "forward",
+               "target": {"url": app.url("/webhooks/standard-webhooks/hub"),
+                          "secret": hub_secret}}),
+    )
+    .await;
+    let hub_command = app
+        .add_command_ok(
+            "hub",
+            json!({"trigger": "issues.opened", "action": "forward",
+                   "target": {"url": "http://127.0.0.1:9/next"}}),
+        )
+        .await;
+
+    // Act: an issue opened on GitHub, and the forward sent.
+    let response = app
+        .post_github(
+            "gh",
+            "issues",
+            &delivery_id(),
+            &issue_opened("octo/app", 7, &[]),
+            gh_secret,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let step = worker::send_one(&app.state).await.expect("send");
+
+    // Assert: the hub verified it, typed it as GitHub did, and its own command matched.
+    assert!(
+        matches!(
+            step,
+            Step::Sent {
+                outcome: "delivered",
+                ..
+            }
+        ),
+        "{step:?}"
+    );
+    let events = app.events("webhook_id=hub").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = app.event(events[0]["id"].as_str().expect("id")).await;
+    assert_eq!(event["event_type"], "issues.opened", "{event}");
+    assert_eq!(event["verified"], true, "{event}");
+    assert_eq!(
+        event["matched_commands"],
+        json!([hub_command["id"]]),
+        "{event}"
+    );
+}
+
 /// Holds the database at the size it has now, as a full disk would: SQLite answers a write
 /// that needs another page with a real SQLITE_FULL, while writes that change pages in place
 /// (a claim, a lease renewed) still go in. `max_page_count` is a connection's own setting,

@@ -7,6 +7,7 @@ mod command_mistakes;
 mod commands_api;
 mod concurrent_changes;
 mod connections;
+mod dry_runs;
 mod durability;
 mod echo;
 mod events_api;
