@@ -49,6 +49,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// When old rejected events are let go.
     pub rejected: Arc<crate::service::rejected::Pruning>,
+    /// How many events past `WEBHOOK_MCP_EVENT_RETENTION_DAYS` this process let go.
+    pub expired: Arc<crate::service::retention::Expired>,
     /// Encryption at rest for secrets (a no-op without WEBHOOK_MCP_SECRET_KEY).
     pub sealer: Arc<Sealer>,
 }
@@ -159,6 +161,7 @@ pub async fn state(
         hooks: Arc::new(HookCache::new(Duration::from_secs(2))),
         limits: Arc::new(limits),
         rejected: Arc::new(rejected),
+        expired: Arc::default(),
         sealer: Arc::new(sealer),
     };
     Ok((state, generated))
@@ -235,6 +238,9 @@ fn check_settings(config: &Config, public_base_url: &str) -> anyhow::Result<()> 
         anyhow::bail!("PROMPTS_DIR: {} is not a folder", dir.display());
     }
     crate::agents::reply_timeout::of(config).map_err(anyhow::Error::msg)?;
+    if let Some(warning) = crate::service::retention::warning(config.event_retention_days) {
+        tracing::warn!("{warning}");
+    }
     Ok(())
 }
 
@@ -312,6 +318,7 @@ impl App {
 
         let runner = start_runner(&state, worker_stop.clone())?;
         let sweeper = start_reply_timeouts(&state, reply_timeout, worker_stop.clone());
+        let retention = start_retention(&state, worker_stop.clone());
 
         // Stateful MCP sessions (`--mcp-sessions`) end with the key that opened them, or
         // once their client has left.
@@ -382,6 +389,9 @@ impl App {
             );
         }
         let _ = sweeper.await;
+        if let Some(retention) = retention {
+            let _ = retention.await;
+        }
         let _ = hub_task.await;
         let _ = sessions_task.await;
         let _ = keys_task.await;
@@ -442,12 +452,18 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
         .worker
         .then(|| tokio::spawn(crate::worker::run(state.clone(), stop.clone())));
     let runner = start_runner(&state, stop.clone())?;
-    // Timing out questions is background work like sending: it goes with the worker (off in
-    // `stdio` unless asked for), so this front end's setting cannot cut `serve`'s short.
+    // Timing out questions and letting old events go are background work like sending: they
+    // go with the worker (off in `stdio` unless asked for), so this front end's settings
+    // cannot cut `serve`'s short.
     let sweeper = state
         .config
         .worker
         .then(|| start_reply_timeouts(&state, reply_timeout, stop.clone()));
+    let retention = state
+        .config
+        .worker
+        .then(|| start_retention(&state, stop.clone()))
+        .flatten();
     // Deliveries arrive at the HTTP server, another process: its events reach this one's
     // subscribers through the database.
     let watcher = tokio::spawn(crate::service::watch::run(state.clone(), stop.clone()));
@@ -462,6 +478,9 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     }
     if let Some(sweeper) = sweeper {
         let _ = sweeper.await;
+    }
+    if let Some(retention) = retention {
+        let _ = retention.await;
     }
     let _ = hub_task.await;
     let store = state.store.clone();
@@ -481,6 +500,15 @@ fn start_reply_timeouts(
         timeout,
         stop,
     ))
+}
+
+/// Starts the sweep that lets old events go, when a retention is set.
+fn start_retention(
+    state: &AppState,
+    stop: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    (state.config.event_retention_days > 0)
+        .then(|| tokio::spawn(crate::service::retention::run(state.clone(), stop)))
 }
 
 /// Starts the built-in agent runner when it is on and a chat API is configured.

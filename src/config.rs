@@ -203,7 +203,7 @@ pub struct Config {
     pub rate_limit_per_ip: u32,
 
     /// Rejected events (requests that failed verification) each webhook keeps: the oldest
-    /// beyond it are deleted. Accepted events are never deleted.
+    /// beyond it are deleted. Accepted events are kept unless `--event-retention-days` is set.
     #[arg(
         long,
         global = true,
@@ -213,6 +213,17 @@ pub struct Config {
         value_parser = at_least_one
     )]
     pub rejected_keep: usize,
+
+    /// Days an event is kept after it was received, once the work it started has ended
+    /// (its tasks and actions go with it); rejected events too. 0 (default): kept forever.
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_EVENT_RETENTION_DAYS",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u32).range(0..=MAX_RETENTION_DAYS)
+    )]
+    pub event_retention_days: u32,
 
     /// Requests per second each webhook accepts unless its options set `rate_limit`; 0 = off.
     #[arg(
@@ -367,6 +378,7 @@ impl Config {
             rate_limit_per_ip: 0,
             rate_limit_per_webhook: 0,
             rejected_keep: 1000,
+            event_retention_days: 0,
             trusted_proxies: Vec::new(),
             max_in_flight: 1024,
             request_timeout_secs: 30,
@@ -498,6 +510,9 @@ const MAX_TIMEOUT_SECS: u64 = 86_400;
 
 /// The longest duration a setting takes: ten years.
 const MAX_DURATION_SECS: u64 = 3650 * 86400;
+
+/// The longest event retention, in days: ten years, as for the durations other settings take.
+const MAX_RETENTION_DAYS: i64 = 3650;
 
 /// The longest rotation grace, in config and per rotation: 30 days.
 pub const MAX_ROTATION_GRACE_SECS: i64 = 30 * 24 * 3600;
@@ -725,6 +740,14 @@ mod tests {
                 taken
             );
         }
+        for (days, taken) in [("0", true), ("30", true), ("3650", true), ("3651", false)] {
+            let parsed = Cli::try_parse_from(["webhook-mcp", "--event-retention-days", days]);
+            assert_eq!(parsed.is_ok(), taken, "{days}");
+        }
+        assert!(
+            Cli::try_parse_from(["webhook-mcp", "--event-retention-days", "1.5"]).is_err(),
+            "whole days"
+        );
         for absurd in ["3651d", "300000000000000d", "18446744073709551615s"] {
             let refused = super::parse_duration(absurd).expect_err(absurd);
             assert!(refused.contains("longest"), "{refused}");

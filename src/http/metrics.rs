@@ -1,7 +1,8 @@
 //! `GET /metrics`: Prometheus text. Counts come from the database at scrape time (events,
 //! actions and tasks by status, webhooks), so they are exact across restarts and shared by
 //! every process on the same file. The store writer's counters (commits, batched writes, time
-//! spent, and histograms of commit and fdatasync durations) are this process's own.
+//! spent, and histograms of commit and fdatasync durations) and the count of events let go
+//! past the retention are this process's own.
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -20,6 +21,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .await
         .map_err(crate::service::ServiceError::from)?;
     render_writer(&mut body, state.store.writer_stats());
+    render_expired(&mut body, state.expired.events());
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
 
@@ -147,6 +149,15 @@ fn render_writer(out: &mut String, stats: WriterSnapshot) {
         &stats.sync_durations,
         stats.sync_seconds,
     );
+}
+
+/// The events this process let go past the retention: its own count, like the writer's.
+fn render_expired(out: &mut String, events: u64) {
+    let name = "webhook_mcp_events_expired_total";
+    out.push_str(&format!(
+        "# HELP {name} Events this process deleted past WEBHOOK_MCP_EVENT_RETENTION_DAYS, \
+         with their tasks and actions.\n# TYPE {name} counter\n{name} {events}\n"
+    ));
 }
 
 /// A Prometheus histogram from per-bucket counts: cumulative `le` buckets, `_sum`, `_count`.

@@ -648,7 +648,14 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
     let results = state
         .store
         .write(move |db| replay_in_db(db, &sealer, &event, &planned))
-        .await?;
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::MissingParent => ServiceError::NotFound {
+                what: "event",
+                id: event_id.to_string(),
+            },
+            e => e.into(),
+        })?;
     state.wake_workers();
     state.wake_runner();
     Ok(ReplayReport {
@@ -664,6 +671,11 @@ fn replay_in_db(
     event: &NewEvent,
     planned: &[Planned],
 ) -> Result<Vec<Value>, crate::store::StoreError> {
+    // Let go since it was read (past `WEBHOOK_MCP_EVENT_RETENTION_DAYS`): no work is written
+    // for an event that is no longer there.
+    if crate::store::events::headers_of(db, &event.id)?.is_none() {
+        return Err(crate::store::StoreError::MissingParent);
+    }
     let now = clock::now_ms();
     let existing = outbox::for_event(db, &event.id)?;
     let own_apis = record::OwnApis::of_webhook(db, Some(&event.webhook_id))?;

@@ -16,6 +16,7 @@ pub mod planning;
 pub mod record;
 pub mod rejected;
 pub mod rekey;
+pub mod retention;
 pub mod sealing;
 pub mod sending;
 pub mod setup;

@@ -81,8 +81,9 @@ pub struct Committed {
 
 /// Events committed after the one at row number `after` (see [`last_row`]), in commit order:
 /// one writer inserts them, and the only ones ever deleted are rejected ones older than a
-/// webhook's newest rejected (see [`prune_rejected`]), never the last row, so row numbers only
-/// grow, in the order commits become visible.
+/// webhook's newest rejected (see [`prune_rejected`]) and old ones past the retention (see
+/// [`super::retention::expire`]), never the last row, so row numbers only grow, in the order
+/// commits become visible.
 pub fn committed_after(
     conn: &Connection,
     after: i64,

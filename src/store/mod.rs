@@ -30,6 +30,7 @@ pub mod commands;
 pub mod conversation;
 pub mod events;
 pub mod outbox;
+pub mod retention;
 pub mod tasks;
 pub mod webhooks;
 

@@ -28,6 +28,7 @@ mod message_text;
 mod metrics;
 mod outbox_fairness;
 mod receiver;
+mod retention;
 mod runner_errors;
 mod secrets_at_rest;
 mod storage_trouble;

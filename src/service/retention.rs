@@ -1,0 +1,148 @@
+//! Old events let go (`WEBHOOK_MCP_EVENT_RETENTION_DAYS`): a sweep at start and every few
+//! minutes deletes the events received longer ago than the retention whose work has ended,
+//! with their tasks and actions, one small write at a time (see `store::retention`).
+//!
+//! A delivery id is known only while its event is kept: once the event is gone, a delivery
+//! with the same id is taken as new and acted on again. Senders retry within hours and are
+//! redelivered by hand within days, so a retention of days leaves that to deliveries no
+//! sender still makes; under [`SAFE_DAYS`] a warning at start says so.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::clock;
+use crate::store::{StoreError, retention};
+
+/// How often to look: old events may wait this much longer than the retention.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// The shortest retention not warned about: Stripe retries a delivery for up to three days,
+/// and GitHub redelivers one by hand up to three days after it was sent.
+pub const SAFE_DAYS: u32 = 3;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Events received before this time (unix ms) are past a retention of `days`.
+pub fn cutoff(now_ms: i64, days: u32) -> i64 {
+    now_ms - i64::from(days) * DAY_MS
+}
+
+/// What to warn of at start about a retention of `days` (0: none kept forever), if anything.
+pub fn warning(days: u32) -> Option<String> {
+    (days > 0 && days < SAFE_DAYS).then(|| {
+        format!(
+            "WEBHOOK_MCP_EVENT_RETENTION_DAYS is {days}: a delivery id is known only while its \
+             event is kept, so a delivery sent again later (Stripe retries for up to 3 days, \
+             GitHub redelivers by hand within 3 days) is taken as new and acted on again; keep \
+             events {SAFE_DAYS} days or more to avoid it"
+        )
+    })
+}
+
+/// The events this process let go since it started, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Expired {
+    events: AtomicU64,
+}
+
+impl Expired {
+    pub fn events(&self) -> u64 {
+        self.events.load(Relaxed)
+    }
+}
+
+/// What one sweep let go.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub events: usize,
+    pub tasks: usize,
+    pub actions: usize,
+}
+
+/// Sweeps at once and then every [`SWEEP_EVERY`] until `stop`. Several processes on one
+/// database may all sweep: each write looks again at what is there.
+pub async fn run(state: AppState, stop: CancellationToken) {
+    let days = state.config.event_retention_days;
+    tracing::info!(
+        days,
+        "events received more than {days} days ago are deleted once their work has ended"
+    );
+    loop {
+        match sweep(&state, days, &stop).await {
+            Ok(swept) if swept.events > 0 => tracing::info!(
+                events = swept.events,
+                tasks = swept.tasks,
+                actions = swept.actions,
+                "deleted events older than the retention, with their tasks and actions"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "event retention sweep failed"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(SWEEP_EVERY) => {},
+        }
+    }
+}
+
+/// One sweep: small writes until nothing older than the cutoff is left to let go, or `stop`.
+/// Each write waits for the one before to be answered, so the receive path's writes take
+/// turns with them.
+pub async fn sweep(
+    state: &AppState,
+    days: u32,
+    stop: &CancellationToken,
+) -> Result<Swept, StoreError> {
+    let cutoff = cutoff(clock::now_ms(), days);
+    let mut swept = Swept::default();
+    let mut after = 0;
+    loop {
+        let expired = state
+            .store
+            .write(move |db| retention::expire(db, cutoff, after, retention::BUDGET))
+            .await?;
+        state
+            .expired
+            .events
+            .fetch_add(expired.events as u64, Relaxed);
+        swept.events += expired.events;
+        swept.tasks += expired.tasks;
+        swept.actions += expired.actions;
+        after = expired.last_row;
+        if expired.finished || stop.is_cancelled() {
+            return Ok(swept);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cutoff_is_whole_days_before_now() {
+        let now = 1_764_700_000_000;
+        for (days, cutoff_ms) in [
+            (1, now - 86_400_000),
+            (30, now - 30 * 86_400_000),
+            (3650, now - 3650 * 86_400_000),
+        ] {
+            assert_eq!(cutoff(now, days), cutoff_ms, "{days}");
+        }
+    }
+
+    #[test]
+    fn a_retention_shorter_than_senders_redeliver_is_warned_about() {
+        for (days, warned) in [(0, false), (1, true), (2, true), (3, false), (30, false)] {
+            let warning = warning(days);
+            assert_eq!(warning.is_some(), warned, "{days}");
+            assert!(
+                warning.is_none_or(|w| w.contains("WEBHOOK_MCP_EVENT_RETENTION_DAYS")),
+                "{days}"
+            );
+        }
+    }
+}
