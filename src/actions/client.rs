@@ -10,6 +10,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Client, RequestBuilder, Response, StatusCode, Url, redirect};
 use serde_json::Value;
 
+use super::scrub::SentSecrets;
 use super::ssrf::{self, GuardedResolver, Route};
 use super::{ActionError, Endpoint, Sent};
 
@@ -136,12 +137,7 @@ pub(crate) async fn send(service: &str, req: RequestBuilder) -> Result<Reply, Ac
     if answer.status.is_success() {
         return Ok(answer.reply());
     }
-    Err(status_error(
-        service,
-        answer.status,
-        &answer.headers,
-        &answer.body,
-    ))
+    Err(status_error(service, &answer))
 }
 
 /// Any answer, whatever its status, for APIs whose error bodies say more than the status.
@@ -149,7 +145,10 @@ pub(crate) async fn send(service: &str, req: RequestBuilder) -> Result<Reply, Ac
 pub(crate) struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
+    /// With every credential the request carried taken out (see `scrub`).
     pub body: String,
+    /// Where the request went: a relative `Location` is read against it.
+    pub url: Url,
 }
 
 impl Answer {
@@ -161,16 +160,26 @@ impl Answer {
     }
 }
 
-/// Sends `req`; only a request that got no answer is an error here.
+/// Sends `req`; only a request that got no answer is an error here. The body comes back
+/// with the credentials the request carried scrubbed out, before any of it can be quoted in
+/// an error, kept as the response or logged: this is where every connector reads an answer.
 pub(crate) async fn exchange(service: &str, req: RequestBuilder) -> Result<Answer, ActionError> {
-    let resp = req.send().await.map_err(|e| transport_error(service, e))?;
+    let (client, request) = req.build_split();
+    let request = request.map_err(|e| transport_error(service, e))?;
+    let secrets = SentSecrets::of(&request);
+    let url = request.url().clone();
+    let resp = client
+        .execute(request)
+        .await
+        .map_err(|e| transport_error(service, e))?;
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = read_body(resp).await;
+    let body = secrets.scrub(&read_body(resp).await);
     Ok(Answer {
         status,
         headers,
         body,
+        url,
     })
 }
 
@@ -233,25 +242,23 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     last.to_string()
 }
 
-/// A non-2xx answer. 408, 429, 5xx and GitHub's rate-limit 403s are retried (429, 503 and
-/// those 403s after `Retry-After` or the limit's reset); redirects, 410 and other 4xx are final, since sending the same request again gets the
-/// same answer.
-pub(crate) fn status_error(
-    service: &str,
-    status: StatusCode,
-    headers: &HeaderMap,
-    body: &str,
-) -> ActionError {
-    let code = status.as_u16();
+/// A non-2xx answer. 408, 429, 5xx and GitHub's rate-limit 403s are retried, after the
+/// `Retry-After` any of them names (429s and 503s may name it in the body instead; GitHub's
+/// limits by their reset, see `github_wait`); redirects, 410 and other 4xx are final, since
+/// sending the same request again gets the same answer.
+pub(crate) fn status_error(service: &str, answer: &Answer) -> ActionError {
+    let Answer {
+        status,
+        headers,
+        body,
+        url,
+    } = answer;
+    let (status, code) = (*status, status.as_u16());
     let mut message = format!("{service} answered {status}");
     if status.is_redirection() {
-        let location = headers
-            .get(reqwest::header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(super::redact_url)
-            .unwrap_or_default();
         message.push_str(&format!(
-            " (redirect to {location} not followed; configure the final URL)"
+            " (redirect to {} not followed; configure the final URL)",
+            shown_location(url, headers)
         ));
     }
     let excerpt = truncate(body.trim(), EXCERPT);
@@ -261,10 +268,11 @@ pub(crate) fn status_error(
     }
     let now = SystemTime::now();
     // GitHub answers a rate limit (primary or secondary) with 403 as often as with 429; a
-    // secondary limit may come with neither header, only its message, and GitHub's advice then
-    // is to wait at least a minute. Anyone else's 403 is a refusal, final.
-    let github_403 = code == 403 && service == "GitHub";
-    let secondary = github_403 && {
+    // secondary limit may come with neither header, only its message. Anyone else's 403 is a
+    // refusal, final.
+    let github = service == "GitHub";
+    let github_403 = github && code == 403;
+    let secondary = github && (code == 403 || code == 429) && {
         let said = body.to_ascii_lowercase();
         said.contains("secondary rate limit") || said.contains("abuse detection")
     };
@@ -273,18 +281,16 @@ pub(crate) fn status_error(
             || headers.contains_key(RETRY_AFTER)
             || header_str(headers, "x-ratelimit-remaining") == Some("0"));
     let retryable = code == 408 || code == 429 || rate_limited || status.is_server_error();
-    // GitHub's primary limit may also come as a 429 naming only its reset.
-    let github_spent = service == "GitHub"
-        && code == 429
-        && header_str(headers, "x-ratelimit-remaining") == Some("0");
-    let retry_after = match code {
-        429 | 503 => retry_after(headers, now)
-            .or_else(|| body_retry_after(body))
-            .or_else(|| rate_limit_reset(headers, now).filter(|_| github_spent)),
-        403 if rate_limited => retry_after(headers, now)
-            .or_else(|| rate_limit_reset(headers, now).filter(|_| !secondary))
-            .or(secondary.then_some(SECONDARY_LIMIT_WAIT)),
-        _ => None,
+    // A wait the answer names counts on any answer worth retrying (a 502 or 504 from a proxy
+    // in front of a restarting service says `Retry-After` as well as a 503 does).
+    let named_in_body = matches!(code, 429 | 503);
+    let github_limit = github && (code == 429 || rate_limited);
+    let retry_after = if retryable {
+        retry_after(headers, now)
+            .or_else(|| body_retry_after(body).filter(|_| named_in_body))
+            .or_else(|| github_wait(headers, secondary, now).filter(|_| github_limit))
+    } else {
+        None
     };
     ActionError {
         retryable,
@@ -292,6 +298,33 @@ pub(crate) fn status_error(
         retry_after,
         message,
         unanswered: false,
+    }
+}
+
+/// GitHub's rule for a rate limit that names no `Retry-After` (read before this): when the
+/// limit is spent (`x-ratelimit-remaining: 0`), until its reset; else, for a secondary limit,
+/// at least a minute. A limit that is not spent names a reset too, which is no wait.
+fn github_wait(headers: &HeaderMap, secondary: bool, now: SystemTime) -> Option<Duration> {
+    let spent = header_str(headers, "x-ratelimit-remaining") == Some("0");
+    spent
+        .then(|| rate_limit_reset(headers, now))
+        .flatten()
+        .or(secondary.then_some(SECONDARY_LIMIT_WAIT))
+}
+
+/// The `Location` of a redirect as it may be shown: read against the request's URL (a
+/// relative one names the same server), then masked as a target is (`redact_secret_path`),
+/// since a redirect to the same place carries the same secret path or token.
+fn shown_location(request: &Url, headers: &HeaderMap) -> String {
+    let Some(location) = headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return "an unnamed place".into();
+    };
+    match request.join(location.trim()) {
+        Ok(to) => super::redact_secret_path(to.as_str()),
+        Err(_) => "an unreadable Location".into(),
     }
 }
 
@@ -397,6 +430,26 @@ pub(crate) mod testing {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    /// `status_error` for an answer to a request to `REQUESTED`.
+    fn status_error(
+        service: &str,
+        status: StatusCode,
+        headers: &HeaderMap,
+        body: &str,
+    ) -> ActionError {
+        super::status_error(
+            service,
+            &Answer {
+                status,
+                headers: headers.clone(),
+                body: body.into(),
+                url: Url::parse(REQUESTED).unwrap(),
+            },
+        )
+    }
+
+    const REQUESTED: &str = "https://hooks.example/api/webhooks/123/AbCdEf123456GhIjKl7890mnop";
 
     fn headers(retry_after: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -535,6 +588,18 @@ mod tests {
         let by_message = status_error("GitHub", StatusCode::FORBIDDEN, &plenty, said);
         assert!(by_message.retryable);
         assert_eq!(by_message.retry_after, Some(Duration::from_secs(60)));
+        // A secondary limit that also spent the primary one waits for its reset (GitHub's
+        // rule: `Retry-After`, else the reset when nothing remains, else a minute).
+        let spent = status_error("GitHub", StatusCode::FORBIDDEN, &limited, said);
+        let wait = spent.retry_after.expect("the reset time");
+        assert!(
+            (Duration::from_secs(110)..=Duration::from_secs(120)).contains(&wait),
+            "{wait:?}"
+        );
+        let mut named = limited.clone();
+        named.insert(RETRY_AFTER, HeaderValue::from_static("30"));
+        let named = status_error("GitHub", StatusCode::FORBIDDEN, &named, said);
+        assert_eq!(named.retry_after, Some(Duration::from_secs(30)));
         let locked = r#"{"message":"Unable to create comment because issue is locked."}"#;
         assert!(!status_error("GitHub", StatusCode::FORBIDDEN, &plenty, locked).retryable);
     }
@@ -577,6 +642,61 @@ mod tests {
             wait("Slack", StatusCode::TOO_MANY_REQUESTS, &reset("0")),
             None
         );
+    }
+
+    #[test]
+    fn a_redirect_is_shown_masked_as_its_target_relative_or_not() {
+        let located = |location: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                reqwest::header::LOCATION,
+                HeaderValue::from_str(location).unwrap(),
+            );
+            status_error("openwebui channel webhook", StatusCode::FOUND, &h, "").message
+        };
+        let cases = [
+            (
+                "http://127.0.0.1:9/api/v1/channels/webhooks/abc/TOKENPATHSECRET",
+                "http://127.0.0.1:9/api/v1/channels/webhooks/abc/***",
+            ),
+            (
+                "https://hooks.slack.com/services/T000/B000/SECRET",
+                "https://hooks.slack.com/services/T000/B000/***",
+            ),
+            (
+                "https://u:pw@elsewhere.example/in/AbCdEf123456GhIjKl7890mnop/slack?token=SECRET",
+                "https://elsewhere.example/in/***/***",
+            ),
+            // Relative: on the server the request went to.
+            ("/r307/again", "https://hooks.example/r307/***"),
+            (
+                "../456/SECRETXYZ",
+                "https://hooks.example/api/webhooks/456/***",
+            ),
+        ];
+        for (location, shown) in cases {
+            let message = located(location);
+            assert!(
+                message.contains(&format!("redirect to {shown} not followed")),
+                "{location}: {message}"
+            );
+            assert!(!message.contains("SECRET"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_retry_after_on_any_retryable_answer_is_the_wait() {
+        for code in [500, 502, 503, 504, 408, 429] {
+            let status = StatusCode::from_u16(code).unwrap();
+            let err = status_error("forward target", status, &headers("120"), "");
+            assert_eq!(err.retry_after, Some(Duration::from_secs(120)), "{code}");
+        }
+        // A final answer waits for nothing, whatever it says.
+        for code in [400, 404, 302] {
+            let status = StatusCode::from_u16(code).unwrap();
+            let err = status_error("forward target", status, &headers("120"), "");
+            assert_eq!(err.retry_after, None, "{code}");
+        }
     }
 
     /// Refuses every name, as the guarded resolver does for a private one.

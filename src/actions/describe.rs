@@ -278,7 +278,7 @@ fn mask_unparsed_credentials(text: &str) -> String {
 
 /// A query parameter that carries a credential: a secret field's name, or one of the names
 /// services sign or authorise URLs with (Azure's `sig` and Functions' `code`, Google's `key`).
-fn secret_query_name(name: &str) -> bool {
+pub(crate) fn secret_query_name(name: &str) -> bool {
     crate::service::audit::is_secret_field(name)
         || matches!(
             name.to_ascii_lowercase().as_str(),

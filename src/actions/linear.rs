@@ -54,7 +54,7 @@ pub(super) async fn comment(
         });
     }
     if !answer.status.is_success() {
-        let mut err = client::status_error("Linear", answer.status, &answer.headers, &answer.body);
+        let mut err = client::status_error("Linear", &answer);
         if status == 429 && err.retry_after.is_none() {
             err.retry_after = budget_reset(&answer.headers, std::time::SystemTime::now());
         }

@@ -252,7 +252,15 @@ impl ChatClient {
         }
         tracing::debug!(url = %self.url, model = %request.model, messages = request.messages.len(),
             tools = request.tools.len(), "chat completion request");
-        let mut response = builder.send().await.map_err(|e| self.transport_error(e))?;
+        // What the request carries as a credential (the key) is scrubbed from an error's
+        // excerpt of the answer: a 401 that quotes the key back would store it on the task.
+        let (http, request) = builder.build_split();
+        let request = request.map_err(|e| self.transport_error(e))?;
+        let sent = crate::actions::SentSecrets::of(&request);
+        let mut response = http
+            .execute(request)
+            .await
+            .map_err(|e| self.transport_error(e))?;
         let status = response.status();
         // Seconds or an HTTP date, read as the outbox reads it.
         let retry_after =
@@ -274,10 +282,11 @@ impl ChatClient {
             }
             body.extend_from_slice(&chunk);
         }
+        let body = sent.scrub(&String::from_utf8_lossy(&body));
         if !status.is_success() {
-            return Err(status_error(status, retry_after, &body));
+            return Err(status_error(status, retry_after, body.as_bytes()));
         }
-        parse_reply(&body)
+        parse_reply(body.as_bytes())
     }
 
     fn transport_error(&self, err: reqwest::Error) -> ChatError {

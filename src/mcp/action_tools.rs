@@ -35,9 +35,15 @@ impl McpServer {
             .as_deref()
             .map(|e| format!("; last error: {e}"))
             .unwrap_or_default();
+        // After a crash mid-send it stays `sending`, out of reach, until its send's hold ends.
+        let held = a
+            .lease_expires_at
+            .as_deref()
+            .map(|until| format!(" (its send holds it until {until})"))
+            .unwrap_or_default();
         done(
             format!(
-                "Action `{}` ({}) to {}: {}, {tried}{error}.",
+                "Action `{}` ({}) to {}: {}{held}, {tried}{error}.",
                 a.id,
                 a.action,
                 destination(&a.action, &a.target),

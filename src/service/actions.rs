@@ -30,6 +30,11 @@ pub struct ActionOut {
     pub status: String,
     pub attempts: i64,
     pub next_attempt_at: Option<String>,
+    /// An action being sent: until when its send holds it. Nothing may cancel or resend it
+    /// before then (another process on the database may be sending it); if its sender died,
+    /// the next sender takes it up again once this has passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_expires_at: Option<String>,
     pub last_error: Option<String>,
     pub last_status: Option<i64>,
     pub remote_id: Option<String>,
@@ -56,6 +61,10 @@ pub fn present(row: &OutboxRow) -> ActionOut {
         status: row.status.clone(),
         attempts: row.attempts,
         next_attempt_at: pending.then(|| clock::rfc3339(row.next_attempt_at)),
+        lease_expires_at: row
+            .lease_until
+            .filter(|_| row.status == "sending")
+            .map(clock::rfc3339),
         last_error: row.last_error.clone(),
         last_status: row.last_status,
         remote_id: row.remote_id.clone(),
@@ -993,7 +1002,10 @@ pub async fn cancel(state: &AppState, action_id: &str) -> Result<ActionOut, Serv
     })?;
     // Each says what can still be done, since the caller wanted it not to go.
     let why = match row.status.as_str() {
-        "sending" => "is being sent now; cancel it if a failed attempt leaves it waiting".into(),
+        "sending" => format!(
+            "{}; cancel it if a failed attempt leaves it waiting",
+            being_sent(&row)
+        ),
         "delivered" => format!(
             "was already delivered{}, so there is nothing left to stop: remove or edit the post \
              where it went, or send a correcting reply",
@@ -1008,6 +1020,25 @@ pub async fn cancel(state: &AppState, action_id: &str) -> Result<ActionOut, Serv
     Err(ServiceError::Conflict(format!(
         "action `{action_id}` {why}"
     )))
+}
+
+/// "is being sent now", with until when its send holds it: a sender killed mid-send leaves
+/// the hold in place (another process on the database may be sending it, so it is not cut
+/// short), and the caller can only act, or see it taken up again, once it has passed.
+fn being_sent(row: &OutboxRow) -> String {
+    match row.lease_until {
+        Some(until) if until < clock::now_ms() => format!(
+            "is being sent now, though its send's hold ran out at {}: if its sender stopped, \
+             the next sender takes it up again shortly",
+            clock::rfc3339(until)
+        ),
+        Some(until) => format!(
+            "is being sent now; its send holds it until {} (lease_expires_at): if its sender \
+             stopped, it is taken up again then",
+            clock::rfc3339(until)
+        ),
+        None => "is being sent now".into(),
+    }
 }
 
 /// Sends a dead (or waiting) action again, now.
@@ -1090,8 +1121,9 @@ pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, Servi
         // Its attempt is under way (or, if its sender died, is taken up again once the lease
         // ends): sending it once more beside that could deliver it twice.
         "sending" => Err(ServiceError::Conflict(format!(
-            "action `{action_id}` is being sent now; its outcome shows on the action once the \
-             attempt ends, and a failed attempt is retried on its own"
+            "action `{action_id}` {}; its outcome shows on the action once the attempt ends, \
+             and a failed attempt is retried on its own",
+            being_sent(&row)
         ))),
         "dead" => Err(ServiceError::invalid(
             "action_id",

@@ -427,6 +427,7 @@ pub fn outbox_row(
         remote_id: None,
         created_at: now,
         updated_at: now,
+        lease_until: None,
     }
 }
 

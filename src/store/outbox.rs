@@ -27,11 +27,14 @@ pub struct OutboxRow {
     pub remote_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A row being sent: until when its sender holds it (after that another sender takes it
+    /// up again, its attempt recorded as cut off).
+    pub lease_until: Option<i64>,
 }
 
 const COLUMNS: &str = "id, event_id, webhook_id, command_id, task_id, action, delivery, target, \
                        status, attempts, next_attempt_at, last_error, last_status, remote_id, \
-                       created_at, updated_at, host";
+                       created_at, updated_at, host, lease_until";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
     Ok(OutboxRow {
@@ -52,6 +55,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
         created_at: r.get(14)?,
         updated_at: r.get(15)?,
         host: r.get(16)?,
+        lease_until: r.get(17)?,
     })
 }
 
@@ -60,7 +64,7 @@ pub fn insert(conn: &Connection, o: &OutboxRow) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(&format!(
             "INSERT INTO outbox ({COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
              ON CONFLICT (event_id, command_id) WHERE command_id IS NOT NULL DO NOTHING"
         ))?
         .execute(params![
@@ -80,7 +84,8 @@ pub fn insert(conn: &Connection, o: &OutboxRow) -> Result<bool, StoreError> {
             o.remote_id,
             o.created_at,
             o.updated_at,
-            o.host
+            o.host,
+            o.lease_until
         ])?;
     Ok(n == 1)
 }

@@ -598,6 +598,7 @@ mod tests {
             remote_id: None,
             created_at: 0,
             updated_at: 0,
+            lease_until: None,
         }
     }
 

@@ -37,4 +37,5 @@ mod task_replies;
 mod tasks;
 mod tasks_list;
 mod tasks_mcp;
+mod upstream_answers;
 mod webhooks_api;

@@ -475,6 +475,7 @@ async fn a_question_asked_again_is_not_settled_by_a_copy_of_its_earlier_life() {
         remote_id: None,
         created_at: 1_000,
         updated_at: 1_000,
+        lease_until: None,
     };
     let first_life = row.clone();
     let settled_then = store
