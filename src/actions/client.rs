@@ -303,12 +303,15 @@ pub(crate) fn status_error(service: &str, answer: &Answer) -> ActionError {
 
 /// GitHub's rule for a rate limit that names no `Retry-After` (read before this): when the
 /// limit is spent (`x-ratelimit-remaining: 0`), until its reset; else, for a secondary limit,
-/// at least a minute. A limit that is not spent names a reset too, which is no wait.
+/// at least a minute. A limit that is not spent names a reset too, which is no wait; so is a
+/// reset already past (a clock behind GitHub's, a window just rolled over), and a secondary
+/// limit then still waits its minute.
 fn github_wait(headers: &HeaderMap, secondary: bool, now: SystemTime) -> Option<Duration> {
     let spent = header_str(headers, "x-ratelimit-remaining") == Some("0");
     spent
         .then(|| rate_limit_reset(headers, now))
         .flatten()
+        .filter(|wait| !wait.is_zero())
         .or(secondary.then_some(SECONDARY_LIMIT_WAIT))
 }
 
@@ -600,6 +603,16 @@ mod tests {
         named.insert(RETRY_AFTER, HeaderValue::from_static("30"));
         let named = status_error("GitHub", StatusCode::FORBIDDEN, &named, said);
         assert_eq!(named.retry_after, Some(Duration::from_secs(30)));
+        // A reset already past (a clock behind GitHub's) is no wait: a secondary limit still
+        // waits its minute.
+        let mut past = HeaderMap::new();
+        past.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        past.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_str(&(now - 5).to_string()).unwrap(),
+        );
+        let past = status_error("GitHub", StatusCode::FORBIDDEN, &past, said);
+        assert_eq!(past.retry_after, Some(Duration::from_secs(60)));
         let locked = r#"{"message":"Unable to create comment because issue is locked."}"#;
         assert!(!status_error("GitHub", StatusCode::FORBIDDEN, &plenty, locked).retryable);
     }

@@ -11,9 +11,10 @@ use reqwest::{Request, Url};
 
 /// What a scrubbed credential reads as.
 const MASK: &str = "***";
-/// Shorter values are left: taking every `pw` out of an answer would garble it (and could
-/// break the JSON a 2xx is read from) for a value that guards little.
-const SHORTEST: usize = 4;
+/// Shorter values are left: taking every `pw`, or a local model server's placeholder key
+/// (`ollama`, `EMPTY`, `null`, `test`), out of an answer would garble it (and could break the
+/// JSON a 2xx is read from) for a value that guards little.
+const SHORTEST: usize = 8;
 
 /// The credentials one request sent, longest first (a base64 `user:password` before the
 /// password inside it).
@@ -166,6 +167,11 @@ mod tests {
                 secrets(http.post("https://u:pw@sink.example/in")),
                 "pw: upwards",
                 "pw: upwards",
+            ),
+            (
+                secrets(http.post("https://llm.example/v1").bearer_auth("ollama")),
+                "{\"model\": \"ollama\"}",
+                "{\"model\": \"ollama\"}",
             ),
         ];
         for (sent, answer, shown) in cases {

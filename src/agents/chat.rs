@@ -282,11 +282,16 @@ impl ChatClient {
             }
             body.extend_from_slice(&chunk);
         }
-        let body = sent.scrub(&String::from_utf8_lossy(&body));
+        // Only what may be quoted is scrubbed: the model's own answer is read as it came (a
+        // key that is a common word would otherwise be cut out of its text, or its JSON).
         if !status.is_success() {
+            let body = sent.scrub(&String::from_utf8_lossy(&body));
             return Err(status_error(status, retry_after, body.as_bytes()));
         }
-        parse_reply(body.as_bytes())
+        parse_reply(&body).map_err(|e| ChatError {
+            message: sent.scrub(&e.message),
+            ..e
+        })
     }
 
     fn transport_error(&self, err: reqwest::Error) -> ChatError {
@@ -449,7 +454,16 @@ fn error_in_ok_is_retryable(value: &Value) -> bool {
         Some(Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     };
-    !matches!(code, Some(c) if (400..500).contains(&c) && c != 408 && c != 429)
+    if let Some(c) = code {
+        return !((400..500).contains(&c) && c != 408 && c != 429);
+    }
+    // OpenAI's own words for a request that will fail again (`context_length_exceeded`,
+    // `invalid_api_key` and `model_not_found` come with these types).
+    let kind = error.get("type").and_then(Value::as_str).unwrap_or("");
+    !matches!(
+        kind,
+        "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error"
+    )
 }
 
 /// The text of a content given as parts (`[{"type": "text", "text": ..}, ..]`), joined; parts
@@ -676,6 +690,20 @@ mod tests {
                 json!({"error": {"message": "context too long", "code": "400"}}),
                 false,
             ),
+            (
+                json!({"error": {"message": "too long", "type": "invalid_request_error",
+                                 "code": "context_length_exceeded"}}),
+                false,
+            ),
+            (
+                json!({"error": {"message": "bad key", "type": "authentication_error",
+                                 "code": "invalid_api_key"}}),
+                false,
+            ),
+            (
+                json!({"error": {"message": "busy", "type": "server_error"}}),
+                true,
+            ),
             (json!({"error": null, "choices": []}), false),
         ];
         for (body, retryable) in cases {
@@ -712,6 +740,17 @@ mod tests {
                 .unwrap();
             assert_eq!(reply.message.content.as_deref(), expected, "{content}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_models_answer_is_read_as_it_came_whatever_the_key_is() {
+        // A key that is a word of the answer's JSON is not cut out of it.
+        let answer = message(json!({"role": "assistant", "content": "the assistant said hi"}));
+        let (server, _) = serve(answer, Duration::from_secs(5)).await;
+        let url = openwebui_completions_url(&server.uri());
+        let client = ChatClient::new(url, Some("assistant".into()), Duration::from_secs(5));
+        let reply = client.complete(&request()).await.unwrap();
+        assert_eq!(reply.message, Message::assistant("the assistant said hi"));
     }
 
     #[tokio::test]

@@ -7,7 +7,8 @@ const TAGS: [(&str, &str); 2] = [("<think>", "</think>"), ("<thinking>", "</thin
 
 /// `text` without the reasoning before its answer: the blocks it starts with (after blank
 /// space), each to its closing tag; or, when it opens none, everything to a first closing tag
-/// that nothing opened (the chat template opened it in the prompt). A block never closed is
+/// that nothing opened and that starts or ends its line (the chat template opened it in the
+/// prompt). A block never closed is
 /// reasoning cut off before any answer: nothing is left. Tags further on, or quoted as code
 /// (in backticks, in a fenced block), are the answer's own words and stay.
 pub fn without_reasoning(text: &str) -> &str {
@@ -41,8 +42,9 @@ fn find_ci(text: &str, needle: &str) -> Option<usize> {
     text.to_ascii_lowercase().find(needle)
 }
 
-/// The end of the first reasoning tag outside code when it is a closing one (the reasoning
-/// before it was opened by the prompt); `None` when an opening tag, or no tag, comes first.
+/// The end of the first reasoning tag outside code when it is a closing one that starts or
+/// ends its line (the reasoning before it was opened by the prompt); `None` when an opening
+/// tag, a closing one inside a sentence, or no tag comes first.
 fn lone_close_end(text: &str) -> Option<usize> {
     let mut fenced = false;
     let mut offset = 0;
@@ -71,7 +73,15 @@ fn lone_close_end(text: &str) -> Option<usize> {
                 return None;
             }
             if let Some((_, close)) = TAGS.iter().find(|(_, close)| starts_with_ci(here, close)) {
-                return Some(start + i + close.len());
+                // Only a tag that starts or ends its line closes reasoning: one inside a
+                // sentence ("the stray </think> tag comes from the template") is the answer
+                // talking about it.
+                let before = line[..i].trim();
+                let after = here[close.len()..].trim();
+                if before.is_empty() || after.is_empty() {
+                    return Some(start + i + close.len());
+                }
+                return None;
             }
         }
     }
@@ -111,7 +121,21 @@ mod tests {
                 "Let me look.\nOK.\n</think>\n\nThe fix is X.",
                 "The fix is X.",
             ),
-            ("Let me look.</thinking>The fix is X.", "The fix is X."),
+            ("Let me look.\n</thinking>The fix is X.", "The fix is X."),
+            ("Let me look.</think>\nThe fix is X.", "The fix is X."),
+            // A closing tag inside a sentence is the answer's own, and so is the text before it.
+            (
+                "The stray </think> tag comes from the chat template; upgrade Ollama.",
+                "The stray </think> tag comes from the chat template; upgrade Ollama.",
+            ),
+            (
+                "Qwen3 ends its reasoning with </think>, so split on it.\nDetails follow.",
+                "Qwen3 ends its reasoning with </think>, so split on it.\nDetails follow.",
+            ),
+            (
+                "<p>hi</p> and </thinking> in HTML",
+                "<p>hi</p> and </thinking> in HTML",
+            ),
             (
                 "Draft:\n```\nfn x() {}\n```\n</think>\nThe fix is X.",
                 "The fix is X.",

@@ -114,14 +114,15 @@ pub(super) fn decode_secret(secret: &str) -> Result<Vec<u8>, VerifyError> {
     }
 }
 
-/// Event type from the body's `type` (the spec's recommendation); else the `X-Webhook-Event`
-/// header a `forward` names its event's type in, since the body it passes on (a GitHub
-/// event's) often names none; else the body's `event`. The delivery id is `webhook-id` (or
-/// `svix-id`), the spec's idempotency key. The spec defines no thread, so no source.
+/// Event type from the body's `type` (the spec's recommendation), else its `event`; else the
+/// `X-Webhook-Event` header a `forward` names its event's type in, since the body it passes
+/// on (a GitHub event's) often names none. The header is not signed, so it never overrides
+/// what the signed body says. The delivery id is `webhook-id` (or `svix-id`), the spec's
+/// idempotency key. The spec defines no thread, so no source.
 pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     let event_type = str_at(payload, "/type")
-        .or_else(|| forwarded_type(headers))
         .or_else(|| str_at(payload, "/event"))
+        .or_else(|| forwarded_type(headers))
         .unwrap_or_else(|| "unknown".into());
     let delivery = header(headers, names(headers).id).map(str::to_owned);
     described(event_type, delivery, None)
@@ -129,10 +130,16 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
 
 /// The type a forward names in its `X-Webhook-Event` header, percent-decoded. The header is
 /// not signed (the signature covers the id, timestamp and body only), so it never overrides
-/// the body's own `type`.
+/// the body's own `type` or `event`; one that decodes to control characters, or to more than
+/// a trigger may hold, is none.
 pub(super) fn forwarded_type(headers: &HeaderMap) -> Option<String> {
-    header(headers, crate::actions::EVENT_HEADER).map(crate::actions::event_type_of_header)
+    header(headers, crate::actions::EVENT_HEADER)
+        .map(crate::actions::event_type_of_header)
+        .filter(|t| t.chars().count() <= FORWARDED_TYPE_MAX && !t.chars().any(char::is_control))
 }
+
+/// The longest type taken from the header: a trigger's own limit.
+const FORWARDED_TYPE_MAX: usize = 200;
 
 #[cfg(test)]
 pub(super) mod tests {
@@ -418,12 +425,16 @@ pub(super) mod tests {
             (json!({"action": "opened", "issue": {}}), "commande.créée"),
             // The body's own `type` wins (a template that writes one means it).
             (json!({"type": "invoice.paid"}), "invoice.paid"),
-            // An empty or non-text `type` is none; the header comes before a body's `event`.
-            (json!({"type": "", "event": "ping"}), "commande.créée"),
+            // An empty or non-text `type` is none; a body's `event` comes before the header.
+            (json!({"type": "", "event": "ping"}), "ping"),
             (json!({"type": {"a": 1}}), "commande.créée"),
         ];
         for (body, want) in cases {
             assert_eq!(describe(&forwarded, &body).event_type, want, "{body}");
+        }
+        for odd in ["a%0Ab", &"x".repeat(201)] {
+            let odd = headers(&[("X-Webhook-Event", odd)]);
+            assert_eq!(describe(&odd, &json!({})).event_type, "unknown", "{odd:?}");
         }
         let empty = headers(&[("X-Webhook-Event", " ")]);
         assert_eq!(

@@ -191,6 +191,11 @@ async fn update_once(
         {
             row.target = None;
         }
+        // So does a create_task turned into an action that runs no agent: its agent goes,
+        // unless one is given with the new action for it to refuse.
+        if a != row.action && input.agent.is_none() && !matches!(a.trim(), "create_task" | "ask") {
+            row.agent = None;
+        }
         row.action = a;
     }
     apply(&mut row, input)?;

@@ -45,7 +45,11 @@ pub struct Expired {
 }
 
 /// Whether the event `e`'s work has all ended: no task of it, no action of it or of its
-/// tasks, and no task it answered is still at work.
+/// tasks, and no task it answered is still at work. Nor may what goes with it belong to
+/// another event that stays (`?2`, the cutoff): a reply to its task received since (the
+/// lookup that tells a replay of that reply it answered something goes with the task), an
+/// action of its task posted for a younger event, or an action of it posted for another
+/// event's task that is at work or young.
 fn work_ended() -> String {
     format!(
         "NOT EXISTS (SELECT 1 FROM tasks t WHERE t.event_id = e.id \
@@ -55,7 +59,17 @@ fn work_ended() -> String {
          AND NOT EXISTS (SELECT 1 FROM tasks t JOIN outbox o ON o.task_id = t.id \
                          WHERE t.event_id = e.id AND o.status NOT IN {ACTION_ENDED}) \
          AND NOT EXISTS (SELECT 1 FROM task_replies r JOIN tasks t ON t.id = r.task_id \
-                         WHERE r.event_id = e.id AND t.status NOT IN {TASK_ENDED})"
+                         WHERE r.event_id = e.id AND t.status NOT IN {TASK_ENDED}) \
+         AND NOT EXISTS (SELECT 1 FROM tasks t JOIN task_replies r ON r.task_id = t.id \
+                         JOIN events re ON re.id = r.event_id \
+                         WHERE t.event_id = e.id AND re.received_at >= ?2) \
+         AND NOT EXISTS (SELECT 1 FROM tasks t JOIN outbox o ON o.task_id = t.id \
+                         JOIN events oe ON oe.id = o.event_id \
+                         WHERE t.event_id = e.id AND oe.id <> e.id AND oe.received_at >= ?2) \
+         AND NOT EXISTS (SELECT 1 FROM outbox o JOIN tasks t ON t.id = o.task_id \
+                         JOIN events te ON te.id = t.event_id \
+                         WHERE o.event_id = e.id AND t.event_id <> e.id \
+                         AND (t.status NOT IN {TASK_ENDED} OR te.received_at >= ?2))"
     )
 }
 
@@ -304,6 +318,59 @@ mod tests {
             assert_eq!(kept(&conn), stays, "{task_status}");
             let lookups = count(&conn, "SELECT COUNT(*) FROM task_replies");
             assert_eq!(lookups, i64::from(stays), "{task_status}");
+        }
+    }
+
+    #[test]
+    fn an_old_event_stays_while_what_would_go_with_it_belongs_to_one_that_stays() {
+        // (the other event's age, how it is tied to evt_x's work, its task's status)
+        let cases = [
+            (NEW, "a reply to evt_x's task", "done", true),
+            (OLD, "a reply to evt_x's task", "done", false),
+            (NEW, "an action of evt_x's task posted for it", "done", true),
+            (
+                OLD,
+                "an action of evt_x's task posted for it",
+                "done",
+                false,
+            ),
+            (
+                OLD,
+                "an action of evt_x posted for its task",
+                "running",
+                true,
+            ),
+            (NEW, "an action of evt_x posted for its task", "done", true),
+            (OLD, "an action of evt_x posted for its task", "done", false),
+        ];
+        for (other_at, tie, other_task, stays) in cases {
+            let conn = migrated();
+            add_event(&conn, "evt_x", OLD);
+            add_task(&conn, "task_x", "evt_x", "done");
+            add_event(&conn, "evt_o", other_at);
+            add_task(&conn, "task_o", "evt_o", other_task);
+            match tie {
+                "a reply to evt_x's task" => {
+                    conn.execute(
+                        "INSERT INTO task_replies (event_id, task_id) VALUES ('evt_o', 'task_x')",
+                        [],
+                    )
+                    .unwrap();
+                }
+                "an action of evt_x's task posted for it" => {
+                    add_action(&conn, "act", Some("evt_o"), Some("task_x"), "delivered");
+                }
+                _ => add_action(&conn, "act", Some("evt_x"), Some("task_o"), "delivered"),
+            }
+            add_event(&conn, "evt_z", NEW);
+
+            let case = format!("{other_at} {tie} {other_task}");
+            assert_eq!(kept(&conn), stays, "{case}");
+            if stays {
+                let tied = count(&conn, "SELECT COUNT(*) FROM task_replies")
+                    + count(&conn, "SELECT COUNT(*) FROM outbox");
+                assert_eq!(tied, 1, "{case}");
+            }
         }
     }
 

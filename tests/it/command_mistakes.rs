@@ -152,6 +152,18 @@ async fn an_agent_on_an_action_that_runs_none_is_refused_pointing_at_create_task
                "template": "Which release?"}),
     )
     .await;
+    // A create_task turned into a comment leaves its agent behind, as a forward its target.
+    let task = app
+        .add_command_ok(
+            "gh",
+            json!({"trigger": "issues.closed", "action": "create_task", "agent": "planning"}),
+        )
+        .await;
+    let id = task["id"].as_str().expect("id");
+    let (status, changed) = update(&app, id, json!({"action": "comment", "template": "x"})).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["action"], "comment", "{changed}");
+    assert!(changed["agent"].is_null(), "{changed}");
 }
 
 #[tokio::test]

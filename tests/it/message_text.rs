@@ -289,7 +289,7 @@ async fn an_agents_answer_posted_to_a_slack_thread_cannot_ping_the_channel() {
         use_slack(&slack)(config);
         config.agents.runner = false;
         config.agents.openwebui_url = Some(llm_uri);
-        config.agents.openwebui_api_key = Some("sk-test".into());
+        config.agents.openwebui_api_key = Some("sk-test-key".into());
         config.agents.ai_model = Some("fake-model".into());
     })
     .await;
@@ -343,7 +343,7 @@ async fn an_agents_answer_posted_to_slack_shows_a_labelled_links_real_url() {
         use_slack(&slack)(config);
         config.agents.runner = false;
         config.agents.openwebui_url = Some(llm_uri);
-        config.agents.openwebui_api_key = Some("sk-test".into());
+        config.agents.openwebui_api_key = Some("sk-test-key".into());
         config.agents.ai_model = Some("fake-model".into());
     })
     .await;

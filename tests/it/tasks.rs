@@ -48,7 +48,7 @@ async fn an_opened_issue_becomes_a_task_whose_model_answer_is_posted_once_as_an_
     let requests = chat_requests(&llm).await;
     assert_eq!(requests.len(), 1);
     let auth = requests[0].headers.get("authorization").expect("auth");
-    assert_eq!(auth.to_str().expect("ASCII"), "Bearer sk-test");
+    assert_eq!(auth.to_str().expect("ASCII"), "Bearer sk-test-key");
     let body: Value = serde_json::from_slice(&requests[0].body).expect("JSON request");
     assert_eq!(body["model"], "fake-model");
     let system = contents(&body, "system").join("\n");

@@ -161,7 +161,7 @@ async fn a_token_the_upstream_quotes_back_is_not_stored() {
 async fn a_chat_api_key_the_answer_quotes_back_is_not_stored_on_the_task() {
     // Arrange: a chat API refusing the key, quoting it (as OpenAI's 401 does, in part).
     let refused = ResponseTemplate::new(401).set_body_json(json!({
-        "error": {"message": "Incorrect API key provided: sk-test. Find yours at ..."}
+        "error": {"message": "Incorrect API key provided: sk-test-key. Find yours at ..."}
     }));
     let (llm, github) = (fake_llm(vec![refused]).await, MockServer::start().await);
     let app = agent_app(&llm, &github).await;
@@ -175,7 +175,7 @@ async fn a_chat_api_key_the_answer_quotes_back_is_not_stored_on_the_task() {
     let task = app.task(&task_id).await;
     let error = task["error"].as_str().unwrap_or_default();
     assert!(error.contains("Incorrect API key provided: ***"), "{task}");
-    assert!(!task.to_string().contains("sk-test"), "{task}");
+    assert!(!task.to_string().contains("sk-test-key"), "{task}");
 }
 
 #[tokio::test]

@@ -89,7 +89,7 @@ pub fn agent_config(llm: &MockServer, github: &MockServer) -> impl Fn(&mut Confi
         manual_outbox(config);
         config.agents.runner = false;
         config.agents.openwebui_url = Some(llm.clone());
-        config.agents.openwebui_api_key = Some("sk-test".into());
+        config.agents.openwebui_api_key = Some("sk-test-key".into());
         config.agents.ai_model = Some("fake-model".into());
         config.upstreams.github_api_url = github.clone();
         config.upstreams.github_token = Some("ghp_test".into());
