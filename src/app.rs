@@ -326,6 +326,10 @@ impl App {
             state.api_keys.clone(),
             state.config.mcp_sessions,
             state.config.mcp_session_idle_limit,
+            (
+                state.config.mcp_max_sessions_per_key,
+                state.config.mcp_max_sessions,
+            ),
         ));
         let sessions_task = tokio::spawn({
             let (sessions, stop) = (sessions.clone(), stop.clone());

@@ -98,6 +98,31 @@ pub struct Config {
     #[arg(skip = crate::mcp::MCP_SESSION_IDLE_LIMIT)]
     pub mcp_session_idle_limit: std::time::Duration,
 
+    /// MCP sessions (`--mcp-sessions`) one API key may hold open at once; past it an
+    /// `initialize` is refused (`429`) until the key's client ends one (`DELETE /mcp`) or one
+    /// ends for want of use.
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_MAX_SESSIONS_PER_KEY",
+        default_value_t = 100,
+        // 0 would refuse every session.
+        value_parser = at_least_one
+    )]
+    pub mcp_max_sessions_per_key: usize,
+
+    /// MCP sessions open at once in all, whatever keys opened them (each holds about 100 KB);
+    /// past it an `initialize` is refused (`503`).
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_MAX_SESSIONS",
+        default_value_t = 1000,
+        // 0 would refuse every session.
+        value_parser = at_least_one
+    )]
+    pub mcp_max_sessions: usize,
+
     /// Serve /api and /mcp without an API key. Refused unless listening on loopback: for
     /// local development only.
     #[arg(
@@ -364,6 +389,8 @@ impl Config {
             mcp_allowed_hosts: Vec::new(),
             mcp_sessions: false,
             mcp_session_idle_limit: crate::mcp::MCP_SESSION_IDLE_LIMIT,
+            mcp_max_sessions_per_key: 100,
+            mcp_max_sessions: 1000,
             no_auth: false,
             allowed_target_hosts: vec!["127.0.0.1".into(), "localhost".into()],
             retry_schedule: vec!["5s".into(), "5m".into(), "30m".into()],

@@ -126,7 +126,7 @@ impl IntoResponse for ApiError {
 
 /// JSON-RPC's code for a server error of its own (the range -32000 to -32099), which the MCP
 /// SDKs use for transport refusals.
-const MCP_TRANSPORT_ERROR: i64 = -32000;
+pub(crate) const MCP_TRANSPORT_ERROR: i64 = -32000;
 
 /// Errors that axum and tower answer on their own (a path that is not valid UTF-8, a method
 /// a route does not take, a request past its time) come as plain text or as nothing. Every

@@ -2,12 +2,17 @@
 //! check (a request on another key's session, or on one rmcp does not hold, never gets here):
 //! reads the body once and
 //!
-//! - answers a body that is not one well-formed JSON-RPC message ([`jsonrpc::check`]), and a
+//! - answers a body that is not one well-formed JSON-RPC message ([`jsonrpc::check`]), a
+//!   JSON-RPC response outside a session (rmcp's answer has no `id`), and a
 //!   `subscriptions/listen` naming a resource that does not exist ([`listen_check`]);
+//! - refuses an `initialize` that would open a session past the limits ([`Sessions::reserve`]);
 //! - lets a `read` key send only the read-only JSON-RPC methods and `list_*`/`get_*` tools: a
-//!   call of any other tool is answered as a tool error the model can act on, anything else
-//!   403, and the refused calls are written to the audit log (secrets masked). The MCP server
-//!   records the calls it runs itself.
+//!   call of any other tool is answered as a tool error the model can act on, and the refused
+//!   calls are written to the audit log (secrets masked). A method the server does not serve
+//!   goes on to rmcp, which answers it `-32601` whatever the key. The MCP server records the
+//!   calls it runs itself.
+
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
@@ -17,9 +22,11 @@ use serde_json::Value;
 
 use super::auth::{body_timeout, forbidden};
 use super::buffer::buffer;
-use super::jsonrpc::{self, Parsed};
+use super::error::MCP_TRANSPORT_ERROR;
+use super::jsonrpc::{self, Parsed, Refusal};
 use crate::app::AppState;
-use crate::mcp::{is_read_tool, listen_check};
+use crate::mcp::sessions::{Full, Opening};
+use crate::mcp::{Sessions, is_read_tool, listen_check};
 use crate::service::audit::{self, AuditEntry, Outcome, tool_target};
 use crate::service::auth::{KeyInfo, Scope};
 
@@ -48,16 +55,30 @@ pub async fn check_mcp_post(
         Ok(body) => body,
         Err(refusal) => return refusal.into_response(),
     };
-    // Here, not in the MCP server: rmcp acknowledges a listen stream before it asks us.
-    if let Some(refusal) = listen_check::refusal(&state, &body.value).await {
+    if let Some(refusal) = stray_response(&request, &body.value) {
         return refusal.into_response();
     }
+    // Here, not in the MCP server: rmcp acknowledges a listen stream before it asks us.
+    let headers = Some(request.headers());
+    if let Some(refusal) = listen_check::refusal(&state, &body.value, headers).await {
+        return refusal.into_response();
+    }
+    let sessions = request.extensions().get::<Arc<Sessions>>().cloned();
+    let opening = match take_a_place(sessions, &key, &body.value).await {
+        Ok(opening) => opening,
+        Err(refusal) => return refusal.into_response(),
+    };
     let classified = classify_mcp(&body, key.scope == Scope::Read);
     let allowed = key.is_admin() || classified.as_ref().is_some_and(|c| c.read_only);
     if allowed {
         // The MCP server records the calls it runs, with their outcome (it knows the key
         // from the request's extensions).
-        return next.run(request).await;
+        let mut response = next.run(request).await;
+        if let Some(opening) = opening {
+            // For the session check around this gate, which notes the session opened.
+            response.extensions_mut().insert(Arc::new(opening));
+        }
+        return response;
     }
     for call in classified.map(|c| c.changes).unwrap_or_default() {
         audit::record(
@@ -76,11 +97,77 @@ pub async fn check_mcp_post(
     refuse_mcp(&body.value, negotiated_version(&request))
 }
 
+/// A JSON-RPC response (to a request of the server's) on no session: the server sends requests
+/// only on a session, so it answers nothing. rmcp refuses it too, in an error without the
+/// `id` member JSON-RPC requires.
+fn stray_response(request: &Request, message: &Value) -> Option<Refusal> {
+    let is_response = message.get("method").is_none()
+        && (message.get("result").is_some() || message.get("error").is_some());
+    if !is_response || request.headers().contains_key("mcp-session-id") {
+        return None;
+    }
+    Some(Refusal {
+        status: StatusCode::BAD_REQUEST,
+        id: Value::Null,
+        code: jsonrpc::INVALID_REQUEST,
+        message: "Invalid Request: a JSON-RPC response answers a request of the server's, and \
+                  this server sends those only on an MCP session; this one names none"
+            .into(),
+    })
+}
+
+/// For an `initialize` that would open a session (sessions on, none named: the session check
+/// put [`Sessions`] in the extensions), a place among the sessions, or its refusal: `429`
+/// when the key holds as many as a key may, `503` when the server holds as many as it keeps.
+async fn take_a_place(
+    sessions: Option<Arc<Sessions>>,
+    key: &KeyInfo,
+    message: &Value,
+) -> Result<Option<Opening>, Refusal> {
+    let Some(sessions) = sessions else {
+        return Ok(None);
+    };
+    if message.get("method").and_then(Value::as_str) != Some("initialize") {
+        return Ok(None);
+    }
+    let idle = crate::mcp::MCP_SESSION_IDLE_LIMIT.as_secs() / 60;
+    let (status, text) = match sessions.reserve(key.id.clone()).await {
+        Ok(opening) => return Ok(Some(opening)),
+        Err(Full::Key(most)) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "this API key already holds {most} MCP sessions, the most one key may: end \
+                 those you no longer use (DELETE /mcp with their Mcp-Session-Id), or wait for \
+                 one to end ({idle} minutes after it was last used)"
+            ),
+        ),
+        Err(Full::All(most)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the server already holds {most} MCP sessions, the most it keeps: end those \
+                 you no longer use (DELETE /mcp with their Mcp-Session-Id), or try again once \
+                 some have ended ({idle} minutes after they were last used)"
+            ),
+        ),
+    };
+    Err(Refusal {
+        status,
+        id: message_id(message),
+        code: MCP_TRANSPORT_ERROR,
+        message: text,
+    })
+}
+
+fn message_id(message: &Value) -> Value {
+    message.get("id").cloned().unwrap_or(Value::Null)
+}
+
 /// A read-only key's refused MCP request. A single tool call is answered as a tool error, which
 /// MCP clients hand to the model ("this key is read-only", so it stops trying); an HTTP 403
-/// reaches the model, if at all, as "the server returned an error". Anything else is a 403.
+/// reaches the model, if at all, as "the server returned an error". Anything else is a 403
+/// with a JSON-RPC error, as `/mcp` refuses what it does not take.
 fn refuse_mcp(message: &Value, protocol: Option<String>) -> Response {
-    let message = Some(message).and_then(|m| {
+    let call = Some(message).and_then(|m| {
         let tool = m
             .pointer("/params/name")
             .and_then(Value::as_str)?
@@ -88,8 +175,14 @@ fn refuse_mcp(message: &Value, protocol: Option<String>) -> Response {
         let is_call = m.get("method").and_then(Value::as_str) == Some("tools/call");
         Some((m.get("id")?.clone(), tool)).filter(|_| is_call)
     });
-    let Some((id, tool)) = message else {
-        return forbidden().into_response();
+    let Some((id, tool)) = call else {
+        return Refusal {
+            status: StatusCode::FORBIDDEN,
+            id: message_id(message),
+            code: MCP_TRANSPORT_ERROR,
+            message: forbidden().message,
+        }
+        .into_response();
     };
     let text = format!(
         "`{}` changes something, and this API key is read-only: it may use list_* and get_* \
@@ -164,7 +257,11 @@ fn message_is_read_only(message: &Value) -> bool {
         return false;
     };
     match object.get("method") {
-        Some(Value::String(method)) => method_is_read_only(method, object.get("params")),
+        // One the server does not serve changes nothing: rmcp answers it `-32601`, as it
+        // does for any key.
+        Some(Value::String(method)) => {
+            method_is_read_only(method, object.get("params")) || !is_served(method)
+        }
         Some(_) => false,
         // A response to a request of the server's: answers change nothing here.
         None => object.contains_key("result") || object.contains_key("error"),
@@ -192,6 +289,12 @@ pub(crate) fn method_is_read_only(method: &str, params: Option<&Value>) -> bool 
             .is_some_and(|name| is_read_tool(name) || !crate::mcp::is_tool(name)),
         m => m.starts_with("notifications/"),
     }
+}
+
+/// Whether the MCP server answers `method` with more than `-32601 Method not found`: the
+/// read-only methods and `tools/call`, the one that may change something.
+fn is_served(method: &str) -> bool {
+    method == "tools/call" || method_is_read_only(method, None)
 }
 
 /// The call, when `message` calls a tool that may change something.

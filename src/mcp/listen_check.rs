@@ -3,8 +3,15 @@
 //! client takes that acknowledgment as "watched"; rmcp's HTTP service has no place for an
 //! awaited check before it. So this runs after [`jsonrpc::check`], on the message it read, in
 //! both front checks: the `/mcp` gate, and stdio's line reader.
+//!
+//! It is cheap and bounded, as it runs before anything else of the request (and on stdio,
+//! before the next line is read): a listen with headers rmcp refuses is left to rmcp, one
+//! naming more than [`MAX_LISTENED`] resources is refused as it is, and the rest are looked
+//! up once each, all in one read, without reading their contents.
 
-use axum::http::StatusCode;
+use std::collections::HashSet;
+
+use axum::http::{HeaderMap, StatusCode};
 use rmcp::model::ErrorCode;
 use serde_json::Value;
 
@@ -15,9 +22,16 @@ use crate::http::jsonrpc::{self, Refusal};
 /// The protocol `subscriptions/listen` belongs to; only its requests carry their version.
 const LISTEN_SINCE: &str = "2026-07-28";
 
+/// The most resources one listen may name (a copy named twice counts twice).
+pub const MAX_LISTENED: usize = 256;
+
 /// `None` unless `message` (as [`jsonrpc::check`] read it) is a listen request naming a
-/// resource that cannot be read.
-pub async fn refusal(state: &AppState, message: &Value) -> Option<Refusal> {
+/// resource that cannot be read, or too many. `headers`: the HTTP request's (none on stdio).
+pub async fn refusal(
+    state: &AppState,
+    message: &Value,
+    headers: Option<&HeaderMap>,
+) -> Option<Refusal> {
     if message.get("method")?.as_str()? != "subscriptions/listen" {
         return None;
     }
@@ -30,24 +44,102 @@ pub async fn refusal(state: &AppState, message: &Value) -> Option<Refusal> {
     if version < LISTEN_SINCE {
         return None;
     }
+    // rmcp refuses such a request itself (`-32020`), before acknowledging anything: its
+    // resources are not worth looking up.
+    if headers.is_some_and(|headers| !headers_agree(headers, version)) {
+        return None;
+    }
     let uris = params
         .pointer("/notifications/resourceSubscriptions")?
         .as_array()?;
-    for uri in uris.iter().filter_map(Value::as_str) {
-        if let Err(e) = resources::read(state, uri).await {
-            // From 2026-07-28 a missing resource is `-32602 Invalid params` (rmcp answers a
-            // `resources/read` of one so too).
-            let code = match e.code {
-                ErrorCode::RESOURCE_NOT_FOUND => jsonrpc::INVALID_PARAMS,
-                other => other.0.into(),
-            };
-            return Some(Refusal {
-                status: StatusCode::OK,
-                id: message.get("id")?.clone(),
-                code,
-                message: e.message.into_owned(),
-            });
+    let id = message.get("id")?.clone();
+    let refused = |code, message| {
+        Some(Refusal {
+            status: StatusCode::OK,
+            id: id.clone(),
+            code,
+            message,
+        })
+    };
+    if uris.len() > MAX_LISTENED {
+        return refused(
+            jsonrpc::INVALID_PARAMS,
+            format!(
+                "Invalid params: a listen may name at most {MAX_LISTENED} resources in \
+                 `resourceSubscriptions`; this one names {}",
+                uris.len()
+            ),
+        );
+    }
+    let mut seen = HashSet::new();
+    let distinct: Vec<String> = uris
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|uri| seen.insert(*uri))
+        .map(str::to_string)
+        .collect();
+    let missing = match resources::first_missing(state, distinct).await {
+        Ok(None) => return None,
+        Ok(Some(missing)) => missing,
+        Err(e) => e,
+    };
+    // From 2026-07-28 a missing resource is `-32602 Invalid params` (rmcp answers a
+    // `resources/read` of one so too).
+    let code = match missing.code {
+        ErrorCode::RESOURCE_NOT_FOUND => jsonrpc::INVALID_PARAMS,
+        other => other.0.into(),
+    };
+    refused(code, missing.message.into_owned())
+}
+
+/// Whether the request's headers say what its body does, as rmcp requires from protocol
+/// 2026-07-28: one `MCP-Protocol-Version`, the request's own, and one `Mcp-Method`.
+fn headers_agree(headers: &HeaderMap, version: &str) -> bool {
+    let only = |name: &str| {
+        let mut all = headers.get_all(name).iter();
+        match (all.next(), all.next()) {
+            (Some(value), None) => value.to_str().ok(),
+            _ => None,
+        }
+    };
+    only("mcp-protocol-version") == Some(version)
+        && only("mcp-method") == Some("subscriptions/listen")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_headers_rmcp_takes_let_a_listen_be_looked_into() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(*name, value.parse().unwrap());
+            }
+            map
+        };
+        let v = "2026-07-28";
+        let good = [
+            ("mcp-protocol-version", v),
+            ("mcp-method", "subscriptions/listen"),
+        ];
+        assert!(headers_agree(&headers(&good), v));
+        for wrong in [
+            &[("mcp-protocol-version", v)][..],
+            &[("mcp-method", "subscriptions/listen")][..],
+            &[("mcp-protocol-version", v), ("mcp-method", "tools/list")][..],
+            &[
+                ("mcp-protocol-version", "2025-06-18"),
+                ("mcp-method", "subscriptions/listen"),
+            ][..],
+            &[
+                ("mcp-protocol-version", v),
+                ("mcp-method", "subscriptions/listen"),
+                ("mcp-method", "subscriptions/listen"),
+            ][..],
+        ] {
+            assert!(!headers_agree(&headers(wrong), v), "{wrong:?}");
         }
     }
-    None
 }

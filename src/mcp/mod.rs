@@ -21,8 +21,9 @@ use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, Implementation, InitializeRequestParams,
-    InitializeResult, ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
+    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, CustomRequest,
+    CustomResult, ErrorCode, Implementation, InitializeRequestParams, InitializeResult,
+    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
     ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
     SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
@@ -40,13 +41,16 @@ pub use prompts::text as prompt_text;
 pub use session_use::IDLE_LIMIT as MCP_SESSION_IDLE_LIMIT;
 pub use sessions::Sessions;
 
-/// One MCP session's handler. Cheap to build: the state and hub are shared.
+/// One MCP session's handler (and, without sessions, one request's). Cheap to build: the
+/// state, the hub and the routers are shared.
 #[derive(Clone)]
 pub struct McpServer {
     state: AppState,
     hub: Arc<Hub>,
-    tool_router: ToolRouter<McpServer>,
-    prompt_router: PromptRouter<McpServer>,
+    /// Built once ([`ROUTERS`]): each holds every tool's description and schema, a few
+    /// hundred KB that a router built per session cost each session.
+    tool_router: Arc<ToolRouter<McpServer>>,
+    prompt_router: Arc<PromptRouter<McpServer>>,
     /// Who changing tool calls are audited as when no API key stands in front of this server
     /// (stdio); over HTTP it is the name of the request's key.
     audit_as: Option<String>,
@@ -69,13 +73,24 @@ pub fn is_tool(name: &str) -> bool {
     NAMES.contains(name)
 }
 
+/// The tools as offered and the prompts, the same for every session and request.
+type Routers = (Arc<ToolRouter<McpServer>>, Arc<PromptRouter<McpServer>>);
+
+static ROUTERS: std::sync::LazyLock<Routers> = std::sync::LazyLock::new(|| {
+    (
+        Arc::new(McpServer::tools_as_offered()),
+        Arc::new(McpServer::prompt_router()),
+    )
+});
+
 impl McpServer {
     pub fn new(state: AppState, hub: Arc<Hub>) -> Self {
+        let (tool_router, prompt_router) = ROUTERS.clone();
         McpServer {
             state,
             hub,
-            tool_router: Self::tools_as_offered(),
-            prompt_router: Self::prompt_router(),
+            tool_router,
+            prompt_router,
             audit_as: None,
         }
     }
@@ -339,6 +354,33 @@ impl ServerHandler for McpServer {
         ended
     }
 
+    // rmcp's own answer to a method the server does not serve is its name alone (`foo/bar`),
+    // which reads as no reason at all.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        Err(not_served(&request.method))
+    }
+
+    async fn complete(
+        &self,
+        _request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        Err(not_served("completion/complete"))
+    }
+
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        _request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        Err(not_served("logging/setLevel"))
+    }
+
     #[allow(deprecated)]
     async fn subscribe(
         &self,
@@ -361,7 +403,11 @@ impl ServerHandler for McpServer {
             ));
         }
         // A resource that does not exist is refused now, not watched forever.
-        resources::read(&self.state, request.uri.as_str()).await?;
+        if let Some(missing) =
+            resources::first_missing(&self.state, vec![request.uri.to_string()]).await?
+        {
+            return Err(missing);
+        }
         let key_id = key_of(&context).and_then(|k| k.id);
         self.hub.subscribe(
             context.peer.clone(),
@@ -382,6 +428,15 @@ impl ServerHandler for McpServer {
             .unsubscribe(request.uri.as_str(), session_of(&context).as_deref());
         Ok(())
     }
+}
+
+/// `-32601` for a method this server does not serve, naming it.
+fn not_served(method: &str) -> ErrorData {
+    ErrorData::new(
+        ErrorCode::METHOD_NOT_FOUND,
+        format!("method not found: {method}"),
+        None,
+    )
 }
 
 /// The API key an HTTP request came with (the auth middleware put it in the request's

@@ -44,41 +44,109 @@ pub fn templates() -> ListResourceTemplatesResult {
 }
 
 pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResponse, ErrorData> {
-    let json = if let Some(id) = uri
-        .strip_prefix("webhook://")
-        .and_then(|rest| rest.strip_suffix("/events"))
-    {
-        // events::list refuses a webhook id only when it names no webhook and no kept
-        // events: a deleted webhook's events stay readable, as in list_events and REST.
-        let page = events::list(
-            state,
-            EventQuery {
-                webhook_id: Some(id.to_string()),
-                limit: Some(RECENT),
-                ..EventQuery::default()
-            },
-        )
-        .await
-        .map_err(|e| not_found(uri, e))?;
-        serde_json::to_string_pretty(&page)
-    } else if let Some(id) = uri.strip_prefix("event://") {
-        let event = events::get(state, id)
+    let json = match named(uri) {
+        Named::Events(id) => {
+            // events::list refuses a webhook id only when it names no webhook and no kept
+            // events: a deleted webhook's events stay readable, as in list_events and REST.
+            let page = events::list(
+                state,
+                EventQuery {
+                    webhook_id: Some(id.to_string()),
+                    limit: Some(RECENT),
+                    ..EventQuery::default()
+                },
+            )
             .await
-            .map_err(|e| not_found(uri, e))?
-            .cut_for_model(events::SHOWN_BODY_BYTES);
-        serde_json::to_string_pretty(&event)
-    } else {
-        return Err(ErrorData::resource_not_found(
-            format!(
-                "unknown resource `{}`: use webhook://{{webhook_id}}/events or event://{{event_id}}",
-                crate::service::quoted(uri)
-            ),
-            None,
-        ));
+            .map_err(|e| not_found(uri, e))?;
+            serde_json::to_string_pretty(&page)
+        }
+        Named::Event(id) => {
+            let event = events::get(state, id)
+                .await
+                .map_err(|e| not_found(uri, e))?
+                .cut_for_model(events::SHOWN_BODY_BYTES);
+            serde_json::to_string_pretty(&event)
+        }
+        Named::Nothing => return Err(unknown(uri)),
     }
     .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
     let contents = ResourceContents::text(json, uri).with_mime_type("application/json");
     Ok(ReadResourceResult::new(vec![contents]).into())
+}
+
+/// What a resource URI names.
+enum Named<'a> {
+    Events(&'a str),
+    Event(&'a str),
+    Nothing,
+}
+
+fn named(uri: &str) -> Named<'_> {
+    if let Some(id) = uri
+        .strip_prefix("webhook://")
+        .and_then(|rest| rest.strip_suffix("/events"))
+    {
+        Named::Events(id)
+    } else if let Some(id) = uri.strip_prefix("event://") {
+        Named::Event(id)
+    } else {
+        Named::Nothing
+    }
+}
+
+/// The refusal [`read`] would give the first of `uris` that names no resource, if one does.
+/// Each is only looked up, not read (a page of events, an event's whole body): a listen asks
+/// this of every resource it names before its stream is acknowledged.
+pub async fn first_missing(
+    state: &AppState,
+    uris: Vec<String>,
+) -> Result<Option<ErrorData>, ErrorData> {
+    if let Some(uri) = uris.iter().find(|u| matches!(named(u), Named::Nothing)) {
+        return Ok(Some(unknown(uri)));
+    }
+    let found = state
+        .store
+        .read(move |db| {
+            for uri in uris {
+                let (what, id, known) = match named(&uri) {
+                    // As events::list has it: a deleted webhook's kept events are still
+                    // its resource.
+                    Named::Events(id) => (
+                        "webhook",
+                        id,
+                        crate::store::webhooks::get(db, id)?.is_some()
+                            || crate::store::events::any_of_webhook(db, id)?,
+                    ),
+                    Named::Event(id) => (
+                        "event",
+                        id,
+                        crate::store::events::headers_of(db, id)?.is_some(),
+                    ),
+                    Named::Nothing => unreachable!("checked above"),
+                };
+                if !known {
+                    let missing = ServiceError::NotFound {
+                        what,
+                        id: id.to_string(),
+                    };
+                    return Ok(Some((uri.clone(), missing)));
+                }
+            }
+            Ok(None)
+        })
+        .await
+        .map_err(|e| internal(e.into()))?;
+    Ok(found.map(|(uri, missing)| not_found(&uri, missing)))
+}
+
+fn unknown(uri: &str) -> ErrorData {
+    ErrorData::resource_not_found(
+        format!(
+            "unknown resource `{}`: use webhook://{{webhook_id}}/events or event://{{event_id}}",
+            crate::service::quoted(uri)
+        ),
+        None,
+    )
 }
 
 fn not_found(uri: &str, e: ServiceError) -> ErrorData {

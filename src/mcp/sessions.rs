@@ -5,6 +5,10 @@
 //! `McpServer::listen`; a session has no loop of ours to end it.)
 //! A client's DELETE that ends its session is answered `204`.
 //!
+//! A key may hold so many sessions open at once, and all keys together so many (see
+//! [`Sessions::reserve`]): a client that opens sessions in a loop and never ends them would
+//! otherwise hold memory until each had been idle for the idle limit.
+//!
 //! A session lives while its client is there (see [`super::session_use`]) and ends once no
 //! request or stream has used it for the idle limit: rmcp's own idle clock is off, as it
 //! took a client that only listens on its GET stream for one that is gone.
@@ -38,10 +42,51 @@ pub struct Sessions {
     uses: Arc<Uses>,
     /// How long a session no request or stream uses is kept.
     idle_limit: Duration,
+    /// Sessions being opened, per key: an `initialize` let through whose answer has not yet
+    /// named its session. They count against the limits until then, so that many sent at
+    /// once cannot all pass.
+    opening: Mutex<HashMap<Option<String>, usize>>,
+    /// The most sessions one key may hold open, and all keys together.
+    per_key: usize,
+    in_all: usize,
+}
+
+/// Why [`Sessions::reserve`] found no room for another session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// The key holds this many, the most one key may.
+    Key(usize),
+    /// This many are open in all, the most the server keeps.
+    All(usize),
+}
+
+/// A place for the session an `initialize` is opening, held from before rmcp opens it until
+/// [`bind_to_key`] has noted it (or the request ended without one).
+pub struct Opening {
+    sessions: Arc<Sessions>,
+    key_id: Option<String>,
+}
+
+impl Drop for Opening {
+    fn drop(&mut self) {
+        let mut opening = self.sessions.opening.lock().expect("sessions poisoned");
+        if let Some(count) = opening.get_mut(&self.key_id) {
+            *count -= 1;
+            if *count == 0 {
+                opening.remove(&self.key_id);
+            }
+        }
+    }
 }
 
 impl Sessions {
-    pub fn new(keys: Arc<ApiKeys>, enabled: bool, idle_limit: Duration) -> Self {
+    /// `limits`: the most sessions one key may hold open, and all keys together.
+    pub fn new(
+        keys: Arc<ApiKeys>,
+        enabled: bool,
+        idle_limit: Duration,
+        limits: (usize, usize),
+    ) -> Self {
         let mut manager = LocalSessionManager::default();
         // Sessions are ended here ([`Sessions::end_idle`]) instead: rmcp counts only messages
         // as activity, not a GET stream left open to hear notifications.
@@ -53,7 +98,33 @@ impl Sessions {
             opened_by: Mutex::default(),
             uses: Arc::default(),
             idle_limit,
+            opening: Mutex::default(),
+            per_key: limits.0,
+            in_all: limits.1,
         }
+    }
+
+    /// A place for one more session of the key `key_id`, unless it holds as many as a key
+    /// may, or as many are open in all as the server keeps.
+    pub async fn reserve(self: &Arc<Self>, key_id: Option<String>) -> Result<Opening, Full> {
+        let live = self.manager.sessions.read().await;
+        let mut opened_by = self.opened_by.lock().expect("sessions poisoned");
+        // Those rmcp ended since (a client's DELETE) no longer count.
+        opened_by.retain(|id, _| live.contains_key(id.as_str()));
+        let mut opening = self.opening.lock().expect("sessions poisoned");
+        if opened_by.len() + opening.values().sum::<usize>() >= self.in_all {
+            return Err(Full::All(self.in_all));
+        }
+        let held = opened_by.values().filter(|k| **k == key_id).count()
+            + opening.get(&key_id).copied().unwrap_or(0);
+        if held >= self.per_key {
+            return Err(Full::Key(self.per_key));
+        }
+        *opening.entry(key_id.clone()).or_default() += 1;
+        Ok(Opening {
+            sessions: self.clone(),
+            key_id,
+        })
     }
 
     /// The session manager the Streamable HTTP service is to use.
@@ -210,7 +281,14 @@ pub async fn bind_to_key(
             response
         };
     }
-    let response = next.run(request).await;
+    let mut request = request;
+    if sessions.enabled {
+        // For the gate, which reads the body: an `initialize` there takes a place first.
+        request.extensions_mut().insert(sessions.clone());
+    }
+    let mut response = next.run(request).await;
+    // Held until the session it stands for is noted below, so it is counted throughout.
+    let _opening = response.extensions_mut().remove::<Arc<Opening>>();
     // rmcp names a new session in the answer to the `initialize` that opened it.
     if let Some(session) = session_of(response.headers()) {
         sessions.opened(session, key_id).await;

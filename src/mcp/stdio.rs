@@ -2,14 +2,20 @@
 //! that is not one well-formed JSON-RPC message, or a common call with malformed params, is
 //! answered here as HTTP answers it and never reaches rmcp (which drops an unparsable line
 //! unanswered and reports malformed params as `-32601 Method not found`), and so is a
-//! `subscriptions/listen` naming a resource that does not exist ([`listen_check`]).
+//! `subscriptions/listen` naming a resource that does not exist ([`listen_check`]). A line
+//! too long to read is answered too (rmcp drops it unanswered, and its client waits forever),
+//! and a last line without its `\n` is read as a line.
 //!
 //! rmcp speaks to one end of an in-memory pipe. One task reads stdin a line at a time and
 //! passes on the lines the check accepts; the other is stdout's only writer: it copies rmcp's
 //! output a whole line at a time and writes the refusals between those lines, so the two
 //! never mix inside one.
 
+use std::cell::RefCell;
+
 use rmcp::ServiceExt;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Value, json};
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
 };
@@ -22,8 +28,15 @@ use crate::http::jsonrpc;
 /// Bytes in flight between the two tasks and rmcp, each way.
 const PIPE_BYTES: usize = 64 * 1024;
 
-/// The longest line read. A longer one is dropped whole, as rmcp drops it (its limit).
+/// The longest line read. A longer one is skipped whole and answered with an error (rmcp,
+/// whose limit this is, drops it unanswered).
 const MAX_LINE: usize = rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH;
+
+/// How far into a line too long to read its `id` is looked for.
+const ID_WITHIN: usize = 64 * 1024;
+
+/// JSON-RPC's code for a server error of its own, as HTTP `/mcp` answers a body too large.
+const TRANSPORT_ERROR: i64 = -32000;
 
 /// Refusals waiting for stdout; a client that sends faster than it reads waits for them.
 const QUEUED_REFUSALS: usize = 64;
@@ -77,10 +90,20 @@ async fn pass_checked_lines(
         match read_line(&mut input, &mut line).await {
             Ok(Line::Whole) => {}
             Ok(Line::TooLong) => {
-                tracing::error!(
+                tracing::warn!(
                     max_bytes = MAX_LINE,
-                    "an MCP message on stdin was too long; dropped"
+                    "an MCP message on stdin was too long; answered with an error"
                 );
+                let answer = json!({"jsonrpc": "2.0", "id": id_at_start(&line), "error": {
+                    "code": TRANSPORT_ERROR,
+                    "message": format!("the message is longer than the {MAX_LINE} bytes a line \
+                                        may hold; it was not read"),
+                }});
+                let mut answer = answer.to_string().into_bytes();
+                answer.push(b'\n');
+                if refuse.send(answer).await.is_err() {
+                    break;
+                }
                 continue;
             }
             Ok(Line::End) => break,
@@ -95,7 +118,7 @@ async fn pass_checked_lines(
         }
         let refused = match jsonrpc::check(message) {
             Err(refusal) => Some(refusal),
-            Ok(parsed) => listen_check::refusal(&state, &parsed.value).await,
+            Ok(parsed) => listen_check::refusal(&state, &parsed.value, None).await,
         };
         if let Some(refusal) = refused {
             let mut answer = refusal.message().to_string().into_bytes();
@@ -154,12 +177,13 @@ async fn write_lines(
 
 /// What [`read_line`] found.
 enum Line {
-    /// A line and its `\n`.
+    /// A line and its `\n`, or the last line without one: a client that writes its last
+    /// message and closes stdin is answered too (and one that stopped mid-message is told it
+    /// is not JSON).
     Whole,
-    /// A line longer than [`MAX_LINE`], skipped.
+    /// A line longer than [`MAX_LINE`], skipped; its first [`MAX_LINE`] bytes are kept.
     TooLong,
-    /// The end of input. Bytes after the last `\n` are a message cut short, which rmcp would
-    /// drop as well.
+    /// The end of input.
     End,
 }
 
@@ -177,13 +201,16 @@ async fn read_line(
     if line.ends_with(b"\n") {
         return Ok(Line::Whole);
     }
-    if line.len() < MAX_LINE {
+    if line.is_empty() {
         return Ok(Line::End);
+    }
+    if line.len() < MAX_LINE {
+        return Ok(Line::Whole);
     }
     loop {
         let available = input.fill_buf().await?;
         if available.is_empty() {
-            return Ok(Line::End);
+            return Ok(Line::TooLong);
         }
         match available.iter().position(|b| *b == b'\n') {
             Some(at) => {
@@ -203,4 +230,82 @@ fn message_of(line: &[u8]) -> &[u8] {
     let message = line.strip_suffix(b"\n").unwrap_or(line);
     let message = message.strip_suffix(b"\r").unwrap_or(message);
     message.strip_prefix(BOM).unwrap_or(message)
+}
+
+/// The `id` of a message too long to read, when it comes early (clients write `jsonrpc`,
+/// `id` and `method` before `params`): only the message's own keys within the first
+/// [`ID_WITHIN`] bytes are read, never the rest. `null` when it is not found there, as
+/// JSON-RPC answers a request whose id cannot be read.
+fn id_at_start(line: &[u8]) -> Value {
+    let start = &line[..line.len().min(ID_WITHIN)];
+    let start = start.strip_prefix(BOM).unwrap_or(start);
+    let found = RefCell::new(None);
+    // Stops with an error once the id is read, or where the text is cut.
+    let _ = IdOnly(&found).deserialize(&mut serde_json::Deserializer::from_slice(start));
+    found
+        .into_inner()
+        .filter(|id: &Value| id.is_string() || id.is_i64())
+        .unwrap_or(Value::Null)
+}
+
+/// Reads a message object's keys up to `id`, and keeps its value.
+struct IdOnly<'a>(&'a RefCell<Option<Value>>);
+
+impl<'de> DeserializeSeed<'de> for IdOnly<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, reader: D) -> Result<(), D::Error> {
+        reader.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IdOnly<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON-RPC message object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "id" {
+                *self.0.borrow_mut() = Some(map.next_value()?);
+                return Err(de::Error::custom("id found"));
+            }
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_of_a_line_too_long_is_read_from_its_start_only() {
+        let long = "x".repeat(ID_WITHIN);
+        for (line, id) in [
+            (
+                format!(r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"a":"{long}"#),
+                json!(7),
+            ),
+            (
+                format!(r#"{{"id":"r-1","params":{{"nested":{{"id":3}}}},"p":"{long}"#),
+                json!("r-1"),
+            ),
+            (
+                format!(r#"{{"jsonrpc":"2.0","params":{{"id":3,"a":"{long}"}},"id":9}}"#),
+                Value::Null,
+            ),
+            (
+                format!(r#"{{"jsonrpc":"2.0","id":{{"x":1}},"a":"{long}"#),
+                Value::Null,
+            ),
+            (format!("[{long}"), Value::Null),
+            (format!("\u{feff}{{\"id\":2,\"a\":\"{long}"), json!(2)),
+        ] {
+            assert_eq!(id_at_start(line.as_bytes()), id, "{}", &line[..40]);
+        }
+    }
 }

@@ -21,6 +21,7 @@ mod keys;
 mod late_questions;
 mod limits;
 mod mcp;
+mod mcp_limits;
 mod mcp_sessions;
 mod mcp_stdio;
 mod message_kinds;

@@ -399,3 +399,94 @@ async fn stdio_front_ends_started_together_on_a_new_database_all_start() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_stdio_line_too_long_to_read_is_answered_and_the_session_goes_on() {
+    // Arrange: a tool call over 16 MiB, its id at its start as clients write it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut stdio = started_stdio(&dir.path().join("stdio.db"), |_| {}).await;
+    stdio
+        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    let pad = "x".repeat(16 * 1024 * 1024);
+    let long = format!(
+        r#"{{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{{"name":"list_webhooks","arguments":{{"pad":"{pad}"}}}}}}"#
+    );
+
+    // Act
+    let refused = stdio.exchange(&long).await;
+    let ping = stdio
+        .exchange(r#"{"jsonrpc":"2.0","id":10,"method":"ping"}"#)
+        .await;
+
+    // Assert: an error for its id saying why, where the client used to wait forever.
+    let refused = refused.expect("the long line is answered");
+    assert_eq!(refused["id"], 9, "{refused}");
+    assert_eq!(refused["error"]["code"], -32000, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("16777216"), "{refused}");
+    let ping = ping.expect("the next line is answered");
+    assert_eq!(ping["id"], 10, "{ping}");
+    assert!(ping.get("result").is_some(), "{ping}");
+}
+
+#[tokio::test]
+async fn a_last_stdio_line_without_its_newline_is_answered() {
+    // Arrange
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut stdio = started_stdio(&dir.path().join("stdio.db"), |_| {}).await;
+    stdio
+        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+
+    // Act: a whole message, then the end of input instead of a `\n`.
+    stdio
+        .stdin
+        .write_all(br#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#)
+        .await
+        .expect("write");
+    drop(stdio.stdin);
+    let line = tokio::time::timeout(Duration::from_secs(5), stdio.stdout.next_line()).await;
+
+    // Assert
+    let line = line
+        .expect("answered within 5 s")
+        .expect("read stdout")
+        .expect("a line");
+    let answer: Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(answer["id"], 2, "{answer}");
+    assert!(answer.get("result").is_some(), "{answer}");
+}
+
+#[tokio::test]
+async fn over_stdio_a_listen_naming_too_many_resources_is_refused_and_the_next_line_answered() {
+    // Arrange
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut stdio = started_stdio(&dir.path().join("stdio.db"), |_| {}).await;
+    stdio
+        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    let uris: Vec<String> = (0..20_000).map(|i| format!("event://e{i}")).collect();
+    let listen = json!({"jsonrpc": "2.0", "id": "l1", "method": "subscriptions/listen",
+        "params": {"notifications": {"resourceSubscriptions": uris},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+                      "io.modelcontextprotocol/clientCapabilities": {}}}});
+
+    // Act
+    let refused = stdio.exchange(&listen.to_string()).await;
+    let ping = stdio
+        .exchange(r#"{"jsonrpc":"2.0","id":11,"method":"ping"}"#)
+        .await;
+
+    // Assert: refused as it is, naming the limit, none of its 20,000 looked up.
+    let refused = refused.expect("the listen is answered");
+    assert_eq!(refused["id"], "l1", "{refused}");
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("at most 256") && message.contains("20000"),
+        "{refused}"
+    );
+    assert_eq!(ping.expect("the ping is answered")["id"], 11);
+}

@@ -13,7 +13,7 @@ pub use read::Parsed;
 use read::Repeated;
 
 const PARSE_ERROR: i64 = -32700;
-const INVALID_REQUEST: i64 = -32600;
+pub const INVALID_REQUEST: i64 = -32600;
 pub const INVALID_PARAMS: i64 = -32602;
 
 /// Why a body was refused, and the answer: a JSON-RPC error object.
