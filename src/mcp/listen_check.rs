@@ -93,17 +93,19 @@ pub async fn refusal(
 }
 
 /// Whether the request's headers say what its body does, as rmcp requires from protocol
-/// 2026-07-28: one `MCP-Protocol-Version`, the request's own, and one `Mcp-Method`.
+/// 2026-07-28 and reads them: its first `MCP-Protocol-Version` the request's own (a second
+/// one rmcp neither reads nor refuses, so it must not spare the request its check here), and
+/// one `Mcp-Method`.
 fn headers_agree(headers: &HeaderMap, version: &str) -> bool {
-    let only = |name: &str| {
-        let mut all = headers.get_all(name).iter();
-        match (all.next(), all.next()) {
-            (Some(value), None) => value.to_str().ok(),
-            _ => None,
-        }
+    let mut methods = headers.get_all("mcp-method").iter();
+    let method = match (methods.next(), methods.next()) {
+        (Some(value), None) => value.to_str().ok(),
+        _ => None,
     };
-    only("mcp-protocol-version") == Some(version)
-        && only("mcp-method") == Some("subscriptions/listen")
+    let protocol = headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok());
+    protocol == Some(version) && method == Some("subscriptions/listen")
 }
 
 #[cfg(test)]
@@ -125,6 +127,13 @@ mod tests {
             ("mcp-method", "subscriptions/listen"),
         ];
         assert!(headers_agree(&headers(&good), v));
+        // rmcp reads the first version only and takes the request: so is it looked into.
+        let twice = [
+            ("mcp-protocol-version", v),
+            ("mcp-protocol-version", v),
+            ("mcp-method", "subscriptions/listen"),
+        ];
+        assert!(headers_agree(&headers(&twice), v));
         for wrong in [
             &[("mcp-protocol-version", v)][..],
             &[("mcp-method", "subscriptions/listen")][..],

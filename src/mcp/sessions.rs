@@ -13,7 +13,7 @@
 //! request or stream has used it for the idle limit: rmcp's own idle clock is off, as it
 //! took a client that only listens on its GET stream for one that is gone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,6 +49,9 @@ pub struct Sessions {
     /// The most sessions one key may hold open, and all keys together.
     per_key: usize,
     in_all: usize,
+    /// Sessions rmcp holds that no answer named, seen at the last idle sweep: a client that
+    /// hung up while its `initialize` was answered leaves one, which nothing else would end.
+    unclaimed: Mutex<HashSet<String>>,
 }
 
 /// Why [`Sessions::reserve`] found no room for another session.
@@ -101,6 +104,7 @@ impl Sessions {
             opening: Mutex::default(),
             per_key: limits.0,
             in_all: limits.1,
+            unclaimed: Mutex::default(),
         }
     }
 
@@ -112,7 +116,9 @@ impl Sessions {
         // Those rmcp ended since (a client's DELETE) no longer count.
         opened_by.retain(|id, _| live.contains_key(id.as_str()));
         let mut opening = self.opening.lock().expect("sessions poisoned");
-        if opened_by.len() + opening.values().sum::<usize>() >= self.in_all {
+        // rmcp's own count too: it also holds the sessions no answer named (see `unclaimed`).
+        let open = (opened_by.len() + opening.values().sum::<usize>()).max(live.len());
+        if open >= self.in_all {
             return Err(Full::All(self.in_all));
         }
         let held = opened_by.values().filter(|k| **k == key_id).count()
@@ -179,14 +185,27 @@ impl Sessions {
         }
     }
 
-    /// Closes the sessions no request or stream has used for the idle limit.
+    /// Closes the sessions no request or stream has used for the idle limit, and those no
+    /// answer ever named.
     async fn close_idle(&self) {
-        {
+        let orphans = {
             // Sessions rmcp ended (a client's DELETE) are forgotten.
             let live = self.manager.sessions.read().await;
             self.uses.retain(|id| live.contains_key(id));
             let mut opened_by = self.opened_by.lock().expect("sessions poisoned");
             opened_by.retain(|id, _| live.contains_key(id.as_str()));
+            let mut unclaimed = self.unclaimed.lock().expect("sessions poisoned");
+            let (orphans, still) = unnamed_sessions(
+                live.keys().map(|id| id.to_string()),
+                |id| opened_by.contains_key(id),
+                &unclaimed,
+            );
+            *unclaimed = still;
+            orphans
+        };
+        for session in orphans {
+            tracing::info!(session = %session, "closing an MCP session whose opening was never answered");
+            self.close(session).await;
         }
         for session in self.uses.claim_idle(self.idle_limit) {
             tracing::info!(session = %session, "closing an MCP session its client left");
@@ -236,6 +255,28 @@ impl Sessions {
             }
         }
     }
+}
+
+/// Splits the sessions rmcp holds that were never noted as opened into those already seen so
+/// at the sweep before (a whole sweep interval on, their answer is not on its way: its client
+/// hung up, and they are to be closed) and those seen so for the first time (their answer may
+/// be being written right now; kept for the next sweep).
+fn unnamed_sessions(
+    live: impl Iterator<Item = String>,
+    noted: impl Fn(&str) -> bool,
+    seen_before: &HashSet<String>,
+) -> (Vec<String>, HashSet<String>) {
+    let mut orphans = Vec::new();
+    let mut still = HashSet::new();
+    for id in live.filter(|id| !noted(id)) {
+        if seen_before.contains(&id) {
+            orphans.push(id);
+        } else {
+            still.insert(id);
+        }
+    }
+    orphans.sort();
+    (orphans, still)
 }
 
 /// Middleware on `/mcp`, inside the key check (whose [`KeyInfo`] it reads) and outside the
@@ -322,4 +363,28 @@ fn session_not_found() -> Response {
         .status(StatusCode::NOT_FOUND)
         .body(Body::from("Not Found: Session not found"))
         .expect("valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_no_answer_named_is_closed_at_the_second_sweep_that_sees_it() {
+        let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<HashSet<_>>();
+        let live = ["noted", "new", "hung-up"].map(String::from);
+        let noted = |id: &str| id == "noted";
+
+        let (orphans, still) = unnamed_sessions(live.clone().into_iter(), noted, &set(&[]));
+        assert!(orphans.is_empty(), "{orphans:?}");
+        assert_eq!(still, set(&["new", "hung-up"]));
+
+        // A sweep later "new" was noted; "hung-up" never was; "gone" rmcp ended meanwhile.
+        let live = ["noted", "new", "hung-up"].map(String::from);
+        let noted = |id: &str| id == "noted" || id == "new";
+        let (orphans, still) =
+            unnamed_sessions(live.into_iter(), noted, &set(&["new", "hung-up", "gone"]));
+        assert_eq!(orphans, ["hung-up"]);
+        assert!(still.is_empty(), "{still:?}");
+    }
 }
