@@ -7,10 +7,9 @@ use serde_json::Value;
 
 use super::ServiceError;
 use super::tasks::{self, TaskOut};
-use crate::agents::runner::RUNNER_OWNER_PREFIX;
 use crate::app::AppState;
 use crate::clock;
-use crate::store::tasks::{self as rows, TaskRow};
+use crate::store::tasks as rows;
 
 /// The task whole, with the replies its external agent had not seen (now seen). The replies
 /// of a task the built-in runner holds are left to its run, which reads them at its next step.
@@ -18,17 +17,9 @@ pub async fn get_seen(state: &AppState, id: &str) -> Result<(TaskOut, Vec<Value>
     let (key, now) = (id.to_string(), clock::now_ms());
     let seen = state
         .store
-        .write(move |db| rows::settle_unread(db, &key, now, claimed_outside))
+        .write(move |db| rows::settle_unread(db, &key, now, rows::claimed_outside))
         .await?;
     Ok((tasks::get(state, id).await?, seen))
-}
-
-fn claimed_outside(task: &TaskRow) -> bool {
-    task.status == "running"
-        && task
-            .lease_owner
-            .as_deref()
-            .is_some_and(|owner| !owner.starts_with(RUNNER_OWNER_PREFIX))
 }
 
 /// The completion refused for replies its caller had not seen; `call` names the call to make

@@ -319,7 +319,7 @@ fn has_asked(items: &[Value]) -> bool {
 }
 
 /// A running task held by a claim that is not the built-in runner's: an external agent's.
-fn claimed_outside(task: &TaskRow) -> bool {
+pub fn claimed_outside(task: &TaskRow) -> bool {
     use crate::agents::runner::RUNNER_OWNER_PREFIX;
     task.status == "running"
         && task
