@@ -242,6 +242,20 @@ const NAME_KEYS: [(&str, &str); 6] = [
     ("body_contains", "text"),
 ];
 
+/// Keys whose empty list no event can pass, with what to write instead.
+const EMPTY_NEVER_FIRES: [(&str, &str); 2] = [
+    (
+        "in",
+        "an empty `in` list holds no value to match, so this command would never fire: \
+         list the values (e.g. [\"open\", \"reopened\"]), or use `equals` for one",
+    ),
+    (
+        "any",
+        "an empty `any` holds no conditions, so none can pass and this command would never \
+         fire: give at least one conditions object, or leave `any` out",
+    ),
+];
+
 fn check_new_at(value: &Value, at: &str) -> Result<(), ConditionError> {
     let Some(map) = value.as_object() else {
         return Ok(());
@@ -286,29 +300,14 @@ fn check_new_at(value: &Value, at: &str) -> Result<(), ConditionError> {
             _ => {}
         }
     }
-    if map
-        .get("in")
-        .and_then(Value::as_array)
-        .is_some_and(Vec::is_empty)
-    {
-        return refuse(
-            "in",
-            "an empty `in` list holds no value to match, so this command would never fire: \
-             list the values (e.g. [\"open\", \"reopened\"]), or use `equals` for one"
-                .into(),
-        );
-    }
-    if map
-        .get("any")
-        .and_then(Value::as_array)
-        .is_some_and(Vec::is_empty)
-    {
-        return refuse(
-            "any",
-            "an empty `any` holds no conditions, so none can pass and this command would never \
-             fire: give at least one conditions object, or leave `any` out"
-                .into(),
-        );
+    for (key, why) in EMPTY_NEVER_FIRES {
+        if map
+            .get(key)
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+        {
+            return refuse(key, why.into());
+        }
     }
     for key in ["all", "any"] {
         for (i, item) in map
