@@ -207,7 +207,8 @@ pub async fn ask(
             insert_and_settle(db, &row)?;
             Ok(Ok(row))
         })
-        .await?
+        .await
+        .map_err(|e| event_gone(e, &event.summary.id))?
         .map_err(|task_id| {
             ServiceError::Conflict(format!(
                 "task `{task_id}` is finished, so nobody would wait for the answer; ask with the \
@@ -309,7 +310,11 @@ pub async fn post_message(
     state
         .store
         .write(move |db| insert_and_settle(db, &stored))
-        .await?;
+        .await
+        .map_err(|e| match &row.event_id {
+            Some(id) => event_gone(e, id),
+            None => e.into(),
+        })?;
     state.wake_workers();
     Ok(present_queued(&row, &unchecked))
 }
@@ -388,7 +393,8 @@ async fn send_on_source(
     state
         .store
         .write(move |db| insert_and_settle(db, &stored))
-        .await?;
+        .await
+        .map_err(|e| event_gone(e, &event.summary.id))?;
     state.wake_workers();
     Ok(present_queued(&row, unchecked.as_slice()))
 }
@@ -436,12 +442,32 @@ fn check_fits(field: &str, text: &str, source: &SourceRef) -> Result<(), Service
     Ok(())
 }
 
+/// A write refused because its event was let go since it was read (`insert_and_settle`,
+/// replay) reads as that event not found, as it would a moment later.
+fn event_gone(e: crate::store::StoreError, event_id: &str) -> ServiceError {
+    match e {
+        crate::store::StoreError::MissingParent => ServiceError::NotFound {
+            what: "event",
+            id: event_id.to_string(),
+        },
+        e => e.into(),
+    }
+}
+
 /// Queues an action written outside the receive path (by hand, or a task's answer); the event
 /// it belongs to (if any) is under way again until it is sent.
 pub(super) fn insert_and_settle(
     db: &rusqlite::Connection,
     row: &outbox::OutboxRow,
 ) -> Result<bool, crate::store::StoreError> {
+    // The event may have been let go since it was read (past
+    // `WEBHOOK_MCP_EVENT_RETENTION_DAYS`): an action naming it would outlive it, unseen by
+    // every later sweep.
+    if let Some(event_id) = &row.event_id
+        && crate::store::events::headers_of(db, event_id)?.is_none()
+    {
+        return Err(crate::store::StoreError::MissingParent);
+    }
     let mut row = row.clone();
     record::key_by_own_api(db, &mut row)?;
     let inserted = outbox::insert(db, &row)?;
@@ -658,13 +684,7 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
         .store
         .write(move |db| replay_in_db(db, &sealer, &event, &planned))
         .await
-        .map_err(|e| match e {
-            crate::store::StoreError::MissingParent => ServiceError::NotFound {
-                what: "event",
-                id: event_id.to_string(),
-            },
-            e => e.into(),
-        })?;
+        .map_err(|e| event_gone(e, event_id))?;
     state.wake_workers();
     state.wake_runner();
     Ok(ReplayReport {
@@ -1136,5 +1156,48 @@ pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, Servi
             state.wake_workers();
             Ok(present(&row))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hand_comment(event_id: &str) -> OutboxRow {
+        let delivery = Delivery::GithubComment {
+            repo: "octo/app".into(),
+            number: 1,
+            body: "hello".into(),
+            in_reply_to: None,
+            enterprise_host: None,
+        };
+        outbox_row(
+            &Default::default(),
+            new_id("act"),
+            Some(&event_id.to_string()),
+            None,
+            None,
+            None,
+            ActionKind::Comment,
+            &Ok(delivery),
+            0,
+        )
+    }
+
+    #[test]
+    fn an_action_for_an_event_let_go_since_it_was_read_is_refused_not_kept_without_it() {
+        let mut db = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::migrate(&mut db, std::path::Path::new(":memory:")).unwrap();
+        let refused = insert_and_settle(&db, &hand_comment("evt_gone"));
+        assert!(matches!(
+            refused,
+            Err(crate::store::StoreError::MissingParent)
+        ));
+        let kept: i64 = db
+            .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 0);
+        let error = event_gone(crate::store::StoreError::MissingParent, "evt_gone");
+        assert_eq!(error.to_string(), "event `evt_gone` not found");
     }
 }
