@@ -133,9 +133,12 @@ pub async fn create(
         updated_at: now,
     };
     let stored = sealed(state, &row);
-    state
+    let namesakes = state
         .store
-        .write(move |db| rows::insert(db, &stored))
+        .write(move |db| {
+            rows::insert(db, &stored)?;
+            rows::namesakes(db, &stored.name, &stored.provider, &stored.id, 3)
+        })
         .await
         .map_err(|e| match e {
             crate::store::StoreError::Conflict => ServiceError::Conflict(format!(
@@ -144,6 +147,7 @@ pub async fn create(
             other => other.into(),
         })?;
     let mut out = present(state, &row, None, true);
+    out.warnings.extend(namesake_warning(&namesakes));
     // Stripe shows its secret only once the endpoint exists, so the URL may come first; but
     // until the sender's own secret is set, every delivery is refused.
     if let Some(sender) = placeholder {
@@ -157,6 +161,23 @@ pub async fn create(
     out.warnings.extend(unchecked);
     out.warnings.extend(short);
     Ok(out)
+}
+
+/// A second webhook of the same provider and name is most often a create sent twice (a
+/// model calling again when an answer was slow): both would take deliveries, with different
+/// secrets, so the answer says so rather than leaving two to be found later.
+fn namesake_warning(namesakes: &[String]) -> Option<String> {
+    let first = namesakes.first()?;
+    let more = match namesakes.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Some(format!(
+        "webhook `{first}`{more} has the same name and provider; if this create was sent again \
+         by mistake, delete one of them (delete_webhook, DELETE /api/webhooks/{{id}}) and \
+         configure the sender with the one kept; to tell them apart, give this one another name \
+         (update_webhook)"
+    ))
 }
 
 pub async fn list(state: &AppState) -> Result<Vec<WebhookOut>, ServiceError> {

@@ -103,6 +103,22 @@ pub fn list(conn: &Connection) -> Result<Vec<(WebhookRow, i64)>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The other webhooks of `provider` named `name` (ids, oldest first, at most `limit`).
+pub fn namesakes(
+    conn: &Connection,
+    name: &str,
+    provider: &str,
+    except: &str,
+    limit: usize,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM webhooks WHERE name = ?1 AND provider = ?2 AND id <> ?3 \
+         ORDER BY created_at, id LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![name, provider, except, limit as i64], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Writes every mutable column of `w`; false if the webhook is gone.
 pub fn update(conn: &Connection, w: &WebhookRow) -> Result<bool, StoreError> {
     let n = conn

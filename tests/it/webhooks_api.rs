@@ -908,3 +908,38 @@ async fn a_short_secret_is_taken_with_a_warning_and_a_long_one_without() {
     );
     assert!(long.get("warnings").is_none(), "{long}");
 }
+
+#[tokio::test]
+async fn a_second_webhook_of_the_same_name_and_provider_is_warned_of_the_first() {
+    // Arrange: a model that calls create_webhook again when the answer was slow.
+    let app = spawn_app().await;
+    let first = app
+        .create_webhook(json!({"name": "Repo events", "provider": "github"}))
+        .await;
+
+    // Act
+    let again = app
+        .create_webhook(json!({"name": "Repo events", "provider": "github"}))
+        .await;
+    let other_provider = app
+        .create_webhook(json!({"name": "Repo events", "provider": "gitlab"}))
+        .await;
+    let other_name = app
+        .create_webhook(json!({"name": "Repo events 2", "provider": "github"}))
+        .await;
+
+    // Assert
+    assert!(first.get("warnings").is_none(), "{first}");
+    let first_id = first["id"].as_str().unwrap();
+    assert_ne!(again["id"], first["id"], "{again}");
+    let warnings = again["warnings"].as_array().expect("warnings");
+    assert!(
+        warnings.iter().any(|w| {
+            let w = w.as_str().unwrap_or_default();
+            w.contains(&format!("`{first_id}`")) && w.contains("delete_webhook")
+        }),
+        "{again}"
+    );
+    assert!(other_provider.get("warnings").is_none(), "{other_provider}");
+    assert!(other_name.get("warnings").is_none(), "{other_name}");
+}
