@@ -225,7 +225,8 @@ fn check_as_command(
 }
 
 /// What `add_command` asks of a `post_message` target: otherwise every message the agent
-/// posts would go dead (a Telegram one with no chat), or lose what it was given.
+/// posts would go dead (a Telegram one with no chat, an Open WebUI one without `/v1`), or lose
+/// what it was given.
 fn check_channel(target: &Target) -> Result<(), crate::engine::command::InvalidCommand> {
     use crate::engine::command;
     // The kind as the runner reads it (any case, aliases: `Slack`, `msteams`), in the short
@@ -239,7 +240,8 @@ fn check_channel(target: &Target) -> Result<(), crate::engine::command::InvalidC
         target.kind = Some(kind.to_string());
     }
     check_as_command("post_message", Some("x"), &target)?;
-    command::check_message_target(&target)
+    command::check_message_target(&target)?;
+    command::check_openwebui_path(&target)
 }
 
 #[cfg(test)]
@@ -316,6 +318,25 @@ mod tests {
             assert!(error.contains("agent `x`"), "{error}");
             assert!(error.contains("target.chat_id"), "{error}");
         }
+        // An Open WebUI channel without the `/v1` of its path: a 404 at every post.
+        for agents in [
+            r#"[{"name": "x", "result": "post_message",
+                 "target": {"url": "http://owui:8080/api/channels/webhooks/id/s3cr3t"}}]"#,
+            r#"[{"name": "x", "result": "none", "tools": ["post_message"],
+                 "target": {"url": "https://chat.example/api/channels/webhooks/id/s3cr3t",
+                            "kind": "openwebui"}}]"#,
+        ] {
+            let error = declare(agents, TELEGRAM).unwrap_err();
+            assert!(error.contains("agent `x`"), "{error}");
+            assert!(
+                error.contains("/api/v1/channels/webhooks/{id}/{token}"),
+                "{error}"
+            );
+            assert!(!error.contains("s3cr3t"), "{error}");
+        }
+        let with_v1 = r#"[{"name": "x", "result": "post_message",
+                           "target": {"url": "http://owui:8080/api/v1/channels/webhooks/id/t"}}]"#;
+        assert!(declare(with_v1, TELEGRAM).is_ok());
         let bad_url = r#"[{"name": "x", "result": "post_message", "target": {"url": "ftp://h"}}]"#;
         assert!(
             declare(bad_url, TELEGRAM)

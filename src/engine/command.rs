@@ -317,8 +317,9 @@ pub fn check_new_target(action: ActionKind, target: &Target) -> Result<(), Inval
 }
 
 /// Open WebUI serves its channel webhooks under `/api/v1`; the same path without `/v1`, as
-/// it is often copied, answers every post with a bare 404.
-fn check_openwebui_path(target: &Target) -> Result<(), InvalidCommand> {
+/// it is often copied, answers every post with a bare 404. Agents' channels are held to it
+/// at start too.
+pub fn check_openwebui_path(target: &Target) -> Result<(), InvalidCommand> {
     if target.message_kind() != Ok(MessageKind::OpenWebUi) {
         return Ok(());
     }

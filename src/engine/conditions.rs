@@ -224,26 +224,31 @@ impl Conditions {
 /// build accepted would stop firing, unseen. Runs on conditions that compile.
 ///
 /// Refused: an empty list where one name or value must match (`{"labels": []}`, `in: []`,
-/// `any: []`), which no event passes; and names joined by commas into one string
-/// (`{"labels": "bug,enhancement"}`), which is one name no label, channel or person has. A
-/// name that does hold a comma is still taken in a list (`["Doe, Jane"]`).
+/// `any: []`), which no event passes; names joined by commas into one string
+/// (`{"labels": "bug,enhancement"}`), which is one name no label, channel or person has; an
+/// empty name (`{"labels": ""}`, `[""]`), which none has either, and empty `body_contains`
+/// text, found in every body. And the combinators that test nothing: an empty `all`, which
+/// every event passes (whatever was meant to go in it went missing), and `not` of conditions
+/// that test nothing (`{}`), which no event passes. A name that does hold a comma is still
+/// taken in a list (`["Doe, Jane"]`).
 pub fn check_new(value: &Value) -> Result<(), ConditionError> {
     check_new_at(value, "conditions")
 }
 
-/// The keys whose values are names, any of which must match; `body_contains` aside, as text
-/// looked for in a body may well hold a comma.
-const NAME_KEYS: [(&str, &str); 6] = [
-    ("labels", "label"),
-    ("label", "label"),
-    ("channel", "channel"),
-    ("sender", "name"),
-    ("author", "name"),
-    ("body_contains", "text"),
+/// The keys whose values are names, any of which must match, with the name's noun and what
+/// it is matched against; `body_contains` aside, as text looked for in a body may well hold a
+/// comma.
+const NAME_KEYS: [(&str, &str, &str); 6] = [
+    ("labels", "label", "label"),
+    ("label", "label", "label"),
+    ("channel", "channel", "channel"),
+    ("sender", "name", "one"),
+    ("author", "name", "one"),
+    ("body_contains", "text", "body"),
 ];
 
-/// Keys whose empty list no event can pass, with what to write instead.
-const EMPTY_NEVER_FIRES: [(&str, &str); 2] = [
+/// Keys whose empty list is refused, with why and what to write instead.
+const EMPTY_LISTS: [(&str, &str); 3] = [
     (
         "in",
         "an empty `in` list holds no value to match, so this command would never fire: \
@@ -253,6 +258,13 @@ const EMPTY_NEVER_FIRES: [(&str, &str); 2] = [
         "any",
         "an empty `any` holds no conditions, so none can pass and this command would never \
          fire: give at least one conditions object, or leave `any` out",
+    ),
+    // Harmless as written, but never what was meant: the conditions to go in it are missing.
+    (
+        "all",
+        "an empty `all` holds no conditions, so it tests nothing and every event passes it: \
+         put the conditions that must all hold in it (e.g. [{\"labels\": \"bug\"}, \
+         {\"from_bot\": false}]), or leave `all` out",
     ),
 ];
 
@@ -266,7 +278,39 @@ fn check_new_at(value: &Value, at: &str) -> Result<(), ConditionError> {
             message,
         })
     };
-    for (key, noun) in NAME_KEYS {
+    for (key, noun, whose) in NAME_KEYS {
+        let blank = |v: &Value| match v {
+            // A channel is matched without its `#`, so `"#"` names none.
+            Value::String(name) if key == "channel" => channel_name(name).is_empty(),
+            // Spaces are text to find in a body; an empty name is no one's.
+            Value::String(text) if key == "body_contains" => text.is_empty(),
+            Value::String(name) => name.trim().is_empty(),
+            _ => false,
+        };
+        let has_blank = match map.get(key) {
+            Some(Value::Array(items)) => items.iter().any(blank),
+            Some(one) => blank(one),
+            None => false,
+        };
+        if has_blank && key == "body_contains" {
+            return refuse(
+                key,
+                "empty text is found in every body, so this test would let any event with \
+                 one through: give the text to look for (e.g. \"@agent\"), or leave \
+                 `body_contains` out to not test it"
+                    .into(),
+            );
+        }
+        if has_blank {
+            return refuse(
+                key,
+                format!(
+                    "an empty {noun} matches no {whose}: write each {noun} in full (e.g. {}), \
+                     or leave `{key}` out to not test it",
+                    example_list(key)
+                ),
+            );
+        }
         match map.get(key) {
             Some(Value::Array(items)) if items.is_empty() => {
                 return refuse(
@@ -300,7 +344,7 @@ fn check_new_at(value: &Value, at: &str) -> Result<(), ConditionError> {
             _ => {}
         }
     }
-    for (key, why) in EMPTY_NEVER_FIRES {
+    for (key, why) in EMPTY_LISTS {
         if map
             .get(key)
             .and_then(Value::as_array)
@@ -320,8 +364,19 @@ fn check_new_at(value: &Value, at: &str) -> Result<(), ConditionError> {
             check_new_at(item, &format!("{at}.{key}[{i}]"))?;
         }
     }
-    if let Some(inner) = map.get("not") {
+    if let Some(inner) = map.get("not").filter(|v| !v.is_null()) {
         check_new_at(inner, &format!("{at}.not"))?;
+        // `{}` (or keys all null) passes every event, so its `not` passes none.
+        if Conditions::compile(inner).is_ok_and(|c| c.is_empty()) {
+            return refuse(
+                "not",
+                "`not` holds conditions that test nothing, which every event passes, so no \
+                 event passes the `not` and this command would never fire: put the conditions \
+                 to exclude in it (e.g. {\"not\": {\"labels\": [\"wontfix\"]}}), or leave \
+                 `not` out"
+                    .into(),
+            );
+        }
     }
     Ok(())
 }

@@ -450,6 +450,59 @@ fn conditions_that_could_never_match_what_was_meant_are_refused_when_saved() {
             "no value to match",
         ),
         (json!({"any": []}), "conditions.any", "none can pass"),
+        // Always true, so it tests nothing: most likely the conditions meant went missing.
+        (json!({"all": []}), "conditions.all", "leave `all` out"),
+        (
+            json!({"any": [{"all": []}]}),
+            "conditions.any[0].all",
+            "leave `all` out",
+        ),
+        // `{}` passes every event, so its `not` passes none.
+        (json!({"not": {}}), "conditions.not", "no event passes"),
+        (
+            json!({"not": {"from_bot": null}}),
+            "conditions.not",
+            "no event passes",
+        ),
+        // An empty name is no label's, channel's or person's.
+        (
+            json!({"labels": ""}),
+            "conditions.labels",
+            "an empty label matches no label",
+        ),
+        (
+            json!({"labels": [""]}),
+            "conditions.labels",
+            "an empty label matches no label",
+        ),
+        (
+            json!({"labels": ["bug", " "]}),
+            "conditions.labels",
+            "an empty label",
+        ),
+        (json!({"label": ""}), "conditions.label", "an empty label"),
+        (
+            json!({"channel": ["#"]}),
+            "conditions.channel",
+            "an empty channel",
+        ),
+        (json!({"sender": ""}), "conditions.sender", "an empty name"),
+        (
+            json!({"author": [""]}),
+            "conditions.author",
+            "an empty name",
+        ),
+        // Empty text is in every body: the test would pass any event with one.
+        (
+            json!({"body_contains": ""}),
+            "conditions.body_contains",
+            "empty text is found in every body",
+        ),
+        (
+            json!({"not": {"any": [{"labels": [""]}]}}),
+            "conditions.not.any[0].labels",
+            "an empty label",
+        ),
         (
             json!({"labels": "bug,enhancement"}),
             "conditions.labels",
@@ -512,7 +565,14 @@ fn conditions_that_can_match_are_taken_when_saved() {
         json!({"labels": ["bug,enhancement"]}),
         // Text looked for in a body may hold a comma.
         json!({"body_contains": "hello, world"}),
-        json!({"all": []}),
+        json!({"all": [{"labels": "bug"}]}),
+        json!({"not": {"labels": "wontfix"}}),
+        json!({"not": null}),
+        // A field's value may well be empty text.
+        json!({"field": "issue.body", "equals": ""}),
+        json!({"field": "issue.milestone", "in": ["", "v1"]}),
+        // Spaces are text to find in a body.
+        json!({"body_contains": " "}),
         json!({"field": "action", "in": ["opened"]}),
         json!({"any": [{"labels": "bug"}], "not": {"sender": ["a", "b"]}}),
         json!({"author": 7}),

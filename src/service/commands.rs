@@ -226,11 +226,36 @@ async fn update_once(
     // On every save, as a webhook's own secret: one stored before the key was set is sealed
     // now, whatever this update changed.
     let stored = sealed_target(state, &row);
+    // Only an update that changes what the command does can make it a copy of another: one
+    // left as it was (a copy saved before this check, say) can still be saved.
+    let changes = !same_command(&state.sealer, &read, &row);
+    let (sealer, given) = (Arc::clone(&state.sealer), row.clone());
+    // Looked for on the writer, with the write, as `add` does: an add and an update sent at
+    // once find each other too.
     let found = state
         .store
-        .write(move |db| rows::update_if_unchanged(db, &read, &stored))
+        .write(move |db| {
+            if changes
+                && let Some(same) = rows::list(db, &given.webhook_id)?
+                    .into_iter()
+                    .find(|r| r.id != given.id && same_command(&sealer, r, &given))
+            {
+                return Ok(Err(same.id));
+            }
+            rows::update_if_unchanged(db, &read, &stored).map(Ok)
+        })
         .await?;
     state.hooks.invalidate(webhook_id);
+    let found = found.map_err(|id| {
+        ServiceError::Conflict(format!(
+            "webhook `{webhook_id}` already has this very command, `{id}` (the same trigger, \
+             action, agent, template, conditions, target, priority, stop and enabled): this \
+             update would make `{command_id}` a copy of it, and both would run on every \
+             event, posting each reply twice. Change something more (its priority, say), or, \
+             if `{id}` does what `{command_id}` was to do, remove `{command_id}` with \
+             remove_command"
+        ))
+    })?;
     let Some(found) = found else {
         return Ok(None);
     };
@@ -426,9 +451,10 @@ fn check_new_agent(row: &CommandRow) -> Result<(), ServiceError> {
         .map_err(|e| ServiceError::invalid(&e.field, e.message))
 }
 
-/// Whether `stored` does just what `given` (a command about to be added, its target plain)
-/// would: every field that changes what it does is the same. Conditions and targets compare
-/// as JSON (key order aside), a stored target's sealed URL and secret opened first.
+/// Whether `stored` does just what `given` (a command about to be added or updated, its
+/// target plain) would: every field that changes what it does is the same. Conditions and
+/// targets compare as JSON (key order aside), a stored target's sealed URL and secret opened
+/// first.
 fn same_command(sealer: &Sealer, stored: &CommandRow, given: &CommandRow) -> bool {
     let conditions = |c: &str| match serde_json::from_str::<Value>(c) {
         Ok(Value::Null) => json!({}),

@@ -1,8 +1,9 @@
 //! Commands that would be saved and never do what their writer meant are refused when saved,
 //! saying what to write instead: conditions no event can pass (an empty list, names joined
-//! into one string), an `agent` on an action that runs none, the same command added twice, a
-//! `create_task` target, an Open WebUI channel URL without its `/v1`. And a Telegram Bot API
-//! URL behind a proxy's path is posted to as given.
+//! into one string, an empty name, an empty `all`), an `agent` on an action that runs none,
+//! the same command added twice (or made by an update), a `create_task` target, an Open WebUI
+//! channel URL without its `/v1`. And a Telegram Bot API URL behind a proxy's path is posted
+//! to as given.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -85,6 +86,18 @@ async fn conditions_no_event_could_pass_are_refused_saying_what_to_write() {
             json!({"any": [{"field": "action", "in": []}]}),
             "conditions.any[0].in",
             "no value to match",
+        ),
+        (json!({"all": []}), "conditions.all", "leave `all` out"),
+        (json!({"not": {}}), "conditions.not", "no event passes"),
+        (
+            json!({"labels": ""}),
+            "conditions.labels",
+            "an empty label matches no label",
+        ),
+        (
+            json!({"sender": ["alice", ""]}),
+            "conditions.sender",
+            "an empty name",
         ),
     ];
 
@@ -207,6 +220,71 @@ async fn the_same_command_added_twice_is_a_conflict_naming_the_first() {
 }
 
 #[tokio::test]
+async fn an_update_that_makes_a_copy_of_another_command_is_a_conflict_naming_it() {
+    // Arrange: two forwards that differ only in their label, signed, sealed at rest.
+    let target = MockServer::start().await;
+    let app = spawn_app_with(|c| {
+        c.secret_key =
+            Some("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f".into());
+    })
+    .await;
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+    let forward = |label: &str| {
+        json!({"trigger": "issues.opened", "action": "forward",
+               "conditions": {"labels": [label], "from_bot": false},
+               "target": {"url": format!("{}/hook", target.uri()),
+                          "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}})
+    };
+    let bugs = app.add_command_ok("gh", forward("bug")).await;
+    let bugs_id = bugs["id"].as_str().expect("id");
+    let docs = app.add_command_ok("gh", forward("docs")).await;
+    let docs_id = docs["id"].as_str().expect("id").to_string();
+
+    // Act: the second's label made the first's, its conditions' keys in another order
+    let answer = update(
+        &app,
+        &docs_id,
+        json!({"conditions": {"from_bot": false, "labels": ["bug"]}}),
+    )
+    .await;
+
+    // Assert: refused as an add of it would be, the command left as it was
+    assert_error(&answer, StatusCode::CONFLICT, None);
+    let said = message(&answer.1);
+    assert!(said.contains(bugs_id), "{said}");
+    assert!(said.contains("remove_command"), "{said}");
+    let listed = commands(&app).await;
+    let kept = listed.iter().find(|c| c["id"] == docs_id.as_str());
+    assert_eq!(
+        kept.expect("still there")["conditions"]["labels"],
+        json!(["docs"])
+    );
+    // An update that leaves a command as it is, or makes it differ in anything it does, is
+    // taken.
+    let (status, same) = update(&app, &docs_id, forward("docs")).await;
+    assert_eq!(status, StatusCode::OK, "{same}");
+    let (status, other) = update(
+        &app,
+        &docs_id,
+        json!({"conditions": {"labels": ["bug"], "from_bot": false}, "priority": 3}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{other}");
+    // And over MCP, which names the other command too.
+    let client = connect(&app).await;
+    let copied = call(
+        &client,
+        "update_command",
+        json!({"webhook_id": "gh", "command_id": docs_id, "priority": 0}),
+    )
+    .await;
+    assert_eq!(copied.is_error, Some(true), "{}", text(&copied));
+    assert!(text(&copied).contains(bugs_id), "{}", text(&copied));
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn a_create_task_target_is_refused_in_words_true_of_events_with_no_thread() {
     // Arrange: Sentry alerts have no thread to reply on.
     let app = spawn_app().await;
@@ -326,6 +404,14 @@ async fn add_command_over_mcp_refuses_each_mistake_with_text_to_act_on() {
         (
             command(json!({"conditions": {"labels": "bug,enhancement"}})),
             "[\"bug\", \"enhancement\"]",
+        ),
+        (
+            command(json!({"conditions": {"labels": [""]}})),
+            "an empty label matches no label",
+        ),
+        (
+            command(json!({"conditions": {"all": []}})),
+            "leave `all` out",
         ),
         (
             command(json!({"action": "respond", "agent": "brain"})),

@@ -213,6 +213,33 @@ async fn an_agent_whose_channel_could_never_be_posted_to_is_refused_at_start() {
 }
 
 #[tokio::test]
+async fn an_agent_posting_to_an_open_webui_channel_without_v1_is_refused_at_start() {
+    // Arrange: the channel URL as it is often copied, without `/v1`.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = webhook_mcp::config::Config::for_tests(dir.path().join("app.db"));
+    config.agents.openwebui_url = Some("http://127.0.0.1:9".into());
+    config.agents.agents = Some(
+        json!([{"name": "triage", "result": "post_message",
+                "target": {"url": "http://127.0.0.1:9/api/channels/webhooks/ch1/tok3n"}}])
+        .to_string(),
+    );
+
+    // Act
+    let error = match webhook_mcp::app::build(config).await {
+        Ok(_) => panic!("an agent posting to a channel without /v1 was not refused"),
+        Err(e) => format!("{e:#}"),
+    };
+
+    // Assert: in the words add_command uses
+    assert!(error.contains("agent `triage`"), "{error}");
+    assert!(error.contains("target.url"), "{error}");
+    assert!(
+        error.contains("/api/v1/channels/webhooks/{id}/{token}"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn a_broken_agent_declaration_is_refused_at_start_without_a_chat_api_too() {
     let cases = [
         (
