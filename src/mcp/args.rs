@@ -456,6 +456,19 @@ pub struct TaskIdArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct AnswerTaskArgs {
+    /// The waiting task's id (task_...), as list_tasks status=waiting_reply shows it.
+    pub task_id: String,
+    /// The answer to the task's question, as the person gave it.
+    pub text: String,
+    /// true to also post the answer on the task's thread, under a line naming who answered
+    /// (default false: only the task reads it).
+    #[serde(default)]
+    pub post: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ClaimTaskArgs {
     /// Take only this agent's tasks (e.g. "brain"); any queued task when omitted.
     #[serde(default)]

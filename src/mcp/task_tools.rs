@@ -1,6 +1,6 @@
-//! The MCP tools over agent tasks: list and read them, cancel one, and the claim/complete
-//! pair external agents work them with. The same service calls as `/api/tasks`; a read-only
-//! key may use the `get_`/`list_` ones only.
+//! The MCP tools over agent tasks: list and read them, answer or cancel one, and the
+//! claim/complete pair external agents work them with. The same service calls as
+//! `/api/tasks`; a read-only key may use the `get_`/`list_` ones only.
 
 use rmcp::model::CallToolResult;
 use rmcp::service::RequestContext;
@@ -8,12 +8,14 @@ use rmcp::{RoleServer, tool, tool_router};
 use serde_json::json;
 
 use super::McpServer;
-use super::args::{ClaimTaskArgs, CompleteTaskArgs, ListTasksArgs, TaskIdArgs};
+use super::args::{AnswerTaskArgs, ClaimTaskArgs, CompleteTaskArgs, ListTasksArgs, TaskIdArgs};
 use super::params::Parameters;
 use super::tools::{done, page_text, tool_error, warned};
 use crate::service::actions;
+use crate::service::answer::{self, Answerer};
 use crate::service::tasks;
 use crate::service::unread;
+use crate::store::conversation::VIA_MCP;
 
 /// Who claims and completes tasks over MCP when the call names no owner.
 const DEFAULT_OWNER: &str = "mcp";
@@ -123,6 +125,52 @@ impl McpServer {
                 task.id
             ),
             task,
+        )
+    }
+
+    #[tool(
+        description = include_str!("../../tools/answer_task.md"),
+        annotations(title = "Answer a waiting task", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+    )]
+    async fn answer_task(
+        &self,
+        Parameters(args): Parameters<AnswerTaskArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, String> {
+        // The answerer as the audit log names the caller (the key, or `stdio`), or the Open
+        // WebUI user the request was made for.
+        let key = self
+            .auditor(&context)
+            .map_or_else(|| super::STDIO_ACTOR.to_string(), |(actor, _)| actor);
+        let parts = context.extensions.get::<axum::http::request::Parts>();
+        let by = Answerer::of(&key, parts.map(|p| &p.headers), VIA_MCP);
+        let post = args.post.unwrap_or(false);
+        let answered = answer::answer(&self.state, &args.task_id, args.text, post, by)
+            .await
+            .map_err(tool_error)?;
+        let did = match answered.answer {
+            "resumed" => "it is queued to run again with your answer",
+            "joined" => "the run working on it reads your answer at its next step",
+            _ => "the agent working on it is shown your answer before it completes",
+        };
+        let posted = answered
+            .posted
+            .as_ref()
+            .map(|a| {
+                format!(
+                    " The answer is also posted on its thread as action `{}` (get_action shows \
+                     how it went).{}",
+                    a.id,
+                    warned(&a.warnings)
+                )
+            })
+            .unwrap_or_default();
+        done(
+            format!(
+                "Answered task `{}` ({}): {did}.{posted}",
+                answered.task.id, answered.task.agent
+            ),
+            answered,
         )
     }
 

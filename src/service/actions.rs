@@ -358,8 +358,43 @@ async fn send_on_source(
     text: String,
     action: ActionKind,
 ) -> Result<ActionOut, ServiceError> {
+    let planned = plan_on_source(state, &to, text, action).await?;
+    let stored = planned.row.clone();
+    state
+        .store
+        .write(move |db| insert_and_settle(db, &stored))
+        .await
+        .map_err(|e| match &planned.row.event_id {
+            Some(id) => event_gone(e, id),
+            None => e.into(),
+        })?;
+    state.wake_workers();
+    Ok(planned.presented())
+}
+
+/// A reply on a source thread, checked and ready to queue ([`insert_and_settle`]).
+pub(super) struct OnSource {
+    pub row: OutboxRow,
+    /// The credentials its sender was left to check.
+    unchecked: Option<String>,
+}
+
+impl OnSource {
+    /// The action as queued, with what was left to its sender.
+    pub fn presented(&self) -> ActionOut {
+        present_queued(&self.row, self.unchecked.as_slice())
+    }
+}
+
+/// Checks a reply by hand on the source thread of an event or task, and makes its action.
+pub(super) async fn plan_on_source(
+    state: &AppState,
+    to: &ReplyTo,
+    text: String,
+    action: ActionKind,
+) -> Result<OnSource, ServiceError> {
     check_text("text", &text)?;
-    let (event, task_id, task_source) = resolve(state, &to).await?;
+    let (event, task_id, task_source) = resolve(state, to).await?;
     let source = task_source.map_or_else(|| source_of(&event), Ok)?;
     check_fits("text", &text, &source)?;
     let response_url = source
@@ -389,14 +424,7 @@ async fn send_on_source(
         &Ok(delivery),
         clock::now_ms(),
     );
-    let stored = row.clone();
-    state
-        .store
-        .write(move |db| insert_and_settle(db, &stored))
-        .await
-        .map_err(|e| event_gone(e, &event.summary.id))?;
-    state.wake_workers();
-    Ok(present_queued(&row, unchecked.as_slice()))
+    Ok(OnSource { row, unchecked })
 }
 
 /// The longest reply sent by hand, in characters, wherever it goes (GitHub's limit for a
@@ -427,10 +455,28 @@ fn check_text(field: &str, text: &str) -> Result<(), ServiceError> {
 /// The longest text any place takes (a GitLab note).
 const MAX_ANY_REPLY_CHARS: usize = 1_000_000;
 
+/// A reply by hand must say something and fit where it goes: on `source`, or anywhere a reply
+/// goes when it names none.
+pub(super) fn check_reply(
+    field: &str,
+    text: &str,
+    source: Option<&SourceRef>,
+) -> Result<(), ServiceError> {
+    check_text(field, text)?;
+    match source {
+        Some(source) => check_fits(field, text, source),
+        None => check_fits_limit(field, text, plan::Limit::chars(MAX_REPLY_CHARS, "a reply")),
+    }
+}
+
 /// A reply by hand is refused, not cut, when it is longer than its thread takes.
 fn check_fits(field: &str, text: &str, source: &SourceRef) -> Result<(), ServiceError> {
     let limit =
         plan::reply_limit(&source.kind).unwrap_or(plan::Limit::chars(MAX_REPLY_CHARS, "a reply"));
+    check_fits_limit(field, text, limit)
+}
+
+fn check_fits_limit(field: &str, text: &str, limit: plan::Limit) -> Result<(), ServiceError> {
     let len = limit.len(text);
     if len > limit.max {
         let (unit, what, max) = (limit.unit(), limit.what, limit.max);

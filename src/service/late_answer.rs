@@ -7,6 +7,7 @@ use rusqlite::Connection;
 
 use crate::providers::{self, Provider};
 use crate::store::StoreError;
+use crate::store::conversation::ReplyFrom;
 use crate::store::events;
 use crate::store::outbox::{self, OutboxRow};
 use crate::store::tasks;
@@ -67,7 +68,7 @@ pub fn hand_over(
             tasks::attach_reply(
                 conn,
                 task_id,
-                &event.id,
+                ReplyFrom::Event(&event.id),
                 &reply.text,
                 reply.author.as_deref(),
                 now

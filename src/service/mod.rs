@@ -2,6 +2,7 @@
 //! and (later) the MCP tools are thin doors onto these functions, so a rule lives in one place.
 
 pub mod actions;
+pub mod answer;
 pub mod audit;
 pub mod auth;
 pub mod commands;

@@ -12,6 +12,7 @@ use crate::engine::ActionKind;
 use crate::engine::plan::Planned;
 use crate::providers::ProviderOptions;
 use crate::store::StoreError;
+use crate::store::conversation::ReplyFrom;
 use crate::store::events::{self, Inserted, NewEvent};
 use crate::store::outbox::{self, OutboxRow};
 use crate::store::tasks::{self, TaskRow};
@@ -135,7 +136,7 @@ pub fn record(
             match tasks::attach_reply(
                 conn,
                 &task.id,
-                event_id,
+                ReplyFrom::Event(event_id),
                 &reply.text,
                 reply.author.as_deref(),
                 now,

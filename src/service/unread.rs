@@ -9,6 +9,7 @@ use super::ServiceError;
 use super::tasks::{self, TaskOut};
 use crate::app::AppState;
 use crate::clock;
+use crate::store::conversation;
 use crate::store::tasks as rows;
 
 /// The task whole, with the replies its external agent had not seen (now seen). The replies
@@ -48,9 +49,12 @@ pub fn quoted(replies: &[Value]) -> String {
                 .as_str()
                 .map(|a| format!(" by `{}`", crate::service::quoted(a)))
                 .unwrap_or_default();
-            let event = reply["event_id"].as_str().unwrap_or("?");
+            let came = match conversation::Reply::of(reply).via {
+                Some(via) => format!("given {}", conversation::given_where(&via)),
+                None => format!("event `{}`", reply["event_id"].as_str().unwrap_or("?")),
+            };
             let text = reply["content"].as_str().unwrap_or_default();
-            format!("\n- reply{author} (event `{event}`):\n<reply>\n{text}\n</reply>")
+            format!("\n- reply{author} ({came}):\n<reply>\n{text}\n</reply>")
         })
         .collect()
 }

@@ -32,11 +32,47 @@ pub fn to_string(items: Vec<Value>) -> String {
     Value::Array(items).to_string()
 }
 
-/// A reply on the thread, as the conversation keeps it (with who wrote it, when the event
+/// Where a reply came from: an event on the task's thread, or a person answering through this
+/// service itself (`answer_task`, `POST /api/tasks/{id}/answer`), which no event carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyFrom<'a> {
+    Event(&'a str),
+    /// Given to this service, not on the thread: where ([`VIA_OPENWEBUI`], [`VIA_MCP`],
+    /// [`VIA_API`]).
+    Service(&'a str),
+}
+
+/// The field naming where a reply given through the service came from (it has no `event_id`).
+const VIA: &str = "via";
+/// An MCP call that named the Open WebUI user it was made for.
+pub const VIA_OPENWEBUI: &str = "openwebui";
+pub const VIA_MCP: &str = "mcp";
+pub const VIA_API: &str = "api";
+
+/// Where a reply given through the service was given, for a sentence: "in Open WebUI".
+pub fn given_where(via: &str) -> &'static str {
+    match via {
+        VIA_OPENWEBUI => "in Open WebUI",
+        VIA_MCP => "over MCP",
+        _ => "through the API",
+    }
+}
+
+/// A reply, as the conversation keeps it (with who wrote it, when the event or the caller
 /// names them); `mid_run` when a run of the task is under way (or stopped part way), which
 /// reads it at its next step.
-pub fn reply(text: &str, author: Option<&str>, event_id: &str, now: i64, mid_run: bool) -> Value {
-    let mut item = json!({"role": "user", "content": text, "event_id": event_id, "at": now});
+pub fn reply(
+    text: &str,
+    author: Option<&str>,
+    from: ReplyFrom<'_>,
+    now: i64,
+    mid_run: bool,
+) -> Value {
+    let mut item = json!({"role": "user", "content": text, "at": now});
+    match from {
+        ReplyFrom::Event(event_id) => item["event_id"] = json!(event_id),
+        ReplyFrom::Service(via) => item[VIA] = json!(via),
+    }
     if let Some(author) = author {
         item["author"] = json!(author);
     }
@@ -52,11 +88,13 @@ pub fn is_mid_run(item: &Value) -> bool {
     item.get(MID_RUN).is_some()
 }
 
-/// A reply as a run reads it: its text, and who wrote it when the event named them.
+/// A reply as a run reads it: its text, who wrote it when the event named them, and where it
+/// was given when not on the thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub text: String,
     pub author: Option<String>,
+    pub via: Option<String>,
 }
 
 impl Reply {
@@ -65,6 +103,7 @@ impl Reply {
         Reply {
             text: item["content"].as_str().unwrap_or_default().to_string(),
             author: item["author"].as_str().map(str::to_string),
+            via: item[VIA].as_str().map(str::to_string),
         }
     }
 }

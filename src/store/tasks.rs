@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
-use super::conversation::{self, KEPT_AFTER_TIMEOUT, LATE, REPLY_TIMEOUT};
+use super::conversation::{self, KEPT_AFTER_TIMEOUT, LATE, REPLY_TIMEOUT, ReplyFrom};
 use super::{StoreError, events};
 
 #[derive(Debug, Clone)]
@@ -239,11 +239,12 @@ pub enum Attached {
 }
 
 /// Adds a reply to the conversation of a task that takes replies ([`TAKES_REPLIES`]); a task
-/// that waited for it is queued to run again.
+/// that waited for it is queued to run again. A reply given through the service (`from` names
+/// no event) goes as one on the thread would.
 pub fn attach_reply(
     conn: &Connection,
     task_id: &str,
-    event_id: &str,
+    from: ReplyFrom<'_>,
     reply: &str,
     author: Option<&str>,
     now: i64,
@@ -270,7 +271,9 @@ pub fn attach_reply(
         "running" if claimed_outside(&task) => {
             // The other delivery of a message kept already (Slack's `app_mention` beside its
             // `message`) is the same words: shown to the agent once.
-            if holds_message_of(conn, &items, event_id)? {
+            if let ReplyFrom::Event(event_id) = from
+                && holds_message_of(conn, &items, event_id)?
+            {
                 return Ok(Attached::No);
             }
             (
@@ -288,7 +291,7 @@ pub fn attach_reply(
     let mut item = conversation::reply(
         reply,
         author,
-        event_id,
+        from,
         now,
         mid_run && matches!(attached, Attached::Joined | Attached::Noted),
     );
@@ -308,9 +311,26 @@ pub fn attach_reply(
         return Ok(attached);
     }
     // Where `answered_by` looks first: every event a conversation took is named there.
-    conn.prepare_cached("INSERT OR IGNORE INTO task_replies (event_id, task_id) VALUES (?1, ?2)")?
+    if let ReplyFrom::Event(event_id) = from {
+        conn.prepare_cached(
+            "INSERT OR IGNORE INTO task_replies (event_id, task_id) VALUES (?1, ?2)",
+        )?
         .execute(params![event_id, task_id])?;
+    }
     Ok(attached)
+}
+
+/// Whether a person may answer the task through the service now: it takes a reply on its
+/// thread ([`TAKES_REPLIES`]) that would answer something (not a failed task's, kept only for
+/// when it is run again). Whether its question was posted yet does not matter: the person
+/// read it in the task.
+pub fn takes_answer(conn: &Connection, task_id: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT EXISTS (SELECT 1 FROM tasks WHERE id = ?1 AND status != 'failed' \
+             AND {TAKES_REPLIES})"
+        ))?
+        .query_row(params![task_id], |r| r.get(0))?)
 }
 
 /// Whether the conversation holds a question the task asked.
@@ -1075,8 +1095,10 @@ mod tests {
         add_task(&conn, "task_w", "waiting_reply", "{}", "[]");
         add_task(&conn, "task_f", "failed", "{}", "[]");
 
-        let resumed = attach_reply(&conn, "task_w", "evt_1", "yes", None, 1).unwrap();
-        let kept = attach_reply(&conn, "task_f", "evt_2", "late", None, 1).unwrap();
+        let resumed =
+            attach_reply(&conn, "task_w", ReplyFrom::Event("evt_1"), "yes", None, 1).unwrap();
+        let kept =
+            attach_reply(&conn, "task_f", ReplyFrom::Event("evt_2"), "late", None, 1).unwrap();
 
         assert_eq!((resumed, kept), (Attached::Resumed, Attached::Kept));
         assert!(answered_by(&conn, "w", "evt_1").unwrap());

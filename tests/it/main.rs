@@ -2,6 +2,7 @@ mod actions;
 mod actions_mcp;
 mod actions_sources;
 mod agent_markup;
+mod answer_task;
 mod bot_events;
 mod command_mistakes;
 mod commands_api;

@@ -1,16 +1,19 @@
-//! `/api/tasks`: agent tasks over REST (list, read, cancel, claim, complete).
+//! `/api/tasks`: agent tasks over REST (list, read, answer, cancel, claim, complete).
 
-use axum::Json;
-use axum::Router;
 use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::AppJson;
+use crate::service::answer::{self, Answered, Answerer};
+use crate::service::auth::KeyInfo;
 use crate::service::tasks::{self, TaskOut, TaskPage, TaskQuery};
+use crate::store::conversation::VIA_API;
 
 /// Who claims and completes tasks over REST when the request names no owner.
 const DEFAULT_OWNER: &str = "api";
@@ -20,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/api/tasks", get(list_tasks))
         .route("/api/tasks/claim", post(claim_task))
         .route("/api/tasks/{id}", get(get_task))
+        .route("/api/tasks/{id}/answer", post(answer_task))
         .route("/api/tasks/{id}/cancel", post(cancel_task))
         .route("/api/tasks/{id}/complete", post(complete_task))
 }
@@ -37,6 +41,28 @@ async fn get_task(
     Path(id): Path<String>,
 ) -> Result<Json<TaskOut>, ApiError> {
     Ok(Json(tasks::get(&state, &id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnswerIn {
+    text: String,
+    #[serde(default)]
+    post: bool,
+}
+
+async fn answer_task(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    caller: Option<Extension<KeyInfo>>,
+    headers: HeaderMap,
+    AppJson(input): AppJson<AnswerIn>,
+) -> Result<Json<Answered>, ApiError> {
+    let key = caller.map(|Extension(key)| key.name).unwrap_or_default();
+    let by = Answerer::of(&key, Some(&headers), VIA_API);
+    Ok(Json(
+        answer::answer(&state, &id, input.text, input.post, by).await?,
+    ))
 }
 
 async fn cancel_task(
