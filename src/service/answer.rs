@@ -212,7 +212,9 @@ mod tests {
 
     #[test]
     fn the_answerer_is_the_open_webui_user_when_named_else_the_key() {
-        let cases: [(&[(&str, &str)], &str, &str); 6] = [
+        // (the request's headers, the answerer's name, through where)
+        type Case<'a> = (&'a [(&'static str, &'static str)], &'a str, &'a str);
+        let cases: [Case; 6] = [
             (&[], "ops-key", conversation::VIA_MCP),
             (
                 &[("x-openwebui-user-name", "Alice Smith")],
