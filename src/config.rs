@@ -205,6 +205,19 @@ pub struct Config {
     )]
     pub secret_key: Option<String>,
 
+    /// The secret Open WebUI signs the user token it forwards with (its
+    /// `FORWARD_USER_INFO_HEADER_JWT_SECRET`). Set: only a valid `X-OpenWebUI-User-Jwt` names
+    /// the chat user in the audit log; the plain `X-OpenWebUI-User-*` headers, which anyone
+    /// holding the key could write, are ignored. Unset: those headers are recorded as the
+    /// caller's unverified word.
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_OPENWEBUI_USER_JWT_SECRET",
+        hide_env_values = true
+    )]
+    pub openwebui_user_jwt_secret: Option<String>,
+
     /// Keys the stored secrets were sealed with before `--secret-key` (comma-separated, same
     /// forms): values sealed with one are sealed again with `--secret-key` at start (stored
     /// plain when it is unset), after which they can be removed.
@@ -402,6 +415,7 @@ impl Config {
             bench_routes: false,
             secret_key: None,
             previous_secret_keys: Vec::new(),
+            openwebui_user_jwt_secret: None,
             rate_limit_per_ip: 0,
             rate_limit_per_webhook: 0,
             rejected_keep: 1000,

@@ -2,7 +2,8 @@
 //! applied as one layer.
 //!
 //! - Every request needs a key (unless `--no-auth`); who it is goes into the request's
-//!   extensions as a [`KeyInfo`].
+//!   extensions as a [`KeyInfo`], with the Open WebUI user it is used for, when the request
+//!   names one ([`forwarded_user`], an [`AuditUser`]), for the audit log.
 //! - A `read` key may use GET (and HEAD) on `/api` except `/api/keys`; anything else is
 //!   answered 403. What a key may send to `/mcp` is the MCP gate's to judge
 //!   ([`super::mcp_gate`]), after the session check.
@@ -19,8 +20,9 @@ use serde_json::Value;
 use super::body_limit::API_MAX_BODY_BYTES;
 use super::buffer::buffer;
 use super::error::ApiError;
+use super::forwarded_user;
 use crate::app::AppState;
-use crate::service::audit::{self, AuditEntry, Outcome};
+use crate::service::audit::{self, AuditEntry, AuditUser, Outcome};
 use crate::service::auth::{KeyInfo, Scope};
 
 /// The actor recorded when the server runs with `--no-auth`.
@@ -72,6 +74,15 @@ pub async fn require_api_key(
     };
     state.api_keys.touch(&state.store, &key);
     request.extensions_mut().insert(key.clone());
+    let user = forwarded_user::of(
+        request.headers(),
+        state.config.openwebui_user_jwt_secret.as_deref(),
+    );
+    if let Some(user) = &user {
+        // The request's span (see `http::router`) names whom the change is made for.
+        tracing::Span::current().record("user", user.id.as_str());
+        request.extensions_mut().insert::<AuditUser>(user.clone());
+    }
 
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -115,6 +126,7 @@ pub async fn require_api_key(
                 }
                 _ => Outcome::of_status(response.status().as_u16()),
             },
+            user,
         },
     )
     .await;

@@ -27,7 +27,7 @@ use super::jsonrpc::{self, Parsed, Refusal};
 use crate::app::AppState;
 use crate::mcp::sessions::{Full, Opening};
 use crate::mcp::{Sessions, is_read_tool, listen_check};
-use crate::service::audit::{self, AuditEntry, Outcome, tool_target};
+use crate::service::audit::{self, AuditEntry, AuditUser, Outcome, tool_target};
 use crate::service::auth::{KeyInfo, Scope};
 
 /// The largest `/mcp` body this gate reads to check, classify and audit a request.
@@ -80,6 +80,7 @@ pub async fn check_mcp_post(
         }
         return response;
     }
+    let user = request.extensions().get::<AuditUser>().cloned();
     for call in classified.map(|c| c.changes).unwrap_or_default() {
         audit::record(
             &state,
@@ -90,6 +91,7 @@ pub async fn check_mcp_post(
                 status: Some(StatusCode::FORBIDDEN.as_u16()),
                 detail: Some(call.arguments),
                 outcome: Outcome::Error("refused: the API key is read-only".into()),
+                user: user.clone(),
             },
         )
         .await;

@@ -7,6 +7,7 @@ pub mod body_limit;
 mod buffer;
 pub mod error;
 pub mod extract;
+mod forwarded_user;
 pub mod jsonrpc;
 mod mcp_gate;
 pub mod metrics;
@@ -88,6 +89,8 @@ pub fn router(
                         "request",
                         method = %request.method(),
                         path = %request.uri().path(),
+                        // The Open WebUI user's id, once the key check has read it.
+                        user = tracing::field::Empty,
                     )
                 })
                 .on_failure(trace::on_failure),

@@ -34,7 +34,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, prompt_handler, tool_handler};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
-use crate::service::audit::{self, AuditEntry, Outcome, tool_target};
+use crate::service::audit::{self, AuditEntry, AuditUser, Outcome, tool_target};
 use crate::service::auth::KeyInfo;
 pub use hub::Hub;
 pub use prompts::text as prompt_text;
@@ -280,6 +280,7 @@ impl ServerHandler for McpServer {
                 let arguments = request.arguments.clone().map(serde_json::Value::Object);
                 (actor, status, format!("mcp {}", request.name), arguments)
             });
+        let user = user_of(&context);
         let called = self
             .tool_router
             .call(ToolCallContext::new(self, request, context))
@@ -294,6 +295,7 @@ impl ServerHandler for McpServer {
                 status,
                 detail,
                 outcome: outcome_of(&called),
+                user,
             };
             audit::record(&self.state, entry).await;
         }
@@ -444,6 +446,13 @@ fn not_served(method: &str) -> ErrorData {
 fn key_of(context: &RequestContext<RoleServer>) -> Option<KeyInfo> {
     let parts = context.extensions.get::<axum::http::request::Parts>()?;
     parts.extensions.get::<KeyInfo>().cloned()
+}
+
+/// The Open WebUI user an HTTP request was made for (the auth middleware read it from the
+/// headers Open WebUI forwards); none when it names none, and over stdio.
+fn user_of(context: &RequestContext<RoleServer>) -> Option<AuditUser> {
+    let parts = context.extensions.get::<axum::http::request::Parts>()?;
+    parts.extensions.get::<AuditUser>().cloned()
 }
 
 /// The MCP session a request belongs to (`Mcp-Session-Id`); none over stdio, which is one.

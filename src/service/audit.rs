@@ -1,4 +1,5 @@
-//! The audit log of management changes: who (the API key's name), what (`POST /api/webhooks`,
+//! The audit log of management changes: who (the API key's name, and the Open WebUI user it
+//! was used for when Open WebUI says: see `http::forwarded_user`), what (`POST /api/webhooks`,
 //! `mcp create_webhook`), on what, when, and how it went. REST calls and refused MCP calls are
 //! written by the API key middleware; MCP tool calls that ran, by the MCP server, which knows
 //! the tool's outcome (as the key's name, or `stdio`); details pass through [`mask`] first, so
@@ -11,7 +12,7 @@ use super::ServiceError;
 use crate::app::AppState;
 use crate::clock;
 use crate::providers::MASK;
-use crate::store::audit::{self as rows, AuditFilter, AuditRow, NewAudit};
+use crate::store::audit::{self as rows, AuditFilter, AuditRow, AuditUserRow, NewAudit};
 
 /// Details larger than this (as JSON text) are replaced by a note of their size.
 const MAX_DETAIL_BYTES: usize = 64 * 1024;
@@ -35,6 +36,24 @@ pub struct AuditEntry {
     pub detail: Option<Value>,
     /// How it went (see [`Outcome`]).
     pub outcome: Outcome,
+    /// The Open WebUI user the key was used for, when the request named one.
+    pub user: Option<AuditUser>,
+}
+
+/// The Open WebUI user a change was made for. Open WebUI calls with one key per connection
+/// whoever is chatting; with `ENABLE_FORWARD_USER_INFO_HEADERS` it says who in each request.
+/// Put into the request's extensions by the API key check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditUser {
+    /// Open WebUI's id of the user.
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// `user`, `admin`, ...
+    pub role: Option<String>,
+    /// Named by a token signed with the secret shared with Open WebUI; otherwise by plain
+    /// headers, which whoever holds the key can write.
+    pub verified: bool,
 }
 
 /// How a recorded change went. For REST the status says it too; an MCP tool call is answered
@@ -80,6 +99,8 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
     /// Only entries by the key with this name.
     pub actor: Option<String>,
+    /// Only entries for the Open WebUI user with this id or email address (exactly).
+    pub user: Option<String>,
 }
 
 /// One page of the audit log, newest first.
@@ -101,6 +122,8 @@ pub struct AuditOut {
     pub detail: Option<Value>,
     /// `ok`, or `error: ` and why; null on entries made before outcomes were recorded.
     pub outcome: Option<String>,
+    /// The Open WebUI user it was made for; null when the request named none.
+    pub user: Option<AuditUser>,
 }
 
 /// Whether a field with this name holds a secret: `secret`, `token`, `password`, `api_key`,
@@ -263,6 +286,13 @@ pub async fn record(state: &AppState, mut entry: AuditEntry) {
     }
     let action = entry.action.clone();
     let outcome = entry.outcome.stored();
+    let user = entry.user.map(|u| AuditUserRow {
+        id: u.id,
+        name: u.name,
+        email: u.email,
+        role: u.role,
+        verified: u.verified,
+    });
     let written = state
         .store
         .write(move |db| {
@@ -276,6 +306,7 @@ pub async fn record(state: &AppState, mut entry: AuditEntry) {
                     status: entry.status.map(i64::from),
                     detail: detail.as_deref(),
                     outcome: &outcome,
+                    user: user.as_ref(),
                 },
             )
         })
@@ -299,6 +330,7 @@ pub async fn list(state: &AppState, query: AuditQuery) -> Result<AuditPage, Serv
         .transpose()?;
     let filter = AuditFilter {
         actor: query.actor,
+        user: query.user,
         before_id,
         // One extra row tells whether another page exists.
         limit: limit + 1,
@@ -327,6 +359,13 @@ fn out(row: AuditRow) -> AuditOut {
             .detail
             .map(|d| serde_json::from_str(&d).unwrap_or(Value::String(d))),
         outcome: row.outcome,
+        user: row.user.map(|u| AuditUser {
+            id: u.id,
+            name: u.name,
+            email: u.email,
+            role: u.role,
+            verified: u.verified,
+        }),
     }
 }
 

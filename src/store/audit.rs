@@ -15,6 +15,17 @@ pub struct AuditRow {
     pub status: Option<i64>,
     pub detail: Option<String>,
     pub outcome: Option<String>,
+    pub user: Option<AuditUserRow>,
+}
+
+/// The Open WebUI user an entry was made for (see `service::audit::AuditUser`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditUserRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub role: Option<String>,
+    pub verified: bool,
 }
 
 /// An entry to store (the id is assigned by the database).
@@ -27,12 +38,15 @@ pub struct NewAudit<'a> {
     pub status: Option<i64>,
     pub detail: Option<&'a str>,
     pub outcome: &'a str,
+    pub user: Option<&'a AuditUserRow>,
 }
 
 /// Which entries to list, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub actor: Option<String>,
+    /// Only entries for the Open WebUI user with this id or email address.
+    pub user: Option<String>,
     /// Only entries with a smaller id (the previous page's cursor).
     pub before_id: Option<i64>,
     pub limit: u32,
@@ -41,8 +55,9 @@ pub struct AuditFilter {
 /// Stores an entry; returns its id.
 pub fn insert(conn: &Connection, entry: &NewAudit<'_>) -> Result<i64, StoreError> {
     conn.prepare_cached(
-        "INSERT INTO audit_log (at, actor, action, target, status, detail, outcome)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO audit_log (at, actor, action, target, status, detail, outcome, user_id,
+                                user_name, user_email, user_role, user_verified)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         entry.at,
@@ -51,7 +66,12 @@ pub fn insert(conn: &Connection, entry: &NewAudit<'_>) -> Result<i64, StoreError
         entry.target,
         entry.status,
         entry.detail,
-        entry.outcome
+        entry.outcome,
+        entry.user.map(|u| &u.id),
+        entry.user.and_then(|u| u.name.as_ref()),
+        entry.user.and_then(|u| u.email.as_ref()),
+        entry.user.and_then(|u| u.role.as_ref()),
+        entry.user.map(|u| u.verified),
     ])?;
     Ok(conn.last_insert_rowid())
 }
@@ -59,13 +79,20 @@ pub fn insert(conn: &Connection, entry: &NewAudit<'_>) -> Result<i64, StoreError
 /// Entries matching `filter`, newest first.
 pub fn list(conn: &Connection, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
     let mut sql = String::from(
-        "SELECT id, at, actor, action, target, status, detail, outcome FROM audit_log",
+        "SELECT id, at, actor, action, target, status, detail, outcome, user_id, user_name,
+                user_email, user_role, user_verified
+         FROM audit_log",
     );
     let mut clauses = Vec::new();
     let mut values: Vec<rusqlite::types::Value> = Vec::new();
     if let Some(actor) = &filter.actor {
         values.push(actor.clone().into());
         clauses.push(format!("actor = ?{}", values.len()));
+    }
+    if let Some(user) = &filter.user {
+        values.push(user.clone().into());
+        let n = values.len();
+        clauses.push(format!("(user_id = ?{n} OR user_email = ?{n})"));
     }
     if let Some(before) = filter.before_id {
         values.push(before.into());
@@ -92,5 +119,15 @@ fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
         status: r.get(5)?,
         detail: r.get(6)?,
         outcome: r.get(7)?,
+        user: match r.get::<_, Option<String>>(8)? {
+            Some(id) => Some(AuditUserRow {
+                id,
+                name: r.get(9)?,
+                email: r.get(10)?,
+                role: r.get(11)?,
+                verified: r.get::<_, Option<bool>>(12)?.unwrap_or(false),
+            }),
+            None => None,
+        },
     })
 }

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0013_reply_lookups.sql"),
     include_str!("migrations/0014_outbox_by_task.sql"),
     include_str!("migrations/0015_task_replies_by_task.sql"),
+    include_str!("migrations/0016_audit_user.sql"),
 ];
 
 /// The schema version this build writes.
