@@ -450,7 +450,7 @@ fn key_of(context: &RequestContext<RoleServer>) -> Option<KeyInfo> {
 
 /// The Open WebUI user an HTTP request was made for (the auth middleware read it from the
 /// headers Open WebUI forwards); none when it names none, and over stdio.
-fn user_of(context: &RequestContext<RoleServer>) -> Option<AuditUser> {
+pub(super) fn user_of(context: &RequestContext<RoleServer>) -> Option<AuditUser> {
     let parts = context.extensions.get::<axum::http::request::Parts>()?;
     parts.extensions.get::<AuditUser>().cloned()
 }

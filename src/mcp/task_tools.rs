@@ -142,8 +142,7 @@ impl McpServer {
         let key = self
             .auditor(&context)
             .map_or_else(|| super::STDIO_ACTOR.to_string(), |(actor, _)| actor);
-        let parts = context.extensions.get::<axum::http::request::Parts>();
-        let by = Answerer::of(&key, parts.map(|p| &p.headers), VIA_MCP);
+        let by = Answerer::of(&key, super::user_of(&context).as_ref(), VIA_MCP);
         let post = args.post.unwrap_or(false);
         let answered = answer::answer(&self.state, &args.task_id, args.text, post, by)
             .await

@@ -95,7 +95,7 @@ impl McpServer {
         let setup = crate::service::setup::steps(&created);
         // These providers issue the signing secret themselves; a generated one cannot verify
         // anything they send, and "copy it now" would send the user the wrong way.
-        let secret_note = if let Some(sender) = placeholder {
+        let secret_note = if let Some(sender) = &placeholder {
             format!(
                 "{sender} issues its own signing secret, so the generated one is only a placeholder: \
                  once the provider shows its secret, set it with rotate_secret \
@@ -105,11 +105,19 @@ impl McpServer {
         } else {
             "The secret is shown only now.".to_string()
         };
+        // The placeholder's warning is the secret note already.
+        let others: Vec<String> = created
+            .warnings
+            .iter()
+            .filter(|w| placeholder.is_none() || !w.contains("issues its own signing secret"))
+            .cloned()
+            .collect();
         let summary = format!(
-            "Created {} webhook `{}`. Receiver URL: {}. {secret_note}",
+            "Created {} webhook `{}`. Receiver URL: {}. {secret_note}{}",
             created.provider,
             created.id,
-            created.url_with_token.as_deref().unwrap_or(&created.url)
+            created.url_with_token.as_deref().unwrap_or(&created.url),
+            warned(&others)
         );
         done(summary, json!({"webhook": created, "setup": setup}))
     }

@@ -5,11 +5,11 @@
 //! for both. With `post`, it is also posted on the thread, led by who answered from where, so
 //! the people there see it; that comment coming back is the service's own (see `echo`).
 
-use axum::http::HeaderMap;
 use serde::Serialize;
 
 use super::ServiceError;
 use super::actions::{self, ActionOut, Author, ReplyTo};
+use super::audit::AuditUser;
 use super::tasks::{self as service_tasks, TaskOut};
 use crate::app::AppState;
 use crate::clock;
@@ -30,30 +30,18 @@ pub struct Answerer {
     pub author: Author,
 }
 
-/// The longest name taken from a header: a name, not a message.
-const MAX_NAME_CHARS: usize = 100;
-
 impl Answerer {
     /// The answerer of a request through `via` with the key named `key_name`: the Open WebUI
-    /// user its headers name when Open WebUI forwards them (`ENABLE_FORWARD_USER_INFO_HEADERS`;
-    /// it percent-encodes the name), else the key. Anyone holding the key may set the headers:
-    /// they say who the key's holder answered for, as a label, not who is allowed.
-    pub fn of(key_name: &str, headers: Option<&HeaderMap>, via: &'static str) -> Answerer {
+    /// user it was made for, as the key check read it from what Open WebUI forwards (see
+    /// `http::forwarded_user`: checked against its signature when the shared secret is set,
+    /// else the caller's word), by name, else by id; without one, the key.
+    pub fn of(key_name: &str, user: Option<&AuditUser>, via: &'static str) -> Answerer {
         let author = if via == conversation::VIA_MCP {
             Author::Model
         } else {
             Author::Person
         };
-        let header = |name: &str| {
-            headers
-                .and_then(|h| h.get(name))
-                .and_then(|v| v.to_str().ok())
-                .and_then(percent_decoded)
-                .map(|v| v.chars().filter(|c| !c.is_control()).collect::<String>())
-                .map(|v| v.trim().chars().take(MAX_NAME_CHARS).collect::<String>())
-                .filter(|v| !v.is_empty())
-        };
-        match header("x-openwebui-user-name").or_else(|| header("x-openwebui-user-id")) {
+        match user.map(|u| u.name.clone().unwrap_or_else(|| u.id.clone())) {
             Some(name) => Answerer {
                 name,
                 via: conversation::VIA_OPENWEBUI,
@@ -75,31 +63,6 @@ impl Answerer {
             self.name
         )
     }
-}
-
-/// `%XX` escapes decoded; `None` when they do not make UTF-8 text.
-fn percent_decoded(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 /// A task answered: the task now, what the answer did to it, and the comment that posts it.
@@ -155,22 +118,31 @@ pub async fn answer(
         comment.as_ref().map(|c| c.row.clone()),
     );
     let (name, via) = (by.name.clone(), by.via);
-    let attached = state
+    // The task as the write left it, so the answer reports what was stored even if a later
+    // read would fail: a caller that saw an error would answer (and post) again.
+    let (attached, task) = state
         .store
         .write(move |db| {
             // Looked at again in the write: the task may have moved on since.
             if !tasks::takes_answer(db, &key)? {
-                return Ok(Attached::No);
+                return Ok((Attached::No, tasks::get(db, &key)?));
             }
             let attached =
                 tasks::attach_reply(db, &key, ReplyFrom::Service(via), &text, Some(&name), now)?;
-            if let (Some(row), true) = (&row, attached != Attached::No) {
-                actions::insert_and_settle(db, row)?;
+            if attached != Attached::No {
+                // A question of the task still on its way out is answered already.
+                tasks::drop_unsent_questions(db, &key, now, tasks::ANSWERED_FIRST)?;
+                if let Some(row) = &row {
+                    actions::insert_and_settle(db, row)?;
+                }
             }
-            Ok(attached)
+            Ok((attached, tasks::get(db, &key)?))
         })
         .await?;
-    let task = service_tasks::load(state, task_id).await?;
+    let task = task.ok_or_else(|| ServiceError::NotFound {
+        what: "task",
+        id: task_id.to_string(),
+    })?;
     let answer = match attached {
         Attached::Resumed => "resumed",
         Attached::Joined => "joined",
@@ -202,66 +174,42 @@ fn waits_for_nothing(task_id: &str, status: &str) -> ServiceError {
 mod tests {
     use super::*;
 
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in pairs {
-            map.insert(*name, value.parse().expect("header value"));
+    fn user(id: &str, name: Option<&str>) -> AuditUser {
+        AuditUser {
+            id: id.into(),
+            name: name.map(str::to_string),
+            email: None,
+            role: Some("user".into()),
+            verified: false,
         }
-        map
     }
 
     #[test]
     fn the_answerer_is_the_open_webui_user_when_named_else_the_key() {
-        // (the request's headers, the answerer's name, through where)
-        type Case<'a> = (&'a [(&'static str, &'static str)], &'a str, &'a str);
-        let cases: [Case; 6] = [
-            (&[], "ops-key", conversation::VIA_MCP),
+        // (the user the request was made for, the answerer's name, through where)
+        let cases = [
+            (None, "ops-key", conversation::VIA_MCP),
             (
-                &[("x-openwebui-user-name", "Alice Smith")],
+                Some(user("u-1", Some("Alice Smith"))),
                 "Alice Smith",
                 conversation::VIA_OPENWEBUI,
             ),
-            // As Open WebUI sends a name: percent-encoded, spaces kept.
             (
-                &[("x-openwebui-user-name", "Jos%C3%A9 P")],
-                "José P",
-                conversation::VIA_OPENWEBUI,
-            ),
-            (
-                &[("x-openwebui-user-id", "u-42")],
+                Some(user("u-42", None)),
                 "u-42",
                 conversation::VIA_OPENWEBUI,
-            ),
-            (
-                &[
-                    ("x-openwebui-user-name", "  "),
-                    ("x-openwebui-user-id", "u-42"),
-                ],
-                "u-42",
-                conversation::VIA_OPENWEBUI,
-            ),
-            // Escapes that do not make text fall back, as no name would.
-            (
-                &[("x-openwebui-user-name", "%FF")],
-                "ops-key",
-                conversation::VIA_MCP,
             ),
         ];
-        for (pairs, name, via) in cases {
-            let by = Answerer::of("ops-key", Some(&headers(pairs)), conversation::VIA_MCP);
-            assert_eq!((by.name.as_str(), by.via), (name, via), "{pairs:?}");
+        for (user, name, via) in cases {
+            let by = Answerer::of("ops-key", user.as_ref(), conversation::VIA_MCP);
+            assert_eq!((by.name.as_str(), by.via), (name, via), "{user:?}");
+            assert_eq!(by.author, Author::Model);
         }
         let by = Answerer::of("ops-key", None, conversation::VIA_API);
         assert_eq!(by.lead(), "Answered through the API by ops-key:");
         assert_eq!(by.author, Author::Person);
-        let long = "n".repeat(300);
-        let map = {
-            let mut map = HeaderMap::new();
-            map.insert("x-openwebui-user-name", long.parse().expect("value"));
-            map
-        };
-        let by = Answerer::of("k", Some(&map), conversation::VIA_MCP);
-        assert_eq!(by.name.chars().count(), MAX_NAME_CHARS);
-        assert_eq!(by.lead(), format!("Answered in Open WebUI by {}:", by.name));
+        let alice = user("u-1", Some("Alice"));
+        let by = Answerer::of("k", Some(&alice), conversation::VIA_API);
+        assert_eq!(by.lead(), "Answered in Open WebUI by Alice:");
     }
 }

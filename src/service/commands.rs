@@ -227,8 +227,9 @@ async fn update_once(
     // now, whatever this update changed.
     let stored = sealed_target(state, &row);
     // Only an update that changes what the command does can make it a copy of another: one
-    // left as it was (a copy saved before this check, say) can still be saved.
-    let changes = !same_command(&state.sealer, &read, &row);
+    // left as it was (a copy saved before this check, say) can still be saved. Nor is a
+    // disabled one a copy that matters: it runs on nothing, and disabling must always work.
+    let changes = row.enabled && !same_command(&state.sealer, &read, &row);
     let (sealer, given) = (Arc::clone(&state.sealer), row.clone());
     // Looked for on the writer, with the write, as `add` does: an add and an update sent at
     // once find each other too.

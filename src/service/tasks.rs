@@ -420,7 +420,7 @@ pub async fn complete(
                 false,
             )?;
             if finished {
-                rows::drop_unsent_questions(db, &key, now)?;
+                rows::drop_unsent_questions(db, &key, now, rows::COMPLETED)?;
             }
             if finished && let (Some(delivery), Some(event_id)) = (&delivery, &task.event_id) {
                 queue_result(

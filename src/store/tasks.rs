@@ -911,19 +911,28 @@ pub fn is_cancelled(conn: &Connection, id: &str) -> Result<bool, StoreError> {
 /// Why a question of a completed task was not sent (or not sent again).
 pub const COMPLETED: &str = "the task was completed";
 
-/// Drops the questions of a task just completed that are not yet out (to be sent, or refused
-/// and waiting to be tried again): an answer to one would wake no one, and it would land after
-/// the result. Its other actions (a comment, the result itself) still go. One with a post id
-/// already was posted, as [`cancel`] leaves it. Like a cancelled task's, they do not make the
-/// event `failed`.
-pub fn drop_unsent_questions(conn: &Connection, id: &str, now: i64) -> Result<usize, StoreError> {
+/// Why a question a person answered through the service before it was out was not sent.
+pub const ANSWERED_FIRST: &str = "answered before it was posted";
+
+/// Drops the questions of a task that are not yet out (to be sent, or refused and waiting to
+/// be tried again), `why` ([`COMPLETED`], [`ANSWERED_FIRST`]): of a task just completed, an
+/// answer to one would wake no one, and it would land after the result; one already answered
+/// would be asked after its answer, and its replies taken for the next question's. Its other
+/// actions (a comment, the result itself) still go. One with a post id already was posted, as
+/// [`cancel`] leaves it. Like a cancelled task's, they do not make the event `failed`.
+pub fn drop_unsent_questions(
+    conn: &Connection,
+    id: &str,
+    now: i64,
+    why: &str,
+) -> Result<usize, StoreError> {
     let events: Vec<Option<String>> = conn
         .prepare_cached(
             "UPDATE outbox SET status = 'dead', last_error = ?3, updated_at = ?2 \
              WHERE task_id = ?1 AND action = 'ask' AND status IN ('pending', 'retrying') \
              AND remote_id IS NULL RETURNING event_id",
         )?
-        .query_map(params![id, now, COMPLETED], |r| r.get(0))?
+        .query_map(params![id, now, why], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     let mut settled: Vec<&String> = events.iter().flatten().collect();
     settled.dedup();

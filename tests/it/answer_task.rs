@@ -439,3 +439,58 @@ async fn an_external_agent_that_spoke_on_the_thread_is_shown_the_answer_before_i
     assert_eq!(second.is_error, Some(false), "{}", text(&second));
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_question_still_on_its_way_out_when_answered_is_not_posted_after_its_answer() {
+    // Arrange: the model asks "Which OS?", and the question is still in the outbox (not sent)
+    // when the person answers it from the chat; the next run asks something else.
+    let llm = fake_llm(vec![
+        llm_asks("Which OS?"),
+        llm_asks("Which version?"),
+        llm_answer(RESULT),
+    ])
+    .await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app
+        .task_id_of(&open_issue(&app, 70, "Crash on start").await)
+        .await;
+    assert_eq!(
+        run_next(&app, &runner).await,
+        Some((task_id.clone(), "waiting_reply".into()))
+    );
+    let client = connect_as_alice(&app, API_KEY).await;
+
+    // Act
+    let answered = call(
+        &client,
+        "answer_task",
+        json!({"task_id": task_id, "text": ANSWER}),
+    )
+    .await;
+    let ran = run_next(&app, &runner).await;
+    app.drain().await;
+
+    // Assert: only the second question reached the thread; the first ended dead, saying why.
+    assert_eq!(answered.is_error, Some(false), "{}", text(&answered));
+    assert_eq!(ran, Some((task_id.clone(), "waiting_reply".into())));
+    let posted = comments_on(&github, 70).await;
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert!(posted[0].contains("Which version?"), "{posted:?}");
+    let db = rusqlite::Connection::open(&app.db_path).expect("open the database");
+    let first: (String, String) = db
+        .query_row(
+            "SELECT status, last_error FROM outbox WHERE task_id = ?1 AND action = 'ask' \
+             ORDER BY created_at LIMIT 1",
+            [&task_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("the first question's action");
+    assert_eq!(first.0, "dead");
+    assert!(
+        first.1.contains("answered before it was posted"),
+        "{first:?}"
+    );
+    client.cancel().await.ok();
+}

@@ -450,3 +450,25 @@ async fn add_command_over_mcp_refuses_each_mistake_with_text_to_act_on() {
     assert!(text(&again).contains("update_command"), "{}", text(&again));
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_command_whose_disabled_twin_exists_can_still_be_disabled() {
+    // Arrange: two commands alike but for `enabled`, which add takes as different.
+    let app = spawn_app_with(|_| {}).await;
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+    let command = |enabled: bool| {
+        json!({"trigger": "issues.opened", "action": "comment", "template": "hi",
+               "enabled": enabled})
+    };
+    let on = app.add_command_ok("gh", command(true)).await;
+    app.add_command_ok("gh", command(false)).await;
+    let on_id = on["id"].as_str().expect("id").to_string();
+
+    // Act: the kill switch.
+    let (status, body) = update(&app, &on_id, json!({"enabled": false})).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["enabled"], false, "{body}");
+}

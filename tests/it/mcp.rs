@@ -2244,3 +2244,40 @@ async fn a_test_of_a_slack_message_is_typed_as_a_real_channel_message_is() {
     assert!(report.get("note").is_none(), "{report}");
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn create_webhook_sent_twice_tells_the_model_in_its_summary_of_the_first() {
+    // Arrange
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    let args = json!({"name": "Repo events", "provider": "github"});
+    let first = call(&client, "create_webhook", args.clone()).await;
+    let first_id = structured(&first)["webhook"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+
+    // Act
+    let again = call(&client, "create_webhook", args).await;
+    let stripe = call(
+        &client,
+        "create_webhook",
+        json!({"name": "Payments", "provider": "stripe"}),
+    )
+    .await;
+
+    // Assert: the text the model reads first names the namesake; Stripe's placeholder note
+    // is said once, not again as a warning.
+    let summary = |r: &CallToolResult| text(r).lines().next().unwrap_or_default().to_string();
+    let said = summary(&again);
+    assert!(said.contains("Warning: webhook"), "{said}");
+    assert!(said.contains(&format!("`{first_id}`")), "{said}");
+    assert!(!summary(&first).contains("Warning"), "{}", summary(&first));
+    let stripe_said = summary(&stripe);
+    assert_eq!(
+        stripe_said.matches("issues its own signing secret").count(),
+        1,
+        "{stripe_said}"
+    );
+    client.cancel().await.ok();
+}

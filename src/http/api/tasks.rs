@@ -1,7 +1,6 @@
 //! `/api/tasks`: agent tasks over REST (list, read, answer, cancel, claim, complete).
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -11,6 +10,7 @@ use crate::app::AppState;
 use crate::http::error::ApiError;
 use crate::http::extract::AppJson;
 use crate::service::answer::{self, Answered, Answerer};
+use crate::service::audit::AuditUser;
 use crate::service::auth::KeyInfo;
 use crate::service::tasks::{self, TaskOut, TaskPage, TaskQuery};
 use crate::store::conversation::VIA_API;
@@ -55,11 +55,12 @@ async fn answer_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
     caller: Option<Extension<KeyInfo>>,
-    headers: HeaderMap,
+    user: Option<Extension<AuditUser>>,
     AppJson(input): AppJson<AnswerIn>,
 ) -> Result<Json<Answered>, ApiError> {
     let key = caller.map(|Extension(key)| key.name).unwrap_or_default();
-    let by = Answerer::of(&key, Some(&headers), VIA_API);
+    let user = user.map(|Extension(user)| user);
+    let by = Answerer::of(&key, user.as_ref(), VIA_API);
     Ok(Json(
         answer::answer(&state, &id, input.text, input.post, by).await?,
     ))
