@@ -6,7 +6,6 @@ use std::collections::HashMap;
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderName, HeaderValue};
-use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -21,6 +20,7 @@ use crate::helpers::{
     send_json, task_conversation,
 };
 use crate::keys::{audit_entries, create_key};
+use crate::mcp::{call, text};
 
 type Client = RunningService<RoleClient, ()>;
 
@@ -45,25 +45,6 @@ async fn connect_as_alice(app: &TestApp, key: &str) -> Client {
     ().serve(StreamableHttpClientTransport::from_config(config))
         .await
         .expect("MCP client connects")
-}
-
-async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
-    client
-        .call_tool(
-            CallToolRequestParams::new(tool.to_string())
-                .with_arguments(args.as_object().cloned().expect("object arguments")),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{tool} failed at protocol level: {e}"))
-}
-
-fn text(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// An app whose runner's model asks "Which OS?" on issue 70, then answers; the task waits for
