@@ -258,6 +258,8 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
         "ENABLE_TITLE_GENERATION": "false", "ENABLE_FOLLOW_UP_GENERATION": "false",
         "ENABLE_TAGS_GENERATION": "false", "ENABLE_AUTOCOMPLETE_GENERATION": "false",
         "WEBUI_URL": owui, "PYTHONUNBUFFERED": "1",
+        # Who is chatting, on every tool-server request: the audit log names the user.
+        "ENABLE_FORWARD_USER_INFO_HEADERS": "true",
     }
     os.makedirs(owui_env["DATA_DIR"])
     passed = False
@@ -346,7 +348,13 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
         assert "TOOL RESULT" in added, added
         commands = ok("GET", f"{ours}/api/webhooks/owui/commands", token=KEY)
         assert any(c["trigger"] == "user.created" for c in commands["commands"]), commands
-        print("ok  2. chat -> model tool calls -> Open WebUI -> /mcp: webhook 'owui' and its command exist")
+        audit = ok("GET", f"{ours}/api/audit?user=admin@example.com", token=KEY)["entries"]
+        made = [e for e in audit if e["action"] == "mcp create_webhook"]
+        assert made, f"no create_webhook entry for the admin's email: {json.dumps(audit)[:2000]}"
+        user = made[0]["user"]
+        assert user["name"] == "Admin" and user["role"] == "admin" and user["verified"] is False, user
+        print("ok  2. chat -> model tool calls -> Open WebUI -> /mcp: webhook 'owui' and its command exist; "
+              f"the audit log names the chatting user ({user['name']}, {user['email']})")
 
         # 3. Open WebUI's event webhook delivers to the new webhook (the token in the URL).
         # The secret is shown once, at creation: in the tool result Open WebUI kept in the chat.
