@@ -6,8 +6,9 @@
 //!   Open WebUI percent-encodes), `-Email` and `-Role`, recorded as unverified: anyone who
 //!   holds the key can write them.
 //! - With it: only `X-OpenWebUI-User-Jwt`, the HS256 token Open WebUI signs with its
-//!   `FORWARD_USER_INFO_HEADER_JWT_SECRET` (claims `sub`, `name`, `email`, `role`; its `exp`
-//!   honoured), recorded as verified. The plain headers are ignored then, as they could be
+//!   `FORWARD_USER_INFO_HEADER_JWT_SECRET` (claims `sub`, `name`, `email`, `role`; `iss`
+//!   `open-webui` and an unexpired `exp` required, as Open WebUI always writes them), recorded
+//!   as verified. The plain headers are ignored then, as they could be
 //!   forged. A token that does not check out names no one and the request goes on: the key
 //!   allowed it, and the audit log still names the key; a warning says why, at most once a
 //!   minute.
@@ -49,6 +50,7 @@ fn unsigned(headers: &HeaderMap) -> Option<AuditUser> {
     let Some(id) = value(USER_ID) else {
         if headers.contains_key(USER_JWT) {
             now_and_then(
+                &NO_SECRET,
                 "a request carries X-OpenWebUI-User-Jwt, but WEBHOOK_MCP_OPENWEBUI_USER_JWT_SECRET \
                  is not set: no user is recorded; set it to Open WebUI's \
                  FORWARD_USER_INFO_HEADER_JWT_SECRET",
@@ -86,6 +88,7 @@ fn signed(headers: &HeaderMap, secret: &str) -> Option<AuditUser> {
     let Some(token) = headers.get(USER_JWT) else {
         if headers.contains_key(USER_ID) {
             now_and_then(
+                &UNSIGNED_IGNORED,
                 "X-OpenWebUI-User-* headers ignored: with WEBHOOK_MCP_OPENWEBUI_USER_JWT_SECRET \
                  set, only a signed X-OpenWebUI-User-Jwt names the user (is \
                  FORWARD_USER_INFO_HEADER_JWT_SECRET set in Open WebUI?)",
@@ -94,9 +97,11 @@ fn signed(headers: &HeaderMap, secret: &str) -> Option<AuditUser> {
         return None;
     };
     let mut validation = Validation::new(Algorithm::HS256);
-    // Open WebUI's tokens expire (in 5 minutes by default); one without `exp` is taken too.
-    validation.required_spec_claims.clear();
-    // Nor does it name an audience.
+    // Open WebUI's tokens always expire (in 5 minutes by default) and name it as their issuer:
+    // another token signed with the same secret, for something else, names no one here.
+    validation.set_required_spec_claims(&["exp", "iss"]);
+    validation.set_issuer(&[OPEN_WEBUI]);
+    // It names no audience.
     validation.validate_aud = false;
     let checked = match (token.to_str(), DecodingKey::from_secret(secret.as_bytes())) {
         (Ok(token), Ok(key)) => jsonwebtoken::decode::<Claims>(token, &key, &validation),
@@ -106,18 +111,28 @@ fn signed(headers: &HeaderMap, secret: &str) -> Option<AuditUser> {
     let claims = match checked {
         Ok(data) => data.claims,
         Err(e) => {
-            now_and_then(&format!(
-                "X-OpenWebUI-User-Jwt does not check out ({}): no user is recorded for the \
+            now_and_then(
+                &BAD_TOKEN,
+                &format!(
+                    "X-OpenWebUI-User-Jwt does not check out ({}): no user is recorded for the \
                  request (is WEBHOOK_MCP_OPENWEBUI_USER_JWT_SECRET Open WebUI's \
                  FORWARD_USER_INFO_HEADER_JWT_SECRET, and are both clocks right?)",
-                why_refused(e.kind())
-            ));
+                    why_refused(e.kind())
+                ),
+            );
             return None;
         }
     };
     let value = |claim: Option<String>| claim.and_then(|c| kept(&c));
+    let Some(id) = value(claims.sub) else {
+        now_and_then(
+            &NO_SUBJECT,
+            "X-OpenWebUI-User-Jwt checks out but names no user id (`sub`): no user is recorded",
+        );
+        return None;
+    };
     Some(AuditUser {
-        id: value(claims.sub)?,
+        id,
         name: value(claims.name),
         email: value(claims.email),
         role: value(claims.role),
@@ -130,7 +145,15 @@ fn signed(headers: &HeaderMap, secret: &str) -> Option<AuditUser> {
 fn why_refused(kind: &ErrorKind) -> &'static str {
     match kind {
         ErrorKind::InvalidSignature => "signed with another secret",
-        ErrorKind::ExpiredSignature => "expired",
+        // Open WebUI makes one token per chat turn: a turn longer than its
+        // FORWARD_USER_INFO_HEADER_JWT_EXPIRES_SECONDS sends it expired on its later calls.
+        ErrorKind::ExpiredSignature => {
+            "expired: Open WebUI reuses one token for a whole chat turn, so the later calls of a \
+             turn longer than its FORWARD_USER_INFO_HEADER_JWT_EXPIRES_SECONDS (300 by default) \
+             carry it expired"
+        }
+        ErrorKind::InvalidIssuer => "not issued by Open WebUI (its `iss` is not open-webui)",
+        ErrorKind::MissingRequiredClaim(_) => "without the `exp` or `iss` Open WebUI writes",
         ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => "not signed with HS256",
         ErrorKind::Json(_) => "its JSON is not as Open WebUI writes it",
         _ => "not a token",
@@ -152,16 +175,23 @@ fn kept(value: &str) -> Option<String> {
     fits.then(|| value.to_string())
 }
 
-/// When a warning was last written (unix ms).
-static LAST_WARNED: AtomicI64 = AtomicI64::new(0);
+/// When each kind of warning was last written (unix ms): one kind coming with every call of
+/// one client must not hide another's.
+static BAD_TOKEN: AtomicI64 = AtomicI64::new(0);
+static NO_SUBJECT: AtomicI64 = AtomicI64::new(0);
+static UNSIGNED_IGNORED: AtomicI64 = AtomicI64::new(0);
+static NO_SECRET: AtomicI64 = AtomicI64::new(0);
 
-/// Warns, unless a warning of this module was written less than a minute ago: a bad token
-/// comes with every call of a connection, and the log must not fill with it.
-fn now_and_then(what: &str) {
+/// The issuer Open WebUI writes into its tokens.
+const OPEN_WEBUI: &str = "open-webui";
+
+/// Warns, unless a warning of this kind (`last`) was written less than a minute ago: a bad
+/// token comes with every call of a connection, and the log must not fill with it.
+fn now_and_then(last_warned: &AtomicI64, what: &str) {
     let now = clock::now_ms();
-    let last = LAST_WARNED.load(Ordering::Relaxed);
+    let last = last_warned.load(Ordering::Relaxed);
     if now - last >= 60_000
-        && LAST_WARNED
+        && last_warned
             .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     {
@@ -172,6 +202,103 @@ fn now_and_then(what: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::{Value, json};
+
+    const SECRET: &str = "shared-with-open-webui";
+
+    fn signed_with(secret: &str, algorithm: Algorithm, claims: &Value) -> HeaderMap {
+        let token = jsonwebtoken::encode(
+            &Header::new(algorithm),
+            claims,
+            &EncodingKey::from_secret(secret.as_bytes()).expect("an HMAC key"),
+        )
+        .expect("token");
+        let mut headers = HeaderMap::new();
+        headers.insert(USER_JWT, token.parse().expect("header value"));
+        headers
+    }
+
+    #[test]
+    fn only_a_token_as_open_webui_signs_it_names_the_user() {
+        let now = clock::now_ms() / 1000;
+        let claims = |drop: &str, set: Value| {
+            let mut c = json!({"sub": "u-1", "name": "Zoë / R&D", "email": "zoe@example.com",
+                               "role": "user", "iss": "open-webui", "iat": now, "exp": now + 300});
+            c.as_object_mut().expect("object").remove(drop);
+            for (k, v) in set.as_object().expect("object") {
+                c[k] = v.clone();
+            }
+            c
+        };
+        let hs256 = Algorithm::HS256;
+        // (what, the request's headers, the user id named)
+        let cases = [
+            (
+                "as sent",
+                signed_with(SECRET, hs256, &claims("", json!({}))),
+                Some("u-1"),
+            ),
+            (
+                "another secret",
+                signed_with("other", hs256, &claims("", json!({}))),
+                None,
+            ),
+            (
+                "HS384",
+                signed_with(SECRET, Algorithm::HS384, &claims("", json!({}))),
+                None,
+            ),
+            (
+                "no exp",
+                signed_with(SECRET, hs256, &claims("exp", json!({}))),
+                None,
+            ),
+            (
+                "expired",
+                signed_with(SECRET, hs256, &claims("", json!({"exp": now - 3600}))),
+                None,
+            ),
+            (
+                "no iss",
+                signed_with(SECRET, hs256, &claims("iss", json!({}))),
+                None,
+            ),
+            (
+                "another iss",
+                signed_with(SECRET, hs256, &claims("", json!({"iss": "x"}))),
+                None,
+            ),
+            (
+                "no sub",
+                signed_with(SECRET, hs256, &claims("sub", json!({}))),
+                None,
+            ),
+            (
+                "blank sub",
+                signed_with(SECRET, hs256, &claims("", json!({"sub": " "}))),
+                None,
+            ),
+        ];
+        for (what, headers, id) in cases {
+            let user = of(&headers, Some(SECRET));
+            assert_eq!(user.as_ref().map(|u| u.id.as_str()), id, "{what}");
+            if let Some(user) = user {
+                assert!(user.verified, "{what}");
+                assert_eq!(user.name.as_deref(), Some("Zoë / R&D"), "{what}");
+            }
+        }
+        // Without the secret, a token names no one; with it, plain headers name no one.
+        let token = signed_with(SECRET, hs256, &claims("", json!({})));
+        assert_eq!(of(&token, None), None);
+        let mut plain = HeaderMap::new();
+        plain.insert(USER_ID, "u-2".parse().expect("value"));
+        assert_eq!(of(&plain, Some(SECRET)), None);
+        assert_eq!(
+            of(&plain, None).map(|u| (u.id, u.verified)),
+            Some(("u-2".into(), false))
+        );
+    }
 
     #[test]
     fn values_are_kept_trimmed_unless_blank_too_long_or_holding_control_characters() {
