@@ -106,10 +106,13 @@ impl McpServer {
             "The secret is shown only now.".to_string()
         };
         // The placeholder's warning is the secret note already.
+        let said = placeholder
+            .as_deref()
+            .map(crate::service::webhooks::placeholder_warning);
         let others: Vec<String> = created
             .warnings
             .iter()
-            .filter(|w| placeholder.is_none() || !w.contains("issues its own signing secret"))
+            .filter(|w| said.as_ref() != Some(*w))
             .cloned()
             .collect();
         let summary = format!(

@@ -208,7 +208,7 @@ pub async fn ask(
             Ok(Ok(row))
         })
         .await
-        .map_err(|e| event_gone(e, &event.summary.id))?
+        .map_err(|e| event_gone(e, Some(&event.summary.id)))?
         .map_err(|task_id| {
             ServiceError::Conflict(format!(
                 "task `{task_id}` is finished, so nobody would wait for the answer; ask with the \
@@ -311,10 +311,7 @@ pub async fn post_message(
         .store
         .write(move |db| insert_and_settle(db, &stored))
         .await
-        .map_err(|e| match &row.event_id {
-            Some(id) => event_gone(e, id),
-            None => e.into(),
-        })?;
+        .map_err(|e| event_gone(e, row.event_id.as_deref()))?;
     state.wake_workers();
     Ok(present_queued(&row, &unchecked))
 }
@@ -364,10 +361,7 @@ async fn send_on_source(
         .store
         .write(move |db| insert_and_settle(db, &stored))
         .await
-        .map_err(|e| match &planned.row.event_id {
-            Some(id) => event_gone(e, id),
-            None => e.into(),
-        })?;
+        .map_err(|e| event_gone(e, planned.row.event_id.as_deref()))?;
     state.wake_workers();
     Ok(planned.presented())
 }
@@ -490,13 +484,13 @@ fn check_fits_limit(field: &str, text: &str, limit: plan::Limit) -> Result<(), S
 
 /// A write refused because its event was let go since it was read (`insert_and_settle`,
 /// replay) reads as that event not found, as it would a moment later.
-fn event_gone(e: crate::store::StoreError, event_id: &str) -> ServiceError {
-    match e {
-        crate::store::StoreError::MissingParent => ServiceError::NotFound {
+fn event_gone(e: crate::store::StoreError, event_id: Option<&str>) -> ServiceError {
+    match (e, event_id) {
+        (crate::store::StoreError::MissingParent, Some(id)) => ServiceError::NotFound {
             what: "event",
-            id: event_id.to_string(),
+            id: id.to_string(),
         },
-        e => e.into(),
+        (e, _) => e.into(),
     }
 }
 
@@ -730,7 +724,7 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
         .store
         .write(move |db| replay_in_db(db, &sealer, &event, &planned))
         .await
-        .map_err(|e| event_gone(e, event_id))?;
+        .map_err(|e| event_gone(e, Some(event_id)))?;
     state.wake_workers();
     state.wake_runner();
     Ok(ReplayReport {
@@ -1243,7 +1237,7 @@ mod tests {
             .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
             .unwrap();
         assert_eq!(kept, 0);
-        let error = event_gone(crate::store::StoreError::MissingParent, "evt_gone");
+        let error = event_gone(crate::store::StoreError::MissingParent, Some("evt_gone"));
         assert_eq!(error.to_string(), "event `evt_gone` not found");
     }
 }

@@ -151,16 +151,21 @@ pub async fn create(
     // Stripe shows its secret only once the endpoint exists, so the URL may come first; but
     // until the sender's own secret is set, every delivery is refused.
     if let Some(sender) = placeholder {
-        out.warnings.push(format!(
-            "{sender} issues its own signing secret, so the generated one is only a \
-             placeholder and {sender}'s deliveries will be refused: once {sender} shows \
-             its secret, set it with rotate-secret {{\"secret\": \"...\", \
-             \"grace_period_secs\": 0}}"
-        ));
+        out.warnings.push(placeholder_warning(&sender));
     }
     out.warnings.extend(unchecked);
     out.warnings.extend(short);
     Ok(out)
+}
+
+/// The warning of a webhook created without the secret its sender (`openai`, `stripe`, …)
+/// issues itself.
+pub(crate) fn placeholder_warning(sender: &str) -> String {
+    format!(
+        "{sender} issues its own signing secret, so the generated one is only a placeholder and \
+         {sender}'s deliveries will be refused: once {sender} shows its secret, set it with \
+         rotate-secret {{\"secret\": \"...\", \"grace_period_secs\": 0}}"
+    )
 }
 
 /// A second webhook of the same provider and name is most often a create sent twice (a
