@@ -9,6 +9,8 @@ would use it:
 2. A chat whose model calls `webhook-mcp_create_webhook` and `webhook-mcp_add_command`: Open
    WebUI runs the tool loop server-side against webhook-mcp's /mcp; the webhook and its command
    exist in webhook-mcp afterwards, and the tool results are stored in the chat.
+   A second connection with `function_name_filter_list` (the README's narrower chat set): the
+   model is offered only those tools, and calls one.
 3. Open WebUI's own event webhook is pointed at the new webhook's URL (`?token=`); creating a
    user makes Open WebUI send `user.created`, which webhook-mcp stores as verified.
 4. The command turns that event into a task; the built-in runner asks Open WebUI's
@@ -355,6 +357,30 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
         assert user["name"] == "Admin" and user["role"] == "admin" and user["verified"] is False, user
         print("ok  2. chat -> model tool calls -> Open WebUI -> /mcp: webhook 'owui' and its command exist; "
               f"the audit log names the chatting user ({user['name']}, {user['email']})")
+
+        # 2b. The README's narrower connection: Open WebUI's function_name_filter_list keeps the
+        # model's tool list (sent again with every model call of a turn) to the names given.
+        narrow = ["list_webhooks", "get_webhook", "list_events", "get_event", "comment", "list_tasks",
+                  "get_task", "answer_task"]
+        chat_connection = json.loads(json.dumps(connection))
+        chat_connection["config"]["function_name_filter_list"] = ",".join(narrow)
+        chat_connection["info"] = {"id": "webhook-mcp-chat", "name": "webhook-mcp (chat)",
+                                   "description": "Watch webhooks and answer tasks"}
+        ok("POST", f"{owui}/api/v1/configs/tool_servers",
+           {"TOOL_SERVER_CONNECTIONS": [connection, chat_connection]}, token=jwt)
+        seen = len(FakeModel.requests)
+        listed = chat("/tool webhook-mcp-chat_list_webhooks {}", "server:mcp:webhook-mcp-chat")
+        assert "TOOL RESULT" in listed and "owui" in listed, listed
+        offered = [r.get("tools") or [] for r in FakeModel.requests[seen:]]
+        assert offered and all(offered), f"a model call of the narrow chat had no tools: {offered}"
+        names = sorted(t["function"]["name"] for t in offered[0])
+        assert names == sorted(f"webhook-mcp-chat_{n}" for n in narrow), names
+        narrow_chars = len(json.dumps(offered[0]))
+        full = [r.get("tools") for r in FakeModel.requests[:seen] if len(r.get("tools") or []) > len(narrow)]
+        assert full, "no earlier model call carried the whole tool list"
+        print(f"ok  2b. function_name_filter_list narrows a connection: {len(names)} tools "
+              f"({narrow_chars} characters) reach the model instead of {len(full[0])} "
+              f"({len(json.dumps(full[0]))} characters)")
 
         # 3. Open WebUI's event webhook delivers to the new webhook (the token in the URL).
         # The secret is shown once, at creation: in the tool result Open WebUI kept in the chat.
