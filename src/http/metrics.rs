@@ -21,7 +21,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .await
         .map_err(crate::service::ServiceError::from)?;
     render_writer(&mut body, state.store.writer_stats());
-    render_expired(&mut body, state.expired.events());
+    render_expired(&mut body, &state.expired);
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
 
@@ -151,13 +151,33 @@ fn render_writer(out: &mut String, stats: WriterSnapshot) {
     );
 }
 
-/// The events this process let go past the retention: its own count, like the writer's.
-fn render_expired(out: &mut String, events: u64) {
-    let name = "webhook_mcp_events_expired_total";
-    out.push_str(&format!(
-        "# HELP {name} Events this process deleted past WEBHOOK_MCP_EVENT_RETENTION_DAYS, \
-         with their tasks and actions.\n# TYPE {name} counter\n{name} {events}\n"
-    ));
+/// What this process let go past the retention: its own count, like the writer's.
+fn render_expired(out: &mut String, expired: &crate::service::retention::Expired) {
+    let counters = [
+        (
+            "webhook_mcp_events_expired_total",
+            "Events this process deleted past WEBHOOK_MCP_EVENT_RETENTION_DAYS, with their \
+             tasks and actions.",
+            expired.events(),
+        ),
+        (
+            "webhook_mcp_tasks_expired_total",
+            "Tasks this process deleted with their events past \
+             WEBHOOK_MCP_EVENT_RETENTION_DAYS.",
+            expired.tasks(),
+        ),
+        (
+            "webhook_mcp_actions_expired_total",
+            "Actions this process deleted past WEBHOOK_MCP_EVENT_RETENTION_DAYS: with their \
+             events or tasks, and those without an event once ended that long.",
+            expired.actions(),
+        ),
+    ];
+    for (name, help, value) in counters {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    }
 }
 
 /// A Prometheus histogram from per-bucket counts: cumulative `le` buckets, `_sum`, `_count`.

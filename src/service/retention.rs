@@ -1,6 +1,7 @@
 //! Old events let go (`WEBHOOK_MCP_EVENT_RETENTION_DAYS`): a sweep at start and every few
 //! minutes deletes the events received longer ago than the retention whose work has ended,
-//! with their tasks and actions, one small write at a time (see `store::retention`).
+//! with their tasks and actions, and then the actions no event holds (messages posted by hand)
+//! that ended that long ago, one small write at a time (see `store::retention`).
 //!
 //! A delivery id is known only while its event is kept: once the event is gone, a delivery
 //! with the same id is taken as new and acted on again. Senders retry within hours and are
@@ -14,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 use crate::clock;
-use crate::store::{StoreError, retention};
+use crate::store::StoreError;
+use crate::store::retention::{self, eventless};
 
 /// How often to look: old events may wait this much longer than the retention.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
@@ -42,15 +44,26 @@ pub fn warning(days: u32) -> Option<String> {
     })
 }
 
-/// The events this process let go since it started, for `/metrics`.
+/// What this process let go since it started, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Expired {
     events: AtomicU64,
+    tasks: AtomicU64,
+    /// With their events or tasks, or on their own.
+    actions: AtomicU64,
 }
 
 impl Expired {
     pub fn events(&self) -> u64 {
         self.events.load(Relaxed)
+    }
+
+    pub fn tasks(&self) -> u64 {
+        self.tasks.load(Relaxed)
+    }
+
+    pub fn actions(&self) -> u64 {
+        self.actions.load(Relaxed)
     }
 }
 
@@ -59,7 +72,10 @@ impl Expired {
 pub struct Swept {
     pub events: usize,
     pub tasks: usize,
+    /// Every action let go, those without an event included.
     pub actions: usize,
+    /// The actions no event held.
+    pub without_event: usize,
 }
 
 /// Sweeps at once and then every [`SWEEP_EVERY`] until `stop`. Several processes on one
@@ -68,15 +84,18 @@ pub async fn run(state: AppState, stop: CancellationToken) {
     let days = state.config.event_retention_days;
     tracing::info!(
         days,
-        "events received more than {days} days ago are deleted once their work has ended"
+        "events received more than {days} days ago are deleted once their work has ended, \
+         and actions without an event {days} days after they ended"
     );
     loop {
         match sweep(&state, days, &stop).await {
-            Ok(swept) if swept.events > 0 => tracing::info!(
+            Ok(swept) if swept.events > 0 || swept.without_event > 0 => tracing::info!(
                 events = swept.events,
                 tasks = swept.tasks,
                 actions = swept.actions,
-                "deleted events older than the retention, with their tasks and actions"
+                without_event = swept.without_event,
+                "deleted events older than the retention, with their tasks and actions, and \
+                 actions without an event that ended before it"
             ),
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "event retention sweep failed"),
@@ -88,9 +107,9 @@ pub async fn run(state: AppState, stop: CancellationToken) {
     }
 }
 
-/// One sweep: small writes until nothing older than the cutoff is left to let go, or `stop`.
-/// Each write waits for the one before to be answered, so the receive path's writes take
-/// turns with them.
+/// One sweep: small writes until nothing older than the cutoff is left to let go, or `stop`:
+/// events with their work first, then the actions no event holds. Each write waits for the
+/// one before to be answered, so the receive path's writes take turns with them.
 pub async fn sweep(
     state: &AppState,
     days: u32,
@@ -104,17 +123,44 @@ pub async fn sweep(
             .store
             .write(move |db| retention::expire(db, cutoff, after, retention::BUDGET))
             .await?;
-        state
-            .expired
-            .events
-            .fetch_add(expired.events as u64, Relaxed);
-        swept.events += expired.events;
-        swept.tasks += expired.tasks;
-        swept.actions += expired.actions;
+        swept.count(
+            &state.expired,
+            expired.events,
+            expired.tasks,
+            expired.actions,
+        );
+        after = expired.last_row;
+        if stop.is_cancelled() {
+            return Ok(swept);
+        }
+        if expired.finished {
+            break;
+        }
+    }
+    let mut after = 0;
+    loop {
+        let expired = state
+            .store
+            .write(move |db| eventless::expire(db, cutoff, after, retention::BUDGET))
+            .await?;
+        swept.count(&state.expired, 0, 0, expired.actions);
+        swept.without_event += expired.actions;
         after = expired.last_row;
         if expired.finished || stop.is_cancelled() {
             return Ok(swept);
         }
+    }
+}
+
+impl Swept {
+    /// Adds one write's deletions to this sweep's and to the process's counts.
+    fn count(&mut self, total: &Expired, events: usize, tasks: usize, actions: usize) {
+        total.events.fetch_add(events as u64, Relaxed);
+        total.tasks.fetch_add(tasks as u64, Relaxed);
+        total.actions.fetch_add(actions as u64, Relaxed);
+        self.events += events;
+        self.tasks += tasks;
+        self.actions += actions;
     }
 }
 

@@ -1,7 +1,10 @@
 //! SQL for letting old events go (`WEBHOOK_MCP_EVENT_RETENTION_DAYS`): an event received
 //! before the cutoff whose work has all ended is deleted with its tasks, its actions, their
 //! attempts and the reply lookups that name any of them. One call is one small write, so the
-//! receive path's group commit never waits long behind it.
+//! receive path's group commit never waits long behind it. Actions no event holds go by
+//! [`eventless`].
+
+pub mod eventless;
 
 use rusqlite::{Connection, params};
 
@@ -16,7 +19,8 @@ const TASK_ENDED: &str = "('done', 'failed', 'cancelled')";
 const ACTION_ENDED: &str = "('delivered', 'dead', 'cancelled')";
 
 /// How much one write lets go at most: this many events, or their bodies to this many bytes
-/// (deleting a body frees every page it fills, so a few large ones weigh like many small).
+/// (deleting a body frees every page it fills, so a few large ones weigh like many small);
+/// [`eventless`] counts actions and their deliveries by the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
     pub events: usize,
@@ -180,18 +184,18 @@ pub fn expire(
 mod tests {
     use super::*;
 
-    const OLD: i64 = 1_000;
-    const CUTOFF: i64 = 5_000;
+    pub(super) const OLD: i64 = 1_000;
+    pub(super) const CUTOFF: i64 = 5_000;
     const NEW: i64 = 9_000;
 
-    fn migrated() -> Connection {
+    pub(super) fn migrated() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
         super::super::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();
         conn
     }
 
-    fn add_event(conn: &Connection, id: &str, received_at: i64) {
+    pub(super) fn add_event(conn: &Connection, id: &str, received_at: i64) {
         conn.execute(
             "INSERT INTO events (id, webhook_id, provider, verified, verification, status, \
              headers, body, received_at) VALUES (?1, 'w', 'github', 1, 'current', 'matched', \
@@ -201,7 +205,7 @@ mod tests {
         .unwrap();
     }
 
-    fn add_task(conn: &Connection, id: &str, event_id: &str, status: &str) {
+    pub(super) fn add_task(conn: &Connection, id: &str, event_id: &str, status: &str) {
         conn.execute(
             "INSERT INTO tasks (id, event_id, webhook_id, agent, prompt, status, created_at, \
              updated_at) VALUES (?1, ?2, 'w', 'a', 'p', ?3, 0, 0)",
@@ -210,7 +214,7 @@ mod tests {
         .unwrap();
     }
 
-    fn add_action(
+    pub(super) fn add_action(
         conn: &Connection,
         id: &str,
         event_id: Option<&str>,
@@ -232,7 +236,7 @@ mod tests {
         .unwrap();
     }
 
-    fn count(conn: &Connection, sql: &str) -> i64 {
+    pub(super) fn count(conn: &Connection, sql: &str) -> i64 {
         conn.query_row(sql, [], |r| r.get(0)).unwrap()
     }
 

@@ -1,6 +1,7 @@
 //! Old events let go (`WEBHOOK_MCP_EVENT_RETENTION_DAYS`): past the retention, an event whose
 //! work has ended goes with its tasks, actions, attempts and reply lookups; one still at work,
-//! a recent one, and every one without a retention stay.
+//! a recent one, and every one without a retention stay. Messages posted by hand without an
+//! event go the same retention after they ended.
 
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use serde_json::json;
 
 use crate::helpers::{
     TestApp, agent_app, agent_config, delivery_id, fake_github, fake_llm, issue_comment,
-    llm_answer, llm_asks, open_issue, post_gh, run_next, runner_of,
+    llm_answer, llm_asks, manual_outbox, open_issue, post_gh, run_next, runner_of, spawn_manual,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -22,6 +23,16 @@ fn count(app: &TestApp, sql: &str, arg: &str) -> i64 {
 
 async fn status_of(app: &TestApp, path: &str) -> StatusCode {
     app.get_json(path).await.0
+}
+
+async fn metrics_of(app: &TestApp) -> String {
+    app.api(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text")
 }
 
 #[tokio::test]
@@ -178,16 +189,107 @@ async fn old_events_whose_work_ended_go_with_their_tasks_and_actions_the_rest_st
             "{kept}"
         );
     }
-    let metrics = app
-        .api(reqwest::Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    assert!(
-        metrics.contains("\nwebhook_mcp_events_expired_total 3\n"),
-        "{metrics}"
-    );
+    let metrics = metrics_of(&app).await;
+    for counted in [
+        "webhook_mcp_events_expired_total 3",
+        "webhook_mcp_tasks_expired_total 1",
+        "webhook_mcp_actions_expired_total 2",
+    ] {
+        assert!(metrics.contains(&format!("\n{counted}\n")), "{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn old_messages_posted_without_an_event_go_once_ended_fresh_and_unsent_ones_stay() {
+    // Arrange: messages posted by hand with no event: one delivered and one dead (its channel
+    // down), then, 40 days later by their times, one still waiting to be sent; and one
+    // delivered today.
+    let channel = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/down"))
+        .respond_with(wiremock::ResponseTemplate::new(503))
+        .mount(&channel)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::path("/up"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&channel)
+        .await;
+    let app = spawn_manual(|_| {}).await;
+    let post = async |to: &str, text: &str| {
+        let message = json!({"url": format!("{}/{to}", channel.uri()), "kind": "slack",
+                             "text": text});
+        let (status, action) = app.post_api("/api/messages", &message).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{action}");
+        action["id"].as_str().expect("action id").to_string()
+    };
+    let delivered = post("up", "Deploy done, ping alice@example.com").await;
+    let dead = post("down", "Lunch at noon").await;
+    app.drain().await;
+    let fresh = post("up", "Today's news").await;
+    app.drain().await;
+    let unsent = post("up", "Not sent yet").await;
+    let status = |id: String| {
+        let app = &app;
+        async move { app.get_json(&format!("/api/actions/{id}")).await.1["status"].clone() }
+    };
+    assert_eq!(status(delivered.clone()).await, "delivered");
+    assert_eq!(status(dead.clone()).await, "dead");
+    assert_eq!(status(fresh.clone()).await, "delivered");
+    assert_eq!(status(unsent.clone()).await, "pending");
+    let attempts = "SELECT COUNT(*) FROM outbox_attempts WHERE outbox_id = ?1";
+    assert_eq!(count(&app, attempts, &dead), 3);
+    {
+        let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+        for id in [&delivered, &dead, &unsent] {
+            db.execute(
+                "UPDATE outbox SET created_at = created_at - ?2, updated_at = updated_at - ?2, \
+                 next_attempt_at = next_attempt_at - ?2 WHERE id = ?1",
+                rusqlite::params![id, 40 * DAY_MS],
+            )
+            .expect("backdate");
+            db.execute(
+                "UPDATE outbox_attempts SET started_at = started_at - ?2 WHERE outbox_id = ?1",
+                rusqlite::params![id, 40 * DAY_MS],
+            )
+            .expect("backdate attempts");
+        }
+    }
+
+    // Act: a restart with a retention of 30 days (the worker off: the unsent one stays so)
+    let app = app
+        .restart_with(|config| {
+            manual_outbox(config);
+            config.event_retention_days = 30;
+        })
+        .await;
+    let mut waited = 0;
+    while status_of(&app, &format!("/api/actions/{delivered}")).await == StatusCode::OK {
+        assert!(waited < 100, "the old delivered message was never deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+
+    // Assert: the old ended ones are gone with their attempts, the others stay and are counted
+    for gone in [&delivered, &dead] {
+        assert_eq!(
+            status_of(&app, &format!("/api/actions/{gone}")).await,
+            StatusCode::NOT_FOUND,
+            "{gone}"
+        );
+        assert_eq!(count(&app, attempts, gone), 0, "{gone}");
+    }
+    for kept in [&fresh, &unsent] {
+        assert_eq!(
+            status_of(&app, &format!("/api/actions/{kept}")).await,
+            StatusCode::OK,
+            "{kept}"
+        );
+    }
+    let metrics = metrics_of(&app).await;
+    for counted in [
+        "webhook_mcp_events_expired_total 0",
+        "webhook_mcp_tasks_expired_total 0",
+        "webhook_mcp_actions_expired_total 2",
+    ] {
+        assert!(metrics.contains(&format!("\n{counted}\n")), "{metrics}");
+    }
 }
