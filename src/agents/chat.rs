@@ -171,6 +171,10 @@ pub struct ChatReply {
     pub message: Message,
     pub finish_reason: Option<String>,
     pub usage: Option<Value>,
+    /// The model's refusal: OpenAI's `message.refusal` and the `refusal` parts of its
+    /// content. Never part of `message`; capped, with the request's key scrubbed, as it is
+    /// quoted in the task's record.
+    pub refusal: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -288,10 +292,13 @@ impl ChatClient {
             let body = sent.scrub(&String::from_utf8_lossy(&body));
             return Err(status_error(status, retry_after, body.as_bytes()));
         }
-        parse_reply(&body).map_err(|e| ChatError {
+        let mut reply = parse_reply(&body).map_err(|e| ChatError {
             message: sent.scrub(&e.message),
             ..e
-        })
+        })?;
+        // Scrubbed before it is cut, so that no part of a key is left at the cut.
+        reply.refusal = reply.refusal.map(|r| excerpt(&sent.scrub(&r)));
+        Ok(reply)
     }
 
     fn transport_error(&self, err: reqwest::Error) -> ChatError {
@@ -415,6 +422,8 @@ fn parse_reply(body: &[u8]) -> Result<ChatReply, ChatError> {
     if message.get("role").is_none_or(Value::is_null) {
         message.insert("role".into(), "assistant".into());
     }
+    // Read before the parts become text: a refusal part has no text, and would be lost.
+    let refusal = refusal_of(&message);
     // Content as a list of parts (the newer OpenAI shape some servers answer in): its text.
     if let Some(Value::Array(parts)) = message.get("content") {
         let text = text_of_parts(parts);
@@ -438,7 +447,31 @@ fn parse_reply(body: &[u8]) -> Result<ChatReply, ChatError> {
             .and_then(Value::as_str)
             .map(str::to_owned),
         usage: value.get("usage").filter(|u| !u.is_null()).cloned(),
+        refusal,
     })
+}
+
+/// The model's refusal, in either shape OpenAI-compatible APIs give it: a `refusal` field
+/// beside the content (null then, most often), or `{"type": "refusal", "refusal": ..}` parts
+/// of a content given as parts. None when blank.
+fn refusal_of(message: &serde_json::Map<String, Value>) -> Option<String> {
+    let field = message.get("refusal").and_then(Value::as_str);
+    let parts = match message.get("content") {
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("refusal"))
+            .filter_map(|p| p.get("refusal").and_then(Value::as_str))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut said: Vec<&str> = Vec::new();
+    // A server that gives both may give the same words twice.
+    for r in field.into_iter().chain(parts).map(str::trim) {
+        if !r.is_empty() && !said.contains(&r) {
+            said.push(r);
+        }
+    }
+    (!said.is_empty()).then(|| said.join(" "))
 }
 
 /// A 200 that carries an `error` instead of choices is a gateway passing on its upstream's
@@ -740,6 +773,66 @@ mod tests {
                 .unwrap();
             assert_eq!(reply.message.content.as_deref(), expected, "{content}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_read_from_its_field_and_its_parts_and_kept_out_of_the_content() {
+        let no = "I can't help with that.";
+        let cases = [
+            (json!({"content": null, "refusal": no}), None, Some(no)),
+            (
+                json!({"content": [{"type": "refusal", "refusal": no}]}),
+                None,
+                Some(no),
+            ),
+            // Both shapes at once, saying the same: said once.
+            (
+                json!({"content": [{"type": "refusal", "refusal": no}], "refusal": no}),
+                None,
+                Some(no),
+            ),
+            (
+                json!({"content": [{"type": "text", "text": "Part A."},
+                                   {"type": "refusal", "refusal": "Not B."}]}),
+                Some("Part A."),
+                Some("Not B."),
+            ),
+            (
+                json!({"content": "Fine.", "refusal": " "}),
+                Some("Fine."),
+                None,
+            ),
+            (
+                json!({"content": "Fine.", "refusal": null}),
+                Some("Fine."),
+                None,
+            ),
+        ];
+        for (message, content, refusal) in cases {
+            let reply = answer(message_of(message.clone())).await.unwrap();
+            assert_eq!(reply.message.content.as_deref(), content, "{message}");
+            assert_eq!(reply.refusal.as_deref(), refusal, "{message}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_capped_and_has_the_key_scrubbed_before_it_is_cut() {
+        let key = "sk-0123456789";
+        let long = format!("{}{key} and more", "x".repeat(EXCERPT - 5));
+        let said = message_of(json!({"content": null, "refusal": long}));
+        let (server, _) = serve(said, Duration::from_secs(5)).await;
+        let url = openwebui_completions_url(&server.uri());
+        let client = ChatClient::new(url, Some(key.into()), Duration::from_secs(5));
+        let refusal = client.complete(&request()).await.unwrap().refusal.unwrap();
+        assert_eq!(refusal.len(), EXCERPT, "{refusal}");
+        assert!(!refusal.contains("sk-0"), "{refusal}");
+        assert!(refusal.ends_with("x*** a"), "{refusal}");
+    }
+
+    fn message_of(message: Value) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(json!({
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]
+        }))
     }
 
     #[tokio::test]

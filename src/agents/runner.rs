@@ -363,7 +363,20 @@ async fn run_task(
             }
         }
         if calls.is_empty() {
+            if reply.finish_reason.as_deref() == Some(CONTENT_FILTER) {
+                // The filter cut the answer (or left none of it): what came is not the
+                // model's whole word, and posted it would read as one.
+                return finish(state, task, Ending::Failed(filtered(&reply.refusal))).await;
+            }
             let mut answer = reply.message.content.clone().unwrap_or_default();
+            if answer.trim().is_empty()
+                && let Some(refusal) = &reply.refusal
+            {
+                // A no is not an answer to post, nor one for the tools to stand for: the
+                // task fails saying it, in the model's words.
+                let why = format!("the model refused: {refusal}");
+                return finish(state, task, Ending::Failed(why)).await;
+            }
             if reply.finish_reason.as_deref() == Some("length") && !answer.trim().is_empty() {
                 // Posted as it is, a cut-off answer reads as the model's whole verdict.
                 answer.push_str(CUT_OFF_NOTE);
@@ -392,7 +405,15 @@ async fn run_task(
             } else {
                 result_delivery(agent, task, &answer).map(|(kind, d)| (kind, sealed(state, d)))
             };
-            return finish(state, task, Ending::Done { answer, delivery }).await;
+            // Said beside an answer, a refusal is of part of it: the answer goes as any
+            // does, and the refusal is kept with it in the task's conversation.
+            let refusal = reply.refusal.clone();
+            let ending = Ending::Done {
+                answer,
+                refusal,
+                delivery,
+            };
+            return finish(state, task, ending).await;
         }
         messages.push(reply.message.clone());
         // Every call of the message is made, those after an `ask` too: the model meant them
@@ -501,6 +522,20 @@ const MAX_CALLS_PER_MESSAGE: usize = 16;
 
 /// Added to an answer the model's length limit cut off (`finish_reason: length`).
 const CUT_OFF_NOTE: &str = "\n\n(This answer was cut off: the model reached its length limit.)";
+
+/// The `finish_reason` of an answer a content filter stopped (OpenAI's, Azure OpenAI's).
+const CONTENT_FILTER: &str = "content_filter";
+
+/// Why a task whose answer the content filter stopped failed, with the model's refusal if it
+/// gave one.
+fn filtered(refusal: &Option<String>) -> String {
+    let why = "the chat API's content filter stopped the model's answer (finish_reason \
+               content_filter): what came of it is not posted";
+    match refusal {
+        Some(r) => format!("{why}; the model refused: {r}"),
+        None => why.to_string(),
+    }
+}
 
 /// A forward's signing secret (from the agent's declaration) sealed for the outbox, as
 /// commands' are; the worker opens it to sign.
@@ -842,6 +877,8 @@ enum Ending {
     /// The model's final answer, and where it is posted (none when a tool already replied).
     Done {
         answer: String,
+        /// What the model refused beside its answer: kept with the answer, not posted.
+        refusal: Option<String>,
         delivery: Option<(ActionKind, Delivery)>,
     },
     Failed(String),
@@ -850,9 +887,13 @@ enum Ending {
 /// Ends the task and queues its result in one write.
 async fn finish(state: &AppState, task: &TaskRow, ending: Ending) -> anyhow::Result<String> {
     let now = clock::now_ms();
-    let (status, result, error, delivery) = match ending {
-        Ending::Done { answer, delivery } => ("done", Some(answer), None, delivery),
-        Ending::Failed(why) => ("failed", None, Some(why), None),
+    let (status, result, refusal, error, delivery) = match ending {
+        Ending::Done {
+            answer,
+            refusal,
+            delivery,
+        } => ("done", Some(answer), refusal, None, delivery),
+        Ending::Failed(why) => ("failed", None, None, Some(why), None),
     };
     let (task, owner, task_id) = (task.clone(), owner_of(task), task.id.clone());
     let sealer = state.sealer.clone();
@@ -862,7 +903,10 @@ async fn finish(state: &AppState, task: &TaskRow, ending: Ending) -> anyhow::Res
             // Read now, not as claimed: replies that came during the run stay in it.
             let conversation = match &result {
                 Some(a) => {
-                    let answer = json!({"role": "assistant", "content": a, "at": now});
+                    let mut answer = json!({"role": "assistant", "content": a, "at": now});
+                    if let Some(r) = &refusal {
+                        answer["refusal"] = json!(r);
+                    }
                     tasks::conversation_with(db, &task.id, answer)?
                 }
                 None => None,

@@ -29,6 +29,7 @@ mod mcp_stdio;
 mod message_kinds;
 mod message_text;
 mod metrics;
+mod model_refusals;
 mod outbox_fairness;
 mod receiver;
 mod retention;

@@ -1050,7 +1050,9 @@ async fn a_model_that_ends_with_nothing_fails_the_task_instead_of_posting_a_blan
     assert_eq!(ran, Some((task_id.clone(), "failed".into())));
     let task = app.task(&task_id).await;
     assert_eq!(
-        task["error"], "the model ended with no answer (finish_reason content_filter)",
+        task["error"],
+        "the chat API's content filter stopped the model's answer (finish_reason \
+         content_filter): what came of it is not posted",
         "{task}"
     );
     assert_eq!(sent, 0);
