@@ -49,7 +49,7 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// When old rejected events are let go.
     pub rejected: Arc<crate::service::rejected::Pruning>,
-    /// How many events past `WEBHOOK_MCP_EVENT_RETENTION_DAYS` this process let go.
+    /// How many events (and audit entries) past their retention this process let go.
     pub expired: Arc<crate::service::retention::Expired>,
     /// Encryption at rest for secrets (a no-op without WEBHOOK_MCP_SECRET_KEY).
     pub sealer: Arc<Sealer>,
@@ -506,12 +506,12 @@ fn start_reply_timeouts(
     ))
 }
 
-/// Starts the sweep that lets old events go, when a retention is set.
+/// Starts the sweep that lets old events and audit entries go, when a retention is set.
 fn start_retention(
     state: &AppState,
     stop: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    (state.config.event_retention_days > 0)
+    (state.config.event_retention_days > 0 || state.config.audit_retention_days > 0)
         .then(|| tokio::spawn(crate::service::retention::run(state.clone(), stop)))
 }
 

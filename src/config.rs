@@ -263,6 +263,17 @@ pub struct Config {
     )]
     pub event_retention_days: u32,
 
+    /// Days an audit log entry is kept: entries keep each change's arguments (a message's
+    /// text, the Open WebUI user's name and email). 0 (default): kept forever.
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_AUDIT_RETENTION_DAYS",
+        default_value_t = 0,
+        value_parser = clap::value_parser!(u32).range(0..=MAX_RETENTION_DAYS)
+    )]
+    pub audit_retention_days: u32,
+
     /// Requests per second each webhook accepts unless its options set `rate_limit`; 0 = off.
     #[arg(
         long,
@@ -420,6 +431,7 @@ impl Config {
             rate_limit_per_webhook: 0,
             rejected_keep: 1000,
             event_retention_days: 0,
+            audit_retention_days: 0,
             trusted_proxies: Vec::new(),
             max_in_flight: 1024,
             request_timeout_secs: 30,

@@ -172,6 +172,11 @@ fn render_expired(out: &mut String, expired: &crate::service::retention::Expired
              events or tasks, and those without an event once ended that long.",
             expired.actions(),
         ),
+        (
+            "webhook_mcp_audit_entries_expired_total",
+            "Audit log entries this process deleted past WEBHOOK_MCP_AUDIT_RETENTION_DAYS.",
+            expired.audit_entries(),
+        ),
     ];
     for (name, help, value) in counters {
         out.push_str(&format!(

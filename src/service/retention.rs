@@ -1,7 +1,9 @@
 //! Old events let go (`WEBHOOK_MCP_EVENT_RETENTION_DAYS`): a sweep at start and every few
 //! minutes deletes the events received longer ago than the retention whose work has ended,
 //! with their tasks and actions, and then the actions no event holds (messages posted by hand)
-//! that ended that long ago, one small write at a time (see `store::retention`).
+//! that ended that long ago, one small write at a time (see `store::retention`). The audit
+//! log's entries have a retention of their own (`WEBHOOK_MCP_AUDIT_RETENTION_DAYS`): kept
+//! for accountability, often longer than events, they hold what each change said.
 //!
 //! A delivery id is known only while its event is kept: once the event is gone, a delivery
 //! with the same id is taken as new and acted on again. Senders retry within hours and are
@@ -15,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 use crate::clock;
-use crate::store::StoreError;
 use crate::store::retention::{self, eventless};
+use crate::store::{StoreError, audit};
 
 /// How often to look: old events may wait this much longer than the retention.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
@@ -51,6 +53,8 @@ pub struct Expired {
     tasks: AtomicU64,
     /// With their events or tasks, or on their own.
     actions: AtomicU64,
+    /// Past `WEBHOOK_MCP_AUDIT_RETENTION_DAYS`.
+    audit_entries: AtomicU64,
 }
 
 impl Expired {
@@ -65,6 +69,10 @@ impl Expired {
     pub fn actions(&self) -> u64 {
         self.actions.load(Relaxed)
     }
+
+    pub fn audit_entries(&self) -> u64 {
+        self.audit_entries.load(Relaxed)
+    }
 }
 
 /// What one sweep let go.
@@ -78,31 +86,78 @@ pub struct Swept {
     pub without_event: usize,
 }
 
-/// Sweeps at once and then every [`SWEEP_EVERY`] until `stop`. Several processes on one
-/// database may all sweep: each write looks again at what is there.
+/// Sweeps at once and then every [`SWEEP_EVERY`] until `stop`: events when their retention is
+/// set, audit entries when theirs is. Several processes on one database may all sweep: each
+/// write looks again at what is there.
 pub async fn run(state: AppState, stop: CancellationToken) {
     let days = state.config.event_retention_days;
-    tracing::info!(
-        days,
-        "events received more than {days} days ago are deleted once their work has ended, \
-         and actions without an event {days} days after they ended"
-    );
+    let audit_days = state.config.audit_retention_days;
+    if days > 0 {
+        tracing::info!(
+            days,
+            "events received more than {days} days ago are deleted once their work has ended, \
+             and actions without an event {days} days after they ended"
+        );
+    }
+    if audit_days > 0 {
+        tracing::info!(
+            days = audit_days,
+            "audit log entries are deleted {audit_days} days after they were made"
+        );
+    }
     loop {
-        match sweep(&state, days, &stop).await {
-            Ok(swept) if swept.events > 0 || swept.without_event > 0 => tracing::info!(
-                events = swept.events,
-                tasks = swept.tasks,
-                actions = swept.actions,
-                without_event = swept.without_event,
-                "deleted events older than the retention, with their tasks and actions, and \
-                 actions without an event that ended before it"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "event retention sweep failed"),
+        if days > 0 {
+            match sweep(&state, days, &stop).await {
+                Ok(swept) if swept.events > 0 || swept.without_event > 0 => tracing::info!(
+                    events = swept.events,
+                    tasks = swept.tasks,
+                    actions = swept.actions,
+                    without_event = swept.without_event,
+                    "deleted events older than the retention, with their tasks and actions, \
+                     and actions without an event that ended before it"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "event retention sweep failed"),
+            }
+        }
+        if audit_days > 0 && !stop.is_cancelled() {
+            match sweep_audit(&state, audit_days, &stop).await {
+                Ok(0) => {}
+                Ok(entries) => tracing::info!(
+                    entries,
+                    "deleted audit log entries older than the audit retention"
+                ),
+                Err(e) => tracing::error!(error = %e, "audit retention sweep failed"),
+            }
         }
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(SWEEP_EVERY) => {},
+        }
+    }
+}
+
+/// One sweep of the audit log: small writes from its front until no entry made more than
+/// `days` ago is left, or `stop`; how many entries went.
+pub async fn sweep_audit(
+    state: &AppState,
+    days: u32,
+    stop: &CancellationToken,
+) -> Result<usize, StoreError> {
+    let cutoff = cutoff(clock::now_ms(), days);
+    let mut entries = 0;
+    loop {
+        let expired = state
+            .store
+            .write(move |db| audit::expire(db, cutoff, audit::EXPIRE_PER_WRITE))
+            .await?;
+        state
+            .expired
+            .audit_entries
+            .fetch_add(expired.entries as u64, Relaxed);
+        entries += expired.entries;
+        if expired.finished || stop.is_cancelled() {
+            return Ok(entries);
         }
     }
 }

@@ -131,3 +131,102 @@ fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
         },
     })
 }
+
+/// Entries the audit retention deletes per write: each keeps up to 64 KiB of arguments, so a
+/// write frees a few MiB at most, as the event sweep's do, and the receive path's writes wait
+/// little behind it.
+pub const EXPIRE_PER_WRITE: u32 = 256;
+
+/// What one write of the audit retention let go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditExpired {
+    pub entries: usize,
+    /// No entry older than the cutoff is left at the front of the log.
+    pub finished: bool,
+}
+
+/// Deletes the oldest entries made before `cutoff` (unix ms), at most `budget` of them: the
+/// log is written in time order, so they are the ones at its front, read by row number up to
+/// the first newer one. Never a scan of the whole log, however long it is.
+pub fn expire(conn: &Connection, cutoff: i64, budget: u32) -> Result<AuditExpired, StoreError> {
+    let front: Vec<(i64, i64)> = conn
+        .prepare_cached("SELECT id, at FROM audit_log ORDER BY id LIMIT ?1")?
+        .query_map(params![budget], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let old = front.iter().take_while(|(_, at)| *at < cutoff).count();
+    if let Some((last, _)) = old.checked_sub(1).map(|i| front[i]) {
+        conn.prepare_cached("DELETE FROM audit_log WHERE id <= ?1")?
+            .execute(params![last])?;
+    }
+    Ok(AuditExpired {
+        entries: old,
+        finished: old < front.len() || front.len() < budget as usize,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migrated() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        conn
+    }
+
+    fn add(conn: &Connection, at: i64) -> i64 {
+        insert(
+            conn,
+            &NewAudit {
+                at,
+                actor: "admin",
+                action: "POST /api/messages",
+                target: None,
+                status: Some(202),
+                detail: Some(r#"{"text":"lunch"}"#),
+                outcome: "ok",
+                user: None,
+            },
+        )
+        .unwrap()
+    }
+
+    fn ids(conn: &Connection) -> Vec<i64> {
+        conn.prepare("SELECT id FROM audit_log ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn entries_before_the_cutoff_go_from_the_front_a_budget_at_a_time() {
+        // (times of the entries, budget, what one write leaves, entries deleted, finished)
+        type Case = (&'static [i64], u32, &'static [usize], usize, bool);
+        let cases: [Case; 6] = [
+            (&[], 10, &[], 0, true),
+            (&[1, 2, 9], 10, &[2], 2, true),
+            (&[1, 2, 3], 2, &[2], 2, false),
+            (&[1, 2], 2, &[], 2, false),
+            (&[9, 1, 2], 10, &[0, 1, 2], 0, true),
+            // The clock stepped back: the front is read up to the first newer entry only.
+            (&[1, 9, 2], 10, &[1, 2], 1, true),
+        ];
+        for (times, budget, kept, deleted, finished) in cases {
+            let conn = migrated();
+            let made: Vec<i64> = times.iter().map(|at| add(&conn, *at)).collect();
+            let expired = expire(&conn, 5, budget).unwrap();
+            let kept: Vec<i64> = kept.iter().map(|i| made[*i]).collect();
+            assert_eq!(ids(&conn), kept, "{times:?} budget {budget}");
+            assert_eq!(
+                expired,
+                AuditExpired {
+                    entries: deleted,
+                    finished
+                },
+                "{times:?} budget {budget}"
+            );
+        }
+    }
+}

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
-    TestApp, agent_app, agent_config, delivery_id, fake_github, fake_llm, issue_comment,
+    GH_SECRET, TestApp, agent_app, agent_config, delivery_id, fake_github, fake_llm, issue_comment,
     llm_answer, llm_asks, manual_outbox, open_issue, post_gh, run_next, runner_of, spawn_manual,
 };
 
@@ -289,6 +289,71 @@ async fn old_messages_posted_without_an_event_go_once_ended_fresh_and_unsent_one
         "webhook_mcp_events_expired_total 0",
         "webhook_mcp_tasks_expired_total 0",
         "webhook_mcp_actions_expired_total 2",
+    ] {
+        assert!(metrics.contains(&format!("\n{counted}\n")), "{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn audit_entries_older_than_their_own_retention_go_newer_ones_and_events_stay() {
+    // Arrange: three changes 40 days old by their entries' times (two messages posted by hand,
+    // whose text is in their entries, and the webhook's creation), one made today; an event
+    // 40 days old.
+    let channel = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&channel)
+        .await;
+    let app = spawn_manual(|_| {}).await;
+    let post = async |text: &str| {
+        let message = json!({"url": format!("{}/hook", channel.uri()), "kind": "slack",
+                             "text": text});
+        let (status, action) = app.post_api("/api/messages", &message).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{action}");
+    };
+    post("Call alice on +1 555 0100").await;
+    post("Lunch at noon").await;
+    app.github_webhook("gh", GH_SECRET).await;
+    let event = open_issue(&app, 1, "Login broken").await;
+    {
+        let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+        db.execute("UPDATE audit_log SET at = at - ?1", [40 * DAY_MS])
+            .expect("backdate entries");
+        db.execute(
+            "UPDATE events SET received_at = received_at - ?1",
+            [40 * DAY_MS],
+        )
+        .expect("backdate event");
+    }
+    post("Today's news").await;
+    let texts = "SELECT COUNT(*) FROM audit_log WHERE detail LIKE ?1";
+    assert_eq!(count(&app, texts, "%alice%"), 1);
+
+    // Act: a restart with an audit retention of 30 days and no event retention
+    let app = app
+        .restart_with(|config| {
+            manual_outbox(config);
+            config.audit_retention_days = 30;
+        })
+        .await;
+    let mut waited = 0;
+    while count(&app, texts, "%alice%") > 0 {
+        assert!(waited < 100, "the old audit entry was never deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+
+    // Assert: the old entries are gone, today's stays, and the event is kept
+    assert_eq!(count(&app, texts, "%Lunch%"), 0);
+    assert_eq!(count(&app, texts, "%Today%"), 1);
+    assert_eq!(
+        status_of(&app, &format!("/api/events/{event}")).await,
+        StatusCode::OK
+    );
+    let metrics = metrics_of(&app).await;
+    for counted in [
+        "webhook_mcp_audit_entries_expired_total 3",
+        "webhook_mcp_events_expired_total 0",
     ] {
         assert!(metrics.contains(&format!("\n{counted}\n")), "{metrics}");
     }
