@@ -363,17 +363,32 @@ async fn run_task(
             }
         }
         if calls.is_empty() {
+            // Once a tool replied or posted, the run has done its work: a last word that is
+            // a no, or that the filter stopped, is kept with the task (not posted), which ends
+            // `done` as when the tools said it all; failed, a replay would run it again and
+            // post what the tools posted a second time.
+            let spoke = replied || posted;
+            let mut answer = reply.message.content.clone().unwrap_or_default();
             if reply.finish_reason.as_deref() == Some(CONTENT_FILTER) {
                 // The filter cut the answer (or left none of it): what came is not the
                 // model's whole word, and posted it would read as one.
-                return finish(state, task, Ending::Failed(filtered(&reply.refusal))).await;
+                if !spoke {
+                    return finish(state, task, Ending::Failed(filtered(&reply.refusal))).await;
+                }
+                answer.push_str(FILTERED_NOTE);
+                let ending = Ending::Done {
+                    answer: answer.trim_start().to_string(),
+                    refusal: reply.refusal.clone(),
+                    delivery: None,
+                };
+                return finish(state, task, ending).await;
             }
-            let mut answer = reply.message.content.clone().unwrap_or_default();
             if answer.trim().is_empty()
+                && !spoke
                 && let Some(refusal) = &reply.refusal
             {
-                // A no is not an answer to post, nor one for the tools to stand for: the
-                // task fails saying it, in the model's words.
+                // A no is not an answer to post: the task fails saying it, in the model's
+                // words.
                 let why = format!("the model refused: {refusal}");
                 return finish(state, task, Ending::Failed(why)).await;
             }
@@ -525,6 +540,11 @@ const CUT_OFF_NOTE: &str = "\n\n(This answer was cut off: the model reached its 
 
 /// The `finish_reason` of an answer a content filter stopped (OpenAI's, Azure OpenAI's).
 const CONTENT_FILTER: &str = "content_filter";
+
+/// Kept after what a content filter let through of the last answer of a run whose tools had
+/// spoken: the task's result says why it was not posted.
+const FILTERED_NOTE: &str = "\n\n(The chat API's content filter stopped this answer (finish_reason content_filter): \
+     it was not posted.)";
 
 /// Why a task whose answer the content filter stopped failed, with the model's refusal if it
 /// gave one.

@@ -61,35 +61,61 @@ async fn a_refusal_with_no_answer_fails_the_task_quoting_it_and_posts_nothing() 
 }
 
 #[tokio::test]
-async fn a_refusal_after_a_tool_spoke_still_fails_the_task_quoting_it() {
-    // Arrange: the model comments, then refuses where its final answer would be.
-    let refused = json!({"role": "assistant", "content": null, "refusal": "I can't go on."});
-    let (llm, github) = (
-        fake_llm(vec![
-            llm_calls("comment", json!({"text": "Looking into it."})),
-            answer(refused, "stop"),
-        ])
-        .await,
-        fake_github().await,
-    );
-    let app = agent_app(&llm, &github).await;
-    let task_id = app.task_id_of(&open_issue(&app, 66, "Spoke").await).await;
+async fn a_refusal_or_a_filtered_answer_after_a_tool_spoke_ends_done_kept_not_posted() {
+    // Arrange: the model comments, then refuses where its final answer would be; or its final
+    // answer is cut by the content filter.
+    let cases = [
+        (
+            json!({"role": "assistant", "content": null, "refusal": "I can't go on."}),
+            "stop",
+            "",
+        ),
+        (
+            json!({"role": "assistant", "content": "The cause is"}),
+            "content_filter",
+            "The cause is\n\n(The chat API's content filter stopped this answer \
+             (finish_reason content_filter): it was not posted.)",
+        ),
+    ];
+    for (n, (last, finish_reason, result)) in cases.into_iter().enumerate() {
+        let number = 66 + n as u64;
+        let (llm, github) = (
+            fake_llm(vec![
+                llm_calls("comment", json!({"text": "Looking into it."})),
+                answer(last.clone(), finish_reason),
+            ])
+            .await,
+            fake_github().await,
+        );
+        let app = agent_app(&llm, &github).await;
+        let event = open_issue(&app, number, "Spoke").await;
+        let task_id = app.task_id_of(&event).await;
 
-    // Act
-    let ran = run_next(&app, &runner_of(&app)).await;
-    app.drain().await;
+        // Act
+        let ran = run_next(&app, &runner_of(&app)).await;
+        app.drain().await;
 
-    // Assert: what the tool said went out; the task says how the run ended.
-    assert_eq!(ran, Some((task_id.clone(), "failed".into())));
-    let task = app.task(&task_id).await;
-    assert_eq!(
-        error_of(&task),
-        "the model refused: I can't go on.",
-        "{task}"
-    );
-    let comments = comments_on(&github, 66).await;
-    assert_eq!(comments.len(), 1, "{comments:?}");
-    assert!(comments[0].contains("Looking into it."), "{comments:?}");
+        // Assert: what the tool said went out once; the task and its event are done (failed,
+        // a replay would run it and comment again); the last word is kept, not posted.
+        assert_eq!(ran, Some((task_id.clone(), "done".into())), "{last}");
+        let task = app.task(&task_id).await;
+        assert_eq!(task["result"], result, "{last}: {task}");
+        assert!(task["error"].is_null(), "{last}: {task}");
+        let (_, stored) = app.get_json(&format!("/api/events/{event}")).await;
+        assert_eq!(stored["status"], "done", "{last}: {stored}");
+        let comments = comments_on(&github, number).await;
+        assert_eq!(comments.len(), 1, "{last}: {comments:?}");
+        assert!(comments[0].contains("Looking into it."), "{comments:?}");
+        if finish_reason == "stop" {
+            let conversation = task["conversation"].as_array().cloned().unwrap_or_default();
+            assert!(
+                conversation
+                    .iter()
+                    .any(|i| i["refusal"] == "I can't go on."),
+                "{task}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
