@@ -147,10 +147,15 @@ pub struct AuditExpired {
 
 /// Deletes the oldest entries made before `cutoff` (unix ms), at most `budget` of them: the
 /// log is written in time order, so they are the ones at its front, read by row number up to
-/// the first newer one. Never a scan of the whole log, however long it is.
+/// the first newer one. Never a scan of the whole log, however long it is. The newest entry
+/// stays, however old: SQLite would give its id to the next entry again, and an id quoted
+/// (or a `cursor` held) would then name another change.
 pub fn expire(conn: &Connection, cutoff: i64, budget: u32) -> Result<AuditExpired, StoreError> {
     let front: Vec<(i64, i64)> = conn
-        .prepare_cached("SELECT id, at FROM audit_log ORDER BY id LIMIT ?1")?
+        .prepare_cached(
+            "SELECT id, at FROM audit_log WHERE id < (SELECT MAX(id) FROM audit_log) \
+             ORDER BY id LIMIT ?1",
+        )?
         .query_map(params![budget], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     let old = front.iter().take_while(|(_, at)| *at < cutoff).count();
@@ -204,11 +209,14 @@ mod tests {
     fn entries_before_the_cutoff_go_from_the_front_a_budget_at_a_time() {
         // (times of the entries, budget, what one write leaves, entries deleted, finished)
         type Case = (&'static [i64], u32, &'static [usize], usize, bool);
-        let cases: [Case; 6] = [
+        let cases: [Case; 8] = [
             (&[], 10, &[], 0, true),
             (&[1, 2, 9], 10, &[2], 2, true),
+            (&[1, 2, 3, 4], 2, &[2, 3], 2, false),
             (&[1, 2, 3], 2, &[2], 2, false),
-            (&[1, 2], 2, &[], 2, false),
+            // The newest stays, however old: its id would be given again.
+            (&[1, 2, 3], 10, &[2], 2, true),
+            (&[1], 10, &[0], 0, true),
             (&[9, 1, 2], 10, &[0, 1, 2], 0, true),
             // The clock stepped back: the front is read up to the first newer entry only.
             (&[1, 9, 2], 10, &[1, 2], 1, true),
