@@ -284,7 +284,15 @@ pub async fn post_message(
     })
     .map_err(|e| ServiceError::invalid(&e.field.replace("target.", ""), e.message))?;
     let webhook_id = match &event_id {
-        Some(id) => Some(events::get(state, id).await?.summary.webhook_id),
+        Some(id) => {
+            let event = events::get(state, id).await?;
+            // As a reply on it is: and a rejected event is pruned with nothing to hold what
+            // names it, so the message would outlive it, unseen by every retention sweep.
+            if !event.summary.verified {
+                return Err(unverified_event());
+            }
+            Some(event.summary.webhook_id)
+        }
         None => None,
     };
     let delivery = author.shape(Delivery::ChannelMessage {
@@ -564,10 +572,7 @@ async fn resolve(
     };
     let event = events::get(state, &event_id).await?;
     if !event.summary.verified {
-        return Err(ServiceError::invalid(
-            "event_id",
-            "this event failed verification; nothing is sent on its behalf",
-        ));
+        return Err(unverified_event());
     }
     if super::testing::is_sample(&event.headers) {
         return Err(ServiceError::invalid("event_id", SAMPLE_EVENT));
@@ -583,6 +588,14 @@ async fn resolve(
         Standing::Replaced => Err(earlier_webhook(&event.summary.id)),
         Standing::Current(_) => Ok((event, task_id, task_source)),
     }
+}
+
+/// Why nothing is sent for an event that failed verification.
+fn unverified_event() -> ServiceError {
+    ServiceError::invalid(
+        "event_id",
+        "this event failed verification; nothing is sent on its behalf",
+    )
 }
 
 /// Why nothing is sent for an event whose webhook is gone.

@@ -1351,3 +1351,36 @@ async fn a_delivered_comment_whose_record_the_data_refuses_is_given_up_after_a_f
     assert_eq!(action["status"], "sending", "{action}");
     assert_eq!(outcomes(&action), vec![]);
 }
+
+#[tokio::test]
+async fn a_message_tied_to_an_event_that_failed_verification_is_refused_naming_event_id() {
+    // Arrange: a forged delivery, kept as rejected (and pruned later, with nothing to hold
+    // a message tied to it).
+    let channel = MockServer::start().await;
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", SECRET).await;
+    let forged = app
+        .post_github("gh", "issues", &delivery_id(), "{}", "not-the-secret")
+        .await;
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let rejected = app.events("status=rejected").await[0]["id"]
+        .as_str()
+        .expect("rejected event")
+        .to_string();
+
+    // Act
+    let message = json!({"url": format!("{}/hook", channel.uri()), "kind": "slack",
+                         "text": "About that delivery", "event_id": rejected});
+    let answer = app.post_api("/api/messages", &message).await;
+
+    // Assert: refused as a reply on it is; nothing queued
+    assert_error(&answer, StatusCode::BAD_REQUEST, Some("event_id"));
+    assert!(
+        answer.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("failed verification")),
+        "{}",
+        answer.1
+    );
+    assert!(app.drain().await == 0, "nothing was queued");
+}
