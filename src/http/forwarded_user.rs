@@ -96,28 +96,15 @@ fn signed(headers: &HeaderMap, secret: &str) -> Option<AuditUser> {
         }
         return None;
     };
-    let mut validation = Validation::new(Algorithm::HS256);
-    // Open WebUI's tokens always expire (in 5 minutes by default) and name it as their issuer:
-    // another token signed with the same secret, for something else, names no one here.
-    validation.set_required_spec_claims(&["exp", "iss"]);
-    validation.set_issuer(&[OPEN_WEBUI]);
-    // It names no audience.
-    validation.validate_aud = false;
-    let checked = match (token.to_str(), DecodingKey::from_secret(secret.as_bytes())) {
-        (Ok(token), Ok(key)) => jsonwebtoken::decode::<Claims>(token, &key, &validation),
-        (Err(_), _) => Err(ErrorKind::InvalidToken.into()),
-        (_, Err(e)) => Err(e),
-    };
-    let claims = match checked {
-        Ok(data) => data.claims,
-        Err(e) => {
+    let claims = match checked(token, secret) {
+        Ok(claims) => claims,
+        Err(why) => {
             now_and_then(
                 &BAD_TOKEN,
                 &format!(
-                    "X-OpenWebUI-User-Jwt does not check out ({}): no user is recorded for the \
+                    "X-OpenWebUI-User-Jwt does not check out ({why}): no user is recorded for the \
                  request (is WEBHOOK_MCP_OPENWEBUI_USER_JWT_SECRET Open WebUI's \
                  FORWARD_USER_INFO_HEADER_JWT_SECRET, and are both clocks right?)",
-                    why_refused(e.kind())
                 ),
             );
             return None;
@@ -138,6 +125,26 @@ fn signed(headers: &HeaderMap, secret: &str) -> Option<AuditUser> {
         role: value(claims.role),
         verified: true,
     })
+}
+
+/// The claims of `token` when Open WebUI signed it with `secret`, or why it is refused (apart
+/// from `signed`, so that a test can see the reason the warning gives).
+fn checked(token: &HeaderValue, secret: &str) -> Result<Claims, &'static str> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    // Open WebUI's tokens always expire (in 5 minutes by default) and name it as their issuer:
+    // another token signed with the same secret, for something else, names no one here.
+    validation.set_required_spec_claims(&["exp", "iss"]);
+    validation.set_issuer(&[OPEN_WEBUI]);
+    // It names no audience.
+    validation.validate_aud = false;
+    let decoded = match (token.to_str(), DecodingKey::from_secret(secret.as_bytes())) {
+        (Ok(token), Ok(key)) => jsonwebtoken::decode::<Claims>(token, &key, &validation),
+        (Err(_), _) => Err(ErrorKind::InvalidToken.into()),
+        (_, Err(e)) => Err(e),
+    };
+    decoded
+        .map(|data| data.claims)
+        .map_err(|e| why_refused(e.kind()))
 }
 
 /// Why a token was refused, in words of our own: the library's may quote the token's header,
@@ -204,6 +211,7 @@ mod tests {
     use super::*;
     use jsonwebtoken::{EncodingKey, Header};
     use serde_json::{Value, json};
+    use std::sync::{Arc, Mutex};
 
     const SECRET: &str = "shared-with-open-webui";
 
@@ -219,18 +227,36 @@ mod tests {
         headers
     }
 
+    /// The claims Open WebUI writes, the claim `drop` left out and those in `set` written over.
+    fn claims(drop: &str, set: Value) -> Value {
+        let now = clock::now_ms() / 1000;
+        let mut c = json!({"sub": "u-1", "name": "Zoë / R&D", "email": "zoe@example.com",
+                           "role": "user", "iss": "open-webui", "iat": now, "exp": now + 300});
+        c.as_object_mut().expect("object").remove(drop);
+        for (k, v) in set.as_object().expect("object") {
+            c[k] = v.clone();
+        }
+        c
+    }
+
+    /// What a test's own log subscriber wrote.
+    #[derive(Clone, Default)]
+    struct Written(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Written {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
     fn only_a_token_as_open_webui_signs_it_names_the_user() {
         let now = clock::now_ms() / 1000;
-        let claims = |drop: &str, set: Value| {
-            let mut c = json!({"sub": "u-1", "name": "Zoë / R&D", "email": "zoe@example.com",
-                               "role": "user", "iss": "open-webui", "iat": now, "exp": now + 300});
-            c.as_object_mut().expect("object").remove(drop);
-            for (k, v) in set.as_object().expect("object") {
-                c[k] = v.clone();
-            }
-            c
-        };
         let hs256 = Algorithm::HS256;
         // (what, the request's headers, the user id named)
         let cases = [
@@ -297,6 +323,104 @@ mod tests {
         assert_eq!(
             of(&plain, None).map(|u| (u.id, u.verified)),
             Some(("u-2".into(), false))
+        );
+    }
+
+    #[test]
+    fn a_refused_token_is_said_why_in_words_of_our_own() {
+        let now = clock::now_ms() / 1000;
+        let token = |secret: &str, algorithm: Algorithm, claims: Value| {
+            signed_with(secret, algorithm, &claims)[USER_JWT].clone()
+        };
+        let hs256 = Algorithm::HS256;
+        // (what, the token, how the reason the warning gives starts)
+        let cases = [
+            (
+                "another secret",
+                token("other", hs256, claims("", json!({}))),
+                "signed with another secret",
+            ),
+            (
+                "HS384",
+                token(SECRET, Algorithm::HS384, claims("", json!({}))),
+                "not signed with HS256",
+            ),
+            (
+                "expired",
+                token(SECRET, hs256, claims("", json!({"exp": now - 3600}))),
+                "expired: ",
+            ),
+            (
+                "no exp",
+                token(SECRET, hs256, claims("exp", json!({}))),
+                "without the `exp` or `iss`",
+            ),
+            (
+                "no iss",
+                token(SECRET, hs256, claims("iss", json!({}))),
+                "without the `exp` or `iss`",
+            ),
+            (
+                "another iss",
+                token(SECRET, hs256, claims("", json!({"iss": "x"}))),
+                "not issued by Open WebUI",
+            ),
+            (
+                "a number as sub",
+                token(SECRET, hs256, claims("", json!({"sub": 7}))),
+                "its JSON is not as Open WebUI writes it",
+            ),
+            (
+                "garbage",
+                HeaderValue::from_static("not.a.token"),
+                "not a token",
+            ),
+            (
+                "not text",
+                HeaderValue::from_bytes(b"\xff.\xfe").expect("header value"),
+                "not a token",
+            ),
+        ];
+        for (what, token, why) in cases {
+            match checked(&token, SECRET) {
+                Ok(_) => panic!("{what}: accepted"),
+                Err(refused) => assert!(refused.starts_with(why), "{what}: {refused}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_kind_of_warning_is_written_at_most_once_a_minute() {
+        let written = Written::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer({
+                let written = written.clone();
+                move || written.clone()
+            })
+            .finish();
+        // A kind of its own: the statics are shared with the other tests.
+        let last_warned = AtomicI64::new(0);
+
+        tracing::subscriber::with_default(subscriber, || {
+            now_and_then(&last_warned, "first");
+            now_and_then(&last_warned, "again within the minute");
+            last_warned.fetch_sub(60_000, Ordering::Relaxed);
+            now_and_then(&last_warned, "a minute on");
+        });
+
+        let log = String::from_utf8(written.0.lock().expect("log").clone()).expect("UTF-8");
+        let said: Vec<_> = log
+            .lines()
+            .map(|line| line.split(" WARN ").last().unwrap_or_default().trim())
+            .collect();
+        assert_eq!(
+            said,
+            [
+                "webhook_mcp::http::forwarded_user: first (said at most once a minute)",
+                "webhook_mcp::http::forwarded_user: a minute on (said at most once a minute)",
+            ],
+            "{log}"
         );
     }
 
