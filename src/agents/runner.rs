@@ -292,6 +292,9 @@ async fn run_task(
         &Destinations::of(agent, task),
     );
     let (mut replied, mut posted) = (progress.replied, progress.posted);
+    // What an earlier run of the task (before a question it asked) sent: its progress is gone,
+    // but the run is kept in the conversation.
+    let spoke_earlier = spoke_in_kept_runs(&task.conversation);
     // Failed model calls in a row; one that works ends the run of them (as save_progress
     // does in the store).
     let mut run_failures = task.run_failures;
@@ -367,7 +370,7 @@ async fn run_task(
             // a no, or that the filter stopped, is kept with the task (not posted), which ends
             // `done` as when the tools said it all; failed, a replay would run it again and
             // post what the tools posted a second time.
-            let spoke = replied || posted;
+            let spoke = replied || posted || spoke_earlier;
             let mut answer = reply.message.content.clone().unwrap_or_default();
             if reply.finish_reason.as_deref() == Some(CONTENT_FILTER) {
                 // The filter cut the answer (or left none of it): what came is not the
@@ -396,7 +399,7 @@ async fn run_task(
                 // Posted as it is, a cut-off answer reads as the model's whole verdict.
                 answer.push_str(CUT_OFF_NOTE);
             }
-            if answer.trim().is_empty() && !replied && !posted {
+            if answer.trim().is_empty() && !spoke {
                 // Nothing said and nothing done: posting it would be an empty comment.
                 let why = match reply.finish_reason.as_deref() {
                     Some(reason) => {
@@ -530,6 +533,27 @@ fn kept(run: &[Message]) -> Vec<Message> {
             m
         })
         .collect()
+}
+
+/// Whether an earlier run kept in the task's conversation (`{"role": "run", "messages"}`, kept
+/// when it asked a question or one cut it short) had a tool reply on the source or post a
+/// message: a tool result saying what it queued (`queued as act_…`).
+fn spoke_in_kept_runs(conversation: &str) -> bool {
+    crate::store::conversation::parse(conversation)
+        .iter()
+        .filter(|item| item["role"] == "run")
+        .filter_map(|item| item["messages"].as_array())
+        .flatten()
+        .any(|m| {
+            m["role"] == "tool"
+                && matches!(
+                    m["name"].as_str(),
+                    Some("comment" | "respond" | "post_message")
+                )
+                && m["content"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("queued as act_"))
+        })
 }
 
 /// Tool calls one model message may make (questions aside); the rest are answered as not made.

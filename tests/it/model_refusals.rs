@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 use wiremock::ResponseTemplate;
 
 use crate::helpers::{
-    agent_app, comments_on, fake_github, fake_llm, llm_calls, open_issue, run_next, runner_of,
+    agent_app, comments_on, fake_github, fake_llm, issue_comment, llm_asks, llm_calls, open_issue,
+    post_gh, run_next, runner_of,
 };
 
 /// A final answer whose `choices[0].message` is `message`, ended for `finish_reason`.
@@ -116,6 +117,49 @@ async fn a_refusal_or_a_filtered_answer_after_a_tool_spoke_ends_done_kept_not_po
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_refusal_in_the_run_after_a_question_ends_done_when_an_earlier_run_commented() {
+    // Arrange: the first run comments and then asks; the reply starts a second run, which
+    // refuses. The first run's progress is gone by then, kept in the conversation.
+    let refused = json!({"role": "assistant", "content": null, "refusal": "I can't go on."});
+    let (llm, github) = (
+        fake_llm(vec![
+            llm_calls("comment", json!({"text": "Looking into it."})),
+            llm_asks("Which browser?"),
+            answer(refused, "stop"),
+        ])
+        .await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app.task_id_of(&open_issue(&app, 68, "Asked").await).await;
+    let runner = runner_of(&app);
+    assert_eq!(
+        run_next(&app, &runner).await,
+        Some((task_id.clone(), "waiting_reply".into()))
+    );
+    app.drain().await;
+    post_gh(
+        &app,
+        "issue_comment",
+        &issue_comment(68, "Asked", "bob", "Firefox"),
+    )
+    .await;
+
+    // Act
+    let ran = run_next(&app, &runner).await;
+    app.drain().await;
+
+    // Assert: done (failed, a replay would run it and comment again), nothing more posted
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    let comments = comments_on(&github, 68).await;
+    assert_eq!(
+        comments.len(),
+        2,
+        "the comment and the question: {comments:?}"
+    );
 }
 
 #[tokio::test]
