@@ -154,13 +154,7 @@ pub fn expire(
         .collect::<Result<_, _>>()?;
     let actions =
         serde_json::to_string(&actions).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    conn.prepare_cached(
-        "DELETE FROM outbox_attempts WHERE outbox_id IN (SELECT value FROM json_each(?1))",
-    )?
-    .execute([&actions])?;
-    expired.actions = conn
-        .prepare_cached("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?1))")?
-        .execute([&actions])?;
+    expired.actions = delete_actions(conn, &actions)?;
     // The lookups of replies these events were, and of replies to these tasks (the foreign
     // key would take the latter too, where it is on).
     conn.prepare_cached(
@@ -178,6 +172,17 @@ pub fn expire(
         .prepare_cached("DELETE FROM events WHERE id IN (SELECT value FROM json_each(?1))")?
         .execute([&events])?;
     Ok(expired)
+}
+
+/// Deletes the actions named in `ids` (a JSON array) with their attempts; how many went.
+fn delete_actions(conn: &Connection, ids: &str) -> Result<usize, StoreError> {
+    conn.prepare_cached(
+        "DELETE FROM outbox_attempts WHERE outbox_id IN (SELECT value FROM json_each(?1))",
+    )?
+    .execute([ids])?;
+    Ok(conn
+        .prepare_cached("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?1))")?
+        .execute([ids])?)
 }
 
 #[cfg(test)]

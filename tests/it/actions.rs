@@ -1359,14 +1359,7 @@ async fn a_message_tied_to_an_event_that_failed_verification_is_refused_naming_e
     let channel = MockServer::start().await;
     let app = spawn_manual(|_| {}).await;
     app.github_webhook("gh", SECRET).await;
-    let forged = app
-        .post_github("gh", "issues", &delivery_id(), "{}", "not-the-secret")
-        .await;
-    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
-    let rejected = app.events("status=rejected").await[0]["id"]
-        .as_str()
-        .expect("rejected event")
-        .to_string();
+    let rejected = app.forged_github("gh").await;
 
     // Act
     let message = json!({"url": format!("{}/hook", channel.uri()), "kind": "slack",

@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{
-    GH_SECRET, TestApp, agent_app, agent_config, delivery_id, fake_github, fake_llm, issue_comment,
-    llm_answer, llm_asks, manual_outbox, open_issue, post_gh, run_next, runner_of, spawn_manual,
+    GH_SECRET, TestApp, agent_app, agent_config, fake_github, fake_llm, issue_comment, llm_answer,
+    llm_asks, manual_outbox, open_issue, post_gh, run_next, runner_of, spawn_manual,
 };
 
 const DAY_MS: i64 = 86_400_000;
@@ -74,14 +74,7 @@ async fn old_events_whose_work_ended_go_with_their_tasks_and_actions_the_rest_st
         "sender": {"login": "octocat"},
     });
     let pending = post_gh(&app, "issues", &closed.to_string()).await;
-    let forged = app
-        .post_github("gh", "issues", &delivery_id(), "{}", "not-the-secret")
-        .await;
-    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
-    let rejected = app.events("status=rejected").await[0]["id"]
-        .as_str()
-        .expect("rejected event")
-        .to_string();
+    let rejected = app.forged_github("gh").await;
     let actions: Vec<String> = {
         let db = rusqlite::Connection::open(&app.db_path).expect("open db");
         let mut stmt = db

@@ -74,13 +74,7 @@ pub fn expire(
         return Ok(expired);
     }
     let ids = serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    conn.prepare_cached(
-        "DELETE FROM outbox_attempts WHERE outbox_id IN (SELECT value FROM json_each(?1))",
-    )?
-    .execute([&ids])?;
-    expired.actions = conn
-        .prepare_cached("DELETE FROM outbox WHERE id IN (SELECT value FROM json_each(?1))")?
-        .execute([&ids])?;
+    expired.actions = super::delete_actions(conn, &ids)?;
     Ok(expired)
 }
 

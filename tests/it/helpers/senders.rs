@@ -101,6 +101,19 @@ impl TestApp {
             .expect("POST to receiver")
     }
 
+    /// Sends GitHub webhook `webhook_id` a delivery signed with the wrong secret, which it keeps
+    /// as rejected; that event's id.
+    pub async fn forged_github(&self, webhook_id: &str) -> String {
+        let forged = self
+            .post_github(webhook_id, "issues", &delivery_id(), "{}", "not-the-secret")
+            .await;
+        assert_eq!(forged.status(), reqwest::StatusCode::UNAUTHORIZED);
+        self.events("status=rejected").await[0]["id"]
+            .as_str()
+            .expect("rejected event")
+            .to_string()
+    }
+
     /// Sends signed GitHub `issues` deliveries `(delivery id, body)` at once, each from its
     /// own task, and returns the answers in the same order.
     pub async fn post_github_all_at_once(
