@@ -292,9 +292,6 @@ async fn run_task(
         &Destinations::of(agent, task),
     );
     let (mut replied, mut posted) = (progress.replied, progress.posted);
-    // What an earlier run of the task (before a question it asked) sent: its progress is gone,
-    // but the run is kept in the conversation.
-    let spoke_earlier = spoke_in_kept_runs(&task.conversation);
     // Failed model calls in a row; one that works ends the run of them (as save_progress
     // does in the store).
     let mut run_failures = task.run_failures;
@@ -370,7 +367,9 @@ async fn run_task(
             // a no, or that the filter stopped, is kept with the task (not posted), which ends
             // `done` as when the tools said it all; failed, a replay would run it again and
             // post what the tools posted a second time.
-            let spoke = replied || posted || spoke_earlier;
+            // An earlier run's (before a question it asked) too: its progress is gone, but
+            // the run is kept in the conversation, read only now that it matters.
+            let spoke = replied || posted || spoke_in_kept_runs(&task.conversation);
             let mut answer = reply.message.content.clone().unwrap_or_default();
             if reply.finish_reason.as_deref() == Some(CONTENT_FILTER) {
                 // The filter cut the answer (or left none of it): what came is not the
