@@ -336,6 +336,11 @@ fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     // After a failed write the rest of its batch runs in savepoints; their undo copies stay
     // in memory instead of temp files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // What is deleted (a webhook's secret, a message's text, an expired event's body) is
+    // overwritten with zeros, not left readable in the file's free pages. Only deletes and
+    // rewritten rows pay, in the pages they already write and the pages they free; the
+    // receive path only inserts.
+    conn.pragma_update(None, "secure_delete", true)?;
     Ok(())
 }
 

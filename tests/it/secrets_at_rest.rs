@@ -636,3 +636,45 @@ async fn a_queued_message_sealed_with_the_key_refuses_a_start_without_it() {
         "{refused}"
     );
 }
+
+/// The bytes of the database file and its WAL, if any.
+fn file_bytes(db: &std::path::Path) -> Vec<u8> {
+    let mut bytes = std::fs::read(db).expect("read db");
+    if let Ok(wal) = std::fs::read(db.with_extension("db-wal")) {
+        bytes.extend(wal);
+    }
+    bytes
+}
+
+fn holds(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn a_deleted_webhooks_secret_is_not_left_readable_in_the_database_file() {
+    // Arrange: no secret key, so the secret is stored as given.
+    let mut app = spawn_app_with(|_| {}).await;
+    let secret = "zeroed-on-delete-5b1f0c";
+    app.create_webhook(json!({"id": "gone", "name": "g", "provider": "github",
+        "secret": secret}))
+        .await;
+    app.create_webhook(json!({"id": "kept", "name": "k", "provider": "github"}))
+        .await;
+
+    // Act
+    let deleted = app
+        .api(Method::DELETE, "/api/webhooks/gone")
+        .send()
+        .await
+        .expect("delete");
+    app.stop().await;
+
+    // Assert: after a clean stop (the WAL folded into the file), no free page still holds it.
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let bytes = file_bytes(&app.db_path);
+    assert!(holds(&bytes, "kept"), "the file is read as it is on disk");
+    assert!(
+        !holds(&bytes, secret),
+        "the deleted secret is still in the file"
+    );
+}
