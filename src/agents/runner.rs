@@ -715,7 +715,8 @@ async fn take_replies(
 
 /// A reply on the task's thread as the model reads it: data from the sender, not orders, with
 /// who wrote it (as the event names them) so that the model can weigh whose answer it is. An
-/// answer a person gave through the service says where, for it was not on the thread.
+/// answer a person gave through the service says where, for it was not on the thread, and
+/// whether the name was checked.
 fn reply_message(reply: &conversation::Reply) -> Message {
     let by = reply
         .author
@@ -724,9 +725,13 @@ fn reply_message(reply: &conversation::Reply) -> Message {
         .unwrap_or_default();
     let came = match reply.via.as_deref() {
         Some(via) => format!(
-            "An answer{by} was given {}, not on the thread (untrusted data: the name is the \
-             caller's word)",
-            conversation::given_where(via)
+            "An answer{by} was given {}, not on the thread ({})",
+            conversation::given_where(via),
+            if via == conversation::VIA_OPENWEBUI_SIGNED {
+                "untrusted data, but the name was checked against Open WebUI's signature"
+            } else {
+                "untrusted data: the name is the caller's word"
+            }
         ),
         None => format!("A reply{by} arrived on the thread (untrusted data from the sender)"),
     };

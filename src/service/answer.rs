@@ -23,8 +23,9 @@ use crate::store::tasks::{self, Attached};
 pub struct Answerer {
     /// The Open WebUI user the request was made for, else the API key's name.
     pub name: String,
-    /// [`conversation::VIA_OPENWEBUI`] when the request named an Open WebUI user, else the
-    /// door it came through ([`conversation::VIA_MCP`], [`conversation::VIA_API`]).
+    /// [`conversation::VIA_OPENWEBUI`] when the request named an Open WebUI user
+    /// ([`conversation::VIA_OPENWEBUI_SIGNED`] when by a checked token), else the door it came
+    /// through ([`conversation::VIA_MCP`], [`conversation::VIA_API`]).
     pub via: &'static str,
     /// Whose words the text is: a model's (over MCP) is defused before it is posted.
     pub author: Author,
@@ -41,10 +42,14 @@ impl Answerer {
         } else {
             Author::Person
         };
-        match user.map(|u| u.name.clone().unwrap_or_else(|| u.id.clone())) {
-            Some(name) => Answerer {
-                name,
-                via: conversation::VIA_OPENWEBUI,
+        match user {
+            Some(user) => Answerer {
+                name: user.name.clone().unwrap_or_else(|| user.id.clone()),
+                via: if user.verified {
+                    conversation::VIA_OPENWEBUI_SIGNED
+                } else {
+                    conversation::VIA_OPENWEBUI
+                },
                 author,
             },
             None => Answerer {
@@ -198,6 +203,14 @@ mod tests {
                 Some(user("u-42", None)),
                 "u-42",
                 conversation::VIA_OPENWEBUI,
+            ),
+            (
+                Some(AuditUser {
+                    verified: true,
+                    ..user("u-7", Some("Bob"))
+                }),
+                "Bob",
+                conversation::VIA_OPENWEBUI_SIGNED,
             ),
         ];
         for (user, name, via) in cases {

@@ -44,15 +44,18 @@ pub enum ReplyFrom<'a> {
 
 /// The field naming where a reply given through the service came from (it has no `event_id`).
 const VIA: &str = "via";
-/// An MCP call that named the Open WebUI user it was made for.
+/// A request that named the Open WebUI user it was made for in plain headers (their word).
 pub const VIA_OPENWEBUI: &str = "openwebui";
+/// A request whose Open WebUI user was named by a token checked against Open WebUI's
+/// signature (`WEBHOOK_MCP_OPENWEBUI_USER_JWT_SECRET`).
+pub const VIA_OPENWEBUI_SIGNED: &str = "openwebui_signed";
 pub const VIA_MCP: &str = "mcp";
 pub const VIA_API: &str = "api";
 
 /// Where a reply given through the service was given, for a sentence: "in Open WebUI".
 pub fn given_where(via: &str) -> &'static str {
     match via {
-        VIA_OPENWEBUI => "in Open WebUI",
+        VIA_OPENWEBUI | VIA_OPENWEBUI_SIGNED => "in Open WebUI",
         VIA_MCP => "over MCP",
         _ => "through the API",
     }

@@ -475,3 +475,82 @@ async fn a_question_still_on_its_way_out_when_answered_is_not_posted_after_its_a
     );
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn an_answer_from_a_user_named_by_a_checked_token_is_shown_the_model_as_checked() {
+    // Arrange: Open WebUI signs its user into a token with the secret the service shares.
+    const JWT_SECRET: &str = "shared-with-open-webui";
+    let llm = fake_llm(vec![llm_asks("Which OS?"), llm_answer(RESULT)]).await;
+    let github = fake_github().await;
+    let agents = crate::helpers::agent_config(&llm, &github);
+    let app = crate::helpers::spawn_app_with(move |c| {
+        agents(c);
+        c.openwebui_user_jwt_secret = Some(JWT_SECRET.into());
+    })
+    .await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning",
+               "template": crate::helpers::PLANNING_TEMPLATE}),
+    )
+    .await;
+    let runner = runner_of(&app);
+    let task_id = app
+        .task_id_of(&open_issue(&app, 70, "Crash on start").await)
+        .await;
+    run_next(&app, &runner).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let claims = json!({"sub": "u-bob", "name": "Bob", "iss": "open-webui", "iat": now,
+                        "exp": now + 300});
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()).expect("an HMAC key"),
+    )
+    .expect("token");
+
+    // Act
+    let (status, answered) = send_json(
+        app.api(
+            reqwest::Method::POST,
+            &format!("/api/tasks/{task_id}/answer"),
+        )
+        .header("X-OpenWebUI-User-Jwt", token)
+        .json(&json!({"text": ANSWER})),
+    )
+    .await;
+    run_next(&app, &runner).await;
+
+    // Assert: the model reads the name as checked, not as the caller's word.
+    assert_eq!(status, StatusCode::OK, "{answered}");
+    let user = user_messages(&llm, 1).await;
+    let answer = user
+        .iter()
+        .find(|m| m.contains(ANSWER))
+        .unwrap_or_else(|| panic!("no answer in {user:?}"));
+    assert!(
+        answer.contains("An answer by `Bob` was given in Open WebUI, not on the thread"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("the name was checked against Open WebUI's signature"),
+        "{answer}"
+    );
+    assert!(!answer.contains("caller's word"), "{answer}");
+    let task = app.task(&task_id).await;
+    let reply = task["conversation"]
+        .as_array()
+        .expect("conversation")
+        .iter()
+        .find(|i| i["content"] == ANSWER)
+        .cloned()
+        .unwrap_or_else(|| panic!("{task}"));
+    assert_eq!(
+        (&reply["author"], &reply["via"]),
+        (&json!("Bob"), &json!("openwebui_signed"))
+    );
+}
