@@ -3,7 +3,8 @@
 //!
 //! - Every request needs a key (unless `--no-auth`); who it is goes into the request's
 //!   extensions as a [`KeyInfo`], with the Open WebUI user it is used for, when the request
-//!   names one ([`forwarded_user`], an [`AuditUser`]), for the audit log.
+//!   names one ([`forwarded_user`], an [`AuditUser`]), and the chat it came from (an
+//!   [`AuditChat`]), for the audit log.
 //! - A `read` key may use GET (and HEAD) on `/api` except `/api/keys`; anything else is
 //!   answered 403. What a key may send to `/mcp` is the MCP gate's to judge
 //!   ([`super::mcp_gate`]), after the session check.
@@ -22,7 +23,7 @@ use super::buffer::buffer;
 use super::error::ApiError;
 use super::forwarded_user;
 use crate::app::AppState;
-use crate::service::audit::{self, AuditEntry, AuditUser, Outcome};
+use crate::service::audit::{self, AuditChat, AuditEntry, AuditUser, Outcome};
 use crate::service::auth::{KeyInfo, Scope};
 
 /// The actor recorded when the server runs with `--no-auth`.
@@ -83,6 +84,8 @@ pub async fn require_api_key(
         tracing::Span::current().record("user", user.id.as_str());
         request.extensions_mut().insert::<AuditUser>(user.clone());
     }
+    let chat = forwarded_user::chat(request.headers());
+    request.extensions_mut().insert::<AuditChat>(chat.clone());
 
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -127,6 +130,7 @@ pub async fn require_api_key(
                 _ => Outcome::of_status(response.status().as_u16()),
             },
             user,
+            chat,
         },
     )
     .await;

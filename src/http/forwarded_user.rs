@@ -13,6 +13,10 @@
 //!   allowed it, and the audit log still names the key; a warning says why, at most once a
 //!   minute.
 //!
+//! Open WebUI sends the chat and message of the turn too, in `X-OpenWebUI-Chat-Id` and
+//! `X-OpenWebUI-Message-Id` ([`chat`]). It never signs them, not even in its token: they are
+//! read as sent in both modes and recorded as the caller's word.
+//!
 //! A value that is blank, longer than [`MAX_CHARS`] or holds a control character (once
 //! decoded) is left out; a user without a usable id is not named at all.
 
@@ -24,13 +28,15 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use crate::clock;
-use crate::service::audit::AuditUser;
+use crate::service::audit::{AuditChat, AuditUser};
 
 const USER_ID: &str = "x-openwebui-user-id";
 const USER_NAME: &str = "x-openwebui-user-name";
 const USER_EMAIL: &str = "x-openwebui-user-email";
 const USER_ROLE: &str = "x-openwebui-user-role";
 const USER_JWT: &str = "x-openwebui-user-jwt";
+const CHAT_ID: &str = "x-openwebui-chat-id";
+const MESSAGE_ID: &str = "x-openwebui-message-id";
 
 /// Longest value kept, in characters: ids, names and addresses are far shorter, and a header
 /// must not grow every audit entry by kilobytes.
@@ -42,6 +48,16 @@ pub fn of(headers: &HeaderMap, jwt_secret: Option<&str>) -> Option<AuditUser> {
     match jwt_secret.map(str::trim).filter(|s| !s.is_empty()) {
         Some(secret) => signed(headers, secret),
         None => unsigned(headers),
+    }
+}
+
+/// The Open WebUI chat and message a request names, each as sent when it can be recorded so:
+/// unsigned whatever the mode, as Open WebUI's token does not carry them.
+pub fn chat(headers: &HeaderMap) -> AuditChat {
+    let value = |name: &str| headers.get(name).and_then(as_text).and_then(|t| kept(&t));
+    AuditChat {
+        chat_id: value(CHAT_ID),
+        message_id: value(MESSAGE_ID),
     }
 }
 

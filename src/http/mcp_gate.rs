@@ -27,7 +27,7 @@ use super::jsonrpc::{self, Parsed, Refusal};
 use crate::app::AppState;
 use crate::mcp::sessions::{Full, Opening};
 use crate::mcp::{Sessions, is_read_tool, listen_check};
-use crate::service::audit::{self, AuditEntry, AuditUser, Outcome, tool_target};
+use crate::service::audit::{self, AuditChat, AuditEntry, AuditUser, Outcome, tool_target};
 use crate::service::auth::{KeyInfo, Scope};
 
 /// The largest `/mcp` body this gate reads to check, classify and audit a request.
@@ -81,6 +81,11 @@ pub async fn check_mcp_post(
         return response;
     }
     let user = request.extensions().get::<AuditUser>().cloned();
+    let chat = request
+        .extensions()
+        .get::<AuditChat>()
+        .cloned()
+        .unwrap_or_default();
     for call in classified.map(|c| c.changes).unwrap_or_default() {
         audit::record(
             &state,
@@ -92,6 +97,7 @@ pub async fn check_mcp_post(
                 detail: Some(call.arguments),
                 outcome: Outcome::Error("refused: the API key is read-only".into()),
                 user: user.clone(),
+                chat: chat.clone(),
             },
         )
         .await;

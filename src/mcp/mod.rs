@@ -34,7 +34,7 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, prompt_handler, tool_handler};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
-use crate::service::audit::{self, AuditEntry, AuditUser, Outcome, tool_target};
+use crate::service::audit::{self, AuditChat, AuditEntry, AuditUser, Outcome, tool_target};
 use crate::service::auth::KeyInfo;
 pub use hub::Hub;
 pub use prompts::text as prompt_text;
@@ -281,6 +281,7 @@ impl ServerHandler for McpServer {
                 (actor, status, format!("mcp {}", request.name), arguments)
             });
         let user = user_of(&context);
+        let chat = chat_of(&context);
         let called = self
             .tool_router
             .call(ToolCallContext::new(self, request, context))
@@ -296,6 +297,7 @@ impl ServerHandler for McpServer {
                 detail,
                 outcome: outcome_of(&called),
                 user,
+                chat,
             };
             audit::record(&self.state, entry).await;
         }
@@ -453,6 +455,16 @@ fn key_of(context: &RequestContext<RoleServer>) -> Option<KeyInfo> {
 pub(super) fn user_of(context: &RequestContext<RoleServer>) -> Option<AuditUser> {
     let parts = context.extensions.get::<axum::http::request::Parts>()?;
     parts.extensions.get::<AuditUser>().cloned()
+}
+
+/// The Open WebUI chat and message an HTTP request came from (the auth middleware read them
+/// from the headers Open WebUI forwards); none over stdio.
+fn chat_of(context: &RequestContext<RoleServer>) -> AuditChat {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<AuditChat>().cloned())
+        .unwrap_or_default()
 }
 
 /// The MCP session a request belongs to (`Mcp-Session-Id`); none over stdio, which is one.

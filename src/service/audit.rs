@@ -1,9 +1,10 @@
 //! The audit log of management changes: who (the API key's name, and the Open WebUI user it
-//! was used for when Open WebUI says: see `http::forwarded_user`), what (`POST /api/webhooks`,
-//! `mcp create_webhook`), on what, when, and how it went. REST calls and refused MCP calls are
-//! written by the API key middleware; MCP tool calls that ran, by the MCP server, which knows
-//! the tool's outcome (as the key's name, or `stdio`); details pass through [`mask`] first, so
-//! no secret reaches the log.
+//! was used for when Open WebUI says: see `http::forwarded_user`), from where (the Open WebUI
+//! chat and message, when it says), what (`POST /api/webhooks`, `mcp create_webhook`), on
+//! what, when, and how it went. REST calls and refused MCP calls are written by the API key
+//! middleware; MCP tool calls that ran, by the MCP server, which knows the tool's outcome (as
+//! the key's name, or `stdio`); details pass through [`mask`] first, so no secret reaches the
+//! log.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -38,6 +39,8 @@ pub struct AuditEntry {
     pub outcome: Outcome,
     /// The Open WebUI user the key was used for, when the request named one.
     pub user: Option<AuditUser>,
+    /// The Open WebUI chat and message it was asked from, as far as the request named them.
+    pub chat: AuditChat,
 }
 
 /// The Open WebUI user a change was made for. Open WebUI calls with one key per connection
@@ -54,6 +57,18 @@ pub struct AuditUser {
     /// Named by a token signed with the secret shared with Open WebUI; otherwise by plain
     /// headers, which whoever holds the key can write.
     pub verified: bool,
+}
+
+/// The Open WebUI chat and message a change was asked from: with
+/// `ENABLE_FORWARD_USER_INFO_HEADERS` Open WebUI names them in each request of a chat turn.
+/// It never signs them, not even when a token names the user: they are the caller's word.
+/// Put into the request's extensions by the API key check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditChat {
+    /// Open WebUI's id of the chat (it is at `<WEBUI_URL>/c/<chat_id>`).
+    pub chat_id: Option<String>,
+    /// Open WebUI's id of the message being answered.
+    pub message_id: Option<String>,
 }
 
 /// How a recorded change went. For REST the status says it too; an MCP tool call is answered
@@ -101,6 +116,8 @@ pub struct AuditQuery {
     pub actor: Option<String>,
     /// Only entries for the Open WebUI user with this id or email address (exactly).
     pub user: Option<String>,
+    /// Only entries asked from the Open WebUI chat with this id (exactly).
+    pub chat: Option<String>,
 }
 
 /// One page of the audit log, newest first.
@@ -124,6 +141,10 @@ pub struct AuditOut {
     pub outcome: Option<String>,
     /// The Open WebUI user it was made for; null when the request named none.
     pub user: Option<AuditUser>,
+    /// The Open WebUI chat and message it was asked from, as the caller said (never
+    /// verified); null when the request named none.
+    pub chat_id: Option<String>,
+    pub message_id: Option<String>,
 }
 
 /// Whether a field with this name holds a secret: `secret`, `token`, `password`, `api_key`,
@@ -307,6 +328,8 @@ pub async fn record(state: &AppState, mut entry: AuditEntry) {
                     detail: detail.as_deref(),
                     outcome: &outcome,
                     user: user.as_ref(),
+                    chat_id: entry.chat.chat_id.as_deref(),
+                    message_id: entry.chat.message_id.as_deref(),
                 },
             )
         })
@@ -331,6 +354,7 @@ pub async fn list(state: &AppState, query: AuditQuery) -> Result<AuditPage, Serv
     let filter = AuditFilter {
         actor: query.actor,
         user: query.user,
+        chat: query.chat,
         before_id,
         // One extra row tells whether another page exists.
         limit: limit + 1,
@@ -366,6 +390,8 @@ fn out(row: AuditRow) -> AuditOut {
             role: u.role,
             verified: u.verified,
         }),
+        chat_id: row.chat_id,
+        message_id: row.message_id,
     }
 }
 

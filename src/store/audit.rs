@@ -16,6 +16,9 @@ pub struct AuditRow {
     pub detail: Option<String>,
     pub outcome: Option<String>,
     pub user: Option<AuditUserRow>,
+    /// The Open WebUI chat and message it was asked from (the caller's word).
+    pub chat_id: Option<String>,
+    pub message_id: Option<String>,
 }
 
 /// The Open WebUI user an entry was made for (see `service::audit::AuditUser`).
@@ -39,6 +42,8 @@ pub struct NewAudit<'a> {
     pub detail: Option<&'a str>,
     pub outcome: &'a str,
     pub user: Option<&'a AuditUserRow>,
+    pub chat_id: Option<&'a str>,
+    pub message_id: Option<&'a str>,
 }
 
 /// Which entries to list, newest first.
@@ -47,6 +52,8 @@ pub struct AuditFilter {
     pub actor: Option<String>,
     /// Only entries for the Open WebUI user with this id or email address.
     pub user: Option<String>,
+    /// Only entries asked from the Open WebUI chat with this id.
+    pub chat: Option<String>,
     /// Only entries with a smaller id (the previous page's cursor).
     pub before_id: Option<i64>,
     pub limit: u32,
@@ -56,8 +63,9 @@ pub struct AuditFilter {
 pub fn insert(conn: &Connection, entry: &NewAudit<'_>) -> Result<i64, StoreError> {
     conn.prepare_cached(
         "INSERT INTO audit_log (at, actor, action, target, status, detail, outcome, user_id,
-                                user_name, user_email, user_role, user_verified)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                                user_name, user_email, user_role, user_verified, chat_id,
+                                message_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         entry.at,
@@ -72,15 +80,26 @@ pub fn insert(conn: &Connection, entry: &NewAudit<'_>) -> Result<i64, StoreError
         entry.user.and_then(|u| u.email.as_ref()),
         entry.user.and_then(|u| u.role.as_ref()),
         entry.user.map(|u| u.verified),
+        entry.chat_id,
+        entry.message_id,
     ])?;
     Ok(conn.last_insert_rowid())
 }
 
 /// Entries matching `filter`, newest first.
 pub fn list(conn: &Connection, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+    let (sql, values) = list_query(filter);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(values), audit_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The query [`list`] runs for `filter`, and its parameters (apart, so that a test can see
+/// that each filter searches an index).
+fn list_query(filter: &AuditFilter) -> (String, Vec<rusqlite::types::Value>) {
     let mut sql = String::from(
         "SELECT id, at, actor, action, target, status, detail, outcome, user_id, user_name,
-                user_email, user_role, user_verified
+                user_email, user_role, user_verified, chat_id, message_id
          FROM audit_log",
     );
     let mut clauses = Vec::new();
@@ -94,6 +113,10 @@ pub fn list(conn: &Connection, filter: &AuditFilter) -> Result<Vec<AuditRow>, St
         let n = values.len();
         clauses.push(format!("(user_id = ?{n} OR user_email = ?{n})"));
     }
+    if let Some(chat) = &filter.chat {
+        values.push(chat.clone().into());
+        clauses.push(format!("chat_id = ?{}", values.len()));
+    }
     if let Some(before) = filter.before_id {
         values.push(before.into());
         clauses.push(format!("id < ?{}", values.len()));
@@ -104,9 +127,7 @@ pub fn list(conn: &Connection, filter: &AuditFilter) -> Result<Vec<AuditRow>, St
     }
     values.push(i64::from(filter.limit).into());
     sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", values.len()));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params_from_iter(values), audit_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    (sql, values)
 }
 
 fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
@@ -129,6 +150,8 @@ fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
             }),
             None => None,
         },
+        chat_id: r.get(13)?,
+        message_id: r.get(14)?,
     })
 }
 
@@ -191,6 +214,8 @@ mod tests {
                 detail: Some(r#"{"text":"lunch"}"#),
                 outcome: "ok",
                 user: None,
+                chat_id: None,
+                message_id: None,
             },
         )
         .unwrap()
@@ -203,6 +228,41 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    #[test]
+    fn each_filter_searches_an_index_not_the_whole_log() {
+        let conn = migrated();
+        let plan = |filter: &AuditFilter| {
+            let (sql, values) = list_query(filter);
+            conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(params_from_iter(values), |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap()
+                .join("; ")
+        };
+        let filter = |actor: Option<&str>, chat: Option<&str>, before_id| AuditFilter {
+            actor: actor.map(str::to_string),
+            chat: chat.map(str::to_string),
+            before_id,
+            limit: 10,
+            ..AuditFilter::default()
+        };
+        // (filter, the index it must search)
+        let cases = [
+            (filter(Some("ops"), None, None), "audit_log_by_actor"),
+            (filter(None, Some("c-1"), None), "audit_log_by_chat_id"),
+            (filter(None, Some("c-1"), Some(9)), "audit_log_by_chat_id"),
+        ];
+        for (filter, index) in cases {
+            let plan = plan(&filter);
+            assert!(
+                plan.contains(&format!("SEARCH audit_log USING INDEX {index}")),
+                "{filter:?}: {plan}"
+            );
+        }
     }
 
     #[test]

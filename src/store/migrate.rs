@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0014_outbox_by_task.sql"),
     include_str!("migrations/0015_task_replies_by_task.sql"),
     include_str!("migrations/0016_audit_user.sql"),
+    include_str!("migrations/0017_audit_chat.sql"),
 ];
 
 /// The schema version this build writes.

@@ -17,13 +17,13 @@ use serde_json::{Value, json};
 use crate::helpers::{API_KEY, TestApp, send_json, spawn_app, spawn_app_with};
 use crate::keys::{audit_entries, create_key};
 
-type Client = RunningService<RoleClient, ()>;
+pub(crate) type Client = RunningService<RoleClient, ()>;
 
-const JWT_SECRET: &str = "shared-with-open-webui-0123456789";
+pub(crate) const JWT_SECRET: &str = "shared-with-open-webui-0123456789";
 
 /// The plain headers Open WebUI sends with `ENABLE_FORWARD_USER_INFO_HEADERS=true`: the name
 /// percent-encoded with spaces kept, as its `quote(name, safe=" ")` writes it.
-fn jane() -> Vec<(&'static str, &'static str)> {
+pub(crate) fn jane() -> Vec<(&'static str, &'static str)> {
     vec![
         ("X-OpenWebUI-User-Id", "0b7f-jane"),
         ("X-OpenWebUI-User-Name", "Jane Do%C3%A9 %2B co"),
@@ -42,7 +42,7 @@ fn with_headers(mut request: RequestBuilder, headers: &[(&str, &str)]) -> Reques
 }
 
 /// Creates a webhook over REST with these extra headers; the answer must be 201.
-async fn create_over_rest(app: &TestApp, id: &str, headers: &[(&str, &str)]) {
+pub(crate) async fn create_over_rest(app: &TestApp, id: &str, headers: &[(&str, &str)]) {
     let request = app
         .api(Method::POST, "/api/webhooks")
         .json(&json!({"id": id, "name": id, "provider": "github"}));
@@ -50,7 +50,7 @@ async fn create_over_rest(app: &TestApp, id: &str, headers: &[(&str, &str)]) {
     assert_eq!(status, StatusCode::CREATED, "create {id}: {body}");
 }
 
-async fn connect_with(app: &TestApp, key: &str, headers: &[(&str, &str)]) -> Client {
+pub(crate) async fn connect_with(app: &TestApp, key: &str, headers: &[(&str, &str)]) -> Client {
     let custom: HashMap<_, _> = headers
         .iter()
         .map(|(name, value)| {
@@ -68,7 +68,7 @@ async fn connect_with(app: &TestApp, key: &str, headers: &[(&str, &str)]) -> Cli
     ().serve(transport).await.expect("MCP client connects")
 }
 
-async fn create_over_mcp(client: &Client, id: &str) {
+pub(crate) async fn create_over_mcp(client: &Client, id: &str) {
     let created = client
         .call_tool(
             CallToolRequestParams::new("create_webhook").with_arguments(
@@ -85,7 +85,7 @@ async fn create_over_mcp(client: &Client, id: &str) {
 
 /// The audit entry of the webhook `id`'s creation (over MCP the target is its id, over REST
 /// its path).
-async fn entry_for(app: &TestApp, id: &str) -> Value {
+pub(crate) async fn entry_for(app: &TestApp, id: &str) -> Value {
     let entries = audit_entries(app, "").await;
     entries
         .into_iter()
@@ -95,7 +95,7 @@ async fn entry_for(app: &TestApp, id: &str) -> Value {
 
 /// A token as Open WebUI 0.12.4 mints it: HS256, the user's id as `sub`, and a five-minute
 /// expiry.
-fn token(secret: &str, id: &str, expires_in_secs: i64) -> String {
+pub(crate) fn token(secret: &str, id: &str, expires_in_secs: i64) -> String {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")

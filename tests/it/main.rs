@@ -3,6 +3,7 @@ mod actions_mcp;
 mod actions_sources;
 mod agent_markup;
 mod answer_task;
+mod audit_chats;
 mod audit_users;
 mod bot_events;
 mod command_mistakes;
