@@ -266,11 +266,11 @@ async fn run_task(
 ) -> anyhow::Result<String> {
     let Some(agent) = runner.agent(&task.agent) else {
         // Claimed by filter, so this cannot happen; fail loudly rather than loop.
-        return finish(state, task, Ending::Failed("no such agent".into())).await;
+        return finish(state, task, Ending::failed("no such agent")).await;
     };
     let Some(model) = agent.model.clone().or_else(|| runner.default_model.clone()) else {
         let msg = "no model: set AI_MODEL or the agent's `model`";
-        return finish(state, task, Ending::Failed(msg.to_string())).await;
+        return finish(state, task, Ending::failed(msg)).await;
     };
     // A run that stopped part way continues where it was: its tools already acted.
     let progress: Progress = task
@@ -291,7 +291,13 @@ async fn run_task(
         &tools::offered(&agent.tools, task),
         &Destinations::of(agent, task),
     );
-    let (mut replied, mut posted) = (progress.replied, progress.posted);
+    // A run that failed after its tools spoke (kept in the conversation) and this one, run
+    // again by a replay, are one piece of work: what it said is not said again.
+    let (failed_replied, failed_posted) = spoke_in_failed_runs(&task.conversation);
+    let (mut replied, mut posted) = (
+        progress.replied || failed_replied,
+        progress.posted || failed_posted,
+    );
     // Failed model calls in a row; one that works ends the run of them (as save_progress
     // does in the store).
     let mut run_failures = task.run_failures;
@@ -342,7 +348,8 @@ async fn run_task(
             }
             Err(e) => {
                 let msg = format!("chat API: {}", e.message);
-                return finish(state, task, Ending::Failed(msg)).await;
+                let ending = Ending::failed_after(msg, &messages[opening_len..], replied, posted);
+                return finish(state, task, ending).await;
             }
         };
         // Cancelled (or taken over) while the model thought: what it asks for is not done.
@@ -375,7 +382,7 @@ async fn run_task(
                 // The filter cut the answer (or left none of it): what came is not the
                 // model's whole word, and posted it would read as one.
                 if !spoke {
-                    return finish(state, task, Ending::Failed(filtered(&reply.refusal))).await;
+                    return finish(state, task, Ending::failed(filtered(&reply.refusal))).await;
                 }
                 answer.push_str(FILTERED_NOTE);
                 let ending = Ending::Done {
@@ -392,7 +399,7 @@ async fn run_task(
                 // A no is not an answer to post: the task fails saying it, in the model's
                 // words.
                 let why = format!("the model refused: {refusal}");
-                return finish(state, task, Ending::Failed(why)).await;
+                return finish(state, task, Ending::failed(why)).await;
             }
             if reply.finish_reason.as_deref() == Some("length") && !answer.trim().is_empty() {
                 // Posted as it is, a cut-off answer reads as the model's whole verdict.
@@ -406,7 +413,7 @@ async fn run_task(
                     }
                     None => "the model ended with no answer".to_string(),
                 };
-                return finish(state, task, Ending::Failed(why)).await;
+                return finish(state, task, Ending::failed(why)).await;
             }
             // Posted once: not again where a tool already said it, but still where it is
             // declared to go if the tools spoke elsewhere (a comment on the issue does not
@@ -508,11 +515,14 @@ async fn run_task(
             return Ok("waiting_reply".into());
         }
     }
+    // Failed, not `done`, even when its tools spoke: the model had not given its last word
+    // (it still meant to act), and a replay runs it again, from the run kept here.
     let msg = format!(
         "stopped after {} model calls without a final answer",
         agent.max_steps
     );
-    finish(state, task, Ending::Failed(msg)).await
+    let ending = Ending::failed_after(msg, &messages[opening_len..], replied, posted);
+    finish(state, task, ending).await
 }
 
 /// A run that asked, as the conversation keeps it for every later run: long tool results
@@ -552,6 +562,23 @@ fn spoke_in_kept_runs(conversation: &str) -> bool {
                 && m["content"]
                     .as_str()
                     .is_some_and(|c| c.starts_with("queued as act_"))
+        })
+}
+
+/// Whether a run kept in the task's conversation because it failed after its tools spoke,
+/// since the task's latest question (a run after an answer is new work), had a tool reply on
+/// the source, and post a message.
+fn spoke_in_failed_runs(conversation: &str) -> (bool, bool) {
+    let items = crate::store::conversation::parse(conversation);
+    let since = items
+        .iter()
+        .rposition(|i| i["role"] == "assistant")
+        .map_or(0, |at| at + 1);
+    items[since..]
+        .iter()
+        .filter(|i| i["role"] == "run" && i["failed"].is_string())
+        .fold((false, false), |(r, p), i| {
+            (r || i["replied"] == true, p || i["posted"] == true)
         })
 }
 
@@ -748,6 +775,12 @@ question came within the reply timeout, and the task failed for it. It is now ru
 reply that came on the thread since follows; if none does, go on with what you have, or ask \
 again.";
 
+/// What the model is told after a run that failed once its tools had spoken, now run again:
+/// what they sent went out, and is not to be sent again.
+const FAILED_RUN_NOTE: &str = "Note from webhook-mcp, not from the thread: the run above \
+failed before its final answer, and the task is now run again. What its tools did above took \
+effect (what they queued goes out): do not do it again; go on from there.";
+
 async fn save_progress(state: &AppState, task: &TaskRow, done: &Progress) -> anyhow::Result<()> {
     let progress = serde_json::to_string(done)?;
     let (id, owner, now) = (task.id.clone(), owner_of(task), clock::now_ms());
@@ -821,6 +854,9 @@ async fn opening(state: &AppState, agent: &AgentSpec, task: &TaskRow) -> Vec<Mes
                 // calls: each gets its result here, before what came after (chat APIs refuse
                 // a call answered later, or never).
                 close_interrupted_calls(&mut messages);
+                if item["failed"].is_string() {
+                    messages.push(Message::user(FAILED_RUN_NOTE));
+                }
             }
             Some("assistant") => messages.push(Message::assistant(content)),
             Some("user") => messages.push(reply_message(&conversation::Reply::of(&item))),
@@ -929,19 +965,43 @@ enum Ending {
         refusal: Option<String>,
         delivery: Option<(ActionKind, Delivery)>,
     },
-    Failed(String),
+    Failed {
+        why: String,
+        /// The run, kept in the task's conversation: its tools spoke, and a run again (a
+        /// replay) must read what they sent rather than send it a second time.
+        run: Option<Value>,
+    },
+}
+
+impl Ending {
+    fn failed(why: impl Into<String>) -> Ending {
+        Ending::Failed {
+            why: why.into(),
+            run: None,
+        }
+    }
+
+    /// Failed at the end of `run`, which is kept if a tool of it (or of a failed run it goes
+    /// on from) replied on the source or posted a message.
+    fn failed_after(why: String, run: &[Message], replied: bool, posted: bool) -> Ending {
+        let run = (!run.is_empty() && (replied || posted)).then(|| {
+            json!({"role": "run", "messages": kept(run), "failed": why,
+                   "replied": replied, "posted": posted})
+        });
+        Ending::Failed { why, run }
+    }
 }
 
 /// Ends the task and queues its result in one write.
 async fn finish(state: &AppState, task: &TaskRow, ending: Ending) -> anyhow::Result<String> {
     let now = clock::now_ms();
-    let (status, result, refusal, error, delivery) = match ending {
+    let (status, result, refusal, error, delivery, run) = match ending {
         Ending::Done {
             answer,
             refusal,
             delivery,
-        } => ("done", Some(answer), refusal, None, delivery),
-        Ending::Failed(why) => ("failed", None, None, Some(why), None),
+        } => ("done", Some(answer), refusal, None, delivery, None),
+        Ending::Failed { why, run } => ("failed", None, None, Some(why), None, run),
     };
     let (task, owner, task_id) = (task.clone(), owner_of(task), task.id.clone());
     let sealer = state.sealer.clone();
@@ -957,7 +1017,14 @@ async fn finish(state: &AppState, task: &TaskRow, ending: Ending) -> anyhow::Res
                     }
                     tasks::conversation_with(db, &task.id, answer)?
                 }
-                None => None,
+                None => match &run {
+                    Some(run) => {
+                        let mut run = run.clone();
+                        run["at"] = json!(now);
+                        tasks::conversation_with_run(db, &task.id, run)?
+                    }
+                    None => None,
+                },
             };
             let finished = tasks::finish(
                 db,
@@ -1079,6 +1146,33 @@ mod tests {
         let mut untouched = vec![Message::system("s")];
         close_interrupted_calls(&mut untouched);
         assert_eq!(untouched.len(), 1);
+    }
+
+    #[test]
+    fn only_failed_runs_since_the_latest_question_stand_for_this_runs_tools() {
+        let failed = |replied: bool, posted: bool| {
+            json!({"role": "run", "messages": [], "failed": "chat API: 400",
+                   "replied": replied, "posted": posted})
+        };
+        let asked = json!({"role": "run", "messages": []});
+        let question = json!({"role": "assistant", "content": "Which browser?"});
+        let reply = json!({"role": "user", "content": "Firefox"});
+        let cases = [
+            (vec![], (false, false)),
+            (vec![failed(true, false)], (true, false)),
+            (vec![failed(true, false), failed(false, true)], (true, true)),
+            // A run that asked spoke before the question: the run after the answer is new.
+            (vec![asked, question.clone(), reply.clone()], (false, false)),
+            (
+                vec![failed(true, true), question.clone(), reply.clone()],
+                (false, false),
+            ),
+            (vec![question, reply, failed(false, true)], (false, true)),
+        ];
+        for (items, want) in cases {
+            let conversation = serde_json::to_string(&items).expect("JSON");
+            assert_eq!(spoke_in_failed_runs(&conversation), want, "{conversation}");
+        }
     }
 
     #[test]

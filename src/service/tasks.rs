@@ -92,7 +92,12 @@ fn shown_conversation(stored: &str) -> Value {
             .flatten()
             .filter_map(|c| c.pointer("/function/name").cloned())
             .collect();
-        serde_json::json!({"role": "run", "tools_called": tools, "at": item["at"]})
+        let mut shown = serde_json::json!({"role": "run", "tools_called": tools, "at": item["at"]});
+        // Why the run ended, when it failed once its tools had spoken (kept for a run again).
+        if let Some(why) = item.get("failed") {
+            shown["failed"] = why.clone();
+        }
+        shown
     });
     Value::Array(shown.collect())
 }

@@ -450,6 +450,22 @@ pub fn conversation_with(
     }))
 }
 
+/// The task's conversation now, with `run` (one that failed after its tools spoke) kept at its
+/// end: the replies the run read are read there, those it did not come after it.
+pub fn conversation_with_run(
+    conn: &Connection,
+    id: &str,
+    run: Value,
+) -> Result<Option<String>, StoreError> {
+    Ok(get(conn, id)?.map(|task| {
+        let mut items = conversation::parse(&task.conversation);
+        items.push(run);
+        let at = items.len() - 1;
+        conversation::keep_run(&mut items, at);
+        conversation::to_string(items)
+    }))
+}
+
 /// Marks a task as waiting for a reply on its source (after an `ask`), recording the question.
 pub fn wait_for_reply(
     conn: &Connection,

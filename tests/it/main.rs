@@ -14,6 +14,7 @@ mod dry_runs;
 mod durability;
 mod echo;
 mod events_api;
+mod failed_runs;
 mod front_end;
 mod github_enterprise;
 mod gitlab_threads;
