@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0015_task_replies_by_task.sql"),
     include_str!("migrations/0016_audit_user.sql"),
     include_str!("migrations/0017_audit_chat.sql"),
+    include_str!("migrations/0018_orphaned_actions.sql"),
 ];
 
 /// The schema version this build writes.
@@ -107,5 +108,16 @@ fn failed(path: &Path, number: usize, e: rusqlite::Error) -> StoreError {
         path: path.display().to_string(),
         migration: format!("{number:04}"),
         reason,
+    }
+}
+
+/// Runs the first `version` migrations on a new database: for tests of what a later one does to
+/// a database an older build left.
+#[cfg(test)]
+pub(crate) fn migrate_to(conn: &Connection, version: usize) {
+    for (index, sql) in MIGRATIONS.iter().enumerate().take(version) {
+        conn.execute_batch(sql).unwrap();
+        conn.pragma_update(None, "user_version", index as i64 + 1)
+            .unwrap();
     }
 }

@@ -183,6 +183,31 @@ mod tests {
     }
 
     #[test]
+    fn an_action_an_older_build_left_naming_a_pruned_event_is_swept_after_the_upgrade() {
+        // Arrange: the database as the build before migration 18 left it.
+        let mut conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate::migrate_to(&conn, 17);
+        add_event(&conn, "evt_a", OLD);
+        add_action(&conn, "act_orphan", Some("evt_gone"), None, "delivered");
+        ended_at(&conn, "act_orphan", OLD);
+        add_action(&conn, "act_e", Some("evt_a"), None, "delivered");
+        ended_at(&conn, "act_e", OLD);
+
+        // Act
+        crate::store::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
+
+        // Assert: the orphan is one without an event now, and goes; the event's stays.
+        let left = left_after_sweeps(&conn, super::super::BUDGET);
+        assert_eq!(left, ["act_e"]);
+        let event: Option<String> = conn
+            .query_row("SELECT event_id FROM outbox WHERE id = 'act_e'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(event.as_deref(), Some("evt_a"));
+    }
+
+    #[test]
     fn the_sweep_reads_only_actions_without_an_event_by_index() {
         let conn = migrated();
         let plan: String = conn
