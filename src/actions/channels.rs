@@ -175,7 +175,7 @@ pub(super) async fn post(
     };
     let (http, target) = clients.for_url(url, false)?;
     let service = format!("{kind} channel webhook");
-    let reply = client::send(&service, http.post(target).json(&payload)).await?;
+    let reply = client::send_to_webhook(&service, http.post(target).json(&payload)).await?;
     let answer = reply.json();
     if kind == MessageKind::OpenWebUi && answer["success"].as_bool() == Some(false) {
         return Err(ActionError {

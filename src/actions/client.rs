@@ -10,7 +10,7 @@ use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Client, RequestBuilder, Response, StatusCode, Url, redirect};
 use serde_json::Value;
 
-use super::scrub::SentSecrets;
+use super::scrub::{SentSecrets, UrlPath};
 use super::ssrf::{self, GuardedResolver, Route};
 use super::{ActionError, Endpoint, Sent};
 
@@ -133,7 +133,20 @@ impl Reply {
 /// Sends `req` and classifies the outcome; `service` names the other side in messages
 /// ("GitHub", "forward target"). Only 2xx comes back as `Ok`.
 pub(crate) async fn send(service: &str, req: RequestBuilder) -> Result<Reply, ActionError> {
-    let answer = exchange(service, req).await?;
+    send_to(service, req, UrlPath::Plain).await
+}
+
+/// `send` to an incoming webhook, whose URL's path is its key: what its target hides of the
+/// path is scrubbed from the answer as a credential (see `scrub::UrlPath`).
+pub(crate) async fn send_to_webhook(
+    service: &str,
+    req: RequestBuilder,
+) -> Result<Reply, ActionError> {
+    send_to(service, req, UrlPath::Secret).await
+}
+
+async fn send_to(service: &str, req: RequestBuilder, path: UrlPath) -> Result<Reply, ActionError> {
+    let answer = exchange_to(service, req, path).await?;
     if answer.status.is_success() {
         return Ok(answer.reply());
     }
@@ -164,9 +177,17 @@ impl Answer {
 /// with the credentials the request carried scrubbed out, before any of it can be quoted in
 /// an error, kept as the response or logged: this is where every connector reads an answer.
 pub(crate) async fn exchange(service: &str, req: RequestBuilder) -> Result<Answer, ActionError> {
+    exchange_to(service, req, UrlPath::Plain).await
+}
+
+async fn exchange_to(
+    service: &str,
+    req: RequestBuilder,
+    path: UrlPath,
+) -> Result<Answer, ActionError> {
     let (client, request) = req.build_split();
     let request = request.map_err(|e| transport_error(service, e))?;
-    let secrets = SentSecrets::of(&request);
+    let secrets = SentSecrets::of(&request, path);
     let url = request.url().clone();
     let resp = client
         .execute(request)

@@ -192,32 +192,57 @@ pub(crate) fn redact_url(url: &str) -> String {
     }
 }
 
-/// `redact_url` with the path's secrets masked: incoming-webhook URLs (Slack, Discord, Open
-/// WebUI, Teams) carry their secret in the path, usually last but not always (Discord's
-/// `/api/webhooks/{id}/{token}/slack`, Teams' `/IncomingWebhook/{secret}/{owner}`), and
-/// Telegram's in a `bot<token>` segment. The last segment and every token-like one are masked.
+/// `redact_url` with the path's secrets masked, as [`path_secrets`] finds them.
 pub(crate) fn redact_secret_path(url: &str) -> String {
     let plain = redact_url(url);
-    let Some((scheme, rest)) = plain.split_once("://") else {
+    // The path starts after `scheme://host[:port]/`.
+    let Some(start) = plain
+        .find("://")
+        .and_then(|at| Some(at + 3 + plain[at + 3..].find('/')? + 1))
+    else {
         return plain;
     };
-    let mut segments: Vec<String> = rest.split('/').map(str::to_owned).collect();
-    let mut telegram = false;
-    for seg in segments.iter_mut().skip(1) {
-        if seg.starts_with("bot") && seg.contains(':') {
-            *seg = "bot***".into();
-            telegram = true;
-        } else if token_like(seg) {
-            *seg = "***".into();
-        }
-    }
+    let (origin, path) = plain.split_at(start);
+    let segments: Vec<&str> = path.split('/').collect();
+    let masked: Vec<String> = segments
+        .iter()
+        .zip(path_secrets(&segments))
+        .map(|(segment, secret)| match secret {
+            Some(secret) => format!("{}***", &segment[..segment.len() - secret.len()]),
+            None => (*segment).to_owned(),
+        })
+        .collect();
+    format!("{origin}{}", masked.join("/"))
+}
+
+/// The secret in each segment of an incoming-webhook URL's path (`None` where there is none).
+/// Slack, Discord, Open WebUI and Teams carry theirs in the path, usually last but not always
+/// (Discord's `/api/webhooks/{id}/{token}/slack`, Teams' `/IncomingWebhook/{secret}/{owner}`):
+/// the last segment and every token-like one are secret. Telegram's is the token of a
+/// `bot<token>` segment, and nothing else is. `redact_secret_path` masks these in a target and
+/// `SentSecrets` scrubs them from its answers: one rule, so an error cannot show what the
+/// target hides.
+pub(crate) fn path_secrets<'a>(segments: &[&'a str]) -> Vec<Option<&'a str>> {
+    let mut secrets: Vec<Option<&str>> = segments
+        .iter()
+        .map(|segment| bot_token(segment).or(token_like(segment).then_some(*segment)))
+        .collect();
+    let telegram = segments.iter().any(|segment| bot_token(segment).is_some());
     if !telegram
-        && segments.len() > 2
-        && let Some(last) = segments.iter_mut().rev().find(|s| !s.is_empty())
+        && segments.len() > 1
+        && let Some(last) = segments.iter().rposition(|segment| !segment.is_empty())
     {
-        *last = "***".into();
+        secrets[last] = Some(segments[last]);
     }
-    format!("{scheme}://{}", segments.join("/"))
+    secrets
+}
+
+/// The token in a Telegram `bot<token>` path segment (`bot123:ABC`), which is secret in any
+/// URL.
+pub(crate) fn bot_token(segment: &str) -> Option<&str> {
+    segment
+        .strip_prefix("bot")
+        .filter(|token| token.contains(':'))
 }
 
 /// The URL as given, with what in it is a credential masked: the password before the host,

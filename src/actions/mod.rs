@@ -36,7 +36,7 @@ pub(crate) use describe::{
     segment, url_is_credential,
 };
 pub use forward::{EVENT_HEADER, event_type_of_header, sign_standard, standard_key};
-pub(crate) use scrub::SentSecrets;
+pub(crate) use scrub::{SentSecrets, UrlPath};
 
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";
 pub const DEFAULT_GITLAB_URL: &str = "https://gitlab.com";

@@ -2,12 +2,16 @@
 //! chat API's client) before any of the answer is quoted in an error, kept as a response or
 //! logged: an upstream that echoes the request (`… you sent Bearer ghp_…`, a 401 quoting the
 //! key) would otherwise put the token where read-only keys, a model's context and the server
-//! log see it.
+//! log see it. An incoming webhook's URL is its key, so the secret parts of its path
+//! (`describe::path_secrets`, what its target hides) are credentials here too.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use percent_encoding::percent_decode_str;
 use reqwest::header::{AUTHORIZATION, HeaderMap, PROXY_AUTHORIZATION};
 use reqwest::{Request, Url};
+
+use super::describe::{bot_token, encode_segment, path_secrets};
 
 /// What a scrubbed credential reads as.
 const MASK: &str = "***";
@@ -15,6 +19,16 @@ const MASK: &str = "***";
 /// (`ollama`, `EMPTY`, `null`, `test`), out of an answer would garble it (and could break the
 /// JSON a 2xx is read from) for a value that guards little.
 const SHORTEST: usize = 8;
+
+/// What of a request's URL path is a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UrlPath {
+    /// An API's path, which names what is asked for: only a `bot<token>` segment in it.
+    Plain,
+    /// An incoming webhook's (a channel's, a Slack `response_url`), whose path is its key:
+    /// every part of it its target hides.
+    Secret,
+}
 
 /// The credentials one request sent, longest first (a base64 `user:password` before the
 /// password inside it).
@@ -24,13 +38,14 @@ pub(crate) struct SentSecrets(Vec<String>);
 impl SentSecrets {
     /// What `request` carries as a credential: the value of `Authorization` (the token after
     /// its scheme, and a basic login's password), of any header marked sensitive or named as
-    /// a secret (`PRIVATE-TOKEN`, `X-Api-Key`), and the URL's password, `bot<token>` segment
-    /// and secret query values.
-    pub fn of(request: &Request) -> Self {
-        Self::from_parts(request.headers(), request.url())
+    /// a secret (`PRIVATE-TOKEN`, `X-Api-Key`), and the URL's password, secret query values
+    /// and the secrets of its path (`path`). Each also as it reads percent-decoded and
+    /// percent-encoded, as an answer may quote it (a path echoed inside a query or JSON).
+    pub fn of(request: &Request, path: UrlPath) -> Self {
+        Self::from_parts(request.headers(), request.url(), path)
     }
 
-    pub fn from_parts(headers: &HeaderMap, url: &Url) -> Self {
+    pub fn from_parts(headers: &HeaderMap, url: &Url, path: UrlPath) -> Self {
         let mut found = Vec::new();
         for (name, value) in headers {
             let sensitive = value.is_sensitive();
@@ -47,16 +62,19 @@ impl SentSecrets {
         } else if !url.username().is_empty() {
             found.push(url.username().to_owned());
         }
-        for segment in url.path_segments().into_iter().flatten() {
-            if let Some(token) = segment.strip_prefix("bot").filter(|t| t.contains(':')) {
-                found.push(token.to_owned());
-            }
-        }
+        let segments: Vec<&str> = url.path_segments().into_iter().flatten().collect();
+        let in_path: Vec<&str> = match path {
+            UrlPath::Plain => segments.iter().filter_map(|s| bot_token(s)).collect(),
+            UrlPath::Secret => path_secrets(&segments).into_iter().flatten().collect(),
+        };
+        found.extend(in_path.into_iter().map(str::to_owned));
         for (name, value) in url.query_pairs() {
             if super::describe::secret_query_name(&name) {
                 found.push(value.into_owned());
             }
         }
+        let spellings: Vec<String> = found.iter().flat_map(|s| other_spellings(s)).collect();
+        found.extend(spellings);
         found.retain(|s| s.len() >= SHORTEST);
         found.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         found.dedup();
@@ -73,6 +91,17 @@ impl SentSecrets {
         }
         out
     }
+}
+
+/// `secret` percent-decoded and percent-encoded (every byte but RFC 3986's unreserved ones,
+/// upper-case hex), where either differs from it.
+fn other_spellings(secret: &str) -> Vec<String> {
+    let decoded = percent_decode_str(secret).decode_utf8_lossy().into_owned();
+    let encoded = encode_segment(&decoded);
+    [decoded, encoded]
+        .into_iter()
+        .filter(|spelling| spelling != secret)
+        .collect()
 }
 
 /// An `Authorization` value's credentials: the part after its scheme (`Bearer <token>`), or
@@ -108,7 +137,11 @@ mod tests {
     use reqwest::Client;
 
     fn secrets(req: reqwest::RequestBuilder) -> SentSecrets {
-        SentSecrets::of(&req.build().unwrap())
+        SentSecrets::of(&req.build().unwrap(), UrlPath::Plain)
+    }
+
+    fn to_webhook(url: &str) -> SentSecrets {
+        SentSecrets::of(&Client::new().post(url).build().unwrap(), UrlPath::Secret)
     }
 
     #[test]
@@ -177,5 +210,71 @@ mod tests {
         for (sent, answer, shown) in cases {
             assert_eq!(sent.scrub(answer), shown, "{answer}");
         }
+    }
+
+    #[test]
+    fn what_a_webhooks_target_hides_of_its_path_is_scrubbed_from_its_answer() {
+        let cases = [
+            (
+                "https://discord.com/api/webhooks/1234/DISCORDSECRETPATHxyz",
+                "bad request to /api/webhooks/1234/DISCORDSECRETPATHxyz",
+                "bad request to /api/webhooks/1234/***",
+            ),
+            (
+                "https://discord.com/api/webhooks/1234/AbCdEf123456GhIjKl7890/slack",
+                "no webhook AbCdEf123456GhIjKl7890 at /api/webhooks/1234/AbCdEf123456GhIjKl7890/slack",
+                "no webhook *** at /api/webhooks/1234/***/slack",
+            ),
+            (
+                "https://hooks.slack.com/services/T000/B000/SLACKPATHSECRET999",
+                "invalid_token for /services/T000/B000/SLACKPATHSECRET999",
+                "invalid_token for /services/T000/B000/***",
+            ),
+            (
+                "https://webui.example/api/v1/channels/webhooks/ch1/OWUICHANTOKEN999",
+                "{\"detail\":\"404: /api/v1/channels/webhooks/ch1/OWUICHANTOKEN999\"}",
+                "{\"detail\":\"404: /api/v1/channels/webhooks/ch1/***\"}",
+            ),
+            (
+                "https://x.webhook.office.com/webhookb2/g1@g2/IncomingWebhook/0a1b2c3d4e5f60718293a4b5c6d7e8f9/5b2e3a4c-0d1e-4f5a-8b9c-0123456789ab",
+                "no connector 0a1b2c3d4e5f60718293a4b5c6d7e8f9/5b2e3a4c-0d1e-4f5a-8b9c-0123456789ab",
+                "no connector ***/***",
+            ),
+            // Echoed percent-encoded (the path inside a query), or decoded.
+            (
+                "https://tg.example/bot123456:TGSECRETTOKEN99/sendMessage",
+                "see /log?path=%2Fbot123456%3ATGSECRETTOKEN99%2FsendMessage",
+                "see /log?path=%2Fbot***%2FsendMessage",
+            ),
+            (
+                "https://sink.example/hooks/x/SECRET%20WITH%20SPACE",
+                "no hook named \"SECRET WITH SPACE\" (SECRET%20WITH%20SPACE)",
+                "no hook named \"***\" (***)",
+            ),
+            // Path words the target shows are left, and so is a masked part too short to be a
+            // key (Discord's `/slack` suffix), as any short value is.
+            (
+                "https://hooks.slack.com/services/T000/B000/SLACKPATHSECRET999",
+                "no service at /services/T000",
+                "no service at /services/T000",
+            ),
+            (
+                "https://discord.com/api/webhooks/1234/AbCdEf123456GhIjKl7890/slack",
+                "unknown format: slack",
+                "unknown format: slack",
+            ),
+        ];
+        for (url, answer, shown) in cases {
+            assert_eq!(to_webhook(url).scrub(answer), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn an_apis_path_is_no_credential() {
+        let sent = secrets(Client::new().post("https://api.example/repos/o/r/issues/7/comments"));
+        assert_eq!(
+            sent.scrub("no comments for issues/7"),
+            "no comments for issues/7"
+        );
     }
 }

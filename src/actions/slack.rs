@@ -81,7 +81,7 @@ pub(super) async fn respond(
         .post(url)
         .header(CONTENT_TYPE, JSON_UTF8)
         .json(&payload);
-    let reply = client::send("Slack response_url", req).await?;
+    let reply = client::send_to_webhook("Slack response_url", req).await?;
     // Usually plain `ok`; some answers are JSON with `ok: false`.
     let answer = reply.json();
     if answer.is_object() {

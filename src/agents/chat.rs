@@ -260,7 +260,7 @@ impl ChatClient {
         // excerpt of the answer: a 401 that quotes the key back would store it on the task.
         let (http, request) = builder.build_split();
         let request = request.map_err(|e| self.transport_error(e))?;
-        let sent = crate::actions::SentSecrets::of(&request);
+        let sent = crate::actions::SentSecrets::of(&request, crate::actions::UrlPath::Plain);
         let mut response = http
             .execute(request)
             .await

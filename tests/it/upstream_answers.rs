@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::helpers::{
     accepted, agent_app, assert_error, delivery_id, fake_llm, issue_opened, open_issue, run_next,
@@ -155,6 +155,96 @@ async fn a_token_the_upstream_quotes_back_is_not_stored() {
     let error = action["last_error"].as_str().unwrap_or_default();
     assert!(error.contains("you sent Bearer ***"), "{error}");
     assert!(!action.to_string().contains(TOKEN), "{action}");
+}
+
+/// A target (or a proxy before it) refusing whatever it is sent with a 400 that quotes the
+/// path, as sent and percent-encoded whole (as an echo inside a query or a JSON field may be).
+struct EchoPath;
+
+impl Respond for EchoPath {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let sent = request.url.path();
+        let encoded: String = sent
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        ResponseTemplate::new(400).set_body_string(format!(
+            "bad request to {sent} (path={encoded}): no such webhook"
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_channel_urls_secret_path_the_answer_quotes_back_is_not_stored() {
+    // Arrange: channel webhooks on a server that echoes the path each was posted to.
+    let target = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(EchoPath)
+        .mount(&target)
+        .await;
+    let cases = [
+        (
+            "discord",
+            "/api/webhooks/1234/DISCORDSECRETPATHxyz",
+            "DISCORDSECRETPATHxyz",
+        ),
+        // The token before a Slack-compatible suffix.
+        (
+            "discord",
+            "/api/webhooks/1234/DISCORDMID4SECRET5678ab/slack",
+            "DISCORDMID4SECRET5678ab",
+        ),
+        (
+            "slack",
+            "/services/T000/B000/SLACKPATHSECRET999",
+            "SLACKPATHSECRET999",
+        ),
+        (
+            "openwebui",
+            "/api/v1/channels/webhooks/ch1/OWUICHANTOKEN999",
+            "OWUICHANTOKEN999",
+        ),
+        // Its `:` percent-encoded in the echo.
+        (
+            "telegram",
+            "/bot123456:TGSECRETTOKEN99/sendMessage",
+            "TGSECRETTOKEN99",
+        ),
+    ];
+    let app = spawn_manual(|_| {}).await;
+    let mut ids = Vec::new();
+    for (kind, at, _) in &cases {
+        let mut message =
+            json!({"url": format!("{}{at}", target.uri()), "text": "hi", "kind": kind});
+        if *kind == "telegram" {
+            message["chat_id"] = json!(7);
+        }
+        let (status, queued) = app.post_api("/api/messages", &message).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+        ids.push(queued["id"].as_str().expect("id").to_string());
+    }
+
+    // Act
+    app.drain().await;
+
+    // Assert: the answer is quoted, with the secret masked as in the target.
+    for (id, (_, _, secret)) in ids.iter().zip(&cases) {
+        let action = action(&app, id).await;
+        assert_eq!(action["status"], "dead", "{action}");
+        let error = action["last_error"].as_str().unwrap_or_default();
+        assert!(error.contains("bad request to /"), "{error}");
+        assert!(error.contains("***"), "{error}");
+        assert!(!action.to_string().contains(secret), "{action}");
+    }
+    let (_, listed) = app.get_json("/api/actions").await;
+    for (_, _, secret) in &cases {
+        assert!(!listed.to_string().contains(secret), "{listed}");
+    }
 }
 
 #[tokio::test]
