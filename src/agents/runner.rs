@@ -292,12 +292,10 @@ async fn run_task(
         &Destinations::of(agent, task),
     );
     // A run that failed after its tools spoke (kept in the conversation) and this one, run
-    // again by a replay, are one piece of work: what it said is not said again.
+    // again by a replay, are one piece of work: what it said is not said again. What this run
+    // itself said is kept apart: only that makes it worth keeping if it fails too.
     let (failed_replied, failed_posted) = spoke_in_failed_runs(&task.conversation);
-    let (mut replied, mut posted) = (
-        progress.replied || failed_replied,
-        progress.posted || failed_posted,
-    );
+    let (mut replied, mut posted) = (progress.replied, progress.posted);
     // Failed model calls in a row; one that works ends the run of them (as save_progress
     // does in the store).
     let mut run_failures = task.run_failures;
@@ -376,7 +374,11 @@ async fn run_task(
             // post what the tools posted a second time.
             // An earlier run's (before a question it asked) too: its progress is gone, but
             // the run is kept in the conversation, read only now that it matters.
-            let spoke = replied || posted || spoke_in_kept_runs(&task.conversation);
+            let spoke = replied
+                || posted
+                || failed_replied
+                || failed_posted
+                || spoke_in_kept_runs(&task.conversation);
             let mut answer = reply.message.content.clone().unwrap_or_default();
             if reply.finish_reason.as_deref() == Some(CONTENT_FILTER) {
                 // The filter cut the answer (or left none of it): what came is not the
@@ -419,8 +421,8 @@ async fn run_task(
             // declared to go if the tools spoke elsewhere (a comment on the issue does not
             // stand for a verdict meant for the team's channel).
             let said_there = match agent.result {
-                ResultAction::Comment => replied,
-                ResultAction::PostMessage => posted,
+                ResultAction::Comment => replied || failed_replied,
+                ResultAction::PostMessage => posted || failed_posted,
                 _ => false,
             };
             // Nothing said at the end (the tools said it all): no empty result either.
@@ -981,8 +983,9 @@ impl Ending {
         }
     }
 
-    /// Failed at the end of `run`, which is kept if a tool of it (or of a failed run it goes
-    /// on from) replied on the source or posted a message.
+    /// Failed at the end of `run`, which is kept if a tool of its own replied on the source or
+    /// posted a message (a failed run it goes on from is kept already: a run that said
+    /// nothing more adds nothing a later run must know, and each kept one is sent again).
     fn failed_after(why: String, run: &[Message], replied: bool, posted: bool) -> Ending {
         let run = (!run.is_empty() && (replied || posted)).then(|| {
             json!({"role": "run", "messages": kept(run), "failed": why,

@@ -901,9 +901,12 @@ fn replay_in_db(
                     .find(|t| t.command_id.as_ref() == Some(command_id) && t.status == "failed");
                 let result = match failed {
                     // Failed (the chat API down past its retries, say): it runs again, from
-                    // the prompt as the command renders it now.
+                    // the prompt as the command renders it now. What its tools sent and saw
+                    // go dead is sent again: the run again reads them as sent (kept with the
+                    // failed run) and does not say it twice.
                     Some(task) => {
                         tasks::run_again(db, &task.id, prompt, now)?;
+                        requeue_dead_posts(db, &existing, &before, command_id, now)?;
                         "requeued"
                     }
                     None => {

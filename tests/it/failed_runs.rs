@@ -4,12 +4,41 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wiremock::ResponseTemplate;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
-    GH_SECRET, PLANNING_TEMPLATE, agent_config, chat_requests, comments_on, fake_github, fake_llm,
-    llm_answer, llm_calls, open_issue, run_next, runner_of, spawn_app_with,
+    GH_SECRET, PLANNING_TEMPLATE, TestApp, agent_config, chat_requests, comments_on, fake_github,
+    fake_llm, llm_answer, llm_calls, open_issue, run_next, runner_of, spawn_app_with,
 };
+
+/// An app on the fakes whose `planning` agent has `max_steps` model calls per run.
+async fn app_with_steps(llm: &MockServer, github: &MockServer, max_steps: u32) -> TestApp {
+    let agents = agent_config(llm, github);
+    let app = spawn_app_with(move |config| {
+        agents(config);
+        config.agents.agents =
+            Some(json!([{"name": "planning", "max_steps": max_steps}]).to_string());
+    })
+    .await;
+    app.github_webhook("gh", GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning",
+               "template": PLANNING_TEMPLATE}),
+    )
+    .await;
+    app
+}
+
+async fn answer_comments_with(github: &MockServer, status: u16) {
+    github.reset().await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/repos/octo/app/issues/\d+/comments$"))
+        .respond_with(ResponseTemplate::new(status).set_body_json(json!({"id": 1})))
+        .mount(github)
+        .await;
+}
 
 /// Whether every tool call in the request's messages is answered by a tool message before the
 /// next assistant or user message (an OpenAI-compatible API refuses one left unanswered).
@@ -134,4 +163,85 @@ async fn a_run_that_failed_after_commenting_is_kept_and_its_replay_does_not_comm
         assert_eq!(done["result"], "All done.", "{case}: {done}");
         assert_eq!(app.event(&event_id).await["status"], "done", "{case}");
     }
+}
+
+#[tokio::test]
+async fn a_failed_runs_comment_that_went_dead_is_sent_again_by_the_replay_and_said_once() {
+    // Arrange: the model comments, the chat API then refuses; GitHub refuses the comment too
+    // (a bad token, say), so it goes dead.
+    let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Bad request"}));
+    let llm = fake_llm(vec![
+        llm_calls("comment", json!({"text": "Looking into it."})),
+        refused,
+        llm_answer("All done."),
+    ])
+    .await;
+    let github = MockServer::start().await;
+    answer_comments_with(&github, 422).await;
+    let app = app_with_steps(&llm, &github, 8).await;
+    let runner = runner_of(&app);
+    let event_id = open_issue(&app, 77, "Spoke").await;
+    let task_id = app.task_id_of(&event_id).await;
+    run_next(&app, &runner).await;
+    app.drain().await;
+    let dead = app.actions_of(&event_id).await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["status"], "dead", "{dead:?}");
+
+    // Act: GitHub fixed, the operator replays the event.
+    answer_comments_with(&github, 201).await;
+    let (_, replayed) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+    let ran = run_next(&app, &runner).await;
+    app.drain().await;
+
+    // Assert: the comment the failed run made reaches the issue, once; the run again, which
+    // read it as sent, does not say it again.
+    assert_eq!(replayed["results"][0]["result"], "requeued", "{replayed}");
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    assert_eq!(comments_on(&github, 77).await, ["Looking into it."]);
+    assert_eq!(app.task(&task_id).await["result"], "All done.");
+}
+
+#[tokio::test]
+async fn a_run_again_that_fails_saying_nothing_is_not_kept_beside_the_one_that_spoke() {
+    // Arrange: the first run comments and runs out of steps; every later run only reads the
+    // event and runs out of steps too.
+    let llm = fake_llm(vec![
+        llm_calls("comment", json!({"text": "Looking into it."})),
+        llm_calls("get_event", json!({})),
+    ])
+    .await;
+    let github = fake_github().await;
+    let app = app_with_steps(&llm, &github, 1).await;
+    let runner = runner_of(&app);
+    let event_id = open_issue(&app, 78, "Loops").await;
+    let task_id = app.task_id_of(&event_id).await;
+    run_next(&app, &runner).await;
+    app.drain().await;
+
+    // Act
+    for _ in 0..3 {
+        app.post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+            .await;
+        assert_eq!(
+            run_next(&app, &runner).await,
+            Some((task_id.clone(), "failed".into()))
+        );
+        app.drain().await;
+    }
+
+    // Assert: one run kept (the one whose tool spoke), not one more per replay, which every
+    // later model call would carry again.
+    let task = app.task(&task_id).await;
+    let runs: Vec<&Value> = task["conversation"]
+        .as_array()
+        .expect("conversation")
+        .iter()
+        .filter(|i| i["role"] == "run")
+        .collect();
+    assert_eq!(runs.len(), 1, "{task}");
+    assert_eq!(runs[0]["tools_called"], json!(["comment"]), "{task}");
+    assert_eq!(comments_on(&github, 78).await.len(), 1);
 }
