@@ -482,18 +482,9 @@ async fn an_answer_from_a_user_named_by_a_checked_token_is_shown_the_model_as_ch
     const JWT_SECRET: &str = "shared-with-open-webui";
     let llm = fake_llm(vec![llm_asks("Which OS?"), llm_answer(RESULT)]).await;
     let github = fake_github().await;
-    let agents = crate::helpers::agent_config(&llm, &github);
-    let app = crate::helpers::spawn_app_with(move |c| {
-        agents(c);
+    let app = crate::helpers::agent_app_with(&llm, &github, |c| {
         c.openwebui_user_jwt_secret = Some(JWT_SECRET.into());
     })
-    .await;
-    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning",
-               "template": crate::helpers::PLANNING_TEMPLATE}),
-    )
     .await;
     let runner = runner_of(&app);
     let task_id = app

@@ -4,7 +4,6 @@
 //! Through the front door, over MCP and REST; and a database from before they were recorded.
 
 use reqwest::StatusCode;
-use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
 use crate::audit_users::{
@@ -35,17 +34,7 @@ async fn a_change_records_the_chat_and_message_open_webui_forwards() {
     // Act
     create_over_mcp(&client, "gh-mcp-chat").await;
     create_over_rest(&app, "gh-rest-chat", &jane()).await;
-    let refused = reader
-        .call_tool(
-            CallToolRequestParams::new("delete_webhook").with_arguments(
-                json!({"webhook_id": "gh"})
-                    .as_object()
-                    .cloned()
-                    .expect("object"),
-            ),
-        )
-        .await
-        .expect("answered");
+    let refused = crate::mcp::call(&reader, "delete_webhook", json!({"webhook_id": "gh"})).await;
 
     // Assert: beside the user, over MCP, REST and a refused tool call alike.
     assert_eq!(refused.is_error, Some(true), "{refused:?}");

@@ -8,27 +8,17 @@ use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
-    GH_SECRET, PLANNING_TEMPLATE, TestApp, agent_config, chat_requests, comments_on, fake_github,
-    fake_llm, llm_answer, llm_calls, open_issue, run_next, runner_of, spawn_app_with,
+    TestApp, agent_app_with, chat_requests, comments_on, fake_github, fake_llm, llm_answer,
+    llm_calls, open_issue, run_next, runner_of,
 };
 
 /// An app on the fakes whose `planning` agent has `max_steps` model calls per run.
 async fn app_with_steps(llm: &MockServer, github: &MockServer, max_steps: u32) -> TestApp {
-    let agents = agent_config(llm, github);
-    let app = spawn_app_with(move |config| {
-        agents(config);
+    agent_app_with(llm, github, |config| {
         config.agents.agents =
             Some(json!([{"name": "planning", "max_steps": max_steps}]).to_string());
     })
-    .await;
-    app.github_webhook("gh", GH_SECRET).await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning",
-               "template": PLANNING_TEMPLATE}),
-    )
-    .await;
-    app
+    .await
 }
 
 async fn answer_comments_with(github: &MockServer, status: u16) {
@@ -84,19 +74,7 @@ async fn a_run_that_failed_after_commenting_is_kept_and_its_replay_does_not_comm
     for (n, (case, max_steps, script, error)) in cases.into_iter().enumerate() {
         let number = 90 + n as u64;
         let (llm, github) = (fake_llm(script).await, fake_github().await);
-        let app = spawn_app_with(|config| {
-            agent_config(&llm, &github)(config);
-            config.agents.agents =
-                Some(json!([{"name": "planning", "max_steps": max_steps}]).to_string());
-        })
-        .await;
-        app.github_webhook("gh", GH_SECRET).await;
-        app.add_command_ok(
-            "gh",
-            json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning",
-                   "template": PLANNING_TEMPLATE}),
-        )
-        .await;
+        let app = app_with_steps(&llm, &github, max_steps).await;
         let runner = runner_of(&app);
         let event_id = open_issue(&app, number, "Spoke").await;
         let task_id = app.task_id_of(&event_id).await;

@@ -98,7 +98,21 @@ pub fn agent_config(llm: &MockServer, github: &MockServer) -> impl Fn(&mut Confi
 
 /// An app on the fakes with webhook `gh` whose `issues.opened` makes a `planning` task.
 pub async fn agent_app(llm: &MockServer, github: &MockServer) -> TestApp {
-    let app = spawn_app_with(agent_config(llm, github)).await;
+    agent_app_with(llm, github, |_| {}).await
+}
+
+/// [`agent_app`], its configuration adjusted further.
+pub async fn agent_app_with(
+    llm: &MockServer,
+    github: &MockServer,
+    adjust: impl FnOnce(&mut Config),
+) -> TestApp {
+    let agents = agent_config(llm, github);
+    let app = spawn_app_with(move |config| {
+        agents(config);
+        adjust(config);
+    })
+    .await;
     app.github_webhook("gh", GH_SECRET).await;
     app.add_command_ok(
         "gh",
