@@ -194,7 +194,17 @@ async fn exchange_to(
         .await
         .map_err(|e| transport_error(service, e))?;
     let status = resp.status();
-    let headers = resp.headers().clone();
+    let mut headers = resp.headers().clone();
+    // A redirect's `Location` is quoted in the error (`shown_location`): a secret it carries
+    // where the target would not mask it (no longer last in the path) is scrubbed too.
+    let location = headers.get(reqwest::header::LOCATION);
+    if let Some(scrubbed) = location
+        .and_then(|v| v.to_str().ok())
+        .map(|l| secrets.scrub(l))
+        .and_then(|l| reqwest::header::HeaderValue::from_str(&l).ok())
+    {
+        headers.insert(reqwest::header::LOCATION, scrubbed);
+    }
     let body = secrets.scrub(&read_body(resp).await);
     Ok(Answer {
         status,

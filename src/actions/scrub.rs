@@ -94,14 +94,31 @@ impl SentSecrets {
 }
 
 /// `secret` percent-decoded and percent-encoded (every byte but RFC 3986's unreserved ones,
-/// upper-case hex), where either differs from it.
+/// in upper- and lower-case hex: encoders write either), where either differs from it.
 fn other_spellings(secret: &str) -> Vec<String> {
     let decoded = percent_decode_str(secret).decode_utf8_lossy().into_owned();
     let encoded = encode_segment(&decoded);
-    [decoded, encoded]
+    let lower_hex = lower_hex(&encoded);
+    [decoded, encoded, lower_hex]
         .into_iter()
         .filter(|spelling| spelling != secret)
         .collect()
+}
+
+/// `encoded` with the hex digits of each `%XX` in lower case, the rest as it is.
+fn lower_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut hex_left = 0;
+    for c in encoded.chars() {
+        if hex_left > 0 {
+            out.push(c.to_ascii_lowercase());
+            hex_left -= 1;
+        } else {
+            hex_left = if c == '%' { 2 } else { 0 };
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// An `Authorization` value's credentials: the part after its scheme (`Bearer <token>`), or
@@ -245,6 +262,12 @@ mod tests {
                 "https://tg.example/bot123456:TGSECRETTOKEN99/sendMessage",
                 "see /log?path=%2Fbot123456%3ATGSECRETTOKEN99%2FsendMessage",
                 "see /log?path=%2Fbot***%2FsendMessage",
+            ),
+            // As .NET's `UrlEncode` writes it: lower-case hex.
+            (
+                "https://tg.example/bot123456:TGSECRETTOKEN99/sendMessage",
+                "see /log?path=%2fbot123456%3aTGSECRETTOKEN99%2fsendMessage",
+                "see /log?path=%2fbot***%2fsendMessage",
             ),
             (
                 "https://sink.example/hooks/x/SECRET%20WITH%20SPACE",

@@ -92,6 +92,12 @@ async fn a_redirect_shows_where_it_went_with_the_channel_urls_secret_masked() {
             "/api/v1/channels/webhooks/abc/RELATIVESECRET",
             Some("/r307/again/RELATIVESECRET"),
         ),
+        // The secret no longer last, and not token-like: the target's mask would show it.
+        (
+            "slack",
+            "/services/T000/B000/SLACKSECRETPATHabcdefgh",
+            Some("/services/T000/B000/SLACKSECRETPATHabcdefgh/v2"),
+        ),
     ];
     for (_, at, relative) in &cases {
         let location = match relative {
@@ -122,6 +128,7 @@ async fn a_redirect_shows_where_it_went_with_the_channel_urls_secret_masked() {
         format!("{}/services/T000/B000/***", down.uri()),
         format!("{}/api/webhooks/123/***", down.uri()),
         format!("{}/r307/again/***", up.uri()),
+        format!("{}/services/T000/B000/***/***", up.uri()),
     ];
     for (id, shown) in ids.iter().zip(shown) {
         let action = action(&app, id).await;

@@ -312,7 +312,7 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
         print(f"ok  1. Open WebUI verified the MCP server: {len(names)} tools")
 
         # 2. A chat user creates a webhook and a command through the model's tool calls.
-        chats: list[str] = []  # each chat() call's new chat, in order
+        chats: list[tuple[str, str]] = []  # each chat() call's new chat and answer, in order
         def chat(text: str, tool_id: str = "server:mcp:webhook-mcp") -> str:
             user_id, answer_id = f"u-{time.monotonic_ns()}", f"a-{time.monotonic_ns()}"
             body = {"model": MODEL, "stream": True, "tool_ids": [tool_id],
@@ -331,7 +331,7 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
                     full = ok("GET", f"{owui}/api/v1/chats/{c['id']}", token=jwt)
                     message = full["chat"].get("history", {}).get("messages", {}).get(answer_id)
                     if message and message.get("done") is not False and message.get("content"):
-                        chats.append(c["id"])
+                        chats.append((c["id"], answer_id))
                         return message["content"]
                 return None
 
@@ -357,10 +357,12 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
         assert made, f"no create_webhook entry for the admin's email: {json.dumps(audit)[:2000]}"
         user = made[0]["user"]
         assert user["name"] == "Admin" and user["role"] == "admin" and user["verified"] is False, user
-        # Where it was asked for: the chat Open WebUI made for the first turn, and found by it.
-        assert made[0]["chat_id"] == chats[0] and made[0]["message_id"], made[0]
-        in_chat = ok("GET", f"{ours}/api/audit?chat={chats[0]}", token=KEY)["entries"]
-        assert [e["action"] for e in in_chat] == ["mcp create_webhook"], in_chat
+        # Where it was asked for: the chat Open WebUI made for the first turn and the answer it
+        # was writing; the chat finds it (and only what was changed in that chat).
+        assert (made[0]["chat_id"], made[0]["message_id"]) == chats[0], (made[0], chats[0])
+        in_chat = ok("GET", f"{ours}/api/audit?chat={chats[0][0]}", token=KEY)["entries"]
+        assert made[0]["id"] in [e["id"] for e in in_chat], in_chat
+        assert all(e["chat_id"] == chats[0][0] for e in in_chat), in_chat
         print("ok  2. chat -> model tool calls -> Open WebUI -> /mcp: webhook 'owui' and its command exist; "
               f"the audit log names the chatting user ({user['name']}, {user['email']}) and the chat")
 
