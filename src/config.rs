@@ -218,6 +218,18 @@ pub struct Config {
     )]
     pub openwebui_user_jwt_secret: Option<String>,
 
+    /// The Open WebUI roles that may change things through an admin key (comma-separated,
+    /// e.g. `admin`). Set: a request naming an Open WebUI user whose role is not one of them
+    /// is served as with a read-only key, whatever key Open WebUI connects with; a request
+    /// naming no user keeps its key's scope. Empty: roles cap nothing.
+    #[arg(
+        long,
+        global = true,
+        env = "WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES",
+        value_delimiter = ','
+    )]
+    pub openwebui_write_roles: Vec<String>,
+
     /// Keys the stored secrets were sealed with before `--secret-key` (comma-separated, same
     /// forms): values sealed with one are sealed again with `--secret-key` at start (stored
     /// plain when it is unset), after which they can be removed.
@@ -427,6 +439,7 @@ impl Config {
             secret_key: None,
             previous_secret_keys: Vec::new(),
             openwebui_user_jwt_secret: None,
+            openwebui_write_roles: Vec::new(),
             rate_limit_per_ip: 0,
             rate_limit_per_webhook: 0,
             rejected_keep: 1000,

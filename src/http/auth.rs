@@ -74,11 +74,20 @@ pub async fn require_api_key(
         }
     };
     state.api_keys.touch(&state.store, &key);
-    request.extensions_mut().insert(key.clone());
     let user = forwarded_user::of(
         request.headers(),
         state.config.openwebui_user_jwt_secret.as_deref(),
     );
+    let mut key = key;
+    let claimed = forwarded_user::claims_a_user(request.headers());
+    let write_roles = &state.config.openwebui_write_roles;
+    if let Some(role) = capped_role(write_roles, user.as_ref(), claimed) {
+        // Open WebUI connects every user with one key: the user's role, not the key, says
+        // whether this request may change anything.
+        key.scope = Scope::Read;
+        request.extensions_mut().insert(RoleCapped(role));
+    }
+    request.extensions_mut().insert(key.clone());
     if let Some(user) = &user {
         // The request's span (see `http::router`) names whom the change is made for.
         tracing::Span::current().record("user", user.id.as_str());
@@ -95,19 +104,20 @@ pub async fn require_api_key(
         return Ok(next.run(request).await);
     }
 
+    let capped = request.extensions().get::<RoleCapped>().cloned();
     let reads_only = method == Method::GET || method == Method::HEAD;
     if reads_only {
         return if api_allows(key.scope, &method, &path) {
             Ok(next.run(request).await)
         } else {
-            Err(forbidden_on(&path))
+            Err(forbidden_on(&path, capped.as_ref()))
         };
     }
     let (request, bytes) = buffer(request, API_MAX_BODY_BYTES, body_timeout(&state)).await?;
     let response = if api_allows(key.scope, &method, &path) {
         next.run(request).await
     } else {
-        forbidden_on(&path).into_response()
+        forbidden_on(&path, capped.as_ref()).into_response()
     };
     let detail = serde_json::from_slice::<Value>(&bytes).ok();
     let target = response
@@ -167,13 +177,47 @@ fn api_allows(scope: Scope, method: &Method, path: &str) -> bool {
 }
 
 /// The key routes are admin-only even to read: a list of keys is a map of who may do what.
+/// The Open WebUI role (`(none)` when the user has none, `(unknown)` when the request names a
+/// user that could not be read: a token expired part way through a long chat turn, say) that
+/// makes a request read-only under `WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES`: one for a user whose
+/// role is not in `write_roles`. Only a request naming no one at all keeps its key's scope.
+fn capped_role(write_roles: &[String], user: Option<&AuditUser>, claimed: bool) -> Option<String> {
+    if write_roles.is_empty() {
+        return None;
+    }
+    let Some(user) = user else {
+        return claimed.then(|| "(unknown)".to_string());
+    };
+    let role = user.role.as_deref().unwrap_or("(none)");
+    let may_write = write_roles.iter().any(|r| r.trim() == role);
+    (!may_write).then(|| role.to_string())
+}
+
+/// In a request's extensions: its key's scope was cut to read-only for the Open WebUI user's
+/// role, which the refusals name.
+#[derive(Debug, Clone)]
+pub struct RoleCapped(pub String);
+
+impl RoleCapped {
+    /// Why a change is refused, for the caller (or its model) to act on.
+    pub fn why(&self) -> String {
+        format!(
+            "changes through Open WebUI are for the roles in WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES, \
+             and this user's role is `{}`: only list_* and get_* work; ask an admin",
+            crate::service::quoted(&self.0)
+        )
+    }
+}
+
 fn is_keys_path(path: &str) -> bool {
     path == "/api/keys" || path.starts_with("/api/keys/")
 }
 
 /// A read-only key's refusal on the REST API, saying why this route is out of its reach.
-fn forbidden_on(path: &str) -> ApiError {
-    if is_keys_path(path) {
+fn forbidden_on(path: &str, capped: Option<&RoleCapped>) -> ApiError {
+    if let Some(capped) = capped.filter(|_| !is_keys_path(path)) {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", capped.why())
+    } else if is_keys_path(path) {
         ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -203,6 +247,53 @@ pub(super) fn body_timeout(state: &AppState) -> std::time::Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_whose_role_is_not_among_the_write_roles_is_capped() {
+        let user = |role: Option<&str>| AuditUser {
+            id: "u".into(),
+            name: None,
+            email: None,
+            role: role.map(str::to_string),
+            verified: false,
+        };
+        let admin_only = vec!["admin".to_string()];
+        // (write roles, the request's user, whether it names one at all, the role it is
+        // capped for)
+        let cases = [
+            (vec![], Some(user(Some("user"))), true, None),
+            (vec![], None, true, None),
+            (admin_only.clone(), None, false, None),
+            (admin_only.clone(), None, true, Some("(unknown)")),
+            (admin_only.clone(), Some(user(Some("admin"))), true, None),
+            (
+                admin_only.clone(),
+                Some(user(Some("user"))),
+                true,
+                Some("user"),
+            ),
+            (
+                admin_only.clone(),
+                Some(user(Some("Admin"))),
+                true,
+                Some("Admin"),
+            ),
+            (admin_only.clone(), Some(user(None)), true, Some("(none)")),
+            (
+                vec![" admin".into(), "user ".into()],
+                Some(user(Some("user"))),
+                true,
+                None,
+            ),
+        ];
+        for (roles, user, claimed, capped) in cases {
+            assert_eq!(
+                capped_role(&roles, user.as_ref(), claimed).as_deref(),
+                capped,
+                "{roles:?} {user:?}"
+            );
+        }
+    }
 
     #[test]
     fn read_keys_may_only_get_outside_key_management() {

@@ -51,6 +51,15 @@ pub fn of(headers: &HeaderMap, jwt_secret: Option<&str>) -> Option<AuditUser> {
     }
 }
 
+/// Whether the request carries any of the headers Open WebUI names its user in, usable or
+/// not (an expired token, plain headers in token mode): it comes through Open WebUI for
+/// someone, even when [`of`] cannot say whom.
+pub fn claims_a_user(headers: &HeaderMap) -> bool {
+    [USER_ID, USER_NAME, USER_EMAIL, USER_ROLE, USER_JWT]
+        .iter()
+        .any(|name| headers.contains_key(*name))
+}
+
 /// The Open WebUI chat and message a request names, each as sent when it can be recorded so:
 /// unsigned whatever the mode, as Open WebUI's token does not carry them.
 pub fn chat(headers: &HeaderMap) -> AuditChat {

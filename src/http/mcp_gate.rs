@@ -20,7 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::auth::{body_timeout, forbidden};
+use super::auth::{RoleCapped, body_timeout, forbidden};
 use super::buffer::buffer;
 use super::error::MCP_TRANSPORT_ERROR;
 use super::jsonrpc::{self, Parsed, Refusal};
@@ -68,6 +68,7 @@ pub async fn check_mcp_post(
         Ok(opening) => opening,
         Err(refusal) => return refusal.into_response(),
     };
+    let capped = request.extensions().get::<RoleCapped>().cloned();
     let classified = classify_mcp(&body, key.scope == Scope::Read);
     let allowed = key.is_admin() || classified.as_ref().is_some_and(|c| c.read_only);
     if allowed {
@@ -95,14 +96,17 @@ pub async fn check_mcp_post(
                 target: tool_target(&call.arguments),
                 status: Some(StatusCode::FORBIDDEN.as_u16()),
                 detail: Some(call.arguments),
-                outcome: Outcome::Error("refused: the API key is read-only".into()),
+                outcome: Outcome::Error(match &capped {
+                    Some(capped) => format!("refused: {}", capped.why()),
+                    None => "refused: the API key is read-only".into(),
+                }),
                 user: user.clone(),
                 chat: chat.clone(),
             },
         )
         .await;
     }
-    refuse_mcp(&body.value, negotiated_version(&request))
+    refuse_mcp(&body.value, negotiated_version(&request), capped.as_ref())
 }
 
 /// A JSON-RPC response (to a request of the server's) on no session: the server sends requests
@@ -174,7 +178,7 @@ fn message_id(message: &Value) -> Value {
 /// MCP clients hand to the model ("this key is read-only", so it stops trying); an HTTP 403
 /// reaches the model, if at all, as "the server returned an error". Anything else is a 403
 /// with a JSON-RPC error, as `/mcp` refuses what it does not take.
-fn refuse_mcp(message: &Value, protocol: Option<String>) -> Response {
+fn refuse_mcp(message: &Value, protocol: Option<String>, capped: Option<&RoleCapped>) -> Response {
     let call = Some(message).and_then(|m| {
         let tool = m
             .pointer("/params/name")
@@ -188,15 +192,23 @@ fn refuse_mcp(message: &Value, protocol: Option<String>) -> Response {
             status: StatusCode::FORBIDDEN,
             id: message_id(message),
             code: MCP_TRANSPORT_ERROR,
-            message: forbidden().message,
+            message: capped.map_or(forbidden().message, RoleCapped::why),
         }
         .into_response();
     };
-    let text = format!(
-        "`{}` changes something, and this API key is read-only: it may use list_* and get_* \
-         tools, resources and prompts. Ask the server's owner for an admin key to make changes.",
-        crate::service::quoted(&tool)
-    );
+    let text = match capped {
+        Some(capped) => format!(
+            "`{}` changes something, and {}.",
+            crate::service::quoted(&tool),
+            capped.why()
+        ),
+        None => format!(
+            "`{}` changes something, and this API key is read-only: it may use list_* and get_* \
+             tools, resources and prompts. Ask the server's owner for an admin key to make \
+             changes.",
+            crate::service::quoted(&tool)
+        ),
+    };
     let mut result =
         serde_json::json!({"content": [{"type": "text", "text": text}], "isError": true});
     // From 2026-07-28 every result names its type, and clients (the Python SDK) require it;

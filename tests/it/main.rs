@@ -35,6 +35,7 @@ mod model_refusals;
 mod outbox_fairness;
 mod receiver;
 mod retention;
+mod role_caps;
 mod runner_errors;
 mod secrets_at_rest;
 mod storage_trouble;

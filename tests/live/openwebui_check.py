@@ -288,6 +288,9 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
             "OPENWEBUI_URL": owui, "OPENWEBUI_API_KEY": api_key, "AI_MODEL": MODEL,
             "WEBHOOK_MCP_AGENTS": json.dumps(agents), "ALLOWED_TARGET_HOSTS": f"127.0.0.1:{owui_port}",
             "PUBLIC_BASE_URL": ours,
+            # Only Open WebUI admins change things: the chat below is the admin's, whose role
+            # Open WebUI forwards, so its tool calls still work.
+            "WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES": "admin",
         }
         print(f"--- starting webhook-mcp on {ours}", flush=True)
         start([binary, "--listen", f"127.0.0.1:{mcp_port}", "--database", os.path.join(work, "wm.db")],
