@@ -81,7 +81,11 @@ pub async fn require_api_key(
     let mut key = key;
     let claimed = forwarded_user::claims_a_user(request.headers());
     let write_roles = &state.config.openwebui_write_roles;
-    if let Some(role) = capped_role(write_roles, user.as_ref(), claimed) {
+    // Only an admin key is cut down: a read key's refusals keep saying it is the key.
+    let capped = (key.scope == Scope::Admin)
+        .then(|| capped_role(write_roles, user.as_ref(), claimed))
+        .flatten();
+    if let Some(role) = capped {
         // Open WebUI connects every user with one key: the user's role, not the key, says
         // whether this request may change anything.
         key.scope = Scope::Read;
@@ -182,15 +186,24 @@ fn api_allows(scope: Scope, method: &Method, path: &str) -> bool {
 /// makes a request read-only under `WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES`: one for a user whose
 /// role is not in `write_roles`. Only a request naming no one at all keeps its key's scope.
 fn capped_role(write_roles: &[String], user: Option<&AuditUser>, claimed: bool) -> Option<String> {
+    // Blank entries (`WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES=` left empty) name no role.
+    let write_roles: Vec<&str> = write_roles
+        .iter()
+        .map(|r| r.trim())
+        .filter(|r| !r.is_empty())
+        .collect();
     if write_roles.is_empty() {
         return None;
     }
     let Some(user) = user else {
         return claimed.then(|| "(unknown)".to_string());
     };
-    let role = user.role.as_deref().unwrap_or("(none)");
-    let may_write = write_roles.iter().any(|r| r.trim() == role);
-    (!may_write).then(|| role.to_string())
+    // A user with no role may not write, whatever the list holds.
+    match user.role.as_deref() {
+        Some(role) if write_roles.contains(&role) => None,
+        Some(role) => Some(role.to_string()),
+        None => Some("(none)".to_string()),
+    }
 }
 
 /// In a request's extensions: its key's scope was cut to read-only for the Open WebUI user's
@@ -215,8 +228,14 @@ fn is_keys_path(path: &str) -> bool {
 
 /// A read-only key's refusal on the REST API, saying why this route is out of its reach.
 fn forbidden_on(path: &str, capped: Option<&RoleCapped>) -> ApiError {
-    if let Some(capped) = capped.filter(|_| !is_keys_path(path)) {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", capped.why())
+    if let Some(capped) = capped {
+        let why = capped.why();
+        let message = if is_keys_path(path) {
+            format!("API keys are managed with an admin key only, and {why}")
+        } else {
+            why
+        };
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     } else if is_keys_path(path) {
         ApiError::new(
             StatusCode::FORBIDDEN,
@@ -263,6 +282,13 @@ mod tests {
         let cases = [
             (vec![], Some(user(Some("user"))), true, None),
             (vec![], None, true, None),
+            (vec![String::new()], Some(user(Some("user"))), true, None),
+            (
+                vec![" ".into(), "admin".into()],
+                Some(user(Some("admin"))),
+                true,
+                None,
+            ),
             (admin_only.clone(), None, false, None),
             (admin_only.clone(), None, true, Some("(unknown)")),
             (admin_only.clone(), Some(user(Some("admin"))), true, None),
@@ -279,6 +305,12 @@ mod tests {
                 Some("Admin"),
             ),
             (admin_only.clone(), Some(user(None)), true, Some("(none)")),
+            (
+                vec!["(none)".into()],
+                Some(user(None)),
+                true,
+                Some("(none)"),
+            ),
             (
                 vec![" admin".into(), "user ".into()],
                 Some(user(Some("user"))),

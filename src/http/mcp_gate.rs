@@ -198,7 +198,7 @@ fn refuse_mcp(message: &Value, protocol: Option<String>, capped: Option<&RoleCap
     };
     let text = match capped {
         Some(capped) => format!(
-            "`{}` changes something, and {}.",
+            "`{}` changes something; {}.",
             crate::service::quoted(&tool),
             capped.why()
         ),

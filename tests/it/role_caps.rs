@@ -66,6 +66,22 @@ async fn a_chat_user_whose_role_may_not_write_only_reads_through_the_admin_key()
     )
     .await;
     let (no_user, _) = create_over_rest(&app, "by-key", &[]).await;
+    let (_, read_key) = crate::keys::create_key(&app, "dashboard", "read").await;
+    let (_, by_read_key) = send_json(
+        app.client
+            .post(app.url("/api/webhooks"))
+            .bearer_auth(&read_key)
+            .header("X-OpenWebUI-User-Id", "0b7f-jane")
+            .header("X-OpenWebUI-User-Role", "user")
+            .json(&json!({"id": "r", "name": "r", "provider": "github"})),
+    )
+    .await;
+    let (_, on_keys) = send_json(
+        app.api(Method::GET, "/api/keys")
+            .header("X-OpenWebUI-User-Id", "0b7f-jane")
+            .header("X-OpenWebUI-User-Role", "user"),
+    )
+    .await;
 
     // Assert: the user's change is refused, saying why, as a tool error the model can act on
     // and as a 403; reads work; an admin, and the key used with no user, change as before.
@@ -78,6 +94,18 @@ async fn a_chat_user_whose_role_may_not_write_only_reads_through_the_admin_key()
     assert_eq!(rest_refused, StatusCode::FORBIDDEN, "{refusal}");
     assert!(refusal.to_string().contains("role is `user`"), "{refusal}");
     assert_eq!(rest_read, StatusCode::OK);
+    // A read key is refused as the key it is; the admin key on key management, for the role.
+    assert!(
+        by_read_key
+            .to_string()
+            .contains("this API key is read-only"),
+        "{by_read_key}"
+    );
+    assert!(
+        on_keys.to_string().contains("admin key only, and")
+            && on_keys.to_string().contains("role is `user`"),
+        "{on_keys}"
+    );
     assert_eq!(no_user, StatusCode::CREATED);
     let (_, hooks) = app.get_json("/api/webhooks").await;
     let ids: Vec<&str> = hooks["webhooks"]
