@@ -70,6 +70,15 @@ async fn user_messages(llm: &MockServer, n: usize) -> Vec<String> {
     contents(&body, "user")
 }
 
+/// The answer as the run after it read it: the user message of chat request 1 holding it.
+async fn answer_as_read(llm: &MockServer) -> String {
+    let user = user_messages(llm, 1).await;
+    user.iter()
+        .find(|m| m.contains(ANSWER))
+        .cloned()
+        .unwrap_or_else(|| panic!("no answer in {user:?}"))
+}
+
 /// The `waiting_since` column (null once nothing waits, which stops the reply timeout).
 fn waiting_since(app: &TestApp, task_id: &str) -> Option<i64> {
     let db = rusqlite::Connection::open(&app.db_path).expect("open the database");
@@ -112,11 +121,7 @@ async fn a_person_answers_a_waiting_task_from_the_chat_and_its_run_reads_the_ans
     assert_eq!(sent, 0, "not posted by default");
     assert_eq!(comments_on(&github, 70).await, ["Which OS?"]);
     assert_eq!(ran, Some((task_id.clone(), "done".into())));
-    let user = user_messages(&llm, 1).await;
-    let answer = user
-        .iter()
-        .find(|m| m.contains(ANSWER))
-        .unwrap_or_else(|| panic!("no answer in {user:?}"));
+    let answer = answer_as_read(&llm).await;
     assert!(
         answer.contains("An answer by `Alice Smith` was given in Open WebUI, not on the thread"),
         "{answer}"
@@ -518,11 +523,7 @@ async fn an_answer_from_a_user_named_by_a_checked_token_is_shown_the_model_as_ch
 
     // Assert: the model reads the name as checked, not as the caller's word.
     assert_eq!(status, StatusCode::OK, "{answered}");
-    let user = user_messages(&llm, 1).await;
-    let answer = user
-        .iter()
-        .find(|m| m.contains(ANSWER))
-        .unwrap_or_else(|| panic!("no answer in {user:?}"));
+    let answer = answer_as_read(&llm).await;
     assert!(
         answer.contains("An answer by `Bob` was given in Open WebUI, not on the thread"),
         "{answer}"
