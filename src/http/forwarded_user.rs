@@ -162,6 +162,9 @@ fn checked(token: &HeaderValue, secret: &str) -> Result<Claims, &'static str> {
     validation.set_issuer(&[OPEN_WEBUI]);
     // It names no audience.
     validation.validate_aud = false;
+    // The library allows 60 s past `exp` by default; Open WebUI's own check (PyJWT) allows
+    // none, and a token it would refuse must not name a user (or a role that may write) here.
+    validation.leeway = 0;
     let decoded = match (token.to_str(), DecodingKey::from_secret(secret.as_bytes())) {
         (Ok(token), Ok(key)) => jsonwebtoken::decode::<Claims>(token, &key, &validation),
         (Err(_), _) => Err(ErrorKind::InvalidToken.into()),

@@ -398,6 +398,8 @@ pub struct AskArgs {
     #[serde(default)]
     pub task_id: Option<String>,
     /// The question to post on the source.
+    // `text` too, as comment and respond name theirs: a model that learnt those tries it.
+    #[serde(alias = "text")]
     pub question: String,
     /// Agent that takes the answer when no task_id is given (default "brain").
     #[serde(default)]

@@ -149,6 +149,10 @@ impl McpServer {
             .map_err(tool_error)?;
         let did = match answered.answer {
             "resumed" => "it is queued to run again with your answer",
+            // Queued, no run has it yet (there may be none until an agent claims it).
+            "joined" if answered.task.status == "queued" => {
+                "it is queued, and the run that takes it next reads your answer"
+            }
             "joined" => "the run working on it reads your answer at its next step",
             _ => "the agent working on it is shown your answer before it completes",
         };

@@ -140,6 +140,38 @@ async fn a_person_answers_a_waiting_task_from_the_chat_and_its_run_reads_the_ans
 }
 
 #[tokio::test]
+async fn a_second_answer_to_a_task_still_queued_says_it_waits_for_a_run_not_that_one_reads_it() {
+    // Arrange: the first answer queued the task again; no run has taken it yet.
+    let llm = fake_llm(vec![llm_asks("Which OS?"), llm_answer(RESULT)]).await;
+    let github = fake_github().await;
+    let (app, task_id) = waiting_task(&llm, &github).await;
+    let client = connect_as_alice(&app, API_KEY).await;
+    let first = json!({"task_id": task_id, "text": ANSWER});
+    assert_eq!(
+        call(&client, "answer_task", first).await.is_error,
+        Some(false)
+    );
+
+    // Act
+    let second = json!({"task_id": task_id, "text": "Also on Windows."});
+    let answered = call(&client, "answer_task", second).await;
+
+    // Assert: no run is under way, so none is said to read it.
+    let said = text(&answered);
+    let out = answered.structured_content.clone().expect("structured");
+    assert_eq!(
+        (out["status"].as_str(), out["answer"].as_str()),
+        (Some("queued"), Some("joined")),
+        "{out}"
+    );
+    assert!(
+        said.contains("the run that takes it next reads your answer"),
+        "{said}"
+    );
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn an_answer_posted_on_the_thread_carries_its_lead_and_coming_back_is_no_second_reply() {
     // Arrange: GitHub numbers the answer's comment 2 (the question's is 1).
     let llm = fake_llm(vec![llm_asks("Which OS?"), llm_answer(RESULT)]).await;

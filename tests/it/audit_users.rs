@@ -281,9 +281,12 @@ async fn with_the_jwt_secret_a_bad_token_names_no_one_and_the_call_still_works()
     let app = spawn_app_with(|c| c.openwebui_user_jwt_secret = Some(JWT_SECRET.into())).await;
     let wrong_secret = token("not-the-secret", "mallory", 300);
     let expired = token(JWT_SECRET, "zoe", -3600);
+    // Open WebUI's own check (PyJWT) allows no leeway past `exp`: neither does ours.
+    let just_expired = token(JWT_SECRET, "zoe", -30);
     let bad = [
         ("gh-wrong-secret", wrong_secret.as_str()),
         ("gh-expired", expired.as_str()),
+        ("gh-just-expired", just_expired.as_str()),
         ("gh-garbage", "not.a.token"),
     ];
     let client = connect_with(&app, API_KEY, &[("X-OpenWebUI-User-Jwt", expired.as_str())]).await;
@@ -298,6 +301,7 @@ async fn with_the_jwt_secret_a_bad_token_names_no_one_and_the_call_still_works()
     for target in [
         "gh-wrong-secret",
         "gh-expired",
+        "gh-just-expired",
         "gh-garbage",
         "gh-mcp-expired",
     ] {

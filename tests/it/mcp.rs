@@ -789,7 +789,8 @@ async fn the_whole_lifecycle_runs_through_tools_and_replies_reach_the_source() {
         ),
         (
             "ask",
-            json!({"event_id": event_id, "question": "Which browser?"}),
+            // `text`, as comment and respond take it (the other tests name it `question`).
+            json!({"event_id": event_id, "text": "Which browser?"}),
         ),
         (
             "respond",
