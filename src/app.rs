@@ -393,9 +393,7 @@ impl App {
             );
         }
         let _ = sweeper.await;
-        if let Some(retention) = retention {
-            let _ = retention.await;
-        }
+        let _ = retention.await;
         let _ = hub_task.await;
         let _ = sessions_task.await;
         let _ = keys_task.await;
@@ -456,9 +454,9 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
         .worker
         .then(|| tokio::spawn(crate::worker::run(state.clone(), stop.clone())));
     let runner = start_runner(&state, stop.clone())?;
-    // Timing out questions and letting old events go are background work like sending: they
-    // go with the worker (off in `stdio` unless asked for), so this front end's settings
-    // cannot cut `serve`'s short.
+    // Timing out questions and letting old events and ended secrets go are background work
+    // like sending: they go with the worker (off in `stdio` unless asked for), so this front
+    // end's settings cannot cut `serve`'s short.
     let sweeper = state
         .config
         .worker
@@ -466,8 +464,7 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     let retention = state
         .config
         .worker
-        .then(|| start_retention(&state, stop.clone()))
-        .flatten();
+        .then(|| start_retention(&state, stop.clone()));
     // Deliveries arrive at the HTTP server, another process: its events reach this one's
     // subscribers through the database.
     let watcher = tokio::spawn(crate::service::watch::run(state.clone(), stop.clone()));
@@ -506,13 +503,10 @@ fn start_reply_timeouts(
     ))
 }
 
-/// Starts the sweep that lets old events and audit entries go, when a retention is set.
-fn start_retention(
-    state: &AppState,
-    stop: CancellationToken,
-) -> Option<tokio::task::JoinHandle<()>> {
-    (state.config.event_retention_days > 0 || state.config.audit_retention_days > 0)
-        .then(|| tokio::spawn(crate::service::retention::run(state.clone(), stop)))
+/// Starts the sweep that deletes rotated-out secrets once their grace has ended, and lets old
+/// events and audit entries go when a retention is set.
+fn start_retention(state: &AppState, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(crate::service::retention::run(state.clone(), stop))
 }
 
 /// Starts the built-in agent runner when it is on and a chat API is configured.

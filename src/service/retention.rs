@@ -3,7 +3,10 @@
 //! with their tasks and actions, and then the actions no event holds (messages posted by hand)
 //! that ended that long ago, one small write at a time (see `store::retention`). The audit
 //! log's entries have a retention of their own (`WEBHOOK_MCP_AUDIT_RETENTION_DAYS`): kept
-//! for accountability, often longer than events, they hold what each change said.
+//! for accountability, often longer than events, they hold what each change said. Whatever
+//! the retentions, the same sweep deletes the secrets rotations replaced once their grace
+//! period has ended: they verify nothing any more, and kept they could still be read from
+//! the file.
 //!
 //! A delivery id is known only while its event is kept: once the event is gone, a delivery
 //! with the same id is taken as new and acted on again. Senders retry within hours and are
@@ -18,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::AppState;
 use crate::clock;
 use crate::store::retention::{self, eventless};
-use crate::store::{StoreError, audit};
+use crate::store::{StoreError, audit, webhooks};
 
 /// How often to look: old events may wait this much longer than the retention.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
@@ -86,9 +89,9 @@ pub struct Swept {
     pub without_event: usize,
 }
 
-/// Sweeps at once and then every [`SWEEP_EVERY`] until `stop`: events when their retention is
-/// set, audit entries when theirs is. Several processes on one database may all sweep: each
-/// write looks again at what is there.
+/// Sweeps at once and then every [`SWEEP_EVERY`] until `stop`: rotated-out secrets whose grace
+/// has ended always, events when their retention is set, audit entries when theirs is.
+/// Several processes on one database may all sweep: each write looks again at what is there.
 pub async fn run(state: AppState, stop: CancellationToken) {
     let days = state.config.event_retention_days;
     let audit_days = state.config.audit_retention_days;
@@ -106,7 +109,15 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         );
     }
     loop {
-        if days > 0 {
+        match sweep_ended_graces(&state).await {
+            Ok(0) => {}
+            Ok(webhooks) => tracing::info!(
+                webhooks,
+                "deleted rotated-out webhook secrets whose grace period had ended"
+            ),
+            Err(e) => tracing::error!(error = %e, "sweep of rotated-out secrets failed"),
+        }
+        if days > 0 && !stop.is_cancelled() {
             match sweep(&state, days, &stop).await {
                 Ok(swept) if swept.events > 0 || swept.without_event > 0 => tracing::info!(
                     events = swept.events,
@@ -133,6 +144,36 @@ pub async fn run(state: AppState, stop: CancellationToken) {
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(SWEEP_EVERY) => {},
+        }
+    }
+}
+
+/// Deletes the previous secrets whose rotation grace period has ended, a bounded write at a
+/// time; how many webhooks had one. A look on a reader first, so that the usual sweep, with
+/// none to delete, takes no turn at the writer.
+pub async fn sweep_ended_graces(state: &AppState) -> Result<usize, StoreError> {
+    let now = clock::now_ms();
+    if !state
+        .store
+        .read(move |db| webhooks::any_grace_ended(db, now))
+        .await?
+    {
+        return Ok(0);
+    }
+    let mut cleared = 0;
+    loop {
+        let ids = state
+            .store
+            .write(move |db| webhooks::clear_ended_graces(db, now, webhooks::GRACES_PER_WRITE))
+            .await?;
+        // This process's cached copy goes too (it no longer verified with it either); other
+        // processes' go within their cache's time limit.
+        for id in &ids {
+            state.hooks.invalidate(id);
+        }
+        cleared += ids.len();
+        if ids.len() < webhooks::GRACES_PER_WRITE as usize {
+            return Ok(cleared);
         }
     }
 }

@@ -141,6 +141,43 @@ pub fn update(conn: &Connection, w: &WebhookRow) -> Result<bool, StoreError> {
     Ok(n == 1)
 }
 
+/// How many webhooks one write clears of an ended grace period at most.
+pub const GRACES_PER_WRITE: u32 = 256;
+
+/// Which webhooks keep a previous secret (or its end time) that no longer verifies at `?1`
+/// (unix ms): its grace period ended, or it has no end time (no rotation stores one so; such a
+/// secret never verified either, see `service::ingest::secrets`). Webhooks are few (tens,
+/// hundreds), so reading the table is cheaper than an index every rotation would write.
+const GRACE_ENDED: &str = "(previous_secret IS NOT NULL OR previous_expires_at IS NOT NULL)                            AND coalesce(previous_expires_at, 0) <= ?1";
+
+/// Whether any webhook keeps a previous secret whose grace ended by `now`: asked on a
+/// reader first, so a sweep with nothing to clear takes no turn at the writer.
+pub fn any_grace_ended(conn: &Connection, now: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT EXISTS (SELECT 1 FROM webhooks WHERE {GRACE_ENDED})"
+        ))?
+        .query_row([now], |r| r.get(0))?)
+}
+
+/// Deletes the previous secret of at most `limit` webhooks whose grace period ended by `now`
+/// (unix ms), with its end time: it verifies nothing any more, and kept it would still be
+/// there to read from the file (with `secure_delete` on, its bytes are zeroed). The ids of
+/// the webhooks cleared. The condition is checked in the write itself, so a rotation stored
+/// meanwhile, with a grace that runs, keeps its previous secret.
+pub fn clear_ended_graces(
+    conn: &Connection,
+    now: i64,
+    limit: u32,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "UPDATE webhooks SET previous_secret = NULL, previous_expires_at = NULL \
+         WHERE id IN (SELECT id FROM webhooks WHERE {GRACE_ENDED} LIMIT ?2) RETURNING id"
+    ))?;
+    let ids = stmt.query_map(params![now, limit], |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
 /// Deletes the webhook and (by cascade) its commands; its events stay in the log, but the
 /// work they still had ends with it: queued, running and waiting tasks are cancelled, actions
 /// not yet sent are dead-lettered. (Their delivery ids are freed one by one, when a new
@@ -196,6 +233,71 @@ mod tests {
             created_at: at,
             updated_at: at,
         }
+    }
+
+    fn migrated() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_previous_secret_is_cleared_once_its_grace_has_ended_and_not_before() {
+        const NOW: i64 = 5_000;
+        // (previous secret, when it stops verifying, whether it is cleared)
+        let cases = [
+            (Some("old"), Some(NOW - 1), true),
+            (Some("old"), Some(NOW), true),
+            (Some("old"), Some(NOW + 1), false),
+            (Some("old"), None, true),
+            (None, Some(NOW - 1), true),
+            (None, Some(NOW + 1), false),
+            (None, None, false),
+        ];
+        for (previous, until, cleared) in cases {
+            let conn = migrated();
+            let mut row = created_at(0);
+            row.previous_secret = previous.map(str::to_string);
+            row.previous_expires_at = until;
+            insert(&conn, &row).unwrap();
+
+            let case = format!("{previous:?} {until:?}");
+            assert_eq!(any_grace_ended(&conn, NOW).unwrap(), cleared, "{case}");
+            let ids = clear_ended_graces(&conn, NOW, GRACES_PER_WRITE).unwrap();
+
+            assert_eq!(ids.len(), usize::from(cleared), "{case}");
+            let kept = get(&conn, "gh").unwrap().unwrap();
+            let want = if cleared {
+                (None, None)
+            } else {
+                (row.previous_secret, row.previous_expires_at)
+            };
+            assert_eq!(
+                (kept.previous_secret, kept.previous_expires_at),
+                want,
+                "{case}"
+            );
+            assert_eq!(kept.secret, "s", "{case}");
+        }
+    }
+
+    #[test]
+    fn one_write_clears_no_more_than_its_limit() {
+        let conn = migrated();
+        for i in 0..5 {
+            let mut row = created_at(0);
+            row.id = format!("gh-{i}");
+            row.previous_secret = Some("old".into());
+            row.previous_expires_at = Some(1);
+            insert(&conn, &row).unwrap();
+        }
+
+        let first = clear_ended_graces(&conn, 10, 3).unwrap();
+        let second = clear_ended_graces(&conn, 10, 3).unwrap();
+        let third = clear_ended_graces(&conn, 10, 3).unwrap();
+
+        assert_eq!((first.len(), second.len(), third.len()), (3, 2, 0));
+        assert!(!any_grace_ended(&conn, 10).unwrap());
     }
 
     #[test]

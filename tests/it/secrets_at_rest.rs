@@ -1,11 +1,13 @@
 //! Secrets at rest: with WEBHOOK_MCP_SECRET_KEY, webhook secrets, reply credentials and target
 //! URLs that are credentials are stored encrypted, still verify deliveries (or send), and are
-//! never shown back.
+//! never shown back. A secret a rotation replaced is deleted once its grace period has ended.
+
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{issue_opened, send_json, spawn_app_with};
+use crate::helpers::{issue_opened, send_json, spawn_app, spawn_app_with};
 
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
@@ -166,6 +168,73 @@ async fn a_changed_api_base_url_needs_its_token_given_again() {
     let left = &removed_with_token.1["options"]["credentials"];
     assert!(left["github_token"].is_null(), "{left}");
     assert!(left["github_api_url"].is_null(), "{left}");
+}
+
+/// The previous secret and when it stops verifying, as stored for webhook `id`.
+fn stored_previous(db: &std::path::Path, id: &str) -> (Option<String>, Option<i64>) {
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    conn.query_row(
+        "SELECT previous_secret, previous_expires_at FROM webhooks WHERE id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .expect("row")
+}
+
+#[tokio::test]
+async fn a_rotated_out_secret_is_deleted_from_the_database_once_its_grace_has_ended() {
+    // Arrange: two rotations, one whose old secret verifies for one more second, one for an
+    // hour; then that second passes.
+    let app = spawn_app().await;
+    let old = "the-old-secret-0123456789";
+    for id in ["gh-short", "gh-long"] {
+        app.github_webhook(id, old).await;
+    }
+    let rotate = |id: &str, grace_period_secs: i64| {
+        send_json(
+            app.api(Method::POST, &format!("/api/webhooks/{id}/rotate-secret"))
+                .json(&json!({"grace_period_secs": grace_period_secs})),
+        )
+    };
+    let (short, rotated) = rotate("gh-short", 1).await;
+    assert_eq!(short, StatusCode::OK, "{rotated}");
+    let (long, rotated) = rotate("gh-long", 3600).await;
+    assert_eq!(long, StatusCode::OK, "{rotated}");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (_, ended) = app.get_json("/api/webhooks/gh-short").await;
+    let (_, running) = app.get_json("/api/webhooks/gh-long").await;
+    let body = issue_opened("o/r", 1, &[]);
+    let refused = app
+        .post_github("gh-short", "issues", "d-1", &body, old)
+        .await
+        .status();
+
+    // Act: a restart, where the sweep runs at once (no retention set)
+    let app = app.restart().await;
+    let mut waited = 0;
+    while stored_previous(&app.db_path, "gh-short").0.is_some() {
+        assert!(waited < 100, "the ended secret was never deleted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+
+    // Assert: the ended one is shown nowhere, refused, and then gone from the row with its
+    // time; the one still in its grace stays, and still verifies.
+    assert!(ended.get("previous_secret_expires_at").is_none(), "{ended}");
+    assert!(
+        running["previous_secret_expires_at"].is_string(),
+        "{running}"
+    );
+    assert_eq!(refused, StatusCode::UNAUTHORIZED);
+    assert_eq!(stored_previous(&app.db_path, "gh-short"), (None, None));
+    let (kept, until) = stored_previous(&app.db_path, "gh-long");
+    assert_eq!(kept.as_deref(), Some(old));
+    assert!(until.is_some());
+    let verified = app
+        .post_github("gh-long", "issues", "d-2", &body, old)
+        .await
+        .status();
+    assert_eq!(verified, StatusCode::OK);
 }
 
 #[tokio::test]
