@@ -251,6 +251,54 @@ async fn the_audit_log_is_filtered_by_the_users_id_or_email() {
 }
 
 #[tokio::test]
+async fn a_users_entries_come_once_each_newest_first_a_page_at_a_time() {
+    // Arrange: a user whose id is their email address (one entry matches both ways) changes
+    // three webhooks, two from one chat; someone else changes one in between.
+    let app = spawn_app().await;
+    let same = |chat: &'static str| {
+        vec![
+            ("X-OpenWebUI-User-Id", "sam@example.com"),
+            ("X-OpenWebUI-User-Email", "sam@example.com"),
+            ("X-OpenWebUI-Chat-Id", chat),
+        ]
+    };
+    create_over_rest(&app, "gh-1", &same("chat-a")).await;
+    create_over_rest(&app, "gh-jane", &jane()).await;
+    create_over_rest(&app, "gh-2", &same("chat-b")).await;
+    create_over_rest(&app, "gh-3", &same("chat-a")).await;
+
+    // Act
+    let user = "user=sam%40example.com";
+    let (status, first) = app.get_json(&format!("/api/audit?{user}&limit=2")).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let (_, second) = app
+        .get_json(&format!("/api/audit?{user}&limit=2&cursor={cursor}"))
+        .await;
+    let in_chat = audit_entries(&app, &format!("{user}&chat=chat-a")).await;
+
+    // Assert
+    let targets = |entries: &Value| -> Vec<String> {
+        entries
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| e["target"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(
+        targets(&first["entries"]),
+        ["/api/webhooks/gh-3", "/api/webhooks/gh-2"]
+    );
+    assert_eq!(targets(&second["entries"]), ["/api/webhooks/gh-1"]);
+    assert_eq!(second["next_cursor"], Value::Null, "{second}");
+    assert_eq!(
+        targets(&Value::Array(in_chat)),
+        ["/api/webhooks/gh-3", "/api/webhooks/gh-1"]
+    );
+}
+
+#[tokio::test]
 async fn with_the_jwt_secret_only_a_valid_token_names_the_user_and_plain_headers_are_ignored() {
     // Arrange
     let app = spawn_app_with(|c| c.openwebui_user_jwt_secret = Some(JWT_SECRET.into())).await;
