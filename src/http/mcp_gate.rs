@@ -8,9 +8,11 @@
 //! - refuses an `initialize` that would open a session past the limits ([`Sessions::reserve`]);
 //! - lets a `read` key send only the read-only JSON-RPC methods and `list_*`/`get_*` tools: a
 //!   call of any other tool is answered as a tool error the model can act on, and the refused
-//!   calls are written to the audit log (secrets masked). A method the server does not serve
-//!   goes on to rmcp, which answers it `-32601` whatever the key. The MCP server records the
-//!   calls it runs itself.
+//!   calls are written to the audit log (secrets masked). Such a request's `tools/list` offers
+//!   only those tools (the MCP server narrows it, from the key's scope in the extensions), but a
+//!   client may call a tool without listing, so the call is judged here all the same. A method
+//!   the server does not serve goes on to rmcp, which answers it `-32601` whatever the key.
+//!   The MCP server records the calls it runs itself.
 
 use std::sync::Arc;
 

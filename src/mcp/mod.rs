@@ -21,11 +21,12 @@ use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, CustomRequest,
-    CustomResult, ErrorCode, Implementation, InitializeRequestParams, InitializeResult,
-    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig,
-    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+    CacheScope, CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
+    CustomRequest, CustomResult, ErrorCode, Implementation, InitializeRequestParams,
+    InitializeResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
+    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
+    ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -35,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::AppState;
 use crate::service::audit::{self, AuditChat, AuditEntry, AuditUser, Outcome, tool_target};
-use crate::service::auth::KeyInfo;
+use crate::service::auth::{KeyInfo, Scope};
 pub use hub::Hub;
 pub use prompts::text as prompt_text;
 pub use session_use::IDLE_LIMIT as MCP_SESSION_IDLE_LIMIT;
@@ -249,6 +250,33 @@ impl ServerHandler for McpServer {
         Ok(result)
     }
 
+    // Not rmcp's generated list: a request that may only read (a read key, or an Open WebUI
+    // user whose role is capped to one) is offered only the tools it may call, so its model
+    // does not spend a step on a refusal. Per request, as the gate judges calls: one session
+    // may carry different users. The gate still refuses a changing call made without listing.
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let mut tools = self.tool_router.list_all();
+        if reads_only(&context) {
+            tools.retain(|tool| is_read_tool(&tool.name));
+        }
+        let cache_hints = context
+            .protocol_version()
+            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools,
+            meta: None,
+            next_cursor: None,
+            ttl_ms: cache_hints.then_some(0),
+            // The list depends on who asks: no cache may hand one user's list to another.
+            cache_scope: cache_hints.then_some(CacheScope::Private),
+        })
+    }
+
     async fn call_tool(
         &self,
         mut request: CallToolRequestParams,
@@ -448,6 +476,13 @@ fn not_served(method: &str) -> ErrorData {
 fn key_of(context: &RequestContext<RoleServer>) -> Option<KeyInfo> {
     let parts = context.extensions.get::<axum::http::request::Parts>()?;
     parts.extensions.get::<KeyInfo>().cloned()
+}
+
+/// Whether an HTTP request may only read: its key is a read key, or the auth middleware cut it
+/// to one for the Open WebUI user's role (`WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES`). Over stdio
+/// there is no key, and every tool is the caller's.
+fn reads_only(context: &RequestContext<RoleServer>) -> bool {
+    key_of(context).is_some_and(|key| key.scope == Scope::Read)
 }
 
 /// The Open WebUI user an HTTP request was made for (the auth middleware read it from the

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app};
 
-type Client = RunningService<RoleClient, ()>;
+pub(crate) type Client = RunningService<RoleClient, ()>;
 
 pub(crate) async fn connect(app: &TestApp) -> Client {
     let transport = StreamableHttpClientTransport::from_config(

@@ -443,3 +443,66 @@ async fn a_session_no_request_or_stream_used_past_the_idle_limit_is_ended() {
     );
     assert_eq!(list_tools(&app, API_KEY, &listening).await, StatusCode::OK);
 }
+
+/// The tool names a `tools/list` sent in `session` with these headers is answered with.
+async fn tools_offered(app: &TestApp, session: &str, headers: &[(&str, &str)]) -> Vec<String> {
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let mut request = post(app, API_KEY, Some(session), list);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let answer = request.send().await.expect("tools/list");
+    assert_eq!(answer.status(), StatusCode::OK);
+    let body = answer.text().await.expect("body");
+    // In a session the answer comes as a server-sent event.
+    let result = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+        .find(|message| message["id"] == 2)
+        .unwrap_or_else(|| panic!("no answer to tools/list in {body}"));
+    let tools = result["result"]["tools"].as_array().expect("tools");
+    tools
+        .iter()
+        .map(|t| t["name"].as_str().expect("name").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_tools_a_session_is_offered_follow_the_user_of_each_request_not_of_the_opening() {
+    // Arrange: only Open WebUI admins write; a session opened with an admin's headers.
+    let app = spawn_app_with(|c| {
+        c.mcp_sessions = true;
+        c.openwebui_write_roles = vec!["admin".into()];
+    })
+    .await;
+    let admin = [
+        ("X-OpenWebUI-User-Id", "u-admin"),
+        ("X-OpenWebUI-User-Role", "admin"),
+    ];
+    let user = [
+        ("X-OpenWebUI-User-Id", "0b7f-jane"),
+        ("X-OpenWebUI-User-Role", "user"),
+    ];
+    let session = open_session(&app, API_KEY).await;
+
+    // Act
+    let for_admin = tools_offered(&app, &session, &admin).await;
+    let for_user = tools_offered(&app, &session, &user).await;
+
+    // Assert
+    assert!(
+        for_admin.iter().any(|n| n == "create_webhook"),
+        "{for_admin:?}"
+    );
+    assert!(
+        for_user.iter().any(|n| n == "list_webhooks"),
+        "{for_user:?}"
+    );
+    assert!(
+        for_user
+            .iter()
+            .all(|n| n.starts_with("list_") || n.starts_with("get_")),
+        "{for_user:?}"
+    );
+}

@@ -139,6 +139,57 @@ async fn a_chat_user_whose_role_may_not_write_only_reads_through_the_admin_key()
     boss.cancel().await.ok();
 }
 
+/// The names `tools/list` offers this client.
+async fn offered(client: &crate::mcp::Client) -> Vec<String> {
+    let tools = client.list_all_tools().await.expect("tools/list");
+    tools.into_iter().map(|t| t.name.to_string()).collect()
+}
+
+fn only_reads(names: &[String]) -> bool {
+    names
+        .iter()
+        .all(|n| n.starts_with("list_") || n.starts_with("get_"))
+}
+
+#[tokio::test]
+async fn a_chat_user_whose_role_may_not_write_is_offered_only_the_tools_that_read() {
+    // Arrange: Open WebUI lists the tools for each chat turn, with the user's headers.
+    let app = capped_app().await;
+    let user = connect_with(&app, API_KEY, &jane()).await;
+    let boss = connect_with(&app, API_KEY, &admin()).await;
+    let no_one = connect_with(&app, API_KEY, &[]).await;
+
+    // Act
+    let for_user = offered(&user).await;
+    let for_admin = offered(&boss).await;
+    let for_key = offered(&no_one).await;
+    // A client may call a tool it was not offered.
+    let refused = call(&user, "delete_webhook", json!({"webhook_id": "gh"})).await;
+
+    // Assert: the capped user's model is offered no tool it would be refused; the admin and
+    // the key used with no user, every tool.
+    assert!(only_reads(&for_user), "{for_user:?}");
+    assert!(
+        for_user.iter().any(|n| n == "list_webhooks"),
+        "{for_user:?}"
+    );
+    for names in [&for_admin, &for_key] {
+        assert!(names.iter().any(|n| n == "create_webhook"), "{names:?}");
+        assert!(names.iter().any(|n| n == "delete_webhook"), "{names:?}");
+    }
+    assert_eq!(for_admin.len(), for_key.len());
+    assert!(for_user.len() < for_admin.len());
+    assert_eq!(refused.is_error, Some(true), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("role is `user`"),
+        "{}",
+        text(&refused)
+    );
+    user.cancel().await.ok();
+    boss.cancel().await.ok();
+    no_one.cancel().await.ok();
+}
+
 #[tokio::test]
 async fn without_write_roles_a_chat_users_role_caps_nothing() {
     // Arrange

@@ -13,6 +13,9 @@ would use it:
    model is offered only those tools, and calls one.
 3. Open WebUI's own event webhook is pointed at the new webhook's URL (`?token=`); creating a
    user makes Open WebUI send `user.created`, which webhook-mcp stores as verified.
+   That user (role `user`, not among WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES) chats with the same
+   connection: Open WebUI lists the tools with the user's headers, so the model is offered only
+   the `list_*`/`get_*` tools, and a read tool call works.
 4. The command turns that event into a task; the built-in runner asks Open WebUI's
    `/api/chat/completions` (with an Open WebUI API key), the model calls the runner's
    `get_event` tool, and its final answer, built from the event, lands in an Open WebUI
@@ -262,6 +265,8 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
         "WEBUI_URL": owui, "PYTHONUNBUFFERED": "1",
         # Who is chatting, on every tool-server request: the audit log names the user.
         "ENABLE_FORWARD_USER_INFO_HEADERS": "true",
+        # The fake model is the admin's: without this a non-admin user may not chat with it.
+        "BYPASS_MODEL_ACCESS_CONTROL": "true",
     }
     os.makedirs(owui_env["DATA_DIR"])
     passed = False
@@ -316,7 +321,8 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
 
         # 2. A chat user creates a webhook and a command through the model's tool calls.
         chats: list[tuple[str, str]] = []  # each chat() call's new chat and answer, in order
-        def chat(text: str, tool_id: str = "server:mcp:webhook-mcp") -> str:
+        def chat(text: str, tool_id: str = "server:mcp:webhook-mcp", token: str | None = None) -> str:
+            token = token or jwt
             user_id, answer_id = f"u-{time.monotonic_ns()}", f"a-{time.monotonic_ns()}"
             body = {"model": MODEL, "stream": True, "tool_ids": [tool_id],
                     "messages": [{"role": "user", "content": text}],
@@ -324,14 +330,14 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
                     "user_message": {"id": user_id, "role": "user", "content": text, "parentId": None,
                                      "childrenIds": [answer_id]},
                     "features": {}, "params": {"function_calling": "native"}}
-            before = {c["id"] for c in ok("GET", f"{owui}/api/v1/chats/?page=1", token=jwt)}
-            started = ok("POST", f"{owui}/api/chat/completions", body, token=jwt, timeout=120)
+            before = {c["id"] for c in ok("GET", f"{owui}/api/v1/chats/?page=1", token=token)}
+            started = ok("POST", f"{owui}/api/chat/completions", body, token=token, timeout=120)
 
             def answered():
-                for c in ok("GET", f"{owui}/api/v1/chats/?page=1", token=jwt):
+                for c in ok("GET", f"{owui}/api/v1/chats/?page=1", token=token):
                     if c["id"] in before:
                         continue
-                    full = ok("GET", f"{owui}/api/v1/chats/{c['id']}", token=jwt)
+                    full = ok("GET", f"{owui}/api/v1/chats/{c['id']}", token=token)
                     message = full["chat"].get("history", {}).get("messages", {}).get(answer_id)
                     if message and message.get("done") is not False and message.get("content"):
                         chats.append((c["id"], answer_id))
@@ -413,6 +419,28 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
         assert event["verified"] is True and event["status"] != "rejected", event
         assert event["delivery_id"], f"Open WebUI's event id should be the delivery id: {event}"
         print(f"ok  3. Open WebUI sent user.created; stored as event {event.get('id')}")
+
+        # 3b. That user's role is not a write role: Open WebUI lists the connection's tools for the
+        # chat turn with the user's headers, and the model is offered only the tools that read.
+        newcomer = ok("POST", f"{owui}/api/v1/auths/signin",
+                      {"email": "new@example.com", "password": "newcomer-pass"})
+        assert newcomer["role"] == "user", newcomer
+        seen = len(FakeModel.requests)
+        read = chat("/tool webhook-mcp_list_webhooks {}", token=newcomer["token"])
+        assert "TOOL RESULT" in read and "owui" in read, read
+        # The runner's model calls (from the user.created task) offer its own tools, unprefixed.
+        offered = [[t["function"]["name"] for t in r.get("tools") or []] for r in FakeModel.requests[seen:]]
+        offered = [names for names in offered if any(n.startswith("webhook-mcp_") for n in names)]
+        assert offered, f"no model call of the user's chat offered webhook-mcp's tools: {FakeModel.requests[seen:]}"
+        for names in offered:
+            ours_offered = [n.removeprefix("webhook-mcp_") for n in names if n.startswith("webhook-mcp_")]
+            assert all(n.startswith(("list_", "get_")) for n in ours_offered), ours_offered
+            assert "list_webhooks" in ours_offered, ours_offered
+        refused = chat('/tool webhook-mcp_delete_webhook {"webhook_id": "owui"}', token=newcomer["token"])
+        assert "TOOL NOT OFFERED" in refused, refused
+        ok("GET", f"{ours}/api/webhooks/owui", token=KEY)
+        print(f"ok  3b. a non-admin Open WebUI user's model is offered {len(ours_offered)} read-only tools "
+              "(no create_webhook or delete_webhook), and list_webhooks works through Open WebUI")
 
         # 4. The task runs through Open WebUI's chat API; the results land in the channel.
         def channel_messages():
