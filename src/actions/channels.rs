@@ -81,24 +81,47 @@ pub fn guess_kind(url: &str) -> MessageKind {
     if is_send_message_url(url) {
         return MessageKind::Telegram;
     }
-    let Ok(parsed) = Url::parse(url) else {
-        return MessageKind::OpenWebUi;
-    };
-    let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-    let path = parsed.path();
+    Url::parse(url)
+        .ok()
+        .and_then(|parsed| kind_by_host(&parsed))
+        .unwrap_or(MessageKind::OpenWebUi)
+}
+
+/// The kind a URL's host (and, for Discord, its path) names, if it names one.
+fn kind_by_host(url: &Url) -> Option<MessageKind> {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
     let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
     if host == "hooks.slack.com" {
-        MessageKind::Slack
-    } else if (under("discord.com") || under("discordapp.com")) && is_discord_webhook(path) {
-        MessageKind::Discord
+        Some(MessageKind::Slack)
+    } else if (under("discord.com") || under("discordapp.com")) && is_discord_webhook(url.path()) {
+        Some(MessageKind::Discord)
     } else if under("webhook.office.com") || under("logic.azure.com") || under("powerplatform.com")
     {
-        MessageKind::Teams
+        Some(MessageKind::Teams)
     } else if host == "api.telegram.org" {
-        MessageKind::Telegram
+        Some(MessageKind::Telegram)
     } else {
-        MessageKind::OpenWebUi
+        None
     }
+}
+
+/// Whether `url` is an incoming webhook's whose path is its key, as a forward's target may be:
+/// Slack's, Discord's or Teams' (by [`guess_kind`]'s hosts), an Open WebUI channel webhook
+/// (`…/channels/webhooks/{id}/{token}`, on any host), or an automation service's catch hook:
+/// Zapier's (`hooks.zapier.com/hooks/catch/…`), Make's (`hook.{zone}.make.com/{token}`, once
+/// Integromat's) or IFTTT's (`maker.ifttt.com/…/key/{key}`).
+pub(crate) fn is_incoming_webhook(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let segments: Vec<&str> = url.path_segments().into_iter().flatten().collect();
+    let make = host.starts_with("hook.")
+        && (host.ends_with(".make.com") || host.ends_with(".integromat.com"));
+    matches!(
+        kind_by_host(url),
+        Some(MessageKind::Slack | MessageKind::Discord | MessageKind::Teams)
+    ) || segments.windows(2).any(|w| w == ["channels", "webhooks"])
+        || host == "hooks.zapier.com"
+        || make
+        || host == "maker.ifttt.com"
 }
 
 /// [`guess_kind`], where a URL on the host of `telegram_api_url` (`TELEGRAM_API_URL`, a

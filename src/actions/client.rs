@@ -145,6 +145,12 @@ pub(crate) async fn send_to_webhook(
     send_to(service, req, UrlPath::Secret).await
 }
 
+/// `send` a forward: what its target hides of the receiver's path (a token-like segment, a
+/// known incoming webhook's key) is scrubbed from the answer (see `scrub::UrlPath`).
+pub(crate) async fn send_forward(service: &str, req: RequestBuilder) -> Result<Reply, ActionError> {
+    send_to(service, req, UrlPath::Forward).await
+}
+
 async fn send_to(service: &str, req: RequestBuilder, path: UrlPath) -> Result<Reply, ActionError> {
     let answer = exchange_to(service, req, path).await?;
     if answer.status.is_success() {

@@ -10,7 +10,8 @@ use super::{ActionError, Delivery, GitlabNoun, MessageKind};
 impl Delivery {
     /// What a delivery targets, for logs and the event log: "github octo/app#7",
     /// "slack C123 (thread 1.2)", "forward https://host/path". Never a token: URLs lose
-    /// their query and credentials, and webhook URLs their secret last segment.
+    /// their query and credentials, and the secrets of their path ([`path_secrets`] for a
+    /// channel's, [`forward_path_secrets`] for a forward's).
     pub fn describe_target(&self) -> String {
         match self {
             Delivery::GithubComment {
@@ -62,7 +63,7 @@ impl Delivery {
                 (MessageKind::Telegram, Some(chat)) => format!("telegram chat {chat}"),
                 _ => format!("{kind} {}", redact_secret_path(url)),
             },
-            Delivery::Forward { url, .. } => format!("forward {}", redact_url(url)),
+            Delivery::Forward { url, .. } => format!("forward {}", redact_forward_url(url)),
         }
     }
 
@@ -133,11 +134,12 @@ impl Delivery {
 }
 
 /// Whether a target URL is a credential, to be stored sealed: every channel URL
-/// (`channel`), whose secret is its path or a `bot<token>` segment, and any other URL with
-/// what [`mask_url_credentials`] hides in it (a password, a token as user name, a secret
-/// query value). An empty URL (a Telegram message by the configured bot) holds nothing.
+/// (`channel`), whose secret is its path or a `bot<token>` segment, and a forward's with
+/// what [`mask_forward_url`] hides in it (a password, a token as user name, a secret query
+/// value, a secret in its path). An empty URL (a Telegram message by the configured bot)
+/// holds nothing.
 pub(crate) fn url_is_credential(channel: bool, url: &str) -> bool {
-    !url.is_empty() && (channel || mask_url_credentials(url) != url)
+    !url.is_empty() && (channel || mask_forward_url(url) != url)
 }
 
 /// `host:port` of a URL, empty when it is none.
@@ -204,15 +206,84 @@ pub(crate) fn redact_secret_path(url: &str) -> String {
     };
     let (origin, path) = plain.split_at(start);
     let segments: Vec<&str> = path.split('/').collect();
+    format!(
+        "{origin}{}",
+        masked_path(&segments, &path_secrets(&segments))
+    )
+}
+
+/// A forward's URL as its target is described: `redact_url` with the path's secrets masked,
+/// as [`forward_path_secrets`] finds them.
+fn redact_forward_url(url: &str) -> String {
+    let plain = redact_url(url);
+    match reqwest::Url::parse(&plain) {
+        Ok(u) if u.has_host() => with_forward_path_masked(u).unwrap_or(plain),
+        _ => plain,
+    }
+}
+
+/// A forward's URL as it is shown ([`mask_url_credentials`], query kept) with the secrets of
+/// its path masked too, as [`forward_path_secrets`] finds them.
+pub(crate) fn mask_forward_url(url: &str) -> String {
+    let shown = mask_url_credentials(url);
+    match reqwest::Url::parse(&shown) {
+        Ok(u) if u.has_host() => with_forward_path_masked(u).unwrap_or(shown),
+        _ => shown,
+    }
+}
+
+/// `url` with the secrets [`forward_path_secrets`] finds in its path masked; `None` where
+/// there are none (the URL is shown as it was given).
+fn with_forward_path_masked(mut url: reqwest::Url) -> Option<String> {
+    let segments: Vec<&str> = url.path_segments().into_iter().flatten().collect();
+    let secrets = forward_path_secrets(&url, &segments);
+    if secrets.iter().all(Option::is_none) {
+        return None;
+    }
+    let path = format!("/{}", masked_path(&segments, &secrets));
+    url.set_path(&path);
+    Some(url.to_string())
+}
+
+/// `segments` joined as a path, each secret in them (`secrets`, by position) shown as `***`.
+fn masked_path(segments: &[&str], secrets: &[Option<&str>]) -> String {
     let masked: Vec<String> = segments
         .iter()
-        .zip(path_secrets(&segments))
+        .zip(secrets)
         .map(|(segment, secret)| match secret {
             Some(secret) => format!("{}***", &segment[..segment.len() - secret.len()]),
             None => (*segment).to_owned(),
         })
         .collect();
-    format!("{origin}{}", masked.join("/"))
+    masked.join("/")
+}
+
+/// The secret in each segment of a forward URL's path (`None` where there is none). A
+/// forward's path is the receiver's own and stays readable (`/api/hooks/build` shows where
+/// it goes), but many receivers take their key in it: every token-like segment and
+/// `bot<token>` is secret in any URL, and on an incoming webhook that is known to be keyed by
+/// its path (`channels::is_incoming_webhook`: Slack, Discord, Teams, an Open WebUI channel,
+/// Zapier, Make, IFTTT) the last segment too, as [`path_secrets`] has it, even when it is
+/// the only one (Make's `/{token}`). `mask_forward_url` and `redact_forward_url` mask these
+/// in a target and `SentSecrets` scrubs them from its answers: one rule, as for channels.
+pub(crate) fn forward_path_secrets<'a>(
+    url: &reqwest::Url,
+    segments: &[&'a str],
+) -> Vec<Option<&'a str>> {
+    if !super::channels::is_incoming_webhook(url) {
+        return segments.iter().map(|s| segment_secret(s)).collect();
+    }
+    let mut secrets = path_secrets(segments);
+    if let Some(last) = segments.iter().rposition(|segment| !segment.is_empty()) {
+        secrets[last] = Some(segments[last]);
+    }
+    secrets
+}
+
+/// The secret a path segment is wherever it stands: a `bot<token>`'s token, or the whole of a
+/// token-like one.
+fn segment_secret(segment: &str) -> Option<&str> {
+    bot_token(segment).or(token_like(segment).then_some(segment))
 }
 
 /// The secret in each segment of an incoming-webhook URL's path (`None` where there is none).
@@ -223,10 +294,7 @@ pub(crate) fn redact_secret_path(url: &str) -> String {
 /// `SentSecrets` scrubs them from its answers: one rule, so an error cannot show what the
 /// target hides.
 pub(crate) fn path_secrets<'a>(segments: &[&'a str]) -> Vec<Option<&'a str>> {
-    let mut secrets: Vec<Option<&str>> = segments
-        .iter()
-        .map(|segment| bot_token(segment).or(token_like(segment).then_some(*segment)))
-        .collect();
+    let mut secrets: Vec<Option<&str>> = segments.iter().map(|s| segment_secret(s)).collect();
     let telegram = segments.iter().any(|segment| bot_token(segment).is_some());
     if !telegram
         && segments.len() > 1
@@ -246,8 +314,9 @@ pub(crate) fn bot_token(segment: &str) -> Option<&str> {
 }
 
 /// The URL as given, with what in it is a credential masked: the password before the host,
-/// and query values whose names say secret (`token`, `api_key`, ...). For a forward's target,
-/// whose path and query are the receiver's own and stay readable.
+/// and query values whose names say secret (`token`, `api_key`, ...). For an API's base URL,
+/// whose path stays readable; a forward's target has the secrets of its path masked too
+/// ([`mask_forward_url`]).
 pub(crate) fn mask_url_credentials(url: &str) -> String {
     // `user:pw@host/path` parses too, as scheme `user` with no host.
     let Some(mut u) = reqwest::Url::parse(url).ok().filter(|u| u.has_host()) else {
@@ -318,15 +387,19 @@ pub(crate) fn restore_url(given: &str, stored: &str) -> Option<String> {
     if given == stored {
         return None;
     }
-    if given == redact_secret_path(stored) || given == mask_url_credentials(stored) {
+    if given == redact_secret_path(stored)
+        || given == mask_url_credentials(stored)
+        || given == mask_forward_url(stored)
+    {
         return Some(stored.to_string());
     }
     unmask_url_credentials(given, stored)
 }
 
-/// `given` with the credentials `mask_url_credentials` hid put back from `stored`, where both
+/// `given` with the credentials `mask_forward_url` hid put back from `stored`, where both
 /// are on the same scheme, host and port (credentials never follow a URL to another server);
-/// `None` when nothing in `given` is masked or the servers differ.
+/// `None` when nothing in `given` is masked or the servers differ. A masked path segment is
+/// put back from the same place in a path as long as the stored one.
 pub(crate) fn unmask_url_credentials(given: &str, stored: &str) -> Option<String> {
     let (mut given, stored) = (
         reqwest::Url::parse(given).ok()?,
@@ -346,6 +419,10 @@ pub(crate) fn unmask_url_credentials(given: &str, stored: &str) -> Option<String
         given.set_username(stored.username()).ok()?;
         changed = true;
     }
+    if let Some(path) = unmask_path(&given, &stored) {
+        given.set_path(&path);
+        changed = true;
+    }
     let masked = |k: &str, v: &str| v == "***" && secret_query_name(k);
     if given.query_pairs().any(|(k, v)| masked(&k, &v)) {
         let pairs: Vec<(String, String)> = given
@@ -362,6 +439,30 @@ pub(crate) fn unmask_url_credentials(given: &str, stored: &str) -> Option<String
         changed = true;
     }
     changed.then(|| given.to_string())
+}
+
+/// `given`'s path with each segment masked as `{prefix}***` (`***`, `bot***`) put back from
+/// the segment at its place in `stored`'s, where that one starts with the same prefix and the
+/// paths are as long; `None` when nothing is put back.
+fn unmask_path(given: &reqwest::Url, stored: &reqwest::Url) -> Option<String> {
+    let given: Vec<&str> = given.path_segments()?.collect();
+    let stored: Vec<&str> = stored.path_segments()?.collect();
+    if given.len() != stored.len() {
+        return None;
+    }
+    let mut changed = false;
+    let path: Vec<&str> = given
+        .iter()
+        .zip(&stored)
+        .map(|(given, stored)| match given.strip_suffix("***") {
+            Some(prefix) if stored.starts_with(prefix) && given != stored => {
+                changed = true;
+                *stored
+            }
+            _ => *given,
+        })
+        .collect();
+    changed.then(|| format!("/{}", path.join("/")))
 }
 
 /// Why a URL given to send to is refused when it still shows the mask `redact_secret_path`
@@ -570,6 +671,109 @@ mod tests {
     }
 
     #[test]
+    fn a_forward_shows_where_it_goes_but_not_the_key_in_its_path() {
+        // (URL, as its target describes it, as its command shows it)
+        let cases = [
+            // The receiver's own path words stay readable.
+            (
+                "https://ci.example.com/api/hooks/build?x=1",
+                "https://ci.example.com/api/hooks/build",
+                "https://ci.example.com/api/hooks/build?x=1",
+            ),
+            (
+                "https://example.com/services/T0/B0/hello",
+                "https://example.com/services/T0/B0/hello",
+                "https://example.com/services/T0/B0/hello",
+            ),
+            (
+                "https://zapier.example.com/hooks/catch/1/abcdefg/",
+                "https://zapier.example.com/hooks/catch/1/abcdefg/",
+                "https://zapier.example.com/hooks/catch/1/abcdefg/",
+            ),
+            // A token-like segment, anywhere, on any host; a `bot<token>` too.
+            (
+                "https://ci.example.com/hooks/5b2e3a4c-0d1e-4f5a-8b9c-0123456789ab/build",
+                "https://ci.example.com/hooks/***/build",
+                "https://ci.example.com/hooks/***/build",
+            ),
+            (
+                "https://relay.example.com/bot123:ABC/in",
+                "https://relay.example.com/bot***/in",
+                "https://relay.example.com/bot***/in",
+            ),
+            (
+                "https://u:pw@sink.example.com/in/AbCdEf123456GhIjKl7890?token=t1&x=1",
+                "https://sink.example.com/in/***",
+                "https://u:***@sink.example.com/in/***?token=***&x=1",
+            ),
+            // Known incoming webhooks: their key, however it looks.
+            (
+                "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/XXXXSECRETXXXX",
+                "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/***",
+                "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/***",
+            ),
+            (
+                "https://discord.com/api/webhooks/1234567890/AbCdEfGhIjKlMnOp",
+                "https://discord.com/api/webhooks/1234567890/***",
+                "https://discord.com/api/webhooks/1234567890/***",
+            ),
+            (
+                "https://x.webhook.office.com/webhookb2/g1@g2/IncomingWebhook/0a1b2c3d4e5f60718293a4b5c6d7e8f9/owner",
+                "https://x.webhook.office.com/webhookb2/g1@g2/IncomingWebhook/***/***",
+                "https://x.webhook.office.com/webhookb2/g1@g2/IncomingWebhook/***/***",
+            ),
+            (
+                "http://open-webui:8080/api/v1/channels/webhooks/ch1/owuitoken",
+                "http://open-webui:8080/api/v1/channels/webhooks/ch1/***",
+                "http://open-webui:8080/api/v1/channels/webhooks/ch1/***",
+            ),
+            (
+                "https://hooks.zapier.com/hooks/catch/123456/abcdefg/",
+                "https://hooks.zapier.com/hooks/catch/123456/***/",
+                "https://hooks.zapier.com/hooks/catch/123456/***/",
+            ),
+            (
+                "https://hook.eu1.make.com/abcdefghijklmnopqrstuvwxyzabcdef",
+                "https://hook.eu1.make.com/***",
+                "https://hook.eu1.make.com/***",
+            ),
+            (
+                "https://maker.ifttt.com/trigger/deploy/with/key/dA1b2C3",
+                "https://maker.ifttt.com/trigger/deploy/with/key/***",
+                "https://maker.ifttt.com/trigger/deploy/with/key/***",
+            ),
+        ];
+        for (url, described, shown) in cases {
+            assert_eq!(redact_forward_url(url), described, "{url}");
+            assert_eq!(mask_forward_url(url), shown, "{url}");
+            // Shown masked, it is a credential: stored sealed, refused if sent, put back if
+            // given back as shown.
+            assert_eq!(url_is_credential(false, url), shown != url, "{url}");
+            if shown != url {
+                assert!(masked_url_refusal(shown).is_some(), "{shown}");
+                assert_eq!(restore_url(shown, url).as_deref(), Some(url), "{url}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_forward_url_edited_with_its_path_still_masked_gets_its_key_back() {
+        let stored = "https://hooks.zapier.com/hooks/catch/123456/abcdefg/?token=t1";
+        let edited = "https://hooks.zapier.com/hooks/catch/123456/***/?token=***&x=2";
+        assert_eq!(
+            restore_url(edited, stored).as_deref(),
+            Some("https://hooks.zapier.com/hooks/catch/123456/abcdefg/?token=t1&x=2")
+        );
+        // Not where the path no longer lines up, nor to another server.
+        for elsewhere in [
+            "https://hooks.zapier.com/hooks/catch/***/",
+            "https://evil.example.net/hooks/catch/123456/***/",
+        ] {
+            assert_eq!(restore_url(elsewhere, stored), None, "{elsewhere}");
+        }
+    }
+
+    #[test]
     fn a_telegram_url_loses_its_bot_token() {
         let url = "https://api.telegram.org/bot123:ABC/sendMessage";
         assert_eq!(
@@ -680,6 +884,12 @@ mod tests {
             (false, "https://ghp_abc@sink.example.com/in", true),
             (false, "https://sink.example.com/in?token=t1", true),
             (false, "https://fn.example.net/api/hook?code=abc", true),
+            (
+                false,
+                "https://hooks.zapier.com/hooks/catch/1/abcdefg/",
+                true,
+            ),
+            (false, "https://ci.example.com/api/hooks/build", false),
         ];
         for (channel, url, credential) in cases {
             assert_eq!(url_is_credential(channel, url), credential, "{url}");

@@ -47,7 +47,7 @@ pub(super) async fn send(clients: &Clients, msg: &Message<'_>) -> Result<Sent, A
             sign_standard(secret, msg.message_id, ts, body),
         );
     }
-    let reply = client::send("forward target", req).await?;
+    let reply = client::send_forward("forward target", req).await?;
     Ok(reply.sent(None))
 }
 

@@ -3,7 +3,8 @@
 //! logged: an upstream that echoes the request (`… you sent Bearer ghp_…`, a 401 quoting the
 //! key) would otherwise put the token where read-only keys, a model's context and the server
 //! log see it. An incoming webhook's URL is its key, so the secret parts of its path
-//! (`describe::path_secrets`, what its target hides) are credentials here too.
+//! (`describe::path_secrets`, what its target hides) are credentials here too, and so are
+//! those of a forward's (`describe::forward_path_secrets`).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -11,7 +12,7 @@ use percent_encoding::percent_decode_str;
 use reqwest::header::{AUTHORIZATION, HeaderMap, PROXY_AUTHORIZATION};
 use reqwest::{Request, Url};
 
-use super::describe::{bot_token, encode_segment, path_secrets};
+use super::describe::{bot_token, encode_segment, forward_path_secrets, path_secrets};
 
 /// What a scrubbed credential reads as.
 const MASK: &str = "***";
@@ -28,6 +29,9 @@ pub(crate) enum UrlPath {
     /// An incoming webhook's (a channel's, a Slack `response_url`), whose path is its key:
     /// every part of it its target hides.
     Secret,
+    /// A forward's, the receiver's own path: what its target hides of it, its token-like
+    /// segments and, on a known incoming webhook (Zapier, Slack, ...), its key.
+    Forward,
 }
 
 /// The credentials one request sent, longest first (a base64 `user:password` before the
@@ -66,6 +70,10 @@ impl SentSecrets {
         let in_path: Vec<&str> = match path {
             UrlPath::Plain => segments.iter().filter_map(|s| bot_token(s)).collect(),
             UrlPath::Secret => path_secrets(&segments).into_iter().flatten().collect(),
+            UrlPath::Forward => forward_path_secrets(url, &segments)
+                .into_iter()
+                .flatten()
+                .collect(),
         };
         found.extend(in_path.into_iter().map(str::to_owned));
         for (name, value) in url.query_pairs() {
@@ -289,6 +297,39 @@ mod tests {
         ];
         for (url, answer, shown) in cases {
             assert_eq!(to_webhook(url).scrub(answer), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn what_a_forwards_target_hides_of_its_path_is_scrubbed_from_its_answer() {
+        let forward = |url: &str| {
+            SentSecrets::of(&Client::new().post(url).build().unwrap(), UrlPath::Forward)
+        };
+        let cases = [
+            (
+                "https://ci.example.com/hooks/FWDPATHTOKEN1234abcd5678/build",
+                "bad request to /hooks/FWDPATHTOKEN1234abcd5678/build",
+                "bad request to /hooks/***/build",
+            ),
+            (
+                "https://hooks.zapier.com/hooks/catch/123456/zapkey99/",
+                "no catch hook zapkey99 for account 123456",
+                "no catch hook *** for account 123456",
+            ),
+            (
+                "https://hook.eu1.make.com/abcdefghijklmnopqrstuvwxyzabcdef",
+                "Scenario abcdefghijklmnopqrstuvwxyzabcdef is off",
+                "Scenario *** is off",
+            ),
+            // The receiver's own path words are left.
+            (
+                "https://ci.example.com/api/hooks/buildall",
+                "no job at /api/hooks/buildall",
+                "no job at /api/hooks/buildall",
+            ),
+        ];
+        for (url, answer, shown) in cases {
+            assert_eq!(forward(url).scrub(answer), shown, "{url}");
         }
     }
 

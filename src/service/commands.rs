@@ -845,8 +845,9 @@ fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     ))
 }
 
-/// A target as shown: its signing secret masked, and a channel URL's secret path segment
-/// (incoming-webhook URLs and Telegram's `bot<token>` are credentials themselves).
+/// A target as shown: its signing secret masked, a channel URL's secret path segment
+/// (incoming-webhook URLs and Telegram's `bot<token>` are credentials themselves), and a
+/// forward URL's credentials and the secrets of its path (`actions::mask_forward_url`).
 fn shown_target(action: &str, target: &str) -> Option<Value> {
     let mut t = serde_json::from_str::<Value>(target).ok()?;
     if let Some(secret) = t.get_mut("secret").filter(|s| s.is_string()) {
@@ -860,6 +861,8 @@ fn shown_target(action: &str, target: &str) -> Option<Value> {
             MASK.to_string()
         } else if action == "post_message" {
             crate::actions::redact_secret_path(raw)
+        } else if action == "forward" {
+            crate::actions::mask_forward_url(raw)
         } else {
             crate::actions::mask_url_credentials(raw)
         });

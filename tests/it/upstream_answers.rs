@@ -255,6 +255,64 @@ async fn a_channel_urls_secret_path_the_answer_quotes_back_is_not_stored() {
 }
 
 #[tokio::test]
+async fn a_forward_urls_token_in_its_path_is_neither_shown_nor_stored_from_the_answer() {
+    // Arrange: a signed forward to a receiver whose key is a path segment, on a server that
+    // echoes the path it was posted to; and a read-only key to look with.
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(EchoPath)
+        .mount(&receiver)
+        .await;
+    let secret = "FWDPATHTOKEN1234abcd5678";
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", GH_SECRET).await;
+    let command = app
+        .add_command_ok(
+            "gh",
+            json!({"trigger": "issues.opened", "action": "forward",
+                   "target": {"url": format!("{}/hooks/{secret}/build", receiver.uri()),
+                              "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}),
+        )
+        .await;
+    let body = issue_opened("octo/app", 7, &[]);
+    let event_id = accepted(
+        app.post_github("gh", "issues", &delivery_id(), &body, GH_SECRET)
+            .await,
+    )
+    .await;
+    let id = app.actions_of(&event_id).await[0]["id"]
+        .as_str()
+        .expect("action id")
+        .to_string();
+    let (_, read) = crate::keys::create_key(&app, "dashboard", "read").await;
+    let read_json = |path: String| {
+        let request = app.client.get(app.url(&path)).bearer_auth(read.clone());
+        send_json(request)
+    };
+
+    // Act
+    app.drain().await;
+
+    // Assert: the path's readable words stay, the token is masked in the target and the
+    // answer alike, wherever a read key looks.
+    let (status, action) = read_json(format!("/api/actions/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{action}");
+    assert_eq!(action["status"], "dead", "{action}");
+    let target = action["target"].as_str().unwrap_or_default();
+    assert!(target.ends_with("/hooks/***/build"), "{action}");
+    let error = action["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("bad request to /hooks/***/build"), "{error}");
+    assert!(!action.to_string().contains(secret), "{action}");
+    let (_, listed) = read_json("/api/actions".into()).await;
+    assert!(!listed.to_string().contains(secret), "{listed}");
+    let (_, commands) = read_json("/api/webhooks/gh/commands".into()).await;
+    let shown = commands.to_string();
+    assert!(shown.contains("/hooks/***/build"), "{shown}");
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(!command.to_string().contains(secret), "{command}");
+}
+
+#[tokio::test]
 async fn a_chat_api_key_the_answer_quotes_back_is_not_stored_on_the_task() {
     // Arrange: a chat API refusing the key, quoting it (as OpenAI's 401 does, in part).
     let refused = ResponseTemplate::new(401).set_body_json(json!({
