@@ -10,10 +10,15 @@
 //!   to. A name that was public when the command was saved and points inside later (DNS
 //!   rebinding) is still refused.
 //!
+//! Before that, when a target is given or a dry run plans a send, `refusal_by_address` runs
+//! the resolver's check once, so a name that resolves inside is reported then (a warning, or
+//! test_webhook's `would_fail`), not only in a dead action.
+//!
 //! Operators open holes with `ALLOWED_TARGET_HOSTS` (`open-webui:8080`, `127.0.0.1`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
@@ -229,8 +234,9 @@ fn target_host(url: &Url) -> Result<(String, u16), Refused> {
 
 /// The same check when a target is saved or given (a command's `target.url`, post_message's
 /// `url`): a scheme other than http(s), or a host that is a private address or local name, is
-/// refused at once with the fix, instead of in a dead action found later. Names that resolve
-/// inside are only known at send time; the resolver refuses those then.
+/// refused at once with the fix, instead of in a dead action found later. A name that resolves
+/// inside is only warned about ([`refusal_by_address`]): DNS may answer otherwise when the
+/// resolver checks it again at send time.
 pub fn refusal_at_save(url: &str, allowlist: &[String]) -> Option<String> {
     let parsed = Url::parse(url).ok()?;
     check_url(&parsed, allowlist)
@@ -258,31 +264,75 @@ impl Resolve for GuardedResolver {
         let host = name.as_str().to_owned();
         let allowlist = Arc::clone(&self.allowlist);
         Box::pin(async move {
-            let allowed = host_named(&host, &allowlist);
-            if !allowed && is_local_name(&host) {
-                return Err(Refused::private(
-                    &host,
-                    "names a local or cloud-metadata host (a private address)".into(),
-                )
-                .into());
-            }
-            // Port 0: reqwest puts the URL's port on every address it gets back.
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            if allowed {
-                return Ok(Box::new(addrs.into_iter()) as Addrs);
-            }
-            let (public, private): (Vec<_>, Vec<_>) =
-                addrs.into_iter().partition(|a| is_public(a.ip()));
-            match (public.is_empty(), private.first()) {
-                (true, Some(first)) => Err(Refused::private(
-                    &host,
-                    format!("resolves to a private address ({})", first.ip()),
-                )
-                .into()),
-                _ => Ok(Box::new(public.into_iter()) as Addrs),
+            match guarded_lookup(&host, &allowlist).await {
+                Ok(addrs) => Ok(Box::new(addrs.into_iter()) as Addrs),
+                Err(Lookup::Refused(refused)) => Err(refused.into()),
+                Err(Lookup::Failed(e)) => Err(e.into()),
             }
         })
+    }
+}
+
+/// Why [`guarded_lookup`] gave no addresses.
+#[derive(Debug)]
+enum Lookup {
+    /// The name is local, or every address it resolves to is private.
+    Refused(Refused),
+    /// The system resolver failed (no such name, no DNS).
+    Failed(std::io::Error),
+}
+
+/// What the guarded resolver does with `host`: one function, so that the check before sending
+/// ([`refusal_by_address`]) and the sender cannot disagree.
+async fn guarded_lookup(host: &str, allowlist: &[String]) -> Result<Vec<SocketAddr>, Lookup> {
+    let allowed = host_named(host, allowlist);
+    if !allowed && is_local_name(host) {
+        return Err(Lookup::Refused(Refused::private(
+            host,
+            "names a local or cloud-metadata host (a private address)".into(),
+        )));
+    }
+    // Port 0: reqwest puts the URL's port on every address it gets back.
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(Lookup::Failed)?
+        .collect();
+    if allowed {
+        return Ok(addrs);
+    }
+    let (public, private): (Vec<_>, Vec<_>) = addrs.into_iter().partition(|a| is_public(a.ip()));
+    match (public.is_empty(), private.first()) {
+        (true, Some(first)) => Err(Lookup::Refused(Refused::private(
+            host,
+            format!("resolves to a private address ({})", first.ip()),
+        ))),
+        _ => Ok(public),
+    }
+}
+
+/// How long [`refusal_by_address`] waits for a name to resolve: it runs while a caller waits
+/// for an answer, and a slow or absent DNS only means the sender finds out when it sends.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The refusal the sender's resolver would give `url`'s host name now: a name (not an IP
+/// literal, which [`check_url`] judges) that resolves only to private addresses and that the
+/// allowlist does not open, on the client [`check_url`] would pick. `None` when it resolves to
+/// a public address, is allowed, or cannot be resolved within [`LOOKUP_TIMEOUT`] (the sender
+/// resolves again when it sends, and DNS may answer otherwise there and then).
+pub async fn refusal_by_address(url: &str, allowlist: &[String]) -> Option<String> {
+    let parsed = Url::parse(url).ok()?;
+    let (host, _) = target_host(&parsed).ok()?;
+    if host.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    // As `Clients::for_url` picks: an allowlisted host:port gets the allowlist, the rest none.
+    let resolver_list: &[String] = match check_url(&parsed, allowlist).ok()? {
+        Route::Allowlisted => allowlist,
+        Route::Strict => &[],
+    };
+    match tokio::time::timeout(LOOKUP_TIMEOUT, guarded_lookup(&host, resolver_list)).await {
+        Ok(Err(Lookup::Refused(refused))) => Some(refused.message),
+        _ => None,
     }
 }
 

@@ -271,6 +271,12 @@ pub async fn post_message(
         .map_err(|refused| ServiceError::invalid("url", refused))?
         .into_iter()
         .collect();
+    // A name that resolves to a private address is only warned about: DNS may answer
+    // otherwise when it is sent.
+    let by_address = match unchecked.is_empty() {
+        true => super::sending::address_refusal(state, &url).await,
+        false => None,
+    };
     if text.trim().is_empty() {
         return Err(ServiceError::invalid(
             "text",
@@ -321,7 +327,10 @@ pub async fn post_message(
         .await
         .map_err(|e| event_gone(e, row.event_id.as_deref()))?;
     state.wake_workers();
-    Ok(present_queued(&row, &unchecked))
+    let mut out = present_queued(&row, &unchecked);
+    out.warnings
+        .extend(by_address.map(|why| super::sending::queued_address_warning(state, &why, &row.id)));
+    Ok(out)
 }
 
 /// A reply or message the server has no token to send (GITHUB_TOKEN unset, say) is refused

@@ -86,7 +86,7 @@ pub async fn add(
     check_new_agent(&row)?;
     name_telegram_kind(state, &mut row);
     check_new_target(&row)?;
-    let unchecked = check_reachable(state, &row)?;
+    let unchecked = check_reachable(state, &row).await?;
     let stored = sealed_target(state, &row);
     let (sealer, given) = (Arc::clone(&state.sealer), row.clone());
     // Looked for on the writer, with the insert: two tries of one call sent at once find
@@ -218,7 +218,7 @@ async fn update_once(
     // Only a target given now: one saved while its host was allowed must not stop the
     // command from being disabled or fixed (the send-time check still refuses it).
     let unchecked = if row.target != stored_target {
-        check_reachable(state, &row)?
+        check_reachable(state, &row).await?
     } else {
         Vec::new()
     };
@@ -502,8 +502,10 @@ fn check_new_target(row: &CommandRow) -> Result<(), ServiceError> {
 /// A target this server would refuse to send to (a private address not in
 /// `ALLOWED_TARGET_HOSTS`), or one still showing a mask where no stored value stands behind
 /// it, is refused when saved, where the caller can still fix it. A process that sends nothing
-/// saves one its own list refuses, with the warning returned (the sender's list counts).
-fn check_reachable(state: &AppState, row: &CommandRow) -> Result<Vec<String>, ServiceError> {
+/// saves one its own list refuses, with the warning returned (the sender's list counts). A host
+/// name that resolves to a private address is saved with a warning: DNS may answer otherwise
+/// when it is sent.
+async fn check_reachable(state: &AppState, row: &CommandRow) -> Result<Vec<String>, ServiceError> {
     let secret = row
         .target
         .as_deref()
@@ -544,7 +546,11 @@ fn check_reachable(state: &AppState, row: &CommandRow) -> Result<Vec<String>, Se
     }
     let unchecked = super::sending::target_refusal(state, &url)
         .map_err(|refused| ServiceError::invalid("target.url", refused))?;
-    warnings.extend(unchecked.map(|why| super::sending::saved_target_warning("target.url", &why)));
+    match unchecked {
+        Some(why) => warnings.push(super::sending::saved_target_warning("target.url", &why)),
+        // A name is only warned about: DNS may answer otherwise when the action is sent.
+        None => warnings.extend(super::sending::address_warning(state, "target.url", &url).await),
+    }
     Ok(warnings)
 }
 

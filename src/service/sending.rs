@@ -87,12 +87,48 @@ pub(super) fn target_refusal(state: &AppState, url: &str) -> Result<Option<Strin
     }
 }
 
+/// The refusal the sender's resolver would give a target's host name as DNS answers now (a
+/// name that resolves only to private addresses, which ALLOWED_TARGET_HOSTS does not open),
+/// by this process's list. A literal address is `target_refusal`'s.
+pub(super) async fn address_refusal(state: &AppState, url: &str) -> Option<String> {
+    ssrf::refusal_by_address(url, &state.config.allowed_target_hosts).await
+}
+
+/// The warning for a target URL saved now (`field`) whose host name resolves to a private
+/// address: kept, not refused, since DNS may answer otherwise where and when it is sent (the
+/// sender resolves it again then), but as things stand each action it makes ends dead.
+pub(super) async fn address_warning(state: &AppState, field: &str, url: &str) -> Option<String> {
+    let why = address_refusal(state, url).await?;
+    if !sends(state) {
+        return Some(saved_target_warning(field, &why));
+    }
+    Some(format!(
+        "`{field}` was saved, but as DNS answers now the sender refuses it and each action it \
+         makes ends dead ({why}); it is not refused here only because DNS may answer otherwise \
+         when it sends"
+    ))
+}
+
+/// The same for a message queued now, refused by [`address_refusal`] for `why`: it is refused
+/// when sent, unless DNS answers otherwise by then.
+pub(super) fn queued_address_warning(state: &AppState, why: &str, action_id: &str) -> String {
+    if !sends(state) {
+        return action_warning(why, action_id);
+    }
+    format!(
+        "queued, but as DNS answers now the sender refuses it and it ends dead ({why}); it was \
+         not refused here only because DNS may answer otherwise when it sends: follow it with \
+         get_action `{action_id}` (GET /api/actions/{action_id})"
+    )
+}
+
 /// Why this process would refuse `delivery`, planned for an event of a webhook whose own
-/// credentials are `own`, when it sends it: its target is one ALLOWED_TARGET_HOSTS refuses,
-/// or a token it needs is not set. The same checks, in the same words, as the sender's; only
+/// credentials are `own`, when it sends it: its target is one ALLOWED_TARGET_HOSTS refuses
+/// (by address, or by a name that resolves to a private address as DNS answers now), or a
+/// token it needs is not set. The same checks, in the same words, as the sender's; only
 /// certain refusals (a process that does not send judges by what no sender could send).
 /// `None` when it would go out, as far as can be known before trying.
-pub(super) fn refusal_when_sent(
+pub(super) async fn refusal_when_sent(
     state: &AppState,
     own: ReplyCredentials,
     delivery: &Delivery,
@@ -103,8 +139,16 @@ pub(super) fn refusal_when_sent(
         Delivery::ChannelMessage { url, .. } if !url.is_empty() => Some(url),
         _ => None,
     };
-    if let Some(Err(refused)) = url.map(|url| target_refusal(state, url)) {
-        return Some(refused);
+    if let Some(url) = url {
+        if let Err(refused) = target_refusal(state, url) {
+            return Some(refused);
+        }
+        // Another process's list may open the name: only the sender's own check counts.
+        if sends(state)
+            && let Some(refused) = address_refusal(state, url).await
+        {
+            return Some(refused);
+        }
     }
     missing_credentials(state, own, delivery).err()
 }

@@ -385,7 +385,7 @@ pub async fn test_webhook(
                 delivery: Ok(delivery),
                 ..
             } => match &own {
-                Ok(own) => super::sending::refusal_when_sent(state, own.clone(), delivery),
+                Ok(own) => super::sending::refusal_when_sent(state, own.clone(), delivery).await,
                 Err(e) => Some(e.message.clone()),
             },
             Planned::Task { .. } | Planned::Inline { .. } => None,

@@ -33,6 +33,7 @@ mod message_text;
 mod metrics;
 mod model_refusals;
 mod outbox_fairness;
+mod private_names;
 mod receiver;
 mod retention;
 mod role_caps;
