@@ -7,14 +7,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_PAD_INDIFFERENT};
 use hmac::{Hmac, KeyInit, Mac};
-use reqwest::header::CONTENT_TYPE;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use sha2::Sha256;
 
 use super::client;
 use super::{ActionError, Clients, Sent};
 
 /// One forward, borrowed from `Delivery::Forward`.
-pub(super) struct Message<'a> {
+pub struct Message<'a> {
     pub url: &'a str,
     pub secret: Option<&'a str>,
     pub event_type: &'a str,
@@ -32,23 +32,36 @@ pub(super) async fn send(clients: &Clients, msg: &Message<'_>) -> Result<Sent, A
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
+    let (body, headers) = request(msg, ts);
+    let req = http.post(url).headers(headers).body(body.to_owned());
+    let reply = client::send_forward("forward target", req).await?;
+    Ok(reply.sent(None))
+}
+
+/// The body and headers of `msg` sent at `ts` (Unix seconds): signed (`webhook-signature`)
+/// only when it has a secret. One function, so that the check of a forward to this server's
+/// own receiver (`service::commands`) verifies what is sent.
+pub fn request<'a>(msg: &Message<'a>, ts: i64) -> (&'a str, HeaderMap) {
     let (body, content_type) = labelled(msg.body);
-    let mut req = http
-        .post(url)
-        .header(CONTENT_TYPE, content_type)
-        .header("webhook-id", msg.message_id)
-        .header("webhook-timestamp", ts.to_string())
-        .header(EVENT_HEADER, header_safe(msg.event_type))
-        .header(super::hops::HEADER, msg.hops.to_string())
-        .body(body.to_owned());
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &'static str, value: String| {
+        // Every value here is visible ASCII (`header_safe`, digits, base64), so none is lost.
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    put(CONTENT_TYPE.as_str(), content_type.to_owned());
+    put("webhook-id", msg.message_id.to_owned());
+    put("webhook-timestamp", ts.to_string());
+    put(EVENT_HEADER, header_safe(msg.event_type));
+    put(super::hops::HEADER, msg.hops.to_string());
     if let Some(secret) = msg.secret.filter(|s| !s.is_empty()) {
-        req = req.header(
+        put(
             "webhook-signature",
             sign_standard(secret, msg.message_id, ts, body),
         );
     }
-    let reply = client::send_forward("forward target", req).await?;
-    Ok(reply.sent(None))
+    (body, headers)
 }
 
 /// The body to send and its content type. A template may render plain text; its label says

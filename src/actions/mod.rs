@@ -35,7 +35,10 @@ pub(crate) use describe::{
     host_of, mask_forward_url, mask_url_credentials, masked_url_refusal, redact_secret_path,
     redact_url, restore_url, segment, url_is_credential,
 };
-pub use forward::{EVENT_HEADER, event_type_of_header, sign_standard, standard_key};
+pub use forward::{
+    EVENT_HEADER, Message as ForwardMessage, event_type_of_header, request as forward_request,
+    sign_standard, standard_key,
+};
 pub(crate) use scrub::{SentSecrets, UrlPath};
 
 pub const DEFAULT_GITHUB_API_URL: &str = "https://api.github.com";

@@ -593,7 +593,11 @@ fn presented_with_warnings(state: &AppState, hook: &WebhookRow, row: &CommandRow
 }
 
 /// A forward to this webhook's own receive URL comes back as a new event that forwards again:
-/// it stops only at the hop limit (`actions::hops`), having run its commands each time.
+/// it stops only at the hop limit (`actions::hops`), having run its commands each time. That
+/// is, if the webhook takes it: a forward is signed the Standard Webhooks way, and a webhook
+/// whose sender signs otherwise (a `github` one wants `X-Hub-Signature-256`) rejects it, so
+/// each action ends dead instead. Which it is, the receiver's own verification says, run on
+/// the request the forward connector builds.
 fn own_receiver_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     if row.action != "forward" {
         return None;
@@ -605,15 +609,56 @@ fn own_receiver_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -
         u.trim_end_matches('/').to_ascii_lowercase()
     };
     let own = super::webhooks::receiver_url(state, &hook.provider, &hook.id);
-    (bare(url) == bare(&own)).then(|| {
-        format!(
+    if bare(url) != bare(&own) {
+        return None;
+    }
+    let secret = target.get("secret").and_then(Value::as_str);
+    match forward_rejected(hook, url, secret) {
+        Some(why) => Some(format!(
+            "the target is this webhook's own receive URL ({own}), and a `{}` webhook rejects \
+             the forward ({why}): a forward is signed the Standard Webhooks way \
+             (`webhook-signature`, with target.secret), which only a `standard-webhooks` \
+             webhook verifies (an `openwebui` or token-mode `custom` one takes its token in the \
+             URL's `?token=`), so each forward ends dead",
+            hook.provider
+        )),
+        None => Some(format!(
             "the target is this webhook's own receive URL ({own}): each forward comes back as a \
              new event that fires this command again; the loop stops only after {} forwards \
              (the {} header counts them), when the event is stored as `looped` and runs nothing",
             crate::actions::hops::MAX_HOPS,
             crate::actions::hops::HEADER
-        )
-    })
+        )),
+    }
+}
+
+/// Why `hook` would reject a forward to `url` signed with `secret`: its own verification, as
+/// the receiver runs it, on a forward as the connector builds it. `None` when it takes it.
+fn forward_rejected(hook: &WebhookRow, url: &str, secret: Option<&str>) -> Option<String> {
+    let provider: Provider = hook.provider.parse().ok()?;
+    let options: providers::ProviderOptions =
+        serde_json::from_str(&hook.options).unwrap_or_default();
+    let now_ms = clock::now_ms();
+    let message = crate::actions::ForwardMessage {
+        url,
+        secret,
+        event_type: "test",
+        message_id: "msg_check",
+        body: "{}",
+        hops: 1,
+    };
+    let (body, headers) = crate::actions::forward_request(&message, now_ms.div_euclid(1000));
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let request = providers::Request {
+        headers: &headers,
+        body: body.as_bytes(),
+        query: parsed.query(),
+        now_ms,
+    };
+    let secrets = super::ingest::secrets(hook, now_ms);
+    providers::verify(provider, secrets, &options, &request)
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// A reply on the source from a provider whose events have no thread to reply on (a Stripe

@@ -553,7 +553,7 @@ fn describe_into(
 }
 
 /// The secrets that verify now: the current one and a previous one still in its grace period.
-fn secrets(hook: &WebhookRow, now_ms: i64) -> Secrets<'_> {
+pub(super) fn secrets(hook: &WebhookRow, now_ms: i64) -> Secrets<'_> {
     let previous = hook
         .previous_secret
         .as_deref()

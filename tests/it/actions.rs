@@ -1099,6 +1099,7 @@ async fn a_forward_to_its_own_receiver_is_warned_of_and_stops_after_the_hop_limi
     // Assert: warned when saved; five forwards went, the sixth event ran nothing and says why.
     let warnings = command["warnings"].to_string();
     assert!(warnings.contains("own receive URL"), "{command}");
+    assert!(warnings.contains("the loop stops only after"), "{command}");
     assert_eq!(forwards, 5);
     let events = app.events("webhook_id=sw&limit=50").await;
     assert_eq!(events.len(), 6, "{events:?}");
@@ -1108,6 +1109,70 @@ async fn a_forward_to_its_own_receiver_is_warned_of_and_stops_after_the_hop_limi
     assert_eq!(last["actions"], json!([]), "{last}");
     let first = app.event(events[5]["id"].as_str().expect("id")).await;
     assert_eq!(first["status"], "done", "{first}");
+}
+
+#[tokio::test]
+async fn a_forward_to_its_own_receiver_that_would_not_verify_it_is_warned_of_as_rejected() {
+    // Arrange: webhooks forwarding to their own receive URL: a GitHub one (which wants GitHub's
+    // signature), a Standard Webhooks one sent unsigned, and an Open WebUI one whose URL
+    // carries its token (which it takes, so it loops).
+    let app = spawn_manual(|_| {}).await;
+    let gh_secret = "gh-secret-0123456789";
+    app.github_webhook("gh", gh_secret).await;
+    app.create_webhook(
+        json!({"id": "sw", "name": "Unsigned", "provider": "standard-webhooks",
+                              "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}),
+    )
+    .await;
+    let owui = app
+        .create_webhook(json!({"id": "ow", "name": "Open WebUI", "provider": "openwebui"}))
+        .await;
+    let owui_url = owui["url_with_token"].as_str().expect("url_with_token");
+    let cases = [
+        ("gh", app.url("/webhooks/github/gh"), "X-Hub-Signature-256"),
+        (
+            "sw",
+            app.url("/webhooks/standard-webhooks/sw"),
+            "webhook-signature",
+        ),
+        ("ow", owui_url.to_string(), "the loop stops only after"),
+    ];
+
+    // Act
+    let mut added = Vec::new();
+    for (hook, url, _) in &cases {
+        let body = json!({"trigger": "*", "action": "forward", "target": {"url": url}});
+        added.push(app.add_command_ok(hook, body).await);
+    }
+    let response = app
+        .post_github(
+            "gh",
+            "issues",
+            &delivery_id(),
+            &issue_opened("octo/app", 7, &[]),
+            gh_secret,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let step = worker::send_one(&app.state).await.expect("send");
+
+    // Assert: each warned as its webhook would take the forward; GitHub's goes dead.
+    for ((hook, _, says), command) in cases.iter().zip(&added) {
+        let warnings = command["warnings"].to_string();
+        assert!(warnings.contains(says), "{hook}: {command}");
+        let rejects = warnings.contains("rejects the forward");
+        assert_eq!(rejects, *hook != "ow", "{hook}: {command}");
+    }
+    assert!(
+        matches!(
+            step,
+            Step::Sent {
+                outcome: "dead",
+                ..
+            }
+        ),
+        "{step:?}"
+    );
 }
 
 #[tokio::test]
