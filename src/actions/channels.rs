@@ -87,9 +87,19 @@ pub fn guess_kind(url: &str) -> MessageKind {
         .unwrap_or(MessageKind::OpenWebUi)
 }
 
+/// A URL's host in lower case, without the one trailing dot a fully qualified name may be
+/// written with (`hooks.slack.com.` resolves, and is posted to, as `hooks.slack.com`).
+fn host_name(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    match host.strip_suffix('.') {
+        Some(name) => name.to_string(),
+        None => host,
+    }
+}
+
 /// The kind a URL's host (and, for Discord, its path) names, if it names one.
 fn kind_by_host(url: &Url) -> Option<MessageKind> {
-    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let host = host_name(url);
     let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
     if host == "hooks.slack.com" {
         Some(MessageKind::Slack)
@@ -111,7 +121,7 @@ fn kind_by_host(url: &Url) -> Option<MessageKind> {
 /// Zapier's (`hooks.zapier.com/hooks/catch/…`), Make's (`hook.{zone}.make.com/{token}`, once
 /// Integromat's) or IFTTT's (`maker.ifttt.com/…/key/{key}`).
 pub(crate) fn is_incoming_webhook(url: &Url) -> bool {
-    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let host = host_name(url);
     let segments: Vec<&str> = url.path_segments().into_iter().flatten().collect();
     let make = host.starts_with("hook.")
         && (host.ends_with(".make.com") || host.ends_with(".integromat.com"));
@@ -122,6 +132,24 @@ pub(crate) fn is_incoming_webhook(url: &Url) -> bool {
         || host == "hooks.zapier.com"
         || make
         || host == "maker.ifttt.com"
+}
+
+/// Where a Zapier hook's key stands in its path, when `url` is one: after the account in
+/// `hooks/catch/{account}/{key}/` and `hooks/standard/{account}/{key}/`, whatever follows
+/// (a silent hook's `…/{key}/silent/`), so not always last.
+pub(crate) fn zapier_key_index(url: &Url) -> Option<usize> {
+    if host_name(url) != "hooks.zapier.com" {
+        return None;
+    }
+    let segments: Vec<&str> = url.path_segments()?.collect();
+    match segments.as_slice() {
+        ["hooks", "catch" | "standard", account, key, ..]
+            if !account.is_empty() && !key.is_empty() =>
+        {
+            Some(3)
+        }
+        _ => None,
+    }
 }
 
 /// [`guess_kind`], where a URL on the host of `telegram_api_url` (`TELEGRAM_API_URL`, a
@@ -427,6 +455,52 @@ mod tests {
         ];
         for (url, want) in cases {
             assert_eq!(guess_kind(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_host_written_with_its_trailing_dot_is_the_same_host() {
+        // `hooks.slack.com.` is the fully qualified name: it resolves, and posts, the same.
+        let cases = [
+            (
+                "https://hooks.slack.com./services/T0/B0/x",
+                Some(MessageKind::Slack),
+                true,
+            ),
+            (
+                "https://discord.com./api/webhooks/1/tok",
+                Some(MessageKind::Discord),
+                true,
+            ),
+            (
+                "https://x.webhook.office.com./webhookb2/a/IncomingWebhook/b/c",
+                Some(MessageKind::Teams),
+                true,
+            ),
+            (
+                "https://api.telegram.org./bot1:A/getMe",
+                Some(MessageKind::Telegram),
+                false,
+            ),
+            (
+                "https://hooks.zapier.com./hooks/catch/1/abc1def/",
+                None,
+                true,
+            ),
+            ("https://maker.ifttt.com./trigger/e/with/key/k", None, true),
+            ("https://hook.eu1.make.com./tok", None, true),
+            // One dot only: `..` ends no name.
+            ("https://hooks.slack.com../services/T0/B0/x", None, false),
+        ];
+        for (url, kind, incoming) in cases {
+            let parsed = Url::parse(url).expect(url);
+            assert_eq!(kind_by_host(&parsed), kind, "{url}");
+            assert_eq!(
+                guess_kind(url),
+                kind.unwrap_or(MessageKind::OpenWebUi),
+                "{url}"
+            );
+            assert_eq!(is_incoming_webhook(&parsed), incoming, "{url}");
         }
     }
 

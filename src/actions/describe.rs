@@ -7,6 +7,9 @@ use std::fmt;
 
 use super::{ActionError, Delivery, GitlabNoun, MessageKind};
 
+/// What a hidden part of a URL reads as.
+const MASK: &str = "***";
+
 impl Delivery {
     /// What a delivery targets, for logs and the event log: "github octo/app#7",
     /// "slack C123 (thread 1.2)", "forward https://host/path". Never a token: URLs lose
@@ -251,11 +254,17 @@ fn masked_path(segments: &[&str], secrets: &[Option<&str>]) -> String {
         .iter()
         .zip(secrets)
         .map(|(segment, secret)| match secret {
-            Some(secret) => format!("{}***", &segment[..segment.len() - secret.len()]),
+            Some(secret) => mask_segment(segment, secret),
             None => (*segment).to_owned(),
         })
         .collect();
     masked.join("/")
+}
+
+/// `segment` as shown with its `secret` (the whole of it, or a `bot<token>`'s token) masked:
+/// `***`, `bot***`.
+fn mask_segment(segment: &str, secret: &str) -> String {
+    format!("{}{MASK}", &segment[..segment.len() - secret.len()])
 }
 
 /// The secret in each segment of a forward URL's path (`None` where there is none). A
@@ -264,12 +273,19 @@ fn masked_path(segments: &[&str], secrets: &[Option<&str>]) -> String {
 /// `bot<token>` is secret in any URL, and on an incoming webhook that is known to be keyed by
 /// its path (`channels::is_incoming_webhook`: Slack, Discord, Teams, an Open WebUI channel,
 /// Zapier, Make, IFTTT) the last segment too, as [`path_secrets`] has it, even when it is
-/// the only one (Make's `/{token}`). `mask_forward_url` and `redact_forward_url` mask these
-/// in a target and `SentSecrets` scrubs them from its answers: one rule, as for channels.
+/// the only one (Make's `/{token}`); on Zapier's, the segment after its account instead,
+/// wherever it stands (`channels::zapier_key_index`: a silent hook's `…/{key}/silent/`).
+/// `mask_forward_url` and `redact_forward_url` mask these in a target and `SentSecrets`
+/// scrubs them from its answers: one rule, as for channels.
 pub(crate) fn forward_path_secrets<'a>(
     url: &reqwest::Url,
     segments: &[&'a str],
 ) -> Vec<Option<&'a str>> {
+    if let Some(key) = super::channels::zapier_key_index(url).filter(|&i| i < segments.len()) {
+        let mut secrets: Vec<Option<&str>> = segments.iter().map(|s| segment_secret(s)).collect();
+        secrets[key] = Some(segments[key]);
+        return secrets;
+    }
     if !super::channels::is_incoming_webhook(url) {
         return segments.iter().map(|s| segment_secret(s)).collect();
     }
@@ -398,8 +414,8 @@ pub(crate) fn restore_url(given: &str, stored: &str) -> Option<String> {
 
 /// `given` with the credentials `mask_forward_url` hid put back from `stored`, where both
 /// are on the same scheme, host and port (credentials never follow a URL to another server);
-/// `None` when nothing in `given` is masked or the servers differ. A masked path segment is
-/// put back from the same place in a path as long as the stored one.
+/// `None` when nothing in `given` is masked or the servers differ. Masked path segments are
+/// put back as [`unmask_path`] allows, or none are.
 pub(crate) fn unmask_url_credentials(given: &str, stored: &str) -> Option<String> {
     let (mut given, stored) = (
         reqwest::Url::parse(given).ok()?,
@@ -441,46 +457,69 @@ pub(crate) fn unmask_url_credentials(given: &str, stored: &str) -> Option<String
     changed.then(|| given.to_string())
 }
 
-/// `given`'s path with each segment masked as `{prefix}***` (`***`, `bot***`) put back from
-/// the segment at its place in `stored`'s, where that one starts with the same prefix and the
-/// paths are as long; `None` when nothing is put back.
+/// `given`'s path with its masked segments put back from `stored`'s; `None` when there are
+/// none, or when any one cannot be put back. A segment is put back only where it reads as
+/// the stored one was shown (`***`, `bot***`: no filling by prefix, which would let an editor
+/// test guesses), where the stored path hid a secret at that place ([`forward_path_secrets`])
+/// and where the edited path still hides it there. Else an edit could move a key to where it
+/// is shown: past Zapier's trailing `/`, out of `/channels/webhooks/`. A mask left in place is
+/// then refused by [`masked_url_refusal`].
 fn unmask_path(given: &reqwest::Url, stored: &reqwest::Url) -> Option<String> {
-    let given: Vec<&str> = given.path_segments()?.collect();
-    let stored: Vec<&str> = stored.path_segments()?.collect();
-    if given.len() != stored.len() {
+    let edited: Vec<&str> = given.path_segments()?.collect();
+    if !edited.iter().any(|segment| segment.contains(MASK)) {
         return None;
     }
-    let mut changed = false;
-    let path: Vec<&str> = given
-        .iter()
-        .zip(&stored)
-        .map(|(given, stored)| match given.strip_suffix("***") {
-            Some(prefix) if stored.starts_with(prefix) && given != stored => {
-                changed = true;
-                *stored
-            }
-            _ => *given,
-        })
-        .collect();
-    changed.then(|| format!("/{}", path.join("/")))
+    let kept: Vec<&str> = stored.path_segments()?.collect();
+    let kept_secrets = forward_path_secrets(stored, &kept);
+    // The stored segment shown at `i`, if it is a secret shown as `edited[i]`.
+    let put_back = |i: usize| {
+        let (segment, secret) = (kept.get(i)?, kept_secrets.get(i).copied().flatten()?);
+        (mask_segment(segment, secret) == edited[i]).then_some(*segment)
+    };
+    let mut restored = Vec::new();
+    let mut path = Vec::with_capacity(edited.len());
+    for (i, segment) in edited.iter().enumerate() {
+        if segment.contains(MASK) {
+            path.push(put_back(i)?);
+            restored.push(i);
+        } else {
+            path.push(*segment);
+        }
+    }
+    let path = format!("/{}", path.join("/"));
+    let mut result = given.clone();
+    result.set_path(&path);
+    let segments: Vec<&str> = result.path_segments()?.collect();
+    let secrets = forward_path_secrets(&result, &segments);
+    let hidden = |i: usize| {
+        let (segment, secret) = (segments.get(i)?, secrets.get(i).copied().flatten()?);
+        Some(mask_segment(segment, secret) == edited[i])
+    };
+    restored
+        .into_iter()
+        .all(|i| hidden(i).unwrap_or(false))
+        .then_some(path)
 }
 
 /// Why a URL given to send to is refused when it still shows the mask `redact_secret_path`
-/// puts in place of its secret part (copied from a listing): it would only ever fail.
+/// puts in place of its secret part (copied from a listing, or left by an edit where nothing
+/// stored may stand behind it, see [`unmask_path`]): it would only ever fail, and any path
+/// segment holding `***` (`a***`) is taken for one, not saved as typed.
 pub(crate) fn masked_url_refusal(url: &str) -> Option<&'static str> {
     let masked_credential = reqwest::Url::parse(url).is_ok_and(|u| {
-        u.password() == Some("***")
-            || u.username() == "***"
+        u.password() == Some(MASK)
+            || u.username() == MASK
             || u.query_pairs()
-                .any(|(k, v)| v == "***" && secret_query_name(&k))
+                .any(|(k, v)| v == MASK && secret_query_name(&k))
     });
+    let before_query = url.split(['?', '#']).next().unwrap_or_default();
     (masked_credential
-        || url
-            .split(['/', '?'])
-            .any(|seg| seg == "***" || seg == "bot***"))
+        || before_query.split('/').any(|seg| seg.contains(MASK))
+        || url.split(['/', '?']).any(|seg| seg == MASK))
     .then_some(
-        "this URL shows `***` where its secret part was hidden when it was listed; give \
-             the whole URL, as the service that issued it shows it",
+        "this URL shows `***` where a secret part was hidden when it was listed, and no \
+             stored value can stand there (an edit keeps one only in its place, still hidden); \
+             give the whole URL, as the service that issued it shows it",
     )
 }
 
@@ -732,6 +771,28 @@ mod tests {
                 "https://hooks.zapier.com/hooks/catch/123456/***/",
                 "https://hooks.zapier.com/hooks/catch/123456/***/",
             ),
+            // Zapier's key is the segment after its account, a silent hook's too.
+            (
+                "https://hooks.zapier.com/hooks/catch/123456/abcdefg/silent/",
+                "https://hooks.zapier.com/hooks/catch/123456/***/silent/",
+                "https://hooks.zapier.com/hooks/catch/123456/***/silent/",
+            ),
+            (
+                "https://hooks.zapier.com/hooks/standard/123456/abcdefg/",
+                "https://hooks.zapier.com/hooks/standard/123456/***/",
+                "https://hooks.zapier.com/hooks/standard/123456/***/",
+            ),
+            // A host with its trailing dot is the same host.
+            (
+                "https://hooks.zapier.com./hooks/catch/123456/abcdefg/",
+                "https://hooks.zapier.com./hooks/catch/123456/***/",
+                "https://hooks.zapier.com./hooks/catch/123456/***/",
+            ),
+            (
+                "https://hooks.slack.com./services/T0123ABCD/B0123ABCD/XXXXSECRETXXXX",
+                "https://hooks.slack.com./services/T0123ABCD/B0123ABCD/***",
+                "https://hooks.slack.com./services/T0123ABCD/B0123ABCD/***",
+            ),
             (
                 "https://hook.eu1.make.com/abcdefghijklmnopqrstuvwxyzabcdef",
                 "https://hook.eu1.make.com/***",
@@ -770,6 +831,110 @@ mod tests {
             "https://evil.example.net/hooks/catch/123456/***/",
         ] {
             assert_eq!(restore_url(elsewhere, stored), None, "{elsewhere}");
+        }
+    }
+
+    /// What an edit of `stored` to `given` saves: the URL kept, or `Err` where it is refused
+    /// (a mask left that nothing stored may stand behind), as a command's update has it.
+    fn edit(given: &str, stored: &str) -> Result<String, &'static str> {
+        let url = restore_url(given, stored).unwrap_or_else(|| given.to_string());
+        match masked_url_refusal(&url) {
+            Some(refused) => Err(refused),
+            None => Ok(url),
+        }
+    }
+
+    #[test]
+    fn an_edit_keeps_a_masked_key_only_in_its_place_and_only_where_it_stays_hidden() {
+        let zapier = "https://hooks.zapier.com/hooks/catch/123456/abc1def/";
+        let channel = "http://open-webui:8080/api/v1/channels/webhooks/ch1/owuikey9";
+        let slack = "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/SECRETXX";
+        let token = "https://ci.example.com/hooks/5b2e3a4c-0d1e-4f5a-8b9c-0123456789ab/build";
+        let bot = "https://relay.example.com/bot123:ABC/in";
+        // (stored, edited, saved; None where the edit is refused)
+        let cases = [
+            // Kept: the key stays where the result hides it.
+            (
+                zapier,
+                "https://hooks.zapier.com/hooks/catch/123456/***/silent/",
+                Some("https://hooks.zapier.com/hooks/catch/123456/abc1def/silent/"),
+            ),
+            (
+                zapier,
+                "https://hooks.zapier.com/hooks/catch/123456/***/x",
+                Some("https://hooks.zapier.com/hooks/catch/123456/abc1def/x"),
+            ),
+            (
+                channel,
+                "http://open-webui:8080/api/v1/channels/webhooks/ch2/***",
+                Some("http://open-webui:8080/api/v1/channels/webhooks/ch2/owuikey9"),
+            ),
+            (
+                token,
+                "https://ci.example.com/hooks/***/deploy",
+                Some("https://ci.example.com/hooks/5b2e3a4c-0d1e-4f5a-8b9c-0123456789ab/deploy"),
+            ),
+            (
+                bot,
+                "https://relay.example.com/bot***/out",
+                Some("https://relay.example.com/bot123:ABC/out"),
+            ),
+            // Refused: the key would stand where the result shows it (no longer last, no
+            // longer a known incoming webhook's), ...
+            (
+                zapier,
+                "https://hooks.zapier.com/hooks/other/123456/***/x",
+                None,
+            ),
+            (
+                channel,
+                "http://open-webui:8080/api/v1/channels/hooks/ch1/***",
+                None,
+            ),
+            (
+                slack,
+                "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/***/x",
+                None,
+            ),
+            // ... where nothing secret stood (a path word is no key to put back), ...
+            (token, "https://ci.example.com/***/***/build", None),
+            (
+                zapier,
+                "https://hooks.zapier.com/hooks/catch/***/***/",
+                None,
+            ),
+            // ... a mask not as it was shown (no filling by prefix, which tests guesses; no
+            // `a***` saved as typed), ...
+            (token, "https://ci.example.com/hooks/5b2e***/build", None),
+            (token, "https://ci.example.com/hooks/z***/build", None),
+            (bot, "https://relay.example.com/bot1***/in", None),
+            (token, "https://ci.example.com/hooks/bot***/build", None),
+            (
+                zapier,
+                "https://hooks.zapier.com/hooks/catch/123456/a***/",
+                None,
+            ),
+            // ... one mask kept and one not, and on another server.
+            (bot, "https://relay.example.com/bot***/***", None),
+            (
+                zapier,
+                "https://evil.example.net/hooks/catch/123456/***/",
+                None,
+            ),
+        ];
+        for (stored, edited, saved) in cases {
+            let got = edit(edited, stored);
+            assert_eq!(got.as_deref().ok(), saved, "{stored} edited to {edited}");
+            if let Err(refused) = got {
+                assert!(refused.contains("whole URL"), "{refused}");
+            }
+            // What is kept is shown with the key masked.
+            if let Some(saved) = saved {
+                let shown = mask_forward_url(saved);
+                for key in ["abc1def", "owuikey9", "5b2e3a4c", "123:ABC"] {
+                    assert!(!shown.contains(key), "{shown}");
+                }
+            }
         }
     }
 

@@ -1394,3 +1394,67 @@ async fn a_reply_command_with_no_token_to_send_it_is_saved_with_a_warning_naming
         "{mention_respond}"
     );
 }
+
+#[tokio::test]
+async fn an_edit_cannot_move_a_forwards_hidden_key_to_where_it_would_be_shown() {
+    // Arrange: forwards to a Zapier catch hook and an Open WebUI channel webhook, whose keys
+    // (short, not token-like) are hidden only because of where they stand; a read key.
+    let app = app_with_webhook().await;
+    let zapier = "https://hooks.zapier.com/hooks/catch/123456/abc1def/";
+    let channel = "https://chat.example.com/api/v1/channels/webhooks/ch1/owuikey9";
+    let mut ids = Vec::new();
+    for url in [zapier, channel] {
+        let (status, command) = add(
+            &app,
+            json!({"trigger": "issues.opened", "action": "forward", "target": {"url": url}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{command}");
+        ids.push(command["id"].as_str().expect("id").to_string());
+    }
+    let (_, read) = crate::keys::create_key(&app, "dashboard", "read").await;
+
+    // Act: each URL edited with its mask kept, where the key would no longer be a secret:
+    // after Zapier's trailing `/` (an empty last segment), and out of `/channels/webhooks/`.
+    let mut edits = Vec::new();
+    for (id, url) in ids.iter().zip([
+        "https://hooks.zapier.com/hooks/catch/123456/***/x",
+        "https://chat.example.com/api/v1/channels/hooks/ch1/***",
+    ]) {
+        edits.push(
+            send_json(
+                app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+                    .json(&json!({"target": {"url": url}})),
+            )
+            .await,
+        );
+    }
+    let (status, listed) = send_json(
+        app.client
+            .get(app.url("/api/webhooks/gh/commands"))
+            .bearer_auth(&read),
+    )
+    .await;
+
+    // Assert: Zapier's key still stands where it is hidden, so it is kept there (masked);
+    // the channel's would be shown, so the edit is refused, asking for the whole URL. A read
+    // key sees neither key.
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let (zapier_status, zapier_edit) = &edits[0];
+    assert_eq!(*zapier_status, StatusCode::OK, "{zapier_edit}");
+    assert_eq!(
+        zapier_edit["target"]["url"],
+        "https://hooks.zapier.com/hooks/catch/123456/***/x"
+    );
+    assert_error(&edits[1], StatusCode::BAD_REQUEST, Some("target.url"));
+    assert!(
+        edits[1].1.to_string().contains("whole URL"),
+        "{}",
+        edits[1].1
+    );
+    let text = listed.to_string();
+    assert!(
+        !text.contains("abc1def") && !text.contains("owuikey9"),
+        "{text}"
+    );
+}
