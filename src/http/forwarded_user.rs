@@ -165,6 +165,9 @@ fn checked(token: &HeaderValue, secret: &str) -> Result<Claims, &'static str> {
     // The library allows 60 s past `exp` by default; Open WebUI's own check (PyJWT) allows
     // none, and a token it would refuse must not name a user (or a role that may write) here.
     validation.leeway = 0;
+    // PyJWT also refuses a token in the second of its `exp` (`exp <= now`), where the library
+    // alone would still take it (`exp < now`); asking for one second left closes that gap.
+    validation.reject_tokens_expiring_in_less_than = 1;
     let decoded = match (token.to_str(), DecodingKey::from_secret(secret.as_bytes())) {
         (Ok(token), Ok(key)) => jsonwebtoken::decode::<Claims>(token, &key, &validation),
         (Err(_), _) => Err(ErrorKind::InvalidToken.into()),
@@ -311,6 +314,11 @@ mod tests {
             (
                 "expired",
                 signed_with(SECRET, hs256, &claims("", json!({"exp": now - 3600}))),
+                None,
+            ),
+            (
+                "expiring this second",
+                signed_with(SECRET, hs256, &claims("", json!({"exp": now}))),
                 None,
             ),
             (
