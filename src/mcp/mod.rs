@@ -247,12 +247,10 @@ impl ServerHandler for McpServer {
         {
             resources.subscribe = None;
         }
-        // The guide walks through creating and changing; a connection that may only read is
-        // told so first, as its tools/list offers only list_* and get_*.
-        if reads_only(&context)
-            && let Some(guide) = result.instructions.take()
-        {
-            result.instructions = Some(format!("{READ_ONLY_NOTE}\n\n{guide}"));
+        // The guide walks through creating and changing; a connection that may only read gets
+        // one of its own, as its tools/list offers only list_* and get_*.
+        if reads_only(&context) {
+            result.instructions = Some(prompts::read_only_instructions(&self.state));
         }
         Ok(result)
     }
@@ -488,12 +486,6 @@ fn key_of(context: &RequestContext<RoleServer>) -> Option<KeyInfo> {
 /// Whether an HTTP request may only read: its key is a read key, or the auth middleware cut it
 /// to one for the Open WebUI user's role (`WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES`). Over stdio
 /// there is no key, and every tool is the caller's.
-/// What a connection that may only read is told before the guide.
-const READ_ONLY_NOTE: &str = "This connection may only read (a read-only key, or an Open WebUI \
-     user whose role may not change things): only the list_* and get_* tools are offered. \
-     The steps below that create or change something are for a connection that may write; \
-     tell the user to ask someone who can.";
-
 fn reads_only(context: &RequestContext<RoleServer>) -> bool {
     key_of(context).is_some_and(|key| key.scope == Scope::Read)
 }

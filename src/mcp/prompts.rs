@@ -18,6 +18,10 @@ const BUILT_IN: &[(&str, &str)] = &[
         include_str!("../../prompts/instructions.md"),
     ),
     (
+        "instructions-read.md",
+        include_str!("../../prompts/instructions-read.md"),
+    ),
+    (
         "setup-webhook.md",
         include_str!("../../prompts/setup-webhook.md"),
     ),
@@ -58,6 +62,12 @@ pub fn text(state: &AppState, file: &str) -> String {
 /// What the server tells a model it is for and how the tools fit together.
 pub fn instructions(state: &AppState) -> String {
     text(state, "instructions.md")
+}
+
+/// What a connection that may only read is told instead: the guide to creating and changing
+/// would walk its model through tools it is not offered.
+pub fn read_only_instructions(state: &AppState) -> String {
+    text(state, "instructions-read.md")
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
