@@ -215,6 +215,17 @@ pub(crate) fn redact_secret_path(url: &str) -> String {
     )
 }
 
+/// A stored target as it is shown. A forward's is described with the secrets of its path
+/// masked ([`redact_forward_url`]); a row a build before that rule wrote (it masked only the
+/// query and credentials) is masked now, so an old action shows no more than a new one.
+/// Masking an already masked target changes nothing.
+pub(crate) fn shown_target(stored: &str) -> std::borrow::Cow<'_, str> {
+    match stored.strip_prefix("forward ") {
+        Some(url) => format!("forward {}", redact_forward_url(url)).into(),
+        None => stored.into(),
+    }
+}
+
 /// A forward's URL as its target is described: `redact_url` with the path's secrets masked,
 /// as [`forward_path_secrets`] finds them.
 fn redact_forward_url(url: &str) -> String {
@@ -706,6 +717,38 @@ mod tests {
         ];
         for (url, want) in cases {
             assert_eq!(redact_secret_path(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_forward_target_stored_by_an_older_build_is_shown_masked() {
+        let cases = [
+            // Written before forwards masked their path: masked when shown.
+            (
+                "forward https://hooks.zapier.com/hooks/catch/123456/abcdefg/",
+                "forward https://hooks.zapier.com/hooks/catch/123456/***/",
+            ),
+            (
+                "forward https://ci.example.com/in/AbCdEf123456GhIjKl7890",
+                "forward https://ci.example.com/in/***",
+            ),
+            // Written as this build describes them: unchanged.
+            (
+                "forward https://hooks.zapier.com/hooks/catch/123456/***/",
+                "forward https://hooks.zapier.com/hooks/catch/123456/***/",
+            ),
+            (
+                "forward https://ci.example.com/api/hooks/build",
+                "forward https://ci.example.com/api/hooks/build",
+            ),
+            ("github octo/app#7", "github octo/app#7"),
+            (
+                "slack https://hooks.slack.com/services/T0/B0/***",
+                "slack https://hooks.slack.com/services/T0/B0/***",
+            ),
+        ];
+        for (stored, shown) in cases {
+            assert_eq!(shown_target(stored), shown, "{stored}");
         }
     }
 

@@ -33,7 +33,7 @@ pub use client::Clients;
 pub(crate) use client::retry_after;
 pub(crate) use describe::{
     host_of, mask_forward_url, mask_url_credentials, masked_url_refusal, redact_secret_path,
-    redact_url, restore_url, segment, url_is_credential,
+    redact_url, restore_url, segment, shown_target, url_is_credential,
 };
 pub use forward::{
     EVENT_HEADER, Message as ForwardMessage, event_type_of_header, request as forward_request,

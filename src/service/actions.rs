@@ -57,7 +57,7 @@ pub fn present(row: &OutboxRow) -> ActionOut {
             .filter(|c| !super::tasks::is_result_key(c)),
         task_id: row.task_id.clone(),
         action: row.action.clone(),
-        target: row.target.clone(),
+        target: crate::actions::shown_target(&row.target).into_owned(),
         status: row.status.clone(),
         attempts: row.attempts,
         next_attempt_at: pending.then(|| clock::rfc3339(row.next_attempt_at)),

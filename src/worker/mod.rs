@@ -102,13 +102,16 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
         }
     };
     let outcome = attempt.outcome;
+    let target = crate::actions::shown_target(&row.target);
     match outcome {
-        "delivered" => tracing::info!(action = %row.id, target = %row.target, "action delivered"),
+        "delivered" => {
+            tracing::info!(action = %row.id, %target, "action delivered")
+        }
         "retry" => {
-            tracing::warn!(action = %row.id, target = %row.target, error = ?attempt.error, "action failed; will retry")
+            tracing::warn!(action = %row.id, %target, error = ?attempt.error, "action failed; will retry")
         }
         _ => {
-            tracing::warn!(action = %row.id, target = %row.target, error = ?attempt.error, "action dead-lettered")
+            tracing::warn!(action = %row.id, %target, error = ?attempt.error, "action dead-lettered")
         }
     }
     let (id, event_id) = (row.id.clone(), row.event_id.clone());
@@ -191,7 +194,7 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
             )));
         }
         if tries == 1 || tries.is_multiple_of(RECORD_LOG_EVERY) {
-            tracing::warn!(action = %id, target = %row.target, outcome, tries, error = %e,
+            tracing::warn!(action = %id, target = %crate::actions::shown_target(&row.target), outcome, tries, error = %e,
                 "recording an attempt failed; its result is kept and recording tried again");
         }
         let renewing = id.clone();

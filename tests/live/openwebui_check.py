@@ -46,6 +46,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 KEY = "live-check-key"
 MODEL = "fake-model"
 STEP_TIMEOUT = 60
+# The tools a connection that may only read is offered.
+READ_TOOLS = sorted(["list_webhooks", "get_webhook", "list_events", "get_event", "list_tasks", "get_task",
+                     "list_actions", "get_action"])
 
 
 def free_port() -> int:
@@ -429,18 +432,22 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
         read = chat("/tool webhook-mcp_list_webhooks {}", token=newcomer["token"])
         assert "TOOL RESULT" in read and "owui" in read, read
         # The runner's model calls (from the user.created task) offer its own tools, unprefixed.
-        offered = [[t["function"]["name"] for t in r.get("tools") or []] for r in FakeModel.requests[seen:]]
-        offered = [names for names in offered if any(n.startswith("webhook-mcp_") for n in names)]
-        assert offered, f"no model call of the user's chat offered webhook-mcp's tools: {FakeModel.requests[seen:]}"
-        for names in offered:
-            ours_offered = [n.removeprefix("webhook-mcp_") for n in names if n.startswith("webhook-mcp_")]
-            assert all(n.startswith(("list_", "get_")) for n in ours_offered), ours_offered
-            assert "list_webhooks" in ours_offered, ours_offered
+        user_calls = [r for r in FakeModel.requests[seen:]
+                      if any(t["function"]["name"].startswith("webhook-mcp_") for t in r.get("tools") or [])]
+        assert user_calls, f"no model call of the user's chat offered webhook-mcp's tools: {FakeModel.requests[seen:]}"
+        for r in user_calls:
+            ours_offered = sorted(t["function"]["name"].removeprefix("webhook-mcp_") for t in r["tools"]
+                                  if t["function"]["name"].startswith("webhook-mcp_"))
+            assert ours_offered == READ_TOOLS, ours_offered
+            # Open WebUI puts the server's instructions in the model's messages: this user's are
+            # the reader's guide, not the walk through create_webhook and add_command.
+            said = json.dumps(r.get("messages"))
+            assert "may only read" in said and "add_command" not in said, said[:2000]
         refused = chat('/tool webhook-mcp_delete_webhook {"webhook_id": "owui"}', token=newcomer["token"])
         assert "TOOL NOT OFFERED" in refused, refused
         ok("GET", f"{ours}/api/webhooks/owui", token=KEY)
         print(f"ok  3b. a non-admin Open WebUI user's model is offered {len(ours_offered)} read-only tools "
-              "(no create_webhook or delete_webhook), and list_webhooks works through Open WebUI")
+              "(no create_webhook or delete_webhook) and the reader's guide, and list_webhooks works through Open WebUI")
 
         # 4. The task runs through Open WebUI's chat API; the results land in the channel.
         def channel_messages():
