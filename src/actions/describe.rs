@@ -468,48 +468,33 @@ pub(crate) fn unmask_url_credentials(given: &str, stored: &str) -> Option<String
     changed.then(|| given.to_string())
 }
 
-/// `given`'s path with its masked segments put back from `stored`'s; `None` when there are
-/// none, or when any one cannot be put back. A segment is put back only where it reads as
-/// the stored one was shown (`***`, `bot***`: no filling by prefix, which would let an editor
-/// test guesses), where the stored path hid a secret at that place ([`forward_path_secrets`])
-/// and where the edited path still hides it there. Else an edit could move a key to where it
-/// is shown: past Zapier's trailing `/`, out of `/channels/webhooks/`. A mask left in place is
-/// then refused by [`masked_url_refusal`].
+/// `stored`'s path, where `given`'s is that same path as it was shown: every segment as
+/// stored but the masked ones, each reading as that stored segment was shown (`***`,
+/// `bot***`, by the forward's or the channel's rule: no filling by prefix, which would let an
+/// editor test guesses). `None` when nothing is masked or anything else in the path differs.
+/// So a hidden key stays exactly where it was, shown as before: an edit can neither move it
+/// to where another rule shows it nor point it at another endpoint of the same server (a
+/// bot token at `/setWebhook`); changing the path means giving the whole URL. A mask left in
+/// place is then refused by [`masked_url_refusal`].
 fn unmask_path(given: &reqwest::Url, stored: &reqwest::Url) -> Option<String> {
     let edited: Vec<&str> = given.path_segments()?.collect();
     if !edited.iter().any(|segment| segment.contains(MASK)) {
         return None;
     }
     let kept: Vec<&str> = stored.path_segments()?.collect();
-    let kept_secrets = forward_path_secrets(stored, &kept);
-    // The stored segment shown at `i`, if it is a secret shown as `edited[i]`.
-    let put_back = |i: usize| {
-        let (segment, secret) = (kept.get(i)?, kept_secrets.get(i).copied().flatten()?);
-        (mask_segment(segment, secret) == edited[i]).then_some(*segment)
-    };
-    let mut restored = Vec::new();
-    let mut path = Vec::with_capacity(edited.len());
-    for (i, segment) in edited.iter().enumerate() {
-        if segment.contains(MASK) {
-            path.push(put_back(i)?);
-            restored.push(i);
-        } else {
-            path.push(*segment);
-        }
+    if kept.len() != edited.len() {
+        return None;
     }
-    let path = format!("/{}", path.join("/"));
-    let mut result = given.clone();
-    result.set_path(&path);
-    let segments: Vec<&str> = result.path_segments()?.collect();
-    let secrets = forward_path_secrets(&result, &segments);
-    let hidden = |i: usize| {
-        let (segment, secret) = (segments.get(i)?, secrets.get(i).copied().flatten()?);
-        Some(mask_segment(segment, secret) == edited[i])
+    let (forward, channel) = (forward_path_secrets(stored, &kept), path_secrets(&kept));
+    let as_shown = |i: usize| {
+        [forward[i], channel[i]]
+            .into_iter()
+            .flatten()
+            .any(|secret| mask_segment(kept[i], secret) == edited[i])
     };
-    restored
-        .into_iter()
-        .all(|i| hidden(i).unwrap_or(false))
-        .then_some(path)
+    (0..kept.len())
+        .all(|i| edited[i] == kept[i] || (edited[i].contains(MASK) && as_shown(i)))
+        .then(|| stored.path().to_owned())
 }
 
 /// Why a URL given to send to is refused when it still shows the mask `redact_secret_path`
@@ -888,42 +873,67 @@ mod tests {
     }
 
     #[test]
-    fn an_edit_keeps_a_masked_key_only_in_its_place_and_only_where_it_stays_hidden() {
+    fn an_edit_keeps_a_masked_key_only_in_its_place_on_the_path_it_had() {
         let zapier = "https://hooks.zapier.com/hooks/catch/123456/abc1def/";
         let channel = "http://open-webui:8080/api/v1/channels/webhooks/ch1/owuikey9";
         let slack = "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/SECRETXX";
         let token = "https://ci.example.com/hooks/5b2e3a4c-0d1e-4f5a-8b9c-0123456789ab/build";
         let bot = "https://relay.example.com/bot123:ABC/in";
+        let telegram = "https://api.telegram.org/bot123:ABC/sendMessage";
         // (stored, edited, saved; None where the edit is refused)
         let cases = [
-            // Kept: the key stays where the result hides it.
+            // Kept: the path as it was shown, the rest of the URL edited.
+            (
+                zapier,
+                "https://hooks.zapier.com/hooks/catch/123456/***/?x=1",
+                Some("https://hooks.zapier.com/hooks/catch/123456/abc1def/?x=1"),
+            ),
+            (
+                channel,
+                "http://open-webui:8080/api/v1/channels/webhooks/ch1/***?x=1",
+                Some("http://open-webui:8080/api/v1/channels/webhooks/ch1/owuikey9?x=1"),
+            ),
+            (
+                token,
+                "https://ci.example.com/hooks/***/build?x=1",
+                Some("https://ci.example.com/hooks/5b2e3a4c-0d1e-4f5a-8b9c-0123456789ab/build?x=1"),
+            ),
+            (
+                bot,
+                "https://relay.example.com/bot***/in?x=1",
+                Some("https://relay.example.com/bot123:ABC/in?x=1"),
+            ),
+            (
+                telegram,
+                "https://api.telegram.org/bot***/sendMessage?x=1",
+                Some("https://api.telegram.org/bot123:ABC/sendMessage?x=1"),
+            ),
+            // Refused: any other change of the path, which could show the key under another
+            // rule (a post_message target shows the last segment hidden, not Zapier's key;
+            // a `bot…:` segment turns that off) or use it at another endpoint, ...
             (
                 zapier,
                 "https://hooks.zapier.com/hooks/catch/123456/***/silent/",
-                Some("https://hooks.zapier.com/hooks/catch/123456/abc1def/silent/"),
+                None,
             ),
             (
                 zapier,
                 "https://hooks.zapier.com/hooks/catch/123456/***/x",
-                Some("https://hooks.zapier.com/hooks/catch/123456/abc1def/x"),
+                None,
             ),
             (
                 channel,
                 "http://open-webui:8080/api/v1/channels/webhooks/ch2/***",
-                Some("http://open-webui:8080/api/v1/channels/webhooks/ch2/owuikey9"),
+                None,
             ),
             (
-                token,
-                "https://ci.example.com/hooks/***/deploy",
-                Some("https://ci.example.com/hooks/5b2e3a4c-0d1e-4f5a-8b9c-0123456789ab/deploy"),
+                channel,
+                "http://open-webui:8080/bot1:a/v1/channels/webhooks/ch1/***",
+                None,
             ),
-            (
-                bot,
-                "https://relay.example.com/bot***/out",
-                Some("https://relay.example.com/bot123:ABC/out"),
-            ),
-            // Refused: the key would stand where the result shows it (no longer last, no
-            // longer a known incoming webhook's), ...
+            (token, "https://ci.example.com/hooks/***/deploy", None),
+            (bot, "https://relay.example.com/bot***/out", None),
+            (telegram, "https://api.telegram.org/bot***/setWebhook", None),
             (
                 zapier,
                 "https://hooks.zapier.com/hooks/other/123456/***/x",
@@ -971,11 +981,12 @@ mod tests {
             if let Err(refused) = got {
                 assert!(refused.contains("whole URL"), "{refused}");
             }
-            // What is kept is shown with the key masked.
+            // What is kept is shown with the key masked, as a forward and as a message.
             if let Some(saved) = saved {
-                let shown = mask_forward_url(saved);
-                for key in ["abc1def", "owuikey9", "5b2e3a4c", "123:ABC"] {
-                    assert!(!shown.contains(key), "{shown}");
+                for shown in [mask_forward_url(saved), redact_secret_path(saved)] {
+                    for key in ["abc1def", "owuikey9", "5b2e3a4c", "123:ABC"] {
+                        assert!(!shown.contains(key), "{shown}");
+                    }
                 }
             }
         }

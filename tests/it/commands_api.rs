@@ -1396,17 +1396,23 @@ async fn a_reply_command_with_no_token_to_send_it_is_saved_with_a_warning_naming
 }
 
 #[tokio::test]
-async fn an_edit_cannot_move_a_forwards_hidden_key_to_where_it_would_be_shown() {
+async fn an_edit_keeps_a_hidden_key_only_on_the_path_it_was_shown_on() {
     // Arrange: forwards to a Zapier catch hook and an Open WebUI channel webhook, whose keys
-    // (short, not token-like) are hidden only because of where they stand; a read key.
+    // (short, not token-like) are hidden only because of where they stand, a message posted
+    // to that channel (shown by the channel's rule, not the forward's); a read key.
     let app = app_with_webhook().await;
     let zapier = "https://hooks.zapier.com/hooks/catch/123456/abc1def/";
     let channel = "https://chat.example.com/api/v1/channels/webhooks/ch1/owuikey9";
     let mut ids = Vec::new();
-    for url in [zapier, channel] {
+    for (action, url) in [
+        ("forward", zapier),
+        ("forward", channel),
+        ("post_message", channel),
+    ] {
         let (status, command) = add(
             &app,
-            json!({"trigger": "issues.opened", "action": "forward", "target": {"url": url}}),
+            json!({"trigger": "issues.opened", "action": action, "template": "New issue",
+                   "target": {"url": url}}),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{command}");
@@ -1414,13 +1420,26 @@ async fn an_edit_cannot_move_a_forwards_hidden_key_to_where_it_would_be_shown() 
     }
     let (_, read) = crate::keys::create_key(&app, "dashboard", "read").await;
 
-    // Act: each URL edited with its mask kept, where the key would no longer be a secret:
-    // after Zapier's trailing `/` (an empty last segment), and out of `/channels/webhooks/`.
+    // Act: each URL edited with its mask kept but its path changed — after Zapier's key (a
+    // post_message's rule would hide the new last segment instead), out of
+    // `/channels/webhooks/`, a `bot…:` segment that turns the channel rule off — and one
+    // edited only in its query.
     let mut edits = Vec::new();
-    for (id, url) in ids.iter().zip([
-        "https://hooks.zapier.com/hooks/catch/123456/***/x",
-        "https://chat.example.com/api/v1/channels/hooks/ch1/***",
-    ]) {
+    for (id, url) in [
+        (&ids[0], "https://hooks.zapier.com/hooks/catch/123456/***/x"),
+        (
+            &ids[1],
+            "https://chat.example.com/api/v1/channels/hooks/ch1/***",
+        ),
+        (
+            &ids[2],
+            "https://chat.example.com/bot1:a/v1/channels/webhooks/ch1/***",
+        ),
+        (
+            &ids[0],
+            "https://hooks.zapier.com/hooks/catch/123456/***/?x=1",
+        ),
+    ] {
         edits.push(
             send_json(
                 app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
@@ -1436,21 +1455,18 @@ async fn an_edit_cannot_move_a_forwards_hidden_key_to_where_it_would_be_shown() 
     )
     .await;
 
-    // Assert: Zapier's key still stands where it is hidden, so it is kept there (masked);
-    // the channel's would be shown, so the edit is refused, asking for the whole URL. A read
-    // key sees neither key.
+    // Assert: every change of the path is refused, asking for the whole URL; the query's
+    // edit keeps the key where it was, masked. A read key sees no key.
     assert_eq!(status, StatusCode::OK, "{listed}");
-    let (zapier_status, zapier_edit) = &edits[0];
-    assert_eq!(*zapier_status, StatusCode::OK, "{zapier_edit}");
+    for refused in &edits[..3] {
+        assert_error(refused, StatusCode::BAD_REQUEST, Some("target.url"));
+        assert!(refused.1.to_string().contains("whole URL"), "{}", refused.1);
+    }
+    let (kept_status, kept) = &edits[3];
+    assert_eq!(*kept_status, StatusCode::OK, "{kept}");
     assert_eq!(
-        zapier_edit["target"]["url"],
-        "https://hooks.zapier.com/hooks/catch/123456/***/x"
-    );
-    assert_error(&edits[1], StatusCode::BAD_REQUEST, Some("target.url"));
-    assert!(
-        edits[1].1.to_string().contains("whole URL"),
-        "{}",
-        edits[1].1
+        kept["target"]["url"],
+        "https://hooks.zapier.com/hooks/catch/123456/***/?x=1"
     );
     let text = listed.to_string();
     assert!(
