@@ -215,6 +215,38 @@ pub(crate) fn redact_secret_path(url: &str) -> String {
     )
 }
 
+/// `redact_url` with every path segment masked that either rule finds secret, a channel's
+/// ([`path_secrets`]) or a forward's ([`forward_path_secrets`]; a Zapier silent hook's key
+/// is not last): for the audit log, which records a `url` without asking which action it
+/// is for.
+pub(crate) fn redact_any_secret_path(url: &str) -> String {
+    let plain = redact_url(url);
+    let Ok(parsed) = reqwest::Url::parse(&plain) else {
+        return plain;
+    };
+    let Some(segments) = parsed.path_segments().filter(|_| parsed.has_host()) else {
+        return plain;
+    };
+    let segments: Vec<&str> = segments.collect();
+    let (forward, channel) = (
+        forward_path_secrets(&parsed, &segments),
+        path_secrets(&segments),
+    );
+    // Where both find one, the longer: the whole segment over a `bot<token>`'s token.
+    let secrets: Vec<Option<&str>> = forward
+        .into_iter()
+        .zip(channel)
+        .map(|pair| match pair {
+            (Some(f), Some(c)) => Some(if f.len() >= c.len() { f } else { c }),
+            (f, c) => f.or(c),
+        })
+        .collect();
+    let path = format!("/{}", masked_path(&segments, &secrets));
+    let mut masked = parsed.clone();
+    masked.set_path(&path);
+    masked.to_string()
+}
+
 /// A stored target as it is shown. A forward's is described with the secrets of its path
 /// masked ([`redact_forward_url`]); a row a build before that rule wrote (it masked only the
 /// query and credentials) is masked now, so an old action shows no more than a new one.
@@ -702,6 +734,36 @@ mod tests {
         ];
         for (url, want) in cases {
             assert_eq!(redact_secret_path(url), want, "{url}");
+        }
+    }
+
+    #[test]
+    fn the_audit_masks_what_either_rule_hides_in_a_path() {
+        let cases = [
+            // A Zapier silent hook's key is hidden by the forward's rule only ...
+            (
+                "https://hooks.zapier.com/hooks/catch/123456/abc1def/silent/?x=1",
+                "https://hooks.zapier.com/hooks/catch/123456/***/***/",
+            ),
+            // ... a channel's last segment by the channel's (any host) ...
+            (
+                "https://chat.example.com/notify/room7",
+                "https://chat.example.com/notify/***",
+            ),
+            // ... a bot token by both.
+            (
+                "https://api.telegram.org/bot123:ABC/sendMessage",
+                "https://api.telegram.org/bot***/sendMessage",
+            ),
+            (
+                "https://ci.example.com/hooks/5b2e3a4c-0d1e-4f5a-8b9c-0123456789ab/build",
+                "https://ci.example.com/hooks/***/***",
+            ),
+            ("https://example.com/", "https://example.com/"),
+            ("not a url", "<invalid URL>"),
+        ];
+        for (url, recorded) in cases {
+            assert_eq!(redact_any_secret_path(url), recorded, "{url}");
         }
     }
 

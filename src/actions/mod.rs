@@ -32,8 +32,8 @@ pub use channels::{MessageKind, guess_kind, guess_kind_on, is_send_message_url, 
 pub use client::Clients;
 pub(crate) use client::retry_after;
 pub(crate) use describe::{
-    host_of, mask_forward_url, mask_url_credentials, masked_url_refusal, redact_secret_path,
-    redact_url, restore_url, segment, shown_target, url_is_credential,
+    host_of, mask_forward_url, mask_url_credentials, masked_url_refusal, redact_any_secret_path,
+    redact_secret_path, redact_url, restore_url, segment, shown_target, url_is_credential,
 };
 pub use forward::{
     EVENT_HEADER, Message as ForwardMessage, event_type_of_header, request as forward_request,

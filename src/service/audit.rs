@@ -184,8 +184,9 @@ pub fn mask(value: &mut Value) {
                     .as_str()
                     .filter(|s| is_url_field(name) && !s.trim_start().starts_with(['{', '[']))
                 {
-                    // A channel's incoming-webhook URL is itself the credential to post there.
-                    *field = Value::String(crate::actions::redact_secret_path(url));
+                    // A channel's incoming-webhook URL is itself the credential to post there,
+                    // and a forward's may hold its key where a channel's would not (Zapier's).
+                    *field = Value::String(crate::actions::redact_any_secret_path(url));
                 } else if let Some(url) = field.as_str().filter(|_| name.ends_with("_url")) {
                     // An API base URL (`github_api_url`) may carry a user and password.
                     *field = Value::String(crate::actions::mask_url_credentials(url));

@@ -1404,10 +1404,13 @@ async fn an_edit_keeps_a_hidden_key_only_on_the_path_it_was_shown_on() {
     let zapier = "https://hooks.zapier.com/hooks/catch/123456/abc1def/";
     let channel = "https://chat.example.com/api/v1/channels/webhooks/ch1/owuikey9";
     let mut ids = Vec::new();
+    // A silent hook's key is not its last segment: hidden by the forward's rule only.
+    let silent = "https://hooks.zapier.com/hooks/catch/123456/zsil7ky/silent/";
     for (action, url) in [
         ("forward", zapier),
         ("forward", channel),
         ("post_message", channel),
+        ("forward", silent),
     ] {
         let (status, command) = add(
             &app,
@@ -1454,6 +1457,12 @@ async fn an_edit_keeps_a_hidden_key_only_on_the_path_it_was_shown_on() {
             .bearer_auth(&read),
     )
     .await;
+    let (audit_status, audit) = send_json(
+        app.client
+            .get(app.url("/api/audit?limit=100"))
+            .bearer_auth(&read),
+    )
+    .await;
 
     // Assert: every change of the path is refused, asking for the whole URL; the query's
     // edit keeps the key where it was, masked. A read key sees no key.
@@ -1468,9 +1477,10 @@ async fn an_edit_keeps_a_hidden_key_only_on_the_path_it_was_shown_on() {
         kept["target"]["url"],
         "https://hooks.zapier.com/hooks/catch/123456/***/?x=1"
     );
-    let text = listed.to_string();
-    assert!(
-        !text.contains("abc1def") && !text.contains("owuikey9"),
-        "{text}"
-    );
+    assert_eq!(audit_status, StatusCode::OK, "{audit}");
+    for text in [listed.to_string(), audit.to_string()] {
+        for key in ["abc1def", "owuikey9", "zsil7ky"] {
+            assert!(!text.contains(key), "{key} in {text}");
+        }
+    }
 }
