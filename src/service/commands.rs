@@ -612,8 +612,18 @@ fn own_receiver_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -
     if bare(url) != bare(&own) {
         return None;
     }
-    let secret = target.get("secret").and_then(Value::as_str);
-    match forward_rejected(hook, url, secret) {
+    // Stored sealed when WEBHOOK_MCP_SECRET_KEY is set (an update reads it so): opened, as
+    // the worker signs with it. One that does not open is warned of as a loop, the worse case.
+    let secret = target
+        .get("secret")
+        .and_then(Value::as_str)
+        .map(|secret| state.sealer.open(secret));
+    let rejected = match secret {
+        Some(Err(_)) => None,
+        Some(Ok(secret)) => forward_rejected(hook, url, Some(&secret)),
+        None => forward_rejected(hook, url, None),
+    };
+    match rejected {
         Some(why) => Some(format!(
             "the target is this webhook's own receive URL ({own}), and a `{}` webhook rejects \
              the forward ({why}): a forward is signed the Standard Webhooks way \

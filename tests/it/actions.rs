@@ -1176,6 +1176,45 @@ async fn a_forward_to_its_own_receiver_that_would_not_verify_it_is_warned_of_as_
 }
 
 #[tokio::test]
+async fn a_sealed_forward_to_its_own_receiver_is_still_warned_of_as_a_loop_after_an_update() {
+    // Arrange: secrets sealed at rest; a Standard Webhooks webhook forwarding to itself,
+    // signed with its own secret, so it takes each forward and loops.
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let app = spawn_manual(|c| {
+        c.secret_key =
+            Some("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "sw", "name": "Self", "provider": "standard-webhooks", "secret": secret}),
+    )
+    .await;
+    let added = app
+        .add_command_ok(
+            "sw",
+            json!({"trigger": "*", "action": "forward",
+                   "target": {"url": app.url("/webhooks/standard-webhooks/sw"), "secret": secret}}),
+        )
+        .await;
+    let id = added["id"].as_str().expect("id");
+
+    // Act: an update that leaves the target as stored (sealed).
+    let (status, updated) = send_json(
+        app.api(Method::PUT, &format!("/api/webhooks/sw/commands/{id}"))
+            .json(&json!({"priority": 3})),
+    )
+    .await;
+
+    // Assert: both warn of the loop; neither says the webhook rejects the forward.
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    for command in [&added, &updated] {
+        let warnings = command["warnings"].to_string();
+        assert!(warnings.contains("the loop stops only after"), "{command}");
+        assert!(!warnings.contains("rejects the forward"), "{command}");
+    }
+}
+
+#[tokio::test]
 async fn a_forward_to_a_standard_webhooks_webhook_arrives_with_its_event_type() {
     // Arrange: a GitHub webhook forwarding, signed and with no template, to a Standard
     // Webhooks hub on the same server. A GitHub body names no `type` of its own.
