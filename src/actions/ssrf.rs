@@ -264,7 +264,7 @@ impl Resolve for GuardedResolver {
         let host = name.as_str().to_owned();
         let allowlist = Arc::clone(&self.allowlist);
         Box::pin(async move {
-            match guarded_lookup(&host, &allowlist).await {
+            match guarded_lookup(&host, &allowlist, Shown::Address).await {
                 Ok(addrs) => Ok(Box::new(addrs.into_iter()) as Addrs),
                 Err(Lookup::Refused(refused)) => Err(refused.into()),
                 Err(Lookup::Failed(e)) => Err(e.into()),
@@ -282,9 +282,22 @@ enum Lookup {
     Failed(std::io::Error),
 }
 
+/// Whether a refusal names the private address a name resolved to: the sender's does (it is
+/// in a dead action's error, for whoever set the target up); the check before sending does
+/// not, so that a caller cannot map internal names to addresses without queuing anything.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shown {
+    Address,
+    NoAddress,
+}
+
 /// What the guarded resolver does with `host`: one function, so that the check before sending
 /// ([`refusal_by_address`]) and the sender cannot disagree.
-async fn guarded_lookup(host: &str, allowlist: &[String]) -> Result<Vec<SocketAddr>, Lookup> {
+async fn guarded_lookup(
+    host: &str,
+    allowlist: &[String],
+    shown: Shown,
+) -> Result<Vec<SocketAddr>, Lookup> {
     let allowed = host_named(host, allowlist);
     if !allowed && is_local_name(host) {
         return Err(Lookup::Refused(Refused::private(
@@ -304,34 +317,61 @@ async fn guarded_lookup(host: &str, allowlist: &[String]) -> Result<Vec<SocketAd
     match (public.is_empty(), private.first()) {
         (true, Some(first)) => Err(Lookup::Refused(Refused::private(
             host,
-            format!("resolves to a private address ({})", first.ip()),
+            match shown {
+                Shown::Address => format!("resolves to a private address ({})", first.ip()),
+                Shown::NoAddress => "resolves to a private address".into(),
+            },
         ))),
         _ => Ok(public),
     }
 }
 
-/// How long [`refusal_by_address`] waits for a name to resolve: it runs while a caller waits
-/// for an answer, and a slow or absent DNS only means the sender finds out when it sends.
+/// How long the checks of one call wait for names to resolve, all of them together
+/// ([`lookup_deadline`]): they run while a caller waits for an answer, and a slow or absent
+/// DNS only means the sender finds out when it sends.
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// When the checks of a call that starts now stop waiting for DNS: a dry run over many
+/// commands, or an update tried again, waits [`LOOKUP_TIMEOUT`] in all, not each time.
+pub fn lookup_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + LOOKUP_TIMEOUT
+}
+
+/// Checks before sending whose lookups may run at once. A lookup outlives the check that gave
+/// up on it (the system resolver has no cancel): each holds one of these until it ends, so a
+/// stalled DNS ties up at most this many blocking threads, which store reads share; past it,
+/// a check is skipped (the sender still checks when it sends).
+static PRE_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
 
 /// The refusal the sender's resolver would give `url`'s host name now: a name (not an IP
 /// literal, which [`check_url`] judges) that resolves only to private addresses and that the
 /// allowlist does not open, on the client [`check_url`] would pick. `None` when it resolves to
-/// a public address, is allowed, or cannot be resolved within [`LOOKUP_TIMEOUT`] (the sender
-/// resolves again when it sends, and DNS may answer otherwise there and then).
-pub async fn refusal_by_address(url: &str, allowlist: &[String]) -> Option<String> {
+/// a public address, is allowed, or cannot be resolved by `deadline` (the sender resolves
+/// again when it sends, and DNS may answer otherwise there and then).
+pub async fn refusal_by_address(
+    url: &str,
+    allowlist: &[String],
+    deadline: tokio::time::Instant,
+) -> Option<String> {
     let parsed = Url::parse(url).ok()?;
     let (host, _) = target_host(&parsed).ok()?;
     if host.parse::<IpAddr>().is_ok() {
         return None;
     }
     // As `Clients::for_url` picks: an allowlisted host:port gets the allowlist, the rest none.
-    let resolver_list: &[String] = match check_url(&parsed, allowlist).ok()? {
-        Route::Allowlisted => allowlist,
-        Route::Strict => &[],
+    let resolver_list: Vec<String> = match check_url(&parsed, allowlist).ok()? {
+        Route::Allowlisted => allowlist.to_vec(),
+        Route::Strict => Vec::new(),
     };
-    match tokio::time::timeout(LOOKUP_TIMEOUT, guarded_lookup(&host, resolver_list)).await {
-        Ok(Err(Lookup::Refused(refused))) => Some(refused.message),
+    let permit = PRE_CHECKS.try_acquire().ok()?;
+    // Run apart, holding its permit to the end, so that giving up at the deadline does not
+    // free the permit of a lookup still running.
+    let lookup = tokio::spawn(async move {
+        let _permit = permit;
+        guarded_lookup(&host, &resolver_list, Shown::NoAddress).await
+    });
+    match tokio::time::timeout_at(deadline, lookup).await {
+        Ok(Ok(Err(Lookup::Refused(refused)))) => Some(refused.message),
         _ => None,
     }
 }

@@ -271,12 +271,6 @@ pub async fn post_message(
         .map_err(|refused| ServiceError::invalid("url", refused))?
         .into_iter()
         .collect();
-    // A name that resolves to a private address is only warned about: DNS may answer
-    // otherwise when it is sent.
-    let by_address = match unchecked.is_empty() {
-        true => super::sending::address_refusal(state, &url).await,
-        false => None,
-    };
     if text.trim().is_empty() {
         return Err(ServiceError::invalid(
             "text",
@@ -300,6 +294,15 @@ pub async fn post_message(
             Some(event.summary.webhook_id)
         }
         None => None,
+    };
+    // A name that resolves to a private address is only warned about: DNS may answer
+    // otherwise when it is sent. Looked up last, once everything cheaper has passed.
+    let by_address = match unchecked.is_empty() {
+        true => {
+            super::sending::address_refusal(state, &url, crate::actions::ssrf::lookup_deadline())
+                .await
+        }
+        false => None,
     };
     let delivery = author.shape(Delivery::ChannelMessage {
         url,

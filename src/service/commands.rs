@@ -86,7 +86,7 @@ pub async fn add(
     check_new_agent(&row)?;
     name_telegram_kind(state, &mut row);
     check_new_target(&row)?;
-    let unchecked = check_reachable(state, &row).await?;
+    let unchecked = check_reachable(state, &row, crate::actions::ssrf::lookup_deadline()).await?;
     let stored = sealed_target(state, &row);
     let (sealer, given) = (Arc::clone(&state.sealer), row.clone());
     // Looked for on the writer, with the insert: two tries of one call sent at once find
@@ -148,8 +148,12 @@ pub async fn update(
 ) -> Result<CommandOut, ServiceError> {
     // A try stores only over the command as it read it: one changed meanwhile (by another
     // update) is read again and built on, not overwritten. Each lost try means another won.
+    // Tries after the first wait no more for DNS: the first one's wait counts for all.
+    let deadline = crate::actions::ssrf::lookup_deadline();
     for _ in 0..UPDATE_TRIES {
-        if let Some(out) = update_once(state, webhook_id, command_id, input.clone()).await? {
+        if let Some(out) =
+            update_once(state, webhook_id, command_id, input.clone(), deadline).await?
+        {
             return Ok(out);
         }
     }
@@ -167,6 +171,7 @@ async fn update_once(
     webhook_id: &str,
     command_id: &str,
     input: CommandIn,
+    deadline: tokio::time::Instant,
 ) -> Result<Option<CommandOut>, ServiceError> {
     let (w, c) = (webhook_id.to_string(), command_id.to_string());
     let Some(mut row) = state.store.read(move |db| rows::get(db, &w, &c)).await? else {
@@ -218,7 +223,7 @@ async fn update_once(
     // Only a target given now: one saved while its host was allowed must not stop the
     // command from being disabled or fixed (the send-time check still refuses it).
     let unchecked = if row.target != stored_target {
-        check_reachable(state, &row).await?
+        check_reachable(state, &row, deadline).await?
     } else {
         Vec::new()
     };
@@ -505,7 +510,11 @@ fn check_new_target(row: &CommandRow) -> Result<(), ServiceError> {
 /// saves one its own list refuses, with the warning returned (the sender's list counts). A host
 /// name that resolves to a private address is saved with a warning: DNS may answer otherwise
 /// when it is sent.
-async fn check_reachable(state: &AppState, row: &CommandRow) -> Result<Vec<String>, ServiceError> {
+async fn check_reachable(
+    state: &AppState,
+    row: &CommandRow,
+    deadline: tokio::time::Instant,
+) -> Result<Vec<String>, ServiceError> {
     let secret = row
         .target
         .as_deref()
@@ -549,7 +558,8 @@ async fn check_reachable(state: &AppState, row: &CommandRow) -> Result<Vec<Strin
     match unchecked {
         Some(why) => warnings.push(super::sending::saved_target_warning("target.url", &why)),
         // A name is only warned about: DNS may answer otherwise when the action is sent.
-        None => warnings.extend(super::sending::address_warning(state, "target.url", &url).await),
+        None => warnings
+            .extend(super::sending::address_warning(state, "target.url", &url, deadline).await),
     }
     Ok(warnings)
 }

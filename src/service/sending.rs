@@ -90,15 +90,24 @@ pub(super) fn target_refusal(state: &AppState, url: &str) -> Result<Option<Strin
 /// The refusal the sender's resolver would give a target's host name as DNS answers now (a
 /// name that resolves only to private addresses, which ALLOWED_TARGET_HOSTS does not open),
 /// by this process's list. A literal address is `target_refusal`'s.
-pub(super) async fn address_refusal(state: &AppState, url: &str) -> Option<String> {
-    ssrf::refusal_by_address(url, &state.config.allowed_target_hosts).await
+pub(super) async fn address_refusal(
+    state: &AppState,
+    url: &str,
+    deadline: tokio::time::Instant,
+) -> Option<String> {
+    ssrf::refusal_by_address(url, &state.config.allowed_target_hosts, deadline).await
 }
 
 /// The warning for a target URL saved now (`field`) whose host name resolves to a private
 /// address: kept, not refused, since DNS may answer otherwise where and when it is sent (the
 /// sender resolves it again then), but as things stand each action it makes ends dead.
-pub(super) async fn address_warning(state: &AppState, field: &str, url: &str) -> Option<String> {
-    let why = address_refusal(state, url).await?;
+pub(super) async fn address_warning(
+    state: &AppState,
+    field: &str,
+    url: &str,
+    deadline: tokio::time::Instant,
+) -> Option<String> {
+    let why = address_refusal(state, url, deadline).await?;
     if !sends(state) {
         return Some(saved_target_warning(field, &why));
     }
@@ -132,6 +141,7 @@ pub(super) async fn refusal_when_sent(
     state: &AppState,
     own: ReplyCredentials,
     delivery: &Delivery,
+    deadline: tokio::time::Instant,
 ) -> Option<String> {
     let url = match delivery {
         Delivery::Forward { url, .. } => Some(url),
@@ -145,7 +155,7 @@ pub(super) async fn refusal_when_sent(
         }
         // Another process's list may open the name: only the sender's own check counts.
         if sends(state)
-            && let Some(refused) = address_refusal(state, url).await
+            && let Some(refused) = address_refusal(state, url, deadline).await
         {
             return Some(refused);
         }

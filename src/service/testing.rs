@@ -375,6 +375,8 @@ pub async fn test_webhook(
     // is reported as sent is what a real delivery would send, and what would fail says so.
     let planned = super::planning::plan_rows(&runs, &view);
     let own = crate::worker::own_credentials_of(state, &hook.id, Some(hook.clone()), now);
+    // One wait for DNS for the whole dry run, however many commands it plans.
+    let deadline = crate::actions::ssrf::lookup_deadline();
     for (c, planned) in runs.into_iter().zip(planned) {
         let rendered = super::planning::render_preview(c, &view);
         let would_fail = match &planned {
@@ -385,7 +387,9 @@ pub async fn test_webhook(
                 delivery: Ok(delivery),
                 ..
             } => match &own {
-                Ok(own) => super::sending::refusal_when_sent(state, own.clone(), delivery).await,
+                Ok(own) => {
+                    super::sending::refusal_when_sent(state, own.clone(), delivery, deadline).await
+                }
                 Err(e) => Some(e.message.clone()),
             },
             Planned::Task { .. } | Planned::Inline { .. } => None,
