@@ -159,10 +159,10 @@ pub fn guess_kind_on(url: &str, telegram_api_url: &str) -> MessageKind {
     // The API's path counts too: behind one gateway (`http://gw/telegram`, `http://gw/api/…`)
     // another service's URL shares the host.
     let place = |u: &str| {
-        Url::parse(u).ok().and_then(|u| {
-            let host = u.host_str()?.to_ascii_lowercase();
+        Url::parse(u).ok().filter(Url::has_host).map(|u| {
+            let host = host_name(&u);
             let path = u.path().trim_end_matches('/').to_string();
-            Some((host, u.port_or_known_default(), path))
+            (host, u.port_or_known_default(), path)
         })
     };
     match (place(url), place(telegram_api_url)) {
@@ -245,10 +245,7 @@ pub(super) async fn post(
 /// Adaptive Card in a message; the older Office 365 connectors (`webhook.office.com`) take a
 /// MessageCard.
 fn teams_payload(url: &str, text: &str) -> Value {
-    let host = Url::parse(url)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
-        .unwrap_or_default();
+    let host = Url::parse(url).map(|u| host_name(&u)).unwrap_or_default();
     if host.ends_with("logic.azure.com") || host.ends_with("powerplatform.com") {
         json!({
             "type": "message",
@@ -510,6 +507,8 @@ mod tests {
         let cases = [
             ("http://tg-local:8081", MessageKind::Telegram),
             ("http://TG-local:8081/anything", MessageKind::Telegram),
+            // A host written with its trailing dot is the same host.
+            ("http://tg-local.:8081/x", MessageKind::Telegram),
             ("http://tg-local:8082/x", MessageKind::OpenWebUi),
             ("https://tg-local/x", MessageKind::OpenWebUi),
             (
@@ -681,7 +680,15 @@ mod tests {
 
     #[test]
     fn teams_workflow_urls_get_an_adaptive_card() {
-        let v = teams_payload("https://prod.westus.logic.azure.com/workflows/x", "hi");
-        assert_eq!(v["attachments"][0]["content"]["body"][0]["text"], "hi");
+        for url in [
+            "https://prod.westus.logic.azure.com/workflows/x",
+            "https://prod.westus.logic.azure.com./workflows/x",
+        ] {
+            let v = teams_payload(url, "hi");
+            assert_eq!(
+                v["attachments"][0]["content"]["body"][0]["text"], "hi",
+                "{url}"
+            );
+        }
     }
 }
