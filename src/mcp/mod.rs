@@ -22,11 +22,11 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
-    CustomRequest, CustomResult, ErrorCode, Implementation, InitializeRequestParams,
-    InitializeResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
-    UnsubscribeRequestParams,
+    CustomRequest, CustomResult, DiscoverResult, ErrorCode, Implementation,
+    InitializeRequestParams, InitializeResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -247,8 +247,24 @@ impl ServerHandler for McpServer {
         {
             resources.subscribe = None;
         }
-        // The guide walks through creating and changing; a connection that may only read gets
-        // one of its own, as its tools/list offers only list_* and get_*.
+        if reads_only(&context) {
+            result.instructions = Some(prompts::read_only_instructions(&self.state));
+        }
+        Ok(result)
+    }
+
+    // `server/discover` is how a client of the stateless protocol (Open WebUI 0.12's) learns
+    // the instructions, per request. The guide walks through creating and changing; a
+    // connection that may only read gets one of its own there as in `initialize`, as its
+    // tools/list offers only list_* and get_*.
+    async fn discover(
+        &self,
+        context: RequestContext<RoleServer>,
+    ) -> Result<DiscoverResult, ErrorData> {
+        let mut result = DiscoverResult::from_server_info(
+            self.supported_protocol_versions().into_owned(),
+            self.get_info(),
+        );
         if reads_only(&context) {
             result.instructions = Some(prompts::read_only_instructions(&self.state));
         }

@@ -475,6 +475,42 @@ async fn a_read_key_over_mcp_is_offered_and_calls_list_tools_but_cannot_create()
 }
 
 #[tokio::test]
+async fn server_discover_gives_a_read_key_the_readers_guide_and_an_admin_key_the_whole_one() {
+    use rmcp::ClientServiceExt;
+    // Arrange: Open WebUI 0.12 learns the instructions from `server/discover` (protocol
+    // 2026-07-28), not from `initialize`.
+    let app = spawn_app().await;
+    let (_, read) = create_key(&app, "agent-reader", "read").await;
+
+    // Act
+    let mut guides = Vec::new();
+    for key in [read.as_str(), API_KEY] {
+        let transport = StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header(key),
+        );
+        let lifecycle = rmcp::ClientLifecycleMode::Discover {
+            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+        };
+        let client = ().serve_with_lifecycle(transport, lifecycle).await;
+        let client = client.expect("MCP client discovers");
+        guides.push(
+            client
+                .peer_info()
+                .and_then(|info| info.instructions.clone())
+                .unwrap_or_default(),
+        );
+        client.cancel().await.ok();
+    }
+
+    // Assert
+    let (reader, admin) = (&guides[0], &guides[1]);
+    assert!(reader.contains("may only read"), "{reader}");
+    assert!(!reader.contains("add_command"), "{reader}");
+    assert!(admin.contains("add_command"), "{admin}");
+    assert!(!admin.contains("may only read"), "{admin}");
+}
+
+#[tokio::test]
 async fn a_read_key_gets_a_tool_error_from_mcp_for_a_tool_that_changes_something() {
     // Arrange
     let app = spawn_app().await;
