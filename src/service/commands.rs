@@ -614,12 +614,8 @@ fn own_receiver_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -
     }
     let target: Value = serde_json::from_str(row.target.as_deref()?).ok()?;
     let url = target.get("url")?.as_str()?;
-    let bare = |u: &str| {
-        let u = u.split(['?', '#']).next().unwrap_or(u);
-        u.trim_end_matches('/').to_ascii_lowercase()
-    };
     let own = super::webhooks::receiver_url(state, &hook.provider, &hook.id);
-    if bare(url) != bare(&own) {
+    if !reaches_receiver(url, &state.public_base_url, hook) {
         return None;
     }
     // Stored sealed when WEBHOOK_MCP_SECRET_KEY is set (an update reads it so): opened, as
@@ -650,6 +646,44 @@ fn own_receiver_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -
             crate::actions::hops::HEADER
         )),
     }
+}
+
+/// Whether `url` reaches `hook`'s receiver on this server, whose URLs start with `base`
+/// (`PUBLIC_URL`): the same origin (a host's trailing dot and case aside), then
+/// `/webhooks/{provider}/{id}` as the router takes it (the provider by any of its names, in
+/// any case; the id exactly; no trailing `/`, which the router does not take).
+fn reaches_receiver(url: &str, base: &str, hook: &WebhookRow) -> bool {
+    let place = |u: &str| {
+        let u = reqwest::Url::parse(u).ok().filter(reqwest::Url::has_host)?;
+        let host = u.host_str()?.trim_end_matches('.').to_ascii_lowercase();
+        Some((
+            u.scheme().to_owned(),
+            host,
+            u.port_or_known_default(),
+            u.path().to_owned(),
+        ))
+    };
+    let (Some((scheme, host, port, path)), Some((own_scheme, own_host, own_port, own_path))) =
+        (place(url), place(base))
+    else {
+        return false;
+    };
+    let Some(rest) = path.strip_prefix(own_path.trim_end_matches('/')) else {
+        return false;
+    };
+    let mut segments = rest.split('/');
+    let (Some(""), Some("webhooks"), Some(provider), Some(id), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return false;
+    };
+    (scheme, host, port) == (own_scheme, own_host, own_port)
+        && provider.parse::<Provider>().ok() == hook.provider.parse::<Provider>().ok()
+        && id == hook.id
 }
 
 /// Why `hook` would reject a forward to `url` signed with `secret`: its own verification, as
@@ -1070,5 +1104,78 @@ fn not_found(id: &str) -> ServiceError {
     ServiceError::NotFound {
         what: "command",
         id: id.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forward_reaches_its_own_receiver_by_any_spelling_the_router_takes() {
+        let hook = WebhookRow {
+            id: "sw".into(),
+            name: "Self".into(),
+            provider: "standard-webhooks".into(),
+            secret: String::new(),
+            previous_secret: None,
+            previous_expires_at: None,
+            enabled: true,
+            options: "{}".into(),
+            created_by: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let base = "https://hooks.example.com/in";
+        let cases = [
+            (
+                "https://hooks.example.com/in/webhooks/standard-webhooks/sw",
+                true,
+            ),
+            ("https://HOOKS.example.com./in/webhooks/svix/sw?x=1", true),
+            (
+                "https://hooks.example.com:443/in/webhooks/Standard-Webhooks/sw",
+                true,
+            ),
+            // Another webhook, provider, origin or base path; the id in another case.
+            (
+                "https://hooks.example.com/in/webhooks/standard-webhooks/sw2",
+                false,
+            ),
+            (
+                "https://hooks.example.com/in/webhooks/standard-webhooks/SW",
+                false,
+            ),
+            ("https://hooks.example.com/in/webhooks/github/sw", false),
+            (
+                "http://hooks.example.com/in/webhooks/standard-webhooks/sw",
+                false,
+            ),
+            (
+                "https://hooks.example.com:8443/in/webhooks/standard-webhooks/sw",
+                false,
+            ),
+            (
+                "https://other.example.com/in/webhooks/standard-webhooks/sw",
+                false,
+            ),
+            (
+                "https://hooks.example.com/webhooks/standard-webhooks/sw",
+                false,
+            ),
+            (
+                "https://hooks.example.com/in/webhooks/standard-webhooks/sw/x",
+                false,
+            ),
+            // The router takes no trailing `/`: such a forward ends dead, it does not loop.
+            (
+                "https://hooks.example.com/in/webhooks/standard-webhooks/sw/",
+                false,
+            ),
+            ("not a url", false),
+        ];
+        for (url, reaches) in cases {
+            assert_eq!(reaches_receiver(url, base, &hook), reaches, "{url}");
+        }
     }
 }
