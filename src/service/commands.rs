@@ -196,6 +196,24 @@ async fn update_once(
         {
             row.target = None;
         }
+        // A forward and a message hide different parts of a URL (a forward's receiver path
+        // stays readable, a channel's last segment is its key): a URL one hid shown by the
+        // other would show its key. So the switch takes the whole URL again, and a mask in the
+        // one given stands for nothing stored.
+        if switches_url_rule(&row.action, &a) && row.target.is_some() {
+            if input.target.is_none() {
+                return Err(ServiceError::invalid(
+                    "target",
+                    format!(
+                        "a {} and a {} hide different parts of their URL: give the whole target URL \
+                         again with the new action",
+                        row.action.trim(),
+                        a.trim()
+                    ),
+                ));
+            }
+            row.target = None;
+        }
         // So does a create_task turned into an action that runs no agent: its agent goes,
         // unless one is given with the new action for it to refuse.
         if a != row.action && input.agent.is_none() && !matches!(a.trim(), "create_task" | "ask") {
@@ -646,6 +664,16 @@ fn own_receiver_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -
             crate::actions::hops::HEADER
         )),
     }
+}
+
+/// Whether an action's change from `stored` to `given` changes the rule its target URL is
+/// shown by: a forward's ([`crate::actions::mask_forward_url`]) or a message's.
+fn switches_url_rule(stored: &str, given: &str) -> bool {
+    let (stored, given) = (stored.trim(), given.trim());
+    matches!(
+        (stored, given),
+        ("forward", "post_message") | ("post_message", "forward")
+    )
 }
 
 /// Whether `url` reaches `hook`'s receiver on this server, whose URLs start with `base`

@@ -728,7 +728,8 @@ async fn a_channel_message_that_could_never_be_sent_is_refused_when_saved() {
     assert_error(&no_chat, StatusCode::BAD_REQUEST, Some("target.chat_id"));
     assert_error(&signed, StatusCode::BAD_REQUEST, Some("target.secret"));
 
-    // And when only the action changes: a signed forward made a post_message.
+    // And when only the action changes: a signed forward made a post_message (which takes
+    // its whole target again, a message's URL being shown by another rule).
     let (status, f) = add(
         &app,
         json!({"trigger": "issues.opened", "action": "forward",
@@ -746,7 +747,7 @@ async fn a_channel_message_that_could_never_be_sent_is_refused_when_saved() {
         .json(&json!({"action": "post_message", "template": "New issue"})),
     )
     .await;
-    assert_error(&turned, StatusCode::BAD_REQUEST, Some("target.secret"));
+    assert_error(&turned, StatusCode::BAD_REQUEST, Some("target"));
 }
 
 #[tokio::test]
@@ -1393,6 +1394,81 @@ async fn a_reply_command_with_no_token_to_send_it_is_saved_with_a_warning_naming
             .contains("SLACK_BOT_TOKEN"),
         "{mention_respond}"
     );
+}
+
+#[tokio::test]
+async fn switching_between_forward_and_post_message_takes_the_whole_url_again() {
+    // Arrange: a message to a URL whose last segment is its key (hidden by a message's rule,
+    // not a forward's), and a forward to a Zapier silent hook (whose key a message's rule
+    // would not hide); a read key.
+    let app = app_with_webhook().await;
+    let channel = "https://chat.example.com/hooks/abcsecretkeyhere";
+    let silent = "https://hooks.zapier.com/hooks/catch/123456/zsil7ky/silent/";
+    let mut ids = Vec::new();
+    for (action, url) in [("post_message", channel), ("forward", silent)] {
+        let (status, command) = add(
+            &app,
+            json!({"trigger": "issues.opened", "action": action, "template": "New issue",
+                   "target": {"url": url}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{command}");
+        ids.push(command["id"].as_str().expect("id").to_string());
+    }
+    let (_, read) = crate::keys::create_key(&app, "dashboard", "read").await;
+
+    // Act: each switched to the other action, with its target left as stored or given back
+    // as shown; then once with the whole URL.
+    let mut refused = Vec::new();
+    for (id, body) in [
+        (&ids[0], json!({"action": "forward"})),
+        (
+            &ids[0],
+            json!({"action": "forward", "target": {"url": "https://chat.example.com/hooks/***?x=1"}}),
+        ),
+        (&ids[1], json!({"action": "post_message"})),
+        (
+            &ids[1],
+            json!({"action": "post_message",
+                   "target": {"url": "https://hooks.zapier.com/hooks/catch/123456/***/silent/"}}),
+        ),
+    ] {
+        refused.push(
+            send_json(
+                app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+                    .json(&body),
+            )
+            .await,
+        );
+    }
+    let whole = send_json(
+        app.api(
+            Method::PUT,
+            &format!("/api/webhooks/gh/commands/{}", ids[0]),
+        )
+        .json(&json!({"action": "forward", "target": {"url": "https://ci.example.com/in"}})),
+    )
+    .await;
+    let (status, listed) = send_json(
+        app.client
+            .get(app.url("/api/webhooks/gh/commands"))
+            .bearer_auth(&read),
+    )
+    .await;
+
+    // Assert: refused, naming the target; the whole URL is taken; no key is shown.
+    for answer in &refused {
+        assert_error(answer, StatusCode::BAD_REQUEST, None);
+        let text = answer.1.to_string();
+        assert!(text.contains("target"), "{text}");
+        assert!(text.contains("whole"), "{text}");
+    }
+    assert_eq!(whole.0, StatusCode::OK, "{}", whole.1);
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let text = listed.to_string();
+    for key in ["abcsecretkeyhere", "zsil7ky"] {
+        assert!(!text.contains(key), "{key} in {text}");
+    }
 }
 
 #[tokio::test]
