@@ -209,10 +209,11 @@ pub(crate) fn redact_secret_path(url: &str) -> String {
     };
     let (origin, path) = plain.split_at(start);
     let segments: Vec<&str> = path.split('/').collect();
-    format!(
-        "{origin}{}",
-        masked_path(&segments, &path_secrets(&segments))
-    )
+    let secrets = match reqwest::Url::parse(&plain) {
+        Ok(url) => channel_path_secrets(&url, &segments),
+        Err(_) => path_secrets(&segments),
+    };
+    format!("{origin}{}", masked_path(&segments, &secrets))
 }
 
 /// `redact_url` with every path segment masked that either rule finds secret, a channel's
@@ -230,7 +231,7 @@ pub(crate) fn redact_any_secret_path(url: &str) -> String {
     let segments: Vec<&str> = segments.collect();
     let (forward, channel) = (
         forward_path_secrets(&parsed, &segments),
-        path_secrets(&segments),
+        channel_path_secrets(&parsed, &segments),
     );
     // Where both find one, the longer: the whole segment over a `bot<token>`'s token.
     let secrets: Vec<Option<&str>> = forward
@@ -360,6 +361,20 @@ pub(crate) fn path_secrets<'a>(segments: &[&'a str]) -> Vec<Option<&'a str>> {
         && let Some(last) = segments.iter().rposition(|segment| !segment.is_empty())
     {
         secrets[last] = Some(segments[last]);
+    }
+    secrets
+}
+
+/// The secrets of a channel URL's path (`segments`, as `url`'s): [`path_secrets`], and
+/// Zapier's key wherever it stands, as a forward's rule has it (a silent hook's,
+/// `…/{key}/silent/`, is not last).
+pub(crate) fn channel_path_secrets<'a>(
+    url: &reqwest::Url,
+    segments: &[&'a str],
+) -> Vec<Option<&'a str>> {
+    let mut secrets = path_secrets(segments);
+    if let Some(key) = super::channels::zapier_key_index(url).filter(|&i| i < segments.len()) {
+        secrets[key] = Some(segments[key]);
     }
     secrets
 }
@@ -517,7 +532,10 @@ fn unmask_path(given: &reqwest::Url, stored: &reqwest::Url) -> Option<String> {
     if kept.len() != edited.len() {
         return None;
     }
-    let (forward, channel) = (forward_path_secrets(stored, &kept), path_secrets(&kept));
+    let (forward, channel) = (
+        forward_path_secrets(stored, &kept),
+        channel_path_secrets(stored, &kept),
+    );
     let as_shown = |i: usize| {
         [forward[i], channel[i]]
             .into_iter()
@@ -730,6 +748,11 @@ mod tests {
             (
                 "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/XXXXSECRETXXXX",
                 "https://hooks.slack.com/services/T0123ABCD/B0123ABCD/***",
+            ),
+            // A Zapier silent hook's key, not last, as a forward's rule hides it.
+            (
+                "https://hooks.zapier.com/hooks/catch/123456/abc1def/silent/",
+                "https://hooks.zapier.com/hooks/catch/123456/***/***/",
             ),
         ];
         for (url, want) in cases {

@@ -12,7 +12,7 @@ use percent_encoding::percent_decode_str;
 use reqwest::header::{AUTHORIZATION, HeaderMap, PROXY_AUTHORIZATION};
 use reqwest::{Request, Url};
 
-use super::describe::{bot_token, encode_segment, forward_path_secrets, path_secrets};
+use super::describe::{bot_token, channel_path_secrets, encode_segment, forward_path_secrets};
 
 /// What a scrubbed credential reads as.
 const MASK: &str = "***";
@@ -69,7 +69,10 @@ impl SentSecrets {
         let segments: Vec<&str> = url.path_segments().into_iter().flatten().collect();
         let in_path: Vec<&str> = match path {
             UrlPath::Plain => segments.iter().filter_map(|s| bot_token(s)).collect(),
-            UrlPath::Secret => path_secrets(&segments).into_iter().flatten().collect(),
+            UrlPath::Secret => channel_path_secrets(url, &segments)
+                .into_iter()
+                .flatten()
+                .collect(),
             UrlPath::Forward => forward_path_secrets(url, &segments)
                 .into_iter()
                 .flatten()
@@ -276,6 +279,12 @@ mod tests {
                 "https://tg.example/bot123456:TGSECRETTOKEN99/sendMessage",
                 "see /log?path=%2fbot123456%3aTGSECRETTOKEN99%2fsendMessage",
                 "see /log?path=%2fbot***%2fsendMessage",
+            ),
+            // A Zapier silent hook's key, not last.
+            (
+                "https://hooks.zapier.com/hooks/catch/123456/ZAPKEY999/silent/",
+                "no hook ZAPKEY999 for account 123456",
+                "no hook *** for account 123456",
             ),
             (
                 "https://sink.example/hooks/x/SECRET%20WITH%20SPACE",
