@@ -221,6 +221,15 @@ pub(crate) fn redact_secret_path(url: &str) -> String {
 /// is not last): for the audit log, which records a `url` without asking which action it
 /// is for.
 pub(crate) fn redact_any_secret_path(url: &str) -> String {
+    // One given without its scheme (`open-webui:8080/api/…`, refused, but audited as given)
+    // parses as scheme `open-webui` with no host: read as `http://` it has one, and a path.
+    let has_host = reqwest::Url::parse(url).is_ok_and(|u| u.has_host());
+    if !has_host && !url.contains("://") {
+        let read = redact_any_secret_path(&format!("http://{}", url.trim()));
+        if let Some(masked) = read.strip_prefix("http://") {
+            return masked.to_owned();
+        }
+    }
     let plain = redact_url(url);
     let Ok(parsed) = reqwest::Url::parse(&plain) else {
         return plain;
@@ -783,6 +792,15 @@ mod tests {
                 "https://ci.example.com/hooks/***/***",
             ),
             ("https://example.com/", "https://example.com/"),
+            // Given without a scheme: its path masked all the same.
+            (
+                "open-webui:8080/api/v1/channels/webhooks/ch1/owuitok9",
+                "open-webui:8080/api/v1/channels/webhooks/ch1/***",
+            ),
+            (
+                "user:pw@localhost:8080/hooks/abcsecret",
+                "localhost:8080/hooks/***",
+            ),
             ("not a url", "<invalid URL>"),
         ];
         for (url, recorded) in cases {
