@@ -480,9 +480,10 @@ pub(crate) fn restore_url(given: &str, stored: &str) -> Option<String> {
 }
 
 /// `given` with the credentials `mask_forward_url` hid put back from `stored`, where both
-/// are on the same scheme, host and port (credentials never follow a URL to another server);
-/// `None` when nothing in `given` is masked or the servers differ. Masked path segments are
-/// put back as [`unmask_path`] allows, or none are.
+/// are on the same scheme, host and port (credentials never follow a URL to another server)
+/// and the same path, masked segments put back as [`unmask_path`] allows (a key kept for one
+/// endpoint is not pointed at another of the server's: a token in the query as one in the
+/// path); `None` when nothing in `given` is masked, the servers or the paths differ.
 pub(crate) fn unmask_url_credentials(given: &str, stored: &str) -> Option<String> {
     let (mut given, stored) = (
         reqwest::Url::parse(given).ok()?,
@@ -495,15 +496,18 @@ pub(crate) fn unmask_url_credentials(given: &str, stored: &str) -> Option<String
         return None;
     }
     let mut changed = false;
+    if let Some(path) = unmask_path(&given, &stored) {
+        given.set_path(&path);
+        changed = true;
+    }
+    if given.path() != stored.path() {
+        return None;
+    }
     if given.password() == Some("***") && given.username() == stored.username() {
         given.set_password(stored.password()).ok()?;
         changed = true;
     } else if given.username() == "***" && given.password().is_none() {
         given.set_username(stored.username()).ok()?;
-        changed = true;
-    }
-    if let Some(path) = unmask_path(&given, &stored) {
-        given.set_path(&path);
         changed = true;
     }
     let masked = |k: &str, v: &str| v == "***" && secret_query_name(k);
@@ -963,6 +967,19 @@ mod tests {
         ] {
             assert_eq!(restore_url(elsewhere, stored), None, "{elsewhere}");
         }
+        // A key in the query or before the host is not pointed at another endpoint either.
+        let stored = "https://u:pw1@sink.example.com/in?token=t1&code=c1";
+        for elsewhere in [
+            "https://sink.example.com/admin/x?token=***",
+            "https://u:***@sink.example.com/admin",
+            "https://sink.example.com/in/x?code=***",
+        ] {
+            assert_eq!(restore_url(elsewhere, stored), None, "{elsewhere}");
+        }
+        assert_eq!(
+            restore_url("https://u:***@sink.example.com/in?token=***&x=2", stored).as_deref(),
+            Some("https://u:pw1@sink.example.com/in?token=t1&x=2")
+        );
     }
 
     /// What an edit of `stored` to `given` saves: the URL kept, or `Err` where it is refused
