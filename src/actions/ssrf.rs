@@ -339,8 +339,8 @@ pub fn lookup_deadline() -> tokio::time::Instant {
 
 /// Checks before sending whose lookups may run at once. A lookup outlives the check that gave
 /// up on it (the system resolver has no cancel): each holds one of these until it ends, so a
-/// stalled DNS ties up at most this many blocking threads, which store reads share; past it,
-/// a check is skipped (the sender still checks when it sends).
+/// stalled DNS ties up at most this many blocking threads, which store reads share; a check
+/// that gets none by its deadline is skipped (the sender still checks when it sends).
 static PRE_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
 
 /// The refusal the sender's resolver would give `url`'s host name now: a name (not an IP
@@ -363,7 +363,15 @@ pub async fn refusal_by_address(
         Route::Allowlisted => allowlist.to_vec(),
         Route::Strict => Vec::new(),
     };
-    let permit = PRE_CHECKS.try_acquire().ok()?;
+    // Past the deadline (a later command of a dry run, an update tried again), no lookup
+    // starts that nobody would wait for.
+    if tokio::time::Instant::now() >= deadline {
+        return None;
+    }
+    let permit = tokio::time::timeout_at(deadline, PRE_CHECKS.acquire())
+        .await
+        .ok()?
+        .ok()?;
     // Run apart, holding its permit to the end, so that giving up at the deadline does not
     // free the permit of a lookup still running.
     let lookup = tokio::spawn(async move {
