@@ -1111,6 +1111,21 @@ async fn a_forward_to_its_own_receiver_is_warned_of_and_stops_after_the_hop_limi
     assert_eq!(first["status"], "done", "{first}");
 }
 
+/// Issue 7 opened on webhook `gh` (signed with `secret`) and the first action it queued sent.
+async fn open_issue_and_send(app: &TestApp, secret: &str) -> Step {
+    let response = app
+        .post_github(
+            "gh",
+            "issues",
+            &delivery_id(),
+            &issue_opened("octo/app", 7, &[]),
+            secret,
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    worker::send_one(&app.state).await.expect("send")
+}
+
 #[tokio::test]
 async fn a_forward_to_its_own_receiver_that_would_not_verify_it_is_warned_of_as_rejected() {
     // Arrange: webhooks forwarding to their own receive URL: a GitHub one (which wants GitHub's
@@ -1144,17 +1159,7 @@ async fn a_forward_to_its_own_receiver_that_would_not_verify_it_is_warned_of_as_
         let body = json!({"trigger": "*", "action": "forward", "target": {"url": url}});
         added.push(app.add_command_ok(hook, body).await);
     }
-    let response = app
-        .post_github(
-            "gh",
-            "issues",
-            &delivery_id(),
-            &issue_opened("octo/app", 7, &[]),
-            gh_secret,
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let step = worker::send_one(&app.state).await.expect("send");
+    let step = open_issue_and_send(&app, gh_secret).await;
 
     // Assert: each warned as its webhook would take the forward; GitHub's goes dead.
     for ((hook, _, says), command) in cases.iter().zip(&added) {
@@ -1245,17 +1250,7 @@ async fn a_forward_to_a_standard_webhooks_webhook_arrives_with_its_event_type() 
         .await;
 
     // Act: an issue opened on GitHub, and the forward sent.
-    let response = app
-        .post_github(
-            "gh",
-            "issues",
-            &delivery_id(),
-            &issue_opened("octo/app", 7, &[]),
-            gh_secret,
-        )
-        .await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let step = worker::send_one(&app.state).await.expect("send");
+    let step = open_issue_and_send(&app, gh_secret).await;
 
     // Assert: the hub verified it, typed it as GitHub did, and its own command matched.
     assert!(

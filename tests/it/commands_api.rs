@@ -34,6 +34,36 @@ async fn add(app: &TestApp, body: Value) -> (StatusCode, Value) {
     .await
 }
 
+/// Adds to `gh` an `issues.opened` command per (action, target URL); their ids.
+async fn add_targets(app: &TestApp, targets: &[(&str, &str)]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (action, url) in targets {
+        let (status, command) = add(
+            app,
+            json!({"trigger": "issues.opened", "action": action, "template": "New issue",
+                   "target": {"url": url}}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{command}");
+        ids.push(command["id"].as_str().expect("id").to_string());
+    }
+    ids
+}
+
+/// `PUT` of `body` on command `id` of `gh`.
+async fn put_command(app: &TestApp, id: &str, body: Value) -> (StatusCode, Value) {
+    send_json(
+        app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+            .json(&body),
+    )
+    .await
+}
+
+/// `GET path` with the API key `key` (a read key, say).
+async fn get_with(app: &TestApp, key: &str, path: &str) -> (StatusCode, Value) {
+    send_json(app.client.get(app.url(path)).bearer_auth(key)).await
+}
+
 #[tokio::test]
 async fn adding_a_command_answers_201_with_the_command() {
     // Arrange
@@ -1404,17 +1434,7 @@ async fn switching_between_forward_and_post_message_takes_the_whole_url_again() 
     let app = app_with_webhook().await;
     let channel = "https://chat.example.com/hooks/abcsecretkeyhere";
     let silent = "https://hooks.zapier.com/hooks/catch/123456/zsil7ky/silent/";
-    let mut ids = Vec::new();
-    for (action, url) in [("post_message", channel), ("forward", silent)] {
-        let (status, command) = add(
-            &app,
-            json!({"trigger": "issues.opened", "action": action, "template": "New issue",
-                   "target": {"url": url}}),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{command}");
-        ids.push(command["id"].as_str().expect("id").to_string());
-    }
+    let ids = add_targets(&app, &[("post_message", channel), ("forward", silent)]).await;
     let (_, read) = crate::keys::create_key(&app, "dashboard", "read").await;
 
     // Act: each switched to the other action, with its target left as stored or given back
@@ -1433,28 +1453,15 @@ async fn switching_between_forward_and_post_message_takes_the_whole_url_again() 
                    "target": {"url": "https://hooks.zapier.com/hooks/catch/123456/***/silent/"}}),
         ),
     ] {
-        refused.push(
-            send_json(
-                app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
-                    .json(&body),
-            )
-            .await,
-        );
+        refused.push(put_command(&app, id, body).await);
     }
-    let whole = send_json(
-        app.api(
-            Method::PUT,
-            &format!("/api/webhooks/gh/commands/{}", ids[0]),
-        )
-        .json(&json!({"action": "forward", "target": {"url": "https://ci.example.com/in"}})),
+    let whole = put_command(
+        &app,
+        &ids[0],
+        json!({"action": "forward", "target": {"url": "https://ci.example.com/in"}}),
     )
     .await;
-    let (status, listed) = send_json(
-        app.client
-            .get(app.url("/api/webhooks/gh/commands"))
-            .bearer_auth(&read),
-    )
-    .await;
+    let (status, listed) = get_with(&app, &read, "/api/webhooks/gh/commands").await;
 
     // Assert: refused, naming the target; the whole URL is taken; no key is shown.
     for answer in &refused {
@@ -1479,24 +1486,18 @@ async fn an_edit_keeps_a_hidden_key_only_on_the_path_it_was_shown_on() {
     let app = app_with_webhook().await;
     let zapier = "https://hooks.zapier.com/hooks/catch/123456/abc1def/";
     let channel = "https://chat.example.com/api/v1/channels/webhooks/ch1/owuikey9";
-    let mut ids = Vec::new();
     // A silent hook's key is not its last segment: hidden by the forward's rule only.
     let silent = "https://hooks.zapier.com/hooks/catch/123456/zsil7ky/silent/";
-    for (action, url) in [
-        ("forward", zapier),
-        ("forward", channel),
-        ("post_message", channel),
-        ("forward", silent),
-    ] {
-        let (status, command) = add(
-            &app,
-            json!({"trigger": "issues.opened", "action": action, "template": "New issue",
-                   "target": {"url": url}}),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{command}");
-        ids.push(command["id"].as_str().expect("id").to_string());
-    }
+    let ids = add_targets(
+        &app,
+        &[
+            ("forward", zapier),
+            ("forward", channel),
+            ("post_message", channel),
+            ("forward", silent),
+        ],
+    )
+    .await;
     let (_, read) = crate::keys::create_key(&app, "dashboard", "read").await;
 
     // Act: each URL edited with its mask kept but its path changed — after Zapier's key (a
@@ -1519,26 +1520,10 @@ async fn an_edit_keeps_a_hidden_key_only_on_the_path_it_was_shown_on() {
             "https://hooks.zapier.com/hooks/catch/123456/***/?x=1",
         ),
     ] {
-        edits.push(
-            send_json(
-                app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
-                    .json(&json!({"target": {"url": url}})),
-            )
-            .await,
-        );
+        edits.push(put_command(&app, id, json!({"target": {"url": url}})).await);
     }
-    let (status, listed) = send_json(
-        app.client
-            .get(app.url("/api/webhooks/gh/commands"))
-            .bearer_auth(&read),
-    )
-    .await;
-    let (audit_status, audit) = send_json(
-        app.client
-            .get(app.url("/api/audit?limit=100"))
-            .bearer_auth(&read),
-    )
-    .await;
+    let (status, listed) = get_with(&app, &read, "/api/webhooks/gh/commands").await;
+    let (audit_status, audit) = get_with(&app, &read, "/api/audit?limit=100").await;
 
     // Assert: every change of the path is refused, asking for the whole URL; the query's
     // edit keeps the key where it was, masked. A read key sees no key.

@@ -36,6 +36,20 @@ fn wait_ms(action: &Value) -> i128 {
     time_ms(&action["next_attempt_at"]) - time_ms(&action["attempt_log"][0]["at"])
 }
 
+/// The id of the first action an `issues.opened` of issue 7, sent to webhook `gh`, queued.
+async fn first_action_of_an_opened_issue(app: &crate::helpers::TestApp) -> String {
+    let body = issue_opened("octo/app", 7, &[]);
+    let event_id = accepted(
+        app.post_github("gh", "issues", &delivery_id(), &body, GH_SECRET)
+            .await,
+    )
+    .await;
+    app.actions_of(&event_id).await[0]["id"]
+        .as_str()
+        .expect("action id")
+        .to_string()
+}
+
 /// An app commenting on every opened issue through a fake GitHub (token `TOKEN`), and the id
 /// of the comment queued for issue 7.
 async fn comment_queued(github: &MockServer) -> (crate::helpers::TestApp, String) {
@@ -51,16 +65,7 @@ async fn comment_queued(github: &MockServer) -> (crate::helpers::TestApp, String
         json!({"trigger": "issues.opened", "action": "comment", "template": "Thanks"}),
     )
     .await;
-    let body = issue_opened("octo/app", 7, &[]);
-    let event_id = accepted(
-        app.post_github("gh", "issues", &delivery_id(), &body, GH_SECRET)
-            .await,
-    )
-    .await;
-    let id = app.actions_of(&event_id).await[0]["id"]
-        .as_str()
-        .expect("action id")
-        .to_string();
+    let id = first_action_of_an_opened_issue(&app).await;
     (app, id)
 }
 
@@ -274,16 +279,7 @@ async fn a_forward_urls_token_in_its_path_is_neither_shown_nor_stored_from_the_a
                               "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}),
         )
         .await;
-    let body = issue_opened("octo/app", 7, &[]);
-    let event_id = accepted(
-        app.post_github("gh", "issues", &delivery_id(), &body, GH_SECRET)
-            .await,
-    )
-    .await;
-    let id = app.actions_of(&event_id).await[0]["id"]
-        .as_str()
-        .expect("action id")
-        .to_string();
+    let id = first_action_of_an_opened_issue(&app).await;
     let (_, read) = crate::keys::create_key(&app, "dashboard", "read").await;
     let read_json = |path: String| {
         let request = app.client.get(app.url(&path)).bearer_auth(read.clone());
