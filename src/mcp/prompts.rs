@@ -70,6 +70,10 @@ pub fn read_only_instructions(state: &AppState) -> String {
     text(state, "instructions-read.md")
 }
 
+/// The prompt that walks through creating a webhook: not listed to a connection that may
+/// only read.
+pub const SETUP_WEBHOOK: &str = "setup-webhook";
+
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct SetupWebhookArgs {
     /// What the user wants, in their words, e.g. "create a webhook for GitHub that creates

@@ -427,6 +427,10 @@ async fn a_read_key_over_mcp_is_offered_and_calls_list_tools_but_cannot_create()
 
     // Act
     let tools = client.list_all_tools().await.expect("tools/list");
+    let prompts = client.list_all_prompts().await.expect("prompts/list");
+    let admin = connect(&app, API_KEY).await;
+    let admin_prompts = admin.list_all_prompts().await.expect("prompts/list");
+    admin.cancel().await.ok();
     let listed = client
         .call_tool(tool_call("list_webhooks", json!({})))
         .await
@@ -454,6 +458,14 @@ async fn a_read_key_over_mcp_is_offered_and_calls_list_tools_but_cannot_create()
             .all(|n| n.starts_with("list_") || n.starts_with("get_")),
         "a read key is offered a tool that changes something: {names:?}"
     );
+    // Nor the prompt that walks through creating a webhook; the ones that read are there.
+    let prompt_names: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).collect();
+    assert!(!prompt_names.contains(&"setup-webhook"), "{prompt_names:?}");
+    assert!(prompt_names.contains(&"triage-event"), "{prompt_names:?}");
+    let admin_names: Vec<&str> = admin_prompts.iter().map(|p| p.name.as_str()).collect();
+    for name in ["setup-webhook", "triage-event", "explain-event-log"] {
+        assert!(admin_names.contains(&name), "{admin_names:?}");
+    }
     assert_ne!(listed.is_error, Some(true), "{listed:?}");
     assert!(format!("{listed:?}").contains("gh"), "{listed:?}");
     assert_ne!(one.is_error, Some(true), "{one:?}");
