@@ -223,11 +223,18 @@ pub(crate) fn redact_secret_path(url: &str) -> String {
 pub(crate) fn redact_any_secret_path(url: &str) -> String {
     // One given without its scheme (`open-webui:8080/api/…`, refused, but audited as given)
     // parses as scheme `open-webui` with no host: read as `http://` it has one, and a path.
+    // A `://` in its query or fragment (`?next=http://…`) does not make it one with a scheme.
+    let before_query = url.split(['?', '#']).next().unwrap_or_default();
     let has_host = reqwest::Url::parse(url).is_ok_and(|u| u.has_host());
-    if !has_host && !url.contains("://") {
+    if !has_host && !before_query.contains("://") {
         let read = redact_any_secret_path(&format!("http://{}", url.trim()));
         if let Some(masked) = read.strip_prefix("http://") {
             return masked.to_owned();
+        }
+        // Not a URL even so (a port past 65535, say): its host at most, no path, no query.
+        if let Some((origin, _)) = before_query.trim().split_once('/') {
+            let host = origin.rsplit('@').next().unwrap_or_default();
+            return format!("{host}/{MASK}");
         }
     }
     let plain = redact_url(url);
@@ -804,6 +811,22 @@ mod tests {
             (
                 "user:pw@localhost:8080/hooks/abcsecret",
                 "localhost:8080/hooks/***",
+            ),
+            (
+                "open-webui:8080/api/v1/channels/webhooks/ch1/owuitok9?next=http://a",
+                "open-webui:8080/api/v1/channels/webhooks/ch1/***",
+            ),
+            (
+                "open-webui:8080/api/v1/channels/webhooks/ch1/owuitok9#x://y",
+                "open-webui:8080/api/v1/channels/webhooks/ch1/***",
+            ),
+            (
+                "open-webui:99999/api/v1/channels/webhooks/ch1/owuitok9",
+                "open-webui:99999/***",
+            ),
+            (
+                "u:pw@open-webui:http/api/v1/channels/webhooks/ch1/owuitok9",
+                "open-webui:http/***",
             ),
             ("not a url", "<invalid URL>"),
         ];

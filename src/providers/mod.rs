@@ -345,8 +345,8 @@ impl ReplyCredentials {
     }
 
     /// Replaces masked values in `self` (an update) with the values in `old`: a token given
-    /// as the mask, a base URL given as shown (or edited on the same server, its hidden
-    /// credentials kept).
+    /// as the mask, a base URL given as shown (or with only its query edited, on the same
+    /// server and path, its hidden credentials kept: `actions::restore_url`).
     pub fn unmask_from(&mut self, old: &ReplyCredentials) {
         // A mask with nothing stored behind it stays, for `still_masked` to refuse.
         let keep = |new: &mut Option<String>, old: &Option<String>| {

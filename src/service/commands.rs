@@ -206,7 +206,8 @@ async fn update_once(
                     "target",
                     format!(
                         "a {} and a {} hide different parts of their URL: give the whole target URL \
-                         again with the new action",
+                         again in the same call, as `target.url` — the full URL as the service \
+                         issued it, not the masked one a listing shows",
                         row.action.trim(),
                         a.trim()
                     ),
@@ -669,7 +670,7 @@ fn own_receiver_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -
 /// Whether an action's change from `stored` to `given` changes the rule its target URL is
 /// shown by: a forward's ([`crate::actions::mask_forward_url`]) or a message's.
 fn switches_url_rule(stored: &str, given: &str) -> bool {
-    let (stored, given) = (stored.trim(), given.trim());
+    // Exactly as the actions are named: any other spelling is refused as an unknown action.
     matches!(
         (stored, given),
         ("forward", "post_message") | ("post_message", "forward")

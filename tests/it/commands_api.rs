@@ -1429,8 +1429,7 @@ async fn a_reply_command_with_no_token_to_send_it_is_saved_with_a_warning_naming
 #[tokio::test]
 async fn switching_between_forward_and_post_message_takes_the_whole_url_again() {
     // Arrange: a message to a URL whose last segment is its key (hidden by a message's rule,
-    // not a forward's), and a forward to a Zapier silent hook (whose key a message's rule
-    // would not hide); a read key.
+    // not a forward's), and a forward to a Zapier silent hook; a read key.
     let app = app_with_webhook().await;
     let channel = "https://chat.example.com/hooks/abcsecretkeyhere";
     let silent = "https://hooks.zapier.com/hooks/catch/123456/zsil7ky/silent/";
@@ -1486,7 +1485,7 @@ async fn an_edit_keeps_a_hidden_key_only_on_the_path_it_was_shown_on() {
     let app = app_with_webhook().await;
     let zapier = "https://hooks.zapier.com/hooks/catch/123456/abc1def/";
     let channel = "https://chat.example.com/api/v1/channels/webhooks/ch1/owuikey9";
-    // A silent hook's key is not its last segment: hidden by the forward's rule only.
+    // A silent hook's key is not its last segment, and is hidden all the same.
     let silent = "https://hooks.zapier.com/hooks/catch/123456/zsil7ky/silent/";
     let ids = add_targets(
         &app,
