@@ -507,7 +507,8 @@ pub(crate) fn unmask_url_credentials(given: &str, stored: &str) -> Option<String
         given.set_path(&path);
         changed = true;
     }
-    if given.path() != stored.path() {
+    // A trailing `/` added or dropped (a base URL tidied) names the same endpoint.
+    if given.path().trim_end_matches('/') != stored.path().trim_end_matches('/') {
         return None;
     }
     if given.password() == Some("***") && given.username() == stored.username() {
@@ -1002,6 +1003,19 @@ mod tests {
         assert_eq!(
             restore_url("https://u:***@sink.example.com/in?token=***&x=2", stored).as_deref(),
             Some("https://u:pw1@sink.example.com/in?token=t1&x=2")
+        );
+        // A trailing `/` added (or dropped) is the same endpoint.
+        assert_eq!(
+            restore_url("https://u:***@sink.example.com/in/?token=***", stored).as_deref(),
+            Some("https://u:pw1@sink.example.com/in/?token=t1")
+        );
+        assert_eq!(
+            restore_url(
+                "https://bot:***@ghe.example.com/api/v3",
+                "https://bot:pw@ghe.example.com/api/v3/"
+            )
+            .as_deref(),
+            Some("https://bot:pw@ghe.example.com/api/v3")
         );
     }
 
