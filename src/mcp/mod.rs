@@ -283,17 +283,14 @@ impl ServerHandler for McpServer {
         if reads_only(&context) {
             prompts.retain(|prompt| prompt.name != prompts::SETUP_WEBHOOK);
         }
-        let cache_hints = context
-            .protocol_version()
-            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        let (ttl_ms, cache_scope) = per_caller_cache(&context);
         Ok(ListPromptsResult {
             result_type: Some(ResultType::COMPLETE),
             prompts,
             meta: None,
             next_cursor: None,
-            ttl_ms: cache_hints.then_some(0),
-            // The list depends on who asks, as the tools' does.
-            cache_scope: cache_hints.then_some(CacheScope::Private),
+            ttl_ms,
+            cache_scope,
         })
     }
 
@@ -324,17 +321,14 @@ impl ServerHandler for McpServer {
         if reads_only(&context) {
             tools.retain(|tool| is_read_tool(&tool.name));
         }
-        let cache_hints = context
-            .protocol_version()
-            .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        let (ttl_ms, cache_scope) = per_caller_cache(&context);
         Ok(ListToolsResult {
             result_type: Some(ResultType::COMPLETE),
             tools,
             meta: None,
             next_cursor: None,
-            ttl_ms: cache_hints.then_some(0),
-            // The list depends on who asks: no cache may hand one user's list to another.
-            cache_scope: cache_hints.then_some(CacheScope::Private),
+            ttl_ms,
+            cache_scope,
         })
     }
 
@@ -537,6 +531,16 @@ fn not_served(method: &str) -> ErrorData {
 fn key_of(context: &RequestContext<RoleServer>) -> Option<KeyInfo> {
     let parts = context.extensions.get::<axum::http::request::Parts>()?;
     parts.extensions.get::<KeyInfo>().cloned()
+}
+
+/// The cache hints of a list that depends on who asks (a reader is offered less): fresh for
+/// no time, and private, so no cache hands one caller's list to another. Only from protocol
+/// 2026-07-28 on, which defines them.
+fn per_caller_cache(context: &RequestContext<RoleServer>) -> (Option<u64>, Option<CacheScope>) {
+    let hints = context
+        .protocol_version()
+        .is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+    (hints.then_some(0), hints.then_some(CacheScope::Private))
 }
 
 /// Whether an HTTP request may only read: its key is a read key, or the auth middleware cut it
