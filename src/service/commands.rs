@@ -1011,36 +1011,38 @@ fn shown_target(action: &str, target: &str) -> Option<Value> {
 /// ([`open_target`]) and sealed again in the outbox (`record::outbox_row`).
 fn sealed_target(state: &AppState, row: &CommandRow) -> CommandRow {
     let mut row = row.clone();
-    let Some(mut target) = row
-        .target
-        .as_deref()
-        .and_then(|t| serde_json::from_str::<Value>(t).ok())
-    else {
-        return row;
-    };
+    if let Some(target) = row.target.as_deref()
+        && let Some(sealed) = sealed_target_json(&state.sealer, &row.action, target)
+    {
+        row.target = Some(sealed);
+    }
+    row
+}
+
+/// A command's stored `target` JSON with its plain signing secret and credential URL
+/// sealed, or `None` when nothing in it is to be sealed (no key, or sealed already).
+pub(super) fn sealed_target_json(sealer: &Sealer, action: &str, target: &str) -> Option<String> {
+    let mut target = serde_json::from_str::<Value>(target).ok()?;
     let mut changed = false;
     if let Some(sealed) = target
         .get("secret")
         .and_then(Value::as_str)
-        .and_then(|secret| state.sealer.seal_once(secret))
+        .and_then(|secret| sealer.seal_once(secret))
     {
         target["secret"] = Value::String(sealed);
         changed = true;
     }
-    let channel = row.action == "post_message";
+    let channel = action == "post_message";
     if let Some(sealed) = target
         .get("url")
         .and_then(Value::as_str)
         .filter(|url| crate::actions::url_is_credential(channel, url))
-        .and_then(|url| state.sealer.seal_once(url))
+        .and_then(|url| sealer.seal_once(url))
     {
         target["url"] = Value::String(sealed);
         changed = true;
     }
-    if changed {
-        row.target = Some(target.to_string());
-    }
-    row
+    changed.then(|| target.to_string())
 }
 
 /// The row with its target's URL opened, as everything past the store works with it (checks,

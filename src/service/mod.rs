@@ -18,6 +18,7 @@ pub mod record;
 pub mod rejected;
 pub mod rekey;
 pub mod retention;
+pub mod seal_plain;
 pub mod sealing;
 pub mod sending;
 pub mod setup;

@@ -1,7 +1,7 @@
 //! The stored secrets' keys at start: a start with values no given key opens is refused, and
 //! values sealed with a key in `WEBHOOK_MCP_PREVIOUS_SECRET_KEYS` are opened and sealed again
 //! with `WEBHOOK_MCP_SECRET_KEY` (or stored plain when that is unset), in one transaction,
-//! before anything reads them.
+//! before anything reads them; then values stored plain before the key was set are sealed.
 
 use anyhow::Context;
 use rusqlite::Connection;
@@ -44,6 +44,16 @@ pub async fn start(store: &Store, config: &Config) -> anyhow::Result<Sealer> {
             .await
             .with_context(|| format!("move the stored secrets off {PREVIOUS}"))?;
         report(&keys, &moved);
+    }
+    let sealed = super::seal_plain::at_start(store, &keys.current)
+        .await
+        .context("seal the secrets stored before WEBHOOK_MCP_SECRET_KEY was set")?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "{sealed} secret(s) stored plain before WEBHOOK_MCP_SECRET_KEY was set were sealed \
+             with it"
+        );
     }
     Ok(keys.current)
 }

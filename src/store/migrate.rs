@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0016_audit_user.sql"),
     include_str!("migrations/0017_audit_chat.sql"),
     include_str!("migrations/0018_orphaned_actions.sql"),
+    include_str!("migrations/0019_meta.sql"),
 ];
 
 /// The schema version this build writes.

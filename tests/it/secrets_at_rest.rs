@@ -342,7 +342,7 @@ async fn a_forwards_signing_secret_is_sealed_in_its_command_and_outbox_and_still
 }
 
 #[tokio::test]
-async fn a_forwards_secret_saved_before_the_key_is_sealed_by_any_later_update() {
+async fn a_forwards_secret_saved_before_the_key_is_sealed_at_start_and_through_an_update() {
     // Arrange: a forward saved without a key, then the key set.
     const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let mut app = crate::helpers::spawn_manual(|_| {}).await;
@@ -569,7 +569,7 @@ async fn channel_and_credential_urls_are_sealed_at_rest_shown_masked_and_still_s
 }
 
 #[tokio::test]
-async fn a_url_saved_before_the_key_is_sealed_when_next_saved_and_then_needs_the_key() {
+async fn a_url_saved_before_the_key_is_sealed_through_an_update_and_then_needs_the_key() {
     // Arrange: a channel message saved without a key (the webhook's secret stays plain).
     let upstream = url_upstream().await;
     let mut app = crate::helpers::spawn_manual(url_config(&upstream, None, &[])).await;
@@ -598,6 +598,108 @@ async fn a_url_saved_before_the_key_is_sealed_when_next_saved_and_then_needs_the
         refused.contains("`gh`") && refused.contains("WEBHOOK_MCP_SECRET_KEY"),
         "{refused}"
     );
+}
+
+#[tokio::test]
+async fn values_stored_before_the_key_are_sealed_at_the_first_start_with_it() {
+    // Arrange: without a key, webhooks with a secret and a token, commands with credential
+    // URLs and a signing secret, actions sent and actions still queued.
+    const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let upstream = url_upstream().await;
+    wiremock::Mock::given(wiremock::matchers::path("/signed"))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&upstream)
+        .await;
+    let mut app = crate::helpers::spawn_manual(url_config(&upstream, None, &[])).await;
+    url_commands(&app, &upstream).await;
+    app.create_webhook(json!({"id": "gl", "name": "g", "provider": "github",
+        "secret": "gl-secret-value", "options": {"credentials": {"github_token": "ghp_plainBeforeKey"}}}))
+        .await;
+    app.add_command_ok(
+        "gl",
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": format!("{}/signed", upstream.uri()), "secret": WHSEC}}),
+    )
+    .await;
+    let expected = deliver_to_urls(&app, &upstream).await;
+    let body = issue_opened("octo/app", 9, &[]);
+    for (hook, secret) in [("gh", "gh-secret"), ("gl", "gl-secret-value")] {
+        let queued = app
+            .post_github(
+                hook,
+                "issues",
+                &crate::helpers::delivery_id(),
+                &body,
+                secret,
+            )
+            .await;
+        assert_eq!(queued.status(), StatusCode::OK);
+    }
+    let needles: Vec<&str> = SECRET_PARTS
+        .into_iter()
+        .chain(["MfKQ9r8", "ghp_plainBeforeKey", "gl-secret-value"])
+        .collect();
+    let plain_before = columns_holding(&app.db_path, &needles);
+    app.stop().await;
+
+    // Act: a start with the key; the queued actions sent; a new event. Then a start that
+    // takes the key off (as a previous key), and one that sets it again.
+    let app = app
+        .restart_with(url_config(&upstream, Some(KEY), &[]))
+        .await;
+    let leaked = columns_holding(&app.db_path, &needles);
+    let secrets: Vec<String> = rusqlite::Connection::open(&app.db_path)
+        .expect("open db")
+        .prepare("SELECT secret FROM webhooks ORDER BY id")
+        .expect("query")
+        .query_map([], |r| r.get(0))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("secrets");
+    let sent_queued = app.drain().await;
+    let signed = upstream
+        .received_requests()
+        .await
+        .expect("recorded")
+        .into_iter()
+        .filter(|r| r.url.path() == "/signed")
+        .collect::<Vec<_>>();
+    let after = deliver_to_urls(&app, &upstream).await;
+    let app = app.restart_with(url_config(&upstream, None, &[KEY])).await;
+    let opened_again = columns_holding(&app.db_path, &needles);
+    let app = app
+        .restart_with(url_config(&upstream, Some(KEY), &[]))
+        .await;
+    let sealed_again = columns_holding(&app.db_path, &needles);
+
+    // Assert: nothing readable once the key is set, and everything still verifies and sends.
+    for place in [
+        "webhooks.secret",
+        "webhooks.options",
+        "commands.target",
+        "outbox.delivery",
+    ] {
+        assert!(
+            plain_before.iter().any(|p| p == place),
+            "{place} was not plain before: {plain_before:?}"
+        );
+    }
+    assert_eq!(leaked, Vec::<String>::new());
+    assert_eq!(secrets.len(), 2);
+    assert!(
+        secrets.iter().all(|s| s.starts_with("enc:v1:")),
+        "{secrets:?}"
+    );
+    assert_eq!(
+        sent_queued, 3,
+        "the queued post, forward and signed forward"
+    );
+    assert_eq!(signed.len(), 1, "the queued signed forward: {signed:?}");
+    let (_, forwarded) = crate::helpers::verify_standard_request(&signed[0], WHSEC);
+    assert_eq!(forwarded, body);
+    assert_eq!(after, expected);
+    assert!(!opened_again.is_empty(), "the previous key opened nothing");
+    assert_eq!(sealed_again, Vec::<String>::new());
 }
 
 #[tokio::test]
