@@ -30,6 +30,11 @@ pub const MAX_FUEL: u64 = 200_000;
 /// would print for days, and a list nested thousands deep overflows the stack when printed.
 const MAX_SHOWN_VALUES: usize = 200_000;
 const MAX_SHOWN_DEPTH: usize = 160;
+/// Most text (strings and map keys, each counted where it is held) one printed, serialised,
+/// joined, sorted or compared value may hold. A list costs a slot per item however long the
+/// string in it, so `[issue.body] * 1000` is cheap to make and a gigabyte to print, hash or
+/// sort; eight times the default body limit leaves any whole payload printable.
+const MAX_SHOWN_BYTES: usize = 8 * 1024 * 1024;
 
 /// Most nested macro calls, includes and recursive loops.
 const MAX_RECURSION: usize = 16;
@@ -74,21 +79,22 @@ fn environment() -> Environment<'static> {
         |value: &minijinja::Value,
          indent: Option<minijinja::Value>,
          args: minijinja::value::Kwargs| {
-            check_shown(value)?;
+            check_shown(value, "print")?;
             minijinja::filters::tojson(value, indent, args)
         },
     );
     env.add_filter("pprint", |value: &minijinja::Value| {
-        check_shown(value)?;
+        check_shown(value, "print")?;
         Ok::<_, minijinja::Error>(minijinja::filters::pprint(value))
     });
     env.add_filter(
         "string",
         |state: &minijinja::State, value: &minijinja::Value| {
-            check_shown(value)?;
+            check_shown(value, "print")?;
             minijinja::filters::string(state, value)
         },
     );
+    checked_work_filters(&mut env);
     // Webhook payloads are untrusted data and the output goes to markdown, not HTML; only
     // Slack, whose message text has markup of its own, needs values escaped.
     env.set_auto_escape_callback(|name| {
@@ -110,7 +116,7 @@ fn environment() -> Environment<'static> {
             // A Jira body in Atlassian Document Format prints as its words, not as JSON.
             write_text(out, escape, &text)
         } else {
-            check_shown(value)?;
+            check_shown(value, "print")?;
             if let Some(json) = compact_json(value) {
                 // People reading a comment or a forward's body expect JSON, not the
                 // Python-style repr (`{'kind': 'x'}`) minijinja prints maps and lists as.
@@ -211,20 +217,114 @@ impl std::io::Write for Bounded {
     }
 }
 
-/// Refuses a value too large or too deeply nested to print: counted without recursion, and
-/// at most `MAX_SHOWN_VALUES` looked at, however large the value claims to be.
-fn check_shown(value: &minijinja::Value) -> Result<(), minijinja::Error> {
+/// The built-in filters whose work grows with the text of the value they are given, not only
+/// its number of items (minijinja's fuel counts items here): `join` builds it into one string,
+/// `unique` hashes it, `sort`, `min`, `max` and the tests `select` and its kin may run compare
+/// it. Each is checked as a printed value is, then run as built in.
+fn checked_work_filters(env: &mut Environment<'static>) {
+    use minijinja::value::{Kwargs, Rest};
+    use minijinja::{Error, State, Value};
+    use std::borrow::Cow;
+    env.add_filter(
+        "join",
+        |state: &mut State,
+         value: &Value,
+         joiner: Option<minijinja::value::StringInput<'_>>,
+         attribute: Option<&str>,
+         kwargs: Kwargs| {
+            check_shown(value, "join")?;
+            minijinja::filters::join(state, value, joiner, attribute, kwargs)
+        },
+    );
+    env.add_filter(
+        "unique",
+        |state: &State, value: Value, kwargs: Kwargs| -> Result<Value, Error> {
+            check_shown(&value, "unique")?;
+            minijinja::filters::unique(state, value, kwargs)
+        },
+    );
+    env.add_filter(
+        "sort",
+        |state: &State, value: Value, kwargs: Kwargs| -> Result<Value, Error> {
+            check_shown(&value, "sort")?;
+            minijinja::filters::sort(state, value, kwargs)
+        },
+    );
+    env.add_filter(
+        "min",
+        |state: &State, value: Value, kwargs: Kwargs| -> Result<Value, Error> {
+            check_shown(&value, "min")?;
+            minijinja::filters::min(state, value, kwargs)
+        },
+    );
+    env.add_filter(
+        "max",
+        |state: &State, value: Value, kwargs: Kwargs| -> Result<Value, Error> {
+            check_shown(&value, "max")?;
+            minijinja::filters::max(state, value, kwargs)
+        },
+    );
+    type Args = Rest<minijinja::value::ValueOrKwargs>;
+    env.add_filter(
+        "select",
+        |state: &mut State, value: Value, test: Option<Cow<'_, str>>, args: Args| {
+            check_shown(&value, "select")?;
+            minijinja::filters::select(state, value, test, args)
+        },
+    );
+    env.add_filter(
+        "reject",
+        |state: &mut State, value: Value, test: Option<Cow<'_, str>>, args: Args| {
+            check_shown(&value, "reject")?;
+            minijinja::filters::reject(state, value, test, args)
+        },
+    );
+    env.add_filter(
+        "selectattr",
+        |state: &mut State,
+         value: Value,
+         attr: Cow<'_, str>,
+         test: Option<Cow<'_, str>>,
+         args: Args| {
+            check_shown(&value, "selectattr")?;
+            minijinja::filters::selectattr(state, value, attr, test, args)
+        },
+    );
+    env.add_filter(
+        "rejectattr",
+        |state: &mut State,
+         value: Value,
+         attr: Cow<'_, str>,
+         test: Option<Cow<'_, str>>,
+         args: Args| {
+            check_shown(&value, "rejectattr")?;
+            minijinja::filters::rejectattr(state, value, attr, test, args)
+        },
+    );
+    env.add_filter("urlencode", |value: &Value| -> Result<String, Error> {
+        check_shown(value, "urlencode")?;
+        minijinja::filters::urlencode(value)
+    });
+}
+
+/// Refuses a value too large or too deeply nested to print (or to give `to`, a filter that
+/// works through all of it): counted without recursion, and at most `MAX_SHOWN_VALUES` looked
+/// at, however large the value claims to be; its text counted where it is held, so a string a
+/// list holds a thousand times counts a thousand times.
+fn check_shown(value: &minijinja::Value, to: &str) -> Result<(), minijinja::Error> {
     use minijinja::value::ValueKind;
     let too_much = |what: &str| {
         Err(minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
             format!(
-                "the value is {what} to print (at most {MAX_SHOWN_VALUES} values, nested {MAX_SHOWN_DEPTH} deep)"
+                "the value is {what} to {to} (at most {MAX_SHOWN_VALUES} values and {} MiB \
+                 of text, nested {MAX_SHOWN_DEPTH} deep)",
+                MAX_SHOWN_BYTES / (1024 * 1024)
             ),
         ))
     };
     let mut pending = vec![(value.clone(), 0usize)];
-    let mut seen = 0usize;
+    let (mut seen, mut bytes) = (0usize, 0usize);
     while let Some((value, depth)) = pending.pop() {
         seen += 1;
         if seen > MAX_SHOWN_VALUES {
@@ -234,6 +334,8 @@ fn check_shown(value: &minijinja::Value) -> Result<(), minijinja::Error> {
             return too_much("nested too deep");
         }
         match value.kind() {
+            ValueKind::String => bytes += value.as_str().map_or(0, str::len),
+            ValueKind::Bytes => bytes += value.as_bytes().map_or(0, <[u8]>::len),
             ValueKind::Seq | ValueKind::Iterable => {
                 if let Ok(items) = value.try_iter() {
                     pending.extend(items.map(|item| (item, depth + 1)));
@@ -242,6 +344,7 @@ fn check_shown(value: &minijinja::Value) -> Result<(), minijinja::Error> {
             ValueKind::Map => {
                 if let Ok(keys) = value.try_iter() {
                     for key in keys {
+                        bytes += key.as_str().map_or(0, str::len);
                         if let Ok(item) = value.get_item(&key) {
                             pending.push((item, depth + 1));
                         }
@@ -249,6 +352,9 @@ fn check_shown(value: &minijinja::Value) -> Result<(), minijinja::Error> {
                 }
             }
             _ => {}
+        }
+        if bytes > MAX_SHOWN_BYTES {
+            return too_much("too large");
         }
         if pending.len() > MAX_SHOWN_VALUES {
             return too_much("too large");
@@ -960,6 +1066,94 @@ mod tests {
         let refused = render(&doubled, &ctx).unwrap_err();
         assert!(refused.contains("too large"), "{refused}");
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    /// A payload's long string held many times by a cheap list (`[body] * 1000`): printing,
+    /// serialising or joining it took up to 18 s and 2 GB, and hashing, sorting or comparing
+    /// its items up to 19 s, on the thread that answers the sender, within the fuel. Each is
+    /// now refused at once for the text it holds, and the same work on a whole payload stays.
+    #[test]
+    fn a_long_string_held_many_times_is_refused_before_any_work_on_it() {
+        let body = "y".repeat(1 << 20);
+        let ctx = json_context(&json!({"body": body, "labels": ["b", "a", "b"]}));
+        let refused = [
+            ("{{ ([body] * 1000) | string | length }}", "to print"),
+            ("{{ ([body] * 1000) | tojson | length }}", "to print"),
+            ("{{ ([body] * 1000) | pprint | length }}", "to print"),
+            ("{{ [body] * 1000 }}", "to print"),
+            ("{{ ([body] * 1000) | join | length }}", "to join"),
+            ("{{ ([body] * 100000) | unique | length }}", "to unique"),
+            ("{{ ([body] * 1000) | sort | length }}", "to sort"),
+            ("{{ ([body] * 1000) | max | length }}", "to max"),
+            ("{{ ([body] * 1000) | min | length }}", "to min"),
+            (
+                "{{ ([body] * 1000) | select('eq', 'x') | list | length }}",
+                "to select",
+            ),
+            (
+                "{{ ([body] * 1000) | reject('eq', 'x') | list | length }}",
+                "to reject",
+            ),
+            (
+                "{{ ([{'a': body}] * 1000) | selectattr('a', 'eq', 'x') | list | length }}",
+                "to selectattr",
+            ),
+            (
+                "{{ ([{'a': body}] * 1000) | rejectattr('a', 'eq', 'x') | list | length }}",
+                "to rejectattr",
+            ),
+            (
+                "{{ ({'a': [body] * 1000}) | urlencode | length }}",
+                "to urlencode",
+            ),
+            (
+                "{{ ({body: 1, 'b': [body] * 8}) | tojson | length }}",
+                "to print",
+            ),
+        ];
+        for (source, to) in refused {
+            let started = std::time::Instant::now();
+            let error = render(source, &ctx).unwrap_err();
+            assert!(
+                error.contains(to) && error.contains("8 MiB"),
+                "{source}: {error}"
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_millis(500),
+                "{source}: {:?}",
+                started.elapsed()
+            );
+        }
+        let kept = [
+            ("{{ body | length }}", "1048576"),
+            ("{{ ([body] * 4) | join | length }}", "4194304"),
+            (
+                "{{ ({'b': body, 'l': labels} | tojson | length) > 1048576 }}",
+                "True",
+            ),
+            ("{{ ([body] * 7) | unique | length }}", "1"),
+            ("{{ labels | unique | join(',') }}", "b,a"),
+            ("{{ labels | sort | join(',') }}", "a,b,b"),
+            ("{{ labels | max }}{{ labels | min }}", "ba"),
+            ("{{ labels | select('eq', 'b') | list | length }}", "2"),
+            ("{{ labels | reject('eq', 'b') | join }}", "a"),
+            (
+                "{{ [{'n': 'x'}, {'n': 'y'}] | selectattr('n', 'eq', 'y') | map(attribute='n') | join }}",
+                "y",
+            ),
+            (
+                "{{ [{'n': 'x'}, {'n': 'y'}] | rejectattr('n', 'eq', 'y') | map(attribute='n') | join }}",
+                "x",
+            ),
+            ("{{ {'q': 'a b'} | urlencode }}", "q=a%20b"),
+            (
+                "{{ [{'n': 'x'}, {'n': 'y'}] | join('-', attribute='n') }}",
+                "x-y",
+            ),
+        ];
+        for (source, expected) in kept {
+            assert_eq!(render(source, &ctx).as_deref(), Ok(expected), "{source}");
+        }
     }
 
     #[test]
