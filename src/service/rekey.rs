@@ -35,6 +35,11 @@ pub async fn start(store: &Store, config: &Config) -> anyhow::Result<Sealer> {
             PREVIOUS
         );
     }
+    if !keys.current.is_on() {
+        super::seal_plain::forget(store)
+            .await
+            .context("forget how far the outbox was sealed")?;
+    }
     if keys.has_previous() {
         let moved = store
             .write({
@@ -48,11 +53,17 @@ pub async fn start(store: &Store, config: &Config) -> anyhow::Result<Sealer> {
     let sealed = super::seal_plain::at_start(store, &keys.current)
         .await
         .context("seal the secrets stored before WEBHOOK_MCP_SECRET_KEY was set")?;
-    if sealed > 0 {
+    if sealed.any() {
         tracing::info!(
-            sealed,
-            "{sealed} secret(s) stored plain before WEBHOOK_MCP_SECRET_KEY was set were sealed \
-             with it"
+            webhooks = sealed.webhooks,
+            commands = sealed.commands,
+            actions = sealed.actions,
+            "secrets stored plain (before WEBHOOK_MCP_SECRET_KEY was set, or by a process \
+             without it) were sealed with it: in {} webhook(s), {} command(s) and {} \
+             action(s)",
+            sealed.webhooks,
+            sealed.commands,
+            sealed.actions
         );
     }
     Ok(keys.current)

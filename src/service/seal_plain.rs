@@ -1,58 +1,93 @@
-//! At start, once `WEBHOOK_MCP_SECRET_KEY` is set: the values saved plain before it was (webhook
-//! secrets, reply credentials, forwards' signing secrets, credential target URLs, in commands
-//! and in queued and past actions) are sealed in one pass, as a save would seal them, so
-//! turning encryption on covers what is already stored and not only what is saved next.
+//! At start with `WEBHOOK_MCP_SECRET_KEY` set: the values saved plain before it was, or by a
+//! process without it (webhook secrets, reply credentials, forwards' signing secrets,
+//! credential target URLs, in commands and in queued and past actions), are sealed as a save
+//! would seal them, so turning encryption on covers what is already stored and not only what
+//! is saved next.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::sealing::Sealer;
+use super::sealing::{Sealer, looks_sealed};
 use crate::actions::Delivery;
 use crate::providers::ProviderOptions;
 use crate::store::{Store, StoreError};
 
-/// The fact in `meta` saying every value was sealed by a start with a key: later starts with a
-/// key skip the pass (new values are sealed when saved), and a start without one removes it,
-/// since what it then saves is plain.
-const DONE: &str = "plain_values_sealed";
+/// The `meta` fact holding the last outbox row a start with a key has looked at: the outbox
+/// keeps every action ever sent, so each start looks only at the rows added since. Webhooks and
+/// commands are few and looked at whole on every such start, which also catches what a process
+/// without the key, still running beside it, saved in the meantime.
+const SEALED_THROUGH: &str = "outbox_sealed_through";
 
-/// Seals what is stored plain when a key is set and no start with a key has since the last
-/// start without one; forgets that it did when no key is set. Returns how many values it
-/// sealed.
-pub async fn at_start(store: &Store, sealer: &Sealer) -> Result<usize, StoreError> {
-    let done = store.read(marked).await?;
-    match (sealer.is_on(), done) {
-        (true, false) => {
-            let sealer = sealer.clone();
-            store.write(move |db| seal_all(db, &sealer)).await
-        }
-        (false, true) => {
-            store
-                .write(|db| {
-                    db.execute("DELETE FROM meta WHERE name = ?1", [DONE])?;
-                    Ok(0)
-                })
-                .await
-        }
-        _ => Ok(0),
+/// Outbox rows looked at per write: a forward holds its event's body, so a first pass over a
+/// large outbox commits as it goes instead of holding it all in one transaction.
+const PAGE: i64 = 256;
+
+/// How many stored rows the pass sealed plain values in.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Sealed {
+    pub webhooks: usize,
+    pub commands: usize,
+    pub actions: usize,
+}
+
+impl Sealed {
+    pub fn any(&self) -> bool {
+        self.webhooks + self.commands + self.actions > 0
     }
 }
 
-fn marked(db: &Connection) -> Result<bool, StoreError> {
-    let found = db
-        .query_row("SELECT 1 FROM meta WHERE name = ?1", [DONE], |_| Ok(()))
-        .optional()?;
-    Ok(found.is_some())
+/// With a key: seals what is stored plain (webhooks and commands whole, the outbox from where
+/// the last such start stopped). Without one there is nothing to do here; [`forget`] has run.
+pub async fn at_start(store: &Store, sealer: &Sealer) -> Result<Sealed, StoreError> {
+    if !sealer.is_on() {
+        return Ok(Sealed::default());
+    }
+    let mut sealed = {
+        let sealer = sealer.clone();
+        store
+            .write(move |db| {
+                Ok(Sealed {
+                    webhooks: webhooks(db, &sealer)?,
+                    commands: commands(db, &sealer)?,
+                    actions: 0,
+                })
+            })
+            .await?
+    };
+    loop {
+        let sealer = sealer.clone();
+        let (done, more) = store.write(move |db| actions_page(db, &sealer)).await?;
+        sealed.actions += done;
+        if !more {
+            return Ok(sealed);
+        }
+    }
 }
 
-/// Seals every plain value that a save would seal, and marks the pass done, in one write: a
-/// crash part way leaves everything as it was, to be done at the next start.
-pub fn seal_all(db: &Connection, sealer: &Sealer) -> Result<usize, StoreError> {
-    let sealed = webhooks(db, sealer)? + commands(db, sealer)? + actions(db, sealer)?;
-    db.execute(
-        "INSERT INTO meta (name, value) VALUES (?1, '1') ON CONFLICT (name) DO NOTHING",
-        [DONE],
-    )?;
-    Ok(sealed)
+/// For a start without the key, before it stores anything plain (its move of the values off a
+/// previous key among them): the next start with one must look at the whole outbox again.
+/// Done first, so a start cut off after its move still leaves the mark gone.
+pub async fn forget(store: &Store) -> Result<(), StoreError> {
+    let marked = store
+        .read(|db| {
+            let found = db
+                .query_row(
+                    "SELECT 1 FROM meta WHERE name = ?1",
+                    [SEALED_THROUGH],
+                    |_| Ok(()),
+                )
+                .optional()?;
+            Ok(found.is_some())
+        })
+        .await?;
+    if marked {
+        store
+            .write(|db| {
+                db.execute("DELETE FROM meta WHERE name = ?1", [SEALED_THROUGH])?;
+                Ok(())
+            })
+            .await?;
+    }
+    Ok(())
 }
 
 fn webhooks(db: &Connection, sealer: &Sealer) -> Result<usize, StoreError> {
@@ -72,21 +107,22 @@ fn webhooks(db: &Connection, sealer: &Sealer) -> Result<usize, StoreError> {
     )?;
     let mut sealed = 0;
     for (rowid, mut secret, mut previous, mut options) in rows {
-        let before = sealed;
+        let mut changed = false;
         if let Some(s) = sealer.seal_once(&secret) {
             secret = s;
-            sealed += 1;
+            changed = true;
         }
         if let Some(s) = previous.as_deref().and_then(|p| sealer.seal_once(p)) {
             previous = Some(s);
-            sealed += 1;
+            changed = true;
         }
         if let Some(s) = sealed_options(sealer, &options) {
             options = s;
-            sealed += 1;
+            changed = true;
         }
-        if sealed > before {
+        if changed {
             update.execute(params![secret, previous, options, rowid])?;
+            sealed += 1;
         }
     }
     Ok(sealed)
@@ -99,7 +135,7 @@ fn sealed_options(sealer: &Sealer, stored: &str) -> Option<String> {
     let plain = creds
         .secret_fields_mut()
         .into_iter()
-        .any(|f| f.as_deref().is_some_and(|v| sealer.seal_once(v).is_some()));
+        .any(|f| f.as_deref().is_some_and(|v| !looks_sealed(v)));
     if !plain {
         return None;
     }
@@ -129,38 +165,49 @@ fn commands(db: &Connection, sealer: &Sealer) -> Result<usize, StoreError> {
     Ok(sealed)
 }
 
-/// Actions that carry a signing secret or a credential URL: forwards (commands' and agents')
-/// and channel messages, queued or past. Read a page at a time, since a forward holds the
-/// event's body.
-fn actions(db: &Connection, sealer: &Sealer) -> Result<usize, StoreError> {
-    let mut page = db.prepare(
-        "SELECT rowid, delivery FROM outbox
-         WHERE rowid > ?1 AND action IN ('forward', 'post_message') AND delivery IS NOT NULL
-         ORDER BY rowid LIMIT 64",
-    )?;
+/// One page of the outbox rows past the mark, those that carry a signing secret or a
+/// credential URL (forwards, commands' and agents', and channel messages, queued or past)
+/// sealed, with the mark moved past it in the same write; how many rows it sealed, and whether
+/// more may follow.
+fn actions_page(db: &Connection, sealer: &Sealer) -> Result<(usize, bool), StoreError> {
+    let after: i64 = db
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE name = ?1",
+            [SEALED_THROUGH],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    let rows = db
+        .prepare(
+            "SELECT rowid, CASE WHEN action IN ('forward', 'post_message') THEN delivery END
+             FROM outbox WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+        )?
+        .query_map(params![after, PAGE], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(&(last, _)) = rows.last() else {
+        return Ok((0, false));
+    };
     let mut update = db.prepare("UPDATE outbox SET delivery = ?1 WHERE rowid = ?2")?;
-    let (mut sealed, mut after) = (0, 0_i64);
-    loop {
-        let rows = page
-            .query_map([after], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let Some((last, _)) = rows.last() else {
-            return Ok(sealed);
+    let mut sealed = 0;
+    for (rowid, stored) in &rows {
+        let Some(Ok(mut delivery)) = stored.as_deref().map(serde_json::from_str::<Delivery>) else {
+            continue;
         };
-        after = *last;
-        for (rowid, stored) in rows {
-            let Ok(mut delivery) = serde_json::from_str::<Delivery>(&stored) else {
-                continue;
-            };
-            if seal_delivery(sealer, &mut delivery) {
-                let json = serde_json::to_string(&delivery).expect("a delivery serialises");
-                update.execute(params![json, rowid])?;
-                sealed += 1;
-            }
+        if seal_delivery(sealer, &mut delivery) {
+            let json = serde_json::to_string(&delivery).expect("a delivery serialises");
+            update.execute(params![json, rowid])?;
+            sealed += 1;
         }
     }
+    db.execute(
+        "INSERT INTO meta (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        params![SEALED_THROUGH, last.to_string()],
+    )?;
+    Ok((sealed, rows.len() as i64 == PAGE))
 }
 
 /// Seals a stored delivery's plain signing secret and credential URL; whether it did.

@@ -703,6 +703,66 @@ async fn values_stored_before_the_key_are_sealed_at_the_first_start_with_it() {
 }
 
 #[tokio::test]
+async fn what_a_process_without_the_key_saves_beside_one_with_it_is_sealed_at_the_next_start() {
+    // Arrange: a process without the key keeps running while one with it starts.
+    let upstream = url_upstream().await;
+    let mut plain = crate::helpers::spawn_manual(url_config(&upstream, None, &[])).await;
+    let mut keyed = plain.beside(url_config(&upstream, Some(KEY), &[])).await;
+
+    // Act: the keyless one saves a webhook and a forward, and queues one; both stop, and the
+    // one with the key starts again.
+    plain
+        .create_webhook(json!({"id": "late", "name": "l", "provider": "github",
+            "secret": "late-plain-secret"}))
+        .await;
+    let forward = format!(
+        "http://hooks:{FORWARD_PASSWORD}@{}/fwd?token={FORWARD_TOKEN}",
+        upstream.address()
+    );
+    plain
+        .add_command_ok(
+            "late",
+            json!({"trigger": "issues.opened", "action": "forward", "target": {"url": forward}}),
+        )
+        .await;
+    let body = issue_opened("octo/app", 2, &[]);
+    let queued = plain
+        .post_github(
+            "late",
+            "issues",
+            &crate::helpers::delivery_id(),
+            &body,
+            "late-plain-secret",
+        )
+        .await;
+    assert_eq!(queued.status(), StatusCode::OK);
+    let needles = [FORWARD_PASSWORD, FORWARD_TOKEN, "late-plain-secret"];
+    let left_plain = columns_holding(&plain.db_path, &needles);
+    plain.stop().await;
+    let keyed = {
+        keyed.stop().await;
+        keyed
+            .restart_with(url_config(&upstream, Some(KEY), &[]))
+            .await
+    };
+    let sent = keyed.drain().await;
+
+    // Assert
+    assert!(
+        left_plain.iter().any(|c| c == "outbox.delivery"),
+        "{left_plain:?}"
+    );
+    assert_eq!(
+        columns_holding(&keyed.db_path, &needles),
+        Vec::<String>::new()
+    );
+    assert_eq!(sent, 1);
+    let forwarded = upstream.received_requests().await.expect("recorded");
+    assert_eq!(forwarded.len(), 1);
+    assert_eq!(forwarded[0].url.query(), Some("token=fwdQueryToken42"));
+}
+
+#[tokio::test]
 async fn a_target_url_in_the_sealed_form_is_refused() {
     // Arrange
     let app = crate::helpers::spawn_manual(|c| c.secret_key = Some(KEY.into())).await;
