@@ -148,6 +148,81 @@ mod tests {
         }
     }
 
+    /// An unsigned request is told it lacks the signature, unless a Connect app's JWT is
+    /// there (its header in any case, or a `jwt` query parameter), which is told why it is
+    /// not taken; a signed one is checked whatever JWT comes with it.
+    #[test]
+    fn a_connect_apps_jwt_is_refused_as_unsupported_and_nothing_else_is() {
+        let good = format!("sha256={}", hex_hmac(SECRET, &[BODY]));
+        let unsupported = Err(VerifyError::Unsupported(CONNECT_APP));
+        let missing = Err(VerifyError::MissingHeader(SIGNATURE));
+        type Case<'a> = (
+            &'a str,
+            Vec<(&'a str, &'a str)>,
+            Option<&'a str>,
+            Result<KeyUsed, VerifyError>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "JWT header",
+                vec![("Authorization", "JWT eyJ.x.y")],
+                None,
+                unsupported.clone(),
+            ),
+            (
+                "jwt header",
+                vec![("Authorization", "jwt eyJ.x.y")],
+                None,
+                unsupported.clone(),
+            ),
+            (
+                "jwt query",
+                vec![],
+                Some("user=1&jwt=eyJ.x.y"),
+                unsupported.clone(),
+            ),
+            (
+                "jwt query first",
+                vec![],
+                Some("jwt=eyJ.x.y"),
+                unsupported.clone(),
+            ),
+            (
+                "bearer",
+                vec![("Authorization", "Bearer eyJ.x.y")],
+                None,
+                missing.clone(),
+            ),
+            (
+                "short",
+                vec![("Authorization", "JWT")],
+                None,
+                missing.clone(),
+            ),
+            (
+                "other query",
+                vec![],
+                Some("jwtx=1&xjwt=2"),
+                missing.clone(),
+            ),
+            ("nothing", vec![], None, missing.clone()),
+            (
+                "signed with a JWT too",
+                vec![("Authorization", "JWT eyJ.x.y"), (SIGNATURE, good.as_str())],
+                Some("jwt=eyJ.x.y"),
+                Ok(KeyUsed::Current),
+            ),
+        ];
+        for (name, pairs, query, want) in cases {
+            let h = headers(&pairs);
+            let request = Request {
+                query,
+                ..req(&h, BODY, 0)
+            };
+            assert_eq!(verify(only(SECRET), &request), want, "{name}");
+        }
+    }
+
     #[test]
     fn describe_reads_issue() {
         let h = headers(&[("X-Atlassian-Webhook-Identifier", "wh-1")]);
