@@ -33,7 +33,7 @@ const MAX_SHOWN_DEPTH: usize = 160;
 /// Most text (strings and map keys, each counted where it is held) one printed, serialised,
 /// joined, sorted or compared value may hold. A list costs a slot per item however long the
 /// string in it, so `[issue.body] * 1000` is cheap to make and a gigabyte to print, hash or
-/// sort; eight times the default body limit leaves any whole payload printable.
+/// sort; eight times the default body limit leaves a payload of that size printable whole.
 const MAX_SHOWN_BYTES: usize = 8 * 1024 * 1024;
 
 /// Most nested macro calls, includes and recursive loops.
@@ -74,23 +74,31 @@ fn environment() -> Environment<'static> {
     // freeing recurse, and overflow the stack). A comment has no need of it.
     env.remove_global("namespace");
     // The filters that print a whole value, checked first like `{{ value }}` is.
+    // minijinja's own `tojson` and `pprint` also charge 15/64 of a fuel per byte they write
+    // (the public ones called here do not): that would stop `{{ payload | tojson }}` of a
+    // payload near 1 MiB, which prints whole otherwise. Their text is still charged as any
+    // filter's result is, and bounded by `check_shown`.
     env.add_filter(
         "tojson",
-        |value: &minijinja::Value,
+        |state: &minijinja::State,
+         value: &minijinja::Value,
          indent: Option<minijinja::Value>,
          args: minijinja::value::Kwargs| {
-            check_shown(value, "print")?;
+            check_shown(state, value, "to print")?;
             minijinja::filters::tojson(value, indent, args)
         },
     );
-    env.add_filter("pprint", |value: &minijinja::Value| {
-        check_shown(value, "print")?;
-        Ok::<_, minijinja::Error>(minijinja::filters::pprint(value))
-    });
+    env.add_filter(
+        "pprint",
+        |state: &minijinja::State, value: &minijinja::Value| {
+            check_shown(state, value, "to print")?;
+            Ok::<_, minijinja::Error>(minijinja::filters::pprint(value))
+        },
+    );
     env.add_filter(
         "string",
         |state: &minijinja::State, value: &minijinja::Value| {
-            check_shown(value, "print")?;
+            check_shown(state, value, "to print")?;
             minijinja::filters::string(state, value)
         },
     );
@@ -116,7 +124,7 @@ fn environment() -> Environment<'static> {
             // A Jira body in Atlassian Document Format prints as its words, not as JSON.
             write_text(out, escape, &text)
         } else {
-            check_shown(value, "print")?;
+            check_shown(state, value, "to print")?;
             if let Some(json) = compact_json(value) {
                 // People reading a comment or a forward's body expect JSON, not the
                 // Python-style repr (`{'kind': 'x'}`) minijinja prints maps and lists as.
@@ -232,35 +240,35 @@ fn checked_work_filters(env: &mut Environment<'static>) {
          joiner: Option<minijinja::value::StringInput<'_>>,
          attribute: Option<&str>,
          kwargs: Kwargs| {
-            check_shown(value, "join")?;
+            check_shown(state, value, "for `join`")?;
             minijinja::filters::join(state, value, joiner, attribute, kwargs)
         },
     );
     env.add_filter(
         "unique",
         |state: &State, value: Value, kwargs: Kwargs| -> Result<Value, Error> {
-            check_shown(&value, "unique")?;
+            check_shown(state, &value, "for `unique`")?;
             minijinja::filters::unique(state, value, kwargs)
         },
     );
     env.add_filter(
         "sort",
         |state: &State, value: Value, kwargs: Kwargs| -> Result<Value, Error> {
-            check_shown(&value, "sort")?;
+            check_shown(state, &value, "for `sort`")?;
             minijinja::filters::sort(state, value, kwargs)
         },
     );
     env.add_filter(
         "min",
         |state: &State, value: Value, kwargs: Kwargs| -> Result<Value, Error> {
-            check_shown(&value, "min")?;
+            check_shown(state, &value, "for `min`")?;
             minijinja::filters::min(state, value, kwargs)
         },
     );
     env.add_filter(
         "max",
         |state: &State, value: Value, kwargs: Kwargs| -> Result<Value, Error> {
-            check_shown(&value, "max")?;
+            check_shown(state, &value, "for `max`")?;
             minijinja::filters::max(state, value, kwargs)
         },
     );
@@ -268,14 +276,14 @@ fn checked_work_filters(env: &mut Environment<'static>) {
     env.add_filter(
         "select",
         |state: &mut State, value: Value, test: Option<Cow<'_, str>>, args: Args| {
-            check_shown(&value, "select")?;
+            check_shown(state, &value, "for `select`")?;
             minijinja::filters::select(state, value, test, args)
         },
     );
     env.add_filter(
         "reject",
         |state: &mut State, value: Value, test: Option<Cow<'_, str>>, args: Args| {
-            check_shown(&value, "reject")?;
+            check_shown(state, &value, "for `reject`")?;
             minijinja::filters::reject(state, value, test, args)
         },
     );
@@ -286,7 +294,7 @@ fn checked_work_filters(env: &mut Environment<'static>) {
          attr: Cow<'_, str>,
          test: Option<Cow<'_, str>>,
          args: Args| {
-            check_shown(&value, "selectattr")?;
+            check_shown(state, &value, "for `selectattr`")?;
             minijinja::filters::selectattr(state, value, attr, test, args)
         },
     );
@@ -297,27 +305,36 @@ fn checked_work_filters(env: &mut Environment<'static>) {
          attr: Cow<'_, str>,
          test: Option<Cow<'_, str>>,
          args: Args| {
-            check_shown(&value, "rejectattr")?;
+            check_shown(state, &value, "for `rejectattr`")?;
             minijinja::filters::rejectattr(state, value, attr, test, args)
         },
     );
-    env.add_filter("urlencode", |value: &Value| -> Result<String, Error> {
-        check_shown(value, "urlencode")?;
-        minijinja::filters::urlencode(value)
-    });
+    env.add_filter(
+        "urlencode",
+        |state: &State, value: &Value| -> Result<String, Error> {
+            check_shown(state, value, "for `urlencode`")?;
+            minijinja::filters::urlencode(value)
+        },
+    );
 }
 
-/// Refuses a value too large or too deeply nested to print (or to give `to`, a filter that
-/// works through all of it): counted without recursion, and at most `MAX_SHOWN_VALUES` looked
-/// at, however large the value claims to be; its text counted where it is held, so a string a
-/// list holds a thousand times counts a thousand times.
-fn check_shown(value: &minijinja::Value, to: &str) -> Result<(), minijinja::Error> {
+/// Refuses a value too large or too deeply nested to print (or to give a filter that works
+/// through all of it; `purpose` says which, as `to print` or ``for `join` ``): counted without
+/// recursion, and at most `MAX_SHOWN_VALUES` looked at, however large the value claims to be;
+/// its text counted where it is held, so a string a list holds a thousand times counts a
+/// thousand times. The walk is charged to the render's fuel as minijinja charges the items and
+/// bytes it visits, so a loop cannot repeat it over a large payload without end.
+fn check_shown(
+    state: &minijinja::State,
+    value: &minijinja::Value,
+    purpose: &str,
+) -> Result<(), minijinja::Error> {
     use minijinja::value::ValueKind;
     let too_much = |what: &str| {
         Err(minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
             format!(
-                "the value is {what} to {to} (at most {MAX_SHOWN_VALUES} values and {} MiB \
+                "the value is {what} {purpose} (at most {MAX_SHOWN_VALUES} values and {} MiB \
                  of text, nested {MAX_SHOWN_DEPTH} deep)",
                 MAX_SHOWN_BYTES / (1024 * 1024)
             ),
@@ -360,7 +377,8 @@ fn check_shown(value: &minijinja::Value, to: &str) -> Result<(), minijinja::Erro
             return too_much("too large");
         }
     }
-    Ok(())
+    // Half a fuel per value (minijinja's cost of visiting an item) and one per 64 bytes.
+    state.consume_fuel(seen as u64 / 2 + bytes as u64 / 64)
 }
 
 /// A map or list as compact JSON (`{"kind":"issue"}`), or `None` for any other value and
@@ -1081,30 +1099,30 @@ mod tests {
             ("{{ ([body] * 1000) | tojson | length }}", "to print"),
             ("{{ ([body] * 1000) | pprint | length }}", "to print"),
             ("{{ [body] * 1000 }}", "to print"),
-            ("{{ ([body] * 1000) | join | length }}", "to join"),
-            ("{{ ([body] * 100000) | unique | length }}", "to unique"),
-            ("{{ ([body] * 1000) | sort | length }}", "to sort"),
-            ("{{ ([body] * 1000) | max | length }}", "to max"),
-            ("{{ ([body] * 1000) | min | length }}", "to min"),
+            ("{{ ([body] * 1000) | join | length }}", "for `join`"),
+            ("{{ ([body] * 100000) | unique | length }}", "for `unique`"),
+            ("{{ ([body] * 1000) | sort | length }}", "for `sort`"),
+            ("{{ ([body] * 1000) | max | length }}", "for `max`"),
+            ("{{ ([body] * 1000) | min | length }}", "for `min`"),
             (
                 "{{ ([body] * 1000) | select('eq', 'x') | list | length }}",
-                "to select",
+                "for `select`",
             ),
             (
                 "{{ ([body] * 1000) | reject('eq', 'x') | list | length }}",
-                "to reject",
+                "for `reject`",
             ),
             (
                 "{{ ([{'a': body}] * 1000) | selectattr('a', 'eq', 'x') | list | length }}",
-                "to selectattr",
+                "for `selectattr`",
             ),
             (
                 "{{ ([{'a': body}] * 1000) | rejectattr('a', 'eq', 'x') | list | length }}",
-                "to rejectattr",
+                "for `rejectattr`",
             ),
             (
                 "{{ ({'a': [body] * 1000}) | urlencode | length }}",
-                "to urlencode",
+                "for `urlencode`",
             ),
             (
                 "{{ ({body: 1, 'b': [body] * 8}) | tojson | length }}",
@@ -1120,6 +1138,23 @@ mod tests {
             );
             assert!(
                 started.elapsed() < std::time::Duration::from_millis(500),
+                "{source}: {:?}",
+                started.elapsed()
+            );
+        }
+        // The walk is charged as minijinja charges what it visits: a loop over a large payload
+        // runs out of fuel, as one over the built-ins did, instead of walking it for minutes.
+        let wide = json_context(&json!({"a": [vec![0; 190_000], 1]}));
+        let loops = [
+            "{% for i in range(2000) %}{% if a | select('none') | list %}{% endif %}{% endfor %}",
+            "{% for i in range(2000) %}{{ (a | min) is none }}{% endfor %}",
+        ];
+        for source in loops {
+            let started = std::time::Instant::now();
+            let error = render(source, &wide).unwrap_err();
+            assert!(error.contains("fuel"), "{source}: {error}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(5),
                 "{source}: {:?}",
                 started.elapsed()
             );

@@ -11,8 +11,8 @@ use crate::actions::Delivery;
 use crate::providers::ProviderOptions;
 use crate::store::{Store, StoreError};
 
-/// The `meta` fact holding the last outbox row a start with a key has looked at: the outbox
-/// keeps every action ever sent, so each start looks only at the rows added since. Webhooks and
+/// The `meta` fact holding the last outbox row a start with a key has looked at (`rowid id`):
+/// the outbox keeps every action ever sent, so each start looks only at the rows added since. Webhooks and
 /// commands are few and looked at whole on every such start, which also catches what a process
 /// without the key, still running beside it, saved in the meantime.
 const SEALED_THROUGH: &str = "outbox_sealed_through";
@@ -170,29 +170,26 @@ fn commands(db: &Connection, sealer: &Sealer) -> Result<usize, StoreError> {
 /// sealed, with the mark moved past it in the same write; how many rows it sealed, and whether
 /// more may follow.
 fn actions_page(db: &Connection, sealer: &Sealer) -> Result<(usize, bool), StoreError> {
-    let after: i64 = db
-        .query_row(
-            "SELECT CAST(value AS INTEGER) FROM meta WHERE name = ?1",
-            [SEALED_THROUGH],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(0);
+    let after = resume_after(db)?;
     let rows = db
         .prepare(
-            "SELECT rowid, CASE WHEN action IN ('forward', 'post_message') THEN delivery END
+            "SELECT rowid, id, CASE WHEN action IN ('forward', 'post_message') THEN delivery END
              FROM outbox WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
         )?
         .query_map(params![after, PAGE], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let Some(&(last, _)) = rows.last() else {
+    let Some((last, last_id, _)) = rows.last() else {
         return Ok((0, false));
     };
     let mut update = db.prepare("UPDATE outbox SET delivery = ?1 WHERE rowid = ?2")?;
     let mut sealed = 0;
-    for (rowid, stored) in &rows {
+    for (rowid, _, stored) in &rows {
         let Some(Ok(mut delivery)) = stored.as_deref().map(serde_json::from_str::<Delivery>) else {
             continue;
         };
@@ -205,9 +202,39 @@ fn actions_page(db: &Connection, sealer: &Sealer) -> Result<(usize, bool), Store
     db.execute(
         "INSERT INTO meta (name, value) VALUES (?1, ?2)
          ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-        params![SEALED_THROUGH, last.to_string()],
+        params![SEALED_THROUGH, format!("{last} {last_id}")],
     )?;
     Ok((sealed, rows.len() as i64 == PAGE))
+}
+
+/// The rowid the last pass stopped at, kept with that row's id: a new row takes the highest
+/// rowid plus one, so once the rows at the top are deleted (the retention sweep may delete the
+/// newest) a later row can take a rowid at or below the mark, and a `VACUUM` may number the
+/// rows anew. Unless the row at the mark is still the one it was, the pass starts over.
+fn resume_after(db: &Connection) -> Result<i64, StoreError> {
+    let mark: Option<String> = db
+        .query_row(
+            "SELECT value FROM meta WHERE name = ?1",
+            [SEALED_THROUGH],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some((rowid, id)) = mark.as_deref().and_then(|m| m.split_once(' ')) else {
+        return Ok(0);
+    };
+    let Ok(rowid) = rowid.parse::<i64>() else {
+        return Ok(0);
+    };
+    let still: Option<String> = db
+        .query_row("SELECT id FROM outbox WHERE rowid = ?1", [rowid], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(if still.as_deref() == Some(id) {
+        rowid
+    } else {
+        0
+    })
 }
 
 /// Seals a stored delivery's plain signing secret and credential URL; whether it did.

@@ -763,6 +763,78 @@ async fn what_a_process_without_the_key_saves_beside_one_with_it_is_sealed_at_th
 }
 
 #[tokio::test]
+async fn a_plain_action_taking_the_rowid_of_a_deleted_newest_one_is_still_sealed() {
+    // Arrange: a process without the key queues forwards; one with the key starts beside it
+    // and seals them; the newest is deleted, as the retention sweep may.
+    let upstream = url_upstream().await;
+    let mut plain = crate::helpers::spawn_manual(url_config(&upstream, None, &[])).await;
+    let forward = format!(
+        "http://hooks:{FORWARD_PASSWORD}@{}/fwd?token={FORWARD_TOKEN}",
+        upstream.address()
+    );
+    plain.github_webhook("early", "early-secret").await;
+    plain
+        .add_command_ok(
+            "early",
+            json!({"trigger": "issues.opened", "action": "forward", "target": {"url": forward}}),
+        )
+        .await;
+    for n in 1..=3 {
+        let body = issue_opened("octo/app", n, &[]);
+        let sent = plain
+            .post_github(
+                "early",
+                "issues",
+                &crate::helpers::delivery_id(),
+                &body,
+                "early-secret",
+            )
+            .await;
+        assert_eq!(sent.status(), StatusCode::OK);
+    }
+    let mut keyed = plain.beside(url_config(&upstream, Some(KEY), &[])).await;
+    let db = rusqlite::Connection::open(&plain.db_path).expect("open db");
+    db.execute(
+        "DELETE FROM outbox WHERE rowid = (SELECT max(rowid) FROM outbox)",
+        [],
+    )
+    .expect("delete the newest");
+    let newest_before: i64 = db
+        .query_row("SELECT max(rowid) FROM outbox", [], |r| r.get(0))
+        .expect("rowid");
+
+    // Act: the keyless process queues one more, which takes the freed rowid; both stop and
+    // the one with the key starts again.
+    let body = issue_opened("octo/app", 9, &[]);
+    let sent = plain
+        .post_github(
+            "early",
+            "issues",
+            &crate::helpers::delivery_id(),
+            &body,
+            "early-secret",
+        )
+        .await;
+    assert_eq!(sent.status(), StatusCode::OK);
+    let newest: i64 = db
+        .query_row("SELECT max(rowid) FROM outbox", [], |r| r.get(0))
+        .expect("rowid");
+    drop(db);
+    plain.stop().await;
+    keyed.stop().await;
+    let keyed = keyed
+        .restart_with(url_config(&upstream, Some(KEY), &[]))
+        .await;
+
+    // Assert
+    assert_eq!(newest, newest_before + 1, "the freed rowid is taken again");
+    assert_eq!(
+        columns_holding(&keyed.db_path, &[FORWARD_PASSWORD, FORWARD_TOKEN]),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
 async fn a_target_url_in_the_sealed_form_is_refused() {
     // Arrange
     let app = crate::helpers::spawn_manual(|c| c.secret_key = Some(KEY.into())).await;
