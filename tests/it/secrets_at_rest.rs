@@ -444,17 +444,7 @@ async fn deliver_to_urls(
     upstream: &wiremock::MockServer,
 ) -> Vec<String> {
     let before = upstream.received_requests().await.expect("recorded").len();
-    let body = issue_opened("octo/app", 5, &[]);
-    let sent = app
-        .post_github(
-            "gh",
-            "issues",
-            &crate::helpers::delivery_id(),
-            &body,
-            "gh-secret",
-        )
-        .await;
-    assert_eq!(sent.status(), StatusCode::OK);
+    send_issue(app, "gh", "gh-secret", 5).await;
     assert_eq!(app.drain().await, 2);
     let mut got: Vec<String> = upstream.received_requests().await.expect("recorded")[before..]
         .iter()
@@ -462,6 +452,30 @@ async fn deliver_to_urls(
         .collect();
     got.sort();
     got
+}
+
+/// Sends issue `number`'s `issues.opened` to webhook `hook`, signed with `secret`; it must be
+/// taken.
+async fn send_issue(app: &crate::helpers::TestApp, hook: &str, secret: &str, number: u64) {
+    let body = issue_opened("octo/app", number, &[]);
+    let sent = app
+        .post_github(
+            hook,
+            "issues",
+            &crate::helpers::delivery_id(),
+            &body,
+            secret,
+        )
+        .await;
+    assert_eq!(sent.status(), StatusCode::OK);
+}
+
+/// A forward URL to `upstream`'s `/fwd` with a password and a query token in it.
+fn password_forward(upstream: &wiremock::MockServer) -> String {
+    format!(
+        "http://hooks:{FORWARD_PASSWORD}@{}/fwd?token={FORWARD_TOKEN}",
+        upstream.address()
+    )
 }
 
 /// Each text column of every table holding one of `needles`, as `table.column`.
@@ -622,19 +636,10 @@ async fn values_stored_before_the_key_are_sealed_at_the_first_start_with_it() {
     )
     .await;
     let expected = deliver_to_urls(&app, &upstream).await;
-    let body = issue_opened("octo/app", 9, &[]);
     for (hook, secret) in [("gh", "gh-secret"), ("gl", "gl-secret-value")] {
-        let queued = app
-            .post_github(
-                hook,
-                "issues",
-                &crate::helpers::delivery_id(),
-                &body,
-                secret,
-            )
-            .await;
-        assert_eq!(queued.status(), StatusCode::OK);
+        send_issue(&app, hook, secret, 9).await;
     }
+    let body = issue_opened("octo/app", 9, &[]);
     let needles: Vec<&str> = SECRET_PARTS
         .into_iter()
         .chain(["MfKQ9r8", "ghp_plainBeforeKey", "gl-secret-value"])
@@ -715,27 +720,14 @@ async fn what_a_process_without_the_key_saves_beside_one_with_it_is_sealed_at_th
         .create_webhook(json!({"id": "late", "name": "l", "provider": "github",
             "secret": "late-plain-secret"}))
         .await;
-    let forward = format!(
-        "http://hooks:{FORWARD_PASSWORD}@{}/fwd?token={FORWARD_TOKEN}",
-        upstream.address()
-    );
     plain
         .add_command_ok(
             "late",
-            json!({"trigger": "issues.opened", "action": "forward", "target": {"url": forward}}),
+            json!({"trigger": "issues.opened", "action": "forward",
+                   "target": {"url": password_forward(&upstream)}}),
         )
         .await;
-    let body = issue_opened("octo/app", 2, &[]);
-    let queued = plain
-        .post_github(
-            "late",
-            "issues",
-            &crate::helpers::delivery_id(),
-            &body,
-            "late-plain-secret",
-        )
-        .await;
-    assert_eq!(queued.status(), StatusCode::OK);
+    send_issue(&plain, "late", "late-plain-secret", 2).await;
     let needles = [FORWARD_PASSWORD, FORWARD_TOKEN, "late-plain-secret"];
     let left_plain = columns_holding(&plain.db_path, &needles);
     plain.stop().await;
@@ -768,29 +760,16 @@ async fn a_plain_action_taking_the_rowid_of_a_deleted_newest_one_is_still_sealed
     // and seals them; the newest is deleted, as the retention sweep may.
     let upstream = url_upstream().await;
     let mut plain = crate::helpers::spawn_manual(url_config(&upstream, None, &[])).await;
-    let forward = format!(
-        "http://hooks:{FORWARD_PASSWORD}@{}/fwd?token={FORWARD_TOKEN}",
-        upstream.address()
-    );
     plain.github_webhook("early", "early-secret").await;
     plain
         .add_command_ok(
             "early",
-            json!({"trigger": "issues.opened", "action": "forward", "target": {"url": forward}}),
+            json!({"trigger": "issues.opened", "action": "forward",
+                   "target": {"url": password_forward(&upstream)}}),
         )
         .await;
     for n in 1..=3 {
-        let body = issue_opened("octo/app", n, &[]);
-        let sent = plain
-            .post_github(
-                "early",
-                "issues",
-                &crate::helpers::delivery_id(),
-                &body,
-                "early-secret",
-            )
-            .await;
-        assert_eq!(sent.status(), StatusCode::OK);
+        send_issue(&plain, "early", "early-secret", n).await;
     }
     let mut keyed = plain.beside(url_config(&upstream, Some(KEY), &[])).await;
     let db = rusqlite::Connection::open(&plain.db_path).expect("open db");
@@ -805,17 +784,7 @@ async fn a_plain_action_taking_the_rowid_of_a_deleted_newest_one_is_still_sealed
 
     // Act: the keyless process queues one more, which takes the freed rowid; both stop and
     // the one with the key starts again.
-    let body = issue_opened("octo/app", 9, &[]);
-    let sent = plain
-        .post_github(
-            "early",
-            "issues",
-            &crate::helpers::delivery_id(),
-            &body,
-            "early-secret",
-        )
-        .await;
-    assert_eq!(sent.status(), StatusCode::OK);
+    send_issue(&plain, "early", "early-secret", 9).await;
     let newest: i64 = db
         .query_row("SELECT max(rowid) FROM outbox", [], |r| r.get(0))
         .expect("rowid");
