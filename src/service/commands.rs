@@ -710,6 +710,16 @@ fn reaches_receiver(url: &str, base: &str, hook: &WebhookRow) -> bool {
     ) else {
         return false;
     };
+    // The router hands the handler its segments percent-decoded (`sw%32` is webhook `sw2`).
+    let decoded = |segment: &str| {
+        percent_encoding::percent_decode_str(segment)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .ok()
+    };
+    let (Some(provider), Some(id)) = (decoded(provider), decoded(id)) else {
+        return false;
+    };
     (scheme, host, port) == (own_scheme, own_host, own_port)
         && provider.parse::<Provider>().ok() == hook.provider.parse::<Provider>().ok()
         && id == hook.id
@@ -1196,6 +1206,15 @@ mod tests {
             ),
             (
                 "https://hooks.example.com/in/webhooks/standard-webhooks/sw/x",
+                false,
+            ),
+            // Segments percent-encoded, as the router decodes them.
+            (
+                "https://hooks.example.com/in/webhooks/standard%2Dwebhooks/%73w",
+                true,
+            ),
+            (
+                "https://hooks.example.com/in/webhooks/standard-webhooks/s%77%32",
                 false,
             ),
             // The router takes no trailing `/`: such a forward ends dead, it does not loop.
