@@ -12,9 +12,9 @@ use crate::providers::ProviderOptions;
 use crate::store::{Store, StoreError};
 
 /// The `meta` fact holding the last outbox row a start with a key has looked at (`rowid id`):
-/// the outbox keeps every action ever sent, so each start looks only at the rows added since. Webhooks and
-/// commands are few and looked at whole on every such start, which also catches what a process
-/// without the key, still running beside it, saved in the meantime.
+/// the outbox keeps every action ever sent, so each start looks only at the rows added since.
+/// Webhooks and commands are few and looked at whole on every such start, which also catches
+/// what a process without the key, still running beside it, saved in the meantime.
 const SEALED_THROUGH: &str = "outbox_sealed_through";
 
 /// Outbox rows looked at per write: a forward holds its event's body, so a first pass over a
