@@ -6,9 +6,8 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::sealing::{Sealer, looks_sealed};
+use super::sealing::Sealer;
 use crate::actions::Delivery;
-use crate::providers::ProviderOptions;
 use crate::store::{Store, StoreError};
 
 /// The `meta` fact holding the last outbox row a start with a key has looked at (`rowid id`):
@@ -116,7 +115,7 @@ fn webhooks(db: &Connection, sealer: &Sealer) -> Result<usize, StoreError> {
             previous = Some(s);
             changed = true;
         }
-        if let Some(s) = sealed_options(sealer, &options) {
+        if let Some(s) = super::webhooks::sealed_options(sealer, &options) {
             options = s;
             changed = true;
         }
@@ -126,21 +125,6 @@ fn webhooks(db: &Connection, sealer: &Sealer) -> Result<usize, StoreError> {
         }
     }
     Ok(sealed)
-}
-
-/// A webhook's options with their plain reply credentials sealed, `None` when none is plain.
-fn sealed_options(sealer: &Sealer, stored: &str) -> Option<String> {
-    let mut options = serde_json::from_str::<ProviderOptions>(stored).ok()?;
-    let creds = options.credentials.as_mut()?;
-    let plain = creds
-        .secret_fields_mut()
-        .into_iter()
-        .any(|f| f.as_deref().is_some_and(|v| !looks_sealed(v)));
-    if !plain {
-        return None;
-    }
-    sealer.seal_credentials(creds);
-    serde_json::to_string(&options).ok()
 }
 
 fn commands(db: &Connection, sealer: &Sealer) -> Result<usize, StoreError> {

@@ -313,13 +313,26 @@ fn sealed(state: &AppState, row: &WebhookRow) -> WebhookRow {
     }
     row.secret = state.sealer.seal(&row.secret);
     row.previous_secret = row.previous_secret.as_deref().map(|s| state.sealer.seal(s));
-    if let Ok(mut options) = serde_json::from_str::<ProviderOptions>(&row.options)
-        && let Some(creds) = options.credentials.as_mut()
-    {
-        state.sealer.seal_credentials(creds);
-        row.options = serde_json::to_string(&options).expect("options serialise");
+    if let Some(options) = sealed_options(&state.sealer, &row.options) {
+        row.options = options;
     }
     row
+}
+
+/// A webhook's stored options with their plain reply credential tokens sealed, `None` when
+/// none is plain (or there are none).
+pub(super) fn sealed_options(sealer: &super::sealing::Sealer, stored: &str) -> Option<String> {
+    let mut options = serde_json::from_str::<ProviderOptions>(stored).ok()?;
+    let creds = options.credentials.as_mut()?;
+    let plain = creds.secret_fields_mut().into_iter().any(|f| {
+        f.as_deref()
+            .is_some_and(|v| !super::sealing::looks_sealed(v))
+    });
+    if !plain {
+        return None;
+    }
+    sealer.seal_credentials(creds);
+    Some(serde_json::to_string(&options).expect("options serialise"))
 }
 
 /// The row as the service works with it: secrets opened.
