@@ -7,7 +7,8 @@
 //!   holds the key can write them.
 //! - With it: only `X-OpenWebUI-User-Jwt`, the HS256 token Open WebUI signs with its
 //!   `FORWARD_USER_INFO_HEADER_JWT_SECRET` (claims `sub`, `name`, `email`, `role`; `iss`
-//!   `open-webui` and an unexpired `exp` required, as Open WebUI always writes them), recorded
+//!   `open-webui` and an unexpired `exp` required, as Open WebUI always writes them; an `nbf`,
+//!   which it does not write, held to; both judged as Open WebUI's own check does), recorded
 //!   as verified. The plain headers are ignored then, as they could be
 //!   forged. A token that does not check out names no one and the request goes on: the key
 //!   allowed it, and the audit log still names the key; a warning says why, at most once a
@@ -103,6 +104,10 @@ fn unsigned(headers: &HeaderMap) -> Option<AuditUser> {
 /// The claims of Open WebUI's token this server reads.
 #[derive(Deserialize)]
 struct Claims {
+    /// Read again here, as a number of any kind: the library rounds a fractional `exp` or
+    /// `nbf`, where Open WebUI's own check (PyJWT) cuts the fraction off.
+    exp: Option<f64>,
+    nbf: Option<f64>,
     sub: Option<String>,
     name: Option<String>,
     email: Option<String>,
@@ -173,9 +178,33 @@ fn checked(token: &HeaderValue, secret: &str) -> Result<Claims, &'static str> {
         (Err(_), _) => Err(ErrorKind::InvalidToken.into()),
         (_, Err(e)) => Err(e),
     };
-    decoded
+    let claims = decoded
         .map(|data| data.claims)
-        .map_err(|e| why_refused(e.kind()))
+        .map_err(|e| why_refused(e.kind()))?;
+    in_its_time(&claims, clock::now_ms().div_euclid(1000))?;
+    Ok(claims)
+}
+
+/// Whether a token that checks out is used in its time as PyJWT, which Open WebUI checks its
+/// own tokens with, would judge it: a fraction of `exp` or `nbf` cut off (the library rounds,
+/// so `exp` = now + 0.6 would pass here for a second after Open WebUI refuses it), a token
+/// refused from the second its `exp` names, and one whose `nbf` is still ahead refused too
+/// (Open WebUI writes none; a token that has one is held to it).
+fn in_its_time(claims: &Claims, now_secs: i64) -> Result<(), &'static str> {
+    // `as` saturates: a value past i64 is far in the future either way.
+    if claims
+        .exp
+        .is_some_and(|exp| (exp.trunc() as i64) <= now_secs)
+    {
+        return Err(why_refused(&ErrorKind::ExpiredSignature));
+    }
+    if claims
+        .nbf
+        .is_some_and(|nbf| (nbf.trunc() as i64) > now_secs)
+    {
+        return Err(why_refused(&ErrorKind::ImmatureSignature));
+    }
+    Ok(())
 }
 
 /// Why a token was refused, in words of our own: the library's may quote the token's header,
@@ -190,6 +219,7 @@ fn why_refused(kind: &ErrorKind) -> &'static str {
              turn longer than its FORWARD_USER_INFO_HEADER_JWT_EXPIRES_SECONDS (300 by default) \
              carry it expired"
         }
+        ErrorKind::ImmatureSignature => "not valid yet (its `nbf` is ahead of this clock)",
         ErrorKind::InvalidIssuer => "not issued by Open WebUI (its `iss` is not open-webui)",
         ErrorKind::MissingRequiredClaim(_) => "without the `exp` or `iss` Open WebUI writes",
         ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => "not signed with HS256",
@@ -322,6 +352,32 @@ mod tests {
                 None,
             ),
             (
+                // PyJWT cuts the fraction off: expired this second, as Open WebUI judges it.
+                "expiring this second, with a fraction",
+                signed_with(SECRET, hs256, &claims("", json!({"exp": now as f64 + 0.6}))),
+                None,
+            ),
+            (
+                "expiring in two seconds, with a fraction",
+                signed_with(SECRET, hs256, &claims("", json!({"exp": now as f64 + 2.4}))),
+                Some("u-1"),
+            ),
+            (
+                "not valid for a minute",
+                signed_with(SECRET, hs256, &claims("", json!({"nbf": now + 60}))),
+                None,
+            ),
+            (
+                "valid from this second, with a fraction",
+                signed_with(SECRET, hs256, &claims("", json!({"nbf": now as f64 + 0.6}))),
+                Some("u-1"),
+            ),
+            (
+                "valid since a minute",
+                signed_with(SECRET, hs256, &claims("", json!({"nbf": now - 60}))),
+                Some("u-1"),
+            ),
+            (
                 "no iss",
                 signed_with(SECRET, hs256, &claims("iss", json!({}))),
                 None,
@@ -390,6 +446,16 @@ mod tests {
                 "no exp",
                 token(SECRET, hs256, claims("exp", json!({}))),
                 "without the `exp` or `iss`",
+            ),
+            (
+                "expiring this second, with a fraction",
+                token(SECRET, hs256, claims("", json!({"exp": now as f64 + 0.6}))),
+                "expired: ",
+            ),
+            (
+                "not valid for a minute",
+                token(SECRET, hs256, claims("", json!({"nbf": now + 60}))),
+                "not valid yet",
             ),
             (
                 "no iss",
