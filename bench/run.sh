@@ -5,7 +5,8 @@
 #   2. the full durable path: signed ~4.2 KB GitHub issues.opened, verified, matched against a
 #      command, stored with its task in SQLite (group commit, fdatasync of the WAL), 200 after
 #      the commit is on disk; every request has its own delivery id, so none is a duplicate;
-# then a paced run at 1,000 requests/s for p50/p99 at that rate, and the server's peak RSS.
+# each with the server's CPU time per request and the cores it kept busy; then a paced run at
+# 1,000 requests/s for p50/p99 at that rate, and the server's peak RSS.
 # Usage: bench/run.sh [seconds] [connections]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -67,19 +68,31 @@ function request()
 end
 LUA
 
+# The server's CPU time so far, in clock ticks (user + system, all its threads).
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+
 run() { # name url
+  local before after
+  before=$(cpu_ticks)
   wrk -t2 -c"$CONNS" -d"${SECS}s" --latency -s "$WORK/post.lua" "$2" >"$WORK/$1.txt"
-  local rps p50 p99 errors
+  after=$(cpu_ticks)
+  local rps p50 p99 errors requests cpu
   rps=$(awk '/Requests\/sec/ {print $2}' "$WORK/$1.txt")
   p50=$(awk '$1=="50%" {print $2}' "$WORK/$1.txt")
   p99=$(awk '$1=="99%" {print $2}' "$WORK/$1.txt")
   errors=$(awk '/Non-2xx/ {print $5}' "$WORK/$1.txt"); errors=${errors:-0}
-  printf "%-28s %12s %10s %10s %10s\n" "$1" "$rps" "$p50" "$p99" "$errors"
+  requests=$(awk '/requests in/ {print $1}' "$WORK/$1.txt")
+  # Server CPU per request, and how many cores the server kept busy (wrk takes the rest).
+  cpu=$(python3 -c "import sys; t, n, s, hz = map(float, sys.argv[1:]); \
+print(f'{t / hz * 1e6 / max(n, 1):.1f} {t / hz / s:.2f}')" \
+    "$((after - before))" "$requests" "$SECS" "$(getconf CLK_TCK)")
+  printf "%-28s %12s %10s %10s %10s %12s %8s\n" "$1" "$rps" "$p50" "$p99" "$errors" $cpu
   echo "$rps" >"$WORK/$1.rps"
 }
 
 echo "--- $CONNS connections, ${SECS}s each, $(nproc) cores"
-printf "%-28s %12s %10s %10s %10s\n" "route" "req/s" "p50" "p99" "non-2xx"
+printf "%-28s %12s %10s %10s %10s %12s %8s\n" "route" "req/s" "p50" "p99" "non-2xx" \
+  "cpu µs/req" "cores"
 run bare "http://127.0.0.1:$PORT/bench/bare"
 writer() { curl -fs "http://127.0.0.1:$PORT/metrics" -H "Authorization: Bearer $KEY" | grep '^webhook_mcp_store_'; }
 writer >"$WORK/writer.before"
