@@ -3,6 +3,7 @@
 
 mod action_tools;
 pub(crate) mod args;
+mod fit;
 mod hub;
 pub mod listen_check;
 mod params;
@@ -106,6 +107,7 @@ impl McpServer {
                 route.attr.description = Some(d.trim().to_string().into());
             }
             route.attr.input_schema = Arc::new(schema::plain(&route.attr.input_schema));
+            route.call = fit::cut_to_fit(route.call.clone());
         }
         tool_router
     }

@@ -58,18 +58,19 @@ pub async fn read(state: &AppState, uri: &str) -> Result<ReadResourceResponse, E
             )
             .await
             .map_err(|e| not_found(uri, e))?;
-            serde_json::to_string_pretty(&page)
+            serde_json::to_value(&page)
         }
         Named::Event(id) => {
             let event = events::get(state, id)
                 .await
                 .map_err(|e| not_found(uri, e))?
                 .cut_for_model(events::SHOWN_BODY_BYTES);
-            serde_json::to_string_pretty(&event)
+            serde_json::to_value(&event)
         }
         Named::Nothing => return Err(unknown(uri)),
     }
     .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+    let json = super::fit::resource_text(&json);
     let contents = ResourceContents::text(json, uri).with_mime_type("application/json");
     Ok(ReadResourceResult::new(vec![contents]).into())
 }

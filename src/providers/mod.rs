@@ -551,6 +551,39 @@ pub struct SourceRef {
     pub detail: serde_json::Map<String, Value>,
 }
 
+/// The longest source key kept as sent, in bytes: real ones (`owner/repo#12`, a Slack
+/// `channel:ts`, a Jira key) are far shorter.
+const MAX_SOURCE_KEY_BYTES: usize = 256;
+
+/// The longest source detail kept, in bytes of its JSON: repository paths, ids, thread stamps
+/// and links are far shorter.
+const MAX_SOURCE_DETAIL_BYTES: usize = 2048;
+
+impl SourceRef {
+    /// The source as stored, indexed and shown on every listing of its event: a sender writes
+    /// the values it is read from, and they must not make each stored row, index entry and
+    /// answer as large as the payload. A key too long is kept as its start and a digest of
+    /// the whole (so every event of the same thread still has the same key); a detail too long
+    /// is left out (a reply that needed it then says the source lacks what it needs).
+    pub fn bounded(mut self) -> SourceRef {
+        if self.key.len() > MAX_SOURCE_KEY_BYTES {
+            use sha2::{Digest, Sha256};
+            let digest = hex::encode(Sha256::digest(self.key.as_bytes()));
+            let start = (0..=64)
+                .rev()
+                .find(|i| self.key.is_char_boundary(*i))
+                .unwrap_or(0);
+            self.key = format!("{}…sha256:{digest}", &self.key[..start]);
+        }
+        self.detail.retain(|_, value| match value {
+            Value::String(text) => text.len() <= MAX_SOURCE_DETAIL_BYTES,
+            Value::Number(_) | Value::Bool(_) => true,
+            other => other.to_string().len() <= MAX_SOURCE_DETAIL_BYTES,
+        });
+        self
+    }
+}
+
 /// A protocol exchange the receiver answers itself, before any event is stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -568,7 +601,7 @@ pub fn describe(
     headers: &HeaderMap,
     payload: &Value,
 ) -> Described {
-    match provider {
+    let mut described = match provider {
         Provider::GitHub => github::describe(headers, payload),
         Provider::GitLab => gitlab::describe(headers, payload),
         Provider::Slack => slack::describe(headers, payload),
@@ -579,7 +612,9 @@ pub fn describe(
         Provider::StandardWebhooks => standard::describe(headers, payload),
         Provider::OpenWebUi => openwebui::describe(headers, payload),
         Provider::Custom => custom::describe(options.custom.as_ref(), headers, payload),
-    }
+    };
+    described.source = described.source.map(SourceRef::bounded);
+    described
 }
 
 pub use header_type::{header_delivery_id, header_event_type};
@@ -596,6 +631,46 @@ pub const SECRET_HEADERS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_is_kept_bounded_and_the_same_for_the_same_thread() {
+        let source = |key: &str, detail: Value| {
+            SourceRef {
+                kind: "openwebui.chat".into(),
+                key: key.into(),
+                detail: detail.as_object().cloned().expect("object"),
+            }
+            .bounded()
+        };
+        let small = serde_json::json!({"chat_id": "c1", "number": 7, "internal": true,
+                                       "thread": {"id": "t"}});
+        assert_eq!(
+            source("octo/app#12", small.clone()).detail,
+            *small.as_object().unwrap()
+        );
+        assert_eq!(source("octo/app#12", small.clone()).key, "octo/app#12");
+        let at_limit = "k".repeat(MAX_SOURCE_KEY_BYTES);
+        assert_eq!(source(&at_limit, small.clone()).key, at_limit);
+
+        let long = format!("é{}", "a".repeat(400));
+        let kept = source(&long, small.clone()).key;
+        assert!(kept.starts_with(&long[..63]), "{kept}");
+        assert!(kept.len() < 160, "{kept}");
+        assert_eq!(
+            source(&long, small.clone()).key,
+            kept,
+            "the same thread, the same key"
+        );
+        assert_ne!(source(&format!("{long}b"), small).key, kept);
+
+        let big = serde_json::json!({"chat_id": "c1", "url": "A".repeat(600_000),
+                                     "number": 1, "blob": ["x".repeat(3000)],
+                                     "at_limit": "u".repeat(MAX_SOURCE_DETAIL_BYTES)});
+        let detail = source("c1", big).detail;
+        let mut names: Vec<&String> = detail.keys().collect();
+        names.sort();
+        assert_eq!(names, ["at_limit", "chat_id", "number"]);
+    }
 
     #[test]
     fn options_take_whole_floats_for_their_numbers_and_refuse_fractions() {

@@ -97,6 +97,22 @@ pub fn record(
         });
     };
     let now = event.received_at;
+    // The webhook deleted (or made anew at its id) after this delivery was checked against
+    // it, but before this write: its open work was cancelled with it, and none is queued
+    // for it now. The event is kept, as a deleted webhook's are; an inline answer still goes.
+    let inline_only: Vec<Planned>;
+    let dropped = planned.iter().any(|p| !matches!(p, Planned::Inline { .. }))
+        && !webhooks::stands(conn, &event.webhook_id, now)?;
+    let planned = if dropped {
+        inline_only = planned
+            .iter()
+            .filter(|p| matches!(p, Planned::Inline { .. }))
+            .cloned()
+            .collect();
+        &inline_only[..]
+    } else {
+        planned
+    };
     let mut resumed = Vec::new();
     let mut joined = false;
     // The other delivery of a message already taken as an answer (a Slack `message` beside
@@ -177,7 +193,7 @@ pub fn record(
     )?;
     // An answer given inline is work already finished: such an event is done at once.
     let inline = planned.iter().any(|p| matches!(p, Planned::Inline { .. }));
-    if actions > 0 || inline || answered {
+    if actions > 0 || inline || answered || dropped {
         crate::store::events::settle(conn, event_id)?;
     }
     Ok(Recorded {
@@ -541,6 +557,96 @@ fn new_task(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::migrate;
+
+    #[test]
+    fn work_is_queued_only_for_the_webhook_it_was_planned_with() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        let add_webhook = |conn: &Connection, created_at: i64| {
+            conn.execute(
+                "INSERT INTO webhooks (id, name, provider, secret, created_at, updated_at) \
+                 VALUES ('gh', 'gh', 'github', 's', ?1, ?1)",
+                [created_at],
+            )
+            .unwrap();
+        };
+        let event = |id: &str, received_at: i64| NewEvent {
+            id: id.into(),
+            webhook_id: "gh".into(),
+            provider: "github".into(),
+            event_type: Some("issues.opened".into()),
+            delivery_id: Some(id.into()),
+            verified: true,
+            verification: "current_secret".into(),
+            status: "matched".into(),
+            source_kind: None,
+            source_key: None,
+            source: None,
+            headers: "{}".into(),
+            content_type: Some("application/json".into()),
+            body: axum::body::Bytes::from_static(b"{}"),
+            matched_commands: "[\"cmd_1\"]".into(),
+            remote_addr: None,
+            received_at,
+            truncated: None,
+        };
+        let planned = [Planned::Task {
+            command_id: "cmd_1".into(),
+            agent: "planning".into(),
+            prompt: "p".into(),
+        }];
+        let record_at = |conn: &Connection, id: &str, at: i64| {
+            record(
+                conn,
+                &Sealer::new(None).unwrap(),
+                &event(id, at),
+                &planned,
+                &OwnApis::default(),
+                None,
+                None,
+            )
+            .unwrap();
+            let tasks: i64 = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM tasks WHERE event_id = ?1",
+                    [id],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            let status: String = conn
+                .query_row("SELECT status FROM events WHERE id = ?1", [id], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            (tasks, status)
+        };
+        add_webhook(&conn, 1_000);
+        assert_eq!(
+            record_at(&conn, "ev_1", 2_000),
+            (1, "matched".into()),
+            "standing"
+        );
+        webhooks::delete(&conn, "gh", 3_000).unwrap();
+        // Checked against the webhook before its delete, written after it.
+        assert_eq!(
+            record_at(&conn, "ev_2", 2_500),
+            (0, "done".into()),
+            "deleted"
+        );
+        // ... or after another was made at its id.
+        add_webhook(&conn, 4_000);
+        assert_eq!(
+            record_at(&conn, "ev_3", 3_500),
+            (0, "done".into()),
+            "replaced"
+        );
+        assert_eq!(
+            record_at(&conn, "ev_4", 4_500),
+            (1, "matched".into()),
+            "the new one's"
+        );
+    }
 
     #[test]
     fn a_webhooks_own_api_stands_in_for_its_providers_name_only() {

@@ -64,6 +64,16 @@ impl Standing {
     }
 }
 
+/// Whether the webhook at `id` is still the one work received at `since` (unix ms) was
+/// planned with: a read of one column, for the receiver's write.
+pub fn stands(conn: &Connection, id: &str, since: i64) -> Result<bool, StoreError> {
+    let created: Option<i64> = conn
+        .prepare_cached("SELECT created_at FROM webhooks WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok(created.is_some_and(|created| created <= since))
+}
+
 /// Inserts a new webhook; `Conflict` if the id is taken.
 pub fn insert(conn: &Connection, w: &WebhookRow) -> Result<(), StoreError> {
     conn.prepare_cached(&format!(

@@ -25,6 +25,7 @@ mod keys;
 mod late_questions;
 mod limits;
 mod mcp;
+mod mcp_answer_size;
 mod mcp_limits;
 mod mcp_sessions;
 mod mcp_stdio;

@@ -1,0 +1,156 @@
+//! MCP answers stay under the 1 MiB a client takes in one message (the Python SDK's stream
+//! limit, and so Open WebUI's and mcpo's), whatever senders and callers stored: through a
+//! real rmcp client, against the running app.
+
+use rmcp::model::{CallToolResult, ReadResourceRequestParams, ResourceContents};
+use serde_json::{Value, json};
+
+use crate::helpers::{agent_app, fake_github, fake_llm, llm_answer, open_issue};
+use crate::mcp::{call, connect, structured, text};
+
+/// What a client takes in one message, in bytes.
+const CLIENT_LIMIT: usize = 1024 * 1024;
+
+fn size(result: &CallToolResult) -> usize {
+    serde_json::to_string(result).expect("JSON").len()
+}
+
+fn ok(result: &CallToolResult) -> Value {
+    assert_eq!(result.is_error, Some(false), "{}", text(result));
+    structured(result)
+}
+
+#[tokio::test]
+async fn what_senders_and_callers_stored_large_is_answered_within_a_clients_limit() {
+    // Arrange: an Open WebUI event whose chat link is 600 KB (Open WebUI does not sign, so
+    // whoever holds the URL writes it), and a task completed with a 1.1 MB result.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let client = connect(&app).await;
+    let created = ok(&call(
+        &client,
+        "create_webhook",
+        json!({"name": "Open WebUI", "provider": "openwebui", "id": "owui"}),
+    )
+    .await);
+    let url = created["webhook"]["url_with_token"]
+        .as_str()
+        .expect("url_with_token")
+        .to_string();
+    let body = json!({"event": "chat.finished", "id": "big-1",
+                      "data": {"chat_id": "c1", "url": "A".repeat(600_000)}});
+    let sent = app
+        .client
+        .post(&url)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(sent.status(), 200);
+    let owui_event = app.events("webhook_id=owui").await[0]["id"]
+        .as_str()
+        .expect("event id")
+        .to_string();
+
+    open_issue(&app, 7, "Crash on save").await;
+    let claimed = ok(&call(
+        &client,
+        "claim_task",
+        json!({"agent": "planning", "owner": "brain"}),
+    )
+    .await);
+    let task_id = claimed["task"]["id"].as_str().expect("task id").to_string();
+    ok(&call(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "owner": "brain", "result": "r".repeat(1_100_000)}),
+    )
+    .await);
+
+    // Act
+    let listed = call(&client, "list_events", json!({"webhook_id": "owui"})).await;
+    let event = call(&client, "get_event", json!({"event_id": owui_event})).await;
+    let task = call(&client, "get_task", json!({"task_id": task_id})).await;
+
+    // Assert: the event's source keeps the chat it names, not the link as long as the payload
+    assert!(size(&listed) < 16 * 1024, "{} bytes", size(&listed));
+    assert!(size(&event) < CLIENT_LIMIT, "{} bytes", size(&event));
+    let source = &ok(&event)["source"];
+    assert_eq!(source["key"], "c1", "{source}");
+    assert!(source["detail"].get("url").is_none(), "{source}");
+    // The result is cut to fit, and the answer says so and where it is whole.
+    let shown = ok(&task);
+    assert!(size(&task) < CLIENT_LIMIT, "{} bytes", size(&task));
+    let result = shown["task"]["result"]
+        .as_str()
+        .or_else(|| shown["result"].as_str())
+        .unwrap_or_else(|| panic!("no result: {}", &shown.to_string()[..500]));
+    assert!(result.starts_with("rrrr"), "{}", &result[..100]);
+    assert!(
+        result.ends_with("… [cut: 1100000 bytes]"),
+        "{}",
+        &result[result.len() - 100..]
+    );
+    let note = shown["answer_cut"].as_str().expect("answer_cut");
+    assert!(
+        note.contains("the REST API (/api) returns them whole"),
+        "{note}"
+    );
+    assert!(
+        text(&task).contains("this answer was"),
+        "{}",
+        &text(&task)[..300]
+    );
+    let (status, whole) = app.get_json(&format!("/api/tasks/{task_id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        whole["result"]
+            .as_str()
+            .or_else(|| whole["task"]["result"].as_str())
+            .map(str::len),
+        Some(1_100_000)
+    );
+}
+
+#[tokio::test]
+async fn an_event_resource_too_large_pretty_is_sent_compact() {
+    // Arrange: a payload of deep lists, 81 KB as sent, which indenting makes 8 MB.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let client = connect(&app).await;
+    let mut deep = json!(1);
+    for _ in 0..100 {
+        deep = json!([deep]);
+    }
+    let payload = json!({"action": "opened", "issue": {"number": 1, "title": "t"},
+                         "repository": {"full_name": "o/r"}, "blob": vec![deep; 400]});
+    let tested = ok(&call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "event_type": "issues.opened", "payload": payload}),
+    )
+    .await);
+    let event_id = tested["event_id"].as_str().expect("event id");
+
+    // Act
+    let read = client
+        .read_resource(ReadResourceRequestParams::new(format!(
+            "event://{event_id}"
+        )))
+        .await
+        .expect("resource read");
+
+    // Assert
+    let ResourceContents::TextResourceContents { text, .. } = &read.contents[0] else {
+        panic!("not text: {read:?}");
+    };
+    assert!(text.len() < CLIENT_LIMIT, "{} bytes", text.len());
+    let event: Value = serde_json::from_str(text).expect("JSON");
+    assert_eq!(event["payload"]["blob"].as_array().map(Vec::len), Some(400));
+}
