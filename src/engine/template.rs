@@ -353,14 +353,25 @@ fn check_shown(
         match value.kind() {
             ValueKind::String => bytes += value.as_str().map_or(0, str::len),
             ValueKind::Bytes => bytes += value.as_bytes().map_or(0, <[u8]>::len),
+            // Items are taken one at a time and the count checked as they come: a list
+            // repeated lazily (`[1] * 100000000`) costs nothing to make, and taking it whole
+            // would build all of it.
             ValueKind::Seq | ValueKind::Iterable => {
                 if let Ok(items) = value.try_iter() {
-                    pending.extend(items.map(|item| (item, depth + 1)));
+                    for item in items {
+                        if seen + pending.len() >= MAX_SHOWN_VALUES {
+                            return too_much("too large");
+                        }
+                        pending.push((item, depth + 1));
+                    }
                 }
             }
             ValueKind::Map => {
                 if let Ok(keys) = value.try_iter() {
                     for key in keys {
+                        if seen + pending.len() >= MAX_SHOWN_VALUES {
+                            return too_much("too large");
+                        }
                         bytes += key.as_str().map_or(0, str::len);
                         if let Ok(item) = value.get_item(&key) {
                             pending.push((item, depth + 1));
@@ -1084,6 +1095,32 @@ mod tests {
         let refused = render(&doubled, &ctx).unwrap_err();
         assert!(refused.contains("too large"), "{refused}");
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    /// A list repeated a hundred million times costs nothing to make (minijinja repeats it
+    /// lazily), and printing it took 25–30 s and 3 GB: the look through it took all its items
+    /// before counting them. Now it stops at the limit.
+    #[test]
+    fn a_list_repeated_lazily_is_refused_before_it_is_built() {
+        let ctx = json_context(&json!({"labels": ["b", "a"]}));
+        let sources = [
+            "{{ [1] * 100000000 }}",
+            "{{ {'a': 1} | dictsort * 100000000 }}",
+            "{{ ([1] * 100000000) | join }}",
+            "{{ ([1] * 100000000) | tojson }}",
+            "{{ ([1] * 100000000) | sort | length }}",
+            "{{ ([labels] * 100000000) | unique | length }}",
+        ];
+        for source in sources {
+            let started = std::time::Instant::now();
+            let error = render(source, &ctx).unwrap_err();
+            assert!(error.contains("too large"), "{source}: {error}");
+            assert!(
+                started.elapsed() < std::time::Duration::from_millis(500),
+                "{source}: {:?}",
+                started.elapsed()
+            );
+        }
     }
 
     /// A payload's long string held many times by a cheap list (`[body] * 1000`): printing,

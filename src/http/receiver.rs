@@ -45,6 +45,9 @@ async fn receive_webhook(
             ApiError::new(status, "unreadable_body", e.body_text())
         }
     })?;
+    if let Some(refused) = encoded(&headers) {
+        return Err(refused);
+    }
     // Bounded work in flight: past it, senders are told to come back (they retry) rather
     // than every request queueing for the writer with its body in memory.
     let Some(_slot) = state.limits.admit() else {
@@ -147,6 +150,31 @@ async fn receive_webhook(
 /// `accepted` or `duplicate`.
 const EVENT_ID_HEADER: &str = "x-webhook-event-id";
 const STATUS_HEADER: &str = "x-webhook-status";
+
+/// A refusal of a body sent compressed: it is kept and verified as sent, and senders sign
+/// what they send, so a compressed one would be stored unreadable and fail as "not JSON"
+/// (none of the senders this receives from compresses).
+fn encoded(headers: &HeaderMap) -> Option<ApiError> {
+    let first = headers
+        .get_all(axum::http::header::CONTENT_ENCODING)
+        .iter()
+        .flat_map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .split(',')
+                .map(|e| e.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+        .find(|e| !e.is_empty() && e != "identity")?;
+    Some(ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_encoding",
+        format!(
+            "the body is sent with `Content-Encoding: {}`; webhooks are received uncompressed: \
+             send the body as is",
+            crate::service::quoted(&first)
+        ),
+    ))
+}
 
 fn is_form(headers: &HeaderMap) -> bool {
     headers

@@ -118,7 +118,7 @@ pub async fn add(
         )));
     }
     state.hooks.invalidate(webhook_id);
-    let mut out = presented_with_warnings(state, &hook, &row);
+    let mut out = presented_with_warnings(state, &hook, &row).await;
     out.warnings.extend(unchecked);
     Ok(out)
 }
@@ -287,7 +287,7 @@ async fn update_once(
     if !found {
         return Err(not_found(command_id));
     }
-    let mut out = presented_with_warnings(state, &hook, &row);
+    let mut out = presented_with_warnings(state, &hook, &row).await;
     out.warnings.extend(unchecked);
     Ok(Some(out))
 }
@@ -606,10 +606,18 @@ fn required(value: Option<String>, field: &str) -> Result<String, ServiceError> 
 
 /// A saved command as shown, with what a preview of its template found and whether anyone
 /// here runs its agent.
-fn presented_with_warnings(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> CommandOut {
+async fn presented_with_warnings(
+    state: &AppState,
+    hook: &WebhookRow,
+    row: &CommandRow,
+) -> CommandOut {
     let mut out = present(row);
     out.warnings.extend(trigger_warning(hook, row));
-    out.warnings.extend(template_warning(hook, row));
+    // Rendered off the runtime's threads: a template that takes long to render (see
+    // `template`'s limits) must not hold up the requests that share them.
+    let (for_render, to_render) = (hook.clone(), row.clone());
+    let rendered = tokio::task::spawn_blocking(move || template_warning(&for_render, &to_render));
+    out.warnings.extend(rendered.await.ok().flatten());
     out.warnings.extend(agent_warning(state, row));
     out.warnings.extend(no_thread_warning(state, hook, row));
     out.warnings.extend(run_thread_warning(hook, row));

@@ -349,3 +349,47 @@ async fn an_empty_allowlist_is_refused_and_null_removes_an_allowlist() {
     assert_eq!(removed.0, StatusCode::OK, "{}", removed.1);
     assert_eq!(open.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_compressed_body_is_refused_with_415_and_stores_nothing() {
+    // Arrange: a body compressed and signed as sent (the signature checks out).
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let compressed = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xabV\x02\x00".to_vec();
+    let signature = crate::helpers::github_signature(SECRET, &compressed);
+    // (Content-Encoding as sent, the status)
+    let cases = [
+        (Some("gzip"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (Some("identity, br"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (Some("identity"), StatusCode::BAD_REQUEST),
+        (None, StatusCode::BAD_REQUEST),
+    ];
+
+    for (n, (encoding, status)) in cases.into_iter().enumerate() {
+        // Act
+        let mut request = app
+            .client
+            .post(app.url("/webhooks/github/gh"))
+            .header("x-github-event", "issues")
+            .header("x-github-delivery", format!("gz-{n}"))
+            .header("x-hub-signature-256", &signature)
+            .body(compressed.clone());
+        if let Some(encoding) = encoding {
+            request = request.header("content-encoding", encoding);
+        }
+        let answer = request.send().await.expect("POST");
+
+        // Assert: refused as compressed, or (uncompressed) kept and refused as not JSON
+        assert_eq!(answer.status(), status, "{encoding:?}");
+        let body: serde_json::Value = answer.json().await.expect("JSON");
+        let code = body["error"]["code"].as_str().unwrap_or_default().to_string();
+        if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+            assert_eq!(code, "unsupported_encoding", "{body}");
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("send the body as is"), "{body}");
+        } else {
+            assert_eq!(code, "invalid_payload", "{body}");
+        }
+    }
+    assert_eq!(app.events("webhook_id=gh").await.len(), 2);
+}
