@@ -163,11 +163,17 @@ pub fn check(spec: &CommandSpec<'_>) -> Result<(Trigger, Conditions, ActionKind)
             "action",
             format!(
                 "unknown action `{}`; use one of {}",
-                spec.action,
+                crate::service::quoted(spec.action),
                 ActionKind::ALL.map(ActionKind::as_str).join(", ")
             ),
         )
     })?;
+    check_size(
+        "conditions",
+        spec.conditions,
+        MAX_CONDITIONS_BYTES,
+        "list fewer or shorter values: they are tested on every delivery",
+    )?;
     let conditions =
         Conditions::compile(spec.conditions).map_err(|e| invalid(&e.path, e.message))?;
 
@@ -210,8 +216,38 @@ pub fn check(spec: &CommandSpec<'_>) -> Result<(Trigger, Conditions, ActionKind)
         None => {}
     }
 
+    if let Some(target) = spec.target {
+        check_size(
+            "target",
+            target,
+            MAX_TARGET_BYTES,
+            "a URL, an id, a signing key and a few headers fit well within it",
+        )?;
+    }
     check_target(action, spec.target)?;
     Ok((trigger, conditions, action))
+}
+
+/// The most a command's conditions may hold, in bytes of their JSON: every delivery to the
+/// webhook is tested against them on the receive path, and real ones (labels, a few names
+/// and phrases, an `any` of a handful) are a few hundred bytes.
+const MAX_CONDITIONS_BYTES: usize = 16 * 1024;
+
+/// The most a command's target may hold, in bytes of its JSON: a URL, a chat or channel id,
+/// a signing key and a few headers.
+const MAX_TARGET_BYTES: usize = 16 * 1024;
+
+fn check_size(field: &str, value: &Value, max: usize, advice: &str) -> Result<(), InvalidCommand> {
+    let bytes = value.to_string().len();
+    if bytes > max {
+        return Err(invalid(
+            field,
+            format!(
+                "`{field}` is {bytes} bytes as JSON, more than the {max} a command's may be: {advice}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), InvalidCommand> {
@@ -266,7 +302,8 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
         return Err(invalid(
             "target.kind",
             format!(
-                "unknown kind `{kind}`; use one of {}",
+                "unknown kind `{}`; use one of {}",
+                crate::service::quoted(kind),
                 MESSAGE_KINDS.join(", ")
             ),
         ));

@@ -137,7 +137,14 @@ impl McpServer {
             .await
             .map_err(tool_error)?;
         let summary = if all.is_empty() {
-            "No webhooks yet.".to_string()
+            match args.provider.as_deref() {
+                // The provider as the service names it (it was checked to be one).
+                Some(provider) => format!(
+                    "No {} webhooks (call again without `provider` for all of them).",
+                    webhooks::provider_named(provider).map_or(provider, |p| p.as_str())
+                ),
+                None => "No webhooks yet.".to_string(),
+            }
         } else {
             let lines: Vec<String> = all
                 .iter()

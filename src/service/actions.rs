@@ -143,6 +143,24 @@ pub async fn ask(
     agent: Option<String>,
 ) -> Result<ActionOut, ServiceError> {
     check_text("question", &question)?;
+    // The same names a command's agent may have: the task waits under it for a runner or
+    // an agent that claims by name, and no other name is ever claimed.
+    let agent = agent
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty());
+    if let Some(agent) = agent.as_deref()
+        && !crate::engine::command::is_name(agent)
+    {
+        return Err(ServiceError::invalid(
+            "agent",
+            format!(
+                "`{}` is not an agent name: agent names use letters, digits, `-` and `_` (at \
+                 most 64); leave it out for `{}`",
+                super::quoted(agent),
+                crate::agents::ASK_AGENT
+            ),
+        ));
+    }
     let (event, _, task_source) = resolve(state, &to).await?;
     let source = task_source.map_or_else(|| source_of(&event), Ok)?;
     check_fits("question", &question, &source)?;
@@ -258,9 +276,9 @@ pub async fn post_message(
     })
     .map_err(|e| ServiceError::invalid(&e.field.replace("target.", ""), e.message))?;
     let kind = match kind {
-        Some(k) => k
-            .parse::<MessageKind>()
-            .map_err(|_| ServiceError::invalid("kind", format!("unknown kind `{k}`")))?,
+        Some(k) => k.parse::<MessageKind>().map_err(|_| {
+            ServiceError::invalid("kind", format!("unknown kind `{}`", super::quoted(&k)))
+        })?,
         None => guess_kind_on(&url, &state.config.upstreams.telegram_api_url),
     };
     // Checked now: the sender would only find out later, in a dead action nobody watches.

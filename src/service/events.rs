@@ -183,7 +183,11 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
     {
         return Err(ServiceError::invalid(
             "status",
-            format!("unknown status `{s}`; use one of {}", STATUSES.join(", ")),
+            format!(
+                "unknown status `{}`; use one of {}",
+                super::quoted(s),
+                STATUSES.join(", ")
+            ),
         ));
     }
     // The filter becomes a GLOB pattern, which SQLite refuses past its own length limit (as a

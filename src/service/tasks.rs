@@ -191,7 +191,11 @@ pub async fn list(state: &AppState, q: TaskQuery) -> Result<TaskPage, ServiceErr
     {
         return Err(ServiceError::invalid(
             "status",
-            format!("unknown status `{s}`; use one of {}", STATUSES.join(", ")),
+            format!(
+                "unknown status `{}`; use one of {}",
+                super::quoted(s),
+                STATUSES.join(", ")
+            ),
         ));
     }
     let webhook_id = q.webhook_id.clone();
@@ -266,12 +270,14 @@ pub async fn claim(
         ));
     }
     // The owner is who may complete the task; an agent named "" would match none.
-    if owner.trim().is_empty() {
+    let owner = owner.trim().to_string();
+    if owner.is_empty() {
         return Err(ServiceError::invalid(
             "owner",
             "owner is empty; name who works the task, e.g. \"triage-bot\"",
         ));
     }
+    check_owner(&owner)?;
     refuse_runners_name(&owner)?;
     if agent.as_deref().is_some_and(|a| a.trim().is_empty()) {
         return Err(ServiceError::invalid(
@@ -343,6 +349,8 @@ pub async fn complete(
     author: super::actions::Author,
     call: &str,
 ) -> Result<TaskOut, ServiceError> {
+    // Trimmed as a claim trims it, so a stray space does not read as another owner.
+    let owner = owner.trim().to_string();
     refuse_runners_name(&owner)?;
     let task = load(state, id).await?;
     if post_result && !failed && result.trim().is_empty() {
@@ -529,6 +537,36 @@ pub fn queue_result(
 
 /// Owners named as the built-in runner names its claims are refused: the runner finishes its
 /// own runs, and a caller under such a name could finish one in its place.
+/// The longest owner name taken, in characters.
+const MAX_OWNER_CHARS: usize = 200;
+
+/// Refuses an owner name the caller could not give again as it was stored: the task is
+/// completed only by the owner that claimed it, and a refusal names that owner, so a name
+/// with a line break or an invisible character (a bidi mark, a zero-width space) would read
+/// the same as another and be refused for a reason nobody could see.
+fn check_owner(owner: &str) -> Result<(), ServiceError> {
+    let invisible = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{ad}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    };
+    if owner.chars().any(invisible) {
+        return Err(ServiceError::invalid(
+            "owner",
+            "owner must not contain control or invisible characters (newlines, tabs, NUL, \
+             bidi marks, zero-width spaces): name who works the task in plain text, e.g. \
+             \"triage-bot\"",
+        ));
+    }
+    if owner.chars().count() > MAX_OWNER_CHARS {
+        return Err(ServiceError::invalid(
+            "owner",
+            format!("owner is longer than {MAX_OWNER_CHARS} characters"),
+        ));
+    }
+    Ok(())
+}
+
 fn refuse_runners_name(owner: &str) -> Result<(), ServiceError> {
     if owner.trim_start().starts_with(RUNNER_OWNER_PREFIX) {
         return Err(ServiceError::invalid(

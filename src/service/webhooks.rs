@@ -208,7 +208,8 @@ pub(crate) fn provider_named(name: &str) -> Result<Provider, ServiceError> {
         ServiceError::invalid(
             "provider",
             format!(
-                "unknown provider `{name}`; use one of {}",
+                "unknown provider `{}`; use one of {}",
+                super::quoted(name),
                 Provider::names()
             ),
         )
@@ -509,19 +510,23 @@ fn rotated(
             ),
         ));
     }
-    // Only one earlier secret is kept: a rotation inside another's grace period ends it.
-    let cut_short = grace_until(row, now).map(|at| {
-        let kept = if grace_secs > 0 {
-            "only the one just replaced keeps working, during this rotation's grace period"
-        } else {
-            "with no grace period this time, only the new secret works"
-        };
-        format!(
-            "the secret before the last rotation was still accepted until {} and no longer \
+    // Only one earlier secret is kept: a rotation inside another's grace period ends it,
+    // unless it rotates back to that very secret, which then goes on working as the current.
+    let back_to_previous = row.previous_secret.as_deref() == Some(secret.as_str());
+    let cut_short = grace_until(row, now)
+        .filter(|_| !back_to_previous)
+        .map(|at| {
+            let kept = if grace_secs > 0 {
+                "only the one just replaced keeps working, during this rotation's grace period"
+            } else {
+                "with no grace period this time, only the new secret works"
+            };
+            format!(
+                "the secret before the last rotation was still accepted until {} and no longer \
                  is: {kept}",
-            clock::rfc3339(at)
-        )
-    });
+                clock::rfc3339(at)
+            )
+        });
     let old = std::mem::replace(&mut row.secret, secret);
     (row.previous_secret, row.previous_expires_at) = if grace_secs > 0 {
         (Some(old), Some(now + grace_secs * 1000))
@@ -982,6 +987,9 @@ fn settle_retired_options(provider: Provider, stored: &mut Value, patch: &Value)
     }
 }
 
+/// The most entries an IP allowlist may hold.
+const MAX_ALLOWLIST_ENTRIES: usize = 1024;
+
 /// Whether the provider's signature covers a timestamp, which a replay window checks.
 fn signs_time(provider: Provider) -> bool {
     !matches!(
@@ -1055,6 +1063,18 @@ fn check_options(
                 "options.ip_allowlist",
                 "an empty ip_allowlist would allow every address, not none; to remove the \
                  allowlist set it to null or leave the option out",
+            ));
+        }
+        // Checked on every delivery, one entry after another; GitHub's hook ranges, or a
+        // cloud's egress ranges, are tens.
+        if list.len() > MAX_ALLOWLIST_ENTRIES {
+            return Err(ServiceError::invalid(
+                "options.ip_allowlist",
+                format!(
+                    "{} entries, more than the {MAX_ALLOWLIST_ENTRIES} an allowlist may hold: \
+                     merge neighbouring addresses into wider CIDR ranges",
+                    list.len()
+                ),
             ));
         }
         for (i, entry) in list.iter().enumerate() {

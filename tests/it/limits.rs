@@ -382,7 +382,10 @@ async fn a_compressed_body_is_refused_with_415_and_stores_nothing() {
         // Assert: refused as compressed, or (uncompressed) kept and refused as not JSON
         assert_eq!(answer.status(), status, "{encoding:?}");
         let body: serde_json::Value = answer.json().await.expect("JSON");
-        let code = body["error"]["code"].as_str().unwrap_or_default().to_string();
+        let code = body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
             assert_eq!(code, "unsupported_encoding", "{body}");
             let message = body["error"]["message"].as_str().unwrap_or_default();
@@ -392,4 +395,63 @@ async fn a_compressed_body_is_refused_with_415_and_stores_nothing() {
         }
     }
     assert_eq!(app.events("webhook_id=gh").await.len(), 2);
+}
+
+#[tokio::test]
+async fn commands_and_allowlists_past_what_a_delivery_is_checked_against_are_refused() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let command = |extra: serde_json::Value| {
+        let mut body = json!({"trigger": "issues.opened", "action": "forward",
+                              "target": {"url": "https://example.com/hook"}});
+        body.as_object_mut()
+            .expect("object")
+            .extend(extra.as_object().expect("object").clone());
+        body
+    };
+    let many: Vec<String> = (0..1025)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+        .collect();
+    // (what, the request, the field refused, what the message names)
+    let cases = [
+        (
+            "conditions past 16 KiB",
+            app.api(Method::POST, "/api/webhooks/gh/commands")
+                .json(&command(json!({"conditions": {"body_contains": "y".repeat(20_000)}}))),
+            "conditions",
+            "16384",
+        ),
+        (
+            "a target past 16 KiB",
+            app.api(Method::POST, "/api/webhooks/gh/commands").json(&command(
+                json!({"target": {"url": format!("https://example.com/{}", "p".repeat(20_000))}}),
+            )),
+            "target",
+            "16384",
+        ),
+        (
+            "an allowlist of 1,025 ranges",
+            app.api(Method::PUT, "/api/webhooks/gh")
+                .json(&json!({"options": {"ip_allowlist": many}})),
+            "options.ip_allowlist",
+            "1024",
+        ),
+    ];
+
+    for (what, request, field, names) in cases {
+        // Act
+        let answer = crate::helpers::send_json(request).await;
+
+        // Assert
+        crate::helpers::assert_error(&answer, StatusCode::BAD_REQUEST, Some(field));
+        let message = answer.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(names), "{what}: {message}");
+    }
+    // Within the bounds, each is saved.
+    let fits = crate::helpers::send_json(app.api(Method::POST, "/api/webhooks/gh/commands").json(
+        &command(json!({"conditions": {"body_contains": "y".repeat(15_000)}})),
+    ))
+    .await;
+    assert_eq!(fits.0, StatusCode::CREATED, "{}", fits.1);
 }

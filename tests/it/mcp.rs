@@ -781,6 +781,23 @@ async fn the_whole_lifecycle_runs_through_tools_and_replies_reach_the_source() {
     assert_eq!(event["status"], "matched", "{event}");
     let event_id = event["id"].as_str().expect("event id").to_string();
 
+    // An agent no task could be claimed by is refused before anything is posted (the fake
+    // GitHub takes four comments only).
+    for agent in ["bad agent!", &"a".repeat(65)] {
+        let refused = call(
+            &client,
+            "ask",
+            json!({"event_id": event_id, "text": "Which browser?", "agent": agent}),
+        )
+        .await;
+        assert_eq!(refused.is_error, Some(true), "{agent}");
+        assert!(
+            text(&refused).contains("invalid `agent`: `") && text(&refused).contains("at most 64"),
+            "{}",
+            text(&refused)
+        );
+    }
+
     // ... and the agent answers through the tools.
     for (tool, args) in [
         (

@@ -154,3 +154,68 @@ async fn an_event_resource_too_large_pretty_is_sent_compact() {
     let event: Value = serde_json::from_str(text).expect("JSON");
     assert_eq!(event["payload"]["blob"].as_array().map(Vec::len), Some(400));
 }
+
+#[tokio::test]
+async fn a_refusal_quotes_only_the_start_of_a_huge_value() {
+    // Arrange
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let client = connect(&app).await;
+    let huge = "p".repeat(1_000_000);
+    // (tool, arguments, what the refusal names)
+    let cases = [
+        ("list_events", json!({"provider": huge}), "unknown provider"),
+        ("list_events", json!({"status": huge}), "unknown status"),
+        ("list_tasks", json!({"status": huge}), "unknown status"),
+        (
+            "list_webhooks",
+            json!({"provider": huge}),
+            "unknown provider",
+        ),
+        (
+            "create_webhook",
+            json!({"name": "n", "provider": huge}),
+            "unknown provider",
+        ),
+        (
+            "add_command",
+            json!({"webhook_id": "gh", "trigger": "issues.opened", "action": huge}),
+            "unknown action",
+        ),
+        (
+            "test_webhook",
+            json!({"webhook_id": "gh", "event_type": huge}),
+            "at most 200",
+        ),
+        (
+            "test_webhook",
+            json!({"webhook_id": "gh", "event_type": "x".repeat(201)}),
+            "at most 200",
+        ),
+    ];
+
+    for (tool, args, names) in cases {
+        // Act
+        let refused = call(&client, tool, args).await;
+
+        // Assert
+        assert_eq!(refused.is_error, Some(true), "{tool}");
+        let said = text(&refused);
+        assert!(
+            said.contains(names),
+            "{tool}: {}",
+            &said[..said.len().min(300)]
+        );
+        assert!(said.len() < 2_000, "{tool}: {} bytes", said.len());
+    }
+    // A filter that matches none says so, not that there are no webhooks at all.
+    let none = call(&client, "list_webhooks", json!({"provider": "Linear"})).await;
+    assert!(
+        text(&none).starts_with("No linear webhooks (call again without `provider`"),
+        "{}",
+        text(&none)
+    );
+}

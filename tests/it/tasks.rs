@@ -875,6 +875,17 @@ async fn a_claim_lease_that_expires_passes_the_task_to_another_owner_and_only_th
     assert_error(&too_short, StatusCode::BAD_REQUEST, Some("lease_secs"));
     let nobody = app.post_api("/api/tasks/claim", &claim(" ")).await;
     assert_error(&nobody, StatusCode::BAD_REQUEST, Some("owner"));
+    // Names that read as another's (a bidi mark, a NUL, a tab) or are past all reason.
+    for unreadable in [
+        "brain\u{202e}",
+        "br\u{200b}ain",
+        "a\u{0}b",
+        "tab\tbed",
+        &"o".repeat(201),
+    ] {
+        let refused = app.post_api("/api/tasks/claim", &claim(unreadable)).await;
+        assert_error(&refused, StatusCode::BAD_REQUEST, Some("owner"));
+    }
     let no_agent = app
         .post_api("/api/tasks/claim", &json!({"agent": "", "owner": "brain"}))
         .await;

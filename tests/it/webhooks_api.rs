@@ -943,3 +943,41 @@ async fn a_second_webhook_of_the_same_name_and_provider_is_warned_of_the_first()
     assert!(other_provider.get("warnings").is_none(), "{other_provider}");
     assert!(other_name.get("warnings").is_none(), "{other_name}");
 }
+
+#[tokio::test]
+async fn rotating_back_to_the_secret_in_its_grace_warns_of_nothing_lost() {
+    // Arrange: secret A rotated to B, A still in its grace period.
+    let app = spawn_app().await;
+    let (a, b, c) = (
+        "secret-a-0123456789abcdef",
+        "secret-b-0123456789abcdef",
+        "secret-c-0123456789abcdef",
+    );
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github", "secret": a}))
+        .await;
+    let rotate = |secret: &str| {
+        send_json(
+            app.api(Method::POST, "/api/webhooks/gh/rotate-secret")
+                .json(&json!({"secret": secret, "grace_period_secs": 600})),
+        )
+    };
+    let (status, first) = rotate(b).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+
+    // Act: back to A; then on to C, which does end B's grace early.
+    let (back_status, back) = rotate(a).await;
+    let body = crate::helpers::issue_opened("o/r", 1, &[]);
+    let with_a = app.post_github("gh", "issues", "d-a", &body, a).await;
+    let with_b = app.post_github("gh", "issues", "d-b", &body, b).await;
+    let (_, on) = rotate(c).await;
+
+    // Assert: nothing stopped working, so nothing is said to; both secrets still verify.
+    assert_eq!(back_status, StatusCode::OK, "{back}");
+    let warned = |answer: &Value| answer["warnings"].to_string();
+    assert!(!warned(&back).contains("no longer"), "{back}");
+    assert_eq!(
+        (with_a.status(), with_b.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    assert!(warned(&on).contains("no longer"), "{on}");
+}

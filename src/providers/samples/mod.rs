@@ -166,7 +166,13 @@ pub fn sample(
     } else {
         b'!'
     };
-    if event_type.len() > 200 || !event_type.bytes().all(|b| (lowest..=b'~').contains(&b)) {
+    if event_type.len() > 200 {
+        return Err(format!(
+            "the event type is {} bytes long; an event type is at most 200",
+            event_type.len()
+        ));
+    }
+    if !event_type.bytes().all(|b| (lowest..=b'~').contains(&b)) {
         let spaces = if provider == Provider::Custom {
             ""
         } else {
