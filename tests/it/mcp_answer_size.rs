@@ -5,14 +5,28 @@
 use rmcp::model::{CallToolResult, ReadResourceRequestParams, ResourceContents};
 use serde_json::{Value, json};
 
-use crate::helpers::{agent_app, fake_github, fake_llm, llm_answer, open_issue};
-use crate::mcp::{call, connect, structured, text};
+use wiremock::MockServer;
+
+use crate::helpers::{TestApp, agent_app, fake_github, fake_llm, llm_answer, open_issue};
+use crate::mcp::{Client, call, connect, structured, text};
 
 /// What a client takes in one message, in bytes.
 const CLIENT_LIMIT: usize = 1024 * 1024;
 
 fn size(result: &CallToolResult) -> usize {
     serde_json::to_string(result).expect("JSON").len()
+}
+
+/// An app with webhook `gh` (a create_task command for `planning`), an MCP client of it, and
+/// the fake upstreams it uses, kept for as long as the test runs.
+async fn app_with_client() -> (TestApp, Client, (MockServer, MockServer)) {
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let client = connect(&app).await;
+    (app, client, (llm, github))
 }
 
 fn ok(result: &CallToolResult) -> Value {
@@ -24,12 +38,7 @@ fn ok(result: &CallToolResult) -> Value {
 async fn what_senders_and_callers_stored_large_is_answered_within_a_clients_limit() {
     // Arrange: an Open WebUI event whose chat link is 600 KB (Open WebUI does not sign, so
     // whoever holds the URL writes it), and a task completed with a 1.1 MB result.
-    let (llm, github) = (
-        fake_llm(vec![llm_answer("unused")]).await,
-        fake_github().await,
-    );
-    let app = agent_app(&llm, &github).await;
-    let client = connect(&app).await;
+    let (app, client, _upstreams) = app_with_client().await;
     let created = ok(&call(
         &client,
         "create_webhook",
@@ -118,12 +127,7 @@ async fn what_senders_and_callers_stored_large_is_answered_within_a_clients_limi
 #[tokio::test]
 async fn an_event_resource_too_large_pretty_is_sent_compact() {
     // Arrange: a payload of deep lists, 81 KB as sent, which indenting makes 8 MB.
-    let (llm, github) = (
-        fake_llm(vec![llm_answer("unused")]).await,
-        fake_github().await,
-    );
-    let app = agent_app(&llm, &github).await;
-    let client = connect(&app).await;
+    let (_app, client, _upstreams) = app_with_client().await;
     let mut deep = json!(1);
     for _ in 0..100 {
         deep = json!([deep]);
@@ -158,12 +162,7 @@ async fn an_event_resource_too_large_pretty_is_sent_compact() {
 #[tokio::test]
 async fn a_refusal_quotes_only_the_start_of_a_huge_value() {
     // Arrange
-    let (llm, github) = (
-        fake_llm(vec![llm_answer("unused")]).await,
-        fake_github().await,
-    );
-    let app = agent_app(&llm, &github).await;
-    let client = connect(&app).await;
+    let (_app, client, _upstreams) = app_with_client().await;
     let huge = "p".repeat(1_000_000);
     // (tool, arguments, what the refusal names)
     let cases = [
