@@ -168,12 +168,6 @@ pub fn check(spec: &CommandSpec<'_>) -> Result<(Trigger, Conditions, ActionKind)
             ),
         )
     })?;
-    check_size(
-        "conditions",
-        spec.conditions,
-        MAX_CONDITIONS_BYTES,
-        "list fewer or shorter values: they are tested on every delivery",
-    )?;
     let conditions =
         Conditions::compile(spec.conditions).map_err(|e| invalid(&e.path, e.message))?;
 
@@ -216,14 +210,6 @@ pub fn check(spec: &CommandSpec<'_>) -> Result<(Trigger, Conditions, ActionKind)
         None => {}
     }
 
-    if let Some(target) = spec.target {
-        check_size(
-            "target",
-            target,
-            MAX_TARGET_BYTES,
-            "a URL, an id, a signing key and a few headers fit well within it",
-        )?;
-    }
     check_target(action, spec.target)?;
     Ok((trigger, conditions, action))
 }
@@ -237,13 +223,35 @@ const MAX_CONDITIONS_BYTES: usize = 16 * 1024;
 /// a signing key and a few headers.
 const MAX_TARGET_BYTES: usize = 16 * 1024;
 
-fn check_size(field: &str, value: &Value, max: usize, advice: &str) -> Result<(), InvalidCommand> {
-    let bytes = value.to_string().len();
+/// Refuses conditions given now (`json`, as they are stored) past [`MAX_CONDITIONS_BYTES`].
+/// Not part of [`check`], which stored commands go through too: one saved before the limit
+/// still runs, and can still be disabled or changed.
+pub fn check_new_conditions_size(json: &str) -> Result<(), InvalidCommand> {
+    check_size(
+        "conditions",
+        json.len(),
+        MAX_CONDITIONS_BYTES,
+        "list fewer or shorter values: they are tested on every delivery",
+    )
+}
+
+/// Refuses a target given now past [`MAX_TARGET_BYTES`], as [`check_new_conditions_size`].
+pub fn check_new_target_size(json: &str) -> Result<(), InvalidCommand> {
+    check_size(
+        "target",
+        json.len(),
+        MAX_TARGET_BYTES,
+        "a URL, an id, a signing key and a few headers fit well within it",
+    )
+}
+
+fn check_size(field: &str, bytes: usize, max: usize, advice: &str) -> Result<(), InvalidCommand> {
     if bytes > max {
         return Err(invalid(
             field,
             format!(
-                "`{field}` is {bytes} bytes as JSON, more than the {max} a command's may be: {advice}"
+                "`{field}` is {bytes} bytes as JSON, more than the {max} a command's may be: \
+                 {advice}"
             ),
         ));
     }

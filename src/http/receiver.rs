@@ -154,6 +154,19 @@ const STATUS_HEADER: &str = "x-webhook-status";
 /// A refusal of a body sent compressed: it is kept and verified as sent, and senders sign
 /// what they send, so a compressed one would be stored unreadable and fail as "not JSON"
 /// (none of the senders this receives from compresses).
+/// The content codings that compress (RFC 9110 and IANA's registry). Any other value is no
+/// compression: some senders write a charset there (`Content-Encoding: UTF-8`), over a body
+/// that is plain JSON.
+const COMPRESSIONS: [&str; 7] = [
+    "gzip",
+    "x-gzip",
+    "deflate",
+    "br",
+    "zstd",
+    "compress",
+    "x-compress",
+];
+
 fn encoded(headers: &HeaderMap) -> Option<ApiError> {
     let first = headers
         .get_all(axum::http::header::CONTENT_ENCODING)
@@ -164,7 +177,7 @@ fn encoded(headers: &HeaderMap) -> Option<ApiError> {
                 .map(|e| e.trim().to_ascii_lowercase())
                 .collect::<Vec<_>>()
         })
-        .find(|e| !e.is_empty() && e != "identity")?;
+        .find(|e| COMPRESSIONS.contains(&e.as_str()))?;
     Some(ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_encoding",

@@ -51,8 +51,36 @@ fn parse<P: DeserializeOwned>(arguments: serde_json::Value) -> Result<P, ErrorDa
             }
             | FieldError::Syntax(message) => message,
         };
-        ErrorData::invalid_params(format!("{DESERIALIZATION_PREFIX} {detail}"), None)
+        ErrorData::invalid_params(
+            format!("{DESERIALIZATION_PREFIX} {}", shortened(&detail)),
+            None,
+        )
     })
+}
+
+/// The longest refusal kept whole, in bytes.
+const MAX_DETAIL_BYTES: usize = 1024;
+
+/// `detail` whole when short, else its start and end around how much was left out: serde
+/// quotes a wrongly typed value whole (a megabyte string where a number goes), and says what
+/// was expected after it.
+fn shortened(detail: &str) -> String {
+    if detail.len() <= MAX_DETAIL_BYTES {
+        return detail.to_string();
+    }
+    let head = (0..=MAX_DETAIL_BYTES / 2)
+        .rev()
+        .find(|i| detail.is_char_boundary(*i))
+        .unwrap_or(0);
+    let tail = (detail.len() - MAX_DETAIL_BYTES / 4..detail.len())
+        .find(|i| detail.is_char_boundary(*i))
+        .unwrap_or(detail.len());
+    format!(
+        "{}… ({} bytes left out) …{}",
+        &detail[..head],
+        tail - head,
+        &detail[tail..]
+    )
 }
 
 #[cfg(test)]
@@ -99,11 +127,17 @@ mod tests {
                 "missing field `target.url`",
             ),
             (json!({"webhook_id": "a", "zz": 1}), "unknown field `zz`"),
+            // A huge value quoted back is cut in the middle: what was expected stays.
+            (
+                json!({"webhook_id": "a", "priority": "é".repeat(600_000)}),
+                "ééé\", expected i64",
+            ),
         ];
         for (arguments, expected) in cases {
             let message = parse::<Args>(arguments.clone()).unwrap_err().message;
             assert!(message.starts_with(DESERIALIZATION_PREFIX), "{message}");
-            assert!(message.contains(expected), "{arguments}: {message}");
+            assert!(message.contains(expected), "{}", &message[..200]);
+            assert!(message.len() < 1200, "{} bytes", message.len());
         }
     }
 }

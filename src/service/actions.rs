@@ -246,6 +246,9 @@ pub async fn respond(
     send_on_source(state, to, text, ActionKind::Respond).await
 }
 
+/// The longest `url` or `chat_id` a message is posted to, in bytes.
+const MAX_MESSAGE_TARGET_BYTES: usize = 8 * 1024;
+
 /// A channel message to a target URL (Open WebUI channel webhook, Slack, Discord, Teams,
 /// Telegram), optionally tied to an event for the log, and to the task whose agent posts it
 /// (so that cancelling the task stops it too, as it stops the task's comments).
@@ -260,6 +263,18 @@ pub async fn post_message(
     task_id: Option<String>,
     author: Author,
 ) -> Result<ActionOut, ServiceError> {
+    // As a command's target is bounded: each is kept with the action and shown in listings.
+    for (field, value) in [("url", Some(&url)), ("chat_id", chat_id.as_ref())] {
+        if let Some(value) = value.filter(|v| v.len() > MAX_MESSAGE_TARGET_BYTES) {
+            return Err(ServiceError::invalid(
+                field,
+                format!(
+                    "`{field}` is {} bytes, more than the {MAX_MESSAGE_TARGET_BYTES} it may be",
+                    value.len()
+                ),
+            ));
+        }
+    }
     let target = crate::engine::command::Target {
         url: url.clone(),
         secret: None,

@@ -462,6 +462,8 @@ fn name_telegram_kind(state: &AppState, row: &mut CommandRow) {
 /// See [`Conditions::check_new`](crate::engine::conditions::check_new). Runs after `apply`,
 /// so the row has compiled.
 fn check_new_conditions(row: &CommandRow) -> Result<(), ServiceError> {
+    command::check_new_conditions_size(&row.conditions)
+        .map_err(|e| ServiceError::invalid(&e.field, e.message))?;
     let conditions: Value = serde_json::from_str(&row.conditions).unwrap_or(Value::Null);
     crate::engine::conditions::check_new(&conditions)
         .map_err(|e| ServiceError::invalid(&e.path, e.message))
@@ -509,6 +511,10 @@ fn same_command(sealer: &Sealer, stored: &CommandRow, given: &CommandRow) -> boo
 
 /// See [`command::check_new_target`]. Runs after `apply`, so the row has compiled.
 fn check_new_target(row: &CommandRow) -> Result<(), ServiceError> {
+    if let Some(target) = &row.target {
+        command::check_new_target_size(target)
+            .map_err(|e| ServiceError::invalid(&e.field, e.message))?;
+    }
     let Ok(action) = row.action.parse() else {
         return Ok(());
     };

@@ -349,10 +349,15 @@ pub async fn complete(
     author: super::actions::Author,
     call: &str,
 ) -> Result<TaskOut, ServiceError> {
-    // Trimmed as a claim trims it, so a stray space does not read as another owner.
-    let owner = owner.trim().to_string();
     refuse_runners_name(&owner)?;
     let task = load(state, id).await?;
+    // A claim trims its owner (one made by an earlier version kept it as given): the owner
+    // given here is taken in whichever form the claim holds, so a stray space around it does
+    // not read as another owner.
+    let owner = match task.lease_owner.as_deref() {
+        Some(holder) if holder != owner && holder == owner.trim() => holder.to_string(),
+        _ => owner,
+    };
     if post_result && !failed && result.trim().is_empty() {
         return Err(ServiceError::invalid(
             "result",

@@ -98,6 +98,7 @@ pub async fn create(
     };
     let name = check_name(&input.name)?;
     refuse_sealed_tokens(input.options.as_ref())?;
+    check_new_allowlist(input.options.as_ref())?;
     let mut options = check_options(provider, input.options)?;
     // The alias names the sender when it, unlike its provider's others, makes the secret:
     // kept, so a later rotation asks for that secret instead of generating one.
@@ -402,6 +403,7 @@ fn patched(
         // Merged into the stored options: changing the rate limit must not drop the
         // credentials, which the caller cannot even read back.
         refuse_sealed_tokens(Some(&options))?;
+        check_new_allowlist(Some(&options))?;
         let regiven = tokens_given(&options);
         let options = match options {
             Value::Object(_) => {
@@ -987,8 +989,31 @@ fn settle_retired_options(provider: Provider, stored: &mut Value, patch: &Value)
     }
 }
 
-/// The most entries an IP allowlist may hold.
+/// The most entries an IP allowlist given now may hold: each delivery is checked against
+/// them one after another, and GitHub's hook ranges, or a cloud's egress ranges, are tens.
+/// Not part of `check_options`, which also sees the stored options when another is changed:
+/// a longer list saved before this limit goes on working and does not block that change.
 const MAX_ALLOWLIST_ENTRIES: usize = 1024;
+
+fn check_new_allowlist(given: Option<&Value>) -> Result<(), ServiceError> {
+    let Some(list) = given
+        .and_then(|o| o.get("ip_allowlist"))
+        .and_then(Value::as_array)
+    else {
+        return Ok(());
+    };
+    if list.len() > MAX_ALLOWLIST_ENTRIES {
+        return Err(ServiceError::invalid(
+            "options.ip_allowlist",
+            format!(
+                "{} entries, more than the {MAX_ALLOWLIST_ENTRIES} an allowlist may hold: \
+                 merge neighbouring addresses into wider CIDR ranges",
+                list.len()
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// Whether the provider's signature covers a timestamp, which a replay window checks.
 fn signs_time(provider: Provider) -> bool {
@@ -1063,18 +1088,6 @@ fn check_options(
                 "options.ip_allowlist",
                 "an empty ip_allowlist would allow every address, not none; to remove the \
                  allowlist set it to null or leave the option out",
-            ));
-        }
-        // Checked on every delivery, one entry after another; GitHub's hook ranges, or a
-        // cloud's egress ranges, are tens.
-        if list.len() > MAX_ALLOWLIST_ENTRIES {
-            return Err(ServiceError::invalid(
-                "options.ip_allowlist",
-                format!(
-                    "{} entries, more than the {MAX_ALLOWLIST_ENTRIES} an allowlist may hold: \
-                     merge neighbouring addresses into wider CIDR ranges",
-                    list.len()
-                ),
             ));
         }
         for (i, entry) in list.iter().enumerate() {

@@ -362,6 +362,8 @@ async fn a_compressed_body_is_refused_with_415_and_stores_nothing() {
         (Some("gzip"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
         (Some("identity, br"), StatusCode::UNSUPPORTED_MEDIA_TYPE),
         (Some("identity"), StatusCode::BAD_REQUEST),
+        // A charset where the coding goes, as some senders write it: no compression.
+        (Some("UTF-8"), StatusCode::BAD_REQUEST),
         (None, StatusCode::BAD_REQUEST),
     ];
 
@@ -394,7 +396,7 @@ async fn a_compressed_body_is_refused_with_415_and_stores_nothing() {
             assert_eq!(code, "invalid_payload", "{body}");
         }
     }
-    assert_eq!(app.events("webhook_id=gh").await.len(), 2);
+    assert_eq!(app.events("webhook_id=gh").await.len(), 3);
 }
 
 #[tokio::test]
@@ -454,4 +456,94 @@ async fn commands_and_allowlists_past_what_a_delivery_is_checked_against_are_ref
     ))
     .await;
     assert_eq!(fits.0, StatusCode::CREATED, "{}", fits.1);
+}
+
+#[tokio::test]
+async fn a_command_stored_past_the_limits_before_they_existed_still_fires_and_can_be_disabled() {
+    // Arrange: a forward command whose conditions are made 25 KB in the file, as a version
+    // without the limit saved them.
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let (status, command) = crate::helpers::send_json(
+        app.api(Method::POST, "/api/webhooks/gh/commands")
+            .json(&json!({
+            "trigger": "issues.opened", "action": "create_task", "agent": "planning",
+            "template": "{{ issue.title }}"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{command}");
+    let id = command["id"].as_str().expect("id").to_string();
+    let names: Vec<String> = (0..1200).map(|i| format!("someone-{i:05}")).collect();
+    let big = json!({"not": {"author": names}}).to_string();
+    assert!(big.len() > 16 * 1024);
+    let db = rusqlite::Connection::open(&app.db_path).expect("open the database");
+    db.execute(
+        "UPDATE commands SET conditions = ?1 WHERE id = ?2",
+        rusqlite::params![big, id],
+    )
+    .expect("update");
+    app.state.hooks.invalidate("gh");
+
+    // Act
+    let delivered = app
+        .post_github(
+            "gh",
+            "issues",
+            "d-big",
+            &issue_opened("o/r", 1, &[]),
+            SECRET,
+        )
+        .await;
+    let disabled = crate::helpers::send_json(
+        app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+            .json(&json!({"enabled": false})),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(delivered.status(), StatusCode::OK);
+    let (_, tasks) = app.get_json("/api/tasks?webhook_id=gh").await;
+    assert_eq!(tasks["tasks"].as_array().map(Vec::len), Some(1), "{tasks}");
+    assert_eq!(disabled.0, StatusCode::OK, "{}", disabled.1);
+    assert_eq!(disabled.1["enabled"], false, "{}", disabled.1);
+}
+
+#[tokio::test]
+async fn an_allowlist_stored_past_the_limit_before_it_existed_does_not_block_other_options() {
+    // Arrange: 1,100 ranges in the file (loopback among them), as a version without the
+    // limit saved them.
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let mut ranges: Vec<String> = (0..1099)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+        .collect();
+    ranges.push("127.0.0.1/32".into());
+    let options = json!({"ip_allowlist": ranges}).to_string();
+    let db = rusqlite::Connection::open(&app.db_path).expect("open the database");
+    db.execute(
+        "UPDATE webhooks SET options = ?1 WHERE id = 'gh'",
+        [&options],
+    )
+    .expect("update");
+    app.state.hooks.invalidate("gh");
+
+    // Act
+    let changed = crate::helpers::send_json(
+        app.api(Method::PUT, "/api/webhooks/gh")
+            .json(&json!({"options": {"rate_limit": {"per_second": 50}}})),
+    )
+    .await;
+    let delivered = app
+        .post_github("gh", "issues", "d-1", &issue_opened("o/r", 1, &[]), SECRET)
+        .await;
+
+    // Assert
+    assert_eq!(changed.0, StatusCode::OK, "{}", changed.1);
+    assert_eq!(
+        changed.1["options"]["ip_allowlist"]
+            .as_array()
+            .map(Vec::len),
+        Some(1100)
+    );
+    assert_eq!(delivered.status(), StatusCode::OK);
 }

@@ -2077,3 +2077,53 @@ async fn an_agent_whose_prompt_file_is_missing_is_named_in_a_warning_at_start() 
     assert_eq!(warnings.len(), 1, "{log:#?}");
     assert!(warnings[0].contains("agents/triage.md"), "{log:#?}");
 }
+
+#[tokio::test]
+async fn an_owner_with_a_stray_space_completes_its_claim_whichever_form_the_claim_holds() {
+    // Arrange: two tasks; one claimed with spaces around its owner (kept trimmed), the other
+    // held by an owner stored with a trailing space, as claims made before trimming were.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let trimmed = app.task_id_of(&open_issue(&app, 31, "First").await).await;
+    let (status, claimed) = app
+        .post_api(
+            "/api/tasks/claim",
+            &json!({"owner": " brain ", "lease_secs": 60}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    assert_eq!(claimed["task"]["id"], json!(trimmed), "{claimed}");
+    let older = app.task_id_of(&open_issue(&app, 32, "Second").await).await;
+    let (status, _) = app
+        .post_api(
+            "/api/tasks/claim",
+            &json!({"owner": "other", "lease_secs": 60}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let db = rusqlite::Connection::open(&app.db_path).expect("open the database");
+    db.execute(
+        "UPDATE tasks SET lease_owner = 'other ' WHERE id = ?1",
+        [&older],
+    )
+    .expect("update");
+
+    // Act
+    let complete = |id: &str, owner: &str| {
+        (
+            format!("/api/tasks/{id}/complete"),
+            json!({"owner": owner, "result": "done"}),
+        )
+    };
+    let (path, body) = complete(&trimmed, "brain ");
+    let (first, first_body) = app.post_api(&path, &body).await;
+    let (path, body) = complete(&older, "other ");
+    let (second, second_body) = app.post_api(&path, &body).await;
+
+    // Assert
+    assert_eq!(first, StatusCode::OK, "{first_body}");
+    assert_eq!(second, StatusCode::OK, "{second_body}");
+}
