@@ -151,9 +151,6 @@ async fn receive_webhook(
 const EVENT_ID_HEADER: &str = "x-webhook-event-id";
 const STATUS_HEADER: &str = "x-webhook-status";
 
-/// A refusal of a body sent compressed: it is kept and verified as sent, and senders sign
-/// what they send, so a compressed one would be stored unreadable and fail as "not JSON"
-/// (none of the senders this receives from compresses).
 /// The content codings that compress (RFC 9110 and IANA's registry). Any other value is no
 /// compression: some senders write a charset there (`Content-Encoding: UTF-8`), over a body
 /// that is plain JSON.
@@ -167,6 +164,9 @@ const COMPRESSIONS: [&str; 7] = [
     "x-compress",
 ];
 
+/// A refusal of a body sent compressed: it is kept and verified as sent, and senders sign
+/// what they send, so a compressed one would be stored unreadable and fail as "not JSON"
+/// (none of the senders this receives from compresses).
 fn encoded(headers: &HeaderMap) -> Option<ApiError> {
     let first = headers
         .get_all(axum::http::header::CONTENT_ENCODING)
