@@ -97,6 +97,16 @@ async fn receive_webhook(
                 _ => Json(receipt).into_response(),
             }
         }
+        // Slack always sends one; an empty answer would only tell the sender it verified.
+        Outcome::Handshake(Handshake::SlackChallenge { challenge }) if challenge.is_empty() => {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_payload",
+                "a Slack url_verification carries the `challenge` to answer with; this one has \
+                 none (or not as text)",
+            )
+            .into_response()
+        }
         Outcome::Handshake(Handshake::SlackChallenge { challenge }) => {
             Json(json!({ "challenge": challenge })).into_response()
         }

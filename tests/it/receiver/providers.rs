@@ -109,6 +109,21 @@ async fn slack_url_verification_is_answered_with_the_challenge_and_not_stored() 
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["challenge"], challenge);
     assert!(app.events("webhook_id=sl").await.is_empty());
+
+    // One without a challenge to answer with (or with one that is not text) is refused.
+    for body in [
+        json!({"type": "url_verification"}),
+        json!({"type": "url_verification", "challenge": {"a": 1}}),
+    ] {
+        let answer = read_json(
+            app.post_slack("sl", &body.to_string(), "slack-signing")
+                .await,
+        )
+        .await;
+        crate::helpers::assert_error(&answer, StatusCode::BAD_REQUEST, None);
+        assert_eq!(answer.1["error"]["code"], "invalid_payload", "{}", answer.1);
+    }
+    assert!(app.events("webhook_id=sl").await.is_empty());
 }
 
 #[tokio::test]
