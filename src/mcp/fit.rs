@@ -134,8 +134,9 @@ pub fn resource_text(value: &Value) -> String {
 fn note(whole: usize, limits: Limits) -> String {
     format!(
         "this answer was {whole} bytes, more than the {MAX_ANSWER_BYTES} an MCP client takes in \
-         one message: texts over {} bytes, lists and objects over {} entries and anything nested \
-         over {} levels are cut short; the REST API (/api) returns them whole",
+         one message: texts over {} bytes and objects over {} entries are cut short, lists that \
+         long keep their first and last entries, and anything nested over {} levels is replaced \
+         by a note; the REST API (/api) returns them whole",
         limits.text, limits.items, limits.depth
     )
 }
@@ -167,13 +168,21 @@ fn cut_value(value: &Value, limits: Limits, depth: usize) -> Value {
     }
     match value {
         Value::String(s) => Value::String(cut_text(s, limits.text)),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .take(limits.items)
-                .map(|v| cut_value(v, limits, depth + 1))
-                .collect(),
-        ),
+        // Both ends are kept: a page lists newest first, a conversation oldest first.
+        Value::Array(items) => {
+            let (head, tail) = if items.len() > limits.items {
+                (limits.items.div_ceil(2), limits.items / 2)
+            } else {
+                (items.len(), 0)
+            };
+            Value::Array(
+                items[..head]
+                    .iter()
+                    .chain(&items[items.len() - tail..])
+                    .map(|v| cut_value(v, limits, depth + 1))
+                    .collect(),
+            )
+        }
         Value::Object(map) => Value::Object(
             map.iter()
                 .take(limits.items)
@@ -314,6 +323,22 @@ mod tests {
         assert!(text.len() <= MAX_ANSWER_BYTES);
         let back: Value = serde_json::from_str(&text).unwrap();
         assert!(back["answer_cut"].as_str().unwrap().contains("bytes"));
+    }
+
+    #[test]
+    fn a_cut_list_keeps_its_first_and_last_entries() {
+        let limits = Limits {
+            text: 64,
+            items: 5,
+            depth: 4,
+        };
+        let items: Vec<Value> = (0..100).map(|i| json!(i)).collect();
+        assert_eq!(
+            cut_value(&Value::Array(items), limits, 0),
+            json!([0, 1, 2, 98, 99])
+        );
+        let few = json!([1, 2, 3]);
+        assert_eq!(cut_value(&few, limits, 0), few);
     }
 
     #[test]
