@@ -112,6 +112,9 @@ impl Clients {
 pub(crate) struct Reply {
     pub status: u16,
     pub body: String,
+    /// A wait the answer names (`Retry-After`), for APIs that refuse with a 2xx (Slack's
+    /// `ok: false` with `ratelimited`).
+    pub retry_after: Option<Duration>,
 }
 
 impl Reply {
@@ -174,6 +177,7 @@ impl Answer {
     pub fn reply(self) -> Reply {
         Reply {
             status: self.status.as_u16(),
+            retry_after: retry_after(&self.headers, SystemTime::now()),
             body: self.body,
         }
     }

@@ -51,7 +51,7 @@ pub(super) async fn post_message(
         let remote_id = string_in_cut_json(&reply.body, "ts").map(|ts| format!("{channel}:{ts}"));
         return Ok(reply.sent(remote_id));
     }
-    check_ok(&answer, reply.status)?;
+    check_ok(&answer, &reply)?;
     // A `ts` is unique within its channel only: the message is named by both.
     let channel = answer["channel"].as_str().unwrap_or(channel);
     let remote_id = answer["ts"].as_str().map(|ts| format!("{channel}:{ts}"));
@@ -85,7 +85,7 @@ pub(super) async fn respond(
     // Usually plain `ok`; some answers are JSON with `ok: false`.
     let answer = reply.json();
     if answer.is_object() {
-        check_ok(&answer, reply.status)?;
+        check_ok(&answer, &reply)?;
     }
     Ok(reply.sent(None))
 }
@@ -130,9 +130,10 @@ fn string_in_cut_json<'b>(body: &'b str, key: &str) -> Option<&'b str> {
     (!value.contains('\\') && !value.is_empty()).then_some(value)
 }
 
-/// `ok: false` is a refusal; the transient errors are retried, the others
-/// (`channel_not_found`, `not_in_channel`, `invalid_auth`) answer the same every time.
-fn check_ok(answer: &Value, status: u16) -> Result<(), ActionError> {
+/// `ok: false` is a refusal; the transient errors are retried (after the wait the answer
+/// names, if any, as for a 429), the others (`channel_not_found`, `not_in_channel`,
+/// `invalid_auth`) answer the same every time.
+fn check_ok(answer: &Value, reply: &client::Reply) -> Result<(), ActionError> {
     if answer["ok"].as_bool() == Some(true) {
         return Ok(());
     }
@@ -144,8 +145,8 @@ fn check_ok(answer: &Value, status: u16) -> Result<(), ActionError> {
     let retryable = TRANSIENT.contains(&error);
     Err(ActionError {
         retryable,
-        status: Some(status),
-        retry_after: None,
+        status: Some(reply.status),
+        retry_after: reply.retry_after.filter(|_| retryable),
         message: format!("Slack refused the message: {error}"),
         unanswered: false,
     })
@@ -253,6 +254,31 @@ mod tests {
                 .await
                 .unwrap_err();
             assert!(err.retryable, "{transient}");
+        }
+    }
+
+    /// Slack refuses for a rate limit with a 200 too, naming its wait as a 429 would: the
+    /// retry waits it. A refusal that is not retried has no wait to keep.
+    #[tokio::test]
+    async fn a_rate_limit_answered_with_200_waits_the_retry_after_it_names() {
+        // (the error, Retry-After, the wait kept)
+        let cases = [
+            ("ratelimited", Some("20"), Some(Duration::from_secs(20))),
+            ("rate_limited", Some("6"), Some(Duration::from_secs(6))),
+            ("ratelimited", None, None),
+            ("channel_not_found", Some("20"), None),
+        ];
+        for (error, retry_after, kept) in cases {
+            let mut answer =
+                ResponseTemplate::new(200).set_body_json(json!({"ok": false, "error": error}));
+            if let Some(secs) = retry_after {
+                answer = answer.insert_header("retry-after", secs);
+            }
+            let server = answering(answer).await;
+            let err = execute(&clients(), &creds(&server), &reply())
+                .await
+                .unwrap_err();
+            assert_eq!(err.retry_after, kept, "{error} {retry_after:?}");
         }
     }
 
