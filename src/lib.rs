@@ -12,6 +12,7 @@ pub mod engine;
 pub mod http;
 pub mod mcp;
 pub mod providers;
+pub mod quote;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -750,7 +750,7 @@ fn reply_message(reply: &conversation::Reply) -> Message {
     let by = reply
         .author
         .as_deref()
-        .map(|a| format!(" by `{}`", crate::service::quoted(a)))
+        .map(|a| format!(" by `{}`", crate::quote::quoted(a)))
         .unwrap_or_default();
     let came = match reply.via.as_deref() {
         Some(via) => format!(

@@ -163,7 +163,7 @@ pub fn check(spec: &CommandSpec<'_>) -> Result<(Trigger, Conditions, ActionKind)
             "action",
             format!(
                 "unknown action `{}`; use one of {}",
-                crate::service::quoted(spec.action),
+                crate::quote::quoted(spec.action),
                 ActionKind::ALL.map(ActionKind::as_str).join(", ")
             ),
         )
@@ -311,7 +311,7 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
             "target.kind",
             format!(
                 "unknown kind `{}`; use one of {}",
-                crate::service::quoted(kind),
+                crate::quote::quoted(kind),
                 MESSAGE_KINDS.join(", ")
             ),
         ));

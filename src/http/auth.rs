@@ -217,7 +217,7 @@ impl RoleCapped {
         format!(
             "changes through Open WebUI are for the roles in WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES, \
              and this user's role is `{}`: only list_* and get_* work; ask an admin",
-            crate::service::quoted(&self.0)
+            crate::quote::quoted(&self.0)
         )
     }
 }

@@ -201,14 +201,14 @@ fn refuse_mcp(message: &Value, protocol: Option<String>, capped: Option<&RoleCap
     let text = match capped {
         Some(capped) => format!(
             "`{}` changes something; {}.",
-            crate::service::quoted(&tool),
+            crate::quote::quoted(&tool),
             capped.why()
         ),
         None => format!(
             "`{}` changes something, and this API key is read-only: it may use list_* and get_* \
              tools, resources and prompts. Ask the server's owner for an admin key to make \
              changes.",
-            crate::service::quoted(&tool)
+            crate::quote::quoted(&tool)
         ),
     };
     let mut result =

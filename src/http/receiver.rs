@@ -194,7 +194,7 @@ fn encoded(headers: &HeaderMap) -> Option<ApiError> {
         format!(
             "the body is sent with `Content-Encoding: {}`; webhooks are received uncompressed: \
              send the body as is",
-            crate::service::quoted(&first)
+            crate::quote::quoted(&first)
         ),
     ))
 }

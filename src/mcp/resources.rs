@@ -144,7 +144,7 @@ fn unknown(uri: &str) -> ErrorData {
     ErrorData::resource_not_found(
         format!(
             "unknown resource `{}`: use webhook://{{webhook_id}}/events or event://{{event_id}}",
-            crate::service::quoted(uri)
+            crate::quote::quoted(uri)
         ),
         None,
     )
@@ -153,7 +153,7 @@ fn unknown(uri: &str) -> ErrorData {
 fn not_found(uri: &str, e: ServiceError) -> ErrorData {
     match e {
         ServiceError::NotFound { .. } => ErrorData::resource_not_found(
-            format!("{e} (resource `{}`)", crate::service::quoted(uri)),
+            format!("{e} (resource `{}`)", crate::quote::quoted(uri)),
             None,
         ),
         other => internal(other),

@@ -47,7 +47,7 @@ pub fn quoted(replies: &[Value]) -> String {
         .map(|reply| {
             let author = reply["author"]
                 .as_str()
-                .map(|a| format!(" by `{}`", crate::service::quoted(a)))
+                .map(|a| format!(" by `{}`", crate::quote::quoted(a)))
                 .unwrap_or_default();
             let came = match conversation::Reply::of(reply).via {
                 Some(via) => format!("given {}", conversation::given_where(&via)),

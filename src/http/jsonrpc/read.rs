@@ -208,7 +208,7 @@ impl<'de> serde::Deserialize<'de> for EnvelopeKeys {
 fn twice<E: de::Error>(key: &str) -> E {
     E::custom(format_args!(
         "key `{}` appears twice in one object",
-        crate::service::quoted(key)
+        crate::quote::quoted(key)
     ))
 }
 
