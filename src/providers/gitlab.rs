@@ -31,7 +31,9 @@ pub(super) fn verify(
 
 /// `issue.open`, `merge_request.merge`, `note`, `push`: `object_kind` plus the action when the
 /// event has one. `Idempotency-Key` stays the same across retries; `X-Gitlab-Webhook-UUID`
-/// does not, so it is never the delivery id.
+/// does not, so it is never the delivery id. A signed delivery is known by `webhook-id`,
+/// which its signature covers (GitLab sets it to the `Idempotency-Key`): the unsigned key would
+/// let a captured delivery be sent again, within the window, as a new one.
 pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     // System, group and member hooks name their event (`user_create`, `project_create`,
     // `user_add_to_group`) and have no `object_kind`.
@@ -42,9 +44,13 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
             .then(|| str_at(payload, "/action"))
             .flatten()
     });
-    let delivery = header(headers, "Idempotency-Key")
-        .or_else(|| header(headers, "webhook-id"))
-        .map(str::to_owned);
+    let signed = header(headers, "webhook-signature").is_some();
+    let delivery = if signed {
+        header(headers, "webhook-id")
+    } else {
+        header(headers, "Idempotency-Key").or_else(|| header(headers, "webhook-id"))
+    }
+    .map(str::to_owned);
     let src = source_of(kind.as_deref().unwrap_or_default(), payload);
     described(dotted(kind, action), delivery, src)
 }
@@ -383,6 +389,16 @@ mod tests {
             &json!({"object_kind": "issue", "project": project, "object_attributes": {"iid": 4}}),
         );
         assert_eq!(d.delivery_id.as_deref(), Some("w-1"));
+        // Signed, the id is the one the signature covers, whatever the unsigned key says.
+        let ids = [
+            ("webhook-id", "w-1"),
+            ("Idempotency-Key", "forged"),
+            ("webhook-signature", "v1,x"),
+        ];
+        let signed = describe(&headers(&ids), &json!({"object_kind": "push"}));
+        assert_eq!(signed.delivery_id.as_deref(), Some("w-1"));
+        let unsigned = describe(&headers(&ids[..2]), &json!({"object_kind": "push"}));
+        assert_eq!(unsigned.delivery_id.as_deref(), Some("forged"));
         assert_eq!(
             d.source.map(|s| s.detail),
             json!({"project": "grp/app", "iid": 4}).as_object().cloned()
