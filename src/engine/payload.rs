@@ -201,7 +201,10 @@ pub fn bodies(p: &Value) -> Vec<String> {
             "event.text",
             // Slack's `message_changed`: the message as edited.
             "event.message.text",
+            // A custom sender's text at the top, by the names senders give it.
             "text",
+            "body",
+            "content",
             "data.body",
             "data.description",
             "message",
@@ -404,6 +407,11 @@ mod tests {
         let owui = json!({"event": "message.created", "source": "channel",
             "data": {"channel_id": "c1", "content_preview": "please deploy now"}});
         assert_eq!(bodies(&owui), ["please deploy now"]);
+        // A custom sender's text at the top, whichever name it has.
+        for name in ["text", "body", "content", "message"] {
+            let custom = json!({"type": "note", name: "ask @agent"});
+            assert_eq!(bodies(&custom), ["ask @agent"], "{name}");
+        }
         // A Sentry error event's title is its only text.
         let sentry_error = json!({"action": "created", "data": {"error": {
             "title": "ZeroDivisionError: division by zero", "issue_id": "9"}}});

@@ -278,9 +278,10 @@ impl ServerHandler for McpServer {
     // read and explain. Asked for by name, it is still given: it only writes a message.
     async fn list_prompts(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
+        whole_list(request.as_ref())?;
         let mut prompts = self.prompt_router.list_all();
         if reads_only(&context) {
             prompts.retain(|prompt| prompt.name != prompts::SETUP_WEBHOOK);
@@ -316,9 +317,10 @@ impl ServerHandler for McpServer {
     // may carry different users. The gate still refuses a changing call made without listing.
     async fn list_tools(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        whole_list(request.as_ref())?;
         let mut tools = self.tool_router.list_all();
         if reads_only(&context) {
             tools.retain(|tool| is_read_tool(&tool.name));
@@ -391,17 +393,19 @@ impl ServerHandler for McpServer {
 
     async fn list_resources(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        whole_list(request.as_ref())?;
         resources::list(&self.state).await
     }
 
     async fn list_resource_templates(
         &self,
-        _request: Option<PaginatedRequestParams>,
+        request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        whole_list(request.as_ref())?;
         Ok(resources::templates())
     }
 
@@ -577,6 +581,22 @@ fn session_of(context: &RequestContext<RoleServer>) -> Option<String> {
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// These lists come whole, in one page, and never hand out a cursor: one sent anyway is no
+/// cursor of theirs, refused as the protocol asks rather than answered with page one again.
+fn whole_list(request: Option<&PaginatedRequestParams>) -> Result<(), ErrorData> {
+    match request.and_then(|r| r.cursor.as_deref()) {
+        Some(cursor) if !cursor.is_empty() => Err(ErrorData::invalid_params(
+            format!(
+                "`{}` is not a cursor of this list: it comes whole in one page (no \
+                 nextCursor), so ask again without one",
+                crate::quote::quoted(cursor)
+            ),
+            None,
+        )),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

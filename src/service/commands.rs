@@ -35,6 +35,32 @@ pub struct CommandIn {
     pub enabled: Option<bool>,
 }
 
+impl CommandIn {
+    /// Nothing given: an update with it would change nothing.
+    fn is_empty(&self) -> bool {
+        let CommandIn {
+            trigger,
+            action,
+            agent,
+            template,
+            conditions,
+            target,
+            priority,
+            stop,
+            enabled,
+        } = self;
+        trigger.is_none()
+            && action.is_none()
+            && agent.is_none()
+            && template.is_none()
+            && conditions.is_none()
+            && target.is_none()
+            && priority.is_none()
+            && stop.is_none()
+            && enabled.is_none()
+    }
+}
+
 /// A command as shown. Target secrets are masked.
 #[derive(Debug, Clone, Serialize)]
 pub struct CommandOut {
@@ -146,6 +172,20 @@ pub async fn update(
     command_id: &str,
     input: CommandIn,
 ) -> Result<CommandOut, ServiceError> {
+    // Saying "updated" when nothing was would hide a change the caller meant to make (models
+    // send every optional field as null, which keeps the stored value).
+    if input.is_empty() {
+        return Err(ServiceError::Invalid {
+            field: None,
+            message: format!(
+                "nothing to change on command `{}`: give `trigger`, `action`, `agent`, \
+                 `template`, `conditions`, `target`, `priority`, `stop` or `enabled`; null \
+                 counts as left out (an empty value removes a template, agent, conditions or \
+                 target)",
+                crate::quote::quoted(command_id)
+            ),
+        });
+    }
     // A try stores only over the command as it read it: one changed meanwhile (by another
     // update) is read again and built on, not overwritten. Each lost try means another won.
     // Tries after the first wait no more for DNS: the first one's wait counts for all.

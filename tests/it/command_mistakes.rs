@@ -472,3 +472,36 @@ async fn a_command_whose_disabled_twin_exists_can_still_be_disabled() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["enabled"], false, "{body}");
 }
+
+#[tokio::test]
+async fn an_update_that_gives_nothing_to_change_is_refused_and_changes_nothing() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let (status, made) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "comment", "template": "hi"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+
+    // Act: an empty body over REST, and only nulls over MCP (as models send left-out fields).
+    let rest = update(&app, &id, json!({})).await;
+    let client = connect(&app).await;
+    let mcp = call(
+        &client,
+        "update_command",
+        json!({"webhook_id": "gh", "command_id": id, "trigger": null, "action": null,
+               "template": null, "conditions": null, "target": null, "enabled": null}),
+    )
+    .await;
+    client.cancel().await.ok();
+
+    // Assert
+    assert_error(&rest, StatusCode::BAD_REQUEST, None);
+    assert!(message(&rest.1).contains("nothing to change"), "{}", rest.1);
+    assert_eq!(mcp.is_error, Some(true), "{}", text(&mcp));
+    assert!(text(&mcp).contains("nothing to change"), "{}", text(&mcp));
+    let kept = commands(&app).await;
+    assert_eq!(kept[0]["updated_at"], made["updated_at"], "{kept:?}");
+}

@@ -1,7 +1,10 @@
 //! MCP through a real rmcp client: over Streamable HTTP against the running app, and over
 //! stdio against the real binary.
 
-use rmcp::model::{CallToolRequestParams, CallToolResult, ReadResourceRequestParams};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ErrorCode, PaginatedRequestParams,
+    ReadResourceRequestParams,
+};
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess};
@@ -98,6 +101,35 @@ const TOOLS: &[&str] = &[
     "retry_action",
     "test_webhook",
 ];
+
+#[tokio::test]
+async fn a_cursor_sent_to_a_list_that_never_gives_one_is_invalid_params() {
+    // Arrange
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    let cursor = || Some(PaginatedRequestParams::default().with_cursor(Some("abc".into())));
+    let invalid = |result: Result<(), rmcp::ServiceError>, list: &str| match result {
+        Err(rmcp::ServiceError::McpError(e)) => {
+            assert_eq!(e.code, ErrorCode::INVALID_PARAMS, "{list}: {e:?}");
+            assert!(e.message.contains("`abc`"), "{list}: {}", e.message);
+        }
+        other => panic!("{list}: {other:?}"),
+    };
+
+    // Act + Assert
+    invalid(client.list_tools(cursor()).await.map(drop), "tools");
+    invalid(client.list_prompts(cursor()).await.map(drop), "prompts");
+    invalid(client.list_resources(cursor()).await.map(drop), "resources");
+    invalid(
+        client.list_resource_templates(cursor()).await.map(drop),
+        "resource templates",
+    );
+    // Without one, each comes whole.
+    let tools = client.list_tools(None).await.expect("tools/list");
+    assert!(tools.tools.len() >= TOOLS.len(), "{}", tools.tools.len());
+    assert!(tools.next_cursor.is_none());
+    client.cancel().await.ok();
+}
 
 #[tokio::test]
 async fn every_tool_is_listed_with_a_described_input_schema() {
