@@ -117,6 +117,13 @@ pub fn declared(
     let mut specs: Vec<AgentSpec> =
         serde_json::from_str(&json).map_err(|e| format!("WEBHOOK_MCP_AGENTS: {e}"))?;
     for spec in &mut specs {
+        // A blank model is none, as a blank AI_MODEL is: the agent asks AI_MODEL's, instead of
+        // sending an empty name every chat API refuses.
+        spec.model = spec
+            .model
+            .take()
+            .map(|m| m.trim().to_string())
+            .filter(|m| !m.is_empty());
         if let Some(target) = &mut spec.target {
             target.name_telegram_kind(telegram_api_url);
         }
@@ -263,6 +270,14 @@ mod tests {
             Some(r#"[{"name": "triage", "result": "none", "tools": ["get_event"]}]"#.into());
         let agents = declared(&settings, TELEGRAM).expect("json");
         assert_eq!(agents[0].result, ResultAction::None);
+        settings.agents =
+            Some(r#"[{"name": "a", "model": " "}, {"name": "b", "model": " m1 "}]"#.into());
+        let models: Vec<_> = declared(&settings, TELEGRAM)
+            .expect("models")
+            .into_iter()
+            .map(|a| a.model)
+            .collect();
+        assert_eq!(models, [None, Some("m1".to_string())]);
         settings.agents = Some(r#"[{"name": "x", "tools": ["rm_rf"]}]"#.into());
         assert!(declared(&settings, TELEGRAM).unwrap_err().contains("rm_rf"));
         settings.agents = Some(r#"[{"name": "x", "result": "post_message"}]"#.into());

@@ -318,7 +318,7 @@ async fn run_task(
             answered = runner.chat.complete(&request) => Some(answered),
         };
         let Some(answered) = answered else {
-            return release(state, task).await;
+            return release(state, task, run_failures).await;
         };
         let reply = match answered {
             Ok(reply) => {
@@ -338,9 +338,15 @@ async fn run_task(
                 tracing::warn!(task = %task.id, error = %e, "chat API failed; task will run again");
                 let (id, msg, now) = (task.id.clone(), e.message.clone(), clock::now_ms());
                 let owner = owner_of(task);
+                // This run's count, not the stored one: a call that worked since the run
+                // began (and saved no progress, as a last word re-asked does not) ended the
+                // failures before it.
+                let failures = run_failures + 1;
                 state
                     .store
-                    .write(move |db| tasks::requeue(db, &id, &owner, &msg, now + wait, now))
+                    .write(move |db| {
+                        tasks::requeue(db, &id, &owner, &msg, now + wait, failures, now)
+                    })
                     .await?;
                 return Ok("queued".into());
             }
@@ -661,11 +667,11 @@ async fn lost(state: &AppState, task: &TaskRow) -> anyhow::Result<Option<String>
 }
 
 /// Gives the task back to the queue, progress kept, without counting a failure.
-async fn release(state: &AppState, task: &TaskRow) -> anyhow::Result<String> {
+async fn release(state: &AppState, task: &TaskRow, failures: i64) -> anyhow::Result<String> {
     let (id, owner, now) = (task.id.clone(), owner_of(task), clock::now_ms());
     state
         .store
-        .write(move |db| tasks::release(db, &id, &owner, now))
+        .write(move |db| tasks::release(db, &id, &owner, failures, now))
         .await
         .context("release a task at shutdown")?;
     Ok("queued".into())
@@ -894,8 +900,12 @@ fn planned_result(
                 .source
                 .as_deref()
                 .and_then(|s| serde_json::from_str(s).ok());
-            let markup = Markup::of_source(source.as_ref().map(|s| s.kind.as_str()));
-            match plan::reply_on_source(source.as_ref(), body(markup)) {
+            let kind = source.as_ref().map(|s| s.kind.as_str());
+            let text = match kind.and_then(plan::reply_limit) {
+                Some(limit) => fitted_result(Markup::of_source(kind), agent, answer, limit),
+                None => body(Markup::of_source(kind)),
+            };
+            match plan::reply_on_source(source.as_ref(), text) {
                 Ok(d) => Some((ActionKind::Comment, d)),
                 Err(e) => {
                     tracing::info!(task = %task.id, reason = %e, "result kept on the task only");
@@ -956,6 +966,24 @@ fn result_body(markup: Markup, agent: &AgentSpec, answer: &str) -> String {
             format!("{heading}\n\n{answer}\n\nPosted by the {name} agent of webhook-mcp.")
         }
     }
+}
+
+/// The result as posted where it must fit `limit`: an answer too long is cut, not the heading,
+/// the footer naming the agent, or the line saying the model's own limit cut it off (cut as a
+/// whole text, the end they are at would go).
+fn fitted_result(markup: Markup, agent: &AgentSpec, answer: &str, limit: plan::Limit) -> String {
+    let whole = result_body(markup, agent, answer);
+    if limit.len(&whole) <= limit.max {
+        return whole;
+    }
+    let answer = answer.trim();
+    let (said, note) = match answer.strip_suffix(CUT_OFF_NOTE.trim_start()) {
+        Some(said) => (said.trim_end(), CUT_OFF_NOTE),
+        None => (answer, ""),
+    };
+    let around = limit.len(&result_body(markup, agent, "")) + limit.len(note);
+    let said = plan::fit(said.to_string(), Some(limit.less(around)));
+    result_body(markup, agent, &format!("{said}{note}"))
 }
 
 /// How a run ends.
@@ -1204,5 +1232,25 @@ mod tests {
         for (markup, want) in cases {
             assert_eq!(result_body(markup, &agent, " P1 "), want, "{markup:?}");
         }
+    }
+
+    #[test]
+    fn a_result_too_long_for_its_place_keeps_its_heading_footer_and_cut_off_line() {
+        let agent: AgentSpec =
+            serde_json::from_value(json!({"name": "triage", "heading": "AI analysis"}))
+                .expect("agent");
+        let limit = plan::Limit::chars(300, "a GitHub comment");
+        let cut_off = format!("{}{CUT_OFF_NOTE}", "word ".repeat(200));
+        let long = "é".repeat(1000);
+        for (answer, note) in [(cut_off.as_str(), true), (long.as_str(), false)] {
+            let posted = fitted_result(Markup::Markdown, &agent, answer, limit);
+            assert!(posted.chars().count() <= 300, "{}", posted.chars().count());
+            assert!(posted.starts_with("### AI analysis\n\n"), "{posted}");
+            assert!(posted.ends_with("of webhook-mcp.*"), "{posted}");
+            assert!(posted.contains("(cut to fit: "), "{posted}");
+            assert_eq!(posted.contains(CUT_OFF_NOTE.trim()), note, "{posted}");
+        }
+        let short = fitted_result(Markup::Markdown, &agent, "P1", limit);
+        assert_eq!(short, result_body(Markup::Markdown, &agent, "P1"));
     }
 }

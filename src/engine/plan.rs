@@ -305,6 +305,14 @@ impl Limit {
         }
     }
 
+    /// The same place with `less` taken from its room (for what goes around a text).
+    pub fn less(self, less: usize) -> Self {
+        Limit {
+            max: self.max.saturating_sub(less),
+            ..self
+        }
+    }
+
     /// `text`'s length as the place counts it.
     pub fn len(&self, text: &str) -> usize {
         text.chars().map(|c| self.width(c)).sum()
@@ -353,7 +361,7 @@ fn place_limit(c: &Fired<'_>, event: &EventView<'_>) -> Option<Limit> {
 /// A text longer than its place takes, cut to fit and saying so: the place would refuse it
 /// whole (a template quoting a long body, an agent's long answer, whose whole text stays on
 /// its task).
-fn fit(text: String, limit: Option<Limit>) -> String {
+pub fn fit(text: String, limit: Option<Limit>) -> String {
     cut(text, limit, None)
 }
 

@@ -1212,8 +1212,9 @@ pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, Servi
                 let now = clock::now_ms();
                 outbox::reset(db, &id, None, "pending", None, now)?;
                 // A question sent again has a task waiting for its answer again (the task
-                // failed when the question went dead).
-                let dead_ask = row.action == "ask" && row.status == "dead";
+                // failed when the question went dead, or was cancelled before it went out).
+                let dead_ask =
+                    row.action == "ask" && matches!(row.status.as_str(), "dead" | "cancelled");
                 if let (true, Some(task_id)) = (dead_ask, &row.task_id) {
                     tasks::wait_again(db, task_id, now)?;
                 }

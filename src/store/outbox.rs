@@ -402,6 +402,11 @@ pub const CANCELLED_BY_HAND: &str = "cancelled by hand; a retry sends it after a
 
 /// Cancels an action still waiting to be sent (pending, or retrying after a failure), and
 /// settles its event: a cancel is no failure. `None` when it was not waiting.
+///
+/// A question cancelled so fails the task that waits for its answer, as one that could not be
+/// posted does: nobody saw it, so nothing said on the thread answers it (a comment about
+/// something else would be taken for the answer), and no reply is to be waited for. A retry
+/// sends it and has the task wait again.
 pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<Option<OutboxRow>, StoreError> {
     let row = conn
         .prepare_cached(&format!(
@@ -411,6 +416,13 @@ pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<Option<OutboxRow>
         ))?
         .query_row(params![id, now, CANCELLED_BY_HAND], from_row)
         .optional()?;
+    if let Some(row) = &row
+        && row.action == "ask"
+        && let Some(task_id) = &row.task_id
+    {
+        let why = format!("{}: {CANCELLED_BY_HAND}", super::tasks::QUESTION_NOT_POSTED);
+        super::tasks::fail_waiting(conn, task_id, &why, now)?;
+    }
     if let Some(event_id) = row.as_ref().and_then(|r| r.event_id.as_deref()) {
         super::events::settle(conn, event_id)?;
     }

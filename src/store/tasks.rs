@@ -753,28 +753,36 @@ pub fn requeue(
     owner: &str,
     error: &str,
     next_run_at: i64,
+    failures: i64,
     now: i64,
 ) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'queued', error = ?2, next_run_at = ?3, lease_owner = NULL, \
-             lease_until = NULL, run_failures = run_failures + 1, updated_at = ?4 \
+             lease_until = NULL, run_failures = ?6, updated_at = ?4 \
              WHERE id = ?1 AND status = 'running' AND lease_owner = ?5",
         )?
-        .execute(params![id, error, next_run_at, now, owner])?;
+        .execute(params![id, error, next_run_at, now, owner, failures])?;
     Ok(n == 1)
 }
 
-/// Gives a task `owner` runs back to the queue, due now, its progress and failure count as
-/// they are (the process is stopping; the next one goes on with it).
-pub fn release(conn: &Connection, id: &str, owner: &str, now: i64) -> Result<bool, StoreError> {
+/// Gives a task `owner` runs back to the queue, due now, its progress as it is and its model
+/// calls failed in a row as the run counted them (the process is stopping; the next one goes
+/// on with it).
+pub fn release(
+    conn: &Connection,
+    id: &str,
+    owner: &str,
+    failures: i64,
+    now: i64,
+) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'queued', next_run_at = 0, lease_owner = NULL, \
-             lease_until = NULL, updated_at = ?2 \
+             lease_until = NULL, run_failures = ?4, updated_at = ?2 \
              WHERE id = ?1 AND status = 'running' AND lease_owner = ?3",
         )?
-        .execute(params![id, now, owner])?;
+        .execute(params![id, now, owner, failures])?;
     Ok(n == 1)
 }
 

@@ -525,6 +525,80 @@ async fn a_comment_made_before_the_question_is_out_does_not_answer_it() {
 }
 
 #[tokio::test]
+async fn a_question_cancelled_before_it_went_out_fails_its_task_and_a_retry_asks_it_again() {
+    // Arrange: GitHub refuses the question for now; it waits to be tried again.
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(ISSUE_9))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .mount(&github)
+        .await;
+    let created = ResponseTemplate::new(201).set_body_json(json!({"id": 81}));
+    expect_post(
+        &github,
+        ISSUE_9,
+        json!({"body": "Which release?"}),
+        created,
+        1,
+    )
+    .await;
+    let app = spawn_manual(|c| {
+        use_github(&github)(c);
+        c.retry_schedule = vec!["1h".into()];
+    })
+    .await;
+    app.github_webhook("gh", GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "ask", "agent": "brain",
+               "template": "Which release?"}),
+    )
+    .await;
+    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 9, &[])).await;
+    app.drain().await;
+    let question = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(question["status"], "retrying", "{question}");
+    let action_id = question["id"].as_str().expect("action id").to_string();
+
+    // Act: the question is cancelled, then someone comments on the issue about something else.
+    let (status, _) = app
+        .post_api(&format!("/api/actions/{action_id}/cancel"), &json!({}))
+        .await;
+    assert!(status.is_success());
+    let unrelated = issue_comment(9, "Flaky CI", "dave", "I see this on mobile too");
+    post_gh(&app, "issue_comment", &unrelated).await;
+
+    // Assert: the task failed as for a question never posted, and took no comment for an
+    // answer to it.
+    let task_id = task_of(&app, &event_id).await["id"]
+        .as_str()
+        .expect("task id")
+        .to_string();
+    let (_, task) = app.get_json(&format!("/api/tasks/{task_id}")).await;
+    assert_eq!(task["status"], "failed", "{task}");
+    let error = task["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("the question could not be posted: cancelled by hand"),
+        "{error}"
+    );
+    let conversation = task_conversation(&app, &task_id);
+    assert!(!conversation.contains("on mobile"), "{conversation}");
+
+    // Act: a retry sends it after all.
+    let (status, retried) = app
+        .post_api(&format!("/api/actions/{action_id}/retry"), &json!({}))
+        .await;
+    assert!(status.is_success(), "{retried}");
+    let sent = app.drain().await;
+
+    // Assert: asked, and its task waits for the answer again.
+    assert_eq!(sent, 1);
+    let task = task_of(&app, &event_id).await;
+    assert_eq!(task["status"], "waiting_reply", "{task}");
+}
+
+#[tokio::test]
 async fn a_jira_comment_delivered_twice_answers_once_and_starts_no_second_agent() {
     // Arrange: a question waits on OPS-20; every new comment also starts a triage task.
     let jira = MockServer::start().await;

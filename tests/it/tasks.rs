@@ -1326,6 +1326,56 @@ async fn a_task_resumed_after_replies_keeps_its_full_retry_budget_for_chat_api_f
 }
 
 #[tokio::test]
+async fn a_model_call_that_worked_restarts_the_retry_count_when_a_reply_has_it_asked_again() {
+    // Arrange: asked and answered; the chat API then fails twice; the third call works but
+    // a second reply arrives while the model writes its last word, so the model is asked
+    // again, and that call and the next fail.
+    let broken = || ResponseTemplate::new(500).set_body_json(json!({"detail": "upstream down"}));
+    let slow_answer = llm_answer(ANSWER).set_delay(std::time::Duration::from_millis(1500));
+    let script = vec![
+        llm_asks("Which browser?"),
+        broken(),
+        broken(),
+        slow_answer,
+        broken(),
+        broken(),
+    ];
+    let (llm, github) = (fake_llm(script).await, fake_github().await);
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app.task_id_of(&open_issue(&app, 19, "Flaky").await).await;
+    assert_eq!(
+        run_next(&app, &runner).await,
+        Some((task_id.clone(), "waiting_reply".into()))
+    );
+    app.drain().await;
+    let firefox = issue_comment(19, "Flaky", "bob", "Firefox");
+    post_gh(&app, "issue_comment", &firefox).await;
+    for _ in 0..2 {
+        assert_eq!(
+            run_next(&app, &runner).await,
+            Some((task_id.clone(), "queued".into()))
+        );
+        due_now(&app, &task_id);
+    }
+
+    // Act: the run whose call works, with a reply arriving during it; then one more failure.
+    let mobile = issue_comment(19, "Flaky", "alice", "Also on mobile");
+    let (worked_then_failed, _) = tokio::join!(run_next(&app, &runner), async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        post_gh(&app, "issue_comment", &mobile).await;
+    });
+    due_now(&app, &task_id);
+    let failed_again = run_next(&app, &runner).await;
+
+    // Assert: the failures after the call that worked are the first and second in a row,
+    // retried as such, not the third and fourth (which would end the task).
+    assert_eq!(worked_then_failed, Some((task_id.clone(), "queued".into())));
+    assert_eq!(failed_again, Some((task_id.clone(), "queued".into())));
+    assert_eq!(chat_requests(&llm).await.len(), 6);
+}
+
+#[tokio::test]
 async fn a_run_cut_short_after_a_tool_acted_continues_without_acting_again() {
     // Arrange: the model comments through its tool, then the chat API is briefly down, then
     // the model gives its final answer.
