@@ -239,8 +239,12 @@ async fn update_once(
         // A forward and a message hide different parts of a URL (a forward's receiver path
         // stays readable, a channel's last segment is its key): a URL one hid shown by the
         // other would show its key. So the switch takes the whole URL again, and a mask in the
-        // one given stands for nothing stored.
-        if switches_url_rule(&row.action, &a) && row.target.is_some() {
+        // one given stands for nothing stored. A URL both rules show alike (nothing of it
+        // hidden by either) is kept when none is given.
+        if switches_url_rule(&row.action, &a)
+            && row.target.is_some()
+            && (input.target.is_some() || !shown_alike(row.target.as_deref()))
+        {
             if input.target.is_none() {
                 return Err(ServiceError::invalid(
                     "target",
@@ -719,6 +723,20 @@ fn own_receiver_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -
             crate::actions::hops::HEADER
         )),
     }
+}
+
+/// Whether a target's URL is shown the same by a forward's rule and a message's: nothing of
+/// it hidden by either (no key in its path, no query), so switching between the two shows no
+/// more of it than before.
+fn shown_alike(target: Option<&str>) -> bool {
+    let url = target
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .and_then(|t| t.get("url").and_then(Value::as_str).map(str::to_owned));
+    url.is_some_and(|url| {
+        !super::sealing::looks_sealed(&url)
+            && crate::actions::redact_secret_path(&url) == url
+            && crate::actions::mask_forward_url(&url) == url
+    })
 }
 
 /// Whether an action's change from `stored` to `given` changes the rule its target URL is

@@ -1478,6 +1478,26 @@ async fn switching_between_forward_and_post_message_takes_the_whole_url_again() 
 }
 
 #[tokio::test]
+async fn switching_between_forward_and_post_message_keeps_a_url_neither_hides_anything_of() {
+    // Arrange: a URL with no key in its path and no query, shown whole by both rules.
+    let app = app_with_webhook().await;
+    let plain = "https://ci.example.com/in";
+    let ids = add_targets(&app, &[("forward", plain)]).await;
+
+    // Act: switched to a message and back, the target left as stored.
+    let to_message = put_command(&app, &ids[0], json!({"action": "post_message"})).await;
+    let back = put_command(&app, &ids[0], json!({"action": "forward"})).await;
+
+    // Assert
+    for (status, command) in [&to_message, &back] {
+        assert_eq!(*status, StatusCode::OK, "{command}");
+        assert_eq!(command["target"]["url"], plain, "{command}");
+    }
+    assert_eq!(to_message.1["action"], "post_message");
+    assert_eq!(back.1["action"], "forward");
+}
+
+#[tokio::test]
 async fn an_edit_keeps_a_hidden_key_only_on_the_path_it_was_shown_on() {
     // Arrange: forwards to a Zapier catch hook and an Open WebUI channel webhook, whose keys
     // (short, not token-like) are hidden only because of where they stand, a message posted
