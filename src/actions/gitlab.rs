@@ -37,6 +37,29 @@ pub(super) struct Note<'a> {
     pub internal: bool,
     /// The thread (`discussion_id`) it answers in.
     pub discussion: Option<&'a str>,
+    /// The instance the event came from.
+    pub site: Option<&'a str>,
+}
+
+/// Refuses a note for an event of one GitLab instance (`site`, as its project's `web_url`
+/// names it) that would go to another: project paths repeat across instances (a self-hosted
+/// one's `group/app` and gitlab.com's), and the token would post the text on a stranger's
+/// project, a confidential issue's text on a public one.
+pub(super) fn same_site(creds: &Credentials, site: Option<&str>) -> Result<(), ActionError> {
+    let Some(site) = site else {
+        return Ok(());
+    };
+    let configured = crate::providers::site_of("gitlab", &creds.gitlab_url.url);
+    if configured.as_deref() == Some(site) {
+        return Ok(());
+    }
+    let configured = configured.unwrap_or_else(|| "an unreadable address".into());
+    Err(ActionError::permanent(format!(
+        "this event came from the GitLab instance {site}, but the note would go to the GitLab \
+         at {configured}: set the webhook's options.credentials.gitlab_url to {site}, with a \
+         gitlab_token for it (or GITLAB_URL and GITLAB_TOKEN, when this server answers that \
+         instance only)"
+    )))
 }
 
 pub(super) async fn note(
@@ -46,6 +69,7 @@ pub(super) async fn note(
     on: Noteable<'_>,
     note: &Note<'_>,
 ) -> Result<Sent, ActionError> {
+    same_site(creds, note.site)?;
     let token = token(creds)?;
     let path = note_path(project, on, note.discussion)?;
     let (http, url) = clients.for_endpoint(&creds.gitlab_url, &path)?;
@@ -152,6 +176,7 @@ mod tests {
             body: "LGTM".into(),
             internal: false,
             discussion: None,
+            site: None,
         }
     }
 
@@ -252,6 +277,7 @@ mod tests {
             sha: "da15608".into(),
             body: "LGTM".into(),
             discussion: None,
+            site: None,
         };
         let sent = execute(&clients(), &creds(&server), &d).await.unwrap();
         assert_eq!(sent.remote_id.as_deref(), Some("77"));
@@ -313,6 +339,7 @@ mod tests {
             body: "x".into(),
             internal: false,
             discussion: None,
+            site: None,
         };
         let err = execute(&clients(), &creds(&server), &d).await.unwrap_err();
         assert!(!err.retryable);

@@ -80,6 +80,11 @@ pub enum Delivery {
         /// before threads were answered have none).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         discussion: Option<String>,
+        /// The GitLab instance the event came from (`providers::site_of` its project's
+        /// `web_url`): the note goes to that instance or nowhere, never to another one's
+        /// project of the same path.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        site: Option<String>,
     },
     /// A note on a commit: in the thread it answers, or one of its own.
     GitlabCommitNote {
@@ -89,6 +94,9 @@ pub enum Delivery {
         body: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         discussion: Option<String>,
+        /// As a [`Delivery::GitlabNote`]'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        site: Option<String>,
     },
     JiraComment {
         key: String,
@@ -334,8 +342,10 @@ pub fn missing_credentials(creds: &Credentials, delivery: &Delivery) -> Option<A
         } => github::same_server(creds, enterprise_host.as_deref())
             .and_then(|()| github::token(creds).map(drop))
             .err(),
-        Delivery::GitlabNote { .. } | Delivery::GitlabCommitNote { .. } => {
-            gitlab::token(creds).err()
+        Delivery::GitlabNote { site, .. } | Delivery::GitlabCommitNote { site, .. } => {
+            gitlab::same_site(creds, site.as_deref())
+                .and_then(|()| gitlab::token(creds).map(drop))
+                .err()
         }
         Delivery::JiraComment { site, .. } => jira::same_site(creds, site.as_deref())
             .and_then(|()| jira::login(creds).map(drop))
@@ -387,6 +397,7 @@ pub async fn execute(
             body,
             internal,
             discussion,
+            site,
         } => {
             let on = gitlab::Noteable::Item {
                 noun: *noun,
@@ -396,6 +407,7 @@ pub async fn execute(
                 body,
                 internal: *internal,
                 discussion: discussion.as_deref(),
+                site: site.as_deref(),
             };
             gitlab::note(clients, creds, project, on, &note).await
         }
@@ -404,11 +416,13 @@ pub async fn execute(
             sha,
             body,
             discussion,
+            site,
         } => {
             let note = gitlab::Note {
                 body,
                 internal: false,
                 discussion: discussion.as_deref(),
+                site: site.as_deref(),
             };
             gitlab::note(
                 clients,
@@ -488,6 +502,7 @@ mod tests {
             body: "hi".into(),
             internal: false,
             discussion: None,
+            site: None,
         };
         let json = serde_json::to_value(&d).unwrap();
         assert_eq!(json["kind"], "gitlab_note");
@@ -523,6 +538,7 @@ mod tests {
                 body: "hi".into(),
                 internal: false,
                 discussion: None,
+                site: None,
             }
         );
 
@@ -534,12 +550,14 @@ mod tests {
                 body: "hi".into(),
                 internal: false,
                 discussion: Some("6a9c1750b3".into()),
+                site: None,
             },
             Delivery::GitlabCommitNote {
                 project: "group/app".into(),
                 sha: "da1560886d4f094c".into(),
                 body: "hi".into(),
                 discussion: None,
+                site: None,
             },
         ] {
             let json = serde_json::to_value(&d).unwrap();

@@ -255,12 +255,14 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
             internal: private(),
             // A note in a thread (beside a line of a diff, or a reply in one) is answered there.
             discussion: s("discussion"),
+            site: s("site"),
         }),
         "gitlab.commit" => Ok(Delivery::GitlabCommitNote {
             project: s("project").ok_or_else(missing)?,
             sha: s("sha").ok_or_else(missing)?,
             body: text,
             discussion: s("discussion"),
+            site: s("site"),
         }),
         "jira.issue" => Ok(Delivery::JiraComment {
             key: s("key").unwrap_or_else(|| source.key.clone()),

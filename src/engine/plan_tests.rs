@@ -78,6 +78,7 @@ fn comments_go_back_to_the_source_thread() {
                 body: "Hi T".into(),
                 internal: false,
                 discussion: None,
+                site: None,
             },
         ),
         (
@@ -93,6 +94,7 @@ fn comments_go_back_to_the_source_thread() {
                 body: "Hi T".into(),
                 internal: false,
                 discussion: Some("6a9c1750b3".into()),
+                site: None,
             },
         ),
         (
@@ -106,6 +108,7 @@ fn comments_go_back_to_the_source_thread() {
                 sha: "da15608".into(),
                 body: "Hi T".into(),
                 discussion: None,
+                site: None,
             },
         ),
         (
@@ -119,6 +122,7 @@ fn comments_go_back_to_the_source_thread() {
                 sha: "da15608".into(),
                 body: "Hi T".into(),
                 discussion: Some("d1".into()),
+                site: None,
             },
         ),
         (

@@ -114,6 +114,7 @@ fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
                 "discussion",
                 (kind == "note").then(|| thread_of(p)).flatten(),
             ),
+            ("site", site_of_event(p)),
         ]);
         return Some(source(source_kind, key, d));
     }
@@ -138,6 +139,7 @@ fn commit_of(p: &Value, path: String) -> SourceRef {
                 ("project", Some(Value::String(path.clone()))),
                 ("sha", Some(Value::String(sha.clone()))),
                 ("discussion", thread_of(p)),
+                ("site", site_of_event(p)),
             ]);
             source("gitlab.commit", format!("{path}@{sha}"), d)
         }
@@ -151,6 +153,14 @@ fn commit_of(p: &Value, path: String) -> SourceRef {
 /// resolvable (a merge request whose project wants every thread resolved could not be merged
 /// until someone resolves the one the reply made), and on a commit it refuses to; a reply to
 /// a standalone comment is one too, as a person's would be.
+/// The instance the event came from, as its project's page names it: a reply goes there or
+/// nowhere (`actions::gitlab::same_site`).
+fn site_of_event(p: &Value) -> Option<Value> {
+    str_at(p, "/project/web_url")
+        .and_then(|url| super::site_of("gitlab", &url))
+        .map(Value::String)
+}
+
 fn thread_of(p: &Value) -> Option<Value> {
     let in_thread = matches!(
         str_at(p, "/object_attributes/type").as_deref(),

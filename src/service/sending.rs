@@ -198,6 +198,7 @@ pub(super) fn command_token_warning(
             body: String::new(),
             internal: false,
             discussion: None,
+            site: None,
         },
         Provider::Jira => Delivery::JiraComment {
             key: String::new(),

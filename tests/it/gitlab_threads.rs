@@ -62,8 +62,15 @@ fn diff_note(discussion: &str) -> Value {
     json!({"noteable_type": "MergeRequest", "type": "DiffNote", "discussion_id": discussion})
 }
 
+/// Posts `note` as the GitLab the app replies to sends it: its project's page on that
+/// instance (a note from another instance is answered nowhere).
 async fn post_note(app: &TestApp, note: &Value) -> String {
-    accepted(app.post_gitlab("gl", note, "gl-tok").await).await
+    let mut note = note.clone();
+    note["project"]["web_url"] = json!(format!(
+        "{}/group/app",
+        app.state.config.upstreams.gitlab_url.trim_end_matches('/')
+    ));
+    accepted(app.post_gitlab("gl", &note, "gl-tok").await).await
 }
 
 /// `POST {at}` with `{"body": body}` answers a note with `id`, `times` times in the test.
@@ -642,4 +649,42 @@ async fn notes_by_access_token_bots_answer_no_question() {
     let conversation = task_conversation(&app, task["id"].as_str().expect("task id"));
     assert!(conversation.contains("16.0 please"), "{conversation}");
     assert!(!conversation.contains("pipeline passed"), "{conversation}");
+}
+
+#[tokio::test]
+async fn an_event_from_another_gitlab_instance_is_answered_nowhere_naming_the_setting() {
+    // Arrange: the app replies to the GitLab at `gitlab`; the event comes from another
+    // instance whose project has the same path.
+    let gitlab = MockServer::start().await;
+    expect_note(
+        &gitlab,
+        &format!("{PROJECT}/issues/3/notes"),
+        "Triage: Outage",
+        json!({"id": 1}),
+        0,
+    )
+    .await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "issue.open", "action": "comment",
+               "template": "Triage: {{object_attributes.title}}"}),
+    )
+    .await;
+    let issue = json!({"object_kind": "issue",
+                       "project": {"path_with_namespace": "group/app",
+                                   "web_url": "https://gitlab.internal.example/group/app"},
+                       "user": {"id": 3, "username": "jsmith"},
+                       "object_attributes": {"iid": 3, "action": "open", "title": "Outage"}});
+
+    // Act
+    let event_id = accepted(app.post_gitlab("gl", &issue, "gl-tok").await).await;
+    app.drain().await;
+
+    // Assert: nothing posted (the fake expects no note); the action is dead, saying which
+    // instance and which setting.
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "dead", "{action}");
+    let error = action["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("https://gitlab.internal.example"), "{error}");
+    assert!(error.contains("gitlab_url"), "{error}");
 }
