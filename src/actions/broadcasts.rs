@@ -76,17 +76,25 @@ fn unmasked(inner: &str) -> String {
 
 /// GitLab's `@all` notifies every member of the project. A zero-width space after the `@`
 /// keeps it readable but no longer a mention; `@allison` and `me@all.example` are left alone.
+/// GitLab finds a mention wherever no word character (ASCII letter, digit, `_`) comes before
+/// the `@` (`-@all`, `.@all` are mentions), and reads the Markdown first, so an `@` written as
+/// an entity (`&#64;all`) is one too: it is written as the `@` it renders as, then defused.
 fn defuse_gitlab(text: &str) -> String {
-    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    static AT_ENTITY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?i)&(?:#0*64|#x0*40|commat);").expect("entity pattern")
+    });
+    let text = AT_ENTITY.replace_all(text, "@");
+    let is_word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let is_name_char = |c: char| is_word_char(c) || c == '-';
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
+    let mut rest = text.as_ref();
     while let Some(at) = rest.find("@all") {
         let (before, after) = (&rest[..at], &rest[at + 4..]);
         let preceded = before
             .chars()
             .next_back()
             .or_else(|| out.chars().next_back())
-            .is_some_and(|c| is_name_char(c) || c == '.');
+            .is_some_and(is_word_char);
         let mut next = after.chars();
         let followed = match next.next() {
             Some('.') => next.next().is_some_and(is_name_char),
@@ -182,6 +190,12 @@ mod tests {
             ("write to me@all.example", "write to me@all.example"),
             ("@all.team is a user", "@all.team is a user"),
             ("@all@all", "@\u{200B}all@all"),
+            ("cc -@all .@all", "cc -@\u{200B}all .@\u{200B}all"),
+            (
+                "&#64;all &#x40;all &#X040;all &commat;all",
+                "@\u{200B}all @\u{200B}all @\u{200B}all @\u{200B}all",
+            ),
+            ("&#64;allison", "@allison"),
             ("no mention here", "no mention here"),
         ] {
             assert_eq!(defuse_gitlab(written), sent, "{written}");

@@ -215,7 +215,17 @@ where
                         Ok(open) => batch = open.run(&conn, job, stats),
                         Err(e) => {
                             tracing::error!(error = %e, "cannot begin a store transaction");
-                            job.answer(Err(failed(&e, stats)));
+                            let why = failed(&e, stats);
+                            // Another process held the lock past the busy timeout: the writes
+                            // queued meanwhile have waited as long, and each would wait its
+                            // own timeout again in turn (the sixth of a burst 30 s). They are
+                            // answered now, as this one is.
+                            if is_busy(&e) {
+                                while let Ok(waiting) = rx.try_recv() {
+                                    waiting.answer(Err(why.clone()));
+                                }
+                            }
+                            job.answer(Err(why));
                         }
                     }
                 }
@@ -495,6 +505,15 @@ fn failed(e: &rusqlite::Error, stats: &WriterStats) -> Failed {
     Failed::Transaction(e.to_string())
 }
 
+/// Whether `e` is another connection's lock held past the busy timeout.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
@@ -534,6 +553,7 @@ mod tests {
             conn.pragma_update(None, "journal_mode", "WAL").unwrap();
             conn.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)", [])
                 .unwrap();
+            conn.busy_timeout(BUSY).unwrap();
             let (tx, rx) = mpsc::sync_channel(16);
             let stats = Arc::new(WriterStats::default());
             let shared = Arc::clone(&stats);
@@ -572,6 +592,32 @@ mod tests {
                 .map(Result::unwrap)
                 .collect()
         }
+    }
+
+    /// How long the harness's writer waits for another connection's lock.
+    const BUSY: Duration = Duration::from_millis(300);
+
+    #[test]
+    fn writes_queued_behind_a_lock_held_elsewhere_are_refused_together_not_one_wait_each() {
+        let harness = Harness::new(|| Ok(()));
+        let other = Connection::open(&harness.path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+        let started = std::time::Instant::now();
+        let answers: Vec<_> = (0..8).map(|x| harness.insert(x)).collect();
+        let refused = answers
+            .into_iter()
+            .map(|a| a.blocking_recv().unwrap())
+            .filter(Result::is_err)
+            .count();
+        let waited = started.elapsed();
+
+        assert_eq!(refused, 8);
+        // One busy timeout for all of them, not eight in turn (2.4 s).
+        assert!(waited < BUSY * 5, "{waited:?}");
+        other.execute_batch("ROLLBACK").unwrap();
+        assert!(harness.insert(9).blocking_recv().unwrap().is_ok());
+        assert_eq!(harness.finish(), [9]);
     }
 
     #[test]
