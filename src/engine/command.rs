@@ -381,8 +381,8 @@ pub fn check_openwebui_path(target: &Target) -> Result<(), InvalidCommand> {
     Err(invalid(
         "target.url",
         "Open WebUI's channel webhooks are at `/api/v1/channels/webhooks/{id}/{token}`, and \
-         this URL's path lacks the `/v1` (every post to it would get a 404): put `/v1` after \
-         `/api`",
+         this URL's path lacks the `/v1` (every post to it would be refused: 405 from Open WebUI \
+         0.12, 404 from others): put `/v1` after `/api`",
     ))
 }
 

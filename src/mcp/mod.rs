@@ -359,6 +359,7 @@ impl ServerHandler for McpServer {
                 args::lenient::drop_blank_optionals(arguments, &route.attr.input_schema);
             }
             args::lenient::whole_numbers(arguments, &route.attr.input_schema);
+            args::lenient::scalars_in_text(arguments, &route.attr.input_schema);
         }
         let audit = self
             .auditor(&context)

@@ -290,6 +290,9 @@ pub async fn post_message(
         target: Some(&serde_json::to_value(&target).unwrap_or_default()),
     })
     .map_err(|e| ServiceError::invalid(&e.field.replace("target.", ""), e.message))?;
+    // As add_command refuses it: the post would only fail later, in a dead action.
+    crate::engine::command::check_openwebui_path(&target)
+        .map_err(|e| ServiceError::invalid(&e.field.replace("target.", ""), e.message))?;
     let kind = match kind {
         Some(k) => k.parse::<MessageKind>().map_err(|_| {
             ServiceError::invalid("kind", format!("unknown kind `{}`", super::quoted(&k)))

@@ -333,6 +333,17 @@ async fn an_open_webui_channel_url_without_v1_is_refused_naming_the_path() {
         post("http://127.0.0.1:9/api/v1/channels/webhooks/ch1/tok3n"),
     )
     .await;
+    // A message by hand, over REST and MCP, is refused the same way rather than queued to die.
+    let by_hand = json!({"url": "http://127.0.0.1:9/api/channels/webhooks/ch1/tok3n",
+                         "text": "hello"});
+    let rest = send_json(app.api(Method::POST, "/api/messages").json(&by_hand)).await;
+    assert_error(&rest, StatusCode::BAD_REQUEST, Some("url"));
+    assert!(message(&rest.1).contains("/v1"), "{}", rest.1);
+    let client = connect(&app).await;
+    let tool = call(&client, "post_message", by_hand).await;
+    client.cancel().await.ok();
+    assert_eq!(tool.is_error, Some(true), "{}", text(&tool));
+    assert!(text(&tool).contains("/v1"), "{}", text(&tool));
 }
 
 #[tokio::test]

@@ -103,6 +103,42 @@ const TOOLS: &[&str] = &[
 ];
 
 #[tokio::test]
+async fn numbers_and_flags_written_as_text_are_taken_as_meant() {
+    // Arrange: small local models write `"5"` and `"true"` for a number and a flag.
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    issues_webhook(&client).await;
+
+    // Act
+    let added = call(
+        &client,
+        "add_command",
+        json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "comment",
+               "template": "hi", "priority": "5", "stop": "true", "enabled": " false "}),
+    )
+    .await;
+    let listed = call(&client, "list_events", json!({"limit": "3"})).await;
+    let wrong = call(
+        &client,
+        "add_command",
+        json!({"webhook_id": "gh", "trigger": "issues.closed", "action": "comment",
+               "template": "bye", "priority": "high"}),
+    )
+    .await;
+    client.cancel().await.ok();
+
+    // Assert
+    assert_eq!(added.is_error, Some(false), "{}", text(&added));
+    let command = &structured(&added);
+    assert_eq!(command["priority"], 5, "{command}");
+    assert_eq!(command["stop"], true, "{command}");
+    assert_eq!(command["enabled"], false, "{command}");
+    assert_eq!(listed.is_error, Some(false), "{}", text(&listed));
+    assert_eq!(wrong.is_error, Some(true), "{}", text(&wrong));
+    assert!(text(&wrong).contains("priority"), "{}", text(&wrong));
+}
+
+#[tokio::test]
 async fn a_cursor_sent_to_a_list_that_never_gives_one_is_invalid_params() {
     // Arrange
     let app = spawn_app().await;

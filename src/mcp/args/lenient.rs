@@ -48,6 +48,45 @@ pub fn whole_numbers(
     }
 }
 
+/// Integer and boolean fields a model wrote as text (`"10"`, `" true "`), as small local models
+/// often do: taken as the number or flag they spell. Other text (`"ten"`, `"yes"`, `"10.5"`)
+/// stays, for the field's own check to refuse by name.
+pub fn scalars_in_text(
+    args: &mut serde_json::Map<String, Value>,
+    schema: &serde_json::Map<String, Value>,
+) {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+        return;
+    };
+    let typed = |name: &str, wanted: &str| {
+        properties
+            .get(name)
+            .and_then(|p| p.get("type"))
+            .is_some_and(|t| {
+                t == wanted
+                    || t.as_array()
+                        .is_some_and(|ts| ts.iter().any(|t| t == wanted))
+            })
+    };
+    for (name, value) in args.iter_mut() {
+        let Value::String(text) = value else {
+            continue;
+        };
+        let text = text.trim();
+        if typed(name, "integer")
+            && let Ok(n) = text.parse::<i64>()
+        {
+            *value = Value::from(n);
+        } else if typed(name, "boolean") {
+            match text.to_ascii_lowercase().as_str() {
+                "true" => *value = Value::Bool(true),
+                "false" => *value = Value::Bool(false),
+                _ => {}
+            }
+        }
+    }
+}
+
 /// `null` as the type's default (models send every optional field, often as null).
 pub fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -197,6 +236,25 @@ mod tests {
         let schema = json!({"required": ["text"]});
         super::drop_blank_optionals(args.as_object_mut().unwrap(), schema.as_object().unwrap());
         assert_eq!(args, json!({"text": "", "target": {"url": ""}}));
+    }
+
+    #[test]
+    fn numbers_and_flags_written_as_text_are_taken_by_the_schema() {
+        let schema = json!({"properties": {
+            "priority": {"type": "integer"}, "limit": {"type": ["integer", "null"]},
+            "enabled": {"type": "boolean"}, "stop": {"type": "boolean"},
+            "name": {"type": "string"}}});
+        let mut args = json!({"priority": " 10 ", "limit": "-3", "enabled": "TRUE",
+            "stop": "false", "name": "42"});
+        super::scalars_in_text(args.as_object_mut().unwrap(), schema.as_object().unwrap());
+        assert_eq!(
+            args,
+            json!({"priority": 10, "limit": -3, "enabled": true, "stop": false, "name": "42"})
+        );
+        let mut left = json!({"priority": "ten", "limit": "10.5", "enabled": "yes"});
+        let before = left.clone();
+        super::scalars_in_text(left.as_object_mut().unwrap(), schema.as_object().unwrap());
+        assert_eq!(left, before);
     }
 
     #[test]
