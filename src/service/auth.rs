@@ -113,18 +113,27 @@ impl ApiKeys {
         {
             let key = new_key();
             let digest = hash(&key);
-            store
+            // Looked for again and made in one write: two processes started at once on a new
+            // database take turns there, and only the first finds no admin key.
+            let made = store
                 .write(move |db| {
+                    let admin = api_keys::active(db)?
+                        .iter()
+                        .any(|k| k.scope == Scope::Admin.as_str());
+                    if admin {
+                        return Ok(false);
+                    }
                     api_keys::insert(
                         db,
                         &crate::service::new_id("key"),
                         GENERATED_KEY_NAME,
                         &digest,
                         clock::now_ms(),
-                    )
+                    )?;
+                    Ok(true)
                 })
                 .await?;
-            generated = Some(key);
+            generated = made.then_some(key);
         }
         let keys = ApiKeys {
             configured,

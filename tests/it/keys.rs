@@ -1267,3 +1267,29 @@ async fn the_audit_log_masks_secrets_but_keeps_the_keys_a_payload_names_things_b
     assert!(!format!("{entries:?}").contains("s3cr3t-value"));
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn two_starts_at_once_on_a_database_without_an_admin_key_generate_one_key() {
+    // Arrange: a database with no admin key (the test app's key is configured, not stored).
+    let app = spawn_app().await;
+    let store = &app.state.store;
+
+    // Act: two starts look for an admin key at the same moment.
+    let (first, second) = tokio::join!(
+        webhook_mcp::service::auth::ApiKeys::bootstrap(store, None, true),
+        webhook_mcp::service::auth::ApiKeys::bootstrap(store, None, true),
+    );
+
+    // Assert: one of them generated a key; one admin key is stored.
+    let generated = [first, second]
+        .into_iter()
+        .filter_map(|started| started.expect("bootstrap").1)
+        .count();
+    assert_eq!(generated, 1);
+    let stored = store
+        .read(webhook_mcp::store::api_keys::active)
+        .await
+        .expect("keys");
+    let admins = stored.iter().filter(|k| k.scope == "admin").count();
+    assert_eq!(admins, 1, "{stored:?}");
+}
