@@ -22,6 +22,11 @@ use super::{ActionError, Clients, Credentials, Sent};
 const DISCORD_LIMIT: usize = 2000;
 /// Telegram refuses longer `text`.
 const TELEGRAM_LIMIT: usize = 4096;
+/// Slack truncates longer `text`.
+const SLACK_LIMIT: usize = 40_000;
+/// Teams refuses a message over 28 KB (`413`); the card around the text takes well under the
+/// rest, so the text is kept to this many bytes as it is written in JSON.
+const TEAMS_TEXT_BYTES: usize = 24 * 1024;
 
 /// The payload shape a channel URL expects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -214,7 +219,7 @@ pub(super) async fn post(
     }
     let payload = match kind {
         MessageKind::OpenWebUi => json!({ "content": text }),
-        MessageKind::Slack => json!({ "text": text }),
+        MessageKind::Slack => json!({ "text": shorten(text, SLACK_LIMIT) }),
         // The text comes from payloads and agents' answers: an `@everyone` or role mention in
         // it must show as text, not ping the whole server.
         MessageKind::Discord => json!({
@@ -245,6 +250,7 @@ pub(super) async fn post(
 /// Adaptive Card in a message; the older Office 365 connectors (`webhook.office.com`) take a
 /// MessageCard.
 fn teams_payload(url: &str, text: &str) -> Value {
+    let text = &shorten_written(text, TEAMS_TEXT_BYTES);
     let host = Url::parse(url).map(|u| host_name(&u)).unwrap_or_default();
     if host.ends_with("logic.azure.com") || host.ends_with("powerplatform.com") {
         json!({
@@ -334,6 +340,30 @@ fn id_string(v: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
+}
+
+/// At most `limit` bytes as written in a JSON string (escapes counted), ending in an ellipsis
+/// when cut.
+fn shorten_written(text: &str, limit: usize) -> String {
+    let written = |c: char| match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    };
+    if text.chars().map(written).sum::<usize>() <= limit {
+        return text.to_owned();
+    }
+    let room = limit.saturating_sub('…'.len_utf8());
+    let mut used = 0;
+    let mut out: String = text
+        .chars()
+        .take_while(|&c| {
+            used += written(c);
+            used <= room
+        })
+        .collect();
+    out.push('…');
+    out
 }
 
 /// At most `limit` characters, ending in an ellipsis when cut.
@@ -676,6 +706,23 @@ mod tests {
                 assert_eq!(err.retry_after, Some(std::time::Duration::from_secs(7)));
             }
         }
+    }
+
+    #[test]
+    fn a_long_text_fits_a_teams_card_however_it_is_escaped() {
+        let url = "https://example.webhook.office.com/webhookb2/x";
+        for text in [
+            "a".repeat(30_000),
+            "\"".repeat(20_000),
+            "\u{1}".repeat(10_000),
+            "é".repeat(20_000),
+        ] {
+            let card = serde_json::to_string(&teams_payload(url, &text)).unwrap();
+            assert!(card.len() <= 28 * 1024, "{}", card.len());
+            assert!(card.contains('…'), "{}", &card[..50]);
+        }
+        let short = teams_payload(url, "hi \"there\"");
+        assert_eq!(short["text"], "hi \"there\"");
     }
 
     #[test]

@@ -920,12 +920,16 @@ fn planned_result(
                 .zip(markup::channel_kind(agent))
                 .map(|(t, kind)| {
                     let markup = Markup::of_channel(kind);
+                    let text = match plan::channel_limit(kind) {
+                        Some(limit) => fitted_result(markup, agent, answer, limit),
+                        None => body(markup),
+                    };
                     (
                         ActionKind::PostMessage,
                         Delivery::ChannelMessage {
                             url: t.url.clone(),
                             kind,
-                            text: body(markup),
+                            text,
                             chat_id: t.chat_id.clone(),
                         },
                     )

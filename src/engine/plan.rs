@@ -82,6 +82,9 @@ pub fn plan(fired: &[Fired<'_>], event: &EventView<'_>) -> Vec<Planned> {
                     },
                 },
                 ActionKind::Respond => {
+                    // Slack's answer to a slash command or button, in the HTTP answer or to its
+                    // `response_url`, takes no more than a message in its thread would.
+                    let text = text.map(|t| fit(t, place_limit(c, event)));
                     if !answered_inline
                         && let Ok(text) = &text
                         && let Some(body) = inline_body(event, text)
@@ -350,13 +353,31 @@ pub fn reply_limit(source_kind: &str) -> Option<Limit> {
     }
 }
 
+/// The longest message a channel takes, counted in characters: Slack truncates past 40,000
+/// (the end, where a cut note or a footer is, would go unseen), Discord and Telegram refuse
+/// past 2,000 and 4,096. Teams counts its limit in bytes of the whole card, which its sender
+/// keeps under (`actions::channels`); Open WebUI takes any length.
+pub fn channel_limit(kind: MessageKind) -> Option<Limit> {
+    match kind {
+        MessageKind::Slack => Some(Limit::chars(40_000, "a Slack message")),
+        MessageKind::Discord => Some(Limit::chars(2_000, "a Discord message")),
+        MessageKind::Telegram => Some(Limit::chars(4_096, "a Telegram message")),
+        MessageKind::Teams | MessageKind::OpenWebUi => None,
+    }
+}
+
 /// The longest text a command's text may be where it goes, as [`reply_on_source`] fits it.
 fn place_limit(c: &Fired<'_>, event: &EventView<'_>) -> Option<Limit> {
     match c.action {
         ActionKind::Comment | ActionKind::Ask | ActionKind::Respond => {
             event.source.and_then(|s| reply_limit(&s.kind))
         }
-        ActionKind::PostMessage | ActionKind::CreateTask | ActionKind::Forward => None,
+        ActionKind::PostMessage => c
+            .target
+            .as_ref()
+            .and_then(|t| t.message_kind().ok())
+            .and_then(channel_limit),
+        ActionKind::CreateTask | ActionKind::Forward => None,
     }
 }
 
@@ -478,7 +499,7 @@ fn post_message(target: Option<&Target>, text: String) -> Result<Delivery, Strin
     Ok(Delivery::ChannelMessage {
         url: target.url.clone(),
         kind,
-        text,
+        text: fit(text, channel_limit(kind)),
         chat_id: target.chat_id.clone(),
     })
 }

@@ -228,6 +228,67 @@ fn respond_answers_inline_for_slash_commands_and_via_response_url_after() {
 }
 
 #[test]
+fn a_long_answer_to_slack_or_a_channel_is_cut_to_what_it_takes_saying_so() {
+    let long = "a".repeat(45_000);
+    let payload = json!({"command": "/deploy", "text": long,
+                         "response_url": "https://hooks.slack.com/commands/1"});
+    let src = source(
+        "slack.channel",
+        "C1",
+        json!({"channel": "C1", "response_url": "https://hooks.slack.com/commands/1"}),
+    );
+    let ctx = template::context(&std::sync::Arc::new(payload.clone()), json!({}), json!({}));
+    let view = EventView {
+        provider: Provider::Slack,
+        event_type: "/deploy",
+        payload: &payload,
+        source: Some(&src),
+        context: &ctx,
+        body: b"",
+    };
+    let respond = fired(ActionKind::Respond, Some("{{text}}"));
+    let channel = |url: &str| Fired {
+        target: Some(Target {
+            url: url.into(),
+            secret: None,
+            kind: None,
+            chat_id: None,
+        }),
+        ..fired(ActionKind::PostMessage, Some("{{text}}"))
+    };
+    let planned = plan(
+        &[
+            respond.clone(),
+            respond,
+            channel("https://hooks.slack.com/services/T/B/x"),
+            channel("https://discord.com/api/webhooks/1/x"),
+        ],
+        &view,
+    );
+    let texts: Vec<String> = planned
+        .into_iter()
+        .map(|p| match p {
+            Planned::Inline { body, .. } => body["text"].as_str().unwrap().to_string(),
+            Planned::Send {
+                delivery:
+                    Ok(
+                        Delivery::SlackResponse { text, .. }
+                        | Delivery::ChannelMessage { text, .. },
+                    ),
+                ..
+            } => text,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    for (text, longest) in texts.iter().zip([40_000, 40_000, 40_000, 2_000]) {
+        let chars = text.chars().count();
+        assert!(chars <= longest, "{chars} > {longest}");
+        assert!(chars > longest - 100, "{chars}");
+        assert!(text.contains("(cut to fit: "), "{}", &text[chars - 60..]);
+    }
+}
+
+#[test]
 fn respond_to_a_button_click_goes_through_its_response_url_not_the_ignored_http_answer() {
     // Slack reads the HTTP answer of a slash command only; to a block_actions or
     // view_submission payload it is an acknowledgement and its body is dropped.
@@ -401,7 +462,7 @@ fn a_render_past_the_template_output_bound_is_cut_to_its_place_but_a_forward_is_
         (&ascii, ActionKind::Comment, Some(&github), 65_536),
         (&ascii, ActionKind::Ask, Some(&jira), 32_767),
         (&wide, ActionKind::CreateTask, None, usize::MAX),
-        (&ascii, ActionKind::PostMessage, None, usize::MAX),
+        (&ascii, ActionKind::PostMessage, None, 40_000),
     ];
     for (body, action, src, longest) in cases {
         // As much of the body as the render keeps (after "Quoting:\n"), or the place takes
