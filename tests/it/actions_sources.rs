@@ -543,19 +543,7 @@ async fn a_question_cancelled_before_it_went_out_fails_its_task_and_a_retry_asks
         1,
     )
     .await;
-    let app = spawn_manual(|c| {
-        use_github(&github)(c);
-        c.retry_schedule = vec!["1h".into()];
-    })
-    .await;
-    app.github_webhook("gh", GH_SECRET).await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.opened", "action": "ask", "agent": "brain",
-               "template": "Which release?"}),
-    )
-    .await;
-    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 9, &[])).await;
+    let (app, event_id) = asking_which_release_retried_hourly(&github).await;
     app.drain().await;
     let question = app.actions_of(&event_id).await.remove(0);
     assert_eq!(question["status"], "retrying", "{question}");
@@ -1146,19 +1134,7 @@ async fn replaying_an_event_does_not_ask_again_for_a_task_that_was_cancelled() {
         .respond_with(ResponseTemplate::new(502))
         .mount(&github)
         .await;
-    let app = spawn_manual(|c| {
-        use_github(&github)(c);
-        c.retry_schedule = vec!["1h".into()];
-    })
-    .await;
-    app.github_webhook("gh", GH_SECRET).await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.opened", "action": "ask", "agent": "brain",
-               "template": "Which release?"}),
-    )
-    .await;
-    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 9, &[])).await;
+    let (app, event_id) = asking_which_release_retried_hourly(&github).await;
     app.drain().await;
     let task_id = task_of(&app, &event_id).await["id"]
         .as_str()
@@ -1185,6 +1161,25 @@ async fn replaying_an_event_does_not_ask_again_for_a_task_that_was_cancelled() {
         "{replayed}"
     );
     assert_eq!(sent, 0, "the cancelled task's question is not asked again");
+}
+
+/// As [`asking_which_release`], with a failed send tried again only after an hour (so a test
+/// sees it `retrying`).
+async fn asking_which_release_retried_hourly(github: &MockServer) -> (TestApp, String) {
+    let app = spawn_manual(|c| {
+        use_github(github)(c);
+        c.retry_schedule = vec!["1h".into()];
+    })
+    .await;
+    app.github_webhook("gh", GH_SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "ask", "agent": "brain",
+               "template": "Which release?"}),
+    )
+    .await;
+    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 9, &[])).await;
+    (app, event_id)
 }
 
 /// An app whose `ask` command asks "Which release?" on each opened issue, GitHub at the fake,
