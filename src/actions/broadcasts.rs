@@ -81,9 +81,10 @@ fn unmasked(inner: &str) -> String {
 /// an entity (`&#64;all`) is one too: it is written as the `@` it renders as, then defused.
 fn defuse_gitlab(text: &str) -> String {
     static AT_ENTITY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(?i)&(?:#0*64|#x0*40|commat);").expect("entity pattern")
+        regex::Regex::new(r"(?i)&(?:#0*64|#x0*40|commat);all").expect("entity pattern")
     });
-    let text = AT_ENTITY.replace_all(text, "@");
+    // Only before `all`: an entity elsewhere (an address in a code span) stays as written.
+    let text = AT_ENTITY.replace_all(text, "@all");
     let is_word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let is_name_char = |c: char| is_word_char(c) || c == '-';
     let mut out = String::with_capacity(text.len());
@@ -196,6 +197,7 @@ mod tests {
                 "@\u{200B}all @\u{200B}all @\u{200B}all @\u{200B}all",
             ),
             ("&#64;allison", "@allison"),
+            ("`me&#64;example.com`", "`me&#64;example.com`"),
             ("no mention here", "no mention here"),
         ] {
             assert_eq!(defuse_gitlab(written), sent, "{written}");

@@ -41,24 +41,36 @@ pub(super) struct Note<'a> {
     pub site: Option<&'a str>,
 }
 
-/// Refuses a note for an event of one GitLab instance (`site`, as its project's `web_url`
-/// names it) that would go to another: project paths repeat across instances (a self-hosted
-/// one's `group/app` and gitlab.com's), and the token would post the text on a stranger's
-/// project, a confidential issue's text on a public one.
+/// Refuses a note for an event of gitlab.com that would go to a self-hosted GitLab, or for an
+/// event of a self-hosted one (`site`, as its project's `web_url` names it) that would go to
+/// gitlab.com: project paths repeat across instances, and the token would post the text on a
+/// stranger's project — a confidential issue's text on a public one. Two self-hosted addresses
+/// are taken for one instance: its API is often reached at another address than the public
+/// one its pages name (`http://gitlab:80` inside a compose network, a proxy ending TLS).
 pub(super) fn same_site(creds: &Credentials, site: Option<&str>) -> Result<(), ActionError> {
     let Some(site) = site else {
         return Ok(());
     };
     let configured = crate::providers::site_of("gitlab", &creds.gitlab_url.url);
-    if configured.as_deref() == Some(site) {
+    let on_gitlab_com = |address: &str| {
+        reqwest::Url::parse(address)
+            .ok()
+            .and_then(|u| {
+                u.host_str()
+                    .map(|h| h.trim_end_matches('.').eq_ignore_ascii_case("gitlab.com"))
+            })
+            .unwrap_or(false)
+    };
+    let configured_on_com = configured.as_deref().is_some_and(on_gitlab_com);
+    if configured.as_deref() == Some(site) || on_gitlab_com(site) == configured_on_com {
         return Ok(());
     }
     let configured = configured.unwrap_or_else(|| "an unreadable address".into());
     Err(ActionError::permanent(format!(
         "this event came from the GitLab instance {site}, but the note would go to the GitLab \
-         at {configured}: set the webhook's options.credentials.gitlab_url to {site}, with a \
-         gitlab_token for it (or GITLAB_URL and GITLAB_TOKEN, when this server answers that \
-         instance only)"
+         at {configured}: set the webhook's options.credentials.gitlab_url to {site}'s API \
+         address, with a gitlab_token for it (or GITLAB_URL and GITLAB_TOKEN, when this server \
+         answers that instance only)"
     )))
 }
 
@@ -158,6 +170,40 @@ mod tests {
     use super::Noteable;
 
     const NOTES: &str = "/api/v4/projects/group%2Fsub%2Fapp/merge_requests/3/notes";
+
+    #[test]
+    fn a_note_crosses_between_gitlab_com_and_a_self_hosted_gitlab_in_neither_direction() {
+        let cases = [
+            ("https://gitlab.com", Some("https://gitlab.com"), true),
+            ("https://gitlab.com/", None, true),
+            (
+                "https://gitlab.com",
+                Some("https://gitlab.internal.example"),
+                false,
+            ),
+            ("https://GitLab.com.", Some("http://10.0.0.5:8929"), false),
+            (
+                "https://gitlab.example.com",
+                Some("https://gitlab.com"),
+                false,
+            ),
+            // One self-hosted instance, its API at an address its pages do not name.
+            ("http://gitlab:80", Some("https://gitlab.example.com"), true),
+            (
+                "https://git.example.com:8443/gitlab",
+                Some("http://git.example.com"),
+                true,
+            ),
+        ];
+        for (configured, site, taken) in cases {
+            let creds = Credentials {
+                gitlab_url: endpoint(configured.to_string()),
+                ..Credentials::default()
+            };
+            let verdict = super::same_site(&creds, site);
+            assert_eq!(verdict.is_ok(), taken, "{configured} {site:?}: {verdict:?}");
+        }
+    }
 
     fn creds(server: &MockServer) -> Credentials {
         Credentials {

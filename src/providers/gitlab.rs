@@ -147,12 +147,6 @@ fn commit_of(p: &Value, path: String) -> SourceRef {
     }
 }
 
-/// The thread a note is in, when it is in one (it started one, or answers in one, or sits
-/// beside a line of a diff): replies go there. A standalone comment's discussion is not
-/// named: GitLab could turn it into a thread, but on a merge request or issue a thread is
-/// resolvable (a merge request whose project wants every thread resolved could not be merged
-/// until someone resolves the one the reply made), and on a commit it refuses to; a reply to
-/// a standalone comment is one too, as a person's would be.
 /// The instance the event came from, as its project's page names it: a reply goes there or
 /// nowhere (`actions::gitlab::same_site`).
 fn site_of_event(p: &Value) -> Option<Value> {
@@ -161,6 +155,12 @@ fn site_of_event(p: &Value) -> Option<Value> {
         .map(Value::String)
 }
 
+/// The thread a note is in, when it is in one (it started one, or answers in one, or sits
+/// beside a line of a diff): replies go there. A standalone comment's discussion is not
+/// named: GitLab could turn it into a thread, but on a merge request or issue a thread is
+/// resolvable (a merge request whose project wants every thread resolved could not be merged
+/// until someone resolves the one the reply made), and on a commit it refuses to; a reply to
+/// a standalone comment is one too, as a person's would be.
 fn thread_of(p: &Value) -> Option<Value> {
     let in_thread = matches!(
         str_at(p, "/object_attributes/type").as_deref(),

@@ -725,12 +725,14 @@ fn own_receiver_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -
     }
 }
 
-/// Whether a target's URL is shown the same by a forward's rule and a message's: nothing of
-/// it hidden by either (no key in its path, no query), so switching between the two shows no
-/// more of it than before.
+/// Whether a target is a URL alone shown the same by a forward's rule and a message's: nothing
+/// of it hidden by either (no key in its path, no query), so switching between the two shows
+/// no more of it than before. A target with more (a forward's signing secret, a message's
+/// kind or chat id) is not: the other action would refuse or drop it.
 fn shown_alike(target: Option<&str>) -> bool {
     let url = target
         .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .filter(|t| t.as_object().is_some_and(|o| o.len() == 1))
         .and_then(|t| t.get("url").and_then(Value::as_str).map(str::to_owned));
     url.is_some_and(|url| {
         !super::sealing::looks_sealed(&url)

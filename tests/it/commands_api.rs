@@ -1495,6 +1495,18 @@ async fn switching_between_forward_and_post_message_keeps_a_url_neither_hides_an
     }
     assert_eq!(to_message.1["action"], "post_message");
     assert_eq!(back.1["action"], "forward");
+    // A forward with a signing secret has more than a URL to carry over: the URL is asked for.
+    let (status, signed) = add(
+        &app,
+        json!({"trigger": "issues.closed", "action": "forward",
+               "target": {"url": plain, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{signed}");
+    let id = signed["id"].as_str().expect("id");
+    let refused = put_command(&app, id, json!({"action": "post_message"})).await;
+    assert_error(&refused, StatusCode::BAD_REQUEST, Some("target"));
+    assert!(refused.1.to_string().contains("whole"), "{}", refused.1);
 }
 
 #[tokio::test]

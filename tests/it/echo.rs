@@ -791,8 +791,6 @@ async fn a_gitlab_note_one_webhook_posted_is_its_own_post_on_another_webhook_of_
         )
         .await;
     }
-    // The project's page on the instance the app replies to.
-    let site = gitlab.uri();
     let note = |id: u64, site: &str, text: &str| {
         json!({"object_kind": "note", "event_type": "note",
                "project": {"path_with_namespace": "group/app",
@@ -803,8 +801,12 @@ async fn a_gitlab_note_one_webhook_posted_is_its_own_post_on_another_webhook_of_
                "issue": {"iid": 5}})
     };
     accepted(
-        app.post_gitlab("gl-project", &note(43, &site, "/deploy please"), "gl-tok")
-            .await,
+        app.post_gitlab(
+            "gl-project",
+            &note(43, "https://gitlab.example.com", "/deploy please"),
+            "gl-tok",
+        )
+        .await,
     )
     .await;
     assert_eq!(app.drain().await, 1);
@@ -814,7 +816,11 @@ async fn a_gitlab_note_one_webhook_posted_is_its_own_post_on_another_webhook_of_
     let echo = accepted(
         app.post_gitlab(
             "gl-group",
-            &note(901, &site, "Deploy requested: /deploy please"),
+            &note(
+                901,
+                "https://gitlab.example.com",
+                "Deploy requested: /deploy please",
+            ),
             "gl-tok",
         )
         .await,

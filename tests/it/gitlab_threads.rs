@@ -62,15 +62,8 @@ fn diff_note(discussion: &str) -> Value {
     json!({"noteable_type": "MergeRequest", "type": "DiffNote", "discussion_id": discussion})
 }
 
-/// Posts `note` as the GitLab the app replies to sends it: its project's page on that
-/// instance (a note from another instance is answered nowhere).
 async fn post_note(app: &TestApp, note: &Value) -> String {
-    let mut note = note.clone();
-    note["project"]["web_url"] = json!(format!(
-        "{}/group/app",
-        app.state.config.upstreams.gitlab_url.trim_end_matches('/')
-    ));
-    accepted(app.post_gitlab("gl", &note, "gl-tok").await).await
+    accepted(app.post_gitlab("gl", note, "gl-tok").await).await
 }
 
 /// `POST {at}` with `{"body": body}` answers a note with `id`, `times` times in the test.
@@ -652,9 +645,10 @@ async fn notes_by_access_token_bots_answer_no_question() {
 }
 
 #[tokio::test]
-async fn an_event_from_another_gitlab_instance_is_answered_nowhere_naming_the_setting() {
-    // Arrange: the app replies to the GitLab at `gitlab`; the event comes from another
-    // instance whose project has the same path.
+async fn an_event_from_gitlab_com_is_not_answered_on_a_self_hosted_gitlab() {
+    // Arrange: the app replies to a self-hosted GitLab at `gitlab` (whose pages name another
+    // address, as `note` writes them: that is still taken for the same instance); the event
+    // comes from gitlab.com, whose project has the same path.
     let gitlab = MockServer::start().await;
     expect_note(
         &gitlab,
@@ -672,7 +666,7 @@ async fn an_event_from_another_gitlab_instance_is_answered_nowhere_naming_the_se
     .await;
     let issue = json!({"object_kind": "issue",
                        "project": {"path_with_namespace": "group/app",
-                                   "web_url": "https://gitlab.internal.example/group/app"},
+                                   "web_url": "https://gitlab.com/group/app"},
                        "user": {"id": 3, "username": "jsmith"},
                        "object_attributes": {"iid": 3, "action": "open", "title": "Outage"}});
 
@@ -685,6 +679,6 @@ async fn an_event_from_another_gitlab_instance_is_answered_nowhere_naming_the_se
     let action = app.actions_of(&event_id).await.remove(0);
     assert_eq!(action["status"], "dead", "{action}");
     let error = action["last_error"].as_str().unwrap_or_default();
-    assert!(error.contains("https://gitlab.internal.example"), "{error}");
+    assert!(error.contains("https://gitlab.com"), "{error}");
     assert!(error.contains("gitlab_url"), "{error}");
 }

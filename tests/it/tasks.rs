@@ -1331,7 +1331,7 @@ async fn a_model_call_that_worked_restarts_the_retry_count_when_a_reply_has_it_a
     // a second reply arrives while the model writes its last word, so the model is asked
     // again, and that call and the next fail.
     let broken = || ResponseTemplate::new(500).set_body_json(json!({"detail": "upstream down"}));
-    let slow_answer = llm_answer(ANSWER).set_delay(std::time::Duration::from_millis(1500));
+    let slow_answer = llm_answer(ANSWER).set_delay(std::time::Duration::from_secs(3));
     let script = vec![
         llm_asks("Which browser?"),
         broken(),
@@ -1362,7 +1362,10 @@ async fn a_model_call_that_worked_restarts_the_retry_count_when_a_reply_has_it_a
     // Act: the run whose call works, with a reply arriving during it; then one more failure.
     let mobile = issue_comment(19, "Flaky", "alice", "Also on mobile");
     let (worked_then_failed, _) = tokio::join!(run_next(&app, &runner), async {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // Once the call that works is on its way (its answer takes 3 s).
+        while chat_requests(&llm).await.len() < 4 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         post_gh(&app, "issue_comment", &mobile).await;
     });
     due_now(&app, &task_id);
