@@ -36,11 +36,35 @@ pub fn template_context(
     payload: &Arc<Value>,
     delivery: Value,
 ) -> minijinja::Value {
+    let typed = interaction_message_as_typed(hook, payload, &delivery);
     template::context(
-        payload,
+        typed.as_ref().unwrap_or(payload),
         delivery,
         json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
     )
+}
+
+/// A Slack interaction's fields are what people typed, printed as such (escaped for Slack,
+/// as they are elsewhere) — except the message it was used on (`message.text`, a shortcut's
+/// or a button's), which is Slack's own escaped text and markup: it is made plain text here
+/// like the rest, so a reply to Slack does not show its entities escaped twice nor another
+/// chat its `&amp;` and `<@U…>` markup. `None` when there is nothing to change.
+fn interaction_message_as_typed(
+    hook: &WebhookRow,
+    payload: &Arc<Value>,
+    delivery: &Value,
+) -> Option<Arc<Value>> {
+    let interaction = delivery["type"]
+        .as_str()
+        .is_some_and(|t| crate::providers::slack::INTERACTIONS.contains(&t));
+    if hook.provider != Provider::Slack.as_str() || !interaction {
+        return None;
+    }
+    let text = payload.pointer("/message/text")?.as_str()?;
+    let plain = crate::actions::slack_markup::to_plain(text);
+    let mut typed = Value::clone(payload);
+    typed["message"]["text"] = Value::String(plain);
+    Some(Arc::new(typed))
 }
 
 /// The commands a stored event fires now and their planned work (a replay; a repeated

@@ -528,12 +528,7 @@ async fn a_comment_made_before_the_question_is_out_does_not_answer_it() {
 async fn a_question_cancelled_before_it_went_out_fails_its_task_and_a_retry_asks_it_again() {
     // Arrange: GitHub refuses the question for now; it waits to be tried again.
     let github = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(ISSUE_9))
-        .respond_with(ResponseTemplate::new(502))
-        .up_to_n_times(1)
-        .mount(&github)
-        .await;
+    answer_once(&github, ISSUE_9, ResponseTemplate::new(502)).await;
     let created = ResponseTemplate::new(201).set_body_json(json!({"id": 81}));
     expect_post(
         &github,

@@ -103,6 +103,76 @@ const TOOLS: &[&str] = &[
 ];
 
 #[tokio::test]
+async fn a_slack_shortcuts_message_is_quoted_as_people_saw_it_to_slack_and_elsewhere() {
+    // Arrange: a message shortcut on a message Slack wrote escaped, with a mention and a link;
+    // a respond to Slack and a Discord message quote it.
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    let made = call(
+        &client,
+        "create_webhook",
+        json!({"id": "sl", "name": "Slack", "provider": "slack",
+               "secret": "8f742231b10e8888abcd99yyyzzz85a5"}),
+    )
+    .await;
+    assert_eq!(made.is_error, Some(false), "{}", text(&made));
+    for (action, target) in [
+        ("respond", Value::Null),
+        (
+            "post_message",
+            json!({"url": "https://discord.com/api/webhooks/1/abc"}),
+        ),
+    ] {
+        add_command_ok(
+            &client,
+            json!({"webhook_id": "sl", "trigger": "message_action", "action": action,
+                   "template": "Saved: {{ message.text }}", "target": target}),
+        )
+        .await;
+    }
+
+    // Act
+    let tested = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "sl", "event_type": "message_action", "payload": {
+            "type": "message_action", "callback_id": "save",
+            "channel": {"id": "C1"}, "user": {"id": "U9"},
+            "response_url": "https://hooks.slack.com/app/T1/1/x",
+            "message": {"ts": "1.2",
+                        "text": "R&amp;D: a &lt; b, ping <@U123|ann> see <https://x.example|docs>"}}}),
+    )
+    .await;
+    client.cancel().await.ok();
+
+    // Assert: once escaped back to Slack (not `&amp;amp;`), plain elsewhere.
+    assert_eq!(tested.is_error, Some(false), "{}", text(&tested));
+    let report = structured(&tested);
+    let sent: Vec<&str> = report["matched"]
+        .as_array()
+        .expect("matched")
+        .iter()
+        .filter_map(|m| m["would_send"].as_str())
+        .collect();
+    assert_eq!(sent.len(), 2, "{report}");
+    for text in &sent {
+        assert!(
+            !text.contains("&amp;amp;") && !text.contains("&amp;lt;"),
+            "{text}"
+        );
+        assert!(!text.contains("<@U123"), "{text}");
+    }
+    assert!(
+        sent.iter().any(|t| t.contains("R&amp;D: a &lt; b")),
+        "{sent:?}"
+    );
+    assert!(
+        sent.iter().any(|t| t.contains("R&D: a < b, ping @ann")),
+        "{sent:?}"
+    );
+}
+
+#[tokio::test]
 async fn numbers_and_flags_written_as_text_are_taken_as_meant() {
     // Arrange: small local models write `"5"` and `"true"` for a number and a flag.
     let app = spawn_app().await;
