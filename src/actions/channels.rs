@@ -19,11 +19,11 @@ use super::client::{self, missing};
 use super::{ActionError, Clients, Credentials, Sent};
 
 /// Discord refuses longer `content`.
-const DISCORD_LIMIT: usize = 2000;
+pub const DISCORD_LIMIT: usize = 2000;
 /// Telegram refuses longer `text`.
-const TELEGRAM_LIMIT: usize = 4096;
+pub const TELEGRAM_LIMIT: usize = 4096;
 /// Slack truncates longer `text`.
-const SLACK_LIMIT: usize = 40_000;
+pub const SLACK_LIMIT: usize = 40_000;
 /// Teams refuses a message over 28 KB (`413`); the card around the text takes well under the
 /// rest, so the text is kept to this many bytes as it is written in JSON.
 const TEAMS_TEXT_BYTES: usize = 24 * 1024;

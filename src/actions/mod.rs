@@ -28,7 +28,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use channels::{MessageKind, guess_kind, guess_kind_on, is_send_message_url, takes_chat_id};
+pub use channels::{
+    DISCORD_LIMIT, MessageKind, SLACK_LIMIT, TELEGRAM_LIMIT, guess_kind, guess_kind_on,
+    is_send_message_url, takes_chat_id,
+};
 pub use client::Clients;
 pub(crate) use client::retry_after;
 pub(crate) use describe::{

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::command::{ActionKind, Target};
 use super::template;
-use crate::actions::{Delivery, GitlabNoun, MessageKind};
+use crate::actions::{self, Delivery, GitlabNoun, MessageKind};
 use crate::providers::{Provider, SourceRef};
 
 /// A fired command, with what planning needs of it.
@@ -345,7 +345,9 @@ pub fn reply_limit(source_kind: &str) -> Option<Limit> {
             utf16: true,
             ..Limit::chars(32_767, "a Jira comment")
         }),
-        "slack.thread" | "slack.channel" => Some(Limit::chars(40_000, "a Slack message")),
+        "slack.thread" | "slack.channel" => {
+            Some(Limit::chars(actions::SLACK_LIMIT, "a Slack message"))
+        }
         "gitlab.issue" | "gitlab.merge_request" | "gitlab.commit" | "gitlab.snippet" => {
             Some(Limit::chars(1_000_000, "a GitLab note"))
         }
@@ -359,9 +361,9 @@ pub fn reply_limit(source_kind: &str) -> Option<Limit> {
 /// keeps under (`actions::channels`); Open WebUI takes any length.
 pub fn channel_limit(kind: MessageKind) -> Option<Limit> {
     match kind {
-        MessageKind::Slack => Some(Limit::chars(40_000, "a Slack message")),
-        MessageKind::Discord => Some(Limit::chars(2_000, "a Discord message")),
-        MessageKind::Telegram => Some(Limit::chars(4_096, "a Telegram message")),
+        MessageKind::Slack => Some(Limit::chars(actions::SLACK_LIMIT, "a Slack message")),
+        MessageKind::Discord => Some(Limit::chars(actions::DISCORD_LIMIT, "a Discord message")),
+        MessageKind::Telegram => Some(Limit::chars(actions::TELEGRAM_LIMIT, "a Telegram message")),
         MessageKind::Teams | MessageKind::OpenWebUi => None,
     }
 }

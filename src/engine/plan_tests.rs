@@ -196,41 +196,9 @@ fn template_errors_are_planned_as_failures_not_dropped() {
     assert!(matches!(got, Planned::Send { delivery: Err(e), .. } if e.contains("template")));
 }
 
-#[test]
-fn respond_answers_inline_for_slash_commands_and_via_response_url_after() {
-    let payload = json!({"command": "/deploy", "text": "prod", "response_url": "https://hooks.slack.com/commands/1"});
-    let src = source(
-        "slack.channel",
-        "C1",
-        json!({"channel": "C1", "response_url": "https://hooks.slack.com/commands/1"}),
-    );
-    let ctx = template::context(&std::sync::Arc::new(payload.clone()), json!({}), json!({}));
-    let view = EventView {
-        provider: Provider::Slack,
-        event_type: "/deploy",
-        payload: &payload,
-        source: Some(&src),
-        context: &ctx,
-        body: b"",
-    };
-    let c = fired(ActionKind::Respond, Some("Deploying {{text}}"));
-    let planned = plan(&[c.clone(), c], &view);
-    assert_eq!(
-        planned[0],
-        Planned::Inline {
-            command_id: "cmd_1".into(),
-            body: json!({"response_type": "in_channel", "text": "Deploying prod"})
-        }
-    );
-    assert!(
-        matches!(&planned[1], Planned::Send { delivery: Ok(Delivery::SlackResponse { response_url, .. }), .. } if response_url.contains("hooks.slack.com"))
-    );
-}
-
-#[test]
-fn a_long_answer_to_slack_or_a_channel_is_cut_to_what_it_takes_saying_so() {
-    let long = "a".repeat(45_000);
-    let payload = json!({"command": "/deploy", "text": long,
+/// `commands` planned for a Slack `/deploy` slash command typed with `text` in channel C1.
+fn plan_slash_command(text: &str, commands: &[Fired<'_>]) -> Vec<Planned> {
+    let payload = json!({"command": "/deploy", "text": text,
                          "response_url": "https://hooks.slack.com/commands/1"});
     let src = source(
         "slack.channel",
@@ -246,6 +214,27 @@ fn a_long_answer_to_slack_or_a_channel_is_cut_to_what_it_takes_saying_so() {
         context: &ctx,
         body: b"",
     };
+    plan(commands, &view)
+}
+
+#[test]
+fn respond_answers_inline_for_slash_commands_and_via_response_url_after() {
+    let c = fired(ActionKind::Respond, Some("Deploying {{text}}"));
+    let planned = plan_slash_command("prod", &[c.clone(), c]);
+    assert_eq!(
+        planned[0],
+        Planned::Inline {
+            command_id: "cmd_1".into(),
+            body: json!({"response_type": "in_channel", "text": "Deploying prod"})
+        }
+    );
+    assert!(
+        matches!(&planned[1], Planned::Send { delivery: Ok(Delivery::SlackResponse { response_url, .. }), .. } if response_url.contains("hooks.slack.com"))
+    );
+}
+
+#[test]
+fn a_long_answer_to_slack_or_a_channel_is_cut_to_what_it_takes_saying_so() {
     let respond = fired(ActionKind::Respond, Some("{{text}}"));
     let channel = |url: &str| Fired {
         target: Some(Target {
@@ -256,14 +245,14 @@ fn a_long_answer_to_slack_or_a_channel_is_cut_to_what_it_takes_saying_so() {
         }),
         ..fired(ActionKind::PostMessage, Some("{{text}}"))
     };
-    let planned = plan(
+    let planned = plan_slash_command(
+        &"a".repeat(45_000),
         &[
             respond.clone(),
             respond,
             channel("https://hooks.slack.com/services/T/B/x"),
             channel("https://discord.com/api/webhooks/1/x"),
         ],
-        &view,
     );
     let texts: Vec<String> = planned
         .into_iter()
