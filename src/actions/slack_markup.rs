@@ -142,6 +142,24 @@ fn plain_span(span: Span<'_>, out: &mut String) {
     }
 }
 
+/// Text with `&`, `<` and `>` written as Slack's entities, so that Slack shows it as typed
+/// rather than reading `<!channel>` or `<https://x|click>` in it as markup.
+pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['&', '<', '>']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Slack's three entities decoded, once: `&amp;lt;` is the text `&lt;`.
 fn decode_into(text: &str, out: &mut String) {
     let mut rest = text;

@@ -8,15 +8,34 @@ use std::sync::Arc;
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use serde_json::Value as Json;
 
+use crate::actions::slack_markup;
+use crate::providers::slack;
+
 /// The template value for `root`: plain values directly, objects and arrays as lazy views.
 pub fn view(root: &Arc<Json>) -> Value {
-    value_at(root, Vec::new())
+    value_at(root, Vec::new(), Strings::AsSent)
+}
+
+/// The view of a Slack event's payload for text going back to Slack: the text Slack escaped
+/// (see [`slack::is_escaped_text`]) as it came, and every other string (a name, a rich-text
+/// element's words) escaped the same way, so the whole payload reads as Slack's message text
+/// and a display name of `<!channel>` cannot become a mention when quoted into a reply.
+pub fn view_for_slack(root: &Arc<Json>) -> Value {
+    value_at(root, Vec::new(), Strings::SlackText)
+}
+
+/// How a view gives its strings.
+#[derive(Debug, Clone, Copy)]
+enum Strings {
+    AsSent,
+    SlackText,
 }
 
 /// A node of a shared payload, named by its path from the root.
 struct Node {
     root: Arc<Json>,
     path: Vec<Step>,
+    strings: Strings,
 }
 
 #[derive(Clone)]
@@ -48,14 +67,36 @@ impl Node {
         let mut path = Vec::with_capacity(self.path.len() + 1);
         path.extend(self.path.iter().cloned());
         path.push(step);
-        value_at(&self.root, path)
+        value_at(&self.root, path, self.strings)
+    }
+
+    /// Whether this string node is text Slack escaped already.
+    fn escaped_by_slack(&self) -> bool {
+        let keys: Vec<&str> = self
+            .path
+            .iter()
+            .filter_map(|step| match step {
+                Step::Key(k) => Some(&**k),
+                Step::Index(_) => None,
+            })
+            .collect();
+        let parent = Node {
+            root: Arc::clone(&self.root),
+            path: self.path[..self.path.len().saturating_sub(1)].to_vec(),
+            strings: self.strings,
+        };
+        match (self.path.last(), parent.json()) {
+            (Some(Step::Key(_)), Json::Object(map)) => slack::is_escaped_text(&keys, map),
+            _ => false,
+        }
     }
 }
 
-fn value_at(root: &Arc<Json>, path: Vec<Step>) -> Value {
+fn value_at(root: &Arc<Json>, path: Vec<Step>, strings: Strings) -> Value {
     let node = Node {
         root: Arc::clone(root),
         path,
+        strings,
     };
     match node.json() {
         Json::Null => Value::from(()),
@@ -65,7 +106,12 @@ fn value_at(root: &Arc<Json>, path: Vec<Step>) -> Value {
             .map(Value::from)
             .or_else(|| n.as_u64().map(Value::from))
             .unwrap_or_else(|| Value::from(n.as_f64().unwrap_or(f64::NAN))),
-        Json::String(s) => Value::from(s.as_str()),
+        Json::String(s) => match strings {
+            Strings::SlackText if !node.escaped_by_slack() => {
+                Value::from(slack_markup::escape(s).as_ref())
+            }
+            Strings::AsSent | Strings::SlackText => Value::from(s.as_str()),
+        },
         Json::Array(_) | Json::Object(_) => Value::from_object(node),
     }
 }

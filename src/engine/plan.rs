@@ -176,15 +176,18 @@ pub fn escape(c: &Fired<'_>, event: &EventView<'_>) -> template::Escape {
             .is_some_and(|t| t.message_kind() == Ok(MessageKind::Slack)),
         ActionKind::CreateTask | ActionKind::Forward => false,
     };
-    // Slack's own events arrive escaped already (`R&amp;D`, `<@U1>`, a link as `<url|text>`):
-    // quoted back to Slack they are its markup as the person wrote it, and escaping them
-    // again would show the entities; anywhere else that markup is noise, so it is read as
-    // the plain text people saw. Another sender's text, and what people typed into a Slack
-    // button's or form's fields (sent as typed), are what must not become markup.
+    // Slack's own events' text arrives escaped already (`R&amp;D`, `<@U1>`, a link as
+    // `<url|text>`): quoted back to Slack it is its markup as the person wrote it, and
+    // escaping it again would show the entities (their other strings, names and the like,
+    // are escaped by the view `BackToSlack` renders over); anywhere else that markup is
+    // noise, so it is read as the plain text people saw. Another sender's text, and what
+    // people typed into a Slack button's or form's fields (sent as typed), are what must not
+    // become markup.
     let escaped_by_slack = event.provider == Provider::Slack
         && !crate::providers::slack::INTERACTIONS.contains(&event.event_type);
     match (to_slack, escaped_by_slack) {
         (true, false) => template::Escape::Slack,
+        (true, true) => template::Escape::BackToSlack,
         // A forward is a copy for a machine, sent as its template writes it.
         (false, true) if c.action != ActionKind::Forward => template::Escape::FromSlack,
         _ => template::Escape::Plain,

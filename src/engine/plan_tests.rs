@@ -808,6 +808,30 @@ fn what_people_typed_into_a_slack_form_is_escaped_on_its_way_back_to_slack() {
 }
 
 #[test]
+fn a_slack_messages_text_goes_back_to_slack_as_written_but_a_name_in_it_escaped() {
+    // Only a message's text is Slack's escaped markup; a name comes as the person set it.
+    let payload = json!({"event": {"text": "R&amp;D <@U1>",
+                                   "user_profile": {"real_name": "<!channel> & co"}}});
+    let ctx =
+        template::slack_event_context(&std::sync::Arc::new(payload.clone()), json!({}), json!({}));
+    let c = Fired {
+        template: Some("{{ event.user_profile.real_name }}: {{ event.text }}"),
+        ..note_posted_to("https://hooks.slack.com/services/T/B/x")
+    };
+    let view = slack_event("message.channels", &payload, &ctx);
+    assert_eq!(
+        text_of(&c, &view).as_deref(),
+        Ok("&lt;!channel&gt; &amp; co: R&amp;D <@U1>")
+    );
+    // Elsewhere the text reads as plain text.
+    let c = Fired {
+        template: c.template,
+        ..note_posted_to("https://discord.com/api/webhooks/1/x")
+    };
+    assert!(text_of(&c, &view).unwrap().ends_with(": R&D @U1"));
+}
+
+#[test]
 fn a_jira_reply_is_measured_in_utf16_units_as_jira_counts() {
     // Jira (Java) counts UTF-16 code units: an emoji outside the BMP is two of them.
     let jira = source("jira.issue", "ENG-1", json!({"key": "ENG-1"}));

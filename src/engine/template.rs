@@ -56,6 +56,12 @@ pub enum Escape {
     /// [`slack_markup::to_plain`]). A map or list printed as JSON, and `tojson`'s output,
     /// are data and stay as Slack wrote them; `|safe` prints a value as Slack wrote it too.
     FromSlack,
+    /// A Slack event's values printed as they are into text going back to Slack: rendered
+    /// over the payload as Slack's escaped text throughout (see
+    /// [`json_view::view_for_slack`]), so a message's text keeps its mentions and links while
+    /// a name or a rich-text element's words, sent as typed, are escaped. A context made by
+    /// [`slack_event_context`] has that view; any other renders as [`Escape::Plain`].
+    BackToSlack,
 }
 
 /// The auto-escape modes of the templates rendered with [`Escape::Slack`] and
@@ -131,7 +137,7 @@ fn environment() -> Environment<'static> {
                 // JSON is data: only Slack's own escaping is applied to it.
                 match escape {
                     Escape::Slack => SlackEscaped(out).write_str(&json),
-                    Escape::Plain | Escape::FromSlack => out.write_str(&json),
+                    Escape::Plain | Escape::FromSlack | Escape::BackToSlack => out.write_str(&json),
                 }
                 .map_err(minijinja::Error::from)
             } else if let (Escape::FromSlack, Some(text)) = (escape, value.as_str()) {
@@ -142,7 +148,9 @@ fn environment() -> Environment<'static> {
                         write!(SlackEscaped(out), "{value}").map_err(minijinja::Error::from)
                     }
                     Escape::FromSlack => write!(out, "{value}").map_err(minijinja::Error::from),
-                    Escape::Plain => minijinja::escape_formatter(out, state, value),
+                    Escape::Plain | Escape::BackToSlack => {
+                        minijinja::escape_formatter(out, state, value)
+                    }
                 }
             }
         }
@@ -167,7 +175,7 @@ fn write_text(
     text: &str,
 ) -> Result<(), minijinja::Error> {
     match escape {
-        Escape::Plain => out.write_str(text),
+        Escape::Plain | Escape::BackToSlack => out.write_str(text),
         Escape::Slack => SlackEscaped(out).write_str(text),
         Escape::FromSlack => out.write_str(&slack_markup::to_plain(text)),
     }
@@ -179,17 +187,7 @@ struct SlackEscaped<'a, 'b>(&'a mut minijinja::Output<'b>);
 
 impl std::fmt::Write for SlackEscaped<'_, '_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let mut rest = s;
-        while let Some(at) = rest.find(['&', '<', '>']) {
-            self.0.write_str(&rest[..at])?;
-            self.0.write_str(match rest.as_bytes()[at] {
-                b'&' => "&amp;",
-                b'<' => "&lt;",
-                _ => "&gt;",
-            })?;
-            rest = &rest[at + 1..];
-        }
-        self.0.write_str(rest)
+        self.0.write_str(&slack_markup::escape(s))
     }
 }
 
@@ -430,7 +428,40 @@ pub fn context(payload: &Arc<Value>, event: Value, webhook: Value) -> minijinja:
         payload: Arc::clone(payload),
         delivery: minijinja::Value::from(Serde(&event)),
         webhook: minijinja::Value::from(Serde(&webhook)),
+        for_slack: None,
     })
+}
+
+/// The context of a Slack event's payload (one Slack escaped, not an interaction's typed
+/// fields): as [`context`], and beside it the same read as Slack's text for
+/// [`Escape::BackToSlack`].
+pub fn slack_event_context(payload: &Arc<Value>, event: Value, webhook: Value) -> minijinja::Value {
+    let for_slack = EventContext {
+        root: json_view::view_for_slack(payload),
+        payload: Arc::clone(payload),
+        delivery: json_view::view_for_slack(&Arc::new(event.clone())),
+        webhook: json_view::view_for_slack(&Arc::new(webhook.clone())),
+        for_slack: None,
+    };
+    minijinja::Value::from_object(EventContext {
+        for_slack: Some(minijinja::Value::from_object(for_slack)),
+        ..Arc::unwrap_or_clone(
+            context(payload, event, webhook)
+                .downcast_object::<EventContext>()
+                .expect("context makes an EventContext"),
+        )
+    })
+}
+
+/// The context a template in `escape`'s mode renders over.
+fn context_for(context: &minijinja::Value, escape: Escape) -> minijinja::Value {
+    let for_slack = context
+        .downcast_object_ref::<EventContext>()
+        .and_then(|c| c.for_slack.clone());
+    match (escape, for_slack) {
+        (Escape::BackToSlack, Some(for_slack)) => for_slack,
+        _ => context.clone(),
+    }
 }
 
 /// A template context made of plain JSON, for previews and tests.
@@ -438,12 +469,14 @@ pub fn json_context(json: &Value) -> minijinja::Value {
     json_view::view(&Arc::new(json.clone()))
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct EventContext {
     payload: Arc<Value>,
     root: minijinja::Value,
     delivery: minijinja::Value,
     webhook: minijinja::Value,
+    /// A Slack event's context read as Slack's text (see [`slack_event_context`]).
+    for_slack: Option<minijinja::Value>,
 }
 
 impl Object for EventContext {
@@ -660,7 +693,7 @@ fn render_bounded(
                     names.clear();
                 }
                 let prefix = match escape {
-                    Escape::Plain => "template",
+                    Escape::Plain | Escape::BackToSlack => "template",
                     Escape::Slack => SLACK,
                     Escape::FromSlack => FROM_SLACK,
                 };
@@ -683,7 +716,7 @@ fn render_bounded(
             chars_past: 0,
         };
         let mut at_least = false;
-        match template.render_captured_to(context, &mut out) {
+        match template.render_captured_to(context_for(context, escape), &mut out) {
             Ok(_) => {}
             // Refused past the bound, or out of fuel making what would have been left out.
             Err(e) if out.past && (!counting || e.kind() == minijinja::ErrorKind::OutOfFuel) => {
@@ -991,6 +1024,75 @@ mod tests {
         assert_eq!(
             render_as("{{ text }}", &ctx, Escape::Slack).as_deref(),
             Ok("R&amp;amp;D &lt;https://x.example|docs&gt; &lt;@U1&gt;")
+        );
+    }
+
+    #[test]
+    fn a_slack_events_own_text_goes_back_to_slack_as_written_and_its_other_strings_escaped() {
+        let payload = Arc::new(json!({"event": {
+            "type": "message",
+            "text": "R&amp;D <@U1> &lt;!here&gt;",
+            "user_profile": {"display_name": "<!channel> & co", "age": 3},
+            "blocks": [
+                {"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [
+                    {"type": "text", "text": "<!here> R&D"}]}]},
+                {"type": "section", "text": {"type": "mrkdwn", "text": "*b* &amp; <@U2>"}},
+            ],
+            "attachments": [{"fallback": "f &amp; <https://x|x>", "title": "<!everyone>"}],
+        }}));
+        let ctx = slack_event_context(
+            &payload,
+            json!({"type": "message"}),
+            json!({"name": "ops <!channel>"}),
+        );
+        let cases = [
+            ("{{ event.text }}", "R&amp;D <@U1> &lt;!here&gt;"),
+            (
+                "{{ event.user_profile.display_name }} {{ event.user_profile.age }}",
+                "&lt;!channel&gt; &amp; co 3",
+            ),
+            (
+                "{{ event.blocks[0].elements[0].elements[0].text }}",
+                "&lt;!here&gt; R&amp;D",
+            ),
+            ("{{ event.blocks[1].text.text }}", "*b* &amp; <@U2>"),
+            (
+                "{{ event.attachments[0].fallback }} {{ event.attachments[0].title }}",
+                "f &amp; <https://x|x> &lt;!everyone&gt;",
+            ),
+            (
+                "{{ event.user_profile }}",
+                r#"{"age":3,"display_name":"&lt;!channel&gt; &amp; co"}"#,
+            ),
+            ("{{ webhook.name }}", "ops &lt;!channel&gt;"),
+            // The template's own words are its author's.
+            (
+                "<!here> {{ event.text }}",
+                "<!here> R&amp;D <@U1> &lt;!here&gt;",
+            ),
+        ];
+        for (source, expected) in cases {
+            assert_eq!(
+                render_as(source, &ctx, Escape::BackToSlack).as_deref(),
+                Ok(expected),
+                "{source}"
+            );
+        }
+        // The other modes read the payload as sent.
+        assert_eq!(
+            render("{{ event.user_profile.display_name }}", &ctx).as_deref(),
+            Ok("<!channel> & co")
+        );
+        // A context with no Slack view renders as written.
+        let plain = context(&payload, json!({}), json!({}));
+        assert_eq!(
+            render_as(
+                "{{ event.user_profile.display_name }}",
+                &plain,
+                Escape::BackToSlack
+            )
+            .as_deref(),
+            Ok("<!channel> & co")
         );
     }
 

@@ -36,12 +36,19 @@ pub fn template_context(
     payload: &Arc<Value>,
     delivery: Value,
 ) -> minijinja::Value {
-    let typed = interaction_message_as_typed(hook, payload, &delivery);
-    template::context(
-        typed.as_ref().unwrap_or(payload),
-        delivery,
-        json!({"id": hook.id, "name": hook.name, "provider": hook.provider}),
-    )
+    let webhook = json!({"id": hook.id, "name": hook.name, "provider": hook.provider});
+    if let Some(typed) = interaction_message_as_typed(hook, payload, &delivery) {
+        return template::context(&typed, delivery, webhook);
+    }
+    // An interaction's fields are as typed; any other Slack event's text is Slack's.
+    let interaction = delivery["type"]
+        .as_str()
+        .is_some_and(|t| crate::providers::slack::INTERACTIONS.contains(&t));
+    if hook.provider == Provider::Slack.as_str() && !interaction {
+        template::slack_event_context(payload, delivery, webhook)
+    } else {
+        template::context(payload, delivery, webhook)
+    }
 }
 
 /// A Slack interaction's fields are what people typed, printed as such (escaped for Slack,
