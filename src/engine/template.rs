@@ -79,6 +79,8 @@ fn environment() -> Environment<'static> {
     // how a template builds values nested thousands deep (their printing, comparing and even
     // freeing recurse, and overflow the stack). A comment has no need of it.
     env.remove_global("namespace");
+    // `debug()` prints the environment: the names of the other templates kept with this one.
+    env.remove_global("debug");
     // The filters that print a whole value, checked first like `{{ value }}` is.
     // minijinja's own `tojson` and `pprint` also charge 15/64 of a fuel per byte they write
     // (the public ones called here do not): that would stop `{{ payload | tojson }}` of a
@@ -527,6 +529,7 @@ const MAX_BRACKETS: usize = 1024;
 fn too_complex(source: &str) -> Option<String> {
     use minijinja::machinery::{Token, tokenize};
     let (mut in_tag, mut nesting, mut opened) = (0, 0usize, 0usize);
+    let mut after_block_start = false;
     for token in tokenize(source, false, minijinja::syntax::SyntaxConfig::default()) {
         // The parser stops at the same error, so nothing after it is parsed.
         let Ok((token, _)) = token else {
@@ -552,6 +555,17 @@ fn too_complex(source: &str) -> Option<String> {
                 "a template opens more than {MAX_BRACKETS} brackets or calls; split it up"
             ));
         }
+        if after_block_start
+            && let Token::Ident(word) = token
+            && matches!(word, "include" | "import" | "from" | "extends")
+        {
+            // Every template rendered on a thread is kept in its environment under a made-up
+            // name: one that named another could print another webhook's template.
+            return Some(format!(
+                "a template cannot `{word}` another: write what it needs in this one"
+            ));
+        }
+        after_block_start = matches!(token, Token::BlockStart);
         let chains = match token {
             Token::VariableStart | Token::BlockStart => {
                 in_tag = 0;
@@ -1093,6 +1107,30 @@ mod tests {
             )
             .as_deref(),
             Ok("<!channel> & co")
+        );
+    }
+
+    #[test]
+    fn a_template_cannot_reach_the_other_templates_kept_beside_it() {
+        let ctx = json_context(&json!({"x": 1}));
+        let secret = "{{ x }} sk-other-webhooks-template";
+        render(secret, &ctx).unwrap();
+        for source in [
+            "{% include 'template1' %}",
+            "{%- include \"template1\" -%}",
+            "{% import 'template1' as t %}",
+            "{% from 'template1' import m %}",
+            "{% extends 'template1' %}",
+        ] {
+            let err = render(source, &ctx).unwrap_err();
+            assert!(err.contains("cannot"), "{source}: {err}");
+            assert!(validate(source).is_err(), "{source}");
+        }
+        assert!(render("{{ debug() }}", &ctx).is_err());
+        // The words themselves are not refused.
+        assert_eq!(
+            render("{{ 'include' }} {% set from = 1 %}{{ from }}", &ctx).as_deref(),
+            Ok("include 1")
         );
     }
 
