@@ -17,6 +17,7 @@ use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
+use tracing::Instrument as _;
 
 use super::body_limit::API_MAX_BODY_BYTES;
 use super::buffer::buffer;
@@ -118,37 +119,51 @@ pub async fn require_api_key(
         };
     }
     let (request, bytes) = buffer(request, API_MAX_BODY_BYTES, body_timeout(&state)).await?;
-    let response = if api_allows(key.scope, &method, &path) {
-        next.run(request).await
-    } else {
-        forbidden_on(&path, capped.as_ref()).into_response()
-    };
-    let detail = serde_json::from_slice::<Value>(&bytes).ok();
-    let target = response
-        .extensions()
-        .get::<AuditTarget>()
-        .map(|t| t.0.clone())
-        .unwrap_or_else(|| path.clone());
-    audit::record(
-        &state,
-        AuditEntry {
-            actor: key.name.clone(),
-            action: format!("{method} {path}"),
-            target: Some(target),
-            status: Some(response.status().as_u16()),
-            detail,
-            outcome: match response.extensions().get::<super::error::ErrorMessage>() {
-                Some(why) if response.status().as_u16() >= 400 => {
-                    Outcome::Error(format!("HTTP {}: {}", response.status().as_u16(), why.0))
-                }
-                _ => Outcome::of_status(response.status().as_u16()),
-            },
-            user,
-            chat,
-        },
-    )
-    .await;
-    Ok(response)
+    // The change and its audit entry run on a task of their own: a client that hangs up (or a
+    // request that times out) drops this future, and the change, handed to the store already,
+    // would otherwise be made with no entry saying who made it.
+    let changed =
+        tokio::spawn(
+            async move {
+                let response = if api_allows(key.scope, &method, &path) {
+                    next.run(request).await
+                } else {
+                    forbidden_on(&path, capped.as_ref()).into_response()
+                };
+                let detail = serde_json::from_slice::<Value>(&bytes).ok();
+                let target = response
+                    .extensions()
+                    .get::<AuditTarget>()
+                    .map(|t| t.0.clone())
+                    .unwrap_or_else(|| path.clone());
+                audit::record(
+                    &state,
+                    AuditEntry {
+                        actor: key.name.clone(),
+                        action: format!("{method} {path}"),
+                        target: Some(target),
+                        status: Some(response.status().as_u16()),
+                        detail,
+                        outcome: match response.extensions().get::<super::error::ErrorMessage>() {
+                            Some(why) if response.status().as_u16() >= 400 => Outcome::Error(
+                                format!("HTTP {}: {}", response.status().as_u16(), why.0),
+                            ),
+                            _ => Outcome::of_status(response.status().as_u16()),
+                        },
+                        user,
+                        chat,
+                    },
+                )
+                .await;
+                response
+            }
+            .instrument(tracing::Span::current()),
+        );
+    match changed.await {
+        Ok(response) => Ok(response),
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(ApiError::internal()),
+    }
 }
 
 /// A request without a valid key, answered in the form its client reads: an MCP client shows

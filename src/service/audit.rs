@@ -18,7 +18,7 @@ use crate::store::audit::{self as rows, AuditFilter, AuditRow, AuditUserRow, New
 /// Details larger than this (as JSON text) are replaced by a note of their size.
 const MAX_DETAIL_BYTES: usize = 64 * 1024;
 
-/// Longest target kept: ids are far shorter, and a refused call naming a megabyte-long one
+/// Longest target (and action) kept: ids are far shorter, and a refused call naming a megabyte-long one
 /// (a read key may make any number of them) must not grow the log by as much.
 const MAX_TARGET_BYTES: usize = 300;
 
@@ -300,11 +300,12 @@ pub async fn record(state: &AppState, mut entry: AuditEntry) {
             text
         }
     });
-    if let Some(target) = entry.target.as_mut()
-        && target.len() > MAX_TARGET_BYTES
-    {
-        target.truncate(target.floor_char_boundary(MAX_TARGET_BYTES));
-        target.push('…');
+    // The action holds the path too (`DELETE /api/webhooks/{id}`).
+    for text in entry.target.iter_mut().chain([&mut entry.action]) {
+        if text.len() > MAX_TARGET_BYTES {
+            text.truncate(text.floor_char_boundary(MAX_TARGET_BYTES));
+            text.push('…');
+        }
     }
     let action = entry.action.clone();
     let outcome = entry.outcome.stored();

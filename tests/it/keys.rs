@@ -690,6 +690,54 @@ async fn a_refused_call_naming_a_huge_id_is_audited_with_the_id_cut_short() {
 }
 
 #[tokio::test]
+async fn a_change_whose_client_hangs_up_at_once_is_audited_all_the_same() {
+    use tokio::io::AsyncWriteExt as _;
+    // Arrange: creates sent by clients that reset the connection without reading the answer.
+    let app = spawn_app().await;
+    for n in 0..12 {
+        let body = json!({"id": format!("gone-{n}"), "name": "gone", "provider": "github"});
+        let body = body.to_string();
+        let request = format!(
+            "POST /api/webhooks HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {API_KEY}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut socket = tokio::net::TcpStream::connect(app.addr)
+            .await
+            .expect("connect");
+        socket.write_all(request.as_bytes()).await.expect("send");
+        // Closed with a reset, as a client killed mid-request does.
+        socket.set_linger(Some(std::time::Duration::ZERO)).ok();
+        drop(socket);
+    }
+
+    // Assert: every webhook made has its entry once the changes have settled.
+    let mut missing = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (_, listed) = app.get_json("/api/webhooks").await;
+        let made: Vec<String> = listed["webhooks"]
+            .as_array()
+            .expect("webhooks")
+            .iter()
+            .map(|w| w["id"].as_str().expect("id").to_string())
+            .collect();
+        let entries = audit_entries(&app, "limit=200").await;
+        missing = made
+            .into_iter()
+            .filter(|id| {
+                let target = format!("/api/webhooks/{id}");
+                !entries.iter().any(|e| e["target"] == target.as_str())
+            })
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+    }
+    assert!(missing.is_empty(), "made with no audit entry: {missing:?}");
+}
+
+#[tokio::test]
 async fn the_audit_log_shows_who_created_a_webhook_over_rest_and_mcp_with_secrets_masked() {
     // Arrange
     let app = spawn_app().await;
