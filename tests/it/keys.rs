@@ -707,7 +707,7 @@ async fn a_change_whose_client_hangs_up_at_once_is_audited_all_the_same() {
             .expect("connect");
         socket.write_all(request.as_bytes()).await.expect("send");
         // Closed with a reset, as a client killed mid-request does.
-        socket.set_linger(Some(std::time::Duration::ZERO)).ok();
+        socket.set_zero_linger().ok();
         drop(socket);
     }
 
