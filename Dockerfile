@@ -25,6 +25,7 @@ ENV WEBHOOK_MCP_LISTEN=0.0.0.0:8086 \
     WEBHOOK_MCP_LOG_FORMAT=json
 VOLUME ["/data"]
 EXPOSE 8086
-HEALTHCHECK --interval=30s --timeout=3s CMD curl -fsS http://127.0.0.1:8086/health || exit 1
+# The port of WEBHOOK_MCP_LISTEN (`0.0.0.0:9000`, `[::]:9000`), which may be set at run time.
+HEALTHCHECK --interval=30s --timeout=3s CMD curl -fsS "http://127.0.0.1:${WEBHOOK_MCP_LISTEN##*:}/health" || exit 1
 ENTRYPOINT ["webhook-mcp"]
 CMD ["serve"]

@@ -83,11 +83,27 @@ fn front_end_only(config: &mut Config, matches: &ArgMatches) {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app = app::build(config).await.context("start webhook-mcp")?;
     if let Some(key) = app.generated_api_key() {
-        eprintln!(
-            "\n  No WEBHOOK_MCP_API_KEY was set, so one was generated. It is shown only now:\n\n    \
-             {key}\n\n  Use it as `Authorization: Bearer {key}` on /api and /mcp. Only its hash is \
-             stored.\n"
-        );
+        match app.state().config.log_format {
+            // One line, as a log collector reading JSON lines takes it.
+            webhook_mcp::config::LogFormat::Json => eprintln!(
+                "{}",
+                serde_json::json!({
+                    "timestamp": webhook_mcp::clock::rfc3339(webhook_mcp::clock::now_ms()),
+                    "level": "WARN",
+                    "fields": {
+                        "message": "No WEBHOOK_MCP_API_KEY was set, so one was generated. It is \
+                                    shown only now; use it as `Authorization: Bearer <api_key>` \
+                                    on /api and /mcp. Only its hash is stored.",
+                        "api_key": key,
+                    },
+                })
+            ),
+            webhook_mcp::config::LogFormat::Text => eprintln!(
+                "\n  No WEBHOOK_MCP_API_KEY was set, so one was generated. It is shown only now:\n\n    \
+                 {key}\n\n  Use it as `Authorization: Bearer {key}` on /api and /mcp. Only its hash \
+                 is stored.\n"
+            ),
+        }
     }
     tracing::info!(addr = %app.local_addr(), base_url = %app.state().public_base_url, "listening");
     if let Some(warning) = app.state().config.public_base_url_warning(app.local_addr()) {

@@ -122,6 +122,11 @@ fn header_safe(value: &str) -> String {
     out
 }
 
+/// Why a forward's signing secret that [`standard_key`] cannot read is refused.
+pub const NOT_A_STANDARD_SECRET: &str = "a forward's signing secret is a Standard Webhooks \
+    secret: `whsec_` followed by base64 (e.g. `whsec_` + `openssl rand -base64 32`), as the \
+    receiving side's library loads it; leave it out to send unsigned";
+
 /// A Standard Webhooks secret's key, as the receivers' libraries read it: base64 after an
 /// optional `whsec_`, not empty. `None` for a secret they would refuse.
 pub fn standard_key(secret: &str) -> Option<Vec<u8>> {

@@ -39,8 +39,8 @@ pub(crate) use describe::{
     redact_secret_path, redact_url, restore_url, segment, shown_target, url_is_credential,
 };
 pub use forward::{
-    EVENT_HEADER, Message as ForwardMessage, event_type_of_header, request as forward_request,
-    sign_standard, standard_key,
+    EVENT_HEADER, Message as ForwardMessage, NOT_A_STANDARD_SECRET, event_type_of_header,
+    request as forward_request, sign_standard, standard_key,
 };
 pub(crate) use scrub::{SentSecrets, UrlPath};
 

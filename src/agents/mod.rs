@@ -209,6 +209,15 @@ pub fn declared(
 /// What `add_command` asks of a `forward` target (an http(s) URL with a host): otherwise every
 /// result the agent forwards would fail when sent, long after the start that could have said.
 fn check_forward(target: &Target) -> Result<(), crate::engine::command::InvalidCommand> {
+    // A secret no receiver's library loads would fail every delivery there.
+    if let Some(secret) = &target.secret
+        && crate::actions::standard_key(secret).is_none()
+    {
+        return Err(crate::engine::command::InvalidCommand {
+            field: "target.secret".into(),
+            message: crate::actions::NOT_A_STANDARD_SECRET.into(),
+        });
+    }
     check_as_command("forward", None, target)
 }
 
@@ -362,6 +371,15 @@ mod tests {
         let forward = r#"[{"name": "x", "result": "forward",
                            "target": {"url": "http://h/in", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}]"#;
         assert!(declare(forward, TELEGRAM).is_ok());
+        // A secret no Standard Webhooks library loads would fail every delivery.
+        for secret in ["bad", "whsec_", "whsec_!!"] {
+            let agents = format!(
+                r#"[{{"name": "x", "result": "forward",
+                     "target": {{"url": "http://h/in", "secret": "{secret}"}}}}]"#
+            );
+            let error = declare(&agents, TELEGRAM).unwrap_err();
+            assert!(error.contains("target.secret"), "{secret}: {error}");
+        }
         // Yet its URL is one a forward command could have: not a scheme nothing sends to.
         for url in ["ftp://h/in", "not a url", "http://"] {
             let agents =

@@ -443,6 +443,9 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
             }
         }
         restore_masked(&mut target, row.target.as_deref())?;
+        if row.action.trim() == "forward" {
+            keep_signing(&mut target, row.target.as_deref())?;
+        }
         // `{}` (or `""`, which arrives as null) removes it, as turning a forward into a
         // comment needs.
         let emptied = target.is_null() || target.as_object().is_some_and(|o| o.is_empty());
@@ -604,9 +607,7 @@ async fn check_reachable(
         let Some(key) = crate::actions::standard_key(&secret) else {
             return Err(ServiceError::invalid(
                 "target.secret",
-                "a forward's signing secret is a Standard Webhooks secret: `whsec_` followed by \
-                 base64 (e.g. `whsec_` + `openssl rand -base64 32`), as the receiving side's \
-                 library loads it; leave it out to send unsigned",
+                crate::actions::NOT_A_STANDARD_SECRET,
             ));
         };
         // Taken, as the receiving libraries take it (it may be the one set there already),
@@ -1189,6 +1190,39 @@ fn restore_masked(given: &mut Value, stored: Option<&str>) -> Result<(), Service
         }
         given["secret"] = secret.clone();
     }
+    Ok(())
+}
+
+/// A forward's new target given without a signing secret, where the stored one has one,
+/// keeps it for the same URL (a model writing the target back, or only its `kind`, leaves the
+/// secret out) and is refused for a new URL rather than sent unsigned from then on unnoticed;
+/// `"secret": ""` is how to stop signing.
+fn keep_signing(given: &mut Value, stored: Option<&str>) -> Result<(), ServiceError> {
+    let Some(target) = given.as_object_mut() else {
+        return Ok(());
+    };
+    let Some(stored) = stored.and_then(|t| serde_json::from_str::<Value>(t).ok()) else {
+        return Ok(());
+    };
+    let Some(secret) = stored.get("secret").filter(|s| s.is_string()) else {
+        return Ok(());
+    };
+    match target.get("secret") {
+        Some(Value::String(s)) if s.is_empty() => {
+            target.remove("secret");
+            return Ok(());
+        }
+        Some(Value::String(_)) => return Ok(()),
+        _ => {}
+    }
+    let url = target.get("url").and_then(Value::as_str);
+    if url.is_some() && url != stored.get("url").and_then(Value::as_str) {
+        return Err(ServiceError::invalid(
+            "target.secret",
+            "this forward signs what it sends: give the new URL's signing secret as              `target.secret` (`whsec_…`, as its receiver has it), or `\"secret\": \"\"` to send              unsigned from now on",
+        ));
+    }
+    target.insert("secret".into(), secret.clone());
     Ok(())
 }
 

@@ -1074,6 +1074,48 @@ async fn a_command_added_while_its_webhook_is_deleted_is_a_404_never_a_500() {
 }
 
 #[tokio::test]
+async fn a_forwards_target_rewritten_without_its_secret_keeps_signing_or_is_refused() {
+    // Arrange: a signed forward.
+    let app = app_with_webhook().await;
+    let (_, forward) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": "https://ci.example.com/in", "secret": "whsec_a2VlcG1lc2VjcmV0"}}),
+    )
+    .await;
+    let path = format!(
+        "/api/webhooks/gh/commands/{}",
+        forward["id"].as_str().expect("id")
+    );
+    let put = |target: Value| {
+        send_json(
+            app.api(Method::PUT, &path)
+                .json(&json!({ "target": target })),
+        )
+    };
+    let stored = || {
+        let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+        db.query_row("SELECT target FROM commands", [], |r| r.get::<_, String>(0))
+            .map(|t| serde_json::from_str::<Value>(&t).expect("json"))
+            .expect("stored")
+    };
+
+    // Act + Assert: the same URL without a secret (a model rewriting the target) keeps it.
+    let (status, body) = put(json!({"url": "https://ci.example.com/in", "secret": null})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["target"]["secret"], "********", "{body}");
+    assert_eq!(stored()["secret"], "whsec_a2VlcG1lc2VjcmV0");
+    // A new URL without one is refused, not sent unsigned from then on.
+    let moved = put(json!({"url": "https://ci2.example.com/in"})).await;
+    crate::helpers::assert_error(&moved, StatusCode::BAD_REQUEST, Some("target.secret"));
+    assert_eq!(stored()["url"], "https://ci.example.com/in");
+    // `""` stops signing.
+    let (status, body) = put(json!({"url": "https://ci2.example.com/in", "secret": ""})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(stored(), json!({"url": "https://ci2.example.com/in"}));
+}
+
+#[tokio::test]
 async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_written_back() {
     // Arrange: a Slack channel message (its URL is the credential) and a signed forward.
     let app = app_with_webhook().await;
