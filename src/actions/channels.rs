@@ -20,7 +20,7 @@ use super::{ActionError, Clients, Credentials, Sent};
 
 /// Discord refuses longer `content`.
 pub const DISCORD_LIMIT: usize = 2000;
-/// Telegram refuses longer `text`.
+/// Telegram refuses longer `text`, counted in UTF-16 code units (an emoji is two).
 pub const TELEGRAM_LIMIT: usize = 4096;
 /// Slack truncates longer `text`.
 pub const SLACK_LIMIT: usize = 40_000;
@@ -109,7 +109,12 @@ fn kind_by_host(url: &Url) -> Option<MessageKind> {
     if host == "hooks.slack.com" {
         Some(MessageKind::Slack)
     } else if (under("discord.com") || under("discordapp.com")) && is_discord_webhook(url.path()) {
-        Some(MessageKind::Discord)
+        // Discord's Slack-compatible endpoint (`…/{id}/{token}/slack`) takes Slack's body.
+        if url.path().trim_end_matches('/').ends_with("/slack") {
+            Some(MessageKind::Slack)
+        } else {
+            Some(MessageKind::Discord)
+        }
     } else if under("webhook.office.com") || under("logic.azure.com") || under("powerplatform.com")
     {
         Some(MessageKind::Teams)
@@ -242,8 +247,42 @@ pub(super) async fn post(
             ))
         });
     }
+    if kind == MessageKind::Teams
+        && let Some(refused) = teams_connector_refusal(&reply.body)
+    {
+        return Err(ActionError {
+            status: Some(reply.status),
+            ..refused
+        });
+    }
     let remote_id = id_string(&answer["message_id"]).or_else(|| id_string(&answer["id"]));
     Ok(reply.sent(remote_id))
+}
+
+/// A Teams connector's (MessageCard) failure told in a 200: those webhooks answer `1` when the
+/// message is posted, and a 200 whose text says why it was not (`Webhook message delivery
+/// failed with error: Microsoft Teams endpoint returned HTTP error 429 …`) otherwise. Retried
+/// when the error it names is a 429 or a 5xx (or none), dead for another 4xx.
+fn teams_connector_refusal(body: &str) -> Option<ActionError> {
+    let text = body.trim();
+    if text.is_empty() || text == "1" || !text.to_ascii_lowercase().contains("failed") {
+        return None;
+    }
+    let message = format!(
+        "Teams answered 200 but did not post the message: {}",
+        client::truncate(text, 300)
+    );
+    let named = text
+        .split("HTTP error")
+        .nth(1)
+        .and_then(|rest| rest.trim_start().get(..3))
+        .and_then(|code| code.parse::<u16>().ok());
+    Some(match named {
+        Some(code) if (400..500).contains(&code) && code != 408 && code != 429 => {
+            ActionError::permanent(message)
+        }
+        _ => ActionError::retryable(message),
+    })
 }
 
 /// Teams Workflows (Power Automate, `logic.azure.com` / `powerplatform.com`) expect an
@@ -298,7 +337,7 @@ async fn telegram(
         let token = telegram_token(creds)?;
         clients.for_endpoint(&creds.telegram_api_url, &format!("/bot{token}/sendMessage"))?
     };
-    let payload = json!({ "chat_id": chat_id, "text": shorten(text, TELEGRAM_LIMIT) });
+    let payload = json!({ "chat_id": chat_id, "text": shorten_utf16(text, TELEGRAM_LIMIT) });
     let reply = client::send("Telegram", http.post(target).json(&payload)).await?;
     let remote_id = id_string(&reply.json()["result"]["message_id"]);
     Ok(reply.sent(remote_id))
@@ -376,6 +415,25 @@ fn shorten(text: &str, limit: usize) -> String {
     out
 }
 
+/// [`shorten`] counting UTF-16 code units, as Telegram counts its limit: an emoji is two.
+fn shorten_utf16(text: &str, limit: usize) -> String {
+    if text.encode_utf16().count() <= limit {
+        return text.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        // One unit is kept for the `…`.
+        if used + c.len_utf16() > limit - 1 {
+            break;
+        }
+        used += c.len_utf16();
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -429,6 +487,10 @@ mod tests {
             (
                 "https://discord.com/api/v/webhooks/1/tok",
                 MessageKind::OpenWebUi,
+            ),
+            (
+                "https://discord.com/api/webhooks/1/tok/slack",
+                MessageKind::Slack,
             ),
             (
                 "https://discord.com/api/channels/1/messages",
@@ -638,6 +700,51 @@ mod tests {
             execute(&clients(), &Credentials::default(), &d)
                 .await
                 .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_telegram_text_is_shortened_in_utf16_units() {
+        assert_eq!(shorten_utf16("abc", 3), "abc");
+        assert_eq!(shorten_utf16("🚀🚀", 4), "🚀🚀");
+        assert_eq!(shorten_utf16("🚀🚀🚀", 4), "🚀…");
+        assert_eq!(shorten_utf16("a🚀🚀", 4), "a🚀…");
+        let long = shorten_utf16(&"🚀".repeat(3_000), TELEGRAM_LIMIT);
+        assert!(long.encode_utf16().count() <= TELEGRAM_LIMIT);
+        assert!(long.encode_utf16().count() >= TELEGRAM_LIMIT - 2);
+    }
+
+    #[tokio::test]
+    async fn a_teams_connector_failure_told_in_a_200_is_not_taken_for_a_post() {
+        let failed = "Webhook message delivery failed with error: Microsoft Teams endpoint \
+                      returned HTTP error";
+        let cases = [
+            ("1", None),
+            ("", None),
+            (&*format!("{failed} 429 with ContextId tcid=0"), Some(true)),
+            (&*format!("{failed} 502 with ContextId tcid=0"), Some(true)),
+            (&*format!("{failed} 413 with ContextId tcid=0"), Some(false)),
+            ("Webhook message delivery failed", Some(true)),
+        ];
+        for (body, refused) in cases {
+            let server = MockServer::start().await;
+            Mock::given(method("POST"))
+                .and(path("/hook"))
+                .respond_with(ResponseTemplate::new(200).set_body_string(body))
+                .expect(1)
+                .mount(&server)
+                .await;
+            let d = message(format!("{}/hook", server.uri()), MessageKind::Teams, "hi");
+            let sent = execute(&clients(), &Credentials::default(), &d).await;
+            assert_eq!(
+                sent.as_ref().err().map(|e| e.retryable),
+                refused,
+                "{body}: {sent:?}"
+            );
+            if let Err(e) = sent {
+                assert!(e.message.contains("did not post"), "{}", e.message);
+                assert_eq!(e.status, Some(200));
+            }
         }
     }
 

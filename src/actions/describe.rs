@@ -744,6 +744,7 @@ mod tests {
                 Delivery::LinearComment {
                     issue_id: "i".into(),
                     body: String::new(),
+                    parent_id: None,
                 },
                 "linear",
             ),

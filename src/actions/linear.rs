@@ -21,14 +21,17 @@ pub(super) async fn comment(
     clients: &Clients,
     creds: &Credentials,
     issue_id: &str,
+    parent_id: Option<&str>,
     body: &str,
 ) -> Result<Sent, ActionError> {
     let key = api_key(creds)?;
     let (http, url) = clients.for_endpoint(&creds.linear_api_url, "")?;
-    let payload = json!({
-        "query": MUTATION,
-        "variables": { "input": { "issueId": issue_id, "body": body } },
-    });
+    let mut input = json!({ "issueId": issue_id, "body": body });
+    if let Some(parent) = parent_id {
+        // In the thread of the comment answered, as it shows in Linear.
+        input["parentId"] = json!(parent);
+    }
+    let payload = json!({ "query": MUTATION, "variables": { "input": input } });
     // Personal API keys go bare in Authorization; `Bearer` is for OAuth tokens.
     let req = http.post(url).header("Authorization", key).json(&payload);
     let answer = client::exchange("Linear", req).await?;
@@ -155,6 +158,7 @@ mod tests {
         Delivery::LinearComment {
             issue_id: "ENG-7".into(),
             body: "Picked up.".into(),
+            parent_id: None,
         }
     }
 
@@ -196,6 +200,29 @@ mod tests {
                 .unwrap()
                 .contains("commentCreate(input: $input)")
         );
+        assert!(body["variables"]["input"].get("parentId").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_reply_to_a_comment_is_made_in_its_thread() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .and(body_partial_json(json!({
+                "variables": {"input": {"issueId": "ENG-7", "parentId": "c0", "body": "Picked up."}}
+            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "data": {"commentCreate": {"success": true, "comment": {"id": "c1"}}}
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let reply = Delivery::LinearComment {
+            issue_id: "ENG-7".into(),
+            body: "Picked up.".into(),
+            parent_id: Some("c0".into()),
+        };
+        execute(&clients(), &creds(&server), &reply).await.unwrap();
     }
 
     #[tokio::test]

@@ -128,6 +128,10 @@ pub enum Delivery {
     LinearComment {
         issue_id: String,
         body: String,
+        /// The comment thread it answers in (its first comment's id), when the event came
+        /// from a comment.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        parent_id: Option<String>,
     },
     ChannelMessage {
         /// The channel's incoming-webhook URL. For Telegram see `channels`: empty (the bot
@@ -462,9 +466,11 @@ pub async fn execute(
             text,
             replace_original,
         } => slack::respond(clients, response_url, text, *replace_original).await,
-        Delivery::LinearComment { issue_id, body } => {
-            linear::comment(clients, creds, issue_id, body).await
-        }
+        Delivery::LinearComment {
+            issue_id,
+            body,
+            parent_id,
+        } => linear::comment(clients, creds, issue_id, parent_id.as_deref(), body).await,
         Delivery::ChannelMessage {
             url,
             kind,

@@ -285,6 +285,7 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
         "linear.issue" => Ok(Delivery::LinearComment {
             issue_id: s("issue_id").ok_or_else(missing)?,
             body: text,
+            parent_id: s("thread_id"),
         }),
         other => Err(format!(
             "a `{other}` source has no thread to reply on (a comment, question or answer needs \
@@ -293,8 +294,9 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
     }
 }
 
-/// The longest reply a place takes, and how it counts: Jira (Java) counts UTF-16 code units,
-/// so an emoji beyond the Basic Multilingual Plane is two; the others count characters.
+/// The longest reply a place takes, and how it counts: Jira (Java) and Telegram count UTF-16
+/// code units, so an emoji beyond the Basic Multilingual Plane is two; the others count
+/// characters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
     pub max: usize,
@@ -333,7 +335,7 @@ impl Limit {
     /// The unit `len` counts in, for a refusal.
     pub fn unit(&self) -> &'static str {
         if self.utf16 {
-            "characters as Jira counts them (UTF-16 code units: an emoji is two)"
+            "characters as counted there (UTF-16 code units: an emoji is two)"
         } else {
             "characters"
         }
@@ -358,15 +360,18 @@ pub fn reply_limit(source_kind: &str) -> Option<Limit> {
     }
 }
 
-/// The longest message a channel takes, counted in characters: Slack truncates past 40,000
-/// (the end, where a cut note or a footer is, would go unseen), Discord and Telegram refuse
-/// past 2,000 and 4,096. Teams counts its limit in bytes of the whole card, which its sender
+/// The longest message a channel takes: Slack truncates past 40,000 characters (the end,
+/// where a cut note or a footer is, would go unseen), Discord refuses past 2,000 and Telegram
+/// past 4,096 UTF-16 code units. Teams counts its limit in bytes of the whole card, which its sender
 /// keeps under (`actions::channels`); Open WebUI takes any length.
 pub fn channel_limit(kind: MessageKind) -> Option<Limit> {
     match kind {
         MessageKind::Slack => Some(Limit::chars(actions::SLACK_LIMIT, "a Slack message")),
         MessageKind::Discord => Some(Limit::chars(actions::DISCORD_LIMIT, "a Discord message")),
-        MessageKind::Telegram => Some(Limit::chars(actions::TELEGRAM_LIMIT, "a Telegram message")),
+        MessageKind::Telegram => Some(Limit {
+            utf16: true,
+            ..Limit::chars(actions::TELEGRAM_LIMIT, "a Telegram message")
+        }),
         MessageKind::Teams | MessageKind::OpenWebUi => None,
     }
 }

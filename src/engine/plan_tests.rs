@@ -152,6 +152,19 @@ fn comments_go_back_to_the_source_thread() {
             Delivery::LinearComment {
                 issue_id: "uuid-1".into(),
                 body: "Hi T".into(),
+                parent_id: None,
+            },
+        ),
+        (
+            source(
+                "linear.issue",
+                "ENG-1",
+                json!({"issue_id": "uuid-1", "comment_id": "c2", "thread_id": "c1"}),
+            ),
+            Delivery::LinearComment {
+                issue_id: "uuid-1".into(),
+                body: "Hi T".into(),
+                parent_id: Some("c1".into()),
             },
         ),
     ];
@@ -275,6 +288,33 @@ fn a_long_answer_to_slack_or_a_channel_is_cut_to_what_it_takes_saying_so() {
         assert!(chars > longest - 100, "{chars}");
         assert!(text.contains("(cut to fit: "), "{}", &text[chars - 60..]);
     }
+}
+
+#[test]
+fn a_telegram_message_is_cut_to_what_telegram_counts_in_utf16_units() {
+    // 3,000 emoji are 3,000 characters but 6,000 of Telegram's units.
+    let telegram = Fired {
+        target: Some(Target {
+            url: "https://api.telegram.org/bot1:x/sendMessage".into(),
+            secret: None,
+            kind: None,
+            chat_id: Some("-100".into()),
+        }),
+        ..fired(ActionKind::PostMessage, Some("{{text}}"))
+    };
+    let planned = plan_slash_command(&"🚀".repeat(3_000), &[telegram]);
+    let [
+        Planned::Send {
+            delivery: Ok(Delivery::ChannelMessage { text, .. }),
+            ..
+        },
+    ] = &planned[..]
+    else {
+        panic!("{planned:?}");
+    };
+    let units = text.encode_utf16().count();
+    assert!((4_000..=4_096).contains(&units), "{units}");
+    assert!(text.contains("(cut to fit: "), "{text}");
 }
 
 #[test]

@@ -91,17 +91,21 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
 /// Issues are keyed by their identifier (`ENG-123`), which is what people and the API use;
 /// comments are filed under their issue so a thread of comments shares one key.
 fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
-    let (key, issue_id, comment_id) = match kind {
+    let (key, issue_id, comment_id, thread_id) = match kind {
         "Issue" => {
             let key = str_at(p, "/data/identifier").or_else(|| str_at(p, "/data/id"))?;
-            (key, raw_at(p, "/data/id"), None)
+            (key, raw_at(p, "/data/id"), None, None)
         }
         "Comment" => {
             let issue_id = raw_at(p, "/data/issueId").or_else(|| raw_at(p, "/data/issue/id"));
             let key = str_at(p, "/data/issue/identifier")
                 .or_else(|| str_at(p, "/data/issueId"))
                 .or_else(|| str_at(p, "/data/issue/id"))?;
-            (key, issue_id, raw_at(p, "/data/id"))
+            // Linear threads are one deep: a reply's thread is its parent's.
+            let thread = raw_at(p, "/data/parentId")
+                .filter(|v| v.is_string())
+                .or_else(|| raw_at(p, "/data/id"));
+            (key, issue_id, raw_at(p, "/data/id"), thread)
         }
         _ => return None,
     };
@@ -112,6 +116,7 @@ fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
             raw_at(p, "/data/identifier").or_else(|| raw_at(p, "/data/issue/identifier")),
         ),
         ("comment_id", comment_id),
+        ("thread_id", thread_id),
         ("url", raw_at(p, "/url")),
     ]);
     Some(source("linear.issue", key, d))
@@ -351,9 +356,15 @@ mod tests {
         assert_eq!(d.kind, "linear.issue");
         assert_eq!(
             Some(d.detail),
-            json!({"issue_id": "u2", "comment_id": "c1"})
+            json!({"issue_id": "u2", "comment_id": "c1", "thread_id": "c1"})
                 .as_object()
                 .cloned()
         );
+        // A reply's thread is its parent's: Linear nests one deep.
+        let reply = json!({"type": "Comment", "action": "create",
+                           "data": {"id": "c3", "issueId": "u2", "parentId": "c1"}});
+        let d = describe(&headers(&[]), &reply).source.expect("source");
+        assert_eq!(d.detail["comment_id"], "c3");
+        assert_eq!(d.detail["thread_id"], "c1");
     }
 }

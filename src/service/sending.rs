@@ -210,6 +210,7 @@ pub(super) fn command_token_warning(
         Provider::Linear => Delivery::LinearComment {
             issue_id: String::new(),
             body: String::new(),
+            parent_id: None,
         },
         // A thread reply is posted with the bot token; a `respond` to a slash command or a
         // button goes in the HTTP answer or to its `response_url`, which need none (to a
