@@ -399,6 +399,16 @@ pub fn check_message_target(target: &Target) -> Result<(), InvalidCommand> {
             "target.chat_id",
             "a Telegram message needs `chat_id`: the chat to post in (e.g. -1001234567890)",
         )),
+        // Telegram's chats are numbers (`-1001234567890`) or a public one's `@username`: a
+        // `1.5`, or a number too large to be kept whole (`1e+23`), is no chat.
+        Some(id) if takes_chat_id(kind) && !is_telegram_chat(id.trim()) => Err(invalid(
+            "target.chat_id",
+            format!(
+                "`{}` is no Telegram chat: give the chat's number (e.g. -1001234567890, a whole \
+                 number) or a public channel's `@username`",
+                crate::quote::quoted(id)
+            ),
+        )),
         Some(_) if !takes_chat_id(kind) => Err(invalid(
             "target.chat_id",
             format!(
@@ -408,6 +418,19 @@ pub fn check_message_target(target: &Target) -> Result<(), InvalidCommand> {
             ),
         )),
         _ => Ok(()),
+    }
+}
+
+/// A Telegram `chat_id`: a whole number, or `@` and a public chat's username.
+fn is_telegram_chat(id: &str) -> bool {
+    match id.strip_prefix('@') {
+        Some(name) => {
+            !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        }
+        None => {
+            let digits = id.strip_prefix('-').unwrap_or(id);
+            !digits.is_empty() && digits.len() <= 19 && digits.bytes().all(|b| b.is_ascii_digit())
+        }
     }
 }
 

@@ -211,15 +211,8 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<UpdateWebhookArgs>,
     ) -> Result<CallToolResult, String> {
+        // Blank values are dropped as left out (models fill every field).
         let (id, patch) = args.into_patch();
-        // Blank values were dropped as left out (models fill every field): saying "updated"
-        // when nothing was would hide a name the model meant to set.
-        if patch.name.is_none() && patch.enabled.is_none() && patch.options.is_none() {
-            return Err(format!(
-                "nothing to change on webhook `{id}`: give `name` (1-200 characters), \
-                 `enabled` or `options`; a blank value counts as left out"
-            ));
-        }
         let webhook = webhooks::update(&self.state, &id, patch)
             .await
             .map_err(tool_error)?;

@@ -391,6 +391,17 @@ fn patched(
     {
         return Err(ServiceError::invalid("id", "a webhook's id cannot change"));
     }
+    // Saying "updated" when nothing was would hide a change the caller meant to make.
+    if patch.name.is_none() && patch.enabled.is_none() && patch.options.is_none() {
+        return Err(ServiceError::Invalid {
+            field: None,
+            message: format!(
+                "nothing to change on webhook `{}`: give `name` (1-200 characters), `enabled` \
+                 or `options`; null (over MCP, a blank value too) counts as left out",
+                crate::quote::quoted(&row.id)
+            ),
+        });
+    }
     if let Some(name) = &patch.name {
         row.name = check_name(name)?;
     }

@@ -172,6 +172,49 @@ async fn a_chat_id_for_a_channel_that_takes_none_is_refused_naming_it() {
 }
 
 #[tokio::test]
+async fn a_telegram_chat_id_that_names_no_chat_is_refused_naming_it() {
+    // Arrange
+    let url = "https://api.telegram.org/bot1:A/sendMessage";
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", GH_SECRET).await;
+
+    // Act: a fraction, a number too large to be kept whole, and words.
+    let mut answers = Vec::new();
+    for chat_id in [
+        json!(1.5),
+        json!(99999999999999999999999_f64),
+        json!("general"),
+    ] {
+        answers.push(
+            app.post_api(
+                "/api/messages",
+                &json!({"url": url, "text": "x", "chat_id": chat_id}),
+            )
+            .await,
+        );
+    }
+    let (saved, command) = add_command(&app, json!({"url": url, "chat_id": "1.5"})).await;
+    // A chat's number and a public channel's name are chats.
+    let fine = [json!(-1001234567890_i64), json!("@my_channel")];
+    let mut taken = Vec::new();
+    for chat_id in fine {
+        taken.push(add_command(&app, json!({"url": url, "chat_id": chat_id})).await);
+    }
+
+    // Assert
+    for (status, answer) in answers {
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["error"]["field"], "chat_id", "{answer}");
+    }
+    assert_eq!(saved, StatusCode::BAD_REQUEST, "{command}");
+    assert_eq!(command["error"]["field"], "target.chat_id", "{command}");
+    for (status, command) in taken {
+        assert_eq!(status, StatusCode::CREATED, "{command}");
+    }
+    assert_eq!(app.drain().await, 0);
+}
+
+#[tokio::test]
 async fn an_agent_whose_channel_could_never_be_posted_to_is_refused_at_start() {
     let cases = [
         // A Telegram channel with no chat: every result would go dead.

@@ -515,6 +515,8 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
     let reversed = put(json!({"name": "\u{202E}kooh"})).await;
     let empty_name = put(json!({"name": "   "})).await;
     let new_id = put(json!({"id": "other"})).await;
+    let nothing = put(json!({})).await;
+    let only_nulls = put(json!({"name": null, "options": null})).await;
     let negative_grace = rotate(json!({"grace_period_secs": -1})).await;
     let same_secret = rotate(json!({"secret": "keep-it-safe-keep-me"})).await;
     let masked_secret = rotate(json!({"secret": "********"})).await;
@@ -530,6 +532,14 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
 
     // Assert
     assert_error(&unknown_field, StatusCode::BAD_REQUEST, Some("colour"));
+    for refused in [&nothing, &only_nulls] {
+        assert_error(refused, StatusCode::BAD_REQUEST, None);
+        assert!(
+            refused.1.to_string().contains("nothing to change"),
+            "{}",
+            refused.1
+        );
+    }
     assert_error(&options_list, StatusCode::BAD_REQUEST, Some("options"));
     assert_error(
         &credentials_list,
