@@ -33,7 +33,9 @@ struct Spec {
     author: Option<OneOrMany>,
     from_bot: Option<YesNo>,
     field: Option<String>,
+    #[serde(default, deserialize_with = "present_null")]
     equals: Option<Value>,
+    #[serde(default, deserialize_with = "present_null")]
     not_equals: Option<Value>,
     #[serde(rename = "in")]
     in_list: Option<Vec<Value>>,
@@ -464,11 +466,16 @@ fn compile_spec(spec: Spec, at: &str) -> Result<Conditions, ConditionError> {
     }
 
     let mut ops = Vec::new();
-    if let Some(v) = spec.equals {
-        ops.push(FieldOp::Equals(v));
+    // `equals: null` asks for a field that is not set: null or absent, as `exists: false`.
+    match spec.equals {
+        Some(Value::Null) => ops.push(FieldOp::Exists(false)),
+        Some(v) => ops.push(FieldOp::Equals(v)),
+        None => {}
     }
-    if let Some(v) = spec.not_equals {
-        ops.push(FieldOp::NotEquals(v));
+    match spec.not_equals {
+        Some(Value::Null) => ops.push(FieldOp::Exists(true)),
+        Some(v) => ops.push(FieldOp::NotEquals(v)),
+        None => {}
     }
     if let Some(v) = spec.in_list {
         ops.push(FieldOp::In(v));
@@ -590,7 +597,8 @@ impl FieldOp {
             FieldOp::In(list) => value.is_some_and(|v| list.iter().any(|e| loosely_equal(v, e))),
             FieldOp::Contains(needle) => match value {
                 Some(Value::Array(items)) => items.iter().any(|i| loosely_equal(i, needle)),
-                Some(Value::String(s)) => needle.as_str().is_some_and(|n| s.contains(n)),
+                // A number or flag is looked for as its text (`5` in "Fix bug 5").
+                Some(Value::String(s)) => payload::as_text(needle).is_some_and(|n| s.contains(&*n)),
                 _ => false,
             },
             FieldOp::Regex(re) => value
@@ -608,6 +616,13 @@ fn loosely_equal(a: &Value, b: &Value) -> bool {
     if a == b {
         return true;
     }
+    // `1` and `1.0` are one number; two integers are compared whole above, as a float would
+    // take two large ones for the same.
+    if let (Value::Number(x), Value::Number(y)) = (a, b)
+        && (x.is_f64() || y.is_f64())
+    {
+        return x.as_f64() == y.as_f64();
+    }
     match (payload::as_text(a), payload::as_text(b)) {
         (Some(x), Some(y)) if !a.is_object() && !b.is_object() => x == y,
         _ => false,
@@ -622,9 +637,18 @@ fn as_number(v: &Value) -> Option<f64> {
     }
 }
 
+/// Names compared in any case, beyond ASCII too (`Ärger` and `ärger` are one label).
 fn any_equal(have: &[String], want: &[String]) -> bool {
-    want.iter()
-        .any(|w| have.iter().any(|h| h.eq_ignore_ascii_case(w)))
+    let fold = |s: &str| s.to_lowercase();
+    want.iter().any(|w| {
+        have.iter()
+            .any(|h| h.eq_ignore_ascii_case(w) || fold(h) == fold(w))
+    })
+}
+
+/// A field's test value as given, `null` too (serde would take `null` for left out).
+fn present_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 /// Slack and users write channels with or without `#`.

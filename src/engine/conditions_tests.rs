@@ -580,3 +580,38 @@ fn conditions_that_can_match_are_taken_when_saved() {
         assert_eq!(super::check_new(&conditions), Ok(()), "{conditions}");
     }
 }
+
+#[test]
+fn field_tests_read_numbers_nulls_and_names_as_people_write_them() {
+    let payload = json!({"f": 1.0, "n": 1, "big": 9007199254740993_u64, "title": "Fix bug 5",
+        "nul": null, "issue": {"labels": [{"name": "Ärger"}]}});
+    let cases = [
+        // One number, however written; two large integers stay apart.
+        (json!({"field": "f", "equals": 1}), true),
+        (json!({"field": "n", "equals": 1.0}), true),
+        (json!({"field": "n", "in": [2, 1.0]}), true),
+        (
+            json!({"field": "big", "equals": 9007199254740992_u64}),
+            false,
+        ),
+        // A number looked for in a string, as its text.
+        (json!({"field": "title", "contains": 5}), true),
+        (json!({"field": "title", "contains": 6}), false),
+        // `equals: null` is a field not set: null or absent.
+        (json!({"field": "nul", "equals": null}), true),
+        (json!({"field": "absent", "equals": null}), true),
+        (json!({"field": "title", "equals": null}), false),
+        (json!({"field": "title", "not_equals": null}), true),
+        (json!({"field": "nul", "not_equals": null}), false),
+        // Names in any case beyond ASCII.
+        (json!({"labels": "ärger"}), true),
+        (json!({"labels": "ÄRGER"}), true),
+    ];
+    for (conditions, want) in cases {
+        assert_eq!(
+            check(conditions.clone(), payload.clone()),
+            want,
+            "{conditions}"
+        );
+    }
+}

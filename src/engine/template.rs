@@ -106,10 +106,21 @@ fn environment() -> Environment<'static> {
     env.add_filter(
         "string",
         |state: &minijinja::State, value: &minijinja::Value| {
+            // A null is nothing, as printed alone (see the formatter below).
+            if value.is_none() {
+                return Ok(minijinja::Value::from(""));
+            }
             check_shown(state, value, "to print")?;
             minijinja::filters::string(state, value)
         },
     );
+    env.add_filter("safe", |value: &minijinja::Value| {
+        if value.is_none() {
+            minijinja::Value::from_safe_string(String::new())
+        } else {
+            minijinja::filters::safe(value.to_string())
+        }
+    });
     checked_work_filters(&mut env);
     // Webhook payloads are untrusted data and the output goes to markdown, not HTML; only
     // Slack, whose message text has markup of its own, needs values escaped.
@@ -847,6 +858,28 @@ mod tests {
         ];
         for (source, expected) in cases {
             assert_eq!(render(source, &ctx).as_deref(), Ok(expected), "{source}");
+        }
+    }
+
+    #[test]
+    fn a_null_printed_through_safe_or_string_is_nothing_too() {
+        let ctx = json_context(&json!({"body": null, "title": "<b>"}));
+        for (source, want) in [
+            ("[{{ body | safe }}]", "[]"),
+            ("[{{ body | string }}]", "[]"),
+            ("[{{ title | safe }}]", "[<b>]"),
+            ("[{{ title | string }}]", "[<b>]"),
+        ] {
+            assert_eq!(render(source, &ctx).as_deref(), Ok(want), "{source}");
+            assert_eq!(
+                render_as(source, &ctx, Escape::Slack).as_deref(),
+                Ok(if source.contains("title | string") {
+                    "[&lt;b&gt;]"
+                } else {
+                    want
+                }),
+                "{source}"
+            );
         }
     }
 
