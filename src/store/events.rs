@@ -366,8 +366,8 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<EventRow> {
 /// The event's status from the work its commands made, actions and tasks alike: `failed` if
 /// an action is dead or a task failed, `done` when every action is delivered and every task
 /// done or cancelled (or when there was nothing to do later: an answer given inline), else
-/// `matched`. A question dropped because its task ended (cancelled or completed) is no
-/// failure. Called whenever a piece of that work ends.
+/// `matched`. A question dropped because its task ended (cancelled or completed) or was
+/// answered before it went out is no failure. Called whenever a piece of that work ends.
 pub fn settle(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
     let (total, finished, failed): (i64, i64, i64) = conn
         .prepare_cached(
@@ -376,15 +376,20 @@ pub fn settle(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
                       status = 'dead' AND NOT cancelled AS failed FROM ( \
                  SELECT status, EXISTS (SELECT 1 FROM tasks t WHERE t.id = outbox.task_id \
                                         AND t.status = 'cancelled') \
-                          OR (status = 'dead' AND last_error = ?2) AS cancelled \
+                          OR (status = 'dead' AND last_error IN (?2, ?3)) AS cancelled \
                    FROM outbox WHERE event_id = ?1) \
                UNION ALL \
                SELECT status IN ('done', 'cancelled'), status = 'failed' \
                  FROM tasks WHERE event_id = ?1)",
         )?
-        .query_row(params![event_id, super::tasks::COMPLETED], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
+        .query_row(
+            params![
+                event_id,
+                super::tasks::COMPLETED,
+                super::tasks::ANSWERED_FIRST
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
     let status = if failed > 0 {
         "failed"
     } else if finished == total {

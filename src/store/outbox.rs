@@ -727,7 +727,7 @@ pub struct Unconfirmed {
 
 /// SQL telling whether the outbox row `o` may have made a post no answer named and is still
 /// to be settled, so that a post announced with its words can be its: one being sent, one
-/// waiting to retry after a send with no answer, or one still to be sent or dead with an
+/// waiting to retry after a send with no answer (not one whose connection was never made), or one still to be sent or dead with an
 /// attempt since `since` (a placeholder) that went out and heard no answer, whatever later
 /// attempts heard (a timeout, then a 5xx: the first post may be there all the same, and a
 /// third send would make another; a timeout, then a 422 or the retries spent: a retry by hand
@@ -736,7 +736,8 @@ pub struct Unconfirmed {
 fn sent_unanswered(since: &str) -> String {
     format!(
         "(o.remote_id IS NULL AND (o.status = 'sending' \
-             OR (o.status = 'retrying' AND o.last_status IS NULL) \
+             OR (o.status = 'retrying' AND o.last_status IS NULL AND EXISTS ( \
+                 SELECT 1 FROM outbox_attempts u WHERE u.outbox_id = o.id AND u.unanswered = 1)) \
              OR (o.status IN ('pending', 'retrying', 'dead') AND EXISTS ( \
                  SELECT 1 FROM outbox_attempts a WHERE a.outbox_id = o.id \
                  AND a.unanswered = 1 AND a.started_at >= {since} \

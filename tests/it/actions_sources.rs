@@ -482,15 +482,31 @@ async fn a_jira_comment_heard_as_an_issue_update_answers_a_question_on_its_issue
 
 #[tokio::test]
 async fn a_comment_made_before_the_question_is_out_does_not_answer_it() {
-    // Arrange: Jira refuses the question for now (an outage); it will be tried again.
+    // Jira refuses the question for now (an outage); it will be tried again.
     let jira = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/rest/api/2/issue/OPS-21/comment"))
         .respond_with(ResponseTemplate::new(500))
         .mount(&jira)
         .await;
+    a_comment_during_an_outage_answers_nothing(&jira.uri()).await;
+}
+
+#[tokio::test]
+async fn a_comment_made_while_the_question_cannot_reach_jira_does_not_answer_it() {
+    // No connection is made at all: nothing went out that anyone could answer.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = format!("http://{}", closed.local_addr().expect("address"));
+    drop(closed);
+    a_comment_during_an_outage_answers_nothing(&address).await;
+}
+
+async fn a_comment_during_an_outage_answers_nothing(jira_url: &str) {
+    // Arrange: the question cannot go out for now; it will be tried again.
     let app = spawn_manual(|c| {
-        use_jira(&jira)(c);
+        c.upstreams.jira_base_url = Some(jira_url.to_string());
+        c.upstreams.jira_email = Some("bot@example.com".into());
+        c.upstreams.jira_api_token = Some("atl-token".into());
         c.retry_schedule = vec!["1h".into()];
     })
     .await;

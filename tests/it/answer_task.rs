@@ -471,9 +471,8 @@ async fn a_question_still_on_its_way_out_when_answered_is_not_posted_after_its_a
     let github = fake_github().await;
     let app = agent_app(&llm, &github).await;
     let runner = runner_of(&app);
-    let task_id = app
-        .task_id_of(&open_issue(&app, 70, "Crash on start").await)
-        .await;
+    let event_id = open_issue(&app, 70, "Crash on start").await;
+    let task_id = app.task_id_of(&event_id).await;
     assert_eq!(
         run_next(&app, &runner).await,
         Some((task_id.clone(), "waiting_reply".into()))
@@ -510,6 +509,9 @@ async fn a_question_still_on_its_way_out_when_answered_is_not_posted_after_its_a
         first.1.contains("answered before it was posted"),
         "{first:?}"
     );
+    // A question dropped for its answer is no failure of the event.
+    let (_, event) = app.get_json(&format!("/api/events/{event_id}")).await;
+    assert_eq!(event["status"], "matched", "{event}");
     client.cancel().await.ok();
 }
 
