@@ -604,6 +604,14 @@ async fn resolve(
                     format!("task `{t}` belongs to event `{event_id}`; give one of the two"),
                 ));
             }
+            // Someone stopped it: what its agent still says for it would go out unasked (its
+            // replies queued before the cancel were stopped with it).
+            if task.status == "cancelled" {
+                return Err(ServiceError::Conflict(format!(
+                    "task `{t}` was cancelled: nothing more is posted for it; reply with the \
+                     event_id alone to say something about its event"
+                )));
+            }
             // The task's own thread: its event's, or the one its question started there.
             let source = task
                 .source
@@ -903,6 +911,11 @@ fn replay_in_db(
                     {
                         json!({"command_id": command_id, "action_id": o.id, "result": "task_cancelled"})
                     }
+                    // A question dropped because its task was completed, or because it was
+                    // answered, before it went out: sent now, it would ask no one.
+                    Some(o) if unneeded_question(db, o)?.is_some() => {
+                        json!({"command_id": command_id, "action_id": o.id, "result": "not_needed"})
+                    }
                     Some(o) => {
                         let fresh = replanned(o);
                         let status = if delivery.is_ok() { "pending" } else { "dead" };
@@ -1165,23 +1178,41 @@ fn being_sent(row: &OutboxRow) -> String {
     }
 }
 
+/// Why a question not yet out must not be sent (again), if it must not: its task was
+/// completed before it went out, so its answer would wake no one and land after the result,
+/// or a person answered it before it was posted, and asked after its answer it would take
+/// the next question's replies.
+fn unneeded_question(
+    db: &rusqlite::Connection,
+    row: &OutboxRow,
+) -> Result<Option<&'static str>, crate::store::StoreError> {
+    if row.action != "ask" || matches!(row.status.as_str(), "delivered" | "sending") {
+        return Ok(None);
+    }
+    if row.last_error.as_deref() == Some(tasks::ANSWERED_FIRST) {
+        return Ok(Some("that was answered before it went out"));
+    }
+    match &row.task_id {
+        Some(task) if tasks::past_questions(db, task)? => {
+            Ok(Some("of a task that was completed before it went out"))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Sends a dead (or waiting) action again, now.
 pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, ServiceError> {
     let id = action_id.to_string();
-    let (of_cancelled_task, question_of_completed_task) = state
+    let (of_cancelled_task, unneeded) = state
         .store
         .read(move |db| {
             let Some(row) = outbox::get(db, &id)? else {
-                return Ok((false, false));
+                return Ok((false, None));
             };
             let Some(task) = &row.task_id else {
-                return Ok((false, false));
+                return Ok((false, None));
             };
-            // A question not yet out when its task was completed was dropped then (or died
-            // after): its answer would wake no one, and it would land after the result.
-            let unsent = !matches!(row.status.as_str(), "delivered" | "sending");
-            let past = row.action == "ask" && unsent && tasks::past_questions(db, task)?;
-            Ok((tasks::is_cancelled(db, task)?, past))
+            Ok((tasks::is_cancelled(db, task)?, unneeded_question(db, &row)?))
         })
         .await?;
     if of_cancelled_task {
@@ -1189,10 +1220,10 @@ pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, Servi
             "action `{action_id}` belongs to a task that was cancelled: nothing waits for it"
         )));
     }
-    if question_of_completed_task {
+    if let Some(why) = unneeded {
         return Err(ServiceError::Conflict(format!(
-            "action `{action_id}` is a question of a task that was completed before it went \
-             out: no one waits for its answer, so it is not sent"
+            "action `{action_id}` is a question {why}: no one waits for its answer, so it is \
+             not sent"
         )));
     }
     let id = action_id.to_string();

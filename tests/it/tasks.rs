@@ -433,6 +433,48 @@ async fn a_run_whose_task_is_cancelled_stops_without_posting() {
 }
 
 #[tokio::test]
+async fn a_cancelled_tasks_agent_cannot_post_for_it_any_more() {
+    // Arrange: a task cancelled before its agent (outside, unaware) speaks for it.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer(ANSWER)]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let event_id = open_issue(&app, 26, "Stop this").await;
+    let task_id = app.task_id_of(&event_id).await;
+    let (status, _) = app
+        .post_api(&format!("/api/tasks/{task_id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Act
+    let mut refused = Vec::new();
+    for reply in ["comment", "respond", "ask"] {
+        refused.push(
+            app.post_api(
+                &format!("/api/events/{event_id}/{reply}"),
+                &json!({"task_id": task_id, "text": "Still on it"}),
+            )
+            .await,
+        );
+    }
+    let (about_event, said) = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({"text": "Dropped."}),
+        )
+        .await;
+    app.drain().await;
+
+    // Assert: only the reply about the event went out.
+    for (status, answer) in refused {
+        assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+    }
+    assert_eq!(about_event, StatusCode::ACCEPTED, "{said}");
+    assert_eq!(comments_on(&github, 26).await, ["Dropped."]);
+}
+
+#[tokio::test]
 async fn a_run_of_the_built_in_runner_cannot_be_finished_from_outside_nor_its_claim_named() {
     // Arrange: a model that takes 2 s, and the run under way.
     let slow = llm_answer(ANSWER).set_delay(std::time::Duration::from_millis(2000));

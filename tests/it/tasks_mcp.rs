@@ -348,6 +348,60 @@ async fn completing_a_task_drops_its_question_still_to_be_posted_and_posts_the_r
 }
 
 #[tokio::test]
+async fn a_replay_does_not_post_a_question_dropped_when_its_task_was_completed() {
+    // Arrange: an `ask` command's question is refused for now, and the task is completed
+    // before it goes out, which drops it.
+    let (github, app) = app_whose_first_post_on_issue_fails(33).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "ask", "agent": "brain",
+               "template": "Which OS?"}),
+    )
+    .await;
+    let event_id = open_issue(&app, 33, "Crash").await;
+    assert_eq!(app.drain().await, 1, "the refused question");
+    let (_, event) = app.get_json(&format!("/api/events/{event_id}")).await;
+    let asking = event["tasks"]
+        .as_array()
+        .expect("tasks")
+        .iter()
+        .find(|t| t["agent"] == "brain")
+        .expect("the question's task")["id"]
+        .as_str()
+        .expect("task id")
+        .to_string();
+    let (status, done) = app
+        .post_api(
+            &format!("/api/tasks/{asking}/complete"),
+            &json!({"result": "Done without asking."}),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{done}");
+
+    // Act: the event replayed, and every retry made due.
+    let (_, replayed) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+    app.state
+        .store
+        .write(|db| {
+            db.execute("UPDATE outbox SET next_attempt_at = 0", [])?;
+            Ok(())
+        })
+        .await
+        .expect("make the retries due");
+    app.drain().await;
+
+    // Assert: the question stays unsent, and the replay says why.
+    assert!(replayed.to_string().contains("not_needed"), "{replayed}");
+    assert_eq!(
+        comments_on(&github, 33).await,
+        ["Which OS?"],
+        "only the refused try"
+    );
+}
+
+#[tokio::test]
 async fn get_task_shows_a_task_whole_and_cancel_task_cancels_it_as_rest_does() {
     // Arrange: an external agent claims the task and finds it is not for it.
     let (llm, github) = (
