@@ -366,19 +366,48 @@ fn enable_wal(conn: &Connection) -> Result<(), StoreError> {
 /// webhook secrets and tokens as given (and URLs with credentials in them always). SQLite
 /// gives its `-wal` and `-shm` files the database file's permissions. An existing file keeps
 /// the permissions its owner gave it.
+///
+/// A path that is a link to a file not made yet (set up to keep the data on another disk) has
+/// that file made so, with its folder: `create_new` refuses to follow the link, and SQLite
+/// would otherwise make it readable by everyone the umask lets read.
 fn create_private(path: &Path) -> Result<(), StoreError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(StoreError::Unavailable(format!(
-            "cannot create {}: {e}",
-            path.display()
-        ))),
+    let mut path = path.to_path_buf();
+    // A chain of links ends within a few; one longer (or a loop) is left to SQLite to refuse.
+    for _ in 0..8 {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&path) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(StoreError::Unavailable(format!(
+                    "cannot create {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        let dangling = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink())
+            && std::fs::metadata(&path).is_err();
+        if !dangling {
+            return Ok(());
+        }
+        let target = std::fs::read_link(&path).map_err(|e| {
+            StoreError::Unavailable(format!("cannot read the link {}: {e}", path.display()))
+        })?;
+        let target = match path.parent() {
+            Some(folder) if target.is_relative() => folder.join(target),
+            _ => target,
+        };
+        if let Some(folder) = target.parent().filter(|f| !f.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create folder {}: {e}", folder.display()))
+            })?;
+        }
+        path = target;
     }
+    Ok(())
 }
 
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
@@ -401,6 +430,25 @@ mod tests {
             ffi::Error::new(extended_code),
             None,
         ))
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_database_linked_to_a_file_not_made_yet_is_made_private_with_its_folder() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("link")).expect("folder");
+        std::os::unix::fs::symlink("../real/sub/app.db", dir.path().join("link/app.db"))
+            .expect("link");
+        create_private(&dir.path().join("link/app.db")).expect("created");
+        let made = dir.path().join("real/sub/app.db");
+        let mode = std::fs::metadata(&made).expect("made").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        // A file there already keeps its owner's permissions.
+        std::fs::set_permissions(&made, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        create_private(&dir.path().join("link/app.db")).expect("kept");
+        let mode = std::fs::metadata(&made).expect("kept").permissions().mode();
+        assert_eq!(mode & 0o777, 0o640, "{mode:o}");
     }
 
     #[test]
