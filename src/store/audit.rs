@@ -179,9 +179,9 @@ pub struct AuditExpired {
     pub finished: bool,
 }
 
-/// Deletes the oldest entries made before `cutoff` (unix ms), at most `budget` of them: the
+/// Deletes the oldest entries made before `cutoff` (unix ms), from the first `budget`: the
 /// log is written in time order, so they are the ones at its front, read by row number up to
-/// the first newer one. Never a scan of the whole log, however long it is. The newest entry
+/// a run of newer ones. Never a scan of the whole log, however long it is. The newest entry
 /// stays, however old: SQLite would give its id to the next entry again, and an id quoted
 /// (or a `cursor` held) would then name another change.
 pub fn expire(conn: &Connection, cutoff: i64, budget: u32) -> Result<AuditExpired, StoreError> {
@@ -192,14 +192,31 @@ pub fn expire(conn: &Connection, cutoff: i64, budget: u32) -> Result<AuditExpire
         )?
         .query_map(params![budget], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let old = front.iter().take_while(|(_, at)| *at < cutoff).count();
-    if let Some((last, _)) = old.checked_sub(1).map(|i| front[i]) {
-        conn.prepare_cached("DELETE FROM audit_log WHERE id <= ?1")?
-            .execute(params![last])?;
+    // The old ones up to a run of young ones (see `retention::YOUNG_RUN`): one stamped in
+    // the future by a clock step is passed over, not taken for the young end.
+    let mut old = Vec::new();
+    let mut young = 0;
+    let mut ended = false;
+    for (id, at) in &front {
+        if *at < cutoff {
+            young = 0;
+            old.push(*id);
+        } else {
+            young += 1;
+            if young >= super::retention::YOUNG_RUN {
+                ended = true;
+                break;
+            }
+        }
+    }
+    if !old.is_empty() {
+        let ids = serde_json::to_string(&old).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        conn.prepare_cached("DELETE FROM audit_log WHERE id IN (SELECT value FROM json_each(?1))")?
+            .execute(params![ids])?;
     }
     Ok(AuditExpired {
-        entries: old,
-        finished: old < front.len() || front.len() < budget as usize,
+        entries: old.len(),
+        finished: ended || front.len() < budget as usize,
     })
 }
 
@@ -298,7 +315,7 @@ mod tests {
     fn entries_before_the_cutoff_go_from_the_front_a_budget_at_a_time() {
         // (times of the entries, budget, what one write leaves, entries deleted, finished)
         type Case = (&'static [i64], u32, &'static [usize], usize, bool);
-        let cases: [Case; 8] = [
+        let cases: [Case; 9] = [
             (&[], 10, &[], 0, true),
             (&[1, 2, 9], 10, &[2], 2, true),
             (&[1, 2, 3, 4], 2, &[2, 3], 2, false),
@@ -306,9 +323,10 @@ mod tests {
             // The newest stays, however old: its id would be given again.
             (&[1, 2, 3], 10, &[2], 2, true),
             (&[1], 10, &[0], 0, true),
-            (&[9, 1, 2], 10, &[0, 1, 2], 0, true),
-            // The clock stepped back: the front is read up to the first newer entry only.
+            // The clock stepped back: an entry stamped in the future is passed over.
+            (&[9, 1, 2], 10, &[0, 2], 1, true),
             (&[1, 9, 2], 10, &[1, 2], 1, true),
+            (&[1, 9, 1, 1], 10, &[1, 3], 2, true),
         ];
         for (times, budget, kept, deleted, finished) in cases {
             let conn = migrated();
@@ -325,5 +343,20 @@ mod tests {
                 "{times:?} budget {budget}"
             );
         }
+        // A run of newer entries is the young end: what is behind it is not read.
+        let conn = migrated();
+        let mut times = vec![9; super::super::retention::YOUNG_RUN];
+        times.extend([1, 1]);
+        for at in &times {
+            add(&conn, *at);
+        }
+        let expired = expire(&conn, 5, 1000).unwrap();
+        assert_eq!(
+            expired,
+            AuditExpired {
+                entries: 0,
+                finished: true
+            }
+        );
     }
 }

@@ -36,6 +36,11 @@ pub const BUDGET: Budget = Budget {
     looked_at: 1024,
 };
 
+/// How many events (or audit entries) received since the cutoff, one after another, end a
+/// sweep. Time order is what makes a sweep stop early, and a clock step can break it for a
+/// few; a run this long is the young end of the log.
+pub const YOUNG_RUN: usize = 64;
+
 /// What one write let go, and where the next one takes up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expired {
@@ -92,9 +97,11 @@ fn candidates() -> String {
 /// Deletes, within `budget`, events after row `after` received before `cutoff` (unix ms)
 /// whose work has ended, with everything that belongs to them.
 ///
-/// Events are read in the order they were stored (row number) and the first one received
-/// since the cutoff ends the sweep: they arrive in time order, so what comes after it is
-/// younger still (one stamped out of order by a clock step waits for a later sweep). The
+/// Events are read in the order they were stored (row number), and [`YOUNG_RUN`] received
+/// since the cutoff in a row end the sweep: they arrive in time order, so what comes after
+/// them is younger still. One young among old ones (stamped in the future by a clock that
+/// stepped back since) is passed over, not taken for the end: it would keep every later
+/// event, however old, until its own time came. The
 /// newest event is never deleted, however old: watchers find new events by row number
 /// (`events::committed_after`), and SQLite would give its number to the next one.
 pub fn expire(
@@ -114,13 +121,20 @@ pub fn expire(
     {
         let mut stmt = conn.prepare_cached(&candidates())?;
         let mut rows = stmt.query(params![after, cutoff, newest, budget.looked_at])?;
+        let mut young = 0;
         while let Some(row) = rows.next()? {
             looked_at += 1;
             let received_at: i64 = row.get(2)?;
             if received_at >= cutoff {
-                expired.finished = true;
-                break;
+                young += 1;
+                if young >= YOUNG_RUN {
+                    expired.finished = true;
+                    break;
+                }
+                expired.last_row = row.get(0)?;
+                continue;
             }
+            young = 0;
             expired.last_row = row.get(0)?;
             if row.get::<_, Option<bool>>(4)? == Some(true) {
                 ids.push(row.get(1)?);
@@ -384,26 +398,46 @@ mod tests {
     }
 
     #[test]
-    fn the_newest_event_stays_however_old_and_a_young_one_ends_the_sweep() {
+    fn the_newest_event_stays_however_old_and_one_young_among_old_ones_is_passed_over() {
         let conn = migrated();
         add_event(&conn, "evt_a", OLD);
+        // Stamped in the future by a clock that stepped back since.
         add_event(&conn, "evt_b", NEW);
         add_event(&conn, "evt_c", OLD);
         add_event(&conn, "evt_d", OLD);
 
         let expired = expire(&conn, CUTOFF, 0, BUDGET).unwrap();
 
+        assert_eq!(expired.events, 2);
+        assert!(expired.finished);
+        assert_eq!(expired.last_row, 3);
+        assert_eq!(left(&conn), ["evt_b", "evt_d"]);
+    }
+
+    #[test]
+    fn a_run_of_young_events_ends_the_sweep() {
+        let conn = migrated();
+        add_event(&conn, "evt_a", OLD);
+        for i in 0..YOUNG_RUN {
+            add_event(&conn, &format!("evt_y{i:03}"), NEW);
+        }
+        add_event(&conn, "evt_old_behind", OLD);
+        add_event(&conn, "evt_newest", OLD);
+
+        let expired = expire(&conn, CUTOFF, 0, BUDGET).unwrap();
+
         assert_eq!(expired.events, 1);
         assert!(expired.finished);
-        assert_eq!(expired.last_row, 1);
-        let left: Vec<String> = conn
-            .prepare("SELECT id FROM events ORDER BY rowid")
+        assert!(left(&conn).contains(&"evt_old_behind".to_string()));
+    }
+
+    fn left(conn: &Connection) -> Vec<String> {
+        conn.prepare("SELECT id FROM events ORDER BY rowid")
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
             .map(Result::unwrap)
-            .collect();
-        assert_eq!(left, ["evt_b", "evt_c", "evt_d"]);
+            .collect()
     }
 
     #[test]
