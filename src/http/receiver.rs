@@ -177,23 +177,38 @@ const COMPRESSIONS: [&str; 7] = [
 /// A refusal of a body sent compressed: it is kept and verified as sent, and senders sign
 /// what they send, so a compressed one would be stored unreadable and fail as "not JSON"
 /// (none of the senders this receives from compresses).
+/// A transfer coding (`Transfer-Encoding: gzip, chunked`) compresses it as well: hyper takes
+/// `chunked` off and passes the rest through.
 fn encoded(headers: &HeaderMap) -> Option<ApiError> {
-    let first = headers
-        .get_all(axum::http::header::CONTENT_ENCODING)
-        .iter()
-        .flat_map(|v| {
-            String::from_utf8_lossy(v.as_bytes())
-                .split(',')
-                .map(|e| e.trim().to_ascii_lowercase())
-                .collect::<Vec<_>>()
-        })
-        .find(|e| COMPRESSIONS.contains(&e.as_str()))?;
+    let codings = |name| {
+        headers
+            .get_all(name)
+            .iter()
+            .flat_map(|v| {
+                String::from_utf8_lossy(v.as_bytes())
+                    .split(',')
+                    .map(|e| e.trim().to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let (header, first) = [
+        (axum::http::header::CONTENT_ENCODING, "Content-Encoding"),
+        (axum::http::header::TRANSFER_ENCODING, "Transfer-Encoding"),
+    ]
+    .into_iter()
+    .find_map(|(name, shown)| {
+        codings(name)
+            .into_iter()
+            .find(|e| COMPRESSIONS.contains(&e.as_str()))
+            .map(|e| (shown, e))
+    })?;
     Some(ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_encoding",
         format!(
-            "the body is sent with `Content-Encoding: {}`; webhooks are received uncompressed: \
-             send the body as is",
+            "the body is sent with `{header}: {}`; webhooks are received uncompressed: send the \
+             body as is",
             crate::quote::quoted(&first)
         ),
     ))

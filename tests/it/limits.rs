@@ -400,6 +400,38 @@ async fn a_compressed_body_is_refused_with_415_and_stores_nothing() {
 }
 
 #[tokio::test]
+async fn a_body_compressed_as_a_transfer_coding_is_refused_with_415_too() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    // Arrange: hyper takes `chunked` off and passes the `gzip` under it through.
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let compressed = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\xabV\x02\x00".to_vec();
+    let signature = crate::helpers::github_signature(SECRET, &compressed);
+    let mut request = format!(
+        "POST /webhooks/github/gh HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: issues\r\n\
+         X-GitHub-Delivery: te-1\r\nX-Hub-Signature-256: {signature}\r\n\
+         Transfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n{:x}\r\n",
+        compressed.len()
+    )
+    .into_bytes();
+    request.extend(&compressed);
+    request.extend(b"\r\n0\r\n\r\n");
+
+    // Act
+    let mut socket = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    socket.write_all(&request).await.expect("send");
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).await.ok();
+
+    // Assert
+    assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
+    assert!(answer.contains("Transfer-Encoding: gzip"), "{answer}");
+    assert!(app.events("webhook_id=gh").await.is_empty());
+}
+
+#[tokio::test]
 async fn commands_and_allowlists_past_what_a_delivery_is_checked_against_are_refused() {
     // Arrange
     let app = spawn_app().await;
