@@ -242,6 +242,22 @@ impl From<ServiceError> for ApiError {
                 )
                 .with_retry_after(60)
             }
+            // Damaged (a disk fault, a file copied while written): every write and read of
+            // it may fail until an operator restores it, so senders are told to come back.
+            ServiceError::Store(StoreError::Sqlite(e))
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+                ) =>
+            {
+                tracing::error!(error = %e, "the database file is damaged; restore it from a backup");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    "the server cannot save anything right now: its database file is damaged",
+                )
+                .with_retry_after(60)
+            }
             ServiceError::Store(e) => {
                 tracing::error!(error = %e, "store error");
                 ApiError::internal()
@@ -282,6 +298,15 @@ mod tests {
             (rusqlite::ffi::SQLITE_BUSY, StatusCode::SERVICE_UNAVAILABLE),
             (
                 rusqlite::ffi::SQLITE_LOCKED,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            // Damaged: senders come back once an operator has restored it.
+            (
+                rusqlite::ffi::SQLITE_CORRUPT,
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
+            (
+                rusqlite::ffi::SQLITE_NOTADB,
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
             (
