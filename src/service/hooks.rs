@@ -74,14 +74,26 @@ impl HookCache {
             .map_err(StoreError::Corrupt)?;
         // Their target URLs opened: planning names a message's kind and sends it by them.
         let commands = super::commands::opened_rows(sealer, commands)?;
-        let options: crate::providers::ProviderOptions =
-            serde_json::from_str(&row.options).unwrap_or_default();
+        // Options that cannot be read (a database another version wrote, or edited by hand)
+        // refuse its deliveries rather than drop the allowlist and limits that guard it.
+        let options: crate::providers::ProviderOptions = serde_json::from_str(&row.options)
+            .map_err(|e| {
+                StoreError::Corrupt(format!(
+                    "webhook `{id}`'s stored options cannot be read: {e}"
+                ))
+            })?;
         let allowlist = options
             .ip_allowlist
             .iter()
             .flatten()
-            .filter_map(|s| super::limits::parse_net(s).ok())
-            .collect();
+            .map(|s| {
+                super::limits::parse_net(s).map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "webhook `{id}`'s stored ip_allowlist entry `{s}` cannot be read: {e}"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?;
         let hook = Arc::new(Hook {
             allowlist,
             own_apis: super::record::OwnApis::of(&options),

@@ -197,6 +197,36 @@ async fn an_allowlist_admits_listed_ranges_and_refuses_others_with_403() {
 }
 
 #[tokio::test]
+async fn a_webhook_whose_stored_options_cannot_be_read_takes_no_delivery() {
+    // Arrange: an allowlist that shuts out loopback, then options this version cannot read
+    // (a database another version wrote, or edited by hand).
+    let app = spawn_app().await;
+    app.create_webhook(
+        json!({"id": "gh", "name": "g", "provider": "github", "secret": SECRET,
+        "options": {"ip_allowlist": ["192.30.252.0/22"]}}),
+    )
+    .await;
+    rusqlite::Connection::open(&app.db_path)
+        .expect("open db")
+        .execute(
+            "UPDATE webhooks SET options = \
+             '{\"ip_allowlist\": [\"192.30.252.0/22\"], \"from_a_later_version\": true}'",
+            [],
+        )
+        .expect("edit");
+
+    // Act: a delivery signed as it should be, from outside the allowlist.
+    let body = issue_opened("o/r", 1, &[]);
+    let answer = app
+        .post_github("gh", "issues", "d-unreadable", &body, SECRET)
+        .await;
+
+    // Assert: refused, not let through for want of the allowlist.
+    assert!(answer.status().is_server_error(), "{}", answer.status());
+    assert!(app.events("webhook_id=gh").await.is_empty());
+}
+
+#[tokio::test]
 async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
     // Behind a trusted proxy (loopback here), the client is the X-Forwarded-For address.
     let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1".into()]).await;
