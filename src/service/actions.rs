@@ -891,6 +891,23 @@ fn replay_in_db(
                         }
                         json!({"command_id": command_id, "action_id": o.id, "result": "asked_again"})
                     }
+                    // Asked and answered, then its run failed (the chat API refused it, say):
+                    // the task runs again on what it has, as a failed create_task does; the
+                    // question is not asked twice.
+                    Some(o)
+                        if o.status == "delivered"
+                            && o.action == "ask"
+                            && failed_after_asking(db, o.task_id.as_deref())? =>
+                    {
+                        let task_id = o.task_id.as_deref().unwrap_or_default();
+                        let prompt = tasks::get(db, task_id)?
+                            .map(|t| t.prompt)
+                            .unwrap_or_default();
+                        tasks::run_again(db, task_id, &prompt, now)?;
+                        let before = tasks::for_event(db, &event.id)?;
+                        requeue_dead_posts(db, &existing, &before, command_id, now)?;
+                        json!({"command_id": command_id, "action_id": o.id, "result": "run_again"})
+                    }
                     Some(o) if o.status == "delivered" => {
                         json!({"command_id": command_id, "action_id": o.id, "result": "already_delivered"})
                     }
@@ -1016,6 +1033,20 @@ fn timed_out_task(
     };
     Ok(tasks::get(db, task_id)?.is_some_and(|t| {
         t.status == "failed" && t.error.as_deref().is_some_and(|e| e.starts_with("timeout"))
+    }))
+}
+
+/// Whether the task of a question that went out failed other than for want of a reply (which
+/// [`timed_out_task`] asks again): its run failed, so it may run again.
+fn failed_after_asking(
+    db: &rusqlite::Connection,
+    task_id: Option<&str>,
+) -> Result<bool, crate::store::StoreError> {
+    let Some(task_id) = task_id else {
+        return Ok(false);
+    };
+    Ok(tasks::get(db, task_id)?.is_some_and(|t| {
+        t.status == "failed" && !t.error.as_deref().is_some_and(|e| e.starts_with("timeout"))
     }))
 }
 

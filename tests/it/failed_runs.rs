@@ -223,3 +223,61 @@ async fn a_run_again_that_fails_saying_nothing_is_not_kept_beside_the_one_that_s
     assert_eq!(runs[0]["tools_called"], json!(["comment"]), "{task}");
     assert_eq!(comments_on(&github, 78).await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_ask_commands_task_whose_run_failed_after_the_answer_runs_again_on_replay() {
+    // Arrange: an `ask` command's question is posted and answered; the run on the answer is
+    // refused by the chat API (400), which fails the task.
+    let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Bad request"}));
+    let llm = fake_llm(vec![refused, llm_answer("Fixed on Linux.")]).await;
+    let github = fake_github().await;
+    let app = agent_app_with(&llm, &github, |_| {}).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.labeled", "action": "ask", "agent": "brain",
+               "template": "Which OS?"}),
+    )
+    .await;
+    let labeled = json!({
+        "action": "labeled", "label": {"name": "bug"},
+        "issue": {"number": 78, "title": "Crash", "body": "b", "labels": [{"name": "bug"}],
+                  "user": {"login": "octocat"}},
+        "repository": {"full_name": "octo/app", "name": "app"}, "sender": {"login": "octocat"},
+    });
+    let event_id = crate::helpers::post_gh(&app, "issues", &labeled.to_string()).await;
+    let task_id = app.task_id_of(&event_id).await;
+    app.drain().await;
+    crate::helpers::post_gh(
+        &app,
+        "issue_comment",
+        &crate::helpers::issue_comment(78, "Crash", "alice", "Linux"),
+    )
+    .await;
+    let runner = runner_of(&app);
+    assert_eq!(
+        run_next(&app, &runner).await,
+        Some((task_id.clone(), "failed".into()))
+    );
+
+    // Act: the chat API mended, the event is replayed.
+    let (status, replayed) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+    let ran = run_next(&app, &runner).await;
+    app.drain().await;
+
+    // Assert: the task ran again on the answer it had; the question was not asked twice.
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["results"][0]["result"], "run_again", "{replayed}");
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    let posted = comments_on(&github, 78).await;
+    assert_eq!(
+        posted.iter().filter(|c| c.contains("Which OS?")).count(),
+        1,
+        "{posted:?}"
+    );
+    assert!(
+        posted.iter().any(|c| c.contains("Fixed on Linux.")),
+        "{posted:?}"
+    );
+}
