@@ -1049,8 +1049,15 @@ fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
             json!({"id": "evt_preview", "type": event_type, "provider": hook.provider,
                 "received_at": clock::rfc3339(now), "source": thread}),
         );
-        match template::render(source, &context) {
-            Ok(_) => return None,
+        // Text a reader still takes when cut is sent cut (saying so), as a delivery does; a
+        // forward's body is not cut, so one too long is an error there as here.
+        let rendered = if row.action.trim() == "forward" {
+            template::render(source, &context).map(drop)
+        } else {
+            template::render_cut(source, &context, template::Escape::Plain).map(drop)
+        };
+        match rendered {
+            Ok(()) => return None,
             Err(error) => {
                 first_failure.get_or_insert((*event_type, error));
             }

@@ -137,6 +137,26 @@ async fn a_template_that_does_not_render_with_the_sample_payload_is_saved_with_a
         )
         .await;
     assert!(chat.get("warnings").is_none(), "{chat}");
+
+    // Text too long for one message is sent cut, saying so: nothing to warn of; a forward's
+    // body is never cut, so there it is.
+    let long = "{{ 'x' * 70000 }}";
+    let (_, cut) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "comment", "template": long}),
+    )
+    .await;
+    assert!(cut.get("warnings").is_none(), "{cut}");
+    let (_, forwarded) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "forward", "template": long,
+               "target": {"url": "https://example.com/hook"}}),
+    )
+    .await;
+    assert!(
+        forwarded["warnings"].to_string().contains("65536"),
+        "{forwarded}"
+    );
 }
 
 #[tokio::test]
