@@ -677,7 +677,38 @@ async fn presented_with_warnings(
     out.warnings.extend(own_receiver_warning(state, hook, row));
     out.warnings
         .extend(super::sending::command_token_warning(state, hook, row));
+    out.warnings
+        .extend(second_respond_warning(state, hook, row).await);
     out
+}
+
+/// A custom sender reads one answer, in the HTTP response: the first `respond` an event fires
+/// (by priority) gives it, and another has no thread to answer on, so it ends dead. Which
+/// commands fire together depends on the events; that two may is worth saying.
+async fn second_respond_warning(
+    state: &AppState,
+    hook: &WebhookRow,
+    row: &CommandRow,
+) -> Option<String> {
+    if hook.provider != "custom" || row.action != "respond" || !row.enabled {
+        return None;
+    }
+    let webhook_id = hook.id.clone();
+    let others = state
+        .store
+        .read(move |db| crate::store::commands::list(db, &webhook_id))
+        .await
+        .ok()?;
+    let other = others
+        .iter()
+        .find(|c| c.id != row.id && c.enabled && c.action == "respond")?;
+    Some(format!(
+        "command `{}` answers this webhook's deliveries too: a custom sender reads one answer, \
+         in the HTTP response, given by the first `respond` an event fires (by priority); \
+         another one it fires has no thread to answer on and ends dead. Give the two \
+         triggers or conditions no event meets together, or make one a forward or post_message",
+        other.id
+    ))
 }
 
 /// A forward to this webhook's own receive URL comes back as a new event that forwards again:

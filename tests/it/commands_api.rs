@@ -160,6 +160,30 @@ async fn a_template_that_does_not_render_with_the_sample_payload_is_saved_with_a
 }
 
 #[tokio::test]
+async fn a_second_respond_on_a_custom_webhook_is_saved_with_a_warning() {
+    // Arrange: a custom sender reads one answer, in the HTTP response.
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "cu", "name": "c", "provider": "custom",
+                              "options": {"custom": {"mode": "token"}}}))
+        .await;
+    let respond =
+        |template: &str| json!({"trigger": "*", "action": "respond", "template": template});
+
+    // Act
+    let first = app.add_command_ok("cu", respond("one")).await;
+    let second = app.add_command_ok("cu", respond("two")).await;
+
+    // Assert
+    assert!(first.get("warnings").is_none(), "{first}");
+    let warned = second["warnings"].to_string();
+    assert!(
+        warned.contains(first["id"].as_str().expect("id")),
+        "{second}"
+    );
+    assert!(warned.contains("ends dead"), "{second}");
+}
+
+#[tokio::test]
 async fn an_ask_without_an_agent_warns_when_the_runner_does_not_run_brain() {
     // Arrange: the README's own agent list, which has no `brain`, and a chat API so the
     // built-in runner is on.
