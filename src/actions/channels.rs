@@ -187,6 +187,17 @@ pub fn guess_kind_on(url: &str, telegram_api_url: &str) -> MessageKind {
     }
 }
 
+/// Whether `url` is taken for an Open WebUI channel only because nothing names it another
+/// kind: it is not one of Open WebUI's channel webhooks (`…/channels/webhooks/…`) either, so
+/// it may well be another chat's (Mattermost, Google Chat), which would refuse the body.
+pub fn is_unknown_channel(url: &str, telegram_api_url: &str) -> bool {
+    guess_kind_on(url, telegram_api_url) == MessageKind::OpenWebUi
+        && !Url::parse(url).is_ok_and(|u| {
+            let segments: Vec<&str> = u.path_segments().into_iter().flatten().collect();
+            segments.windows(2).any(|w| w == ["channels", "webhooks"])
+        })
+}
+
 /// Whether a message of `kind` has a use for a `chat_id`: only Telegram's names the chat; the
 /// other kinds' URLs are one channel each, so a `chat_id` given for one would be dropped.
 pub fn takes_chat_id(kind: MessageKind) -> bool {

@@ -293,6 +293,7 @@ pub async fn post_message(
     // As add_command refuses it: the post would only fail later, in a dead action.
     crate::engine::command::check_openwebui_path(&target)
         .map_err(|e| ServiceError::invalid(&e.field.replace("target.", ""), e.message))?;
+    let (url_given, kind_given) = (url.clone(), kind.is_some());
     let kind = match kind {
         Some(k) => k.parse::<MessageKind>().map_err(|_| {
             ServiceError::invalid("kind", format!("unknown kind `{}`", super::quoted(&k)))
@@ -369,6 +370,9 @@ pub async fn post_message(
     let mut out = present_queued(&row, &unchecked);
     out.warnings
         .extend(by_address.map(|why| super::sending::queued_address_warning(state, &why, &row.id)));
+    out.warnings.extend(super::sending::unknown_channel_warning(
+        state, "url", &url_given, kind_given,
+    ));
     Ok(out)
 }
 

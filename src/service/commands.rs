@@ -679,6 +679,21 @@ async fn presented_with_warnings(
         .extend(super::sending::command_token_warning(state, hook, row));
     out.warnings
         .extend(second_respond_warning(state, hook, row).await);
+    if row.action == "post_message"
+        && let Some(target) = row
+            .target
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<command::Target>(t).ok())
+        // Stored sealed when WEBHOOK_MCP_SECRET_KEY is set (a channel URL is a credential).
+        && let Ok(url) = state.sealer.open(&target.url)
+    {
+        out.warnings.extend(super::sending::unknown_channel_warning(
+            state,
+            "target.url",
+            &url,
+            target.kind.is_some(),
+        ));
+    }
     out
 }
 

@@ -278,6 +278,28 @@ fn queued_warning(why: &str, follow: &str) -> String {
     )
 }
 
+/// A channel URL given without `kind` that nothing names (see
+/// [`crate::actions::is_unknown_channel`]): it is posted Open WebUI's body, which another
+/// chat's webhook would refuse.
+pub(super) fn unknown_channel_warning(
+    state: &AppState,
+    field: &str,
+    url: &str,
+    kind_given: bool,
+) -> Option<String> {
+    (!kind_given
+        && crate::actions::is_unknown_channel(url, &state.config.upstreams.telegram_api_url))
+    .then(|| {
+        format!(
+            "`{field}` is none of the channel webhooks known by their address (Slack, Discord, \
+             Teams, Telegram, Open WebUI's `/api/v1/channels/webhooks/…`), so it is posted as \
+             an Open WebUI channel (`{{\"content\": …}}`); if it is another kind, give `kind` \
+             (slack, discord, teams, telegram, openwebui); other chats are reached with a \
+             forward"
+        )
+    })
+}
+
 /// The same for a URL saved in a command or a webhook's options, whose actions come later.
 pub(super) fn saved_target_warning(field: &str, why: &str) -> String {
     format!(

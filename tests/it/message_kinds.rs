@@ -172,6 +172,44 @@ async fn a_chat_id_for_a_channel_that_takes_none_is_refused_naming_it() {
 }
 
 #[tokio::test]
+async fn a_channel_url_nothing_names_is_taken_with_a_warning_to_give_its_kind() {
+    // Arrange: a Mattermost-style hook, and an Open WebUI channel's, on the same host.
+    let channel = MockServer::start().await;
+    let unknown = format!("{}/mm/hooks/xyz123abc", channel.uri());
+    let owui = format!("{}/api/v1/channels/webhooks/id/tok", channel.uri());
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", GH_SECRET).await;
+
+    // Act
+    let (_, guessed) = app
+        .post_api("/api/messages", &json!({"url": unknown, "text": "x"}))
+        .await;
+    let (_, named) = app
+        .post_api(
+            "/api/messages",
+            &json!({"url": unknown, "kind": "openwebui", "text": "x"}),
+        )
+        .await;
+    let (_, command) = add_command(&app, json!({"url": unknown})).await;
+    let (_, open_webui) = add_command(&app, json!({"url": owui})).await;
+
+    // Assert: only the guess is warned of.
+    assert!(
+        guessed["warnings"].to_string().contains("give `kind`"),
+        "{guessed}"
+    );
+    assert!(
+        command["warnings"].to_string().contains("give `kind`"),
+        "{command}"
+    );
+    assert!(!named.to_string().contains("give `kind`"), "{named}");
+    assert!(
+        !open_webui.to_string().contains("give `kind`"),
+        "{open_webui}"
+    );
+}
+
+#[tokio::test]
 async fn a_telegram_chat_id_that_names_no_chat_is_refused_naming_it() {
     // Arrange
     let url = "https://api.telegram.org/bot1:A/sendMessage";
