@@ -185,12 +185,13 @@ pub async fn sweep_audit(
     days: u32,
     stop: &CancellationToken,
 ) -> Result<usize, StoreError> {
-    let cutoff = cutoff(clock::now_ms(), days);
+    let now = clock::now_ms();
+    let cutoff = cutoff(now, days);
     let mut entries = 0;
     loop {
         let expired = state
             .store
-            .write(move |db| audit::expire(db, cutoff, audit::EXPIRE_PER_WRITE))
+            .write(move |db| audit::expire(db, cutoff, now, audit::EXPIRE_PER_WRITE))
             .await?;
         state
             .expired
@@ -211,13 +212,14 @@ pub async fn sweep(
     days: u32,
     stop: &CancellationToken,
 ) -> Result<Swept, StoreError> {
-    let cutoff = cutoff(clock::now_ms(), days);
+    let now = clock::now_ms();
+    let cutoff = cutoff(now, days);
     let mut swept = Swept::default();
     let mut after = 0;
     loop {
         let expired = state
             .store
-            .write(move |db| retention::expire(db, cutoff, after, retention::BUDGET))
+            .write(move |db| retention::expire(db, cutoff, now, after, retention::BUDGET))
             .await?;
         swept.count(
             &state.expired,

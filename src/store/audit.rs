@@ -184,7 +184,12 @@ pub struct AuditExpired {
 /// a run of newer ones. Never a scan of the whole log, however long it is. The newest entry
 /// stays, however old: SQLite would give its id to the next entry again, and an id quoted
 /// (or a `cursor` held) would then name another change.
-pub fn expire(conn: &Connection, cutoff: i64, budget: u32) -> Result<AuditExpired, StoreError> {
+pub fn expire(
+    conn: &Connection,
+    cutoff: i64,
+    now: i64,
+    budget: u32,
+) -> Result<AuditExpired, StoreError> {
     let front: Vec<(i64, i64)> = conn
         .prepare_cached(
             "SELECT id, at FROM audit_log WHERE id < (SELECT MAX(id) FROM audit_log) \
@@ -202,7 +207,8 @@ pub fn expire(conn: &Connection, cutoff: i64, budget: u32) -> Result<AuditExpire
             young = 0;
             old.push(*id);
         } else {
-            young += 1;
+            // One stamped later than now (a clock that was ahead) counts towards no run.
+            young += usize::from(*at <= now);
             if young >= super::retention::YOUNG_RUN {
                 ended = true;
                 break;
@@ -331,7 +337,7 @@ mod tests {
         for (times, budget, kept, deleted, finished) in cases {
             let conn = migrated();
             let made: Vec<i64> = times.iter().map(|at| add(&conn, *at)).collect();
-            let expired = expire(&conn, 5, budget).unwrap();
+            let expired = expire(&conn, 5, 10, budget).unwrap();
             let kept: Vec<i64> = kept.iter().map(|i| made[*i]).collect();
             assert_eq!(ids(&conn), kept, "{times:?} budget {budget}");
             assert_eq!(
@@ -350,11 +356,26 @@ mod tests {
         for at in &times {
             add(&conn, *at);
         }
-        let expired = expire(&conn, 5, 1000).unwrap();
+        let expired = expire(&conn, 5, 10, 1000).unwrap();
         assert_eq!(
             expired,
             AuditExpired {
                 entries: 0,
+                finished: true
+            }
+        );
+        // Stamped later than now (a clock that was ahead), as many: not the young end.
+        let conn = migrated();
+        let mut times = vec![99; super::super::retention::YOUNG_RUN * 2];
+        times.extend([1, 1]);
+        for at in &times {
+            add(&conn, *at);
+        }
+        let expired = expire(&conn, 5, 10, 1000).unwrap();
+        assert_eq!(
+            expired,
+            AuditExpired {
+                entries: 1,
                 finished: true
             }
         );

@@ -99,14 +99,16 @@ fn candidates() -> String {
 ///
 /// Events are read in the order they were stored (row number), and [`YOUNG_RUN`] received
 /// since the cutoff in a row end the sweep: they arrive in time order, so what comes after
-/// them is younger still. One young among old ones (stamped in the future by a clock that
-/// stepped back since) is passed over, not taken for the end: it would keep every later
-/// event, however old, until its own time came. The
+/// them is younger still. One young among old ones is passed over, not taken for the end: it
+/// would keep every later event, however old, until its own time came; and those stamped
+/// later than `now` (by a clock that was ahead, and was set back since) are not counted
+/// towards a run, however many there are. The
 /// newest event is never deleted, however old: watchers find new events by row number
 /// (`events::committed_after`), and SQLite would give its number to the next one.
 pub fn expire(
     conn: &Connection,
     cutoff: i64,
+    now: i64,
     after: i64,
     budget: Budget,
 ) -> Result<Expired, StoreError> {
@@ -126,7 +128,9 @@ pub fn expire(
             looked_at += 1;
             let received_at: i64 = row.get(2)?;
             if received_at >= cutoff {
-                young += 1;
+                // Stamped later than now (by a clock that was ahead): not of the young end,
+                // however many there are.
+                young += usize::from(received_at <= now);
                 if young >= YOUNG_RUN {
                     expired.finished = true;
                     break;
@@ -206,6 +210,7 @@ mod tests {
     pub(super) const OLD: i64 = 1_000;
     pub(super) const CUTOFF: i64 = 5_000;
     const NEW: i64 = 9_000;
+    const NOW: i64 = 10_000;
 
     pub(super) fn migrated() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -263,7 +268,7 @@ mod tests {
     fn kept(conn: &Connection) -> bool {
         let mut after = 0;
         loop {
-            let expired = expire(conn, CUTOFF, after, BUDGET).unwrap();
+            let expired = expire(conn, CUTOFF, NOW, after, BUDGET).unwrap();
             after = expired.last_row;
             if expired.finished {
                 break;
@@ -406,7 +411,7 @@ mod tests {
         add_event(&conn, "evt_c", OLD);
         add_event(&conn, "evt_d", OLD);
 
-        let expired = expire(&conn, CUTOFF, 0, BUDGET).unwrap();
+        let expired = expire(&conn, CUTOFF, NOW, 0, BUDGET).unwrap();
 
         assert_eq!(expired.events, 2);
         assert!(expired.finished);
@@ -424,11 +429,30 @@ mod tests {
         add_event(&conn, "evt_old_behind", OLD);
         add_event(&conn, "evt_newest", OLD);
 
-        let expired = expire(&conn, CUTOFF, 0, BUDGET).unwrap();
+        let expired = expire(&conn, CUTOFF, NOW, 0, BUDGET).unwrap();
 
         assert_eq!(expired.events, 1);
         assert!(expired.finished);
         assert!(left(&conn).contains(&"evt_old_behind".to_string()));
+    }
+
+    #[test]
+    fn events_stamped_later_than_now_end_no_sweep_however_many() {
+        // Two bursts from a clock that was ahead, with old events around them.
+        let conn = migrated();
+        for burst in 0..2 {
+            add_event(&conn, &format!("evt_old{burst}"), OLD);
+            for i in 0..YOUNG_RUN {
+                add_event(&conn, &format!("evt_ahead{burst}_{i:03}"), NOW + 1_000);
+            }
+        }
+        add_event(&conn, "evt_old_last", OLD);
+        add_event(&conn, "evt_newest", OLD);
+
+        let expired = expire(&conn, CUTOFF, NOW, 0, BUDGET).unwrap();
+
+        assert_eq!(expired.events, 3);
+        assert!(!left(&conn).iter().any(|id| id.starts_with("evt_old")));
     }
 
     fn left(conn: &Connection) -> Vec<String> {
@@ -453,9 +477,9 @@ mod tests {
             looked_at: 100,
         };
 
-        let first = expire(&conn, CUTOFF, 0, small).unwrap();
-        let second = expire(&conn, CUTOFF, first.last_row, small).unwrap();
-        let third = expire(&conn, CUTOFF, second.last_row, small).unwrap();
+        let first = expire(&conn, CUTOFF, NOW, 0, small).unwrap();
+        let second = expire(&conn, CUTOFF, NOW, first.last_row, small).unwrap();
+        let third = expire(&conn, CUTOFF, NOW, second.last_row, small).unwrap();
 
         // evt_0 is at work and passed over; evt_9 is the newest.
         assert_eq!(
@@ -467,6 +491,7 @@ mod tests {
         let by_bytes = expire(
             &conn,
             CUTOFF,
+            NOW,
             0,
             Budget {
                 events: 100,
