@@ -895,12 +895,12 @@ fn replay_in_db(
                         }
                         json!({"command_id": command_id, "action_id": o.id, "result": "asked_again"})
                     }
-                    // Asked and answered, then its run failed (the chat API refused it, say):
-                    // the task runs again on what it has, as a failed create_task does; the
-                    // question is not asked twice.
+                    // Asked (or answered before it went out) and answered, then its run
+                    // failed (the chat API refused it, say): the task runs again on what it
+                    // has, as a failed create_task does; the question is not asked twice.
                     Some(o)
-                        if o.status == "delivered"
-                            && o.action == "ask"
+                        if o.action == "ask"
+                            && (o.status == "delivered" || unneeded_question(db, o)?.is_some())
                             && failed_after_asking(db, o.task_id.as_deref())? =>
                     {
                         let task_id = o.task_id.as_deref().unwrap_or_default();

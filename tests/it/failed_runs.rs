@@ -281,3 +281,55 @@ async fn an_ask_commands_task_whose_run_failed_after_the_answer_runs_again_on_re
         "{posted:?}"
     );
 }
+
+#[tokio::test]
+async fn an_ask_commands_task_answered_before_its_question_went_out_runs_again_on_replay() {
+    // Arrange: the question is answered from the chat before it is sent (so it is never
+    // sent), and the run on the answer is refused by the chat API, which fails the task.
+    let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Bad request"}));
+    let llm = fake_llm(vec![refused, llm_answer("Fixed on Linux.")]).await;
+    let github = fake_github().await;
+    let app = agent_app_with(&llm, &github, |_| {}).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.labeled", "action": "ask", "agent": "brain",
+               "template": "Which OS?"}),
+    )
+    .await;
+    let labeled = json!({
+        "action": "labeled", "label": {"name": "bug"},
+        "issue": {"number": 79, "title": "Crash", "body": "b", "labels": [{"name": "bug"}],
+                  "user": {"login": "octocat"}},
+        "repository": {"full_name": "octo/app", "name": "app"}, "sender": {"login": "octocat"},
+    });
+    let event_id = crate::helpers::post_gh(&app, "issues", &labeled.to_string()).await;
+    let task_id = app.task_id_of(&event_id).await;
+    let (status, answered) = app
+        .post_api(
+            &format!("/api/tasks/{task_id}/answer"),
+            &json!({"text": "Linux"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answered}");
+    let runner = runner_of(&app);
+    assert_eq!(
+        run_next(&app, &runner).await,
+        Some((task_id.clone(), "failed".into()))
+    );
+
+    // Act
+    let (_, replayed) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+    let ran = run_next(&app, &runner).await;
+    app.drain().await;
+
+    // Assert: run again on its answer; the question never asked.
+    assert_eq!(replayed["results"][0]["result"], "run_again", "{replayed}");
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    let posted = comments_on(&github, 79).await;
+    assert!(
+        !posted.iter().any(|c| c.contains("Which OS?")),
+        "{posted:?}"
+    );
+}
