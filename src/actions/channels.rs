@@ -109,12 +109,7 @@ fn kind_by_host(url: &Url) -> Option<MessageKind> {
     if host == "hooks.slack.com" {
         Some(MessageKind::Slack)
     } else if (under("discord.com") || under("discordapp.com")) && is_discord_webhook(url.path()) {
-        // Discord's Slack-compatible endpoint (`…/{id}/{token}/slack`) takes Slack's body.
-        if url.path().trim_end_matches('/').ends_with("/slack") {
-            Some(MessageKind::Slack)
-        } else {
-            Some(MessageKind::Discord)
-        }
+        Some(MessageKind::Discord)
     } else if under("webhook.office.com") || under("logic.azure.com") || under("powerplatform.com")
     {
         Some(MessageKind::Teams)
@@ -245,7 +240,11 @@ pub(super) async fn post(
         MessageKind::Teams => teams_payload(url, text),
         MessageKind::Telegram => unreachable!("handled above"),
     };
-    let (http, target) = clients.for_url(url, false)?;
+    let url = match kind {
+        MessageKind::Discord => discord_native(url),
+        _ => std::borrow::Cow::Borrowed(url),
+    };
+    let (http, target) = clients.for_url(&url, false)?;
     let service = format!("{kind} channel webhook");
     let reply = client::send_to_webhook(&service, http.post(target).json(&payload)).await?;
     let answer = reply.json();
@@ -268,6 +267,26 @@ pub(super) async fn post(
     }
     let remote_id = id_string(&answer["message_id"]).or_else(|| id_string(&answer["id"]));
     Ok(reply.sent(remote_id))
+}
+
+/// A Discord webhook URL as Discord's own endpoint, which the Discord body goes to: Discord
+/// also serves each webhook Slack's and GitHub's bodies at `…/{id}/{token}/slack` and
+/// `…/github`, where the Discord body (and its `allowed_mentions`) would be refused.
+fn discord_native(url: &str) -> std::borrow::Cow<'_, str> {
+    let Ok(mut parsed) = Url::parse(url) else {
+        return std::borrow::Cow::Borrowed(url);
+    };
+    let path = parsed.path().trim_end_matches('/').to_string();
+    match path
+        .strip_suffix("/slack")
+        .or_else(|| path.strip_suffix("/github"))
+    {
+        Some(native) => {
+            parsed.set_path(native);
+            std::borrow::Cow::Owned(parsed.to_string())
+        }
+        None => std::borrow::Cow::Borrowed(url),
+    }
 }
 
 /// A Teams connector's (MessageCard) failure told in a 200: those webhooks answer `1` when the
@@ -501,7 +520,7 @@ mod tests {
             ),
             (
                 "https://discord.com/api/webhooks/1/tok/slack",
-                MessageKind::Slack,
+                MessageKind::Discord,
             ),
             (
                 "https://discord.com/api/channels/1/messages",
@@ -711,6 +730,26 @@ mod tests {
             execute(&clients(), &Credentials::default(), &d)
                 .await
                 .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_discord_url_for_slacks_or_githubs_body_is_posted_the_discord_body_at_its_own() {
+        for (url, native) in [
+            (
+                "https://discord.com/api/webhooks/1/tok/slack",
+                "https://discord.com/api/webhooks/1/tok",
+            ),
+            (
+                "https://discord.com/api/webhooks/1/tok/github/",
+                "https://discord.com/api/webhooks/1/tok",
+            ),
+            (
+                "https://discord.com/api/webhooks/1/tok?wait=true",
+                "https://discord.com/api/webhooks/1/tok?wait=true",
+            ),
+        ] {
+            assert_eq!(discord_native(url), native, "{url}");
         }
     }
 

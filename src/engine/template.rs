@@ -115,10 +115,13 @@ fn environment() -> Environment<'static> {
         },
     );
     env.add_filter("safe", |value: &minijinja::Value| {
-        if value.is_none() {
-            minijinja::Value::from_safe_string(String::new())
+        if value.is_undefined() {
+            // A misspelt name stays an error, as printed alone.
+            Err(minijinja::Error::from(minijinja::ErrorKind::UndefinedError))
+        } else if value.is_none() {
+            Ok(minijinja::Value::from_safe_string(String::new()))
         } else {
-            minijinja::filters::safe(value.to_string())
+            Ok(minijinja::filters::safe(value.to_string()))
         }
     });
     checked_work_filters(&mut env);
@@ -864,6 +867,10 @@ mod tests {
     #[test]
     fn a_null_printed_through_safe_or_string_is_nothing_too() {
         let ctx = json_context(&json!({"body": null, "title": "<b>"}));
+        // A misspelt name is still an error.
+        for source in ["{{ tittle | safe }}", "{{ tittle | string }}"] {
+            assert!(render(source, &ctx).is_err(), "{source}");
+        }
         for (source, want) in [
             ("[{{ body | safe }}]", "[]"),
             ("[{{ body | string }}]", "[]"),
@@ -1086,6 +1093,7 @@ mod tests {
                 {"type": "section", "text": {"type": "mrkdwn", "text": "*b* &amp; <@U2>"}},
             ],
             "attachments": [{"fallback": "f &amp; <https://x|x>", "title": "<!everyone>"}],
+            "view": {"title": {"type": "plain_text", "text": "<!here>"}},
         }}));
         let ctx = slack_event_context(
             &payload,
@@ -1112,6 +1120,7 @@ mod tests {
                 r#"{"age":3,"display_name":"&lt;!channel&gt; &amp; co"}"#,
             ),
             ("{{ webhook.name }}", "ops &lt;!channel&gt;"),
+            ("{{ event.view.title.text }}", "&lt;!here&gt;"),
             // The template's own words are its author's.
             (
                 "<!here> {{ event.text }}",

@@ -119,9 +119,10 @@ pub async fn require_api_key(
         };
     }
     let (request, bytes) = buffer(request, API_MAX_BODY_BYTES, body_timeout(&state)).await?;
-    // The change and its audit entry run on a task of their own: a client that hangs up (or a
-    // request that times out) drops this future, and the change, handed to the store already,
-    // would otherwise be made with no entry saying who made it.
+    // The change and its audit entry run on a task of their own: a client that hangs up drops
+    // this future, and the change, handed to the store already, would otherwise be made with
+    // no entry saying who made it. (A request timeout, inside, answers 408 and is recorded so,
+    // though the change may have been stored.)
     let changed =
         tokio::spawn(
             async move {

@@ -71,26 +71,31 @@ pub const INTERACTIONS_OUTSIDE_A_CHANNEL: [&str; 4] = [
     "block_suggestion",
 ];
 
-/// Events API JSON; an interactivity form's `payload` JSON; otherwise the form's own fields
-/// (slash commands, `ssl_check=1`).
 /// Whether the string at a path of a Slack event's payload (`keys`: the object keys leading
 /// to it, array indexes left out; `parent`: the object holding it) is text Slack escaped
 /// (`&amp;`, `&lt;`, `&gt;`) and may mark up (`<@U1>`, `<https://x|label>`): a message's
 /// `text`, an attachment's `text`, `fallback` and `pretext`, a slash command's `text`, and
 /// inside Block Kit `blocks` only a `mrkdwn` text object's `text`. Everything else — names,
-/// titles, a rich-text element's `text` (the words as typed) — is plain, and would be markup
-/// if put into a Slack message as it is.
+/// titles, a rich-text element's or a `plain_text` object's `text` (the words as typed,
+/// wherever it stands: a view's title too) — is plain, and would be markup if put into a
+/// Slack message as it is.
 pub fn is_escaped_text(keys: &[&str], parent: &Map<String, Value>) -> bool {
     let Some((last, above)) = keys.split_last() else {
         return false;
     };
+    let kind = parent.get("type").and_then(Value::as_str);
+    if kind == Some("plain_text") {
+        return false;
+    }
     if above.contains(&"blocks") {
-        *last == "text" && parent.get("type").and_then(Value::as_str) == Some("mrkdwn")
+        *last == "text" && kind == Some("mrkdwn")
     } else {
         matches!(*last, "text" | "fallback" | "pretext")
     }
 }
 
+/// Events API JSON; an interactivity form's `payload` JSON; otherwise the form's own fields
+/// (slash commands, `ssl_check=1`).
 pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(v) => Ok(v),

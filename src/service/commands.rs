@@ -1272,7 +1272,9 @@ fn keep_signing(given: &mut Value, stored: Option<&str>) -> Result<(), ServiceEr
     if url.is_some() && url != stored.get("url").and_then(Value::as_str) {
         return Err(ServiceError::invalid(
             "target.secret",
-            "this forward signs what it sends: give the new URL's signing secret as              `target.secret` (`whsec_…`, as its receiver has it), or `\"secret\": \"\"` to send              unsigned from now on",
+            "this forward signs what it sends: give the new URL's signing secret as \
+             `target.secret` (`whsec_…`, as its receiver has it), or `\"secret\": \"\"` to send \
+             unsigned from now on",
         ));
     }
     target.insert("secret".into(), secret.clone());

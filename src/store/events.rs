@@ -376,7 +376,8 @@ pub fn settle(conn: &Connection, event_id: &str) -> Result<(), StoreError> {
                       status = 'dead' AND NOT cancelled AS failed FROM ( \
                  SELECT status, EXISTS (SELECT 1 FROM tasks t WHERE t.id = outbox.task_id \
                                         AND t.status = 'cancelled') \
-                          OR (status = 'dead' AND last_error IN (?2, ?3)) AS cancelled \
+                          OR (status = 'dead' AND COALESCE(last_error, '') IN (?2, ?3)) \
+                          AS cancelled \
                    FROM outbox WHERE event_id = ?1) \
                UNION ALL \
                SELECT status IN ('done', 'cancelled'), status = 'failed' \

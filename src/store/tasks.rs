@@ -129,14 +129,14 @@ pub fn for_event(conn: &Connection, event_id: &str) -> Result<Vec<TaskRow>, Stor
 }
 
 /// A waiting task's question is out (or may be: sent, its answer lost): no question of it
-/// is still to be sent, or waits to be tried again after an attempt that surely posted
-/// nothing (refused with an answer, or no connection made: only an attempt that went out and
-/// heard nothing back may have posted it). A comment before the question is out answers
+/// is still to be sent, or waits to be tried again with no attempt that may have posted it
+/// (every one refused with an answer, or made no connection: only an attempt that went out
+/// and heard nothing back may have posted it, whatever later ones heard). A comment before the question is out answers
 /// nothing (during an outage of the place it goes to, one may come hours before), and a
 /// question that never goes out fails its task.
 const QUESTION_OUT: &str = "NOT EXISTS (SELECT 1 FROM outbox o \
      WHERE o.status IN ('pending', 'retrying') AND o.task_id = tasks.id AND o.action = 'ask' \
-     AND (o.status = 'pending' OR o.last_status IS NOT NULL \
+     AND (o.status = 'pending' \
           OR NOT EXISTS (SELECT 1 FROM outbox_attempts a \
                          WHERE a.outbox_id = o.id AND a.unanswered = 1)))";
 
