@@ -586,6 +586,16 @@ pub const MAX_ROTATION_GRACE_SECS: i64 = 30 * 24 * 3600;
 impl Config {
     /// The retry schedule as durations.
     pub fn retry_delays(&self) -> Result<Vec<std::time::Duration>, String> {
+        // Empty as a whole is a schedule of no retries; an empty entry among others is a
+        // slip (`1s,,2s`) that would quietly drop a retry.
+        if self.retry_schedule.len() > 1 && self.retry_schedule.iter().any(|s| s.trim().is_empty())
+        {
+            return Err(format!(
+                "an empty entry in `{}`: remove the extra comma (an empty schedule as a whole \
+                 means no retries)",
+                self.retry_schedule.join(",")
+            ));
+        }
         self.retry_schedule
             .iter()
             .filter(|s| !s.trim().is_empty())
@@ -723,6 +733,25 @@ mod tests {
                 cli.config.mcp_sessions
             };
             assert_eq!(got, meant, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_retry_schedule_is_empty_whole_or_has_no_empty_entry() {
+        for (given, delays) in [
+            ("5s,1m", Some(2)),
+            ("", Some(0)),
+            (" 5s , 1m ", Some(2)),
+            ("1s,,2s", None),
+            ("1s,", None),
+        ] {
+            let cli = Cli::try_parse_from(["webhook-mcp", "--retry-schedule", given])
+                .unwrap_or_else(|e| panic!("{given}: {e}"));
+            assert_eq!(
+                cli.config.retry_delays().ok().map(|d| d.len()),
+                delays,
+                "{given}"
+            );
         }
     }
 
