@@ -68,6 +68,8 @@ pub fn refuse_query(query: Option<&str>) -> Result<(), ApiError> {
 /// out. Anything but one object (an array, which serde would read field by field; a second
 /// value or other characters after it) is refused.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // A byte-order mark, as some Windows tools write before JSON, is no part of it.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -152,6 +154,9 @@ mod tests {
     fn one_object_with_whitespace_around_it_is_read() {
         let read = parse::<In>(b" \n{\"name\":\"a\",\"n\":2}\n ").expect("parsed");
         assert_eq!((read.name.as_str(), read.n), ("a", Some(2)));
+        // After a byte-order mark too.
+        let read = parse::<In>(b"\xEF\xBB\xBF{\"name\":\"b\"}").expect("parsed");
+        assert_eq!(read.name, "b");
     }
 
     #[test]

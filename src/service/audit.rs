@@ -178,7 +178,10 @@ pub fn mask(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (name, field) in map.iter_mut() {
-                if is_secret_field(name) || is_secret_list(name, field) {
+                // A null or empty one gave no secret (one generated, or signing stopped):
+                // shown so, not as a mask that reads as a secret chosen.
+                let none_given = field.is_null() || field.as_str() == Some("");
+                if (is_secret_field(name) && !none_given) || is_secret_list(name, field) {
                     *field = Value::String(MASK.to_string());
                 } else if let Some(url) = field
                     .as_str()
@@ -529,6 +532,7 @@ mod tests {
             },
             "headers": [{"Authorization": "Bearer abc", "accept": "json"}],
             "password": null,
+            "api_key": "",
         });
 
         mask(&mut detail);
@@ -543,7 +547,9 @@ mod tests {
                     "custom": {"mode": "token", "token": "********"},
                 },
                 "headers": [{"Authorization": "********", "accept": "json"}],
-                "password": "********",
+                // None given: shown so.
+                "password": null,
+                "api_key": "",
             })
         );
     }
