@@ -80,12 +80,20 @@ pub struct ToolCall {
     pub function: FunctionCall,
 }
 
+fn name_or_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
 fn function_kind() -> String {
     "function".to_owned()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FunctionCall {
+    /// Left out (or null) by a model that wrote a broken call: then empty, and answered to
+    /// the model as a call of no tool it has, which it can make again, rather than failing
+    /// the whole task.
+    #[serde(default, deserialize_with = "name_or_empty")]
     pub name: String,
     /// JSON text as the API sends it; an object sent instead is kept as its JSON text.
     #[serde(default, deserialize_with = "arguments_text")]
@@ -626,6 +634,17 @@ mod tests {
                 ("call_1", "function")
             );
             assert_eq!(call.function.parsed_arguments(), Ok(json!({"id": "e1"})));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_tool_call_naming_no_tool_is_read_with_an_empty_name_for_the_model_to_mend() {
+        for function in [json!({"arguments": "{}"}), json!({"name": null})] {
+            let reply = answer(message(json!({"content": null, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": function}]})))
+            .await
+            .unwrap();
+            assert_eq!(reply.message.tool_calls.unwrap()[0].function.name, "");
         }
     }
 

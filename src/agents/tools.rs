@@ -186,6 +186,13 @@ pub async fn execute(
             .await
             .map(|p| Outcome::Text(serde_json::to_string(&p).unwrap_or_default()))
         }
+        "" => {
+            return Outcome::Text(
+                "error: the call names no tool (its `function.name` is missing); call one of \
+                 your tools by its name"
+                    .into(),
+            );
+        }
         other => return Outcome::Text(format!("error: unknown tool `{other}`")),
     };
     result.unwrap_or_else(|e| Outcome::Text(format!("error: {}", for_agent(e.to_string(), agent))))
