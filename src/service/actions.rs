@@ -887,7 +887,7 @@ fn replay_in_db(
                         if o.status == "delivered"
                             && o.action == "ask"
                             && delivery.is_ok()
-                            && timed_out_task(db, o.task_id.as_deref())? =>
+                            && failed_task(db, o.task_id.as_deref())? == Some(true) =>
                     {
                         outbox::send_again(db, &replanned(o), now)?;
                         if let Some(task_id) = &o.task_id {
@@ -901,7 +901,7 @@ fn replay_in_db(
                     Some(o)
                         if o.action == "ask"
                             && (o.status == "delivered" || unneeded_question(db, o)?.is_some())
-                            && failed_after_asking(db, o.task_id.as_deref())? =>
+                            && failed_task(db, o.task_id.as_deref())? == Some(false) =>
                     {
                         let task_id = o.task_id.as_deref().unwrap_or_default();
                         let prompt = tasks::get(db, task_id)?
@@ -1027,31 +1027,18 @@ fn replay_in_db(
     Ok(results)
 }
 
-/// Whether the task failed waiting for the answer to its question.
-fn timed_out_task(
+/// How the question's task failed, if it did: waiting for the answer (`Some(true)`: asked
+/// again on replay) or in a run (`Some(false)`: run again on what it has).
+fn failed_task(
     db: &rusqlite::Connection,
     task_id: Option<&str>,
-) -> Result<bool, crate::store::StoreError> {
+) -> Result<Option<bool>, crate::store::StoreError> {
     let Some(task_id) = task_id else {
-        return Ok(false);
+        return Ok(None);
     };
-    Ok(tasks::get(db, task_id)?.is_some_and(|t| {
-        t.status == "failed" && t.error.as_deref().is_some_and(|e| e.starts_with("timeout"))
-    }))
-}
-
-/// Whether the task of a question that went out failed other than for want of a reply (which
-/// [`timed_out_task`] asks again): its run failed, so it may run again.
-fn failed_after_asking(
-    db: &rusqlite::Connection,
-    task_id: Option<&str>,
-) -> Result<bool, crate::store::StoreError> {
-    let Some(task_id) = task_id else {
-        return Ok(false);
-    };
-    Ok(tasks::get(db, task_id)?.is_some_and(|t| {
-        t.status == "failed" && !t.error.as_deref().is_some_and(|e| e.starts_with("timeout"))
-    }))
+    Ok(tasks::get(db, task_id)?
+        .filter(|t| t.status == "failed")
+        .map(|t| t.error.as_deref().is_some_and(|e| e.starts_with("timeout"))))
 }
 
 /// Queues again the dead posts of the command's task that had something to send (its result, a

@@ -228,24 +228,7 @@ async fn a_run_again_that_fails_saying_nothing_is_not_kept_beside_the_one_that_s
 async fn an_ask_commands_task_whose_run_failed_after_the_answer_runs_again_on_replay() {
     // Arrange: an `ask` command's question is posted and answered; the run on the answer is
     // refused by the chat API (400), which fails the task.
-    let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Bad request"}));
-    let llm = fake_llm(vec![refused, llm_answer("Fixed on Linux.")]).await;
-    let github = fake_github().await;
-    let app = agent_app_with(&llm, &github, |_| {}).await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.labeled", "action": "ask", "agent": "brain",
-               "template": "Which OS?"}),
-    )
-    .await;
-    let labeled = json!({
-        "action": "labeled", "label": {"name": "bug"},
-        "issue": {"number": 78, "title": "Crash", "body": "b", "labels": [{"name": "bug"}],
-                  "user": {"login": "octocat"}},
-        "repository": {"full_name": "octo/app", "name": "app"}, "sender": {"login": "octocat"},
-    });
-    let event_id = crate::helpers::post_gh(&app, "issues", &labeled.to_string()).await;
-    let task_id = app.task_id_of(&event_id).await;
+    let (_llm, github, app, event_id, task_id) = asked_on_label(78).await;
     app.drain().await;
     crate::helpers::post_gh(
         &app,
@@ -286,24 +269,7 @@ async fn an_ask_commands_task_whose_run_failed_after_the_answer_runs_again_on_re
 async fn an_ask_commands_task_answered_before_its_question_went_out_runs_again_on_replay() {
     // Arrange: the question is answered from the chat before it is sent (so it is never
     // sent), and the run on the answer is refused by the chat API, which fails the task.
-    let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Bad request"}));
-    let llm = fake_llm(vec![refused, llm_answer("Fixed on Linux.")]).await;
-    let github = fake_github().await;
-    let app = agent_app_with(&llm, &github, |_| {}).await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.labeled", "action": "ask", "agent": "brain",
-               "template": "Which OS?"}),
-    )
-    .await;
-    let labeled = json!({
-        "action": "labeled", "label": {"name": "bug"},
-        "issue": {"number": 79, "title": "Crash", "body": "b", "labels": [{"name": "bug"}],
-                  "user": {"login": "octocat"}},
-        "repository": {"full_name": "octo/app", "name": "app"}, "sender": {"login": "octocat"},
-    });
-    let event_id = crate::helpers::post_gh(&app, "issues", &labeled.to_string()).await;
-    let task_id = app.task_id_of(&event_id).await;
+    let (_llm, github, app, event_id, task_id) = asked_on_label(79).await;
     let (status, answered) = app
         .post_api(
             &format!("/api/tasks/{task_id}/answer"),
@@ -332,4 +298,29 @@ async fn an_ask_commands_task_answered_before_its_question_went_out_runs_again_o
         !posted.iter().any(|c| c.contains("Which OS?")),
         "{posted:?}"
     );
+}
+
+/// An app whose `ask` command asks "Which OS?" on a labeled issue `number` (not yet sent),
+/// whose chat API refuses the first run and answers "Fixed on Linux." to the next: the fakes,
+/// the app, the event and the question's task.
+async fn asked_on_label(number: u64) -> (MockServer, MockServer, TestApp, String, String) {
+    let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Bad request"}));
+    let llm = fake_llm(vec![refused, llm_answer("Fixed on Linux.")]).await;
+    let github = fake_github().await;
+    let app = agent_app_with(&llm, &github, |_| {}).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.labeled", "action": "ask", "agent": "brain",
+               "template": "Which OS?"}),
+    )
+    .await;
+    let labeled = json!({
+        "action": "labeled", "label": {"name": "bug"},
+        "issue": {"number": number, "title": "Crash", "body": "b", "labels": [{"name": "bug"}],
+                  "user": {"login": "octocat"}},
+        "repository": {"full_name": "octo/app", "name": "app"}, "sender": {"login": "octocat"},
+    });
+    let event_id = crate::helpers::post_gh(&app, "issues", &labeled.to_string()).await;
+    let task_id = app.task_id_of(&event_id).await;
+    (llm, github, app, event_id, task_id)
 }
