@@ -349,35 +349,20 @@ mod tests {
                 "{times:?} budget {budget}"
             );
         }
-        // A run of newer entries is the young end: what is behind it is not read.
-        let conn = migrated();
-        let mut times = vec![9; super::super::retention::YOUNG_RUN];
-        times.extend([1, 1]);
-        for at in &times {
-            add(&conn, *at);
-        }
-        let expired = expire(&conn, 5, 10, 1000).unwrap();
-        assert_eq!(
-            expired,
-            AuditExpired {
-                entries: 0,
-                finished: true
+        // A run of newer entries is the young end: what is behind it is not read; entries
+        // stamped later than now (a clock that was ahead), however many, are not that end.
+        let run = super::super::retention::YOUNG_RUN;
+        for (young, at, deleted) in [(run, 9, 0), (run * 2, 99, 1)] {
+            let conn = migrated();
+            for at in std::iter::repeat_n(at, young).chain([1, 1]) {
+                add(&conn, at);
             }
-        );
-        // Stamped later than now (a clock that was ahead), as many: not the young end.
-        let conn = migrated();
-        let mut times = vec![99; super::super::retention::YOUNG_RUN * 2];
-        times.extend([1, 1]);
-        for at in &times {
-            add(&conn, *at);
+            let expired = expire(&conn, 5, 10, 1000).unwrap();
+            let want = AuditExpired {
+                entries: deleted,
+                finished: true,
+            };
+            assert_eq!(expired, want, "{young} at {at}");
         }
-        let expired = expire(&conn, 5, 10, 1000).unwrap();
-        assert_eq!(
-            expired,
-            AuditExpired {
-                entries: 1,
-                finished: true
-            }
-        );
     }
 }

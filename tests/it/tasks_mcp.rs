@@ -269,6 +269,18 @@ async fn call_err(client: &Client, tool: &str, args: Value) -> String {
     text
 }
 
+/// Every action waiting to be tried again made due now.
+async fn make_retries_due(app: &TestApp) {
+    app.state
+        .store
+        .write(|db| {
+            db.execute("UPDATE outbox SET next_attempt_at = 0", [])?;
+            Ok(())
+        })
+        .await
+        .expect("make the retries due");
+}
+
 /// An app whose `issues.opened` makes `planning` tasks, on a fake GitHub that refuses the
 /// first comment on issue `number` (500) and takes the rest; a refused post waits an hour.
 async fn app_whose_first_post_on_issue_fails(number: u64) -> (wiremock::MockServer, TestApp) {
@@ -320,14 +332,7 @@ async fn completing_a_task_drops_its_question_still_to_be_posted_and_posts_the_r
                "result": "Works on every OS."}),
     )
     .await;
-    app.state
-        .store
-        .write(|db| {
-            db.execute("UPDATE outbox SET next_attempt_at = 0", [])?;
-            Ok(())
-        })
-        .await
-        .expect("make the retry due");
+    make_retries_due(&app).await;
     app.drain().await;
 
     // Assert: the result is posted, the question is not (after it, or at all).
@@ -382,14 +387,7 @@ async fn a_replay_does_not_post_a_question_dropped_when_its_task_was_completed()
     let (_, replayed) = app
         .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
         .await;
-    app.state
-        .store
-        .write(|db| {
-            db.execute("UPDATE outbox SET next_attempt_at = 0", [])?;
-            Ok(())
-        })
-        .await
-        .expect("make the retries due");
+    make_retries_due(&app).await;
     app.drain().await;
 
     // Assert: the question stays unsent, and the replay says why.
