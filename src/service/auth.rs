@@ -349,13 +349,30 @@ fn skeleton(name: &str) -> String {
 }
 
 /// Whether two key names could be taken for each other in the audit log. Names without a
-/// letter or digit have no skeleton to compare; those are compared as written.
+/// letter or digit have no skeleton to compare; those are compared as written. Beside the
+/// table below, Unicode's own list of confusables (UTS #39) is asked, in two ways: as
+/// written (`Iog` is drawn like `log`) and lowercased first (`ADMIN` like `admin`), which
+/// catches what the table lacks (`admın` with a dotless `ı`, `𝗈𝗉𝗌`, Armenian `օ`).
 fn look_alike(a: &str, b: &str) -> bool {
     let (a_looks, b_looks) = (skeleton(a), skeleton(b));
     if a_looks.is_empty() && b_looks.is_empty() {
         return a == b;
     }
-    a_looks == b_looks
+    let ([a_written, a_lowered], [b_written, b_lowered]) = (confusables(a), confusables(b));
+    a_looks == b_looks || a_written == b_written || a_lowered == b_lowered
+}
+
+/// A name's UTS #39 skeletons, as written and lowercased first, kept to letters and digits
+/// in lower case.
+fn confusables(name: &str) -> [String; 2] {
+    use unicode_security::confusable_detection::skeleton;
+    let letters = |s: &str| -> String {
+        skeleton(s)
+            .flat_map(char::to_lowercase)
+            .filter(|c| c.is_alphanumeric())
+            .collect()
+    };
+    [letters(name), letters(&name.to_lowercase())]
 }
 
 /// The Latin letter or digit a character is drawn like, where it is drawn like one.
@@ -533,4 +550,29 @@ fn new_key() -> String {
 /// Hex SHA-256 of a key.
 pub fn hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::look_alike;
+
+    #[test]
+    fn names_a_reader_could_take_for_each_other_look_alike() {
+        for (a, b, alike) in [
+            ("ops", "OPS", true),
+            ("ops", "\u{043e}ps", true),
+            ("ops", "\u{FF4F}\u{FF50}\u{FF53}", true),
+            ("admin", "adm\u{0131}n", true),
+            ("ops", "\u{1D5C8}\u{1D5C9}\u{1D5CC}", true),
+            ("ops", "\u{0585}ps", true),
+            ("log", "Iog", true),
+            ("admin", "ADMIN", true),
+            ("ops", "dev", false),
+            ("grafana", "grafana2", false),
+            ("日本", "中国", false),
+        ] {
+            assert_eq!(look_alike(a, b), alike, "{a} / {b}");
+            assert_eq!(look_alike(b, a), alike, "{b} / {a}");
+        }
+    }
 }
