@@ -439,13 +439,7 @@ fn document_text(value: &minijinja::Value) -> Option<String> {
 /// (always ours: a sender's own `webhook` field is `payload.webhook`, so it cannot pass
 /// itself off as another webhook). The payload is viewed in place, not copied.
 pub fn context(payload: &Arc<Value>, event: Value, webhook: Value) -> minijinja::Value {
-    minijinja::Value::from_object(EventContext {
-        root: json_view::view(payload),
-        payload: Arc::clone(payload),
-        delivery: minijinja::Value::from(Serde(&event)),
-        webhook: minijinja::Value::from(Serde(&webhook)),
-        for_slack: None,
-    })
+    minijinja::Value::from_object(EventContext::as_sent(payload, &event, &webhook))
 }
 
 /// The context of a Slack event's payload (one Slack escaped, not an interaction's typed
@@ -461,11 +455,7 @@ pub fn slack_event_context(payload: &Arc<Value>, event: Value, webhook: Value) -
     };
     minijinja::Value::from_object(EventContext {
         for_slack: Some(minijinja::Value::from_object(for_slack)),
-        ..Arc::unwrap_or_clone(
-            context(payload, event, webhook)
-                .downcast_object::<EventContext>()
-                .expect("context makes an EventContext"),
-        )
+        ..EventContext::as_sent(payload, &event, &webhook)
     })
 }
 
@@ -485,7 +475,7 @@ pub fn json_context(json: &Value) -> minijinja::Value {
     json_view::view(&Arc::new(json.clone()))
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct EventContext {
     payload: Arc<Value>,
     root: minijinja::Value,
@@ -493,6 +483,19 @@ struct EventContext {
     webhook: minijinja::Value,
     /// A Slack event's context read as Slack's text (see [`slack_event_context`]).
     for_slack: Option<minijinja::Value>,
+}
+
+impl EventContext {
+    /// The payload and our metadata as sent, with no Slack view beside them.
+    fn as_sent(payload: &Arc<Value>, event: &Value, webhook: &Value) -> Self {
+        EventContext {
+            root: json_view::view(payload),
+            payload: Arc::clone(payload),
+            delivery: minijinja::Value::from(Serde(event)),
+            webhook: minijinja::Value::from(Serde(webhook)),
+            for_slack: None,
+        }
+    }
 }
 
 impl Object for EventContext {

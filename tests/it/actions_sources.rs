@@ -1182,21 +1182,17 @@ async fn asking_which_release_retried_hourly(github: &MockServer) -> (TestApp, S
         c.retry_schedule = vec!["1h".into()];
     })
     .await;
-    app.github_webhook("gh", GH_SECRET).await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.opened", "action": "ask", "agent": "brain",
-               "template": "Which release?"}),
-    )
-    .await;
-    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 9, &[])).await;
-    (app, event_id)
+    ask_which_release(app).await
 }
 
 /// An app whose `ask` command asks "Which release?" on each opened issue, GitHub at the fake,
 /// and issue 9 opened: the app and the event.
 async fn asking_which_release(github: &MockServer) -> (TestApp, String) {
-    let app = spawn_manual(use_github(github)).await;
+    ask_which_release(spawn_manual(use_github(github)).await).await
+}
+
+/// `app` given the `ask` command of [`asking_which_release`], and issue 9 opened.
+async fn ask_which_release(app: TestApp) -> (TestApp, String) {
     app.github_webhook("gh", GH_SECRET).await;
     app.add_command_ok(
         "gh",
