@@ -363,16 +363,19 @@ fn look_alike(a: &str, b: &str) -> bool {
 }
 
 /// A name's UTS #39 skeletons, as written and lowercased first, kept to letters and digits
-/// in lower case.
+/// in lower case. The name is NFKC-folded first: circled (`ⓞ`), parenthesised and
+/// superscript letters are compatibility forms of plain ones, not confusables.
 fn confusables(name: &str) -> [String; 2] {
+    use unicode_normalization::UnicodeNormalization;
     use unicode_security::confusable_detection::skeleton;
+    let name: String = name.nfkc().collect();
     let letters = |s: &str| -> String {
         skeleton(s)
             .flat_map(char::to_lowercase)
             .filter(|c| c.is_alphanumeric())
             .collect()
     };
-    [letters(name), letters(&name.to_lowercase())]
+    [letters(&name), letters(&name.to_lowercase())]
 }
 
 /// The Latin letter or digit a character is drawn like, where it is drawn like one.
@@ -402,6 +405,32 @@ fn looks_like(c: char) -> char {
         'у' | 'У' | 'Υ' => 'y',
         'х' | 'Х' | 'χ' | 'Χ' => 'x',
         'Ζ' => 'z',
+        // Small capitals (`ᴏᴘs`) have no compatibility form and are not in UTS #39's list.
+        'ᴀ' => 'a',
+        'ʙ' => 'b',
+        'ᴄ' => 'c',
+        'ᴅ' => 'd',
+        'ᴇ' => 'e',
+        'ꜰ' => 'f',
+        'ɢ' => 'g',
+        'ʜ' => 'h',
+        'ɪ' => 'i',
+        'ᴊ' => 'j',
+        'ᴋ' => 'k',
+        'ʟ' => 'l',
+        'ᴍ' => 'm',
+        'ɴ' => 'n',
+        'ᴏ' => 'o',
+        'ᴘ' => 'p',
+        'ꞯ' => 'q',
+        'ʀ' => 'r',
+        'ꜱ' => 's',
+        'ᴛ' => 't',
+        'ᴜ' => 'u',
+        'ᴠ' => 'v',
+        'ᴡ' => 'w',
+        'ʏ' => 'y',
+        'ᴢ' => 'z',
         _ => c,
     }
 }
@@ -433,7 +462,7 @@ pub async fn create(
         crate::mcp::STDIO_ACTOR,
         "no-auth",
     ];
-    if let Some(taken) = reserved.iter().find(|r| skeleton(r) == skeleton(&name)) {
+    if let Some(taken) = reserved.iter().find(|r| look_alike(r, &name)) {
         return Err(ServiceError::invalid(
             "name",
             format!("`{taken}` names the server's own callers in the audit log; choose another"),
@@ -567,6 +596,9 @@ mod tests {
             ("ops", "\u{0585}ps", true),
             ("log", "Iog", true),
             ("admin", "ADMIN", true),
+            ("ops", "\u{24DE}\u{24DF}\u{24E2}", true),
+            ("ops", "\u{1D0F}\u{1D18}s", true),
+            ("ops", "\u{1D0F}\u{1D18}\u{A731}", true),
             ("ops", "dev", false),
             ("grafana", "grafana2", false),
             ("日本", "中国", false),

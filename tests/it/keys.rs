@@ -996,6 +996,17 @@ async fn key_names_and_scopes_are_checked() {
             StatusCode::BAD_REQUEST,
             Some("name"),
         ),
+        // Circled letters (a compatibility form) and UTS #39 confusables (dotless `ı`).
+        (
+            json!({"name": "\u{24E2}\u{24E3}\u{24D3}\u{24D8}\u{24DE}"}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+        ),
+        (
+            json!({"name": "std\u{0131}o"}),
+            StatusCode::BAD_REQUEST,
+            Some("name"),
+        ),
         (
             json!({"name": "WEBHOOK\u{2011}MCP\u{2011}API\u{2011}KEY"}),
             StatusCode::BAD_REQUEST,
