@@ -119,6 +119,9 @@ pub async fn require_api_key(
         };
     }
     let (request, bytes) = buffer(request, API_MAX_BODY_BYTES, body_timeout(&state)).await?;
+    if !state.api_keys.holds(key.id.as_deref()) {
+        return Ok(unauthorized(revoked_meanwhile(), &request));
+    }
     // The change and its audit entry run on a task of their own: a client that hangs up drops
     // this future, and the change, handed to the store already, would otherwise be made with
     // no entry saying who made it. (A request timeout, inside, answers 408 and is recorded so,
@@ -167,10 +170,21 @@ pub async fn require_api_key(
     }
 }
 
+/// The refusal of a request whose key was revoked while its body was still coming: the key is
+/// checked on the headers, and a body may take the request timeout to arrive, but a revoked
+/// key changes nothing from the moment it is revoked.
+pub(super) fn revoked_meanwhile() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_api_key",
+        "the API key was revoked while the request was being sent",
+    )
+}
+
 /// A request without a valid key, answered in the form its client reads: an MCP client shows
 /// the message of a JSON-RPC error only (an error of another shape is "the server returned an
 /// error"). The challenge header is what RFC 9110 asks of every 401.
-fn unauthorized(refused: ApiError, request: &Request) -> Response {
+pub(super) fn unauthorized(refused: ApiError, request: &Request) -> Response {
     let mut response = if is_mcp_path(request.uri().path()) {
         refused.for_mcp()
     } else {

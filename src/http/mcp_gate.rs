@@ -22,7 +22,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-use super::auth::{RoleCapped, body_timeout, forbidden};
+use super::auth::{RoleCapped, body_timeout, forbidden, revoked_meanwhile, unauthorized};
 use super::buffer::buffer;
 use super::error::MCP_TRANSPORT_ERROR;
 use super::jsonrpc::{self, Parsed, Refusal};
@@ -53,6 +53,9 @@ pub async fn check_mcp_post(
         Ok(read) => read,
         Err(refused) => return refused.for_mcp(),
     };
+    if !state.api_keys.holds(key.id.as_deref()) {
+        return unauthorized(revoked_meanwhile(), &request);
+    }
     let body = match jsonrpc::check(&bytes) {
         Ok(body) => body,
         Err(refusal) => return refusal.into_response(),

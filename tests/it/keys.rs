@@ -1356,3 +1356,76 @@ async fn two_starts_at_once_on_a_database_without_an_admin_key_generate_one_key(
     let admins = stored.iter().filter(|k| k.scope == "admin").count();
     assert_eq!(admins, 1, "{stored:?}");
 }
+
+/// Sends `body` to `path` with `key` in two parts over a raw connection, calling `between`
+/// after the first; returns the response's status line and body.
+async fn send_in_two_parts(
+    app: &TestApp,
+    path: &str,
+    key: &str,
+    body: &Value,
+    between: impl std::future::Future<Output = ()>,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = reqwest::Url::parse(&app.url("/")).expect("url");
+    let address = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().expect("port")
+    );
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let body = body.to_string();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         MCP-Protocol-Version: 2025-06-18\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let (first, rest) = body.split_at(body.len() / 2);
+    stream
+        .write_all(format!("{head}{first}").as_bytes())
+        .await
+        .expect("head");
+    between.await;
+    stream.write_all(rest.as_bytes()).await.expect("rest");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.expect("answer");
+    answer
+}
+
+#[tokio::test]
+async fn a_key_revoked_while_its_request_body_is_coming_changes_nothing() {
+    // Arrange
+    let app = spawn_app().await;
+    let (id, key) = create_key(&app, "leaked", "admin").await;
+    let revoke = |app: &TestApp| {
+        let request = app.api(Method::DELETE, &format!("/api/keys/{id}"));
+        async move {
+            let answer = request.send().await.expect("revoke");
+            assert_eq!(answer.status(), StatusCode::NO_CONTENT);
+        }
+    };
+    let rest = json!({"id": "by-rest", "name": "r", "provider": "github", "secret": "s3cret-value-of-some-length"});
+    let mcp = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "create_webhook", "arguments": {"id": "by-mcp", "name": "m", "provider": "github"}}});
+
+    // Act
+    let by_rest = send_in_two_parts(&app, "/api/webhooks", &key, &rest, revoke(&app)).await;
+    let (id_two, key_two) = create_key(&app, "leaked-too", "admin").await;
+    let revoke_two = app.api(Method::DELETE, &format!("/api/keys/{id_two}"));
+    let by_mcp = send_in_two_parts(&app, "/mcp", &key_two, &mcp, async move {
+        revoke_two.send().await.expect("revoke");
+    })
+    .await;
+
+    // Assert
+    assert!(by_rest.starts_with("HTTP/1.1 401"), "{by_rest}");
+    assert!(by_rest.contains("revoked"), "{by_rest}");
+    assert!(by_mcp.starts_with("HTTP/1.1 401"), "{by_mcp}");
+    for made in ["by-rest", "by-mcp"] {
+        let (status, body) = app.get_json(&format!("/api/webhooks/{made}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{made}: {body}");
+    }
+}
