@@ -155,11 +155,18 @@ fn verify_token(
     opts: &CustomOptions,
 ) -> Result<KeyUsed, VerifyError> {
     let name = opts.header.as_deref().unwrap_or(DEFAULT_TOKEN);
-    let presented = header(req.headers, name)
+    let sent = header(req.headers, name);
+    let presented = sent
         .and_then(|v| strip_prefix(v, &opts.prefix))
         .map(str::to_owned)
         .or_else(|| query_param(req.query, "token"))
-        .ok_or(VerifyError::MissingToken)?;
+        .ok_or(if sent.is_some() {
+            // The header came, without its prefix (`Bearer `): saying "missing" would send
+            // the sender looking for a header it did set.
+            VerifyError::Malformed("token lacks the configured prefix")
+        } else {
+            VerifyError::MissingToken
+        })?;
     secrets.try_each(|secret| check_token(&presented, secret))
 }
 
@@ -339,6 +346,18 @@ mod tests {
             run(Some(&bearer), &pairs, None, only(SECRET)),
             Ok(KeyUsed::Current)
         );
+        let bare = [("Authorization", "custom-secret")];
+        assert_eq!(
+            run(Some(&bearer), &bare, None, only(SECRET)),
+            Err(VerifyError::Malformed("token lacks the configured prefix"))
+        );
+        let by_query = run(
+            Some(&bearer),
+            &bare,
+            Some("token=custom-secret"),
+            only(SECRET),
+        );
+        assert_eq!(by_query, Ok(KeyUsed::Current));
     }
 
     #[test]

@@ -26,6 +26,10 @@ pub(super) fn verify(secrets: Secrets<'_>, req: &Request<'_>) -> Result<KeyUsed,
 
 /// JSON, or the `payload=<json>` form a hook set to `application/x-www-form-urlencoded` sends.
 pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {
+    // An empty body is an empty form, as for every provider.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
     match serde_json::from_slice(body) {
         Ok(v) => Ok(v),
         Err(e) => parse_form(body)
@@ -237,6 +241,8 @@ mod tests {
         let body = b"payload=%7B%22zen%22%3A%22hi%22%7D";
         assert_eq!(parse_payload(body), Ok(json!({"zen": "hi"})));
         assert!(parse_payload(b"foo=bar").is_err());
+        assert_eq!(parse_payload(b""), Ok(json!({})));
+        assert_eq!(parse_payload(b" \n"), Ok(json!({})));
     }
 
     #[test]

@@ -24,7 +24,19 @@ pub(super) fn verify(
     match (token, signed) {
         (Some(t), false) => by_token(t),
         (None, true) => standard::verify(secrets, req, tolerance),
-        (Some(t), true) => by_token(t).or_else(|_| standard::verify(secrets, req, tolerance)),
+        // GitLab sends both when both are set, but the webhook keeps one secret: a failure is
+        // told as the signature's only when that secret is a signing key (`whsec_`), else as
+        // the token's, not as "misconfigured" or a clock error about a signature never meant
+        // to be checked with it.
+        (Some(t), true) => by_token(t).or_else(|token_error| {
+            standard::verify(secrets, req, tolerance).map_err(|signature_error| {
+                if secrets.current.starts_with(standard::PREFIX) {
+                    signature_error
+                } else {
+                    token_error
+                }
+            })
+        }),
         (None, false) => Err(VerifyError::MissingHeader(TOKEN)),
     }
 }
@@ -308,6 +320,20 @@ mod tests {
             verify(only(SECRET), &req(&h, BODY, now), None),
             Ok(KeyUsed::Current)
         );
+        // Both, neither matching: a token secret is told the token does not match (not that
+        // it is no signing key, nor that a clock is off); a signing key hears the signature's.
+        for (secret, at, want) in [
+            ("gl-other", now, VerifyError::BadSignature),
+            ("gl-other", now + 400, VerifyError::BadSignature),
+            (OLD, now, VerifyError::BadSignature),
+            (WHSEC, now + 400, VerifyError::StaleTimestamp),
+        ] {
+            assert_eq!(
+                verify(only(secret), &req(&h, BODY, at), None),
+                Err(want),
+                "{secret} at {at}"
+            );
+        }
     }
 
     #[test]

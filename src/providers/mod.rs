@@ -263,7 +263,7 @@ pub struct RateLimit {
 
 /// A number field that also takes a whole float (`10.0`, `1e2`), as JSON Schema's `integer`
 /// does and as models write them; a fraction is refused by the field's own type.
-fn whole_number<'de, D, T>(d: D) -> Result<T, D::Error>
+pub(crate) fn whole_number<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: serde::de::DeserializeOwned,

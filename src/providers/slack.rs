@@ -97,6 +97,10 @@ pub fn is_escaped_text(keys: &[&str], parent: &Map<String, Value>) -> bool {
 /// Events API JSON; an interactivity form's `payload` JSON; otherwise the form's own fields
 /// (slash commands, `ssl_check=1`).
 pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {
+    // An empty body is an empty form, as for every provider.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(serde_json::Map::new()));
+    }
     match serde_json::from_slice::<Value>(body) {
         Ok(v) => Ok(v),
         Err(e) => {
@@ -401,6 +405,8 @@ mod tests {
             Ok(json!({"ssl_check": "1", "token": "x"}))
         );
         assert!(parse_payload(b"not a body").is_err());
+        assert_eq!(parse_payload(b""), Ok(json!({})));
+        assert_eq!(parse_payload(b" \n"), Ok(json!({})));
         // A form whose `payload` is not the JSON object Slack sends there.
         assert!(parse_payload(b"payload=%7Bnot-json").is_err());
         assert!(parse_payload(b"payload=%5B1%5D").is_err());

@@ -15,7 +15,7 @@ use super::{DEFAULT_TOLERANCE_SECS, Described, KeyUsed, Request, Secrets, Verify
 const ID: &str = "webhook-id";
 const TIMESTAMP: &str = "webhook-timestamp";
 const SIGNATURE: &str = "webhook-signature";
-const PREFIX: &str = "whsec_";
+pub(super) const PREFIX: &str = "whsec_";
 
 /// The three headers of one naming. Svix sends `svix-*` (unbranded senders the spec's
 /// `webhook-*`) and its libraries accept both, so a webhook set up as `svix` must too.
@@ -73,17 +73,23 @@ pub(super) fn verify(
         return Err(VerifyError::StaleTimestamp);
     }
     // Other versions (v1a asymmetric, future ones) are skipped, as the libraries skip them.
-    let candidates: Vec<Vec<u8>> = list
+    let v1: Vec<&str> = list
         .split_whitespace()
         .filter_map(|entry| entry.split_once(','))
         .filter(|(version, _)| *version == "v1")
-        .filter_map(|(_, sig)| STANDARD_PAD_INDIFFERENT.decode(sig).ok())
+        .map(|(_, sig)| sig)
         .collect();
-    if candidates.is_empty() {
+    if v1.is_empty() {
         return Err(VerifyError::Malformed(
             "no v1 signature in the signature header",
         ));
     }
+    // A v1 entry that is not base64 matches nothing, as in the libraries (which compare the
+    // text): it is a signature that does not match, not a missing one.
+    let candidates: Vec<Vec<u8>> = v1
+        .iter()
+        .filter_map(|sig| STANDARD_PAD_INDIFFERENT.decode(sig).ok())
+        .collect();
     // The libraries sign the parsed integer, so `0123` is signed as `123`.
     let ts_text = ts.to_string();
     secrets.try_each(|secret| {
@@ -130,12 +136,15 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
 
 /// The type a forward names in its `X-Webhook-Event` header, percent-decoded. The header is
 /// not signed (the signature covers the id, timestamp and body only), so it never overrides
-/// the body's own `type` or `event`; one that decodes to control characters, or to more than
-/// a trigger may hold, is none.
+/// the body's own `type` or `event`; one that decodes to control characters or spaces, or to
+/// more than a trigger may hold, is none: no trigger could match it.
 pub(super) fn forwarded_type(headers: &HeaderMap) -> Option<String> {
     header(headers, crate::actions::EVENT_HEADER)
         .map(crate::actions::event_type_of_header)
-        .filter(|t| t.chars().count() <= FORWARDED_TYPE_MAX && !t.chars().any(char::is_control))
+        .filter(|t| {
+            t.chars().count() <= FORWARDED_TYPE_MAX
+                && !t.chars().any(|c| c.is_control() || c.is_whitespace())
+        })
 }
 
 /// The longest type taken from the header: a trigger's own limit.
@@ -263,6 +272,22 @@ pub(super) mod tests {
                 Err(VerifyError::Malformed(
                     "no v1 signature in the signature header",
                 )),
+            ),
+            (
+                "v1 not base64",
+                Some("v1,!!notbase64"),
+                BODY,
+                NOW,
+                only(SECRET),
+                Err(VerifyError::BadSignature),
+            ),
+            (
+                "v1 with a trailing field",
+                Some("v1,AAAA,extra"),
+                BODY,
+                NOW,
+                only(SECRET),
+                Err(VerifyError::BadSignature),
             ),
             (
                 "rotation",
@@ -432,7 +457,7 @@ pub(super) mod tests {
         for (body, want) in cases {
             assert_eq!(describe(&forwarded, &body).event_type, want, "{body}");
         }
-        for odd in ["a%0Ab", &"x".repeat(201)] {
+        for odd in ["a%0Ab", "issues%2Eopened%20x", &"x".repeat(201)] {
             let odd = headers(&[("X-Webhook-Event", odd)]);
             assert_eq!(describe(&odd, &json!({})).event_type, "unknown", "{odd:?}");
         }
