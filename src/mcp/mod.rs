@@ -302,6 +302,16 @@ impl ServerHandler for McpServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        // rmcp's own answer quotes the name whole, however long.
+        if !self.prompt_router.has_route(&request.name) {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "no prompt named `{}`; prompts/list names the prompts",
+                    crate::quote::quoted(&request.name)
+                ),
+                None,
+            ));
+        }
         let prompt_context = rmcp::handler::server::prompt::PromptContext::new(
             self,
             request.name,
@@ -346,7 +356,7 @@ impl ServerHandler for McpServer {
             return Err(ErrorData::invalid_params(
                 format!(
                     "no tool named `{}`; tools/list names the tools",
-                    request.name
+                    crate::quote::quoted(&request.name)
                 ),
                 None,
             ));
@@ -528,7 +538,7 @@ impl ServerHandler for McpServer {
 fn not_served(method: &str) -> ErrorData {
     ErrorData::new(
         ErrorCode::METHOD_NOT_FOUND,
-        format!("method not found: {method}"),
+        format!("method not found: {}", crate::quote::quoted(method)),
         None,
     )
 }

@@ -30,6 +30,7 @@ pub struct CommandIn {
     pub template: Option<String>,
     pub conditions: Option<Value>,
     pub target: Option<Value>,
+    #[serde(default, deserialize_with = "crate::providers::whole_number")]
     pub priority: Option<i64>,
     pub stop: Option<bool>,
     pub enabled: Option<bool>,

@@ -46,6 +46,7 @@ pub struct WebhookPatch {
 pub struct RotateIn {
     pub secret: Option<String>,
     /// Seconds the previous secret still verifies; 0 ends it at once.
+    #[serde(default, deserialize_with = "crate::providers::whole_number")]
     pub grace_period_secs: Option<i64>,
 }
 

@@ -297,3 +297,34 @@ async fn a_json_rpc_response_on_no_session_is_refused_with_a_null_id() {
     assert_eq!(body["id"], Value::Null, "{body}");
     assert_eq!(body["error"]["code"], -32600, "{body}");
 }
+
+#[tokio::test]
+async fn an_unknown_tool_prompt_or_method_named_at_length_is_quoted_cut_short() {
+    // Arrange: a name of a megabyte would otherwise come back whole, past what clients read.
+    let app = spawn_app().await;
+    let long = "N".repeat(1_000_000);
+    let calls = [
+        ("tools/call", json!({"name": long, "arguments": {}}), -32602),
+        ("prompts/get", json!({"name": long}), -32602),
+        (&*format!("no/such{long}"), json!({}), -32601),
+    ];
+
+    for (method, params, code) in calls {
+        let body = json!({"jsonrpc": "2.0", "id": 4, "method": method, "params": params});
+
+        // Act
+        let response = post(&app, API_KEY, &body).send().await.expect("POST");
+        let text = response.text().await.expect("body");
+
+        // Assert
+        let json = text
+            .lines()
+            .find_map(|l| l.strip_prefix("data: "))
+            .unwrap_or(&text);
+        let answer: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!(answer["error"]["code"], code, "{}", &text[..200]);
+        assert!(message.len() < 400, "{}", &message[..200]);
+        assert!(message.contains("bytes)"), "{message}");
+    }
+}

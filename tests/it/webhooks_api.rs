@@ -991,3 +991,45 @@ async fn rotating_back_to_the_secret_in_its_grace_warns_of_nothing_lost() {
     );
     assert!(warned(&on).contains("no longer"), "{on}");
 }
+
+#[tokio::test]
+async fn whole_numbers_written_as_floats_are_taken_over_rest_as_over_mcp() {
+    // Arrange: models and JSON tools often write `10.0` for 10.
+    let app = spawn_app().await;
+    app.github_webhook("gh", "s3cret-value-of-some-length")
+        .await;
+
+    // Act
+    let (rotated, rotation) = app
+        .post_api(
+            "/api/webhooks/gh/rotate-secret",
+            &json!({"grace_period_secs": 60.0}),
+        )
+        .await;
+    let (added, command) = app
+        .post_api(
+            "/api/webhooks/gh/commands",
+            &json!({"trigger": "issues.opened", "action": "comment", "template": "Hi", "priority": 5.0}),
+        )
+        .await;
+    let (claimed, claim) = app
+        .post_api("/api/tasks/claim", &json!({"lease_secs": 30.0}))
+        .await;
+    let refused = app
+        .post_api(
+            "/api/webhooks/gh/commands",
+            &json!({"trigger": "push", "action": "comment", "template": "Hi", "priority": 5.5}),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(rotated, StatusCode::OK, "{rotation}");
+    assert!(
+        rotation["previous_secret_expires_at"].is_string(),
+        "{rotation}"
+    );
+    assert_eq!(added, StatusCode::CREATED, "{command}");
+    assert_eq!(command["priority"], 5, "{command}");
+    assert_eq!(claimed, StatusCode::OK, "{claim}");
+    assert_error(&refused, StatusCode::BAD_REQUEST, None);
+}

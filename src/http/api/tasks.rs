@@ -78,6 +78,7 @@ async fn cancel_task(
 struct ClaimIn {
     agent: Option<String>,
     owner: Option<String>,
+    #[serde(default, deserialize_with = "crate::providers::whole_number")]
     lease_secs: Option<i64>,
 }
 
