@@ -88,6 +88,8 @@ pub async fn state(
             config.listen
         );
     }
+    let mut config = config;
+    config.upstreams = config.upstreams.given().map_err(anyhow::Error::msg)?;
     check_settings(&config, &public_base_url)?;
     if config.no_auth {
         tracing::warn!(
@@ -216,12 +218,31 @@ fn check_settings(config: &Config, public_base_url: &str) -> anyhow::Result<()> 
                  newline?); no client could present it as it is: remove them"
             );
         }
+        if !key.chars().all(|c| c.is_ascii_graphic()) {
+            // Clients send it in a header, which carries visible ASCII only as text.
+            anyhow::bail!(
+                "WEBHOOK_MCP_API_KEY holds a space, line break or character beyond visible \
+                 ASCII; no client could present it in an Authorization header: use letters, \
+                 digits and punctuation (`openssl rand -hex 32`)"
+            );
+        }
         if key.chars().count() < MIN_SAFE_KEY_CHARS {
             tracing::warn!(
                 "WEBHOOK_MCP_API_KEY is shorter than {MIN_SAFE_KEY_CHARS} characters and easy \
                  to guess; use a long random one (`openssl rand -hex 32`)"
             );
         }
+    }
+    if config
+        .database
+        .to_str()
+        .is_some_and(|p| p.starts_with("file:"))
+    {
+        anyhow::bail!(
+            "WEBHOOK_MCP_DATABASE is a file's path, not an SQLite URI: give {} without `file:` \
+             and its query",
+            config.database.display()
+        );
     }
     use crate::actions::endpoints_check;
     if let Some(problem) = endpoints_check::upstream_url_problem(&config.upstreams) {
@@ -571,6 +592,35 @@ mod tests {
             busy_one.await.is_err_and(|e| e.is_cancelled()),
             "not aborted"
         );
+    }
+
+    #[test]
+    fn an_api_key_no_client_could_send_or_a_database_uri_is_refused_at_start() {
+        let checked = |key: &str| {
+            let mut config = crate::config::Config::for_tests("unused.db".into());
+            config.api_key = Some(key.to_string());
+            super::check_settings(&config, "http://127.0.0.1:8086").map_err(|e| e.to_string())
+        };
+        assert!(checked("testkey-0123456789abcdef").is_ok());
+        let mut uri = crate::config::Config::for_tests("file:/tmp/x.db?mode=rwc".into());
+        uri.api_key = None;
+        let refused = super::check_settings(&uri, "http://127.0.0.1:8086")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(refused.starts_with("WEBHOOK_MCP_DATABASE"), "{refused}");
+        for key in [
+            "clé-secrète-0123456789abcdef",
+            "two-lines-0123456789\nabcdef",
+            "a space-0123456789abcdef",
+            " around-0123456789abcdef",
+        ] {
+            let refused = checked(key).err().unwrap_or_default();
+            assert!(
+                refused.starts_with("WEBHOOK_MCP_API_KEY"),
+                "{key:?}: {refused}"
+            );
+        }
     }
 
     #[test]

@@ -180,7 +180,7 @@ pub struct Config {
         env = "WEBHOOK_MCP_OUTBOUND_CONCURRENCY",
         default_value_t = 8,
         // 0 would send nothing.
-        value_parser = at_least_one
+        value_parser = between_one_and(1024)
     )]
     pub outbound_concurrency: usize,
 
@@ -313,7 +313,7 @@ pub struct Config {
         env = "WEBHOOK_MCP_MAX_IN_FLIGHT",
         default_value_t = 1024,
         // 0 would answer every delivery 503.
-        value_parser = at_least_one
+        value_parser = between_one_and(1_000_000)
     )]
     pub max_in_flight: usize,
 
@@ -350,7 +350,7 @@ pub struct Config {
         env = "WEBHOOK_MCP_MAX_CONNECTIONS",
         default_value_t = 4096,
         // 0 would close every connection.
-        value_parser = at_least_one
+        value_parser = between_one_and(1_000_000)
     )]
     pub max_connections: usize,
 
@@ -517,6 +517,42 @@ pub struct Upstreams {
     pub telegram_bot_token: Option<String>,
 }
 
+impl Upstreams {
+    /// The settings as meant: a blank one (`GITHUB_TOKEN=` from a compose file's
+    /// `${GITHUB_TOKEN}`) is unset, and spaces around one are dropped. A token with a space
+    /// or line break inside is refused, naming it: no request header or URL can carry it, so
+    /// every reply would fail.
+    pub fn given(mut self) -> Result<Self, String> {
+        let fields: [(&str, &mut Option<String>, bool); 8] = [
+            ("GITHUB_TOKEN", &mut self.github_token, true),
+            ("GITLAB_TOKEN", &mut self.gitlab_token, true),
+            ("JIRA_BASE_URL", &mut self.jira_base_url, false),
+            ("JIRA_EMAIL", &mut self.jira_email, false),
+            ("JIRA_API_TOKEN", &mut self.jira_api_token, true),
+            ("SLACK_BOT_TOKEN", &mut self.slack_bot_token, true),
+            ("LINEAR_API_KEY", &mut self.linear_api_key, true),
+            ("TELEGRAM_BOT_TOKEN", &mut self.telegram_bot_token, true),
+        ];
+        for (name, field, secret) in fields {
+            *field = field
+                .take()
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty());
+            if secret
+                && field
+                    .as_deref()
+                    .is_some_and(|v| v.chars().any(|c| c.is_whitespace() || c.is_control()))
+            {
+                return Err(format!(
+                    "{name} has a space or line break inside it (copied with one?); no request \
+                     can carry it: remove it"
+                ));
+            }
+        }
+        Ok(self)
+    }
+}
+
 impl Default for Upstreams {
     fn default() -> Self {
         Upstreams {
@@ -539,6 +575,17 @@ impl Default for Upstreams {
 
 /// A count such as a limit or a concurrency. 0 would stop all the work it counts, so it is
 /// refused at start rather than quietly taken as 1.
+/// A count from 1 to `max`: past a sane maximum a count starts that many tasks, or asks for
+/// more than a semaphore holds, and takes the machine down instead of refusing at start.
+fn between_one_and(
+    max: usize,
+) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    move |given| match at_least_one(given)? {
+        n if n > max => Err(format!("must be at most {max}")),
+        n => Ok(n),
+    }
+}
+
 fn at_least_one(given: &str) -> Result<usize, String> {
     match given.trim().parse::<usize>() {
         Ok(0) => Err("must be at least 1: 0 would stop all the work it counts".into()),
@@ -637,7 +684,7 @@ pub struct AgentSettings {
         env = "WEBHOOK_MCP_AGENT_CONCURRENCY",
         default_value_t = 2,
         // 0 would run no task.
-        value_parser = at_least_one
+        value_parser = between_one_and(256)
     )]
     pub concurrency: usize,
     /// Timeout of one chat completion call, in seconds.
@@ -737,6 +784,35 @@ mod tests {
     }
 
     #[test]
+    fn blank_upstream_settings_are_unset_and_a_token_with_a_break_inside_is_refused() {
+        let parse = |args: &[&str]| {
+            let cli =
+                Cli::try_parse_from(std::iter::once("webhook-mcp").chain(args.iter().copied()))
+                    .expect("parses");
+            cli.config.upstreams.given()
+        };
+        let given = parse(&[
+            "--github-token",
+            "",
+            "--jira-base-url",
+            " ",
+            "--slack-bot-token",
+            " xoxb-1 \n",
+        ])
+        .expect("blank is unset");
+        assert_eq!(given.github_token, None);
+        assert_eq!(given.jira_base_url, None);
+        assert_eq!(given.slack_bot_token.as_deref(), Some("xoxb-1"));
+        for (flag, name) in [
+            ("--github-token", "GITHUB_TOKEN"),
+            ("--telegram-bot-token", "TELEGRAM_BOT_TOKEN"),
+        ] {
+            let refused = parse(&[flag, "ghp_a\nb"]).err().unwrap_or_default();
+            assert!(refused.starts_with(name), "{refused}");
+        }
+    }
+
+    #[test]
     fn a_retry_schedule_is_empty_whole_or_has_no_empty_entry() {
         for (given, delays) in [
             ("5s,1m", Some(2)),
@@ -783,6 +859,24 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(refused.contains("at least 1"), "{refused}");
+        // Counts that start a task or a permit each: a huge one took the machine down.
+        for (flag, max) in [
+            ("--outbound-concurrency", 1024),
+            ("--agent-concurrency", 256),
+            ("--max-in-flight", 1_000_000),
+            ("--max-connections", 1_000_000),
+        ] {
+            let at_max = max.to_string();
+            let past = (max + 1).to_string();
+            assert!(Cli::try_parse_from(["webhook-mcp", flag, &at_max]).is_ok());
+            let refused = Cli::try_parse_from(["webhook-mcp", flag, &past])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(refused.contains("at most"), "{flag}: {refused}");
+            let huge = Cli::try_parse_from(["webhook-mcp", flag, "18446744073709551615"]);
+            assert!(huge.is_err(), "{flag}");
+        }
     }
 
     #[test]

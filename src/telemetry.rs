@@ -9,18 +9,8 @@ use tracing_subscriber::filter::LevelFilter;
 use crate::config::LogFormat;
 
 pub fn init(format: LogFormat) {
-    const DEFAULT: &str = "info,tower_http=warn";
     let asked = std::env::var("RUST_LOG").unwrap_or_default();
-    let (filter, spec, refused) = match EnvFilter::try_from_default_env() {
-        Ok(filter) => (filter, asked.as_str(), None),
-        Err(e) => (
-            EnvFilter::new(DEFAULT),
-            DEFAULT,
-            // Unset is the default; a value that is not a filter is said once logging runs.
-            (!asked.trim().is_empty()).then(|| e.to_string()),
-        ),
-    };
-    let filter = quiet_rmcp(filter, spec);
+    let (filter, refused) = filter_of(&asked);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -34,6 +24,21 @@ pub fn init(format: LogFormat) {
     if let Some(why) = refused {
         tracing::warn!(rust_log = %asked, error = %why, "RUST_LOG is not a valid filter; logging at info");
     }
+}
+
+/// The filter `RUST_LOG` asks for, rmcp kept quiet, and why the value was refused if it was.
+/// Unset, blank or not a filter is the default. `RUST_LOG=` (as `RUST_LOG=${RUST_LOG}` in a
+/// compose file gives) parses as a filter with no rules, which would log nothing, errors
+/// included.
+fn filter_of(asked: &str) -> (EnvFilter, Option<String>) {
+    const DEFAULT: &str = "info,tower_http=warn";
+    let (filter, spec, refused) = match EnvFilter::try_new(asked) {
+        Ok(filter) if !asked.trim().is_empty() => (filter, asked, None),
+        Ok(_) => (EnvFilter::new(DEFAULT), DEFAULT, None),
+        // A value that is not a filter is said once logging runs.
+        Err(e) => (EnvFilter::new(DEFAULT), DEFAULT, Some(e.to_string())),
+    };
+    (quiet_rmcp(filter, spec), refused)
 }
 
 /// rmcp at `warn` unless `RUST_LOG` names it: at info it writes three lines for every stateless
@@ -50,7 +55,12 @@ fn quiet_rmcp(filter: EnvFilter, spec: &str) -> EnvFilter {
         .filter_map(|d| d.parse::<LevelFilter>().ok())
         .next_back();
     let louder_than_warn = default.is_some_and(|level| level > LevelFilter::WARN);
-    if spec.contains("rmcp") || !louder_than_warn {
+    // Named as a target (`rmcp`, `rmcp::transport`), not as part of another (`rmcp_macros`).
+    let names_rmcp = spec.split(',').any(|d| {
+        let target = d.trim().split(['=', '[']).next().unwrap_or_default();
+        target == "rmcp" || target.starts_with("rmcp::")
+    });
+    if names_rmcp || !louder_than_warn {
         return filter;
     }
     filter.add_directive("rmcp=warn".parse().expect("a valid directive"))
@@ -59,6 +69,16 @@ fn quiet_rmcp(filter: EnvFilter, spec: &str) -> EnvFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rust_log_unset_blank_or_unreadable_logs_at_info() {
+        for asked in ["", " ", "info,[", "=debug="] {
+            let (filter, _) = filter_of(asked);
+            assert!(filter.to_string().contains("info"), "{asked:?}: {filter}");
+        }
+        assert!(filter_of("").1.is_none());
+        assert!(filter_of("debug").0.to_string().contains("debug"));
+    }
 
     #[test]
     fn rmcp_is_kept_at_warn_unless_named() {
@@ -75,6 +95,9 @@ mod tests {
             ("error,webhook_mcp=debug", false),
             ("webhook_mcp=debug", false),
             ("webhook_mcp=debug,info", true),
+            ("rmcp::transport=debug,info", false),
+            // Another crate whose name starts alike does not name rmcp.
+            ("debug,rmcp_macros=off", true),
         ];
         for (asked, quieted) in cases {
             let filter = quiet_rmcp(EnvFilter::new(asked), asked).to_string();

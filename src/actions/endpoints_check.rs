@@ -51,12 +51,18 @@ pub fn upstream_url_problem(upstreams: &Upstreams) -> Option<String> {
     ];
     settings.into_iter().find_map(|(env, flag, url, example)| {
         let url = url?;
-        let fine = reqwest::Url::parse(url)
-            .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+        // A query or fragment would end up before the API path each request appends
+        // (`…/api/v3?tenant=1/repos/…`), sending every request to the wrong place.
+        let fine = reqwest::Url::parse(url).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.has_host()
+                && u.query().is_none()
+                && u.fragment().is_none()
+        });
         (!fine).then(|| {
             format!(
-                "{env} ({flag}): `{}` is not an absolute http(s) URL with a host; give one \
-                 such as {example}",
+                "{env} ({flag}): `{}` is not an absolute http(s) URL with a host and no query \
+                 or fragment; give one such as {example}",
                 super::mask_url_credentials(url)
             )
         })
@@ -97,7 +103,7 @@ mod tests {
     #[test]
     fn every_provider_url_setting_is_an_absolute_http_url_named_when_it_is_not() {
         type Spoil = fn(&mut Upstreams);
-        let cases: [(Spoil, Option<&str>); 9] = [
+        let cases: [(Spoil, Option<&str>); 11] = [
             (|_| {}, None),
             (|u| u.jira_base_url = Some(" ".into()), None),
             (
@@ -124,6 +130,14 @@ mod tests {
             (
                 |u| u.telegram_api_url = "mailto:x@y.z".into(),
                 Some("TELEGRAM_API_URL"),
+            ),
+            (
+                |u| u.github_api_url = "http://127.0.0.1:9/ghe/api/v3?tenant=1".into(),
+                Some("GITHUB_API_URL"),
+            ),
+            (
+                |u| u.slack_api_url = "https://slack.com/api#x".into(),
+                Some("SLACK_API_URL"),
             ),
         ];
         for (spoil, named) in cases {

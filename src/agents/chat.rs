@@ -262,7 +262,7 @@ impl ChatClient {
         if let Some(value) = auth {
             builder = builder.header(AUTHORIZATION, value);
         }
-        tracing::debug!(url = %self.url, model = %request.model, messages = request.messages.len(),
+        tracing::debug!(url = %crate::actions::redact_url(&self.url), model = %request.model, messages = request.messages.len(),
             tools = request.tools.len(), "chat completion request");
         // What the request carries as a credential (the key) is scrubbed from an error's
         // excerpt of the answer: a 401 that quotes the key back would store it on the task.

@@ -106,6 +106,13 @@ pub fn declared(
     };
     let json = if source.starts_with('[') {
         source.to_string()
+    } else if source.starts_with('{') {
+        // Not quoted back: an agent's target URL can hold a secret (a Slack webhook's path).
+        return Err(
+            "WEBHOOK_MCP_AGENTS is one JSON object; give a list of agents, even of one: \
+                    `[{\"name\": ...}]`"
+                .into(),
+        );
     } else {
         std::fs::read_to_string(source).map_err(|e| {
             format!(
@@ -317,6 +324,15 @@ mod tests {
             declared(&settings, TELEGRAM)
                 .unwrap_err()
                 .contains("declared twice")
+        );
+        settings.agents = Some(
+            r#"{"name": "n", "target": {"url": "https://hooks.slack.com/services/T/B/SECRETPATH"}}"#
+                .into(),
+        );
+        let refused = declared(&settings, TELEGRAM).unwrap_err();
+        assert!(
+            refused.contains("one JSON object") && !refused.contains("SECRETPATH"),
+            "{refused}"
         );
     }
 

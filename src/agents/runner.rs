@@ -61,13 +61,26 @@ impl Runner {
         let given = crate::config::AgentSettings::given;
         let url = match (given(&s.chat_url), given(&s.openwebui_url)) {
             (Some(url), _) => url.to_string(),
-            (None, Some(base)) => openwebui_completions_url(base),
+            (None, Some(base)) => {
+                // The path is appended: a query or fragment would swallow it.
+                if reqwest::Url::parse(base)
+                    .is_ok_and(|u| u.query().is_some() || u.fragment().is_some())
+                {
+                    return Err(format!(
+                        "OPENWEBUI_URL `{}` has a query or fragment; give Open WebUI's address \
+                         alone, such as http://open-webui:8080",
+                        crate::actions::mask_url_credentials(base)
+                    ));
+                }
+                openwebui_completions_url(base)
+            }
             (None, None) => return Ok(None),
         };
         if !reqwest::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
             return Err(format!(
-                "the chat API URL `{url}` (WEBHOOK_MCP_CHAT_URL, or OPENWEBUI_URL with \
-                 /api/chat/completions) is not an http(s) URL"
+                "the chat API URL `{}` (WEBHOOK_MCP_CHAT_URL, or OPENWEBUI_URL with \
+                 /api/chat/completions) is not an http(s) URL",
+                crate::actions::mask_url_credentials(&url)
             ));
         }
         let timeout = Duration::from_secs(s.timeout_secs.max(1));
@@ -1141,6 +1154,19 @@ mod tests {
             let refused = runner(bad, "unset", "m").err().unwrap_or_default();
             assert!(refused.contains("not an http(s) URL"), "{bad}: {refused}");
         }
+        // Credentials in a refused URL are not repeated; Open WebUI's address takes no query.
+        let refused = runner("htps://u:CHATPW@x/v1?api-key=QKEY", "unset", "m")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            !refused.contains("CHATPW") && !refused.contains("QKEY"),
+            "{refused}"
+        );
+        let refused = runner("", "http://owui:8080?x=1", "m")
+            .err()
+            .unwrap_or_default();
+        assert!(refused.starts_with("OPENWEBUI_URL"), "{refused}");
+        assert!(runner("http://gw/v1/chat?api-version=1", "unset", "m").is_ok());
     }
 
     #[test]

@@ -150,7 +150,14 @@ impl Store {
             })?;
         }
         create_private(path)?;
-        let mut conn = Connection::open(path)?;
+        // Not as a URI (`file:…?mode=…`), which `Connection::open` would read: the readers
+        // open the path as written, and would open another file.
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
         // SQLite opens a file it may not write read-only, without a word, and a current schema
         // needs no write to migrate: found here, not as a 500 on the first webhook.
         if conn.is_readonly(rusqlite::MAIN_DB)? {
