@@ -1,6 +1,8 @@
 //! The model side of the built-in agent runner: task runner → `chat::ChatClient::complete` →
 //! an OpenAI-compatible chat completions API (Open WebUI's `/api/chat/completions` first, any
-//! `{base}/v1/chat/completions` too) → the model. Non-streaming, with function tools: the tool
+//! `{base}/v1/chat/completions` too) → the model. Asked non-streaming (an answer streamed
+//! all the same, as Open WebUI's *Stream Chat Response* setting makes it, is made whole by
+//! `chat_stream`), with function tools: the tool
 //! calls the model asks for come back in `ChatReply::message` and the runner executes them, then
 //! sends the results as `Message::tool_result` in its next request. Every failure says whether
 //! sending the same request again can help (`ChatError::retryable`).
@@ -274,6 +276,11 @@ impl ChatClient {
             .await
             .map_err(|e| self.transport_error(e))?;
         let status = response.status();
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         // Seconds or an HTTP date, read as the outbox reads it.
         let retry_after =
             crate::actions::retry_after(response.headers(), std::time::SystemTime::now());
@@ -300,7 +307,7 @@ impl ChatClient {
             let body = sent.scrub(&String::from_utf8_lossy(&body));
             return Err(status_error(status, retry_after, body.as_bytes()));
         }
-        let mut reply = parse_reply(&body).map_err(|e| ChatError {
+        let mut reply = parse_reply(content_type.as_deref(), &body).map_err(|e| ChatError {
             message: sent.scrub(&e.message),
             ..e
         })?;
@@ -389,20 +396,26 @@ fn error_text(v: &Value) -> Option<String> {
         .or_else(|| v.get("message").and_then(text))
 }
 
-fn parse_reply(body: &[u8]) -> Result<ChatReply, ChatError> {
+fn parse_reply(content_type: Option<&str>, body: &[u8]) -> Result<ChatReply, ChatError> {
     let fatal = |message: String| ChatError::fatal(Some(200), message);
     // A body that does not parse was most often cut off on its way (a proxy, a dropped
     // connection): the next call may well come whole, so it is retried as a transport
     // failure is. An answer that parses but says no (`null`, no choices) is final.
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        let text = excerpt(&String::from_utf8_lossy(body));
-        ChatError {
-            retryable: true,
-            status: Some(200),
-            message: format!("the chat completions answer is not JSON ({e}): {text}"),
-            retry_after: None,
-        }
-    })?;
+    let unreadable = |why: String| ChatError {
+        retryable: true,
+        status: Some(200),
+        message: format!(
+            "the chat completions answer is {why}: {}",
+            excerpt(&String::from_utf8_lossy(body))
+        ),
+        retry_after: None,
+    };
+    let value: Value = if super::chat_stream::is_stream(content_type, body) {
+        super::chat_stream::assembled(body)
+            .ok_or_else(|| unreadable("a stream with no JSON chunk".into()))?
+    } else {
+        serde_json::from_slice(body).map_err(|e| unreadable(format!("not JSON ({e})")))?
+    };
     if value.is_null() {
         return Err(fatal(
             "the chat completions API answered `null` (Open WebUI does that for a saved chat: \
@@ -522,13 +535,19 @@ fn text_of_parts(parts: &[Value]) -> Option<String> {
     (!texts.is_empty()).then(|| texts.concat())
 }
 
+/// The start of an answer, on one line: it goes into the task's error and the log, where a
+/// line break from the server (a stream's `data:` lines, a gateway's page) would start what
+/// reads as a log line of this server's own.
 fn excerpt(s: &str) -> String {
     let s = s.trim();
     let mut end = s.len().min(EXCERPT);
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s[..end].to_owned()
+    s[..end]
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn arguments_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -866,11 +885,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_answer_streamed_although_not_asked_is_read_whole() {
+        let chunks = [
+            json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "Looking"}}]}),
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "c1",
+                "type": "function", "function": {"name": "get_event", "arguments": "{\"id\""}}]}}]}),
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0,
+                "function": {"arguments": ": \"evt_1\"}"}}]}, "finish_reason": "tool_calls"}]}),
+        ];
+        let mut body: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+        body.push_str("data: [DONE]\n\n");
+        let streamed = ResponseTemplate::new(200).set_body_raw(body, "text/event-stream");
+
+        let reply = answer(streamed).await.expect("read whole");
+
+        assert_eq!(reply.message.content.as_deref(), Some("Looking"));
+        let calls = reply.message.tool_calls.expect("a tool call");
+        assert_eq!(calls[0].function.name, "get_event");
+        assert_eq!(
+            calls[0].function.parsed_arguments(),
+            Ok(json!({"id": "evt_1"}))
+        );
+        assert_eq!(reply.finish_reason.as_deref(), Some("tool_calls"));
+        // A stream that holds nothing readable is retried, as a cut-off body is.
+        let empty = ResponseTemplate::new(200).set_body_raw(": ping\n\n", "text/event-stream");
+        let refused = answer(empty).await.expect_err("nothing to read");
+        assert!(
+            refused.retryable && refused.message.contains("stream"),
+            "{refused:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_body_cut_short_is_retryable() {
         let broken = ResponseTemplate::new(200).set_body_raw("{\"choices\":", "application/json");
         let err = answer(broken).await.unwrap_err();
         assert!(err.retryable, "{}", err.message);
         assert!(err.message.contains("not JSON"), "{}", err.message);
+        // Quoted on one line: a server's line breaks would forge lines in a text log.
+        let page =
+            ResponseTemplate::new(502).set_body_raw("<html>\nERROR fake line\n", "text/html");
+        let err = answer(page).await.unwrap_err();
+        assert!(!err.message.contains('\n'), "{}", err.message);
     }
 
     #[tokio::test]

@@ -73,6 +73,8 @@ impl Markup {
 pub struct Destinations {
     pub source: Markup,
     source_place: &'static str,
+    /// Whether the event has a thread its replies go on.
+    threaded: bool,
     pub channel: Markup,
     result: ResultAction,
 }
@@ -87,6 +89,7 @@ impl Destinations {
         Destinations {
             source: Markup::of_source(kind),
             source_place: place(kind),
+            threaded: kind.is_some_and(crate::engine::plan::has_thread),
             channel: channel_kind(agent).map_or(Markup::Markdown, Markup::of_channel),
             result: agent.result,
         }
@@ -95,22 +98,29 @@ impl Destinations {
     /// What the system prompt says of the markup to write in.
     pub fn instructions(&self) -> String {
         let (source, channel) = (self.source, self.channel);
-        let mut said = format!(
-            "Comments and questions on the event's source are shown on {}, which renders {} \
-             ({}).",
-            self.source_place,
-            source.name(),
-            source.forms()
-        );
+        let mut said = if self.threaded {
+            format!(
+                "Your tools reply on the event's own source: comments and questions there are \
+                 shown on {}, which renders {} ({}).",
+                self.source_place,
+                source.name(),
+                source.forms()
+            )
+        } else {
+            "This event has no thread to reply on: nothing you write goes back to its sender."
+                .to_string()
+        };
         said.push(' ');
         said.push_str(&match self.result {
-            ResultAction::Comment => format!("Write your final answer in {} too.", source.name()),
+            ResultAction::Comment if self.threaded => {
+                format!("Write your final answer in {} too.", source.name())
+            }
             ResultAction::PostMessage => format!(
                 "Your final answer goes to this agent's channel: write it in {} ({}).",
                 channel.name(),
                 channel.forms()
             ),
-            ResultAction::Forward | ResultAction::None => {
+            ResultAction::Comment | ResultAction::Forward | ResultAction::None => {
                 "Your final answer is kept as data: write it in Markdown.".to_string()
             }
         });

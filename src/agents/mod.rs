@@ -2,6 +2,7 @@
 //! API (Open WebUI's first), and the declarations of the agents it runs.
 
 pub mod chat;
+mod chat_stream;
 mod markup;
 mod reasoning;
 pub mod reply_timeout;

@@ -72,12 +72,17 @@ pub fn definitions(allowed: &[String], to: &Destinations) -> Vec<ToolDef> {
 const ON_SOURCE: [&str; 3] = ["comment", "ask", "respond"];
 
 /// The agent's tools that can act for this task. A task whose event has no thread to answer
-/// on (a Stripe or Standard Webhooks event, say) is not offered `comment`, `ask` or
-/// `respond`: each would only ever fail, and a model offered them spends steps finding out.
+/// on (a Stripe or Standard Webhooks event, an Open WebUI chat, a Sentry issue) is not offered
+/// `comment`, `ask` or `respond`: each would only ever fail, and a model offered them spends
+/// steps finding out.
 pub fn offered(agent_tools: &[String], task: &TaskRow) -> Vec<String> {
+    let threaded = task
+        .source_kind
+        .as_deref()
+        .is_some_and(crate::engine::plan::has_thread);
     agent_tools
         .iter()
-        .filter(|t| task.source_kind.is_some() || !ON_SOURCE.contains(&t.as_str()))
+        .filter(|t| threaded || !ON_SOURCE.contains(&t.as_str()))
         .cloned()
         .collect()
 }
@@ -105,10 +110,8 @@ pub async fn execute(
     name: &str,
     args: &Value,
 ) -> Outcome {
-    if !agent.tools.iter().any(|t| t == name) {
-        return Outcome::Text(format!(
-            "error: tool `{name}` is not available to this agent"
-        ));
+    if let Some(refused) = not_callable(agent, name) {
+        return Outcome::Text(refused);
     }
     let arg = |key: &str| args.get(key).and_then(Value::as_str).map(str::to_string);
     // What the model must send: a clear word when it is missing or of the wrong type.
@@ -186,16 +189,28 @@ pub async fn execute(
             .await
             .map(|p| Outcome::Text(serde_json::to_string(&p).unwrap_or_default()))
         }
-        "" => {
-            return Outcome::Text(
-                "error: the call names no tool (its `function.name` is missing); call one of \
-                 your tools by its name"
-                    .into(),
-            );
-        }
+        // Declared tools are checked at start; this is a tool declared but not run here.
         other => return Outcome::Text(format!("error: unknown tool `{other}`")),
     };
     result.unwrap_or_else(|e| Outcome::Text(format!("error: {}", for_agent(e.to_string(), agent))))
+}
+
+/// Why the model may not call `name`, in words that name what it may call.
+fn not_callable(agent: &AgentSpec, name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some(
+            "error: the call names no tool (its `function.name` is missing); call one of your \
+             tools by its name"
+                .into(),
+        );
+    }
+    (!agent.tools.iter().any(|t| t == name)).then(|| {
+        format!(
+            "error: tool `{}` is not available to this agent; its tools are {}",
+            crate::quote::quoted(name),
+            agent.tools.join(", ")
+        )
+    })
 }
 
 /// A string argument, or why it is not one (serde's words, as the MCP tools give them).
@@ -211,11 +226,52 @@ fn text_arg(args: &Value, key: &str) -> Result<String, String> {
 /// A service error as this agent can act on it: a hint naming a tool it does not have is
 /// replaced by what it can do.
 fn for_agent(message: String, agent: &AgentSpec) -> String {
+    // An agent has no `forward` tool: a hint naming it is of no use, nor one naming
+    // post_message to an agent without it.
     if agent.tools.iter().any(|t| t == "post_message") {
-        return message;
+        return message.replace(
+            crate::engine::plan::USE_FORWARD_OR_POST_MESSAGE,
+            actions::USE_POST_MESSAGE,
+        );
     }
-    message.replace(
-        actions::USE_POST_MESSAGE,
-        "; no reply is possible here: give your answer as your final message",
-    )
+    const INSTEAD: &str = "; no reply is possible here: give your answer as your final message";
+    message
+        .replace(crate::engine::plan::USE_FORWARD_OR_POST_MESSAGE, INSTEAD)
+        .replace(actions::USE_POST_MESSAGE, INSTEAD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent(tools: &[&str]) -> AgentSpec {
+        let mut agent = AgentSpec::named("a");
+        agent.tools = tools.iter().map(|t| t.to_string()).collect();
+        agent
+    }
+
+    #[test]
+    fn a_call_of_no_tool_or_another_is_told_what_it_may_call() {
+        let a = agent(&["comment", "get_event"]);
+        assert_eq!(not_callable(&a, "comment"), None);
+        let nameless = not_callable(&a, "").unwrap_or_default();
+        assert!(nameless.contains("names no tool"), "{nameless}");
+        let other = not_callable(&a, "delete_repo").unwrap_or_default();
+        assert!(
+            other.ends_with("its tools are comment, get_event"),
+            "{other}"
+        );
+    }
+
+    #[test]
+    fn a_hint_names_only_tools_the_agent_has() {
+        let no_thread = crate::engine::plan::reply_on_source(None, "x".into()).unwrap_err();
+        let without = for_agent(no_thread.clone(), &agent(&["comment"]));
+        assert!(
+            without.ends_with("give your answer as your final message"),
+            "{without}"
+        );
+        let with = for_agent(no_thread, &agent(&["comment", "post_message"]));
+        assert!(with.ends_with(actions::USE_POST_MESSAGE), "{with}");
+    }
 }

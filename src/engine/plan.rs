@@ -220,14 +220,39 @@ fn default_prompt(event: &EventView<'_>) -> String {
     )
 }
 
+/// The source kinds a reply can be posted on (see [`reply_on_source`]); others (an Open WebUI
+/// chat, a Sentry issue) have no thread this service can write to.
+const THREAD_KINDS: [&str; 10] = [
+    "github.issue",
+    "github.pull_request",
+    "gitlab.issue",
+    "gitlab.merge_request",
+    "gitlab.snippet",
+    "gitlab.commit",
+    "jira.issue",
+    "slack.thread",
+    "slack.channel",
+    "linear.issue",
+];
+
+/// Whether a source of `kind` has a thread a comment, question or answer can go on.
+pub fn has_thread(kind: &str) -> bool {
+    THREAD_KINDS.contains(&kind)
+}
+
+/// The end of the refusal of a reply on an event with no thread: the agent runner replaces
+/// it for an agent that has neither tool.
+pub const USE_FORWARD_OR_POST_MESSAGE: &str = "; use forward or post_message instead";
+
 /// Where a comment or question about this event goes: the issue, merge request, GitLab
 /// commit, Jira issue, Slack thread or Linear issue the event came from — in the review or
 /// discussion thread it came from, where it came from one.
 pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Delivery, String> {
     let source = source.ok_or_else(|| {
-        "this event has no source thread to reply on (no issue, merge request, ticket or \
-         channel); use forward or post_message instead"
-            .to_string()
+        format!(
+            "this event has no source thread to reply on (no issue, merge request, ticket or \
+             channel){USE_FORWARD_OR_POST_MESSAGE}"
+        )
     })?;
     let text = fit(text, reply_limit(&source.kind));
     let d = &source.detail;
@@ -289,7 +314,7 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
         }),
         other => Err(format!(
             "a `{other}` source has no thread to reply on (a comment, question or answer needs \
-             an issue, ticket or Slack thread); use forward or post_message instead"
+             an issue, ticket or Slack thread){USE_FORWARD_OR_POST_MESSAGE}"
         )),
     }
 }

@@ -87,3 +87,56 @@ async fn a_github_tasks_model_is_told_to_write_markdown() {
     assert!(!system.contains("wiki markup"), "{system}");
     assert!(comment.contains("Markdown"), "{comment}");
 }
+
+#[tokio::test]
+async fn a_task_on_an_open_webui_chat_is_offered_no_reply_tool_and_told_there_is_no_thread() {
+    // Arrange: an Open WebUI chat's event has a source (the chat) but no thread to post on.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("Summary")]).await,
+        fake_github().await,
+    );
+    let app = crate::helpers::agent_app(&llm, &github).await;
+    let token = "owui-token-0123456789";
+    app.create_webhook(
+        json!({"id": "ow", "name": "Open WebUI", "provider": "openwebui", "secret": token}),
+    )
+    .await;
+    app.add_command_ok(
+        "ow",
+        json!({"trigger": "chat.finished", "action": "create_task", "agent": "planning"}),
+    )
+    .await;
+    let event = json!({"schema": "0.12.4", "id": "4a3ed352-3264-4b05-993f-bd6e28f20129",
+        "event": "chat.finished", "resource": "chat", "operation": "finished",
+        "subject": {"type": "chat", "id": "82177fe9"},
+        "data": {"chat_id": "82177fe9", "message_id": "asst-1", "url": "/c/82177fe9", "message": "hi"}});
+    let sent = app
+        .client
+        .post(app.url(&format!("/webhooks/openwebui/ow?token={token}")))
+        .json(&event)
+        .send()
+        .await
+        .expect("send");
+    accepted(sent).await;
+
+    // Act
+    run_next(&app, &runner_of(&app)).await.expect("a task ran");
+
+    // Assert
+    let requests = chat_requests(&llm).await;
+    let body: Value = serde_json::from_slice(&requests[0].body).expect("JSON request");
+    let tools: Vec<&str> = body["tools"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|t| t["function"]["name"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    for reply in ["comment", "ask", "respond"] {
+        assert!(!tools.contains(&reply), "{reply}: {tools:?}");
+    }
+    let system = contents(&body, "system").join("\n");
+    assert!(system.contains("no thread to reply on"), "{system}");
+    assert!(!system.contains("shown on"), "{system}");
+}

@@ -2222,3 +2222,33 @@ async fn an_owner_with_a_stray_space_completes_its_claim_whichever_form_the_clai
     assert_eq!(first, StatusCode::OK, "{first_body}");
     assert_eq!(second, StatusCode::OK, "{second_body}");
 }
+
+#[tokio::test]
+async fn a_task_failed_after_its_retries_says_they_are_spent() {
+    // Arrange: the chat API fails four times in a row.
+    let broken = || ResponseTemplate::new(500).set_body_json(json!({"detail": "upstream down"}));
+    let script = vec![broken(), broken(), broken(), broken()];
+    let (llm, github) = (fake_llm(script).await, fake_github().await);
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app.task_id_of(&open_issue(&app, 21, "Outage").await).await;
+    for _ in 0..3 {
+        assert_eq!(
+            run_next(&app, &runner).await,
+            Some((task_id.clone(), "queued".into()))
+        );
+        due_now(&app, &task_id);
+    }
+
+    // Act
+    let last = run_next(&app, &runner).await;
+
+    // Assert
+    assert_eq!(last, Some((task_id.clone(), "failed".into())));
+    let task = app.task(&task_id).await;
+    let error = task["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("upstream down") && error.contains("failed 4 times in a row"),
+        "{task}"
+    );
+}

@@ -1,0 +1,298 @@
+//! A chat completions answer that came streamed although the runner asked `stream: false`,
+//! made whole before `chat::ChatClient::complete` reads it. Open WebUI does this: a model (or
+//! the admin's default model parameters) with *Stream Chat Response* on overrides the request's
+//! `stream`, and the answer comes as server-sent events (`data: {chunk}` … `data: [DONE]`).
+//! Each chunk's `choices[0].delta` adds to one message: content and refusal text appended, tool
+//! calls merged by their `index` (id and name as first given, arguments appended).
+
+use serde_json::{Map, Value, json};
+
+/// Whether an answer is a stream: said by its `Content-Type`, or, where a proxy dropped that,
+/// by a body that starts as one.
+pub fn is_stream(content_type: Option<&str>, body: &[u8]) -> bool {
+    let said = content_type.is_some_and(|t| {
+        t.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
+    });
+    let text = String::from_utf8_lossy(&body[..body.len().min(64)]);
+    said || text.trim_start().starts_with("data:")
+}
+
+/// The one answer a stream adds up to, in the non-streaming shape (`choices[0].message`,
+/// `finish_reason`, `usage`). A chunk carrying an `error` (a gateway's failure mid-stream) is
+/// the answer instead, as a non-streaming `{"error": ..}` would be. None when no chunk is JSON.
+pub fn assembled(body: &[u8]) -> Option<Value> {
+    let mut whole = Whole::default();
+    let mut any = false;
+    for data in events(&String::from_utf8_lossy(body)) {
+        if data == "[DONE]" {
+            break;
+        }
+        let Ok(chunk) = serde_json::from_str::<Value>(&data) else {
+            continue;
+        };
+        any = true;
+        if chunk.get("error").is_some_and(|e| !e.is_null()) {
+            return Some(chunk);
+        }
+        whole.add(&chunk);
+    }
+    any.then(|| whole.into_answer())
+}
+
+/// Each event's data: its `data:` lines joined by line breaks, as server-sent events define.
+/// Comments (`:`) and other fields (`event:`, `id:`) are not data.
+fn events(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut lines: Vec<&str> = Vec::new();
+    for line in text.lines().chain(std::iter::once("")) {
+        if line.trim().is_empty() {
+            if !lines.is_empty() {
+                out.push(lines.join("\n"));
+                lines.clear();
+            }
+        } else if let Some(data) = line.strip_prefix("data:") {
+            lines.push(data.strip_prefix(' ').unwrap_or(data).trim_end());
+        }
+    }
+    out
+}
+
+#[derive(Default)]
+struct Whole {
+    role: Option<String>,
+    content: String,
+    refusal: String,
+    tool_calls: Vec<Map<String, Value>>,
+    finish_reason: Option<String>,
+    usage: Option<Value>,
+    saw_content: bool,
+}
+
+impl Whole {
+    fn add(&mut self, chunk: &Value) {
+        if let Some(usage) = chunk.get("usage").filter(|u| !u.is_null()) {
+            self.usage = Some(usage.clone());
+        }
+        // Open WebUI also streams chunks of its own (`sources`, `selected_model_id`):
+        // without choices, they add nothing to the message.
+        let Some(choice) = chunk.pointer("/choices/0") else {
+            return;
+        };
+        if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
+            self.finish_reason = Some(reason.to_owned());
+        }
+        // A server that streams whole messages (`message` in place of `delta`) is read alike.
+        let Some(delta) = choice.get("delta").or_else(|| choice.get("message")) else {
+            return;
+        };
+        if let Some(role) = delta.get("role").and_then(Value::as_str) {
+            self.role.get_or_insert_with(|| role.to_owned());
+        }
+        if let Some(text) = delta.get("content").and_then(Value::as_str) {
+            self.saw_content = true;
+            self.content.push_str(text);
+        }
+        if let Some(text) = delta.get("refusal").and_then(Value::as_str) {
+            self.refusal.push_str(text);
+        }
+        for (at, call) in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            self.add_call(at, call);
+        }
+    }
+
+    /// Pieces of one call share its `index` (its place when a server gives none); the first
+    /// piece names it, the rest carry more of its arguments.
+    fn add_call(&mut self, at: usize, piece: &Value) {
+        let index = piece
+            .get("index")
+            .and_then(Value::as_u64)
+            .map_or(at, |i| i as usize);
+        // Far past any real answer's calls: not a place to fill up to.
+        if index > 256 {
+            return;
+        }
+        while self.tool_calls.len() <= index {
+            self.tool_calls.push(Map::new());
+        }
+        let call = &mut self.tool_calls[index];
+        for field in ["id", "type"] {
+            if let Some(value) = piece
+                .get(field)
+                .and_then(Value::as_str)
+                .filter(|v| !v.is_empty())
+            {
+                call.entry(field).or_insert_with(|| value.into());
+            }
+        }
+        let function = call
+            .entry("function")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("a function object");
+        let given = |name: &str| {
+            piece
+                .pointer(&format!("/function/{name}"))
+                .and_then(Value::as_str)
+        };
+        if let Some(name) = given("name").filter(|n| !n.is_empty()) {
+            let had = function
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            // Sent once by most servers, in pieces by some, whole in every chunk by a few.
+            if had != name {
+                function.insert("name".into(), format!("{had}{name}").into());
+            }
+        }
+        match piece.pointer("/function/arguments") {
+            Some(Value::String(more)) => {
+                let had = function
+                    .get("arguments")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                function.insert("arguments".into(), format!("{had}{more}").into());
+            }
+            // Arguments as an object come whole.
+            Some(whole @ Value::Object(_)) => {
+                function.insert("arguments".into(), whole.clone());
+            }
+            _ => {}
+        }
+    }
+
+    fn into_answer(self) -> Value {
+        let calls: Vec<Value> = self
+            .tool_calls
+            .into_iter()
+            .filter(|c| !c.is_empty())
+            .map(Value::Object)
+            .collect();
+        let mut message = json!({
+            "role": self.role.unwrap_or_else(|| "assistant".into()),
+            "content": if self.saw_content { Value::String(self.content) } else { Value::Null },
+        });
+        if !calls.is_empty() {
+            message["tool_calls"] = Value::Array(calls);
+        }
+        if !self.refusal.is_empty() {
+            message["refusal"] = Value::String(self.refusal);
+        }
+        json!({
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+            "usage": self.usage,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(chunks: &[Value]) -> String {
+        let mut text: String = chunks.iter().map(|c| format!("data: {c}\n\n")).collect();
+        text.push_str("data: [DONE]\n\n");
+        text
+    }
+
+    #[test]
+    fn a_stream_is_told_by_its_type_or_its_first_line() {
+        for (content_type, body, streamed) in [
+            (Some("text/event-stream"), "", true),
+            (Some("text/event-stream; charset=utf-8"), "x", true),
+            (Some("application/json"), "{\"choices\": []}", false),
+            (None, "\n\ndata: {}", true),
+            (Some("application/json"), "data: {}", true),
+            (None, "{\"data\": 1}", false),
+        ] {
+            assert_eq!(
+                is_stream(content_type, body.as_bytes()),
+                streamed,
+                "{content_type:?} {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_deltas_add_up_to_one_message() {
+        let body = stream(&[
+            json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}),
+            json!({"sources": [{"source": {"name": "x"}}]}),
+            json!({"choices": [{"index": 0, "delta": {"content": "Hel"}}]}),
+            json!({"choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": null}]}),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
+            json!({"choices": [], "usage": {"total_tokens": 7}}),
+        ]);
+        let answer = assembled(body.as_bytes()).expect("an answer");
+        assert_eq!(
+            answer,
+            json!({"choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "Hello"}}],
+                "usage": {"total_tokens": 7}})
+        );
+    }
+
+    #[test]
+    fn tool_call_pieces_are_merged_by_index() {
+        let piece = |index: u64, id: Option<&str>, name: Option<&str>, args: &str| {
+            let mut call = json!({"index": index, "function": {"arguments": args}});
+            if let Some(id) = id {
+                call["id"] = id.into();
+                call["type"] = "function".into();
+            }
+            if let Some(name) = name {
+                call["function"]["name"] = name.into();
+            }
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [call]}}]})
+        };
+        let body = stream(&[
+            json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": null}}]}),
+            piece(0, Some("call_a"), Some("comment"), ""),
+            piece(0, None, None, "{\"text\":"),
+            piece(1, Some("call_b"), Some("get_"), "{}"),
+            piece(1, None, Some("event"), ""),
+            piece(0, None, None, " \"hi\"}"),
+            // A server that repeats the whole name in each piece.
+            piece(0, None, Some("comment"), ""),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+        ]);
+        let answer = assembled(body.as_bytes()).expect("an answer");
+        assert_eq!(
+            answer["choices"][0]["message"],
+            json!({"role": "assistant", "content": null, "tool_calls": [
+                {"id": "call_a", "type": "function",
+                 "function": {"name": "comment", "arguments": "{\"text\": \"hi\"}"}},
+                {"id": "call_b", "type": "function",
+                 "function": {"name": "get_event", "arguments": "{}"}}]})
+        );
+        assert_eq!(answer["choices"][0]["finish_reason"], "tool_calls");
+    }
+
+    #[test]
+    fn an_error_chunk_is_the_answer_and_a_stream_of_nothing_is_none() {
+        let body = stream(&[
+            json!({"choices": [{"index": 0, "delta": {"content": "par"}}]}),
+            json!({"error": {"message": "upstream overloaded", "code": 503}}),
+        ]);
+        assert_eq!(
+            assembled(body.as_bytes()).expect("the error")["error"]["code"],
+            503
+        );
+        assert_eq!(assembled(b": keep-alive\n\ndata: [DONE]\n\n"), None);
+        assert_eq!(assembled(b"data: not json\n\n"), None);
+    }
+
+    #[test]
+    fn event_data_may_span_lines_and_other_fields_are_not_data() {
+        let body = "event: message\nid: 1\ndata: {\"choices\": [{\"delta\":\ndata: {\"content\": \"a\"}}]}\n\n: comment\n\ndata:{\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n";
+        let answer = assembled(body.as_bytes()).expect("an answer");
+        assert_eq!(answer["choices"][0]["message"]["content"], "ab");
+    }
+}
