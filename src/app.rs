@@ -218,10 +218,10 @@ fn check_settings(config: &Config, public_base_url: &str) -> anyhow::Result<()> 
                  newline?); no client could present it as it is: remove them"
             );
         }
-        if !key.chars().all(|c| c.is_ascii_graphic()) {
-            // Clients send it in a header, which carries visible ASCII only as text.
+        if key.chars().any(|c| c.is_control() || !c.is_ascii()) {
+            // Clients send it in a header, read as text only when it is printable ASCII.
             anyhow::bail!(
-                "WEBHOOK_MCP_API_KEY holds a space, line break or character beyond visible \
+                "WEBHOOK_MCP_API_KEY holds a line break, control character or character beyond \
                  ASCII; no client could present it in an Authorization header: use letters, \
                  digits and punctuation (`openssl rand -hex 32`)"
             );
@@ -233,15 +233,16 @@ fn check_settings(config: &Config, public_base_url: &str) -> anyhow::Result<()> 
             );
         }
     }
-    if config
-        .database
-        .to_str()
-        .is_some_and(|p| p.starts_with("file:"))
+    if let Some(path) = config.database.to_str()
+        && (path.starts_with("file:") || path == ":memory:")
     {
+        // SQLite would read these as a URI or an in-memory database; here they are names.
+        let meant = path
+            .strip_prefix("file:")
+            .map(|p| p.split(['?', '#']).next().unwrap_or_default());
         anyhow::bail!(
-            "WEBHOOK_MCP_DATABASE is a file's path, not an SQLite URI: give {} without `file:` \
-             and its query",
-            config.database.display()
+            "WEBHOOK_MCP_DATABASE is a file's path, not an SQLite URI or `:memory:`{}",
+            meant.map(|p| format!(": give `{p}`")).unwrap_or_default()
         );
     }
     use crate::actions::endpoints_check;
@@ -602,17 +603,27 @@ mod tests {
             super::check_settings(&config, "http://127.0.0.1:8086").map_err(|e| e.to_string())
         };
         assert!(checked("testkey-0123456789abcdef").is_ok());
-        let mut uri = crate::config::Config::for_tests("file:/tmp/x.db?mode=rwc".into());
-        uri.api_key = None;
-        let refused = super::check_settings(&uri, "http://127.0.0.1:8086")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(refused.starts_with("WEBHOOK_MCP_DATABASE"), "{refused}");
+        for (database, says) in [
+            ("file:/tmp/x.db?mode=rwc", "give `/tmp/x.db`"),
+            (":memory:", ":memory:"),
+        ] {
+            let mut uri = crate::config::Config::for_tests(database.into());
+            uri.api_key = None;
+            let refused = super::check_settings(&uri, "http://127.0.0.1:8086")
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                refused.starts_with("WEBHOOK_MCP_DATABASE") && refused.contains(says),
+                "{refused}"
+            );
+        }
+        // A space inside is sent and read as it is (`Bearer correct horse battery`).
+        assert!(checked("correct horse battery staple zz").is_ok());
         for key in [
             "clé-secrète-0123456789abcdef",
             "two-lines-0123456789\nabcdef",
-            "a space-0123456789abcdef",
+            "a\ttab-0123456789abcdef",
             " around-0123456789abcdef",
         ] {
             let refused = checked(key).err().unwrap_or_default();

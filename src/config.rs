@@ -523,6 +523,20 @@ impl Upstreams {
     /// or line break inside is refused, naming it: no request header or URL can carry it, so
     /// every reply would fail.
     pub fn given(mut self) -> Result<Self, String> {
+        // A blank base URL is its default, as a blank token is no token.
+        let defaults = Upstreams::default();
+        for (url, default) in [
+            (&mut self.github_api_url, defaults.github_api_url),
+            (&mut self.gitlab_url, defaults.gitlab_url),
+            (&mut self.slack_api_url, defaults.slack_api_url),
+            (&mut self.linear_api_url, defaults.linear_api_url),
+            (&mut self.telegram_api_url, defaults.telegram_api_url),
+        ] {
+            *url = match url.trim() {
+                "" => default,
+                given => given.to_string(),
+            };
+        }
         let fields: [(&str, &mut Option<String>, bool); 8] = [
             ("GITHUB_TOKEN", &mut self.github_token, true),
             ("GITLAB_TOKEN", &mut self.gitlab_token, true),
@@ -798,8 +812,11 @@ mod tests {
             " ",
             "--slack-bot-token",
             " xoxb-1 \n",
+            "--github-api-url",
+            " ",
         ])
         .expect("blank is unset");
+        assert_eq!(given.github_api_url, "https://api.github.com");
         assert_eq!(given.github_token, None);
         assert_eq!(given.jira_base_url, None);
         assert_eq!(given.slack_bot_token.as_deref(), Some("xoxb-1"));

@@ -257,6 +257,23 @@ pub(super) async fn post(
             ))
         });
     }
+    // Open WebUI answers a post `{"success": true, "message_id": …}`; a 200 without either
+    // came from something else at that address (a sign-in page of a proxy in front of it),
+    // and posted nothing.
+    let posted = answer["success"].as_bool() == Some(true)
+        || id_string(&answer["message_id"]).is_some()
+        || id_string(&answer["id"]).is_some();
+    if kind == MessageKind::OpenWebUi && !posted {
+        return Err(ActionError {
+            status: Some(reply.status),
+            ..ActionError::permanent(format!(
+                "the address answered {} but not as Open WebUI does when it posts (`success: \
+                 true`); is a proxy or sign-in page in front of Open WebUI? It answered: {}",
+                reply.status,
+                client::truncate(&reply.body, 300)
+            ))
+        });
+    }
     if kind == MessageKind::Teams
         && let Some(refused) = teams_connector_refusal(&reply.body)
     {
@@ -698,6 +715,26 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(sent.remote_id.as_deref(), Some("m-9"));
+    }
+
+    #[tokio::test]
+    async fn a_200_that_is_not_open_webuis_answer_posted_nothing() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_raw("<html>Please sign in</html>", "text/html"),
+            )
+            .mount(&server)
+            .await;
+        let url = format!("{}/api/v1/channels/webhooks/ch1/tok", server.uri());
+        let d = message(url, MessageKind::OpenWebUi, "Build failed");
+
+        let failed = execute(&clients(), &Credentials::default(), &d)
+            .await
+            .expect_err("nothing was posted");
+
+        assert!(!failed.retryable, "{failed:?}");
+        assert!(failed.message.contains("sign in"), "{failed:?}");
     }
 
     #[tokio::test]

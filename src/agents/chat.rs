@@ -411,8 +411,18 @@ fn parse_reply(content_type: Option<&str>, body: &[u8]) -> Result<ChatReply, Cha
         retry_after: None,
     };
     let value: Value = if super::chat_stream::is_stream(content_type, body) {
-        super::chat_stream::assembled(body)
-            .ok_or_else(|| unreadable("a stream with no JSON chunk".into()))?
+        use super::chat_stream::{Streamed, assembled};
+        match assembled(body) {
+            Streamed::Answer(value) => value,
+            Streamed::CutOff => {
+                return Err(unreadable(
+                    "a stream that ended before its end (no finish_reason, no [DONE])".into(),
+                ));
+            }
+            // A whole answer mislabelled as a stream.
+            Streamed::Empty => serde_json::from_slice(body)
+                .map_err(|_| unreadable("a stream with no JSON chunk".into()))?,
+        }
     } else {
         serde_json::from_slice(body).map_err(|e| unreadable(format!("not JSON ({e})")))?
     };

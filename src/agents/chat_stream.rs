@@ -19,26 +19,50 @@ pub fn is_stream(content_type: Option<&str>, body: &[u8]) -> bool {
     said || text.trim_start().starts_with("data:")
 }
 
-/// The one answer a stream adds up to, in the non-streaming shape (`choices[0].message`,
-/// `finish_reason`, `usage`). A chunk carrying an `error` (a gateway's failure mid-stream) is
-/// the answer instead, as a non-streaming `{"error": ..}` would be. None when no chunk is JSON.
-pub fn assembled(body: &[u8]) -> Option<Value> {
+/// What a stream adds up to.
+#[derive(Debug, PartialEq)]
+pub enum Streamed {
+    /// The answer in the non-streaming shape (`choices[0].message`, `finish_reason`,
+    /// `usage`); or a chunk carrying an `error` (a gateway's failure mid-stream), or, where no
+    /// chunk had choices, the last one (`{"detail": ..}`), read as a non-streaming answer
+    /// without choices would be.
+    Answer(Value),
+    /// Choices came, but the stream ended before its end (no `finish_reason`, no `[DONE]`):
+    /// cut off on its way, as a body that is not whole JSON is.
+    CutOff,
+    /// No chunk is JSON.
+    Empty,
+}
+
+/// The one answer a stream adds up to.
+pub fn assembled(body: &[u8]) -> Streamed {
     let mut whole = Whole::default();
-    let mut any = false;
-    for data in events(&String::from_utf8_lossy(body)) {
+    let mut last = None;
+    let mut done = false;
+    // Lines end in CRLF, LF or a lone CR, as server-sent events allow.
+    let text = String::from_utf8_lossy(body)
+        .replace("\r\n", "\n")
+        .replace('\r', "\n");
+    for data in events(&text) {
         if data == "[DONE]" {
+            done = true;
             break;
         }
         let Ok(chunk) = serde_json::from_str::<Value>(&data) else {
             continue;
         };
-        any = true;
         if chunk.get("error").is_some_and(|e| !e.is_null()) {
-            return Some(chunk);
+            return Streamed::Answer(chunk);
         }
         whole.add(&chunk);
+        last = Some(chunk);
     }
-    any.then(|| whole.into_answer())
+    match last {
+        None => Streamed::Empty,
+        Some(last) if !whole.saw_choices => Streamed::Answer(last),
+        Some(_) if !done && whole.finish_reason.is_none() => Streamed::CutOff,
+        Some(_) => Streamed::Answer(whole.into_answer()),
+    }
 }
 
 /// Each event's data: its `data:` lines joined by line breaks, as server-sent events define.
@@ -65,9 +89,13 @@ struct Whole {
     content: String,
     refusal: String,
     tool_calls: Vec<Map<String, Value>>,
+    /// Where the stream's call `index` is being built in `tool_calls` (a new call may reuse
+    /// an index: see `add_call`).
+    slot_of: std::collections::HashMap<usize, usize>,
     finish_reason: Option<String>,
     usage: Option<Value>,
     saw_content: bool,
+    saw_choices: bool,
 }
 
 impl Whole {
@@ -80,6 +108,7 @@ impl Whole {
         let Some(choice) = chunk.pointer("/choices/0") else {
             return;
         };
+        self.saw_choices = true;
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
             self.finish_reason = Some(reason.to_owned());
         }
@@ -97,6 +126,7 @@ impl Whole {
         if let Some(text) = delta.get("refusal").and_then(Value::as_str) {
             self.refusal.push_str(text);
         }
+        let mut in_this_chunk = std::collections::HashSet::new();
         for (at, call) in delta
             .get("tool_calls")
             .and_then(Value::as_array)
@@ -104,25 +134,48 @@ impl Whole {
             .flatten()
             .enumerate()
         {
-            self.add_call(at, call);
+            self.add_call(at, call, &mut in_this_chunk);
         }
     }
 
-    /// Pieces of one call share its `index` (its place when a server gives none); the first
-    /// piece names it, the rest carry more of its arguments.
-    fn add_call(&mut self, at: usize, piece: &Value) {
+    /// Pieces of one call share its `index` (its place in the chunk when a server gives
+    /// none); the first piece names it, the rest carry more of its arguments. A piece is a
+    /// new call, though, where its `id` is not the one at that index, or where its index
+    /// came already in the same chunk: servers that give every call index 0 (Open WebUI's
+    /// conversion of Ollama's calls) or none (Gemini's) would merge them all into one.
+    fn add_call(
+        &mut self,
+        at: usize,
+        piece: &Value,
+        in_this_chunk: &mut std::collections::HashSet<usize>,
+    ) {
+        // Far past any real answer's calls.
+        if self.tool_calls.len() > 256 {
+            return;
+        }
         let index = piece
             .get("index")
             .and_then(Value::as_u64)
             .map_or(at, |i| i as usize);
-        // Far past any real answer's calls: not a place to fill up to.
-        if index > 256 {
-            return;
-        }
-        while self.tool_calls.len() <= index {
-            self.tool_calls.push(Map::new());
-        }
-        let call = &mut self.tool_calls[index];
+        let id = piece
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|v| !v.is_empty());
+        let held = self.slot_of.get(&index).copied();
+        let another = |slot: usize| {
+            let held_id = self.tool_calls[slot].get("id").and_then(Value::as_str);
+            id.is_some_and(|id| held_id.is_some_and(|h| h != id))
+        };
+        let slot = match held {
+            Some(slot) if !in_this_chunk.contains(&index) && !another(slot) => slot,
+            _ => {
+                self.tool_calls.push(Map::new());
+                self.tool_calls.len() - 1
+            }
+        };
+        in_this_chunk.insert(index);
+        self.slot_of.insert(index, slot);
+        let call = &mut self.tool_calls[slot];
         for field in ["id", "type"] {
             if let Some(value) = piece
                 .get(field)
@@ -230,7 +283,9 @@ mod tests {
             json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}),
             json!({"choices": [], "usage": {"total_tokens": 7}}),
         ]);
-        let answer = assembled(body.as_bytes()).expect("an answer");
+        let Streamed::Answer(answer) = assembled(body.as_bytes()) else {
+            panic!("an answer");
+        };
         assert_eq!(
             answer,
             json!({"choices": [{"index": 0, "finish_reason": "stop",
@@ -263,7 +318,9 @@ mod tests {
             piece(0, None, Some("comment"), ""),
             json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
         ]);
-        let answer = assembled(body.as_bytes()).expect("an answer");
+        let Streamed::Answer(answer) = assembled(body.as_bytes()) else {
+            panic!("an answer");
+        };
         assert_eq!(
             answer["choices"][0]["message"],
             json!({"role": "assistant", "content": null, "tool_calls": [
@@ -281,18 +338,87 @@ mod tests {
             json!({"choices": [{"index": 0, "delta": {"content": "par"}}]}),
             json!({"error": {"message": "upstream overloaded", "code": 503}}),
         ]);
+        let Streamed::Answer(error) = assembled(body.as_bytes()) else {
+            panic!("the error");
+        };
+        assert_eq!(error["error"]["code"], 503);
         assert_eq!(
-            assembled(body.as_bytes()).expect("the error")["error"]["code"],
-            503
+            assembled(b": keep-alive\n\ndata: [DONE]\n\n"),
+            Streamed::Empty
         );
-        assert_eq!(assembled(b": keep-alive\n\ndata: [DONE]\n\n"), None);
-        assert_eq!(assembled(b"data: not json\n\n"), None);
+        assert_eq!(assembled(b"data: not json\n\n"), Streamed::Empty);
+        // No choices at all: the last chunk says why, as a non-streaming answer would.
+        let refused = "data: {\"sources\": []}\n\ndata: {\"detail\": \"Model not found\"}\n\ndata: [DONE]\n\n";
+        assert_eq!(
+            assembled(refused.as_bytes()),
+            Streamed::Answer(json!({"detail": "Model not found"}))
+        );
+    }
+
+    #[test]
+    fn a_stream_that_stops_before_its_end_is_cut_off() {
+        let cut = "data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"The root cause is in the login hand\"}}]}\n\n";
+        assert_eq!(assembled(cut.as_bytes()), Streamed::CutOff);
+        // A finish_reason without [DONE] is an end.
+        let ended = "data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"ok\"}, \"finish_reason\": \"stop\"}]}\n\n";
+        assert!(matches!(assembled(ended.as_bytes()), Streamed::Answer(_)));
+    }
+
+    #[test]
+    fn calls_with_one_index_or_none_are_told_apart_by_their_ids() {
+        let call = |index: Option<u64>, id: &str, name: &str, args: &str| {
+            let mut call = json!({"id": id, "type": "function", "function": {"name": name, "arguments": args}});
+            if let Some(index) = index {
+                call["index"] = index.into();
+            }
+            call
+        };
+        let chunk =
+            |calls: Vec<Value>| json!({"choices": [{"index": 0, "delta": {"tool_calls": calls}}]});
+        let done = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]});
+        let cases = [
+            // Open WebUI's conversion of Ollama's calls: every one index 0, in one chunk.
+            vec![
+                chunk(vec![
+                    call(Some(0), "call_aaa", "get_event", "{}"),
+                    call(Some(0), "call_bbb", "list_events", "{\"limit\": 2}"),
+                ]),
+                done.clone(),
+            ],
+            // Gemini's: no index, one call a chunk.
+            vec![
+                chunk(vec![call(None, "function-call-1", "get_event", "{}")]),
+                chunk(vec![call(
+                    None,
+                    "function-call-2",
+                    "list_events",
+                    "{\"limit\": 2}",
+                )]),
+                done.clone(),
+            ],
+        ];
+        for chunks in cases {
+            let Streamed::Answer(answer) = assembled(stream(&chunks).as_bytes()) else {
+                panic!("an answer");
+            };
+            let calls = answer["choices"][0]["message"]["tool_calls"].clone();
+            let names: Vec<&str> = calls
+                .as_array()
+                .expect("calls")
+                .iter()
+                .filter_map(|c| c["function"]["name"].as_str())
+                .collect();
+            assert_eq!(names, ["get_event", "list_events"], "{calls}");
+            assert_eq!(calls[1]["function"]["arguments"], "{\"limit\": 2}");
+        }
     }
 
     #[test]
     fn event_data_may_span_lines_and_other_fields_are_not_data() {
-        let body = "event: message\nid: 1\ndata: {\"choices\": [{\"delta\":\ndata: {\"content\": \"a\"}}]}\n\n: comment\n\ndata:{\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\n";
-        let answer = assembled(body.as_bytes()).expect("an answer");
+        let body = "event: message\nid: 1\ndata: {\"choices\": [{\"delta\":\ndata: {\"content\": \"a\"}}]}\n\n: comment\n\ndata:{\"choices\":[{\"delta\":{\"content\":\"b\"}}]}\r\rdata: [DONE]\r";
+        let Streamed::Answer(answer) = assembled(body.as_bytes()) else {
+            panic!("an answer");
+        };
         assert_eq!(answer["choices"][0]["message"]["content"], "ab");
     }
 }

@@ -116,14 +116,22 @@ pub fn declared(
         );
     } else {
         std::fs::read_to_string(source).map_err(|e| {
+            // Quoted only when it reads as a path: a list in quotes (`'[{…}]'` from an .env
+            // file) may hold a channel URL's secret.
+            let path_like = !source.contains(['{', '[', '"', '\'']) && !source.contains("://");
+            let named = if path_like {
+                format!("{source:?}")
+            } else {
+                "the value (quotes around it?)".to_string()
+            };
             format!(
-                "WEBHOOK_MCP_AGENTS: {source:?} is neither a JSON list (starting with `[`) \
-                     nor a file that can be read ({e})"
+                "WEBHOOK_MCP_AGENTS: {named} is neither a JSON list (starting with `[`) nor a \
+                 file that can be read ({e})"
             )
         })?
     };
-    let mut specs: Vec<AgentSpec> =
-        serde_json::from_str(&json).map_err(|e| format!("WEBHOOK_MCP_AGENTS: {e}"))?;
+    let mut specs: Vec<AgentSpec> = serde_json::from_str(&json)
+        .map_err(|e| format!("WEBHOOK_MCP_AGENTS: {}", without_strings(&e.to_string())))?;
     for spec in &mut specs {
         // A blank model is none, as a blank AI_MODEL is: the agent asks AI_MODEL's, instead of
         // sending an empty name every chat API refuses.
@@ -268,6 +276,15 @@ fn check_channel(target: &Target) -> Result<(), crate::engine::command::InvalidC
     command::check_openwebui_path(&target)
 }
 
+/// A JSON error with the strings it quotes (`invalid type: string "https://hooks…"`) left
+/// out: a target URL given where an object was meant may hold a secret.
+fn without_strings(error: &str) -> String {
+    static QUOTED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"string "(?:[^"\\]|\\.)*""#).expect("a valid pattern")
+    });
+    QUOTED.replace_all(error, "string").into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -335,6 +352,14 @@ mod tests {
             refused.contains("one JSON object") && !refused.contains("SECRETPATH"),
             "{refused}"
         );
+        for leaky in [
+            r#"'[{"name": "n", "target": {"url": "https://hooks.slack.com/services/T/B/SECRETPATH"}}]'"#,
+            r#"[{"name": "n", "target": "https://hooks.slack.com/services/T/B/SECRETPATH"}]"#,
+        ] {
+            settings.agents = Some(leaky.into());
+            let refused = declared(&settings, TELEGRAM).unwrap_err();
+            assert!(!refused.contains("SECRETPATH"), "{refused}");
+        }
     }
 
     #[test]

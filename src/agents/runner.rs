@@ -367,7 +367,10 @@ async fn run_task(
                 // Said when the failure could pass but the retries are spent, so the task's
                 // error does not read as if it would be tried again.
                 let spent = if e.retryable {
-                    format!(" (failed {} times in a row; not retried further)", run_failures + 1)
+                    format!(
+                        " (failed {} times in a row; not retried further)",
+                        run_failures + 1
+                    )
                 } else {
                     String::new()
                 };

@@ -372,6 +372,22 @@ pub fn check_openwebui_path(target: &Target) -> Result<(), InvalidCommand> {
         return Ok(());
     };
     let segments: Vec<&str> = url.path_segments().into_iter().flatten().collect();
+    // The id and token after `channels/webhooks`, nothing more: a URL cut short (no token)
+    // or ending in `/` is refused by Open WebUI on every post.
+    if let Some(at) = segments
+        .windows(2)
+        .position(|w| w == ["channels", "webhooks"])
+    {
+        let rest = &segments[at + 2..];
+        if rest.len() != 2 || rest.iter().any(|s| s.is_empty()) {
+            return Err(invalid(
+                "target.url",
+                "Open WebUI's channel webhook URL ends `/channels/webhooks/{id}/{token}`, and \
+                 this one does not (a token missing, or a `/` after it): copy the whole URL \
+                 from the channel's webhook settings",
+            ));
+        }
+    }
     let unversioned = segments
         .windows(3)
         .any(|w| w == ["api", "channels", "webhooks"]);
@@ -596,6 +612,18 @@ mod tests {
             );
             // The URL's token is not echoed back.
             assert!(!err.message.contains("s3cr3t"), "{}", err.message);
+        }
+        for cut in [
+            "http://open-webui:8080/api/v1/channels/webhooks/id",
+            "http://open-webui:8080/api/v1/channels/webhooks/id/tok/",
+            "http://open-webui:8080/api/v1/channels/webhooks//tok",
+        ] {
+            let err = check_new_target(ActionKind::PostMessage, &target(cut, None)).expect_err(cut);
+            assert!(
+                err.message.contains("copy the whole URL"),
+                "{cut}: {}",
+                err.message
+            );
         }
         let taken = [
             target(

@@ -393,6 +393,11 @@ pub(super) async fn check_credentials(
                 .store
                 .read(move |db| crate::store::webhooks::get(db, &key))
                 .await?;
+            // Deleted since the caller looked: the 409 every reply on such an event gets,
+            // not a 400 as if the request were wrong.
+            if webhook.is_none() {
+                return Err(deleted_webhook(id));
+            }
             crate::worker::own_credentials_of(state, id, webhook, clock::now_ms())
         }
         None => Ok(Default::default()),
@@ -793,11 +798,21 @@ pub async fn replay(state: &AppState, event_id: &str) -> Result<ReplayReport, Se
         truncated: None,
     };
     let sealer = state.sealer.clone();
+    // Looked at again in the write: a delete (or a delete and a new webhook at the id) that
+    // came in since the read above already cancelled this event's work, and must not find
+    // new work written after it.
     let results = state
         .store
-        .write(move |db| replay_in_db(db, &sealer, &event, &planned))
+        .write(move |db| {
+            let stored = crate::store::webhooks::get(db, &event.webhook_id)?;
+            match Standing::of(stored, event.received_at) {
+                Standing::Current(_) => replay_in_db(db, &sealer, &event, &planned).map(Ok),
+                Standing::Deleted => Ok(Err(deleted_webhook(&event.webhook_id))),
+                Standing::Replaced => Ok(Err(earlier_webhook(&event.id))),
+            }
+        })
         .await
-        .map_err(|e| event_gone(e, Some(event_id)))?;
+        .map_err(|e| event_gone(e, Some(event_id)))??;
     state.wake_workers();
     state.wake_runner();
     Ok(ReplayReport {

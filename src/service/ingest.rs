@@ -313,6 +313,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     let queues_task = planned.iter().any(|p| matches!(p, Planned::Task { .. }));
     let own_apis = cached.own_apis.clone();
     let sealer = state.sealer.clone();
+    let webhook_made = hook.created_at;
     let recorded = state
         .store
         .write(move |db| {
@@ -320,6 +321,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
                 db,
                 &sealer,
                 &event,
+                webhook_made,
                 &planned,
                 &own_apis,
                 reply.as_ref(),

@@ -46,10 +46,13 @@ pub struct Recorded {
 }
 
 /// Stores the event and, if it is new, its planned work. A duplicate stores nothing more.
+/// `webhook_made` is when the webhook the delivery was checked and planned with was made.
+#[allow(clippy::too_many_arguments)]
 pub fn record(
     conn: &Connection,
     sealer: &Sealer,
     event: &NewEvent,
+    webhook_made: i64,
     planned: &[Planned],
     own_apis: &OwnApis,
     reply: Option<&Reply>,
@@ -102,7 +105,7 @@ pub fn record(
     // for it now. The event is kept, as a deleted webhook's are; an inline answer still goes.
     let inline_only: Vec<Planned>;
     let dropped = planned.iter().any(|p| !matches!(p, Planned::Inline { .. }))
-        && !webhooks::stands(conn, &event.webhook_id, now)?;
+        && !webhooks::stands(conn, &event.webhook_id, webhook_made)?;
     let planned = if dropped {
         inline_only = planned
             .iter()
@@ -596,11 +599,12 @@ mod tests {
             agent: "planning".into(),
             prompt: "p".into(),
         }];
-        let record_at = |conn: &Connection, id: &str, at: i64| {
+        let record_at = |conn: &Connection, id: &str, at: i64, made: i64| {
             record(
                 conn,
                 &Sealer::new(None).unwrap(),
                 &event(id, at),
+                made,
                 &planned,
                 &OwnApis::default(),
                 None,
@@ -623,28 +627,35 @@ mod tests {
         };
         add_webhook(&conn, 1_000);
         assert_eq!(
-            record_at(&conn, "ev_1", 2_000),
+            record_at(&conn, "ev_1", 2_000, 1_000),
             (1, "matched".into()),
             "standing"
         );
         webhooks::delete(&conn, "gh", 3_000).unwrap();
         // Checked against the webhook before its delete, written after it.
         assert_eq!(
-            record_at(&conn, "ev_2", 2_500),
+            record_at(&conn, "ev_2", 2_500, 1_000),
             (0, "done".into()),
             "deleted"
         );
         // ... or after another was made at its id.
         add_webhook(&conn, 4_000);
         assert_eq!(
-            record_at(&conn, "ev_3", 3_500),
+            record_at(&conn, "ev_3", 3_500, 1_000),
             (0, "done".into()),
             "replaced"
         );
         assert_eq!(
-            record_at(&conn, "ev_4", 4_500),
+            record_at(&conn, "ev_4", 4_500, 4_000),
             (1, "matched".into()),
             "the new one's"
+        );
+        // Checked later than the new one was made, but against the old one (another
+        // process's cache): the old one's commands are not run.
+        assert_eq!(
+            record_at(&conn, "ev_5", 4_600, 1_000),
+            (0, "done".into()),
+            "an old copy's"
         );
     }
 

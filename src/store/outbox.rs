@@ -303,6 +303,24 @@ pub fn finish(
             });
         }
     }
+    // Its webhook deleted (or made anew) while this was being sent: the delete ended the
+    // rest of its work, and would find this one waiting for a retry that can only die.
+    if status == "retrying" {
+        let gone: Option<String> = conn
+            .prepare_cached(
+                "SELECT o.webhook_id FROM outbox o LEFT JOIN webhooks w ON w.id = o.webhook_id \
+                 WHERE o.id = ?1 AND o.webhook_id IS NOT NULL \
+                   AND (w.id IS NULL OR w.created_at > o.created_at)",
+            )?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        if let Some(webhook) = gone {
+            status = "dead";
+            error = Some(format!(
+                "webhook {webhook} was deleted: nothing more is sent on its behalf"
+            ));
+        }
+    }
     Ok(conn
         .prepare_cached(
             "UPDATE outbox SET \

@@ -64,14 +64,16 @@ impl Standing {
     }
 }
 
-/// Whether the webhook at `id` is still the one work received at `since` (unix ms) was
-/// planned with: a read of one column, for the receiver's write.
-pub fn stands(conn: &Connection, id: &str, since: i64) -> Result<bool, StoreError> {
+/// Whether the webhook at `id` is still the one made at `made` (unix ms), which work was
+/// planned with: a read of one column, for the receiver's write. Compared with the very row
+/// the work was planned with, not with the time work came: another process's cache may
+/// hold a webhook deleted and made anew since, whose commands are not the new one's.
+pub fn stands(conn: &Connection, id: &str, made: i64) -> Result<bool, StoreError> {
     let created: Option<i64> = conn
         .prepare_cached("SELECT created_at FROM webhooks WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
         .optional()?;
-    Ok(created.is_some_and(|created| created <= since))
+    Ok(created == Some(made))
 }
 
 /// Inserts a new webhook; `Conflict` if the id is taken.

@@ -1033,3 +1033,47 @@ async fn whole_numbers_written_as_floats_are_taken_over_rest_as_over_mcp() {
     assert_eq!(claimed, StatusCode::OK, "{claim}");
     assert_error(&refused, StatusCode::BAD_REQUEST, None);
 }
+
+#[tokio::test]
+async fn an_action_being_sent_when_its_webhook_is_deleted_ends_dead_not_retrying() {
+    // Arrange: GitHub answers the comment slowly, and with a 500.
+    let github = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(500).set_delay(std::time::Duration::from_millis(800)),
+        )
+        .mount(&github)
+        .await;
+    let uri = github.uri();
+    let app = crate::helpers::spawn_manual(move |c| {
+        c.upstreams.github_api_url = uri;
+        c.upstreams.github_token = Some("ghp_test".into());
+        // A retry far off, so the drain below makes one attempt only.
+        c.retry_schedule = vec!["1h".into()];
+    })
+    .await;
+    let secret = "s3cret-value-of-some-length";
+    app.github_webhook("gh", secret).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "comment", "template": "Hi"}),
+    )
+    .await;
+    let body = crate::helpers::issue_opened("octo/app", 3, &[]);
+    let (_, sent) = read_json(app.post_github("gh", "issues", "d-9", &body, secret).await).await;
+    let event_id = sent["event_id"].as_str().expect("event_id").to_string();
+
+    // Act: the webhook is deleted while its comment is on its way.
+    let delete = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let deleted = app.api(Method::DELETE, "/api/webhooks/gh").send().await;
+        assert_eq!(deleted.expect("delete").status(), StatusCode::NO_CONTENT);
+    };
+    tokio::join!(app.drain(), delete);
+
+    // Assert
+    let action = &app.actions_of(&event_id).await[0];
+    assert_eq!(action["status"], "dead", "{action}");
+    let why = action["last_error"].as_str().unwrap_or_default();
+    assert!(why.contains("was deleted"), "{action}");
+}
