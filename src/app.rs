@@ -153,7 +153,12 @@ pub async fn state(
     let state = AppState {
         store,
         config: Arc::new(config),
-        public_base_url: public_base_url.trim_end_matches('/').into(),
+        // As the URL parser writes it (a space or non-ASCII letter in the path
+        // percent-encoded): every receiver URL shown starts with it.
+        public_base_url: reqwest::Url::parse(&public_base_url)
+            .map_or(public_base_url, String::from)
+            .trim_end_matches('/')
+            .into(),
         api_keys: Arc::new(api_keys),
         changes,
         clients: Arc::new(clients),
@@ -251,6 +256,11 @@ fn check_settings(config: &Config, public_base_url: &str) -> anyhow::Result<()> 
     }
     for warning in endpoints_check::allowlist_problems(&config.allowed_target_hosts)
         .map_err(anyhow::Error::msg)?
+        .into_iter()
+        .chain(
+            endpoints_check::mcp_host_problems(&config.mcp_allowed_hosts)
+                .map_err(anyhow::Error::msg)?,
+        )
     {
         tracing::warn!("{warning}");
     }

@@ -387,11 +387,14 @@ pub enum LogFormat {
 impl Config {
     /// The `/mcp` host allowlist, or None for any host.
     pub fn mcp_allowed_hosts(&self) -> Option<Vec<String>> {
+        // Read as the start check reads them (a scheme or path dropped), so that
+        // `http://webhook-mcp` matches the host it names rather than nothing.
         let hosts: Vec<String> = self
             .mcp_allowed_hosts
             .iter()
-            .map(|h| h.trim().to_string())
+            .map(|h| h.trim())
             .filter(|h| !h.is_empty())
+            .map(|h| crate::actions::endpoints_check::mcp_host(h).unwrap_or_else(|| h.to_string()))
             .collect();
         (!hosts.is_empty()).then_some(hosts)
     }

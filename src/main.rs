@@ -46,6 +46,18 @@ fn main() -> anyhow::Result<()> {
         front_end_only(&mut cli.config, &matches);
     }
     telemetry::init(cli.config.log_format);
+    let json_logs = matches!(cli.config.log_format, webhook_mcp::config::LogFormat::Json);
+    let ran = run(cli);
+    if let (Err(e), true) = (&ran, json_logs) {
+        // One JSON line, as the log collector reads every other: anyhow's own report is
+        // lines of plain text.
+        tracing::error!(error = %format!("{e:#}"), "webhook-mcp stopped with an error");
+        std::process::exit(1);
+    }
+    ran
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(THREAD_STACK_BYTES)

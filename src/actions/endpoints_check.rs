@@ -69,16 +69,55 @@ pub fn upstream_url_problem(upstreams: &Upstreams) -> Option<String> {
     })
 }
 
+/// What is wrong with the `WEBHOOK_MCP_ALLOWED_HOSTS` entries, as with
+/// [`allowlist_problems`]: a host name is compared (the port is not), so a scheme or path
+/// around one is dropped with a warning, and a wildcard, which matches nothing, is refused.
+pub fn mcp_host_problems(entries: &[String]) -> Result<Vec<String>, String> {
+    let mut warnings = Vec::new();
+    for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
+        let Some(host) = mcp_host(entry) else {
+            return Err(format!(
+                "WEBHOOK_MCP_ALLOWED_HOSTS (--mcp-allowed-hosts): `{entry}` is not a host name \
+                 (e.g. webhook-mcp, localhost, host.docker.internal; no wildcards: list each)"
+            ));
+        };
+        let bare = entry.trim_start_matches('[').replace("]", "");
+        if !bare.eq_ignore_ascii_case(&host.trim_start_matches('[').replace("]", "")) {
+            warnings.push(format!(
+                "WEBHOOK_MCP_ALLOWED_HOSTS (--mcp-allowed-hosts): `{entry}` is read as `{host}`: \
+                 entries are `host` or `host:port`, without a scheme or path"
+            ));
+        }
+    }
+    Ok(warnings)
+}
+
+/// The `host` or `host:port` a `WEBHOOK_MCP_ALLOWED_HOSTS` entry names, as rmcp matches it
+/// against `Host`: without a scheme or path. None for what names no host (a wildcard).
+pub fn mcp_host(entry: &str) -> Option<String> {
+    let (host, port) = super::ssrf::parse_entry(entry)?;
+    if host.contains('*') {
+        return None;
+    }
+    Some(match port {
+        Some(port) if host.contains(':') => format!("[{host}]:{port}"),
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    })
+}
+
 /// What is wrong with the `ALLOWED_TARGET_HOSTS` entries: `Err` names one that can never
 /// match (refused at start); `Ok` carries warnings for entries read only in part (a scheme
 /// or path around the host, which is dropped).
 pub fn allowlist_problems(entries: &[String]) -> Result<Vec<String>, String> {
     let mut warnings = Vec::new();
     for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
-        let Some((host, port)) = super::ssrf::parse_entry(entry) else {
+        let Some((host, port)) = super::ssrf::parse_entry(entry).filter(|(h, _)| !h.contains('*'))
+        else {
             return Err(format!(
                 "ALLOWED_TARGET_HOSTS (--allowed-target-hosts): `{entry}` is not `host` or \
-                 `host:port` (e.g. open-webui:8080, 10.0.0.5, [::1]:9000)"
+                 `host:port` (e.g. open-webui:8080, 10.0.0.5, [::1]:9000; no wildcards: list \
+                 each host)"
             ));
         };
         let bare = match port {
@@ -158,6 +197,31 @@ mod tests {
         };
         let problem = upstream_url_problem(&with_password).expect("refused");
         assert!(!problem.contains("SECRETPW"), "{problem}");
+    }
+
+    #[test]
+    fn mcp_host_entries_are_read_as_rmcp_matches_them() {
+        for (entry, host) in [
+            ("webhook-mcp", Some("webhook-mcp")),
+            ("http://good.example", Some("good.example")),
+            ("https://good.example:8443/mcp", Some("good.example:8443")),
+            ("[::1]:8086", Some("[::1]:8086")),
+            ("*.example.com", None),
+        ] {
+            assert_eq!(mcp_host(entry).as_deref(), host, "{entry}");
+        }
+        let list = |e: &[&str]| e.iter().map(|e| e.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            mcp_host_problems(&list(&["localhost", "h:8086", "[::1]"])),
+            Ok(vec![])
+        );
+        let warned = mcp_host_problems(&list(&["http://good.example"])).expect("read");
+        assert!(
+            warned[0].contains("is read as `good.example`"),
+            "{warned:?}"
+        );
+        assert!(mcp_host_problems(&list(&["*.example.com"])).is_err());
+        assert!(allowlist_problems(&list(&["*.example.com"])).is_err());
     }
 
     #[test]

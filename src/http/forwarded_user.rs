@@ -108,6 +108,8 @@ struct Claims {
     /// `nbf`, where Open WebUI's own check (PyJWT) cuts the fraction off.
     exp: Option<f64>,
     nbf: Option<f64>,
+    /// When it was issued: PyJWT refuses a token issued in the future.
+    iat: Option<f64>,
     sub: Option<String>,
     name: Option<String>,
     email: Option<String>,
@@ -190,6 +192,9 @@ fn checked(token: &HeaderValue, secret: &str) -> Result<Claims, &'static str> {
 /// so `exp` = now + 0.6 would pass here for a second after Open WebUI refuses it), a token
 /// refused from the second its `exp` names, and one whose `nbf` is still ahead refused too
 /// (Open WebUI writes none; a token that has one is held to it).
+/// How far ahead of this server's clock a token's `iat` may be.
+const IAT_SKEW_SECS: i64 = 60;
+
 fn in_its_time(claims: &Claims, now_secs: i64) -> Result<(), &'static str> {
     // `as` saturates: a value past i64 is far in the future either way.
     if claims
@@ -201,6 +206,9 @@ fn in_its_time(claims: &Claims, now_secs: i64) -> Result<(), &'static str> {
     if claims
         .nbf
         .is_some_and(|nbf| (nbf.trunc() as i64) > now_secs)
+        // Issued ahead of this clock by more than two servers' clocks differ: a token made
+        // for later (PyJWT refuses any `iat` ahead; a minute is kept here for clocks apart).
+        || claims.iat.is_some_and(|iat| iat > (now_secs + IAT_SKEW_SECS) as f64)
     {
         return Err(why_refused(&ErrorKind::ImmatureSignature));
     }
@@ -239,7 +247,9 @@ fn kept(value: &str) -> Option<String> {
     let value = value.trim();
     let fits = !value.is_empty()
         && value.chars().count() <= MAX_CHARS
-        && !value.chars().any(char::is_control);
+        && !value
+            .chars()
+            .any(|c| c.is_control() || crate::service::auth::invisible(c));
     fits.then(|| value.to_string())
 }
 
@@ -458,6 +468,11 @@ mod tests {
                 "not valid yet",
             ),
             (
+                "issued in an hour",
+                token(SECRET, hs256, claims("", json!({"iat": now + 3600}))),
+                "not valid yet",
+            ),
+            (
                 "no iss",
                 token(SECRET, hs256, claims("iss", json!({}))),
                 "without the `exp` or `iss`",
@@ -536,6 +551,10 @@ mod tests {
             ("tab\there", None),
             ("del\u{7f}", None),
             ("next\u{85}line", None),
+            // Direction overrides and invisible characters make a name read as another.
+            ("\u{202E}evil", None),
+            ("ad\u{200B}min", None),
+            ("José Ärger", Some("José Ärger")),
         ];
         for (given, expected) in cases {
             assert_eq!(kept(given).as_deref(), expected, "{given:?}");

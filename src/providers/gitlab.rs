@@ -46,13 +46,19 @@ pub(super) fn verify(
 /// does not, so it is never the delivery id. A signed delivery is known by `webhook-id`,
 /// which its signature covers (GitLab sets it to the `Idempotency-Key`): the unsigned key would
 /// let a captured delivery be sent again, within the window, as a new one.
+/// The kinds whose hook names its action at the top of the body, not in `object_attributes`.
+pub(super) fn action_at_top(kind: &str) -> bool {
+    matches!(kind, "release" | "milestone")
+}
+
 pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     // System, group and member hooks name their event (`user_create`, `project_create`,
     // `user_add_to_group`) and have no `object_kind`.
     let kind = str_at(payload, "/object_kind").or_else(|| str_at(payload, "/event_name"));
-    // A release names its action at the top (`create`, `update`, `delete`).
+    // A release and a milestone name their action at the top (`create`, `close`, ...).
     let action = str_at(payload, "/object_attributes/action").or_else(|| {
-        (kind.as_deref() == Some("release"))
+        kind.as_deref()
+            .is_some_and(action_at_top)
             .then(|| str_at(payload, "/action"))
             .flatten()
     });
@@ -410,6 +416,13 @@ mod tests {
             (
                 json!({"object_kind": "release", "action": "create", "project": project}),
                 "release.create",
+                Some(("gitlab.project", "grp/app")),
+            ),
+            // A milestone too (GitLab's own samples).
+            (
+                json!({"object_kind": "milestone", "action": "close", "project": project,
+                       "object_attributes": {"id": 61, "iid": 1, "state": "closed"}}),
+                "milestone.close",
                 Some(("gitlab.project", "grp/app")),
             ),
         ];

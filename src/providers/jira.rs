@@ -53,7 +53,16 @@ fn signed_by_connect_app(req: &Request<'_>) -> bool {
 pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     let event_type = str_at(payload, "/webhookEvent").unwrap_or_else(|| "unknown".into());
     let delivery = header(headers, "X-Atlassian-Webhook-Identifier").map(str::to_owned);
-    let src = str_at(payload, "/issue/key").map(|key| {
+    // A comment event without its issue (older Data Center senders) names the issue in the
+    // comment's own address, `…/rest/api/2/issue/10002/comment/10103`: Jira takes the id
+    // where a key goes.
+    let key = str_at(payload, "/issue/key").or_else(|| {
+        let address = str_at(payload, "/comment/self")?;
+        let (_, after) = address.split_once("/issue/")?;
+        let id = after.split('/').next()?;
+        (!id.is_empty() && after[id.len()..].starts_with("/comment")).then(|| id.to_string())
+    });
+    let src = key.map(|key| {
         // A comment only some may see (a role's or group's; a service desk's internal note)
         // is answered as privately as it was made.
         let internal = payload.pointer("/comment/jsdPublic") == Some(&Value::Bool(false));
@@ -239,5 +248,15 @@ mod tests {
         let want = json!({"key": "TEST-1", "id": "10001", "self": "https://x/rest/api/2/10001"});
         assert_eq!(Some(src.detail), want.as_object().cloned());
         assert_eq!(describe(&headers(&[]), &json!({})).event_type, "unknown");
+        // A comment event without its issue: the comment's address names the issue.
+        let bare = json!({"webhookEvent": "comment_created", "comment": {"id": "10103",
+            "self": "https://acme.atlassian.net/rest/api/2/issue/10002/comment/10103"}});
+        let src = describe(&h, &bare).source.expect("source");
+        assert_eq!(
+            (src.kind.as_str(), src.key.as_str()),
+            ("jira.issue", "10002")
+        );
+        let elsewhere = json!({"comment": {"self": "https://x/rest/api/2/issue/10002/worklog/1"}});
+        assert!(describe(&h, &elsewhere).source.is_none());
     }
 }

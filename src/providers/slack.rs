@@ -203,13 +203,20 @@ fn handshake(event_type: &str, h: Handshake) -> Described {
 /// deletion is about the message it carries (its own `ts` is only the notice's); reactions
 /// point at their message through `item`.
 fn event_source(p: &Value) -> Option<SourceRef> {
-    let channel = str_at(p, "/event/channel").or_else(|| str_at(p, "/event/item/channel"))?;
+    // An AI app's assistant thread names its channel and thread apart
+    // (`assistant_thread_started`, `assistant_thread_context_changed`).
+    let channel = str_at(p, "/event/channel")
+        .or_else(|| str_at(p, "/event/item/channel"))
+        .or_else(|| str_at(p, "/event/assistant_thread/channel_id"))?;
     let ts = [
         "/event/thread_ts",
+        "/event/assistant_thread/thread_ts",
         "/event/message/thread_ts",
         "/event/previous_message/thread_ts",
         "/event/message/ts",
         "/event/deleted_ts",
+        // `link_shared` names the message its links are in so.
+        "/event/message_ts",
         "/event/ts",
         "/event/item/ts",
     ]
@@ -496,6 +503,21 @@ mod tests {
                 "reaction_added",
                 Some("Ev3"),
                 Some(("slack.thread", "C2:5.6")),
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev11", "event": {"type": "assistant_thread_started",
+                    "assistant_thread": {"user_id": "U1", "channel_id": "D9", "thread_ts": "1729999327.187299", "context": {}},
+                    "event_ts": "1715873754.429808"}}),
+                "assistant_thread_started",
+                Some("Ev11"),
+                Some(("slack.thread", "D9:1729999327.187299")),
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev12", "event": {"type": "link_shared", "channel": "C7",
+                    "message_ts": "7.7", "links": [{"domain": "example.com", "url": "https://example.com/1"}]}}),
+                "link_shared",
+                Some("Ev12"),
+                Some(("slack.thread", "C7:7.7")),
             ),
             (
                 json!({"command": "/deploy", "channel_id": "C3", "trigger_id": "T1", "response_url": "https://r", "user_id": "U1"}),

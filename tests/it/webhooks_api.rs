@@ -1077,3 +1077,23 @@ async fn an_action_being_sent_when_its_webhook_is_deleted_ends_dead_not_retrying
     let why = action["last_error"].as_str().unwrap_or_default();
     assert!(why.contains("was deleted"), "{action}");
 }
+
+#[tokio::test]
+async fn receiver_urls_start_with_the_public_base_url_as_a_url_parser_writes_it() {
+    // Arrange: a path with a space and a non-ASCII letter, as typed.
+    let app = spawn_app_with(|c| {
+        c.public_base_url = Some("https://Hooks.example.com/in coming/é/".into())
+    })
+    .await;
+
+    // Act
+    let created = app
+        .github_webhook("gh", "s3cret-value-of-some-length")
+        .await;
+
+    // Assert
+    assert_eq!(
+        created["url"], "https://hooks.example.com/in%20coming/%C3%A9/webhooks/github/gh",
+        "{created}"
+    );
+}

@@ -11,7 +11,7 @@ pub(super) fn gitlab(t: &str, payload: Option<&Value>, cx: &Cx) -> Out {
         Some(p) => given(p, |p| {
             set_if_absent(p, &["object_kind"], json!(kind));
             if let Some(a) = action {
-                set_if_absent(p, &["object_attributes", "action"], json!(a));
+                set_if_absent(p, action_path(kind), json!(a));
             }
         }),
         None => gitlab_body(kind, action, cx),
@@ -229,7 +229,16 @@ fn gitlab_body(kind: &str, action: Option<&str>, cx: &Cx) -> Value {
         put(&mut body, "repository", gitlab_repository());
     }
     if let Some(a) = action {
-        set_if_absent(&mut body, &["object_attributes", "action"], json!(a));
+        set_if_absent(&mut body, action_path(kind), json!(a));
     }
     body
+}
+
+/// Where GitLab puts a hook's action: at the top for a release or a milestone.
+fn action_path(kind: &str) -> &'static [&'static str] {
+    if crate::providers::gitlab::action_at_top(kind) {
+        &["action"]
+    } else {
+        &["object_attributes", "action"]
+    }
 }
