@@ -96,6 +96,9 @@ pub async fn state(
             "--no-auth: /api, /mcp and /metrics take requests without an API key (local \
              development only)"
         );
+        if config.api_key.as_deref().is_some_and(|k| !k.is_empty()) {
+            tracing::warn!("WEBHOOK_MCP_API_KEY is not asked for under --no-auth");
+        }
     }
     let store = Store::open(&config.database)
         .with_context(|| format!("open database {}", config.database.display()))?;

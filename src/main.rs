@@ -49,9 +49,15 @@ fn main() -> anyhow::Result<()> {
     let json_logs = matches!(cli.config.log_format, webhook_mcp::config::LogFormat::Json);
     let ran = run(cli);
     if let (Err(e), true) = (&ran, json_logs) {
-        // One JSON line, as the log collector reads every other: anyhow's own report is
-        // lines of plain text.
-        tracing::error!(error = %format!("{e:#}"), "webhook-mcp stopped with an error");
+        // One JSON line, as the log collector reads every other (anyhow's own report is lines
+        // of plain text), written whatever RUST_LOG lets through, as that report would be.
+        let line = serde_json::json!({
+            "timestamp": humantime_now(),
+            "level": "ERROR",
+            "fields": {"message": "webhook-mcp stopped with an error", "error": format!("{e:#}")},
+            "target": "webhook_mcp",
+        });
+        eprintln!("{line}");
         std::process::exit(1);
     }
     ran
@@ -143,4 +149,11 @@ async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
+}
+
+/// Now as RFC 3339 in UTC, as the JSON log lines write it.
+fn humantime_now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }

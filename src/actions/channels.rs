@@ -258,12 +258,13 @@ pub(super) async fn post(
         });
     }
     // Open WebUI answers a post `{"success": true, "message_id": …}`; a 200 without either
-    // came from something else at that address (a sign-in page of a proxy in front of it),
-    // and posted nothing.
+    // at its channel webhook's address came from something else there (a sign-in page of a
+    // proxy in front of it), and posted nothing. A URL nothing names is posted to as Open
+    // WebUI's (with a warning when saved) and may be any relay: its 200 is taken as is.
     let posted = answer["success"].as_bool() == Some(true)
         || id_string(&answer["message_id"]).is_some()
         || id_string(&answer["id"]).is_some();
-    if kind == MessageKind::OpenWebUi && !posted {
+    if kind == MessageKind::OpenWebUi && url.contains("/channels/webhooks/") && !posted {
         return Err(ActionError {
             status: Some(reply.status),
             ..ActionError::permanent(format!(

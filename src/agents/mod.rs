@@ -276,13 +276,20 @@ fn check_channel(target: &Target) -> Result<(), crate::engine::command::InvalidC
     command::check_openwebui_path(&target)
 }
 
-/// A JSON error with the strings it quotes (`invalid type: string "https://hooks…"`) left
-/// out: a target URL given where an object was meant may hold a secret.
+/// A JSON error with the values it quotes (`invalid type: string "https://hooks…"`,
+/// ``unknown variant `https://…` ``) left out: a target URL given where something else was
+/// meant may hold a secret. The names it expects (after `expected`) stay.
 fn without_strings(error: &str) -> String {
     static QUOTED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r#"string "(?:[^"\\]|\\.)*""#).expect("a valid pattern")
+        regex::Regex::new(r#"string "(?:[^"\\]|\\.)*"|(variant|field) `[^`]*`"#)
+            .expect("a valid pattern")
     });
-    QUOTED.replace_all(error, "string").into_owned()
+    QUOTED
+        .replace_all(error, |c: &regex::Captures| match c.get(1) {
+            Some(kind) => kind.as_str().to_string(),
+            None => "string".to_string(),
+        })
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -355,6 +362,8 @@ mod tests {
         for leaky in [
             r#"'[{"name": "n", "target": {"url": "https://hooks.slack.com/services/T/B/SECRETPATH"}}]'"#,
             r#"[{"name": "n", "target": "https://hooks.slack.com/services/T/B/SECRETPATH"}]"#,
+            r#"[{"name": "n", "result": "https://hooks.slack.com/services/T/B/SECRETPATH"}]"#,
+            r#"[{"name": "n", "https://hooks.slack.com/services/T/B/SECRETPATH": 1}]"#,
         ] {
             settings.agents = Some(leaky.into());
             let refused = declared(&settings, TELEGRAM).unwrap_err();

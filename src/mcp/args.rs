@@ -283,7 +283,7 @@ pub struct ListEventsArgs {
     #[serde(default, deserialize_with = "lenient::text_or_number")]
     pub until: Option<String>,
     /// Page size 1-200 (default 20).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::page_size")]
     #[schemars(range(min = 1, max = 200))]
     pub limit: Option<u32>,
     /// next_cursor from the previous page.
@@ -331,7 +331,7 @@ pub struct ListActionsArgs {
     #[serde(default)]
     pub webhook_id: Option<String>,
     /// Page size 1-200 (default 20).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::page_size")]
     #[schemars(range(min = 1, max = 200))]
     pub limit: Option<u32>,
     /// next_cursor from the previous page.
@@ -441,7 +441,7 @@ pub struct ListTasksArgs {
     #[serde(default)]
     pub webhook_id: Option<String>,
     /// Page size 1-200 (default 20).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::page_size")]
     #[schemars(range(min = 1, max = 200))]
     pub limit: Option<u32>,
     /// next_cursor from the previous page.

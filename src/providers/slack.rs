@@ -208,6 +208,11 @@ fn event_source(p: &Value) -> Option<SourceRef> {
     let channel = str_at(p, "/event/channel")
         .or_else(|| str_at(p, "/event/item/channel"))
         .or_else(|| str_at(p, "/event/assistant_thread/channel_id"))?;
+    // A link typed in the message composer (`link_shared` from `COMPOSER`) is in no
+    // message yet: its `message_ts` is an id, not a place to post.
+    if channel == "COMPOSER" {
+        return None;
+    }
     let ts = [
         "/event/thread_ts",
         "/event/assistant_thread/thread_ts",
@@ -518,6 +523,13 @@ mod tests {
                 "link_shared",
                 Some("Ev12"),
                 Some(("slack.thread", "C7:7.7")),
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev13", "event": {"type": "link_shared", "channel": "COMPOSER",
+                    "message_ts": "U0123-9a8b", "source": "composer", "links": []}}),
+                "link_shared",
+                Some("Ev13"),
+                None,
             ),
             (
                 json!({"command": "/deploy", "channel_id": "C3", "trigger_id": "T1", "response_url": "https://r", "user_id": "U1"}),

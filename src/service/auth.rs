@@ -330,7 +330,7 @@ pub async fn list(state: &AppState) -> Result<Vec<KeyOut>, ServiceError> {
 
 /// Characters that show as nothing or reorder the text around them: a name with them can look
 /// like another.
-pub(crate) fn invisible(c: char) -> bool {
+fn invisible(c: char) -> bool {
     matches!(c, '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{180E}'
         | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
         | '\u{2066}'..='\u{2069}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'

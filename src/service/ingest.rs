@@ -329,6 +329,16 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
             )
         })
         .await?;
+    if recorded.dropped {
+        // Read from this process's cache, which another process's delete (and new webhook
+        // at the id) outdated: the next delivery reads the webhook anew.
+        state.hooks.invalidate(&webhook_id);
+        if let Inserted::New(event_id) = &recorded.inserted {
+            tracing::warn!(webhook = %webhook_id, event = %event_id,
+                "the webhook was deleted (or made anew) since this delivery was checked against \
+                 it: the event is stored but ran no command; replay it to run the current ones");
+        }
+    }
     if recorded.actions > 0 {
         state.wake_workers();
     }

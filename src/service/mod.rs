@@ -153,15 +153,14 @@ pub async fn known_webhook(state: &crate::app::AppState, id: &str) -> Result<(),
     }
 }
 
+/// What a page size out of range is told.
+pub const PAGE_LIMIT_RANGE: &str = "limit must be between 1 and 200";
+
 /// A list's page size as asked for (`limit`), 1-200, 50 when not given.
 pub fn page_limit(limit: Option<u32>) -> Result<u32, ServiceError> {
-    const MAX: u32 = 200;
     let limit = limit.unwrap_or(50);
-    if !(1..=MAX).contains(&limit) {
-        return Err(ServiceError::invalid(
-            "limit",
-            format!("limit must be between 1 and {MAX}"),
-        ));
+    if !(1..=200).contains(&limit) {
+        return Err(ServiceError::invalid("limit", PAGE_LIMIT_RANGE));
     }
     Ok(limit)
 }

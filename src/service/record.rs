@@ -43,6 +43,9 @@ pub struct Recorded {
     pub actions: usize,
     /// Tasks that got the reply and were queued again.
     pub resumed: Vec<String>,
+    /// Its work was not queued: the webhook it was checked against is gone (deleted, or
+    /// made anew by another process since this one read it).
+    pub dropped: bool,
 }
 
 /// Stores the event and, if it is new, its planned work. A duplicate stores nothing more.
@@ -89,6 +92,7 @@ pub fn record(
             inserted: events::insert(conn, &own)?,
             actions: usize::from(confirmed),
             resumed,
+            dropped: false,
         });
     }
     let inserted = events::insert(conn, event)?;
@@ -97,6 +101,7 @@ pub fn record(
             inserted,
             actions: 0,
             resumed: Vec::new(),
+            dropped: false,
         });
     };
     let now = event.received_at;
@@ -203,6 +208,7 @@ pub fn record(
         inserted,
         actions,
         resumed,
+        dropped,
     })
 }
 

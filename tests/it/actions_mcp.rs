@@ -117,6 +117,9 @@ async fn list_actions_filters_by_status_and_pages_newest_first_with_the_rest_rul
     for (args, says) in [
         (json!({"status": "lost"}), "`status`"),
         (json!({"limit": 0}), "`limit`"),
+        // Out of any range, the list's range is named, not the type it is held in.
+        (json!({"limit": -1}), "between 1 and 200"),
+        (json!({"limit": 1_000_000_000_000_i64}), "between 1 and 200"),
         (json!({"cursor": "evt_1"}), "`cursor`"),
         (json!({"webhook_id": "nope"}), "not found"),
     ] {

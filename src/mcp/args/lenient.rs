@@ -97,6 +97,22 @@ where
 }
 
 /// A string, or a number written as one (Telegram chat ids and unix times are numbers).
+/// A page size, where one out of any range (`-1`, `10**12`) is told the range the list
+/// takes, as `0` and `201` are, rather than what type Rust holds it in.
+pub fn page_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= u64::from(u32::MAX)) => {
+            Ok(n.as_u64().map(|n| n as u32))
+        }
+        Some(Value::Number(_)) => Err(D::Error::custom(crate::service::PAGE_LIMIT_RANGE)),
+        Some(other) => Err(D::Error::custom(format!(
+            "{} (got {other})",
+            crate::service::PAGE_LIMIT_RANGE
+        ))),
+    }
+}
+
 pub fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     match Option::<Value>::deserialize(d)? {
         None => Ok(None),
