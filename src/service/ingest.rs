@@ -336,7 +336,8 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         if let Inserted::New(event_id) = &recorded.inserted {
             tracing::warn!(webhook = %webhook_id, event = %event_id,
                 "the webhook was deleted (or made anew) since this delivery was checked against \
-                 it: the event is stored but ran no command; replay it to run the current ones");
+                 it: the event is stored but ran no command; if a webhook was made anew at the \
+                 id, replay the event to run its commands");
         }
     }
     if recorded.actions > 0 {
