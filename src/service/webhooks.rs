@@ -392,13 +392,19 @@ fn patched(
     {
         return Err(ServiceError::invalid("id", "a webhook's id cannot change"));
     }
-    // Saying "updated" when nothing was would hide a change the caller meant to make.
-    if patch.name.is_none() && patch.enabled.is_none() && patch.options.is_none() {
+    // Saying "updated" when nothing was would hide a change the caller meant to make. An
+    // empty `options` object changes nothing either: options are merged, one by one.
+    let no_options = patch
+        .options
+        .as_ref()
+        .is_none_or(|o| o.as_object().is_some_and(serde_json::Map::is_empty));
+    if patch.name.is_none() && patch.enabled.is_none() && no_options {
         return Err(ServiceError::Invalid {
             field: None,
             message: format!(
                 "nothing to change on webhook `{}`: give `name` (1-200 characters), `enabled` \
-                 or `options`; null (over MCP, a blank value too) counts as left out",
+                 or `options` with an option in it; null (over MCP, a blank value too) counts \
+                 as left out",
                 crate::quote::quoted(&row.id)
             ),
         });

@@ -517,6 +517,7 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
     let new_id = put(json!({"id": "other"})).await;
     let nothing = put(json!({})).await;
     let only_nulls = put(json!({"name": null, "options": null})).await;
+    let empty_options = put(json!({"options": {}})).await;
     let negative_grace = rotate(json!({"grace_period_secs": -1})).await;
     let same_secret = rotate(json!({"secret": "keep-it-safe-keep-me"})).await;
     let masked_secret = rotate(json!({"secret": "********"})).await;
@@ -532,7 +533,7 @@ async fn bad_updates_and_rotations_are_refused_naming_the_field() {
 
     // Assert
     assert_error(&unknown_field, StatusCode::BAD_REQUEST, Some("colour"));
-    for refused in [&nothing, &only_nulls] {
+    for refused in [&nothing, &only_nulls, &empty_options] {
         assert_error(refused, StatusCode::BAD_REQUEST, None);
         assert!(
             refused.1.to_string().contains("nothing to change"),
