@@ -52,7 +52,7 @@ fn main() -> anyhow::Result<()> {
         // One JSON line, as the log collector reads every other (anyhow's own report is lines
         // of plain text), written whatever RUST_LOG lets through, as that report would be.
         let line = serde_json::json!({
-            "timestamp": humantime_now(),
+            "timestamp": now_rfc3339(),
             "level": "ERROR",
             "fields": {"message": "webhook-mcp stopped with an error", "error": format!("{e:#}")},
             "target": "webhook_mcp",
@@ -152,7 +152,7 @@ async fn shutdown_signal() {
 }
 
 /// Now as RFC 3339 in UTC, as the JSON log lines write it.
-fn humantime_now() -> String {
+fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()

@@ -261,9 +261,8 @@ pub(super) async fn post(
     // at its channel webhook's address came from something else there (a sign-in page of a
     // proxy in front of it), and posted nothing. A URL nothing names is posted to as Open
     // WebUI's (with a warning when saved) and may be any relay: its 200 is taken as is.
-    let posted = answer["success"].as_bool() == Some(true)
-        || id_string(&answer["message_id"]).is_some()
-        || id_string(&answer["id"]).is_some();
+    let remote_id = id_string(&answer["message_id"]).or_else(|| id_string(&answer["id"]));
+    let posted = answer["success"].as_bool() == Some(true) || remote_id.is_some();
     if kind == MessageKind::OpenWebUi && url.contains("/channels/webhooks/") && !posted {
         return Err(ActionError {
             status: Some(reply.status),
@@ -283,7 +282,6 @@ pub(super) async fn post(
             ..refused
         });
     }
-    let remote_id = id_string(&answer["message_id"]).or_else(|| id_string(&answer["id"]));
     Ok(reply.sent(remote_id))
 }
 

@@ -81,8 +81,9 @@ pub fn mcp_host_problems(entries: &[String]) -> Result<Vec<String>, String> {
                  (e.g. webhook-mcp, localhost, host.docker.internal; no wildcards: list each)"
             ));
         };
-        let bare = entry.trim_start_matches('[').replace("]", "");
-        if !bare.eq_ignore_ascii_case(&host.trim_start_matches('[').replace("]", "")) {
+        // `[::1]` and `::1` name one host, as rmcp reads them.
+        let unbracketed = |h: &str| h.replace(['[', ']'], "");
+        if !unbracketed(entry).eq_ignore_ascii_case(&unbracketed(&host)) {
             warnings.push(format!(
                 "WEBHOOK_MCP_ALLOWED_HOSTS (--mcp-allowed-hosts): `{entry}` is read as `{host}`: \
                  entries are `host` or `host:port`, without a scheme or path"
