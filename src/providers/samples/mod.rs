@@ -131,7 +131,10 @@ pub fn builtin_event_types(provider: Provider) -> &'static [&'static str] {
             "message.created",
             "system.startup.completed",
             "notification.chat",
+            "notification.chat_failed",
+            "notification.channel",
             "notification.test",
+            "new_user",
         ],
         Provider::Custom => &["test.event"],
     }

@@ -56,6 +56,10 @@ fn openwebui_body(t: &str, notification: Option<&str>, cx: &Cx) -> Value {
         "auth.signup" => fixture(OWUI_AUTH_SIGNUP),
         "message.created" => fixture(OWUI_MESSAGE_CREATED),
         "system.startup.completed" => fixture(OWUI_STARTUP),
+        // Releases before 0.12 sent this alone on a sign-up, with no id or time to refresh.
+        "new_user" => {
+            return json!({"event": "new_user", "user": {"email": "tim@example.com", "name": "Tim"}});
+        }
         _ => {
             // Any other event in the 0.12 envelope, with no subject or data to guess at.
             let mut b = fixture(OWUI_USER_CREATED);

@@ -78,10 +78,11 @@ fn custom_options(v: Value) -> ProviderOptions {
     }
 }
 
-/// Types whose delivery carries no id: Slack's handshake, Open WebUI notifications.
+/// Types whose delivery carries no id: Slack's handshake, Open WebUI notifications and its
+/// legacy sign-up.
 fn has_no_delivery_id(provider: Provider, t: &str) -> bool {
     (provider == Provider::Slack && t == "url_verification")
-        || (provider == Provider::OpenWebUi && t.starts_with("notification."))
+        || (provider == Provider::OpenWebUi && (t.starts_with("notification.") || t == "new_user"))
 }
 
 #[test]
