@@ -401,7 +401,8 @@ pub struct AskArgs {
     // `text` too, as comment and respond name theirs: a model that learnt those tries it.
     #[serde(alias = "text")]
     pub question: String,
-    /// Agent that takes the answer when no task_id is given (default "brain").
+    /// Agent that takes the answer when no task_id is given (default "brain"); a task's own
+    /// agent takes it otherwise, and another name is refused.
     #[serde(default)]
     pub agent: Option<String>,
 }

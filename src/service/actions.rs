@@ -162,6 +162,9 @@ pub async fn ask(
         ));
     }
     let (event, _, task_source) = resolve(state, &to).await?;
+    if let (Some(task_id), Some(wanted)) = (&to.task_id, agent.as_deref()) {
+        check_own_agent(state, task_id, wanted).await?;
+    }
     let source = task_source.map_or_else(|| source_of(&event), Ok)?;
     check_fits("question", &question, &source)?;
     let delivery = plan::reply_on_source(Some(&source), question.clone())
@@ -235,6 +238,30 @@ pub async fn ask(
         })?;
     state.wake_workers();
     Ok(present_queued(&row, unchecked.as_slice()))
+}
+
+/// A task's answer goes to the agent that runs it: another name given with its id would be
+/// dropped unseen, so it is refused (its own name, as a model often repeats it, is fine).
+async fn check_own_agent(
+    state: &AppState,
+    task_id: &str,
+    wanted: &str,
+) -> Result<(), ServiceError> {
+    let id = task_id.to_owned();
+    let Some(task) = state.store.read(move |db| tasks::get(db, &id)).await? else {
+        return Ok(());
+    };
+    if task.agent == wanted {
+        return Ok(());
+    }
+    Err(ServiceError::invalid(
+        "agent",
+        format!(
+            "task `{task_id}` is run by agent `{}`, which takes the answer; leave `agent` out, \
+             or ask with the event_id alone to start a task for `{wanted}`",
+            task.agent
+        ),
+    ))
 }
 
 /// Answers the sender: Slack's `response_url` when the event has one, else a comment.

@@ -208,6 +208,42 @@ async fn a_reply_queues_an_external_agents_task_for_any_agent_as_before_its_firs
 }
 
 #[tokio::test]
+async fn asking_for_a_task_under_another_agent_is_refused_and_under_its_own_is_queued() {
+    // Arrange: the task is `planning`'s.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 23, "Which OS").await)
+        .await;
+    let client = connect(&app).await;
+
+    // Act
+    let other = call_err(
+        &client,
+        "ask",
+        json!({"task_id": task_id, "question": "Which OS?", "agent": "brain"}),
+    )
+    .await;
+    let (_, own) = call_ok(
+        &client,
+        "ask",
+        json!({"task_id": task_id, "question": "Which OS?", "agent": "planning"}),
+    )
+    .await;
+
+    // Assert: the answer would have gone to `planning` unseen by `brain`, so it is said.
+    assert!(
+        other.contains("agent") && other.contains("`planning`"),
+        "{other}"
+    );
+    assert_eq!(own["task_id"], task_id.as_str(), "{own}");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn a_result_that_cannot_be_posted_is_refused_and_the_task_stays_claimed() {
     // Arrange: no GitHub token anywhere, in a process that sends (its worker on); a claimed
     // task about an opened issue.
