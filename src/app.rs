@@ -466,7 +466,10 @@ async fn finish_or_stop(background: &mut [tokio::task::JoinHandle<()>], grace: D
 
 /// `webhook-mcp stdio`: MCP over stdin/stdout on the same database, for clients and proxies
 /// that spawn the server. Logs go to stderr; stdout carries only the protocol.
-pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
+pub async fn run_stdio(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let base = config
         .public_base_url
         .clone()
@@ -503,14 +506,23 @@ pub async fn run_stdio(config: Config) -> anyhow::Result<()> {
     // Deliveries arrive at the HTTP server, another process: its events reach this one's
     // subscribers through the database.
     let watcher = tokio::spawn(crate::service::watch::run(state.clone(), stop.clone()));
-    let result = crate::mcp::serve_stdio(state.clone(), hub).await;
+    // An MCP client ends the server by closing stdin, or, when that is not enough, with a
+    // signal: then the sends and runs under way get the grace `serve` gives them.
+    let result = tokio::select! {
+        served = crate::mcp::serve_stdio(state.clone(), hub) => served,
+        () = shutdown => {
+            tracing::info!("shutting down: finishing action attempts and agent steps");
+            Ok(())
+        }
+    };
     stop.cancel();
     let _ = watcher.await;
-    if let Some(worker) = worker {
-        let _ = worker.await;
-    }
-    if let Some(runner) = runner {
-        let _ = runner.await;
+    let mut background: Vec<_> = worker.into_iter().chain(runner).collect();
+    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+    if finish_or_stop(&mut background, grace).await {
+        tracing::warn!(
+            "action attempts or agent runs still going after the shutdown grace; stopping anyway"
+        );
     }
     if let Some(sweeper) = sweeper {
         let _ = sweeper.await;

@@ -64,22 +64,26 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_stack_size(THREAD_STACK_BYTES)
         .build()
-        .context("start the async runtime")?
-        .block_on(async {
-            match cli.command.unwrap_or(Command::Serve) {
-                Command::Serve => serve(cli.config).await,
-                Command::Stdio => {
-                    if let Some(warning) = cli.config.public_base_url_warning(cli.config.listen) {
-                        tracing::warn!("{warning}");
-                    }
-                    app::run_stdio(cli.config).await
+        .context("start the async runtime")?;
+    let ran = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(cli.config).await,
+            Command::Stdio => {
+                if let Some(warning) = cli.config.public_base_url_warning(cli.config.listen) {
+                    tracing::warn!("{warning}");
                 }
+                app::run_stdio(cli.config, shutdown_signal()).await
             }
-        })
+        }
+    });
+    // Everything has stopped and the database is closed; what may still hold a thread is a
+    // read of stdin, which would keep a stopped `stdio` alive until its client wrote again.
+    runtime.shutdown_background();
+    ran
 }
 
 /// `stdio` is an MCP front end, started by an MCP client with an environment of the client's
@@ -130,7 +134,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     app.run_until_stopped(shutdown_signal()).await
 }
 
+/// Resolves at the first Ctrl-C or SIGTERM; a second one then ends the process at once, for
+/// whoever will not wait out the grace given to the work in flight.
 async fn shutdown_signal() {
+    stop_signal().await;
+    tokio::spawn(async {
+        stop_signal().await;
+        tracing::warn!(
+            "a second stop signal: stopping now, without waiting for the work in flight"
+        );
+        std::process::exit(130);
+    });
+}
+
+async fn stop_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

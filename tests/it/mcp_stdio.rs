@@ -490,3 +490,26 @@ async fn over_stdio_a_listen_naming_too_many_resources_is_refused_and_the_next_l
     );
     assert_eq!(ping.expect("the ping is answered")["id"], 11);
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_stdio_server_told_to_stop_by_a_signal_stops_cleanly_with_its_input_still_open() {
+    // Arrange: a started session whose client keeps stdin open.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut stdio = started_stdio(&dir.path().join("stdio.db"), |_| {}).await;
+    let pid = stdio.child.id().expect("running").to_string();
+
+    // Act
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    let stopped = tokio::time::timeout(Duration::from_secs(10), stdio.child.wait()).await;
+
+    // Assert: it ended by itself (the store closed), not killed by the signal, nor left
+    // waiting on a read of stdin.
+    assert!(sent.success());
+    let status = stopped.expect("stopped within 10 s").expect("wait");
+    assert!(status.success(), "{status:?}");
+    drop(stdio.stdin);
+}
