@@ -1,6 +1,8 @@
 //! Ingest: the receive path after HTTP. Look up the webhook, verify the request, describe it,
 //! match commands, and store the event in one write — and only then say it was accepted.
 
+use std::borrow::Cow;
+
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::Value;
@@ -636,11 +638,46 @@ fn stored_headers(headers: &HeaderMap, options: &ProviderOptions, total: usize) 
             map.insert("…".into(), Value::String("more headers not kept".into()));
             break;
         }
+        if let Cow::Owned(masked) = without_url_tokens(&value) {
+            value = masked;
+        }
         truncate_kept(&mut value, HEADER_VALUE_KEEP);
         kept += key.len() + value.len();
         map.insert(key.to_string(), Value::String(value));
     }
     Value::Object(map).to_string()
+}
+
+/// `value` with the value of every `token=` parameter masked: a webhook whose secret rides in
+/// its URL (`?token=`, Open WebUI and custom senders) has it copied into `Referer` or a
+/// proxy's `X-Original-URI`, and stored headers are shown to read keys. Any name ending in
+/// `token` (`access_token=`) is masked with it.
+fn without_url_tokens(value: &str) -> Cow<'_, str> {
+    const PARAM: &[u8] = b"token=";
+    let bytes = value.as_bytes();
+    let mut out = String::new();
+    let (mut copied, mut at) = (0, 0);
+    while let Some(found) = bytes.get(at..).and_then(|rest| {
+        rest.windows(PARAM.len())
+            .position(|w| w.eq_ignore_ascii_case(PARAM))
+    }) {
+        let start = at + found + PARAM.len();
+        let end = bytes[start..]
+            .iter()
+            .position(|b| matches!(b, b'&' | b'#' | b';' | b',' | b'"' | b'\'' | b' ' | b'\t'))
+            .map_or(bytes.len(), |n| start + n);
+        if end > start {
+            out.push_str(&value[copied..start]);
+            out.push_str("********");
+            copied = end;
+        }
+        at = end.max(start);
+    }
+    if copied == 0 {
+        return Cow::Borrowed(value);
+    }
+    out.push_str(&value[copied..]);
+    Cow::Owned(out)
 }
 
 /// Cuts `value` to at most `limit` bytes (on a character boundary) and says how much went.
@@ -664,4 +701,32 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 fn is_slack_ssl_check(body: &[u8]) -> bool {
     form_urlencoded::parse(body).any(|(k, v)| k == "ssl_check" && v == "1")
         && !body.starts_with(b"{")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_url_tokens;
+
+    #[test]
+    fn url_tokens_in_header_values_are_masked() {
+        let cases = [
+            (
+                "/webhooks/openwebui/ow1?token=abc123",
+                "/webhooks/openwebui/ow1?token=********",
+            ),
+            (
+                "https://h/x?a=1&TOKEN=abc&b=2",
+                "https://h/x?a=1&TOKEN=********&b=2",
+            ),
+            ("/x?access_token=abc#frag", "/x?access_token=********#frag"),
+            ("/x?token=a&token=b", "/x?token=********&token=********"),
+            ("/x?token=&b=1", "/x?token=&b=1"),
+            ("/x?token=é€;rest", "/x?token=********;rest"),
+            ("no tokens here", "no tokens here"),
+            ("token=", "token="),
+        ];
+        for (value, want) in cases {
+            assert_eq!(without_url_tokens(value), want, "{value}");
+        }
+    }
 }

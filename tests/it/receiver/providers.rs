@@ -298,10 +298,14 @@ async fn an_open_webui_event_with_the_url_token_is_accepted_and_without_it_is_40
         .await;
     let with_token = created["url_with_token"].as_str().expect("url_with_token");
     assert!(with_token.starts_with(&format!("{}/webhooks/openwebui/owui?token=", app.base)));
+    // As a reverse proxy passes the URL on, which stored headers must not keep.
+    let path = with_token.strip_prefix(&app.base).expect("path");
     let post = |url: String| {
         app.client
             .post(url)
             .header("Content-Type", "application/json")
+            .header("X-Original-URI", path)
+            .header("Referer", with_token)
             .body(OPENWEBUI_USER_CREATED)
     };
 
@@ -318,6 +322,10 @@ async fn an_open_webui_event_with_the_url_token_is_accepted_and_without_it_is_40
     assert_eq!(event["payload"]["actor"]["name"], "Harness Admin");
     let token = created["secret"].as_str().expect("secret");
     assert!(!event.to_string().contains(token), "token leaked: {event}");
+    assert_eq!(
+        event["headers"]["x-original-uri"],
+        "/webhooks/openwebui/owui?token=********"
+    );
     assert_error(&without, StatusCode::UNAUTHORIZED, None);
 }
 
