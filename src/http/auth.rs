@@ -41,6 +41,15 @@ pub async fn require_api_key(
     next: Next,
 ) -> Result<Response, ApiError> {
     let key = if state.config.no_auth {
+        let allowed = state.config.mcp_allowed_hosts().unwrap_or_default();
+        if let Some(refused) = super::local_only::refusal(request.headers(), &allowed) {
+            let refused = ApiError::new(StatusCode::FORBIDDEN, "not_this_machine", refused);
+            return Ok(if is_mcp_path(request.uri().path()) {
+                refused.for_mcp()
+            } else {
+                refused.into_response()
+            });
+        }
         KeyInfo {
             id: None,
             name: NO_AUTH_ACTOR.to_string(),

@@ -9,6 +9,7 @@ pub mod error;
 pub mod extract;
 mod forwarded_user;
 pub mod jsonrpc;
+mod local_only;
 mod mcp_gate;
 pub mod metrics;
 pub mod receiver;

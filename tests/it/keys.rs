@@ -216,6 +216,53 @@ async fn a_first_start_without_auth_makes_no_key_and_the_next_one_with_auth_does
 }
 
 #[tokio::test]
+async fn without_auth_a_request_naming_another_host_or_origin_is_refused() {
+    // Arrange: as a web page would reach a local no-auth server, by a rebound name or a
+    // cross-site form.
+    let app = spawn_app_with(|c| c.no_auth = true).await;
+    let create = |host: Option<&str>, origin: Option<&str>| {
+        let mut request = app
+            .client
+            .post(app.url("/api/webhooks"))
+            .header("Content-Type", "text/plain")
+            .body(json!({"name": "x", "provider": "github"}).to_string());
+        if let Some(host) = host {
+            request = request.header("Host", host);
+        }
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        send_json(request)
+    };
+    let mcp = app
+        .client
+        .post(app.url("/mcp"))
+        .header("Host", "attacker.example")
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string());
+
+    // Act
+    let rebound = create(Some("attacker.example:8765"), None).await;
+    let cross_site = create(None, Some("http://evil.example")).await;
+    let mcp = send_json(mcp).await;
+    let local = create(None, Some(&app.base)).await;
+
+    // Assert
+    assert_eq!(rebound.0, StatusCode::FORBIDDEN, "{}", rebound.1);
+    assert!(
+        rebound.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("attacker.example")),
+        "{}",
+        rebound.1
+    );
+    assert_eq!(cross_site.0, StatusCode::FORBIDDEN, "{}", cross_site.1);
+    assert_eq!(mcp.0, StatusCode::FORBIDDEN, "{}", mcp.1);
+    assert_eq!(local.0, StatusCode::CREATED, "{}", local.1);
+}
+
+#[tokio::test]
 async fn an_admin_key_created_over_the_api_manages_webhooks() {
     // Arrange
     let app = spawn_app().await;

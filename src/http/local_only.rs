@@ -1,0 +1,88 @@
+//! Under `--no-auth`, what stands in for the key check on `/api`, `/mcp` and `/metrics`: a
+//! request must name this machine in `Host` and `Origin`, so that a web page open in a browser
+//! here cannot drive the server (a cross-site form post, or a name rebound to 127.0.0.1).
+
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+use axum::http::header::{HOST, ORIGIN};
+
+/// Why the request is turned away, or None when it names this machine (or names nothing, as
+/// an HTTP/1.0 client may). `allowed` are the `WEBHOOK_MCP_ALLOWED_HOSTS` entries.
+pub fn refusal(headers: &HeaderMap, allowed: &[String]) -> Option<String> {
+    for (name, header) in [("Host", HOST), ("Origin", ORIGIN)] {
+        let Some(value) = headers.get(header) else {
+            continue;
+        };
+        let value = value.to_str().unwrap_or_default();
+        if !names_this_machine(value, allowed) {
+            return Some(format!(
+                "--no-auth takes requests from this machine only, and the request's {name} is \
+                 `{}` (a web page in a browser may have sent it); call it as localhost or \
+                 127.0.0.1, list the name in WEBHOOK_MCP_ALLOWED_HOSTS, or run with an API key",
+                crate::quote::quoted(value)
+            ));
+        }
+    }
+    None
+}
+
+fn names_this_machine(value: &str, allowed: &[String]) -> bool {
+    let Some((host, port)) = crate::actions::ssrf::parse_entry(value) else {
+        // `null` (a sandboxed page or a file) or no host at all.
+        return false;
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let loopback = host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    loopback
+        || allowed.iter().any(|entry| {
+            let entry = entry.to_ascii_lowercase();
+            entry == host
+                || port.is_some_and(|port| {
+                    entry == format!("{host}:{port}") || entry == format!("[{host}]:{port}")
+                })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn only_this_machines_names_pass() {
+        let allowed = vec!["webhook-mcp".to_string(), "box:8765".to_string()];
+        let cases: [(Option<&str>, Option<&str>, bool); 14] = [
+            (Some("127.0.0.1:8765"), None, true),
+            (Some("localhost:8765"), Some("http://localhost:3000"), true),
+            (Some("LOCALHOST."), None, true),
+            (Some("[::1]:8765"), None, true),
+            (Some("127.0.0.2"), None, true),
+            (Some("app.localhost:8765"), None, true),
+            (Some("webhook-mcp:8765"), None, true),
+            (Some("box:8765"), None, true),
+            (None, None, true),
+            (Some("attacker.example:8765"), None, false),
+            (Some("box:9999"), None, false),
+            (Some("127.0.0.1:8765"), Some("http://evil.example"), false),
+            (Some("127.0.0.1:8765"), Some("null"), false),
+            (Some("10.0.0.5:8765"), None, false),
+        ];
+        for (host, origin, passes) in cases {
+            let mut headers = HeaderMap::new();
+            if let Some(host) = host {
+                headers.insert(HOST, HeaderValue::from_str(host).unwrap());
+            }
+            if let Some(origin) = origin {
+                headers.insert(ORIGIN, HeaderValue::from_str(origin).unwrap());
+            }
+            assert_eq!(
+                refusal(&headers, &allowed).is_none(),
+                passes,
+                "{host:?} {origin:?}"
+            );
+        }
+    }
+}
