@@ -98,7 +98,7 @@ pub async fn create(
         None => new_id("wh"),
     };
     let name = check_name(&input.name)?;
-    refuse_sealed_tokens(input.options.as_ref())?;
+    refuse_unusable_credentials(input.options.as_ref())?;
     check_new_allowlist(input.options.as_ref())?;
     let mut options = check_options(provider, input.options)?;
     // The alias names the sender when it, unlike its provider's others, makes the secret:
@@ -420,7 +420,7 @@ fn patched(
         let provider = provider_named(&row.provider)?;
         // Merged into the stored options: changing the rate limit must not drop the
         // credentials, which the caller cannot even read back.
-        refuse_sealed_tokens(Some(&options))?;
+        refuse_unusable_credentials(Some(&options))?;
         check_new_allowlist(Some(&options))?;
         let regiven = tokens_given(&options);
         let options = match options {
@@ -947,15 +947,25 @@ fn refuse_masks(options: &ProviderOptions) -> Result<(), ServiceError> {
     }
 }
 
-/// Tokens given in the form sealed ones are stored in would be read back as sealed: unreadable
-/// without the key, or opened as garbage.
-fn refuse_sealed_tokens(options: Option<&Value>) -> Result<(), ServiceError> {
+/// Credentials that would be stored and never work: a blank one (it is sent as it is, in
+/// place of the server's own token, and every reply fails), or one in the form sealed ones are
+/// stored in (read back as sealed: unreadable without the key, or opened as garbage).
+fn refuse_unusable_credentials(options: Option<&Value>) -> Result<(), ServiceError> {
     let given = options
         .and_then(|o| o.get("credentials"))
         .and_then(Value::as_object)
         .into_iter()
         .flatten();
     for (name, value) in given {
+        if value.as_str().is_some_and(|v| v.trim().is_empty()) {
+            return Err(ServiceError::invalid(
+                &format!("options.credentials.{name}"),
+                format!(
+                    "{name} is blank: give its value, null to remove it (the server's own \
+                     setting is used then), or leave it out to keep it as it is"
+                ),
+            ));
+        }
         if value.as_str().is_some_and(sealing::looks_sealed) {
             return Err(ServiceError::invalid(
                 &format!("options.credentials.{name}"),

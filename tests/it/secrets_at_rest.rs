@@ -271,6 +271,43 @@ async fn a_missing_or_wrong_key_is_refused_at_start_naming_the_webhooks() {
 }
 
 #[tokio::test]
+async fn a_blank_credential_is_refused_on_create_and_update_and_the_stored_one_kept() {
+    // Arrange: a webhook with its own token (a blank one would be sent in place of it, or of
+    // the server's GITHUB_TOKEN).
+    let app = spawn_app_with(|_| {}).await;
+    app.create_webhook(json!({"id": "gh", "name": "g", "provider": "github",
+        "options": {"credentials": {"github_token": "ghp_own"}}}))
+        .await;
+
+    // Act
+    let created = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "name": "g2", "provider": "github",
+        "options": {"credentials": {"github_token": ""}}})))
+    .await;
+    let updated = send_json(
+        app.api(Method::PUT, "/api/webhooks/gh")
+            .json(&json!({"options": {"credentials": {"github_token": " "}}})),
+    )
+    .await;
+
+    // Assert
+    for refused in [&created, &updated] {
+        crate::helpers::assert_error(
+            refused,
+            StatusCode::BAD_REQUEST,
+            Some("options.credentials.github_token"),
+        );
+    }
+    let (_, shown) = app.get_json("/api/webhooks/gh").await;
+    assert_eq!(
+        shown["options"]["credentials"]["github_token"], "********",
+        "{shown}"
+    );
+    let (_, listed) = app.get_json("/api/webhooks").await;
+    assert_eq!(listed["webhooks"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
 async fn values_in_the_sealed_form_are_refused_as_secrets_and_tokens() {
     // Arrange: sealing off, where such a value would be taken for a sealed one.
     let app = spawn_app_with(|_| {}).await;
