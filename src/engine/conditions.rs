@@ -14,7 +14,7 @@
 //! Unknown keys are refused when the command is saved, with the key and its path named, and
 //! so are forms that could never match what their writer meant ([`check_new`]).
 
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -234,7 +234,38 @@ impl Conditions {
 /// that test nothing (`{}`), which no event passes. A name that does hold a comma is still
 /// taken in a list (`["Doe, Jane"]`).
 pub fn check_new(value: &Value) -> Result<(), ConditionError> {
+    let regexes = count_regexes(value);
+    if regexes > MAX_REGEXES {
+        return Err(ConditionError {
+            path: "conditions".into(),
+            message: format!(
+                "these conditions hold {regexes} regex tests; a command may have at most \
+                 {MAX_REGEXES} (each is compiled and run on every event): join alternatives \
+                 into one (`a|b`), or use contains, in or equals"
+            ),
+        });
+    }
     check_new_at(value, "conditions")
+}
+
+/// Regex tests one command's conditions may hold: with [`REGEX_SIZE_LIMIT`], what one
+/// command can cost in memory and per event stays bounded.
+const MAX_REGEXES: usize = 16;
+
+/// The compiled size one regex may take (the `regex` crate's default is 10 MiB). Counted
+/// repetition of a Unicode class is what grows: `\w{40}` fits, `\w{100}` does not, while
+/// `[A-Za-z0-9_]{100}` or `(?-u:\w){100}` are small.
+const REGEX_SIZE_LIMIT: usize = 2 << 20;
+
+fn count_regexes(value: &Value) -> usize {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .map(|(key, v)| usize::from(key == "regex") + count_regexes(v))
+            .sum(),
+        Value::Array(items) => items.iter().map(count_regexes).sum(),
+        _ => 0,
+    }
 }
 
 /// The keys whose values are names, any of which must match, with the name's noun and what
@@ -437,6 +468,18 @@ fn list_for_object(value: &Value, at: &str) -> Option<String> {
     None
 }
 
+fn regex_error(e: &regex::Error) -> String {
+    match e {
+        regex::Error::CompiledTooBig(_) => format!(
+            "this regex compiles too big (over {} MiB): a Unicode class such as `\\w` or `\\d` \
+             repeated many times (`\\w{{100}}`) is; repeat fewer, or use an ASCII class \
+             (`[A-Za-z0-9_]{{100}}`, `(?-u:\\w){{100}}`)",
+            REGEX_SIZE_LIMIT >> 20
+        ),
+        other => format!("invalid regex: {other}"),
+    }
+}
+
 fn unknown_key(serde_message: &str) -> Option<&str> {
     let rest = serde_message.strip_prefix("unknown field `")?;
     rest.split('`').next()
@@ -484,7 +527,10 @@ fn compile_spec(spec: Spec, at: &str) -> Result<Conditions, ConditionError> {
         ops.push(FieldOp::Contains(v));
     }
     if let Some(v) = spec.regex {
-        let re = Regex::new(&v).map_err(|e| err("regex", format!("invalid regex: {e}")))?;
+        let re = RegexBuilder::new(&v)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| err("regex", regex_error(&e)))?;
         ops.push(FieldOp::Regex(re));
     }
     if let Some(v) = spec.exists {

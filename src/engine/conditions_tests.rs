@@ -264,6 +264,12 @@ fn bad_conditions_are_refused_with_the_key_named() {
             "conditions.regex",
             "invalid regex",
         ),
+        // Hundreds of megabytes each under the crate's default limit, and seconds per event.
+        (
+            json!({"any": [{"field": "a", "regex": "\\w{100}0"}]}),
+            "conditions.any[0].regex",
+            "compiles too big",
+        ),
         (json!(["bug"]), "conditions", "JSON object"),
         // A list read by position would be a different test than the one meant.
         (json!({"not": [["bug"]]}), "conditions.not", "not a list"),
@@ -551,6 +557,29 @@ fn conditions_that_could_never_match_what_was_meant_are_refused_when_saved() {
             err.message
         );
     }
+}
+
+#[test]
+fn a_regex_that_fits_compiles_and_too_many_are_refused_when_saved() {
+    for fits in [
+        r"\w{40}0",
+        r"\w{3,20}",
+        r"[A-Za-z0-9_]{500}",
+        r"(?-u:\w){300}",
+        r"\p{L}{2,30}",
+    ] {
+        let conditions = json!({"field": "a", "regex": fits});
+        Conditions::compile(&conditions).unwrap_or_else(|e| panic!("{fits}: {e}"));
+    }
+    let sixteen: Vec<Value> = (0..16)
+        .map(|i| json!({"field": "a", "regex": format!("x{i}")}))
+        .collect();
+    let mut seventeen = sixteen.clone();
+    seventeen.push(json!({"not": {"field": "b", "regex": "y"}}));
+    assert_eq!(super::check_new(&json!({"any": sixteen})), Ok(()));
+    let err = super::check_new(&json!({"any": seventeen})).expect_err("17 regexes");
+    assert_eq!(err.path, "conditions");
+    assert!(err.message.contains("17 regex tests"), "{}", err.message);
 }
 
 #[test]

@@ -21,8 +21,9 @@ pub struct Hook {
     pub row: WebhookRow,
     pub options: ProviderOptions,
     pub commands: Vec<CommandRow>,
-    /// The enabled commands, compiled, in run order.
-    pub compiled: Vec<CompiledCommand>,
+    /// The enabled commands, compiled, in run order; shared with the entry this one replaced
+    /// when the commands did not change.
+    pub compiled: Arc<[CompiledCommand]>,
     /// Who may call it (empty: everyone).
     pub allowlist: Vec<ipnet::IpNet>,
     /// The APIs its own credentials name, which its replies are keyed by in the outbox.
@@ -94,11 +95,18 @@ impl HookCache {
                 })
             })
             .collect::<Result<_, _>>()?;
+        // Only a change recompiles: an entry past its time is read again for changes another
+        // process made, and anyone may make it be read (a forged delivery is looked up before
+        // its signature is checked), but compiling regexes and templates is the dear part.
+        let compiled = match self.entries.any_age(id) {
+            Some(before) if before.commands == commands => before.compiled.clone(),
+            _ => super::commands::compile_enabled(&commands).into(),
+        };
         let hook = Arc::new(Hook {
             allowlist,
             own_apis: super::record::OwnApis::of(&options),
             options,
-            compiled: super::commands::compile_enabled(&commands),
+            compiled,
             row,
             commands,
         });
@@ -135,6 +143,12 @@ impl<T> Fresh<T> {
         let entries = self.entries.read().expect("hook cache poisoned");
         let (at, value) = entries.get(id)?;
         (at.elapsed() < self.ttl).then(|| value.clone())
+    }
+
+    /// The value kept for `id`, however old.
+    fn any_age(&self, id: &str) -> Option<Arc<T>> {
+        let entries = self.entries.read().expect("hook cache poisoned");
+        entries.get(id).map(|(_, value)| value.clone())
     }
 
     /// Taken before reading what will be kept.
@@ -181,6 +195,75 @@ mod tests {
         let after = cache.generation();
         cache.keep("a", after, Arc::new("new"));
         assert_eq!(cache.fresh("a").as_deref(), Some(&"new"));
+    }
+
+    #[tokio::test]
+    async fn a_webhook_read_again_unchanged_keeps_its_compiled_commands() {
+        // Arrange: entries that are stale at once, so every get reads the database.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("hooks.db")).expect("store");
+        let sealer = super::super::sealing::Sealer::new(None).expect("sealer");
+        let webhook = WebhookRow {
+            id: "gh".into(),
+            name: "gh".into(),
+            provider: "github".into(),
+            secret: "s".into(),
+            previous_secret: None,
+            previous_expires_at: None,
+            enabled: true,
+            options: "{}".into(),
+            created_by: None,
+            created_at: 1,
+            updated_at: 1,
+        };
+        let mut command = CommandRow {
+            id: "cmd".into(),
+            webhook_id: "gh".into(),
+            trigger: "issues.opened".into(),
+            action: "comment".into(),
+            agent: None,
+            template: Some("hi".into()),
+            conditions: r#"{"field": "issue.body", "regex": "\\w{30}"}"#.into(),
+            target: None,
+            priority: 0,
+            stop: false,
+            enabled: true,
+            created_at: 1,
+            updated_at: 1,
+        };
+        let row = command.clone();
+        store
+            .write(move |db| {
+                crate::store::webhooks::insert(db, &webhook)?;
+                crate::store::commands::insert(db, &row)
+            })
+            .await
+            .expect("insert");
+        let cache = HookCache::new(Duration::ZERO);
+        let get = || async {
+            cache
+                .get(&store, &sealer, "gh")
+                .await
+                .expect("get")
+                .expect("hook")
+        };
+
+        // Act
+        let first = get().await;
+        let again = get().await;
+        command.template = Some("hello".into());
+        command.updated_at = 2;
+        let changed = command.clone();
+        store
+            .write(move |db| crate::store::commands::update(db, &changed))
+            .await
+            .expect("update");
+        let after_change = get().await;
+
+        // Assert: read twice, compiled once; a change compiles anew.
+        assert_eq!(first.compiled.len(), 1);
+        assert!(Arc::ptr_eq(&first.compiled, &again.compiled));
+        assert!(!Arc::ptr_eq(&again.compiled, &after_change.compiled));
     }
 
     #[test]
