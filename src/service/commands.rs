@@ -121,13 +121,15 @@ pub async fn add(
     let same = state
         .store
         .write(move |db| {
-            let same = rows::list(db, &given.webhook_id)?
-                .into_iter()
-                .find(|r| same_command(&sealer, r, &given));
-            if same.is_none() {
-                rows::insert(db, &stored)?;
+            let held = rows::list(db, &given.webhook_id)?;
+            if let Some(same) = held.iter().find(|r| same_command(&sealer, r, &given)) {
+                return Ok(Err(Refusal::Same(same.id.clone())));
             }
-            Ok(same.map(|r| r.id))
+            if held.len() >= MAX_COMMANDS {
+                return Ok(Err(Refusal::Full));
+            }
+            rows::insert(db, &stored)?;
+            Ok(Ok(()))
         })
         .await
         .map_err(|e| match e {
@@ -135,7 +137,14 @@ pub async fn add(
             StoreError::MissingParent => webhooks::not_found(webhook_id),
             other => other.into(),
         })?;
-    if let Some(id) = same {
+    if let Err(Refusal::Full) = same {
+        return Err(ServiceError::Conflict(format!(
+            "webhook `{webhook_id}` has {MAX_COMMANDS} commands, as many as one may hold (each \
+             is tested against every delivery): remove or update one, join several with \
+             conditions (`any`), or make another webhook"
+        )));
+    }
+    if let Err(Refusal::Same(id)) = same {
         return Err(ServiceError::Conflict(format!(
             "webhook `{webhook_id}` already has this very command, `{id}` (the same trigger, \
              action, agent, template, conditions, target, priority, stop and enabled): a second \
@@ -148,6 +157,18 @@ pub async fn add(
     let mut out = presented_with_warnings(state, &hook, &row).await;
     out.warnings.extend(unchecked);
     Ok(out)
+}
+
+/// Commands one webhook may hold: every delivery is matched and rendered against each, and
+/// one event's actions are settled one by one, so the cost of a delivery grows with them.
+pub const MAX_COMMANDS: usize = 100;
+
+/// Why a command was not added, found on the writer.
+enum Refusal {
+    /// The webhook has this very command already.
+    Same(String),
+    /// It holds [`MAX_COMMANDS`].
+    Full,
 }
 
 pub async fn list(state: &AppState, webhook_id: &str) -> Result<Vec<CommandOut>, ServiceError> {

@@ -139,7 +139,7 @@ pub async fn create(
         .store
         .write(move |db| {
             rows::insert(db, &stored)?;
-            rows::namesakes(db, &stored.name, &stored.provider, &stored.id, 3)
+            rows::namesakes(db, &stored.name, &stored.provider, &stored.id)
         })
         .await
         .map_err(|e| match e {
@@ -149,7 +149,7 @@ pub async fn create(
             other => other.into(),
         })?;
     let mut out = present(state, &row, None, true);
-    out.warnings.extend(namesake_warning(&namesakes));
+    out.warnings.extend(namesakes.and_then(namesake_warning));
     // Stripe shows its secret only once the endpoint exists, so the URL may come first; but
     // until the sender's own secret is set, every delivery is refused.
     if let Some(sender) = placeholder {
@@ -173,9 +173,11 @@ pub(crate) fn placeholder_warning(sender: &str) -> String {
 /// A second webhook of the same provider and name is most often a create sent twice (a
 /// model calling again when an answer was slow): both would take deliveries, with different
 /// secrets, so the answer says so rather than leaving two to be found later.
-fn namesake_warning(namesakes: &[String]) -> Option<String> {
-    let first = namesakes.first()?;
-    let more = match namesakes.len() {
+/// The warning for a webhook made with the name and provider of `count` others, `first` the
+/// oldest of them.
+fn namesake_warning((first, count): (String, usize)) -> Option<String> {
+    let more = match count {
+        0 => return None,
         1 => String::new(),
         n => format!(" (and {} more)", n - 1),
     };

@@ -121,14 +121,17 @@ pub fn namesakes(
     name: &str,
     provider: &str,
     except: &str,
-    limit: usize,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Option<(String, usize)>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id FROM webhooks WHERE name = ?1 AND provider = ?2 AND id <> ?3 \
-         ORDER BY created_at, id LIMIT ?4",
+        "SELECT id, COUNT(*) OVER () FROM webhooks WHERE name = ?1 AND provider = ?2 \
+         AND id <> ?3 ORDER BY created_at, id LIMIT 1",
     )?;
-    let rows = stmt.query_map(params![name, provider, except, limit as i64], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let first = stmt
+        .query_row(params![name, provider, except], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .optional()?;
+    Ok(first.map(|(id, count)| (id, usize::try_from(count).unwrap_or(usize::MAX))))
 }
 
 /// Writes every mutable column of `w`; false if the webhook is gone.

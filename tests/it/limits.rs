@@ -609,3 +609,56 @@ async fn an_allowlist_stored_past_the_limit_before_it_existed_does_not_block_oth
     );
     assert_eq!(delivered.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_webhook_holds_at_most_a_hundred_commands_and_the_next_is_409() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gh", "name": "g", "provider": "github"}))
+        .await;
+    let add = |n: usize| {
+        app.api(Method::POST, "/api/webhooks/gh/commands")
+            .json(&json!({"trigger": "issues.opened", "action": "comment",
+                          "template": format!("reply {n}")}))
+            .send()
+    };
+    for n in 0..100 {
+        let added = add(n).await.expect("send");
+        assert_eq!(added.status(), StatusCode::CREATED, "command {n}");
+    }
+
+    // Act
+    let (status, body) = crate::helpers::read_json(add(100).await.expect("send")).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("100 commands"), "{message}");
+    let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
+    assert_eq!(listed["commands"].as_array().map(Vec::len), Some(100));
+}
+
+#[tokio::test]
+async fn a_webhook_made_with_the_name_of_several_says_how_many() {
+    // Arrange: four made already with one name.
+    let app = spawn_app().await;
+    let make = || {
+        crate::helpers::send_json(
+            app.api(Method::POST, "/api/webhooks")
+                .json(&json!({"name": "same", "provider": "github"})),
+        )
+    };
+    for _ in 0..4 {
+        make().await;
+    }
+
+    // Act
+    let (status, fifth) = make().await;
+
+    // Assert
+    assert_eq!(status, StatusCode::CREATED, "{fifth}");
+    assert!(
+        fifth["warnings"].to_string().contains("(and 3 more)"),
+        "{fifth}"
+    );
+}
