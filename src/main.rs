@@ -39,6 +39,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// stack pages cost no memory.
 const THREAD_STACK_BYTES: usize = 8 * 1024 * 1024;
 
+/// A line on stderr, or nothing when stderr cannot be written (`eprintln!` would panic, and
+/// the server stop with it).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 fn main() -> anyhow::Result<()> {
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -57,7 +66,7 @@ fn main() -> anyhow::Result<()> {
             "fields": {"message": "webhook-mcp stopped with an error", "error": format!("{e:#}")},
             "target": "webhook_mcp",
         });
-        eprintln!("{line}");
+        say!("{line}");
         std::process::exit(1);
     }
     ran
@@ -107,7 +116,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(key) = app.generated_api_key() {
         match app.state().config.log_format {
             // One line, as a log collector reading JSON lines takes it.
-            webhook_mcp::config::LogFormat::Json => eprintln!(
+            webhook_mcp::config::LogFormat::Json => say!(
                 "{}",
                 serde_json::json!({
                     "timestamp": webhook_mcp::clock::rfc3339(webhook_mcp::clock::now_ms()),
@@ -120,7 +129,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                     },
                 })
             ),
-            webhook_mcp::config::LogFormat::Text => eprintln!(
+            webhook_mcp::config::LogFormat::Text => say!(
                 "\n  No WEBHOOK_MCP_API_KEY was set, so one was generated. It is shown only now:\n\n    \
                  {key}\n\n  Use it as `Authorization: Bearer {key}` on /api and /mcp. Only its hash \
                  is stored.\n"

@@ -13,7 +13,7 @@ pub fn init(format: LogFormat) {
     let (filter, refused) = filter_of(&asked);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
         // Colours only for a person at a terminal: redirected to a file or a journal, escape
         // codes only get in the way of reading and searching the log.
         .with_ansi(std::io::stderr().is_terminal());
@@ -23,6 +23,24 @@ pub fn init(format: LogFormat) {
     };
     if let Some(why) = refused {
         tracing::warn!(rust_log = %asked, error = %why, "RUST_LOG is not a valid filter; logging at info");
+    }
+}
+
+/// Stderr, whose write errors are dropped: a log that cannot be written (its reader gone, a
+/// full disk) must not stop the work it tells of. tracing reports a failed write with
+/// `eprintln!`, which panics on a broken stderr, and so took down whichever sender, writer or
+/// task was logging.
+struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
     }
 }
 

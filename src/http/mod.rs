@@ -102,7 +102,11 @@ pub fn router(
 /// 200 when the database answers a query and takes writes, 503 otherwise: the store has
 /// stopped for good, or the last write could not be stored and none has been since.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    if let Some(reason) = state.store.failure().or_else(|| state.store.trouble()) {
+    let store = &state.store;
+    if let Some(reason) = (store.failure())
+        .or_else(|| store.writer_stopped())
+        .or_else(|| store.trouble())
+    {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "error", "database": reason})),

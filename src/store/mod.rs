@@ -224,11 +224,11 @@ impl Store {
                 tokio::task::spawn_blocking(move || sender.send(job))
                     .await
                     .map_err(|_| StoreError::Closed)?
-                    .map_err(|_| StoreError::Closed)?;
+                    .map_err(|_| self.not_taken())?;
             }
-            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(StoreError::Closed),
+            Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(self.not_taken()),
         }
-        reply_rx.await.map_err(|_| StoreError::Closed)?
+        reply_rx.await.map_err(|_| self.not_taken())?
     }
 
     /// Runs `f` on a read-only connection. Sees the latest commit; never waits for the writer.
@@ -264,6 +264,27 @@ impl Store {
     /// a restart recovers. `/health` reports it.
     pub fn failure(&self) -> Option<String> {
         self.inner.stats.failure.get().cloned()
+    }
+
+    /// Why no write will be made again though the store was not closed: its writer thread
+    /// ended (it panicked). `/health` reports it, and writes are refused saying so.
+    pub fn writer_stopped(&self) -> Option<String> {
+        let stopped = self
+            .inner
+            .writer_thread
+            .lock()
+            .expect("mutex poisoned")
+            .as_ref()
+            .is_some_and(JoinHandle::is_finished);
+        stopped.then(|| {
+            "the database writer stopped unexpectedly (see the log); restart the server".into()
+        })
+    }
+
+    /// The error for a write the writer did not take: closed by a shutdown, or stopped.
+    fn not_taken(&self) -> StoreError {
+        self.writer_stopped()
+            .map_or(StoreError::Closed, StoreError::Unavailable)
     }
 
     /// Why the last write could not be stored, until a later one is: a full disk, a file

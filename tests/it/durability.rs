@@ -44,6 +44,17 @@ impl Server {
     /// Starts the binary on `db` and waits until `/health` answers. Retries on another port
     /// when the child exits early (the free port was taken between probe and bind).
     async fn start(dir: &Path, db: &Path, github: &MockServer, worker: bool, run: &str) -> Server {
+        Self::start_logging(dir, db, github, worker, run, LogTo::File).await
+    }
+
+    async fn start_logging(
+        dir: &Path,
+        db: &Path,
+        github: &MockServer,
+        worker: bool,
+        run: &str,
+        log_to: LogTo,
+    ) -> Server {
         let mut last_log = String::new();
         for attempt in 0..3 {
             let port = free_port();
@@ -71,11 +82,20 @@ impl Server {
                 .env("GITHUB_API_URL", github.uri())
                 .env("GITHUB_TOKEN", "ghp_durability")
                 .env("ALLOWED_TARGET_HOSTS", "127.0.0.1")
-                .env("RUST_LOG", "warn")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).expect("log file"))
                 .kill_on_drop(true);
+            match log_to {
+                LogTo::File => command
+                    .env("RUST_LOG", "warn")
+                    .stderr(std::fs::File::create(&log).expect("log file")),
+                // Every delivery and send logged, to a pipe nobody reads.
+                LogTo::ClosedPipe => {
+                    let (reader, writer) = std::io::pipe().expect("pipe");
+                    drop(reader);
+                    command.env("RUST_LOG", "debug").stderr(writer)
+                }
+            };
             let mut child = command.spawn().expect("start webhook-mcp");
             let base = format!("http://127.0.0.1:{port}");
             let client = client();
@@ -119,6 +139,14 @@ impl Server {
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// Where the child's log goes.
+#[derive(Clone, Copy)]
+enum LogTo {
+    File,
+    /// A pipe whose reader is gone: every write fails.
+    ClosedPipe,
 }
 
 /// A loopback port nothing listens on right now.
@@ -422,4 +450,73 @@ async fn sigkill_mid_burst() {
         comments.len(),
         started.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_log_cannot_be_written_takes_sends_and_records_every_delivery() {
+    // Arrange: the log's reader gone (a dead `| tee`, a full disk), a comment command.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("unlogged.db");
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(format!(r"^/repos/{REPO}/issues/\d+/comments$")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+        .mount(&github)
+        .await;
+    let client = client();
+    let server = Server::start_logging(
+        dir.path(),
+        &db,
+        &github,
+        true,
+        "unlogged",
+        LogTo::ClosedPipe,
+    )
+    .await;
+    for (path, body) in [
+        (
+            "/api/webhooks",
+            json!({"id": "gh", "name": "Unlogged", "provider": "github", "secret": SECRET}),
+        ),
+        (
+            "/api/webhooks/gh/commands",
+            json!({"trigger": "issues.opened", "action": "comment", "template": "Thanks"}),
+        ),
+    ] {
+        let (status, answer) = api(&client, &server, reqwest::Method::POST, path, Some(body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{path}: {answer}");
+    }
+
+    // Act
+    let url = server.url("/webhooks/github/gh");
+    for number in 1..=3 {
+        let delivery = uuid::Uuid::new_v4().to_string();
+        let event = deliver(client.clone(), url.clone(), number, delivery).await;
+        assert!(event.is_some(), "delivery {number} was not accepted");
+    }
+
+    // Assert: each comment sent once and recorded as delivered; the server still healthy.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, listed) = api(
+            &client,
+            &server,
+            reqwest::Method::GET,
+            "/api/actions?status=delivered",
+            None,
+        )
+        .await;
+        if listed["actions"].as_array().map(Vec::len) == Some(3) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the comments were not recorded as delivered: {listed}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sent = github.received_requests().await.unwrap_or_default();
+    assert_eq!(sent.len(), 3, "each comment sent once");
+    let (status, health) = api(&client, &server, reqwest::Method::GET, "/health", None).await;
+    assert_eq!(status, StatusCode::OK, "{health}");
 }
