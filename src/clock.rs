@@ -25,7 +25,7 @@ pub fn parse(s: &str) -> Option<i64> {
     if let Ok(n) = s.trim().parse::<i64>() {
         // Unix seconds reach 10^11 only in the year 5138: a number that long is milliseconds
         // (what JavaScript's `Date.now()` gives).
-        return if n.abs() >= 100_000_000_000 {
+        return if n.unsigned_abs() >= 100_000_000_000 {
             Some(n)
         } else {
             n.checked_mul(1000)
@@ -56,5 +56,8 @@ mod tests {
         assert_eq!(parse("1763900000"), Some(1_763_900_000_000));
         assert_eq!(parse("1763900000123"), Some(1_763_900_000_123));
         assert_eq!(parse("yesterday"), None);
+        // The far ends are milliseconds, not an overflow.
+        assert_eq!(parse(&i64::MIN.to_string()), Some(i64::MIN));
+        assert_eq!(parse("-100000000000"), Some(-100_000_000_000));
     }
 }

@@ -1476,3 +1476,38 @@ async fn a_message_tied_to_an_event_that_failed_verification_is_refused_naming_e
     );
     assert!(app.drain().await == 0, "nothing was queued");
 }
+
+#[tokio::test]
+async fn a_reply_by_webhook_naming_another_webhooks_task_is_refused() {
+    // Arrange: a task on `gh`'s event (its question), and a second webhook.
+    let github = MockServer::start().await;
+    let app = spawn_manual(use_github(&github)).await;
+    app.github_webhook("gh", SECRET).await;
+    app.github_webhook("other", SECRET).await;
+    let event_id = open_issue_7(&app).await;
+    let (status, asked) = app
+        .post_api(
+            &format!("/api/events/{event_id}/ask"),
+            &json!({"question": "Which OS?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
+    let task_id = asked["task_id"].as_str().expect("task_id");
+
+    // Act
+    let (status, refused) = app
+        .post_api(
+            "/api/webhooks/other/comment",
+            &json!({"task_id": task_id, "text": "hi"}),
+        )
+        .await;
+
+    // Assert: as an event of another webhook is refused.
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert_eq!(refused["error"]["field"], "task_id", "{refused}");
+    assert_eq!(
+        app.actions_of(&event_id).await.len(),
+        1,
+        "only the question"
+    );
+}

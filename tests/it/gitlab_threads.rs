@@ -682,3 +682,45 @@ async fn an_event_from_gitlab_com_is_not_answered_on_a_self_hosted_gitlab() {
     assert!(error.contains("https://gitlab.com"), "{error}");
     assert!(error.contains("gitlab_url"), "{error}");
 }
+
+#[tokio::test]
+async fn an_external_agents_result_completed_over_rest_cannot_notify_the_whole_project() {
+    // Arrange: a note makes a task that an external agent claims over REST.
+    let gitlab = MockServer::start().await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "note", "action": "create_task", "agent": "ext",
+               "template": "Answer: {{object_attributes.note}}"}),
+    )
+    .await;
+    expect_note(
+        &gitlab,
+        &format!("{PROJECT}/merge_requests/7/notes"),
+        "@\u{200b}all please look",
+        json!({"id": 907}),
+        1,
+    )
+    .await;
+    post_note(&app, &note(44, "alice", "help?", mr_7(), json!({}))).await;
+    let (status, claimed) = app
+        .post_api(
+            "/api/tasks/claim",
+            &json!({"agent": "ext", "owner": "bot-1"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    let task_id = claimed["task"]["id"].as_str().expect("claimed task");
+
+    // Act
+    let (status, done) = app
+        .post_api(
+            &format!("/api/tasks/{task_id}/complete"),
+            &json!({"owner": "bot-1", "result": "@all please look", "post_result": true}),
+        )
+        .await;
+    let sent = app.drain().await;
+
+    // Assert: an agent's words, as complete_task over MCP takes them.
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert_eq!(sent, 1);
+}

@@ -164,6 +164,17 @@ async fn checked(state: &AppState, webhook_id: &str, input: &ReplyIn) -> Result<
             .with_field("event_id"));
         }
     }
+    if let Some(task_id) = &input.task_id {
+        let task = crate::service::tasks::get(state, task_id).await?;
+        if task.webhook_id.as_deref() != Some(webhook_id) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_field",
+                format!("task `{task_id}` belongs to another webhook"),
+            )
+            .with_field("task_id"));
+        }
+    }
     Ok(ReplyTo {
         event_id: input.event_id.clone(),
         task_id: input.task_id.clone(),

@@ -118,7 +118,9 @@ async fn complete_task(
             input.result,
             input.failed,
             input.post_result,
-            crate::service::actions::Author::Person,
+            // An agent's words, as complete_task over MCP takes them: an external agent
+            // claims and completes here, and its result may not notify a whole channel.
+            crate::service::actions::Author::Model,
             &format!("POST /api/tasks/{id}/complete"),
         )
         .await?,
