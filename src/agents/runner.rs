@@ -471,6 +471,15 @@ async fn run_task(
             return finish(state, task, ending).await;
         }
         messages.push(reply.message.clone());
+        // Saved before any call acts: a run cut off (a crash, a lost lease) while a call acts
+        // resumes with that call answered "may have taken effect", not by the model making it
+        // again; its comment was queued in a write of its own.
+        let calling = Progress {
+            messages: messages[opening_len..].to_vec(),
+            replied,
+            posted,
+        };
+        save_progress(state, task, &calling).await?;
         // Every call of the message is made, those after an `ask` too: the model meant them
         // together, and none would have a result to read otherwise.
         let mut asked = 0;

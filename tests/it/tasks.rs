@@ -2252,3 +2252,46 @@ async fn a_task_failed_after_its_retries_says_they_are_spent() {
         "{task}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_calling_message_is_saved_before_its_calls_act() {
+    // Arrange: the model comments through its tool, then answers.
+    let (llm, github) = (
+        fake_llm(vec![
+            crate::helpers::llm_calls("comment", json!({"text": "On it"})),
+            llm_answer(ANSWER),
+        ])
+        .await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 29, "Saved first").await)
+        .await;
+    let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+
+    // Act: the run, watched from another connection for the moment its comment is queued.
+    let running = start_run(&app, &task_id).await;
+    let mut seen = None;
+    for _ in 0..20_000 {
+        let (queued, progress): (i64, Option<String>) = db
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM outbox WHERE task_id = ?1), \
+                        (SELECT run_progress FROM tasks WHERE id = ?1)",
+                rusqlite::params![task_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("read");
+        if queued > 0 {
+            seen = Some(progress);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    }
+    running.await.expect("join").expect("run");
+
+    // Assert: a crash then resumes with the call answered "may have taken effect", rather
+    // than a run that knows nothing of it and makes it again.
+    let progress = seen.expect("the comment was queued").unwrap_or_default();
+    assert!(progress.contains("tool_calls"), "progress: {progress:?}");
+}
