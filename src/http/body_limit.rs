@@ -16,17 +16,31 @@ use super::error::ApiError;
 /// the API key check reads the body for the audit log.
 pub const API_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
-/// Middleware: 413 when the declared length is over `max` bytes.
+/// Middleware: 413 when the declared length is over `max` bytes. The body is read through
+/// first, as [`super::buffer`] reads an `/api` one, unless the sender asked to be told before
+/// it sends (`Expect: 100-continue`) or the body is too long to be worth it: a sender that
+/// writes its whole body before it reads (Node's `http`, Python's `urllib`) otherwise meets
+/// a closed connection and logs a broken pipe, not the 413.
 pub async fn refuse_declared_oversize(
     State(max): State<usize>,
     request: Request,
     next: Next,
 ) -> Response {
     match declared_length(&request) {
-        Some(length) if length > max as u64 => too_large(max).into_response(),
+        Some(length) if length > max as u64 => {
+            // The request's own timeout, outside, bounds a slow body.
+            match super::buffer::buffer(request, max, READ_THROUGH_WITHIN).await {
+                Err(refused) => refused.into_response(),
+                // Not reached: more than `max` was declared, so more must arrive.
+                Ok(_) => too_large(max).into_response(),
+            }
+        }
         _ => next.run(request).await,
     }
 }
+
+/// A bound of its own on reading an oversized body through; the request timeout is shorter.
+const READ_THROUGH_WITHIN: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// The body's declared length, as hyper read it from `Content-Length` (which also takes a
 /// list of equal values, `N, N`, that a plain parse of the header would miss).

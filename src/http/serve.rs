@@ -84,6 +84,10 @@ pub async fn serve(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
+        // A client may close its side once its request is sent (`shutdown(SHUT_WR)`), and
+        // still read the answer: without this hyper dropped the request part-way through,
+        // answering nothing while a delivery or a change might already be stored.
+        .half_close(true)
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     // HTTP/1.1 only. Telling HTTP/2 from HTTP/1 first waits for the client's opening bytes with

@@ -483,10 +483,15 @@ async fn read_answer(stream: &mut TcpStream) -> std::io::Result<(String, String)
 #[tokio::test]
 async fn a_body_over_the_limit_sent_whole_gets_its_413_read_and_the_connection_goes_on() {
     // Arrange: a client that sends a whole body before it reads (no `Expect`), as the Python
-    // MCP SDK's httpx does: 5 MiB to `/mcp` (4 MiB allowed), 3 MiB to `/api` (2 MiB).
-    let app = spawn_app_with(|_| {}).await;
+    // MCP SDK's httpx does, Node's `http` and Python's `urllib` too: 5 MiB to `/mcp` (4 MiB
+    // allowed), 3 MiB to `/api` (2 MiB), 2 MiB to a webhook (1 MiB).
+    let app = spawn_app_with(|c| c.max_body_bytes = 1024 * 1024).await;
 
-    for (path, mib) in [("/mcp", 5), ("/api/webhooks", 3)] {
+    for (path, mib) in [
+        ("/mcp", 5),
+        ("/api/webhooks", 3),
+        ("/webhooks/github/gh", 2),
+    ] {
         let mut stream = TcpStream::connect(app.addr).await.expect("connect");
         let body = format!(
             "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{{\"name\":\"x\",\
@@ -533,4 +538,29 @@ async fn a_body_over_the_limit_sent_whole_gets_its_413_read_and_the_connection_g
         let (next, _) = next.unwrap_or_else(|e| panic!("after {path}: {e}"));
         assert!(next.starts_with("HTTP/1.1 200"), "after {path}: {next}");
     }
+}
+
+#[tokio::test]
+async fn a_client_that_closes_its_side_after_its_request_still_reads_the_answer() {
+    // Arrange
+    let app = spawn_app_with(|_| {}).await;
+    let body = serde_json::json!({"id": "half", "name": "half", "provider": "github"}).to_string();
+    let request = format!(
+        "POST /api/webhooks HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {API_KEY}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+
+    // Act: the whole request, then `shutdown(SHUT_WR)`, as some clients end a request.
+    let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    stream.shutdown().await.expect("half-close");
+    let answer = tokio::time::timeout(Duration::from_secs(10), read_answer(&mut stream))
+        .await
+        .expect("in time");
+
+    // Assert: answered, and made once (its one-time secret shown).
+    let (head, body) = answer.expect("an answer, not a closed connection");
+    assert!(head.starts_with("HTTP/1.1 201"), "{head}");
+    assert!(body.contains("\"secret\""), "{body}");
 }
