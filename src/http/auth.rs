@@ -112,6 +112,14 @@ pub async fn require_api_key(
 
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let sends_body = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    if let Some(refused) = super::receiver::encoded(request.headers()).filter(|_| sends_body) {
+        return Ok(if is_mcp_path(&path) {
+            refused.for_mcp()
+        } else {
+            refused.into_response()
+        });
+    }
     if is_mcp_path(&path) {
         // The MCP gate checks what an `/mcp` POST asks for, inside the session check: a
         // session belongs to its key before anything in the body matters.

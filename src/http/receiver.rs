@@ -174,12 +174,13 @@ const COMPRESSIONS: [&str; 7] = [
     "x-compress",
 ];
 
-/// A refusal of a body sent compressed: it is kept and verified as sent, and senders sign
-/// what they send, so a compressed one would be stored unreadable and fail as "not JSON"
-/// (none of the senders this receives from compresses).
+/// A refusal of a body sent compressed: a webhook is kept and verified as sent, and senders
+/// sign what they send, so a compressed one would be stored unreadable and fail as "not JSON"
+/// (none of the senders this receives from compresses); an `/api` or `/mcp` body would be
+/// refused as "not JSON" too, naming nothing of why.
 /// A transfer coding (`Transfer-Encoding: gzip, chunked`) compresses it as well: hyper takes
 /// `chunked` off and passes the rest through.
-fn encoded(headers: &HeaderMap) -> Option<ApiError> {
+pub(super) fn encoded(headers: &HeaderMap) -> Option<ApiError> {
     let codings = |name| {
         headers
             .get_all(name)
@@ -207,7 +208,7 @@ fn encoded(headers: &HeaderMap) -> Option<ApiError> {
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "unsupported_encoding",
         format!(
-            "the body is sent with `{header}: {}`; webhooks are received uncompressed: send the \
+            "the body is sent with `{header}: {}`; bodies are taken uncompressed: send the \
              body as is",
             crate::quote::quoted(&first)
         ),

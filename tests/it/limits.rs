@@ -662,3 +662,32 @@ async fn a_webhook_made_with_the_name_of_several_says_how_many() {
         "{fifth}"
     );
 }
+
+#[tokio::test]
+async fn a_compressed_api_or_mcp_body_is_415_naming_its_encoding() {
+    // Arrange
+    let app = spawn_app().await;
+    let gzipped = |path: &str| {
+        app.api(Method::POST, path)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Encoding", "gzip")
+            .body(vec![0x1f, 0x8b, 0x08, 0x00])
+    };
+
+    // Act
+    let api = crate::helpers::send_json(gzipped("/api/webhooks")).await;
+    let mcp = crate::helpers::send_json(gzipped("/mcp")).await;
+
+    // Assert: said as the receiver says it, not "the body must be a JSON object".
+    assert_eq!(api.0, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", api.1);
+    assert_eq!(api.1["error"]["code"], "unsupported_encoding", "{}", api.1);
+    assert_eq!(mcp.0, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{}", mcp.1);
+    assert!(
+        mcp.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Content-Encoding: gzip")),
+        "{}",
+        mcp.1
+    );
+}
