@@ -72,11 +72,16 @@ pub(super) fn run<F>(
     }
 }
 
-/// The database's `-wal` file, opened once and checked to still be the same file at each sync.
+/// The database's `-wal` file, opened once and checked to still be the same file at each sync,
+/// as the database file itself is.
 pub(super) struct WalFile {
     path: PathBuf,
     /// The open file and its (device, inode), to notice a replaced file.
     open: Option<(File, (u64, u64))>,
+    /// The database file's path, and the file open from the first sync: held open, its inode
+    /// cannot be given to a new file at the path, so comparing the two tells a replaced one.
+    db: PathBuf,
+    db_open: Option<(File, (u64, u64))>,
 }
 
 impl WalFile {
@@ -94,6 +99,8 @@ impl WalFile {
         WalFile {
             path: PathBuf::from(name),
             open: None,
+            db: db_path.to_owned(),
+            db_open: None,
         }
     }
 
@@ -102,7 +109,33 @@ impl WalFile {
     /// path means the WAL was removed under us (and a new one made, by the next connection to
     /// open the database). The commits went to the old file, which no path reaches any more,
     /// so that is a failure to flush, never a reason to sync the new, empty file instead.
+    ///
+    /// A database file removed or replaced under us is a failure too: commits would go on
+    /// into a file no path reaches, and the next start would make a new, empty database at
+    /// the path, every webhook and acknowledged delivery gone without a word.
     pub fn sync(&mut self) -> io::Result<()> {
+        let db = std::fs::metadata(&self.db).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "the database file {} cannot be read: {e}",
+                    self.db.display()
+                ),
+            )
+        })?;
+        match &self.db_open {
+            None => {
+                let file = File::open(&self.db)?;
+                let meta = file.metadata()?;
+                self.db_open = Some((file, (meta.dev(), meta.ino())));
+            }
+            Some((_, id)) if *id != (db.dev(), db.ino()) => {
+                return Err(io::Error::other(
+                    "the database file was removed or replaced while it was open",
+                ));
+            }
+            Some(_) => {}
+        }
         let meta = std::fs::metadata(&self.path)?;
         let on_disk = (meta.dev(), meta.ino());
         match &self.open {
@@ -145,6 +178,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("x.db");
         let mut wal = WalFile::new(&db);
+        std::fs::write(&db, b"db").unwrap();
         std::fs::write(&wal.path, b"one").unwrap();
         wal.sync().unwrap();
         std::fs::remove_file(&wal.path).unwrap();
@@ -153,6 +187,27 @@ mod tests {
         assert!(
             refused.to_string().contains("removed or replaced"),
             "{refused}"
+        );
+    }
+
+    #[test]
+    fn a_database_file_removed_or_replaced_after_the_first_sync_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("x.db");
+        let mut wal = WalFile::new(&db);
+        std::fs::write(&db, b"db").unwrap();
+        std::fs::write(&wal.path, b"wal").unwrap();
+        wal.sync().unwrap();
+
+        std::fs::remove_file(&db).unwrap();
+        let removed = wal.sync().unwrap_err();
+        std::fs::write(&db, b"another").unwrap();
+        let replaced = wal.sync().unwrap_err();
+
+        assert!(removed.to_string().contains("x.db"), "{removed}");
+        assert!(
+            replaced.to_string().contains("removed or replaced"),
+            "{replaced}"
         );
     }
 }

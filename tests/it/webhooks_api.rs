@@ -655,6 +655,39 @@ async fn a_database_that_cannot_be_flushed_refuses_writes_with_503_and_health_sa
 }
 
 #[tokio::test]
+async fn a_database_file_removed_under_the_server_refuses_writes_with_503_and_health_says_why() {
+    // Arrange: the database file is deleted (a cleanup script, a wrong `rm`); the server's
+    // open connections still write into it, which no path reaches any more.
+    let app = spawn_app().await;
+    app.github_webhook("gh", "s3cret").await;
+    let db = std::fs::canonicalize(&app.db_path).expect("database path");
+    std::fs::remove_file(&db).expect("remove the database file");
+    let body = json!({"action": "opened", "issue": {"number": 1, "title": "t"}}).to_string();
+
+    // Act
+    let delivery = app
+        .post_github("gh", "issues", "d-after-rm", &body, "s3cret")
+        .await;
+    let (delivery_status, delivery_body) = read_json(delivery).await;
+    let (health_status, health) = send_json(app.client.get(app.url("/health"))).await;
+
+    // Assert: not acknowledged as stored, where a restart would find a new, empty database.
+    assert_eq!(
+        delivery_status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{delivery_body}"
+    );
+    assert_eq!(delivery_body["error"]["code"], "storage_unavailable");
+    assert_eq!(health_status, StatusCode::SERVICE_UNAVAILABLE, "{health}");
+    assert!(
+        health["database"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("database file")),
+        "{health}"
+    );
+}
+
+#[tokio::test]
 async fn a_body_that_is_not_exactly_one_json_object_is_refused_and_nothing_is_created() {
     // Arrange
     let app = spawn_app().await;
