@@ -18,8 +18,9 @@ pub struct CreateWebhookArgs {
     /// Human-readable name, e.g. "GitHub issues for octo/app".
     pub name: String,
     /// Who sends the events: github, gitlab, slack, jira, sentry, linear, stripe,
-    /// standard-webhooks (also Svix and OpenAI), openwebui or custom.
-    #[schemars(extend("enum" = ["github", "gitlab", "slack", "jira", "sentry", "linear", "stripe", "standard-webhooks", "openwebui", "custom"]))]
+    /// standard-webhooks (or svix), openai (Standard Webhooks signed with the secret OpenAI's
+    /// dashboard issues), openwebui or custom.
+    #[schemars(extend("enum" = ["github", "gitlab", "slack", "jira", "sentry", "linear", "stripe", "standard-webhooks", "svix", "openai", "openwebui", "custom"]))]
     pub provider: String,
     /// URL-safe id (letters, digits, `-`, `_`). Generated when omitted.
     #[serde(default)]

@@ -286,6 +286,22 @@ async fn every_tool_is_listed_with_a_described_input_schema() {
             );
         }
     }
+    // A schema-checking client (mcpo) refuses what the enum leaves out: `openai` is told
+    // apart from other Standard Webhooks senders (it issues its own secret).
+    let create = tools
+        .iter()
+        .find(|t| t.name == "create_webhook")
+        .expect("create_webhook");
+    let providers =
+        Value::Object((*create.input_schema).clone())["properties"]["provider"]["enum"].clone();
+    for name in ["openai", "svix", "standard-webhooks", "openwebui"] {
+        assert!(
+            providers
+                .as_array()
+                .is_some_and(|p| p.contains(&json!(name))),
+            "{name} not in {providers}"
+        );
+    }
     let info = client.peer_info().expect("server info");
     assert!(
         info.instructions
