@@ -364,10 +364,21 @@ impl ServerHandler for McpServer {
         if let Some(arguments) = request.arguments.as_mut()
             && let Some(route) = self.tool_router.map.get(request.name.as_ref())
         {
-            // update_command is the one tool where an empty field means something: remove it.
-            if request.name != "update_command" {
-                args::lenient::drop_blank_optionals(arguments, &route.attr.input_schema);
-            }
+            // update_command is the one tool where an empty field can mean something: remove
+            // the template, agent, conditions or target. Its other fields have nothing to
+            // remove, and a blank one is left out as elsewhere.
+            let meaningful: &[&str] = if request.name == "update_command" {
+                if arguments
+                    .get("conditions")
+                    .is_some_and(|c| c.as_str().is_some_and(|c| c.trim().is_empty()))
+                {
+                    arguments.insert("conditions".into(), serde_json::json!({}));
+                }
+                &["template", "agent", "target"]
+            } else {
+                &[]
+            };
+            args::lenient::drop_blank_optionals(arguments, &route.attr.input_schema, meaningful);
             args::lenient::whole_numbers(arguments, &route.attr.input_schema);
             args::lenient::scalars_in_text(arguments, &route.attr.input_schema);
         }

@@ -1581,6 +1581,42 @@ async fn update_command_removes_an_emptied_field_and_keeps_the_nulled_ones() {
 }
 
 #[tokio::test]
+async fn update_command_takes_blank_fields_that_remove_nothing_as_left_out() {
+    // Arrange
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    issues_webhook(&client).await;
+    let added = call(
+        &client,
+        "add_command",
+        json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "create_task",
+               "agent": "planning", "template": "Look at {{ issue.title }}",
+               "conditions": {"labels": ["bug"]}, "priority": 3}),
+    )
+    .await;
+    let command_id = structured(&added)["id"].as_str().expect("id").to_string();
+
+    // Act: as a model fills every field of the schema with "" but the one to change.
+    let updated = call(
+        &client,
+        "update_command",
+        json!({"webhook_id": "gh", "command_id": command_id, "enabled": false,
+               "trigger": "", "action": "", "priority": "", "stop": "", "conditions": ""}),
+    )
+    .await;
+
+    // Assert: disabled; blank conditions removed, as README says an empty value does; the
+    // rest kept.
+    assert_eq!(updated.is_error, Some(false), "{}", text(&updated));
+    let command = structured(&updated);
+    assert_eq!(command["enabled"], false, "{command}");
+    assert_eq!(command["trigger"], "issues.opened", "{command}");
+    assert_eq!(command["action"], "create_task", "{command}");
+    assert_eq!(command["priority"], 3, "{command}");
+    assert_eq!(command["conditions"], json!({}), "{command}");
+}
+
+#[tokio::test]
 async fn a_forward_becomes_a_comment_when_its_target_is_emptied_with_the_new_action() {
     // Arrange
     let app = spawn_app().await;

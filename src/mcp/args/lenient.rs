@@ -10,18 +10,21 @@ use crate::providers::as_whole;
 
 /// Optional fields a model sent as `""` (or only spaces), as if left out: models fill every
 /// field of a schema, and an empty agent, owner or filter is never meant as one. A required
-/// field stays, for its own check to say what is wrong with it; nested values are left alone.
+/// field stays, for its own check to say what is wrong with it, and so does a `meaningful`
+/// one, where empty says something (remove it); nested values are left alone.
 pub fn drop_blank_optionals(
     args: &mut serde_json::Map<String, Value>,
     schema: &serde_json::Map<String, Value>,
+    meaningful: &[&str],
 ) {
-    let required = |field: &str| {
-        schema
-            .get("required")
-            .and_then(Value::as_array)
-            .is_some_and(|r| r.iter().any(|f| f.as_str() == Some(field)))
+    let kept = |field: &str| {
+        meaningful.contains(&field)
+            || schema
+                .get("required")
+                .and_then(Value::as_array)
+                .is_some_and(|r| r.iter().any(|f| f.as_str() == Some(field)))
     };
-    args.retain(|k, v| required(k) || !matches!(v, Value::String(s) if s.trim().is_empty()));
+    args.retain(|k, v| kept(k) || !matches!(v, Value::String(s) if s.trim().is_empty()));
 }
 
 /// Integer fields a model sent as whole floats (`10.0`, `1e2`): JSON Schema's `integer` takes
@@ -250,8 +253,19 @@ mod tests {
     fn blank_optional_strings_are_left_out() {
         let mut args = json!({"agent": "", "owner": "  ", "text": "", "target": {"url": ""}});
         let schema = json!({"required": ["text"]});
-        super::drop_blank_optionals(args.as_object_mut().unwrap(), schema.as_object().unwrap());
+        super::drop_blank_optionals(
+            args.as_object_mut().unwrap(),
+            schema.as_object().unwrap(),
+            &[],
+        );
         assert_eq!(args, json!({"text": "", "target": {"url": ""}}));
+        let mut kept = json!({"agent": "", "priority": "", "template": " "});
+        super::drop_blank_optionals(
+            kept.as_object_mut().unwrap(),
+            schema.as_object().unwrap(),
+            &["agent", "template"],
+        );
+        assert_eq!(kept, json!({"agent": "", "template": " "}));
     }
 
     #[test]
