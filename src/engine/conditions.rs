@@ -234,7 +234,18 @@ impl Conditions {
 /// that test nothing (`{}`), which no event passes. A name that does hold a comma is still
 /// taken in a list (`["Doe, Jane"]`).
 pub fn check_new(value: &Value) -> Result<(), ConditionError> {
-    let regexes = count_regexes(value);
+    let mut patterns = Vec::new();
+    regexes_in(value, "conditions", &mut patterns);
+    for (path, pattern) in &patterns {
+        RegexBuilder::new(pattern)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| ConditionError {
+                path: path.clone(),
+                message: regex_error(&e),
+            })?;
+    }
+    let regexes = patterns.len();
     if regexes > MAX_REGEXES {
         return Err(ConditionError {
             path: "conditions".into(),
@@ -252,19 +263,33 @@ pub fn check_new(value: &Value) -> Result<(), ConditionError> {
 /// command can cost in memory and per event stays bounded.
 const MAX_REGEXES: usize = 16;
 
-/// The compiled size one regex may take (the `regex` crate's default is 10 MiB). Counted
+/// The compiled size a newly saved regex may take (the `regex` crate's default, 10 MiB, still
+/// holds for commands saved before). Counted
 /// repetition of a Unicode class is what grows: `\w{40}` fits, `\w{100}` does not, while
 /// `[A-Za-z0-9_]{100}` or `(?-u:\w){100}` are small.
 const REGEX_SIZE_LIMIT: usize = 2 << 20;
 
-fn count_regexes(value: &Value) -> usize {
-    match value {
-        Value::Object(map) => map
-            .iter()
-            .map(|(key, v)| usize::from(key == "regex") + count_regexes(v))
-            .sum(),
-        Value::Array(items) => items.iter().map(count_regexes).sum(),
-        _ => 0,
+/// Every `regex` test's path and pattern, however deep in `all`, `any` and `not`.
+fn regexes_in(value: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    let Some(map) = value.as_object() else {
+        return;
+    };
+    if let Some(pattern) = map.get("regex").and_then(Value::as_str) {
+        out.push((format!("{at}.regex"), pattern.to_owned()));
+    }
+    if let Some(not) = map.get("not") {
+        regexes_in(not, &format!("{at}.not"), out);
+    }
+    for key in ["all", "any"] {
+        for (i, item) in map
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            regexes_in(item, &format!("{at}.{key}[{i}]"), out);
+        }
     }
 }
 
@@ -470,11 +495,11 @@ fn list_for_object(value: &Value, at: &str) -> Option<String> {
 
 fn regex_error(e: &regex::Error) -> String {
     match e {
-        regex::Error::CompiledTooBig(_) => format!(
+        regex::Error::CompiledTooBig(limit) => format!(
             "this regex compiles too big (over {} MiB): a Unicode class such as `\\w` or `\\d` \
              repeated many times (`\\w{{100}}`) is; repeat fewer, or use an ASCII class \
              (`[A-Za-z0-9_]{{100}}`, `(?-u:\\w){{100}}`)",
-            REGEX_SIZE_LIMIT >> 20
+            limit >> 20
         ),
         other => format!("invalid regex: {other}"),
     }
@@ -527,10 +552,9 @@ fn compile_spec(spec: Spec, at: &str) -> Result<Conditions, ConditionError> {
         ops.push(FieldOp::Contains(v));
     }
     if let Some(v) = spec.regex {
-        let re = RegexBuilder::new(&v)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .build()
-            .map_err(|e| err("regex", regex_error(&e)))?;
+        // The crate's own limit: a command saved before this build's smaller one still runs
+        // (new ones are held to it by `check_new`).
+        let re = Regex::new(&v).map_err(|e| err("regex", regex_error(&e)))?;
         ops.push(FieldOp::Regex(re));
     }
     if let Some(v) = spec.exists {

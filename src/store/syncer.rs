@@ -78,19 +78,24 @@ pub(super) struct WalFile {
     path: PathBuf,
     /// The open file and its (device, inode), to notice a replaced file.
     open: Option<(File, (u64, u64))>,
-    /// The database file's path, and the file open from the first sync: held open, its inode
-    /// cannot be given to a new file at the path, so comparing the two tells a replaced one.
+    /// The database file's path and its (device, inode) when the store opened it. Only
+    /// `stat`ed, never opened here (see the module's note on locks); SQLite's connections hold
+    /// it open, so its inode cannot be given to a new file at the path meanwhile.
     db: PathBuf,
-    db_open: Option<(File, (u64, u64))>,
+    db_id: Option<(u64, u64)>,
 }
 
 impl WalFile {
     /// The WAL of the database `conn` has open. SQLite names it after the database's full
     /// path with every symlink resolved, which is not always the path the store was given.
     pub fn of(conn: &Connection) -> Option<WalFile> {
-        conn.path()
+        let mut wal = conn
+            .path()
             .filter(|p| !p.is_empty())
-            .map(|p| WalFile::new(Path::new(p)))
+            .map(|p| WalFile::new(Path::new(p)))?;
+        // Now, with the database open: a file replaced before the first write is told too.
+        wal.db_id = std::fs::metadata(&wal.db).ok().map(|m| (m.dev(), m.ino()));
+        Some(wal)
     }
 
     fn new(db_path: &Path) -> WalFile {
@@ -100,7 +105,7 @@ impl WalFile {
             path: PathBuf::from(name),
             open: None,
             db: db_path.to_owned(),
-            db_open: None,
+            db_id: None,
         }
     }
 
@@ -123,13 +128,9 @@ impl WalFile {
                 ),
             )
         })?;
-        match &self.db_open {
-            None => {
-                let file = File::open(&self.db)?;
-                let meta = file.metadata()?;
-                self.db_open = Some((file, (meta.dev(), meta.ino())));
-            }
-            Some((_, id)) if *id != (db.dev(), db.ino()) => {
+        match self.db_id {
+            None => self.db_id = Some((db.dev(), db.ino())),
+            Some(id) if id != (db.dev(), db.ino()) => {
                 return Err(io::Error::other(
                     "the database file was removed or replaced while it was open",
                 ));
@@ -196,6 +197,8 @@ mod tests {
         let db = dir.path().join("x.db");
         let mut wal = WalFile::new(&db);
         std::fs::write(&db, b"db").unwrap();
+        // As SQLite's connections hold it: its inode is not reused while open.
+        let _held = File::open(&db).unwrap();
         std::fs::write(&wal.path, b"wal").unwrap();
         wal.sync().unwrap();
 
