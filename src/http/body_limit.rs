@@ -1,8 +1,8 @@
 //! Refuses a request whose declared `Content-Length` is over its route's body limit before
-//! any of the body is read. Reading the body is what makes hyper answer a client's
-//! `Expect: 100-continue`; refusing first tells that client 413 at once instead of inviting
-//! it to upload megabytes only to be refused. Bodies without a length (chunked) are still
-//! cut off by the extractors' own limit as they arrive.
+//! the handler runs. A client that asked `Expect: 100-continue` is told 413 before any of the
+//! body is read (reading it is what makes hyper invite the upload); one that sends its body
+//! anyway has it read through and dropped first, so that it reads the 413. Bodies without a
+//! length (chunked) are still cut off by the extractors' own limit as they arrive.
 
 use axum::body::HttpBody;
 use axum::extract::{Request, State};
@@ -17,7 +17,7 @@ use super::error::ApiError;
 pub const API_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
 
 /// Middleware: 413 when the declared length is over `max` bytes. The body is read through
-/// first, as [`super::buffer`] reads an `/api` one, unless the sender asked to be told before
+/// first, as an `/api` one is, unless the sender asked to be told before
 /// it sends (`Expect: 100-continue`) or the body is too long to be worth it: a sender that
 /// writes its whole body before it reads (Node's `http`, Python's `urllib`) otherwise meets
 /// a closed connection and logs a broken pipe, not the 413.
@@ -27,13 +27,11 @@ pub async fn refuse_declared_oversize(
     next: Next,
 ) -> Response {
     match declared_length(&request) {
+        // The request's own timeout, outside, bounds a slow body.
         Some(length) if length > max as u64 => {
-            // The request's own timeout, outside, bounds a slow body.
-            match super::buffer::buffer(request, max, READ_THROUGH_WITHIN).await {
-                Err(refused) => refused.into_response(),
-                // Not reached: more than `max` was declared, so more must arrive.
-                Ok(_) => too_large(max).into_response(),
-            }
+            super::buffer::read_through(request, max, READ_THROUGH_WITHIN)
+                .await
+                .into_response()
         }
         _ => next.run(request).await,
     }

@@ -20,8 +20,9 @@ use axum::http::header::EXPECT;
 use super::body_limit::{declared_length, too_large};
 use super::error::ApiError;
 
-/// How many times its limit an oversized body is read through before it is refused. Only
-/// clients holding an API key get this far, so the cost is theirs to cause.
+/// How many times its limit an oversized body is read through before it is refused. On `/api`
+/// and `/mcp` only clients holding an API key get this far; a webhook sender gets it too, with
+/// none of the body kept ([`read_through`]).
 const DISCARDED_TIMES: u64 = 4;
 
 /// Reads the whole body (at most `max` bytes, within `timeout`) and rebuilds the request with
@@ -37,7 +38,33 @@ pub async fn buffer(
     {
         return Err(too_large(max as usize));
     }
-    let (parts, mut body) = request.into_parts();
+    let (parts, body) = request.into_parts();
+    let kept = read(body, max, timeout, true).await?;
+    let bytes = Bytes::from(kept);
+    Ok((Request::from_parts(parts, Body::from(bytes.clone())), bytes))
+}
+
+/// The refusal of a body declared over `max`, once it is read through and dropped (none of it
+/// kept), so that a sender that writes its whole body before it reads gets the 413.
+pub async fn read_through(request: Request, max: usize, timeout: Duration) -> ApiError {
+    let declared = declared_length(&request);
+    if asks_first(&request) || !worth_reading(declared, max as u64) {
+        return too_large(max);
+    }
+    match read(request.into_body(), max as u64, timeout, false).await {
+        Err(refused) => refused,
+        Ok(_) => too_large(max),
+    }
+}
+
+/// Reads `body` to its end, within `timeout`, keeping at most `max` bytes of it when `keep`;
+/// 413 once more than `max` has come (read through first, up to [`DISCARDED_TIMES`] it).
+async fn read(
+    mut body: Body,
+    max: u64,
+    timeout: Duration,
+    keep: bool,
+) -> Result<Vec<u8>, ApiError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut kept = Vec::new();
     let mut seen = 0u64;
@@ -63,7 +90,9 @@ pub async fn buffer(
         };
         seen += data.len() as u64;
         if seen <= max {
-            kept.extend_from_slice(&data);
+            if keep {
+                kept.extend_from_slice(&data);
+            }
         } else if !worth_reading(Some(seen), max) {
             return Err(too_large(max as usize));
         }
@@ -71,8 +100,7 @@ pub async fn buffer(
     if seen > max {
         return Err(too_large(max as usize));
     }
-    let bytes = Bytes::from(kept);
-    Ok((Request::from_parts(parts, Body::from(bytes.clone())), bytes))
+    Ok(kept)
 }
 
 /// Whether a body of this many bytes (so far, or declared) is still read through to answer it.

@@ -84,10 +84,10 @@ pub async fn serve(
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
-        // A client may close its side once its request is sent (`shutdown(SHUT_WR)`), and
-        // still read the answer: without this hyper dropped the request part-way through,
-        // answering nothing while a delivery or a change might already be stored.
-        .half_close(true)
+        // Not `half_close`: it would keep hyper from seeing a client leave an MCP stream until
+        // the next keep-alive write fails (15-30 s of a held session or listener slot), for
+        // the rare client that closes its side after its request. That client gets no answer,
+        // but what it sent is stored once: its retry is a duplicate.
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     // HTTP/1.1 only. Telling HTTP/2 from HTTP/1 first waits for the client's opening bytes with
