@@ -508,9 +508,12 @@ pub async fn run_stdio(
     let watcher = tokio::spawn(crate::service::watch::run(state.clone(), stop.clone()));
     // An MCP client ends the server by closing stdin, or, when that is not enough, with a
     // signal: then the sends and runs under way get the grace `serve` gives them.
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut signalled = false;
     let result = tokio::select! {
         served = crate::mcp::serve_stdio(state.clone(), hub) => served,
-        () = shutdown => {
+        () = &mut shutdown => {
+            signalled = true;
             tracing::info!("shutting down: finishing action attempts and agent steps");
             Ok(())
         }
@@ -519,9 +522,19 @@ pub async fn run_stdio(
     let _ = watcher.await;
     let mut background: Vec<_> = worker.into_iter().chain(runner).collect();
     let grace = Duration::from_secs(state.config.shutdown_grace_secs);
-    if finish_or_stop(&mut background, grace).await {
+    // A client that closed stdin sends a signal next if the server is slow to go (the MCP
+    // stdio shutdown): that ends the grace at once.
+    let cut_short = tokio::select! {
+        stopped = finish_or_stop(&mut background, grace) => stopped,
+        () = &mut shutdown, if !signalled => true,
+    };
+    if cut_short {
+        for task in &background {
+            task.abort();
+        }
         tracing::warn!(
-            "action attempts or agent runs still going after the shutdown grace; stopping anyway"
+            "action attempts or agent runs still going at the stop; stopping anyway (what was \
+             cut off is taken up again after its lease)"
         );
     }
     if let Some(sweeper) = sweeper {
