@@ -44,11 +44,7 @@ pub async fn require_api_key(
         let allowed = state.config.mcp_allowed_hosts().unwrap_or_default();
         if let Some(refused) = super::local_only::refusal(request.headers(), &allowed) {
             let refused = ApiError::new(StatusCode::FORBIDDEN, "not_this_machine", refused);
-            return Ok(if is_mcp_path(request.uri().path()) {
-                refused.for_mcp()
-            } else {
-                refused.into_response()
-            });
+            return Ok(refusal_on(request.uri().path(), refused));
         }
         KeyInfo {
             id: None,
@@ -114,11 +110,7 @@ pub async fn require_api_key(
     let path = request.uri().path().to_string();
     let sends_body = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     if let Some(refused) = super::receiver::encoded(request.headers()).filter(|_| sends_body) {
-        return Ok(if is_mcp_path(&path) {
-            refused.for_mcp()
-        } else {
-            refused.into_response()
-        });
+        return Ok(refusal_on(&path, refused));
     }
     if is_mcp_path(&path) {
         // The MCP gate checks what an `/mcp` POST asks for, inside the session check: a
@@ -202,16 +194,21 @@ pub(super) fn revoked_meanwhile() -> ApiError {
 /// the message of a JSON-RPC error only (an error of another shape is "the server returned an
 /// error"). The challenge header is what RFC 9110 asks of every 401.
 pub(super) fn unauthorized(refused: ApiError, request: &Request) -> Response {
-    let mut response = if is_mcp_path(request.uri().path()) {
-        refused.for_mcp()
-    } else {
-        refused.into_response()
-    };
+    let mut response = refusal_on(request.uri().path(), refused);
     response.headers_mut().insert(
         axum::http::header::WWW_AUTHENTICATE,
         axum::http::HeaderValue::from_static("Bearer"),
     );
     response
+}
+
+/// A refusal as the client at `path` reads one: a JSON-RPC error on `/mcp`.
+fn refusal_on(path: &str, refused: ApiError) -> Response {
+    if is_mcp_path(path) {
+        refused.for_mcp()
+    } else {
+        refused.into_response()
+    }
 }
 
 /// `/mcp` and anything under it.

@@ -19,7 +19,7 @@ pub fn refusal(headers: &HeaderMap, allowed: &[String]) -> Option<String> {
             return Some(format!(
                 "--no-auth takes requests from this machine only, and the request's {name} is \
                  `{}` (a web page in a browser may have sent it); call it as localhost or \
-                 127.0.0.1, list the name in WEBHOOK_MCP_ALLOWED_HOSTS, or run with an API key",
+                 127.0.0.1, or run with an API key",
                 crate::quote::quoted(value)
             ));
         }
@@ -35,10 +35,12 @@ fn names_this_machine(value: &str, allowed: &[String]) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     let loopback = host == "localhost"
         || host.ends_with(".localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback());
     loopback
         || allowed.iter().any(|entry| {
-            let entry = entry.to_ascii_lowercase();
+            let entry = entry.trim_end_matches('.').to_ascii_lowercase();
             entry == host
                 || port.is_some_and(|port| {
                     entry == format!("{host}:{port}") || entry == format!("[{host}]:{port}")
@@ -53,8 +55,9 @@ mod tests {
 
     #[test]
     fn only_this_machines_names_pass() {
-        let allowed = vec!["webhook-mcp".to_string(), "box:8765".to_string()];
-        let cases: [(Option<&str>, Option<&str>, bool); 14] = [
+        let allowed = vec!["webhook-mcp.".to_string(), "box:8765".to_string()];
+        let cases: [(Option<&str>, Option<&str>, bool); 15] = [
+            (Some("[::ffff:127.0.0.1]:8765"), None, true),
             (Some("127.0.0.1:8765"), None, true),
             (Some("localhost:8765"), Some("http://localhost:3000"), true),
             (Some("LOCALHOST."), None, true),

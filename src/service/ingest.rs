@@ -650,28 +650,37 @@ fn stored_headers(headers: &HeaderMap, options: &ProviderOptions, total: usize) 
 
 /// `value` with the value of every `token=` parameter masked: a webhook whose secret rides in
 /// its URL (`?token=`, Open WebUI and custom senders) has it copied into `Referer` or a
-/// proxy's `X-Original-URI`, and stored headers are shown to read keys. Any name ending in
-/// `token` (`access_token=`) is masked with it.
+/// proxy's `X-Original-URI`, and stored headers are shown to read keys. A name is read as the
+/// receiver reads it (percent-decoded, any case), and any name ending in `token`
+/// (`access_token=`) is masked with it.
 fn without_url_tokens(value: &str) -> Cow<'_, str> {
-    const PARAM: &[u8] = b"token=";
+    const BEFORE_NAME: &[u8] = b"?&;,/#\"' \t";
+    const AFTER_VALUE: &[u8] = b"&#;,\"' \t";
     let bytes = value.as_bytes();
     let mut out = String::new();
-    let (mut copied, mut at) = (0, 0);
-    while let Some(found) = bytes.get(at..).and_then(|rest| {
-        rest.windows(PARAM.len())
-            .position(|w| w.eq_ignore_ascii_case(PARAM))
-    }) {
-        let start = at + found + PARAM.len();
-        let end = bytes[start..]
+    let mut copied = 0;
+    for (eq, _) in value.match_indices('=') {
+        if eq < copied {
+            continue;
+        }
+        let start = bytes[..eq]
             .iter()
-            .position(|b| matches!(b, b'&' | b'#' | b';' | b',' | b'"' | b'\'' | b' ' | b'\t'))
-            .map_or(bytes.len(), |n| start + n);
-        if end > start {
-            out.push_str(&value[copied..start]);
+            .rposition(|b| BEFORE_NAME.contains(b))
+            .map_or(0, |p| p + 1);
+        let name = percent_encoding::percent_decode_str(&value[start..eq]).decode_utf8_lossy();
+        if !name.to_ascii_lowercase().ends_with("token") {
+            continue;
+        }
+        let from = eq + 1;
+        let end = bytes[from..]
+            .iter()
+            .position(|b| AFTER_VALUE.contains(b))
+            .map_or(bytes.len(), |n| from + n);
+        if end > from {
+            out.push_str(&value[copied..from]);
             out.push_str("********");
             copied = end;
         }
-        at = end.max(start);
     }
     if copied == 0 {
         return Cow::Borrowed(value);
@@ -724,6 +733,9 @@ mod tests {
             ("/x?token=é€;rest", "/x?token=********;rest"),
             ("no tokens here", "no tokens here"),
             ("token=", "token="),
+            ("/x?%74oken=abc&b=1", "/x?%74oken=********&b=1"),
+            ("/x?tokens=abc", "/x?tokens=abc"),
+            ("/x?a=b=token=c", "/x?a=b=token=********"),
         ];
         for (value, want) in cases {
             assert_eq!(without_url_tokens(value), want, "{value}");

@@ -170,7 +170,7 @@ async fn checked(state: &AppState, webhook_id: &str, input: &ReplyIn) -> Result<
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_field",
-                format!("task `{task_id}` belongs to another webhook"),
+                format!("task `{task_id}` is not one of webhook `{webhook_id}`'s tasks"),
             )
             .with_field("task_id"));
         }
