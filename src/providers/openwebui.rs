@@ -36,7 +36,9 @@ pub(super) fn describe(_headers: &HeaderMap, payload: &Value) -> Described {
 }
 
 fn event_source(event: &str, p: &Value) -> Option<SourceRef> {
-    if event.starts_with("chat.")
+    // A chat's events, and the `message.created` Open WebUI sends for each prompt and answer
+    // in a chat (besides channel posts and direct messages), are the chat's.
+    if (event.starts_with("chat.") || event.starts_with("message."))
         && let Some(chat) = str_at(p, "/data/chat_id")
     {
         let d = detail([
@@ -205,6 +207,15 @@ mod tests {
                 "message.created",
                 Some("a5f9e150-e820-44e0-a5e5-0cbffb40c246"),
                 Some(("openwebui.channel", "682d8c62-f773-40ed-8da9-a8c0ac5b71e3")),
+            ),
+            // A chat's prompt, as Open WebUI 0.12.4 sends it for every message in a chat.
+            (
+                json!({"event": "message.created", "id": "m-1",
+                    "subject": {"type": "message", "id": "msg-1"},
+                    "data": {"chat_id": "c-9", "role": "user", "content_preview": "private"}}),
+                "message.created",
+                Some("m-1"),
+                Some(("openwebui.chat", "c-9")),
             ),
             (
                 sample("user"),

@@ -695,6 +695,7 @@ async fn presented_with_warnings(
     out.warnings.extend(no_thread_warning(state, hook, row));
     out.warnings.extend(run_thread_warning(hook, row));
     out.warnings.extend(slack_channel_warning(hook, row));
+    out.warnings.extend(openwebui_message_warning(hook, row));
     out.warnings.extend(slack_subtype_warning(hook, row));
     out.warnings.extend(own_receiver_warning(state, hook, row));
     out.warnings
@@ -1011,6 +1012,35 @@ fn slack_channel_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> 
         "Slack's events name a channel by its id (C0123ABCD), not `{named}`: this condition \
          matches only slash commands and interactions in a channel (buttons, message \
          actions); use the channel's id (in Slack: channel details, at the bottom)"
+    ))
+}
+
+/// Open WebUI sends `message.created` for every chat prompt and answer and every direct
+/// message, not only for channel posts: a command on it without a channel to keep to would
+/// echo private chats into a channel, and one keeping to a channel by name keeps to none (the
+/// event names it by id).
+fn openwebui_message_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
+    if hook.provider != "openwebui"
+        || !matches!(row.trigger.as_str(), "message.created" | "message.*")
+    {
+        return None;
+    }
+    let conditions: Value = serde_json::from_str(&row.conditions).unwrap_or(Value::Null);
+    let channels = channel_values(&conditions);
+    let looks_like_id = |c: &String| uuid::Uuid::parse_str(c.trim_start_matches('#')).is_ok();
+    if channels.is_empty() {
+        return Some(
+            "Open WebUI sends `message.created` for every message in a chat (the user's prompt \
+             and the model's answer, with `data.chat_id`) and every direct message, not only for \
+             channel posts: add `{\"channel\": \"<channel id>\"}` to the conditions to keep this \
+             command to one channel (its id is in the channel's URL, /channels/<id>)"
+                .into(),
+        );
+    }
+    let named = channels.iter().find(|c| !looks_like_id(c))?;
+    Some(format!(
+        "Open WebUI's `message.created` names its channel by id, not `{named}`: this condition \
+         matches no channel post; use the channel's id (in its URL, /channels/<id>)"
     ))
 }
 

@@ -1662,3 +1662,35 @@ async fn an_edit_keeps_a_hidden_key_only_on_the_path_it_was_shown_on() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_open_webui_message_command_without_a_channel_id_is_saved_with_a_warning() {
+    // Arrange: Open WebUI sends `message.created` for chat prompts and direct messages too.
+    let app = spawn_app_with(with_reply_tokens).await;
+    app.create_webhook(json!({"id": "owui", "name": "Open WebUI", "provider": "openwebui"}))
+        .await;
+    let add = |conditions: Value| {
+        send_json(app.api(Method::POST, "/api/webhooks/owui/commands").json(
+            &json!({"trigger": "message.created", "action": "create_task",
+                              "agent": "triage", "template": "{{ data.content_preview }}",
+                              "conditions": conditions}),
+        ))
+    };
+
+    // Act
+    let (_, anywhere) = add(json!({})).await;
+    let (_, by_name) = add(json!({"channel": "ops"})).await;
+    let (_, by_id) = add(json!({"channel": "682d8c62-f773-40ed-8da9-a8c0ac5b71e3"})).await;
+
+    // Assert
+    let said = |c: &Value| c["warnings"].to_string();
+    assert!(
+        said(&anywhere).contains("every message in a chat"),
+        "{anywhere}"
+    );
+    assert!(
+        said(&by_name).contains("names its channel by id"),
+        "{by_name}"
+    );
+    assert!(!said(&by_id).contains("message.created"), "{by_id}");
+}
