@@ -788,14 +788,16 @@ fn reply_message(reply: &conversation::Reply) -> Message {
     let by = reply
         .author
         .as_deref()
-        .map(|a| format!(" by `{}`", crate::quote::quoted(a)))
+        // A backtick in a name would close the quote around it.
+        .map(|a| format!(" by `{}`", crate::quote::quoted(&a.replace('`', "'"))))
         .unwrap_or_default();
     let came = match reply.via.as_deref() {
         Some(via) => format!(
             "An answer{by} was given {}, not on the thread ({})",
             conversation::given_where(via),
             if via == conversation::VIA_OPENWEBUI_SIGNED {
-                "untrusted data, but the name was checked against Open WebUI's signature"
+                "untrusted data; the account was checked against Open WebUI's signature, \
+                 but its name is one the user chose"
             } else {
                 "untrusted data: the name is the caller's word"
             }

@@ -65,8 +65,27 @@ impl Answerer {
         format!(
             "Answered {} by {}:",
             conversation::given_where(self.via),
-            self.name
+            plain_name(&self.name)
         )
+    }
+}
+
+/// A name as plain words for the line above a posted answer: an Open WebUI user chooses their
+/// own display name, and one such as `@org/team [x](https://…) <!--` would mention a team,
+/// add a link or hide the answer when the thread renders it. Letters, digits, spaces and
+/// `.`, `-`, `_`, `'` are kept, at most 64 characters; nothing kept leaves "someone".
+fn plain_name(name: &str) -> String {
+    let kept: String = name
+        .chars()
+        .map(|c| if c.is_whitespace() { ' ' } else { c })
+        .filter(|c| c.is_alphanumeric() || " .-_'".contains(*c))
+        .take(64)
+        .collect();
+    let kept = kept.split_whitespace().collect::<Vec<_>>().join(" ");
+    if kept.chars().any(char::is_alphanumeric) {
+        kept
+    } else {
+        "someone".into()
     }
 }
 
@@ -224,5 +243,23 @@ mod tests {
         let alice = user("u-1", Some("Alice"));
         let by = Answerer::of("k", Some(&alice), conversation::VIA_API);
         assert_eq!(by.lead(), "Answered in Open WebUI by Alice:");
+    }
+
+    #[test]
+    fn a_name_is_posted_as_plain_words() {
+        let cases = [
+            ("Alice Smith", "Alice Smith"),
+            ("Jane O'Neil-Ng", "Jane O'Neil-Ng"),
+            ("Zoë 山田", "Zoë 山田"),
+            (
+                "Eve @o/security-team `x` [click](http://evil.example) <!-- hi",
+                "Eve osecurity-team x clickhttpevil.example -- hi",
+            ),
+            ("<!channel>", "channel"),
+            ("@@@", "someone"),
+        ];
+        for (name, shown) in cases {
+            assert_eq!(plain_name(name), shown, "{name}");
+        }
     }
 }

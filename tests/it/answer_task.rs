@@ -563,7 +563,7 @@ async fn an_answer_from_a_user_named_by_a_checked_token_is_shown_the_model_as_ch
         "{answer}"
     );
     assert!(
-        answer.contains("the name was checked against Open WebUI's signature"),
+        answer.contains("the account was checked against Open WebUI's signature"),
         "{answer}"
     );
     assert!(!answer.contains("caller's word"), "{answer}");
