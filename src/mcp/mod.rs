@@ -705,6 +705,17 @@ mod tests {
                 let offered: Vec<String> = serde_json::from_value(offered.clone()).unwrap();
                 let taken = match (tool.name.as_ref(), field.as_str()) {
                     (_, "action") => names(ActionKind::ALL.map(ActionKind::as_str).to_vec()),
+                    // Created as `openai`, a webhook keeps that OpenAI issues its secret; `svix`
+                    // is named beside it, as people know the sender by it.
+                    ("create_webhook", "provider") => {
+                        let mut all = names(Provider::ALL.map(Provider::as_str).to_vec());
+                        let at = all.iter().position(|p| p == "standard-webhooks").unwrap() + 1;
+                        for (i, alias) in ["svix", "openai"].into_iter().enumerate() {
+                            assert_eq!(alias.parse(), Ok(Provider::StandardWebhooks));
+                            all.insert(at + i, alias.into());
+                        }
+                        all
+                    }
                     (_, "provider") => names(Provider::ALL.map(Provider::as_str).to_vec()),
                     (_, "kind") => names(
                         [

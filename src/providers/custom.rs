@@ -165,7 +165,7 @@ fn verify_token(
             // the sender looking for a header it did set.
             VerifyError::Malformed("token lacks the configured prefix")
         } else {
-            VerifyError::MissingToken
+            VerifyError::MissingTokenIn(name.to_owned())
         })?;
     secrets.try_each(|secret| check_token(&presented, secret))
 }
@@ -335,7 +335,7 @@ mod tests {
         );
         assert_eq!(
             token(&[], None, only(SECRET)),
-            Err(VerifyError::MissingToken)
+            Err(VerifyError::MissingTokenIn("X-Webhook-Token".into()))
         );
         let rotation = token(&[("X-Webhook-Token", "old")], None, rotating(SECRET, "old"));
         assert_eq!(rotation, Ok(KeyUsed::Previous));

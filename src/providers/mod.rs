@@ -416,6 +416,9 @@ pub enum VerifyError {
     MissingField(&'static str),
     #[error("missing token (send it as ?token= in the URL)")]
     MissingToken,
+    /// A custom token webhook's: the header it is configured to read, or the URL.
+    #[error("missing token (send it in the {0} header, or as ?token= in the URL)")]
+    MissingTokenIn(String),
     #[error("malformed signature: {0}")]
     Malformed(&'static str),
     /// A signature, or a token for the token schemes (GitLab, Open WebUI, custom `token`).

@@ -38,9 +38,22 @@ const SVIX: Names = Names {
 
 /// The spec's names unless the request carries only Svix's; one request never mixes them.
 fn names(headers: &HeaderMap) -> &'static Names {
-    let svix_only =
-        header(headers, SPEC.signature).is_none() && header(headers, SVIX.signature).is_some();
-    if svix_only { &SVIX } else { &SPEC }
+    let any_of = |n: &Names| {
+        [n.id, n.timestamp, n.signature]
+            .iter()
+            .any(|h| header(headers, h).is_some())
+    };
+    // By the signature first; without one, by whichever family's headers came, so a missing
+    // `svix-signature` beside `svix-id` is named as such.
+    let svix = match (
+        header(headers, SPEC.signature),
+        header(headers, SVIX.signature),
+    ) {
+        (Some(_), _) => false,
+        (None, Some(_)) => true,
+        (None, None) => any_of(&SVIX) && !any_of(&SPEC),
+    };
+    if svix { &SVIX } else { &SPEC }
 }
 
 /// `whsec_` + base64 of 32 random bytes, the form the Standard Webhooks libraries accept.
@@ -344,6 +357,12 @@ pub(super) mod tests {
         assert_eq!(
             verify(only(SECRET), &req(&h, BODY, NOW), None),
             Err(VerifyError::MissingHeader("svix-id"))
+        );
+        // Svix's headers but its signature: that is what is named missing.
+        let h = headers(&[("svix-id", "msg_svix"), ("svix-timestamp", &ts)]);
+        assert_eq!(
+            verify(only(SECRET), &req(&h, BODY, NOW), None),
+            Err(VerifyError::MissingHeader("svix-signature"))
         );
     }
 
