@@ -28,10 +28,17 @@ pub async fn start(store: &Store, config: &Config) -> anyhow::Result<Sealer> {
         .await
         .context("check the stored secrets")?;
     if !unopenable.is_empty() {
+        // The first few by name, and how many in all: a backlog of queued actions would
+        // otherwise make one start error megabytes long.
+        const NAMED: usize = 10;
+        let more = match unopenable.len().saturating_sub(NAMED) {
+            0 => String::new(),
+            n => format!(" and {n} more ({} in all)", unopenable.len()),
+        };
         anyhow::bail!(
-            "stored secrets cannot be opened: {}; start with the key they were sealed with \
-             as WEBHOOK_MCP_SECRET_KEY, or, to move them to a new key, with that key in {}",
-            unopenable.join(", "),
+            "stored secrets cannot be opened: {}{more}; start with the key they were sealed \
+             with as WEBHOOK_MCP_SECRET_KEY, or, to move them to a new key, with that key in {}",
+            unopenable[..unopenable.len().min(NAMED)].join(", "),
             PREVIOUS
         );
     }

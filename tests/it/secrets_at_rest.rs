@@ -271,6 +271,29 @@ async fn a_missing_or_wrong_key_is_refused_at_start_naming_the_webhooks() {
 }
 
 #[tokio::test]
+async fn a_start_refused_for_many_unopenable_secrets_names_a_few_and_counts_them_all() {
+    // Arrange: 14 webhooks sealed with KEY.
+    let mut app = spawn_app_with(|c| c.secret_key = Some(KEY.into())).await;
+    for n in 0..14 {
+        app.create_webhook(json!({"id": format!("gh{n:02}"), "name": "g", "provider": "github"}))
+            .await;
+    }
+    app.stop().await;
+
+    // Act
+    let config = webhook_mcp::config::Config::for_tests(app.db_path.clone());
+    let refused = match webhook_mcp::app::build(config).await {
+        Ok(_) => panic!("started without the key"),
+        Err(e) => format!("{e:#}"),
+    };
+
+    // Assert
+    assert!(refused.contains("`gh00`"), "{refused}");
+    assert!(!refused.contains("`gh13`"), "{refused}");
+    assert!(refused.contains("and 4 more (14 in all)"), "{refused}");
+}
+
+#[tokio::test]
 async fn a_blank_credential_is_refused_on_create_and_update_and_the_stored_one_kept() {
     // Arrange: a webhook with its own token (a blank one would be sent in place of it, or of
     // the server's GITHUB_TOKEN).
