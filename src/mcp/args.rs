@@ -386,6 +386,8 @@ pub struct ReplyArgs {
     #[serde(default)]
     pub task_id: Option<String>,
     /// The text to post (markdown where the source renders it).
+    // `message` too, as the REST routes take it (the seed's shape).
+    #[serde(alias = "message")]
     pub text: String,
 }
 
@@ -442,6 +444,9 @@ pub struct ListTasksArgs {
     /// Only tasks from this webhook's events.
     #[serde(default)]
     pub webhook_id: Option<String>,
+    /// Only this event's tasks (evt_...).
+    #[serde(default)]
+    pub event_id: Option<String>,
     /// Page size 1-200 (default 20).
     #[serde(default, deserialize_with = "lenient::page_size")]
     #[schemars(range(min = 1, max = 200))]

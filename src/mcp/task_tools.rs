@@ -36,7 +36,7 @@ impl McpServer {
                 status: args.status,
                 agent: args.agent,
                 webhook_id: args.webhook_id,
-                event_id: None,
+                event_id: args.event_id,
                 limit: Some(args.limit.unwrap_or(20)),
                 cursor: args.cursor,
             },

@@ -1511,3 +1511,35 @@ async fn a_reply_by_webhook_naming_another_webhooks_task_is_refused() {
         "only the question"
     );
 }
+
+#[tokio::test]
+async fn a_comment_or_response_naming_an_agent_is_refused_as_it_runs_none() {
+    // Arrange
+    let github = MockServer::start().await;
+    let app = spawn_manual(use_github(&github)).await;
+    app.github_webhook("gh", SECRET).await;
+    let event_id = open_issue_7(&app).await;
+
+    // Act
+    let mut refused = Vec::new();
+    for (path, body) in [
+        (format!("/api/events/{event_id}/comment"), json!({})),
+        (format!("/api/events/{event_id}/respond"), json!({})),
+        (
+            "/api/webhooks/gh/comment".to_string(),
+            json!({"event_id": event_id}),
+        ),
+    ] {
+        let mut body = body;
+        body["text"] = json!("hi");
+        body["agent"] = json!("planning");
+        refused.push(app.post_api(&path, &body).await);
+    }
+
+    // Assert: said, and nothing queued.
+    for (status, body) in &refused {
+        assert_eq!(*status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["field"], "agent", "{body}");
+    }
+    assert!(app.actions_of(&event_id).await.is_empty());
+}

@@ -548,6 +548,24 @@ async fn list_tasks_shows_each_task_in_brief_and_get_task_has_it_whole() {
     assert!(listed.len() < 1_000, "{listed}");
     let (_, whole) = call_ok(&client, "get_task", json!({"task_id": task_id})).await;
     assert_eq!(whole["result"].as_str().map(str::len), Some(long.len()));
+    // By its event, as GET /api/tasks?event_id= lists them.
+    let event_id = whole["event_id"].as_str().expect("event_id");
+    let other = open_issue(&app, 35, "Other").await;
+    for (event, want) in [(event_id, json!([task_id])), (other.as_str(), json!([]))] {
+        let (_, page) = call_ok(
+            &client,
+            "list_tasks",
+            json!({"event_id": event, "status": "done"}),
+        )
+        .await;
+        let ids: Vec<Value> = page["tasks"]
+            .as_array()
+            .expect("tasks")
+            .iter()
+            .map(|t| t["id"].clone())
+            .collect();
+        assert_eq!(json!(ids), want, "{event}: {page}");
+    }
     client.cancel().await.ok();
 }
 

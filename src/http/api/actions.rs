@@ -84,6 +84,7 @@ async fn comment_on_event(
     Path(id): Path<String>,
     AppJson(input): AppJson<TextIn>,
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    runs_no_agent(input.agent.as_deref())?;
     let to = ReplyTo {
         event_id: Some(id),
         task_id: input.task_id.clone(),
@@ -116,6 +117,7 @@ async fn respond_to_event(
     Path(id): Path<String>,
     AppJson(input): AppJson<TextIn>,
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    runs_no_agent(input.agent.as_deref())?;
     let to = ReplyTo {
         event_id: Some(id),
         task_id: input.task_id.clone(),
@@ -136,6 +138,21 @@ struct ReplyIn {
     #[serde(default, alias = "message", alias = "response", alias = "question")]
     text: Option<String>,
     agent: Option<String>,
+}
+
+/// A comment or response posts its text as given: an agent named with it would be dropped
+/// unseen (as `add_command` refuses one on such an action). Only `ask` starts a task.
+fn runs_no_agent(agent: Option<&str>) -> Result<(), ApiError> {
+    match agent.map(str::trim).filter(|a| !a.is_empty()) {
+        None => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "a comment or response posts this text as written and runs no agent: `agent` is \
+             for `ask` (whose answer goes to that agent), or a command's `create_task`",
+        )
+        .with_field("agent")),
+    }
 }
 
 /// The reply's text, under any of the names the routes take; serde alone would call a missing
@@ -187,6 +204,7 @@ async fn comment(
     Path(id): Path<String>,
     AppJson(input): AppJson<ReplyIn>,
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    runs_no_agent(input.agent.as_deref())?;
     let text = text_of(input.text.clone())?;
     let to = checked(&state, &id, &input).await?;
     Ok((
@@ -213,6 +231,7 @@ async fn respond(
     Path(id): Path<String>,
     AppJson(input): AppJson<ReplyIn>,
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
+    runs_no_agent(input.agent.as_deref())?;
     let text = text_of(input.text.clone())?;
     let to = checked(&state, &id, &input).await?;
     Ok((
