@@ -617,7 +617,32 @@ pub fn describe(
         Provider::Custom => custom::describe(options.custom.as_ref(), headers, payload),
     };
     described.source = described.source.map(SourceRef::bounded);
+    // Read from the body by some senders (a custom `event_type_pointer`): it is stored and
+    // shown on every listing, so a sender cannot make it as large as the payload.
+    if described.event_type.len() > MAX_EVENT_TYPE_BYTES {
+        let cut = described
+            .event_type
+            .floor_char_boundary(MAX_EVENT_TYPE_BYTES);
+        described.event_type.truncate(cut);
+    }
+    described.delivery_id = described
+        .delivery_id
+        .map(|id| bounded_id(id, MAX_EVENT_TYPE_BYTES));
     described
+}
+
+/// The longest event type kept, as the type a test event may be given.
+pub const MAX_EVENT_TYPE_BYTES: usize = 200;
+
+/// A delivery id too long to keep whole is kept as its start and a digest of the whole, so
+/// the same id still dedups as itself.
+fn bounded_id(id: String, max: usize) -> String {
+    if id.len() <= max {
+        return id;
+    }
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(id.as_bytes()));
+    format!("{}…sha256:{digest}", &id[..id.floor_char_boundary(64)])
 }
 
 pub use header_type::{header_delivery_id, header_event_type};
@@ -634,6 +659,34 @@ pub const SECRET_HEADERS: &[&str] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_event_type_or_delivery_id_read_from_the_body_is_kept_bounded() {
+        let options = ProviderOptions {
+            custom: Some(
+                serde_json::from_value(serde_json::json!({
+                    "event_type_pointer": "/type", "delivery_id_pointer": "/id"}))
+                .expect("options"),
+            ),
+            ..Default::default()
+        };
+        let long = |id: &str| format!("{id}{}", "é".repeat(450_000));
+        let payload = serde_json::json!({"type": long("t"), "id": long("a")});
+        let other = serde_json::json!({"type": "t", "id": long("b")});
+
+        let d = describe(Provider::Custom, &options, &HeaderMap::new(), &payload);
+        let e = describe(Provider::Custom, &options, &HeaderMap::new(), &other);
+
+        assert!(
+            d.event_type.len() <= MAX_EVENT_TYPE_BYTES,
+            "{}",
+            d.event_type.len()
+        );
+        assert!(d.event_type.starts_with("té"));
+        let (a, b) = (d.delivery_id.expect("id"), e.delivery_id.expect("id"));
+        assert!(a.len() < 200 && a.starts_with("aé"), "{a}");
+        assert_ne!(a, b, "ids that differ stay apart");
+    }
 
     #[test]
     fn a_source_is_kept_bounded_and_the_same_for_the_same_thread() {

@@ -169,10 +169,11 @@ pub fn sample(
     } else {
         b'!'
     };
-    if event_type.len() > 200 {
+    if event_type.len() > super::MAX_EVENT_TYPE_BYTES {
         return Err(format!(
-            "the event type is {} bytes long; an event type is at most 200",
-            event_type.len()
+            "the event type is {} bytes long; an event type is at most {}",
+            event_type.len(),
+            super::MAX_EVENT_TYPE_BYTES
         ));
     }
     if !event_type.bytes().all(|b| (lowest..=b'~').contains(&b)) {
