@@ -745,7 +745,11 @@ fn check_id(id: &str) -> Result<String, ServiceError> {
 }
 
 fn check_name(name: &str) -> Result<String, ServiceError> {
-    let name = name.trim();
+    // Zero-width spaces and a byte-order mark at either end are as invisible as spaces, and a
+    // name of nothing else would list as a blank.
+    let name = name.trim_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}')
+    });
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ServiceError::invalid(
             "name",
@@ -753,10 +757,15 @@ fn check_name(name: &str) -> Result<String, ServiceError> {
         ));
     }
     // It is shown in lists, logs and setup steps a model reads out.
-    if name.chars().any(char::is_control) {
+    // U+2028 and U+2029 are line breaks too, though not control characters.
+    if name
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
         return Err(ServiceError::invalid(
             "name",
-            "name must not contain control characters (newlines, tabs, NUL, ...)",
+            "name must not contain control characters or line breaks (newlines, tabs, NUL, \
+             U+2028, ...)",
         ));
     }
     // Direction overrides make a name read as another (U+202E before `kooh` shows `hook`);
@@ -1179,11 +1188,17 @@ mod tests {
     fn names_are_trimmed_and_refused_when_empty_long_or_with_control_characters() {
         assert_eq!(check_name("  GitHub issues ").unwrap(), "GitHub issues");
         assert_eq!(check_name("Émoji 🚀 ok").unwrap(), "Émoji 🚀 ok");
+        // Invisible at the ends as spaces are; emoji joiners inside are part of the emoji.
+        assert_eq!(check_name("\u{FEFF}Billing\u{200B} ").unwrap(), "Billing");
+        assert_eq!(check_name("Zoë 👩\u{200D}💻").unwrap(), "Zoë 👩\u{200D}💻");
         for bad in [
             "",
             "   ",
+            "\u{200B}\u{200B}",
             "a\u{0}b",
             "line\nbreak",
+            "a\u{2028}b",
+            "a\u{2029}b",
             "tab\there",
             &"x".repeat(201),
         ] {
