@@ -73,9 +73,13 @@ impl CustomOptions {
             ("delivery_id_header", &self.delivery_id_header),
         ] {
             if let Some(name) = name
-                && HeaderName::from_bytes(name.as_bytes()).is_err()
+                && (name.len() > 256 || HeaderName::from_bytes(name.as_bytes()).is_err())
             {
-                return Err(format!("{field}: {name:?} is not a valid HTTP header name"));
+                return Err(format!(
+                    "{field}: `{}` is not a valid HTTP header name (letters, digits and `-`, \
+                     at most 256)",
+                    crate::quote::quoted(name)
+                ));
             }
         }
         // Header values are read as ASCII text, so anything else could never match.
@@ -89,10 +93,12 @@ impl CustomOptions {
             ("source_pointer", &self.source_pointer),
         ] {
             if let Some(path) = path
-                && !valid_path(path)
+                && (path.len() > 1024 || !valid_path(path))
             {
                 return Err(format!(
-                    "{field}: {path:?} is neither a JSON pointer (/a/b) nor a dotted path (a.b)"
+                    "{field}: `{}` is neither a JSON pointer (/a/b) nor a dotted path (a.b) of \
+                     at most 1,024 bytes",
+                    crate::quote::quoted(path)
                 ));
             }
         }

@@ -931,10 +931,13 @@ fn check_base_urls(
             continue;
         };
         let field = format!("options.credentials.{name}");
-        if reqwest::Url::parse(url).is_err() {
+        if url.len() > 2048 || reqwest::Url::parse(url).is_err() {
             return Err(ServiceError::invalid(
                 &field,
-                format!("`{url}` is not a URL; give it as https://host/..."),
+                format!(
+                    "`{}` is not a URL of at most 2,048 bytes; give it as https://host/...",
+                    crate::quote::quoted(url)
+                ),
             ));
         }
         let why = super::sending::target_refusal(state, url)

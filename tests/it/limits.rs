@@ -322,15 +322,34 @@ async fn bad_limit_or_base_url_options_are_refused_when_saved_with_the_field_nam
             json!({"credentials": {"gitlab_url": "gitlab.example.com"}}),
             "options.credentials.gitlab_url",
         ),
+        // A host name of megabytes, and a header name quoted back whole.
+        (
+            json!({"credentials": {"github_api_url": format!("https://{}.example/api", "a".repeat(100_000))}}),
+            "options.credentials.github_api_url",
+        ),
+        (
+            json!({"custom": {"mode": "token", "header": "x".repeat(100_000)}}),
+            "options.custom",
+        ),
     ];
     for (options, field) in cases {
+        let provider = if options.get("custom").is_some() {
+            "custom"
+        } else {
+            "github"
+        };
         let (status, body) = crate::helpers::send_json(
             app.api(Method::POST, "/api/webhooks")
-                .json(&json!({"name": "x", "provider": "github", "options": options})),
+                .json(&json!({"name": "x", "provider": provider, "options": options})),
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(body["error"]["field"], field, "{body}");
+        assert!(
+            body.to_string().len() < 2_000,
+            "an answer of {} bytes",
+            body.to_string().len()
+        );
     }
 }
 
