@@ -137,6 +137,17 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    // A sender's URL pasted with a slash at its end (`/webhooks/github/gh/`) is the one
+    // mistake worth naming: the route without it exists.
+    let path = uri.path();
+    let message = match path.strip_suffix('/') {
+        Some(without) if without.len() > 1 => format!(
+            "no such route: `{}` ends with `/`; the routes have none (`{}`)",
+            crate::quote::quoted(path),
+            crate::quote::quoted(without)
+        ),
+        _ => "no such route".to_string(),
+    };
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
 }

@@ -548,3 +548,27 @@ async fn every_delivery_answered_200_is_in_the_database_file_after_shutdown() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_receiver_url_with_a_slash_at_its_end_is_404_naming_the_route_without_it() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let body = issue_opened("octo/hello", 1, &[]);
+
+    // Act
+    let (status, answer) = send_json(
+        app.client
+            .post(app.url("/webhooks/github/gh/"))
+            .header("Content-Type", "application/json")
+            .body(body),
+    )
+    .await;
+    let (_, elsewhere) = send_json(app.client.get(app.url("/nowhere"))).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("`/webhooks/github/gh`"), "{message}");
+    assert_eq!(elsewhere["error"]["message"], "no such route");
+}
