@@ -638,10 +638,11 @@ fn stored_headers(headers: &HeaderMap, options: &ProviderOptions, total: usize) 
             map.insert("…".into(), Value::String("more headers not kept".into()));
             break;
         }
+        // Cut first: what is dropped needs no masking, and masking reads what it keeps.
+        truncate_kept(&mut value, HEADER_VALUE_KEEP);
         if let Cow::Owned(masked) = without_url_tokens(&value) {
             value = masked;
         }
-        truncate_kept(&mut value, HEADER_VALUE_KEEP);
         kept += key.len() + value.len();
         map.insert(key.to_string(), Value::String(value));
     }
@@ -655,6 +656,7 @@ fn stored_headers(headers: &HeaderMap, options: &ProviderOptions, total: usize) 
 /// (`access_token=`) is masked with it.
 fn without_url_tokens(value: &str) -> Cow<'_, str> {
     const BEFORE_NAME: &[u8] = b"?&;,/#\"' \t";
+    const MAX_NAME_BYTES: usize = 256;
     const AFTER_VALUE: &[u8] = b"&#;,\"' \t";
     let bytes = value.as_bytes();
     let mut out = String::new();
@@ -663,10 +665,23 @@ fn without_url_tokens(value: &str) -> Cow<'_, str> {
         if eq < copied {
             continue;
         }
-        let start = bytes[..eq]
+        // Only a name that can end in `token` is read whole: its last letter, or its escape.
+        let before = &bytes[..eq];
+        let ends_in_n = before.last().is_some_and(|b| b.eq_ignore_ascii_case(&b'n'))
+            || before.len() >= 3 && before[before.len() - 3..].eq_ignore_ascii_case(b"%6e");
+        if !ends_in_n {
+            continue;
+        }
+        // A name is looked for at most this far back, so that a value of `a=a=a=…` with no
+        // delimiter costs no more than one of delimiters.
+        let floor = eq.saturating_sub(MAX_NAME_BYTES);
+        let start = bytes[floor..eq]
             .iter()
             .rposition(|b| BEFORE_NAME.contains(b))
-            .map_or(0, |p| p + 1);
+            .map_or(floor, |p| floor + p + 1);
+        if !value.is_char_boundary(start) {
+            continue;
+        }
         let name = percent_encoding::percent_decode_str(&value[start..eq]).decode_utf8_lossy();
         if !name.to_ascii_lowercase().ends_with("token") {
             continue;
@@ -740,5 +755,13 @@ mod tests {
         for (value, want) in cases {
             assert_eq!(without_url_tokens(value), want, "{value}");
         }
+        // A name is read at most 256 bytes back: with no delimiter, the last of them.
+        let long = format!("{}token=s", "n".repeat(10_000));
+        assert_eq!(
+            without_url_tokens(&long),
+            format!("{}token=********", "n".repeat(10_000))
+        );
+        let spaced = "n=".repeat(20_000);
+        assert_eq!(without_url_tokens(&spaced), spaced.as_str());
     }
 }
