@@ -365,15 +365,11 @@ impl ServerHandler for McpServer {
             && let Some(route) = self.tool_router.map.get(request.name.as_ref())
         {
             // update_command is the one tool where an empty field can mean something: remove
-            // the template, agent, conditions or target. Its other fields have nothing to
-            // remove, and a blank one is left out as elsewhere.
+            // the template, agent or target. Its other fields have nothing to remove, and a
+            // blank one is left out as elsewhere; conditions too, as a model filling every
+            // field with "" would otherwise drop a filter and fire the command on every event
+            // (`{}` removes them).
             let meaningful: &[&str] = if request.name == "update_command" {
-                if arguments
-                    .get("conditions")
-                    .is_some_and(|c| c.as_str().is_some_and(|c| c.trim().is_empty()))
-                {
-                    arguments.insert("conditions".into(), serde_json::json!({}));
-                }
                 &["template", "agent", "target"]
             } else {
                 &[]

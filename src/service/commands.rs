@@ -202,8 +202,8 @@ pub async fn update(
             message: format!(
                 "nothing to change on command `{}`: give `trigger`, `action`, `agent`, \
                  `template`, `conditions`, `target`, `priority`, `stop` or `enabled`; null \
-                 counts as left out (an empty value removes a template, agent, conditions or \
-                 target)",
+                 counts as left out (an empty value removes a template, agent or target, and \
+                 `{{}}` the conditions)",
                 crate::quote::quoted(command_id)
             ),
         });

@@ -1605,15 +1605,18 @@ async fn update_command_takes_blank_fields_that_remove_nothing_as_left_out() {
     )
     .await;
 
-    // Assert: disabled; blank conditions removed, as README says an empty value does; the
-    // rest kept.
+    // Assert: disabled; the rest kept, the conditions too (`{}` removes them).
     assert_eq!(updated.is_error, Some(false), "{}", text(&updated));
     let command = structured(&updated);
     assert_eq!(command["enabled"], false, "{command}");
     assert_eq!(command["trigger"], "issues.opened", "{command}");
     assert_eq!(command["action"], "create_task", "{command}");
     assert_eq!(command["priority"], 3, "{command}");
-    assert_eq!(command["conditions"], json!({}), "{command}");
+    assert_eq!(
+        command["conditions"],
+        json!({"labels": ["bug"]}),
+        "{command}"
+    );
 }
 
 #[tokio::test]
