@@ -41,9 +41,15 @@ fn event_source(event: &str, p: &Value) -> Option<SourceRef> {
     if (event.starts_with("chat.") || event.starts_with("message."))
         && let Some(chat) = str_at(p, "/data/chat_id")
     {
+        // A chat message's `message.created` names its message as the subject.
+        let message = raw_at(p, "/data/message_id").or_else(|| {
+            (str_at(p, "/subject/type").as_deref() == Some("message"))
+                .then(|| raw_at(p, "/subject/id"))
+                .flatten()
+        });
         let d = detail([
             ("chat_id", Some(Value::String(chat.clone()))),
-            ("message_id", raw_at(p, "/data/message_id")),
+            ("message_id", message),
             ("url", raw_at(p, "/data/url")),
         ]);
         return Some(source("openwebui.chat", chat, d));

@@ -1020,13 +1020,18 @@ fn slack_channel_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> 
 /// echo private chats into a channel, and one keeping to a channel by name keeps to none (the
 /// event names it by id).
 fn openwebui_message_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
-    if hook.provider != "openwebui"
-        || !matches!(row.trigger.as_str(), "message.created" | "message.*")
-    {
+    let fires_on_messages = crate::engine::trigger::Trigger::parse(&row.trigger)
+        .is_ok_and(|t| t.matches("message.created"));
+    if hook.provider != "openwebui" || !fires_on_messages {
         return None;
     }
     let conditions: Value = serde_json::from_str(&row.conditions).unwrap_or(Value::Null);
-    let channels = channel_values(&conditions);
+    // Meant for chats, or for what a chat's messages carry: said knowingly.
+    let text = conditions.to_string();
+    if text.contains("chat_id") || text.contains("data.role") || text.contains("/data/role") {
+        return None;
+    }
+    let channels = required_channels(&conditions);
     let looks_like_id = |c: &String| uuid::Uuid::parse_str(c.trim_start_matches('#')).is_ok();
     if channels.is_empty() {
         return Some(
@@ -1039,9 +1044,42 @@ fn openwebui_message_warning(hook: &WebhookRow, row: &CommandRow) -> Option<Stri
     }
     let named = channels.iter().find(|c| !looks_like_id(c))?;
     Some(format!(
-        "Open WebUI's `message.created` names its channel by id, not `{named}`: this condition \
-         matches no channel post; use the channel's id (in its URL, /channels/<id>)"
+        "Open WebUI's `message.created` names its channel by id, not `{}`: this condition \
+         matches no channel post; use the channel's id (in its URL, /channels/<id>)",
+        crate::quote::quoted(named)
     ))
+}
+
+/// The channels every event passing `conditions` is in: a `channel` test at the top or in an
+/// `all` (however deep), or in every branch of an `any`; never one under `not`.
+fn required_channels(conditions: &Value) -> Vec<String> {
+    let Some(map) = conditions.as_object() else {
+        return Vec::new();
+    };
+    let mut found = match map.get("channel") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    for item in map
+        .get("all")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        found.extend(required_channels(item));
+    }
+    if let Some(branches) = map.get("any").and_then(Value::as_array) {
+        let each: Vec<Vec<String>> = branches.iter().map(required_channels).collect();
+        if !each.is_empty() && each.iter().all(|b| !b.is_empty()) {
+            found.extend(each.into_iter().flatten());
+        }
+    }
+    found
 }
 
 /// Every value given to a `channel` condition, however deep in all/any/not.

@@ -1681,9 +1681,17 @@ async fn an_open_webui_message_command_without_a_channel_id_is_saved_with_a_warn
     let (_, anywhere) = add(json!({})).await;
     let (_, by_name) = add(json!({"channel": "ops"})).await;
     let (_, by_id) = add(json!({"channel": "682d8c62-f773-40ed-8da9-a8c0ac5b71e3"})).await;
+    let (_, not_in) =
+        add(json!({"not": {"channel": "682d8c62-f773-40ed-8da9-a8c0ac5b71e3"}})).await;
+    let (_, for_chats) = add(json!({"field": "data.chat_id", "exists": true})).await;
 
     // Assert
     let said = |c: &Value| c["warnings"].to_string();
+    assert!(
+        said(&not_in).contains("every message in a chat"),
+        "{not_in}"
+    );
+    assert!(!said(&for_chats).contains("message.created"), "{for_chats}");
     assert!(
         said(&anywhere).contains("every message in a chat"),
         "{anywhere}"
