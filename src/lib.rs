@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod http;
+pub mod invisible;
 pub mod mcp;
 pub mod providers;
 pub mod quote;

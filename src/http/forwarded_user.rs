@@ -247,16 +247,10 @@ fn kept(value: &str) -> Option<String> {
     let value = value.trim();
     let fits = !value.is_empty()
         && value.chars().count() <= MAX_CHARS
-        && !value.chars().any(|c| c.is_control() || misleading(c));
+        && !value
+            .chars()
+            .any(|c| c.is_control() || crate::invisible::misleading(c));
     fits.then(|| value.to_string())
-}
-
-/// Characters that make a name read as another in the audit log: direction overrides and
-/// isolates (U+202E before `nimda`), zero-width spaces and the byte-order mark. The joiners
-/// and variation selectors emoji (`👩‍💻`, `❤️`) and some scripts' names need are kept.
-fn misleading(c: char) -> bool {
-    matches!(c, '\u{200B}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}'
-        | '\u{2060}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// When each kind of warning was last written (unix ms): one kind coming with every call of

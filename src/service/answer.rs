@@ -72,13 +72,26 @@ impl Answerer {
 
 /// A name as plain words for the line above a posted answer: an Open WebUI user chooses their
 /// own display name, and one such as `@org/team [x](https://…) <!--` would mention a team,
-/// add a link or hide the answer when the thread renders it. Letters, digits, spaces and
-/// `.`, `-`, `_`, `'` are kept, at most 64 characters; nothing kept leaves "someone".
+/// add a link or hide the answer when the thread renders it. Of ASCII (and its full-width
+/// forms) only letters, digits, spaces and `.`, `-`, `_`, `'` are kept; other scripts and
+/// emoji are, but for [`crate::invisible`] marks; at most 64 characters, and a name with no
+/// letter or digit left is "someone".
 fn plain_name(name: &str) -> String {
     let kept: String = name
         .chars()
         .map(|c| if c.is_whitespace() { ' ' } else { c })
-        .filter(|c| c.is_alphanumeric() || " .-_'".contains(*c))
+        .filter(|&c| {
+            // Markup is ASCII (`@`, `<`, `[`, `` ` ``…), in its full-width forms too; other
+            // scripts keep their marks and joiners (a Devanagari virama, Persian's ZWNJ).
+            let ascii = match c as u32 {
+                0xFF01..=0xFF5E => char::from_u32(c as u32 - 0xFEE0),
+                _ => c.is_ascii().then_some(c),
+            };
+            match ascii {
+                Some(a) => a.is_ascii_alphanumeric() || " .-_'".contains(a),
+                None => !c.is_control() && !crate::invisible::misleading(c),
+            }
+        })
         .take(64)
         .collect();
     let kept = kept.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -257,6 +270,11 @@ mod tests {
             ),
             ("<!channel>", "channel"),
             ("@@@", "someone"),
+            ("कृष्ण", "कृष्ण"),
+            ("ジョン・スミス", "ジョン・スミス"),
+            ("Zoe\u{0308}", "Zoe\u{0308}"),
+            ("＠team ［x］", "team x"),
+            ("a\u{202E}b", "ab"),
         ];
         for (name, shown) in cases {
             assert_eq!(plain_name(name), shown, "{name}");

@@ -747,13 +747,19 @@ fn check_id(id: &str) -> Result<String, ServiceError> {
 fn check_name(name: &str) -> Result<String, ServiceError> {
     // Zero-width spaces and a byte-order mark at either end are as invisible as spaces, and a
     // name of nothing else would list as a blank.
-    let name = name.trim_matches(|c: char| {
-        c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}')
-    });
-    if name.is_empty() || name.chars().count() > 200 {
+    let name = name.trim_matches(|c: char| c.is_whitespace() || crate::invisible::misleading(c));
+    // Joiners, variation selectors and the blank fillers (Hangul, Braille) show nothing alone.
+    let shows = |c: char| {
+        !matches!(
+            c,
+            '\u{200C}' | '\u{200D}' | '\u{FE00}'
+                ..='\u{FE0F}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{2800}' | '\u{FFA0}'
+        )
+    };
+    if !name.chars().any(shows) || name.chars().count() > 200 {
         return Err(ServiceError::invalid(
             "name",
-            "name must be 1-200 characters",
+            "name must be 1-200 characters, one of them visible",
         ));
     }
     // It is shown in lists, logs and setup steps a model reads out.
@@ -768,17 +774,13 @@ fn check_name(name: &str) -> Result<String, ServiceError> {
              U+2028, ...)",
         ));
     }
-    // Direction overrides make a name read as another (U+202E before `kooh` shows `hook`);
-    // the marks that mixed Hebrew or Arabic and Latin names need, emoji joiners and variation
-    // selectors are fine.
-    if name
-        .chars()
-        .any(|c| matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
-    {
+    // Direction overrides make a name read as another (U+202E before `kooh` shows `hook`),
+    // and so do invisible marks inside it; emoji joiners and variation selectors are fine.
+    if name.chars().any(crate::invisible::misleading) {
         return Err(ServiceError::invalid(
             "name",
-            "name must not contain text direction overrides or isolates (U+202A-U+202E, \
-             U+2066-U+2069)",
+            "name must not contain text direction marks, overrides or isolates (U+202A-U+202E, \
+             U+2066-U+2069) or invisible characters (zero-width spaces, U+FEFF, ...)",
         ));
     }
     Ok(name.to_string())
@@ -1198,6 +1200,9 @@ mod tests {
             "",
             "   ",
             "\u{200B}\u{200B}",
+            "\u{FE0F}",
+            "\u{3164}\u{200D}",
+            "a\u{200B}b",
             "a\u{0}b",
             "line\nbreak",
             "a\u{2028}b",
