@@ -236,6 +236,14 @@ impl Conditions {
 pub fn check_new(value: &Value) -> Result<(), ConditionError> {
     let mut patterns = Vec::new();
     regexes_in(value, "conditions", &mut patterns);
+    // Counted before any is compiled: each may take a while.
+    let regexes = patterns.len();
+    if regexes > MAX_REGEXES {
+        return Err(ConditionError {
+            path: "conditions".into(),
+            message: too_many_regexes(regexes),
+        });
+    }
     for (path, pattern) in &patterns {
         RegexBuilder::new(pattern)
             .size_limit(REGEX_SIZE_LIMIT)
@@ -245,18 +253,15 @@ pub fn check_new(value: &Value) -> Result<(), ConditionError> {
                 message: regex_error(&e),
             })?;
     }
-    let regexes = patterns.len();
-    if regexes > MAX_REGEXES {
-        return Err(ConditionError {
-            path: "conditions".into(),
-            message: format!(
-                "these conditions hold {regexes} regex tests; a command may have at most \
-                 {MAX_REGEXES} (each is compiled and run on every event): join alternatives \
-                 into one (`a|b`), or use contains, in or equals"
-            ),
-        });
-    }
     check_new_at(value, "conditions")
+}
+
+fn too_many_regexes(regexes: usize) -> String {
+    format!(
+        "these conditions hold {regexes} regex tests; a command may have at most \
+         {MAX_REGEXES} (each is compiled and run on every event): join alternatives into one \
+         (`a|b`), or use contains, in or equals"
+    )
 }
 
 /// Regex tests one command's conditions may hold: with [`REGEX_SIZE_LIMIT`], what one

@@ -386,8 +386,8 @@ pub struct ReplyArgs {
     #[serde(default)]
     pub task_id: Option<String>,
     /// The text to post (markdown where the source renders it).
-    // `message` too, as the REST routes take it (the seed's shape).
-    #[serde(alias = "message")]
+    // `message` and `response` too, as the REST routes take them (the seed's shape).
+    #[serde(alias = "message", alias = "response")]
     pub text: String,
 }
 

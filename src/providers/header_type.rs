@@ -29,14 +29,16 @@ pub fn header_event_type(
         // that cannot be read is never verified, so it is rejected, not logged as this.
         // A forward names its event's type in a header (percent-encoded), as the receiver
         // reads it from a body that names none.
-        Provider::StandardWebhooks => return super::standard::forwarded_type(headers),
+        Provider::StandardWebhooks => {
+            return super::standard::forwarded_type(headers).map(super::bounded_type);
+        }
         Provider::Linear
         | Provider::Jira
         | Provider::Slack
         | Provider::Stripe
         | Provider::OpenWebUi => None,
     };
-    named.map(str::to_owned)
+    named.map(|t| super::bounded_type(t.to_owned()))
 }
 
 /// The delivery id the headers carry, read by the provider's own `describe` over no payload:

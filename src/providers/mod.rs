@@ -619,12 +619,7 @@ pub fn describe(
     described.source = described.source.map(SourceRef::bounded);
     // Read from the body by some senders (a custom `event_type_pointer`): it is stored and
     // shown on every listing, so a sender cannot make it as large as the payload.
-    if described.event_type.len() > MAX_EVENT_TYPE_BYTES {
-        let cut = described
-            .event_type
-            .floor_char_boundary(MAX_EVENT_TYPE_BYTES);
-        described.event_type.truncate(cut);
-    }
+    described.event_type = bounded_type(described.event_type);
     described.delivery_id = described
         .delivery_id
         .map(|id| bounded_id(id, MAX_EVENT_TYPE_BYTES));
@@ -633,6 +628,15 @@ pub fn describe(
 
 /// The longest event type kept, as the type a test event may be given.
 pub const MAX_EVENT_TYPE_BYTES: usize = 200;
+
+/// An event type cut to [`MAX_EVENT_TYPE_BYTES`], wherever it was read from.
+pub(crate) fn bounded_type(mut event_type: String) -> String {
+    if event_type.len() > MAX_EVENT_TYPE_BYTES {
+        let cut = event_type.floor_char_boundary(MAX_EVENT_TYPE_BYTES);
+        event_type.truncate(cut);
+    }
+    event_type
+}
 
 /// A delivery id too long to keep whole is kept as its start and a digest of the whole, so
 /// the same id still dedups as itself.
