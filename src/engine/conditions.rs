@@ -285,17 +285,21 @@ fn regexes_in(value: &Value, at: &str, out: &mut Vec<(String, String)>) {
     if let Some(not) = map.get("not") {
         regexes_in(not, &format!("{at}.not"), out);
     }
+    for (path, item) in items_of(map, at) {
+        regexes_in(item, &path, out);
+    }
+}
+
+/// The conditions objects in a map's `all` and `any` lists, each with its path.
+fn items_of<'a>(map: &'a serde_json::Map<String, Value>, at: &str) -> Vec<(String, &'a Value)> {
+    let mut items = Vec::new();
     for key in ["all", "any"] {
-        for (i, item) in map
-            .get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            regexes_in(item, &format!("{at}.{key}[{i}]"), out);
+        let list = map.get(key).and_then(Value::as_array).into_iter().flatten();
+        for (i, item) in list.enumerate() {
+            items.push((format!("{at}.{key}[{i}]"), item));
         }
     }
+    items
 }
 
 /// The keys whose values are names, any of which must match, with the name's noun and what
@@ -416,16 +420,8 @@ fn check_new_at(value: &Value, at: &str) -> Result<(), ConditionError> {
             return refuse(key, why.into());
         }
     }
-    for key in ["all", "any"] {
-        for (i, item) in map
-            .get(key)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            check_new_at(item, &format!("{at}.{key}[{i}]"))?;
-        }
+    for (path, item) in items_of(map, at) {
+        check_new_at(item, &path)?;
     }
     if let Some(inner) = map.get("not").filter(|v| !v.is_null()) {
         check_new_at(inner, &format!("{at}.not"))?;

@@ -747,7 +747,10 @@ fn check_id(id: &str) -> Result<String, ServiceError> {
 fn check_name(name: &str) -> Result<String, ServiceError> {
     // Zero-width spaces and a byte-order mark at either end are as invisible as spaces, and a
     // name of nothing else would list as a blank.
-    let name = name.trim_matches(|c: char| c.is_whitespace() || crate::invisible::misleading(c));
+    // (Not a direction mark, which is refused below: it changes how what follows reads.)
+    let name = name.trim_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}')
+    });
     // Joiners, variation selectors and the blank fillers (Hangul, Braille) show nothing alone.
     let shows = |c: char| {
         !matches!(
