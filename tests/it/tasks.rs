@@ -2255,11 +2255,12 @@ async fn a_task_failed_after_its_retries_says_they_are_spent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tool_calling_message_is_saved_before_its_calls_act() {
-    // Arrange: the model comments through its tool, then answers.
+    // Arrange: the model comments through its tool, then takes its time to answer (the run
+    // is still under way, its progress kept, whenever the comment is seen queued).
     let (llm, github) = (
         fake_llm(vec![
             crate::helpers::llm_calls("comment", json!({"text": "On it"})),
-            llm_answer(ANSWER),
+            llm_answer(ANSWER).set_delay(std::time::Duration::from_secs(5)),
         ])
         .await,
         fake_github().await,
