@@ -49,7 +49,9 @@ macro_rules! say {
 }
 
 fn main() -> anyhow::Result<()> {
-    let matches = Cli::command().get_matches();
+    let matches = Cli::command()
+        .try_get_matches()
+        .unwrap_or_else(|e| exit_naming_variable(e));
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if matches!(cli.command, Some(Command::Stdio)) {
         front_end_only(&mut cli.config, &matches);
@@ -141,6 +143,48 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     app.run_until_stopped(shutdown_signal()).await
+}
+
+/// Ends the process with clap's error, and, for a value that came from the environment, the
+/// variable that holds it: clap names only the flag (`--outbound-concurrency`), which
+/// someone who set `WEBHOOK_MCP_OUTBOUND_CONCURRENCY` in a compose file never typed.
+fn exit_naming_variable(error: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        error.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        error.exit();
+    }
+    let text = |kind| match error.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let (arg, value) = (
+        text(ContextKind::InvalidArg),
+        text(ContextKind::InvalidValue),
+    );
+    let variable = Cli::command()
+        .get_subcommands()
+        .flat_map(|c| c.get_arguments().cloned().collect::<Vec<_>>())
+        .chain(Cli::command().get_arguments().cloned())
+        .find(|a| {
+            arg.as_deref().is_some_and(|shown| {
+                a.get_long().is_some_and(|long| {
+                    shown.starts_with(&format!("--{long} ")) || shown == format!("--{long}")
+                })
+            })
+        })
+        .and_then(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+        .filter(|name| value.is_some() && std::env::var(name).ok() == value);
+    match variable {
+        Some(name) => {
+            let _ = error.print();
+            say!("The value comes from the environment variable {name}.");
+            std::process::exit(error.exit_code());
+        }
+        None => error.exit(),
+    }
 }
 
 /// Resolves at the first Ctrl-C or SIGTERM; a second one then ends the process at once, for

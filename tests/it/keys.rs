@@ -1476,3 +1476,41 @@ async fn a_key_revoked_while_its_request_body_is_coming_changes_nothing() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{made}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_setting_refused_by_the_command_line_parser_names_its_environment_variable() {
+    // Arrange: as a compose file sets it.
+    let run = |with_env: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("WEBHOOK_MCP_") {
+                command.env_remove(key);
+            }
+        }
+        command.arg("serve");
+        if with_env {
+            command.env("WEBHOOK_MCP_OUTBOUND_CONCURRENCY", "eight");
+        } else {
+            command.args(["--outbound-concurrency", "eight"]);
+        }
+        command.output().expect("run webhook-mcp")
+    };
+
+    // Act
+    let (from_env, from_flag) = (run(true), run(false));
+
+    // Assert: both refused; the variable named only where it was the variable.
+    let said = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(from_env.status.code(), Some(2), "{}", said(&from_env));
+    assert!(
+        said(&from_env).contains("environment variable WEBHOOK_MCP_OUTBOUND_CONCURRENCY"),
+        "{}",
+        said(&from_env)
+    );
+    assert_eq!(from_flag.status.code(), Some(2), "{}", said(&from_flag));
+    assert!(
+        !said(&from_flag).contains("environment variable"),
+        "{}",
+        said(&from_flag)
+    );
+}
