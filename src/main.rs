@@ -164,10 +164,11 @@ fn exit_naming_variable(error: clap::Error) -> ! {
         text(ContextKind::InvalidArg),
         text(ContextKind::InvalidValue),
     );
-    let variable = Cli::command()
+    let command = Cli::command();
+    let variable = command
         .get_subcommands()
-        .flat_map(|c| c.get_arguments().cloned().collect::<Vec<_>>())
-        .chain(Cli::command().get_arguments().cloned())
+        .flat_map(|c| c.get_arguments())
+        .chain(command.get_arguments())
         .find(|a| {
             arg.as_deref().is_some_and(|shown| {
                 a.get_long().is_some_and(|long| {

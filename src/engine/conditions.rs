@@ -269,9 +269,8 @@ fn too_many_regexes(regexes: usize) -> String {
 const MAX_REGEXES: usize = 16;
 
 /// The compiled size a newly saved regex may take (the `regex` crate's default, 10 MiB, still
-/// holds for commands saved before). Counted
-/// repetition of a Unicode class is what grows: `\w{40}` fits, `\w{100}` does not, while
-/// `[A-Za-z0-9_]{100}` or `(?-u:\w){100}` are small.
+/// holds for commands saved before). Counted repetition of a Unicode class is what grows:
+/// `\w{40}` fits, `\w{100}` does not, while `[A-Za-z0-9_]{100}` or `(?-u:\w){100}` are small.
 const REGEX_SIZE_LIMIT: usize = 2 << 20;
 
 /// Every `regex` test's path and pattern, however deep in `all`, `any` and `not`.

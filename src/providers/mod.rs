@@ -569,15 +569,7 @@ impl SourceRef {
     /// the whole (so every event of the same thread still has the same key); a detail too long
     /// is left out (a reply that needed it then says the source lacks what it needs).
     pub fn bounded(mut self) -> SourceRef {
-        if self.key.len() > MAX_SOURCE_KEY_BYTES {
-            use sha2::{Digest, Sha256};
-            let digest = hex::encode(Sha256::digest(self.key.as_bytes()));
-            let start = (0..=64)
-                .rev()
-                .find(|i| self.key.is_char_boundary(*i))
-                .unwrap_or(0);
-            self.key = format!("{}…sha256:{digest}", &self.key[..start]);
-        }
+        self.key = bounded_id(self.key, MAX_SOURCE_KEY_BYTES);
         self.detail.retain(|_, value| match value {
             Value::String(text) => text.len() <= MAX_SOURCE_DETAIL_BYTES,
             Value::Number(_) | Value::Bool(_) => true,
@@ -638,8 +630,8 @@ pub(crate) fn bounded_type(mut event_type: String) -> String {
     event_type
 }
 
-/// A delivery id too long to keep whole is kept as its start and a digest of the whole, so
-/// the same id still dedups as itself.
+/// An id (a delivery's, a source's key) too long to keep whole, kept as its start and a digest
+/// of the whole, so the same id still matches itself.
 fn bounded_id(id: String, max: usize) -> String {
     if id.len() <= max {
         return id;

@@ -161,9 +161,20 @@ pub async fn ask(
             ),
         ));
     }
-    let (event, _, task_source) = resolve(state, &to).await?;
-    if let (Some(task_id), Some(wanted)) = (&to.task_id, agent.as_deref()) {
-        check_own_agent(state, task_id, wanted).await?;
+    let (event, task, task_source) = resolve(state, &to).await?;
+    // A task's answer goes to the agent that runs it: another name given with its id would be
+    // dropped unseen, so it is refused (its own name, as a model often repeats it, is fine).
+    if let (Some(task), Some(wanted)) = (&task, agent.as_deref())
+        && task.agent != wanted
+    {
+        return Err(ServiceError::invalid(
+            "agent",
+            format!(
+                "task `{}` is run by agent `{}`, which takes the answer; leave `agent` out, or \
+                 ask with the event_id alone to start a task for `{wanted}`",
+                task.id, task.agent
+            ),
+        ));
     }
     let source = task_source.map_or_else(|| source_of(&event), Ok)?;
     check_fits("question", &question, &source)?;
@@ -238,30 +249,6 @@ pub async fn ask(
         })?;
     state.wake_workers();
     Ok(present_queued(&row, unchecked.as_slice()))
-}
-
-/// A task's answer goes to the agent that runs it: another name given with its id would be
-/// dropped unseen, so it is refused (its own name, as a model often repeats it, is fine).
-async fn check_own_agent(
-    state: &AppState,
-    task_id: &str,
-    wanted: &str,
-) -> Result<(), ServiceError> {
-    let id = task_id.to_owned();
-    let Some(task) = state.store.read(move |db| tasks::get(db, &id)).await? else {
-        return Ok(());
-    };
-    if task.agent == wanted {
-        return Ok(());
-    }
-    Err(ServiceError::invalid(
-        "agent",
-        format!(
-            "task `{task_id}` is run by agent `{}`, which takes the answer; leave `agent` out, \
-             or ask with the event_id alone to start a task for `{wanted}`",
-            task.agent
-        ),
-    ))
 }
 
 /// Answers the sender: Slack's `response_url` when the event has one, else a comment.
@@ -480,7 +467,7 @@ pub(super) async fn plan_on_source(
     action: ActionKind,
 ) -> Result<OnSource, ServiceError> {
     check_text("text", &text)?;
-    let (event, task_id, task_source) = resolve(state, to).await?;
+    let (event, task, task_source) = resolve(state, to).await?;
     let source = task_source.map_or_else(|| source_of(&event), Ok)?;
     check_fits("text", &text, &source)?;
     let response_url = source
@@ -505,7 +492,7 @@ pub(super) async fn plan_on_source(
         Some(&event.summary.id),
         Some(&event.summary.webhook_id),
         None,
-        task_id,
+        task.map(|t| t.id),
         action,
         &Ok(delivery),
         clock::now_ms(),
@@ -614,11 +601,17 @@ const SAMPLE_EVENT: &str = "this is a test_webhook dry run over a built-in sampl
      repository, issue or channel is the sample's, not yours, so nothing is sent or run on its \
      behalf; run test_webhook with your own `payload` (and run_actions: true to act on it)";
 
+/// The task a reply is for, as [`resolve`] read it.
+struct ReplyTask {
+    id: String,
+    agent: String,
+}
+
 /// The event (and task) a reply is about.
 async fn resolve(
     state: &AppState,
     to: &ReplyTo,
-) -> Result<(events::EventDetail, Option<String>, Option<SourceRef>), ServiceError> {
+) -> Result<(events::EventDetail, Option<ReplyTask>, Option<SourceRef>), ServiceError> {
     let (event_id, task_id, task_source) = match (&to.event_id, &to.task_id) {
         (Some(e), None) => (e.clone(), None, None),
         (given, Some(t)) => {
@@ -653,7 +646,11 @@ async fn resolve(
                 .source
                 .as_deref()
                 .and_then(|s| serde_json::from_str(s).ok());
-            (event_id, Some(t.clone()), source)
+            let task = ReplyTask {
+                id: t.clone(),
+                agent: task.agent,
+            };
+            (event_id, Some(task), source)
         }
         (None, None) => {
             return Err(ServiceError::invalid(

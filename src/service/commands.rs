@@ -118,7 +118,7 @@ pub async fn add(
     let (sealer, given) = (Arc::clone(&state.sealer), row.clone());
     // Looked for on the writer, with the insert: two tries of one call sent at once find
     // each other too.
-    let same = state
+    let added = state
         .store
         .write(move |db| {
             let held = rows::list(db, &given.webhook_id)?;
@@ -137,21 +137,24 @@ pub async fn add(
             StoreError::MissingParent => webhooks::not_found(webhook_id),
             other => other.into(),
         })?;
-    if let Err(Refusal::Full) = same {
-        return Err(ServiceError::Conflict(format!(
-            "webhook `{webhook_id}` has {MAX_COMMANDS} commands, as many as one may hold (each \
-             is tested against every delivery): remove or update one, join several with \
-             conditions (`any`), or make another webhook"
-        )));
-    }
-    if let Err(Refusal::Same(id)) = same {
-        return Err(ServiceError::Conflict(format!(
-            "webhook `{webhook_id}` already has this very command, `{id}` (the same trigger, \
-             action, agent, template, conditions, target, priority, stop and enabled): a second \
-             would run it again on every event, posting each reply twice. An earlier try of \
-             this call may have added it; to change it, use update_command with command_id \
-             `{id}`"
-        )));
+    match added {
+        Ok(()) => {}
+        Err(Refusal::Full) => {
+            return Err(ServiceError::Conflict(format!(
+                "webhook `{webhook_id}` has {MAX_COMMANDS} commands, as many as one may hold \
+                 (each is tested against every delivery): remove or update one, join several \
+                 with conditions (`any`), or make another webhook"
+            )));
+        }
+        Err(Refusal::Same(id)) => {
+            return Err(ServiceError::Conflict(format!(
+                "webhook `{webhook_id}` already has this very command, `{id}` (the same \
+                 trigger, action, agent, template, conditions, target, priority, stop and \
+                 enabled): a second would run it again on every event, posting each reply \
+                 twice. An earlier try of this call may have added it; to change it, use \
+                 update_command with command_id `{id}`"
+            )));
+        }
     }
     state.hooks.invalidate(webhook_id);
     let mut out = presented_with_warnings(state, &hook, &row).await;
@@ -1056,15 +1059,7 @@ fn required_channels(conditions: &Value) -> Vec<String> {
     let Some(map) = conditions.as_object() else {
         return Vec::new();
     };
-    let mut found = match map.get("channel") {
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_string)
-            .collect(),
-        _ => Vec::new(),
-    };
+    let mut found = map.get("channel").map(channel_names).unwrap_or_default();
     for item in map
         .get("all")
         .and_then(Value::as_array)
@@ -1082,18 +1077,29 @@ fn required_channels(conditions: &Value) -> Vec<String> {
     found
 }
 
+/// The names a `channel` condition gives: one, or a list of them.
+fn channel_names(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Every value given to a `channel` condition, however deep in all/any/not.
 fn channel_values(conditions: &Value) -> Vec<String> {
     let mut found = Vec::new();
     match conditions {
         Value::Object(map) => {
             for (key, value) in map {
-                match (key.as_str(), value) {
-                    ("channel", Value::String(s)) => found.push(s.clone()),
-                    ("channel", Value::Array(items)) => {
-                        found.extend(items.iter().filter_map(Value::as_str).map(str::to_string))
-                    }
-                    _ => found.extend(channel_values(value)),
+                if key == "channel" {
+                    found.extend(channel_names(value));
+                } else {
+                    found.extend(channel_values(value));
                 }
             }
         }

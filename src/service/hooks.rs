@@ -203,19 +203,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(&dir.path().join("hooks.db")).expect("store");
         let sealer = super::super::sealing::Sealer::new(None).expect("sealer");
-        let webhook = WebhookRow {
-            id: "gh".into(),
-            name: "gh".into(),
-            provider: "github".into(),
-            secret: "s".into(),
-            previous_secret: None,
-            previous_expires_at: None,
-            enabled: true,
-            options: "{}".into(),
-            created_by: None,
-            created_at: 1,
-            updated_at: 1,
-        };
+        let webhook = crate::store::webhooks::made_at(1);
         let mut command = CommandRow {
             id: "cmd".into(),
             webhook_id: "gh".into(),

@@ -230,25 +230,27 @@ pub fn delete(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError>
     Ok(true)
 }
 
+/// A GitHub webhook `gh` (secret `s`, no options) made at `at`, for tests.
+#[cfg(test)]
+pub(crate) fn made_at(at: i64) -> WebhookRow {
+    WebhookRow {
+        id: "gh".into(),
+        name: "gh".into(),
+        provider: "github".into(),
+        secret: "s".into(),
+        previous_secret: None,
+        previous_expires_at: None,
+        enabled: true,
+        options: "{}".into(),
+        created_by: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn created_at(at: i64) -> WebhookRow {
-        WebhookRow {
-            id: "gh".into(),
-            name: "gh".into(),
-            provider: "github".into(),
-            secret: "s".into(),
-            previous_secret: None,
-            previous_expires_at: None,
-            enabled: true,
-            options: "{}".into(),
-            created_by: None,
-            created_at: at,
-            updated_at: at,
-        }
-    }
 
     fn migrated() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -271,7 +273,7 @@ mod tests {
         ];
         for (previous, until, cleared) in cases {
             let conn = migrated();
-            let mut row = created_at(0);
+            let mut row = made_at(0);
             row.previous_secret = previous.map(str::to_string);
             row.previous_expires_at = until;
             insert(&conn, &row).unwrap();
@@ -300,7 +302,7 @@ mod tests {
     fn one_write_clears_no_more_than_its_limit() {
         let conn = migrated();
         for i in 0..5 {
-            let mut row = created_at(0);
+            let mut row = made_at(0);
             row.id = format!("gh-{i}");
             row.previous_secret = Some("old".into());
             row.previous_expires_at = Some(1);
@@ -319,9 +321,9 @@ mod tests {
     fn work_belongs_to_the_webhook_only_if_it_was_there_first() {
         let cases = [
             (None, 100, "deleted"),
-            (Some(created_at(100)), 100, "current"),
-            (Some(created_at(50)), 100, "current"),
-            (Some(created_at(101)), 100, "replaced"),
+            (Some(made_at(100)), 100, "current"),
+            (Some(made_at(50)), 100, "current"),
+            (Some(made_at(101)), 100, "replaced"),
         ];
         for (webhook, since, want) in cases {
             let got = match Standing::of(webhook, since) {
