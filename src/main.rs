@@ -121,7 +121,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             webhook_mcp::config::LogFormat::Json => say!(
                 "{}",
                 serde_json::json!({
-                    "timestamp": webhook_mcp::clock::rfc3339(webhook_mcp::clock::now_ms()),
+                    "timestamp": now_rfc3339(),
                     "level": "WARN",
                     "fields": {
                         "message": "No WEBHOOK_MCP_API_KEY was set, so one was generated. It is \
@@ -129,6 +129,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                                     on /api and /mcp. Only its hash is stored.",
                         "api_key": key,
                     },
+                    "target": "webhook_mcp",
                 })
             ),
             webhook_mcp::config::LogFormat::Text => say!(

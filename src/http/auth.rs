@@ -110,6 +110,7 @@ pub async fn require_api_key(
     let path = request.uri().path().to_string();
     let sends_body = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     if let Some(refused) = super::receiver::encoded(request.headers()).filter(|_| sends_body) {
+        super::buffer::discard(request, API_MAX_BODY_BYTES, body_timeout(&state)).await;
         return Ok(refusal_on(&path, refused));
     }
     if is_mcp_path(&path) {

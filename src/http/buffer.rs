@@ -57,6 +57,16 @@ pub async fn read_through(request: Request, max: usize, timeout: Duration) -> Ap
     }
 }
 
+/// Reads a body refused whatever it holds (a compressed one) and drops it, up to
+/// [`DISCARDED_TIMES`] `max`, so a client that sends it whole before it reads reads the refusal.
+pub async fn discard(request: Request, max: usize, timeout: Duration) {
+    if asks_first(&request) || !worth_reading(declared_length(&request), max as u64) {
+        return;
+    }
+    // Over the limit or late, the refusal is the same: it is the encoding that is refused.
+    let _ = read(request.into_body(), max as u64, timeout, false).await;
+}
+
 /// Reads `body` to its end, within `timeout`, keeping at most `max` bytes of it when `keep`;
 /// 413 once more than `max` has come (read through first, up to [`DISCARDED_TIMES`] it).
 async fn read(

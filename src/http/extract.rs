@@ -30,8 +30,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
 /// Parses a query string into `T` through the same path as JSON bodies, so a bad parameter
 /// is named in the error. `limit` is read as a number when it is one.
 pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiError> {
+    let query = query.unwrap_or_default();
+    // The parser below puts U+FFFD for bytes that are not UTF-8, which would then be looked
+    // up as if meant (`?webhook_id=%ff` answered "no such webhook"). The separators are
+    // ASCII, so the whole string decodes to UTF-8 exactly when every key and value does.
+    if std::str::from_utf8(&percent_encoding::percent_decode_str(query).collect::<Vec<u8>>())
+        .is_err()
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "the query string is not UTF-8 once percent-decoded; encode text as UTF-8",
+        ));
+    }
     let mut map = serde_json::Map::new();
-    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         if value.is_empty() {
             continue;
         }

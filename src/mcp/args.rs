@@ -508,3 +508,59 @@ pub struct CompleteTaskArgs {
     #[serde(default)]
     pub owner: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use schemars::JsonSchema;
+
+    use super::*;
+    use crate::engine::command::ActionKind;
+    use crate::providers::Provider;
+    use crate::service::{actions, events, tasks};
+
+    /// The values a field's schema offers the model.
+    fn offered<T: JsonSchema>(field: &str) -> Vec<String> {
+        let schema = serde_json::to_value(schemars::schema_for!(T)).expect("schema");
+        serde_json::from_value(schema["properties"][field]["enum"].clone())
+            .unwrap_or_else(|e| panic!("no enum on {field}: {e}"))
+    }
+
+    fn names(values: impl IntoIterator<Item = &'static str>) -> Vec<String> {
+        values.into_iter().map(str::to_owned).collect()
+    }
+
+    /// The lists are written out for schemars by hand: each must still be every value the
+    /// code takes, so a model is never offered one that is refused or denied one that works.
+    #[test]
+    fn every_listed_choice_is_every_value_the_code_takes() {
+        let providers = names(Provider::ALL.map(Provider::as_str));
+        let kinds = names(ActionKind::ALL.map(ActionKind::as_str));
+        let cases = [
+            (offered::<ListWebhooksArgs>("provider"), providers.clone()),
+            (offered::<ListEventsArgs>("provider"), providers.clone()),
+            (offered::<AddCommandArgs>("action"), kinds.clone()),
+            (offered::<UpdateCommandArgs>("action"), kinds),
+            (offered::<ListEventsArgs>("status"), names(events::STATUSES)),
+            (
+                offered::<ListActionsArgs>("status"),
+                names(actions::STATUSES),
+            ),
+            (offered::<ListTasksArgs>("status"), names(tasks::STATUSES)),
+        ];
+        for (offered, taken) in cases {
+            assert_eq!(offered, taken);
+        }
+        // Creating also takes the names that stand for one (svix, openai).
+        let created = offered::<CreateWebhookArgs>("provider");
+        assert!(providers.iter().all(|p| created.contains(p)), "{created:?}");
+        for name in &created {
+            assert!(name.parse::<Provider>().is_ok(), "{name} is not taken");
+        }
+        for kind in offered::<PostMessageArgs>("kind") {
+            assert!(
+                kind.parse::<crate::actions::MessageKind>().is_ok(),
+                "{kind} is not taken"
+            );
+        }
+    }
+}

@@ -83,6 +83,16 @@ pub fn decode_hex(sig: &str) -> Result<Vec<u8>, VerifyError> {
     hex::decode(sig).map_err(|_| VerifyError::Malformed("signature is not hex"))
 }
 
+/// A delivery id from a header. Bytes that are not UTF-8 still name the delivery (as hex), so
+/// a retry that sends the same bytes is a duplicate instead of a second event.
+pub fn delivery_header(headers: &HeaderMap, name: &str) -> Option<String> {
+    let raw = headers.get(name)?.as_bytes();
+    match std::str::from_utf8(raw) {
+        Ok(_) => header(headers, name).map(str::to_owned),
+        Err(_) => Some(format!("bytes:{}", hex::encode(raw))),
+    }
+}
+
 /// A header as trimmed text; absent, non-UTF-8 and blank values are all `None`.
 /// `HeaderMap` lookups are case-insensitive, so callers use the providers' own spelling.
 pub fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -278,6 +288,28 @@ mod tests {
     use super::test_support::headers;
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_delivery_id_that_is_not_utf8_still_names_its_delivery() {
+        let mut raw = HeaderMap::new();
+        raw.insert(
+            "X-GitHub-Delivery",
+            axum::http::HeaderValue::from_bytes(b"id-\xff").expect("value"),
+        );
+        let cases = [
+            (headers(&[("X-GitHub-Delivery", " d-1 ")]), Some("d-1")),
+            (headers(&[("X-GitHub-Delivery", " ")]), None),
+            (HeaderMap::new(), None),
+            (raw, Some("bytes:69642dff")),
+        ];
+        for (headers, want) in cases {
+            assert_eq!(
+                delivery_header(&headers, "X-GitHub-Delivery").as_deref(),
+                want,
+                "{headers:?}"
+            );
+        }
+    }
 
     #[test]
     fn tokens_are_random_and_url_safe() {

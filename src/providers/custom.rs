@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::common::{
-    check_hmac, check_token, described, header, query_param, secret_bytes, source, str_at,
+    check_hmac, check_token, delivery_header, described, header, query_param, secret_bytes, source,
+    str_at,
 };
 use super::{Described, KeyUsed, Request, Secrets, VerifyError};
 
@@ -197,6 +198,8 @@ pub(super) fn describe(
             .and_then(|n| header(headers, n))
             .map(str::to_owned)
     };
+    let delivery_from =
+        |name: &Option<String>| name.as_deref().and_then(|n| delivery_header(headers, n));
     let from_body = |path: &Option<String>| path.as_deref().and_then(|p| str_at(payload, p));
     let event_type = from_header(&opts.event_type_header)
         .or_else(|| from_body(&opts.event_type_pointer))
@@ -206,13 +209,12 @@ pub(super) fn describe(
                 .find_map(|p| str_at(payload, p))
         })
         .unwrap_or_else(|| "custom".into());
-    let delivery = from_header(&opts.delivery_id_header)
+    let delivery = delivery_from(&opts.delivery_id_header)
         .or_else(|| from_body(&opts.delivery_id_pointer))
         .or_else(|| {
             ["webhook-id", "X-Request-Id", "X-Delivery-Id"]
                 .iter()
-                .find_map(|n| header(headers, n))
-                .map(str::to_owned)
+                .find_map(|n| delivery_header(headers, n))
         });
     let src = from_body(&opts.source_pointer).map(|key| source("custom", key, Default::default()));
     described(event_type, delivery, src)

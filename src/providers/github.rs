@@ -5,8 +5,8 @@ use axum::http::HeaderMap;
 use serde_json::Value;
 
 use super::common::{
-    check_hmac, decode_hex, described, detail, dotted, form_payload, header, parse_form, raw_at,
-    secret_bytes, source, str_at,
+    check_hmac, decode_hex, delivery_header, described, detail, dotted, form_payload, header,
+    parse_form, raw_at, secret_bytes, source, str_at,
 };
 use super::{Described, KeyUsed, PayloadError, Request, Secrets, SourceRef, VerifyError};
 
@@ -46,7 +46,7 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
         .filter(|e| !e.is_empty())
         .map(str::to_owned);
     let action = str_at(payload, "/action");
-    let delivery = header(headers, "X-GitHub-Delivery").map(str::to_owned);
+    let delivery = delivery_header(headers, "X-GitHub-Delivery");
     let mut src = event.as_deref().and_then(|e| source_of(e, payload));
     // GitHub Enterprise Server names itself here. Its repositories are not github.com's, so a
     // reply must go to that server's API, never to a same-named repository elsewhere.

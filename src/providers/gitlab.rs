@@ -4,7 +4,9 @@
 use axum::http::HeaderMap;
 use serde_json::Value;
 
-use super::common::{check_token, described, detail, dotted, header, raw_at, source, str_at};
+use super::common::{
+    check_token, delivery_header, described, detail, dotted, header, raw_at, source, str_at,
+};
 use super::{Described, KeyUsed, Request, Secrets, SourceRef, VerifyError, standard};
 
 const TOKEN: &str = "X-Gitlab-Token";
@@ -64,11 +66,11 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     });
     let signed = header(headers, "webhook-signature").is_some();
     let delivery = if signed {
-        header(headers, "webhook-id")
+        delivery_header(headers, "webhook-id")
     } else {
-        header(headers, "Idempotency-Key").or_else(|| header(headers, "webhook-id"))
-    }
-    .map(str::to_owned);
+        delivery_header(headers, "Idempotency-Key")
+            .or_else(|| delivery_header(headers, "webhook-id"))
+    };
     let src = source_of(kind.as_deref().unwrap_or_default(), payload);
     described(dotted(kind, action), delivery, src)
 }

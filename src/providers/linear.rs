@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::common::{
-    check_hmac, decode_hex, described, detail, dotted, header, raw_at, secret_bytes, source,
-    str_at, within,
+    check_hmac, decode_hex, delivery_header, described, detail, dotted, header, raw_at,
+    secret_bytes, source, str_at, within,
 };
 use super::{Described, KeyUsed, Request, Secrets, SourceRef, VerifyError};
 
@@ -83,7 +83,7 @@ fn body_timestamp(body: &[u8]) -> Result<Option<i64>, ()> {
 pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     let kind = str_at(payload, "/type");
     let action = str_at(payload, "/action");
-    let delivery = header(headers, "Linear-Delivery").map(str::to_owned);
+    let delivery = delivery_header(headers, "Linear-Delivery");
     let src = source_of(kind.as_deref().unwrap_or_default(), payload);
     described(dotted(kind, action), delivery, src)
 }

@@ -481,6 +481,46 @@ async fn read_answer(stream: &mut TcpStream) -> std::io::Result<(String, String)
 }
 
 #[tokio::test]
+async fn a_compressed_body_sent_whole_gets_its_415_read_and_the_connection_goes_on() {
+    // Arrange: 1 MiB, within the limits, but gzipped, from a client that sends it all first.
+    let app = spawn_app_with(|_| {}).await;
+
+    for path in ["/mcp", "/api/webhooks"] {
+        let mut stream = TcpStream::connect(app.addr).await.expect("connect");
+        let body = vec![0x1f; 1024 * 1024];
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {API_KEY}\r\n\
+             Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+             Content-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+
+        // Act
+        let within = Duration::from_secs(20);
+        let sent = async {
+            stream.write_all(head.as_bytes()).await?;
+            stream.write_all(&body).await?;
+            read_answer(&mut stream).await
+        };
+        let answer = tokio::time::timeout(within, sent).await.expect("in time");
+        let next = async {
+            stream
+                .write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                .await?;
+            read_answer(&mut stream).await
+        };
+        let next = tokio::time::timeout(within, next).await.expect("in time");
+
+        // Assert
+        let (head, body) = answer.unwrap_or_else(|e| panic!("{path}: no answer read: {e}"));
+        assert!(head.starts_with("HTTP/1.1 415"), "{path}: {head}");
+        assert!(body.contains("gzip"), "{path}: {body}");
+        let (next, _) = next.unwrap_or_else(|e| panic!("after {path}: {e}"));
+        assert!(next.starts_with("HTTP/1.1 200"), "after {path}: {next}");
+    }
+}
+
+#[tokio::test]
 async fn a_body_over_the_limit_sent_whole_gets_its_413_read_and_the_connection_goes_on() {
     // Arrange: a client that sends a whole body before it reads (no `Expect`), as the Python
     // MCP SDK's httpx does, Node's `http` and Python's `urllib` too: 5 MiB to `/mcp` (4 MiB

@@ -268,6 +268,26 @@ async fn a_webhook_id_that_names_no_webhook_is_404_not_an_empty_log() {
 }
 
 #[tokio::test]
+async fn a_query_that_is_not_utf8_is_refused_not_looked_up() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+
+    // Act: a byte no UTF-8 text has, as a mis-encoding client sends it.
+    let events = app.get_json("/api/events?webhook_id=gh%ff").await;
+    let tasks = app.get_json("/api/tasks?webhook_id=%c3").await;
+    let encoded = app
+        .get_json("/api/events?webhook_id=gh&event_type=caf%C3%A9")
+        .await;
+
+    // Assert
+    assert_error(&events, StatusCode::BAD_REQUEST, None);
+    assert!(events.1.to_string().contains("UTF-8"), "{}", events.1);
+    assert_error(&tasks, StatusCode::BAD_REQUEST, None);
+    assert_eq!(encoded.0, StatusCode::OK, "{}", encoded.1);
+}
+
+#[tokio::test]
 async fn an_unknown_provider_filter_is_refused_and_unix_seconds_are_a_valid_since() {
     // Arrange
     let app = spawn_app().await;
