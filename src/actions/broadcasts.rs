@@ -1,6 +1,6 @@
 //! Text a model wrote (an agent's answer or tool call, an MCP tool's text) is defused here
-//! before it is queued: it cannot notify a whole Slack channel or GitLab project, nor hide a
-//! Slack link's URL behind a label. The model reads untrusted payloads, so one could make it
+//! before it is queued: it cannot notify a whole Slack channel or GitLab project, hide a
+//! Slack link's URL behind a label, or run a GitLab quick action with the bot's rights. The model reads untrusted payloads, so one could make it
 //! write `<!channel>` or `<https://evil.example|your login>`; only the webhook owner's own
 //! words (a command's template) may broadcast or label links.
 
@@ -74,17 +74,25 @@ fn unmasked(inner: &str) -> String {
     }
 }
 
+/// A note for GitLab: no quick actions ([`without_quick_actions`]), and no `@all`.
+///
 /// GitLab's `@all` notifies every member of the project. A zero-width space after the `@`
 /// keeps it readable but no longer a mention; `@allison` and `me@all.example` are left alone.
 /// GitLab finds a mention wherever no word character (ASCII letter, digit, `_`) comes before
-/// the `@` (`-@all`, `.@all` are mentions), and reads the Markdown first, so an `@` written as
-/// an entity (`&#64;all`) is one too: it is written as the `@` it renders as, then defused.
+/// the `@` (`-@all`, `.@all` are mentions), and reads the Markdown first, so any of its
+/// characters written as an entity (`&#64;all`, `@&#97;ll`, `@al&#x6c;`) makes one too: it is
+/// written as the `@all` it renders as, then defused.
 fn defuse_gitlab(text: &str) -> String {
-    static AT_ENTITY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"(?i)&(?:#0*64|#x0*40|commat);all").expect("entity pattern")
+    static ALL_ENTITIES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        let at = r"(?:@|&(?i:#0*64|#x0*40|commat);)";
+        let a = r"(?:a|&(?i:#0*97|#x0*61);)";
+        let l = r"(?:l|&(?i:#0*108|#x0*6c);)";
+        regex::Regex::new(&format!("{at}{a}{l}{l}")).expect("entity pattern")
     });
-    // Only before `all`: an entity elsewhere (an address in a code span) stays as written.
-    let text = AT_ENTITY.replace_all(text, "@all");
+    let text = without_quick_actions(text);
+    // Only an `@all` made of entities: an entity elsewhere (an address in a code span) stays
+    // as written.
+    let text = ALL_ENTITIES.replace_all(&text, "@all");
     let is_word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let is_name_char = |c: char| is_word_char(c) || c == '-';
     let mut out = String::with_capacity(text.len());
@@ -111,6 +119,46 @@ fn defuse_gitlab(text: &str) -> String {
         rest = after;
     }
     out.push_str(rest);
+    out
+}
+
+/// GitLab runs the quick actions in a note it is sent (`/merge`, `/approve`, `/assign @x`,
+/// `/confidential`), with the rights of the token that posts it: a model steered by a payload
+/// could merge. A line that opens with `/` and a letter is one, unless it is inside a fenced
+/// block (a line opening with three backticks, up to a line of only three); a backslash
+/// before the `/` shows the same line and runs nothing. GitLab drops every `\r` before it
+/// looks, so they are dropped here too (`\r/merge` is a quick action there).
+fn without_quick_actions(text: &str) -> String {
+    let text = text.replace('\r', "");
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    fn bare(line: &str) -> &str {
+        line.strip_suffix('\n').unwrap_or(line)
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        // A fence counts only with its closing line: unclosed, GitLab reads on for actions.
+        let closing = if bare(line).starts_with("```") {
+            lines[i + 1..]
+                .iter()
+                .position(|l| bare(l) == "```")
+                .map(|n| i + 1 + n)
+        } else {
+            None
+        };
+        if let Some(end) = closing {
+            lines[i..=end].iter().for_each(|l| out.push_str(l));
+            i = end + 1;
+            continue;
+        }
+        let mut rest = line.chars();
+        if rest.next() == Some('/') && rest.next().is_some_and(|c| c.is_ascii_alphabetic()) {
+            out.push('\\');
+        }
+        out.push_str(line);
+        i += 1;
+    }
     out
 }
 
@@ -198,9 +246,38 @@ mod tests {
             ),
             ("&#64;allison", "@allison"),
             ("`me&#64;example.com`", "`me&#64;example.com`"),
+            (
+                "@&#97;ll &#64;&#97;&#108;&#108; @al&#x6C;",
+                "@\u{200B}all @\u{200B}all @\u{200B}all",
+            ),
+            ("@&#65;ll &#97;ll", "@&#65;ll &#97;ll"),
             ("no mention here", "no mention here"),
         ] {
             assert_eq!(defuse_gitlab(written), sent, "{written}");
+        }
+    }
+
+    #[test]
+    fn gitlab_quick_actions_are_shown_not_run() {
+        for (written, sent) in [
+            (
+                "Looks good.\n/approve\n/merge\n/assign @x",
+                "Looks good.\n\\/approve\n\\/merge\n\\/assign @x",
+            ),
+            ("/CLOSE", "\\/CLOSE"),
+            ("ok\r\n\r/merge", "ok\n\\/merge"),
+            // Not at a line's start, or not a word: GitLab runs none of these.
+            (" /merge and a/b", " /merge and a/b"),
+            ("/ 1 /2", "/ 1 /2"),
+            // Inside a closed fence GitLab runs nothing; an unclosed one hides nothing.
+            (
+                "```sh\n/usr/bin/env\n```\n/merge",
+                "```sh\n/usr/bin/env\n```\n\\/merge",
+            ),
+            ("```\n/merge", "```\n\\/merge"),
+            ("", ""),
+        ] {
+            assert_eq!(defuse_gitlab(written), sent, "{written:?}");
         }
     }
 

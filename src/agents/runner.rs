@@ -487,10 +487,17 @@ async fn run_task(
         // question then hands it to the answer.
         let (questions, others): (Vec<_>, Vec<_>) =
             calls.into_iter().partition(|c| c.function.name == "ask");
-        for (n, call) in others
+        // Questions are counted apart (the other calls cannot crowd one out), and fewer:
+        // each is a comment at the source, and a payload could ask for thousands.
+        let questions = questions
             .into_iter()
             .enumerate()
-            .chain(questions.into_iter().map(|c| (0, c)))
+            .map(|(n, c)| (n >= MAX_QUESTIONS_PER_MESSAGE, c));
+        for (over, call) in others
+            .into_iter()
+            .enumerate()
+            .map(|(n, c)| (n >= MAX_CALLS_PER_MESSAGE, c))
+            .chain(questions)
         {
             // Cancelled between two calls: the rest are not made. (After a question the task
             // waits for its reply, and a second question in the message is still this run's.)
@@ -501,12 +508,13 @@ async fn run_task(
                 keep_run_cut_short(state, task, &status, &messages[opening_len..]).await?;
                 return Ok(status);
             }
-            let outcome = if n >= MAX_CALLS_PER_MESSAGE {
+            let outcome = if over {
                 // The run's progress is saved whole after each call: a message of hundreds of
                 // calls, each result kept, would grow it without end.
                 Outcome::Text(format!(
                     "error: not made: a message makes at most {MAX_CALLS_PER_MESSAGE} tool \
-                     calls; make this one again in your next message if you still need it"
+                     calls and {MAX_QUESTIONS_PER_MESSAGE} questions; make this one again in \
+                     your next message if you still need it"
                 ))
             } else {
                 match call.function.parsed_arguments() {
@@ -624,6 +632,9 @@ fn spoke_in_failed_runs(conversation: &str) -> (bool, bool) {
 
 /// Tool calls one model message may make (questions aside); the rest are answered as not made.
 const MAX_CALLS_PER_MESSAGE: usize = 16;
+
+/// Questions (`ask`) one model message may put; the rest are answered as not made.
+const MAX_QUESTIONS_PER_MESSAGE: usize = 3;
 
 /// Added to an answer the model's length limit cut off (`finish_reason: length`).
 const CUT_OFF_NOTE: &str = "\n\n(This answer was cut off: the model reached its length limit.)";

@@ -684,7 +684,7 @@ async fn an_event_from_gitlab_com_is_not_answered_on_a_self_hosted_gitlab() {
 }
 
 #[tokio::test]
-async fn an_external_agents_result_completed_over_rest_cannot_notify_the_whole_project() {
+async fn an_external_agents_result_completed_over_rest_cannot_notify_the_whole_project_or_merge() {
     // Arrange: a note makes a task that an external agent claims over REST.
     let gitlab = MockServer::start().await;
     let app = gitlab_app_with(
@@ -696,7 +696,7 @@ async fn an_external_agents_result_completed_over_rest_cannot_notify_the_whole_p
     expect_note(
         &gitlab,
         &format!("{PROJECT}/merge_requests/7/notes"),
-        "@\u{200b}all please look",
+        "@\u{200b}all please look\n\\/approve\n\\/merge",
         json!({"id": 907}),
         1,
     )
@@ -715,7 +715,8 @@ async fn an_external_agents_result_completed_over_rest_cannot_notify_the_whole_p
     let (status, done) = app
         .post_api(
             &format!("/api/tasks/{task_id}/complete"),
-            &json!({"owner": "bot-1", "result": "@all please look", "post_result": true}),
+            &json!({"owner": "bot-1", "result": "@all please look\n/approve\n/merge",
+                    "post_result": true}),
         )
         .await;
     let sent = app.drain().await;

@@ -779,6 +779,38 @@ async fn a_message_of_too_many_tool_calls_makes_sixteen_and_answers_the_rest_as_
 }
 
 #[tokio::test]
+async fn a_message_of_many_questions_puts_three_and_answers_the_rest_as_not_made() {
+    // Arrange: one message of five questions, as a payload could ask a model for thousands.
+    let calls: Vec<Value> = (1..=5)
+        .map(|n| {
+            json!({"id": format!("q{n}"), "type": "function",
+                   "function": {"name": "ask",
+                                "arguments": json!({"question": format!("question {n}?")}).to_string()}})
+        })
+        .collect();
+    let many = ResponseTemplate::new(200).set_body_json(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+            "tool_calls": calls}, "finish_reason": "tool_calls"}]}));
+    let llm = fake_llm(vec![many]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let task_id = app.task_id_of(&open_issue(&app, 35, "Asks").await).await;
+
+    // Act
+    let ran = run_next(&app, &runner_of(&app)).await;
+    app.drain().await;
+
+    // Assert
+    assert_eq!(ran, Some((task_id.clone(), "waiting_reply".into())));
+    let comments = comments_on(&github, 35).await;
+    assert_eq!(
+        comments,
+        ["question 1?", "question 2?", "question 3?"],
+        "the rest are answered as not made"
+    );
+}
+
+#[tokio::test]
 async fn a_tool_call_that_comes_after_the_task_was_cancelled_is_not_made() {
     // Arrange: the model takes a second, then asks to comment; the lease is long, so no
     // renewal comes in between.
