@@ -108,6 +108,7 @@ pub async fn add(
         updated_at: now,
     };
     apply(&mut row, input)?;
+    compile(&row).map_err(|e| ServiceError::invalid(&e.field, e.message))?;
     check_spaces(&hook.provider, &row.trigger)?;
     check_new_conditions(&row)?;
     check_new_agent(&row)?;
@@ -246,6 +247,7 @@ async fn update_once(
     let read = row.clone();
     // Opened, so a target written back as shown keeps it and an unchanged one is seen as such.
     open_target(&state.sealer, &mut row).map_err(StoreError::Corrupt)?;
+    let opened = row.clone();
     let hook = webhooks::load(state, webhook_id).await?;
     let (stored_target, stored_action) = (row.target.clone(), row.action.clone());
     if let Some(t) = input.trigger.clone() {
@@ -292,6 +294,14 @@ async fn update_once(
         row.action = a;
     }
     apply(&mut row, input)?;
+    // A command an older build saved that this one no longer takes (a template that includes
+    // another, say) may still be disabled or changed elsewhere; it is the update that must
+    // not break it.
+    if let Err(e) = compile(&row)
+        && !(compile(&opened).err().as_ref() == Some(&e) && left_as_it_was(&opened, &row, &e))
+    {
+        return Err(ServiceError::invalid(&e.field, e.message));
+    }
     // Only what this update changes, as with the target below: a command saved before these
     // checks existed can still be disabled or fixed.
     if row.conditions != read.conditions {
@@ -439,7 +449,7 @@ fn compile(row: &CommandRow) -> Result<CompiledCommand, command::InvalidCommand>
     })
 }
 
-/// Applies the optional fields of `input` to `row`, then checks the whole command.
+/// Applies the optional fields of `input` to `row`; the caller checks that it compiles.
 fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
     if let Some(agent) = input.agent {
         row.agent = Some(agent.trim().to_string()).filter(|a| !a.is_empty());
@@ -486,7 +496,6 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
         row.enabled = e;
     }
     row.trigger = row.trigger.trim().to_string();
-    compile(row).map_err(|e| ServiceError::invalid(&e.field, e.message))?;
     Ok(())
 }
 
@@ -1396,8 +1405,38 @@ fn present(row: &CommandRow) -> CommandOut {
         enabled: row.enabled,
         created_at: clock::rfc3339(row.created_at),
         updated_at: clock::rfc3339(row.updated_at),
-        warnings: Vec::new(),
+        warnings: not_running(row).into_iter().collect(),
     }
+}
+
+/// Whether an update left alone what `refused` is about (its field, and the action, which
+/// every field is checked against).
+fn left_as_it_was(
+    before: &CommandRow,
+    after: &CommandRow,
+    refused: &command::InvalidCommand,
+) -> bool {
+    let field = refused.field.split(['.', '[']).next().unwrap_or_default();
+    before.action == after.action
+        && match field {
+            "template" => before.template == after.template,
+            "trigger" => before.trigger == after.trigger,
+            "conditions" => before.conditions == after.conditions,
+            "target" => before.target == after.target,
+            "agent" => before.agent == after.agent,
+            _ => false,
+        }
+}
+
+/// Why an enabled command an older build saved never runs now (events skip it, with only a
+/// log line to say so), for its listing to show.
+fn not_running(row: &CommandRow) -> Option<String> {
+    let e = compile(row).err().filter(|_| row.enabled)?;
+    Some(format!(
+        "this command does not run: this version refuses its {}: {}; change that with \
+         update_command, or disable or delete the command",
+        e.field, e.message
+    ))
 }
 
 fn not_found(id: &str) -> ServiceError {

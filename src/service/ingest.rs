@@ -535,13 +535,13 @@ async fn store_rejected(state: &AppState, event: NewEvent) -> Result<Inserted, S
     let prune = state
         .rejected
         .due(&event.webhook_id)
-        .then(|| state.rejected.keep());
+        .then(|| (state.rejected.keep(), state.rejected.at_most()));
     Ok(state
         .store
         .write(move |db| {
             let inserted = events::insert(db, &event)?;
-            if let Some(keep) = prune {
-                events::prune_rejected(db, &event.webhook_id, keep)?;
+            if let Some((keep, at_most)) = prune {
+                events::prune_rejected(db, &event.webhook_id, keep, at_most)?;
             }
             Ok(inserted)
         })

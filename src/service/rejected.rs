@@ -57,6 +57,12 @@ impl Pruning {
         self.keep
     }
 
+    /// How many one prune lets go at most: twice what comes between two, so a backlog shrinks
+    /// by at least as much again each time.
+    pub fn at_most(&self) -> u32 {
+        self.every.saturating_mul(2).max(256)
+    }
+
     /// Counts one rejection of `webhook_id`; true when it is time to prune that webhook.
     pub fn due(&self, webhook_id: &str) -> bool {
         let mut since = self.since.lock().expect("pruning counts poisoned");
@@ -99,5 +105,7 @@ mod tests {
         assert_eq!(dues, 2);
         assert!(!large.due("b"), "another webhook counts on its own");
         assert_eq!(Pruning::new(0).keep(), 1);
+        assert_eq!(large.at_most(), 256);
+        assert_eq!(Pruning::new(100_000).at_most(), 12_500);
     }
 }

@@ -288,17 +288,25 @@ fn try_insert(conn: &Connection, e: &NewEvent) -> Result<bool, StoreError> {
     Ok(changed == 1)
 }
 
-/// Deletes the webhook's rejected events but the newest `keep` (at least one is kept); how
-/// many went. Rejected events set nothing in motion, so nothing else refers to them.
-pub fn prune_rejected(conn: &Connection, webhook_id: &str, keep: u32) -> Result<usize, StoreError> {
-    // Walks the `events_rejected` index from the newest: `keep` steps, then the rest go.
+/// Deletes up to `at_most` of the webhook's rejected events past the newest `keep` (at least
+/// one is kept); how many went. Rejected events set nothing in motion, so nothing else refers
+/// to them. Bounded, as it runs in a delivery's write: a backlog (a lowered keep, a database
+/// from before rejected events were capped) goes over several prunes, not in one delete that
+/// holds up every webhook's deliveries.
+pub fn prune_rejected(
+    conn: &Connection,
+    webhook_id: &str,
+    keep: u32,
+    at_most: u32,
+) -> Result<usize, StoreError> {
+    // Walks the `events_rejected` index from the newest: `keep` steps, then `at_most` go.
     Ok(conn
         .prepare_cached(
             "DELETE FROM events WHERE webhook_id = ?1 AND status = 'rejected' AND id IN ( \
                SELECT id FROM events WHERE webhook_id = ?1 AND status = 'rejected' \
-               ORDER BY id DESC LIMIT -1 OFFSET ?2)",
+               ORDER BY id DESC LIMIT ?3 OFFSET ?2)",
         )?
-        .execute(params![webhook_id, keep.max(1)])?)
+        .execute(params![webhook_id, keep.max(1), at_most])?)
 }
 
 /// Whether any event of this webhook id is kept (its webhook may be deleted).
@@ -513,6 +521,28 @@ fn glob_pattern(pattern: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::glob_pattern;
+
+    #[test]
+    fn a_backlog_of_rejected_events_goes_a_bounded_batch_per_prune() {
+        let conn = crate::store::retention::tests::migrated();
+        for n in 0..600 {
+            conn.execute(
+                "INSERT INTO events (id, webhook_id, provider, verified, verification, status, \
+                 headers, body, received_at) VALUES (?1, 'w', 'github', 0, 'failed', \
+                 'rejected', '{}', x'7b7d', ?2)",
+                rusqlite::params![format!("evt_{n:04}"), n],
+            )
+            .unwrap();
+        }
+        let went: Vec<usize> = (0..4)
+            .map(|_| super::prune_rejected(&conn, "w", 10, 256).unwrap())
+            .collect();
+        assert_eq!(went, [256, 256, 78, 0]);
+        let oldest: String = conn
+            .query_row("SELECT MIN(id) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(oldest, "evt_0590", "the newest ten are kept");
+    }
 
     #[test]
     fn glob_pattern_keeps_star_and_escapes_the_rest() {

@@ -204,7 +204,7 @@ fn delete_actions(conn: &Connection, ids: &str) -> Result<usize, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(super) const OLD: i64 = 1_000;
@@ -212,7 +212,7 @@ mod tests {
     const NEW: i64 = 9_000;
     const NOW: i64 = 10_000;
 
-    pub(super) fn migrated() -> Connection {
+    pub(crate) fn migrated() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
         super::super::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
         conn.pragma_update(None, "foreign_keys", true).unwrap();

@@ -1038,6 +1038,46 @@ async fn an_update_that_breaks_the_command_is_refused_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_command_an_older_build_saved_that_no_longer_compiles_is_shown_so_and_can_be_disabled() {
+    // Arrange: a template that includes another, which builds since 2026-12-05 refuse.
+    let app = app_with_webhook().await;
+    let (_, c) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "comment", "template": "Hi"}),
+    )
+    .await;
+    let id = c["id"].as_str().expect("id").to_string();
+    rusqlite::Connection::open(&app.db_path)
+        .expect("open the database")
+        .execute(
+            "UPDATE commands SET template = '{% include \"x\" %} hi' WHERE id = ?1",
+            [&id],
+        )
+        .expect("an older build's template");
+
+    // Act
+    let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
+    let reordered = put_command(&app, &id, json!({"priority": 3})).await;
+    let broken_again = put_command(&app, &id, json!({"template": "{% include \"y\" %}"})).await;
+    let disabled = put_command(&app, &id, json!({"enabled": false})).await;
+    let (_, relisted) = app.get_json("/api/webhooks/gh/commands").await;
+
+    // Assert: said on the listing; an update that leaves the template alone is taken, one
+    // that writes another such template is not.
+    let warnings = listed["commands"][0]["warnings"].to_string();
+    assert!(warnings.contains("does not run"), "{listed}");
+    assert!(warnings.contains("include"), "{listed}");
+    assert_eq!(reordered.0, StatusCode::OK, "{}", reordered.1);
+    assert_error(&broken_again, StatusCode::BAD_REQUEST, Some("template"));
+    assert_eq!(disabled.0, StatusCode::OK, "{}", disabled.1);
+    assert_eq!(relisted["commands"][0]["enabled"], false, "{relisted}");
+    assert!(
+        relisted["commands"][0].get("warnings").is_none(),
+        "{relisted}"
+    );
+}
+
+#[tokio::test]
 async fn commands_of_an_unknown_webhook_are_404() {
     // Arrange
     let app = spawn_app().await;
