@@ -74,25 +74,28 @@ fn unmasked(inner: &str) -> String {
     }
 }
 
-/// A note for GitLab: no quick actions ([`without_quick_actions`]), and no `@all`.
-///
+/// A note for GitLab: no quick actions ([`without_quick_actions`]), and no `@all`
+/// ([`without_all`]).
+fn defuse_gitlab(text: &str) -> String {
+    without_all(&without_quick_actions(text))
+}
+
 /// GitLab's `@all` notifies every member of the project. A zero-width space after the `@`
 /// keeps it readable but no longer a mention; `@allison` and `me@all.example` are left alone.
 /// GitLab finds a mention wherever no word character (ASCII letter, digit, `_`) comes before
 /// the `@` (`-@all`, `.@all` are mentions), and reads the Markdown first, so any of its
 /// characters written as an entity (`&#64;all`, `@&#97;ll`, `@al&#x6c;`) makes one too: it is
 /// written as the `@all` it renders as, then defused.
-fn defuse_gitlab(text: &str) -> String {
+fn without_all(text: &str) -> String {
     static ALL_ENTITIES: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         let at = r"(?:@|&(?i:#0*64|#x0*40|commat);)";
         let a = r"(?:a|&(?i:#0*97|#x0*61);)";
         let l = r"(?:l|&(?i:#0*108|#x0*6c);)";
         regex::Regex::new(&format!("{at}{a}{l}{l}")).expect("entity pattern")
     });
-    let text = without_quick_actions(text);
     // Only an `@all` made of entities: an entity elsewhere (an address in a code span) stays
     // as written.
-    let text = ALL_ENTITIES.replace_all(&text, "@all");
+    let text = ALL_ENTITIES.replace_all(text, "@all");
     let is_word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let is_name_char = |c: char| is_word_char(c) || c == '-';
     let mut out = String::with_capacity(text.len());
@@ -129,11 +132,55 @@ fn defuse_gitlab(text: &str) -> String {
 /// before the `/` shows the same line and runs nothing. GitLab drops every `\r` before it
 /// looks, so they are dropped here too (`\r/merge` is a quick action there).
 fn without_quick_actions(text: &str) -> String {
+    guard_quick_actions(text, false)
+}
+
+/// Where a value a template printed for a GitLab note starts and ends in its output (two
+/// private-use characters, taken out of the values themselves), so that the whole note can
+/// be read for the lines a value opens: only those are the sender's words.
+const VALUE_OPEN: char = '\u{E000}';
+const VALUE_CLOSE: char = '\u{E001}';
+
+/// A value a template prints into a GitLab note: no `@all`, and marked so that
+/// [`gitlab_values`] finds the lines it opens.
+pub fn gitlab_value(text: &str) -> String {
+    let text = text.replace([VALUE_OPEN, VALUE_CLOSE, '\r'], "");
+    format!("{VALUE_OPEN}{}{VALUE_CLOSE}", without_all(&text))
+}
+
+/// A GitLab note rendered with [`gitlab_value`]s: a quick action a value opens a line with is
+/// shown, not run; the template's own (`/label ~triaged`) still runs.
+pub fn gitlab_values(text: &str) -> String {
+    guard_quick_actions(text, true).replace([VALUE_OPEN, VALUE_CLOSE], "")
+}
+
+/// Puts a backslash before a line's opening `/` and letter outside a closed fence: every
+/// such line, or (`values_only`) those whose `/` a value printed.
+fn guard_quick_actions(text: &str, values_only: bool) -> String {
     let text = text.replace('\r', "");
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    fn bare(line: &str) -> &str {
-        line.strip_suffix('\n').unwrap_or(line)
-    }
+    let bare = |line: &str| -> String {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        if values_only {
+            line.replace([VALUE_OPEN, VALUE_CLOSE], "")
+        } else {
+            line.to_owned()
+        }
+    };
+    // How many values the line being read is inside of.
+    let mut depth = 0i64;
+    let nesting = |line: &str| -> i64 {
+        if !values_only {
+            return 0;
+        }
+        line.chars()
+            .map(|c| match c {
+                VALUE_OPEN => 1,
+                VALUE_CLOSE => -1,
+                _ => 0,
+            })
+            .sum()
+    };
     let mut out = String::with_capacity(text.len() + 8);
     let mut i = 0;
     while i < lines.len() {
@@ -148,15 +195,38 @@ fn without_quick_actions(text: &str) -> String {
             None
         };
         if let Some(end) = closing {
-            lines[i..=end].iter().for_each(|l| out.push_str(l));
+            for l in &lines[i..=end] {
+                out.push_str(l);
+                depth += nesting(l);
+            }
             i = end + 1;
             continue;
         }
-        let mut rest = line.chars();
-        if rest.next() == Some('/') && rest.next().is_some_and(|c| c.is_ascii_alphabetic()) {
+        // Past the marks the line opens with, counting the values they open.
+        let mut inside = depth;
+        let marks = if values_only {
+            line.find(|c: char| {
+                inside += match c {
+                    VALUE_OPEN => 1,
+                    VALUE_CLOSE => -1,
+                    _ => return true,
+                };
+                false
+            })
+            .unwrap_or(line.len())
+        } else {
+            0
+        };
+        let (marks_text, rest) = line.split_at(marks);
+        let mut chars = rest.chars();
+        let opens_action =
+            chars.next() == Some('/') && chars.next().is_some_and(|c| c.is_ascii_alphabetic());
+        out.push_str(marks_text);
+        if opens_action && (!values_only || inside > 0) {
             out.push('\\');
         }
-        out.push_str(line);
+        out.push_str(rest);
+        depth += nesting(line);
         i += 1;
     }
     out
@@ -278,6 +348,35 @@ mod tests {
             ("", ""),
         ] {
             assert_eq!(defuse_gitlab(written), sent, "{written:?}");
+        }
+    }
+
+    #[test]
+    fn a_templates_values_run_no_quick_action_in_a_gitlab_note_and_its_own_lines_do() {
+        let v = gitlab_value;
+        for (rendered, sent) in [
+            (
+                format!("Noted: {}\n/label ~triaged", v("hi\n/merge\r\n/approve")),
+                "Noted: hi\n\\/merge\n\\/approve\n/label ~triaged".to_owned(),
+            ),
+            (v("/close"), "\\/close".to_owned()),
+            // Mid-line, a value's `/` is no quick action and is left as it is.
+            (
+                format!("Path `{}`", v("/src/main.rs")),
+                "Path `/src/main.rs`".to_owned(),
+            ),
+            (format!("/assign {}", v("@bob")), "/assign @bob".to_owned()),
+            (
+                format!("cc {}", v("@all and &#64;all")),
+                "cc @\u{200B}all and @\u{200B}all".to_owned(),
+            ),
+            (
+                format!("```\n{}\n```\n{}", v("/usr/bin"), v("x\n/merge")),
+                "```\n/usr/bin\n```\nx\n\\/merge".to_owned(),
+            ),
+            (v("\u{E001}\n/merge"), "\n\\/merge".to_owned()),
+        ] {
+            assert_eq!(gitlab_values(&rendered), sent, "{rendered:?}");
         }
     }
 

@@ -7,7 +7,7 @@
 //! Targets a user gave (per-webhook URLs, forward and channel URLs, Slack `response_url`s)
 //! go through the SSRF guard in `ssrf`; operator endpoints from the environment do not.
 
-mod broadcasts;
+pub mod broadcasts;
 mod channels;
 mod client;
 mod describe;

@@ -185,7 +185,11 @@ pub fn escape(c: &Fired<'_>, event: &EventView<'_>) -> template::Escape {
     // become markup.
     let escaped_by_slack = event.provider == Provider::Slack
         && !crate::providers::slack::INTERACTIONS.contains(&event.event_type);
+    // A reply on GitLab is a note, whose lines GitLab reads for quick actions.
+    let to_gitlab = matches!(c.action, ActionKind::Comment | ActionKind::Ask)
+        && event.source.is_some_and(|s| s.kind.starts_with("gitlab."));
     match (to_slack, escaped_by_slack) {
+        _ if to_gitlab => template::Escape::GitLab,
         (true, false) => template::Escape::Slack,
         (true, true) => template::Escape::BackToSlack,
         // A forward is a copy for a machine, sent as its template writes it.

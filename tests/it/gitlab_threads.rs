@@ -106,6 +106,44 @@ async fn a_comment_on_a_merge_request_diff_note_is_a_reply_in_its_thread() {
 }
 
 #[tokio::test]
+async fn a_notes_words_echoed_by_a_template_run_no_quick_action_but_the_templates_own_do() {
+    // Arrange: anyone who may comment writes the quick actions the bot's token could run.
+    let gitlab = MockServer::start().await;
+    let thread = format!("{PROJECT}/merge_requests/7/discussions/6a9c1750b3/notes");
+    expect_note(
+        &gitlab,
+        &thread,
+        "Noted: lgtm\n\\/approve\n\\/merge @\u{200b}all\n/label ~seen",
+        json!({"id": 903}),
+        1,
+    )
+    .await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "note", "action": "comment",
+               "template": "Noted: {{object_attributes.note}}\n/label ~seen"}),
+    )
+    .await;
+
+    // Act
+    post_note(
+        &app,
+        &note(
+            45,
+            "mallory",
+            "lgtm\n/approve\n/merge @all",
+            mr_7(),
+            diff_note("6a9c1750b3"),
+        ),
+    )
+    .await;
+    let sent = app.drain().await;
+
+    // Assert: the fake expects exactly that body.
+    assert_eq!(sent, 1);
+}
+
+#[tokio::test]
 async fn a_comment_on_a_reply_in_an_issue_thread_goes_in_that_thread() {
     // Arrange
     let gitlab = MockServer::start().await;
