@@ -67,7 +67,6 @@ impl AppState {
     }
 }
 
-/// Opens the store and API keys; returns the state and a key generated on first start.
 /// Whether starting without any admin key makes one (`serve`, whose `/api` and `/mcp` need
 /// one) or leaves the keys as they are (`stdio`, which has no HTTP side).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +75,7 @@ pub enum FirstKey {
     Leave,
 }
 
+/// Opens the store and API keys; returns the state and a key generated on first start.
 pub async fn state(
     config: Config,
     public_base_url: String,

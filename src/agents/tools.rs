@@ -113,7 +113,6 @@ pub async fn execute(
     if let Some(refused) = not_callable(agent, name) {
         return Outcome::Text(refused);
     }
-    let arg = |key: &str| args.get(key).and_then(Value::as_str).map(str::to_string);
     // What the model must send: a clear word when it is missing or of the wrong type.
     let text_of = |key: &str| text_arg(args, key).map_err(Outcome::Text);
     let to = ReplyTo {
@@ -165,6 +164,17 @@ pub async fn execute(
             .map(|a| Outcome::Posted(format!("queued as {}", a.id)))
         }
         "get_event" => match &task.event_id {
+            // The model may believe it can read any event: said, not answered with this one.
+            Some(id)
+                if args
+                    .get("event_id")
+                    .is_some_and(|asked| asked != id.as_str()) =>
+            {
+                return Outcome::Text(format!(
+                    "error: get_event reads this task's own event ({id}) only and takes no \
+                     arguments; list_events shows the others of this webhook"
+                ));
+            }
             Some(id) => events::get(state, id).await.map(|e| {
                 let e = e.cut_for_model(events::SHOWN_BODY_BYTES);
                 Outcome::Text(serde_json::to_string(&e).unwrap_or_default())
@@ -172,17 +182,26 @@ pub async fn execute(
             None => return Outcome::Text("error: this task has no event".into()),
         },
         "list_events" => {
-            let limit = args
-                .get("limit")
-                .and_then(Value::as_u64)
-                .unwrap_or(10)
-                .clamp(1, 50);
+            let read = match args {
+                // A call that sent no arguments.
+                Value::Null => Ok(ListArgs::default()),
+                args => ListArgs::deserialize(args),
+            };
+            let listed = match read {
+                Ok(listed) => listed,
+                Err(e) => {
+                    return Outcome::Text(format!(
+                        "error: {e}; list_events takes `limit` (1-50) and `event_type`, and \
+                         lists this task's webhook only"
+                    ));
+                }
+            };
             events::list(
                 state,
                 EventQuery {
                     webhook_id: task.webhook_id.clone(),
-                    event_type: arg("event_type"),
-                    limit: Some(limit as u32),
+                    event_type: listed.event_type,
+                    limit: Some(listed.limit.unwrap_or(10).clamp(1, 50)),
                     ..EventQuery::default()
                 },
             )
@@ -214,6 +233,17 @@ fn not_callable(agent: &AgentSpec, name: &str) -> Option<String> {
 }
 
 /// A string argument, or why it is not one (serde's words, as the MCP tools give them).
+/// What `list_events` takes: a wrong type or an argument it has no use for (another
+/// webhook's id) is said, not ignored, so the model does not take the default for its answer.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListArgs {
+    #[serde(default, deserialize_with = "crate::mcp::args::lenient::page_size")]
+    limit: Option<u32>,
+    #[serde(default)]
+    event_type: Option<String>,
+}
+
 fn text_arg(args: &Value, key: &str) -> Result<String, String> {
     match args.get(key) {
         None | Some(Value::Null) => Err(format!("error: `{key}` is required")),

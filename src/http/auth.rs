@@ -225,7 +225,6 @@ fn api_allows(scope: Scope, method: &Method, path: &str) -> bool {
     }
 }
 
-/// The key routes are admin-only even to read: a list of keys is a map of who may do what.
 /// The Open WebUI role (`(none)` when the user has none, `(unknown)` when the request names a
 /// user that could not be read: a token expired part way through a long chat turn, say) that
 /// makes a request read-only under `WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES`: one for a user whose
@@ -267,6 +266,7 @@ impl RoleCapped {
     }
 }
 
+/// The key routes are admin-only even to read: a list of keys is a map of who may do what.
 fn is_keys_path(path: &str) -> bool {
     path == "/api/keys" || path.starts_with("/api/keys/")
 }

@@ -181,9 +181,14 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
         event.status = "rejected".into();
         event.headers = stored_headers(&inbound.headers, options, super::rejected::HEADERS_KEEP);
         (event.body, event.truncated) = super::rejected::kept_body(&body);
-        let event_id = store_rejected(state, event).await.ok().map(|i| match i {
-            Inserted::New(id) | Inserted::Duplicate(id) => id,
-        });
+        // Still refused when it cannot be kept; the log says so, as the event log cannot.
+        let event_id = store_rejected(state, event)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "a rejected delivery was not stored"))
+            .ok()
+            .map(|i| match i {
+                Inserted::New(id) | Inserted::Duplicate(id) => id,
+            });
         return Ok(Outcome::Rejected { event_id, reason });
     }
     event.headers = stored_headers(&inbound.headers, options, HEADERS_KEEP);

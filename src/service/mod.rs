@@ -1,5 +1,5 @@
 //! The service layer: every operation on webhooks, commands and events, once. The REST API
-//! and (later) the MCP tools are thin doors onto these functions, so a rule lives in one place.
+//! and the MCP tools are thin doors onto these functions, so a rule lives in one place.
 
 pub mod actions;
 pub mod answer;

@@ -2,7 +2,7 @@
 //! read through a small pool of read-only connections.
 //!
 //! Why this shape: SQLite allows one writer at a time, and a durable commit costs one fsync
-//! (0.5–1 ms on this kind of machine, see PERF.md). The writer thread runs every write
+//! (0.2–2 ms on this kind of machine, see bench/RESULTS.md). The writer thread runs every write
 //! waiting in its queue in one transaction and commits them together, so a burst of webhooks
 //! pays for one fsync; a write that fails is undone alone (see `writer::Batch`). A second
 //! thread, the syncer, does that fsync while the writer goes on with the next batch, and each
@@ -88,6 +88,9 @@ pub enum StoreError {
     MissingParent,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A read panicked: a bug, not the data's fault nor the store's.
+    #[error("a read of the database failed unexpectedly")]
+    ReadPanicked,
 }
 
 impl StoreError {
@@ -119,7 +122,8 @@ impl StoreError {
             | StoreError::MigrationFailed { .. }
             | StoreError::Conflict
             | StoreError::MissingParent
-            | StoreError::Corrupt(_) => false,
+            | StoreError::Corrupt(_)
+            | StoreError::ReadPanicked => false,
         }
     }
 }
@@ -252,7 +256,15 @@ impl Store {
             result
         })
         .await
-        .map_err(|_| StoreError::Closed)?
+        .map_err(|e| {
+            if e.is_panic() {
+                // A bug in the read, not a store shutting down: a 500, logged, not a 503
+                // telling the client to come back.
+                StoreError::ReadPanicked
+            } else {
+                StoreError::Closed
+            }
+        })?
     }
 
     /// What the writer has done since start: for `/metrics`, and to see how well writes batch.
@@ -313,14 +325,14 @@ impl Store {
     }
 }
 
-/// Why the database cannot take writes for now, when that may pass (an operator frees space
-/// or gives the file back its write permission; another process ends its long transaction)
-/// and a sender's retry may then succeed: such errors are answered 503 with Retry-After, not
-/// 500, and are no sign of a corrupt database.
 /// Why a write could not start while another process holds the write lock.
 pub(crate) const LOCK_HELD: &str =
     "another process has held the database's write lock past the busy timeout (5 s)";
 
+/// Why the database cannot take writes for now, when that may pass (an operator frees space
+/// or gives the file back its write permission; another process ends its long transaction)
+/// and a sender's retry may then succeed: such errors are answered 503 with Retry-After, not
+/// 500, and are no sign of a corrupt database.
 pub(crate) fn cannot_write(e: &rusqlite::Error) -> Option<&'static str> {
     match e.sqlite_error_code()? {
         rusqlite::ErrorCode::DiskFull => Some("the disk is full"),

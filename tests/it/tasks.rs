@@ -811,6 +811,49 @@ async fn a_message_of_many_questions_puts_three_and_answers_the_rest_as_not_made
 }
 
 #[tokio::test]
+async fn reading_tools_say_what_they_cannot_do_instead_of_answering_something_else() {
+    // Arrange: a model that asks for another webhook's events, a page size as text, and
+    // another event than its own.
+    let calls = ResponseTemplate::new(200).set_body_json(json!({
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": null,
+            "tool_calls": [
+                {"id": "l1", "type": "function", "function": {"name": "list_events",
+                 "arguments": "{\"webhook_id\": \"payments\"}"}},
+                {"id": "l2", "type": "function", "function": {"name": "list_events",
+                 "arguments": "{\"limit\": \"2\"}"}},
+                {"id": "l3", "type": "function", "function": {"name": "list_events",
+                 "arguments": "{\"limit\": 2}"}},
+                {"id": "g1", "type": "function", "function": {"name": "get_event",
+                 "arguments": "{\"event_id\": \"evt_other\"}"}}]},
+                     "finish_reason": "tool_calls"}]}));
+    let llm = fake_llm(vec![calls, llm_answer("Done.")]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    app.task_id_of(&open_issue(&app, 36, "Reads").await).await;
+
+    // Act
+    run_next(&app, &runner_of(&app)).await;
+
+    // Assert
+    let requests = chat_requests(&llm).await;
+    let body: Value = serde_json::from_slice(&requests[1].body).expect("JSON request");
+    let result = |id: &str| {
+        body["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .find(|m| m["tool_call_id"] == id)
+            .map(|m| m["content"].to_string())
+            .unwrap_or_default()
+    };
+    assert!(result("l1").contains("webhook_id"), "{}", result("l1"));
+    assert!(result("l1").starts_with("\"error"), "{}", result("l1"));
+    assert!(result("l2").starts_with("\"error"), "{}", result("l2"));
+    assert!(!result("l3").contains("error"), "{}", result("l3"));
+    assert!(result("g1").contains("own event"), "{}", result("g1"));
+}
+
+#[tokio::test]
 async fn a_tool_call_that_comes_after_the_task_was_cancelled_is_not_made() {
     // Arrange: the model takes a second, then asks to comment; the lease is long, so no
     // renewal comes in between.

@@ -99,7 +99,6 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// A string, or a number written as one (Telegram chat ids and unix times are numbers).
 /// A page size, where one out of any range (`-1`, `10**12`) is told the range the list
 /// takes, as `0` and `201` are, rather than what type Rust holds it in.
 pub fn page_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
@@ -116,6 +115,7 @@ pub fn page_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Erro
     }
 }
 
+/// A string, or a number written as one (Telegram chat ids and unix times are numbers).
 pub fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     match Option::<Value>::deserialize(d)? {
         None => Ok(None),
