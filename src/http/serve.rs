@@ -129,6 +129,7 @@ pub async fn serve(
             .call(remote)
             .await
             .unwrap_or_else(|never| match never {});
+        answer_at_once(&stream);
         super::stall::report_progress_early(&stream);
         let connection = builder
             .serve_connection(
@@ -148,6 +149,15 @@ pub async fn serve(
     graceful.shutdown().await;
 }
 
+/// Sends each write as it is made (`TCP_NODELAY`). An MCP answer over server-sent events goes
+/// as two writes (a priming event, then the message): with Nagle's algorithm the second waited
+/// for the client's delayed acknowledgement, some 40 ms on every MCP request.
+fn answer_at_once(stream: &tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+    }
+}
+
 /// Errors that concern only the connection being accepted (it was reset before we took it),
 /// not the listener: the next accept may go ahead at once.
 fn is_per_connection(e: &io::Error) -> bool {
@@ -157,4 +167,21 @@ fn is_per_connection(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::ConnectionReset
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn an_accepted_connection_sends_each_write_at_once() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(address).await.unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        assert!(
+            !accepted.nodelay().unwrap(),
+            "the default, which this changes"
+        );
+        super::answer_at_once(&accepted);
+        assert!(accepted.nodelay().unwrap());
+    }
 }

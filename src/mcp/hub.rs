@@ -15,6 +15,10 @@ use tokio_util::sync::CancellationToken;
 use crate::service::Change;
 use crate::service::auth::ApiKeys;
 
+/// Most legacy subscriptions one session holds, as a `subscriptions/listen` takes at most
+/// that many resources.
+pub const MAX_SUBSCRIPTIONS_PER_SESSION: usize = 256;
+
 /// How long a shutdown leaves ended listen streams to write their final result.
 const FINAL_RESULT_HANDOFF: Duration = Duration::from_millis(100);
 
@@ -77,18 +81,29 @@ impl Hub {
             .retain(|(i, _)| *i != id);
     }
 
+    /// Adds a legacy subscription; refused past [`MAX_SUBSCRIPTIONS_PER_SESSION`].
     pub fn subscribe(
         &self,
         peer: Peer<RoleServer>,
         uri: String,
         session: Option<String>,
         key_id: Option<String>,
-    ) {
+    ) -> Result<(), String> {
         let mut peers = self.peers.lock().expect("hub poisoned");
+        // Those of sessions that have ended (deleted, or closed idle) go: a resource that never
+        // changes again would otherwise keep them for the life of the process.
+        peers.retain(|s| !s.peer.is_transport_closed());
         // Clients re-subscribe (on reconnect, on each view of a resource): a second entry
         // would send every update twice and grow for the session's life.
         if peers.iter().any(|s| s.uri == uri && s.session == session) {
-            return;
+            return Ok(());
+        }
+        let held = peers.iter().filter(|s| s.session == session).count();
+        if held >= MAX_SUBSCRIPTIONS_PER_SESSION {
+            return Err(format!(
+                "this session holds {MAX_SUBSCRIPTIONS_PER_SESSION} subscriptions already, the \
+                 most it may; unsubscribe from one it no longer needs first"
+            ));
         }
         peers.push(Subscription {
             peer,
@@ -96,6 +111,7 @@ impl Hub {
             session,
             key_id,
         });
+        Ok(())
     }
 
     /// Ends `session`'s subscription to `uri`; other sessions watching it keep theirs.
@@ -141,11 +157,11 @@ impl Hub {
                 }
             }
         }
-        // A revoked key's subscriptions end with it.
+        // A revoked key's subscriptions end with it, and an ended session's.
         self.peers
             .lock()
             .expect("hub poisoned")
-            .retain(|s| keys.holds(s.key_id.as_deref()));
+            .retain(|s| keys.holds(s.key_id.as_deref()) && !s.peer.is_transport_closed());
         let peers: Vec<(Peer<RoleServer>, String)> = self
             .peers
             .lock()

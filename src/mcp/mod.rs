@@ -520,13 +520,14 @@ impl ServerHandler for McpServer {
             return Err(missing);
         }
         let key_id = key_of(&context).and_then(|k| k.id);
-        self.hub.subscribe(
-            context.peer.clone(),
-            request.uri.to_string(),
-            session_of(&context),
-            key_id,
-        );
-        Ok(())
+        self.hub
+            .subscribe(
+                context.peer.clone(),
+                request.uri.to_string(),
+                session_of(&context),
+                key_id,
+            )
+            .map_err(|refused| ErrorData::invalid_request(refused, None))
     }
 
     #[allow(deprecated)]
