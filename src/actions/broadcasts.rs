@@ -77,7 +77,7 @@ fn unmasked(inner: &str) -> String {
 /// A note for GitLab: no quick actions ([`without_quick_actions`]), and no `@all`
 /// ([`without_all`]).
 fn defuse_gitlab(text: &str) -> String {
-    without_all(&without_quick_actions(text))
+    without_all(&without_quick_actions(text, &[]))
 }
 
 /// GitLab's `@all` notifies every member of the project. A zero-width space after the `@`
@@ -127,109 +127,45 @@ fn without_all(text: &str) -> String {
 
 /// GitLab runs the quick actions in a note it is sent (`/merge`, `/approve`, `/assign @x`,
 /// `/confidential`), with the rights of the token that posts it: a model steered by a payload
-/// could merge. A line that opens with `/` and a letter is one, unless it is inside a fenced
-/// block (a line opening with three backticks, up to a line of only three); a backslash
-/// before the `/` shows the same line and runs nothing. GitLab drops every `\r` before it
-/// looks, so they are dropped here too (`\r/merge` is a quick action there).
-fn without_quick_actions(text: &str) -> String {
-    guard_quick_actions(text, false)
-}
-
-/// Where a value a template printed for a GitLab note starts and ends in its output (two
-/// private-use characters, taken out of the values themselves), so that the whole note can
-/// be read for the lines a value opens: only those are the sender's words.
-const VALUE_OPEN: char = '\u{E000}';
-const VALUE_CLOSE: char = '\u{E001}';
-
-/// A value a template prints into a GitLab note: no `@all`, and marked so that
-/// [`gitlab_values`] finds the lines it opens.
-pub fn gitlab_value(text: &str) -> String {
-    let text = text.replace([VALUE_OPEN, VALUE_CLOSE, '\r'], "");
-    format!("{VALUE_OPEN}{}{VALUE_CLOSE}", without_all(&text))
-}
-
-/// A GitLab note rendered with [`gitlab_value`]s: a quick action a value opens a line with is
-/// shown, not run; the template's own (`/label ~triaged`) still runs.
-pub fn gitlab_values(text: &str) -> String {
-    guard_quick_actions(text, true).replace([VALUE_OPEN, VALUE_CLOSE], "")
-}
-
-/// Puts a backslash before a line's opening `/` and letter outside a closed fence: every
-/// such line, or (`values_only`) those whose `/` a value printed.
-fn guard_quick_actions(text: &str, values_only: bool) -> String {
+/// could merge. Every line that opens with `/` gets a zero-width space before it, unless it
+/// is one of `own` (a whole line of a template's own text): shown as written, it runs
+/// nothing. Every such line, code blocks too: GitLab reads them as CommonMark does (`~~~`
+/// fences, longer closers, HTML blocks), which a line-by-line look cannot follow, and it
+/// folds case beyond ASCII (`/ſpend`). GitLab drops every `\r` before it looks, so they are
+/// dropped here too (`\r/merge` is a quick action there).
+fn without_quick_actions(text: &str, own: &[&str]) -> String {
     let text = text.replace('\r', "");
-    let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let bare = |line: &str| -> String {
-        let line = line.strip_suffix('\n').unwrap_or(line);
-        if values_only {
-            line.replace([VALUE_OPEN, VALUE_CLOSE], "")
-        } else {
-            line.to_owned()
-        }
-    };
-    // How many values the line being read is inside of.
-    let mut depth = 0i64;
-    let nesting = |line: &str| -> i64 {
-        if !values_only {
-            return 0;
-        }
-        line.chars()
-            .map(|c| match c {
-                VALUE_OPEN => 1,
-                VALUE_CLOSE => -1,
-                _ => 0,
-            })
-            .sum()
-    };
     let mut out = String::with_capacity(text.len() + 8);
-    let mut i = 0;
-    while i < lines.len() {
-        let line = lines[i];
-        // A fence counts only with its closing line: unclosed, GitLab reads on for actions.
-        let closing = if bare(line).starts_with("```") {
-            lines[i + 1..]
-                .iter()
-                .position(|l| bare(l) == "```")
-                .map(|n| i + 1 + n)
-        } else {
-            None
-        };
-        if let Some(end) = closing {
-            for l in &lines[i..=end] {
-                out.push_str(l);
-                depth += nesting(l);
-            }
-            i = end + 1;
-            continue;
+    for line in text.split_inclusive('\n') {
+        let bare = line.strip_suffix('\n').unwrap_or(line);
+        if bare.starts_with('/') && !own.contains(&bare) {
+            out.push('\u{200B}');
         }
-        // Past the marks the line opens with, counting the values they open.
-        let mut inside = depth;
-        let marks = if values_only {
-            line.find(|c: char| {
-                inside += match c {
-                    VALUE_OPEN => 1,
-                    VALUE_CLOSE => -1,
-                    _ => return true,
-                };
-                false
-            })
-            .unwrap_or(line.len())
-        } else {
-            0
-        };
-        let (marks_text, rest) = line.split_at(marks);
-        let mut chars = rest.chars();
-        let opens_action =
-            chars.next() == Some('/') && chars.next().is_some_and(|c| c.is_ascii_alphabetic());
-        out.push_str(marks_text);
-        if opens_action && (!values_only || inside > 0) {
-            out.push('\\');
-        }
-        out.push_str(rest);
-        depth += nesting(line);
-        i += 1;
+        out.push_str(line);
     }
     out
+}
+
+/// A GitLab note a command's `template` rendered: the sender's words it prints may not run
+/// a quick action (a note echoed as `Noted: {{ object_attributes.note }}` holding a line
+/// `/merge`) nor notify the project. The template's own whole lines run as written
+/// (`/label ~triaged`, with no `{{ }}` in it: which parts of a line with one are whose is not
+/// known after rendering), and its `@all` notifies, when its own text has one.
+pub fn gitlab_note(template: &str, rendered: &str) -> String {
+    let own: Vec<&str> = template
+        .lines()
+        .map(|line| line.trim_end_matches('\r'))
+        .filter(|line| {
+            line.starts_with('/') && !["{{", "{%", "{#"].iter().any(|t| line.contains(t))
+        })
+        .collect();
+    let text = without_quick_actions(rendered, &own);
+    // Defusing changes a template that holds a mention of everyone.
+    if without_all(template) != template {
+        text
+    } else {
+        without_all(&text)
+    }
 }
 
 #[cfg(test)]
@@ -332,19 +268,20 @@ mod tests {
         for (written, sent) in [
             (
                 "Looks good.\n/approve\n/merge\n/assign @x",
-                "Looks good.\n\\/approve\n\\/merge\n\\/assign @x",
+                "Looks good.\n\u{200B}/approve\n\u{200B}/merge\n\u{200B}/assign @x",
             ),
-            ("/CLOSE", "\\/CLOSE"),
-            ("ok\r\n\r/merge", "ok\n\\/merge"),
-            // Not at a line's start, or not a word: GitLab runs none of these.
+            ("/CLOSE", "\u{200B}/CLOSE"),
+            ("ok\r\n\r/merge", "ok\n\u{200B}/merge"),
+            // GitLab folds case beyond ASCII (`ſ` as `s`).
+            ("x\n/\u{17F}pend 1h", "x\n\u{200B}/\u{17F}pend 1h"),
+            // Not at a line's start: GitLab runs none of these.
             (" /merge and a/b", " /merge and a/b"),
-            ("/ 1 /2", "/ 1 /2"),
-            // Inside a closed fence GitLab runs nothing; an unclosed one hides nothing.
+            // In a code block too: how far one goes is CommonMark's to say (`~~~`, a longer
+            // closer), not a line's.
             (
-                "```sh\n/usr/bin/env\n```\n/merge",
-                "```sh\n/usr/bin/env\n```\n\\/merge",
+                "x\n~~~\n```\n~~~\n/merge\n```",
+                "x\n~~~\n```\n~~~\n\u{200B}/merge\n```",
             ),
-            ("```\n/merge", "```\n\\/merge"),
             ("", ""),
         ] {
             assert_eq!(defuse_gitlab(written), sent, "{written:?}");
@@ -352,31 +289,40 @@ mod tests {
     }
 
     #[test]
-    fn a_templates_values_run_no_quick_action_in_a_gitlab_note_and_its_own_lines_do() {
-        let v = gitlab_value;
-        for (rendered, sent) in [
+    fn a_templates_own_lines_run_in_a_gitlab_note_and_the_senders_words_do_not() {
+        // (template, as rendered, as sent)
+        for (template, rendered, sent) in [
             (
-                format!("Noted: {}\n/label ~triaged", v("hi\n/merge\r\n/approve")),
-                "Noted: hi\n\\/merge\n\\/approve\n/label ~triaged".to_owned(),
+                "Noted: {{ note }}\n/label ~triaged",
+                "Noted: hi\n/merge\r\n/approve\n/label ~triaged",
+                "Noted: hi\n\u{200B}/merge\n\u{200B}/approve\n/label ~triaged",
             ),
-            (v("/close"), "\\/close".to_owned()),
-            // Mid-line, a value's `/` is no quick action and is left as it is.
+            // A line with a value in it is not the template's own whole line.
             (
-                format!("Path `{}`", v("/src/main.rs")),
-                "Path `/src/main.rs`".to_owned(),
+                "/assign @{{ user }}",
+                "/assign @bob",
+                "\u{200B}/assign @bob",
             ),
-            (format!("/assign {}", v("@bob")), "/assign @bob".to_owned()),
+            ("{{ a }}{{ b }}", "x\n/merge", "x\n\u{200B}/merge"),
             (
-                format!("cc {}", v("@all and &#64;all")),
-                "cc @\u{200B}all and @\u{200B}all".to_owned(),
+                "Path `{{ path }}`",
+                "Path `/src/main.rs`",
+                "Path `/src/main.rs`",
             ),
             (
-                format!("```\n{}\n```\n{}", v("/usr/bin"), v("x\n/merge")),
-                "```\n/usr/bin\n```\nx\n\\/merge".to_owned(),
+                "cc {{ a }}{{ b }}",
+                "cc @all and &#64;all",
+                "cc @\u{200B}all and @\u{200B}all",
             ),
-            (v("\u{E001}\n/merge"), "\n\\/merge".to_owned()),
+            // The template's own mention of everyone is meant.
+            ("@all: {{ title }}", "@all: down", "@all: down"),
+            (
+                "/label ~triaged\r\n",
+                "/label ~triaged\n",
+                "/label ~triaged\n",
+            ),
         ] {
-            assert_eq!(gitlab_values(&rendered), sent, "{rendered:?}");
+            assert_eq!(gitlab_note(template, rendered), sent, "{template:?}");
         }
     }
 

@@ -473,11 +473,14 @@ pub(crate) fn secret_query_name(name: &str) -> bool {
 /// The URL to keep in place of `given`, an update's URL, when it is how `stored` was shown (its
 /// secret path or credentials masked: the stored one stays) or `stored` edited on the same
 /// server with its credentials still masked (put back); `None` to keep `given` as it is.
-pub(crate) fn restore_url(given: &str, stored: &str) -> Option<String> {
+/// `listed_bare`: whether `stored` is listed with its query and credentials left out unmarked
+/// (a channel's URL); only then does that form stand for it. Elsewhere (a forward's, a base
+/// URL) it is the URL with its credentials taken out, as someone mending a leaked one sends.
+pub(crate) fn restore_url(given: &str, stored: &str, listed_bare: bool) -> Option<String> {
     if given == stored {
         return None;
     }
-    if given == redact_secret_path(stored)
+    if (listed_bare && given == redact_secret_path(stored))
         || given == mask_url_credentials(stored)
         || given == mask_forward_url(stored)
     {
@@ -974,9 +977,22 @@ mod tests {
             assert_eq!(url_is_credential(false, url), shown != url, "{url}");
             if shown != url {
                 assert!(masked_url_refusal(shown).is_some(), "{shown}");
-                assert_eq!(restore_url(shown, url).as_deref(), Some(url), "{url}");
+                assert_eq!(restore_url(shown, url, true).as_deref(), Some(url), "{url}");
             }
         }
+    }
+
+    #[test]
+    fn a_url_given_with_its_credentials_taken_out_is_taken_as_given_where_none_lists_it_so() {
+        let stored = "http://u:pw1@sink.example.com/f?token=t1";
+        let bare = "http://sink.example.com/f";
+        assert_eq!(restore_url(bare, stored, false), None);
+        // A channel's URL is listed so: written back, it keeps what was left out.
+        assert_eq!(restore_url(bare, stored, true).as_deref(), Some(stored));
+        assert_eq!(
+            restore_url("http://u:***@sink.example.com/f?token=***", stored, false).as_deref(),
+            Some(stored)
+        );
     }
 
     #[test]
@@ -984,7 +1000,7 @@ mod tests {
         let stored = "https://hooks.zapier.com/hooks/catch/123456/abcdefg/?token=t1";
         let edited = "https://hooks.zapier.com/hooks/catch/123456/***/?token=***&x=2";
         assert_eq!(
-            restore_url(edited, stored).as_deref(),
+            restore_url(edited, stored, true).as_deref(),
             Some("https://hooks.zapier.com/hooks/catch/123456/abcdefg/?token=t1&x=2")
         );
         // Not where the path no longer lines up, nor to another server.
@@ -992,7 +1008,7 @@ mod tests {
             "https://hooks.zapier.com/hooks/catch/***/",
             "https://evil.example.net/hooks/catch/123456/***/",
         ] {
-            assert_eq!(restore_url(elsewhere, stored), None, "{elsewhere}");
+            assert_eq!(restore_url(elsewhere, stored, true), None, "{elsewhere}");
         }
         // A key in the query or before the host is not pointed at another endpoint either.
         let stored = "https://u:pw1@sink.example.com/in?token=t1&code=c1";
@@ -1001,21 +1017,27 @@ mod tests {
             "https://u:***@sink.example.com/admin",
             "https://sink.example.com/in/x?code=***",
         ] {
-            assert_eq!(restore_url(elsewhere, stored), None, "{elsewhere}");
+            assert_eq!(restore_url(elsewhere, stored, true), None, "{elsewhere}");
         }
         assert_eq!(
-            restore_url("https://u:***@sink.example.com/in?token=***&x=2", stored).as_deref(),
+            restore_url(
+                "https://u:***@sink.example.com/in?token=***&x=2",
+                stored,
+                true
+            )
+            .as_deref(),
             Some("https://u:pw1@sink.example.com/in?token=t1&x=2")
         );
         // A trailing `/` added (or dropped) is the same endpoint.
         assert_eq!(
-            restore_url("https://u:***@sink.example.com/in/?token=***", stored).as_deref(),
+            restore_url("https://u:***@sink.example.com/in/?token=***", stored, true).as_deref(),
             Some("https://u:pw1@sink.example.com/in/?token=t1")
         );
         assert_eq!(
             restore_url(
                 "https://bot:***@ghe.example.com/api/v3",
-                "https://bot:pw@ghe.example.com/api/v3/"
+                "https://bot:pw@ghe.example.com/api/v3/",
+                true
             )
             .as_deref(),
             Some("https://bot:pw@ghe.example.com/api/v3")
@@ -1025,7 +1047,7 @@ mod tests {
     /// What an edit of `stored` to `given` saves: the URL kept, or `Err` where it is refused
     /// (a mask left that nothing stored may stand behind), as a command's update has it.
     fn edit(given: &str, stored: &str) -> Result<String, &'static str> {
-        let url = restore_url(given, stored).unwrap_or_else(|| given.to_string());
+        let url = restore_url(given, stored, true).unwrap_or_else(|| given.to_string());
         match masked_url_refusal(&url) {
             Some(refused) => Err(refused),
             None => Ok(url),

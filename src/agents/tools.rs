@@ -232,7 +232,6 @@ fn not_callable(agent: &AgentSpec, name: &str) -> Option<String> {
     })
 }
 
-/// A string argument, or why it is not one (serde's words, as the MCP tools give them).
 /// What `list_events` takes: a wrong type or an argument it has no use for (another
 /// webhook's id) is said, not ignored, so the model does not take the default for its answer.
 #[derive(Default, Deserialize)]
@@ -244,6 +243,7 @@ struct ListArgs {
     event_type: Option<String>,
 }
 
+/// A string argument, or why it is not one (serde's words, as the MCP tools give them).
 fn text_arg(args: &Value, key: &str) -> Result<String, String> {
     match args.get(key) {
         None | Some(Value::Null) => Err(format!("error: `{key}` is required")),

@@ -142,9 +142,14 @@ pub fn text_of(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
         // than its place is; a prompt too, whose task carries the whole payload as data.
         (Some(source), _) => {
             template::render_cut(source, event.context, escape(c, event)).map(|r| {
-                match r.left_out {
+                let text = match r.left_out {
                     None => r.text,
                     Some(left) => cut(r.text, place_limit(c, event), Some(left)),
+                };
+                if to_gitlab_note(c, event) {
+                    crate::actions::broadcasts::gitlab_note(source, &text)
+                } else {
+                    text
                 }
             })
         }
@@ -156,6 +161,12 @@ pub fn text_of(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
         }
         ActionKind::CreateTask | ActionKind::Forward => text,
     }
+}
+
+/// Whether the command's text goes as a GitLab note, whose lines GitLab runs as quick actions.
+fn to_gitlab_note(c: &Fired<'_>, event: &EventView<'_>) -> bool {
+    matches!(c.action, ActionKind::Comment | ActionKind::Ask)
+        && event.source.is_some_and(|s| s.kind.starts_with("gitlab."))
 }
 
 /// How a command's template escapes the values it prints: for Slack when another sender's
@@ -185,11 +196,7 @@ pub fn escape(c: &Fired<'_>, event: &EventView<'_>) -> template::Escape {
     // become markup.
     let escaped_by_slack = event.provider == Provider::Slack
         && !crate::providers::slack::INTERACTIONS.contains(&event.event_type);
-    // A reply on GitLab is a note, whose lines GitLab reads for quick actions.
-    let to_gitlab = matches!(c.action, ActionKind::Comment | ActionKind::Ask)
-        && event.source.is_some_and(|s| s.kind.starts_with("gitlab."));
     match (to_slack, escaped_by_slack) {
-        _ if to_gitlab => template::Escape::GitLab,
         (true, false) => template::Escape::Slack,
         (true, true) => template::Escape::BackToSlack,
         // A forward is a copy for a machine, sent as its template writes it.

@@ -12,7 +12,7 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 
 use super::json_view;
-use crate::actions::{broadcasts, slack_markup};
+use crate::actions::slack_markup;
 
 /// Longest template source accepted when saving.
 pub const MAX_SOURCE_LEN: usize = 16 * 1024;
@@ -62,11 +62,6 @@ pub enum Escape {
     /// a name or a rich-text element's words, sent as typed, are escaped. A context made by
     /// [`slack_event_context`] has that view; any other renders as [`Escape::Plain`].
     BackToSlack,
-    /// A GitLab note's: the values a sender wrote may not run quick actions (a note echoed
-    /// as `Noted: {{ object_attributes.note }}` holding a line `/merge` would merge with the
-    /// bot's rights) nor notify the project (`@all`). The template's own lines may: its
-    /// author may mean `/label ~triaged`. See [`broadcasts::gitlab_values`].
-    GitLab,
 }
 
 /// The auto-escape modes of the templates rendered with [`Escape::Slack`] and
@@ -74,7 +69,6 @@ pub enum Escape {
 /// auto-escape callback sees only the name).
 const SLACK: &str = "slack";
 const FROM_SLACK: &str = "fromslack";
-const GITLAB: &str = "gitlab";
 
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
@@ -138,8 +132,6 @@ fn environment() -> Environment<'static> {
             minijinja::AutoEscape::Custom(SLACK.into())
         } else if name.starts_with(FROM_SLACK) {
             minijinja::AutoEscape::Custom(FROM_SLACK.into())
-        } else if name.starts_with(GITLAB) {
-            minijinja::AutoEscape::Custom(GITLAB.into())
         } else {
             minijinja::AutoEscape::None
         }
@@ -161,7 +153,6 @@ fn environment() -> Environment<'static> {
                 // JSON is data: only Slack's own escaping is applied to it.
                 match escape {
                     Escape::Slack => SlackEscaped(out).write_str(&json),
-                    Escape::GitLab => out.write_str(&broadcasts::gitlab_value(&json)),
                     Escape::Plain | Escape::FromSlack | Escape::BackToSlack => out.write_str(&json),
                 }
                 .map_err(minijinja::Error::from)
@@ -173,9 +164,6 @@ fn environment() -> Environment<'static> {
                         write!(SlackEscaped(out), "{value}").map_err(minijinja::Error::from)
                     }
                     Escape::FromSlack => write!(out, "{value}").map_err(minijinja::Error::from),
-                    Escape::GitLab => out
-                        .write_str(&broadcasts::gitlab_value(&value.to_string()))
-                        .map_err(minijinja::Error::from),
                     Escape::Plain | Escape::BackToSlack => {
                         minijinja::escape_formatter(out, state, value)
                     }
@@ -192,7 +180,6 @@ fn printed_as(state: &minijinja::State, value: &minijinja::Value) -> Escape {
         _ if value.is_safe() => Escape::Plain,
         minijinja::AutoEscape::Custom(m) if m == SLACK => Escape::Slack,
         minijinja::AutoEscape::Custom(m) if m == FROM_SLACK => Escape::FromSlack,
-        minijinja::AutoEscape::Custom(m) if m == GITLAB => Escape::GitLab,
         _ => Escape::Plain,
     }
 }
@@ -207,7 +194,6 @@ fn write_text(
         Escape::Plain | Escape::BackToSlack => out.write_str(text),
         Escape::Slack => SlackEscaped(out).write_str(text),
         Escape::FromSlack => out.write_str(&slack_markup::to_plain(text)),
-        Escape::GitLab => out.write_str(&broadcasts::gitlab_value(text)),
     }
     .map_err(minijinja::Error::from)
 }
@@ -741,7 +727,6 @@ fn render_bounded(
                     Escape::Plain | Escape::BackToSlack => "template",
                     Escape::Slack => SLACK,
                     Escape::FromSlack => FROM_SLACK,
-                    Escape::GitLab => GITLAB,
                 };
                 let name = format!("{prefix}{}", names.len() + 1);
                 env.add_template_owned(name.clone(), source.to_string())
@@ -778,11 +763,8 @@ fn render_bounded(
         };
         let split = usize::from(whole < out.kept.len());
         out.kept.truncate(whole);
-        let mut text =
+        let text =
             String::from_utf8(out.kept).map_err(|_| "template output is not UTF-8".to_string())?;
-        if escape == Escape::GitLab {
-            text = broadcasts::gitlab_values(&text);
-        }
         Ok(Rendered {
             text,
             left_out: out.past.then_some(LeftOut {

@@ -364,7 +364,9 @@ impl ReplyCredentials {
             let (Some(given), Some(stored)) = (new.as_deref(), old.as_deref()) else {
                 return;
             };
-            if let Some(restored) = crate::actions::restore_url(given, stored) {
+            // Listed with its credentials masked, never left out: the URL without them is one
+            // with them taken out.
+            if let Some(restored) = crate::actions::restore_url(given, stored, false) {
                 *new = Some(restored);
             }
         };

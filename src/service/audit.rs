@@ -149,10 +149,20 @@ pub struct AuditOut {
 
 /// Whether a field with this name holds a secret: `secret`, `token`, `password`, `api_key`,
 /// `authorization`, and any name ending in `_token`, `_secret`, `_key` or `_password` (case
-/// and `-`/`_` ignored). A bare `key` is not one: payloads name things by it (a Jira issue's
-/// `PROJ-7`, its project's `PROJ`), and none of this service's secrets is called that.
+/// and `-`/`_` ignored, camelCase read as words: `accessToken`, `clientSecret`). A bare `key`
+/// is not one: payloads name things by it (a Jira issue's `PROJ-7`, its project's `PROJ`),
+/// and none of this service's secrets is called that.
 pub fn is_secret_field(name: &str) -> bool {
-    let name = name.to_ascii_lowercase().replace('-', "_");
+    let mut words = String::with_capacity(name.len() + 4);
+    let mut after_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_uppercase() && after_lower {
+            words.push('_');
+        }
+        after_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        words.push(c.to_ascii_lowercase());
+    }
+    let name = words.replace('-', "_");
     matches!(
         name.as_str(),
         "secret" | "token" | "password" | "api_key" | "apikey" | "authorization"
@@ -438,6 +448,12 @@ mod tests {
             "linear_api_key",
             "previous_secret",
             "Authorization",
+            "accessToken",
+            "authToken",
+            "clientSecret",
+            "webhookSecret",
+            "X-Api-Key",
+            "DB_PASSWORD",
         ] {
             assert!(is_secret_field(name), "{name} is a secret");
         }
@@ -449,6 +465,8 @@ mod tests {
             "keys",
             "tokens_used",
             "url",
+            "Tokenizer",
+            "monkey",
         ] {
             assert!(!is_secret_field(name), "{name} is not a secret");
         }

@@ -295,10 +295,10 @@ async fn update_once(
     }
     apply(&mut row, input)?;
     // A command an older build saved that this one no longer takes (a template that includes
-    // another, say) may still be disabled or changed elsewhere; it is the update that must
-    // not break it.
+    // another, say) may still be disabled, stopped or reordered; any other change must mend
+    // it, since what does not compile is not checked past its first fault.
     if let Err(e) = compile(&row)
-        && !(compile(&opened).err().as_ref() == Some(&e) && left_as_it_was(&opened, &row, &e))
+        && !(compile(&opened).is_err() && only_standing_changed(&opened, &row))
     {
         return Err(ServiceError::invalid(&e.field, e.message));
     }
@@ -477,7 +477,7 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
                 ));
             }
         }
-        restore_masked(&mut target, row.target.as_deref())?;
+        restore_masked(&mut target, row.target.as_deref(), &row.action)?;
         if row.action.trim() == "forward" {
             keep_signing(&mut target, row.target.as_deref())?;
         }
@@ -1325,13 +1325,20 @@ pub(super) fn opened_rows(
 /// the masked values) keeps the stored secret and URL where it still shows the masks. The
 /// stored secret stays with the stored URL: a masked secret with a new URL would let whoever
 /// edits the command have its signatures made, over a body of their choosing, for another host.
-fn restore_masked(given: &mut Value, stored: Option<&str>) -> Result<(), ServiceError> {
+fn restore_masked(
+    given: &mut Value,
+    stored: Option<&str>,
+    action: &str,
+) -> Result<(), ServiceError> {
     let Some(stored) = stored.and_then(|t| serde_json::from_str::<Value>(t).ok()) else {
         return Ok(());
     };
     let stored_url = stored.get("url").and_then(Value::as_str);
     if let (Some(url), Some(stored_url)) = (given.get("url").and_then(Value::as_str), stored_url)
-        && let Some(restored) = crate::actions::restore_url(url, stored_url)
+        // A channel's URL is listed with its query and credentials left out (a forward's,
+        // masked), so only there does the bare URL stand for the stored one.
+        && let Some(restored) =
+            crate::actions::restore_url(url, stored_url, action.trim() == "post_message")
     {
         given["url"] = Value::String(restored);
     }
@@ -1359,19 +1366,20 @@ fn keep_signing(given: &mut Value, stored: Option<&str>) -> Result<(), ServiceEr
     let Some(target) = given.as_object_mut() else {
         return Ok(());
     };
+    // Unsigned, whether or not it was signed before (a new forward too): the way the refusal
+    // below, and README, say to send unsigned.
+    if target.get("secret").and_then(Value::as_str) == Some("") {
+        target.remove("secret");
+        return Ok(());
+    }
     let Some(stored) = stored.and_then(|t| serde_json::from_str::<Value>(t).ok()) else {
         return Ok(());
     };
     let Some(secret) = stored.get("secret").filter(|s| s.is_string()) else {
         return Ok(());
     };
-    match target.get("secret") {
-        Some(Value::String(s)) if s.is_empty() => {
-            target.remove("secret");
-            return Ok(());
-        }
-        Some(Value::String(_)) => return Ok(()),
-        _ => {}
+    if let Some(Value::String(_)) = target.get("secret") {
+        return Ok(());
     }
     let url = target.get("url").and_then(Value::as_str);
     if url.is_some() && url != stored.get("url").and_then(Value::as_str) {
@@ -1409,23 +1417,15 @@ fn present(row: &CommandRow) -> CommandOut {
     }
 }
 
-/// Whether an update left alone what `refused` is about (its field, and the action, which
-/// every field is checked against).
-fn left_as_it_was(
-    before: &CommandRow,
-    after: &CommandRow,
-    refused: &command::InvalidCommand,
-) -> bool {
-    let field = refused.field.split(['.', '[']).next().unwrap_or_default();
-    before.action == after.action
-        && match field {
-            "template" => before.template == after.template,
-            "trigger" => before.trigger == after.trigger,
-            "conditions" => before.conditions == after.conditions,
-            "target" => before.target == after.target,
-            "agent" => before.agent == after.agent,
-            _ => false,
-        }
+/// Whether an update changed only whether and when the command runs (`enabled`, `priority`,
+/// `stop`), not what it does.
+fn only_standing_changed(before: &CommandRow, after: &CommandRow) -> bool {
+    before.trigger == after.trigger
+        && before.action == after.action
+        && before.agent == after.agent
+        && before.template == after.template
+        && before.conditions == after.conditions
+        && before.target == after.target
 }
 
 /// Why an enabled command an older build saved never runs now (events skip it, with only a

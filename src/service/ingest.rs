@@ -172,7 +172,10 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     let payload = providers::parse_payload(provider, &body);
 
     if let Err(reason) = verified {
-        tracing::warn!(webhook = %hook.id, %provider, %reason, "rejected webhook request");
+        if let Some(rejected) = state.rejected.log_due(&hook.id) {
+            // The first at once, then a line per ten seconds with the count since.
+            tracing::warn!(webhook = %hook.id, %provider, %reason, rejected, "rejected webhook request");
+        }
         // The sender's claims are recorded to help debug a signing mismatch, never trusted.
         if let Ok(p) = &payload {
             describe_into(&mut event, provider, options, &inbound.headers, p);

@@ -25,18 +25,18 @@ pub struct Limits {
 }
 
 /// How often refusals for being at capacity are logged.
-const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+pub(crate) const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Refusals counted between two log lines.
-#[derive(Default)]
-struct Refusals {
+#[derive(Debug, Default)]
+pub(crate) struct Refusals {
     since_logged: u64,
     logged_at: Option<Instant>,
 }
 
 impl Refusals {
     /// Counts one at `now`; returns how many there were, when it is time to log them.
-    fn count(&mut self, now: Instant) -> Option<u64> {
+    pub(crate) fn count(&mut self, now: Instant) -> Option<u64> {
         self.since_logged += 1;
         let due = self
             .logged_at

@@ -40,6 +40,9 @@ pub struct Pruning {
     /// Rejections per webhook since its last prune. Only webhooks that exist get here, so it
     /// grows no larger than their number.
     since: Mutex<HashMap<String, u32>>,
+    /// Rejections per webhook since its last log line: anyone with a URL can send them, and
+    /// each would otherwise be a line of the log.
+    logged: Mutex<HashMap<String, super::limits::Refusals>>,
 }
 
 impl Pruning {
@@ -49,7 +52,18 @@ impl Pruning {
             keep,
             every: (keep / 16).max(1),
             since: Mutex::new(HashMap::new()),
+            logged: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Counts one rejection of `webhook_id` for the log; how many there were since its last
+    /// line, when it is time for the next (the first at once, then one per ten seconds).
+    pub fn log_due(&self, webhook_id: &str) -> Option<u64> {
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        logged
+            .entry(webhook_id.to_string())
+            .or_default()
+            .count(std::time::Instant::now())
     }
 
     /// How many rejected events a webhook keeps.
@@ -105,6 +119,13 @@ mod tests {
         assert_eq!(dues, 2);
         assert!(!large.due("b"), "another webhook counts on its own");
         assert_eq!(Pruning::new(0).keep(), 1);
+        let logs: Vec<Option<u64>> = (0..3).map(|_| large.log_due("a")).collect();
+        assert_eq!(logs, [Some(1), None, None], "one line, then counted");
+        assert_eq!(
+            large.log_due("b"),
+            Some(1),
+            "another webhook logs on its own"
+        );
         assert_eq!(large.at_most(), 256);
         assert_eq!(Pruning::new(100_000).at_most(), 12_500);
     }

@@ -991,9 +991,35 @@ fn refuse_unusable_credentials(options: Option<&Value>) -> Result<(), ServiceErr
                 SEALED_FORM,
             ));
         }
+        // A token goes in a header: one with a space, a line break or a letter outside ASCII
+        // would be stored and then fail every send, saying only that no request was built.
+        let token = TOKEN_FIELDS.contains(&name.as_str());
+        if token
+            && value
+                .as_str()
+                .is_some_and(|v| !v.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            return Err(ServiceError::invalid(
+                &format!("options.credentials.{name}"),
+                format!(
+                    "{name} holds a space, a line break or a character outside ASCII (copied \
+                     with one?), which no request can carry: give the token as it was issued"
+                ),
+            ));
+        }
     }
     Ok(())
 }
+
+/// The credentials sent as tokens in a header, as issued: no spaces, nothing but ASCII.
+const TOKEN_FIELDS: [&str; 6] = [
+    "github_token",
+    "gitlab_token",
+    "jira_api_token",
+    "slack_bot_token",
+    "linear_api_key",
+    "telegram_bot_token",
+];
 
 /// The credential tokens an update gives as values, not as the mask sent back.
 fn tokens_given(options: &Value) -> Vec<String> {

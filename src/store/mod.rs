@@ -143,7 +143,14 @@ struct Inner {
     writer: Mutex<Option<SyncSender<WriteJob>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    /// Reads running at once, each on a connection of its own: bounded, so a burst of slow
+    /// listings cannot open hundreds of connections (two descriptors and a page cache each)
+    /// that the pool would then keep.
+    read_slots: tokio::sync::Semaphore,
 }
+
+/// Most reads at once, and so most reader connections kept.
+const MAX_READERS: usize = 16;
 
 impl Store {
     /// Opens (creating if needed) the database, applies migrations and starts the writer.
@@ -194,6 +201,7 @@ impl Store {
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
+                read_slots: tokio::sync::Semaphore::new(MAX_READERS),
             }),
         })
     }
@@ -241,6 +249,12 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let _slot = self
+            .inner
+            .read_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Closed)?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let conn = match inner.readers.lock().expect("reader pool poisoned").pop() {
@@ -464,6 +478,34 @@ mod tests {
     use rusqlite::ffi;
 
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_reads_opens_no_more_connections_than_reads_may_run_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("x.db")).unwrap();
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let reads = (0..100).map(|_| {
+            let (store, running, most) = (store.clone(), running.clone(), most.clone());
+            tokio::spawn(async move {
+                store
+                    .read(move |_| {
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                        Ok(())
+                    })
+                    .await
+            })
+        });
+        for read in reads.collect::<Vec<_>>() {
+            read.await.unwrap().unwrap();
+        }
+        assert!(most.load(Ordering::SeqCst) <= MAX_READERS);
+        assert!(store.inner.readers.lock().unwrap().len() <= MAX_READERS);
+        store.close();
+    }
 
     fn sqlite(extended_code: i32) -> StoreError {
         StoreError::Sqlite(rusqlite::Error::SqliteFailure(

@@ -944,11 +944,6 @@ async fn bad_commands_are_refused_with_400_naming_the_field() {
                    "target": {"url": "https://example.com/in", "secret": "not base64!"}}),
             "target.secret",
         ),
-        (
-            json!({"trigger": "issues.opened", "action": "forward",
-                   "target": {"url": "https://example.com/in", "secret": ""}}),
-            "target.secret",
-        ),
         // A tag's end inside a string does not hide the chain after it.
         (
             json!({"trigger": "issues.opened", "action": "comment",
@@ -1075,6 +1070,67 @@ async fn a_command_an_older_build_saved_that_no_longer_compiles_is_shown_so_and_
         relisted["commands"][0].get("warnings").is_none(),
         "{relisted}"
     );
+}
+
+#[tokio::test]
+async fn a_forward_url_given_without_its_credentials_is_saved_without_them() {
+    // Arrange: a forward whose URL carries a password and a token that leaked.
+    let app = app_with_webhook().await;
+    let ids = add_targets(
+        &app,
+        &[(
+            "forward",
+            "https://u:leakedpw0123@sink.example.com/f?token=leakedtok0123",
+        )],
+    )
+    .await;
+
+    // Act: the same URL with both taken out.
+    let mended = put_command(
+        &app,
+        &ids[0],
+        json!({"target": {"url": "https://sink.example.com/f"}}),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(mended.0, StatusCode::OK, "{}", mended.1);
+    assert_eq!(
+        mended.1["target"]["url"], "https://sink.example.com/f",
+        "{}",
+        mended.1
+    );
+    let stored = crate::helpers::text_cells(&app.db_path);
+    assert!(
+        !stored.iter().any(|(_, cell)| cell.contains("leakedpw0123")),
+        "the password is still stored"
+    );
+}
+
+#[tokio::test]
+async fn an_empty_signing_secret_means_unsigned_on_any_forward() {
+    // Arrange
+    let app = app_with_webhook().await;
+
+    // Act: as the refusal of a new URL without a secret says to send unsigned.
+    let added = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "forward",
+               "target": {"url": "https://sink.example.com/f", "secret": ""}}),
+    )
+    .await;
+    let id = added.1["id"].as_str().unwrap_or_default().to_string();
+    let updated = put_command(
+        &app,
+        &id,
+        json!({"target": {"url": "https://sink.example.com/g", "secret": ""}}),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(added.0, StatusCode::CREATED, "{}", added.1);
+    assert_eq!(updated.0, StatusCode::OK, "{}", updated.1);
+    assert!(updated.1["target"].get("secret").is_none(), "{}", updated.1);
 }
 
 #[tokio::test]

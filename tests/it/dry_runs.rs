@@ -168,3 +168,25 @@ async fn a_dry_run_holds_each_action_to_the_senders_checks_as_the_real_delivery_
     assert_eq!(sent["status"], "delivered", "{sent}");
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_dry_run_of_a_webhook_whose_options_cannot_be_read_fails_as_its_deliveries_do() {
+    // Arrange: options a hand edit broke (an allowlist the receiver would enforce).
+    let app = spawn_app().await;
+    app.github_webhook("gh", "s3cret-s3cret-s3cret").await;
+    rusqlite::Connection::open(&app.db_path)
+        .expect("open the database")
+        .execute(
+            "UPDATE webhooks SET options = '{\"ip_allowlist\": 7' WHERE id = 'gh'",
+            [],
+        )
+        .expect("break the options");
+    let client = connect(&app).await;
+
+    // Act
+    let dry = call(&client, "test_webhook", json!({"webhook_id": "gh"})).await;
+
+    // Assert: not a report of a delivery signed and verified with the defaults (the cause is
+    // in the server's log, as for the deliveries).
+    assert!(dry.is_error == Some(true), "{}", text(&dry));
+}

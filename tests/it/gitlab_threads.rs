@@ -113,7 +113,7 @@ async fn a_notes_words_echoed_by_a_template_run_no_quick_action_but_the_template
     expect_note(
         &gitlab,
         &thread,
-        "Noted: lgtm\n\\/approve\n\\/merge @\u{200b}all\n/label ~seen",
+        "Noted: lgtm\n\u{200b}/approve\n\u{200b}/merge @\u{200b}all\n/label ~seen",
         json!({"id": 903}),
         1,
     )
@@ -734,7 +734,7 @@ async fn an_external_agents_result_completed_over_rest_cannot_notify_the_whole_p
     expect_note(
         &gitlab,
         &format!("{PROJECT}/merge_requests/7/notes"),
-        "@\u{200b}all please look\n\\/approve\n\\/merge",
+        "@\u{200b}all please look\n\u{200b}/approve\n\u{200b}/merge",
         json!({"id": 907}),
         1,
     )

@@ -331,6 +331,41 @@ async fn a_blank_credential_is_refused_on_create_and_update_and_the_stored_one_k
 }
 
 #[tokio::test]
+async fn a_token_no_request_could_carry_is_refused_naming_it() {
+    // Arrange
+    let app = spawn_app_with(|_| {}).await;
+    app.create_webhook(json!({"id": "gh", "name": "g", "provider": "github"}))
+        .await;
+
+    for (field, token) in [
+        ("github_token", " ghp_padded0123 "),
+        ("gitlab_token", "glpat-line\nbreak"),
+        ("jira_api_token", "tab\tinside"),
+        ("slack_bot_token", "xoxb-\u{dc}nicode"),
+    ] {
+        // Act
+        let refused = send_json(
+            app.api(Method::PUT, "/api/webhooks/gh")
+                .json(&json!({"options": {"credentials": {field: token}}})),
+        )
+        .await;
+
+        // Assert
+        crate::helpers::assert_error(
+            &refused,
+            StatusCode::BAD_REQUEST,
+            Some(&format!("options.credentials.{field}")),
+        );
+    }
+    let kept = send_json(
+        app.api(Method::PUT, "/api/webhooks/gh")
+            .json(&json!({"options": {"credentials": {"github_token": "ghp_Fine-0123_x"}}})),
+    )
+    .await;
+    assert_eq!(kept.0, StatusCode::OK, "{}", kept.1);
+}
+
+#[tokio::test]
 async fn values_in_the_sealed_form_are_refused_as_secrets_and_tokens() {
     // Arrange: sealing off, where such a value would be taken for a sealed one.
     let app = spawn_app_with(|_| {}).await;
