@@ -37,8 +37,8 @@ pub fn kept_body(body: &Bytes) -> (Bytes, Option<Truncation>) {
 pub struct Pruning {
     keep: u32,
     every: u32,
-    /// Rejections per webhook since its last prune. Only webhooks that exist get here, so it
-    /// grows no larger than their number.
+    /// Rejections per webhook since its last prune. Only webhooks that exist get here, and a
+    /// deleted one's go, so it grows no larger than their number.
     since: Mutex<HashMap<String, u32>>,
     /// Rejections per webhook since its last log line: anyone with a URL can send them, and
     /// each would otherwise be a line of the log.
@@ -54,6 +54,18 @@ impl Pruning {
             since: Mutex::new(HashMap::new()),
             logged: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Forgets a deleted webhook's counts.
+    pub fn forget(&self, webhook_id: &str) {
+        self.since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(webhook_id);
+        self.logged
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(webhook_id);
     }
 
     /// Counts one rejection of `webhook_id` for the log; how many there were since its last
@@ -126,6 +138,9 @@ mod tests {
             Some(1),
             "another webhook logs on its own"
         );
+        large.forget("a");
+        assert!(!large.since.lock().unwrap().contains_key("a"));
+        assert_eq!(large.log_due("a"), Some(1), "counted anew once forgotten");
         assert_eq!(large.at_most(), 256);
         assert_eq!(Pruning::new(100_000).at_most(), 12_500);
     }

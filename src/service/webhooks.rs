@@ -577,6 +577,7 @@ pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {
         .write(move |db| rows::delete(db, &key, now))
         .await?;
     state.hooks.invalidate(id);
+    state.rejected.forget(id);
     if deleted { Ok(()) } else { Err(not_found(id)) }
 }
 

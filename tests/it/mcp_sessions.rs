@@ -506,3 +506,32 @@ async fn the_tools_a_session_is_offered_follow_the_user_of_each_request_not_of_t
         "{for_user:?}"
     );
 }
+
+#[tokio::test]
+async fn a_session_holds_at_most_256_subscriptions() {
+    // Arrange: 257 webhooks to watch.
+    let app = sessions_app().await;
+    for n in 0..257 {
+        app.github_webhook(&format!("w{n}"), "subscription-cap-secret")
+            .await;
+    }
+    let session = open_session(&app, API_KEY).await;
+    let subscribe = |n: usize| {
+        let body = json!({"jsonrpc": "2.0", "id": n + 10, "method": "resources/subscribe",
+                          "params": {"uri": format!("webhook://w{n}/events")}});
+        post(&app, API_KEY, Some(&session), body).send()
+    };
+
+    // Act
+    for n in 0..256 {
+        let taken = subscribe(n).await.expect("subscribe");
+        let taken = taken.text().await.expect("body");
+        assert!(taken.contains("\"result\""), "{n}: {taken}");
+    }
+    let refused = subscribe(256).await.expect("subscribe");
+    let refused = refused.text().await.expect("body");
+
+    // Assert
+    assert!(refused.contains("\"error\""), "{refused}");
+    assert!(refused.contains("256"), "{refused}");
+}
