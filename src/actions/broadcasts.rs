@@ -148,24 +148,103 @@ fn without_quick_actions(text: &str, own: &[&str]) -> String {
 
 /// A GitLab note a command's `template` rendered: the sender's words it prints may not run
 /// a quick action (a note echoed as `Noted: {{ object_attributes.note }}` holding a line
-/// `/merge`) nor notify the project. The template's own whole lines run as written
-/// (`/label ~triaged`, with no `{{ }}` in it: which parts of a line with one are whose is not
-/// known after rendering), and its `@all` notifies, when its own text has one.
+/// `/merge`) nor notify the project. The template's own whole lines that it always prints run
+/// as written (`/label ~triaged`; see [`always_printed`]), and its `@all` notifies, when such
+/// text of its own has one.
 pub fn gitlab_note(template: &str, rendered: &str) -> String {
-    let own: Vec<&str> = template
-        .lines()
+    let own = always_printed(template);
+    let lines: Vec<&str> = own
+        .lines
+        .iter()
         .map(|line| line.trim_end_matches('\r'))
-        .filter(|line| {
-            line.starts_with('/') && !["{{", "{%", "{#"].iter().any(|t| line.contains(t))
-        })
+        .filter(|line| line.starts_with('/'))
         .collect();
-    let text = without_quick_actions(rendered, &own);
-    // Defusing changes a template that holds a mention of everyone.
-    if without_all(template) != template {
+    let text = without_quick_actions(rendered, &lines);
+    // Defusing changes text that holds a mention of everyone.
+    if without_all(&own.text) != own.text {
         text
     } else {
         without_all(&text)
     }
+}
+
+/// What a template prints whatever it is given: its literal text outside every block
+/// (`{% if %}`, `{% for %}`, a macro, a `{% raw %}`…) and comment, as a whole, and its whole
+/// lines of that text (none of a line with a `{{ }}` in it). Only those are surely the
+/// template's own words in what it renders: a line it prints only on a condition, or one in a
+/// comment, the sender could write in its place.
+struct Printed<'t> {
+    text: String,
+    lines: Vec<&'t str>,
+}
+
+fn always_printed(template: &str) -> Printed<'_> {
+    const OPENERS: [&str; 10] = [
+        "if",
+        "for",
+        "macro",
+        "call",
+        "filter",
+        "set",
+        "raw",
+        "block",
+        "with",
+        "autoescape",
+    ];
+    let mut printed = Printed {
+        text: String::new(),
+        lines: Vec::new(),
+    };
+    let mut depth = 0usize;
+    let mut at = 0;
+    while at < template.len() {
+        let rest = &template[at..];
+        let tag = ["{{", "{%", "{#"]
+            .iter()
+            .filter_map(|open| rest.find(open).map(|i| (i, *open)))
+            .min();
+        let literal_end = tag.map_or(rest.len(), |(i, _)| i);
+        if depth == 0 {
+            let literal = &rest[..literal_end];
+            printed.text.push_str(literal);
+            // Whole lines: begun at the template's start or after a line break of this text,
+            // and ended by a line break of it or the template's end.
+            let starts_line = at == 0 || template[..at].ends_with('\n');
+            let pieces: Vec<&str> = literal.split('\n').collect();
+            let last = pieces.len() - 1;
+            for (n, piece) in pieces.into_iter().enumerate() {
+                let whole_start = n > 0 || starts_line;
+                let whole_end = n < last || tag.is_none();
+                if whole_start && whole_end {
+                    printed.lines.push(piece);
+                }
+            }
+        }
+        let Some((i, open)) = tag else { break };
+        let close = match open {
+            "{{" => "}}",
+            "{%" => "%}",
+            _ => "#}",
+        };
+        let inside_start = at + i + 2;
+        let Some(len) = template[inside_start..].find(close) else {
+            break;
+        };
+        let inside = &template[inside_start..inside_start + len];
+        if open == "{%" {
+            let words = inside.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
+            let name = words.split_whitespace().next().unwrap_or_default();
+            // `{% set x = … %}` sets; only `{% set x %}…{% endset %}` is a block.
+            let opens = OPENERS.contains(&name) && !(name == "set" && words.contains('='));
+            if opens {
+                depth += 1;
+            } else if name.starts_with("end") {
+                depth = depth.saturating_sub(1);
+            }
+        }
+        at = inside_start + len + 2;
+    }
+    printed
 }
 
 #[cfg(test)]
@@ -316,6 +395,28 @@ mod tests {
             ),
             // The template's own mention of everyone is meant.
             ("@all: {{ title }}", "@all: down", "@all: down"),
+            // Printed only on a condition, or not at all: the sender may have written it.
+            (
+                "{% if x %}\n/merge\n{% endif %}\nNoted: {{ n }}",
+                "\nNoted: hi\n/merge",
+                "\nNoted: hi\n\u{200B}/merge",
+            ),
+            (
+                "{#\n/close\n#}Noted: {{ n }}",
+                "Noted: x\n/close",
+                "Noted: x\n\u{200B}/close",
+            ),
+            (
+                "{% if x %}@all{% endif %} {{ n }}",
+                " @all",
+                " @\u{200B}all",
+            ),
+            // After a block, at the top again.
+            (
+                "{% set a = 1 %}{% if x %}y{% endif %}\n/label ~seen\n{{ n }}",
+                "\n/label ~seen\nz",
+                "\n/label ~seen\nz",
+            ),
             (
                 "/label ~triaged\r\n",
                 "/label ~triaged\n",

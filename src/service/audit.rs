@@ -149,20 +149,20 @@ pub struct AuditOut {
 
 /// Whether a field with this name holds a secret: `secret`, `token`, `password`, `api_key`,
 /// `authorization`, and any name ending in `_token`, `_secret`, `_key` or `_password` (case
-/// and `-`/`_` ignored, camelCase read as words: `accessToken`, `clientSecret`). A bare `key`
-/// is not one: payloads name things by it (a Jira issue's `PROJ-7`, its project's `PROJ`),
-/// and none of this service's secrets is called that.
+/// and `-`/`_` ignored), or in camelCase `Token`, `Secret` or `Password` (`accessToken`,
+/// `clientSecret`). A bare `key` is not one, nor a camelCase `…Key` (`issueKey`, `sortKey`):
+/// payloads name things by them (a Jira issue's `PROJ-7`, its project's `PROJ`), and none of
+/// this service's secrets is called that.
 pub fn is_secret_field(name: &str) -> bool {
-    let mut words = String::with_capacity(name.len() + 4);
-    let mut after_lower = false;
-    for c in name.chars() {
-        if c.is_ascii_uppercase() && after_lower {
-            words.push('_');
-        }
-        after_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        words.push(c.to_ascii_lowercase());
+    let camel = ["Token", "Secret", "Password"].iter().any(|word| {
+        name.strip_suffix(word).is_some_and(|rest| {
+            rest.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+    });
+    if camel {
+        return true;
     }
-    let name = words.replace('-', "_");
+    let name = name.to_ascii_lowercase().replace('-', "_");
     matches!(
         name.as_str(),
         "secret" | "token" | "password" | "api_key" | "apikey" | "authorization"
@@ -467,6 +467,8 @@ mod tests {
             "url",
             "Tokenizer",
             "monkey",
+            "issueKey",
+            "sortKey",
         ] {
             assert!(!is_secret_field(name), "{name} is not a secret");
         }

@@ -297,10 +297,21 @@ async fn update_once(
     // A command an older build saved that this one no longer takes (a template that includes
     // another, say) may still be disabled, stopped or reordered; any other change must mend
     // it, since what does not compile is not checked past its first fault.
-    if let Err(e) = compile(&row)
-        && !(compile(&opened).is_err() && only_standing_changed(&opened, &row))
-    {
-        return Err(ServiceError::invalid(&e.field, e.message));
+    if let Err(e) = compile(&row) {
+        let broken_before = compile(&opened).is_err();
+        if !broken_before {
+            return Err(ServiceError::invalid(&e.field, e.message));
+        }
+        if !only_standing_changed(&opened, &row) {
+            return Err(ServiceError::invalid(
+                &e.field,
+                format!(
+                    "{}; this command was saved by an older version and does not compile in \
+                     this one: mend that in this update, or change only enabled, priority or stop",
+                    e.message
+                ),
+            ));
+        }
     }
     // Only what this update changes, as with the target below: a command saved before these
     // checks existed can still be disabled or fixed.

@@ -146,7 +146,7 @@ struct Inner {
     /// Reads running at once, each on a connection of its own: bounded, so a burst of slow
     /// listings cannot open hundreds of connections (two descriptors and a page cache each)
     /// that the pool would then keep.
-    read_slots: tokio::sync::Semaphore,
+    read_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Most reads at once, and so most reader connections kept.
@@ -201,7 +201,7 @@ impl Store {
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
-                read_slots: tokio::sync::Semaphore::new(MAX_READERS),
+                read_slots: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
             }),
         })
     }
@@ -249,14 +249,15 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let _slot = self
-            .inner
-            .read_slots
-            .acquire()
+        // Held by the read itself, not by this future: a request dropped (timed out, its client
+        // gone) leaves its read running, and the slot taken until it ends.
+        let slot = Arc::clone(&self.inner.read_slots)
+            .acquire_owned()
             .await
             .map_err(|_| StoreError::Closed)?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let conn = match inner.readers.lock().expect("reader pool poisoned").pop() {
                 Some(conn) => conn,
                 None => open_reader(&inner.path)?,
