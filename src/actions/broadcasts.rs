@@ -1,8 +1,10 @@
 //! Text a model wrote (an agent's answer or tool call, an MCP tool's text) is defused here
 //! before it is queued: it cannot notify a whole Slack channel or GitLab project, hide a
-//! Slack link's URL behind a label, or run a GitLab quick action with the bot's rights. The model reads untrusted payloads, so one could make it
-//! write `<!channel>` or `<https://evil.example|your login>`; only the webhook owner's own
-//! words (a command's template) may broadcast or label links.
+//! Slack link's URL behind a label, or run a GitLab quick action with the bot's rights. The
+//! model reads untrusted payloads, so one could make it write `<!channel>` or
+//! `<https://evil.example|your login>`; only the webhook owner's own words (a command's
+//! template) may broadcast or label links. A command's GitLab note is held to the same where
+//! the sender's words are in it ([`gitlab_note`]).
 
 use super::slack_markup::{Piece, Span, pieces};
 use super::{Delivery, MessageKind};
