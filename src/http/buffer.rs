@@ -47,24 +47,28 @@ pub async fn buffer(
 /// The refusal of a body declared over `max`, once it is read through and dropped (none of it
 /// kept), so that a sender that writes its whole body before it reads gets the 413.
 pub async fn read_through(request: Request, max: usize, timeout: Duration) -> ApiError {
-    let declared = declared_length(&request);
-    if asks_first(&request) || !worth_reading(declared, max as u64) {
-        return too_large(max);
-    }
-    match read(request.into_body(), max as u64, timeout, false).await {
-        Err(refused) => refused,
-        Ok(_) => too_large(max),
-    }
+    drain(request, max, timeout)
+        .await
+        .err()
+        .unwrap_or_else(|| too_large(max))
 }
 
 /// Reads a body refused whatever it holds (a compressed one) and drops it, up to
 /// [`DISCARDED_TIMES`] `max`, so a client that sends it whole before it reads reads the refusal.
 pub async fn discard(request: Request, max: usize, timeout: Duration) {
-    if asks_first(&request) || !worth_reading(declared_length(&request), max as u64) {
-        return;
-    }
     // Over the limit or late, the refusal is the same: it is the encoding that is refused.
-    let _ = read(request.into_body(), max as u64, timeout, false).await;
+    let _ = drain(request, max, timeout).await;
+}
+
+/// Reads a refused request's body to its end and drops it, unless the client waits to be
+/// invited or declared more than is read through: then none of it.
+async fn drain(request: Request, max: usize, timeout: Duration) -> Result<(), ApiError> {
+    if asks_first(&request) || !worth_reading(declared_length(&request), max as u64) {
+        return Ok(());
+    }
+    read(request.into_body(), max as u64, timeout, false)
+        .await
+        .map(drop)
 }
 
 /// Reads `body` to its end, within `timeout`, keeping at most `max` bytes of it when `keep`;
