@@ -67,19 +67,20 @@ impl AppState {
     }
 }
 
-/// Whether starting without any admin key makes one (`serve`, whose `/api` and `/mcp` need
-/// one) or leaves the keys as they are (`stdio`, which has no HTTP side).
+/// Which process starts. `serve` makes an admin key when there is none (its `/api` and `/mcp`
+/// need one) and keeps the stored secrets under its key; `stdio`, which has no HTTP side and
+/// often runs beside a `serve`, does neither (see `rekey::Role`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FirstKey {
-    Generate,
-    Leave,
+pub enum Process {
+    Serve,
+    Stdio,
 }
 
 /// Opens the store and API keys; returns the state and a key generated on first start.
 pub async fn state(
     config: Config,
     public_base_url: String,
-    keys: FirstKey,
+    process: Process,
 ) -> anyhow::Result<(AppState, Option<String>)> {
     if config.no_auth && !config.listen.ip().is_loopback() {
         anyhow::bail!(
@@ -134,7 +135,11 @@ pub async fn state(
         trusted,
         config.max_in_flight,
     );
-    let sealer = rekey::start(&store, &config).await?;
+    let role = match process {
+        Process::Serve => rekey::Role::Owner,
+        Process::Stdio => rekey::Role::FrontEnd,
+    };
+    let sealer = rekey::start(&store, &config, role).await?;
     // Last of the checks: a key generated on first start is printed only once the server
     // starts, so a start refused after making it would leave an admin key no one ever saw.
     let (api_keys, generated) = ApiKeys::bootstrap(
@@ -142,7 +147,7 @@ pub async fn state(
         config.api_key.as_deref(),
         // Without auth no key opens anything: one made now would be shown as if it did. A
         // later start with auth makes it then.
-        keys == FirstKey::Generate && !config.no_auth,
+        process == Process::Serve && !config.no_auth,
     )
     .await
     .context("load API keys")?;
@@ -296,7 +301,7 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .public_base_url
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
-    let (state, generated_api_key) = state(config, base, FirstKey::Generate).await?;
+    let (state, generated_api_key) = state(config, base, Process::Serve).await?;
     Ok(App {
         listener,
         state,
@@ -476,7 +481,7 @@ pub async fn run_stdio(
         .unwrap_or_else(|| format!("http://{}", config.listen));
     // Whoever starts stdio already holds the database; a key made here would only be printed
     // into an MCP client's log, and `serve` makes its own on its first start.
-    let (state, _) = state(config, base, FirstKey::Leave).await?;
+    let (state, _) = state(config, base, Process::Stdio).await?;
     let reply_timeout =
         crate::agents::reply_timeout::of(&state.config).map_err(anyhow::Error::msg)?;
     let hub = Arc::new(Hub::default());

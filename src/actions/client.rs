@@ -16,8 +16,11 @@ use super::{ActionError, Endpoint, Sent};
 
 const USER_AGENT: &str = concat!("webhook-mcp/", env!("CARGO_PKG_VERSION"));
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Enough for any API's JSON answer to a comment; a target cannot make us buffer more.
+/// Enough for any API's JSON answer to a comment of common size, and all a forward target can
+/// make us buffer.
 const READ_LIMIT: usize = 256 * 1024;
+/// The most read of an answer echoing a large request back (see [`read_limit`]).
+const ECHO_LIMIT: usize = 16 * 1024 * 1024;
 /// What `Sent::response` keeps for the event log.
 const KEEP: usize = 2048;
 /// Error messages quote this much of the answer: enough to see why, short enough to log.
@@ -105,6 +108,15 @@ impl Clients {
         let url = format!("{}{path}", endpoint.url.trim_end_matches('/'));
         self.for_url(&url, endpoint.trusted)
     }
+}
+
+/// Takes a user name and password out of `url`, for an API whose token goes in
+/// `Authorization`: the HTTP client would send them there too, as a second header no server
+/// reads as meant. (New ones are refused when saved; this is for those saved before.)
+pub(crate) fn drop_login(url: &mut Url) {
+    // Cannot fail on an http(s) URL, the only kind an endpoint holds.
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
 }
 
 /// A 2xx answer: the status and the (bounded) body.
@@ -199,6 +211,16 @@ async fn exchange_to(
     let request = request.map_err(|e| transport_error(service, e))?;
     let secrets = SentSecrets::of(&request, path);
     let url = request.url().clone();
+    let limit = match path {
+        // A provider's API, whose answer names the post it made.
+        UrlPath::Plain => read_limit(
+            request
+                .body()
+                .and_then(|b| b.as_bytes())
+                .map_or(0, <[u8]>::len),
+        ),
+        UrlPath::Secret | UrlPath::Forward => READ_LIMIT,
+    };
     let resp = client
         .execute(request)
         .await
@@ -215,7 +237,7 @@ async fn exchange_to(
     {
         headers.insert(reqwest::header::LOCATION, scrubbed);
     }
-    let body = secrets.scrub(&read_body(resp).await);
+    let body = secrets.scrub(&read_body(resp, limit).await);
     Ok(Answer {
         status,
         headers,
@@ -224,14 +246,22 @@ async fn exchange_to(
     })
 }
 
-/// Reads at most `READ_LIMIT` bytes. A body that breaks off midway still gives what arrived:
+/// How much of an answer to a request of `sent` bytes is read: [`READ_LIMIT`], or more for
+/// a large request, whose answer may echo it back (GitHub and GitLab return the comment they
+/// made, text and all, with its id and author around it, which are how our own posts are
+/// known when they come back as events), JSON escapes and all; never past [`ECHO_LIMIT`].
+fn read_limit(sent: usize) -> usize {
+    sent.saturating_mul(8).clamp(READ_LIMIT, ECHO_LIMIT)
+}
+
+/// Reads at most `limit` bytes. A body that breaks off midway still gives what arrived:
 /// the status already decided the outcome.
-async fn read_body(mut resp: Response) -> String {
+async fn read_body(mut resp: Response, limit: usize) -> String {
     let mut buf = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
         buf.extend_from_slice(&chunk);
-        if buf.len() >= READ_LIMIT {
-            buf.truncate(READ_LIMIT);
+        if buf.len() >= limit {
+            buf.truncate(limit);
             break;
         }
     }

@@ -87,7 +87,8 @@ pub(super) async fn comment(
         }
         None => format!("/repos/{owner}/{name}/issues/{number}/comments"),
     };
-    let (http, url) = clients.for_endpoint(&creds.github_api_url, &path)?;
+    let (http, mut url) = clients.for_endpoint(&creds.github_api_url, &path)?;
+    client::drop_login(&mut url);
     let req = http
         .post(url)
         .bearer_auth(token)
@@ -216,6 +217,60 @@ mod tests {
             Some("https://github.com/octo/app/issues/7#issuecomment-1")
         );
         assert!(sent.response.unwrap().contains("issuecomment"));
+    }
+
+    #[tokio::test]
+    async fn a_long_comments_answer_is_read_whole_for_its_id_and_author() {
+        // GitHub echoes the text, each emoji escaped as 12 bytes: past the usual read limit.
+        let text = "\u{1F600}".repeat(65_536);
+        let escaped = "\\ud83d\\ude00".repeat(65_536);
+        let answer = format!(
+            r#"{{"html_url":"https://github.com/octo/app/issues/7#issuecomment-9","id":9,"user":{{"login":"hook-bot"}},"body":"{escaped}"}}"#
+        );
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/repos/octo/app/issues/7/comments"))
+            .respond_with(ResponseTemplate::new(201).set_body_raw(answer, "application/json"))
+            .mount(&server)
+            .await;
+        let long = Delivery::GithubComment {
+            repo: "octo/app".into(),
+            number: 7,
+            body: text,
+            in_reply_to: None,
+            enterprise_host: None,
+        };
+        let sent = execute(&clients(), &creds(&server), &long).await.unwrap();
+        assert_eq!(
+            sent.remote_id.as_deref(),
+            Some("https://github.com/octo/app/issues/7#issuecomment-9")
+        );
+        assert_eq!(sent.author.as_deref(), Some("hook-bot"));
+    }
+
+    #[tokio::test]
+    async fn a_login_in_a_stored_api_url_is_not_sent_beside_the_token() {
+        // Saved by an earlier version: the token's header alone goes.
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/repos/octo/app/issues/7/comments"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let with_login = server.uri().replace("http://", "http://bot:pa55@");
+        let creds = Credentials {
+            github_api_url: endpoint(with_login),
+            ..creds(&server)
+        };
+        execute(&clients(), &creds, &delivery()).await.unwrap();
+        let requests = server.received_requests().await.unwrap();
+        let auth: Vec<_> = requests[0]
+            .headers
+            .get_all("authorization")
+            .iter()
+            .collect();
+        assert_eq!(auth, ["Bearer ghp_test"]);
     }
 
     #[tokio::test]

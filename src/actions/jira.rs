@@ -75,7 +75,8 @@ pub(super) async fn comment(
         "/rest/api/2/issue/{}/comment",
         segment("Jira issue key", comment.key)?
     );
-    let (http, url) = clients.for_endpoint(base, &path)?;
+    let (http, mut url) = clients.for_endpoint(base, &path)?;
+    client::drop_login(&mut url);
     let req = http
         .post(url)
         .basic_auth(email, Some(token))
@@ -190,6 +191,27 @@ mod tests {
             .mount(&server)
             .await;
         server
+    }
+
+    #[tokio::test]
+    async fn a_login_in_a_stored_site_url_is_not_sent_beside_the_api_token() {
+        // Saved by an earlier version: the email and token's header alone goes.
+        let server = answering(201).await;
+        let creds = Credentials {
+            jira_base_url: Some(endpoint(
+                server.uri().replace("http://", "http://other:pa55@"),
+            )),
+            ..creds(&server)
+        };
+        execute(&clients(), &creds, &delivery()).await.unwrap();
+        let requests = server.received_requests().await.unwrap();
+        let auth: Vec<_> = requests[0]
+            .headers
+            .get_all("authorization")
+            .iter()
+            .collect();
+        let expected = format!("Basic {}", STANDARD.encode("bot@example.com:atl-token"));
+        assert_eq!(auth, [expected.as_str()]);
     }
 
     #[tokio::test]

@@ -83,6 +83,18 @@ impl Runner {
                 crate::actions::mask_url_credentials(&url)
             ));
         }
+        let key_given = given(&s.openwebui_api_key).is_some();
+        if key_given
+            && reqwest::Url::parse(&url)
+                .is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+        {
+            // The HTTP client sends a URL's user and password as a Basic `Authorization`
+            // beside the key's Bearer one: two headers no server reads as meant.
+            return Err(format!(
+                "the chat API URL `{}` (WEBHOOK_MCP_CHAT_URL or OPENWEBUI_URL) carries a user                  name or password, and OPENWEBUI_API_KEY is set too: both would be sent as                  `Authorization`; give the URL without them, or leave the key unset",
+                crate::actions::mask_url_credentials(&url)
+            ));
+        }
         let timeout = Duration::from_secs(s.timeout_secs.max(1));
         Ok(Some(Runner {
             agents: super::declared(s, &config.upstreams.telegram_api_url)?,
@@ -1207,6 +1219,27 @@ mod tests {
             .unwrap_or_default();
         assert!(refused.starts_with("OPENWEBUI_URL"), "{refused}");
         assert!(runner("http://gw/v1/chat?api-version=1", "unset", "m").is_ok());
+    }
+
+    #[test]
+    fn a_login_in_the_chat_url_is_refused_beside_a_key_and_taken_alone() {
+        let runner = |url: &str, key: Option<&str>| {
+            let mut config = Config::for_tests("unused.db".into());
+            config.agents.openwebui_url = Some(url.to_string());
+            config.agents.openwebui_api_key = key.map(str::to_string);
+            Runner::from_config(&config)
+        };
+        let refused = runner("http://u:CHATPW@owui:8080", Some("sk-1"))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            refused.contains("OPENWEBUI_API_KEY") && refused.contains("u:***@owui"),
+            "{refused}"
+        );
+        assert!(!refused.contains("CHATPW"), "{refused}");
+        assert!(runner("http://u:CHATPW@owui:8080", None).is_ok_and(|r| r.is_some()));
+        assert!(runner("http://u:CHATPW@owui:8080", Some(" ")).is_ok_and(|r| r.is_some()));
+        assert!(runner("http://owui:8080", Some("sk-1")).is_ok_and(|r| r.is_some()));
     }
 
     #[test]

@@ -5,15 +5,37 @@
 use serde_json::Value;
 
 /// The value at a dotted path (`issue.labels.0.name`) or JSON pointer (`/issue/labels/0/name`).
+/// A path written as a template reads it finds the same value: an index in brackets
+/// (`issue.labels[0].name`), and `payload.` before it, naming the payload itself (unless the
+/// payload has a `payload` field of its own, which the path then goes into, as it always did).
 pub fn lookup<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
     if path.starts_with('/') {
         return root.pointer(path);
     }
-    path.split('.').try_fold(root, |v, key| match v {
+    let path = match path.strip_prefix("payload.") {
+        Some(rest) if root.get("payload").is_none() => rest,
+        _ => path,
+    };
+    path.split('.').try_fold(root, step)
+}
+
+/// One step of a dotted path: a key, an index, or a key with indices (`labels[0]`, `m[1][2]`)
+/// when no key is spelt so.
+fn step<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    let direct = match v {
         Value::Object(map) => map.get(key),
         Value::Array(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
         _ => None,
-    })
+    };
+    if direct.is_some() {
+        return direct;
+    }
+    let (name, indices) = key.split_once('[')?;
+    let mut at = if name.is_empty() { v } else { step(v, name)? };
+    for index in indices.strip_suffix(']')?.split("][") {
+        at = at.as_array()?.get(index.parse::<usize>().ok()?)?;
+    }
+    Some(at)
 }
 
 /// A scalar as text: strings as is, numbers and booleans printed.
@@ -358,6 +380,31 @@ mod tests {
         assert_eq!(lookup(&v, "/issue/labels/0/name"), Some(&json!("bug")));
         assert_eq!(lookup(&v, "issue.missing"), None);
         assert_eq!(lookup(&v, "issue.labels.x"), None);
+    }
+
+    #[test]
+    fn lookup_reads_paths_written_as_templates_write_them() {
+        let v = json!({"issue": {"labels": [{"name": "bug"}], "m": [[1, 2]], "n": 3},
+                       "odd[0]": "literal"});
+        let cases = [
+            ("issue.labels[0].name", Some(json!("bug"))),
+            ("issue.m[0][1]", Some(json!(2))),
+            ("payload.issue.n", Some(json!(3))),
+            ("payload.issue.labels[0].name", Some(json!("bug"))),
+            ("odd[0]", Some(json!("literal"))),
+            ("issue.labels[1].name", None),
+            ("issue.labels[x].name", None),
+            ("issue.labels[0", None),
+            ("issue.n[0]", None),
+            ("payload", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(lookup(&v, path).cloned(), want, "{path}");
+        }
+        // A payload with a `payload` field of its own (a Slack interaction's form) is read
+        // into it, as before.
+        let form = json!({"payload": {"type": "block_actions"}, "type": "outer"});
+        assert_eq!(lookup(&form, "payload.type"), Some(&json!("block_actions")));
     }
 
     #[test]

@@ -55,6 +55,7 @@ pub async fn serve(
     let (refuse, refusals) = mpsc::channel(QUEUED_REFUSALS);
     let reader = tokio::spawn(pass_checked_lines(
         server.state.clone(),
+        server.hub.clone(),
         input,
         to_rmcp,
         refuse,
@@ -71,21 +72,39 @@ pub async fn serve(
     // Still running only when rmcp stopped first; then it waits on stdin, and only for lines
     // that nobody would read.
     reader.abort();
+    // A client that ends its input before it starts a session (a launcher checking the
+    // command runs) has asked for nothing: rmcp's "connection closed" is no failure then.
+    let asked_nothing = matches!(reader.await, Ok(Ended::BeforeInitialize));
+    if served.is_err() && asked_nothing {
+        return Ok(());
+    }
     served?;
     written??;
     Ok(())
 }
 
+/// How the input ended.
+enum Ended {
+    /// Before any `initialize` request.
+    BeforeInitialize,
+    After,
+}
+
 /// Reads `input` a line at a time: the lines the check accepts go on to rmcp, the others'
-/// refusals to the writer. At the end of input, rmcp is told the input ended.
+/// refusals to the writer. A notification before `initialize` is dropped: rmcp ends the whole
+/// session on one (HTTP `/mcp` takes it with a 202). At the end of input, open
+/// `subscriptions/listen` streams are ended with their final result and rmcp is told the
+/// input ended (else it waits 5 s on those streams before it stops).
 async fn pass_checked_lines(
     state: AppState,
+    hub: std::sync::Arc<super::hub::Hub>,
     input: impl AsyncRead + Unpin,
     mut to_rmcp: impl AsyncWrite + Unpin,
     refuse: mpsc::Sender<Vec<u8>>,
-) {
+) -> Ended {
     let mut input = BufReader::new(input);
     let mut line = Vec::new();
+    let mut initialized = false;
     loop {
         match read_line(&mut input, &mut line).await {
             Ok(Line::Whole) => {}
@@ -118,7 +137,15 @@ async fn pass_checked_lines(
         }
         let refused = match jsonrpc::check(message) {
             Err(refusal) => Some(refusal),
-            Ok(parsed) => listen_check::refusal(&state, &parsed.value, None).await,
+            Ok(parsed) => {
+                let method = parsed.value.get("method").and_then(Value::as_str);
+                if !initialized && method.is_some() && parsed.value.get("id").is_none() {
+                    tracing::debug!(method, "a notification before initialize; dropped");
+                    continue;
+                }
+                initialized |= method == Some("initialize");
+                listen_check::refusal(&state, &parsed.value, None).await
+            }
         };
         if let Some(refusal) = refused {
             let mut answer = refusal.message().to_string().into_bytes();
@@ -138,8 +165,18 @@ async fn pass_checked_lines(
             break;
         }
     }
+    hub.end_listeners(LISTENERS_CLOSE_LIMIT).await;
     let _ = to_rmcp.shutdown().await;
+    if initialized {
+        Ended::After
+    } else {
+        Ended::BeforeInitialize
+    }
 }
+
+/// How long the end of input waits for `subscriptions/listen` streams to end with their final
+/// result, as `serve`'s shutdown does.
+const LISTENERS_CLOSE_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Writes rmcp's output and the refusals to `output`, each a whole line at a time, until rmcp
 /// stops; then the refusals already queued.

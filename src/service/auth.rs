@@ -186,6 +186,15 @@ impl ApiKeys {
             *keys = map;
             gone
         };
+        if gone {
+            // A revoked key's last use is no longer written; its entry would stay for good.
+            let keys = self.keys.read().expect("api key lock poisoned");
+            let held: HashSet<&str> = keys.values().filter_map(|k| k.id.as_deref()).collect();
+            self.touched
+                .lock()
+                .expect("touch lock poisoned")
+                .retain(|id, _| held.contains(id.as_str()));
+        }
         *self.loaded.lock().expect("api key mark poisoned") = Some(marker);
         // A key revoked by another process: the streams opened with it here end too.
         if gone {
@@ -224,6 +233,7 @@ impl ApiKeys {
             .write()
             .expect("api key lock poisoned")
             .retain(|_, key| key.id.as_deref() != Some(id));
+        self.touched.lock().expect("touch lock poisoned").remove(id);
         self.revoked.notify_waiters();
     }
 
@@ -583,7 +593,40 @@ pub fn hash(key: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::look_alike;
+    use super::*;
+
+    // Two threads: `close` blocks one until the writes `touch` spawned have had their answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_revoked_keys_last_use_is_let_go_whoever_revoked_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("x.db")).unwrap();
+        let add = |id: &'static str, key: &'static str| {
+            store.write(move |db| api_keys::insert(db, id, id, &hash(key), 1))
+        };
+        add("key_a", "presented-a").await.unwrap();
+        add("key_b", "presented-b").await.unwrap();
+        let (keys, _) = ApiKeys::bootstrap(&store, None, false).await.unwrap();
+        for presented in ["presented-a", "presented-b"] {
+            keys.touch(&store, &keys.identify(presented).unwrap());
+        }
+        let touched = |keys: &ApiKeys| {
+            let mut ids: Vec<_> = keys.touched.lock().unwrap().keys().cloned().collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(touched(&keys), ["key_a", "key_b"]);
+
+        // Here, then by another process (seen on reload).
+        keys.forget("key_a");
+        assert_eq!(touched(&keys), ["key_b"]);
+        store
+            .write(|db| api_keys::revoke(db, "key_b", 2, false).map(drop))
+            .await
+            .unwrap();
+        keys.reload(&store).await.unwrap();
+        assert!(touched(&keys).is_empty());
+        store.close();
+    }
 
     #[test]
     fn names_a_reader_could_take_for_each_other_look_alike() {

@@ -54,7 +54,7 @@ impl HookCache {
         let loading = self.entries.generation();
         let key = id.to_string();
         let loaded = store
-            .read(move |db| {
+            .read_for_delivery(move |db| {
                 let Some(row) = crate::store::webhooks::get(db, &key)? else {
                     return Ok(None);
                 };

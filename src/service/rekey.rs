@@ -4,7 +4,7 @@
 //! before anything reads them; then values stored plain before the key was set are sealed.
 
 use anyhow::Context;
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension as _};
 use serde_json::Value;
 
 use super::sealing::{Sealer, key_bytes, looks_sealed};
@@ -14,12 +14,61 @@ use crate::store::{Store, StoreError};
 /// The setting that names the previous keys, for messages.
 pub const PREVIOUS: &str = "WEBHOOK_MCP_PREVIOUS_SECRET_KEYS";
 
+/// Which process is starting, for what it may do to the stored secrets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// `serve`: it keeps the stored secrets under its key (seals, moves, and says which key).
+    Owner,
+    /// `stdio`, an MCP front end a client starts with whatever environment it gives, often
+    /// beside a running `serve`: values sealed under a key that `serve` lacks would fail
+    /// every delivery there, so it follows the key `serve` last started with.
+    FrontEnd,
+}
+
+/// `meta` entry naming the key `serve` last started with: `plain` for none, or
+/// `sealed:<fingerprint>`.
+const KEY_MARK: &str = "secret_key";
+
 /// The sealer of `WEBHOOK_MCP_SECRET_KEY`, once every stored secret opens with it: values
 /// sealed with a previous key are moved to it first, and a start with values no given key
-/// opens is refused (before anything is moved), naming their webhooks.
-pub async fn start(store: &Store, config: &Config) -> anyhow::Result<Sealer> {
+/// opens is refused (before anything is moved), naming their webhooks. A front end beside a
+/// `serve` that runs without a key stores plain (and says so); one with another key than
+/// `serve`'s is refused.
+pub async fn start(store: &Store, config: &Config, role: Role) -> anyhow::Result<Sealer> {
     let keys = Keys::new(config.secret_key.as_deref(), &config.previous_secret_keys)
         .map_err(anyhow::Error::msg)?;
+    let mark = store
+        .read(|db| {
+            Ok(db
+                .query_row("SELECT value FROM meta WHERE name = ?1", [KEY_MARK], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()?)
+        })
+        .await
+        .context("read which key the stored secrets are kept under")?;
+    let front_end = role == Role::FrontEnd && mark.is_some();
+    if front_end {
+        let mine = keys.fingerprint.as_deref().map(|f| format!("sealed:{f}"));
+        match (mark.as_deref(), mine.as_deref()) {
+            (Some("plain"), Some(_)) => {
+                tracing::warn!(
+                    "WEBHOOK_MCP_SECRET_KEY is set here, but `serve` last started on this \
+                     database without it: this process stores secrets plain too, as that \
+                     `serve` could not read them otherwise. To seal them, stop every process \
+                     and start `serve` with the key (see the README's Changing the secret key)"
+                );
+                return Ok(Sealer::default());
+            }
+            (Some(theirs), Some(mine)) if theirs != mine => anyhow::bail!(
+                "WEBHOOK_MCP_SECRET_KEY is not the key `serve` last started with on this \
+                 database: give this process that key (moving to a new key is done by \
+                 stopping every process and starting `serve` with the new key, the old one in \
+                 {PREVIOUS})"
+            ),
+            _ => {}
+        }
+    }
     let unopenable = store
         .read({
             let keys = keys.clone();
@@ -41,6 +90,10 @@ pub async fn start(store: &Store, config: &Config) -> anyhow::Result<Sealer> {
             unopenable[..unopenable.len().min(NAMED)].join(", "),
             PREVIOUS
         );
+    }
+    if front_end {
+        // The values stay as `serve` keeps them: moving or sealing them is its start's job.
+        return Ok(keys.current);
     }
     if !keys.current.is_on() {
         super::seal_plain::forget(store)
@@ -73,6 +126,24 @@ pub async fn start(store: &Store, config: &Config) -> anyhow::Result<Sealer> {
             sealed.actions
         );
     }
+    if role == Role::FrontEnd {
+        return Ok(keys.current);
+    }
+    let now_kept = match &keys.fingerprint {
+        Some(f) => format!("sealed:{f}"),
+        None => "plain".to_string(),
+    };
+    store
+        .write(move |db| {
+            db.execute(
+                "INSERT INTO meta (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                rusqlite::params![KEY_MARK, now_kept],
+            )?;
+            Ok(())
+        })
+        .await
+        .context("note which key the stored secrets are kept under")?;
     Ok(keys.current)
 }
 
@@ -81,6 +152,8 @@ pub async fn start(store: &Store, config: &Config) -> anyhow::Result<Sealer> {
 pub struct Keys {
     pub current: Sealer,
     previous: Vec<Sealer>,
+    /// Names the current key without giving it away, to tell processes' keys apart.
+    fingerprint: Option<String>,
 }
 
 impl Keys {
@@ -108,6 +181,7 @@ impl Keys {
         Ok(Keys {
             current: current_bytes.map(|b| Sealer::of(&b)).unwrap_or_default(),
             previous: sealers,
+            fingerprint: current_bytes.map(|b| fingerprint(&b)),
         })
     }
 
@@ -146,6 +220,16 @@ impl Keys {
         }
         Some(self.current.seal(&plain))
     }
+}
+
+/// A one-way name for a key: the start of a SHA-256 of it, set apart from other uses.
+fn fingerprint(key: &[u8; 32]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::new()
+        .chain_update(b"webhook-mcp secret key fingerprint\0")
+        .chain_update(key)
+        .finalize();
+    hex::encode(&digest[..8])
 }
 
 /// What a pass over the stored values did.

@@ -919,9 +919,10 @@ fn check_base_urls(
             continue;
         }
         // Removing the URL moves the token too: to the server's own endpoint for that provider.
-        let destination = url
-            .clone()
-            .unwrap_or_else(|| format!("the server's own {default}"));
+        let destination = url.as_deref().map_or_else(
+            || format!("the server's own {default}"),
+            crate::actions::mask_url_credentials,
+        );
         let carried = kept_token.is_some() && stored_token.is_some();
         if carried && !regiven.iter().any(|t| t == token) {
             return Err(ServiceError::invalid(
@@ -946,11 +947,33 @@ fn check_base_urls(
                 ),
             ));
         }
+        if let Some(why) = login_in_url(name, url, token) {
+            return Err(ServiceError::invalid(&field, why));
+        }
         let why = super::sending::target_refusal(state, url)
             .map_err(|refused| ServiceError::invalid(&field, refused))?;
         unchecked.extend(why.map(|why| super::sending::saved_target_warning(&field, &why)));
     }
     Ok(unchecked)
+}
+
+/// Why a user name or password in a base URL is refused: GitHub and Jira take their token in
+/// `Authorization`, and the HTTP client would send the URL's login there too, as a second
+/// header no server reads as meant. (GitLab's token goes in `PRIVATE-TOKEN`, so a login in
+/// `gitlab_url`, for a proxy in front of it, is sent alone and kept.)
+fn login_in_url(name: &str, url: &str, token: &str) -> Option<String> {
+    if name == "gitlab_url" {
+        return None;
+    }
+    let parsed = reqwest::Url::parse(url).ok()?;
+    (!parsed.username().is_empty() || parsed.password().is_some()).then(|| {
+        format!(
+            "`{}` carries a user name or password, which would be sent as a second \
+             `Authorization` header beside {token}'s: give the URL without them, and the \
+             credential in {token}",
+            crate::actions::mask_url_credentials(url)
+        )
+    })
 }
 
 const SEALED_FORM: &str = "a value starting with `enc:v1:` would be taken for an encrypted one \

@@ -147,10 +147,16 @@ struct Inner {
     /// listings cannot open hundreds of connections (two descriptors and a page cache each)
     /// that the pool would then keep.
     read_slots: Arc<tokio::sync::Semaphore>,
+    /// Slots of the receive path's reads alone ([`Store::read_for_delivery`]), so that
+    /// sixteen long listings do not hold up a delivery's look-up of its webhook.
+    delivery_slots: Arc<tokio::sync::Semaphore>,
 }
 
-/// Most reads at once, and so most reader connections kept.
+/// Most reads at once, and so most reader connections kept, besides the receive path's.
 const MAX_READERS: usize = 16;
+
+/// Most of the receive path's reads at once (look-ups of webhooks not in its cache).
+const MAX_DELIVERY_READERS: usize = 2;
 
 impl Store {
     /// Opens (creating if needed) the database, applies migrations and starts the writer.
@@ -202,6 +208,7 @@ impl Store {
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
                 read_slots: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
+                delivery_slots: Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERY_READERS)),
             }),
         })
     }
@@ -249,9 +256,31 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.read_in(&self.inner.read_slots, f).await
+    }
+
+    /// [`Store::read`] for the receive path, in slots of its own: it never waits behind the
+    /// API's and MCP's reads.
+    pub async fn read_for_delivery<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.read_in(&self.inner.delivery_slots, f).await
+    }
+
+    async fn read_in<T, F>(
+        &self,
+        slots: &Arc<tokio::sync::Semaphore>,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         // Held by the read itself, not by this future: a request dropped (timed out, its client
         // gone) leaves its read running, and the slot taken until it ends.
-        let slot = Arc::clone(&self.inner.read_slots)
+        let slot = Arc::clone(slots)
             .acquire_owned()
             .await
             .map_err(|_| StoreError::Closed)?;
@@ -396,8 +425,15 @@ fn configure_writer(conn: &Connection) -> Result<(), StoreError> {
     // rewritten rows pay, in the pages they already write and the pages they free; the
     // receive path only inserts.
     conn.pragma_update(None, "secure_delete", true)?;
+    // A burst (or a long read holding back checkpoints) grows the WAL; without a limit it
+    // keeps that size on disk for good. With one, a checkpoint that starts it over cuts it
+    // back to this size.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     Ok(())
 }
+
+/// The size, in bytes, the WAL is cut back to when a checkpoint starts it over.
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 
 /// Switches the file to WAL (a setting kept in the file). Two processes switching a new file
 /// at once each hold the shared lock the other must see go, and SQLite answers one of them
@@ -505,6 +541,57 @@ mod tests {
         }
         assert!(most.load(Ordering::SeqCst) <= MAX_READERS);
         assert!(store.inner.readers.lock().unwrap().len() <= MAX_READERS);
+        store.close();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_delivery_reads_its_webhook_while_every_other_read_slot_is_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("x.db")).unwrap();
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let held = Arc::new(Mutex::new(held));
+        let long_reads: Vec<_> = (0..MAX_READERS + 4)
+            .map(|_| {
+                let (store, held) = (store.clone(), held.clone());
+                tokio::spawn(async move {
+                    store
+                        .read(move |_| {
+                            let _ = held.lock().unwrap().recv();
+                            Ok(())
+                        })
+                        .await
+                })
+            })
+            .collect();
+        while store.inner.read_slots.available_permits() > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+
+        let looked_up = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            store.read_for_delivery(|db| Ok(db.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)),
+        )
+        .await;
+
+        for _ in 0..MAX_READERS + 4 {
+            let _ = release.send(());
+        }
+        for read in long_reads {
+            read.await.unwrap().unwrap();
+        }
+        assert_eq!(looked_up.expect("not held up").unwrap(), 1);
+        store.close();
+    }
+
+    #[tokio::test]
+    async fn the_writer_cuts_the_wal_back_after_a_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("x.db")).unwrap();
+        let limit: i64 = store
+            .write(|db| Ok(db.query_row("PRAGMA journal_size_limit", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(limit, WAL_SIZE_LIMIT);
         store.close();
     }
 

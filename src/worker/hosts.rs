@@ -28,6 +28,9 @@ pub struct InFlight {
     /// disk outlasting it leaves no write to renew it with, and once writes go in again
     /// another sender's claim may come before the record).
     unrecorded: Mutex<HashSet<String>>,
+    /// Hosts whose last send from here heard no answer (a timeout): the last sender is not
+    /// kept for them, or three hanging hosts would take every sender in turn.
+    stalled: Mutex<HashSet<String>>,
 }
 
 impl InFlight {
@@ -42,6 +45,7 @@ impl InFlight {
             hosts: Mutex::new(HashMap::new()),
             wake,
             unrecorded: Mutex::new(HashSet::new()),
+            stalled: Mutex::new(HashSet::new()),
         }
     }
 
@@ -73,11 +77,22 @@ impl InFlight {
         }
         let total: usize = counts.values().sum();
         let reserved = self.reserve_from.is_some_and(|from| total >= from);
-        counts
+        let mut full: Vec<String> = counts
             .into_iter()
             .filter(|(_, n)| *n >= self.share || reserved)
             .map(|(host, _)| host.to_string())
-            .collect()
+            .collect();
+        if reserved {
+            let stalled = self.stalled.lock().unwrap_or_else(|e| e.into_inner());
+            full.extend(
+                stalled
+                    .iter()
+                    .filter(|h| !full.contains(h))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+        }
+        full
     }
 
     /// The map holds whole entries only, so one a panicking sender left is still right.
@@ -112,6 +127,20 @@ impl Claim {
         Unrecorded {
             in_flight,
             id: id.to_string(),
+        }
+    }
+
+    /// Records how the send to `host` ended: `answered` unless it timed out unanswered.
+    pub fn heard(&self, host: &str, answered: bool) {
+        let mut stalled = self
+            .in_flight
+            .stalled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if answered {
+            stalled.remove(host);
+        } else {
+            stalled.insert(host.to_string());
         }
     }
 
@@ -213,6 +242,29 @@ mod tests {
         assert!(in_flight.full().is_empty());
         let woken = tokio::time::timeout(std::time::Duration::from_secs(1), woken).await;
         assert!(woken.is_ok(), "idle senders are woken");
+    }
+
+    #[test]
+    fn the_last_sender_is_not_kept_for_a_host_that_has_stopped_answering() {
+        let in_flight = Arc::new(InFlight::new(4, Arc::new(Notify::new())));
+        let claims: Vec<Claim> = (0..3).map(|_| in_flight.claim()).collect();
+        claims[0].hold(Some("slow-a:443"));
+        claims[1].hold(Some("slow-a:443"));
+        claims[2].hold(Some("slow-b:443"));
+        claims[2].heard("slow-c:443", false);
+        let full = |in_flight: &InFlight| {
+            let mut full = in_flight.full();
+            full.sort();
+            full
+        };
+        assert_eq!(full(&in_flight), ["slow-a:443", "slow-b:443", "slow-c:443"]);
+
+        // Heard from again, it may have the last sender; and with senders to spare, any.
+        claims[2].heard("slow-c:443", true);
+        assert_eq!(full(&in_flight), ["slow-a:443", "slow-b:443"]);
+        claims[2].heard("slow-c:443", false);
+        drop(claims);
+        assert!(in_flight.full().is_empty());
     }
 
     #[test]

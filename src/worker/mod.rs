@@ -91,6 +91,13 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
                 Err(e) => Err(e),
             };
             let latency_ms = started.elapsed().as_millis() as i64;
+            // Only what the host did counts: an answer, or none (not a refusal before sending).
+            match &result {
+                Err(e) if e.unanswered => claim.heard(&row.host, false),
+                Ok(_) => claim.heard(&row.host, true),
+                Err(e) if e.status.is_some() => claim.heard(&row.host, true),
+                Err(_) => {}
+            }
             let retry_delays = state.config.retry_delays().unwrap_or_default();
             let thread = result.as_ref().ok().and_then(|sent| sent.thread.clone());
             let author = result.as_ref().ok().and_then(|sent| sent.author.clone());

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
-use crate::helpers::{API_KEY, spawn_app};
+use crate::helpers::{API_KEY, spawn_app, spawn_app_with};
 
 /// A stdio server on its own database, spoken to one JSON-RPC line at a time.
 struct RawStdio {
@@ -512,4 +512,157 @@ async fn a_stdio_server_told_to_stop_by_a_signal_stops_cleanly_with_its_input_st
     let status = stopped.expect("stopped within 10 s").expect("wait");
     assert!(status.success(), "{status:?}");
     drop(stdio.stdin);
+}
+
+/// A secret key: `serve`'s in one test, a front end's in others.
+const SECRET_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+#[tokio::test]
+async fn a_front_end_with_a_key_beside_a_serve_without_one_leaves_secrets_readable_to_it() {
+    // Arrange: `serve` without a key, with a webhook; a front end started with one (a client
+    // configured before `serve` was), which would otherwise seal every secret at its start.
+    let app = spawn_app().await;
+    app.github_webhook("gh", crate::helpers::GH_SECRET).await;
+    let mut front_end = started_stdio(&app.db_path, |c| {
+        c.env("WEBHOOK_MCP_SECRET_KEY", SECRET_KEY);
+    })
+    .await;
+    front_end
+        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+
+    // Act
+    let made = call_tool(
+        &mut front_end,
+        2,
+        "create_webhook",
+        json!({"id": "gl", "name": "GL", "provider": "gitlab"}),
+    )
+    .await;
+    let (gh_status, gh) = app.get_json("/api/webhooks/gh").await;
+    let (gl_status, gl) = app.get_json("/api/webhooks/gl").await;
+    crate::helpers::open_issue(&app, 1, "Still verified").await;
+
+    // Assert
+    assert_eq!(made["isError"], false, "{made}");
+    assert_eq!(gh_status, reqwest::StatusCode::OK, "{gh}");
+    assert_eq!(gl_status, reqwest::StatusCode::OK, "{gl}");
+    let sealed: Vec<_> = crate::helpers::text_cells(&app.db_path)
+        .into_iter()
+        .filter(|(_, cell)| cell.contains("enc:v1:"))
+        .collect();
+    assert!(sealed.is_empty(), "{sealed:?}");
+}
+
+#[tokio::test]
+async fn a_front_end_with_another_key_than_serves_is_refused_before_it_stores_anything() {
+    // Arrange: `serve` started with a key, nothing stored yet.
+    let app = spawn_app_with(|c| c.secret_key = Some(SECRET_KEY.into())).await;
+    let other = "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
+
+    // Act
+    let started = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"))
+        .arg("stdio")
+        .arg("--database")
+        .arg(&app.db_path)
+        .env_remove("WEBHOOK_MCP_PREVIOUS_SECRET_KEYS")
+        .env("WEBHOOK_MCP_SECRET_KEY", other)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run webhook-mcp stdio");
+
+    // Assert
+    let stderr = String::from_utf8_lossy(&started.stderr);
+    assert!(!started.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("not the key `serve` last started with"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(other) && started.stdout.is_empty(),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn the_end_of_input_ends_an_open_listen_and_the_process_at_once() {
+    // Arrange: a session listening to a webhook's events.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut stdio = started_stdio(&dir.path().join("stdio.db"), |_| {}).await;
+    stdio
+        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    let made = call_tool(
+        &mut stdio,
+        2,
+        "create_webhook",
+        json!({"id": "gh", "name": "GH", "provider": "github"}),
+    )
+    .await;
+    assert_eq!(made["isError"], false, "{made}");
+    let listen = json!({"jsonrpc": "2.0", "id": "l1", "method": "subscriptions/listen",
+        "params": {"notifications": {"resourceSubscriptions": ["webhook://gh/events"]},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+                      "io.modelcontextprotocol/clientCapabilities": {}}}});
+    stdio.send(&listen.to_string()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Act
+    let RawStdio {
+        mut child, stdin, ..
+    } = stdio;
+    drop(stdin);
+    let started = std::time::Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("stopped within 10 s")
+        .expect("wait");
+
+    // Assert: rmcp's 5 s wait on the stream is not waited out.
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_notification_before_initialize_is_dropped_and_input_ended_at_once_is_a_clean_stop() {
+    // Arrange
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("stdio.db");
+    let mut early = RawStdio::spawn_with(&db, |_| {});
+
+    // Act
+    early
+        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    let initialized = early
+        .exchange(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                    "params": {"protocolVersion": "2025-06-18", "capabilities": {},
+                               "clientInfo": {"name": "raw", "version": "0"}}})
+            .to_string(),
+        )
+        .await;
+    let nothing = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"))
+        .arg("stdio")
+        .arg("--database")
+        .arg(&db)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run webhook-mcp stdio");
+
+    // Assert
+    let initialized = initialized.expect("initialize answered");
+    assert_eq!(initialized["id"], 1, "{initialized}");
+    assert!(initialized["result"].is_object(), "{initialized}");
+    let stderr = String::from_utf8_lossy(&nothing.stderr);
+    assert!(nothing.status.success(), "{:?}: {stderr}", nothing.status);
+    assert!(nothing.stdout.is_empty(), "{stderr}");
 }

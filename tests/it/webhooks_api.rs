@@ -845,32 +845,33 @@ async fn deleting_a_webhook_ends_its_open_work_and_a_new_one_at_its_id_starts_af
 
 #[tokio::test]
 async fn a_password_in_a_credential_base_url_is_masked_everywhere_and_kept_when_sent_back() {
-    // Arrange: GitHub Enterprise behind a proxy that takes a user and password in the URL.
+    // Arrange: a self-hosted GitLab behind a proxy that takes a user and password in the URL
+    // (GitLab's token goes in its own header, so the login is sent alone).
     let app = spawn_app().await;
-    let url = "https://bot:pa55word@ghe.example.com/api/v3";
+    let url = "https://bot:pa55word@gitlab.example.com";
     let (status, created) = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
-        "id": "ghe", "name": "GHE", "provider": "github",
-        "options": {"credentials": {"github_token": "ghp_enterprise", "github_api_url": url}}
+        "id": "gl", "name": "GL", "provider": "gitlab",
+        "options": {"credentials": {"gitlab_token": "glpat-own", "gitlab_url": url}}
     })))
     .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
 
     // Act: read it, and send the options back as shown with another change.
-    let (_, shown) = app.get_json("/api/webhooks/ghe").await;
-    let (status, updated) = send_json(app.api(Method::PUT, "/api/webhooks/ghe").json(&json!({
-        "name": "GHE (renamed)", "options": shown["options"].clone()
+    let (_, shown) = app.get_json("/api/webhooks/gl").await;
+    let (status, updated) = send_json(app.api(Method::PUT, "/api/webhooks/gl").json(&json!({
+        "name": "GL (renamed)", "options": shown["options"].clone()
     })))
     .await;
 
     // Assert: shown masked, kept whole.
-    let masked = "https://bot:***@ghe.example.com/api/v3";
-    assert_eq!(created["options"]["credentials"]["github_api_url"], masked);
-    assert_eq!(shown["options"]["credentials"]["github_api_url"], masked);
+    let masked = "https://bot:***@gitlab.example.com/";
+    assert_eq!(created["options"]["credentials"]["gitlab_url"], masked);
+    assert_eq!(shown["options"]["credentials"]["gitlab_url"], masked);
     assert_eq!(status, StatusCode::OK, "{updated}");
-    assert_eq!(updated["options"]["credentials"]["github_api_url"], masked);
+    assert_eq!(updated["options"]["credentials"]["gitlab_url"], masked);
     let db = rusqlite::Connection::open(&app.db_path).expect("open db");
     let stored: String = db
-        .query_row("SELECT options FROM webhooks WHERE id = 'ghe'", [], |r| {
+        .query_row("SELECT options FROM webhooks WHERE id = 'gl'", [], |r| {
             r.get(0)
         })
         .expect("row");
@@ -878,9 +879,51 @@ async fn a_password_in_a_credential_base_url_is_masked_everywhere_and_kept_when_
     let (_, audit) = app.get_json("/api/audit").await;
     assert!(!audit.to_string().contains("pa55word"), "{audit}");
     assert!(
-        audit.to_string().contains("bot:***@ghe.example.com"),
+        audit.to_string().contains("bot:***@gitlab.example.com"),
         "{audit}"
     );
+}
+
+#[tokio::test]
+async fn a_login_in_a_github_or_jira_url_is_refused_and_a_refusal_hides_a_new_password() {
+    // Arrange: their tokens go in `Authorization`, where the URL's login would go too.
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "ghe", "name": "GHE", "provider": "github", "options":
+        {"credentials": {"github_token": "ghp_own", "github_api_url": "https://ghe.example.com/api/v3"}}}))
+        .await;
+
+    // Act
+    let github = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "name": "G", "provider": "github", "options": {"credentials":
+            {"github_token": "ghp_x", "github_api_url": "https://bot:NEWPW1@ghe2.example.com/api/v3"}}
+    })))
+    .await;
+    let jira = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "name": "J", "provider": "jira", "options": {"credentials": {"jira_email": "a@b.example",
+            "jira_api_token": "atl", "jira_base_url": "https://me:NEWPW2@acme.atlassian.net"}}
+    })))
+    .await;
+    let moved = send_json(app.api(Method::PUT, "/api/webhooks/ghe").json(&json!({
+        "options": {"credentials": {"github_api_url": "https://bot:NEWPW3@ghe3.example.com/api/v3"}}
+    })))
+    .await;
+
+    // Assert
+    for (answer, field, password) in [
+        (&github, "options.credentials.github_api_url", "NEWPW1"),
+        (&jira, "options.credentials.jira_base_url", "NEWPW2"),
+        (&moved, "options.credentials.github_token", "NEWPW3"),
+    ] {
+        assert_error(answer, StatusCode::BAD_REQUEST, Some(field));
+        let body = answer.1.to_string();
+        assert!(!body.contains(password) && body.contains(":***@"), "{body}");
+    }
+    assert!(
+        github.1.to_string().contains("second `Authorization`"),
+        "{github:?}"
+    );
+    let (_, list) = app.get_json("/api/webhooks").await;
+    assert_eq!(list["webhooks"].as_array().map(Vec::len), Some(1), "{list}");
 }
 
 #[tokio::test]
