@@ -149,13 +149,21 @@ impl McpServer {
             let lines: Vec<String> = all
                 .iter()
                 .map(|w| {
+                    // The name too: "delete the Stripe webhook" may need it to tell two apart.
                     format!(
-                        "- {} ({}, {}, {} commands) {}",
+                        "- {} {} ({}, {}, {} commands) {}{}",
                         w.id,
+                        Value::String(w.name.clone()),
                         w.provider,
                         if w.enabled { "enabled" } else { "disabled" },
                         w.commands.unwrap_or(0),
-                        w.url
+                        w.url,
+                        if w.secret_placeholder {
+                            " [secret still a placeholder: the sender's deliveries are refused \
+                             until its own is set with rotate_secret]"
+                        } else {
+                            ""
+                        }
                     )
                 })
                 .collect();
@@ -200,6 +208,7 @@ impl McpServer {
                 ""
             }
         );
+        let summary = format!("{summary}{}", warned(&webhook.warnings));
         done(summary, json!({"webhook": webhook, "commands": cmds}))
     }
 

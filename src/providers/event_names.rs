@@ -474,8 +474,16 @@ fn listed(names: &Names, trigger: &str) -> Option<String> {
             .find(|(alias, _)| *alias == event)
             .map(|(_, meant)| *meant)
             .or_else(|| near(event, names.events));
-        if meant.is_none() && !names.closed {
-            return None;
+        if meant.is_none() {
+            if let Some(fixed) = respelt(names, trigger) {
+                return Some(format!(
+                    "{name} sends no `{trigger}` events, so this trigger never matches; did \
+                     you mean {fixed}? (a trigger is the event, a dot, and its action)"
+                ));
+            }
+            if !names.closed {
+                return None;
+            }
         }
         return Some(format!(
             "{name} sends no `{event}` events, so this trigger never matches{}",
@@ -515,6 +523,35 @@ fn listed(names: &Names, trigger: &str) -> Option<String> {
             .unwrap_or_default(),
         known.join(", ")
     ))
+}
+
+/// The triggers `trigger` was likely meant as, when it is not written as `event.action`: an
+/// action alone (`opened`: each event that has it, the first three), or the event and action
+/// joined by something else than a dot (`issues:opened`, `issue_opened`, `issues/opened`).
+fn respelt(names: &Names, trigger: &str) -> Option<String> {
+    let quoted = |t: String| format!("`{t}`");
+    let having: Vec<String> = names
+        .actions
+        .iter()
+        .filter(|(_, actions)| actions.contains(&trigger))
+        .take(3)
+        .map(|(event, _)| quoted(format!("{event}.{trigger}")))
+        .collect();
+    if !having.is_empty() {
+        return Some(having.join(" or "));
+    }
+    // Rightmost first: `issue_comment_created` splits as `issue_comment` and `created`.
+    let joins = trigger
+        .char_indices()
+        .rev()
+        .filter(|(_, c)| matches!(c, ':' | '_' | '/' | '-' | ' '));
+    joins.into_iter().find_map(|(at, sep)| {
+        let (event, action) = (&trigger[..at], &trigger[at + sep.len_utf8()..]);
+        let event = near(event, names.events)?;
+        let (_, known) = names.actions.iter().find(|(e, _)| *e == event)?;
+        let action = near(action, known)?;
+        Some(quoted(format!("{event}.{action}")))
+    })
 }
 
 /// A reminder that triggers match case, when `given` differs from `meant` only in it.
@@ -827,6 +864,26 @@ mod tests {
             ),
             (Provider::GitHub, "issue.opened", Some("`issues.opened`")),
             (Provider::GitHub, "merge_request.open", None),
+            // Written otherwise than `event.action`.
+            (
+                Provider::GitHub,
+                "issues:opened",
+                Some("did you mean `issues.opened`?"),
+            ),
+            (
+                Provider::GitHub,
+                "issue_opened",
+                Some("did you mean `issues.opened`?"),
+            ),
+            (Provider::GitHub, "issues/closed", Some("`issues.closed`")),
+            (
+                Provider::GitHub,
+                "issue_comment_created",
+                Some("`issue_comment.created`"),
+            ),
+            (Provider::GitHub, "opened", Some("`issues.opened`")),
+            (Provider::GitHub, "opened", Some("`pull_request.opened`")),
+            (Provider::GitLab, "open", Some("`issue.open`")),
             (Provider::GitLab, "issue.open", None),
             (Provider::GitLab, "merge_request.merge", None),
             (Provider::GitLab, "note", None),

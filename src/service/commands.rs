@@ -708,14 +708,20 @@ async fn presented_with_warnings(
     row: &CommandRow,
 ) -> CommandOut {
     let mut out = present(row);
-    out.warnings.extend(trigger_warning(hook, row));
+    let never_matches = trigger_warning(hook, row);
+    // What would go wrong when it fires is beside the point then (and a thread warning about
+    // a misspelt event would point at the wrong fix).
+    let fires = never_matches.is_none();
+    out.warnings.extend(never_matches);
     // Rendered off the runtime's threads: a template that takes long to render (see
     // `template`'s limits) must not hold up the requests that share them.
     let (for_render, to_render) = (hook.clone(), row.clone());
     let rendered = tokio::task::spawn_blocking(move || template_warning(&for_render, &to_render));
     out.warnings.extend(rendered.await.ok().flatten());
     out.warnings.extend(agent_warning(state, row));
-    out.warnings.extend(no_thread_warning(state, hook, row));
+    if fires {
+        out.warnings.extend(no_thread_warning(state, hook, row));
+    }
     out.warnings.extend(run_thread_warning(hook, row));
     out.warnings.extend(slack_channel_warning(hook, row));
     out.warnings.extend(openwebui_message_warning(hook, row));
@@ -1475,6 +1481,7 @@ mod tests {
             created_by: None,
             created_at: 0,
             updated_at: 0,
+            secret_placeholder: false,
         };
         let base = "https://hooks.example.com/in";
         let cases = [

@@ -39,7 +39,7 @@ pub enum ServiceError {
         field: Option<String>,
         message: String,
     },
-    #[error("{what} `{}` not found{}", quoted(.id), other_kind(what, .id))]
+    #[error("{what} `{}` not found{}", quoted(&shown_id(.id)), other_kind(what, .id))]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
@@ -87,13 +87,58 @@ fn other_kind(asked: &str, id: &str) -> String {
             "the /api/keys routes take it",
         ),
     ];
-    KINDS
+    let of_other_kind = KINDS
         .iter()
         .find(|(prefix, kind, ..)| id.trim().starts_with(prefix) && *kind != asked)
         .map(|(prefix, _, kind, tools)| {
             format!(" (`{prefix}…` is the id of {kind}, not of the {asked} asked for: {tools})")
-        })
-        .unwrap_or_default()
+        });
+    match of_other_kind {
+        Some(said) => said,
+        None if asked == "webhook" => not_a_webhook_id(id),
+        None => String::new(),
+    }
+}
+
+/// An id as a refusal repeats it: a URL given in its place (a receive URL with `?token=`)
+/// without its credentials.
+fn shown_id(id: &str) -> std::borrow::Cow<'_, str> {
+    if id.contains("://") {
+        crate::actions::mask_url_credentials(id).into()
+    } else {
+        id.into()
+    }
+}
+
+/// What a model passed as a webhook id that is not one: its receive URL, or its name.
+fn not_a_webhook_id(given: &str) -> String {
+    let given = given.trim();
+    if let Some((_, after)) = given.split_once("/webhooks/") {
+        // `…/webhooks/{provider}/{id}`, perhaps with `?token=…` after it (not repeated).
+        let id = after
+            .split(['?', '#'])
+            .next()
+            .and_then(|path| path.split('/').nth(1))
+            .filter(|id| !id.is_empty());
+        return match id {
+            Some(id) => format!(
+                " (that is a receive URL; its webhook's id is its last part: `{}`)",
+                quoted(id)
+            ),
+            None => " (that is a receive URL, not an id: list_webhooks lists the ids)".into(),
+        };
+    }
+    let id_like = !given.is_empty()
+        && given
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if id_like {
+        " (ids match case; list_webhooks lists each id beside its name)".into()
+    } else {
+        " (not an id, which holds only letters, digits, `-` and `_`: give the webhook's id, \
+         not its name; list_webhooks lists each id beside its name)"
+            .into()
+    }
 }
 
 pub use crate::quote::quoted;
@@ -227,7 +272,43 @@ mod tests {
             what: "webhook",
             id: long,
         };
-        assert!(missing.to_string().len() < 200);
+        // With the hint on finding the id.
+        assert!(missing.to_string().len() < 250);
+    }
+
+    #[test]
+    fn a_webhook_asked_for_by_its_url_or_name_is_answered_with_how_to_find_its_id() {
+        let said = |id: &str| {
+            ServiceError::NotFound {
+                what: "webhook",
+                id: id.into(),
+            }
+            .to_string()
+        };
+        let cases = [
+            (
+                "https://hooks.example.com/webhooks/github/gh-issues",
+                "its last part: `gh-issues`",
+            ),
+            (
+                "http://h/webhooks/openwebui/owui?token=SECRET",
+                "its last part: `owui`",
+            ),
+            ("https://h/webhooks/github", "list_webhooks lists the ids"),
+            ("GitHub issues", "not its name"),
+            ("GH-ISSUES", "ids match case"),
+            ("evt_0192", "get_event takes it"),
+        ];
+        for (given, hint) in cases {
+            let message = said(given);
+            assert!(message.contains(hint), "{given}: {message}");
+            assert!(!message.contains("SECRET"), "{message}");
+        }
+        let event = ServiceError::NotFound {
+            what: "event",
+            id: "nope".into(),
+        };
+        assert_eq!(event.to_string(), "event `nope` not found");
     }
 
     #[test]

@@ -78,6 +78,10 @@ pub struct WebhookOut {
     pub updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commands: Option<i64>,
+    /// The secret is a placeholder until the sender's own is set with rotate-secret: every
+    /// delivery the sender signs is refused meanwhile.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub secret_placeholder: bool,
     /// What the change did that the caller may not have meant.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
@@ -133,6 +137,7 @@ pub async fn create(
             .filter(|s| !s.is_empty()),
         created_at: now,
         updated_at: now,
+        secret_placeholder: placeholder.is_some(),
     };
     let stored = sealed(state, &row);
     let namesakes = state
@@ -151,10 +156,7 @@ pub async fn create(
     let mut out = present(state, &row, None, true);
     out.warnings.extend(namesakes.and_then(namesake_warning));
     // Stripe shows its secret only once the endpoint exists, so the URL may come first; but
-    // until the sender's own secret is set, every delivery is refused.
-    if let Some(sender) = placeholder {
-        out.warnings.push(placeholder_warning(&sender));
-    }
+    // until the sender's own secret is set, every delivery is refused (`present` says so).
     out.warnings.extend(unchecked);
     out.warnings.extend(short);
     Ok(out)
@@ -166,7 +168,8 @@ pub(crate) fn placeholder_warning(sender: &str) -> String {
     format!(
         "{sender} issues its own signing secret, so the generated one is only a placeholder and \
          {sender}'s deliveries will be refused: once {sender} shows its secret, set it with \
-         rotate-secret {{\"secret\": \"...\", \"grace_period_secs\": 0}}"
+         rotate_secret (MCP; POST /api/webhooks/{{id}}/rotate-secret over REST) giving \
+         {{\"secret\": \"...\", \"grace_period_secs\": 0}}"
     )
 }
 
@@ -550,6 +553,13 @@ fn rotated(
             )
         });
     let old = std::mem::replace(&mut row.secret, secret);
+    // A placeholder verified nothing its sender sent: no grace is kept for it.
+    let grace_secs = if row.secret_placeholder {
+        0
+    } else {
+        grace_secs
+    };
+    row.secret_placeholder = false;
     (row.previous_secret, row.previous_expires_at) = if grace_secs > 0 {
         (Some(old), Some(now + grace_secs * 1000))
     } else {
@@ -654,7 +664,18 @@ fn present(
         created_at: clock::rfc3339(row.created_at),
         updated_at: clock::rfc3339(row.updated_at),
         commands,
-        warnings: Vec::new(),
+        secret_placeholder: row.secret_placeholder,
+        // Said on every look, not only at create: a test signed with the placeholder passes,
+        // while the sender's own deliveries are all refused.
+        warnings: row
+            .secret_placeholder
+            .then(|| {
+                let provider = provider_named(&row.provider).ok()?;
+                secret_issuer(provider, &row.options).map(|sender| placeholder_warning(&sender))
+            })
+            .flatten()
+            .into_iter()
+            .collect(),
     }
 }
 

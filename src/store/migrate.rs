@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0017_audit_chat.sql"),
     include_str!("migrations/0018_orphaned_actions.sql"),
     include_str!("migrations/0019_meta.sql"),
+    include_str!("migrations/0020_secret_placeholder.sql"),
 ];
 
 /// The schema version this build writes.

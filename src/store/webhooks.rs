@@ -19,10 +19,13 @@ pub struct WebhookRow {
     pub created_by: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The secret is the placeholder made for a sender that issues its own: the sender's
+    /// deliveries are refused until its secret is set (rotate-secret).
+    pub secret_placeholder: bool,
 }
 
 const COLUMNS: &str = "id, name, provider, secret, previous_secret, previous_expires_at, \
-                       enabled, options, created_by, created_at, updated_at";
+                       enabled, options, created_by, created_at, updated_at, secret_placeholder";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<WebhookRow> {
     Ok(WebhookRow {
@@ -37,6 +40,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<WebhookRow> {
         created_by: r.get(8)?,
         created_at: r.get(9)?,
         updated_at: r.get(10)?,
+        secret_placeholder: r.get(11)?,
     })
 }
 
@@ -79,7 +83,8 @@ pub fn stands(conn: &Connection, id: &str, made: i64) -> Result<bool, StoreError
 /// Inserts a new webhook; `Conflict` if the id is taken.
 pub fn insert(conn: &Connection, w: &WebhookRow) -> Result<(), StoreError> {
     conn.prepare_cached(&format!(
-        "INSERT INTO webhooks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        "INSERT INTO webhooks ({COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))?
     .execute(params![
         w.id,
@@ -92,7 +97,8 @@ pub fn insert(conn: &Connection, w: &WebhookRow) -> Result<(), StoreError> {
         w.options,
         w.created_by,
         w.created_at,
-        w.updated_at
+        w.updated_at,
+        w.secret_placeholder
     ])
     .map_err(conflict_on_unique)?;
     Ok(())
@@ -111,7 +117,7 @@ pub fn list(conn: &Connection) -> Result<Vec<(WebhookRow, i64)>, StoreError> {
         "SELECT {COLUMNS}, (SELECT COUNT(*) FROM commands c WHERE c.webhook_id = webhooks.id) \
          FROM webhooks ORDER BY created_at, id"
     ))?;
-    let rows = stmt.query_map([], |r| Ok((from_row(r)?, r.get(11)?)))?;
+    let rows = stmt.query_map([], |r| Ok((from_row(r)?, r.get(12)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -140,7 +146,7 @@ pub fn update(conn: &Connection, w: &WebhookRow) -> Result<bool, StoreError> {
         .prepare_cached(
             "UPDATE webhooks SET name = ?2, secret = ?3, previous_secret = ?4, \
              previous_expires_at = ?5, enabled = ?6, options = ?7, created_by = ?8, \
-             updated_at = ?9 WHERE id = ?1",
+             updated_at = ?9, secret_placeholder = ?10 WHERE id = ?1",
         )?
         .execute(params![
             w.id,
@@ -151,7 +157,8 @@ pub fn update(conn: &Connection, w: &WebhookRow) -> Result<bool, StoreError> {
             w.enabled,
             w.options,
             w.created_by,
-            w.updated_at
+            w.updated_at,
+            w.secret_placeholder
         ])?;
     Ok(n == 1)
 }
@@ -245,6 +252,7 @@ pub(crate) fn made_at(at: i64) -> WebhookRow {
         created_by: None,
         created_at: at,
         updated_at: at,
+        secret_placeholder: false,
     }
 }
 

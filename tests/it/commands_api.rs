@@ -475,6 +475,11 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
         json!({"trigger": "issues.opened", "action": "comment", "template": "Thanks"}),
     )
     .await;
+    let comment_on_misspelt = add(
+        "gh",
+        json!({"trigger": "issues:opened", "action": "comment", "template": "Thanks"}),
+    )
+    .await;
 
     // Assert: saved, with a warning where it cannot work as meant.
     for (status, body) in [
@@ -498,6 +503,13 @@ async fn replies_with_nowhere_to_go_and_slack_channel_names_are_saved_with_warni
         warned(&comment_on_alert, "no thread"),
         "{:?}",
         comment_on_alert
+    );
+    // A trigger that never fires is told how to spell it, not that its event has no thread.
+    assert!(
+        warned(&comment_on_misspelt, "did you mean `issues.opened`?")
+            && !warned(&comment_on_misspelt, "no thread"),
+        "{:?}",
+        comment_on_misspelt
     );
     assert!(
         forward_alert.1.get("warnings").is_none(),

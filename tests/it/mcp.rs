@@ -483,6 +483,27 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
     assert!(said.contains("no built-in github sample"), "{said}");
     assert!(said.contains("issues.opened"), "{said}");
 
+    // Looked at or tested later, the placeholder is still said to be one.
+    let shown = call(&client, "get_webhook", json!({"webhook_id": "pay"})).await;
+    let listed = call(&client, "list_webhooks", json!({})).await;
+    let tested = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "pay", "event_type": "invoice.paid"}),
+    )
+    .await;
+    assert!(text(&shown).contains("placeholder"), "{}", text(&shown));
+    assert!(
+        text(&listed).contains("pay \"Payments\" (stripe") && text(&listed).contains("placeholder"),
+        "{}",
+        text(&listed)
+    );
+    assert!(
+        text(&tested).contains("placeholder secret"),
+        "{}",
+        text(&tested)
+    );
+
     // A webhook whose sender cannot sign is shown with how its URL must be called.
     call(
         &client,

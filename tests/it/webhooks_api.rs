@@ -141,6 +141,38 @@ async fn an_openai_webhook_without_a_secret_is_warned_its_generated_one_is_a_pla
 }
 
 #[tokio::test]
+async fn a_placeholder_secret_is_said_on_every_look_until_the_senders_own_is_set() {
+    // Arrange: Stripe makes the secret; the webhook exists before it does.
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "st", "name": "Payments", "provider": "stripe"}))
+        .await;
+
+    // Act
+    let (_, shown) = app.get_json("/api/webhooks/st").await;
+    let (_, listed) = app.get_json("/api/webhooks").await;
+    let (status, rotated) = send_json(
+        app.api(Method::POST, "/api/webhooks/st/rotate-secret")
+            .json(&json!({"secret": "whsec_stripe_own_0123456789abcdef"})),
+    )
+    .await;
+    let (_, after) = app.get_json("/api/webhooks/st").await;
+
+    // Assert: flagged and warned while it lasts, with no grace kept for it after.
+    for looked in [&shown, &listed["webhooks"][0]] {
+        assert_eq!(looked["secret_placeholder"], true, "{looked}");
+        let warning = looked["warnings"][0].as_str().unwrap_or_default();
+        assert!(warning.contains("placeholder"), "{looked}");
+    }
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    assert!(rotated.get("secret_placeholder").is_none(), "{rotated}");
+    assert!(
+        rotated.get("previous_secret_expires_at").is_none(),
+        "{rotated}"
+    );
+    assert!(after.get("warnings").is_none(), "{after}");
+}
+
+#[tokio::test]
 async fn an_openai_webhook_keeps_its_sender_so_a_rotation_needs_the_secret_openai_shows() {
     // Arrange: created by its alias, a standard-webhooks webhook whose sender makes the secret.
     let app = spawn_app().await;
