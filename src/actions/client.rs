@@ -326,7 +326,8 @@ pub(crate) fn status_error(service: &str, answer: &Answer) -> ActionError {
     } = answer;
     let (status, code) = (*status, status.as_u16());
     let mut message = format!("{service} answered {status}");
-    if status.is_redirection() {
+    // 304 (and 300) point nowhere to go: only a redirect with a `Location` is named as one.
+    if status.is_redirection() && !matches!(code, 300 | 304) {
         message.push_str(&format!(
             " (redirect to {} not followed; configure the final URL)",
             shown_location(url, headers)
@@ -408,8 +409,13 @@ const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
 /// `Retry-After` as delay-seconds or an HTTP date, relative to `now`.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if value.bytes().all(|b| b.is_ascii_digit()) && !value.is_empty() {
+        // Too large for a u64 is a very long wait (the schedule caps it), not none.
+        return Some(
+            value
+                .parse::<u64>()
+                .map_or(Duration::MAX, Duration::from_secs),
+        );
     }
     // All three forms a recipient must accept (RFC 9110): IMF-fixdate, RFC 850 and asctime.
     let at = httpdate::parse_http_date(value).ok()?;
@@ -554,6 +560,12 @@ mod tests {
         assert_eq!(retry_after(&headers(past), now), Some(Duration::ZERO));
         assert_eq!(retry_after(&headers("soon"), now), None);
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
+        // Past a u64: a very long wait, which the schedule caps, not none.
+        assert_eq!(
+            retry_after(&headers("99999999999999999999"), now),
+            Some(Duration::MAX)
+        );
+        assert_eq!(retry_after(&headers("-5"), now), None);
     }
 
     #[test]
@@ -578,6 +590,9 @@ mod tests {
             assert_eq!(err.status, Some(*code));
             assert!(err.message.contains(&code.to_string()), "{}", err.message);
         }
+        // A 304 names no place to go, so it is not called a redirect.
+        let err = status_error("GitHub", StatusCode::NOT_MODIFIED, &HeaderMap::new(), "");
+        assert!(!err.message.contains("redirect"), "{}", err.message);
     }
 
     #[test]

@@ -140,7 +140,8 @@ fn check_ok(answer: &Value, reply: &client::Reply) -> Result<(), ActionError> {
     let error = match answer["error"].as_str() {
         Some(error) => error,
         None if answer.is_null() => "its answer could not be read (cut off, or not JSON)",
-        None => "unknown error (no ok field)",
+        None if answer.get("ok").is_none() => "unknown error (no `ok` field)",
+        None => "no reason given (`ok` is not true and there is no `error` field)",
     };
     let retryable = TRANSIENT.contains(&error);
     Err(ActionError {

@@ -396,6 +396,17 @@ fn error_text(v: &Value) -> Option<String> {
         .or_else(|| v.get("message").and_then(text))
 }
 
+/// Whether a 200's body is an HTML page: labelled so, or starting as one.
+fn is_page(content_type: Option<&str>, body: &[u8]) -> bool {
+    let labelled = content_type.is_some_and(|t| {
+        let t = t.trim_start().to_ascii_lowercase();
+        t.starts_with("text/html") || t.starts_with("application/xhtml")
+    });
+    let start = String::from_utf8_lossy(&body[..body.len().min(64)]).to_ascii_lowercase();
+    let start = start.trim_start();
+    labelled || start.starts_with("<!doctype html") || start.starts_with("<html")
+}
+
 fn parse_reply(content_type: Option<&str>, body: &[u8]) -> Result<ChatReply, ChatError> {
     let fatal = |message: String| ChatError::fatal(Some(200), message);
     // A body that does not parse was most often cut off on its way (a proxy, a dropped
@@ -423,6 +434,15 @@ fn parse_reply(content_type: Option<&str>, body: &[u8]) -> Result<ChatReply, Cha
             Streamed::Empty => serde_json::from_slice(body)
                 .map_err(|_| unreadable("a stream with no JSON chunk".into()))?,
         }
+    } else if is_page(content_type, body) {
+        // A web page in place of an answer (a proxy's or Open WebUI's sign-in page, the URL
+        // of its front end rather than its API) comes back the same on every call.
+        return Err(fatal(format!(
+            "the chat API URL answered with a web page, not a chat completions answer: is it \
+             the API's address (Open WebUI's is OPENWEBUI_URL, to which /api/chat/completions \
+             is added), and is no proxy or sign-in page in front of it? It answered: {}",
+            excerpt(&String::from_utf8_lossy(body))
+        )));
     } else {
         serde_json::from_slice(body).map_err(|e| unreadable(format!("not JSON ({e})")))?
     };
@@ -937,6 +957,19 @@ mod tests {
             ResponseTemplate::new(502).set_body_raw("<html>\nERROR fake line\n", "text/html");
         let err = answer(page).await.unwrap_err();
         assert!(!err.message.contains('\n'), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_page_in_place_of_an_answer_is_final() {
+        for page in [
+            ResponseTemplate::new(200).set_body_raw("<html>Please sign in</html>", "text/html"),
+            ResponseTemplate::new(200)
+                .set_body_raw("\n<!DOCTYPE html><title>Open WebUI</title>", "text/plain"),
+        ] {
+            let err = answer(page).await.unwrap_err();
+            assert!(!err.retryable, "{}", err.message);
+            assert!(err.message.contains("web page"), "{}", err.message);
+        }
     }
 
     #[tokio::test]

@@ -138,8 +138,9 @@ pub struct AddCommandArgs {
     /// for comment, ask, respond and post_message.
     #[serde(default)]
     pub template: Option<String>,
-    /// Filters, all of which must hold: labels, label, body_contains, channel, sender, author
-    /// (string, number or a list of them), {"field": "issue.user.login", "equals"|"not_equals"|
+    /// Filters, all of which must hold: labels (the issue's or merge request's labels), label
+    /// (the one just added, on `issues.labeled` and the like), body_contains, channel, sender,
+    /// author (string, number or a list of them), {"field": "issue.user.login", "equals"|"not_equals"|
     /// "in"|"contains"|"regex"|"exists"|"gt"|"lt": ...}, from_bot (true or false; {"from_bot":
     /// false} ignores other bots and apps, so two bots cannot answer each other without end),
     /// and all / any / not.

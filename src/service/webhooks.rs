@@ -846,6 +846,19 @@ fn check_secret(provider: Provider, secret: &str) -> Result<String, ServiceError
              (or leave it out to have one generated, where the sender takes one)",
         ));
     }
+    // Stripe's API keys (`sk_live_…`, restricted `rk_…`) are not its signing secrets
+    // (`whsec_…`): one given here would verify nothing, and is a key worth far more than one.
+    let api_key = ["sk_live_", "sk_test_", "rk_live_", "rk_test_"]
+        .iter()
+        .any(|p| secret.starts_with(p));
+    if provider == Provider::Stripe && api_key {
+        return Err(ServiceError::invalid(
+            "secret",
+            "that is a Stripe API key, not a webhook signing secret: give the endpoint's \
+             signing secret (`whsec_…`, shown under Developers → Webhooks, on the endpoint's \
+             page), and keep the API key out of this service",
+        ));
+    }
     if provider == Provider::StandardWebhooks && crate::actions::standard_key(secret).is_none() {
         return Err(ServiceError::invalid(
             "secret",

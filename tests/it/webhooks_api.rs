@@ -630,9 +630,20 @@ async fn a_standard_webhooks_secret_that_is_not_whsec_base64_is_refused() {
         "name": "Svix", "provider": "standard-webhooks", "secret": "whsec_not*base64!",
     })))
     .await;
+    let stripe_api_key = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "name": "Stripe", "provider": "stripe", "secret": "sk_live_51Habc123",
+    })))
+    .await;
 
     // Assert
     assert_error(&answer, StatusCode::BAD_REQUEST, Some("secret"));
+    assert_error(&stripe_api_key, StatusCode::BAD_REQUEST, Some("secret"));
+    let said = stripe_api_key.1.to_string();
+    assert!(
+        said.contains("Stripe API key") && said.contains("whsec_"),
+        "{said}"
+    );
+    assert!(!said.contains("51Habc123"), "{said}");
 }
 
 #[tokio::test]
