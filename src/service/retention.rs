@@ -187,12 +187,13 @@ pub async fn sweep_audit(
 ) -> Result<usize, StoreError> {
     let now = clock::now_ms();
     let cutoff = cutoff(now, days);
-    let mut entries = 0;
+    let (mut entries, mut after) = (0, 0);
     loop {
         let expired = state
             .store
-            .write(move |db| audit::expire(db, cutoff, now, audit::EXPIRE_PER_WRITE))
+            .write(move |db| audit::expire(db, cutoff, now, audit::EXPIRE_PER_WRITE, after))
             .await?;
+        after = expired.looked_to;
         state
             .expired
             .audit_entries

@@ -177,6 +177,9 @@ pub struct AuditExpired {
     pub entries: usize,
     /// No entry older than the cutoff is left at the front of the log.
     pub finished: bool,
+    /// The last entry looked at: the next write goes on after it, past the ones kept (stamped
+    /// in the future by a clock that was ahead), which would otherwise be read again forever.
+    pub looked_to: i64,
 }
 
 /// Deletes the oldest entries made before `cutoff` (unix ms), from the first `budget`: the
@@ -189,13 +192,14 @@ pub fn expire(
     cutoff: i64,
     now: i64,
     budget: u32,
+    after: i64,
 ) -> Result<AuditExpired, StoreError> {
     let front: Vec<(i64, i64)> = conn
         .prepare_cached(
-            "SELECT id, at FROM audit_log WHERE id < (SELECT MAX(id) FROM audit_log) \
+            "SELECT id, at FROM audit_log WHERE id > ?2 AND id < (SELECT MAX(id) FROM audit_log) \
              ORDER BY id LIMIT ?1",
         )?
-        .query_map(params![budget], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![budget, after], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     // The old ones up to a run of young ones (see `retention::YOUNG_RUN`): one stamped in
     // the future by a clock step is passed over, not taken for the young end.
@@ -223,6 +227,7 @@ pub fn expire(
     Ok(AuditExpired {
         entries: old.len(),
         finished: ended || front.len() < budget as usize,
+        looked_to: front.last().map_or(after, |(id, _)| *id),
     })
 }
 
@@ -337,15 +342,12 @@ mod tests {
         for (times, budget, kept, deleted, finished) in cases {
             let conn = migrated();
             let made: Vec<i64> = times.iter().map(|at| add(&conn, *at)).collect();
-            let expired = expire(&conn, 5, 10, budget).unwrap();
+            let expired = expire(&conn, 5, 10, budget, 0).unwrap();
             let kept: Vec<i64> = kept.iter().map(|i| made[*i]).collect();
             assert_eq!(ids(&conn), kept, "{times:?} budget {budget}");
             assert_eq!(
-                expired,
-                AuditExpired {
-                    entries: deleted,
-                    finished
-                },
+                (expired.entries, expired.finished),
+                (deleted, finished),
                 "{times:?} budget {budget}"
             );
         }
@@ -357,12 +359,39 @@ mod tests {
             for at in std::iter::repeat_n(at, young).chain([1, 1]) {
                 add(&conn, at);
             }
-            let expired = expire(&conn, 5, 10, 1000).unwrap();
-            let want = AuditExpired {
-                entries: deleted,
-                finished: true,
-            };
-            assert_eq!(expired, want, "{young} at {at}");
+            let expired = expire(&conn, 5, 10, 1000, 0).unwrap();
+            assert_eq!(
+                (expired.entries, expired.finished),
+                (deleted, true),
+                "{young} at {at}"
+            );
         }
+    }
+
+    #[test]
+    fn a_sweep_goes_on_past_a_front_of_entries_stamped_in_the_future() {
+        // A clock that ran ahead stamped more entries than one write reads, before old ones.
+        let conn = migrated();
+        let ahead: Vec<i64> = (0..5).map(|_| add(&conn, 99)).collect();
+        (0..3).for_each(|_| {
+            add(&conn, 1);
+        });
+        add(&conn, 9);
+
+        let mut after = 0;
+        let mut writes = 0;
+        loop {
+            let expired = expire(&conn, 5, 10, 2, after).unwrap();
+            after = expired.looked_to;
+            writes += 1;
+            assert!(writes < 10, "the sweep never ends");
+            if expired.finished {
+                break;
+            }
+        }
+
+        let mut kept = ahead;
+        kept.push(ids(&conn).last().copied().expect("the newest"));
+        assert_eq!(ids(&conn), kept);
     }
 }

@@ -490,11 +490,17 @@ pub fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<EventRow>, St
     if let Some(v) = &filter.status {
         push("status =", v.clone().into());
     }
+    // An event's id starts with the time it was received (UUIDv7, whose first 48 bits are
+    // its milliseconds, and `received_at` is read from it): a time bound is also a bound on
+    // the id, which the primary key finds without reading every event after it.
+    let id_at = |ms: i64| format!("evt_{:012x}", ms.clamp(0, 0xffff_ffff_ffff));
     if let Some(v) = filter.since_ms {
         push("received_at >=", v.into());
+        push("id >=", id_at(v).into());
     }
     if let Some(v) = filter.until_ms {
         push("received_at <", v.into());
+        push("id <", id_at(v).into());
     }
     if let Some(v) = &filter.before_id {
         push("id <", v.clone().into());

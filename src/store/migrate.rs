@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0018_orphaned_actions.sql"),
     include_str!("migrations/0019_meta.sql"),
     include_str!("migrations/0020_secret_placeholder.sql"),
+    include_str!("migrations/0021_outbox_due_hosts.sql"),
 ];
 
 /// The schema version this build writes.

@@ -115,6 +115,27 @@ pub fn delete_unplanned(conn: &Connection, id: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The next due row `claim_due` may take (see there).
+const CLAIM_DUE: &str = "SELECT id, lease_ran_out FROM ( \
+               SELECT * FROM (SELECT id, 0 AS lease_ran_out, next_attempt_at FROM outbox \
+                 WHERE status = 'pending' AND next_attempt_at <= ?1 \
+                   AND host NOT IN (SELECT value FROM json_each(?2)) \
+                   AND id NOT IN (SELECT value FROM json_each(?3)) \
+                 ORDER BY next_attempt_at LIMIT 1) \
+               UNION ALL \
+               SELECT * FROM (SELECT id, 0, next_attempt_at FROM outbox \
+                 WHERE status = 'retrying' AND next_attempt_at <= ?1 \
+                   AND host NOT IN (SELECT value FROM json_each(?2)) \
+                   AND id NOT IN (SELECT value FROM json_each(?3)) \
+                 ORDER BY next_attempt_at LIMIT 1) \
+               UNION ALL \
+               SELECT * FROM (SELECT id, 1, next_attempt_at FROM outbox \
+                 WHERE status = 'sending' AND lease_until < ?1 \
+                   AND host NOT IN (SELECT value FROM json_each(?2)) \
+                   AND id NOT IN (SELECT value FROM json_each(?3)) \
+                 ORDER BY next_attempt_at LIMIT 1)) \
+             ORDER BY next_attempt_at LIMIT 1";
+
 /// Takes the next due row and leases it until `lease_until`, so a crash mid-send only delays
 /// it: an expired lease makes the row due again. Rows going to one of the `full` hosts (those
 /// with their share of the senders busy) are passed over, and wait for one of them to end;
@@ -126,17 +147,12 @@ pub fn claim_due(
     full: &[String],
     unrecorded: &[String],
 ) -> Result<Option<OutboxRow>, StoreError> {
-    // The same one pass over the due rows (`outbox_due`) as without the hosts: the list is
-    // read once into a lookup, and each due row's host is checked against it.
+    // The earliest of each status's own earliest, each read in `outbox_due`'s order and
+    // stopping at the first row it may take (the hosts and ids passed over are looked up in
+    // the index itself): one `ORDER BY` over the three would read and sort every due row,
+    // and a backlog would make each claim, on the writer, cost milliseconds.
     let due: Option<(String, bool)> = conn
-        .prepare_cached(
-            "SELECT id, status = 'sending' FROM outbox \
-             WHERE ((status IN ('pending', 'retrying') AND next_attempt_at <= ?1) \
-                    OR (status = 'sending' AND lease_until < ?1)) \
-               AND host NOT IN (SELECT value FROM json_each(?2)) \
-               AND id NOT IN (SELECT value FROM json_each(?3)) \
-             ORDER BY next_attempt_at LIMIT 1",
-        )?
+        .prepare_cached(CLAIM_DUE)?
         .query_row(params![now, json_list(full), json_list(unrecorded)], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
@@ -176,17 +192,20 @@ pub fn is_announced(action: &str) -> bool {
     matches!(action, "ask" | "comment" | "respond" | "post_message")
 }
 
-/// Rows that may have made a post no answer named: those on their way, and those with an
-/// attempt since `since` (a placeholder) that went out and heard no answer. Read from the few
-/// rows on their way (`outbox_due`) and the few attempts unanswered of late
+/// Rows of `actions` (an SQL list) that may have made a post no answer named: those on their
+/// way, and those with an attempt since `since` (a placeholder) that went out and heard no
+/// answer. Read from the rows on their way (`outbox_due`, kept to the actions asked about: a
+/// backlog of forwards is no reply) and the few attempts unanswered of late
 /// (`outbox_attempts_unanswered`), not the whole outbox.
-fn uncertain_rows(since: &str) -> String {
+fn uncertain_rows(since: &str, actions: &str) -> String {
     format!(
         "WITH uncertain(id) AS ( \
              SELECT id FROM outbox \
              WHERE status IN ('pending', 'retrying', 'sending') AND remote_id IS NULL \
+               AND action IN {actions} \
              UNION \
-             SELECT outbox_id FROM outbox_attempts WHERE unanswered = 1 AND started_at >= {since})"
+             SELECT outbox_id FROM outbox_attempts INDEXED BY outbox_attempts_unanswered \
+             WHERE unanswered = 1 AND started_at >= {since})"
     )
 }
 
@@ -607,6 +626,19 @@ pub fn posted(
     Ok(false)
 }
 
+/// The query of [`unconfirmed_channel_texts`].
+fn unconfirmed_channel_sql() -> String {
+    format!(
+        "{} SELECT o.id, o.delivery, {}, o.status = 'dead' \
+         FROM uncertain u JOIN outbox o ON o.id = u.id \
+         WHERE o.action = 'post_message' AND json_valid(o.delivery) \
+         AND json_extract(o.delivery, '$.message_kind') = 'openwebui' \
+         ORDER BY o.id DESC LIMIT 50",
+        uncertain_rows("?1", "('post_message')"),
+        sent_unanswered("?1")
+    )
+}
+
 /// What Open WebUI channel messages that may be in a channel unannounced say (any webhook's
 /// `post_message`): those still on their way (sent or being sent with no answer recorded
 /// yet), as a channel announces a post before its sender has read the answer naming it; and
@@ -620,15 +652,7 @@ pub fn unconfirmed_channel_texts(
 ) -> Result<Vec<Unconfirmed>, StoreError> {
     // Posts to an Open WebUI channel only (a Discord or Slack message is not announced by
     // Open WebUI), picked before the limit, which other targets' rows would fill.
-    let mut stmt = conn.prepare_cached(&format!(
-        "{} SELECT o.id, o.delivery, {}, o.status = 'dead' \
-         FROM uncertain u JOIN outbox o ON o.id = u.id \
-         WHERE o.action = 'post_message' AND json_valid(o.delivery) \
-         AND json_extract(o.delivery, '$.message_kind') = 'openwebui' \
-         ORDER BY o.id DESC LIMIT 50",
-        uncertain_rows("?1"),
-        sent_unanswered("?1")
-    ))?;
+    let mut stmt = conn.prepare_cached(&unconfirmed_channel_sql())?;
     let rows = stmt.query_map([since], |r| {
         Ok((
             r.get(0)?,
@@ -652,6 +676,23 @@ pub fn unconfirmed_channel_texts(
     Ok(found)
 }
 
+/// The query of [`unconfirmed_texts_on_source`].
+fn unconfirmed_on_source_sql() -> String {
+    format!(
+        "{} SELECT o.id, o.delivery, {}, o.webhook_id, e.provider, \
+                CASE WHEN ?5 IS NOT NULL AND json_valid(CAST(e.body AS TEXT)) \
+                     THEN json_extract(CAST(e.body AS TEXT), ?5) END, o.status = 'dead' \
+         FROM uncertain u JOIN outbox o ON o.id = u.id JOIN events e ON e.id = o.event_id \
+         WHERE (o.webhook_id = ?3 OR e.provider = ?1) \
+         AND (e.source_key = ?2 OR (?4 IS NOT NULL AND e.provider = 'linear' \
+              AND json_valid(e.source) AND json_extract(e.source, '$.detail.issue_id') = ?4)) \
+         AND o.action IN ('ask', 'comment', 'respond') \
+         ORDER BY o.id DESC LIMIT 50",
+        uncertain_rows("?6", "('ask', 'comment', 'respond')"),
+        sent_unanswered("?6")
+    )
+}
+
 /// What replies in `scope` that may be on a source thread unannounced say: those still on
 /// their way (sent or being sent, but with no answer recorded yet), whose announcement can
 /// come before the id that would know it; and those with an attempt since `since` that went
@@ -669,19 +710,7 @@ pub fn unconfirmed_texts_on_source(
     linear_issue: Option<&str>,
     since: i64,
 ) -> Result<Vec<Unconfirmed>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{} SELECT o.id, o.delivery, {}, o.webhook_id, e.provider, \
-                CASE WHEN ?5 IS NOT NULL AND json_valid(CAST(e.body AS TEXT)) \
-                     THEN json_extract(CAST(e.body AS TEXT), ?5) END, o.status = 'dead' \
-         FROM uncertain u JOIN outbox o ON o.id = u.id JOIN events e ON e.id = o.event_id \
-         WHERE (o.webhook_id = ?3 OR e.provider = ?1) \
-         AND (e.source_key = ?2 OR (?4 IS NOT NULL AND e.provider = 'linear' \
-              AND json_valid(e.source) AND json_extract(e.source, '$.detail.issue_id') = ?4)) \
-         AND o.action IN ('ask', 'comment', 'respond') \
-         ORDER BY o.id DESC LIMIT 50",
-        uncertain_rows("?6"),
-        sent_unanswered("?6")
-    ))?;
+    let mut stmt = conn.prepare_cached(&unconfirmed_on_source_sql())?;
     let site_at = site_address_at(scope.provider).map(|(path, _)| path);
     let found = params![
         scope.provider,
@@ -842,4 +871,76 @@ fn text_of(delivery: Option<String>) -> Option<String> {
         .or_else(|| value.get("text"))
         .and_then(|v| v.as_str())?;
     Some(text.trim().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migrated() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        conn
+    }
+
+    fn plan(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> String {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(values, |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("; ")
+    }
+
+    fn queue(conn: &Connection, id: &str, action: &str, host: &str, at: i64) {
+        conn.execute(
+            "INSERT INTO outbox (id, action, target, status, attempts, next_attempt_at, host, \
+             delivery, created_at, updated_at) VALUES (?1, ?2, 't', 'pending', 0, ?3, ?4, '{}', \
+             0, 0)",
+            params![id, action, at, host],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_claim_reads_the_due_rows_in_index_order_not_a_sort_of_them_all() {
+        let conn = migrated();
+        let claim = plan(&conn, CLAIM_DUE, params![0, "[]", "[]"]);
+        // One sort, of the three rows the statuses' own searches found; none of the backlog.
+        assert!(!claim.contains("SCAN outbox"), "{claim}");
+        assert_eq!(claim.matches("USE TEMP B-TREE").count(), 1, "{claim}");
+        assert_eq!(
+            claim.matches("USING COVERING INDEX outbox_due").count(),
+            2,
+            "{claim}"
+        );
+
+        // The earliest row whose host has senders to spare, of any status.
+        queue(&conn, "act_1", "forward", "busy:443", 1);
+        queue(&conn, "act_2", "forward", "busy:443", 2);
+        queue(&conn, "act_3", "comment", "free:443", 3);
+        conn.execute(
+            "UPDATE outbox SET status = 'retrying' WHERE id = 'act_3'",
+            [],
+        )
+        .unwrap();
+        let claimed = claim_due(&conn, 10, 100, &["busy:443".into()], &[]).unwrap();
+        assert_eq!(claimed.map(|r| r.id).as_deref(), Some("act_3"));
+        let claimed = claim_due(&conn, 10, 100, &[], &["act_1".into()]).unwrap();
+        assert_eq!(claimed.map(|r| r.id).as_deref(), Some("act_2"));
+    }
+
+    #[test]
+    fn a_comment_looks_only_at_replies_on_their_way_not_a_backlog_of_other_actions() {
+        let conn = migrated();
+        let values = params!["github", "k", "gh", None::<String>, None::<String>, 0];
+        let on_source = plan(&conn, &unconfirmed_on_source_sql(), values);
+        let on_channel = plan(&conn, &unconfirmed_channel_sql(), params![0]);
+        for planned in [on_source, on_channel] {
+            assert!(planned.contains("outbox_unconfirmed"), "{planned}");
+            assert!(planned.contains("outbox_attempts_unanswered"), "{planned}");
+            assert!(!planned.contains("SCAN outbox"), "{planned}");
+        }
+    }
 }
