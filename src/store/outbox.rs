@@ -1,7 +1,7 @@
 //! SQL for the outbox: actions written in the same transaction as their event, claimed by the
 //! worker with a lease, and finished with every attempt recorded. Dead rows stay to be retried.
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::StoreError;
 use crate::providers::site_of;
@@ -478,21 +478,34 @@ pub struct ActionFilter {
 
 /// Actions, newest first (their ids are time-ordered).
 pub fn list(conn: &Connection, filter: &ActionFilter) -> Result<Vec<OutboxRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM outbox WHERE (?1 IS NULL OR status = ?1) \
-         AND (?2 IS NULL OR webhook_id = ?2) AND (?3 IS NULL OR id < ?3) \
-         ORDER BY id DESC LIMIT ?4"
-    ))?;
-    let rows = stmt.query_map(
-        params![
-            filter.status,
-            filter.webhook_id,
-            filter.before_id,
-            filter.limit
-        ],
-        from_row,
-    )?;
+    let (sql, values) = list_query(filter);
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params_from_iter(values), from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The list's statement with only the filters given: `(?1 IS NULL OR status = ?1)` would
+/// keep the planner from the index of each (`outbox_by_status`, `outbox_by_webhook`).
+fn list_query(filter: &ActionFilter) -> (String, Vec<rusqlite::types::Value>) {
+    let mut sql = format!("SELECT {COLUMNS} FROM outbox WHERE 1 = 1");
+    let mut values: Vec<rusqlite::types::Value> = Vec::new();
+    let given = [
+        ("status", filter.status.clone()),
+        ("webhook_id", filter.webhook_id.clone()),
+    ];
+    for (column, value) in given {
+        if let Some(value) = value {
+            values.push(value.into());
+            sql.push_str(&format!(" AND {column} = ?{}", values.len()));
+        }
+    }
+    if let Some(before) = &filter.before_id {
+        values.push(before.clone().into());
+        sql.push_str(&format!(" AND id < ?{}", values.len()));
+    }
+    values.push(filter.limit.into());
+    sql.push_str(&format!(" ORDER BY id DESC LIMIT ?{}", values.len()));
+    (sql, values)
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -929,6 +942,30 @@ mod tests {
         assert_eq!(claimed.map(|r| r.id).as_deref(), Some("act_3"));
         let claimed = claim_due(&conn, 10, 100, &[], &["act_1".into()]).unwrap();
         assert_eq!(claimed.map(|r| r.id).as_deref(), Some("act_2"));
+    }
+
+    #[test]
+    fn each_list_filter_searches_an_index_in_the_lists_order() {
+        let conn = migrated();
+        let filter = |status: Option<&str>, webhook: Option<&str>| ActionFilter {
+            status: status.map(str::to_string),
+            webhook_id: webhook.map(str::to_string),
+            before_id: Some("act_9".into()),
+            limit: 10,
+        };
+        for (given, index) in [
+            (filter(Some("dead"), None), "outbox_by_status"),
+            (filter(None, Some("gh")), "outbox_by_webhook"),
+        ] {
+            let (sql, values) = list_query(&given);
+            let planned = plan(&conn, &sql, params_from_iter(values));
+            assert!(planned.contains(index), "{planned}");
+            assert!(!planned.contains("TEMP B-TREE"), "{planned}");
+        }
+        queue(&conn, "act_1", "forward", "h:443", 1);
+        let listed = list(&conn, &filter(Some("pending"), None)).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(list(&conn, &filter(Some("dead"), None)).unwrap().is_empty());
     }
 
     #[test]

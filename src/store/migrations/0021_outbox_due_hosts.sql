@@ -7,3 +7,7 @@ CREATE INDEX outbox_due ON outbox(status, next_attempt_at, host, id);
 -- the announcement of: found without reading a backlog of other actions.
 CREATE INDEX outbox_unconfirmed ON outbox(action, status)
     WHERE remote_id IS NULL AND status IN ('pending', 'retrying', 'sending');
+-- The action list, newest first, of one status or one webhook: a rare status or a quiet
+-- webhook is found without reading every action.
+CREATE INDEX outbox_by_status ON outbox(status, id);
+CREATE INDEX outbox_by_webhook ON outbox(webhook_id, id);
