@@ -396,7 +396,8 @@ fn error_text(v: &Value) -> Option<String> {
         .or_else(|| v.get("message").and_then(text))
 }
 
-/// Whether a 200's body is an HTML page: labelled so, or starting as one.
+/// Whether a 200's body that is not JSON is an HTML page: labelled so and starting with a
+/// tag, or starting as a page does.
 fn is_page(content_type: Option<&str>, body: &[u8]) -> bool {
     let labelled = content_type.is_some_and(|t| {
         let t = t.trim_start().to_ascii_lowercase();
@@ -404,7 +405,9 @@ fn is_page(content_type: Option<&str>, body: &[u8]) -> bool {
     });
     let start = String::from_utf8_lossy(&body[..body.len().min(64)]).to_ascii_lowercase();
     let start = start.trim_start();
-    labelled || start.starts_with("<!doctype html") || start.starts_with("<html")
+    (labelled && start.starts_with('<'))
+        || start.starts_with("<!doctype html")
+        || start.starts_with("<html")
 }
 
 fn parse_reply(content_type: Option<&str>, body: &[u8]) -> Result<ChatReply, ChatError> {
@@ -434,17 +437,22 @@ fn parse_reply(content_type: Option<&str>, body: &[u8]) -> Result<ChatReply, Cha
             Streamed::Empty => serde_json::from_slice(body)
                 .map_err(|_| unreadable("a stream with no JSON chunk".into()))?,
         }
-    } else if is_page(content_type, body) {
-        // A web page in place of an answer (a proxy's or Open WebUI's sign-in page, the URL
-        // of its front end rather than its API) comes back the same on every call.
-        return Err(fatal(format!(
-            "the chat API URL answered with a web page, not a chat completions answer: is it \
-             the API's address (Open WebUI's is OPENWEBUI_URL, to which /api/chat/completions \
-             is added), and is no proxy or sign-in page in front of it? It answered: {}",
-            excerpt(&String::from_utf8_lossy(body))
-        )));
     } else {
-        serde_json::from_slice(body).map_err(|e| unreadable(format!("not JSON ({e})")))?
+        match serde_json::from_slice(body) {
+            Ok(value) => value,
+            // A web page in place of an answer (a proxy's or Open WebUI's sign-in page, the
+            // URL of its front end rather than its API) comes back the same on every call.
+            Err(_) if is_page(content_type, body) => {
+                return Err(fatal(format!(
+                    "the chat API URL answered with a web page, not a chat completions \
+                     answer: is it the API's address (Open WebUI's is OPENWEBUI_URL, to which \
+                     /api/chat/completions is added), and is no proxy or sign-in page in front \
+                     of it? It answered: {}",
+                    excerpt(&String::from_utf8_lossy(body))
+                )));
+            }
+            Err(e) => return Err(unreadable(format!("not JSON ({e})"))),
+        }
     };
     if value.is_null() {
         return Err(fatal(
@@ -970,6 +978,14 @@ mod tests {
             assert!(!err.retryable, "{}", err.message);
             assert!(err.message.contains("web page"), "{}", err.message);
         }
+        // An answer labelled as a page by mistake is still read.
+        let mislabelled = ResponseTemplate::new(200).set_body_raw(
+            json!({"choices": [{"message": {"role": "assistant", "content": "ok"},
+                                "finish_reason": "stop"}]})
+            .to_string(),
+            "text/html",
+        );
+        assert!(answer(mislabelled).await.is_ok());
     }
 
     #[tokio::test]

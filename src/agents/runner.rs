@@ -91,7 +91,9 @@ impl Runner {
             // The HTTP client sends a URL's user and password as a Basic `Authorization`
             // beside the key's Bearer one: two headers no server reads as meant.
             return Err(format!(
-                "the chat API URL `{}` (WEBHOOK_MCP_CHAT_URL or OPENWEBUI_URL) carries a user                  name or password, and OPENWEBUI_API_KEY is set too: both would be sent as                  `Authorization`; give the URL without them, or leave the key unset",
+                "the chat API URL `{}` (WEBHOOK_MCP_CHAT_URL or OPENWEBUI_URL) carries a user \
+                 name or password, and OPENWEBUI_API_KEY is set too: both would be sent as \
+                 `Authorization`; give the URL without them, or leave the key unset",
                 crate::actions::mask_url_credentials(&url)
             ));
         }
@@ -1236,7 +1238,10 @@ mod tests {
             refused.contains("OPENWEBUI_API_KEY") && refused.contains("u:***@owui"),
             "{refused}"
         );
-        assert!(!refused.contains("CHATPW"), "{refused}");
+        assert!(
+            !refused.contains("CHATPW") && !refused.contains("  "),
+            "{refused}"
+        );
         assert!(runner("http://u:CHATPW@owui:8080", None).is_ok_and(|r| r.is_some()));
         assert!(runner("http://u:CHATPW@owui:8080", Some(" ")).is_ok_and(|r| r.is_some()));
         assert!(runner("http://owui:8080", Some("sk-1")).is_ok_and(|r| r.is_some()));

@@ -201,6 +201,15 @@ impl Conditions {
         self.tests.iter().all(|t| t.matches(payload))
     }
 
+    /// The first test the payload fails, said with what the payload has there; `None` when
+    /// it passes them all.
+    pub fn unmet(&self, payload: &Value) -> Option<String> {
+        self.tests
+            .iter()
+            .find(|t| !t.matches(payload))
+            .map(|t| t.unmet(payload))
+    }
+
     /// Whether only payloads with a value at `path` pass: an `exists: true` test on it, at the
     /// top or in an `all` (however deep). Under `any` or `not` it may be skipped, so those
     /// are not looked into: a `false` means "not for sure", never "not".
@@ -456,7 +465,15 @@ fn keys(path: &str) -> Vec<String> {
             .split('/')
             .map(|k| k.replace("~1", "/").replace("~0", "~"))
             .collect(),
-        None => path.split('.').map(str::to_string).collect(),
+        // As `lookup` reads it written as a template writes it: `payload.` first, `[0]`.
+        None => path
+            .strip_prefix("payload.")
+            .unwrap_or(path)
+            .replace('[', ".")
+            .replace(']', "")
+            .split('.')
+            .map(str::to_string)
+            .collect(),
     }
 }
 
@@ -626,7 +643,58 @@ fn compile_spec(spec: Spec, at: &str) -> Result<Conditions, ConditionError> {
     Ok(Conditions { tests })
 }
 
+/// A short, quoted JSON rendering of what a payload has, for a test's report.
+fn shown(value: &impl serde::Serialize) -> String {
+    let text = serde_json::to_string(value).unwrap_or_default();
+    crate::quote::quoted(&text).into_owned()
+}
+
 impl Test {
+    /// Why `p` fails this test, in the words of the condition and what `p` has.
+    fn unmet(&self, p: &Value) -> String {
+        let listed = |key: &str, want: &[String], have: Vec<String>| {
+            format!(
+                "`{key}` wants one of {}, the event has {}",
+                shown(&want),
+                shown(&have)
+            )
+        };
+        match self {
+            Test::Labels(want) => listed("labels", want, payload::labels(p)),
+            Test::LabelAdded(want) => format!(
+                "`label` wants one of {} just added (an `issues.labeled` event or the like), \
+                 the event added {}",
+                shown(want),
+                shown(&payload::labels_added(p))
+            ),
+            Test::BodyContains(want) => format!(
+                "`body_contains`: none of {} is in the event's text",
+                shown(want)
+            ),
+            Test::Channel(want) => listed("channel", want, payload::channels(p)),
+            Test::Sender(want) => listed("sender", want, payload::senders(p)),
+            Test::Author(want) => listed("author", want, payload::authors(p)),
+            Test::FromBot(want) => format!(
+                "`from_bot` wants {want}, and the event is {}",
+                if *want {
+                    "a person's"
+                } else {
+                    "a bot's or an app's"
+                }
+            ),
+            Test::Field { path, op } => {
+                let have = lookup(p, path).map_or("nothing there".to_string(), shown);
+                format!("`field` `{path}` {}, the event has {have}", op.wanted())
+            }
+            Test::All(items) => items
+                .iter()
+                .find_map(|c| c.unmet(p))
+                .map_or_else(|| "`all`".into(), |why| format!("in `all`: {why}")),
+            Test::Any(_) => "none of `any`'s conditions holds".into(),
+            Test::Not(_) => "`not`'s conditions hold".into(),
+        }
+    }
+
     fn matches(&self, p: &Value) -> bool {
         match self {
             Test::Labels(want) => any_equal(&payload::labels(p), want),
@@ -659,6 +727,20 @@ impl Test {
 }
 
 impl FieldOp {
+    /// What the test asks of the value, as its condition says it.
+    fn wanted(&self) -> String {
+        match self {
+            FieldOp::Equals(v) => format!("`equals` {}", shown(v)),
+            FieldOp::NotEquals(v) => format!("`not_equals` {}", shown(v)),
+            FieldOp::In(list) => format!("`in` {}", shown(list)),
+            FieldOp::Contains(v) => format!("`contains` {}", shown(v)),
+            FieldOp::Regex(re) => format!("`regex` {}", shown(&re.as_str())),
+            FieldOp::Exists(want) => format!("`exists` {want}"),
+            FieldOp::Gt(n) => format!("`gt` {n}"),
+            FieldOp::Lt(n) => format!("`lt` {n}"),
+        }
+    }
+
     fn matches(&self, value: Option<&Value>) -> bool {
         match self {
             FieldOp::Exists(want) => value.is_some_and(|v| !v.is_null()) == *want,

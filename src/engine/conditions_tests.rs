@@ -408,11 +408,19 @@ fn a_field_is_required_only_where_no_event_without_it_can_pass() {
             false,
         ),
         ("no conditions", json!({}), false),
+        (
+            "written as a template writes it",
+            json!({"field": "payload.merge_request.iid", "exists": true}),
+            true,
+        ),
     ];
     for (name, conditions, expected) in cases {
         let compiled = Conditions::compile(&conditions).expect("conditions compile");
         assert_eq!(compiled.require(field), expected, "{name}");
     }
+    let indexed = json!({"field": "workflow_run.pull_requests[0]", "exists": true});
+    let compiled = Conditions::compile(&indexed).expect("conditions compile");
+    assert!(compiled.require("workflow_run.pull_requests.0"));
 }
 
 #[test]

@@ -34,6 +34,36 @@ pub fn matching<'a>(
     fired
 }
 
+/// Why each of `commands` (enabled, in run order) that the event does not fire does not, as
+/// (command id, why): for a test to say why a command stayed quiet, not only that it did.
+pub fn unmatched<'a>(
+    commands: &'a [CompiledCommand],
+    event_type: &str,
+    payload: &Value,
+) -> Vec<(&'a str, String)> {
+    let mut quiet = Vec::new();
+    let mut stopped_by: Option<&str> = None;
+    for command in commands {
+        let why = if let Some(stopper) = stopped_by {
+            format!("command `{stopper}`, run before it, matched and has `stop`")
+        } else if !command.trigger.matches(event_type) {
+            format!(
+                "its trigger `{}` does not match the event's type `{event_type}`",
+                command.trigger.as_str()
+            )
+        } else if let Some(unmet) = command.conditions.unmet(payload) {
+            format!("its conditions do not hold: {unmet}")
+        } else {
+            if command.stop {
+                stopped_by = Some(&command.id);
+            }
+            continue;
+        };
+        quiet.push((command.id.as_str(), why));
+    }
+    quiet
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +108,26 @@ mod tests {
         assert_eq!(ids(matching(&commands, "issues.closed", &bug)), ["a", "c"]);
         assert_eq!(ids(matching(&commands, "issues.opened", &json!({}))), ["b"]);
         assert_eq!(ids(matching(&commands, "push", &json!({}))), ["c"]);
+
+        // Why the others stayed quiet.
+        let quiet = |event_type: &str, payload: &Value| {
+            unmatched(&commands, event_type, payload)
+                .into_iter()
+                .map(|(id, why)| format!("{id}: {why}"))
+                .collect::<Vec<_>>()
+        };
+        let said = quiet("issues.opened", &bug);
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].starts_with("c: command `b`"), "{said:?}");
+        let said = quiet("push", &json!({}));
+        assert!(
+            said[0].contains("trigger `issues.*`") && said[0].contains("`push`"),
+            "{said:?}"
+        );
+        let said = quiet("issues.closed", &json!({"issue": {"labels": []}}));
+        assert!(
+            said[0].contains("labels") && said[0].contains("bug"),
+            "{said:?}"
+        );
     }
 }

@@ -74,7 +74,7 @@ pub async fn serve(
     reader.abort();
     // A client that ends its input before it starts a session (a launcher checking the
     // command runs) has asked for nothing: rmcp's "connection closed" is no failure then.
-    let asked_nothing = matches!(reader.await, Ok(Ended::BeforeInitialize));
+    let asked_nothing = matches!(reader.await, Ok(Ended::BeforeAnyRequest));
     if served.is_err() && asked_nothing {
         return Ok(());
     }
@@ -85,13 +85,13 @@ pub async fn serve(
 
 /// How the input ended.
 enum Ended {
-    /// Before any `initialize` request.
-    BeforeInitialize,
+    /// Before any request.
+    BeforeAnyRequest,
     After,
 }
 
 /// Reads `input` a line at a time: the lines the check accepts go on to rmcp, the others'
-/// refusals to the writer. A notification before `initialize` is dropped: rmcp ends the whole
+/// refusals to the writer. A notification before any request is dropped: rmcp ends the whole
 /// session on one (HTTP `/mcp` takes it with a 202). At the end of input, open
 /// `subscriptions/listen` streams are ended with their final result and rmcp is told the
 /// input ended (else it waits 5 s on those streams before it stops).
@@ -104,7 +104,7 @@ async fn pass_checked_lines(
 ) -> Ended {
     let mut input = BufReader::new(input);
     let mut line = Vec::new();
-    let mut initialized = false;
+    let mut started = false;
     loop {
         match read_line(&mut input, &mut line).await {
             Ok(Line::Whole) => {}
@@ -139,11 +139,14 @@ async fn pass_checked_lines(
             Err(refusal) => Some(refusal),
             Ok(parsed) => {
                 let method = parsed.value.get("method").and_then(Value::as_str);
-                if !initialized && method.is_some() && parsed.value.get("id").is_none() {
-                    tracing::debug!(method, "a notification before initialize; dropped");
+                let request = method.is_some() && parsed.value.get("id").is_some();
+                if !started && method.is_some() && !request {
+                    tracing::debug!(method, "a notification before any request; dropped");
                     continue;
                 }
-                initialized |= method == Some("initialize");
+                // `initialize`, or any request of a protocol that needs none (2026-07-28
+                // clients start with `server/discover`, or a call carrying `_meta`).
+                started |= request;
                 listen_check::refusal(&state, &parsed.value, None).await
             }
         };
@@ -167,10 +170,10 @@ async fn pass_checked_lines(
     }
     hub.end_listeners(LISTENERS_CLOSE_LIMIT).await;
     let _ = to_rmcp.shutdown().await;
-    if initialized {
+    if started {
         Ended::After
     } else {
-        Ended::BeforeInitialize
+        Ended::BeforeAnyRequest
     }
 }
 

@@ -105,6 +105,14 @@ fn other_kind(asked: &str, id: &str) -> String {
 fn shown_id(id: &str) -> std::borrow::Cow<'_, str> {
     if id.contains("://") {
         crate::actions::mask_url_credentials(id).into()
+    } else if id.contains(['/', '?', '@']) {
+        // A URL written without its scheme (`hooks.example.com/webhooks/…?token=…`).
+        let masked = crate::actions::mask_url_credentials(&format!("http://{id}"));
+        masked
+            .strip_prefix("http://")
+            .unwrap_or(&masked)
+            .to_string()
+            .into()
     } else {
         id.into()
     }
@@ -293,6 +301,10 @@ mod tests {
             (
                 "http://h/webhooks/openwebui/owui?token=SECRET",
                 "its last part: `owui`",
+            ),
+            (
+                "hooks.example.com/webhooks/custom/c?token=SECRET",
+                "its last part: `c`",
             ),
             ("https://h/webhooks/github", "list_webhooks lists the ids"),
             ("GitHub issues", "not its name"),

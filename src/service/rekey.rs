@@ -47,16 +47,25 @@ pub async fn start(store: &Store, config: &Config, role: Role) -> anyhow::Result
         })
         .await
         .context("read which key the stored secrets are kept under")?;
-    let front_end = role == Role::FrontEnd && mark.is_some();
+    let front_end = role == Role::FrontEnd;
     if front_end {
         let mine = keys.fingerprint.as_deref().map(|f| format!("sealed:{f}"));
+        // No `serve` has said its key since this version: one that sealed before shows by its
+        // sealed values (and this key must open them); with none, it is not known, and what is
+        // stored plain every process reads.
+        let mark = match mark {
+            Some(mark) => Some(mark),
+            None if holds_sealed(store).await? => None,
+            None => Some("plain".to_string()),
+        };
         match (mark.as_deref(), mine.as_deref()) {
             (Some("plain"), Some(_)) => {
                 tracing::warn!(
-                    "WEBHOOK_MCP_SECRET_KEY is set here, but `serve` last started on this \
-                     database without it: this process stores secrets plain too, as that \
-                     `serve` could not read them otherwise. To seal them, stop every process \
-                     and start `serve` with the key (see the README's Changing the secret key)"
+                    "WEBHOOK_MCP_SECRET_KEY is set here, but `serve` has not started on this \
+                     database with it (it last started without a key, or not since this \
+                     version): this process stores secrets plain, as such a `serve` could not \
+                     read them otherwise. To seal them, stop every process and start `serve` \
+                     with the key (see the README's Changing the secret key)"
                 );
                 return Ok(Sealer::default());
             }
@@ -125,9 +134,6 @@ pub async fn start(store: &Store, config: &Config, role: Role) -> anyhow::Result
             sealed.commands,
             sealed.actions
         );
-    }
-    if role == Role::FrontEnd {
-        return Ok(keys.current);
     }
     let now_kept = match &keys.fingerprint {
         Some(f) => format!("sealed:{f}"),
@@ -220,6 +226,23 @@ impl Keys {
         }
         Some(self.current.seal(&plain))
     }
+}
+
+/// Whether the webhooks or commands hold a sealed value (the small tables: a queued action's
+/// sealed values come from them).
+async fn holds_sealed(store: &Store) -> anyhow::Result<bool> {
+    store
+        .read(|db| {
+            Ok(db.query_row(
+                "SELECT EXISTS (SELECT 1 FROM webhooks WHERE secret LIKE 'enc:v1:%' \
+                   OR previous_secret LIKE 'enc:v1:%' OR options LIKE '%enc:v1:%') \
+                 OR EXISTS (SELECT 1 FROM commands WHERE target LIKE '%enc:v1:%')",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+        .context("look for sealed secrets")
 }
 
 /// A one-way name for a key: the start of a SHA-256 of it, set apart from other uses.

@@ -977,7 +977,7 @@ fn check_base_urls(
                 &field,
                 format!(
                     "`{}` is not a URL of at most 2,048 bytes; give it as https://host/...",
-                    crate::quote::quoted(url)
+                    crate::quote::quoted(&crate::actions::mask_url_credentials(url))
                 ),
             ));
         }

@@ -666,3 +666,55 @@ async fn a_notification_before_initialize_is_dropped_and_input_ended_at_once_is_
     assert!(nothing.status.success(), "{:?}: {stderr}", nothing.status);
     assert!(nothing.stdout.is_empty(), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_notification_after_a_first_request_of_a_protocol_without_initialize_goes_through() {
+    // A 2026-07-28 client starts with `server/discover`, never `initialize`; its
+    // `notifications/cancelled` (how it cancels a call or a listen) must reach rmcp.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |lines: Vec<String>| {
+        let db = dir.path().join("stdio.db");
+        async move {
+            let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"))
+                .arg("stdio")
+                .arg("--database")
+                .arg(&db)
+                .env("RUST_LOG", "debug")
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .expect("spawn webhook-mcp stdio");
+            let mut stdin = child.stdin.take().expect("stdin");
+            for line in lines {
+                stdin
+                    .write_all(format!("{line}\n").as_bytes())
+                    .await
+                    .expect("write");
+            }
+            drop(stdin);
+            let done = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+                .await
+                .expect("stopped")
+                .expect("output");
+            String::from_utf8_lossy(&done.stderr).into_owned()
+        }
+    };
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+                      "io.modelcontextprotocol/clientCapabilities": {}});
+    let discover = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover",
+                          "params": {"_meta": meta}})
+    .to_string();
+    let cancel = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}"#;
+
+    // Act
+    let after_a_request = run(vec![discover, cancel.to_string()]).await;
+    let before_any = run(vec![cancel.to_string()]).await;
+
+    // Assert
+    let dropped = "a notification before any request; dropped";
+    assert!(!after_a_request.contains(dropped), "{after_a_request}");
+    assert!(before_any.contains(dropped), "{before_any}");
+}
