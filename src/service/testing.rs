@@ -54,6 +54,18 @@ pub struct TestReport {
     /// A warning about the test itself: an event type with no built-in sample (often a typo).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The webhook's commands the event did not fire, each with why: its trigger, the first of
+    /// its conditions that does not hold (with what the event has there), an earlier command's
+    /// `stop`, or its being disabled.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unmatched: Vec<UnmatchedCommand>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnmatchedCommand {
+    pub command_id: String,
+    pub trigger: String,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -76,9 +88,23 @@ pub struct PlannedCommand {
 
 impl TestReport {
     pub fn summary(&self) -> String {
+        // The first few, for a model reading only the text; all of them are in `unmatched`.
+        const SAID: usize = 5;
+        let mut quiet: String = self
+            .unmatched
+            .iter()
+            .take(SAID)
+            .map(|c| format!(" {} did not fire: {}.", c.command_id, c.why))
+            .collect();
+        if self.unmatched.len() > SAID {
+            quiet.push_str(&format!(
+                " ({} more in `unmatched`.)",
+                self.unmatched.len() - SAID
+            ));
+        }
         match &self.note {
-            Some(note) => format!("{} Note: {note}", self.outcome()),
-            None => self.outcome(),
+            Some(note) => format!("{}{quiet} Note: {note}", self.outcome()),
+            None => format!("{}{quiet}", self.outcome()),
         }
     }
 
@@ -256,6 +282,7 @@ pub async fn test_webhook(
         actions_queued: false,
         problem: None,
         note,
+        unmatched: Vec::new(),
     };
     let event_id = match outcome {
         Outcome::Accepted {
@@ -353,6 +380,11 @@ pub async fn test_webhook(
         .read(move |db| crate::store::commands::list(db, &key))
         .await?;
     let all = super::commands::opened_rows(&state.sealer, all)?;
+    // Read from the body as the receiver read it (a form's payload too, which the event
+    // shows only as its text).
+    let event_type = event.summary.event_type.as_deref().unwrap_or_default();
+    let read = crate::providers::parse_payload(provider, &body).unwrap_or(Value::Null);
+    report.unmatched = unmatched(&all, &matched, event_type, &read);
     let ctx = super::planning::template_context(
         &hook,
         &std::sync::Arc::new(event.payload.clone()),
@@ -418,4 +450,32 @@ pub async fn test_webhook(
         });
     }
     Ok(report)
+}
+
+/// Why each command in `rows` (in run order) that is not in `matched` stayed quiet.
+fn unmatched(
+    rows: &[CommandRow],
+    matched: &[String],
+    event_type: &str,
+    payload: &Value,
+) -> Vec<UnmatchedCommand> {
+    let compiled = super::commands::compile_enabled(rows);
+    let mut why: std::collections::HashMap<&str, String> =
+        crate::engine::unmatched(&compiled, event_type, payload)
+            .into_iter()
+            .collect();
+    rows.iter()
+        .filter(|row| !matched.contains(&row.id))
+        .map(|row| UnmatchedCommand {
+            command_id: row.id.clone(),
+            trigger: row.trigger.clone(),
+            why: if row.enabled {
+                why.remove(row.id.as_str()).unwrap_or_else(|| {
+                    "it does not compile in this version (see list_webhooks' warnings)".into()
+                })
+            } else {
+                "it is disabled".into()
+            },
+        })
+        .collect()
 }

@@ -2513,3 +2513,70 @@ async fn create_webhook_sent_twice_tells_the_model_in_its_summary_of_the_first()
     );
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_test_says_why_each_command_it_did_not_fire_stayed_quiet() {
+    // Arrange: four commands the sample `issues.opened` (labelled bug, number 1347) passes by.
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+    issues_webhook(&client).await;
+    for (trigger, conditions) in [
+        ("issues.opened", json!({"labels": ["security"]})),
+        ("pull_request.opened", json!({})),
+        (
+            "issues.opened",
+            json!({"field": "issue.labels[0].name", "equals": "wontfix"}),
+        ),
+        ("issues.*", json!({})),
+    ] {
+        add_command_ok(
+            &client,
+            json!({"webhook_id": "gh", "trigger": trigger, "action": "comment",
+                   "template": "Seen", "conditions": conditions}),
+        )
+        .await;
+    }
+    let listed = call(&client, "get_webhook", json!({"webhook_id": "gh"})).await;
+    let last = structured(&listed)["commands"][3]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    call(
+        &client,
+        "update_command",
+        json!({"webhook_id": "gh", "command_id": last, "enabled": false}),
+    )
+    .await;
+
+    // Act
+    let tested = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "event_type": "issues.opened"}),
+    )
+    .await;
+
+    // Assert
+    let report = structured(&tested);
+    let why: Vec<String> = report["unmatched"]
+        .as_array()
+        .expect("unmatched")
+        .iter()
+        .map(|c| c["why"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(why.len(), 4, "{report}");
+    assert!(
+        why[0].contains("`labels`") && why[0].contains("security"),
+        "{why:?}"
+    );
+    assert!(
+        why[1].contains("`pull_request.opened`") && why[1].contains("`issues.opened`"),
+        "{why:?}"
+    );
+    assert!(
+        why[2].contains("issue.labels[0].name") && why[2].contains("wontfix"),
+        "{why:?}"
+    );
+    assert_eq!(why[3], "it is disabled");
+    assert!(text(&tested).contains("did not fire"), "{}", text(&tested));
+}
