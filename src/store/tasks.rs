@@ -574,6 +574,26 @@ pub fn list(conn: &Connection, f: &TaskFilter) -> Result<Vec<TaskRow>, StoreErro
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// [`claim`]'s statement.
+fn claim_sql() -> String {
+    // The oldest of each status's own oldest, each read in `tasks_by_status`' order: one
+    // `ORDER BY` over both would read and sort every queued task (a backlog, during a chat
+    // API outage) on each claim, on the writer.
+    format!(
+        "UPDATE tasks SET status = 'running', lease_owner = ?2, lease_until = ?3, \
+         attempts = attempts + 1, updated_at = ?1 \
+         WHERE id = (SELECT MIN(id) FROM ( \
+             SELECT * FROM (SELECT id FROM tasks WHERE status = 'queued' AND next_run_at <= ?1 \
+               AND (?4 = '[]' OR agent IN (SELECT value FROM json_each(?4))) \
+               ORDER BY id LIMIT 1) \
+             UNION ALL \
+             SELECT * FROM (SELECT id FROM tasks WHERE status = 'running' AND lease_until < ?1 \
+               AND (?4 = '[]' OR agent IN (SELECT value FROM json_each(?4))) \
+               ORDER BY id LIMIT 1))) \
+         RETURNING {READ_COLUMNS}"
+    )
+}
+
 /// Takes the oldest runnable task (queued and due, or running with an expired lease) for one
 /// of `agents` (any agent when empty) and leases it to `owner` until `lease_until`.
 pub fn claim(
@@ -586,16 +606,7 @@ pub fn claim(
     // The names are bound as one JSON array, never pasted into the SQL: any text is a name
     // (a quote, a NUL), and the statement stays the same, so it is prepared once.
     let agents = serde_json::Value::from(agents).to_string();
-    let sql = format!(
-        "UPDATE tasks SET status = 'running', lease_owner = ?2, lease_until = ?3, \
-         attempts = attempts + 1, updated_at = ?1 \
-         WHERE id = (SELECT id FROM tasks \
-                     WHERE ((status = 'queued' AND next_run_at <= ?1) \
-                            OR (status = 'running' AND lease_until < ?1)) \
-                       AND (?4 = '[]' OR agent IN (SELECT value FROM json_each(?4))) \
-                     ORDER BY id LIMIT 1) \
-         RETURNING {READ_COLUMNS}"
-    );
+    let sql = claim_sql();
     Ok(conn
         .prepare_cached(&sql)?
         .query_row(params![now, owner, lease_until, agents], from_row)
@@ -1044,6 +1055,21 @@ pub fn renew_lease(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_claim_reads_each_status_in_index_order_not_a_sort_of_every_task() {
+        let conn = migrated();
+        let planned = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", claim_sql()))
+            .unwrap()
+            .query_map(params![0, "o", 0, "[]"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("; ");
+        assert!(!planned.contains("TEMP B-TREE"), "{planned}");
+        assert_eq!(planned.matches("tasks_by_status").count(), 2, "{planned}");
+    }
 
     #[test]
     fn a_task_failed_by_the_reply_timeout_is_one_that_takes_replies() {
