@@ -66,12 +66,24 @@ fn run_pending(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             known: SCHEMA_VERSION,
         });
     }
+    // Said when an older database is brought up to date: a new index over a large table
+    // makes that start take seconds, which would otherwise look like a hang. (A new file
+    // made here is no news.)
+    let started = std::time::Instant::now();
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         tx.execute_batch(sql)
             .map_err(|e| failed(path, index + 1, e))?;
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
     }
     tx.commit()?;
+    if found > 0 && found < SCHEMA_VERSION {
+        tracing::info!(
+            from = found,
+            to = SCHEMA_VERSION,
+            took_ms = started.elapsed().as_millis() as u64,
+            "database schema brought up to date"
+        );
+    }
     Ok(())
 }
 
