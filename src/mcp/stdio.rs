@@ -85,14 +85,14 @@ pub async fn serve(
 
 /// How the input ended.
 enum Ended {
-    /// Before any request.
+    /// Before the session began.
     BeforeAnyRequest,
     After,
 }
 
 /// Reads `input` a line at a time: the lines the check accepts go on to rmcp, the others'
-/// refusals to the writer. A notification before any request is dropped: rmcp ends the whole
-/// session on one (HTTP `/mcp` takes it with a 202). At the end of input, open
+/// refusals to the writer. A notification before the session begins is dropped: rmcp ends the
+/// whole session on one (HTTP `/mcp` takes it with a 202). At the end of input, open
 /// `subscriptions/listen` streams are ended with their final result and rmcp is told the
 /// input ended (else it waits 5 s on those streams before it stops).
 async fn pass_checked_lines(
@@ -141,12 +141,18 @@ async fn pass_checked_lines(
                 let method = parsed.value.get("method").and_then(Value::as_str);
                 let request = method.is_some() && parsed.value.get("id").is_some();
                 if !started && method.is_some() && !request {
-                    tracing::debug!(method, "a notification before any request; dropped");
+                    tracing::debug!(method, "a notification before the session began; dropped");
                     continue;
                 }
-                // `initialize`, or any request of a protocol that needs none (2026-07-28
-                // clients start with `server/discover`, or a call carrying `_meta`).
-                started |= request;
+                // rmcp's session begins with `initialize`, or with a request of a protocol that
+                // needs none (2026-07-28), which names its version in `_meta`; `server/discover`
+                // and `ping` leave it waiting.
+                let versioned = parsed
+                    .value
+                    .pointer("/params/_meta/io.modelcontextprotocol~1protocolVersion")
+                    .is_some();
+                started |= method == Some("initialize")
+                    || (request && versioned && method != Some("server/discover"));
                 listen_check::refusal(&state, &parsed.value, None).await
             }
         };

@@ -436,7 +436,7 @@ pub fn compile_enabled(rows: &[CommandRow]) -> Vec<CompiledCommand> {
         .collect()
 }
 
-fn compile(row: &CommandRow) -> Result<CompiledCommand, command::InvalidCommand> {
+pub(super) fn compile(row: &CommandRow) -> Result<CompiledCommand, command::InvalidCommand> {
     let conditions: Value = serde_json::from_str(&row.conditions).unwrap_or(Value::Null);
     let target: Option<Value> = row
         .target

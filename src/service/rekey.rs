@@ -25,17 +25,20 @@ pub enum Role {
     FrontEnd,
 }
 
-/// `meta` entry naming the key `serve` last started with: `plain` for none, or
-/// `sealed:<fingerprint>`.
+/// `meta` entry naming the key the stored secrets are kept under: `plain` for none, or
+/// `sealed:<fingerprint>`. Written by each `serve` start, and by the first start of all when
+/// that is a `stdio` (used without `serve`, or before it).
 const KEY_MARK: &str = "secret_key";
 
 /// The sealer of `WEBHOOK_MCP_SECRET_KEY`, once every stored secret opens with it: values
 /// sealed with a previous key are moved to it first, and a start with values no given key
-/// opens is refused (before anything is moved), naming their webhooks. A front end beside a
-/// `serve` that runs without a key stores plain (and says so); one with another key than
-/// `serve`'s is refused.
+/// opens is refused (before anything is moved), naming their webhooks. A front end on a
+/// database whose secrets are kept plain stores plain (and says so), one with another key
+/// than they are kept under is refused, and it never moves values between keys; a `serve`
+/// without a key on a database kept under one is refused unless it is given the key to move
+/// its values off.
 pub async fn start(store: &Store, config: &Config, role: Role) -> anyhow::Result<Sealer> {
-    let keys = Keys::new(config.secret_key.as_deref(), &config.previous_secret_keys)
+    let given = Keys::new(config.secret_key.as_deref(), &config.previous_secret_keys)
         .map_err(anyhow::Error::msg)?;
     let mark = store
         .read(|db| {
@@ -47,36 +50,34 @@ pub async fn start(store: &Store, config: &Config, role: Role) -> anyhow::Result
         })
         .await
         .context("read which key the stored secrets are kept under")?;
+    let mine = given.fingerprint.as_deref().map(|f| format!("sealed:{f}"));
     let front_end = role == Role::FrontEnd;
-    if front_end {
-        let mine = keys.fingerprint.as_deref().map(|f| format!("sealed:{f}"));
-        // No `serve` has said its key since this version: one that sealed before shows by its
-        // sealed values (and this key must open them); with none, it is not known, and what is
-        // stored plain every process reads.
-        let mark = match mark {
-            Some(mark) => Some(mark),
-            None if holds_sealed(store).await? => None,
-            None => Some("plain".to_string()),
-        };
-        match (mark.as_deref(), mine.as_deref()) {
-            (Some("plain"), Some(_)) => {
-                tracing::warn!(
-                    "WEBHOOK_MCP_SECRET_KEY is set here, but `serve` has not started on this \
-                     database with it (it last started without a key, or not since this \
-                     version): this process stores secrets plain, as such a `serve` could not \
-                     read them otherwise. To seal them, stop every process and start `serve` \
-                     with the key (see the README's Changing the secret key)"
-                );
-                return Ok(Sealer::default());
-            }
-            (Some(theirs), Some(mine)) if theirs != mine => anyhow::bail!(
-                "WEBHOOK_MCP_SECRET_KEY is not the key `serve` last started with on this \
-                 database: give this process that key (moving to a new key is done by \
-                 stopping every process and starting `serve` with the new key, the old one in \
-                 {PREVIOUS})"
-            ),
-            _ => {}
+    // A front end opens with its own key alone: moving values between keys is `serve`'s.
+    let keys = if front_end {
+        Keys {
+            previous: Vec::new(),
+            ..given.clone()
         }
+    } else {
+        given.clone()
+    };
+    match (role, mark.as_deref(), mine.as_deref()) {
+        (Role::FrontEnd, Some("plain"), Some(_)) => {
+            tracing::warn!(
+                "WEBHOOK_MCP_SECRET_KEY is set here, but the stored secrets are kept plain \
+                 (`serve` last started without a key): this process stores them plain too, as \
+                 that `serve` could not read them otherwise. To seal them, stop every process \
+                 and start `serve` with the key (see the README's Changing the secret key)"
+            );
+            return Ok(Sealer::default());
+        }
+        (Role::FrontEnd, Some(theirs), Some(mine)) if theirs != mine => anyhow::bail!(
+            "WEBHOOK_MCP_SECRET_KEY is not the key the stored secrets are kept under (the one \
+             `serve` last started with): give this process that key (moving to a new key is \
+             done by stopping every process and starting `serve` with the new key, the old \
+             one in {PREVIOUS})"
+        ),
+        _ => {}
     }
     let unopenable = store
         .read({
@@ -95,13 +96,24 @@ pub async fn start(store: &Store, config: &Config, role: Role) -> anyhow::Result
         };
         anyhow::bail!(
             "stored secrets cannot be opened: {}{more}; start with the key they were sealed \
-             with as WEBHOOK_MCP_SECRET_KEY, or, to move them to a new key, with that key in {}",
+             with as WEBHOOK_MCP_SECRET_KEY, or, to move them to a new key, start `serve` \
+             with that key in {}",
             unopenable[..unopenable.len().min(NAMED)].join(", "),
             PREVIOUS
         );
     }
-    if front_end {
-        // The values stay as `serve` keeps them: moving or sealing them is its start's job.
+    // Nothing sealed stands in the way yet (else it was named above), but a process started
+    // with the key may be running, and would seal what this one could not open.
+    let kept_under_a_key = mark.as_deref().is_some_and(|kept| kept != "plain");
+    if role == Role::Owner && kept_under_a_key && mine.is_none() && !given.has_previous() {
+        anyhow::bail!(
+            "WEBHOOK_MCP_SECRET_KEY is not set, but the stored secrets are kept under a key (the \
+             last start with one, perhaps a stdio process, set it): start with that key, or, to \
+             store them plain from now on, with it in {PREVIOUS} and WEBHOOK_MCP_SECRET_KEY unset"
+        );
+    }
+    if front_end && mark.is_some() {
+        // The values stay as `serve` keeps them: sealing them is its start's job.
         return Ok(keys.current);
     }
     if !keys.current.is_on() {
@@ -226,23 +238,6 @@ impl Keys {
         }
         Some(self.current.seal(&plain))
     }
-}
-
-/// Whether the webhooks or commands hold a sealed value (the small tables: a queued action's
-/// sealed values come from them).
-async fn holds_sealed(store: &Store) -> anyhow::Result<bool> {
-    store
-        .read(|db| {
-            Ok(db.query_row(
-                "SELECT EXISTS (SELECT 1 FROM webhooks WHERE secret LIKE 'enc:v1:%' \
-                   OR previous_secret LIKE 'enc:v1:%' OR options LIKE '%enc:v1:%') \
-                 OR EXISTS (SELECT 1 FROM commands WHERE target LIKE '%enc:v1:%')",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-        .await
-        .context("look for sealed secrets")
 }
 
 /// A one-way name for a key: the start of a SHA-256 of it, set apart from other uses.

@@ -459,7 +459,19 @@ fn unmatched(
     event_type: &str,
     payload: &Value,
 ) -> Vec<UnmatchedCommand> {
-    let compiled = super::commands::compile_enabled(rows);
+    // Compiled here, not logged: the receiver already says so of a command that does not.
+    let mut broken = std::collections::HashMap::new();
+    let compiled: Vec<_> = rows
+        .iter()
+        .filter(|row| row.enabled)
+        .filter_map(|row| match super::commands::compile(row) {
+            Ok(compiled) => Some(compiled),
+            Err(e) => {
+                broken.insert(row.id.as_str(), e.to_string());
+                None
+            }
+        })
+        .collect();
     let mut why: std::collections::HashMap<&str, String> =
         crate::engine::unmatched(&compiled, event_type, payload)
             .into_iter()
@@ -469,12 +481,22 @@ fn unmatched(
         .map(|row| UnmatchedCommand {
             command_id: row.id.clone(),
             trigger: row.trigger.clone(),
-            why: if row.enabled {
-                why.remove(row.id.as_str()).unwrap_or_else(|| {
-                    "it does not compile in this version (see list_webhooks' warnings)".into()
-                })
-            } else {
+            why: if !row.enabled {
                 "it is disabled".into()
+            } else if let Some(error) = broken.remove(row.id.as_str()) {
+                format!(
+                    "it does not run in this version ({error}); get_webhook shows it with a \
+                     warning"
+                )
+            } else {
+                why.remove(row.id.as_str()).unwrap_or_else(|| {
+                    // It would match now, but the receiver matched with the commands it held
+                    // (changed since), or took the event for our own post.
+                    "it matches this event now, but was not among the commands it ran (the \
+                     webhook's commands changed meanwhile, or the event was taken for one of \
+                     our own posts)"
+                        .into()
+                })
             },
         })
         .collect()

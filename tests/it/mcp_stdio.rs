@@ -576,7 +576,7 @@ async fn a_front_end_with_another_key_than_serves_is_refused_before_it_stores_an
     let stderr = String::from_utf8_lossy(&started.stderr);
     assert!(!started.status.success(), "{stderr}");
     assert!(
-        stderr.contains("not the key `serve` last started with"),
+        stderr.contains("not the key the stored secrets are kept under"),
         "{stderr}"
     );
     assert!(
@@ -668,9 +668,10 @@ async fn a_notification_before_initialize_is_dropped_and_input_ended_at_once_is_
 }
 
 #[tokio::test]
-async fn a_notification_after_a_first_request_of_a_protocol_without_initialize_goes_through() {
-    // A 2026-07-28 client starts with `server/discover`, never `initialize`; its
-    // `notifications/cancelled` (how it cancels a call or a listen) must reach rmcp.
+async fn a_notification_once_a_session_without_initialize_began_goes_through() {
+    // A 2026-07-28 client never sends `initialize`: its session begins with a call carrying
+    // `_meta` (not `server/discover`), and its `notifications/cancelled` (how it cancels a call
+    // or a listen) must then reach rmcp; before that one, a notification would end the session.
     let dir = tempfile::tempdir().expect("tempdir");
     let run = |lines: Vec<String>| {
         let db = dir.path().join("stdio.db");
@@ -681,7 +682,7 @@ async fn a_notification_after_a_first_request_of_a_protocol_without_initialize_g
                 .arg(&db)
                 .env("RUST_LOG", "debug")
                 .stdin(Stdio::piped())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true)
                 .spawn()
@@ -692,29 +693,96 @@ async fn a_notification_after_a_first_request_of_a_protocol_without_initialize_g
                     .write_all(format!("{line}\n").as_bytes())
                     .await
                     .expect("write");
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
             drop(stdin);
-            let done = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+            tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
                 .await
                 .expect("stopped")
-                .expect("output");
-            String::from_utf8_lossy(&done.stderr).into_owned()
+                .expect("output")
         }
     };
     let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                       "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
                       "io.modelcontextprotocol/clientCapabilities": {}});
+    let call = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {"_meta": meta}})
+            .to_string()
+    };
     let discover = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover",
                           "params": {"_meta": meta}})
     .to_string();
-    let cancel = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}"#;
+    let cancel = r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":9}}"#
+        .to_string();
 
     // Act
-    let after_a_request = run(vec![discover, cancel.to_string()]).await;
-    let before_any = run(vec![cancel.to_string()]).await;
+    let begun = run(vec![discover.clone(), call(2), cancel.clone(), call(3)]).await;
+    let only_discovered = run(vec![discover, cancel, call(3)]).await;
 
-    // Assert
-    let dropped = "a notification before any request; dropped";
-    assert!(!after_a_request.contains(dropped), "{after_a_request}");
-    assert!(before_any.contains(dropped), "{before_any}");
+    // Assert: each ran to the end of its input and answered its last call.
+    let dropped = "a notification before the session began; dropped";
+    for (name, done, drops) in [
+        ("begun", &begun, false),
+        ("discovered", &only_discovered, true),
+    ] {
+        let stderr = String::from_utf8_lossy(&done.stderr);
+        assert!(done.status.success(), "{name}: {stderr}");
+        assert_eq!(stderr.contains(dropped), drops, "{name}: {stderr}");
+        let stdout = String::from_utf8_lossy(&done.stdout);
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(r#""id":3"#) && l.contains("result")),
+            "{name}: {stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_front_end_first_on_a_database_seals_and_a_serve_without_its_key_is_refused() {
+    // Arrange: a stdio with a key is the first process on a new database (used without
+    // `serve`, or started before it).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("app.db");
+    let mut front_end = started_stdio(&db, |c| {
+        c.env("WEBHOOK_MCP_SECRET_KEY", SECRET_KEY);
+    })
+    .await;
+    front_end
+        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+
+    // Act: `serve` without the key, while the front end still runs and nothing is sealed yet;
+    // then the front end saves a secret.
+    let serve = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"))
+        .arg("serve")
+        .arg("--database")
+        .arg(&db)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .env_remove("WEBHOOK_MCP_SECRET_KEY")
+        .env_remove("WEBHOOK_MCP_PREVIOUS_SECRET_KEYS")
+        .stdin(Stdio::null())
+        .output();
+    let serve = tokio::time::timeout(Duration::from_secs(20), serve)
+        .await
+        .expect("serve stopped")
+        .expect("run serve");
+    let made = call_tool(
+        &mut front_end,
+        2,
+        "create_webhook",
+        json!({"id": "gh", "name": "GH", "provider": "github", "secret": "s3cret-value-1234"}),
+    )
+    .await;
+    assert_eq!(made["isError"], false, "{made}");
+
+    // Assert: sealed by the front end; the keyless `serve` refused, not left to fail later.
+    let sealed = crate::helpers::text_cells(&db)
+        .into_iter()
+        .any(|(_, cell)| cell.starts_with("enc:v1:"));
+    assert!(sealed, "the front end sealed the secret");
+    let stderr = String::from_utf8_lossy(&serve.stderr);
+    assert!(!serve.status.success(), "{stderr}");
+    assert!(stderr.contains("kept under a key"), "{stderr}");
 }
