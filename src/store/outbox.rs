@@ -902,11 +902,7 @@ fn text_of(delivery: Option<String>) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn migrated() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
-        conn
-    }
+    use crate::store::retention::tests::migrated;
 
     fn plan(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> String {
         conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
