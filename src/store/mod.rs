@@ -584,7 +584,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_writer_cuts_the_wal_back_after_a_checkpoint() {
+    async fn the_writer_sets_the_size_a_checkpoint_cuts_the_wal_back_to() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("x.db")).unwrap();
         let limit: i64 = store

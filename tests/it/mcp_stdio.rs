@@ -95,6 +95,19 @@ async fn started_stdio(
     stdio
 }
 
+/// A stdio server on `db` whose session has begun (`initialize` answered, then
+/// `notifications/initialized` sent), ready for tool calls.
+async fn session(
+    db: &std::path::Path,
+    adjust: impl FnOnce(&mut tokio::process::Command),
+) -> RawStdio {
+    let mut stdio = started_stdio(db, adjust).await;
+    stdio
+        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    stdio
+}
+
 #[tokio::test]
 async fn a_stdio_front_end_leaves_the_servers_sends_and_waits_alone_unless_told_to_work() {
     // Arrange: `serve` (worker driven by hand) has a question out, its task waiting, and a
@@ -190,10 +203,7 @@ async fn a_stdio_front_end_queues_what_serve_sends_with_its_own_token_and_allowe
     let app = crate::helpers::spawn_manual(crate::helpers::use_github(&github)).await;
     app.github_webhook("gh", crate::helpers::GH_SECRET).await;
     let event_id = crate::helpers::open_issue(&app, 32, "Front end reply").await;
-    let mut front_end = started_stdio(&app.db_path, |_| {}).await;
-    front_end
-        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .await;
+    let mut front_end = session(&app.db_path, |_| {}).await;
 
     // Act
     let commented = call_tool(
@@ -293,10 +303,7 @@ async fn a_malformed_stdio_line_is_answered_as_http_mcp_answers_it() {
     // Arrange: an initialized stdio session, and the HTTP server for comparison.
     let app = spawn_app().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut stdio = started_stdio(&dir.path().join("stdio.db"), |_| {}).await;
-    stdio
-        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .await;
+    let mut stdio = session(&dir.path().join("stdio.db"), |_| {}).await;
     let malformed = [
         (
             r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_webhook","arguments":"x"}}"#,
@@ -404,10 +411,7 @@ async fn stdio_front_ends_started_together_on_a_new_database_all_start() {
 async fn a_stdio_line_too_long_to_read_is_answered_and_the_session_goes_on() {
     // Arrange: a tool call over 16 MiB, its id at its start as clients write it.
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut stdio = started_stdio(&dir.path().join("stdio.db"), |_| {}).await;
-    stdio
-        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .await;
+    let mut stdio = session(&dir.path().join("stdio.db"), |_| {}).await;
     let pad = "x".repeat(16 * 1024 * 1024);
     let long = format!(
         r#"{{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{{"name":"list_webhooks","arguments":{{"pad":"{pad}"}}}}}}"#
@@ -434,10 +438,7 @@ async fn a_stdio_line_too_long_to_read_is_answered_and_the_session_goes_on() {
 async fn a_last_stdio_line_without_its_newline_is_answered() {
     // Arrange
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut stdio = started_stdio(&dir.path().join("stdio.db"), |_| {}).await;
-    stdio
-        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .await;
+    let mut stdio = session(&dir.path().join("stdio.db"), |_| {}).await;
 
     // Act: a whole message, then the end of input instead of a `\n`.
     stdio
@@ -462,10 +463,7 @@ async fn a_last_stdio_line_without_its_newline_is_answered() {
 async fn over_stdio_a_listen_naming_too_many_resources_is_refused_and_the_next_line_answered() {
     // Arrange
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut stdio = started_stdio(&dir.path().join("stdio.db"), |_| {}).await;
-    stdio
-        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .await;
+    let mut stdio = session(&dir.path().join("stdio.db"), |_| {}).await;
     let uris: Vec<String> = (0..20_000).map(|i| format!("event://e{i}")).collect();
     let listen = json!({"jsonrpc": "2.0", "id": "l1", "method": "subscriptions/listen",
         "params": {"notifications": {"resourceSubscriptions": uris},
@@ -589,10 +587,7 @@ async fn a_front_end_with_another_key_than_serves_is_refused_before_it_stores_an
 async fn the_end_of_input_ends_an_open_listen_and_the_process_at_once() {
     // Arrange: a session listening to a webhook's events.
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut stdio = started_stdio(&dir.path().join("stdio.db"), |_| {}).await;
-    stdio
-        .send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
-        .await;
+    let mut stdio = session(&dir.path().join("stdio.db"), |_| {}).await;
     let made = call_tool(
         &mut stdio,
         2,
