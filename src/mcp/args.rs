@@ -10,7 +10,7 @@ pub(crate) mod lenient;
 use crate::service::actions::ActionQuery;
 use crate::service::commands::CommandIn;
 use crate::service::events::EventQuery;
-use crate::service::webhooks::{RotateIn, WebhookIn, WebhookPatch};
+use crate::service::webhooks::{RotateIn, WebhookIn, WebhookPatch, WebhookQuery};
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -257,6 +257,23 @@ pub struct ListWebhooksArgs {
     #[serde(default)]
     #[schemars(extend("enum" = ["github", "gitlab", "slack", "jira", "sentry", "linear", "stripe", "standard-webhooks", "openwebui", "custom"]))]
     pub provider: Option<String>,
+    /// Page size 1-200 (default 50).
+    #[serde(default, deserialize_with = "lenient::page_size")]
+    #[schemars(range(min = 1, max = 200))]
+    pub limit: Option<u32>,
+    /// next_cursor from the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+impl ListWebhooksArgs {
+    pub fn into_query(self) -> WebhookQuery {
+        WebhookQuery {
+            provider: self.provider,
+            limit: Some(self.limit.unwrap_or(50)),
+            cursor: self.cursor,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]

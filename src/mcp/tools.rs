@@ -133,11 +133,16 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<ListWebhooksArgs>,
     ) -> Result<CallToolResult, String> {
-        let all = webhooks::list_of(&self.state, args.provider.as_deref())
+        let provider = args.provider.clone();
+        let first_page = args.cursor.is_none();
+        let page = webhooks::list_page(&self.state, args.into_query())
             .await
             .map_err(tool_error)?;
-        let summary = if all.is_empty() {
-            match args.provider.as_deref() {
+        let all = &page.webhooks;
+        let summary = if all.is_empty() && !first_page {
+            "No more webhooks.".to_string()
+        } else if all.is_empty() {
+            match provider.as_deref() {
                 // The provider as the service names it (it was checked to be one).
                 Some(provider) => format!(
                     "No {} webhooks (call again without `provider` for all of them).",
@@ -167,9 +172,14 @@ impl McpServer {
                     )
                 })
                 .collect();
-            format!("{} webhooks:\n{}", all.len(), lines.join("\n"))
+            let more = page
+                .next_cursor
+                .as_deref()
+                .map(|c| format!("\nMore: call again with cursor `{c}`."))
+                .unwrap_or_default();
+            format!("{} webhooks:\n{}{more}", all.len(), lines.join("\n"))
         };
-        done(summary, json!({ "webhooks": all }))
+        done(summary, page)
     }
 
     #[tool(

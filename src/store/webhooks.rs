@@ -121,6 +121,26 @@ pub fn list(conn: &Connection) -> Result<Vec<(WebhookRow, i64)>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// A page of webhooks with the number of their commands, oldest first: those of `provider`
+/// when one is given, after the (`created_at`, `id`) position `after`, at most `limit`.
+pub fn page(
+    conn: &Connection,
+    provider: Option<&str>,
+    after: Option<(i64, &str)>,
+    limit: u32,
+) -> Result<Vec<(WebhookRow, i64)>, StoreError> {
+    let (after_at, after_id) = after.unwrap_or((i64::MIN, ""));
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS}, (SELECT COUNT(*) FROM commands c WHERE c.webhook_id = webhooks.id) \
+         FROM webhooks WHERE (?1 IS NULL OR provider = ?1) AND (created_at, id) > (?2, ?3) \
+         ORDER BY created_at, id LIMIT ?4"
+    ))?;
+    let rows = stmt.query_map(params![provider, after_at, after_id, limit], |r| {
+        Ok((from_row(r)?, r.get(12)?))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The other webhooks of `provider` named `name` (ids, oldest first, at most `limit`).
 pub fn namesakes(
     conn: &Connection,

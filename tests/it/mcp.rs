@@ -555,6 +555,31 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
         Some(1),
         "{github}"
     );
+    // The webhooks a page at a time, the first page saying how to get the next.
+    let one = call(&client, "list_webhooks", json!({"limit": 1})).await;
+    let cursor = structured(&one)["next_cursor"].as_str().map(str::to_string);
+    assert!(
+        text(&one).contains("More: call again with cursor"),
+        "{}",
+        text(&one)
+    );
+    let rest = structured(
+        &call(
+            &client,
+            "list_webhooks",
+            json!({"limit": "200", "cursor": cursor}),
+        )
+        .await,
+    );
+    let all = structured(&call(&client, "list_webhooks", json!({})).await);
+    let first_id = &structured(&one)["webhooks"][0]["id"];
+    assert_eq!(&all["webhooks"][0]["id"], first_id, "{all}");
+    assert_eq!(
+        rest["webhooks"],
+        json!(all["webhooks"].as_array().unwrap()[1..]),
+        "{rest}"
+    );
+    assert_eq!(rest["next_cursor"], Value::Null, "{rest}");
     let unknown = call(&client, "list_webhooks", json!({"webhook_id": "gh"})).await;
     assert_eq!(unknown.is_error, Some(true), "{}", text(&unknown));
     // A dry run of it says so too, rather than what would match and run.

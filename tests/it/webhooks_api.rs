@@ -763,7 +763,7 @@ async fn listing_refuses_parameters_it_does_not_take_and_names_refuse_control_ch
     let app = spawn_app().await;
 
     // Act
-    let paged = send_json(app.api(Method::GET, "/api/webhooks?limit=5")).await;
+    let sorted = send_json(app.api(Method::GET, "/api/webhooks?sort=name")).await;
     let nul_name = send_json(
         app.api(Method::POST, "/api/webhooks")
             .json(&json!({"name": "a\u{0}b", "provider": "github"})),
@@ -771,12 +771,75 @@ async fn listing_refuses_parameters_it_does_not_take_and_names_refuse_control_ch
     .await;
 
     // Assert
-    assert_error(&paged, StatusCode::BAD_REQUEST, Some("limit"));
-    assert_eq!(paged.1["error"]["code"], "unknown_field", "{}", paged.1);
+    assert_error(&sorted, StatusCode::BAD_REQUEST, Some("sort"));
+    assert_eq!(sorted.1["error"]["code"], "unknown_field", "{}", sorted.1);
     assert_error(&nul_name, StatusCode::BAD_REQUEST, Some("name"));
     let (status, listed) = send_json(app.api(Method::GET, "/api/webhooks")).await;
     assert_eq!(status, StatusCode::OK, "{listed}");
     assert_eq!(listed["webhooks"], json!([]));
+}
+
+#[tokio::test]
+async fn the_webhook_list_pages_oldest_first_and_goes_on_past_a_deleted_last_webhook() {
+    // Arrange: five webhooks, four of them GitHub's.
+    let app = spawn_app().await;
+    for id in ["a1", "b2", "c3", "d4"] {
+        app.github_webhook(id, "s").await;
+    }
+    let (status, body) = send_json(
+        app.api(Method::POST, "/api/webhooks")
+            .json(&json!({"id": "e5", "name": "j", "provider": "jira"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ids = |page: &Value| -> Vec<String> {
+        page["webhooks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // Act: the GitHub ones two at a time; the first page's last webhook is deleted before
+    // the second page is asked for.
+    let (_, first) = send_json(app.api(Method::GET, "/api/webhooks?provider=github&limit=2")).await;
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let (status, _) = send_json(app.api(Method::DELETE, "/api/webhooks/b2")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, second) = send_json(app.api(
+        Method::GET,
+        &format!("/api/webhooks?provider=github&limit=2&cursor={cursor}"),
+    ))
+    .await;
+    let (_, all_at_once) = send_json(app.api(Method::GET, "/api/webhooks")).await;
+    let (_, last) = send_json(app.api(Method::GET, "/api/webhooks?limit=200&cursor=0.a1")).await;
+
+    // Assert
+    assert_eq!(ids(&first), ["a1", "b2"], "{first}");
+    assert_eq!(ids(&second), ["c3", "d4"], "{second}");
+    assert_eq!(
+        second["next_cursor"],
+        Value::Null,
+        "no GitHub webhook after d4: {second}"
+    );
+    assert_eq!(ids(&all_at_once), ["a1", "c3", "d4", "e5"], "{all_at_once}");
+    assert_eq!(all_at_once["next_cursor"], Value::Null, "{all_at_once}");
+    // A cursor from before any webhook was made starts at the first.
+    assert_eq!(ids(&last), ["a1", "c3", "d4", "e5"], "{last}");
+    for (path, field) in [
+        ("/api/webhooks?limit=0", "limit"),
+        ("/api/webhooks?limit=201", "limit"),
+        ("/api/webhooks?limit=-1", "limit"),
+        ("/api/webhooks?cursor=evt_0123", "cursor"),
+        ("/api/webhooks?cursor=12.a%20b", "cursor"),
+    ] {
+        let answer = send_json(app.api(Method::GET, path)).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, Some(field));
+    }
 }
 
 #[tokio::test]

@@ -5,7 +5,6 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json};
-use serde_json::{Value, json};
 
 use axum::response::{IntoResponse, Response};
 
@@ -14,7 +13,7 @@ use crate::http::auth::AuditTarget;
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, parse_query};
 use crate::service::auth::KeyInfo;
-use crate::service::webhooks::{self, RotateIn, WebhookIn, WebhookOut, WebhookPatch};
+use crate::service::webhooks::{self, RotateIn, WebhookIn, WebhookOut, WebhookPage, WebhookPatch};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -42,21 +41,13 @@ async fn create_webhook(
     Ok(response)
 }
 
-/// The list takes only `provider`; another (`limit`, `cursor`) is refused rather than
-/// silently ignored, so a client does not believe it paged.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    provider: Option<String>,
-}
-
 async fn list_webhooks(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
-    let ListQuery { provider } = parse_query(query.as_deref())?;
-    let listed = webhooks::list_of(&state, provider.as_deref()).await?;
-    Ok(Json(json!({ "webhooks": listed })))
+) -> Result<Json<WebhookPage>, ApiError> {
+    Ok(Json(
+        webhooks::list_page(&state, parse_query(query.as_deref())?).await?,
+    ))
 }
 
 async fn get_webhook(
