@@ -6,30 +6,48 @@
 //! template) may broadcast or label links. A command's GitLab note is held to the same where
 //! the sender's words are in it ([`gitlab_note`]).
 
+use super::MessageKind;
 use super::slack_markup::{Piece, Span, pieces};
-use super::{Delivery, MessageKind};
 
-impl Delivery {
-    /// The same delivery with its broadcast mentions shown as text, where it goes to a place
-    /// that has them (Slack, GitLab). Mentions of one person are kept: an answer may name who
-    /// asked.
-    pub fn defuse_broadcasts(mut self) -> Self {
-        match &mut self {
-            Delivery::SlackMessage { text, .. }
-            | Delivery::SlackResponse { text, .. }
-            | Delivery::ChannelMessage {
-                kind: MessageKind::Slack,
-                text,
-                ..
-            } => *text = defuse_slack(text),
-            Delivery::GitlabNote { body, .. } | Delivery::GitlabCommitNote { body, .. } => {
-                *body = defuse_gitlab(body)
-            }
-            // Discord posts allow no mentions at all (`allowed_mentions`); the other places
-            // have no mention that reaches everyone.
-            _ => {}
+/// The broadcast mentions of the place a text goes to, which a model's words may not use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mentions {
+    Slack,
+    Gitlab,
+    /// Discord posts allow no mentions at all (`allowed_mentions`); the other places have no
+    /// mention that reaches everyone.
+    Harmless,
+}
+
+impl Mentions {
+    /// Of a reply on a source of `kind` (`slack.thread`, `gitlab.issue`, …).
+    pub fn of_source(kind: &str) -> Mentions {
+        if kind.starts_with("slack.") {
+            Mentions::Slack
+        } else if kind.starts_with("gitlab.") {
+            Mentions::Gitlab
+        } else {
+            Mentions::Harmless
         }
-        self
+    }
+
+    /// Of a message to a channel of `kind`.
+    pub fn of_channel(kind: MessageKind) -> Mentions {
+        match kind {
+            MessageKind::Slack => Mentions::Slack,
+            _ => Mentions::Harmless,
+        }
+    }
+
+    /// `text` with the broadcast mentions of this place shown as text. Mentions of one person
+    /// are kept: an answer may name who asked. It can only grow the text (`&lt;!`, a link's
+    /// URL written out), so a text is defused before it is fitted to the place's limit.
+    pub fn defuse(self, text: &str) -> String {
+        match self {
+            Mentions::Slack => defuse_slack(text),
+            Mentions::Gitlab => defuse_gitlab(text),
+            Mentions::Harmless => text.to_string(),
+        }
     }
 }
 
@@ -431,20 +449,25 @@ mod tests {
 
     #[test]
     fn only_places_with_broadcasts_are_changed() {
-        let github = Delivery::GithubComment {
-            repo: "o/r".into(),
-            number: 1,
-            body: "<!channel> @all".into(),
-            in_reply_to: None,
-            enterprise_host: None,
-        };
-        assert!(github.clone().defuse_broadcasts() == github);
-        let teams = Delivery::ChannelMessage {
-            url: "https://x.webhook.office.com/a".into(),
-            kind: MessageKind::Teams,
-            text: "<!channel>".into(),
-            chat_id: None,
-        };
-        assert!(teams.clone().defuse_broadcasts() == teams);
+        for (mentions, sent) in [
+            (Mentions::of_source("github.issue"), "<!channel> @all"),
+            (Mentions::of_source("jira.issue"), "<!channel> @all"),
+            (Mentions::of_channel(MessageKind::Teams), "<!channel> @all"),
+            (
+                Mentions::of_channel(MessageKind::Discord),
+                "<!channel> @all",
+            ),
+            (Mentions::of_source("slack.thread"), "&lt;!channel> @all"),
+            (
+                Mentions::of_channel(MessageKind::Slack),
+                "&lt;!channel> @all",
+            ),
+            (
+                Mentions::of_source("gitlab.issue"),
+                "<!channel> @\u{200B}all",
+            ),
+        ] {
+            assert_eq!(mentions.defuse("<!channel> @all"), sent, "{mentions:?}");
+        }
     }
 }

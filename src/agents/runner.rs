@@ -22,6 +22,7 @@ use super::markup::{self, Destinations, Markup};
 use super::tools::{self, Outcome};
 use super::{AgentSpec, ResultAction};
 use crate::actions::Delivery;
+use crate::actions::broadcasts::Mentions;
 use crate::app::AppState;
 use crate::clock;
 use crate::config::Config;
@@ -945,21 +946,13 @@ async fn opening(state: &AppState, agent: &AgentSpec, task: &TaskRow) -> Vec<Mes
 }
 
 /// How the agent's final answer goes out, per its declaration. The answer is the model's
-/// words: it may not notify a whole channel (`Delivery::defuse_broadcasts`).
+/// words: it may not notify a whole channel (`Mentions::defuse`), and is fitted to its place's
+/// limit as defused, which can only lengthen it.
 fn result_delivery(
     agent: &AgentSpec,
     task: &TaskRow,
     answer: &str,
 ) -> Option<(ActionKind, Delivery)> {
-    planned_result(agent, task, answer).map(|(kind, d)| (kind, d.defuse_broadcasts()))
-}
-
-fn planned_result(
-    agent: &AgentSpec,
-    task: &TaskRow,
-    answer: &str,
-) -> Option<(ActionKind, Delivery)> {
-    let body = |markup: Markup| result_body(markup, agent, answer);
     match agent.result {
         ResultAction::None => None,
         ResultAction::Comment => {
@@ -968,9 +961,10 @@ fn planned_result(
                 .as_deref()
                 .and_then(|s| serde_json::from_str(s).ok());
             let kind = source.as_ref().map(|s| s.kind.as_str());
+            let answer = Mentions::of_source(kind.unwrap_or_default()).defuse(answer);
             let text = match kind.and_then(plan::reply_limit) {
-                Some(limit) => fitted_result(Markup::of_source(kind), agent, answer, limit),
-                None => body(Markup::of_source(kind)),
+                Some(limit) => fitted_result(Markup::of_source(kind), agent, &answer, limit),
+                None => result_body(Markup::of_source(kind), agent, &answer),
             };
             match plan::reply_on_source(source.as_ref(), text) {
                 Ok(d) => Some((ActionKind::Comment, d)),
@@ -987,9 +981,10 @@ fn planned_result(
                 .zip(markup::channel_kind(agent))
                 .map(|(t, kind)| {
                     let markup = Markup::of_channel(kind);
+                    let answer = Mentions::of_channel(kind).defuse(answer);
                     let text = match plan::channel_limit(kind) {
-                        Some(limit) => fitted_result(markup, agent, answer, limit),
-                        None => body(markup),
+                        Some(limit) => fitted_result(markup, agent, &answer, limit),
+                        None => result_body(markup, agent, &answer),
                     };
                     (
                         ActionKind::PostMessage,

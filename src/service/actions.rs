@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::record::{self, outbox_row};
 use super::{ServiceError, events, new_id};
+use crate::actions::broadcasts::Mentions;
 use crate::actions::{Delivery, MessageKind, guess_kind_on};
 use crate::app::AppState;
 use crate::clock;
@@ -97,7 +98,8 @@ pub struct ReplyTo {
 
 /// Who wrote a reply's text. A model's words (an agent's, or an MCP client's) are defused
 /// before they are queued: it reads untrusted payloads, so it may not notify a whole channel
-/// (`Delivery::defuse_broadcasts`). A person's (a REST call) are sent as written.
+/// (`Mentions::defuse`), and must fit their place as sent. A person's (a REST call) are sent as
+/// written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Author {
     #[default]
@@ -106,10 +108,11 @@ pub enum Author {
 }
 
 impl Author {
-    pub(crate) fn shape(self, delivery: Delivery) -> Delivery {
+    /// `text` as it is sent to a place with `mentions`.
+    pub(crate) fn shape(self, mentions: Mentions, text: String) -> String {
         match self {
-            Author::Person => delivery,
-            Author::Model => delivery.defuse_broadcasts(),
+            Author::Person => text,
+            Author::Model => mentions.defuse(&text),
         }
     }
 }
@@ -177,10 +180,9 @@ pub async fn ask(
         ));
     }
     let source = task_source.map_or_else(|| source_of(&event), Ok)?;
-    check_fits("question", &question, &source)?;
+    let question = shaped_to_fit("question", to.author, question, &source)?;
     let delivery = plan::reply_on_source(Some(&source), question.clone())
         .map_err(|m| ServiceError::invalid(to.field(), m))?;
-    let delivery = to.author.shape(delivery);
     let unchecked = check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let now = clock::now_ms();
     let task_id = to.task_id.clone();
@@ -355,12 +357,17 @@ pub async fn post_message(
         }
         false => None,
     };
-    let delivery = author.shape(Delivery::ChannelMessage {
+    let text = author.shape(Mentions::of_channel(kind), text);
+    // Refused, as a reply is: the sender would cut it, leaving out what the caller meant.
+    if let Some(limit) = plan::channel_limit(kind) {
+        check_fits_limit("text", &text, limit, author)?;
+    }
+    let delivery = Delivery::ChannelMessage {
         url,
         kind,
         text,
         chat_id,
-    });
+    };
     unchecked.extend(check_credentials(state, webhook_id.as_deref(), &delivery).await?);
     let now = clock::now_ms();
     let row = outbox_row(
@@ -469,7 +476,7 @@ pub(super) async fn plan_on_source(
     check_text("text", &text)?;
     let (event, task, task_source) = resolve(state, to).await?;
     let source = task_source.map_or_else(|| source_of(&event), Ok)?;
-    check_fits("text", &text, &source)?;
+    let text = shaped_to_fit("text", to.author, text, &source)?;
     let response_url = source
         .detail
         .get("response_url")
@@ -484,7 +491,6 @@ pub(super) async fn plan_on_source(
         _ => plan::reply_on_source(Some(&source), text)
             .map_err(|m| ServiceError::invalid(to.field(), m))?,
     };
-    let delivery = to.author.shape(delivery);
     let unchecked = check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let row = outbox_row(
         &state.sealer,
@@ -538,24 +544,59 @@ pub(super) fn check_reply(
     check_text(field, text)?;
     match source {
         Some(source) => check_fits(field, text, source),
-        None => check_fits_limit(field, text, plan::Limit::chars(MAX_REPLY_CHARS, "a reply")),
+        None => check_fits_limit(
+            field,
+            text,
+            plan::Limit::chars(MAX_REPLY_CHARS, "a reply"),
+            Author::Person,
+        ),
     }
 }
 
 /// A reply by hand is refused, not cut, when it is longer than its thread takes.
 fn check_fits(field: &str, text: &str, source: &SourceRef) -> Result<(), ServiceError> {
-    let limit =
-        plan::reply_limit(&source.kind).unwrap_or(plan::Limit::chars(MAX_REPLY_CHARS, "a reply"));
-    check_fits_limit(field, text, limit)
+    check_fits_limit(field, text, reply_limit(source), Author::Person)
 }
 
-fn check_fits_limit(field: &str, text: &str, limit: plan::Limit) -> Result<(), ServiceError> {
+fn reply_limit(source: &SourceRef) -> plan::Limit {
+    plan::reply_limit(&source.kind).unwrap_or(plan::Limit::chars(MAX_REPLY_CHARS, "a reply"))
+}
+
+/// A reply's text as it is sent on `source` ([`Author::shape`]), refused when that is longer
+/// than the thread takes.
+pub(super) fn shaped_to_fit(
+    field: &str,
+    author: Author,
+    text: String,
+    source: &SourceRef,
+) -> Result<String, ServiceError> {
+    check_fits(field, &text, source)?;
+    let text = author.shape(Mentions::of_source(&source.kind), text);
+    check_fits_limit(field, &text, reply_limit(source), author)?;
+    Ok(text)
+}
+
+/// `text` as it is sent must fit `limit`; a model's words are measured once defused, which
+/// the refusal says, as the text given may have been shorter.
+fn check_fits_limit(
+    field: &str,
+    text: &str,
+    limit: plan::Limit,
+    author: Author,
+) -> Result<(), ServiceError> {
     let len = limit.len(text);
     if len > limit.max {
         let (unit, what, max) = (limit.unit(), limit.what, limit.max);
+        let sent = match author {
+            Author::Person => "",
+            Author::Model => {
+                " as sent (with its broadcast mentions and link labels written out as text, as \
+                 they are from a model)"
+            }
+        };
         return Err(ServiceError::invalid(
             field,
-            format!("the text is {len} {unit}; {what} takes at most {max}"),
+            format!("the text is {len} {unit}{sent}; {what} takes at most {max}"),
         ));
     }
     Ok(())

@@ -370,11 +370,17 @@ pub async fn complete(
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
     let delivery = if post_result && !failed {
-        Some(author.shape(
-            plan::reply_on_source(source.as_ref(), result.clone()).map_err(|m| {
-                ServiceError::invalid("post_result", format!("cannot post the result: {m}"))
-            })?,
-        ))
+        // Refused when too long for its thread, as a reply by hand is: the place would refuse
+        // it, leaving the task done with its result unposted.
+        let text = match &source {
+            Some(source) => {
+                super::actions::shaped_to_fit("result", author, result.clone(), source)?
+            }
+            None => result.clone(),
+        };
+        Some(plan::reply_on_source(source.as_ref(), text).map_err(|m| {
+            ServiceError::invalid("post_result", format!("cannot post the result: {m}"))
+        })?)
     } else {
         None
     };

@@ -407,7 +407,14 @@ async fn an_external_agents_result_posted_to_a_slack_thread_cannot_ping_the_chan
         .expect("task id")
         .to_string();
 
-    // Act
+    // Act: first a result longer than Slack takes as sent, then one that fits.
+    let too_long = crate::mcp::call(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "owner": "outside", "post_result": true,
+               "result": "<!channel>".repeat(3_700)}),
+    )
+    .await;
     let completed = crate::mcp::call(
         &client,
         "complete_task",
@@ -418,9 +425,134 @@ async fn an_external_agents_result_posted_to_a_slack_thread_cannot_ping_the_chan
     client.cancel().await.ok();
     let sent = app.drain().await;
 
-    // Assert: the post as its mock expects (checked on drop).
+    // Assert: the post as its mock expects (checked on drop); the long one left the task as
+    // it was, saying why.
+    assert_eq!(too_long.is_error, Some(true), "{too_long:?}");
+    assert!(
+        format!("{too_long:?}").contains("48100 characters as sent"),
+        "{too_long:?}"
+    );
     assert_eq!(completed.is_error, Some(false), "{completed:?}");
     assert_eq!(sent, 1);
     let actions = app.actions_of(&event_id).await;
     assert_eq!(actions[0]["status"], "delivered", "{actions:?}");
+}
+
+#[tokio::test]
+async fn an_agents_answer_is_fitted_to_slack_as_sent_with_its_broadcasts_defused() {
+    // Arrange: an answer that fits Slack as written, but not once each `<!here>` is written
+    // out as `&lt;!here>`.
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(posted())
+        .mount(&slack)
+        .await;
+    let llm = fake_llm(vec![llm_answer(&"<!here> ".repeat(4_500))]).await;
+    let llm_uri = llm.uri();
+    let app = spawn_app_with(|config| {
+        manual_outbox(config);
+        use_slack(&slack)(config);
+        config.agents.runner = false;
+        config.agents.openwebui_url = Some(llm_uri);
+        config.agents.openwebui_api_key = Some("sk-test-key".into());
+        config.agents.ai_model = Some("fake-model".into());
+    })
+    .await;
+    app.slack_webhook("sl").await;
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "message", "action": "create_task", "agent": "planning"}),
+    )
+    .await;
+    let message = slack_thread_message("C0ENG", "shout");
+    let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
+
+    // Act
+    run_next(&app, &runner_of(&app)).await.expect("a task ran");
+    app.drain().await;
+
+    // Assert: sent within Slack's limit, cut with its note, the footer kept.
+    let requests = slack.received_requests().await.unwrap_or_default();
+    assert_eq!(requests.len(), 1);
+    let sent: serde_json::Value = serde_json::from_slice(&requests[0].body).expect("JSON");
+    let text = sent["text"].as_str().unwrap_or_default();
+    assert!(text.chars().count() <= 40_000, "{}", text.chars().count());
+    assert!(!text.contains("<!here>"), "{text:.200}");
+    assert!(text.contains("(cut to fit: "), "{text:.200}");
+    assert!(
+        text.ends_with("_Posted by the `planning` agent of webhook-mcp._"),
+        "{}",
+        &text[text.len() - 200..]
+    );
+    let actions = app.actions_of(&event_id).await;
+    assert!(
+        actions.iter().all(|a| a["status"] == "delivered"),
+        "{actions:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_models_reply_and_message_are_refused_when_too_long_as_sent() {
+    // Arrange: a Slack thread; text that fits Slack as written, not once defused.
+    let slack = MockServer::start().await;
+    let app = spawn_manual(use_slack(&slack)).await;
+    app.slack_webhook("sl").await;
+    let message = slack_thread_message("C0ENG", "who can help?");
+    let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
+    let words = "<!here>".repeat(5_714);
+    let incoming = format!("{}{INCOMING}", slack.uri());
+    let discord = format!("{}/api/webhooks/1/tok", slack.uri());
+
+    // Act
+    let client = crate::mcp::connect(&app).await;
+    let by_model = crate::mcp::call(
+        &client,
+        "comment",
+        json!({"event_id": event_id, "text": words}),
+    )
+    .await;
+    let message_by_model = crate::mcp::call(
+        &client,
+        "post_message",
+        json!({"url": incoming, "kind": "slack", "text": words}),
+    )
+    .await;
+    client.cancel().await.ok();
+    let (by_person, _) = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({ "text": words }),
+        )
+        .await;
+    let (long_message, refusal) = app
+        .post_api(
+            "/api/messages",
+            &json!({"url": discord, "kind": "discord", "text": "x".repeat(2_001)}),
+        )
+        .await;
+    let (fitting_message, _) = app
+        .post_api(
+            "/api/messages",
+            &json!({"url": discord, "kind": "discord", "text": "x".repeat(2_000)}),
+        )
+        .await;
+
+    // Assert: the model is told why; the person's words, sent as written, fit.
+    for refused in [&by_model, &message_by_model] {
+        assert_eq!(refused.is_error, Some(true), "{refused:?}");
+        let said = format!("{refused:?}");
+        assert!(said.contains("57140 characters as sent"), "{said}");
+        assert!(said.contains("takes at most 40000"), "{said}");
+    }
+    assert_eq!(by_person, reqwest::StatusCode::ACCEPTED);
+    assert_eq!(long_message, reqwest::StatusCode::BAD_REQUEST, "{refusal}");
+    assert_eq!(refusal["error"]["field"], "text", "{refusal}");
+    assert!(
+        refusal["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("2001 characters; a Discord message takes at most 2000")),
+        "{refusal}"
+    );
+    assert_eq!(fitting_message, reqwest::StatusCode::ACCEPTED);
 }
