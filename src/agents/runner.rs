@@ -271,8 +271,13 @@ pub async fn run(state: AppState, runner: Arc<Runner>, shutdown: CancellationTok
                     Ok(Step::Ran { .. }) => continue,
                     Ok(Step::Idle) => Duration::from_secs(5),
                     Err(e) => {
-                        tracing::error!(error = ?e, "task runner step failed");
-                        Duration::from_secs(5)
+                        tracing::error!(error = %format!("{e:#}"), "task runner step failed");
+                        // Not cut short by a wake: each new task would retry a failing store
+                        // at once.
+                        tokio::select! {
+                            () = shutdown.cancelled() => return,
+                            () = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                        }
                     }
                 };
                 tokio::select! {

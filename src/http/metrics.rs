@@ -21,6 +21,17 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .await
         .map_err(crate::service::ServiceError::from)?;
     render_writer(&mut body, state.store.writer_stats());
+    let store = &state.store;
+    let writable = (store.failure())
+        .or_else(|| store.writer_stopped())
+        .or_else(|| store.trouble())
+        .is_none();
+    body.push_str(&format!(
+        "# HELP webhook_mcp_store_writable 1 while writes are stored, 0 while they are refused \
+         (/health says why).\n# TYPE webhook_mcp_store_writable gauge\n\
+         webhook_mcp_store_writable {}\n",
+        u8::from(writable)
+    ));
     render_expired(&mut body, &state.expired);
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
@@ -103,6 +114,12 @@ fn render_writer(out: &mut String, stats: WriterSnapshot) {
             "webhook_mcp_store_commits_total",
             "Transactions the store writer committed (one fsync each).",
             stats.commits as f64,
+        ),
+        (
+            "webhook_mcp_store_failed_commits_total",
+            "Transactions whose COMMIT failed (a full disk, a failing one): nothing of them \
+             was stored.",
+            stats.failed_commits as f64,
         ),
         (
             "webhook_mcp_store_writes_total",

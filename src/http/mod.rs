@@ -105,7 +105,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let store = &state.store;
     if let Some(reason) = (store.failure())
         .or_else(|| store.writer_stopped())
-        .or_else(|| store.trouble())
+        .or_else(|| store.trouble_looked_at())
     {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

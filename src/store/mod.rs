@@ -150,7 +150,12 @@ struct Inner {
     /// Slots of the receive path's reads alone ([`Store::read_for_delivery`]), so that
     /// sixteen long listings do not hold up a delivery's look-up of its webhook.
     delivery_slots: Arc<tokio::sync::Semaphore>,
+    /// When [`Store::trouble_now`] last wrote to see whether the trouble passed.
+    trouble_looked_at: Mutex<Option<std::time::Instant>>,
 }
+
+/// How often `/health` may write to see whether a known trouble passed.
+const TROUBLE_LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Most reads at once, and so most reader connections kept, besides the receive path's.
 const MAX_READERS: usize = 16;
@@ -209,6 +214,7 @@ impl Store {
                 readers: Mutex::new(Vec::new()),
                 read_slots: Arc::new(tokio::sync::Semaphore::new(MAX_READERS)),
                 delivery_slots: Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERY_READERS)),
+                trouble_looked_at: Mutex::new(None),
             }),
         })
     }
@@ -348,6 +354,44 @@ impl Store {
     /// reports it.
     pub fn trouble(&self) -> Option<String> {
         self.inner.stats.trouble()
+    }
+
+    /// [`Store::trouble`]; while one is known, a small write of its own looks again whether
+    /// it passed, at most every [`TROUBLE_LOOK_EVERY`] and without waiting for it (behind a
+    /// held lock it waits the busy timeout). Else, with no traffic, a disk given room again
+    /// would stay reported full, and a deployment that routes requests only to a healthy
+    /// server would never send the write that shows it mended.
+    pub fn trouble_looked_at(&self) -> Option<String> {
+        let trouble = self.trouble()?;
+        let due = {
+            let mut last = self
+                .inner
+                .trouble_looked_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let due = last.is_none_or(|at| at.elapsed() >= TROUBLE_LOOK_EVERY);
+            if due {
+                *last = Some(std::time::Instant::now());
+            }
+            due
+        };
+        if due {
+            let store = self.clone();
+            let now = crate::clock::now_ms().to_string();
+            tokio::spawn(async move {
+                let _ = store
+                    .write(move |db| {
+                        Ok(db
+                            .prepare_cached(
+                                "INSERT INTO meta (name, value) VALUES ('trouble_looked_at', ?1) \
+                                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                            )?
+                            .execute([&now])?)
+                    })
+                    .await;
+            });
+        }
+        Some(trouble)
     }
 
     /// Stops taking writes, lets the writer finish what is queued, and waits for it.

@@ -55,6 +55,9 @@ pub(super) fn run<F>(
             stats.sync_nanos.fetch_add(took.as_nanos() as u64, Relaxed);
             stats.sync_durations.observe(took);
             flushed.map_err(|e| {
+                if e.get_ref().is_some_and(|e| e.is::<WalGone>()) {
+                    stats.wal_gone.store(true, SeqCst);
+                }
                 let reason = format!("flushing the database to disk failed: {e}");
                 stats.fail(reason.clone());
                 Failed::Unavailable(reason)
@@ -137,18 +140,19 @@ impl WalFile {
             }
             Some(_) => {}
         }
-        let meta = std::fs::metadata(&self.path)?;
-        let on_disk = (meta.dev(), meta.ino());
+        let on_disk = match std::fs::metadata(&self.path) {
+            Ok(meta) => Some((meta.dev(), meta.ino())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && self.open.is_some() => None,
+            Err(e) => return Err(e),
+        };
         match &self.open {
             None => {
                 let file = File::open(&self.path)?;
                 let meta = file.metadata()?;
                 self.open = Some((file, (meta.dev(), meta.ino())));
             }
-            Some((_, id)) if *id != on_disk => {
-                return Err(io::Error::other(
-                    "the WAL file was removed or replaced while the database was open",
-                ));
+            Some((_, id)) if Some(*id) != on_disk => {
+                return Err(io::Error::other(WalGone(self.path.clone())));
             }
             Some(_) => {}
         }
@@ -156,6 +160,26 @@ impl WalFile {
         file.sync_data()
     }
 }
+
+/// The WAL file was removed or replaced at its path while the database was open. Nothing is
+/// lost yet: the writer's connection still has the file, and a clean stop folds it into the
+/// database file ([`super::writer::WriterStats::wal_gone`]); a kill would lose it.
+#[derive(Debug)]
+pub(super) struct WalGone(PathBuf);
+
+impl std::fmt::Display for WalGone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the WAL file {} was removed or replaced while the database was open; stop the \
+             server cleanly (SIGTERM, not a kill), which folds what it held into the database \
+             file, then start it again",
+            self.0.display()
+        )
+    }
+}
+
+impl std::error::Error for WalGone {}
 
 #[cfg(test)]
 mod tests {

@@ -4,9 +4,9 @@
 
 use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -27,6 +27,8 @@ const MAX_BATCH: usize = 512;
 #[derive(Default)]
 pub(super) struct WriterStats {
     pub commits: AtomicU64,
+    /// COMMITs that failed (a full disk, say): their writes were not stored.
+    pub failed_commits: AtomicU64,
     pub writes: AtomicU64,
     pub work_nanos: AtomicU64,
     pub commit_nanos: AtomicU64,
@@ -39,6 +41,10 @@ pub(super) struct WriterStats {
     /// kernel may not report the lost pages again, so a later sync proves nothing. Only a
     /// restart, which recovers the database from what really is on disk, makes it safe again.
     pub failure: OnceLock<String>,
+    /// The failure was the WAL file taken from its path ([`syncer::WalGone`]): no sync failed,
+    /// and what it holds is still in the file the writer's connection has open, so a clean
+    /// stop folds it into the database file still.
+    pub wal_gone: AtomicBool,
     /// Why the last write that could not be stored failed (a full disk, a read-only file, the
     /// write lock held elsewhere), until a later batch stores something: the store takes no
     /// writes for now, though it may again once that is mended. `/health` reports it.
@@ -50,6 +56,7 @@ impl WriterStats {
         let secs = |n: &AtomicU64| n.load(Relaxed) as f64 / 1e9;
         WriterSnapshot {
             commits: self.commits.load(Relaxed),
+            failed_commits: self.failed_commits.load(Relaxed),
             writes: self.writes.load(Relaxed),
             work_seconds: secs(&self.work_nanos),
             commit_seconds: secs(&self.commit_nanos),
@@ -122,6 +129,8 @@ impl WriterStats {
 pub struct WriterSnapshot {
     /// Transactions committed (one per batch).
     pub commits: u64,
+    /// Transactions whose COMMIT failed.
+    pub failed_commits: u64,
     /// Writes those transactions held.
     pub writes: u64,
     /// Time spent running the writes' SQL.
@@ -252,6 +261,11 @@ where
     });
     if stats.refusal().is_none() {
         fold_wal_into_database(&conn);
+    } else if stats.wal_gone.load(Relaxed) {
+        // No flush failed: the removed file's pages are whole, and the database file is the
+        // one still at its path. Without this, the next start would find neither.
+        fold_wal_into_database(&conn);
+        tracing::warn!("what the removed WAL file held was folded into the database file");
     }
 }
 
@@ -454,7 +468,6 @@ impl Batch {
 
     fn commit(self, conn: &Connection, stats: &WriterStats) -> Committed {
         let committing = Instant::now();
-        stats.writes.fetch_add(self.jobs.len() as u64, Relaxed);
         stats
             .work_nanos
             .fetch_add(self.work.as_nanos() as u64, Relaxed);
@@ -474,7 +487,12 @@ impl Batch {
             .commit_nanos
             .fetch_add(took.as_nanos() as u64, Relaxed);
         stats.commit_durations.observe(took);
-        stats.commits.fetch_add(1, Relaxed);
+        if result.is_ok() {
+            stats.commits.fetch_add(1, Relaxed);
+            stats.writes.fetch_add(self.jobs.len() as u64, Relaxed);
+        } else {
+            stats.failed_commits.fetch_add(1, Relaxed);
+        }
         Committed {
             jobs: self.jobs,
             result,
@@ -499,6 +517,21 @@ fn failed(e: &rusqlite::Error, stats: &WriterStats) -> Failed {
     if let Some(why) = super::cannot_write(e) {
         tracing::error!(error = %e, "{why}; writes are refused until it is mended");
         let reason = format!("{why} ({e})");
+        stats.troubled(reason.clone());
+        return Failed::Unavailable(reason);
+    }
+    // Read as damaged where BEGIN or COMMIT meets the file (a failing disk, a file changed
+    // under the server): every write may fail so until it is mended or restored, so callers
+    // are told to come back (503), and `/health` says why.
+    if matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    ) {
+        tracing::error!(error = %e, "the database file reads as damaged");
+        let reason = format!(
+            "the database file reads as damaged ({e}); if it still does after a restart, \
+             restore it from a backup"
+        );
         stats.troubled(reason.clone());
         return Failed::Unavailable(reason);
     }
@@ -645,6 +678,25 @@ mod tests {
         // Once a flush failed, no sync can be trusted: nothing more is committed or synced.
         assert!(!rows.contains(&2), "{rows:?}");
         assert_eq!(flushes.load(SeqCst), 1);
+    }
+
+    #[test]
+    fn a_file_read_as_damaged_at_begin_or_commit_is_unavailable_for_now_and_said() {
+        let stats = WriterStats::default();
+        for code in [rusqlite::ffi::SQLITE_CORRUPT, rusqlite::ffi::SQLITE_NOTADB] {
+            let e = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+            let failed = failed(&e, &stats);
+            assert!(
+                matches!(&failed, Failed::Unavailable(r) if r.contains("damaged")),
+                "{failed:?}"
+            );
+            assert!(stats.trouble().is_some_and(|t| t.contains("damaged")));
+        }
+        let e = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+            None,
+        );
+        assert!(matches!(failed(&e, &stats), Failed::Transaction(_)));
     }
 
     #[test]

@@ -287,8 +287,14 @@ async fn sender_loop(state: AppState, shutdown: CancellationToken) {
             Ok(Step::Sent { .. }) => continue,
             Ok(Step::Idle) => until_next_due(&state).await,
             Err(e) => {
-                tracing::error!(error = ?e, "outbox step failed");
-                Duration::from_secs(1)
+                tracing::error!(error = %format!("{e:#}"), "outbox step failed");
+                // Not cut short by a wake: a claim that failed to store (a full disk) wakes the
+                // idle senders as it is dropped, and each would fail and wake the others again,
+                // a core spent on error lines until the disk had room.
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
             }
         };
         tokio::select! {

@@ -122,3 +122,48 @@ async fn a_database_locked_by_another_process_is_503_with_retry_after_not_a_corr
     assert_eq!(again_status, StatusCode::OK);
     assert_eq!(after, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn health_finds_a_disk_given_room_again_without_a_write_from_outside() {
+    // Arrange: a delivery refused for a full disk, then room made, and no traffic since.
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    cap_growth(&app, 0).await;
+    let full = app
+        .post_github("gh", "issues", "d-full", &big_issue(), SECRET)
+        .await;
+    assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let metrics_while_full = writable(&app).await;
+    let (while_full, _) = health(&app).await;
+    cap_growth(&app, 1 << 20).await;
+
+    // Act: only /health is asked, as a load balancer would.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut last = health(&app).await;
+    while last.0 != StatusCode::OK && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        last = health(&app).await;
+    }
+
+    // Assert
+    assert_eq!(while_full, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(metrics_while_full, "0");
+    assert_eq!(last.0, StatusCode::OK, "{}", last.1);
+    assert_eq!(writable(&app).await, "1");
+}
+
+/// What `/metrics` says of whether writes are stored.
+async fn writable(app: &TestApp) -> String {
+    let text = app
+        .api(reqwest::Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("text");
+    text.lines()
+        .find_map(|l| l.strip_prefix("webhook_mcp_store_writable "))
+        .unwrap_or_else(|| panic!("no webhook_mcp_store_writable in {text}"))
+        .to_string()
+}

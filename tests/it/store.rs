@@ -363,6 +363,40 @@ async fn after_a_clean_stop_the_database_file_alone_holds_everything() {
     assert_eq!(wal, 0, "nothing is left in the WAL");
 }
 
+#[tokio::test]
+async fn a_wal_file_removed_while_running_is_folded_into_the_database_at_a_clean_stop() {
+    // Arrange: a webhook stored, then its WAL file deleted from under the running server.
+    let mut app = crate::helpers::spawn_app().await;
+    app.github_webhook("kept", "s3cret").await;
+    let db_path = app.db_path.clone();
+    std::fs::remove_file(db_path.with_extension("db-wal")).expect("remove the WAL");
+
+    // Act: the next write finds it gone; then the server stops as on SIGTERM.
+    let (status, refused) = app
+        .post_api(
+            "/api/webhooks",
+            &serde_json::json!({"id": "later", "name": "L", "provider": "github"}),
+        )
+        .await;
+    app.stop().await;
+
+    // Assert: refused, saying how to keep what the WAL held; and it was kept.
+    assert_eq!(
+        status,
+        reqwest::StatusCode::SERVICE_UNAVAILABLE,
+        "{refused}"
+    );
+    let db = rusqlite::Connection::open(&db_path).expect("open the database");
+    let hooks: i64 = db
+        .query_row("SELECT COUNT(*) FROM webhooks WHERE id = 'kept'", [], |r| {
+            r.get(0)
+        })
+        .expect("count");
+    assert_eq!(hooks, 1, "the webhook the removed WAL held");
+    let said = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(said.contains("SIGTERM"), "{refused}");
+}
+
 /// Makes `path` unwritable to this process: by mode, or (as root, whom modes do not stop) by
 /// the immutable attribute. False if neither works here.
 fn make_unwritable(path: &std::path::Path) -> bool {
