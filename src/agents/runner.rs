@@ -966,7 +966,7 @@ fn result_delivery(
                 .as_deref()
                 .and_then(|s| serde_json::from_str(s).ok());
             let kind = source.as_ref().map(|s| s.kind.as_str());
-            let answer = Mentions::of_source(kind.unwrap_or_default()).defuse(answer);
+            let answer = Mentions::of_source(kind.unwrap_or_default()).defuse(answer.trim());
             let text = match kind.and_then(plan::reply_limit) {
                 Some(limit) => fitted_result(Markup::of_source(kind), agent, &answer, limit),
                 None => result_body(Markup::of_source(kind), agent, &answer),
@@ -986,7 +986,7 @@ fn result_delivery(
                 .zip(markup::channel_kind(agent))
                 .map(|(t, kind)| {
                     let markup = Markup::of_channel(kind);
-                    let answer = Mentions::of_channel(kind).defuse(answer);
+                    let answer = Mentions::of_channel(kind).defuse(answer.trim());
                     let text = match plan::channel_limit(kind) {
                         Some(limit) => fitted_result(markup, agent, &answer, limit),
                         None => result_body(markup, agent, &answer),

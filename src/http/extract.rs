@@ -48,8 +48,11 @@ pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiErr
         if value.is_empty() {
             continue;
         }
-        let value = match (key.as_ref(), value.parse::<u64>()) {
+        let value = match (key.as_ref(), value.parse::<u32>()) {
             ("limit", Ok(n)) => serde_json::Value::from(n),
+            // Anything else (`-1`, `abc`, `1.5`, past u32) reads as 0, which every paged list
+            // refuses naming its range: not "expected u32", the type Rust holds it in.
+            ("limit", Err(_)) => serde_json::Value::from(0),
             _ => serde_json::Value::from(value.into_owned()),
         };
         // Which of two values was meant is the caller's to say, not the last one's.
@@ -177,10 +180,10 @@ mod tests {
         #[derive(Debug, Deserialize)]
         #[allow(dead_code)]
         struct Q {
-            limit: Option<u32>,
+            n: Option<u32>,
         }
-        let err = super::parse_query::<Q>(Some("limit=abc")).expect_err("refused");
-        assert_eq!(err.field.as_deref(), Some("limit"));
+        let err = super::parse_query::<Q>(Some("n=abc")).expect_err("refused");
+        assert_eq!(err.field.as_deref(), Some("n"));
         assert!(!err.message.contains("line"), "{}", err.message);
     }
 }

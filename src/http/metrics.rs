@@ -22,9 +22,10 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         .map_err(crate::service::ServiceError::from)?;
     render_writer(&mut body, state.store.writer_stats());
     let store = &state.store;
+    // Looked at again as /health does, so a scrape alone finds a trouble gone.
     let writable = (store.failure())
         .or_else(|| store.writer_stopped())
-        .or_else(|| store.trouble())
+        .or_else(|| store.trouble_looked_at())
         .is_none();
     body.push_str(&format!(
         "# HELP webhook_mcp_store_writable 1 while writes are stored, 0 while they are refused \

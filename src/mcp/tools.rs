@@ -58,10 +58,30 @@ pub fn tool_error(e: ServiceError) -> String {
             field: Some(field),
             message,
         } => format!("invalid `{field}`: {message}"),
+        // Its own words: what it changed is kept, so it must not be sent again.
+        ServiceError::Store(StoreError::Unavailable(reason))
+            if reason.contains(crate::store::KEPT_AT_STOP) =>
+        {
+            format!("the webhook store cannot save anything more: {reason}")
+        }
         ServiceError::Store(StoreError::Unavailable(reason)) => format!(
             "the webhook store cannot save anything ({reason}); nothing was changed: try again \
              later, and if it lasts an operator must mend it (free space, or restart the server)"
         ),
+        // As REST answers them 503: a disk or file fault, not a fault of the call.
+        ServiceError::Store(StoreError::Sqlite(e))
+            if crate::store::cannot_write(&e).is_some()
+                || matches!(
+                    e.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+                ) =>
+        {
+            tracing::error!(error = %e, "store error in MCP tool");
+            format!(
+                "the webhook store cannot be used right now ({e}); try again later, and if it \
+                 lasts an operator must mend it"
+            )
+        }
         ServiceError::Store(store) => {
             tracing::error!(error = %store, "store error in MCP tool");
             "internal error in the webhook store; try again, and check the server log if it persists"

@@ -180,8 +180,9 @@ pub async fn ask(
         ));
     }
     let source = task_source.map_or_else(|| source_of(&event), Ok)?;
-    let question = shaped_to_fit("question", to.author, question, &source)?;
-    let delivery = plan::reply_on_source(Some(&source), question.clone())
+    // Posted as sent; the task keeps the question as written, for the agent that reads it.
+    let sent = shaped_to_fit("question", to.author, question.clone(), &source)?;
+    let delivery = plan::reply_on_source(Some(&source), sent)
         .map_err(|m| ServiceError::invalid(to.field(), m))?;
     let unchecked = check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let now = clock::now_ms();
@@ -330,6 +331,13 @@ pub async fn post_message(
             "the message is empty; give the text to post",
         ));
     }
+    // Refused past the channel's limit, as a reply is: the sender would cut it, leaving out
+    // what the caller meant.
+    let mentions = Mentions::of_channel(kind);
+    let text = match plan::channel_limit(kind) {
+        Some(limit) => shaped_within("text", author, text, mentions, limit)?,
+        None => author.shape(mentions, text),
+    };
     // As a command's target is held: Telegram's names its chat, the others' URL is theirs.
     crate::engine::command::check_message_target(&crate::engine::command::Target {
         kind: Some(kind.as_str().into()),
@@ -357,11 +365,6 @@ pub async fn post_message(
         }
         false => None,
     };
-    let text = author.shape(Mentions::of_channel(kind), text);
-    // Refused, as a reply is: the sender would cut it, leaving out what the caller meant.
-    if let Some(limit) = plan::channel_limit(kind) {
-        check_fits_limit("text", &text, limit, author)?;
-    }
     let delivery = Delivery::ChannelMessage {
         url,
         kind,
@@ -548,55 +551,68 @@ pub(super) fn check_reply(
             field,
             text,
             plan::Limit::chars(MAX_REPLY_CHARS, "a reply"),
-            Author::Person,
+            "",
         ),
     }
 }
 
 /// A reply by hand is refused, not cut, when it is longer than its thread takes.
 fn check_fits(field: &str, text: &str, source: &SourceRef) -> Result<(), ServiceError> {
-    check_fits_limit(field, text, reply_limit(source), Author::Person)
+    check_fits_limit(field, text, reply_limit(source), "")
 }
 
 fn reply_limit(source: &SourceRef) -> plan::Limit {
     plan::reply_limit(&source.kind).unwrap_or(plan::Limit::chars(MAX_REPLY_CHARS, "a reply"))
 }
 
-/// A reply's text as it is sent on `source` ([`Author::shape`]), refused when that is longer
-/// than the thread takes.
+/// A reply's text as it is sent on `source` ([`Author::shape`]), refused when longer than the
+/// thread takes.
 pub(super) fn shaped_to_fit(
     field: &str,
     author: Author,
     text: String,
     source: &SourceRef,
 ) -> Result<String, ServiceError> {
-    check_fits(field, &text, source)?;
-    let text = author.shape(Mentions::of_source(&source.kind), text);
-    check_fits_limit(field, &text, reply_limit(source), author)?;
-    Ok(text)
+    let mentions = Mentions::of_source(&source.kind);
+    shaped_within(field, author, text, mentions, reply_limit(source))
 }
 
-/// `text` as it is sent must fit `limit`; a model's words are measured once defused, which
-/// the refusal says, as the text given may have been shorter.
+/// `text` as sent to a place with `mentions`, refused when longer than its `limit` takes: as
+/// given, or (a model's words) once defused, which the refusal then says, as the text given
+/// was shorter.
+fn shaped_within(
+    field: &str,
+    author: Author,
+    text: String,
+    mentions: Mentions,
+    limit: plan::Limit,
+) -> Result<String, ServiceError> {
+    check_fits_limit(field, &text, limit, "")?;
+    let sent = author.shape(mentions, text.clone());
+    if sent != text {
+        check_fits_limit(
+            field,
+            &sent,
+            limit,
+            " as sent (with its broadcast mentions and link labels written out as text, as \
+             they are from a model)",
+        )?;
+    }
+    Ok(sent)
+}
+
 fn check_fits_limit(
     field: &str,
     text: &str,
     limit: plan::Limit,
-    author: Author,
+    as_sent: &str,
 ) -> Result<(), ServiceError> {
     let len = limit.len(text);
     if len > limit.max {
         let (unit, what, max) = (limit.unit(), limit.what, limit.max);
-        let sent = match author {
-            Author::Person => "",
-            Author::Model => {
-                " as sent (with its broadcast mentions and link labels written out as text, as \
-                 they are from a model)"
-            }
-        };
         return Err(ServiceError::invalid(
             field,
-            format!("the text is {len} {unit}{sent}; {what} takes at most {max}"),
+            format!("the text is {len} {unit}{as_sent}; {what} takes at most {max}"),
         ));
     }
     Ok(())

@@ -200,14 +200,29 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
             format!("event_type is longer than {MAX_EVENT_TYPE_FILTER} characters"),
         ));
     }
+    let (since_ms, until_ms) = (time(&query.since, "since")?, time(&query.until, "until")?);
+    // Swapped bounds would only ever list nothing, which reads as "no events then".
+    if let (Some(since), Some(until)) = (since_ms, until_ms)
+        && since >= until
+    {
+        return Err(ServiceError::invalid(
+            "until",
+            format!(
+                "until ({}) is not after since ({}): nothing could be listed; since is the \
+                 earlier time (inclusive), until the later (exclusive)",
+                clock::rfc3339(until),
+                clock::rfc3339(since)
+            ),
+        ));
+    }
     let webhook_id = query.webhook_id.clone();
     let filter = EventFilter {
         webhook_id: query.webhook_id,
         provider,
         event_type: query.event_type,
         status: query.status,
-        since_ms: time(&query.since, "since")?,
-        until_ms: time(&query.until, "until")?,
+        since_ms,
+        until_ms,
         before_id: super::page_cursor(query.cursor, "evt")?,
         // One extra row tells whether another page exists.
         limit: limit + 1,

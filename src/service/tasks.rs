@@ -198,7 +198,7 @@ pub async fn list(state: &AppState, q: TaskQuery) -> Result<TaskPage, ServiceErr
             ),
         ));
     }
-    let webhook_id = q.webhook_id.clone();
+    let (webhook_id, event_id) = (q.webhook_id.clone(), q.event_id.clone());
     let filter = TaskFilter {
         status: q.status,
         agent: q.agent,
@@ -209,6 +209,17 @@ pub async fn list(state: &AppState, q: TaskQuery) -> Result<TaskPage, ServiceErr
     };
     let mut found = state.store.read(move |db| rows::list(db, &filter)).await?;
     super::empty_for_a_known_webhook(state, webhook_id.as_deref(), found.is_empty()).await?;
+    // As for a webhook: a typo, or an action's id given for the event's, is not "no tasks".
+    if let Some(id) = event_id.filter(|_| found.is_empty()) {
+        let key = id.clone();
+        let known = state
+            .store
+            .read(move |db| Ok(crate::store::events::get(db, &key)?.is_some()))
+            .await?;
+        if !known {
+            return Err(ServiceError::NotFound { what: "event", id });
+        }
+    }
     let more = found.len() > limit as usize;
     found.truncate(limit as usize);
     Ok(TaskPage {
@@ -369,24 +380,10 @@ pub async fn complete(
         .source
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
-    let delivery = if post_result && !failed {
-        // Refused when too long for its thread, as a reply by hand is: the place would refuse
-        // it, leaving the task done with its result unposted.
-        let text = match &source {
-            Some(source) => {
-                super::actions::shaped_to_fit("result", author, result.clone(), source)?
-            }
-            None => result.clone(),
-        };
-        Some(plan::reply_on_source(source.as_ref(), text).map_err(|m| {
-            ServiceError::invalid("post_result", format!("cannot post the result: {m}"))
-        })?)
-    } else {
-        None
-    };
-    // A result that could only go dead unsent (no token for the place) leaves the task as it
-    // is: the caller can finish it with post_result false, or after the token is set. (A task
-    // already finished, or held by someone else, is answered as such below.)
+    // A result that could only go dead unsent (no token for the place, too long for it)
+    // leaves the task as it is: the caller can finish it with post_result false, or after the
+    // token is set. (A task already finished, or held by someone else, is answered as such
+    // below.)
     let lapsed = task.claim_lapsed(clock::now_ms());
     let may_finish = !matches!(task.status.as_str(), "done" | "failed" | "cancelled")
         && (lapsed
@@ -394,6 +391,31 @@ pub async fn complete(
                 .lease_owner
                 .as_deref()
                 .is_none_or(|holder| holder == owner));
+    let not_completed = |e: ServiceError| match e {
+        ServiceError::Invalid { field, message } => ServiceError::invalid(
+            &field.unwrap_or_else(|| "post_result".into()),
+            format!(
+                "{}; the task was not completed (complete it with post_result: false to keep \
+                 the result without posting it)",
+                message.replace("nothing was queued: ", "the result cannot be posted: ")
+            ),
+        ),
+        other => other,
+    };
+    let delivery = if post_result && !failed {
+        let text = match &source {
+            Some(source) if may_finish => {
+                super::actions::shaped_to_fit("result", author, result.clone(), source)
+                    .map_err(not_completed)?
+            }
+            _ => result.clone(),
+        };
+        Some(plan::reply_on_source(source.as_ref(), text).map_err(|m| {
+            ServiceError::invalid("post_result", format!("cannot post the result: {m}"))
+        })?)
+    } else {
+        None
+    };
     let mut unchecked = None;
     let event_id = task.event_id.clone();
     if let Some(delivery) = &delivery
@@ -402,17 +424,7 @@ pub async fn complete(
     {
         unchecked = super::actions::check_credentials(state, task.webhook_id.as_deref(), delivery)
             .await
-            .map_err(|e| match e {
-                ServiceError::Invalid { message, .. } => ServiceError::invalid(
-                    "post_result",
-                    format!(
-                        "{}; the task was not completed (complete it with post_result: false \
-                         to keep the result without posting it)",
-                        message.replace("nothing was queued: ", "the result cannot be posted: ")
-                    ),
-                ),
-                other => other,
-            })?;
+            .map_err(not_completed)?;
     }
     let now = clock::now_ms();
     let key = id.to_string();

@@ -150,7 +150,7 @@ struct Inner {
     /// Slots of the receive path's reads alone ([`Store::read_for_delivery`]), so that
     /// sixteen long listings do not hold up a delivery's look-up of its webhook.
     delivery_slots: Arc<tokio::sync::Semaphore>,
-    /// When [`Store::trouble_now`] last wrote to see whether the trouble passed.
+    /// When [`Store::trouble_looked_at`] last wrote to see whether the trouble passed.
     trouble_looked_at: Mutex<Option<std::time::Instant>>,
 }
 
@@ -363,6 +363,11 @@ impl Store {
     /// server would never send the write that shows it mended.
     pub fn trouble_looked_at(&self) -> Option<String> {
         let trouble = self.trouble()?;
+        // A damaged file is not looked at so: a small write may go in where others still fail,
+        // and would show it mended.
+        if trouble.starts_with(writer::DAMAGED) {
+            return Some(trouble);
+        }
         let due = {
             let mut last = self
                 .inner
@@ -412,6 +417,10 @@ impl Store {
         }
     }
 }
+
+/// How a refusal says that what the refused request changed is stored all the same (it went
+/// into a WAL file removed under the server, which a clean stop folds in).
+pub const KEPT_AT_STOP: &str = "what this request changed is kept by that clean stop";
 
 /// Why a write could not start while another process holds the write lock.
 pub(crate) const LOCK_HELD: &str =

@@ -55,12 +55,23 @@ pub(super) fn run<F>(
             stats.sync_nanos.fetch_add(took.as_nanos() as u64, Relaxed);
             stats.sync_durations.observe(took);
             flushed.map_err(|e| {
-                if e.get_ref().is_some_and(|e| e.is::<WalGone>()) {
-                    stats.wal_gone.store(true, SeqCst);
-                }
                 let reason = format!("flushing the database to disk failed: {e}");
                 stats.fail(reason.clone());
-                Failed::Unavailable(reason)
+                match e.get_ref().and_then(|e| e.downcast_ref::<WalGone>()) {
+                    Some(WalGone {
+                        replaced: false, ..
+                    }) => {
+                        stats.wal_gone.store(true, SeqCst);
+                        // Unlike the writes refused after it, these went into the removed
+                        // file, which that clean stop folds in: sent again, they would be
+                        // there twice.
+                        Failed::Unavailable(format!(
+                            "{reason}; {}: do not send it again",
+                            super::KEPT_AT_STOP
+                        ))
+                    }
+                    _ => Failed::Unavailable(reason),
+                }
             })
         } else {
             Ok(())
@@ -152,7 +163,10 @@ impl WalFile {
                 self.open = Some((file, (meta.dev(), meta.ino())));
             }
             Some((_, id)) if Some(*id) != on_disk => {
-                return Err(io::Error::other(WalGone(self.path.clone())));
+                return Err(io::Error::other(WalGone {
+                    path: self.path.clone(),
+                    replaced: on_disk.is_some(),
+                }));
             }
             Some(_) => {}
         }
@@ -161,21 +175,41 @@ impl WalFile {
     }
 }
 
-/// The WAL file was removed or replaced at its path while the database was open. Nothing is
-/// lost yet: the writer's connection still has the file, and a clean stop folds it into the
-/// database file ([`super::writer::WriterStats::wal_gone`]); a kill would lose it.
+/// The WAL file was removed or replaced at its path while the database was open. A removed
+/// one loses nothing yet: the writer's connection still has the file, and a clean stop folds
+/// it into the database file ([`super::writer::WriterStats::wal_gone`]); a kill would lose
+/// it. A replaced one is not folded: the new file may be another connection's, whose frames
+/// the shared index then describes.
 #[derive(Debug)]
-pub(super) struct WalGone(PathBuf);
+pub(super) struct WalGone {
+    path: PathBuf,
+    replaced: bool,
+}
+
+impl WalGone {
+    /// The path of the WAL file of the database `conn` has open.
+    pub fn path_of(conn: &Connection) -> Option<PathBuf> {
+        WalFile::of(conn).map(|wal| wal.path)
+    }
+}
 
 impl std::fmt::Display for WalGone {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the WAL file {} was removed or replaced while the database was open; stop the \
-             server cleanly (SIGTERM, not a kill), which folds what it held into the database \
-             file, then start it again",
-            self.0.display()
-        )
+        let path = self.path.display();
+        if self.replaced {
+            write!(
+                f,
+                "the WAL file {path} was replaced while the database was open; what it held \
+                 can be copied back from /proc/<pid>/fd while the server still runs"
+            )
+        } else {
+            write!(
+                f,
+                "the WAL file {path} was removed while the database was open; stop the server \
+                 cleanly (SIGTERM, not a kill), which folds what it held into the database \
+                 file, then start it again"
+            )
+        }
     }
 }
 
@@ -209,10 +243,21 @@ mod tests {
         std::fs::remove_file(&wal.path).unwrap();
         std::fs::write(&wal.path, b"two").unwrap();
         let refused = wal.sync().unwrap_err();
-        assert!(
-            refused.to_string().contains("removed or replaced"),
-            "{refused}"
-        );
+        assert!(refused.to_string().contains("was replaced"), "{refused}");
+        assert!(matches!(
+            refused.get_ref().and_then(|e| e.downcast_ref::<WalGone>()),
+            Some(WalGone { replaced: true, .. })
+        ));
+        // Removed, with no file in its place: told apart, as only that one is folded at stop.
+        std::fs::remove_file(&wal.path).unwrap();
+        let removed = wal.sync().unwrap_err();
+        assert!(matches!(
+            removed.get_ref().and_then(|e| e.downcast_ref::<WalGone>()),
+            Some(WalGone {
+                replaced: false,
+                ..
+            })
+        ));
     }
 
     #[test]

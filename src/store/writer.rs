@@ -147,6 +147,9 @@ pub struct WriterSnapshot {
     pub sync_durations: Buckets,
 }
 
+/// How the trouble of a file read as damaged begins.
+pub(super) const DAMAGED: &str = "the database file reads as damaged";
+
 /// Why a batch's writes did not commit.
 #[derive(Debug, Clone)]
 pub(super) enum Failed {
@@ -261,11 +264,18 @@ where
     });
     if stats.refusal().is_none() {
         fold_wal_into_database(&conn);
-    } else if stats.wal_gone.load(Relaxed) {
+    } else if stats.wal_gone.load(SeqCst) {
         // No flush failed: the removed file's pages are whole, and the database file is the
-        // one still at its path. Without this, the next start would find neither.
-        fold_wal_into_database(&conn);
-        tracing::warn!("what the removed WAL file held was folded into the database file");
+        // one still at its path. Without this, the next start would find neither. Not if a
+        // new WAL has since been made at the path: the index both share may describe its
+        // frames.
+        match syncer::WalGone::path_of(&conn) {
+            Some(wal) if !wal.exists() => fold_removed_wal(&conn),
+            _ => tracing::error!(
+                "a new WAL file was made where the removed one was: what the removed one held \
+                 is not folded into the database file, and is lost at this stop"
+            ),
+        }
     }
 }
 
@@ -284,6 +294,34 @@ fn fold_wal_into_database(conn: &Connection) {
             tracing::info!("another process is reading; part of the WAL stays for the next start")
         }
         Err(e) => tracing::warn!(error = %e, "could not fold the WAL into the database file"),
+    }
+}
+
+/// [`fold_wal_into_database`] for a WAL file removed under the server: the next start cannot
+/// reach what stays in it, so a reader of another process is waited for a while, and a fold
+/// it still keeps from ending is told as the loss it is.
+fn fold_removed_wal(conn: &Connection) {
+    let _ = conn.busy_timeout(Duration::from_secs(10));
+    let folded = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        Ok((
+            row.get::<_, i64>(0)?,
+            row.get::<_, i64>(1)?,
+            row.get::<_, i64>(2)?,
+        ))
+    });
+    match folded {
+        Ok((0, frames, copied)) if copied >= frames => {
+            tracing::warn!("what the removed WAL file held was folded into the database file")
+        }
+        Ok(_) => tracing::error!(
+            "another process reading the database kept part of the removed WAL file from being \
+             folded into the database file: it is lost unless that process ends cleanly (not \
+             killed) before this server starts again"
+        ),
+        Err(e) => tracing::error!(
+            error = %e,
+            "could not fold the removed WAL file into the database file: what it held is lost"
+        ),
     }
 }
 
@@ -528,10 +566,8 @@ fn failed(e: &rusqlite::Error, stats: &WriterStats) -> Failed {
         Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
     ) {
         tracing::error!(error = %e, "the database file reads as damaged");
-        let reason = format!(
-            "the database file reads as damaged ({e}); if it still does after a restart, \
-             restore it from a backup"
-        );
+        let reason =
+            format!("{DAMAGED} ({e}); if it still does after a restart, restore it from a backup");
         stats.troubled(reason.clone());
         return Failed::Unavailable(reason);
     }

@@ -135,6 +135,9 @@ async fn a_bad_limit_or_since_is_refused_naming_the_parameter() {
     let huge = app.get_json("/api/events?limit=1000").await;
     let words = app.get_json("/api/events?limit=many").await;
     let since = app.get_json("/api/events?since=yesterday").await;
+    let swapped = app
+        .get_json("/api/events?since=2026-12-06T00:00:00Z&until=2026-12-05T00:00:00Z")
+        .await;
     let unknown = app.get_json("/api/events?colour=red").await;
     let twice = app.get_json("/api/events?status=done&status=failed").await;
     let audit_cursor = app.get_json("/api/audit?cursor=0").await;
@@ -144,6 +147,7 @@ async fn a_bad_limit_or_since_is_refused_naming_the_parameter() {
     assert_error(&huge, StatusCode::BAD_REQUEST, Some("limit"));
     assert_error(&words, StatusCode::BAD_REQUEST, Some("limit"));
     assert_error(&since, StatusCode::BAD_REQUEST, Some("since"));
+    assert_error(&swapped, StatusCode::BAD_REQUEST, Some("until"));
     assert_error(&unknown, StatusCode::BAD_REQUEST, Some("colour"));
     assert_error(&twice, StatusCode::BAD_REQUEST, Some("status"));
     assert_error(&audit_cursor, StatusCode::BAD_REQUEST, Some("cursor"));

@@ -341,9 +341,10 @@ async fn a_reply_in_another_thread_of_the_merge_request_still_answers_its_questi
 
 #[tokio::test]
 async fn an_agents_answer_about_a_diff_note_goes_in_the_notes_thread() {
-    // Arrange: a diff note makes a task whose agent answers with a comment on its source.
+    // Arrange: a diff note makes a task whose agent answers with a comment on its source; the
+    // answer opens, after a space, with a quick action a payload steered it to write.
     let (llm, github, gitlab) = (
-        fake_llm(vec![llm_answer("Cache the parsed config.")]).await,
+        fake_llm(vec![llm_answer("  /merge\nCache the parsed config.")]).await,
         fake_github().await,
         MockServer::start().await,
     );
@@ -396,6 +397,11 @@ async fn an_agents_answer_about_a_diff_note_goes_in_the_notes_thread() {
         .expect("the answer's comment");
     assert_eq!(comment["status"], "delivered", "{comment}");
     assert_eq!(comment["target"], "gitlab group/app!7 (thread 6a9c1750b3)");
+    let requests = gitlab.received_requests().await.unwrap_or_default();
+    let posted: Value = serde_json::from_slice(&requests[0].body).expect("JSON");
+    let body = posted["body"].as_str().unwrap_or_default();
+    assert!(body.contains("\n\u{200b}/merge\nCache"), "{body:?}");
+    assert!(!body.contains("\n/merge"), "{body:?}");
 }
 
 #[tokio::test]

@@ -753,6 +753,11 @@ async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
             "not found",
         ),
         ("list_tasks", json!({"webhook_id": "nope"}), "not found"),
+        (
+            "list_tasks",
+            json!({"event_id": "act_0123456789abcdef0123456789abcdef"}),
+            "is the id of an action",
+        ),
     ];
     for (tool, args, expect) in cases {
         let result = call(&client, tool, args.clone()).await;

@@ -428,10 +428,9 @@ async fn an_external_agents_result_posted_to_a_slack_thread_cannot_ping_the_chan
     // Assert: the post as its mock expects (checked on drop); the long one left the task as
     // it was, saying why.
     assert_eq!(too_long.is_error, Some(true), "{too_long:?}");
-    assert!(
-        format!("{too_long:?}").contains("48100 characters as sent"),
-        "{too_long:?}"
-    );
+    for said in ["48100 characters as sent", "the task was not completed"] {
+        assert!(format!("{too_long:?}").contains(said), "{too_long:?}");
+    }
     assert_eq!(completed.is_error, Some(false), "{completed:?}");
     assert_eq!(sent, 1);
     let actions = app.actions_of(&event_id).await;
@@ -555,4 +554,41 @@ async fn a_models_reply_and_message_are_refused_when_too_long_as_sent() {
         "{refusal}"
     );
     assert_eq!(fitting_message, reqwest::StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn a_models_question_is_posted_defused_and_kept_on_its_task_as_written() {
+    // Arrange
+    let slack = MockServer::start().await;
+    expect_post(
+        &slack,
+        "/chat.postMessage",
+        thread_reply("&lt;!here> which OS?"),
+        posted(),
+        1,
+    )
+    .await;
+    let app = spawn_manual(use_slack(&slack)).await;
+    app.slack_webhook("sl").await;
+    let message = slack_thread_message("C0ENG", "it crashes");
+    let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
+
+    // Act
+    let client = crate::mcp::connect(&app).await;
+    let asked = crate::mcp::call(
+        &client,
+        "ask",
+        json!({"event_id": event_id, "question": "<!here> which OS?"}),
+    )
+    .await;
+    client.cancel().await.ok();
+    app.drain().await;
+
+    // Assert: Slack got it defused (its mock checks on drop); the task reads it as written.
+    assert_eq!(asked.is_error, Some(false), "{asked:?}");
+    let task_id = asked.structured_content.as_ref().expect("structured")["task_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a task id in {asked:?}"))
+        .to_string();
+    assert_eq!(app.task(&task_id).await["prompt"], "<!here> which OS?");
 }

@@ -393,8 +393,19 @@ async fn a_wal_file_removed_while_running_is_folded_into_the_database_at_a_clean
         })
         .expect("count");
     assert_eq!(hooks, 1, "the webhook the removed WAL held");
+    // The refused write went into the removed file too, and the refusal says it is kept.
+    let later: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM webhooks WHERE id = 'later'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(later, 1);
     let said = refused["error"]["message"].as_str().unwrap_or_default();
-    assert!(said.contains("SIGTERM"), "{refused}");
+    for words in ["SIGTERM", "do not send it again"] {
+        assert!(said.contains(words), "{words}: {refused}");
+    }
 }
 
 /// Makes `path` unwritable to this process: by mode, or (as root, whom modes do not stop) by

@@ -783,8 +783,10 @@ async fn listing_refuses_parameters_it_does_not_take_and_names_refuse_control_ch
 async fn the_webhook_list_pages_oldest_first_and_goes_on_past_a_deleted_last_webhook() {
     // Arrange: five webhooks, four of them GitHub's.
     let app = spawn_app().await;
-    for id in ["a1", "b2", "c3", "d4"] {
+    // Made a few milliseconds apart, in an order their ids do not sort in.
+    for id in ["d4", "c3", "b2", "a1"] {
         app.github_webhook(id, "s").await;
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
     }
     let (status, body) = send_json(
         app.api(Method::POST, "/api/webhooks")
@@ -808,7 +810,7 @@ async fn the_webhook_list_pages_oldest_first_and_goes_on_past_a_deleted_last_web
         .as_str()
         .expect("a next page")
         .to_string();
-    let (status, _) = send_json(app.api(Method::DELETE, "/api/webhooks/b2")).await;
+    let (status, _) = send_json(app.api(Method::DELETE, "/api/webhooks/c3")).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (_, second) = send_json(app.api(
         Method::GET,
@@ -819,17 +821,17 @@ async fn the_webhook_list_pages_oldest_first_and_goes_on_past_a_deleted_last_web
     let (_, last) = send_json(app.api(Method::GET, "/api/webhooks?limit=200&cursor=0.a1")).await;
 
     // Assert
-    assert_eq!(ids(&first), ["a1", "b2"], "{first}");
-    assert_eq!(ids(&second), ["c3", "d4"], "{second}");
+    assert_eq!(ids(&first), ["d4", "c3"], "{first}");
+    assert_eq!(ids(&second), ["b2", "a1"], "{second}");
     assert_eq!(
         second["next_cursor"],
         Value::Null,
-        "no GitHub webhook after d4: {second}"
+        "no GitHub webhook after a1: {second}"
     );
-    assert_eq!(ids(&all_at_once), ["a1", "c3", "d4", "e5"], "{all_at_once}");
+    assert_eq!(ids(&all_at_once), ["d4", "b2", "a1", "e5"], "{all_at_once}");
     assert_eq!(all_at_once["next_cursor"], Value::Null, "{all_at_once}");
     // A cursor from before any webhook was made starts at the first.
-    assert_eq!(ids(&last), ["a1", "c3", "d4", "e5"], "{last}");
+    assert_eq!(ids(&last), ["d4", "b2", "a1", "e5"], "{last}");
     for (path, field) in [
         ("/api/webhooks?limit=0", "limit"),
         ("/api/webhooks?limit=201", "limit"),
@@ -839,6 +841,21 @@ async fn the_webhook_list_pages_oldest_first_and_goes_on_past_a_deleted_last_web
     ] {
         let answer = send_json(app.api(Method::GET, path)).await;
         assert_error(&answer, StatusCode::BAD_REQUEST, Some(field));
+    }
+    // A limit that is no count is told the range, on every paged list.
+    for path in [
+        "/api/webhooks?limit=-1",
+        "/api/events?limit=abc",
+        "/api/actions?limit=1.5",
+        "/api/tasks?limit=99999999999",
+        "/api/audit?limit=-3",
+    ] {
+        let answer = send_json(app.api(Method::GET, path)).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, Some("limit"));
+        assert_eq!(
+            answer.1["error"]["message"], "limit must be between 1 and 200",
+            "{path}"
+        );
     }
 }
 
