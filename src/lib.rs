@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod http;
 pub mod invisible;
+pub mod lone_surrogates;
 pub mod mcp;
 pub mod providers;
 pub mod quote;

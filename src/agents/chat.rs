@@ -438,7 +438,7 @@ fn parse_reply(content_type: Option<&str>, body: &[u8]) -> Result<ChatReply, Cha
                 .map_err(|_| unreadable("a stream with no JSON chunk".into()))?,
         }
     } else {
-        match serde_json::from_slice(body) {
+        match serde_json::from_slice(&crate::lone_surrogates::mended(body)) {
             Ok(value) => value,
             // A web page in place of an answer (a proxy's or Open WebUI's sign-in page, the
             // URL of its front end rather than its API) comes back the same on every call.

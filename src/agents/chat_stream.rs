@@ -48,7 +48,8 @@ pub fn assembled(body: &[u8]) -> Streamed {
             done = true;
             break;
         }
-        let Ok(chunk) = serde_json::from_str::<Value>(&data) else {
+        let Ok(chunk) = serde_json::from_str::<Value>(&crate::lone_surrogates::mended_str(&data))
+        else {
             continue;
         };
         if chunk.get("error").is_some_and(|e| !e.is_null()) {

@@ -449,19 +449,47 @@ fn cut(text: String, limit: Option<Limit>, before: Option<template::LeftOut>) ->
         Some(limit) => {
             // The note's own length depends on how much is left out; a generous guess covers it.
             let room = limit.max.saturating_sub(limit.len(&note(chars + before)));
-            let mut used = 0;
-            text.chars()
-                .take_while(|c| {
-                    used += limit.width(*c);
-                    used <= room
-                })
-                .collect()
+            let within = |room: usize| -> String {
+                let mut used = 0;
+                text.chars()
+                    .take_while(|c| {
+                        used += limit.width(*c);
+                        used <= room
+                    })
+                    .collect()
+            };
+            let cut = within(room);
+            // Cut inside a code block, the note (and a footer after it) would show as code:
+            // the block is closed, in room made for it.
+            match open_fence(&cut) {
+                Some(fence) => {
+                    let cut = within(room.saturating_sub(limit.len(fence) + 1));
+                    match open_fence(&cut) {
+                        Some(fence) => format!("{cut}\n{fence}"),
+                        None => cut,
+                    }
+                }
+                None => cut,
+            }
         }
         None => text,
     };
     let kept = cut.chars().count();
     cut.push_str(&note(chars - kept + before));
     cut
+}
+
+/// The fence of the code block `text` ends inside, if it does: a line opening with ```` ``` ````
+/// (Markdown's and Slack's) or `~~~` (Markdown's) opens one, and the next line opening with
+/// the same closes it.
+fn open_fence(text: &str) -> Option<&'static str> {
+    text.lines()
+        .map(|line| line.trim_start_matches(' '))
+        .fold(None, |open, line| match open {
+            None => ["```", "~~~"].into_iter().find(|f| line.starts_with(f)),
+            Some(fence) if line.starts_with(fence) => None,
+            still => still,
+        })
 }
 
 /// Senders that read the HTTP response: Slack slash commands (typed `/command`; Slack drops

@@ -917,3 +917,33 @@ fn slacks_own_text_goes_elsewhere_as_plain_text_but_a_forms_fields_as_typed() {
         assert_eq!(text_of(&c, &view).as_deref(), Ok(want), "{event_type}");
     }
 }
+
+#[test]
+fn a_cut_inside_a_code_block_closes_it_before_the_note() {
+    let github = source("github.issue", "o/r#1", json!({"repo": "o/r", "number": 1}));
+    for (text, closed) in [
+        (
+            format!("Log:\n```\n{}", "line\n".repeat(20_000)),
+            Some("\n```"),
+        ),
+        (
+            format!("Log:\n~~~\n```\n{}", "line\n".repeat(20_000)),
+            Some("\n~~~"),
+        ),
+        // A block already closed before the cut is left as it is.
+        (format!("```\nx\n```\n{}", "word ".repeat(20_000)), None),
+    ] {
+        let Ok(Delivery::GithubComment { body, .. }) = reply_on_source(Some(&github), text) else {
+            panic!("a comment");
+        };
+        assert!(body.chars().count() <= 65_536, "{}", body.chars().count());
+        let (kept, note) = body.rsplit_once("\n\n… (cut to fit: ").expect("a note");
+        assert!(note.ends_with(" more characters)"), "{note}");
+        let end = &kept[kept.len() - 20..];
+        match closed {
+            Some(fence) => assert!(kept.ends_with(fence), "{end:?}"),
+            None => assert!(!kept.ends_with("```"), "{end:?}"),
+        }
+        assert_eq!(open_fence(kept), None, "{end:?}");
+    }
+}

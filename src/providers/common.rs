@@ -146,7 +146,7 @@ pub fn parse_form(body: &[u8]) -> Option<Map<String, Value>> {
 /// interactivity put the whole event there).
 pub fn form_payload(fields: &Map<String, Value>) -> Option<Value> {
     let raw = fields.get("payload")?.as_str()?;
-    serde_json::from_str::<Value>(raw)
+    serde_json::from_str::<Value>(&crate::lone_surrogates::mended_str(raw))
         .ok()
         .filter(|v| v.is_object() || v.is_array())
 }

@@ -57,7 +57,7 @@ fn body_timestamp(body: &[u8]) -> Result<Option<i64>, ()> {
         #[serde(rename = "webhookTimestamp")]
         ts: Option<Value>,
     }
-    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+    let Ok(value) = serde_json::from_slice::<Value>(&crate::lone_surrogates::mended(body)) else {
         return Ok(None);
     };
     if !value.is_object() {

@@ -473,6 +473,7 @@ pub fn parse_payload(provider: Provider, body: &[u8]) -> Result<Value, PayloadEr
     // Some senders (.NET's default UTF-8 encoder among them) start the body with a byte-order
     // mark, which JSON parsers refuse. The signature covers the raw bytes, checked before this.
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
+    let body = &*crate::lone_surrogates::mended(body);
     match provider {
         Provider::GitHub => github::parse_payload(body),
         Provider::Slack => slack::parse_payload(body),

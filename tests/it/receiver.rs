@@ -572,3 +572,31 @@ async fn a_receiver_url_with_a_slash_at_its_end_is_404_naming_the_route_without_
     assert!(message.contains("`/webhooks/github/gh`"), "{message}");
     assert_eq!(elsewhere["error"]["message"], "no such route");
 }
+
+#[tokio::test]
+async fn a_lone_surrogate_escape_is_read_as_a_replacement_character_not_refused() {
+    // Arrange: a title cut in the middle of an emoji by a JavaScript sender, escaped as JSON.
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let body = issue_opened("octo/hello", 5, &[])
+        .replace(r#""title":"#, r#""title":"Crash \ud83d","ignored_title":"#);
+    assert!(body.contains(r"\ud83d"), "{body}");
+
+    // Act
+    let (status, answer) = read_json(
+        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "accepted", "{answer}");
+    let event = app
+        .event(answer["event_id"].as_str().unwrap_or_default())
+        .await;
+    assert_eq!(
+        event["payload"]["issue"]["title"], "Crash \u{FFFD}",
+        "{event}"
+    );
+}

@@ -2371,3 +2371,26 @@ async fn a_tool_calling_message_is_saved_before_its_calls_act() {
     let progress = seen.expect("the comment was queued").unwrap_or_default();
     assert!(progress.contains("tool_calls"), "progress: {progress:?}");
 }
+
+#[tokio::test]
+async fn an_answer_with_a_lone_surrogate_escape_is_posted_with_a_replacement_character() {
+    // Arrange: a chat API whose answer cut an emoji in half, as JSON allows it to be written.
+    let cut = ResponseTemplate::new(200).set_body_raw(
+        r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"Fixed \ud83d"},"finish_reason":"stop"}]}"#,
+        "application/json",
+    );
+    let llm = fake_llm(vec![cut]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let task_id = app.task_id_of(&open_issue(&app, 35, "Cut").await).await;
+
+    // Act
+    let ran = run_next(&app, &runner_of(&app)).await;
+    app.drain().await;
+
+    // Assert: done at the first answer, not retried as unreadable.
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    let task = app.task(&task_id).await;
+    assert_eq!(task["result"], "Fixed \u{FFFD}", "{task}");
+    assert!(comments_on(&github, 35).await[0].contains("Fixed \u{FFFD}"));
+}
