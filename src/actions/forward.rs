@@ -113,7 +113,7 @@ pub fn event_type_of_header(value: &str) -> String {
 fn header_safe(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
+        if (0x21..0x7f).contains(&b) && b != b'%' {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -193,6 +193,8 @@ mod tests {
             ("commande.créée", "commande.cr%C3%A9%C3%A9e"),
             ("a\r\nb", "a%0D%0Ab"),
             ("100%", "100%25"),
+            // A space is no visible character either (and would be trimmed at the ends).
+            ("order created", "order%20created"),
         ];
         for (raw, expected) in cases {
             assert_eq!(header_safe(raw), expected, "{raw:?}");

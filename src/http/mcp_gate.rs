@@ -50,7 +50,7 @@ pub async fn check_mcp_post(
         return forbidden().into_response();
     };
     let (request, bytes) = match buffer(request, MAX_INSPECTED_BODY, body_timeout(&state)).await {
-        Ok(read) => read,
+        Ok((request, bytes)) => without_byte_order_mark(request, bytes),
         Err(refused) => return refused.for_mcp(),
     };
     if !state.api_keys.holds(key.id.as_deref()) {
@@ -343,6 +343,22 @@ fn changing_tool_call(message: &Value) -> Option<ToolCall> {
             .cloned()
             .unwrap_or(Value::Null),
     })
+}
+
+/// The body without a leading UTF-8 byte-order mark, which some Windows tools write before
+/// JSON: `/api`, the receiver and stdio read past it, so `/mcp` does too.
+fn without_byte_order_mark(
+    request: axum::extract::Request,
+    bytes: axum::body::Bytes,
+) -> (axum::extract::Request, axum::body::Bytes) {
+    if !bytes.starts_with(b"\xEF\xBB\xBF") {
+        return (request, bytes);
+    }
+    let bytes = bytes.slice(3..);
+    let (mut parts, _) = request.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let body = axum::body::Body::from(bytes.clone());
+    (axum::extract::Request::from_parts(parts, body), bytes)
 }
 
 #[cfg(test)]

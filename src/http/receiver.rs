@@ -29,6 +29,27 @@ pub fn router(max_body_bytes: usize) -> Router<AppState> {
         ))
 }
 
+/// The charset a request's `Content-Type` names, when it is not UTF-8 (or its ASCII subset):
+/// a body that then fails to parse is told why.
+fn other_charset(headers: &HeaderMap) -> Option<String> {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)?
+        .to_str()
+        .ok()?;
+    let charset = content_type
+        .split(';')
+        .skip(1)
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))?
+        .1
+        .trim()
+        .trim_matches('"');
+    let utf8 = ["utf-8", "utf8", "us-ascii", "ascii"]
+        .iter()
+        .any(|c| charset.eq_ignore_ascii_case(c));
+    (!utf8).then(|| crate::quote::quoted(charset).to_string())
+}
+
 async fn receive_webhook(
     State(state): State<AppState>,
     Path((provider, webhook_id)): Path<(String, String)>,
@@ -57,6 +78,7 @@ async fn receive_webhook(
     let provider_is_slack = provider.eq_ignore_ascii_case("slack");
     // Slash commands and interactivity come as forms; the Events API sends JSON.
     let slack_form = provider_is_slack && is_form(&headers);
+    let charset = other_charset(&headers);
     let inbound = Inbound {
         provider,
         webhook_id,
@@ -121,19 +143,28 @@ async fn receive_webhook(
             event_id,
             message,
             repeat,
-        } => ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_payload",
-            if repeat {
-                format!(
-                    "{message} (this delivery id is already stored as event {event_id}; \
-                     not stored again)"
-                )
-            } else {
-                format!("{message} (logged as event {event_id})")
-            },
-        )
-        .into_response(),
+        } => {
+            let message = match &charset {
+                Some(charset) => format!(
+                    "{message} (the body is said to be {charset}: only UTF-8 JSON or forms are \
+                     read)"
+                ),
+                None => message,
+            };
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_payload",
+                if repeat {
+                    format!(
+                        "{message} (this delivery id is already stored as event {event_id}; \
+                         not stored again)"
+                    )
+                } else {
+                    format!("{message} (logged as event {event_id})")
+                },
+            )
+            .into_response()
+        }
         Outcome::UnknownWebhook => ApiError::new(
             StatusCode::NOT_FOUND,
             "webhook_not_found",

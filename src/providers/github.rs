@@ -32,10 +32,16 @@ pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {
     }
     match serde_json::from_slice(body) {
         Ok(v) => Ok(v),
-        Err(e) => parse_form(body)
-            .as_ref()
-            .and_then(form_payload)
-            .ok_or_else(|| PayloadError(e.to_string())),
+        Err(e) => match parse_form(body) {
+            // A form (content type application/x-www-form-urlencoded) whose JSON is bad is
+            // told so, not that the whole body is no JSON.
+            Some(fields) if fields.contains_key("payload") => {
+                form_payload(&fields).ok_or_else(|| {
+                    PayloadError("the form's `payload` field is not a JSON object".into())
+                })
+            }
+            _ => Err(PayloadError(e.to_string())),
+        },
     }
 }
 
@@ -241,6 +247,9 @@ mod tests {
         let body = b"payload=%7B%22zen%22%3A%22hi%22%7D";
         assert_eq!(parse_payload(body), Ok(json!({"zen": "hi"})));
         assert!(parse_payload(b"foo=bar").is_err());
+        // Its JSON bad: said of the field, not of the whole body.
+        let bad = parse_payload(b"payload=%7B%22zen%22").expect_err("refused");
+        assert!(bad.0.contains("`payload` field"), "{bad}");
         assert_eq!(parse_payload(b""), Ok(json!({})));
         assert_eq!(parse_payload(b" \n"), Ok(json!({})));
     }

@@ -1741,6 +1741,14 @@ async fn a_malformed_mcp_body_gets_a_json_rpc_error_not_a_plain_text_415() {
         bad_arguments.status(),
         bad_arguments.text().await.expect("body"),
     );
+    // A byte-order mark before the JSON, as some Windows tools write, is read past.
+    let with_bom = post(
+        "\u{feff}{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"tools/call\",\
+         \"params\":{\"name\":\"list_webhooks\",\"arguments\":{}}}",
+    )
+    .await
+    .expect("POST /mcp");
+    let (bom_status, bom_body) = (with_bom.status(), with_bom.text().await.expect("body"));
 
     // Assert
     assert_eq!(
@@ -1760,6 +1768,15 @@ async fn a_malformed_mcp_body_gets_a_json_rpc_error_not_a_plain_text_415() {
             .is_some_and(|m| m.contains("`params.arguments`")),
         "{parsed}"
     );
+    assert_eq!(bom_status, reqwest::StatusCode::OK, "{bom_body}");
+    // Sent as an event stream: its data line is the answer.
+    let data = bom_body
+        .lines()
+        .find_map(|l| l.strip_prefix("data: ").filter(|d| !d.is_empty()))
+        .unwrap_or(&bom_body);
+    let parsed: Value = serde_json::from_str(data).expect("a JSON-RPC answer");
+    assert_eq!(parsed["id"], 8, "{parsed}");
+    assert!(parsed["result"].is_object(), "{parsed}");
 }
 
 #[tokio::test]

@@ -600,3 +600,37 @@ async fn a_lone_surrogate_escape_is_read_as_a_replacement_character_not_refused(
         "{event}"
     );
 }
+
+#[tokio::test]
+async fn a_body_in_another_charset_that_does_not_parse_is_told_only_utf8_is_read() {
+    // Arrange: UTF-16 JSON, as its Content-Type says, signed as sent.
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let body: Vec<u8> = issue_opened("octo/hello", 6, &[])
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+
+    // Act
+    let answer = read_json(
+        app.client
+            .post(app.url("/webhooks/github/gh"))
+            .header("Content-Type", "application/json; charset=UTF-16")
+            .header("X-GitHub-Event", "issues")
+            .header("X-GitHub-Delivery", delivery_id())
+            .header(
+                "X-Hub-Signature-256",
+                crate::helpers::github_signature(SECRET, &body),
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("POST"),
+    )
+    .await;
+
+    // Assert
+    assert_error(&answer, StatusCode::BAD_REQUEST, None);
+    let said = answer.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(said.contains("said to be UTF-16: only UTF-8"), "{said}");
+}
