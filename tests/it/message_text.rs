@@ -204,6 +204,16 @@ async fn a_template_that_renders_no_text_is_a_dead_action_and_nothing_is_sent() 
     assert!(requests.is_empty(), "{requests:?}");
 }
 
+/// An app whose Slack is `slack`, with a Slack webhook `sl` that received a message reading
+/// `text` in a thread of `C0ENG`; and that event's id.
+async fn slack_thread_event(slack: &MockServer, text: &str) -> (TestApp, String) {
+    let app = spawn_manual(use_slack(slack)).await;
+    app.slack_webhook("sl").await;
+    let message = slack_thread_message("C0ENG", text);
+    let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
+    (app, event_id)
+}
+
 /// Slack's answer to a `chat.postMessage`.
 fn posted() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({"ok": true, "ts": "1.2"}))
@@ -236,10 +246,7 @@ async fn a_models_words_cannot_ping_a_slack_channel_but_a_persons_can() {
         1,
     )
     .await;
-    let app = spawn_manual(use_slack(&slack)).await;
-    app.slack_webhook("sl").await;
-    let message = slack_thread_message("C0ENG", "who can help?");
-    let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
+    let (app, event_id) = slack_thread_event(&slack, "who can help?").await;
 
     // Act
     let client = crate::mcp::connect(&app).await;
@@ -495,10 +502,7 @@ async fn an_agents_answer_is_fitted_to_slack_as_sent_with_its_broadcasts_defused
 async fn a_models_reply_and_message_are_refused_when_too_long_as_sent() {
     // Arrange: a Slack thread; text that fits Slack as written, not once defused.
     let slack = MockServer::start().await;
-    let app = spawn_manual(use_slack(&slack)).await;
-    app.slack_webhook("sl").await;
-    let message = slack_thread_message("C0ENG", "who can help?");
-    let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
+    let (app, event_id) = slack_thread_event(&slack, "who can help?").await;
     let words = "<!here>".repeat(5_714);
     let incoming = format!("{}{INCOMING}", slack.uri());
     let discord = format!("{}/api/webhooks/1/tok", slack.uri());
@@ -568,10 +572,7 @@ async fn a_models_question_is_posted_defused_and_kept_on_its_task_as_written() {
         1,
     )
     .await;
-    let app = spawn_manual(use_slack(&slack)).await;
-    app.slack_webhook("sl").await;
-    let message = slack_thread_message("C0ENG", "it crashes");
-    let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
+    let (app, event_id) = slack_thread_event(&slack, "it crashes").await;
 
     // Act
     let client = crate::mcp::connect(&app).await;
