@@ -13,7 +13,11 @@ pub fn mended(json: &[u8]) -> Cow<'_, [u8]> {
     let mut out: Option<Vec<u8>> = None;
     let mut copied = 0;
     let mut i = 0;
-    while let Some(at) = json[i..].iter().position(|&b| b == b'\\').map(|p| p + i) {
+    while let Some(at) = json
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+        .map(|p| p + i)
+    {
         // A backslash only ever opens an escape in valid JSON (it cannot stand outside a
         // string), so escapes are found without following the strings.
         let Some(unit) = escaped_unit(json, at) else {
@@ -76,6 +80,11 @@ mod tests {
             (r#"{"a":"\u00e9\n\"\\"}"#, r#"{"a":"\u00e9\n\"\\"}"#),
             (r#"{"a":"\ud83d\u0041"}"#, r#"{"a":"\uFFFD\u0041"}"#),
             (r#"{"a":"cut \ud8"#, r#"{"a":"cut \ud8"#),
+            // Cut off at a backslash: left as it is, for the parser to refuse.
+            ("\\", "\\"),
+            (r#"{"a":"b\"#, r#"{"a":"b\"#),
+            (r#"{"a":"\u"#, r#"{"a":"\u"#),
+            (r#"{"a":"\ud83d\"#, r#"{"a":"\uFFFD\"#),
             ("", ""),
         ] {
             assert_eq!(mended_str(given), read, "{given}");

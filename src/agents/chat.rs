@@ -434,7 +434,7 @@ fn parse_reply(content_type: Option<&str>, body: &[u8]) -> Result<ChatReply, Cha
                 ));
             }
             // A whole answer mislabelled as a stream.
-            Streamed::Empty => serde_json::from_slice(body)
+            Streamed::Empty => serde_json::from_slice(&crate::lone_surrogates::mended(body))
                 .map_err(|_| unreadable("a stream with no JSON chunk".into()))?,
         }
     } else {

@@ -339,6 +339,9 @@ pub struct Limit {
     /// What the place is called: "a Jira comment".
     pub what: &'static str,
     utf16: bool,
+    /// Whether the place renders ```` ``` ```` code blocks (Jira's wiki markup and Telegram's
+    /// plain text do not), so a cut inside one closes it.
+    fenced: bool,
 }
 
 impl Limit {
@@ -348,6 +351,7 @@ impl Limit {
             max,
             what,
             utf16: false,
+            fenced: true,
         }
     }
 
@@ -384,6 +388,7 @@ pub fn reply_limit(source_kind: &str) -> Option<Limit> {
         "github.issue" | "github.pull_request" => Some(Limit::chars(65_536, "a GitHub comment")),
         "jira.issue" => Some(Limit {
             utf16: true,
+            fenced: false,
             ..Limit::chars(32_767, "a Jira comment")
         }),
         "slack.thread" | "slack.channel" => {
@@ -406,6 +411,7 @@ pub fn channel_limit(kind: MessageKind) -> Option<Limit> {
         MessageKind::Discord => Some(Limit::chars(actions::DISCORD_LIMIT, "a Discord message")),
         MessageKind::Telegram => Some(Limit {
             utf16: true,
+            fenced: false,
             ..Limit::chars(actions::TELEGRAM_LIMIT, "a Telegram message")
         }),
         MessageKind::Teams | MessageKind::OpenWebUi => None,
@@ -445,7 +451,7 @@ fn cut(text: String, limit: Option<Limit>, before: Option<template::LeftOut>) ->
     let (before, at_least) = before.map_or((0, false), |b| (b.chars, b.at_least));
     let at_least = if at_least { "at least " } else { "" };
     let note = |left: usize| format!("\n\n… (cut to fit: {at_least}{left} more characters)");
-    let mut cut: String = match limit {
+    let (mut cut, closing) = match limit {
         Some(limit) => {
             // The note's own length depends on how much is left out; a generous guess covers it.
             let room = limit.max.saturating_sub(limit.len(&note(chars + before)));
@@ -461,35 +467,45 @@ fn cut(text: String, limit: Option<Limit>, before: Option<template::LeftOut>) ->
             let cut = within(room);
             // Cut inside a code block, the note (and a footer after it) would show as code:
             // the block is closed, in room made for it.
-            match open_fence(&cut) {
+            match open_fence(&cut).filter(|_| limit.fenced) {
                 Some(fence) => {
-                    let cut = within(room.saturating_sub(limit.len(fence) + 1));
-                    match open_fence(&cut) {
-                        Some(fence) => format!("{cut}\n{fence}"),
-                        None => cut,
-                    }
+                    let cut = within(room.saturating_sub(limit.len(&fence) + 1));
+                    let closing = open_fence(&cut).map(|fence| format!("\n{fence}"));
+                    (cut, closing)
                 }
-                None => cut,
+                None => (cut, None),
             }
         }
-        None => text,
+        None => (text, None),
     };
     let kept = cut.chars().count();
+    cut.push_str(closing.as_deref().unwrap_or_default());
     cut.push_str(&note(chars - kept + before));
     cut
 }
 
-/// The fence of the code block `text` ends inside, if it does: a line opening with ```` ``` ````
-/// (Markdown's and Slack's) or `~~~` (Markdown's) opens one, and the next line opening with
-/// the same closes it.
-fn open_fence(text: &str) -> Option<&'static str> {
-    text.lines()
-        .map(|line| line.trim_start_matches(' '))
-        .fold(None, |open, line| match open {
-            None => ["```", "~~~"].into_iter().find(|f| line.starts_with(f)),
-            Some(fence) if line.starts_with(fence) => None,
-            still => still,
-        })
+/// The fence that closes the code block `text` ends inside, if it does. As CommonMark reads
+/// them: a line of three or more ```` ` ```` or `~`, indented three spaces at most, opens one;
+/// a line of the same character, at least as many, and nothing else, closes it.
+fn open_fence(text: &str) -> Option<String> {
+    let fence_of = |line: &str| -> Option<(char, usize, bool)> {
+        let rest = line.trim_start_matches(' ');
+        if line.len() - rest.len() > 3 {
+            return None;
+        }
+        let mark = rest.chars().next().filter(|c| matches!(c, '`' | '~'))?;
+        let run = rest.chars().take_while(|c| *c == mark).count();
+        let bare = rest[run..].trim().is_empty();
+        (run >= 3).then_some((mark, run, bare))
+    };
+    let open = text
+        .lines()
+        .fold(None, |open, line| match (open, fence_of(line)) {
+            (None, Some((mark, run, _))) => Some((mark, run)),
+            (Some((mark, run)), Some((m, r, true))) if m == mark && r >= run => None,
+            (open, _) => open,
+        });
+    open.map(|(mark, run)| mark.to_string().repeat(run))
 }
 
 /// Senders that read the HTTP response: Slack slash commands (typed `/command`; Slack drops

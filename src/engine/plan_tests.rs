@@ -921,29 +921,55 @@ fn slacks_own_text_goes_elsewhere_as_plain_text_but_a_forms_fields_as_typed() {
 #[test]
 fn a_cut_inside_a_code_block_closes_it_before_the_note() {
     let github = source("github.issue", "o/r#1", json!({"repo": "o/r", "number": 1}));
-    for (text, closed) in [
-        (
-            format!("Log:\n```\n{}", "line\n".repeat(20_000)),
-            Some("\n```"),
-        ),
-        (
-            format!("Log:\n~~~\n```\n{}", "line\n".repeat(20_000)),
-            Some("\n~~~"),
-        ),
+    let jira = source("jira.issue", "ENG-1", json!({"key": "ENG-1"}));
+    let lines = "line\n".repeat(20_000);
+    for (place, text, closed) in [
+        (&github, format!("Log:\n```\n{lines}"), Some("\n```")),
+        (&github, format!("Log:\n~~~\n```\n{lines}"), Some("\n~~~")),
+        // A longer fence is closed by as long a one; an info string closes nothing.
+        (&github, format!("````\n```rust\n{lines}"), Some("\n````")),
         // A block already closed before the cut is left as it is.
-        (format!("```\nx\n```\n{}", "word ".repeat(20_000)), None),
+        (
+            &github,
+            format!("```\nx\n```\n{}", "word ".repeat(20_000)),
+            None,
+        ),
+        // Indented four spaces, it is no fence.
+        (&github, format!("    ```\n{lines}"), None),
+        // Jira's wiki markup has no such blocks.
+        (&jira, format!("```\n{lines}"), None),
     ] {
-        let Ok(Delivery::GithubComment { body, .. }) = reply_on_source(Some(&github), text) else {
-            panic!("a comment");
+        let body = match reply_on_source(Some(place), text.clone()) {
+            Ok(Delivery::GithubComment { body, .. } | Delivery::JiraComment { body, .. }) => body,
+            other => panic!("{other:?}"),
         };
-        assert!(body.chars().count() <= 65_536, "{}", body.chars().count());
         let (kept, note) = body.rsplit_once("\n\n… (cut to fit: ").expect("a note");
-        assert!(note.ends_with(" more characters)"), "{note}");
         let end = &kept[kept.len() - 20..];
         match closed {
             Some(fence) => assert!(kept.ends_with(fence), "{end:?}"),
-            None => assert!(!kept.ends_with("```"), "{end:?}"),
+            None => assert!(!kept.ends_with("\n```"), "{end:?}"),
         }
-        assert_eq!(open_fence(kept), None, "{end:?}");
+        // The count is of the text left out, not of the fence added.
+        let shown = kept
+            .strip_suffix(closed.unwrap_or_default())
+            .unwrap_or(kept);
+        let left = text.chars().count() - shown.chars().count();
+        assert_eq!(note, format!("{left} more characters)"), "{end:?}");
     }
+    assert_eq!(open_fence("````\n```rust\nx"), Some("````".into()));
+    assert_eq!(open_fence("~~~\n~~~ \n"), None);
+}
+
+#[test]
+fn a_render_cut_before_that_fits_inside_a_code_block_counts_only_what_the_render_left_out() {
+    let limit = Some(Limit::chars(65_536, "a GitHub comment"));
+    let before = Some(template::LeftOut {
+        chars: 2,
+        at_least: false,
+    });
+    let cut = cut("```\nshort".into(), limit, before);
+    assert!(
+        cut.ends_with("```\n\n… (cut to fit: 2 more characters)"),
+        "{cut:?}"
+    );
 }

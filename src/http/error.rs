@@ -218,6 +218,16 @@ impl From<ServiceError> for ApiError {
                 "the server is shutting down; retry shortly",
             ),
             // Senders retry a 503; by then an operator may have restarted the server.
+            // What the request changed is kept: no Retry-After, which asks to send it again.
+            ServiceError::Store(StoreError::Unavailable(reason))
+                if reason.contains(crate::store::KEPT_AT_STOP) =>
+            {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    format!("the server cannot save anything more: {reason}"),
+                )
+            }
             ServiceError::Store(StoreError::Unavailable(reason)) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_unavailable",

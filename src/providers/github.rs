@@ -37,7 +37,7 @@ pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {
             // told so, not that the whole body is no JSON.
             Some(fields) if fields.contains_key("payload") => {
                 form_payload(&fields).ok_or_else(|| {
-                    PayloadError("the form's `payload` field is not a JSON object".into())
+                    PayloadError("the form's `payload` field is not a JSON object or array".into())
                 })
             }
             _ => Err(PayloadError(e.to_string())),

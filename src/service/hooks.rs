@@ -63,7 +63,10 @@ impl HookCache {
             })
             .await?;
         let Some((mut row, commands)) = loaded else {
-            self.invalidate(id);
+            // Only one remembered is dropped (another process deleted it): a stream of
+            // requests to made-up ids must not count as changes, each of which would keep
+            // every load meanwhile out of the cache.
+            self.entries.drop_kept(id);
             return Ok(None);
         };
         row.secret = sealer.open(&row.secret).map_err(StoreError::Corrupt)?;
@@ -171,6 +174,18 @@ impl<T> Fresh<T> {
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.remove(id);
     }
+
+    /// [`Fresh::invalidate`] of an id that has a value kept; nothing for one that has none.
+    fn drop_kept(&self, id: &str) {
+        if self
+            .entries
+            .read()
+            .expect("hook cache poisoned")
+            .contains_key(id)
+        {
+            self.invalidate(id);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +210,21 @@ mod tests {
         let after = cache.generation();
         cache.keep("a", after, Arc::new("new"));
         assert_eq!(cache.fresh("a").as_deref(), Some(&"new"));
+    }
+
+    #[test]
+    fn a_look_up_of_an_id_with_nothing_kept_does_not_keep_other_loads_out() {
+        let cache = Fresh::new(Duration::from_secs(60));
+        let loading = cache.generation();
+        cache.drop_kept("made-up");
+        cache.keep("a", loading, Arc::new("kept"));
+        assert_eq!(cache.fresh("a").as_deref(), Some(&"kept"));
+        // One kept is dropped as a change is: a load from before it is not kept.
+        let loading = cache.generation();
+        cache.drop_kept("a");
+        assert_eq!(cache.fresh("a"), None);
+        cache.keep("b", loading, Arc::new("stale"));
+        assert_eq!(cache.fresh("b"), None);
     }
 
     #[tokio::test]

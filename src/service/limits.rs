@@ -198,6 +198,13 @@ impl Limits {
         self.webhook_buckets.refund(&(id.to_string(), charge), now);
     }
 
+    /// Forgets webhook `id`'s buckets: it was deleted, and one made at its id starts full.
+    pub fn forget(&self, id: &str) {
+        for charge in [Charge::Verified, Charge::Rejected] {
+            self.webhook_buckets.forget(&(id.to_string(), charge));
+        }
+    }
+
     fn refund_ip(&self, client: Option<IpAddr>, charge: Charge, now: Instant) {
         if let Some(ip) = client {
             self.ip_buckets.refund(&(bucket_of(ip), charge), now);
@@ -270,6 +277,10 @@ impl<K: std::hash::Hash + Eq + Clone> Buckets<K> {
         if let Some(bucket) = map.get_mut(key) {
             bucket.refund(now);
         }
+    }
+
+    fn forget(&self, key: &K) {
+        self.map.lock().expect("limits poisoned").remove(key);
     }
 }
 

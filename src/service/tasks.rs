@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::record::outbox_row;
 use super::{ServiceError, events, new_id};
+use crate::actions::broadcasts::Mentions;
 use crate::app::AppState;
 use crate::clock;
 use crate::engine::ActionKind;
@@ -403,12 +404,15 @@ pub async fn complete(
         other => other,
     };
     let delivery = if post_result && !failed {
+        // Always as sent (the write decides again whether it finishes the task); refused
+        // for its length only when this call may finish it.
         let text = match &source {
             Some(source) if may_finish => {
                 super::actions::shaped_to_fit("result", author, result.clone(), source)
                     .map_err(not_completed)?
             }
-            _ => result.clone(),
+            Some(source) => author.shape(Mentions::of_source(&source.kind), result.clone()),
+            None => result.clone(),
         };
         Some(plan::reply_on_source(source.as_ref(), text).map_err(|m| {
             ServiceError::invalid("post_result", format!("cannot post the result: {m}"))

@@ -153,6 +153,9 @@ pub async fn create(
             )),
             other => other.into(),
         })?;
+    // One deleted by another process may still be remembered here, its secret and provider
+    // with it: this one's deliveries would be refused by them for the cache's time.
+    state.hooks.invalidate(&row.id);
     let mut out = present(state, &row, None, true);
     out.warnings.extend(namesakes.and_then(namesake_warning));
     // Stripe shows its secret only once the endpoint exists, so the URL may come first; but
@@ -655,6 +658,8 @@ pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {
         .await?;
     state.hooks.invalidate(id);
     state.rejected.forget(id);
+    // A webhook made again at this id starts afresh, its rate limit too.
+    state.limits.forget(id);
     if deleted { Ok(()) } else { Err(not_found(id)) }
 }
 

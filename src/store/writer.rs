@@ -271,9 +271,13 @@ where
         // frames.
         match syncer::WalGone::path_of(&conn) {
             Some(wal) if !wal.exists() => fold_removed_wal(&conn),
-            _ => tracing::error!(
+            Some(_) => tracing::error!(
                 "a new WAL file was made where the removed one was: what the removed one held \
                  is not folded into the database file, and is lost at this stop"
+            ),
+            None => tracing::error!(
+                "the removed WAL file's path is not known: what it held is not folded into \
+                 the database file, and is lost at this stop"
             ),
         }
     }

@@ -710,3 +710,56 @@ async fn a_compressed_api_or_mcp_body_is_415_naming_its_encoding() {
         mcp.1
     );
 }
+
+#[tokio::test]
+async fn a_webhook_made_again_at_a_deleted_ones_id_starts_with_a_full_rate_limit() {
+    // Arrange: the first webhook's burst used up, then it is deleted and made again.
+    let app = rate_limited_webhook().await;
+    let body = issue_opened("o/r", 1, &[]);
+    for n in 0..3 {
+        app.post_github("gh", "issues", &format!("d-{n}"), &body, SECRET)
+            .await;
+    }
+    let deleted = app
+        .api(Method::DELETE, "/api/webhooks/gh")
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    app.create_webhook(
+        json!({"id": "gh", "name": "g", "provider": "github", "secret": SECRET,
+        "options": {"rate_limit": {"per_second": 1, "burst": 2}}}),
+    )
+    .await;
+
+    // Act
+    let first = app
+        .post_github("gh", "issues", "d-again", &body, SECRET)
+        .await;
+
+    // Assert
+    assert_eq!(first.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_webhook_another_process_deleted_and_this_one_made_again_takes_its_new_secret_at_once() {
+    // Arrange: a webhook remembered here from a delivery, then deleted by another process.
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let body = issue_opened("o/r", 2, &[]);
+    let first = app.post_github("gh", "issues", "d-1", &body, SECRET).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let other = rusqlite::Connection::open(&app.db_path).expect("open the database");
+    other
+        .execute_batch("PRAGMA foreign_keys = ON; DELETE FROM webhooks WHERE id = 'gh'")
+        .expect("delete it as another process would");
+
+    // Act: made again here with another secret; its sender then delivers.
+    app.github_webhook("gh", "the-new-secret").await;
+    let again = app
+        .post_github("gh", "issues", "d-2", &body, "the-new-secret")
+        .await;
+
+    // Assert
+    assert_eq!(again.status(), StatusCode::OK);
+}

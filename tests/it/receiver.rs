@@ -599,6 +599,16 @@ async fn a_lone_surrogate_escape_is_read_as_a_replacement_character_not_refused(
         event["payload"]["issue"]["title"], "Crash \u{FFFD}",
         "{event}"
     );
+    // Cut off at a backslash, as JSON or inside a form's payload: refused, not a crash.
+    for cut in [r#"{"title":"a\"#, "payload=%7B%22a%22%3A%22%5C"] {
+        let (status, refused) = read_json(
+            app.post_github("gh", "issues", &delivery_id(), cut, SECRET)
+                .await,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{cut}: {refused}");
+        assert_eq!(refused["error"]["code"], "invalid_payload", "{refused}");
+    }
 }
 
 #[tokio::test]
