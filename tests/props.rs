@@ -207,7 +207,17 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
         ]
         .prop_map(|ts| serde_json::to_vec(&json!({"webhookTimestamp": ts})).expect("json")),
         1 => "[ \t\r\n]{0,4}".prop_map(String::into_bytes),
+        2 => escapes(),
     ]
+}
+
+/// Text dense in JSON escapes, whole and cut: backslashes, surrogate halves, pairs.
+fn escapes() -> impl Strategy<Value = Vec<u8>> {
+    let piece = prop::sample::select(vec![
+        "\\", "\\u", "\\ud83d", "\\ude00", "\\\\", "\\u00e9", "\\ud8", "a", "\"", "{", "}", ":",
+        "\\n",
+    ]);
+    prop::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat().into_bytes())
 }
 
 /// Header values shaped like the real ones (prefixes, hex, base64, lists, timestamps) and
@@ -536,6 +546,32 @@ proptest! {
         let secrets = Secrets { current: &current, previous: previous.as_deref() };
         let _ = verify(provider, secrets, &options, &req);
         let _ = req.now_secs();
+    }
+
+    #[test]
+    fn mending_surrogates_never_panics_and_changes_no_document_serde_reads(body in body()) {
+        let mended = webhook_mcp::lone_surrogates::mended(&body);
+        if serde_json::from_slice::<Value>(&body).is_ok() {
+            prop_assert_eq!(&*mended, &body[..]);
+        }
+    }
+
+    #[test]
+    fn a_cut_text_fits_its_limit_whatever_fences_it_holds(
+        pieces in prop::collection::vec(
+            prop::sample::select(vec!["```", "````", "~~~", "\n", "    ", "x", "é", "😀", "```rust"]),
+            0..400,
+        ),
+        max in 60usize..300,
+    ) {
+        use webhook_mcp::engine::plan::{Limit, fit};
+        let limit = Limit::chars(max, "a place");
+        let text = pieces.concat();
+        let cut = fit(text.clone(), Some(limit));
+        prop_assert!(limit.len(&cut) <= max, "{} > {max}: {cut:?}", limit.len(&cut));
+        if limit.len(&text) <= max {
+            prop_assert_eq!(cut, text);
+        }
     }
 
     #[test]
