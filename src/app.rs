@@ -53,6 +53,9 @@ pub struct AppState {
     pub expired: Arc<crate::service::retention::Expired>,
     /// Encryption at rest for secrets (a no-op without WEBHOOK_MCP_SECRET_KEY).
     pub sealer: Arc<Sealer>,
+    /// The agents declared (`WEBHOOK_MCP_AGENTS`), as read at start, when the built-in
+    /// runner reads them too: what a command is warned of is what the runner does.
+    pub agents: Arc<Vec<crate::agents::AgentSpec>>,
 }
 
 impl AppState {
@@ -109,7 +112,7 @@ pub async fn state(
     // Fail at start, not at the first task, on a broken agent declaration: with no chat API
     // the declarations still count (external agents claim their tasks, commands name them),
     // so they are read whether or not the built-in runner will run.
-    crate::agents::declared(&config.agents, &config.upstreams.telegram_api_url)
+    let agents = crate::agents::declared(&config.agents, &config.upstreams.telegram_api_url)
         .map_err(anyhow::Error::msg)?;
     Runner::from_config(&config).map_err(anyhow::Error::msg)?;
     let clients = Clients::new(
@@ -178,6 +181,7 @@ pub async fn state(
         rejected: Arc::new(rejected),
         expired: Arc::default(),
         sealer: Arc::new(sealer),
+        agents: Arc::new(agents),
     };
     Ok((state, generated))
 }

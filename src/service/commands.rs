@@ -956,13 +956,7 @@ fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> O
         )),
         "create_task" => {
             let agent = row.agent.as_deref()?;
-            let spec = crate::agents::declared(
-                &state.config.agents,
-                &state.config.upstreams.telegram_api_url,
-            )
-            .ok()?
-            .into_iter()
-            .find(|a| a.name == agent)?;
+            let spec = state.agents.iter().find(|a| a.name == agent)?;
             (spec.result == crate::agents::ResultAction::Comment).then(|| {
                 format!(
                     "agent `{agent}` posts its result as a comment, and {provider} events have \
@@ -1162,12 +1156,7 @@ fn agent_warning(state: &AppState, row: &CommandRow) -> Option<String> {
     if !runner_on {
         return None;
     }
-    let declared: Vec<String> =
-        crate::agents::declared(settings, &state.config.upstreams.telegram_api_url)
-            .ok()?
-            .into_iter()
-            .map(|a| a.name)
-            .collect();
+    let declared: Vec<String> = state.agents.iter().map(|a| a.name.clone()).collect();
     if declared.iter().any(|name| name == agent) {
         return None;
     }

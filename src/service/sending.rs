@@ -244,13 +244,11 @@ fn answered_without_token(trigger: &str) -> bool {
 
 /// Whether the built-in runner posts `agent`'s result as a comment on the event's source.
 fn posts_a_comment(state: &AppState, agent: &str) -> bool {
-    crate::agents::declared(
-        &state.config.agents,
-        &state.config.upstreams.telegram_api_url,
-    )
-    .ok()
-    .and_then(|agents| agents.into_iter().find(|a| a.name == agent))
-    .is_some_and(|spec| spec.result == crate::agents::ResultAction::Comment)
+    state
+        .agents
+        .iter()
+        .find(|a| a.name == agent)
+        .is_some_and(|spec| spec.result == crate::agents::ResultAction::Comment)
 }
 
 /// What the caller is told of a queued action this process would have refused had it sent it.

@@ -230,6 +230,36 @@ async fn an_ask_without_an_agent_warns_when_the_runner_does_not_run_brain() {
 }
 
 #[tokio::test]
+async fn warnings_name_the_agents_the_runner_read_at_start_not_a_file_changed_since() {
+    // Arrange: agents declared in a file, which is changed once the server runs.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("agents.json");
+    std::fs::write(&file, r#"[{"name": "planning"}]"#).expect("write agents");
+    let path = file.to_string_lossy().into_owned();
+    let app = spawn_app_with(move |c| {
+        with_reply_tokens(c);
+        c.agents.chat_url = Some("http://127.0.0.1:9/v1/chat/completions".into());
+        c.agents.agents = Some(path);
+    })
+    .await;
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+    std::fs::write(&file, r#"[{"name": "planning"}, {"name": "triage"}]"#).expect("rewrite");
+
+    // Act
+    let (status, saved) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "triage"}),
+    )
+    .await;
+
+    // Assert: the runner, started with the first list, does not run `triage`; said so.
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    let warning = saved["warnings"][0].as_str().unwrap_or_default();
+    assert!(warning.contains("does not run agent `triage`"), "{saved}");
+}
+
+#[tokio::test]
 async fn the_channel_condition_the_setup_prompt_teaches_is_saved_without_a_warning_on_slack() {
     // Arrange: the `channel` example a model reads in the setup-webhook prompt.
     let prompt = include_str!("../../prompts/setup-webhook.md");
