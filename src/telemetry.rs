@@ -2,11 +2,44 @@
 //! collectors. Stdout stays free (the stdio MCP transport will need it).
 
 use std::io::IsTerminal;
+use std::time::{Duration, Instant};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 
 use crate::config::LogFormat;
+
+/// Says when a recurring thing is due to be logged again, and how many times it happened.
+pub struct Throttle {
+    every: Duration,
+    last: Option<Instant>,
+    count: u64,
+}
+
+impl Throttle {
+    pub const fn every(every: Duration) -> Self {
+        Throttle {
+            every,
+            last: None,
+            count: 0,
+        }
+    }
+
+    /// Counts one; `Some(times since the last log, this one included)` when it is to be
+    /// logged now.
+    pub fn note(&mut self, now: Instant) -> Option<u64> {
+        self.count += 1;
+        if self
+            .last
+            .is_some_and(|at| now.saturating_duration_since(at) < self.every)
+        {
+            return None;
+        }
+        let times = self.count;
+        (self.last, self.count) = (Some(now), 0);
+        Some(times)
+    }
+}
 
 pub fn init(format: LogFormat) {
     let asked = std::env::var("RUST_LOG").unwrap_or_default();
@@ -86,6 +119,22 @@ fn quiet_rmcp(filter: EnvFilter, spec: &str) -> EnvFilter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn storage_trouble_is_logged_once_in_a_while_with_its_count() {
+        let start = Instant::now();
+        let mut throttle = Throttle::every(Duration::from_secs(10));
+        let at = |secs: u64| start + Duration::from_secs(secs);
+        let logged: Vec<Option<u64>> = [0, 1, 2, 9, 10, 11, 25]
+            .into_iter()
+            .map(|secs| throttle.note(at(secs)))
+            .collect();
+        assert_eq!(
+            logged,
+            [Some(1), None, None, None, Some(4), None, Some(2)],
+            "the first at once, then once per 10 s with the count since"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -19,39 +19,8 @@ use crate::store::StoreError;
 /// Requests refused for storage trouble are logged once in a while, with how many there were,
 /// not each: a full disk refusing a flood of deliveries would otherwise fill the log (often
 /// kept on the same disk) as fast as they come.
-static STORAGE_TROUBLE: Mutex<Throttle> = Mutex::new(Throttle::every(Duration::from_secs(10)));
-
-/// Says when a recurring thing is due to be logged again, and how many times it happened.
-struct Throttle {
-    every: Duration,
-    last: Option<Instant>,
-    count: u64,
-}
-
-impl Throttle {
-    const fn every(every: Duration) -> Self {
-        Throttle {
-            every,
-            last: None,
-            count: 0,
-        }
-    }
-
-    /// Counts one; `Some(times since the last log, this one included)` when it is to be
-    /// logged now.
-    fn note(&mut self, now: Instant) -> Option<u64> {
-        self.count += 1;
-        if self
-            .last
-            .is_some_and(|at| now.saturating_duration_since(at) < self.every)
-        {
-            return None;
-        }
-        let times = self.count;
-        (self.last, self.count) = (Some(now), 0);
-        Some(times)
-    }
-}
+static STORAGE_TROUBLE: Mutex<crate::telemetry::Throttle> =
+    Mutex::new(crate::telemetry::Throttle::every(Duration::from_secs(10)));
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -279,22 +248,6 @@ impl From<ServiceError> for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn storage_trouble_is_logged_once_in_a_while_with_its_count() {
-        let start = Instant::now();
-        let mut throttle = Throttle::every(Duration::from_secs(10));
-        let at = |secs: u64| start + Duration::from_secs(secs);
-        let logged: Vec<Option<u64>> = [0, 1, 2, 9, 10, 11, 25]
-            .into_iter()
-            .map(|secs| throttle.note(at(secs)))
-            .collect();
-        assert_eq!(
-            logged,
-            [Some(1), None, None, None, Some(4), None, Some(2)],
-            "the first at once, then once per 10 s with the count since"
-        );
-    }
 
     #[test]
     fn a_store_that_cannot_write_for_now_is_a_503_senders_retry() {

@@ -226,8 +226,10 @@ where
                     match open {
                         Ok(open) => batch = open.run(&conn, job, stats),
                         Err(e) => {
-                            tracing::error!(error = %e, "cannot begin a store transaction");
                             let why = failed(&e, stats);
+                            if let Failed::Transaction(_) = why {
+                                tracing::error!(error = %e, "cannot begin a store transaction");
+                            }
                             // Another process held the lock past the busy timeout: the writes
                             // queued meanwhile have waited as long, and each would wait its
                             // own timeout again in turn (the sixth of a burst 30 s). They are
@@ -515,11 +517,14 @@ impl Batch {
             .fetch_add(self.work.as_nanos() as u64, Relaxed);
         let stored = conn.total_changes() > self.changes_before;
         let result = exec(conn, "COMMIT").map_err(|e| {
-            tracing::error!(error = %e, "store batch failed to commit");
             if !conn.is_autocommit() {
                 let _ = exec(conn, "ROLLBACK");
             }
-            failed(&e, stats)
+            let why = failed(&e, stats);
+            if let Failed::Transaction(_) = why {
+                tracing::error!(error = %e, "store batch failed to commit");
+            }
+            why
         });
         if result.is_ok() && !self.troubled && (stored || stats.only_locked_out()) {
             stats.mended();
@@ -557,7 +562,9 @@ fn run_guarded(conn: &Connection, job: &mut dyn Job) -> rusqlite::Result<()> {
 /// a failed sync it does not stop the store, since nothing unsynced was shown to anyone.
 fn failed(e: &rusqlite::Error, stats: &WriterStats) -> Failed {
     if let Some(why) = super::cannot_write(e) {
-        tracing::error!(error = %e, "{why}; writes are refused until it is mended");
+        if let Some(times) = storage_failures() {
+            tracing::error!(error = %e, times, "{why}; writes are refused until it is mended");
+        }
         let reason = format!("{why} ({e})");
         stats.troubled(reason.clone());
         return Failed::Unavailable(reason);
@@ -569,13 +576,27 @@ fn failed(e: &rusqlite::Error, stats: &WriterStats) -> Failed {
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
     ) {
-        tracing::error!(error = %e, "the database file reads as damaged");
+        if let Some(times) = storage_failures() {
+            tracing::error!(error = %e, times, "the database file reads as damaged");
+        }
         let reason =
             format!("{DAMAGED} ({e}); if it still does after a restart, restore it from a backup");
         stats.troubled(reason.clone());
         return Failed::Unavailable(reason);
     }
     Failed::Transaction(e.to_string())
+}
+
+/// How many storage failures there were since the last was logged, when one is to be logged
+/// now: once every ten seconds at most, as a full disk fails every claim of every sender, and
+/// the log is often on the same disk.
+fn storage_failures() -> Option<u64> {
+    static FAILURES: std::sync::Mutex<crate::telemetry::Throttle> =
+        std::sync::Mutex::new(crate::telemetry::Throttle::every(Duration::from_secs(10)));
+    FAILURES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .note(Instant::now())
 }
 
 /// Whether `e` is another connection's lock held past the busy timeout.
