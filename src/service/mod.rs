@@ -234,14 +234,19 @@ pub fn page_cursor(cursor: Option<String>, prefix: &str) -> Result<Option<String
         {
             Ok(Some(cursor))
         }
-        _ => Err(ServiceError::invalid(
-            "cursor",
-            format!(
-                "`{}` is not a cursor: pass the previous page's `next_cursor` unchanged",
-                quoted(&cursor)
-            ),
-        )),
+        _ => Err(not_a_cursor(&cursor)),
     }
+}
+
+/// The refusal of a page cursor no page gave.
+pub fn not_a_cursor(cursor: &str) -> ServiceError {
+    ServiceError::invalid(
+        "cursor",
+        format!(
+            "`{}` is not a cursor: pass the previous page's `next_cursor` unchanged",
+            quoted(cursor)
+        ),
+    )
 }
 
 /// Something a watcher (an MCP client subscribed to a resource) may want to hear about.

@@ -268,15 +268,7 @@ fn webhook_cursor(cursor: &str) -> Result<(i64, String), ServiceError> {
     cursor
         .split_once('.')
         .and_then(|(at, id)| Some((at.parse::<i64>().ok()?, check_id(id).ok()?)))
-        .ok_or_else(|| {
-            ServiceError::invalid(
-                "cursor",
-                format!(
-                    "`{}` is not a cursor: pass the previous page's `next_cursor` unchanged",
-                    super::quoted(cursor)
-                ),
-            )
-        })
+        .ok_or_else(|| super::not_a_cursor(cursor))
 }
 
 /// The provider a filter names, or why it names none.

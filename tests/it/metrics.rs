@@ -73,14 +73,7 @@ async fn metrics_show_how_long_commits_and_syncs_took() {
     }
 
     // Act
-    let text = app
-        .api(Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics_text().await;
 
     // Assert: both histograms count every commit and sync, and their +Inf bucket agrees.
     let value = |name: &str| -> f64 {
@@ -130,14 +123,7 @@ async fn metrics_show_every_status_and_a_task_whose_lease_ran_out_as_queued() {
     crate::helpers::set_lease_until(&app, &task_id, 1);
 
     // Act
-    let text = app
-        .api(Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics_text().await;
     let (_, listed) = app.get_json("/api/tasks?status=queued").await;
 
     // Assert: as the API lists it; statuses nothing has are shown at 0.

@@ -25,16 +25,6 @@ async fn status_of(app: &TestApp, path: &str) -> StatusCode {
     app.get_json(path).await.0
 }
 
-async fn metrics_of(app: &TestApp) -> String {
-    app.api(reqwest::Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text")
-}
-
 #[tokio::test]
 async fn old_events_whose_work_ended_go_with_their_tasks_and_actions_the_rest_stay() {
     // Arrange: a task that asked, took its reply and answered, every action of it delivered;
@@ -182,7 +172,7 @@ async fn old_events_whose_work_ended_go_with_their_tasks_and_actions_the_rest_st
             "{kept}"
         );
     }
-    let metrics = metrics_of(&app).await;
+    let metrics = app.metrics_text().await;
     for counted in [
         "webhook_mcp_events_expired_total 3",
         "webhook_mcp_tasks_expired_total 1",
@@ -277,7 +267,7 @@ async fn old_messages_posted_without_an_event_go_once_ended_fresh_and_unsent_one
             "{kept}"
         );
     }
-    let metrics = metrics_of(&app).await;
+    let metrics = app.metrics_text().await;
     for counted in [
         "webhook_mcp_events_expired_total 0",
         "webhook_mcp_tasks_expired_total 0",
@@ -343,7 +333,7 @@ async fn audit_entries_older_than_their_own_retention_go_newer_ones_and_events_s
         status_of(&app, &format!("/api/events/{event}")).await,
         StatusCode::OK
     );
-    let metrics = metrics_of(&app).await;
+    let metrics = app.metrics_text().await;
     for counted in [
         "webhook_mcp_audit_entries_expired_total 3",
         "webhook_mcp_events_expired_total 0",

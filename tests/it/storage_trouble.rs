@@ -152,14 +152,7 @@ async fn health_finds_a_disk_given_room_again_without_a_write_from_outside() {
 
 /// What `/metrics` says of whether writes are stored.
 async fn writable(app: &TestApp) -> String {
-    let text = app
-        .api(reqwest::Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics_text().await;
     text.lines()
         .find_map(|l| l.strip_prefix("webhook_mcp_store_writable "))
         .unwrap_or_else(|| panic!("no webhook_mcp_store_writable in {text}"))

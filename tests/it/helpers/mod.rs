@@ -140,6 +140,17 @@ impl TestApp {
         send_json(self.api(Method::GET, path)).await
     }
 
+    /// `/metrics` as text, asked with the API key.
+    pub async fn metrics_text(&self) -> String {
+        self.api(Method::GET, "/metrics")
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// One event in full; panics unless 200.
     pub async fn event(&self, id: &str) -> Value {
         let (status, json) = self.get_json(&format!("/api/events/{id}")).await;
