@@ -136,43 +136,49 @@ pub async fn require_api_key(
     // this future, and the change, handed to the store already, would otherwise be made with
     // no entry saying who made it. (A request timeout, inside, answers 408 and is recorded so,
     // though the change may have been stored.)
-    let changed =
-        tokio::spawn(
-            async move {
+    // The entry as known before the change runs: its first write reserves the entry's place.
+    let head = AuditEntry {
+        actor: key.name.clone(),
+        action: format!("{method} {path}"),
+        target: Some(path.clone()),
+        status: None,
+        detail: None,
+        outcome: Outcome::Ok,
+        user,
+        chat,
+    };
+    let changed = tokio::spawn(
+        async move {
+            audit::audited(&head, async {
                 let response = if api_allows(key.scope, &method, &path) {
                     next.run(request).await
                 } else {
                     forbidden_on(&path, capped.as_ref()).into_response()
                 };
-                let detail = serde_json::from_slice::<Value>(&bytes).ok();
+                let status = response.status().as_u16();
                 let target = response
                     .extensions()
                     .get::<AuditTarget>()
-                    .map(|t| t.0.clone())
-                    .unwrap_or_else(|| path.clone());
-                audit::record(
-                    &state,
-                    AuditEntry {
-                        actor: key.name.clone(),
-                        action: format!("{method} {path}"),
-                        target: Some(target),
-                        status: Some(response.status().as_u16()),
-                        detail,
-                        outcome: match response.extensions().get::<super::error::ErrorMessage>() {
-                            Some(why) if response.status().as_u16() >= 400 => Outcome::Error(
-                                format!("HTTP {}: {}", response.status().as_u16(), why.0),
-                            ),
-                            _ => Outcome::of_status(response.status().as_u16()),
-                        },
-                        user,
-                        chat,
+                    .map(|t| t.0.clone());
+                let entry = AuditEntry {
+                    target: target.or_else(|| head.target.clone()),
+                    status: Some(status),
+                    detail: serde_json::from_slice::<Value>(&bytes).ok(),
+                    outcome: match response.extensions().get::<super::error::ErrorMessage>() {
+                        Some(why) if status >= 400 => {
+                            Outcome::Error(format!("HTTP {status}: {}", why.0))
+                        }
+                        _ => Outcome::of_status(status),
                     },
-                )
-                .await;
+                    ..head.clone()
+                };
+                audit::record(&state, entry).await;
                 response
-            }
-            .instrument(tracing::Span::current()),
-        );
+            })
+            .await
+        }
+        .instrument(tracing::Span::current()),
+    );
     match changed.await {
         Ok(response) => Ok(response),
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

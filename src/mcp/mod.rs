@@ -387,26 +387,34 @@ impl ServerHandler for McpServer {
             });
         let user = user_of(&context);
         let chat = chat_of(&context);
-        let called = self
+        let call = self
             .tool_router
-            .call(ToolCallContext::new(self, request, context))
-            .await;
-        if let Some((actor, status, action, detail)) = audit {
-            let target =
-                created_target(&action, &called).or_else(|| detail.as_ref().and_then(tool_target));
+            .call(ToolCallContext::new(self, request, context));
+        let Some((actor, status, action, detail)) = audit else {
+            return call.await;
+        };
+        // The entry as known before the call runs: its first write reserves the entry's place.
+        let head = AuditEntry {
+            actor,
+            target: detail.as_ref().and_then(tool_target),
+            action,
+            status,
+            detail,
+            outcome: Outcome::Ok,
+            user,
+            chat,
+        };
+        audit::audited(&head, async {
+            let called = call.await;
             let entry = AuditEntry {
-                actor,
-                action,
-                target,
-                status,
-                detail,
+                target: created_target(&head.action, &called).or_else(|| head.target.clone()),
                 outcome: outcome_of(&called),
-                user,
-                chat,
+                ..head.clone()
             };
             audit::record(&self.state, entry).await;
-        }
-        called
+            called
+        })
+        .await
     }
 
     async fn list_resources(

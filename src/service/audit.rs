@@ -14,6 +14,7 @@ use crate::app::AppState;
 use crate::clock;
 use crate::providers::MASK;
 use crate::store::audit::{self as rows, AuditFilter, AuditRow, AuditUserRow, NewAudit};
+use crate::store::audit_order::{self, Reservation};
 
 /// Details larger than this (as JSON text) are replaced by a note of their size.
 const MAX_DETAIL_BYTES: usize = 64 * 1024;
@@ -137,7 +138,8 @@ pub struct AuditOut {
     pub target: Option<String>,
     pub status: Option<i64>,
     pub detail: Option<Value>,
-    /// `ok`, or `error: ` and why; null on entries made before outcomes were recorded.
+    /// `ok`, or `error: ` and why; `pending` while a stored change is being answered (for
+    /// good if the server stopped then); null on entries made before outcomes were recorded.
     pub outcome: Option<String>,
     /// The Open WebUI user it was made for; null when the request named none.
     pub user: Option<AuditUser>,
@@ -315,42 +317,75 @@ pub async fn record(state: &AppState, mut entry: AuditEntry) {
     });
     // The action holds the path too (`DELETE /api/webhooks/{id}`).
     for text in entry.target.iter_mut().chain([&mut entry.action]) {
-        if text.len() > MAX_TARGET_BYTES {
-            text.truncate(text.floor_char_boundary(MAX_TARGET_BYTES));
-            text.push('…');
-        }
+        bound(text);
     }
     let action = entry.action.clone();
     let outcome = entry.outcome.stored();
-    let user = entry.user.map(|u| AuditUserRow {
+    let user = entry.user.map(user_row);
+    // The row the change's first write reserved, if it made one: the entry stays where the
+    // change was stored among the others.
+    let reserved = audit_order::close();
+    let written = state
+        .store
+        .write(move |db| {
+            let new = NewAudit {
+                at,
+                actor: &entry.actor,
+                action: &entry.action,
+                target: entry.target.as_deref(),
+                status: entry.status.map(i64::from),
+                detail: detail.as_deref(),
+                outcome: &outcome,
+                user: user.as_ref(),
+                chat_id: entry.chat.chat_id.as_deref(),
+                message_id: entry.chat.message_id.as_deref(),
+            };
+            match reserved {
+                Some(row) if audit_order::complete(db, row, &new)? => Ok(()),
+                _ => rows::insert(db, &new).map(drop),
+            }
+        })
+        .await;
+    if let Err(e) = written {
+        tracing::error!(error = %e, action = %action, "could not write the audit log");
+    }
+}
+
+/// Runs `change`, a management change that `entry` (its outcome and answer not known yet) will
+/// describe, so that the change's first write reserves the entry's place in the log (see
+/// `store::audit_order`); [`record`], called inside it, completes that entry.
+pub async fn audited<F: std::future::Future>(head: &AuditEntry, change: F) -> F::Output {
+    let mut action = head.action.clone();
+    let mut target = head.target.clone();
+    for text in target.iter_mut().chain([&mut action]) {
+        bound(text);
+    }
+    let reservation = Reservation::new(
+        head.actor.clone(),
+        action,
+        target,
+        head.user.clone().map(user_row),
+        head.chat.chat_id.clone(),
+        head.chat.message_id.clone(),
+    );
+    audit_order::audited(reservation, change).await
+}
+
+/// `text` within [`MAX_TARGET_BYTES`], ending in an ellipsis when cut.
+fn bound(text: &mut String) {
+    if text.len() > MAX_TARGET_BYTES {
+        text.truncate(text.floor_char_boundary(MAX_TARGET_BYTES));
+        text.push('…');
+    }
+}
+
+fn user_row(u: AuditUser) -> AuditUserRow {
+    AuditUserRow {
         id: u.id,
         name: u.name,
         email: u.email,
         role: u.role,
         verified: u.verified,
-    });
-    let written = state
-        .store
-        .write(move |db| {
-            rows::insert(
-                db,
-                &NewAudit {
-                    at,
-                    actor: &entry.actor,
-                    action: &entry.action,
-                    target: entry.target.as_deref(),
-                    status: entry.status.map(i64::from),
-                    detail: detail.as_deref(),
-                    outcome: &outcome,
-                    user: user.as_ref(),
-                    chat_id: entry.chat.chat_id.as_deref(),
-                    message_id: entry.chat.message_id.as_deref(),
-                },
-            )
-        })
-        .await;
-    if let Err(e) = written {
-        tracing::error!(error = %e, action = %action, "could not write the audit log");
     }
 }
 

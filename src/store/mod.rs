@@ -26,6 +26,7 @@ mod writer;
 
 pub mod api_keys;
 pub mod audit;
+pub mod audit_order;
 pub mod commands;
 pub mod conversation;
 pub mod events;
@@ -232,6 +233,15 @@ impl Store {
             return Err(StoreError::Unavailable(reason));
         }
         let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StoreError>>();
+        // The first write of an audited change reserves its entry in its own transaction.
+        let reserving = audit_order::reserving();
+        let f = move |db: &Connection| {
+            let done = f(db)?;
+            if let Some(reserving) = &reserving {
+                reserving.reserve_in(db);
+            }
+            Ok(done)
+        };
         let job: WriteJob = Box::new(writer::Pending::new(f, reply_tx));
         let sender = self
             .inner

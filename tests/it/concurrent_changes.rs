@@ -272,3 +272,60 @@ async fn two_command_updates_at_once_keep_both_changes() {
         assert_eq!(stored["priority"], priority, "round {round}: {stored}");
     }
 }
+
+/// The audit log, newest first, names the changes in the order they were stored: its newest
+/// rename is the name the webhook kept.
+// Several threads, so that the tasks answering the changes can be run in another order than
+// the changes were stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_audit_log_lists_renames_made_at_once_in_the_order_they_were_stored() {
+    // Arrange
+    let app = spawn_app().await;
+    let client = connect(&app).await;
+
+    for round in 0..ROUNDS / 2 {
+        let id = format!("gh-{round}");
+        app.github_webhook(&id, SECRET).await;
+        let name = |i: usize| format!("Renamed {round}.{i}");
+
+        // Act: three renames over REST and three over MCP, all at once.
+        let rename = |i: usize| put_webhook(&app, &id, json!({"name": name(i)}));
+        let rename_mcp = |i: usize| {
+            call(
+                &client,
+                "update_webhook",
+                json!({"webhook_id": id, "name": name(i)}),
+            )
+        };
+        let (r0, r1, r2, m3, m4, m5) = tokio::join!(
+            rename(0),
+            rename(1),
+            rename(2),
+            rename_mcp(3),
+            rename_mcp(4),
+            rename_mcp(5),
+        );
+
+        // Assert
+        let rest = [r0, r1, r2];
+        assert!(rest.iter().all(|(s, _)| *s == StatusCode::OK), "{rest:?}");
+        let mcp = [m3, m4, m5];
+        assert!(mcp.iter().all(|r| r.is_error == Some(false)), "{mcp:?}");
+        let (_, stored) = app.get_json(&format!("/api/webhooks/{id}")).await;
+        let (_, audit) = app.get_json("/api/audit?limit=6").await;
+        let entries = audit["entries"].as_array().expect("entries");
+        let renamed: Vec<&str> = entries
+            .iter()
+            .map(|e| e["detail"]["name"].as_str().unwrap_or_default())
+            .collect();
+        assert_eq!(renamed[0], stored["name"], "round {round}: {audit}");
+        assert!(
+            entries.iter().all(|e| e["outcome"] == "ok"),
+            "round {round}: {audit}"
+        );
+        let mut all = renamed.clone();
+        all.sort_unstable();
+        assert_eq!(all, (0..6).map(name).collect::<Vec<_>>(), "round {round}");
+    }
+    client.cancel().await.ok();
+}
