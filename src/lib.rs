@@ -18,4 +18,5 @@ pub mod quote;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod text_cut;
 pub mod worker;

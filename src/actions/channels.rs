@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use super::client::{self, missing};
 use super::{ActionError, Clients, Credentials, Sent};
+use crate::text_cut;
 
 /// Discord refuses longer `content`.
 pub const DISCORD_LIMIT: usize = 2000;
@@ -439,14 +440,7 @@ fn shorten_written(text: &str, limit: usize) -> String {
         return text.to_owned();
     }
     let room = limit.saturating_sub('…'.len_utf8());
-    let mut used = 0;
-    let mut out: String = text
-        .chars()
-        .take_while(|&c| {
-            used += written(c);
-            used <= room
-        })
-        .collect();
+    let mut out = text_cut::within(text, room, written).to_owned();
     out.push('…');
     out
 }
@@ -456,7 +450,7 @@ fn shorten(text: &str, limit: usize) -> String {
     if text.chars().count() <= limit {
         return text.to_owned();
     }
-    let mut out: String = text.chars().take(limit - 1).collect();
+    let mut out = text_cut::within(text, limit - 1, |_| 1).to_owned();
     out.push('…');
     out
 }
@@ -466,16 +460,8 @@ fn shorten_utf16(text: &str, limit: usize) -> String {
     if text.encode_utf16().count() <= limit {
         return text.to_owned();
     }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        // One unit is kept for the `…`.
-        if used + c.len_utf16() > limit - 1 {
-            break;
-        }
-        used += c.len_utf16();
-        out.push(c);
-    }
+    // One unit is kept for the `…`.
+    let mut out = text_cut::within(text, limit - 1, char::len_utf16).to_owned();
     out.push('…');
     out
 }
@@ -795,6 +781,9 @@ mod tests {
         assert_eq!(shorten_utf16("🚀🚀", 4), "🚀🚀");
         assert_eq!(shorten_utf16("🚀🚀🚀", 4), "🚀…");
         assert_eq!(shorten_utf16("a🚀🚀", 4), "a🚀…");
+        // A flag is two code points and four units: never half of one.
+        assert_eq!(shorten_utf16("a🇫🇷🇫🇷", 7), "a🇫🇷…");
+        assert_eq!(shorten_utf16("a🇫🇷🇫🇷", 8), "a🇫🇷…");
         let long = shorten_utf16(&"🚀".repeat(3_000), TELEGRAM_LIMIT);
         assert!(long.encode_utf16().count() <= TELEGRAM_LIMIT);
         assert!(long.encode_utf16().count() >= TELEGRAM_LIMIT - 2);

@@ -12,6 +12,7 @@ use super::command::{ActionKind, Target};
 use super::template;
 use crate::actions::{self, Delivery, GitlabNoun, MessageKind};
 use crate::providers::{Provider, SourceRef};
+use crate::text_cut;
 
 /// A fired command, with what planning needs of it.
 #[derive(Debug, Clone)]
@@ -440,7 +441,7 @@ pub fn fit(text: String, limit: Option<Limit>) -> String {
     cut(text, limit, None)
 }
 
-/// `text` cut to what `limit` takes, on a character's boundary, saying how many characters
+/// `text` cut to what `limit` takes, between graphemes, saying how many characters
 /// are left out, counting what `before` left out of it already (a render cut at the template
 /// output bound), so that the note is written once and counts all of it.
 fn cut(text: String, limit: Option<Limit>, before: Option<template::LeftOut>) -> String {
@@ -456,13 +457,7 @@ fn cut(text: String, limit: Option<Limit>, before: Option<template::LeftOut>) ->
             // The note's own length depends on how much is left out; a generous guess covers it.
             let room = limit.max.saturating_sub(limit.len(&note(chars + before)));
             let within = |room: usize| -> String {
-                let mut used = 0;
-                text.chars()
-                    .take_while(|c| {
-                        used += limit.width(*c);
-                        used <= room
-                    })
-                    .collect()
+                text_cut::within(&text, room, |c| limit.width(c)).into()
             };
             let cut = within(room);
             // Cut inside a code block, the note (and a footer after it) would show as code:

@@ -291,6 +291,44 @@ fn a_long_answer_to_slack_or_a_channel_is_cut_to_what_it_takes_saying_so() {
 }
 
 #[test]
+fn a_cut_never_splits_a_flag_or_a_joined_emoji() {
+    let discord = Fired {
+        target: Some(Target {
+            url: "https://discord.com/api/webhooks/1/x".into(),
+            secret: None,
+            kind: None,
+            chat_id: None,
+        }),
+        ..fired(ActionKind::PostMessage, Some("{{text}}"))
+    };
+    // Flags are two code points each, families seven: at any length some cut point falls
+    // inside one unless cuts go between graphemes.
+    for lead in 0..8 {
+        for unit in ["🇫🇷", "👨‍👩‍👧‍👦"] {
+            let text = format!("{}{}", "a".repeat(lead), unit.repeat(1_500));
+            let planned = plan_slash_command(&text, std::slice::from_ref(&discord));
+            let Planned::Send {
+                delivery: Ok(Delivery::ChannelMessage { text: sent, .. }),
+                ..
+            } = &planned[0]
+            else {
+                panic!("{planned:?}");
+            };
+            let kept = sent.split("\n\n… (cut to fit").next().unwrap();
+            assert!(kept.chars().count() > 1_900, "{}", kept.chars().count());
+            let body = kept.trim_start_matches('a');
+            assert_eq!(
+                body.len() % unit.len(),
+                0,
+                "lead {lead}: {:?}",
+                &body[body.len() - 30..]
+            );
+            assert!(body.split(unit).all(str::is_empty), "lead {lead}");
+        }
+    }
+}
+
+#[test]
 fn a_telegram_message_is_cut_to_what_telegram_counts_in_utf16_units() {
     // 3,000 emoji are 3,000 characters but 6,000 of Telegram's units.
     let telegram = Fired {
