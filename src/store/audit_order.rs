@@ -40,8 +40,10 @@ pub struct Reservation {
 
 #[derive(Debug, Default)]
 struct State {
-    /// The write that reserved the row, and the row.
-    reserved: Option<(u64, i64)>,
+    /// The write that reserved the row, and the row with its time (which, with the actor and
+    /// action, tells it from another change's row given the same id after this one's
+    /// transaction was undone).
+    reserved: Option<(u64, Reserved)>,
     /// The entry is being recorded: later writes reserve nothing.
     closed: bool,
 }
@@ -75,6 +77,8 @@ impl Reservation {
     /// the transaction of write `write`, after that write succeeded.
     fn reserve_in(&self, conn: &Connection, write: u64, at: i64) {
         let mut state = self.state();
+        // Once the entry is being recorded nothing reserves, not even this write run again
+        // after a rollback: the entry then finds its row gone and is written anew.
         if state.closed || state.reserved.is_some_and(|(by, _)| by != write) {
             return;
         }
@@ -91,7 +95,7 @@ impl Reservation {
             message_id: self.message_id.as_deref(),
         };
         match insert(conn, &entry) {
-            Ok(row) => state.reserved = Some((write, row)),
+            Ok(row) => state.reserved = Some((write, Reserved { row, at })),
             // The change is kept all the same; its entry is then written when it is answered.
             Err(e) => {
                 tracing::warn!(error = %e, action = %self.action, "could not reserve an audit entry")
@@ -121,6 +125,7 @@ pub(super) fn reserving() -> Option<Reserving> {
 }
 
 /// A write that reserves its change's audit entry, once it succeeded.
+#[derive(Clone)]
 pub(super) struct Reserving {
     change: std::sync::Arc<Reservation>,
     write: u64,
@@ -131,41 +136,160 @@ impl Reserving {
         self.change
             .reserve_in(conn, self.write, crate::clock::now_ms());
     }
+
+    /// The write failed after all (its transaction undone, or its commit): the row it
+    /// reserved is not there, and a later write of the change may reserve one.
+    pub(super) fn undone(&self) {
+        let mut state = self.change.state();
+        if state.reserved.is_some_and(|(by, _)| by == self.write) {
+            state.reserved = None;
+        }
+    }
+}
+
+/// The row a change's first write reserved, and the time it was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reserved {
+    row: i64,
+    at: i64,
 }
 
 /// Ends the reservation of the audited change running now, if any: the row its first write
 /// reserved, to be completed with the entry. None when no write of it reserved one.
-pub fn close() -> Option<i64> {
+pub fn close() -> Option<Reserved> {
     CHANGE
         .try_with(|change| {
             let mut state = change.state();
             state.closed = true;
-            state.reserved.map(|(_, row)| row)
+            state.reserved.map(|(_, reserved)| reserved)
         })
         .ok()
         .flatten()
 }
 
-/// Completes reserved row `row` with what the change got; false when the row is not there
-/// (its transaction failed after all), for the caller to insert the entry instead. The time
-/// stays the reservation's: when the change was stored.
+/// Completes the reserved row with what the change got; false when the row is not there (its
+/// transaction was undone after all, and its id maybe given to another change's entry), for
+/// the caller to insert the entry instead. The time stays the reservation's: when the change
+/// was stored.
 pub fn complete(
     conn: &Connection,
-    row: i64,
+    reserved: Reserved,
     entry: &super::audit::NewAudit<'_>,
 ) -> Result<bool, super::StoreError> {
     let changed = conn
         .prepare_cached(
             "UPDATE audit_log SET target = ?2, status = ?3, detail = ?4, outcome = ?5
-             WHERE id = ?1 AND outcome = ?6",
+             WHERE id = ?1 AND outcome = ?6 AND at = ?7 AND actor = ?8 AND action = ?9",
         )?
         .execute(params![
-            row,
+            reserved.row,
             entry.target,
             entry.status,
             entry.detail,
             entry.outcome,
             PENDING,
+            reserved.at,
+            entry.actor,
+            entry.action,
         ])?;
     Ok(changed == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use crate::store::audit::NewAudit;
+
+    fn change(target: &str) -> Reservation {
+        Reservation::new(
+            "ops".into(),
+            "PUT /api/x".into(),
+            Some(target.into()),
+            None,
+            None,
+            None,
+        )
+    }
+
+    fn answer<'a>(target: &'a str, outcome: &'a str) -> NewAudit<'a> {
+        NewAudit {
+            at: 0,
+            actor: "ops",
+            action: "PUT /api/x",
+            target: Some(target),
+            status: Some(200),
+            detail: None,
+            outcome,
+            user: None,
+            chat_id: None,
+            message_id: None,
+        }
+    }
+
+    /// Every entry as (target, outcome), oldest first.
+    async fn entries(store: &Store) -> Vec<(String, String)> {
+        store
+            .read(|db| {
+                let mut rows = db.prepare("SELECT target, outcome FROM audit_log ORDER BY id")?;
+                let rows = rows.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_change_whose_commit_failed_completes_no_later_changes_entry() {
+        // Arrange: a write that runs but whose commit fails (a deferred foreign key, as a full
+        // disk at COMMIT would), and so leaves its row's id to the next insert.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db")).unwrap();
+        store
+            .write(|db| {
+                db.execute_batch(
+                    "CREATE TABLE p (id INTEGER PRIMARY KEY);
+                     CREATE TABLE c (p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED);",
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+
+        // Act: change A fails at its commit; change B is stored; A is recorded, then B.
+        let failed = audited(change("a"), async {
+            let written = store
+                .write(|db| Ok(db.execute("INSERT INTO c VALUES (99)", [])?))
+                .await;
+            (written.is_err(), close())
+        })
+        .await;
+        let stored = audited(change("b"), async {
+            store
+                .write(|db| Ok(db.execute("INSERT INTO p VALUES (1)", [])?))
+                .await
+                .unwrap();
+            close()
+        })
+        .await;
+        let (a_failed, a_reserved) = failed;
+        let b_reserved = stored.expect("B's write reserved its entry");
+        let a_completed = match a_reserved {
+            Some(reserved) => store
+                .write(move |db| complete(db, reserved, &answer("a", "error: HTTP 503")))
+                .await
+                .unwrap(),
+            None => false,
+        };
+        let b_completed = store
+            .write(move |db| complete(db, b_reserved, &answer("b", "ok")))
+            .await
+            .unwrap();
+
+        // Assert: A's entry is written anew; B's row is B's.
+        assert!(a_failed);
+        assert!(!a_completed, "A completed a row: {a_reserved:?}");
+        assert!(b_completed);
+        assert_eq!(entries(&store).await, [("b".into(), "ok".into())]);
+    }
 }

@@ -235,9 +235,10 @@ impl Store {
         let (reply_tx, reply_rx) = oneshot::channel::<Result<T, StoreError>>();
         // The first write of an audited change reserves its entry in its own transaction.
         let reserving = audit_order::reserving();
+        let reserves = reserving.clone();
         let f = move |db: &Connection| {
             let done = f(db)?;
-            if let Some(reserving) = &reserving {
+            if let Some(reserving) = &reserves {
                 reserving.reserve_in(db);
             }
             Ok(done)
@@ -263,7 +264,11 @@ impl Store {
             }
             Err(std::sync::mpsc::TrySendError::Disconnected(_)) => return Err(self.not_taken()),
         }
-        reply_rx.await.map_err(|_| self.not_taken())?
+        let written = reply_rx.await.unwrap_or_else(|_| Err(self.not_taken()));
+        if let (Err(_), Some(reserving)) = (&written, &reserving) {
+            reserving.undone();
+        }
+        written
     }
 
     /// Runs `f` on a read-only connection. Sees the latest commit; never waits for the writer.
