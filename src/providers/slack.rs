@@ -172,7 +172,24 @@ const NEW_POST_SUBTYPES: [&str; 4] = [
     "thread_broadcast",
 ];
 
+/// Whether a `message` event is Slack's notice that a thread got a reply (`message_replied`,
+/// carrying the thread's parent message): the Events API sends it without its subtype (a bug
+/// Slack documents), but hidden and with the parent in `message`. Taken for a new post, it
+/// would answer the reply it announces, as often as replies come: a loop with our own.
+pub fn is_reply_notice(payload: &Value) -> bool {
+    match payload.pointer("/event/subtype").and_then(Value::as_str) {
+        Some(subtype) => subtype == "message_replied",
+        None => {
+            payload.pointer("/event/hidden").and_then(Value::as_bool) == Some(true)
+                && payload.pointer("/event/message/thread_ts").is_some()
+        }
+    }
+}
+
 fn message_type(payload: &Value) -> String {
+    if is_reply_notice(payload) {
+        return "message_replied".into();
+    }
     match str_at(payload, "/event/subtype") {
         Some(sub) if !NEW_POST_SUBTYPES.contains(&sub.as_str()) => {
             if sub.starts_with("message_") {

@@ -46,6 +46,8 @@ pub struct Posted {
 pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
     let at = |path: &str| payload.pointer(path).and_then(id_text);
     let kind = |path: &str| payload.pointer(path).and_then(Value::as_str);
+    let reply_notice =
+        provider == Provider::Slack && crate::providers::slack::is_reply_notice(payload);
     let (ids, any_webhook): (Vec<Option<String>>, bool) = match provider {
         // The comment's page, as the comment action records it; or its id, recorded instead
         // when GitHub's answer to the post named no page.
@@ -74,6 +76,22 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
             ) =>
         {
             (vec![at("/comment/id")], false)
+        }
+        // The notice of a thread's new reply is about that reply, its latest: a notice of our
+        // own reply is still ours (a command on every event would answer it, and the next).
+        Provider::Slack if reply_notice => {
+            let latest = at("/event/message/latest_reply").or_else(|| {
+                payload
+                    .pointer("/event/message/replies")
+                    .and_then(Value::as_array)
+                    .and_then(|replies| replies.last())
+                    .and_then(|reply| reply.get("ts"))
+                    .and_then(id_text)
+            });
+            let posted = at("/event/channel")
+                .zip(latest)
+                .map(|(channel, ts)| format!("{channel}:{ts}"));
+            (vec![posted], false)
         }
         // A bot's own post is a plain message or, for older apps, a `bot_message`.
         Provider::Slack
@@ -121,6 +139,8 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
                 .map(str::to_string)
         }
         Provider::OpenWebUi => None,
+        // A reply notice carries the thread's parent message, not the reply.
+        Provider::Slack if reply_notice => None,
         _ => crate::engine::payload::bodies(payload).into_iter().next(),
     };
     let site = outbox::site_address_at(provider.as_str())
@@ -128,6 +148,7 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         .and_then(Value::as_str)
         .and_then(|address| crate::providers::site_of(provider.as_str(), address));
     let by_own_app = provider == Provider::Slack
+        && !reply_notice
         && (by_own_slack_app(payload, "/event") || by_own_slack_app(payload, "/event/message"));
     let author = match provider {
         Provider::GitHub => at("/comment/user/login"),

@@ -719,6 +719,49 @@ async fn slack_unfurling_a_link_in_the_apps_own_post_is_its_own_post_and_a_perso
     assert_eq!(app.event(&theirs).await["status"], "matched");
 }
 
+/// Slack's notice that thread `1.1` in C0ENG got reply `latest` (from `by`), as the Events
+/// API sends it: hidden, with the thread's parent, and without its `message_replied` subtype.
+fn slack_reply_notice(ts: &str, latest: &str, by: &str) -> String {
+    let notice = json!({"hidden": true, "event_ts": ts, "message": {"type": "message",
+        "user": "U1", "text": "see http://example.com/x", "ts": "1.1", "thread_ts": "1.1",
+        "reply_count": 1, "latest_reply": latest, "replies": [{"user": by, "ts": latest}]}});
+    slack_message("C0ENG", ts, None, notice)
+}
+
+#[tokio::test]
+async fn slacks_notice_of_a_thread_reply_is_no_new_message_and_of_our_own_reply_is_our_post() {
+    // Arrange: a person's message, answered in its thread (Slack names the answer `1.2`),
+    // and a command on every event besides the one on new messages.
+    let slack = MockServer::start().await;
+    let app = slack_quoting_app(&slack).await;
+    let person = json!({"user": "U1", "text": "see http://example.com/x"});
+    post_slack(&app, &slack_message("C0ENG", "1.1", None, person)).await;
+    assert_eq!(app.drain().await, 1);
+    app.add_command_ok(
+        "sl",
+        json!({"trigger": "*", "action": "comment", "template": "Seen {{event.type}}"}),
+    )
+    .await;
+
+    // Act: the notices of our reply and of a person's.
+    let ours = post_slack(&app, &slack_reply_notice("1.3", "1.2", "UBOT")).await;
+    let theirs = post_slack(&app, &slack_reply_notice("1.5", "1.4", "U2")).await;
+
+    // Assert: neither is a new message; ours answers nothing, a person's only the `*` command.
+    let ours = app.event(&ours).await;
+    assert_eq!(ours["event_type"], "message_replied", "{ours}");
+    assert_eq!(ours["status"], "own_post", "{ours}");
+    assert_eq!(ours["actions"], json!([]), "{ours}");
+    let theirs = app.event(&theirs).await;
+    assert_eq!(theirs["event_type"], "message_replied", "{theirs}");
+    assert_eq!(theirs["status"], "matched", "{theirs}");
+    assert_eq!(
+        theirs["actions"].as_array().map(Vec::len),
+        Some(1),
+        "{theirs}"
+    );
+}
+
 #[tokio::test]
 async fn a_slash_commands_channel_post_coming_back_early_is_known_and_is_posted_once() {
     // Arrange: a slash command, whose comment is a new message in its channel.
