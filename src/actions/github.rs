@@ -99,15 +99,24 @@ pub(super) async fn comment(
     let answer = reply.json();
     // The comment's page is what a person wants to open; the id is the fallback, named with
     // its repository and kind (`echo::github_comment_key`): a bare number is not one comment
-    // across servers, nor across issue and review comments.
-    let remote_id = answer["html_url"].as_str().map(str::to_owned).or_else(|| {
-        let id = answer["id"].as_u64()?;
-        Some(crate::service::echo::github_comment_key(
-            repo,
-            in_reply_to.is_some(),
-            id,
-        ))
-    });
+    // across servers, nor across issue and review comments. A reply in a review thread is
+    // known by the review GitHub wraps it in, which is announced apart
+    // (`pull_request_review.submitted`) besides the comment.
+    let html_url = answer["html_url"].as_str();
+    let review_page = html_url
+        .zip(answer["pull_request_review_id"].as_u64())
+        .filter(|_| in_reply_to.is_some())
+        .map(|(page, review)| crate::service::echo::github_review_page(page, review));
+    let remote_id = review_page
+        .or_else(|| html_url.map(str::to_owned))
+        .or_else(|| {
+            let id = answer["id"].as_u64()?;
+            Some(crate::service::echo::github_comment_key(
+                repo,
+                in_reply_to.is_some(),
+                id,
+            ))
+        });
     let author = answer.pointer("/user/login").and_then(|a| a.as_str());
     Ok(reply.sent(remote_id).by(author))
 }
@@ -160,7 +169,8 @@ mod tests {
             .and(header("authorization", "Bearer ghp_test"))
             .and(body_json(json!({"body": "Thanks, on it."})))
             .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-                "id": 43, "html_url": "https://github.com/octo/app/pull/7#discussion_r43"
+                "id": 43, "html_url": "https://github.com/octo/app/pull/7#discussion_r43",
+                "pull_request_review_id": 80
             })))
             .expect(1)
             .mount(&server)
@@ -181,9 +191,10 @@ mod tests {
         let sent = execute(&clients(), &creds(&server), &in_thread)
             .await
             .unwrap();
+        // The review GitHub wraps the reply in, which it announces too.
         assert_eq!(
             sent.remote_id.as_deref(),
-            Some("https://github.com/octo/app/pull/7#discussion_r43")
+            Some("https://github.com/octo/app/pull/7#pullrequestreview-80")
         );
     }
 

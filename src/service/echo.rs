@@ -58,7 +58,18 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
                     let review = payload.pointer("/comment/pull_request_review_id").is_some();
                     github_comment_key(&repo, review, id)
                 });
-            (vec![at("/comment/html_url"), key], false)
+            let review_page = at("/comment/html_url")
+                .zip(
+                    payload
+                        .pointer("/comment/pull_request_review_id")
+                        .and_then(Value::as_u64),
+                )
+                .map(|(page, review)| github_review_page(&page, review));
+            (vec![at("/comment/html_url"), key, review_page], false)
+        }
+        // The review wrapping a reply in a review thread comes as well as the reply.
+        Provider::GitHub if kind("/action") == Some("submitted") => {
+            (vec![at("/review/html_url")], false)
         }
         Provider::GitLab
             if kind("/object_kind") == Some("note")
@@ -151,7 +162,7 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         && !reply_notice
         && (by_own_slack_app(payload, "/event") || by_own_slack_app(payload, "/event/message"));
     let author = match provider {
-        Provider::GitHub => at("/comment/user/login"),
+        Provider::GitHub => at("/comment/user/login").or_else(|| at("/review/user/login")),
         Provider::GitLab => at("/user/username"),
         Provider::Jira => at("/comment/author/accountId").or_else(|| at("/comment/author/name")),
         Provider::Slack => at("/event/user").or_else(|| at("/event/bot_id")),
@@ -357,6 +368,16 @@ fn sent_or_known(same: &[outbox::Unconfirmed]) -> Option<Own> {
 /// An id as text, whether the sender wrote it as a string or a number.
 /// A GitHub comment named by its repository, kind and id, recorded when GitHub's answer to
 /// the post gave no page address: `octo/app#comment-12`, `octo/app#review-comment-12`.
+/// The page of GitHub review `review`, which holds the review comment at `comment_page`: a
+/// reply in a review thread is wrapped in a review of its own, announced as
+/// `pull_request_review.submitted` with this page, and the comment names its review by id.
+pub fn github_review_page(comment_page: &str, review: u64) -> String {
+    let pull_request = comment_page
+        .split_once('#')
+        .map_or(comment_page, |(page, _)| page);
+    format!("{pull_request}#pullrequestreview-{review}")
+}
+
 pub fn github_comment_key(repo: &str, review: bool, id: u64) -> String {
     let kind = if review { "review-comment" } else { "comment" };
     format!("{repo}#{kind}-{id}")

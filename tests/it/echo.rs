@@ -621,6 +621,96 @@ async fn the_services_own_linear_comment_coming_back_fires_no_command() {
     assert_eq!(sent_after, 0);
 }
 
+/// A review on pull request 3 of octo/app, as GitHub announces it: a reply in a review thread
+/// comes wrapped in a review of its own, with no body.
+fn review_submitted(review: u64, by: &str) -> String {
+    json!({"action": "submitted",
+           "review": {"id": review, "body": null, "state": "commented",
+                      "html_url": format!("https://github.com/octo/app/pull/3#pullrequestreview-{review}"),
+                      "user": {"login": by, "type": "User"}},
+           "pull_request": {"number": 3, "title": "Speed up", "user": {"login": "bob"}},
+           "repository": {"full_name": "octo/app"},
+           "sender": {"login": by, "type": "User"}})
+    .to_string()
+}
+
+/// A comment in the review thread of comment 42 on pull request 3, in review `review`.
+fn review_comment(id: u64, review: u64, by: &str, text: &str) -> String {
+    json!({"action": "created",
+           "comment": {"id": id, "in_reply_to_id": 42, "line": 12, "body": text,
+                       "pull_request_review_id": review,
+                       "html_url": format!("https://github.com/octo/app/pull/3#discussion_r{id}"),
+                       "user": {"login": by, "type": "User"}},
+           "pull_request": {"number": 3, "title": "Speed up", "user": {"login": "bob"}},
+           "repository": {"full_name": "octo/app"},
+           "sender": {"login": by, "type": "User"}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn the_review_wrapping_the_services_reply_in_a_review_thread_is_its_own_post() {
+    // Arrange: replies in review threads, and a note on every review; GitHub answers the
+    // reply as comment 44 in review 90.
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/repos/octo/app/pulls/3/comments/42/replies"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": 44, "pull_request_review_id": 90,
+            "html_url": "https://github.com/octo/app/pull/3#discussion_r44",
+            "user": {"login": "operator"}})))
+        .expect(1)
+        .mount(&github)
+        .await;
+    let app = spawn_manual(use_github(&github)).await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "pull_request_review_comment.created", "action": "comment",
+               "template": "Looking at line {{comment.line}}"}),
+    )
+    .await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "pull_request_review.submitted", "action": "comment",
+               "template": "Review by {{review.user.login}}"}),
+    )
+    .await;
+    let post = |event: &'static str, body: String| {
+        let app = &app;
+        async move {
+            accepted(
+                app.post_github("gh", event, &delivery_id(), &body, SECRET)
+                    .await,
+            )
+            .await
+        }
+    };
+    post(
+        "pull_request_review_comment",
+        review_comment(43, 89, "alice", "why this?"),
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+
+    // Act: GitHub announces the reply, then the review wrapping it; then a person's review.
+    let reply = post(
+        "pull_request_review_comment",
+        review_comment(44, 90, "operator", "Looking at line 12"),
+    )
+    .await;
+    let wrapping = post("pull_request_review", review_submitted(90, "operator")).await;
+    let persons = post("pull_request_review", review_submitted(91, "alice")).await;
+
+    // Assert
+    for own in [reply, wrapping] {
+        let own = app.event(&own).await;
+        assert_eq!(own["status"], "own_post", "{own}");
+        assert_eq!(own["actions"], json!([]), "{own}");
+    }
+    let persons = app.event(&persons).await;
+    assert_eq!(persons["status"], "matched", "{persons}");
+}
+
 /// A Slack webhook `sl` whose command answers every new message in its thread, quoting it;
 /// Slack's Web API is `slack`, which names the posts it takes `1.2`.
 async fn slack_quoting_app(slack: &MockServer) -> TestApp {
