@@ -57,12 +57,15 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     // System, group and member hooks name their event (`user_create`, `project_create`,
     // `user_add_to_group`) and have no `object_kind`.
     let kind = str_at(payload, "/object_kind").or_else(|| str_at(payload, "/event_name"));
-    // A release and a milestone name their action at the top (`create`, `close`, ...).
+    // A release and a milestone name their action at the top (`create`, `close`, ...), an
+    // award its own (`award`, `revoke`) as its `event_type`.
     let action = str_at(payload, "/object_attributes/action").or_else(|| {
-        kind.as_deref()
-            .is_some_and(action_at_top)
-            .then(|| str_at(payload, "/action"))
-            .flatten()
+        let at = match kind.as_deref() {
+            Some("emoji") => "/event_type",
+            Some(kind) if action_at_top(kind) => "/action",
+            _ => return None,
+        };
+        str_at(payload, at)
     });
     let signed = header(headers, "webhook-signature").is_some();
     let delivery = if signed {
@@ -75,9 +78,16 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     described(dotted(kind, action), delivery, src)
 }
 
-/// The events about an issue or merge request, which a note can answer, and pipelines, which
-/// are about one when they ran for a merge request.
-pub(super) const THREAD_EVENTS: [&str; 4] = ["issue", "merge_request", "note", "pipeline"];
+/// The events about an issue or merge request (a work item, an award on one), which a note can
+/// answer, and pipelines, which are about one when they ran for a merge request.
+pub(super) const THREAD_EVENTS: [&str; 6] = [
+    "issue",
+    "merge_request",
+    "note",
+    "pipeline",
+    "emoji",
+    "work_item",
+];
 
 /// Issues are `path#iid`, merge requests `path!iid` and snippets `path$id`, as GitLab writes
 /// references; notes belong to the issue, merge request or snippet they are on, and a note on
@@ -86,7 +96,13 @@ pub(super) const THREAD_EVENTS: [&str; 4] = ["issue", "merge_request", "note", "
 fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
     let path = str_at(p, "/project/path_with_namespace")?;
     let target = match kind {
-        "issue" => Some(("gitlab.issue", '#', "/object_attributes/iid")),
+        // A work item (a task, an incident...) is an issue to the notes API.
+        "issue" | "work_item" => Some(("gitlab.issue", '#', "/object_attributes/iid")),
+        // An award is about what it was given to: an issue, a merge request, or a note on one.
+        "emoji" if p.pointer("/issue/iid").is_some() => Some(("gitlab.issue", '#', "/issue/iid")),
+        "emoji" if p.pointer("/merge_request/iid").is_some() => {
+            Some(("gitlab.merge_request", '!', "/merge_request/iid"))
+        }
         "merge_request" => Some(("gitlab.merge_request", '!', "/object_attributes/iid")),
         "note" if p.pointer("/issue/iid").is_some() => Some(("gitlab.issue", '#', "/issue/iid")),
         "note" if p.pointer("/merge_request/iid").is_some() => {
@@ -426,6 +442,33 @@ mod tests {
                        "object_attributes": {"id": 61, "iid": 1, "state": "closed"}}),
                 "milestone.close",
                 Some(("gitlab.project", "grp/app")),
+            ),
+            (
+                json!({"object_kind": "emoji", "event_type": "award", "project": project,
+                       "object_attributes": {"name": "thumbsup", "awardable_type": "Issue"},
+                       "issue": {"iid": 4}}),
+                "emoji.award",
+                Some(("gitlab.issue", "grp/app#4")),
+            ),
+            (
+                json!({"object_kind": "emoji", "event_type": "award", "project": project,
+                       "object_attributes": {"name": "tada", "awardable_type": "Note"},
+                       "note": {"id": 1244}, "merge_request": {"iid": 9}}),
+                "emoji.award",
+                Some(("gitlab.merge_request", "grp/app!9")),
+            ),
+            (
+                json!({"object_kind": "emoji", "event_type": "revoke", "project": project,
+                       "object_attributes": {"name": "tada", "awardable_type": "Snippet"},
+                       "snippet": {"id": 53}}),
+                "emoji.revoke",
+                Some(("gitlab.project", "grp/app")),
+            ),
+            (
+                json!({"object_kind": "work_item", "event_type": "work_item", "project": project,
+                       "object_attributes": {"iid": 12, "type": "Task", "action": "open"}}),
+                "work_item.open",
+                Some(("gitlab.issue", "grp/app#12")),
             ),
         ];
         for (payload, want_type, want_src) in cases {

@@ -54,14 +54,19 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     let event_type = str_at(payload, "/webhookEvent").unwrap_or_else(|| "unknown".into());
     let delivery = header(headers, "X-Atlassian-Webhook-Identifier").map(str::to_owned);
     // A comment event without its issue (older Data Center senders) names the issue in the
-    // comment's own address, `…/rest/api/2/issue/10002/comment/10103`: Jira takes the id
-    // where a key goes.
-    let key = str_at(payload, "/issue/key").or_else(|| {
-        let address = str_at(payload, "/comment/self")?;
+    // comment's own address, `…/rest/api/2/issue/10002/comment/10103`, as a worklog event
+    // (which never carries it) does in the worklog's: Jira takes the id where a key goes.
+    let issue_in = |item: &str| {
+        let address = str_at(payload, &format!("/{item}/self"))?;
         let (_, after) = address.split_once("/issue/")?;
         let id = after.split('/').next()?;
-        (!id.is_empty() && after[id.len()..].starts_with("/comment")).then(|| id.to_string())
-    });
+        (!id.is_empty() && after[id.len()..].starts_with(&format!("/{item}")))
+            .then(|| id.to_string())
+    };
+    let key = str_at(payload, "/issue/key")
+        .or_else(|| issue_in("comment"))
+        .or_else(|| issue_in("worklog"))
+        .or_else(|| str_at(payload, "/worklog/issueId"));
     let src = key.map(|key| {
         // A comment only some may see (a role's or group's; a service desk's internal note)
         // is answered as privately as it was made.
@@ -73,7 +78,9 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
             // leaves the issue's out.
             (
                 "self",
-                raw_at(payload, "/issue/self").or_else(|| raw_at(payload, "/comment/self")),
+                raw_at(payload, "/issue/self")
+                    .or_else(|| raw_at(payload, "/comment/self"))
+                    .or_else(|| raw_at(payload, "/worklog/self")),
             ),
             (
                 "visibility",
@@ -258,5 +265,20 @@ mod tests {
         );
         let elsewhere = json!({"comment": {"self": "https://x/rest/api/2/issue/10002/worklog/1"}});
         assert!(describe(&h, &elsewhere).source.is_none());
+        // A worklog event never carries its issue: the worklog names it.
+        let self_ = "https://acme.atlassian.net/rest/api/2/issue/10148/worklog/10000";
+        for worklog in [
+            json!({"self": self_, "issueId": "10148"}),
+            json!({"self": self_}),
+            json!({"issueId": "10148"}),
+        ] {
+            let logged = json!({"webhookEvent": "worklog_created", "worklog": worklog});
+            let src = describe(&h, &logged).source.expect("source");
+            assert_eq!(
+                (src.kind.as_str(), src.key.as_str()),
+                ("jira.issue", "10148"),
+                "{logged}"
+            );
+        }
     }
 }
