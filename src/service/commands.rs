@@ -510,11 +510,14 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// Only a custom sender's event types hold spaces (a header such as `Issue Hook`); in any
-/// other provider's trigger a space is a typo (`issues opened`) or a label copied from the
-/// sender's settings (GitLab's `Note Hook`) that would never fire.
+/// Only a custom sender's event types hold spaces (a header such as `Issue Hook`), and GitHub's
+/// `repository_dispatch` actions (the `event_type` its sender chose: `run tests`); in any
+/// other trigger a space is a typo (`issues opened`) or a label copied from the sender's
+/// settings (GitLab's `Note Hook`) that would never fire.
 fn check_spaces(provider: &str, trigger: &str) -> Result<(), ServiceError> {
-    if provider == "custom" || !trigger.trim().contains(' ') {
+    let trigger_text = trigger.trim();
+    let chosen_by_sender = provider == "github" && trigger_text.starts_with("repository_dispatch.");
+    if provider == "custom" || chosen_by_sender || !trigger_text.contains(' ') {
         return Ok(());
     }
     let message = match provider.parse::<Provider>() {

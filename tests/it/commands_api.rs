@@ -1471,7 +1471,7 @@ async fn a_command_named_under_the_wrong_webhook_says_which_webhook_it_is_on() {
 }
 
 #[tokio::test]
-async fn a_space_in_a_trigger_is_a_typo_except_in_a_custom_senders_event_types() {
+async fn a_space_in_a_trigger_is_a_typo_except_in_a_custom_senders_or_a_dispatchs_event_types() {
     // Arrange
     let app = app_with_webhook().await;
     app.create_webhook(json!({"id": "cu", "name": "cu", "provider": "custom"}))
@@ -1486,10 +1486,13 @@ async fn a_space_in_a_trigger_is_a_typo_except_in_a_custom_senders_event_types()
             .json(&command("Issue Hook")),
     )
     .await;
+    // GitHub's repository_dispatch action is the event_type its sender chose.
+    let dispatched = add(&app, command("repository_dispatch.run tests")).await;
 
     // Assert
     assert_error(&typo, StatusCode::BAD_REQUEST, Some("trigger"));
     assert_eq!(header_type.0, StatusCode::CREATED, "{}", header_type.1);
+    assert_eq!(dispatched.0, StatusCode::CREATED, "{}", dispatched.1);
 }
 
 #[tokio::test]

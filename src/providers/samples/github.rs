@@ -1,5 +1,5 @@
-//! GitHub samples: the `X-GitHub-*` headers and issue, comment, pull request, review, push
-//! and ping bodies for the octo-org/hello-world repository.
+//! GitHub samples: the `X-GitHub-*` headers and issue, comment, pull request, review, release,
+//! workflow, check, discussion, push and ping bodies for the octo-org/hello-world repository.
 
 use serde_json::{Value, json};
 
@@ -30,8 +30,18 @@ pub fn kind_of(payload: &Value) -> Option<&'static str> {
     let has = |key: &str| payload.get(key).is_some_and(|v| !v.is_null());
     let kind = if has("zen") && has("hook_id") {
         "ping"
+    } else if has("deployment_status") {
+        "deployment_status"
+    } else if has("deployment") {
+        "deployment"
+    } else if has("workflow_job_runs") {
+        "deployment_review"
+    } else if has("workflow_job") {
+        "workflow_job"
     } else if has("pull_request") {
-        if has("review") {
+        if has("thread") {
+            "pull_request_review_thread"
+        } else if has("review") {
             "pull_request_review"
         } else if has("comment") {
             "pull_request_review_comment"
@@ -77,7 +87,8 @@ pub fn event_type_of(payload: &Value) -> Option<String> {
         "issues" | "pull_request" => Some("opened"),
         "pull_request_review" => Some("submitted"),
         "release" => Some("published"),
-        "workflow_run" | "check_run" | "check_suite" => Some("completed"),
+        "workflow_run" | "workflow_job" | "check_run" | "check_suite" => Some("completed"),
+        "pull_request_review_thread" => Some("resolved"),
         "push" | "ping" => None,
         _ => Some("created"),
     };
@@ -161,6 +172,41 @@ fn github_issue(action: Option<&str>, cx: &Cx) -> Value {
         "author_association": "MEMBER",
         "url": "https://api.github.com/repos/octo-org/hello-world/issues/42",
         "html_url": "https://github.com/octo-org/hello-world/issues/42",
+    })
+}
+
+fn github_workflow_run(action: Option<&str>, cx: &Cx) -> Value {
+    let completed = action == Some("completed");
+    json!({
+        "id": 30433642,
+        "name": "CI",
+        "run_number": 562,
+        "run_attempt": 1,
+        "event": "pull_request",
+        "head_branch": "fix-login",
+        "head_sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+        "status": if completed { "completed" } else { "in_progress" },
+        "conclusion": if completed { Value::from("failure") } else { Value::Null },
+        "actor": github_user("octocat", 583231),
+        "pull_requests": [{"number": 7, "head": {"ref": "fix-login"}, "base": {"ref": "main", "repo": {"id": 1296269}}}],
+        "created_at": cx.iso,
+        "updated_at": cx.iso,
+        "html_url": "https://github.com/octo-org/hello-world/actions/runs/30433642",
+    })
+}
+
+fn github_discussion(cx: &Cx) -> Value {
+    json!({
+        "id": 3418,
+        "number": 90,
+        "title": "How do we roll back a release?",
+        "body": "The runbook says to redeploy the previous tag; is that still right?",
+        "category": {"name": "Q&A", "slug": "q-a", "is_answerable": true},
+        "state": "open",
+        "user": github_user("octocat", 583231),
+        "created_at": cx.iso,
+        "updated_at": cx.iso,
+        "html_url": "https://github.com/octo-org/hello-world/discussions/90",
     })
 }
 
@@ -285,6 +331,74 @@ fn github_body(event: &str, action: Option<&str>, cx: &Cx) -> Value {
                 "author": {"name": "Monalisa Octocat", "email": "octocat@github.com", "username": "octocat"},
             },
             "pusher": {"name": "octocat", "email": "octocat@github.com"},
+        }),
+        "release" => json!({
+            "release": {
+                "id": 9001,
+                "tag_name": "v1.4.0",
+                "name": "v1.4.0",
+                "body": "Fixes the 500 on login after a password reset.",
+                "draft": false,
+                "prerelease": false,
+                "author": github_user("octocat", 583231),
+                "created_at": cx.iso,
+                "published_at": cx.iso,
+                "html_url": "https://github.com/octo-org/hello-world/releases/tag/v1.4.0",
+            },
+        }),
+        "workflow_run" => json!({
+            "workflow_run": github_workflow_run(action, cx),
+            "workflow": {"id": 161335, "name": "CI", "path": ".github/workflows/ci.yml"},
+        }),
+        "workflow_job" => json!({
+            "workflow_job": {
+                "id": 399444496,
+                "run_id": 30433642,
+                "name": "test",
+                "workflow_name": "CI",
+                "head_branch": "fix-login",
+                "head_sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+                "status": if action == Some("completed") { "completed" } else { "queued" },
+                "conclusion": if action == Some("completed") { Value::from("failure") } else { Value::Null },
+                "started_at": cx.iso,
+                "labels": ["ubuntu-latest"],
+                "html_url": "https://github.com/octo-org/hello-world/actions/runs/30433642/job/399444496",
+            },
+        }),
+        "check_run" => json!({
+            "check_run": {
+                "id": 128620228,
+                "name": "test",
+                "head_sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+                "status": "completed",
+                "conclusion": "failure",
+                "started_at": cx.iso,
+                "completed_at": cx.iso,
+                "output": {"title": "2 tests failed", "summary": "session::login_after_reset"},
+                "pull_requests": [],
+                "html_url": "https://github.com/octo-org/hello-world/runs/128620228",
+            },
+        }),
+        "check_suite" => json!({
+            "check_suite": {
+                "id": 118578147,
+                "head_branch": "fix-login",
+                "head_sha": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+                "status": "completed",
+                "conclusion": "failure",
+                "pull_requests": [],
+            },
+        }),
+        "discussion" => json!({ "discussion": github_discussion(cx) }),
+        "discussion_comment" => json!({
+            "discussion": github_discussion(cx),
+            "comment": {
+                "id": 1362880292,
+                "body": "Same here, on the staging cluster.",
+                "user": github_user("hubot", 1),
+                "created_at": cx.iso,
+                "html_url": "https://github.com/octo-org/hello-world/discussions/90#discussioncomment-1362880292",
+            },
         }),
         "ping" => json!({
             "zen": "Design for failure.",

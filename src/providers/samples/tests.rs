@@ -482,6 +482,24 @@ fn a_github_payloads_kind_is_read_from_the_objects_it_carries() {
             Some("commit_comment"),
         ),
         (json!({"workflow_run": {}}), Some("workflow_run")),
+        // Deployments carry the run that made them; a review thread its pull request.
+        (
+            json!({"deployment": {}, "workflow_run": {}}),
+            Some("deployment"),
+        ),
+        (
+            json!({"deployment_status": {}, "deployment": {}, "workflow_run": {}}),
+            Some("deployment_status"),
+        ),
+        (
+            json!({"workflow_job_runs": [], "workflow_run": {}}),
+            Some("deployment_review"),
+        ),
+        (
+            json!({"pull_request": {}, "thread": {}}),
+            Some("pull_request_review_thread"),
+        ),
+        (json!({"workflow_job": {}}), Some("workflow_job")),
         (json!({"release": {}}), Some("release")),
         (
             json!({"ref": "refs/heads/main", "commits": []}),
@@ -513,6 +531,10 @@ fn a_github_payload_without_an_action_is_of_its_kinds_usual_one() {
             Some("issue_comment.created"),
         ),
         (json!({"release": {}}), Some("release.published")),
+        (
+            json!({"pull_request": {}, "thread": {}}),
+            Some("pull_request_review_thread.resolved"),
+        ),
         (
             json!({"ref": "refs/heads/main", "commits": []}),
             Some("push"),
@@ -559,4 +581,35 @@ fn a_channel_notification_sample_names_its_channel_as_open_webui_does() {
     let channels = crate::engine::payload::channels(&body);
     assert!(channels.contains(&"general".to_string()), "{channels:?}");
     assert_eq!(channels.len(), 2, "by id and by name: {channels:?}");
+}
+
+#[test]
+fn a_github_sample_carries_the_object_its_event_is_about() {
+    let cases = [
+        ("release.published", "/release/tag_name"),
+        ("workflow_run.completed", "/workflow_run/conclusion"),
+        (
+            "workflow_run.completed",
+            "/workflow_run/pull_requests/0/number",
+        ),
+        ("workflow_job.completed", "/workflow_job/conclusion"),
+        ("check_run.completed", "/check_run/output/title"),
+        ("check_suite.completed", "/check_suite/conclusion"),
+        ("discussion.created", "/discussion/title"),
+        ("discussion_comment.created", "/comment/body"),
+        ("discussion_comment.created", "/discussion/number"),
+    ];
+    for (event_type, pointer) in cases {
+        let s = sample(Provider::GitHub, Some(event_type), None, NOW_MS).expect(event_type);
+        let body: serde_json::Value = serde_json::from_slice(&s.body).expect("json");
+        assert!(
+            body.pointer(pointer).is_some(),
+            "{event_type}: no {pointer}"
+        );
+        assert_eq!(
+            super::github::kind_of(&body),
+            event_type.split('.').next(),
+            "{event_type}"
+        );
+    }
 }
