@@ -135,13 +135,17 @@ fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
         // issue's other events are not: its reporter, who may see the issue but not internal
         // notes, is often the one to answer. (GitLab names every note on a confidential issue
         // a `confidential_note`, public ones too, so the event type does not tell.)
-        let internal = kind == "note"
-            && [
-                "/object_attributes/internal",
-                "/object_attributes/confidential",
-            ]
-            .iter()
-            .any(|at| p.pointer(at) == Some(&Value::Bool(true)));
+        // An award on an internal note is answered as privately as the note.
+        let note_at = match kind {
+            "note" => Some("/object_attributes"),
+            "emoji" => Some("/note"),
+            _ => None,
+        };
+        let internal = note_at.is_some_and(|note| {
+            ["internal", "confidential"]
+                .iter()
+                .any(|flag| p.pointer(&format!("{note}/{flag}")) == Some(&Value::Bool(true)))
+        });
         let d = detail([
             ("project", Some(Value::String(path))),
             ("iid", raw_at(p, iid_path)),
@@ -458,6 +462,13 @@ mod tests {
                 Some(("gitlab.merge_request", "grp/app!9")),
             ),
             (
+                json!({"object_kind": "emoji", "event_type": "award", "project": project,
+                       "object_attributes": {"name": "eyes", "awardable_type": "Note"},
+                       "note": {"id": 1245, "internal": true}, "issue": {"iid": 4}}),
+                "emoji.award",
+                Some(("gitlab.issue", "grp/app#4")),
+            ),
+            (
                 json!({"object_kind": "emoji", "event_type": "revoke", "project": project,
                        "object_attributes": {"name": "tada", "awardable_type": "Snippet"},
                        "snippet": {"id": 53}}),
@@ -621,6 +632,20 @@ mod tests {
                 "public note",
                 json!({"object_kind": "note", "project": project, "issue": {"iid": 4},
                 "object_attributes": {"note": "x", "internal": false}}),
+                false,
+            ),
+            (
+                "award on an internal note",
+                json!({"object_kind": "emoji", "event_type": "award", "project": project,
+                "issue": {"iid": 4}, "note": {"id": 7, "internal": true},
+                "object_attributes": {"name": "eyes", "awardable_type": "Note"}}),
+                true,
+            ),
+            (
+                "award on a public note",
+                json!({"object_kind": "emoji", "event_type": "award", "project": project,
+                "issue": {"iid": 4}, "note": {"id": 7, "internal": false},
+                "object_attributes": {"name": "eyes", "awardable_type": "Note"}}),
                 false,
             ),
             (

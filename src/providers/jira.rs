@@ -84,7 +84,9 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
             ),
             (
                 "visibility",
-                raw_at(payload, "/comment/visibility").filter(Value::is_object),
+                raw_at(payload, "/comment/visibility")
+                    .or_else(|| raw_at(payload, "/worklog/visibility"))
+                    .filter(Value::is_object),
             ),
             ("internal", internal.then_some(Value::Bool(true))),
         ]);
@@ -280,5 +282,11 @@ mod tests {
                 "{logged}"
             );
         }
+        // A worklog only a role may see is answered as privately.
+        let visibility = json!({"type": "role", "value": "Administrators"});
+        let restricted = json!({"webhookEvent": "worklog_created",
+            "worklog": {"self": self_, "visibility": visibility}});
+        let src = describe(&h, &restricted).source.expect("source");
+        assert_eq!(src.detail.get("visibility"), Some(&visibility));
     }
 }

@@ -65,7 +65,9 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
                         .and_then(Value::as_u64),
                 )
                 .map(|(page, review)| github_review_page(&page, review));
-            (vec![at("/comment/html_url"), key, review_page], false)
+            // The review page first: a post known by its text records the first id, and the
+            // review's own announcement names only that page.
+            (vec![review_page, at("/comment/html_url"), key], false)
         }
         // The review wrapping a reply in a review thread comes as well as the reply.
         Provider::GitHub if kind("/action") == Some("submitted") => {

@@ -647,21 +647,24 @@ fn review_comment(id: u64, review: u64, by: &str, text: &str) -> String {
     .to_string()
 }
 
-#[tokio::test]
-async fn the_review_wrapping_the_services_reply_in_a_review_thread_is_its_own_post() {
-    // Arrange: replies in review threads, and a note on every review; GitHub answers the
-    // reply as comment 44 in review 90.
-    let github = MockServer::start().await;
+/// A GitHub webhook `gh` replying in review threads and noting every review; its GitHub answers
+/// the reply (as comment 44 in review 90) with `answer`. A person has asked on line 12.
+async fn review_thread_app(
+    github: &MockServer,
+    answer: ResponseTemplate,
+    adjust: impl FnOnce(&mut webhook_mcp::config::Config),
+) -> TestApp {
     Mock::given(method("POST"))
         .and(path("/repos/octo/app/pulls/3/comments/42/replies"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "id": 44, "pull_request_review_id": 90,
-            "html_url": "https://github.com/octo/app/pull/3#discussion_r44",
-            "user": {"login": "operator"}})))
+        .respond_with(answer)
         .expect(1)
-        .mount(&github)
+        .mount(github)
         .await;
-    let app = spawn_manual(use_github(&github)).await;
+    let app = spawn_manual(|c| {
+        use_github(github)(c);
+        adjust(c);
+    })
+    .await;
     app.github_webhook("gh", SECRET).await;
     app.add_command_ok(
         "gh",
@@ -675,31 +678,52 @@ async fn the_review_wrapping_the_services_reply_in_a_review_thread_is_its_own_po
                "template": "Review by {{review.user.login}}"}),
     )
     .await;
-    let post = |event: &'static str, body: String| {
-        let app = &app;
-        async move {
-            accepted(
-                app.post_github("gh", event, &delivery_id(), &body, SECRET)
-                    .await,
-            )
-            .await
-        }
-    };
-    post(
+    post_review_event(
+        &app,
         "pull_request_review_comment",
         review_comment(43, 89, "alice", "why this?"),
     )
     .await;
+    app
+}
+
+async fn post_review_event(app: &TestApp, event: &str, body: String) -> String {
+    accepted(
+        app.post_github("gh", event, &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await
+}
+
+fn reply_answer() -> ResponseTemplate {
+    ResponseTemplate::new(201).set_body_json(json!({
+        "id": 44, "pull_request_review_id": 90,
+        "html_url": "https://github.com/octo/app/pull/3#discussion_r44",
+        "user": {"login": "operator"}}))
+}
+
+#[tokio::test]
+async fn the_review_wrapping_the_services_reply_in_a_review_thread_is_its_own_post() {
+    // Arrange
+    let github = MockServer::start().await;
+    let app = review_thread_app(&github, reply_answer(), |_| {}).await;
     assert_eq!(app.drain().await, 1);
 
     // Act: GitHub announces the reply, then the review wrapping it; then a person's review.
-    let reply = post(
+    let reply = post_review_event(
+        &app,
         "pull_request_review_comment",
         review_comment(44, 90, "operator", "Looking at line 12"),
     )
     .await;
-    let wrapping = post("pull_request_review", review_submitted(90, "operator")).await;
-    let persons = post("pull_request_review", review_submitted(91, "alice")).await;
+    let wrapping = post_review_event(
+        &app,
+        "pull_request_review",
+        review_submitted(90, "operator"),
+    )
+    .await;
+    let persons =
+        post_review_event(&app, "pull_request_review", review_submitted(91, "alice")).await;
 
     // Assert
     for own in [reply, wrapping] {
@@ -709,6 +733,45 @@ async fn the_review_wrapping_the_services_reply_in_a_review_thread_is_its_own_po
     }
     let persons = app.event(&persons).await;
     assert_eq!(persons["status"], "matched", "{persons}");
+}
+
+#[tokio::test]
+async fn the_review_wrapping_a_reply_announced_while_its_send_times_out_is_its_own_post() {
+    // Arrange: GitHub posts the reply but answers too late; no retries are left.
+    let github = MockServer::start().await;
+    let late = reply_answer().set_delay(std::time::Duration::from_secs(3));
+    let app = review_thread_app(&github, late, |c| {
+        c.outbound_timeout_secs = 1;
+        c.retry_schedule = Vec::new();
+    })
+    .await;
+
+    // Act: the reply, then the review wrapping it, are announced while the send waits.
+    let announce = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let reply = post_review_event(
+            &app,
+            "pull_request_review_comment",
+            review_comment(44, 90, "operator", "Looking at line 12"),
+        )
+        .await;
+        let wrapping = post_review_event(
+            &app,
+            "pull_request_review",
+            review_submitted(90, "operator"),
+        )
+        .await;
+        [reply, wrapping]
+    };
+    let (sent, announced) = tokio::join!(app.drain(), announce);
+
+    // Assert
+    assert_eq!(sent, 1);
+    for own in announced {
+        let own = app.event(&own).await;
+        assert_eq!(own["status"], "own_post", "{own}");
+        assert_eq!(own["actions"], json!([]), "{own}");
+    }
 }
 
 /// A Slack webhook `sl` whose command answers every new message in its thread, quoting it;
