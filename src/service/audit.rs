@@ -14,7 +14,7 @@ use crate::app::AppState;
 use crate::clock;
 use crate::providers::MASK;
 use crate::store::audit::{self as rows, AuditFilter, AuditRow, AuditUserRow, NewAudit};
-use crate::store::audit_order::{self, Reservation};
+use crate::store::audit_order::{self, EntryHead, Reservation};
 
 /// Details larger than this (as JSON text) are replaced by a note of their size.
 const MAX_DETAIL_BYTES: usize = 64 * 1024;
@@ -360,14 +360,14 @@ pub async fn audited<F: std::future::Future>(head: &AuditEntry, change: F) -> F:
     for text in target.iter_mut().chain([&mut action]) {
         bound(text);
     }
-    let reservation = Reservation::new(
-        head.actor.clone(),
+    let reservation = Reservation::new(EntryHead {
+        actor: head.actor.clone(),
         action,
         target,
-        head.user.clone().map(user_row),
-        head.chat.chat_id.clone(),
-        head.chat.message_id.clone(),
-    );
+        user: head.user.clone().map(user_row),
+        chat_id: head.chat.chat_id.clone(),
+        message_id: head.chat.message_id.clone(),
+    });
     audit_order::audited(reservation, change).await
 }
 

@@ -28,13 +28,19 @@ static NEXT_WRITE: AtomicU64 = AtomicU64::new(1);
 /// What an audited change is known to be before it runs: enough for its entry to say who
 /// changed what, should its answer never be recorded.
 #[derive(Debug)]
+pub struct EntryHead {
+    pub actor: String,
+    pub action: String,
+    pub target: Option<String>,
+    pub user: Option<AuditUserRow>,
+    pub chat_id: Option<String>,
+    pub message_id: Option<String>,
+}
+
+/// An audited change's entry, reserved by the change's first write.
+#[derive(Debug)]
 pub struct Reservation {
-    actor: String,
-    action: String,
-    target: Option<String>,
-    user: Option<AuditUserRow>,
-    chat_id: Option<String>,
-    message_id: Option<String>,
+    head: EntryHead,
     state: Mutex<State>,
 }
 
@@ -49,21 +55,9 @@ struct State {
 }
 
 impl Reservation {
-    pub fn new(
-        actor: String,
-        action: String,
-        target: Option<String>,
-        user: Option<AuditUserRow>,
-        chat_id: Option<String>,
-        message_id: Option<String>,
-    ) -> Reservation {
+    pub fn new(head: EntryHead) -> Reservation {
         Reservation {
-            actor,
-            action,
-            target,
-            user,
-            chat_id,
-            message_id,
+            head,
             state: Mutex::default(),
         }
     }
@@ -82,23 +76,24 @@ impl Reservation {
         if state.closed || state.reserved.is_some_and(|(by, _)| by != write) {
             return;
         }
+        let head = &self.head;
         let entry = super::audit::NewAudit {
             at,
-            actor: &self.actor,
-            action: &self.action,
-            target: self.target.as_deref(),
+            actor: &head.actor,
+            action: &head.action,
+            target: head.target.as_deref(),
             status: None,
             detail: None,
             outcome: PENDING,
-            user: self.user.as_ref(),
-            chat_id: self.chat_id.as_deref(),
-            message_id: self.message_id.as_deref(),
+            user: head.user.as_ref(),
+            chat_id: head.chat_id.as_deref(),
+            message_id: head.message_id.as_deref(),
         };
         match insert(conn, &entry) {
             Ok(row) => state.reserved = Some((write, Reserved { row, at })),
             // The change is kept all the same; its entry is then written when it is answered.
             Err(e) => {
-                tracing::warn!(error = %e, action = %self.action, "could not reserve an audit entry")
+                tracing::warn!(error = %e, action = %head.action, "could not reserve an audit entry")
             }
         }
     }
@@ -202,14 +197,14 @@ mod tests {
     use crate::store::audit::NewAudit;
 
     fn change(target: &str) -> Reservation {
-        Reservation::new(
-            "ops".into(),
-            "PUT /api/x".into(),
-            Some(target.into()),
-            None,
-            None,
-            None,
-        )
+        Reservation::new(EntryHead {
+            actor: "ops".into(),
+            action: "PUT /api/x".into(),
+            target: Some(target.into()),
+            user: None,
+            chat_id: None,
+            message_id: None,
+        })
     }
 
     fn answer<'a>(target: &'a str, outcome: &'a str) -> NewAudit<'a> {

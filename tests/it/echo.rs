@@ -695,6 +695,24 @@ async fn post_review_event(app: &TestApp, event: &str, body: String) -> String {
     .await
 }
 
+/// GitHub announcing the service's reply (comment 44) and the review wrapping it (90); their
+/// event ids.
+async fn announce_our_reply(app: &TestApp) -> [String; 2] {
+    let reply = review_comment(44, 90, "operator", "Looking at line 12");
+    [
+        post_review_event(app, "pull_request_review_comment", reply).await,
+        post_review_event(app, "pull_request_review", review_submitted(90, "operator")).await,
+    ]
+}
+
+async fn assert_own_posts(app: &TestApp, events: [String; 2]) {
+    for own in events {
+        let own = app.event(&own).await;
+        assert_eq!(own["status"], "own_post", "{own}");
+        assert_eq!(own["actions"], json!([]), "{own}");
+    }
+}
+
 fn reply_answer() -> ResponseTemplate {
     ResponseTemplate::new(201).set_body_json(json!({
         "id": 44, "pull_request_review_id": 90,
@@ -710,27 +728,12 @@ async fn the_review_wrapping_the_services_reply_in_a_review_thread_is_its_own_po
     assert_eq!(app.drain().await, 1);
 
     // Act: GitHub announces the reply, then the review wrapping it; then a person's review.
-    let reply = post_review_event(
-        &app,
-        "pull_request_review_comment",
-        review_comment(44, 90, "operator", "Looking at line 12"),
-    )
-    .await;
-    let wrapping = post_review_event(
-        &app,
-        "pull_request_review",
-        review_submitted(90, "operator"),
-    )
-    .await;
+    let ours = announce_our_reply(&app).await;
     let persons =
         post_review_event(&app, "pull_request_review", review_submitted(91, "alice")).await;
 
     // Assert
-    for own in [reply, wrapping] {
-        let own = app.event(&own).await;
-        assert_eq!(own["status"], "own_post", "{own}");
-        assert_eq!(own["actions"], json!([]), "{own}");
-    }
+    assert_own_posts(&app, ours).await;
     let persons = app.event(&persons).await;
     assert_eq!(persons["status"], "matched", "{persons}");
 }
@@ -749,29 +752,13 @@ async fn the_review_wrapping_a_reply_announced_while_its_send_times_out_is_its_o
     // Act: the reply, then the review wrapping it, are announced while the send waits.
     let announce = async {
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let reply = post_review_event(
-            &app,
-            "pull_request_review_comment",
-            review_comment(44, 90, "operator", "Looking at line 12"),
-        )
-        .await;
-        let wrapping = post_review_event(
-            &app,
-            "pull_request_review",
-            review_submitted(90, "operator"),
-        )
-        .await;
-        [reply, wrapping]
+        announce_our_reply(&app).await
     };
     let (sent, announced) = tokio::join!(app.drain(), announce);
 
     // Assert
     assert_eq!(sent, 1);
-    for own in announced {
-        let own = app.event(&own).await;
-        assert_eq!(own["status"], "own_post", "{own}");
-        assert_eq!(own["actions"], json!([]), "{own}");
-    }
+    assert_own_posts(&app, announced).await;
 }
 
 /// A Slack webhook `sl` whose command answers every new message in its thread, quoting it;
