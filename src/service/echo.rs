@@ -48,6 +48,12 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
     let kind = |path: &str| payload.pointer(path).and_then(Value::as_str);
     let reply_notice =
         provider == Provider::Slack && crate::providers::slack::is_reply_notice(payload);
+    // A Slack post is named by its channel and `ts`, as `providers::slack_message` names it.
+    let slack_post = |ts: Option<String>| {
+        at("/event/channel")
+            .zip(ts)
+            .map(|(channel, ts)| format!("{channel}:{ts}"))
+    };
     let (ids, any_webhook): (Vec<Option<String>>, bool) = match provider {
         // The comment's page, as the comment action records it; or its id, recorded instead
         // when GitHub's answer to the post named no page.
@@ -101,10 +107,7 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
                     .and_then(|reply| reply.get("ts"))
                     .and_then(id_text)
             });
-            let posted = at("/event/channel")
-                .zip(latest)
-                .map(|(channel, ts)| format!("{channel}:{ts}"));
-            (vec![posted], false)
+            (vec![slack_post(latest)], false)
         }
         // A bot's own post is a plain message or, for older apps, a `bot_message`.
         Provider::Slack
@@ -119,10 +122,7 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
             if kind("/event/subtype") == Some("message_changed")
                 && by_own_slack_app(payload, "/event/message") =>
         {
-            let posted = at("/event/channel")
-                .zip(at("/event/message/ts"))
-                .map(|(channel, ts)| format!("{channel}:{ts}"));
-            (vec![posted], false)
+            (vec![slack_post(at("/event/message/ts"))], false)
         }
         Provider::Linear
             if kind("/type") == Some("Comment") && kind("/action") == Some("create") =>

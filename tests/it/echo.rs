@@ -40,17 +40,10 @@ async fn quoting_app_answering(
     answer: ResponseTemplate,
     adjust: impl FnOnce(&mut webhook_mcp::config::Config),
 ) -> TestApp {
-    Mock::given(method("POST"))
+    let posts = Mock::given(method("POST"))
         .and(path(ISSUE_9))
-        .respond_with(answer)
-        .mount(github)
-        .await;
-    let app = spawn_manual(|c| {
-        use_github(github)(c);
-        adjust(c);
-    })
-    .await;
-    app.github_webhook("gh", SECRET).await;
+        .respond_with(answer);
+    let app = github_taking(github, posts, adjust).await;
     app.add_command_ok(
         "gh",
         json!({"trigger": "issue_comment.created", "action": "comment",
@@ -58,6 +51,23 @@ async fn quoting_app_answering(
                "conditions": {"body_contains": "@agent"}}),
     )
     .await;
+    app
+}
+
+/// An app with GitHub webhook `gh` (no command yet) whose GitHub, `github`, takes `posts`; the
+/// app's config adjusted.
+async fn github_taking(
+    github: &MockServer,
+    posts: Mock,
+    adjust: impl FnOnce(&mut webhook_mcp::config::Config),
+) -> TestApp {
+    posts.mount(github).await;
+    let app = spawn_manual(|c| {
+        use_github(github)(c);
+        adjust(c);
+    })
+    .await;
+    app.github_webhook("gh", SECRET).await;
     app
 }
 
@@ -654,18 +664,11 @@ async fn review_thread_app(
     answer: ResponseTemplate,
     adjust: impl FnOnce(&mut webhook_mcp::config::Config),
 ) -> TestApp {
-    Mock::given(method("POST"))
+    let replies = Mock::given(method("POST"))
         .and(path("/repos/octo/app/pulls/3/comments/42/replies"))
         .respond_with(answer)
-        .expect(1)
-        .mount(github)
-        .await;
-    let app = spawn_manual(|c| {
-        use_github(github)(c);
-        adjust(c);
-    })
-    .await;
-    app.github_webhook("gh", SECRET).await;
+        .expect(1);
+    let app = github_taking(github, replies, adjust).await;
     app.add_command_ok(
         "gh",
         json!({"trigger": "pull_request_review_comment.created", "action": "comment",
