@@ -84,6 +84,9 @@ pub(super) const THREAD_EVENTS: [&str; 6] = [
 pub(super) const RUN_EVENTS: [&str; 3] = ["workflow_run", "check_run", "check_suite"];
 
 fn source_of(event: &str, p: &Value) -> Option<SourceRef> {
+    if let Some(moved) = transferred_to(event, p) {
+        return Some(moved);
+    }
     let repo = str_at(p, "/repository/full_name")?;
     let thread = match event {
         _ if RUN_EVENTS.contains(&event) => {
@@ -130,6 +133,20 @@ fn source_of(event: &str, p: &Value) -> Option<SourceRef> {
             Some(source("github.repository", repo, d))
         }
     }
+}
+
+/// The issue a transferred one now is, in its new repository: GitHub answers a comment on the
+/// old number with a redirect (not followed, see `actions::client`), so the thread to answer
+/// is the new one the payload names under `changes`.
+fn transferred_to(event: &str, p: &Value) -> Option<SourceRef> {
+    if event != "issues" || p.get("action").and_then(Value::as_str) != Some("transferred") {
+        return None;
+    }
+    let repo = str_at(p, "/changes/new_repository/full_name")?;
+    let number = raw_at(p, "/changes/new_issue/number").filter(Value::is_u64)?;
+    let key = format!("{repo}#{number}");
+    let d = detail([("repo", Some(repo.into())), ("number", Some(number))]);
+    Some(source("github.issue", key, d))
 }
 
 /// The pull request of this repository a run was for. GitHub lists none for a branch push,
@@ -326,6 +343,22 @@ mod tests {
                        "workflow_run": {"pull_requests": [{"number": 9, "base": {"repo": {"id": 8}}}]}}),
                 "workflow_run.completed",
                 Some(("github.repository", "octo/hello")),
+            ),
+            // A transferred issue is answered where it now is; without the new one named, on
+            // the old number as before.
+            (
+                "issues",
+                json!({"action": "transferred", "issue": {"number": 1}, "repository": repo,
+                       "changes": {"new_issue": {"number": 8},
+                                   "new_repository": {"full_name": "octo/moved"}}}),
+                "issues.transferred",
+                Some(("github.issue", "octo/moved#8")),
+            ),
+            (
+                "issues",
+                json!({"action": "transferred", "issue": {"number": 1}, "repository": repo}),
+                "issues.transferred",
+                Some(("github.issue", "octo/hello#1")),
             ),
             (
                 "ping",

@@ -471,9 +471,14 @@ pub(super) fn reply_in(
 ) -> Option<Reply> {
     let source_key = source_key?;
     let is_reply = match provider {
+        // A review submitted with words of its own answers on its pull request too; the
+        // review GitHub wraps a thread reply in has none (its text is taken from that reply's
+        // own delivery), and is passed over below for want of a body.
         Provider::GitHub => matches!(
             event_type,
-            "issue_comment.created" | "pull_request_review_comment.created"
+            "issue_comment.created"
+                | "pull_request_review_comment.created"
+                | "pull_request_review.submitted"
         ),
         // GitLab 16.11 and later name the action: `note.create` (an edit is `note.update`).
         Provider::GitLab => matches!(event_type, "note" | "note.create"),

@@ -226,3 +226,58 @@ async fn a_task_run_again_after_its_question_timed_out_is_told_so_and_reads_the_
             .contains("Which version?")
     );
 }
+
+/// A GitHub `pull_request_review.submitted` on `octo/app` pull request 71 by bob; `body` is
+/// the review's own text (GitHub sends null for a review that only wraps a thread reply).
+async fn bob_reviews(app: &TestApp, state: &str, body: Value) {
+    let review = json!({
+        "action": "submitted",
+        "review": {"id": 80, "state": state, "body": body, "user": {"login": "bob", "type": "User"}},
+        "pull_request": {"number": 71, "title": "Retry on 502"},
+        "repository": {"full_name": "octo/app"},
+        "sender": {"login": "bob", "type": "User"},
+    });
+    post_gh(app, "pull_request_review", &review.to_string()).await;
+}
+
+#[tokio::test]
+async fn a_review_submitted_with_words_answers_the_question_on_its_pull_request() {
+    // Arrange: a task on pull request 71 asks, and waits.
+    let llm = fake_llm(vec![llm_asks("May I merge it?"), llm_answer(ANSWER)]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "pull_request.opened", "action": "create_task",
+               "agent": "planning", "template": "Review {{pull_request.title}}"}),
+    )
+    .await;
+    let runner = runner_of(&app);
+    let opened = json!({
+        "action": "opened", "number": 71,
+        "pull_request": {"number": 71, "title": "Retry on 502", "user": {"login": "octocat"}},
+        "repository": {"full_name": "octo/app"}, "sender": {"login": "octocat"},
+    });
+    let task_id = app
+        .task_id_of(&post_gh(&app, "pull_request", &opened.to_string()).await)
+        .await;
+    run_next(&app, &runner).await;
+    assert_eq!(app.drain().await, 1, "the question went out");
+
+    // Act: a review with no words of its own (what wraps a reply in a review thread), then
+    // one that answers.
+    bob_reviews(&app, "commented", Value::Null).await;
+    let after_empty = app.task(&task_id).await;
+    bob_reviews(&app, "approved", json!("Yes, merge it after the release.")).await;
+    let ran = run_next(&app, &runner).await;
+
+    // Assert
+    assert_eq!(after_empty["status"], "waiting_reply", "{after_empty}");
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    let replies = replies_in(&llm, 1).await;
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert!(
+        replies[0].contains("Yes, merge it after the release.") && replies[0].contains("bob"),
+        "{replies:?}"
+    );
+}
