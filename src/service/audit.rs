@@ -178,84 +178,171 @@ fn is_url_field(name: &str) -> bool {
     name == "url" || name == "target"
 }
 
-/// A list given where an object of secrets belongs (`credentials`, a `target` with its
-/// `secret`) is refused, but would be read by position: every value in it is taken for a secret.
-fn is_secret_list(name: &str, field: &Value) -> bool {
-    matches!(name, "credentials" | "target") && field.is_array()
+/// An object that holds secrets under names of the sender's choosing (`credentials`, a
+/// `target` with its `secret`): a misspelt name (`github_tokn`, `secrett`) or an unknown one
+/// (a target's `headers`) is refused, but recorded as sent, so every value in it is taken
+/// for a secret but those of fields known to hold none ([`is_plain_in_holder`]).
+fn is_secret_holder(name: &str) -> bool {
+    matches!(name, "credentials" | "target")
+}
+
+/// The fields of a `credentials` or `target` that hold no secret: its URLs (masked as URLs),
+/// a target's `kind` and `chat_id`, and the Jira account's email.
+fn is_plain_in_holder(name: &str) -> bool {
+    is_url_field(name)
+        || name.ends_with("_url")
+        || matches!(name, "kind" | "chat_id" | "jira_email")
+}
+
+/// Arguments that take an object, which a model may write out as JSON text: such text that is
+/// no JSON (Python's quotes, a brace missing) is refused, but may hold the secrets the object
+/// would have, so it is recorded masked whole.
+fn is_object_argument(name: &str) -> bool {
+    matches!(
+        name,
+        "options" | "payload" | "conditions" | "headers" | "arguments"
+    ) || is_secret_holder(name)
+}
+
+/// Text that reads as a JSON object or list written out.
+fn json_like(text: &str) -> bool {
+    text.trim_start().starts_with(['{', '['])
+}
+
+/// An API key of this service's (`whk_…`), whatever field it was given in (`POST /api/keys`
+/// takes none, but one sent is recorded as sent).
+fn is_api_key(text: &str) -> bool {
+    text.trim()
+        .strip_prefix("whk_")
+        .is_some_and(|rest| rest.len() >= 8)
+}
+
+/// No secret given: a null or empty value (one generated, or signing stopped), shown so, not
+/// as a mask that reads as a secret chosen.
+fn none_given(field: &Value) -> bool {
+    field.is_null() || field.as_str() == Some("")
 }
 
 /// Replaces the value of every secret field (see [`is_secret_field`]), at any depth, with
-/// `********`.
+/// `********`; so every value of a `credentials` or `target` but its plain fields, and
+/// channel URLs' secret parts.
 pub fn mask(value: &mut Value) {
     match value {
         Value::Object(map) => {
             for (name, field) in map.iter_mut() {
-                // A null or empty one gave no secret (one generated, or signing stopped):
-                // shown so, not as a mask that reads as a secret chosen.
-                let none_given = field.is_null() || field.as_str() == Some("");
-                if (is_secret_field(name) && !none_given) || is_secret_list(name, field) {
-                    *field = Value::String(MASK.to_string());
-                } else if let Some(url) = field
-                    .as_str()
-                    .filter(|s| is_url_field(name) && !s.trim_start().starts_with(['{', '[']))
-                {
-                    // A channel's incoming-webhook URL is itself the credential to post there,
-                    // and a forward's may hold its key where a channel's would not (Zapier's).
-                    *field = Value::String(crate::actions::redact_any_secret_path(url));
-                } else if let Some(url) = field.as_str().filter(|_| name.ends_with("_url")) {
-                    // An API base URL (`github_api_url`) may carry a user and password.
-                    *field = Value::String(crate::actions::mask_url_credentials(url));
-                } else {
-                    mask(field);
-                }
+                mask_field(name, field);
             }
         }
         Value::Array(items) => items.iter_mut().for_each(mask),
         // Models may send an object written out as a JSON string (MCP takes that too), and the
         // audit records the arguments as sent.
-        Value::String(text) if text.trim_start().starts_with(['{', '[']) => {
+        Value::String(text) if json_like(text) => {
             if let Ok(mut inner) = serde_json::from_str::<Value>(text) {
                 mask(&mut inner);
                 *value = Value::String(inner.to_string());
             }
         }
+        Value::String(text) if is_api_key(text) => *value = Value::String(MASK.to_string()),
         _ => {}
     }
 }
 
+fn mask_field(name: &str, field: &mut Value) {
+    let masked = || Value::String(MASK.to_string());
+    match field {
+        _ if none_given(field) => {}
+        _ if is_secret_field(name) => *field = masked(),
+        Value::Array(_) if is_secret_holder(name) => *field = masked(),
+        Value::Object(holder) if is_secret_holder(name) => mask_holder(holder),
+        Value::String(text) if json_like(text) && is_object_argument(name) => {
+            match serde_json::from_str::<Value>(text) {
+                Ok(mut inner) => {
+                    mask_field(name, &mut inner);
+                    *field = Value::String(inner.to_string());
+                }
+                Err(_) => *field = masked(),
+            }
+        }
+        // A channel's incoming-webhook URL is itself the credential to post there, and a
+        // forward's may hold its key where a channel's would not (Zapier's).
+        Value::String(url) if is_url_field(name) => {
+            *field = Value::String(crate::actions::redact_any_secret_path(url));
+        }
+        // An API base URL (`github_api_url`) may carry a user and password.
+        Value::String(url) if name.ends_with("_url") => {
+            *field = Value::String(crate::actions::mask_url_credentials(url));
+        }
+        // `credentials` given as one bare token, or as a number.
+        _ if is_secret_holder(name) => *field = masked(),
+        _ => mask(field),
+    }
+}
+
+fn mask_holder(holder: &mut serde_json::Map<String, Value>) {
+    for (name, field) in holder.iter_mut() {
+        if is_plain_in_holder(name) {
+            mask_field(name, field);
+        } else if !none_given(field) {
+            *field = Value::String(MASK.to_string());
+        }
+    }
+}
+
 /// The values of every secret field (see [`is_secret_field`]), at any depth, as text; and
-/// base URLs that carry credentials.
+/// the URLs and texts [`mask`] hides, as an error may quote them whole ("invalid type:
+/// string \"https://hooks.slack.com/…\"").
 fn secret_values(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (name, field) in map {
-                if is_secret_list(name, field) {
-                    secret_values_all(field, out);
-                } else if is_secret_field(name) {
-                    match field {
-                        Value::String(s) => out.push(s.clone()),
-                        Value::Null => {}
-                        Value::Object(_) | Value::Array(_) => secret_values_all(field, out),
-                        other => out.push(other.to_string()),
-                    }
-                } else if let Some(url) = field.as_str().filter(|_| name.ends_with("_url"))
-                    && crate::actions::mask_url_credentials(url) != url
-                {
-                    // A base URL's user and password, quoted whole by "`…` is not a URL".
-                    out.push(url.to_string());
-                } else {
-                    secret_values(field, out);
-                }
+                field_secrets(name, field, out);
             }
         }
         Value::Array(items) => items.iter().for_each(|item| secret_values(item, out)),
         // An object written out as a JSON string, as `mask` reads it.
-        Value::String(text) if text.trim_start().starts_with(['{', '[']) => {
+        Value::String(text) if json_like(text) => {
             if let Ok(inner) = serde_json::from_str::<Value>(text) {
                 secret_values(&inner, out);
             }
         }
+        Value::String(text) if is_api_key(text) => out.push(text.clone()),
         _ => {}
+    }
+}
+
+fn field_secrets(name: &str, field: &Value, out: &mut Vec<String>) {
+    match field {
+        _ if none_given(field) => {}
+        _ if is_secret_field(name) => secret_values_all(field, out),
+        Value::Array(_) if is_secret_holder(name) => secret_values_all(field, out),
+        Value::Object(holder) if is_secret_holder(name) => {
+            for (inner, value) in holder {
+                if is_plain_in_holder(inner) {
+                    field_secrets(inner, value, out);
+                } else {
+                    secret_values_all(value, out);
+                }
+            }
+        }
+        Value::String(text) if json_like(text) && is_object_argument(name) => {
+            match serde_json::from_str::<Value>(text) {
+                Ok(inner) => field_secrets(name, &inner, out),
+                Err(_) => out.push(text.clone()),
+            }
+        }
+        Value::String(url) if is_url_field(name) => {
+            if crate::actions::redact_any_secret_path(url) != *url {
+                out.push(url.clone());
+            }
+        }
+        // A base URL's user and password, quoted whole by "`…` is not a URL".
+        Value::String(url) if name.ends_with("_url") => {
+            if crate::actions::mask_url_credentials(url) != *url {
+                out.push(url.clone());
+            }
+        }
+        _ if is_secret_holder(name) => secret_values_all(field, out),
+        _ => secret_values(field, out),
     }
 }
 
@@ -538,6 +625,41 @@ mod tests {
                 json!({"target": ["https://example.com/y", "TOPSECRET"]}),
                 json!({"target": "********"}),
             ),
+            // Text that meant an object but is no JSON, which the call refused.
+            (
+                json!({"options": "{'credentials': {'github_token': 'ghp_quoted'}}"}),
+                json!({"options": "********"}),
+            ),
+            (
+                json!({"target": "{\"url\": \"https://e.x/?token=T1\", \"secret\": \"whsec_2\""}),
+                json!({"target": "********"}),
+            ),
+            (
+                json!({"name": "[prod] GitHub"}),
+                json!({"name": "[prod] GitHub"}),
+            ),
+            // Misspelt and unknown names in the objects that hold secrets; their plain
+            // fields kept.
+            (
+                json!({"options": {"credentials": {"github_tokn": "ghp_1", "jira_email": "a@b.c",
+                                                   "github_api_url": "https://u:pw@gh.example"}}}),
+                json!({"options": {"credentials": {"github_tokn": "********", "jira_email": "a@b.c",
+                                                   "github_api_url": "https://u:***@gh.example/"}}}),
+            ),
+            (
+                json!({"target": {"url": "https://e.x/hook", "secrett": "whsec_3", "kind": "slack",
+                                  "headers": {"X-Auth": "k"}, "chat_id": 42}}),
+                json!({"target": {"url": "https://e.x/hook", "secrett": "********", "kind": "slack",
+                                  "headers": "********", "chat_id": 42}}),
+            ),
+            (
+                json!({"options": {"credentials": "ghp_bare"}}),
+                json!({"options": {"credentials": "********"}}),
+            ),
+            (
+                json!({"name": "ci", "key": "whk_0123456789abcdef"}),
+                json!({"name": "ci", "key": "********"}),
+            ),
         ];
         for (mut given, expected) in cases {
             mask(&mut given);
@@ -567,6 +689,28 @@ mod tests {
             (
                 json!({"credentials": {"github_api_url": "https://u:PW5@exa mple.com/api"}}),
                 "https://u:PW5@exa mple.com/api",
+            ),
+            // What serde quotes when a target or credentials is of the wrong type.
+            (
+                json!({"target": "https://hooks.slack.com/services/T0/B0/SLACKSECRET"}),
+                "https://hooks.slack.com/services/T0/B0/SLACKSECRET",
+            ),
+            (json!({"options": {"credentials": "ghp_bare"}}), "ghp_bare"),
+            (
+                json!({"options": {"credentials": {"github_tokn": "ghp_typo"}}}),
+                "ghp_typo",
+            ),
+            (
+                json!({"target": {"url": "https://e.x/", "headers": {"X-Auth": "hdr_key"}}}),
+                "hdr_key",
+            ),
+            (
+                json!({"options": "{'credentials': {'github_token': 'ghp_q'}}"}),
+                "{'credentials': {'github_token': 'ghp_q'}}",
+            ),
+            (
+                json!({"key": "whk_0123456789abcdef"}),
+                "whk_0123456789abcdef",
             ),
         ];
         for (detail, secret) in cases {

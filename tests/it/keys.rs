@@ -1379,6 +1379,63 @@ async fn the_audit_log_masks_secrets_but_keeps_the_keys_a_payload_names_things_b
 }
 
 #[tokio::test]
+async fn refused_changes_are_audited_without_the_channel_urls_and_tokens_they_were_given() {
+    // Arrange: a webhook; a read key to read the log with, as a dashboard would.
+    let app = spawn_app().await;
+    app.github_webhook("gh", "gh-secret").await;
+    let (_, reader) = create_key(&app, "dashboard", "read").await;
+    let slack_url = "https://hooks.slack.com/services/T0/B0/SLACKSECRETCLEAN";
+
+    // Act: refused changes whose values are credentials: a bare URL where REST takes an
+    // object (serde quotes it), a misspelt credential, options written as Python would.
+    let refused = [
+        (
+            "/api/webhooks/gh/commands",
+            json!({"trigger": "issues.opened", "action": "post_message",
+                                             "target": slack_url, "template": "x"}),
+        ),
+        (
+            "/api/webhooks",
+            json!({"name": "GH", "provider": "github",
+                                 "options": {"credentials": {"github_tokn": "ghp_MISSPELT"}}}),
+        ),
+        (
+            "/api/webhooks",
+            json!({"name": "GH", "provider": "github",
+                                 "options": "{'credentials': {'github_token': 'ghp_QUOTED'}}"}),
+        ),
+    ];
+    for (path, body) in &refused {
+        let (status, answer) = send_json(app.api(Method::POST, path).json(body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {body}: {answer}");
+    }
+    let (status, log) = send_json(
+        app.client
+            .get(app.url("/api/audit?limit=10"))
+            .bearer_auth(&reader),
+    )
+    .await;
+
+    // Assert: recorded, each with its error, none of the credentials readable.
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let text = log.to_string();
+    let errors = log["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| {
+            e["outcome"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("error"))
+        })
+        .count();
+    assert_eq!(errors, 3, "{log}");
+    for secret in ["SLACKSECRETCLEAN", "ghp_MISSPELT", "ghp_QUOTED"] {
+        assert!(!text.contains(secret), "{secret} in {log}");
+    }
+}
+
+#[tokio::test]
 async fn two_starts_at_once_on_a_database_without_an_admin_key_generate_one_key() {
     // Arrange: a database with no admin key (the test app's key is configured, not stored).
     let app = spawn_app().await;
