@@ -9,7 +9,7 @@ use std::time::Duration;
 use rmcp::model::ResourceUpdatedNotificationParam;
 use rmcp::service::SubscriptionSink;
 use rmcp::{Peer, RoleServer};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use crate::service::Change;
@@ -31,10 +31,49 @@ struct Subscription {
     key_id: Option<String>,
 }
 
+/// A `subscriptions/listen` stream's updates not yet written to it: each resource once,
+/// however often it changed meanwhile (an update only says "read it again"). The stream's own
+/// handler writes them, so a client that reads slowly, or not at all, holds up its own stream
+/// only: never the hub, nor what the other listeners hear.
+#[derive(Default)]
+pub struct Pending {
+    uris: Mutex<Vec<String>>,
+    ready: Notify,
+}
+
+impl Pending {
+    fn push(&self, uri: &str) {
+        let mut uris = self.uris.lock().expect("hub poisoned");
+        if !uris.iter().any(|u| u == uri) {
+            uris.push(uri.to_owned());
+        }
+        drop(uris);
+        self.ready.notify_one();
+    }
+
+    /// The resources that changed since the last take, once there is one.
+    pub async fn take(&self) -> Vec<String> {
+        loop {
+            let taken = std::mem::take(&mut *self.uris.lock().expect("hub poisoned"));
+            if !taken.is_empty() {
+                return taken;
+            }
+            self.ready.notified().await;
+        }
+    }
+}
+
+/// A listen stream: the resources it asked for, and its updates waiting to be written.
+struct Listener {
+    id: u64,
+    wanted: Vec<String>,
+    pending: Arc<Pending>,
+}
+
 #[derive(Default)]
 pub struct Hub {
     next_id: AtomicU64,
-    sinks: Mutex<Vec<(u64, SubscriptionSink)>>,
+    sinks: Mutex<Vec<Listener>>,
     peers: Mutex<Vec<Subscription>>,
     /// Cancelled when the server starts shutting down: listen streams then end with their
     /// final result, before the transport closes what is left.
@@ -68,17 +107,29 @@ impl Hub {
         self.closing.cancelled().await;
     }
 
-    pub fn add_sink(&self, sink: SubscriptionSink) -> u64 {
+    /// Registers a listen stream; its updates gather in the returned [`Pending`], for the
+    /// stream's handler to write.
+    pub fn add_sink(&self, sink: &SubscriptionSink) -> (u64, Arc<Pending>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.sinks.lock().expect("hub poisoned").push((id, sink));
-        id
+        let wanted = sink
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        let pending = Arc::new(Pending::default());
+        self.sinks.lock().expect("hub poisoned").push(Listener {
+            id,
+            wanted,
+            pending: Arc::clone(&pending),
+        });
+        (id, pending)
     }
 
     pub fn remove_sink(&self, id: u64) {
         self.sinks
             .lock()
             .expect("hub poisoned")
-            .retain(|(i, _)| *i != id);
+            .retain(|l| l.id != id);
     }
 
     /// Adds a legacy subscription; refused past [`MAX_SUBSCRIPTIONS_PER_SESSION`].
@@ -135,26 +186,21 @@ impl Hub {
                 change = changes.recv() => change,
             };
             match change {
-                Ok(change) => self.notify(&change.resource_uris(), &keys).await,
-                // Fell behind a burst: clients re-read the lists they watch.
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Ok(change) => self.notify(Some(&change.resource_uris()), &keys).await,
+                // Fell behind a burst, so which resources changed is not known: every client
+                // is told each resource it watches changed, and reads it again.
+                Err(broadcast::error::RecvError::Lagged(_)) => self.notify(None, &keys).await,
                 Err(broadcast::error::RecvError::Closed) => return,
             }
         }
     }
 
-    async fn notify(&self, uris: &[String], keys: &ApiKeys) {
-        let sinks: Vec<(u64, SubscriptionSink)> = self.sinks.lock().expect("hub poisoned").clone();
-        for (id, sink) in sinks {
-            for uri in uris {
-                let wanted = sink
-                    .accepted()
-                    .resource_subscriptions
-                    .as_ref()
-                    .is_some_and(|list| list.iter().any(|u| u == uri));
-                if wanted && sink.notify_resource_updated(uri.clone()).await.is_err() {
-                    self.remove_sink(id);
-                }
+    /// Tells the listeners of `uris` (of every resource, for `None`) they changed.
+    async fn notify(&self, uris: Option<&[String]>, keys: &ApiKeys) {
+        let changed = |uri: &String| uris.is_none_or(|uris| uris.contains(uri));
+        for listener in self.sinks.lock().expect("hub poisoned").iter() {
+            for uri in listener.wanted.iter().filter(|u| changed(u)) {
+                listener.pending.push(uri);
             }
         }
         // A revoked key's subscriptions end with it, and an ended session's.
@@ -167,7 +213,7 @@ impl Hub {
             .lock()
             .expect("hub poisoned")
             .iter()
-            .filter(|s| uris.contains(&s.uri))
+            .filter(|s| changed(&s.uri))
             .map(|s| (s.peer.clone(), s.uri.clone()))
             .collect();
         for (peer, uri) in peers {

@@ -453,7 +453,7 @@ impl ServerHandler for McpServer {
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let key_id = key_of(context.request_context()).and_then(|k| k.id);
         let sink = context.sink().clone();
-        let id = self.hub.add_sink(sink);
+        let (id, pending) = self.hub.add_sink(&sink);
         let keys = &self.state.api_keys;
         let ended = loop {
             let revoked = keys.revocation();
@@ -463,10 +463,26 @@ impl ServerHandler for McpServer {
                     None,
                 ));
             }
+            let uris = tokio::select! {
+                () = context.cancelled() => break Ok(()),
+                () = self.hub.closing() => break Ok(()),
+                () = revoked => continue,
+                uris = pending.take() => uris,
+            };
+            // Written here, on this stream's own task: a client slow to read waits for its
+            // own updates only. Its key is checked again before the next ones.
+            let written = async {
+                for uri in uris {
+                    if sink.notify_resource_updated(uri).await.is_err() {
+                        return false;
+                    }
+                }
+                true
+            };
             tokio::select! {
                 () = context.cancelled() => break Ok(()),
                 () = self.hub.closing() => break Ok(()),
-                () = revoked => {}
+                open = written => if !open { break Ok(()) },
             }
         };
         self.hub.remove_sink(id);

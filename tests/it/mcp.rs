@@ -1908,6 +1908,70 @@ async fn a_listen_stream_ends_with_its_final_result_when_the_server_shuts_down()
     client.cancel().await.ok();
 }
 
+/// Opens a `subscriptions/listen` for `uri` on a raw connection whose receive buffer is a
+/// few KB, and never reads it: a client stuck, or gone without closing.
+async fn stuck_listener(app: &TestApp, uri: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let body = json!({"jsonrpc": "2.0", "id": "stuck", "method": "subscriptions/listen",
+        "params": {"notifications": {"resourceSubscriptions": [uri]},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientInfo": {"name": "stuck", "version": "0"},
+                      "io.modelcontextprotocol/clientCapabilities": {}}}})
+    .to_string();
+    let address = app.addr;
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(2048).expect("small buffer");
+    socket.connect(&address.into()).expect("connect");
+    socket.set_nonblocking(true).expect("nonblocking");
+    let mut stream =
+        tokio::net::TcpStream::from_std(std::net::TcpStream::from(socket)).expect("stream");
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer test-api-key\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n\
+         Mcp-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    stream
+}
+
+#[tokio::test]
+async fn a_listener_that_reads_nothing_holds_up_no_other_listener() {
+    use rmcp::ClientServiceExt;
+    // Arrange: two webhooks; a stuck listener on the first, a client listening to the second.
+    let app = spawn_app().await;
+    app.github_webhook("gh", "s1").await;
+    app.github_webhook("quiet", "s2").await;
+    let stuck = stuck_listener(&app, "webhook://gh/events").await;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp")).auth_header("test-api-key"),
+    );
+    let client = ().serve_with_lifecycle(transport, discovering()).await;
+    let client = client.expect("MCP client discovers");
+    let filter = rmcp::model::SubscriptionFilter::builder()
+        .resource_subscriptions(["webhook://quiet/events"])
+        .build();
+    let mut listening = client.listen(filter).await.expect("listening");
+
+    // Act: a burst on the first webhook, far more updates than the stuck one's buffers
+    // hold; then one event on the second.
+    for _ in 0..12 {
+        app.post_github_concurrently("gh", 150, "s1").await;
+    }
+    app.post_github_concurrently("quiet", 1, "s2").await;
+    let next = tokio::time::timeout(std::time::Duration::from_secs(5), listening.next()).await;
+
+    // Assert: the second webhook's listener heard of it at once.
+    let next = next.expect("told within 5 s, while the stuck listener still holds its stream");
+    let told = format!("{next:?}");
+    assert!(told.contains("webhook://quiet/events"), "{told}");
+    drop(stuck);
+    listening.cancel().await.ok();
+    client.cancel().await.ok();
+}
+
 #[tokio::test]
 async fn over_stdio_too_listening_to_a_resource_that_does_not_exist_is_refused() {
     use rmcp::ClientServiceExt;
