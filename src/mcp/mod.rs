@@ -168,12 +168,15 @@ pub fn http_service(
     )
 }
 
-/// What a creating tool made (`create_webhook`, `add_command`), named by the id its answer
-/// carries: the arguments may not name it (an id left to be generated).
+/// What a creating tool made (`create_webhook`, `add_command`), or the task a claim took,
+/// named by the id its answer carries: the arguments may not name it (an id left to be
+/// generated, a claim of whichever task is oldest).
 fn created_target(action: &str, called: &Result<CallToolResponse, ErrorData>) -> Option<String> {
     let at = match action {
         "mcp create_webhook" => "/webhook/id",
         "mcp add_command" => "/id",
+        // Which task a claim took: the log then tells who holds it.
+        "mcp claim_task" => "/task/id",
         _ => return None,
     };
     let Ok(CallToolResponse::Complete(result)) = called else {

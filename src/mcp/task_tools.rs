@@ -189,7 +189,7 @@ impl McpServer {
         let claimed = tasks::claim(
             &self.state,
             args.agent,
-            owner,
+            owner.clone(),
             args.lease_secs.unwrap_or(600),
         )
         .await
@@ -202,7 +202,16 @@ impl McpServer {
                 ),
                 c,
             ),
-            None => done("No queued task to claim.", json!({"task": null})),
+            None => {
+                let held = tasks::held_by(&self.state, &owner)
+                    .await
+                    .map_err(tool_error)?;
+                let text = match tasks::held_note(&owner, &held) {
+                    Some(note) => format!("No queued task to claim. {note}."),
+                    None => "No queued task to claim.".to_string(),
+                };
+                done(text, json!({"task": null, "held": held}))
+            }
         }
     }
 

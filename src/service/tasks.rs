@@ -346,6 +346,54 @@ pub async fn claim(
     }))
 }
 
+/// A task an owner holds already: a claim answered nothing more may have been taken for it
+/// after all (its caller hung up, or timed out, before the answer came).
+#[derive(Debug, Clone, Serialize)]
+pub struct Held {
+    pub id: String,
+    pub agent: String,
+    pub lease_expires_at: String,
+}
+
+/// The tasks `owner` (as a claim names it) holds a lease on now, oldest first; at most 10.
+pub async fn held_by(state: &AppState, owner: &str) -> Result<Vec<Held>, ServiceError> {
+    let owner = owner.trim().to_string();
+    let now = clock::now_ms();
+    let held = state
+        .store
+        .read(move |db| rows::held_by(db, &owner, now, 10))
+        .await?;
+    Ok(held
+        .into_iter()
+        .map(|(id, agent, until)| Held {
+            id,
+            agent,
+            lease_expires_at: clock::rfc3339(until),
+        })
+        .collect())
+}
+
+/// What to tell a caller whose claim found no queued task but who holds `held`.
+pub fn held_note(owner: &str, held: &[Held]) -> Option<String> {
+    let list: Vec<String> = held
+        .iter()
+        .map(|h| {
+            format!(
+                "`{}` ({}, lease until {})",
+                h.id, h.agent, h.lease_expires_at
+            )
+        })
+        .collect();
+    (!list.is_empty()).then(|| {
+        format!(
+            "`{}` already holds {}: a claim whose answer did not reach you is still yours; read \
+             it with get_task and work on it, or leave it and its lease runs out",
+            owner.trim(),
+            list.join(", ")
+        )
+    })
+}
+
 /// Reports a task's result. With `post_result`, the result is also posted on the event's
 /// source as a comment (once, however often this is called).
 /// `call` names this call as the caller makes it (`complete_task`, `POST /api/tasks/{id}/

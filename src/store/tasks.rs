@@ -613,6 +613,27 @@ pub fn claim(
         .optional()?)
 }
 
+/// The tasks `owner` holds a lease on now (at most `limit`, oldest first): id, agent and
+/// lease end.
+pub fn held_by(
+    conn: &Connection,
+    owner: &str,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, agent, lease_until FROM tasks \
+         WHERE status = 'running' AND lease_owner = ?1 AND lease_until >= ?2 \
+         ORDER BY id LIMIT ?3",
+    )?;
+    let rows = statement
+        .query_map(params![owner, now, limit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 #[allow(clippy::too_many_arguments)]
 /// Ends a running (or waiting) task as done or failed. With `owner`, only if it still holds
 /// the lease or the lease has lapsed (a lapsed claim is no one's, as a claim finds it; an

@@ -1014,7 +1014,25 @@ async fn a_claim_lease_that_expires_passes_the_task_to_another_owner_and_only_th
     assert_eq!(first["event"]["payload"]["issue"]["title"], "Slow search");
     assert!(first["lease_expires_at"].is_string(), "{first}");
     let (status, none) = app.post_api("/api/tasks/claim", &claim("other")).await;
-    assert_eq!((status, none), (StatusCode::OK, json!({"task": null})));
+    assert_eq!(
+        (status, none),
+        (StatusCode::OK, json!({"task": null, "held": []}))
+    );
+    // The same owner again, as after a claim whose answer it never read: told what it holds.
+    let (status, again) = app.post_api("/api/tasks/claim", &claim("brain")).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["task"], Value::Null, "{again}");
+    assert_eq!(again["held"][0]["id"], json!(task_id), "{again}");
+    assert_eq!(
+        again["held"][0]["lease_expires_at"], first["lease_expires_at"],
+        "{again}"
+    );
+    assert!(
+        again["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("get_task")),
+        "{again}"
+    );
     let held = app.task(&task_id).await;
     assert_eq!(held["status"], "running", "{held}");
     assert_eq!(

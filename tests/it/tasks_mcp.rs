@@ -96,6 +96,25 @@ async fn an_external_agent_lists_claims_and_completes_a_task_through_mcp_tools()
     assert_eq!(payload["issue"]["number"], 21);
     assert!(said.contains(&task_id), "{said}");
 
+    // Act: the owner claims again, as after a claim whose answer it never read
+    let (again, held) = call_ok(&client, "claim_task", json!({"owner": "brain"})).await;
+
+    // Assert: nothing new, and told which task it holds
+    assert_eq!(held["task"], Value::Null, "{held}");
+    assert_eq!(held["held"][0]["id"], json!(task_id), "{held}");
+    assert!(
+        again.contains(&task_id) && again.contains("already holds"),
+        "{again}"
+    );
+    // The log names the task the claim took, and no task for the claim that took none.
+    let claims: Vec<Value> = crate::keys::audit_entries(&app, "")
+        .await
+        .into_iter()
+        .filter(|e| e["action"] == "mcp claim_task")
+        .map(|e| e["target"].clone())
+        .collect();
+    assert_eq!(claims, [Value::Null, json!(task_id)], "newest first");
+
     // Act: another caller, or one that leaves the owner out, may not complete it
     for other in [json!({}), json!({"owner": "intruder"})] {
         let mut args = json!({"task_id": task_id, "result": "hijacked"});
@@ -158,7 +177,7 @@ async fn an_external_agent_lists_claims_and_completes_a_task_through_mcp_tools()
     let (said, empty) = call_ok(&client, "claim_task", json!({"owner": "brain"})).await;
 
     // Assert: said plainly, not an error
-    assert_eq!(empty, json!({"task": null}));
+    assert_eq!(empty, json!({"task": null, "held": []}));
     assert!(said.contains("No queued task"), "{said}");
     assert_eq!(app.drain().await, 0, "the result is not posted again");
     client.cancel().await.ok();
@@ -851,6 +870,6 @@ async fn a_claim_for_an_agent_named_with_a_control_character_is_refused_naming_a
         said.contains("agent must not contain control characters"),
         "{said}"
     );
-    assert_eq!(quoted, (StatusCode::OK, json!({"task": null})));
+    assert_eq!(quoted, (StatusCode::OK, json!({"task": null, "held": []})));
     assert_eq!(claimed["event"]["id"], json!(event_id), "{claimed}");
 }

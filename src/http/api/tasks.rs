@@ -87,10 +87,23 @@ async fn claim_task(
     AppJson(input): AppJson<ClaimIn>,
 ) -> Result<Json<Value>, ApiError> {
     let owner = input.owner.unwrap_or_else(|| DEFAULT_OWNER.into());
-    let claimed = tasks::claim(&state, input.agent, owner, input.lease_secs.unwrap_or(600)).await?;
+    let claimed = tasks::claim(
+        &state,
+        input.agent,
+        owner.clone(),
+        input.lease_secs.unwrap_or(600),
+    )
+    .await?;
     Ok(Json(match claimed {
         Some(c) => json!(c),
-        None => json!({"task": null}),
+        None => {
+            let held = tasks::held_by(&state, &owner).await?;
+            let mut answer = json!({"task": null, "held": held});
+            if let Some(note) = tasks::held_note(&owner, &held) {
+                answer["note"] = note.into();
+            }
+            answer
+        }
     }))
 }
 
