@@ -20,20 +20,50 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// Reads a time given as RFC 3339 or as unix seconds (or milliseconds).
+/// Reads a time given as RFC 3339, a date (its midnight, UTC) or unix seconds (or
+/// milliseconds), whole or not; to the millisecond it falls in.
 pub fn parse(s: &str) -> Option<i64> {
-    if let Ok(n) = s.trim().parse::<i64>() {
+    parse_nanos(s).map(|ns| ms_of(ns.div_euclid(1_000_000)))?
+}
+
+/// [`parse`] for a bound of a range of stored times (an inclusive `since`, an exclusive
+/// `until`): a time within a millisecond is the next whole one, so that a time stored at that
+/// millisecond, which is earlier, falls before either bound as it should.
+pub fn parse_bound(s: &str) -> Option<i64> {
+    parse_nanos(s).map(|ns| ms_of(-(-ns).div_euclid(1_000_000)))?
+}
+
+fn ms_of(ms: i128) -> Option<i64> {
+    i64::try_from(ms).ok()
+}
+
+fn parse_nanos(s: &str) -> Option<i128> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<i64>() {
         // Unix seconds reach 10^11 only in the year 5138: a number that long is milliseconds
         // (what JavaScript's `Date.now()` gives).
-        return if n.unsigned_abs() >= 100_000_000_000 {
-            Some(n)
+        let per_unit = if n.unsigned_abs() >= 100_000_000_000 {
+            1_000_000
         } else {
-            n.checked_mul(1000)
+            1_000_000_000
         };
+        return Some(i128::from(n) * per_unit);
     }
-    OffsetDateTime::parse(s.trim(), &Rfc3339)
-        .ok()
-        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+    // A number with a fraction (Python's `time.time()`) or an exponent, to the microsecond,
+    // which a double holds exactly for any time of these ten thousand years.
+    if s.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.')
+        && let Ok(n) = s.parse::<f64>()
+        && n.is_finite()
+    {
+        let micros = if n.abs() >= 1e11 { n * 1e3 } else { n * 1e6 }.round();
+        return (micros.abs() < 1e19).then(|| micros as i128 * 1000);
+    }
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Some(t.unix_timestamp_nanos());
+    }
+    let day =
+        time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
+    Some(day.midnight().assume_utc().unix_timestamp_nanos())
 }
 
 #[cfg(test)]
@@ -59,5 +89,64 @@ mod tests {
         // The far ends are milliseconds, not an overflow.
         assert_eq!(parse(&i64::MIN.to_string()), Some(i64::MIN));
         assert_eq!(parse("-100000000000"), Some(-100_000_000_000));
+    }
+
+    #[test]
+    fn fractions_dates_and_bounds_within_a_millisecond() {
+        let cases = [
+            // (given, parse, parse_bound)
+            (
+                "2026-12-06T04:31:32.621Z",
+                Some(1_796_531_492_621),
+                Some(1_796_531_492_621),
+            ),
+            (
+                "2026-12-06T04:31:32.621999Z",
+                Some(1_796_531_492_621),
+                Some(1_796_531_492_622),
+            ),
+            (
+                "2026-12-06T04:31:32.621000001Z",
+                Some(1_796_531_492_621),
+                Some(1_796_531_492_622),
+            ),
+            (
+                "1796531167.5",
+                Some(1_796_531_167_500),
+                Some(1_796_531_167_500),
+            ),
+            (
+                "1796531167.123",
+                Some(1_796_531_167_123),
+                Some(1_796_531_167_123),
+            ),
+            (
+                "1796531167.1234",
+                Some(1_796_531_167_123),
+                Some(1_796_531_167_124),
+            ),
+            ("1.7965e9", Some(1_796_500_000_000), Some(1_796_500_000_000)),
+            (
+                "1796531167123.5",
+                Some(1_796_531_167_123),
+                Some(1_796_531_167_124),
+            ),
+            (
+                "2026-12-06",
+                Some(1_796_515_200_000),
+                Some(1_796_515_200_000),
+            ),
+            // Before 1970 a fraction is still rounded down in time, not towards zero.
+            ("1969-12-31T23:59:59.9995Z", Some(-1), Some(0)),
+            ("-0.0005", Some(-1), Some(0)),
+            ("inf", None, None),
+            ("NaN", None, None),
+            ("1e300", None, None),
+            ("2026-12-06x", None, None),
+        ];
+        for (given, floor, bound) in cases {
+            assert_eq!(parse(given), floor, "{given}");
+            assert_eq!(parse_bound(given), bound, "{given}");
+        }
     }
 }

@@ -4,8 +4,12 @@
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
@@ -44,6 +48,9 @@ impl Throttle {
 pub fn init(format: LogFormat) {
     let asked = std::env::var("RUST_LOG").unwrap_or_default();
     let (filter, refused) = filter_of(&asked);
+    let quiet = ClientGone {
+        dropped: !names_rmcp(&asked),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| LossyStderr)
@@ -51,11 +58,54 @@ pub fn init(format: LogFormat) {
         // codes only get in the way of reading and searching the log.
         .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().finish().with(quiet).try_init(),
+        LogFormat::Text => builder.finish().with(quiet).try_init(),
     };
     if let Some(why) = refused {
         tracing::warn!(rust_log = %asked, error = %why, "RUST_LOG is not a valid filter; logging at info");
+    }
+}
+
+/// What rmcp logs at ERROR when an answer cannot be written because its client has gone: a
+/// listen stream the client ended, a request whose caller hung up or timed out. Clients come
+/// and go, so that is no fault of the server's, and a line for each at ERROR would bury the
+/// ones that are.
+const CLIENT_GONE: [&str; 2] = [
+    "fail to response message",
+    "failed to send pending response during drain",
+];
+
+/// Leaves out rmcp's [`CLIENT_GONE`] lines unless `RUST_LOG` names rmcp (`dropped` false).
+struct ClientGone {
+    dropped: bool,
+}
+
+impl<S: Subscriber> Layer<S> for ClientGone {
+    fn event_enabled(&self, event: &Event<'_>, _: Context<'_, S>) -> bool {
+        let meta = event.metadata();
+        if !self.dropped || *meta.level() != Level::ERROR || !meta.target().starts_with("rmcp") {
+            return true;
+        }
+        let mut message = MessageOf(None);
+        event.record(&mut message);
+        !message.0.is_some_and(|m| CLIENT_GONE.contains(&m.as_str()))
+    }
+}
+
+/// An event's message.
+struct MessageOf(Option<String>);
+
+impl Visit for MessageOf {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0 = Some(value.to_string());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = Some(format!("{value:?}"));
+        }
     }
 }
 
@@ -106,15 +156,19 @@ fn quiet_rmcp(filter: EnvFilter, spec: &str) -> EnvFilter {
         .filter_map(|d| d.parse::<LevelFilter>().ok())
         .next_back();
     let louder_than_warn = default.is_some_and(|level| level > LevelFilter::WARN);
-    // Named as a target (`rmcp`, `rmcp::transport`), not as part of another (`rmcp_macros`).
-    let names_rmcp = spec.split(',').any(|d| {
-        let target = d.trim().split(['=', '[']).next().unwrap_or_default();
-        target == "rmcp" || target.starts_with("rmcp::")
-    });
-    if names_rmcp || !louder_than_warn {
+    if names_rmcp(spec) || !louder_than_warn {
         return filter;
     }
     filter.add_directive("rmcp=warn".parse().expect("a valid directive"))
+}
+
+/// Whether a `RUST_LOG` value names rmcp as a target (`rmcp`, `rmcp::transport`), not as part
+/// of another (`rmcp_macros`).
+fn names_rmcp(spec: &str) -> bool {
+    spec.split(',').any(|d| {
+        let target = d.trim().split(['=', '[']).next().unwrap_or_default();
+        target == "rmcp" || target.starts_with("rmcp::")
+    })
 }
 
 #[cfg(test)]
@@ -145,6 +199,33 @@ mod tests {
         }
         assert!(filter_of("").1.is_none());
         assert!(filter_of("debug").0.to_string().contains("debug"));
+    }
+
+    #[test]
+    fn rmcp_saying_a_client_has_gone_is_left_out_unless_rmcp_is_named() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        struct Count(Arc<AtomicUsize>);
+        impl<S: Subscriber> Layer<S> for Count {
+            fn on_event(&self, _: &Event<'_>, _: Context<'_, S>) {
+                self.0.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        for (dropped, written) in [(true, 3), (false, 5)] {
+            let seen = Arc::new(AtomicUsize::new(0));
+            let subscriber = tracing_subscriber::registry()
+                .with(ClientGone { dropped })
+                .with(Count(Arc::clone(&seen)));
+            tracing::subscriber::with_default(subscriber, || {
+                tracing::error!(target: "rmcp::service", error = "channel closed", "fail to response message");
+                tracing::error!(target: "rmcp::service", error = "x", "failed to send pending response during drain");
+                // Other errors of rmcp's, and the same words from elsewhere or at another level.
+                tracing::error!(target: "rmcp::service", "fail to handle request");
+                tracing::error!(target: "webhook_mcp::mcp", "fail to response message");
+                tracing::warn!(target: "rmcp::service", "fail to response message");
+            });
+            assert_eq!(seen.load(Ordering::Relaxed), written, "dropped: {dropped}");
+        }
     }
 
     #[test]

@@ -161,12 +161,12 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
         value
             .as_deref()
             .map(|s| {
-                clock::parse(s).ok_or_else(|| {
+                clock::parse_bound(s).ok_or_else(|| {
                     ServiceError::invalid(
                         field,
                         format!(
-                            "`{}` is not a time: use RFC 3339 (2026-11-23T10:00:00Z) or unix \
-                             seconds",
+                            "`{}` is not a time: use RFC 3339 (2026-11-23T10:00:00Z), a date \
+                             (2026-11-23) or unix seconds",
                             super::quoted(s)
                         ),
                     )

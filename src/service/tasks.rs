@@ -77,11 +77,15 @@ pub fn present(t: &TaskRow) -> TaskOut {
     }
 }
 
-/// The questions and replies as they are; a run the built-in runner kept (its tool calls and
+/// The questions and replies as they are, each at its time in RFC 3339 as every other time
+/// shown (it is kept in milliseconds); a run the built-in runner kept (its tool calls and
 /// their results, which can be long) by the names of the tools it called.
 fn shown_conversation(stored: &str) -> Value {
     let items: Vec<Value> = serde_json::from_str(stored).unwrap_or_default();
-    let shown = items.into_iter().map(|item| {
+    let shown = items.into_iter().map(|mut item| {
+        if let Some(at) = item.get("at").and_then(Value::as_i64) {
+            item["at"] = clock::rfc3339(at).into();
+        }
         if item.get("role").and_then(Value::as_str) != Some("run") {
             return item;
         }

@@ -713,6 +713,14 @@ async fn a_run_that_asked_twice_resumes_knowing_what_its_tools_did() {
         json!({"role": "run", "tools_called": ["ask", "comment", "ask"], "at": shown[0]["at"]}),
         "{shown}"
     );
+    // Every entry's time in RFC 3339, as every other time shown.
+    for entry in shown.as_array().expect("conversation") {
+        let at = entry["at"].as_str().unwrap_or_default();
+        assert!(
+            at.len() == 24 && at.ends_with('Z') && at.contains('T'),
+            "{entry}"
+        );
+    }
 }
 
 #[tokio::test]
