@@ -24,11 +24,20 @@ pub fn view_for_slack(root: &Arc<Json>) -> Value {
     value_at(root, Vec::new(), Strings::SlackText)
 }
 
+/// The view of a Slack event's payload for text going anywhere but Slack: the text Slack
+/// escaped read as the plain text people saw ([`slack_markup::to_plain`]), and every other
+/// string (a name, a file's title, sent as typed) as it came, so a name such as
+/// `Tom & Jerry <tj@x.io>` is not taken for Slack markup.
+pub fn view_as_plain(root: &Arc<Json>) -> Value {
+    value_at(root, Vec::new(), Strings::Plain)
+}
+
 /// How a view gives its strings.
 #[derive(Debug, Clone, Copy)]
 enum Strings {
     AsSent,
     SlackText,
+    Plain,
 }
 
 /// A node of a shared payload, named by its path from the root.
@@ -110,7 +119,8 @@ fn value_at(root: &Arc<Json>, path: Vec<Step>, strings: Strings) -> Value {
             Strings::SlackText if !node.escaped_by_slack() => {
                 Value::from(slack_markup::escape(s).as_ref())
             }
-            Strings::AsSent | Strings::SlackText => Value::from(s.as_str()),
+            Strings::Plain if node.escaped_by_slack() => Value::from(slack_markup::to_plain(s)),
+            Strings::AsSent | Strings::SlackText | Strings::Plain => Value::from(s.as_str()),
         },
         Json::Array(_) | Json::Object(_) => Value::from_object(node),
     }

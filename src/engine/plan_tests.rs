@@ -22,7 +22,12 @@ fn fired<'a>(action: ActionKind, template: Option<&'a str>) -> Fired<'a> {
 }
 
 fn plan_one(provider: Provider, payload: &Value, src: Option<&SourceRef>, c: Fired<'_>) -> Planned {
-    let ctx = template::context(
+    // As planning makes it: a Slack event's with its views as Slack's text and as plain text.
+    let context = match provider {
+        Provider::Slack => template::slack_event_context,
+        _ => template::context,
+    };
+    let ctx = context(
         &std::sync::Arc::new(payload.clone()),
         json!({"type": "t"}),
         json!({"id": "w"}),
@@ -592,13 +597,14 @@ fn a_render_past_the_template_output_bound_is_cut_to_its_place_but_a_forward_is_
 
 #[test]
 fn text_bound_for_slack_escapes_the_values_it_prints() {
+    // `text`: where a Slack event has Slack's own text (escaped and marked up by Slack).
     let payload =
-        json!({"title": "hi <!channel>", "response_url": "https://hooks.slack.com/commands/1"});
+        json!({"text": "hi <!channel>", "response_url": "https://hooks.slack.com/commands/1"});
     let escaped = "<!here> hi &lt;!channel&gt;";
     let raw = "<!here> hi <!channel>";
     // Slack's own text read as plain text; the template's own words are kept.
     let plain = "<!here> hi @channel";
-    let template = Some("<!here> {{ title }}");
+    let template = Some("<!here> {{ text }}");
     let slack = source(
         "slack.thread",
         "C1:1.2",
@@ -941,18 +947,40 @@ fn a_jira_reply_is_measured_in_utf16_units_as_jira_counts() {
 }
 
 #[test]
-fn slacks_own_text_goes_elsewhere_as_plain_text_but_a_forms_fields_as_typed() {
-    // A form's fields were never escaped by Slack, so there is nothing to read back.
-    let payload = json!({"note": "R&amp;D <https://x.example|docs> <@U1>"});
-    let ctx = template::context(&std::sync::Arc::new(payload.clone()), json!({}), json!({}));
-    let c = note_posted_to("https://discord.com/api/webhooks/1/x");
-    for (event_type, want) in [
-        ("message.channels", "R&D docs (https://x.example) @U1"),
-        ("app_mention", "R&D docs (https://x.example) @U1"),
-        ("view_submission", "R&amp;D <https://x.example|docs> <@U1>"),
+fn slacks_own_text_goes_elsewhere_as_plain_text_but_names_and_a_forms_fields_as_typed() {
+    // A form's fields were never escaped by Slack, so there is nothing to read back; nor a
+    // name, which Slack sends as set, whatever it holds.
+    let text = "R&amp;D <https://x.example|docs> <@U1>";
+    let payload = json!({"event": {"type": "message", "text": text,
+        "user_profile": {"real_name": "Tom & Jerry <tj@x.io>"},
+        "files": [{"title": "Q3 <draft> &amp; notes"}]}});
+    let shared = std::sync::Arc::new(payload.clone());
+    let event = template::slack_event_context(&shared, json!({}), json!({"name": "Ops <team>"}));
+    let form = template::context(&shared, json!({}), json!({"name": "Ops <team>"}));
+    let c = Fired {
+        template: Some(
+            "{{ event.text }} | {{ event.user_profile.real_name }} | {{ event.files[0].title }} \
+             | {{ webhook.name }} | {{ 'by ' ~ event.user_profile.real_name | upper }}",
+        ),
+        ..note_posted_to("https://discord.com/api/webhooks/1/x")
+    };
+    let as_typed = "Tom & Jerry <tj@x.io> | Q3 <draft> &amp; notes | Ops <team> \
+                    | by TOM & JERRY <TJ@X.IO>";
+    for (event_type, ctx, want) in [
+        (
+            "message.channels",
+            &event,
+            format!("R&D docs (https://x.example) @U1 | {as_typed}"),
+        ),
+        (
+            "app_mention",
+            &event,
+            format!("R&D docs (https://x.example) @U1 | {as_typed}"),
+        ),
+        ("view_submission", &form, format!("{text} | {as_typed}")),
     ] {
-        let view = slack_event(event_type, &payload, &ctx);
-        assert_eq!(text_of(&c, &view).as_deref(), Ok(want), "{event_type}");
+        let view = slack_event(event_type, &payload, ctx);
+        assert_eq!(text_of(&c, &view), Ok(want), "{event_type}");
     }
 }
 

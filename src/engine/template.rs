@@ -50,11 +50,13 @@ pub enum Escape {
     /// is a disguised link. The template's own text, and values piped through `|safe`, are
     /// printed as written, so its author may still write `<!here>` or `<{{ url }}|link>`.
     Slack,
-    /// The other way: the values are Slack's own text (a Slack event's, escaped and marked up
-    /// by Slack) and the text goes where Slack's markup means nothing, so a string printed
-    /// reads as plain text (`R&amp;D <https://x|docs>` as `R&D docs (https://x)`; see
-    /// [`slack_markup::to_plain`]). A map or list printed as JSON, and `tojson`'s output,
-    /// are data and stay as Slack wrote them; `|safe` prints a value as Slack wrote it too.
+    /// The other way: the values are a Slack event's and the text goes where Slack's markup
+    /// means nothing: rendered over the payload read as plain text (see
+    /// [`json_view::view_as_plain`]), so Slack's own text reads as the people saw it
+    /// (`R&amp;D <https://x|docs>` as `R&D docs (https://x)`; see [`slack_markup::to_plain`])
+    /// and a name sent as typed stays as typed, whatever it holds; printed whole, through
+    /// `tojson` or `|safe` the same. A context made by [`slack_event_context`] has that view;
+    /// any other renders as [`Escape::Plain`].
     FromSlack,
     /// A Slack event's values printed as they are into text going back to Slack: rendered
     /// over the payload as Slack's escaped text throughout (see
@@ -156,8 +158,6 @@ fn environment() -> Environment<'static> {
                     Escape::Plain | Escape::FromSlack | Escape::BackToSlack => out.write_str(&json),
                 }
                 .map_err(minijinja::Error::from)
-            } else if let (Escape::FromSlack, Some(text)) = (escape, value.as_str()) {
-                write_text(out, escape, text)
             } else {
                 match escape {
                     Escape::Slack => {
@@ -191,9 +191,8 @@ fn write_text(
     text: &str,
 ) -> Result<(), minijinja::Error> {
     match escape {
-        Escape::Plain | Escape::BackToSlack => out.write_str(text),
+        Escape::Plain | Escape::BackToSlack | Escape::FromSlack => out.write_str(text),
         Escape::Slack => SlackEscaped(out).write_str(text),
-        Escape::FromSlack => out.write_str(&slack_markup::to_plain(text)),
     }
     .map_err(minijinja::Error::from)
 }
@@ -444,7 +443,7 @@ pub fn context(payload: &Arc<Value>, event: Value, webhook: Value) -> minijinja:
 
 /// The context of a Slack event's payload (one Slack escaped, not an interaction's typed
 /// fields): as [`context`], and beside it the same read as Slack's text for
-/// [`Escape::BackToSlack`].
+/// [`Escape::BackToSlack`], and read as plain text for [`Escape::FromSlack`].
 pub fn slack_event_context(payload: &Arc<Value>, event: Value, webhook: Value) -> minijinja::Value {
     let for_slack = EventContext {
         root: json_view::view_for_slack(payload),
@@ -452,22 +451,29 @@ pub fn slack_event_context(payload: &Arc<Value>, event: Value, webhook: Value) -
         delivery: json_view::view_for_slack(&Arc::new(event.clone())),
         webhook: json_view::view_for_slack(&Arc::new(webhook.clone())),
         for_slack: None,
+        as_plain: None,
+    };
+    // Our own metadata (the webhook's name) is no Slack text: it reads as it is.
+    let as_plain = EventContext {
+        root: json_view::view_as_plain(payload),
+        ..EventContext::as_sent(payload, &event, &webhook)
     };
     minijinja::Value::from_object(EventContext {
         for_slack: Some(minijinja::Value::from_object(for_slack)),
+        as_plain: Some(minijinja::Value::from_object(as_plain)),
         ..EventContext::as_sent(payload, &event, &webhook)
     })
 }
 
 /// The context a template in `escape`'s mode renders over.
 fn context_for(context: &minijinja::Value, escape: Escape) -> minijinja::Value {
-    let for_slack = context
-        .downcast_object_ref::<EventContext>()
-        .and_then(|c| c.for_slack.clone());
-    match (escape, for_slack) {
-        (Escape::BackToSlack, Some(for_slack)) => for_slack,
-        _ => context.clone(),
-    }
+    let views = context.downcast_object_ref::<EventContext>();
+    let view = match escape {
+        Escape::BackToSlack => views.and_then(|c| c.for_slack.clone()),
+        Escape::FromSlack => views.and_then(|c| c.as_plain.clone()),
+        Escape::Plain | Escape::Slack => None,
+    };
+    view.unwrap_or_else(|| context.clone())
 }
 
 /// A template context made of plain JSON, for previews and tests.
@@ -483,6 +489,8 @@ struct EventContext {
     webhook: minijinja::Value,
     /// A Slack event's context read as Slack's text (see [`slack_event_context`]).
     for_slack: Option<minijinja::Value>,
+    /// A Slack event's context read as plain text (see [`slack_event_context`]).
+    as_plain: Option<minijinja::Value>,
 }
 
 impl EventContext {
@@ -494,6 +502,7 @@ impl EventContext {
             delivery: minijinja::Value::from(Serde(event)),
             webhook: minijinja::Value::from(Serde(webhook)),
             for_slack: None,
+            as_plain: None,
         }
     }
 }
@@ -1038,12 +1047,17 @@ mod tests {
     }
 
     #[test]
-    fn slacks_own_text_printed_elsewhere_reads_as_plain_text_but_its_json_stays_data() {
+    fn slacks_own_text_printed_elsewhere_reads_as_plain_text_throughout_and_names_as_typed() {
         let text = "R&amp;D <https://x.example|docs> <@U1>";
         let plain = "R&D docs (https://x.example) @U1";
-        let ctx = json_context(&json!({
-            "text": text, "user": {"name": "ann", "n": 3, "ok": true, "none": null},
-            "blocks": [{"text": "a &lt;b&gt;"}]}));
+        let ctx = slack_event_context(
+            &Arc::new(json!({
+                "text": text, "user": {"name": "Tom & Jerry <tj@x.io>", "n": 3, "ok": true,
+                                       "none": null},
+                "blocks": [{"type": "mrkdwn", "text": "a &lt;b&gt;"}]})),
+            json!({}),
+            json!({"name": "Ops <team> & R&amp;D"}),
+        );
         let cases = [
             ("{{ text }}", plain.to_string()),
             // The template's own words are the author's, kept as written.
@@ -1057,16 +1071,24 @@ mod tests {
                 "{{ user.n }} {{ user.ok }} [{{ user.none }}]",
                 "3 True []".into(),
             ),
-            ("{{ text | safe }}", text.into()),
-            // JSON is data: printed whole or through `tojson`, as Slack wrote it.
-            ("{{ blocks }}", r#"[{"text":"a &lt;b&gt;"}]"#.into()),
+            ("{{ text | safe }}", plain.into()),
+            // Printed whole or through `tojson`, the same text.
+            (
+                "{{ blocks }}",
+                r#"[{"text":"a <b>","type":"mrkdwn"}]"#.into(),
+            ),
             (
                 "{{ text | tojson }}",
-                r#""R\u0026amp;D \u003chttps://x.example|docs\u003e \u003c@U1\u003e""#.into(),
+                r#""R\u0026D docs (https://x.example) @U1""#.into(),
             ),
             (
                 "{% for b in blocks %}{{ b.text }}{% endfor %}",
                 "a <b>".into(),
+            ),
+            // A name is sent as typed: nothing in it is Slack markup; nor in our own.
+            (
+                "{{ user.name }} / {{ 'by ' ~ user.name }} / {{ webhook.name }}",
+                "Tom & Jerry <tj@x.io> / by Tom & Jerry <tj@x.io> / Ops <team> & R&amp;D".into(),
             ),
         ];
         for (source, expected) in cases {
