@@ -425,8 +425,7 @@ impl ServerHandler for McpServer {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        whole_list(request.as_ref())?;
-        resources::list(&self.state).await
+        resources::list(&self.state, request.and_then(|r| r.cursor)).await
     }
 
     async fn list_resource_templates(

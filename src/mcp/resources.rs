@@ -13,9 +13,29 @@ use crate::service::{ServiceError, webhooks};
 
 const RECENT: u32 = 20;
 
-pub async fn list(state: &AppState) -> Result<ListResourcesResult, ErrorData> {
-    let all = webhooks::list(state).await.map_err(internal)?;
-    let resources = all
+/// Webhooks listed per page: thousands in one answer would pass the 1 MiB a client SDK reads
+/// one streamed message in (the Python SDK's), and the list would fail whole.
+const PAGE: u32 = 200;
+
+/// A page of the webhooks' resources, oldest webhook first; `cursor` is the previous page's
+/// `nextCursor`.
+pub async fn list(
+    state: &AppState,
+    cursor: Option<String>,
+) -> Result<ListResourcesResult, ErrorData> {
+    let query = webhooks::WebhookQuery {
+        provider: None,
+        limit: Some(PAGE),
+        cursor: cursor.filter(|c| !c.is_empty()),
+    };
+    let page = webhooks::list_page(state, query)
+        .await
+        .map_err(|e| match e {
+            ServiceError::Invalid { .. } => ErrorData::invalid_params(e.to_string(), None),
+            other => internal(other),
+        })?;
+    let resources = page
+        .webhooks
         .iter()
         .map(|w| {
             Resource::new(
@@ -29,7 +49,9 @@ pub async fn list(state: &AppState) -> Result<ListResourcesResult, ErrorData> {
             .with_mime_type("application/json")
         })
         .collect();
-    Ok(ListResourcesResult::with_all_items(resources))
+    let mut listed = ListResourcesResult::with_all_items(resources);
+    listed.next_cursor = page.next_cursor;
+    Ok(listed)
 }
 
 pub fn templates() -> ListResourceTemplatesResult {

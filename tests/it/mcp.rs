@@ -209,6 +209,38 @@ async fn numbers_and_flags_written_as_text_are_taken_as_meant() {
 }
 
 #[tokio::test]
+async fn resources_are_listed_a_page_at_a_time_with_a_cursor_for_the_next() {
+    // Arrange: more webhooks than a page holds.
+    let app = spawn_app().await;
+    for i in 0..205 {
+        app.github_webhook(&format!("gh-{i:03}"), "s").await;
+    }
+    let client = connect(&app).await;
+
+    // Act
+    let first = client.list_resources(None).await.expect("first page");
+    let cursor = first.next_cursor.clone().expect("a cursor for the rest");
+    let second = client
+        .list_resources(Some(
+            PaginatedRequestParams::default().with_cursor(Some(cursor)),
+        ))
+        .await
+        .expect("second page");
+    let all = client.list_all_resources().await.expect("every page");
+
+    // Assert: 200 then 5, oldest first, each webhook once; the SDK's walk gets them all.
+    assert_eq!(first.resources.len(), 200);
+    assert_eq!(second.resources.len(), 5);
+    assert!(second.next_cursor.is_none(), "{:?}", second.next_cursor);
+    assert_eq!(first.resources[0].uri, "webhook://gh-000/events");
+    assert_eq!(second.resources[4].uri, "webhook://gh-204/events");
+    let mut uris: Vec<&str> = all.iter().map(|r| r.uri.as_str()).collect();
+    uris.dedup();
+    assert_eq!(uris.len(), 205);
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn a_cursor_sent_to_a_list_that_never_gives_one_is_invalid_params() {
     // Arrange
     let app = spawn_app().await;
