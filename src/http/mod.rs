@@ -10,6 +10,7 @@ pub mod extract;
 mod forwarded_user;
 pub mod jsonrpc;
 mod local_only;
+mod mcp_accept;
 mod mcp_gate;
 pub mod metrics;
 pub mod receiver;
@@ -44,6 +45,7 @@ pub fn router(
             "/mcp",
             crate::mcp::http_service(state.clone(), hub, &sessions, shutdown),
         )
+        .layer(middleware::from_fn(mcp_accept::lenient_accept))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             mcp_gate::check_mcp_post,

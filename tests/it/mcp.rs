@@ -2447,6 +2447,40 @@ async fn the_mcp_transports_own_refusals_are_json_rpc_errors_a_client_can_show()
 }
 
 #[tokio::test]
+async fn a_post_accepting_any_type_or_the_event_stream_alone_is_answered() {
+    // Arrange
+    let app = spawn_app().await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+
+    for accept in [
+        Some("*/*"),
+        Some("application/*, text/*"),
+        Some("text/event-stream"),
+        None,
+    ] {
+        // Act
+        let mut request = app
+            .api(reqwest::Method::POST, "/mcp")
+            .header("content-type", "application/json");
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let answer = request
+            .body(initialize.to_string())
+            .send()
+            .await
+            .expect("POST");
+
+        // Assert: the server's answer, as to a client that names both types.
+        assert_eq!(answer.status(), reqwest::StatusCode::OK, "{accept:?}");
+        let body = answer.text().await.expect("body");
+        assert!(body.contains("\"serverInfo\""), "{accept:?}: {body}");
+    }
+}
+
+#[tokio::test]
 async fn add_command_says_which_actions_need_a_target_as_the_server_refuses_them() {
     // Arrange
     let app = spawn_app().await;
