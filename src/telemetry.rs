@@ -86,25 +86,41 @@ impl<S: Subscriber> Layer<S> for ClientGone {
         if !self.dropped || *meta.level() != Level::ERROR || !meta.target().starts_with("rmcp") {
             return true;
         }
-        let mut message = MessageOf(None);
-        event.record(&mut message);
-        !message.0.is_some_and(|m| CLIENT_GONE.contains(&m.as_str()))
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let gone = fields.error.is_some_and(|e| {
+            GONE_ERRORS
+                .iter()
+                .any(|g| e.to_ascii_lowercase().contains(g))
+        });
+        !(gone
+            && fields
+                .message
+                .is_some_and(|m| CLIENT_GONE.contains(&m.as_str())))
     }
 }
 
-/// An event's message.
-struct MessageOf(Option<String>);
+/// What the error of a [`CLIENT_GONE`] line says when it is the other end that went (a
+/// transport's channel closed, a pipe or connection broken): any other error is logged.
+const GONE_ERRORS: [&str; 4] = ["closed", "broken pipe", "connection reset", "disconnected"];
 
-impl Visit for MessageOf {
+/// An event's message and `error` field.
+#[derive(Default)]
+struct Fields {
+    message: Option<String>,
+    error: Option<String>,
+}
+
+impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.0 = Some(value.to_string());
-        }
+        self.record_debug(field, &format_args!("{value}"));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.0 = Some(format!("{value:?}"));
+        match field.name() {
+            "message" => self.message = Some(format!("{value:?}")),
+            "error" => self.error = Some(format!("{value:?}")),
+            _ => {}
         }
     }
 }
@@ -211,14 +227,16 @@ mod tests {
                 self.0.fetch_add(1, Ordering::Relaxed);
             }
         }
-        for (dropped, written) in [(true, 3), (false, 5)] {
+        for (dropped, written) in [(true, 4), (false, 6)] {
             let seen = Arc::new(AtomicUsize::new(0));
             let subscriber = tracing_subscriber::registry()
                 .with(ClientGone { dropped })
                 .with(Count(Arc::clone(&seen)));
             tracing::subscriber::with_default(subscriber, || {
                 tracing::error!(target: "rmcp::service", error = "channel closed", "fail to response message");
-                tracing::error!(target: "rmcp::service", error = "x", "failed to send pending response during drain");
+                tracing::error!(target: "rmcp::service", error = "Broken pipe (os error 32)", "failed to send pending response during drain");
+                // The same line for another fault is kept.
+                tracing::error!(target: "rmcp::service", error = "serialization failed", "fail to response message");
                 // Other errors of rmcp's, and the same words from elsewhere or at another level.
                 tracing::error!(target: "rmcp::service", "fail to handle request");
                 tracing::error!(target: "webhook_mcp::mcp", "fail to response message");

@@ -484,6 +484,8 @@ impl ServerHandler for McpServer {
             tokio::select! {
                 () = context.cancelled() => break Ok(()),
                 () = self.hub.closing() => break Ok(()),
+                // A key revoked while a client reads slowly ends its stream all the same.
+                () = keys.revocation() => continue,
                 open = written => if !open { break Ok(()) },
             }
         };

@@ -185,7 +185,9 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<ClaimTaskArgs>,
     ) -> Result<CallToolResult, String> {
+        let named = args.owner.clone();
         let owner = args.owner.unwrap_or_else(|| DEFAULT_OWNER.into());
+        let agent = args.agent.clone();
         let claimed = tasks::claim(
             &self.state,
             args.agent,
@@ -203,7 +205,7 @@ impl McpServer {
                 c,
             ),
             None => {
-                let held = tasks::held_by(&self.state, &owner)
+                let held = tasks::held_by(&self.state, named.as_deref(), agent.as_deref())
                     .await
                     .map_err(tool_error)?;
                 let text = match tasks::held_note(&owner, &held) {

@@ -1390,7 +1390,9 @@ pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, Servi
     };
     match row.status.as_str() {
         "delivered" => Err(ServiceError::Conflict(format!(
-            "action `{action_id}` was already delivered; it is not sent twice"
+            "action `{action_id}` was already delivered; it is not sent twice: to say it \
+             again, send a new reply or message (comment, post_message), or replay_event to \
+             run the event's commands anew"
         ))),
         // Its attempt is under way (or, if its sender died, is taken up again once the lease
         // ends): sending it once more beside that could deliver it twice.

@@ -206,15 +206,33 @@ fn is_object_argument(name: &str) -> bool {
 
 /// Text that reads as a JSON object or list written out.
 fn json_like(text: &str) -> bool {
-    text.trim_start().starts_with(['{', '['])
+    text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+        .starts_with(['{', '['])
 }
 
-/// An API key of this service's (`whk_…`), whatever field it was given in (`POST /api/keys`
-/// takes none, but one sent is recorded as sent).
-fn is_api_key(text: &str) -> bool {
-    text.trim()
-        .strip_prefix("whk_")
-        .is_some_and(|rest| rest.len() >= 8)
+/// The JSON object or list an object argument's text writes out; none for any other text
+/// (YAML, Python's quotes, a brace missing), which the call refused.
+fn object_in_text(text: &str) -> Option<Value> {
+    let text = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    serde_json::from_str::<Value>(text)
+        .ok()
+        .filter(|v| v.is_object() || v.is_array())
+}
+
+/// The API keys of this service's (`whk_…`) a text holds, whatever field it was given in
+/// (`POST /api/keys` takes none, but one sent is recorded as sent).
+fn api_keys_in(text: &str) -> Vec<&str> {
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    text.match_indices("whk_")
+        .filter(|(at, _)| !text[..*at].ends_with(is_key_char))
+        .map(|(at, _)| {
+            let end = text[at..]
+                .find(|c: char| !is_key_char(c))
+                .map_or(text.len(), |n| at + n);
+            &text[at..end]
+        })
+        .filter(|key| key.len() >= "whk_".len() + 8)
+        .collect()
 }
 
 /// No secret given: a null or empty value (one generated, or signing stopped), shown so, not
@@ -242,7 +260,13 @@ pub fn mask(value: &mut Value) {
                 *value = Value::String(inner.to_string());
             }
         }
-        Value::String(text) if is_api_key(text) => *value = Value::String(MASK.to_string()),
+        Value::String(text) if !api_keys_in(text).is_empty() => {
+            let mut masked = text.clone();
+            for key in api_keys_in(text) {
+                masked = masked.replace(key, MASK);
+            }
+            *value = Value::String(masked);
+        }
         _ => {}
     }
 }
@@ -254,20 +278,20 @@ fn mask_field(name: &str, field: &mut Value) {
         _ if is_secret_field(name) => *field = masked(),
         Value::Array(_) if is_secret_holder(name) => *field = masked(),
         Value::Object(holder) if is_secret_holder(name) => mask_holder(holder),
-        Value::String(text) if json_like(text) && is_object_argument(name) => {
-            match serde_json::from_str::<Value>(text) {
-                Ok(mut inner) => {
-                    mask_field(name, &mut inner);
-                    *field = Value::String(inner.to_string());
-                }
-                Err(_) => *field = masked(),
-            }
-        }
         // A channel's incoming-webhook URL is itself the credential to post there, and a
         // forward's may hold its key where a channel's would not (Zapier's).
-        Value::String(url) if is_url_field(name) => {
+        Value::String(url) if is_url_field(name) && !json_like(url) => {
             *field = Value::String(crate::actions::redact_any_secret_path(url));
         }
+        // A URL given as a list or an object (refused, but recorded as sent).
+        Value::Array(_) | Value::Object(_) if name == "url" => *field = masked(),
+        Value::String(text) if is_object_argument(name) => match object_in_text(text) {
+            Some(mut inner) => {
+                mask_field(name, &mut inner);
+                *field = Value::String(inner.to_string());
+            }
+            None => *field = masked(),
+        },
         // An API base URL (`github_api_url`) may carry a user and password.
         Value::String(url) if name.ends_with("_url") => {
             *field = Value::String(crate::actions::mask_url_credentials(url));
@@ -305,7 +329,7 @@ fn secret_values(value: &Value, out: &mut Vec<String>) {
                 secret_values(&inner, out);
             }
         }
-        Value::String(text) if is_api_key(text) => out.push(text.clone()),
+        Value::String(text) => out.extend(api_keys_in(text).into_iter().map(str::to_owned)),
         _ => {}
     }
 }
@@ -324,17 +348,16 @@ fn field_secrets(name: &str, field: &Value, out: &mut Vec<String>) {
                 }
             }
         }
-        Value::String(text) if json_like(text) && is_object_argument(name) => {
-            match serde_json::from_str::<Value>(text) {
-                Ok(inner) => field_secrets(name, &inner, out),
-                Err(_) => out.push(text.clone()),
-            }
-        }
-        Value::String(url) if is_url_field(name) => {
+        Value::String(url) if is_url_field(name) && !json_like(url) => {
             if crate::actions::redact_any_secret_path(url) != *url {
                 out.push(url.clone());
             }
         }
+        Value::Array(_) | Value::Object(_) if name == "url" => secret_values_all(field, out),
+        Value::String(text) if is_object_argument(name) => match object_in_text(text) {
+            Some(inner) => field_secrets(name, &inner, out),
+            None => out.push(text.clone()),
+        },
         // A base URL's user and password, quoted whole by "`…` is not a URL".
         Value::String(url) if name.ends_with("_url") => {
             if crate::actions::mask_url_credentials(url) != *url {
@@ -377,20 +400,26 @@ pub fn tool_target(arguments: &Value) -> Option<String> {
     })
 }
 
+/// What a whole detail is masked as: the arguments of a call, which a client may send as
+/// text (a tool call refused at the door is recorded with them as sent).
+const DETAIL: &str = "arguments";
+
 /// Masks and stores an entry. A failure is logged, never returned: the audit log must not
 /// fail the request it describes.
 pub async fn record(state: &AppState, mut entry: AuditEntry) {
     // An error can quote a value it refused (serde does: "invalid type: integer `1234`"), so
     // the secrets among the arguments are masked in the outcome too.
+    // (A value of a few characters, a wrong-typed `3`, is no secret, and replacing it
+    // everywhere would garble the message.)
     if let (Outcome::Error(why), Some(detail)) = (&mut entry.outcome, &entry.detail) {
         let mut secrets = Vec::new();
-        secret_values(detail, &mut secrets);
-        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        field_secrets(DETAIL, detail, &mut secrets);
+        for secret in secrets.iter().filter(|s| s.len() >= 6) {
             *why = why.replace(secret.as_str(), MASK);
         }
     }
     if let Some(detail) = entry.detail.as_mut() {
-        mask(detail);
+        mask_field(DETAIL, detail);
     }
     let at = clock::now_ms();
     let detail = entry.detail.as_ref().map(|d| {
@@ -660,11 +689,36 @@ mod tests {
                 json!({"name": "ci", "key": "whk_0123456789abcdef"}),
                 json!({"name": "ci", "key": "********"}),
             ),
+            (
+                json!({"description": "key whk_0123456789abcdef, old whk_abc"}),
+                json!({"description": "key ********, old whk_abc"}),
+            ),
+            // A URL as a list or an object; object arguments as text of another kind.
+            (
+                json!({"target": {"url": ["https://hooks.slack.com/services/T0/B0/SECRETA"]}}),
+                json!({"target": {"url": "********"}}),
+            ),
+            (
+                json!({"url": {"href": "https://hooks.slack.com/services/T0/B0/SECRETC"}}),
+                json!({"url": "********"}),
+            ),
+            (
+                json!({"options": "credentials:\n  github_token: SECRETF"}),
+                json!({"options": "********"}),
+            ),
+            (
+                json!({"options": "\u{feff}{\"credentials\": {\"github_token\": \"ghp_bom\"}}"}),
+                json!({"options": "{\"credentials\":{\"github_token\":\"********\"}}"}),
+            ),
         ];
         for (mut given, expected) in cases {
             mask(&mut given);
             assert_eq!(given, expected);
         }
+        // A call's arguments sent whole as text, as a refused call is recorded.
+        let mut text = json!("{'id': 'gh', 'secret': 'SECRETD'}");
+        mask_field(DETAIL, &mut text);
+        assert_eq!(text, json!("********"));
     }
 
     #[test]

@@ -359,9 +359,17 @@ pub struct Held {
     pub lease_expires_at: String,
 }
 
-/// The tasks `owner` (as a claim names it) holds a lease on now, oldest first; at most 10.
-pub async fn held_by(state: &AppState, owner: &str) -> Result<Vec<Held>, ServiceError> {
-    let owner = owner.trim().to_string();
+/// The tasks `owner` (as a claim names it) holds a lease on now, of `agent` when one is
+/// named, oldest first; at most 10. None for a claim that named no owner: the default one is
+/// every such caller's, so what it holds is not known to be this caller's.
+pub async fn held_by(
+    state: &AppState,
+    owner: Option<&str>,
+    agent: Option<&str>,
+) -> Result<Vec<Held>, ServiceError> {
+    let Some(owner) = owner.map(|o| o.trim().to_string()) else {
+        return Ok(Vec::new());
+    };
     let now = clock::now_ms();
     let held = state
         .store
@@ -369,6 +377,7 @@ pub async fn held_by(state: &AppState, owner: &str) -> Result<Vec<Held>, Service
         .await?;
     Ok(held
         .into_iter()
+        .filter(|(_, held_for, _)| agent.is_none_or(|a| a == held_for))
         .map(|(id, agent, until)| Held {
             id,
             agent,
@@ -495,8 +504,16 @@ pub async fn complete(
     let finished = state
         .store
         .write(move |db| {
-            // Replies the caller has not seen would end unread with the task: shown first.
-            let unseen = rows::settle_unread(db, &key, now, |t| finishable_by(t, &caller, now))?;
+            // Replies the caller has not seen would end unread with the task: shown first;
+            // so are the answers its question got while no one held it, when it is completed
+            // without being claimed again.
+            let mut unseen =
+                rows::settle_unread(db, &key, now, |t| finishable_by(t, &caller, now))?;
+            if unseen.is_empty() {
+                unseen = rows::settle_unclaimed_answers(db, &key, now, |t| {
+                    finishable_by(t, &caller, now)
+                })?;
+            }
             if !unseen.is_empty() {
                 return Ok(Err(unseen));
             }

@@ -154,6 +154,26 @@ pub fn settle_unread(items: &mut [Value]) -> Vec<Value> {
     seen
 }
 
+/// Marks a reply shown to the agent that completes the task by [`settle_unclaimed_answers`].
+const SHOWN: &str = "shown";
+
+/// The answers to a task's last question that no claim has shown (they came while no one
+/// held it, and queued it again), now marked shown: an agent that completes the task without
+/// claiming it again would otherwise end it with them unread.
+pub fn settle_unclaimed_answers(items: &mut [Value]) -> Vec<Value> {
+    let Some(asked) = items.iter().rposition(|i| i["role"] == "assistant") else {
+        return Vec::new();
+    };
+    let mut shown = Vec::new();
+    for item in items[asked + 1..].iter_mut() {
+        if item["role"] == "user" && !is_mid_run(item) && item.get(SHOWN).is_none() {
+            item[SHOWN] = json!(true);
+            shown.push(item.clone());
+        }
+    }
+    shown
+}
+
 /// The run at `run` is now kept in the conversation: the replies it read are read there, and
 /// those it never read come right after it, as replies that came after what it did.
 pub fn keep_run(items: &mut Vec<Value>, run: usize) {

@@ -427,6 +427,26 @@ pub fn settle_unread(
     Ok(seen)
 }
 
+/// As [`settle_unread`], for the answers a queued task's question got while no one held it
+/// ([`conversation::settle_unclaimed_answers`]), when `sees` says the caller may finish it.
+pub fn settle_unclaimed_answers(
+    conn: &Connection,
+    id: &str,
+    now: i64,
+    sees: impl FnOnce(&TaskRow) -> bool,
+) -> Result<Vec<Value>, StoreError> {
+    let Some(task) = get(conn, id)?.filter(|t| t.status == "queued" && sees(t)) else {
+        return Ok(Vec::new());
+    };
+    let mut items = conversation::parse(&task.conversation);
+    let shown = conversation::settle_unclaimed_answers(&mut items);
+    if !shown.is_empty() {
+        conn.prepare_cached("UPDATE tasks SET conversation = ?2, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![id, conversation::to_string(items), now])?;
+    }
+    Ok(shown)
+}
+
 /// Whether a question of the task may no longer be sent: the task was completed (done, or
 /// failed by its agent), so an answer would wake no one. Not a task failed because its
 /// question could not be posted, or for want of a reply: sending it again is what revives it.

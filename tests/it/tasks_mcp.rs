@@ -205,22 +205,21 @@ async fn a_reply_queues_an_external_agents_task_for_any_agent_as_before_its_firs
     .await;
     app.drain().await;
 
-    // Act: the reply comes and queues the task again; bob completes it.
+    // Act: the reply comes and queues the task again; bob completes it (shown the answer
+    // first, as he did not claim it).
     post_gh(
         &app,
         "issue_comment",
         &issue_comment(22, "Which OS", "carol", "Linux"),
     )
     .await;
-    let (_, done) = call_ok(
-        &client,
-        "complete_task",
-        json!({"task_id": task_id, "owner": "bob", "result": "Linux it is"}),
-    )
-    .await;
+    let complete = json!({"task_id": task_id, "owner": "bob", "result": "Linux it is"});
+    let shown = call_err(&client, "complete_task", complete.clone()).await;
+    let (_, done) = call_ok(&client, "complete_task", complete).await;
 
     // Assert: a queued task is anyone's, as before its first claim; alice's ended with her
     // question.
+    assert!(shown.contains("`carol`"), "{shown}");
     assert_eq!(done["status"], "done", "{done}");
     assert_eq!(done["result"], "Linux it is");
     client.cancel().await.ok();
@@ -652,6 +651,47 @@ async fn completing_a_task_with_a_reply_it_has_not_seen_is_refused_once_quoting_
     assert_eq!(replies.len(), 2, "{done}");
     assert_eq!(replies[1]["author"], "dave", "{done}");
     assert_eq!(replies[1].get("mid_run"), None, "seen: {done}");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn completing_without_claiming_again_an_answered_question_is_refused_once_quoting_it() {
+    // Arrange: alice claimed, asked, and carol answered; the task is queued again.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 24, "Which OS").await)
+        .await;
+    let client = connect(&app).await;
+    let claim = json!({"agent": "planning", "owner": "alice", "lease_secs": 60});
+    call_ok(&client, "claim_task", claim).await;
+    call_ok(
+        &client,
+        "ask",
+        json!({"task_id": task_id, "question": "Which OS?"}),
+    )
+    .await;
+    app.drain().await;
+    let answer = issue_comment(24, "Which OS", "carol", "Windows 11");
+    post_gh(&app, "issue_comment", &answer).await;
+    let complete = json!({"task_id": task_id, "owner": "alice", "result": "Linux it is",
+                          "post_result": true});
+
+    // Act: completed straight away, without a claim that would have shown the answer.
+    let queued = app.task(&task_id).await;
+    let refused = call_err(&client, "complete_task", complete.clone()).await;
+    let (_, done) = call_ok(&client, "complete_task", complete).await;
+
+    // Assert: the answer quoted first; the second call completes.
+    assert_eq!(queued["status"], "queued", "{queued}");
+    assert!(
+        refused.contains("`carol`") && refused.contains("Windows 11"),
+        "{refused}"
+    );
+    assert_eq!(done["status"], "done", "{done}");
     client.cancel().await.ok();
 }
 

@@ -86,6 +86,7 @@ async fn claim_task(
     State(state): State<AppState>,
     AppJson(input): AppJson<ClaimIn>,
 ) -> Result<Json<Value>, ApiError> {
+    let (named, agent) = (input.owner.clone(), input.agent.clone());
     let owner = input.owner.unwrap_or_else(|| DEFAULT_OWNER.into());
     let claimed = tasks::claim(
         &state,
@@ -97,7 +98,7 @@ async fn claim_task(
     Ok(Json(match claimed {
         Some(c) => json!(c),
         None => {
-            let held = tasks::held_by(&state, &owner).await?;
+            let held = tasks::held_by(&state, named.as_deref(), agent.as_deref()).await?;
             let mut answer = json!({"task": null, "held": held});
             if let Some(note) = tasks::held_note(&owner, &held) {
                 answer["note"] = note.into();

@@ -77,7 +77,7 @@ pub fn scalars_in_text(
         };
         let text = text.trim();
         if typed(name, "integer")
-            && let Ok(n) = text.parse::<i64>()
+            && let Some(n) = whole_in_text(text)
         {
             *value = Value::from(n);
         } else if typed(name, "boolean") {
@@ -88,6 +88,20 @@ pub fn scalars_in_text(
             }
         }
     }
+}
+
+/// The whole number text spells: `"60"`, or `"60.0"` as a model writes a number it took for
+/// a float; not `"60.5"`, nor one past what an `i64` holds.
+fn whole_in_text(text: &str) -> Option<i64> {
+    if let Ok(n) = text.parse::<i64>() {
+        return Some(n);
+    }
+    let n = text
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && n.fract() == 0.0)?;
+    // Past 2^63 the cast would saturate to a number never given.
+    (n.abs() < 9.2e18).then_some(n as i64)
 }
 
 /// `null` as the type's default (models send every optional field, often as null).
@@ -106,6 +120,12 @@ pub fn page_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Erro
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) if n.as_u64().is_some_and(|n| n <= u64::from(u32::MAX)) => {
             Ok(n.as_u64().map(|n| n as u32))
+        }
+        // Inside the range but not whole: told so, not the range it is in.
+        Some(Value::Number(n)) if n.as_f64().is_some_and(|f| f.fract() != 0.0) => {
+            Err(D::Error::custom(format!(
+                "limit must be a whole number from 1 to 200 (got {n})"
+            )))
         }
         Some(Value::Number(_)) => Err(D::Error::custom(crate::service::PAGE_LIMIT_RANGE)),
         Some(other) => Err(D::Error::custom(format!(
@@ -281,10 +301,45 @@ mod tests {
             args,
             json!({"priority": 10, "limit": -3, "enabled": true, "stop": false, "name": "42"})
         );
+        // A whole number written as a float is that number.
+        let mut floats = json!({"priority": "60.0", "limit": "1e2"});
+        super::scalars_in_text(floats.as_object_mut().unwrap(), schema.as_object().unwrap());
+        assert_eq!(floats, json!({"priority": 60, "limit": 100}));
         let mut left = json!({"priority": "ten", "limit": "10.5", "enabled": "yes"});
         let before = left.clone();
         super::scalars_in_text(left.as_object_mut().unwrap(), schema.as_object().unwrap());
         assert_eq!(left, before);
+        let mut huge = json!({"priority": "1e30", "limit": "NaN"});
+        let before = huge.clone();
+        super::scalars_in_text(huge.as_object_mut().unwrap(), schema.as_object().unwrap());
+        assert_eq!(huge, before, "left for the field's own check");
+    }
+
+    #[test]
+    fn a_page_size_that_is_no_whole_number_is_told_so() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Page {
+            #[serde(default, deserialize_with = "super::page_size")]
+            #[allow(dead_code)]
+            limit: Option<u32>,
+        }
+        let said = |limit: Value| {
+            serde_json::from_value::<Page>(json!({ "limit": limit }))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            said(json!(1.5)).contains("whole number"),
+            "{}",
+            said(json!(1.5))
+        );
+        assert!(
+            said(json!(-1)).contains("between 1 and 200"),
+            "{}",
+            said(json!(-1))
+        );
+        let whole = serde_json::from_value::<Page>(json!({"limit": 20}));
+        assert!(whole.is_ok(), "{whole:?}");
     }
 
     #[test]
