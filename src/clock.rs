@@ -33,25 +33,21 @@ pub fn parse_bound(s: &str) -> Option<i64> {
     parse_nanos(s).map(|ns| ms_of(-(-ns).div_euclid(1_000_000)))?
 }
 
+/// Milliseconds as stored, when they fit.
 fn ms_of(ms: i128) -> Option<i64> {
     i64::try_from(ms).ok()
 }
 
+/// A time as [`parse`] reads it, in unix nanoseconds.
 fn parse_nanos(s: &str) -> Option<i128> {
     let s = s.trim();
-    if let Ok(n) = s.parse::<i64>() {
-        // Unix seconds reach 10^11 only in the year 5138: a number that long is milliseconds
-        // (what JavaScript's `Date.now()` gives).
-        let per_unit = if n.unsigned_abs() >= 100_000_000_000 {
-            1_000_000
-        } else {
-            1_000_000_000
-        };
-        return Some(i128::from(n) * per_unit);
+    if let Some(ns) = decimal_nanos(s) {
+        return Some(ns);
     }
-    // A number with a fraction (Python's `time.time()`) or an exponent, to the microsecond,
-    // which a double holds exactly for any time of these ten thousand years.
-    if s.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.')
+    // A number with an exponent (`1.7e9`), through a double: to about a microsecond for
+    // the times of the next two centuries, which is all such a form is written for.
+    if s.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.'))
+        && s.contains(['e', 'E'])
         && let Ok(n) = s.parse::<f64>()
         && n.is_finite()
     {
@@ -64,6 +60,41 @@ fn parse_nanos(s: &str) -> Option<i128> {
     let day =
         time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
     Some(day.midnight().assume_utc().unix_timestamp_nanos())
+}
+
+/// A decimal number of unix seconds (or milliseconds: see below), whole or with a fraction
+/// (Python's `time.time()`), read exactly: in nanoseconds, a fraction past them rounded up,
+/// so that a bound within a nanosecond still falls after a time at its start.
+fn decimal_nanos(s: &str) -> Option<i128> {
+    let (negative, digits) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && fraction.is_empty()
+        || !all_digits(whole)
+        || !all_digits(fraction)
+        || whole.len() > 20
+    {
+        return None;
+    }
+    let whole: i128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    // Unix seconds reach 10^11 only in the year 5138: a number that long is milliseconds
+    // (what JavaScript's `Date.now()` gives).
+    let unit_digits = if whole >= 100_000_000_000 { 6 } else { 9 };
+    let (kept, past) = fraction.split_at(fraction.len().min(unit_digits));
+    let mut part: i128 = format!("{kept:0<unit_digits$}").parse().ok()?;
+    if past.bytes().any(|b| b != b'0') {
+        part += 1;
+    }
+    let ns = whole * 10_i128.pow(unit_digits as u32) + part;
+    Some(if negative { -ns } else { ns })
 }
 
 #[cfg(test)]
@@ -139,6 +170,22 @@ mod tests {
             // Before 1970 a fraction is still rounded down in time, not towards zero.
             ("1969-12-31T23:59:59.9995Z", Some(-1), Some(0)),
             ("-0.0005", Some(-1), Some(0)),
+            // Read exactly, not through a double.
+            (
+                "1796531167.9999995",
+                Some(1_796_531_167_999),
+                Some(1_796_531_168_000),
+            ),
+            (
+                "99999999999.9999999",
+                Some(99_999_999_999_999),
+                Some(100_000_000_000_000),
+            ),
+            ("+1.5", Some(1_500), Some(1_500)),
+            (".5", Some(500), Some(500)),
+            ("-", None, None),
+            (".", None, None),
+            ("1e", None, None),
             ("inf", None, None),
             ("NaN", None, None),
             ("1e300", None, None),

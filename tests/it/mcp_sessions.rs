@@ -535,3 +535,81 @@ async fn a_session_holds_at_most_256_subscriptions() {
     assert!(refused.contains("\"error\""), "{refused}");
     assert!(refused.contains("256"), "{refused}");
 }
+
+/// Opens `session`'s GET stream on a raw connection whose receive buffer is a few KB, and
+/// never reads it: a client stuck, or gone without closing.
+async fn stuck_stream(app: &TestApp, session: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    socket.set_recv_buffer_size(2048).expect("small buffer");
+    socket.connect(&app.addr.into()).expect("connect");
+    socket.set_nonblocking(true).expect("nonblocking");
+    let mut stream =
+        tokio::net::TcpStream::from_std(std::net::TcpStream::from(socket)).expect("stream");
+    let request = format!(
+        "GET /mcp HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {API_KEY}\r\n\
+         Accept: text/event-stream\r\nMcp-Protocol-Version: 2025-06-18\r\n\
+         {SESSION}: {session}\r\n\r\n",
+        app.addr
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    stream
+}
+
+/// Subscribes `session` to `uri`.
+async fn subscribe(app: &TestApp, session: &str, uri: &str) {
+    let subscribe = json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe",
+                           "params": {"uri": uri}});
+    let answer = post(app, API_KEY, Some(session), subscribe)
+        .send()
+        .await
+        .expect("subscribe");
+    assert_eq!(answer.status(), StatusCode::OK);
+    answer.text().await.expect("subscribed");
+}
+
+#[tokio::test]
+async fn a_session_whose_stream_is_not_read_holds_up_no_other_sessions_updates() {
+    // Arrange: one session subscribed to `gh` whose stream is never read; another subscribed
+    // to `quiet`, read as it comes.
+    let app = sessions_app().await;
+    app.github_webhook("gh", "s1").await;
+    app.github_webhook("quiet", "s2").await;
+    let stuck_session = open_session(&app, API_KEY).await;
+    subscribe(&app, &stuck_session, "webhook://gh/events").await;
+    let stuck = stuck_stream(&app, &stuck_session).await;
+    let session = open_session(&app, API_KEY).await;
+    subscribe(&app, &session, "webhook://quiet/events").await;
+    let mut stream = mcp(&app, Method::GET, API_KEY, Some(&session))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /mcp");
+
+    // Act: a burst on `gh`, far more updates than the stuck stream's buffers hold; then one
+    // event on `quiet`.
+    for _ in 0..12 {
+        app.post_github_concurrently("gh", 150, "s1").await;
+    }
+    app.post_github_concurrently("quiet", 1, "s2").await;
+    let told = async {
+        let mut seen = String::new();
+        while let Ok(Some(chunk)) = stream.chunk().await {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+            if seen.contains("webhook://quiet/events") {
+                return true;
+            }
+        }
+        false
+    };
+    let told = tokio::time::timeout(Duration::from_secs(5), told).await;
+
+    // Assert
+    assert_eq!(
+        told,
+        Ok(true),
+        "told within 5 s while the stuck stream holds its updates"
+    );
+    drop(stuck);
+}
