@@ -415,16 +415,7 @@ pub fn settle_unread(
     now: i64,
     sees: impl FnOnce(&TaskRow) -> bool,
 ) -> Result<Vec<Value>, StoreError> {
-    let Some(task) = get(conn, id)?.filter(|t| sees(t)) else {
-        return Ok(Vec::new());
-    };
-    let mut items = conversation::parse(&task.conversation);
-    let seen = conversation::settle_unread(&mut items);
-    if !seen.is_empty() {
-        conn.prepare_cached("UPDATE tasks SET conversation = ?2, updated_at = ?3 WHERE id = ?1")?
-            .execute(params![id, conversation::to_string(items), now])?;
-    }
-    Ok(seen)
+    settle_with(conn, id, now, sees, conversation::settle_unread)
 }
 
 /// As [`settle_unread`], for the answers a queued task's question got while no one held it
@@ -435,16 +426,35 @@ pub fn settle_unclaimed_answers(
     now: i64,
     sees: impl FnOnce(&TaskRow) -> bool,
 ) -> Result<Vec<Value>, StoreError> {
-    let Some(task) = get(conn, id)?.filter(|t| t.status == "queued" && sees(t)) else {
+    let queued = |t: &TaskRow| t.status == "queued" && sees(t);
+    settle_with(
+        conn,
+        id,
+        now,
+        queued,
+        conversation::settle_unclaimed_answers,
+    )
+}
+
+/// Marks, by `settle`, the replies of the task's conversation a caller `sees` is shown now,
+/// and keeps the conversation so; those replies.
+fn settle_with(
+    conn: &Connection,
+    id: &str,
+    now: i64,
+    sees: impl FnOnce(&TaskRow) -> bool,
+    settle: fn(&mut [Value]) -> Vec<Value>,
+) -> Result<Vec<Value>, StoreError> {
+    let Some(task) = get(conn, id)?.filter(|t| sees(t)) else {
         return Ok(Vec::new());
     };
     let mut items = conversation::parse(&task.conversation);
-    let shown = conversation::settle_unclaimed_answers(&mut items);
-    if !shown.is_empty() {
+    let settled = settle(&mut items);
+    if !settled.is_empty() {
         conn.prepare_cached("UPDATE tasks SET conversation = ?2, updated_at = ?3 WHERE id = ?1")?
             .execute(params![id, conversation::to_string(items), now])?;
     }
-    Ok(shown)
+    Ok(settled)
 }
 
 /// Whether a question of the task may no longer be sent: the task was completed (done, or

@@ -655,47 +655,6 @@ async fn completing_a_task_with_a_reply_it_has_not_seen_is_refused_once_quoting_
 }
 
 #[tokio::test]
-async fn completing_without_claiming_again_an_answered_question_is_refused_once_quoting_it() {
-    // Arrange: alice claimed, asked, and carol answered; the task is queued again.
-    let (llm, github) = (
-        fake_llm(vec![llm_answer("unused")]).await,
-        fake_github().await,
-    );
-    let app = agent_app(&llm, &github).await;
-    let task_id = app
-        .task_id_of(&open_issue(&app, 24, "Which OS").await)
-        .await;
-    let client = connect(&app).await;
-    let claim = json!({"agent": "planning", "owner": "alice", "lease_secs": 60});
-    call_ok(&client, "claim_task", claim).await;
-    call_ok(
-        &client,
-        "ask",
-        json!({"task_id": task_id, "question": "Which OS?"}),
-    )
-    .await;
-    app.drain().await;
-    let answer = issue_comment(24, "Which OS", "carol", "Windows 11");
-    post_gh(&app, "issue_comment", &answer).await;
-    let complete = json!({"task_id": task_id, "owner": "alice", "result": "Linux it is",
-                          "post_result": true});
-
-    // Act: completed straight away, without a claim that would have shown the answer.
-    let queued = app.task(&task_id).await;
-    let refused = call_err(&client, "complete_task", complete.clone()).await;
-    let (_, done) = call_ok(&client, "complete_task", complete).await;
-
-    // Assert: the answer quoted first; the second call completes.
-    assert_eq!(queued["status"], "queued", "{queued}");
-    assert!(
-        refused.contains("`carol`") && refused.contains("Windows 11"),
-        "{refused}"
-    );
-    assert_eq!(done["status"], "done", "{done}");
-    client.cancel().await.ok();
-}
-
-#[tokio::test]
 async fn over_rest_the_refusal_for_an_unseen_reply_names_the_rest_call_to_make_again() {
     use reqwest::{Method, StatusCode};
 
