@@ -295,7 +295,7 @@ pub struct ListEventsArgs {
     #[serde(default)]
     #[schemars(extend("enum" = ["accepted", "own_post", "matched", "done", "failed", "rejected", "invalid_payload", "test", "looped"]))]
     pub status: Option<String>,
-    /// Only events at or after this time (RFC 3339, or unix seconds or milliseconds).
+    /// Only events at or after this time (RFC 3339, a date, or unix seconds or milliseconds).
     #[serde(default, deserialize_with = "lenient::text_or_number")]
     pub since: Option<String>,
     /// Only events before this time.

@@ -33,9 +33,10 @@ pub struct EventQuery {
     pub event_type: Option<String>,
     /// One of [`STATUSES`].
     pub status: Option<String>,
-    /// Only events received at or after this time (RFC 3339, or unix seconds or milliseconds).
+    /// Only events received at or after this time (RFC 3339, a date, or unix seconds or
+    /// milliseconds, with a fraction or not).
     pub since: Option<String>,
-    /// Only events received before this time (RFC 3339, or unix seconds or milliseconds).
+    /// Only events received before this time (as `since`).
     pub until: Option<String>,
     /// Page size, 1-200 (default 50).
     pub limit: Option<u32>,
