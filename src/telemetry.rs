@@ -150,8 +150,9 @@ impl std::io::Write for LossyStderr {
 fn filter_of(asked: &str) -> (EnvFilter, Option<String>) {
     const DEFAULT: &str = "info,tower_http=warn";
     let (filter, spec, refused) = match EnvFilter::try_new(asked) {
-        Ok(filter) if !asked.trim().is_empty() => (filter, asked, None),
-        Ok(_) => (EnvFilter::new(DEFAULT), DEFAULT, None),
+        // Blank, spaces or a tab alone too (which the filter's parser refuses).
+        _ if asked.trim().is_empty() => (EnvFilter::new(DEFAULT), DEFAULT, None),
+        Ok(filter) => (filter, asked, None),
         // A value that is not a filter is said once logging runs.
         Err(e) => (EnvFilter::new(DEFAULT), DEFAULT, Some(e.to_string())),
     };
@@ -214,6 +215,10 @@ mod tests {
             assert!(filter.to_string().contains("info"), "{asked:?}: {filter}");
         }
         assert!(filter_of("").1.is_none());
+        assert!(
+            filter_of(" \t").1.is_none(),
+            "blank is no mistake to warn of"
+        );
         assert!(filter_of("debug").0.to_string().contains("debug"));
     }
 

@@ -35,6 +35,12 @@ const NO_AUTH_ACTOR: &str = "no-auth";
 #[derive(Debug, Clone)]
 pub struct AuditTarget(pub String);
 
+/// Set by a handler on its response to record what it changed in place of the request's
+/// body (e.g. a key's name and scope when it is revoked, which has no body): the audit
+/// entry's detail.
+#[derive(Debug, Clone)]
+pub struct AuditDetail(pub Value);
+
 pub async fn require_api_key(
     State(state): State<AppState>,
     mut request: Request,
@@ -163,7 +169,10 @@ pub async fn require_api_key(
                 let entry = AuditEntry {
                     target: target.or_else(|| head.target.clone()),
                     status: Some(status),
-                    detail: serde_json::from_slice::<Value>(&bytes).ok(),
+                    detail: match response.extensions().get::<AuditDetail>() {
+                        Some(detail) => Some(detail.0.clone()),
+                        None => serde_json::from_slice::<Value>(&bytes).ok(),
+                    },
                     outcome: match response.extensions().get::<super::error::ErrorMessage>() {
                         Some(why) if status >= 400 => {
                             Outcome::Error(format!("HTTP {status}: {}", why.0))

@@ -22,6 +22,9 @@ use crate::http::jsonrpc::{self, Refusal};
 /// The protocol `subscriptions/listen` belongs to; only its requests carry their version.
 const LISTEN_SINCE: &str = "2026-07-28";
 
+/// JSON-RPC's "method not found".
+const METHOD_NOT_FOUND: i64 = -32601;
+
 /// The most resources one listen may name (a copy named twice counts twice).
 pub const MAX_LISTENED: usize = 256;
 
@@ -35,15 +38,24 @@ pub async fn refusal(
     if message.get("method")?.as_str()? != "subscriptions/listen" {
         return None;
     }
+    // An older client's listen (a legacy session's, or one naming an earlier protocol) is a
+    // method that protocol does not have: said so with the way it subscribes, where rmcp's
+    // own answer is the method's name alone. ISO dates compare as text in date order.
+    let version = message
+        .pointer("/params/_meta/io.modelcontextprotocol~1protocolVersion")
+        .and_then(Value::as_str);
+    let Some(version) = version.filter(|v| *v >= LISTEN_SINCE) else {
+        return Some(Refusal {
+            status: StatusCode::OK,
+            id: message.get("id")?.clone(),
+            code: METHOD_NOT_FOUND,
+            message: format!(
+                "method not found: subscriptions/listen is of protocol {LISTEN_SINCE}; a \
+                 client of an earlier one subscribes with resources/subscribe, in a session"
+            ),
+        });
+    };
     let params = message.get("params")?;
-    // An older client's listen is rmcp's to answer ("method not found"). ISO dates compare
-    // as text in date order.
-    let version = params
-        .pointer("/_meta/io.modelcontextprotocol~1protocolVersion")?
-        .as_str()?;
-    if version < LISTEN_SINCE {
-        return None;
-    }
     // rmcp refuses such a request itself (`-32020`), before acknowledging anything: its
     // resources are not worth looking up.
     if headers.is_some_and(|headers| !headers_agree(headers, version)) {

@@ -949,6 +949,11 @@ async fn creating_and_revoking_keys_is_audited_without_the_key() {
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert_eq!(entries[0]["action"], format!("DELETE /api/keys/{id}"));
     assert_eq!(entries[0]["status"], 204);
+    // A revocation, which has no body, names the key it revoked.
+    assert_eq!(
+        entries[0]["detail"],
+        json!({"name": "temp", "scope": "read"})
+    );
     assert_eq!(entries[1]["action"], "POST /api/keys");
     assert_eq!(entries[1]["target"], format!("/api/keys/{id}"));
     assert_eq!(entries[1]["actor"], "WEBHOOK_MCP_API_KEY");
@@ -957,6 +962,19 @@ async fn creating_and_revoking_keys_is_audited_without_the_key() {
         json!({"name": "temp", "scope": "read"})
     );
     assert!(!Value::Array(entries).to_string().contains(&key));
+    // A key made with the default scope is recorded with it.
+    let (status, _) = send_json(
+        app.api(Method::POST, "/api/keys")
+            .json(&json!({"name": "dash"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let newest = &audit_entries(&app, "limit=1").await[0];
+    assert_eq!(
+        newest["detail"],
+        json!({"name": "dash", "scope": "read"}),
+        "{newest}"
+    );
 }
 
 #[tokio::test]

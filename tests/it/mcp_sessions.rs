@@ -613,3 +613,31 @@ async fn a_session_whose_stream_is_not_read_holds_up_no_other_sessions_updates()
     );
     drop(stuck);
 }
+
+#[tokio::test]
+async fn a_listen_in_a_legacy_session_is_told_how_that_protocol_subscribes() {
+    // Arrange
+    let app = sessions_app().await;
+    app.github_webhook("gh", "s1").await;
+    let session = open_session(&app, API_KEY).await;
+    let listen = json!({"jsonrpc": "2.0", "id": 4, "method": "subscriptions/listen",
+        "params": {"notifications": {"resourceSubscriptions": ["webhook://gh/events"]}}});
+
+    // Act
+    let answer = post(&app, API_KEY, Some(&session), listen)
+        .send()
+        .await
+        .expect("listen");
+    let body = answer.text().await.expect("body");
+
+    // Assert: method not found, with the way this protocol subscribes.
+    let data = body
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap_or(&body);
+    let error: Value = serde_json::from_str(data).expect("a JSON-RPC answer");
+    assert_eq!(error["id"], 4, "{error}");
+    assert_eq!(error["error"]["code"], -32601, "{error}");
+    let message = error["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("resources/subscribe"), "{error}");
+}

@@ -10,7 +10,7 @@ use axum::{Extension, Json};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::http::auth::AuditTarget;
+use crate::http::auth::{AuditDetail, AuditTarget};
 use crate::http::error::ApiError;
 use crate::http::extract::AppJson;
 use crate::http::extract::{parse_query, refuse_query};
@@ -44,17 +44,28 @@ async fn create_key(
     let created_by = caller.map(|Extension(key)| key.name);
     let created = auth::create(&state, input, created_by).await?;
     let target = AuditTarget(format!("/api/keys/{}", created.info.id));
+    // The scope as stored (a default one too), for a log a read key reads without the keys.
+    let detail = AuditDetail(json!({"name": created.info.name, "scope": created.info.scope}));
     let mut response = (StatusCode::CREATED, Json(created)).into_response();
     response.extensions_mut().insert(target);
+    response.extensions_mut().insert(detail);
     Ok(response)
 }
 
 async fn revoke_key(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
+    // Named in the log by what it was: a revocation has no body, and a read key reading the
+    // log cannot list the keys.
+    let revoked = auth::list(&state).await?.into_iter().find(|k| k.id == id);
     auth::revoke(&state, &id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    if let Some(key) = revoked {
+        let detail = json!({"name": key.name, "scope": key.scope});
+        response.extensions_mut().insert(AuditDetail(detail));
+    }
+    Ok(response)
 }
 
 async fn list_audit(
