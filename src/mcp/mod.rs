@@ -481,11 +481,21 @@ impl ServerHandler for McpServer {
                 }
                 true
             };
+            // A key revoked while a client reads slowly ends its stream all the same; another
+            // key's revocation leaves what is being written to go on.
+            let key_gone = async {
+                loop {
+                    let next = keys.revocation();
+                    if !keys.holds(key_id.as_deref()) {
+                        return;
+                    }
+                    next.await;
+                }
+            };
             tokio::select! {
                 () = context.cancelled() => break Ok(()),
                 () = self.hub.closing() => break Ok(()),
-                // A key revoked while a client reads slowly ends its stream all the same.
-                () = keys.revocation() => continue,
+                () = key_gone => continue,
                 open = written => if !open { break Ok(()) },
             }
         };
