@@ -22,9 +22,6 @@ use crate::http::jsonrpc::{self, Refusal};
 /// The protocol `subscriptions/listen` belongs to; only its requests carry their version.
 const LISTEN_SINCE: &str = "2026-07-28";
 
-/// JSON-RPC's "method not found".
-const METHOD_NOT_FOUND: i64 = -32601;
-
 /// The most resources one listen may name (a copy named twice counts twice).
 pub const MAX_LISTENED: usize = 256;
 
@@ -48,7 +45,7 @@ pub async fn refusal(
         return Some(Refusal {
             status: StatusCode::OK,
             id: message.get("id")?.clone(),
-            code: METHOD_NOT_FOUND,
+            code: ErrorCode::METHOD_NOT_FOUND.0.into(),
             message: format!(
                 "method not found: subscriptions/listen is of protocol {LISTEN_SINCE}; a \
                  client of an earlier one subscribes with resources/subscribe, in a session"

@@ -581,9 +581,12 @@ fn key_out(row: KeyRow) -> KeyOut {
     }
 }
 
-/// A new key: `whk_` and 32 random bytes.
+/// How every key this service makes begins (the audit log finds keys by it in any text).
+pub const KEY_PREFIX: &str = "whk_";
+
+/// A new key: [`KEY_PREFIX`] and 32 random bytes.
 fn new_key() -> String {
-    format!("whk_{}", crate::providers::random_token(32))
+    format!("{KEY_PREFIX}{}", crate::providers::random_token(32))
 }
 
 /// Hex SHA-256 of a key.

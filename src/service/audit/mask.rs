@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 use crate::providers::MASK;
+use crate::service::auth::KEY_PREFIX;
 
 /// What a whole detail is masked as: the arguments of a call, which a client may send as
 /// text (a tool call refused at the door is recorded with them as sent).
@@ -66,17 +67,20 @@ fn is_object_argument(name: &str) -> bool {
     ) || is_secret_holder(name)
 }
 
+/// Text without the spaces and byte order mark a JSON text may begin with.
+fn leading_trimmed(text: &str) -> &str {
+    text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
+}
+
 /// Text that reads as a JSON object or list written out.
 fn json_like(text: &str) -> bool {
-    text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}')
-        .starts_with(['{', '['])
+    leading_trimmed(text).starts_with(['{', '['])
 }
 
 /// The JSON object or list an object argument's text writes out; none for any other text
 /// (YAML, Python's quotes, a brace missing), which the call refused.
 fn object_in_text(text: &str) -> Option<Value> {
-    let text = text.trim_start_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
-    serde_json::from_str::<Value>(text)
+    serde_json::from_str::<Value>(leading_trimmed(text))
         .ok()
         .filter(|v| v.is_object() || v.is_array())
 }
@@ -85,7 +89,7 @@ fn object_in_text(text: &str) -> Option<Value> {
 /// (`POST /api/keys` takes none, but one sent is recorded as sent).
 fn api_keys_in(text: &str) -> Vec<&str> {
     let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
-    text.match_indices("whk_")
+    text.match_indices(KEY_PREFIX)
         .filter(|(at, _)| !text[..*at].ends_with(is_key_char))
         .map(|(at, _)| {
             let end = text[at..]
@@ -93,7 +97,7 @@ fn api_keys_in(text: &str) -> Vec<&str> {
                 .map_or(text.len(), |n| at + n);
             &text[at..end]
         })
-        .filter(|key| key.len() >= "whk_".len() + 8)
+        .filter(|key| key.len() >= KEY_PREFIX.len() + 8)
         .collect()
 }
 
