@@ -23,12 +23,66 @@ pub const MAX_SUBSCRIPTIONS_PER_SESSION: usize = 256;
 const FINAL_RESULT_HANDOFF: Duration = Duration::from_millis(100);
 
 /// A legacy `resources/subscribe`: the session's peer, the resource, which session asked
-/// (only it may unsubscribe) and the API key it came with (a revoked key's stop).
+/// (only it may unsubscribe), the API key it came with (a revoked key's stop) and the
+/// session's feed, shared by all its subscriptions.
 struct Subscription {
     peer: Peer<RoleServer>,
     uri: String,
     session: Option<String>,
     key_id: Option<String>,
+    feed: Arc<Feed>,
+}
+
+/// A legacy session's updates not yet sent, and the stop of the task that sends them: like a
+/// listen stream's, so a session whose stream is not read holds up only itself. Its writer
+/// stops once the session's last subscription goes (this drops with it).
+struct Feed {
+    pending: Arc<Pending>,
+    stop: CancellationToken,
+}
+
+impl Feed {
+    /// Starts the writer that sends `peer` its session's updates, until the session's last
+    /// subscription goes, a send fails (the session ended) or the server shuts down.
+    fn start(peer: Peer<RoleServer>, closing: CancellationToken) -> Arc<Self> {
+        let feed = Arc::new(Self {
+            pending: Arc::default(),
+            stop: CancellationToken::new(),
+        });
+        let pending = Arc::clone(&feed.pending);
+        let stop = feed.stop.clone();
+        tokio::spawn(async move {
+            let ended = async {
+                tokio::select! {
+                    () = stop.cancelled() => {},
+                    () = closing.cancelled() => {},
+                }
+            };
+            tokio::select! {
+                () = ended => {},
+                () = send_updates(&peer, &pending) => {},
+            }
+        });
+        feed
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Sends `peer` each resource of `pending` that changed, until a send fails.
+async fn send_updates(peer: &Peer<RoleServer>, pending: &Pending) {
+    loop {
+        for uri in pending.take().await {
+            let update = ResourceUpdatedNotificationParam::new(uri);
+            if peer.notify_resource_updated(update).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 /// A `subscriptions/listen` stream's updates not yet written to it: each resource once,
@@ -156,11 +210,16 @@ impl Hub {
                  most it may; unsubscribe from one it no longer needs first"
             ));
         }
+        let feed = peers.iter().find(|s| s.session == session).map_or_else(
+            || Feed::start(peer.clone(), self.closing.clone()),
+            |s| Arc::clone(&s.feed),
+        );
         peers.push(Subscription {
             peer,
             uri,
             session,
             key_id,
+            feed,
         });
         Ok(())
     }
@@ -186,47 +245,29 @@ impl Hub {
                 change = changes.recv() => change,
             };
             match change {
-                Ok(change) => self.notify(Some(&change.resource_uris()), &keys).await,
+                Ok(change) => self.notify(Some(&change.resource_uris()), &keys),
                 // Fell behind a burst, so which resources changed is not known: every client
                 // is told each resource it watches changed, and reads it again.
-                Err(broadcast::error::RecvError::Lagged(_)) => self.notify(None, &keys).await,
+                Err(broadcast::error::RecvError::Lagged(_)) => self.notify(None, &keys),
                 Err(broadcast::error::RecvError::Closed) => return,
             }
         }
     }
 
-    /// Tells the listeners of `uris` (of every resource, for `None`) they changed.
-    async fn notify(&self, uris: Option<&[String]>, keys: &ApiKeys) {
+    /// Tells the listeners of `uris` (of every resource, for `None`) they changed. Only
+    /// queues: each stream's and session's own writer sends, so none waits on another.
+    fn notify(&self, uris: Option<&[String]>, keys: &ApiKeys) {
         let changed = |uri: &String| uris.is_none_or(|uris| uris.contains(uri));
         for listener in self.sinks.lock().expect("hub poisoned").iter() {
             for uri in listener.wanted.iter().filter(|u| changed(u)) {
                 listener.pending.push(uri);
             }
         }
+        let mut peers = self.peers.lock().expect("hub poisoned");
         // A revoked key's subscriptions end with it, and an ended session's.
-        self.peers
-            .lock()
-            .expect("hub poisoned")
-            .retain(|s| keys.holds(s.key_id.as_deref()) && !s.peer.is_transport_closed());
-        let peers: Vec<(Peer<RoleServer>, String)> = self
-            .peers
-            .lock()
-            .expect("hub poisoned")
-            .iter()
-            .filter(|s| changed(&s.uri))
-            .map(|s| (s.peer.clone(), s.uri.clone()))
-            .collect();
-        for (peer, uri) in peers {
-            let sent = peer
-                .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri.clone()))
-                .await;
-            if sent.is_err() {
-                // The session is gone; forget it.
-                self.peers
-                    .lock()
-                    .expect("hub poisoned")
-                    .retain(|s| !(s.uri == uri && s.peer.is_transport_closed()));
-            }
+        peers.retain(|s| keys.holds(s.key_id.as_deref()) && !s.peer.is_transport_closed());
+        for subscription in peers.iter().filter(|s| changed(&s.uri)) {
+            subscription.feed.pending.push(&subscription.uri);
         }
     }
 }
