@@ -319,3 +319,56 @@ async fn a_forwards_summaries_name_its_kind_once_before_its_target() {
     }
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_models_words_cannot_notify_a_github_team_but_a_persons_can() {
+    // Arrange: an issue; the same words sent by a model (MCP) and by a person (REST).
+    let words = "@acme/ops please look, @alice";
+    let github = MockServer::start().await;
+    for body in ["@\u{200B}acme/ops please look, @alice", words] {
+        Mock::given(method("POST"))
+            .and(path(COMMENTS))
+            .and(wiremock::matchers::body_json(json!({ "body": body })))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+            .expect(1)
+            .mount(&github)
+            .await;
+    }
+    let app = spawn_manual(use_github(&github)).await;
+    app.github_webhook("gh", SECRET).await;
+    let event_id = accepted(
+        app.post_github(
+            "gh",
+            "issues",
+            &delivery_id(),
+            &issue_opened("octo/app", 7, &[]),
+            SECRET,
+        )
+        .await,
+    )
+    .await;
+
+    // Act
+    let client = connect(&app).await;
+    let by_model = call(
+        &client,
+        "comment",
+        json!({"event_id": event_id, "text": words}),
+    )
+    .await;
+    client.cancel().await.ok();
+    let (status, by_person) = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({ "text": words }),
+        )
+        .await;
+
+    // Assert: each reached GitHub as its mock expects (checked on drop).
+    assert_eq!(by_model.is_error, Some(false), "{}", text(&by_model));
+    assert_eq!(status, StatusCode::ACCEPTED, "{by_person}");
+    assert_eq!(app.drain().await, 2);
+    for action in app.actions_of(&event_id).await {
+        assert_eq!(action["status"], "delivered", "{action}");
+    }
+}

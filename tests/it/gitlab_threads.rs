@@ -740,7 +740,7 @@ async fn an_external_agents_result_completed_over_rest_cannot_notify_the_whole_p
     expect_note(
         &gitlab,
         &format!("{PROJECT}/merge_requests/7/notes"),
-        "@\u{200b}all please look\n\u{200b}/approve\n\u{200b}/merge",
+        "@\u{200b}all please look, @\u{200b}group/sub\n\u{200b}/approve\n\u{200b}/merge",
         json!({"id": 907}),
         1,
     )
@@ -759,7 +759,7 @@ async fn an_external_agents_result_completed_over_rest_cannot_notify_the_whole_p
     let (status, done) = app
         .post_api(
             &format!("/api/tasks/{task_id}/complete"),
-            &json!({"owner": "bot-1", "result": "@all please look\n/approve\n/merge",
+            &json!({"owner": "bot-1", "result": "@all please look, @group/sub\n/approve\n/merge",
                     "post_result": true}),
         )
         .await;
