@@ -32,11 +32,11 @@ pub struct CreateWebhookArgs {
     /// Whether the webhook accepts events right away (default true).
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// Provider options: {"tolerance_secs": 300} for timestamped schemes; for custom:
-    /// {"custom": {"mode": "hmac"|"token", "header", "prefix", "encoding": "hex"|"base64",
-    /// "event_type_pointer", "event_type_header", "delivery_id_header", ...}}.
+    /// Provider options, all optional: tolerance_secs for timestamped schemes; custom (how a
+    /// custom sender signs and where its event type is); credentials (tokens for replies on
+    /// this webhook's source instead of the server's); rate_limit; ip_allowlist.
     #[serde(default, deserialize_with = "lenient::json_in_text")]
-    #[schemars(extend("type" = "object"))]
+    #[schemars(schema_with = "super::shapes::options")]
     pub options: Option<Value>,
 }
 
@@ -71,10 +71,11 @@ pub struct UpdateWebhookArgs {
     /// false stops accepting events (senders get 404), true starts again.
     #[serde(default)]
     pub enabled: Option<bool>,
-    /// Options to change: each option given replaces the stored one whole (credentials are
-    /// merged token by token), an option set to null is removed, the others stay.
+    /// Options to change, as create_webhook takes them: each option given replaces the stored
+    /// one whole (credentials are merged token by token), an option set to null is removed,
+    /// the others stay.
     #[serde(default, deserialize_with = "lenient::json_in_text")]
-    #[schemars(extend("type" = "object"))]
+    #[schemars(schema_with = "super::shapes::options_undescribed")]
     pub options: Option<Value>,
 }
 
@@ -138,19 +139,14 @@ pub struct AddCommandArgs {
     /// for comment, ask, respond and post_message.
     #[serde(default)]
     pub template: Option<String>,
-    /// Filters, all of which must hold: labels (the issue's or merge request's labels), label
-    /// (the one just added, on `issues.labeled` and the like), body_contains, channel, sender,
-    /// author (string, number or a list of them), {"field": "issue.user.login", "equals"|"not_equals"|
-    /// "in"|"contains"|"regex"|"exists"|"gt"|"lt": ...}, from_bot (true or false; {"from_bot":
-    /// false} ignores other bots and apps, so two bots cannot answer each other without end),
-    /// and all / any / not.
+    /// Filters, all of which must hold, e.g. {"labels": ["bug"], "from_bot": false} or
+    /// {"field": "issue.user.login", "equals": "alice"}; all / any / not combine them.
     #[serde(default, deserialize_with = "lenient::json_in_text")]
-    #[schemars(extend("type" = "object"))]
+    #[schemars(schema_with = "super::shapes::conditions")]
     pub conditions: Option<Value>,
-    /// forward: {"url": "...", "secret"?}; post_message: {"url": "...", "kind"?, "chat_id"?}
-    /// (chat_id for Telegram).
+    /// Where forward and post_message send to.
     #[serde(default, deserialize_with = "lenient::target")]
-    #[schemars(extend("type" = "object"))]
+    #[schemars(schema_with = "super::shapes::target")]
     pub target: Option<Value>,
     /// Higher runs first (default 0).
     #[serde(default)]
@@ -189,26 +185,27 @@ pub struct UpdateCommandArgs {
     pub webhook_id: String,
     /// The command's id (cmd_...).
     pub command_id: String,
-    /// New trigger.
+    /// New trigger, as add_command takes it (`issues.opened`, `issues.*`, `*`).
     #[serde(default)]
     pub trigger: Option<String>,
-    /// New action.
+    /// New action: create_task, comment, ask, respond, forward or post_message.
     #[serde(default)]
     #[schemars(extend("enum" = ["create_task", "comment", "ask", "respond", "forward", "post_message"]))]
     pub action: Option<String>,
-    /// New agent.
+    /// New agent (for create_task), e.g. "planning".
     #[serde(default)]
     pub agent: Option<String>,
-    /// New template.
+    /// New minijinja template over the payload, e.g. "Analyze issue: {{issue.title}}".
     #[serde(default)]
     pub template: Option<String>,
-    /// New conditions (replace the old ones).
+    /// New conditions, as add_command takes them; they replace the old ones whole.
     #[serde(default, deserialize_with = "lenient::json_in_text")]
-    #[schemars(extend("type" = "object"))]
+    #[schemars(schema_with = "super::shapes::conditions_undescribed")]
     pub conditions: Option<Value>,
-    /// New target.
+    /// New target, as add_command takes it: forward {"url", "secret"?}; post_message {"url",
+    /// "kind"?, "chat_id"?}.
     #[serde(default, deserialize_with = "lenient::target")]
-    #[schemars(extend("type" = "object"))]
+    #[schemars(schema_with = "super::shapes::target_undescribed")]
     pub target: Option<Value>,
     /// New priority.
     #[serde(default)]
@@ -253,7 +250,8 @@ pub struct CommandIdArgs {
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListWebhooksArgs {
-    /// Only this provider's webhooks.
+    /// Only this provider's webhooks: github, gitlab, slack, jira, sentry, linear, stripe,
+    /// standard-webhooks, openwebui or custom.
     #[serde(default)]
     #[schemars(extend("enum" = ["github", "gitlab", "slack", "jira", "sentry", "linear", "stripe", "standard-webhooks", "openwebui", "custom"]))]
     pub provider: Option<String>,
@@ -282,7 +280,8 @@ pub struct ListEventsArgs {
     /// Only this webhook's events.
     #[serde(default)]
     pub webhook_id: Option<String>,
-    /// Only this provider's events.
+    /// Only this provider's events: github, gitlab, slack, jira, sentry, linear, stripe,
+    /// standard-webhooks, openwebui or custom.
     #[serde(default)]
     #[schemars(extend("enum" = ["github", "gitlab", "slack", "jira", "sentry", "linear", "stripe", "standard-webhooks", "openwebui", "custom"]))]
     pub provider: Option<String>,
@@ -295,10 +294,11 @@ pub struct ListEventsArgs {
     #[serde(default)]
     #[schemars(extend("enum" = ["accepted", "own_post", "matched", "done", "failed", "rejected", "invalid_payload", "test", "looped"]))]
     pub status: Option<String>,
-    /// Only events at or after this time (RFC 3339, a date, or unix seconds or milliseconds).
+    /// Only events at or after this time, as text: RFC 3339, a date, or unix seconds or
+    /// milliseconds (e.g. "2026-12-01T09:00:00Z", "2026-12-01" or "1764579600").
     #[serde(default, deserialize_with = "lenient::text_or_number")]
     pub since: Option<String>,
-    /// Only events before this time.
+    /// Only events before this time, in the forms since takes.
     #[serde(default, deserialize_with = "lenient::text_or_number")]
     pub until: Option<String>,
     /// Page size 1-200 (default 20).
@@ -383,9 +383,10 @@ pub struct TestWebhookArgs {
     /// payload, or a GitHub one naming no kind, is an `issues`/`issue` event).
     #[serde(default)]
     pub event_type: Option<String>,
-    /// Payload to send instead of the built-in sample (a JSON object as the provider sends).
+    /// Payload to send instead of the built-in sample: a JSON object as the provider sends
+    /// it, written as JSON text (e.g. "{\"action\": \"opened\", \"issue\": {...}}").
     #[serde(default, deserialize_with = "lenient::json_in_text")]
-    #[schemars(extend("type" = "object"))]
+    #[schemars(schema_with = "super::shapes::json_text")]
     pub payload: Option<Value>,
     /// Also queue the matched commands' actions and tasks for real (a comment on the issue the
     /// payload names, a forward, an agent task); needs your own `payload` (a built-in sample's
@@ -441,7 +442,7 @@ pub struct PostMessageArgs {
     #[serde(default)]
     #[schemars(extend("enum" = ["openwebui", "slack", "discord", "teams", "telegram"]))]
     pub kind: Option<String>,
-    /// Telegram only: the chat to post in.
+    /// Telegram only: the chat to post in, as text (e.g. "-1001234567890").
     #[serde(default, deserialize_with = "lenient::text_or_number")]
     pub chat_id: Option<String>,
     /// The event this message is about, so the event log shows it.

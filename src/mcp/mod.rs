@@ -12,6 +12,7 @@ mod resources;
 mod schema;
 mod session_use;
 pub mod sessions;
+mod shapes;
 mod stdio;
 mod task_tools;
 mod tools;

@@ -4,7 +4,9 @@
 //! Ollama refuse a type list and some APIs refuse the unknown keywords, failing the whole
 //! chat that offers the tools. Open WebUI passes a tool's schema to the model unchanged, so
 //! the schema is written plainly here: an optional field is one that is not `required`
-//! (null is still accepted when it comes).
+//! (null is still accepted when it comes). `additionalProperties` goes too (Gemini's own API
+//! refuses the keyword; unknown keys are still refused, with an error naming them), and every
+//! `default` (OpenAI's strict tools refuse one; each field's description says its default).
 
 use serde_json::{Map, Value};
 
@@ -13,7 +15,8 @@ const WIDTH_FORMATS: [&str; 10] = [
     "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "double",
 ];
 
-/// The schema with type lists, null defaults, width formats and `$schema` taken out.
+/// The schema with type lists, defaults, `additionalProperties`, width formats and `$schema`
+/// taken out.
 pub fn plain(schema: &Map<String, Value>) -> Map<String, Value> {
     let mut schema = schema.clone();
     schema.remove("$schema");
@@ -32,16 +35,26 @@ fn simplify(node: &mut Map<String, Value>) {
             node.insert("type".into(), named[0].clone());
         }
     }
-    if node.get("default") == Some(&Value::Null) {
-        node.remove("default");
+    node.remove("default");
+    if node
+        .get("additionalProperties")
+        .is_some_and(Value::is_boolean)
+    {
+        node.remove("additionalProperties");
     }
     if let Some(Value::String(format)) = node.get("format")
         && WIDTH_FORMATS.contains(&format.as_str())
     {
         node.remove("format");
     }
-    for child in node.values_mut() {
+    for (key, child) in node.iter_mut() {
         match child {
+            // A map of names to schemas: each is a schema, the map itself none (a property
+            // named `default` is kept).
+            Value::Object(map) if key == "properties" => map
+                .values_mut()
+                .filter_map(Value::as_object_mut)
+                .for_each(simplify),
             Value::Object(map) => simplify(map),
             Value::Array(items) => items
                 .iter_mut()
@@ -74,10 +87,18 @@ mod tests {
             (
                 json!({"type": "object", "properties": {"when": {"type": "string", "format": "date-time"},
                        "tags": {"type": ["array", "null"], "items": {"type": ["string", "null"]}},
-                       "default_on": {"type": "boolean", "default": true}}}),
+                       "default_on": {"type": "boolean", "default": true}},
+                       "additionalProperties": false}),
                 json!({"type": "object", "properties": {"when": {"type": "string", "format": "date-time"},
                        "tags": {"type": "array", "items": {"type": "string"}},
-                       "default_on": {"type": "boolean", "default": true}}}),
+                       "default_on": {"type": "boolean"}}}),
+            ),
+            (
+                // Properties so named are properties, not keywords.
+                json!({"type": "object", "properties": {"default": {"type": "string", "default": "x"},
+                       "additionalProperties": {"type": "boolean"}}}),
+                json!({"type": "object", "properties": {"default": {"type": "string"},
+                       "additionalProperties": {"type": "boolean"}}}),
             ),
             (
                 // Two real types stay a list: there is no plainer way to say it.

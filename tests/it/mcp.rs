@@ -269,6 +269,44 @@ async fn a_cursor_sent_to_a_list_that_never_gives_one_is_invalid_params() {
     client.cancel().await.ok();
 }
 
+/// Whether every object in `schema` (a schema node at `at`) lists its properties, and no node
+/// holds `additionalProperties` or a `default`.
+fn plainly_written(schema: &Value, at: &str) -> Result<(), String> {
+    let Some(node) = schema.as_object() else {
+        return Ok(());
+    };
+    if node.get("type") == Some(&json!("object"))
+        && node
+            .get("properties")
+            .and_then(Value::as_object)
+            .is_none_or(serde_json::Map::is_empty)
+    {
+        return Err(format!("{at} is an object that lists no properties"));
+    }
+    for refused in ["additionalProperties", "default"] {
+        if node.contains_key(refused) {
+            return Err(format!("{at} has {refused}"));
+        }
+    }
+    for (key, child) in node {
+        let at = format!("{at}.{key}");
+        match (key.as_str(), child) {
+            ("properties", Value::Object(properties)) => {
+                for (name, property) in properties {
+                    plainly_written(property, &format!("{at}.{name}"))?;
+                }
+            }
+            (_, Value::Array(items)) => {
+                for item in items {
+                    plainly_written(item, &at)?;
+                }
+            }
+            (_, child) => plainly_written(child, &at)?,
+        }
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn every_tool_is_listed_with_a_described_input_schema() {
     let app = spawn_app().await;
@@ -309,6 +347,9 @@ async fn every_tool_is_listed_with_a_described_input_schema() {
         ] {
             assert!(!written.contains(refused), "{name}: {refused} in {written}");
         }
+        // Gemini fails the whole chat on an object schema that lists no properties, and on
+        // `additionalProperties`; OpenAI's strict tools on a `default`.
+        assert_eq!(plainly_written(&schema, name), Ok(()), "{schema}");
         for (field, spec) in schema["properties"].as_object().into_iter().flatten() {
             assert!(
                 spec.get("description")

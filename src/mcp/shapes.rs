@@ -1,0 +1,381 @@
+//! Schemas of the tool arguments that hold an object of their own (a command's `conditions`
+//! and `target`, a webhook's `options`) or any JSON (`test_webhook`'s `payload`), written out
+//! key by key. An object schema without `properties` fails every chat that offers the tool on
+//! Gemini ("should be non-empty for OBJECT type"), constrained decoders (llama.cpp, vLLM)
+//! close an object to the keys it lists, and mcpo drops the keys it does not list: so each
+//! lists every key the service takes, with the type a model should write.
+
+use schemars::{Schema, SchemaGenerator, json_schema};
+use serde_json::{Map, Value, json};
+
+/// Where `forward` and `post_message` send to (`engine::command::Target`).
+pub fn target(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "object",
+        "properties": {
+            "url": {"type": "string", "description": "The URL to POST to: for post_message an \
+                Open WebUI channel webhook, a Slack, Discord or Teams incoming webhook or a \
+                Telegram sendMessage URL; for forward the endpoint the event is passed to."},
+            "secret": {"type": "string", "description": "forward only: the Standard Webhooks \
+                secret (whsec_...) the request is signed with; sent unsigned when omitted."},
+            "kind": {"type": "string", "enum": ["openwebui", "slack", "discord", "teams", "telegram"],
+                "description": "post_message only: the channel's kind; guessed from the URL \
+                when omitted."},
+            "chat_id": {"type": "string", "description": "post_message to Telegram: the chat \
+                to post in, as text (e.g. \"-1001234567890\")."}
+        },
+        "required": ["url"]
+    })
+}
+
+/// A webhook's options (`providers::ProviderOptions`).
+pub fn options(_: &mut SchemaGenerator) -> Schema {
+    let text = |description: &str| json!({"type": "string", "description": description});
+    let credentials: Map<String, Value> = [
+        ("github_token", None),
+        (
+            "github_api_url",
+            Some("GitHub Enterprise, e.g. https://github.example.com/api/v3."),
+        ),
+        ("gitlab_token", None),
+        (
+            "gitlab_url",
+            Some("Self-hosted GitLab, e.g. https://gitlab.example.com."),
+        ),
+        ("jira_base_url", Some("e.g. https://example.atlassian.net.")),
+        ("jira_email", None),
+        ("jira_api_token", None),
+        ("slack_bot_token", None),
+        ("linear_api_key", None),
+        ("telegram_bot_token", None),
+    ]
+    .into_iter()
+    .map(|(name, description)| {
+        let schema = description.map_or_else(|| json!({"type": "string"}), text);
+        (name.to_string(), schema)
+    })
+    .collect();
+    json_schema!({
+        "type": "object",
+        "properties": {
+            "tolerance_secs": {"type": "integer", "minimum": 0, "description": "Replay window \
+                in seconds for senders that sign a timestamp (slack, stripe, linear, \
+                standard-webhooks)."},
+            "custom": {
+                "type": "object",
+                "description": "custom webhooks: how requests are signed and where the event \
+                    type lives.",
+                "properties": {
+                    "mode": {"type": "string", "enum": ["hmac", "token"], "description":
+                        "hmac: HMAC-SHA256 of the body (default); token: the secret itself in a \
+                        header or ?token=."},
+                    "header": text("Signature header (default X-Signature) or token header \
+                        (default X-Webhook-Token)."),
+                    "prefix": text("Text before the signature or token, e.g. sha256= or Bearer."),
+                    "encoding": {"type": "string", "enum": ["hex", "base64"], "description":
+                        "The signature's encoding (default hex)."},
+                    "event_type_pointer": text("JSON pointer (/type) or dotted path (event.type) \
+                        of the event type."),
+                    "event_type_header": text("Header holding the event type."),
+                    "delivery_id_pointer": text("Pointer or path of the delivery id."),
+                    "delivery_id_header": text("Header holding the delivery id."),
+                    "source_pointer": text("Pointer or path of the value that identifies the \
+                        thread replies go to.")
+                }
+            },
+            "credentials": {
+                "type": "object",
+                "description": "Tokens and base URLs for replies on this webhook's source, \
+                    instead of the server's own; shown masked. Merged token by token on update.",
+                "properties": credentials
+            },
+            "rate_limit": {
+                "type": "object",
+                "description": "Requests per second this webhook takes; 429 beyond.",
+                "properties": {
+                    "per_second": {"type": "integer", "minimum": 1},
+                    "burst": {"type": "integer", "minimum": 1, "description": "Default per_second."}
+                },
+                "required": ["per_second"]
+            },
+            "ip_allowlist": {"type": "array", "items": {"type": "string"}, "description":
+                "Addresses or CIDR ranges allowed to send; everyone when absent."}
+        }
+    })
+}
+
+/// A command's conditions (`engine::conditions`): the tests every event must pass. `all`,
+/// `any` and `not` hold conditions of their own, written out one level deep (a schema that
+/// refers to itself is refused by Gemini and Open WebUI does not resolve one); the service
+/// takes them nested deeper too.
+pub fn conditions(_: &mut SchemaGenerator) -> Schema {
+    let tests = condition_tests();
+    // Described once, at the top: three more copies of every description would swell each
+    // model call's tools by kilobytes.
+    let nested = undescribed(json!({"type": "object", "properties": tests}));
+    let mut properties = tests;
+    properties.insert(
+        "all".into(),
+        json!({"type": "array", "items": nested, "description": "Conditions that must all hold."}),
+    );
+    properties.insert(
+        "any".into(),
+        json!({"type": "array", "items": nested,
+               "description": "Conditions of which at least one must hold."}),
+    );
+    properties.insert(
+        "not".into(),
+        json!({"type": "object", "properties": nested["properties"],
+               "description": "Conditions that must not all hold."}),
+    );
+    json_schema!({"type": "object", "properties": properties})
+}
+
+/// The tests a condition holds, but the ones that nest.
+fn condition_tests() -> Map<String, Value> {
+    let names = |description: &str| json!({"type": "array", "items": {"type": "string"}, "description": description});
+    let text = |description: &str| json!({"type": "string", "description": description});
+    let value = |description: &str| {
+        json!({"type": "string", "description": format!("{description} Compared as text: \
+               \"42\" matches 42 and \"true\" matches true.")})
+    };
+    [
+        (
+            "labels",
+            names("The issue's or merge request's labels: any of these."),
+        ),
+        (
+            "label",
+            names("The label just added (issues.labeled and the like): any of these."),
+        ),
+        ("body_contains", names("Text the body holds: any of these.")),
+        (
+            "channel",
+            names("The Slack channel: any of these ids or names."),
+        ),
+        (
+            "sender",
+            names("Who sent the event (login, name or id): any of these."),
+        ),
+        (
+            "author",
+            names("Who wrote the issue, comment or message: any of these."),
+        ),
+        (
+            "from_bot",
+            json!({"type": "boolean", "description": "false ignores bots and apps (so two bots \
+                cannot answer each other without end); true takes only them."}),
+        ),
+        (
+            "field",
+            text("A payload path, e.g. issue.user.login; tested by the keys below."),
+        ),
+        ("equals", value("field's value is this.")),
+        ("not_equals", value("field's value is not this.")),
+        (
+            "in",
+            json!({"type": "array", "items": {"type": "string"},
+                   "description": "field's value is one of these (compared as text)."}),
+        ),
+        (
+            "contains",
+            value("field's text holds this, or its list an item equal to it."),
+        ),
+        (
+            "regex",
+            text("field's text matches this regular expression."),
+        ),
+        (
+            "exists",
+            json!({"type": "boolean", "description": "field is there (true) or not (false)."}),
+        ),
+        (
+            "gt",
+            json!({"type": "number", "description": "field's number is above this."}),
+        ),
+        (
+            "lt",
+            json!({"type": "number", "description": "field's number is below this."}),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, schema)| (name.to_string(), schema))
+    .collect()
+}
+
+/// [`conditions`] with no description but the field's own: for `update_command`, whose
+/// field says they are as `add_command` takes them (each model call carries every tool).
+pub fn conditions_undescribed(generator: &mut SchemaGenerator) -> Schema {
+    schema_of(undescribed(conditions(generator).to_value()))
+}
+
+/// [`options`] with no description but the field's own, for `update_webhook`.
+pub fn options_undescribed(generator: &mut SchemaGenerator) -> Schema {
+    schema_of(undescribed(options(generator).to_value()))
+}
+
+/// [`target`] with no description but the field's own, for `update_command`.
+pub fn target_undescribed(generator: &mut SchemaGenerator) -> Schema {
+    schema_of(undescribed(target(generator).to_value()))
+}
+
+fn schema_of(value: Value) -> Schema {
+    Schema::try_from(value).expect("an object schema")
+}
+
+/// `schema` with the descriptions of every node in it taken out (a property named
+/// `description` stays).
+fn undescribed(mut schema: Value) -> Value {
+    fn strip(node: &mut Value) {
+        let Some(map) = node.as_object_mut() else {
+            return;
+        };
+        map.remove("description");
+        for (key, child) in map.iter_mut() {
+            match child {
+                Value::Object(properties) if key == "properties" => {
+                    properties.values_mut().for_each(strip);
+                }
+                Value::Array(items) => items.iter_mut().for_each(strip),
+                child => strip(child),
+            }
+        }
+    }
+    strip(&mut schema);
+    schema
+}
+
+/// A payload to test with: any JSON object, which no schema every model API takes can say
+/// (Gemini refuses an object without `properties`, and `additionalProperties`), so it is
+/// asked for as JSON text; an object given as one is taken too.
+pub fn json_text(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string"})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every object in `schema` lists its properties, however deep.
+    fn objects_have_properties(schema: &Value, at: &str) -> Result<(), String> {
+        let Some(node) = schema.as_object() else {
+            return Ok(());
+        };
+        if node.get("type") == Some(&json!("object")) {
+            let listed = node
+                .get("properties")
+                .and_then(Value::as_object)
+                .is_some_and(|p| !p.is_empty());
+            if !listed {
+                return Err(format!("{at} is an object without properties"));
+            }
+        }
+        for (key, child) in node {
+            match child {
+                Value::Array(items) => {
+                    for item in items {
+                        objects_have_properties(item, &format!("{at}.{key}"))?;
+                    }
+                }
+                child => objects_have_properties(child, &format!("{at}.{key}"))?,
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn every_object_lists_its_properties() {
+        let mut generator = SchemaGenerator::default();
+        for (name, schema) in [
+            ("target", target(&mut generator)),
+            ("options", options(&mut generator)),
+            ("conditions", conditions(&mut generator)),
+        ] {
+            let schema = schema.to_value();
+            assert_eq!(objects_have_properties(&schema, name), Ok(()), "{schema}");
+        }
+    }
+
+    #[test]
+    fn the_listed_keys_are_the_ones_the_service_takes() {
+        use crate::engine::command::Target;
+        use crate::providers::ProviderOptions;
+
+        let mut generator = SchemaGenerator::default();
+        let keys = |schema: &Value, at: &str| -> Vec<String> {
+            schema
+                .pointer(at)
+                .and_then(Value::as_object)
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        // A value for every listed key: the service's own types take them all.
+        let target = target(&mut generator).to_value();
+        let all: Map<String, Value> = keys(&target, "/properties")
+            .into_iter()
+            .map(|k| (k, json!("x")))
+            .collect();
+        serde_json::from_value::<Target>(Value::Object(all)).expect("every target key taken");
+
+        let options = options(&mut generator).to_value();
+        let mut all = Map::new();
+        all.insert("tolerance_secs".into(), json!(60));
+        all.insert("ip_allowlist".into(), json!(["10.0.0.0/8"]));
+        all.insert("rate_limit".into(), json!({"per_second": 5, "burst": 10}));
+        let texts = |at: &str| -> Value {
+            keys(&options, at)
+                .into_iter()
+                .map(|k| (k, json!("x")))
+                .collect::<Map<_, _>>()
+                .into()
+        };
+        all.insert(
+            "credentials".into(),
+            texts("/properties/credentials/properties"),
+        );
+        let mut custom = texts("/properties/custom/properties");
+        custom["mode"] = json!("hmac");
+        custom["encoding"] = json!("hex");
+        all.insert("custom".into(), custom);
+        assert_eq!(
+            keys(&options, "/properties").len(),
+            all.len(),
+            "a value for each"
+        );
+        serde_json::from_value::<ProviderOptions>(Value::Object(all))
+            .expect("every option key taken");
+
+        let conditions = conditions(&mut generator).to_value();
+        for key in keys(&conditions, "/properties") {
+            let value = match conditions.pointer(&format!("/properties/{key}/type")) {
+                Some(t) if t == "array" && key != "all" && key != "any" => json!(["x"]),
+                Some(t) if t == "array" => json!([{"labels": ["x"]}]),
+                Some(t) if t == "object" => json!({"labels": ["x"]}),
+                Some(t) if t == "boolean" => json!(true),
+                Some(t) if t == "number" => json!(1),
+                _ => json!("x"),
+            };
+            let mut one = json!({ key.clone(): value });
+            // `field` and its tests go together.
+            let standalone = [
+                "labels",
+                "label",
+                "body_contains",
+                "channel",
+                "sender",
+                "author",
+                "from_bot",
+                "all",
+                "any",
+                "not",
+            ];
+            if key == "field" {
+                one["exists"] = json!(true);
+            } else if !standalone.contains(&key.as_str()) {
+                one["field"] = json!("issue.title");
+            }
+            crate::engine::conditions::Conditions::compile(&one)
+                .unwrap_or_else(|e| panic!("{key}: {e:?} for {one}"));
+        }
+    }
+}
