@@ -1211,7 +1211,7 @@ mod tests {
                       %}{% endfor %}{% endfor %}{% endfor %}x";
         let refused = render(nested, &ctx).unwrap_err();
         assert!(refused.contains("fuel"), "{refused}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(started.elapsed() < WALL_LIMIT);
         // Data counts too: a 100 MB string is refused before it is built.
         assert!(
             render("{{ 'x' * 100000000 }}", &ctx)
@@ -1288,10 +1288,7 @@ mod tests {
             let started = std::time::Instant::now();
             let result = validate(&source).and_then(|()| render(&source, &ctx));
             assert!(result.is_err(), "crash-{n}: {result:?}");
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(2),
-                "crash-{n}"
-            );
+            assert!(started.elapsed() < WALL_LIMIT, "crash-{n}");
         }
         // Without a loop: doubled by `set`s one after another, printed whole.
         let doubled = format!(
@@ -1301,8 +1298,13 @@ mod tests {
         let started = std::time::Instant::now();
         let refused = render(&doubled, &ctx).unwrap_err();
         assert!(refused.contains("too large"), "{refused}");
-        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        assert!(started.elapsed() < WALL_LIMIT);
     }
+
+    /// Far below what each guarded template took before its fix (18 s and more), far above
+    /// what it takes now on a loaded 2-core machine (under a second): a wall-clock bound
+    /// that fails only on the bug.
+    const WALL_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
     /// A list repeated a hundred million times costs nothing to make (minijinja repeats it
     /// lazily), and printing it took 25–30 s and 3 GB: the look through it took all its items
@@ -1323,7 +1325,7 @@ mod tests {
             let error = render(source, &ctx).unwrap_err();
             assert!(error.contains("too large"), "{source}: {error}");
             assert!(
-                started.elapsed() < std::time::Duration::from_millis(500),
+                started.elapsed() < WALL_LIMIT,
                 "{source}: {:?}",
                 started.elapsed()
             );
@@ -1381,7 +1383,7 @@ mod tests {
                 "{source}: {error}"
             );
             assert!(
-                started.elapsed() < std::time::Duration::from_millis(500),
+                started.elapsed() < WALL_LIMIT,
                 "{source}: {:?}",
                 started.elapsed()
             );
@@ -1398,7 +1400,7 @@ mod tests {
             let error = render(source, &wide).unwrap_err();
             assert!(error.contains("fuel"), "{source}: {error}");
             assert!(
-                started.elapsed() < std::time::Duration::from_secs(5),
+                started.elapsed() < std::time::Duration::from_secs(30),
                 "{source}: {:?}",
                 started.elapsed()
             );

@@ -342,11 +342,14 @@ async fn a_read_key_in_its_own_session_still_gets_the_read_only_tool_error() {
     assert_eq!(listed, StatusCode::OK);
 }
 
-/// The idle limit the tests below set, short so that a wait past it is brief.
-const IDLE_LIMIT: Duration = Duration::from_millis(300);
+/// The idle limit the tests below set: short, so that a wait past it is brief, but long
+/// enough that a loaded machine's gap between a session's `initialize` and its next request
+/// (up to a quarter second seen) does not end it first.
+const IDLE_LIMIT: Duration = Duration::from_secs(1);
 
-/// Well past the idle limit and the sweeps that act on it (one each quarter of it).
-const PAST_IDLE_LIMIT: Duration = Duration::from_millis(1500);
+/// Well past the idle limit and the sweeps that act on it (one each quarter of it). A fixed
+/// wait, not a poll: each request to a session is a use that keeps it.
+const PAST_IDLE_LIMIT: Duration = Duration::from_millis(3500);
 
 async fn short_idle_app() -> TestApp {
     spawn_app_with(|c| {
