@@ -43,7 +43,7 @@ struct Feed {
 
 impl Feed {
     /// Starts the writer that sends `peer` its session's updates, until the session's last
-    /// subscription goes, a send fails (the session ended) or the server shuts down.
+    /// subscription goes, the session ends or the server shuts down.
     fn start(peer: Peer<RoleServer>, closing: CancellationToken) -> Arc<Self> {
         let feed = Arc::new(Self {
             pending: Arc::default(),
@@ -73,12 +73,14 @@ impl Drop for Feed {
     }
 }
 
-/// Sends `peer` each resource of `pending` that changed, until a send fails.
+/// Sends `peer` each resource of `pending` that changed, until its session has ended.
 async fn send_updates(peer: &Peer<RoleServer>, pending: &Pending) {
     loop {
         for uri in pending.take().await {
             let update = ResourceUpdatedNotificationParam::new(uri);
-            if peer.notify_resource_updated(update).await.is_err() {
+            // A send can fail with the session still open (a stream being replaced): that
+            // update is lost, the next ones are not.
+            if peer.notify_resource_updated(update).await.is_err() && peer.is_transport_closed() {
                 return;
             }
         }
