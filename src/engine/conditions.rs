@@ -430,6 +430,21 @@ fn check_new_at(value: &Value, at: &str) -> Result<(), ConditionError> {
     }
     for (path, item) in items_of(map, at) {
         check_new_at(item, &path)?;
+        // In `any` it passes every event, so the `any` always holds; in `all` it is a test
+        // gone missing. Either way something meant was lost, often by a proxy that checks
+        // arguments against the tool's schema (mcpo) and drops the keys it does not list.
+        if Conditions::compile(item).is_ok_and(|c| c.is_empty()) {
+            return Err(ConditionError {
+                message: format!(
+                    "`{path}` tests nothing ({item}): an `any` holding it always holds, and an \
+                     `all` loses whatever was meant to be in it; give its tests (e.g. \
+                     {{\"labels\": [\"bug\"]}}) or leave it out. Through a proxy that checks \
+                     the tool's schema (such as mcpo), keys it does not list are dropped: \
+                     nest `all`, `any` and `not` no more than one level deep there"
+                ),
+                path,
+            });
+        }
     }
     if let Some(inner) = map.get("not").filter(|v| !v.is_null()) {
         check_new_at(inner, &format!("{at}.not"))?;

@@ -465,6 +465,23 @@ fn conditions_that_could_never_match_what_was_meant_are_refused_when_saved() {
             "conditions.any[0].all",
             "leave `all` out",
         ),
+        // An item that tests nothing: the `any` always holds; in `all`, a test went missing
+        // (such as a proxy's dropping keys the tool's schema does not list).
+        (
+            json!({"any": [{}, {"author": ["bob"]}]}),
+            "conditions.any[0]",
+            "tests nothing",
+        ),
+        (
+            json!({"labels": ["x"], "all": [{"labels": ["a"]}, {"from_bot": null}]}),
+            "conditions.all[1]",
+            "mcpo",
+        ),
+        (
+            json!({"not": {"any": [{"all": [{}]}]}}),
+            "conditions.not.any[0].all[0]",
+            "tests nothing",
+        ),
         // `{}` passes every event, so its `not` passes none.
         (json!({"not": {}}), "conditions.not", "no event passes"),
         (
