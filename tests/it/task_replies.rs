@@ -94,8 +94,9 @@ async fn a_second_reply_while_the_task_waits_to_retry_reaches_the_model_once_aft
 #[tokio::test]
 async fn a_reply_while_the_model_thinks_reaches_it_at_its_next_step_once() {
     // Arrange: after the first reply the model looks at the event, slowly, then answers.
+    // Slow enough that the reply is stored while the call is out, on a loaded machine too.
     let slow_look =
-        llm_calls("get_event", json!({})).set_delay(std::time::Duration::from_millis(400));
+        llm_calls("get_event", json!({})).set_delay(std::time::Duration::from_millis(1500));
     let llm = fake_llm(vec![llm_asks("Which OS?"), slow_look, llm_answer(ANSWER)]).await;
     let github = fake_github().await;
     let app = agent_app(&llm, &github).await;
@@ -114,7 +115,7 @@ async fn a_reply_while_the_model_thinks_reaches_it_at_its_next_step_once() {
             async move { webhook_mcp::agents::runner::run_next(&state, &run_runner).await },
         );
     for _ in 0..100 {
-        if app.task(&task_id).await["status"] == "running" {
+        if chat_requests(&llm).await.len() == 2 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

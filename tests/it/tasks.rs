@@ -1345,8 +1345,9 @@ async fn a_running_runner_starts_on_a_new_task_at_once_not_at_its_next_poll() {
     running.await.expect("join");
 
     // Assert
+    // Well under the 5 s poll the runner would otherwise wait for.
     assert!(
-        waited < std::time::Duration::from_secs(2),
+        waited < std::time::Duration::from_secs(4),
         "the model was asked {waited:?} after the event"
     );
 }
