@@ -8,6 +8,7 @@
 //! the sender's words are in it ([`gitlab_note`]).
 
 use super::MessageKind;
+use super::mentions::{group_mentions, without_group_mentions};
 use super::slack_markup::{Piece, Span, pieces};
 
 /// The broadcast mentions of the place a text goes to, which a model's words may not use.
@@ -51,7 +52,7 @@ impl Mentions {
         match self {
             Mentions::Slack => defuse_slack(text),
             Mentions::Gitlab => defuse_gitlab(text),
-            Mentions::Github => without_group_mentions(text),
+            Mentions::Github => without_group_mentions(text, &[]),
             Mentions::Harmless => text.to_string(),
         }
     }
@@ -109,72 +110,7 @@ fn defuse_gitlab(text: &str) -> String {
 /// GitLab's mentions of many: `@all` ([`without_all`]) and a subgroup's `@group/sub`
 /// ([`without_group_mentions`]).
 fn without_crowds(text: &str) -> String {
-    without_group_mentions(&without_all(text))
-}
-
-/// A GitHub team (`@org/team`) or a GitLab subgroup (`@group/sub`) mention notifies every
-/// member; a person's name has no `/`, so every such mention is one of a crowd. A zero-width
-/// space after the `@` keeps it readable but no longer a mention; `me@org/x` (a word
-/// character before the `@`) is none already. Both read the Markdown first, so an `@`, `/` or
-/// name character written as a numeric entity counts as typed: such a mention is written as
-/// it renders, then defused.
-fn without_group_mentions(text: &str) -> String {
-    static MENTION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        let entity = r"&#(?:0*[0-9]{1,7}|[xX]0*[0-9a-fA-F]{1,6});";
-        let at = r"(?:@|&(?i:commat);)";
-        let slash = r"(?:/|&(?i:sol);)";
-        let name = format!(r"(?:[A-Za-z0-9_.-]|{entity})");
-        regex::Regex::new(&format!(
-            r"(?:{at}|{entity}){name}+(?:{slash}|{entity}){name}"
-        ))
-        .expect("mention pattern")
-    });
-    static SHAPE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"^@[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_]").expect("mention shape")
-    });
-    let is_word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for found in MENTION.find_iter(text) {
-        let preceded = text[..found.start()]
-            .chars()
-            .next_back()
-            .is_some_and(is_word_char);
-        let rendered = with_entities_read(found.as_str());
-        if preceded || !SHAPE.is_match(&rendered) {
-            continue;
-        }
-        out.push_str(&text[last..found.start()]);
-        out.push_str("@\u{200B}");
-        out.push_str(&rendered[1..]);
-        last = found.end();
-    }
-    out.push_str(&text[last..]);
-    out
-}
-
-/// `text` with its numeric entities and `&commat;` / `&sol;` read as the characters they
-/// stand for (one that stands for none is kept as written).
-fn with_entities_read(text: &str) -> String {
-    static ENTITY: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r"&(?:#0*([0-9]{1,7})|#[xX]0*([0-9a-fA-F]{1,6})|(?i:(commat)|(sol)));")
-            .expect("entity pattern")
-    });
-    ENTITY
-        .replace_all(text, |c: &regex::Captures<'_>| {
-            let code = if let Some(decimal) = c.get(1) {
-                decimal.as_str().parse().ok()
-            } else if let Some(hex) = c.get(2) {
-                u32::from_str_radix(hex.as_str(), 16).ok()
-            } else if c.get(3).is_some() {
-                Some(u32::from('@'))
-            } else {
-                Some(u32::from('/'))
-            };
-            code.and_then(char::from_u32)
-                .map_or_else(|| c[0].to_string(), String::from)
-        })
-        .into_owned()
+    without_group_mentions(&without_all(text), &[])
 }
 
 /// GitLab's `@all` notifies every member of the project. A zero-width space after the `@`
@@ -257,12 +193,14 @@ pub fn gitlab_note(template: &str, rendered: &str) -> String {
         .filter(|line| line.starts_with('/'))
         .collect();
     let text = without_quick_actions(rendered, &lines);
-    // Defusing changes text that holds a mention of a crowd.
-    if without_crowds(&own.text) != own.text {
+    // Defusing changes text that holds a mention of everyone. Each kind is the template's
+    // to use only if it does: its `@group/oncall` lets no sender's `@all` through.
+    let text = if without_all(&own.text) != own.text {
         text
     } else {
-        without_crowds(&text)
-    }
+        without_all(&text)
+    };
+    without_group_mentions(&text, &group_mentions(&own.text))
 }
 
 /// What a template prints whatever it is given: its literal text outside every block
@@ -440,37 +378,11 @@ mod tests {
     }
 
     #[test]
-    fn team_and_subgroup_mentions_are_no_longer_mentions() {
-        let z = "@\u{200B}";
-        for (written, sent) in [
-            (
-                "cc @acme/ops now".to_string(),
-                format!("cc {z}acme/ops now"),
-            ),
-            (
-                "(@Acme-1/core_team)".into(),
-                format!("({z}Acme-1/core_team)"),
-            ),
-            ("@a/b and @c/d.".into(), format!("{z}a/b and {z}c/d.")),
-            ("&#64;acme/ops".into(), format!("{z}acme/ops")),
-            ("&commat;acme&sol;ops".into(), format!("{z}acme/ops")),
-            ("@&#97;cme&#x2F;ops".into(), format!("{z}acme/ops")),
-            // A person, an address, a path or a bare slash mention nobody.
-            ("thanks @alice".into(), "thanks @alice".into()),
-            ("me@acme/ops".into(), "me@acme/ops".into()),
-            (
-                "see src/@types/node".into(),
-                format!("see src/{z}types/node"),
-            ),
-            (
-                "@/ops and @acme/ and @-x/y".into(),
-                "@/ops and @acme/ and @-x/y".into(),
-            ),
-            ("`&#64;` &#99999999;".into(), "`&#64;` &#99999999;".into()),
-            ("".into(), "".into()),
-        ] {
-            assert_eq!(Mentions::Github.defuse(&written), sent, "{written}");
-        }
+    fn team_and_subgroup_mentions_are_defused_where_they_notify() {
+        assert_eq!(
+            Mentions::Github.defuse("cc @acme/ops"),
+            "cc @\u{200B}acme/ops"
+        );
         assert_eq!(
             Mentions::Gitlab.defuse("@all and @group/sub"),
             "@\u{200B}all and @\u{200B}group/sub"
@@ -479,15 +391,28 @@ mod tests {
             Mentions::of_source("github.issue").defuse("@o/t"),
             "@\u{200B}o/t"
         );
-        // A template's own team mention is meant, in GitLab's notes too.
-        assert_eq!(
-            gitlab_note("@group/oncall: {{ t }}", "@group/oncall: x"),
-            "@group/oncall: x"
-        );
-        assert_eq!(
-            gitlab_note("cc {{ t }}", "cc @group/sub"),
-            "cc @\u{200B}group/sub"
-        );
+        assert_eq!(Mentions::Harmless.defuse("@o/t"), "@o/t");
+        // A template's own crowd is meant; a sender's other crowd is not, of either kind.
+        for (template, rendered, sent) in [
+            (
+                "@group/oncall: {{ t }}",
+                "@group/oncall: x",
+                "@group/oncall: x",
+            ),
+            (
+                "@group/oncall: {{ t }}",
+                "@group/oncall: @all @group/sub",
+                "@group/oncall: @\u{200B}all @\u{200B}group/sub",
+            ),
+            (
+                "@all: {{ t }}",
+                "@all: @group/sub",
+                "@all: @\u{200B}group/sub",
+            ),
+            ("cc {{ t }}", "cc @group/sub", "cc @\u{200B}group/sub"),
+        ] {
+            assert_eq!(gitlab_note(template, rendered), sent, "{template}");
+        }
     }
 
     #[test]

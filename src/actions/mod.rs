@@ -18,6 +18,7 @@ mod gitlab;
 pub mod hops;
 mod jira;
 mod linear;
+mod mentions;
 mod scrub;
 mod slack;
 pub mod slack_markup;

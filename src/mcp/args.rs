@@ -385,7 +385,7 @@ pub struct TestWebhookArgs {
     pub event_type: Option<String>,
     /// Payload to send instead of the built-in sample: a JSON object as the provider sends
     /// it, written as JSON text (e.g. "{\"action\": \"opened\", \"issue\": {...}}").
-    #[serde(default, deserialize_with = "lenient::json_in_text")]
+    #[serde(default, deserialize_with = "lenient::json_text")]
     #[schemars(schema_with = "super::shapes::json_text")]
     pub payload: Option<Value>,
     /// Also queue the matched commands' actions and tasks for real (a comment on the issue the

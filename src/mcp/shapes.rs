@@ -58,9 +58,9 @@ pub fn options(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",
         "properties": {
-            "tolerance_secs": {"type": "integer", "minimum": 0, "description": "Replay window \
-                in seconds for senders that sign a timestamp (slack, stripe, linear, \
-                standard-webhooks)."},
+            "tolerance_secs": {"type": "integer", "minimum": 1, "maximum": 604800,
+                "description": "Replay window in seconds for senders that sign a timestamp \
+                (slack, stripe, linear, standard-webhooks, signed gitlab)."},
             "custom": {
                 "type": "object",
                 "description": "custom webhooks: how requests are signed and where the event \

@@ -556,6 +556,30 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
     assert!(said.contains("no built-in github sample"), "{said}");
     assert!(said.contains("issues.opened"), "{said}");
 
+    // A payload written as JSON text, as its schema asks, is read; text that breaks off
+    // is told where.
+    let as_text = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "event_type": "issues.opened",
+               "payload": json!({"action": "opened", "issue": {"number": 3, "title": "t"}})
+                   .to_string()}),
+    )
+    .await;
+    assert_eq!(as_text.is_error, Some(false), "{}", text(&as_text));
+    let broken = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "payload": "{\"action\": \"opened\", \"issue\": {"}),
+    )
+    .await;
+    assert_eq!(broken.is_error, Some(true), "{}", text(&broken));
+    assert!(
+        text(&broken).contains("payload") && text(&broken).contains("column"),
+        "{}",
+        text(&broken)
+    );
+
     // Looked at or tested later, the placeholder is still said to be one.
     let shown = call(&client, "get_webhook", json!({"webhook_id": "pay"})).await;
     let listed = call(&client, "list_webhooks", json!({})).await;

@@ -155,6 +155,19 @@ pub fn json_in_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D:
     Ok(Option::<Value>::deserialize(d)?.map(unwrap_json_text))
 }
 
+/// Any JSON, or its JSON as text: text that opens as JSON (`{`, `[`) but does not parse is
+/// refused with where it breaks, as the model wrote it by hand and needs to mend it.
+pub fn json_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        Some(Value::String(s)) if s.trim_start().starts_with(['{', '[']) => {
+            serde_json::from_str(&s)
+                .map(Some)
+                .map_err(|e| serde::de::Error::custom(format!("is not valid JSON text: {e}")))
+        }
+        other => Ok(other),
+    }
+}
+
 /// A target object, or its JSON as a string, or just the URL; `""` is no target (null).
 pub fn target<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Ok(json_in_text(d)?.map(|v| match v {
