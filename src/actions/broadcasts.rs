@@ -1,11 +1,11 @@
 //! Text a model wrote (an agent's answer or tool call, an MCP tool's text) is defused here
 //! before it is queued: it cannot notify a whole Slack channel or GitLab project, hide a
 //! Slack link's URL behind a label, notify a GitHub team or GitLab subgroup, or run a GitLab
-//! quick action with the bot's rights. The
-//! model reads untrusted payloads, so one could make it write `<!channel>` or
+//! quick action with the bot's rights. The model reads untrusted payloads, so one could make
+//! it write `<!channel>` or
 //! `<https://evil.example|your login>`; only the webhook owner's own words (a command's
-//! template) may broadcast or label links. A command's GitLab note is held to the same where
-//! the sender's words are in it ([`gitlab_note`]).
+//! template) may broadcast or label links. A command's GitLab note and GitHub comment are held
+//! to the same where the sender's words are in it ([`gitlab_note`], [`github_comment`]).
 
 use super::MessageKind;
 use super::mentions::{group_mentions, without_group_mentions};
@@ -201,6 +201,12 @@ pub fn gitlab_note(template: &str, rendered: &str) -> String {
         without_all(&text)
     };
     without_group_mentions(&text, &group_mentions(&own.text))
+}
+
+/// A GitHub comment a command's `template` rendered: the sender's words it prints may not
+/// notify a team (`@org/team`); the teams the template's own text names, it may.
+pub fn github_comment(template: &str, rendered: &str) -> String {
+    without_group_mentions(rendered, &group_mentions(&always_printed(template).text))
 }
 
 /// What a template prints whatever it is given: its literal text outside every block
@@ -413,6 +419,15 @@ mod tests {
         ] {
             assert_eq!(gitlab_note(template, rendered), sent, "{template}");
         }
+        assert_eq!(
+            github_comment("cc @acme/ops: {{ body }}", "cc @acme/ops: ask @acme/all"),
+            "cc @acme/ops: ask @\u{200B}acme/all"
+        );
+        // Printed only on a condition: the sender may have written it.
+        assert_eq!(
+            github_comment("{% if x %}@acme/ops{% endif %}{{ b }}", "@acme/ops"),
+            "@\u{200B}acme/ops"
+        );
     }
 
     #[test]

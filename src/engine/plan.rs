@@ -149,6 +149,8 @@ pub fn text_of(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
                 };
                 if to_gitlab_note(c, event) {
                     crate::actions::broadcasts::gitlab_note(source, &text)
+                } else if to_github_comment(c, event) {
+                    crate::actions::broadcasts::github_comment(source, &text)
                 } else {
                     text
                 }
@@ -168,6 +170,12 @@ pub fn text_of(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
 fn to_gitlab_note(c: &Fired<'_>, event: &EventView<'_>) -> bool {
     matches!(c.action, ActionKind::Comment | ActionKind::Ask)
         && event.source.is_some_and(|s| s.kind.starts_with("gitlab."))
+}
+
+/// Whether the command's text goes as a GitHub comment, where a team mention notifies.
+fn to_github_comment(c: &Fired<'_>, event: &EventView<'_>) -> bool {
+    matches!(c.action, ActionKind::Comment | ActionKind::Ask)
+        && event.source.is_some_and(|s| s.kind.starts_with("github."))
 }
 
 /// How a command's template escapes the values it prints: for Slack when another sender's

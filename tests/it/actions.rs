@@ -1544,3 +1544,38 @@ async fn a_comment_or_response_naming_an_agent_is_refused_as_it_runs_none() {
     }
     assert!(app.actions_of(&event_id).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_senders_team_mention_echoed_by_a_template_notifies_no_team_but_the_templates_own_does() {
+    // Arrange: the template names its own team; the issue's title names another.
+    let github = MockServer::start().await;
+    expect_post(
+        &github,
+        COMMENTS,
+        json!({"body": "@octo/triage: @\u{200B}octo/everyone look"}),
+        comment_answer(201),
+        1,
+    )
+    .await;
+    let app = spawn_manual(use_github(&github)).await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "comment",
+               "template": "@octo/triage: {{issue.title}}"}),
+    )
+    .await;
+    let mut body: Value = serde_json::from_str(&issue_opened("octo/app", 7, &[])).expect("JSON");
+    body["issue"]["title"] = json!("@octo/everyone look");
+    let body = body.to_string();
+
+    // Act
+    accepted(
+        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+
+    // Assert: it reached GitHub as the mock expects (checked on drop).
+    assert_eq!(app.drain().await, 1);
+}
