@@ -1,54 +1,51 @@
 //! Mentions of a crowd in a model's words for GitHub and GitLab: a team (`@org/team`) or a
 //! subgroup (`@group/sub`) notifies every member, so each is written with a zero-width space
-//! after its `@` (see [`super::broadcasts`]); what both sites show as code or as a link's URL
-//! is no mention there, and is left as written, so a package such as `@types/node` copies.
+//! after its `@` (see [`super::broadcasts`]). Both sites read the Markdown first (entities,
+//! backslash escapes, emphasis) and look for mentions in what it renders, so every way of
+//! writing one is looked for. Code is not exempt: which text the sites show as code takes a
+//! full CommonMark parse to know, and a guess that is wrong leaves a mention live; a link's
+//! URL is, when it surely is one, so a package's npm page still opens.
 
-use std::ops::Range;
 use std::sync::LazyLock;
 
 use regex::Regex;
 
-/// `@` followed by a name, `/` and a name, any of it possibly written as a numeric entity
-/// (`&#64;`), as both sites read the Markdown's entities before they look for mentions.
+/// `@` followed by a name, `/` and a name, any of it possibly written as an entity (`&#64;`,
+/// `&lowbar;`) or escaped (`\/`). Names take any entity, so that one after the name
+/// (`@org/team&#33;`, rendered `@org/team!`) is part of the match, not a stop before it.
 static MENTION: LazyLock<Regex> = LazyLock::new(|| {
-    let entity = r"&#(?:0*[0-9]{1,7}|[xX]0*[0-9a-fA-F]{1,6});";
-    let at = r"(?:@|&(?i:commat);)";
-    let slash = r"(?:/|&(?i:sol);)";
-    let name = format!(r"(?:[A-Za-z0-9_.-]|{entity})");
-    Regex::new(&format!(
-        r"(?:{at}|{entity}){name}+(?:{slash}|{entity}){name}+"
-    ))
-    .expect("mention pattern")
+    let entity = r"&(?:#0*[0-9]{1,7}|#[xX]0*[0-9a-fA-F]{1,6}|[A-Za-z]{2,10});";
+    let escaped = r"\\[-_./@]";
+    let at = format!(r"(?:@|{entity})");
+    let name = format!(r"(?:[A-Za-z0-9_.-]|{escaped}|{entity})");
+    let slash = format!(r"(?:/|{escaped}|{entity})");
+    Regex::new(&format!(r"{at}{name}+{slash}{name}+")).expect("mention pattern")
 });
 
-/// A team or subgroup mention as it renders: `@`, a name, `/`, a name.
+/// A team or subgroup mention at the start of what a match renders as: `@`, a name, `/`, a
+/// name. What follows it (`!` from an entity) is no part of it.
 static SHAPE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^@[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*$").expect("shape")
+    Regex::new(r"^@[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*").expect("shape")
 });
 
 /// `text` with every team or subgroup mention defused, but those in `keep` (as they render,
-/// e.g. a template's own `@group/oncall`) and those shown as code or inside a link's URL.
-/// `me@org/x` (a word character before the `@`) is none already.
+/// e.g. a template's own `@group/oncall`) and those inside a link's URL. `me@org/x` (a letter
+/// or digit before the `@`) is none already; `_em_@org/x` is one (the `_` closes emphasis).
 pub fn without_group_mentions(text: &str, keep: &[String]) -> String {
-    let code = code_spans(text);
-    let is_word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut from = 0;
     while let Some(found) = MENTION.find_at(text, from) {
-        let rendered = with_entities_read(found.as_str());
-        let mention = rendered.trim_end_matches('.');
+        let rendered = rendered(found.as_str());
+        let mention = SHAPE
+            .find(&rendered)
+            .map(|m| m.as_str().trim_end_matches('.'));
         let preceded = text[..found.start()]
             .chars()
             .next_back()
-            .is_some_and(is_word_char);
-        let quoted = code.iter().any(|span| span.contains(&found.start()))
-            || in_link_url(&text[..found.start()]);
-        if preceded
-            || quoted
-            || !SHAPE.is_match(mention)
-            || keep.iter().any(|k| k.eq_ignore_ascii_case(mention))
-        {
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        let kept = mention.is_none_or(|m| keep.iter().any(|k| k.eq_ignore_ascii_case(m)));
+        if preceded || kept || in_link_url(&text[..found.start()]) {
             // Past this match's first character only: an `@` its name swallowed (`@-&#64;o/t`
             // renders `@-@o/t`) may open a mention of its own.
             let first = text[found.start()..]
@@ -58,9 +55,15 @@ pub fn without_group_mentions(text: &str, keep: &[String]) -> String {
             from = found.start() + first;
             continue;
         }
+        // The `@` (however written) goes as `@` and a zero-width space; the rest as written.
+        let at_len = if found.as_str().starts_with('@') {
+            1
+        } else {
+            found.as_str().find(';').map_or(1, |i| i + 1)
+        };
         out.push_str(&text[copied..found.start()]);
         out.push_str("@\u{200B}");
-        out.push_str(&rendered[1..]);
+        out.push_str(&text[found.start() + at_len..found.end()]);
         copied = found.end();
         from = found.end();
     }
@@ -73,22 +76,22 @@ pub fn without_group_mentions(text: &str, keep: &[String]) -> String {
 pub fn group_mentions(text: &str) -> Vec<String> {
     MENTION
         .find_iter(text)
-        .map(|m| {
-            with_entities_read(m.as_str())
-                .trim_end_matches('.')
-                .to_string()
+        .filter_map(|m| {
+            let rendered = rendered(m.as_str());
+            SHAPE
+                .find(&rendered)
+                .map(|s| s.as_str().trim_end_matches('.').to_string())
         })
-        .filter(|m| SHAPE.is_match(m))
         .collect()
 }
 
-/// Whether what comes before a mention (`before`) ends inside a link's URL: a whitespace-free
-/// run that opens with `http://` or `https://` and a domain (after `(`, as a Markdown link's
-/// target or a bracketed link, or at its start), which both sites make a link up to the next
-/// space.
+/// Whether what comes before a mention (`before`) ends inside a link's URL: a run free of
+/// whitespace, `<` and `)` that opens with `http://` or `https://` and a domain starting with a
+/// letter or digit and holding a `.` (at the run's start, or after `(` as a bracketed link or
+/// a Markdown link's target), which both sites make a link up to the next space.
 fn in_link_url(before: &str) -> bool {
     let token = before
-        .rsplit(char::is_whitespace)
+        .rsplit(|c: char| c.is_whitespace())
         .next()
         .unwrap_or_default();
     let url = token.rsplit('(').next().unwrap_or_default();
@@ -99,115 +102,21 @@ fn in_link_url(before: &str) -> bool {
         return false;
     };
     let domain = rest.split_once('/').map_or(rest, |(domain, _)| domain);
-    !url.contains('<')
+    !url.contains(['<', ')'])
+        && (token == url || token.ends_with(&format!("({url}")))
+        && domain.starts_with(|c: char| c.is_ascii_alphanumeric())
         && domain.contains('.')
         && domain
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
-/// Byte ranges of `text` that are surely shown as code: fenced code blocks, and code spans
-/// opened and closed on one line. None at all when `text` may hold raw HTML (a `<` before a
-/// letter, `/`, `!` or `?`), in which a backtick or fence can be literal text: a mention
-/// taken for code there would be left live.
-fn code_spans(text: &str) -> Vec<Range<usize>> {
-    let bytes = text.as_bytes();
-    let html = bytes.windows(2).any(|w| {
-        w[0] == b'<' && (w[1].is_ascii_alphabetic() || matches!(w[1], b'/' | b'!' | b'?'))
-    });
-    if html {
-        return Vec::new();
-    }
-    let mut spans = Vec::new();
-    let mut fence: Option<(u8, usize, usize)> = None;
-    let mut at = 0;
-    for line in text.split_inclusive('\n') {
-        let start = at;
-        at += line.len();
-        let indent = line.len() - line.trim_start_matches(' ').len();
-        let marker = line.trim_start_matches(' ');
-        let run = |c: u8| marker.bytes().take_while(|&b| b == c).count();
-        match fence {
-            Some((c, len, opened)) => {
-                let closes = indent <= 3 && run(c) >= len && marker[run(c)..].trim().is_empty();
-                if closes {
-                    spans.push(opened..at);
-                    fence = None;
-                }
-            }
-            None => {
-                let opener = [b'`', b'~']
-                    .into_iter()
-                    .map(|c| (c, run(c)))
-                    .find(|&(_, n)| n >= 3);
-                match opener {
-                    // A backtick fence's info string holds no backtick.
-                    Some((c, n)) if indent <= 3 && (c == b'~' || !marker[n..].contains('`')) => {
-                        fence = Some((c, n, start));
-                    }
-                    _ => spans.extend(
-                        line_code_spans(line)
-                            .into_iter()
-                            .map(|r| start + r.start..start + r.end),
-                    ),
-                }
-            }
-        }
-    }
-    // A fence never closed runs to the end.
-    if let Some((_, _, opened)) = fence {
-        spans.push(opened..text.len());
-    }
-    spans
-}
-
-/// The code spans of one line: a run of backticks (not after a `\`) up to the next run of
-/// the same length.
-fn line_code_spans(line: &str) -> Vec<Range<usize>> {
-    let bytes = line.as_bytes();
-    let run_at = |i: usize| bytes[i..].iter().take_while(|&&b| b == b'`').count();
-    let mut spans = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'`' {
-            i += 1;
-            continue;
-        }
-        let n = run_at(i);
-        if i > 0 && bytes[i - 1] == b'\\' {
-            i += n;
-            continue;
-        }
-        let mut j = i + n;
-        let mut closed = None;
-        while j < bytes.len() {
-            if bytes[j] == b'`' {
-                let m = run_at(j);
-                if m == n {
-                    closed = Some(j + m);
-                    break;
-                }
-                j += m;
-            } else {
-                j += 1;
-            }
-        }
-        match closed {
-            Some(end) => {
-                spans.push(i..end);
-                i = end;
-            }
-            None => i += n,
-        }
-    }
-    spans
-}
-
-/// `text` with its numeric entities and `&commat;` / `&sol;` read as the characters they
-/// stand for (one that stands for none is kept as written).
-fn with_entities_read(text: &str) -> String {
+/// `text` as the Markdown renders it, as far as a mention goes: numeric entities and the named
+/// ones for `@`, `/`, `_` and `.` read as their characters (one that stands for none is kept
+/// as written), and a backslash before `-`, `_`, `.`, `/` or `@` dropped.
+fn rendered(text: &str) -> String {
     static ENTITY: LazyLock<Regex> = LazyLock::new(|| {
-        Regex::new(r"&(?:#0*([0-9]{1,7})|#[xX]0*([0-9a-fA-F]{1,6})|(?i:(commat)|(sol)));")
+        Regex::new(r"&(?:#0*([0-9]{1,7})|#[xX]0*([0-9a-fA-F]{1,6})|([A-Za-z]{2,10}));|\\([-_./@])")
             .expect("entity pattern")
     });
     ENTITY
@@ -216,10 +125,18 @@ fn with_entities_read(text: &str) -> String {
                 decimal.as_str().parse().ok()
             } else if let Some(hex) = c.get(2) {
                 u32::from_str_radix(hex.as_str(), 16).ok()
-            } else if c.get(3).is_some() {
-                Some(u32::from('@'))
+            } else if let Some(named) = c.get(3) {
+                match named.as_str().to_ascii_lowercase().as_str() {
+                    "commat" => Some(u32::from('@')),
+                    "sol" => Some(u32::from('/')),
+                    "lowbar" | "underbar" => Some(u32::from('_')),
+                    "period" => Some(u32::from('.')),
+                    _ => None,
+                }
             } else {
-                Some(u32::from('/'))
+                c.get(4)
+                    .and_then(|e| e.as_str().chars().next())
+                    .map(u32::from)
             };
             code.and_then(char::from_u32)
                 .map_or_else(|| c[0].to_string(), String::from)
@@ -244,9 +161,21 @@ mod tests {
                 format!("({z}Acme-1/core_team)"),
             ),
             ("@a/b and @c/d.".into(), format!("{z}a/b and {z}c/d.")),
+            // However the Markdown writes it: entities, escapes, emphasis before it.
             ("&#64;acme/ops".into(), format!("{z}acme/ops")),
-            ("&commat;acme&sol;ops".into(), format!("{z}acme/ops")),
-            ("@&#97;cme&#x2F;ops".into(), format!("{z}acme/ops")),
+            ("&commat;acme&sol;ops".into(), format!("{z}acme&sol;ops")),
+            ("@&#97;cme&#x2F;ops".into(), format!("{z}&#97;cme&#x2F;ops")),
+            ("@org/team&#33; hi".into(), format!("{z}org/team&#33; hi")),
+            ("@org/te&#x21;am".into(), format!("{z}org/te&#x21;am")),
+            (
+                "@org\\/team @o\\-rg/t".into(),
+                format!("{z}org\\/team {z}o\\-rg/t"),
+            ),
+            (
+                "@o&lowbar;rg/t @o&period;x/t".into(),
+                format!("{z}o&lowbar;rg/t {z}o&period;x/t"),
+            ),
+            ("_em_@org/team".into(), format!("_em_{z}org/team")),
             // An `@` a skipped match swallowed as a name character is looked at too.
             ("@-&#64;org/team".into(), format!("@-{z}org/team")),
             ("&#64;&#64;org/team".into(), format!("&#64;{z}org/team")),
@@ -258,19 +187,7 @@ mod tests {
                 "@/ops and @acme/ and @-x/y".into(),
             ),
             ("`&#64;` &#99999999;".into(), "`&#64;` &#99999999;".into()),
-            // Code and a link's URL show no mention: kept as written, so they copy.
-            (
-                "run `npm i @types/node`".into(),
-                "run `npm i @types/node`".into(),
-            ),
-            (
-                "```js\nimport x from '@babel/core'\n```\n@acme/ops".into(),
-                format!("```js\nimport x from '@babel/core'\n```\n{z}acme/ops"),
-            ),
-            (
-                "~~~\n@a/b\n~~~~\nthen `` @c/d ``".into(),
-                "~~~\n@a/b\n~~~~\nthen `` @c/d ``".into(),
-            ),
+            // A link's URL shows no mention, and keeps working.
             (
                 "see https://www.npmjs.com/package/@types/node now".into(),
                 "see https://www.npmjs.com/package/@types/node now".into(),
@@ -279,22 +196,28 @@ mod tests {
                 "[pkg](https://npmjs.com/@types/node)".into(),
                 "[pkg](https://npmjs.com/@types/node)".into(),
             ),
-            // Not surely code or a link: a lone backtick, an unclosed span, a fence four
-            // spaces in, raw HTML that can make backticks text, a scheme glued to a word.
-            ("a ` @a/b".into(), format!("a ` {z}a/b")),
-            ("``x @a/b`".into(), format!("``x {z}a/b`")),
-            ("    ```\n@a/b".into(), format!("    ```\n{z}a/b")),
+            // Not surely inside a URL: after the link, glued to a word, an odd domain.
             (
-                "<span title=\"`\">@a/b</span>`".into(),
-                format!("<span title=\"`\">{z}a/b</span>`"),
+                "[x](https://e.com/)@org/team".into(),
+                format!("[x](https://e.com/){z}org/team"),
             ),
             (
                 "xhttps://e.com/@a/b".into(),
                 format!("xhttps://e.com/{z}a/b"),
             ),
+            ("https://./@a/b".into(), format!("https://./{z}a/b")),
             (
                 "https://localhost/@a/b".into(),
                 format!("https://localhost/{z}a/b"),
+            ),
+            (
+                "https://e.com/<@a/b".into(),
+                format!("https://e.com/<{z}a/b"),
+            ),
+            // Code is no exception: telling it apart takes a full Markdown parse.
+            (
+                "run `npm i @types/node`".into(),
+                format!("run `npm i {z}types/node`"),
             ),
             (
                 "see src/@types/node".into(),
