@@ -36,15 +36,12 @@ pub fn without_group_mentions(text: &str, keep: &[String]) -> String {
     let mut copied = 0;
     let mut from = 0;
     while let Some(found) = MENTION.find_at(text, from) {
-        let rendered = rendered(found.as_str());
-        let mention = SHAPE
-            .find(&rendered)
-            .map(|m| m.as_str().trim_end_matches('.'));
+        let mention = mention_in(found.as_str());
         let preceded = text[..found.start()]
             .chars()
             .next_back()
             .is_some_and(|c| c.is_ascii_alphanumeric());
-        let kept = mention.is_none_or(|m| keep.iter().any(|k| k.eq_ignore_ascii_case(m)));
+        let kept = mention.is_none_or(|m| keep.iter().any(|k| k.eq_ignore_ascii_case(&m)));
         if preceded || kept || in_link_url(&text[..found.start()]) {
             // Past this match's first character only: an `@` its name swallowed (`@-&#64;o/t`
             // renders `@-@o/t`) may open a mention of its own.
@@ -76,13 +73,17 @@ pub fn without_group_mentions(text: &str, keep: &[String]) -> String {
 pub fn group_mentions(text: &str) -> Vec<String> {
     MENTION
         .find_iter(text)
-        .filter_map(|m| {
-            let rendered = rendered(m.as_str());
-            SHAPE
-                .find(&rendered)
-                .map(|s| s.as_str().trim_end_matches('.').to_string())
-        })
+        .filter_map(|m| mention_in(m.as_str()))
         .collect()
+}
+
+/// The mention a match of [`MENTION`] renders as, if it is one (`@org/team`, without a
+/// sentence's closing `.`).
+fn mention_in(found: &str) -> Option<String> {
+    let rendered = rendered(found);
+    SHAPE
+        .find(&rendered)
+        .map(|m| m.as_str().trim_end_matches('.').to_string())
 }
 
 /// Whether what comes before a mention (`before`) ends inside a link's URL: a run free of

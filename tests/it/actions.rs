@@ -22,12 +22,16 @@ const COMMENTS: &str = "/repos/octo/app/issues/7/comments";
 
 /// An app whose `gh` webhook comments "Thanks for {{issue.title}}" on every opened issue.
 async fn app_commenting(github: &MockServer) -> TestApp {
+    app_commenting_with(github, "Thanks for {{issue.title}}").await
+}
+
+/// An app whose `gh` webhook comments `template` on every opened issue.
+async fn app_commenting_with(github: &MockServer, template: &str) -> TestApp {
     let app = spawn_manual(use_github(github)).await;
     app.github_webhook("gh", SECRET).await;
     app.add_command_ok(
         "gh",
-        json!({"trigger": "issues.opened", "action": "comment",
-               "template": "Thanks for {{issue.title}}"}),
+        json!({"trigger": "issues.opened", "action": "comment", "template": template}),
     )
     .await;
     app
@@ -1557,14 +1561,7 @@ async fn a_senders_team_mention_echoed_by_a_template_notifies_no_team_but_the_te
         1,
     )
     .await;
-    let app = spawn_manual(use_github(&github)).await;
-    app.github_webhook("gh", SECRET).await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.opened", "action": "comment",
-               "template": "@octo/triage: {{issue.title}}"}),
-    )
-    .await;
+    let app = app_commenting_with(&github, "@octo/triage: {{issue.title}}").await;
     let mut body: Value = serde_json::from_str(&issue_opened("octo/app", 7, &[])).expect("JSON");
     body["issue"]["title"] = json!("@octo/everyone look");
     let body = body.to_string();
