@@ -147,9 +147,9 @@ pub fn text_of(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
                     None => r.text,
                     Some(left) => cut(r.text, place_limit(c, event), Some(left)),
                 };
-                if to_gitlab_note(c, event) {
+                if comments_on(c, event, "gitlab.") {
                     crate::actions::broadcasts::gitlab_note(source, &text)
-                } else if to_github_comment(c, event) {
+                } else if comments_on(c, event, "github.") {
                     crate::actions::broadcasts::github_comment(source, &text)
                 } else {
                     text
@@ -166,16 +166,11 @@ pub fn text_of(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
     }
 }
 
-/// Whether the command's text goes as a GitLab note, whose lines GitLab runs as quick actions.
-fn to_gitlab_note(c: &Fired<'_>, event: &EventView<'_>) -> bool {
+/// Whether the command's text goes as a reply on a source of `site` (`gitlab.`: a note, whose
+/// lines GitLab runs as quick actions; `github.`: a comment, where a team mention notifies).
+fn comments_on(c: &Fired<'_>, event: &EventView<'_>, site: &str) -> bool {
     matches!(c.action, ActionKind::Comment | ActionKind::Ask)
-        && event.source.is_some_and(|s| s.kind.starts_with("gitlab."))
-}
-
-/// Whether the command's text goes as a GitHub comment, where a team mention notifies.
-fn to_github_comment(c: &Fired<'_>, event: &EventView<'_>) -> bool {
-    matches!(c.action, ActionKind::Comment | ActionKind::Ask)
-        && event.source.is_some_and(|s| s.kind.starts_with("github."))
+        && event.source.is_some_and(|s| s.kind.starts_with(site))
 }
 
 /// How a command's template escapes the values it prints: for Slack when another sender's

@@ -159,11 +159,9 @@ pub fn json_in_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D:
 /// refused with where it breaks, as the model wrote it by hand and needs to mend it.
 pub fn json_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     match Option::<Value>::deserialize(d)? {
-        Some(Value::String(s)) if s.trim_start().starts_with(['{', '[']) => {
-            serde_json::from_str(&s)
-                .map(Some)
-                .map_err(|e| serde::de::Error::custom(format!("is not valid JSON text: {e}")))
-        }
+        Some(Value::String(s)) if opens_as_json(&s) => serde_json::from_str(&s)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("is not valid JSON text: {e}"))),
         other => Ok(other),
     }
 }
@@ -179,11 +177,14 @@ pub fn target<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error
 
 fn unwrap_json_text(value: Value) -> Value {
     match &value {
-        Value::String(s) if s.trim_start().starts_with(['{', '[']) => {
-            serde_json::from_str(s).unwrap_or(value)
-        }
+        Value::String(s) if opens_as_json(s) => serde_json::from_str(s).unwrap_or(value),
         _ => value,
     }
+}
+
+/// Whether text opens as a JSON object or array would: JSON written out as text.
+fn opens_as_json(text: &str) -> bool {
+    text.trim_start().starts_with(['{', '['])
 }
 
 fn kind(value: &Value) -> &'static str {
