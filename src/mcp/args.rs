@@ -35,7 +35,7 @@ pub struct CreateWebhookArgs {
     /// Provider options, all optional: tolerance_secs for timestamped schemes; custom (how a
     /// custom sender signs and where its event type is); credentials (tokens for replies on
     /// this webhook's source instead of the server's); rate_limit; ip_allowlist.
-    #[serde(default, deserialize_with = "lenient::json_in_text")]
+    #[serde(default, deserialize_with = "lenient::json_text")]
     #[schemars(schema_with = "super::shapes::options")]
     pub options: Option<Value>,
 }
@@ -74,7 +74,7 @@ pub struct UpdateWebhookArgs {
     /// Options to change, as create_webhook takes them: each option given replaces the stored
     /// one whole (credentials are merged token by token), an option set to null is removed,
     /// the others stay.
-    #[serde(default, deserialize_with = "lenient::json_in_text")]
+    #[serde(default, deserialize_with = "lenient::json_text")]
     #[schemars(schema_with = "super::shapes::options_undescribed")]
     pub options: Option<Value>,
 }
@@ -141,7 +141,7 @@ pub struct AddCommandArgs {
     pub template: Option<String>,
     /// Filters, all of which must hold, e.g. {"labels": ["bug"], "from_bot": false} or
     /// {"field": "issue.user.login", "equals": "alice"}; all / any / not combine them.
-    #[serde(default, deserialize_with = "lenient::json_in_text")]
+    #[serde(default, deserialize_with = "lenient::json_text")]
     #[schemars(schema_with = "super::shapes::conditions")]
     pub conditions: Option<Value>,
     /// Where forward and post_message send to.
@@ -199,7 +199,7 @@ pub struct UpdateCommandArgs {
     #[serde(default)]
     pub template: Option<String>,
     /// New conditions, as add_command takes them; they replace the old ones whole.
-    #[serde(default, deserialize_with = "lenient::json_in_text")]
+    #[serde(default, deserialize_with = "lenient::json_text")]
     #[schemars(schema_with = "super::shapes::conditions_undescribed")]
     pub conditions: Option<Value>,
     /// New target, as add_command takes it: forward {"url", "secret"?}; post_message {"url",

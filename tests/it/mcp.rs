@@ -579,6 +579,20 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
         "{}",
         text(&broken)
     );
+    // So are a command's target and conditions: a target cut short is not taken for a URL.
+    let cut_target = call(
+        &client,
+        "add_command",
+        json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "forward",
+               "template": "x", "target": "{\"url\": \"http://127.0.0.1:9/x\""}),
+    )
+    .await;
+    let said = text(&cut_target);
+    assert_eq!(cut_target.is_error, Some(true), "{said}");
+    assert!(
+        said.contains("`target`") && said.contains("not valid JSON text") && !said.contains("URL"),
+        "{said}"
+    );
 
     // Looked at or tested later, the placeholder is still said to be one.
     let shown = call(&client, "get_webhook", json!({"webhook_id": "pay"})).await;

@@ -150,13 +150,10 @@ pub fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>,
     }
 }
 
-/// A JSON value, or the same value written out as a JSON string (`"{\"labels\": [\"bug\"]}"`).
-pub fn json_in_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Ok(Option::<Value>::deserialize(d)?.map(unwrap_json_text))
-}
-
-/// Any JSON, or its JSON as text: text that opens as JSON (`{`, `[`) but does not parse is
-/// refused with where it breaks, as the model wrote it by hand and needs to mend it.
+/// Any JSON, or the same value written out as a JSON string (`"{\"labels\": [\"bug\"]}"`):
+/// text that opens as JSON (`{`, `[`) but does not parse is refused with where it breaks, as
+/// the model wrote it by hand and needs to mend it (taken as a plain string it would be
+/// refused later for a reason that misleads, such as a target URL that is not a URL).
 pub fn json_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     match Option::<Value>::deserialize(d)? {
         Some(Value::String(s)) if opens_as_json(&s) => serde_json::from_str(&s)
@@ -168,18 +165,11 @@ pub fn json_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Er
 
 /// A target object, or its JSON as a string, or just the URL; `""` is no target (null).
 pub fn target<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Ok(json_in_text(d)?.map(|v| match v {
+    Ok(json_text(d)?.map(|v| match v {
         Value::String(url) if url.trim().is_empty() => Value::Null,
         Value::String(url) => serde_json::json!({ "url": url }),
         other => other,
     }))
-}
-
-fn unwrap_json_text(value: Value) -> Value {
-    match &value {
-        Value::String(s) if opens_as_json(s) => serde_json::from_str(s).unwrap_or(value),
-        _ => value,
-    }
 }
 
 /// Whether text opens as a JSON object or array would: JSON written out as text.
@@ -209,7 +199,7 @@ mod tests {
         flag: bool,
         #[serde(default, deserialize_with = "super::text_or_number")]
         id: Option<String>,
-        #[serde(default, deserialize_with = "super::json_in_text")]
+        #[serde(default, deserialize_with = "super::json_text")]
         conditions: Option<Value>,
         #[serde(default, deserialize_with = "super::target")]
         target: Option<Value>,
@@ -253,13 +243,6 @@ mod tests {
                 None,
             ),
             (
-                json!({"conditions": "{broken"}),
-                false,
-                None,
-                Some(json!("{broken")),
-                None,
-            ),
-            (
                 json!({"target": "https://hooks.example.com/x"}),
                 false,
                 None,
@@ -280,6 +263,26 @@ mod tests {
             assert_eq!(args.id.as_deref(), id, "{input}");
             assert_eq!(args.conditions, conditions, "{input}");
             assert_eq!(args.target, target, "{input}");
+        }
+    }
+
+    #[test]
+    fn json_text_that_does_not_parse_is_told_where_it_breaks() {
+        let cases = [
+            (json!({"conditions": "{broken"}), "line 1 column 2"),
+            (
+                json!({"conditions": "{\"labels\": [\"bug\"],}"}),
+                "trailing comma at line 1 column 20",
+            ),
+            (json!({"target": "{\"url\": \"https://a.example\""}), "EOF"),
+            (json!({"target": " [1, 2"}), "EOF"),
+        ];
+        for (input, place) in cases {
+            let said = parse(input.clone()).unwrap_err();
+            assert!(
+                said.contains("is not valid JSON text") && said.contains(place),
+                "{input}: {said}"
+            );
         }
     }
 
