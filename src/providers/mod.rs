@@ -506,6 +506,18 @@ pub fn slack_message(payload: &Value) -> Option<String> {
     Some(format!("{}:{}", at("/event/channel")?, at("/event/ts")?))
 }
 
+/// The thread a delivery says moved away, by the key its events had there: a GitHub issue
+/// transferred to another repository (its `issues.transferred` names the new one, which is
+/// the delivery's source). The tasks on the old thread follow it there.
+pub fn moved_from(provider: Provider, event_type: &str, payload: &Value) -> Option<String> {
+    if provider != Provider::GitHub || event_type != "issues.transferred" {
+        return None;
+    }
+    let repo = payload.pointer("/repository/full_name")?.as_str()?;
+    let number = payload.pointer("/issue/number").filter(|n| n.is_u64())?;
+    Some(format!("{repo}#{number}"))
+}
+
 /// Whether events a trigger matches can have a thread to reply on (`comment`, `ask`): never
 /// for providers whose events have none, nor for GitHub events that are the repository's
 /// (`push`, `release.published`); a pattern that could match either may.

@@ -283,6 +283,10 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
             });
         }
     }
+    // A test delivery moves nothing.
+    let moved_from = (!inbound.dry_run)
+        .then(|| providers::moved_from(provider, &event_type, &payload))
+        .flatten();
     let (fired, reply, posted) = if inbound.dry_run {
         event.delivery_id = None;
         (Vec::new(), None, None)
@@ -336,6 +340,7 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
                 &own_apis,
                 reply.as_ref(),
                 posted.as_ref(),
+                moved_from.as_deref(),
             )
         })
         .await?;

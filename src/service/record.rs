@@ -60,6 +60,7 @@ pub fn record(
     own_apis: &OwnApis,
     reply: Option<&Reply>,
     posted: Option<&Posted>,
+    moved_from: Option<&str>,
 ) -> Result<Recorded, StoreError> {
     let own = match posted {
         Some(posted) => echo::is_own(
@@ -105,6 +106,23 @@ pub fn record(
         });
     };
     let now = event.received_at;
+    // An issue moved to another repository: its tasks follow it, so what they say next and
+    // the answers they wait for are on the issue as it is now (GitHub answers a comment on
+    // the old number with a redirect, which is not followed).
+    if let (Some(from), Some(kind), Some(key), Some(source)) = (
+        moved_from,
+        &event.source_kind,
+        &event.source_key,
+        &event.source,
+    ) && from != key
+    {
+        let moved =
+            tasks::follow_moved_thread(conn, &event.webhook_id, from, (kind, key, source), now)?;
+        if moved > 0 {
+            tracing::info!(webhook = %event.webhook_id, from, to = %key, tasks = moved,
+                "tasks follow their issue to where it moved");
+        }
+    }
     // The webhook deleted (or made anew at its id) after this delivery was checked against
     // it, but before this write: its open work was cancelled with it, and none is queued
     // for it now. The event is kept, as a deleted webhook's are; an inline answer still goes.
@@ -613,6 +631,7 @@ mod tests {
                 made,
                 &planned,
                 &OwnApis::default(),
+                None,
                 None,
                 None,
             )

@@ -950,6 +950,25 @@ pub fn wait_on_thread(
     Ok(n == 1)
 }
 
+/// Has the webhook's tasks on thread `from` (every one, finished or not: one run again speaks
+/// where the thread is now) be on the thread the moved one is now: `to` is its key, `kind`
+/// and `source` as an event there names them. How many moved.
+pub fn follow_moved_thread(
+    conn: &Connection,
+    webhook_id: &str,
+    from: &str,
+    to: (&str, &str, &str),
+    now: i64,
+) -> Result<usize, StoreError> {
+    let (kind, key, source) = to;
+    Ok(conn
+        .prepare_cached(
+            "UPDATE tasks SET source_kind = ?3, source_key = ?4, source = ?5, updated_at = ?6 \
+             WHERE webhook_id = ?1 AND source_key = ?2",
+        )?
+        .execute(params![webhook_id, from, kind, key, source, now])?)
+}
+
 /// Has a task whose question started a GitLab discussion (`thread`; asked about a commit note
 /// in none, where every post starts one) say what it says next in it, where its answer is
 /// looked for. It still waits on its commit, merge request or issue: an answer given in

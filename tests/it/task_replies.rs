@@ -282,3 +282,78 @@ async fn a_review_submitted_with_words_answers_the_question_on_its_pull_request(
         "{replies:?}"
     );
 }
+
+#[tokio::test]
+async fn a_question_asked_before_its_issue_moved_is_answered_on_the_issue_where_it_is_now() {
+    // Arrange: a task on octo/app issue 70 asks, and waits; then the issue is transferred to
+    // octo/other, where it is issue 5 (an organization's webhook hears both repositories).
+    let llm = fake_llm(vec![
+        llm_asks("Which OS?"),
+        llm_calls(
+            "comment",
+            json!({"body": "Thanks, looking at the keychain."}),
+        ),
+        llm_answer(ANSWER),
+    ])
+    .await;
+    let github = fake_github().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(
+            "/repos/octo/other/issues/5/comments",
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 2})))
+        .mount(&github)
+        .await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app
+        .task_id_of(&open_issue(&app, 70, "Crash on start").await)
+        .await;
+    run_next(&app, &runner).await;
+    assert_eq!(app.drain().await, 1, "the question went out");
+    let transferred = json!({
+        "action": "transferred",
+        "changes": {
+            "new_issue": {"number": 5, "title": "Crash on start"},
+            "new_repository": {"full_name": "octo/other"},
+        },
+        "issue": {"number": 70, "title": "Crash on start", "user": {"login": "octocat"}},
+        "repository": {"full_name": "octo/app"},
+        "sender": {"login": "octocat", "type": "User"},
+    });
+    post_gh(&app, "issues", &transferred.to_string()).await;
+
+    // Act: bob answers on the issue where it is now.
+    let answer = json!({
+        "action": "created",
+        "issue": {"number": 5, "title": "Crash on start", "user": {"login": "octocat"}},
+        "comment": {"id": 9_100_001, "body": "macOS", "user": {"login": "bob", "type": "User"}},
+        "repository": {"full_name": "octo/other"},
+        "sender": {"login": "bob", "type": "User"},
+    });
+    post_gh(&app, "issue_comment", &answer.to_string()).await;
+    let ran = run_next(&app, &runner).await;
+    app.drain().await;
+
+    // Assert: the answer reached the model, and what it said next went to the moved issue.
+    assert_eq!(ran, Some((task_id.clone(), "done".into())));
+    let replies = replies_in(&llm, 1).await;
+    assert!(
+        replies.len() == 1 && replies[0].contains("macOS"),
+        "{replies:?}"
+    );
+    let task = app.task(&task_id).await;
+    assert_eq!(task["source"]["key"], "octo/other#5", "{task}");
+    let moved_comments: Vec<_> = github
+        .received_requests()
+        .await
+        .expect("requests are recorded")
+        .into_iter()
+        .filter(|r| r.url.path() == "/repos/octo/other/issues/5/comments")
+        .collect();
+    assert_eq!(
+        moved_comments.len(),
+        1,
+        "the comment went to the moved issue"
+    );
+}
