@@ -36,6 +36,16 @@ pub struct Message {
     pub tool_call_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The model's thinking beside its tool calls, as DeepSeek's thinking mode gives it: sent
+    /// back with the calls for the rest of the run (its API refuses the next request without
+    /// it), never posted, and dropped from a run kept for later ones. Kept only on a message
+    /// that calls tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_content: Option<String>,
+    /// OpenRouter's form of it, which OpenRouter asks back with tool calls (Gemini's thought
+    /// signatures ride in it); kept as `reasoning_content` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_details: Option<Value>,
 }
 
 impl Message {
@@ -46,7 +56,16 @@ impl Message {
             tool_calls: None,
             tool_call_id: None,
             name: None,
+            reasoning_content: None,
+            reasoning_details: None,
         }
+    }
+
+    /// The message as a later run reads it: its thinking is of the run that had it.
+    pub fn without_reasoning(mut self) -> Self {
+        self.reasoning_content = None;
+        self.reasoning_details = None;
+        self
     }
     pub fn system(text: impl Into<String>) -> Self {
         Self::text("system", text)
@@ -74,12 +93,22 @@ impl Message {
 /// A function call the model asks for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
-    /// Some servers leave it out; it is then empty.
-    #[serde(default)]
+    /// Some servers leave it out (or send null); it is then empty, and the runner names it.
+    #[serde(default, deserialize_with = "name_or_empty")]
     pub id: String,
-    #[serde(rename = "type", default = "function_kind")]
+    /// `function`, also where a server leaves it out or sends null.
+    #[serde(
+        rename = "type",
+        default = "function_kind",
+        deserialize_with = "kind_or_function"
+    )]
     pub kind: String,
     pub function: FunctionCall,
+    /// What the server adds to a call for itself, sent back with it as given: Gemini's
+    /// OpenAI-compatible API puts its thought signature here and refuses a later request
+    /// whose calls come back without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra_content: Option<Value>,
 }
 
 fn name_or_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -88,6 +117,10 @@ fn name_or_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Er
 
 fn function_kind() -> String {
     "function".to_owned()
+}
+
+fn kind_or_function<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_else(function_kind))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -462,6 +495,9 @@ fn parse_reply(content_type: Option<&str>, body: &[u8]) -> Result<ChatReply, Cha
         ));
     }
     let choices = value.get("choices").and_then(Value::as_array);
+    if let Some(failed) = failed_part_way(&value, choices.and_then(|c| c.first())) {
+        return Err(failed);
+    }
     let Some(choice) = choices.and_then(|c| c.first()) else {
         let why = error_text(&value).map(|m| format!(": {m}"));
         let why = why.unwrap_or_else(|| format!(": {}", excerpt(&value.to_string())));
@@ -488,9 +524,13 @@ fn parse_reply(content_type: Option<&str>, body: &[u8]) -> Result<ChatReply, Cha
         let text = text_of_parts(parts);
         message.insert("content".into(), text.map_or(Value::Null, Value::String));
     }
-    // A `reasoning_content` or `reasoning` field beside the content is not read at all.
+    // A `reasoning_content` (or OpenRouter's `reasoning_details`) beside tool calls is kept to
+    // be sent back with them; beside a last word it is not read at all, nor is `reasoning`.
     let mut message: Message = serde_json::from_value(Value::Object(message))
         .map_err(|e| fatal(format!("choices[0].message is not a chat message: {e}")))?;
+    if message.tool_calls.as_ref().is_none_or(Vec::is_empty) {
+        message = message.without_reasoning();
+    }
     // The model's thinking written into its content is not part of what it says: not posted,
     // and not sent back to it either (as its own chat API would not).
     if let Some(content) = &message.content {
@@ -531,6 +571,30 @@ fn refusal_of(message: &serde_json::Map<String, Value>) -> Option<String> {
         }
     }
     (!said.is_empty()).then(|| said.join(" "))
+}
+
+/// A 200 whose choice came with word that the generation failed: an `error` beside it (how
+/// OpenRouter answers, and ends a stream, when the provider fails after it began), or a
+/// `finish_reason` of `error`. What came before the failure is not the model's whole word,
+/// and posted it would read as one; it is retried as an error in a 200 is.
+fn failed_part_way(value: &Value, choice: Option<&Value>) -> Option<ChatError> {
+    let choice = choice?;
+    let said = |v: &Value| v.get("error").is_some_and(|e| !e.is_null());
+    let ended_in_error = choice.get("finish_reason").and_then(Value::as_str) == Some("error");
+    if !said(value) && !said(choice) && !ended_in_error {
+        return None;
+    }
+    let holder = [value, choice].into_iter().find(|v| said(v));
+    let why = holder
+        .and_then(error_text)
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default();
+    Some(ChatError {
+        retryable: holder.is_none_or(error_in_ok_is_retryable),
+        status: Some(200),
+        message: format!("the chat completions answer says the generation failed part way{why}"),
+        retry_after: None,
+    })
 }
 
 /// A 200 that carries an `error` instead of choices is a gateway passing on its upstream's
@@ -703,6 +767,13 @@ mod tests {
             .unwrap();
             assert_eq!(reply.message.tool_calls.unwrap()[0].function.name, "");
         }
+        // A null id or type is none given: the call is still read (the runner names it).
+        let reply = answer(message(json!({"content": null, "tool_calls": [
+            {"id": null, "type": null, "function": {"name": "get_event", "arguments": "{}"}}]})))
+        .await
+        .unwrap();
+        let call = &reply.message.tool_calls.unwrap()[0];
+        assert_eq!((call.id.as_str(), call.kind.as_str()), ("", "function"));
     }
 
     #[test]
@@ -822,6 +893,87 @@ mod tests {
             assert_eq!(err.retryable, retryable, "{body}: {}", err.message);
             assert!(err.message.contains("no choices"), "{}", err.message);
         }
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_says_its_generation_failed_part_way_is_an_error_not_an_answer() {
+        let partial = json!({"role": "assistant", "content": "The plan is: 1. Rev"});
+        let cases = [
+            (
+                json!({"error": {"code": 502, "message": "Provider returned error"},
+                       "choices": [{"index": 0, "message": partial, "finish_reason": "error"}]}),
+                true,
+                "Provider returned error",
+            ),
+            (
+                json!({"choices": [{"index": 0, "message": partial, "finish_reason": "error",
+                                    "error": {"code": "server_error", "message": "went away"}}]}),
+                true,
+                "went away",
+            ),
+            (
+                json!({"choices": [{"index": 0, "message": partial, "finish_reason": "error"}]}),
+                true,
+                "failed part way",
+            ),
+            (
+                json!({"error": {"code": 400, "message": "bad tool schema"},
+                       "choices": [{"index": 0, "message": partial, "finish_reason": "stop"}]}),
+                false,
+                "bad tool schema",
+            ),
+        ];
+        for (body, retryable, said) in cases {
+            let err = answer(ResponseTemplate::new(200).set_body_json(&body))
+                .await
+                .unwrap_err();
+            assert_eq!(err.retryable, retryable, "{body}: {}", err.message);
+            assert!(err.message.contains(said), "{body}: {}", err.message);
+        }
+        // OpenRouter's stream: comments while it waits, some text, then the error chunk.
+        let stream = format!(
+            ": OPENROUTER PROCESSING\n\ndata: {}\n\ndata: {}\n\n",
+            json!({"choices": [{"index": 0, "delta": {"content": "The plan"}}]}),
+            json!({"error": {"code": "server_error", "message": "Provider disconnected"},
+                   "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}]})
+        );
+        let err = answer(ResponseTemplate::new(200).set_body_raw(stream, "text/event-stream"))
+            .await
+            .unwrap_err();
+        assert!(err.retryable, "{}", err.message);
+        assert!(
+            err.message.contains("Provider disconnected"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[tokio::test]
+    async fn thinking_is_kept_beside_tool_calls_only() {
+        let calls = answer(message(json!({"content": null,
+            "reasoning_content": "Look first.", "reasoning_details": [{"type": "reasoning.text"}],
+            "tool_calls": [{"id": "c1", "type": "function",
+                "function": {"name": "get_event", "arguments": "{}"}}]})))
+        .await
+        .unwrap();
+        assert_eq!(
+            calls.message.reasoning_content.as_deref(),
+            Some("Look first.")
+        );
+        assert!(calls.message.reasoning_details.is_some());
+        let said = serde_json::to_value(&calls.message).unwrap();
+        assert_eq!(said["reasoning_content"], "Look first.", "{said}");
+        assert!(
+            serde_json::to_value(calls.message.without_reasoning())
+                .unwrap()
+                .get("reasoning_content")
+                .is_none()
+        );
+        let last_word = answer(message(json!({"content": "Done.",
+            "reasoning_content": "Thought a lot.", "reasoning": "also"})))
+        .await
+        .unwrap();
+        assert_eq!(last_word.message, Message::assistant("Done."));
     }
 
     #[tokio::test]

@@ -89,6 +89,10 @@ struct Whole {
     role: Option<String>,
     content: String,
     refusal: String,
+    /// Thinking a server streams beside the calls (DeepSeek's), and OpenRouter's details of
+    /// it, to be sent back with them.
+    reasoning_content: Option<String>,
+    reasoning_details: Vec<Value>,
     tool_calls: Vec<Map<String, Value>>,
     /// Where the stream's call `index` is being built in `tool_calls` (a new call may reuse
     /// an index: see `add_call`).
@@ -126,6 +130,16 @@ impl Whole {
         }
         if let Some(text) = delta.get("refusal").and_then(Value::as_str) {
             self.refusal.push_str(text);
+        }
+        if let Some(text) = delta.get("reasoning_content").and_then(Value::as_str) {
+            self.reasoning_content
+                .get_or_insert_with(String::new)
+                .push_str(text);
+        }
+        match delta.get("reasoning_details") {
+            Some(Value::Array(details)) => self.reasoning_details.extend(details.iter().cloned()),
+            Some(detail @ Value::Object(_)) => self.reasoning_details.push(detail.clone()),
+            _ => {}
         }
         let mut in_this_chunk = std::collections::HashSet::new();
         for (at, call) in delta
@@ -167,8 +181,29 @@ impl Whole {
             let held_id = self.tool_calls[slot].get("id").and_then(Value::as_str);
             id.is_some_and(|id| held_id.is_some_and(|h| h != id))
         };
+        // With neither an index nor an id, a piece that names a tool after the held call's
+        // arguments are whole is the next call (Gemini's stream sends each call so, in a
+        // chunk of its own).
+        let unplaced = piece.get("index").is_none_or(Value::is_null) && id.is_none();
+        let next_call = |slot: usize| {
+            let function = self.tool_calls[slot].get("function");
+            let named =
+                |v: Option<&Value>| v.and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+            unplaced
+                && named(piece.pointer("/function/name"))
+                && named(function.and_then(|f| f.get("name")))
+                && match function.and_then(|f| f.get("arguments")) {
+                    Some(Value::String(args)) => {
+                        serde_json::from_str::<Value>(args).is_ok_and(|v| v.is_object())
+                    }
+                    Some(Value::Object(_)) => true,
+                    _ => false,
+                }
+        };
         let slot = match held {
-            Some(slot) if !in_this_chunk.contains(&index) && !another(slot) => slot,
+            Some(slot) if !in_this_chunk.contains(&index) && !another(slot) && !next_call(slot) => {
+                slot
+            }
             _ => {
                 self.tool_calls.push(Map::new());
                 self.tool_calls.len() - 1
@@ -185,6 +220,10 @@ impl Whole {
             {
                 call.entry(field).or_insert_with(|| value.into());
             }
+        }
+        // Gemini's thought signature comes with the piece that names the call.
+        if let Some(extra) = piece.get("extra_content").filter(|e| !e.is_null()) {
+            call.entry("extra_content").or_insert_with(|| extra.clone());
         }
         let function = call
             .entry("function")
@@ -238,6 +277,12 @@ impl Whole {
         }
         if !self.refusal.is_empty() {
             message["refusal"] = Value::String(self.refusal);
+        }
+        if let Some(text) = self.reasoning_content {
+            message["reasoning_content"] = Value::String(text);
+        }
+        if !self.reasoning_details.is_empty() {
+            message["reasoning_details"] = Value::Array(self.reasoning_details);
         }
         json!({
             "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
@@ -334,6 +379,30 @@ mod tests {
     }
 
     #[test]
+    fn thinking_and_what_a_server_adds_to_a_call_are_kept_to_be_sent_back() {
+        let signature = json!({"google": {"thought_signature": "c2ln"}});
+        let body = stream(&[
+            json!({"choices": [{"index": 0, "delta": {"reasoning_content": "First "}}]}),
+            json!({"choices": [{"index": 0, "delta": {"reasoning_content": "the event.",
+                "reasoning_details": [{"type": "reasoning.encrypted", "data": "x"}]}}]}),
+            json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0,
+                "id": "c1", "extra_content": signature,
+                "function": {"name": "get_event", "arguments": "{}"}}]}}]}),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+        ]);
+        let Streamed::Answer(answer) = assembled(body.as_bytes()) else {
+            panic!("an answer");
+        };
+        let message = &answer["choices"][0]["message"];
+        assert_eq!(message["reasoning_content"], "First the event.");
+        assert_eq!(
+            message["reasoning_details"],
+            json!([{"type": "reasoning.encrypted", "data": "x"}])
+        );
+        assert_eq!(message["tool_calls"][0]["extra_content"], signature);
+    }
+
+    #[test]
     fn an_error_chunk_is_the_answer_and_a_stream_of_nothing_is_none() {
         let body = stream(&[
             json!({"choices": [{"index": 0, "delta": {"content": "par"}}]}),
@@ -395,6 +464,12 @@ mod tests {
                     "list_events",
                     "{\"limit\": 2}",
                 )]),
+                done.clone(),
+            ],
+            // Neither index nor id, one call a chunk.
+            vec![
+                chunk(vec![call(None, "", "get_event", "{}")]),
+                chunk(vec![call(None, "", "list_events", "{\"limit\": 2}")]),
                 done.clone(),
             ],
         ];

@@ -353,7 +353,7 @@ async fn run_task(
         let Some(answered) = answered else {
             return release(state, task, run_failures).await;
         };
-        let reply = match answered {
+        let mut reply = match answered {
             Ok(reply) => {
                 run_failures = 0;
                 reply
@@ -405,6 +405,7 @@ async fn run_task(
             keep_run_cut_short(state, task, &status, &messages[opening_len..]).await?;
             return Ok(status);
         }
+        name_calls_apart(&mut reply.message, &messages, step);
         let calls = reply.message.tool_calls.clone().unwrap_or_default();
         if calls.is_empty() && step + 1 < agent.max_steps as usize {
             // A reply that came while the model wrote what would be its last word was counted
@@ -593,13 +594,39 @@ async fn run_task(
     finish(state, task, ending).await
 }
 
+/// Gives each tool call of `message` an id no other call of the run has: some servers give
+/// none (Gemini's OpenAI-compatible API, LM Studio, a stream whose pieces carry none) or the
+/// same one twice, and the results sent back would then answer no call, or two, which a
+/// strict server refuses, on this request and on every replay of the run kept with them.
+fn name_calls_apart(message: &mut Message, earlier: &[Message], step: usize) {
+    let Some(calls) = message.tool_calls.as_mut() else {
+        return;
+    };
+    let mut taken: std::collections::HashSet<String> = earlier
+        .iter()
+        .flat_map(|m| m.tool_calls.iter().flatten())
+        .map(|c| c.id.clone())
+        .collect();
+    for (n, call) in calls.iter_mut().enumerate() {
+        if call.id.trim().is_empty() || taken.contains(&call.id) {
+            let mut id = format!("call_{step}_{n}");
+            while taken.contains(&id) {
+                id.push('_');
+            }
+            call.id = id;
+        }
+        taken.insert(call.id.clone());
+    }
+}
+
 /// A run that asked, as the conversation keeps it for every later run: long tool results
 /// (an event read in full) cut, since each later run carries them all again.
 fn kept(run: &[Message]) -> Vec<Message> {
     const KEPT_RESULT_CHARS: usize = 4_000;
     run.iter()
         .cloned()
-        .map(|mut m| {
+        .map(|m| {
+            let mut m = m.without_reasoning();
             if m.role == "tool"
                 && let Some(text) = &m.content
                 && text.chars().count() > KEPT_RESULT_CHARS
@@ -939,7 +966,20 @@ async fn opening(state: &AppState, agent: &AgentSpec, task: &TaskRow) -> Vec<Mes
                     messages.push(Message::user(FAILED_RUN_NOTE));
                 }
             }
-            Some("assistant") => messages.push(Message::assistant(content)),
+            // Questions asked together are one message: chat templates that hold roles to
+            // alternate (Mistral's, Gemma's) refuse two assistant messages in a row.
+            Some("assistant") => match messages.last_mut() {
+                Some(last)
+                    if last.role == "assistant"
+                        && last.tool_calls.is_none()
+                        && last.content.is_some() =>
+                {
+                    let said = last.content.get_or_insert_default();
+                    said.push_str("\n\n");
+                    said.push_str(content);
+                }
+                _ => messages.push(Message::assistant(content)),
+            },
             Some("user") => messages.push(reply_message(&conversation::Reply::of(&item))),
             Some("note") if item["kind"] == conversation::REPLY_TIMEOUT => {
                 messages.push(Message::user(TIMED_OUT_NOTE));
@@ -1185,6 +1225,30 @@ mod tests {
                 "function": {"name": "comment", "arguments": "{}"}})).collect::<Vec<_>>()
         }))
         .expect("an assistant message")
+    }
+
+    #[test]
+    fn tool_calls_without_ids_or_with_ids_used_already_are_named_apart() {
+        let ids = |m: &Message| -> Vec<String> {
+            m.tool_calls
+                .iter()
+                .flatten()
+                .map(|c| c.id.clone())
+                .collect()
+        };
+        let earlier = [calls(&["call_a"]), calls(&["call_2_0"])];
+        let cases: [(&[&str], &[&str]); 5] = [
+            (&["x", "y"], &["x", "y"]),
+            (&["", ""], &["call_2_0_", "call_2_1"]),
+            (&["dup", "dup"], &["dup", "call_2_1"]),
+            (&["call_a", " "], &["call_2_0_", "call_2_1"]),
+            (&[], &[]),
+        ];
+        for (given, named) in cases {
+            let mut message = calls(given);
+            name_calls_apart(&mut message, &earlier, 2);
+            assert_eq!(ids(&message), named, "{given:?}");
+        }
     }
 
     #[test]

@@ -47,6 +47,66 @@ async fn a_chat_answer_cut_off_on_its_way_is_retried_not_failed() {
 }
 
 #[tokio::test]
+async fn what_a_model_api_asks_back_with_its_tool_calls_is_sent_back_and_calls_without_ids_get_some()
+ {
+    // Arrange: DeepSeek's thinking beside the calls, Gemini's thought signature on one call,
+    // and two calls with no id (as Gemini's and LM Studio's APIs may give them).
+    let signature = json!({"google": {"thought_signature": "c2lnbmF0dXJl"}});
+    let step = ResponseTemplate::new(200).set_body_json(json!({"choices": [{"index": 0,
+        "message": {"role": "assistant", "content": null,
+            "reasoning_content": "The user wants the event first.",
+            "tool_calls": [
+                {"type": "function", "extra_content": signature,
+                 "function": {"name": "get_event", "arguments": "{}"}},
+                {"id": null, "type": "function",
+                 "function": {"name": "list_events", "arguments": "{}"}}]},
+        "finish_reason": "tool_calls"}]}));
+    let (llm, github) = (
+        fake_llm(vec![step, llm_answer("Done.")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let task_id = app.task_id_of(&open_issue(&app, 43, "Think").await).await;
+
+    // Act
+    let ran = run_next(&app, &runner).await;
+
+    // Assert: the second request carries the thinking and the signature back, and each
+    // result answers a call of its own.
+    assert_eq!(ran, Some((task_id, "done".into())));
+    let requests = chat_requests(&llm).await;
+    let body: Value = serde_json::from_slice(&requests[1].body).expect("JSON request");
+    let messages = body["messages"].as_array().expect("messages");
+    let calling = messages
+        .iter()
+        .find(|m| m["role"] == "assistant" && m["tool_calls"].is_array())
+        .expect("the assistant's calls");
+    assert_eq!(
+        calling["reasoning_content"], "The user wants the event first.",
+        "{calling}"
+    );
+    assert_eq!(calling["tool_calls"][0]["extra_content"], signature);
+    let ids: Vec<&str> = calling["tool_calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 2, "{calling}");
+    assert!(
+        ids.iter().all(|id| !id.is_empty()) && ids[0] != ids[1],
+        "{ids:?}"
+    );
+    let answered: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .filter_map(|m| m["tool_call_id"].as_str())
+        .collect();
+    assert_eq!(answered, ids);
+}
+
+#[tokio::test]
 async fn a_tool_argument_of_the_wrong_type_is_named_with_its_type() {
     // Arrange
     let (llm, github) = (

@@ -707,6 +707,13 @@ async fn a_run_that_asked_twice_resumes_knowing_what_its_tools_did() {
         .position(|m| m["role"] == "user" && m["content"].to_string().contains("Linux, 6.1"))
         .expect("the reply");
     assert!(reply_at > called + 3, "{body}");
+    // The two questions are one assistant message: chat templates that hold roles to
+    // alternate refuse two in a row.
+    let roles: Vec<&str> = messages.iter().filter_map(|m| m["role"].as_str()).collect();
+    assert!(
+        !roles.windows(2).any(|w| w == ["assistant", "assistant"]),
+        "{roles:?}"
+    );
     let shown = app.task(&task_id).await["conversation"].clone();
     assert_eq!(
         shown[0],
