@@ -710,6 +710,10 @@ fn present(
     let url = receiver_url(state, &row.provider, &row.id);
     let takes_token = takes_url_token(row);
     let now = clock::now_ms();
+    let issuer = row
+        .secret_placeholder
+        .then(|| secret_issuer(provider_named(&row.provider).ok()?, &row.options))
+        .flatten();
     WebhookOut {
         id: row.id.clone(),
         name: row.name.clone(),
@@ -728,16 +732,13 @@ fn present(
         created_at: clock::rfc3339(row.created_at),
         updated_at: clock::rfc3339(row.updated_at),
         commands,
-        secret_placeholder: row.secret_placeholder,
+        // A placeholder only while a sender that issues its own secret is named: with the
+        // `sender` option removed, the secret is one to give the sender, as any generated one.
+        secret_placeholder: issuer.is_some(),
         // Said on every look, not only at create: a test signed with the placeholder passes,
         // while the sender's own deliveries are all refused.
-        warnings: row
-            .secret_placeholder
-            .then(|| {
-                let provider = provider_named(&row.provider).ok()?;
-                secret_issuer(provider, &row.options).map(|sender| placeholder_warning(&sender))
-            })
-            .flatten()
+        warnings: issuer
+            .map(|sender| placeholder_warning(&sender))
             .into_iter()
             .collect(),
     }

@@ -168,9 +168,7 @@ impl Store {
     /// Opens (creating if needed) the database, applies migrations and starts the writer.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create folder {}: {e}", dir.display()))
-            })?;
+            create_private_folder(dir)?;
         }
         create_private(path)?;
         // Not as a URI (`file:…?mode=…`), which `Connection::open` would read: the readers
@@ -529,6 +527,19 @@ fn enable_wal(conn: &Connection) -> Result<(), StoreError> {
 /// A path that is a link to a file not made yet (set up to keep the data on another disk) has
 /// that file made so, with its folder: `create_new` refuses to follow the link, and SQLite
 /// would otherwise make it readable by everyone the umask lets read.
+/// Makes the database's folder, and those above it, where missing: owner-only, as the file
+/// is, since the folder holds its copies too (`-wal`, `-journal`). One that exists is left as
+/// it is.
+fn create_private_folder(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| {
+        StoreError::Unavailable(format!("cannot create folder {}: {e}", dir.display()))
+    })
+}
+
 fn create_private(path: &Path) -> Result<(), StoreError> {
     let mut path = path.to_path_buf();
     // A chain of links ends within a few; one longer (or a loop) is left to SQLite to refuse.
@@ -560,9 +571,7 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
             _ => target,
         };
         if let Some(folder) = target.parent().filter(|f| !f.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create folder {}: {e}", folder.display()))
-            })?;
+            create_private_folder(folder)?;
         }
         path = target;
     }
@@ -672,7 +681,7 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn a_database_linked_to_a_file_not_made_yet_is_made_private_with_its_folder() {
+    fn a_database_linked_to_a_file_not_made_yet_is_made_private_with_its_folders() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(dir.path().join("link")).expect("folder");
@@ -682,6 +691,14 @@ mod tests {
         let made = dir.path().join("real/sub/app.db");
         let mode = std::fs::metadata(&made).expect("made").permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        // The folders it made are owner-only too; the one that was there is left as it was.
+        for (folder, private) in [("real", true), ("real/sub", true), ("link", false)] {
+            let mode = std::fs::metadata(dir.path().join(folder))
+                .expect("folder")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077 == 0, private, "{folder}: {mode:o}");
+        }
         // A file there already keeps its owner's permissions.
         std::fs::set_permissions(&made, std::fs::Permissions::from_mode(0o640)).expect("chmod");
         create_private(&dir.path().join("link/app.db")).expect("kept");

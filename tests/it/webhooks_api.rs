@@ -138,6 +138,19 @@ async fn an_openai_webhook_without_a_secret_is_warned_its_generated_one_is_a_pla
     assert!(warning.contains("rotate-secret"), "{openai}");
     assert!(svix.get("warnings").is_none(), "{svix}");
     assert!(given.get("warnings").is_none(), "{given}");
+
+    // With the sender named no more, the generated secret is one to give the sender: neither
+    // flagged nor warned of.
+    let id = openai["id"].as_str().expect("id");
+    let (status, plain) = send_json(
+        app.api(Method::PUT, &format!("/api/webhooks/{id}"))
+            .json(&json!({"options": {"sender": null}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{plain}");
+    let (_, looked) = app.get_json(&format!("/api/webhooks/{id}")).await;
+    assert!(looked.get("secret_placeholder").is_none(), "{looked}");
+    assert!(looked.get("warnings").is_none(), "{looked}");
 }
 
 #[tokio::test]
