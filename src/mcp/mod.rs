@@ -155,8 +155,14 @@ pub fn http_service(
     sessions: &Sessions,
     shutdown: CancellationToken,
 ) -> StreamableHttpService<McpServer, LocalSessionManager> {
+    // No SSE priming event (empty `data:`, an id and `retry`) ahead of a POST's answer or a
+    // GET stream (here, and in the sessions' own settings): the clients that need sessions
+    // are the older ones, and those (the Python SDK's 1.9, the TypeScript SDK's 1.13) take its
+    // empty data for a broken message on every call. It serves only a client resuming a
+    // stream cut before its first message.
     let mut config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(state.config.mcp_sessions)
+        .with_sse_retry(None)
         .with_cancellation_token(shutdown);
     config = match state.config.mcp_allowed_hosts() {
         Some(hosts) => config.with_allowed_hosts(hosts),

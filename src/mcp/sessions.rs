@@ -94,6 +94,8 @@ impl Sessions {
         // Sessions are ended here ([`Sessions::end_idle`]) instead: rmcp counts only messages
         // as activity, not a GET stream left open to hear notifications.
         manager.session_config.keep_alive = None;
+        // No priming event ahead of each answer (see `mcp::http_service`).
+        manager.session_config.sse_retry = None;
         Sessions {
             manager: Arc::new(manager),
             keys,

@@ -93,6 +93,33 @@ async fn ends_within(mut stream: reqwest::Response, secs: u64) -> bool {
 }
 
 #[tokio::test]
+async fn a_sessions_answers_carry_no_event_with_empty_data_which_older_clients_cannot_read() {
+    // Arrange
+    let app = sessions_app().await;
+    let session = open_session(&app, API_KEY).await;
+
+    // Act
+    let ping = json!({"jsonrpc": "2.0", "id": 3, "method": "ping"});
+    let answer = post(&app, API_KEY, Some(&session), ping)
+        .send()
+        .await
+        .expect("ping");
+    let body = answer.text().await.expect("body");
+
+    // Assert: every event's data is a JSON-RPC message.
+    let data: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .collect();
+    assert!(!data.is_empty(), "{body:?}");
+    for d in data {
+        let message: Value = serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+        assert_eq!(message["jsonrpc"], "2.0", "{body:?}");
+    }
+}
+
+#[tokio::test]
 async fn revoking_a_key_ends_the_sessions_it_opened_and_their_streams() {
     // Arrange: a read key's session with its GET stream open and a subscription, beside the
     // configured key's session.
