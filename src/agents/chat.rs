@@ -14,10 +14,15 @@ use reqwest::{Client, redirect};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use super::chat_stream::{Assembler, Streamed};
+
 const USER_AGENT: &str = concat!("webhook-mcp/", env!("CARGO_PKG_VERSION"));
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Text plus tool calls; an answer larger than this is not one the runner can use.
 const READ_LIMIT: usize = 8 * 1024 * 1024;
+/// A streamed answer's bytes, framing and thinking included: far more than its text (a chunk
+/// of some 250 bytes a token through Open WebUI), within reason even for long thinking.
+const STREAM_READ_LIMIT: usize = 256 * 1024 * 1024;
 /// Error messages quote this much of an answer: enough to see why, short enough to log.
 const EXCERPT: usize = 300;
 
@@ -317,18 +322,44 @@ impl ChatClient {
         // Seconds or an HTTP date, read as the outbox reads it.
         let retry_after =
             crate::actions::retry_after(response.headers(), std::time::SystemTime::now());
+        let too_large = || {
+            ChatError::fatal(
+                Some(status.as_u16()),
+                format!("the chat completions answer is larger than {READ_LIMIT} bytes"),
+            )
+        };
+        // The body as it came, up to the limit; a stream (so labelled) is also built into its
+        // answer as it comes, and only that answer is held to the limit (see
+        // `chat_stream::Assembler`).
         let mut body = Vec::new();
+        let mut stream: Option<Assembler> = None;
+        let mut streamed = 0usize;
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|e| self.transport_error(e))?
         {
+            if body.is_empty()
+                && stream.is_none()
+                && status.is_success()
+                && super::chat_stream::said_to_stream(content_type.as_deref())
+            {
+                stream = Some(Assembler::default());
+            }
+            if let Some(assembler) = stream.as_mut() {
+                streamed += chunk.len();
+                assembler.push(&chunk);
+                if assembler.held() > READ_LIMIT || streamed > STREAM_READ_LIMIT {
+                    return Err(too_large());
+                }
+                if body.len() + chunk.len() <= READ_LIMIT {
+                    body.extend_from_slice(&chunk);
+                }
+                continue;
+            }
             if body.len() + chunk.len() > READ_LIMIT {
                 if status.is_success() {
-                    return Err(ChatError::fatal(
-                        Some(status.as_u16()),
-                        format!("the chat completions answer is larger than {READ_LIMIT} bytes"),
-                    ));
+                    return Err(too_large());
                 }
                 break;
             }
@@ -340,7 +371,28 @@ impl ChatClient {
             let body = sent.scrub(&String::from_utf8_lossy(&body));
             return Err(status_error(status, retry_after, body.as_bytes()));
         }
-        let mut reply = parse_reply(content_type.as_deref(), &body).map_err(|e| ChatError {
+        let answer = match stream {
+            Some(assembler) => Answer::Stream {
+                streamed: assembler.finish(),
+                // A whole answer mislabelled as a stream is read from the body, kept whole
+                // only when within the limit.
+                start: &body,
+                whole: streamed == body.len(),
+            },
+            // A stream whose type a proxy dropped is told by how it starts, once read whole.
+            None if super::chat_stream::is_stream(content_type.as_deref(), &body) => {
+                Answer::Stream {
+                    streamed: super::chat_stream::assembled(&body),
+                    start: &body,
+                    whole: true,
+                }
+            }
+            None => Answer::Whole {
+                content_type: content_type.as_deref(),
+                body: &body,
+            },
+        };
+        let mut reply = parse_reply(answer).map_err(|e| ChatError {
             message: sent.scrub(&e.message),
             ..e
         })?;
@@ -443,7 +495,27 @@ fn is_page(content_type: Option<&str>, body: &[u8]) -> bool {
         || start.starts_with("<html")
 }
 
-fn parse_reply(content_type: Option<&str>, body: &[u8]) -> Result<ChatReply, ChatError> {
+/// An answer as read: whole, or a stream already built into its answer.
+enum Answer<'a> {
+    Whole {
+        content_type: Option<&'a str>,
+        body: &'a [u8],
+    },
+    Stream {
+        streamed: Streamed,
+        /// The stream's first bytes (up to the read limit), for a whole answer labelled as a
+        /// stream and for an error's excerpt.
+        start: &'a [u8],
+        /// Whether `start` is all of it.
+        whole: bool,
+    },
+}
+
+fn parse_reply(answer: Answer<'_>) -> Result<ChatReply, ChatError> {
+    let body = match &answer {
+        Answer::Whole { body, .. } => *body,
+        Answer::Stream { start, .. } => *start,
+    };
     let fatal = |message: String| ChatError::fatal(Some(200), message);
     // A body that does not parse was most often cut off on its way (a proxy, a dropped
     // connection): the next call may well come whole, so it is retried as a transport
@@ -457,34 +529,42 @@ fn parse_reply(content_type: Option<&str>, body: &[u8]) -> Result<ChatReply, Cha
         ),
         retry_after: None,
     };
-    let value: Value = if super::chat_stream::is_stream(content_type, body) {
-        use super::chat_stream::{Streamed, assembled};
-        match assembled(body) {
+    let value: Value = match answer {
+        Answer::Stream {
+            streamed, whole, ..
+        } => match streamed {
             Streamed::Answer(value) => value,
             Streamed::CutOff => {
                 return Err(unreadable(
                     "a stream that ended before its end (no finish_reason, no [DONE])".into(),
                 ));
             }
-            // A whole answer mislabelled as a stream.
-            Streamed::Empty => serde_json::from_slice(&crate::lone_surrogates::mended(body))
-                .map_err(|_| unreadable("a stream with no JSON chunk".into()))?,
-        }
-    } else {
-        match serde_json::from_slice(&crate::lone_surrogates::mended(body)) {
-            Ok(value) => value,
-            // A web page in place of an answer (a proxy's or Open WebUI's sign-in page, the
-            // URL of its front end rather than its API) comes back the same on every call.
-            Err(_) if is_page(content_type, body) => {
+            // No chunk: a whole answer mislabelled as a stream, read whole if it was kept so.
+            Streamed::Empty if !whole => {
                 return Err(fatal(format!(
-                    "the chat API URL answered with a web page, not a chat completions \
-                     answer: is it the API's address (Open WebUI's is OPENWEBUI_URL, to which \
-                     /api/chat/completions is added), and is no proxy or sign-in page in front \
-                     of it? It answered: {}",
-                    excerpt(&String::from_utf8_lossy(body))
+                    "the chat completions answer is larger than {READ_LIMIT} bytes"
                 )));
             }
-            Err(e) => return Err(unreadable(format!("not JSON ({e})"))),
+            Streamed::Empty => serde_json::from_slice(&crate::lone_surrogates::mended(body))
+                .map_err(|_| unreadable("a stream with no JSON chunk".into()))?,
+        },
+        Answer::Whole { content_type, .. } => {
+            match serde_json::from_slice(&crate::lone_surrogates::mended(body)) {
+                Ok(value) => value,
+                // A web page in place of an answer (a proxy's or Open WebUI's sign-in page,
+                // the URL of its front end rather than its API) comes back the same on every
+                // call.
+                Err(_) if is_page(content_type, body) => {
+                    return Err(fatal(format!(
+                        "the chat API URL answered with a web page, not a chat completions \
+                         answer: is it the API's address (Open WebUI's is OPENWEBUI_URL, to \
+                         which /api/chat/completions is added), and is no proxy or sign-in page \
+                         in front of it? It answered: {}",
+                        excerpt(&String::from_utf8_lossy(body))
+                    )));
+                }
+                Err(e) => return Err(unreadable(format!("not JSON ({e})"))),
+            }
         }
     };
     if value.is_null() {
@@ -946,6 +1026,34 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_held_to_the_limit_by_its_answer_not_its_framing() {
+        // Long thinking streamed a token a chunk, as Open WebUI passes it on: some 10 MB of
+        // stream for an answer of a few bytes.
+        let thinking = json!({"choices": [{"index": 0, "delta": {"reasoning": "hmm, "}}],
+                              "model": "qwen3:32b", "created": 1_765_000_000,
+                              "id": "chatcmpl-0123456789abcdef0123456789abcdef"})
+        .to_string();
+        let mut stream = format!("data: {thinking}\n\n").repeat(60_000);
+        let end = json!({"choices": [{"index": 0, "delta": {"content": "All good."},
+                                      "finish_reason": "stop"}]});
+        stream.push_str(&format!("data: {end}\n\ndata: [DONE]\n\n"));
+        assert!(stream.len() > READ_LIMIT, "{}", stream.len());
+        let reply = answer(ResponseTemplate::new(200).set_body_raw(stream, "text/event-stream"))
+            .await
+            .unwrap();
+        assert_eq!(reply.message.content.as_deref(), Some("All good."));
+
+        // An answer itself over the limit is still refused.
+        let piece = json!({"choices": [{"index": 0, "delta": {"content": "x".repeat(4096)}}]});
+        let big = format!("data: {piece}\n\n").repeat(READ_LIMIT / 4096 + 1);
+        let err = answer(ResponseTemplate::new(200).set_body_raw(big, "text/event-stream"))
+            .await
+            .unwrap_err();
+        assert!(!err.retryable);
+        assert!(err.message.contains("larger than"), "{}", err.message);
     }
 
     #[tokio::test]

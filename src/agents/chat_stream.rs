@@ -10,13 +10,17 @@ use serde_json::{Map, Value, json};
 /// Whether an answer is a stream: said by its `Content-Type`, or, where a proxy dropped that,
 /// by a body that starts as one.
 pub fn is_stream(content_type: Option<&str>, body: &[u8]) -> bool {
-    let said = content_type.is_some_and(|t| {
+    let text = String::from_utf8_lossy(&body[..body.len().min(64)]);
+    said_to_stream(content_type) || text.trim_start().starts_with("data:")
+}
+
+/// Whether the `Content-Type` says the answer is a stream.
+pub fn said_to_stream(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|t| {
         t.split(';')
             .next()
             .is_some_and(|t| t.trim().eq_ignore_ascii_case("text/event-stream"))
-    });
-    let text = String::from_utf8_lossy(&body[..body.len().min(64)]);
-    said || text.trim_start().starts_with("data:")
+    })
 }
 
 /// What a stream adds up to.
@@ -34,54 +38,118 @@ pub enum Streamed {
     Empty,
 }
 
-/// The one answer a stream adds up to.
+/// The one answer a stream adds up to, read at once.
 pub fn assembled(body: &[u8]) -> Streamed {
-    let mut whole = Whole::default();
-    let mut last = None;
-    let mut done = false;
-    // Lines end in CRLF, LF or a lone CR, as server-sent events allow.
-    let text = String::from_utf8_lossy(body)
-        .replace("\r\n", "\n")
-        .replace('\r', "\n");
-    for data in events(&text) {
+    let mut stream = Assembler::default();
+    stream.push(body);
+    stream.finish()
+}
+
+/// Builds a stream's answer as its bytes come, so that what is held is the answer (its text,
+/// thinking and calls) and the line being read, not the framing around every piece: a
+/// streamed answer is many times its text (Open WebUI passes on each token as a chunk of
+/// about 250 bytes).
+#[derive(Default)]
+pub struct Assembler {
+    /// Bytes of a line not yet ended.
+    pending: Vec<u8>,
+    /// The `data:` lines of the event being read.
+    data: Vec<String>,
+    whole: Whole,
+    last: Option<Value>,
+    /// `[DONE]` came: the rest is not read.
+    done: bool,
+    /// A chunk carrying an `error` came: it is the answer, and the rest is not read.
+    error: Option<Value>,
+}
+
+impl Assembler {
+    /// Reads more of the stream.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.done || self.error.is_some() {
+            return;
+        }
+        self.pending.extend_from_slice(bytes);
+        self.read_lines(false);
+    }
+
+    /// Bytes held: the answer so far and the line being read.
+    pub fn held(&self) -> usize {
+        self.pending.len() + self.whole.held
+    }
+
+    /// The answer, once the stream has ended.
+    pub fn finish(mut self) -> Streamed {
+        self.read_lines(true);
+        self.end_event();
+        if let Some(error) = self.error {
+            return Streamed::Answer(error);
+        }
+        match self.last {
+            None => Streamed::Empty,
+            Some(last) if !self.whole.saw_choices => Streamed::Answer(last),
+            Some(_) if !self.done && self.whole.finish_reason.is_none() => Streamed::CutOff,
+            Some(_) => Streamed::Answer(self.whole.into_answer()),
+        }
+    }
+
+    /// Reads every whole line held; at the end, the last one too. Lines end in CRLF, LF or a
+    /// lone CR, as server-sent events allow; a CR last in what came may be half a CRLF.
+    fn read_lines(&mut self, at_end: bool) {
+        let mut start = 0;
+        while !self.done && self.error.is_none() {
+            let rest = &self.pending[start..];
+            let Some(at) = rest.iter().position(|b| *b == b'\n' || *b == b'\r') else {
+                break;
+            };
+            let crlf = rest[at] == b'\r' && rest.get(at + 1) == Some(&b'\n');
+            if rest[at] == b'\r' && at + 1 == rest.len() && !at_end {
+                break;
+            }
+            let line = String::from_utf8_lossy(&rest[..at]).into_owned();
+            start += at + if crlf { 2 } else { 1 };
+            self.line(&line);
+        }
+        self.pending.drain(..start);
+        if at_end && !self.pending.is_empty() && !self.done && self.error.is_none() {
+            let line = String::from_utf8_lossy(&self.pending).into_owned();
+            self.pending.clear();
+            self.line(&line);
+        }
+    }
+
+    /// One line: a blank one ends an event; `data:` lines are its data, joined by line
+    /// breaks. Comments (`:`) and other fields (`event:`, `id:`) are not data.
+    fn line(&mut self, line: &str) {
+        if line.trim().is_empty() {
+            self.end_event();
+        } else if let Some(data) = line.strip_prefix("data:") {
+            self.data
+                .push(data.strip_prefix(' ').unwrap_or(data).trim_end().to_owned());
+        }
+    }
+
+    fn end_event(&mut self) {
+        if self.data.is_empty() {
+            return;
+        }
+        let data = self.data.join("\n");
+        self.data.clear();
         if data == "[DONE]" {
-            done = true;
-            break;
+            self.done = true;
+            return;
         }
         let Ok(chunk) = serde_json::from_str::<Value>(&crate::lone_surrogates::mended_str(&data))
         else {
-            continue;
+            return;
         };
         if chunk.get("error").is_some_and(|e| !e.is_null()) {
-            return Streamed::Answer(chunk);
+            self.error = Some(chunk);
+            return;
         }
-        whole.add(&chunk);
-        last = Some(chunk);
+        self.whole.add(&chunk);
+        self.last = Some(chunk);
     }
-    match last {
-        None => Streamed::Empty,
-        Some(last) if !whole.saw_choices => Streamed::Answer(last),
-        Some(_) if !done && whole.finish_reason.is_none() => Streamed::CutOff,
-        Some(_) => Streamed::Answer(whole.into_answer()),
-    }
-}
-
-/// Each event's data: its `data:` lines joined by line breaks, as server-sent events define.
-/// Comments (`:`) and other fields (`event:`, `id:`) are not data.
-fn events(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut lines: Vec<&str> = Vec::new();
-    for line in text.lines().chain(std::iter::once("")) {
-        if line.trim().is_empty() {
-            if !lines.is_empty() {
-                out.push(lines.join("\n"));
-                lines.clear();
-            }
-        } else if let Some(data) = line.strip_prefix("data:") {
-            lines.push(data.strip_prefix(' ').unwrap_or(data).trim_end());
-        }
-    }
-    out
 }
 
 #[derive(Default)]
@@ -101,6 +169,8 @@ struct Whole {
     usage: Option<Value>,
     saw_content: bool,
     saw_choices: bool,
+    /// Bytes of the answer so far: its text, thinking, and the calls' names and arguments.
+    held: usize,
 }
 
 impl Whole {
@@ -127,19 +197,26 @@ impl Whole {
         if let Some(text) = delta.get("content").and_then(Value::as_str) {
             self.saw_content = true;
             self.content.push_str(text);
+            self.held += text.len();
         }
         if let Some(text) = delta.get("refusal").and_then(Value::as_str) {
             self.refusal.push_str(text);
+            self.held += text.len();
         }
         if let Some(text) = delta.get("reasoning_content").and_then(Value::as_str) {
             self.reasoning_content
                 .get_or_insert_with(String::new)
                 .push_str(text);
+            self.held += text.len();
         }
-        match delta.get("reasoning_details") {
-            Some(Value::Array(details)) => self.reasoning_details.extend(details.iter().cloned()),
-            Some(detail @ Value::Object(_)) => self.reasoning_details.push(detail.clone()),
-            _ => {}
+        let details = match delta.get("reasoning_details") {
+            Some(Value::Array(details)) => details.iter().collect(),
+            Some(detail @ Value::Object(_)) => vec![detail],
+            _ => Vec::new(),
+        };
+        for detail in details {
+            self.held += detail.to_string().len();
+            self.reasoning_details.push(detail.clone());
         }
         let mut in_this_chunk = std::collections::HashSet::new();
         for (at, call) in delta
@@ -243,6 +320,7 @@ impl Whole {
             // Sent once by most servers, in pieces by some, whole in every chunk by a few.
             if had != name {
                 function.insert("name".into(), format!("{had}{name}").into());
+                self.held += name.len();
             }
         }
         match piece.pointer("/function/arguments") {
@@ -252,9 +330,11 @@ impl Whole {
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 function.insert("arguments".into(), format!("{had}{more}").into());
+                self.held += more.len();
             }
             // Arguments as an object come whole.
             Some(whole @ Value::Object(_)) => {
+                self.held += whole.to_string().len();
                 function.insert("arguments".into(), whole.clone());
             }
             _ => {}
