@@ -61,9 +61,22 @@ impl Feed {
             tokio::select! {
                 () = ended => {},
                 () = send_updates(&peer, &pending) => {},
+                () = session_gone(&peer) => {},
             }
         });
         feed
+    }
+}
+
+/// How often a writer with nothing to send looks whether its session has ended.
+const SESSION_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Ends once `peer`'s session has: ended by its client (DELETE) or closed idle, a session
+/// says nothing to the hub, and a writer waiting for an update that may never come would keep
+/// the session's peer until the next change or subscribe.
+async fn session_gone(peer: &Peer<RoleServer>) {
+    while !peer.is_transport_closed() {
+        tokio::time::sleep(SESSION_CHECK).await;
     }
 }
 

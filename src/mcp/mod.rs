@@ -546,10 +546,13 @@ impl ServerHandler for McpServer {
         // Stateless HTTP has no session for a later push to reach: saying yes would be a
         // subscription that never hears anything.
         // (With sessions on, a client of the per-request protocol still sends none.)
+        // A session id made up by the client, on a server that keeps none, names no session.
         let sessionless_http = context
             .extensions
             .get::<axum::http::request::Parts>()
-            .is_some_and(|parts| !parts.headers.contains_key("mcp-session-id"));
+            .is_some_and(|parts| {
+                !self.state.config.mcp_sessions || !parts.headers.contains_key("mcp-session-id")
+            });
         if sessionless_http {
             return Err(ErrorData::invalid_request(
                 "resources/subscribe needs a session, and this server runs stateless Streamable \

@@ -1920,6 +1920,29 @@ async fn subscribing_without_a_session_or_to_nothing_is_refused_not_silently_acc
     assert!(refused.contains("subscriptions/listen"), "{refused}");
     let nothing = nothing.expect_err("no such event").to_string();
     assert!(nothing.contains("nope"), "{nothing}");
+
+    // A session id the client made up names no session on a server that keeps none.
+    let made_up = stateless
+        .client
+        .post(stateless.url("/mcp"))
+        .bearer_auth(crate::helpers::API_KEY)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .header("mcp-session-id", "made-up")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe",
+                      "params": {"uri": "webhook://gh/events"}}),
+        )
+        .send()
+        .await
+        .expect("POST /mcp")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        made_up.contains("subscriptions/listen") && made_up.contains("\"error\""),
+        "{made_up}"
+    );
 }
 
 /// Listens through `client` (protocol 2026-07-28) to resources that do not exist, each
