@@ -52,15 +52,11 @@ pub async fn refusal(
             ),
         });
     };
-    let params = message.get("params")?;
     // rmcp refuses such a request itself (`-32020`), before acknowledging anything: its
     // resources are not worth looking up.
     if headers.is_some_and(|headers| !headers_agree(headers, version)) {
         return None;
     }
-    let uris = params
-        .pointer("/notifications/resourceSubscriptions")?
-        .as_array()?;
     let id = message.get("id")?.clone();
     let refused = |code, message| {
         Some(Refusal {
@@ -69,6 +65,15 @@ pub async fn refusal(
             code,
             message,
         })
+    };
+    // rmcp reads a listen whose params it cannot read as a method it does not know, and its
+    // answer (`-32601`, a 404 over HTTP) says nothing of what is wrong.
+    if let Some(wrong) = bad_filter(message.get("params")) {
+        return refused(jsonrpc::INVALID_PARAMS, format!("Invalid params: {wrong}"));
+    }
+    let Some(Value::Array(uris)) = message.pointer("/params/notifications/resourceSubscriptions")
+    else {
+        return None;
     };
     if uris.len() > MAX_LISTENED {
         return refused(
@@ -101,6 +106,45 @@ pub async fn refusal(
     refused(code, missing.message.into_owned())
 }
 
+/// What in a listen's `params` rmcp could not read as its filter (`notifications`, with the
+/// kinds of notification it asks for), naming the field.
+fn bad_filter(params: Option<&Value>) -> Option<String> {
+    const URIS: &str = "`params.notifications.resourceSubscriptions`";
+    let Some(notifications) = params.and_then(|params| params.get("notifications")) else {
+        return Some(format!(
+            "`subscriptions/listen` needs `params.notifications`, an object; the resources \
+             to watch go in {URIS}, an array of their URIs"
+        ));
+    };
+    let Value::Object(notifications) = notifications else {
+        return Some(format!(
+            "`params.notifications` must be an object; the resources to watch go in {URIS}, \
+             an array of their URIs"
+        ));
+    };
+    for flag in [
+        "toolsListChanged",
+        "promptsListChanged",
+        "resourcesListChanged",
+    ] {
+        if !matches!(
+            notifications.get(flag),
+            None | Some(Value::Null | Value::Bool(_))
+        ) {
+            return Some(format!(
+                "`params.notifications.{flag}` must be true or false"
+            ));
+        }
+    }
+    match notifications.get("resourceSubscriptions") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(uris)) if uris.iter().all(Value::is_string) => None,
+        Some(_) => Some(format!(
+            "{URIS} must be an array of resource URIs (strings)"
+        )),
+    }
+}
+
 /// Whether the request's headers say what its body does, as rmcp requires from protocol
 /// 2026-07-28 and reads them: its first `MCP-Protocol-Version` the request's own (a second
 /// one rmcp neither reads nor refuses, so it must not spare the request its check here), and
@@ -120,6 +164,68 @@ fn headers_agree(headers: &HeaderMap, version: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_filter_is_refused_exactly_when_rmcp_cannot_read_it_naming_the_field() {
+        let uris = "params.notifications.resourceSubscriptions";
+        let cases = [
+            (
+                json!({"notifications": {"resourceSubscriptions": ["webhook://x/events"]}}),
+                None,
+            ),
+            (json!({"notifications": {}}), None),
+            (
+                json!({"notifications": {"resourceSubscriptions": null}}),
+                None,
+            ),
+            (
+                json!({"notifications": {"toolsListChanged": true, "other": 1}}),
+                None,
+            ),
+            (
+                json!({"filter": {"resourceSubscriptions": ["webhook://x/events"]}}),
+                Some(uris),
+            ),
+            (json!({}), Some("params.notifications")),
+            (json!({"notifications": ["webhook://x/events"]}), Some(uris)),
+            (
+                json!({"notifications": {"resourceSubscriptions": "webhook://x/events"}}),
+                Some(uris),
+            ),
+            (
+                json!({"notifications": {"resourceSubscriptions": [5]}}),
+                Some(uris),
+            ),
+            (
+                json!({"notifications": {"resourceSubscriptions": {}}}),
+                Some(uris),
+            ),
+            (
+                json!({"notifications": {"promptsListChanged": "yes"}}),
+                Some("params.notifications.promptsListChanged"),
+            ),
+        ];
+        for (params, named) in cases {
+            let read = serde_json::from_value::<rmcp::model::SubscriptionsListenRequestParams>(
+                params.clone(),
+            );
+            let wrong = bad_filter(Some(&params));
+            assert_eq!(
+                wrong.is_none(),
+                read.is_ok(),
+                "{params}: {wrong:?}, {read:?}"
+            );
+            match (wrong, named) {
+                (None, None) => {}
+                (Some(wrong), Some(named)) => {
+                    assert!(wrong.contains(&format!("`{named}`")), "{params}: {wrong}")
+                }
+                (wrong, named) => panic!("{params}: {wrong:?}, expected {named:?}"),
+            }
+        }
+        assert!(bad_filter(None).is_some_and(|wrong| wrong.contains(uris)));
+    }
 
     #[test]
     fn only_headers_rmcp_takes_let_a_listen_be_looked_into() {

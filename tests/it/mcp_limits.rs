@@ -146,11 +146,18 @@ async fn sessions_past_a_keys_limit_or_the_servers_are_refused_until_one_ends() 
 /// A `subscriptions/listen` of protocol 2026-07-28 for `uris`, as a client sends it, with the
 /// headers the protocol requires unless `mcp_method` is `None`.
 fn listen(app: &TestApp, uris: &[String], mcp_method: Option<&str>) -> RequestBuilder {
+    let params = json!({"notifications": {"resourceSubscriptions": uris}});
+    listen_with(app, params, mcp_method)
+}
+
+/// A `subscriptions/listen` as [`listen`] sends it, with `params` of the caller's (`_meta`
+/// added).
+fn listen_with(app: &TestApp, mut params: Value, mcp_method: Option<&str>) -> RequestBuilder {
+    params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {}});
     let body = json!({"jsonrpc": "2.0", "id": "l1", "method": "subscriptions/listen",
-        "params": {"notifications": {"resourceSubscriptions": uris},
-            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                      "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
-                      "io.modelcontextprotocol/clientCapabilities": {}}}});
+        "params": params});
     let request = app
         .client
         .post(app.url("/mcp"))
@@ -201,6 +208,39 @@ async fn a_listen_may_name_so_many_resources_and_copies_of_one_are_looked_up_onc
             .starts_with("text/event-stream")),
         "a listen stream"
     );
+}
+
+#[tokio::test]
+async fn a_listen_whose_filter_cannot_be_read_is_32602_naming_the_field_not_an_unknown_method() {
+    // Arrange: what a client gets wrong: another name for the filter, a URI not in a list,
+    // a list of something else.
+    let app = spawn_app().await;
+    app.github_webhook("gh", "s3cret").await;
+    let wrong = [
+        json!({"filter": {"resourceSubscriptions": ["webhook://gh/events"]}}),
+        json!({"notifications": {"resourceSubscriptions": "webhook://gh/events"}}),
+        json!({"notifications": {"resourceSubscriptions": [5]}}),
+    ];
+
+    for params in wrong {
+        // Act
+        let refused = listen_with(&app, params.clone(), Some("subscriptions/listen"))
+            .send()
+            .await
+            .expect("POST");
+        let status = refused.status();
+        let refused = refused.json::<Value>().await.expect("a JSON-RPC error");
+
+        // Assert
+        assert_eq!(status, StatusCode::OK, "{params}: {refused}");
+        assert_eq!(refused["id"], "l1", "{params}: {refused}");
+        assert_eq!(refused["error"]["code"], -32602, "{params}: {refused}");
+        let message = refused["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("`params.notifications.resourceSubscriptions`"),
+            "{params}: {refused}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -489,6 +489,31 @@ async fn over_stdio_a_listen_naming_too_many_resources_is_refused_and_the_next_l
     assert_eq!(ping.expect("the ping is answered")["id"], 11);
 }
 
+#[tokio::test]
+async fn over_stdio_a_listen_whose_filter_cannot_be_read_is_32602_naming_the_field() {
+    // Arrange: a listen that names its filter `filter`, as a client may.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut stdio = session(&dir.path().join("stdio.db"), |_| {}).await;
+    let listen = json!({"jsonrpc": "2.0", "id": "l1", "method": "subscriptions/listen",
+        "params": {"filter": {"resourceSubscriptions": ["webhook://x/events"]},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "0"},
+                      "io.modelcontextprotocol/clientCapabilities": {}}}});
+
+    // Act
+    let refused = stdio.exchange(&listen.to_string()).await;
+
+    // Assert: what is wrong, not an unknown method.
+    let refused = refused.expect("the listen is answered");
+    assert_eq!(refused["id"], "l1", "{refused}");
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`params.notifications.resourceSubscriptions`"),
+        "{refused}"
+    );
+}
+
 #[cfg(unix)]
 #[tokio::test]
 async fn a_stdio_server_told_to_stop_by_a_signal_stops_cleanly_with_its_input_still_open() {
