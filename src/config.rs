@@ -82,7 +82,7 @@ pub struct Config {
         long,
         global = true,
         env = "WEBHOOK_MCP_SESSIONS",
-        value_parser = clap::builder::BoolishValueParser::new(), hide_possible_values = true,
+        value_parser = yes_no,
         default_value_t = false,
         // Alone it means yes; `=false` says no (with `=` only, so that the word after the
         // flag stays a subcommand: `--mcp-sessions stdio`).
@@ -129,7 +129,7 @@ pub struct Config {
         long,
         global = true,
         env = "WEBHOOK_MCP_NO_AUTH",
-        value_parser = clap::builder::BoolishValueParser::new(), hide_possible_values = true,
+        value_parser = yes_no,
         default_value_t = false,
         // Alone it means yes; `=false` says no (with `=` only, so that the word after the
         // flag stays a subcommand: `--no-auth stdio`).
@@ -186,7 +186,7 @@ pub struct Config {
 
     /// Run the outbox worker (turn off to only receive and store). `stdio`: off unless given.
     #[arg(long, global = true, env = "WEBHOOK_MCP_WORKER",
-        value_parser = clap::builder::BoolishValueParser::new(), hide_possible_values = true, default_value_t = true, action = clap::ArgAction::Set)]
+        value_parser = yes_no, default_value_t = true, action = clap::ArgAction::Set)]
     pub worker: bool,
 
     #[command(flatten)]
@@ -360,7 +360,7 @@ pub struct Config {
         long,
         global = true,
         env = "WEBHOOK_MCP_BENCH_ROUTES",
-        value_parser = clap::builder::BoolishValueParser::new(),
+        value_parser = yes_no,
         default_value_t = false,
         hide = true
     )]
@@ -603,6 +603,16 @@ fn between_one_and(
     }
 }
 
+/// A yes/no setting: the words clap's `BoolishValueParser` takes (any case), refused with
+/// the ones to use, where clap says only "value was not a boolean".
+fn yes_no(given: &str) -> Result<bool, String> {
+    match given.to_lowercase().as_str() {
+        "yes" | "y" | "true" | "t" | "on" | "1" => Ok(true),
+        "no" | "n" | "false" | "f" | "off" | "0" => Ok(false),
+        _ => Err("expected yes or no (or true/false, on/off, 1/0)".into()),
+    }
+}
+
 fn at_least_one(given: &str) -> Result<usize, String> {
     match given.trim().parse::<usize>() {
         Ok(0) => Err("must be at least 1: 0 would stop all the work it counts".into()),
@@ -691,7 +701,7 @@ pub struct AgentSettings {
     /// Run the built-in runner in this process (it runs only when a chat API is set).
     /// `stdio`: off unless given.
     #[arg(long, global = true, env = "WEBHOOK_MCP_RUNNER",
-        value_parser = clap::builder::BoolishValueParser::new(), hide_possible_values = true, default_value_t = true, action = clap::ArgAction::Set)]
+        value_parser = yes_no, default_value_t = true, action = clap::ArgAction::Set)]
     pub runner: bool,
     /// How many tasks run at the same time.
     #[arg(

@@ -172,8 +172,12 @@ fn exit_naming_variable(error: clap::Error) -> ! {
         .chain(command.get_arguments())
         .find(|a| {
             arg.as_deref().is_some_and(|shown| {
+                // `--listen <LISTEN>`, or `--mcp-sessions[=<MCP_SESSIONS>]` for a flag that
+                // may stand alone.
                 a.get_long().is_some_and(|long| {
-                    shown.starts_with(&format!("--{long} ")) || shown == format!("--{long}")
+                    shown.starts_with(&format!("--{long} "))
+                        || shown.starts_with(&format!("--{long}["))
+                        || shown == format!("--{long}")
                 })
             })
         })

@@ -1553,6 +1553,42 @@ async fn a_key_revoked_while_its_request_body_is_coming_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_yes_no_setting_refused_names_its_environment_variable_and_the_words_it_takes() {
+    // Arrange: flags that may stand alone (`--mcp-sessions`) and one that takes a word.
+    let run = |variable: &str| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"));
+        for (key, _) in std::env::vars() {
+            if key.starts_with("WEBHOOK_MCP_") {
+                command.env_remove(key);
+            }
+        }
+        command.arg("serve").env(variable, "maybe");
+        command.output().expect("run webhook-mcp")
+    };
+
+    for variable in [
+        "WEBHOOK_MCP_SESSIONS",
+        "WEBHOOK_MCP_NO_AUTH",
+        "WEBHOOK_MCP_WORKER",
+    ] {
+        // Act
+        let refused = run(variable);
+
+        // Assert
+        let said = String::from_utf8_lossy(&refused.stderr).into_owned();
+        assert_eq!(refused.status.code(), Some(2), "{variable}: {said}");
+        assert!(
+            said.contains(&format!("environment variable {variable}")),
+            "{variable}: {said}"
+        );
+        assert!(
+            said.contains("yes or no") && !said.contains("not a boolean"),
+            "{variable}: {said}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_setting_refused_by_the_command_line_parser_names_its_environment_variable() {
     // Arrange: as a compose file sets it.
     let run = |with_env: bool| {
