@@ -16,7 +16,8 @@ pub struct Config {
         long,
         global = true,
         env = "WEBHOOK_MCP_LISTEN",
-        default_value = "127.0.0.1:8086"
+        default_value = "127.0.0.1:8086",
+        value_parser = ip_and_port
     )]
     pub listen: SocketAddr,
 
@@ -603,6 +604,16 @@ fn between_one_and(
     }
 }
 
+/// The address to listen on. `SocketAddr` alone says only "invalid socket address syntax",
+/// which does not tell someone who wrote `localhost:8086` that a host name is not taken.
+fn ip_and_port(given: &str) -> Result<SocketAddr, String> {
+    given.parse().map_err(|_| {
+        "expected an IP address and a port, such as 127.0.0.1:8086 (this machine only) or \
+         0.0.0.0:8086 (every interface), not a host name"
+            .into()
+    })
+}
+
 /// A yes/no setting: the words clap's `BoolishValueParser` takes (any case), refused with
 /// the ones to use, where clap says only "value was not a boolean".
 fn yes_no(given: &str) -> Result<bool, String> {
@@ -907,6 +918,27 @@ mod tests {
             let huge = Cli::try_parse_from(["webhook-mcp", flag, "18446744073709551615"]);
             assert!(huge.is_err(), "{flag}");
         }
+    }
+
+    #[test]
+    fn a_listen_address_that_is_not_an_ip_and_port_is_refused_saying_which_it_takes() {
+        for given in [
+            "localhost:8086",
+            "127.0.0.1",
+            "8086",
+            "http://127.0.0.1:8086",
+        ] {
+            let refused = Cli::try_parse_from(["webhook-mcp", "--listen", given])
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(
+                refused.contains("IP address and a port") && refused.contains("0.0.0.0:8086"),
+                "{given}: {refused}"
+            );
+        }
+        let cli = Cli::try_parse_from(["webhook-mcp", "--listen", "[::1]:8086"]).expect("parses");
+        assert_eq!(cli.config.listen, "[::1]:8086".parse().unwrap());
     }
 
     #[test]
