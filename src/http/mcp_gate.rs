@@ -71,7 +71,7 @@ pub async fn check_mcp_post(
     let sessions = request.extensions().get::<Arc<Sessions>>().cloned();
     let opening = match take_a_place(sessions, &key, &body.value).await {
         Ok(opening) => opening,
-        Err(refusal) => return refusal.into_response(),
+        Err(refused) => return refused,
     };
     let capped = request.extensions().get::<RoleCapped>().cloned();
     let classified = classify_mcp(&body, key.scope == Scope::Read);
@@ -135,29 +135,35 @@ fn stray_response(request: &Request, message: &Value) -> Option<Refusal> {
 
 /// For an `initialize` that would open a session (sessions on, none named: the session check
 /// put [`Sessions`] in the extensions), a place among the sessions, or its refusal: `429`
-/// when the key holds as many as a key may, `503` when the server holds as many as it keeps.
+/// when the key holds as many as a key may (with a `Retry-After` for when one of them will
+/// have ended for want of use), `503` when the server holds as many as it keeps.
 async fn take_a_place(
     sessions: Option<Arc<Sessions>>,
     key: &KeyInfo,
     message: &Value,
-) -> Result<Option<Opening>, Refusal> {
+) -> Result<Option<Opening>, Response> {
     let Some(sessions) = sessions else {
         return Ok(None);
     };
     if message.get("method").and_then(Value::as_str) != Some("initialize") {
         return Ok(None);
     }
-    let idle = crate::mcp::MCP_SESSION_IDLE_LIMIT.as_secs() / 60;
-    let (status, text) = match sessions.reserve(key.id.clone()).await {
+    let idle = sessions.idle_limit().as_secs() / 60;
+    let (status, text, retry_after) = match sessions.reserve(key.id.clone()).await {
         Ok(opening) => return Ok(Some(opening)),
-        Err(Full::Key(most)) => (
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "this API key already holds {most} MCP sessions, the most one key may: end \
-                 those you no longer use (DELETE /mcp with their Mcp-Session-Id), or wait for \
-                 one to end ({idle} minutes after it was last used)"
-            ),
-        ),
+        Err(Full::Key { most, retry_after }) => {
+            let secs = retry_after.as_secs_f64().ceil().max(1.0) as u64;
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "this API key already holds {most} MCP sessions, the most one key may: end \
+                     those you no longer use (DELETE /mcp with their Mcp-Session-Id), or wait \
+                     for one to end ({idle} minutes after it was last used): unless its client \
+                     uses it again, one will have ended within {secs} seconds"
+                ),
+                Some(secs),
+            )
+        }
         Err(Full::All(most)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             format!(
@@ -165,14 +171,22 @@ async fn take_a_place(
                  you no longer use (DELETE /mcp with their Mcp-Session-Id), or try again once \
                  some have ended ({idle} minutes after they were last used)"
             ),
+            None,
         ),
     };
-    Err(Refusal {
+    let mut refused = Refusal {
         status,
         id: message_id(message),
         code: MCP_TRANSPORT_ERROR,
         message: text,
-    })
+    }
+    .into_response();
+    if let Some(secs) = retry_after {
+        refused
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, secs.into());
+    }
+    Err(refused)
 }
 
 fn message_id(message: &Value) -> Value {

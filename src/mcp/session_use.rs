@@ -71,6 +71,14 @@ impl Uses {
             .collect()
     }
 
+    /// How long `session` has had no use under way; `None` while one is (or it is unknown).
+    pub fn idle_for(&self, session: &str) -> Option<Duration> {
+        self.lock()
+            .get(session)
+            .filter(|u| u.under_way == 0)
+            .map(|u| u.idle_since.elapsed())
+    }
+
     /// Keeps only the sessions `live` says are still held.
     pub fn retain(&self, live: impl Fn(&str) -> bool) {
         self.lock().retain(|session, _| live(session));

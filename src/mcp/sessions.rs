@@ -57,8 +57,9 @@ pub struct Sessions {
 /// Why [`Sessions::reserve`] found no room for another session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Full {
-    /// The key holds this many, the most one key may.
-    Key(usize),
+    /// The key holds `most`, the most one key may; one of them is closed for want of use
+    /// within `retry_after` at the latest, unless its client comes back to it first.
+    Key { most: usize, retry_after: Duration },
     /// This many are open in all, the most the server keeps.
     All(usize),
 }
@@ -126,13 +127,39 @@ impl Sessions {
         let held = opened_by.values().filter(|k| **k == key_id).count()
             + opening.get(&key_id).copied().unwrap_or(0);
         if held >= self.per_key {
-            return Err(Full::Key(self.per_key));
+            let sessions = opened_by.iter().filter(|(_, k)| **k == key_id);
+            return Err(Full::Key {
+                most: self.per_key,
+                retry_after: self.first_closed(sessions.map(|(id, _)| id.as_str())),
+            });
         }
         *opening.entry(key_id.clone()).or_default() += 1;
         Ok(Opening {
             sessions: self.clone(),
             key_id,
         })
+    }
+
+    /// How long until the first of `sessions` is closed for want of use, at the latest,
+    /// if no client uses it meanwhile: the one idle longest reaches the idle limit, and the
+    /// sweep after that closes it. One in use now is a whole idle limit away at least.
+    fn first_closed<'a>(&self, sessions: impl Iterator<Item = &'a str>) -> Duration {
+        let to_the_limit = sessions
+            .filter_map(|id| self.uses.idle_for(id))
+            .map(|idle| self.idle_limit.saturating_sub(idle))
+            .min()
+            .unwrap_or(self.idle_limit);
+        to_the_limit + self.sweep_interval()
+    }
+
+    /// How often sessions are looked at to close the idle ones.
+    fn sweep_interval(&self) -> Duration {
+        (self.idle_limit / 4).max(Duration::from_millis(10))
+    }
+
+    /// How long a session no request or stream uses is kept.
+    pub fn idle_limit(&self) -> Duration {
+        self.idle_limit
     }
 
     /// The session manager the Streamable HTTP service is to use.
@@ -248,7 +275,7 @@ impl Sessions {
         if !self.enabled {
             return;
         }
-        let mut ticks = tokio::time::interval((self.idle_limit / 4).max(Duration::from_millis(10)));
+        let mut ticks = tokio::time::interval(self.sweep_interval());
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {

@@ -143,6 +143,45 @@ async fn sessions_past_a_keys_limit_or_the_servers_are_refused_until_one_ends() 
     );
 }
 
+#[tokio::test]
+async fn a_key_at_its_session_limit_is_told_to_retry_when_its_longest_idle_session_will_have_ended()
+{
+    // Arrange: at most 2 sessions per key, each kept 2 minutes idle (looked at every 30 s);
+    // the first opened 2 s before the second.
+    let app = spawn_app_with(|c| {
+        c.mcp_sessions = true;
+        c.mcp_max_sessions_per_key = 2;
+        c.mcp_session_idle_limit = std::time::Duration::from_secs(120);
+    })
+    .await;
+    try_open(&app, API_KEY).await.expect("the first session");
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    try_open(&app, API_KEY).await.expect("the second session");
+
+    // Act
+    let refused = post(&app, API_KEY, &initialize())
+        .send()
+        .await
+        .expect("POST");
+
+    // Assert: the first session reaches the limit in 118 s, and the sweep after that ends
+    // it, within 30 s more.
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("a Retry-After in seconds");
+    assert!((140..=148).contains(&retry_after), "{retry_after}");
+    let body: Value = refused.json().await.expect("JSON");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("within {retry_after} seconds")),
+        "{body}"
+    );
+}
+
 /// A `subscriptions/listen` of protocol 2026-07-28 for `uris`, as a client sends it, with the
 /// headers the protocol requires unless `mcp_method` is `None`.
 fn listen(app: &TestApp, uris: &[String], mcp_method: Option<&str>) -> RequestBuilder {
