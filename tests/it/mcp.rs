@@ -782,7 +782,8 @@ async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
         (
             "create_webhook",
             json!({"name": "x", "provider": "github", "id": "gh"}),
-            "already exists",
+            "already exists; choose another id or omit it. If it is the one an earlier create \
+             made (one whose answer you did not see), look at it with get_webhook `gh`",
         ),
         (
             "add_command",

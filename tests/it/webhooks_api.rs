@@ -271,7 +271,7 @@ async fn the_same_secret_again_suggests_ending_the_grace_only_where_that_would_w
 }
 
 #[tokio::test]
-async fn a_duplicate_id_is_refused_with_409() {
+async fn a_duplicate_id_is_refused_with_409_saying_how_to_take_up_the_existing_one() {
     // Arrange
     let app = spawn_app().await;
     app.create_webhook(json!({"id": "dup", "name": "First", "provider": "github"}))
@@ -283,8 +283,15 @@ async fn a_duplicate_id_is_refused_with_409() {
     })))
     .await;
 
-    // Assert
+    // Assert: an earlier create whose answer was lost is looked at and its secret replaced,
+    // rather than a second webhook made.
     assert_error(&answer, StatusCode::CONFLICT, None);
+    let said = answer.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("GET /api/webhooks/dup")
+            && said.contains("POST /api/webhooks/dup/rotate-secret"),
+        "{said}"
+    );
 }
 
 #[tokio::test]
