@@ -23,13 +23,13 @@ use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult,
-    CustomRequest, CustomResult, DiscoverResult, ErrorCode, GetPromptRequestParams,
-    GetPromptResponse, Implementation, InitializeRequestParams, InitializeResult,
-    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult,
-    PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse,
-    ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
-    UnsubscribeRequestParams,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams,
+    CompleteResult, ContentBlock, CustomRequest, CustomResult, DiscoverResult, ErrorCode,
+    GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
+    InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::AppState;
 use crate::service::audit::{self, AuditChat, AuditEntry, AuditUser, Outcome, tool_target};
 use crate::service::auth::{KeyInfo, Scope};
+use crate::service::webhooks;
 pub use hub::Hub;
 pub use prompts::text as prompt_text;
 pub use session_use::IDLE_LIMIT as MCP_SESSION_IDLE_LIMIT;
@@ -397,9 +398,29 @@ impl ServerHandler for McpServer {
             });
         let user = user_of(&context);
         let chat = chat_of(&context);
+        // update_webhook takes no `secret`: said as a refused argument is (a tool error), with
+        // the tool that does change it.
+        let misplaced_secret = (request.name == "update_webhook")
+            .then_some(request.arguments.as_ref())
+            .flatten()
+            .filter(|arguments| arguments.contains_key("secret"))
+            .map(|arguments| {
+                let id = arguments.get("webhook_id").and_then(|id| id.as_str());
+                let refused = webhooks::secret_is_rotated(id.unwrap_or("{webhook_id}"));
+                CallToolResult::error(vec![ContentBlock::text(format!(
+                    "{} {refused}",
+                    params::DESERIALIZATION_PREFIX
+                ))])
+            });
         let call = self
             .tool_router
             .call(ToolCallContext::new(self, request, context));
+        let call = async move {
+            match misplaced_secret {
+                Some(refused) => Ok(refused.into()),
+                None => call.await,
+            }
+        };
         let Some((actor, status, action, detail)) = audit else {
             return call.await;
         };

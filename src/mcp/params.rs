@@ -12,7 +12,7 @@ use crate::service::field_error::FieldError;
 
 /// rmcp turns an `invalid_params` error starting with this into a tool error (`isError`), which
 /// clients hand to the model, rather than a JSON-RPC error, which they often do not.
-const DESERIALIZATION_PREFIX: &str = "failed to deserialize parameters:";
+pub(super) const DESERIALIZATION_PREFIX: &str = "failed to deserialize parameters:";
 
 /// A tool's arguments, deserialized into `P`. Named `Parameters` because rmcp's `#[tool]`
 /// macro finds the input schema by that name.

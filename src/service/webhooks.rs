@@ -40,6 +40,17 @@ pub struct WebhookPatch {
     pub id: Option<String>,
 }
 
+/// What an update with a `secret` (which it does not take) is told, over both doors: an
+/// "unknown field" alone reads as "the secret cannot be changed".
+pub fn secret_is_rotated(id: &str) -> String {
+    let id = crate::quote::quoted(id);
+    format!(
+        "unknown field `secret`: an update does not change a webhook's secret; rotate_secret \
+         `{id}` (POST /api/webhooks/{id}/rotate-secret) does, with the one given or a new one \
+         generated, the old one still verifying for a grace period"
+    )
+}
+
 /// A rotation: a new secret (given or generated) and how long the old one keeps working.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -835,6 +835,13 @@ async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
             json!({"webhook_id": "gh", "options": [1]}),
             "options",
         ),
+        // The secret is changed by a rotation, not an update.
+        (
+            "update_webhook",
+            json!({"webhook_id": "gh", "secret": "a-new-secret-of-mine"}),
+            "unknown field `secret`: an update does not change a webhook's secret; \
+             rotate_secret `gh` (POST /api/webhooks/gh/rotate-secret) does",
+        ),
         // A blank name is taken as left out; with nothing else given, nothing changes.
         (
             "update_webhook",

@@ -541,6 +541,33 @@ async fn the_receiver_url_uses_the_public_base_url_when_set() {
 }
 
 #[tokio::test]
+async fn a_secret_given_to_an_update_is_refused_pointing_at_rotate_secret() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gh", "name": "GitHub", "provider": "github"}))
+        .await;
+    let put = |body: Value| send_json(app.api(Method::PUT, "/api/webhooks/gh").json(&body));
+
+    // Act
+    let secret = put(json!({"name": "Renamed", "secret": "a-new-secret-of-mine"})).await;
+    let other = put(json!({"colour": "red"})).await;
+
+    // Assert: refused as an unknown field is, saying what changes it; another unknown field
+    // is not told of secrets.
+    assert_error(&secret, StatusCode::BAD_REQUEST, Some("secret"));
+    assert_eq!(secret.1["error"]["code"], "unknown_field", "{}", secret.1);
+    let said = secret.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("rotate_secret `gh` (POST /api/webhooks/gh/rotate-secret)"),
+        "{said}"
+    );
+    let said = other.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(!said.contains("rotate"), "{said}");
+    let (_, unchanged) = app.get_json("/api/webhooks/gh").await;
+    assert_eq!(unchanged["name"], "GitHub", "{unchanged}");
+}
+
+#[tokio::test]
 async fn bad_updates_and_rotations_are_refused_naming_the_field() {
     // Arrange
     let app = spawn_app().await;

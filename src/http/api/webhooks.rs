@@ -60,8 +60,14 @@ async fn get_webhook(
 async fn update_webhook(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    AppJson(patch): AppJson<WebhookPatch>,
+    patch: Result<AppJson<WebhookPatch>, ApiError>,
 ) -> Result<Json<WebhookOut>, ApiError> {
+    let AppJson(patch) = patch.map_err(|mut refused| {
+        if refused.code == "unknown_field" && refused.field.as_deref() == Some("secret") {
+            refused.message = webhooks::secret_is_rotated(&id);
+        }
+        refused
+    })?;
     Ok(Json(webhooks::update(&state, &id, patch).await?))
 }
 
