@@ -165,7 +165,8 @@ async fn a_key_at_its_session_limit_is_told_to_retry_when_its_longest_idle_sessi
         .expect("POST");
 
     // Assert: the first session reaches the limit in 118 s, and the sweep after that ends
-    // it, within 30 s more.
+    // it, within 30 s more (less the time a loaded machine takes between the calls; not the
+    // whole 150 s of a key whose sessions are all in use).
     assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry_after: u64 = refused
         .headers()
@@ -173,7 +174,7 @@ async fn a_key_at_its_session_limit_is_told_to_retry_when_its_longest_idle_sessi
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
         .expect("a Retry-After in seconds");
-    assert!((140..=148).contains(&retry_after), "{retry_after}");
+    assert!((120..=148).contains(&retry_after), "{retry_after}");
     let body: Value = refused.json().await.expect("JSON");
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(
