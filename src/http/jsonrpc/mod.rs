@@ -161,10 +161,24 @@ fn bad_params(method: &str, params: Option<&Map<String, Value>>) -> Option<Strin
     if let Some(wrong) = optional_object("_meta") {
         return Some(wrong);
     }
+    // A prompt's arguments are text, each named (rmcp's own refusal names none of them).
+    let text_arguments = || match field("arguments") {
+        Some(Value::Object(arguments)) => arguments
+            .iter()
+            .find(|(_, value)| !value.is_string())
+            .map(|(name, _)| {
+                format!(
+                    "`params.arguments.{}` must be a string: a prompt's arguments are text",
+                    crate::quote::quoted(name)
+                )
+            }),
+        _ => None,
+    };
     match method {
-        "tools/call" | "prompts/get" => {
-            required_string("name").or_else(|| optional_object("arguments"))
-        }
+        "tools/call" => required_string("name").or_else(|| optional_object("arguments")),
+        "prompts/get" => required_string("name")
+            .or_else(|| optional_object("arguments"))
+            .or_else(text_arguments),
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
             required_string("uri")
         }
@@ -192,7 +206,7 @@ mod tests {
     fn malformed_bodies_get_the_json_rpc_error_that_fits() {
         /// HTTP status, JSON-RPC code, and a part of the message.
         type Expected = Option<(u16, i64, &'static str)>;
-        let cases: [(&str, Expected); 38] = [
+        let cases: [(&str, Expected); 40] = [
             (
                 r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#,
                 Some((400, INVALID_REQUEST, "key `id` appears twice")),
@@ -256,6 +270,18 @@ mod tests {
             (
                 r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":[1]}}"#,
                 Some((200, INVALID_PARAMS, "`params.arguments`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":{"a":"x","event_id":5}}}"#,
+                Some((
+                    200,
+                    INVALID_PARAMS,
+                    "`params.arguments.event_id` must be a string",
+                )),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":{"a":"x"}}}"#,
+                None,
             ),
             (r#"{"jsonrpc":"#, Some((400, PARSE_ERROR, "Parse error"))),
             ("", Some((400, PARSE_ERROR, "Parse error"))),
