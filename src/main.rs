@@ -194,36 +194,52 @@ fn exit_naming_variable(error: clap::Error) -> ! {
 }
 
 /// Resolves at the first Ctrl-C or SIGTERM; a second one then ends the process at once, for
-/// whoever will not wait out the grace given to the work in flight.
-async fn shutdown_signal() {
-    stop_signal().await;
-    tokio::spawn(async {
-        stop_signal().await;
-        tracing::warn!(
-            "a second stop signal: stopping now, without waiting for the work in flight"
-        );
-        std::process::exit(130);
-    });
+/// whoever will not wait out the grace given to the work in flight. The handlers are in place
+/// from this call on, not from the future's first poll: a signal in between ended the process
+/// outright (a stdio client stopping its server just after `initialize` was answered, which
+/// the server may do before it first looks at its stop).
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    let first = stop_signal();
+    async move {
+        first.await;
+        let second = stop_signal();
+        tokio::spawn(async move {
+            second.await;
+            tracing::warn!(
+                "a second stop signal: stopping now, without waiting for the work in flight"
+            );
+            std::process::exit(130);
+        });
+    }
 }
 
-async fn stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// The next Ctrl-C or SIGTERM, listened for from this call on.
+#[cfg(unix)]
+fn stop_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    let terminate = signal(SignalKind::terminate()).ok();
+    let next = |listening: Option<Signal>| async move {
+        match listening {
+            Some(mut signal) => {
+                signal.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending::<()>().await,
         }
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async move {
+        tokio::select! {
+            () = next(interrupt) => {},
+            () = next(terminate) => {},
+        }
+    }
+}
+
+/// The next Ctrl-C.
+#[cfg(not(unix))]
+fn stop_signal() -> impl Future<Output = ()> + Send + 'static {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
