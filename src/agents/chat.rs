@@ -352,7 +352,8 @@ impl ChatClient {
                 if assembler.held() > READ_LIMIT || streamed > STREAM_READ_LIMIT {
                     return Err(too_large());
                 }
-                if body.len() + chunk.len() <= READ_LIMIT {
+                // Its start only, with no gap: what an excerpt quotes.
+                if body.len() == streamed - chunk.len() && body.len() + chunk.len() <= READ_LIMIT {
                     body.extend_from_slice(&chunk);
                 }
                 continue;

@@ -53,8 +53,12 @@ pub fn assembled(body: &[u8]) -> Streamed {
 pub struct Assembler {
     /// Bytes of a line not yet ended.
     pending: Vec<u8>,
-    /// The `data:` lines of the event being read.
+    /// How much of `pending` is known to hold no line end: a long line that comes in many
+    /// pieces is looked through once, not once a piece.
+    scanned: usize,
+    /// The `data:` lines of the event being read, and their bytes.
     data: Vec<String>,
+    data_bytes: usize,
     whole: Whole,
     last: Option<Value>,
     /// `[DONE]` came: the rest is not read.
@@ -73,9 +77,9 @@ impl Assembler {
         self.read_lines(false);
     }
 
-    /// Bytes held: the answer so far and the line being read.
+    /// Bytes held: the answer so far, the event and the line being read.
     pub fn held(&self) -> usize {
-        self.pending.len() + self.whole.held
+        self.pending.len() + self.data_bytes + self.whole.held
     }
 
     /// The answer, once the stream has ended.
@@ -99,18 +103,28 @@ impl Assembler {
         let mut start = 0;
         while !self.done && self.error.is_none() {
             let rest = &self.pending[start..];
-            let Some(at) = rest.iter().position(|b| *b == b'\n' || *b == b'\r') else {
+            let from = self.scanned.saturating_sub(start).min(rest.len());
+            let Some(at) = rest[from..]
+                .iter()
+                .position(|b| *b == b'\n' || *b == b'\r')
+                .map(|at| from + at)
+            else {
+                self.scanned = self.pending.len();
                 break;
             };
             let crlf = rest[at] == b'\r' && rest.get(at + 1) == Some(&b'\n');
             if rest[at] == b'\r' && at + 1 == rest.len() && !at_end {
+                // Half a CRLF, perhaps: looked at again with what comes next.
+                self.scanned = start + at;
                 break;
             }
             let line = String::from_utf8_lossy(&rest[..at]).into_owned();
             start += at + if crlf { 2 } else { 1 };
+            self.scanned = start;
             self.line(&line);
         }
         self.pending.drain(..start);
+        self.scanned = self.scanned.saturating_sub(start);
         if at_end && !self.pending.is_empty() && !self.done && self.error.is_none() {
             let line = String::from_utf8_lossy(&self.pending).into_owned();
             self.pending.clear();
@@ -124,8 +138,9 @@ impl Assembler {
         if line.trim().is_empty() {
             self.end_event();
         } else if let Some(data) = line.strip_prefix("data:") {
-            self.data
-                .push(data.strip_prefix(' ').unwrap_or(data).trim_end().to_owned());
+            let data = data.strip_prefix(' ').unwrap_or(data).trim_end();
+            self.data_bytes += data.len();
+            self.data.push(data.to_owned());
         }
     }
 
@@ -135,6 +150,7 @@ impl Assembler {
         }
         let data = self.data.join("\n");
         self.data.clear();
+        self.data_bytes = 0;
         if data == "[DONE]" {
             self.done = true;
             return;
@@ -261,7 +277,14 @@ impl Whole {
         // With neither an index nor an id, a piece that names a tool after the held call's
         // arguments are whole is the next call (Gemini's stream sends each call so, in a
         // chunk of its own).
-        let unplaced = piece.get("index").is_none_or(Value::is_null) && id.is_none();
+        // Not a piece that only repeats the name (some servers send it in every piece).
+        let opens_arguments = match piece.pointer("/function/arguments") {
+            Some(Value::String(args)) => args.trim_start().starts_with('{'),
+            Some(Value::Object(_)) => true,
+            _ => false,
+        };
+        let unplaced =
+            piece.get("index").is_none_or(Value::is_null) && id.is_none() && opens_arguments;
         let next_call = |slot: usize| {
             let function = self.tool_calls[slot].get("function");
             let named =
@@ -324,12 +347,15 @@ impl Whole {
             }
         }
         match piece.pointer("/function/arguments") {
+            // Appended in place: a copy of all before it for each piece would cost the square
+            // of a long call's pieces.
             Some(Value::String(more)) => {
-                let had = function
-                    .get("arguments")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                function.insert("arguments".into(), format!("{had}{more}").into());
+                match function.get_mut("arguments") {
+                    Some(Value::String(had)) => had.push_str(more),
+                    _ => {
+                        function.insert("arguments".into(), more.clone().into());
+                    }
+                }
                 self.held += more.len();
             }
             // Arguments as an object come whole.
@@ -459,6 +485,28 @@ mod tests {
     }
 
     #[test]
+    fn a_stream_read_a_byte_at_a_time_adds_up_as_when_read_at_once() {
+        let body = concat!(
+            ": keep-alive\r\n\r\n",
+            "data: {\"choices\": [{\"index\": 0, \"delta\": {\"content\": \"Gr\u{fc}\u{df}e \"}}]}\r\n\r\n",
+            "event: message\rdata: {\"choices\": [{\"delta\":\rdata: {\"content\": \"\u{1f980}\"}}]}\r\r",
+            "data: {\"choices\": [{\"index\": 0, \"delta\": {\"tool_calls\": [{\"index\": 0, ",
+            "\"id\": \"c1\", \"function\": {\"name\": \"get_event\", \"arguments\": \"{}\"}}]}, ",
+            "\"finish_reason\": \"tool_calls\"}]}\n\n",
+            "data: [DONE]"
+        );
+        let whole = assembled(body.as_bytes());
+        assert!(matches!(whole, Streamed::Answer(_)), "{whole:?}");
+        for size in [1, 2, 3, 7, 64] {
+            let mut stream = Assembler::default();
+            for piece in body.as_bytes().chunks(size) {
+                stream.push(piece);
+            }
+            assert_eq!(stream.finish(), whole, "pieces of {size}");
+        }
+    }
+
+    #[test]
     fn thinking_and_what_a_server_adds_to_a_call_are_kept_to_be_sent_back() {
         let signature = json!({"google": {"thought_signature": "c2ln"}});
         let body = stream(&[
@@ -550,6 +598,8 @@ mod tests {
             vec![
                 chunk(vec![call(None, "", "get_event", "{}")]),
                 chunk(vec![call(None, "", "list_events", "{\"limit\": 2}")]),
+                // A piece that only repeats the name opens no call of its own.
+                chunk(vec![call(None, "", "list_events", "")]),
                 done.clone(),
             ],
         ];

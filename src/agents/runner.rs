@@ -597,7 +597,9 @@ async fn run_task(
 /// Gives each tool call of `message` an id no other call of the run has: some servers give
 /// none (Gemini's OpenAI-compatible API, LM Studio, a stream whose pieces carry none) or the
 /// same one twice, and the results sent back would then answer no call, or two, which a
-/// strict server refuses, on this request and on every replay of the run kept with them.
+/// strict server refuses, on this request and on every replay of the run kept with them. An
+/// id made here is nine letters and digits (`c00020001`), the only form Mistral's API and
+/// other servers of its models take.
 fn name_calls_apart(message: &mut Message, earlier: &[Message], step: usize) {
     let Some(calls) = message.tool_calls.as_mut() else {
         return;
@@ -609,11 +611,12 @@ fn name_calls_apart(message: &mut Message, earlier: &[Message], step: usize) {
         .collect();
     for (n, call) in calls.iter_mut().enumerate() {
         if call.id.trim().is_empty() || taken.contains(&call.id) {
-            let mut id = format!("call_{step}_{n}");
-            while taken.contains(&id) {
-                id.push('_');
-            }
-            call.id = id;
+            let (step, n) = (step % 10_000, n % 10_000);
+            call.id = ('a'..='z')
+                .chain('A'..='Z')
+                .map(|lead| format!("{lead}{step:04}{n:04}"))
+                .find(|id| !taken.contains(id))
+                .unwrap_or_else(|| format!("c{step:04}{n:04}"));
         }
         taken.insert(call.id.clone());
     }
@@ -1236,12 +1239,12 @@ mod tests {
                 .map(|c| c.id.clone())
                 .collect()
         };
-        let earlier = [calls(&["call_a"]), calls(&["call_2_0"])];
+        let earlier = [calls(&["call_a"]), calls(&["a00020000"])];
         let cases: [(&[&str], &[&str]); 5] = [
             (&["x", "y"], &["x", "y"]),
-            (&["", ""], &["call_2_0_", "call_2_1"]),
-            (&["dup", "dup"], &["dup", "call_2_1"]),
-            (&["call_a", " "], &["call_2_0_", "call_2_1"]),
+            (&["", ""], &["b00020000", "a00020001"]),
+            (&["dup", "dup"], &["dup", "a00020001"]),
+            (&["call_a", " "], &["b00020000", "a00020001"]),
             (&[], &[]),
         ];
         for (given, named) in cases {
