@@ -1042,17 +1042,25 @@ mod tests {
                                       "finish_reason": "stop"}]});
         stream.push_str(&format!("data: {end}\n\ndata: [DONE]\n\n"));
         assert!(stream.len() > READ_LIMIT, "{}", stream.len());
-        let reply = answer(ResponseTemplate::new(200).set_body_raw(stream, "text/event-stream"))
-            .await
-            .unwrap();
+        // Some 10 MB through a debug build: on a loaded machine that takes more than the
+        // other tests' 5 s, and the limit, not the timeout, is what this test is about.
+        let (_server, client) = serve(
+            ResponseTemplate::new(200).set_body_raw(stream, "text/event-stream"),
+            Duration::from_secs(120),
+        )
+        .await;
+        let reply = client.complete(&request()).await.unwrap();
         assert_eq!(reply.message.content.as_deref(), Some("All good."));
 
         // An answer itself over the limit is still refused.
         let piece = json!({"choices": [{"index": 0, "delta": {"content": "x".repeat(4096)}}]});
         let big = format!("data: {piece}\n\n").repeat(READ_LIMIT / 4096 + 1);
-        let err = answer(ResponseTemplate::new(200).set_body_raw(big, "text/event-stream"))
-            .await
-            .unwrap_err();
+        let (_server, client) = serve(
+            ResponseTemplate::new(200).set_body_raw(big, "text/event-stream"),
+            Duration::from_secs(120),
+        )
+        .await;
+        let err = client.complete(&request()).await.unwrap_err();
         assert!(!err.retryable);
         assert!(err.message.contains("larger than"), "{}", err.message);
     }

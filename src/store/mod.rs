@@ -685,6 +685,12 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().expect("temp dir");
         std::fs::create_dir(dir.path().join("link")).expect("folder");
+        // Readable by all, as a folder the user made may be, whatever the umask here.
+        std::fs::set_permissions(
+            dir.path().join("link"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .expect("chmod");
         std::os::unix::fs::symlink("../real/sub/app.db", dir.path().join("link/app.db"))
             .expect("link");
         create_private(&dir.path().join("link/app.db")).expect("created");
