@@ -332,20 +332,15 @@ impl ChatClient {
         // answer as it comes, and only that answer is held to the limit (see
         // `chat_stream::Assembler`).
         let mut body = Vec::new();
-        let mut stream: Option<Assembler> = None;
+        let mut stream = (status.is_success()
+            && super::chat_stream::said_to_stream(content_type.as_deref()))
+        .then(Assembler::default);
         let mut streamed = 0usize;
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|e| self.transport_error(e))?
         {
-            if body.is_empty()
-                && stream.is_none()
-                && status.is_success()
-                && super::chat_stream::said_to_stream(content_type.as_deref())
-            {
-                stream = Some(Assembler::default());
-            }
             if let Some(assembler) = stream.as_mut() {
                 streamed += chunk.len();
                 assembler.push(&chunk);

@@ -972,12 +972,12 @@ async fn opening(state: &AppState, agent: &AgentSpec, task: &TaskRow) -> Vec<Mes
             // Questions asked together are one message: chat templates that hold roles to
             // alternate (Mistral's, Gemma's) refuse two assistant messages in a row.
             Some("assistant") => match messages.last_mut() {
-                Some(last)
-                    if last.role == "assistant"
-                        && last.tool_calls.is_none()
-                        && last.content.is_some() =>
-                {
-                    let said = last.content.get_or_insert_default();
+                Some(Message {
+                    role,
+                    content: Some(said),
+                    tool_calls: None,
+                    ..
+                }) if role == "assistant" => {
                     said.push_str("\n\n");
                     said.push_str(content);
                 }
