@@ -247,6 +247,23 @@ impl ChatError {
     }
 }
 
+/// Whether `url` names one of Azure's AI hosts (`*.openai.azure.com`,
+/// `*.cognitiveservices.azure.com`, `*.services.ai.azure.com`, …).
+fn is_azure(url: &str) -> bool {
+    reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .is_some_and(|host| host.trim_end_matches('.').ends_with(".azure.com"))
+}
+
+/// `key` as an `api-key` header's value, marked sensitive; None when it cannot be one (the
+/// bearer header then fails every call and says why).
+fn api_key_header(key: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(key).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
 /// Calls one chat completions URL. Cheap to clone (the HTTP client is shared).
 #[derive(Debug, Clone)]
 pub struct ChatClient {
@@ -255,6 +272,9 @@ pub struct ChatClient {
     /// `Bearer <key>`, marked sensitive so Debug shows `Sensitive`; Err when the key cannot go
     /// in a header (control characters): every call then fails and says so.
     auth: Result<Option<HeaderValue>, ()>,
+    /// The key alone, for an `api-key` header: sent only to Azure's hosts, whose deployment
+    /// URLs refuse a key given as a bearer token (that is for Entra ID tokens there).
+    azure_key: Option<HeaderValue>,
     timeout: Duration,
 }
 
@@ -271,6 +291,11 @@ impl ChatClient {
                     Some(v)
                 }),
         };
+        let azure_key = api_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|key| !key.is_empty() && is_azure(&url))
+            .and_then(api_key_header);
         let http = Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
@@ -282,6 +307,7 @@ impl ChatClient {
             http,
             url,
             auth,
+            azure_key,
             timeout,
         }
     }
@@ -301,6 +327,11 @@ impl ChatClient {
         })?;
         if let Some(value) = auth {
             builder = builder.header(AUTHORIZATION, value);
+        }
+        if let Some(value) = &self.azure_key {
+            // Beside the bearer one, as Azure's own SDKs send a key: the classic deployment
+            // URLs read only `api-key`, the v1 and AI Foundry ones either.
+            builder = builder.header("api-key", value.clone());
         }
         tracing::debug!(url = %crate::actions::redact_url(&self.url), model = %request.model, messages = request.messages.len(),
             tools = request.tools.len(), "chat completion request");
@@ -803,6 +834,72 @@ mod tests {
         let client = ChatClient::new(url, Some("k".into()), Duration::from_secs(5));
         assert!(!format!("{client:?}").contains("Bearer k"));
         client.complete(&request()).await.unwrap();
+    }
+
+    #[test]
+    fn azure_hosts_are_told_from_others() {
+        for (url, azure) in [
+            (
+                "https://res.openai.azure.com/openai/deployments/d/chat/completions?api-version=2024-10-21",
+                true,
+            ),
+            (
+                "https://res.cognitiveservices.azure.com/openai/v1/chat/completions",
+                true,
+            ),
+            (
+                "https://res.services.ai.azure.com/models/chat/completions",
+                true,
+            ),
+            (
+                "https://RES.OpenAI.Azure.COM./openai/v1/chat/completions",
+                true,
+            ),
+            ("https://api.openai.com/v1/chat/completions", false),
+            ("https://azure.com.example.org/v1/chat/completions", false),
+            ("https://notazure.com/v1/chat/completions", false),
+            ("http://127.0.0.1:8080/api/chat/completions", false),
+            ("not a url", false),
+        ] {
+            assert_eq!(is_azure(url), azure, "{url}");
+            let client = ChatClient::new(url.into(), Some(" k ".into()), Duration::from_secs(5));
+            assert_eq!(client.azure_key.is_some(), azure, "{url}");
+        }
+        let keyless = ChatClient::new(
+            "https://res.openai.azure.com/openai/v1/chat/completions".into(),
+            None,
+            Duration::from_secs(5),
+        );
+        assert!(keyless.azure_key.is_none());
+    }
+
+    #[tokio::test]
+    async fn the_key_goes_as_api_key_too_to_azure_and_only_there() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(PATH))
+            .and(header("authorization", "Bearer k"))
+            .and(header("api-key", "k"))
+            .respond_with(message(json!({"role": "assistant", "content": "azure"})))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(PATH))
+            .respond_with(message(json!({"role": "assistant", "content": "other"})))
+            .mount(&server)
+            .await;
+        let url = openwebui_completions_url(&server.uri());
+        let plain = ChatClient::new(url.clone(), Some("k".into()), Duration::from_secs(5));
+        let reply = plain.complete(&request()).await.unwrap();
+        assert_eq!(reply.message, Message::assistant("other"));
+        // Azure's hosts cannot be reached from a test: the key is set as `new` sets it for them.
+        let azure = ChatClient {
+            azure_key: api_key_header("k"),
+            ..plain
+        };
+        let reply = azure.complete(&request()).await.unwrap();
+        assert_eq!(reply.message, Message::assistant("azure"));
+        assert!(!format!("{azure:?}").contains("\"k\""));
     }
 
     #[tokio::test]

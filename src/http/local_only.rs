@@ -1,11 +1,45 @@
 //! Under `--no-auth`, what stands in for the key check on `/api`, `/mcp` and `/metrics`: a
 //! request must name this machine in `Host` and `Origin`, so that a web page open in a browser
 //! here cannot drive the server (a cross-site form post, or a name rebound to 127.0.0.1).
+//! With a key and `WEBHOOK_MCP_ALLOWED_HOSTS`, `/mcp` holds a browser's `Origin` to the same
+//! names ([`origin_check`]), as the MCP transport asks; rmcp checks `Host` itself.
 
 use std::net::IpAddr;
 
-use axum::http::HeaderMap;
+use axum::extract::{Request, State};
 use axum::http::header::{HOST, ORIGIN};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::error::ApiError;
+use crate::app::AppState;
+
+/// Middleware on `/mcp`: with an allowlist of hosts (and a key: `--no-auth` checks both
+/// headers in the key check), a request whose `Origin` names none of them nor this machine
+/// is 403. A request without `Origin` (any client that is not a web page) passes.
+pub async fn origin_check(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    if !state.config.no_auth
+        && let Some(allowed) = state.config.mcp_allowed_hosts()
+        && let Some(origin) = request.headers().get(ORIGIN)
+    {
+        let origin = origin.to_str().unwrap_or_default();
+        if !names_this_machine(origin, &allowed) {
+            return ApiError::new(
+                StatusCode::FORBIDDEN,
+                "origin_not_allowed",
+                format!(
+                    "the request's Origin `{}` is not one of WEBHOOK_MCP_ALLOWED_HOSTS nor this \
+                     machine (a web page elsewhere may have sent it); add its host there to let \
+                     that page in",
+                    crate::quote::quoted(origin)
+                ),
+            )
+            .for_mcp();
+        }
+    }
+    next.run(request).await
+}
 
 /// Why the request is turned away, or None when it names this machine (or names nothing, as
 /// an HTTP/1.0 client may). `allowed` are the `WEBHOOK_MCP_ALLOWED_HOSTS` entries.

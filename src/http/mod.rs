@@ -55,6 +55,10 @@ pub fn router(
         .layer(middleware::from_fn_with_state(
             sessions,
             crate::mcp::sessions::bind_to_key,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            local_only::origin_check,
         ));
     // Slow clients get at most this long (MCP is left out: its streams are meant to last).
     let timeout = tower_http::timeout::TimeoutLayer::with_status_code(

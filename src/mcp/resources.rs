@@ -23,14 +23,25 @@ pub async fn list(
     state: &AppState,
     cursor: Option<String>,
 ) -> Result<ListResourcesResult, ErrorData> {
+    let cursor = cursor.filter(|c| !c.is_empty());
     let query = webhooks::WebhookQuery {
         provider: None,
         limit: Some(PAGE),
-        cursor: cursor.filter(|c| !c.is_empty()),
+        cursor: cursor.clone(),
     };
     let page = webhooks::list_page(state, query)
         .await
         .map_err(|e| match e {
+            // The service's words name the REST field (`next_cursor`).
+            ServiceError::Invalid { field: Some(f), .. } if f == "cursor" => {
+                ErrorData::invalid_params(
+                    format!(
+                        "`{}` is not a cursor: pass the previous page's `nextCursor` unchanged",
+                        crate::quote::quoted(cursor.as_deref().unwrap_or_default())
+                    ),
+                    None,
+                )
+            }
             ServiceError::Invalid { .. } => ErrorData::invalid_params(e.to_string(), None),
             other => internal(other),
         })?;

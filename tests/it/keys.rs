@@ -263,6 +263,74 @@ async fn without_auth_a_request_naming_another_host_or_origin_is_refused() {
 }
 
 #[tokio::test]
+async fn with_allowed_hosts_an_mcp_request_from_a_web_page_elsewhere_is_refused() {
+    // Arrange: a keyed server that names the hosts /mcp answers to.
+    let app = spawn_app_with(|c| c.mcp_allowed_hosts = vec!["webhook-mcp.example".into()]).await;
+    let ping = |host: &str, origin: Option<&str>| {
+        let mut request = app
+            .client
+            .post(app.url("/mcp"))
+            .bearer_auth(API_KEY)
+            .header("Host", host)
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json, text/event-stream")
+            .body(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string());
+        if let Some(origin) = origin {
+            request = request.header("Origin", origin);
+        }
+        async move {
+            let response = request.send().await.expect("request");
+            let status = response.status();
+            (status, response.text().await.unwrap_or_default())
+        }
+    };
+
+    // Act
+    let elsewhere = ping("webhook-mcp.example", Some("http://evil.example")).await;
+    let null = ping("webhook-mcp.example", Some("null")).await;
+    let listed = ping("webhook-mcp.example", Some("https://webhook-mcp.example")).await;
+    let local = ping("webhook-mcp.example", Some("http://localhost:6274")).await;
+    let no_origin = ping("webhook-mcp.example", None).await;
+    let wrong_host = ping("attacker.example", None).await;
+
+    // Assert: the MCP transport's "an Origin present and invalid is 403".
+    assert_eq!(elsewhere.0, StatusCode::FORBIDDEN, "{}", elsewhere.1);
+    assert!(elsewhere.1.contains("evil.example"), "{}", elsewhere.1);
+    assert!(
+        elsewhere.1.contains("WEBHOOK_MCP_ALLOWED_HOSTS"),
+        "{}",
+        elsewhere.1
+    );
+    assert_eq!(null.0, StatusCode::FORBIDDEN, "{}", null.1);
+    for passed in [&listed, &local, &no_origin] {
+        assert_eq!(passed.0, StatusCode::OK, "{}", passed.1);
+    }
+    assert_eq!(wrong_host.0, StatusCode::FORBIDDEN, "{}", wrong_host.1);
+}
+
+#[tokio::test]
+async fn without_allowed_hosts_a_keyed_mcp_request_is_taken_from_any_origin() {
+    // Arrange: the default, where the bearer key is the guard (a page cannot know it).
+    let app = spawn_app().await;
+
+    // Act
+    let response = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(API_KEY)
+        .header("Origin", "http://elsewhere.example")
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .body(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string())
+        .send()
+        .await
+        .expect("request");
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn an_admin_key_created_over_the_api_manages_webhooks() {
     // Arrange
     let app = spawn_app().await;

@@ -250,6 +250,8 @@ async fn a_cursor_sent_to_a_list_that_never_gives_one_is_invalid_params() {
         Err(rmcp::ServiceError::McpError(e)) => {
             assert_eq!(e.code, ErrorCode::INVALID_PARAMS, "{list}: {e:?}");
             assert!(e.message.contains("`abc`"), "{list}: {}", e.message);
+            // MCP's field is `nextCursor`; REST's `next_cursor` would send a model looking.
+            assert!(!e.message.contains("next_cursor"), "{list}: {}", e.message);
         }
         other => panic!("{list}: {other:?}"),
     };
