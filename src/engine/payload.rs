@@ -230,6 +230,8 @@ pub fn bodies(p: &Value) -> Vec<String> {
             "data.body",
             "data.description",
             "message",
+            // A GitLab release's notes (and a custom sender's, by that name).
+            "description",
             "data.message",
             "data.content",
             // Open WebUI's channel message: its events show the beginning only.
@@ -437,6 +439,9 @@ mod tests {
             "body": "Fixes the crash", "author": {"login": "octocat"}}});
         assert_eq!(bodies(&release), ["Fixes the crash"]);
         assert_eq!(authors(&release), ["octocat"]);
+        let gitlab_release = json!({"object_kind": "release", "action": "create",
+            "name": "v1.1", "tag": "v1.1", "description": "Fixes the crash"});
+        assert_eq!(bodies(&gitlab_release), ["Fixes the crash"]);
         // Slack: an edit's text and writer are in its message; a reaction's channel in its
         // item.
         let edited = json!({"event": {"type": "message", "subtype": "message_changed",

@@ -67,6 +67,7 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
         .or_else(|| issue_in("comment"))
         .or_else(|| issue_in("worklog"))
         .or_else(|| str_at(payload, "/worklog/issueId"));
+    let issue_id = issue_id(payload);
     let src = key.map(|key| {
         // A comment only some may see (a role's or group's; a service desk's internal note)
         // is answered as privately as it was made.
@@ -74,6 +75,10 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
         let d = detail([
             ("key", Some(Value::String(key.clone()))),
             ("id", raw_at(payload, "/issue/id")),
+            // The issue's number, which stays when its key changes (a move to another
+            // project) and is all an older comment event names it by: replies find the
+            // questions asked on the issue by it (`tasks::waiting_on_jira_issue`).
+            ("issue_id", issue_id.map(Value::String)),
             // The issue's address names its site; a comment's does too, where a sender
             // leaves the issue's out.
             (
@@ -93,6 +98,25 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
         source("jira.issue", key, d)
     });
     described(event_type, delivery, src)
+}
+
+/// The issue's id (`10002`), as text: the issue's own, or the one a comment's or worklog's
+/// address names (`…/rest/api/2/issue/10002/comment/10103`), or a worklog's `issueId`. None
+/// when only a key names it.
+pub fn issue_id(payload: &Value) -> Option<String> {
+    let numeric =
+        |id: String| (!id.is_empty() && id.bytes().all(|b| b.is_ascii_digit())).then_some(id);
+    let in_address = |item: &str| {
+        let address = str_at(payload, &format!("/{item}/self"))?;
+        let (_, after) = address.split_once("/issue/")?;
+        let (id, rest) = after.split_once('/')?;
+        (rest.split('/').next() == Some(item)).then(|| id.to_string())
+    };
+    str_at(payload, "/issue/id")
+        .and_then(numeric)
+        .or_else(|| in_address("comment").and_then(numeric))
+        .or_else(|| in_address("worklog").and_then(numeric))
+        .or_else(|| str_at(payload, "/worklog/issueId").and_then(numeric))
 }
 
 #[cfg(test)]
@@ -254,7 +278,8 @@ mod tests {
             (src.kind.as_str(), src.key.as_str()),
             ("jira.issue", "TEST-1")
         );
-        let want = json!({"key": "TEST-1", "id": "10001", "self": "https://x/rest/api/2/10001"});
+        let want = json!({"key": "TEST-1", "id": "10001", "issue_id": "10001",
+            "self": "https://x/rest/api/2/10001"});
         assert_eq!(Some(src.detail), want.as_object().cloned());
         assert_eq!(describe(&headers(&[]), &json!({})).event_type, "unknown");
         // A comment event without its issue: the comment's address names the issue.
@@ -265,6 +290,7 @@ mod tests {
             (src.kind.as_str(), src.key.as_str()),
             ("jira.issue", "10002")
         );
+        assert_eq!(src.detail["issue_id"], "10002");
         let elsewhere = json!({"comment": {"self": "https://x/rest/api/2/issue/10002/worklog/1"}});
         assert!(describe(&h, &elsewhere).source.is_none());
         // A worklog event never carries its issue: the worklog names it.
@@ -281,6 +307,7 @@ mod tests {
                 ("jira.issue", "10148"),
                 "{logged}"
             );
+            assert_eq!(src.detail["issue_id"], "10148", "{logged}");
         }
         // A worklog only a role may see is answered as privately.
         let visibility = json!({"type": "role", "value": "Administrators"});
@@ -288,5 +315,44 @@ mod tests {
             "worklog": {"self": self_, "visibility": visibility}});
         let src = describe(&h, &restricted).source.expect("source");
         assert_eq!(src.detail.get("visibility"), Some(&visibility));
+    }
+
+    #[test]
+    fn the_issue_id_is_read_wherever_the_event_names_it() {
+        let comment_at = "https://jira.acme.test/rest/api/2/issue/26313/comment/10103";
+        let cases = [
+            (
+                json!({"issue": {"id": "10001", "key": "OPS-1"}}),
+                Some("10001"),
+            ),
+            (
+                json!({"issue": {"id": 10001, "key": "OPS-1"}}),
+                Some("10001"),
+            ),
+            (json!({"issue": {"key": "OPS-1"}}), None),
+            (json!({"issue": {"id": "OPS-1"}}), None),
+            (json!({"comment": {"self": comment_at}}), Some("26313")),
+            (
+                json!({"comment": {"self": "https://x/rest/api/2/issue/OPS-1/comment/5"}}),
+                None,
+            ),
+            (
+                json!({"comment": {"self": "https://x/rest/api/2/issue/7/commentary/5"}}),
+                None,
+            ),
+            (
+                json!({"worklog": {"self": "https://x/rest/api/2/issue/10148/worklog/1"}}),
+                Some("10148"),
+            ),
+            (json!({"worklog": {"issueId": "10148"}}), Some("10148")),
+            (
+                json!({"issue": {"id": ""}, "comment": {"self": comment_at}}),
+                Some("26313"),
+            ),
+            (json!({}), None),
+        ];
+        for (payload, want) in cases {
+            assert_eq!(issue_id(&payload).as_deref(), want, "{payload}");
+        }
     }
 }

@@ -34,6 +34,7 @@ use serde_json::Value;
 
 pub use common::random_token;
 pub use custom::CustomOptions;
+pub use jira::issue_id as jira_issue_id;
 pub use site::site_of;
 
 /// Every sender the receiver understands. A closed set, dispatched by `match`.

@@ -531,11 +531,24 @@ pub(super) fn reply_in(
         .then(|| text_at("/data/issueId").or_else(|| text_at("/data/issue/id")))
         .flatten()
         .map(str::to_owned);
+    // A Jira issue keeps its id when it moves to another project (and gets a new key), and an
+    // older Data Center sender's comment event names its issue by that id alone.
+    let jira_issue = (provider == Provider::Jira)
+        .then(|| crate::providers::jira_issue_id(payload))
+        .flatten()
+        .map(|id| {
+            let address = ["/issue/self", "/comment/self"]
+                .into_iter()
+                .find_map(text_at);
+            let site = address.and_then(|a| crate::providers::site_of("jira", a));
+            (id, site)
+        });
     Some(Reply {
         source_key: source_key.to_string(),
         text,
         message,
         linear_issue,
+        jira_issue,
         author: engine::payload::authors(payload).into_iter().next(),
     })
 }

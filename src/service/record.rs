@@ -31,6 +31,9 @@ pub struct Reply {
     pub message: Option<String>,
     /// The Linear issue's id (a UUID), which every comment names, where the key may differ.
     pub linear_issue: Option<String>,
+    /// The Jira issue's id (`10020`), which stays when the key changes, and the site the
+    /// event came from (`https://acme.atlassian.net`), when it names one: ids are the site's.
+    pub jira_issue: Option<(String, Option<String>)>,
     /// Who wrote it, when the event names them: shown with it to an agent that claimed the task.
     pub author: Option<String>,
 }
@@ -149,8 +152,15 @@ pub fn record(
         Some(Reply {
             message: Some(message),
             source_key,
+            jira_issue,
             ..
-        }) => events::twin_answered(conn, &event.webhook_id, source_key, message, event_id)?,
+        }) => {
+            events::twin_answered(conn, &event.webhook_id, source_key, message, event_id)?
+                || match jira_issue {
+                    Some((issue, _)) => jira_twin_answered(conn, event, issue, message, event_id)?,
+                    None => false,
+                }
+        }
         _ => false,
     };
     // (The service's own comment coming back was told apart above: it is no answer.)
@@ -159,6 +169,13 @@ pub fn record(
         if let Some(issue) = &reply.linear_issue {
             for task in tasks::waiting_on_linear_issue(conn, &event.webhook_id, issue)? {
                 if !waiting.iter().any(|t| t.id == task.id) {
+                    waiting.push(task);
+                }
+            }
+        }
+        if let Some((issue, site)) = &reply.jira_issue {
+            for task in tasks::waiting_on_jira_issue(conn, &event.webhook_id, issue)? {
+                if !waiting.iter().any(|t| t.id == task.id) && same_jira_site(&task, site) {
                     waiting.push(task);
                 }
             }
@@ -275,6 +292,42 @@ fn settle_announced(
         resumed.push(task_id.clone());
     }
     Ok(true)
+}
+
+/// Whether the other delivery of a Jira comment (`message`, its id) was taken as an answer
+/// where the two name the issue differently: one by its key, the other (an older Data Center
+/// sender's `comment_created`) by its id alone, so [`events::twin_answered`], which looks on
+/// the same thread key, misses it. Looked for among the replies of the issue's tasks.
+fn jira_twin_answered(
+    conn: &Connection,
+    event: &NewEvent,
+    issue: &str,
+    message: &str,
+    event_id: &str,
+) -> Result<bool, StoreError> {
+    for reply in tasks::replies_on_jira_issue(conn, &event.webhook_id, issue)? {
+        if reply != event_id && events::message_of(conn, &reply)?.as_deref() == Some(message) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether a task found by its Jira issue's id is on the reply's site: ids are numbered per
+/// site, and one webhook may hear several. Either side naming no site is taken as the same.
+fn same_jira_site(task: &TaskRow, site: &Option<String>) -> bool {
+    let task_site = task
+        .source
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+        .and_then(|s| {
+            let address = s.pointer("/detail/self")?.as_str()?.to_owned();
+            crate::providers::site_of("jira", &address)
+        });
+    match (task_site, site) {
+        (Some(task_site), Some(site)) => &task_site == site,
+        _ => true,
+    }
 }
 
 /// Whether the webhook the row was queued for is still the one stored at its id.

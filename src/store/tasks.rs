@@ -206,6 +206,57 @@ fn on_linear_issue() -> String {
     )
 }
 
+/// A task's Jira issue id, as the index `tasks_by_jira_issue` (migration 0022) holds it: the
+/// lookups must use this very expression for SQLite to use the index.
+const JIRA_ISSUE_ID: &str =
+    "(CASE WHEN json_valid(source) THEN json_extract(source, '$.detail.issue_id') END)";
+
+/// Tasks that take a reply (to a question that is out) on a Jira issue, found by the issue's
+/// id (`10020`) whatever key their event gave it: the issue moved to another project since,
+/// or the reply's event (an older Data Center sender's `comment_created`) names only the id.
+pub fn waiting_on_jira_issue(
+    conn: &Connection,
+    webhook_id: &str,
+    issue_id: &str,
+) -> Result<Vec<TaskRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&on_jira_issue())?;
+    let rows = stmt.query_map(params![webhook_id, issue_id], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn on_jira_issue() -> String {
+    format!(
+        "SELECT {READ_COLUMNS} FROM tasks WHERE webhook_id = ?1 AND {TAKES_REPLIES} \
+         AND source_kind = 'jira.issue' AND {JIRA_ISSUE_ID} = ?2 AND {QUESTION_OUT} \
+         ORDER BY id"
+    )
+}
+
+/// The events that the conversations of a Jira issue's tasks took as replies (not late
+/// ones): where the other delivery of a comment is looked for when the two name the issue
+/// differently (its key in one, its id alone in the other).
+pub fn replies_on_jira_issue(
+    conn: &Connection,
+    webhook_id: &str,
+    issue_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(&replies_on_jira_issue_sql())?;
+    let rows = stmt.query_map(params![webhook_id, issue_id], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn replies_on_jira_issue_sql() -> String {
+    format!(
+        "SELECT DISTINCT json_extract(c.value, '$.event_id') FROM tasks \
+           JOIN json_each(CASE WHEN json_valid(tasks.conversation) THEN tasks.conversation \
+                          ELSE '[]' END) c \
+         WHERE tasks.webhook_id = ?1 AND tasks.source_kind = 'jira.issue' \
+           AND {JIRA_ISSUE_ID} = ?2 AND c.type = 'object' \
+           AND json_type(c.value, '$.event_id') = 'text' \
+           AND json_extract(c.value, '$.late') IS NULL"
+    )
+}
+
 /// Whether the event was added to a task's conversation as the reply to its question (not
 /// one kept after the question had timed out: that answered nothing).
 /// Only the tasks `task_replies` names for it are read, not every task of the webhook.
@@ -1186,12 +1237,20 @@ mod tests {
         let conn = migrated();
 
         let linear = plan(&conn, &on_linear_issue());
+        let jira = plan(&conn, &on_jira_issue());
+        let jira_replies = plan(&conn, &replies_on_jira_issue_sql());
         let answered = plan(&conn, ANSWERED_BY);
 
         assert!(
             linear.contains("tasks_by_linear_issue (webhook_id=? AND <expr>=?)"),
             "{linear}"
         );
+        for plan in [&jira, &jira_replies] {
+            assert!(
+                plan.contains("tasks_by_jira_issue (webhook_id=? AND <expr>=?)"),
+                "{plan}"
+            );
+        }
         assert!(
             answered.contains("SEARCH r USING PRIMARY KEY (event_id=?)")
                 && !answered.contains("SCAN t"),
@@ -1237,6 +1296,52 @@ mod tests {
         assert!(answered_by(&conn, "w", "evt_1").unwrap());
         assert!(!answered_by(&conn, "other", "evt_1").unwrap());
         assert!(!answered_by(&conn, "w", "evt_2").unwrap());
+    }
+
+    #[test]
+    fn jira_tasks_made_before_migration_0022_are_found_by_their_issues_id() {
+        let conn = migrated();
+        conn.execute_batch("DROP INDEX tasks_by_jira_issue;")
+            .unwrap();
+        for (id, source) in [
+            (
+                "task_text",
+                r#"{"detail": {"key": "OPS-1", "id": "10001"}}"#,
+            ),
+            (
+                "task_number",
+                r#"{"detail": {"key": "OPS-2", "id": 10002}}"#,
+            ),
+            (
+                "task_named",
+                r#"{"detail": {"key": "OPS-3", "id": "10003", "issue_id": "9"}}"#,
+            ),
+            (
+                "task_key_only",
+                r#"{"detail": {"key": "OPS-4", "id": "OPS-4"}}"#,
+            ),
+            ("task_broken", "not json"),
+        ] {
+            add_task(&conn, id, "waiting_reply", source, "[]");
+        }
+        conn.execute("UPDATE tasks SET source_kind = 'jira.issue'", [])
+            .unwrap();
+
+        conn.execute_batch(include_str!("migrations/0022_jira_issue_ids.sql"))
+            .unwrap();
+
+        let found = |issue: &str| -> Vec<String> {
+            waiting_on_jira_issue(&conn, "w", issue)
+                .unwrap()
+                .into_iter()
+                .map(|t| t.id)
+                .collect()
+        };
+        assert_eq!(found("10001"), ["task_text"]);
+        assert_eq!(found("10002"), ["task_number"]);
+        assert_eq!(found("9"), ["task_named"]);
+        assert!(found("10003").is_empty());
+        assert!(found("OPS-4").is_empty());
     }
 
     #[test]

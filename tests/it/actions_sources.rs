@@ -633,6 +633,99 @@ async fn a_jira_comment_delivered_twice_answers_once_and_starts_no_second_agent(
     assert_eq!(twin["tasks"], json!([]), "{twin}");
 }
 
+/// A Jira Data Center sender's `comment_created`: the comment alone, its address naming the
+/// issue by id.
+fn server_comment_created(comment: &Value, issue_id: &str, base: &str) -> String {
+    let mut comment = comment.clone();
+    let id = comment["id"].as_str().expect("comment id").to_string();
+    comment["self"] = json!(format!("{base}/rest/api/2/issue/{issue_id}/comment/{id}"));
+    json!({"webhookEvent": "comment_created", "comment": comment}).to_string()
+}
+
+#[tokio::test]
+async fn a_data_center_comment_naming_its_issue_by_id_answers_a_question_on_its_key() {
+    for update_first in [true, false] {
+        // Arrange: a question waits on OPS-21 (id 10021); every new comment also starts a
+        // triage task.
+        let jira = MockServer::start().await;
+        let issue = json!({"id": "10021", "key": "OPS-21", "self":
+            format!("{}/rest/api/2/issue/10021", jira.uri()), "fields": {"summary": "Crash"}});
+        let (app, event_id) = jira_question_on(&jira, &issue).await;
+        app.add_command_ok(
+            "jr",
+            json!({"trigger": "comment_created", "action": "create_task", "agent": "brain",
+                   "template": "Triage: {{comment.body}}"}),
+        )
+        .await;
+        let comment = json!({"id": "10053", "author": {"name": "bob"}, "body": "Safari 18"});
+        let as_update = json!({"webhookEvent": "jira:issue_updated",
+            "issue_event_type_name": "issue_commented", "issue": issue, "comment": comment})
+        .to_string();
+        let as_comment = server_comment_created(&comment, "10021", &jira.uri());
+
+        // Act: the sender's two deliveries of the comment, in either order.
+        let (first, second) = if update_first {
+            (&as_update, &as_comment)
+        } else {
+            (&as_comment, &as_update)
+        };
+        accepted(app.post_jira("jr", first, "jira-secret").await).await;
+        let twin = accepted(app.post_jira("jr", second, "jira-secret").await).await;
+
+        // Assert: the question has its answer, once; neither delivery started a second agent.
+        let task = task_of(&app, &event_id).await;
+        assert_eq!(
+            task["status"], "queued",
+            "update first: {update_first}: {task}"
+        );
+        let conversation = task_conversation(&app, task["id"].as_str().expect("task id"));
+        assert_eq!(
+            conversation.matches("Safari 18").count(),
+            1,
+            "update first: {update_first}: {conversation}"
+        );
+        let twin = app.event(&twin).await;
+        assert_eq!(
+            twin["tasks"],
+            json!([]),
+            "update first: {update_first}: {twin}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_comment_on_a_jira_issue_moved_to_another_project_answers_the_question_asked_before() {
+    // Arrange: a question waits on OPS-22 (id 10022), which then moves to DEV as DEV-7.
+    let jira = MockServer::start().await;
+    let site = jira.uri();
+    let issue = json!({"id": "10022", "key": "OPS-22",
+        "self": format!("{site}/rest/api/2/issue/10022"), "fields": {"summary": "Crash"}});
+    let (app, event_id) = jira_question_on(&jira, &issue).await;
+    let moved = json!({"id": "10022", "key": "DEV-7",
+        "self": format!("{site}/rest/api/2/issue/10022"), "fields": {"summary": "Crash"}});
+
+    // Act: a comment on the moved issue; and one on an issue of another site with the same id.
+    let elsewhere = json!({"id": "10022", "key": "ZZ-3",
+        "self": "https://other.atlassian.net/rest/api/2/issue/10022"});
+    let other_site = json!({"webhookEvent": "comment_created", "issue": elsewhere,
+        "comment": {"id": "20001", "author": {"accountId": "5c"}, "body": "not here"}})
+    .to_string();
+    accepted(app.post_jira("jr", &other_site, "jira-secret").await).await;
+    let still_waiting = task_of(&app, &event_id).await;
+    let comment = json!({"webhookEvent": "comment_created", "issue": moved,
+        "comment": {"id": "10054", "author": {"accountId": "5b10"}, "body": "Chrome 131"}})
+    .to_string();
+    accepted(app.post_jira("jr", &comment, "jira-secret").await).await;
+
+    // Assert
+    assert_eq!(still_waiting["status"], "waiting_reply", "{still_waiting}");
+    let task = task_of(&app, &event_id).await;
+    assert_eq!(task["status"], "queued", "{task}");
+    let conversation = task_conversation(&app, task["id"].as_str().expect("task id"));
+    assert!(conversation.contains("Chrome 131"), "{conversation}");
+    assert!(!conversation.contains("not here"), "{conversation}");
+}
+
 #[tokio::test]
 async fn a_slack_thread_message_in_the_channel_gets_a_threaded_reply_with_the_bot_token() {
     // Arrange
