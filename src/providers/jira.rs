@@ -77,7 +77,7 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
             ("id", raw_at(payload, "/issue/id")),
             // The issue's number, which stays when its key changes (a move to another
             // project) and is all an older comment event names it by: replies find the
-            // questions asked on the issue by it (`tasks::waiting_on_jira_issue`).
+            // questions asked on the issue by it (`tasks::waiting_on_issue`).
             ("issue_id", issue_id.map(Value::String)),
             // The issue's address names its site; a comment's does too, where a sender
             // leaves the issue's out.

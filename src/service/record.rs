@@ -15,7 +15,7 @@ use crate::store::StoreError;
 use crate::store::conversation::ReplyFrom;
 use crate::store::events::{self, Inserted, NewEvent};
 use crate::store::outbox::{self, OutboxRow};
-use crate::store::tasks::{self, TaskRow};
+use crate::store::tasks::{self, IssueKind, TaskRow};
 use crate::store::webhooks;
 
 /// The status of an event that is the service's own comment or message coming back.
@@ -167,14 +167,15 @@ pub fn record(
     if let Some(reply) = reply.filter(|_| !twin_answered) {
         let mut waiting = tasks::waiting_on(conn, &event.webhook_id, &reply.source_key)?;
         if let Some(issue) = &reply.linear_issue {
-            for task in tasks::waiting_on_linear_issue(conn, &event.webhook_id, issue)? {
+            for task in tasks::waiting_on_issue(conn, &event.webhook_id, IssueKind::Linear, issue)?
+            {
                 if !waiting.iter().any(|t| t.id == task.id) {
                     waiting.push(task);
                 }
             }
         }
         if let Some((issue, site)) = &reply.jira_issue {
-            for task in tasks::waiting_on_jira_issue(conn, &event.webhook_id, issue)? {
+            for task in tasks::waiting_on_issue(conn, &event.webhook_id, IssueKind::Jira, issue)? {
                 if !waiting.iter().any(|t| t.id == task.id) && same_jira_site(&task, site) {
                     waiting.push(task);
                 }

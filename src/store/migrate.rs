@@ -137,3 +137,67 @@ pub(crate) fn migrate_to(conn: &Connection, version: usize) {
             .unwrap();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    #[test]
+    fn attempts_from_before_0009_are_unanswered_only_when_their_request_went_out() {
+        // Arrange: the database as a build before migration 9 left it, with a question's
+        // failed attempts of the last hour.
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::migrate_to(&conn, 8);
+        conn.execute(
+            "INSERT INTO outbox (id, action, target, status, next_attempt_at, created_at, \
+             updated_at) VALUES ('act_1', 'ask', 'o/r#5', 'dead', 0, 0, 0)",
+            [],
+        )
+        .unwrap();
+        let recent = (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            - 3600)
+            * 1000;
+        let errors = [
+            (1, "GitHub: timed out: operation timed out", true),
+            (
+                2,
+                "GitHub: request failed: connection closed before message completed",
+                true,
+            ),
+            (
+                3,
+                "GitHub: could not connect: Connection refused (os error 111)",
+                false,
+            ),
+            (4, "no GitHub token configured (GITHUB_TOKEN)", false),
+            (5, "gave up: GitHub: timed out: operation timed out", true),
+        ];
+        for (attempt, error, _) in errors {
+            conn.execute(
+                "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, \
+                 outcome, error) VALUES ('act_1', ?1, ?2, 5, 'retry', ?3)",
+                rusqlite::params![attempt, recent, error],
+            )
+            .unwrap();
+        }
+
+        // Act
+        super::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
+
+        // Assert: one that never connected, or never went, posted nothing, so no comment that
+        // comes back with its words is taken for it.
+        for (attempt, error, unanswered) in errors {
+            let marked: bool = conn
+                .query_row(
+                    "SELECT unanswered FROM outbox_attempts WHERE attempt = ?1",
+                    [attempt],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(marked, unanswered, "{error}");
+        }
+    }
+}

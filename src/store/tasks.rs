@@ -181,54 +181,48 @@ pub fn waiting_on(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// A task's Linear issue id, as the index `tasks_by_linear_issue` (migration 0013) holds it:
-/// the lookup must use this very expression for SQLite to use the index.
-const LINEAR_ISSUE_ID: &str =
+/// A task's issue id (a Linear issue's UUID, a Jira issue's `10020`), as the indexes
+/// `tasks_by_linear_issue` (migration 0013) and `tasks_by_jira_issue` (0022) hold it: a lookup
+/// must use this very expression, and name the index's `source_kind`, for SQLite to use them.
+const ISSUE_ID: &str =
     "(CASE WHEN json_valid(source) THEN json_extract(source, '$.detail.issue_id') END)";
 
-/// Tasks that take a reply (to a question that is out) on a Linear issue, found by the issue's id (a UUID) whatever
-/// key their event gave the issue (its `ENG-123`, when the event named it).
-pub fn waiting_on_linear_issue(
+/// Where tasks are also found by their issue's id, whatever key their event gave the issue:
+/// a Linear comment may name its issue by id only (where the issue's events say `ENG-123`); a
+/// Jira issue keeps its id when it moves to another project, and an older Data Center
+/// sender's `comment_created` names it by id alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueKind {
+    Linear,
+    Jira,
+}
+
+impl IssueKind {
+    fn source_kind(self) -> &'static str {
+        match self {
+            IssueKind::Linear => "linear.issue",
+            IssueKind::Jira => "jira.issue",
+        }
+    }
+}
+
+/// Tasks that take a reply (to a question that is out) on an issue, found by the issue's id.
+pub fn waiting_on_issue(
     conn: &Connection,
     webhook_id: &str,
+    kind: IssueKind,
     issue_id: &str,
 ) -> Result<Vec<TaskRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&on_linear_issue())?;
+    let mut stmt = conn.prepare_cached(&on_issue(kind))?;
     let rows = stmt.query_map(params![webhook_id, issue_id], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn on_linear_issue() -> String {
+fn on_issue(kind: IssueKind) -> String {
     format!(
         "SELECT {READ_COLUMNS} FROM tasks WHERE webhook_id = ?1 AND {TAKES_REPLIES} \
-         AND source_kind = 'linear.issue' AND {LINEAR_ISSUE_ID} = ?2 AND {QUESTION_OUT} \
-         ORDER BY id"
-    )
-}
-
-/// A task's Jira issue id, as the index `tasks_by_jira_issue` (migration 0022) holds it: the
-/// lookups must use this very expression for SQLite to use the index.
-const JIRA_ISSUE_ID: &str =
-    "(CASE WHEN json_valid(source) THEN json_extract(source, '$.detail.issue_id') END)";
-
-/// Tasks that take a reply (to a question that is out) on a Jira issue, found by the issue's
-/// id (`10020`) whatever key their event gave it: the issue moved to another project since,
-/// or the reply's event (an older Data Center sender's `comment_created`) names only the id.
-pub fn waiting_on_jira_issue(
-    conn: &Connection,
-    webhook_id: &str,
-    issue_id: &str,
-) -> Result<Vec<TaskRow>, StoreError> {
-    let mut stmt = conn.prepare_cached(&on_jira_issue())?;
-    let rows = stmt.query_map(params![webhook_id, issue_id], from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-fn on_jira_issue() -> String {
-    format!(
-        "SELECT {READ_COLUMNS} FROM tasks WHERE webhook_id = ?1 AND {TAKES_REPLIES} \
-         AND source_kind = 'jira.issue' AND {JIRA_ISSUE_ID} = ?2 AND {QUESTION_OUT} \
-         ORDER BY id"
+         AND source_kind = '{}' AND {ISSUE_ID} = ?2 AND {QUESTION_OUT} ORDER BY id",
+        kind.source_kind()
     )
 }
 
@@ -251,7 +245,7 @@ fn replies_on_jira_issue_sql() -> String {
            JOIN json_each(CASE WHEN json_valid(tasks.conversation) THEN tasks.conversation \
                           ELSE '[]' END) c \
          WHERE tasks.webhook_id = ?1 AND tasks.source_kind = 'jira.issue' \
-           AND {JIRA_ISSUE_ID} = ?2 AND c.type = 'object' \
+           AND {ISSUE_ID} = ?2 AND c.type = 'object' \
            AND json_type(c.value, '$.event_id') = 'text' \
            AND json_extract(c.value, '$.late') IS NULL"
     )
@@ -1236,8 +1230,8 @@ mod tests {
     fn reply_lookups_search_an_index_not_every_task_of_the_webhook() {
         let conn = migrated();
 
-        let linear = plan(&conn, &on_linear_issue());
-        let jira = plan(&conn, &on_jira_issue());
+        let linear = plan(&conn, &on_issue(IssueKind::Linear));
+        let jira = plan(&conn, &on_issue(IssueKind::Jira));
         let jira_replies = plan(&conn, &replies_on_jira_issue_sql());
         let answered = plan(&conn, ANSWERED_BY);
 
@@ -1331,7 +1325,7 @@ mod tests {
             .unwrap();
 
         let found = |issue: &str| -> Vec<String> {
-            waiting_on_jira_issue(&conn, "w", issue)
+            waiting_on_issue(&conn, "w", IssueKind::Jira, issue)
                 .unwrap()
                 .into_iter()
                 .map(|t| t.id)
@@ -1366,7 +1360,7 @@ mod tests {
 
         assert!(answered_by(&conn, "w", "evt_1").unwrap());
         assert!(!answered_by(&conn, "w", "evt_2").unwrap());
-        let found = waiting_on_linear_issue(&conn, "w", "uuid-1").unwrap();
+        let found = waiting_on_issue(&conn, "w", IssueKind::Linear, "uuid-1").unwrap();
         assert_eq!(
             found.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
             ["task_a"]

@@ -3,9 +3,13 @@
 -- announcement may come after a later attempt was delivered under another id.
 ALTER TABLE outbox_attempts ADD COLUMN unanswered INTEGER NOT NULL DEFAULT 0;
 -- Attempts recorded before the column: any of the last day (older ones are never compared)
--- that heard no answer may have posted, if their action is one a provider announces.
+-- whose request went out and heard no answer may have posted, if their action is one a
+-- provider announces. Their errors say which (`actions::client::transport_error`'s words
+-- since the first build): one that timed out or failed on the way, not one that could not
+-- connect, could not be built, or never went (no token configured, a refused target).
 UPDATE outbox_attempts SET unanswered = 1
 WHERE http_status IS NULL AND outcome <> 'delivered'
+  AND (error LIKE '%: timed out: %' OR error LIKE '%: request failed: %')
   AND started_at >= (CAST(strftime('%s', 'now') AS INTEGER) - 86400) * 1000
   AND outbox_id IN (SELECT id FROM outbox
                     WHERE action IN ('ask', 'comment', 'respond', 'post_message'));

@@ -1,7 +1,7 @@
 -- A Jira issue keeps its id when its key changes (moved to another project), and an older
 -- Data Center sender's comment event names its issue by that id alone: replies find the
--- questions asked on an issue by it too (the same expression `tasks::waiting_on_jira_issue`
--- looks it up by, or the index goes unused).
+-- questions asked on an issue by it too (looked up by the very expression `tasks::ISSUE_ID`
+-- holds, or the index goes unused).
 --
 -- Tasks made before their source named the id as `issue_id` take it from the issue's `id`.
 UPDATE tasks
