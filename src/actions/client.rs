@@ -408,7 +408,16 @@ const SECONDARY_LIMIT_WAIT: Duration = Duration::from_secs(60);
 
 /// `Retry-After` as delay-seconds or an HTTP date, relative to `now`.
 pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    retry_after_named(headers, RETRY_AFTER.as_str(), now)
+}
+
+/// [`retry_after`] read from a header of another name that carries the same values.
+pub(crate) fn retry_after_named(
+    headers: &HeaderMap,
+    name: &str,
+    now: SystemTime,
+) -> Option<Duration> {
+    let value = headers.get(name)?.to_str().ok()?.trim();
     if value.bytes().all(|b| b.is_ascii_digit()) && !value.is_empty() {
         // Too large for a u64 is a very long wait (the schedule caps it), not none.
         return Some(

@@ -34,7 +34,7 @@ pub use channels::{
     is_send_message_url, is_unknown_channel, takes_chat_id,
 };
 pub use client::Clients;
-pub(crate) use client::retry_after;
+pub(crate) use client::{retry_after, retry_after_named};
 pub(crate) use describe::{
     host_of, mask_forward_url, mask_url_credentials, masked_url_refusal, redact_any_secret_path,
     redact_secret_path, redact_url, restore_url, segment, shown_target, url_is_credential,

@@ -23,6 +23,8 @@ const READ_LIMIT: usize = 8 * 1024 * 1024;
 /// A streamed answer's bytes, framing and thinking included: far more than its text (a chunk
 /// of some 250 bytes a token through Open WebUI), within reason even for long thinking.
 const STREAM_READ_LIMIT: usize = 256 * 1024 * 1024;
+/// Where LiteLLM's proxy says how long to wait before trying again.
+const LITELLM_RETRY_AFTER: &str = "llm_provider-retry-after";
 /// Error messages quote this much of an answer: enough to see why, short enough to log.
 const EXCERPT: usize = 300;
 
@@ -51,6 +53,11 @@ pub struct Message {
     /// signatures ride in it); kept as `reasoning_content` is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_details: Option<Value>,
+    /// Claude's signed thinking as LiteLLM gives it: with thinking on, LiteLLM (and Anthropic
+    /// behind it) refuses a tool call's turn sent back without its blocks. Kept as
+    /// `reasoning_content` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thinking_blocks: Option<Value>,
 }
 
 impl Message {
@@ -63,6 +70,7 @@ impl Message {
             name: None,
             reasoning_content: None,
             reasoning_details: None,
+            thinking_blocks: None,
         }
     }
 
@@ -70,6 +78,7 @@ impl Message {
     pub fn without_reasoning(mut self) -> Self {
         self.reasoning_content = None;
         self.reasoning_details = None;
+        self.thinking_blocks = None;
         self
     }
     pub fn system(text: impl Into<String>) -> Self {
@@ -350,9 +359,12 @@ impl ChatClient {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        // Seconds or an HTTP date, read as the outbox reads it.
-        let retry_after =
-            crate::actions::retry_after(response.headers(), std::time::SystemTime::now());
+        // Seconds or an HTTP date, read as the outbox reads it. LiteLLM passes its upstream's
+        // on under a name of its own, and its own rate limit's too, with no `Retry-After`.
+        let now = std::time::SystemTime::now();
+        let retry_after = crate::actions::retry_after(response.headers(), now).or_else(|| {
+            crate::actions::retry_after_named(response.headers(), LITELLM_RETRY_AFTER, now)
+        });
         let too_large = || {
             ChatError::fatal(
                 Some(status.as_u16()),
@@ -606,11 +618,23 @@ fn parse_reply(answer: Answer<'_>) -> Result<ChatReply, ChatError> {
         return Err(failed);
     }
     let Some(choice) = choices.and_then(|c| c.first()) else {
-        let why = error_text(&value).map(|m| format!(": {m}"));
-        let why = why.unwrap_or_else(|| format!(": {}", excerpt(&value.to_string())));
+        // A gateway's error in place of choices (as the last chunk of a stream, too, whatever
+        // text came before it) is said as an error, not as an answer missing its choices.
+        let an_error = ["error", "detail"]
+            .iter()
+            .any(|name| value.get(name).is_some_and(|e| !e.is_null()));
+        let said = match error_text(&value) {
+            Some(error) if an_error => {
+                format!("the chat completions API answered with an error: {error}")
+            }
+            why => format!(
+                "the chat completions answer has no choices: {}",
+                why.unwrap_or_else(|| excerpt(&value.to_string()))
+            ),
+        };
         return Err(ChatError {
             retryable: error_in_ok_is_retryable(&value),
-            ..fatal(format!("the chat completions answer has no choices{why}"))
+            ..fatal(said)
         });
     };
     let mut message = match choice.get("message") {
@@ -637,6 +661,10 @@ fn parse_reply(answer: Answer<'_>) -> Result<ChatReply, ChatError> {
         .map_err(|e| fatal(format!("choices[0].message is not a chat message: {e}")))?;
     if message.tool_calls.as_ref().is_none_or(Vec::is_empty) {
         message = message.without_reasoning();
+    } else if message.content.as_deref() == Some("") {
+        // Tool calls with no words are sent back as such: some gateways (LiteLLM, to
+        // Anthropic) fill an empty text with words of their own for the model to read.
+        message.content = None;
     }
     // The model's thinking written into its content is not part of what it says: not posted,
     // and not sent back to it either (as its own chat API would not).
@@ -985,6 +1013,20 @@ mod tests {
         let err = answer(dated).await.unwrap_err();
         let wait = err.retry_after.expect("a wait").as_secs();
         assert!((590..=600).contains(&wait), "{wait} s: {}", err.message);
+        // LiteLLM's proxy passes the wait on under a name of its own; `Retry-After` comes first.
+        let litellm = ResponseTemplate::new(429).insert_header("llm_provider-retry-after", "600");
+        let err = answer(litellm).await.unwrap_err();
+        assert_eq!(err.retry_after, Some(Duration::from_secs(600)));
+        assert!(
+            err.message.contains("Retry-After: 600 s"),
+            "{}",
+            err.message
+        );
+        let both = ResponseTemplate::new(429)
+            .insert_header("retry-after", "5")
+            .insert_header("llm_provider-retry-after", "600");
+        let err = answer(both).await.unwrap_err();
+        assert_eq!(err.retry_after, Some(Duration::from_secs(5)));
     }
 
     /// `Sun, 06 Nov 1994 08:49:37 GMT`, the form HTTP dates take.
@@ -1064,7 +1106,12 @@ mod tests {
                 .await
                 .unwrap_err();
             assert_eq!(err.retryable, retryable, "{body}: {}", err.message);
-            assert!(err.message.contains("no choices"), "{}", err.message);
+            let said = if body["error"].is_null() {
+                "answer has no choices"
+            } else {
+                "answered with an error: "
+            };
+            assert!(err.message.contains(said), "{}", err.message);
         }
     }
 
@@ -1116,6 +1163,22 @@ mod tests {
         assert!(err.retryable, "{}", err.message);
         assert!(
             err.message.contains("Provider disconnected"),
+            "{}",
+            err.message
+        );
+        // LiteLLM's: some text, then a chunk that is an error alone.
+        let stream = format!(
+            "data: {}\n\ndata: {}\n\n",
+            json!({"choices": [{"index": 0, "delta": {"content": "The plan"}}]}),
+            json!({"error": {"message": "upstream went away", "code": "502"}})
+        );
+        let err = answer(ResponseTemplate::new(200).set_body_raw(stream, "text/event-stream"))
+            .await
+            .unwrap_err();
+        assert!(err.retryable, "{}", err.message);
+        assert!(
+            err.message
+                .contains("answered with an error: upstream went away"),
             "{}",
             err.message
         );
@@ -1179,10 +1242,38 @@ mod tests {
                 .is_none()
         );
         let last_word = answer(message(json!({"content": "Done.",
-            "reasoning_content": "Thought a lot.", "reasoning": "also"})))
+            "reasoning_content": "Thought a lot.", "reasoning": "also",
+            "thinking_blocks": [{"type": "thinking", "thinking": "x", "signature": "s"}]})))
         .await
         .unwrap();
         assert_eq!(last_word.message, Message::assistant("Done."));
+    }
+
+    #[tokio::test]
+    async fn litellms_signed_thinking_goes_back_with_the_calls_and_empty_words_as_none() {
+        // LiteLLM's answer for Claude with thinking on: its blocks, signed; text of "".
+        let blocks = json!([{"type": "thinking", "thinking": "Look first.", "signature": "EqoB"},
+            {"type": "redacted_thinking", "data": "EmwK"}]);
+        let calls = answer(message(
+            json!({"content": "", "reasoning_content": "Look first.",
+            "thinking_blocks": blocks, "tool_calls": [{"id": "toolu_1", "type": "function",
+                "function": {"name": "comment", "arguments": "{\"text\": \"On it\"}"}}]}),
+        ))
+        .await
+        .unwrap();
+
+        assert_eq!(calls.message.thinking_blocks, Some(blocks.clone()));
+        let said = serde_json::to_value(&calls.message).unwrap();
+        assert_eq!(said["thinking_blocks"], blocks, "{said}");
+        assert_eq!(said["content"], Value::Null, "{said}");
+        let later = serde_json::to_value(calls.message.without_reasoning()).unwrap();
+        assert!(later.get("thinking_blocks").is_none(), "{later}");
+        // Words beside calls stay words.
+        let worded = answer(message(json!({"content": "Checking.", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_event", "arguments": "{}"}}]})))
+        .await
+        .unwrap();
+        assert_eq!(worded.message.content.as_deref(), Some("Checking."));
     }
 
     #[tokio::test]

@@ -177,6 +177,10 @@ struct Whole {
     /// it, to be sent back with them.
     reasoning_content: Option<String>,
     reasoning_details: Vec<Value>,
+    /// LiteLLM's signed thinking blocks, built from their pieces (see `add_thinking`).
+    thinking_blocks: Vec<Map<String, Value>>,
+    /// Where the stream's block `index` is being built in `thinking_blocks`.
+    thinking_slot_of: std::collections::HashMap<u64, usize>,
     tool_calls: Vec<Map<String, Value>>,
     /// Where the stream's call `index` is being built in `tool_calls` (a new call may reuse
     /// an index: see `add_call`).
@@ -233,6 +237,17 @@ impl Whole {
         for detail in details {
             self.held += detail.to_string().len();
             self.reasoning_details.push(detail.clone());
+        }
+        let blocks = match delta.get("thinking_blocks") {
+            Some(Value::Array(blocks)) => blocks.iter().collect(),
+            Some(block @ Value::Object(_)) => vec![block],
+            _ => Vec::new(),
+        };
+        for block in blocks {
+            if let Some(piece) = block.as_object() {
+                self.held += block.to_string().len();
+                self.add_thinking(piece);
+            }
         }
         let mut in_this_chunk = std::collections::HashSet::new();
         for (at, call) in delta
@@ -367,6 +382,49 @@ impl Whole {
         }
     }
 
+    /// A piece of a thinking block, as LiteLLM streams Claude's: its text in pieces, then its
+    /// signature in a piece of its own, all naming the block's `index`. A piece naming none
+    /// goes on the last block while that is unsigned and of its type. The text adds up; the
+    /// rest (`type`, `signature`, a redacted block's `data`) is taken as given.
+    fn add_thinking(&mut self, piece: &Map<String, Value>) {
+        let index = piece.get("index").and_then(Value::as_u64);
+        let kind = piece.get("type").and_then(Value::as_str);
+        let slot = match index.and_then(|i| self.thinking_slot_of.get(&i)) {
+            Some(&slot) => Some(slot),
+            None if index.is_none() => self.thinking_blocks.last().and_then(|last| {
+                let unsigned = last.get("signature").is_none_or(|s| s.as_str() == Some(""));
+                let same_kind =
+                    kind.is_none_or(|k| last.get("type").and_then(Value::as_str) == Some(k));
+                (unsigned && same_kind).then(|| self.thinking_blocks.len() - 1)
+            }),
+            None => None,
+        };
+        let slot = slot.unwrap_or_else(|| {
+            self.thinking_blocks.push(Map::new());
+            self.thinking_blocks.len() - 1
+        });
+        if let Some(index) = index {
+            self.thinking_slot_of.insert(index, slot);
+        }
+        let block = &mut self.thinking_blocks[slot];
+        for (name, value) in piece {
+            match (name.as_str(), value) {
+                // The stream's own bookkeeping, not part of the block Anthropic takes back.
+                ("index", _) | (_, Value::Null) => {}
+                ("thinking", Value::String(text)) => match block.get_mut("thinking") {
+                    Some(Value::String(so_far)) => so_far.push_str(text),
+                    _ => {
+                        block.insert("thinking".into(), Value::String(text.clone()));
+                    }
+                },
+                (_, Value::String(text)) if text.is_empty() => {}
+                _ => {
+                    block.insert(name.clone(), value.clone());
+                }
+            }
+        }
+    }
+
     fn into_answer(self) -> Value {
         let calls: Vec<Value> = self
             .tool_calls
@@ -389,6 +447,14 @@ impl Whole {
         }
         if !self.reasoning_details.is_empty() {
             message["reasoning_details"] = Value::Array(self.reasoning_details);
+        }
+        if !self.thinking_blocks.is_empty() {
+            let blocks = self
+                .thinking_blocks
+                .into_iter()
+                .map(Value::Object)
+                .collect();
+            message["thinking_blocks"] = Value::Array(blocks);
         }
         json!({
             "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
@@ -443,6 +509,51 @@ mod tests {
             json!({"choices": [{"index": 0, "finish_reason": "stop",
                 "message": {"role": "assistant", "content": "Hello"}}],
                 "usage": {"total_tokens": 7}})
+        );
+    }
+
+    #[test]
+    fn litellms_thinking_block_pieces_add_up_to_signed_blocks() {
+        let delta = |delta: Value| json!({"choices": [{"index": 0, "delta": delta}]});
+        let thinking = |index: Option<u64>, text: &str, signature: Option<&str>| {
+            let mut block = json!({"type": "thinking", "thinking": text});
+            if let Some(index) = index {
+                block["index"] = index.into();
+            }
+            if let Some(signature) = signature {
+                block["signature"] = signature.into();
+            }
+            delta(json!({"reasoning_content": text, "thinking_blocks": [block]}))
+        };
+        let body = stream(&[
+            delta(json!({"role": "assistant", "content": ""})),
+            thinking(Some(0), "First ", None),
+            thinking(Some(0), "the event.", None),
+            thinking(Some(0), "", Some("EqoB")),
+            delta(
+                json!({"thinking_blocks": [{"type": "redacted_thinking", "data": "EmwK",
+                "index": 1}]}),
+            ),
+            // A sender that names no index: pieces go on the last unsigned block.
+            thinking(None, "Then ", None),
+            thinking(None, "the call.", None),
+            thinking(None, "", Some("Fq2C")),
+            delta(
+                json!({"content": "", "tool_calls": [{"index": 0, "id": "toolu_1",
+                "type": "function", "function": {"name": "get_event", "arguments": "{}"}}]}),
+            ),
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+        ]);
+        let Streamed::Answer(answer) = assembled(body.as_bytes()) else {
+            panic!("an answer");
+        };
+        assert_eq!(
+            answer["choices"][0]["message"]["thinking_blocks"],
+            json!([
+                {"type": "thinking", "thinking": "First the event.", "signature": "EqoB"},
+                {"type": "redacted_thinking", "data": "EmwK"},
+                {"type": "thinking", "thinking": "Then the call.", "signature": "Fq2C"},
+            ])
         );
     }
 
