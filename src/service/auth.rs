@@ -338,6 +338,13 @@ pub async fn list(state: &AppState) -> Result<Vec<KeyOut>, ServiceError> {
     Ok(rows.into_iter().map(key_out).collect())
 }
 
+/// One stored key, revoked or not.
+pub async fn get(state: &AppState, id: &str) -> Result<Option<KeyOut>, ServiceError> {
+    let id = id.to_string();
+    let row = state.store.read(move |db| api_keys::get(db, &id)).await?;
+    Ok(row.map(key_out))
+}
+
 /// Characters that show as nothing or reorder the text around them: a name with them can look
 /// like another.
 fn invisible(c: char) -> bool {

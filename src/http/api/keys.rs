@@ -58,7 +58,7 @@ async fn revoke_key(
 ) -> Result<Response, ApiError> {
     // Named in the log by what it was: a revocation has no body, and a read key reading the
     // log cannot list the keys.
-    let revoked = auth::list(&state).await?.into_iter().find(|k| k.id == id);
+    let revoked = auth::get(&state, &id).await?;
     auth::revoke(&state, &id).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     if let Some(key) = revoked {
