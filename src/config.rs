@@ -523,9 +523,9 @@ pub struct Upstreams {
 
 impl Upstreams {
     /// The settings as meant: a blank one (`GITHUB_TOKEN=` from a compose file's
-    /// `${GITHUB_TOKEN}`) is unset, and spaces around one are dropped. A token with a space
-    /// or line break inside is refused, naming it: no request header or URL can carry it, so
-    /// every reply would fail.
+    /// `${GITHUB_TOKEN}`) is unset, and spaces around one are dropped. A token with a space,
+    /// a line break or anything else but printable ASCII inside is refused, naming it: no
+    /// request header or URL can carry it, so every reply would fail.
     pub fn given(mut self) -> Result<Self, String> {
         // A blank base URL is its default, as a blank token is no token.
         let defaults = Upstreams::default();
@@ -556,14 +556,21 @@ impl Upstreams {
                 .take()
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty());
+            // Tokens are printable ASCII; a header takes nothing else (a zero-width space or a
+            // typographic quote copied with one would fail every request to the provider).
             if secret
-                && field
+                && let Some(odd) = field
                     .as_deref()
-                    .is_some_and(|v| v.chars().any(|c| c.is_whitespace() || c.is_control()))
+                    .and_then(|v| v.chars().find(|c| !c.is_ascii_graphic()))
             {
+                let what = if odd.is_whitespace() || odd.is_control() {
+                    "a space or line break".to_string()
+                } else {
+                    format!("the character U+{:04X}, which no token has", u32::from(odd))
+                };
                 return Err(format!(
-                    "{name} has a space or line break inside it (copied with one?); no request \
-                     can carry it: remove it"
+                    "{name} has {what} inside it (copied with one?); no request can carry it: \
+                     remove it"
                 ));
             }
         }
@@ -850,6 +857,14 @@ mod tests {
         ] {
             let refused = parse(&[flag, "ghp_a\nb"]).err().unwrap_or_default();
             assert!(refused.starts_with(name), "{refused}");
+        }
+        // A zero-width space or a typographic character copied in with a token.
+        for odd in ["ghp_a\u{200B}b", "ghp_a\u{2019}b"] {
+            let refused = parse(&["--gitlab-token", odd]).err().unwrap_or_default();
+            assert!(
+                refused.starts_with("GITLAB_TOKEN has the character U+"),
+                "{refused}"
+            );
         }
     }
 

@@ -661,10 +661,6 @@ fn parse_reply(answer: Answer<'_>) -> Result<ChatReply, ChatError> {
         .map_err(|e| fatal(format!("choices[0].message is not a chat message: {e}")))?;
     if message.tool_calls.as_ref().is_none_or(Vec::is_empty) {
         message = message.without_reasoning();
-    } else if message.content.as_deref() == Some("") {
-        // Tool calls with no words are sent back as such: some gateways (LiteLLM, to
-        // Anthropic) fill an empty text with words of their own for the model to read.
-        message.content = None;
     }
     // The model's thinking written into its content is not part of what it says: not posted,
     // and not sent back to it either (as its own chat API would not).
@@ -1250,7 +1246,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn litellms_signed_thinking_goes_back_with_the_calls_and_empty_words_as_none() {
+    async fn litellms_signed_thinking_goes_back_with_the_calls() {
         // LiteLLM's answer for Claude with thinking on: its blocks, signed; text of "".
         let blocks = json!([{"type": "thinking", "thinking": "Look first.", "signature": "EqoB"},
             {"type": "redacted_thinking", "data": "EmwK"}]);
@@ -1265,15 +1261,8 @@ mod tests {
         assert_eq!(calls.message.thinking_blocks, Some(blocks.clone()));
         let said = serde_json::to_value(&calls.message).unwrap();
         assert_eq!(said["thinking_blocks"], blocks, "{said}");
-        assert_eq!(said["content"], Value::Null, "{said}");
         let later = serde_json::to_value(calls.message.without_reasoning()).unwrap();
         assert!(later.get("thinking_blocks").is_none(), "{later}");
-        // Words beside calls stay words.
-        let worded = answer(message(json!({"content": "Checking.", "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "get_event", "arguments": "{}"}}]})))
-        .await
-        .unwrap();
-        assert_eq!(worded.message.content.as_deref(), Some("Checking."));
     }
 
     #[tokio::test]

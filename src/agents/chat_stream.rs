@@ -383,21 +383,27 @@ impl Whole {
     }
 
     /// A piece of a thinking block, as LiteLLM streams Claude's: its text in pieces, then its
-    /// signature in a piece of its own, all naming the block's `index`. A piece naming none
-    /// goes on the last block while that is unsigned and of its type. The text adds up; the
-    /// rest (`type`, `signature`, a redacted block's `data`) is taken as given.
+    /// signature in a piece of its own, naming the block's `index` (in some versions). A
+    /// thinking piece naming none goes on the last block while that is an unsigned thinking
+    /// one; a redacted block comes whole, so each is a block of its own. The text adds up;
+    /// the rest (`type`, `signature`, a redacted block's `data`) is taken as given.
     fn add_thinking(&mut self, piece: &Map<String, Value>) {
         let index = piece.get("index").and_then(Value::as_u64);
-        let kind = piece.get("type").and_then(Value::as_str);
+        let thinking = |block: &Map<String, Value>| {
+            block
+                .get("type")
+                .is_none_or(|t| t.as_str() == Some("thinking"))
+                && !block.contains_key("data")
+        };
         let slot = match index.and_then(|i| self.thinking_slot_of.get(&i)) {
             Some(&slot) => Some(slot),
-            None if index.is_none() => self.thinking_blocks.last().and_then(|last| {
-                let unsigned = last.get("signature").is_none_or(|s| s.as_str() == Some(""));
-                let same_kind =
-                    kind.is_none_or(|k| last.get("type").and_then(Value::as_str) == Some(k));
-                (unsigned && same_kind).then(|| self.thinking_blocks.len() - 1)
-            }),
-            None => None,
+            None if index.is_none() && thinking(piece) => {
+                self.thinking_blocks.last().and_then(|last| {
+                    let unsigned = last.get("signature").is_none_or(|s| s.as_str() == Some(""));
+                    (unsigned && thinking(last)).then(|| self.thinking_blocks.len() - 1)
+                })
+            }
+            _ => None,
         };
         let slot = slot.unwrap_or_else(|| {
             self.thinking_blocks.push(Map::new());
@@ -534,7 +540,10 @@ mod tests {
                 json!({"thinking_blocks": [{"type": "redacted_thinking", "data": "EmwK",
                 "index": 1}]}),
             ),
-            // A sender that names no index: pieces go on the last unsigned block.
+            // A sender that names no index: pieces go on the last unsigned block, and each
+            // redacted block is one.
+            delta(json!({"thinking_blocks": [{"type": "redacted_thinking", "data": "AAA"}]})),
+            delta(json!({"thinking_blocks": [{"type": "redacted_thinking", "data": "BBB"}]})),
             thinking(None, "Then ", None),
             thinking(None, "the call.", None),
             thinking(None, "", Some("Fq2C")),
@@ -552,6 +561,8 @@ mod tests {
             json!([
                 {"type": "thinking", "thinking": "First the event.", "signature": "EqoB"},
                 {"type": "redacted_thinking", "data": "EmwK"},
+                {"type": "redacted_thinking", "data": "AAA"},
+                {"type": "redacted_thinking", "data": "BBB"},
                 {"type": "thinking", "thinking": "Then the call.", "signature": "Fq2C"},
             ])
         );

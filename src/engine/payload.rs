@@ -198,6 +198,11 @@ fn about_a_comment(p: &Value) -> bool {
 /// The text bodies an event carries: the comment on a comment event, else the issue/PR
 /// description, message text.
 pub fn bodies(p: &Value) -> Vec<String> {
+    // A GitLab release's notes are at the top, where other events (GitHub's `create`) carry
+    // a repository's description, which is no body of theirs.
+    if p.get("object_kind").and_then(Value::as_str) == Some("release") {
+        return texts_at(p, &["description"]);
+    }
     if about_a_comment(p) {
         return texts_at(
             p,
@@ -230,8 +235,6 @@ pub fn bodies(p: &Value) -> Vec<String> {
             "data.body",
             "data.description",
             "message",
-            // A GitLab release's notes (and a custom sender's, by that name).
-            "description",
             "data.message",
             "data.content",
             // Open WebUI's channel message: its events show the beginning only.
@@ -442,6 +445,9 @@ mod tests {
         let gitlab_release = json!({"object_kind": "release", "action": "create",
             "name": "v1.1", "tag": "v1.1", "description": "Fixes the crash"});
         assert_eq!(bodies(&gitlab_release), ["Fixes the crash"]);
+        let github_create = json!({"ref": "v1.1", "ref_type": "tag",
+            "description": "A repository's description", "sender": {"login": "octocat"}});
+        assert!(bodies(&github_create).is_empty());
         // Slack: an edit's text and writer are in its message; a reaction's channel in its
         // item.
         let edited = json!({"event": {"type": "message", "subtype": "message_changed",

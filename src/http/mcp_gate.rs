@@ -321,6 +321,7 @@ pub(crate) fn method_is_read_only(method: &str, params: Option<&Value>) -> bool 
         | "resources/read"
         | "resources/subscribe"
         | "resources/unsubscribe"
+        | "completion/complete"
         | "subscriptions/listen" => true,
         "tools/call" => params
             .and_then(|p| p.get("name"))
@@ -410,13 +411,13 @@ mod tests {
             "resources/unsubscribe",
             "subscriptions/listen",
             "server/discover",
+            "completion/complete",
         ] {
             assert!(method_is_read_only(method, None), "{method} only reads");
         }
         for method in [
             "tools/call",
             "logging/setLevel",
-            "completion/complete",
             "tasks/cancel",
             "Tools/list",
             "",

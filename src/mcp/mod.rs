@@ -3,6 +3,7 @@
 
 mod action_tools;
 pub(crate) mod args;
+mod completions;
 mod fit;
 mod hub;
 pub mod listen_check;
@@ -230,6 +231,7 @@ impl ServerHandler for McpServer {
                 .enable_prompts()
                 .enable_resources()
                 .enable_resources_subscribe()
+                .enable_completions()
                 .build(),
         )
         .with_server_info(Implementation::new(
@@ -543,10 +545,10 @@ impl ServerHandler for McpServer {
 
     async fn complete(
         &self,
-        _request: CompleteRequestParams,
+        request: CompleteRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        Err(not_served("completion/complete"))
+        completions::complete(&self.state, request).await
     }
 
     #[allow(deprecated)]

@@ -65,9 +65,12 @@ pub async fn list(
     Ok(listed)
 }
 
+/// The one resource template: a webhook's events.
+pub const TEMPLATE_URI: &str = "webhook://{webhook_id}/events";
+
 pub fn templates() -> ListResourceTemplatesResult {
     ListResourceTemplatesResult::with_all_items(vec![
-        ResourceTemplate::new("webhook://{webhook_id}/events", "webhook events")
+        ResourceTemplate::new(TEMPLATE_URI, "webhook events")
             .with_description("A webhook's most recent events, newest first")
             .with_mime_type("application/json"),
         ResourceTemplate::new("event://{event_id}", "event")

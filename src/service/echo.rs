@@ -33,9 +33,11 @@ pub struct Posted {
     /// Another source key the post may answer: the channel of a Slack message, where replies
     /// to a slash command are planned.
     pub also_on: Option<String>,
-    /// A Linear comment's issue id (a UUID), where replies planned on the issue's identifier
-    /// (`ENG-78`) are found: a comment's webhook may name its issue by id only.
-    pub linear_issue: Option<String>,
+    /// The issue's id where replies planned on its key are found too: a Linear comment's
+    /// issue UUID (its webhook may name the issue by id only, where the question was planned
+    /// on `ENG-78`), a Jira issue's `10121` (an older Data Center sender's comment event names
+    /// only that; an issue moved to another project has a new key).
+    pub issue_id: Option<String>,
     /// Where a site numbers its comments (Jira, GitLab): the site it came from (see
     /// [`crate::providers::site_of`]).
     pub site: Option<String>,
@@ -187,9 +189,11 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         also_on: (provider == Provider::Slack)
             .then(|| at("/event/channel"))
             .flatten(),
-        linear_issue: (provider == Provider::Linear)
-            .then(|| at("/data/issueId").or_else(|| at("/data/issue/id")))
-            .flatten(),
+        issue_id: match provider {
+            Provider::Linear => at("/data/issueId").or_else(|| at("/data/issue/id")),
+            Provider::Jira => crate::providers::jira_issue_id(payload),
+            _ => None,
+        },
     })
 }
 
@@ -334,7 +338,7 @@ pub fn is_own(
                 conn,
                 &scope,
                 key,
-                posted.linear_issue.as_deref(),
+                posted.issue_id.as_deref(),
                 now - UNANSWERED_POST_WINDOW_MS,
             )?
             .into_iter()

@@ -433,6 +433,21 @@ pub fn headers_of(conn: &Connection, id: &str) -> Result<Option<String>, StoreEr
         .optional()?)
 }
 
+/// Up to `limit` event ids that begin with `prefix`, newest first: read in the id index, a
+/// range from the prefix to the last text that begins with it.
+pub fn ids_starting_with(
+    conn: &Connection,
+    prefix: &str,
+    limit: u32,
+) -> Result<Vec<String>, StoreError> {
+    let past = format!("{prefix}\u{10FFFF}");
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM events WHERE id >= ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+    )?;
+    let ids = stmt.query_map(params![prefix, past, limit], |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
 /// One event with its body.
 pub fn get(conn: &Connection, id: &str) -> Result<Option<EventRow>, StoreError> {
     Ok(conn

@@ -709,8 +709,10 @@ fn unconfirmed_on_source_sql() -> String {
                      THEN json_extract(CAST(e.body AS TEXT), ?5) END, o.status = 'dead' \
          FROM outbox o JOIN events e ON e.id = o.event_id \
          WHERE o.id IN (SELECT id FROM uncertain) AND (o.webhook_id = ?3 OR e.provider = ?1) \
-         AND (e.source_key = ?2 OR (?4 IS NOT NULL AND e.provider = 'linear' \
-              AND json_valid(e.source) AND json_extract(e.source, '$.detail.issue_id') = ?4)) \
+         AND (e.source_key = ?2 OR (?4 IS NOT NULL AND json_valid(e.source) AND ( \
+              (e.provider = 'linear' AND json_extract(e.source, '$.detail.issue_id') = ?4) \
+              OR (e.provider = 'jira' AND coalesce(json_extract(e.source, '$.detail.issue_id'), \
+                  CAST(json_extract(e.source, '$.detail.id') AS TEXT)) = ?4)))) \
          AND o.action IN ('ask', 'comment', 'respond') \
          ORDER BY o.id DESC LIMIT 50",
         uncertain_rows("?6", "('ask', 'comment', 'respond')"),
@@ -726,13 +728,15 @@ fn unconfirmed_on_source_sql() -> String {
 /// it. A reply delivered at its first try is known by its id alone, and a person repeating it
 /// later is a person.
 ///
-/// `linear_issue` is the Linear issue's id (a UUID) an announcement names, where the thread's
-/// key may be its identifier (`ENG-78`): a comment's webhook may name its issue by id only.
+/// `issue_id` is the issue's id an announcement names, where the thread's key may differ: a
+/// Linear issue's UUID (the thread is keyed `ENG-78`), a Jira issue's `10121` (keyed `OPS-21`,
+/// or by a key it had before it moved). Events stored before migration 0022 name a Jira
+/// issue's id as `id` only.
 pub fn unconfirmed_texts_on_source(
     conn: &Connection,
     scope: &Scope<'_>,
     source_key: &str,
-    linear_issue: Option<&str>,
+    issue_id: Option<&str>,
     since: i64,
 ) -> Result<Vec<Unconfirmed>, StoreError> {
     let mut stmt = conn.prepare_cached(&unconfirmed_on_source_sql())?;
@@ -741,7 +745,7 @@ pub fn unconfirmed_texts_on_source(
         scope.provider,
         source_key,
         scope.webhook_id,
-        linear_issue,
+        issue_id,
         site_at,
         since
     ];

@@ -1315,6 +1315,9 @@ mod tests {
                 r#"{"detail": {"key": "OPS-4", "id": "OPS-4"}}"#,
             ),
             ("task_broken", "not json"),
+            // Keyed (here, as `add_task` keys by id) by the id an event without its issue
+            // named it by.
+            ("10005", r#"{"detail": {"key": "10005"}}"#),
         ] {
             add_task(&conn, id, "waiting_reply", source, "[]");
         }
@@ -1334,6 +1337,7 @@ mod tests {
         assert_eq!(found("10001"), ["task_text"]);
         assert_eq!(found("10002"), ["task_number"]);
         assert_eq!(found("9"), ["task_named"]);
+        assert_eq!(found("10005"), ["10005"]);
         assert!(found("10003").is_empty());
         assert!(found("OPS-4").is_empty());
     }

@@ -1188,6 +1188,14 @@ async fn a_person_saying_what_a_twice_posted_comment_said_a_day_later_is_a_perso
 
 #[tokio::test]
 async fn the_first_copy_of_a_jira_question_whose_send_timed_out_answers_no_question() {
+    // The copy announced with its issue, and as an older Data Center sender announces a
+    // comment: alone, its address naming the issue by id (found by its id, as replies are).
+    for data_center in [false, true] {
+        first_copy_of_a_timed_out_jira_question_is_ours(data_center).await;
+    }
+}
+
+async fn first_copy_of_a_timed_out_jira_question_is_ours(data_center: bool) {
     // Arrange: `/ask` comments ask a question; Jira makes the first send's comment (60001)
     // but answers too late, and answers the retry at once (60000).
     let jira = MockServer::start().await;
@@ -1241,18 +1249,22 @@ async fn the_first_copy_of_a_jira_question_whose_send_timed_out_answers_no_quest
     assert_eq!(question["remote_id"], "60000", "{question}");
 
     // Act: Jira announces the first send's comment after the retry's.
-    let first = accepted(
-        app.post_jira(
-            "jr",
-            &comment("60001", "svc", "Which browser?"),
-            "jira-secret",
-        )
-        .await,
-    )
-    .await;
+    let announced = if data_center {
+        json!({"webhookEvent": "comment_created", "comment": {"id": "60001",
+            "author": {"name": "svc"}, "body": "Which browser?",
+            "self": format!("{}/rest/api/2/issue/10121/comment/60001", jira.uri())}})
+        .to_string()
+    } else {
+        comment("60001", "svc", "Which browser?")
+    };
+    let first = accepted(app.post_jira("jr", &announced, "jira-secret").await).await;
 
     // Assert: the service's own, so the question still waits for a person.
-    assert_eq!(app.event(&first).await["status"], "own_post");
+    assert_eq!(
+        app.event(&first).await["status"],
+        "own_post",
+        "data center: {data_center}"
+    );
     let task = app.event(&asked).await["tasks"][0].clone();
     assert_eq!(task["status"], "waiting_reply", "{task}");
 

@@ -2,8 +2,8 @@
 //! stdio against the real binary.
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ErrorCode, PaginatedRequestParams,
-    ReadResourceRequestParams,
+    ArgumentInfo, CallToolRequestParams, CallToolResult, CompleteRequestParams, ErrorCode,
+    PaginatedRequestParams, ReadResourceRequestParams, Reference,
 };
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -2868,4 +2868,76 @@ async fn a_test_says_why_each_command_it_did_not_fire_stayed_quiet() {
     );
     assert_eq!(why[3], "it is disabled");
     assert!(text(&tested).contains("did not fire"), "{}", text(&tested));
+}
+
+#[tokio::test]
+async fn prompt_and_template_arguments_are_completed_from_the_store() {
+    // Arrange: two webhooks, three events; a client with a read key, as a dashboard's.
+    let app = spawn_app().await;
+    let secret = "gh-secret-for-completions";
+    app.github_webhook("gh-main", secret).await;
+    app.github_webhook("other", secret).await;
+    let mut events = Vec::new();
+    for n in 1..=3 {
+        let body = crate::helpers::issue_opened("octo/app", n, &[]);
+        let sent = app
+            .post_github("gh-main", "issues", &format!("d-{n}"), &body, secret)
+            .await;
+        let sent: Value = sent.json().await.expect("JSON answer");
+        events.push(sent["event_id"].as_str().expect("event id").to_string());
+    }
+    let (_, read_key) = crate::keys::create_key(&app, "dashboard", "read").await;
+    let client = crate::audit_users::connect_with(&app, &read_key, &[]).await;
+    let complete = |reference: Reference, name: &str, value: &str| {
+        client.complete(CompleteRequestParams::new(
+            reference,
+            ArgumentInfo::new(name, value),
+        ))
+    };
+
+    // Act
+    let offered = client
+        .peer_info()
+        .expect("server info")
+        .capabilities
+        .clone();
+    let all_events = complete(Reference::for_prompt("triage-event"), "event_id", "")
+        .await
+        .expect("complete");
+    let newest = &events[2];
+    let one_event = complete(Reference::for_prompt("triage-event"), "event_id", newest)
+        .await
+        .expect("complete");
+    let hooks = complete(
+        Reference::for_prompt("explain-event-log"),
+        "webhook_id",
+        "gh",
+    )
+    .await
+    .expect("complete");
+    let in_template = complete(
+        Reference::for_resource("webhook://{webhook_id}/events"),
+        "webhook_id",
+        "o",
+    )
+    .await
+    .expect("complete");
+    let unknown = complete(Reference::for_prompt("triage-event"), "webhook_id", "").await;
+
+    // Assert
+    assert!(offered.completions.is_some(), "{offered:?}");
+    let newest_first: Vec<String> = events.iter().rev().cloned().collect();
+    assert_eq!(all_events.completion.values, newest_first);
+    assert_eq!(all_events.completion.has_more, Some(false));
+    assert_eq!(one_event.completion.values, std::slice::from_ref(newest));
+    assert_eq!(hooks.completion.values, ["gh-main"]);
+    assert_eq!(in_template.completion.values, ["other"]);
+    match unknown {
+        Err(rmcp::ServiceError::McpError(e)) => {
+            assert_eq!(e.code, ErrorCode::INVALID_PARAMS, "{e:?}");
+            assert!(e.message.contains("event_id"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    client.cancel().await.ok();
 }

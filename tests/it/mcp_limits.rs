@@ -319,15 +319,8 @@ async fn a_method_the_server_does_not_serve_is_32601_naming_it_whatever_the_key(
     let app = spawn_app().await;
     let read = create_key(&app, "reader", "read").await;
 
-    for method in [
-        "foo/bar",
-        "completion/complete",
-        "logging/setLevel",
-        "tasks/list",
-    ] {
+    for method in ["foo/bar", "logging/setLevel", "tasks/list"] {
         let params = match method {
-            "completion/complete" => json!({"ref": {"type": "ref/prompt", "name": "x"},
-                                            "argument": {"name": "a", "value": "b"}}),
             "logging/setLevel" => json!({"level": "info"}),
             _ => json!({}),
         };

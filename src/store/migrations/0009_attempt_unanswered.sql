@@ -6,7 +6,9 @@ ALTER TABLE outbox_attempts ADD COLUMN unanswered INTEGER NOT NULL DEFAULT 0;
 -- whose request went out and heard no answer may have posted, if their action is one a
 -- provider announces. Their errors say which (`actions::client::transport_error`'s words
 -- since the first build): one that timed out or failed on the way, not one that could not
--- connect, could not be built, or never went (no token configured, a refused target).
+-- connect or never went (no token configured, a refused target). The words do not tell a
+-- connection that timed out, or (before 2026-12-01) a request that could not be built, from
+-- the rest: those are taken as possibly posted too.
 UPDATE outbox_attempts SET unanswered = 1
 WHERE http_status IS NULL AND outcome <> 'delivered'
   AND (error LIKE '%: timed out: %' OR error LIKE '%: request failed: %')
