@@ -265,10 +265,10 @@ fn is_azure(url: &str) -> bool {
         .is_some_and(|host| host.trim_end_matches('.').ends_with(".azure.com"))
 }
 
-/// `key` as an `api-key` header's value, marked sensitive; None when it cannot be one (the
-/// bearer header then fails every call and says why).
-fn api_key_header(key: &str) -> Option<HeaderValue> {
-    let mut value = HeaderValue::from_str(key).ok()?;
+/// `value` as a header value marked sensitive (Debug shows `Sensitive`); None when it cannot
+/// be one (control characters, or other than ASCII).
+fn sensitive_header(value: &str) -> Option<HeaderValue> {
+    let mut value = HeaderValue::from_str(value).ok()?;
     value.set_sensitive(true);
     Some(value)
 }
@@ -291,20 +291,17 @@ impl ChatClient {
     /// `url` is the full chat completions URL (e.g. http://localhost:8080/api/chat/completions).
     /// `timeout` bounds a whole call, connecting (at most 5 s of it) and reading included.
     pub fn new(url: String, api_key: Option<String>, timeout: Duration) -> Self {
-        let auth = match api_key.as_deref().map(str::trim) {
-            None | Some("") => Ok(None),
-            Some(key) => HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(drop)
-                .map(|mut v| {
-                    v.set_sensitive(true);
-                    Some(v)
-                }),
-        };
-        let azure_key = api_key
+        let key = api_key
             .as_deref()
             .map(str::trim)
-            .filter(|key| !key.is_empty() && is_azure(&url))
-            .and_then(api_key_header);
+            .filter(|key| !key.is_empty());
+        let auth = match key {
+            None => Ok(None),
+            Some(key) => sensitive_header(&format!("Bearer {key}"))
+                .map(Some)
+                .ok_or(()),
+        };
+        let azure_key = key.filter(|_| is_azure(&url)).and_then(sensitive_header);
         let http = Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
@@ -918,7 +915,7 @@ mod tests {
         assert_eq!(reply.message, Message::assistant("other"));
         // Azure's hosts cannot be reached from a test: the key is set as `new` sets it for them.
         let azure = ChatClient {
-            azure_key: api_key_header("k"),
+            azure_key: sensitive_header("k"),
             ..plain
         };
         let reply = azure.complete(&request()).await.unwrap();

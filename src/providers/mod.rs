@@ -34,7 +34,20 @@ use serde_json::Value;
 
 pub use common::random_token;
 pub use custom::CustomOptions;
-pub use jira::issue_id as jira_issue_id;
+
+/// The id of the issue an event is about, where its key may differ or be missing: a Linear
+/// issue's UUID (a comment may name its issue by id only, where the issue's own events say
+/// `ENG-123`), a Jira issue's `10020` (it stays when the issue moves to another project, and is
+/// all an older Data Center sender's comment event names). Replies and the service's own posts
+/// coming back are found by it too.
+pub fn issue_id(provider: Provider, payload: &Value) -> Option<String> {
+    let at = |path: &str| common::str_at(payload, path);
+    match provider {
+        Provider::Linear => at("/data/issueId").or_else(|| at("/data/issue/id")),
+        Provider::Jira => jira::issue_id(payload),
+        _ => None,
+    }
+}
 pub use site::site_of;
 
 /// Every sender the receiver understands. A closed set, dispatched by `match`.

@@ -189,11 +189,7 @@ pub fn posted(provider: Provider, payload: &Value) -> Option<Posted> {
         also_on: (provider == Provider::Slack)
             .then(|| at("/event/channel"))
             .flatten(),
-        issue_id: match provider {
-            Provider::Linear => at("/data/issueId").or_else(|| at("/data/issue/id")),
-            Provider::Jira => crate::providers::jira_issue_id(payload),
-            _ => None,
-        },
+        issue_id: crate::providers::issue_id(provider, payload),
     })
 }
 

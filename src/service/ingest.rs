@@ -525,30 +525,23 @@ pub(super) fn reply_in(
             .and_then(super::echo::id_text),
         _ => None,
     };
-    // A Linear comment may name its issue by id only, where the issue's own events name it
-    // `ENG-123`: a question asked on the issue is found by that id too.
-    let linear_issue = (provider == Provider::Linear)
-        .then(|| text_at("/data/issueId").or_else(|| text_at("/data/issue/id")))
-        .flatten()
-        .map(str::to_owned);
-    // A Jira issue keeps its id when it moves to another project (and gets a new key), and an
-    // older Data Center sender's comment event names its issue by that id alone.
-    let jira_issue = (provider == Provider::Jira)
-        .then(|| crate::providers::jira_issue_id(payload))
-        .flatten()
-        .map(|id| {
-            let address = ["/issue/self", "/comment/self"]
+    // A question asked on the issue is found by its id too (see `providers::issue_id`); a Jira
+    // issue's id is its site's, so the site goes with it.
+    let issue_id = crate::providers::issue_id(provider, payload);
+    let site = (provider == Provider::Jira)
+        .then(|| {
+            ["/issue/self", "/comment/self"]
                 .into_iter()
-                .find_map(text_at);
-            let site = address.and_then(|a| crate::providers::site_of("jira", a));
-            (id, site)
-        });
+                .find_map(text_at)
+        })
+        .flatten()
+        .and_then(|address| crate::providers::site_of("jira", address));
     Some(Reply {
         source_key: source_key.to_string(),
         text,
         message,
-        linear_issue,
-        jira_issue,
+        issue_id,
+        site,
         author: engine::payload::authors(payload).into_iter().next(),
     })
 }

@@ -29,11 +29,11 @@ pub struct Reply {
     /// The message the reply is, which two deliveries can carry: a Slack `channel:ts`, a
     /// Jira comment's id.
     pub message: Option<String>,
-    /// The Linear issue's id (a UUID), which every comment names, where the key may differ.
-    pub linear_issue: Option<String>,
-    /// The Jira issue's id (`10020`), which stays when the key changes, and the site the
-    /// event came from (`https://acme.atlassian.net`), when it names one: ids are the site's.
-    pub jira_issue: Option<(String, Option<String>)>,
+    /// The issue's id, where the thread's key may differ (see `providers::issue_id`).
+    pub issue_id: Option<String>,
+    /// The Jira site the event came from (`https://acme.atlassian.net`), when it names one:
+    /// a Jira issue's id is its site's.
+    pub site: Option<String>,
     /// Who wrote it, when the event names them: shown with it to an agent that claimed the task.
     pub author: Option<String>,
 }
@@ -148,17 +148,20 @@ pub fn record(
     // its `app_mention`, a Jira `comment_created` beside its `jira:issue_updated`; in either
     // order, however late) answers nothing more: not the follow-up question the first
     // delivery's answer led to either.
+    let issue_kind = IssueKind::of(&event.provider);
     let twin_answered = match reply {
         Some(Reply {
             message: Some(message),
             source_key,
-            jira_issue,
+            issue_id,
             ..
         }) => {
             events::twin_answered(conn, &event.webhook_id, source_key, message, event_id)?
-                || match jira_issue {
-                    Some((issue, _)) => jira_twin_answered(conn, event, issue, message, event_id)?,
-                    None => false,
+                || match issue_id {
+                    Some(issue) if issue_kind == Some(IssueKind::Jira) => {
+                        jira_twin_answered(conn, event, issue, message, event_id)?
+                    }
+                    _ => false,
                 }
         }
         _ => false,
@@ -166,17 +169,9 @@ pub fn record(
     // (The service's own comment coming back was told apart above: it is no answer.)
     if let Some(reply) = reply.filter(|_| !twin_answered) {
         let mut waiting = tasks::waiting_on(conn, &event.webhook_id, &reply.source_key)?;
-        if let Some(issue) = &reply.linear_issue {
-            for task in tasks::waiting_on_issue(conn, &event.webhook_id, IssueKind::Linear, issue)?
-            {
-                if !waiting.iter().any(|t| t.id == task.id) {
-                    waiting.push(task);
-                }
-            }
-        }
-        if let Some((issue, site)) = &reply.jira_issue {
-            for task in tasks::waiting_on_issue(conn, &event.webhook_id, IssueKind::Jira, issue)? {
-                if !waiting.iter().any(|t| t.id == task.id) && same_jira_site(&task, site) {
+        if let (Some(issue), Some(kind)) = (&reply.issue_id, issue_kind) {
+            for task in tasks::waiting_on_issue(conn, &event.webhook_id, kind, issue)? {
+                if !waiting.iter().any(|t| t.id == task.id) && same_site(&task, &reply.site) {
                     waiting.push(task);
                 }
             }
@@ -314,9 +309,10 @@ fn jira_twin_answered(
     Ok(false)
 }
 
-/// Whether a task found by its Jira issue's id is on the reply's site: ids are numbered per
-/// site, and one webhook may hear several. Either side naming no site is taken as the same.
-fn same_jira_site(task: &TaskRow, site: &Option<String>) -> bool {
+/// Whether a task found by its issue's id is on the reply's site: Jira numbers issues per
+/// site, and one webhook may hear several. Either side naming no site (a Linear one never
+/// does) is taken as the same.
+fn same_site(task: &TaskRow, site: &Option<String>) -> bool {
     let task_site = task
         .source
         .as_deref()

@@ -198,6 +198,15 @@ pub enum IssueKind {
 }
 
 impl IssueKind {
+    /// The kind of the provider (as events store it) whose tasks are found so, if it is one.
+    pub fn of(provider: &str) -> Option<Self> {
+        match provider {
+            "linear" => Some(IssueKind::Linear),
+            "jira" => Some(IssueKind::Jira),
+            _ => None,
+        }
+    }
+
     fn source_kind(self) -> &'static str {
         match self {
             IssueKind::Linear => "linear.issue",
