@@ -148,6 +148,7 @@ fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
         });
         let d = detail([
             ("project", Some(Value::String(path))),
+            ("project_id", project_id(p)),
             ("iid", raw_at(p, iid_path)),
             ("internal", internal.then_some(Value::Bool(true))),
             (
@@ -158,12 +159,23 @@ fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
         ]);
         return Some(source(source_kind, key, d));
     }
-    Some(project_source(path))
+    Some(project_source(p, path))
 }
 
-fn project_source(path: String) -> SourceRef {
-    let d = detail([("project", Some(Value::String(path.clone())))]);
+fn project_source(p: &Value, path: String) -> SourceRef {
+    let d = detail([
+        ("project", Some(Value::String(path.clone()))),
+        ("project_id", project_id(p)),
+    ]);
     source("gitlab.project", path, d)
+}
+
+/// The project's number, which stays when it is renamed or moved to another group (its path
+/// does not): tasks on its old path follow it (`tasks::follow_renamed_project`).
+fn project_id(p: &Value) -> Option<Value> {
+    p.pointer("/project/id")
+        .and_then(Value::as_u64)
+        .map(Value::from)
 }
 
 /// A note on a commit is about the commit, `path@sha` as GitLab writes a commit reference;
@@ -177,13 +189,14 @@ fn commit_of(p: &Value, path: String) -> SourceRef {
         Some(sha) => {
             let d = detail([
                 ("project", Some(Value::String(path.clone()))),
+                ("project_id", project_id(p)),
                 ("sha", Some(Value::String(sha.clone()))),
                 ("discussion", thread_of(p)),
                 ("site", site_of_event(p)),
             ]);
             source("gitlab.commit", format!("{path}@{sha}"), d)
         }
-        None => project_source(path),
+        None => project_source(p, path),
     }
 }
 

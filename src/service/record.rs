@@ -126,6 +126,9 @@ pub fn record(
                 "tasks follow their issue to where it moved");
         }
     }
+    if event.provider == "gitlab" {
+        follow_renamed_project(conn, event, now)?;
+    }
     // The webhook deleted (or made anew at its id) after this delivery was checked against
     // it, but before this write: its open work was cancelled with it, and none is queued
     // for it now. The event is kept, as a deleted webhook's are; an inline answer still goes.
@@ -168,7 +171,9 @@ pub fn record(
     };
     // (The service's own comment coming back was told apart above: it is no answer.)
     if let Some(reply) = reply.filter(|_| !twin_answered) {
+        // A Jira key names an issue on its site only: one webhook may hear several sites.
         let mut waiting = tasks::waiting_on(conn, &event.webhook_id, &reply.source_key)?;
+        waiting.retain(|task| same_site(task, &reply.site));
         if let (Some(issue), Some(kind)) = (&reply.issue_id, issue_kind) {
             for task in tasks::waiting_on_issue(conn, &event.webhook_id, kind, issue)? {
                 if !waiting.iter().any(|t| t.id == task.id) && same_site(&task, &reply.site) {
@@ -309,8 +314,35 @@ fn jira_twin_answered(
     Ok(false)
 }
 
-/// Whether a task found by its issue's id is on the reply's site: Jira numbers issues per
-/// site, and one webhook may hear several. Either side naming no site (a Linear one never
+/// A GitLab project renamed or moved to another group keeps its number: the webhook's tasks
+/// on its old path follow it to the path this event names (see
+/// [`tasks::follow_renamed_project`]).
+fn follow_renamed_project(conn: &Connection, event: &NewEvent, now: i64) -> Result<(), StoreError> {
+    let Some(source) = event
+        .source
+        .as_deref()
+        .and_then(|s| serde_json::from_str::<Value>(s).ok())
+    else {
+        return Ok(());
+    };
+    let detail = &source["detail"];
+    let (Some(project_id), Some(path)) =
+        (detail["project_id"].as_u64(), detail["project"].as_str())
+    else {
+        return Ok(());
+    };
+    let site = detail["site"].as_str();
+    let moved =
+        tasks::follow_renamed_project(conn, &event.webhook_id, project_id, path, site, now)?;
+    if moved > 0 {
+        tracing::info!(webhook = %event.webhook_id, project_id, to = %path, tasks = moved,
+            "tasks follow their GitLab project to its new path");
+    }
+    Ok(())
+}
+
+/// Whether a task found by its issue's key or id is on the reply's site: Jira numbers issues
+/// per site, and one webhook may hear several. Either side naming no site (a Linear one never
 /// does) is taken as the same.
 fn same_site(task: &TaskRow, site: &Option<String>) -> bool {
     let task_site = task

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0020_secret_placeholder.sql"),
     include_str!("migrations/0021_outbox_due_hosts.sql"),
     include_str!("migrations/0022_jira_issue_ids.sql"),
+    include_str!("migrations/0023_gitlab_project_ids.sql"),
 ];
 
 /// The schema version this build writes.

@@ -1023,6 +1023,72 @@ pub fn follow_moved_thread(
         .execute(params![webhook_id, from, kind, key, source, now])?)
 }
 
+/// A GitLab task's project number and path, as the index `tasks_by_gitlab_project`
+/// (migration 0023) holds them: a lookup must use these very expressions, and name the
+/// index's `source_kind` test, for SQLite to use it.
+const GITLAB_PROJECT: &str = "(CASE WHEN json_valid(source) THEN \
+     json_extract(source, '$.detail.project_id') END)";
+const GITLAB_PATH: &str = "(CASE WHEN json_valid(source) THEN \
+     json_extract(source, '$.detail.project') END)";
+
+/// Has the webhook's tasks on GitLab project `project_id` that name it by another path (it was
+/// renamed, or moved to another group, since) be on `path`, what its events call it now: the
+/// answers they wait for come keyed by it, and GitLab's API takes no write on the old path.
+/// Tasks of another instance (`site`; either side naming none is taken as the same) stay.
+/// How many moved.
+pub fn follow_renamed_project(
+    conn: &Connection,
+    webhook_id: &str,
+    project_id: u64,
+    path: &str,
+    site: Option<&str>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let renamed: Vec<(String, String, String)> = conn
+        .prepare_cached(&on_renamed_project_sql())?
+        .query_map(params![webhook_id, project_id as i64, path], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut moved = 0;
+    for (id, key, source) in renamed {
+        let Ok(mut source) = serde_json::from_str::<Value>(&source) else {
+            continue;
+        };
+        let detail = &source["detail"];
+        let other_site = match (detail["site"].as_str(), site) {
+            (Some(theirs), Some(ours)) => theirs != ours,
+            _ => false,
+        };
+        let Some(old) = detail["project"].as_str().map(str::to_owned) else {
+            continue;
+        };
+        // The key is the path and what is in the project (`#5`, `!7`, `@sha`), or the path.
+        let Some(rest) = key.strip_prefix(old.as_str()) else {
+            continue;
+        };
+        if other_site {
+            continue;
+        }
+        let key = format!("{path}{rest}");
+        source["key"] = Value::String(key.clone());
+        source["detail"]["project"] = Value::String(path.to_owned());
+        moved += conn
+            .prepare_cached(
+                "UPDATE tasks SET source_key = ?2, source = ?3, updated_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id, key, source.to_string(), now])?;
+    }
+    Ok(moved)
+}
+
+fn on_renamed_project_sql() -> String {
+    format!(
+        "SELECT id, source_key, source FROM tasks WHERE webhook_id = ?1 \
+         AND source_kind GLOB 'gitlab.*' AND {GITLAB_PROJECT} = ?2 AND {GITLAB_PATH} <> ?3"
+    )
+}
+
 /// Has a task whose question started a GitLab discussion (`thread`; asked about a commit note
 /// in none, where every post starts one) say what it says next in it, where its answer is
 /// looked for. It still waits on its commit, merge request or issue: an answer given in
@@ -1299,6 +1365,135 @@ mod tests {
         assert!(answered_by(&conn, "w", "evt_1").unwrap());
         assert!(!answered_by(&conn, "other", "evt_1").unwrap());
         assert!(!answered_by(&conn, "w", "evt_2").unwrap());
+    }
+
+    #[test]
+    fn a_renamed_gitlab_projects_tasks_are_looked_up_by_an_index() {
+        let conn = migrated();
+        let sql = format!("EXPLAIN QUERY PLAN {}", on_renamed_project_sql());
+        let plan: Vec<String> = conn
+            .prepare(&sql)
+            .unwrap()
+            .query_map(params!["w", 15, "g/p"], |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains("tasks_by_gitlab_project (webhook_id=? AND <expr>=?)"),
+            "{plan}"
+        );
+    }
+
+    #[test]
+    fn gitlab_tasks_follow_their_project_to_its_new_path_on_their_own_instance_only() {
+        let conn = migrated();
+        for (id, key, source) in [
+            (
+                "t_issue",
+                "g/p#5",
+                json!({"kind": "gitlab.issue", "key": "g/p#5",
+                "detail": {"project": "g/p", "project_id": 15, "iid": 5,
+                           "site": "https://gitlab.example.com"}}),
+            ),
+            (
+                "t_project",
+                "g/p",
+                json!({"kind": "gitlab.project", "key": "g/p",
+                "detail": {"project": "g/p", "project_id": 15}}),
+            ),
+            (
+                "t_other_site",
+                "g/p!7",
+                json!({"kind": "gitlab.merge_request", "key": "g/p!7",
+                "detail": {"project": "g/p", "project_id": 15, "iid": 7,
+                           "site": "https://gitlab.com"}}),
+            ),
+            (
+                "t_other_project",
+                "g/q#1",
+                json!({"kind": "gitlab.issue", "key": "g/q#1",
+                "detail": {"project": "g/q", "project_id": 16, "iid": 1}}),
+            ),
+        ] {
+            add_task(&conn, id, "waiting_reply", &source.to_string(), "[]");
+            conn.execute(
+                "UPDATE tasks SET source_kind = ?2, source_key = ?3 WHERE id = ?1",
+                params![id, source["kind"].as_str().unwrap(), key],
+            )
+            .unwrap();
+        }
+
+        let moved = follow_renamed_project(
+            &conn,
+            "w",
+            15,
+            "h/p2",
+            Some("https://gitlab.example.com"),
+            9,
+        )
+        .unwrap();
+
+        assert_eq!(moved, 2);
+        let key = |id: &str| get(&conn, id).unwrap().unwrap().source_key.unwrap();
+        assert_eq!(key("t_issue"), "h/p2#5");
+        assert_eq!(key("t_project"), "h/p2");
+        assert_eq!(key("t_other_site"), "g/p!7");
+        assert_eq!(key("t_other_project"), "g/q#1");
+        let source: Value =
+            serde_json::from_str(&get(&conn, "t_issue").unwrap().unwrap().source.unwrap()).unwrap();
+        assert_eq!(source["detail"]["project"], "h/p2");
+        assert_eq!(source["key"], "h/p2#5");
+        assert_eq!(source["detail"]["iid"], 5);
+    }
+
+    #[test]
+    fn gitlab_tasks_made_before_migration_0023_take_their_projects_number_from_their_event() {
+        let conn = migrated();
+        conn.execute_batch("DROP INDEX tasks_by_gitlab_project;")
+            .unwrap();
+        for (event, body) in [
+            (
+                "evt_a",
+                br#"{"project": {"id": 15, "path_with_namespace": "g/p"}}"#.to_vec(),
+            ),
+            ("evt_b", br#"{"project": {"id": "15"}}"#.to_vec()),
+            ("evt_c", b"not json".to_vec()),
+        ] {
+            conn.execute(
+                "INSERT INTO events (id, webhook_id, provider, verified, verification, status, \
+                 headers, body, received_at) \
+                 VALUES (?1, 'w', 'gitlab', 1, 'current', 'accepted', '{}', ?2, 0)",
+                params![event, body],
+            )
+            .unwrap();
+        }
+        for (id, event) in [("t_a", "evt_a"), ("t_b", "evt_b"), ("t_c", "evt_c")] {
+            add_task(
+                &conn,
+                id,
+                "waiting_reply",
+                r#"{"kind": "gitlab.issue", "key": "g/p#5", "detail": {"project": "g/p"}}"#,
+                "[]",
+            );
+            conn.execute(
+                "UPDATE tasks SET source_kind = 'gitlab.issue', event_id = ?2 WHERE id = ?1",
+                params![id, event],
+            )
+            .unwrap();
+        }
+
+        conn.execute_batch(include_str!("migrations/0023_gitlab_project_ids.sql"))
+            .unwrap();
+
+        let number = |id: &str| -> Value {
+            let source = get(&conn, id).unwrap().unwrap().source.unwrap();
+            serde_json::from_str::<Value>(&source).unwrap()["detail"]["project_id"].clone()
+        };
+        assert_eq!(number("t_a"), json!(15));
+        assert_eq!(number("t_b"), Value::Null);
+        assert_eq!(number("t_c"), Value::Null);
     }
 
     #[test]

@@ -727,6 +727,30 @@ async fn a_comment_on_a_jira_issue_moved_to_another_project_answers_the_question
 }
 
 #[tokio::test]
+async fn a_comment_on_the_same_key_of_another_jira_site_does_not_answer_the_question() {
+    // Arrange: a question waits on OPS-23 of the webhook's site.
+    let jira = MockServer::start().await;
+    let site = jira.uri();
+    let issue = json!({"id": "10023", "key": "OPS-23",
+        "self": format!("{site}/rest/api/2/issue/10023"), "fields": {"summary": "Crash"}});
+    let (app, event_id) = jira_question_on(&jira, &issue).await;
+
+    // Act: the same webhook hears a comment on another site's OPS-23.
+    let elsewhere = json!({"id": "40023", "key": "OPS-23",
+        "self": "https://other.atlassian.net/rest/api/2/issue/40023"});
+    let other_site = json!({"webhookEvent": "comment_created", "issue": elsewhere,
+        "comment": {"id": "20002", "author": {"accountId": "5c"}, "body": "not this one"}})
+    .to_string();
+    accepted(app.post_jira("jr", &other_site, "jira-secret").await).await;
+
+    // Assert: the question still waits for an answer on its own site.
+    let task = task_of(&app, &event_id).await;
+    assert_eq!(task["status"], "waiting_reply", "{task}");
+    let conversation = task_conversation(&app, task["id"].as_str().expect("task id"));
+    assert!(!conversation.contains("not this one"), "{conversation}");
+}
+
+#[tokio::test]
 async fn a_slack_thread_message_in_the_channel_gets_a_threaded_reply_with_the_bot_token() {
     // Arrange
     let slack = MockServer::start().await;

@@ -339,6 +339,78 @@ async fn a_reply_in_another_thread_of_the_merge_request_still_answers_its_questi
     assert_eq!(task["status"], "queued", "{task}");
 }
 
+/// `note` on project 15 as it is called at `path` (renamed or moved since the question).
+fn note_on_project(path: &str, note: Value) -> Value {
+    let mut note = note;
+    note["project"] = json!({"id": 15, "path_with_namespace": path,
+                             "web_url": format!("https://gitlab.example.com/{path}")});
+    note
+}
+
+#[tokio::test]
+async fn a_question_asked_before_its_project_was_renamed_is_answered_and_spoken_on_in_its_new_path()
+{
+    // Arrange: a question goes in a merge request thread of project 15, then `group/app`.
+    let (llm, github, gitlab) = (
+        fake_llm(vec![llm_answer("Use the HTTP cache.")]).await,
+        fake_github().await,
+        MockServer::start().await,
+    );
+    let thread = "merge_requests/7/discussions/6a9c1750b3/notes";
+    expect_note(
+        &gitlab,
+        &format!("{PROJECT}/{thread}"),
+        "Which cache?",
+        json!({"id": 901}),
+        1,
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/api/v4/projects/platform%2Fapp-next/{thread}"
+        )))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 907})))
+        .expect(1)
+        .mount(&gitlab)
+        .await;
+    let agents = agent_config(&llm, &github);
+    let gitlab_url = gitlab.uri();
+    let app = spawn_app_with(move |config| {
+        agents(config);
+        config.upstreams.gitlab_url = gitlab_url;
+        config.upstreams.gitlab_token = Some("glpat-test".into());
+    })
+    .await;
+    add_gitlab_webhook(
+        &app,
+        json!({"trigger": "note", "action": "ask", "agent": "planning",
+               "template": "Which cache?", "conditions": {"body_contains": "@bot"}}),
+    )
+    .await;
+    let asked = note(43, "alice", "@bot cache?", mr_7(), diff_note("6a9c1750b3"));
+    let event_id = post_note(&app, &note_on_project("group/app", asked)).await;
+    assert_eq!(app.drain().await, 1);
+
+    // Act: the project is moved to `platform/app-next`; alice answers there.
+    let answer = note(
+        905,
+        "alice",
+        "The HTTP one",
+        mr_7(),
+        diff_note("6a9c1750b3"),
+    );
+    post_note(&app, &note_on_project("platform/app-next", answer)).await;
+    let task = app.event(&event_id).await["tasks"][0].clone();
+    let ran = run_next(&app, &runner_of(&app)).await;
+    let sent = app.drain().await;
+
+    // Assert: the answer woke the question; what the agent said next went to the project as
+    // it is called now (GitLab's API refuses a write on the old path).
+    assert_eq!(task["status"], "queued", "the answer resumed it: {task}");
+    assert_eq!(ran.map(|(_, status)| status).as_deref(), Some("done"));
+    assert_eq!(sent, 1);
+}
+
 #[tokio::test]
 async fn an_agents_answer_about_a_diff_note_goes_in_the_notes_thread() {
     // Arrange: a diff note makes a task whose agent answers with a comment on its source; the
