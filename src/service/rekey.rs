@@ -77,6 +77,13 @@ pub async fn start(store: &Store, config: &Config, role: Role) -> anyhow::Result
              done by stopping every process and starting `serve` with the new key, the old \
              one in {PREVIOUS})"
         ),
+        // Nothing sealed may be stored yet, but what this process stored would stay plain
+        // until `serve` next starts, on a database meant to keep its secrets sealed.
+        (Role::FrontEnd, Some(theirs), None) if theirs != "plain" => anyhow::bail!(
+            "WEBHOOK_MCP_SECRET_KEY is not set, but the stored secrets are kept under a key \
+             (the one `serve` last started with): give this process that key, as an MCP \
+             client's stdio entry passes only the environment it names"
+        ),
         _ => {}
     }
     let unopenable = store

@@ -609,6 +609,34 @@ async fn a_front_end_with_another_key_than_serves_is_refused_before_it_stores_an
 }
 
 #[tokio::test]
+async fn a_front_end_without_the_key_serve_keeps_secrets_under_is_refused_before_it_stores_anything()
+ {
+    // Arrange: `serve` started with a key, nothing stored yet (so nothing sealed to open).
+    let app = spawn_app_with(|c| c.secret_key = Some(SECRET_KEY.into())).await;
+
+    // Act: an MCP client starts stdio with an environment that lacks the key.
+    let started = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"))
+        .arg("stdio")
+        .arg("--database")
+        .arg(&app.db_path)
+        .env_remove("WEBHOOK_MCP_PREVIOUS_SECRET_KEYS")
+        .env_remove("WEBHOOK_MCP_SECRET_KEY")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run webhook-mcp stdio");
+
+    // Assert: refused, rather than storing the secrets it is given plain.
+    let stderr = String::from_utf8_lossy(&started.stderr);
+    assert!(!started.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("WEBHOOK_MCP_SECRET_KEY is not set"),
+        "{stderr}"
+    );
+    assert!(started.stdout.is_empty(), "{stderr}");
+}
+
+#[tokio::test]
 async fn the_end_of_input_ends_an_open_listen_and_the_process_at_once() {
     // Arrange: a session listening to a webhook's events.
     let dir = tempfile::tempdir().expect("tempdir");
