@@ -137,7 +137,8 @@ pub async fn state(
         per(config.rate_limit_per_webhook),
         trusted,
         config.max_in_flight,
-    );
+    )
+    .buffering(crate::service::limits::buffer_budget(config.max_body_bytes));
     let role = match process {
         Process::Serve => rekey::Role::Owner,
         Process::Stdio => rekey::Role::FrontEnd,

@@ -203,6 +203,33 @@ pub fn gitlab_note(template: &str, rendered: &str) -> String {
     without_group_mentions(&text, &group_mentions(&own.text))
 }
 
+/// A Slack message a command's `template` rendered with a Slack event's own text in it (sent
+/// back to Slack as its markup): the sender's `<!channel>`, `<!here>`, `<!everyone>` or
+/// user group may not notify with the bot's rights (in a channel where the sender could not,
+/// or again where they did), nor may its labelled link hide its URL. What the template's own
+/// text always prints (see [`always_printed`]) stays as it writes it.
+pub fn slack_message(template: &str, rendered: &str) -> String {
+    let own = always_printed(template).text;
+    let mut out = String::with_capacity(rendered.len());
+    for piece in pieces(rendered) {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Markup(inner) if own.contains(&format!("<{inner}>")) => {
+                out.push('<');
+                out.push_str(inner);
+                out.push('>');
+            }
+            Piece::Markup(inner) if inner.starts_with('!') => {
+                out.push_str("&lt;");
+                out.push_str(inner);
+                out.push('>');
+            }
+            Piece::Markup(inner) => out.push_str(&unmasked(inner)),
+        }
+    }
+    out
+}
+
 /// A GitHub comment a command's `template` rendered: the sender's words it prints may not
 /// notify a team (`@org/team`); the teams the template's own text names, it may.
 pub fn github_comment(template: &str, rendered: &str) -> String {
@@ -452,6 +479,49 @@ mod tests {
             ("", ""),
         ] {
             assert_eq!(defuse_gitlab(written), sent, "{written:?}");
+        }
+    }
+
+    #[test]
+    fn a_slack_senders_broadcasts_and_labelled_links_go_back_to_slack_defused() {
+        let cases = [
+            // (template, rendered, sent)
+            (
+                "Relayed: {{event.text}}",
+                "Relayed: hi <!channel> <!here> <!everyone>",
+                "Relayed: hi &lt;!channel> &lt;!here> &lt;!everyone>",
+            ),
+            (
+                "Relayed: {{event.text}}",
+                "Relayed: ping <!subteam^S1|@oncall>",
+                "Relayed: ping &lt;!subteam^S1|@oncall>",
+            ),
+            (
+                "Relayed: {{event.text}}",
+                "Relayed: <https://evil.example/login|https://slack.com/login>",
+                "Relayed: https://slack.com/login (<https://evil.example/login>)",
+            ),
+            // One person, a channel link and a bare link stay as the sender wrote them.
+            (
+                "{{event.text}}",
+                "<@U1> see <#C1|general> and <https://example.com>",
+                "<@U1> see <#C1|general> and <https://example.com>",
+            ),
+            // The template's own broadcast and link are its owner's words.
+            (
+                "<!here> <https://ci.example/run|the run>: {{event.text}}",
+                "<!here> <https://ci.example/run|the run>: <!channel>",
+                "<!here> <https://ci.example/run|the run>: &lt;!channel>",
+            ),
+            // Printed only on a condition, it could be the sender's.
+            (
+                "{% if x %}<!here>{% endif %}{{event.text}}",
+                "<!here><!here>",
+                "&lt;!here>&lt;!here>",
+            ),
+        ];
+        for (template, rendered, sent) in cases {
+            assert_eq!(slack_message(template, rendered), sent, "{template}");
         }
     }
 

@@ -460,13 +460,26 @@ fn mask_unparsed_credentials(text: &str) -> String {
     format!("{scheme}{rest}")
 }
 
-/// A query parameter that carries a credential: a secret field's name, or one of the names
-/// services sign or authorise URLs with (Azure's `sig` and Functions' `code`, Google's `key`).
+/// A query parameter that carries a credential: a secret field's name, one of the names
+/// services sign or authorise URLs with (Azure's `sig` and Functions' `code`, Google's `key`,
+/// S3's `X-Amz-Signature` and `X-Amz-Credential`), or one naming a signature, an HMAC, a
+/// token, a secret or a password anywhere in it (`hmac`, `secretkey`, `pass`).
 pub(crate) fn secret_query_name(name: &str) -> bool {
-    crate::service::audit::is_secret_field(name)
+    let name = name.to_ascii_lowercase();
+    crate::service::audit::is_secret_field(&name)
+        || [
+            "signature",
+            "hmac",
+            "token",
+            "secret",
+            "password",
+            "credential",
+        ]
+        .iter()
+        .any(|word| name.contains(word))
         || matches!(
-            name.to_ascii_lowercase().as_str(),
-            "sig" | "code" | "signature" | "auth" | "apikey" | "access_token" | "key"
+            name.as_str(),
+            "sig" | "code" | "auth" | "apikey" | "key" | "pass" | "passwd" | "pwd" | "jwt"
         )
 }
 
@@ -967,6 +980,17 @@ mod tests {
                 "https://maker.ifttt.com/trigger/deploy/with/key/dA1b2C3",
                 "https://maker.ifttt.com/trigger/deploy/with/key/***",
                 "https://maker.ifttt.com/trigger/deploy/with/key/***",
+            ),
+            // Query values named as credentials however a service spells them.
+            (
+                "https://b.s3.example.com/in?X-Amz-Credential=AK%2F1&X-Amz-Signature=ab12&n=1",
+                "https://b.s3.example.com/in",
+                "https://b.s3.example.com/in?X-Amz-Credential=***&X-Amz-Signature=***&n=1",
+            ),
+            (
+                "https://sink.example.com/in?hmac=ab12&pass=pw&secretkey=s1&jwt=e.y.j",
+                "https://sink.example.com/in",
+                "https://sink.example.com/in?hmac=***&pass=***&secretkey=***&jwt=***",
             ),
         ];
         for (url, described, shown) in cases {

@@ -30,6 +30,7 @@ use crate::engine::{ActionKind, plan};
 use crate::providers::SourceRef;
 use crate::service::{Change, events, tasks as task_service};
 use crate::store::conversation;
+use crate::store::outbox::{self, OutboxRow};
 use crate::store::tasks::{self, TaskRow};
 
 /// Said to every agent before its own prompt: webhook bodies are data, never orders.
@@ -319,7 +320,24 @@ async fn run_task(
     let mut messages = opening(state, agent, task).await;
     let opening_len = messages.len();
     messages.extend(progress.messages);
-    close_interrupted_calls(&mut messages);
+    let (mut replied, mut posted) = (progress.replied, progress.posted);
+    // Calls cut off before their results were saved: what they queued (or did not) is in
+    // the outbox, each a write of its own, and is told to the model as it is.
+    let queued = match progress.calls_since {
+        Some(since) => {
+            let id = task.id.clone();
+            let rows = state
+                .store
+                .read(move |db| outbox::of_task_since(db, &id, since))
+                .await
+                .context("read what an interrupted run's calls queued")?;
+            Some(rows)
+        }
+        None => None,
+    };
+    let spoke = close_interrupted_calls_by(&mut messages, queued.as_deref());
+    replied |= spoke.replied;
+    posted |= spoke.posted;
     let defs = tools::definitions(
         &tools::offered(&agent.tools, task),
         &Destinations::of(agent, task),
@@ -328,7 +346,6 @@ async fn run_task(
     // again by a replay, are one piece of work: what it said is not said again. What this run
     // itself said is kept apart: only that makes it worth keeping if it fails too.
     let (failed_replied, failed_posted) = spoke_in_failed_runs(&task.conversation);
-    let (mut replied, mut posted) = (progress.replied, progress.posted);
     // Failed model calls in a row; one that works ends the run of them (as save_progress
     // does in the store).
     let mut run_failures = task.run_failures;
@@ -495,10 +512,12 @@ async fn run_task(
         // Saved before any call acts: a run cut off (a crash, a lost lease) while a call acts
         // resumes with that call answered "may have taken effect", not by the model making it
         // again; its comment was queued in a write of its own.
+        let calls_since = clock::now_ms();
         let calling = Progress {
             messages: messages[opening_len..].to_vec(),
             replied,
             posted,
+            calls_since: Some(calls_since),
         };
         save_progress(state, task, &calling).await?;
         // Every call of the message is made, those after an `ask` too: the model meant them
@@ -567,6 +586,7 @@ async fn run_task(
                     messages: messages[opening_len..].to_vec(),
                     replied,
                     posted,
+                    calls_since: Some(calls_since),
                 };
                 save_progress(state, task, &done).await?;
             }
@@ -780,31 +800,85 @@ struct Progress {
     /// Whether a tool already posted to the agent's channel.
     #[serde(default)]
     posted: bool,
+    /// When the calls of the latest message began (ms): the actions of the task queued
+    /// since, and named in no result, are what calls cut off before their results were
+    /// saved queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    calls_since: Option<i64>,
 }
 
+/// What calls cut off before their results were saved had done: they replied on the
+/// source, or posted to the agent's channel.
+#[derive(Debug, Default, PartialEq)]
+struct Spoke {
+    replied: bool,
+    posted: bool,
+}
+
+/// The result a call cut off before its result was saved gets when nothing tells what it did.
+const MAY_HAVE_ACTED: &str = "interrupted before its result was recorded: it may have taken \
+     effect; do not repeat it unless you know it did not";
+
 /// A run cut short between a tool call and its result being saved left that call without a
-/// result, which chat APIs refuse; it gets one saying it may have acted.
-fn close_interrupted_calls(messages: &mut Vec<Message>) {
+/// result, which chat APIs refuse; it gets one. Where `queued` holds the task's actions queued
+/// since the calls began, a call that speaks through one (`comment`, `respond`,
+/// `post_message`) is answered as it was: with the action it queued (named in no other
+/// result), or as not made; any other call may have acted.
+fn close_interrupted_calls_by(messages: &mut Vec<Message>, queued: Option<&[OutboxRow]>) -> Spoke {
+    let mut spoke = Spoke::default();
     let Some(last_call) = messages
         .iter()
         .rposition(|m| m.role == "assistant" && m.tool_calls.is_some())
     else {
-        return;
+        return spoke;
     };
+    let results: Vec<&str> = messages[last_call..]
+        .iter()
+        .filter(|m| m.role == "tool")
+        .filter_map(|m| m.content.as_deref())
+        .collect();
+    let mut unclaimed: Vec<&OutboxRow> = queued
+        .unwrap_or_default()
+        .iter()
+        .filter(|row| !results.iter().any(|r| r.contains(row.id.as_str())))
+        .collect();
     let calls = messages[last_call].tool_calls.clone().unwrap_or_default();
     for call in calls {
         let answered = messages[last_call..]
             .iter()
             .any(|m| m.role == "tool" && m.tool_call_id.as_deref() == Some(call.id.as_str()));
-        if !answered {
-            messages.push(Message::tool_result(
-                &call.id,
-                &call.function.name,
-                "interrupted before its result was recorded: it may have taken effect; do not \
-                 repeat it unless you know it did not",
-            ));
+        if answered {
+            continue;
         }
+        let name = call.function.name.as_str();
+        let speaks = matches!(name, "comment" | "respond" | "post_message");
+        let text = match queued {
+            Some(_) if speaks => match unclaimed.iter().position(|row| row.action == name) {
+                Some(at) => {
+                    let row = unclaimed.remove(at);
+                    if name == "post_message" {
+                        spoke.posted = true;
+                        format!("queued as {}", row.id)
+                    } else {
+                        spoke.replied = true;
+                        format!("queued as {} to {}", row.id, row.target)
+                    }
+                }
+                None => "error: not made: the run was interrupted before this call acted; \
+                         make it again if you still need it"
+                    .to_string(),
+            },
+            _ => MAY_HAVE_ACTED.to_string(),
+        };
+        messages.push(Message::tool_result(&call.id, name, &text));
     }
+    spoke
+}
+
+/// A run cut short between a tool call and its result being saved left that call without a
+/// result, which chat APIs refuse; it gets one saying it may have acted.
+fn close_interrupted_calls(messages: &mut Vec<Message>) {
+    close_interrupted_calls_by(messages, None);
 }
 
 /// The replies that came on the task's thread since its run last looked, as messages for the
@@ -832,6 +906,7 @@ async fn take_replies(
                     messages,
                     replied,
                     posted,
+                    calls_since: None,
                 };
                 serde_json::to_string(&done).unwrap_or_default()
             })
@@ -1228,6 +1303,123 @@ mod tests {
                 "function": {"name": "comment", "arguments": "{}"}})).collect::<Vec<_>>()
         }))
         .expect("an assistant message")
+    }
+
+    #[test]
+    fn calls_cut_off_are_answered_with_what_they_queued_or_as_not_made() {
+        let row = |id: &str, action: &str| OutboxRow {
+            id: id.into(),
+            event_id: None,
+            webhook_id: None,
+            command_id: None,
+            task_id: Some("t".into()),
+            action: action.into(),
+            delivery: None,
+            target: "github o/r#1".into(),
+            host: String::new(),
+            status: "pending".into(),
+            attempts: 0,
+            next_attempt_at: 0,
+            last_error: None,
+            last_status: None,
+            remote_id: None,
+            created_at: 0,
+            updated_at: 0,
+            lease_until: None,
+        };
+        let named = |calls: &[(&str, &str)]| -> Message {
+            serde_json::from_value(json!({
+                "role": "assistant", "content": null,
+                "tool_calls": calls.iter().map(|(id, name)| json!({"id": id, "type": "function",
+                    "function": {"name": name, "arguments": "{}"}})).collect::<Vec<_>>()
+            }))
+            .expect("an assistant message")
+        };
+        // (calls, results saved, actions queued since the calls began, results added, spoke)
+        type Case<'a> = (
+            &'a [(&'a str, &'a str)],
+            &'a [(&'a str, &'a str)],
+            Option<&'a [(&'a str, &'a str)]>,
+            &'a [&'a str],
+            Spoke,
+        );
+        let cases: &[Case] = &[
+            (
+                &[("c1", "comment")],
+                &[],
+                Some(&[("act_1", "comment")]),
+                &["queued as act_1 to github o/r#1"],
+                Spoke {
+                    replied: true,
+                    posted: false,
+                },
+            ),
+            (
+                &[("c1", "comment")],
+                &[],
+                Some(&[]),
+                &["error: not made"],
+                Spoke::default(),
+            ),
+            // The first call's result names its action: the second made none.
+            (
+                &[("c1", "comment"), ("c2", "comment")],
+                &[("c1", "queued as act_1 to github o/r#1")],
+                Some(&[("act_1", "comment")]),
+                &["error: not made"],
+                Spoke::default(),
+            ),
+            (
+                &[("c1", "post_message"), ("c2", "get_event")],
+                &[],
+                Some(&[("act_2", "post_message")]),
+                &[
+                    "queued as act_2",
+                    "interrupted before its result was recorded",
+                ],
+                Spoke {
+                    replied: false,
+                    posted: true,
+                },
+            ),
+            // An action of another kind is not this call's.
+            (
+                &[("c1", "respond")],
+                &[],
+                Some(&[("act_3", "ask")]),
+                &["error: not made"],
+                Spoke::default(),
+            ),
+            // Nothing known of what was queued (a run saved before this was kept).
+            (
+                &[("c1", "comment")],
+                &[],
+                None,
+                &["interrupted before its result was recorded"],
+                Spoke::default(),
+            ),
+        ];
+        for (made, saved, queued, added, spoke) in cases {
+            let mut messages = vec![Message::system("s"), named(made)];
+            for (id, text) in *saved {
+                messages.push(Message::tool_result(*id, "comment", *text));
+            }
+            let rows: Option<Vec<OutboxRow>> =
+                queued.map(|q| q.iter().map(|&(id, action)| row(id, action)).collect());
+            let before = messages.len();
+
+            let said = close_interrupted_calls_by(&mut messages, rows.as_deref());
+
+            let new: Vec<&str> = messages[before..]
+                .iter()
+                .filter_map(|m| m.content.as_deref())
+                .collect();
+            assert_eq!(new.len(), added.len(), "{made:?}: {new:?}");
+            for (got, want) in new.iter().zip(added.iter()) {
+                assert!(got.starts_with(want), "{made:?}: {got:?} is not {want:?}");
+            }
+            assert_eq!(&said, spoke, "{made:?}");
+        }
     }
 
     #[test]

@@ -151,6 +151,8 @@ pub fn text_of(c: &Fired<'_>, event: &EventView<'_>) -> Result<String, String> {
                     crate::actions::broadcasts::gitlab_note(source, &text)
                 } else if comments_on(c, event, "github.") {
                     crate::actions::broadcasts::github_comment(source, &text)
+                } else if escape(c, event) == template::Escape::BackToSlack {
+                    crate::actions::broadcasts::slack_message(source, &text)
                 } else {
                     text
                 }

@@ -602,6 +602,9 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
         json!({"text": "hi <!channel>", "response_url": "https://hooks.slack.com/commands/1"});
     let escaped = "<!here> hi &lt;!channel&gt;";
     let raw = "<!here> hi <!channel>";
+    // Slack's own text quoted back to it: its markup as written, but its broadcast shown,
+    // not notified (the template's own is its owner's).
+    let back = "<!here> hi &lt;!channel>";
     // Slack's own text read as plain text; the template's own words are kept.
     let plain = "<!here> hi @channel";
     let template = Some("<!here> {{ text }}");
@@ -635,7 +638,8 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
         target: Some(t),
         ..fired(action, template)
     };
-    // Slack's own text comes escaped by Slack already: quoted back to it, it is sent as is;
+    // Slack's own text comes escaped by Slack already: quoted back to it, it is sent as is but
+    // for its broadcasts;
     // sent elsewhere (an agent's prompt, another chat), it is plain text, but a forward is
     // sent as its template writes it.
     let cases = [
@@ -643,7 +647,7 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
             Provider::Slack,
             Some(&slack),
             fired(ActionKind::Comment, template),
-            raw,
+            back,
         ),
         (
             Provider::Slack,
@@ -652,19 +656,19 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
                 ActionKind::PostMessage,
                 target("https://hooks.slack.com/services/T/B/x", None),
             ),
-            raw,
+            back,
         ),
         (
             Provider::Slack,
             Some(&slack),
             fired(ActionKind::Ask, template),
-            raw,
+            back,
         ),
         (
             Provider::Slack,
             Some(&slack),
             fired(ActionKind::Respond, template),
-            raw,
+            back,
         ),
         (
             Provider::GitHub,
@@ -725,7 +729,7 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
                 ActionKind::PostMessage,
                 target("https://relay.example/in", Some("slack")),
             ),
-            raw,
+            back,
         ),
         (
             Provider::GitHub,
@@ -756,7 +760,7 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
     };
     let planned = plan(&[fired(ActionKind::Respond, template)], &view);
     assert!(matches!(planned[0], Planned::Inline { .. }));
-    assert_eq!(text(&planned[0]), raw);
+    assert_eq!(text(&planned[0]), back);
 }
 
 #[test]
@@ -884,7 +888,7 @@ fn what_people_typed_into_a_slack_form_is_escaped_on_its_way_back_to_slack() {
     for (event_type, want) in [
         ("view_submission", "hi &lt;!channel&gt;"),
         ("block_actions", "hi &lt;!channel&gt;"),
-        ("message.channels", "hi <!channel>"),
+        ("message.channels", "hi &lt;!channel>"),
     ] {
         let view = slack_event(event_type, &payload, &ctx);
         assert_eq!(text_of(&c, &view).as_deref(), Ok(want), "{event_type}");

@@ -39,7 +39,7 @@ pub async fn buffer(
         return Err(too_large(max as usize));
     }
     let (parts, body) = request.into_parts();
-    let kept = read(body, max, timeout, true).await?;
+    let kept = read(body, max, timeout, true, &mut |_| Ok(())).await?;
     let bytes = Bytes::from(kept);
     Ok((Request::from_parts(parts, Body::from(bytes.clone())), bytes))
 }
@@ -66,18 +66,41 @@ async fn drain(request: Request, max: usize, timeout: Duration) -> Result<(), Ap
     if asks_first(&request) || !worth_reading(declared_length(&request), max as u64) {
         return Ok(());
     }
-    read(request.into_body(), max as u64, timeout, false)
-        .await
-        .map(drop)
+    read(request.into_body(), max as u64, timeout, false, &mut |_| {
+        Ok(())
+    })
+    .await
+    .map(drop)
 }
 
-/// Reads `body` to its end, within `timeout`, keeping at most `max` bytes of it when `keep`;
-/// 413 once more than `max` has come (read through first, up to [`DISCARDED_TIMES`] it).
+/// Reads a body whole (at most `max` bytes, within `timeout`), each piece handed to `hold`
+/// (which may refuse it) before it is kept.
+pub async fn read_held(
+    body: Body,
+    max: usize,
+    timeout: Duration,
+    hold: &mut (dyn FnMut(usize) -> Result<(), ApiError> + Send),
+) -> Result<Bytes, ApiError> {
+    read(body, max as u64, timeout, true, hold)
+        .await
+        .map(Bytes::from)
+}
+
+/// Reads a body to its end and drops it (read through up to [`DISCARDED_TIMES`] `max`), so a
+/// client that sends it whole before it reads reads the answer it is refused with.
+pub async fn drop_body(body: Body, max: usize, timeout: Duration) {
+    let _ = read(body, max as u64, timeout, false, &mut |_| Ok(())).await;
+}
+
+/// Reads `body` to its end, within `timeout`, keeping at most `max` bytes of it when `keep`
+/// (each piece handed to `hold` first); 413 once more than `max` has come (read through first,
+/// up to [`DISCARDED_TIMES`] it).
 async fn read(
     mut body: Body,
     max: u64,
     timeout: Duration,
     keep: bool,
+    hold: &mut (dyn FnMut(usize) -> Result<(), ApiError> + Send),
 ) -> Result<Vec<u8>, ApiError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut kept = Vec::new();
@@ -105,6 +128,7 @@ async fn read(
         seen += data.len() as u64;
         if seen <= max {
             if keep {
+                hold(data.len())?;
                 kept.extend_from_slice(&data);
             }
         } else if !worth_reading(Some(seen), max) {

@@ -153,6 +153,17 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
             crate::quote::quoted(path),
             crate::quote::quoted(without)
         ),
+        // MCP clients (mcp-remote, MCP Inspector) go looking for OAuth on a 401 and show
+        // what these answer: it says what to give instead.
+        _ if path.starts_with("/.well-known/oauth-")
+            || path.starts_with("/.well-known/openid-configuration")
+            || matches!(path, "/register" | "/authorize" | "/token") =>
+        {
+            "no such route: this server takes an API key, not OAuth: send it as \
+             `Authorization: Bearer <key>` (the key printed at first start, or one made with \
+             `POST /api/keys`)"
+                .to_string()
+        }
         _ => "no such route".to_string(),
     };
     ApiError::new(StatusCode::NOT_FOUND, "not_found", message)

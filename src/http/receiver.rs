@@ -2,10 +2,11 @@
 //! hands it to ingest, and answers only after the event is durable.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware;
@@ -13,8 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use super::body_limit;
+use tokio::sync::OwnedSemaphorePermit;
+
 use super::error::ApiError;
+use super::{body_limit, buffer};
 use crate::app::AppState;
 use crate::providers::Handshake;
 use crate::service::ingest::{self, Inbound, Outcome};
@@ -56,25 +59,45 @@ async fn receive_webhook(
     RawQuery(query): RawQuery,
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Body,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|e| {
-        let status = e.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            body_limit::too_large(state.config.max_body_bytes)
-        } else {
-            ApiError::new(status, "unreadable_body", e.body_text())
-        }
-    })?;
+    let (max, timeout) = (
+        state.config.max_body_bytes,
+        Duration::from_secs(state.config.request_timeout_secs),
+    );
+    // Answered before any of the body is kept, each read through (none of it kept) so that a
+    // sender that writes its whole body before it reads reads the answer.
     if let Some(refused) = encoded(&headers) {
+        buffer::drop_body(body, max, timeout).await;
         return Err(refused);
     }
+    let client = state.limits.client(remote.ip(), &headers);
+    // A body sent to no webhook is not kept while it comes: slow ones on many connections
+    // would fill the memory, for anyone who can reach the port.
+    if !ingest::addressed(&state, &provider, &webhook_id).await? {
+        buffer::drop_body(body, max, timeout).await;
+        return Ok(match state.limits.check_refused(Some(client.ip)) {
+            Ok(()) => answer(Outcome::UnknownWebhook, false, false, None),
+            Err(wait) => rate_limited(wait),
+        });
+    }
     // Bounded work in flight: past it, senders are told to come back (they retry) rather
-    // than every request queueing for the writer with its body in memory.
+    // than every request queueing for the writer with its body in memory. So are bodies
+    // held in memory, by bytes: many large ones arriving at once wait their turn.
     let Some(_slot) = state.limits.admit() else {
+        buffer::drop_body(body, max, timeout).await;
         return Ok(too_busy());
     };
-    let client = state.limits.client(remote.ip(), &headers);
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    let mut hold = |bytes: usize| {
+        let more = state.limits.hold(bytes).ok_or_else(busy)?;
+        match &mut held {
+            Some(held) => held.merge(more),
+            None => held = Some(more),
+        }
+        Ok(())
+    };
+    let body = buffer::read_held(body, max, timeout, &mut hold).await?;
     let provider_is_slack = provider.eq_ignore_ascii_case("slack");
     // Slash commands and interactivity come as forms; the Events API sends JSON.
     let slack_form = provider_is_slack && is_form(&headers);
@@ -89,7 +112,22 @@ async fn receive_webhook(
         dry_run: false,
     };
     let outcome = ingest::ingest(&state, inbound).await?;
-    Ok(match outcome {
+    Ok(answer(
+        outcome,
+        provider_is_slack,
+        slack_form,
+        charset.as_deref(),
+    ))
+}
+
+/// The answer to a delivery, by what became of it.
+fn answer(
+    outcome: Outcome,
+    provider_is_slack: bool,
+    slack_form: bool,
+    charset: Option<&str>,
+) -> Response {
+    match outcome {
         Outcome::Accepted {
             event_id,
             duplicate,
@@ -144,7 +182,7 @@ async fn receive_webhook(
             message,
             repeat,
         } => {
-            let message = match &charset {
+            let message = match charset {
                 Some(charset) => format!(
                     "{message} (the body is said to be {charset}: only UTF-8 JSON or forms are \
                      read)"
@@ -184,7 +222,7 @@ async fn receive_webhook(
             "this webhook is disabled",
         )
         .into_response(),
-    })
+    }
 }
 
 /// The receipt of a delivery answered with an empty body (a Slack form): the event's id, and
@@ -269,11 +307,14 @@ fn rate_limited(wait: std::time::Duration) -> Response {
 }
 
 fn too_busy() -> Response {
+    busy().into_response()
+}
+
+fn busy() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "busy",
         "the receiver is at capacity; retry shortly",
     )
     .with_retry_after(1)
-    .into_response()
 }

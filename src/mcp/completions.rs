@@ -1,6 +1,7 @@
 //! `completion/complete`: what a client offers as a prompt's or the resource template's
 //! argument is typed (Claude Desktop's and MCP Inspector's forms ask as one types): event ids
-//! for `triage-event`, webhook ids for `explain-event-log` and `webhook://{webhook_id}/events`.
+//! for `triage-event` and `event://{event_id}`, webhook ids for `explain-event-log` and
+//! `webhook://{webhook_id}/events`; nothing (but no error) for `setup-webhook`'s free text.
 
 use rmcp::ErrorData;
 use rmcp::model::{CompleteRequestParams, CompleteResult, CompletionInfo, Reference};
@@ -20,14 +21,21 @@ pub async fn complete(
     let wanted = match (&request.r#ref, request.argument.name.as_str()) {
         (Reference::Prompt(p), "event_id") if p.name == "triage-event" => Wanted::Event,
         (Reference::Prompt(p), "webhook_id") if p.name == "explain-event-log" => Wanted::Webhook,
+        // Free text: nothing to offer, but no mistake either (a form asks as one types).
+        (Reference::Prompt(p), "request") if p.name == super::prompts::SETUP_WEBHOOK => {
+            Wanted::Nothing
+        }
         (Reference::Resource(r), "webhook_id") if r.uri == super::resources::TEMPLATE_URI => {
             Wanted::Webhook
+        }
+        (Reference::Resource(r), "event_id") if r.uri == super::resources::EVENT_TEMPLATE_URI => {
+            Wanted::Event
         }
         (Reference::Prompt(p), name) => {
             return Err(ErrorData::invalid_params(
                 format!(
                     "no argument `{name}` of a prompt `{}` to complete: `triage-event` takes \
-                     event_id, `explain-event-log` webhook_id",
+                     event_id, `explain-event-log` webhook_id, `setup-webhook` request",
                     p.name
                 ),
                 None,
@@ -37,9 +45,10 @@ pub async fn complete(
             return Err(ErrorData::invalid_params(
                 format!(
                     "no argument `{name}` of a resource template `{}` to complete: `{}` takes \
-                     webhook_id",
+                     webhook_id, `{}` event_id",
                     r.uri,
-                    super::resources::TEMPLATE_URI
+                    super::resources::TEMPLATE_URI,
+                    super::resources::EVENT_TEMPLATE_URI
                 ),
                 None,
             ));
@@ -70,6 +79,7 @@ pub async fn complete(
                 .collect();
             first(ids)
         }
+        Wanted::Nothing => (Vec::new(), false),
     };
     let info = CompletionInfo::with_pagination(values, None, more)
         .map_err(|e| ErrorData::internal_error(e, None))?;
@@ -77,6 +87,7 @@ pub async fn complete(
 }
 
 enum Wanted {
+    Nothing,
     Event,
     Webhook,
 }

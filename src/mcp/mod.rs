@@ -296,6 +296,12 @@ impl ServerHandler for McpServer {
     ) -> Result<ListPromptsResult, ErrorData> {
         whole_list(request.as_ref())?;
         let mut prompts = self.prompt_router.list_all();
+        for prompt in &mut prompts {
+            prompt.description = prompt.description.as_deref().map(schema::unwrapped);
+            for argument in prompt.arguments.iter_mut().flatten() {
+                argument.description = argument.description.as_deref().map(schema::unwrapped);
+            }
+        }
         if reads_only(&context) {
             prompts.retain(|prompt| prompt.name != prompts::SETUP_WEBHOOK);
         }

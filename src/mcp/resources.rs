@@ -67,13 +67,15 @@ pub async fn list(
 
 /// The one resource template: a webhook's events.
 pub const TEMPLATE_URI: &str = "webhook://{webhook_id}/events";
+/// The template of one event's resource.
+pub const EVENT_TEMPLATE_URI: &str = "event://{event_id}";
 
 pub fn templates() -> ListResourceTemplatesResult {
     ListResourceTemplatesResult::with_all_items(vec![
         ResourceTemplate::new(TEMPLATE_URI, "webhook events")
             .with_description("A webhook's most recent events, newest first")
             .with_mime_type("application/json"),
-        ResourceTemplate::new("event://{event_id}", "event")
+        ResourceTemplate::new(EVENT_TEMPLATE_URI, "event")
             .with_description("One event in full: headers, payload, verification, matches")
             .with_mime_type("application/json"),
     ])

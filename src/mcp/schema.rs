@@ -24,6 +24,32 @@ pub fn plain(schema: &Map<String, Value>) -> Map<String, Value> {
     schema
 }
 
+/// `text` with the line breaks its doc comment was wrapped at taken out: a client shows a
+/// description as it is given, and a model reads a break mid-sentence as one. A blank line
+/// (a new paragraph) and a break before a list item (`- `, `* `) stay.
+pub fn unwrapped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\n') {
+        let (line, after) = (&rest[..at], &rest[at + 1..]);
+        out.push_str(line);
+        let keeps = line.is_empty()
+            || after.starts_with('\n')
+            || after.trim_start().starts_with("- ")
+            || after.trim_start().starts_with("* ");
+        if keeps {
+            out.push('\n');
+        } else if !line.ends_with(' ') {
+            out.push(' ');
+        }
+        rest = after
+            .strip_prefix(' ')
+            .map_or(after, |a| a.trim_start_matches(' '));
+    }
+    out.push_str(rest);
+    out
+}
+
 fn simplify(node: &mut Map<String, Value>) {
     if let Some(Value::Array(types)) = node.get("type") {
         let named: Vec<Value> = types
@@ -36,6 +62,9 @@ fn simplify(node: &mut Map<String, Value>) {
         }
     }
     node.remove("default");
+    if let Some(Value::String(text)) = node.get_mut("description") {
+        *text = unwrapped(text);
+    }
     if node
         .get("additionalProperties")
         .is_some_and(Value::is_boolean)
@@ -69,6 +98,31 @@ fn simplify(node: &mut Map<String, Value>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn descriptions_lose_the_breaks_their_doc_comments_were_wrapped_at() {
+        let cases = [
+            (
+                "github, gitlab, slack, jira, sentry, linear, stripe,\nstandard-webhooks",
+                "github, gitlab, slack, jira, sentry, linear, stripe, standard-webhooks",
+            ),
+            ("one line", "one line"),
+            ("a paragraph\n\nanother", "a paragraph\n\nanother"),
+            ("ends with a space \nhere", "ends with a space here"),
+            ("a list:\n- one\n- two", "a list:\n- one\n- two"),
+            ("", ""),
+        ];
+        for (given, shown) in cases {
+            assert_eq!(unwrapped(given), shown, "{given:?}");
+        }
+        let schema = json!({"type": "object", "properties": {"provider": {"type": "string",
+            "description": "github or\ngitlab"}}});
+        let plain = plain(schema.as_object().expect("object"));
+        assert_eq!(
+            plain["properties"]["provider"]["description"],
+            "github or gitlab"
+        );
+    }
 
     #[test]
     fn optional_fields_and_widths_are_written_plainly() {

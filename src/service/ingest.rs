@@ -79,6 +79,23 @@ pub const LOOPED: &str = "looped";
 const HEADER_VALUE_KEEP: usize = 4 * 1024;
 const HEADERS_KEEP: usize = 32 * 1024;
 
+/// Whether `webhook_id` names a webhook of `provider` (read through the cache), asked before
+/// a delivery's body is read: one sent to no webhook is not kept while it arrives.
+pub async fn addressed(
+    state: &AppState,
+    provider: &str,
+    webhook_id: &str,
+) -> Result<bool, ServiceError> {
+    let Ok(provider) = provider.parse::<Provider>() else {
+        return Ok(false);
+    };
+    let cached = state
+        .hooks
+        .get(&state.store, &state.sealer, webhook_id)
+        .await?;
+    Ok(cached.is_some_and(|c| c.row.provider == provider.as_str()))
+}
+
 pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, ServiceError> {
     let client_ip = inbound.client.map(|c| c.ip);
     // Refused (or unsigned) before its webhook's check: drawn from the client's bucket for
@@ -609,11 +626,18 @@ pub(super) fn secrets(hook: &WebhookRow, now_ms: i64) -> Secrets<'_> {
 /// things, not grant access (GitLab's `Idempotency-Key`, Bitbucket's `X-Event-Key`).
 fn is_secret_header(name: &str) -> bool {
     /// Words that make a header a credential wherever they stand in its name.
-    const CREDENTIAL_WORDS: [&str; 11] = [
+    const CREDENTIAL_WORDS: [&str; 18] = [
         "token",
         "secret",
         "password",
         "passwd",
+        "pass",
+        "passcode",
+        "pwd",
+        "jwt",
+        "bearer",
+        "otp",
+        "session",
         "auth",
         "authorization",
         "authentication",
@@ -753,7 +777,26 @@ fn is_slack_ssl_check(body: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::without_url_tokens;
+    use super::{is_secret_header, without_url_tokens};
+
+    #[test]
+    fn headers_named_as_credentials_are_not_kept_and_signatures_are() {
+        for (name, secret) in [
+            ("X-Api-Key", true),
+            ("X-Auth-Token", true),
+            ("X-JWT", true),
+            ("X-Bearer", true),
+            ("X-Passcode", true),
+            ("X-Otp", true),
+            ("X-Session-Id", true),
+            ("X-Hub-Signature-256", false),
+            ("X-GitHub-Delivery", false),
+            ("Webhook-Id", false),
+            ("X-Passenger-Count", false),
+        ] {
+            assert_eq!(is_secret_header(name), secret, "{name}");
+        }
+    }
 
     #[test]
     fn url_tokens_in_header_values_are_masked() {

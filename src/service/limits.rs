@@ -21,7 +21,21 @@ pub struct Limits {
     default_webhook: Option<RateLimit>,
     trusted_proxies: Vec<IpNet>,
     in_flight: Arc<Semaphore>,
+    /// Bytes of webhook bodies held in memory by every request at once, one permit a byte:
+    /// bodies arriving slowly on many connections cannot fill the memory.
+    buffered: Arc<Semaphore>,
     at_capacity: Mutex<Refusals>,
+}
+
+/// The bytes of bodies the receiver holds at once, at least: [`buffer_budget`].
+const MIN_BUFFERED_BYTES: usize = 64 * 1024 * 1024;
+
+/// The bytes of bodies the receiver holds at once: 64 MiB, or four bodies of the largest size
+/// taken if that is more.
+pub fn buffer_budget(max_body_bytes: usize) -> usize {
+    MIN_BUFFERED_BYTES
+        .max(max_body_bytes.saturating_mul(4))
+        .min(Semaphore::MAX_PERMITS)
 }
 
 /// How often refusals for being at capacity are logged.
@@ -85,8 +99,34 @@ impl Limits {
             default_webhook: per_webhook,
             trusted_proxies,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            buffered: Arc::new(Semaphore::new(MIN_BUFFERED_BYTES)),
             at_capacity: Mutex::new(Refusals::default()),
         }
+    }
+
+    /// The limits with `bytes` of bodies held at once (see [`buffer_budget`]).
+    pub fn buffering(mut self, bytes: usize) -> Self {
+        self.buffered = Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS)));
+        self
+    }
+
+    /// Holds `bytes` more of a body in memory against the budget of every request's; `None`
+    /// (counted as a refusal at capacity) when it is spent.
+    pub fn hold(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let held = u32::try_from(bytes)
+            .ok()
+            .and_then(|n| self.buffered.clone().try_acquire_many_owned(n).ok());
+        if held.is_none() {
+            let mut refusals = self.at_capacity.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(refused) = refusals.count(Instant::now()) {
+                tracing::warn!(
+                    refused,
+                    "the receiver holds as many bytes of bodies as it may at once; refusing \
+                     requests with 503 busy"
+                );
+            }
+        }
+        held
     }
 
     /// A slot for one request in flight, or `None` when the receiver is saturated.

@@ -880,6 +880,21 @@ pub fn posted_by_another(conn: &Connection, id: &str, author: &str) -> Result<bo
         .query_row(params![id, author], |r| r.get(0))?)
 }
 
+/// A task's actions queued since `since` (ms), oldest first: what a run's tool calls cut off
+/// before their results were saved did, or did not, queue.
+pub fn of_task_since(
+    conn: &Connection,
+    task_id: &str,
+    since: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM outbox WHERE task_id = ?1 AND created_at >= ?2 \
+         ORDER BY created_at, id"
+    ))?;
+    let rows = stmt.query_map(params![task_id, since], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The newest question a task has asked (its newest `ask` row), if any.
 pub fn newest_ask_of_task(conn: &Connection, task_id: &str) -> Result<Option<String>, StoreError> {
     Ok(conn

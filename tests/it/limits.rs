@@ -763,3 +763,48 @@ async fn a_webhook_another_process_deleted_and_this_one_made_again_takes_its_new
     // Assert
     assert_eq!(again.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn deliveries_past_the_bytes_of_bodies_held_at_once_are_told_to_come_back_and_none_is_lost() {
+    // Arrange: every byte the receiver may hold of bodies at once is held (bodies arriving
+    // slowly on many connections), but one.
+    let app = rate_limited_webhook().await;
+    let budget = webhook_mcp::service::limits::buffer_budget(app.state.config.max_body_bytes);
+    let held = app.state.limits.hold(budget - 1).expect("the whole budget");
+    let body = issue_opened("o/r", 3, &[]);
+    let delivery = crate::helpers::delivery_id();
+
+    // Act: a delivery that needs more than is left, and one to no webhook.
+    let refused = app
+        .post_github("gh", "issues", &delivery, &body, SECRET)
+        .await;
+    let (status, retry_after) = (
+        refused.status(),
+        refused.headers().get("retry-after").cloned(),
+    );
+    let error: serde_json::Value = refused.json().await.expect("JSON");
+    let nowhere = app
+        .post_github(
+            "nowhere",
+            "issues",
+            &crate::helpers::delivery_id(),
+            &body,
+            SECRET,
+        )
+        .await
+        .status();
+    drop(held);
+    let retried = app
+        .post_github("gh", "issues", &delivery, &body, SECRET)
+        .await
+        .status();
+
+    // Assert: the first is told to retry, and its retry is taken; a body sent to no webhook is
+    // never held, so it is told so whatever the receiver holds.
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{error}");
+    assert_eq!(error["error"]["code"], "busy", "{error}");
+    assert!(retry_after.is_some());
+    assert_eq!(nowhere, StatusCode::NOT_FOUND);
+    assert_eq!(retried, StatusCode::OK);
+    assert_eq!(app.events("webhook_id=gh").await.len(), 1);
+}

@@ -2922,6 +2922,16 @@ async fn prompt_and_template_arguments_are_completed_from_the_store() {
     )
     .await
     .expect("complete");
+    let event_template = complete(
+        Reference::for_resource("event://{event_id}"),
+        "event_id",
+        newest,
+    )
+    .await
+    .expect("complete");
+    let free_text = complete(Reference::for_prompt("setup-webhook"), "request", "Sen")
+        .await
+        .expect("complete");
     let unknown = complete(Reference::for_prompt("triage-event"), "webhook_id", "").await;
 
     // Assert
@@ -2932,6 +2942,11 @@ async fn prompt_and_template_arguments_are_completed_from_the_store() {
     assert_eq!(one_event.completion.values, std::slice::from_ref(newest));
     assert_eq!(hooks.completion.values, ["gh-main"]);
     assert_eq!(in_template.completion.values, ["other"]);
+    assert_eq!(
+        event_template.completion.values,
+        std::slice::from_ref(newest)
+    );
+    assert!(free_text.completion.values.is_empty(), "{free_text:?}");
     match unknown {
         Err(rmcp::ServiceError::McpError(e)) => {
             assert_eq!(e.code, ErrorCode::INVALID_PARAMS, "{e:?}");

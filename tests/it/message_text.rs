@@ -83,9 +83,11 @@ async fn another_senders_text_sent_to_slack_cannot_ping_a_channel_or_disguise_a_
 #[tokio::test]
 async fn slacks_own_text_quoted_back_to_slack_is_sent_as_slack_wrote_it() {
     // Arrange: Slack sends a message's text escaped, with its mentions and links as markup;
-    // a reply quoting it must not escape it again (it would show `&amp;amp;` and `&lt;@U1&gt;`).
+    // a reply quoting it must not escape it again (it would show `&amp;amp;` and `&lt;@U1&gt;`),
+    // though its labelled link shows its URL and its broadcast notifies no one.
     let slack = MockServer::start().await;
-    let quoted = "You said: R&amp;D needs <@U0BOT> see <https://docs.example|the docs>";
+    let quoted =
+        "You said: R&amp;D needs <@U0BOT> see the docs (<https://docs.example>) &lt;!here>";
     expect_post(
         &slack,
         "/chat.postMessage",
@@ -107,7 +109,7 @@ async fn slacks_own_text_quoted_back_to_slack_is_sent_as_slack_wrote_it() {
     // Act
     let message = slack_thread_message(
         "C0ENG",
-        "R&amp;D needs <@U0BOT> see <https://docs.example|the docs>",
+        "R&amp;D needs <@U0BOT> see <https://docs.example|the docs> <!here>",
     );
     let event_id = accepted(app.post_slack("sl", &message, "slack-signing").await).await;
     assert_eq!(app.drain().await, 2);
@@ -137,7 +139,7 @@ async fn slacks_own_text_sent_elsewhere_reads_as_plain_text_and_back_to_slack_as
     expect_post(
         &slack,
         INCOMING,
-        json!({"text": format!("Slack: {said}")}),
+        json!({"text": "Slack: R&amp;D docs (<https://x.example>) <@U1>"}),
         ResponseTemplate::new(200).set_body_string("ok"),
         1,
     )

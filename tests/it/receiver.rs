@@ -554,6 +554,35 @@ async fn every_delivery_answered_200_is_in_the_database_file_after_shutdown() {
 }
 
 #[tokio::test]
+async fn an_mcp_client_looking_for_oauth_is_told_to_send_an_api_key() {
+    // Arrange: MCP clients (mcp-remote, MCP Inspector) look for OAuth after a 401 and show
+    // what they are answered.
+    let app = spawn_app().await;
+
+    // Act
+    let mut answers = Vec::new();
+    for request in [
+        app.client
+            .get(app.url("/.well-known/oauth-protected-resource/mcp")),
+        app.client
+            .get(app.url("/.well-known/oauth-authorization-server")),
+        app.client.post(app.url("/register")).body("{}"),
+    ] {
+        answers.push(send_json(request).await);
+    }
+
+    // Assert
+    for (status, answer) in answers {
+        assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("API key, not OAuth") && message.contains("Authorization: Bearer"),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_receiver_url_with_a_slash_at_its_end_is_404_naming_the_route_without_it() {
     // Arrange
     let app = spawn_app().await;

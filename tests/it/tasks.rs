@@ -283,6 +283,81 @@ async fn a_run_cut_short_inside_a_message_of_calls_has_each_call_answered_in_pla
     assert!(at("tool", "c2") < question, "{roles:?}");
 }
 
+/// A run of the task of a new issue `number` cut off (a crash) while its model's `comment`
+/// call ("On it") acted, before the call's result was saved; `queued` says whether the call
+/// had queued its comment by then. Runs it again to its end; the chat requests' last tool
+/// result and the comments on the issue.
+async fn resumed_after_a_crash_in_a_comment_call(
+    number: u64,
+    queued: bool,
+) -> (String, Vec<String>) {
+    // Arrange
+    let llm = fake_llm(vec![llm_answer(ANSWER)]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let event_id = open_issue(&app, number, "Cut off").await;
+    let task_id = app.task_id_of(&event_id).await;
+    let calls_since = now_ms() - 1_000;
+    if queued {
+        let to = webhook_mcp::service::actions::ReplyTo {
+            event_id: Some(event_id.clone()),
+            task_id: Some(task_id.clone()),
+            author: webhook_mcp::service::actions::Author::Model,
+        };
+        webhook_mcp::service::actions::comment(&app.state, to, "On it".into())
+            .await
+            .expect("the call's comment");
+    }
+    let call = json!({"id": "c1", "type": "function",
+        "function": {"name": "comment", "arguments": json!({"text": "On it"}).to_string()}});
+    let progress = json!({"messages": [{"role": "assistant", "content": null,
+        "tool_calls": [call]}], "replied": false, "calls_since": calls_since});
+    rusqlite::Connection::open(&app.db_path)
+        .expect("open db")
+        .execute(
+            "UPDATE tasks SET run_progress = ?2 WHERE id = ?1",
+            rusqlite::params![task_id, progress.to_string()],
+        )
+        .expect("progress");
+
+    // Act
+    let ran = run_next(&app, &runner_of(&app)).await;
+    app.drain().await;
+
+    assert_eq!(ran, Some((task_id, "done".into())));
+    let requests = chat_requests(&llm).await;
+    let body: Value = serde_json::from_slice(&requests[0].body).expect("JSON request");
+    let result = body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .rfind(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+        .expect("the call's result");
+    (result, comments_on(&github, number).await)
+}
+
+#[tokio::test]
+async fn a_comment_call_cut_off_after_it_queued_its_comment_is_known_to_have_spoken() {
+    // Act
+    let (result, comments) = resumed_after_a_crash_in_a_comment_call(43, true).await;
+
+    // Assert: the model is told the comment went; the final answer is not posted beside it.
+    assert!(result.starts_with("queued as act_"), "{result}");
+    assert_eq!(comments, ["On it"]);
+}
+
+#[tokio::test]
+async fn a_comment_call_cut_off_before_it_queued_anything_is_known_not_made() {
+    // Act
+    let (result, comments) = resumed_after_a_crash_in_a_comment_call(44, false).await;
+
+    // Assert: the model is told the call was not made; its final answer is posted.
+    assert!(result.starts_with("error: not made"), "{result}");
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    assert!(comments[0].contains(ANSWER), "{comments:?}");
+}
+
 #[tokio::test]
 async fn a_task_whose_runner_died_is_run_again_after_a_restart_and_its_result_posted_once() {
     // Arrange: the runner claimed the task, then its process died (its lease has passed)
