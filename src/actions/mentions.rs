@@ -10,17 +10,44 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-/// `@` followed by a name, `/` and a name, any of it possibly written as an entity (`&#64;`,
-/// `&lowbar;`) or escaped (`\/`). Names take any entity, so that one after the name
-/// (`@org/team&#33;`, rendered `@org/team!`) is part of the match, not a stop before it.
-static MENTION: LazyLock<Regex> = LazyLock::new(|| {
+/// `@` (or an entity that renders as one: `&#64;`, `&#x40;`, `&commat;`) followed by a name,
+/// `/` and a name, any of these possibly written as an entity (`&lowbar;`) or escaped (`\/`).
+/// Names take any entity, so that one after the name (`@org/team&#33;`, rendered
+/// `@org/team!`) is part of the match, not a stop before it.
+fn mention_pattern(anchored: bool) -> Regex {
+    let (at, name, slash) = mention_parts();
+    let start = if anchored { "^" } else { "" };
+    Regex::new(&format!(r"{start}{at}{name}+{slash}{name}+")).expect("mention pattern")
+}
+
+/// The `@`, name and `/` of [`mention_pattern`].
+fn mention_parts() -> (String, String, String) {
     let entity = r"&(?:#0*[0-9]{1,7}|#[xX]0*[0-9a-fA-F]{1,6}|[A-Za-z]{2,10});";
     let escaped = r"\\[-_./@]";
-    let at = format!(r"(?:@|{entity})");
+    let at = r"(?:@|&(?:#0*64|#[xX]0*40|(?i:commat));)".to_string();
     let name = format!(r"(?:[A-Za-z0-9_.-]|{escaped}|{entity})");
     let slash = format!(r"(?:/|{escaped}|{entity})");
-    Regex::new(&format!(r"{at}{name}+{slash}{name}+")).expect("mention pattern")
+    (at, name, slash)
+}
+
+static MENTION: LazyLock<Regex> = LazyLock::new(|| mention_pattern(false));
+
+/// [`MENTION`] at the start of the text it is given.
+static MENTION_HERE: LazyLock<Regex> = LazyLock::new(|| mention_pattern(true));
+
+/// An `@` and the name characters after it, at the start of the text it is given: where no
+/// mention starts at an `@`, none starts at one of those either (its name would be a part of
+/// the first one's), so they are passed over.
+static NAME_RUN: LazyLock<Regex> = LazyLock::new(|| {
+    let (at, name, _) = mention_parts();
+    Regex::new(&format!(r"^{at}{name}*")).expect("name run pattern")
 });
+
+/// The most of a text a mention is looked for in from one `@`: longer than a GitHub
+/// organization's or a GitLab group's name (39 and 255 characters) written out in entities,
+/// and what bounds the work a sender's text of thousands of `@` makes, each of which may start
+/// one. A mention whose team or subgroup name runs past it is defused up to there.
+const LONGEST_MENTION: usize = 4096;
 
 /// A team or subgroup mention at the start of what a match renders as: `@`, a name, `/`, a
 /// name. What follows it (`!` from an entity) is no part of it.
@@ -35,21 +62,30 @@ pub fn without_group_mentions(text: &str, keep: &[String]) -> String {
     let mut out = String::with_capacity(text.len());
     let mut copied = 0;
     let mut from = 0;
-    while let Some(found) = MENTION.find_at(text, from) {
+    let mut links = LinkScan::default();
+    // Each `@` (or `&`, which may be one written as an entity) is looked at once, within
+    // `LONGEST_MENTION` of it: a text of thousands of them costs no more than their number.
+    while let Some(at) = text[from..].find(['@', '&']).map(|i| from + i) {
+        if !opens_mention(&text[at..]) {
+            from = at + 1;
+            continue;
+        }
+        let window = &text[at..text.floor_char_boundary(at.saturating_add(LONGEST_MENTION))];
+        let Some(found) = MENTION_HERE.find(window) else {
+            from = at + NAME_RUN.find(window).map_or(1, |run| run.end().max(1));
+            continue;
+        };
+        let (start, end) = (at, at + found.end());
         let mention = mention_in(found.as_str());
-        let preceded = text[..found.start()]
+        let preceded = text[..start]
             .chars()
             .next_back()
             .is_some_and(|c| c.is_ascii_alphanumeric());
         let kept = mention.is_none_or(|m| keep.iter().any(|k| k.eq_ignore_ascii_case(&m)));
-        if preceded || kept || in_link_url(&text[..found.start()]) {
+        if preceded || kept || links.in_url(text, start) {
             // Past this match's first character only: an `@` its name swallowed (`@-&#64;o/t`
             // renders `@-@o/t`) may open a mention of its own.
-            let first = text[found.start()..]
-                .chars()
-                .next()
-                .map_or(1, char::len_utf8);
-            from = found.start() + first;
+            from = at + 1;
             continue;
         }
         // The `@` (however written) goes as `@` and a zero-width space; the rest as written.
@@ -58,14 +94,35 @@ pub fn without_group_mentions(text: &str, keep: &[String]) -> String {
         } else {
             found.as_str().find(';').map_or(1, |i| i + 1)
         };
-        out.push_str(&text[copied..found.start()]);
+        out.push_str(&text[copied..start]);
         out.push_str("@\u{200B}");
-        out.push_str(&text[found.start() + at_len..found.end()]);
-        copied = found.end();
-        from = found.end();
+        out.push_str(&text[start + at_len..end]);
+        copied = end;
+        from = end;
     }
     out.push_str(&text[copied..]);
     out
+}
+
+/// Whether `text` opens with an `@` (however written) that a letter or digit (however written)
+/// follows, as every mention's does: a run of `@` or of entities starts none, and is passed
+/// over without reading on from each.
+fn opens_mention(text: &str) -> bool {
+    /// The longest entity [`rendered`] reads (`&#x0010FFFF;` and the like are longer, and
+    /// render as no letter).
+    const LONGEST_ENTITY: usize = 12;
+    let one = |text: &str| -> Option<(char, usize)> {
+        if text.starts_with('&') {
+            let end = text[..text.floor_char_boundary(LONGEST_ENTITY)].find(';')? + 1;
+            rendered(&text[..end]).chars().next().map(|c| (c, end))
+        } else {
+            text.chars().next().map(|c| (c, c.len_utf8()))
+        }
+    };
+    match one(text) {
+        Some(('@', len)) => one(&text[len..]).is_some_and(|(c, _)| c.is_ascii_alphanumeric()),
+        _ => false,
+    }
 }
 
 /// The team and subgroup mentions `text` holds, as they render (for [`without_group_mentions`]'s
@@ -86,30 +143,55 @@ fn mention_in(found: &str) -> Option<String> {
         .map(|m| m.as_str().trim_end_matches('.').to_string())
 }
 
-/// Whether what comes before a mention (`before`) ends inside a link's URL: a run free of
-/// whitespace, `<` and `)` that opens with `http://` or `https://` and a domain starting with a
-/// letter or digit and holding a `.` (at the run's start, or after `(` as a bracketed link or
-/// a Markdown link's target), which both sites make a link up to the next space.
-fn in_link_url(before: &str) -> bool {
-    let token = before
-        .rsplit(|c: char| c.is_whitespace())
-        .next()
-        .unwrap_or_default();
-    let url = token.rsplit('(').next().unwrap_or_default();
-    let Some(rest) = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))
-    else {
-        return false;
-    };
-    let domain = rest.split_once('/').map_or(rest, |(domain, _)| domain);
-    !url.contains(['<', ')'])
-        && (token == url || token.ends_with(&format!("({url}")))
-        && domain.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && domain.contains('.')
-        && domain
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+/// Where the run of text without whitespace a mention stands in began, read forward once
+/// through the whole text (a text of thousands of mentions is not read back from each): whether
+/// what comes before a mention ends inside a link's URL. That is a run free of whitespace, `<`
+/// and `)` that opens with `http://` or `https://` and a domain starting with a letter or
+/// digit and holding a `.` (at the run's start, or after `(` as a bracketed link or a Markdown
+/// link's target), which both sites make a link up to the next space.
+#[derive(Default)]
+struct LinkScan {
+    /// How far the text has been read.
+    read: usize,
+    /// Where the possible URL begins: the run's start, or after its latest `(`.
+    url_start: usize,
+    /// Whether a `<` or `)` came since `url_start`: no URL then.
+    broken: bool,
+}
+
+impl LinkScan {
+    /// Whether `text[..at]` ends inside a link's URL (`at` no earlier than the last asked).
+    fn in_url(&mut self, text: &str, at: usize) -> bool {
+        for (i, c) in text[self.read..at].char_indices() {
+            let i = self.read + i;
+            if c.is_whitespace() || c == '(' {
+                self.url_start = i + c.len_utf8();
+                self.broken = false;
+            } else if c == '<' || c == ')' {
+                self.broken = true;
+            }
+        }
+        self.read = at;
+        if self.broken {
+            return false;
+        }
+        let url = &text[self.url_start..at];
+        let Some(rest) = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+        else {
+            return false;
+        };
+        // No domain is longer than 253 characters: what is read of it is bounded.
+        let head = &rest[..rest.floor_char_boundary(254)];
+        let domain = head.split_once('/').map_or(head, |(domain, _)| domain);
+        domain.len() <= 253
+            && domain.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && domain.contains('.')
+            && domain
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    }
 }
 
 /// `text` as the Markdown renders it, as far as a mention goes: numeric entities and the named
@@ -225,8 +307,26 @@ mod tests {
                 format!("see src/{z}types/node"),
             ),
             ("".into(), "".into()),
+            // Long runs a sender can write (a 64 KB issue body): each `@` or `&` is looked at
+            // once, within a bounded stretch, so these take no time (they took 40 s each).
+            ("&lt;".repeat(16_000), "&lt;".repeat(16_000)),
+            ("&#64;".repeat(13_000), "&#64;".repeat(13_000)),
+            (
+                format!("{}/x", "&#64;".repeat(13_000)),
+                format!("{}/x", "&#64;".repeat(13_000)),
+            ),
+            (
+                format!("https://a.b/{}", "_@a/b".repeat(13_000)),
+                format!("https://a.b/{}", "_@a/b".repeat(13_000)),
+            ),
+            // A mention whose name runs past what is looked at is defused all the same.
+            (
+                format!("@org/{}", "a".repeat(5_000)),
+                format!("{z}org/{}", "a".repeat(5_000)),
+            ),
         ] {
-            assert_eq!(without_group_mentions(&written, &[]), sent, "{written}");
+            let shown: String = written.chars().take(40).collect();
+            assert_eq!(without_group_mentions(&written, &[]), sent, "{shown}");
         }
     }
 
