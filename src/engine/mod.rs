@@ -8,6 +8,7 @@ pub mod conditions;
 pub mod json_view;
 pub mod payload;
 pub mod plan;
+pub mod sender_text;
 pub mod template;
 pub mod trigger;
 

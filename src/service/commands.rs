@@ -722,6 +722,7 @@ async fn presented_with_warnings(
     let rendered = tokio::task::spawn_blocking(move || template_warning(&for_render, &to_render));
     out.warnings.extend(rendered.await.ok().flatten());
     out.warnings.extend(agent_warning(state, row));
+    out.warnings.extend(sender_text_warning(row));
     if fires {
         out.warnings.extend(no_thread_warning(state, hook, row));
     }
@@ -1143,6 +1144,20 @@ fn trigger_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
 /// An agent the built-in runner does not run (a typo, often) gets tasks nobody here takes.
 /// Not refused: an external agent may claim tasks by that name. Without a runner every task
 /// is for external agents, so there is nothing to say.
+/// A task's prompt that prints what a sender words puts it among the agent's instructions.
+fn sender_text_warning(row: &CommandRow) -> Option<String> {
+    if row.action != "create_task" {
+        return None;
+    }
+    let printed = crate::engine::sender_text::printed_sender_text(row.template.as_deref()?)?;
+    Some(format!(
+        "template: `{{{{ {printed} }}}}` prints what the sender wrote into the task's \
+         instructions, where the model takes it as yours: whoever writes it can steer the agent \
+         (\"ignore the above and ...\"). The agent reads the whole event as data anyway (marked \
+         untrusted): print only what a sender cannot word (a number, the event type)"
+    ))
+}
+
 fn agent_warning(state: &AppState, row: &CommandRow) -> Option<String> {
     // An `ask` without an agent hands its reply to `brain` when it fires, so an agent list
     // without `brain` strands it just as a misspelt name would.

@@ -76,7 +76,7 @@ async fn adding_a_command_answers_201_with_the_command() {
             "trigger": "issues.opened",
             "action": "create_task",
             "agent": "planning",
-            "template": "Analyze issue: {{issue.title}}",
+            "template": "Analyze issue #{{issue.number}}",
             "conditions": {"labels": ["bug"]},
             "priority": 5,
         }),
@@ -673,7 +673,7 @@ async fn a_task_for_an_agent_the_built_in_runner_does_not_run_is_saved_with_a_wa
         .await;
     let task = |agent: &str| {
         json!({"trigger": "issues.opened", "action": "create_task", "agent": agent,
-               "template": "Look at {{ issue.title }}"})
+               "template": "Look at #{{ issue.number }}"})
     };
 
     // Act
@@ -1842,4 +1842,38 @@ async fn an_open_webui_message_command_without_a_channel_id_is_saved_with_a_warn
         "{by_name}"
     );
     assert!(!said(&by_id).contains("message.created"), "{by_id}");
+}
+
+#[tokio::test]
+async fn a_task_prompt_printing_what_a_sender_words_is_saved_with_a_warning() {
+    // Arrange
+    let app = app_with_webhook().await;
+
+    // Act
+    let (status, worded) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning",
+               "template": "Triage this issue: {{ issue.title }}"}),
+    )
+    .await;
+    let (_, numbered) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning",
+               "template": "Triage issue #{{ issue.number }} of {{ repository.full_name }}"}),
+    )
+    .await;
+
+    // Assert: the first puts the sender's words among the agent's instructions.
+    assert_eq!(status, StatusCode::CREATED, "{worded}");
+    let warned = worded["warnings"].to_string();
+    assert!(
+        warned.contains("`{{ issue.title }}` prints what the sender wrote"),
+        "{worded}"
+    );
+    assert!(
+        !numbered["warnings"]
+            .to_string()
+            .contains("prints what the sender wrote"),
+        "{numbered}"
+    );
 }
