@@ -339,6 +339,18 @@ async fn a_reply_in_another_thread_of_the_merge_request_still_answers_its_questi
     assert_eq!(task["status"], "queued", "{task}");
 }
 
+/// An app whose agents run on `llm` (and `github`), replying on the GitLab at `gitlab`.
+async fn agent_app_on(llm: &MockServer, github: &MockServer, gitlab: &MockServer) -> TestApp {
+    let agents = agent_config(llm, github);
+    let gitlab_url = gitlab.uri();
+    spawn_app_with(move |config| {
+        agents(config);
+        config.upstreams.gitlab_url = gitlab_url;
+        config.upstreams.gitlab_token = Some("glpat-test".into());
+    })
+    .await
+}
+
 /// `note` on project 15 as it is called at `path` (renamed or moved since the question).
 fn note_on_project(path: &str, note: Value) -> Value {
     let mut note = note;
@@ -373,14 +385,7 @@ async fn a_question_asked_before_its_project_was_renamed_is_answered_and_spoken_
         .expect(1)
         .mount(&gitlab)
         .await;
-    let agents = agent_config(&llm, &github);
-    let gitlab_url = gitlab.uri();
-    let app = spawn_app_with(move |config| {
-        agents(config);
-        config.upstreams.gitlab_url = gitlab_url;
-        config.upstreams.gitlab_token = Some("glpat-test".into());
-    })
-    .await;
+    let app = agent_app_on(&llm, &github, &gitlab).await;
     add_gitlab_webhook(
         &app,
         json!({"trigger": "note", "action": "ask", "agent": "planning",
@@ -428,14 +433,7 @@ async fn an_agents_answer_about_a_diff_note_goes_in_the_notes_thread() {
         .expect(1)
         .mount(&gitlab)
         .await;
-    let agents = agent_config(&llm, &github);
-    let gitlab_url = gitlab.uri();
-    let app = spawn_app_with(move |config| {
-        agents(config);
-        config.upstreams.gitlab_url = gitlab_url;
-        config.upstreams.gitlab_token = Some("glpat-test".into());
-    })
-    .await;
+    let app = agent_app_on(&llm, &github, &gitlab).await;
     add_gitlab_webhook(
         &app,
         json!({"trigger": "note", "action": "create_task", "agent": "planning",
