@@ -637,6 +637,57 @@ async fn a_front_end_without_the_key_serve_keeps_secrets_under_is_refused_before
 }
 
 #[tokio::test]
+async fn an_event_stored_by_the_stdio_process_itself_is_told_to_its_subscriber_once() {
+    // Arrange: a session subscribed to a webhook's events.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut stdio = session(&dir.path().join("stdio.db"), |_| {}).await;
+    let made = call_tool(
+        &mut stdio,
+        2,
+        "create_webhook",
+        json!({"id": "gh", "name": "GH", "provider": "github"}),
+    )
+    .await;
+    assert_eq!(made["isError"], false, "{made}");
+    let subscribed = stdio
+        .exchange(
+            &json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe",
+                    "params": {"uri": "webhook://gh/events"}})
+            .to_string(),
+        )
+        .await
+        .expect("subscribe answered");
+    assert_eq!(subscribed["id"], 3, "{subscribed}");
+
+    // Act: this process stores an event; everything said in the next 2.5 s (the watcher
+    // of other processes' events looks every second) is read.
+    stdio
+        .send(
+            &json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+                    "params": {"name": "test_webhook",
+                               "arguments": {"webhook_id": "gh", "event_type": "issues.opened"}}})
+            .to_string(),
+        )
+        .await;
+    let mut said = Vec::new();
+    let until = tokio::time::Instant::now() + Duration::from_millis(2_500);
+    while let Ok(Ok(Some(line))) = tokio::time::timeout_at(until, stdio.stdout.next_line()).await {
+        said.push(serde_json::from_str::<Value>(&line).expect("JSON line"));
+    }
+
+    // Assert
+    assert!(said.iter().any(|m| m["id"] == 4), "{said:?}");
+    let told = said
+        .iter()
+        .filter(|m| {
+            m["method"] == "notifications/resources/updated"
+                && m["params"]["uri"] == "webhook://gh/events"
+        })
+        .count();
+    assert_eq!(told, 1, "{said:?}");
+}
+
+#[tokio::test]
 async fn the_end_of_input_ends_an_open_listen_and_the_process_at_once() {
     // Arrange: a session listening to a webhook's events.
     let dir = tempfile::tempdir().expect("tempdir");
