@@ -66,23 +66,31 @@ pub fn without_group_mentions(text: &str, keep: &[String]) -> String {
     // Each `@` (or `&`, which may be one written as an entity) is looked at once, within
     // `LONGEST_MENTION` of it: a text of thousands of them costs no more than their number.
     while let Some(at) = text[from..].find(['@', '&']).map(|i| from + i) {
-        if !opens_mention(&text[at..]) {
+        // A letter or digit before the `@` makes it an address's (`me@org/x`), whatever follows.
+        let preceded = text[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        if preceded || !opens_mention(&text[at..]) {
             from = at + 1;
             continue;
         }
         let window = &text[at..text.floor_char_boundary(at.saturating_add(LONGEST_MENTION))];
         let Some(found) = MENTION_HERE.find(window) else {
-            from = at + NAME_RUN.find(window).map_or(1, |run| run.end().max(1));
+            // Past the run of name characters, unless it ran to the stretch's end: an `@`
+            // in it may open one that ends past there.
+            from = at
+                + NAME_RUN
+                    .find(window)
+                    .map(|run| run.end())
+                    .filter(|&end| end > 0 && end < window.len())
+                    .unwrap_or(1);
             continue;
         };
         let (start, end) = (at, at + found.end());
         let mention = mention_in(found.as_str());
-        let preceded = text[..start]
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
         let kept = mention.is_none_or(|m| keep.iter().any(|k| k.eq_ignore_ascii_case(&m)));
-        if preceded || kept || links.in_url(text, start) {
+        if kept || links.in_url(text, start) {
             // Past this match's first character only: an `@` its name swallowed (`@-&#64;o/t`
             // renders `@-@o/t`) may open a mention of its own.
             from = at + 1;
@@ -108,15 +116,18 @@ pub fn without_group_mentions(text: &str, keep: &[String]) -> String {
 /// follows, as every mention's does: a run of `@` or of entities starts none, and is passed
 /// over without reading on from each.
 fn opens_mention(text: &str) -> bool {
-    /// The longest entity [`rendered`] reads (`&#x0010FFFF;` and the like are longer, and
-    /// render as no letter).
-    const LONGEST_ENTITY: usize = 12;
+    /// One entity as [`rendered`] reads it (leading zeros and all), at the text's start.
+    static ENTITY_HERE: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^&(?:#0*[0-9]{1,7}|#[xX]0*[0-9a-fA-F]{1,6}|[A-Za-z]{2,10});")
+            .expect("entity pattern")
+    });
     let one = |text: &str| -> Option<(char, usize)> {
-        if text.starts_with('&') {
-            let end = text[..text.floor_char_boundary(LONGEST_ENTITY)].find(';')? + 1;
-            rendered(&text[..end]).chars().next().map(|c| (c, end))
-        } else {
-            text.chars().next().map(|c| (c, c.len_utf8()))
+        match ENTITY_HERE.find(text) {
+            Some(entity) => rendered(entity.as_str())
+                .chars()
+                .next()
+                .map(|c| (c, entity.end())),
+            None => text.chars().next().map(|c| (c, c.len_utf8())),
         }
     };
     match one(text) {
@@ -319,6 +330,21 @@ mod tests {
                 format!("https://a.b/{}", "_@a/b".repeat(13_000)),
                 format!("https://a.b/{}", "_@a/b".repeat(13_000)),
             ),
+            // An `@` in a run of name characters that reaches past what one `@` is looked
+            // at with, and an entity written with many leading zeros, still open mentions.
+            (
+                format!("@a{}&#64;org/team", "-".repeat(4_089)),
+                format!("@a{}{z}org/team", "-".repeat(4_089)),
+            ),
+            (
+                format!("x @a{}\\@org/team", ".".repeat(4_092)),
+                format!("x @a{}\\{z}org/team", ".".repeat(4_092)),
+            ),
+            (
+                "x @&#0000000000097;cme/ops".into(),
+                format!("x {z}&#0000000000097;cme/ops"),
+            ),
+            ("x &#00000000064;acme/ops".into(), format!("x {z}acme/ops")),
             // A mention whose name runs past what is looked at is defused all the same.
             (
                 format!("@org/{}", "a".repeat(5_000)),

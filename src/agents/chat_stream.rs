@@ -308,8 +308,11 @@ impl Whole {
                 && named(piece.pointer("/function/name"))
                 && named(function.and_then(|f| f.get("name")))
                 && match function.and_then(|f| f.get("arguments")) {
+                    // Parsed only once it may be whole: each of thousands of pieces would
+                    // read all held so far again.
                     Some(Value::String(args)) => {
-                        serde_json::from_str::<Value>(args).is_ok_and(|v| v.is_object())
+                        args.trim_end().ends_with('}')
+                            && serde_json::from_str::<Value>(args).is_ok_and(|v| v.is_object())
                     }
                     Some(Value::Object(_)) => true,
                     _ => false,

@@ -37,9 +37,13 @@ fn starts_with_ci(text: &str, prefix: &str) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
-/// Where `needle` (ASCII) is in `text`, in any case. ASCII lowering keeps byte offsets.
+/// Where `needle` (ASCII, lower case) is in `text`, in any case: from each `<`, read where it
+/// stands (a lowered copy of the rest, made for each block, made an answer of thousands of
+/// blocks quadratic).
 fn find_ci(text: &str, needle: &str) -> Option<usize> {
-    text.to_ascii_lowercase().find(needle)
+    text.match_indices('<')
+        .map(|(at, _)| at)
+        .find(|&at| starts_with_ci(&text[at..], needle))
 }
 
 /// The end of the first reasoning tag outside code when it is a closing one that starts or
@@ -91,6 +95,15 @@ fn lone_close_end(text: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_of_reasoning_blocks_are_read_once() {
+        // A chat server's answer of 100,000 blocks (each lowered the rest of it once).
+        let text = format!("{}The answer.", "<think>a</think>".repeat(100_000));
+        assert_eq!(without_reasoning(&text), "The answer.");
+        let shouted = format!("{}The answer.", "<THINK>a</Think>".repeat(10));
+        assert_eq!(without_reasoning(&shouted), "The answer.");
+    }
 
     #[test]
     fn reasoning_before_the_answer_is_taken_off_and_the_answers_own_tags_stay() {

@@ -815,6 +815,16 @@ struct Spoke {
     posted: bool,
 }
 
+/// What of a text is compared to tell a call's words in what an action says: its first 24
+/// letters and digits (what is sent may be shaped for its place: a mention defused with a
+/// zero-width space, a broadcast escaped, a long text cut after its start).
+fn gist(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .take(24)
+        .collect()
+}
+
 /// The result a call cut off before its result was saved gets when nothing tells what it did.
 const MAY_HAVE_ACTED: &str = "interrupted before its result was recorded: it may have taken \
      effect; do not repeat it unless you know it did not";
@@ -852,8 +862,23 @@ fn close_interrupted_calls_by(messages: &mut Vec<Message>, queued: Option<&[Outb
         }
         let name = call.function.name.as_str();
         let speaks = matches!(name, "comment" | "respond" | "post_message");
+        // The call's own words, found in what a row says: a person's comment on the task, made
+        // meanwhile, is not taken for it.
+        let words = call
+            .function
+            .parsed_arguments()
+            .ok()
+            .and_then(|args| args.get("text").and_then(Value::as_str).map(gist))
+            .filter(|words| !words.is_empty());
+        let said_it = |row: &&OutboxRow| {
+            let said = outbox::text_of(row.delivery.clone()).map(|t| gist(&t));
+            matches!((&words, said), (Some(words), Some(said)) if said.contains(words.as_str()))
+        };
         let text = match queued {
-            Some(_) if speaks => match unclaimed.iter().position(|row| row.action == name) {
+            Some(_) if speaks => match unclaimed
+                .iter()
+                .position(|row| row.action == name && said_it(row))
+            {
                 Some(at) => {
                     let row = unclaimed.remove(at);
                     if name == "post_message" {
@@ -863,6 +888,11 @@ fn close_interrupted_calls_by(messages: &mut Vec<Message>, queued: Option<&[Outb
                         spoke.replied = true;
                         format!("queued as {} to {}", row.id, row.target)
                     }
+                }
+                // Something of its kind went, but in other words (or none were given): it may
+                // be the call's, shaped for its place past telling.
+                None if unclaimed.iter().any(|row| row.action == name) => {
+                    MAY_HAVE_ACTED.to_string()
                 }
                 None => "error: not made: the run was interrupted before this call acted; \
                          make it again if you still need it"
@@ -1307,14 +1337,14 @@ mod tests {
 
     #[test]
     fn calls_cut_off_are_answered_with_what_they_queued_or_as_not_made() {
-        let row = |id: &str, action: &str| OutboxRow {
+        let row = |id: &str, action: &str, text: &str| OutboxRow {
             id: id.into(),
             event_id: None,
             webhook_id: None,
             command_id: None,
             task_id: Some("t".into()),
             action: action.into(),
-            delivery: None,
+            delivery: Some(json!({ "body": text }).to_string()),
             target: "github o/r#1".into(),
             host: String::new(),
             status: "pending".into(),
@@ -1327,27 +1357,40 @@ mod tests {
             updated_at: 0,
             lease_until: None,
         };
-        let named = |calls: &[(&str, &str)]| -> Message {
+        let named = |calls: &[(&str, &str, &str)]| -> Message {
             serde_json::from_value(json!({
                 "role": "assistant", "content": null,
-                "tool_calls": calls.iter().map(|(id, name)| json!({"id": id, "type": "function",
-                    "function": {"name": name, "arguments": "{}"}})).collect::<Vec<_>>()
+                "tool_calls": calls.iter().map(|(id, name, text)| json!({"id": id,
+                    "type": "function", "function": {"name": name,
+                    "arguments": json!({ "text": text }).to_string()}})).collect::<Vec<_>>()
             }))
             .expect("an assistant message")
         };
         // (calls, results saved, actions queued since the calls began, results added, spoke)
         type Case<'a> = (
+            &'a [(&'a str, &'a str, &'a str)],
             &'a [(&'a str, &'a str)],
-            &'a [(&'a str, &'a str)],
-            Option<&'a [(&'a str, &'a str)]>,
+            Option<&'a [(&'a str, &'a str, &'a str)]>,
             &'a [&'a str],
             Spoke,
         );
+        let may_have = "interrupted before its result was recorded";
         let cases: &[Case] = &[
             (
-                &[("c1", "comment")],
+                &[("c1", "comment", "On it")],
                 &[],
-                Some(&[("act_1", "comment")]),
+                Some(&[("act_1", "comment", "On it")]),
+                &["queued as act_1 to github o/r#1"],
+                Spoke {
+                    replied: true,
+                    posted: false,
+                },
+            ),
+            // Shaped for its place (a mention defused), it is still the call's.
+            (
+                &[("c1", "comment", "@org/team see this")],
+                &[],
+                Some(&[("act_1", "comment", "@\u{200B}org/team see this")]),
                 &["queued as act_1 to github o/r#1"],
                 Spoke {
                     replied: true,
@@ -1355,7 +1398,7 @@ mod tests {
                 },
             ),
             (
-                &[("c1", "comment")],
+                &[("c1", "comment", "On it")],
                 &[],
                 Some(&[]),
                 &["error: not made"],
@@ -1363,20 +1406,17 @@ mod tests {
             ),
             // The first call's result names its action: the second made none.
             (
-                &[("c1", "comment"), ("c2", "comment")],
+                &[("c1", "comment", "One"), ("c2", "comment", "Two")],
                 &[("c1", "queued as act_1 to github o/r#1")],
-                Some(&[("act_1", "comment")]),
+                Some(&[("act_1", "comment", "One")]),
                 &["error: not made"],
                 Spoke::default(),
             ),
             (
-                &[("c1", "post_message"), ("c2", "get_event")],
+                &[("c1", "post_message", "Done"), ("c2", "get_event", "")],
                 &[],
-                Some(&[("act_2", "post_message")]),
-                &[
-                    "queued as act_2",
-                    "interrupted before its result was recorded",
-                ],
+                Some(&[("act_2", "post_message", "Done")]),
+                &["queued as act_2", may_have],
                 Spoke {
                     replied: false,
                     posted: true,
@@ -1384,18 +1424,27 @@ mod tests {
             ),
             // An action of another kind is not this call's.
             (
-                &[("c1", "respond")],
+                &[("c1", "respond", "Yes")],
                 &[],
-                Some(&[("act_3", "ask")]),
+                Some(&[("act_3", "ask", "Yes")]),
                 &["error: not made"],
+                Spoke::default(),
+            ),
+            // A comment in other words (a person's on the task, made meanwhile) may or may
+            // not be it: neither taken for it nor the call said not made.
+            (
+                &[("c1", "comment", "AGENT: the fix is X")],
+                &[],
+                Some(&[("act_4", "comment", "HUMAN: looking into it")]),
+                &[may_have],
                 Spoke::default(),
             ),
             // Nothing known of what was queued (a run saved before this was kept).
             (
-                &[("c1", "comment")],
+                &[("c1", "comment", "On it")],
                 &[],
                 None,
-                &["interrupted before its result was recorded"],
+                &[may_have],
                 Spoke::default(),
             ),
         ];
@@ -1404,8 +1453,11 @@ mod tests {
             for (id, text) in *saved {
                 messages.push(Message::tool_result(*id, "comment", *text));
             }
-            let rows: Option<Vec<OutboxRow>> =
-                queued.map(|q| q.iter().map(|&(id, action)| row(id, action)).collect());
+            let rows: Option<Vec<OutboxRow>> = queued.map(|q| {
+                q.iter()
+                    .map(|&(id, action, text)| row(id, action, text))
+                    .collect()
+            });
             let before = messages.len();
 
             let said = close_interrupted_calls_by(&mut messages, rows.as_deref());

@@ -2,6 +2,8 @@
 //! of every provider (labels, the text body, the channel, who sent it) wherever each one puts
 //! them. Pure.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 /// The value at a dotted path (`issue.labels.0.name`) or JSON pointer (`/issue/labels/0/name`).
@@ -141,7 +143,10 @@ pub fn labels_added(p: &Value) -> Vec<String> {
         None | Some("labeled") => texts_at(p, &["label.name"]),
         Some(_) => Vec::new(),
     };
-    let before = label_names(lookup(p, "changes.labels.previous"));
+    // Sets: a sender's lists of thousands are compared in time linear in their length.
+    let before: HashSet<String> = label_names(lookup(p, "changes.labels.previous"))
+        .into_iter()
+        .collect();
     added.extend(
         label_names(lookup(p, "changes.labels.current"))
             .into_iter()
@@ -152,7 +157,7 @@ pub fn labels_added(p: &Value) -> Vec<String> {
             .iter()
             .filter(|i| lookup(i, "field").and_then(Value::as_str) == Some("labels"))
         {
-            let old: Vec<&str> = lookup(item, "fromString")
+            let old: HashSet<&str> = lookup(item, "fromString")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .split_whitespace()
@@ -172,9 +177,13 @@ pub fn labels_added(p: &Value) -> Vec<String> {
     if let (Some(Value::Array(had)), Some(Value::Array(now))) =
         (lookup(p, "updatedFrom.labelIds"), lookup(p, "data.labels"))
     {
+        let had: HashSet<&str> = had.iter().filter_map(Value::as_str).collect();
         added.extend(
             now.iter()
-                .filter(|l| l.get("id").is_some_and(|id| !had.contains(id)))
+                .filter(|l| {
+                    l.get("id")
+                        .is_some_and(|id| id.as_str().is_none_or(|id| !had.contains(id)))
+                })
                 .filter_map(|l| l.get("name").and_then(Value::as_str))
                 .map(str::to_string),
         );
@@ -377,6 +386,26 @@ fn gitlab_author(p: &Value) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn labels_added_to_long_lists_are_found_in_time_linear_in_them() {
+        // A sender's body of tens of thousands of labels on each side (it took seconds when
+        // each was looked for in the other list).
+        let before: Vec<String> = (0..40_000).map(|n| format!("l{n}")).collect();
+        let mut now = before.clone();
+        now.push("regression".into());
+        let names: Vec<String> = (0..40_000).map(|n| format!("w{n}")).collect();
+        let payloads = [
+            json!({"action": "update", "changes": {"labels": {"previous": before,
+                   "current": now}}}),
+            json!({"changelog": {"items": [{"field": "labels",
+                   "fromString": names.join(" "),
+                   "toString": format!("{} regression", names.join(" "))}]}}),
+        ];
+        for payload in payloads {
+            assert_eq!(labels_added(&payload), ["regression"]);
+        }
+    }
 
     #[test]
     fn lookup_reads_dotted_paths_and_pointers() {

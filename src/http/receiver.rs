@@ -14,13 +14,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
 
-use tokio::sync::OwnedSemaphorePermit;
-
 use super::error::ApiError;
 use super::{body_limit, buffer};
 use crate::app::AppState;
 use crate::providers::Handshake;
 use crate::service::ingest::{self, Inbound, Outcome};
+use crate::service::limits::Held;
 
 pub fn router(max_body_bytes: usize) -> Router<AppState> {
     Router::new()
@@ -88,13 +87,9 @@ async fn receive_webhook(
         buffer::drop_body(body, max, timeout).await;
         return Ok(too_busy());
     };
-    let mut held: Option<OwnedSemaphorePermit> = None;
+    let mut held: Vec<Held> = Vec::new();
     let mut hold = |bytes: usize| {
-        let more = state.limits.hold(bytes).ok_or_else(busy)?;
-        match &mut held {
-            Some(held) => held.merge(more),
-            None => held = Some(more),
-        }
+        held.push(state.limits.hold(client.ip, bytes).ok_or_else(busy)?);
         Ok(())
     };
     let body = buffer::read_held(body, max, timeout, &mut hold).await?;

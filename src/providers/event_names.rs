@@ -528,7 +528,16 @@ fn listed(names: &Names, trigger: &str) -> Option<String> {
 /// The triggers `trigger` was likely meant as, when it is not written as `event.action`: an
 /// action alone (`opened`: each event that has it, the first three), or the event and action
 /// joined by something else than a dot (`issues:opened`, `issue_opened`, `issues/opened`).
+/// The longest trigger (or part of one) looked for a respelling of: longer than every event
+/// type of every sender.
+const LONGEST_RESPELT: usize = 64;
+
 fn respelt(names: &Names, trigger: &str) -> Option<String> {
+    // No event type is near this long: each split point would compare the whole of it with
+    // every known name (seconds of work for a trigger of a few thousand characters).
+    if trigger.len() > LONGEST_RESPELT {
+        return None;
+    }
     let quoted = |t: String| format!("`{t}`");
     let having: Vec<String> = names
         .actions
@@ -587,6 +596,9 @@ fn near<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
 
 /// The known name nearest `given`, if it is near enough to be a slip of the same word.
 fn closest<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+    if given.len() > LONGEST_RESPELT {
+        return None;
+    }
     known
         .iter()
         .map(|k| (strsim::damerau_levenshtein(given, k), *k))

@@ -166,6 +166,7 @@ fn project_source(p: &Value, path: String) -> SourceRef {
     let d = detail([
         ("project", Some(Value::String(path.clone()))),
         ("project_id", project_id(p)),
+        ("site", site_of_event(p)),
     ]);
     source("gitlab.project", path, d)
 }

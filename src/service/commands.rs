@@ -517,7 +517,13 @@ fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
 fn check_spaces(provider: &str, trigger: &str) -> Result<(), ServiceError> {
     let trigger_text = trigger.trim();
     let chosen_by_sender = provider == "github" && trigger_text.starts_with("repository_dispatch.");
-    if provider == "custom" || chosen_by_sender || !trigger_text.contains(' ') {
+    // A trigger the parse refuses (too long) is refused for that when compiled, before
+    // anything looks for what it may have meant.
+    if provider == "custom"
+        || chosen_by_sender
+        || !trigger_text.contains(' ')
+        || crate::engine::trigger::Trigger::parse(trigger).is_err()
+    {
         return Ok(());
     }
     let message = match provider.parse::<Provider>() {

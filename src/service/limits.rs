@@ -24,7 +24,33 @@ pub struct Limits {
     /// Bytes of webhook bodies held in memory by every request at once, one permit a byte:
     /// bodies arriving slowly on many connections cannot fill the memory.
     buffered: Arc<Semaphore>,
+    buffered_total: usize,
+    /// Bytes of bodies each client (an address, an IPv6 /64) holds now: none may hold more
+    /// than a quarter of `buffered`, or one sender's slow bodies would refuse every other's.
+    held_by: Arc<Mutex<HashMap<IpAddr, usize>>>,
     at_capacity: Mutex<Refusals>,
+}
+
+/// Bytes of bodies in memory, held against the receiver's budget and its client's share of
+/// it; given back when dropped.
+#[derive(Debug)]
+pub struct Held {
+    _permit: OwnedSemaphorePermit,
+    client: IpAddr,
+    bytes: usize,
+    held_by: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut held_by = self.held_by.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(held) = held_by.get_mut(&self.client) {
+            *held = held.saturating_sub(self.bytes);
+            if *held == 0 {
+                held_by.remove(&self.client);
+            }
+        }
+    }
 }
 
 /// The bytes of bodies the receiver holds at once, at least: [`buffer_budget`].
@@ -100,22 +126,42 @@ impl Limits {
             trusted_proxies,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
             buffered: Arc::new(Semaphore::new(MIN_BUFFERED_BYTES)),
+            buffered_total: MIN_BUFFERED_BYTES,
+            held_by: Arc::default(),
             at_capacity: Mutex::new(Refusals::default()),
         }
     }
 
     /// The limits with `bytes` of bodies held at once (see [`buffer_budget`]).
     pub fn buffering(mut self, bytes: usize) -> Self {
-        self.buffered = Arc::new(Semaphore::new(bytes.min(Semaphore::MAX_PERMITS)));
+        self.buffered_total = bytes.min(Semaphore::MAX_PERMITS);
+        self.buffered = Arc::new(Semaphore::new(self.buffered_total));
         self
     }
 
-    /// Holds `bytes` more of a body in memory against the budget of every request's; `None`
-    /// (counted as a refusal at capacity) when it is spent.
-    pub fn hold(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
-        let held = u32::try_from(bytes)
-            .ok()
-            .and_then(|n| self.buffered.clone().try_acquire_many_owned(n).ok());
+    /// Holds `bytes` more of a body from `client` in memory against the budget of every
+    /// request's, and the client's share of it (a quarter); `None` (counted as a refusal at
+    /// capacity) when either is spent.
+    pub fn hold(&self, client: IpAddr, bytes: usize) -> Option<Held> {
+        let client = bucket_of(client);
+        let share = self.buffered_total / 4;
+        let held = {
+            let mut held_by = self.held_by.lock().unwrap_or_else(|e| e.into_inner());
+            let mine = held_by.get(&client).copied().unwrap_or(0);
+            let permit = u32::try_from(bytes)
+                .ok()
+                .filter(|_| mine.saturating_add(bytes) <= share)
+                .and_then(|n| self.buffered.clone().try_acquire_many_owned(n).ok());
+            permit.map(|permit| {
+                *held_by.entry(client).or_insert(0) += bytes;
+                Held {
+                    _permit: permit,
+                    client,
+                    bytes,
+                    held_by: self.held_by.clone(),
+                }
+            })
+        };
         if held.is_none() {
             let mut refusals = self.at_capacity.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(refused) = refusals.count(Instant::now()) {

@@ -126,7 +126,10 @@ pub fn record(
                 "tasks follow their issue to where it moved");
         }
     }
-    if event.provider == "gitlab" {
+    // A test delivery (a built-in sample's project) or a looped one moves nothing.
+    if event.provider == "gitlab"
+        && !matches!(event.status.as_str(), "test" | super::ingest::LOOPED)
+    {
         follow_renamed_project(conn, event, now)?;
     }
     // The webhook deleted (or made anew at its id) after this delivery was checked against

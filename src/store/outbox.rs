@@ -908,7 +908,7 @@ pub fn newest_ask_of_task(conn: &Connection, task_id: &str) -> Result<Option<Str
 
 /// The text a planned delivery says: a comment's `body`, a message's `text` (a channel post's
 /// `{"text"}` before it is shaped for its channel).
-fn text_of(delivery: Option<String>) -> Option<String> {
+pub(crate) fn text_of(delivery: Option<String>) -> Option<String> {
     let value = serde_json::from_str::<serde_json::Value>(&delivery?).ok()?;
     let text = value
         .get("body")

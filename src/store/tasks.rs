@@ -1034,7 +1034,8 @@ const GITLAB_PATH: &str = "(CASE WHEN json_valid(source) THEN \
 /// Has the webhook's tasks on GitLab project `project_id` that name it by another path (it was
 /// renamed, or moved to another group, since) be on `path`, what its events call it now: the
 /// answers they wait for come keyed by it, and GitLab's API takes no write on the old path.
-/// Tasks of another instance (`site`; either side naming none is taken as the same) stay.
+/// Tasks of another instance stay: one that names its instance (`site`) moves only for an
+/// event naming the same (one naming none, from an older build, moves for any).
 /// How many moved.
 pub fn follow_renamed_project(
     conn: &Connection,
@@ -1056,8 +1057,11 @@ pub fn follow_renamed_project(
             continue;
         };
         let detail = &source["detail"];
+        // Numbers repeat across instances: a task that names its instance moves only for an
+        // event that names the same one.
         let other_site = match (detail["site"].as_str(), site) {
             (Some(theirs), Some(ours)) => theirs != ours,
+            (Some(_), None) => true,
             _ => false,
         };
         let Some(old) = detail["project"].as_str().map(str::to_owned) else {
@@ -1446,6 +1450,13 @@ mod tests {
         assert_eq!(source["detail"]["project"], "h/p2");
         assert_eq!(source["key"], "h/p2#5");
         assert_eq!(source["detail"]["iid"], 5);
+
+        // An event naming no instance moves only the tasks that name none either.
+        let moved = follow_renamed_project(&conn, "w", 15, "k/p3", None, 10).unwrap();
+
+        assert_eq!(moved, 1);
+        assert_eq!(key("t_project"), "k/p3");
+        assert_eq!(key("t_issue"), "h/p2#5");
     }
 
     #[test]

@@ -1877,3 +1877,29 @@ async fn a_task_prompt_printing_what_a_sender_words_is_saved_with_a_warning() {
         "{numbered}"
     );
 }
+
+#[tokio::test]
+async fn a_trigger_too_long_is_refused_for_its_length_on_update_too() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let (_, command) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "comment", "template": "Hi"}),
+    )
+    .await;
+    let id = command["id"].as_str().expect("command id");
+    // A spaced trigger of thousands of characters (looking for what it may have meant took
+    // minutes).
+    let long = format!("{} b", "a_".repeat(2_000));
+
+    // Act
+    let (status, answer) = send_json(
+        app.api(Method::PUT, &format!("/api/webhooks/gh/commands/{id}"))
+            .json(&json!({ "trigger": long })),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"]["field"], "trigger", "{answer}");
+}

@@ -417,6 +417,42 @@ async fn a_question_asked_before_its_project_was_renamed_is_answered_and_spoken_
 }
 
 #[tokio::test]
+async fn a_test_delivery_of_the_built_in_sample_moves_no_task_to_its_project() {
+    // Arrange: a question waits on a merge request of project 15, `group/app` (the built-in
+    // GitLab sample's project has that number too, as `acme/webapp`).
+    let gitlab = MockServer::start().await;
+    let thread = format!("{PROJECT}/merge_requests/7/discussions/6a9c1750b3/notes");
+    expect_note(&gitlab, &thread, "Which cache?", json!({"id": 901}), 1).await;
+    let app = gitlab_app_with(
+        &gitlab,
+        json!({"trigger": "note", "action": "ask", "agent": "brain",
+               "template": "Which cache?", "conditions": {"body_contains": "@bot"}}),
+    )
+    .await;
+    let asked = note(43, "alice", "@bot cache?", mr_7(), diff_note("6a9c1750b3"));
+    post_note(&app, &note_on_project("group/app", asked)).await;
+    assert_eq!(app.drain().await, 1);
+
+    // Act: the webhook is tested with the built-in sample.
+    let client = crate::mcp::connect(&app).await;
+    let tested = crate::mcp::call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gl", "event_type": "push"}),
+    )
+    .await;
+
+    // Assert: the task still waits on its own project.
+    assert_eq!(tested.is_error, Some(false), "{tested:?}");
+    let key: String = rusqlite::Connection::open(&app.db_path)
+        .expect("open db")
+        .query_row("SELECT source_key FROM tasks", [], |r| r.get(0))
+        .expect("the task");
+    assert_eq!(key, "group/app!7");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn an_agents_answer_about_a_diff_note_goes_in_the_notes_thread() {
     // Arrange: a diff note makes a task whose agent answers with a comment on its source; the
     // answer opens, after a space, with a quick action a payload steered it to write.

@@ -764,47 +764,86 @@ async fn a_webhook_another_process_deleted_and_this_one_made_again_takes_its_new
     assert_eq!(again.status(), StatusCode::OK);
 }
 
+/// A signed `issues` delivery to `gh` from `client` (as the trusted proxy on loopback says);
+/// its status and error code.
+async fn from_client(app: &TestApp, client: &str, delivery: &str) -> (StatusCode, String) {
+    let body = issue_opened("o/r", 3, &[]);
+    let answer = app
+        .client
+        .post(app.url("/webhooks/github/gh"))
+        .header("X-GitHub-Event", "issues")
+        .header("X-GitHub-Delivery", delivery)
+        .header("X-Forwarded-For", client)
+        .header(
+            "X-Hub-Signature-256",
+            crate::helpers::github_signature(SECRET, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    let status = answer.status();
+    let error: serde_json::Value = answer.json().await.unwrap_or_default();
+    (
+        status,
+        error["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    )
+}
+
 #[tokio::test]
 async fn deliveries_past_the_bytes_of_bodies_held_at_once_are_told_to_come_back_and_none_is_lost() {
-    // Arrange: every byte the receiver may hold of bodies at once is held (bodies arriving
-    // slowly on many connections), but one.
-    let app = rate_limited_webhook().await;
-    let budget = webhook_mcp::service::limits::buffer_budget(app.state.config.max_body_bytes);
-    let held = app.state.limits.hold(budget - 1).expect("the whole budget");
-    let body = issue_opened("o/r", 3, &[]);
-    let delivery = crate::helpers::delivery_id();
-
-    // Act: a delivery that needs more than is left, and one to no webhook.
-    let refused = app
-        .post_github("gh", "issues", &delivery, &body, SECRET)
+    // Arrange: behind a proxy (loopback), one client holds all it may of bodies at once (slow
+    // bodies on many connections); then four clients hold all the receiver may, but a byte.
+    let app = spawn_app_with(|c| c.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    app.create_webhook(json!({"id": "gh", "name": "g", "provider": "github", "secret": SECRET}))
         .await;
-    let (status, retry_after) = (
-        refused.status(),
-        refused.headers().get("retry-after").cloned(),
-    );
-    let error: serde_json::Value = refused.json().await.expect("JSON");
+    let budget = webhook_mcp::service::limits::buffer_budget(app.state.config.max_body_bytes);
+    let share = budget / 4;
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("address");
+    let slow = app
+        .state
+        .limits
+        .hold(ip("203.0.113.9"), share)
+        .expect("a share");
+
+    // Act
+    let (its_own, its_code) = from_client(&app, "203.0.113.9", "d-1").await;
+    let (another, _) = from_client(&app, "198.51.100.7", "d-2").await;
+    let mut all = vec![slow];
+    for (n, client) in ["192.0.2.1", "192.0.2.2", "192.0.2.3"].iter().enumerate() {
+        let bytes = if n == 2 { share - 1 } else { share };
+        all.push(app.state.limits.hold(ip(client), bytes).expect("a share"));
+    }
+    let (full, full_code) = from_client(&app, "198.51.100.7", "d-3").await;
     let nowhere = app
         .post_github(
             "nowhere",
             "issues",
             &crate::helpers::delivery_id(),
-            &body,
+            "{}",
             SECRET,
         )
         .await
         .status();
-    drop(held);
-    let retried = app
-        .post_github("gh", "issues", &delivery, &body, SECRET)
-        .await
-        .status();
+    drop(all);
+    let (retried, _) = from_client(&app, "203.0.113.9", "d-1").await;
 
-    // Assert: the first is told to retry, and its retry is taken; a body sent to no webhook is
-    // never held, so it is told so whatever the receiver holds.
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{error}");
-    assert_eq!(error["error"]["code"], "busy", "{error}");
-    assert!(retry_after.is_some());
+    // Assert: the client holding its share is told to retry, another is not; with the whole
+    // budget held, every one is; a body sent to no webhook is never held, so it is told so
+    // whatever the receiver holds; and a retry is taken once the bodies are gone.
+    assert_eq!(
+        (its_own, its_code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "busy")
+    );
+    assert_eq!(another, StatusCode::OK);
+    assert_eq!(
+        (full, full_code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "busy")
+    );
     assert_eq!(nowhere, StatusCode::NOT_FOUND);
     assert_eq!(retried, StatusCode::OK);
-    assert_eq!(app.events("webhook_id=gh").await.len(), 1);
+    assert_eq!(app.events("webhook_id=gh").await.len(), 2);
 }
