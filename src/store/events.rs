@@ -150,7 +150,9 @@ pub fn last_row(conn: &Connection) -> Result<i64, StoreError> {
 }
 
 /// Whether another delivery of the same message (see [`MESSAGE_OF_BODY`]) on this thread
-/// answered a waiting task.
+/// answered a waiting task. Only the thread's events taken as replies are read for their
+/// message: every message of a long thread, each read whole, made every new one cost the
+/// thread's length in bodies, in the writer.
 pub fn twin_answered(
     conn: &Connection,
     webhook_id: &str,
@@ -159,10 +161,7 @@ pub fn twin_answered(
     event_id: &str,
 ) -> Result<bool, StoreError> {
     let twins: Vec<String> = conn
-        .prepare_cached(&format!(
-            "SELECT id FROM events WHERE webhook_id = ?1 AND source_key = ?2 AND id != ?4 \
-               AND {MESSAGE_OF_BODY} = ?3"
-        ))?
+        .prepare_cached(&twins_sql())?
         .query_map(params![webhook_id, source_key, message, event_id], |r| {
             r.get(0)
         })?
@@ -173,6 +172,16 @@ pub fn twin_answered(
         }
     }
     Ok(false)
+}
+
+fn twins_sql() -> String {
+    format!(
+        "WITH replies AS MATERIALIZED ( \
+           SELECT e.id, e.provider, e.body FROM events e \
+           WHERE e.webhook_id = ?1 AND e.source_key = ?2 AND e.id != ?4 \
+             AND EXISTS (SELECT 1 FROM task_replies r WHERE r.event_id = e.id)) \
+         SELECT id FROM replies WHERE {MESSAGE_OF_BODY} = ?3"
+    )
 }
 
 /// The status of a verified event whose body could not be read.
@@ -544,6 +553,52 @@ fn glob_pattern(pattern: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::glob_pattern;
+
+    #[test]
+    fn only_a_threads_replies_are_read_for_the_message_they_carry() {
+        let conn = crate::store::retention::tests::migrated();
+        let body = |ts: &str| format!(r#"{{"event": {{"channel": "C1", "ts": "{ts}"}}}}"#);
+        for (id, ts) in [("evt_1", "1.1"), ("evt_2", "1.2"), ("evt_3", "1.2")] {
+            conn.execute(
+                "INSERT INTO events (id, webhook_id, provider, verified, verification, status, \
+                 source_key, headers, body, received_at) \
+                 VALUES (?1, 'w', 'slack', 1, 'current', 'accepted', 'C1:1.0', '{}', ?2, 0)",
+                rusqlite::params![id, body(ts).into_bytes()],
+            )
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO tasks (id, webhook_id, agent, prompt, status, created_at, updated_at) \
+             VALUES ('t', 'w', 'a', 'p', 'queued', 0, 0); \
+             INSERT INTO task_replies (event_id, task_id) VALUES ('evt_2', 't');",
+        )
+        .unwrap();
+        let twins = |message: &str, of: &str| -> Vec<String> {
+            conn.prepare(&super::twins_sql())
+                .unwrap()
+                .query_map(rusqlite::params!["w", "C1:1.0", message, of], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+
+        // evt_3 is the other delivery of evt_2's message, which was taken as a reply; evt_1
+        // was taken as none.
+        assert_eq!(twins("C1:1.2", "evt_3"), ["evt_2"]);
+        assert!(twins("C1:1.2", "evt_2").is_empty());
+        assert!(twins("C1:1.1", "evt_9").is_empty());
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", super::twins_sql()))
+            .unwrap()
+            .query_map(rusqlite::params!["w", "C1:1.0", "m", "e"], |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(
+            plan.iter().any(|step| step.contains("events_by_source")),
+            "{plan:?}"
+        );
+    }
 
     #[test]
     fn a_backlog_of_rejected_events_goes_a_bounded_batch_per_prune() {
