@@ -2,8 +2,9 @@
 //! when a template reaches it, so rendering `{{issue.title}}` costs one lookup, not a copy of a
 //! 30 KB payload per fired command.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, Value};
 use serde_json::Value as Json;
@@ -13,7 +14,7 @@ use crate::providers::slack;
 
 /// The template value for `root`: plain values directly, objects and arrays as lazy views.
 pub fn view(root: &Arc<Json>) -> Value {
-    value_at(root, Vec::new(), Strings::AsSent)
+    value_at(&Root::new(root), Vec::new(), Strings::AsSent)
 }
 
 /// The view of a Slack event's payload for text going back to Slack: the text Slack escaped
@@ -21,7 +22,7 @@ pub fn view(root: &Arc<Json>) -> Value {
 /// element's words) escaped the same way, so the whole payload reads as Slack's message text
 /// and a display name of `<!channel>` cannot become a mention when quoted into a reply.
 pub fn view_for_slack(root: &Arc<Json>) -> Value {
-    value_at(root, Vec::new(), Strings::SlackText)
+    value_at(&Root::new(root), Vec::new(), Strings::SlackText)
 }
 
 /// The view of a Slack event's payload for text going anywhere but Slack: the text Slack
@@ -29,8 +30,29 @@ pub fn view_for_slack(root: &Arc<Json>) -> Value {
 /// string (a name, a file's title, sent as typed) as it came, so a name such as
 /// `Tom & Jerry <tj@x.io>` is not taken for Slack markup.
 pub fn view_as_plain(root: &Arc<Json>) -> Value {
-    value_at(root, Vec::new(), Strings::Plain)
+    value_at(&Root::new(root), Vec::new(), Strings::Plain)
 }
+
+/// A payload shared by the nodes of one view, with the long strings they have given: a
+/// template that loops over a sender's list while printing a sender's long text would copy
+/// (or read as plain text) that text again on every pass, work that the fuel, which counts
+/// steps, not bytes, does not bound.
+struct Root {
+    json: Arc<Json>,
+    strings: Mutex<HashMap<Vec<Step>, Value>>,
+}
+
+impl Root {
+    fn new(json: &Arc<Json>) -> Arc<Root> {
+        Arc::new(Root {
+            json: Arc::clone(json),
+            strings: Mutex::default(),
+        })
+    }
+}
+
+/// Strings at least this long are kept once given (shorter ones cost less to give again).
+const KEPT_FROM: usize = 256;
 
 /// How a view gives its strings.
 #[derive(Debug, Clone, Copy)]
@@ -42,12 +64,12 @@ enum Strings {
 
 /// A node of a shared payload, named by its path from the root.
 struct Node {
-    root: Arc<Json>,
+    root: Arc<Root>,
     path: Vec<Step>,
     strings: Strings,
 }
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 enum Step {
     Key(Arc<str>),
     Index(usize),
@@ -61,7 +83,7 @@ impl fmt::Debug for Node {
 
 impl Node {
     fn json(&self) -> &Json {
-        let mut node = &*self.root;
+        let mut node = &*self.root.json;
         for step in &self.path {
             node = match (step, node) {
                 (Step::Key(k), Json::Object(map)) => &map[&**k],
@@ -101,12 +123,31 @@ impl Node {
     }
 }
 
-fn value_at(root: &Arc<Json>, path: Vec<Step>, strings: Strings) -> Value {
+fn value_at(root: &Arc<Root>, path: Vec<Step>, strings: Strings) -> Value {
     let node = Node {
         root: Arc::clone(root),
         path,
         strings,
     };
+    if let Json::String(s) = node.json()
+        && s.len() >= KEPT_FROM
+    {
+        let kept = root
+            .strings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&node.path)
+            .cloned();
+        if let Some(kept) = kept {
+            return kept;
+        }
+        let given = string_value(&node, s, strings);
+        root.strings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(node.path.clone(), given.clone());
+        return given;
+    }
     match node.json() {
         Json::Null => Value::from(()),
         Json::Bool(b) => Value::from(*b),
@@ -115,14 +156,19 @@ fn value_at(root: &Arc<Json>, path: Vec<Step>, strings: Strings) -> Value {
             .map(Value::from)
             .or_else(|| n.as_u64().map(Value::from))
             .unwrap_or_else(|| Value::from(n.as_f64().unwrap_or(f64::NAN))),
-        Json::String(s) => match strings {
-            Strings::SlackText if !node.escaped_by_slack() => {
-                Value::from(slack_markup::escape(s).as_ref())
-            }
-            Strings::Plain if node.escaped_by_slack() => Value::from(slack_markup::to_plain(s)),
-            Strings::AsSent | Strings::SlackText | Strings::Plain => Value::from(s.as_str()),
-        },
+        Json::String(s) => string_value(&node, s, strings),
         Json::Array(_) | Json::Object(_) => Value::from_object(node),
+    }
+}
+
+/// The string `s` at `node`, as the view gives its strings.
+fn string_value(node: &Node, s: &str, strings: Strings) -> Value {
+    match strings {
+        Strings::SlackText if !node.escaped_by_slack() => {
+            Value::from(slack_markup::escape(s).as_ref())
+        }
+        Strings::Plain if node.escaped_by_slack() => Value::from(slack_markup::to_plain(s)),
+        Strings::AsSent | Strings::SlackText | Strings::Plain => Value::from(s),
     }
 }
 
@@ -174,6 +220,30 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_long_string_read_on_every_pass_of_a_loop_is_given_the_same_each_time() {
+        // A sender's long text printed inside a loop over a sender's list: given once, then
+        // handed out again (each pass copied, or read as plain text, the whole of it).
+        let long = "R&amp;D <https://x.example|docs> ".repeat(2_000);
+        let payload = json!({"event": {"type": "message", "text": long,
+                                       "blocks": vec![json!({}); 2_000]}});
+        let template =
+            "{% for b in event.blocks %}{{ event.text[:7] }}{% endfor %}|{{ event.text | length }}";
+        let env = Environment::new();
+        let root = Arc::new(payload);
+        for view in [view(&root), view_as_plain(&root), view_for_slack(&root)] {
+            let rendered = env
+                .render_str(
+                    template,
+                    minijinja::context! { event => view.get_attr("event").unwrap() },
+                )
+                .unwrap();
+            let (passes, length) = rendered.split_once('|').unwrap();
+            assert_eq!(passes.len(), 7 * 2_000, "{}", &passes[..30]);
+            assert!(length.parse::<usize>().unwrap() > 30_000, "{length}");
+        }
+    }
 
     /// The view must render exactly as minijinja's own conversion of the same JSON does.
     #[test]
