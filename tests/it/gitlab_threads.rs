@@ -307,25 +307,30 @@ async fn a_question_asked_in_a_merge_request_thread_waits_for_the_answer_in_that
     assert!(conversation.contains("The HTTP one"), "{conversation}");
 }
 
+/// A webhook `gl` on the GitLab at `gitlab` whose `ask` command answers a note saying `@bot`
+/// with "Which cache?" (in the note's thread of merge request 7); the note `asked` is received
+/// and the question sent. The app and the note's event id.
+async fn which_cache_asked(gitlab: &MockServer, asked: &Value) -> (TestApp, String) {
+    let thread = format!("{PROJECT}/merge_requests/7/discussions/6a9c1750b3/notes");
+    expect_note(gitlab, &thread, "Which cache?", json!({"id": 901}), 1).await;
+    let app = gitlab_app_with(
+        gitlab,
+        json!({"trigger": "note", "action": "ask", "agent": "brain",
+               "template": "Which cache?", "conditions": {"body_contains": "@bot"}}),
+    )
+    .await;
+    let event_id = post_note(&app, asked).await;
+    assert_eq!(app.drain().await, 1);
+    (app, event_id)
+}
+
 #[tokio::test]
 async fn a_reply_in_another_thread_of_the_merge_request_still_answers_its_question() {
     // Arrange: as on GitHub, a question waits on its merge request: an answer given in
     // another thread (or as a note of its own) is not lost.
     let gitlab = MockServer::start().await;
-    let thread = format!("{PROJECT}/merge_requests/7/discussions/6a9c1750b3/notes");
-    expect_note(&gitlab, &thread, "Which cache?", json!({"id": 901}), 1).await;
-    let app = gitlab_app_with(
-        &gitlab,
-        json!({"trigger": "note", "action": "ask", "agent": "brain",
-               "template": "Which cache?", "conditions": {"body_contains": "@bot"}}),
-    )
-    .await;
-    let event_id = post_note(
-        &app,
-        &note(43, "alice", "@bot cache?", mr_7(), diff_note("6a9c1750b3")),
-    )
-    .await;
-    assert_eq!(app.drain().await, 1);
+    let asked = note(43, "alice", "@bot cache?", mr_7(), diff_note("6a9c1750b3"));
+    let (app, event_id) = which_cache_asked(&gitlab, &asked).await;
 
     // Act
     post_note(
@@ -421,17 +426,8 @@ async fn a_test_delivery_of_the_built_in_sample_moves_no_task_to_its_project() {
     // Arrange: a question waits on a merge request of project 15, `group/app` (the built-in
     // GitLab sample's project has that number too, as `acme/webapp`).
     let gitlab = MockServer::start().await;
-    let thread = format!("{PROJECT}/merge_requests/7/discussions/6a9c1750b3/notes");
-    expect_note(&gitlab, &thread, "Which cache?", json!({"id": 901}), 1).await;
-    let app = gitlab_app_with(
-        &gitlab,
-        json!({"trigger": "note", "action": "ask", "agent": "brain",
-               "template": "Which cache?", "conditions": {"body_contains": "@bot"}}),
-    )
-    .await;
     let asked = note(43, "alice", "@bot cache?", mr_7(), diff_note("6a9c1750b3"));
-    post_note(&app, &note_on_project("group/app", asked)).await;
-    assert_eq!(app.drain().await, 1);
+    let (app, _) = which_cache_asked(&gitlab, &note_on_project("group/app", asked)).await;
 
     // Act: the webhook is tested with the built-in sample.
     let client = crate::mcp::connect(&app).await;
