@@ -166,7 +166,7 @@ pub async fn answer(
             }
             let attached =
                 tasks::attach_reply(db, &key, ReplyFrom::Service(via), &text, Some(&name), now)?;
-            if attached != Attached::No {
+            if !matches!(attached, Attached::No | Attached::Full) {
                 // A question of the task still on its way out is answered already.
                 tasks::drop_unsent_questions(db, &key, now, tasks::ANSWERED_FIRST)?;
                 if let Some(row) = &row {
@@ -185,6 +185,13 @@ pub async fn answer(
         Attached::Joined => "joined",
         Attached::Noted => "noted",
         Attached::Kept | Attached::No => return Err(waits_for_nothing(task_id, &task.status)),
+        Attached::Full => {
+            return Err(ServiceError::Conflict(format!(
+                "task `{task_id}` was not answered: the agent working it has {} replies it has \
+                 not seen yet; answer again once it has read them (its `get_task`)",
+                crate::store::conversation::MAX_UNSEEN
+            )));
+        }
     };
     if attached == Attached::Resumed {
         state.wake_runner();

@@ -208,8 +208,9 @@ pub fn record(
                 tasks::Attached::Joined => joined = true,
                 // Shown to the external agent working the task; it answered no question.
                 tasks::Attached::Noted => {}
-                // Kept for a run again of a task that had failed: it answered nothing now.
-                tasks::Attached::Kept | tasks::Attached::No => {}
+                // Kept for a run again of a task that had failed: it answered nothing now; or
+                // not kept at all.
+                tasks::Attached::Kept | tasks::Attached::No | tasks::Attached::Full => {}
             }
         }
     }

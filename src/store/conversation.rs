@@ -24,6 +24,12 @@ pub const REPLY_TIMEOUT: &str = "reply_timeout";
 /// not grow a failed task's conversation without end.
 pub const KEPT_AFTER_TIMEOUT: usize = 20;
 
+/// Replies kept unseen for an external agent that holds a task: one that keeps its claim for
+/// hours on a busy thread would otherwise have every message added to a conversation each
+/// one rewrites, in the writer, and quoted back whole. Later ones stay on the thread, where
+/// `list_events` finds them.
+pub const MAX_UNSEEN: usize = 50;
+
 pub fn parse(stored: &str) -> Vec<Value> {
     serde_json::from_str(stored).unwrap_or_default()
 }
@@ -141,6 +147,11 @@ pub fn take_unread(items: &mut [Value]) -> Vec<Reply> {
         taken.push(Reply::of(item));
     }
     taken
+}
+
+/// How many replies the conversation holds that its run or agent has not read yet.
+pub fn unread(items: &[Value]) -> usize {
+    items.iter().filter(|i| i[MID_RUN] == UNREAD).count()
 }
 
 /// The replies an external agent's claim has not seen yet, in the order they came, now seen:

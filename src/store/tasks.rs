@@ -294,6 +294,9 @@ pub enum Attached {
     Kept,
     /// Nothing: the task took no reply any more, or kept enough after its timeout.
     No,
+    /// Nothing: the external agent working the task has [`conversation::MAX_UNSEEN`] replies
+    /// it has not seen yet.
+    Full,
 }
 
 /// Adds a reply to the conversation of a task that takes replies ([`TAKES_REPLIES`]); a task
@@ -330,9 +333,17 @@ pub fn attach_reply(
             // The other delivery of a message kept already (Slack's `app_mention` beside its
             // `message`) is the same words: shown to the agent once.
             if let ReplyFrom::Event(event_id) = from
-                && holds_message_of(conn, &items, event_id)?
+                && holds_message_of(conn, &items, event_id, now)?
             {
                 return Ok(Attached::No);
+            }
+            if conversation::unread(&items) >= conversation::MAX_UNSEEN {
+                tracing::warn!(
+                    task = %task_id,
+                    "a reply on the thread of a claimed task was not kept: {} wait unseen already",
+                    conversation::MAX_UNSEEN
+                );
+                return Ok(Attached::Full);
             }
             (
                 Attached::Noted,
@@ -406,17 +417,34 @@ pub fn claimed_outside(task: &TaskRow) -> bool {
             .is_some_and(|owner| !owner.starts_with(RUNNER_OWNER_PREFIX))
 }
 
+/// How far back, and how many replies back, the other delivery of a message is looked for:
+/// a sender sends both at once, and retries each within the hour, so a long thread's every
+/// earlier reply need not be read again, in the writer, for each new one.
+const TWIN_WINDOW_MS: i64 = 60 * 60 * 1000;
+const TWIN_LOOKBACK: usize = 50;
+
 /// Whether the conversation already holds a reply carried by the same message as the event
-/// (its other delivery).
+/// (its other delivery), among its recent replies.
 fn holds_message_of(
     conn: &Connection,
     items: &[Value],
     event_id: &str,
+    now: i64,
 ) -> Result<bool, StoreError> {
     let Some(message) = events::message_of(conn, event_id)? else {
         return Ok(false);
     };
-    for other in items.iter().filter_map(|i| i["event_id"].as_str()) {
+    let recent = items
+        .iter()
+        .rev()
+        .filter(|i| {
+            i["at"]
+                .as_i64()
+                .is_some_and(|at| at >= now - TWIN_WINDOW_MS)
+        })
+        .filter_map(|i| i["event_id"].as_str())
+        .take(TWIN_LOOKBACK);
+    for other in recent {
         if other != event_id && events::message_of(conn, other)?.as_deref() == Some(&message) {
             return Ok(true);
         }
@@ -1369,6 +1397,29 @@ mod tests {
         assert!(answered_by(&conn, "w", "evt_1").unwrap());
         assert!(!answered_by(&conn, "other", "evt_1").unwrap());
         assert!(!answered_by(&conn, "w", "evt_2").unwrap());
+    }
+
+    #[test]
+    fn a_claimed_task_keeps_a_bounded_number_of_replies_unseen() {
+        let conn = migrated();
+        add_task(&conn, "task_c", "running", "{}", "[]");
+        conn.execute(
+            "UPDATE tasks SET lease_owner = 'agent:brain', lease_until = 99 WHERE id = 'task_c'",
+            [],
+        )
+        .unwrap();
+        let attach = |n: usize| {
+            let text = format!("message {n}");
+            attach_reply(&conn, "task_c", ReplyFrom::Service("mcp"), &text, None, 1).unwrap()
+        };
+
+        let kept: Vec<Attached> = (0..conversation::MAX_UNSEEN).map(attach).collect();
+        let past = attach(conversation::MAX_UNSEEN);
+        let items = conversation::parse(&get(&conn, "task_c").unwrap().unwrap().conversation);
+
+        assert!(kept.iter().all(|a| *a == Attached::Noted), "{kept:?}");
+        assert_eq!(past, Attached::Full);
+        assert_eq!(conversation::unread(&items), conversation::MAX_UNSEEN);
     }
 
     #[test]
