@@ -319,26 +319,21 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
     Ok(())
 }
 
-/// What a saved command's `agent` must also be, beyond [`check`] (kept out of it for the reason
-/// [`check_new_target`] gives): one the action uses. Only `create_task` and `ask` start an
-/// agent; any other action sends its template as written, and an agent named there would be
-/// stored and never run.
-pub fn check_new_agent(action: ActionKind, agent: Option<&str>) -> Result<(), InvalidCommand> {
-    let Some(agent) = agent.map(str::trim).filter(|a| !a.is_empty()) else {
-        return Ok(());
-    };
+/// What is said of a new command's `agent` where its action starts none: only `create_task`
+/// and `ask` start an agent; any other action sends its template as written, so an agent
+/// named there (as configurations written by hand often do, to say who speaks) is left out
+/// rather than stored and never run. `None` where the agent is used, or none is named.
+pub fn unused_agent(action: ActionKind, agent: Option<&str>) -> Option<String> {
+    let agent = agent.map(str::trim).filter(|a| !a.is_empty())?;
     let sends = match action {
-        ActionKind::CreateTask | ActionKind::Ask => return Ok(()),
+        ActionKind::CreateTask | ActionKind::Ask => return None,
         ActionKind::Forward => "the event (or its rendered template)",
         _ => "its rendered template",
     };
-    Err(invalid(
-        "agent",
-        format!(
-            "{action} sends {sends} as it is and runs no agent, so `agent` would be ignored: \
-             leave it out, or use create_task with agent `{agent}` to have the agent answer \
-             (its result goes where the agent is declared to send it)"
-        ),
+    Some(format!(
+        "{action} sends {sends} as it is and runs no agent, so agent `{agent}` was left out: to \
+         have the agent write it, use create_task with agent `{agent}` (its result goes where \
+         the agent is declared to send it)"
     ))
 }
 
@@ -541,24 +536,22 @@ mod tests {
     }
 
     #[test]
-    fn an_agent_is_refused_where_the_action_runs_none() {
+    fn an_agent_is_left_out_with_a_word_where_the_action_runs_none() {
         for action in ActionKind::ALL {
-            let checked = check_new_agent(action, Some("brain"));
+            let said = unused_agent(action, Some("brain"));
             match action {
-                ActionKind::CreateTask | ActionKind::Ask => assert_eq!(checked, Ok(())),
+                ActionKind::CreateTask | ActionKind::Ask => assert_eq!(said, None),
                 _ => {
-                    let err = checked.expect_err("should be refused");
-                    assert_eq!(err.field, "agent");
+                    let said = said.expect("should be said");
                     assert!(
-                        err.message.contains("use create_task with agent `brain`"),
-                        "{action}: {}",
-                        err.message
+                        said.contains("use create_task with agent `brain`"),
+                        "{action}: {said}"
                     );
                 }
             }
-            // None, or `""` (which removes it), is always fine.
-            assert_eq!(check_new_agent(action, None), Ok(()));
-            assert_eq!(check_new_agent(action, Some(" ")), Ok(()));
+            // None, or `""` (which removes it), says nothing.
+            assert_eq!(unused_agent(action, None), None);
+            assert_eq!(unused_agent(action, Some(" ")), None);
         }
     }
 

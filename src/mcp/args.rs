@@ -49,6 +49,8 @@ impl CreateWebhookArgs {
             secret: self.secret,
             enabled: self.enabled,
             options: self.options,
+            endpoint: None,
+            commands: None,
         }
     }
 }

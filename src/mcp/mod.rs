@@ -406,15 +406,13 @@ impl ServerHandler for McpServer {
             });
         let user = user_of(&context);
         let chat = chat_of(&context);
-        // update_webhook takes no `secret`: said as a refused argument is (a tool error), with
-        // the tool that does change it.
-        let misplaced_secret = (request.name == "update_webhook")
-            .then_some(request.arguments.as_ref())
-            .flatten()
-            .filter(|arguments| arguments.contains_key("secret"))
-            .map(|arguments| {
-                let id = arguments.get("webhook_id").and_then(|id| id.as_str());
-                let refused = webhooks::secret_is_rotated(id.unwrap_or("{webhook_id}"));
+        // update_webhook takes no `secret`, create_webhook no `commands`: said as a refused
+        // argument is (a tool error), with the tool that does it.
+        let misplaced_secret = request
+            .arguments
+            .as_ref()
+            .and_then(|arguments| misplaced_argument(&request.name, arguments))
+            .map(|refused| {
                 CallToolResult::error(vec![ContentBlock::text(format!(
                     "{} {refused}",
                     params::DESERIALIZATION_PREFIX
@@ -692,6 +690,26 @@ fn whole_list(request: Option<&PaginatedRequestParams>) -> Result<(), ErrorData>
             None,
         )),
         _ => Ok(()),
+    }
+}
+
+/// What a call is told of an argument its tool does not take but another does.
+fn misplaced_argument(
+    tool: &str,
+    arguments: &serde_json::Map<String, serde_json::Value>,
+) -> Option<String> {
+    match tool {
+        "update_webhook" if arguments.contains_key("secret") => {
+            let id = arguments.get("webhook_id").and_then(|id| id.as_str());
+            Some(webhooks::secret_is_rotated(id.unwrap_or("{webhook_id}")))
+        }
+        "create_webhook" if arguments.contains_key("commands") => Some(
+            "unknown field `commands`: create_webhook makes the webhook alone; add each command \
+             with add_command, its webhook_id the id this call answers (REST's POST \
+             /api/webhooks takes a whole configuration with its commands)"
+                .to_string(),
+        ),
+        _ => None,
     }
 }
 

@@ -91,31 +91,11 @@ pub async fn add(
     input: CommandIn,
 ) -> Result<CommandOut, ServiceError> {
     let hook = webhooks::load(state, webhook_id).await?;
-    let now = clock::now_ms();
-    let mut row = CommandRow {
-        id: new_id("cmd"),
-        webhook_id: webhook_id.to_string(),
-        trigger: required(input.trigger.clone(), "trigger")?,
-        action: required(input.action.clone(), "action")?,
-        agent: None,
-        template: None,
-        conditions: "{}".into(),
-        target: None,
-        priority: 0,
-        stop: false,
-        enabled: true,
-        created_at: now,
-        updated_at: now,
-    };
-    apply(&mut row, input)?;
-    compile(&row).map_err(|e| ServiceError::invalid(&e.field, e.message))?;
-    check_spaces(&hook.provider, &row.trigger)?;
-    check_new_conditions(&row)?;
-    check_new_agent(&row)?;
-    name_telegram_kind(state, &mut row);
-    check_new_target(&row)?;
-    let unchecked = check_reachable(state, &row, crate::actions::ssrf::lookup_deadline()).await?;
-    let stored = sealed_target(state, &row);
+    let Prepared {
+        row,
+        stored,
+        unchecked,
+    } = prepare(state, &hook, input).await?;
     let (sealer, given) = (Arc::clone(&state.sealer), row.clone());
     // Looked for on the writer, with the insert: two tries of one call sent at once find
     // each other too.
@@ -158,9 +138,72 @@ pub async fn add(
         }
     }
     state.hooks.invalidate(webhook_id);
-    let mut out = presented_with_warnings(state, &hook, &row).await;
+    Ok(added_out(state, &hook, &row, unchecked).await)
+}
+
+/// A new command checked against its webhook and ready to store: as given (`row`, its
+/// target plain), as stored (`stored`, its target sealed), and what could not be checked.
+pub(super) struct Prepared {
+    pub row: CommandRow,
+    pub stored: CommandRow,
+    pub unchecked: Vec<String>,
+}
+
+/// Checks a new command of `hook` as the engine will run it, refusing what could not run.
+pub(super) async fn prepare(
+    state: &AppState,
+    hook: &WebhookRow,
+    input: CommandIn,
+) -> Result<Prepared, ServiceError> {
+    let now = clock::now_ms();
+    let mut row = CommandRow {
+        id: new_id("cmd"),
+        webhook_id: hook.id.clone(),
+        trigger: required(input.trigger.clone(), "trigger")?,
+        action: required(input.action.clone(), "action")?,
+        agent: None,
+        template: None,
+        conditions: "{}".into(),
+        target: None,
+        priority: 0,
+        stop: false,
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    };
+    apply(&mut row, input)?;
+    compile(&row).map_err(|e| ServiceError::invalid(&e.field, e.message))?;
+    check_spaces(&hook.provider, &row.trigger)?;
+    check_new_conditions(&row)?;
+    let agent_left_out = drop_unused_agent(&mut row);
+    name_telegram_kind(state, &mut row);
+    check_new_target(&row)?;
+    let mut unchecked =
+        check_reachable(state, &row, crate::actions::ssrf::lookup_deadline()).await?;
+    unchecked.extend(agent_left_out);
+    let stored = sealed_target(state, &row);
+    Ok(Prepared {
+        row,
+        stored,
+        unchecked,
+    })
+}
+
+/// A command just added, as its caller is shown it: with what it may not do as meant.
+pub(super) async fn added_out(
+    state: &AppState,
+    hook: &WebhookRow,
+    row: &CommandRow,
+    unchecked: Vec<String>,
+) -> CommandOut {
+    let mut out = presented_with_warnings(state, hook, row).await;
     out.warnings.extend(unchecked);
-    Ok(out)
+    out
+}
+
+/// Whether two commands given at once would do just what the other does.
+pub(super) fn same_as(state: &AppState, one: &Prepared, other: &Prepared) -> bool {
+    same_command(&state.sealer, &one.stored, &other.row)
 }
 
 /// Commands one webhook may hold: every delivery is matched and rendered against each, and
@@ -286,8 +329,8 @@ async fn update_once(
             }
             row.target = None;
         }
-        // So does a create_task turned into an action that runs no agent: its agent goes,
-        // unless one is given with the new action for it to refuse.
+        // So does a create_task turned into an action that runs no agent: its agent goes
+        // (one given with the new action is left out too, with a word).
         if a != row.action && input.agent.is_none() && !matches!(a.trim(), "create_task" | "ask") {
             row.agent = None;
         }
@@ -318,9 +361,11 @@ async fn update_once(
     if row.conditions != read.conditions {
         check_new_conditions(&row)?;
     }
-    if row.agent != read.agent || row.action != stored_action {
-        check_new_agent(&row)?;
-    }
+    let agent_left_out = if row.agent != read.agent || row.action != stored_action {
+        drop_unused_agent(&mut row)
+    } else {
+        None
+    };
     if row.target != stored_target || row.action != stored_action {
         name_telegram_kind(state, &mut row);
     }
@@ -331,11 +376,12 @@ async fn update_once(
     }
     // Only a target given now: one saved while its host was allowed must not stop the
     // command from being disabled or fixed (the send-time check still refuses it).
-    let unchecked = if row.target != stored_target {
+    let mut unchecked = if row.target != stored_target {
         check_reachable(state, &row, deadline).await?
     } else {
         Vec::new()
     };
+    unchecked.extend(agent_left_out);
     row.updated_at = clock::now_ms();
     // On every save, as a webhook's own secret: one stored before the key was set is sealed
     // now, whatever this update changed.
@@ -570,13 +616,13 @@ fn check_new_conditions(row: &CommandRow) -> Result<(), ServiceError> {
         .map_err(|e| ServiceError::invalid(&e.path, e.message))
 }
 
-/// See [`command::check_new_agent`]. Runs after `apply`, so the row has compiled.
-fn check_new_agent(row: &CommandRow) -> Result<(), ServiceError> {
-    let Ok(action) = row.action.parse() else {
-        return Ok(());
-    };
-    command::check_new_agent(action, row.agent.as_deref())
-        .map_err(|e| ServiceError::invalid(&e.field, e.message))
+/// See [`command::unused_agent`]: an agent the action does not run is left out, and said.
+/// Runs after `apply`, so the row has compiled.
+fn drop_unused_agent(row: &mut CommandRow) -> Option<String> {
+    let action = row.action.parse().ok()?;
+    let said = command::unused_agent(action, row.agent.as_deref())?;
+    row.agent = None;
+    Some(said)
 }
 
 /// Whether `stored` does just what `given` (a command about to be added or updated, its

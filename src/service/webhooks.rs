@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::commands::{self as command_ops, CommandIn, CommandOut, Prepared};
 use super::{ServiceError, new_id, sealing};
 use crate::app::AppState;
 use crate::clock;
@@ -16,7 +17,9 @@ use crate::store::webhooks::{self as rows, WebhookRow};
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookIn {
-    /// URL-safe id (letters, digits, `-`, `_`); generated when absent.
+    /// URL-safe id (letters, digits, `-`, `_`); generated when absent. `webhook_id` is taken
+    /// for it too, as a whole webhook configuration names it.
+    #[serde(alias = "webhook_id")]
     pub id: Option<String>,
     pub name: String,
     pub provider: String,
@@ -25,6 +28,14 @@ pub struct WebhookIn {
     pub secret: Option<String>,
     pub enabled: Option<bool>,
     pub options: Option<Value>,
+    /// The receiver path (`/webhooks/{provider}/{id}`, or a URL ending in it), as a whole
+    /// configuration may carry it: it gives the id when none is, and must agree with it.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Commands made with the webhook, in one write: none of them, nor the webhook, is kept
+    /// if any is refused.
+    #[serde(default)]
+    pub commands: Option<Vec<CommandIn>>,
 }
 
 /// Changes to a webhook; absent fields stay as they are.
@@ -96,6 +107,9 @@ pub struct WebhookOut {
     /// What the change did that the caller may not have meant.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The commands a create made with the webhook, each with its own warnings.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub added_commands: Vec<CommandOut>,
 }
 
 const MAX_SECRET_LEN: usize = 512;
@@ -108,7 +122,15 @@ pub async fn create(
     created_by: Option<String>,
 ) -> Result<WebhookOut, ServiceError> {
     let provider = provider_named(&input.provider)?;
-    let id = match input.id {
+    let given = match &input.endpoint {
+        Some(endpoint) => Some(endpoint_id(
+            endpoint,
+            &[&input.provider, provider.as_str()],
+            input.id.as_deref(),
+        )?),
+        None => input.id.clone(),
+    };
+    let id = match given {
         Some(id) => check_id(&id)?,
         None => new_id("wh"),
     };
@@ -150,11 +172,16 @@ pub async fn create(
         updated_at: now,
         secret_placeholder: placeholder.is_some(),
     };
+    let commands = prepare_commands(state, &row, input.commands.unwrap_or_default()).await?;
     let stored = sealed(state, &row);
+    let stored_commands: Vec<_> = commands.iter().map(|c| c.stored.clone()).collect();
     let namesakes = state
         .store
         .write(move |db| {
             rows::insert(db, &stored)?;
+            for command in &stored_commands {
+                crate::store::commands::insert(db, command)?;
+            }
             rows::namesakes(db, &stored.name, &stored.provider, &stored.id)
         })
         .await
@@ -179,7 +206,107 @@ pub async fn create(
     // until the sender's own secret is set, every delivery is refused (`present` says so).
     out.warnings.extend(unchecked);
     out.warnings.extend(short);
+    if !commands.is_empty() {
+        out.commands = Some(commands.len() as i64);
+    }
+    for command in commands {
+        let added = command_ops::added_out(state, &row, &command.row, command.unchecked).await;
+        out.added_commands.push(added);
+    }
     Ok(out)
+}
+
+/// The commands a create makes with its webhook, each checked as `add_command` checks one;
+/// a refusal names the command by its place in the list.
+async fn prepare_commands(
+    state: &AppState,
+    hook: &WebhookRow,
+    given: Vec<CommandIn>,
+) -> Result<Vec<Prepared>, ServiceError> {
+    if given.len() > command_ops::MAX_COMMANDS {
+        return Err(ServiceError::invalid(
+            "commands",
+            format!(
+                "{} commands given; a webhook holds at most {}",
+                given.len(),
+                command_ops::MAX_COMMANDS
+            ),
+        ));
+    }
+    let mut prepared: Vec<Prepared> = Vec::with_capacity(given.len());
+    for (at, input) in given.into_iter().enumerate() {
+        let command = command_ops::prepare(state, hook, input)
+            .await
+            .map_err(|e| in_command(e, at))?;
+        if let Some(same) = prepared
+            .iter()
+            .position(|p| command_ops::same_as(state, p, &command))
+        {
+            return Err(ServiceError::invalid(
+                &format!("commands[{at}]"),
+                format!(
+                    "commands[{at}] is the very command commands[{same}] is: both would run on \
+                     every event they match, posting each reply twice; give it once"
+                ),
+            ));
+        }
+        prepared.push(command);
+    }
+    Ok(prepared)
+}
+
+/// A refusal of one of a create's commands, naming which.
+fn in_command(refused: ServiceError, at: usize) -> ServiceError {
+    match refused {
+        ServiceError::Invalid { field, message } => ServiceError::Invalid {
+            field: Some(match field {
+                Some(field) => format!("commands[{at}].{field}"),
+                None => format!("commands[{at}]"),
+            }),
+            message: format!("commands[{at}]: {message}"),
+        },
+        other => other,
+    }
+}
+
+/// The id an `endpoint` names: it must be this webhook's receiver path,
+/// `/webhooks/{provider}/{id}` (or a URL ending in it), and agree with the id given.
+fn endpoint_id(
+    endpoint: &str,
+    providers: &[&str],
+    id: Option<&str>,
+) -> Result<String, ServiceError> {
+    let path = match endpoint.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("", |at| &rest[at..]),
+        None => endpoint,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let named = match segments.as_slice() {
+        ["webhooks", provider, named]
+            if providers.iter().any(|p| p.eq_ignore_ascii_case(provider)) =>
+        {
+            Some(*named)
+        }
+        _ => None,
+    };
+    let expected = format!(
+        "/webhooks/{}/{}",
+        providers.first().copied().unwrap_or_default(),
+        id.unwrap_or("{id}")
+    );
+    match (named, id) {
+        (Some(named), None) => Ok(named.to_string()),
+        (Some(named), Some(id)) if named == id => Ok(id.to_string()),
+        _ => Err(ServiceError::invalid(
+            "endpoint",
+            format!(
+                "endpoint `{}` is not this webhook's receiver path, {expected}: the server takes \
+                 its deliveries there (the `url` in the answer); give that path or omit endpoint",
+                crate::quote::quoted(endpoint)
+            ),
+        )),
+    }
 }
 
 /// The warning of a webhook created without the secret its sender (`openai`, `stripe`, …)
@@ -758,6 +885,7 @@ fn present(
             .map(|sender| placeholder_warning(&sender))
             .into_iter()
             .collect(),
+        added_commands: Vec::new(),
     }
 }
 

@@ -40,6 +40,7 @@ mod retention;
 mod role_caps;
 mod runner_errors;
 mod secrets_at_rest;
+mod seed_configs;
 mod storage_trouble;
 mod store;
 mod task_replies;

@@ -844,6 +844,13 @@ async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
             "unknown field `secret`: an update does not change a webhook's secret; \
              rotate_secret `gh` (POST /api/webhooks/gh/rotate-secret) does",
         ),
+        // Commands are added one by one over MCP; REST takes a whole configuration.
+        (
+            "create_webhook",
+            json!({"name": "Issues", "provider": "github", "commands": [{"trigger": "issues.opened", "action": "create_task", "agent": "planning"}]}),
+            "unknown field `commands`: create_webhook makes the webhook alone; add each \
+             command with add_command",
+        ),
         // A blank name is taken as left out; with nothing else given, nothing changes.
         (
             "update_webhook",
