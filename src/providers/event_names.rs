@@ -701,6 +701,12 @@ mod tests {
             ),
             (Provider::Stripe, "invoice.payment_attempt_required", None),
             (Provider::Stripe, "payment_intent.requires_capture", None),
+            (Provider::Stripe, "reserve.release.created", None),
+            (
+                Provider::Stripe,
+                "subscription_schedule.releasd",
+                Some("`subscription_schedule.released`"),
+            ),
             (
                 Provider::Stripe,
                 "billing.credit_balance_transaction.created",

@@ -100,6 +100,31 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     described(event_type, delivery, src)
 }
 
+/// The families of events about something other than an issue (Jira Software's sprints and
+/// boards, a project, a version, an issue link between two): none names an issue to
+/// comment on. Attachments are left out, as some senders may add their issue.
+const NOT_ABOUT_AN_ISSUE: [&str; 9] = [
+    "sprint_",
+    "board_",
+    "project_",
+    "jira:version_",
+    "user_",
+    "filter_",
+    "option_",
+    "issuetype_",
+    "issuelink_",
+];
+
+/// Whether events a trigger matches can name an issue (and so a thread to reply on): all but
+/// those of a family above. A pattern is judged by what comes before its first `*`, so one
+/// that could reach beyond a family (`*_created`, `sprint*`) may.
+pub(super) fn may_name_an_issue(trigger: &str) -> bool {
+    let fixed = trigger.split('*').next().unwrap_or_default();
+    !NOT_ABOUT_AN_ISSUE
+        .iter()
+        .any(|family| fixed.starts_with(family))
+}
+
 /// The issue's id (`10002`), as text: the issue's own, or the one a comment's or worklog's
 /// address names (`…/rest/api/2/issue/10002/comment/10103`), or a worklog's `issueId`. None
 /// when only a key names it.

@@ -88,33 +88,87 @@ pub(super) fn describe(headers: &HeaderMap, payload: &Value) -> Described {
     described(dotted(kind, action), delivery, src)
 }
 
-/// Issues are keyed by their identifier (`ENG-123`), which is what people and the API use;
-/// comments are filed under their issue so a thread of comments shares one key.
-fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
-    let (key, issue_id, comment_id, thread_id) = match kind {
-        "Issue" => {
-            let key = str_at(p, "/data/identifier").or_else(|| str_at(p, "/data/id"))?;
-            (key, raw_at(p, "/data/id"), None, None)
-        }
-        "Comment" => {
-            let issue_id = raw_at(p, "/data/issueId").or_else(|| raw_at(p, "/data/issue/id"));
-            let key = str_at(p, "/data/issue/identifier")
-                .or_else(|| str_at(p, "/data/issueId"))
-                .or_else(|| str_at(p, "/data/issue/id"))?;
-            // Linear threads are one deep: a reply's thread is its parent's.
-            let thread = raw_at(p, "/data/parentId")
-                .filter(|v| v.is_string())
-                .or_else(|| raw_at(p, "/data/id"));
-            (key, issue_id, raw_at(p, "/data/id"), thread)
-        }
+/// Where a kind's payload names the issue it is about and the comment whose thread a
+/// reply joins. Data change webhooks carry the changed model in `data`; the app webhooks
+/// carry theirs under their own name (`agentSession`, `notification`) and an SLA event the
+/// issue itself in `issueData`.
+struct Shape {
+    /// The issue object (`identifier`, `id`, `url`).
+    issue: &'static str,
+    /// The issue's id where it stands beside the object (`issueId`), as some events name
+    /// their issue by it alone.
+    issue_id: Option<&'static str>,
+    /// Where the comment the event is about is named, first found first.
+    comment: &'static [&'static str],
+    /// Where the root of that comment's thread is named, when the comment is a reply.
+    thread: &'static [&'static str],
+}
+
+/// The kinds that name an issue. Others (`Project`, `Cycle`, `Reaction`, ...) have no issue
+/// to comment on, which is all a reply to Linear can be (`commentCreate` on an issue id).
+fn shape(kind: &str) -> Option<Shape> {
+    let (issue, issue_id) = match kind {
+        "Issue" => ("/data", None),
+        "IssueSLA" => ("/issueData", None),
+        "Comment" | "Attachment" | "CustomerNeed" => ("/data/issue", Some("/data/issueId")),
+        "AgentSessionEvent" => ("/agentSession/issue", Some("/agentSession/issueId")),
+        "AppUserNotification" => ("/notification/issue", Some("/notification/issueId")),
         _ => return None,
     };
+    let (comment, thread): (&[&str], &[&str]) = match kind {
+        "Comment" => (&["/data/id"], &["/data/parentId"]),
+        // A session lives in the thread of its root comment; a prompt in it names the
+        // comment it came from on its activity.
+        "AgentSessionEvent" => (
+            &[
+                "/agentActivity/sourceCommentId",
+                "/agentSession/comment/id",
+                "/agentSession/commentId",
+            ],
+            &["/agentSession/comment/id", "/agentSession/commentId"],
+        ),
+        "AppUserNotification" => (
+            &["/notification/comment/id", "/notification/commentId"],
+            &[
+                "/notification/parentComment/id",
+                "/notification/parentCommentId",
+            ],
+        ),
+        _ => (&[], &[]),
+    };
+    Some(Shape {
+        issue,
+        issue_id,
+        comment,
+        thread,
+    })
+}
+
+/// Whether events of a Linear kind (`Issue`, `Project`, ...) can name an issue to reply on.
+pub(super) fn has_issue(kind: &str) -> bool {
+    shape(kind).is_some()
+}
+
+/// Issues are keyed by their identifier (`ENG-123`), which is what people and the API use;
+/// comments, and everything else about an issue, are filed under their issue so a thread of
+/// comments shares one key.
+fn source_of(kind: &str, p: &Value) -> Option<SourceRef> {
+    let shape = shape(kind)?;
+    let issue = |field: &str| format!("{}/{field}", shape.issue);
+    let first = |paths: &[&str]| paths.iter().find_map(|path| raw_at(p, path));
+    let side_id = shape.issue_id.and_then(|path| raw_at(p, path));
+    let issue_id = side_id.or_else(|| raw_at(p, &issue("id")));
+    let key = str_at(p, &issue("identifier"))
+        .or_else(|| shape.issue_id.and_then(|path| str_at(p, path)))
+        .or_else(|| str_at(p, &issue("id")))?;
+    let comment_id = first(shape.comment).filter(Value::is_string);
+    // Linear threads are one deep: a reply's thread is its parent's.
+    let thread_id = first(shape.thread)
+        .filter(Value::is_string)
+        .or_else(|| comment_id.clone());
     let d = detail([
         ("issue_id", issue_id),
-        (
-            "identifier",
-            raw_at(p, "/data/identifier").or_else(|| raw_at(p, "/data/issue/identifier")),
-        ),
+        ("identifier", raw_at(p, &issue("identifier"))),
         ("comment_id", comment_id),
         ("thread_id", thread_id),
         ("url", raw_at(p, "/url")),
@@ -366,5 +420,78 @@ mod tests {
         let d = describe(&headers(&[]), &reply).source.expect("source");
         assert_eq!(d.detail["comment_id"], "c3");
         assert_eq!(d.detail["thread_id"], "c1");
+    }
+
+    /// The app webhooks (agent sessions, notifications) and SLA events carry their issue
+    /// outside `data`, and attachments and customer needs may name it by id alone: each is
+    /// filed under its issue with what a comment there needs, in the thread it came from.
+    #[test]
+    fn events_about_an_issue_outside_data_are_filed_under_it() {
+        let issue = json!({"id": "u9", "identifier": "ENG-9", "title": "t",
+                           "url": "https://linear.app/acme/issue/ENG-9"});
+        let cases = [
+            (
+                json!({"type": "AgentSessionEvent", "action": "created",
+                       "agentSession": {"id": "s1", "issueId": "u9", "issue": issue,
+                                        "commentId": "c1", "comment": {"id": "c1", "body": "@bot"}}}),
+                "ENG-9",
+                json!({"issue_id": "u9", "identifier": "ENG-9", "comment_id": "c1", "thread_id": "c1"}),
+            ),
+            (
+                json!({"type": "AgentSessionEvent", "action": "prompted",
+                       "agentSession": {"id": "s1", "issue": issue, "comment": {"id": "c1"}},
+                       "agentActivity": {"id": "a1", "sourceCommentId": "c4"}}),
+                "ENG-9",
+                json!({"issue_id": "u9", "identifier": "ENG-9", "comment_id": "c4", "thread_id": "c1"}),
+            ),
+            (
+                json!({"type": "AppUserNotification", "action": "issueCommentMention",
+                       "notification": {"id": "n1", "type": "issueCommentMention", "issueId": "u9",
+                                        "issue": issue, "commentId": "c5", "comment": {"id": "c5"},
+                                        "parentCommentId": "c2"}}),
+                "ENG-9",
+                json!({"issue_id": "u9", "identifier": "ENG-9", "comment_id": "c5", "thread_id": "c2"}),
+            ),
+            (
+                json!({"type": "AppUserNotification", "action": "issueAssignedToYou",
+                       "notification": {"id": "n2", "issueId": "u9", "issue": issue}}),
+                "ENG-9",
+                json!({"issue_id": "u9", "identifier": "ENG-9"}),
+            ),
+            (
+                json!({"type": "IssueSLA", "action": "breached", "issueData": issue,
+                       "url": "https://linear.app/acme/issue/ENG-9"}),
+                "ENG-9",
+                json!({"issue_id": "u9", "identifier": "ENG-9",
+                       "url": "https://linear.app/acme/issue/ENG-9"}),
+            ),
+            (
+                json!({"type": "Attachment", "action": "create",
+                       "data": {"id": "att1", "issueId": "u9", "title": "PR #7"}}),
+                "u9",
+                json!({"issue_id": "u9"}),
+            ),
+            (
+                json!({"type": "CustomerNeed", "action": "create",
+                       "data": {"id": "need1", "issueId": "u9", "issue": issue}}),
+                "ENG-9",
+                json!({"issue_id": "u9", "identifier": "ENG-9"}),
+            ),
+        ];
+        for (payload, key, detail) in cases {
+            let s = describe(&headers(&[]), &payload).source;
+            let s = s.unwrap_or_else(|| panic!("no source: {payload}"));
+            assert_eq!((s.kind.as_str(), s.key.as_str()), ("linear.issue", key));
+            assert_eq!(Value::Object(s.detail), detail, "{payload}");
+        }
+        // Nothing to comment on: a project's need, a notification about a document, a reaction.
+        for payload in [
+            json!({"type": "CustomerNeed", "action": "create", "data": {"id": "n", "projectId": "p"}}),
+            json!({"type": "AppUserNotification", "notification": {"id": "n", "documentId": "d"}}),
+            json!({"type": "AgentSessionEvent", "agentSession": {"id": "s1"}}),
+            json!({"type": "Reaction", "action": "create", "data": {"id": "r", "projectUpdateId": "p"}}),
+        ] {
+            assert_eq!(describe(&headers(&[]), &payload).source, None, "{payload}");
+        }
     }
 }

@@ -534,7 +534,8 @@ pub fn moved_from(provider: Provider, event_type: &str, payload: &Value) -> Opti
 
 /// Whether events a trigger matches can have a thread to reply on (`comment`, `ask`): never
 /// for providers whose events have none, nor for GitHub events that are the repository's
-/// (`push`, `release.published`); a pattern that could match either may.
+/// (`push`, `release.published`), nor for Linear or Jira events about no issue (a project, a
+/// sprint); a pattern that could match either may.
 pub fn replies_possible(provider: Provider, trigger: &str) -> bool {
     match provider {
         Provider::Sentry
@@ -553,7 +554,11 @@ pub fn replies_possible(provider: Provider, trigger: &str) -> bool {
             event.contains('*') || gitlab::THREAD_EVENTS.contains(&event)
         }
         Provider::Slack => !slack::INTERACTIONS_OUTSIDE_A_CHANNEL.contains(&trigger.trim()),
-        _ => true,
+        Provider::Linear => {
+            let kind = trigger.split('.').next().unwrap_or_default();
+            kind.contains('*') || linear::has_issue(kind)
+        }
+        Provider::Jira => jira::may_name_an_issue(trigger.trim()),
     }
 }
 
@@ -842,6 +847,34 @@ mod tests {
             (Provider::Slack, "view_submission", false),
             (Provider::Slack, "shortcut", false),
             (Provider::Jira, "jira:issue_created", true),
+            (Provider::Jira, "comment_created", true),
+            (Provider::Jira, "worklog_updated", true),
+            (Provider::Jira, "jira:worklog_updated", true),
+            (Provider::Jira, "*", true),
+            (Provider::Jira, "*_created", true),
+            (Provider::Jira, "sprint_started", false),
+            (Provider::Jira, "sprint_*", false),
+            (Provider::Jira, "board_created", false),
+            (Provider::Jira, "project_updated", false),
+            (Provider::Jira, "jira:version_released", false),
+            (Provider::Jira, "jira:version_*", false),
+            (Provider::Linear, "Issue.create", true),
+            (Provider::Linear, "Comment", true),
+            (Provider::Linear, "AgentSessionEvent.prompted", true),
+            (
+                Provider::Linear,
+                "AppUserNotification.issueCommentMention",
+                true,
+            ),
+            (Provider::Linear, "IssueSLA.breached", true),
+            (Provider::Linear, "Attachment.create", true),
+            (Provider::Linear, "CustomerNeed.*", true),
+            (Provider::Linear, "*", true),
+            (Provider::Linear, "*.create", true),
+            (Provider::Linear, "Project.create", false),
+            (Provider::Linear, "Cycle.*", false),
+            (Provider::Linear, "Reaction", false),
+            (Provider::Linear, "IssueLabel.update", false),
             (Provider::Sentry, "*", false),
             (Provider::Custom, "build.done", false),
         ];

@@ -220,10 +220,12 @@ fn handshake(event_type: &str, h: Handshake) -> Described {
 /// deletion is about the message it carries (its own `ts` is only the notice's); reactions
 /// point at their message through `item`.
 fn event_source(p: &Value) -> Option<SourceRef> {
-    // An AI app's assistant thread names its channel and thread apart
-    // (`assistant_thread_started`, `assistant_thread_context_changed`).
+    // A file or a pin names its channel `channel_id` (`file_shared`, `pin_added`); an AI
+    // app's assistant thread names its channel and thread apart (`assistant_thread_started`,
+    // `assistant_thread_context_changed`).
     let channel = str_at(p, "/event/channel")
         .or_else(|| str_at(p, "/event/item/channel"))
+        .or_else(|| str_at(p, "/event/channel_id"))
         .or_else(|| str_at(p, "/event/assistant_thread/channel_id"))?;
     // A link typed in the message composer (`link_shared` from `COMPOSER`) is in no
     // message yet: its `message_ts` is an id, not a place to post.
@@ -547,6 +549,20 @@ mod tests {
                 "link_shared",
                 Some("Ev13"),
                 None,
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev14", "event": {"type": "file_shared", "channel_id": "C8",
+                    "file_id": "F1", "user_id": "U1", "file": {"id": "F1"}, "event_ts": "8.8"}}),
+                "file_shared",
+                Some("Ev14"),
+                Some(("slack.channel", "C8")),
+            ),
+            (
+                json!({"type": "event_callback", "event_id": "Ev15", "event": {"type": "pin_removed", "channel_id": "C9",
+                    "user": "U1", "item": {"type": "file", "file_id": "F2"}, "has_pins": false, "event_ts": "9.9"}}),
+                "pin_removed",
+                Some("Ev15"),
+                Some(("slack.channel", "C9")),
             ),
             (
                 json!({"command": "/deploy", "channel_id": "C3", "trigger_id": "T1", "response_url": "https://r", "user_id": "U1"}),

@@ -434,6 +434,8 @@ const STRIPE_WORDS: &[&str] = &[
     "payment_attempt_required",
     "pricing_updated",
     "product_substituted",
+    // `reserve.release.created`: one edit from `released`, which it is not a slip of.
+    "release",
     "requires_capture",
 ];
 
