@@ -1,5 +1,6 @@
-//! GitHub samples: the `X-GitHub-*` headers and issue, comment, pull request, review, release,
-//! workflow, check, discussion, push and ping bodies for the octo-org/hello-world repository.
+//! GitHub samples: the `X-GitHub-*` headers and issue, comment, pull request, review, review
+//! thread, commit comment, release, workflow, check, deployment, status, discussion, push and
+//! ping bodies for the octo-org/hello-world repository.
 
 use serde_json::{Value, json};
 
@@ -30,14 +31,16 @@ pub fn kind_of(payload: &Value) -> Option<&'static str> {
     let has = |key: &str| payload.get(key).is_some_and(|v| !v.is_null());
     let kind = if has("zen") && has("hook_id") {
         "ping"
+    } else if has("workflow_job") {
+        // A job that deploys to an environment carries its deployment too.
+        "workflow_job"
     } else if has("deployment_status") {
         "deployment_status"
     } else if has("deployment") {
         "deployment"
-    } else if has("workflow_job_runs") {
+    } else if has("workflow_job_run") || has("workflow_job_runs") {
+        // GitHub sends one job run; older GHES releases sent a list.
         "deployment_review"
-    } else if has("workflow_job") {
-        "workflow_job"
     } else if has("pull_request") {
         if has("thread") {
             "pull_request_review_thread"
@@ -248,17 +251,53 @@ fn github_pull_request(action: Option<&str>, cx: &Cx) -> Value {
     })
 }
 
+/// The commit the samples' pull request, run and status are for.
+const HEAD_SHA: &str = "6dcb09b5b57875f334f61aebed695e2e4193db5e";
+
+fn github_review_comment(cx: &Cx) -> Value {
+    json!({
+        "id": 426899381,
+        "body": "Could this be a constant?",
+        "path": "src/session.rs",
+        "line": 12,
+        "commit_id": HEAD_SHA,
+        "user": github_user("hubot", 1),
+        "created_at": cx.iso,
+        "html_url": "https://github.com/octo-org/hello-world/pull/7#discussion_r426899381",
+    })
+}
+
+fn github_deployment(cx: &Cx) -> Value {
+    json!({
+        "id": 145988746,
+        "sha": HEAD_SHA,
+        "ref": "main",
+        "task": "deploy",
+        "environment": "staging",
+        "original_environment": "staging",
+        "description": null,
+        "creator": github_user("octocat", 583231),
+        "created_at": cx.iso,
+        "updated_at": cx.iso,
+    })
+}
+
+/// What an issue's or pull request's change names beside it, as every delivery of that
+/// action does: the label added or removed, the user assigned or unassigned.
+fn add_change(body: &mut Value, action: Option<&str>, sender: &Value) {
+    match action {
+        Some("labeled" | "unlabeled") => put(body, "label", github_label()),
+        Some("assigned" | "unassigned") => put(body, "assignee", sender.clone()),
+        _ => {}
+    }
+}
+
 fn github_body(event: &str, action: Option<&str>, cx: &Cx) -> Value {
     let sender = github_user("octocat", 583231);
     let mut body = match event {
         "issues" => {
             let mut b = json!({ "issue": github_issue(action, cx) });
-            if matches!(action, Some("labeled" | "unlabeled")) {
-                put(&mut b, "label", github_label());
-            }
-            if action == Some("assigned") {
-                put(&mut b, "assignee", sender.clone());
-            }
+            add_change(&mut b, action, &sender);
             b
         }
         "issue_comment" => json!({
@@ -275,9 +314,69 @@ fn github_body(event: &str, action: Option<&str>, cx: &Cx) -> Value {
                 "html_url": "https://github.com/octo-org/hello-world/issues/42#issuecomment-1362880291",
             },
         }),
-        "pull_request" => json!({
-            "number": 7,
-            "pull_request": github_pull_request(action, cx),
+        "pull_request" => {
+            let mut b = json!({
+                "number": 7,
+                "pull_request": github_pull_request(action, cx),
+            });
+            add_change(&mut b, action, &sender);
+            b
+        }
+        "pull_request_review_thread" => json!({
+            "pull_request": github_pull_request(Some("opened"), cx),
+            "thread": {
+                "node_id": "PRRT_kwDOABJ0Ns4AAAAB",
+                "comments": [github_review_comment(cx)],
+            },
+        }),
+        "commit_comment" => json!({
+            "comment": {
+                "id": 1362880293,
+                "body": "This commit broke the login page.",
+                "path": "src/session.rs",
+                "line": 12,
+                "position": 4,
+                "commit_id": HEAD_SHA,
+                "user": github_user("hubot", 1),
+                "created_at": cx.iso,
+                "updated_at": cx.iso,
+                "author_association": "CONTRIBUTOR",
+                "html_url": format!("https://github.com/octo-org/hello-world/commit/{HEAD_SHA}#commitcomment-1362880293"),
+            },
+        }),
+        "deployment" => json!({
+            "deployment": github_deployment(cx),
+            "workflow_run": github_workflow_run(Some("in_progress"), cx),
+        }),
+        "deployment_status" => json!({
+            "deployment_status": {
+                "id": 2600,
+                "state": "success",
+                "environment": "staging",
+                "description": "Deployed to staging",
+                "target_url": "https://staging.example.invalid",
+                "creator": github_user("octocat", 583231),
+                "created_at": cx.iso,
+                "updated_at": cx.iso,
+            },
+            "deployment": github_deployment(cx),
+        }),
+        "status" => json!({
+            "id": 21432211,
+            "sha": HEAD_SHA,
+            "name": "octo-org/hello-world",
+            "state": "failure",
+            "context": "ci/build",
+            "description": "2 tests failed",
+            "target_url": "https://ci.example.invalid/builds/562",
+            "commit": {
+                "sha": HEAD_SHA,
+                "commit": {"message": "Fix 500 on login after password reset"},
+                "html_url": format!("https://github.com/octo-org/hello-world/commit/{HEAD_SHA}"),
+            },
+            "branches": [{"name": "fix/login-500", "commit": {"sha": HEAD_SHA}, "protected": false}],
+            "created_at": cx.iso,
+            "updated_at": cx.iso,
         }),
         "pull_request_review" => json!({
             "pull_request": github_pull_request(Some("opened"), cx),
@@ -292,15 +391,7 @@ fn github_body(event: &str, action: Option<&str>, cx: &Cx) -> Value {
         }),
         "pull_request_review_comment" => json!({
             "pull_request": github_pull_request(Some("opened"), cx),
-            "comment": {
-                "id": 426899381,
-                "body": "Could this be a constant?",
-                "path": "src/session.rs",
-                "line": 12,
-                "user": github_user("hubot", 1),
-                "created_at": cx.iso,
-                "html_url": "https://github.com/octo-org/hello-world/pull/7#discussion_r426899381",
-            },
+            "comment": github_review_comment(cx),
         }),
         "push" => json!({
             "ref": "refs/heads/main",
@@ -336,6 +427,7 @@ fn github_body(event: &str, action: Option<&str>, cx: &Cx) -> Value {
             "release": {
                 "id": 9001,
                 "tag_name": "v1.4.0",
+                "target_commitish": "main",
                 "name": "v1.4.0",
                 "body": "Fixes the 500 on login after a password reset.",
                 "draft": false,
@@ -361,6 +453,14 @@ fn github_body(event: &str, action: Option<&str>, cx: &Cx) -> Value {
                 "status": if action == Some("completed") { "completed" } else { "queued" },
                 "conclusion": if action == Some("completed") { Value::from("failure") } else { Value::Null },
                 "started_at": cx.iso,
+                "steps": [{
+                    "name": "Run tests",
+                    "number": 1,
+                    "status": if action == Some("completed") { "completed" } else { "queued" },
+                    "conclusion": if action == Some("completed") { Value::from("failure") } else { Value::Null },
+                    "started_at": cx.iso,
+                    "completed_at": if action == Some("completed") { Value::from(cx.iso.clone()) } else { Value::Null },
+                }],
                 "labels": ["ubuntu-latest"],
                 "html_url": "https://github.com/octo-org/hello-world/actions/runs/30433642/job/399444496",
             },

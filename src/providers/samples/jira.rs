@@ -1,5 +1,5 @@
-//! Jira samples: issue and comment webhooks (`webhookEvent` in the body) with Atlassian's
-//! webhook headers.
+//! Jira samples: issue, comment, worklog, version, sprint and attachment webhooks
+//! (`webhookEvent` in the body) with Atlassian's webhook headers.
 
 use serde_json::{Value, json};
 
@@ -99,6 +99,70 @@ fn jira_body(t: &str, cx: &Cx) -> Value {
             );
             put(&mut body, "issue", jira_issue(cx));
         }
+        // A worklog names its issue only by id (and in its own address).
+        _ if t.trim_start_matches("jira:").starts_with("worklog_") => put(
+            &mut body,
+            "worklog",
+            json!({
+                "id": "10300",
+                "self": "https://acme.atlassian.net/rest/api/2/issue/10042/worklog/10300",
+                "issueId": "10042",
+                "author": jira_user(),
+                "updateAuthor": jira_user(),
+                "comment": "Reproduced and bisected.",
+                "started": cx.iso,
+                "created": cx.iso,
+                "updated": cx.iso,
+                "timeSpent": "1h",
+                "timeSpentSeconds": 3600,
+            }),
+        ),
+        _ if t.starts_with("jira:version_") => put(
+            &mut body,
+            "version",
+            json!({
+                "id": "10100",
+                "self": "https://acme.atlassian.net/rest/api/2/version/10100",
+                "name": "1.4.0",
+                "description": "Login fixes",
+                "archived": false,
+                "released": t == "jira:version_released",
+                "overdue": false,
+                "releaseDate": "2025-12-01",
+                "userReleaseDate": "01/Dec/25",
+                "projectId": 10000,
+            }),
+        ),
+        _ if t.starts_with("sprint_") => {
+            let sprint = json!({
+                "id": 37,
+                "self": "https://acme.atlassian.net/rest/agile/1.0/sprint/37",
+                "state": if t == "sprint_closed" { "closed" } else { "active" },
+                "name": "PROJ Sprint 12",
+                "startDate": cx.iso,
+                "endDate": cx.iso,
+                "originBoardId": 1,
+                "goal": "Ship the login fixes",
+            });
+            if t == "sprint_updated" {
+                put(&mut body, "oldValue", sprint.clone());
+            }
+            put(&mut body, "sprint", sprint);
+        }
+        _ if t.starts_with("attachment_") => put(
+            &mut body,
+            "attachment",
+            json!({
+                "id": "10500",
+                "self": "https://acme.atlassian.net/rest/api/2/attachment/10500",
+                "filename": "stacktrace.txt",
+                "author": jira_user(),
+                "created": cx.iso,
+                "size": 2048,
+                "mimeType": "text/plain",
+                "content": "https://acme.atlassian.net/rest/api/2/attachment/content/10500",
+            }),
+        ),
         _ => {}
     }
     body

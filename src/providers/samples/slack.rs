@@ -229,6 +229,29 @@ fn slack_body(t: &str, shape: &SlackShape<'_>, cx: &Cx) -> Value {
                     "item": {"type": "message", "channel": channel, "ts": format!("{}.000050", cx.secs - 60)},
                     "event_ts": ts,
                 }),
+                // A file or a pin names its channel `channel_id`, not `channel`.
+                "file_shared" | "file_unshared" => json!({
+                    "type": inner,
+                    "channel_id": channel,
+                    "file_id": "F0123ABCDEF",
+                    "user_id": SLACK_USER,
+                    "file": {"id": "F0123ABCDEF"},
+                    "event_ts": ts,
+                }),
+                "pin_added" | "pin_removed" => json!({
+                    "type": inner,
+                    "user": SLACK_USER,
+                    "channel_id": channel,
+                    "item": {
+                        "type": "message",
+                        "channel": channel,
+                        "created": cx.secs,
+                        "created_by": SLACK_USER,
+                        "message": {"type": "message", "user": SLACK_USER, "text": "Runbook: https://example.invalid/runbook", "ts": format!("{}.000050", cx.secs - 60)},
+                    },
+                    "has_pins": *inner == "pin_added",
+                    "event_ts": ts,
+                }),
                 other => json!({
                     "type": other,
                     "user": SLACK_USER,

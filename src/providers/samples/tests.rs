@@ -496,6 +496,15 @@ fn a_github_payloads_kind_is_read_from_the_objects_it_carries() {
             Some("deployment_review"),
         ),
         (
+            json!({"workflow_job_run": {}, "workflow_run": {}}),
+            Some("deployment_review"),
+        ),
+        // A job that deploys carries its deployment; it is still the job's event.
+        (
+            json!({"workflow_job": {}, "deployment": {}}),
+            Some("workflow_job"),
+        ),
+        (
             json!({"pull_request": {}, "thread": {}}),
             Some("pull_request_review_thread"),
         ),
@@ -598,6 +607,23 @@ fn a_github_sample_carries_the_object_its_event_is_about() {
         ("discussion.created", "/discussion/title"),
         ("discussion_comment.created", "/comment/body"),
         ("discussion_comment.created", "/discussion/number"),
+        ("pull_request.labeled", "/label/name"),
+        ("pull_request.unlabeled", "/label/name"),
+        ("issues.unassigned", "/assignee/login"),
+        ("commit_comment.created", "/comment/commit_id"),
+        ("deployment.created", "/deployment/environment"),
+        ("deployment_status.created", "/deployment_status/state"),
+        ("deployment_status.created", "/deployment/sha"),
+        (
+            "pull_request_review_thread.resolved",
+            "/thread/comments/0/path",
+        ),
+        (
+            "pull_request_review_thread.unresolved",
+            "/pull_request/number",
+        ),
+        ("release.published", "/release/target_commitish"),
+        ("workflow_job.completed", "/workflow_job/steps/0/conclusion"),
     ];
     for (event_type, pointer) in cases {
         let s = sample(Provider::GitHub, Some(event_type), None, NOW_MS).expect(event_type);
@@ -612,4 +638,168 @@ fn a_github_sample_carries_the_object_its_event_is_about() {
             "{event_type}"
         );
     }
+}
+
+/// A template that reads what every real delivery of a kind carries must not be reported as
+/// failing on its sample: each sample has its kind's own objects.
+#[test]
+fn a_sample_carries_what_every_delivery_of_its_kind_has() {
+    let cases = [
+        (
+            Provider::GitHub,
+            "status",
+            &["/sha", "/state", "/context", "/commit/sha"][..],
+        ),
+        (
+            Provider::GitLab,
+            "emoji.award",
+            &["/object_attributes/awardable_type", "/issue/iid"],
+        ),
+        (
+            Provider::GitLab,
+            "pipeline",
+            &["/object_attributes/status", "/merge_request/iid"],
+        ),
+        (
+            Provider::GitLab,
+            "release.create",
+            &["/tag", "/commit/id", "/action"],
+        ),
+        (
+            Provider::GitLab,
+            "build",
+            &["/build_status", "/build_name", "/commit/sha"],
+        ),
+        (
+            Provider::GitLab,
+            "deployment",
+            &["/status", "/environment", "/deployable_url"],
+        ),
+        (
+            Provider::Slack,
+            "file_shared",
+            &["/event/channel_id", "/event/file_id", "/event/file/id"],
+        ),
+        (
+            Provider::Slack,
+            "pin_added",
+            &["/event/channel_id", "/event/item/type"],
+        ),
+        (
+            Provider::Linear,
+            "AgentSessionEvent.created",
+            &[
+                "/agentSession/issue/identifier",
+                "/agentSession/comment/id",
+                "/promptContext",
+            ],
+        ),
+        (
+            Provider::Linear,
+            "AgentSessionEvent.prompted",
+            &[
+                "/agentActivity/content/body",
+                "/agentActivity/sourceCommentId",
+            ],
+        ),
+        (
+            Provider::Linear,
+            "AppUserNotification.issueCommentMention",
+            &[
+                "/notification/issue/identifier",
+                "/notification/comment/body",
+            ],
+        ),
+        (
+            Provider::Linear,
+            "AppUserNotification.issueAssignedToYou",
+            &["/notification/issue/identifier", "/notification/type"],
+        ),
+        (
+            Provider::Linear,
+            "IssueSLA.breached",
+            &["/issueData/identifier", "/url"],
+        ),
+        (
+            Provider::Jira,
+            "worklog_created",
+            &["/worklog/timeSpent", "/worklog/issueId"],
+        ),
+        (
+            Provider::Jira,
+            "jira:version_released",
+            &["/version/name", "/version/released"],
+        ),
+        (
+            Provider::Jira,
+            "sprint_started",
+            &["/sprint/name", "/sprint/state"],
+        ),
+        (
+            Provider::Jira,
+            "sprint_updated",
+            &["/sprint/goal", "/oldValue/name"],
+        ),
+        (
+            Provider::Jira,
+            "attachment_created",
+            &["/attachment/filename", "/attachment/mimeType"],
+        ),
+    ];
+    for (provider, event_type, pointers) in cases {
+        let s = sample(provider, Some(event_type), None, NOW_MS).expect(event_type);
+        let body: Value = serde_json::from_slice(&s.body).expect("json");
+        for pointer in pointers {
+            let found = body.pointer(pointer).filter(|v| !v.is_null());
+            assert!(
+                found.is_some(),
+                "{provider} {event_type}: no {pointer} in {body}"
+            );
+        }
+        let d = round_trip(provider, &ProviderOptions::default(), &s);
+        assert_eq!(d.event_type, event_type, "{provider}");
+    }
+}
+
+/// Linear's app webhooks carry their objects at the top, as Linear sends them, and are filed
+/// under the issue they are about, in the thread they came from.
+#[test]
+fn linear_app_samples_are_shaped_as_sent_and_name_their_issue() {
+    for (event_type, thread) in [
+        ("AgentSessionEvent.created", true),
+        ("AgentSessionEvent.prompted", true),
+        ("AppUserNotification.issueCommentMention", true),
+        ("AppUserNotification.issueAssignedToYou", false),
+        ("IssueSLA.breached", false),
+    ] {
+        let s = sample(Provider::Linear, Some(event_type), None, NOW_MS).expect(event_type);
+        let body: Value = serde_json::from_slice(&s.body).expect("json");
+        assert!(body.get("data").is_none(), "{event_type}: {body}");
+        let d = round_trip(Provider::Linear, &ProviderOptions::default(), &s);
+        let source = d
+            .source
+            .unwrap_or_else(|| panic!("{event_type}: no source"));
+        assert_eq!(
+            (source.kind.as_str(), source.key.as_str()),
+            ("linear.issue", "ENG-123")
+        );
+        assert!(source.detail.contains_key("issue_id"), "{event_type}");
+        assert_eq!(
+            source.detail.contains_key("thread_id"),
+            thread,
+            "{event_type}"
+        );
+    }
+}
+
+/// A file shared in a channel is answered in that channel.
+#[test]
+fn a_file_shared_sample_is_filed_under_its_channel() {
+    let s = sample(Provider::Slack, Some("file_shared"), None, NOW_MS).expect("s");
+    let d = round_trip(Provider::Slack, &ProviderOptions::default(), &s);
+    let source = d.source.expect("source");
+    assert_eq!(
+        (source.kind.as_str(), source.key.as_str()),
+        ("slack.channel", "C0123ABCDEF")
+    );
 }
