@@ -995,6 +995,8 @@ fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> O
         Provider::GitHub => format!("GitHub `{}`", row.trigger.trim()),
         Provider::GitLab => format!("GitLab `{}`", row.trigger.trim()),
         Provider::Slack => format!("Slack `{}`", row.trigger.trim()),
+        Provider::Linear => format!("Linear `{}`", row.trigger.trim()),
+        Provider::Jira => format!("Jira `{}`", row.trigger.trim()),
         other => format!("`{}`", other.as_str()),
     };
     // A custom sender reads its answer in the HTTP response: `respond` has somewhere to go.

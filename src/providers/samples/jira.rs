@@ -30,7 +30,7 @@ fn jira_user() -> Value {
 fn jira_issue(cx: &Cx) -> Value {
     json!({
         "id": "10042",
-        "self": "https://acme.atlassian.net/rest/api/2/10042",
+        "self": "https://acme.atlassian.net/rest/api/2/issue/10042",
         "key": "PROJ-42",
         "fields": {
             "summary": "Login page returns 500 after password reset",
