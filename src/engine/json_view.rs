@@ -17,6 +17,17 @@ pub fn view(root: &Arc<Json>) -> Value {
     value_at(&Root::new(root), Vec::new(), Strings::AsSent)
 }
 
+/// [`view`] of a Jira payload: an issue keeps its attributes under `fields`
+/// (`issue.fields.summary`), and one asked for on the issue itself (`issue.summary`, as
+/// configurations are often written) is read from there when the issue has no such key.
+pub fn view_lifting_fields(root: &Arc<Json>) -> Value {
+    let root = Arc::new(Root {
+        lift_fields: true,
+        ..Root::plain(root)
+    });
+    value_at(&root, Vec::new(), Strings::AsSent)
+}
+
 /// The view of a Slack event's payload for text going back to Slack: the text Slack escaped
 /// (see [`slack::is_escaped_text`]) as it came, and every other string (a name, a rich-text
 /// element's words) escaped the same way, so the whole payload reads as Slack's message text
@@ -40,16 +51,27 @@ pub fn view_as_plain(root: &Arc<Json>) -> Value {
 struct Root {
     json: Arc<Json>,
     strings: Mutex<HashMap<Vec<Step>, Value>>,
+    /// A key an object lacks is looked for in its `fields` object (see
+    /// [`view_lifting_fields`]).
+    lift_fields: bool,
 }
 
 impl Root {
     fn new(json: &Arc<Json>) -> Arc<Root> {
-        Arc::new(Root {
+        Arc::new(Root::plain(json))
+    }
+
+    fn plain(json: &Arc<Json>) -> Root {
+        Root {
             json: Arc::clone(json),
             strings: Mutex::default(),
-        })
+            lift_fields: false,
+        }
     }
 }
+
+/// The object whose keys a view lifting fields reads on its parent.
+const FIELDS: &str = "fields";
 
 /// Strings at least this long are kept once given (shorter ones cost less to give again).
 const KEPT_FROM: usize = 256;
@@ -184,8 +206,19 @@ impl Object for Node {
         match self.json() {
             Json::Object(map) => {
                 let key = key.as_str()?;
-                map.contains_key(key)
-                    .then(|| self.child(Step::Key(key.into())))
+                if map.contains_key(key) {
+                    return Some(self.child(Step::Key(key.into())));
+                }
+                let lifted = self.root.lift_fields
+                    && map
+                        .get(FIELDS)
+                        .and_then(Json::as_object)
+                        .is_some_and(|fields| fields.contains_key(key));
+                lifted.then(|| {
+                    let mut path = self.path.clone();
+                    path.extend([Step::Key(FIELDS.into()), Step::Key(key.into())]);
+                    value_at(&self.root, path, self.strings)
+                })
             }
             Json::Array(items) => {
                 let index = usize::try_from(key.as_i64()?).ok()?;

@@ -1043,3 +1043,62 @@ fn a_render_cut_before_that_fits_inside_a_code_block_counts_only_what_the_render
         "{cut:?}"
     );
 }
+
+#[test]
+fn a_slack_events_fields_are_read_at_the_top_too_as_configurations_write_them() {
+    // `{{text}}` for `{{event.text}}`, in every mode, and what is at the top stays so.
+    let payload = json!({"type": "event_callback",
+                         "event": {"type": "message", "text": "R&amp;D <@U1>", "channel": "C1"}});
+    let ctx =
+        template::slack_event_context(&std::sync::Arc::new(payload.clone()), json!({}), json!({}));
+    let view = slack_event("message.channels", &payload, &ctx);
+    let to = |url: &str, template: &'static str| Fired {
+        template: Some(template),
+        ..note_posted_to(url)
+    };
+    let slack = "https://hooks.slack.com/services/T/B/x";
+    let discord = "https://discord.com/api/webhooks/1/x";
+
+    assert_eq!(
+        text_of(
+            &to(slack, "{{ text }} in {{ channel }} ({{ type }})"),
+            &view
+        )
+        .as_deref(),
+        Ok("R&amp;D <@U1> in C1 (event_callback)")
+    );
+    assert_eq!(
+        text_of(&to(discord, "{{ text }}"), &view).as_deref(),
+        Ok("R&D @U1")
+    );
+    assert!(text_of(&to(slack, "{{ nothing }}"), &view).is_err());
+    // Elsewhere than Slack's events, nothing is read from a payload's `event`.
+    let other = template::context(&std::sync::Arc::new(payload.clone()), json!({}), json!({}));
+    assert!(template::render("{{ text }}", &other).is_err());
+}
+
+#[test]
+fn a_jira_issues_fields_are_read_on_the_issue_too_as_configurations_write_them() {
+    let payload = json!({"issue": {"id": "10042", "key": "OPS-23",
+                                   "fields": {"summary": "Login broken", "id": "not this",
+                                              "status": {"name": "Open"}}}});
+    let shared = std::sync::Arc::new(payload);
+    let jira = template::jira_context(&shared, json!({}), json!({}));
+    let plain = template::context(&shared, json!({}), json!({}));
+    let cases = [
+        (
+            "{{ issue.key }} - {{ issue.summary }}",
+            Ok("OPS-23 - Login broken"),
+        ),
+        ("{{ issue.fields.summary }}", Ok("Login broken")),
+        ("{{ issue.status.name }}", Ok("Open")),
+        // The issue's own key comes first.
+        ("{{ issue.id }}", Ok("10042")),
+        ("{{ issue.nothing }}", Err(())),
+    ];
+    for (source, want) in cases {
+        let got = template::render(source, &jira);
+        assert_eq!(got.as_deref().map_err(|_| ()), want, "{source}: {got:?}");
+    }
+    assert!(template::render("{{ issue.summary }}", &plain).is_err());
+}

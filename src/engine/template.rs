@@ -441,6 +441,15 @@ pub fn context(payload: &Arc<Value>, event: Value, webhook: Value) -> minijinja:
     minijinja::Value::from_object(EventContext::as_sent(payload, &event, &webhook))
 }
 
+/// The context of a Jira event's payload: as [`context`], an issue's attributes also read on
+/// the issue itself (`issue.summary` for `issue.fields.summary`) where it has no such key.
+pub fn jira_context(payload: &Arc<Value>, event: Value, webhook: Value) -> minijinja::Value {
+    minijinja::Value::from_object(EventContext {
+        root: json_view::view_lifting_fields(payload),
+        ..EventContext::as_sent(payload, &event, &webhook)
+    })
+}
+
 /// The context of a Slack event's payload (one Slack escaped, not an interaction's typed
 /// fields): as [`context`], and beside it the same read as Slack's text for
 /// [`Escape::BackToSlack`], and read as plain text for [`Escape::FromSlack`].
@@ -452,15 +461,18 @@ pub fn slack_event_context(payload: &Arc<Value>, event: Value, webhook: Value) -
         webhook: json_view::view_for_slack(&Arc::new(webhook.clone())),
         for_slack: None,
         as_plain: None,
+        lift_event: true,
     };
     // Our own metadata (the webhook's name) is no Slack text: it reads as it is.
     let as_plain = EventContext {
         root: json_view::view_as_plain(payload),
+        lift_event: true,
         ..EventContext::as_sent(payload, &event, &webhook)
     };
     minijinja::Value::from_object(EventContext {
         for_slack: Some(minijinja::Value::from_object(for_slack)),
         as_plain: Some(minijinja::Value::from_object(as_plain)),
+        lift_event: true,
         ..EventContext::as_sent(payload, &event, &webhook)
     })
 }
@@ -491,6 +503,10 @@ struct EventContext {
     for_slack: Option<minijinja::Value>,
     /// A Slack event's context read as plain text (see [`slack_event_context`]).
     as_plain: Option<minijinja::Value>,
+    /// A Slack event callback's top-level key that is not there is read from its `event`
+    /// (`{{text}}` for `{{event.text}}`), as configurations are often written: a slash
+    /// command's fields are top-level, and the event's are one level down.
+    lift_event: bool,
 }
 
 impl EventContext {
@@ -503,7 +519,18 @@ impl EventContext {
             webhook: minijinja::Value::from(Serde(webhook)),
             for_slack: None,
             as_plain: None,
+            lift_event: false,
         }
+    }
+
+    /// `key` of the payload's `event`, for a top-level key the payload lacks (see
+    /// `lift_event`).
+    fn of_event(&self, key: &str) -> Option<minijinja::Value> {
+        if !self.lift_event {
+            return None;
+        }
+        self.payload.get("event")?.as_object()?.get(key)?;
+        self.root.get_attr("event").ok()?.get_attr(key).ok()
     }
 }
 
@@ -520,7 +547,7 @@ impl Object for EventContext {
             "delivery" => Some(self.delivery.clone()),
             "event" => field().or_else(|| Some(self.delivery.clone())),
             "webhook" => Some(self.webhook.clone()),
-            _ => field(),
+            _ => field().or_else(|| self.of_event(key)),
         }
     }
 

@@ -626,8 +626,17 @@ fn event_gone(e: crate::store::StoreError, event_id: Option<&str>) -> ServiceErr
             what: "event",
             id: id.to_string(),
         },
+        (crate::store::StoreError::TaskCancelled(task_id), _) => cancelled_task(&task_id),
         (e, _) => e.into(),
     }
+}
+
+/// What a reply for a cancelled task is told.
+fn cancelled_task(task_id: &str) -> ServiceError {
+    ServiceError::Conflict(format!(
+        "task `{task_id}` was cancelled: nothing more is posted for it; reply with the \
+         event_id alone to say something about its event"
+    ))
 }
 
 /// Queues an action written outside the receive path (by hand, or a task's answer); the event
@@ -643,6 +652,13 @@ pub(super) fn insert_and_settle(
         && crate::store::events::headers_of(db, event_id)?.is_none()
     {
         return Err(crate::store::StoreError::MissingParent);
+    }
+    // Looked at again in the write: a cancel that came after the caller's check would
+    // otherwise be followed by this post all the same.
+    if let Some(task_id) = &row.task_id
+        && crate::store::tasks::get(db, task_id)?.is_some_and(|t| t.status == "cancelled")
+    {
+        return Err(crate::store::StoreError::TaskCancelled(task_id.clone()));
     }
     let mut row = row.clone();
     record::key_by_own_api(db, &mut row)?;
@@ -693,10 +709,7 @@ async fn resolve(
             // Someone stopped it: what its agent still says for it would go out unasked (its
             // replies queued before the cancel were stopped with it).
             if task.status == "cancelled" {
-                return Err(ServiceError::Conflict(format!(
-                    "task `{t}` was cancelled: nothing more is posted for it; reply with the \
-                     event_id alone to say something about its event"
-                )));
+                return Err(cancelled_task(t));
             }
             // The task's own thread: its event's, or the one its question started there.
             let source = task
@@ -1455,5 +1468,38 @@ mod tests {
         assert_eq!(kept, 0);
         let error = event_gone(crate::store::StoreError::MissingParent, Some("evt_gone"));
         assert_eq!(error.to_string(), "event `evt_gone` not found");
+    }
+
+    #[test]
+    fn an_action_for_a_task_cancelled_since_it_was_read_is_refused_in_the_write() {
+        let mut db = rusqlite::Connection::open_in_memory().unwrap();
+        crate::store::migrate(&mut db, std::path::Path::new(":memory:")).unwrap();
+        for (id, status) in [("task_c", "cancelled"), ("task_r", "running")] {
+            db.execute(
+                "INSERT INTO tasks (id, webhook_id, agent, prompt, status, conversation, \
+                 created_at, updated_at) VALUES (?1, 'w', 'a', 'p', ?2, '[]', 0, 0)",
+                rusqlite::params![id, status],
+            )
+            .unwrap();
+        }
+        let for_task = |task: &str| OutboxRow {
+            event_id: None,
+            task_id: Some(task.to_string()),
+            ..hand_comment("evt_x")
+        };
+
+        let refused = insert_and_settle(&db, &for_task("task_c"));
+        let taken = insert_and_settle(&db, &for_task("task_r"));
+
+        assert!(
+            matches!(&refused, Err(crate::store::StoreError::TaskCancelled(t)) if t == "task_c"),
+            "{refused:?}"
+        );
+        assert!(taken.is_ok(), "{taken:?}");
+        let error = event_gone(refused.unwrap_err(), None);
+        assert!(
+            error.to_string().contains("task `task_c` was cancelled"),
+            "{error}"
+        );
     }
 }

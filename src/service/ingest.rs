@@ -96,6 +96,11 @@ pub async fn addressed(
     Ok(cached.is_some_and(|c| c.row.provider == provider.as_str()))
 }
 
+/// When a request from outside a webhook's allowlist is next logged.
+static OUTSIDE_ALLOWLIST: std::sync::Mutex<crate::telemetry::Throttle> = std::sync::Mutex::new(
+    crate::telemetry::Throttle::every(std::time::Duration::from_secs(10)),
+);
+
 pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, ServiceError> {
     let client_ip = inbound.client.map(|c| c.ip);
     // Refused (or unsigned) before its webhook's check: drawn from the client's bucket for
@@ -127,7 +132,14 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
     if let Some(client) = inbound.client
         && !super::limits::allowed(&cached.allowlist, client)
     {
-        tracing::warn!(webhook = %hook.id, client = %client.shown(), "request from an address outside the allowlist");
+        // A line every 10 s at most, with how many it stands for: a flood from outside the
+        // allowlist must not fill the log at its own rate.
+        if let Some(times) = OUTSIDE_ALLOWLIST
+            .lock()
+            .map_or(Some(1), |mut t| t.note(std::time::Instant::now()))
+        {
+            tracing::warn!(webhook = %hook.id, client = %client.shown(), times, "request from an address outside the allowlist");
+        }
         return refused(Outcome::Forbidden);
     }
     // Slack probes slash-command URLs with an unsigned `ssl_check=1` form (its own SDK answers

@@ -46,6 +46,8 @@ pub fn template_context(
         .is_some_and(|t| crate::providers::slack::INTERACTIONS.contains(&t));
     if hook.provider == Provider::Slack.as_str() && !interaction {
         template::slack_event_context(payload, delivery, webhook)
+    } else if hook.provider == Provider::Jira.as_str() {
+        template::jira_context(payload, delivery, webhook)
     } else {
         template::context(payload, delivery, webhook)
     }

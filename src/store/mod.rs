@@ -87,6 +87,9 @@ pub enum StoreError {
     /// and the write.
     #[error("what it belongs to no longer exists")]
     MissingParent,
+    /// An action for a task that was cancelled between the caller's check and the write.
+    #[error("task `{0}` was cancelled")]
+    TaskCancelled(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// A read panicked: a bug, not the data's fault nor the store's.
@@ -123,6 +126,7 @@ impl StoreError {
             | StoreError::MigrationFailed { .. }
             | StoreError::Conflict
             | StoreError::MissingParent
+            | StoreError::TaskCancelled(_)
             | StoreError::Corrupt(_)
             | StoreError::ReadPanicked => false,
         }

@@ -5,7 +5,13 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, delivery_id, issue_opened, read_json, send_json, spawn_app};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{
+    accepted, assert_error, delivery_id, issue_opened, read_json, send_json, spawn_app,
+    spawn_manual, use_jira, use_slack,
+};
 
 /// "Example 1: GitHub Issue Tracker", word for word.
 fn github_issue_tracker() -> Value {
@@ -176,4 +182,168 @@ async fn an_endpoint_gives_the_id_and_one_that_disagrees_is_refused() {
         refused.1
     );
     assert_error(&other, StatusCode::BAD_REQUEST, Some("endpoint"));
+}
+
+#[tokio::test]
+async fn the_jira_automation_example_runs_as_written() {
+    // Arrange: "Example 2: Jira Automation", word for word, its issue on the operator's site.
+    let jira = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue/OPS-23/comment"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "30001"})))
+        .mount(&jira)
+        .await;
+    let app = spawn_manual(use_jira(&jira)).await;
+    let config = json!({
+      "webhook_id": "jira-automation-001",
+      "name": "Jira Sprint Automation",
+      "provider": "jira",
+      "endpoint": "/webhooks/jira/jira-automation-001",
+      "enabled": true,
+      "commands": [
+        {
+          "trigger": "jira:issue_created",
+          "action": "create_task",
+          "agent": "planning",
+          "template": "New Jira ticket: {{issue.key}} - {{issue.summary}}"
+        },
+        {
+          "trigger": "jira:issue_updated",
+          "action": "comment",
+          "agent": "brain",
+          "template": "Acknowledged update to {{issue.key}}"
+        }
+      ]
+    });
+    let (status, created) = send_json(app.api(Method::POST, "/api/webhooks").json(&config)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let secret = created["secret"].as_str().expect("secret").to_string();
+    let issue = |event: &str| {
+        json!({
+            "webhookEvent": event,
+            "issue": {"id": "10042", "key": "OPS-23",
+                      "self": format!("{}/rest/api/2/issue/10042", jira.uri()),
+                      "fields": {"summary": "Login broken"}},
+            "user": {"accountId": "alice"},
+        })
+        .to_string()
+    };
+
+    // Act
+    let created_event = accepted(
+        app.post_jira("jira-automation-001", &issue("jira:issue_created"), &secret)
+            .await,
+    )
+    .await;
+    let updated_event = accepted(
+        app.post_jira("jira-automation-001", &issue("jira:issue_updated"), &secret)
+            .await,
+    )
+    .await;
+    app.drain().await;
+
+    // Assert: the task's prompt reads the summary on the issue; the comment is posted as
+    // written, its agent left out with a word.
+    let task_id = app.task_id_of(&created_event).await;
+    assert_eq!(
+        app.task(&task_id).await["prompt"],
+        "New Jira ticket: OPS-23 - Login broken"
+    );
+    let comment = &created["added_commands"][1];
+    assert!(comment["agent"].is_null(), "{comment}");
+    assert!(
+        comment["warnings"].to_string().contains("was left out"),
+        "{comment}"
+    );
+    let actions = app.actions_of(&updated_event).await;
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0]["status"], "delivered", "{actions:?}");
+    let posted = jira.received_requests().await.unwrap_or_default();
+    let bodies: Vec<Value> = posted
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(bodies.len(), 1, "{bodies:?}");
+    assert!(
+        bodies[0]
+            .to_string()
+            .contains("Acknowledged update to OPS-23"),
+        "{bodies:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_slack_example_answers_a_channels_message_in_its_thread() {
+    // Arrange: "Example 3: Custom Slack Integration" with its channel given by id, as Slack's
+    // events name it (by name, `#engineering`, it is taken with a warning saying so).
+    let slack = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/chat.postMessage"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": true, "ts": "1700000001.000200"})),
+        )
+        .mount(&slack)
+        .await;
+    let app = spawn_manual(use_slack(&slack)).await;
+    let mut config = json!({
+      "webhook_id": "slack-alerts-001",
+      "name": "Slack Alert Handler",
+      "provider": "slack",
+      "endpoint": "/webhooks/slack/slack-alerts-001",
+      "secret": "slack-signing-secret",
+      "enabled": true,
+      "commands": [
+        {
+          "trigger": "message.channels",
+          "action": "respond",
+          "agent": "brain",
+          "template": "Processing your request: {{text}}",
+          "conditions": {
+            "channel": "#engineering"
+          }
+        }
+      ]
+    });
+    let (status, as_written) =
+        send_json(app.api(Method::POST, "/api/webhooks").json(&config)).await;
+    assert_eq!(status, StatusCode::CREATED, "{as_written}");
+    assert!(
+        as_written["added_commands"][0]["warnings"]
+            .to_string()
+            .contains("by its id"),
+        "{as_written}"
+    );
+    send_json(app.api(Method::DELETE, "/api/webhooks/slack-alerts-001")).await;
+    config["commands"][0]["conditions"]["channel"] = json!("C0ENG");
+    let (status, created) = send_json(app.api(Method::POST, "/api/webhooks").json(&config)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let message = json!({
+        "type": "event_callback", "team_id": "T1", "event_id": "Ev1", "event_time": 1,
+        "event": {"type": "message", "channel": "C0ENG", "channel_type": "channel",
+                  "user": "U1", "text": "deploy the API &amp; the worker",
+                  "ts": "1700000000.000100"},
+    })
+    .to_string();
+
+    // Act
+    let event_id = accepted(
+        app.post_slack("slack-alerts-001", &message, "slack-signing-secret")
+            .await,
+    )
+    .await;
+    app.drain().await;
+
+    // Assert
+    let actions = app.actions_of(&event_id).await;
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let posted = slack.received_requests().await.unwrap_or_default();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    let sent: Value = serde_json::from_slice(&posted[0].body).unwrap();
+    assert_eq!(sent["channel"], "C0ENG", "{sent}");
+    assert_eq!(sent["thread_ts"], "1700000000.000100", "{sent}");
+    assert_eq!(
+        sent["text"], "Processing your request: deploy the API &amp; the worker",
+        "{sent}"
+    );
 }
