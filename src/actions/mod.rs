@@ -343,6 +343,16 @@ impl ActionError {
 /// Why `delivery` cannot be sent with `creds` (a token it needs is not configured, or a
 /// GitHub Enterprise event's webhook has no API of that server), checked before it is queued
 /// so the caller hears it now rather than from a dead action later.
+/// The ids of the Slack channels named `names` (without `#`) that `creds`' bot token sees,
+/// as `(name, id)`; or why they could not be read.
+pub async fn slack_channel_ids(
+    clients: &Clients,
+    creds: &Credentials,
+    names: &[String],
+) -> Result<Vec<(String, String)>, String> {
+    slack::channel_ids(clients, creds, names).await
+}
+
 pub fn missing_credentials(creds: &Credentials, delivery: &Delivery) -> Option<ActionError> {
     match delivery {
         Delivery::GithubComment {

@@ -133,6 +133,58 @@ fn string_in_cut_json<'b>(body: &'b str, key: &str) -> Option<&'b str> {
 /// `ok: false` is a refusal; the transient errors are retried (after the wait the answer
 /// names, if any, as for a 429), the others (`channel_not_found`, `not_in_channel`,
 /// `invalid_auth`) answer the same every time.
+/// Pages of `conversations.list` read at most, 1,000 channels a page: a workspace with more
+/// names the rest by id.
+const MAX_CHANNEL_PAGES: usize = 10;
+
+/// The ids of the channels named `names` (without their `#`) that the bot token can see,
+/// read from `conversations.list` (public channels, and private ones the bot is in).
+pub(super) async fn channel_ids(
+    clients: &Clients,
+    creds: &Credentials,
+    names: &[String],
+) -> Result<Vec<(String, String)>, String> {
+    let token = bot_token(creds).map_err(|e| e.message)?;
+    let (http, url) = clients
+        .for_endpoint(&creds.slack_api_url, "/conversations.list")
+        .map_err(|e| e.message)?;
+    let mut found = Vec::new();
+    let mut cursor = String::new();
+    for _ in 0..MAX_CHANNEL_PAGES {
+        let mut page = url.clone();
+        page.query_pairs_mut()
+            .append_pair("types", "public_channel,private_channel")
+            .append_pair("exclude_archived", "true")
+            .append_pair("limit", "1000")
+            .append_pair("cursor", &cursor);
+        let req = http.get(page).bearer_auth(token);
+        let reply = client::send("Slack", req).await.map_err(|e| e.message)?;
+        let answer = reply.json();
+        if answer["ok"].as_bool() != Some(true) {
+            let error = answer["error"]
+                .as_str()
+                .unwrap_or("its answer could not be read");
+            return Err(format!("Slack's conversations.list answered `{error}`"));
+        }
+        for channel in answer["channels"].as_array().into_iter().flatten() {
+            if let (Some(name), Some(id)) = (channel["name"].as_str(), channel["id"].as_str())
+                && names.iter().any(|n| n == name)
+            {
+                found.push((name.to_string(), id.to_string()));
+            }
+        }
+        cursor = answer
+            .pointer("/response_metadata/next_cursor")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if cursor.is_empty() || names.iter().all(|n| found.iter().any(|(f, _)| f == n)) {
+            break;
+        }
+    }
+    Ok(found)
+}
+
 fn check_ok(answer: &Value, reply: &client::Reply) -> Result<(), ActionError> {
     if answer["ok"].as_bool() == Some(true) {
         return Ok(());

@@ -181,6 +181,7 @@ pub(super) async fn prepare(
     let mut unchecked =
         check_reachable(state, &row, crate::actions::ssrf::lookup_deadline()).await?;
     unchecked.extend(agent_left_out);
+    unchecked.extend(super::slack_channels::add_ids(state, hook, &mut row).await);
     let stored = sealed_target(state, &row);
     Ok(Prepared {
         row,
@@ -358,8 +359,10 @@ async fn update_once(
     }
     // Only what this update changes, as with the target below: a command saved before these
     // checks existed can still be disabled or fixed.
+    let mut channels_said = Vec::new();
     if row.conditions != read.conditions {
         check_new_conditions(&row)?;
+        channels_said = super::slack_channels::add_ids(state, &hook, &mut row).await;
     }
     let agent_left_out = if row.agent != read.agent || row.action != stored_action {
         drop_unused_agent(&mut row)
@@ -382,6 +385,7 @@ async fn update_once(
         Vec::new()
     };
     unchecked.extend(agent_left_out);
+    unchecked.extend(channels_said);
     row.updated_at = clock::now_ms();
     // On every save, as a webhook's own secret: one stored before the key was set is sealed
     // now, whatever this update changed.
@@ -1086,9 +1090,15 @@ fn slack_channel_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> 
         return None;
     }
     let conditions: Value = serde_json::from_str(&row.conditions).ok()?;
-    let named = channel_values(&conditions)
-        .into_iter()
-        .find(|c| c.starts_with('#'))?;
+    let named = channel_values(&conditions);
+    // A name with its id beside it (looked up when saved) matches Slack's events.
+    if named
+        .iter()
+        .any(|c| super::slack_channels::looks_like_id(c))
+    {
+        return None;
+    }
+    let named = named.into_iter().find(|c| c.starts_with('#'))?;
     Some(format!(
         "Slack's events name a channel by its id (C0123ABCD), not `{named}`: this condition \
          matches only slash commands and interactions in a channel (buttons, message \

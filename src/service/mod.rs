@@ -22,6 +22,7 @@ pub mod seal_plain;
 pub mod sealing;
 pub mod sending;
 pub mod setup;
+pub mod slack_channels;
 pub mod tasks;
 pub mod testing;
 pub mod unread;

@@ -24,6 +24,8 @@ fn with_reply_tokens(config: &mut webhook_mcp::config::Config) {
     upstreams.jira_api_token = Some("jira-test".into());
     upstreams.linear_api_key = Some("lin_api_test".into());
     upstreams.slack_bot_token = Some("xoxb-test".into());
+    // A Slack channel named in a condition is looked up with the token: nowhere, here.
+    upstreams.slack_api_url = "http://127.0.0.1:9".into();
 }
 
 async fn add(app: &TestApp, body: Value) -> (StatusCode, Value) {

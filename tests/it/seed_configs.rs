@@ -274,9 +274,19 @@ async fn the_jira_automation_example_runs_as_written() {
 
 #[tokio::test]
 async fn the_slack_example_answers_a_channels_message_in_its_thread() {
-    // Arrange: "Example 3: Custom Slack Integration" with its channel given by id, as Slack's
-    // events name it (by name, `#engineering`, it is taken with a warning saying so).
+    // Arrange: "Example 3: Custom Slack Integration", word for word: its channel by name,
+    // which the bot token's channel list turns into the id Slack's events name it by.
     let slack = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/conversations.list"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true,
+            "channels": [{"id": "C0GEN0001", "name": "general"},
+                         {"id": "C0ENG1234", "name": "engineering"}],
+            "response_metadata": {"next_cursor": ""},
+        })))
+        .mount(&slack)
+        .await;
     Mock::given(method("POST"))
         .and(path("/chat.postMessage"))
         .respond_with(
@@ -286,7 +296,7 @@ async fn the_slack_example_answers_a_channels_message_in_its_thread() {
         .mount(&slack)
         .await;
     let app = spawn_manual(use_slack(&slack)).await;
-    let mut config = json!({
+    let config = json!({
       "webhook_id": "slack-alerts-001",
       "name": "Slack Alert Handler",
       "provider": "slack",
@@ -305,45 +315,99 @@ async fn the_slack_example_answers_a_channels_message_in_its_thread() {
         }
       ]
     });
-    let (status, as_written) =
-        send_json(app.api(Method::POST, "/api/webhooks").json(&config)).await;
-    assert_eq!(status, StatusCode::CREATED, "{as_written}");
-    assert!(
-        as_written["added_commands"][0]["warnings"]
-            .to_string()
-            .contains("by its id"),
-        "{as_written}"
-    );
-    send_json(app.api(Method::DELETE, "/api/webhooks/slack-alerts-001")).await;
-    config["commands"][0]["conditions"]["channel"] = json!("C0ENG");
     let (status, created) = send_json(app.api(Method::POST, "/api/webhooks").json(&config)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let message = json!({
-        "type": "event_callback", "team_id": "T1", "event_id": "Ev1", "event_time": 1,
-        "event": {"type": "message", "channel": "C0ENG", "channel_type": "channel",
-                  "user": "U1", "text": "deploy the API &amp; the worker",
-                  "ts": "1700000000.000100"},
-    })
-    .to_string();
+    let message = |channel: &str, ts: &str| {
+        json!({
+            "type": "event_callback", "team_id": "T1", "event_id": format!("Ev{ts}"),
+            "event_time": 1,
+            "event": {"type": "message", "channel": channel, "channel_type": "channel",
+                      "user": "U1", "text": "deploy the API &amp; the worker", "ts": ts},
+        })
+        .to_string()
+    };
 
     // Act
     let event_id = accepted(
-        app.post_slack("slack-alerts-001", &message, "slack-signing-secret")
-            .await,
+        app.post_slack(
+            "slack-alerts-001",
+            &message("C0ENG1234", "1700000000.000100"),
+            "slack-signing-secret",
+        )
+        .await,
+    )
+    .await;
+    let elsewhere = accepted(
+        app.post_slack(
+            "slack-alerts-001",
+            &message("C0GEN0001", "1700000000.000300"),
+            "slack-signing-secret",
+        )
+        .await,
     )
     .await;
     app.drain().await;
 
     // Assert
-    let actions = app.actions_of(&event_id).await;
-    assert_eq!(actions.len(), 1, "{actions:?}");
-    let posted = slack.received_requests().await.unwrap_or_default();
-    assert_eq!(posted.len(), 1, "{posted:?}");
-    let sent: Value = serde_json::from_slice(&posted[0].body).unwrap();
-    assert_eq!(sent["channel"], "C0ENG", "{sent}");
-    assert_eq!(sent["thread_ts"], "1700000000.000100", "{sent}");
+    let command = &created["added_commands"][0];
     assert_eq!(
-        sent["text"], "Processing your request: deploy the API &amp; the worker",
-        "{sent}"
+        command["conditions"],
+        json!({"channel": ["#engineering", "C0ENG1234"]}),
+        "{command}"
+    );
+    assert!(
+        command["warnings"].to_string().contains("is `C0ENG1234`"),
+        "{command}"
+    );
+    assert_eq!(app.actions_of(&event_id).await.len(), 1);
+    assert!(app.actions_of(&elsewhere).await.is_empty());
+    let posted: Vec<Value> = slack
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/chat.postMessage")
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert_eq!(posted.len(), 1, "{posted:?}");
+    assert_eq!(posted[0]["channel"], "C0ENG1234", "{}", posted[0]);
+    assert_eq!(posted[0]["thread_ts"], "1700000000.000100", "{}", posted[0]);
+    assert_eq!(
+        posted[0]["text"], "Processing your request: deploy the API &amp; the worker",
+        "{}",
+        posted[0]
+    );
+}
+
+#[tokio::test]
+async fn a_slack_channel_name_that_cannot_be_looked_up_is_kept_with_a_warning_saying_why() {
+    // Arrange: a token without the scope to list channels.
+    let slack = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/conversations.list"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"ok": false, "error": "missing_scope"})),
+        )
+        .mount(&slack)
+        .await;
+    let app = spawn_manual(use_slack(&slack)).await;
+    app.slack_webhook("sl").await;
+
+    // Act
+    let saved = app
+        .add_command_ok(
+            "sl",
+            json!({"trigger": "message.channels", "action": "respond", "template": "On it",
+                   "conditions": {"channel": "#engineering"}}),
+        )
+        .await;
+
+    // Assert
+    assert_eq!(saved["conditions"], json!({"channel": "#engineering"}));
+    let warnings = saved["warnings"].to_string();
+    assert!(
+        warnings.contains("missing_scope") && warnings.contains("channels:read"),
+        "{warnings}"
     );
 }

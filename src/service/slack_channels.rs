@@ -1,0 +1,211 @@
+//! Slack channels named in a command's conditions (`{"channel": "#engineering"}`), looked up
+//! when the command is saved: Slack's events name a channel by its id only, so a name alone
+//! would match slash commands and never a message. The id found is added beside the name.
+
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::store::commands::CommandRow;
+use crate::store::webhooks::WebhookRow;
+
+/// Gives each `#name` of a Slack command's `channel` conditions the channel's id beside it,
+/// when the bot token of the webhook (or the server's) can read the workspace's channels.
+/// What it did, or why it could not, for the command's warnings.
+pub async fn add_ids(state: &AppState, hook: &WebhookRow, row: &mut CommandRow) -> Vec<String> {
+    // A slash command and an interaction in a channel name it by name too.
+    if hook.provider != "slack"
+        || row.trigger.starts_with('/')
+        || crate::providers::slack::INTERACTIONS_IN_A_CHANNEL.contains(&row.trigger.as_str())
+    {
+        return Vec::new();
+    }
+    let Ok(mut conditions) = serde_json::from_str::<Value>(&row.conditions) else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    each_channel(&mut conditions, &mut |value| {
+        names.extend(unpaired_names(value))
+    });
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let own = match crate::worker::own_credentials_of(
+        state,
+        &hook.id,
+        Some(hook.clone()),
+        hook.created_at,
+    ) {
+        Ok(own) => own,
+        Err(_) => return Vec::new(),
+    };
+    let creds = crate::worker::merge(&state.config.upstreams, own);
+    if creds.slack_bot_token.is_none() {
+        return Vec::new();
+    }
+    let lookup = crate::actions::slack_channel_ids(&state.clients, &creds, &names);
+    let found = match tokio::time::timeout(LOOKUP_TIME, lookup).await {
+        Ok(Ok(found)) => found,
+        Ok(Err(why)) => return vec![not_looked_up(&names, &why)],
+        Err(_) => return vec![not_looked_up(&names, "Slack did not answer in time")],
+    };
+    each_channel(&mut conditions, &mut |value| pair_with_ids(value, &found));
+    row.conditions = conditions.to_string();
+    let mut said: Vec<String> = found
+        .iter()
+        .map(|(name, id)| {
+            format!(
+                "Slack's channel `#{name}` is `{id}`: the condition names both, since Slack's \
+                 events name a channel by its id (a renamed channel keeps its id)"
+            )
+        })
+        .collect();
+    said.extend(
+        names
+            .iter()
+            .filter(|n| !found.iter().any(|(f, _)| f == *n))
+            .map(|name| {
+                format!(
+                    "the bot token sees no Slack channel named `#{name}` (it sees a private \
+                     channel only once the bot is in it), so its id could not be added"
+                )
+            }),
+    );
+    said
+}
+
+/// How long a save waits for Slack to list its channels.
+const LOOKUP_TIME: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn not_looked_up(names: &[String], why: &str) -> String {
+    let names: Vec<String> = names.iter().map(|n| format!("`#{n}`")).collect();
+    format!(
+        "Slack's channels could not be listed to add the id of {} ({}; the bot token needs \
+         channels:read, and groups:read for private channels)",
+        names.join(", "),
+        crate::quote::quoted(why)
+    )
+}
+
+/// Calls `visit` on the value of every `channel` condition, however deep in all/any/not.
+fn each_channel(conditions: &mut Value, visit: &mut dyn FnMut(&mut Value)) {
+    match conditions {
+        Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if key == "channel" {
+                    visit(value);
+                } else {
+                    each_channel(value, visit);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|i| each_channel(i, visit)),
+        _ => {}
+    }
+}
+
+/// The `#names` (without `#`) of one `channel` condition given with no id beside them.
+fn unpaired_names(value: &Value) -> Vec<String> {
+    let given: Vec<&str> = match value {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+        _ => return Vec::new(),
+    };
+    if given.iter().any(|g| looks_like_id(g)) {
+        return Vec::new();
+    }
+    given
+        .iter()
+        .filter_map(|g| g.strip_prefix('#'))
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether a condition's channel is a Slack channel id (`C0123ABCD`, `G…` for an old private
+/// one, `D…` for a direct message).
+pub fn looks_like_id(channel: &str) -> bool {
+    channel.len() >= 9
+        && channel.starts_with(['C', 'G', 'D'])
+        && channel
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+/// One `channel` condition with the ids of its `#names` found added: a name alone becomes a
+/// list of it and its id.
+fn pair_with_ids(value: &mut Value, found: &[(String, String)]) {
+    let id_of = |given: &str| {
+        let name = given.strip_prefix('#')?;
+        found
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| id.clone())
+    };
+    match value {
+        Value::String(s) => {
+            if let Some(id) = id_of(s) {
+                *value = Value::Array(vec![Value::String(s.clone()), Value::String(id)]);
+            }
+        }
+        Value::Array(items) => {
+            let ids: Vec<String> = items
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(id_of)
+                .collect();
+            for id in ids {
+                if !items.iter().any(|i| i.as_str() == Some(id.as_str())) {
+                    items.push(Value::String(id));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn names_alone_are_given_their_ids_however_deep_and_ids_are_left_as_they_are() {
+        let found = vec![("engineering".to_string(), "C0ENG1234".to_string())];
+        let cases = [
+            (
+                json!({"channel": "#engineering"}),
+                json!({"channel": ["#engineering", "C0ENG1234"]}),
+            ),
+            (
+                json!({"any": [{"channel": ["#engineering", "#ops"]}]}),
+                json!({"any": [{"channel": ["#engineering", "#ops", "C0ENG1234"]}]}),
+            ),
+            (json!({"channel": "#ops"}), json!({"channel": "#ops"})),
+            (
+                json!({"channel": "C0OTHER12"}),
+                json!({"channel": "C0OTHER12"}),
+            ),
+        ];
+        for (given, want) in cases {
+            let mut conditions = given.clone();
+            each_channel(&mut conditions, &mut |v| pair_with_ids(v, &found));
+            assert_eq!(conditions, want, "{given}");
+        }
+    }
+
+    #[test]
+    fn only_names_without_an_id_beside_them_are_looked_up() {
+        let cases = [
+            (json!("#engineering"), vec!["engineering"]),
+            (json!(["#a", "#b"]), vec!["a", "b"]),
+            (json!(["#a", "C0AAAA123"]), vec![]),
+            (json!("C0AAAA123"), vec![]),
+            (json!("#"), vec![]),
+            (json!(7), vec![]),
+        ];
+        for (value, want) in cases {
+            assert_eq!(unpaired_names(&value), want, "{value}");
+        }
+    }
+}
