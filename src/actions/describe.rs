@@ -265,14 +265,29 @@ pub(crate) fn redact_any_secret_path(url: &str) -> String {
 }
 
 /// A stored target as it is shown. A forward's is described with the secrets of its path
-/// masked ([`redact_forward_url`]); a row a build before that rule wrote (it masked only the
-/// query and credentials) is masked now, so an old action shows no more than a new one.
-/// Masking an already masked target changes nothing.
+/// masked ([`redact_forward_url`]), a channel message's (`discord <url>`) with its channel
+/// rule ([`redact_secret_path`]); a row a build before those rules wrote (it masked only the
+/// query and credentials, or only the last segment of a channel's path) is masked now, so an
+/// old action shows no more than a new one. Masking an already masked target changes nothing.
 pub(crate) fn shown_target(stored: &str) -> std::borrow::Cow<'_, str> {
-    match stored.strip_prefix("forward ") {
-        Some(url) => format!("forward {}", redact_forward_url(url)).into(),
+    if let Some(url) = stored.strip_prefix("forward ") {
+        return format!("forward {}", redact_forward_url(url)).into();
+    }
+    match channel_target(stored) {
+        Some((kind, url)) => format!("{kind} {}", redact_secret_path(url)).into(),
         None => stored.into(),
     }
+}
+
+/// A channel message's target split into its kind and its URL; none for any other target,
+/// nor for a channel named without a URL (`slack C123`, `telegram chat 42`).
+fn channel_target(stored: &str) -> Option<(&str, &str)> {
+    let (kind, url) = stored.split_once(' ')?;
+    let is_kind = kind
+        .parse::<MessageKind>()
+        .is_ok_and(|k| k.as_str() == kind);
+    let is_url = reqwest::Url::parse(url).is_ok_and(|u| u.has_host());
+    (is_kind && is_url).then_some((kind, url))
 }
 
 /// A forward's URL as its target is described: `redact_url` with the path's secrets masked,
@@ -371,7 +386,11 @@ fn segment_secret(segment: &str) -> Option<&str> {
 /// target hides.
 pub(crate) fn path_secrets<'a>(segments: &[&'a str]) -> Vec<Option<&'a str>> {
     let mut secrets: Vec<Option<&str>> = segments.iter().map(|s| segment_secret(s)).collect();
-    let telegram = segments.iter().any(|segment| bot_token(segment).is_some());
+    // `bot***` is a token already masked (no URL holding `***` is stored:
+    // `masked_url_refusal`), so a target masked again keeps its method in view.
+    let telegram = segments
+        .iter()
+        .any(|segment| bot_token(segment).is_some() || *segment == MASKED_BOT);
     if !telegram
         && segments.len() > 1
         && let Some(last) = segments.iter().rposition(|segment| !segment.is_empty())
@@ -394,6 +413,9 @@ pub(crate) fn channel_path_secrets<'a>(
     }
     secrets
 }
+
+/// A `bot<token>` path segment as shown.
+const MASKED_BOT: &str = "bot***";
 
 /// The token in a Telegram `bot<token>` path segment (`bot123:ABC`), which is secret in any
 /// URL.
@@ -884,6 +906,41 @@ mod tests {
         ];
         for (stored, shown) in cases {
             assert_eq!(shown_target(stored), shown, "{stored}");
+        }
+    }
+
+    #[test]
+    fn a_channel_target_stored_by_an_older_build_is_shown_masked() {
+        let cases = [
+            // Written when only a channel path's last segment was masked: its token in view.
+            (
+                "discord https://discord.com/api/webhooks/123/AbCdEfGh1234567890xyz/***",
+                "discord https://discord.com/api/webhooks/123/***/***",
+            ),
+            (
+                "teams https://t.webhook.office.com/webhookb2/g@t/IncomingWebhook/0a1b2c3d4e5f6a7b8c9d/***",
+                "teams https://t.webhook.office.com/webhookb2/g@t/IncomingWebhook/***/***",
+            ),
+            (
+                "slack https://hooks.zapier.com/hooks/catch/123456/abcdefg/***/",
+                "slack https://hooks.zapier.com/hooks/catch/123456/***/***/",
+            ),
+            // Written as this build describes them: unchanged.
+            (
+                "telegram https://api.telegram.org/bot***/sendMessage",
+                "telegram https://api.telegram.org/bot***/sendMessage",
+            ),
+            (
+                "openwebui https://webui.example/api/v1/channels/webhooks/abc/***",
+                "openwebui https://webui.example/api/v1/channels/webhooks/abc/***",
+            ),
+            ("slack C123 (thread 1.2)", "slack C123 (thread 1.2)"),
+            ("telegram chat -100123", "telegram chat -100123"),
+            ("linear 0a1b2c3d4e5f6a7b8c9d", "linear 0a1b2c3d4e5f6a7b8c9d"),
+        ];
+        for (stored, shown) in cases {
+            assert_eq!(shown_target(stored), shown, "{stored}");
+            assert_eq!(shown_target(shown), shown, "{shown}");
         }
     }
 

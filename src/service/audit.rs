@@ -176,19 +176,12 @@ pub fn tool_target(arguments: &Value) -> Option<String> {
 /// Masks and stores an entry. A failure is logged, never returned: the audit log must not
 /// fail the request it describes.
 pub async fn record(state: &AppState, mut entry: AuditEntry) {
-    // An error can quote a value it refused (serde does: "invalid type: integer `1234`"), so
-    // the secrets among the arguments are masked in the outcome too.
-    // (A value of a few characters, a wrong-typed `3`, is no secret, and replacing it
-    // everywhere would garble the message.)
-    if let (Outcome::Error(why), Some(detail)) = (&mut entry.outcome, &entry.detail) {
-        let mut secrets = Vec::new();
-        field_secrets(DETAIL, detail, &mut secrets);
-        for secret in secrets.iter().filter(|s| s.len() >= 6) {
-            *why = why.replace(secret.as_str(), MASK);
-        }
-    }
     if let Some(detail) = entry.detail.as_mut() {
-        mask_field(DETAIL, detail);
+        let why = match &mut entry.outcome {
+            Outcome::Error(why) => Some(why),
+            Outcome::Ok => None,
+        };
+        mask_entry(detail, why);
     }
     let at = clock::now_ms();
     let detail = entry.detail.as_ref().map(|d| {
@@ -234,6 +227,24 @@ pub async fn record(state: &AppState, mut entry: AuditEntry) {
     if let Err(e) = written {
         tracing::error!(error = %e, action = %action, "could not write the audit log");
     }
+}
+
+/// Masks a detail and, in `why` (a failure's reason), the secrets of it. Entries are masked
+/// so when written, and again when read: builds before this masking stored some as given
+/// (a channel's `url`), and masking a masked entry changes nothing.
+fn mask_entry(detail: &mut Value, why: Option<&mut String>) {
+    // An error can quote a value it refused (serde does: "invalid type: integer `1234`"), so
+    // the secrets among the arguments are masked in the outcome too.
+    // (A value of a few characters, a wrong-typed `3`, is no secret, and replacing it
+    // everywhere would garble the message.)
+    if let Some(why) = why {
+        let mut secrets = Vec::new();
+        field_secrets(DETAIL, detail, &mut secrets);
+        for secret in secrets.iter().filter(|s| s.len() >= 6) {
+            *why = why.replace(secret.as_str(), MASK);
+        }
+    }
+    mask_field(DETAIL, detail);
 }
 
 /// Runs `change`, a management change that `entry` (its outcome and answer not known yet) will
@@ -307,6 +318,13 @@ pub async fn list(state: &AppState, query: AuditQuery) -> Result<AuditPage, Serv
 }
 
 fn out(row: AuditRow) -> AuditOut {
+    let mut outcome = row.outcome;
+    let detail = row.detail.map(|d| {
+        let mut detail = serde_json::from_str(&d).unwrap_or(Value::String(d));
+        let why = outcome.as_mut().filter(|o| o.starts_with("error: "));
+        mask_entry(&mut detail, why);
+        detail
+    });
     AuditOut {
         id: row.id,
         at: clock::rfc3339(row.at),
@@ -314,10 +332,8 @@ fn out(row: AuditRow) -> AuditOut {
         action: row.action,
         target: row.target,
         status: row.status,
-        detail: row
-            .detail
-            .map(|d| serde_json::from_str(&d).unwrap_or(Value::String(d))),
-        outcome: row.outcome,
+        detail,
+        outcome,
         user: row.user.map(|u| AuditUser {
             id: u.id,
             name: u.name,

@@ -338,7 +338,7 @@ pub async fn get_with_body(
     let detail = EventDetail {
         summary: summary(&row),
         verification: row.verification.clone(),
-        headers: serde_json::from_str(&row.headers).unwrap_or(Value::Null),
+        headers: super::ingest::shown_headers(&row.headers),
         content_type: row.content_type.clone(),
         body_size: row.body_size,
         body_truncated: row.truncated.clone(),

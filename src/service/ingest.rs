@@ -709,6 +709,23 @@ fn stored_headers(headers: &HeaderMap, options: &ProviderOptions, total: usize) 
     Value::Object(map).to_string()
 }
 
+/// Stored headers as they are shown: those named like a credential left out and URL tokens
+/// masked, as [`stored_headers`] keeps them now. Builds before these rules kept some (an
+/// `X-Session-Id`, a `Referer` with `?token=`), and filtering kept headers changes nothing.
+/// (The custom token header of a webhook was left out from the first build.)
+pub(super) fn shown_headers(stored: &str) -> Value {
+    let Ok(Value::Object(mut map)) = serde_json::from_str::<Value>(stored) else {
+        return Value::Null;
+    };
+    map.retain(|name, _| !is_secret_header(name));
+    for value in map.values_mut() {
+        if let Some(Cow::Owned(masked)) = value.as_str().map(without_url_tokens) {
+            *value = Value::String(masked);
+        }
+    }
+    Value::Object(map)
+}
+
 /// `value` with the value of every `token=` parameter masked: a webhook whose secret rides in
 /// its URL (`?token=`, Open WebUI and custom senders) has it copied into `Referer` or a
 /// proxy's `X-Original-URI`, and stored headers are shown to read keys. A name is read as the
