@@ -1,5 +1,9 @@
 //! Embedded, numbered migrations tracked in `PRAGMA user_version`. Each runs once, in order,
 //! inside one transaction; a database from a newer build is refused rather than guessed at.
+//!
+//! A committed migration is never edited: a database is migrated by number only, so one that
+//! ran the first version of a migration never runs its edit. A change is a new migration
+//! (0024 repeats what edits to 0021 and 0022 added, for the databases made in between).
 
 use std::path::Path;
 
@@ -32,6 +36,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0021_outbox_due_hosts.sql"),
     include_str!("migrations/0022_jira_issue_ids.sql"),
     include_str!("migrations/0023_gitlab_project_ids.sql"),
+    include_str!("migrations/0024_edited_migrations_again.sql"),
 ];
 
 /// The schema version this build writes.
@@ -142,6 +147,47 @@ pub(crate) fn migrate_to(conn: &Connection, version: usize) {
 #[cfg(test)]
 mod tests {
     use rusqlite::Connection;
+
+    #[test]
+    fn a_database_made_before_0021_and_0022_were_edited_gets_what_the_edits_added() {
+        // Arrange: the database as a build with the first versions of 0021 and 0022 left it
+        // (no action list indexes; a Jira task keyed by its issue's id without it as issue_id).
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::migrate_to(&conn, 23);
+        conn.execute_batch(
+            "DROP INDEX outbox_by_status; DROP INDEX outbox_by_webhook;
+             INSERT INTO tasks (id, webhook_id, agent, prompt, status, source_kind, source_key,
+                                source, created_at, updated_at)
+             VALUES ('tsk_1', 'w', 'a', 'p', 'waiting_reply', 'jira.issue', '10042',
+                     '{\"detail\": {}}', 0, 0);",
+        )
+        .unwrap();
+
+        // Act: migrated; then 0024 once more, as on a database that had the edits (where it
+        // must do nothing, and fail on nothing).
+        super::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        conn.execute_batch(super::MIGRATIONS[super::MIGRATIONS.len() - 1])
+            .unwrap();
+
+        // Assert
+        let indexes: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' \
+                 AND name IN ('outbox_by_status', 'outbox_by_webhook')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexes, 2);
+        let issue_id: String = conn
+            .query_row(
+                "SELECT json_extract(source, '$.detail.issue_id') FROM tasks",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(issue_id, "10042");
+    }
 
     #[test]
     fn attempts_from_before_0009_are_unanswered_only_when_their_request_went_out() {
