@@ -52,6 +52,14 @@ pub async fn at_start(store: &Store, sealer: &Sealer) -> Result<Sealed, StoreErr
             })
             .await?
     };
+    // Said before a pass over the whole outbox, which on a large one takes a while (each
+    // forward holds its event's body) and would otherwise look like a hang.
+    if store.read(whole_outbox_ahead).await? {
+        tracing::info!(
+            "sealing the secrets of every stored action (a first start with \
+             WEBHOOK_MCP_SECRET_KEY); this may take a while on a large database"
+        );
+    }
     loop {
         let sealer = sealer.clone();
         let (done, more) = store.write(move |db| actions_page(db, &sealer)).await?;
@@ -191,6 +199,13 @@ fn actions_page(db: &Connection, sealer: &Sealer) -> Result<(usize, bool), Store
     Ok((sealed, rows.len() as i64 == PAGE))
 }
 
+/// Whether the pass looks at every action: there are some, and no earlier pass left a mark
+/// among them (the first start with a key, or after a start without one).
+fn whole_outbox_ahead(db: &Connection) -> Result<bool, StoreError> {
+    let any: bool = db.query_row("SELECT EXISTS (SELECT 1 FROM outbox)", [], |r| r.get(0))?;
+    Ok(any && resume_after(db)? == 0)
+}
+
 /// The rowid the last pass stopped at, kept with that row's id: a new row takes the highest
 /// rowid plus one, so once the rows at the top are deleted (the retention sweep may delete the
 /// newest) a later row can take a rowid at or below the mark, and a `VACUUM` may number the
@@ -240,4 +255,35 @@ fn seal_delivery(sealer: &Sealer, delivery: &mut Delivery) -> bool {
         changed = true;
     }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+
+    use super::*;
+
+    #[test]
+    fn only_a_pass_over_the_whole_outbox_is_announced() {
+        // Arrange
+        let mut db = Connection::open_in_memory().unwrap();
+        crate::store::migrate(&mut db, std::path::Path::new(":memory:")).unwrap();
+        let empty = whole_outbox_ahead(&db).unwrap();
+        db.execute(
+            "INSERT INTO outbox (id, action, target, status, next_attempt_at, created_at, \
+             updated_at) VALUES ('act_1', 'comment', 'o/r#5', 'pending', 0, 0, 0)",
+            [],
+        )
+        .unwrap();
+        let first = whole_outbox_ahead(&db).unwrap();
+
+        // Act: a pass looks at it and leaves its mark.
+        actions_page(&db, &Sealer::default()).unwrap();
+
+        // Assert: announced only when there are actions and no mark among them.
+        assert_eq!(
+            (empty, first, whole_outbox_ahead(&db).unwrap()),
+            (false, true, false)
+        );
+    }
 }

@@ -73,9 +73,17 @@ fn run_pending(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
             known: SCHEMA_VERSION,
         });
     }
-    // Said when an older database is brought up to date: a new index over a large table
-    // makes that start take seconds, which would otherwise look like a hang. (A new file
-    // made here is no news.)
+    // Said when an older database is brought up to date, before and after: a new index over
+    // a large table makes that start take seconds or minutes, which would otherwise look like
+    // a hang. (A new file made here is no news.)
+    let upgrade = found > 0 && found < SCHEMA_VERSION;
+    if upgrade {
+        tracing::info!(
+            from = found,
+            to = SCHEMA_VERSION,
+            "bringing the database schema up to date; this may take a while on a large database"
+        );
+    }
     let started = std::time::Instant::now();
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         tx.execute_batch(sql)
@@ -83,7 +91,7 @@ fn run_pending(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tx.pragma_update(None, "user_version", index as i64 + 1)?;
     }
     tx.commit()?;
-    if found > 0 && found < SCHEMA_VERSION {
+    if upgrade {
         tracing::info!(
             from = found,
             to = SCHEMA_VERSION,
@@ -187,6 +195,48 @@ mod tests {
             )
             .unwrap();
         assert_eq!(issue_id, "10042");
+    }
+
+    /// A log sink for one test: what it was given, as text.
+    #[derive(Clone, Default)]
+    struct Logged(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logged {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_upgrade_says_it_has_begun_before_the_work_not_only_when_done() {
+        // Arrange
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::migrate_to(&conn, 20);
+        let logged = Logged::default();
+        let sink = logged.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+
+        // Act
+        tracing::subscriber::with_default(subscriber, || {
+            // Another test's migration, with no subscriber, may have had the log lines'
+            // interest cached as "never" while this one was being set up.
+            tracing::callsite::rebuild_interest_cache();
+            super::migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
+        });
+
+        // Assert
+        let text = String::from_utf8(logged.0.lock().unwrap().clone()).unwrap();
+        let begun = text.find("this may take a while").expect(&text);
+        let done = text.find("brought up to date").expect(&text);
+        assert!(begun < done, "{text}");
     }
 
     #[test]
