@@ -340,9 +340,6 @@ impl ActionError {
     }
 }
 
-/// Why `delivery` cannot be sent with `creds` (a token it needs is not configured, or a
-/// GitHub Enterprise event's webhook has no API of that server), checked before it is queued
-/// so the caller hears it now rather than from a dead action later.
 /// The ids of the Slack channels named `names` (without `#`) that `creds`' bot token sees,
 /// as `(name, id)`; or why they could not be read.
 pub async fn slack_channel_ids(
@@ -353,6 +350,9 @@ pub async fn slack_channel_ids(
     slack::channel_ids(clients, creds, names).await
 }
 
+/// Why `delivery` cannot be sent with `creds` (a token it needs is not configured, or a
+/// GitHub Enterprise event's webhook has no API of that server), checked before it is queued
+/// so the caller hears it now rather than from a dead action later.
 pub fn missing_credentials(creds: &Credentials, delivery: &Delivery) -> Option<ActionError> {
     match delivery {
         Delivery::GithubComment {

@@ -130,19 +130,33 @@ fn string_in_cut_json<'b>(body: &'b str, key: &str) -> Option<&'b str> {
     (!value.contains('\\') && !value.is_empty()).then_some(value)
 }
 
-/// `ok: false` is a refusal; the transient errors are retried (after the wait the answer
-/// names, if any, as for a 429), the others (`channel_not_found`, `not_in_channel`,
-/// `invalid_auth`) answer the same every time.
-/// Pages of `conversations.list` read at most, 1,000 channels a page: a workspace with more
-/// names the rest by id.
-const MAX_CHANNEL_PAGES: usize = 10;
+/// Channels asked for a page of `conversations.list`, as Slack advises (a page of 1,000 can
+/// pass what an answer may hold), and pages read at most: a workspace with more names the
+/// rest by id.
+const CHANNELS_PER_PAGE: &str = "200";
+const MAX_CHANNEL_PAGES: usize = 50;
 
 /// The ids of the channels named `names` (without their `#`) that the bot token can see,
-/// read from `conversations.list` (public channels, and private ones the bot is in).
+/// read from `conversations.list` (public channels, and private ones the bot is in; public
+/// ones only when the token may not list private ones).
 pub(super) async fn channel_ids(
     clients: &Clients,
     creds: &Credentials,
     names: &[String],
+) -> Result<Vec<(String, String)>, String> {
+    match list_channels(clients, creds, names, "public_channel,private_channel").await {
+        Err(why) if why.contains("missing_scope") => {
+            list_channels(clients, creds, names, "public_channel").await
+        }
+        listed => listed,
+    }
+}
+
+async fn list_channels(
+    clients: &Clients,
+    creds: &Credentials,
+    names: &[String],
+    types: &str,
 ) -> Result<Vec<(String, String)>, String> {
     let token = bot_token(creds).map_err(|e| e.message)?;
     let (http, url) = clients
@@ -153,9 +167,9 @@ pub(super) async fn channel_ids(
     for _ in 0..MAX_CHANNEL_PAGES {
         let mut page = url.clone();
         page.query_pairs_mut()
-            .append_pair("types", "public_channel,private_channel")
+            .append_pair("types", types)
             .append_pair("exclude_archived", "true")
-            .append_pair("limit", "1000")
+            .append_pair("limit", CHANNELS_PER_PAGE)
             .append_pair("cursor", &cursor);
         let req = http.get(page).bearer_auth(token);
         let reply = client::send("Slack", req).await.map_err(|e| e.message)?;
@@ -185,6 +199,9 @@ pub(super) async fn channel_ids(
     Ok(found)
 }
 
+/// `ok: false` is a refusal; the transient errors are retried (after the wait the answer
+/// names, if any, as for a 429), the others (`channel_not_found`, `not_in_channel`,
+/// `invalid_auth`) answer the same every time.
 fn check_ok(answer: &Value, reply: &client::Reply) -> Result<(), ActionError> {
     if answer["ok"].as_bool() == Some(true) {
         return Ok(());

@@ -626,13 +626,12 @@ fn event_gone(e: crate::store::StoreError, event_id: Option<&str>) -> ServiceErr
             what: "event",
             id: id.to_string(),
         },
-        (crate::store::StoreError::TaskCancelled(task_id), _) => cancelled_task(&task_id),
         (e, _) => e.into(),
     }
 }
 
 /// What a reply for a cancelled task is told.
-fn cancelled_task(task_id: &str) -> ServiceError {
+pub(super) fn cancelled_task(task_id: &str) -> ServiceError {
     ServiceError::Conflict(format!(
         "task `{task_id}` was cancelled: nothing more is posted for it; reply with the \
          event_id alone to say something about its event"
@@ -656,7 +655,7 @@ pub(super) fn insert_and_settle(
     // Looked at again in the write: a cancel that came after the caller's check would
     // otherwise be followed by this post all the same.
     if let Some(task_id) = &row.task_id
-        && crate::store::tasks::get(db, task_id)?.is_some_and(|t| t.status == "cancelled")
+        && crate::store::tasks::status_of(db, task_id)?.as_deref() == Some("cancelled")
     {
         return Err(crate::store::StoreError::TaskCancelled(task_id.clone()));
     }

@@ -1090,15 +1090,8 @@ fn slack_channel_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> 
         return None;
     }
     let conditions: Value = serde_json::from_str(&row.conditions).ok()?;
-    let named = channel_values(&conditions);
     // A name with its id beside it (looked up when saved) matches Slack's events.
-    if named
-        .iter()
-        .any(|c| super::slack_channels::looks_like_id(c))
-    {
-        return None;
-    }
-    let named = named.into_iter().find(|c| c.starts_with('#'))?;
+    let named = super::slack_channels::name_without_id(&conditions)?;
     Some(format!(
         "Slack's events name a channel by its id (C0123ABCD), not `{named}`: this condition \
          matches only slash commands and interactions in a channel (buttons, message \
@@ -1176,25 +1169,6 @@ fn channel_names(value: &Value) -> Vec<String> {
             .collect(),
         _ => Vec::new(),
     }
-}
-
-/// Every value given to a `channel` condition, however deep in all/any/not.
-fn channel_values(conditions: &Value) -> Vec<String> {
-    let mut found = Vec::new();
-    match conditions {
-        Value::Object(map) => {
-            for (key, value) in map {
-                if key == "channel" {
-                    found.extend(channel_names(value));
-                } else {
-                    found.extend(channel_values(value));
-                }
-            }
-        }
-        Value::Array(items) => found.extend(items.iter().flat_map(channel_values)),
-        _ => {}
-    }
-    found
 }
 
 /// A trigger no event of the webhook's provider can match (GitLab's `issues.opened` is

@@ -45,7 +45,17 @@ pub enum ServiceError {
     #[error("{0}")]
     Conflict(String),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            // The caller's own request, refused in the write: not the store's fault.
+            StoreError::TaskCancelled(task_id) => actions::cancelled_task(&task_id),
+            other => ServiceError::Store(other),
+        }
+    }
 }
 
 impl ServiceError {

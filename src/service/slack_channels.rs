@@ -86,39 +86,58 @@ fn not_looked_up(names: &[String], why: &str) -> String {
     )
 }
 
-/// Calls `visit` on the value of every `channel` condition, however deep in all/any/not.
+/// Calls `visit` on the value of every `channel` condition, however deep in all/any/not
+/// (only there: a `channel` key inside a value compared by `equals` is data, not a condition).
 fn each_channel(conditions: &mut Value, visit: &mut dyn FnMut(&mut Value)) {
-    match conditions {
-        Value::Object(map) => {
-            for (key, value) in map.iter_mut() {
-                if key == "channel" {
-                    visit(value);
-                } else {
-                    each_channel(value, visit);
-                }
+    let Value::Object(map) = conditions else {
+        return;
+    };
+    for (key, value) in map.iter_mut() {
+        match (key.as_str(), value) {
+            ("channel", value) => visit(value),
+            ("all" | "any", Value::Array(items)) => {
+                items.iter_mut().for_each(|i| each_channel(i, visit));
             }
+            ("not", value) => each_channel(value, visit),
+            _ => {}
         }
-        Value::Array(items) => items.iter_mut().for_each(|i| each_channel(i, visit)),
-        _ => {}
     }
 }
 
-/// The `#names` (without `#`) of one `channel` condition given with no id beside them.
-fn unpaired_names(value: &Value) -> Vec<String> {
-    let given: Vec<&str> = match value {
+/// The strings one `channel` condition gives.
+fn given(value: &Value) -> Vec<&str> {
+    match value {
         Value::String(s) => vec![s.as_str()],
         Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
-        _ => return Vec::new(),
-    };
-    if given.iter().any(|g| looks_like_id(g)) {
-        return Vec::new();
+        _ => Vec::new(),
     }
-    given
+}
+
+/// The `#names` (without `#`) of one `channel` condition.
+fn unpaired_names(value: &Value) -> Vec<String> {
+    given(value)
         .iter()
         .filter_map(|g| g.strip_prefix('#'))
         .filter(|n| !n.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// A `#name` of the conditions' `channel` values given with no channel id beside it in the
+/// same value, which Slack's events (naming channels by id) never match.
+pub fn name_without_id(conditions: &Value) -> Option<String> {
+    let mut conditions = conditions.clone();
+    let mut found = None;
+    each_channel(&mut conditions, &mut |value| {
+        let given = given(value);
+        if found.is_none() && !given.iter().any(|g| looks_like_id(g)) {
+            found = given
+                .iter()
+                .find(|g| g.starts_with('#'))
+                .map(|g| g.to_string());
+        }
+    });
+    found
 }
 
 /// Whether a condition's channel is a Slack channel id (`C0123ABCD`, `G…` for an old private
@@ -186,6 +205,10 @@ mod tests {
                 json!({"channel": "C0OTHER12"}),
                 json!({"channel": "C0OTHER12"}),
             ),
+            (
+                json!({"field": "event", "equals": {"channel": "#engineering"}}),
+                json!({"field": "event", "equals": {"channel": "#engineering"}}),
+            ),
         ];
         for (given, want) in cases {
             let mut conditions = given.clone();
@@ -195,11 +218,35 @@ mod tests {
     }
 
     #[test]
-    fn only_names_without_an_id_beside_them_are_looked_up() {
+    fn a_name_is_unpaired_unless_its_own_value_holds_an_id_and_data_is_not_a_condition() {
+        let cases = [
+            (json!({"channel": "#ops"}), Some("#ops")),
+            (json!({"channel": ["#ops", "C0OPS1234"]}), None),
+            (
+                json!({"any": [{"channel": "C0ENG1234"}, {"channel": "#ops"}]}),
+                Some("#ops"),
+            ),
+            (json!({"not": {"channel": "#ops"}}), Some("#ops")),
+            (
+                json!({"field": "event", "equals": {"channel": "#ops"}}),
+                None,
+            ),
+        ];
+        for (conditions, want) in cases {
+            assert_eq!(
+                name_without_id(&conditions).as_deref(),
+                want,
+                "{conditions}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_name_is_looked_up() {
         let cases = [
             (json!("#engineering"), vec!["engineering"]),
             (json!(["#a", "#b"]), vec!["a", "b"]),
-            (json!(["#a", "C0AAAA123"]), vec![]),
+            (json!(["#a", "C0AAAA123"]), vec!["a"]),
             (json!("C0AAAA123"), vec![]),
             (json!("#"), vec![]),
             (json!(7), vec![]),

@@ -131,6 +131,10 @@ pub async fn create(
         None => input.id.clone(),
     };
     let id = match given {
+        Some(id) if input.id.is_none() => check_id(&id).map_err(|e| match e {
+            ServiceError::Invalid { message, .. } => ServiceError::invalid("endpoint", message),
+            other => other,
+        })?,
         Some(id) => check_id(&id)?,
         None => new_id("wh"),
     };
@@ -270,20 +274,32 @@ fn in_command(refused: ServiceError, at: usize) -> ServiceError {
 }
 
 /// The id an `endpoint` names: it must be this webhook's receiver path,
-/// `/webhooks/{provider}/{id}` (or a URL ending in it), and agree with the id given.
+/// `/webhooks/{provider}/{id}` (or a URL ending in it, as the `url` of an answer is, under
+/// `PUBLIC_BASE_URL`'s own path if it has one), and agree with the id given. One with a query
+/// is refused: a `?token=` there is the webhook's secret, which goes in `secret`.
 fn endpoint_id(
     endpoint: &str,
     providers: &[&str],
     id: Option<&str>,
 ) -> Result<String, ServiceError> {
+    let shown = crate::actions::mask_url_credentials(endpoint);
+    if endpoint.contains(['?', '#']) {
+        return Err(ServiceError::invalid(
+            "endpoint",
+            format!(
+                "endpoint `{}` carries a query: it is the receiver path alone; a token the \
+                 sender sends in `?token=` is the webhook's secret: give it as `secret`",
+                crate::quote::quoted(&shown)
+            ),
+        ));
+    }
     let path = match endpoint.split_once("://") {
         Some((_, rest)) => rest.find('/').map_or("", |at| &rest[at..]),
         None => endpoint,
     };
-    let path = path.split(['?', '#']).next().unwrap_or_default();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let named = match segments.as_slice() {
-        ["webhooks", provider, named]
+        [.., "webhooks", provider, named]
             if providers.iter().any(|p| p.eq_ignore_ascii_case(provider)) =>
         {
             Some(*named)
@@ -303,7 +319,7 @@ fn endpoint_id(
             format!(
                 "endpoint `{}` is not this webhook's receiver path, {expected}: the server takes \
                  its deliveries there (the `url` in the answer); give that path or omit endpoint",
-                crate::quote::quoted(endpoint)
+                crate::quote::quoted(&shown)
             ),
         )),
     }

@@ -1249,6 +1249,14 @@ pub fn expire_waiting(conn: &Connection, cutoff: i64, now: i64) -> Result<usize,
     Ok(events.len())
 }
 
+/// The task's status alone (its conversation is not read), if there is such a task.
+pub fn status_of(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT status FROM tasks WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
 /// Extends a running task's lease, if `owner` still holds it: `None` then; otherwise the
 /// task's status now (`waiting_reply` after the run asked a question; anything else means the
 /// run lost the task: cancelled, finished elsewhere, or claimed by another after a stall).

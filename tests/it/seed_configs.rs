@@ -169,9 +169,39 @@ async fn an_endpoint_gives_the_id_and_one_that_disagrees_is_refused() {
     let refused = send_json(app.api(Method::POST, "/api/webhooks").json(&disagreeing)).await;
     let other = send_json(app.api(Method::POST, "/api/webhooks").json(&elsewhere)).await;
 
+    let prefixed = json!({
+        "name": "Under a base path", "provider": "gitlab",
+        "endpoint": "https://example.com/hooks/webhooks/gitlab/gl-prefixed",
+    });
+    let with_token = json!({
+        "name": "Token in it", "provider": "custom",
+        "endpoint": "https://example.com/webhooks/custom/ow1?token=S3CRET-VALUE",
+    });
+    let (prefixed_status, prefixed) =
+        send_json(app.api(Method::POST, "/api/webhooks").json(&prefixed)).await;
+    let token_refused = send_json(app.api(Method::POST, "/api/webhooks").json(&with_token)).await;
+    let (_, audit) = app.get_json("/api/audit").await;
+
     // Assert
     assert_eq!(status, StatusCode::CREATED, "{made}");
     assert_eq!(made["id"], "gl-from-endpoint");
+    assert_eq!(prefixed_status, StatusCode::CREATED, "{prefixed}");
+    assert_eq!(prefixed["id"], "gl-prefixed");
+    assert_error(&token_refused, StatusCode::BAD_REQUEST, Some("endpoint"));
+    assert!(
+        token_refused.1["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`secret`"),
+        "{}",
+        token_refused.1
+    );
+    assert!(
+        !token_refused.1.to_string().contains("S3CRET"),
+        "{}",
+        token_refused.1
+    );
+    assert!(!audit.to_string().contains("S3CRET"), "{audit}");
     assert_error(&refused, StatusCode::BAD_REQUEST, Some("endpoint"));
     assert!(
         refused.1["error"]["message"]

@@ -38,7 +38,8 @@ pub fn is_secret_field(name: &str) -> bool {
 
 /// A field holding a URL (a `target` may be given as just its URL).
 fn is_url_field(name: &str) -> bool {
-    name == "url" || name == "target"
+    // `endpoint`: a webhook configuration's receiver URL, pasted with its `?token=` perhaps.
+    matches!(name, "url" | "target" | "endpoint")
 }
 
 /// An object that holds secrets under names of the sender's choosing (`credentials`, a
