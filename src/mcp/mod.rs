@@ -89,9 +89,51 @@ static ROUTERS: std::sync::LazyLock<Routers> = std::sync::LazyLock::new(|| {
     )
 });
 
+/// The tools as offered, with the description `PROMPTS_DIR/tools/{name}.md` gives in place of
+/// a built-in one: read once, when a transport starts.
+fn tools_of(state: &AppState) -> Arc<ToolRouter<McpServer>> {
+    let built_in = Arc::clone(&ROUTERS.0);
+    let Some(dir) = (state.config.prompts_dir.as_ref())
+        .map(|d| d.join("tools"))
+        .filter(|d| d.is_dir())
+    else {
+        return built_in;
+    };
+    let mut router = (*built_in).clone();
+    for (name, route) in router.map.iter_mut() {
+        let file = dir.join(format!("{name}.md"));
+        match std::fs::read_to_string(&file) {
+            Ok(text) if !text.trim().is_empty() => {
+                route.attr.description = Some(text.trim().to_string().into());
+                tracing::info!(tool = %name, file = %file.display(), "tool description taken from PROMPTS_DIR");
+            }
+            Ok(_) => {
+                tracing::warn!(tool = %name, file = %file.display(), "tool description file is empty; the built-in one is kept");
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                tracing::warn!(tool = %name, file = %file.display(), error = %e, "cannot read tool description; the built-in one is kept");
+            }
+        }
+    }
+    // A misspelt file name would otherwise be read as an override that did nothing.
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        let is_md = path.extension().is_some_and(|e| e == "md");
+        if is_md && !router.has_route(stem) {
+            tracing::warn!(file = %path.display(), "no tool is named after this description file; it is not used");
+        }
+    }
+    Arc::new(router)
+}
+
 impl McpServer {
-    pub fn new(state: AppState, hub: Arc<Hub>) -> Self {
-        let (tool_router, prompt_router) = ROUTERS.clone();
+    pub fn new(state: AppState, hub: Arc<Hub>, tool_router: Arc<ToolRouter<McpServer>>) -> Self {
+        let prompt_router = Arc::clone(&ROUTERS.1);
         McpServer {
             state,
             hub,
@@ -170,8 +212,9 @@ pub fn http_service(
         Some(hosts) => config.with_allowed_hosts(hosts),
         None => config.disable_allowed_hosts(),
     };
+    let tools = tools_of(&state);
     StreamableHttpService::new(
-        move || Ok(McpServer::new(state.clone(), hub.clone())),
+        move || Ok(McpServer::new(state.clone(), hub.clone(), tools.clone())),
         sessions.manager(),
         config,
     )
@@ -218,7 +261,8 @@ fn outcome_of(called: &Result<CallToolResponse, ErrorData>) -> Outcome {
 /// Serves MCP on stdin/stdout until the client closes stdin.
 pub async fn serve_stdio(state: AppState, hub: Arc<Hub>) -> anyhow::Result<()> {
     let (stdin, stdout) = rmcp::transport::stdio();
-    let server = McpServer::new(state, hub).audited_as(STDIO_ACTOR);
+    let tools = tools_of(&state);
+    let server = McpServer::new(state, hub, tools).audited_as(STDIO_ACTOR);
     stdio::serve(server, stdin, stdout).await
 }
 

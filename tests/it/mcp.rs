@@ -310,6 +310,44 @@ fn plainly_written(schema: &Value, at: &str) -> Result<(), String> {
 }
 
 #[tokio::test]
+async fn a_tool_description_in_prompts_dir_replaces_the_built_in_one() {
+    // Arrange: an override for one tool, and a file named after no tool.
+    let prompts = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(prompts.path().join("tools")).expect("tools dir");
+    std::fs::write(
+        prompts.path().join("tools/create_webhook.md"),
+        "Make a webhook for our team's senders only.\n",
+    )
+    .expect("write override");
+    std::fs::write(prompts.path().join("tools/create_webhok.md"), "typo").expect("write");
+    let dir = prompts.path().to_path_buf();
+    let app = crate::helpers::spawn_app_with(move |c| c.prompts_dir = Some(dir)).await;
+    let client = connect(&app).await;
+
+    // Act
+    let tools = client.list_all_tools().await.expect("tools/list");
+
+    // Assert
+    let described = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| t.description.as_deref())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(
+        described("create_webhook"),
+        "Make a webhook for our team's senders only."
+    );
+    assert_eq!(
+        described("add_command"),
+        include_str!("../../tools/add_command.md").trim()
+    );
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn every_tool_is_listed_with_a_described_input_schema() {
     let app = spawn_app().await;
     let client = connect(&app).await;
