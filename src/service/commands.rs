@@ -95,7 +95,7 @@ pub async fn add(
         row,
         stored,
         unchecked,
-    } = prepare(state, &hook, input).await?;
+    } = prepare(state, &hook, input, None).await?;
     let (sealer, given) = (Arc::clone(&state.sealer), row.clone());
     // Looked for on the writer, with the insert: two tries of one call sent at once find
     // each other too.
@@ -154,6 +154,7 @@ pub(super) async fn prepare(
     state: &AppState,
     hook: &WebhookRow,
     input: CommandIn,
+    channels: Option<&super::slack_channels::Known>,
 ) -> Result<Prepared, ServiceError> {
     let now = clock::now_ms();
     let mut row = CommandRow {
@@ -181,7 +182,7 @@ pub(super) async fn prepare(
     let mut unchecked =
         check_reachable(state, &row, crate::actions::ssrf::lookup_deadline()).await?;
     unchecked.extend(agent_left_out);
-    unchecked.extend(super::slack_channels::add_ids(state, hook, &mut row).await);
+    unchecked.extend(super::slack_channels::add_ids(state, hook, &mut row, channels).await);
     let stored = sealed_target(state, &row);
     Ok(Prepared {
         row,
@@ -362,7 +363,7 @@ async fn update_once(
     let mut channels_said = Vec::new();
     if row.conditions != read.conditions {
         check_new_conditions(&row)?;
-        channels_said = super::slack_channels::add_ids(state, &hook, &mut row).await;
+        channels_said = super::slack_channels::add_ids(state, &hook, &mut row, None).await;
     }
     let agent_left_out = if row.agent != read.agent || row.action != stored_action {
         drop_unused_agent(&mut row)

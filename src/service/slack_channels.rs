@@ -8,50 +8,70 @@ use crate::app::AppState;
 use crate::store::commands::CommandRow;
 use crate::store::webhooks::WebhookRow;
 
-/// Gives each `#name` of a Slack command's `channel` conditions the channel's id beside it,
-/// when the bot token of the webhook (or the server's) can read the workspace's channels.
-/// What it did, or why it could not, for the command's warnings.
-pub async fn add_ids(state: &AppState, hook: &WebhookRow, row: &mut CommandRow) -> Vec<String> {
-    // A slash command and an interaction in a channel name it by name too.
-    if hook.provider != "slack"
-        || row.trigger.starts_with('/')
-        || crate::providers::slack::INTERACTIONS_IN_A_CHANNEL.contains(&row.trigger.as_str())
-    {
-        return Vec::new();
+/// Channels listed once for several commands saved together (a create with its commands):
+/// the names asked for, and what Slack answered.
+pub struct Known {
+    names: Vec<String>,
+    listed: Result<Vec<(String, String)>, String>,
+}
+
+/// Lists, once, the channels the `#names` of all these commands' conditions need; `None` when
+/// none needs any, or there is no bot token to list them with.
+pub async fn look_up_together<'a>(
+    state: &AppState,
+    hook: &WebhookRow,
+    commands: impl Iterator<Item = (&'a str, &'a Value)>,
+) -> Option<Known> {
+    let mut names: Vec<String> = Vec::new();
+    for (trigger, conditions) in commands {
+        for name in names_of(hook, trigger, conditions)
+            .map(|(_, n)| n)
+            .unwrap_or_default()
+        {
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
     }
-    let Ok(mut conditions) = serde_json::from_str::<Value>(&row.conditions) else {
-        return Vec::new();
-    };
-    let mut names = Vec::new();
-    each_channel(&mut conditions, &mut |value| {
-        names.extend(unpaired_names(value))
-    });
     if names.is_empty() {
-        return Vec::new();
+        return None;
     }
-    let own = match crate::worker::own_credentials_of(
-        state,
-        &hook.id,
-        Some(hook.clone()),
-        hook.created_at,
-    ) {
-        Ok(own) => own,
-        Err(_) => return Vec::new(),
+    let listed = list(state, hook, &names).await?;
+    Some(Known { names, listed })
+}
+
+/// Gives each `#name` of a Slack command's `channel` conditions the channel's id beside it,
+/// when the bot token of the webhook (or the server's) can read the workspace's channels
+/// (from `known` when it was listed for this command already). What it did, or why it could
+/// not, for the command's warnings.
+pub async fn add_ids(
+    state: &AppState,
+    hook: &WebhookRow,
+    row: &mut CommandRow,
+    known: Option<&Known>,
+) -> Vec<String> {
+    let Ok(given) = serde_json::from_str::<Value>(&row.conditions) else {
+        return Vec::new();
     };
-    let creds = crate::worker::merge(&state.config.upstreams, own);
-    if creds.slack_bot_token.is_none() {
+    let Some((mut conditions, names)) = names_of(hook, &row.trigger, &given) else {
         return Vec::new();
-    }
-    let lookup = crate::actions::slack_channel_ids(&state.clients, &creds, &names);
-    let found = match tokio::time::timeout(LOOKUP_TIME, lookup).await {
-        Ok(Ok(found)) => found,
-        Ok(Err(why)) => return vec![not_looked_up(&names, &why)],
-        Err(_) => return vec![not_looked_up(&names, "Slack did not answer in time")],
+    };
+    let listed = match known.filter(|k| names.iter().all(|n| k.names.contains(n))) {
+        Some(known) => known.listed.clone(),
+        None => match list(state, hook, &names).await {
+            Some(listed) => listed,
+            None => return Vec::new(),
+        },
+    };
+    let found = match listed {
+        Ok(found) => found,
+        Err(why) => return vec![not_looked_up(&names, &why)],
     };
     each_channel(&mut conditions, &mut |value| pair_with_ids(value, &found));
     row.conditions = conditions.to_string();
     let mut said: Vec<String> = found
         .iter()
+        .filter(|(name, _)| names.contains(name))
         .map(|(name, id)| {
             format!(
                 "Slack's channel `#{name}` is `{id}`: the condition names both, since Slack's \
@@ -71,6 +91,43 @@ pub async fn add_ids(state: &AppState, hook: &WebhookRow, row: &mut CommandRow) 
             }),
     );
     said
+}
+
+/// The conditions of a Slack command (a copy, to give ids to) and the `#names` in them, when
+/// it needs their ids: not for a slash command or an interaction in a channel, which name it
+/// by name too.
+fn names_of(hook: &WebhookRow, trigger: &str, conditions: &Value) -> Option<(Value, Vec<String>)> {
+    if hook.provider != "slack"
+        || trigger.starts_with('/')
+        || crate::providers::slack::INTERACTIONS_IN_A_CHANNEL.contains(&trigger)
+    {
+        return None;
+    }
+    let mut conditions = conditions.clone();
+    let mut names = Vec::new();
+    each_channel(&mut conditions, &mut |value| {
+        names.extend(unpaired_names(value))
+    });
+    (!names.is_empty()).then_some((conditions, names))
+}
+
+/// The channels named `names` that the webhook's bot token (or the server's) sees, or why
+/// they could not be listed; `None` when there is no token to list them with.
+async fn list(
+    state: &AppState,
+    hook: &WebhookRow,
+    names: &[String],
+) -> Option<Result<Vec<(String, String)>, String>> {
+    let own =
+        crate::worker::own_credentials_of(state, &hook.id, Some(hook.clone()), hook.created_at)
+            .ok()?;
+    let creds = crate::worker::merge(&state.config.upstreams, own);
+    creds.slack_bot_token.as_ref()?;
+    let lookup = crate::actions::slack_channel_ids(&state.clients, &creds, names);
+    Some(match tokio::time::timeout(LOOKUP_TIME, lookup).await {
+        Ok(listed) => listed,
+        Err(_) => Err("Slack did not answer in time".into()),
+    })
 }
 
 /// How long a save waits for Slack to list its channels.

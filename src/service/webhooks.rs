@@ -237,9 +237,14 @@ async fn prepare_commands(
             ),
         ));
     }
+    // Slack's channels are listed once for all the commands' `#names`, not once each.
+    let named = given
+        .iter()
+        .filter_map(|c| Some((c.trigger.as_deref()?, c.conditions.as_ref()?)));
+    let channels = super::slack_channels::look_up_together(state, hook, named).await;
     let mut prepared: Vec<Prepared> = Vec::with_capacity(given.len());
     for (at, input) in given.into_iter().enumerate() {
-        let command = command_ops::prepare(state, hook, input)
+        let command = command_ops::prepare(state, hook, input, channels.as_ref())
             .await
             .map_err(|e| in_command(e, at))?;
         if let Some(same) = prepared

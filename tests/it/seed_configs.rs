@@ -441,3 +441,49 @@ async fn a_slack_channel_name_that_cannot_be_looked_up_is_kept_with_a_warning_sa
         "{warnings}"
     );
 }
+
+#[tokio::test]
+async fn a_configurations_slack_channels_are_listed_once_for_all_its_commands() {
+    // Arrange
+    let slack = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/conversations.list"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true,
+            "channels": [{"id": "C0GEN0001", "name": "general"},
+                         {"id": "C0ENG1234", "name": "engineering"}],
+            "response_metadata": {"next_cursor": ""},
+        })))
+        .mount(&slack)
+        .await;
+    let app = spawn_manual(use_slack(&slack)).await;
+    let command = |channel: &str| {
+        json!({"trigger": "message.channels", "action": "respond", "template": "Seen",
+               "conditions": {"channel": channel}})
+    };
+    let config = json!({
+        "id": "sl", "name": "Slack", "provider": "slack", "secret": "slack-signing-secret",
+        "commands": [command("#engineering"), command("#general")],
+    });
+
+    // Act
+    let (status, created) = send_json(app.api(Method::POST, "/api/webhooks").json(&config)).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let channels: Vec<&Value> = created["added_commands"]
+        .as_array()
+        .expect("added commands")
+        .iter()
+        .map(|c| &c["conditions"]["channel"])
+        .collect();
+    assert_eq!(
+        channels,
+        [
+            &json!(["#engineering", "C0ENG1234"]),
+            &json!(["#general", "C0GEN0001"])
+        ]
+    );
+    let listings = slack.received_requests().await.unwrap_or_default().len();
+    assert_eq!(listings, 1);
+}
