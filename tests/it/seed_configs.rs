@@ -306,17 +306,7 @@ async fn the_jira_automation_example_runs_as_written() {
 async fn the_slack_example_answers_a_channels_message_in_its_thread() {
     // Arrange: "Example 3: Custom Slack Integration", word for word: its channel by name,
     // which the bot token's channel list turns into the id Slack's events name it by.
-    let slack = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/conversations.list"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "ok": true,
-            "channels": [{"id": "C0GEN0001", "name": "general"},
-                         {"id": "C0ENG1234", "name": "engineering"}],
-            "response_metadata": {"next_cursor": ""},
-        })))
-        .mount(&slack)
-        .await;
+    let slack = slack_with_channels().await;
     Mock::given(method("POST"))
         .and(path("/chat.postMessage"))
         .respond_with(
@@ -445,17 +435,7 @@ async fn a_slack_channel_name_that_cannot_be_looked_up_is_kept_with_a_warning_sa
 #[tokio::test]
 async fn a_configurations_slack_channels_are_listed_once_for_all_its_commands() {
     // Arrange
-    let slack = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/conversations.list"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "ok": true,
-            "channels": [{"id": "C0GEN0001", "name": "general"},
-                         {"id": "C0ENG1234", "name": "engineering"}],
-            "response_metadata": {"next_cursor": ""},
-        })))
-        .mount(&slack)
-        .await;
+    let slack = slack_with_channels().await;
     let app = spawn_manual(use_slack(&slack)).await;
     let command = |channel: &str| {
         json!({"trigger": "message.channels", "action": "respond", "template": "Seen",
@@ -486,4 +466,20 @@ async fn a_configurations_slack_channels_are_listed_once_for_all_its_commands() 
     );
     let listings = slack.received_requests().await.unwrap_or_default().len();
     assert_eq!(listings, 1);
+}
+
+/// A fake Slack whose bot token sees `#general` (C0GEN0001) and `#engineering` (C0ENG1234).
+async fn slack_with_channels() -> MockServer {
+    let slack = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/conversations.list"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ok": true,
+            "channels": [{"id": "C0GEN0001", "name": "general"},
+                         {"id": "C0ENG1234", "name": "engineering"}],
+            "response_metadata": {"next_cursor": ""},
+        })))
+        .mount(&slack)
+        .await;
+    slack
 }
