@@ -173,10 +173,11 @@ pub(super) async fn prepare(
         updated_at: now,
     };
     apply(&mut row, input)?;
+    // Before it is compiled: a name that is left out is not held to an agent name's form.
+    let agent_left_out = drop_unused_agent(&mut row);
     compile(&row).map_err(|e| ServiceError::invalid(&e.field, e.message))?;
     check_spaces(&hook.provider, &row.trigger)?;
     check_new_conditions(&row)?;
-    let agent_left_out = drop_unused_agent(&mut row);
     name_telegram_kind(state, &mut row);
     check_new_target(&row)?;
     let mut unchecked =
@@ -339,6 +340,12 @@ async fn update_once(
         row.action = a;
     }
     apply(&mut row, input)?;
+    // Before it is compiled: a name that is left out is not held to an agent name's form.
+    let agent_left_out = if row.agent != read.agent || row.action != stored_action {
+        drop_unused_agent(&mut row)
+    } else {
+        None
+    };
     // A command an older build saved that this one no longer takes (a template that includes
     // another, say) may still be disabled, stopped or reordered; any other change must mend
     // it, since what does not compile is not checked past its first fault.
@@ -365,11 +372,6 @@ async fn update_once(
         check_new_conditions(&row)?;
         channels_said = super::slack_channels::add_ids(state, &hook, &mut row, None).await;
     }
-    let agent_left_out = if row.agent != read.agent || row.action != stored_action {
-        drop_unused_agent(&mut row)
-    } else {
-        None
-    };
     if row.target != stored_target || row.action != stored_action {
         name_telegram_kind(state, &mut row);
     }
@@ -622,7 +624,7 @@ fn check_new_conditions(row: &CommandRow) -> Result<(), ServiceError> {
 }
 
 /// See [`command::unused_agent`]: an agent the action does not run is left out, and said.
-/// Runs after `apply`, so the row has compiled.
+/// An action that is no action is left to the compile that follows to refuse.
 fn drop_unused_agent(row: &mut CommandRow) -> Option<String> {
     let action = row.action.parse().ok()?;
     let said = command::unused_agent(action, row.agent.as_deref())?;

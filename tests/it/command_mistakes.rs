@@ -160,8 +160,17 @@ async fn an_agent_on_an_action_that_runs_none_is_left_out_with_a_word_pointing_a
             "{saved}"
         );
     }
+    // Nor is a name left out held to an agent name's form (a person's words, say).
+    let (status, spoken) = add(
+        &app,
+        json!({"trigger": "issues.closed", "action": "comment", "agent": "Planning Bot",
+               "template": "Closed"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{spoken}");
+    assert!(spoken["agent"].is_null(), "{spoken}");
     let kept = commands(&app).await;
-    assert_eq!(kept.len(), 2);
+    assert_eq!(kept.len(), 3);
     assert!(kept.iter().all(|c| c["agent"].is_null()), "{kept:?}");
     // An update that gives one has it left out too; `ask` and `create_task` keep theirs.
     let saved = app.add_command_ok("gh", comment(json!({}))).await;
