@@ -1275,11 +1275,9 @@ pub fn renew_lease(
     if n == 1 {
         return Ok(None);
     }
-    let status: Option<String> = conn
-        .prepare_cached("SELECT status FROM tasks WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    Ok(Some(status.unwrap_or_else(|| "deleted".into())))
+    Ok(Some(
+        status_of(conn, id)?.unwrap_or_else(|| "deleted".into()),
+    ))
 }
 
 #[cfg(test)]

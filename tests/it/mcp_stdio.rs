@@ -171,6 +171,20 @@ async fn a_stdio_front_end_leaves_the_servers_sends_and_waits_alone_unless_told_
 }
 
 /// A `tools/call` over stdio (after `notifications/initialized`); the JSON-RPC result.
+/// A stdio session on a new database in `dir` whose first call made GitHub webhook `gh`.
+async fn session_with_gh(dir: &tempfile::TempDir) -> RawStdio {
+    let mut stdio = session(&dir.path().join("stdio.db"), |_| {}).await;
+    let made = call_tool(
+        &mut stdio,
+        2,
+        "create_webhook",
+        json!({"id": "gh", "name": "GH", "provider": "github"}),
+    )
+    .await;
+    assert_eq!(made["isError"], false, "{made}");
+    stdio
+}
+
 async fn call_tool(stdio: &mut RawStdio, id: u64, name: &str, arguments: Value) -> Value {
     let answer = stdio
         .exchange(
@@ -640,15 +654,7 @@ async fn a_front_end_without_the_key_serve_keeps_secrets_under_is_refused_before
 async fn an_event_stored_by_the_stdio_process_itself_is_told_to_its_subscriber_once() {
     // Arrange: a session subscribed to a webhook's events.
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut stdio = session(&dir.path().join("stdio.db"), |_| {}).await;
-    let made = call_tool(
-        &mut stdio,
-        2,
-        "create_webhook",
-        json!({"id": "gh", "name": "GH", "provider": "github"}),
-    )
-    .await;
-    assert_eq!(made["isError"], false, "{made}");
+    let mut stdio = session_with_gh(&dir).await;
     let subscribed = stdio
         .exchange(
             &json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe",
@@ -691,15 +697,7 @@ async fn an_event_stored_by_the_stdio_process_itself_is_told_to_its_subscriber_o
 async fn the_end_of_input_ends_an_open_listen_and_the_process_at_once() {
     // Arrange: a session listening to a webhook's events.
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut stdio = session(&dir.path().join("stdio.db"), |_| {}).await;
-    let made = call_tool(
-        &mut stdio,
-        2,
-        "create_webhook",
-        json!({"id": "gh", "name": "GH", "provider": "github"}),
-    )
-    .await;
-    assert_eq!(made["isError"], false, "{made}");
+    let mut stdio = session_with_gh(&dir).await;
     let listen = json!({"jsonrpc": "2.0", "id": "l1", "method": "subscriptions/listen",
         "params": {"notifications": {"resourceSubscriptions": ["webhook://gh/events"]},
             "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",

@@ -228,13 +228,7 @@ async fn a_run_cut_short_inside_a_message_of_calls_has_each_call_answered_in_pla
         {"role": "assistant", "content": null, "tool_calls": [call("c1", "one"), call("c2", "two")]},
         {"role": "tool", "tool_call_id": "c1", "name": "comment", "content": "posted"},
     ], "replied": true});
-    rusqlite::Connection::open(&app.db_path)
-        .expect("open db")
-        .execute(
-            "UPDATE tasks SET run_progress = ?2 WHERE id = ?1",
-            rusqlite::params![task_id, progress.to_string()],
-        )
-        .expect("progress");
+    set_run_progress(&app, &task_id, &progress);
 
     // Act
     let (status, asked) = app
@@ -312,13 +306,7 @@ async fn resumed_after_a_crash_in_a_comment_call(
         "function": {"name": "comment", "arguments": json!({"text": "On it"}).to_string()}});
     let progress = json!({"messages": [{"role": "assistant", "content": null,
         "tool_calls": [call]}], "replied": false, "calls_since": calls_since});
-    rusqlite::Connection::open(&app.db_path)
-        .expect("open db")
-        .execute(
-            "UPDATE tasks SET run_progress = ?2 WHERE id = ?1",
-            rusqlite::params![task_id, progress.to_string()],
-        )
-        .expect("progress");
+    set_run_progress(&app, &task_id, &progress);
 
     // Act
     let ran = run_next(&app, &runner_of(&app)).await;
@@ -2502,4 +2490,15 @@ async fn an_answer_with_a_lone_surrogate_escape_is_posted_with_a_replacement_cha
     let task = app.task(&task_id).await;
     assert_eq!(task["result"], "Fixed \u{FFFD}", "{task}");
     assert!(comments_on(&github, 35).await[0].contains("Fixed \u{FFFD}"));
+}
+
+/// Saves `progress` as the task's run progress, as a run stopped part way leaves it.
+fn set_run_progress(app: &crate::helpers::TestApp, task_id: &str, progress: &Value) {
+    rusqlite::Connection::open(&app.db_path)
+        .expect("open db")
+        .execute(
+            "UPDATE tasks SET run_progress = ?2 WHERE id = ?1",
+            rusqlite::params![task_id, progress.to_string()],
+        )
+        .expect("progress");
 }
