@@ -20,7 +20,7 @@ mod mask;
 use mask::{DETAIL, field_secrets, mask_field};
 pub use mask::{is_secret_field, mask};
 
-/// Details larger than this (as JSON text) are replaced by a note of their size.
+/// Details larger than this (as JSON text) are kept with their long strings cut (see [`fitted`]).
 const MAX_DETAIL_BYTES: usize = 64 * 1024;
 
 /// Longest target (and action) kept: ids are far shorter, and a refused call naming a megabyte-long one
@@ -184,15 +184,7 @@ pub async fn record(state: &AppState, mut entry: AuditEntry) {
         mask_entry(detail, why);
     }
     let at = clock::now_ms();
-    let detail = entry.detail.as_ref().map(|d| {
-        let text = d.to_string();
-        if text.len() > MAX_DETAIL_BYTES {
-            serde_json::json!({"omitted": "larger than the audit log keeps", "bytes": text.len()})
-                .to_string()
-        } else {
-            text
-        }
-    });
+    let detail = entry.detail.as_ref().map(fitted);
     // The action holds the path too (`DELETE /api/webhooks/{id}`).
     for text in entry.target.iter_mut().chain([&mut entry.action]) {
         bound(text);
@@ -265,6 +257,40 @@ pub async fn audited<F: std::future::Future>(head: &AuditEntry, change: F) -> F:
         message_id: head.chat.message_id.clone(),
     });
     audit_order::audited(reservation, change).await
+}
+
+/// A detail as stored: whole when it fits in [`MAX_DETAIL_BYTES`]; else with its long strings
+/// (a template, a prompt) cut to their start, so what was changed (the ids, triggers and
+/// actions of a create's commands) stays readable; else only a note of its size.
+fn fitted(detail: &Value) -> String {
+    let text = detail.to_string();
+    if text.len() <= MAX_DETAIL_BYTES {
+        return text;
+    }
+    let mut shortened = detail.clone();
+    cut_long_strings(&mut shortened);
+    let short = shortened.to_string();
+    if short.len() <= MAX_DETAIL_BYTES {
+        return short;
+    }
+    serde_json::json!({"omitted": "larger than the audit log keeps", "bytes": text.len()})
+        .to_string()
+}
+
+/// Longest string a detail too large to keep whole keeps of each of its strings.
+const MAX_KEPT_STRING_BYTES: usize = 512;
+
+fn cut_long_strings(value: &mut Value) {
+    match value {
+        Value::String(s) if s.len() > MAX_KEPT_STRING_BYTES => {
+            let whole = s.len();
+            s.truncate(s.floor_char_boundary(MAX_KEPT_STRING_BYTES));
+            s.push_str(&format!("… ({whole} bytes in all; the rest is not kept)"));
+        }
+        Value::Array(items) => items.iter_mut().for_each(cut_long_strings),
+        Value::Object(map) => map.values_mut().for_each(cut_long_strings),
+        _ => {}
+    }
 }
 
 /// `text` within [`MAX_TARGET_BYTES`], ending in an ellipsis when cut.
@@ -367,6 +393,34 @@ mod tests {
         for (outcome, stored) in cases {
             assert_eq!(outcome.stored(), stored, "{outcome:?}");
         }
+    }
+
+    #[test]
+    fn a_detail_too_large_keeps_its_shape_with_long_strings_cut_or_else_only_its_size() {
+        let small = json!({"id": "gh", "commands": [{"trigger": "issues.opened"}]});
+        assert_eq!(fitted(&small), small.to_string());
+
+        let template = "é".repeat(40_000); // 80,000 bytes
+        let big = json!({"id": "gh", "commands": [
+            {"trigger": "issues.opened", "action": "comment", "template": template},
+        ]});
+        let kept: Value = serde_json::from_str(&fitted(&big)).unwrap();
+        assert_eq!(kept["id"], "gh");
+        assert_eq!(kept["commands"][0]["trigger"], "issues.opened");
+        assert_eq!(kept["commands"][0]["action"], "comment");
+        let cut = kept["commands"][0]["template"].as_str().unwrap();
+        assert!(cut.starts_with(&"é".repeat(256)), "{cut:.40}");
+        assert!(
+            cut.ends_with("… (80000 bytes in all; the rest is not kept)"),
+            "{cut}"
+        );
+
+        // Many short strings cannot be cut down: only the size is kept.
+        let many: Vec<String> = (0..20_000).map(|i| format!("event.{i}")).collect();
+        let wide = json!({"triggers": many});
+        let kept: Value = serde_json::from_str(&fitted(&wide)).unwrap();
+        assert_eq!(kept["omitted"], "larger than the audit log keeps");
+        assert_eq!(kept["bytes"], wide.to_string().len());
     }
 
     #[test]
