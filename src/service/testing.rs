@@ -198,6 +198,7 @@ pub async fn test_webhook(
         }
         _ => None,
     };
+    let kind_unknown = provider == Provider::GitHub && payload.is_some() && inferred.is_none();
     let event_type = inferred.as_deref().or(event_type);
     let sample = samples::sample(provider, event_type, payload.as_ref(), now)
         .map_err(|m| ServiceError::invalid("event_type", m))?;
@@ -209,6 +210,19 @@ pub async fn test_webhook(
             sample.event_type,
             builtin.join(", ")
         )
+    });
+    // GitHub names the kind in a header only; a payload that carries none of the objects
+    // that tell it (an issue, a pull request, a release...) was sent as the default kind.
+    let note = note.or_else(|| {
+        kind_unknown.then(|| {
+            format!(
+                "the payload carries none of the objects GitHub's kinds are told by (issue, \
+                 pull_request, comment, release, workflow_run, ...), so it was sent as \
+                 `X-GitHub-Event: {}`; give event_type (e.g. `star.created`) to send it as \
+                 another kind",
+                sample.event_type.split('.').next().unwrap_or_default()
+            )
+        })
     });
     // Signed with the placeholder, the test passes where the sender's own deliveries fail.
     let placeholder = hook.secret_placeholder.then(|| {

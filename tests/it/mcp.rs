@@ -596,6 +596,26 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
     assert!(said.contains("no built-in github sample"), "{said}");
     assert!(said.contains("issues.opened"), "{said}");
 
+    // A payload that shows no kind GitHub's are told by (a star) is sent as the default
+    // kind, and the answer says so and how to name another.
+    let starred = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "payload": {"action": "created", "starred_at": "2026-12-06T10:00:00Z"}}),
+    )
+    .await;
+    assert_eq!(starred.is_error, Some(false), "{}", text(&starred));
+    let note = structured(&starred)["note"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        note.contains("`X-GitHub-Event: issues`"),
+        "{}",
+        text(&starred)
+    );
+    assert!(note.contains("star.created"), "{note}");
+
     // A payload written as JSON text, as its schema asks, is read; text that breaks off
     // is told where.
     let as_text = call(
