@@ -61,11 +61,17 @@ impl Answerer {
     }
 
     /// The line the answer is posted under on the thread: "Answered in Open WebUI by alice:".
+    /// The server's own key (named after its variable) and a stdio client are "the operator"
+    /// there: a variable's name in a public comment reads as a leaked setting.
     fn lead(&self) -> String {
+        let name = match self.name.as_str() {
+            super::auth::CONFIGURED_KEY_NAME | crate::mcp::STDIO_ACTOR => "the operator",
+            name => name,
+        };
         format!(
             "Answered {} by {}:",
             conversation::given_where(self.via),
-            plain_name(&self.name)
+            plain_name(name)
         )
     }
 }
@@ -259,6 +265,14 @@ mod tests {
         }
         let by = Answerer::of("ops-key", None, conversation::VIA_API);
         assert_eq!(by.lead(), "Answered through the API by ops-key:");
+        for own in [
+            super::super::auth::CONFIGURED_KEY_NAME,
+            crate::mcp::STDIO_ACTOR,
+        ] {
+            let by = Answerer::of(own, None, conversation::VIA_MCP);
+            assert_eq!(by.lead(), "Answered over MCP by the operator:");
+            assert_eq!(by.name, own, "the record keeps the key's name");
+        }
         assert_eq!(by.author, Author::Person);
         let alice = user("u-1", Some("Alice"));
         let by = Answerer::of("k", Some(&alice), conversation::VIA_API);
