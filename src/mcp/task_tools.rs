@@ -237,9 +237,16 @@ impl McpServer {
         )
         .await
         .map_err(tool_error)?;
+        let posted = task.posted.as_ref().map_or_else(String::new, |action| {
+            format!(
+                " Its result is posted on the thread as action `{}` (get_action shows whether \
+                 it was delivered).",
+                action.id
+            )
+        });
         done(
             format!(
-                "Task `{}` is {}.{}",
+                "Task `{}` is {}.{posted}{}",
                 task.id,
                 task.status,
                 warned(&task.warnings)

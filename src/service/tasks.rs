@@ -42,6 +42,10 @@ pub struct TaskOut {
     /// A result just posted by a process that sends no actions: what it left to the sender.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// A task just completed with its result posted: the action that posts it, whose id
+    /// get_action follows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posted: Option<super::actions::ActionOut>,
 }
 
 pub fn present(t: &TaskRow) -> TaskOut {
@@ -74,6 +78,7 @@ pub fn present(t: &TaskRow) -> TaskOut {
         created_at: clock::rfc3339(t.created_at),
         updated_at: clock::rfc3339(t.updated_at),
         warnings: Vec::new(),
+        posted: None,
     }
 }
 
@@ -483,6 +488,7 @@ pub async fn complete(
     };
     let mut unchecked = None;
     let event_id = task.event_id.clone();
+    let posts = delivery.is_some();
     if let Some(delivery) = &delivery
         && may_finish
         && task.event_id.is_some()
@@ -575,6 +581,16 @@ pub async fn complete(
     }
     state.wake_workers();
     let mut out = get(state, id).await?;
+    if posts && let Some(event_id) = &event_id {
+        let (event_id, key) = (event_id.clone(), result_key(id));
+        out.posted = state
+            .store
+            .read(move |db| crate::store::outbox::for_event(db, &event_id))
+            .await?
+            .iter()
+            .find(|row| row.command_id.as_deref() == Some(key.as_str()))
+            .map(super::actions::present);
+    }
     if let (Some(why), Some(event_id)) = (unchecked, event_id) {
         out.warnings
             .push(super::sending::result_warning(&why, &event_id));

@@ -159,15 +159,23 @@ async fn an_external_agent_lists_claims_and_completes_a_task_through_mcp_tools()
     .await;
     let sent = app.drain().await;
 
-    // Assert
+    // Assert: the answer names the action that posts the result, which get_action follows
     assert_eq!(done["status"], "done", "{done}");
     assert_eq!(done["result"], "Plan: store the toggle in localStorage.");
     assert!(said.contains("done"), "{said}");
+    let action_id = done["posted"]["id"]
+        .as_str()
+        .expect("the posting action")
+        .to_string();
+    assert!(said.contains(&format!("action `{action_id}`")), "{said}");
     assert_eq!(sent, 1);
     assert_eq!(
         comments_on(&github, 21).await,
         ["Plan: store the toggle in localStorage."]
     );
+    let (_, action) = call_ok(&client, "get_action", json!({"action_id": action_id})).await;
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert_eq!(action["task_id"], task_id.as_str(), "{action}");
     assert!(
         chat_requests(&llm).await.is_empty(),
         "the runner was not involved"
