@@ -70,44 +70,68 @@ impl ServiceError {
 /// Ids carry their kind as a prefix (`evt_…`); when a model passes one kind where another is
 /// asked for, the error says which tool takes it.
 fn other_kind(asked: &str, id: &str) -> String {
-    // (prefix, kind, the kind with its article, what takes such ids)
-    const KINDS: [(&str, &str, &str, &str); 5] = [
-        ("evt_", "event", "an event", "get_event takes it"),
+    // (prefix, kind, the kind with its article, what takes such ids, what lists them)
+    const KINDS: [(&str, &str, &str, &str, &str); 5] = [
+        (
+            "evt_",
+            "event",
+            "an event",
+            "get_event takes it",
+            "list_events lists them",
+        ),
         (
             "task_",
             "task",
             "a task",
             "list_tasks and claim_task take it",
+            "list_tasks lists them",
         ),
         (
             "act_",
             "action",
             "an action",
             "get_action, cancel_action and retry_action take it",
+            "list_actions lists them",
         ),
         (
             "cmd_",
             "command",
             "a command",
             "update_command and remove_command take it, with its webhook_id",
+            "get_webhook lists a webhook's",
         ),
         (
             "key_",
             "API key",
             "an API key",
             "the /api/keys routes take it",
+            "GET /api/keys lists them",
         ),
     ];
+    let trimmed = id.trim();
+    if trimmed != id && !trimmed.is_empty() {
+        return " (it has spaces around it, and ids hold none: give it without them)".into();
+    }
     let of_other_kind = KINDS
         .iter()
-        .find(|(prefix, kind, ..)| id.trim().starts_with(prefix) && *kind != asked)
-        .map(|(prefix, _, kind, tools)| {
+        .find(|(prefix, kind, ..)| id.starts_with(prefix) && *kind != asked)
+        .map(|(prefix, _, kind, tools, _)| {
             format!(" (`{prefix}…` is the id of {kind}, not of the {asked} asked for: {tools})")
         });
     match of_other_kind {
         Some(said) => said,
         None if asked == "webhook" => not_a_webhook_id(id),
-        None => String::new(),
+        // Not of the kind asked for at all: most often a webhook's id given in its place.
+        None => KINDS
+            .iter()
+            .find(|(prefix, kind, ..)| *kind == asked && !id.starts_with(prefix))
+            .map(|(prefix, _, article, _, listed)| {
+                format!(
+                    " (the id of {article} begins with `{prefix}`: {listed}; a webhook's id \
+                     goes in webhook_id)"
+                )
+            })
+            .unwrap_or_default(),
     }
 }
 
@@ -332,11 +356,23 @@ mod tests {
             assert!(message.contains(hint), "{given}: {message}");
             assert!(!message.contains("SECRET"), "{message}");
         }
-        let event = ServiceError::NotFound {
-            what: "event",
-            id: "nope".into(),
+        let event = |id: &str| {
+            ServiceError::NotFound {
+                what: "event",
+                id: id.into(),
+            }
+            .to_string()
         };
-        assert_eq!(event.to_string(), "event `nope` not found");
+        assert_eq!(event("evt_0193"), "event `evt_0193` not found");
+        assert_eq!(
+            event("github-issues"),
+            "event `github-issues` not found (the id of an event begins with `evt_`: \
+             list_events lists them; a webhook's id goes in webhook_id)"
+        );
+        for spaced in [" gh-issues ", "evt_0193\n"] {
+            assert!(event(spaced).contains("spaces around it"), "{spaced:?}");
+            assert!(said(spaced).contains("spaces around it"), "{spaced:?}");
+        }
     }
 
     #[test]
