@@ -747,6 +747,18 @@ fn misplaced_argument(
             let id = arguments.get("webhook_id").and_then(|id| id.as_str());
             Some(webhooks::secret_is_rotated(id.unwrap_or("{webhook_id}")))
         }
+        "update_webhook" if arguments.contains_key("provider") => Some(
+            "unknown field `provider`: a webhook's provider cannot change, since its receive URL \
+             and signing are the provider's; create_webhook makes one for the other provider \
+             (add its commands with add_command), then delete_webhook removes this one"
+                .to_string(),
+        ),
+        "update_webhook" if arguments.contains_key("commands") => Some(
+            "unknown field `commands`: update_webhook changes the webhook alone; add_command, \
+             update_command and remove_command change its commands (get_webhook lists them \
+             with their ids)"
+                .to_string(),
+        ),
         "create_webhook" if arguments.contains_key("commands") => Some(
             "unknown field `commands`: create_webhook makes the webhook alone; add each command \
              with add_command, its webhook_id the id this call answers (REST's POST \

@@ -914,6 +914,17 @@ async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
             "unknown field `commands`: create_webhook makes the webhook alone; add each \
              command with add_command",
         ),
+        // Nor does an update change a webhook's provider or its commands.
+        (
+            "update_webhook",
+            json!({"webhook_id": "gh", "provider": "gitlab"}),
+            "unknown field `provider`: a webhook's provider cannot change",
+        ),
+        (
+            "update_webhook",
+            json!({"webhook_id": "gh", "commands": []}),
+            "add_command, update_command and remove_command change its commands",
+        ),
         // A blank name is taken as left out; with nothing else given, nothing changes.
         (
             "update_webhook",
