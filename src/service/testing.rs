@@ -48,6 +48,11 @@ pub struct TestReport {
     pub matched: Vec<PlannedCommand>,
     /// Whether the matched commands' actions and tasks were queued for real (`run_actions`).
     pub actions_queued: bool,
+    /// Those queued for real: the actions' ids (get_action follows each) and the tasks'.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub action_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub task_ids: Vec<String>,
     /// Why the delivery was not accepted, if it was not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -127,10 +132,21 @@ impl TestReport {
                     .map(|c| format!("{} ({} on {})", c.command_id, c.action, c.trigger))
                     .collect();
                 let consequence = if self.actions_queued {
-                    "their actions and tasks are queued for real"
+                    let ids: Vec<String> = self
+                        .action_ids
+                        .iter()
+                        .chain(&self.task_ids)
+                        .map(|id| format!("`{id}`"))
+                        .collect();
+                    format!(
+                        "their actions and tasks are queued for real ({}; get_action and \
+                         get_task follow them)",
+                        ids.join(", ")
+                    )
                 } else {
                     "nothing was sent or queued (a dry run; pass your own payload with \
                      run_actions: true to run them for real)"
+                        .to_string()
                 };
                 let failing: String = self
                     .matched
@@ -294,6 +310,8 @@ pub async fn test_webhook(
         status: String::new(),
         matched: Vec::new(),
         actions_queued: false,
+        action_ids: Vec::new(),
+        task_ids: Vec::new(),
         problem: None,
         note,
         unmatched: Vec::new(),
@@ -386,6 +404,10 @@ pub async fn test_webhook(
         status => status.to_string(),
     };
     report.actions_queued = run_actions && !matched.is_empty();
+    if report.actions_queued {
+        report.action_ids = event.actions.iter().map(|a| a.action.id.clone()).collect();
+        report.task_ids = event.tasks.iter().map(|t| t.id.clone()).collect();
+    }
     // The stored rows, opened as planning reads them (a shown command's target is masked),
     // so each template renders as it would be sent: escaped when its text goes to Slack.
     let key = hook.id.clone();

@@ -1313,9 +1313,21 @@ async fn test_webhook_sends_nothing_unless_asked_to_run_the_actions() {
     // ... and the real run queued the comment, which reached GitHub once (checked on drop).
     let report = structured(&real);
     assert_eq!(report["actions_queued"], true, "{report}");
+    assert!(report.get("action_ids").is_some() && report.get("task_ids").is_none());
     assert_eq!(real_sent, 1);
     let real_event = app.event(report["event_id"].as_str().expect("id")).await;
     assert_eq!(real_event["status"], "done", "{real_event}");
+    // ... naming the action it queued, for get_action to follow.
+    assert_eq!(
+        report["action_ids"],
+        json!([real_event["actions"][0]["id"]])
+    );
+    let action_id = report["action_ids"][0].as_str().expect("id");
+    assert!(
+        text(&real).contains(&format!("`{action_id}`")),
+        "{}",
+        text(&real)
+    );
 
     // A replay of the dry run's event runs its commands for real, and its status follows them.
     let dry_id = dry_event["id"].as_str().expect("id");
