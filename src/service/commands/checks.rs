@@ -1,0 +1,267 @@
+//! Checks a command's given fields before it is saved: applies them to the row, then refuses
+//! (or warns about) what could not run as written: a spaced trigger, new conditions or targets
+//! past their limits, a target this server would not reach.
+
+use serde_json::{Value, json};
+
+use super::CommandIn;
+use super::targets::{keep_signing, restore_masked};
+use crate::app::AppState;
+use crate::engine::command;
+use crate::providers::{MASK, Provider};
+use crate::service::ServiceError;
+use crate::service::sealing::Sealer;
+use crate::store::commands::CommandRow;
+
+/// Applies the optional fields of `input` to `row`; the caller checks that it compiles.
+pub(super) fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
+    if let Some(agent) = input.agent {
+        row.agent = Some(agent.trim().to_string()).filter(|a| !a.is_empty());
+    }
+    // An empty value removes it (as `""` does for `agent` and `{}` for `conditions`); `null`
+    // keeps the stored one, since models calling a tool often send every optional field as
+    // null.
+    if let Some(template) = input.template {
+        row.template = Some(template).filter(|t| !t.trim().is_empty());
+    }
+    if let Some(conditions) = input.conditions {
+        row.conditions = conditions.to_string();
+    }
+    if let Some(mut target) = input.target {
+        for field in ["secret", "url"] {
+            if target
+                .get(field)
+                .and_then(Value::as_str)
+                .is_some_and(crate::service::sealing::looks_sealed)
+            {
+                return Err(ServiceError::invalid(
+                    &format!("target.{field}"),
+                    "a value starting with `enc:v1:` would be taken for an encrypted one (the \
+                     form sealed secrets are stored in); give the plain value",
+                ));
+            }
+        }
+        restore_masked(&mut target, row.target.as_deref(), &row.action)?;
+        if row.action.trim() == "forward" {
+            keep_signing(&mut target, row.target.as_deref())?;
+        }
+        // `{}` (or `""`, which arrives as null) removes it, as turning a forward into a
+        // comment needs.
+        let emptied = target.is_null() || target.as_object().is_some_and(|o| o.is_empty());
+        row.target = (!emptied).then(|| target.to_string());
+    }
+    if let Some(p) = input.priority {
+        row.priority = p;
+    }
+    if let Some(s) = input.stop {
+        row.stop = s;
+    }
+    if let Some(e) = input.enabled {
+        row.enabled = e;
+    }
+    row.trigger = row.trigger.trim().to_string();
+    Ok(())
+}
+
+/// Only a custom sender's event types hold spaces (a header such as `Issue Hook`), and GitHub's
+/// `repository_dispatch` actions (the `event_type` its sender chose: `run tests`); in any
+/// other trigger a space is a typo (`issues opened`) or a label copied from the sender's
+/// settings (GitLab's `Note Hook`) that would never fire.
+pub(super) fn check_spaces(provider: &str, trigger: &str) -> Result<(), ServiceError> {
+    let trigger_text = trigger.trim();
+    let chosen_by_sender = provider == "github" && trigger_text.starts_with("repository_dispatch.");
+    // A trigger the parse refuses (too long) is refused for that when compiled, before
+    // anything looks for what it may have meant.
+    if provider == "custom"
+        || chosen_by_sender
+        || !trigger_text.contains(' ')
+        || crate::engine::trigger::Trigger::parse(trigger).is_err()
+    {
+        return Ok(());
+    }
+    let message = match provider.parse::<Provider>() {
+        Ok(provider) => crate::providers::event_names::spaced_trigger(provider, trigger),
+        Err(_) => format!(
+            "`{}` holds a space, and `{provider}` event types have none; only a custom \
+             webhook's event types may",
+            trigger.trim()
+        ),
+    };
+    Err(ServiceError::invalid("trigger", message))
+}
+
+/// A `post_message` target with no `kind` on `TELEGRAM_API_URL`'s host (a local Bot API
+/// server, say) is saved as `telegram`: the command is planned without the configuration,
+/// where the URL alone would be taken as Open WebUI's.
+pub(super) fn name_telegram_kind(state: &AppState, row: &mut CommandRow) {
+    if row.action != "post_message" {
+        return;
+    }
+    let Some(mut target) = row
+        .target
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<command::Target>(t).ok())
+    else {
+        return;
+    };
+    let given = target.kind.clone();
+    target.name_telegram_kind(&state.config.upstreams.telegram_api_url);
+    if target.kind != given
+        && let Ok(json) = serde_json::to_string(&target)
+    {
+        row.target = Some(json);
+    }
+}
+
+/// See [`Conditions::check_new`](crate::engine::conditions::check_new). Runs after `apply`,
+/// so the row has compiled.
+pub(super) fn check_new_conditions(row: &CommandRow) -> Result<(), ServiceError> {
+    command::check_new_conditions_size(&row.conditions)
+        .map_err(|e| ServiceError::invalid(&e.field, e.message))?;
+    let conditions: Value = serde_json::from_str(&row.conditions).unwrap_or(Value::Null);
+    crate::engine::conditions::check_new(&conditions)
+        .map_err(|e| ServiceError::invalid(&e.path, e.message))
+}
+
+/// See [`command::unused_agent`]: an agent the action does not run is left out, and said.
+/// An action that is no action is left to the compile that follows to refuse.
+pub(super) fn drop_unused_agent(row: &mut CommandRow) -> Option<String> {
+    let action = row.action.parse().ok()?;
+    let said = command::unused_agent(action, row.agent.as_deref())?;
+    row.agent = None;
+    Some(said)
+}
+
+/// Whether `stored` does just what `given` (a command about to be added or updated, its
+/// target plain) would: every field that changes what it does is the same. Conditions and
+/// targets compare as JSON (key order aside), a stored target's sealed URL and secret opened
+/// first.
+pub(super) fn same_command(sealer: &Sealer, stored: &CommandRow, given: &CommandRow) -> bool {
+    let conditions = |c: &str| match serde_json::from_str::<Value>(c) {
+        Ok(Value::Null) => json!({}),
+        Ok(v) => v,
+        Err(_) => Value::String(c.to_string()),
+    };
+    let target = |t: Option<&str>| -> Option<Value> {
+        let mut t: Value = serde_json::from_str(t?).ok()?;
+        for field in ["url", "secret"] {
+            if let Some(value) = t.get(field).and_then(Value::as_str) {
+                t[field] = Value::String(sealer.open(value).ok()?);
+            }
+        }
+        Some(t)
+    };
+    stored.trigger == given.trigger
+        && stored.action == given.action
+        && stored.agent == given.agent
+        && stored.template == given.template
+        && stored.priority == given.priority
+        && stored.stop == given.stop
+        && stored.enabled == given.enabled
+        && conditions(&stored.conditions) == conditions(&given.conditions)
+        && stored.target.is_some() == given.target.is_some()
+        && target(stored.target.as_deref()) == target(given.target.as_deref())
+}
+
+/// See [`command::check_new_target`]. Runs after `apply`, so the row has compiled.
+pub(super) fn check_new_target(row: &CommandRow) -> Result<(), ServiceError> {
+    if let Some(target) = &row.target {
+        command::check_new_target_size(target)
+            .map_err(|e| ServiceError::invalid(&e.field, e.message))?;
+    }
+    let Ok(action) = row.action.parse() else {
+        return Ok(());
+    };
+    let Some(target) = row
+        .target
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<command::Target>(t).ok())
+    else {
+        return Ok(());
+    };
+    command::check_new_target(action, &target)
+        .map_err(|e| ServiceError::invalid(&e.field, e.message))
+}
+
+/// A target this server would refuse to send to (a private address not in
+/// `ALLOWED_TARGET_HOSTS`), or one still showing a mask where no stored value stands behind
+/// it, is refused when saved, where the caller can still fix it. A process that sends nothing
+/// saves one its own list refuses, with the warning returned (the sender's list counts). A host
+/// name that resolves to a private address is saved with a warning: DNS may answer otherwise
+/// when it is sent.
+pub(super) async fn check_reachable(
+    state: &AppState,
+    row: &CommandRow,
+    deadline: tokio::time::Instant,
+) -> Result<Vec<String>, ServiceError> {
+    let secret = row
+        .target
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<Value>(t).ok())
+        .and_then(|t| t.get("secret").and_then(Value::as_str).map(str::to_string));
+    if secret.as_deref() == Some(MASK) {
+        return Err(ServiceError::invalid(
+            "target.secret",
+            "this is the mask a listing shows in place of a signing secret, and no stored \
+             secret stands behind it here: give the secret itself (or leave it out to send \
+             unsigned)",
+        ));
+    }
+    // Signed as Standard Webhooks: a secret the receiver's library cannot load (or an empty
+    // key, which signs nothing anyone keeps secret) would fail every delivery there.
+    let mut warnings = Vec::new();
+    if let Some(secret) = secret.filter(|s| !crate::service::sealing::looks_sealed(s)) {
+        let Some(key) = crate::actions::standard_key(&secret) else {
+            return Err(ServiceError::invalid(
+                "target.secret",
+                crate::actions::NOT_A_STANDARD_SECRET,
+            ));
+        };
+        // Taken, as the receiving libraries take it (it may be the one set there already),
+        // but a short key is guessed as a webhook's short secret is.
+        warnings.extend(short_key_warning(key.len()));
+    }
+    let url = row
+        .target
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<command::Target>(t).ok())
+        .map(|t| t.url);
+    let Some(url) = url else { return Ok(warnings) };
+    if let Some(refused) = crate::actions::masked_url_refusal(&url) {
+        return Err(ServiceError::invalid("target.url", refused));
+    }
+    let unchecked = crate::service::sending::target_refusal(state, &url)
+        .map_err(|refused| ServiceError::invalid("target.url", refused))?;
+    match unchecked {
+        Some(why) => warnings.push(crate::service::sending::saved_target_warning(
+            "target.url",
+            &why,
+        )),
+        // A name is only warned about: DNS may answer otherwise when the action is sent.
+        None => warnings.extend(
+            crate::service::sending::address_warning(state, "target.url", &url, deadline).await,
+        ),
+    }
+    Ok(warnings)
+}
+
+/// Signing keys shorter than this, in bytes once decoded, are warned about, as a webhook's
+/// given secrets under 16 characters are.
+const MIN_SAFE_KEY_BYTES: usize = 16;
+
+/// A warning for a forward's signing key short enough to guess: whoever guesses it can sign
+/// requests the receiver takes as this server's.
+fn short_key_warning(bytes: usize) -> Option<String> {
+    (bytes < MIN_SAFE_KEY_BYTES).then(|| {
+        format!(
+            "target.secret: the signing key is only {bytes} byte(s) once its base64 is decoded, \
+             few enough to guess, and whoever guesses it can sign requests the receiver takes \
+             as this server's: use at least {MIN_SAFE_KEY_BYTES} random bytes (e.g. `whsec_` + \
+             `openssl rand -base64 32`) here and at the receiver"
+        )
+    })
+}
+
+pub(super) fn required(value: Option<String>, field: &str) -> Result<String, ServiceError> {
+    value.ok_or_else(|| ServiceError::invalid(field, format!("missing field `{field}`")))
+}
