@@ -676,6 +676,77 @@ pub fn validate(source: &str) -> Result<(), String> {
         .map_err(|e| format!("template does not parse: {}", described(&e, source)))
 }
 
+/// Checks that every filter, test and function `source` (which [`validate`] took) names
+/// exists: minijinja looks them up only when it reaches them, so a misspelt one
+/// (`{{ title | uper }}`) fails every delivery whatever its payload, however well the samples
+/// render the rest. For a template given anew: one saved before this check still runs, and
+/// fails where it always did.
+pub fn check_names(source: &str) -> Result<(), String> {
+    use minijinja::machinery::{Instruction, get_compiled_template};
+    let env = environment();
+    let template = env
+        .template_from_str(source)
+        .map_err(|e| format!("template does not parse: {}", described(&e, source)))?;
+    let compiled = get_compiled_template(&template);
+    let parts = std::iter::once(&compiled.instructions).chain(compiled.blocks.values());
+    let instructions: Vec<_> = parts
+        .flat_map(|part| (0..).map_while(move |i| part.get(i).map(|ins| (part, i, ins))))
+        .collect();
+    // Names the template gives values to (`{% set %}`, a loop's variable, a macro): calling
+    // one of them is no call of an unknown function.
+    let own: Vec<&str> = instructions
+        .iter()
+        .filter_map(|(_, _, ins)| match ins {
+            Instruction::StoreLocal(name) => Some(*name),
+            _ => None,
+        })
+        .collect();
+    let mut state = env.empty_state();
+    for (part, at, ins) in instructions {
+        let missing = match ins {
+            Instruction::ApplyFilter(name, ..) => {
+                let known = !matches!(
+                    state.apply_filter(name, &[]),
+                    Err(e) if e.kind() == minijinja::ErrorKind::UnknownFilter
+                );
+                (!known).then(|| ("filter", *name))
+            }
+            Instruction::PerformTest(name, ..) => {
+                let known = !matches!(
+                    state.perform_test(name, &[]),
+                    Err(e) if e.kind() == minijinja::ErrorKind::UnknownTest
+                );
+                (!known).then(|| ("test", *name))
+            }
+            Instruction::CallFunction(name, _) => {
+                let known = env.globals().any(|(global, _)| global == *name)
+                    || own.contains(name)
+                    || matches!(*name, "super" | "loop" | "caller");
+                (!known).then(|| ("function", *name))
+            }
+            _ => None,
+        };
+        if let Some((kind, name)) = missing {
+            let line = part
+                .get_line(at)
+                .map(|l| format!(" (line {l})"))
+                .unwrap_or_default();
+            return Err(format!(
+                "template uses the {kind} `{}`, which does not exist{line}: a delivery would \
+                 fail on it; see minijinja's built-in {kind}s (e.g. {})",
+                crate::quote::quoted(name),
+                match kind {
+                    "filter" =>
+                        "upper, lower, title, default, join, length, truncate, replace, tojson",
+                    "test" => "defined, none, string, number, startingwith, in",
+                    _ => "range, dict",
+                }
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Renders `source` over `context`, its values printed as they are.
 pub fn render(source: &str, context: &minijinja::Value) -> Result<String, String> {
     render_as(source, context, Escape::Plain)
@@ -840,6 +911,43 @@ fn described(e: &minijinja::Error, source: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_filter_test_or_function_that_does_not_exist_is_named_and_others_pass() {
+        let cases = [
+            ("{{ issue.title | upper }}", None),
+            ("{{ issue.title | uper }}", Some("the filter `uper`")),
+            ("{% if x is defined %}{{ x }}{% endif %}", None),
+            (
+                "{% if x is definedd %}{{ x }}{% endif %}",
+                Some("the test `definedd`"),
+            ),
+            ("{% for i in range(3) %}{{ i }}{% endfor %}", None),
+            ("{{ rnage(3) }}", Some("the function `rnage`")),
+            // Functions the template makes itself, and the loop's own recursion.
+            ("{% macro m(x) %}[{{ x }}]{% endmacro %}{{ m(1) }}", None),
+            ("{% set f = 1 %}{{ f }}", None),
+            (
+                "{% for i in [[1]] recursive %}{{ loop(i) if i is iterable }}{% endfor %}",
+                None,
+            ),
+            // Removed from the environment, as they must not run.
+            ("{{ debug() }}", Some("the function `debug`")),
+            (
+                "{% if a %}\n{{ b | nosuchfilter }}{% endif %}",
+                Some("(line 2)"),
+            ),
+            ("{{ x | tojson | safe | string }}", None),
+        ];
+        for (source, refused) in cases {
+            validate(source).expect(source);
+            match (check_names(source), refused) {
+                (Ok(()), None) => {}
+                (Err(e), Some(said)) => assert!(e.contains(said), "{source}: {e}"),
+                (got, _) => panic!("{source}: {got:?}"),
+            }
+        }
+    }
 
     #[test]
     fn an_error_names_the_writers_line_and_words_not_an_internal_template_name() {

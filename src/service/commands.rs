@@ -19,8 +19,8 @@ mod targets;
 mod warnings;
 
 use checks::{
-    apply, check_new_conditions, check_new_target, check_reachable, check_spaces,
-    drop_unused_agent, name_telegram_kind, required, same_command,
+    apply, check_new_conditions, check_new_target, check_new_template, check_reachable,
+    check_spaces, drop_unused_agent, name_telegram_kind, required, same_command,
 };
 use targets::{open_target, sealed_target, shown_alike, shown_target, switches_url_rule};
 pub(super) use targets::{opened_rows, sealed_target_json};
@@ -184,6 +184,7 @@ pub(super) async fn prepare(
     compile(&row).map_err(|e| ServiceError::invalid(&e.field, e.message))?;
     check_spaces(&hook.provider, &row.trigger)?;
     check_new_conditions(&row)?;
+    check_new_template(&row)?;
     name_telegram_kind(state, &mut row);
     check_new_target(&row)?;
     let mut unchecked =
@@ -377,6 +378,9 @@ async fn update_once(
     if row.conditions != read.conditions {
         check_new_conditions(&row)?;
         channels_said = super::slack_channels::add_ids(state, &hook, &mut row, None).await;
+    }
+    if row.template != read.template {
+        check_new_template(&row)?;
     }
     if row.target != stored_target || row.action != stored_action {
         name_telegram_kind(state, &mut row);

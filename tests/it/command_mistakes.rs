@@ -2,8 +2,8 @@
 //! saying what to write instead: conditions no event can pass (an empty list, names joined
 //! into one string, an empty name, an empty `all`), an `agent` on an action that runs none,
 //! the same command added twice (or made by an update), a `create_task` target, an Open WebUI
-//! channel URL without its `/v1`. And a Telegram Bot API URL behind a proxy's path is posted
-//! to as given.
+//! channel URL without its `/v1`, a template naming a filter, test or function that does not
+//! exist. And a Telegram Bot API URL behind a proxy's path is posted to as given.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -537,4 +537,50 @@ async fn an_update_that_gives_nothing_to_change_is_refused_and_changes_nothing()
     assert!(text(&mcp).contains("nothing to change"), "{}", text(&mcp));
     let kept = commands(&app).await;
     assert_eq!(kept[0]["updated_at"], made["updated_at"], "{kept:?}");
+}
+
+#[tokio::test]
+async fn a_template_naming_a_filter_test_or_function_that_does_not_exist_is_refused() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let with = |template: &str| json!({"trigger": "issues.opened", "action": "comment", "template": template});
+
+    // Act + Assert: each is named with its kind; the samples could never have told it, as
+    // every delivery fails on it whatever its payload.
+    for (template, said) in [
+        ("{{ issue.title | uper }}", "the filter `uper`"),
+        (
+            "{% if issue.title is startswith('x') %}x{% endif %}",
+            "the test `startswith`",
+        ),
+        ("{{ rnage(3) }}", "the function `rnage`"),
+    ] {
+        let answer = add(&app, with(template)).await;
+        assert_error(&answer, StatusCode::BAD_REQUEST, Some("template"));
+        let answer = answer.1;
+        assert!(message(&answer).contains(said), "{template}: {answer}");
+    }
+    assert!(commands(&app).await.is_empty());
+
+    // A good one is saved; changing it to a misspelt one is refused, and it stays as it was.
+    let (status, saved) = add(&app, with("{{ issue.title | upper }}")).await;
+    assert_eq!(status, StatusCode::CREATED, "{saved}");
+    let id = saved["id"].as_str().expect("id").to_string();
+    let answer = update(&app, &id, json!({"template": "{{ issue.title | uper }}"})).await;
+    assert_error(&answer, StatusCode::BAD_REQUEST, Some("template"));
+    assert_eq!(
+        commands(&app).await[0]["template"],
+        "{{ issue.title | upper }}"
+    );
+
+    // One saved before the check (written straight to the file) can still be disabled.
+    let db = rusqlite::Connection::open(&app.db_path).expect("open the database");
+    db.execute(
+        "UPDATE commands SET template = '{{ issue.title | uper }}' WHERE id = ?1",
+        [&id],
+    )
+    .expect("write the old row");
+    let (status, changed) = update(&app, &id, json!({"enabled": false})).await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["enabled"], false, "{changed}");
 }

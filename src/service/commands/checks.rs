@@ -123,6 +123,17 @@ pub(super) fn check_new_conditions(row: &CommandRow) -> Result<(), ServiceError>
         .map_err(|e| ServiceError::invalid(&e.path, e.message))
 }
 
+/// See [`template::check_names`](crate::engine::template::check_names): a template given
+/// anew names no filter, test or function that does not exist. Runs after `apply`, so the
+/// row has compiled.
+pub(super) fn check_new_template(row: &CommandRow) -> Result<(), ServiceError> {
+    match &row.template {
+        Some(source) => crate::engine::template::check_names(source)
+            .map_err(|m| ServiceError::invalid("template", m)),
+        None => Ok(()),
+    }
+}
+
 /// See [`command::unused_agent`]: an agent the action does not run is left out, and said.
 /// An action that is no action is left to the compile that follows to refuse.
 pub(super) fn drop_unused_agent(row: &mut CommandRow) -> Option<String> {

@@ -179,7 +179,7 @@ pub const ANSWERED_FIRST: &str = "answered before it was posted";
 /// answer to one would wake no one, and it would land after the result; one already answered
 /// would be asked after its answer, and its replies taken for the next question's. Its other
 /// actions (a comment, the result itself) still go. One with a post id already was posted, as
-/// [`cancel`] leaves it. Like a cancelled task's, they do not make the event `failed`.
+/// [`cancel`](super::cancel) leaves it. Like a cancelled task's, they do not make the event `failed`.
 pub fn drop_unsent_questions(
     conn: &Connection,
     id: &str,
