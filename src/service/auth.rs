@@ -6,7 +6,8 @@
 //! hashes live in memory, keyed by hash, and are reloaded from the database after every
 //! create and revoke, so a revoked key stops working as soon as the revocation is answered.
 //! Another process on the same database (a second `serve`) creates and revokes keys too:
-//! [`ApiKeys::follow`] looks at a cheap mark of the table every second and reloads when it
+//! [`ApiKeys::follow`] looks at a cheap mark of the table every second (a change counter,
+//! one row read by its primary key, however many keys were ever revoked) and reloads when it
 //! moved, so such a change holds here within a second, without a read per request.
 //! The configured `WEBHOOK_MCP_API_KEY` is an admin key named after the variable; it is never
 //! stored.
@@ -332,7 +333,7 @@ pub struct KeyIn {
     pub scope: Option<String>,
 }
 
-/// Every stored key, revoked ones too, oldest first.
+/// Every stored key, revoked ones too (for 30 days after their revocation), oldest first.
 pub async fn list(state: &AppState) -> Result<Vec<KeyOut>, ServiceError> {
     let rows = state.store.read(api_keys::list).await?;
     Ok(rows.into_iter().map(key_out).collect())

@@ -6,7 +6,9 @@
 //! for accountability, often longer than events, they hold what each change said. Whatever
 //! the retentions, the same sweep deletes the secrets rotations replaced once their grace
 //! period has ended: they verify nothing any more, and kept they could still be read from
-//! the file.
+//! the file. Likewise API keys revoked more than [`REVOKED_KEYS_KEPT_DAYS`] days ago: they
+//! open nothing, and the audit log keeps each key's creation and revocation (its id, name and
+//! scope) under its own retention.
 //!
 //! A delivery id is known only while its event is kept: once the event is gone, a delivery
 //! with the same id is taken as new and acted on again. Senders retry within hours and are
@@ -21,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::AppState;
 use crate::clock;
 use crate::store::retention::{self, eventless};
-use crate::store::{StoreError, audit, webhooks};
+use crate::store::{StoreError, api_keys, audit, webhooks};
 
 /// How often to look: old events may wait this much longer than the retention.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
@@ -31,6 +33,10 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(5 * 60);
 pub const SAFE_DAYS: u32 = 3;
 
 const DAY_MS: i64 = 86_400_000;
+
+/// How long a revoked API key stays listed (with its last use) before it is deleted: a key
+/// minted per CI job and revoked after would otherwise pile up in `GET /api/keys` for good.
+pub const REVOKED_KEYS_KEPT_DAYS: u32 = 30;
 
 /// Events received before this time (unix ms) are past a retention of `days`.
 pub fn cutoff(now_ms: i64, days: u32) -> i64 {
@@ -90,7 +96,8 @@ pub struct Swept {
 }
 
 /// Sweeps at once and then every [`SWEEP_EVERY`] until `stop`: rotated-out secrets whose grace
-/// has ended always, events when their retention is set, audit entries when theirs is.
+/// has ended and long-revoked API keys always, events when their retention is set, audit
+/// entries when theirs is.
 /// Several processes on one database may all sweep: each write looks again at what is there.
 pub async fn run(state: AppState, stop: CancellationToken) {
     let days = state.config.event_retention_days;
@@ -116,6 +123,14 @@ pub async fn run(state: AppState, stop: CancellationToken) {
                 "deleted rotated-out webhook secrets whose grace period had ended"
             ),
             Err(e) => tracing::error!(error = %e, "sweep of rotated-out secrets failed"),
+        }
+        match sweep_revoked_keys(&state).await {
+            Ok(0) => {}
+            Ok(keys) => tracing::info!(
+                keys,
+                "deleted API keys revoked more than {REVOKED_KEYS_KEPT_DAYS} days ago"
+            ),
+            Err(e) => tracing::error!(error = %e, "sweep of revoked API keys failed"),
         }
         if days > 0 && !stop.is_cancelled() {
             match sweep(&state, days, &stop).await {
@@ -174,6 +189,34 @@ pub async fn sweep_ended_graces(state: &AppState) -> Result<usize, StoreError> {
         cleared += ids.len();
         if ids.len() < webhooks::GRACES_PER_WRITE as usize {
             return Ok(cleared);
+        }
+    }
+}
+
+/// Deletes the API keys revoked more than [`REVOKED_KEYS_KEPT_DAYS`] ago, a bounded write at a
+/// time; how many went. A look on a reader first (by an index), so that the usual sweep, with
+/// none to delete, takes no turn at the writer. No key that works is touched, so the keys in
+/// memory, here and in other processes, stay as they are.
+pub async fn sweep_revoked_keys(state: &AppState) -> Result<usize, StoreError> {
+    let cutoff = cutoff(clock::now_ms(), REVOKED_KEYS_KEPT_DAYS);
+    if !state
+        .store
+        .read(move |db| api_keys::any_revoked_before(db, cutoff))
+        .await?
+    {
+        return Ok(0);
+    }
+    let mut deleted = 0;
+    loop {
+        let went = state
+            .store
+            .write(move |db| {
+                api_keys::delete_revoked_before(db, cutoff, api_keys::DELETE_PER_WRITE)
+            })
+            .await?;
+        deleted += went;
+        if (went as i64) < api_keys::DELETE_PER_WRITE {
+            return Ok(deleted);
         }
     }
 }

@@ -71,26 +71,54 @@ pub fn active(conn: &Connection) -> Result<Vec<ActiveKey>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// A cheap mark of the table: keys are never deleted nor un-revoked, so both counts only grow,
-/// and every create or revoke, by any process on the database, changes the mark.
+/// A cheap mark of the table: how many times a key was created, revoked or changed, kept by
+/// triggers in the transaction of the change (migration 0025), so every create or revoke, by
+/// any process on the database, moves it. One row read by its primary key, however many keys
+/// were ever revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Marker {
-    pub keys: i64,
-    pub revoked: i64,
+    pub changes: i64,
 }
 
 pub fn marker(conn: &Connection) -> Result<Marker, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT COUNT(*), COUNT(revoked_at) FROM api_keys")?
-        .query_row([], |r| {
-            Ok(Marker {
-                keys: r.get(0)?,
-                revoked: r.get(1)?,
-            })
-        })?)
+        .prepare_cached(MARKER_SQL)?
+        .query_row([], |r| Ok(Marker { changes: r.get(0)? }))?)
 }
 
-/// Every key, revoked ones too, oldest first.
+const MARKER_SQL: &str = "SELECT changes FROM api_keys_changes WHERE id = 1";
+
+/// How many revoked keys one write deletes at most.
+pub const DELETE_PER_WRITE: i64 = 500;
+
+/// Whether a key revoked before `cutoff` (unix ms) is still stored.
+pub fn any_revoked_before(conn: &Connection, cutoff: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM api_keys
+                            WHERE revoked_at IS NOT NULL AND revoked_at < ?1)",
+        )?
+        .query_row(params![cutoff], |r| r.get(0))?)
+}
+
+/// Deletes up to `limit` keys revoked before `cutoff` (unix ms), those revoked first first;
+/// how many went. No key that works is touched.
+pub fn delete_revoked_before(
+    conn: &Connection,
+    cutoff: i64,
+    limit: i64,
+) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "DELETE FROM api_keys WHERE rowid IN (
+                 SELECT rowid FROM api_keys
+                 WHERE revoked_at IS NOT NULL AND revoked_at < ?1
+                 ORDER BY revoked_at LIMIT ?2)",
+        )?
+        .execute(params![cutoff, limit])?)
+}
+
+/// Every key, revoked ones too (until they are deleted), oldest first.
 pub fn list(conn: &Connection) -> Result<Vec<KeyRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, name, scope, created_at, last_used_at, revoked_at, created_by
@@ -207,4 +235,74 @@ pub fn touch(conn: &Connection, id: &str, now: i64) -> Result<(), StoreError> {
     )?
     .execute(params![id, now])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What SQLite plans for `sql`, one line per step.
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let steps = stmt.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        steps.map(Result::unwrap).collect::<Vec<_>>().join("\n")
+    }
+
+    #[test]
+    fn the_keys_looked_at_every_second_and_at_every_reload_are_read_without_the_revoked_ones() {
+        // Arrange: the schema, with one active key among many revoked (one per CI job).
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate::migrate_to(&conn, crate::store::SCHEMA_VERSION as usize);
+        for n in 0..200 {
+            insert(&conn, &format!("key_{n:03}"), "ci", &format!("h{n}"), n).unwrap();
+            if n > 0 {
+                revoke(&conn, &format!("key_{n:03}"), 1_000 + n, false).unwrap();
+            }
+        }
+        conn.execute_batch("ANALYZE").unwrap();
+
+        // Act
+        let marker_plan = plan(&conn, MARKER_SQL);
+        let active_plan = plan(
+            &conn,
+            "SELECT id, name, hash, scope FROM api_keys WHERE revoked_at IS NULL ORDER BY id",
+        );
+
+        // Assert: no step reads the whole keys table.
+        assert!(!marker_plan.contains("api_keys "), "{marker_plan}");
+        assert!(!marker_plan.contains("SCAN"), "{marker_plan}");
+        assert!(active_plan.contains("api_keys_active"), "{active_plan}");
+        assert_eq!(active(&conn).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_mark_moves_at_every_create_and_revocation_and_not_when_a_key_is_used_or_deleted_revoked()
+    {
+        // Arrange
+        let conn = Connection::open_in_memory().unwrap();
+        crate::store::migrate::migrate_to(&conn, crate::store::SCHEMA_VERSION as usize);
+        let mark = || marker(&conn).unwrap().changes;
+        let start = mark();
+
+        // Act / Assert
+        insert(&conn, "key_a", "a", "ha", 1).unwrap();
+        insert(&conn, "key_b", "b", "hb", 1).unwrap();
+        assert_eq!(mark(), start + 2, "created");
+        touch(&conn, "key_a", 5).unwrap();
+        assert_eq!(mark(), start + 2, "used");
+        assert_eq!(revoke(&conn, "key_a", 10, false).unwrap(), Revoked::Revoked);
+        assert_eq!(mark(), start + 3, "revoked");
+        assert!(any_revoked_before(&conn, 11).unwrap());
+        assert!(!any_revoked_before(&conn, 10).unwrap());
+        assert_eq!(
+            delete_revoked_before(&conn, 11, DELETE_PER_WRITE).unwrap(),
+            1
+        );
+        assert_eq!(mark(), start + 3, "a revoked key deleted");
+        assert!(get(&conn, "key_a").unwrap().is_none());
+        assert!(
+            get(&conn, "key_b").unwrap().is_some(),
+            "an active key stays"
+        );
+    }
 }

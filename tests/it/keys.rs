@@ -427,6 +427,84 @@ async fn status_within(app: &TestApp, key: &str, want: StatusCode, secs: u64) ->
     }
 }
 
+/// The keys `GET /api/keys` lists: (id, revoked).
+async fn listed_keys(app: &TestApp) -> Vec<(String, bool)> {
+    let (status, list) = app.get_json("/api/keys").await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    list["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| {
+            let id = k["id"].as_str().expect("id").to_string();
+            (id, k["revoked_at"].is_string())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_key_revoked_more_than_30_days_ago_is_deleted_and_its_audit_entries_stay() {
+    // Arrange: two keys revoked, one of them 31 days ago (its revocation moved back in the
+    // file), beside one that works.
+    let app = spawn_app().await;
+    let (old, _) = create_key(&app, "ci-1", "read").await;
+    let (recent, _) = create_key(&app, "ci-2", "read").await;
+    let (active, active_key) = create_key(&app, "dashboard", "read").await;
+    for id in [&old, &recent] {
+        let revoked = app
+            .api(Method::DELETE, &format!("/api/keys/{id}"))
+            .send()
+            .await
+            .expect("DELETE key");
+        assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    }
+    let db = rusqlite::Connection::open(&app.db_path).expect("open db");
+    let moved = db
+        .execute(
+            "UPDATE api_keys SET revoked_at = revoked_at - 31 * 86400000 WHERE id = ?1",
+            [&old],
+        )
+        .expect("move the revocation back");
+    assert_eq!(moved, 1);
+    drop(db);
+
+    // Act: a restart, whose retention sweep runs at once.
+    let app = app.restart().await;
+    let mut waited = 0;
+    while listed_keys(&app).await.iter().any(|(id, _)| *id == old) {
+        assert!(
+            waited < 100,
+            "the key revoked 31 days ago was never deleted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+
+    // Assert: the other two stay; the audit log still says when the deleted key was made and
+    // revoked, and under which name; a revocation of it is a 404 now.
+    let listed = listed_keys(&app).await;
+    assert!(listed.contains(&(recent.clone(), true)), "{listed:?}");
+    assert!(listed.contains(&(active.clone(), false)), "{listed:?}");
+    let works = with_key(&app, &active_key, Method::GET, "/api/webhooks", None).await;
+    assert_eq!(works.0, StatusCode::OK, "{}", works.1);
+    let entries = audit_entries(&app, "").await;
+    let about_old: Vec<(&Value, &Value)> = entries
+        .iter()
+        .filter(|e| e["target"] == format!("/api/keys/{old}"))
+        .map(|e| (&e["action"], &e["detail"]))
+        .collect();
+    let named = json!({"name": "ci-1", "scope": "read"});
+    assert_eq!(
+        about_old,
+        [
+            (&json!(format!("DELETE /api/keys/{old}")), &named),
+            (&json!("POST /api/keys"), &named),
+        ]
+    );
+    let again = send_json(app.api(Method::DELETE, &format!("/api/keys/{old}"))).await;
+    assert_error(&again, StatusCode::NOT_FOUND, None);
+}
+
 #[tokio::test]
 async fn a_key_revoked_by_another_server_on_the_database_is_refused_within_seconds() {
     // Arrange: `serve` and a second server on the same SQLite file (a second replica, say),
