@@ -2,6 +2,11 @@
 //! is being answered or a stream of it (its GET stream, a POST's SSE answer) is open, and idle
 //! from when the last of those ended. rmcp's own idle clock counts only messages, so a client
 //! that only listens on its GET stream looked gone after 5 minutes and lost its session.
+//!
+//! Of those uses, the requests (a POST, until its answer is written) are counted apart: a
+//! session closed while one is being answered would cut its answer off (rmcp's answer comes
+//! through the session), though the call it answers was made. A session closed for its key's
+//! revocation waits for them first ([`Uses::requests_ended`]).
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -19,42 +24,85 @@ pub const IDLE_LIMIT: Duration = Duration::from_secs(5 * 60);
 
 /// Each session's uses under way, and since when it has had none.
 #[derive(Default)]
-pub struct Uses(Mutex<HashMap<String, Use>>);
+pub struct Uses {
+    uses: Mutex<HashMap<String, Use>>,
+    /// Woken whenever a request's use ends.
+    request_ended: tokio::sync::Notify,
+}
 
 struct Use {
     under_way: usize,
+    /// Of those, the requests being answered.
+    requests: usize,
     idle_since: Instant,
     /// Picked to be closed: no new use may start on it.
     closing: bool,
 }
 
+impl Use {
+    fn new() -> Self {
+        Use {
+            under_way: 0,
+            requests: 0,
+            idle_since: Instant::now(),
+            closing: false,
+        }
+    }
+}
+
 impl Uses {
     /// A session just opened: idle from now, as one whose client has not come back.
     pub fn opened(&self, session: &str) {
-        self.lock().entry(session.to_string()).or_insert(Use {
-            under_way: 0,
-            idle_since: Instant::now(),
-            closing: false,
-        });
+        self.lock()
+            .entry(session.to_string())
+            .or_insert_with(Use::new);
     }
 
-    /// A use of `session` starts; it lasts until the returned guard is dropped. None: the
-    /// session is being closed, and the request is answered as on a session that is gone.
-    pub fn begin(self: &Arc<Self>, session: &str) -> Option<InUse> {
+    /// A use of `session` starts, a request (a POST, whose answer comes through the session)
+    /// or not (a GET stream, a DELETE); it lasts until the returned guard is dropped. None:
+    /// the session is being closed, and the request is answered as on a session that is gone.
+    pub fn begin(self: &Arc<Self>, session: &str, request: bool) -> Option<InUse> {
         let mut uses = self.lock();
-        let entry = uses.entry(session.to_string()).or_insert(Use {
-            under_way: 0,
-            idle_since: Instant::now(),
-            closing: false,
-        });
+        let entry = uses.entry(session.to_string()).or_insert_with(Use::new);
         if entry.closing {
             return None;
         }
         entry.under_way += 1;
+        entry.requests += usize::from(request);
         Some(InUse {
             uses: self.clone(),
             session: session.to_string(),
+            request,
         })
+    }
+
+    /// Picks `session` to be closed: no new use may start on it. False when it was picked
+    /// already (by the idle sweep, or an earlier revocation), which closes it then.
+    pub fn claim(&self, session: &str) -> bool {
+        let mut uses = self.lock();
+        let entry = uses.entry(session.to_string()).or_insert_with(Use::new);
+        !std::mem::replace(&mut entry.closing, true)
+    }
+
+    /// Resolves once no request on `session` is being answered (or it is forgotten), or after
+    /// `limit` at the latest.
+    pub async fn requests_ended(&self, session: &str, limit: Duration) {
+        let waited = async {
+            loop {
+                // Made before the look, so an end in between is not missed.
+                let ended = self.request_ended.notified();
+                if self.lock().get(session).is_none_or(|u| u.requests == 0) {
+                    return;
+                }
+                ended.await;
+            }
+        };
+        if tokio::time::timeout(limit, waited).await.is_err() {
+            tracing::warn!(
+                session = %session,
+                "closing an MCP session of a revoked key with a request still being answered"
+            );
+        }
     }
 
     /// The sessions with no use under way for at least `limit`, each marked closing in the
@@ -89,7 +137,7 @@ impl Uses {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Use>> {
-        self.0.lock().expect("session uses poisoned")
+        self.uses.lock().expect("session uses poisoned")
     }
 }
 
@@ -97,6 +145,7 @@ impl Uses {
 pub struct InUse {
     uses: Arc<Uses>,
     session: String,
+    request: bool,
 }
 
 impl InUse {
@@ -124,7 +173,11 @@ impl Drop for InUse {
         // A session already forgotten (closed) stays forgotten.
         if let Some(entry) = self.uses.lock().get_mut(&self.session) {
             entry.under_way -= 1;
+            entry.requests -= usize::from(self.request);
             entry.idle_since = Instant::now();
+        }
+        if self.request {
+            self.uses.request_ended.notify_waiters();
         }
     }
 }
@@ -162,7 +215,7 @@ mod tests {
     #[test]
     fn a_session_is_idle_only_once_every_use_has_ended() {
         let uses = Arc::new(Uses::default());
-        let (stream, request) = (uses.begin("s"), uses.begin("s"));
+        let (stream, request) = (uses.begin("s", false), uses.begin("s", true));
         drop(request);
         assert!(uses.claim_idle(Duration::ZERO).is_empty(), "stream open");
         drop(stream);
@@ -177,15 +230,45 @@ mod tests {
         let uses = Arc::new(Uses::default());
         uses.opened("s");
         assert_eq!(uses.claim_idle(Duration::ZERO), vec!["s".to_string()]);
-        assert!(uses.begin("s").is_none());
+        assert!(uses.begin("s", true).is_none());
     }
 
     #[test]
     fn a_use_ending_after_its_session_was_forgotten_brings_nothing_back() {
         let uses = Arc::new(Uses::default());
-        let stream = uses.begin("s");
+        let stream = uses.begin("s", false);
         uses.forget("s");
         drop(stream);
         assert!(uses.claim_idle(Duration::ZERO).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_session_picked_for_closing_waits_for_its_requests_answers_not_its_streams() {
+        let uses = Arc::new(Uses::default());
+        let (_stream, request) = (uses.begin("s", false), uses.begin("s", true));
+        assert!(uses.claim("s"));
+        assert!(!uses.claim("s"), "picked once");
+        assert!(
+            uses.begin("s", true).is_none(),
+            "no new request once picked"
+        );
+
+        let waiting = {
+            let uses = uses.clone();
+            tokio::spawn(async move { uses.requests_ended("s", Duration::from_secs(60)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished(), "a request is still being answered");
+        drop(request);
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("the wait ends with the request's answer, the stream still open")
+            .unwrap();
+        // One with nothing under way, or gone, is not waited for; a stuck one only so long.
+        uses.requests_ended("gone", Duration::from_secs(60)).await;
+        let _stuck = uses.begin("t", true);
+        let started = Instant::now();
+        uses.requests_ended("t", Duration::from_millis(50)).await;
+        assert!(started.elapsed() < Duration::from_secs(5));
     }
 }

@@ -2,7 +2,11 @@
 //! naming a session with another key is answered as one naming no known session (`404`, as is
 //! one naming a session rmcp does not hold), and revoking a key closes the sessions it opened,
 //! which ends their GET streams. (A `subscriptions/listen` stream ends by itself, in
-//! `McpServer::listen`; a session has no loop of ours to end it.)
+//! `McpServer::listen`; a session has no loop of ours to end it.) A request already being
+//! answered on such a session is answered first: rmcp's answer to a POST comes through its
+//! session, and a session closed under it ended the answer empty (a `200` with no message),
+//! though the tool call it answered had been made. The revoked key opens nothing new
+//! meanwhile, and the session takes no new request.
 //! A client's DELETE that ends its session is answered `204`.
 //!
 //! A key may hold so many sessions open at once, and all keys together so many (see
@@ -30,6 +34,10 @@ use super::session_use::Uses;
 use crate::service::auth::{ApiKeys, KeyInfo};
 
 const SESSION_HEADER: &str = "mcp-session-id";
+
+/// How long a session of a revoked key waits, at most, for the answers of the requests under
+/// way on it before it is closed.
+const ANSWERS_GRACE: Duration = Duration::from_secs(30);
 
 /// rmcp's session manager and who opened each of its sessions.
 pub struct Sessions {
@@ -199,8 +207,9 @@ impl Sessions {
         }
     }
 
-    /// Closes the sessions opened with a key that no longer holds.
-    async fn close_revoked(&self) {
+    /// Closes the sessions opened with a key that no longer holds, each once the requests
+    /// being answered on it have been (they take no new one from now on).
+    fn close_revoked(self: &Arc<Self>) {
         let revoked: Vec<String> = self
             .opened_by
             .lock()
@@ -210,7 +219,15 @@ impl Sessions {
             .map(|(session, _)| session.clone())
             .collect();
         for session in revoked {
-            self.close(session).await;
+            // Picked already: an earlier revocation's close, or the idle sweep's, is on it.
+            if !self.uses.claim(&session) {
+                continue;
+            }
+            let sessions = self.clone();
+            tokio::spawn(async move {
+                sessions.uses.requests_ended(&session, ANSWERS_GRACE).await;
+                sessions.close(session).await;
+            });
         }
     }
 
@@ -257,11 +274,11 @@ impl Sessions {
     }
 
     /// At every revocation, closes the sessions of the keys revoked; until shutdown.
-    pub async fn close_on_revocation(&self, shutdown: CancellationToken) {
+    pub async fn close_on_revocation(self: &Arc<Self>, shutdown: CancellationToken) {
         loop {
             // Made before the sweep, so a revocation during it wakes the next one.
             let revoked = self.keys.revocation();
-            self.close_revoked().await;
+            self.close_revoked();
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = revoked => {}
@@ -334,7 +351,12 @@ pub async fn bind_to_key(
         if (sessions.enabled || ending) && !sessions.holds(&session).await {
             return session_not_found();
         }
-        let in_use = match sessions.enabled.then(|| sessions.uses.begin(&session)) {
+        // A POST is a request, whose answer comes through the session.
+        let request_sent = request.method() == Method::POST;
+        let in_use = match sessions
+            .enabled
+            .then(|| sessions.uses.begin(&session, request_sent))
+        {
             // Being closed for want of use: answered as the gone session it is about to be.
             Some(None) => return session_not_found(),
             Some(Some(in_use)) => Some(in_use),

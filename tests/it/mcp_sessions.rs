@@ -7,7 +7,10 @@ use std::time::Duration;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{API_KEY, TestApp, issue_opened, send_json, spawn_app_with};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{API_KEY, TestApp, issue_opened, send_json, spawn_app_with, use_slack};
 
 const SESSION: &str = "mcp-session-id";
 
@@ -200,6 +203,88 @@ async fn a_key_revoked_on_another_server_ends_the_sessions_it_opened_here() {
     assert!(
         ends_within(stream, 5).await,
         "the GET stream of a key revoked on another server stayed open"
+    );
+}
+
+#[tokio::test]
+async fn a_tool_call_under_way_when_its_key_is_revoked_is_answered_with_its_result() {
+    // Arrange: a Slack that takes a while to list channels, so that an add_command naming
+    // `#general` is still under way, in its session, when its key is revoked.
+    let slack = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/conversations.list"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(Duration::from_millis(1500))
+                .set_body_json(json!({
+                    "ok": true,
+                    "channels": [{"id": "C0GEN0001", "name": "general"}],
+                    "response_metadata": {"next_cursor": ""},
+                })),
+        )
+        .mount(&slack)
+        .await;
+    let app = spawn_app_with(|c| {
+        use_slack(&slack)(c);
+        c.mcp_sessions = true;
+    })
+    .await;
+    app.slack_webhook("sl").await;
+    let (key_id, key) = create_key(&app, "agent", "admin").await;
+    let session = open_session(&app, &key).await;
+    let stream = mcp(&app, Method::GET, &key, Some(&session))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /mcp");
+    assert_eq!(stream.status(), StatusCode::OK);
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "add_command", "arguments": {
+            "webhook_id": "sl", "trigger": "message.channels", "action": "respond",
+            "template": "On it", "conditions": {"channel": "#general"}}}});
+    let answer = tokio::spawn(post(&app, &key, Some(&session), call).send());
+    let mut waited = 0;
+    while slack
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(waited < 100, "the call never asked Slack");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 1;
+    }
+
+    // Act
+    let revoked = app
+        .api(Method::DELETE, &format!("/api/keys/{key_id}"))
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+
+    // Assert: the call, made, is answered with what it made; then the session ends.
+    let answer = answer.await.expect("joined").expect("answered");
+    assert_eq!(answer.status(), StatusCode::OK);
+    let body = answer.text().await.expect("body");
+    assert!(
+        body.contains("\"result\"") && body.contains("C0GEN0001"),
+        "the call under way was not answered with its result: {body:?}"
+    );
+    let (_, commands) = app.get_json("/api/webhooks/sl/commands").await;
+    assert_eq!(
+        commands["commands"].as_array().map(Vec::len),
+        Some(1),
+        "{commands}"
+    );
+    assert!(
+        ends_within(stream, 5).await,
+        "the GET stream of a revoked key's session stayed open"
+    );
+    assert_eq!(
+        list_tools(&app, &key, &session).await,
+        StatusCode::UNAUTHORIZED,
+        "the revoked key works"
     );
 }
 
