@@ -204,6 +204,16 @@ fn answer(
             "no webhook at this URL; check the provider and id in the URL",
         )
         .into_response(),
+        // Refused before it was kept, so the sender's retry is the delivery: the new webhook
+        // at the id checks it then.
+        Outcome::Replaced => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "webhook_changed",
+            "the webhook at this URL was deleted and made anew while this delivery was being \
+             received; nothing was stored: send it again",
+        )
+        .with_retry_after(1)
+        .into_response(),
         Outcome::Forbidden => ApiError::new(
             StatusCode::FORBIDDEN,
             "address_not_allowed",

@@ -19,7 +19,7 @@ use crate::providers::{
     VerifyError, custom::CustomMode,
 };
 use crate::store::events::{self, Inserted, NewEvent};
-use crate::store::webhooks::WebhookRow;
+use crate::store::webhooks::{Gone, WebhookRow};
 
 /// A request as the receiver got it.
 #[derive(Debug)]
@@ -62,6 +62,9 @@ pub enum Outcome {
     },
     /// No webhook with this id and provider.
     UnknownWebhook,
+    /// The webhook it was checked against was deleted and another made at its id before it
+    /// was stored: nothing stored; sent again, the new webhook checks it.
+    Replaced,
     /// The webhook exists but is disabled.
     Disabled,
     /// The source address is not in the webhook's allowlist.
@@ -373,17 +376,29 @@ pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, Servi
             )
         })
         .await?;
-    if recorded.dropped {
-        // Read from this process's cache, which another process's delete (and new webhook
-        // at the id) outdated: the next delivery reads the webhook anew.
-        state.hooks.invalidate(&webhook_id);
-        if let Inserted::New(event_id) = &recorded.inserted {
-            tracing::warn!(webhook = %webhook_id, event = %event_id,
-                "the webhook was deleted (or made anew) since this delivery was checked against \
-                 it: the event is stored but ran no command; if a webhook was made anew at the \
-                 id, replay the event to run its commands");
+    let recorded = match recorded {
+        Ok(recorded) => recorded,
+        Err(gone) => {
+            // Checked against a webhook deleted (perhaps made anew at its id) before this
+            // write, here or by another process whose change this one's cache had not seen:
+            // nothing is stored, and the sender is answered as one sending after the change
+            // is. The next delivery reads the webhook anew.
+            state.hooks.invalidate(&webhook_id);
+            // It did no work: it must not use up the allowance of the sender's next try.
+            if !inbound.dry_run {
+                state
+                    .limits
+                    .refund(client_ip, &webhook_id, Charge::Verified);
+            }
+            tracing::info!(webhook = %webhook_id, ?gone,
+                "the webhook was deleted (or made anew) while a delivery to it was being \
+                 received: the delivery is refused, not stored");
+            return Ok(match gone {
+                Gone::Deleted => Outcome::UnknownWebhook,
+                Gone::Replaced => Outcome::Replaced,
+            });
         }
-    }
+    };
     if recorded.actions > 0 {
         state.wake_workers();
     }

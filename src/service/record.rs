@@ -16,7 +16,7 @@ use crate::store::conversation::ReplyFrom;
 use crate::store::events::{self, Inserted, NewEvent};
 use crate::store::outbox::{self, OutboxRow};
 use crate::store::tasks::{self, IssueKind, TaskRow};
-use crate::store::webhooks;
+use crate::store::webhooks::{self, Gone};
 
 /// The status of an event that is the service's own comment or message coming back.
 pub const OWN_POST: &str = "own_post";
@@ -46,13 +46,13 @@ pub struct Recorded {
     pub actions: usize,
     /// Tasks that got the reply and were queued again.
     pub resumed: Vec<String>,
-    /// Its work was not queued: the webhook it was checked against is gone (deleted, or
-    /// made anew by another process since this one read it).
-    pub dropped: bool,
 }
 
 /// Stores the event and, if it is new, its planned work. A duplicate stores nothing more.
 /// `webhook_made` is when the webhook the delivery was checked and planned with was made.
+/// Nothing is stored if that webhook is gone (deleted, or made anew at its id) since it was
+/// read: the delivery is refused, as one sent after the delete is, and not kept as an event
+/// that did nothing (or looked as if it had done all it matched).
 #[allow(clippy::too_many_arguments)]
 pub fn record(
     conn: &Connection,
@@ -64,7 +64,12 @@ pub fn record(
     reply: Option<&Reply>,
     posted: Option<&Posted>,
     moved_from: Option<&str>,
-) -> Result<Recorded, StoreError> {
+) -> Result<Result<Recorded, Gone>, StoreError> {
+    // Before anything is written: this write is the whole of it, so refusing here loses
+    // nothing a sender was told was kept.
+    if let Some(gone) = webhooks::gone(conn, &event.webhook_id, webhook_made)? {
+        return Ok(Err(gone));
+    }
     let own = match posted {
         Some(posted) => echo::is_own(
             conn,
@@ -92,21 +97,19 @@ pub fn record(
             matched_commands: "[]".into(),
             ..event.clone()
         };
-        return Ok(Recorded {
+        return Ok(Ok(Recorded {
             inserted: events::insert(conn, &own)?,
             actions: usize::from(confirmed),
             resumed,
-            dropped: false,
-        });
+        }));
     }
     let inserted = events::insert(conn, event)?;
     let Inserted::New(event_id) = &inserted else {
-        return Ok(Recorded {
+        return Ok(Ok(Recorded {
             inserted,
             actions: 0,
             resumed: Vec::new(),
-            dropped: false,
-        });
+        }));
     };
     let now = event.received_at;
     // An issue moved to another repository: its tasks follow it, so what they say next and
@@ -132,22 +135,6 @@ pub fn record(
     {
         follow_renamed_project(conn, event, now)?;
     }
-    // The webhook deleted (or made anew at its id) after this delivery was checked against
-    // it, but before this write: its open work was cancelled with it, and none is queued
-    // for it now. The event is kept, as a deleted webhook's are; an inline answer still goes.
-    let inline_only: Vec<Planned>;
-    let dropped = planned.iter().any(|p| !matches!(p, Planned::Inline { .. }))
-        && !webhooks::stands(conn, &event.webhook_id, webhook_made)?;
-    let planned = if dropped {
-        inline_only = planned
-            .iter()
-            .filter(|p| matches!(p, Planned::Inline { .. }))
-            .cloned()
-            .collect();
-        &inline_only[..]
-    } else {
-        planned
-    };
     let mut resumed = Vec::new();
     let mut joined = false;
     // The other delivery of a message already taken as an answer (a Slack `message` beside
@@ -241,15 +228,14 @@ pub fn record(
     )?;
     // An answer given inline is work already finished: such an event is done at once.
     let inline = planned.iter().any(|p| matches!(p, Planned::Inline { .. }));
-    if actions > 0 || inline || answered || dropped {
+    if actions > 0 || inline || answered {
         crate::store::events::settle(conn, event_id)?;
     }
-    Ok(Recorded {
+    Ok(Ok(Recorded {
         inserted,
         actions,
         resumed,
-        dropped,
-    })
+    }))
 }
 
 /// Settles the send an announced post (`announced`) was taken for (see
@@ -671,9 +657,10 @@ fn new_task(
 mod tests {
     use super::*;
     use crate::store::migrate;
+    use rusqlite::OptionalExtension;
 
     #[test]
-    fn work_is_queued_only_for_the_webhook_it_was_planned_with() {
+    fn an_event_is_stored_only_for_the_webhook_it_was_checked_against() {
         let mut conn = Connection::open_in_memory().unwrap();
         migrate(&mut conn, std::path::Path::new(":memory:")).unwrap();
         let add_webhook = |conn: &Connection, created_at: i64| {
@@ -709,8 +696,9 @@ mod tests {
             agent: "planning".into(),
             prompt: "p".into(),
         }];
+        // What was stored for the event: its tasks and status, or nothing at all.
         let record_at = |conn: &Connection, id: &str, at: i64, made: i64| {
-            record(
+            let recorded = record(
                 conn,
                 &Sealer::new(None).unwrap(),
                 &event(id, at),
@@ -729,43 +717,45 @@ mod tests {
                     |r| r.get(0),
                 )
                 .unwrap();
-            let status: String = conn
+            let status: Option<String> = conn
                 .query_row("SELECT status FROM events WHERE id = ?1", [id], |r| {
                     r.get(0)
                 })
+                .optional()
                 .unwrap();
-            (tasks, status)
+            (recorded.err(), tasks, status)
         };
         add_webhook(&conn, 1_000);
         assert_eq!(
             record_at(&conn, "ev_1", 2_000, 1_000),
-            (1, "matched".into()),
+            (None, 1, Some("matched".into())),
             "standing"
         );
         webhooks::delete(&conn, "gh", 3_000).unwrap();
-        // Checked against the webhook before its delete, written after it.
+        // Checked against the webhook before its delete, written after it: refused whole,
+        // not kept as an event that looks done.
         assert_eq!(
             record_at(&conn, "ev_2", 2_500, 1_000),
-            (0, "done".into()),
+            (Some(Gone::Deleted), 0, None),
             "deleted"
         );
         // ... or after another was made at its id.
         add_webhook(&conn, 4_000);
         assert_eq!(
             record_at(&conn, "ev_3", 3_500, 1_000),
-            (0, "done".into()),
+            (Some(Gone::Replaced), 0, None),
             "replaced"
         );
         assert_eq!(
             record_at(&conn, "ev_4", 4_500, 4_000),
-            (1, "matched".into()),
+            (None, 1, Some("matched".into())),
             "the new one's"
         );
         // Checked later than the new one was made, but against the old one (another
         // process's cache): the old one's commands are not run.
         assert_eq!(
             record_at(&conn, "ev_5", 4_600, 1_000),
-            (0, "done".into()),
+            (Some(Gone::Replaced), 0, None),
             "an old copy's"
         );
     }

@@ -364,6 +364,12 @@ pub async fn test_webhook(
             ));
             return Ok(report);
         }
+        Outcome::Replaced => {
+            return Err(ServiceError::Conflict(format!(
+                "webhook `{webhook_id}` was deleted and made anew while the test ran; nothing \
+                 was stored: run the test again"
+            )));
+        }
         Outcome::UnknownWebhook | Outcome::Disabled => {
             return Err(ServiceError::NotFound {
                 what: "webhook",

@@ -289,30 +289,14 @@ pub fn finish(
     attempt: &Attempt,
     now: i64,
 ) -> Result<Option<Finished>, StoreError> {
-    // Numbered across the row's whole life: `attempts` restarts when a row is retried.
-    let attempts: i64 = conn
-        .prepare_cached("SELECT COUNT(*) + 1 FROM outbox_attempts WHERE outbox_id = ?1")?
-        .query_row([id], |r| r.get(0))?;
-    conn.prepare_cached(
-        "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, http_status, \
-         outcome, error, unanswered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?
-    .execute(params![
-        id,
-        attempts,
-        attempt.started_at,
-        attempt.latency_ms,
-        attempt.http_status,
-        attempt.outcome,
-        attempt.error,
-        attempt.unanswered
-    ])?;
     let mut status = match attempt.outcome {
         "delivered" => "delivered",
         "retry" => "retrying",
         _ => "dead",
     };
     let mut error = attempt.error.clone();
+    // Why a failure that would have been retried is not.
+    let mut not_retried = None;
     // A task cancelled while this was being sent, or completed while its question was: no
     // one waits for it to be tried again.
     if status == "retrying" {
@@ -326,11 +310,14 @@ pub fn finish(
             .optional()?;
         if let Some(ended) = ended {
             status = "dead";
-            error = Some(if ended == "cancelled" {
-                super::tasks::CANCELLED.to_string()
+            let why = if ended == "cancelled" {
+                super::tasks::CANCELLED
             } else {
-                super::tasks::COMPLETED.to_string()
-            });
+                super::tasks::COMPLETED
+            };
+            // The row keeps the reason alone, which `events::settle` reads.
+            error = Some(why.to_string());
+            not_retried = Some(why.to_string());
         }
     }
     // Its webhook deleted (or made anew) while this was being sent: the delete ended the
@@ -346,11 +333,38 @@ pub fn finish(
             .optional()?;
         if let Some(webhook) = gone {
             status = "dead";
-            error = Some(format!(
-                "webhook {webhook} was deleted: nothing more is sent on its behalf"
-            ));
+            let why = deleted_webhook_not_retried(&webhook);
+            error = Some(failed_and_not_retried(attempt.error.as_deref(), &why));
+            not_retried = Some(why);
         }
     }
+    // Recorded as what became of the row: a failure that would have been retried but is not
+    // (see above) is the attempt that made it dead, and says both what failed and why.
+    let (outcome, attempt_error) = match &not_retried {
+        Some(why) => (
+            "dead",
+            Some(failed_and_not_retried(attempt.error.as_deref(), why)),
+        ),
+        None => (attempt.outcome, attempt.error.clone()),
+    };
+    // Numbered across the row's whole life: `attempts` restarts when a row is retried.
+    let attempts: i64 = conn
+        .prepare_cached("SELECT COUNT(*) + 1 FROM outbox_attempts WHERE outbox_id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    conn.prepare_cached(
+        "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, http_status, \
+         outcome, error, unanswered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        id,
+        attempts,
+        attempt.started_at,
+        attempt.latency_ms,
+        attempt.http_status,
+        outcome,
+        attempt_error,
+        attempt.unanswered
+    ])?;
     Ok(conn
         .prepare_cached(
             "UPDATE outbox SET \
@@ -372,13 +386,29 @@ pub fn finish(
                 now
             ],
             |r| {
+                let status: String = r.get(0)?;
                 Ok(Finished {
-                    status: r.get(0)?,
+                    not_retried: not_retried.clone().filter(|_| status == "dead"),
+                    status,
                     remote_id: r.get(1)?,
                 })
             },
         )
         .optional()?)
+}
+
+/// Why a send of webhook `webhook`'s, which failed and would have been retried, is not: the
+/// webhook was deleted (or made anew at its id) while it was being sent.
+fn deleted_webhook_not_retried(webhook: &str) -> String {
+    format!("webhook {webhook} was deleted, so nothing more is sent on its behalf")
+}
+
+/// A failed attempt's error followed by why it is not retried.
+fn failed_and_not_retried(failure: Option<&str>, why: &str) -> String {
+    match failure {
+        Some(failure) => format!("{failure}; not retried: {why}"),
+        None => format!("not retried: {why}"),
+    }
 }
 
 /// How a send ended: the row's status, and the id of the post it made (from its answer, or
@@ -387,6 +417,9 @@ pub fn finish(
 pub struct Finished {
     pub status: String,
     pub remote_id: Option<String>,
+    /// Why a failure that would have been retried is dead instead: its task or its webhook
+    /// is gone.
+    pub not_retried: Option<String>,
 }
 
 /// Queues the delivered action `planned.id` to be sent once more, as `planned` (the row planned

@@ -68,16 +68,30 @@ impl Standing {
     }
 }
 
-/// Whether the webhook at `id` is still the one made at `made` (unix ms), which work was
-/// planned with: a read of one column, for the receiver's write. Compared with the very row
-/// the work was planned with, not with the time work came: another process's cache may
-/// hold a webhook deleted and made anew since, whose commands are not the new one's.
-pub fn stands(conn: &Connection, id: &str, made: i64) -> Result<bool, StoreError> {
+/// What became of the webhook made at `made` (unix ms), which work was planned with, if it is
+/// no longer the one stored at `id`: a read of one column, for the receiver's write. Compared
+/// with the very row the work was planned with, not with the time work came: another
+/// process's cache may hold a webhook deleted and made anew since, whose commands are not the
+/// new one's.
+pub fn gone(conn: &Connection, id: &str, made: i64) -> Result<Option<Gone>, StoreError> {
     let created: Option<i64> = conn
         .prepare_cached("SELECT created_at FROM webhooks WHERE id = ?1")?
         .query_row([id], |r| r.get(0))
         .optional()?;
-    Ok(created == Some(made))
+    Ok(match created {
+        None => Some(Gone::Deleted),
+        Some(created) if created == made => None,
+        Some(_) => Some(Gone::Replaced),
+    })
+}
+
+/// A webhook that work was planned with, no longer stored at its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gone {
+    /// No webhook at its id any more.
+    Deleted,
+    /// Another webhook made at its id since.
+    Replaced,
 }
 
 /// Inserts a new webhook; `Conflict` if the id is taken.

@@ -109,18 +109,6 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
         }
     };
     let outcome = attempt.outcome;
-    let target = crate::actions::shown_target(&row.target);
-    match outcome {
-        "delivered" => {
-            tracing::info!(action = %row.id, %target, "action delivered")
-        }
-        "retry" => {
-            tracing::warn!(action = %row.id, %target, error = ?attempt.error, "action failed; will retry")
-        }
-        _ => {
-            tracing::warn!(action = %row.id, %target, error = ?attempt.error, "action dead-lettered")
-        }
-    }
     let (id, event_id) = (row.id.clone(), row.event_id.clone());
     // A question that can never be posted gets no answer: its task fails now rather than
     // waiting out the reply timeout.
@@ -170,10 +158,10 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
                 );
                 crate::store::tasks::fail_waiting(db, task_id, &why, now)?;
             }
-            match &event_id {
-                Some(event_id) => crate::store::events::settle(db, event_id),
-                None => Ok(()),
+            if let Some(event_id) = &event_id {
+                crate::store::events::settle(db, event_id)?;
             }
+            Ok(ended)
         })
     };
     // The request went out and its answer is known: losing its record would have it sent
@@ -182,7 +170,11 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
     let renew_for = lease - now;
     let mut tries = 0u32;
     let mut passed_over = None;
-    while let Err(e) = record().await {
+    let ended = loop {
+        let e = match record().await {
+            Ok(ended) => break ended,
+            Err(e) => e,
+        };
         tries += 1;
         passed_over.get_or_insert_with(|| claim.unrecorded(&id));
         // A write the data itself refuses (a row gone, a broken invariant) fails the same
@@ -216,9 +208,35 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
             () = stop.cancelled() => {}
             () = tokio::time::sleep(record_backoff(tries)) => {}
         }
-    }
+    };
     if tries > 0 {
         tracing::info!(action = %id, outcome, tries, "the attempt is recorded at last");
+    }
+    // Said of what the row became, which may not be what the send alone would make it: a
+    // failure is not retried once its task or webhook is gone.
+    let outcome = match ended.as_ref().map(|f| f.status.as_str()) {
+        Some("delivered") => "delivered",
+        Some("retrying") => "retry",
+        Some(_) => "dead",
+        // Taken over by another sender meanwhile (this one's lease ran out): as it was judged.
+        None => outcome,
+    };
+    let not_retried = ended.as_ref().and_then(|f| f.not_retried.as_deref());
+    let (target, error) = (crate::actions::shown_target(&row.target), &attempt.error);
+    match (outcome, not_retried) {
+        ("delivered", _) => {
+            tracing::info!(action = %row.id, %target, "action delivered")
+        }
+        ("retry", _) => {
+            tracing::warn!(action = %row.id, %target, ?error, "action failed; will retry")
+        }
+        (_, Some(why)) => {
+            tracing::warn!(action = %row.id, %target, ?error,
+                "action failed and is not retried ({why}); dead-lettered")
+        }
+        _ => {
+            tracing::warn!(action = %row.id, %target, ?error, "action dead-lettered")
+        }
     }
     if let (Some(webhook_id), Some(event_id)) = (row.webhook_id.clone(), row.event_id.clone()) {
         let _ = state.changes.send(Change::Event {

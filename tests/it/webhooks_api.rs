@@ -1281,24 +1281,61 @@ async fn whole_numbers_written_as_floats_are_taken_over_rest_as_over_mcp() {
     assert_error(&refused, StatusCode::BAD_REQUEST, None);
 }
 
+/// Deletes webhook `gh` from the database as another process would (its commands go with it by
+/// cascade; this process's cache keeps it for up to 2 s), then answers 500.
+struct DeletesTheWebhookThenFails(std::path::PathBuf);
+
+impl wiremock::Respond for DeletesTheWebhookThenFails {
+    fn respond(&self, _: &wiremock::Request) -> wiremock::ResponseTemplate {
+        delete_as_another_process(&self.0);
+        wiremock::ResponseTemplate::new(500)
+    }
+}
+
+fn delete_as_another_process(db: &std::path::Path) {
+    rusqlite::Connection::open(db)
+        .expect("open the database")
+        .execute_batch(
+            "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+             DELETE FROM webhooks WHERE id = 'gh'",
+        )
+        .expect("delete the webhook");
+}
+
+/// What this thread logs while it is held (a test's runtime runs on its thread).
+#[derive(Clone, Default)]
+struct Logged(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logged {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logged {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log")).into_owned()
+    }
+}
+
 #[tokio::test]
 async fn an_action_being_sent_when_its_webhook_is_deleted_ends_dead_not_retrying() {
-    // Arrange: GitHub answers the comment slowly, and with a 500.
+    // Arrange: GitHub answers the comment with a 500, once its webhook is deleted.
     let github = wiremock::MockServer::start().await;
-    wiremock::Mock::given(wiremock::matchers::method("POST"))
-        .respond_with(
-            wiremock::ResponseTemplate::new(500).set_delay(std::time::Duration::from_millis(800)),
-        )
-        .mount(&github)
-        .await;
     let uri = github.uri();
     let app = crate::helpers::spawn_manual(move |c| {
         c.upstreams.github_api_url = uri;
         c.upstreams.github_token = Some("ghp_test".into());
-        // A retry far off, so the drain below makes one attempt only.
-        c.retry_schedule = vec!["1h".into()];
     })
     .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(DeletesTheWebhookThenFails(app.db_path.clone()))
+        .mount(&github)
+        .await;
     let secret = "s3cret-value-of-some-length";
     app.github_webhook("gh", secret).await;
     app.add_command_ok(
@@ -1309,20 +1346,138 @@ async fn an_action_being_sent_when_its_webhook_is_deleted_ends_dead_not_retrying
     let body = crate::helpers::issue_opened("octo/app", 3, &[]);
     let (_, sent) = read_json(app.post_github("gh", "issues", "d-9", &body, secret).await).await;
     let event_id = sent["event_id"].as_str().expect("event_id").to_string();
+    let logged = Logged::default();
+    let sink = logged.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .finish();
+    let held = tracing::subscriber::set_default(subscriber);
+    tracing::callsite::rebuild_interest_cache();
 
-    // Act: the webhook is deleted while its comment is on its way.
-    let delete = async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let deleted = app.api(Method::DELETE, "/api/webhooks/gh").send().await;
-        assert_eq!(deleted.expect("delete").status(), StatusCode::NO_CONTENT);
-    };
-    tokio::join!(app.drain(), delete);
+    // Act: the webhook is deleted while its comment is on its way, which then fails.
+    let step = webhook_mcp::worker::send_one(&app.state)
+        .await
+        .expect("send");
+    drop(held);
 
-    // Assert
+    // Assert: dead, and said so, in the log and on the action, with what failed and why it
+    // is not retried.
+    assert!(
+        matches!(
+            step,
+            webhook_mcp::worker::Step::Sent {
+                outcome: "dead",
+                ..
+            }
+        ),
+        "{step:?}"
+    );
     let action = &app.actions_of(&event_id).await[0];
     assert_eq!(action["status"], "dead", "{action}");
     let why = action["last_error"].as_str().unwrap_or_default();
-    assert!(why.contains("was deleted"), "{action}");
+    assert!(why.contains("500"), "{action}");
+    assert!(
+        why.ends_with(
+            "; not retried: webhook gh was deleted, so nothing more is sent on its behalf"
+        ),
+        "{action}"
+    );
+    let attempts = action["attempt_log"].as_array().expect("attempt_log");
+    assert_eq!(attempts.len(), 1, "{action}");
+    assert_eq!(attempts[0]["outcome"], "dead", "{action}");
+    assert_eq!(attempts[0]["error"], why, "{action}");
+    let log = logged.text();
+    assert!(!log.contains("will retry"), "{log}");
+    assert!(
+        log.contains("action failed and is not retried (webhook gh was deleted, so nothing more is sent on its behalf); dead-lettered"),
+        "{log}"
+    );
+    assert_eq!(app.drain().await, 0);
+}
+
+/// Webhook `gh` with a comment command, read into this process's cache just now.
+async fn cached_webhook_with_a_command(app: &crate::helpers::TestApp, secret: &str) {
+    app.github_webhook("gh", secret).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "comment", "template": "Hi"}),
+    )
+    .await;
+    let cached = app
+        .state
+        .hooks
+        .get(&app.state.store, &app.state.sealer, "gh")
+        .await
+        .expect("read the webhook");
+    assert!(cached.is_some_and(|hook| hook.commands.len() == 1));
+}
+
+#[tokio::test]
+async fn a_delivery_checked_against_a_webhook_deleted_before_it_is_stored_is_refused_not_kept_as_done()
+ {
+    // Arrange: another process deletes the webhook this one has just read.
+    let app = crate::helpers::spawn_manual(|_| {}).await;
+    let secret = "s3cret-value-of-some-length";
+    cached_webhook_with_a_command(&app, secret).await;
+    delete_as_another_process(&app.db_path);
+
+    // Act
+    let body = crate::helpers::issue_opened("octo/app", 4, &[]);
+    let answer = app.post_github("gh", "issues", "d-10", &body, secret).await;
+    let (status, refused) = read_json(answer).await;
+
+    // Assert: answered as a delivery sent after the delete is; nothing in the log claims it
+    // was processed.
+    assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
+    assert_eq!(refused["error"]["code"], "webhook_not_found", "{refused}");
+    assert!(app.events("").await.is_empty());
+    let again = app.post_github("gh", "issues", "d-10", &body, secret).await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_delivery_checked_against_a_webhook_made_anew_before_it_is_stored_is_sent_again_to_the_new_one()
+ {
+    // Arrange: another process deletes the webhook this one has just read, and makes another
+    // at its id, with a command of its own.
+    let app = crate::helpers::spawn_manual(|_| {}).await;
+    let other = app.beside(crate::helpers::manual_outbox).await;
+    let secret = "s3cret-value-of-some-length";
+    cached_webhook_with_a_command(&app, secret).await;
+    let deleted = other.api(Method::DELETE, "/api/webhooks/gh").send().await;
+    assert_eq!(deleted.expect("delete").status(), StatusCode::NO_CONTENT);
+    other.github_webhook("gh", secret).await;
+    other
+        .add_command_ok(
+            "gh",
+            json!({"trigger": "issues.opened", "action": "comment", "template": "New"}),
+        )
+        .await;
+
+    // Act: a delivery checked against the old one here, then the sender's retry.
+    let body = crate::helpers::issue_opened("octo/app", 5, &[]);
+    let answer = app.post_github("gh", "issues", "d-11", &body, secret).await;
+    let retry_after = answer.headers().get("retry-after").cloned();
+    let (status, refused) = read_json(answer).await;
+    let (retried, accepted) =
+        read_json(app.post_github("gh", "issues", "d-11", &body, secret).await).await;
+
+    // Assert: refused and not kept, then taken by the new webhook and its command.
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{refused}");
+    assert_eq!(refused["error"]["code"], "webhook_changed", "{refused}");
+    assert_eq!(
+        retry_after.as_ref().and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert_eq!(retried, StatusCode::OK, "{accepted}");
+    assert_eq!(accepted["status"], "accepted", "{accepted}");
+    let events = app.events("").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event_id = accepted["event_id"].as_str().expect("event_id");
+    let actions = app.actions_of(event_id).await;
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert_eq!(actions[0]["status"], "pending", "{actions:?}");
 }
 
 #[tokio::test]
