@@ -709,20 +709,20 @@ pub fn check_names(source: &str) -> Result<(), String> {
                     state.apply_filter(name, &[]),
                     Err(e) if e.kind() == minijinja::ErrorKind::UnknownFilter
                 );
-                (!known).then(|| ("filter", *name))
+                (!known).then_some(("filter", *name))
             }
             Instruction::PerformTest(name, ..) => {
                 let known = !matches!(
                     state.perform_test(name, &[]),
                     Err(e) if e.kind() == minijinja::ErrorKind::UnknownTest
                 );
-                (!known).then(|| ("test", *name))
+                (!known).then_some(("test", *name))
             }
             Instruction::CallFunction(name, _) => {
                 let known = env.globals().any(|(global, _)| global == *name)
                     || own.contains(name)
                     || matches!(*name, "super" | "loop" | "caller");
-                (!known).then(|| ("function", *name))
+                (!known).then_some(("function", *name))
             }
             _ => None,
         };
