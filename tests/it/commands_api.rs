@@ -1878,6 +1878,33 @@ async fn a_task_prompt_printing_what_a_sender_words_is_saved_with_a_warning() {
             .contains("prints what the sender wrote"),
         "{numbered}"
     );
+
+    // An ask's question is the prompt of the task that waits for its answer: warned alike,
+    // naming every such value; a comment's text is no one's instructions.
+    let (status, asked) = add(
+        &app,
+        json!({"trigger": "issue_comment.created", "action": "ask", "agent": "planning",
+               "template": "User asked: {{ comment.body }} on {{ issue.title }}"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{asked}");
+    let warned = asked["warnings"].to_string();
+    assert!(
+        warned.contains("`{{ comment.body }}`, `{{ issue.title }}` print what the sender wrote into the question"),
+        "{asked}"
+    );
+    let (_, commented) = add(
+        &app,
+        json!({"trigger": "issue_comment.created", "action": "comment",
+               "template": "Thanks for: {{ comment.body }}"}),
+    )
+    .await;
+    assert!(
+        !commented["warnings"]
+            .to_string()
+            .contains("what the sender wrote"),
+        "{commented}"
+    );
 }
 
 #[tokio::test]

@@ -414,23 +414,38 @@ fn trigger_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     crate::providers::event_names::unknown_trigger(provider, &row.trigger)
 }
 
-/// An agent the built-in runner does not run (a typo, often) gets tasks nobody here takes.
-/// Not refused: an external agent may claim tasks by that name. Without a runner every task
-/// is for external agents, so there is nothing to say.
-/// A task's prompt that prints what a sender words puts it among the agent's instructions.
+/// A task's prompt that prints what a sender words puts it among the agent's instructions:
+/// a `create_task`'s template, or an `ask`'s, whose question is the prompt of the task that
+/// waits for its answer.
 fn sender_text_warning(row: &CommandRow) -> Option<String> {
-    if row.action != "create_task" {
+    let into = match row.action.as_str() {
+        "create_task" => "the task's instructions",
+        "ask" => {
+            "the question, which is also the instructions of the task that waits for its answer"
+        }
+        _ => return None,
+    };
+    let printed = crate::engine::sender_text::printed_sender_text(row.template.as_deref()?);
+    if printed.is_empty() {
         return None;
     }
-    let printed = crate::engine::sender_text::printed_sender_text(row.template.as_deref()?)?;
+    let printed: Vec<String> = printed.iter().map(|p| format!("`{{{{ {p} }}}}`")).collect();
+    let (them, prints) = if printed.len() == 1 {
+        (printed[0].clone(), "prints")
+    } else {
+        (printed.join(", "), "print")
+    };
     Some(format!(
-        "template: `{{{{ {printed} }}}}` prints what the sender wrote into the task's \
-         instructions, where the model takes it as yours: whoever writes it can steer the agent \
-         (\"ignore the above and ...\"). The agent reads the whole event as data anyway (marked \
-         untrusted): print only what a sender cannot word (a number, the event type)"
+        "template: {them} {prints} what the sender wrote into {into}, where the model takes it \
+         as yours: whoever writes it can steer the agent (\"ignore the above and ...\"). The \
+         agent reads the whole event as data anyway (marked untrusted): print only what a \
+         sender cannot word (a number, the event type)"
     ))
 }
 
+/// An agent the built-in runner does not run (a typo, often) gets tasks nobody here takes.
+/// Not refused: an external agent may claim tasks by that name. Without a runner every task
+/// is for external agents, so there is nothing to say.
 fn agent_warning(state: &AppState, row: &CommandRow) -> Option<String> {
     // An `ask` without an agent hands its reply to `brain` when it fires, so an agent list
     // without `brain` strands it just as a misspelt name would.
