@@ -88,6 +88,16 @@ impl AgentSpec {
 /// The agent an `ask` is for when it names none (a command's, REST's or MCP's).
 pub const ASK_AGENT: &str = "brain";
 
+/// The agents whose tasks this server's built-in runner takes: the declared ones, or none
+/// when the runner is off or has no chat API (every task then waits for an external agent).
+pub fn run_here(state: &crate::app::AppState) -> Vec<&str> {
+    let settings = &state.config.agents;
+    if !(settings.runner && settings.has_chat_api()) {
+        return Vec::new();
+    }
+    state.agents.iter().map(|a| a.name.as_str()).collect()
+}
+
 /// The declared agents: from `WEBHOOK_MCP_AGENTS` (a file path or JSON), else the defaults.
 /// `telegram_api_url` (`TELEGRAM_API_URL`) tells a channel on its host as Telegram's.
 pub fn declared(

@@ -188,7 +188,7 @@ pub async fn ask(
             ),
         ));
     }
-    let source = task_source.map_or_else(|| source_of(&event), Ok)?;
+    let source = task_source.map_or_else(|| source_of(&event, &to), Ok)?;
     // Posted as sent; the task keeps the question as written, for the agent that reads it.
     let sent = shaped_to_fit("question", to.author, question.clone(), &source)?;
     let delivery = plan::reply_on_source(Some(&source), sent)
@@ -197,6 +197,8 @@ pub async fn ask(
     let now = clock::now_ms();
     let task_id = to.task_id.clone();
     let agent = agent.unwrap_or_else(|| crate::agents::ASK_AGENT.into());
+    let answered_by = task.as_ref().map_or(agent.as_str(), |t| t.agent.as_str());
+    let answer_note = who_takes_the_answer(state, answered_by);
     let (event_id, webhook_id) = (event.summary.id.clone(), event.summary.webhook_id.clone());
     let sealer = state.sealer.clone();
     let row = state
@@ -260,7 +262,31 @@ pub async fn ask(
             ))
         })?;
     state.wake_workers();
-    Ok(present_queued(&row, unchecked.as_slice()))
+    let mut out = present_queued(&row, unchecked.as_slice());
+    out.warnings.push(answer_note);
+    Ok(out)
+}
+
+/// Who goes on with a task once its question is answered: this server's built-in runner, or
+/// an external agent that claims it. A model that asks expects the answer to come back to it,
+/// and the runner takes the tasks of the agents it runs (`brain`, an ask's default, among
+/// them) before the model looks.
+fn who_takes_the_answer(state: &AppState, agent: &str) -> String {
+    let here = crate::agents::run_here(state);
+    if here.contains(&agent) {
+        let named: Vec<String> = here.iter().map(|n| format!("`{n}`")).collect();
+        format!(
+            "when the answer comes, this server's built-in runner runs agent `{agent}` on the \
+             task; to take the answer yourself, ask with an `agent` name it does not run (it \
+             runs {}) and claim the task by that name (claim_task)",
+            named.join(", ")
+        )
+    } else {
+        format!(
+            "when the answer comes, the task waits for an external agent to claim it as \
+             `{agent}` (claim_task with agent `{agent}`)"
+        )
+    }
 }
 
 /// Answers the sender: Slack's `response_url` when the event has one, else a comment.
@@ -487,7 +513,7 @@ pub(super) async fn plan_on_source(
 ) -> Result<OnSource, ServiceError> {
     check_text("text", &text)?;
     let (event, task, task_source) = resolve(state, to).await?;
-    let source = task_source.map_or_else(|| source_of(&event), Ok)?;
+    let source = task_source.map_or_else(|| source_of(&event, to), Ok)?;
     let text = shaped_to_fit("text", to.author, text, &source)?;
     let response_url = source
         .detail

@@ -880,3 +880,46 @@ async fn a_claim_for_an_agent_named_with_a_control_character_is_refused_naming_a
     assert_eq!(quoted, (StatusCode::OK, json!({"task": null, "held": []})));
     assert_eq!(claimed["event"]["id"], json!(event_id), "{claimed}");
 }
+
+#[tokio::test]
+async fn an_ask_says_who_goes_on_with_the_task_once_it_is_answered() {
+    // Arrange: the built-in runner on, running the declared agents (`planning` and `brain`).
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = crate::helpers::agent_app_with(&llm, &github, |config| {
+        config.agents.runner = true;
+    })
+    .await;
+    let event_id = open_issue(&app, 31, "Crash on save").await;
+    let client = connect(&app).await;
+
+    // Act: an ask for the default agent, and one for a name the runner does not run.
+    let (for_brain, _) = call_ok(
+        &client,
+        "ask",
+        json!({"event_id": event_id, "question": "Which version?"}),
+    )
+    .await;
+    let (for_ext, asked) = call_ok(
+        &client,
+        "ask",
+        json!({"event_id": event_id, "question": "Which OS?", "agent": "ext"}),
+    )
+    .await;
+
+    // Assert: the model that asks is told the runner takes the first answer, not it, and
+    // how to take one itself.
+    assert!(
+        for_brain.contains("this server's built-in runner runs agent `brain` on the task"),
+        "{for_brain}"
+    );
+    assert!(for_brain.contains("claim_task"), "{for_brain}");
+    assert!(
+        for_ext.contains("waits for an external agent to claim it as `ext`"),
+        "{for_ext}"
+    );
+    assert!(asked["warnings"].to_string().contains("`ext`"), "{asked}");
+    client.cancel().await.ok();
+}

@@ -117,7 +117,17 @@ pub(super) fn earlier_webhook(event_id: &str) -> ServiceError {
 /// runner replaces it for an agent without that tool.
 pub const USE_POST_MESSAGE: &str = "; use post_message instead";
 
-pub(super) fn source_of(event: &events::EventDetail) -> Result<SourceRef, ServiceError> {
+/// The thread the event came from, refused under the field the reply named it by (a task's
+/// id names its event's thread).
+pub(super) fn source_of(
+    event: &events::EventDetail,
+    to: &ReplyTo,
+) -> Result<SourceRef, ServiceError> {
+    let whose = if to.field() == "task_id" {
+        "this task's event"
+    } else {
+        "this event"
+    };
     event
         .summary
         .source
@@ -125,8 +135,8 @@ pub(super) fn source_of(event: &events::EventDetail) -> Result<SourceRef, Servic
         .and_then(|s| serde_json::from_value(s).ok())
         .ok_or_else(|| {
             ServiceError::invalid(
-                "event_id",
-                format!("this event has no source thread to reply on{USE_POST_MESSAGE}"),
+                to.field(),
+                format!("{whose} has no source thread to reply on{USE_POST_MESSAGE}"),
             )
         })
 }

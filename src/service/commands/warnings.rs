@@ -457,13 +457,8 @@ fn agent_warning(state: &AppState, row: &CommandRow) -> Option<String> {
         ),
         None => return None,
     };
-    let settings = &state.config.agents;
-    let runner_on = settings.runner && settings.has_chat_api();
-    if !runner_on {
-        return None;
-    }
-    let declared: Vec<String> = state.agents.iter().map(|a| a.name.clone()).collect();
-    if declared.iter().any(|name| name == agent) {
+    let declared = crate::agents::run_here(state);
+    if declared.is_empty() || declared.contains(&agent) {
         return None;
     }
     Some(format!(
