@@ -1499,6 +1499,27 @@ async fn a_task_with_no_thread_to_answer_on_is_not_offered_the_tools_that_answer
         .filter_map(|t| t["function"]["name"].as_str())
         .collect();
     assert_eq!(offered, ["get_event", "list_events"], "{body}");
+
+    // A comment by hand on the task is refused under the field that named it.
+    let (_, tasks) = app.get_json("/api/tasks").await;
+    let task_id = tasks["tasks"][0]["id"]
+        .as_str()
+        .expect("the task")
+        .to_string();
+    let refused = send_json(
+        app.api(Method::POST, "/api/webhooks/sw/comment")
+            .json(&json!({"task_id": task_id, "text": "Looking"})),
+    )
+    .await;
+    assert_error(&refused, StatusCode::BAD_REQUEST, Some("task_id"));
+    assert!(
+        refused
+            .1
+            .to_string()
+            .contains("this task's event has no source thread"),
+        "{}",
+        refused.1
+    );
 }
 
 #[tokio::test]
