@@ -94,6 +94,10 @@ pub struct EventDetail {
     pub actions: Vec<ActionDetail>,
     /// The tasks the event created.
     pub tasks: Vec<TaskSummary>,
+    /// The tasks whose question the event answered (a reply on their thread, taken into their
+    /// conversation): it created none, yet it went on with those.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub answered_tasks: Vec<String>,
 }
 
 /// How much of a body MCP and the agents' tools show a model. A context holds a few hundred
@@ -300,7 +304,7 @@ pub async fn get_with_body(
             id: id.to_string(),
         })?;
     let key = id.to_string();
-    let (outbox_rows, attempts, task_rows) = state
+    let (outbox_rows, attempts, task_rows, answered_tasks) = state
         .store
         .read(move |db| {
             let rows = crate::store::outbox::for_event(db, &key)?;
@@ -308,7 +312,12 @@ pub async fn get_with_body(
                 .iter()
                 .map(|r| crate::store::outbox::attempts(db, &r.id))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((rows, attempts, crate::store::tasks::for_event(db, &key)?))
+            Ok((
+                rows,
+                attempts,
+                crate::store::tasks::for_event(db, &key)?,
+                crate::store::tasks::tasks_answered(db, &key)?,
+            ))
         })
         .await?;
     let actions = outbox_rows
@@ -348,6 +357,7 @@ pub async fn get_with_body(
         remote_addr: row.remote_addr.clone(),
         actions,
         tasks,
+        answered_tasks,
     };
     Ok((detail, body))
 }

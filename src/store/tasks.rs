@@ -22,7 +22,8 @@ pub use replies::{
     past_questions, settle_unclaimed_answers, settle_unread, take_replies, takes_answer,
 };
 pub use reply_lookup::{
-    IssueKind, TIMED_OUT, answered_by, replies_on_jira_issue, waiting_on, waiting_on_issue,
+    IssueKind, TIMED_OUT, answered_by, replies_on_jira_issue, tasks_answered, waiting_on,
+    waiting_on_issue,
 };
 pub use threads::{
     follow_moved_thread, follow_renamed_project, speak_in_discussion, wait_on_thread,
@@ -328,7 +329,7 @@ pub fn status_of(conn: &Connection, id: &str) -> Result<Option<String>, StoreErr
 mod tests {
     use super::claims::claim_sql;
     use super::reply_lookup::{
-        ANSWERED_BY, QUESTION_OUT, QUESTION_SENT, TAKES_REPLIES, on_issue,
+        ANSWERED_BY, QUESTION_OUT, QUESTION_SENT, TAKES_REPLIES, TASKS_ANSWERED, on_issue,
         replies_on_jira_issue_sql,
     };
     use super::threads::on_renamed_project_sql;
@@ -384,7 +385,8 @@ mod tests {
 
     fn plan(conn: &Connection, sql: &str) -> String {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let rows = stmt.query_map(params!["w", "x"], |r| r.get::<_, String>(3));
+        let given = ["w", "x"].into_iter().take(stmt.parameter_count());
+        let rows = stmt.query_map(rusqlite::params_from_iter(given), |r| r.get::<_, String>(3));
         rows.unwrap()
             .map(Result::unwrap)
             .collect::<Vec<_>>()
@@ -399,6 +401,7 @@ mod tests {
         let jira = plan(&conn, &on_issue(IssueKind::Jira));
         let jira_replies = plan(&conn, &replies_on_jira_issue_sql());
         let answered = plan(&conn, ANSWERED_BY);
+        let tasks_answered = plan(&conn, TASKS_ANSWERED);
 
         assert!(
             linear.contains("tasks_by_linear_issue (webhook_id=? AND <expr>=?)"),
@@ -410,11 +413,13 @@ mod tests {
                 "{plan}"
             );
         }
-        assert!(
-            answered.contains("SEARCH r USING PRIMARY KEY (event_id=?)")
-                && !answered.contains("SCAN t"),
-            "{answered}"
-        );
+        for answered in [&answered, &tasks_answered] {
+            assert!(
+                answered.contains("SEARCH r USING PRIMARY KEY (event_id=?)")
+                    && !answered.contains("SCAN t"),
+                "{answered}"
+            );
+        }
     }
 
     #[test]

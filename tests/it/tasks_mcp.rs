@@ -215,12 +215,16 @@ async fn a_reply_queues_an_external_agents_task_for_any_agent_as_before_its_firs
 
     // Act: the reply comes and queues the task again; bob completes it (shown the answer
     // first, as he did not claim it).
-    post_gh(
+    let reply = post_gh(
         &app,
         "issue_comment",
         &issue_comment(22, "Which OS", "carol", "Linux"),
     )
     .await;
+    // The reply made no task of its own, and says which it answered.
+    let replied = app.event(&reply).await;
+    assert_eq!(replied["tasks"], json!([]), "{replied}");
+    assert_eq!(replied["answered_tasks"], json!([task_id]), "{replied}");
     let complete = json!({"task_id": task_id, "owner": "bob", "result": "Linux it is"});
     let shown = call_err(&client, "complete_task", complete.clone()).await;
     let (_, done) = call_ok(&client, "complete_task", complete).await;

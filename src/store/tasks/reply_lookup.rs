@@ -151,6 +151,21 @@ pub fn answered_by(
         .query_row(params![webhook_id, event_id], |r| r.get(0))?)
 }
 
+/// The tasks the event answered: those whose conversation took it as the reply to their
+/// question (not one kept after the question had timed out), by id.
+pub fn tasks_answered(conn: &Connection, event_id: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(TASKS_ANSWERED)?;
+    let rows = stmt.query_map([event_id], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) const TASKS_ANSWERED: &str = "SELECT DISTINCT r.task_id FROM task_replies r \
+       JOIN tasks t ON t.id = r.task_id \
+       JOIN json_each(CASE WHEN json_valid(t.conversation) THEN t.conversation ELSE '[]' END) c \
+     WHERE r.event_id = ?1 AND json_extract(c.value, '$.event_id') = ?1 \
+       AND json_extract(c.value, '$.late') IS NULL \
+     ORDER BY r.task_id";
+
 pub(super) const ANSWERED_BY: &str = "SELECT EXISTS (SELECT 1 FROM task_replies r \
        JOIN tasks t ON t.id = r.task_id \
        JOIN json_each(CASE WHEN json_valid(t.conversation) THEN t.conversation ELSE '[]' END) c \
