@@ -1499,3 +1499,40 @@ async fn receiver_urls_start_with_the_public_base_url_as_a_url_parser_writes_it(
         "{created}"
     );
 }
+
+#[tokio::test]
+async fn a_query_is_refused_where_no_list_reads_it_so_a_dry_run_flag_changes_nothing() {
+    // Arrange
+    let app = spawn_app().await;
+    let body = json!({"id": "qq", "name": "Issues", "provider": "github"});
+
+    // Act: a create with a dry-run flag some APIs know, and a read with a field selection.
+    let created = send_json(
+        app.api(Method::POST, "/api/webhooks?dry_run=true")
+            .json(&body),
+    )
+    .await;
+    let (status, lists) = app.get_json("/api/webhooks?limit=5").await;
+
+    // Assert: refused by name, nothing made; a list still takes its own parameters.
+    assert_error(&created, StatusCode::BAD_REQUEST, Some("dry_run"));
+    assert_eq!(status, StatusCode::OK, "{lists}");
+    assert_eq!(lists["webhooks"], json!([]), "{lists}");
+    app.create_webhook(body).await;
+    for (method, path) in [
+        (Method::GET, "/api/webhooks/qq?fields=id"),
+        (Method::POST, "/api/webhooks/qq/disable?force=1"),
+        (Method::DELETE, "/api/webhooks/qq?cascade=false"),
+    ] {
+        let refused = send_json(app.api(method.clone(), path)).await;
+        assert_error(&refused, StatusCode::BAD_REQUEST, None);
+        assert!(
+            refused.1.to_string().contains("unknown field"),
+            "{path}: {}",
+            refused.1
+        );
+    }
+    let (status, kept) = app.get_json("/api/webhooks/qq").await;
+    assert_eq!(status, StatusCode::OK, "{kept}");
+    assert_eq!(kept["enabled"], true, "{kept}");
+}
