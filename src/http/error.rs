@@ -174,6 +174,7 @@ impl From<ServiceError> for ApiError {
                     "event" => "event_not_found",
                     "task" => "task_not_found",
                     "action" => "action_not_found",
+                    "API key" => "key_not_found",
                     _ => "not_found",
                 };
                 ApiError::new(StatusCode::NOT_FOUND, code, e.to_string())

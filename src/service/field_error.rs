@@ -45,9 +45,37 @@ impl FieldError {
         }
         FieldError::Invalid {
             field: (path != ".").then_some(path),
-            message,
+            message: in_json_words(&message),
         }
     }
+}
+
+/// serde's message in the words of the JSON the caller wrote, not of the Rust type it fills:
+/// `expected struct CommandIn` is an object, `u32` a whole number.
+fn in_json_words(message: &str) -> String {
+    static RUST_TYPE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(
+            r"expected (?:struct [A-Za-z_][A-Za-z0-9_]*|a map|(?:u|i)(?:8|16|32|64|128|size)|f32|f64|a sequence)\b",
+        )
+        .expect("Rust type pattern")
+    });
+    RUST_TYPE
+        .replace_all(message, |found: &regex::Captures<'_>| {
+            let said = &found[0];
+            let json = if said.starts_with("expected struct") || said == "expected a map" {
+                "an object"
+            } else if said == "expected a sequence" {
+                "a list"
+            } else if said.starts_with("expected f") {
+                "a number"
+            } else if said.starts_with("expected u") {
+                "a whole number, 0 or more"
+            } else {
+                "a whole number"
+            };
+            format!("expected {json}")
+        })
+        .into_owned()
 }
 
 #[cfg(test)]
@@ -73,6 +101,47 @@ mod tests {
 
     fn error_of(value: serde_json::Value) -> FieldError {
         FieldError::of(&serde_path_to_error::deserialize::<_, Outer>(value).unwrap_err())
+    }
+
+    #[test]
+    fn a_wrong_type_is_said_in_jsons_words_not_rusts() {
+        let cases = [
+            (
+                "invalid type: string \"x\", expected struct CommandIn",
+                "invalid type: string \"x\", expected an object",
+            ),
+            (
+                "invalid type: integer `5`, expected struct RateLimit",
+                "invalid type: integer `5`, expected an object",
+            ),
+            (
+                "invalid type: string \"5\", expected u32",
+                "invalid type: string \"5\", expected a whole number, 0 or more",
+            ),
+            (
+                "invalid type: map, expected a sequence",
+                "invalid type: map, expected a list",
+            ),
+            (
+                "invalid type: string \"a\", expected i64",
+                "invalid type: string \"a\", expected a whole number",
+            ),
+            (
+                "invalid type: string \"a\", expected f64",
+                "invalid type: string \"a\", expected a number",
+            ),
+            (
+                "invalid type: integer `1`, expected a string",
+                "invalid type: integer `1`, expected a string",
+            ),
+        ];
+        for (serde, said) in cases {
+            assert_eq!(in_json_words(serde), said);
+        }
+        assert!(matches!(
+            error_of(json!({"name": "a", "inner": 7})),
+            FieldError::Invalid { message, .. } if message.ends_with("expected an object")
+        ));
     }
 
     #[test]

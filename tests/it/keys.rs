@@ -412,6 +412,7 @@ async fn a_revoked_key_is_refused_with_401_at_once() {
     assert!(listed["revoked_at"].is_string(), "{listed}");
     let missing = send_json(app.api(Method::DELETE, "/api/keys/key_missing")).await;
     assert_error(&missing, StatusCode::NOT_FOUND, None);
+    assert_eq!(missing.1["error"]["code"], "key_not_found", "{}", missing.1);
 }
 
 /// Asks `app` for its webhooks with `key` until the answer is `want`, for at most `secs`
