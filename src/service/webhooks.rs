@@ -226,9 +226,7 @@ pub async fn create(
     // until the sender's own secret is set, every delivery is refused (`present` says so).
     out.warnings.extend(unchecked);
     out.warnings.extend(short);
-    if !commands.is_empty() {
-        out.commands = Some(commands.len() as i64);
-    }
+    out.commands = Some(commands.len() as i64);
     for command in commands {
         let added = command_ops::added_out(state, &row, &command.row, command.unchecked).await;
         out.added_commands.push(added);
@@ -392,12 +390,18 @@ pub(crate) fn provider_named(name: &str) -> Result<Provider, ServiceError> {
 
 pub async fn get(state: &AppState, id: &str) -> Result<WebhookOut, ServiceError> {
     let row = load(state, id).await?;
-    let id = row.id.clone();
-    let count = state
+    let count = command_count(state, &row.id).await?;
+    Ok(present(state, &row, Some(count), false))
+}
+
+/// How many commands the webhook has: every answer about a webhook says it, a change's as a
+/// look's, so a client refreshing its copy from either keeps it.
+pub(super) async fn command_count(state: &AppState, id: &str) -> Result<i64, ServiceError> {
+    let id = id.to_string();
+    Ok(state
         .store
         .read(move |db| Ok(crate::store::commands::list(db, &id)?.len() as i64))
-        .await?;
-    Ok(present(state, &row, Some(count), false))
+        .await?)
 }
 
 /// Loads the stored row (secrets included, opened) for internal use.
@@ -420,7 +424,8 @@ pub async fn update(
         patched(state, row, patch.clone())
     })
     .await?;
-    let mut out = present(state, &row, None, false);
+    let count = command_count(state, &row.id).await?;
+    let mut out = present(state, &row, Some(count), false);
     out.warnings.extend(unchecked);
     Ok(out)
 }
@@ -512,7 +517,8 @@ pub async fn set_enabled(
         Ok(())
     })
     .await?;
-    Ok(present(state, &row, None, false))
+    let count = command_count(state, &row.id).await?;
+    Ok(present(state, &row, Some(count), false))
 }
 
 pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {

@@ -1536,3 +1536,44 @@ async fn a_query_is_refused_where_no_list_reads_it_so_a_dry_run_flag_changes_not
     assert_eq!(status, StatusCode::OK, "{kept}");
     assert_eq!(kept["enabled"], true, "{kept}");
 }
+
+#[tokio::test]
+async fn every_answer_about_a_webhook_counts_its_commands_a_changes_as_a_looks() {
+    // Arrange: one webhook with a command, one without.
+    let app = spawn_app().await;
+    let (status, with) = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "id": "gh", "name": "Issues", "provider": "github",
+        "commands": [{"trigger": "issues.opened", "action": "comment", "template": "Thanks"}],
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{with}");
+    let (_, without) = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "id": "bare", "name": "Bare", "provider": "github",
+    })))
+    .await;
+
+    // Act
+    let answers = [
+        send_json(
+            app.api(Method::PUT, "/api/webhooks/gh")
+                .json(&json!({"name": "Issues 2"})),
+        )
+        .await,
+        send_json(app.api(Method::POST, "/api/webhooks/gh/disable")).await,
+        send_json(app.api(Method::POST, "/api/webhooks/gh/enable")).await,
+        send_json(
+            app.api(Method::POST, "/api/webhooks/gh/rotate-secret")
+                .json(&json!({})),
+        )
+        .await,
+        app.get_json("/api/webhooks/gh").await,
+    ];
+
+    // Assert
+    assert_eq!(with["commands"], 1, "{with}");
+    assert_eq!(without["commands"], 0, "{without}");
+    for (status, answer) in answers {
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["commands"], 1, "{answer}");
+    }
+}

@@ -22,7 +22,8 @@ pub async fn rotate_secret(
         rotated(state, row, input.clone())
     })
     .await?;
-    let mut out = present(state, &row, None, true);
+    let count = super::command_count(state, &row.id).await?;
+    let mut out = present(state, &row, Some(count), true);
     out.warnings.extend(cut_short);
     out.warnings.extend(short);
     Ok(out)
