@@ -11,6 +11,13 @@ use crate::service::field_error::FieldError;
 
 pub struct AppJson<T>(pub T);
 
+/// The body of a route that takes none: nothing, whitespace or `{}`. Anything else is refused
+/// as any body with an unknown field is, rather than ignored (`{"enabled": false}` sent to
+/// `/enable` would otherwise be answered as if understood).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoBody {}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
 

@@ -1577,3 +1577,40 @@ async fn every_answer_about_a_webhook_counts_its_commands_a_changes_as_a_looks()
         assert_eq!(answer["commands"], 1, "{answer}");
     }
 }
+
+#[tokio::test]
+async fn a_route_that_takes_no_body_refuses_one_rather_than_ignore_it() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gh", "name": "Issues", "provider": "github"}))
+        .await;
+
+    // Act: an enable told what to set, as if it were an update, and plain garbage.
+    let told = send_json(
+        app.api(Method::POST, "/api/webhooks/gh/disable")
+            .json(&json!({"enabled": true})),
+    )
+    .await;
+    let garbage = send_json(
+        app.api(Method::POST, "/api/events/evt_x/replay")
+            .body("garbage"),
+    )
+    .await;
+    // Nothing at all, or an empty object, is what it takes.
+    let (empty, _) = send_json(app.api(Method::POST, "/api/webhooks/gh/disable")).await;
+    let (object, enabled) = send_json(
+        app.api(Method::POST, "/api/webhooks/gh/enable")
+            .json(&json!({})),
+    )
+    .await;
+
+    // Assert
+    assert_error(&told, StatusCode::BAD_REQUEST, Some("enabled"));
+    assert_error(&garbage, StatusCode::BAD_REQUEST, None);
+    assert_eq!(
+        (empty, object),
+        (StatusCode::OK, StatusCode::OK),
+        "{enabled}"
+    );
+    assert_eq!(enabled["enabled"], true, "{enabled}");
+}

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::{AppJson, parse_query};
+use crate::http::extract::{AppJson, NoBody, parse_query};
 use crate::service::actions::{self, ActionOut, ActionPage, Author, ReplayReport, ReplyTo};
 use crate::service::events::ActionDetail;
 
@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
 async fn replay_event(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    AppJson(NoBody {}): AppJson<NoBody>,
 ) -> Result<Json<ReplayReport>, ApiError> {
     Ok(Json(actions::replay(&state, &id).await?))
 }
@@ -56,6 +57,7 @@ async fn list_actions(
 async fn cancel_action(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    AppJson(NoBody {}): AppJson<NoBody>,
 ) -> Result<Json<ActionOut>, ApiError> {
     Ok(Json(actions::cancel(&state, &id).await?))
 }
@@ -63,6 +65,7 @@ async fn cancel_action(
 async fn retry_action(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    AppJson(NoBody {}): AppJson<NoBody>,
 ) -> Result<Json<ActionOut>, ApiError> {
     Ok(Json(actions::retry(&state, &id).await?))
 }

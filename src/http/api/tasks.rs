@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::http::error::ApiError;
-use crate::http::extract::AppJson;
+use crate::http::extract::{AppJson, NoBody};
 use crate::service::answer::{self, Answered, Answerer};
 use crate::service::audit::AuditUser;
 use crate::service::auth::KeyInfo;
@@ -69,6 +69,7 @@ async fn answer_task(
 async fn cancel_task(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    AppJson(NoBody {}): AppJson<NoBody>,
 ) -> Result<Json<TaskOut>, ApiError> {
     Ok(Json(tasks::cancel(&state, &id).await?))
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use crate::app::AppState;
 use crate::http::auth::AuditTarget;
 use crate::http::error::ApiError;
-use crate::http::extract::{AppJson, parse_query};
+use crate::http::extract::{AppJson, NoBody, parse_query};
 use crate::service::auth::KeyInfo;
 use crate::service::webhooks::{self, RotateIn, WebhookIn, WebhookOut, WebhookPage, WebhookPatch};
 
@@ -82,6 +82,7 @@ async fn delete_webhook(
 async fn enable_webhook(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    AppJson(NoBody {}): AppJson<NoBody>,
 ) -> Result<Json<WebhookOut>, ApiError> {
     Ok(Json(webhooks::set_enabled(&state, &id, true).await?))
 }
@@ -89,6 +90,7 @@ async fn enable_webhook(
 async fn disable_webhook(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    AppJson(NoBody {}): AppJson<NoBody>,
 ) -> Result<Json<WebhookOut>, ApiError> {
     Ok(Json(webhooks::set_enabled(&state, &id, false).await?))
 }
