@@ -37,6 +37,10 @@ pub struct TaskOut {
     /// it). A claim that lapsed shows the task `queued`: the next claim takes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_expires_at: Option<String>,
+    /// A running task: who holds its claim, the `owner` it was claimed with (`runner` for
+    /// this server's built-in runner, whose own claim names are keys to its runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     /// A result just posted by a process that sends no actions: what it left to the sender.
@@ -75,6 +79,17 @@ pub fn present(t: &TaskRow) -> TaskOut {
         attempts: t.attempts,
         next_run_at: t.next_run_at.filter(|_| waits).map(clock::rfc3339),
         lease_expires_at: lease.filter(|_| !lapsed).map(clock::rfc3339),
+        claimed_by: t
+            .lease_owner
+            .as_deref()
+            .filter(|_| t.status == "running" && !lapsed)
+            .map(|owner| {
+                if owner.starts_with(RUNNER_OWNER_PREFIX) {
+                    "runner".to_string()
+                } else {
+                    owner.to_string()
+                }
+            }),
         created_at: clock::rfc3339(t.created_at),
         updated_at: clock::rfc3339(t.updated_at),
         warnings: Vec::new(),
@@ -151,6 +166,10 @@ pub struct TaskBrief {
     pub next_run_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lease_expires_at: Option<String>,
+    /// A running task: who holds its claim, the `owner` it was claimed with (`runner` for
+    /// this server's built-in runner, whose own claim names are keys to its runs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -172,6 +191,7 @@ impl TaskBrief {
             attempts: t.attempts,
             next_run_at: t.next_run_at,
             lease_expires_at: t.lease_expires_at,
+            claimed_by: t.claimed_by,
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

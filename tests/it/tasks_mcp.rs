@@ -927,3 +927,40 @@ async fn an_ask_says_who_goes_on_with_the_task_once_it_is_answered() {
     assert!(asked["warnings"].to_string().contains("`ext`"), "{asked}");
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_claimed_task_shows_who_holds_it_until_it_ends() {
+    // Arrange
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 41, "Slow search").await)
+        .await;
+    let client = connect(&app).await;
+
+    // Act
+    call_ok(
+        &client,
+        "claim_task",
+        json!({"agent": "planning", "owner": "alice"}),
+    )
+    .await;
+    let (_, held) = call_ok(&client, "get_task", json!({"task_id": task_id})).await;
+    let (_, listed) = call_ok(&client, "list_tasks", json!({"status": "running"})).await;
+    call_ok(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "owner": "alice", "result": "Indexed"}),
+    )
+    .await;
+    let (_, ended) = call_ok(&client, "get_task", json!({"task_id": task_id})).await;
+
+    // Assert
+    assert_eq!(held["claimed_by"], "alice", "{held}");
+    assert_eq!(listed["tasks"][0]["claimed_by"], "alice", "{listed}");
+    assert!(ended.get("claimed_by").is_none(), "{ended}");
+    client.cancel().await.ok();
+}
