@@ -130,12 +130,7 @@ async fn revoking_a_key_ends_the_sessions_it_opened_and_their_streams() {
     app.github_webhook("gh", "revoked-session-secret").await;
     let (key_id, key) = create_key(&app, "dashboard", "read").await;
     let session = open_session(&app, &key).await;
-    let stream = mcp(&app, Method::GET, &key, Some(&session))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .expect("GET /mcp");
-    assert_eq!(stream.status(), StatusCode::OK);
+    let stream = listen_with(&app, &key, &session).await;
     let subscribe = json!({"jsonrpc": "2.0", "id": 3, "method": "resources/subscribe",
                            "params": {"uri": "webhook://gh/events"}});
     let subscribed = post(&app, &key, Some(&session), subscribe)
@@ -184,12 +179,7 @@ async fn a_key_revoked_on_another_server_ends_the_sessions_it_opened_here() {
         })
         .await;
     let session = open_session(&second, &key).await;
-    let stream = mcp(&second, Method::GET, &key, Some(&session))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .expect("GET /mcp");
-    assert_eq!(stream.status(), StatusCode::OK);
+    let stream = listen_with(&second, &key, &session).await;
 
     // Act: the key is revoked on the first server.
     let revoked = first
@@ -232,12 +222,7 @@ async fn a_tool_call_under_way_when_its_key_is_revoked_is_answered_with_its_resu
     app.slack_webhook("sl").await;
     let (key_id, key) = create_key(&app, "agent", "admin").await;
     let session = open_session(&app, &key).await;
-    let stream = mcp(&app, Method::GET, &key, Some(&session))
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .expect("GET /mcp");
-    assert_eq!(stream.status(), StatusCode::OK);
+    let stream = listen_with(&app, &key, &session).await;
     let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
         "params": {"name": "add_command", "arguments": {
             "webhook_id": "sl", "trigger": "message.channels", "action": "respond",
@@ -473,7 +458,12 @@ async fn short_idle_app() -> TestApp {
 
 /// Opens `session`'s GET stream.
 async fn listen(app: &TestApp, session: &str) -> reqwest::Response {
-    let stream = mcp(app, Method::GET, API_KEY, Some(session))
+    listen_with(app, API_KEY, session).await
+}
+
+/// Opens `session`'s GET stream with `key`.
+async fn listen_with(app: &TestApp, key: &str, session: &str) -> reqwest::Response {
+    let stream = mcp(app, Method::GET, key, Some(session))
         .header("accept", "text/event-stream")
         .send()
         .await
