@@ -1932,3 +1932,23 @@ async fn a_trigger_too_long_is_refused_for_its_length_on_update_too() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(answer["error"]["field"], "trigger", "{answer}");
 }
+
+#[tokio::test]
+async fn a_template_no_sample_renders_is_saved_with_a_warning_saying_whether_a_field_is_missing() {
+    // Arrange
+    let app = app_with_webhook().await;
+    let with = |template: &str| json!({"trigger": "issues.opened", "action": "comment", "template": template});
+
+    // Act: a misspelt field, and a loop no delivery's render gets through.
+    let (status, misspelt) = add(&app, with("Thanks for {{ issue.titel }}")).await;
+    let (_, looping) = add(&app, with("{% for i in range(100000000) %}x{% endfor %}")).await;
+
+    // Assert: only the first may be the samples' fault.
+    assert_eq!(status, StatusCode::CREATED, "{misspelt}");
+    let said = misspelt["warnings"].to_string();
+    assert!(said.contains("does not render with the sample"), "{said}");
+    assert!(said.contains("may have fields the samples lack"), "{said}");
+    let said = looping["warnings"].to_string();
+    assert!(said.contains("does not render with the sample"), "{said}");
+    assert!(said.contains("This is no missing field"), "{said}");
+}

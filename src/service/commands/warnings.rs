@@ -522,10 +522,18 @@ fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
         }
     }
     let (event_type, error) = first_failure?;
+    // Only a missing value may be the samples' fault: a loop too long, an operation on
+    // values of the wrong kind, fail a real delivery's render alike.
+    let caveat = if error.contains("undefined value") {
+        "A real delivery may have fields the samples lack, but check the names"
+    } else {
+        "This is no missing field: a real delivery's render fails alike unless its values \
+         differ in kind from the samples', so check the template"
+    };
     Some(format!(
         "the template does not render with the sample `{event_type}` payload (nor any other \
-         sample its trigger matches): {error}. A real delivery may have fields the samples \
-         lack, but check the names (test_webhook shows what each command would send)"
+         sample its trigger matches): {error}. {caveat} (test_webhook shows what each command \
+         would send)"
     ))
 }
 
