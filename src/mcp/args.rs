@@ -351,6 +351,9 @@ pub struct ListActionsArgs {
     /// Only actions of this webhook's events and replies (the id, as list_webhooks shows it).
     #[serde(default)]
     pub webhook_id: Option<String>,
+    /// Only the actions of this task (`task_…`): its comments, questions and posted result.
+    #[serde(default)]
+    pub task_id: Option<String>,
     /// Page size 1-200 (default 20).
     #[serde(default, deserialize_with = "lenient::page_size")]
     #[schemars(range(min = 1, max = 200))]
@@ -365,6 +368,7 @@ impl ListActionsArgs {
         ActionQuery {
             status: self.status,
             webhook_id: self.webhook_id,
+            task_id: self.task_id,
             // A model reads every line of the page: smaller than REST's default of 50.
             limit: Some(self.limit.unwrap_or(20)),
             cursor: self.cursor,

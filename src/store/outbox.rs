@@ -515,6 +515,7 @@ pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<Option<OutboxRow>
 pub struct ActionFilter {
     pub status: Option<String>,
     pub webhook_id: Option<String>,
+    pub task_id: Option<String>,
     /// Only actions older than this one (the page cursor).
     pub before_id: Option<String>,
     pub limit: u32,
@@ -536,6 +537,7 @@ fn list_query(filter: &ActionFilter) -> (String, Vec<rusqlite::types::Value>) {
     let given = [
         ("status", filter.status.clone()),
         ("webhook_id", filter.webhook_id.clone()),
+        ("task_id", filter.task_id.clone()),
     ];
     for (column, value) in given {
         if let Some(value) = value {
@@ -1027,9 +1029,18 @@ mod tests {
         let filter = |status: Option<&str>, webhook: Option<&str>| ActionFilter {
             status: status.map(str::to_string),
             webhook_id: webhook.map(str::to_string),
+            task_id: None,
             before_id: Some("act_9".into()),
             limit: 10,
         };
+        // A task's few actions are found by its index (and sorted, being few).
+        let of_task = ActionFilter {
+            task_id: Some("task_1".into()),
+            ..filter(None, None)
+        };
+        let (sql, values) = list_query(&of_task);
+        let planned = plan(&conn, &sql, params_from_iter(values));
+        assert!(planned.contains("outbox_by_task"), "{planned}");
         for (given, index) in [
             (filter(Some("dead"), None), "outbox_by_status"),
             (filter(None, Some("gh")), "outbox_by_webhook"),

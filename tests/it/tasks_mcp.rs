@@ -176,6 +176,11 @@ async fn an_external_agent_lists_claims_and_completes_a_task_through_mcp_tools()
     let (_, action) = call_ok(&client, "get_action", json!({"action_id": action_id})).await;
     assert_eq!(action["status"], "delivered", "{action}");
     assert_eq!(action["task_id"], task_id.as_str(), "{action}");
+    // ... and the task's actions list it; a task id that names no task is an error.
+    let (_, of_task) = call_ok(&client, "list_actions", json!({"task_id": task_id})).await;
+    assert_eq!(of_task["actions"][0]["id"], action_id.as_str(), "{of_task}");
+    let unknown = call_err(&client, "list_actions", json!({"task_id": "task_nope"})).await;
+    assert!(unknown.contains("task `task_nope` not found"), "{unknown}");
     assert!(
         chat_requests(&llm).await.is_empty(),
         "the runner was not involved"

@@ -29,6 +29,8 @@ pub struct ActionQuery {
     /// One of [`STATUSES`].
     pub status: Option<String>,
     pub webhook_id: Option<String>,
+    /// Only the actions of this task: its comments, questions, answers and posted result.
+    pub task_id: Option<String>,
     /// Page size, 1-200 (default 50).
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
@@ -59,9 +61,11 @@ pub async fn list(state: &AppState, query: ActionQuery) -> Result<ActionPage, Se
         ));
     }
     let webhook_id = query.webhook_id.clone();
+    let task_id = query.task_id.clone();
     let filter = outbox::ActionFilter {
         status: query.status,
         webhook_id: query.webhook_id,
+        task_id: query.task_id,
         before_id: crate::service::page_cursor(query.cursor, "act")?,
         // One extra row tells whether another page exists.
         limit: limit + 1,
@@ -72,6 +76,10 @@ pub async fn list(state: &AppState, query: ActionQuery) -> Result<ActionPage, Se
         .await?;
     crate::service::empty_for_a_known_webhook(state, webhook_id.as_deref(), found.is_empty())
         .await?;
+    // As with a webhook: a task id that names no task (a typo) is an error, not "nothing".
+    if let Some(task_id) = task_id.filter(|_| found.is_empty()) {
+        crate::service::tasks::get(state, &task_id).await?;
+    }
     let more = found.len() > limit as usize;
     found.truncate(limit as usize);
     let next_cursor = more.then(|| found.last().map(|a| a.id.clone())).flatten();
