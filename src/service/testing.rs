@@ -214,7 +214,9 @@ pub async fn test_webhook(
         }
         _ => None,
     };
-    let kind_unknown = provider == Provider::GitHub && payload.is_some() && inferred.is_none();
+    let type_given = event_type.is_some_and(|t| !t.trim().is_empty());
+    let kind_unknown =
+        provider == Provider::GitHub && payload.is_some() && !type_given && inferred.is_none();
     let event_type = inferred.as_deref().or(event_type);
     let sample = samples::sample(provider, event_type, payload.as_ref(), now)
         .map_err(|m| ServiceError::invalid("event_type", m))?;

@@ -620,6 +620,16 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
         text(&starred)
     );
     assert!(note.contains("star.created"), "{note}");
+    // Given its type, the same payload is sent as that kind, with nothing to say.
+    let typed = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "event_type": "star.created",
+               "payload": {"action": "created", "starred_at": "2026-12-06T10:00:00Z"}}),
+    )
+    .await;
+    assert_eq!(typed.is_error, Some(false), "{}", text(&typed));
+    assert!(!text(&typed).contains("X-GitHub-Event"), "{}", text(&typed));
 
     // A payload written as JSON text, as its schema asks, is read; text that breaks off
     // is told where.
