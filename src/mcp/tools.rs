@@ -536,9 +536,14 @@ impl McpServer {
             .map_err(tool_error)?;
         done(
             format!(
-                "{} The task `{}` waits for the reply.",
+                "{} The task `{}` waits for the reply.{}",
                 queued("Question", &action),
-                action.task_id.as_deref().unwrap_or("?")
+                action.task_id.as_deref().unwrap_or("?"),
+                action
+                    .note
+                    .as_deref()
+                    .map(|note| format!(" {note}"))
+                    .unwrap_or_default()
             ),
             action,
         )

@@ -54,6 +54,9 @@ pub struct ActionOut {
     /// would have refused it by its own tokens or allowed hosts (see `sending`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// A question just queued: who goes on with its task once the answer comes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 pub fn present(row: &OutboxRow) -> ActionOut {
@@ -81,6 +84,7 @@ pub fn present(row: &OutboxRow) -> ActionOut {
         created_at: clock::rfc3339(row.created_at),
         updated_at: clock::rfc3339(row.updated_at),
         warnings: Vec::new(),
+        note: None,
     }
 }
 
@@ -263,7 +267,7 @@ pub async fn ask(
         })?;
     state.wake_workers();
     let mut out = present_queued(&row, unchecked.as_slice());
-    out.warnings.push(answer_note);
+    out.note = Some(answer_note);
     Ok(out)
 }
 
@@ -276,15 +280,16 @@ fn who_takes_the_answer(state: &AppState, agent: &str) -> String {
     if here.contains(&agent) {
         let named: Vec<String> = here.iter().map(|n| format!("`{n}`")).collect();
         format!(
-            "when the answer comes, this server's built-in runner runs agent `{agent}` on the \
-             task; to take the answer yourself, ask with an `agent` name it does not run (it \
-             runs {}) and claim the task by that name (claim_task)",
+            "When the answer comes, this server's built-in runner runs agent `{agent}` on the \
+             task (it runs {}). The question is queued: asking it again would post it twice. \
+             To take an answer yourself another time, ask with an `agent` name the runner does \
+             not run, and claim the task by that name (claim_task) once the answer queues it.",
             named.join(", ")
         )
     } else {
         format!(
-            "when the answer comes, the task waits for an external agent to claim it as \
-             `{agent}` (claim_task with agent `{agent}`)"
+            "When the answer comes, the task is queued for an agent to claim as `{agent}` \
+             (claim_task with agent `{agent}`)."
         )
     }
 }

@@ -926,10 +926,15 @@ async fn an_ask_says_who_goes_on_with_the_task_once_it_is_answered() {
     );
     assert!(for_brain.contains("claim_task"), "{for_brain}");
     assert!(
-        for_ext.contains("waits for an external agent to claim it as `ext`"),
+        for_ext.contains("the task is queued for an agent to claim as `ext`"),
         "{for_ext}"
     );
-    assert!(asked["warnings"].to_string().contains("`ext`"), "{asked}");
+    assert!(
+        for_brain.contains("asking it again would post it twice"),
+        "{for_brain}"
+    );
+    assert!(!for_brain.contains("Warning"), "{for_brain}");
+    assert!(asked["note"].to_string().contains("`ext`"), "{asked}");
     client.cancel().await.ok();
 }
 
