@@ -22,7 +22,7 @@ use crate::store::events::{self, Inserted, NewEvent};
 use crate::store::webhooks::{Gone, WebhookRow};
 
 /// A request as the receiver got it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Inbound {
     pub provider: String,
     pub webhook_id: String,
@@ -63,7 +63,8 @@ pub enum Outcome {
     /// No webhook with this id and provider.
     UnknownWebhook,
     /// The webhook it was checked against was deleted and another made at its id before it
-    /// was stored: nothing stored; sent again, the new webhook checks it.
+    /// was stored, twice over (checked again against the new one, that was replaced too):
+    /// nothing stored; sent again, the webhook then at the id checks it.
     Replaced,
     /// The webhook exists but is disabled.
     Disabled,
@@ -105,6 +106,17 @@ static OUTSIDE_ALLOWLIST: std::sync::Mutex<crate::telemetry::Throttle> = std::sy
 );
 
 pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, ServiceError> {
+    // A webhook made anew at the id while the delivery was checked against the old one: it is
+    // checked again at once against the new one, as the sender's retry would be, since many
+    // senders (GitHub, GitLab) retry only by hand. The body is shared, not copied.
+    let again = inbound.clone();
+    match ingest_once(state, inbound).await? {
+        Outcome::Replaced => ingest_once(state, again).await,
+        outcome => Ok(outcome),
+    }
+}
+
+async fn ingest_once(state: &AppState, inbound: Inbound) -> Result<Outcome, ServiceError> {
     let client_ip = inbound.client.map(|c| c.ip);
     // Refused (or unsigned) before its webhook's check: drawn from the client's bucket for
     // refusals. The per-IP limit is charged once the signature is checked, so that forgeries
