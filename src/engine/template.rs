@@ -72,6 +72,9 @@ pub enum Escape {
 const SLACK: &str = "slack";
 const FROM_SLACK: &str = "fromslack";
 
+/// minijinja's functions templates here do not have (see [`environment`]).
+const REMOVED_GLOBALS: [&str; 2] = ["namespace", "debug"];
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
@@ -80,9 +83,10 @@ fn environment() -> Environment<'static> {
     // `namespace` is the one way a loop carries a value from one pass to the next, which is
     // how a template builds values nested thousands deep (their printing, comparing and even
     // freeing recurse, and overflow the stack). A comment has no need of it.
-    env.remove_global("namespace");
     // `debug()` prints the environment: the names of the other templates kept with this one.
-    env.remove_global("debug");
+    for removed in REMOVED_GLOBALS {
+        env.remove_global(removed);
+    }
     // The filters that print a whole value, checked first like `{{ value }}` is.
     // minijinja's own `tojson` and `pprint` also charge 15/64 of a fuel per byte they write
     // (the public ones called here do not): that would stop `{{ payload | tojson }}` of a
@@ -731,6 +735,12 @@ pub fn check_names(source: &str) -> Result<(), String> {
                 .get_line(at)
                 .map(|l| format!(" (line {l})"))
                 .unwrap_or_default();
+            if REMOVED_GLOBALS.contains(&name) {
+                return Err(format!(
+                    "template uses the function `{name}`, which templates here do not have{line}: \
+                     a delivery would fail on it"
+                ));
+            }
             return Err(format!(
                 "template uses the {kind} `{}`, which does not exist{line}: a delivery would \
                  fail on it; see minijinja's built-in {kind}s (e.g. {})",
@@ -932,7 +942,14 @@ mod tests {
                 None,
             ),
             // Removed from the environment, as they must not run.
-            ("{{ debug() }}", Some("the function `debug`")),
+            (
+                "{{ debug() }}",
+                Some("`debug`, which templates here do not have"),
+            ),
+            (
+                "{% set ns = namespace(n=0) %}{{ ns.n }}",
+                Some("`namespace`, which templates here do not have"),
+            ),
             (
                 "{% if a %}\n{{ b | nosuchfilter }}{% endif %}",
                 Some("(line 2)"),

@@ -61,11 +61,14 @@ impl Answerer {
     }
 
     /// The line the answer is posted under on the thread: "Answered in Open WebUI by alice:".
-    /// The server's own key (named after its variable) and a stdio client are "the operator"
-    /// there: a variable's name in a public comment reads as a leaked setting.
+    /// The server's own keys (named after their variable, or as generated on first start) and
+    /// a stdio client are "the operator" there: such a name in a public comment reads as a
+    /// leaked setting.
     fn lead(&self) -> String {
         let name = match self.name.as_str() {
-            super::auth::CONFIGURED_KEY_NAME | crate::mcp::STDIO_ACTOR => "the operator",
+            super::auth::CONFIGURED_KEY_NAME
+            | super::auth::GENERATED_KEY_NAME
+            | crate::mcp::STDIO_ACTOR => "the operator",
             name => name,
         };
         format!(
@@ -267,6 +270,7 @@ mod tests {
         assert_eq!(by.lead(), "Answered through the API by ops-key:");
         for own in [
             super::super::auth::CONFIGURED_KEY_NAME,
+            super::super::auth::GENERATED_KEY_NAME,
             crate::mcp::STDIO_ACTOR,
         ] {
             let by = Answerer::of(own, None, conversation::VIA_MCP);

@@ -267,28 +267,32 @@ fn fitted(detail: &Value) -> String {
     if text.len() <= MAX_DETAIL_BYTES {
         return text;
     }
-    let mut shortened = detail.clone();
-    cut_long_strings(&mut shortened);
-    let short = shortened.to_string();
-    if short.len() <= MAX_DETAIL_BYTES {
-        return short;
+    // Shorter and shorter, so that many middling strings (a hundred commands' templates) give
+    // way before the ids and triggers do.
+    for keep in KEPT_STRING_BYTES {
+        let mut shortened = detail.clone();
+        cut_long_strings(&mut shortened, keep);
+        let short = shortened.to_string();
+        if short.len() <= MAX_DETAIL_BYTES {
+            return short;
+        }
     }
     serde_json::json!({"omitted": "larger than the audit log keeps", "bytes": text.len()})
         .to_string()
 }
 
-/// Longest string a detail too large to keep whole keeps of each of its strings.
-const MAX_KEPT_STRING_BYTES: usize = 512;
+/// How much of each of its strings a detail too large to keep whole keeps, tried in turn.
+const KEPT_STRING_BYTES: [usize; 3] = [512, 128, 32];
 
-fn cut_long_strings(value: &mut Value) {
+fn cut_long_strings(value: &mut Value, keep: usize) {
     match value {
-        Value::String(s) if s.len() > MAX_KEPT_STRING_BYTES => {
+        Value::String(s) if s.len() > keep => {
             let whole = s.len();
-            s.truncate(s.floor_char_boundary(MAX_KEPT_STRING_BYTES));
+            s.truncate(s.floor_char_boundary(keep));
             s.push_str(&format!("… ({whole} bytes in all; the rest is not kept)"));
         }
-        Value::Array(items) => items.iter_mut().for_each(cut_long_strings),
-        Value::Object(map) => map.values_mut().for_each(cut_long_strings),
+        Value::Array(items) => items.iter_mut().for_each(|i| cut_long_strings(i, keep)),
+        Value::Object(map) => map.values_mut().for_each(|v| cut_long_strings(v, keep)),
         _ => {}
     }
 }
@@ -414,6 +418,15 @@ mod tests {
             cut.ends_with("… (80000 bytes in all; the rest is not kept)"),
             "{cut}"
         );
+
+        // Many middling strings are cut shorter: the ids and triggers stay.
+        let commands: Vec<Value> = (0..200)
+            .map(|i| json!({"trigger": format!("issues.t{i}"), "template": "x".repeat(400)}))
+            .collect();
+        let many = json!({"id": "gh", "commands": commands});
+        let kept: Value = serde_json::from_str(&fitted(&many)).unwrap();
+        assert_eq!(kept["commands"][199]["trigger"], "issues.t199");
+        assert!(kept.to_string().len() <= MAX_DETAIL_BYTES);
 
         // Many short strings cannot be cut down: only the size is kept.
         let many: Vec<String> = (0..20_000).map(|i| format!("event.{i}")).collect();

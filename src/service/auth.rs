@@ -551,7 +551,8 @@ pub async fn create(
 }
 
 /// Revokes a stored key; it stops working before this returns. Refuses (409) to revoke the
-/// last active admin key unless `WEBHOOK_MCP_API_KEY` is set. Revoking twice is not an error.
+/// last active admin key unless `WEBHOOK_MCP_API_KEY` is set. Revoking twice is not an error,
+/// until the retention sweep deletes the key 30 days after its revocation: then it is 404.
 pub async fn revoke(state: &AppState, id: &str) -> Result<(), ServiceError> {
     let keep_last_admin = !state.api_keys.has_configured();
     let key = id.to_string();

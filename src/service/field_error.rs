@@ -50,9 +50,21 @@ impl FieldError {
     }
 }
 
+/// The largest value of an unsigned Rust integer type, by its name.
+fn unsigned_most(rust: &str) -> Option<u128> {
+    Some(match rust {
+        "u8" => u8::MAX.into(),
+        "u16" => u16::MAX.into(),
+        "u32" => u32::MAX.into(),
+        "u64" | "usize" => u64::MAX.into(),
+        "u128" => u128::MAX,
+        _ => return None,
+    })
+}
+
 /// serde's message in the words of the JSON the caller wrote, not of the Rust type it fills:
 /// `expected struct CommandIn` is an object, `u32` a whole number.
-fn in_json_words(message: &str) -> String {
+pub fn in_json_words(message: &str) -> String {
     static RUST_TYPE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
             r"expected (?:struct [A-Za-z_][A-Za-z0-9_]*|a map|(?:u|i)(?:8|16|32|64|128|size)|f32|f64|a sequence)\b",
@@ -68,8 +80,8 @@ fn in_json_words(message: &str) -> String {
                 "a list"
             } else if said.starts_with("expected f") {
                 "a number"
-            } else if said.starts_with("expected u") {
-                "a whole number, 0 or more"
+            } else if let Some(most) = unsigned_most(&said["expected ".len()..]) {
+                return format!("expected a whole number from 0 to {most}");
             } else {
                 "a whole number"
             };
@@ -116,7 +128,11 @@ mod tests {
             ),
             (
                 "invalid type: string \"5\", expected u32",
-                "invalid type: string \"5\", expected a whole number, 0 or more",
+                "invalid type: string \"5\", expected a whole number from 0 to 4294967295",
+            ),
+            (
+                "invalid value: integer `5000000000`, expected u32",
+                "invalid value: integer `5000000000`, expected a whole number from 0 to 4294967295",
             ),
             (
                 "invalid type: map, expected a sequence",

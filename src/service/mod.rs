@@ -77,21 +77,21 @@ fn other_kind(asked: &str, id: &str) -> String {
             "event",
             "an event",
             "get_event takes it",
-            "list_events lists them",
+            "list_events lists them, one webhook's by its webhook_id",
         ),
         (
             "task_",
             "task",
             "a task",
             "list_tasks and claim_task take it",
-            "list_tasks lists them",
+            "list_tasks lists them, one webhook's by its webhook_id",
         ),
         (
             "act_",
             "action",
             "an action",
             "get_action, cancel_action and retry_action take it",
-            "list_actions lists them",
+            "list_actions lists them, one webhook's by its webhook_id",
         ),
         (
             "cmd_",
@@ -126,10 +126,7 @@ fn other_kind(asked: &str, id: &str) -> String {
             .iter()
             .find(|(prefix, kind, ..)| *kind == asked && !id.starts_with(prefix))
             .map(|(prefix, _, article, _, listed)| {
-                format!(
-                    " (the id of {article} begins with `{prefix}`: {listed}; a webhook's id \
-                     goes in webhook_id)"
-                )
+                format!(" (the id of {article} begins with `{prefix}`: {listed})")
             })
             .unwrap_or_default(),
     }
@@ -367,7 +364,7 @@ mod tests {
         assert_eq!(
             event("github-issues"),
             "event `github-issues` not found (the id of an event begins with `evt_`: \
-             list_events lists them; a webhook's id goes in webhook_id)"
+             list_events lists them, one webhook's by its webhook_id)"
         );
         for spaced in [" gh-issues ", "evt_0193\n"] {
             assert!(event(spaced).contains("spaces around it"), "{spaced:?}");

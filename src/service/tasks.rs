@@ -603,10 +603,12 @@ pub async fn complete(
     let mut out = get(state, id).await?;
     if posts && let Some(event_id) = &event_id {
         let (event_id, key) = (event_id.clone(), result_key(id));
+        // Read after the task is completed: a failed read leaves `posted` out, not the answer.
         out.posted = state
             .store
             .read(move |db| crate::store::outbox::for_event(db, &event_id))
-            .await?
+            .await
+            .unwrap_or_default()
             .iter()
             .find(|row| row.command_id.as_deref() == Some(key.as_str()))
             .map(super::actions::present);

@@ -424,8 +424,9 @@ pub async fn update(
         patched(state, row, patch.clone())
     })
     .await?;
-    let count = command_count(state, &row.id).await?;
-    let mut out = present(state, &row, Some(count), false);
+    // Read after the change is stored: a failed read leaves the count out, not the answer.
+    let count = command_count(state, &row.id).await.ok();
+    let mut out = present(state, &row, count, false);
     out.warnings.extend(unchecked);
     Ok(out)
 }
@@ -517,8 +518,8 @@ pub async fn set_enabled(
         Ok(())
     })
     .await?;
-    let count = command_count(state, &row.id).await?;
-    Ok(present(state, &row, Some(count), false))
+    let count = command_count(state, &row.id).await.ok();
+    Ok(present(state, &row, count, false))
 }
 
 pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {

@@ -328,7 +328,8 @@ pub(super) fn check_options(
         } else {
             format!("options.{path}")
         };
-        ServiceError::invalid(&field, format!("invalid options: {}", e.inner()))
+        let said = crate::service::field_error::in_json_words(&e.inner().to_string());
+        ServiceError::invalid(&field, format!("invalid options: {said}"))
     })?;
     // A replay window on a sender that signs no time would protect nothing while seeming to.
     if options.tolerance_secs.is_some() && !signs_time(provider) {

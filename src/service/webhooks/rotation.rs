@@ -22,8 +22,10 @@ pub async fn rotate_secret(
         rotated(state, row, input.clone())
     })
     .await?;
-    let count = super::command_count(state, &row.id).await?;
-    let mut out = present(state, &row, Some(count), true);
+    // Read after the new secret is stored, which is shown only now: a failed read leaves
+    // the count out, not the answer.
+    let count = super::command_count(state, &row.id).await.ok();
+    let mut out = present(state, &row, count, true);
     out.warnings.extend(cut_short);
     out.warnings.extend(short);
     Ok(out)
