@@ -746,8 +746,7 @@ pub fn check_names(source: &str) -> Result<(), String> {
                  fail on it; see minijinja's built-in {kind}s (e.g. {})",
                 crate::quote::quoted(name),
                 match kind {
-                    "filter" =>
-                        "upper, lower, title, default, join, length, truncate, replace, tojson",
+                    "filter" => "upper, lower, title, default, join, length, trim, replace, tojson",
                     "test" => "defined, none, string, number, startingwith, in",
                     _ => "range, dict",
                 }

@@ -52,10 +52,10 @@ pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiErr
     }
     let mut map = serde_json::Map::new();
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-        if value.is_empty() {
-            continue;
-        }
+        // Given without a value (`?limit=`) is left out, as if not given; yet a key no route
+        // takes is refused even bare (`?dry_run`, a flag some APIs read as "change nothing").
         let value = match (key.as_ref(), value.parse::<u32>()) {
+            _ if value.is_empty() => serde_json::Value::Null,
             ("limit", Ok(n)) => serde_json::Value::from(n),
             // Anything else (`-1`, `abc`, `1.5`, past u32) reads as 0, which every paged list
             // refuses naming its range: not "expected u32", the type Rust holds it in.

@@ -71,8 +71,21 @@ pub fn in_json_words(message: &str) -> String {
         )
         .expect("Rust type pattern")
     });
+    static GIVEN: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"invalid type: (sequence|map|unit value|floating point)")
+            .expect("given type pattern")
+    });
+    let message = GIVEN.replace_all(message, |found: &regex::Captures<'_>| {
+        let json = match &found[1] {
+            "sequence" => "a list",
+            "map" => "an object",
+            "unit value" => "null",
+            _ => "a number",
+        };
+        format!("invalid type: {json}")
+    });
     RUST_TYPE
-        .replace_all(message, |found: &regex::Captures<'_>| {
+        .replace_all(&message, |found: &regex::Captures<'_>| {
             let said = &found[0];
             let json = if said.starts_with("expected struct") || said == "expected a map" {
                 "an object"
@@ -136,7 +149,15 @@ mod tests {
             ),
             (
                 "invalid type: map, expected a sequence",
-                "invalid type: map, expected a list",
+                "invalid type: an object, expected a list",
+            ),
+            (
+                "invalid type: sequence, expected u64",
+                "invalid type: a list, expected a whole number from 0 to 18446744073709551615",
+            ),
+            (
+                "invalid type: floating point `1.5`, expected i64",
+                "invalid type: a number `1.5`, expected a whole number",
             ),
             (
                 "invalid type: string \"a\", expected i64",

@@ -1513,6 +1513,8 @@ async fn a_query_is_refused_where_no_list_reads_it_so_a_dry_run_flag_changes_not
     assert_eq!(lists["webhooks"], json!([]), "{lists}");
     app.create_webhook(body).await;
     for (method, path) in [
+        (Method::POST, "/api/webhooks?dry_run"),
+        (Method::GET, "/api/webhooks?foo"),
         (Method::GET, "/api/webhooks/qq?fields=id"),
         (Method::POST, "/api/webhooks/qq/disable?force=1"),
         (Method::DELETE, "/api/webhooks/qq?cascade=false"),
@@ -1528,6 +1530,14 @@ async fn a_query_is_refused_where_no_list_reads_it_so_a_dry_run_flag_changes_not
     let (status, kept) = app.get_json("/api/webhooks/qq").await;
     assert_eq!(status, StatusCode::OK, "{kept}");
     assert_eq!(kept["enabled"], true, "{kept}");
+    // A known parameter given without a value is as if not given.
+    let (status, listed) = app.get_json("/api/webhooks?limit=&provider=").await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(
+        listed["webhooks"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
 }
 
 #[tokio::test]
