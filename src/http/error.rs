@@ -182,6 +182,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)
             }
+            ServiceError::ConflictOn { field, message } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", message).with_field(field)
+            }
             ServiceError::Store(StoreError::Closed) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",

@@ -538,10 +538,13 @@ pub async fn create(
         } else {
             format!("has a name that looks like `{}`", row.name)
         };
-        return Err(ServiceError::Conflict(format!(
-            "an active API key, `{other}` ({other_id}), {clashes}; the audit log names callers \
-             by their key's name, so choose another name or revoke that key first"
-        )));
+        return Err(ServiceError::ConflictOn {
+            field: "name",
+            message: format!(
+                "an active API key, `{other}` ({other_id}), {clashes}; the audit log names \
+                 callers by their key's name, so choose another name or revoke that key first"
+            ),
+        });
     }
     state.api_keys.reload(&state.store).await?;
     Ok(CreatedKey {

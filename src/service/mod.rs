@@ -44,6 +44,12 @@ pub enum ServiceError {
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
+    /// A conflict with what exists that one input caused (an id or a name already taken).
+    #[error("{message}")]
+    ConflictOn {
+        field: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Store(StoreError),
 }

@@ -208,13 +208,16 @@ pub async fn create(
         .map_err(|e| match e {
             // Most often the webhook of an earlier create whose answer was lost (cancelled,
             // timed out): a model that only hears "choose another id" makes a second one.
-            crate::store::StoreError::Conflict => ServiceError::Conflict(format!(
-                "a webhook with id `{id}` already exists; choose another id or omit it. If it \
-                 is the one an earlier create made (one whose answer you did not see), look at \
-                 it with get_webhook `{id}` (GET /api/webhooks/{id}), and if you never saw its \
-                 secret, give it a new one with rotate_secret \
-                 (POST /api/webhooks/{id}/rotate-secret)"
-            )),
+            crate::store::StoreError::Conflict => ServiceError::ConflictOn {
+                field: "id",
+                message: format!(
+                    "a webhook with id `{id}` already exists; choose another id or omit it. If \
+                     it is the one an earlier create made (one whose answer you did not see), \
+                     look at it with get_webhook `{id}` (GET /api/webhooks/{id}), and if you \
+                     never saw its secret, give it a new one with rotate_secret \
+                     (POST /api/webhooks/{id}/rotate-secret)"
+                ),
+            },
             other => other.into(),
         })?;
     // One deleted by another process may still be remembered here, its secret and provider

@@ -1185,7 +1185,7 @@ async fn key_names_and_scopes_are_checked() {
             StatusCode::BAD_REQUEST,
             Some("name"),
         ),
-        (json!({"name": "taken"}), StatusCode::CONFLICT, None),
+        (json!({"name": "taken"}), StatusCode::CONFLICT, Some("name")),
         // Names the audit log gives the server's own callers, however written.
         (
             json!({"name": "stdio"}),
@@ -1294,7 +1294,7 @@ async fn a_key_name_that_looks_like_an_active_keys_is_refused() {
     // Assert: each refused, naming the key it clashes with; other names still go through,
     // and the name is free again once that key is revoked.
     for answer in &answers {
-        assert_error(answer, StatusCode::CONFLICT, None);
+        assert_error(answer, StatusCode::CONFLICT, Some("name"));
         let message = answer.1["error"]["message"].as_str().expect("message");
         assert!(
             message.contains("`ops`") && message.contains(&ops_id),

@@ -285,7 +285,7 @@ async fn a_duplicate_id_is_refused_with_409_saying_how_to_take_up_the_existing_o
 
     // Assert: an earlier create whose answer was lost is looked at and its secret replaced,
     // rather than a second webhook made.
-    assert_error(&answer, StatusCode::CONFLICT, None);
+    assert_error(&answer, StatusCode::CONFLICT, Some("id"));
     let said = answer.1["error"]["message"].as_str().unwrap_or_default();
     assert!(
         said.contains("GET /api/webhooks/dup")
