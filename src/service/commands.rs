@@ -244,6 +244,19 @@ pub async fn list(state: &AppState, webhook_id: &str) -> Result<Vec<CommandOut>,
         .collect())
 }
 
+/// One command of the webhook, as its list shows it; one of another webhook is not found here.
+pub async fn get(
+    state: &AppState,
+    webhook_id: &str,
+    command_id: &str,
+) -> Result<CommandOut, ServiceError> {
+    list(state, webhook_id)
+        .await?
+        .into_iter()
+        .find(|c| c.id == command_id)
+        .ok_or_else(|| not_found(command_id))
+}
+
 /// Changes the given fields of a command; the result is checked as a whole.
 pub async fn update(
     state: &AppState,

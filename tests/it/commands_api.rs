@@ -1952,3 +1952,33 @@ async fn a_template_no_sample_renders_is_saved_with_a_warning_saying_whether_a_f
     assert!(said.contains("does not render with the sample"), "{said}");
     assert!(said.contains("This is no missing field"), "{said}");
 }
+
+#[tokio::test]
+async fn one_command_is_read_by_its_own_url_as_its_webhook_lists_it() {
+    // Arrange: a command of gh, and another webhook.
+    let app = app_with_webhook().await;
+    app.create_webhook(json!({"id": "other", "name": "Other", "provider": "github"}))
+        .await;
+    let (_, added) = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "comment", "template": "Thanks"}),
+    )
+    .await;
+    let id = added["id"].as_str().expect("command id");
+
+    // Act
+    let (status, one) = app
+        .get_json(&format!("/api/webhooks/gh/commands/{id}"))
+        .await;
+    let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
+    let elsewhere =
+        send_json(app.api(Method::GET, &format!("/api/webhooks/other/commands/{id}"))).await;
+    let missing = send_json(app.api(Method::GET, "/api/webhooks/gh/commands/cmd_nope")).await;
+
+    // Assert: the same as its list shows; under another webhook it is not there.
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one, listed["commands"][0], "{listed}");
+    assert_error(&elsewhere, StatusCode::NOT_FOUND, None);
+    assert_eq!(elsewhere.1["error"]["code"], "command_not_found");
+    assert_error(&missing, StatusCode::NOT_FOUND, None);
+}

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::routing::{get, put};
+use axum::routing::get;
 use serde_json::{Value, json};
 
 use axum::response::{IntoResponse, Response};
@@ -23,8 +23,15 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/api/webhooks/{id}/commands/{command_id}",
-            put(update_command).delete(remove_command),
+            get(get_command).put(update_command).delete(remove_command),
         )
+}
+
+async fn get_command(
+    State(state): State<AppState>,
+    Path((id, command_id)): Path<(String, String)>,
+) -> Result<Json<CommandOut>, ApiError> {
+    Ok(Json(commands::get(&state, &id, &command_id).await?))
 }
 
 async fn list_commands(
