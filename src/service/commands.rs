@@ -232,16 +232,7 @@ pub async fn list(state: &AppState, webhook_id: &str) -> Result<Vec<CommandOut>,
     webhooks::load(state, webhook_id).await?;
     let key = webhook_id.to_string();
     let rows = state.store.read(move |db| rows::list(db, &key)).await?;
-    Ok(rows
-        .into_iter()
-        .map(|mut row| {
-            // One the key does not open shows the mask in place of its URL, never its sealed form.
-            if let Err(e) = open_target(&state.sealer, &mut row) {
-                tracing::error!(command = %row.id, error = %e, "cannot open a target URL");
-            }
-            present(&row)
-        })
-        .collect())
+    Ok(rows.into_iter().map(|row| shown(state, row)).collect())
 }
 
 /// One command of the webhook, as its list shows it; one of another webhook is not found here.
@@ -250,11 +241,20 @@ pub async fn get(
     webhook_id: &str,
     command_id: &str,
 ) -> Result<CommandOut, ServiceError> {
-    list(state, webhook_id)
-        .await?
-        .into_iter()
-        .find(|c| c.id == command_id)
+    webhooks::load(state, webhook_id).await?;
+    let (key, id) = (webhook_id.to_string(), command_id.to_string());
+    let row = state.store.read(move |db| rows::get(db, &key, &id)).await?;
+    row.map(|row| shown(state, row))
         .ok_or_else(|| not_found(command_id))
+}
+
+/// A stored command as listed: one whose target the key does not open shows the mask in place
+/// of its URL, never its sealed form.
+fn shown(state: &AppState, mut row: CommandRow) -> CommandOut {
+    if let Err(e) = open_target(&state.sealer, &mut row) {
+        tracing::error!(command = %row.id, error = %e, "cannot open a target URL");
+    }
+    present(&row)
 }
 
 /// Changes the given fields of a command; the result is checked as a whole.

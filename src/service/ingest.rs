@@ -22,7 +22,7 @@ use crate::store::events::{self, Inserted, NewEvent};
 use crate::store::webhooks::{Gone, WebhookRow};
 
 /// A request as the receiver got it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Inbound {
     pub provider: String,
     pub webhook_id: String,
@@ -108,15 +108,14 @@ static OUTSIDE_ALLOWLIST: std::sync::Mutex<crate::telemetry::Throttle> = std::sy
 pub async fn ingest(state: &AppState, inbound: Inbound) -> Result<Outcome, ServiceError> {
     // A webhook made anew at the id while the delivery was checked against the old one: it is
     // checked again at once against the new one, as the sender's retry would be, since many
-    // senders (GitHub, GitLab) retry only by hand. The body is shared, not copied.
-    let again = inbound.clone();
-    match ingest_once(state, inbound).await? {
-        Outcome::Replaced => ingest_once(state, again).await,
+    // senders (GitHub, GitLab) retry only by hand.
+    match ingest_once(state, &inbound).await? {
+        Outcome::Replaced => ingest_once(state, &inbound).await,
         outcome => Ok(outcome),
     }
 }
 
-async fn ingest_once(state: &AppState, inbound: Inbound) -> Result<Outcome, ServiceError> {
+async fn ingest_once(state: &AppState, inbound: &Inbound) -> Result<Outcome, ServiceError> {
     let client_ip = inbound.client.map(|c| c.ip);
     // Refused (or unsigned) before its webhook's check: drawn from the client's bucket for
     // refusals. The per-IP limit is charged once the signature is checked, so that forgeries
@@ -268,7 +267,7 @@ async fn ingest_once(state: &AppState, inbound: Inbound) -> Result<Outcome, Serv
                 {
                     // The delivery arrived whole before (this copy was cut off on the way):
                     // it is a duplicate, answered as one, so the sender counts no failure.
-                    return Ok(duplicate(state, &inbound, &cached, provider, event_id).await);
+                    return Ok(duplicate(state, inbound, &cached, provider, event_id).await);
                 }
                 Inserted::Duplicate(event_id) => {
                     // Stored before, unreadable too: it must not use up the sender's
@@ -433,7 +432,7 @@ async fn ingest_once(state: &AppState, inbound: Inbound) -> Result<Outcome, Serv
             })
         }
         Inserted::Duplicate(event_id) => {
-            Ok(duplicate(state, &inbound, &cached, provider, event_id).await)
+            Ok(duplicate(state, inbound, &cached, provider, event_id).await)
         }
     }
 }

@@ -403,7 +403,7 @@ pub(super) async fn command_count(state: &AppState, id: &str) -> Result<i64, Ser
     let id = id.to_string();
     Ok(state
         .store
-        .read(move |db| Ok(crate::store::commands::list(db, &id)?.len() as i64))
+        .read(move |db| crate::store::commands::count(db, &id))
         .await?)
 }
 

@@ -77,6 +77,13 @@ pub fn list(conn: &Connection, webhook_id: &str) -> Result<Vec<CommandRow>, Stor
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// How many commands the webhook has, as the listing of webhooks counts them.
+pub fn count(conn: &Connection, webhook_id: &str) -> Result<i64, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) FROM commands WHERE webhook_id = ?1")?
+        .query_row([webhook_id], |r| r.get(0))?)
+}
+
 pub fn get(
     conn: &Connection,
     webhook_id: &str,
