@@ -102,6 +102,43 @@ async fn a_created_key_is_shown_once_and_listed_without_its_secret() {
 }
 
 #[tokio::test]
+async fn one_key_is_read_by_its_id_as_listed_revoked_too_and_a_missing_one_is_a_404() {
+    // Arrange
+    let app = spawn_app().await;
+    let (id, key) = create_key(&app, "grafana", "read").await;
+    let (_, list) = app.get_json("/api/keys").await;
+    let listed = list["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["id"] == id.as_str())
+        .expect("listed")
+        .clone();
+
+    // Act
+    let (status, one) = app.get_json(&format!("/api/keys/{id}")).await;
+    let revoked = app
+        .api(Method::DELETE, &format!("/api/keys/{id}"))
+        .send()
+        .await
+        .expect("DELETE key");
+    let (after_status, after) = app.get_json(&format!("/api/keys/{id}")).await;
+    let missing = send_json(app.api(Method::GET, "/api/keys/key_missing")).await;
+    let with_query = send_json(app.api(Method::GET, &format!("/api/keys/{id}?scope=read"))).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(one, listed);
+    assert!(!one.to_string().contains(&key), "the key leaked: {one}");
+    assert_eq!(revoked.status(), StatusCode::NO_CONTENT);
+    assert_eq!(after_status, StatusCode::OK, "{after}");
+    assert!(after["revoked_at"].is_string(), "{after}");
+    assert_error(&missing, StatusCode::NOT_FOUND, None);
+    assert_eq!(missing.1["error"]["code"], "key_not_found", "{}", missing.1);
+    assert_error(&with_query, StatusCode::BAD_REQUEST, None);
+}
+
+#[tokio::test]
 async fn a_webhook_names_the_key_that_created_it_and_no_maker_can_be_claimed() {
     // Arrange
     let app = spawn_app().await;
@@ -374,9 +411,10 @@ async fn a_read_key_gets_403_on_key_management() {
         None,
     )
     .await;
+    let one = with_key(&app, &read, Method::GET, &format!("/api/keys/{id}"), None).await;
 
     // Assert
-    for answer in [&list, &create, &revoke] {
+    for answer in [&list, &create, &revoke, &one] {
         assert_error(answer, StatusCode::FORBIDDEN, None);
         assert_eq!(answer.1["error"]["code"], "forbidden");
     }

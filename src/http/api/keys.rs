@@ -1,11 +1,11 @@
-//! `/api/keys` (admin keys only: list, create, revoke API keys) and `/api/audit` (the audit
+//! `/api/keys` (admin keys only: list, read, create, revoke API keys) and `/api/audit` (the audit
 //! log of management changes, for admin and read keys). Scopes are enforced by `http::auth`.
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::get;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
@@ -14,13 +14,14 @@ use crate::http::auth::{AuditDetail, AuditTarget};
 use crate::http::error::ApiError;
 use crate::http::extract::AppJson;
 use crate::http::extract::{parse_query, refuse_query};
+use crate::service::ServiceError;
 use crate::service::audit::{self, AuditPage};
-use crate::service::auth::{self, KeyIn, KeyInfo};
+use crate::service::auth::{self, KeyIn, KeyInfo, KeyOut};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/keys", get(list_keys).post(create_key))
-        .route("/api/keys/{id}", delete(revoke_key))
+        .route("/api/keys/{id}", get(get_key).delete(revoke_key))
         .route("/api/audit", get(list_audit))
 }
 
@@ -34,6 +35,21 @@ async fn list_keys(
         // The configured key is an admin key too, but it lives in the environment, not here.
         "environment_key": state.api_keys.has_configured(),
     })))
+}
+
+/// One key as the list shows it, revoked ones too until they are pruned.
+async fn get_key(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<KeyOut>, ApiError> {
+    match auth::get(&state, &id).await? {
+        Some(key) => Ok(Json(key)),
+        None => Err(ServiceError::NotFound {
+            what: "API key",
+            id,
+        }
+        .into()),
+    }
 }
 
 async fn create_key(
