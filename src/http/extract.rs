@@ -118,6 +118,14 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// Reads `T` from a body already parsed into an object (and changed: see `api::read_back`),
+/// its errors as [`parse`]'s.
+pub fn from_object<T: DeserializeOwned>(
+    body: serde_json::Map<String, serde_json::Value>,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(serde_json::Value::Object(body)).map_err(refusal)
+}
+
 /// The error for a body or query that did not deserialize, naming the field when there is one.
 fn refusal(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     let bad =

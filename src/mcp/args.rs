@@ -91,6 +91,7 @@ impl UpdateWebhookArgs {
                 options: self.options,
                 provider: None,
                 id: None,
+                edited_from: None,
             },
         )
     }

@@ -355,7 +355,7 @@ impl McpServer {
         Parameters(args): Parameters<UpdateCommandArgs>,
     ) -> Result<CallToolResult, String> {
         let (webhook_id, command_id, input) = args.into_input();
-        let command = commands::update(&self.state, &webhook_id, &command_id, input)
+        let command = commands::update(&self.state, &webhook_id, &command_id, input, None)
             .await
             .map_err(tool_error)?;
         done(

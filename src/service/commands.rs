@@ -258,11 +258,14 @@ fn shown(state: &AppState, mut row: CommandRow) -> CommandOut {
 }
 
 /// Changes the given fields of a command; the result is checked as a whole.
+/// Changes the given fields of a command. `edited_from`, the `updated_at` (unix ms) of the
+/// copy the change was made to, refuses it if the command changed since.
 pub async fn update(
     state: &AppState,
     webhook_id: &str,
     command_id: &str,
     input: CommandIn,
+    edited_from: Option<i64>,
 ) -> Result<CommandOut, ServiceError> {
     // Saying "updated" when nothing was would hide a change the caller meant to make (models
     // send every optional field as null, which keeps the stored value).
@@ -283,8 +286,15 @@ pub async fn update(
     // Tries after the first wait no more for DNS: the first one's wait counts for all.
     let deadline = crate::actions::ssrf::lookup_deadline();
     for _ in 0..UPDATE_TRIES {
-        if let Some(out) =
-            update_once(state, webhook_id, command_id, input.clone(), deadline).await?
+        if let Some(out) = update_once(
+            state,
+            webhook_id,
+            command_id,
+            input.clone(),
+            edited_from,
+            deadline,
+        )
+        .await?
         {
             return Ok(out);
         }
@@ -303,12 +313,21 @@ async fn update_once(
     webhook_id: &str,
     command_id: &str,
     input: CommandIn,
+    edited_from: Option<i64>,
     deadline: tokio::time::Instant,
 ) -> Result<Option<CommandOut>, ServiceError> {
     let (w, c) = (webhook_id.to_string(), command_id.to_string());
     let Some(mut row) = state.store.read(move |db| rows::get(db, &w, &c)).await? else {
         return Err(missing(state, webhook_id, command_id).await);
     };
+    // The write below goes ahead only over this row, so the version checked is the one
+    // changed.
+    if let Some(edited_from) = edited_from
+        && edited_from != row.updated_at
+    {
+        let what = format!("command `{}`", crate::quote::quoted(&row.id));
+        return Err(ServiceError::stale(&what, edited_from, row.updated_at));
+    }
     // As stored (sealed): the write goes ahead only over this very row.
     let read = row.clone();
     // Opened, so a target written back as shown keeps it and an unchanged one is seen as such.

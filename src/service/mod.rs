@@ -65,6 +65,24 @@ impl From<StoreError> for ServiceError {
 }
 
 impl ServiceError {
+    /// The refusal of a change made to a copy of `what` older than it is now (`updated_at`
+    /// given back, and another change since): made, it would undo a change the caller never
+    /// saw.
+    pub fn stale(what: &str, edited_from: i64, now: i64) -> Self {
+        let (edited_from, now) = (
+            crate::clock::rfc3339(edited_from),
+            crate::clock::rfc3339(now),
+        );
+        ServiceError::ConflictOn {
+            field: "updated_at",
+            message: format!(
+                "{what} was changed at {now}, after the copy this update was made from \
+                 (updated_at {edited_from}); read it again, make the change on that, and send \
+                 it (or leave updated_at out to change it whatever its version)"
+            ),
+        }
+    }
+
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         ServiceError::Invalid {
             field: Some(field.to_string()),

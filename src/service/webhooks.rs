@@ -67,6 +67,10 @@ pub struct WebhookPatch {
     pub provider: Option<String>,
     /// Accepted only when unchanged.
     pub id: Option<String>,
+    /// The `updated_at` (unix ms) of the copy the change was made to: the change is refused
+    /// if the webhook changed since. Given over REST, as a `GET` shows it.
+    #[serde(skip)]
+    pub edited_from: Option<i64>,
 }
 
 /// What an update with a `secret` (which it does not take) is told, over both doors: an
@@ -441,6 +445,12 @@ fn patched(
     row: &mut WebhookRow,
     patch: WebhookPatch,
 ) -> Result<Vec<String>, ServiceError> {
+    if let Some(edited_from) = patch.edited_from
+        && edited_from != row.updated_at
+    {
+        let what = format!("webhook `{}`", crate::quote::quoted(&row.id));
+        return Err(ServiceError::stale(&what, edited_from, row.updated_at));
+    }
     if let Some(p) = &patch.provider
         && provider_named(p)?.as_str() != row.provider
     {

@@ -1982,3 +1982,32 @@ async fn one_command_is_read_by_its_own_url_as_its_webhook_lists_it() {
     assert_eq!(elsewhere.1["error"]["code"], "command_not_found");
     assert_error(&missing, StatusCode::NOT_FOUND, None);
 }
+
+#[tokio::test]
+async fn a_command_read_edited_and_put_back_whole_is_updated_unless_it_changed_since() {
+    // Arrange: a forward whose target hides its key, read as listed.
+    let app = app_with_webhook().await;
+    let ids = add_targets(&app, &[("forward", "https://example.com/in?key=abc")]).await;
+    let path = format!("/api/webhooks/gh/commands/{}", ids[0]);
+    let (_, mut read) = app.get_json(&path).await;
+    read["priority"] = json!(5);
+
+    // Act
+    let (status, updated) = put_command(&app, &ids[0], read.clone()).await;
+    let stale = put_command(&app, &ids[0], read.clone()).await;
+    let (_, mut fresh) = app.get_json(&path).await;
+    fresh["webhook_id"] = json!("other");
+    let moved = put_command(&app, &ids[0], fresh).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["priority"], 5);
+    assert_eq!(
+        updated["target"], read["target"],
+        "the masked target is kept"
+    );
+    assert_error(&stale, StatusCode::CONFLICT, Some("updated_at"));
+    assert_error(&moved, StatusCode::BAD_REQUEST, Some("webhook_id"));
+    let (_, after) = app.get_json(&path).await;
+    assert_eq!(after["updated_at"], updated["updated_at"]);
+}

@@ -1617,3 +1617,57 @@ async fn a_route_that_takes_no_body_refuses_one_rather_than_ignore_it() {
     );
     assert_eq!(enabled["enabled"], true, "{enabled}");
 }
+
+#[tokio::test]
+async fn a_webhook_read_edited_and_put_back_whole_is_updated_unless_it_changed_since() {
+    // Arrange: a webhook with a command, read as a dashboard's form reads it.
+    let app = spawn_app().await;
+    app.create_webhook(json!({
+        "id": "gh", "name": "Before", "provider": "github",
+        "options": {"credentials": {"github_token": "ghp_0123456789abcdefghij0123456789abcdef"}},
+        "commands": [{"trigger": "issues.opened", "action": "comment", "template": "Hi"}],
+    }))
+    .await;
+    let (_, mut read) = app.get_json("/api/webhooks/gh").await;
+    read["name"] = json!("After");
+    let put = |body: Value| send_json(app.api(Method::PUT, "/api/webhooks/gh").json(&body));
+
+    // Act
+    let (status, updated) = put(read.clone()).await;
+    let stale = put(read.clone()).await;
+    let (_, mut fresh) = app.get_json("/api/webhooks/gh").await;
+    fresh["url"] = json!("http://elsewhere.example/webhooks/github/gh");
+    let moved = put(fresh.clone()).await;
+    let with_commands = put(json!({"name": "x", "commands": []})).await;
+    let not_a_time = put(json!({"name": "x", "updated_at": "yesterday"})).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["name"], "After");
+    assert_eq!(updated["commands"], 1);
+    assert_eq!(
+        updated["options"]["credentials"]["github_token"], "********",
+        "the masked token sent back keeps the stored one: {updated}"
+    );
+    assert_error(&stale, StatusCode::CONFLICT, Some("updated_at"));
+    assert!(
+        stale.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("read it again")),
+        "{}",
+        stale.1
+    );
+    assert_error(&moved, StatusCode::BAD_REQUEST, Some("url"));
+    assert_error(&with_commands, StatusCode::BAD_REQUEST, Some("commands"));
+    assert!(
+        with_commands.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("/api/webhooks/gh/commands")),
+        "{}",
+        with_commands.1
+    );
+    assert_error(&not_a_time, StatusCode::BAD_REQUEST, Some("updated_at"));
+    let (_, after) = app.get_json("/api/webhooks/gh").await;
+    assert_eq!(after["name"], "After", "only the first put changed it");
+    assert_eq!(after["updated_at"], updated["updated_at"]);
+}

@@ -5,11 +5,12 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
+use crate::http::api::read_back::{self, ReadBack, Shown};
 use crate::http::auth::AuditTarget;
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, refuse_query};
@@ -61,10 +62,22 @@ async fn add_command(
 async fn update_command(
     State(state): State<AppState>,
     Path((id, command_id)): Path<(String, String)>,
-    AppJson(input): AppJson<CommandIn>,
+    AppJson(body): AppJson<Map<String, Value>>,
 ) -> Result<Json<CommandOut>, ApiError> {
+    let shown = Shown {
+        fixed: &["id", "webhook_id", "created_at"],
+        ignored: &["warnings"],
+    };
+    let ReadBack {
+        changes,
+        edited_from,
+    } = read_back::split(body, shown, async || {
+        let now = commands::get(&state, &id, &command_id).await?;
+        Ok(serde_json::to_value(now).unwrap_or_default())
+    })
+    .await?;
     Ok(Json(
-        commands::update(&state, &id, &command_id, input).await?,
+        commands::update(&state, &id, &command_id, changes, edited_from).await?,
     ))
 }
 

@@ -4,6 +4,7 @@ mod actions;
 mod commands;
 mod events;
 mod keys;
+mod read_back;
 mod tasks;
 mod webhooks;
 

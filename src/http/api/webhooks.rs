@@ -5,10 +5,12 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json};
+use serde_json::{Map, Value};
 
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
+use crate::http::api::read_back::{self, ReadBack, Shown};
 use crate::http::auth::AuditTarget;
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, NoBody, parse_query};
@@ -60,15 +62,48 @@ async fn get_webhook(
 async fn update_webhook(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    patch: Result<AppJson<WebhookPatch>, ApiError>,
+    AppJson(body): AppJson<Map<String, Value>>,
 ) -> Result<Json<WebhookOut>, ApiError> {
-    let AppJson(patch) = patch.map_err(|mut refused| {
+    let shown = Shown {
+        fixed: &[
+            "url",
+            "secret_hint",
+            "previous_secret_expires_at",
+            "secret_placeholder",
+            "created_by",
+            "created_at",
+        ],
+        // A count of its commands, which change on their own routes; notes of an answer.
+        ignored: &["commands", "warnings"],
+    };
+    // `commands` given as anything but the count a GET shows means commands to change.
+    if body.get("commands").is_some_and(|c| !c.is_number()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unknown_field",
+            format!(
+                "unknown field `commands`: this route changes the webhook alone; its commands \
+                 change at /api/webhooks/{id}/commands (POST adds one, PUT or DELETE \
+                 /api/webhooks/{id}/commands/{{command_id}} changes or removes one)"
+            ),
+        )
+        .with_field("commands"));
+    }
+    let read = read_back::split::<WebhookPatch, _>(body, shown, async || {
+        Ok(serde_json::to_value(webhooks::get(&state, &id).await?).unwrap_or_default())
+    })
+    .await;
+    let ReadBack {
+        mut changes,
+        edited_from,
+    } = read.map_err(|mut refused| {
         if refused.code == "unknown_field" && refused.field.as_deref() == Some("secret") {
             refused.message = webhooks::secret_is_rotated(&id);
         }
         refused
     })?;
-    Ok(Json(webhooks::update(&state, &id, patch).await?))
+    changes.edited_from = edited_from;
+    Ok(Json(webhooks::update(&state, &id, changes).await?))
 }
 
 async fn delete_webhook(
