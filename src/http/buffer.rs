@@ -148,8 +148,13 @@ fn worth_reading(length: Option<u64>, max: u64) -> bool {
 
 /// Whether the client waits to be invited before it sends its body.
 fn asks_first(request: &Request) -> bool {
-    request
-        .headers()
+    expects_continue(request.headers())
+}
+
+/// Whether a request's client waits to be invited (`Expect: 100-continue`) before it sends
+/// its body: one refused whatever its body is then answered without being invited.
+pub fn expects_continue(headers: &axum::http::HeaderMap) -> bool {
+    headers
         .get(EXPECT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))

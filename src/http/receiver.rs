@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::{body_limit, buffer};
 use crate::app::AppState;
 use crate::providers::Handshake;
-use crate::service::ingest::{self, Inbound, Outcome};
+use crate::service::ingest::{self, Addressed, Inbound, Outcome};
 use crate::service::limits::Held;
 
 pub fn router(max_body_bytes: usize) -> Router<AppState> {
@@ -73,17 +73,26 @@ async fn receive_webhook(
     let client = state.limits.client(remote.ip(), &headers);
     // A body sent to no webhook is not kept while it comes: slow ones on many connections
     // would fill the memory, for anyone who can reach the port.
-    if !ingest::addressed(&state, &provider, &webhook_id).await? {
-        buffer::drop_body(body, max, timeout).await;
+    let refused = match ingest::addressed(&state, &provider, &webhook_id, client).await? {
+        Addressed::Nowhere => Some(Outcome::UnknownWebhook),
+        Addressed::Refused(outcome) => Some(outcome),
+        Addressed::Open => None,
+    };
+    if let Some(outcome) = refused {
+        // A sender that waits to be invited to send its body is not invited.
+        if !buffer::expects_continue(&headers) {
+            buffer::drop_body(body, max, timeout).await;
+        }
         return Ok(match state.limits.check_refused(Some(client.ip)) {
-            Ok(()) => answer(Outcome::UnknownWebhook, false, false, None),
+            Ok(()) => answer(outcome, false, false, None),
             Err(wait) => rate_limited(wait),
         });
     }
     // Bounded work in flight: past it, senders are told to come back (they retry) rather
-    // than every request queueing for the writer with its body in memory. So are bodies
-    // held in memory, by bytes: many large ones arriving at once wait their turn.
-    let Some(_slot) = state.limits.admit() else {
+    // than every request queueing for the writer with its body in memory; and a client's
+    // share of it, so that one sender's slow bodies do not refuse every other's. So are
+    // bodies held in memory, by bytes: many large ones arriving at once wait their turn.
+    let Some(_slot) = state.limits.admit(client.ip) else {
         buffer::drop_body(body, max, timeout).await;
         return Ok(too_busy());
     };

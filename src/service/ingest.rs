@@ -83,21 +83,56 @@ pub const LOOPED: &str = "looped";
 const HEADER_VALUE_KEEP: usize = 4 * 1024;
 const HEADERS_KEEP: usize = 32 * 1024;
 
-/// Whether `webhook_id` names a webhook of `provider` (read through the cache), asked before
-/// a delivery's body is read: one sent to no webhook is not kept while it arrives.
+/// Whether `webhook_id` names a webhook of `provider` (read through the cache) that may take a
+/// delivery from `client`, asked before its body is read: one sent to no webhook is not kept
+/// while it arrives, and one the webhook refuses whatever it holds (disabled, or from outside
+/// its allowlist) takes no slot meanwhile, which slow bodies would hold from every sender.
 pub async fn addressed(
     state: &AppState,
     provider: &str,
     webhook_id: &str,
-) -> Result<bool, ServiceError> {
+    client: Client,
+) -> Result<Addressed, ServiceError> {
     let Ok(provider) = provider.parse::<Provider>() else {
-        return Ok(false);
+        return Ok(Addressed::Nowhere);
     };
-    let cached = state
+    let Some(cached) = state
         .hooks
         .get(&state.store, &state.sealer, webhook_id)
-        .await?;
-    Ok(cached.is_some_and(|c| c.row.provider == provider.as_str()))
+        .await?
+    else {
+        return Ok(Addressed::Nowhere);
+    };
+    Ok(if cached.row.provider != provider.as_str() {
+        Addressed::Nowhere
+    } else if !cached.row.enabled {
+        Addressed::Refused(Outcome::Disabled)
+    } else if !super::limits::allowed(&cached.allowlist, client) {
+        outside_allowlist(&cached.row.id, client);
+        Addressed::Refused(Outcome::Forbidden)
+    } else {
+        Addressed::Open
+    })
+}
+
+/// What a delivery's URL and sender's address say of it before its body is read.
+pub enum Addressed {
+    /// No webhook of that provider at that id.
+    Nowhere,
+    /// A webhook that refuses it whatever the body: disabled, or the address not allowed.
+    Refused(Outcome),
+    Open,
+}
+
+/// Logs a request from outside a webhook's allowlist: a line every 10 s at most, with how many
+/// it stands for, so that a flood from outside does not fill the log at its own rate.
+fn outside_allowlist(webhook_id: &str, client: Client) {
+    if let Some(times) = OUTSIDE_ALLOWLIST
+        .lock()
+        .map_or(Some(1), |mut t| t.note(std::time::Instant::now()))
+    {
+        tracing::warn!(webhook = %webhook_id, client = %client.shown(), times, "request from an address outside the allowlist");
+    }
 }
 
 /// When a request from outside a webhook's allowlist is next logged.
@@ -146,14 +181,7 @@ async fn ingest_once(state: &AppState, inbound: &Inbound) -> Result<Outcome, Ser
     if let Some(client) = inbound.client
         && !super::limits::allowed(&cached.allowlist, client)
     {
-        // A line every 10 s at most, with how many it stands for: a flood from outside the
-        // allowlist must not fill the log at its own rate.
-        if let Some(times) = OUTSIDE_ALLOWLIST
-            .lock()
-            .map_or(Some(1), |mut t| t.note(std::time::Instant::now()))
-        {
-            tracing::warn!(webhook = %hook.id, client = %client.shown(), times, "request from an address outside the allowlist");
-        }
+        outside_allowlist(&hook.id, client);
         return refused(Outcome::Forbidden);
     }
     // Slack probes slash-command URLs with an unsigned `ssl_check=1` form (its own SDK answers

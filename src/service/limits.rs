@@ -21,6 +21,11 @@ pub struct Limits {
     default_webhook: Option<RateLimit>,
     trusted_proxies: Vec<IpNet>,
     in_flight: Arc<Semaphore>,
+    in_flight_total: usize,
+    /// Requests in flight from each client now: none may have more than a quarter of
+    /// `in_flight`, or one sender's slow bodies (forged: the signature is checked once the
+    /// body is in) would hold every slot and refuse every other sender.
+    in_flight_by: Arc<Mutex<HashMap<IpAddr, usize>>>,
     /// Bytes of webhook bodies held in memory by every request at once, one permit a byte:
     /// bodies arriving slowly on many connections cannot fill the memory.
     buffered: Arc<Semaphore>,
@@ -31,13 +36,14 @@ pub struct Limits {
     at_capacity: Mutex<Refusals>,
 }
 
-/// Bytes of bodies in memory, held against the receiver's budget and its client's share of
-/// it; given back when dropped.
+/// Bytes of bodies in memory, or a request in flight, held against the receiver's budget and
+/// its client's share of it; given back when dropped.
 #[derive(Debug)]
 pub struct Held {
     _permit: OwnedSemaphorePermit,
     client: IpAddr,
-    bytes: usize,
+    /// Bytes, or one request.
+    amount: usize,
     held_by: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
@@ -45,12 +51,37 @@ impl Drop for Held {
     fn drop(&mut self) {
         let mut held_by = self.held_by.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(held) = held_by.get_mut(&self.client) {
-            *held = held.saturating_sub(self.bytes);
+            *held = held.saturating_sub(self.amount);
             if *held == 0 {
                 held_by.remove(&self.client);
             }
         }
     }
+}
+
+/// `amount` permits of `pool` for `client`, unless the client (an address, an IPv6 /64) would
+/// then hold more than `share` of them, as counted in `held_by`.
+fn take(
+    pool: &Arc<Semaphore>,
+    held_by: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+    share: usize,
+    client: IpAddr,
+    amount: usize,
+) -> Option<Held> {
+    let client = bucket_of(client);
+    let mut counts = held_by.lock().unwrap_or_else(|e| e.into_inner());
+    let mine = counts.get(&client).copied().unwrap_or(0);
+    let permit = u32::try_from(amount)
+        .ok()
+        .filter(|_| mine.saturating_add(amount) <= share)
+        .and_then(|n| pool.clone().try_acquire_many_owned(n).ok())?;
+    *counts.entry(client).or_insert(0) += amount;
+    Some(Held {
+        _permit: permit,
+        client,
+        amount,
+        held_by: held_by.clone(),
+    })
 }
 
 /// The bytes of bodies the receiver holds at once, at least: [`buffer_budget`].
@@ -125,6 +156,8 @@ impl Limits {
             default_webhook: per_webhook,
             trusted_proxies,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            in_flight_total: max_in_flight.max(1),
+            in_flight_by: Arc::default(),
             buffered: Arc::new(Semaphore::new(MIN_BUFFERED_BYTES)),
             buffered_total: MIN_BUFFERED_BYTES,
             held_by: Arc::default(),
@@ -143,25 +176,13 @@ impl Limits {
     /// request's, and the client's share of it (a quarter); `None` (counted as a refusal at
     /// capacity) when either is spent.
     pub fn hold(&self, client: IpAddr, bytes: usize) -> Option<Held> {
-        let client = bucket_of(client);
-        let share = self.buffered_total / 4;
-        let held = {
-            let mut held_by = self.held_by.lock().unwrap_or_else(|e| e.into_inner());
-            let mine = held_by.get(&client).copied().unwrap_or(0);
-            let permit = u32::try_from(bytes)
-                .ok()
-                .filter(|_| mine.saturating_add(bytes) <= share)
-                .and_then(|n| self.buffered.clone().try_acquire_many_owned(n).ok());
-            permit.map(|permit| {
-                *held_by.entry(client).or_insert(0) += bytes;
-                Held {
-                    _permit: permit,
-                    client,
-                    bytes,
-                    held_by: self.held_by.clone(),
-                }
-            })
-        };
+        let held = take(
+            &self.buffered,
+            &self.held_by,
+            self.buffered_total / 4,
+            client,
+            bytes,
+        );
         if held.is_none() {
             let mut refusals = self.at_capacity.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(refused) = refusals.count(Instant::now()) {
@@ -175,9 +196,11 @@ impl Limits {
         held
     }
 
-    /// A slot for one request in flight, or `None` when the receiver is saturated.
-    pub fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        let slot = self.in_flight.clone().try_acquire_owned().ok();
+    /// A slot for one request in flight from `client`, or `None` when the receiver is saturated
+    /// or the client holds its share of the slots (a quarter, one at least).
+    pub fn admit(&self, client: IpAddr) -> Option<Held> {
+        let share = (self.in_flight_total / 4).max(1);
+        let slot = take(&self.in_flight, &self.in_flight_by, share, client, 1);
         if slot.is_none() {
             let mut refusals = self.at_capacity.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(refused) = refusals.count(Instant::now()) {
@@ -730,10 +753,35 @@ mod tests {
     #[test]
     fn the_in_flight_bound_refuses_when_full() {
         let limits = Limits::new(None, None, vec![], 1);
-        let first = limits.admit();
+        let ip = "192.0.2.1".parse().expect("ip");
+        let first = limits.admit(ip);
         assert!(first.is_some());
-        assert!(limits.admit().is_none());
+        assert!(limits.admit(ip).is_none());
         drop(first);
-        assert!(limits.admit().is_some());
+        assert!(limits.admit(ip).is_some());
+    }
+
+    #[test]
+    fn one_client_takes_at_most_a_quarter_of_the_slots_and_its_slash_64_counts_as_one() {
+        let limits = Limits::new(None, None, vec![], 8);
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let mine: Vec<_> = ["2001:db8::1", "2001:db8::2"]
+            .iter()
+            .map(|a| limits.admit(ip(a)).expect("within its share"))
+            .collect();
+        assert!(limits.admit(ip("2001:db8::3")).is_none(), "past its share");
+        let others: Vec<_> = (1..=6)
+            .map(|n| limits.admit(ip(&format!("192.0.2.{n}"))))
+            .collect();
+        assert!(
+            others.iter().all(Option::is_some),
+            "the others are not refused"
+        );
+        assert!(
+            limits.admit(ip("198.51.100.1")).is_none(),
+            "every slot taken"
+        );
+        drop(mine);
+        assert!(limits.admit(ip("2001:db8::4")).is_some(), "given back");
     }
 }

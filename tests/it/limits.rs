@@ -817,3 +817,77 @@ async fn deliveries_past_the_bytes_of_bodies_held_at_once_are_told_to_come_back_
     assert_eq!(retried, StatusCode::OK);
     assert_eq!(app.events("webhook_id=gh").await.len(), 2);
 }
+
+/// A connection from `client` (behind the loopback proxy) that sends a forged delivery to
+/// `gh` and one byte of its 100-byte body, then stalls, as a slow-body flood does; given time
+/// to reach the handler.
+async fn stalled_forgery(app: &TestApp, client: &str, n: usize) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut socket = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST /webhooks/github/gh HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: issues\r\n\
+         X-GitHub-Delivery: slow-{n}\r\nX-Hub-Signature-256: sha256=00\r\n\
+         X-Forwarded-For: {client}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\n\r\n{{"
+    );
+    socket.write_all(head.as_bytes()).await.expect("send");
+    socket
+}
+
+/// An app behind a loopback proxy with four requests in flight at most (one per client), and
+/// `gh` made with `options`.
+async fn four_slots(options: serde_json::Value) -> TestApp {
+    let app = spawn_app_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.1".into()];
+        c.max_in_flight = 4;
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "gh", "name": "g", "provider": "github", "secret": SECRET,
+                              "options": options}),
+    )
+    .await;
+    app
+}
+
+#[tokio::test]
+async fn slow_bodies_from_outside_the_allowlist_take_no_slot_from_the_allowed_sender() {
+    // Arrange: as many stalled forgeries from outside the allowlist as there are slots.
+    let app = four_slots(json!({"ip_allowlist": ["9.9.9.9/32"]})).await;
+    let mut stalled = Vec::new();
+    for n in 1..=4 {
+        stalled.push(stalled_forgery(&app, &format!("6.6.6.{n}"), n).await);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // Act
+    let (allowed, code) = from_client(&app, "9.9.9.9", "d-allowed").await;
+
+    // Assert
+    assert_eq!((allowed, code.as_str()), (StatusCode::OK, ""));
+    assert_eq!(app.events("webhook_id=gh").await.len(), 1);
+}
+
+#[tokio::test]
+async fn one_clients_slow_bodies_hold_at_most_a_quarter_of_the_slots() {
+    // Arrange: one client stalls as many forgeries as there are slots.
+    let app = four_slots(serde_json::Value::Null).await;
+    let mut stalled = Vec::new();
+    for n in 1..=4 {
+        stalled.push(stalled_forgery(&app, "6.6.6.6", n).await);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+
+    // Act
+    let (own, own_code) = from_client(&app, "6.6.6.6", "d-own").await;
+    let (other, _) = from_client(&app, "9.9.9.9", "d-other").await;
+
+    // Assert: the client past its share is told to come back; another client is not.
+    assert_eq!(
+        (own, own_code.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "busy")
+    );
+    assert_eq!(other, StatusCode::OK);
+}
