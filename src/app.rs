@@ -126,6 +126,9 @@ pub async fn state(
         .map(|s| crate::service::limits::parse_net(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("WEBHOOK_MCP_TRUSTED_PROXIES: {e}"))?;
+    for warning in crate::service::limits::trusted_proxy_warnings(&trusted) {
+        tracing::warn!("{warning}");
+    }
     let per = |n: u32| {
         (n > 0).then_some(RateLimit {
             per_second: n,

@@ -211,8 +211,10 @@ pub(super) fn describe(
         .unwrap_or_else(|| "custom".into());
     let delivery = delivery_from(&opts.delivery_id_header)
         .or_else(|| from_body(&opts.delivery_id_pointer))
+        // Not `X-Request-Id`: a tracing header, which a sender's framework passes on to every
+        // call one request of its makes, so events sent together would be taken as one.
         .or_else(|| {
-            ["webhook-id", "X-Request-Id", "X-Delivery-Id"]
+            ["webhook-id", "X-Delivery-Id"]
                 .iter()
                 .find_map(|n| delivery_header(headers, n))
         });
@@ -404,11 +406,12 @@ mod tests {
             ("X-Event", "from-header"),
             ("X-Id", "id-h"),
             ("X-Request-Id", "req-1"),
+            ("X-Delivery-Id", "del-1"),
         ]);
         let cases = [
             (Some(&configured), "k", Some("42"), Some("r")),
             (Some(&by_header), "from-header", Some("id-h"), None),
-            (None, "t", Some("req-1"), None),
+            (None, "t", Some("del-1"), None),
         ];
         for (o, want_type, want_id, want_key) in cases {
             let d = describe(o, &h, &payload);

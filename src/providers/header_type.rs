@@ -178,9 +178,11 @@ mod tests {
             (
                 Provider::Custom,
                 &none,
-                ("X-Request-Id", "c-2"),
+                ("X-Delivery-Id", "c-2"),
                 Some("c-2"),
             ),
+            // A tracing header, shared by the calls of one request: no delivery id.
+            (Provider::Custom, &none, ("X-Request-Id", "c-4"), None),
             // Its id is in the body: the headers a readable delivery never uses name nothing.
             (
                 Provider::Custom,

@@ -34,6 +34,8 @@ pub struct Limits {
     /// than a quarter of `buffered`, or one sender's slow bodies would refuse every other's.
     held_by: Arc<Mutex<HashMap<IpAddr, usize>>>,
     at_capacity: Mutex<Refusals>,
+    /// Whether a forwarded address was seen with no proxy trusted (said once: see `client`).
+    forwarded_untrusted: std::sync::atomic::AtomicBool,
 }
 
 /// Bytes of bodies in memory, or a request in flight, held against the receiver's budget and
@@ -162,6 +164,7 @@ impl Limits {
             buffered_total: MIN_BUFFERED_BYTES,
             held_by: Arc::default(),
             at_capacity: Mutex::new(Refusals::default()),
+            forwarded_untrusted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -226,6 +229,9 @@ impl Limits {
     pub fn client(&self, peer: IpAddr, headers: &HeaderMap) -> Client {
         let peer = peer.to_canonical();
         if !self.is_trusted(peer) {
+            if self.trusted_proxies.is_empty() && headers.contains_key("x-forwarded-for") {
+                self.forwarded_untrusted_seen(peer);
+            }
             return Client {
                 ip: peer,
                 known: true,
@@ -251,6 +257,22 @@ impl Limits {
         Client {
             ip: peer,
             known: true,
+        }
+    }
+
+    /// Says, once, that a request came forwarded while no proxy is trusted: behind a reverse
+    /// proxy left out of `WEBHOOK_MCP_TRUSTED_PROXIES`, every sender is the proxy, sharing
+    /// one per-IP bucket and one share of the slots, and no allowlist can admit a sender.
+    fn forwarded_untrusted_seen(&self, peer: IpAddr) {
+        use std::sync::atomic::Ordering;
+        if !self.forwarded_untrusted.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                %peer,
+                "a webhook request from {peer} carried X-Forwarded-For, which is read only from \
+                 a trusted proxy: per-IP limits and allowlists take the request as {peer}'s. If \
+                 {peer} is a reverse proxy of yours, list it in WEBHOOK_MCP_TRUSTED_PROXIES \
+                 (said once)"
+            );
         }
     }
 
@@ -487,6 +509,28 @@ fn contains(net: &IpNet, ip: IpAddr) -> bool {
 /// Parses `10.0.0.0/8`, `192.30.252.0/22` or a bare address.
 /// An IPv4-mapped range (`::ffff:10.0.0.0/104`) is taken as the IPv4 range it maps, as client
 /// addresses are.
+/// What a list of trusted proxies lets through that its writer is unlikely to mean: a range
+/// of every address (`0.0.0.0/0`, `::/0`) makes every peer a proxy, so any client may claim
+/// any address in `X-Forwarded-For`, and allowlists and per-IP limits read what it claims.
+pub fn trusted_proxy_warnings(nets: &[IpNet]) -> Vec<String> {
+    nets.iter()
+        .filter(|net| net.prefix_len() == 0)
+        .map(|net| {
+            format!(
+                "WEBHOOK_MCP_TRUSTED_PROXIES lists {net}: every peer {} is then trusted as a \
+                 proxy, so any such client may claim any address in X-Forwarded-For, and the \
+                 webhooks' allowlists and the per-IP limit take what it claims; list only your \
+                 proxies' own addresses",
+                if net.addr().is_ipv4() {
+                    "on IPv4"
+                } else {
+                    "on IPv6"
+                }
+            )
+        })
+        .collect()
+}
+
 pub fn parse_net(s: &str) -> Result<IpNet, String> {
     let s = s.trim();
     let net = s
@@ -748,6 +792,25 @@ mod tests {
         }
         assert_eq!(refusals.count(start + REFUSAL_LOG_EVERY), Some(6));
         assert_eq!(refusals.count(start + REFUSAL_LOG_EVERY), None);
+    }
+
+    #[test]
+    fn only_a_range_of_every_address_is_warned_of_among_trusted_proxies() {
+        let nets = |list: &[&str]| -> Vec<IpNet> {
+            list.iter()
+                .map(|s| parse_net(s).expect("a range"))
+                .collect()
+        };
+        for (list, warned) in [
+            (&["10.0.0.0/8", "2001:db8::/32", "203.0.113.7"][..], 0),
+            (&["0.0.0.0/0"], 1),
+            (&["::/0", "10.0.0.1"], 1),
+            (&["0.0.0.0/0", "::/0"], 2),
+        ] {
+            let warnings = trusted_proxy_warnings(&nets(list));
+            assert_eq!(warnings.len(), warned, "{list:?}: {warnings:?}");
+            assert!(warnings.iter().all(|w| w.contains("X-Forwarded-For")));
+        }
     }
 
     #[test]

@@ -430,6 +430,8 @@ async fn first_answer_to_expect(app: &TestApp, head: &str, length: usize) -> Str
 async fn an_oversized_declared_body_is_refused_before_the_client_is_invited_to_send_it() {
     // Arrange
     let app = spawn_app_with(|c| c.max_body_bytes = 1024).await;
+    app.create_webhook(serde_json::json!({"id": "gh", "name": "g", "provider": "github"}))
+        .await;
     let api = format!("POST /api/webhooks HTTP/1.1\r\nAuthorization: Bearer {API_KEY}");
 
     // Act
@@ -445,6 +447,9 @@ async fn an_oversized_declared_body_is_refused_before_the_client_is_invited_to_s
     assert!(api_over.contains(" 413 "), "{api_over}");
     assert!(receiver_fits.contains(" 100 "), "{receiver_fits}");
     assert!(api_fits.contains(" 100 "), "{api_fits}");
+    // Sent to no webhook, a body that fits is refused without the invitation too.
+    let nowhere = first_answer_to_expect(&app, "POST /webhooks/github/none HTTP/1.1", 10).await;
+    assert!(nowhere.contains(" 404 "), "{nowhere}");
 }
 
 /// Reads one HTTP/1.1 answer from `stream`: its head, and a body of the length it declares.
