@@ -167,7 +167,7 @@ impl From<ServiceError> for ApiError {
                 field,
                 retry_after: None,
             },
-            ServiceError::NotFound { what, .. } => {
+            ServiceError::NotFound { what, ref id } => {
                 let code = match what {
                     "webhook" => "webhook_not_found",
                     "command" => "command_not_found",
@@ -177,7 +177,8 @@ impl From<ServiceError> for ApiError {
                     "API key" => "key_not_found",
                     _ => "not_found",
                 };
-                ApiError::new(StatusCode::NOT_FOUND, code, e.to_string())
+                let message = crate::service::not_found(what, id, crate::service::Door::Rest);
+                ApiError::new(StatusCode::NOT_FOUND, code, message)
             }
             ServiceError::Conflict(message) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", message)

@@ -40,7 +40,7 @@ pub enum ServiceError {
         field: Option<String>,
         message: String,
     },
-    #[error("{what} `{}` not found{}", quoted(&shown_id(.id)), other_kind(what, .id))]
+    #[error("{}", not_found(what, .id, Door::Mcp))]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]
     Conflict(String),
@@ -91,66 +91,119 @@ impl ServiceError {
     }
 }
 
-/// Ids carry their kind as a prefix (`evt_…`); when a model passes one kind where another is
-/// asked for, the error says which tool takes it.
-fn other_kind(asked: &str, id: &str) -> String {
-    // (prefix, kind, the kind with its article, what takes such ids, what lists them)
-    const KINDS: [(&str, &str, &str, &str, &str); 5] = [
-        (
-            "evt_",
-            "event",
-            "an event",
+/// Where a refusal is read: its hints name the tools of MCP, or the routes of `/api`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    Mcp,
+    Rest,
+}
+
+/// The refusal of an id that names nothing of its kind, with a hint read at `door`.
+pub fn not_found(what: &str, id: &str, door: Door) -> String {
+    format!(
+        "{what} `{}` not found{}",
+        quoted(&shown_id(id)),
+        other_kind(what, id, door)
+    )
+}
+
+/// What takes and what lists a kind of id, over MCP and over REST.
+struct Kind {
+    prefix: &'static str,
+    kind: &'static str,
+    /// The kind with its article.
+    article: &'static str,
+    takes: [&'static str; 2],
+    lists: [&'static str; 2],
+}
+
+const KINDS: [Kind; 5] = [
+    Kind {
+        prefix: "evt_",
+        kind: "event",
+        article: "an event",
+        takes: [
             "get_event takes it",
+            "/api/events/{id} and its replay, comment, ask and respond routes take it",
+        ],
+        lists: [
             "list_events lists them, one webhook's by its webhook_id",
-        ),
-        (
-            "task_",
-            "task",
-            "a task",
+            "GET /api/events lists them, one webhook's with ?webhook_id=",
+        ],
+    },
+    Kind {
+        prefix: "task_",
+        kind: "task",
+        article: "a task",
+        takes: [
             "list_tasks and claim_task take it",
+            "/api/tasks/{id} and its answer, cancel and complete routes take it",
+        ],
+        lists: [
             "list_tasks lists them, one webhook's by its webhook_id",
-        ),
-        (
-            "act_",
-            "action",
-            "an action",
+            "GET /api/tasks lists them, one webhook's with ?webhook_id=",
+        ],
+    },
+    Kind {
+        prefix: "act_",
+        kind: "action",
+        article: "an action",
+        takes: [
             "get_action, cancel_action and retry_action take it",
+            "/api/actions/{id} and its retry and cancel routes take it",
+        ],
+        lists: [
             "list_actions lists them, one webhook's by its webhook_id",
-        ),
-        (
-            "cmd_",
-            "command",
-            "a command",
+            "GET /api/actions lists them, one webhook's with ?webhook_id=",
+        ],
+    },
+    Kind {
+        prefix: "cmd_",
+        kind: "command",
+        article: "a command",
+        takes: [
             "update_command and remove_command take it, with its webhook_id",
+            "/api/webhooks/{webhook_id}/commands/{id} takes it",
+        ],
+        lists: [
             "get_webhook lists a webhook's",
-        ),
-        (
-            "key_",
-            "API key",
-            "an API key",
-            "the /api/keys routes take it",
-            "GET /api/keys lists them",
-        ),
-    ];
+            "GET /api/webhooks/{webhook_id}/commands lists a webhook's",
+        ],
+    },
+    Kind {
+        prefix: "key_",
+        kind: "API key",
+        article: "an API key",
+        takes: ["the /api/keys routes take it"; 2],
+        lists: ["GET /api/keys lists them"; 2],
+    },
+];
+
+/// Ids carry their kind as a prefix (`evt_…`); when a model passes one kind where another is
+/// asked for, the error says which tool (or route) takes it.
+fn other_kind(asked: &str, id: &str, door: Door) -> String {
+    let at = door as usize;
     let trimmed = id.trim();
     if trimmed != id && !trimmed.is_empty() {
         return " (it has spaces around it, and ids hold none: give it without them)".into();
     }
     let of_other_kind = KINDS
         .iter()
-        .find(|(prefix, kind, ..)| id.starts_with(prefix) && *kind != asked)
-        .map(|(prefix, _, kind, tools, _)| {
-            format!(" (`{prefix}…` is the id of {kind}, not of the {asked} asked for: {tools})")
+        .find(|k| id.starts_with(k.prefix) && k.kind != asked)
+        .map(|k| {
+            let (prefix, article, takes) = (k.prefix, k.article, k.takes[at]);
+            format!(" (`{prefix}…` is the id of {article}, not of the {asked} asked for: {takes})")
         });
     match of_other_kind {
         Some(said) => said,
-        None if asked == "webhook" => not_a_webhook_id(id),
+        None if asked == "webhook" => not_a_webhook_id(id, door),
         // Not of the kind asked for at all: most often a webhook's id given in its place.
         None => KINDS
             .iter()
-            .find(|(prefix, kind, ..)| *kind == asked && !id.starts_with(prefix))
-            .map(|(prefix, _, article, _, listed)| {
-                format!(" (the id of {article} begins with `{prefix}`: {listed})")
+            .find(|k| k.kind == asked && !id.starts_with(k.prefix))
+            .map(|k| {
+                let (prefix, article, lists) = (k.prefix, k.article, k.lists[at]);
+                format!(" (the id of {article} begins with `{prefix}`: {lists})")
             })
             .unwrap_or_default(),
     }
@@ -175,7 +228,11 @@ fn shown_id(id: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// What a model passed as a webhook id that is not one: its receive URL, or its name.
-fn not_a_webhook_id(given: &str) -> String {
+fn not_a_webhook_id(given: &str, door: Door) -> String {
+    let lists = match door {
+        Door::Mcp => "list_webhooks lists",
+        Door::Rest => "GET /api/webhooks lists",
+    };
     let given = given.trim();
     if let Some((_, after)) = given.split_once("/webhooks/") {
         // `…/webhooks/{provider}/{id}`, perhaps with `?token=…` after it (not repeated).
@@ -189,7 +246,7 @@ fn not_a_webhook_id(given: &str) -> String {
                 " (that is a receive URL; its webhook's id is its last part: `{}`)",
                 quoted(id)
             ),
-            None => " (that is a receive URL, not an id: list_webhooks lists the ids)".into(),
+            None => format!(" (that is a receive URL, not an id: {lists} the ids)"),
         };
     }
     let id_like = !given.is_empty()
@@ -197,11 +254,12 @@ fn not_a_webhook_id(given: &str) -> String {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if id_like {
-        " (ids match case; list_webhooks lists each id beside its name)".into()
+        format!(" (ids match case; {lists} each id beside its name)")
     } else {
-        " (not an id, which holds only letters, digits, `-` and `_`: give the webhook's id, \
-         not its name; list_webhooks lists each id beside its name)"
-            .into()
+        format!(
+            " (not an id, which holds only letters, digits, `-` and `_`: give the webhook's id, \
+             not its name; {lists} each id beside its name)"
+        )
     }
 }
 
@@ -393,6 +451,59 @@ mod tests {
         for spaced in [" gh-issues ", "evt_0193\n"] {
             assert!(event(spaced).contains("spaces around it"), "{spaced:?}");
             assert!(said(spaced).contains("spaces around it"), "{spaced:?}");
+        }
+    }
+
+    #[test]
+    fn a_not_found_read_over_rest_names_routes_where_mcp_names_tools() {
+        let cases = [
+            (
+                "webhook",
+                "GitHub issues",
+                "list_webhooks lists",
+                "GET /api/webhooks lists",
+            ),
+            (
+                "webhook",
+                "evt_1",
+                "get_event takes",
+                "/api/events/{id} and its",
+            ),
+            (
+                "event",
+                "github-issues",
+                "list_events lists",
+                "GET /api/events lists",
+            ),
+            (
+                "event",
+                "task_1",
+                "claim_task take",
+                "/api/tasks/{id} and its",
+            ),
+            (
+                "task",
+                "act_1",
+                "retry_action take",
+                "/api/actions/{id} and its",
+            ),
+            (
+                "action",
+                "cmd_1",
+                "update_command",
+                "/api/webhooks/{webhook_id}/commands/{id}",
+            ),
+        ];
+        for (what, id, mcp, rest) in cases {
+            let (over_mcp, over_rest) = (
+                not_found(what, id, Door::Mcp),
+                not_found(what, id, Door::Rest),
+            );
+            assert!(over_mcp.contains(mcp), "{over_mcp}");
+            assert!(over_rest.contains(rest), "{over_rest}");
+            for tool in ["list_", "get_", "claim_", "update_", "retry_"] {
+                assert!(!over_rest.contains(tool), "{over_rest}");
+            }
         }
     }
 

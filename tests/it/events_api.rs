@@ -397,3 +397,22 @@ async fn an_event_type_filter_longer_than_a_trigger_is_refused_naming_its_limit(
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn an_id_of_another_kind_is_told_over_rest_which_routes_take_it() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let (task_status, task_as_event) = app.get_json("/api/events/task_0193").await;
+    let (name_status, name_as_id) = app.get_json("/api/webhooks/GitHub%20issues").await;
+
+    // Assert
+    assert_eq!(task_status, StatusCode::NOT_FOUND, "{task_as_event}");
+    let said = task_as_event["error"]["message"].as_str().unwrap_or_default();
+    assert!(said.contains("/api/tasks/{id}"), "{said}");
+    assert!(!said.contains("claim_task"), "{said}");
+    assert_eq!(name_status, StatusCode::NOT_FOUND, "{name_as_id}");
+    let said = name_as_id["error"]["message"].as_str().unwrap_or_default();
+    assert!(said.contains("GET /api/webhooks lists"), "{said}");
+}
