@@ -132,7 +132,7 @@ pub struct AddCommandArgs {
     /// Event type that fires the command: exact (`issues.opened`, `jira:issue_created`),
     /// `*` per dot segment (`issues.*`, `*.opened`), a segment prefix (`issues`), or `*`.
     pub trigger: String,
-    /// create_task, comment, ask, respond, forward or post_message.
+    /// What the command does.
     #[schemars(extend("enum" = ["create_task", "comment", "ask", "respond", "forward", "post_message"]))]
     pub action: String,
     /// Agent that takes the work (required for create_task), e.g. "planning".
@@ -143,11 +143,20 @@ pub struct AddCommandArgs {
     #[serde(default)]
     pub template: Option<String>,
     /// Filters, all of which must hold, e.g. {"labels": ["bug"], "from_bot": false} or
-    /// {"field": "issue.user.login", "equals": "alice"}; all / any / not combine them.
+    /// {"field": "issue.user.login", "equals": "alice"}. A list matches any of its names:
+    /// labels (the issue's or merge request's), label (the one just added), body_contains,
+    /// channel (a Slack id or name), sender, author (login, name or id). from_bot: false
+    /// ignores bots and apps (so two cannot answer each other without end), true takes only
+    /// them. field (a payload path) is tested by equals, not_equals, in, contains (text, or a
+    /// list's item), regex, exists, gt, lt; "42" matches 42.
     #[serde(default, deserialize_with = "lenient::json_text")]
     #[schemars(schema_with = "super::shapes::conditions")]
     pub conditions: Option<Value>,
-    /// Where forward and post_message send to.
+    /// Where forward and post_message send to. url: for post_message an Open WebUI channel,
+    /// Slack, Discord or Teams incoming webhook or a Telegram sendMessage URL, for forward the
+    /// endpoint; secret (forward): the Standard Webhooks secret (whsec_...) to sign with,
+    /// unsigned when omitted; kind (post_message): the channel's kind, guessed from the URL
+    /// when omitted; chat_id: a Telegram chat's id, as text.
     #[serde(default, deserialize_with = "lenient::target")]
     #[schemars(schema_with = "super::shapes::target")]
     pub target: Option<Value>,
@@ -208,7 +217,7 @@ pub struct UpdateCommandArgs {
     /// New target, as add_command takes it: forward {"url", "secret"?}; post_message {"url",
     /// "kind"?, "chat_id"?}.
     #[serde(default, deserialize_with = "lenient::target")]
-    #[schemars(schema_with = "super::shapes::target_undescribed")]
+    #[schemars(schema_with = "super::shapes::target")]
     pub target: Option<Value>,
     /// New priority.
     #[serde(default)]

@@ -8,21 +8,17 @@
 use schemars::{Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value, json};
 
-/// Where `forward` and `post_message` send to (`engine::command::Target`).
+/// Where `forward` and `post_message` send to (`engine::command::Target`). The keys are
+/// explained in the field's own description, not one by one: `add_command`'s schema has to
+/// stay small (see [`conditions`]).
 pub fn target(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",
         "properties": {
-            "url": {"type": "string", "description": "The URL to POST to: for post_message an \
-                Open WebUI channel webhook, a Slack, Discord or Teams incoming webhook or a \
-                Telegram sendMessage URL; for forward the endpoint the event is passed to."},
-            "secret": {"type": "string", "description": "forward only: the Standard Webhooks \
-                secret (whsec_...) the request is signed with; sent unsigned when omitted."},
-            "kind": {"type": "string", "enum": ["openwebui", "slack", "discord", "teams", "telegram"],
-                "description": "post_message only: the channel's kind; guessed from the URL \
-                when omitted."},
-            "chat_id": {"type": "string", "description": "post_message to Telegram: the chat \
-                to post in, as text (e.g. \"-1001234567890\")."}
+            "url": {"type": "string"},
+            "secret": {"type": "string"},
+            "kind": {"type": "string", "enum": ["openwebui", "slack", "discord", "teams", "telegram"]},
+            "chat_id": {"type": "string"}
         },
         "required": ["url"]
     })
@@ -108,99 +104,71 @@ pub fn options(_: &mut SchemaGenerator) -> Schema {
 /// `any` and `not` hold conditions of their own, written out one level deep (a schema that
 /// refers to itself is refused by Gemini and Open WebUI does not resolve one); the service
 /// takes them nested deeper too.
+///
+/// Codex CLI strips every description from a tool whose input schema, as compact JSON, is
+/// over 5,000 bytes, and `add_command`'s holds this schema four times over (the top level
+/// and `all`, `any` and `not`'s copies). So the keys are explained once, in the field's own
+/// description, and in the items of `all` and `any` a list key (`labels` and the like) takes
+/// one name: several are several `any` items, or the top level's list next to `all`, so
+/// nothing is lost. `not` keeps lists: "labelled neither a nor b" needs one.
 pub fn conditions(_: &mut SchemaGenerator) -> Schema {
     let tests = condition_tests();
-    // Described once, at the top: three more copies of every description would swell each
-    // model call's tools by kilobytes.
-    let nested = undescribed(json!({"type": "object", "properties": tests}));
-    let mut properties = tests;
+    let mut one_name = tests.clone();
+    for key in LIST_TESTS {
+        one_name.insert(key.into(), json!({"type": "string"}));
+    }
+    let item = json!({"type": "object", "properties": one_name});
+    let mut properties = tests.clone();
     properties.insert(
         "all".into(),
-        json!({"type": "array", "items": nested, "description": "Conditions that must all hold."}),
+        json!({"type": "array", "items": item, "description": "Conditions that must all hold."}),
     );
     properties.insert(
         "any".into(),
-        json!({"type": "array", "items": nested,
+        json!({"type": "array", "items": item,
                "description": "Conditions of which at least one must hold."}),
     );
     properties.insert(
         "not".into(),
-        json!({"type": "object", "properties": nested["properties"],
+        json!({"type": "object", "properties": tests,
                "description": "Conditions that must not all hold."}),
     );
     json_schema!({"type": "object", "properties": properties})
 }
 
-/// The tests a condition holds, but the ones that nest.
+/// The tests that match any of a list of names (a string or a number stands for one).
+const LIST_TESTS: [&str; 6] = [
+    "labels",
+    "label",
+    "body_contains",
+    "channel",
+    "sender",
+    "author",
+];
+
+/// The tests a condition holds, but the ones that nest, each with its type.
 fn condition_tests() -> Map<String, Value> {
-    let names = |description: &str| json!({"type": "array", "items": {"type": "string"}, "description": description});
-    let text = |description: &str| json!({"type": "string", "description": description});
-    let value = |description: &str| {
-        json!({"type": "string", "description": format!("{description} Compared as text: \
-               \"42\" matches 42 and \"true\" matches true.")})
-    };
-    [
-        (
-            "labels",
-            names("The issue's or merge request's labels: any of these."),
-        ),
-        (
-            "label",
-            names("The label just added (issues.labeled and the like): any of these."),
-        ),
-        ("body_contains", names("Text the body holds: any of these.")),
-        (
-            "channel",
-            names("The Slack channel: any of these ids or names."),
-        ),
-        (
-            "sender",
-            names("Who sent the event (login, name or id): any of these."),
-        ),
-        (
-            "author",
-            names("Who wrote the issue, comment or message: any of these."),
-        ),
-        (
-            "from_bot",
-            json!({"type": "boolean", "description": "false ignores bots and apps (so two bots \
-                cannot answer each other without end); true takes only them."}),
-        ),
-        (
-            "field",
-            text("A payload path, e.g. issue.user.login; tested by the keys below."),
-        ),
-        ("equals", value("field's value is this.")),
-        ("not_equals", value("field's value is not this.")),
-        (
-            "in",
-            json!({"type": "array", "items": {"type": "string"},
-                   "description": "field's value is one of these (compared as text)."}),
-        ),
-        (
-            "contains",
-            value("field's text holds this, or its list an item equal to it."),
-        ),
-        (
-            "regex",
-            text("field's text matches this regular expression."),
-        ),
-        (
-            "exists",
-            json!({"type": "boolean", "description": "field is there (true) or not (false)."}),
-        ),
-        (
-            "gt",
-            json!({"type": "number", "description": "field's number is above this."}),
-        ),
-        (
-            "lt",
-            json!({"type": "number", "description": "field's number is below this."}),
-        ),
-    ]
-    .into_iter()
-    .map(|(name, schema)| (name.to_string(), schema))
-    .collect()
+    let names = json!({"type": "array", "items": {"type": "string"}});
+    let of = |kind: &str| json!({ "type": kind });
+    let mut tests: Map<String, Value> = LIST_TESTS
+        .into_iter()
+        .map(|key| (key.to_string(), names.clone()))
+        .collect();
+    for (key, schema) in [
+        ("from_bot", of("boolean")),
+        ("field", of("string")),
+        ("equals", of("string")),
+        ("not_equals", of("string")),
+        ("in", names.clone()),
+        ("contains", of("string")),
+        ("regex", of("string")),
+        ("exists", of("boolean")),
+        ("gt", of("number")),
+        ("lt", of("number")),
+    ] {
+        tests.insert(key.into(), schema);
+    }
+    tests
 }
 
 /// [`conditions`] with no description but the field's own: for `update_command`, whose
@@ -212,11 +180,6 @@ pub fn conditions_undescribed(generator: &mut SchemaGenerator) -> Schema {
 /// [`options`] with no description but the field's own, for `update_webhook`.
 pub fn options_undescribed(generator: &mut SchemaGenerator) -> Schema {
     schema_of(undescribed(options(generator).to_value()))
-}
-
-/// [`target`] with no description but the field's own, for `update_command`.
-pub fn target_undescribed(generator: &mut SchemaGenerator) -> Schema {
-    schema_of(undescribed(target(generator).to_value()))
 }
 
 fn schema_of(value: Value) -> Schema {

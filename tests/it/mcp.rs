@@ -387,6 +387,13 @@ async fn every_tool_is_listed_with_a_described_input_schema() {
         ] {
             assert!(!written.contains(refused), "{name}: {refused} in {written}");
         }
+        // Codex CLI strips every property description from a tool whose input schema, as
+        // compact JSON, is over 5,000 bytes: its model would see bare keys.
+        assert!(
+            written.len() <= 5_000,
+            "{name}'s input schema is {} bytes",
+            written.len()
+        );
         // Gemini fails the whole chat on an object schema that lists no properties, and on
         // `additionalProperties`; OpenAI's strict tools on a `default`.
         assert_eq!(plainly_written(&schema, name), Ok(()), "{schema}");
