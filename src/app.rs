@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,30 @@ use crate::service::limits::Limits;
 use crate::service::rekey;
 use crate::service::sealing::Sealer;
 use crate::store::Store;
+
+/// `path` as given, and where that is when it is relative: an MCP client starts a stdio server
+/// in a folder of its own choosing (`/` for Claude Desktop on macOS), so the default
+/// `./data/webhook-mcp.db` alone does not say which folder could not be made.
+fn with_where(path: &Path) -> String {
+    let Some(cwd) = path
+        .is_relative()
+        .then(std::env::current_dir)
+        .and_then(Result::ok)
+    else {
+        return path.display().to_string();
+    };
+    let within: PathBuf = path
+        .components()
+        .filter(|c| !matches!(c, Component::CurDir))
+        .collect();
+    format!(
+        "{} ({} from the working directory {}; an absolute --database or \
+         WEBHOOK_MCP_DATABASE chooses another place)",
+        cwd.join(within).display(),
+        path.display(),
+        cwd.display()
+    )
+}
 
 /// What every handler, tool and service function gets.
 #[derive(Clone)]
@@ -105,7 +130,7 @@ pub async fn state(
         }
     }
     let store = Store::open(&config.database)
-        .with_context(|| format!("open database {}", config.database.display()))?;
+        .with_context(|| format!("open database {}", with_where(&config.database)))?;
     config
         .retry_delays()
         .map_err(|e| anyhow::anyhow!("WEBHOOK_MCP_RETRY_SCHEDULE: {e}"))?;

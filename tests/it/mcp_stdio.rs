@@ -883,3 +883,39 @@ async fn a_front_end_first_on_a_database_seals_and_a_serve_without_its_key_is_re
     assert!(!serve.status.success(), "{stderr}");
     assert!(stderr.contains("kept under a key"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_default_database_that_cannot_be_made_is_named_by_its_absolute_path() {
+    // Arrange: a working directory where the default `./data` folder cannot be made (a file
+    // holds the name; a read-only folder would not stop root), as `/` is for a stdio server
+    // Claude Desktop starts on macOS.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwd = dir.path().canonicalize().expect("canonical tempdir");
+    std::fs::write(cwd.join("data"), "not a folder").expect("write data file");
+
+    // Act
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"))
+        .arg("stdio")
+        .current_dir(&cwd)
+        .env_remove("WEBHOOK_MCP_DATABASE")
+        .env_remove("WEBHOOK_MCP_API_KEY")
+        .env_remove("WEBHOOK_MCP_SECRET_KEY")
+        .env_remove("WEBHOOK_MCP_PREVIOUS_SECRET_KEYS")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .stdin(Stdio::null())
+        .output();
+    let run = tokio::time::timeout(Duration::from_secs(20), run)
+        .await
+        .expect("stdio stopped")
+        .expect("run stdio");
+
+    // Assert: the folder meant is named whole, not only as `./data`.
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    let absolute = cwd.join("data").join("webhook-mcp.db");
+    assert!(
+        stderr.contains(&absolute.display().to_string()),
+        "{absolute:?} not in {stderr}"
+    );
+}
