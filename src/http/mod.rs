@@ -85,6 +85,9 @@ pub fn router(
     }
     router
         .route("/health", get(health))
+        // mcp-remote looks for OAuth under the MCP URL's own path too: answered as the
+        // other discovery URLs are, not with `/mcp`'s 401 for a missing key.
+        .route("/mcp/.well-known/{*rest}", axum::routing::any(not_found))
         .fallback(not_found)
         .layer(middleware::from_fn(error::json_errors))
         // The span names the path, never the query: Open WebUI and token-mode senders put
@@ -155,9 +158,11 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
         ),
         // MCP clients (mcp-remote, MCP Inspector) go looking for OAuth on a 401 and show
         // what these answer: it says what to give instead.
-        _ if path.starts_with("/.well-known/oauth-")
-            || path.starts_with("/.well-known/openid-configuration")
-            || matches!(path, "/register" | "/authorize" | "/token") =>
+        _ if ["/.well-known/", "/mcp/.well-known/"].iter().any(|at| {
+            path.strip_prefix(at).is_some_and(|rest| {
+                rest.starts_with("oauth-") || rest.starts_with("openid-configuration")
+            })
+        }) || matches!(path, "/register" | "/authorize" | "/token") =>
         {
             "no such route: this server takes an API key, not OAuth: send it as \
              `Authorization: Bearer <key>` (the key printed at first start, or one made with \

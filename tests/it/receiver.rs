@@ -567,6 +567,13 @@ async fn an_mcp_client_looking_for_oauth_is_told_to_send_an_api_key() {
         app.client
             .get(app.url("/.well-known/oauth-authorization-server")),
         app.client.post(app.url("/register")).body("{}"),
+        // mcp-remote looks under the MCP URL's own path too.
+        app.client
+            .get(app.url("/mcp/.well-known/openid-configuration")),
+        app.client
+            .get(app.url("/mcp/.well-known/oauth-protected-resource")),
+        app.client
+            .get(app.url("/mcp/.well-known/oauth-authorization-server")),
     ] {
         answers.push(send_json(request).await);
     }
