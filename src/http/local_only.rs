@@ -44,6 +44,15 @@ pub async fn origin_check(State(state): State<AppState>, request: Request, next:
 /// Why the request is turned away, or None when it names this machine (or names nothing, as
 /// an HTTP/1.0 client may). `allowed` are the `WEBHOOK_MCP_ALLOWED_HOSTS` entries.
 pub fn refusal(headers: &HeaderMap, allowed: &[String]) -> Option<String> {
+    // A proxy or tunnel on this machine connects from loopback, and may name it in `Host`
+    // (nginx's default for `proxy_pass http://127.0.0.1:…`): what it forwards comes from
+    // anywhere. The headers such proxies add say so.
+    if let Some(name) = FORWARDED.iter().find(|name| headers.contains_key(**name)) {
+        return Some(format!(
+            "--no-auth takes requests from this machine only, and this one came through a proxy \
+             or tunnel (it carries {name}); run with an API key behind a proxy"
+        ));
+    }
     for (name, header) in [("Host", HOST), ("Origin", ORIGIN)] {
         let Some(value) = headers.get(header) else {
             continue;
@@ -60,6 +69,14 @@ pub fn refusal(headers: &HeaderMap, allowed: &[String]) -> Option<String> {
     }
     None
 }
+
+/// Headers a proxy or tunnel adds to what it passes on.
+const FORWARDED: [&str; 4] = [
+    "x-forwarded-for",
+    "forwarded",
+    "x-real-ip",
+    "x-forwarded-host",
+];
 
 fn names_this_machine(value: &str, allowed: &[String]) -> bool {
     let Some((host, port)) = crate::actions::ssrf::parse_entry(value) else {

@@ -257,9 +257,9 @@ fn shown(state: &AppState, mut row: CommandRow) -> CommandOut {
     present(&row)
 }
 
-/// Changes the given fields of a command; the result is checked as a whole.
-/// Changes the given fields of a command. `edited_from`, the `updated_at` (unix ms) of the
-/// copy the change was made to, refuses it if the command changed since.
+/// Changes the given fields of a command; the result is checked as a whole. `edited_from`, the
+/// `updated_at` (unix ms) of the copy the change was made to, refuses it if the command
+/// changed since.
 pub async fn update(
     state: &AppState,
     webhook_id: &str,
@@ -431,7 +431,8 @@ async fn update_once(
     };
     unchecked.extend(agent_left_out);
     unchecked.extend(channels_said);
-    row.updated_at = clock::now_ms();
+    // Later than the version it replaces, whatever the clock (see `edited_from`).
+    row.updated_at = clock::now_ms().max(row.updated_at + 1);
     // On every save, as a webhook's own secret: one stored before the key was set is sealed
     // now, whatever this update changed.
     let stored = sealed_target(state, &row);

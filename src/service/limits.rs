@@ -204,7 +204,20 @@ impl Limits {
     pub fn admit(&self, client: IpAddr) -> Option<Held> {
         let share = (self.in_flight_total / 4).max(1);
         let slot = take(&self.in_flight, &self.in_flight_by, share, client, 1);
-        if slot.is_none() {
+        if slot.is_none() && self.in_flight.available_permits() > 0 {
+            // Its share, not the whole: said apart, as behind a proxy not listed in
+            // WEBHOOK_MCP_TRUSTED_PROXIES every sender is that one client.
+            let mut refusals = self.at_capacity.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(refused) = refusals.count(Instant::now()) {
+                tracing::warn!(
+                    refused,
+                    client = %bucket_of(client),
+                    "one client holds its share (a quarter) of WEBHOOK_MCP_MAX_IN_FLIGHT; \
+                     refusing its requests with 503 busy (behind a reverse proxy, list it in \
+                     WEBHOOK_MCP_TRUSTED_PROXIES so that senders are told apart)"
+                );
+            }
+        } else if slot.is_none() {
             let mut refusals = self.at_capacity.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(refused) = refusals.count(Instant::now()) {
                 // Once in a while, not per request: a flood would flood the log too.
@@ -506,9 +519,6 @@ fn contains(net: &IpNet, ip: IpAddr) -> bool {
         || matches!((net, ip), (IpNet::V6(v6), IpAddr::V4(v4)) if v6.contains(&v4.to_ipv6_mapped()))
 }
 
-/// Parses `10.0.0.0/8`, `192.30.252.0/22` or a bare address.
-/// An IPv4-mapped range (`::ffff:10.0.0.0/104`) is taken as the IPv4 range it maps, as client
-/// addresses are.
 /// What a list of trusted proxies lets through that its writer is unlikely to mean: a range
 /// of every address (`0.0.0.0/0`, `::/0`) makes every peer a proxy, so any client may claim
 /// any address in `X-Forwarded-For`, and allowlists and per-IP limits read what it claims.
@@ -531,6 +541,9 @@ pub fn trusted_proxy_warnings(nets: &[IpNet]) -> Vec<String> {
         .collect()
 }
 
+/// Parses `10.0.0.0/8`, `192.30.252.0/22` or a bare address.
+/// An IPv4-mapped range (`::ffff:10.0.0.0/104`) is taken as the IPv4 range it maps, as client
+/// addresses are.
 pub fn parse_net(s: &str) -> Result<IpNet, String> {
     let s = s.trim();
     let net = s

@@ -581,7 +581,9 @@ where
                 Ok(made) => made,
                 Err(e) => return Ok(Err(e)),
             };
-            row.updated_at = clock::now_ms();
+            // Later than the version it replaces, whatever the clock: a copy read between two
+            // changes in one millisecond is still told from the second one.
+            row.updated_at = clock::now_ms().max(row.updated_at + 1);
             rows::update(db, &sealed(&writing, &row))?;
             Ok(Ok((row, made)))
         })

@@ -409,7 +409,9 @@ async fn an_id_of_another_kind_is_told_over_rest_which_routes_take_it() {
 
     // Assert
     assert_eq!(task_status, StatusCode::NOT_FOUND, "{task_as_event}");
-    let said = task_as_event["error"]["message"].as_str().unwrap_or_default();
+    let said = task_as_event["error"]["message"]
+        .as_str()
+        .unwrap_or_default();
     assert!(said.contains("/api/tasks/{id}"), "{said}");
     assert!(!said.contains("claim_task"), "{said}");
     assert_eq!(name_status, StatusCode::NOT_FOUND, "{name_as_id}");

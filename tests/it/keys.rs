@@ -300,6 +300,40 @@ async fn without_auth_a_request_naming_another_host_or_origin_is_refused() {
 }
 
 #[tokio::test]
+async fn without_auth_a_request_through_a_proxy_on_this_machine_is_refused() {
+    // Arrange: nginx's `proxy_pass http://127.0.0.1:…` connects from loopback and names
+    // 127.0.0.1 in Host, but adds the headers a proxy adds.
+    let app = spawn_app_with(|c| c.no_auth = true).await;
+    let list = |header: &'static str, value: &'static str| {
+        send_json(
+            app.client
+                .get(app.url("/api/webhooks"))
+                .header(header, value),
+        )
+    };
+
+    // Act
+    let mut proxied = Vec::new();
+    for (header, value) in [
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("Forwarded", "for=203.0.113.9"),
+        ("X-Real-IP", "203.0.113.9"),
+        ("X-Forwarded-Host", "hooks.example.com"),
+    ] {
+        proxied.push((header, list(header, value).await));
+    }
+    let direct = send_json(app.client.get(app.url("/api/webhooks"))).await;
+
+    // Assert
+    for (header, answer) in proxied {
+        assert_eq!(answer.0, StatusCode::FORBIDDEN, "{header}: {}", answer.1);
+        let said = answer.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(said.contains("proxy"), "{said}");
+    }
+    assert_eq!(direct.0, StatusCode::OK, "{}", direct.1);
+}
+
+#[tokio::test]
 async fn with_allowed_hosts_an_mcp_request_from_a_web_page_elsewhere_is_refused() {
     // Arrange: a keyed server that names the hosts /mcp answers to.
     let app = spawn_app_with(|c| c.mcp_allowed_hosts = vec!["webhook-mcp.example".into()]).await;

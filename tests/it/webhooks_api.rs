@@ -1671,3 +1671,57 @@ async fn a_webhook_read_edited_and_put_back_whole_is_updated_unless_it_changed_s
     assert_eq!(after["name"], "After", "only the first put changed it");
     assert_eq!(after["updated_at"], updated["updated_at"]);
 }
+
+#[tokio::test]
+async fn a_copy_put_back_after_a_rotation_or_its_grace_is_told_by_its_version_not_its_hint() {
+    // Arrange: a copy read during a rotation's grace, which ends, and one read before another
+    // rotation.
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gh", "name": "Before", "provider": "github"}))
+        .await;
+    let rotate = |grace: u64| {
+        send_json(
+            app.api(Method::POST, "/api/webhooks/gh/rotate-secret")
+                .json(&json!({"grace_period_secs": grace})),
+        )
+    };
+    let (status, rotated) = rotate(1).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let (_, mut in_grace) = app.get_json("/api/webhooks/gh").await;
+    assert!(
+        in_grace["previous_secret_expires_at"].is_string(),
+        "{in_grace}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    in_grace["name"] = json!("After the grace");
+    in_grace["secret_placeholder"] = json!(false);
+    let put = |body: Value| send_json(app.api(Method::PUT, "/api/webhooks/gh").json(&body));
+
+    // Act
+    let (after_grace, answered) = put(in_grace.clone()).await;
+    let (_, mut before_rotation) = app.get_json("/api/webhooks/gh").await;
+    rotate(0).await;
+    before_rotation["name"] = json!("Stale");
+    let stale = put(before_rotation).await;
+    let twice = send_json(
+        app.api(Method::PUT, "/api/webhooks/gh")
+            .header("Content-Type", "application/json")
+            .body(r#"{"name": "first", "name": "second"}"#),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(after_grace, StatusCode::OK, "{answered}");
+    assert_eq!(answered["name"], "After the grace");
+    assert_error(&stale, StatusCode::CONFLICT, Some("updated_at"));
+    assert_error(&twice, StatusCode::BAD_REQUEST, None);
+    assert!(
+        twice.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("duplicate field `name`")),
+        "{}",
+        twice.1
+    );
+    let (_, now) = app.get_json("/api/webhooks/gh").await;
+    assert_eq!(now["name"], "After the grace");
+}

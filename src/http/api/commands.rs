@@ -5,12 +5,12 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::get;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
-use crate::http::api::read_back::{self, ReadBack, Shown};
+use crate::http::api::read_back::{self, Object, ReadBack, ReadOnly};
 use crate::http::auth::AuditTarget;
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, refuse_query};
@@ -62,16 +62,18 @@ async fn add_command(
 async fn update_command(
     State(state): State<AppState>,
     Path((id, command_id)): Path<(String, String)>,
-    AppJson(body): AppJson<Map<String, Value>>,
+    AppJson(body): AppJson<Object>,
 ) -> Result<Json<CommandOut>, ApiError> {
-    let shown = Shown {
+    let what = format!("command `{}`", crate::quote::quoted(&command_id));
+    let read_only = ReadOnly {
+        what: &what,
         fixed: &["id", "webhook_id", "created_at"],
         ignored: &["warnings"],
     };
     let ReadBack {
         changes,
         edited_from,
-    } = read_back::split(body, shown, async || {
+    } = read_back::split(body, read_only, async || {
         let now = commands::get(&state, &id, &command_id).await?;
         Ok(serde_json::to_value(now).unwrap_or_default())
     })

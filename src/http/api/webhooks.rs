@@ -5,12 +5,11 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json};
-use serde_json::{Map, Value};
 
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
-use crate::http::api::read_back::{self, ReadBack, Shown};
+use crate::http::api::read_back::{self, Object, ReadBack, ReadOnly};
 use crate::http::auth::AuditTarget;
 use crate::http::error::ApiError;
 use crate::http::extract::{AppJson, NoBody, parse_query};
@@ -62,22 +61,28 @@ async fn get_webhook(
 async fn update_webhook(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    AppJson(body): AppJson<Map<String, Value>>,
+    AppJson(body): AppJson<Object>,
 ) -> Result<Json<WebhookOut>, ApiError> {
-    let shown = Shown {
+    let what = format!("webhook `{}`", crate::quote::quoted(&id));
+    let read_only = ReadOnly {
+        what: &what,
         fixed: &[
             "url",
             "secret_hint",
-            "previous_secret_expires_at",
             "secret_placeholder",
             "created_by",
             "created_at",
         ],
-        // A count of its commands, which change on their own routes; notes of an answer.
-        ignored: &["commands", "warnings"],
+        // A count of its commands, which change on their own routes; notes of an answer; and
+        // when a grace ends, which passes without a change.
+        ignored: &["commands", "warnings", "previous_secret_expires_at"],
     };
     // `commands` given as anything but the count a GET shows means commands to change.
-    if body.get("commands").is_some_and(|c| !c.is_number()) {
+    if body
+        .0
+        .get("commands")
+        .is_some_and(|c| !c.is_number() && !c.is_null())
+    {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "unknown_field",
@@ -89,7 +94,7 @@ async fn update_webhook(
         )
         .with_field("commands"));
     }
-    let read = read_back::split::<WebhookPatch, _>(body, shown, async || {
+    let read = read_back::split::<WebhookPatch, _>(body, read_only, async || {
         Ok(serde_json::to_value(webhooks::get(&state, &id).await?).unwrap_or_default())
     })
     .await;
