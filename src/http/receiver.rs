@@ -71,8 +71,9 @@ async fn receive_webhook(
         return Err(refused);
     }
     let client = state.limits.client(remote.ip(), &headers);
-    // A body sent to no webhook is not kept while it comes: slow ones on many connections
-    // would fill the memory, for anyone who can reach the port.
+    // A body sent to no webhook, or to one that refuses it whatever it holds (disabled, or
+    // from outside its allowlist), is not kept while it comes and takes no slot: slow ones on
+    // many connections would fill the memory, or the slots, for anyone who can reach the port.
     let refused = match ingest::addressed(&state, &provider, &webhook_id, client).await? {
         Addressed::Nowhere => Some(Outcome::UnknownWebhook),
         Addressed::Refused(outcome) => Some(outcome),
