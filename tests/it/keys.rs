@@ -85,13 +85,7 @@ async fn a_created_key_is_shown_once_and_listed_without_its_secret() {
     assert_eq!(created["scope"], "read");
     assert_eq!(created["created_by"], "WEBHOOK_MCP_API_KEY");
     assert_eq!(list_status, StatusCode::OK, "{list}");
-    let listed = list["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["id"] == created["id"])
-        .unwrap_or_else(|| panic!("the key is listed: {list}"))
-        .clone();
+    let listed = listed_key(&list, created["id"].as_str().expect("id"));
     assert_eq!(listed["name"], "grafana");
     assert_eq!(listed["scope"], "read");
     assert!(listed["created_at"].is_string());
@@ -107,13 +101,7 @@ async fn one_key_is_read_by_its_id_as_listed_revoked_too_and_a_missing_one_is_a_
     let app = spawn_app().await;
     let (id, key) = create_key(&app, "grafana", "read").await;
     let (_, list) = app.get_json("/api/keys").await;
-    let listed = list["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["id"] == id.as_str())
-        .expect("listed")
-        .clone();
+    let listed = listed_key(&list, &id);
 
     // Act
     let (status, one) = app.get_json(&format!("/api/keys/{id}")).await;
@@ -474,13 +462,7 @@ async fn a_revoked_key_is_refused_with_401_at_once() {
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_error(&after, StatusCode::UNAUTHORIZED, None);
     let (_, list) = app.get_json("/api/keys").await;
-    let listed = list["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["id"] == id.as_str())
-        .expect("revoked keys stay listed")
-        .clone();
+    let listed = listed_key(&list, &id);
     assert!(listed["revoked_at"].is_string(), "{listed}");
     let missing = send_json(app.api(Method::DELETE, "/api/keys/key_missing")).await;
     assert_error(&missing, StatusCode::NOT_FOUND, None);
@@ -498,6 +480,17 @@ async fn status_within(app: &TestApp, key: &str, want: StatusCode, secs: u64) ->
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+}
+
+/// The key `id` as the list of `GET /api/keys` shows it.
+fn listed_key(list: &Value, id: &str) -> Value {
+    list["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["id"] == id)
+        .unwrap_or_else(|| panic!("key {id} is listed: {list}"))
+        .clone()
 }
 
 /// The keys `GET /api/keys` lists: (id, revoked).
