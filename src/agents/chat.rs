@@ -324,6 +324,11 @@ impl ChatClient {
 
     /// Sends `request` and returns the first choice.
     pub async fn complete(&self, request: &ChatRequest) -> Result<ChatReply, ChatError> {
+        let fitted = super::turns::fitted(&request.messages).map(|messages| ChatRequest {
+            messages,
+            ..request.clone()
+        });
+        let request = fitted.as_ref().unwrap_or(request);
         let mut builder = self.http.post(&self.url).json(request);
         let auth = self.auth.clone().map_err(|()| {
             ChatError::fatal(

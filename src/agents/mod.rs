@@ -8,6 +8,7 @@ mod reasoning;
 pub mod reply_timeout;
 pub mod runner;
 pub mod tools;
+mod turns;
 
 use serde::Deserialize;
 

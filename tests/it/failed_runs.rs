@@ -9,7 +9,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
     TestApp, agent_app_with, chat_requests, comments_on, fake_github, fake_llm, llm_answer,
-    llm_calls, open_issue, run_next, runner_of,
+    llm_calls, open_issue, run_next, runner_of, turns_out_of_order,
 };
 
 /// An app on the fakes whose `planning` agent has `max_steps` model calls per run.
@@ -134,6 +134,13 @@ async fn a_run_that_failed_after_commenting_is_kept_and_its_replay_does_not_comm
             "{case}: {body}"
         );
         assert!(calls_all_answered(&messages), "{case}: {body}");
+        // The note that the run is run again comes after the tool results: as a user message
+        // straight after them, Mistral's API would refuse the request.
+        assert_eq!(
+            turns_out_of_order(&messages),
+            Vec::<String>::new(),
+            "{case}: {body}"
+        );
         let comments = comments_on(&github, number).await;
         assert_eq!(comments.len(), 1, "{case}: {comments:?}");
         assert!(comments[0].contains("Looking into it."), "{comments:?}");

@@ -19,9 +19,13 @@ const ANSWER: &str = "It is the macOS keychain prompt.";
 async fn replies_in(llm: &wiremock::MockServer, n: usize) -> Vec<String> {
     let requests = chat_requests(llm).await;
     let body: Value = serde_json::from_slice(&requests[n].body).expect("JSON request");
+    // Replies that came together are one message (chat APIs refuse two user messages in a
+    // row), each in its own block.
     contents(&body, "user")
-        .into_iter()
-        .filter(|m| m.contains("<reply>"))
+        .iter()
+        .flat_map(|m| m.split("</reply>"))
+        .filter(|part| part.contains("<reply>"))
+        .map(|part| format!("{}</reply>", part.trim_start()))
         .collect()
 }
 
@@ -211,16 +215,14 @@ async fn a_task_run_again_after_its_question_timed_out_is_told_so_and_reads_the_
     assert_eq!(ran, Some((task_id.clone(), "done".into())));
     let requests = chat_requests(&llm).await;
     let body: Value = serde_json::from_slice(&requests[1].body).expect("JSON request");
-    let user = contents(&body, "user");
+    let user = contents(&body, "user").join("\n\n");
     let note = user
-        .iter()
-        .position(|m| m.contains("reply timeout"))
-        .unwrap_or_else(|| panic!("no timeout note: {user:?}"));
+        .find("reply timeout")
+        .unwrap_or_else(|| panic!("no timeout note: {user}"));
     let reply = user
-        .iter()
-        .position(|m| m.contains("Version 2.1"))
-        .unwrap_or_else(|| panic!("no late reply: {user:?}"));
-    assert!(note < reply, "{user:?}");
+        .find("Version 2.1")
+        .unwrap_or_else(|| panic!("no late reply: {user}"));
+    assert!(note < reply, "{user}");
     assert!(
         contents(&body, "assistant")
             .join("\n")

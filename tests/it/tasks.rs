@@ -13,7 +13,7 @@ use wiremock::ResponseTemplate;
 use crate::helpers::{
     agent_app, agent_config, assert_error, chat_requests, comments_on, contents, fake_github,
     fake_llm, issue_comment, llm_answer, llm_asks, llm_calls, open_issue, post_gh, run_next,
-    runner_of, send_json, set_lease_until,
+    runner_of, send_json, set_lease_until, turns_out_of_order,
 };
 
 const ANSWER: &str = "Plan: reproduce on Safari 17, then fix the session cookie.";
@@ -772,11 +772,7 @@ async fn a_run_that_asked_twice_resumes_knowing_what_its_tools_did() {
     assert!(reply_at > called + 3, "{body}");
     // The two questions are one assistant message: chat templates that hold roles to
     // alternate refuse two in a row.
-    let roles: Vec<&str> = messages.iter().filter_map(|m| m["role"].as_str()).collect();
-    assert!(
-        !roles.windows(2).any(|w| w == ["assistant", "assistant"]),
-        "{roles:?}"
-    );
+    assert_eq!(turns_out_of_order(messages), Vec::<String>::new(), "{body}");
     let shown = app.task(&task_id).await["conversation"].clone();
     assert_eq!(
         shown[0],

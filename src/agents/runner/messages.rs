@@ -175,20 +175,9 @@ pub(super) async fn opening(state: &AppState, agent: &AgentSpec, task: &TaskRow)
                     messages.push(Message::user(FAILED_RUN_NOTE));
                 }
             }
-            // Questions asked together are one message: chat templates that hold roles to
-            // alternate (Mistral's, Gemma's) refuse two assistant messages in a row.
-            Some("assistant") => match messages.last_mut() {
-                Some(Message {
-                    role,
-                    content: Some(said),
-                    tool_calls: None,
-                    ..
-                }) if role == "assistant" => {
-                    said.push_str("\n\n");
-                    said.push_str(content);
-                }
-                _ => messages.push(Message::assistant(content)),
-            },
+            // Questions asked together are two messages here; the request joins them
+            // (`agents::turns`).
+            Some("assistant") => messages.push(Message::assistant(content)),
             Some("user") => messages.push(reply_message(&conversation::Reply::of(&item))),
             Some("note") if item["kind"] == conversation::REPLY_TIMEOUT => {
                 messages.push(Message::user(TIMED_OUT_NOTE));

@@ -195,6 +195,23 @@ pub async fn chat_requests(llm: &MockServer) -> Vec<Request> {
         .collect()
 }
 
+/// Where a chat request's `messages` break the order some chat APIs hold to (Mistral's API,
+/// Mistral's and Gemma's chat templates): a `user` message straight after a `tool` one, or two
+/// `user`, or two `assistant` messages that only speak, in a row. Empty when none does.
+pub fn turns_out_of_order(messages: &[Value]) -> Vec<String> {
+    let speaks = |m: &Value| m["tool_calls"].is_null();
+    messages
+        .windows(2)
+        .filter(|w| {
+            let (a, b) = (&w[0], &w[1]);
+            let after_tool_or_user = a["role"] == "tool" || a["role"] == "user";
+            (after_tool_or_user && b["role"] == "user")
+                || (a["role"] == "assistant" && b["role"] == "assistant" && speaks(a) && speaks(b))
+        })
+        .map(|w| format!("{} then {}", w[0]["role"], w[1]["role"]))
+        .collect()
+}
+
 /// The bodies of the comments the fake GitHub received on `octo/app` issue `number`.
 pub async fn comments_on(github: &MockServer, number: u64) -> Vec<String> {
     let at = format!("/repos/octo/app/issues/{number}/comments");
