@@ -1,6 +1,8 @@
 //! The MCP tools over outbound actions: follow one, list them, and stop or resend one. The
 //! same service calls as `/api/actions`; a read-only key may use the `get_`/`list_` ones only.
 
+use std::borrow::Cow;
+
 use rmcp::model::CallToolResult;
 use rmcp::{tool, tool_router};
 
@@ -8,6 +10,7 @@ use super::McpServer;
 use super::args::{ActionIdArgs, ListActionsArgs};
 use super::params::Parameters;
 use super::tools::{done, page_text, tool_error};
+use crate::quote::one_line;
 use crate::service::actions::{self, ActionOut};
 use crate::service::events;
 
@@ -71,7 +74,7 @@ impl McpServer {
                 let error = a
                     .last_error
                     .as_deref()
-                    .map(|e| format!(": {e}"))
+                    .map(|e| format!(": {}", one_line(e)))
                     .unwrap_or_default();
                 format!(
                     "- {} {} {} [{}] to {}{error}",
@@ -144,9 +147,11 @@ fn described(action: &ActionOut) -> String {
 
 /// Where an action goes, for "{action} to {destination}": its target without the action's
 /// name in front (a forward's target reads `forward https://…`, which would say it twice).
-fn destination<'a>(action: &str, target: &'a str) -> &'a str {
-    target
-        .strip_prefix(action)
-        .and_then(|rest| rest.strip_prefix(' '))
-        .unwrap_or(target)
+fn destination<'a>(action: &str, target: &'a str) -> Cow<'a, str> {
+    one_line(
+        target
+            .strip_prefix(action)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .unwrap_or(target),
+    )
 }

@@ -11,6 +11,7 @@ use super::McpServer;
 use super::args::{AnswerTaskArgs, ClaimTaskArgs, CompleteTaskArgs, ListTasksArgs, TaskIdArgs};
 use super::params::Parameters;
 use super::tools::{done, page_text, tool_error, warned};
+use crate::quote::one_line;
 use crate::service::actions;
 use crate::service::answer::{self, Answerer};
 use crate::service::tasks;
@@ -46,7 +47,15 @@ impl McpServer {
         let briefs = page.tasks;
         let lines: Vec<String> = briefs
             .iter()
-            .map(|t| format!("- {} [{}] {}: {}", t.id, t.status, t.agent, t.prompt))
+            .map(|t| {
+                format!(
+                    "- {} [{}] {}: {}",
+                    t.id,
+                    t.status,
+                    t.agent,
+                    one_line(&t.prompt)
+                )
+            })
             .collect();
         let summary = page_text(
             "tasks",
@@ -96,7 +105,7 @@ impl McpServer {
         let why = task
             .error
             .as_deref()
-            .map(|e| format!(": {}", e.lines().next().unwrap_or_default()))
+            .map(|e| format!(": {}", one_line(e.lines().next().unwrap_or_default())))
             .unwrap_or_default();
         done(
             format!(

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::McpServer;
 use super::args::*;
+use crate::quote::one_line;
 use crate::service::{ServiceError, actions, commands, events, webhooks};
 use crate::store::StoreError;
 
@@ -401,17 +402,21 @@ impl McpServer {
             .iter()
             .map(|e| {
                 let matched = e.matched_commands.as_array().map_or(0, Vec::len);
+                // The type and source are the sender's words (a rejected delivery's too,
+                // unchecked): each kept to its entry's line.
                 format!(
                     "- {} {} {} [{}] {}{}",
                     e.received_at,
                     e.id,
-                    e.event_type.as_deref().unwrap_or("?"),
+                    one_line(e.event_type.as_deref().unwrap_or("?")),
                     e.status,
-                    e.source
-                        .as_ref()
-                        .and_then(|s| s.get("key"))
-                        .and_then(Value::as_str)
-                        .unwrap_or(""),
+                    one_line(
+                        e.source
+                            .as_ref()
+                            .and_then(|s| s.get("key"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                    ),
                     if matched > 0 {
                         format!(" ({matched} commands matched)")
                     } else {
@@ -441,7 +446,7 @@ impl McpServer {
             format!(
                 "Event `{}`: {} from webhook `{}`, {} ({}).",
                 s.id,
-                s.event_type.as_deref().unwrap_or("?"),
+                one_line(s.event_type.as_deref().unwrap_or("?")),
                 s.webhook_id,
                 s.status,
                 event.verification
@@ -604,7 +609,7 @@ fn queued(what: &str, action: &actions::ActionOut) -> String {
         "{what} queued as `{}` to {}; it is sent in the background with retries ({status}; \
          cancel_action stops it while it waits).{}",
         action.id,
-        action.target,
+        one_line(&action.target),
         warned(&action.warnings)
     )
 }

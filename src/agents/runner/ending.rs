@@ -183,6 +183,12 @@ pub(super) async fn finish(
         } => ("done", Some(answer), refusal, None, delivery, None),
         Ending::Failed { why, run } => ("failed", None, None, Some(why), None, run),
     };
+    // Said in the log too: a task failing (a wrong chat API key fails every one) is otherwise
+    // seen only by reading the tasks.
+    let failed = error.clone().map(|why| {
+        let webhook = task.webhook_id.clone().unwrap_or_else(|| "-".into());
+        (why, task.agent.clone(), webhook)
+    });
     let (task, owner, task_id) = (task.clone(), owner_of(task), task.id.clone());
     let sealer = state.sealer.clone();
     let queued = state
@@ -239,6 +245,10 @@ pub(super) async fn finish(
             tracing::warn!(task = %task_id, status = %status, "the run ended after losing its task");
             return Ok(status);
         }
+    }
+    if let Some((why, agent, webhook)) = failed {
+        let error = crate::quote::one_line(&why);
+        tracing::warn!(task = %task_id, %agent, %webhook, %error, "task failed");
     }
     Ok(status.to_string())
 }
