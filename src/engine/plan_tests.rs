@@ -526,9 +526,10 @@ fn a_render_past_the_template_output_bound_is_cut_to_its_place_but_a_forward_is_
         chat_id: None,
     };
     let quote = Some("Quoting:\n{{ body }}");
-    // (payload body, action, source, longest text): under 65,536 characters, over 64 KiB.
-    let wide = "日".repeat(40_000);
-    let ascii = "a".repeat(65_536);
+    // (payload body, action, source, longest text): over 256 KiB, in 65,536 characters of
+    // four bytes or in many more of one.
+    let wide = "𝄞".repeat(65_536);
+    let ascii = "a".repeat(300_000);
     let cases = [
         (&wide, ActionKind::Comment, Some(&github), 65_536),
         (&ascii, ActionKind::Comment, Some(&github), 65_536),

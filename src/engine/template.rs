@@ -10,15 +10,22 @@ use std::sync::Arc;
 use minijinja::value::{Enumerator, Object, Serde};
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
+use unicode_segmentation::UnicodeSegmentation;
 
 use super::json_view;
 use crate::actions::slack_markup;
 
 /// Longest template source accepted when saving.
 pub const MAX_SOURCE_LEN: usize = 16 * 1024;
-/// Longest rendered output kept. Longer output is an error from [`render`] and [`render_as`];
-/// [`render_cut`] keeps its start and counts what followed.
-pub const MAX_OUTPUT_LEN: usize = 64 * 1024;
+/// Longest rendered output kept, in bytes. Longer output is an error from [`render`] and
+/// [`render_as`]; [`render_cut`] keeps its start and counts what followed. Four bytes for each
+/// of the 65,536 characters a GitHub comment takes, so that text in a script of two, three or
+/// four bytes a character is not cut shorter than its place would cut it.
+pub const MAX_OUTPUT_LEN: usize = 256 * 1024;
+/// Bytes kept of the output just past the bound: enough to tell whether the last character
+/// kept is the start of one the reader sees as one with what follows (a flag's half, a letter
+/// before its accent, an emoji before a joiner).
+const LOOKAHEAD: usize = 32;
 /// Instructions one render may run. Templates render on the receive path, and anyone who may
 /// save a command (an agent too) could otherwise write nested loops that hold a worker thread
 /// for hours; a comment over a payload with thousands of labels still needs far fewer.
@@ -215,6 +222,8 @@ impl std::fmt::Write for SlackEscaped<'_, '_> {
 /// output consumes too) bounds how long it may go on.
 struct Bounded {
     kept: Vec<u8>,
+    /// The first bytes past the bound.
+    next: Vec<u8>,
     counting: bool,
     /// Whether anything was written past the bound.
     past: bool,
@@ -228,6 +237,8 @@ impl std::io::Write for Bounded {
         let (keep, rest) = buf.split_at(buf.len().min(room));
         self.kept.extend_from_slice(keep);
         if !rest.is_empty() {
+            let room = LOOKAHEAD.saturating_sub(self.next.len());
+            self.next.extend_from_slice(&rest[..rest.len().min(room)]);
             self.past = true;
             if !self.counting {
                 return Err(std::io::Error::other("template output too long"));
@@ -858,6 +869,7 @@ fn render_bounded(
         // far more output cannot fill memory first.
         let mut out = Bounded {
             kept: Vec::new(),
+            next: Vec::new(),
             counting,
             past: false,
             chars_past: 0,
@@ -878,13 +890,31 @@ fn render_bounded(
             Err(_) => return Err("template output is not UTF-8".to_string()),
         };
         let split = usize::from(whole < out.kept.len());
-        out.kept.truncate(whole);
-        let text =
+        let mut after: Vec<u8> = out.kept.split_off(whole);
+        after.extend_from_slice(&out.next);
+        let mut text =
             String::from_utf8(out.kept).map_err(|_| "template output is not UTF-8".to_string())?;
+        let mut unfinished = 0;
+        if out.past {
+            // A cut between code points may still split what a reader sees as one character:
+            // the last one kept then goes too.
+            let after = String::from_utf8_lossy(&after);
+            if let Some((at, last)) = text.grapheme_indices(true).next_back() {
+                let joined = format!("{last}{after}");
+                if joined
+                    .graphemes(true)
+                    .next()
+                    .is_some_and(|g| g.len() > last.len())
+                {
+                    unfinished = last.chars().count();
+                    text.truncate(at);
+                }
+            }
+        }
         Ok(Rendered {
             text,
             left_out: out.past.then_some(LeftOut {
-                chars: out.chars_past + split,
+                chars: out.chars_past + split + unfinished,
                 at_least,
             }),
         })
@@ -1603,11 +1633,18 @@ mod tests {
             (at(1), "日".repeat(3), 0, Some(3)),
             (at(3), "日".repeat(3), 1, Some(2)),
             (at(3), "日".to_string(), 1, None),
+            // Never half a flag, a letter without its accent, or an emoji without what its
+            // joiner joins it to.
+            (at(4), "🇫🇷".repeat(2), 0, Some(4)),
+            (at(8), "🇫🇷".repeat(2), 2, Some(2)),
+            (at(12), "🇫🇷".repeat(2), 2, Some(2)),
+            (at(1), "e\u{301}".to_string(), 0, Some(2)),
+            (at(4), "👩\u{200D}💻".to_string(), 0, Some(3)),
             (
                 String::new(),
-                "a".repeat(70_000),
+                "a".repeat(MAX_OUTPUT_LEN + 5_000),
                 MAX_OUTPUT_LEN,
-                Some(70_000 - MAX_OUTPUT_LEN),
+                Some(5_000),
             ),
         ];
         for (before, value, kept, left) in cases {

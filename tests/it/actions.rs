@@ -886,8 +886,8 @@ async fn a_reply_longer_than_any_place_takes_is_not_told_a_million_would_go() {
 
 #[tokio::test]
 async fn a_command_quoting_a_long_issue_posts_it_cut_to_fit_and_a_forward_of_it_goes_dead() {
-    // Arrange: issue bodies GitHub takes (under 65,536 characters) that render to more than
-    // a template's 64 KiB.
+    // Arrange: an issue body GitHub takes (65,536 characters) that renders to more than a
+    // template's 256 KiB: characters of four bytes each.
     let github = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(COMMENTS))
@@ -910,7 +910,7 @@ async fn a_command_quoting_a_long_issue_posts_it_cut_to_fit_and_a_forward_of_it_
     )
     .await;
 
-    for body in ["日".repeat(40_000), "a".repeat(65_536)] {
+    for body in ["𝄞".repeat(65_536), "😀".repeat(65_536)] {
         // Act
         let mut issue: Value =
             serde_json::from_str(&issue_opened("octo/app", 7, &[])).expect("json");

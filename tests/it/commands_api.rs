@@ -142,7 +142,7 @@ async fn a_template_that_does_not_render_with_the_sample_payload_is_saved_with_a
 
     // Text too long for one message is sent cut, saying so: nothing to warn of; a forward's
     // body is never cut, so there it is.
-    let long = "{{ 'x' * 70000 }}";
+    let long = "{{ 'x' * 270000 }}";
     let (_, cut) = add(
         &app,
         json!({"trigger": "issues.opened", "action": "comment", "template": long}),
@@ -156,7 +156,7 @@ async fn a_template_that_does_not_render_with_the_sample_payload_is_saved_with_a
     )
     .await;
     assert!(
-        forwarded["warnings"].to_string().contains("65536"),
+        forwarded["warnings"].to_string().contains("262144"),
         "{forwarded}"
     );
 }
