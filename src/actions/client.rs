@@ -360,7 +360,11 @@ pub(crate) fn status_error(service: &str, answer: &Answer) -> ActionError {
     let retry_after = if retryable {
         retry_after(headers, now)
             .or_else(|| body_retry_after(body).filter(|_| named_in_body))
-            .or_else(|| github_wait(headers, secondary, now).filter(|_| github_limit))
+            // A 429 with no word of when is a secondary limit to GitHub's rules.
+            .or_else(|| {
+                github_wait(headers, secondary || code == 429, now).filter(|_| github_limit)
+            })
+            .or_else(|| limit_reset(headers, now).filter(|_| code == 429 && !github))
     } else {
         None
     };
@@ -369,7 +373,10 @@ pub(crate) fn status_error(service: &str, answer: &Answer) -> ActionError {
         status: Some(code),
         retry_after,
         message,
-        unanswered: false,
+        // A server that failed while handling the request, or a gateway that lost its answer,
+        // may have done it first: GitHub answers a 500 or 502 for comments it made. A 503 is
+        // a server that took nothing in.
+        unanswered: matches!(code, 500 | 502 | 504),
     }
 }
 
@@ -442,6 +449,52 @@ fn rate_limit_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
         .ok()?;
     let at = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(at))?;
     Some(at.duration_since(now).unwrap_or_default())
+}
+
+/// When a spent limit lifts, as APIs that send no `Retry-After` with their 429 name it:
+/// `RateLimit-Reset` (GitLab: a Unix time; the IETF draft: seconds from now),
+/// `X-RateLimit-Reset-After` (Discord: seconds, with a fraction) or `X-RateLimit-Reset` (Jira:
+/// an ISO 8601 time; others a Unix time). GitHub's reset, on every answer, is read apart.
+fn limit_reset(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let since_epoch = now.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    let wait_until = |at: f64| {
+        Duration::try_from_secs_f64(at)
+            .ok()
+            .map(|at| at.saturating_sub(since_epoch))
+    };
+    // A number this large is a time, not seconds to wait (over 31 years).
+    let seconds_or_time = |n: f64| {
+        if n >= 1e9 {
+            wait_until(n)
+        } else {
+            Duration::try_from_secs_f64(n).ok()
+        }
+    };
+    let number = |name: &str| {
+        header_str(headers, name)?
+            .parse::<f64>()
+            .ok()
+            .filter(|n| n.is_finite() && *n >= 0.0)
+    };
+    if let Some(n) = number("ratelimit-reset") {
+        return seconds_or_time(n);
+    }
+    if let Some(n) = number("x-ratelimit-reset-after") {
+        return Duration::try_from_secs_f64(n).ok();
+    }
+    let reset = header_str(headers, "x-ratelimit-reset")?;
+    match reset.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => seconds_or_time(n),
+        Ok(_) => None,
+        Err(_) => {
+            let at = time::OffsetDateTime::parse(
+                reset,
+                &time::format_description::well_known::Iso8601::DEFAULT,
+            )
+            .ok()?;
+            wait_until(at.unix_timestamp_nanos() as f64 / 1e9)
+        }
+    }
 }
 
 /// Telegram (and a few others) put the delay in the JSON body instead of the header.
@@ -713,7 +766,7 @@ mod tests {
     }
 
     #[test]
-    fn a_github_primary_limit_on_429_waits_for_its_reset_others_do_not() {
+    fn a_github_primary_limit_on_429_waits_for_its_reset_a_limit_not_spent_does_not() {
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap()
@@ -737,19 +790,90 @@ mod tests {
             (Duration::from_secs(110)..=Duration::from_secs(120)).contains(&spent),
             "{spent:?}"
         );
-        // Every GitHub answer names a reset: only a spent limit's is a wait.
+        // Every GitHub answer names a reset: only a spent limit's is a wait. A 429 with a
+        // limit not spent and no `Retry-After` is a secondary limit: GitHub's minute.
         assert_eq!(
             wait("GitHub", StatusCode::TOO_MANY_REQUESTS, &reset("12")),
-            None
+            Some(Duration::from_secs(60))
         );
         assert_eq!(
             wait("GitHub", StatusCode::SERVICE_UNAVAILABLE, &reset("0")),
             None
         );
-        assert_eq!(
-            wait("Slack", StatusCode::TOO_MANY_REQUESTS, &reset("0")),
-            None
+        // Another target's 429 that names a reset as a Unix time waits for it too.
+        let other = wait("Slack", StatusCode::TOO_MANY_REQUESTS, &reset("0")).expect("a wait");
+        assert!(
+            (Duration::from_secs(110)..=Duration::from_secs(120)).contains(&other),
+            "{other:?}"
         );
+    }
+
+    #[test]
+    fn a_429_naming_its_reset_otherwise_than_by_retry_after_waits_for_it() {
+        let now = SystemTime::now();
+        let epoch = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let in_25s = time::OffsetDateTime::from_unix_timestamp(epoch as i64 + 25)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        // (service, header, value, the wait in whole seconds from..to, or none)
+        type Case<'a> = (&'a str, &'a str, String, Option<(u64, u64)>);
+        let cases: Vec<Case> = vec![
+            // GitLab: a Unix time.
+            (
+                "GitLab",
+                "ratelimit-reset",
+                (epoch + 25).to_string(),
+                Some((23, 25)),
+            ),
+            // The IETF draft: seconds.
+            ("GitLab", "ratelimit-reset", "25".into(), Some((25, 25))),
+            // Discord: seconds with a fraction.
+            (
+                "Discord",
+                "x-ratelimit-reset-after",
+                "16.5".into(),
+                Some((16, 17)),
+            ),
+            // Jira: an ISO 8601 time.
+            ("Jira", "x-ratelimit-reset", in_25s, Some((23, 25))),
+            ("Jira", "x-ratelimit-reset", "soon".into(), None),
+            ("Jira", "x-ratelimit-reset", "-5".into(), None),
+            // A time already past: no wait beyond the schedule's.
+            (
+                "GitLab",
+                "ratelimit-reset",
+                (epoch - 5).to_string(),
+                Some((0, 0)),
+            ),
+        ];
+        for (service, name, value, want) in cases {
+            let mut headers = HeaderMap::new();
+            headers.insert(name, HeaderValue::from_str(&value).unwrap());
+            let wait = status_error(service, StatusCode::TOO_MANY_REQUESTS, &headers, "")
+                .retry_after
+                .map(|d| d.as_secs_f64());
+            let within = match (wait, want) {
+                (Some(w), Some((lo, hi))) => w >= lo as f64 - 0.01 && w <= hi as f64 + 0.01,
+                (None, None) => true,
+                _ => false,
+            };
+            assert!(within, "{service} {name}: {value}: {wait:?}, want {want:?}");
+            // Only a 429 says a limit is spent.
+            let other = status_error(service, StatusCode::SERVICE_UNAVAILABLE, &headers, "");
+            assert_eq!(other.retry_after, None, "{service} {name} on a 503");
+        }
+        // GitHub's 429 with no word of when waits GitHub's minute.
+        let bare = status_error(
+            "GitHub",
+            StatusCode::TOO_MANY_REQUESTS,
+            &HeaderMap::new(),
+            "",
+        );
+        assert_eq!(bare.retry_after, Some(Duration::from_secs(60)));
     }
 
     #[test]

@@ -39,7 +39,12 @@ pub(super) async fn comment(
     // body is read before the status.
     let json: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
     let status = answer.status.as_u16();
+    // GraphQL may answer the data it made beside errors about other parts of the answer: a
+    // comment made is made, and sending it again would post it twice.
+    let made = answer.status.is_success()
+        && json["data"]["commentCreate"]["success"].as_bool() == Some(true);
     if let Some(errors) = json["errors"].as_array().filter(|e| !e.is_empty())
+        && !made
         && (answer.status.is_success() || status == 400)
     {
         let retryable = errors.iter().any(is_transient);
@@ -223,6 +228,21 @@ mod tests {
             parent_id: Some("c0".into()),
         };
         execute(&clients(), &creds(&server), &reply).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_comment_made_beside_errors_about_the_rest_of_the_answer_is_delivered() {
+        let partial = json!({
+            "data": {"commentCreate": {"success": true, "comment": {"id": "cpart", "url": null}}},
+            "errors": [{"message": "Internal error resolving url",
+                        "path": ["commentCreate", "comment", "url"],
+                        "extensions": {"code": "INTERNAL_SERVER_ERROR"}}],
+        });
+        let server = answering(ResponseTemplate::new(200).set_body_json(partial)).await;
+        let sent = execute(&clients(), &creds(&server), &delivery())
+            .await
+            .expect("the comment was made");
+        assert_eq!(sent.remote_id.as_deref(), Some("cpart"));
     }
 
     #[tokio::test]

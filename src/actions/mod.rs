@@ -317,7 +317,8 @@ pub struct ActionError {
     /// Safe to store and show: never holds a token.
     pub message: String,
     /// The request went out (or may have) and no answer came back (a timeout, a connection
-    /// lost mid-request): what it asked for may have been done all the same.
+    /// lost mid-request), or the answer said the server failed while handling it (a 500, 502
+    /// or 504, Slack's `internal_error`): what it asked for may have been done all the same.
     pub unanswered: bool,
 }
 

@@ -110,7 +110,8 @@ fn check_response_url(raw: &str, allowlist: &[String]) -> Result<(), ActionError
 
 /// Errors Slack documents as passing (a rate limit, trouble on its side, a workspace being
 /// migrated): worth another try. Slack warns that after `internal_error` and `fatal_error` the
-/// message may have been posted all the same; a rare duplicate beats a lost reply.
+/// message may have been posted all the same ([`MAY_HAVE_POSTED`]): a rare duplicate beats a
+/// lost reply, and its announcement, if it comes, settles the retry.
 const TRANSIENT: &[&str] = &[
     "ratelimited",
     // chat.postMessage's own: too many messages posted lately.
@@ -121,6 +122,9 @@ const TRANSIENT: &[&str] = &[
     "request_timeout",
     "team_added_to_org",
 ];
+
+/// The errors after which Slack says the message may have been posted all the same.
+const MAY_HAVE_POSTED: &[&str] = &["internal_error", "fatal_error"];
 
 /// A top-level string field of a JSON answer cut off midway, if all of it arrived (its closing
 /// quote too). Slack's ids hold no escapes, so one with a backslash is not trusted.
@@ -218,7 +222,8 @@ fn check_ok(answer: &Value, reply: &client::Reply) -> Result<(), ActionError> {
         status: Some(reply.status),
         retry_after: reply.retry_after.filter(|_| retryable),
         message: format!("Slack refused the message: {error}"),
-        unanswered: false,
+        // Slack says some of what was asked may have been done after these.
+        unanswered: MAY_HAVE_POSTED.contains(&error),
     })
 }
 

@@ -93,9 +93,9 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
             let latency_ms = started.elapsed().as_millis() as i64;
             // Only what the host did counts: an answer, or none (not a refusal before sending).
             match &result {
-                Err(e) if e.unanswered => claim.heard(&row.host, false),
                 Ok(_) => claim.heard(&row.host, true),
                 Err(e) if e.status.is_some() => claim.heard(&row.host, true),
+                Err(e) if e.unanswered => claim.heard(&row.host, false),
                 Err(_) => {}
             }
             let retry_delays = state.config.retry_delays().unwrap_or_default();
@@ -193,7 +193,7 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
             )));
         }
         if tries == 1 || tries.is_multiple_of(RECORD_LOG_EVERY) {
-            tracing::warn!(action = %id, target = %crate::actions::shown_target(&row.target), outcome, tries, error = %e,
+            tracing::warn!(action = %id, target = %crate::quote::one_line(&crate::actions::shown_target(&row.target)), outcome, tries, error = %e,
                 "recording an attempt failed; its result is kept and recording tried again");
         }
         let renewing = id.clone();
@@ -222,20 +222,28 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
         None => outcome,
     };
     let not_retried = ended.as_ref().and_then(|f| f.not_retried.as_deref());
-    let (target, error) = (crate::actions::shown_target(&row.target), &attempt.error);
+    // A target names the thread as the sender's event did (a Jira key, a repository): kept
+    // to its line of the text log, as the error is.
+    let shown = crate::actions::shown_target(&row.target);
+    let target = crate::quote::one_line(&shown);
+    let error = crate::quote::one_line(attempt.error.as_deref().unwrap_or_default());
+    let webhook = row.webhook_id.as_deref().unwrap_or("-");
+    let event = row.event_id.as_deref().unwrap_or("-");
     match (outcome, not_retried) {
         ("delivered", _) => {
-            tracing::info!(action = %row.id, %target, "action delivered")
+            tracing::info!(action = %row.id, %webhook, %event, %target, "action delivered")
         }
         ("retry", _) => {
-            tracing::warn!(action = %row.id, %target, ?error, "action failed; will retry")
+            tracing::warn!(action = %row.id, %webhook, %event, %target, %error,
+                "action failed; will retry")
         }
         (_, Some(why)) => {
-            tracing::warn!(action = %row.id, %target, ?error,
+            tracing::warn!(action = %row.id, %webhook, %event, %target, %error,
                 "action failed and is not retried ({why}); dead-lettered")
         }
         _ => {
-            tracing::warn!(action = %row.id, %target, ?error, "action dead-lettered")
+            tracing::warn!(action = %row.id, %webhook, %event, %target, %error,
+                "action dead-lettered")
         }
     }
     if let (Some(webhook_id), Some(event_id)) = (row.webhook_id.clone(), row.event_id.clone()) {

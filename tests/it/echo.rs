@@ -416,6 +416,45 @@ async fn a_comment_whose_send_timed_out_is_not_posted_again_once_github_announce
 }
 
 #[tokio::test]
+async fn a_comment_answered_with_a_server_error_is_not_posted_again_once_github_announces_it() {
+    for status in [500, 502] {
+        // Arrange: GitHub makes the comment but answers a server error (as it does at times);
+        // the send will retry, and a retry would post a second comment.
+        let github = MockServer::start().await;
+        answer_once(&github, ISSUE_9, ResponseTemplate::new(status)).await;
+        let duplicate =
+            ResponseTemplate::new(201).set_body_json(json!({"id": 556, "html_url": RETRY_URL}));
+        let app = quoting_app_answering(&github, duplicate, |c| {
+            c.retry_schedule = vec!["1h".into()];
+        })
+        .await;
+        let asked = post_comment(
+            &app,
+            &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+        )
+        .await;
+        app.drain().await;
+        assert_eq!(app.actions_of(&asked).await[0]["status"], "retrying");
+
+        // Act: the comment's announcement comes, then the retry falls due.
+        let echo = post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
+        let settled = app.drain().await;
+
+        // Assert: one POST in all, the action delivered as the comment GitHub announced.
+        assert_eq!(
+            github.received_requests().await.map(|r| r.len()),
+            Some(1),
+            "{status}"
+        );
+        assert_eq!(app.event(&echo).await["status"], "own_post", "{status}");
+        assert_eq!(settled, 1, "{status}");
+        let action = app.actions_of(&asked).await.remove(0);
+        assert_eq!(action["status"], "delivered", "{status}: {action}");
+        assert_eq!(action["remote_id"], OWN_URL, "{status}: {action}");
+    }
+}
+
+#[tokio::test]
 async fn a_comment_announced_while_its_send_times_out_is_delivered_not_failed() {
     // Arrange: GitHub posts the comment and announces it, but answers the send too late; no
     // retries are left.
