@@ -13,6 +13,7 @@ pub mod http;
 pub mod invisible;
 pub mod lone_surrogates;
 pub mod mcp;
+pub mod nfc;
 pub mod providers;
 pub mod quote;
 pub mod service;

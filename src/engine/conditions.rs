@@ -13,6 +13,13 @@
 //!
 //! Unknown keys are refused when the command is saved, with the key and its path named, and
 //! so are forms that could never match what their writer meant ([`check_new`]).
+//!
+//! Text is compared in Unicode NFC, so `é` sent as `e` and a combining accent (as macOS file
+//! names and some editors write it) is the `é` a condition has: a condition's own values are
+//! put in NFC when it is compiled, an event's text when it is tested, and only when it is not
+//! ASCII (which is NFC already).
+
+use std::borrow::Cow;
 
 use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
@@ -20,6 +27,7 @@ use serde_json::Value;
 
 use super::actor;
 use super::payload::{self, lookup};
+use crate::nfc::nfc;
 
 /// Conditions as written (the stored JSON).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -114,17 +122,32 @@ pub struct Conditions {
 
 #[derive(Debug, Clone)]
 enum Test {
-    Labels(Vec<String>),
-    LabelAdded(Vec<String>),
-    BodyContains(Vec<String>),
-    Channel(Vec<String>),
-    Sender(Vec<String>),
-    Author(Vec<String>),
+    Labels(Names),
+    LabelAdded(Names),
+    BodyContains(Names),
+    Channel(Names),
+    Sender(Names),
+    Author(Names),
     FromBot(bool),
     Field { path: String, op: FieldOp },
     All(Vec<Conditions>),
     Any(Vec<Conditions>),
     Not(Box<Conditions>),
+}
+
+/// A user form's names (or texts) as written, for what a report shows, and as compared
+/// ([`folded`]), worked out once when the conditions are compiled.
+#[derive(Debug, Clone)]
+struct Names {
+    given: Vec<String>,
+    folded: Vec<String>,
+}
+
+impl Names {
+    fn new(given: Vec<String>, fold: fn(&str) -> String) -> Names {
+        let folded = given.iter().map(|n| fold(n)).collect();
+        Names { given, folded }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -548,17 +571,23 @@ fn compile_spec(spec: Spec, at: &str) -> Result<Conditions, ConditionError> {
         message,
     };
     let mut tests = Vec::new();
+    let by_name = |name: &str| folded(name).into_owned();
+    let by_channel = |name: &str| folded(&channel_name(name)).into_owned();
     let lists = [
-        (spec.labels, Test::Labels as fn(Vec<String>) -> Test),
-        (spec.label, Test::LabelAdded),
-        (spec.body_contains, Test::BodyContains),
-        (spec.channel, Test::Channel),
-        (spec.sender, Test::Sender),
-        (spec.author, Test::Author),
+        (
+            spec.labels,
+            Test::Labels as fn(Names) -> Test,
+            by_name as fn(&str) -> String,
+        ),
+        (spec.label, Test::LabelAdded, by_name),
+        (spec.body_contains, Test::BodyContains, by_name),
+        (spec.channel, Test::Channel, by_channel),
+        (spec.sender, Test::Sender, by_name),
+        (spec.author, Test::Author, by_name),
     ];
-    for (value, make) in lists {
+    for (value, make, fold) in lists {
         if let Some(v) = value {
-            tests.push(make(v.into_vec()));
+            tests.push(make(Names::new(v.into_vec(), fold)));
         }
     }
     if let Some(YesNo(want)) = spec.from_bot {
@@ -569,19 +598,19 @@ fn compile_spec(spec: Spec, at: &str) -> Result<Conditions, ConditionError> {
     // `equals: null` asks for a field that is not set: null or absent, as `exists: false`.
     match spec.equals {
         Some(Value::Null) => ops.push(FieldOp::Exists(false)),
-        Some(v) => ops.push(FieldOp::Equals(v)),
+        Some(v) => ops.push(FieldOp::Equals(nfc_value(v))),
         None => {}
     }
     match spec.not_equals {
         Some(Value::Null) => ops.push(FieldOp::Exists(true)),
-        Some(v) => ops.push(FieldOp::NotEquals(v)),
+        Some(v) => ops.push(FieldOp::NotEquals(nfc_value(v))),
         None => {}
     }
     if let Some(v) = spec.in_list {
-        ops.push(FieldOp::In(v));
+        ops.push(FieldOp::In(v.into_iter().map(nfc_value).collect()));
     }
     if let Some(v) = spec.contains {
-        ops.push(FieldOp::Contains(v));
+        ops.push(FieldOp::Contains(nfc_value(v)));
     }
     if let Some(v) = spec.regex {
         // The crate's own limit: a command saved before this build's smaller one still runs
@@ -667,10 +696,10 @@ fn shown(value: &impl serde::Serialize) -> String {
 impl Test {
     /// Why `p` fails this test, in the words of the condition and what `p` has.
     fn unmet(&self, p: &Value) -> String {
-        let listed = |key: &str, want: &[String], have: Vec<String>| {
+        let listed = |key: &str, want: &Names, have: Vec<String>| {
             format!(
                 "`{key}` wants one of {}, the event has {}",
-                shown(&want),
+                shown(&want.given),
                 shown(&have)
             )
         };
@@ -679,12 +708,12 @@ impl Test {
             Test::LabelAdded(want) => format!(
                 "`label` wants one of {} just added (an `issues.labeled` event or the like), \
                  the event added {}",
-                shown(want),
+                shown(&want.given),
                 shown(&payload::labels_added(p))
             ),
             Test::BodyContains(want) => format!(
                 "`body_contains`: none of {} is in the event's text",
-                shown(want)
+                shown(&want.given)
             ),
             Test::Channel(want) => listed("channel", want, payload::channels(p)),
             Test::Sender(want) => listed("sender", want, payload::senders(p)),
@@ -715,20 +744,18 @@ impl Test {
             Test::Labels(want) => any_equal(&payload::labels(p), want),
             Test::LabelAdded(want) => any_equal(&payload::labels_added(p), want),
             Test::BodyContains(want) => {
-                let bodies: Vec<String> = payload::bodies(p)
+                let bodies = payload::bodies(p);
+                let bodies: Vec<Cow<'_, str>> = bodies.iter().map(|b| folded(b)).collect();
+                want.folded
                     .iter()
-                    .map(|b| b.to_lowercase())
-                    .collect();
-                want.iter()
-                    .any(|w| bodies.iter().any(|b| b.contains(&w.to_lowercase())))
+                    .any(|w| bodies.iter().any(|b| b.contains(w.as_str())))
             }
             Test::Channel(want) => {
-                let want: Vec<String> = want.iter().map(|c| channel_name(c)).collect();
                 let have: Vec<String> = payload::channels(p)
                     .iter()
                     .map(|c| channel_name(c))
                     .collect();
-                any_equal(&have, &want)
+                any_equal(&have, want)
             }
             Test::Sender(want) => any_equal(&payload::senders(p), want),
             Test::Author(want) => any_equal(&payload::authors(p), want),
@@ -765,12 +792,14 @@ impl FieldOp {
             FieldOp::Contains(needle) => match value {
                 Some(Value::Array(items)) => items.iter().any(|i| loosely_equal(i, needle)),
                 // A number or flag is looked for as its text (`5` in "Fix bug 5").
-                Some(Value::String(s)) => payload::as_text(needle).is_some_and(|n| s.contains(&*n)),
+                Some(Value::String(s)) => {
+                    payload::as_text(needle).is_some_and(|n| nfc(s).contains(&*n))
+                }
                 _ => false,
             },
             FieldOp::Regex(re) => value
                 .and_then(payload::as_text)
-                .is_some_and(|s| re.is_match(&s)),
+                .is_some_and(|s| re.is_match(&nfc(&s))),
             FieldOp::Gt(limit) => value.and_then(as_number).is_some_and(|n| n > *limit),
             FieldOp::Lt(limit) => value.and_then(as_number).is_some_and(|n| n < *limit),
         }
@@ -779,9 +808,16 @@ impl FieldOp {
 
 /// JSON equality, except that a string and a number or boolean compare by their text, so
 /// `{"equals": 42}` matches `"42"` as senders are inconsistent about it.
+/// `b` is a condition's own value, already in NFC ([`nfc_value`]); `a`, the event's, is put
+/// in NFC here when it is text that is not.
 fn loosely_equal(a: &Value, b: &Value) -> bool {
     if a == b {
         return true;
+    }
+    if let Value::String(text) = a
+        && let Cow::Owned(normal) = nfc(text)
+    {
+        return loosely_equal(&Value::String(normal), b);
     }
     // `1` and `1.0` are one number; two integers are compared whole above, as a float would
     // take two large ones for the same.
@@ -804,13 +840,49 @@ fn as_number(v: &Value) -> Option<f64> {
     }
 }
 
-/// Names compared in any case, beyond ASCII too (`Ärger` and `ärger` are one label).
-fn any_equal(have: &[String], want: &[String]) -> bool {
-    let fold = |s: &str| s.to_lowercase();
-    want.iter().any(|w| {
-        have.iter()
-            .any(|h| h.eq_ignore_ascii_case(w) || fold(h) == fold(w))
+/// Names compared in any case, beyond ASCII too (`Ärger` and `ärger` are one label), and in
+/// NFC; `want` is folded already, when the conditions were compiled.
+fn any_equal(have: &[String], want: &Names) -> bool {
+    have.iter().any(|h| {
+        let h = folded(h);
+        want.folded.iter().any(|w| *w == *h)
     })
+}
+
+/// Text as names and `body_contains` compare it: in NFC and lower case (`Gro\u{308}ße` and
+/// `größe` are one). Lowercasing is `char::to_lowercase`, not full case folding: `ß` and
+/// `SS` stay two.
+fn folded(text: &str) -> Cow<'_, str> {
+    if text.is_ascii() {
+        return match text.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => Cow::Owned(text.to_ascii_lowercase()),
+            false => Cow::Borrowed(text),
+        };
+    }
+    // Lowercase letters can compose where the capitals did not: NFC again after.
+    let lowered = nfc(text).to_lowercase();
+    match nfc(&lowered) {
+        Cow::Borrowed(_) => Cow::Owned(lowered),
+        Cow::Owned(normal) => Cow::Owned(normal),
+    }
+}
+
+/// A field test's own value with its text in NFC (that of the strings in a list or object
+/// too), once, when the conditions are compiled.
+fn nfc_value(value: Value) -> Value {
+    match value {
+        Value::String(text) => match nfc(&text) {
+            Cow::Owned(normal) => Value::String(normal),
+            Cow::Borrowed(_) => Value::String(text),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(nfc_value).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (nfc(&k).into_owned(), nfc_value(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 /// A field's test value as given, `null` too (serde would take `null` for left out).

@@ -669,3 +669,98 @@ fn field_tests_read_numbers_nulls_and_names_as_people_write_them() {
         );
     }
 }
+
+#[test]
+fn text_is_compared_in_nfc_whichever_form_either_side_writes() {
+    // `é` and `ö` precomposed (NFC), or as a letter and a combining mark (NFD).
+    let (cafe_nfc, cafe_nfd) = ("caf\u{e9}", "cafe\u{301}");
+    let (grosse_nfc, grosse_nfd) = ("Gr\u{f6}\u{df}e", "Gro\u{308}\u{df}e");
+    let payload = |text: &str, label: &str| {
+        json!({"comment": {"body": format!("a {text} here")}, "sender": {"login": text},
+               "issue": {"title": text, "labels": [{"name": label}]},
+               "channel_name": text, "tags": [text]})
+    };
+    let cases = [
+        (
+            json!({"body_contains": cafe_nfc}),
+            payload(cafe_nfd, "x"),
+            true,
+        ),
+        (
+            json!({"body_contains": cafe_nfd}),
+            payload(cafe_nfc, "x"),
+            true,
+        ),
+        (
+            json!({"body_contains": "CAF\u{c9}"}),
+            payload(cafe_nfd, "x"),
+            true,
+        ),
+        // An accent is not nothing: `cafe` is not in `café`, however it is written.
+        (
+            json!({"body_contains": "cafe "}),
+            payload(cafe_nfd, "x"),
+            false,
+        ),
+        (
+            json!({"labels": [grosse_nfc]}),
+            payload("x", grosse_nfd),
+            true,
+        ),
+        (
+            json!({"labels": grosse_nfd}),
+            payload("x", grosse_nfc),
+            true,
+        ),
+        (
+            json!({"labels": "gr\u{f6}\u{df}e"}),
+            payload("x", grosse_nfd),
+            true,
+        ),
+        // Lowercasing, not full case folding: `ß` and `SS` stay apart.
+        (
+            json!({"labels": "GR\u{d6}SSE"}),
+            payload("x", grosse_nfd),
+            false,
+        ),
+        (json!({"sender": cafe_nfc}), payload(cafe_nfd, "x"), true),
+        (json!({"channel": cafe_nfc}), payload(cafe_nfd, "x"), true),
+        (
+            json!({"field": "issue.title", "equals": cafe_nfc}),
+            payload(cafe_nfd, "x"),
+            true,
+        ),
+        (
+            json!({"field": "issue.title", "not_equals": cafe_nfd}),
+            payload(cafe_nfc, "x"),
+            false,
+        ),
+        (
+            json!({"field": "issue.title", "in": ["tea", cafe_nfd]}),
+            payload(cafe_nfc, "x"),
+            true,
+        ),
+        (
+            json!({"field": "issue.title", "contains": "f\u{e9}"}),
+            payload(cafe_nfd, "x"),
+            true,
+        ),
+        (
+            json!({"field": "tags", "contains": cafe_nfc}),
+            payload(cafe_nfd, "x"),
+            true,
+        ),
+        (
+            json!({"field": "issue.title", "regex": "^caf\u{e9}$"}),
+            payload(cafe_nfd, "x"),
+            true,
+        ),
+    ];
+    for (conditions, payload, want) in cases {
+        assert_eq!(
+            check(conditions.clone(), payload.clone()),
+            want,
+            "{conditions} on {payload}"
+        );
+    }
+}
