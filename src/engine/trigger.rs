@@ -6,6 +6,11 @@
 //!   (`issues.*`, `*.opened`, `jira:issue_*`);
 //! - a trigger with fewer segments than the event matches when its segments are a prefix,
 //!   so `issues` matches `issues.opened` and `message` matches `message.channels`.
+//!
+//! A trigger is compared in Unicode NFC (`order.créé` however its `é` is written), as the
+//! event types it is compared with are ([`crate::providers::Described`]).
+
+use crate::nfc::nfc;
 
 /// A validated trigger pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +45,7 @@ impl Trigger {
                 "trigger `{pattern}` has an empty segment between dots"
             ));
         }
-        Ok(Trigger(pattern.to_string()))
+        Ok(Trigger(nfc(pattern).into_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -115,6 +120,11 @@ mod tests {
             ("ab*ba", "aba", false),
             ("Issue Hook", "Issue Hook", true),
             ("Issue Hook", "Note Hook", false),
+            // One trigger, whichever form its accents are written in (the event's type is
+            // put in NFC when it is described).
+            ("order.cr\u{e9}\u{e9}", "order.cr\u{e9}\u{e9}", true),
+            ("order.cre\u{301}e\u{301}", "order.cr\u{e9}\u{e9}", true),
+            ("order.cre\u{301}*", "order.cr\u{e9}\u{e9}", true),
         ];
         for (pattern, event, expected) in cases {
             let t = Trigger::parse(pattern).expect("valid");

@@ -226,11 +226,17 @@ pub fn source(kind: &str, key: String, detail: Map<String, Value>) -> SourceRef 
     }
 }
 
+/// The event's type is put in Unicode NFC, as triggers are, so a sender's `order.créé` with
+/// its accents written as combining marks still fires a trigger typed with precomposed ones.
 pub fn described(
     event_type: String,
     delivery_id: Option<String>,
     source: Option<SourceRef>,
 ) -> Described {
+    let event_type = match crate::nfc::nfc(&event_type) {
+        std::borrow::Cow::Owned(normal) => normal,
+        std::borrow::Cow::Borrowed(_) => event_type,
+    };
     Described {
         event_type,
         delivery_id,

@@ -20,7 +20,7 @@ mod warnings;
 
 use checks::{
     apply, check_new_conditions, check_new_target, check_new_template, check_reachable,
-    check_spaces, drop_unused_agent, name_telegram_kind, required, same_command,
+    check_spaces, check_unseen, drop_unused_agent, name_telegram_kind, required, same_command,
 };
 use targets::{open_target, sealed_target, shown_alike, shown_target, switches_url_rule};
 pub(super) use targets::{opened_rows, sealed_target_json};
@@ -182,6 +182,7 @@ pub(super) async fn prepare(
     // Before it is compiled: a name that is left out is not held to an agent name's form.
     let agent_left_out = drop_unused_agent(&mut row);
     compile(&row).map_err(|e| ServiceError::invalid(&e.field, e.message))?;
+    check_unseen(&row.trigger)?;
     check_spaces(&hook.provider, &row.trigger)?;
     check_new_conditions(&row)?;
     check_new_template(&row)?;
@@ -336,6 +337,7 @@ async fn update_once(
     let hook = webhooks::load(state, webhook_id).await?;
     let (stored_target, stored_action) = (row.target.clone(), row.action.clone());
     if let Some(t) = input.trigger.clone() {
+        check_unseen(&t)?;
         check_spaces(&hook.provider, &t)?;
         row.trigger = t;
     }

@@ -33,6 +33,7 @@ mod message_kinds;
 mod message_text;
 mod metrics;
 mod model_refusals;
+mod odd_text;
 mod older_rows;
 mod outbox_fairness;
 mod private_names;

@@ -59,8 +59,29 @@ pub(super) fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), Servic
     if let Some(e) = input.enabled {
         row.enabled = e;
     }
-    row.trigger = row.trigger.trim().to_string();
+    // In NFC, as the engine compares it: `order.créé` with its accents written either way is
+    // one trigger, listed and compared as one.
+    row.trigger = crate::nfc::nfc(row.trigger.trim()).into_owned();
     Ok(())
+}
+
+/// A trigger given anew holds nothing unseen: `order.paid` with a zero-width space after it
+/// lists as `order.paid` and matches no event of that type, and a direction mark makes one
+/// trigger read as another. Not refused where a stored command is compiled, so one saved by an
+/// older build keeps running.
+pub(super) fn check_unseen(trigger: &str) -> Result<(), ServiceError> {
+    match trigger.chars().find(|&c| crate::invisible::misleading(c)) {
+        None => Ok(()),
+        Some(c) => Err(ServiceError::invalid(
+            "trigger",
+            format!(
+                "the trigger holds U+{:04X}, an invisible or text-direction character, so it \
+                 would look like a trigger it is not and match no event type a sender writes: \
+                 type it again without it",
+                c as u32
+            ),
+        )),
+    }
 }
 
 /// Only a custom sender's event types hold spaces (a header such as `Issue Hook`), and GitHub's

@@ -1,0 +1,83 @@
+//! Text that looks like other text, or like nothing: accents written as combining marks,
+//! invisible characters, strings cut inside an emoji, bytes that are not UTF-8. Each is read
+//! as what a person sees.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{assert_error, read_json, send_json, spawn_app};
+use crate::mcp::{call, connect, text};
+
+/// A token-mode custom webhook `cu` (token `cu-token-0123456789abcdef`).
+async fn custom_app() -> crate::helpers::TestApp {
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "cu", "name": "cu", "provider": "custom",
+        "secret": "cu-token-0123456789abcdef", "options": {"custom": {"mode": "token"}}}))
+        .await;
+    app
+}
+
+#[tokio::test]
+async fn a_trigger_with_an_invisible_character_is_refused_and_its_accents_are_one_however_written()
+{
+    // Arrange
+    let app = custom_app().await;
+    let add = |trigger: &str| {
+        let body = json!({"trigger": trigger, "action": "respond", "template": "paid"});
+        let app = &app;
+        async move {
+            send_json(
+                app.api(Method::POST, "/api/webhooks/cu/commands")
+                    .json(&body),
+            )
+            .await
+        }
+    };
+
+    // Act
+    let hidden = add("order.paid\u{200b}").await;
+    let reversed = add("\u{202e}order.paid").await;
+    let client = connect(&app).await;
+    let by_model = call(
+        &client,
+        "add_command",
+        json!({"webhook_id": "cu", "trigger": "order.paid\u{2060}", "action": "respond",
+               "template": "paid"}),
+    )
+    .await;
+    client.cancel().await.ok();
+    let precomposed = add("order.cr\u{e9}\u{e9}").await;
+    let combining = add("order.cre\u{301}e\u{301}").await;
+    // A sender that writes its accents as combining marks.
+    let delivered = app
+        .client
+        .post(app.url("/webhooks/custom/cu"))
+        .header("X-Webhook-Token", "cu-token-0123456789abcdef")
+        .header("Content-Type", "application/json")
+        .body(json!({"type": "order.cre\u{301}e\u{301}"}).to_string())
+        .send()
+        .await
+        .expect("POST");
+    let (status, answer) = read_json(delivered).await;
+
+    // Assert: refused naming the trigger, over REST and MCP.
+    assert_error(&hidden, StatusCode::BAD_REQUEST, Some("trigger"));
+    assert_error(&reversed, StatusCode::BAD_REQUEST, Some("trigger"));
+    let said = hidden.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(said.contains("U+200B"), "{said}");
+    assert_eq!(by_model.is_error, Some(true), "{}", text(&by_model));
+    assert!(text(&by_model).contains("trigger"), "{}", text(&by_model));
+    // One trigger in NFC: the second spelling is the same command.
+    assert_eq!(precomposed.0, StatusCode::CREATED, "{}", precomposed.1);
+    assert_eq!(precomposed.1["trigger"], "order.cr\u{e9}\u{e9}");
+    assert_eq!(combining.0, StatusCode::CONFLICT, "{}", combining.1);
+    let (_, listed) = app.get_json("/api/webhooks/cu/commands").await;
+    assert_eq!(
+        listed["commands"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
+    // And the sender's combining accents fire it.
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["text"], "paid", "{answer}");
+}
