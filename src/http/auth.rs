@@ -171,7 +171,10 @@ pub async fn require_api_key(
                     status: Some(status),
                     detail: match response.extensions().get::<AuditDetail>() {
                         Some(detail) => Some(detail.0.clone()),
-                        None => serde_json::from_slice::<Value>(&bytes).ok(),
+                        None => {
+                            serde_json::from_slice::<Value>(&crate::lone_surrogates::mended(&bytes))
+                                .ok()
+                        }
                     },
                     outcome: match response.extensions().get::<super::error::ErrorMessage>() {
                         Some(why) if status >= 400 => {

@@ -88,11 +88,15 @@ pub fn refuse_query(query: Option<&str>) -> Result<(), ApiError> {
 }
 
 /// Parses a JSON object; an empty body counts as `{}` so optional-only bodies may be left
-/// out. Anything but one object (an array, which serde would read field by field; a second
+/// out. An unpaired surrogate escape is read as U+FFFD ([`crate::lone_surrogates`]). Anything but one object (an array, which serde would read field by field; a second
 /// value or other characters after it) is refused.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // A byte-order mark, as some Windows tools write before JSON, is no part of it.
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // A `\uD83D` with no pair (a string cut inside an emoji, as JavaScript's `slice` does) is
+    // read as U+FFFD, as the receiver reads it, not refused as JSON it is not.
+    let mended = crate::lone_surrogates::mended(bytes);
+    let bytes: &[u8] = &mended;
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {

@@ -50,7 +50,7 @@ pub async fn check_mcp_post(
         return forbidden().into_response();
     };
     let (request, bytes) = match buffer(request, MAX_INSPECTED_BODY, body_timeout(&state)).await {
-        Ok((request, bytes)) => without_byte_order_mark(request, bytes),
+        Ok((request, bytes)) => as_read(request, bytes),
         Err(refused) => return refused.for_mcp(),
     };
     if !state.api_keys.holds(key.id.as_deref()) {
@@ -360,16 +360,25 @@ fn changing_tool_call(message: &Value) -> Option<ToolCall> {
     })
 }
 
-/// The body without a leading UTF-8 byte-order mark, which some Windows tools write before
-/// JSON: `/api`, the receiver and stdio read past it, so `/mcp` does too.
-fn without_byte_order_mark(
+/// The body as it is read and passed on to rmcp: without a leading UTF-8 byte-order mark,
+/// which some Windows tools write before JSON, and with each unpaired surrogate escape
+/// (`\uD83D`, a string cut inside an emoji) written `\uFFFD` ([`crate::lone_surrogates`]):
+/// `/api`, the receiver and stdio read both so, and so does `/mcp`.
+fn as_read(
     request: axum::extract::Request,
     bytes: axum::body::Bytes,
 ) -> (axum::extract::Request, axum::body::Bytes) {
-    if !bytes.starts_with(b"\xEF\xBB\xBF") {
-        return (request, bytes);
-    }
-    let bytes = bytes.slice(3..);
+    let marked = bytes.starts_with(b"\xEF\xBB\xBF");
+    let unmarked = if marked { &bytes[3..] } else { &bytes[..] };
+    let mended = match crate::lone_surrogates::mended(unmarked) {
+        std::borrow::Cow::Owned(mended) => Some(mended),
+        std::borrow::Cow::Borrowed(_) => None,
+    };
+    let bytes = match (mended, marked) {
+        (Some(mended), _) => axum::body::Bytes::from(mended),
+        (None, true) => bytes.slice(3..),
+        (None, false) => return (request, bytes),
+    };
     let (mut parts, _) = request.into_parts();
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     let body = axum::body::Body::from(bytes.clone());

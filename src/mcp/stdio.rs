@@ -4,7 +4,8 @@
 //! unanswered and reports malformed params as `-32601 Method not found`), and so is a
 //! `subscriptions/listen` naming a resource that does not exist ([`listen_check`]). A line
 //! too long to read is answered too (rmcp drops it unanswered, and its client waits forever),
-//! and a last line without its `\n` is read as a line.
+//! and a last line without its `\n` is read as a line. A `\uD83D` escape with no pair (a
+//! string cut inside an emoji) is read, and passed on, as U+FFFD, as HTTP `/mcp` reads it.
 //!
 //! rmcp speaks to one end of an in-memory pipe. One task reads stdin a line at a time and
 //! passes on the lines the check accepts; the other is stdout's only writer: it copies rmcp's
@@ -131,7 +132,10 @@ async fn pass_checked_lines(
                 break;
             }
         }
-        let message = message_of(&line);
+        // An unpaired surrogate escape is read as U+FFFD, as HTTP `/mcp` reads it, and passed
+        // on to rmcp so.
+        let message = crate::lone_surrogates::mended(message_of(&line));
+        let message = &*message;
         if message.is_empty() {
             continue;
         }

@@ -919,3 +919,20 @@ async fn a_default_database_that_cannot_be_made_is_named_by_its_absolute_path() 
         "{absolute:?} not in {stderr}"
     );
 }
+
+#[tokio::test]
+async fn over_stdio_a_string_cut_inside_an_emoji_is_read_with_a_replacement_character() {
+    // Arrange: a line as a JavaScript client that cut "🔧" in two writes it.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut stdio = session(&dir.path().join("stdio.db"), |_| {}).await;
+    let cut = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"create_webhook","arguments":{"id":"cut","name":"ops \ud83d","provider":"github"}}}"#;
+
+    // Act
+    let made = stdio.exchange(cut).await.expect("answered");
+    let read = call_tool(&mut stdio, 3, "get_webhook", json!({"webhook_id": "cut"})).await;
+
+    // Assert
+    assert_eq!(made["id"], 2, "{made}");
+    assert_eq!(made["result"]["isError"], false, "{made}");
+    assert!(read.to_string().contains("ops \u{fffd}"), "{read}");
+}

@@ -3,9 +3,9 @@
 //! as what a person sees.
 
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::helpers::{assert_error, read_json, send_json, spawn_app};
+use crate::helpers::{API_KEY, assert_error, read_json, send_json, spawn_app};
 use crate::mcp::{call, connect, text};
 
 /// A token-mode custom webhook `cu` (token `cu-token-0123456789abcdef`).
@@ -80,4 +80,59 @@ async fn a_trigger_with_an_invisible_character_is_refused_and_its_accents_are_on
     // And the sender's combining accents fire it.
     assert_eq!(status, StatusCode::OK, "{answer}");
     assert_eq!(answer["text"], "paid", "{answer}");
+}
+
+/// `POST /mcp` with `body` as sent: the status and the JSON-RPC answer.
+async fn raw_mcp(app: &crate::helpers::TestApp, body: &str) -> (StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url("/mcp"))
+        .bearer_auth(API_KEY)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("POST /mcp");
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    // A JSON body, or the event stream's one message.
+    let message = text
+        .lines()
+        .find_map(|line| line.strip_prefix("data:"))
+        .unwrap_or(&text);
+    (
+        status,
+        serde_json::from_str(message.trim()).unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn a_string_cut_inside_an_emoji_is_read_with_a_replacement_character_by_api_and_mcp() {
+    // Arrange: bodies written by hand, as a JavaScript client that cut "🔧" in two sends them
+    // (no Rust string can hold half of it).
+    let app = spawn_app().await;
+    let api_body = r#"{"id": "api", "name": "fix \ud83d", "provider": "github"}"#;
+    let mcp_body = r#"{"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+        "name": "create_webhook",
+        "arguments": {"id": "mcp", "name": "ops \ud83d", "provider": "github"}}}"#;
+
+    // Act
+    let (api_status, api_answer) = send_json(
+        app.api(Method::POST, "/api/webhooks")
+            .header("content-type", "application/json")
+            .body(api_body),
+    )
+    .await;
+    let (mcp_status, mcp_answer) = raw_mcp(&app, mcp_body).await;
+
+    // Assert
+    assert_eq!(api_status, StatusCode::CREATED, "{api_answer}");
+    assert_eq!(api_answer["name"], "fix \u{fffd}", "{api_answer}");
+    assert_eq!(mcp_status, StatusCode::OK, "{mcp_answer}");
+    assert_eq!(mcp_answer["id"], 3, "{mcp_answer}");
+    assert_eq!(mcp_answer["result"]["isError"], false, "{mcp_answer}");
+    let (_, made) = app.get_json("/api/webhooks/mcp").await;
+    assert_eq!(made["name"], "ops \u{fffd}", "{made}");
 }
