@@ -177,8 +177,11 @@ fn verify_token(
     secrets.try_each(|secret| check_token(&presented, secret))
 }
 
-/// Prefixes such as `sha256=` or `Bearer ` are matched without regard to case.
+/// Prefixes such as `sha256=` or `Bearer ` are matched without regard to case, and without
+/// spaces before them, which a header value (read trimmed) never has: one saved so by an
+/// earlier version, which trims them now, matches too.
 fn strip_prefix<'v>(value: &'v str, prefix: &str) -> Option<&'v str> {
+    let prefix = prefix.trim_start();
     let head = value.get(..prefix.len())?;
     let rest = value.get(prefix.len()..)?;
     head.eq_ignore_ascii_case(prefix).then_some(rest.trim())

@@ -22,7 +22,7 @@ use checks::{check_id, check_name, check_secret, short_secret_warning};
 pub use listing::{WebhookPage, WebhookQuery, list, list_page};
 use options::{
     check_base_urls, check_new_allowlist, check_options, merge_options, refuse_masks,
-    refuse_unusable_credentials, settle_retired_options, tokens_given,
+    refuse_unusable_credentials, settle_retired_options, tokens_given, trim_prefix,
 };
 use presented::present;
 pub use presented::{receiver_url, sender_uses_token};
@@ -162,6 +162,7 @@ pub async fn create(
     refuse_unusable_credentials(input.options.as_ref())?;
     check_new_allowlist(input.options.as_ref())?;
     let mut options = check_options(provider, input.options)?;
+    let prefix_trimmed = trim_prefix(&mut options);
     // The alias names the sender when it, unlike its provider's others, makes the secret:
     // kept, so a later rotation asks for that secret instead of generating one.
     if let Some(alias) = Provider::secret_issuing_alias(&input.provider) {
@@ -231,6 +232,7 @@ pub async fn create(
     out.warnings.extend(namesakes.and_then(namesake_warning));
     // Stripe shows its secret only once the endpoint exists, so the URL may come first; but
     // until the sender's own secret is set, every delivery is refused (`present` says so).
+    out.warnings.extend(prefix_trimmed);
     out.warnings.extend(unchecked);
     out.warnings.extend(short);
     out.commands = Some(commands.len() as i64);
@@ -515,7 +517,8 @@ fn patched(
             creds.unmask_from(&old);
         }
         refuse_masks(&options)?;
-        unchecked = check_base_urls(state, &options, &old, &regiven)?;
+        unchecked.extend(trim_prefix(&mut options));
+        unchecked.extend(check_base_urls(state, &options, &old, &regiven)?);
         row.options = serde_json::to_string(&options).expect("options serialise");
     }
     Ok(unchecked)

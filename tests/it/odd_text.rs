@@ -136,3 +136,46 @@ async fn a_string_cut_inside_an_emoji_is_read_with_a_replacement_character_by_ap
     let (_, made) = app.get_json("/api/webhooks/mcp").await;
     assert_eq!(made["name"], "ops \u{fffd}", "{made}");
 }
+
+#[tokio::test]
+async fn a_custom_prefix_given_with_a_space_before_it_is_saved_trimmed_with_a_warning_and_verifies()
+{
+    // Arrange
+    let app = spawn_app().await;
+    let secret = "prefix-secret-0123456789abcdef";
+    let body = r#"{"type":"build.done"}"#;
+    let signature = format!(
+        "sha256={}",
+        hex::encode(crate::helpers::hmac_sha256(
+            secret.as_bytes(),
+            body.as_bytes()
+        ))
+    );
+
+    // Act
+    let (status, created) = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "id": "pre", "name": "pre", "provider": "custom", "secret": secret,
+        "options": {"custom": {"prefix": " sha256="}}})))
+    .await;
+    let delivered = app
+        .client
+        .post(app.url("/webhooks/custom/pre"))
+        .header("X-Signature", signature)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("POST");
+    let (delivered_status, answer) = read_json(delivered).await;
+
+    // Assert
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(
+        created["options"]["custom"]["prefix"], "sha256=",
+        "{created}"
+    );
+    let warnings = created["warnings"].to_string();
+    assert!(warnings.contains("options.custom.prefix"), "{warnings}");
+    assert_eq!(delivered_status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "accepted", "{answer}");
+}

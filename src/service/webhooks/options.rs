@@ -409,11 +409,52 @@ pub(super) fn check_options(
     }
 }
 
+/// A custom scheme's `prefix` without the spaces around it. Spaces before it kept it from
+/// matching any delivery (header values are read without theirs), so dropping them is said;
+/// spaces after it are how people write `Bearer `, and `Bearer` still takes `Bearer <token>`,
+/// as what follows the prefix is read without the spaces before it.
+pub(super) fn trim_prefix(options: &mut ProviderOptions) -> Option<String> {
+    let custom = options.custom.as_mut()?;
+    let trimmed = custom.prefix.trim().to_string();
+    if trimmed.len() == custom.prefix.len() {
+        return None;
+    }
+    let leading = !custom.prefix.starts_with(&trimmed);
+    let given = std::mem::replace(&mut custom.prefix, trimmed);
+    leading.then(|| {
+        format!(
+            "options.custom.prefix `{given}` began with spaces, and a header value never does \
+             (its surrounding spaces are not read), so no delivery would have matched it: it \
+             is saved as `{}`",
+            custom.prefix
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
-    use super::{Provider, check_options, merge_options, settle_retired_options};
+    use super::{Provider, check_options, merge_options, settle_retired_options, trim_prefix};
+
+    #[test]
+    fn a_custom_prefix_is_saved_without_surrounding_spaces_and_leading_ones_are_said() {
+        for (given, saved, warned) in [
+            (" sha256=", "sha256=", true),
+            ("  sha256=  ", "sha256=", true),
+            ("Bearer ", "Bearer", false),
+            ("sha256=", "sha256=", false),
+            ("", "", false),
+        ] {
+            let mut options =
+                check_options(Provider::Custom, Some(json!({"custom": {"prefix": given}})))
+                    .expect("options");
+            let warning = trim_prefix(&mut options);
+            let custom = options.custom.expect("custom");
+            assert_eq!(custom.prefix, saved, "{given:?}");
+            assert_eq!(warning.is_some(), warned, "{given:?}: {warning:?}");
+        }
+    }
 
     #[test]
     fn an_update_replaces_the_options_it_gives_removes_nulls_and_merges_credentials() {
