@@ -365,10 +365,11 @@ pub async fn post_message(
         .map_err(|refused| ServiceError::invalid("url", refused))?
         .into_iter()
         .collect();
-    if text.trim().is_empty() {
+    if crate::invisible::shows_nothing(&text) {
         return Err(ServiceError::invalid(
             "text",
-            "the message is empty; give the text to post",
+            "the message is empty (spaces, control or invisible characters only); give the \
+             text to post",
         ));
     }
     // Refused past the channel's limit, as a reply is: the sender would cut it, leaving out

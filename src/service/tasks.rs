@@ -456,11 +456,12 @@ pub async fn complete(
         Some(holder) if holder != owner && holder == owner.trim() => holder.to_string(),
         _ => owner,
     };
-    if post_result && !failed && result.trim().is_empty() {
+    if post_result && !failed && crate::invisible::shows_nothing(&result) {
         return Err(ServiceError::invalid(
             "result",
-            "the result is empty, and post_result would post it as a comment; give the text to \
-             post, or post_result: false",
+            "the result is empty (spaces, control or invisible characters only), and \
+             post_result would post it as a comment; give the text to post, or post_result: \
+             false",
         ));
     }
     let source: Option<SourceRef> = task

@@ -179,3 +179,79 @@ async fn a_custom_prefix_given_with_a_space_before_it_is_saved_trimmed_with_a_wa
     assert_eq!(delivered_status, StatusCode::OK, "{answer}");
     assert_eq!(answer["status"], "accepted", "{answer}");
 }
+
+#[tokio::test]
+async fn a_text_of_only_invisible_characters_is_refused_as_empty_over_rest_and_mcp() {
+    // Arrange: an event to reply on.
+    let app = spawn_app().await;
+    let secret = "gh-secret-0123456789abcdef";
+    app.github_webhook("gh", secret).await;
+    let body = crate::helpers::issue_opened("octo/app", 7, &[]);
+    let event_id = crate::helpers::accepted(
+        app.post_github(
+            "gh",
+            "issues",
+            &crate::helpers::delivery_id(),
+            &body,
+            secret,
+        )
+        .await,
+    )
+    .await;
+    let reply = |path: String, body: Value| {
+        let app = &app;
+        async move { send_json(app.api(Method::POST, &path).json(&body)).await }
+    };
+
+    // Act
+    let mut refused = Vec::new();
+    for blank in [
+        "\u{200b}",
+        "\u{0000}",
+        " \u{2060}\u{feff} ",
+        "\u{200d}\u{fe0f}",
+    ] {
+        for (path, field) in [
+            (format!("/api/events/{event_id}/comment"), "text"),
+            (format!("/api/events/{event_id}/respond"), "text"),
+        ] {
+            refused.push((field, reply(path, json!({"text": blank})).await));
+        }
+        refused.push((
+            "question",
+            reply(
+                format!("/api/events/{event_id}/ask"),
+                json!({"question": blank}),
+            )
+            .await,
+        ));
+        refused.push((
+            "text",
+            reply(
+                "/api/messages".into(),
+                json!({"url": "https://hooks.slack.com/services/T0/B0/x", "kind": "slack",
+                       "text": blank}),
+            )
+            .await,
+        ));
+    }
+    let client = connect(&app).await;
+    let by_model = call(
+        &client,
+        "comment",
+        json!({"event_id": event_id, "text": "\u{200b}"}),
+    )
+    .await;
+    client.cancel().await.ok();
+    let (_, actions) = app.get_json("/api/actions").await;
+
+    // Assert: nothing queued.
+    for (field, answer) in &refused {
+        assert_error(answer, StatusCode::BAD_REQUEST, Some(field));
+        let said = answer.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(said.contains("empty"), "{said}");
+    }
+    assert_eq!(by_model.is_error, Some(true), "{}", text(&by_model));
+    assert!(text(&by_model).contains("empty"), "{}", text(&by_model));
+    assert_eq!(actions["actions"], json!([]), "{actions}");
+}

@@ -11,10 +11,15 @@ use crate::service::ServiceError;
 /// comment; the places whose limits are known check their own, see `plan::reply_limit`).
 const MAX_REPLY_CHARS: usize = 65_536;
 
-/// A reply's text must say something, and fit where it goes.
+/// A reply's text must say something (something visible: see
+/// [`crate::invisible::shows_nothing`]), and fit where it goes.
 pub(super) fn check_text(field: &str, text: &str) -> Result<(), ServiceError> {
-    if text.trim().is_empty() {
-        return Err(ServiceError::invalid(field, "the text to send is empty"));
+    // Invisible characters alone (`\u200B`, NUL) are empty too, to whoever reads the reply.
+    if crate::invisible::shows_nothing(text) {
+        return Err(ServiceError::invalid(
+            field,
+            "the text to send is empty (spaces, control or invisible characters only)",
+        ));
     }
     // Longer than any place takes: refused before anything is looked up, so the place's own
     // (often lower) limit is not known yet, and the message may not suggest that this one
