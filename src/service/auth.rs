@@ -346,13 +346,15 @@ pub async fn get(state: &AppState, id: &str) -> Result<Option<KeyOut>, ServiceEr
     Ok(row.map(key_out))
 }
 
-/// Characters that show as nothing or reorder the text around them: a name with them can look
-/// like another.
+/// Characters that show as nothing, refused in a key's name beyond those a webhook's name
+/// refuses ([`check_shown_name`](super::webhooks::check_shown_name)): a name with them can
+/// look like another. The joiners and variation selectors emoji need are not among them.
 fn invisible(c: char) -> bool {
-    matches!(c, '\u{00AD}' | '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{180E}'
-        | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{2069}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
-        | '\u{FFA0}' | '\u{E0000}'..='\u{E007F}')
+    matches!(
+        c,
+        '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{180E}' | '\u{3164}' | '\u{FFA0}' | '\u{E0000}'
+            ..='\u{E007F}'
+    )
 }
 
 /// A name's letters and digits as the Latin ones they look like, lowercased: what it looks
@@ -466,10 +468,13 @@ pub async fn create(
             "name must be 1-100 characters, e.g. \"grafana dashboard\"",
         ));
     }
-    if name.chars().any(|c| c.is_control() || invisible(c)) {
+    // As a webhook's name is held (emoji with their joiners and variation selectors pass),
+    // and then to the stricter list below.
+    let name = super::webhooks::check_shown_name(&name, 100)?;
+    if name.chars().any(invisible) {
         return Err(ServiceError::invalid(
             "name",
-            "name must not contain control or invisible characters (zero-width, direction marks)",
+            "name must not contain invisible characters (blank fillers, tags, U+034F, U+180E)",
         ));
     }
     // The audit log names callers by their key's name: a key must not pass for the

@@ -18,6 +18,7 @@ mod presented;
 mod rotation;
 mod stored;
 
+pub(super) use checks::check_shown_name;
 use checks::{check_id, check_name, check_secret, short_secret_warning};
 pub use listing::{WebhookPage, WebhookQuery, list, list_page};
 use options::{

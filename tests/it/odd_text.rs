@@ -255,3 +255,40 @@ async fn a_text_of_only_invisible_characters_is_refused_as_empty_over_rest_and_m
     assert!(text(&by_model).contains("empty"), "{}", text(&by_model));
     assert_eq!(actions["actions"], json!([]), "{actions}");
 }
+
+#[tokio::test]
+async fn a_key_name_may_hold_an_emoji_with_its_joiner_or_variation_selector_as_a_webhook_name_may()
+{
+    // Arrange
+    let app = spawn_app().await;
+    let names = ["\u{2699}\u{fe0f} ops", "\u{1f469}\u{200d}\u{1f4bb} dev"];
+
+    // Act
+    let mut answers = Vec::new();
+    for name in names {
+        let key = send_json(
+            app.api(Method::POST, "/api/keys")
+                .json(&json!({"name": name})),
+        )
+        .await;
+        let webhook = send_json(
+            app.api(Method::POST, "/api/webhooks")
+                .json(&json!({"name": name, "provider": "github"})),
+        )
+        .await;
+        answers.push((name, key, webhook));
+    }
+    let hidden = send_json(
+        app.api(Method::POST, "/api/keys")
+            .json(&json!({"name": "o\u{200b}ps"})),
+    )
+    .await;
+
+    // Assert
+    for (name, key, webhook) in &answers {
+        assert_eq!(key.0, StatusCode::CREATED, "{name}: {}", key.1);
+        assert_eq!(key.1["name"], *name, "{}", key.1);
+        assert_eq!(webhook.0, StatusCode::CREATED, "{name}: {}", webhook.1);
+    }
+    assert_error(&hidden, StatusCode::BAD_REQUEST, Some("name"));
+}

@@ -23,6 +23,14 @@ pub(super) fn check_id(id: &str) -> Result<String, ServiceError> {
 }
 
 pub(super) fn check_name(name: &str) -> Result<String, ServiceError> {
+    check_shown_name(name, 200)
+}
+
+/// A name shown in lists, logs and setup steps (a webhook's, an API key's): trimmed of spaces
+/// and zero-width characters at either end, 1 to `max` characters with one visible, and
+/// without control characters, line breaks, direction marks or zero-width spaces. The joiners
+/// and variation selectors emoji need (`👩‍💻 dev`, `⚙️ ops`) are kept.
+pub(in crate::service) fn check_shown_name(name: &str, max: usize) -> Result<String, ServiceError> {
     // Zero-width spaces and a byte-order mark at either end are as invisible as spaces, and a
     // name of nothing else would list as a blank.
     // (Not a direction mark, which is refused below: it changes how what follows reads.)
@@ -37,10 +45,10 @@ pub(super) fn check_name(name: &str) -> Result<String, ServiceError> {
                 ..='\u{FE0F}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{2800}' | '\u{FFA0}'
         )
     };
-    if !name.chars().any(shows) || name.chars().count() > 200 {
+    if !name.chars().any(shows) || name.chars().count() > max {
         return Err(ServiceError::invalid(
             "name",
-            "name must be 1-200 characters, one of them visible",
+            format!("name must be 1-{max} characters, one of them visible"),
         ));
     }
     // It is shown in lists, logs and setup steps a model reads out.
