@@ -142,6 +142,23 @@ pub fn parse_form(body: &[u8]) -> Option<Map<String, Value>> {
     Some(fields)
 }
 
+/// Why a body that is not JSON is not a form either: a form that is not UTF-8 is said to be
+/// one (its text is read as UTF-8, as Slack and GitHub send it), rather than reported by the
+/// JSON parser, which stops at its first letter (`expected ident`); else the JSON error.
+pub fn not_a_form(body: &[u8], json_err: &serde_json::Error) -> PayloadError {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    let json_like = matches!(first, Some(b'{' | b'[' | b'"'));
+    match std::str::from_utf8(body) {
+        Err(e) if !json_like && body.contains(&b'=') => PayloadError(format!(
+            "the form body is not UTF-8 (byte 0x{:02X} at offset {}): send the form's text \
+             as UTF-8",
+            body[e.valid_up_to()],
+            e.valid_up_to()
+        )),
+        _ => PayloadError::not_json(json_err),
+    }
+}
+
 /// The JSON object or array carried in a form's `payload` field (GitHub and Slack
 /// interactivity put the whole event there).
 pub fn form_payload(fields: &Map<String, Value>) -> Option<Value> {
@@ -162,7 +179,7 @@ pub fn parse_json_or_form(body: &[u8]) -> Result<Value, PayloadError> {
         Ok(v) => return Ok(v),
         Err(e) => e,
     };
-    let mut fields = parse_form(body).ok_or_else(|| PayloadError(json_err.to_string()))?;
+    let mut fields = parse_form(body).ok_or_else(|| not_a_form(body, &json_err))?;
     if let Some(payload) = form_payload(&fields) {
         fields.insert("payload".into(), payload);
     }

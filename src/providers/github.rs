@@ -37,10 +37,12 @@ pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {
             // told so, not that the whole body is no JSON.
             Some(fields) if fields.contains_key("payload") => {
                 form_payload(&fields).ok_or_else(|| {
-                    PayloadError("the form's `payload` field is not a JSON object or array".into())
+                    PayloadError::not_json(
+                        "the form's `payload` field is not a JSON object or array",
+                    )
                 })
             }
-            _ => Err(PayloadError(e.to_string())),
+            _ => Err(super::common::not_a_form(body, &e)),
         },
     }
 }

@@ -495,10 +495,17 @@ pub fn parse_payload(provider: Provider, body: &[u8]) -> Result<Value, PayloadEr
     }
 }
 
-/// A body that is neither JSON nor a form this provider sends.
+/// A body that is neither JSON nor a form this provider sends; the message says which.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("body is not valid JSON: {0}")]
+#[error("{0}")]
 pub struct PayloadError(pub String);
+
+impl PayloadError {
+    /// A body read as JSON, and not: `why` is what is wrong with it.
+    pub fn not_json(why: impl std::fmt::Display) -> PayloadError {
+        PayloadError(format!("body is not valid JSON: {why}"))
+    }
+}
 
 /// What a verified request is about, as commands will match it.
 #[derive(Debug, Clone, PartialEq, Serialize)]

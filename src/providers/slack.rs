@@ -5,8 +5,8 @@ use axum::http::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::common::{
-    check_hmac, decode_hex, described, detail, form_payload, header, parse_form, parse_ts, raw_at,
-    secret_bytes, source, str_at, within,
+    check_hmac, decode_hex, described, detail, form_payload, header, not_a_form, parse_form,
+    parse_ts, raw_at, secret_bytes, source, str_at, within,
 };
 use super::{
     DEFAULT_TOLERANCE_SECS, Described, Handshake, KeyUsed, PayloadError, Request, Secrets,
@@ -104,13 +104,13 @@ pub(super) fn parse_payload(body: &[u8]) -> Result<Value, PayloadError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(v) => Ok(v),
         Err(e) => {
-            let fields = parse_form(body).ok_or_else(|| PayloadError(e.to_string()))?;
+            let fields = parse_form(body).ok_or_else(|| not_a_form(body, &e))?;
             match form_payload(&fields).filter(Value::is_object) {
                 Some(payload) => Ok(payload),
                 // An interactivity form carries its JSON in `payload`; anything else there
                 // is not something Slack sends.
-                None if fields.contains_key("payload") => Err(PayloadError(
-                    "the form's `payload` is not a JSON object".into(),
+                None if fields.contains_key("payload") => Err(PayloadError::not_json(
+                    "the form's `payload` is not a JSON object",
                 )),
                 None => Ok(Value::Object(fields)),
             }

@@ -292,3 +292,37 @@ async fn a_key_name_may_hold_an_emoji_with_its_joiner_or_variation_selector_as_a
     }
     assert_error(&hidden, StatusCode::BAD_REQUEST, Some("name"));
 }
+
+#[tokio::test]
+async fn a_slack_form_that_is_not_utf8_is_refused_saying_so() {
+    // Arrange: a slash command's form with a Latin-1 `é`, signed as Slack signs.
+    let app = spawn_app().await;
+    app.slack_webhook("sl").await;
+    let body: &[u8] = b"command=%2Fdeploy&channel_id=C1&text=caf\xe9";
+    let ts = crate::helpers::now_secs();
+    let mut signed = format!("v0:{ts}:").into_bytes();
+    signed.extend_from_slice(body);
+    let signature = format!(
+        "v0={}",
+        hex::encode(crate::helpers::hmac_sha256(b"slack-signing", &signed))
+    );
+
+    // Act
+    let response = app
+        .client
+        .post(app.url("/webhooks/slack/sl"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("X-Slack-Request-Timestamp", ts.to_string())
+        .header("X-Slack-Signature", signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("POST");
+    let answer = read_json(response).await;
+
+    // Assert
+    assert_error(&answer, StatusCode::BAD_REQUEST, None);
+    let said = answer.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(said.contains("the form body is not UTF-8"), "{said}");
+    assert!(!said.contains("expected ident"), "{said}");
+}
