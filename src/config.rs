@@ -458,6 +458,71 @@ impl Config {
     }
 }
 
+/// The environment variables the settings are read from, as the flags above declare them:
+/// the one list, so that a setting added there is known here with nothing more to do.
+pub fn setting_variables() -> Vec<String> {
+    Config::augment_args(clap::Command::new("webhook-mcp"))
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|name| name.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// How the names of this server's own settings begin.
+const PREFIX: &str = "WEBHOOK_MCP_";
+
+/// Warnings about the environment's variable names (never their values): each
+/// `WEBHOOK_MCP_*` name that is no setting, which would otherwise be ignored without a word
+/// (`WEBHOOK_MCP_SECRETKEY` leaves secrets stored plain), with the setting it was likely meant
+/// as; and each other name one slip from a setting's (`GITHUB_TOKN`, `WEBHOOK_MPC_LISTEN`).
+/// Other names are let be: an environment holds many variables that are none of ours.
+pub fn unknown_variables(names: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<String> {
+    let known = setting_variables();
+    // Compared without the prefix they share (`LISTNE` with `LISTEN`), and with the names of
+    // the settings that have none (`WEBHOOK_MCP_GITHUB_TOKEN` for `GITHUB_TOKEN`).
+    let short: Vec<&str> = known
+        .iter()
+        .map(|k| k.strip_prefix(PREFIX).unwrap_or(k))
+        .collect();
+    let mut warnings = Vec::new();
+    for name in names {
+        let name = name.to_string_lossy();
+        if known.iter().any(|k| *k == name) {
+            continue;
+        }
+        let upper = name.to_ascii_uppercase();
+        let ours = upper.starts_with(PREFIX);
+        let meant = if known.contains(&upper) {
+            // Names are case-sensitive: `webhook_mcp_listen` is not read.
+            Some(upper.as_str())
+        } else if let Some(rest) = upper.strip_prefix(PREFIX) {
+            crate::providers::event_names::closest(rest, &short)
+                .and_then(|s| short.iter().position(|k| *k == s))
+                .map(|i| known[i].as_str())
+        } else {
+            // Only a slip as plain as one letter wrong, missing, extra or swapped, and in a
+            // name long enough that another program's variable is not taken for one.
+            known
+                .iter()
+                .find(|k| k.len() >= 8 && strsim::damerau_levenshtein(&upper, k) == 1)
+                .map(String::as_str)
+        };
+        match meant {
+            Some(meant) => warnings.push(format!(
+                "the environment variable {name} is no setting and is ignored; did you mean \
+                 {meant}?"
+            )),
+            None if ours => warnings.push(format!(
+                "the environment variable {name} is no setting and is ignored (`webhook-mcp \
+                 --help` lists the settings, each with its variable)"
+            )),
+            None => {}
+        }
+    }
+    warnings.sort();
+    warnings
+}
+
 /// Where connectors reach the sources, and the credentials they use. Per-webhook credentials
 /// (a webhook's `options.credentials`) override these.
 #[derive(Debug, Clone, Args)]
@@ -1018,6 +1083,84 @@ mod tests {
             let refused = super::parse_duration(absurd).expect_err(absurd);
             assert!(refused.contains("longest"), "{refused}");
         }
+    }
+
+    #[test]
+    fn a_variable_named_as_a_setting_but_none_is_warned_of_with_the_one_meant() {
+        let warned =
+            |names: &[&str]| super::unknown_variables(names.iter().map(std::ffi::OsString::from));
+        for (given, meant) in [
+            ("WEBHOOK_MCP_LISTNE", "WEBHOOK_MCP_LISTEN"),
+            ("WEBHOOK_MCP_SECRETKEY", "WEBHOOK_MCP_SECRET_KEY"),
+            (
+                "WEBHOOK_MCP_EVENT_RETENTION",
+                "WEBHOOK_MCP_EVENT_RETENTION_DAYS",
+            ),
+            ("WEBHOOK_MCP_GITHUB_TOKEN", "GITHUB_TOKEN"),
+            ("webhook_mcp_listen", "WEBHOOK_MCP_LISTEN"),
+            ("WEBHOOK_MPC_LISTEN", "WEBHOOK_MCP_LISTEN"),
+            ("GITHUB_TOKN", "GITHUB_TOKEN"),
+            ("SLACK_BOT_TOEKN", "SLACK_BOT_TOKEN"),
+        ] {
+            let warnings = warned(&[given]);
+            assert_eq!(warnings.len(), 1, "{given}: {warnings:?}");
+            assert!(
+                warnings[0].contains(&format!("variable {given} is no setting"))
+                    && warnings[0].ends_with(&format!("did you mean {meant}?")),
+                "{given}: {warnings:?}"
+            );
+        }
+        // One of ours near no setting: warned of all the same.
+        let unknown = warned(&["WEBHOOK_MCP_TELEMETRY"]);
+        assert_eq!(unknown.len(), 1, "{unknown:?}");
+        assert!(!unknown[0].contains("did you mean"), "{unknown:?}");
+        // Settings, and other programs' variables, are let be.
+        let quiet = warned(&[
+            "WEBHOOK_MCP_LISTEN",
+            "WEBHOOK_MCP_BENCH_ROUTES",
+            "GITHUB_TOKEN",
+            "PATH",
+            "HOME",
+            "RUST_LOG",
+            "GH_TOKEN",
+            "OPENAI_API_KEY",
+            "WEBUI_URL",
+            "GITLAB_API_URL",
+        ]);
+        assert!(quiet.is_empty(), "{quiet:?}");
+    }
+
+    #[test]
+    fn every_setting_is_in_the_readme_table_and_every_variable_there_is_a_setting() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("\n## Configuration\n")
+            .nth(1)
+            .and_then(|s| s.split("\n#").next())
+            .expect("the Configuration section");
+        let mut documented: Vec<String> = table
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .flat_map(|l| {
+                let first = l.split('|').nth(1).unwrap_or_default();
+                first.split('`').skip(1).step_by(2).map(String::from)
+            })
+            .filter(|name| name != "RUST_LOG")
+            .collect();
+        let command = <Config as clap::Args>::augment_args(clap::Command::new("webhook-mcp"));
+        let mut settings: Vec<String> = command
+            .get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        documented.sort();
+        settings.sort();
+        assert_eq!(documented, settings);
+        assert!(
+            super::setting_variables().len() > settings.len(),
+            "hidden settings are known too"
+        );
     }
 
     #[test]

@@ -57,6 +57,11 @@ fn main() -> anyhow::Result<()> {
         front_end_only(&mut cli.config, &matches);
     }
     telemetry::init(cli.config.log_format);
+    // A misspelt setting would otherwise be ignored without a word.
+    let names = std::env::vars_os().map(|(name, _)| name);
+    for warning in webhook_mcp::config::unknown_variables(names) {
+        tracing::warn!("{warning}");
+    }
     let json_logs = matches!(cli.config.log_format, webhook_mcp::config::LogFormat::Json);
     let ran = run(cli);
     if let (Err(e), true) = (&ran, json_logs) {

@@ -595,7 +595,7 @@ fn near<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
 }
 
 /// The known name nearest `given`, if it is near enough to be a slip of the same word.
-fn closest<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(given: &str, known: &[&'a str]) -> Option<&'a str> {
     if given.len() > LONGEST_RESPELT {
         return None;
     }

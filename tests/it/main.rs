@@ -37,6 +37,7 @@ mod odd_text;
 mod older_rows;
 mod outbox_fairness;
 mod private_names;
+mod process;
 mod receiver;
 mod retention;
 mod role_caps;
