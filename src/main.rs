@@ -86,6 +86,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()
         .context("start the async runtime")?;
     let ran = runtime.block_on(async {
+        // Before anything starts, as the stop signals' handlers are: until then a SIGHUP ends
+        // the process on the spot.
+        log_hangups();
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(cli.config).await,
             Command::Stdio => {
@@ -217,6 +220,32 @@ fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
         });
     }
 }
+
+/// Logs each SIGHUP, from this call on, and goes on. Its default action ends the process on
+/// the spot: no drain, and an exit systemd's `Restart=on-failure` does not restart, which an
+/// `ExecReload=kill -HUP` or a logrotate `postrotate` copied from another service would bring
+/// about. There is nothing to reload (settings are read at start only; the log goes to stderr,
+/// which has no file to reopen). `stdio` logs it too and goes on: a hangup of its terminal or
+/// of its client ends its input, and that stops it, after its work in hand.
+#[cfg(unix)]
+fn log_hangups() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            tracing::warn!(
+                "SIGHUP received and ignored: settings are read only at start, so nothing was \
+                 reloaded; restart the server (SIGTERM, then start it again) to apply changed \
+                 settings"
+            );
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn log_hangups() {}
 
 /// The next Ctrl-C or SIGTERM, listened for from this call on.
 #[cfg(unix)]

@@ -1,6 +1,10 @@
 //! The real binary as an operator runs it: the environment it is started with and the
 //! signals it is sent.
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
 /// The binary with none of the developer's own settings, so that they cannot leak in.
 fn webhook_mcp() -> tokio::process::Command {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_webhook-mcp"));
@@ -45,4 +49,102 @@ async fn misspelt_settings_in_the_environment_are_warned_of_at_start_naming_the_
     }
     assert!(!said.contains("value-never-shown"), "{said}");
     assert!(!said.contains("WEBHOOK_MCP_LISTEN is no setting"), "{said}");
+}
+
+/// `serve` on a loopback port of its own, its log in a file.
+struct Served {
+    child: tokio::process::Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl Served {
+    async fn start(dir: &Path) -> Served {
+        let log = dir.join("server.log");
+        let child = webhook_mcp()
+            .arg("serve")
+            .env("WEBHOOK_MCP_LISTEN", "127.0.0.1:0")
+            .env("WEBHOOK_MCP_DATABASE", dir.join("app.db"))
+            .env("WEBHOOK_MCP_API_KEY", "process-test-api-key")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start webhook-mcp");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let addr = loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let found = text
+                .lines()
+                .filter(|l| l.contains("listening"))
+                .find_map(|l| l.split("addr=").nth(1)?.split_whitespace().next());
+            if let Some(addr) = found {
+                break addr.to_string();
+            }
+            assert!(Instant::now() < deadline, "no `listening` line in:\n{text}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Served {
+            child,
+            base: format!("http://{addr}"),
+            log,
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let pid = self.child.id().expect("running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{name}");
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_sighup_is_logged_and_the_server_keeps_serving_until_a_sigterm_stops_it_cleanly() {
+    // Arrange
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut served = Served::start(dir.path()).await;
+
+    // Act: a reload as `ExecReload=kill -HUP $MAINPID` or a logrotate postrotate sends it.
+    served.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let still_running = served
+        .child
+        .try_wait()
+        .expect("look at the child")
+        .is_none();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let health = client
+        .get(format!("{}/health", served.base))
+        .send()
+        .await
+        .map(|r| r.status());
+    if still_running {
+        served.signal("TERM");
+    }
+    let stopped = tokio::time::timeout(Duration::from_secs(20), served.child.wait()).await;
+
+    // Assert
+    let log = served.log();
+    assert!(still_running, "ended by SIGHUP:\n{log}");
+    assert_eq!(health.ok(), Some(reqwest::StatusCode::OK), "{log}");
+    assert!(
+        log.contains("SIGHUP received and ignored: settings are read only at start"),
+        "{log}"
+    );
+    let status = stopped.expect("stopped within 20 s").expect("wait");
+    assert!(status.success(), "{status:?}:\n{log}");
+    assert!(log.contains("stopped"), "{log}");
 }
