@@ -76,6 +76,8 @@ pub struct AppState {
     pub rejected: Arc<crate::service::rejected::Pruning>,
     /// How many events (and audit entries) past their retention this process let go.
     pub expired: Arc<crate::service::retention::Expired>,
+    /// How many requests the receiver answered with each outcome, this process since start.
+    pub deliveries: Arc<crate::http::receiver::Deliveries>,
     /// Encryption at rest for secrets (a no-op without WEBHOOK_MCP_SECRET_KEY).
     pub sealer: Arc<Sealer>,
     /// The agents declared (`WEBHOOK_MCP_AGENTS`), as read at start, when the built-in
@@ -209,6 +211,7 @@ pub async fn state(
         limits: Arc::new(limits),
         rejected: Arc::new(rejected),
         expired: Arc::default(),
+        deliveries: Arc::default(),
         sealer: Arc::new(sealer),
         agents: Arc::new(agents),
     };

@@ -1,8 +1,8 @@
 //! `GET /metrics`: Prometheus text. Counts come from the database at scrape time (events,
 //! actions and tasks by status, webhooks), so they are exact across restarts and shared by
 //! every process on the same file. The store writer's counters (commits, batched writes, time
-//! spent, and histograms of commit and fdatasync durations) and the count of events let go
-//! past the retention are this process's own.
+//! spent, and histograms of commit and fdatasync durations), the count of events let go past
+//! the retention and the receiver's answers by outcome are this process's own.
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -34,6 +34,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
         u8::from(writable)
     ));
     render_expired(&mut body, &state.expired);
+    render_deliveries(&mut body, &state.deliveries);
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }
 
@@ -199,6 +200,23 @@ fn render_expired(out: &mut String, expired: &crate::service::retention::Expired
     for (name, help, value) in counters {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}\n"
+        ));
+    }
+}
+
+/// What became of the requests to the receiver: this process's own count, every outcome
+/// listed from the start. `webhook_mcp_events` counts only what is stored, and the rejected
+/// events each webhook keeps are capped.
+fn render_deliveries(out: &mut String, deliveries: &crate::http::receiver::Deliveries) {
+    let name = "webhook_mcp_deliveries_total";
+    out.push_str(&format!(
+        "# HELP {name} Requests to the receiver this process answered, by outcome (accepted, \
+         duplicate, or why it was refused).\n# TYPE {name} counter\n"
+    ));
+    for (delivery, count) in deliveries.counts() {
+        out.push_str(&format!(
+            "{name}{{outcome=\"{}\"}} {count}\n",
+            delivery.label()
         ));
     }
 }

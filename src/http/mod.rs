@@ -73,9 +73,14 @@ pub fn router(
             state.clone(),
             auth::require_api_key,
         ));
-    let mut router = Router::new()
-        .merge(receiver::router(state.config.max_body_bytes).layer(timeout))
-        .merge(protected);
+    // Counted outside the time limit, so that a request past it is counted too.
+    let receiver = receiver::router(state.config.max_body_bytes)
+        .layer(timeout)
+        .layer(middleware::from_fn_with_state(
+            state.deliveries.clone(),
+            receiver::count,
+        ));
+    let mut router = Router::new().merge(receiver).merge(protected);
     if state.config.bench_routes {
         // The benchmark's ceiling: same listener, same body limit, no verification or storage.
         router = router.route(

@@ -2,14 +2,16 @@
 //! hands it to ingest, and answers only after the event is durable.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
@@ -59,7 +61,27 @@ async fn receive_webhook(
     ConnectInfo(remote): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Response {
+    let addressed = (provider, webhook_id);
+    let (delivery, mut response) =
+        match receive(state, addressed, query, remote, headers, body).await {
+            Ok(answered) => answered,
+            Err(refused) => (Delivery::of_error(&refused), refused.into_response()),
+        };
+    // For [`count`], which counts every answer of the receiver, these and the ones given
+    // before or around this handler (a declared body over the limit, a request past its time).
+    response.extensions_mut().insert(delivery);
+    response
+}
+
+async fn receive(
+    state: AppState,
+    (provider, webhook_id): (String, String),
+    query: Option<String>,
+    remote: SocketAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(Delivery, Response), ApiError> {
     let (max, timeout) = (
         state.config.max_body_bytes,
         Duration::from_secs(state.config.request_timeout_secs),
@@ -68,7 +90,7 @@ async fn receive_webhook(
     // sender that writes its whole body before it reads reads the answer.
     if let Some(refused) = encoded(&headers) {
         buffer::drop_body(body, max, timeout).await;
-        return Err(refused);
+        return Ok((Delivery::UnsupportedEncoding, refused.into_response()));
     }
     let client = state.limits.client(remote.ip(), &headers);
     // A body sent to no webhook, or to one that refuses it whatever it holds (disabled, or
@@ -85,8 +107,8 @@ async fn receive_webhook(
             buffer::drop_body(body, max, timeout).await;
         }
         return Ok(match state.limits.check_refused(Some(client.ip)) {
-            Ok(()) => answer(outcome, false, false, None),
-            Err(wait) => rate_limited(wait),
+            Ok(()) => (Delivery::of(&outcome), answer(outcome, false, false, None)),
+            Err(wait) => (Delivery::RateLimited, rate_limited(wait)),
         });
     }
     // Bounded work in flight: past it, senders are told to come back (they retry) rather
@@ -95,7 +117,7 @@ async fn receive_webhook(
     // bodies held in memory, by bytes: many large ones arriving at once wait their turn.
     let Some(_slot) = state.limits.admit(client.ip) else {
         buffer::drop_body(body, max, timeout).await;
-        return Ok(too_busy());
+        return Ok((Delivery::Busy, too_busy()));
     };
     let mut held: Vec<Held> = Vec::new();
     let mut hold = |bytes: usize| {
@@ -117,12 +139,165 @@ async fn receive_webhook(
         dry_run: false,
     };
     let outcome = ingest::ingest(&state, inbound).await?;
-    Ok(answer(
-        outcome,
-        provider_is_slack,
-        slack_form,
-        charset.as_deref(),
+    let delivery = Delivery::of(&outcome);
+    Ok((
+        delivery,
+        answer(outcome, provider_is_slack, slack_form, charset.as_deref()),
     ))
+}
+
+/// What became of a request to the receiver, as `/metrics` counts it
+/// (`webhook_mcp_deliveries_total{outcome}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Verified and stored (200 `accepted`).
+    Accepted,
+    /// Verified, and its delivery id already stored (200 `duplicate`).
+    Duplicate,
+    /// A Slack `url_verification` or `ssl_check` answered; nothing stored.
+    Handshake,
+    /// Failed verification (401): stored as a rejected event, while the webhook keeps it.
+    Unauthorized,
+    /// Verified but not a body the provider sends (400 `invalid_payload`), or a request that
+    /// could not be read as a delivery (a body cut off, a method other than POST).
+    Invalid,
+    /// No webhook of that provider at that id (404 `webhook_not_found`).
+    NotFound,
+    /// The webhook is disabled (404 `webhook_disabled`).
+    Disabled,
+    /// From outside the webhook's allowlist (403).
+    Forbidden,
+    /// A body over `WEBHOOK_MCP_MAX_BODY_BYTES` (413).
+    TooLarge,
+    /// A compressed body (415).
+    UnsupportedEncoding,
+    /// Over a rate limit (429).
+    RateLimited,
+    /// At the in-flight or body-memory bound (503 `busy`).
+    Busy,
+    /// The webhook was replaced while the delivery was checked (503 `webhook_changed`).
+    Replaced,
+    /// The request took longer than `WEBHOOK_MCP_REQUEST_TIMEOUT_SECS` (408).
+    Timeout,
+    /// The server could not take it: storage trouble, a stop under way, a fault (5xx).
+    Error,
+}
+
+impl Delivery {
+    /// Every outcome, in the order `/metrics` lists them.
+    pub const ALL: [Delivery; 15] = [
+        Delivery::Accepted,
+        Delivery::Duplicate,
+        Delivery::Handshake,
+        Delivery::Unauthorized,
+        Delivery::Invalid,
+        Delivery::NotFound,
+        Delivery::Disabled,
+        Delivery::Forbidden,
+        Delivery::TooLarge,
+        Delivery::UnsupportedEncoding,
+        Delivery::RateLimited,
+        Delivery::Busy,
+        Delivery::Replaced,
+        Delivery::Timeout,
+        Delivery::Error,
+    ];
+
+    /// The `outcome` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Delivery::Accepted => "accepted",
+            Delivery::Duplicate => "duplicate",
+            Delivery::Handshake => "handshake",
+            Delivery::Unauthorized => "unauthorized",
+            Delivery::Invalid => "invalid",
+            Delivery::NotFound => "not_found",
+            Delivery::Disabled => "disabled",
+            Delivery::Forbidden => "forbidden",
+            Delivery::TooLarge => "too_large",
+            Delivery::UnsupportedEncoding => "unsupported_encoding",
+            Delivery::RateLimited => "rate_limited",
+            Delivery::Busy => "busy",
+            Delivery::Replaced => "replaced",
+            Delivery::Timeout => "timeout",
+            Delivery::Error => "error",
+        }
+    }
+
+    fn of(outcome: &Outcome) -> Delivery {
+        match outcome {
+            Outcome::Accepted {
+                duplicate: false, ..
+            } => Delivery::Accepted,
+            Outcome::Accepted {
+                duplicate: true, ..
+            } => Delivery::Duplicate,
+            // Answered 400 (see `answer`).
+            Outcome::Handshake(Handshake::SlackChallenge { challenge }) if challenge.is_empty() => {
+                Delivery::Invalid
+            }
+            Outcome::Handshake(_) => Delivery::Handshake,
+            Outcome::Rejected { .. } => Delivery::Unauthorized,
+            Outcome::BadPayload { .. } => Delivery::Invalid,
+            Outcome::UnknownWebhook => Delivery::NotFound,
+            Outcome::Replaced => Delivery::Replaced,
+            Outcome::Forbidden => Delivery::Forbidden,
+            Outcome::RateLimited(_) => Delivery::RateLimited,
+            Outcome::Disabled => Delivery::Disabled,
+        }
+    }
+
+    fn of_error(refused: &ApiError) -> Delivery {
+        match refused.code {
+            "busy" => Delivery::Busy,
+            _ => Delivery::of_status(refused.status),
+        }
+    }
+
+    /// An answer given without a word of which it is: by its status.
+    fn of_status(status: StatusCode) -> Delivery {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => Delivery::TooLarge,
+            StatusCode::REQUEST_TIMEOUT => Delivery::Timeout,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Delivery::UnsupportedEncoding,
+            StatusCode::TOO_MANY_REQUESTS => Delivery::RateLimited,
+            s if s.is_server_error() => Delivery::Error,
+            _ => Delivery::Invalid,
+        }
+    }
+}
+
+/// How many requests the receiver answered with each outcome since this process started.
+#[derive(Debug, Default)]
+pub struct Deliveries([AtomicU64; Delivery::ALL.len()]);
+
+impl Deliveries {
+    fn count(&self, delivery: Delivery) {
+        self.0[delivery as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Each outcome with its count, every one listed.
+    pub fn counts(&self) -> impl Iterator<Item = (Delivery, u64)> + '_ {
+        Delivery::ALL
+            .into_iter()
+            .map(|d| (d, self.0[d as usize].load(Ordering::Relaxed)))
+    }
+}
+
+/// Middleware around the receiver, outside its time limit: counts each answer by the outcome
+/// the handler gave it, or, for one given before or around the handler, by its status.
+pub async fn count(
+    State(deliveries): State<Arc<Deliveries>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    let delivery = match response.extensions().get::<Delivery>() {
+        Some(delivery) => *delivery,
+        None => Delivery::of_status(response.status()),
+    };
+    deliveries.count(delivery);
+    response
 }
 
 /// The answer to a delivery, by what became of it.

@@ -138,3 +138,157 @@ async fn metrics_show_every_status_and_a_task_whose_lease_ran_out_as_queued() {
         assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
     }
 }
+
+/// A count of `webhook_mcp_deliveries_total` in a scrape.
+fn deliveries(text: &str, outcome: &str) -> u64 {
+    let series = format!("webhook_mcp_deliveries_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&series)?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series}in:\n{text}"))
+}
+
+#[tokio::test]
+async fn every_answer_of_the_receiver_is_counted_by_its_outcome() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // Arrange: a webhook for each way a delivery goes, a small body limit and a short time.
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.max_body_bytes = 4096;
+        c.request_timeout_secs = 2;
+    })
+    .await;
+    let fresh = app.metrics_text().await;
+    app.github_webhook("gh", "s").await;
+    for (id, options) in [
+        ("rl", json!({"rate_limit": {"per_second": 1, "burst": 1}})),
+        ("fw", json!({"ip_allowlist": ["192.0.2.0/24"]})),
+        ("off", json!({})),
+    ] {
+        app.create_webhook(
+            json!({"id": id, "name": id, "provider": "github", "secret": "s", "options": options}),
+        )
+        .await;
+    }
+    app.api(Method::POST, "/api/webhooks/off/disable")
+        .send()
+        .await
+        .expect("disable");
+    app.create_webhook(json!({"id": "sl", "name": "sl", "provider": "slack", "secret": "sl"}))
+        .await;
+    let body = issue_opened("o/r", 1, &[]);
+
+    // Act: each kind of request, and its answer.
+    let mut answered = Vec::new();
+    for (id, delivery, secret) in [
+        ("gh", "d-1", "s"),
+        ("gh", "d-1", "s"),
+        ("gh", "d-2", "wrong"),
+        ("nowhere", "d-3", "s"),
+        ("off", "d-4", "s"),
+        ("fw", "d-5", "s"),
+        ("rl", "d-6", "s"),
+        ("rl", "d-7", "s"),
+    ] {
+        answered.push(
+            app.post_github(id, "issues", delivery, &body, secret)
+                .await
+                .status(),
+        );
+    }
+    answered.push(
+        app.post_github("gh", "issues", "d-8", "not JSON", "s")
+            .await
+            .status(),
+    );
+    answered.push(
+        app.post_github("gh", "issues", "d-9", &"x".repeat(5000), "s")
+            .await
+            .status(),
+    );
+    let compressed = app
+        .client
+        .post(app.url("/webhooks/github/gh"))
+        .header("Content-Encoding", "gzip")
+        .body("\x1f\u{8b}")
+        .send()
+        .await
+        .expect("POST");
+    answered.push(compressed.status());
+    let opened_in_a_browser = app
+        .client
+        .get(app.url("/webhooks/github/gh"))
+        .send()
+        .await
+        .expect("GET");
+    answered.push(opened_in_a_browser.status());
+    let challenge = json!({"type": "url_verification", "challenge": "c-1"}).to_string();
+    answered.push(app.post_slack("sl", &challenge, "sl").await.status());
+    // Every byte of bodies this client may hold, held: the next is told to come back.
+    let budget = webhook_mcp::service::limits::buffer_budget(app.state.config.max_body_bytes);
+    let held = app
+        .state
+        .limits
+        .hold("127.0.0.1".parse().expect("address"), budget / 4)
+        .expect("a share");
+    answered.push(
+        app.post_github("gh", "issues", "d-10", &body, "s")
+            .await
+            .status(),
+    );
+    drop(held);
+    // A body that stops coming.
+    let mut slow = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connect");
+    slow.write_all(
+        b"POST /webhooks/github/gh HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+          Content-Length: 100\r\n\r\n{",
+    )
+    .await
+    .expect("send");
+    let mut late = vec![0; 12];
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        slow.read_exact(&mut late),
+    )
+    .await
+    .expect("answered within 10 s")
+    .expect("read");
+    let text = app.metrics_text().await;
+
+    // Assert
+    assert_eq!(
+        answered,
+        [
+            200, 200, 401, 404, 404, 403, 200, 429, 400, 413, 415, 405, 200, 503
+        ]
+        .map(|s| { StatusCode::from_u16(s).expect("status") })
+    );
+    assert_eq!(String::from_utf8_lossy(&late), "HTTP/1.1 408");
+    assert!(
+        text.contains(
+            "# TYPE webhook_mcp_deliveries_total counter\nwebhook_mcp_deliveries_total{outcome="
+        ),
+        "{text}"
+    );
+    for (outcome, count) in [
+        ("accepted", 2),
+        ("duplicate", 1),
+        ("handshake", 1),
+        ("unauthorized", 1),
+        ("invalid", 2),
+        ("not_found", 1),
+        ("disabled", 1),
+        ("forbidden", 1),
+        ("too_large", 1),
+        ("unsupported_encoding", 1),
+        ("rate_limited", 1),
+        ("busy", 1),
+        ("replaced", 0),
+        ("timeout", 1),
+        ("error", 0),
+    ] {
+        assert_eq!(deliveries(&fresh, outcome), 0, "{outcome} at start");
+        assert_eq!(deliveries(&text, outcome), count, "{outcome}");
+    }
+}
