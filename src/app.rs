@@ -395,6 +395,7 @@ impl App {
         let runner = start_runner(&state, worker_stop.clone())?;
         let sweeper = start_reply_timeouts(&state, reply_timeout, worker_stop.clone());
         let retention = start_retention(&state, worker_stop.clone());
+        let refusal_lines = start_refusal_lines(&state, stop.clone());
 
         // Stateful MCP sessions (`--mcp-sessions`) end with the key that opened them, or
         // once their client has left.
@@ -470,6 +471,7 @@ impl App {
         }
         let _ = sweeper.await;
         let _ = retention.await;
+        let _ = refusal_lines.await;
         let _ = hub_task.await;
         let _ = sessions_task.await;
         let _ = keys_task.await;
@@ -608,6 +610,34 @@ fn start_reply_timeouts(
 /// events and audit entries go when a retention is set.
 fn start_retention(state: &AppState, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(crate::service::retention::run(state.clone(), stop))
+}
+
+/// Starts the loop that logs the receiver's refusals counted since their last line (requests
+/// that failed verification, by webhook, and those refused with 503 busy) once it is time for
+/// the next: a burst's count is then told within a second of that, not when the next refusal
+/// comes, which may be days later.
+fn start_refusal_lines(state: &AppState, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            let now = std::time::Instant::now();
+            for (webhook, rejected) in state.rejected.overdue(now) {
+                tracing::warn!(webhook = %webhook, rejected, "rejected webhook requests since the last line");
+            }
+            if let Some(refused) = state.limits.overdue_refusals(now) {
+                tracing::warn!(
+                    refused,
+                    "requests refused with 503 busy since the last line (at capacity)"
+                );
+            }
+        }
+    })
 }
 
 /// Starts the built-in agent runner when it is on and a chat API is configured.

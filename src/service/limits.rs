@@ -120,6 +120,20 @@ impl Refusals {
         self.logged_at = Some(now);
         Some(std::mem::take(&mut self.since_logged))
     }
+
+    /// How many were counted since the last line, once it is time for the next: they are then
+    /// logged without waiting for another refusal, which may not come for days.
+    pub(crate) fn overdue(&mut self, now: Instant) -> Option<u64> {
+        if self.since_logged == 0
+            || self
+                .logged_at
+                .is_some_and(|at| now.duration_since(at) < REFUSAL_LOG_EVERY)
+        {
+            return None;
+        }
+        self.logged_at = Some(now);
+        Some(std::mem::take(&mut self.since_logged))
+    }
 }
 
 /// Where a request came from, as far as can be told.
@@ -197,6 +211,15 @@ impl Limits {
             }
         }
         held
+    }
+
+    /// How many requests were refused with 503 busy since the last line about it, once it is
+    /// time for the next (see [`Refusals::overdue`]).
+    pub fn overdue_refusals(&self, now: Instant) -> Option<u64> {
+        self.at_capacity
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .overdue(now)
     }
 
     /// A slot for one request in flight from `client`, or `None` when the receiver is saturated
@@ -805,6 +828,24 @@ mod tests {
         }
         assert_eq!(refusals.count(start + REFUSAL_LOG_EVERY), Some(6));
         assert_eq!(refusals.count(start + REFUSAL_LOG_EVERY), None);
+    }
+
+    #[test]
+    fn refusals_counted_after_a_line_are_told_once_its_time_is_up_with_no_new_one() {
+        let mut refusals = Refusals::default();
+        let start = Instant::now();
+        assert_eq!(refusals.overdue(start), None, "nothing counted");
+        assert_eq!(refusals.count(start), Some(1));
+        assert_eq!(refusals.overdue(start), None, "logged just now");
+        assert_eq!(refusals.count(start + Duration::from_secs(1)), None);
+        assert_eq!(refusals.count(start + Duration::from_secs(2)), None);
+        assert_eq!(refusals.overdue(start + Duration::from_secs(9)), None);
+        let due = start + REFUSAL_LOG_EVERY;
+        assert_eq!(refusals.overdue(due), Some(2));
+        assert_eq!(refusals.overdue(due + REFUSAL_LOG_EVERY), None, "told");
+        // The next one, within the time of that line, is counted for the one after.
+        assert_eq!(refusals.count(due + Duration::from_secs(1)), None);
+        assert_eq!(refusals.overdue(due + REFUSAL_LOG_EVERY), Some(1));
     }
 
     #[test]

@@ -78,6 +78,16 @@ impl Pruning {
             .count(std::time::Instant::now())
     }
 
+    /// Each webhook with rejections counted since its last line, once it is time for the
+    /// next, and how many: told without waiting for another rejection, which may not come.
+    pub fn overdue(&self, now: std::time::Instant) -> Vec<(String, u64)> {
+        let mut logged = self.logged.lock().unwrap_or_else(|e| e.into_inner());
+        logged
+            .iter_mut()
+            .filter_map(|(webhook, refusals)| Some((webhook.clone(), refusals.overdue(now)?)))
+            .collect()
+    }
+
     /// How many rejected events a webhook keeps.
     pub fn keep(&self) -> u32 {
         self.keep
@@ -138,6 +148,13 @@ mod tests {
             Some(1),
             "another webhook logs on its own"
         );
+        let later = std::time::Instant::now() + super::super::limits::REFUSAL_LOG_EVERY;
+        assert_eq!(
+            large.overdue(later),
+            [("a".to_string(), 2)],
+            "the two counted after the line, told once its time is up"
+        );
+        assert!(large.overdue(later).is_empty());
         large.forget("a");
         assert!(!large.since.lock().unwrap().contains_key("a"));
         assert_eq!(large.log_due("a"), Some(1), "counted anew once forgotten");

@@ -148,3 +148,61 @@ async fn a_sighup_is_logged_and_the_server_keeps_serving_until_a_sigterm_stops_i
     assert!(status.success(), "{status:?}:\n{log}");
     assert!(log.contains("stopped"), "{log}");
 }
+
+#[tokio::test]
+async fn a_burst_of_rejected_requests_is_told_with_its_count_once_the_lines_time_is_up() {
+    // Arrange
+    let dir = tempfile::tempdir().expect("temp dir");
+    let served = Served::start(dir.path()).await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let made = client
+        .post(format!("{}/api/webhooks", served.base))
+        .bearer_auth("process-test-api-key")
+        .json(&serde_json::json!({"id": "gh", "name": "gh", "provider": "github", "secret": "s"}))
+        .send()
+        .await
+        .expect("create a webhook");
+    assert!(made.status().is_success(), "{:?}", made.status());
+
+    // Act: three forgeries at once, then nothing more.
+    for n in 0..3 {
+        let forged = client
+            .post(format!("{}/webhooks/github/gh", served.base))
+            .header("X-GitHub-Event", "issues")
+            .header("X-GitHub-Delivery", format!("forged-{n}"))
+            .header("X-Hub-Signature-256", "sha256=00")
+            .body("{}")
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(forged.status(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let told = loop {
+        let log = served.log();
+        let told = log
+            .lines()
+            .find(|l| l.contains("rejected webhook requests since the last line"))
+            .map(String::from);
+        if told.is_some() || Instant::now() > deadline {
+            break told;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+
+    // Assert: the first at once; the two after it once the line's 10 s are up.
+    let log = served.log();
+    let first = log
+        .lines()
+        .find(|l| l.contains("rejected webhook request "))
+        .unwrap_or_default();
+    assert!(first.contains("rejected=1"), "{log}");
+    let told = told.unwrap_or_else(|| panic!("the two after it never told:\n{log}"));
+    assert!(
+        told.contains("webhook=gh") && told.contains("rejected=2"),
+        "{told}"
+    );
+}
