@@ -45,10 +45,11 @@ pub struct Config {
     #[arg(long, global = true, env = "PUBLIC_BASE_URL")]
     pub public_base_url: Option<String>,
 
-    /// Largest webhook body accepted, in bytes; larger ones get 413.
+    /// Largest webhook body accepted, in bytes; larger ones get 413. At most 64 MiB.
     #[arg(long, global = true, env = "WEBHOOK_MCP_MAX_BODY_BYTES", default_value_t = 1024 * 1024,
-        // 0 would refuse every delivery with 413.
-        value_parser = at_least_one)]
+        // 0 would refuse every delivery with 413; past the maximum, the bodies held in memory
+        // at once (four of the largest) would have no bound worth the name.
+        value_parser = between_one_and(MAX_BODY_BYTES))]
     pub max_body_bytes: usize,
 
     /// How long the previous secret keeps verifying after a rotation, in seconds,
@@ -727,6 +728,11 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     }
 }
 
+/// The largest webhook body limit taken: 64 MiB, over twice the largest body a sender sends
+/// (GitHub's, 25 MB). The receiver holds four bodies of that size in memory at once (256 MiB)
+/// before it tells senders to come back.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
 /// The longest timeout or grace a setting takes, in seconds: a day. (Far larger ones overflow
 /// the clock when added to now, which took every connection down with a panic.)
 const MAX_TIMEOUT_SECS: u64 = 86_400;
@@ -980,12 +986,14 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(refused.contains("at least 1"), "{refused}");
-        // Counts that start a task or a permit each: a huge one took the machine down.
+        // Counts that start a task or a permit each: a huge one took the machine down. A huge
+        // body limit lifted the bound on the bodies held in memory at once.
         for (flag, max) in [
             ("--outbound-concurrency", 1024),
             ("--agent-concurrency", 256),
             ("--max-in-flight", 1_000_000),
             ("--max-connections", 1_000_000),
+            ("--max-body-bytes", 64 * 1024 * 1024),
         ] {
             let at_max = max.to_string();
             let past = (max + 1).to_string();
