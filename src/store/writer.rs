@@ -104,11 +104,16 @@ impl WriterStats {
     }
 
     /// A batch stored changes with no write failing for want of storage: writes go in again.
+    /// Said once, as the trouble was (at ERROR, once in a while): the log shows it passed.
     fn mended(&self) {
-        self.trouble
+        let passed = self
+            .trouble
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
+        if let Some(trouble) = passed {
+            tracing::info!(was = %trouble, "writes are stored again: the storage trouble has passed");
+        }
     }
 
     /// Why writes are not being stored just now, if the last one was not (see `trouble`).
@@ -758,6 +763,55 @@ mod tests {
             None,
         );
         assert!(matches!(failed(&e, &stats), Failed::Transaction(_)));
+    }
+
+    #[test]
+    fn storage_trouble_that_passes_is_said_once_when_writes_go_in_again() {
+        use tracing_subscriber::layer::SubscriberExt;
+
+        /// The messages of the events logged.
+        struct Messages(Arc<std::sync::Mutex<Vec<String>>>);
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Messages {
+            fn on_event(
+                &self,
+                event: &tracing::Event<'_>,
+                _: tracing_subscriber::layer::Context<'_, S>,
+            ) {
+                struct Message(String);
+                impl tracing::field::Visit for Message {
+                    fn record_debug(
+                        &mut self,
+                        field: &tracing::field::Field,
+                        value: &dyn std::fmt::Debug,
+                    ) {
+                        if field.name() == "message" {
+                            self.0 = format!("{value:?}");
+                        }
+                    }
+                }
+                let mut message = Message(String::new());
+                event.record(&mut message);
+                self.0.lock().unwrap().push(message.0);
+            }
+        }
+        let logged = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Messages(Arc::clone(&logged)));
+        let stats = WriterStats::default();
+
+        tracing::subscriber::with_default(subscriber, || {
+            // A batch stored with no trouble known: nothing to say.
+            stats.mended();
+            stats.troubled("the disk is full".into());
+            stats.mended();
+            stats.mended();
+        });
+
+        let logged = logged.lock().unwrap();
+        assert_eq!(
+            *logged,
+            ["writes are stored again: the storage trouble has passed"]
+        );
+        assert_eq!(stats.trouble(), None);
     }
 
     #[test]
