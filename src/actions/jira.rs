@@ -1,31 +1,57 @@
 //! Jira connector (outbox worker → `actions::execute` → here): comments on an issue through
 //! REST API v2, which takes the comment as plain text (v3 wants Atlassian Document Format).
-//! Works for Jira Cloud (email + API token) and Data Center (same basic auth). An event is
+//! Works for Jira Cloud (email + API token, Basic auth) and Data Center (a personal access
+//! token alone, sent as `Bearer`; or a user name and password, Basic auth). An event is
 //! answered on the Jira site it came from or not at all.
 
 use serde_json::json;
 
-use super::client::{self, missing, missing_token};
+use super::client::{self, missing};
 use super::{ActionError, Clients, Credentials, Sent, segment};
 use crate::providers::site_of;
 
 const SETTINGS: &str = "JIRA_BASE_URL, JIRA_EMAIL and JIRA_API_TOKEN";
 
-/// The Jira site and the login a comment is posted with, or why there are none.
-pub(super) fn login(creds: &Credentials) -> Result<(&super::Endpoint, &str, &str), ActionError> {
+/// How a comment logs in to Jira.
+/// No `Debug`: it holds the token.
+#[derive(Clone, Copy)]
+pub(super) enum Login<'a> {
+    /// An email (or Data Center user name) with an API token (or password): Basic auth.
+    Basic { email: &'a str, token: &'a str },
+    /// A token given without an email: a Data Center personal access token, which Jira takes
+    /// only as `Authorization: Bearer`.
+    Bearer(&'a str),
+}
+
+/// The Jira site and the login a comment is posted with, or why there are none. A token
+/// alone is a personal access token; with an email, the two are a Basic login.
+pub(super) fn login(creds: &Credentials) -> Result<(&super::Endpoint, Login<'_>), ActionError> {
     let Some(base) = creds.jira_base_url.as_ref() else {
         return Err(missing("Jira site and credentials", SETTINGS));
     };
-    let (Some(email), Some(token)) = (creds.jira_email.as_deref(), creds.jira_api_token.as_deref())
-    else {
-        return Err(missing_token(
-            base,
-            "Jira email and API token",
-            SETTINGS,
-            "jira_email and jira_api_token",
-        ));
+    let Some(token) = creds.jira_api_token.as_deref() else {
+        let set = if base.trusted {
+            "JIRA_API_TOKEN on the server, or the webhook's options.credentials.jira_api_token"
+                .to_string()
+        } else {
+            // Only a webhook's own token goes to the site it named itself.
+            format!(
+                "the webhook's own options.credentials.jira_api_token for {} (JIRA_API_TOKEN \
+                 is only sent to the server's configured JIRA_BASE_URL)",
+                super::redact_url(&base.url)
+            )
+        };
+        return Err(ActionError::permanent(format!(
+            "no Jira API token configured: set {set}; with an email (JIRA_EMAIL, jira_email) \
+             for an Atlassian API token or a password, alone for a Data Center personal access \
+             token"
+        )));
     };
-    Ok((base, email, token))
+    let login = match creds.jira_email.as_deref() {
+        Some(email) => Login::Basic { email, token },
+        None => Login::Bearer(token),
+    };
+    Ok((base, login))
 }
 
 /// Refuses a reply to an event of one Jira site (`site`, as its issue's `self` names it)
@@ -50,8 +76,8 @@ pub(super) fn same_site(creds: &Credentials, site: Option<&str>) -> Result<(), A
     Err(ActionError::permanent(format!(
         "this event came from the Jira site {site}, but the reply would go to the Jira site \
          {configured}: set the webhook's options.credentials.jira_base_url to {site}, with \
-         jira_email and jira_api_token for it (or JIRA_BASE_URL, JIRA_EMAIL and \
-         JIRA_API_TOKEN, when this server answers that site only)"
+         jira_api_token (and jira_email, for Basic auth) for it (or JIRA_BASE_URL, \
+         JIRA_API_TOKEN and JIRA_EMAIL, when this server answers that site only)"
     )))
 }
 
@@ -70,21 +96,22 @@ pub(super) async fn comment(
     comment: &Comment<'_>,
 ) -> Result<Sent, ActionError> {
     same_site(creds, comment.site)?;
-    let (base, email, token) = login(creds)?;
+    let (base, login) = login(creds)?;
     let path = format!(
         "/rest/api/2/issue/{}/comment",
         segment("Jira issue key", comment.key)?
     );
     let (http, mut url) = clients.for_endpoint(base, &path)?;
     client::drop_login(&mut url);
-    let req = http
-        .post(url)
-        .basic_auth(email, Some(token))
-        .json(&comment_body(
-            comment.body,
-            comment.visibility,
-            comment.internal,
-        ));
+    let req = match login {
+        Login::Basic { email, token } => http.post(url).basic_auth(email, Some(token)),
+        Login::Bearer(token) => http.post(url).bearer_auth(token),
+    };
+    let req = req.json(&comment_body(
+        comment.body,
+        comment.visibility,
+        comment.internal,
+    ));
     let reply = client::send("Jira", req).await?;
     let answer = reply.json();
     let remote_id = answer["id"].as_str().map(str::to_owned);
@@ -234,6 +261,25 @@ mod tests {
         assert_eq!(sent.status, 201);
         assert_eq!(sent.remote_id.as_deref(), Some("10042"));
         assert_eq!(sent.author.as_deref(), Some("5b10a"));
+    }
+
+    #[tokio::test]
+    async fn a_token_without_an_email_is_sent_as_a_bearer_personal_access_token() {
+        // Data Center takes its personal access tokens only as `Bearer`.
+        let server = answering(201).await;
+        let creds = Credentials {
+            jira_email: None,
+            jira_api_token: Some("dc-pat".into()),
+            ..creds(&server)
+        };
+        execute(&clients(), &creds, &delivery()).await.unwrap();
+        let requests = server.received_requests().await.unwrap();
+        let auth: Vec<_> = requests[0]
+            .headers
+            .get_all("authorization")
+            .iter()
+            .collect();
+        assert_eq!(auth, ["Bearer dc-pat"]);
     }
 
     #[tokio::test]

@@ -109,3 +109,77 @@ async fn an_event_of_the_webhooks_own_jira_site_is_answered_there() {
     let leaked = jira.received_requests().await.unwrap_or_default();
     assert!(leaked.is_empty(), "{leaked:?}");
 }
+
+#[tokio::test]
+async fn a_data_center_personal_access_token_alone_is_sent_as_bearer_and_nothing_refuses_it() {
+    // Arrange: a Jira Data Center site (a fake) with a personal access token and no email,
+    // which Jira takes only as `Authorization: Bearer`; a process that sends.
+    let jira = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue/OPS-7/comment"))
+        .and(header("authorization", "Bearer dc-pat-0123456789"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "20003"})))
+        .expect(2)
+        .mount(&jira)
+        .await;
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.upstreams.jira_base_url = Some(jira.uri());
+        c.upstreams.jira_api_token = Some("dc-pat-0123456789".into());
+    })
+    .await;
+    app.create_webhook(json!({
+        "id": "jr", "name": "Jira", "provider": "jira", "secret": SECRET,
+    }))
+    .await;
+
+    // Act: a command is saved, tried in a dry run, fired by a comment, and a reply is asked
+    // for by hand.
+    let command = app
+        .add_command_ok(
+            "jr",
+            json!({"trigger": "comment_created", "action": "comment", "template": "Noted"}),
+        )
+        .await;
+    let client = crate::mcp::connect(&app).await;
+    let payload = json!({
+        "webhookEvent": "comment_created",
+        "issue": {"id": "10007", "key": "OPS-7", "fields": {"summary": "Disk full"},
+                  "self": format!("{}/rest/api/2/issue/10007", jira.uri())},
+        "comment": {"id": "20001", "body": "please look", "author": {"accountId": "alice"},
+                    "self": format!("{}/rest/api/2/issue/10007/comment/20001", jira.uri())},
+    });
+    let dry = crate::mcp::structured(
+        &crate::mcp::call(
+            &client,
+            "test_webhook",
+            json!({"webhook_id": "jr", "payload": payload}),
+        )
+        .await,
+    );
+    client.cancel().await.ok();
+    let event_id = comment_on(&app, &jira.uri()).await;
+    let by_hand = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({"text": "by hand"}),
+        )
+        .await;
+
+    // Assert: no warning, no would-fail, no refusal; both comments went with the bearer token.
+    assert!(command.get("warnings").is_none(), "{command}");
+    let planned = &dry["matched"][0];
+    assert_eq!(planned["would_fail"], Value::Null, "{dry}");
+    assert_eq!(by_hand.0, StatusCode::ACCEPTED, "{}", by_hand.1);
+    let mut actions = Vec::new();
+    for _ in 0..100 {
+        actions = app.actions_of(&event_id).await;
+        if actions.len() == 2 && actions.iter().all(|a| a["status"] == "delivered") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        actions.len() == 2 && actions.iter().all(|a| a["status"] == "delivered"),
+        "{actions:?}"
+    );
+}
