@@ -111,14 +111,40 @@ fn kind_by_host(url: &Url) -> Option<MessageKind> {
         Some(MessageKind::Slack)
     } else if (under("discord.com") || under("discordapp.com")) && is_discord_webhook(url.path()) {
         Some(MessageKind::Discord)
-    } else if under("webhook.office.com") || under("logic.azure.com") || under("powerplatform.com")
-    {
+    } else if is_teams_connector(url) || is_teams_workflow_host(&host) {
         Some(MessageKind::Teams)
     } else if host == "api.telegram.org" {
         Some(MessageKind::Telegram)
     } else {
         None
     }
+}
+
+/// Whether `url` is a Teams Office 365 connector's (an incoming webhook on
+/// `*.webhook.office.com`, or an older one at `outlook.office.com/webhook/…`): those take a
+/// MessageCard. Microsoft has retired them in favour of Workflows.
+fn is_teams_connector(url: &Url) -> bool {
+    let host = host_name(url);
+    host == "webhook.office.com"
+        || host.ends_with(".webhook.office.com")
+        || (host == "outlook.office.com" && url.path().starts_with("/webhook/"))
+}
+
+/// [`is_teams_connector`] for a URL as given: a channel that still points at a retired Office
+/// 365 connector, which is warned about where it is saved or posted to.
+pub fn is_retired_teams_connector(url: &str) -> bool {
+    Url::parse(url).is_ok_and(|u| is_teams_connector(&u))
+}
+
+/// Whether `host` serves Teams Workflows (Power Automate) webhooks: `*.logic.azure.com`,
+/// `*.powerplatform.com` (`{environment}.environment.api.powerplatform.com`),
+/// `api.powerautomate.com` and its subdomains, and `*.flow.microsoft.com`.
+fn is_teams_workflow_host(host: &str) -> bool {
+    let under = |domain: &str| host == domain || host.ends_with(&format!(".{domain}"));
+    under("logic.azure.com")
+        || under("powerplatform.com")
+        || under("api.powerautomate.com")
+        || under("flow.microsoft.com")
 }
 
 /// Whether `url` is an incoming webhook's whose path is its key, as a forward's target may be:
@@ -332,13 +358,12 @@ fn teams_connector_refusal(body: &str) -> Option<ActionError> {
     })
 }
 
-/// Teams Workflows (Power Automate, `logic.azure.com` / `powerplatform.com`) expect an
-/// Adaptive Card in a message; the older Office 365 connectors (`webhook.office.com`) take a
-/// MessageCard.
+/// The retired Office 365 connectors ([`is_teams_connector`]) take a MessageCard; every other
+/// Teams URL gets an Adaptive Card in a message, as Workflows (Power Automate, on whichever of
+/// its hosts, or behind a proxy) expects.
 fn teams_payload(url: &str, text: &str) -> Value {
     let text = &shorten_written(text, TEAMS_TEXT_BYTES);
-    let host = Url::parse(url).map(|u| host_name(&u)).unwrap_or_default();
-    if host.ends_with("logic.azure.com") || host.ends_with("powerplatform.com") {
+    if !Url::parse(url).is_ok_and(|u| is_teams_connector(&u)) {
         json!({
             "type": "message",
             "attachments": [{
@@ -733,10 +758,19 @@ mod tests {
                 long.as_str(),
                 json!({"content": cut, "allowed_mentions": {"parse": []}}),
             ),
+            // Not a connector's host: a Workflows URL behind a proxy, say.
             (
                 MessageKind::Teams,
                 "hi",
-                json!({"@type": "MessageCard", "@context": "http://schema.org/extensions", "text": "hi"}),
+                json!({"type": "message", "attachments": [{
+                    "contentType": "application/vnd.microsoft.card.adaptive",
+                    "content": {
+                        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                        "type": "AdaptiveCard",
+                        "version": "1.4",
+                        "body": [{"type": "TextBlock", "text": "hi", "wrap": true}],
+                    },
+                }]}),
             ),
         ];
         for (kind, text, want) in cases {
@@ -892,32 +926,74 @@ mod tests {
 
     #[test]
     fn a_long_text_fits_a_teams_card_however_it_is_escaped() {
-        let url = "https://example.webhook.office.com/webhookb2/x";
-        for text in [
-            "a".repeat(30_000),
-            "\"".repeat(20_000),
-            "\u{1}".repeat(10_000),
-            "é".repeat(20_000),
+        for url in [
+            "https://example.webhook.office.com/webhookb2/x",
+            "https://prod.westus.logic.azure.com/workflows/x",
         ] {
-            let card = serde_json::to_string(&teams_payload(url, &text)).unwrap();
-            assert!(card.len() <= 28 * 1024, "{}", card.len());
-            assert!(card.contains('…'), "{}", &card[..50]);
+            for text in [
+                "a".repeat(30_000),
+                "\"".repeat(20_000),
+                "\u{1}".repeat(10_000),
+                "é".repeat(20_000),
+            ] {
+                let card = serde_json::to_string(&teams_payload(url, &text)).unwrap();
+                assert!(card.len() <= 28 * 1024, "{url}: {}", card.len());
+                assert!(card.contains('…'), "{url}: {}", &card[..50]);
+            }
         }
+        let url = "https://example.webhook.office.com/webhookb2/x";
         let short = teams_payload(url, "hi \"there\"");
         assert_eq!(short["text"], "hi \"there\"");
     }
 
     #[test]
-    fn teams_workflow_urls_get_an_adaptive_card() {
-        for url in [
-            "https://prod.westus.logic.azure.com/workflows/x",
-            "https://prod.westus.logic.azure.com./workflows/x",
-        ] {
+    fn only_a_retired_connector_gets_a_message_card_every_other_teams_url_an_adaptive_card() {
+        let cases = [
+            ("https://prod.westus.logic.azure.com/workflows/x", true),
+            ("https://prod.westus.logic.azure.com./workflows/x", true),
+            (
+                "https://default1a.ee.environment.api.powerplatform.com/powerautomate/x",
+                true,
+            ),
+            ("https://api.powerautomate.com/x", true),
+            ("https://prod-12.westeurope.api.powerautomate.com/x", true),
+            ("https://prod-27.westus.flow.microsoft.com/x", true),
+            ("https://teams-proxy.corp.example/hook", true),
+            ("https://acme.webhook.office.com/webhookb2/x", false),
+            ("https://webhook.office.com/webhookb2/x", false),
+            ("https://ACME.webhook.office.com./webhookb2/x", false),
+            (
+                "https://outlook.office.com/webhook/a@b/IncomingWebhook/c/d",
+                false,
+            ),
+        ];
+        for (url, adaptive) in cases {
             let v = teams_payload(url, "hi");
-            assert_eq!(
-                v["attachments"][0]["content"]["body"][0]["text"], "hi",
-                "{url}"
-            );
+            let card_text = &v["attachments"][0]["content"]["body"][0]["text"];
+            assert_eq!(card_text == "hi", adaptive, "{url}: {v}");
+            assert_eq!(v["@type"] == "MessageCard", !adaptive, "{url}: {v}");
+        }
+    }
+
+    #[test]
+    fn teams_workflows_hosts_and_connectors_are_guessed_as_teams() {
+        for url in [
+            "https://prod-00.westus.logic.azure.com:443/workflows/x/triggers/manual/paths/invoke",
+            "https://default1a.ee.environment.api.powerplatform.com:443/powerautomate/x",
+            "https://api.powerautomate.com/x",
+            "https://prod-12.westeurope.api.powerautomate.com/x",
+            "https://prod-27.westus.flow.microsoft.com/x",
+            "https://acme.webhook.office.com/webhookb2/x",
+            "https://outlook.office.com/webhook/a@b/IncomingWebhook/c/d",
+        ] {
+            assert_eq!(guess_kind(url), MessageKind::Teams, "{url}");
+        }
+        for url in [
+            "https://powerautomate.com/x",
+            "https://outlook.office.com/mail/inbox",
+            "https://notflow.microsoft.com/x",
+        ] {
+            assert_eq!(guess_kind(url), MessageKind::OpenWebUi, "{url}");
         }
     }
 }

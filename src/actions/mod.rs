@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 pub use channels::{
     DISCORD_LIMIT, MessageKind, SLACK_LIMIT, TELEGRAM_LIMIT, guess_kind, guess_kind_on,
-    is_send_message_url, is_unknown_channel, takes_chat_id,
+    is_retired_teams_connector, is_send_message_url, is_unknown_channel, takes_chat_id,
 };
 pub use client::Clients;
 pub(crate) use client::{retry_after, retry_after_named};

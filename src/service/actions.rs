@@ -438,6 +438,11 @@ pub async fn post_message(
     out.warnings.extend(super::sending::unknown_channel_warning(
         state, "url", &url_given, kind_given,
     ));
+    out.warnings.extend(super::sending::teams_connector_warning(
+        "url",
+        &url_given,
+        Some(kind),
+    ));
     Ok(out)
 }
 

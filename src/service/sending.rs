@@ -298,6 +298,27 @@ pub(super) fn unknown_channel_warning(
     })
 }
 
+/// A Teams channel URL of an Office 365 connector (`*.webhook.office.com`), which Microsoft
+/// has retired: posted to as before (a MessageCard), but a connector that has stopped takes no
+/// more messages, so the caller is pointed at Workflows. `kind` as given, if it was.
+pub(super) fn teams_connector_warning(
+    field: &str,
+    url: &str,
+    kind: Option<crate::actions::MessageKind>,
+) -> Option<String> {
+    (kind.is_none_or(|k| k == crate::actions::MessageKind::Teams)
+        && crate::actions::is_retired_teams_connector(url))
+    .then(|| {
+        format!(
+            "`{field}` is a Teams Office 365 connector's incoming webhook: Microsoft has retired \
+             those connectors, so this one may take no more messages (each post then ends \
+             dead); set up a Workflows webhook for the channel instead (the Teams Workflows \
+             template \"Post to a channel when a webhook request is received\") and give its \
+             URL, which is posted an Adaptive Card"
+        )
+    })
+}
+
 /// The same for a URL saved in a command or a webhook's options, whose actions come later.
 pub(super) fn saved_target_warning(field: &str, why: &str) -> String {
     format!(

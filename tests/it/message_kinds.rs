@@ -350,3 +350,89 @@ async fn a_broken_agent_declaration_is_refused_at_start_without_a_chat_api_too()
         }
     }
 }
+
+#[tokio::test]
+async fn a_teams_url_that_is_no_retired_connector_is_posted_an_adaptive_card() {
+    // Arrange: a Teams Workflows webhook behind a relay on loopback (Microsoft's hosts are not
+    // reachable here), given as `kind: teams`, by hand and in a command.
+    let teams = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/relay/workflows/invoke"))
+        .respond_with(ResponseTemplate::new(202))
+        .expect(2)
+        .mount(&teams)
+        .await;
+    let url = format!("{}/relay/workflows/invoke", teams.uri());
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", GH_SECRET).await;
+    let (saved, command) = add_command(&app, json!({"url": url, "kind": "teams"})).await;
+    assert_eq!(saved, StatusCode::CREATED, "{command}");
+
+    // Act
+    let (queued, message) = app
+        .post_api(
+            "/api/messages",
+            &json!({"url": url, "kind": "teams", "text": "Deployed"}),
+        )
+        .await;
+    let response = app
+        .post_github(
+            "gh",
+            "issues",
+            &delivery_id(),
+            &issue_opened("octo/app", 3, &[]),
+            GH_SECRET,
+        )
+        .await;
+    accepted(response).await;
+    app.drain().await;
+
+    // Assert: both went as an Adaptive Card in a message, as Workflows takes them.
+    assert_eq!(queued, StatusCode::ACCEPTED, "{message}");
+    let mut texts = Vec::new();
+    for request in teams.received_requests().await.expect("recorded") {
+        let body: Value = serde_json::from_slice(&request.body).expect("json");
+        assert_eq!(body["type"], "message", "{body}");
+        let card = &body["attachments"][0];
+        assert_eq!(
+            card["contentType"], "application/vnd.microsoft.card.adaptive",
+            "{body}"
+        );
+        assert_eq!(card["content"]["type"], "AdaptiveCard", "{body}");
+        texts.push(card["content"]["body"][0]["text"].to_string());
+    }
+    texts.sort();
+    assert_eq!(texts, ["\"Deployed\"", "\"New issue\""]);
+}
+
+#[tokio::test]
+async fn a_retired_teams_connector_is_taken_with_a_warning_pointing_at_workflows() {
+    // Arrange: an Office 365 connector's incoming webhook, and a Workflows one.
+    let connector =
+        "https://acme.webhook.office.com/webhookb2/g1@t1/IncomingWebhook/0a1b2c3d4e5f/owner";
+    let workflow = "https://prod-00.westus.logic.azure.com/workflows/a1/triggers/manual/paths/\
+                    invoke?api-version=2016-06-01&sig=S1GNATURE";
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", GH_SECRET).await;
+
+    // Act
+    let (saved, command) = add_command(&app, json!({"url": connector})).await;
+    let (named, with_kind) = add_command(&app, json!({"url": connector, "kind": "teams"})).await;
+    let (queued, by_hand) = app
+        .post_api("/api/messages", &json!({"url": connector, "text": "x"}))
+        .await;
+    let (_, current) = add_command(&app, json!({"url": workflow})).await;
+
+    // Assert: saved and queued as before, each with the warning; the Workflows URL without.
+    assert_eq!(saved, StatusCode::CREATED, "{command}");
+    assert_eq!(named, StatusCode::CREATED, "{with_kind}");
+    assert_eq!(queued, StatusCode::ACCEPTED, "{by_hand}");
+    for answer in [&command, &with_kind, &by_hand] {
+        let warnings = answer["warnings"].to_string();
+        assert!(
+            warnings.contains("retired") && warnings.contains("Workflows"),
+            "{answer}"
+        );
+    }
+    assert!(!current.to_string().contains("retired"), "{current}");
+}

@@ -66,6 +66,13 @@ pub(super) async fn presented_with_warnings(
                 &url,
                 target.kind.is_some(),
             ));
+        let kind = target.kind.as_deref().and_then(|k| k.parse().ok());
+        out.warnings
+            .extend(crate::service::sending::teams_connector_warning(
+                "target.url",
+                &url,
+                kind,
+            ));
     }
     out
 }
