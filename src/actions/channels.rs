@@ -268,7 +268,7 @@ pub(super) async fn post(
         MessageKind::Telegram => unreachable!("handled above"),
     };
     let url = match kind {
-        MessageKind::Discord => discord_native(url),
+        MessageKind::Discord => discord_url(url),
         _ => std::borrow::Cow::Borrowed(url),
     };
     let (http, target) = clients.for_url(&url, false)?;
@@ -312,24 +312,28 @@ pub(super) async fn post(
     Ok(reply.sent(remote_id))
 }
 
-/// A Discord webhook URL as Discord's own endpoint, which the Discord body goes to: Discord
-/// also serves each webhook Slack's and GitHub's bodies at `…/{id}/{token}/slack` and
-/// `…/github`, where the Discord body (and its `allowed_mentions`) would be refused.
-fn discord_native(url: &str) -> std::borrow::Cow<'_, str> {
+/// A Discord webhook URL as the Discord body is posted to it: at Discord's own endpoint
+/// (Discord also serves each webhook Slack's and GitHub's bodies at `…/{id}/{token}/slack` and
+/// `…/github`, where the Discord body and its `allowed_mentions` would be refused), with
+/// `wait=true` added to its query unless it names `wait` already. Without it Discord answers
+/// 204 before the message is saved, so a message it then drops fails nowhere; with it, it
+/// answers with the message, whose id is kept. The query it had (`thread_id`) stays. This is
+/// the URL sent only: the target is stored and shown as it was given (shown without its query).
+fn discord_url(url: &str) -> std::borrow::Cow<'_, str> {
     let Ok(mut parsed) = Url::parse(url) else {
         return std::borrow::Cow::Borrowed(url);
     };
     let path = parsed.path().trim_end_matches('/').to_string();
-    match path
+    if let Some(native) = path
         .strip_suffix("/slack")
         .or_else(|| path.strip_suffix("/github"))
     {
-        Some(native) => {
-            parsed.set_path(native);
-            std::borrow::Cow::Owned(parsed.to_string())
-        }
-        None => std::borrow::Cow::Borrowed(url),
+        parsed.set_path(native);
     }
+    if !parsed.query_pairs().any(|(name, _)| name == "wait") {
+        parsed.query_pairs_mut().append_pair("wait", "true");
+    }
+    std::borrow::Cow::Owned(parsed.to_string())
 }
 
 /// A Teams connector's (MessageCard) failure told in a 200: those webhooks answer `1` when the
@@ -790,22 +794,39 @@ mod tests {
     }
 
     #[test]
-    fn a_discord_url_for_slacks_or_githubs_body_is_posted_the_discord_body_at_its_own() {
-        for (url, native) in [
+    fn a_discord_url_is_posted_at_its_own_endpoint_waiting_for_the_message() {
+        for (url, sent) in [
+            (
+                "https://discord.com/api/webhooks/1/tok",
+                "https://discord.com/api/webhooks/1/tok?wait=true",
+            ),
             (
                 "https://discord.com/api/webhooks/1/tok/slack",
-                "https://discord.com/api/webhooks/1/tok",
+                "https://discord.com/api/webhooks/1/tok?wait=true",
             ),
             (
                 "https://discord.com/api/webhooks/1/tok/github/",
-                "https://discord.com/api/webhooks/1/tok",
+                "https://discord.com/api/webhooks/1/tok?wait=true",
             ),
             (
                 "https://discord.com/api/webhooks/1/tok?wait=true",
                 "https://discord.com/api/webhooks/1/tok?wait=true",
             ),
+            // The caller's own choice stands.
+            (
+                "https://discord.com/api/webhooks/1/tok?wait=false",
+                "https://discord.com/api/webhooks/1/tok?wait=false",
+            ),
+            (
+                "https://discord.com/api/webhooks/1/tok?thread_id=99",
+                "https://discord.com/api/webhooks/1/tok?thread_id=99&wait=true",
+            ),
+            (
+                "https://discord.com/api/webhooks/1/tok/slack?thread_id=99&wait=true",
+                "https://discord.com/api/webhooks/1/tok?thread_id=99&wait=true",
+            ),
         ] {
-            assert_eq!(discord_native(url), native, "{url}");
+            assert_eq!(discord_url(url), sent, "{url}");
         }
     }
 

@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use wiremock::matchers::{body_json, header, method, path};
+use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
@@ -177,6 +177,62 @@ async fn a_discord_message_shows_mentions_from_the_payload_without_pinging_anyon
     assert_eq!(sent, 1);
     let action = app.actions_of(&event_id).await.remove(0);
     assert_eq!(action["status"], "delivered", "{action}");
+}
+
+#[tokio::test]
+async fn a_discord_message_waits_for_discords_answer_and_keeps_its_message_id() {
+    // Arrange: a Discord webhook posting into a thread (`thread_id`), which answers with the
+    // message only when asked to wait; by a command and by hand.
+    let discord = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/api/webhooks/1/DiscordTok3nSecret99"))
+        .and(query_param("wait", "true"))
+        .and(query_param("thread_id", "77"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "1180000000000000001", "channel_id": "77"})),
+        )
+        .expect(2)
+        .mount(&discord)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&discord)
+        .await;
+    let url = format!(
+        "{}/api/webhooks/1/DiscordTok3nSecret99?thread_id=77",
+        discord.uri()
+    );
+    let app = github_app_with(
+        json!({"trigger": "issues.opened", "action": "post_message", "template": "New issue",
+               "target": {"url": url, "kind": "discord"}}),
+        None,
+    )
+    .await;
+
+    // Act
+    let (status, queued) = app
+        .post_api(
+            "/api/messages",
+            &json!({"url": url, "kind": "discord", "text": "Deployed"}),
+        )
+        .await;
+    let event_id = post_gh(&app, "issues", &issue_opened("octo/app", 3, &[])).await;
+    app.drain().await;
+
+    // Assert: each went once, waiting, in its thread, and keeps the message's id; the target
+    // is shown as before, its token masked and no query added.
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let by_hand = queued["id"].as_str().expect("action id");
+    let (_, by_hand) = app.get_json(&format!("/api/actions/{by_hand}")).await;
+    let by_command = app.actions_of(&event_id).await.remove(0);
+    let shown = format!("discord {}/api/webhooks/1/***", discord.uri());
+    for action in [&by_hand, &by_command] {
+        assert_eq!(action["status"], "delivered", "{action}");
+        assert_eq!(action["remote_id"], "1180000000000000001", "{action}");
+        assert_eq!(action["target"], shown.as_str(), "{action}");
+        assert!(!action.to_string().contains("DiscordTok3n"), "{action}");
+    }
 }
 
 #[tokio::test]
