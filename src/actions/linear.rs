@@ -32,8 +32,10 @@ pub(super) async fn comment(
         input["parentId"] = json!(parent);
     }
     let payload = json!({ "query": MUTATION, "variables": { "input": input } });
-    // Personal API keys go bare in Authorization; `Bearer` is for OAuth tokens.
-    let req = http.post(url).header("Authorization", key).json(&payload);
+    let req = http
+        .post(url)
+        .header("Authorization", authorization(key))
+        .json(&payload);
     let answer = client::exchange("Linear", req).await?;
     // GraphQL errors come with 200, and with 400 for rate limits and invalid input, so the
     // body is read before the status.
@@ -85,6 +87,17 @@ pub(super) async fn comment(
         .or_else(|| comment["url"].as_str())
         .map(str::to_owned);
     Ok(reply.sent(remote_id))
+}
+
+/// The `Authorization` value for `key`: a personal API key (`lin_api_…`) goes bare, as Linear
+/// takes it; any other is an OAuth access token (an app actor's, for an agent, too), which
+/// Linear takes only after `Bearer`.
+fn authorization(key: &str) -> String {
+    if key.starts_with("lin_api_") {
+        key.to_owned()
+    } else {
+        format!("Bearer {key}")
+    }
 }
 
 /// Linear signals rate limits as a GraphQL error with code `RATELIMITED`, and trouble on its
@@ -206,6 +219,37 @@ mod tests {
                 .contains("commentCreate(input: $input)")
         );
         assert!(body["variables"]["input"].get("parentId").is_none());
+    }
+
+    #[tokio::test]
+    async fn an_oauth_token_is_sent_as_bearer() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(header("authorization", "Bearer lin_oauth_8f3a"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "data": {"commentCreate": {"success": true, "comment": {"id": "c1"}}}
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let creds = Credentials {
+            linear_api_key: Some("lin_oauth_8f3a".into()),
+            ..creds(&server)
+        };
+        execute(&clients(), &creds, &delivery()).await.unwrap();
+    }
+
+    #[test]
+    fn only_a_personal_api_key_goes_bare() {
+        assert_eq!(super::authorization("lin_api_abc"), "lin_api_abc");
+        assert_eq!(
+            super::authorization("lin_oauth_abc"),
+            "Bearer lin_oauth_abc"
+        );
+        assert_eq!(
+            super::authorization("9f86d081884c7d65"),
+            "Bearer 9f86d081884c7d65"
+        );
     }
 
     #[tokio::test]

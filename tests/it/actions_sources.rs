@@ -1924,3 +1924,69 @@ async fn a_linear_comment_answers_the_question_asked_on_its_issue() {
     let sent: Value = serde_json::from_slice(&requests[0].body).expect("json");
     assert_eq!(sent["variables"]["input"]["issueId"], "u7");
 }
+
+#[tokio::test]
+async fn a_linear_oauth_token_is_sent_as_bearer_from_the_environment_or_a_webhooks_credentials() {
+    // Arrange: Linear answering only an OAuth token sent as `Bearer`; one webhook with the
+    // server's LINEAR_API_KEY, one with its own linear_api_key, each commenting on new issues.
+    let linear = MockServer::start().await;
+    let tokens = [
+        ("lin_oauth_server0123", "c-server"),
+        ("lin_oauth_own4567", "c-own"),
+    ];
+    for (token, comment) in tokens {
+        Mock::given(method("POST"))
+            .and(path("/graphql"))
+            .and(header("authorization", format!("Bearer {token}").as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "data": {"commentCreate": {"success": true, "comment": {"id": comment}}}
+            })))
+            .expect(1)
+            .mount(&linear)
+            .await;
+    }
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "errors": [{"message": "Authentication required, not authenticated",
+                        "extensions": {"code": "AUTHENTICATION_ERROR"}}]
+        })))
+        .mount(&linear)
+        .await;
+    let app = spawn_manual(|c| {
+        c.upstreams.linear_api_url = format!("{}/graphql", linear.uri());
+        c.upstreams.linear_api_key = Some("lin_oauth_server0123".into());
+    })
+    .await;
+    for (id, options) in [
+        ("lin", json!({})),
+        (
+            "lin-own",
+            json!({"credentials": {"linear_api_key": "lin_oauth_own4567"}}),
+        ),
+    ] {
+        app.create_webhook(json!({"id": id, "name": id, "provider": "linear",
+                                  "secret": "lin-secret", "options": options}))
+            .await;
+        app.add_command_ok(
+            id,
+            json!({"trigger": "Issue.create", "action": "comment", "template": "Seen"}),
+        )
+        .await;
+    }
+    let issue = json!({"type": "Issue", "action": "create",
+        "data": {"id": "u7", "identifier": "ENG-7", "title": "Login fails"}});
+
+    // Act
+    let mut events = Vec::new();
+    for id in ["lin", "lin-own"] {
+        events.push(accepted(app.post_linear(id, &issue, "lin-secret").await).await);
+    }
+    app.drain().await;
+
+    // Assert: each comment went with its own token, as Bearer (the fake answers no other).
+    for (event_id, (_, comment)) in events.iter().zip(tokens) {
+        let action = app.actions_of(event_id).await.remove(0);
+        assert_eq!(action["status"], "delivered", "{action}");
+        assert_eq!(action["remote_id"], comment, "{action}");
+    }
+}
