@@ -85,10 +85,8 @@ pub(super) async fn note(
     let token = token(creds)?;
     let path = note_path(project, on, note.discussion)?;
     let (http, url) = clients.for_endpoint(&creds.gitlab_url, &path)?;
-    let req = http
-        .post(url)
-        .header("PRIVATE-TOKEN", token)
-        .json(&note_body(note.body, note.internal));
+    let req =
+        with_token(http.post(url.clone()), &url, token).json(&note_body(note.body, note.internal));
     let reply = client::send("GitLab", req).await?;
     // Notes have no web URL in the answer; the id is what the API addresses them by, and
     // what the note's own event names when it comes back. A new thread answers with the
@@ -111,6 +109,22 @@ pub(super) async fn note(
         thread,
         ..reply.sent(remote_id).by(author)
     })
+}
+
+/// The token on a request to `url`: as `Authorization: Bearer`, which GitLab takes for an OAuth
+/// token and for a personal, project or group access token alike. A URL that carries a login
+/// (for a proxy in front of GitLab) has it sent in `Authorization` itself: the token then goes
+/// in `PRIVATE-TOKEN`, where GitLab takes an access token too (not an OAuth one).
+fn with_token(
+    req: reqwest::RequestBuilder,
+    url: &reqwest::Url,
+    token: &str,
+) -> reqwest::RequestBuilder {
+    if url.username().is_empty() && url.password().is_none() {
+        req.bearer_auth(token)
+    } else {
+        req.header("PRIVATE-TOKEN", token)
+    }
 }
 
 /// Where a note is posted: the thread's notes when it answers in one; else the item's notes,
@@ -161,6 +175,8 @@ fn note_body(body: &str, internal: bool) -> serde_json::Value {
 mod tests {
     use std::time::Duration;
 
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
     use serde_json::json;
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -237,11 +253,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_note_goes_to_the_encoded_project_path_with_the_private_token() {
+    async fn a_token_goes_in_private_token_beside_the_login_of_a_proxy_in_the_url() {
+        // The proxy's login takes `Authorization`: the token goes in its own header.
+        let server = answering(201).await;
+        let creds = Credentials {
+            gitlab_url: endpoint(server.uri().replace("http://", "http://bot:pa55word@")),
+            ..creds(&server)
+        };
+        execute(&clients(), &creds, &delivery()).await.unwrap();
+        let requests = server.received_requests().await.unwrap();
+        let headers = &requests[0].headers;
+        let auth: Vec<_> = headers.get_all("authorization").iter().collect();
+        let login = format!("Basic {}", STANDARD.encode("bot:pa55word"));
+        assert_eq!(auth, [login.as_str()]);
+        assert_eq!(headers["private-token"], "glpat-test");
+    }
+
+    #[tokio::test]
+    async fn a_note_goes_to_the_encoded_project_path_with_the_token_as_bearer() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path(NOTES))
-            .and(header("private-token", "glpat-test"))
+            .and(header("authorization", "Bearer glpat-test"))
             .and(body_json(json!({"body": "LGTM"})))
             .respond_with(
                 ResponseTemplate::new(201).set_body_json(json!({"id": 42, "body": "LGTM"})),

@@ -69,12 +69,13 @@ async fn post_gh(app: &TestApp, event: &str, body: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_gitlab_issue_open_gets_a_note_on_the_encoded_project_path_with_the_private_token() {
-    // Arrange
+async fn a_gitlab_issue_open_gets_a_note_on_the_encoded_project_path_with_the_token_as_bearer() {
+    // Arrange: GitLab takes an OAuth token only as `Authorization: Bearer`, and an access
+    // token that way too.
     let gitlab = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/api/v4/projects/group%2Fsub%2Fapp/issues/5/notes"))
-        .and(header("private-token", "glpat-test"))
+        .and(header("authorization", "Bearer glpat-test"))
         .and(body_json(json!({"body": "Seen: Crash on start"})))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 42})))
         .expect(1)

@@ -133,8 +133,8 @@ pub(super) fn check_base_urls(
 
 /// Why a user name or password in a base URL is refused: GitHub and Jira take their token in
 /// `Authorization`, and the HTTP client would send the URL's login there too, as a second
-/// header no server reads as meant. (GitLab's token goes in `PRIVATE-TOKEN`, so a login in
-/// `gitlab_url`, for a proxy in front of it, is sent alone and kept.)
+/// header no server reads as meant. (GitLab also takes its token in `PRIVATE-TOKEN`, where it
+/// goes when `gitlab_url` carries a login, for a proxy in front of it: that login is kept.)
 fn login_in_url(name: &str, url: &str, token: &str) -> Option<String> {
     if name == "gitlab_url" {
         return None;
