@@ -566,6 +566,18 @@ pub(crate) mod testing {
             trusted: false,
         }
     }
+
+    /// Every `Authorization` header the first request `server` received carried: one, when a
+    /// login in the URL and a token are not both sent.
+    pub async fn authorization_sent(server: &wiremock::MockServer) -> Vec<String> {
+        let requests = server.received_requests().await.expect("recorded requests");
+        requests[0]
+            .headers
+            .get_all("authorization")
+            .iter()
+            .map(|v| v.to_str().expect("a text header").to_string())
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -129,7 +129,7 @@ mod tests {
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
-    use super::super::client::testing::{clients, endpoint};
+    use super::super::client::testing::{authorization_sent, clients, endpoint};
     use super::super::{Credentials, Delivery, execute};
     use super::serves;
 
@@ -275,12 +275,7 @@ mod tests {
             ..creds(&server)
         };
         execute(&clients(), &creds, &delivery()).await.unwrap();
-        let requests = server.received_requests().await.unwrap();
-        let auth: Vec<_> = requests[0]
-            .headers
-            .get_all("authorization")
-            .iter()
-            .collect();
+        let auth = authorization_sent(&server).await;
         assert_eq!(auth, ["Bearer ghp_test"]);
     }
 

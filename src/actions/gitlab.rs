@@ -181,7 +181,7 @@ mod tests {
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
-    use super::super::client::testing::{clients, endpoint};
+    use super::super::client::testing::{authorization_sent, clients, endpoint};
     use super::super::{Credentials, Delivery, GitlabNoun, execute};
     use super::Noteable;
 
@@ -261,12 +261,10 @@ mod tests {
             ..creds(&server)
         };
         execute(&clients(), &creds, &delivery()).await.unwrap();
-        let requests = server.received_requests().await.unwrap();
-        let headers = &requests[0].headers;
-        let auth: Vec<_> = headers.get_all("authorization").iter().collect();
         let login = format!("Basic {}", STANDARD.encode("bot:pa55word"));
-        assert_eq!(auth, [login.as_str()]);
-        assert_eq!(headers["private-token"], "glpat-test");
+        assert_eq!(authorization_sent(&server).await, [login.as_str()]);
+        let requests = server.received_requests().await.unwrap();
+        assert_eq!(requests[0].headers["private-token"], "glpat-test");
     }
 
     #[tokio::test]

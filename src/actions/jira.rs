@@ -149,7 +149,7 @@ mod tests {
     use wiremock::matchers::{body_json, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
 
-    use super::super::client::testing::{clients, endpoint};
+    use super::super::client::testing::{authorization_sent, clients, endpoint};
     use super::super::{Credentials, Delivery, execute};
 
     const COMMENTS: &str = "/rest/api/2/issue/ENG-12/comment";
@@ -231,12 +231,7 @@ mod tests {
             ..creds(&server)
         };
         execute(&clients(), &creds, &delivery()).await.unwrap();
-        let requests = server.received_requests().await.unwrap();
-        let auth: Vec<_> = requests[0]
-            .headers
-            .get_all("authorization")
-            .iter()
-            .collect();
+        let auth = authorization_sent(&server).await;
         let expected = format!("Basic {}", STANDARD.encode("bot@example.com:atl-token"));
         assert_eq!(auth, [expected.as_str()]);
     }
@@ -273,12 +268,7 @@ mod tests {
             ..creds(&server)
         };
         execute(&clients(), &creds, &delivery()).await.unwrap();
-        let requests = server.received_requests().await.unwrap();
-        let auth: Vec<_> = requests[0]
-            .headers
-            .get_all("authorization")
-            .iter()
-            .collect();
+        let auth = authorization_sent(&server).await;
         assert_eq!(auth, ["Bearer dc-pat"]);
     }
 

@@ -307,26 +307,7 @@ impl LowLimitServer {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .kill_on_drop(true);
         let child = command.spawn().expect("start webhook-mcp");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let addr = loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let found = text
-                .lines()
-                .filter(|l| l.contains("listening"))
-                .find_map(|l| {
-                    l.split("addr=")
-                        .nth(1)?
-                        .split_whitespace()
-                        .next()?
-                        .parse()
-                        .ok()
-                });
-            if let Some(addr) = found {
-                break addr;
-            }
-            assert!(Instant::now() < deadline, "no `listening` line in:\n{text}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let addr = crate::helpers::listening_addr(&log).await;
         LowLimitServer {
             child,
             addr,

@@ -236,3 +236,31 @@ pub fn text_cells(db: &std::path::Path) -> Vec<(String, String)> {
     }
     cells
 }
+
+/// The address a `webhook-mcp serve` process started with `WEBHOOK_MCP_LISTEN=127.0.0.1:0`
+/// says it listens on, read from its log at `log` (its stderr) once it has said so.
+pub async fn listening_addr(log: &std::path::Path) -> SocketAddr {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let found = text
+            .lines()
+            .filter(|l| l.contains("listening"))
+            .find_map(|l| {
+                l.split("addr=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            });
+        if let Some(addr) = found {
+            return addr;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no `listening` line in:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
