@@ -175,6 +175,15 @@ impl Store {
             create_private_folder(dir)?;
         }
         create_private(path)?;
+        if let Some(mode) = open_to_others(path) {
+            tracing::warn!(
+                database = %path.display(),
+                mode = format!("{mode:03o}"),
+                "other users of this machine may read the database, which holds webhook secrets \
+                 and tokens (sealed only under WEBHOOK_MCP_SECRET_KEY) and every event; a file \
+                 restored from a backup or copied keeps the mode it came with: chmod 600 it"
+            );
+        }
         // Not as a URI (`file:…?mode=…`), which `Connection::open` would read: the readers
         // open the path as written, and would open another file.
         let mut conn = Connection::open_with_flags(
@@ -531,6 +540,22 @@ fn enable_wal(conn: &Connection) -> Result<(), StoreError> {
 /// A path that is a link to a file not made yet (set up to keep the data on another disk) has
 /// that file made so, with its folder: `create_new` refuses to follow the link, and SQLite
 /// would otherwise make it readable by everyone the umask lets read.
+/// The permission bits of a database file that users other than its owner and group may
+/// read or write. A file made here is owner-only; one put in place by hand is not always.
+fn open_to_others(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o006 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// Makes the database's folder, and those above it, where missing: owner-only, as the file
 /// is, since the folder holds its copies too (`-wal`, `-journal`). One that exists is left as
 /// it is.
@@ -709,8 +734,12 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o077 == 0, private, "{folder}: {mode:o}");
         }
+        assert_eq!(super::open_to_others(&made), None);
         // A file there already keeps its owner's permissions.
+        std::fs::set_permissions(&made, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        assert_eq!(super::open_to_others(&made), Some(0o644));
         std::fs::set_permissions(&made, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        assert_eq!(super::open_to_others(&made), None);
         create_private(&dir.path().join("link/app.db")).expect("kept");
         let mode = std::fs::metadata(&made).expect("kept").permissions().mode();
         assert_eq!(mode & 0o777, 0o640, "{mode:o}");
