@@ -287,6 +287,31 @@ pub struct ChatClient {
     timeout: Duration,
 }
 
+/// `request` with hidden tag text taken out of its messages' texts
+/// ([`crate::invisible::without_hidden_tags`]): an event's data, a reply or a tool's answer
+/// must not steer the model with words its reviewers cannot see. `None` when none has any.
+fn unhidden(request: &ChatRequest) -> Option<ChatRequest> {
+    let hides = |m: &Message| {
+        m.content
+            .as_deref()
+            .is_some_and(crate::invisible::stray_tag)
+    };
+    if !request.messages.iter().any(hides) {
+        return None;
+    }
+    let mut request = request.clone();
+    for content in request
+        .messages
+        .iter_mut()
+        .filter_map(|m| m.content.as_mut())
+    {
+        if let std::borrow::Cow::Owned(shown) = crate::invisible::without_hidden_tags(content) {
+            *content = shown;
+        }
+    }
+    Some(request)
+}
+
 impl ChatClient {
     /// `url` is the full chat completions URL (e.g. http://localhost:8080/api/chat/completions).
     /// `timeout` bounds a whole call, connecting (at most 5 s of it) and reading included.
@@ -329,6 +354,8 @@ impl ChatClient {
             ..request.clone()
         });
         let request = fitted.as_ref().unwrap_or(request);
+        let unhidden = unhidden(request);
+        let request = unhidden.as_ref().unwrap_or(request);
         let mut builder = self.http.post(&self.url).json(request);
         let auth = self.auth.clone().map_err(|()| {
             ChatError::fatal(

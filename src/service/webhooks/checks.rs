@@ -37,14 +37,9 @@ pub(in crate::service) fn check_shown_name(name: &str, max: usize) -> Result<Str
     let name = name.trim_matches(|c: char| {
         c.is_whitespace() || matches!(c, '\u{200B}' | '\u{2060}' | '\u{FEFF}')
     });
-    // Joiners, variation selectors and the blank fillers (Hangul, Braille) show nothing alone.
-    let shows = |c: char| {
-        !matches!(
-            c,
-            '\u{200C}' | '\u{200D}' | '\u{FE00}'
-                ..='\u{FE0F}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{2800}' | '\u{FFA0}'
-        )
-    };
+    // Joiners, variation selectors, tags and the blank fillers (Hangul, Braille) show nothing
+    // alone.
+    let shows = |c: char| !crate::invisible::blank(c) && !c.is_whitespace();
     if !name.chars().any(shows) || name.chars().count() > max {
         return Err(ServiceError::invalid(
             "name",
@@ -70,6 +65,13 @@ pub(in crate::service) fn check_shown_name(name: &str, max: usize) -> Result<Str
             "name",
             "name must not contain text direction marks, overrides or isolates (U+202A-U+202E, \
              U+2066-U+2069) or invisible characters (zero-width spaces, U+FEFF, ...)",
+        ));
+    }
+    if crate::invisible::stray_tag(name) {
+        return Err(ServiceError::invalid(
+            "name",
+            "name must not contain Unicode tag characters (U+E0000-U+E007F) outside an emoji \
+             flag: they show as nothing but spell text a model reads",
         ));
     }
     Ok(name.to_string())
@@ -143,12 +145,19 @@ mod tests {
         // Invisible at the ends as spaces are; emoji joiners inside are part of the emoji.
         assert_eq!(check_name("\u{FEFF}Billing\u{200B} ").unwrap(), "Billing");
         assert_eq!(check_name("Zoë 👩\u{200D}💻").unwrap(), "Zoë 👩\u{200D}💻");
+        let flag = "\u{1F3F4}\u{E0067}\u{E0062}\u{E0077}\u{E006C}\u{E0073}\u{E007F}";
+        assert_eq!(
+            check_name(&format!("Cymru {flag}")).unwrap(),
+            format!("Cymru {flag}")
+        );
         for bad in [
             "",
             "   ",
             "\u{200B}\u{200B}",
             "\u{FE0F}",
             "\u{3164}\u{200D}",
+            "\u{E0041}\u{E0042}",
+            "ops\u{E0069}\u{E0067}\u{E006E}",
             "a\u{200B}b",
             "a\u{0}b",
             "line\nbreak",
