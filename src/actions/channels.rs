@@ -244,16 +244,23 @@ fn is_discord_webhook(path: &str) -> bool {
     rest.starts_with("webhooks/")
 }
 
+/// The Telegram chat a message goes to, and the forum topic in it when one is named.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Chat<'a> {
+    pub id: Option<&'a str>,
+    pub thread: Option<&'a str>,
+}
+
 pub(super) async fn post(
     clients: &Clients,
     creds: &Credentials,
     url: &str,
     kind: MessageKind,
     text: &str,
-    chat_id: Option<&str>,
+    chat: Chat<'_>,
 ) -> Result<Sent, ActionError> {
     if kind == MessageKind::Telegram {
-        return telegram(clients, creds, url, text, chat_id).await;
+        return telegram(clients, creds, url, text, chat).await;
     }
     let payload = match kind {
         MessageKind::OpenWebUi => json!({ "content": text }),
@@ -402,9 +409,9 @@ async fn telegram(
     creds: &Credentials,
     url: &str,
     text: &str,
-    chat_id: Option<&str>,
+    chat: Chat<'_>,
 ) -> Result<Sent, ActionError> {
-    let chat_id = chat_id.filter(|c| !c.is_empty()).ok_or_else(|| {
+    let chat_id = chat.id.filter(|c| !c.is_empty()).ok_or_else(|| {
         ActionError::permanent("a Telegram message needs a chat_id (target.chat_id)")
     })?;
     let (http, target) = if is_send_message_url(url) {
@@ -413,7 +420,11 @@ async fn telegram(
         let token = telegram_token(creds)?;
         clients.for_endpoint(&creds.telegram_api_url, &format!("/bot{token}/sendMessage"))?
     };
-    let payload = json!({ "chat_id": chat_id, "text": shorten_utf16(text, TELEGRAM_LIMIT) });
+    let mut payload = json!({ "chat_id": chat_id, "text": shorten_utf16(text, TELEGRAM_LIMIT) });
+    // Sent as the number Telegram documents it as; one checked at save always reads as one.
+    if let Some(thread) = chat.thread.and_then(|t| t.parse::<i64>().ok()) {
+        payload["message_thread_id"] = thread.into();
+    }
     let reply = client::send("Telegram", http.post(target).json(&payload)).await?;
     let remote_id = id_string(&reply.json()["result"]["message_id"]);
     Ok(reply.sent(remote_id))
@@ -511,6 +522,7 @@ mod tests {
             kind,
             text: text.into(),
             chat_id: None,
+            thread_id: None,
         }
     }
 
@@ -901,6 +913,7 @@ mod tests {
             kind: MessageKind::Telegram,
             text: "hello".into(),
             chat_id: Some("-10042".into()),
+            thread_id: None,
         };
         let sent = execute(&clients(), &creds, &d).await.unwrap();
         assert_eq!(sent.remote_id.as_deref(), Some("5"));
@@ -913,6 +926,7 @@ mod tests {
             kind: MessageKind::Telegram,
             text: "hello".into(),
             chat_id: Some("1".into()),
+            thread_id: None,
         };
         let err = execute(&clients(), &Credentials::default(), &d)
             .await

@@ -61,9 +61,16 @@ impl Delivery {
             }
             Delivery::LinearComment { issue_id, .. } => format!("linear {issue_id}"),
             Delivery::ChannelMessage {
-                url, kind, chat_id, ..
-            } => match (kind, chat_id) {
-                (MessageKind::Telegram, Some(chat)) => format!("telegram chat {chat}"),
+                url,
+                kind,
+                chat_id,
+                thread_id,
+                ..
+            } => match (kind, chat_id, thread_id) {
+                (MessageKind::Telegram, Some(chat), Some(topic)) => {
+                    format!("telegram chat {chat} (topic {topic})")
+                }
+                (MessageKind::Telegram, Some(chat), None) => format!("telegram chat {chat}"),
                 _ => format!("{kind} {}", redact_secret_path(url)),
             },
             Delivery::Forward { url, .. } => format!("forward {}", redact_forward_url(url)),
@@ -722,6 +729,7 @@ mod tests {
                     kind: MessageKind::OpenWebUi,
                     text: String::new(),
                     chat_id: None,
+                    thread_id: None,
                 },
                 "openwebui https://webui.example/api/v1/channels/webhooks/abc/***",
             ),
@@ -766,6 +774,7 @@ mod tests {
             kind: MessageKind::Telegram,
             text: String::new(),
             chat_id: Some("1".into()),
+            thread_id: None,
         };
         let cases = [
             (

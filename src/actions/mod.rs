@@ -145,6 +145,9 @@ pub enum Delivery {
         text: String,
         #[serde(default)]
         chat_id: Option<String>,
+        /// Telegram: the forum topic (`message_thread_id`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread_id: Option<String>,
     },
     Forward {
         url: String,
@@ -488,7 +491,14 @@ pub async fn execute(
             kind,
             text,
             chat_id,
-        } => channels::post(clients, creds, url, *kind, text, chat_id.as_deref()).await,
+            thread_id,
+        } => {
+            let chat = channels::Chat {
+                id: chat_id.as_deref(),
+                thread: thread_id.as_deref(),
+            };
+            channels::post(clients, creds, url, *kind, text, chat).await
+        }
         Delivery::Forward {
             url,
             secret,

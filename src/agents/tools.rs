@@ -154,7 +154,10 @@ pub async fn execute(
                 state,
                 target.url.clone(),
                 target.kind.clone(),
-                target.chat_id.clone(),
+                actions::TelegramChat {
+                    chat_id: target.chat_id.clone(),
+                    thread_id: target.thread_id.clone(),
+                },
                 text,
                 task.event_id.clone(),
                 Some(task.id.clone()),

@@ -90,6 +90,15 @@ pub struct Target {
         deserialize_with = "crate::mcp::args::lenient::text_or_number"
     )]
     pub chat_id: Option<String>,
+    /// `post_message` to Telegram: the forum topic to post in (Telegram's
+    /// `message_thread_id`), in a group with topics; none posts to its General topic.
+    #[serde(
+        default,
+        alias = "message_thread_id",
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::mcp::args::lenient::text_or_number"
+    )]
+    pub thread_id: Option<String>,
 }
 
 impl Target {
@@ -428,8 +437,45 @@ pub fn check_message_target(target: &Target) -> Result<(), InvalidCommand> {
                  is a Telegram Bot API one"
             ),
         )),
-        _ => Ok(()),
+        _ => check_thread(target, kind),
     }
+}
+
+/// A Telegram forum topic's id: a positive whole number, on a Telegram target only (Discord
+/// names its thread in its URL's `thread_id`; the others have no threads to name).
+fn check_thread(target: &Target, kind: MessageKind) -> Result<(), InvalidCommand> {
+    let Some(id) = target.thread_id.as_deref().map(str::trim) else {
+        return Ok(());
+    };
+    if !takes_chat_id(kind) {
+        return Err(invalid(
+            "target.thread_id",
+            format!(
+                "a {kind} message takes no `thread_id` (only Telegram's, a forum topic's id): \
+                 leave it out{}",
+                if kind == MessageKind::Discord {
+                    "; a Discord thread goes in the webhook URL's query, `?thread_id=…`"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    let number = id
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (1..=i64::MAX as u64).contains(n));
+    if number.is_none() {
+        return Err(invalid(
+            "target.thread_id",
+            format!(
+                "`{}` is no Telegram forum topic: give the topic's id, a positive whole number \
+                 (the last number of a link to a message in it, `t.me/c/…/<topic>/…`)",
+                crate::quote::quoted(id)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A Telegram `chat_id`: a whole number, or `@` and a public chat's username.
@@ -582,6 +628,7 @@ mod tests {
             secret: None,
             kind: kind.map(str::to_string),
             chat_id: None,
+            thread_id: None,
         };
         let refused = [
             target(

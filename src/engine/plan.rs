@@ -591,6 +591,7 @@ fn post_message(target: Option<&Target>, text: String) -> Result<Delivery, Strin
         kind,
         text: fit(text, channel_limit(kind)),
         chat_id: target.chat_id.clone(),
+        thread_id: target.thread_id.as_deref().map(|t| t.trim().to_string()),
     })
 }
 

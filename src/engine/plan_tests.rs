@@ -260,6 +260,7 @@ fn a_long_answer_to_slack_or_a_channel_is_cut_to_what_it_takes_saying_so() {
             secret: None,
             kind: None,
             chat_id: None,
+            thread_id: None,
         }),
         ..fired(ActionKind::PostMessage, Some("{{text}}"))
     };
@@ -303,6 +304,7 @@ fn a_cut_never_splits_a_flag_or_a_joined_emoji() {
             secret: None,
             kind: None,
             chat_id: None,
+            thread_id: None,
         }),
         ..fired(ActionKind::PostMessage, Some("{{text}}"))
     };
@@ -342,6 +344,7 @@ fn a_telegram_message_is_cut_to_what_telegram_counts_in_utf16_units() {
             secret: None,
             kind: None,
             chat_id: Some("-100".into()),
+            thread_id: None,
         }),
         ..fired(ActionKind::PostMessage, Some("{{text}}"))
     };
@@ -454,6 +457,7 @@ fn forward_and_post_message_use_the_command_target() {
         secret: Some("whsec_x".into()),
         kind: None,
         chat_id: None,
+        thread_id: None,
     });
     let got = plan_one(Provider::Stripe, &payload, None, f);
     assert!(
@@ -465,6 +469,7 @@ fn forward_and_post_message_use_the_command_target() {
         secret: None,
         kind: None,
         chat_id: None,
+        thread_id: None,
     });
     let got = plan_one(Provider::Stripe, &payload, None, m);
     assert!(
@@ -524,6 +529,7 @@ fn a_render_past_the_template_output_bound_is_cut_to_its_place_but_a_forward_is_
         secret: None,
         kind: None,
         chat_id: None,
+        thread_id: None,
     };
     let quote = Some("Quoting:\n{{ body }}");
     // (payload body, action, source, longest text): over 256 KiB, in 65,536 characters of
@@ -620,6 +626,7 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
         secret: None,
         kind: kind.map(Into::into),
         chat_id: None,
+        thread_id: None,
     };
     let text = |planned: &Planned| match planned {
         Planned::Send {
@@ -779,6 +786,7 @@ fn a_message_template_that_renders_no_text_is_planned_as_a_failure() {
         secret: None,
         kind: None,
         chat_id: None,
+        thread_id: None,
     });
     for c in [
         fired(ActionKind::Comment, blank),
@@ -859,6 +867,7 @@ fn note_posted_to(url: &str) -> Fired<'static> {
             secret: None,
             kind: None,
             chat_id: None,
+            thread_id: None,
         }),
         ..fired(ActionKind::PostMessage, Some("{{ note }}"))
     }

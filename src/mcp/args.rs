@@ -156,7 +156,8 @@ pub struct AddCommandArgs {
     /// Slack, Discord or Teams incoming webhook or a Telegram sendMessage URL, for forward the
     /// endpoint; secret (forward): the Standard Webhooks secret (whsec_...) to sign with,
     /// unsigned when omitted; kind (post_message): the channel's kind, guessed from the URL
-    /// when omitted; chat_id: a Telegram chat's id, as text.
+    /// when omitted; chat_id: a Telegram chat's id, as text; thread_id: a Telegram forum
+    /// topic's id.
     #[serde(default, deserialize_with = "lenient::target")]
     #[schemars(schema_with = "super::shapes::target")]
     pub target: Option<Value>,
@@ -215,7 +216,7 @@ pub struct UpdateCommandArgs {
     #[schemars(schema_with = "super::shapes::conditions_undescribed")]
     pub conditions: Option<Value>,
     /// New target, as add_command takes it: forward {"url", "secret"?}; post_message {"url",
-    /// "kind"?, "chat_id"?}.
+    /// "kind"?, "chat_id"?, "thread_id"?}.
     #[serde(default, deserialize_with = "lenient::target")]
     #[schemars(schema_with = "super::shapes::target")]
     pub target: Option<Value>,
@@ -461,6 +462,14 @@ pub struct PostMessageArgs {
     /// Telegram only: the chat to post in, as text (e.g. "-1001234567890").
     #[serde(default, deserialize_with = "lenient::text_or_number")]
     pub chat_id: Option<String>,
+    /// Telegram only: the forum topic to post in (its message_thread_id), in a group with
+    /// topics; omitted: the General topic.
+    #[serde(
+        default,
+        alias = "message_thread_id",
+        deserialize_with = "lenient::text_or_number"
+    )]
+    pub thread_id: Option<String>,
     /// The event this message is about, so the event log shows it.
     #[serde(default)]
     pub event_id: Option<String>,

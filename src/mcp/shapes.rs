@@ -18,7 +18,8 @@ pub fn target(_: &mut SchemaGenerator) -> Schema {
             "url": {"type": "string"},
             "secret": {"type": "string"},
             "kind": {"type": "string", "enum": ["openwebui", "slack", "discord", "teams", "telegram"]},
-            "chat_id": {"type": "string"}
+            "chat_id": {"type": "string"},
+            "thread_id": {"type": "string"}
         },
         "required": ["url"]
     })

@@ -585,7 +585,10 @@ impl McpServer {
             &self.state,
             args.url,
             args.kind,
-            args.chat_id,
+            actions::TelegramChat {
+                chat_id: args.chat_id,
+                thread_id: args.thread_id,
+            },
             args.text,
             args.event_id,
             None,

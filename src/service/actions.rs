@@ -306,6 +306,14 @@ pub async fn respond(
 /// The longest `url` or `chat_id` a message is posted to, in bytes.
 const MAX_MESSAGE_TARGET_BYTES: usize = 8 * 1024;
 
+/// The Telegram chat a message is posted in (`chat_id`) and its forum topic (`thread_id`);
+/// neither for the other kinds.
+#[derive(Debug, Clone, Default)]
+pub struct TelegramChat {
+    pub chat_id: Option<String>,
+    pub thread_id: Option<String>,
+}
+
 /// A channel message to a target URL (Open WebUI channel webhook, Slack, Discord, Teams,
 /// Telegram), optionally tied to an event for the log, and to the task whose agent posts it
 /// (so that cancelling the task stops it too, as it stops the task's comments).
@@ -314,12 +322,13 @@ pub async fn post_message(
     state: &AppState,
     url: String,
     kind: Option<String>,
-    chat_id: Option<String>,
+    chat: TelegramChat,
     text: String,
     event_id: Option<String>,
     task_id: Option<String>,
     author: Author,
 ) -> Result<ActionOut, ServiceError> {
+    let TelegramChat { chat_id, thread_id } = chat;
     // As a command's target is bounded: each is kept with the action and shown in listings.
     for (field, value) in [("url", Some(&url)), ("chat_id", chat_id.as_ref())] {
         if let Some(value) = value.filter(|v| v.len() > MAX_MESSAGE_TARGET_BYTES) {
@@ -337,6 +346,7 @@ pub async fn post_message(
         secret: None,
         kind: kind.clone(),
         chat_id: chat_id.clone(),
+        thread_id: thread_id.clone(),
     };
     crate::engine::command::check(&crate::engine::CommandSpec {
         trigger: "*",
@@ -411,6 +421,7 @@ pub async fn post_message(
         kind,
         text,
         chat_id,
+        thread_id: thread_id.map(|t| t.trim().to_string()),
     };
     unchecked.extend(check_credentials(state, webhook_id.as_deref(), &delivery).await?);
     let now = clock::now_ms();

@@ -436,3 +436,127 @@ async fn a_retired_teams_connector_is_taken_with_a_warning_pointing_at_workflows
     }
     assert!(!current.to_string().contains("retired"), "{current}");
 }
+
+/// The forum topics each message Telegram was sent names (`message_thread_id`), as JSON.
+async fn topics_sent(telegram: &MockServer) -> Vec<Value> {
+    let requests = telegram.received_requests().await.expect("recorded");
+    let mut topics: Vec<Value> = requests
+        .iter()
+        .map(|r| {
+            let body: Value = serde_json::from_slice(&r.body).expect("json");
+            body["message_thread_id"].clone()
+        })
+        .collect();
+    topics.sort_by_key(Value::to_string);
+    topics
+}
+
+#[tokio::test]
+async fn a_telegram_message_goes_to_the_forum_topic_its_thread_id_names() {
+    // Arrange: a group with topics; the command names topic 42, by hand 7 and over MCP 9 (as
+    // Telegram's own name for it), and one names none (the General topic).
+    let telegram = fake_telegram("999:X", 4).await;
+    let url = format!("{}/bot999:X/sendMessage", telegram.uri());
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", GH_SECRET).await;
+    let (added, command) = add_command(
+        &app,
+        json!({"url": url, "chat_id": "-100123", "thread_id": 42}),
+    )
+    .await;
+
+    // Act
+    let (by_hand, queued) = app
+        .post_api(
+            "/api/messages",
+            &json!({"url": url, "text": "x", "chat_id": "-100123", "thread_id": "7"}),
+        )
+        .await;
+    let (general, _) = app
+        .post_api(
+            "/api/messages",
+            &json!({"url": url, "text": "y", "chat_id": "-100123"}),
+        )
+        .await;
+    let client = crate::mcp::connect(&app).await;
+    let posted = crate::mcp::call(
+        &client,
+        "post_message",
+        json!({"url": url, "text": "z", "chat_id": "-100123", "message_thread_id": 9}),
+    )
+    .await;
+    client.cancel().await.ok();
+    let body = issue_opened("octo/app", 5, &[]);
+    accepted(
+        app.post_github("gh", "issues", &delivery_id(), &body, GH_SECRET)
+            .await,
+    )
+    .await;
+    app.drain().await;
+
+    // Assert: each went to its topic, as a number; the one without went with none.
+    assert_eq!(added, StatusCode::CREATED, "{command}");
+    assert_eq!(command["target"]["thread_id"], 42, "{command}");
+    assert_eq!(
+        (by_hand, general),
+        (StatusCode::ACCEPTED, StatusCode::ACCEPTED),
+        "{queued}"
+    );
+    assert_eq!(posted.is_error, Some(false), "{posted:?}");
+    assert_eq!(
+        queued["target"], "telegram chat -100123 (topic 7)",
+        "{queued}"
+    );
+    assert_eq!(
+        topics_sent(&telegram).await,
+        [json!(42), json!(7), json!(9), Value::Null]
+    );
+}
+
+#[tokio::test]
+async fn a_thread_id_that_names_no_topic_or_goes_to_another_kind_is_refused_naming_it() {
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", GH_SECRET).await;
+    let telegram = "https://api.telegram.org/bot1:A/sendMessage";
+    let mut refused = Vec::new();
+    for (url, thread_id, says) in [
+        (telegram, json!("general"), "positive whole number"),
+        (telegram, json!(0), "positive whole number"),
+        (telegram, json!(-3), "positive whole number"),
+        (
+            "https://discord.com/api/webhooks/1/x",
+            json!(5),
+            "?thread_id=",
+        ),
+        (
+            "https://hooks.slack.com/services/T/B/x",
+            json!(5),
+            "only Telegram's",
+        ),
+    ] {
+        let chat_id = (url == telegram).then_some("-100123");
+        let mut target = json!({"url": url, "thread_id": thread_id});
+        if let Some(chat) = chat_id {
+            target["chat_id"] = json!(chat);
+        }
+        let (saved, command) = add_command(&app, target.clone()).await;
+        let mut message = target;
+        message["text"] = json!("x");
+        let (sent, answer) = app.post_api("/api/messages", &message).await;
+        refused.push((
+            saved,
+            command["error"]["field"].clone(),
+            sent,
+            answer.clone(),
+        ));
+        assert!(command.to_string().contains(says), "{command}");
+        assert!(answer.to_string().contains(says), "{answer}");
+    }
+    for (saved, field, sent, answer) in refused {
+        assert_eq!(saved, StatusCode::BAD_REQUEST);
+        assert_eq!(field, "target.thread_id");
+        assert_eq!(sent, StatusCode::BAD_REQUEST, "{answer}");
+        assert_eq!(answer["error"]["field"], "thread_id", "{answer}");
+    }
+    assert_eq!(app.drain().await, 0);
+}

@@ -67,6 +67,7 @@ pub(super) fn result_delivery(
                             kind,
                             text,
                             chat_id: t.chat_id.clone(),
+                            thread_id: t.thread_id.clone(),
                         },
                     )
                 })

@@ -254,6 +254,13 @@ struct MessageIn {
         deserialize_with = "crate::mcp::args::lenient::text_or_number"
     )]
     chat_id: Option<String>,
+    /// Telegram's forum topic (`message_thread_id`), a number given as one or as text.
+    #[serde(
+        default,
+        alias = "message_thread_id",
+        deserialize_with = "crate::mcp::args::lenient::text_or_number"
+    )]
+    thread_id: Option<String>,
     text: String,
     event_id: Option<String>,
 }
@@ -266,7 +273,10 @@ async fn post_message(
         &state,
         m.url,
         m.kind,
-        m.chat_id,
+        actions::TelegramChat {
+            chat_id: m.chat_id,
+            thread_id: m.thread_id,
+        },
         m.text,
         m.event_id,
         None,
