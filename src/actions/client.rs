@@ -141,6 +141,7 @@ impl Reply {
             remote_id,
             thread: None,
             author: None,
+            note: None,
         }
     }
 }

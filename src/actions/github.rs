@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::client::{self, missing_token};
-use super::{ActionError, Clients, Credentials, Sent, segment};
+use super::{ActionError, Clients, Credentials, Sent, moved, segment};
 
 /// The token a comment is posted with, or why there is none.
 pub(super) fn token(creds: &Credentials) -> Result<&str, ActionError> {
@@ -95,7 +95,22 @@ pub(super) async fn comment(
         .header("Accept", "application/vnd.github+json")
         .header("X-GitHub-Api-Version", "2022-11-28")
         .json(&json!({ "body": body }));
-    let reply = client::send("GitHub", req).await?;
+    // A repository renamed or transferred since the event named it: GitHub redirects the
+    // old path to the new one on its own host, which is followed (`moved`).
+    let followed = moved::exchange("GitHub", req).await?;
+    if !followed.answer.status.is_success() {
+        return Err(client::status_error("GitHub", &followed.answer));
+    }
+    let note = followed.moved_to.map(|to| {
+        format!(
+            "GitHub says {repo} has moved (renamed or transferred) and redirected the comment \
+             to {}, where it was posted; replies to events and tasks from before the move go \
+             through that redirect. Check that the webhook still hears the repository (a \
+             transfer to another owner leaves an organization's webhook behind)",
+            super::redact_url(to.as_str())
+        )
+    });
+    let reply = followed.answer.reply();
     let answer = reply.json();
     // The comment's page is what a person wants to open; the id is the fallback, named with
     // its repository and kind (`echo::github_comment_key`): a bare number is not one comment
@@ -118,7 +133,7 @@ pub(super) async fn comment(
             ))
         });
     let author = answer.pointer("/user/login").and_then(|a| a.as_str());
-    Ok(reply.sent(remote_id).by(author))
+    Ok(reply.sent(remote_id).by(author).noting(note))
 }
 
 #[cfg(test)]

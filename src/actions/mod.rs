@@ -19,6 +19,7 @@ pub mod hops;
 mod jira;
 mod linear;
 mod mentions;
+mod moved;
 mod scrub;
 mod slack;
 pub mod slack_markup;
@@ -296,6 +297,9 @@ pub struct Sent {
     /// Who the answer says made the post (a GitHub login, a GitLab username, a Jira account,
     /// a Slack user): the identity the service posts under there.
     pub author: Option<String>,
+    /// What the operator should hear of a delivery that went through all the same (GitHub
+    /// redirected it to where its repository moved): the worker logs it as a warning.
+    pub note: Option<String>,
 }
 
 impl Sent {
@@ -305,6 +309,11 @@ impl Sent {
             author: author.filter(|a| !a.is_empty()).map(str::to_owned),
             ..self
         }
+    }
+
+    /// The post, with `note` for the operator.
+    pub fn noting(self, note: Option<String>) -> Self {
+        Self { note, ..self }
     }
 }
 

@@ -62,7 +62,7 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
         return Ok(Step::Idle);
     };
 
-    let (attempt, thread_started, author) = match &row.remote_id {
+    let (attempt, thread_started, author, note) = match &row.remote_id {
         // The provider announced the post while its send was unanswered (a timeout): it is
         // there, and sending it again would post it twice.
         Some(remote_id) => (
@@ -76,6 +76,7 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
                 next_attempt_at: None,
                 unanswered: false,
             },
+            None,
             None,
             None,
         ),
@@ -101,10 +102,12 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
             let retry_delays = state.config.retry_delays().unwrap_or_default();
             let thread = result.as_ref().ok().and_then(|sent| sent.thread.clone());
             let author = result.as_ref().ok().and_then(|sent| sent.author.clone());
+            let note = result.as_ref().ok().and_then(|sent| sent.note.clone());
             (
                 judge(&retry_delays, &row, result, now, latency_ms),
                 thread,
                 author,
+                note,
             )
         }
     };
@@ -230,9 +233,16 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
     let webhook = row.webhook_id.as_deref().unwrap_or("-");
     let event = row.event_id.as_deref().unwrap_or("-");
     match (outcome, not_retried) {
-        ("delivered", _) => {
-            tracing::info!(action = %row.id, %webhook, %event, %target, "action delivered")
-        }
+        ("delivered", _) => match note.as_deref() {
+            Some(note) => {
+                let note = crate::quote::one_line(note);
+                tracing::warn!(action = %row.id, %webhook, %event, %target, %note,
+                    "action delivered, with a note")
+            }
+            None => {
+                tracing::info!(action = %row.id, %webhook, %event, %target, "action delivered")
+            }
+        },
         ("retry", _) => {
             tracing::warn!(action = %row.id, %webhook, %event, %target, %error,
                 "action failed; will retry")
