@@ -349,15 +349,16 @@ pub(crate) fn status_error(service: &str, answer: &Answer) -> ActionError {
         let said = body.to_ascii_lowercase();
         said.contains("secondary rate limit") || said.contains("abuse detection")
     };
-    let rate_limited = github_403
+    let github_403_limit = github_403
         && (secondary
             || headers.contains_key(RETRY_AFTER)
             || header_str(headers, "x-ratelimit-remaining") == Some("0"));
-    let retryable = code == 408 || code == 429 || rate_limited || status.is_server_error();
+    let rate_limited = code == 429 || github_403_limit;
+    let retryable = code == 408 || rate_limited || status.is_server_error();
     // A wait the answer names counts on any answer worth retrying (a 502 or 504 from a proxy
     // in front of a restarting service says `Retry-After` as well as a 503 does).
     let named_in_body = matches!(code, 429 | 503);
-    let github_limit = github && (code == 429 || rate_limited);
+    let github_limit = github && rate_limited;
     let retry_after = if retryable {
         retry_after(headers, now)
             .or_else(|| body_retry_after(body).filter(|_| named_in_body))
@@ -378,6 +379,7 @@ pub(crate) fn status_error(service: &str, answer: &Answer) -> ActionError {
         // may have done it first: GitHub answers a 500 or 502 for comments it made. A 503 is
         // a server that took nothing in.
         unanswered: matches!(code, 500 | 502 | 504),
+        rate_limited,
     }
 }
 

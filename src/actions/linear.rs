@@ -61,6 +61,7 @@ pub(super) async fn comment(
                 .flatten(),
             message: format!("Linear refused the comment: {}", messages(errors)),
             unanswered: false,
+            rate_limited: limited,
         });
     }
     if !answer.status.is_success() {

@@ -332,6 +332,10 @@ pub struct ActionError {
     /// lost mid-request), or the answer said the server failed while handling it (a 500, 502
     /// or 504, Slack's `internal_error`): what it asked for may have been done all the same.
     pub unanswered: bool,
+    /// The answer said a rate limit was reached (a 429, GitHub's rate-limit 403, Slack's
+    /// `ratelimited`, Linear's `RATELIMITED`): its wait holds for every request to the host,
+    /// not only this one (the worker pauses the host, `worker::pauses`).
+    pub rate_limited: bool,
 }
 
 impl ActionError {
@@ -342,6 +346,7 @@ impl ActionError {
             retry_after: None,
             message: message.into(),
             unanswered: false,
+            rate_limited: false,
         }
     }
 

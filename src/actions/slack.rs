@@ -224,6 +224,7 @@ fn check_ok(answer: &Value, reply: &client::Reply) -> Result<(), ActionError> {
         message: format!("Slack refused the message: {error}"),
         // Slack says some of what was asked may have been done after these.
         unanswered: MAY_HAVE_POSTED.contains(&error),
+        rate_limited: matches!(error, "ratelimited" | "rate_limited"),
     })
 }
 

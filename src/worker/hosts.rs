@@ -1,13 +1,16 @@
 //! The senders' share per target host: a host whose sends are slow (a target that answers
 //! only at the timeout) holds at most its share of them, and the others keep serving every
 //! other host. Counted in memory: claims are leased, so each process sharing a database
-//! counts its own sends.
+//! counts its own sends. A host paused by a rate limit (`pauses`) is passed over the same way.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
+
+use super::pauses::Pauses;
 
 /// The hosts this process is sending to.
 pub struct InFlight {
@@ -31,6 +34,8 @@ pub struct InFlight {
     /// Hosts whose last send from here heard no answer (a timeout): the last sender is not
     /// kept for them, or three hanging hosts would take every sender in turn.
     stalled: Mutex<HashSet<String>>,
+    /// Hosts that answered that a rate limit was reached, until its wait is over.
+    pauses: Pauses,
 }
 
 impl InFlight {
@@ -46,12 +51,23 @@ impl InFlight {
             wake,
             unrecorded: Mutex::new(HashSet::new()),
             stalled: Mutex::new(HashSet::new()),
+            pauses: Pauses::default(),
         }
     }
 
-    /// The hosts whose share is taken: their due rows are passed over.
+    /// The hosts whose share is taken, or which are paused: their due rows are passed over.
     pub fn full(&self) -> Vec<String> {
         self.full_but(None)
+    }
+
+    /// Passes `host`'s rows over for `wait` (a rate limit's), see `pauses`.
+    pub fn pause(&self, host: &str, wait: Duration) {
+        self.pauses.pause(host, wait);
+    }
+
+    /// When the next paused host is let go, if one is paused.
+    pub fn next_resume(&self) -> Option<Instant> {
+        self.pauses.next_end()
     }
 
     /// A claim about to be made. Its row's host counts from `hold` until it is dropped, which
@@ -91,6 +107,11 @@ impl InFlight {
                     .cloned()
                     .collect::<Vec<_>>(),
             );
+        }
+        for host in self.pauses.paused() {
+            if !full.contains(&host) {
+                full.push(host);
+            }
         }
         full
     }
@@ -265,6 +286,22 @@ mod tests {
         claims[2].heard("slow-c:443", false);
         drop(claims);
         assert!(in_flight.full().is_empty());
+    }
+
+    #[test]
+    fn a_paused_host_is_passed_over_until_its_pause_ends() {
+        let in_flight = Arc::new(InFlight::new(4, Arc::new(Notify::new())));
+        let claim = in_flight.claim();
+        claim.hold(Some("slow:443"));
+        in_flight.pause("limited:443", Duration::from_millis(60));
+        in_flight.pause("slow:443", Duration::from_millis(60));
+        let mut full = claim.full();
+        full.sort();
+        assert_eq!(full, ["limited:443", "slow:443"], "listed once each");
+        assert!(in_flight.next_resume().is_some());
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(in_flight.full().is_empty());
+        assert_eq!(in_flight.next_resume(), None);
     }
 
     #[test]

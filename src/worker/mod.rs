@@ -2,7 +2,8 @@
 //! configured schedule (±20 % jitter), `Retry-After` honoured, and a dead letter at the end.
 //! Every attempt is recorded. A step function (`send_one`) does one action, so tests can drive
 //! the worker deterministically; `run` loops it with a few concurrent senders, each host
-//! taking at most its share of them (`hosts`).
+//! taking at most its share of them (`hosts`), and none while a rate limit it answered lasts
+//! (`pauses`).
 //!
 //! Why a lease: a row is marked `sending` with a lease before the request goes out. If the
 //! process dies mid-send, the lease expires and the row is sent again — at least once, which
@@ -10,6 +11,7 @@
 //! lost request.
 
 pub mod hosts;
+mod pauses;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,6 +102,15 @@ async fn send_one_until(state: &AppState, stop: &CancellationToken) -> anyhow::R
                 Err(_) => {}
             }
             let retry_delays = state.config.retry_delays().unwrap_or_default();
+            // A rate limit holds for the host's other rows too: they wait out the wait it
+            // names (naming none, the schedule's first delay) instead of each spending a
+            // request to hear the same, and are not sent, failed or counted meanwhile.
+            if let Err(e) = &result
+                && e.rate_limited
+            {
+                let wait = e.retry_after.or_else(|| retry_delays.first().copied());
+                state.sending.pause(&row.host, wait.unwrap_or_default());
+            }
             let thread = result.as_ref().ok().and_then(|sent| sent.thread.clone());
             let author = result.as_ref().ok().and_then(|sent| sent.author.clone());
             let note = result.as_ref().ok().and_then(|sent| sent.note.clone());
@@ -343,7 +354,8 @@ async fn sender_loop(state: AppState, shutdown: CancellationToken) {
 
 /// How long to sleep: until the next row falls due, at most 30 s (a safety net: rows written
 /// by another process sharing the database do not wake us). Rows of a host at its share are
-/// not waited for: the end of one of its sends wakes the idle senders.
+/// not waited for: the end of one of its sends wakes the idle senders; those of a paused host
+/// are, until its pause ends.
 async fn until_next_due(state: &AppState) -> Duration {
     let (full, unrecorded) = (state.sending.full(), state.sending.unrecorded());
     let next = state
@@ -353,12 +365,20 @@ async fn until_next_due(state: &AppState) -> Duration {
         .ok()
         .flatten();
     let max = Duration::from_secs(30);
-    match next {
+    let due = match next {
         Some(at) => {
             Duration::from_millis((at - clock::now_ms()).clamp(0, max.as_millis() as i64) as u64)
                 .max(Duration::from_millis(50))
         }
         None => max,
+    };
+    // A paused host's rows are passed over above: they are looked at again when it resumes.
+    match state.sending.next_resume() {
+        Some(at) => due.min(
+            at.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(50)),
+        ),
+        None => due,
     }
 }
 
@@ -661,6 +681,7 @@ mod tests {
             retry_after: retry_after.map(Duration::from_secs),
             message: "boom".into(),
             unanswered: false,
+            rate_limited: false,
         }
     }
 

@@ -1,5 +1,6 @@
 mod actions;
 mod actions_mcp;
+mod actions_rate_limits;
 mod actions_redirects;
 mod actions_sources;
 mod agent_markup;
