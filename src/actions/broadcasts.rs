@@ -9,7 +9,7 @@
 
 use super::MessageKind;
 use super::mentions::{group_mentions, without_group_mentions};
-use super::slack_markup::{Piece, Span, pieces};
+use super::slack_markup::{Piece, Span, escape_free_text, pieces};
 
 /// The broadcast mentions of the place a text goes to, which a model's words may not use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,10 +58,12 @@ impl Mentions {
     }
 }
 
-/// Slack's `<!here>`, `<!channel>`, `<!everyone>` and user-group `<!subteam^…>` all open
-/// with `<!`; written `&lt;!` (Slack's escape for `<`), they show as typed and notify nobody.
+/// The text escaped for Slack but for its markup ([`escape_free_text`]), and of that markup
+/// the broadcasts defused: Slack's `<!here>`, `<!channel>`, `<!everyone>` and user-group
+/// `<!subteam^…>` all open with `<!`; written `&lt;!` (Slack's escape for `<`), they show as
+/// typed and notify nobody.
 fn defuse_slack(text: &str) -> String {
-    unmask_links(&text.replace("<!", "&lt;!"))
+    unmask_links(&escape_free_text(text).replace("<!", "&lt;!"))
 }
 
 /// A labelled Slack link `<url|label>` shows only its label, so a model steered by a payload
@@ -329,7 +331,9 @@ mod tests {
             ),
             ("ping <!subteam^S123|@ops>", "ping &lt;!subteam^S123|@ops>"),
             ("thanks <@U123>", "thanks <@U123>"),
-            ("a < b and c > d", "a < b and c > d"),
+            // The rest of the text is escaped, so Slack reads none of it as markup.
+            ("a < b and c > d", "a &lt; b and c &gt; d"),
+            ("Vec<String> & R&amp;D", "Vec&lt;String&gt; &amp; R&amp;D"),
         ] {
             assert_eq!(defuse_slack(written), sent, "{written}");
         }
@@ -370,9 +374,13 @@ mod tests {
             ),
             (
                 "1 < 2 <https://e.example|a>",
-                "1 < 2 a (<https://e.example>)",
+                "1 &lt; 2 a (<https://e.example>)",
             ),
-            ("open <https://e.example|a", "open <https://e.example|a"),
+            ("open <https://e.example|a", "open &lt;https://e.example|a"),
+            (
+                "<https://e.example/?a=1&b=2|R&D>",
+                "R&amp;D (<https://e.example/?a=1&amp;b=2>)",
+            ),
             ("", ""),
         ] {
             assert_eq!(defuse_slack(written), sent, "{written}");

@@ -1,6 +1,7 @@
 //! Slack's message markup, read one way for both directions: what goes to Slack (a model's
-//! link labels made to show their URL, in `broadcasts`) and what comes from it (the text of
-//! Slack's own events, shown as plain text where Slack's markup means nothing).
+//! text escaped but for the markup it means, [`escape_free_text`], and its link labels made
+//! to show their URL, in `broadcasts`) and what comes from it (the text of Slack's own events,
+//! shown as plain text where Slack's markup means nothing).
 
 /// A stretch of Slack message text: plain text (entities still escaped), or one `<…>` of
 /// markup, without its brackets.
@@ -161,6 +162,81 @@ pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// Free text (a model's words) as Slack message text: `&`, `<` and `>` written as Slack's
+/// entities, so that `if a < b and c > d` or `Vec<String>` shows as written rather than being
+/// read as markup (and swallowed), but for the markup Slack gives a meaning, which a writer
+/// uses on purpose: a person (`<@U…>`), a channel (`<#C…>`), a special mention (`<!here>`,
+/// `<!channel>`, `<!everyone>`, `<!subteam^…>`, `<!date^…>`) and a link (`<https://…|label>`,
+/// `<mailto:…>`), kept as written. An entity already written (`&amp;`, `&lt;`, `&gt;`) is
+/// kept, not escaped twice: text copied from Slack's own is written so.
+pub fn escape_free_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for piece in pieces(text) {
+        match piece {
+            Piece::Text(text) => escape_into(text, &mut out),
+            Piece::Markup(inner) if is_meant(Span::parse(inner)) => {
+                // Only an `&` can be in it: `pieces` ends it at the first `>`, after no `<`.
+                out.push('<');
+                escape_into(inner, &mut out);
+                out.push('>');
+            }
+            Piece::Markup(inner) => {
+                out.push_str("&lt;");
+                escape_into(inner, &mut out);
+                out.push_str("&gt;");
+            }
+        }
+    }
+    out
+}
+
+/// Whether a `<…>` is markup Slack reads as such: a user or channel by its id, one of its
+/// special mentions or values, or a link to a web page or an address. Anything else between
+/// `<` and `>` (`<String>`, `< b and c >`, `<br>`) is text Slack would swallow.
+fn is_meant(span: Span<'_>) -> bool {
+    let id_of = |id: &str, kinds: &[char]| {
+        id.starts_with(kinds)
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    };
+    match span {
+        Span::User { id, .. } => id_of(id, &['U', 'W']),
+        Span::Channel { id, .. } => id_of(id, &['C', 'G']),
+        Span::Special { name, .. } => {
+            matches!(name, "here" | "channel" | "everyone")
+                || ["subteam^", "date^"]
+                    .iter()
+                    .any(|kind| name.len() > kind.len() && name.starts_with(kind))
+        }
+        Span::Link { url, .. } => {
+            let lower = url.to_ascii_lowercase();
+            let rest = ["https://", "http://", "mailto:"]
+                .iter()
+                .find_map(|scheme| lower.strip_prefix(scheme));
+            rest.is_some_and(|rest| !rest.is_empty()) && !url.contains(char::is_whitespace)
+        }
+    }
+}
+
+/// `text` with `&`, `<` and `>` as Slack's entities, but an entity already written as one.
+fn escape_into(text: &str, out: &mut String) {
+    for (at, c) in text.char_indices() {
+        match c {
+            '&' if ["&amp;", "&lt;", "&gt;"]
+                .iter()
+                .any(|entity| text[at..].starts_with(entity)) =>
+            {
+                out.push('&')
+            }
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// Slack's three entities decoded, once: `&amp;lt;` is the text `&lt;`.
 fn decode_into(text: &str, out: &mut String) {
     let mut rest = text;
@@ -246,6 +322,72 @@ mod tests {
             ("", ""),
         ] {
             assert_eq!(to_plain(slack), plain, "{slack}");
+        }
+    }
+
+    #[test]
+    fn free_text_is_escaped_but_for_the_markup_it_means_and_entities_written() {
+        for (written, sent) in [
+            ("if a < b and c > d", "if a &lt; b and c &gt; d"),
+            (
+                "Vec<String> and Option<&str>",
+                "Vec&lt;String&gt; and Option&lt;&amp;str&gt;",
+            ),
+            ("R&D, AT&T & co", "R&amp;D, AT&amp;T &amp; co"),
+            ("x<y", "x&lt;y"),
+            ("a -> b => c", "a -&gt; b =&gt; c"),
+            ("<br>", "&lt;br&gt;"),
+            ("<<>>", "&lt;&lt;&gt;&gt;"),
+            // Already escaped: kept, not escaped twice.
+            ("R&amp;D &lt;b&gt;", "R&amp;D &lt;b&gt;"),
+            ("&amp;lt;", "&amp;lt;"),
+            ("&nbsp; &quot; &", "&amp;nbsp; &amp;quot; &amp;"),
+            // Slack's own markup, kept.
+            (
+                "thanks <@U123ABC> and <@W9|ann>",
+                "thanks <@U123ABC> and <@W9|ann>",
+            ),
+            ("in <#C123|general> or <#G1>", "in <#C123|general> or <#G1>"),
+            (
+                "<!here> <!channel> <!everyone>",
+                "<!here> <!channel> <!everyone>",
+            ),
+            ("ping <!subteam^S1|@ops>", "ping <!subteam^S1|@ops>"),
+            (
+                "<!date^1392734382^{date}|Feb 18>",
+                "<!date^1392734382^{date}|Feb 18>",
+            ),
+            (
+                "see <https://x.example|docs>",
+                "see <https://x.example|docs>",
+            ),
+            (
+                "<HTTP://x.example> <mailto:a@b.c|mail>",
+                "<HTTP://x.example> <mailto:a@b.c|mail>",
+            ),
+            (
+                "<https://x.example/?a=1&b=2|R&D> <https://y.example/?a&amp;b>",
+                "<https://x.example/?a=1&amp;b=2|R&amp;D> <https://y.example/?a&amp;b>",
+            ),
+            // Not Slack's markup: escaped as text.
+            (
+                "<@ann> <@u123> <#general> <!foo> <!subteam^>",
+                "&lt;@ann&gt; &lt;@u123&gt; &lt;#general&gt; &lt;!foo&gt; &lt;!subteam^&gt;",
+            ),
+            (
+                "<ftp://x.example> <https://> <https://a b|c>",
+                "&lt;ftp://x.example&gt; &lt;https://&gt; &lt;https://a b|c&gt;",
+            ),
+            // A `<` another `<` follows before its `>` is text; the second may open markup.
+            ("1 < 2 <@U1>", "1 &lt; 2 <@U1>"),
+            ("open <https://x.example|a", "open &lt;https://x.example|a"),
+            ("", ""),
+        ] {
+            assert_eq!(escape_free_text(written), sent, "{written}");
+            // What Slack shows of it is what was written, but for the markup kept.
+            if !written.contains("&amp;") && !written.contains("&lt;") && !sent.contains("<") {
+                assert_eq!(to_plain(&escape_free_text(written)), written, "{written}");
+            }
         }
     }
 

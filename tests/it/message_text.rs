@@ -298,6 +298,42 @@ async fn a_models_words_cannot_ping_a_slack_channel_but_a_persons_can() {
 }
 
 #[tokio::test]
+async fn a_models_comparisons_and_generics_reach_slack_escaped_its_markup_kept() {
+    // Arrange: a model's words with `<`, `>` and `&` that are not markup, beside a mention and
+    // a link that are, and an entity it wrote already.
+    let words =
+        "if a < b and c > d, use Vec<String> & R&amp;D; ask <@U1>, see <https://x.example|docs>";
+    let escaped = "if a &lt; b and c &gt; d, use Vec&lt;String&gt; &amp; R&amp;D; ask <@U1>, \
+                   see docs (<https://x.example>)";
+    let slack = MockServer::start().await;
+    expect_post(
+        &slack,
+        "/chat.postMessage",
+        thread_reply(escaped),
+        posted(),
+        1,
+    )
+    .await;
+    let (app, event_id) = slack_thread_event(&slack, "how do I compare them?").await;
+
+    // Act
+    let client = crate::mcp::connect(&app).await;
+    let by_model = crate::mcp::call(
+        &client,
+        "comment",
+        json!({"event_id": event_id, "text": words}),
+    )
+    .await;
+    client.cancel().await.ok();
+
+    // Assert: it reached Slack as its mock expects (checked on drop).
+    assert_eq!(by_model.is_error, Some(false), "{by_model:?}");
+    assert_eq!(app.drain().await, 1);
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+}
+
+#[tokio::test]
 async fn an_agents_answer_posted_to_a_slack_thread_cannot_ping_the_channel() {
     // Arrange: a Slack message makes a task; the model, steered by the message, answers with
     // a broadcast.

@@ -147,9 +147,15 @@ pub(super) struct Spoke {
 
 /// What of a text is compared to tell a call's words in what an action says: its first 24
 /// letters and digits (what is sent may be shaped for its place: a mention defused with a
-/// zero-width space, a broadcast escaped, a long text cut after its start).
+/// zero-width space, a broadcast escaped, a long text cut after its start). Slack's entities
+/// are read as the `&`, `<` and `>` they stand for, which count for nothing here: a model's
+/// words go to Slack with those escaped (`slack_markup::escape_free_text`), and the letters of
+/// `&amp;` are not the call's.
 fn gist(text: &str) -> String {
-    text.chars()
+    text.replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .chars()
         .filter(|c| c.is_alphanumeric())
         .take(24)
         .collect()
@@ -320,6 +326,17 @@ mod tests {
                 &[],
                 Some(&[("act_1", "comment", "On it")]),
                 &["queued as act_1 to github o/r#1"],
+                Spoke {
+                    replied: true,
+                    posted: false,
+                },
+            ),
+            // Escaped for Slack, it is still the call's.
+            (
+                &[("c1", "respond", "<!here> if a < b, R&D")],
+                &[],
+                Some(&[("act_1", "respond", "&lt;!here> if a &lt; b, R&amp;D")]),
+                &["queued as act_1 to"],
                 Spoke {
                     replied: true,
                     posted: false,

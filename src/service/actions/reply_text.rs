@@ -97,8 +97,8 @@ pub(super) fn shaped_within(
             field,
             &sent,
             limit,
-            " as sent (with its broadcast mentions and link labels written out as text, as \
-             they are from a model)",
+            " as sent (with its broadcast mentions and link labels written out as text, and for \
+             Slack its `&`, `<` and `>` escaped, as they are from a model)",
         )?;
     }
     Ok(sent)
