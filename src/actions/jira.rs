@@ -47,7 +47,14 @@ pub(super) fn login(creds: &Credentials) -> Result<(&super::Endpoint, Login<'_>)
              token"
         )));
     };
-    let login = match creds.jira_email.as_deref() {
+    // Trimmed here too: an email saved before it was trimmed on save (a space copied with
+    // it) would go into the Basic login and be refused as a wrong password.
+    let email = creds
+        .jira_email
+        .as_deref()
+        .map(str::trim)
+        .filter(|email| !email.is_empty());
+    let login = match email {
         Some(email) => Login::Basic { email, token },
         None => Login::Bearer(token),
     };
@@ -256,6 +263,36 @@ mod tests {
         assert_eq!(sent.status, 201);
         assert_eq!(sent.remote_id.as_deref(), Some("10042"));
         assert_eq!(sent.author.as_deref(), Some("5b10a"));
+    }
+
+    #[tokio::test]
+    async fn an_email_stored_with_spaces_around_it_is_sent_without_them() {
+        // Stored before emails were trimmed on save.
+        for (email, sent) in [
+            (
+                " bot@example.com \n",
+                "Basic Ym90QGV4YW1wbGUuY29tOmF0bC10b2tlbg==",
+            ),
+            ("  ", "Bearer atl-token"),
+        ] {
+            let server = answering(201).await;
+            let creds = Credentials {
+                jira_email: Some(email.into()),
+                ..creds(&server)
+            };
+            execute(&clients(), &creds, &delivery()).await.unwrap();
+            let requests = server.received_requests().await.unwrap();
+            let auth: Vec<_> = requests[0]
+                .headers
+                .get_all("authorization")
+                .iter()
+                .collect();
+            assert_eq!(auth, [sent], "{email:?}");
+        }
+        assert_eq!(
+            STANDARD.encode("bot@example.com:atl-token"),
+            "Ym90QGV4YW1wbGUuY29tOmF0bC10b2tlbg=="
+        );
     }
 
     #[tokio::test]

@@ -23,7 +23,8 @@ use checks::{check_id, check_name, check_secret, short_secret_warning};
 pub use listing::{WebhookPage, WebhookQuery, list, list_page};
 use options::{
     check_base_urls, check_new_allowlist, check_options, merge_options, refuse_masks,
-    refuse_unusable_credentials, settle_retired_options, tokens_given, trim_prefix,
+    refuse_unusable_credentials, settle_retired_options, tokens_given, trim_jira_email,
+    trim_prefix,
 };
 use presented::present;
 pub use presented::{receiver_url, sender_uses_token};
@@ -164,6 +165,7 @@ pub async fn create(
     check_new_allowlist(input.options.as_ref())?;
     let mut options = check_options(provider, input.options)?;
     let prefix_trimmed = trim_prefix(&mut options);
+    trim_jira_email(&mut options);
     // The alias names the sender when it, unlike its provider's others, makes the secret:
     // kept, so a later rotation asks for that secret instead of generating one.
     if let Some(alias) = Provider::secret_issuing_alias(&input.provider) {
@@ -519,6 +521,7 @@ fn patched(
         }
         refuse_masks(&options)?;
         unchecked.extend(trim_prefix(&mut options));
+        trim_jira_email(&mut options);
         unchecked.extend(check_base_urls(state, &options, &old, &regiven)?);
         row.options = serde_json::to_string(&options).expect("options serialise");
     }

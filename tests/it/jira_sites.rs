@@ -183,3 +183,43 @@ async fn a_data_center_personal_access_token_alone_is_sent_as_bearer_and_nothing
         "{actions:?}"
     );
 }
+
+#[tokio::test]
+async fn a_jira_email_given_with_spaces_around_it_is_saved_and_sent_without_them() {
+    // Arrange: the webhook's own site (a fake) taking only the trimmed login.
+    let own = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rest/api/2/issue/OPS-7/comment"))
+        .and(header(
+            "authorization",
+            "Basic b3BzMkBhY21lLmV4YW1wbGU6Yi10b2tlbg==",
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": "20004"})))
+        .expect(1)
+        .mount(&own)
+        .await;
+    let app = spawn_manual(|c| c.allowed_target_hosts.push(own.address().to_string())).await;
+    let credentials = json!({"jira_base_url": own.uri(), "jira_email": " ops@acme.example \n",
+                             "jira_api_token": "b-token"});
+    commenting_webhook(&app, json!({"credentials": credentials})).await;
+    let (_, created) = app.get_json("/api/webhooks/jr").await;
+
+    // Act: an update gives another email, padded too; then a comment is answered.
+    let (status, updated) = crate::helpers::send_json(
+        app.api(reqwest::Method::PUT, "/api/webhooks/jr")
+            .json(&json!({
+                "options": {"credentials": {"jira_email": "\tops2@acme.example  "}}
+            })),
+    )
+    .await;
+    let event_id = comment_on(&app, &own.uri()).await;
+    app.drain().await;
+
+    // Assert
+    let email = |webhook: &Value| webhook["options"]["credentials"]["jira_email"].clone();
+    assert_eq!(email(&created), "ops@acme.example", "{created}");
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(email(&updated), "ops2@acme.example", "{updated}");
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+}

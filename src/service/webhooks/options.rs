@@ -409,6 +409,23 @@ pub(super) fn check_options(
     }
 }
 
+/// The Jira email without the spaces around it (copied with a trailing one, say): it is sent
+/// as the Basic login's user name, where a space makes it another user and every reply fails.
+/// Other credentials are refused with a space in them (`refuse_unusable_credentials`); an
+/// email is not a token, and is saved trimmed instead.
+pub(super) fn trim_jira_email(options: &mut ProviderOptions) {
+    if let Some(email) = options
+        .credentials
+        .as_mut()
+        .and_then(|c| c.jira_email.as_mut())
+    {
+        let trimmed = email.trim();
+        if trimmed.len() != email.len() {
+            *email = trimmed.to_string();
+        }
+    }
+}
+
 /// A custom scheme's `prefix` without the spaces around it. Spaces before it kept it from
 /// matching any delivery (header values are read without theirs), so dropping them is said;
 /// spaces after it are how people write `Bearer `, and `Bearer` still takes `Bearer <token>`,
