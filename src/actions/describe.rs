@@ -141,6 +141,23 @@ impl Delivery {
             _ => None,
         }
     }
+
+    /// Whether the answer to this delivery names the post it makes (a comment's page or id,
+    /// a Slack message's `ts`, an Open WebUI channel message's id) and its provider announces
+    /// that post back as an event: the post comes back, and is known by that name. One
+    /// delivered with no name in its answer can be known only by its words.
+    pub fn named_in_its_answer(&self) -> bool {
+        match self {
+            Delivery::GithubComment { .. }
+            | Delivery::GitlabNote { .. }
+            | Delivery::GitlabCommitNote { .. }
+            | Delivery::JiraComment { .. }
+            | Delivery::SlackMessage { .. }
+            | Delivery::LinearComment { .. } => true,
+            Delivery::ChannelMessage { kind, .. } => *kind == MessageKind::OpenWebUi,
+            Delivery::SlackResponse { .. } | Delivery::Forward { .. } => false,
+        }
+    }
 }
 
 /// Whether a target URL is a credential, to be stored sealed: every channel URL

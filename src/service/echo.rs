@@ -261,7 +261,8 @@ pub const UNANSWERED_POST_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// provider (two webhooks on one repository would otherwise answer each other without end):
 /// a reply recorded its id, or one still waiting for its answer says the same text on the
 /// same thread, or one that may have posted twice does (an attempt that heard no answer
-/// before the one delivered: see [`UNANSWERED_POST_WINDOW_MS`]). `now` is when the
+/// before the one delivered: see [`UNANSWERED_POST_WINDOW_MS`]), or one delivered with an
+/// answer that did not name its post does (within the same window). `now` is when the
 /// announcement came.
 pub fn is_own(
     conn: &Connection,

@@ -194,7 +194,7 @@ pub fn is_announced(action: &str) -> bool {
 
 /// Rows of `actions` (an SQL list) that may have made a post no answer named: those on their
 /// way, and those with an attempt since `since` (a placeholder) that went out and heard no
-/// answer. Read from the rows on their way (`outbox_due`, kept to the actions asked about: a
+/// answer, or was delivered with an answer that named no post. Read from the rows on their way (`outbox_due`, kept to the actions asked about: a
 /// backlog of forwards is no reply) and the few attempts unanswered of late
 /// (`outbox_attempts_unanswered`), not the whole outbox.
 fn uncertain_rows(since: &str, actions: &str) -> String {
@@ -275,6 +275,8 @@ pub struct Attempt {
     /// For `retry`: when to try again.
     pub next_attempt_at: Option<i64>,
     /// The request went out (or may have) and heard no answer: what it posted may be there.
+    /// Also a delivered attempt whose answer did not name the post it made (see
+    /// `Delivery::named_in_its_answer`): the post is there, and can be known only by its words.
     pub unanswered: bool,
 }
 
@@ -704,7 +706,7 @@ fn unconfirmed_channel_sql() -> String {
 /// yet), as a channel announces a post before its sender has read the answer naming it; and
 /// those with an attempt since `since` that went out and heard no answer, whose post may be
 /// there beside the one a later attempt delivered, as `unconfirmed_texts_on_source` has it
-/// for comments. Such an attempt makes one still to be sent sent unanswered (see
+/// for comments (and those delivered since `since` with an answer that named no post). Such an attempt makes one still to be sent sent unanswered (see
 /// `sent_unanswered`).
 pub fn unconfirmed_channel_texts(
     conn: &Connection,
@@ -760,8 +762,9 @@ fn unconfirmed_on_source_sql() -> String {
 /// come before the id that would know it; and those with an attempt since `since` that went
 /// out and heard no answer (a timeout, a send cut off), whose post may be there beside the
 /// one a later attempt delivered under another id, announced whenever the provider gets to
-/// it. A reply delivered at its first try is known by its id alone, and a person repeating it
-/// later is a person.
+/// it; and those delivered since `since` whose answer named no post (its body cut off), known
+/// by nothing else. A reply delivered at its first try with its id is known by that id alone,
+/// and a person repeating it later is a person.
 ///
 /// `issue_id` is the issue's id an announcement names, where the thread's key may differ: a
 /// Linear issue's UUID (the thread is keyed `ENG-78`), a Jira issue's `10121` (keyed `OPS-21`,

@@ -456,6 +456,12 @@ fn judge(
         Ok(sent) => Attempt {
             http_status: Some(i64::from(sent.status)),
             outcome: "delivered",
+            // Delivered, but the answer that would have named the post did not (its body cut
+            // off by the timeout, or unreadable): the post's announcement can then be known
+            // only by its words, as an attempt's that heard no answer is (`echo::is_own`),
+            // or a command would answer the service's own comment.
+            unanswered: sent.remote_id.is_none()
+                && parse(row).is_ok_and(|d| d.named_in_its_answer()),
             remote_id: sent.remote_id,
             ..base
         },

@@ -2,7 +2,11 @@
 //! the comment a command posted): they are kept as `own_post` and fire nothing, so a command
 //! never answers itself.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -485,6 +489,101 @@ async fn a_comment_announced_while_its_send_times_out_is_delivered_not_failed() 
     assert_eq!(action["status"], "delivered", "{action}");
     assert_eq!(action["remote_id"], OWN_URL, "{action}");
     assert_eq!(app.event(&asked).await["status"], "done");
+}
+
+/// A GitHub that makes every comment it is sent (201) but sends only the start of its answer,
+/// then holds the connection open long past a send's timeout: the comment is there, and the
+/// answer that would have named it never arrives whole. Its address, and how many comments
+/// it took.
+async fn github_stalling_its_answers() -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    let posts = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&posts);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counted = Arc::clone(&counted);
+            tokio::spawn(async move {
+                // The request whole (head, then as much body as it says), before answering.
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = stream.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (name, value) = l.split_once(':')?;
+                                name.eq_ignore_ascii_case("content-length")
+                                    .then(|| value.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                counted.fetch_add(1, Ordering::SeqCst);
+                let head = "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n\
+                            content-length: 80\r\n\r\n{\"id\": 555, ";
+                if stream.write_all(head.as_bytes()).await.is_ok() {
+                    let _ = stream.flush().await;
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                }
+            });
+        }
+    });
+    (address, posts)
+}
+
+#[tokio::test]
+async fn an_own_comment_delivered_without_its_id_is_known_by_its_text_when_it_comes_back() {
+    // Arrange: GitHub makes the quoting command's answer, but its answer trickles past the
+    // send's timeout, so the send is delivered with no id for the comment.
+    let (github, posts) = github_stalling_its_answers().await;
+    let app = spawn_manual(|c| {
+        c.upstreams.github_api_url = github.clone();
+        c.upstreams.github_token = Some("ghp_test".into());
+        c.outbound_timeout_secs = 1;
+    })
+    .await;
+    app.github_webhook("gh", SECRET).await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issue_comment.created", "action": "comment",
+               "template": "User asked: {{comment.body}}",
+               "conditions": {"body_contains": "@agent"}}),
+    )
+    .await;
+    let asked = post_comment(
+        &app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+    assert_eq!(app.drain().await, 1);
+    let action = app.actions_of(&asked).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+    assert!(action["remote_id"].is_null(), "{action}");
+
+    // Act: GitHub announces the comment (by the token's user, so nothing marks it a bot's).
+    let echo = post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
+    let sent_after = app.drain().await;
+
+    // Assert: the service's own words fire nothing; one comment in all, not a loop step.
+    let event = app.event(&echo).await;
+    assert_eq!(event["status"], "own_post", "{event}");
+    assert_eq!(event["actions"], json!([]), "{event}");
+    assert_eq!(sent_after, 0);
+    assert_eq!(posts.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
