@@ -83,6 +83,9 @@ pub struct AppState {
     /// The agents declared (`WEBHOOK_MCP_AGENTS`), as read at start, when the built-in
     /// runner reads them too: what a command is warned of is what the runner does.
     pub agents: Arc<Vec<crate::agents::AgentSpec>>,
+    /// The chat API refusals of the runner's key or a model that hold tasks back now (the
+    /// runner's; `/health` and `/metrics` show them).
+    pub chat_pauses: Arc<crate::agents::pauses::Pauses>,
 }
 
 impl AppState {
@@ -192,6 +195,7 @@ pub async fn state(
     let rejected = crate::service::rejected::Pruning::new(
         u32::try_from(config.rejected_keep).unwrap_or(u32::MAX),
     );
+    let chat_pauses = Arc::new(crate::agents::pauses::Pauses::new(config.agents.chat_pause));
     let state = AppState {
         store,
         config: Arc::new(config),
@@ -212,6 +216,7 @@ pub async fn state(
         rejected: Arc::new(rejected),
         expired: Arc::default(),
         deliveries: Arc::default(),
+        chat_pauses,
         sealer: Arc::new(sealer),
         agents: Arc::new(agents),
     };

@@ -822,6 +822,10 @@ pub struct AgentSettings {
         default_value = "7d"
     )]
     pub reply_timeout: String,
+    /// How long the runner pauses the calls a chat API refused for their key or model, and
+    /// how long a task may be held so. Not a setting: tests shorten it.
+    #[arg(skip)]
+    pub chat_pause: crate::agents::pauses::Timing,
 }
 
 impl AgentSettings {
@@ -848,6 +852,7 @@ impl Default for AgentSettings {
             concurrency: 2,
             timeout_secs: 120,
             reply_timeout: "7d".into(),
+            chat_pause: Default::default(),
         }
     }
 }

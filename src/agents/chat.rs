@@ -243,6 +243,19 @@ pub struct ChatError {
     pub message: String,
     /// The server's `Retry-After` in seconds, on a retryable answer.
     pub retry_after: Option<Duration>,
+    /// A refusal of the runner's configuration rather than of the request: every task would
+    /// get it alike until an operator fixes the key or the model.
+    pub refused: Option<Refused>,
+}
+
+/// What a refusal that is the configuration's blames (see [`ChatError::refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The key: wrong, expired or revoked (a 401). No call to the API can work.
+    Key,
+    /// The model: unknown to the API, or not open to this key (a 403 or 404, Open WebUI's
+    /// 400 `Model not found`). Calls of other models may work.
+    Model,
 }
 
 impl ChatError {
@@ -252,6 +265,7 @@ impl ChatError {
             status,
             message,
             retry_after: None,
+            refused: None,
         }
     }
 }
@@ -357,8 +371,10 @@ impl ChatClient {
         let unhidden = unhidden(request);
         let request = unhidden.as_ref().unwrap_or(request);
         let mut builder = self.http.post(&self.url).json(request);
-        let auth = self.auth.clone().map_err(|()| {
-            ChatError::fatal(
+        // The same for every call until the key is set anew: the key's fault, not the task's.
+        let auth = self.auth.clone().map_err(|()| ChatError {
+            refused: Some(Refused::Key),
+            ..ChatError::fatal(
                 None,
                 "the chat API key contains characters not allowed in an HTTP header".into(),
             )
@@ -493,6 +509,7 @@ impl ChatClient {
             status: None,
             message,
             retry_after: None,
+            refused: None,
         }
     }
 }
@@ -502,7 +519,8 @@ pub fn openwebui_completions_url(base: &str) -> String {
     format!("{}/api/chat/completions", base.trim_end_matches('/'))
 }
 
-/// A non-2xx answer: 408, 429 and 5xx are retryable, redirects and other 4xx are final.
+/// A non-2xx answer: 408, 429 and 5xx are retryable, redirects and other 4xx are final; of
+/// those, a refused key or model is the configuration's (see [`refused_by_status`]).
 fn status_error(
     status: reqwest::StatusCode,
     retry_after: Option<Duration>,
@@ -511,9 +529,11 @@ fn status_error(
     let code = status.as_u16();
     let retryable = code == 408 || code == 429 || status.is_server_error();
     let mut message = format!("the chat completions API answered {status}");
-    let detail = serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| error_text(&v))
+    let parsed = serde_json::from_slice::<Value>(body).ok();
+    let refused = refused_by_status(code, parsed.as_ref());
+    let detail = parsed
+        .as_ref()
+        .and_then(error_text)
         .unwrap_or_else(|| excerpt(&String::from_utf8_lossy(body)));
     if !detail.is_empty() {
         message.push_str(": ");
@@ -531,7 +551,35 @@ fn status_error(
         status: Some(code),
         message,
         retry_after: wait,
+        refused,
     }
+}
+
+/// Whether a 4xx refuses the configuration rather than the request: a 401 the key (Open
+/// WebUI's answer to a key it does not know, OpenAI's `invalid_api_key`); a 403 or 404 the
+/// model (Open WebUI answers `403 Model not found` to a key not allowed the model, OpenAI
+/// `404 model_not_found`; a 403 for a key allowed nothing blames each model, which is paused
+/// in turn); a 400 that names the model as what is wrong (Open WebUI's `Model not found`,
+/// OpenAI's `model_not_found` code, LiteLLM's `param: model`). Any other 400 is the request's.
+fn refused_by_status(code: u16, body: Option<&Value>) -> Option<Refused> {
+    match code {
+        401 => Some(Refused::Key),
+        403 | 404 => Some(Refused::Model),
+        400 if body.is_some_and(names_the_model) => Some(Refused::Model),
+        _ => None,
+    }
+}
+
+/// Whether an error body says the model is what is wrong.
+fn names_the_model(body: &Value) -> bool {
+    let said = |v: Option<&Value>, what: &str| {
+        v.and_then(Value::as_str)
+            .is_some_and(|s| s.trim().eq_ignore_ascii_case(what))
+    };
+    let error = body.get("error");
+    said(body.get("detail"), "Model not found")
+        || said(error.and_then(|e| e.get("code")), "model_not_found")
+        || said(error.and_then(|e| e.get("param")), "model")
 }
 
 /// The server's own words: Open WebUI's `{"detail": ..}`, OpenAI's `{"error": {"message": ..}}`.
@@ -596,6 +644,7 @@ fn parse_reply(answer: Answer<'_>) -> Result<ChatReply, ChatError> {
             excerpt(&String::from_utf8_lossy(body))
         ),
         retry_after: None,
+        refused: None,
     };
     let value: Value = match answer {
         Answer::Stream {
@@ -663,6 +712,7 @@ fn parse_reply(answer: Answer<'_>) -> Result<ChatReply, ChatError> {
         };
         return Err(ChatError {
             retryable: error_in_ok_is_retryable(&value),
+            refused: refused_in_ok(&value),
             ..fatal(said)
         });
     };
@@ -754,6 +804,7 @@ fn failed_part_way(value: &Value, choice: Option<&Value>) -> Option<ChatError> {
         status: Some(200),
         message: format!("the chat completions answer says the generation failed part way{why}"),
         retry_after: None,
+        refused: None,
     })
 }
 
@@ -780,6 +831,30 @@ fn error_in_ok_is_retryable(value: &Value) -> bool {
         kind,
         "invalid_request_error" | "authentication_error" | "permission_error" | "not_found_error"
     )
+}
+
+/// A gateway's 200 that passes on its upstream's refusal of the gateway's own key or of the
+/// model (by the code or OpenAI type it names): the configuration's, as the same status
+/// would be (see [`refused_by_status`]).
+fn refused_in_ok(value: &Value) -> Option<Refused> {
+    // Open WebUI streams `{"detail": "Model not found"}` after its 200 when the model is gone.
+    if names_the_model(value) {
+        return Some(Refused::Model);
+    }
+    let error = value.get("error").filter(|e| !e.is_null())?;
+    let code = match error.get("code") {
+        Some(Value::Number(n)) => n.as_u64().and_then(|c| u16::try_from(c).ok()),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    if let Some(refused) = code.and_then(|c| refused_by_status(c, None)) {
+        return Some(refused);
+    }
+    match error.get("type").and_then(Value::as_str) {
+        Some("authentication_error") => Some(Refused::Key),
+        Some("permission_error" | "not_found_error") => Some(Refused::Model),
+        _ => None,
+    }
 }
 
 /// The text of a content given as parts (`[{"type": "text", "text": ..}, ..]`), joined; parts
@@ -1077,6 +1152,76 @@ mod tests {
             .unwrap_err();
         assert_eq!((err.retryable, err.status), (false, Some(401)));
         assert!(err.message.contains("Incorrect API key"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn a_refused_key_or_model_is_told_from_a_refused_request() {
+        let cases = [
+            (401, json!({"detail": "Invalid token"}), Some(Refused::Key)),
+            (
+                403,
+                json!({"detail": "Model not found"}),
+                Some(Refused::Model),
+            ),
+            (
+                404,
+                json!({"error": {"message": "The model `x` does not exist", "code": "model_not_found"}}),
+                Some(Refused::Model),
+            ),
+            (
+                400,
+                json!({"detail": "Model not found"}),
+                Some(Refused::Model),
+            ),
+            (
+                400,
+                json!({"error": {"message": "Invalid model name passed in model=x", "param": "model"}}),
+                Some(Refused::Model),
+            ),
+            (
+                400,
+                json!({"error": {"message": "maximum context length is 8192 tokens",
+                                 "code": "context_length_exceeded", "param": "messages"}}),
+                None,
+            ),
+            (422, json!({"detail": "bad tools"}), None),
+            (500, json!({"detail": "boom"}), None),
+        ];
+        for (status, body, want) in cases {
+            let err = answer(ResponseTemplate::new(status).set_body_json(body.clone()))
+                .await
+                .unwrap_err();
+            assert_eq!(err.refused, want, "{status} {body}");
+        }
+        // A gateway's 200 passing its upstream's refusal on, and Open WebUI's streamed one.
+        let in_ok = [
+            (
+                json!({"error": {"message": "Invalid API key", "code": 401}}),
+                Some(Refused::Key),
+            ),
+            (
+                json!({"error": {"message": "no", "type": "authentication_error"}}),
+                Some(Refused::Key),
+            ),
+            (json!({"detail": "Model not found"}), Some(Refused::Model)),
+            (
+                json!({"error": {"message": "upstream overloaded", "code": 502}}),
+                None,
+            ),
+        ];
+        for (body, want) in in_ok {
+            let err = answer(ResponseTemplate::new(200).set_body_json(body.clone()))
+                .await
+                .unwrap_err();
+            assert_eq!(err.refused, want, "{body}");
+        }
+        let client = ChatClient::new(
+            "http://127.0.0.1:9/x".into(),
+            Some("k\u{1}".into()),
+            Duration::from_secs(1),
+        );
+        let err = client.complete(&request()).await.unwrap_err();
+        assert_eq!(err.refused, Some(Refused::Key), "{}", err.message);
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 pub mod chat;
 mod chat_stream;
 mod markup;
+pub mod pauses;
 mod reasoning;
 pub mod reply_timeout;
 pub mod runner;

@@ -16,8 +16,9 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use super::ResultAction;
-use super::chat::{ChatRequest, Message};
+use super::chat::{ChatError, ChatRequest, Message};
 use super::markup::Destinations;
+use super::pauses::Probe;
 use super::tools::{self, Outcome};
 use crate::actions::Delivery;
 use crate::app::AppState;
@@ -26,12 +27,14 @@ use crate::store::outbox;
 use crate::store::tasks::{self, TaskRow};
 
 mod ending;
+mod held;
 mod lease;
 mod messages;
 mod progress;
 mod setup;
 
 use ending::{Ending, finish, notify, result_delivery};
+use held::{RunSoFar, heard, hold};
 use lease::{keep_lease, lost, owner_of, release};
 use messages::{opening, take_replies};
 use progress::{
@@ -72,18 +75,26 @@ async fn run_next_until(
         "{RUNNER_OWNER_PREFIX}{}",
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     );
-    let agents = runner.agent_names();
+    // The agents a refused key or model holds back are left out, but for one claim that looks
+    // again once their pause is over.
+    let agents = runner.agent_models();
+    let admitted = state.chat_pauses.admit(&agents, now);
+    if admitted.names.is_empty() && !agents.is_empty() {
+        return Ok(Step::Idle);
+    }
+    let names = admitted.names.clone();
     let Some(task) = state
         .store
-        .write(move |db| tasks::claim(db, &agents, &owner, now, lease))
+        .write(move |db| tasks::claim(db, &names, &owner, now, lease))
         .await
         .context("claim a task")?
     else {
         return Ok(Step::Idle);
     };
+    let mut probe = admitted.probe_for(runner.model_of(&task.agent).as_deref());
     let status = tokio::select! {
         biased;
-        status = run_task(state, runner, &task, stop) => status?,
+        status = run_task(state, runner, &task, stop, &mut probe) => status?,
         lost = keep_lease(state, runner, &task) => {
             tracing::warn!(task = %task.id, status = %lost, "the run lost its task; stopped");
             lost
@@ -123,7 +134,12 @@ pub async fn run(state: AppState, runner: Arc<Runner>, shutdown: CancellationTok
                 woken.as_mut().enable();
                 let pause = match run_next_until(&state, &runner, &shutdown).await {
                     Ok(Step::Ran { .. }) => continue,
-                    Ok(Step::Idle) => Duration::from_secs(5),
+                    // A pause of the chat API over sooner is looked at then.
+                    Ok(Step::Idle) => {
+                        let now = clock::now_ms();
+                        let over = state.chat_pauses.next_over(now).map(|at| at - now);
+                        over.map_or(IDLE, |ms| IDLE.min(Duration::from_millis(ms as u64)))
+                    }
                     Err(e) => {
                         tracing::error!(error = %format!("{e:#}"), "task runner step failed");
                         // Not cut short by a wake: each new task would retry a failing store
@@ -145,11 +161,15 @@ pub async fn run(state: AppState, runner: Arc<Runner>, shutdown: CancellationTok
     while workers.join_next().await.is_some() {}
 }
 
+/// How long an idle worker waits before it looks for a task again (unless woken first).
+const IDLE: Duration = Duration::from_secs(5);
+
 async fn run_task(
     state: &AppState,
     runner: &Runner,
     task: &TaskRow,
     stop: &CancellationToken,
+    probe: &mut Probe<'_>,
 ) -> anyhow::Result<String> {
     let Some(agent) = runner.agent(&task.agent) else {
         // Claimed by filter, so this cannot happen; fail loudly rather than loop.
@@ -226,13 +246,34 @@ async fn run_task(
         let mut reply = match answered {
             Ok(reply) => {
                 run_failures = 0;
+                heard(state, runner, probe, &model, None).await;
                 reply
+            }
+            // The key or the model refused: every task would be alike until an operator
+            // fixes it, so this one waits for that rather than fail.
+            Err(
+                e @ ChatError {
+                    refused: Some(refused),
+                    ..
+                },
+            ) => {
+                let run = RunSoFar {
+                    messages: &messages[opening_len..],
+                    replied,
+                    posted,
+                };
+                let (model, failures) = (model.as_str(), run_failures);
+                return hold(
+                    state, runner, task, model, refused, &e, failures, probe, run,
+                )
+                .await;
             }
             // Three retries, 30 s, 1 min and 2 min after the failures in a row before this
             // one (a reply starts the count again), or later when the server asks for (its
             // `Retry-After`, up to an hour). Never sooner: a `Retry-After: 0` would spend all
             // three retries within a second of an outage.
             Err(e) if e.retryable && run_failures < 3 => {
+                heard(state, runner, probe, &model, Some(&e)).await;
                 let scheduled = 30_000i64 << run_failures.clamp(0, 2);
                 let asked = e
                     .retry_after
@@ -254,6 +295,7 @@ async fn run_task(
                 return Ok("queued".into());
             }
             Err(e) => {
+                heard(state, runner, probe, &model, Some(&e)).await;
                 // Said when the failure could pass but the retries are spent, so the task's
                 // error does not read as if it would be tried again.
                 let spent = if e.retryable {

@@ -2,7 +2,8 @@
 //! actions and tasks by status, webhooks), so they are exact across restarts and shared by
 //! every process on the same file. The store writer's counters (commits, batched writes, time
 //! spent, and histograms of commit and fdatasync durations), the count of events let go past
-//! the retention and the receiver's answers by outcome are this process's own.
+//! the retention, the receiver's answers by outcome and the runner's chat API pauses are this
+//! process's own.
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
@@ -32,6 +33,12 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
          (/health says why).\n# TYPE webhook_mcp_store_writable gauge\n\
          webhook_mcp_store_writable {}\n",
         u8::from(writable)
+    ));
+    body.push_str(&format!(
+        "# HELP webhook_mcp_chat_api_paused Pauses in force of the runner's calls the chat API \
+         refused for their key or model (their tasks wait; /health says why).\n\
+         # TYPE webhook_mcp_chat_api_paused gauge\nwebhook_mcp_chat_api_paused {}\n",
+        state.chat_pauses.count()
     ));
     render_expired(&mut body, &state.expired);
     render_deliveries(&mut body, &state.deliveries);

@@ -114,7 +114,9 @@ pub fn router(
 }
 
 /// 200 when the database answers a query and takes writes, 503 otherwise: the store has
-/// stopped for good, or the last write could not be stored and none has been since.
+/// stopped for good, or the last write could not be stored and none has been since. A chat API
+/// that refuses the runner's key or a model is shown (`chat_api_paused`), not a 503: the
+/// server works, and restarting it would not fix a key.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let store = &state.store;
     if let Some(reason) = (store.failure())
@@ -131,16 +133,21 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
         .read(|db| Ok(db.query_row("SELECT COUNT(*) FROM webhooks", [], |r| r.get::<_, i64>(0))?))
         .await;
     match probe {
-        Ok(webhooks) => (
-            StatusCode::OK,
-            Json(json!({
+        Ok(webhooks) => {
+            let mut health = json!({
                 "status": "ok",
                 "database": "ok",
                 "webhooks": webhooks,
                 "schema_version": crate::store::SCHEMA_VERSION,
                 "version": env!("CARGO_PKG_VERSION"),
-            })),
-        ),
+            });
+            // The runner's key or a model refused: the server is up (200), but tasks wait.
+            let paused = state.chat_pauses.views();
+            if !paused.is_empty() {
+                health["chat_api_paused"] = json!(paused);
+            }
+            (StatusCode::OK, Json(health))
+        }
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
             (

@@ -6,12 +6,14 @@ use super::{StoreError, events};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 mod claims;
+mod holds;
 mod questions;
 mod replies;
 mod reply_lookup;
 mod threads;
 
 pub use claims::{claim, held_by, lease_owner, release, renew_lease, requeue, save_progress};
+pub use holds::{HeldTooLong, fail_held, hold, let_go, mark_held};
 pub use questions::{
     ANSWERED_FIRST, COMPLETED, QUESTION_NOT_POSTED, drop_unsent_questions, expire_waiting,
     fail_waiting, keep_asking_run, question_posted, question_posted_after_all, wait_again,
@@ -46,6 +48,8 @@ pub struct TaskRow {
     pub result: Option<String>,
     pub error: Option<String>,
     pub attempts: i64,
+    /// Waiting for a reply: since its question was posted. Queued: held since the chat API
+    /// first refused the runner's key or model for it (see `holds`).
     pub waiting_since: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,

@@ -8,6 +8,7 @@ mod answer_task;
 mod audit_chats;
 mod audit_users;
 mod bot_events;
+mod chat_refusals;
 mod command_mistakes;
 mod commands_api;
 mod concurrent_changes;

@@ -1720,9 +1720,12 @@ async fn a_chat_api_retry_after_longer_than_the_schedule_is_waited_for_and_a_sho
 }
 
 #[tokio::test]
-async fn an_unknown_model_fails_the_task_with_the_servers_words() {
-    // Arrange
-    let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Model not found"}));
+async fn a_request_the_chat_api_refuses_fails_the_task_with_the_servers_words() {
+    // Arrange: a refusal of this task's request (an unknown model or a refused key holds the
+    // task instead: see chat_refusals).
+    let refused = ResponseTemplate::new(400).set_body_json(json!({"error": {
+        "message": "This model's maximum context length is 8192 tokens",
+        "code": "context_length_exceeded", "param": "messages"}}));
     let (llm, github) = (fake_llm(vec![refused]).await, fake_github().await);
     let app = agent_app(&llm, &github).await;
     let runner = runner_of(&app);
@@ -1737,7 +1740,7 @@ async fn an_unknown_model_fails_the_task_with_the_servers_words() {
     let task = app.task(&task_id).await;
     assert_eq!(task["status"], "failed", "{task}");
     let error = task["error"].as_str().unwrap_or_default();
-    assert!(error.contains("Model not found"), "{task}");
+    assert!(error.contains("maximum context length"), "{task}");
     assert_eq!(run_next(&app, &runner).await, None);
     assert_eq!(sent, 0);
     assert!(comments_on(&github, 14).await.is_empty());
@@ -1752,7 +1755,7 @@ async fn an_unknown_model_fails_the_task_with_the_servers_words() {
 #[tokio::test]
 async fn replaying_the_event_of_a_failed_task_runs_it_again() {
     // Arrange: the chat API refuses once (the task fails), then answers.
-    let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Model not found"}));
+    let refused = ResponseTemplate::new(400).set_body_json(json!({"detail": "Bad request"}));
     let (llm, github) = (
         fake_llm(vec![refused, llm_answer(ANSWER)]).await,
         fake_github().await,

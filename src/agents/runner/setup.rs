@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::messages::prompt_file;
 use crate::agents::AgentSpec;
 use crate::agents::chat::{ChatClient, openwebui_completions_url};
+use crate::agents::pauses::{Pauses, Scope};
 use crate::app::AppState;
 use crate::config::Config;
 
@@ -126,6 +127,43 @@ impl Runner {
 
     pub(super) fn agent(&self, name: &str) -> Option<&AgentSpec> {
         self.agents.iter().find(|a| a.name == name)
+    }
+
+    /// The model the agent `name` calls: its own, else `AI_MODEL`.
+    pub(super) fn model_of(&self, name: &str) -> Option<String> {
+        self.agent(name)
+            .and_then(|a| a.model.clone())
+            .or_else(|| self.default_model.clone())
+    }
+
+    /// Each agent with the model it calls.
+    pub(super) fn agent_models(&self) -> Vec<(String, Option<String>)> {
+        self.agents
+            .iter()
+            .map(|a| (a.name.clone(), self.model_of(&a.name)))
+            .collect()
+    }
+
+    /// The agents a refusal of `scope` holds back: all for the key, those calling the model
+    /// for a model.
+    pub(super) fn agents_held_by(&self, scope: &Scope) -> Vec<String> {
+        self.agent_models()
+            .into_iter()
+            .filter(|(_, model)| match scope {
+                Scope::Key => true,
+                Scope::Model(m) => model.as_deref() == Some(m.as_str()),
+            })
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    /// The agents no pause holds back now.
+    pub(super) fn agents_not_held(&self, pauses: &Pauses) -> Vec<String> {
+        self.agent_models()
+            .into_iter()
+            .filter(|(_, model)| !pauses.holds(model.as_deref()))
+            .map(|(name, _)| name)
+            .collect()
     }
 }
 

@@ -1,0 +1,437 @@
+//! Chat API refusals that are the configuration's (the runner's key refused, a model unknown):
+//! what they concern is paused, with a growing back-off, instead of each task being run to the
+//! same refusal and failed. One call at a time looks again when a pause is over (a probe);
+//! a call that works ends the pause.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::chat::Refused;
+
+/// How pauses grow, and how long a task may be held by them before it fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// The first pause after a refusal.
+    pub first: Duration,
+    /// Each probe refused doubles the pause, up to this.
+    pub longest: Duration,
+    /// A task held longer than this (since the first refusal that held it) fails.
+    pub limit: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            first: Duration::from_secs(30),
+            longest: Duration::from_secs(600),
+            limit: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// What a pause holds back: every call (the key), or the calls of one model.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Key,
+    Model(String),
+}
+
+impl Scope {
+    /// The scope a refusal of a call of `model` blames.
+    pub fn of(refused: Refused, model: &str) -> Scope {
+        match refused {
+            Refused::Key => Scope::Key,
+            Refused::Model => Scope::Model(model.to_string()),
+        }
+    }
+
+    /// Whether the scope holds back the calls of `model` (none: an agent with no model,
+    /// whose tasks fail without a call).
+    fn holds(&self, model: Option<&str>) -> bool {
+        match self {
+            Scope::Key => true,
+            Scope::Model(m) => model == Some(m.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Pause {
+    since: i64,
+    until: i64,
+    backoff: Duration,
+    reason: String,
+    /// A call is looking again (the pause was over when its task was claimed).
+    probing: bool,
+}
+
+/// A pause in force, as `/health` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PauseView {
+    /// `key` or `model`.
+    pub refused: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    pub since: String,
+    /// When a call looks again.
+    pub retry_at: String,
+    pub error: String,
+}
+
+/// How a refusal changed the pauses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A pause begins (said once in the log).
+    Started { until: i64 },
+    /// The probe was refused: the pause is longer.
+    Longer { until: i64 },
+    /// Already paused by another call's refusal (calls that began before it).
+    Held { until: i64 },
+}
+
+impl Refusal {
+    pub fn until(self) -> i64 {
+        match self {
+            Refusal::Started { until } | Refusal::Longer { until } | Refusal::Held { until } => {
+                until
+            }
+        }
+    }
+}
+
+/// The pauses in force in this process (the runner's, shared with `/health` and `/metrics`).
+#[derive(Debug)]
+pub struct Pauses {
+    timing: Timing,
+    paused: Mutex<HashMap<Scope, Pause>>,
+    /// Tasks may be marked held that no pause of this process holds (marked before a restart,
+    /// or by a pause that ended): the next call that works lets them go.
+    sweep: AtomicBool,
+}
+
+impl Pauses {
+    pub fn new(timing: Timing) -> Self {
+        Pauses {
+            timing,
+            paused: Mutex::new(HashMap::new()),
+            sweep: AtomicBool::new(true),
+        }
+    }
+
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Scope, Pause>> {
+        // A panic while holding it leaves a map that is still whole.
+        self.paused.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Of `agents` (names and the model each calls), those whose tasks may be claimed now: the
+    /// ones no pause holds back, and, of a pause that is over with no call looking again yet,
+    /// those it holds, the claim then being its probe.
+    pub fn admit(&self, agents: &[(String, Option<String>)], now: i64) -> Admitted<'_> {
+        let mut paused = self.lock();
+        let mut probes: Vec<Scope> = Vec::new();
+        let mut names = Vec::new();
+        for (name, model) in agents {
+            let mut free = true;
+            for (scope, pause) in paused.iter_mut() {
+                if !scope.holds(model.as_deref()) {
+                    continue;
+                }
+                if probes.contains(scope) {
+                    continue;
+                }
+                if pause.until <= now && !pause.probing {
+                    pause.probing = true;
+                    probes.push(scope.clone());
+                } else {
+                    free = false;
+                }
+            }
+            if free {
+                names.push(name.clone());
+            }
+        }
+        Admitted {
+            pauses: self,
+            names,
+            probe: Probe {
+                pauses: self,
+                scopes: probes,
+            },
+        }
+    }
+
+    /// Records that a call of `model` was refused for `scope`'s reason: a pause begins, or a
+    /// probe's refusal makes it longer (doubled, up to the longest).
+    pub fn refused(&self, probe: &mut Probe<'_>, scope: Scope, reason: &str, now: i64) -> Refusal {
+        let mut paused = self.lock();
+        let probed = probe.scopes.contains(&scope);
+        probe.scopes.retain(|s| *s != scope);
+        match paused.get_mut(&scope) {
+            Some(pause) if probed => {
+                pause.backoff = (pause.backoff * 2).min(self.timing.longest);
+                pause.until = now + millis(pause.backoff);
+                pause.reason = reason.to_string();
+                pause.probing = false;
+                Refusal::Longer { until: pause.until }
+            }
+            Some(pause) => Refusal::Held { until: pause.until },
+            None => {
+                let backoff = self.timing.first.min(self.timing.longest);
+                let until = now + millis(backoff);
+                paused.insert(
+                    scope,
+                    Pause {
+                        since: now,
+                        until,
+                        backoff,
+                        reason: reason.to_string(),
+                        probing: false,
+                    },
+                );
+                Refusal::Started { until }
+            }
+        }
+    }
+
+    /// Records that a call of `model` was answered with something other than a refusal of
+    /// the configuration (the key and the model were taken): the pauses holding it back end.
+    /// The scopes whose pause ended.
+    pub fn answered(&self, probe: &mut Probe<'_>, model: &str) -> Vec<Scope> {
+        let mut paused = self.lock();
+        let ended: Vec<Scope> = paused
+            .keys()
+            .filter(|scope| scope.holds(Some(model)))
+            .cloned()
+            .collect();
+        for scope in &ended {
+            paused.remove(scope);
+        }
+        probe.scopes.retain(|s| !ended.contains(s));
+        if !ended.is_empty() {
+            self.sweep.store(true, Ordering::SeqCst);
+        }
+        ended
+    }
+
+    /// Whether tasks marked held may be waiting to be let go (see `sweep`); asked once, by a
+    /// call that worked, which lets them go.
+    pub fn take_sweep(&self) -> bool {
+        self.sweep.swap(false, Ordering::SeqCst)
+    }
+
+    /// The tasks taken to let go could not be: the next call that works tries again.
+    pub fn sweep_later(&self) {
+        self.sweep.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a pause holds back the calls of `model` now.
+    pub fn holds(&self, model: Option<&str>) -> bool {
+        self.lock().keys().any(|scope| scope.holds(model))
+    }
+
+    /// When the next pause still running at `now` is over, if one is.
+    pub fn next_over(&self, now: i64) -> Option<i64> {
+        self.lock()
+            .values()
+            .map(|p| p.until)
+            .filter(|until| *until > now)
+            .min()
+    }
+
+    /// The pauses in force, the key's first, then by model.
+    pub fn views(&self) -> Vec<PauseView> {
+        let paused = self.lock();
+        let mut views: Vec<PauseView> = paused
+            .iter()
+            .map(|(scope, pause)| PauseView {
+                refused: match scope {
+                    Scope::Key => "key",
+                    Scope::Model(_) => "model",
+                },
+                model: match scope {
+                    Scope::Key => None,
+                    Scope::Model(m) => Some(m.clone()),
+                },
+                since: crate::clock::rfc3339(pause.since),
+                retry_at: crate::clock::rfc3339(pause.until),
+                error: pause.reason.clone(),
+            })
+            .collect();
+        views.sort_by(|a, b| (a.refused, &a.model).cmp(&(b.refused, &b.model)));
+        views
+    }
+
+    pub fn count(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The agents a claim may take a task of, and the pauses it probes.
+pub struct Admitted<'a> {
+    pauses: &'a Pauses,
+    pub names: Vec<String>,
+    probe: Probe<'a>,
+}
+
+impl<'a> Admitted<'a> {
+    /// The probe of the task claimed (of `model`): the pauses over that hold it back. Those
+    /// it does not concern are left for another claim to probe.
+    pub fn probe_for(self, model: Option<&str>) -> Probe<'a> {
+        let mut probe = self.probe;
+        let (kept, others): (Vec<Scope>, Vec<Scope>) = std::mem::take(&mut probe.scopes)
+            .into_iter()
+            .partition(|scope| scope.holds(model));
+        self.pauses.let_probe_go(&others, false);
+        probe.scopes = kept;
+        probe
+    }
+}
+
+/// The pauses a run is looking again for. Dropped unresolved (no task of theirs claimed, or
+/// no call made), another claim may look at once.
+pub struct Probe<'a> {
+    pauses: &'a Pauses,
+    scopes: Vec<Scope>,
+}
+
+impl Probe<'_> {
+    /// Whether this run looks again for a pause (it was over when its task was claimed).
+    pub fn probing(&self) -> bool {
+        !self.scopes.is_empty()
+    }
+
+    /// The call made heard nothing of the key or the model (a timeout, a 5xx): the pauses it
+    /// looked for wait as long again before the next look, rather than have claim after claim
+    /// look at once.
+    pub fn heard_nothing(&mut self) {
+        let scopes = std::mem::take(&mut self.scopes);
+        self.pauses.let_probe_go(&scopes, true);
+    }
+}
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        let scopes = std::mem::take(&mut self.scopes);
+        self.pauses.let_probe_go(&scopes, false);
+    }
+}
+
+impl Pauses {
+    /// Ends the looks again of `scopes`; `wait` puts the next one a back-off away (this one
+    /// found nothing out), else it may be made at once (this claim took no task it concerns).
+    fn let_probe_go(&self, scopes: &[Scope], wait: bool) {
+        if scopes.is_empty() {
+            return;
+        }
+        let now = crate::clock::now_ms();
+        let mut paused = self.lock();
+        for scope in scopes {
+            if let Some(pause) = paused.get_mut(scope) {
+                pause.probing = false;
+                if wait {
+                    pause.until = pause.until.max(now + millis(pause.backoff));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing() -> Timing {
+        Timing {
+            first: Duration::from_secs(30),
+            longest: Duration::from_secs(100),
+            limit: Duration::from_secs(3600),
+        }
+    }
+
+    fn agents() -> Vec<(String, Option<String>)> {
+        vec![
+            ("planning".into(), Some("gone".into())),
+            ("triage".into(), Some("llama".into())),
+        ]
+    }
+
+    #[test]
+    fn a_refused_model_holds_back_its_agents_only_and_one_probe_looks_again() {
+        let pauses = Pauses::new(timing());
+        let mut probe = pauses.admit(&agents(), 0).probe_for(Some("gone"));
+
+        let first = pauses.refused(&mut probe, Scope::Model("gone".into()), "404", 0);
+
+        assert_eq!(first, Refusal::Started { until: 30_000 });
+        assert_eq!(pauses.admit(&agents(), 1_000).names, ["triage"]);
+        // Over: one claim probes it, and the next claims do not while it looks.
+        let probing = pauses.admit(&agents(), 30_000);
+        assert_eq!(probing.names, ["planning", "triage"]);
+        let mut probe = probing.probe_for(Some("gone"));
+        assert!(probe.probing());
+        assert_eq!(pauses.admit(&agents(), 30_001).names, ["triage"]);
+        // Refused again: twice as long, then no longer than the longest.
+        let again = pauses.refused(&mut probe, Scope::Model("gone".into()), "404", 30_000);
+        assert_eq!(again, Refusal::Longer { until: 90_000 });
+        let mut probe = pauses.admit(&agents(), 90_000).probe_for(Some("gone"));
+        let longest = pauses.refused(&mut probe, Scope::Model("gone".into()), "404", 90_000);
+        assert_eq!(longest, Refusal::Longer { until: 190_000 });
+    }
+
+    #[test]
+    fn a_refused_key_holds_back_every_agent_until_a_call_works() {
+        let pauses = Pauses::new(timing());
+        let mut probe = pauses.admit(&agents(), 0).probe_for(Some("llama"));
+        pauses.refused(&mut probe, Scope::Key, "401", 0);
+        // A call that began before the pause, refused too, does not lengthen it.
+        let mut late = pauses.admit(&[], 0).probe_for(Some("gone"));
+        let held = pauses.refused(&mut late, Scope::Key, "401", 5);
+        assert_eq!(held, Refusal::Held { until: 30_000 });
+        assert!(pauses.admit(&agents(), 29_999).names.is_empty());
+        assert_eq!(pauses.views()[0].refused, "key");
+        assert!(
+            pauses.take_sweep(),
+            "at start, tasks may be marked from before"
+        );
+        assert!(!pauses.take_sweep());
+
+        let mut probe = pauses.admit(&agents(), 30_000).probe_for(Some("llama"));
+        let ended = pauses.answered(&mut probe, "llama");
+
+        assert_eq!(ended, [Scope::Key]);
+        assert_eq!(pauses.count(), 0);
+        assert_eq!(pauses.admit(&agents(), 30_001).names.len(), 2);
+        assert!(pauses.take_sweep(), "the tasks it held are let go");
+    }
+
+    #[test]
+    fn a_probe_that_hears_nothing_waits_a_back_off_and_one_not_made_lets_another_look() {
+        let pauses = Pauses::new(timing());
+        let mut probe = pauses.admit(&agents(), 0).probe_for(Some("gone"));
+        pauses.refused(&mut probe, Scope::Model("gone".into()), "404", 0);
+        drop(probe);
+
+        // A claim that took another agent's task leaves the probe to the next claim.
+        let other = pauses.admit(&agents(), 30_000).probe_for(Some("llama"));
+        assert!(!other.probing());
+        let mut probe = pauses.admit(&agents(), 30_000).probe_for(Some("gone"));
+        assert!(probe.probing());
+        // A probe that heard nothing (a timeout) waits a back-off from now.
+        probe.heard_nothing();
+        let now = crate::clock::now_ms();
+        assert!(pauses.next_over(now - 1).is_some_and(|at| at >= now));
+        assert_eq!(pauses.admit(&agents(), 30_000).names, ["triage"]);
+    }
+}

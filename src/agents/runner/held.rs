@@ -1,0 +1,203 @@
+//! A run the chat API refused for the runner's key or model (see `agents::pauses`): its task
+//! is held in the queue, not failed, since every task would get the same refusal until an
+//! operator fixes it; what it concerns is paused, and resumes when a call is taken again.
+//! A task held longer than the limit fails.
+
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::Runner;
+use super::ending::{Ending, finish};
+use super::lease::owner_of;
+use crate::agents::chat::{ChatError, Message, Refused};
+use crate::agents::pauses::{Probe, Refusal, Scope};
+use crate::app::AppState;
+use crate::clock;
+use crate::service::Change;
+use crate::store::tasks::{self, TaskRow};
+
+/// What a run had done when the refusal came: kept if it fails, as any failed run is.
+pub(super) struct RunSoFar<'a> {
+    pub messages: &'a [Message],
+    pub replied: bool,
+    pub posted: bool,
+}
+
+/// Holds `task`, whose call of `model` was refused for `refused` (`e`), and pauses what the
+/// refusal concerns; fails it instead if it has been held longer than the limit. The status
+/// the task ends the run in.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn hold(
+    state: &AppState,
+    runner: &Runner,
+    task: &TaskRow,
+    model: &str,
+    refused: Refused,
+    e: &ChatError,
+    failures: i64,
+    probe: &mut Probe<'_>,
+    run: RunSoFar<'_>,
+) -> anyhow::Result<String> {
+    let pauses = &state.chat_pauses;
+    let timing = pauses.timing();
+    let scope = Scope::of(refused, model);
+    let now = clock::now_ms();
+    let refusal = pauses.refused(probe, scope.clone(), &e.message, now);
+    let what = match &scope {
+        Scope::Key => "the runner's key".to_string(),
+        Scope::Model(m) => format!("model `{m}`"),
+    };
+    let agents = runner.agents_held_by(&scope);
+    let error = crate::quote::one_line(&e.message).into_owned();
+    let wait_ms = (refusal.until() - now).max(0);
+    // Once a pause, not once a task: a backlog would otherwise log the same line hundreds of
+    // times.
+    match refusal {
+        Refusal::Started { .. } => tracing::warn!(
+            refused = %what, ?agents, %error, retry_in_ms = wait_ms,
+            "the chat API refuses the runner's configuration: the tasks of these agents wait \
+             (not failed) until it takes it; looked at again after the pause, then less and \
+             less often"
+        ),
+        Refusal::Longer { .. } => tracing::info!(
+            refused = %what, %error, retry_in_ms = wait_ms,
+            "the chat API still refuses the runner's configuration; looked at again later"
+        ),
+        Refusal::Held { .. } => {}
+    }
+    let limit = timing.limit;
+    let limit_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+    let why_failed = format!(
+        "chat API: {error} (it refused {what} for {} since the task was first held, and the \
+         task is not held longer: fix the key or model and replay the event to run it)",
+        span(limit)
+    );
+    let held = format!(
+        "waiting, not failed: the chat API refuses {what}: {error}. The tasks it concerns wait \
+         until it is taken again (looked at again after {}, then less often, up to every {}; \
+         /health shows the pause), and each fails if still refused {} after it was first held",
+        span(timing.first),
+        span(timing.longest),
+        span(limit)
+    );
+    let overdue = task
+        .waiting_since
+        .is_some_and(|since| now.saturating_sub(since) >= limit_ms);
+    let status = if overdue {
+        // Failed through its run, which keeps what its tools did (a replay reads it).
+        let why = why_failed.clone();
+        let ending = Ending::failed_after(why, run.messages, run.replied, run.posted);
+        finish(state, task, ending).await?
+    } else {
+        let (id, owner, held) = (task.id.clone(), owner_of(task), held.clone());
+        state
+            .store
+            .write(move |db| tasks::hold(db, &id, &owner, &held, failures, now))
+            .await
+            .context("hold a task the chat API refused")?;
+        "queued".to_string()
+    };
+    // The other tasks are marked (and those held too long failed) when a pause begins or is
+    // lengthened, not at every call refused meanwhile.
+    if matches!(refusal, Refusal::Held { .. }) {
+        return Ok(status);
+    }
+    let failed = state
+        .store
+        .write(move |db| {
+            tasks::mark_held(db, &agents, &held, now)?;
+            tasks::fail_held(db, &agents, now.saturating_sub(limit_ms), &why_failed, now)
+        })
+        .await
+        .context("hold the tasks the chat API's refusal concerns")?;
+    if !failed.is_empty() {
+        tracing::warn!(
+            tasks = failed.len(), refused = %what, %error,
+            "tasks failed: held longer than the limit while the chat API refused the runner's \
+             configuration"
+        );
+    }
+    for task in failed {
+        tracing::info!(task = %task.id, "task failed: held too long");
+        if let (Some(webhook_id), Some(event_id)) = (task.webhook_id, task.event_id) {
+            let _ = state.changes.send(Change::Event {
+                webhook_id,
+                event_id,
+            });
+        }
+    }
+    Ok(status)
+}
+
+/// Records what a call's answer says of the key and the model: one the API read (an answer,
+/// or a refusal of the request itself, a 4xx) took them, and ends the pauses holding back
+/// `model`'s calls, the tasks they held let go; one that heard nothing of them (a timeout, a
+/// 5xx) leaves a pause looked for to wait as long again.
+pub(super) async fn heard(
+    state: &AppState,
+    runner: &Runner,
+    probe: &mut Probe<'_>,
+    model: &str,
+    failed: Option<&ChatError>,
+) {
+    let read = failed.is_none_or(|e| e.status.is_some_and(|s| (400..500).contains(&s)));
+    if !read {
+        probe.heard_nothing();
+        return;
+    }
+    let pauses = &state.chat_pauses;
+    let ended = pauses.answered(probe, model);
+    if !ended.is_empty() {
+        tracing::info!(
+            model,
+            "the chat API takes the runner's key and model again: the tasks it held run"
+        );
+        // Idle workers are woken: the held tasks are theirs to claim now.
+        state.wake_runner();
+    }
+    if pauses.take_sweep() {
+        let agents = runner.agents_not_held(pauses);
+        let now = clock::now_ms();
+        let let_go = state
+            .store
+            .write(move |db| tasks::let_go(db, &agents, now))
+            .await;
+        if let Err(e) = let_go {
+            // Not the run's failure: the tasks only say a while longer why they waited, and
+            // the next call that works tries again.
+            tracing::warn!(error = %e, "could not let the tasks held for a refused key go");
+            pauses.sweep_later();
+        }
+    }
+}
+
+/// A duration as a person reads it: `30 s`, `10 min`, `24 h`.
+fn span(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => format!("{} ms", d.as_millis()),
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_in_the_largest_whole_unit() {
+        let cases = [
+            (30, "30 s"),
+            (600, "10 min"),
+            (86_400, "24 h"),
+            (90, "90 s"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(span(Duration::from_secs(secs)), want);
+        }
+        assert_eq!(span(Duration::from_millis(300)), "300 ms");
+    }
+}

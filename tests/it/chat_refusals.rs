@@ -1,0 +1,269 @@
+//! A chat API that refuses the runner's key or a model: its tasks wait (held, not failed),
+//! the API is looked at again with a growing pause rather than once per task, other agents go
+//! on, and the tasks run by themselves once the key is taken again; held too long, they fail.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use webhook_mcp::agents::pauses::Timing;
+use webhook_mcp::agents::runner;
+use webhook_mcp::config::Config;
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+use crate::helpers::{
+    CHAT_PATH, TestApp, agent_app_with, chat_requests, fake_github, fake_llm, llm_answer,
+    open_issue, run_next, runner_of,
+};
+
+/// Open WebUI's answer to a key it does not take.
+fn key_refused() -> ResponseTemplate {
+    ResponseTemplate::new(401).set_body_json(json!({"detail": "Invalid token"}))
+}
+
+/// Answers 401 until `fixed` is set (the operator mends the key), then a final answer.
+struct KeyMendedLater(Arc<AtomicBool>);
+
+impl Respond for KeyMendedLater {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        if self.0.load(Ordering::SeqCst) {
+            llm_answer("Looks like a regression in the login form.")
+        } else {
+            key_refused()
+        }
+    }
+}
+
+/// Pauses of `first`, doubling up to four times that; a task held up to `limit`.
+fn pauses(first: Duration, limit: Duration) -> impl Fn(&mut Config) + Clone {
+    move |config: &mut Config| {
+        config.agents.chat_pause = Timing {
+            first,
+            longest: first * 4,
+            limit,
+        };
+    }
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+async fn health(app: &TestApp) -> Value {
+    let response = app
+        .client
+        .get(app.url("/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.expect("health JSON")
+}
+
+async fn metrics(app: &TestApp) -> String {
+    app.client
+        .get(app.url("/metrics"))
+        .bearer_auth(crate::helpers::API_KEY)
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+#[tokio::test]
+async fn a_refused_key_holds_the_backlog_without_hammering_and_every_task_runs_once_it_is_mended() {
+    // Arrange: the app's own runner is on; the chat API refuses its key for now.
+    let mended = Arc::new(AtomicBool::new(false));
+    let llm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .respond_with(KeyMendedLater(Arc::clone(&mended)))
+        .mount(&llm)
+        .await;
+    let github = fake_github().await;
+    let short = pauses(Duration::from_millis(200), HOUR);
+    let app = agent_app_with(&llm, &github, |c| {
+        c.agents.runner = true;
+        short(c);
+    })
+    .await;
+    let mut ids = Vec::new();
+    for number in 1..=4 {
+        let event = open_issue(&app, 200 + number, "Login fails").await;
+        ids.push(app.task_id_of(&event).await);
+    }
+
+    // Act: two seconds of a refused key.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let refused_calls = chat_requests(&llm).await.len();
+    let mut held = Vec::new();
+    for id in &ids {
+        held.push(app.task(id).await);
+    }
+    let listed = app.tasks("status=queued").await;
+    let paused = health(&app).await;
+    let gauge = metrics(&app).await;
+    mended.store(true, Ordering::SeqCst);
+    let started = std::time::Instant::now();
+    let mut done = Vec::new();
+    while started.elapsed() < Duration::from_secs(10) {
+        done.clear();
+        for id in &ids {
+            done.push(app.task(id).await);
+        }
+        if done.iter().all(|t| t["status"] == "done") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let resumed = health(&app).await;
+
+    // Assert: while refused, no task failed or spent an attempt, each says why it waits, and
+    // the API was asked a few times, not once per task per look.
+    for task in &held {
+        assert_ne!(task["status"], "failed", "{task}");
+        let error = task["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("401") && error.contains("waiting, not failed"),
+            "{task}"
+        );
+        if task["status"] == "queued" {
+            assert_eq!(task["attempts"], 0, "{task}");
+        }
+    }
+    assert!(
+        listed.iter().any(|t| t["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("waiting, not failed"))),
+        "{listed:?}"
+    );
+    assert!(
+        (2..=8).contains(&refused_calls),
+        "{refused_calls} calls in 2 s"
+    );
+    assert_eq!(paused["status"], "ok", "{paused}");
+    assert_eq!(paused["chat_api_paused"][0]["refused"], "key", "{paused}");
+    assert!(gauge.contains("webhook_mcp_chat_api_paused 1"), "{gauge}");
+    // Mended: every task ran by itself, with no trace of the wait.
+    for task in &done {
+        assert_eq!(task["status"], "done", "{task}");
+        assert!(task["error"].is_null(), "{task}");
+        assert_eq!(task["attempts"], 1, "{task}");
+    }
+    assert!(resumed.get("chat_api_paused").is_none(), "{resumed}");
+    assert!(
+        metrics(&app)
+            .await
+            .contains("webhook_mcp_chat_api_paused 0")
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_model_holds_its_agents_tasks_while_other_agents_run() {
+    // Arrange: `planning` calls a model the API does not know (Open WebUI's answer); `triage`
+    // calls AI_MODEL, which works. One issue makes a task for each.
+    let llm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .and(body_partial_json(json!({"model": "gone"})))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_json(json!({"detail": "Model not found"})),
+        )
+        .with_priority(1)
+        .mount(&llm)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .respond_with(llm_answer("Fine."))
+        .with_priority(2)
+        .mount(&llm)
+        .await;
+    let github = fake_github().await;
+    let agents = json!([{"name": "planning", "model": "gone"}, {"name": "triage"}]).to_string();
+    // Long enough that nothing looks again during the test.
+    let long = pauses(Duration::from_secs(60), HOUR);
+    let app = agent_app_with(&llm, &github, |c| {
+        c.agents.agents = Some(agents);
+        long(c);
+    })
+    .await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "triage",
+               "template": "Triage issue {{issue.number}}"}),
+    )
+    .await;
+    let event = open_issue(&app, 7, "Crash").await;
+    let runner = runner_of(&app);
+
+    // Act
+    runner::drain(&app.state, &runner).await.expect("drain");
+    let again = runner::drain(&app.state, &runner).await.expect("drain");
+
+    // Assert: the planning task waits, the triage task is done; the model gone was asked once.
+    let tasks = app.tasks(&format!("event_id={event}")).await;
+    let of = |agent: &str| {
+        tasks
+            .iter()
+            .find(|t| t["agent"] == agent)
+            .cloned()
+            .expect("a task of the agent")
+    };
+    let (planning, triage) = (of("planning"), of("triage"));
+    assert_eq!(planning["status"], "queued", "{planning}");
+    assert!(
+        planning["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("model `gone`") && e.contains("Model not found")),
+        "{planning}"
+    );
+    assert_eq!(triage["status"], "done", "{triage}");
+    assert!(again.is_empty(), "held while paused: {again:?}");
+    let asked_gone = chat_requests(&llm)
+        .await
+        .iter()
+        .filter(|r| serde_json::from_slice::<Value>(&r.body).expect("JSON")["model"] == "gone")
+        .count();
+    assert_eq!(asked_gone, 1);
+    let paused = health(&app).await;
+    assert_eq!(paused["chat_api_paused"][0]["refused"], "model", "{paused}");
+    assert_eq!(paused["chat_api_paused"][0]["model"], "gone", "{paused}");
+}
+
+#[tokio::test]
+async fn tasks_held_longer_than_the_limit_fail_saying_why() {
+    // Arrange: the key is never taken; a task may be held half a second.
+    let (llm, github) = (fake_llm(vec![key_refused()]).await, fake_github().await);
+    let short = pauses(Duration::from_millis(100), Duration::from_millis(500));
+    let app = agent_app_with(&llm, &github, short).await;
+    let first_event = open_issue(&app, 31, "Crash").await;
+    let first = app.task_id_of(&first_event).await;
+    let second = app.task_id_of(&open_issue(&app, 32, "Hang").await).await;
+    let runner = runner_of(&app);
+    assert_eq!(
+        run_next(&app, &runner).await,
+        Some((first.clone(), "queued".into()))
+    );
+    assert_eq!(run_next(&app, &runner).await, None, "paused");
+
+    // Act: past the limit, the next look is refused too.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let ran = run_next(&app, &runner).await;
+
+    // Assert: both failed, saying the key was refused all that time; their events follow.
+    assert_eq!(ran, Some((first.clone(), "failed".into())));
+    for id in [&first, &second] {
+        let task = app.task(id).await;
+        assert_eq!(task["status"], "failed", "{task}");
+        let error = task["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("401") && error.contains("not held longer"),
+            "{task}"
+        );
+    }
+    assert_eq!(app.event(&first_event).await["status"], "failed");
+    assert_eq!(chat_requests(&llm).await.len(), 2);
+}
