@@ -57,6 +57,10 @@ pub struct ActionOut {
     /// A question just queued: who goes on with its task once the answer comes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Why an action past its `next_attempt_at` is not sent yet: its host answered a send with
+    /// a rate limit, and its actions wait that out (see [`with_pause`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
 }
 
 pub fn present(row: &OutboxRow) -> ActionOut {
@@ -85,7 +89,25 @@ pub fn present(row: &OutboxRow) -> ActionOut {
         updated_at: clock::rfc3339(row.updated_at),
         warnings: Vec::new(),
         note: None,
+        held: None,
     }
+}
+
+/// An action as shown, saying so when it waits on its host's rate limit: else a row past its
+/// `next_attempt_at` (or retried by hand) sits there with no reason given. Only this
+/// process's pauses are known; another process on the database keeps its own.
+pub fn with_pause(state: &AppState, mut shown: ActionOut, host: &str) -> ActionOut {
+    let waiting = matches!(shown.status.as_str(), "pending" | "retrying");
+    if let Some(left) = state.sending.paused_for(host).filter(|_| waiting) {
+        let until = clock::now_ms() + i64::try_from(left.as_millis()).unwrap_or(i64::MAX / 2);
+        shown.held = Some(format!(
+            "held until {}: {} answered another send with a rate limit, so its actions wait \
+             that out (not sent, no attempt counted)",
+            clock::rfc3339(until),
+            host
+        ));
+    }
+    shown
 }
 
 /// An action just queued as shown, with a warning for each check this process left to the

@@ -244,11 +244,12 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
 }
 
 fn action_detail(
+    state: &AppState,
     row: &crate::store::outbox::OutboxRow,
     log: Vec<crate::store::outbox::AttemptRow>,
 ) -> ActionDetail {
     ActionDetail {
-        action: super::actions::present(row),
+        action: super::actions::with_pause(state, super::actions::present(row), &row.host),
         attempt_log: log
             .into_iter()
             .map(|a| AttemptOut {
@@ -281,7 +282,7 @@ pub async fn action(state: &AppState, id: &str) -> Result<ActionDetail, ServiceE
         what: "action",
         id: id.to_string(),
     })?;
-    Ok(action_detail(&row, log))
+    Ok(action_detail(state, &row, log))
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<EventDetail, ServiceError> {
@@ -323,7 +324,7 @@ pub async fn get_with_body(
     let actions = outbox_rows
         .iter()
         .zip(attempts)
-        .map(|(row, log)| action_detail(row, log))
+        .map(|(row, log)| action_detail(state, row, log))
         .collect();
     let tasks = task_rows
         .into_iter()

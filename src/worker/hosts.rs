@@ -65,6 +65,11 @@ impl InFlight {
         self.pauses.pause(host, wait);
     }
 
+    /// How long `host` stays paused by a rate limit, if it is.
+    pub fn paused_for(&self, host: &str) -> Option<Duration> {
+        self.pauses.left(host)
+    }
+
     /// When the next paused host is let go, if one is paused.
     pub fn next_resume(&self) -> Option<Instant> {
         self.pauses.next_end()

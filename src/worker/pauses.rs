@@ -43,6 +43,14 @@ impl Pauses {
         paused.keys().cloned().collect()
     }
 
+    /// How long `host` stays paused, if it is: shown on its actions, which wait it out.
+    pub fn left(&self, host: &str) -> Option<Duration> {
+        let until = *self.lock().get(host)?;
+        until
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+    }
+
     /// When the next pause ends, if any host is paused: idle senders look again then, as no
     /// row falling due would wake them for it.
     pub fn next_end(&self) -> Option<Instant> {
@@ -72,8 +80,12 @@ mod tests {
         assert_eq!(pauses.paused(), ["github"]);
         let end = pauses.next_end().expect("a pause");
         assert!(end >= Instant::now() + Duration::from_millis(50), "{end:?}");
+        let left = pauses.left("github").expect("paused");
+        assert!(left > Duration::from_millis(50) && left <= Duration::from_millis(80));
+        assert_eq!(pauses.left("slack"), None);
 
         std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(pauses.left("github"), None);
         assert!(pauses.paused().is_empty());
         assert_eq!(pauses.next_end(), None);
     }

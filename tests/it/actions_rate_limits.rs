@@ -5,11 +5,14 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use serde_json::json;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::helpers::{TestApp, accepted, delivery_id, issue_opened, spawn_app_with};
+use crate::helpers::{TestApp, accepted, delivery_id, issue_opened, send_json, spawn_app_with};
 
 const SECRET: &str = "gh-secret-for-rate-limits";
 /// Actions queued for the limited host.
@@ -145,4 +148,57 @@ async fn a_429_holds_the_hosts_other_actions_until_its_retry_after_and_not_other
     let mut want = vec![1; QUEUED as usize + 1];
     *want.last_mut().unwrap() = 2;
     assert_eq!(attempts, want);
+}
+
+#[tokio::test]
+async fn actions_held_by_their_hosts_rate_limit_say_so_and_until_when_also_when_retried() {
+    // Arrange: the target answers its first request 429 asking for a minute.
+    let (limited, limited_seen) =
+        Noting::start(ResponseTemplate::new(429).insert_header("Retry-After", "60")).await;
+    let (other, other_seen) = Noting::start(ResponseTemplate::new(200)).await;
+    let app = spawn_app_with(|c| {
+        c.worker = true;
+        c.outbound_concurrency = 2;
+    })
+    .await;
+    forwarding(&app, "to-limited", &limited).await;
+    forwarding(&app, "to-other", &other).await;
+    for number in 1..=QUEUED {
+        open_issue(&app, "to-limited", number).await;
+    }
+    until_seen(&limited_seen, 1, Duration::from_secs(5)).await;
+    open_issue(&app, "to-other", 100).await;
+    until_seen(&other_seen, 1, Duration::from_secs(5)).await;
+
+    // Act: the actions listed, one of them on an event, and one retried by hand.
+    let (status, page) = app.get_json("/api/actions?webhook_id=to-limited").await;
+    assert_eq!(status, 200, "{page}");
+    let listed = page["actions"].as_array().unwrap().clone();
+    let waiting = listed.iter().find(|a| a["status"] == "pending").unwrap();
+    let event = app.event(waiting["event_id"].as_str().unwrap()).await;
+    let retry = format!("/api/actions/{}/retry", waiting["id"].as_str().unwrap());
+    let (status, retried) = send_json(app.api(Method::POST, &retry)).await;
+    assert_eq!(status, 200, "{retried}");
+    let (_, others) = app.get_json("/api/actions?webhook_id=to-other").await;
+
+    // Assert: every queued action of the limited host says why it waits, and until about a
+    // minute from now; the other host's delivered one says nothing.
+    assert_eq!(listed.len(), QUEUED as usize);
+    let from_now = |held: &str| {
+        let (until, _) = held
+            .strip_prefix("held until ")
+            .and_then(|s| s.split_once(": "))
+            .unwrap_or_else(|| panic!("{held}"));
+        let until = OffsetDateTime::parse(until, &Rfc3339).unwrap();
+        (until - OffsetDateTime::now_utc()).whole_seconds()
+    };
+    for shown in listed.iter().chain([&event["actions"][0], &retried]) {
+        let held = shown["held"].as_str().unwrap_or_else(|| panic!("{shown}"));
+        assert!(held.contains("rate limit"), "{held}");
+        assert!((50..=60).contains(&from_now(held)), "{held}");
+    }
+    assert_eq!(times(&limited_seen).len(), 1, "nothing more sent meanwhile");
+    let delivered = &others["actions"][0];
+    assert_eq!(delivered["status"], "delivered", "{delivered}");
+    assert!(delivered.get("held").is_none(), "{delivered}");
 }

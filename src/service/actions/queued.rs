@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::reply_source::deleted_webhook;
-use super::{ActionOut, present};
+use super::{ActionOut, present, with_pause};
 use crate::app::AppState;
 use crate::clock;
 use crate::service::ServiceError;
@@ -84,7 +84,10 @@ pub async fn list(state: &AppState, query: ActionQuery) -> Result<ActionPage, Se
     found.truncate(limit as usize);
     let next_cursor = more.then(|| found.last().map(|a| a.id.clone())).flatten();
     Ok(ActionPage {
-        actions: found.iter().map(present).collect(),
+        actions: found
+            .iter()
+            .map(|row| with_pause(state, present(row), &row.host))
+            .collect(),
         next_cursor,
     })
 }
@@ -266,7 +269,7 @@ pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, Servi
         )),
         _ => {
             state.wake_workers();
-            Ok(present(&row))
+            Ok(with_pause(state, present(&row), &row.host))
         }
     }
 }
