@@ -264,7 +264,7 @@ pub(super) async fn post(
     }
     let payload = match kind {
         MessageKind::OpenWebUi => json!({ "content": text }),
-        MessageKind::Slack => json!({ "text": shorten(text, SLACK_LIMIT) }),
+        MessageKind::Slack => json!({ "text": shorten_slack(text) }),
         // The text comes from payloads and agents' answers: an `@everyone` or role mention in
         // it must show as text, not ping the whole server.
         MessageKind::Discord => json!({
@@ -491,6 +491,17 @@ fn shorten(text: &str, limit: usize) -> String {
         return text.to_owned();
     }
     let mut out = text_cut::within(text, limit - 1, |_| 1).to_owned();
+    out.push('…');
+    out
+}
+
+/// [`shorten`] to Slack's limit, and not inside an entity (`&amp;`) its text is written with.
+fn shorten_slack(text: &str) -> String {
+    if text.chars().count() <= SLACK_LIMIT {
+        return text.to_owned();
+    }
+    let end = text_cut::within(text, SLACK_LIMIT - 1, |_| 1).len();
+    let mut out = text[..super::slack_markup::unsplit_end(text, end)].to_owned();
     out.push('…');
     out
 }
@@ -839,6 +850,21 @@ mod tests {
             ),
         ] {
             assert_eq!(discord_url(url), sent, "{url}");
+        }
+    }
+
+    #[test]
+    fn a_slack_text_is_shortened_between_its_entities() {
+        assert_eq!(shorten_slack("R&amp;D"), "R&amp;D");
+        // Cut at 39,999 characters, one short of the `…`: inside the last `&lt;`, which goes.
+        for (unit, kept_end) in [("&lt;", "&lt;"), ("x&amp;", "x"), ("&gt;b", "&gt;")] {
+            let long = unit.repeat(SLACK_LIMIT / unit.len() + 1);
+            let sent = shorten_slack(&long);
+            assert!(sent.chars().count() <= SLACK_LIMIT, "{unit}");
+            let kept = sent.strip_suffix('…').expect("cut");
+            let end = &kept[kept.len() - 8..];
+            assert!(kept.ends_with(kept_end), "{unit}: {end:?}");
+            assert!(long.starts_with(kept));
         }
     }
 

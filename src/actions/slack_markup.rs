@@ -219,16 +219,35 @@ fn is_meant(span: Span<'_>) -> bool {
     }
 }
 
+/// The entities Slack's message text writes `&`, `<` and `>` as.
+const ENTITIES: [&str; 3] = ["&amp;", "&lt;", "&gt;"];
+
+/// Where a cut of Slack message text `text` at byte `end` may fall: `end`, or where an entity
+/// that it would split starts (`R&amp;D` cut inside its `&amp;` leaves `R&am`, which Slack
+/// shows as written). `end` is at a character's boundary.
+pub fn unsplit_end(text: &str, end: usize) -> usize {
+    // A split entity begins less than its length (five bytes at most) before the cut; an
+    // `&` is one byte, and is no part of another character.
+    let near = end.saturating_sub(ENTITIES[0].len() - 1);
+    let Some(at) = text.as_bytes()[near..end].iter().rposition(|&b| b == b'&') else {
+        return end;
+    };
+    let at = near + at;
+    if ENTITIES
+        .iter()
+        .any(|entity| text[at..].starts_with(entity) && at + entity.len() > end)
+    {
+        at
+    } else {
+        end
+    }
+}
+
 /// `text` with `&`, `<` and `>` as Slack's entities, but an entity already written as one.
 fn escape_into(text: &str, out: &mut String) {
     for (at, c) in text.char_indices() {
         match c {
-            '&' if ["&amp;", "&lt;", "&gt;"]
-                .iter()
-                .any(|entity| text[at..].starts_with(entity)) =>
-            {
-                out.push('&')
-            }
+            '&' if ENTITIES.iter().any(|entity| text[at..].starts_with(entity)) => out.push('&'),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),

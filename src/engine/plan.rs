@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::command::{ActionKind, Target};
 use super::template;
-use crate::actions::{self, Delivery, GitlabNoun, MessageKind};
+use crate::actions::{self, Delivery, GitlabNoun, MessageKind, slack_markup};
 use crate::providers::{Provider, SourceRef};
 use crate::text_cut;
 
@@ -348,6 +348,9 @@ pub struct Limit {
     /// Whether the place renders ```` ``` ```` code blocks (Jira's wiki markup and Telegram's
     /// plain text do not), so a cut inside one closes it.
     fenced: bool,
+    /// Whether the place's text writes `&`, `<` and `>` as entities (`&amp;`: Slack's), which
+    /// a cut may not split.
+    entities: bool,
 }
 
 impl Limit {
@@ -358,6 +361,15 @@ impl Limit {
             what,
             utf16: false,
             fenced: true,
+            entities: false,
+        }
+    }
+
+    /// A Slack message's: its text has `&`, `<` and `>` written as entities.
+    pub const fn slack_message() -> Self {
+        Limit {
+            entities: true,
+            ..Limit::chars(actions::SLACK_LIMIT, "a Slack message")
         }
     }
 
@@ -397,9 +409,7 @@ pub fn reply_limit(source_kind: &str) -> Option<Limit> {
             fenced: false,
             ..Limit::chars(32_767, "a Jira comment")
         }),
-        "slack.thread" | "slack.channel" => {
-            Some(Limit::chars(actions::SLACK_LIMIT, "a Slack message"))
-        }
+        "slack.thread" | "slack.channel" => Some(Limit::slack_message()),
         "gitlab.issue" | "gitlab.merge_request" | "gitlab.commit" | "gitlab.snippet" => {
             Some(Limit::chars(1_000_000, "a GitLab note"))
         }
@@ -413,7 +423,7 @@ pub fn reply_limit(source_kind: &str) -> Option<Limit> {
 /// keeps under (`actions::channels`); Open WebUI takes any length.
 pub fn channel_limit(kind: MessageKind) -> Option<Limit> {
     match kind {
-        MessageKind::Slack => Some(Limit::chars(actions::SLACK_LIMIT, "a Slack message")),
+        MessageKind::Slack => Some(Limit::slack_message()),
         MessageKind::Discord => Some(Limit::chars(actions::DISCORD_LIMIT, "a Discord message")),
         MessageKind::Telegram => Some(Limit {
             utf16: true,
@@ -446,9 +456,10 @@ pub fn fit(text: String, limit: Option<Limit>) -> String {
     cut(text, limit, None)
 }
 
-/// `text` cut to what `limit` takes, between graphemes, saying how many characters
-/// are left out, counting what `before` left out of it already (a render cut at the template
-/// output bound), so that the note is written once and counts all of it.
+/// `text` cut to what `limit` takes, between graphemes and (in Slack's text) not inside an
+/// entity, saying how many characters are left out, counting what `before` left out of it
+/// already (a render cut at the template output bound), so that the note is written once and
+/// counts all of it.
 fn cut(text: String, limit: Option<Limit>, before: Option<template::LeftOut>) -> String {
     if before.is_none() && limit.is_none_or(|l| l.len(&text) <= l.max) {
         return text;
@@ -462,7 +473,12 @@ fn cut(text: String, limit: Option<Limit>, before: Option<template::LeftOut>) ->
             // The note's own length depends on how much is left out; a generous guess covers it.
             let room = limit.max.saturating_sub(limit.len(&note(chars + before)));
             let within = |room: usize| -> String {
-                text_cut::within(&text, room, |c| limit.width(c)).into()
+                let end = text_cut::within(&text, room, |c| limit.width(c)).len();
+                if limit.entities {
+                    text[..slack_markup::unsplit_end(&text, end)].into()
+                } else {
+                    text[..end].into()
+                }
             };
             let cut = within(room);
             // Cut inside a code block, the note (and a footer after it) would show as code:

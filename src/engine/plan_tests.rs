@@ -1112,3 +1112,81 @@ fn a_jira_issues_fields_are_read_on_the_issue_too_as_configurations_write_them()
     }
     assert!(template::render("{{ issue.summary }}", &plain).is_err());
 }
+
+#[test]
+fn a_slack_text_is_never_cut_inside_an_entity() {
+    // (text, room left for it, what is kept): room is in characters, before the note; each
+    // text goes on long enough to be cut.
+    let more = " and more".repeat(10);
+    let note = |left: usize| format!("\n\n… (cut to fit: {left} more characters)");
+    let cases: &[(&str, usize, &str)] = &[
+        ("R&amp;D and more", 1, "R"),
+        ("R&amp;D and more", 2, "R"),
+        ("R&amp;D and more", 3, "R"),
+        ("R&amp;D and more", 4, "R"),
+        ("R&amp;D and more", 5, "R"),
+        ("R&amp;D and more", 6, "R&amp;"),
+        ("a &lt;b&gt; c and more", 3, "a "),
+        ("a &lt;b&gt; c and more", 5, "a "),
+        ("a &lt;b&gt; c and more", 6, "a &lt;"),
+        ("a &lt;b&gt; c and more", 8, "a &lt;b"),
+        ("a &lt;b&gt; c and more", 10, "a &lt;b"),
+        ("a &lt;b&gt; c and more", 11, "a &lt;b&gt;"),
+        // Entities one after another, and text after one that is no entity.
+        ("&amp;&amp;&amp; and more", 9, "&amp;"),
+        ("&amp;lt; and more", 7, "&amp;lt"),
+        // An `&` no entity follows is cut where the room ends.
+        ("AT&T &amx and more", 7, "AT&T &a"),
+        ("a & b &amp; c", 4, "a & "),
+        // Bytes are not characters: the `&` after a two-byte letter.
+        ("é&gt; and more", 3, "é"),
+    ];
+    for (text, room, kept) in cases {
+        let text = format!("{text}{more}");
+        let chars = text.chars().count();
+        let limit = Limit {
+            max: room + note(chars).chars().count(),
+            ..Limit::slack_message()
+        };
+        let got = fit(text.clone(), Some(limit));
+        let left = chars - kept.chars().count();
+        let want = format!("{kept}{}", note(left));
+        assert_eq!(got, want, "{text:?} in {room}");
+    }
+    // Elsewhere `&amp;` is no entity of the place's and is cut where the room ends.
+    let text = format!("R&amp;D{more}");
+    let around = note(text.chars().count()).chars().count();
+    let github = Limit::chars(3 + around, "a GitHub comment");
+    assert!(fit(text, Some(github)).starts_with("R&a\n"));
+
+    // As a reply in a thread and a message to a channel are cut: a long escaped answer.
+    let thread = source(
+        "slack.thread",
+        "C1:1.2",
+        json!({"channel": "C1", "thread_ts": "1.2"}),
+    );
+    for entity in ["&amp;", "&lt;", "&gt;"] {
+        let text = entity.repeat(10_001);
+        let Ok(Delivery::SlackMessage { text: sent, .. }) = reply_on_source(Some(&thread), text)
+        else {
+            panic!("a Slack reply");
+        };
+        let (kept, _) = sent.rsplit_once("\n\n… (cut to fit: ").expect("a note");
+        assert!(kept.ends_with(entity), "{:?}", &kept[kept.len() - 8..]);
+        assert!(sent.chars().count() <= actions::SLACK_LIMIT);
+    }
+    let slack = Target {
+        url: "https://hooks.slack.com/services/T/B/x".into(),
+        secret: None,
+        kind: None,
+        chat_id: None,
+        thread_id: None,
+    };
+    let Ok(Delivery::ChannelMessage { text: sent, .. }) =
+        post_message(Some(&slack), "&lt;x".repeat(8_001))
+    else {
+        panic!("a Slack message");
+    };
+    let (kept, _) = sent.rsplit_once("\n\n… (cut to fit: ").expect("a note");
+    assert!(kept.ends_with("&lt;x"), "{:?}", &kept[kept.len() - 8..]);
+}
