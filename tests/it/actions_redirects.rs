@@ -88,20 +88,37 @@ async fn a_redirect_to_another_host_a_301_to_a_post_or_a_second_one_is_not_follo
         .expect(0)
         .mount(&elsewhere)
         .await;
+    let taken = ResponseTemplate::new(201).set_body_json(json!({"id": 1}));
+    let again =
+        ResponseTemplate::new(307).insert_header("Location", "/repositories/43/issues/7/comments");
+    let not_followed: &[&str] = &["not followed"];
+    let to_elsewhere = format!("{}{NEW}", elsewhere.uri());
+    // (the old path's answer and where it sends; what the new path answers and how often it is
+    // asked; what the action's error says; the requests GitHub gets in all)
     let cases = [
-        (307, format!("{}{NEW}", elsewhere.uri())),
-        (301, NEW.to_string()),
-        (302, NEW.to_string()),
-        (303, NEW.to_string()),
+        (307, to_elsewhere, taken.clone(), 0, not_followed, 1),
+        (301, NEW.to_string(), taken.clone(), 0, not_followed, 1),
+        (302, NEW.to_string(), taken.clone(), 0, not_followed, 1),
+        (303, NEW.to_string(), taken, 0, not_followed, 1),
+        // A redirect whose target redirects again: the first is followed, the second is not,
+        // named as a redirect's target is shown, its last segment masked.
+        (
+            307,
+            NEW.to_string(),
+            again,
+            1,
+            &["redirect to ", "/repositories/43/issues/7/"][..],
+            2,
+        ),
     ];
-    for (status, location) in cases {
-        // Arrange: the new path would take the comment.
+    for (status, location, at_new, asked_at_new, said, requests) in cases {
+        // Arrange
         let github = MockServer::start().await;
         moved(&github, status, &location).await;
         Mock::given(method("POST"))
             .and(path(NEW))
-            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
-            .expect(0)
+            .respond_with(at_new)
+            .expect(asked_at_new)
             .mount(&github)
             .await;
         let app = commenting(&github).await;
@@ -110,34 +127,13 @@ async fn a_redirect_to_another_host_a_301_to_a_post_or_a_second_one_is_not_follo
         let action = comment_on_issue_7(&app).await;
 
         // Assert: dead, naming the redirect, as before.
-        assert_eq!(action["status"], "dead", "{status}: {action}");
+        let case = format!("{status} to {location}");
+        assert_eq!(action["status"], "dead", "{case}: {action}");
         let error = action["last_error"].as_str().unwrap_or_default();
-        assert!(error.contains("not followed"), "{status}: {error}");
+        for words in said {
+            assert!(error.contains(words), "{case}: {error}");
+        }
+        let sent = github.received_requests().await.unwrap_or_default().len();
+        assert_eq!(sent, requests, "{case}");
     }
-
-    // A redirect whose target redirects again: the first is followed, the second is not.
-    let github = MockServer::start().await;
-    moved(&github, 307, NEW).await;
-    Mock::given(method("POST"))
-        .and(path(NEW))
-        .respond_with(
-            ResponseTemplate::new(307)
-                .insert_header("Location", "/repositories/43/issues/7/comments"),
-        )
-        .expect(1)
-        .mount(&github)
-        .await;
-    let app = commenting(&github).await;
-    let action = comment_on_issue_7(&app).await;
-    assert_eq!(action["status"], "dead", "{action}");
-    let error = action["last_error"].as_str().unwrap_or_default();
-    // Named as a redirect's target is shown, its last segment masked.
-    assert!(
-        error.contains("redirect to ") && error.contains("/repositories/43/issues/7/"),
-        "{error}"
-    );
-    assert_eq!(
-        github.received_requests().await.unwrap_or_default().len(),
-        2
-    );
 }

@@ -387,6 +387,34 @@ async fn a_comment_one_webhook_posted_is_its_own_post_on_another_webhook_of_the_
     assert_eq!(sent_after, 0);
 }
 
+/// On a quoting `app` whose send to `github` of the comment answering an `@agent` comment on
+/// issue 9 fails (`case`: how) though GitHub made it: the send waits for its retry; GitHub's
+/// announcement of the comment comes, then the retry falls due. One POST in all, the
+/// announcement its own post, the action delivered as the comment announced. The asking
+/// event's id.
+async fn announced_before_its_retry(app: &TestApp, github: &MockServer, case: &str) -> String {
+    let asked = post_comment(
+        app,
+        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
+    )
+    .await;
+    app.drain().await;
+    let retrying = app.actions_of(&asked).await.remove(0);
+    assert_eq!(retrying["status"], "retrying", "{case}: {retrying}");
+
+    let echo = post_comment(app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
+    let settled = app.drain().await;
+
+    let posts = github.received_requests().await.map(|r| r.len());
+    assert_eq!(posts, Some(1), "{case}");
+    assert_eq!(app.event(&echo).await["status"], "own_post", "{case}");
+    assert_eq!(settled, 1, "{case}");
+    let action = app.actions_of(&asked).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{case}: {action}");
+    assert_eq!(action["remote_id"], OWN_URL, "{case}: {action}");
+    asked
+}
+
 #[tokio::test]
 async fn a_comment_whose_send_timed_out_is_not_posted_again_once_github_announces_it() {
     // Arrange: GitHub posts the comment but answers too late for the send, which will retry.
@@ -396,26 +424,11 @@ async fn a_comment_whose_send_timed_out_is_not_posted_again_once_github_announce
         c.retry_schedule = vec!["1h".into()];
     })
     .await;
-    let asked = post_comment(
-        &app,
-        &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
-    )
-    .await;
-    app.drain().await;
-    assert_eq!(app.actions_of(&asked).await[0]["status"], "retrying");
 
-    // Act: the comment's announcement comes, then the retry falls due.
-    let echo = post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
-    let settled = app.drain().await;
+    // Act and assert: announced before the retry, delivered as the comment GitHub announced.
+    let asked = announced_before_its_retry(&app, &github, "a time-out").await;
 
-    // Assert: one POST in all, the action delivered as the comment GitHub announced, and the
-    // event done.
-    assert_eq!(github.received_requests().await.map(|r| r.len()), Some(1));
-    assert_eq!(app.event(&echo).await["status"], "own_post");
-    assert_eq!(settled, 1);
-    let action = app.actions_of(&asked).await.remove(0);
-    assert_eq!(action["status"], "delivered", "{action}");
-    assert_eq!(action["remote_id"], OWN_URL, "{action}");
+    // Assert: and the event done.
     assert_eq!(app.event(&asked).await["status"], "done");
 }
 
@@ -432,29 +445,9 @@ async fn a_comment_answered_with_a_server_error_is_not_posted_again_once_github_
             c.retry_schedule = vec!["1h".into()];
         })
         .await;
-        let asked = post_comment(
-            &app,
-            &issue_comment(9, "Flaky CI", "alice", "@agent estimate?"),
-        )
-        .await;
-        app.drain().await;
-        assert_eq!(app.actions_of(&asked).await[0]["status"], "retrying");
 
-        // Act: the comment's announcement comes, then the retry falls due.
-        let echo = post_comment(&app, &echo_of(555, OWN_URL, "User asked: @agent estimate?")).await;
-        let settled = app.drain().await;
-
-        // Assert: one POST in all, the action delivered as the comment GitHub announced.
-        assert_eq!(
-            github.received_requests().await.map(|r| r.len()),
-            Some(1),
-            "{status}"
-        );
-        assert_eq!(app.event(&echo).await["status"], "own_post", "{status}");
-        assert_eq!(settled, 1, "{status}");
-        let action = app.actions_of(&asked).await.remove(0);
-        assert_eq!(action["status"], "delivered", "{status}: {action}");
-        assert_eq!(action["remote_id"], OWN_URL, "{status}: {action}");
+        // Act and assert: announced before the retry, delivered as the comment announced.
+        announced_before_its_retry(&app, &github, &format!("a {status}")).await;
     }
 }
 

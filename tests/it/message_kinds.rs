@@ -24,19 +24,40 @@ async fn fake_telegram(token: &str, times: u64) -> MockServer {
     telegram
 }
 
-/// The chat ids and texts Telegram was sent.
-async fn sent_to(telegram: &MockServer) -> Vec<(String, String)> {
+/// The JSON bodies Telegram was sent.
+async fn bodies_sent(telegram: &MockServer) -> Vec<Value> {
     let requests = telegram.received_requests().await.expect("recorded");
     requests
         .iter()
-        .map(|r| {
-            let body: Value = serde_json::from_slice(&r.body).expect("json");
-            (
-                body["chat_id"].to_string().trim_matches('"').to_string(),
-                body["text"].as_str().unwrap_or_default().to_string(),
-            )
-        })
+        .map(|r| serde_json::from_slice(&r.body).expect("json"))
         .collect()
+}
+
+/// The chat ids and texts Telegram was sent, as `chat id: text`, sorted.
+async fn sent_to(telegram: &MockServer) -> Vec<String> {
+    let mut sent: Vec<String> = bodies_sent(telegram)
+        .await
+        .iter()
+        .map(|body| {
+            let chat = body["chat_id"].to_string();
+            let text = body["text"].as_str().unwrap_or_default();
+            format!("{}: {text}", chat.trim_matches('"'))
+        })
+        .collect();
+    sent.sort();
+    sent
+}
+
+/// A GitHub issue `number` opened on `gh` (whose `issues.opened` commands fire), and what it
+/// queued sent.
+async fn open_issue_and_send(app: &TestApp, number: u64) {
+    let body = issue_opened("octo/app", number, &[]);
+    accepted(
+        app.post_github("gh", "issues", &delivery_id(), &body, GH_SECRET)
+            .await,
+    )
+    .await;
+    app.drain().await;
 }
 
 async fn add_command(app: &TestApp, target: Value) -> (StatusCode, Value) {
@@ -66,25 +87,14 @@ async fn a_telegram_bot_url_without_kind_posts_to_telegram_with_its_chat_id() {
             &json!({"url": url, "text": "x", "chat_id": "-100123"}),
         )
         .await;
-    let body = issue_opened("octo/app", 3, &[]);
-    accepted(
-        app.post_github("gh", "issues", &delivery_id(), &body, GH_SECRET)
-            .await,
-    )
-    .await;
-    app.drain().await;
+    open_issue_and_send(&app, 3).await;
 
     // Assert
     assert_eq!(added, StatusCode::CREATED, "{command}");
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
-    let mut sent = sent_to(&telegram).await;
-    sent.sort();
     assert_eq!(
-        sent,
-        [
-            ("-100123".to_string(), "New issue".to_string()),
-            ("-100123".to_string(), "x".to_string()),
-        ]
+        sent_to(&telegram).await,
+        ["-100123: New issue", "-100123: x"]
     );
 }
 
@@ -108,27 +118,13 @@ async fn a_url_on_the_configured_telegram_api_host_is_telegram() {
             &json!({"url": telegram.uri(), "text": "hi", "chat_id": 7}),
         )
         .await;
-    let body = issue_opened("octo/app", 4, &[]);
-    accepted(
-        app.post_github("gh", "issues", &delivery_id(), &body, GH_SECRET)
-            .await,
-    )
-    .await;
-    app.drain().await;
+    open_issue_and_send(&app, 4).await;
 
     // Assert: the command is saved as a Telegram one, and both reach the chat.
     assert_eq!(added, StatusCode::CREATED, "{command}");
     assert_eq!(command["target"]["kind"], "telegram", "{command}");
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
-    let mut sent = sent_to(&telegram).await;
-    sent.sort();
-    assert_eq!(
-        sent,
-        [
-            ("7".to_string(), "New issue".to_string()),
-            ("7".to_string(), "hi".to_string()),
-        ]
-    );
+    assert_eq!(sent_to(&telegram).await, ["7: New issue", "7: hi"]);
 }
 
 #[tokio::test]
@@ -375,17 +371,7 @@ async fn a_teams_url_that_is_no_retired_connector_is_posted_an_adaptive_card() {
             &json!({"url": url, "kind": "teams", "text": "Deployed"}),
         )
         .await;
-    let response = app
-        .post_github(
-            "gh",
-            "issues",
-            &delivery_id(),
-            &issue_opened("octo/app", 3, &[]),
-            GH_SECRET,
-        )
-        .await;
-    accepted(response).await;
-    app.drain().await;
+    open_issue_and_send(&app, 3).await;
 
     // Assert: both went as an Adaptive Card in a message, as Workflows takes them.
     assert_eq!(queued, StatusCode::ACCEPTED, "{message}");
@@ -439,13 +425,10 @@ async fn a_retired_teams_connector_is_taken_with_a_warning_pointing_at_workflows
 
 /// The forum topics each message Telegram was sent names (`message_thread_id`), as JSON.
 async fn topics_sent(telegram: &MockServer) -> Vec<Value> {
-    let requests = telegram.received_requests().await.expect("recorded");
-    let mut topics: Vec<Value> = requests
-        .iter()
-        .map(|r| {
-            let body: Value = serde_json::from_slice(&r.body).expect("json");
-            body["message_thread_id"].clone()
-        })
+    let mut topics: Vec<Value> = bodies_sent(telegram)
+        .await
+        .into_iter()
+        .map(|body| body["message_thread_id"].clone())
         .collect();
     topics.sort_by_key(Value::to_string);
     topics
@@ -486,13 +469,7 @@ async fn a_telegram_message_goes_to_the_forum_topic_its_thread_id_names() {
     )
     .await;
     client.cancel().await.ok();
-    let body = issue_opened("octo/app", 5, &[]);
-    accepted(
-        app.post_github("gh", "issues", &delivery_id(), &body, GH_SECRET)
-            .await,
-    )
-    .await;
-    app.drain().await;
+    open_issue_and_send(&app, 5).await;
 
     // Assert: each went to its topic, as a number; the one without went with none.
     assert_eq!(added, StatusCode::CREATED, "{command}");

@@ -4,6 +4,7 @@
 //! sent. And a model's words (an agent's answer, an MCP tool
 //! call): they may not notify a whole Slack channel, a person's may.
 
+use rmcp::model::CallToolResult;
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -243,9 +244,19 @@ fn posted() -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({"ok": true, "ts": "1.2"}))
 }
 
-/// A reply in the thread of `slack_thread_message("C0ENG", ..)` reading `text`.
-fn thread_reply(text: &str) -> serde_json::Value {
-    json!({"channel": "C0ENG", "text": text, "thread_ts": "1700000000.000100"})
+/// `slack` expects one reply in the thread of `slack_thread_message("C0ENG", ..)`, reading
+/// `text` (checked on drop).
+async fn expect_thread_reply(slack: &MockServer, text: &str) {
+    let reply = json!({"channel": "C0ENG", "text": text, "thread_ts": "1700000000.000100"});
+    expect_post(slack, "/chat.postMessage", reply, posted(), 1).await;
+}
+
+/// A model's one call of `tool` through MCP, on a session closed after it.
+async fn model_calls(app: &TestApp, tool: &str, args: serde_json::Value) -> CallToolResult {
+    let client = crate::mcp::connect(app).await;
+    let result = crate::mcp::call(&client, tool, args).await;
+    client.cancel().await.ok();
+    result
 }
 
 #[tokio::test]
@@ -254,28 +265,13 @@ async fn a_models_words_cannot_ping_a_slack_channel_but_a_persons_can() {
     let words = "<!here> see <@U1> and <!subteam^S1|@ops>";
     let slack = MockServer::start().await;
     let defused = "&lt;!here> see <@U1> and &lt;!subteam^S1|@ops>";
-    expect_post(
-        &slack,
-        "/chat.postMessage",
-        thread_reply(defused),
-        posted(),
-        1,
-    )
-    .await;
-    expect_post(
-        &slack,
-        "/chat.postMessage",
-        thread_reply(words),
-        posted(),
-        1,
-    )
-    .await;
+    expect_thread_reply(&slack, defused).await;
+    expect_thread_reply(&slack, words).await;
     let (app, event_id) = slack_thread_event(&slack, "who can help?").await;
 
     // Act
-    let client = crate::mcp::connect(&app).await;
-    let by_model = crate::mcp::call(
-        &client,
+    let by_model = model_calls(
+        &app,
         "comment",
         json!({"event_id": event_id, "text": words}),
     )
@@ -286,7 +282,6 @@ async fn a_models_words_cannot_ping_a_slack_channel_but_a_persons_can() {
             &json!({ "text": words }),
         )
         .await;
-    client.cancel().await.ok();
 
     // Assert: each reached Slack as its mock expects (checked on drop).
     assert_eq!(by_model.is_error, Some(false), "{by_model:?}");
@@ -306,25 +301,16 @@ async fn a_models_comparisons_and_generics_reach_slack_escaped_its_markup_kept()
     let escaped = "if a &lt; b and c &gt; d, use Vec&lt;String&gt; &amp; R&amp;D; ask <@U1>, \
                    see docs (<https://x.example>)";
     let slack = MockServer::start().await;
-    expect_post(
-        &slack,
-        "/chat.postMessage",
-        thread_reply(escaped),
-        posted(),
-        1,
-    )
-    .await;
+    expect_thread_reply(&slack, escaped).await;
     let (app, event_id) = slack_thread_event(&slack, "how do I compare them?").await;
 
     // Act
-    let client = crate::mcp::connect(&app).await;
-    let by_model = crate::mcp::call(
-        &client,
+    let by_model = model_calls(
+        &app,
         "comment",
         json!({"event_id": event_id, "text": words}),
     )
     .await;
-    client.cancel().await.ok();
 
     // Assert: it reached Slack as its mock expects (checked on drop).
     assert_eq!(by_model.is_error, Some(false), "{by_model:?}");
@@ -339,15 +325,10 @@ async fn an_agents_answer_posted_to_a_slack_thread_cannot_ping_the_channel() {
     // a broadcast.
     let slack = MockServer::start().await;
     let llm = fake_llm(vec![llm_answer("<!channel> it is fixed, <@U1>")]).await;
-    expect_post(
+    expect_thread_reply(
         &slack,
-        "/chat.postMessage",
-        thread_reply(
-            "*AI analysis*\n\n&lt;!channel> it is fixed, <@U1>\n\n\
-             _Posted by the `planning` agent of webhook-mcp._",
-        ),
-        posted(),
-        1,
+        "*AI analysis*\n\n&lt;!channel> it is fixed, <@U1>\n\n\
+         _Posted by the `planning` agent of webhook-mcp._",
     )
     .await;
     let app = slack_agent_app(&slack, &llm, Some("Answer: {{ event.text }}")).await;
@@ -377,15 +358,10 @@ async fn an_agents_answer_posted_to_slack_shows_a_labelled_links_real_url() {
         "Fixed: see <https://evil.example/login|the build log>, <@U1>",
     )])
     .await;
-    expect_post(
+    expect_thread_reply(
         &slack,
-        "/chat.postMessage",
-        thread_reply(
-            "*AI analysis*\n\nFixed: see the build log (<https://evil.example/login>), <@U1>\n\n\
-             _Posted by the `planning` agent of webhook-mcp._",
-        ),
-        posted(),
-        1,
+        "*AI analysis*\n\nFixed: see the build log (<https://evil.example/login>), <@U1>\n\n\
+         _Posted by the `planning` agent of webhook-mcp._",
     )
     .await;
     let app = slack_agent_app(&slack, &llm, Some("Answer: {{ event.text }}")).await;
@@ -412,14 +388,7 @@ async fn an_external_agents_result_posted_to_a_slack_thread_cannot_ping_the_chan
     // Arrange: a Slack message makes a task for an agent outside (no runner here), which it
     // claims through MCP.
     let slack = MockServer::start().await;
-    expect_post(
-        &slack,
-        "/chat.postMessage",
-        thread_reply("&lt;!channel> it is fixed, <@U1>"),
-        posted(),
-        1,
-    )
-    .await;
+    expect_thread_reply(&slack, "&lt;!channel> it is fixed, <@U1>").await;
     let app = spawn_manual(use_slack(&slack)).await;
     app.slack_webhook("sl").await;
     app.add_command_ok(
@@ -577,25 +546,16 @@ async fn a_models_reply_and_message_are_refused_when_too_long_as_sent() {
 async fn a_models_question_is_posted_defused_and_kept_on_its_task_as_written() {
     // Arrange
     let slack = MockServer::start().await;
-    expect_post(
-        &slack,
-        "/chat.postMessage",
-        thread_reply("&lt;!here> which OS?"),
-        posted(),
-        1,
-    )
-    .await;
+    expect_thread_reply(&slack, "&lt;!here> which OS?").await;
     let (app, event_id) = slack_thread_event(&slack, "it crashes").await;
 
     // Act
-    let client = crate::mcp::connect(&app).await;
-    let asked = crate::mcp::call(
-        &client,
+    let asked = model_calls(
+        &app,
         "ask",
         json!({"event_id": event_id, "question": "<!here> which OS?"}),
     )
     .await;
-    client.cancel().await.ok();
     app.drain().await;
 
     // Assert: Slack got it defused (its mock checks on drop); the task reads it as written.
