@@ -9,7 +9,7 @@ use rmcp::{tool, tool_router};
 use super::McpServer;
 use super::args::{ActionIdArgs, ListActionsArgs};
 use super::params::Parameters;
-use super::tools::{done, page_text, tool_error};
+use super::tools::{done, held, page_text, tool_error};
 use crate::quote::one_line;
 use crate::service::actions::{self, ActionOut};
 use crate::service::events;
@@ -39,18 +39,19 @@ impl McpServer {
             .map(|e| format!("; last error: {e}"))
             .unwrap_or_default();
         // After a crash mid-send it stays `sending`, out of reach, until its send's hold ends.
-        let held = a
+        let leased = a
             .lease_expires_at
             .as_deref()
             .map(|until| format!(" (its send holds it until {until})"))
             .unwrap_or_default();
         done(
             format!(
-                "Action `{}` ({}) to {}: {}{held}, {tried}{error}.",
+                "Action `{}` ({}) to {}: {}{leased}, {tried}{error}.{}",
                 a.id,
                 a.action,
                 destination(&a.action, &a.target),
-                a.status
+                a.status,
+                held(a)
             ),
             action,
         )
@@ -77,12 +78,13 @@ impl McpServer {
                     .map(|e| format!(": {}", one_line(e)))
                     .unwrap_or_default();
                 format!(
-                    "- {} {} {} [{}] to {}{error}",
+                    "- {} {} {} [{}] to {}{error}{}",
                     a.created_at,
                     a.id,
                     a.action,
                     a.status,
-                    destination(&a.action, &a.target)
+                    destination(&a.action, &a.target),
+                    held(a)
                 )
             })
             .collect();
@@ -123,12 +125,17 @@ impl McpServer {
         let action = actions::retry(&self.state, &args.action_id)
             .await
             .map_err(tool_error)?;
+        let when = match &action.held {
+            Some(_) => "once its host's rate limit is over",
+            None => "now",
+        };
         done(
             format!(
-                "Queued {} to be sent again now, with a fresh round of retries \
-                 (get_action `{}` shows how it went).",
+                "Queued {} to be sent again {when}, with a fresh round of retries \
+                 (get_action `{}` shows how it went).{}",
                 described(&action),
-                action.id
+                action.id,
+                held(&action)
             ),
             action,
         )

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::McpServer;
 use super::args::{AnswerTaskArgs, ClaimTaskArgs, CompleteTaskArgs, ListTasksArgs, TaskIdArgs};
 use super::params::Parameters;
-use super::tools::{done, page_text, tool_error, warned};
+use super::tools::{done, held, page_text, tool_error, warned};
 use crate::quote::one_line;
 use crate::service::actions;
 use crate::service::answer::{self, Answerer};
@@ -171,8 +171,9 @@ impl McpServer {
             .map(|a| {
                 format!(
                     " The answer is also posted on its thread as action `{}` (get_action shows \
-                     how it went).{}",
+                     how it went).{}{}",
                     a.id,
+                    held(a),
                     warned(&a.warnings)
                 )
             })

@@ -52,6 +52,16 @@ pub(super) fn warned(warnings: &[String]) -> String {
     warnings.iter().map(|w| format!(" Warning: {w}")).collect()
 }
 
+/// " Held until …" for an action waiting on its host's rate limit, so a model reading only
+/// the text knows why it does not go (see `actions::with_pause`).
+pub(super) fn held(action: &actions::ActionOut) -> String {
+    action
+        .held
+        .as_deref()
+        .map(|why| format!(" Not sent yet: {why}."))
+        .unwrap_or_default()
+}
+
 /// A service error as a message the model can act on, naming the field to fix.
 pub fn tool_error(e: ServiceError) -> String {
     match e {
@@ -610,9 +620,10 @@ fn queued(what: &str, action: &actions::ActionOut) -> String {
     };
     format!(
         "{what} queued as `{}` to {}; it is sent in the background with retries ({status}; \
-         cancel_action stops it while it waits).{}",
+         cancel_action stops it while it waits).{}{}",
         action.id,
         one_line(&action.target),
+        held(action),
         warned(&action.warnings)
     )
 }

@@ -93,20 +93,30 @@ pub fn present(row: &OutboxRow) -> ActionOut {
     }
 }
 
+/// How far a row's own retry may fall before its host's pause ends and still be its own wait,
+/// not the pause's: the two are set from the same answer, by two clocks.
+const OWN_WAIT_DRIFT_MS: i64 = 1_000;
+
 /// An action as shown, saying so when it waits on its host's rate limit: else a row past its
 /// `next_attempt_at` (or retried by hand) sits there with no reason given. Only this
 /// process's pauses are known; another process on the database keeps its own.
 pub fn with_pause(state: &AppState, mut shown: ActionOut, host: &str) -> ActionOut {
     let waiting = matches!(shown.status.as_str(), "pending" | "retrying");
-    if let Some(left) = state.sending.paused_for(host).filter(|_| waiting) {
-        let until = clock::now_ms() + i64::try_from(left.as_millis()).unwrap_or(i64::MAX / 2);
-        shown.held = Some(format!(
-            "held until {}: {} answered another send with a rate limit, so its actions wait \
-             that out (not sent, no attempt counted)",
-            clock::rfc3339(until),
-            host
-        ));
+    let Some(left) = state.sending.paused_for(host).filter(|_| waiting) else {
+        return shown;
+    };
+    let until = clock::now_ms() + i64::try_from(left.as_millis()).unwrap_or(i64::MAX / 2);
+    // A retry due when the pause ends, or after, waits for itself (the send answered with the
+    // limit is due when its wait is over, as the pause is, give or take the clocks' drift).
+    let due = shown.next_attempt_at.as_deref().and_then(clock::parse);
+    if due.is_some_and(|due| due + OWN_WAIT_DRIFT_MS >= until) {
+        return shown;
     }
+    shown.held = Some(format!(
+        "held until {}: {host} answered a send with a rate limit, so its actions wait that \
+         out (not sent, no attempt counted)",
+        clock::rfc3339(until)
+    ));
     shown
 }
 
@@ -276,8 +286,8 @@ pub async fn ask(
                 &Ok(delivery.clone()),
                 now,
             );
-            insert_and_settle(db, &row)?;
-            Ok(Ok(row))
+            let (_, host) = insert_keyed(db, &row)?;
+            Ok(Ok((row, host)))
         })
         .await
         .map_err(|e| event_gone(e, Some(&event.summary.id)))?
@@ -288,7 +298,8 @@ pub async fn ask(
             ))
         })?;
     state.wake_workers();
-    let mut out = present_queued(&row, unchecked.as_slice());
+    let (row, host) = row;
+    let mut out = with_pause(state, present_queued(&row, unchecked.as_slice()), &host);
     out.note = Some(answer_note);
     Ok(out)
 }
@@ -459,13 +470,13 @@ pub async fn post_message(
         now,
     );
     let stored = row.clone();
-    state
+    let (_, host) = state
         .store
-        .write(move |db| insert_and_settle(db, &stored))
+        .write(move |db| insert_keyed(db, &stored))
         .await
         .map_err(|e| event_gone(e, row.event_id.as_deref()))?;
     state.wake_workers();
-    let mut out = present_queued(&row, &unchecked);
+    let mut out = with_pause(state, present_queued(&row, &unchecked), &host);
     out.warnings
         .extend(by_address.map(|why| super::sending::queued_address_warning(state, &why, &row.id)));
     out.warnings.extend(super::sending::unknown_channel_warning(
@@ -525,13 +536,13 @@ async fn send_on_source(
 ) -> Result<ActionOut, ServiceError> {
     let planned = plan_on_source(state, &to, text, action).await?;
     let stored = planned.row.clone();
-    state
+    let (_, host) = state
         .store
-        .write(move |db| insert_and_settle(db, &stored))
+        .write(move |db| insert_keyed(db, &stored))
         .await
         .map_err(|e| event_gone(e, planned.row.event_id.as_deref()))?;
     state.wake_workers();
-    Ok(planned.presented())
+    Ok(with_pause(state, planned.presented(), &host))
 }
 
 /// A reply on a source thread, checked and ready to queue ([`insert_and_settle`]).
@@ -614,6 +625,15 @@ pub(super) fn insert_and_settle(
     db: &rusqlite::Connection,
     row: &outbox::OutboxRow,
 ) -> Result<bool, crate::store::StoreError> {
+    Ok(insert_keyed(db, row)?.0)
+}
+
+/// [`insert_and_settle`], and the host its row is keyed by as stored (a webhook's own API in
+/// place of a provider's name), which its rate-limit pause is kept under (see [`with_pause`]).
+fn insert_keyed(
+    db: &rusqlite::Connection,
+    row: &outbox::OutboxRow,
+) -> Result<(bool, String), crate::store::StoreError> {
     // The event may have been let go since it was read (past
     // `WEBHOOK_MCP_EVENT_RETENTION_DAYS`): an action naming it would outlive it, unseen by
     // every later sweep.
@@ -635,7 +655,7 @@ pub(super) fn insert_and_settle(
     if let Some(event_id) = &row.event_id {
         crate::store::events::settle(db, event_id)?;
     }
-    Ok(inserted)
+    Ok((inserted, row.host))
 }
 
 #[cfg(test)]

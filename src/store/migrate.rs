@@ -38,7 +38,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0023_gitlab_project_ids.sql"),
     include_str!("migrations/0024_edited_migrations_again.sql"),
     include_str!("migrations/0025_api_keys_changes.sql"),
-    include_str!("migrations/0026_events_by_issue_id.sql"),
+    include_str!("migrations/0026_events_by_thread.sql"),
 ];
 
 /// The schema version this build writes.

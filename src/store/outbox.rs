@@ -746,33 +746,108 @@ const EVENT_ISSUE_ID: &str = "(CASE WHEN json_valid(e.source) THEN CASE e.provid
          ELSE coalesce(json_extract(e.source, '$.detail.issue_id'), \
                        CAST(json_extract(e.source, '$.detail.id') AS TEXT)) END END)";
 
-/// The query of [`unconfirmed_texts_on_source`]. It starts from the thread: the events on it
-/// of the webhooks in scope (by key, or by the issue's id), their replies, and only then those
-/// replies' attempts. Not from the attempts of the last day that heard no answer, as it did:
-/// a day of 5xx answers made thousands, every one read for every incoming comment on the
-/// single writer (45 ms each at 3.5k).
-fn unconfirmed_on_source_sql() -> String {
+/// The two ways [`unconfirmed_texts_on_source`] finds the replies to compare: each reads rows
+/// in proportion to one number that can grow large, so the one with fewer is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// From the replies that may be unannounced anywhere: those on their way and those with
+    /// an attempt of the last day that heard no answer (`outbox_unconfirmed`,
+    /// `outbox_attempts_unanswered`). Few, until a provider answers 5xx for a day: 3.5k such
+    /// attempts cost 45 ms of the single writer's time per incoming comment.
+    Uncertain,
+    /// From the thread: its events (`events_by_source`, or by the issue's id), their replies,
+    /// and only then those replies' attempts. Few, but for a thread with a long history (a
+    /// pull request's check runs, a tracking issue).
+    Thread,
+}
+
+/// How many of each way's rows are counted at most before the way is chosen: past it, both
+/// are large, and the thread is taken (each of its rows costs less than an uncertain one's).
+const WAY_COUNT_CAP: i64 = 2048;
+
+/// Counts, up to `?1`, the rows each [`Way`] would start from: the uncertain replies (`?2`
+/// is `since`), and the thread's events by key (`?3` the provider, `?4` the webhook, `?5` the
+/// key). Read from indexes alone.
+const WAY_COUNTS: &str = "SELECT \
+     (SELECT COUNT(*) FROM (SELECT 1 FROM outbox_attempts \
+          WHERE unanswered = 1 AND started_at >= ?2 LIMIT ?1)) \
+     + (SELECT COUNT(*) FROM (SELECT 1 FROM outbox \
+          WHERE remote_id IS NULL AND status IN ('pending', 'retrying', 'sending') \
+            AND action IN ('ask', 'comment', 'respond') LIMIT ?1)), \
+     (SELECT COUNT(*) FROM (SELECT 1 FROM events \
+          WHERE webhook_id IN (SELECT id FROM webhooks WHERE id = ?4 OR provider = ?3) \
+            AND source_key = ?5 LIMIT ?1))";
+
+/// The query of [`unconfirmed_texts_on_source`], the [`Way`] given. Both read the replies of
+/// the webhooks in scope only (a deleted webhook's are not compared).
+fn unconfirmed_on_source_sql(way: Way) -> String {
+    let on_thread = format!(
+        "(e.source_key = ?2 OR (?4 IS NOT NULL AND e.provider IN ('linear', 'jira') \
+          AND {EVENT_ISSUE_ID} = ?4))"
+    );
+    let (with, from, matching) = match way {
+        Way::Uncertain => (
+            uncertain_rows("?6", "('ask', 'comment', 'respond')"),
+            "outbox o CROSS JOIN events e ON e.id = o.event_id",
+            format!(
+                "o.id IN (SELECT id FROM uncertain) \
+                 AND e.webhook_id IN (SELECT id FROM webhooks WHERE id = ?3 OR provider = ?1) \
+                 AND {on_thread}"
+            ),
+        ),
+        Way::Thread => (
+            format!(
+                "WITH scoped(id) AS (SELECT id FROM webhooks WHERE id = ?3 OR provider = ?1), \
+                 thread(id) AS ( \
+                     SELECT e.id FROM events e \
+                     WHERE e.webhook_id IN (SELECT id FROM scoped) AND e.source_key = ?2 \
+                     UNION \
+                     SELECT e.id FROM events e \
+                     WHERE ?4 IS NOT NULL AND e.webhook_id IN (SELECT id FROM scoped) \
+                       AND e.provider IN ('linear', 'jira') AND {EVENT_ISSUE_ID} = ?4)"
+            ),
+            "thread t CROSS JOIN outbox o ON o.event_id = t.id \
+             CROSS JOIN events e ON e.id = o.event_id",
+            "((o.status IN ('pending', 'retrying', 'sending') AND o.remote_id IS NULL) \
+              OR EXISTS (SELECT 1 FROM outbox_attempts a WHERE a.outbox_id = o.id \
+                         AND a.unanswered = 1 AND a.started_at >= ?6))"
+                .to_string(),
+        ),
+    };
     format!(
-        "WITH scoped(id) AS (SELECT id FROM webhooks WHERE id = ?3 OR provider = ?1), \
-         thread(id) AS ( \
-             SELECT e.id FROM events e \
-             WHERE e.webhook_id IN (SELECT id FROM scoped) AND e.source_key = ?2 \
-             UNION \
-             SELECT e.id FROM events e \
-             WHERE ?4 IS NOT NULL AND e.webhook_id IN (SELECT id FROM scoped) \
-               AND e.provider IN ('linear', 'jira') AND {EVENT_ISSUE_ID} = ?4) \
-         SELECT o.id, o.delivery, {}, o.webhook_id, e.provider, \
+        "{with} SELECT o.id, o.delivery, {}, o.webhook_id, e.provider, \
                 CASE WHEN ?5 IS NOT NULL AND json_valid(CAST(e.body AS TEXT)) \
                      THEN json_extract(CAST(e.body AS TEXT), ?5) END, o.status = 'dead' \
-         FROM thread t JOIN events e ON e.id = t.id JOIN outbox o ON o.event_id = e.id \
-         WHERE o.action IN ('ask', 'comment', 'respond') \
+         FROM {from} \
+         WHERE {matching} AND o.action IN ('ask', 'comment', 'respond') \
          AND (o.webhook_id = ?3 OR e.provider = ?1) \
-         AND ((o.status IN ('pending', 'retrying', 'sending') AND o.remote_id IS NULL) \
-              OR EXISTS (SELECT 1 FROM outbox_attempts a WHERE a.outbox_id = o.id \
-                         AND a.unanswered = 1 AND a.started_at >= ?6)) \
          ORDER BY o.id DESC LIMIT 50",
         sent_unanswered("?6")
     )
+}
+
+/// The way with fewer rows to read for this thread (see [`Way`]).
+fn way_for(
+    conn: &Connection,
+    scope: &Scope<'_>,
+    source_key: &str,
+    since: i64,
+) -> Result<Way, StoreError> {
+    let found = params![
+        WAY_COUNT_CAP,
+        since,
+        scope.provider,
+        scope.webhook_id,
+        source_key
+    ];
+    let (uncertain, thread): (i64, i64) = conn
+        .prepare_cached(WAY_COUNTS)?
+        .query_row(found, |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(if uncertain <= thread {
+        Way::Uncertain
+    } else {
+        Way::Thread
+    })
 }
 
 /// What replies in `scope` that may be on a source thread unannounced say: those still on
@@ -795,7 +870,20 @@ pub fn unconfirmed_texts_on_source(
     issue_id: Option<&str>,
     since: i64,
 ) -> Result<Vec<Unconfirmed>, StoreError> {
-    let mut stmt = conn.prepare_cached(&unconfirmed_on_source_sql())?;
+    let way = way_for(conn, scope, source_key, since)?;
+    unconfirmed_on_source_by(conn, way, scope, source_key, issue_id, since)
+}
+
+/// [`unconfirmed_texts_on_source`] the [`Way`] given.
+fn unconfirmed_on_source_by(
+    conn: &Connection,
+    way: Way,
+    scope: &Scope<'_>,
+    source_key: &str,
+    issue_id: Option<&str>,
+    since: i64,
+) -> Result<Vec<Unconfirmed>, StoreError> {
+    let mut stmt = conn.prepare_cached(&unconfirmed_on_source_sql(way))?;
     let site_at = site_address_at(scope.provider).map(|(path, _)| path);
     let found = params![
         scope.provider,
@@ -1087,20 +1175,218 @@ mod tests {
     }
 
     #[test]
-    fn a_comment_looks_only_at_its_own_threads_replies_not_every_unanswered_attempt() {
+    fn a_comment_is_compared_by_indexes_alone_either_way() {
         let conn = migrated();
-        let values = params!["jira", "OPS-21", "jr", "10121", None::<String>, 0];
-        let planned = plan(&conn, &unconfirmed_on_source_sql(), values);
-        for index in ["events_by_source", "events_by_issue_id", "outbox_by_event"] {
-            assert!(planned.contains(index), "{index} unused: {planned}");
+        let values = || params!["jira", "OPS-21", "jr", "10121", None::<String>, 0];
+        let by_thread = plan(&conn, &unconfirmed_on_source_sql(Way::Thread), values());
+        for index in [
+            "COVERING INDEX events_by_source",
+            "INDEX events_by_issue_id",
+            "outbox_by_event",
+            "outbox_attempts_by_row",
+        ] {
+            assert!(by_thread.contains(index), "{index} unused: {by_thread}");
         }
-        assert!(planned.contains("outbox_attempts_by_row"), "{planned}");
-        assert!(!planned.contains("outbox_attempts_unanswered"), "{planned}");
-        // Only the webhooks (a few rows) and the thread's own events are read whole.
-        for step in planned.split("; ") {
-            let scanned = step.strip_prefix("SCAN ").map(|s| s.split(' ').next());
-            let fine = matches!(scanned, None | Some(Some("webhooks" | "t" | "scoped")));
-            assert!(fine, "{step}: {planned}");
+        assert!(
+            !by_thread.contains("outbox_attempts_unanswered"),
+            "{by_thread}"
+        );
+        let by_uncertain = plan(&conn, &unconfirmed_on_source_sql(Way::Uncertain), values());
+        for index in ["outbox_unconfirmed", "outbox_attempts_unanswered"] {
+            assert!(
+                by_uncertain.contains(index),
+                "{index} unused: {by_uncertain}"
+            );
         }
+        let counts = plan(&conn, WAY_COUNTS, params![8, 0, "jira", "jr", "OPS-21"]);
+        // Only the webhooks (a few rows) and the rows each way starts from are read whole.
+        for planned in [by_thread, by_uncertain, counts] {
+            for step in planned.split("; ") {
+                let scanned = step.strip_prefix("SCAN ").map(|s| s.split(' ').next());
+                let fine = match scanned {
+                    None => true,
+                    Some(Some(name)) => {
+                        ["webhooks", "t", "scoped", "uncertain", "CONSTANT"].contains(&name)
+                            || name.starts_with("(subquery-")
+                    }
+                    Some(None) => false,
+                };
+                assert!(fine, "{step}: {planned}");
+            }
+        }
+    }
+
+    /// Webhooks, their events on threads, replies to them in every state, and attempts: what
+    /// both ways of [`unconfirmed_texts_on_source`] must find alike.
+    fn threads_with_replies(conn: &Connection) {
+        conn.execute_batch(
+            "INSERT INTO webhooks (id, name, provider, secret, created_at, updated_at) VALUES
+                 ('gh', 'a', 'github', 's', 0, 0), ('gh2', 'b', 'github', 's', 0, 0),
+                 ('jr', 'c', 'jira', 's', 0, 0), ('sl', 'd', 'slack', 's', 0, 0);",
+        )
+        .unwrap();
+        let events = [
+            ("evt_1", "gh", "github", "o/r#1", "{}"),
+            ("evt_2", "gh", "github", "o/r#1", "{}"),
+            ("evt_3", "gh2", "github", "o/r#1", "{}"),
+            ("evt_4", "gh", "github", "o/r#2", "{}"),
+            ("evt_5", "sl", "slack", "o/r#1", "{}"),
+            ("evt_6", "gone", "github", "o/r#1", "{}"),
+            (
+                "evt_7",
+                "jr",
+                "jira",
+                "OPS-21",
+                r#"{"detail":{"issue_id":"10121"}}"#,
+            ),
+            (
+                "evt_8",
+                "jr",
+                "jira",
+                "APP-3",
+                r#"{"detail":{"issue_id":"10121"}}"#,
+            ),
+            ("evt_9", "jr", "jira", "APP-4", r#"{"detail":{"id":10121}}"#),
+            (
+                "evt_a",
+                "jr",
+                "jira",
+                "APP-5",
+                r#"{"detail":{"issue_id":"777"}}"#,
+            ),
+        ];
+        for (id, webhook, provider, key, source) in events {
+            conn.execute(
+                "INSERT INTO events (id, webhook_id, provider, verified, verification, status, \
+                 headers, body, received_at, source_key, source) \
+                 VALUES (?1, ?2, ?3, 1, 'current', 'matched', '{}', x'7b7d', 0, ?4, ?5)",
+                params![id, webhook, provider, key, source],
+            )
+            .unwrap();
+        }
+        // Each event's replies: on their way, delivered, dead, and another action kind.
+        let states = [
+            ("pending", None, "comment"),
+            ("retrying", None, "ask"),
+            ("sending", None, "respond"),
+            ("delivered", Some("https://x/1"), "comment"),
+            ("delivered", None, "comment"),
+            ("dead", None, "comment"),
+            ("pending", None, "forward"),
+        ];
+        for (event, webhook, ..) in events {
+            for (n, (status, remote, action)) in states.iter().enumerate() {
+                let id = format!("act_{event}_{n}");
+                conn.execute(
+                    "INSERT INTO outbox (id, event_id, webhook_id, action, delivery, target, \
+                     status, next_attempt_at, remote_id, created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 't', ?6, 0, ?7, 0, 0)",
+                    params![
+                        id,
+                        event,
+                        webhook,
+                        action,
+                        format!(r#"{{"text":"{id}"}}"#),
+                        status,
+                        remote
+                    ],
+                )
+                .unwrap();
+                // Every other one heard no answer once, some of them before `since`.
+                if n % 2 == 1 || *status == "delivered" {
+                    let started = if n == 3 { 50 } else { 500 };
+                    conn.execute(
+                        "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, \
+                         latency_ms, outcome, unanswered) VALUES (?1, 1, ?2, 1, 'retry', 1)",
+                        params![id, started],
+                    )
+                    .unwrap();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn both_ways_find_the_same_replies_on_a_thread() {
+        let conn = migrated();
+        threads_with_replies(&conn);
+        let asked = [
+            ("github", "gh", "o/r#1", None, false),
+            ("github", "gh2", "o/r#1", None, true),
+            ("github", "gh", "o/r#2", None, false),
+            ("github", "gh", "o/r#9", None, false),
+            ("slack", "sl", "o/r#1", None, false),
+            ("jira", "jr", "OPS-21", Some("10121"), false),
+            ("jira", "jr", "OPS-21", None, false),
+            ("jira", "jr", "APP-5", Some("777"), false),
+        ];
+        let mut found_any = 0;
+        for (provider, webhook_id, key, issue_id, ids_name_one_thing) in asked {
+            let scope = Scope {
+                provider,
+                webhook_id,
+                ids_name_one_thing,
+                source_key: Some(key),
+                site: None,
+            };
+            let texts = |way| {
+                unconfirmed_on_source_by(&conn, way, &scope, key, issue_id, 100)
+                    .unwrap()
+                    .into_iter()
+                    .map(|u| (u.text, u.sent_unanswered, u.dead))
+                    .collect::<Vec<_>>()
+            };
+            let (by_thread, by_uncertain) = (texts(Way::Thread), texts(Way::Uncertain));
+            assert_eq!(by_thread, by_uncertain, "{webhook_id} {key} {issue_id:?}");
+            assert!(by_thread.iter().all(|(text, ..)| !text.contains("evt_6")));
+            found_any += usize::from(!by_thread.is_empty());
+        }
+        assert!(found_any >= 5, "{found_any}");
+
+        // Jira's issue found by its id on three keys; its events' pending, retrying, sending,
+        // id-less delivered and dead replies, not the delivered one with an id heard before
+        // `since`, nor a forward.
+        let scope = Scope {
+            provider: "jira",
+            webhook_id: "jr",
+            ids_name_one_thing: false,
+            source_key: Some("OPS-21"),
+            site: None,
+        };
+        let found = unconfirmed_texts_on_source(&conn, &scope, "OPS-21", Some("10121"), 100);
+        let mut texts: Vec<String> = found.unwrap().into_iter().map(|u| u.text).collect();
+        texts.sort();
+        let want: Vec<String> = ["evt_7", "evt_8", "evt_9"]
+            .iter()
+            .flat_map(|e| [0, 1, 2, 4, 5].map(|n| format!("act_{e}_{n}")))
+            .collect();
+        assert_eq!(texts, want);
+    }
+
+    #[test]
+    fn the_way_with_fewer_rows_to_read_is_taken() {
+        let conn = migrated();
+        threads_with_replies(&conn);
+        let scope = Scope {
+            provider: "github",
+            webhook_id: "gh",
+            ids_name_one_thing: false,
+            source_key: None,
+            site: None,
+        };
+        // Three events on o/r#1 (of gh and gh2); far more replies uncertain everywhere.
+        assert_eq!(way_for(&conn, &scope, "o/r#1", 100).unwrap(), Way::Thread);
+        // No event on o/r#9.
+        assert_eq!(way_for(&conn, &scope, "o/r#9", 100).unwrap(), Way::Thread);
+        // With nothing uncertain, that way reads nothing.
+        conn.execute_batch(
+            "DELETE FROM outbox_attempts; \
+             UPDATE outbox SET status = 'delivered', remote_id = id;",
+        )
+        .unwrap();
+        assert_eq!(
+            way_for(&conn, &scope, "o/r#1", 100).unwrap(),
+            Way::Uncertain
+        );
     }
 }

@@ -180,10 +180,19 @@ async fn actions_held_by_their_hosts_rate_limit_say_so_and_until_when_also_when_
     let (status, retried) = send_json(app.api(Method::POST, &retry)).await;
     assert_eq!(status, 200, "{retried}");
     let (_, others) = app.get_json("/api/actions?webhook_id=to-other").await;
+    let mcp = crate::mcp::connect(&app).await;
+    let action_id = json!({"action_id": waiting["id"]});
+    let told = crate::mcp::text(&crate::mcp::call(&mcp, "get_action", action_id.clone()).await);
+    let retried_told = crate::mcp::text(&crate::mcp::call(&mcp, "retry_action", action_id).await);
 
-    // Assert: every queued action of the limited host says why it waits, and until about a
-    // minute from now; the other host's delivered one says nothing.
+    // Assert: every action of the limited host still to be tried says why it waits, and
+    // until about a minute from now; the one answered 429 waits for its own retry, due then,
+    // and the other host's delivered one says nothing.
     assert_eq!(listed.len(), QUEUED as usize);
+    let (answered, untried): (Vec<_>, Vec<_>) =
+        listed.iter().partition(|a| a["status"] == "retrying");
+    assert_eq!(answered.len(), 1, "{listed:?}");
+    assert!(answered[0].get("held").is_none(), "{}", answered[0]);
     let from_now = |held: &str| {
         let (until, _) = held
             .strip_prefix("held until ")
@@ -192,11 +201,21 @@ async fn actions_held_by_their_hosts_rate_limit_say_so_and_until_when_also_when_
         let until = OffsetDateTime::parse(until, &Rfc3339).unwrap();
         (until - OffsetDateTime::now_utc()).whole_seconds()
     };
-    for shown in listed.iter().chain([&event["actions"][0], &retried]) {
+    for shown in untried.into_iter().chain([&event["actions"][0], &retried]) {
         let held = shown["held"].as_str().unwrap_or_else(|| panic!("{shown}"));
         assert!(held.contains("rate limit"), "{held}");
         assert!((50..=60).contains(&from_now(held)), "{held}");
     }
+    // A model reading only the tools' text is told too.
+    assert!(told.contains("Not sent yet: held until"), "{told}");
+    assert!(
+        retried_told.contains("once its host's rate limit is over"),
+        "{retried_told}"
+    );
+    assert!(
+        retried_told.contains("Not sent yet: held until"),
+        "{retried_told}"
+    );
     assert_eq!(times(&limited_seen).len(), 1, "nothing more sent meanwhile");
     let delivered = &others["actions"][0];
     assert_eq!(delivered["status"], "delivered", "{delivered}");
