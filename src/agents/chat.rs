@@ -251,10 +251,11 @@ pub struct ChatError {
 /// What a refusal that is the configuration's blames (see [`ChatError::refused`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
-    /// The key: wrong, expired or revoked (a 401). No call to the API can work.
+    /// The key: wrong, expired or revoked (a 401 that speaks of no model). No call to the API
+    /// can work.
     Key,
-    /// The model: unknown to the API, or not open to this key (a 403 or 404, Open WebUI's
-    /// 400 `Model not found`). Calls of other models may work.
+    /// The model: unknown to the API, or not open to this key (a 403, a 401 or 404 that speaks
+    /// of the model, Open WebUI's 400 `Model not found`). Calls of other models may work.
     Model,
 }
 
@@ -519,6 +520,11 @@ pub fn openwebui_completions_url(base: &str) -> String {
     format!("{}/api/chat/completions", base.trim_end_matches('/'))
 }
 
+/// Said of a 404 that speaks of no model: the URL is the likelier fault.
+const URL_HINT: &str = " (is the chat API URL right? WEBHOOK_MCP_CHAT_URL is the whole chat \
+                        completions URL, ending in /chat/completions; Open WebUI's is \
+                        OPENWEBUI_URL, to which /api/chat/completions is added)";
+
 /// A non-2xx answer: 408, 429 and 5xx are retryable, redirects and other 4xx are final; of
 /// those, a refused key or model is the configuration's (see [`refused_by_status`]).
 fn status_error(
@@ -542,6 +548,11 @@ fn status_error(
     if status.is_redirection() {
         message.push_str(" (redirects are not followed; configure the final URL)");
     }
+    if code == 404 && refused.is_none() {
+        // Nothing said of a model: most likely no API at that path (a URL that stops at
+        // `/v1`), the same for every call.
+        message.push_str(URL_HINT);
+    }
     let wait = retry_after.filter(|_| retryable);
     if let Some(wait) = wait {
         message.push_str(&format!(" (Retry-After: {} s)", wait.as_secs()));
@@ -556,15 +567,24 @@ fn status_error(
 }
 
 /// Whether a 4xx refuses the configuration rather than the request: a 401 the key (Open
-/// WebUI's answer to a key it does not know, OpenAI's `invalid_api_key`); a 403 or 404 the
-/// model (Open WebUI answers `403 Model not found` to a key not allowed the model, OpenAI
-/// `404 model_not_found`; a 403 for a key allowed nothing blames each model, which is paused
-/// in turn); a 400 that names the model as what is wrong (Open WebUI's `Model not found`,
-/// OpenAI's `model_not_found` code, LiteLLM's `param: model`). Any other 400 is the request's.
+/// WebUI's answer to a key it does not know, OpenAI's `invalid_api_key`), unless it speaks of
+/// the model (LiteLLM's `key_model_access_denied` for a model outside the key's list: other
+/// models work); a 403 the model (Open WebUI answers `403 Model not found` to a key not
+/// allowed the model; a 403 for a key allowed nothing blames each model, which is paused in
+/// turn), unless a moderation flagged the request's own words (OpenRouter's
+/// `error.metadata.reasons`, `flagged_input`); a 404 the model only when it speaks of it
+/// (OpenAI's `model_not_found`, Ollama's `model "x" not found`, vLLM's `The model `x` does
+/// not exist`, Azure's `DeploymentNotFound`), a bare one being the URL's; a 400 that names the
+/// model as what is wrong (Open WebUI's `Model not found`, OpenAI's `model_not_found` code,
+/// LiteLLM's `param: model`). Any other 4xx is the request's.
 fn refused_by_status(code: u16, body: Option<&Value>) -> Option<Refused> {
+    let of_the_model = body.is_some_and(speaks_of_the_model);
     match code {
+        401 if of_the_model => Some(Refused::Model),
         401 => Some(Refused::Key),
-        403 | 404 => Some(Refused::Model),
+        403 if body.is_some_and(flagged) => None,
+        403 => Some(Refused::Model),
+        404 if of_the_model => Some(Refused::Model),
         400 if body.is_some_and(names_the_model) => Some(Refused::Model),
         _ => None,
     }
@@ -580,6 +600,38 @@ fn names_the_model(body: &Value) -> bool {
     said(body.get("detail"), "Model not found")
         || said(error.and_then(|e| e.get("code")), "model_not_found")
         || said(error.and_then(|e| e.get("param")), "model")
+}
+
+/// Whether an error body is about the model: names it as what is wrong, says the key may not
+/// use it (LiteLLM), has no deployment of it (Azure), or speaks of a model in its words.
+fn speaks_of_the_model(body: &Value) -> bool {
+    let error = body.get("error");
+    let kind = |field: &str| {
+        error
+            .and_then(|e| e.get(field))
+            .and_then(Value::as_str)
+            .is_some_and(|s| {
+                let s = s.trim();
+                s.eq_ignore_ascii_case("key_model_access_denied")
+                    || s.eq_ignore_ascii_case("DeploymentNotFound")
+            })
+    };
+    names_the_model(body)
+        || kind("type")
+        || kind("code")
+        || error_text(body).is_some_and(|t| t.to_ascii_lowercase().contains("model"))
+}
+
+/// Whether a moderation refused the request's own words (OpenRouter's 403 with the reasons
+/// and the input it flagged): another task's words may pass, so it is not the model's.
+fn flagged(body: &Value) -> bool {
+    let present = |v: Option<&Value>| v.is_some_and(|v| !v.is_null());
+    let error = body.get("error");
+    let metadata = error.and_then(|e| e.get("metadata"));
+    present(metadata.and_then(|m| m.get("reasons")))
+        || present(metadata.and_then(|m| m.get("flagged_input")))
+        || present(error.and_then(|e| e.get("flagged_input")))
+        || present(body.get("flagged_input"))
 }
 
 /// The server's own words: Open WebUI's `{"detail": ..}`, OpenAI's `{"error": {"message": ..}}`.
@@ -847,7 +899,7 @@ fn refused_in_ok(value: &Value) -> Option<Refused> {
         Some(Value::String(s)) => s.trim().parse().ok(),
         _ => None,
     };
-    if let Some(refused) = code.and_then(|c| refused_by_status(c, None)) {
+    if let Some(refused) = code.and_then(|c| refused_by_status(c, Some(value))) {
         return Some(refused);
     }
     match error.get("type").and_then(Value::as_str) {
@@ -1152,6 +1204,96 @@ mod tests {
             .unwrap_err();
         assert_eq!((err.retryable, err.status), (false, Some(401)));
         assert!(err.message.contains("Incorrect API key"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_refusal_blames_the_key_the_model_or_the_request_by_status_and_words() {
+        use Refused::{Key, Model};
+        let cases = [
+            (401, json!({"detail": "Invalid token"}), Some(Key)),
+            (
+                401,
+                json!({"error": {"message": "Incorrect API key provided: sk-a***"}}),
+                Some(Key),
+            ),
+            (401, Value::Null, Some(Key)),
+            // LiteLLM: the key may not use this model; other models work.
+            (
+                401,
+                json!({"error": {"message": "key not allowed to access model. This key can \
+                                 only access models=['llama']. Tried to access gone",
+                                 "type": "key_model_access_denied", "param": "model",
+                                 "code": "401"}}),
+                Some(Model),
+            ),
+            (
+                401,
+                json!({"error": {"message": "no access", "type": "key_model_access_denied"}}),
+                Some(Model),
+            ),
+            (403, json!({"detail": "Model not found"}), Some(Model)),
+            (403, Value::Null, Some(Model)),
+            // OpenRouter: a moderation flagged this request's words.
+            (
+                403,
+                json!({"error": {"code": 403, "message": "llama requires moderation. Your \
+                                 input was flagged", "metadata": {"reasons": ["harassment"],
+                                 "flagged_input": "POISON"}}}),
+                None,
+            ),
+            (
+                403,
+                json!({"error": {"message": "flagged", "metadata": {"flagged_input": "x"}}}),
+                None,
+            ),
+            (
+                404,
+                json!({"error": {"message": "The model `x` does not exist",
+                                 "code": "model_not_found"}}),
+                Some(Model),
+            ),
+            (
+                404,
+                json!({"error": "model \"llama9\" not found, try pulling it first"}),
+                Some(Model),
+            ),
+            (
+                404,
+                json!({"object": "error", "message": "The model `x` does not exist.",
+                       "type": "NotFoundError", "code": 404}),
+                Some(Model),
+            ),
+            (
+                404,
+                json!({"error": {"code": "DeploymentNotFound",
+                                 "message": "The API deployment for this resource does not exist."}}),
+                Some(Model),
+            ),
+            // A URL with no API behind it (FastAPI's, a bare server's).
+            (404, json!({"detail": "Not Found"}), None),
+            (404, Value::Null, None),
+            (400, json!({"detail": "Model not found"}), Some(Model)),
+            (
+                400,
+                json!({"error": {"message": "maximum context length", "param": "messages"}}),
+                None,
+            ),
+            (422, json!({"detail": "bad model tools"}), None),
+        ];
+        for (status, body, want) in cases {
+            let body = Some(&body).filter(|b| !b.is_null());
+            assert_eq!(refused_by_status(status, body), want, "{status} {body:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_404_that_speaks_of_no_model_says_to_check_the_url() {
+        let body = json!({"detail": "Not Found"});
+        let err = answer(ResponseTemplate::new(404).set_body_json(body))
+            .await
+            .unwrap_err();
+        assert_eq!((err.refused, err.retryable), (None, false));
+        assert!(err.message.contains("/chat/completions"), "{}", err.message);
     }
 
     #[tokio::test]

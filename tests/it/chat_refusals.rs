@@ -267,3 +267,136 @@ async fn tasks_held_longer_than_the_limit_fail_saying_why() {
     assert_eq!(app.event(&first_event).await["status"], "failed");
     assert_eq!(chat_requests(&llm).await.len(), 2);
 }
+
+/// The pauses `/health` lists, as `refused` (and `model`) pairs.
+async fn paused(app: &TestApp) -> Vec<(Value, Value)> {
+    let health = health(app).await;
+    health["chat_api_paused"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| (p["refused"].clone(), p["model"].clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_moderations_403_for_one_tasks_input_fails_that_task_and_holds_no_other() {
+    // Arrange: OpenRouter answers 403 when a model's moderation flags the input: the first
+    // issue's words are flagged, the second's are not.
+    let llm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .and(wiremock::matchers::body_string_contains("POISON"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"error": {
+            "code": 403, "message": "llama requires moderation. Your input was flagged",
+            "metadata": {"reasons": ["harassment"], "flagged_input": "POISON"}}})))
+        .with_priority(1)
+        .mount(&llm)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .respond_with(llm_answer("Fine."))
+        .with_priority(2)
+        .mount(&llm)
+        .await;
+    let github = fake_github().await;
+    let app = agent_app_with(&llm, &github, pauses(Duration::from_secs(60), HOUR)).await;
+    let flagged = app.task_id_of(&open_issue(&app, 1, "POISON").await).await;
+    let fine = app.task_id_of(&open_issue(&app, 2, "Hang").await).await;
+    let runner = runner_of(&app);
+
+    // Act
+    let first = run_next(&app, &runner).await;
+    let second = run_next(&app, &runner).await;
+
+    // Assert: the flagged task failed with the moderation's words; the other ran at once.
+    assert_eq!(first, Some((flagged.clone(), "failed".into())));
+    let task = app.task(&flagged).await;
+    assert!(
+        task["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("input was flagged")),
+        "{task}"
+    );
+    assert_eq!(second, Some((fine, "done".into())));
+    assert!(paused(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn litellms_401_for_a_model_the_key_may_not_use_holds_that_models_agents_only() {
+    // Arrange: LiteLLM answers 401 (`key_model_access_denied`, `param: model`) for a model
+    // outside the key's list; `planning` calls it, `triage` calls AI_MODEL, which works.
+    let llm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .and(body_partial_json(json!({"model": "gone"})))
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": {
+            "message": "key not allowed to access model. This key can only access \
+                        models=['fake-model']. Tried to access gone",
+            "type": "key_model_access_denied", "param": "model", "code": "401"}})))
+        .with_priority(1)
+        .mount(&llm)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .respond_with(llm_answer("Fine."))
+        .with_priority(2)
+        .mount(&llm)
+        .await;
+    let github = fake_github().await;
+    let agents = json!([{"name": "planning", "model": "gone"}, {"name": "triage"}]).to_string();
+    let long = pauses(Duration::from_secs(60), HOUR);
+    let app = agent_app_with(&llm, &github, |c| {
+        c.agents.agents = Some(agents);
+        long(c);
+    })
+    .await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "triage",
+               "template": "Triage issue {{issue.number}}"}),
+    )
+    .await;
+    let event = open_issue(&app, 7, "Crash").await;
+    let runner = runner_of(&app);
+
+    // Act
+    runner::drain(&app.state, &runner).await.expect("drain");
+
+    // Assert: the model is paused, not the key; triage's model works, so its task ran.
+    let tasks = app.tasks(&format!("event_id={event}")).await;
+    let triage = tasks
+        .iter()
+        .find(|t| t["agent"] == "triage")
+        .expect("triage");
+    assert_eq!(triage["status"], "done", "{triage}");
+    assert_eq!(
+        paused(&app).await,
+        [(json!("model"), json!("gone"))],
+        "the model's pause only"
+    );
+}
+
+#[tokio::test]
+async fn a_404_that_speaks_of_no_model_fails_at_once_pointing_at_the_url() {
+    // Arrange: WEBHOOK_MCP_CHAT_URL stops at `/v1`: the server has nothing there.
+    let not_found = ResponseTemplate::new(404).set_body_json(json!({"detail": "Not Found"}));
+    let (llm, github) = (fake_llm(vec![not_found]).await, fake_github().await);
+    let app = agent_app_with(&llm, &github, pauses(Duration::from_secs(60), HOUR)).await;
+    let id = app.task_id_of(&open_issue(&app, 4, "Crash").await).await;
+    let runner = runner_of(&app);
+
+    // Act
+    let ran = run_next(&app, &runner).await;
+
+    // Assert
+    assert_eq!(ran, Some((id.clone(), "failed".into())));
+    let task = app.task(&id).await;
+    assert!(
+        task["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("404") && e.contains("/chat/completions")),
+        "{task}"
+    );
+    assert!(paused(&app).await.is_empty());
+}
