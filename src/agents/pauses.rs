@@ -286,6 +286,11 @@ pub struct Admitted<'a> {
 }
 
 impl<'a> Admitted<'a> {
+    /// Whether the claim looks again for a pause that is over.
+    pub fn probing(&self) -> bool {
+        self.probe.probing()
+    }
+
     /// The probe of the task claimed (of `model`): the pauses over that hold it back. Those
     /// it does not concern are left for another claim to probe.
     pub fn probe_for(self, model: Option<&str>) -> Probe<'a> {

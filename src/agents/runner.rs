@@ -83,12 +83,19 @@ async fn run_next_until(
         return Ok(Step::Idle);
     }
     let names = admitted.names.clone();
-    let Some(task) = state
+    let probing = admitted.probing();
+    let claimed = state
         .store
-        .write(move |db| tasks::claim(db, &names, &owner, now, lease))
+        .write(move |db| {
+            if probing {
+                tasks::claim_probe(db, &names, &owner, now, lease)
+            } else {
+                tasks::claim(db, &names, &owner, now, lease)
+            }
+        })
         .await
-        .context("claim a task")?
-    else {
+        .context("claim a task")?;
+    let Some(task) = claimed else {
         return Ok(Step::Idle);
     };
     let mut probe = admitted.probe_for(runner.model_of(&task.agent).as_deref());
@@ -222,6 +229,10 @@ async fn run_task(
     // Failed model calls in a row; one that works ends the run of them (as save_progress
     // does in the store).
     let mut run_failures = task.run_failures;
+    // Whether a call of this run was answered: the key and model were taken, so a refusal
+    // after it is of this run's own request (its words, what a tool returned), and fails it
+    // as any refused request, rather than holding every task of the model.
+    let mut taken = false;
     for step in steps_done..agent.max_steps as usize {
         // Replies that came on the thread since the run began (or last looked) are read now,
         // after what it has done so far.
@@ -246,6 +257,7 @@ async fn run_task(
         let mut reply = match answered {
             Ok(reply) => {
                 run_failures = 0;
+                taken = true;
                 heard(state, runner, probe, &model, None).await;
                 reply
             }
@@ -256,7 +268,7 @@ async fn run_task(
                     refused: Some(refused),
                     ..
                 },
-            ) => {
+            ) if !taken => {
                 let run = RunSoFar {
                     messages: &messages[opening_len..],
                     replied,
@@ -306,7 +318,13 @@ async fn run_task(
                 } else {
                     String::new()
                 };
-                let msg = format!("chat API: {}{spent}", e.message);
+                let after_taken = if e.refused.is_some() {
+                    " (refused after this run's earlier calls were taken: this request, not the \
+                     key or the model)"
+                } else {
+                    ""
+                };
+                let msg = format!("chat API: {}{spent}{after_taken}", e.message);
                 let ending = Ending::failed_after(msg, &messages[opening_len..], replied, posted);
                 return finish(state, task, ending).await;
             }

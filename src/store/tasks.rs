@@ -12,7 +12,9 @@ mod replies;
 mod reply_lookup;
 mod threads;
 
-pub use claims::{claim, held_by, lease_owner, release, renew_lease, requeue, save_progress};
+pub use claims::{
+    claim, claim_probe, held_by, lease_owner, release, renew_lease, requeue, save_progress,
+};
 pub use holds::{HeldTooLong, fail_held, hold, let_go, mark_held};
 pub use questions::{
     ANSWERED_FIRST, COMPLETED, QUESTION_NOT_POSTED, drop_unsent_questions, expire_waiting,
@@ -331,7 +333,7 @@ pub fn status_of(conn: &Connection, id: &str) -> Result<Option<String>, StoreErr
 
 #[cfg(test)]
 mod tests {
-    use super::claims::claim_sql;
+    use super::claims::{claim_sql, fresh_claim_sql};
     use super::reply_lookup::{
         ANSWERED_BY, QUESTION_OUT, QUESTION_SENT, TAKES_REPLIES, TASKS_ANSWERED, on_issue,
         replies_on_jira_issue_sql,
@@ -344,16 +346,55 @@ mod tests {
     #[test]
     fn a_claim_reads_each_status_in_index_order_not_a_sort_of_every_task() {
         let conn = migrated();
-        let planned = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {}", claim_sql()))
+        for sql in [claim_sql(), fresh_claim_sql()] {
+            let planned = conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(params![0, "o", 0, "[]"], |r| r.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap()
+                .join("; ");
+            assert!(!planned.contains("TEMP B-TREE"), "{planned}");
+            assert_eq!(planned.matches("tasks_by_status").count(), 2, "{planned}");
+        }
+    }
+
+    /// Tasks `a1`, `a2`, `a3` of agent `a`, queued; `a1` claimed and held (refused) until 500.
+    fn held_backlog() -> Connection {
+        let conn = migrated();
+        for id in ["a1", "a2", "a3"] {
+            add_task(&conn, id, "queued", "{}", "[]");
+        }
+        conn.execute("UPDATE tasks SET error = NULL", []).unwrap();
+        let agents = ["a".to_string()];
+        let claimed = claim(&conn, &agents, "o", 100, 1_000).unwrap().unwrap();
+        assert_eq!(claimed.id, "a1");
+        assert!(hold(&conn, "a1", "o", "waiting, not failed", 0, 500, 100).unwrap());
+        mark_held(&conn, &agents, "waiting, not failed", 100).unwrap();
+        conn
+    }
+
+    #[test]
+    fn a_look_again_takes_a_held_task_not_refused_yet_before_the_one_refused() {
+        let conn = held_backlog();
+        let agents = ["a".to_string()];
+
+        let probe = claim_probe(&conn, &agents, "p", 500, 1_000)
             .unwrap()
-            .query_map(params![0, "o", 0, "[]"], |r| r.get::<_, String>(3))
+            .unwrap();
+        assert!(hold(&conn, &probe.id, "p", "waiting, not failed", 0, 900, 500).unwrap());
+        let next = claim_probe(&conn, &agents, "p", 900, 2_000)
             .unwrap()
-            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        assert!(hold(&conn, &next.id, "p", "waiting, not failed", 0, 1_300, 900).unwrap());
+        let last = claim_probe(&conn, &agents, "p", 1_300, 2_000)
             .unwrap()
-            .join("; ");
-        assert!(!planned.contains("TEMP B-TREE"), "{planned}");
-        assert_eq!(planned.matches("tasks_by_status").count(), 2, "{planned}");
+            .unwrap();
+
+        // Each held task in turn, then, none left unrefused, the oldest due.
+        assert_eq!((probe.id.as_str(), next.id.as_str()), ("a2", "a3"));
+        assert_eq!(last.id, "a1");
     }
 
     #[test]

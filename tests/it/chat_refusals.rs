@@ -16,7 +16,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::helpers::{
     CHAT_PATH, TestApp, agent_app_with, chat_requests, fake_github, fake_llm, llm_answer,
-    open_issue, run_next, runner_of,
+    llm_calls, open_issue, run_next, runner_of,
 };
 
 /// Open WebUI's answer to a key it does not take.
@@ -254,7 +254,8 @@ async fn tasks_held_longer_than_the_limit_fail_saying_why() {
     let ran = run_next(&app, &runner).await;
 
     // Assert: both failed, saying the key was refused all that time; their events follow.
-    assert_eq!(ran, Some((first.clone(), "failed".into())));
+    // (The look again was the task not refused yet.)
+    assert_eq!(ran, Some((second.clone(), "failed".into())));
     for id in [&first, &second] {
         let task = app.task(id).await;
         assert_eq!(task["status"], "failed", "{task}");
@@ -268,6 +269,11 @@ async fn tasks_held_longer_than_the_limit_fail_saying_why() {
     assert_eq!(chat_requests(&llm).await.len(), 2);
 }
 
+/// Open WebUI's answer for a model it does not know (or a key may not use).
+fn model_refused(status: u16) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(json!({"detail": "Model not found"}))
+}
+
 /// The pauses `/health` lists, as `refused` (and `model`) pairs.
 async fn paused(app: &TestApp) -> Vec<(Value, Value)> {
     let health = health(app).await;
@@ -277,6 +283,44 @@ async fn paused(app: &TestApp) -> Vec<(Value, Value)> {
         .flatten()
         .map(|p| (p["refused"].clone(), p["model"].clone()))
         .collect()
+}
+
+#[tokio::test]
+async fn a_task_refused_for_its_own_words_does_not_hold_back_the_other_tasks_of_its_model() {
+    // Arrange: a firewall in front of the API answers 403 with a page of its own to one
+    // issue's words; the others pass.
+    let llm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .and(wiremock::matchers::body_string_contains("POISON"))
+        .respond_with(ResponseTemplate::new(403).set_body_string("<html>Request blocked</html>"))
+        .with_priority(1)
+        .mount(&llm)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .respond_with(llm_answer("Fine."))
+        .with_priority(2)
+        .mount(&llm)
+        .await;
+    let github = fake_github().await;
+    let app = agent_app_with(&llm, &github, pauses(Duration::from_millis(100), HOUR)).await;
+    let blocked = app.task_id_of(&open_issue(&app, 1, "POISON").await).await;
+    let fine = app.task_id_of(&open_issue(&app, 2, "Hang").await).await;
+    let runner = runner_of(&app);
+    assert_eq!(
+        run_next(&app, &runner).await,
+        Some((blocked.clone(), "queued".into()))
+    );
+
+    // Act: the pause is over; one task looks again.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let probe = run_next(&app, &runner).await;
+
+    // Assert: the look again was the other task's, which ran.
+    assert_eq!(probe, Some((fine.clone(), "done".into())));
+    let task = app.task(&blocked).await;
+    assert_eq!(task["status"], "queued", "{task}");
 }
 
 #[tokio::test]
@@ -319,6 +363,31 @@ async fn a_moderations_403_for_one_tasks_input_fails_that_task_and_holds_no_othe
         "{task}"
     );
     assert_eq!(second, Some((fine, "done".into())));
+    assert!(paused(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_refusal_after_the_runs_earlier_call_was_taken_fails_the_task_instead_of_holding() {
+    // Arrange: the model looks at the event, then its next call (with what the tool
+    // returned) is refused.
+    let llm = fake_llm(vec![llm_calls("get_event", json!({})), model_refused(403)]).await;
+    let github = fake_github().await;
+    let app = agent_app_with(&llm, &github, pauses(Duration::from_secs(60), HOUR)).await;
+    let id = app.task_id_of(&open_issue(&app, 3, "Crash").await).await;
+    let runner = runner_of(&app);
+
+    // Act
+    let ran = run_next(&app, &runner).await;
+
+    // Assert: failed as a refused request, saying why; nothing paused.
+    assert_eq!(ran, Some((id.clone(), "failed".into())));
+    let task = app.task(&id).await;
+    assert!(
+        task["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Model not found") && e.contains("this request")),
+        "{task}"
+    );
     assert!(paused(&app).await.is_empty());
 }
 

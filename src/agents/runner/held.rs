@@ -91,9 +91,11 @@ pub(super) async fn hold(
         finish(state, task, ending).await?
     } else {
         let (id, owner, held) = (task.id.clone(), owner_of(task), held.clone());
+        // Due when the pause is over, so the next look is another held task's.
+        let due = refusal.until();
         state
             .store
-            .write(move |db| tasks::hold(db, &id, &owner, &held, failures, now))
+            .write(move |db| tasks::hold(db, &id, &owner, &held, failures, due, now))
             .await
             .context("hold a task the chat API refused")?;
         "queued".to_string()

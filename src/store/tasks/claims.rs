@@ -8,6 +8,16 @@ use crate::store::StoreError;
 
 /// [`claim`]'s statement.
 pub(super) fn claim_sql() -> String {
+    claim_sql_of("next_run_at <= ?1")
+}
+
+/// [`claim_probe`]'s first statement: a queued task due with no wait of its own.
+pub(super) fn fresh_claim_sql() -> String {
+    claim_sql_of("next_run_at = 0")
+}
+
+/// The claim of the oldest task queued and `due`, or running with its lease expired.
+fn claim_sql_of(due: &str) -> String {
     // The oldest of each status's own oldest, each read in `tasks_by_status`' order: one
     // `ORDER BY` over both would read and sort every queued task (a backlog, during a chat
     // API outage) on each claim, on the writer.
@@ -15,7 +25,7 @@ pub(super) fn claim_sql() -> String {
         "UPDATE tasks SET status = 'running', lease_owner = ?2, lease_until = ?3, \
          attempts = attempts + 1, updated_at = ?1 \
          WHERE id = (SELECT MIN(id) FROM ( \
-             SELECT * FROM (SELECT id FROM tasks WHERE status = 'queued' AND next_run_at <= ?1 \
+             SELECT * FROM (SELECT id FROM tasks WHERE status = 'queued' AND {due} \
                AND (?4 = '[]' OR agent IN (SELECT value FROM json_each(?4))) \
                ORDER BY id LIMIT 1) \
              UNION ALL \
@@ -43,6 +53,29 @@ pub fn claim(
         .prepare_cached(&sql)?
         .query_row(params![now, owner, lease_until, agents], from_row)
         .optional()?)
+}
+
+/// [`claim`] for a run that looks again at a paused key or model: a task with no wait of its
+/// own first (one the pause held, or queued since), not one a refusal gave back, due when
+/// the pause is over (`holds::hold`), which may have been refused for its own request (its
+/// words flagged) and would be looked again with each time, the others waiting behind it.
+/// Those only when there is no other.
+pub fn claim_probe(
+    conn: &Connection,
+    agents: &[String],
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<TaskRow>, StoreError> {
+    let names = serde_json::Value::from(agents).to_string();
+    let fresh = conn
+        .prepare_cached(&fresh_claim_sql())?
+        .query_row(params![now, owner, lease_until, names], from_row)
+        .optional()?;
+    match fresh {
+        Some(task) => Ok(Some(task)),
+        None => claim(conn, agents, owner, now, lease_until),
+    }
 }
 
 /// The tasks `owner` holds a lease on now (at most `limit`, oldest first): id, agent and

@@ -9,25 +9,29 @@ use rusqlite::{Connection, params};
 use super::settled;
 use crate::store::StoreError;
 
-/// Gives the task `owner` runs back to the queue, due at once (the pause, not the task,
-/// decides when it runs), its attempt not counted, its progress kept and its model calls
-/// failed in a row as the run counted them; `error` says why it waits.
+/// Gives the task `owner` runs back to the queue, due when the pause is over (`due`), its
+/// attempt not counted, its progress kept and its model calls failed in a row as the run
+/// counted them; `error` says why it waits. Due then, not at once, the next look is another
+/// held task's (see `claims::claim_probe`): this one's refusal may be of its own request (a
+/// firewall's 403 on its words), and would otherwise be the only one ever looked at again.
+/// Whether `owner` still ran it (a task cancelled meanwhile is not held).
 pub fn hold(
     conn: &Connection,
     id: &str,
     owner: &str,
     error: &str,
     failures: i64,
+    due: i64,
     now: i64,
 ) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'queued', error = ?3, attempts = MAX(attempts - 1, 0), \
-             next_run_at = 0, lease_owner = NULL, lease_until = NULL, run_failures = ?4, \
+             next_run_at = ?6, lease_owner = NULL, lease_until = NULL, run_failures = ?4, \
              waiting_since = COALESCE(waiting_since, ?5), updated_at = ?5 \
              WHERE id = ?1 AND status = 'running' AND lease_owner = ?2",
         )?
-        .execute(params![id, owner, error, failures, now])?;
+        .execute(params![id, owner, error, failures, now, due])?;
     Ok(n == 1)
 }
 
