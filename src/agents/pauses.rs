@@ -201,6 +201,16 @@ impl Pauses {
         }
     }
 
+    /// Ends the key's pause, if there is one: a refusal of a model shows the key was read and
+    /// taken. Whether there was.
+    pub fn key_taken(&self) -> bool {
+        let ended = self.lock().remove(&Scope::Key).is_some();
+        if ended {
+            self.sweep.store(true, Ordering::SeqCst);
+        }
+        ended
+    }
+
     /// Records that a call of `model` was answered with something other than a refusal of
     /// the configuration (the key and the model were taken): the pauses holding it back end.
     /// The scopes whose pause ended.
@@ -289,6 +299,24 @@ impl<'a> Admitted<'a> {
     /// Whether the claim looks again for a pause that is over.
     pub fn probing(&self) -> bool {
         self.probe.probing()
+    }
+
+    /// The claim found no task to look again with (those held were cancelled, or failed):
+    /// the pauses it looked for end, or `/health` would show them for ever with nothing
+    /// left to try. A task queued later finds out afresh. The scopes ended.
+    pub fn nothing_to_probe(self) -> Vec<Scope> {
+        let mut probe = self.probe;
+        let scopes = std::mem::take(&mut probe.scopes);
+        let mut paused = self.pauses.lock();
+        for scope in &scopes {
+            paused.remove(scope);
+        }
+        if !scopes.is_empty() {
+            // Tasks marked held and not due yet (waiting to retry) are let go by the next
+            // call that works.
+            self.pauses.sweep.store(true, Ordering::SeqCst);
+        }
+        scopes
     }
 
     /// The probe of the task claimed (of `model`): the pauses over that hold it back. Those
@@ -419,6 +447,31 @@ mod tests {
         assert_eq!(pauses.count(), 0);
         assert_eq!(pauses.admit(&agents(), 30_001).names.len(), 2);
         assert!(pauses.take_sweep(), "the tasks it held are let go");
+    }
+
+    #[test]
+    fn a_pause_with_nothing_left_to_probe_ends_and_a_model_refusal_ends_the_keys() {
+        let pauses = Pauses::new(timing());
+        let mut probe = pauses.admit(&agents(), 0).probe_for(Some("gone"));
+        pauses.refused(&mut probe, Scope::Model("gone".into()), "404", 0);
+        drop(probe);
+        let mut probe = pauses.admit(&agents(), 0).probe_for(Some("llama"));
+        pauses.refused(&mut probe, Scope::Key, "401", 0);
+        drop(probe);
+        pauses.take_sweep();
+
+        let probing = pauses.admit(&agents(), 30_000);
+        assert!(probing.probing());
+        let ended = probing.nothing_to_probe();
+
+        assert_eq!(ended.len(), 2, "{ended:?}");
+        assert_eq!(pauses.count(), 0);
+        assert!(pauses.take_sweep());
+        let mut probe = pauses.admit(&agents(), 30_000).probe_for(Some("llama"));
+        pauses.refused(&mut probe, Scope::Key, "401", 30_000);
+        assert!(pauses.key_taken());
+        assert!(!pauses.key_taken());
+        assert_eq!(pauses.count(), 0);
     }
 
     #[test]

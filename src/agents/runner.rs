@@ -96,6 +96,14 @@ async fn run_next_until(
         .await
         .context("claim a task")?;
     let Some(task) = claimed else {
+        if probing {
+            let ended = admitted.nothing_to_probe();
+            tracing::info!(
+                ?ended,
+                "no task is left to look at the chat API again with (the tasks held were \
+                 cancelled or failed): the pause ends; the next task finds out afresh"
+            );
+        }
         return Ok(Step::Idle);
     };
     let mut probe = admitted.probe_for(runner.model_of(&task.agent).as_deref());

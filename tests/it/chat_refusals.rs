@@ -469,3 +469,49 @@ async fn a_404_that_speaks_of_no_model_fails_at_once_pointing_at_the_url() {
     );
     assert!(paused(&app).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_refused_model_ends_the_keys_pause_the_key_was_read() {
+    // Arrange: the key is refused, then (mended) the model is.
+    let llm = fake_llm(vec![key_refused(), model_refused(403)]).await;
+    let github = fake_github().await;
+    let app = agent_app_with(&llm, &github, pauses(Duration::from_millis(100), HOUR)).await;
+    open_issue(&app, 5, "Crash").await;
+    let runner = runner_of(&app);
+    run_next(&app, &runner).await;
+    assert_eq!(paused(&app).await, [(json!("key"), Value::Null)]);
+
+    // Act: the look again is refused for the model.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    run_next(&app, &runner).await;
+
+    // Assert
+    assert_eq!(paused(&app).await, [(json!("model"), json!("fake-model"))]);
+}
+
+#[tokio::test]
+async fn a_pause_with_no_task_left_to_look_again_with_ends() {
+    // Arrange: the key is refused; the only task held is then cancelled.
+    let (llm, github) = (fake_llm(vec![key_refused()]).await, fake_github().await);
+    let app = agent_app_with(&llm, &github, pauses(Duration::from_millis(100), HOUR)).await;
+    let id = app.task_id_of(&open_issue(&app, 6, "Crash").await).await;
+    let runner = runner_of(&app);
+    run_next(&app, &runner).await;
+    let (status, cancelled) = app
+        .post_api(&format!("/api/tasks/{id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+
+    // Act: the pause is over, and nothing is left to look with.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let ran = run_next(&app, &runner).await;
+
+    // Assert: the pause is gone from /health and /metrics.
+    assert_eq!(ran, None);
+    assert!(paused(&app).await.is_empty());
+    assert!(
+        metrics(&app)
+            .await
+            .contains("webhook_mcp_chat_api_paused 0")
+    );
+}

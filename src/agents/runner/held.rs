@@ -43,6 +43,16 @@ pub(super) async fn hold(
     let timing = pauses.timing();
     let scope = Scope::of(refused, model);
     let now = clock::now_ms();
+    // A model refused is a key read and taken: a pause of the key, if one is in force, is
+    // over (its tasks run again, unless their model is refused too).
+    if matches!(scope, Scope::Model(_)) && pauses.key_taken() {
+        tracing::info!(
+            model,
+            "the chat API takes the runner's key (it refused only the model): the key's pause \
+             ends"
+        );
+        state.wake_runner();
+    }
     let refusal = pauses.refused(probe, scope.clone(), &e.message, now);
     let what = match &scope {
         Scope::Key => "the runner's key".to_string(),
