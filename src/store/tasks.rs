@@ -297,12 +297,18 @@ pub fn is_cancelled(conn: &Connection, id: &str) -> Result<bool, StoreError> {
         .query_row([id], |r| r.get(0))?)
 }
 
-/// Cancels a task that has not ended.
+/// Cancels a task that has not ended. A task held by a refused key or model no longer waits
+/// for it: its error, which said so, goes.
 pub fn cancel(conn: &Connection, id: &str, now: i64) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'cancelled', lease_owner = NULL, lease_until = NULL, \
-             run_progress = NULL, updated_at = ?2 WHERE id = ?1 AND status IN ('queued', 'running', 'waiting_reply') \
+             run_progress = NULL, updated_at = ?2, \
+             error = CASE WHEN status != 'waiting_reply' AND waiting_since IS NOT NULL \
+                 THEN NULL ELSE error END, \
+             waiting_since = CASE WHEN status != 'waiting_reply' THEN NULL \
+                 ELSE waiting_since END \
+             WHERE id = ?1 AND status IN ('queued', 'running', 'waiting_reply') \
              RETURNING event_id",
         )?
         .query_row(params![id, now], |r| r.get(0))
@@ -395,6 +401,39 @@ mod tests {
         // Each held task in turn, then, none left unrefused, the oldest due.
         assert_eq!((probe.id.as_str(), next.id.as_str()), ("a2", "a3"));
         assert_eq!(last.id, "a1");
+    }
+
+    #[test]
+    fn a_held_task_cancelled_or_asked_no_longer_says_it_waits_for_the_chat_api() {
+        let conn = held_backlog();
+        let error = |id: &str| get(&conn, id).unwrap().unwrap().error;
+
+        assert!(cancel(&conn, "a1", 200).unwrap());
+        assert!(wait_for_reply(&conn, "a2", "Which version?", 200).unwrap());
+
+        assert_eq!(error("a1"), None);
+        assert_eq!(error("a2"), None);
+        assert!(error("a3").is_some(), "still held");
+        assert_eq!(get(&conn, "a1").unwrap().unwrap().waiting_since, None);
+    }
+
+    #[test]
+    fn a_held_task_whose_look_again_heard_nothing_keeps_when_it_was_first_held() {
+        let conn = held_backlog();
+        let agents = ["a".to_string()];
+        let probe = claim_probe(&conn, &agents, "p", 500, 1_000)
+            .unwrap()
+            .unwrap();
+
+        // A 5xx: the task waits to retry.
+        assert!(requeue(&conn, &probe.id, "p", "502 Bad Gateway", 30_500, 1, 500).unwrap());
+
+        let task = get(&conn, &probe.id).unwrap().unwrap();
+        assert_eq!(
+            task.waiting_since,
+            Some(100),
+            "the limit counts from the first hold"
+        );
     }
 
     #[test]

@@ -506,7 +506,8 @@ async fn a_pause_with_no_task_left_to_look_again_with_ends() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     let ran = run_next(&app, &runner).await;
 
-    // Assert: the pause is gone from /health and /metrics.
+    // Assert: the pause is gone from /health and /metrics; the cancelled task says nothing
+    // of the chat API.
     assert_eq!(ran, None);
     assert!(paused(&app).await.is_empty());
     assert!(
@@ -514,4 +515,6 @@ async fn a_pause_with_no_task_left_to_look_again_with_ends() {
             .await
             .contains("webhook_mcp_chat_api_paused 0")
     );
+    let task = app.task(&id).await;
+    assert!(task["error"].is_null(), "{task}");
 }

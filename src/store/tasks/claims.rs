@@ -109,8 +109,9 @@ pub fn lease_owner(conn: &Connection, id: &str) -> Result<Option<String>, StoreE
 }
 
 /// Puts a task `owner` is running back in the queue after a failed model call, to run again
-/// at `next_run_at`. It failed for a reason other than the key or the model: it is held no
-/// more (see `holds`).
+/// at `next_run_at`. A held task keeps when it was first held (`waiting_since`): a look again
+/// that heard nothing (a 5xx, a timeout) learnt nothing of the key or the model, and the
+/// limit on holding it would otherwise start again with each (see `holds`).
 pub fn requeue(
     conn: &Connection,
     id: &str,
@@ -123,7 +124,7 @@ pub fn requeue(
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET status = 'queued', error = ?2, next_run_at = ?3, lease_owner = NULL, \
-             lease_until = NULL, run_failures = ?6, waiting_since = NULL, updated_at = ?4 \
+             lease_until = NULL, run_failures = ?6, updated_at = ?4 \
              WHERE id = ?1 AND status = 'running' AND lease_owner = ?5",
         )?
         .execute(params![id, error, next_run_at, now, owner, failures])?;

@@ -40,9 +40,13 @@ pub fn wait_for_reply(
         conversation::forget_run(&mut conversation);
     }
     conversation.push(json!({"role": "assistant", "content": question, "at": now}));
+    // A task held by a refused key or model (queued, or running its look again) now waits
+    // for the reply instead: the error that said it waited for the chat API goes.
     let n = conn
         .prepare_cached(
             "UPDATE tasks SET conversation = ?2, status = 'waiting_reply', waiting_since = ?3, \
+             error = CASE WHEN status != 'waiting_reply' AND waiting_since IS NOT NULL \
+                 THEN NULL ELSE error END, \
              run_progress = NULL, lease_owner = NULL, lease_until = NULL, updated_at = ?3 \
              WHERE id = ?1 AND status NOT IN ('done', 'failed', 'cancelled')",
         )?
