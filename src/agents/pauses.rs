@@ -51,7 +51,7 @@ impl Scope {
 
     /// Whether the scope holds back the calls of `model` (none: an agent with no model,
     /// whose tasks fail without a call).
-    fn holds(&self, model: Option<&str>) -> bool {
+    pub fn holds(&self, model: Option<&str>) -> bool {
         match self {
             Scope::Key => true,
             Scope::Model(m) => model == Some(m.as_str()),

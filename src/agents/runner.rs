@@ -34,7 +34,7 @@ mod progress;
 mod setup;
 
 use ending::{Ending, finish, notify, result_delivery};
-use held::{RunSoFar, heard, hold};
+use held::{RefusedCall, RunSoFar, heard, hold};
 use lease::{keep_lease, lost, owner_of, release};
 use messages::{opening, take_replies};
 use progress::{
@@ -282,11 +282,13 @@ async fn run_task(
                     replied,
                     posted,
                 };
-                let (model, failures) = (model.as_str(), run_failures);
-                return hold(
-                    state, runner, task, model, refused, &e, failures, probe, run,
-                )
-                .await;
+                let call = RefusedCall {
+                    model: &model,
+                    refused,
+                    error: &e,
+                    failures: run_failures,
+                };
+                return hold(state, runner, task, call, probe, run).await;
             }
             // Three retries, 30 s, 1 min and 2 min after the failures in a row before this
             // one (a reply starts the count again), or later when the server asks for (its

@@ -518,3 +518,59 @@ async fn a_pause_with_no_task_left_to_look_again_with_ends() {
     let task = app.task(&id).await;
     assert!(task["error"].is_null(), "{task}");
 }
+
+#[tokio::test]
+async fn a_look_again_answered_408_leaves_the_pause_in_force() {
+    // Arrange: the key is refused; the look again times out at a proxy (408).
+    let timed_out = ResponseTemplate::new(408).set_body_string("Request Timeout");
+    let (llm, github) = (
+        fake_llm(vec![key_refused(), timed_out]).await,
+        fake_github().await,
+    );
+    let app = agent_app_with(&llm, &github, pauses(Duration::from_millis(100), HOUR)).await;
+    open_issue(&app, 8, "Crash").await;
+    let runner = runner_of(&app);
+    run_next(&app, &runner).await;
+
+    // Act
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let ran = run_next(&app, &runner).await;
+
+    // Assert: the task waits to retry, and the key is still paused: nothing was learnt.
+    assert_eq!(ran.map(|(_, status)| status).as_deref(), Some("queued"));
+    assert_eq!(paused(&app).await, [(json!("key"), Value::Null)]);
+}
+
+#[tokio::test]
+async fn a_task_cancelled_while_its_refused_call_was_out_ends_the_run_cancelled() {
+    // Arrange: the key's refusal comes after a second.
+    let slow = key_refused().set_delay(Duration::from_millis(1000));
+    let (llm, github) = (fake_llm(vec![slow]).await, fake_github().await);
+    let app = agent_app_with(&llm, &github, pauses(Duration::from_secs(60), HOUR)).await;
+    let id = app.task_id_of(&open_issue(&app, 9, "Crash").await).await;
+    let (state, runner) = (app.state.clone(), runner_of(&app));
+    let running = tokio::spawn(async move { runner::run_next(&state, &runner).await });
+    for _ in 0..100 {
+        if chat_requests(&llm).await.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Act
+    let (status, cancelled) = app
+        .post_api(&format!("/api/tasks/{id}/cancel"), &json!({}))
+        .await;
+    let ran = running.await.expect("join").expect("run");
+
+    // Assert: the run ends as the task is, cancelled, not held.
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(
+        ran,
+        runner::Step::Ran {
+            task_id: id.clone(),
+            status: "cancelled".into()
+        }
+    );
+    assert_eq!(app.task(&id).await["status"], "cancelled");
+}

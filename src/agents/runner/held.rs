@@ -24,21 +24,33 @@ pub(super) struct RunSoFar<'a> {
     pub posted: bool,
 }
 
-/// Holds `task`, whose call of `model` was refused for `refused` (`e`), and pauses what the
-/// refusal concerns; fails it instead if it has been held longer than the limit. The status
-/// the task ends the run in.
-#[allow(clippy::too_many_arguments)]
+/// The call the chat API refused as the configuration's.
+pub(super) struct RefusedCall<'a> {
+    pub model: &'a str,
+    /// What the refusal blames.
+    pub refused: Refused,
+    pub error: &'a ChatError,
+    /// The run's model calls failed in a row before it.
+    pub failures: i64,
+}
+
+/// Holds `task`, whose call was refused (`call`), and pauses what the refusal concerns;
+/// fails it instead if it has been held longer than the limit. The status the task ends the
+/// run in.
 pub(super) async fn hold(
     state: &AppState,
     runner: &Runner,
     task: &TaskRow,
-    model: &str,
-    refused: Refused,
-    e: &ChatError,
-    failures: i64,
+    call: RefusedCall<'_>,
     probe: &mut Probe<'_>,
     run: RunSoFar<'_>,
 ) -> anyhow::Result<String> {
+    let RefusedCall {
+        model,
+        refused,
+        error: e,
+        failures,
+    } = call;
     let pauses = &state.chat_pauses;
     let timing = pauses.timing();
     let scope = Scope::of(refused, model);
@@ -103,12 +115,23 @@ pub(super) async fn hold(
         let (id, owner, held) = (task.id.clone(), owner_of(task), held.clone());
         // Due when the pause is over, so the next look is another held task's.
         let due = refusal.until();
-        state
+        let kept = state
             .store
             .write(move |db| tasks::hold(db, &id, &owner, &held, failures, due, now))
             .await
             .context("hold a task the chat API refused")?;
-        "queued".to_string()
+        if kept {
+            "queued".to_string()
+        } else {
+            // Cancelled (or taken) while the call was made: not held, and said as it is.
+            let id = task.id.clone();
+            let status = state
+                .store
+                .read(move |db| tasks::status_of(db, &id))
+                .await
+                .context("read the status of a task the chat API refused")?;
+            status.unwrap_or_else(|| "deleted".into())
+        }
     };
     // The other tasks are marked (and those held too long failed) when a pause begins or is
     // lengthened, not at every call refused meanwhile.
@@ -145,7 +168,8 @@ pub(super) async fn hold(
 /// Records what a call's answer says of the key and the model: one the API read (an answer,
 /// or a refusal of the request itself, a 4xx) took them, and ends the pauses holding back
 /// `model`'s calls, the tasks they held let go; one that heard nothing of them (a timeout, a
-/// 5xx) leaves a pause looked for to wait as long again.
+/// 408 or a 5xx: a proxy's or the server's own, before the key was looked at) leaves a pause
+/// looked for to wait as long again.
 pub(super) async fn heard(
     state: &AppState,
     runner: &Runner,
@@ -153,7 +177,10 @@ pub(super) async fn heard(
     model: &str,
     failed: Option<&ChatError>,
 ) {
-    let read = failed.is_none_or(|e| e.status.is_some_and(|s| (400..500).contains(&s)));
+    let read = failed.is_none_or(|e| {
+        e.status
+            .is_some_and(|s| (400..500).contains(&s) && s != 408)
+    });
     if !read {
         probe.heard_nothing();
         return;

@@ -149,10 +149,7 @@ impl Runner {
     pub(super) fn agents_held_by(&self, scope: &Scope) -> Vec<String> {
         self.agent_models()
             .into_iter()
-            .filter(|(_, model)| match scope {
-                Scope::Key => true,
-                Scope::Model(m) => model.as_deref() == Some(m.as_str()),
-            })
+            .filter(|(_, model)| scope.holds(model.as_deref()))
             .map(|(name, _)| name)
             .collect()
     }
