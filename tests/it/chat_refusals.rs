@@ -161,29 +161,15 @@ async fn a_refused_key_holds_the_backlog_without_hammering_and_every_task_runs_o
     );
 }
 
-#[tokio::test]
-async fn an_unknown_model_holds_its_agents_tasks_while_other_agents_run() {
-    // Arrange: `planning` calls a model the API does not know (Open WebUI's answer); `triage`
-    // calls AI_MODEL, which works. One issue makes a task for each.
-    let llm = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CHAT_PATH))
-        .and(body_partial_json(json!({"model": "gone"})))
-        .respond_with(
-            ResponseTemplate::new(400).set_body_json(json!({"detail": "Model not found"})),
-        )
-        .with_priority(1)
-        .mount(&llm)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(CHAT_PATH))
-        .respond_with(llm_answer("Fine."))
-        .with_priority(2)
-        .mount(&llm)
-        .await;
+/// Agents `planning` on model `gone`, which the chat API answers `refusal`, and `triage` on
+/// AI_MODEL, which works; a long pause, so nothing looks again during a test. One opened
+/// issue makes a task for each. The fake chat API, the app, the event and a runner.
+async fn two_agents_one_model_refused(
+    refusal: ResponseTemplate,
+) -> (MockServer, TestApp, String, runner::Runner) {
+    let llm = refusing(body_partial_json(json!({"model": "gone"})), refusal).await;
     let github = fake_github().await;
     let agents = json!([{"name": "planning", "model": "gone"}, {"name": "triage"}]).to_string();
-    // Long enough that nothing looks again during the test.
     let long = pauses(Duration::from_secs(60), HOUR);
     let app = agent_app_with(&llm, &github, |c| {
         c.agents.agents = Some(agents);
@@ -198,6 +184,15 @@ async fn an_unknown_model_holds_its_agents_tasks_while_other_agents_run() {
     .await;
     let event = open_issue(&app, 7, "Crash").await;
     let runner = runner_of(&app);
+    (llm, app, event, runner)
+}
+
+#[tokio::test]
+async fn an_unknown_model_holds_its_agents_tasks_while_other_agents_run() {
+    // Arrange: `planning` calls a model the API does not know (Open WebUI's answer); `triage`
+    // calls AI_MODEL, which works. One issue makes a task for each.
+    let gone = ResponseTemplate::new(400).set_body_json(json!({"detail": "Model not found"}));
+    let (llm, app, event, runner) = two_agents_one_model_refused(gone).await;
 
     // Act
     runner::drain(&app.state, &runner).await.expect("drain");
@@ -285,15 +280,18 @@ async fn paused(app: &TestApp) -> Vec<(Value, Value)> {
         .collect()
 }
 
-#[tokio::test]
-async fn a_task_refused_for_its_own_words_does_not_hold_back_the_other_tasks_of_its_model() {
-    // Arrange: a firewall in front of the API answers 403 with a page of its own to one
-    // issue's words; the others pass.
+/// A chat API answering `refusal` to a request with the words `POISON`, and any other well.
+async fn refusing_poison(refusal: ResponseTemplate) -> MockServer {
+    refusing(wiremock::matchers::body_string_contains("POISON"), refusal).await
+}
+
+/// A chat API answering `refusal` to the requests `asked` matches, and any other well.
+async fn refusing(asked: impl wiremock::Match + 'static, refusal: ResponseTemplate) -> MockServer {
     let llm = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path(CHAT_PATH))
-        .and(wiremock::matchers::body_string_contains("POISON"))
-        .respond_with(ResponseTemplate::new(403).set_body_string("<html>Request blocked</html>"))
+        .and(asked)
+        .respond_with(refusal)
         .with_priority(1)
         .mount(&llm)
         .await;
@@ -303,6 +301,15 @@ async fn a_task_refused_for_its_own_words_does_not_hold_back_the_other_tasks_of_
         .with_priority(2)
         .mount(&llm)
         .await;
+    llm
+}
+
+#[tokio::test]
+async fn a_task_refused_for_its_own_words_does_not_hold_back_the_other_tasks_of_its_model() {
+    // Arrange: a firewall in front of the API answers 403 with a page of its own to one
+    // issue's words; the others pass.
+    let blocked_page = ResponseTemplate::new(403).set_body_string("<html>Request blocked</html>");
+    let llm = refusing_poison(blocked_page).await;
     let github = fake_github().await;
     let app = agent_app_with(&llm, &github, pauses(Duration::from_millis(100), HOUR)).await;
     let blocked = app.task_id_of(&open_issue(&app, 1, "POISON").await).await;
@@ -327,22 +334,10 @@ async fn a_task_refused_for_its_own_words_does_not_hold_back_the_other_tasks_of_
 async fn a_moderations_403_for_one_tasks_input_fails_that_task_and_holds_no_other() {
     // Arrange: OpenRouter answers 403 when a model's moderation flags the input: the first
     // issue's words are flagged, the second's are not.
-    let llm = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CHAT_PATH))
-        .and(wiremock::matchers::body_string_contains("POISON"))
-        .respond_with(ResponseTemplate::new(403).set_body_json(json!({"error": {
-            "code": 403, "message": "llama requires moderation. Your input was flagged",
-            "metadata": {"reasons": ["harassment"], "flagged_input": "POISON"}}})))
-        .with_priority(1)
-        .mount(&llm)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(CHAT_PATH))
-        .respond_with(llm_answer("Fine."))
-        .with_priority(2)
-        .mount(&llm)
-        .await;
+    let llm = refusing_poison(ResponseTemplate::new(403).set_body_json(json!({"error": {
+        "code": 403, "message": "llama requires moderation. Your input was flagged",
+        "metadata": {"reasons": ["harassment"], "flagged_input": "POISON"}}})))
+    .await;
     let github = fake_github().await;
     let app = agent_app_with(&llm, &github, pauses(Duration::from_secs(60), HOUR)).await;
     let flagged = app.task_id_of(&open_issue(&app, 1, "POISON").await).await;
@@ -366,68 +361,42 @@ async fn a_moderations_403_for_one_tasks_input_fails_that_task_and_holds_no_othe
     assert!(paused(&app).await.is_empty());
 }
 
-#[tokio::test]
-async fn a_refusal_after_the_runs_earlier_call_was_taken_fails_the_task_instead_of_holding() {
-    // Arrange: the model looks at the event, then its next call (with what the tool
-    // returned) is refused.
-    let llm = fake_llm(vec![llm_calls("get_event", json!({})), model_refused(403)]).await;
-    let github = fake_github().await;
+/// Runs the task of issue `number`, the chat API answering `answers` in turn; asserts it
+/// failed at once with an error saying each of `says`, and nothing was paused.
+async fn fails_at_once_saying(answers: Vec<ResponseTemplate>, number: u64, says: &[&str]) {
+    let (llm, github) = (fake_llm(answers).await, fake_github().await);
     let app = agent_app_with(&llm, &github, pauses(Duration::from_secs(60), HOUR)).await;
-    let id = app.task_id_of(&open_issue(&app, 3, "Crash").await).await;
+    let id = app
+        .task_id_of(&open_issue(&app, number, "Crash").await)
+        .await;
     let runner = runner_of(&app);
 
-    // Act
     let ran = run_next(&app, &runner).await;
 
-    // Assert: failed as a refused request, saying why; nothing paused.
     assert_eq!(ran, Some((id.clone(), "failed".into())));
     let task = app.task(&id).await;
-    assert!(
-        task["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("Model not found") && e.contains("this request")),
-        "{task}"
-    );
+    let error = task["error"].as_str().unwrap_or_default();
+    assert!(says.iter().all(|said| error.contains(said)), "{task}");
     assert!(paused(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_refusal_after_the_runs_earlier_call_was_taken_fails_the_task_instead_of_holding() {
+    // The model looks at the event, then its next call (with what the tool returned) is
+    // refused: failed as a refused request, saying why.
+    let answers = vec![llm_calls("get_event", json!({})), model_refused(403)];
+    fails_at_once_saying(answers, 3, &["Model not found", "this request"]).await;
 }
 
 #[tokio::test]
 async fn litellms_401_for_a_model_the_key_may_not_use_holds_that_models_agents_only() {
     // Arrange: LiteLLM answers 401 (`key_model_access_denied`, `param: model`) for a model
     // outside the key's list; `planning` calls it, `triage` calls AI_MODEL, which works.
-    let llm = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(CHAT_PATH))
-        .and(body_partial_json(json!({"model": "gone"})))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": {
-            "message": "key not allowed to access model. This key can only access \
-                        models=['fake-model']. Tried to access gone",
-            "type": "key_model_access_denied", "param": "model", "code": "401"}})))
-        .with_priority(1)
-        .mount(&llm)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(CHAT_PATH))
-        .respond_with(llm_answer("Fine."))
-        .with_priority(2)
-        .mount(&llm)
-        .await;
-    let github = fake_github().await;
-    let agents = json!([{"name": "planning", "model": "gone"}, {"name": "triage"}]).to_string();
-    let long = pauses(Duration::from_secs(60), HOUR);
-    let app = agent_app_with(&llm, &github, |c| {
-        c.agents.agents = Some(agents);
-        long(c);
-    })
-    .await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.opened", "action": "create_task", "agent": "triage",
-               "template": "Triage issue {{issue.number}}"}),
-    )
-    .await;
-    let event = open_issue(&app, 7, "Crash").await;
-    let runner = runner_of(&app);
+    let gone = ResponseTemplate::new(401).set_body_json(json!({"error": {
+        "message": "key not allowed to access model. This key can only access \
+                    models=['fake-model']. Tried to access gone",
+        "type": "key_model_access_denied", "param": "model", "code": "401"}}));
+    let (_llm, app, event, runner) = two_agents_one_model_refused(gone).await;
 
     // Act
     runner::drain(&app.state, &runner).await.expect("drain");
@@ -448,26 +417,9 @@ async fn litellms_401_for_a_model_the_key_may_not_use_holds_that_models_agents_o
 
 #[tokio::test]
 async fn a_404_that_speaks_of_no_model_fails_at_once_pointing_at_the_url() {
-    // Arrange: WEBHOOK_MCP_CHAT_URL stops at `/v1`: the server has nothing there.
+    // WEBHOOK_MCP_CHAT_URL stops at `/v1`: the server has nothing there.
     let not_found = ResponseTemplate::new(404).set_body_json(json!({"detail": "Not Found"}));
-    let (llm, github) = (fake_llm(vec![not_found]).await, fake_github().await);
-    let app = agent_app_with(&llm, &github, pauses(Duration::from_secs(60), HOUR)).await;
-    let id = app.task_id_of(&open_issue(&app, 4, "Crash").await).await;
-    let runner = runner_of(&app);
-
-    // Act
-    let ran = run_next(&app, &runner).await;
-
-    // Assert
-    assert_eq!(ran, Some((id.clone(), "failed".into())));
-    let task = app.task(&id).await;
-    assert!(
-        task["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("404") && e.contains("/chat/completions")),
-        "{task}"
-    );
-    assert!(paused(&app).await.is_empty());
+    fails_at_once_saying(vec![not_found], 4, &["404", "/chat/completions"]).await;
 }
 
 #[tokio::test]
