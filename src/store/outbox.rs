@@ -843,7 +843,8 @@ fn way_for(
     let (uncertain, thread): (i64, i64) = conn
         .prepare_cached(WAY_COUNTS)?
         .query_row(found, |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(if uncertain <= thread {
+    // At a tie (both at the cap, say) the thread, whose rows cost less each.
+    Ok(if uncertain < thread {
         Way::Uncertain
     } else {
         Way::Thread
@@ -1378,6 +1379,21 @@ mod tests {
         assert_eq!(way_for(&conn, &scope, "o/r#1", 100).unwrap(), Way::Thread);
         // No event on o/r#9.
         assert_eq!(way_for(&conn, &scope, "o/r#9", 100).unwrap(), Way::Thread);
+        // Both at the cap (none on its way; a day of unanswered attempts; a long thread): the
+        // thread.
+        conn.execute_batch(
+            "UPDATE outbox SET status = 'delivered', remote_id = id; \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2100) \
+             INSERT INTO events (id, webhook_id, provider, verified, verification, status, \
+                 headers, body, received_at, source_key) \
+             SELECT 'evt_big' || i, 'gh', 'github', 1, 'current', 'matched', '{}', x'7b7d', 0, \
+                 'o/r#big' FROM n; \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2100) \
+             INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, outcome, \
+                 unanswered) SELECT 'act_elsewhere', i, 500, 1, 'retry', 1 FROM n;",
+        )
+        .unwrap();
+        assert_eq!(way_for(&conn, &scope, "o/r#big", 100).unwrap(), Way::Thread);
         // With nothing uncertain, that way reads nothing.
         conn.execute_batch(
             "DELETE FROM outbox_attempts; \
