@@ -100,7 +100,8 @@ const OWN_WAIT_DRIFT_MS: i64 = 1_000;
 /// An action as shown, saying so when it waits on its host's rate limit: else a row past its
 /// `next_attempt_at` (or retried by hand) sits there with no reason given. Only this
 /// process's pauses are known; another process on the database keeps its own.
-pub fn with_pause(state: &AppState, mut shown: ActionOut, host: &str) -> ActionOut {
+/// `due` is the row's `next_attempt_at`; `host` the host it is keyed by as stored.
+pub fn with_pause(state: &AppState, mut shown: ActionOut, due: i64, host: &str) -> ActionOut {
     let waiting = matches!(shown.status.as_str(), "pending" | "retrying");
     let Some(left) = state.sending.paused_for(host).filter(|_| waiting) else {
         return shown;
@@ -108,8 +109,7 @@ pub fn with_pause(state: &AppState, mut shown: ActionOut, host: &str) -> ActionO
     let until = clock::now_ms() + i64::try_from(left.as_millis()).unwrap_or(i64::MAX / 2);
     // A retry due when the pause ends, or after, waits for itself (the send answered with the
     // limit is due when its wait is over, as the pause is, give or take the clocks' drift).
-    let due = shown.next_attempt_at.as_deref().and_then(clock::parse);
-    if due.is_some_and(|due| due + OWN_WAIT_DRIFT_MS >= until) {
+    if due + OWN_WAIT_DRIFT_MS >= until {
         return shown;
     }
     shown.held = Some(format!(
@@ -299,7 +299,12 @@ pub async fn ask(
         })?;
     state.wake_workers();
     let (row, host) = row;
-    let mut out = with_pause(state, present_queued(&row, unchecked.as_slice()), &host);
+    let mut out = with_pause(
+        state,
+        present_queued(&row, unchecked.as_slice()),
+        row.next_attempt_at,
+        &host,
+    );
     out.note = Some(answer_note);
     Ok(out)
 }
@@ -476,7 +481,12 @@ pub async fn post_message(
         .await
         .map_err(|e| event_gone(e, row.event_id.as_deref()))?;
     state.wake_workers();
-    let mut out = with_pause(state, present_queued(&row, &unchecked), &host);
+    let mut out = with_pause(
+        state,
+        present_queued(&row, &unchecked),
+        row.next_attempt_at,
+        &host,
+    );
     out.warnings
         .extend(by_address.map(|why| super::sending::queued_address_warning(state, &why, &row.id)));
     out.warnings.extend(super::sending::unknown_channel_warning(
@@ -542,7 +552,8 @@ async fn send_on_source(
         .await
         .map_err(|e| event_gone(e, planned.row.event_id.as_deref()))?;
     state.wake_workers();
-    Ok(with_pause(state, planned.presented(), &host))
+    let due = planned.row.next_attempt_at;
+    Ok(with_pause(state, planned.presented(), due, &host))
 }
 
 /// A reply on a source thread, checked and ready to queue ([`insert_and_settle`]).

@@ -249,7 +249,12 @@ fn action_detail(
     log: Vec<crate::store::outbox::AttemptRow>,
 ) -> ActionDetail {
     ActionDetail {
-        action: super::actions::with_pause(state, super::actions::present(row), &row.host),
+        action: super::actions::with_pause(
+            state,
+            super::actions::present(row),
+            row.next_attempt_at,
+            &row.host,
+        ),
         attempt_log: log
             .into_iter()
             .map(|a| AttemptOut {

@@ -86,7 +86,7 @@ pub async fn list(state: &AppState, query: ActionQuery) -> Result<ActionPage, Se
     Ok(ActionPage {
         actions: found
             .iter()
-            .map(|row| with_pause(state, present(row), &row.host))
+            .map(|row| with_pause(state, present(row), row.next_attempt_at, &row.host))
             .collect(),
         next_cursor,
     })
@@ -269,7 +269,12 @@ pub async fn retry(state: &AppState, action_id: &str) -> Result<ActionOut, Servi
         )),
         _ => {
             state.wake_workers();
-            Ok(with_pause(state, present(&row), &row.host))
+            Ok(with_pause(
+                state,
+                present(&row),
+                row.next_attempt_at,
+                &row.host,
+            ))
         }
     }
 }
