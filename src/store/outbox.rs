@@ -60,11 +60,16 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
 }
 
 /// Inserts the row unless the command already has one for this event (returns false then).
+/// A reply keeps its event's thread (see [`Way::Thread`]).
 pub fn insert(conn: &Connection, o: &OutboxRow) -> Result<bool, StoreError> {
     let n = conn
         .prepare_cached(&format!(
-            "INSERT INTO outbox ({COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) \
+            "INSERT INTO outbox ({COLUMNS}, thread_key, thread_issue_id) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, \
+              CASE WHEN ?6 IN {REPLIES} THEN \
+                  (SELECT source_key FROM events WHERE id = ?2) END, \
+              CASE WHEN ?6 IN {REPLIES} THEN \
+                  (SELECT {EVENT_ISSUE_ID} FROM events e WHERE e.id = ?2) END) \
              ON CONFLICT (event_id, command_id) WHERE command_id IS NOT NULL DO NOTHING"
         ))?
         .execute(params![
@@ -185,6 +190,9 @@ pub fn renew_lease(conn: &Connection, id: &str, lease_until: i64) -> Result<(), 
 /// The actions whose posts a provider announces back, so that an unanswered attempt of one
 /// may have made a post that comes back to be compared (as SQL, and for [`is_announced`]).
 const ANNOUNCED_ACTIONS: &str = "('ask', 'comment', 'respond', 'post_message')";
+
+/// The actions that reply on an event's thread (as SQL): each keeps its event's thread.
+const REPLIES: &str = "('ask', 'comment', 'respond')";
 
 /// Whether a post of `action` is announced back (see [`ANNOUNCED_ACTIONS`]); only then is an
 /// unanswered attempt of it worth keeping as such.
@@ -738,10 +746,11 @@ pub fn unconfirmed_channel_texts(
     Ok(found)
 }
 
-/// The issue's id a Linear or Jira event names (Jira events stored before migration 0022 name
-/// it as `id` only): the expression `events_by_issue_id` indexes, written alike or the index
-/// goes unused.
-const EVENT_ISSUE_ID: &str = "(CASE WHEN json_valid(e.source) THEN CASE e.provider \
+/// The issue's id a Linear or Jira event `e` names, which a reply keeps as its
+/// `thread_issue_id` (Jira events stored before migration 0022 name it as `id` only);
+/// migration 0027 reckons it alike for the replies stored before.
+const EVENT_ISSUE_ID: &str = "(CASE WHEN e.provider IN ('linear', 'jira') AND json_valid(e.source) \
+         THEN CASE e.provider \
          WHEN 'linear' THEN json_extract(e.source, '$.detail.issue_id') \
          ELSE coalesce(json_extract(e.source, '$.detail.issue_id'), \
                        CAST(json_extract(e.source, '$.detail.id') AS TEXT)) END END)";
@@ -755,9 +764,10 @@ enum Way {
     /// `outbox_attempts_unanswered`). Few, until a provider answers 5xx for a day: 3.5k such
     /// attempts cost 45 ms of the single writer's time per incoming comment.
     Uncertain,
-    /// From the thread: its events (`events_by_source`, or by the issue's id), their replies,
-    /// and only then those replies' attempts. Few, but for a thread with a long history (a
-    /// pull request's check runs, a tracking issue).
+    /// From the replies on the thread, by the thread key (or the issue's id) each reply keeps
+    /// of its event (`outbox_by_thread`, `outbox_by_issue_id`), and only then their attempts.
+    /// Few, but for a thread we replied on thousands of times; a thread's events that got no
+    /// reply (a pull request's check runs) are not read.
     Thread,
 }
 
@@ -766,52 +776,39 @@ enum Way {
 const WAY_COUNT_CAP: i64 = 2048;
 
 /// Counts, up to `?1`, the rows each [`Way`] would start from: the uncertain replies (`?2`
-/// is `since`), and the thread's events by key (`?3` the provider, `?4` the webhook, `?5` the
-/// key). Read from indexes alone.
+/// is `since`), and the replies on the thread (`?3` its key, `?4` the issue's id). Read from
+/// indexes alone.
 const WAY_COUNTS: &str = "SELECT \
      (SELECT COUNT(*) FROM (SELECT 1 FROM outbox_attempts \
           WHERE unanswered = 1 AND started_at >= ?2 LIMIT ?1)) \
      + (SELECT COUNT(*) FROM (SELECT 1 FROM outbox \
           WHERE remote_id IS NULL AND status IN ('pending', 'retrying', 'sending') \
             AND action IN ('ask', 'comment', 'respond') LIMIT ?1)), \
-     (SELECT COUNT(*) FROM (SELECT 1 FROM events \
-          WHERE webhook_id IN (SELECT id FROM webhooks WHERE id = ?4 OR provider = ?3) \
-            AND source_key = ?5 LIMIT ?1))";
+     (SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE thread_key = ?3 LIMIT ?1)) \
+     + (SELECT COUNT(*) FROM (SELECT 1 FROM outbox \
+          WHERE ?4 IS NOT NULL AND thread_issue_id = ?4 LIMIT ?1))";
 
 /// The query of [`unconfirmed_texts_on_source`], the [`Way`] given. Both read the replies of
 /// the webhooks in scope only (a deleted webhook's are not compared).
 fn unconfirmed_on_source_sql(way: Way) -> String {
-    let on_thread = format!(
-        "(e.source_key = ?2 OR (?4 IS NOT NULL AND e.provider IN ('linear', 'jira') \
-          AND {EVENT_ISSUE_ID} = ?4))"
-    );
     let (with, from, matching) = match way {
         Way::Uncertain => (
-            uncertain_rows("?6", "('ask', 'comment', 'respond')"),
+            uncertain_rows("?6", REPLIES),
             "outbox o CROSS JOIN events e ON e.id = o.event_id",
-            format!(
-                "o.id IN (SELECT id FROM uncertain) \
-                 AND e.webhook_id IN (SELECT id FROM webhooks WHERE id = ?3 OR provider = ?1) \
-                 AND {on_thread}"
-            ),
+            "o.id IN (SELECT id FROM uncertain) \
+             AND (o.thread_key = ?2 OR (?4 IS NOT NULL AND o.thread_issue_id = ?4))",
         ),
         Way::Thread => (
-            format!(
-                "WITH scoped(id) AS (SELECT id FROM webhooks WHERE id = ?3 OR provider = ?1), \
-                 thread(id) AS ( \
-                     SELECT e.id FROM events e \
-                     WHERE e.webhook_id IN (SELECT id FROM scoped) AND e.source_key = ?2 \
-                     UNION \
-                     SELECT e.id FROM events e \
-                     WHERE ?4 IS NOT NULL AND e.webhook_id IN (SELECT id FROM scoped) \
-                       AND e.provider IN ('linear', 'jira') AND {EVENT_ISSUE_ID} = ?4)"
-            ),
-            "thread t CROSS JOIN outbox o ON o.event_id = t.id \
+            "WITH thread(id) AS ( \
+                 SELECT id FROM outbox WHERE thread_key = ?2 \
+                 UNION \
+                 SELECT id FROM outbox WHERE ?4 IS NOT NULL AND thread_issue_id = ?4)"
+                .to_string(),
+            "thread t CROSS JOIN outbox o ON o.id = t.id \
              CROSS JOIN events e ON e.id = o.event_id",
             "((o.status IN ('pending', 'retrying', 'sending') AND o.remote_id IS NULL) \
               OR EXISTS (SELECT 1 FROM outbox_attempts a WHERE a.outbox_id = o.id \
-                         AND a.unanswered = 1 AND a.started_at >= ?6))"
-                .to_string(),
+                         AND a.unanswered = 1 AND a.started_at >= ?6))",
         ),
     };
     format!(
@@ -819,7 +816,8 @@ fn unconfirmed_on_source_sql(way: Way) -> String {
                 CASE WHEN ?5 IS NOT NULL AND json_valid(CAST(e.body AS TEXT)) \
                      THEN json_extract(CAST(e.body AS TEXT), ?5) END, o.status = 'dead' \
          FROM {from} \
-         WHERE {matching} AND o.action IN ('ask', 'comment', 'respond') \
+         WHERE {matching} AND o.action IN {REPLIES} \
+         AND e.webhook_id IN (SELECT id FROM webhooks WHERE id = ?3 OR provider = ?1) \
          AND (o.webhook_id = ?3 OR e.provider = ?1) \
          ORDER BY o.id DESC LIMIT 50",
         sent_unanswered("?6")
@@ -829,17 +827,11 @@ fn unconfirmed_on_source_sql(way: Way) -> String {
 /// The way with fewer rows to read for this thread (see [`Way`]).
 fn way_for(
     conn: &Connection,
-    scope: &Scope<'_>,
     source_key: &str,
+    issue_id: Option<&str>,
     since: i64,
 ) -> Result<Way, StoreError> {
-    let found = params![
-        WAY_COUNT_CAP,
-        since,
-        scope.provider,
-        scope.webhook_id,
-        source_key
-    ];
+    let found = params![WAY_COUNT_CAP, since, source_key, issue_id];
     let (uncertain, thread): (i64, i64) = conn
         .prepare_cached(WAY_COUNTS)?
         .query_row(found, |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -871,7 +863,7 @@ pub fn unconfirmed_texts_on_source(
     issue_id: Option<&str>,
     since: i64,
 ) -> Result<Vec<Unconfirmed>, StoreError> {
-    let way = way_for(conn, scope, source_key, since)?;
+    let way = way_for(conn, source_key, issue_id, since)?;
     unconfirmed_on_source_by(conn, way, scope, source_key, issue_id, since)
 }
 
@@ -1181,9 +1173,8 @@ mod tests {
         let values = || params!["jira", "OPS-21", "jr", "10121", None::<String>, 0];
         let by_thread = plan(&conn, &unconfirmed_on_source_sql(Way::Thread), values());
         for index in [
-            "COVERING INDEX events_by_source",
-            "INDEX events_by_issue_id",
-            "outbox_by_event",
+            "COVERING INDEX outbox_by_thread",
+            "COVERING INDEX outbox_by_issue_id",
             "outbox_attempts_by_row",
         ] {
             assert!(by_thread.contains(index), "{index} unused: {by_thread}");
@@ -1199,7 +1190,7 @@ mod tests {
                 "{index} unused: {by_uncertain}"
             );
         }
-        let counts = plan(&conn, WAY_COUNTS, params![8, 0, "jira", "jr", "OPS-21"]);
+        let counts = plan(&conn, WAY_COUNTS, params![8, 0, "OPS-21", "10121"]);
         // Only the webhooks (a few rows) and the rows each way starts from are read whole.
         for planned in [by_thread, by_uncertain, counts] {
             for step in planned.split("; ") {
@@ -1217,6 +1208,93 @@ mod tests {
         }
     }
 
+    /// The events of [`threads_with_replies`]: id, webhook, provider, thread key, source.
+    const THREAD_EVENTS: [(&str, &str, &str, &str, &str); 10] = [
+        ("evt_1", "gh", "github", "o/r#1", "{}"),
+        ("evt_2", "gh", "github", "o/r#1", "{}"),
+        ("evt_3", "gh2", "github", "o/r#1", "{}"),
+        ("evt_4", "gh", "github", "o/r#2", r#"{"detail":{"id":4}}"#),
+        ("evt_5", "sl", "slack", "o/r#1", "{}"),
+        ("evt_6", "gone", "github", "o/r#1", "{}"),
+        (
+            "evt_7",
+            "jr",
+            "jira",
+            "OPS-21",
+            r#"{"detail":{"issue_id":"10121"}}"#,
+        ),
+        (
+            "evt_8",
+            "jr",
+            "jira",
+            "APP-3",
+            r#"{"detail":{"issue_id":"10121"}}"#,
+        ),
+        ("evt_9", "jr", "jira", "APP-4", r#"{"detail":{"id":10121}}"#),
+        (
+            "evt_a",
+            "jr",
+            "jira",
+            "APP-5",
+            r#"{"detail":{"issue_id":"777"}}"#,
+        ),
+    ];
+
+    /// Each event's replies: on their way, delivered, dead, and another action kind.
+    const REPLY_STATES: [(&str, Option<&str>, &str); 7] = [
+        ("pending", None, "comment"),
+        ("retrying", None, "ask"),
+        ("sending", None, "respond"),
+        ("delivered", Some("https://x/1"), "comment"),
+        ("delivered", None, "comment"),
+        ("dead", None, "comment"),
+        ("pending", None, "forward"),
+    ];
+
+    fn thread_events(conn: &Connection) {
+        for (id, webhook, provider, key, source) in THREAD_EVENTS {
+            conn.execute(
+                "INSERT INTO events (id, webhook_id, provider, verified, verification, status, \
+                 headers, body, received_at, source_key, source) \
+                 VALUES (?1, ?2, ?3, 1, 'current', 'matched', '{}', x'7b7d', 0, ?4, ?5)",
+                params![id, webhook, provider, key, source],
+            )
+            .unwrap();
+        }
+    }
+
+    /// The replies of [`REPLY_STATES`] to each of [`THREAD_EVENTS`], as they would be stored.
+    fn thread_replies() -> impl Iterator<Item = OutboxRow> {
+        THREAD_EVENTS.into_iter().flat_map(|(event, webhook, ..)| {
+            REPLY_STATES
+                .into_iter()
+                .enumerate()
+                .map(move |(n, (status, remote, action))| {
+                    let id = format!("act_{event}_{n}");
+                    OutboxRow {
+                        delivery: Some(format!(r#"{{"text":"{id}"}}"#)),
+                        id,
+                        event_id: Some(event.into()),
+                        webhook_id: Some(webhook.into()),
+                        command_id: None,
+                        task_id: None,
+                        action: action.into(),
+                        target: "t".into(),
+                        host: "h".into(),
+                        status: status.into(),
+                        attempts: 0,
+                        next_attempt_at: 0,
+                        last_error: None,
+                        last_status: None,
+                        remote_id: remote.map(Into::into),
+                        created_at: 0,
+                        updated_at: 0,
+                        lease_until: None,
+                    }
+                })
+        })
+    }
+
     /// Webhooks, their events on threads, replies to them in every state, and attempts: what
     /// both ways of [`unconfirmed_texts_on_source`] must find alike.
     fn threads_with_replies(conn: &Connection) {
@@ -1226,85 +1304,80 @@ mod tests {
                  ('jr', 'c', 'jira', 's', 0, 0), ('sl', 'd', 'slack', 's', 0, 0);",
         )
         .unwrap();
-        let events = [
-            ("evt_1", "gh", "github", "o/r#1", "{}"),
-            ("evt_2", "gh", "github", "o/r#1", "{}"),
-            ("evt_3", "gh2", "github", "o/r#1", "{}"),
-            ("evt_4", "gh", "github", "o/r#2", "{}"),
-            ("evt_5", "sl", "slack", "o/r#1", "{}"),
-            ("evt_6", "gone", "github", "o/r#1", "{}"),
-            (
-                "evt_7",
-                "jr",
-                "jira",
-                "OPS-21",
-                r#"{"detail":{"issue_id":"10121"}}"#,
-            ),
-            (
-                "evt_8",
-                "jr",
-                "jira",
-                "APP-3",
-                r#"{"detail":{"issue_id":"10121"}}"#,
-            ),
-            ("evt_9", "jr", "jira", "APP-4", r#"{"detail":{"id":10121}}"#),
-            (
-                "evt_a",
-                "jr",
-                "jira",
-                "APP-5",
-                r#"{"detail":{"issue_id":"777"}}"#,
-            ),
-        ];
-        for (id, webhook, provider, key, source) in events {
-            conn.execute(
-                "INSERT INTO events (id, webhook_id, provider, verified, verification, status, \
-                 headers, body, received_at, source_key, source) \
-                 VALUES (?1, ?2, ?3, 1, 'current', 'matched', '{}', x'7b7d', 0, ?4, ?5)",
-                params![id, webhook, provider, key, source],
-            )
-            .unwrap();
-        }
-        // Each event's replies: on their way, delivered, dead, and another action kind.
-        let states = [
-            ("pending", None, "comment"),
-            ("retrying", None, "ask"),
-            ("sending", None, "respond"),
-            ("delivered", Some("https://x/1"), "comment"),
-            ("delivered", None, "comment"),
-            ("dead", None, "comment"),
-            ("pending", None, "forward"),
-        ];
-        for (event, webhook, ..) in events {
-            for (n, (status, remote, action)) in states.iter().enumerate() {
-                let id = format!("act_{event}_{n}");
+        thread_events(conn);
+        for (n, reply) in thread_replies().enumerate() {
+            assert!(insert(conn, &reply).unwrap());
+            // Every other one heard no answer once, some of them before `since`.
+            let n = n % REPLY_STATES.len();
+            if n % 2 == 1 || reply.status == "delivered" {
+                let started = if n == 3 { 50 } else { 500 };
                 conn.execute(
+                    "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, \
+                     latency_ms, outcome, unanswered) VALUES (?1, 1, ?2, 1, 'retry', 1)",
+                    params![reply.id, started],
+                )
+                .unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn replies_stored_before_0027_get_the_thread_a_reply_stored_now_gets() {
+        let thread_of = |conn: &Connection| {
+            conn.prepare("SELECT id, thread_key, thread_issue_id FROM outbox ORDER BY id")
+                .unwrap()
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap()
+        };
+        // Stored now.
+        let now = migrated();
+        thread_events(&now);
+        for reply in thread_replies() {
+            insert(&now, &reply).unwrap();
+        }
+        // Stored by a build before 0027, then migrated.
+        let mut before = Connection::open_in_memory().unwrap();
+        crate::store::migrate::migrate_to(&before, 26);
+        thread_events(&before);
+        for o in thread_replies() {
+            before
+                .execute(
                     "INSERT INTO outbox (id, event_id, webhook_id, action, delivery, target, \
-                     status, next_attempt_at, remote_id, created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, 't', ?6, 0, ?7, 0, 0)",
+                     status, next_attempt_at, remote_id, created_at, updated_at, host) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 't', ?6, 0, ?7, 0, 0, 'h')",
                     params![
-                        id,
-                        event,
-                        webhook,
-                        action,
-                        format!(r#"{{"text":"{id}"}}"#),
-                        status,
-                        remote
+                        o.id,
+                        o.event_id,
+                        o.webhook_id,
+                        o.action,
+                        o.delivery,
+                        o.status,
+                        o.remote_id
                     ],
                 )
                 .unwrap();
-                // Every other one heard no answer once, some of them before `since`.
-                if n % 2 == 1 || *status == "delivered" {
-                    let started = if n == 3 { 50 } else { 500 };
-                    conn.execute(
-                        "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, \
-                         latency_ms, outcome, unanswered) VALUES (?1, 1, ?2, 1, 'retry', 1)",
-                        params![id, started],
-                    )
-                    .unwrap();
-                }
-            }
         }
+        crate::store::migrate(&mut before, std::path::Path::new(":memory:")).unwrap();
+
+        let stored = thread_of(&now);
+        assert_eq!(thread_of(&before), stored);
+        let with = |id: &str| stored.iter().find(|(i, ..)| i == id).unwrap().clone();
+        let (_, key, issue) = with("act_evt_9_1");
+        assert_eq!(
+            (key.as_deref(), issue.as_deref()),
+            (Some("APP-4"), Some("10121"))
+        );
+        // A forward is no reply; a GitHub event's `id` is no issue's id.
+        assert_eq!(with("act_evt_9_6").1, None);
+        assert_eq!(with("act_evt_4_0").2, None);
     }
 
     #[test]
@@ -1368,19 +1441,12 @@ mod tests {
     fn the_way_with_fewer_rows_to_read_is_taken() {
         let conn = migrated();
         threads_with_replies(&conn);
-        let scope = Scope {
-            provider: "github",
-            webhook_id: "gh",
-            ids_name_one_thing: false,
-            source_key: None,
-            site: None,
-        };
-        // Three events on o/r#1 (of gh and gh2); far more replies uncertain everywhere.
-        assert_eq!(way_for(&conn, &scope, "o/r#1", 100).unwrap(), Way::Thread);
-        // No event on o/r#9.
-        assert_eq!(way_for(&conn, &scope, "o/r#9", 100).unwrap(), Way::Thread);
-        // Both at the cap (none on its way; a day of unanswered attempts; a long thread): the
-        // thread.
+        // Fifteen replies on o/r#1; far more uncertain everywhere.
+        assert_eq!(way_for(&conn, "o/r#1", None, 100).unwrap(), Way::Thread);
+        // No reply on o/r#9.
+        assert_eq!(way_for(&conn, "o/r#9", None, 100).unwrap(), Way::Thread);
+        // A thread of many events and no reply (a pull request's check runs) has nothing to
+        // read; many replies on it, as many as are uncertain: the uncertain ones.
         conn.execute_batch(
             "UPDATE outbox SET status = 'delivered', remote_id = id; \
              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2100) \
@@ -1388,21 +1454,48 @@ mod tests {
                  headers, body, received_at, source_key) \
              SELECT 'evt_big' || i, 'gh', 'github', 1, 'current', 'matched', '{}', x'7b7d', 0, \
                  'o/r#big' FROM n; \
-             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2100) \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) \
              INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, outcome, \
                  unanswered) SELECT 'act_elsewhere', i, 500, 1, 'retry', 1 FROM n;",
         )
         .unwrap();
-        assert_eq!(way_for(&conn, &scope, "o/r#big", 100).unwrap(), Way::Thread);
+        assert_eq!(way_for(&conn, "o/r#big", None, 100).unwrap(), Way::Thread);
+        conn.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400) \
+             INSERT INTO outbox (id, event_id, webhook_id, action, target, status, \
+                 next_attempt_at, remote_id, created_at, updated_at, thread_key) \
+             SELECT 'act_big' || i, 'evt_big' || i, 'gh', 'comment', 't', 'delivered', 0, \
+                 'r' || i, 0, 0, 'o/r#big' FROM n;",
+        )
+        .unwrap();
+        assert_eq!(
+            way_for(&conn, "o/r#big", None, 100).unwrap(),
+            Way::Uncertain
+        );
+        // A Jira issue's replies counted by its id too.
+        assert_eq!(
+            way_for(&conn, "OPS-99", Some("10121"), 100).unwrap(),
+            Way::Thread
+        );
+        // Both at the cap: the thread.
+        conn.execute_batch(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2100) \
+             INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, outcome, \
+                 unanswered) SELECT 'act_elsewhere', 300 + i, 500, 1, 'retry', 1 FROM n; \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2100) \
+             INSERT INTO outbox (id, event_id, webhook_id, action, target, status, \
+                 next_attempt_at, remote_id, created_at, updated_at, thread_key) \
+             SELECT 'act_bigger' || i, 'evt_big' || i, 'gh', 'comment', 't', 'delivered', 0, \
+                 'r' || i, 0, 0, 'o/r#big' FROM n;",
+        )
+        .unwrap();
+        assert_eq!(way_for(&conn, "o/r#big", None, 100).unwrap(), Way::Thread);
         // With nothing uncertain, that way reads nothing.
         conn.execute_batch(
             "DELETE FROM outbox_attempts; \
              UPDATE outbox SET status = 'delivered', remote_id = id;",
         )
         .unwrap();
-        assert_eq!(
-            way_for(&conn, &scope, "o/r#1", 100).unwrap(),
-            Way::Uncertain
-        );
+        assert_eq!(way_for(&conn, "o/r#1", None, 100).unwrap(), Way::Uncertain);
     }
 }
