@@ -39,7 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0024_edited_migrations_again.sql"),
     include_str!("migrations/0025_api_keys_changes.sql"),
     include_str!("migrations/0026_events_by_thread.sql"),
-    include_str!("migrations/0027_replies_by_thread.sql"),
+    include_str!("migrations/0027_echo_lookups.sql"),
 ];
 
 /// The schema version this build writes.

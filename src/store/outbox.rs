@@ -203,8 +203,9 @@ pub fn is_announced(action: &str) -> bool {
 /// Rows of `actions` (an SQL list) that may have made a post no answer named: those on their
 /// way, and those with an attempt since `since` (a placeholder) that went out and heard no
 /// answer, or was delivered with an answer that named no post. Read from the rows on their way (`outbox_due`, kept to the actions asked about: a
-/// backlog of forwards is no reply) and the few attempts unanswered of late
-/// (`outbox_attempts_unanswered`), not the whole outbox.
+/// backlog of forwards is no reply) and the few attempts unanswered of late of those actions
+/// (`outbox_attempts_unanswered`: a day of comments timing out is not read for a channel
+/// post), not the whole outbox.
 fn uncertain_rows(since: &str, actions: &str) -> String {
     format!(
         "WITH uncertain(id) AS ( \
@@ -212,7 +213,8 @@ fn uncertain_rows(since: &str, actions: &str) -> String {
              WHERE status IN ('pending', 'retrying', 'sending') AND remote_id IS NULL \
                AND action IN {actions} \
              UNION ALL \
-             SELECT outbox_id FROM outbox_attempts WHERE unanswered = 1 AND started_at >= {since})"
+             SELECT outbox_id FROM outbox_attempts \
+             WHERE unanswered = 1 AND action IN {actions} AND started_at >= {since})"
     )
 }
 
@@ -227,10 +229,10 @@ const INTERRUPTED: &str = "the send was cut off before its answer was recorded (
 fn record_interrupted(conn: &Connection, id: &str) -> Result<(), StoreError> {
     conn.prepare_cached(&format!(
         "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, http_status, \
-         outcome, error, unanswered) \
+         outcome, error, unanswered, action) \
          SELECT o.id, (SELECT COUNT(*) + 1 FROM outbox_attempts a WHERE a.outbox_id = o.id), \
                 o.updated_at, MAX(o.lease_until - o.updated_at, 0), NULL, 'interrupted', ?2, \
-                o.action IN {ANNOUNCED_ACTIONS} \
+                o.action IN {ANNOUNCED_ACTIONS}, o.action \
          FROM outbox o WHERE o.id = ?1"
     ))?
     .execute(params![id, INTERRUPTED])?;
@@ -363,7 +365,8 @@ pub fn finish(
         .query_row([id], |r| r.get(0))?;
     conn.prepare_cached(
         "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, http_status, \
-         outcome, error, unanswered) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         outcome, error, unanswered, action) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (SELECT action FROM outbox WHERE id = ?1))",
     )?
     .execute(params![
         id,
@@ -779,8 +782,8 @@ const WAY_COUNT_CAP: i64 = 2048;
 /// is `since`), and the replies on the thread (`?3` its key, `?4` the issue's id). Read from
 /// indexes alone.
 const WAY_COUNTS: &str = "SELECT \
-     (SELECT COUNT(*) FROM (SELECT 1 FROM outbox_attempts \
-          WHERE unanswered = 1 AND started_at >= ?2 LIMIT ?1)) \
+     (SELECT COUNT(*) FROM (SELECT 1 FROM outbox_attempts WHERE unanswered = 1 \
+          AND action IN ('ask', 'comment', 'respond') AND started_at >= ?2 LIMIT ?1)) \
      + (SELECT COUNT(*) FROM (SELECT 1 FROM outbox \
           WHERE remote_id IS NULL AND status IN ('pending', 'retrying', 'sending') \
             AND action IN ('ask', 'comment', 'respond') LIMIT ?1)), \
@@ -1163,7 +1166,11 @@ mod tests {
         let conn = migrated();
         let planned = plan(&conn, &unconfirmed_channel_sql(), params![0]);
         assert!(planned.contains("outbox_unconfirmed"), "{planned}");
-        assert!(planned.contains("outbox_attempts_unanswered"), "{planned}");
+        // Only the channel posts' unanswered attempts, not a day of comments timing out.
+        assert!(
+            planned.contains("INDEX outbox_attempts_unanswered (action=? AND started_at>?)"),
+            "{planned}"
+        );
         assert!(!planned.contains("SCAN outbox"), "{planned}");
     }
 
@@ -1313,8 +1320,9 @@ mod tests {
                 let started = if n == 3 { 50 } else { 500 };
                 conn.execute(
                     "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, \
-                     latency_ms, outcome, unanswered) VALUES (?1, 1, ?2, 1, 'retry', 1)",
-                    params![reply.id, started],
+                     latency_ms, outcome, unanswered, action) \
+                     VALUES (?1, 1, ?2, 1, 'retry', 1, ?3)",
+                    params![reply.id, started, reply.action],
                 )
                 .unwrap();
             }
@@ -1322,7 +1330,7 @@ mod tests {
     }
 
     #[test]
-    fn replies_stored_before_0027_get_the_thread_a_reply_stored_now_gets() {
+    fn replies_stored_before_0027_get_the_thread_and_action_those_stored_now_get() {
         let thread_of = |conn: &Connection| {
             conn.prepare("SELECT id, thread_key, thread_issue_id FROM outbox ORDER BY id")
                 .unwrap()
@@ -1364,8 +1372,25 @@ mod tests {
                     ],
                 )
                 .unwrap();
+            before
+                .execute(
+                    "INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, \
+                     outcome, unanswered) VALUES (?1, 1, 0, 1, 'retry', 1)",
+                    [&o.id],
+                )
+                .unwrap();
         }
         crate::store::migrate(&mut before, std::path::Path::new(":memory:")).unwrap();
+        // Each unanswered attempt names its row's action, as one recorded now does.
+        let unnamed: i64 = before
+            .query_row(
+                "SELECT COUNT(*) FROM outbox_attempts a JOIN outbox o ON o.id = a.outbox_id \
+                 WHERE a.action IS NOT o.action",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(unnamed, 0);
 
         let stored = thread_of(&now);
         assert_eq!(thread_of(&before), stored);
@@ -1456,7 +1481,8 @@ mod tests {
                  'o/r#big' FROM n; \
              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300) \
              INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, outcome, \
-                 unanswered) SELECT 'act_elsewhere', i, 500, 1, 'retry', 1 FROM n;",
+                 unanswered, action) SELECT 'act_elsewhere', i, 500, 1, 'retry', 1, 'comment' \
+                 FROM n;",
         )
         .unwrap();
         assert_eq!(way_for(&conn, "o/r#big", None, 100).unwrap(), Way::Thread);
@@ -1481,7 +1507,8 @@ mod tests {
         conn.execute_batch(
             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2100) \
              INSERT INTO outbox_attempts (outbox_id, attempt, started_at, latency_ms, outcome, \
-                 unanswered) SELECT 'act_elsewhere', 300 + i, 500, 1, 'retry', 1 FROM n; \
+                 unanswered, action) \
+                 SELECT 'act_elsewhere', 300 + i, 500, 1, 'retry', 1, 'comment' FROM n; \
              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2100) \
              INSERT INTO outbox (id, event_id, webhook_id, action, target, status, \
                  next_attempt_at, remote_id, created_at, updated_at, thread_key) \

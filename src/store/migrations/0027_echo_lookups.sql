@@ -19,3 +19,14 @@ CREATE INDEX outbox_by_thread ON outbox(thread_key, id) WHERE thread_key IS NOT 
 CREATE INDEX outbox_by_issue_id ON outbox(thread_issue_id, id) WHERE thread_issue_id IS NOT NULL;
 -- The thread is no longer found by its events' issue id.
 DROP INDEX events_by_issue_id;
+
+-- An Open WebUI channel post coming back is compared with the channel posts that may be there
+-- unannounced, found among the attempts of the last day that heard no answer: each attempt
+-- now names its row's action, so those of replies (a GitHub outage's timeouts) are not read
+-- for it, nor a channel post's for a comment. Only such attempts are indexed, so only theirs
+-- are filled in here.
+ALTER TABLE outbox_attempts ADD COLUMN action TEXT;
+UPDATE outbox_attempts SET action = (SELECT o.action FROM outbox o WHERE o.id = outbox_id)
+WHERE unanswered = 1;
+DROP INDEX outbox_attempts_unanswered;
+CREATE INDEX outbox_attempts_unanswered ON outbox_attempts(action, started_at) WHERE unanswered = 1;
