@@ -86,6 +86,9 @@ pub struct AppState {
     /// The chat API refusals of the runner's key or a model that hold tasks back now (the
     /// runner's; `/health` and `/metrics` show them).
     pub chat_pauses: Arc<crate::agents::pauses::Pauses>,
+    /// The runner's chat calls answered with an error of late, whose reports Open WebUI may
+    /// send back to a webhook here.
+    pub failed_chat_calls: Arc<crate::agents::failed_calls::FailedCalls>,
 }
 
 impl AppState {
@@ -217,6 +220,7 @@ pub async fn state(
         expired: Arc::default(),
         deliveries: Arc::default(),
         chat_pauses,
+        failed_chat_calls: Arc::default(),
         sealer: Arc::new(sealer),
         agents: Arc::new(agents),
     };

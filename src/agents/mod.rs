@@ -3,6 +3,7 @@
 
 pub mod chat;
 mod chat_stream;
+pub mod failed_calls;
 mod markup;
 pub mod pauses;
 mod reasoning;

@@ -262,6 +262,14 @@ async fn run_task(
         let Some(answered) = answered else {
             return release(state, task, run_failures).await;
         };
+        // An answer with an error status may be reported back by Open WebUI (see
+        // `failed_calls`); one that never came is not.
+        if let Err(ChatError {
+            status: Some(_), ..
+        }) = &answered
+        {
+            state.failed_chat_calls.failed(&model, clock::now_ms());
+        }
         let mut reply = match answered {
             Ok(reply) => {
                 run_failures = 0;

@@ -369,6 +369,29 @@ pub fn authors(p: &Value) -> Vec<String> {
     }
 }
 
+/// Who wrote a comment, as a person (or a model greeting them) would name them: a login,
+/// username or display name where the event has one, not the number or account id that
+/// [`authors`] gives first for the `author` condition (a GitLab note's `1`, a Jira
+/// `5b10ac8d82e05b22cc7d4ef5`); else the first of [`authors`].
+pub fn author_shown(p: &Value) -> Option<String> {
+    let mut named = texts_at(
+        p,
+        &[
+            "comment.user.login",
+            "review.user.login",
+            "comment.author.displayName",
+            "data.user.name",
+        ],
+    );
+    if p.pointer("/object_attributes/note").is_some() {
+        named.extend(texts_at(p, &["user.username", "user.name"]));
+    }
+    named
+        .into_iter()
+        .next()
+        .or_else(|| authors(p).into_iter().next())
+}
+
 /// GitLab names an item's author only by number (`object_attributes.author_id`); when the
 /// user who acted is that author (opening an issue, say), their username is known too.
 fn gitlab_author(p: &Value) -> Vec<String> {
@@ -633,5 +656,41 @@ mod tests {
             "object_attributes": {"note": "ok", "noteable_type": "MergeRequest"},
             "merge_request": {"iid": 2, "labels": [{"title": "bug"}]}});
         assert_eq!(labels(&gitlab_mr_note), ["bug"]);
+    }
+
+    #[test]
+    fn a_comments_author_is_shown_by_name_not_by_number_or_account_id() {
+        let cases = [
+            (
+                json!({"comment": {"user": {"login": "octocat", "id": 1}}}),
+                Some("octocat"),
+            ),
+            (
+                json!({"object_attributes": {"note": "hi", "author_id": 1},
+                       "user": {"id": 1, "username": "root", "name": "Administrator"}}),
+                Some("root"),
+            ),
+            (
+                json!({"comment": {"body": "hi", "author": {"accountId": "5b10ac8d82e05b22cc7d4ef5",
+                                                            "displayName": "Ann"}}}),
+                Some("Ann"),
+            ),
+            (
+                json!({"comment": {"body": "hi", "author": {"accountId": "5b10ac8d82e05b22cc7d4ef5"}}}),
+                Some("5b10ac8d82e05b22cc7d4ef5"),
+            ),
+            (
+                json!({"type": "Comment", "data": {"body": "hi", "user": {"id": "u-1", "name": "Ann"}}}),
+                Some("Ann"),
+            ),
+            (
+                json!({"event": {"type": "message", "user": "U024BE7LH", "text": "hi"}}),
+                Some("U024BE7LH"),
+            ),
+            (json!({"text": "nobody"}), None),
+        ];
+        for (payload, shown) in cases {
+            assert_eq!(author_shown(&payload).as_deref(), shown, "{payload}");
+        }
     }
 }

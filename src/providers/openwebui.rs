@@ -25,7 +25,8 @@ pub(super) fn verify(secrets: Secrets<'_>, req: &Request<'_>) -> Result<KeyUsed,
 pub(super) fn describe(_headers: &HeaderMap, payload: &Value) -> Described {
     if let Some(event) = str_at(payload, "/event") {
         let src = event_source(&event, payload);
-        return described(event, str_at(payload, "/id"), src);
+        let id = delivery_id(&event, payload);
+        return described(event, id, src);
     }
     if let Some(action) = str_at(payload, "/action") {
         // Notifications have no id; a retry cannot happen (Open WebUI never retries).
@@ -33,6 +34,19 @@ pub(super) fn describe(_headers: &HeaderMap, payload: &Value) -> Described {
         return described(format!("notification.{action}"), None, src);
     }
     described("unknown".into(), None, None)
+}
+
+/// The id that makes two deliveries one event. Open WebUI sends `channel.message` once for
+/// each member of the channel who is away (the sender too), each copy with an id of its own
+/// and the member in `data.user_id`: the message's id makes them one, so a command runs once
+/// per message, not once per member.
+fn delivery_id(event: &str, p: &Value) -> Option<String> {
+    if event == "channel.message"
+        && let Some(message) = str_at(p, "/data/message_id")
+    {
+        return Some(format!("channel.message:{message}"));
+    }
+    str_at(p, "/id")
 }
 
 fn event_source(event: &str, p: &Value) -> Option<SourceRef> {
@@ -57,7 +71,8 @@ fn event_source(event: &str, p: &Value) -> Option<SourceRef> {
     if let Some(channel) = str_at(p, "/data/channel_id") {
         let message = (str_at(p, "/subject/type").as_deref() == Some("message"))
             .then(|| raw_at(p, "/subject/id"))
-            .flatten();
+            .flatten()
+            .or_else(|| raw_at(p, "/data/message_id"));
         let d = detail([
             ("channel_id", Some(Value::String(channel.clone()))),
             ("message_id", message),
@@ -222,6 +237,16 @@ mod tests {
                 "message.created",
                 Some("m-1"),
                 Some(("openwebui.chat", "c-9")),
+            ),
+            // Sent once per channel member away, each copy with its own id: one event.
+            (
+                json!({"event": "channel.message", "id": "copy-for-bob",
+                    "subject": {"type": "channel", "id": "ch-2"},
+                    "data": {"user_id": "bob", "channel_id": "ch-2", "message_id": "msg-7",
+                             "content": "the deploy failed"}}),
+                "channel.message",
+                Some("channel.message:msg-7"),
+                Some(("openwebui.channel", "ch-2")),
             ),
             (
                 sample("user"),

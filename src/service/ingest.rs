@@ -78,6 +78,25 @@ pub enum Outcome {
 /// it runs no command.
 pub const LOOPED: &str = "looped";
 
+/// Whether the event is Open WebUI's report that a model's provider failed a call the runner
+/// made (see `agents::failed_calls`): a loop, as a forward come back too often is.
+fn reports_own_failed_call(
+    state: &AppState,
+    provider: Provider,
+    event_type: &str,
+    payload: &Value,
+    now: i64,
+) -> bool {
+    if provider != Provider::OpenWebUi || event_type != "model.provider_request.failed" {
+        return false;
+    }
+    let model = payload
+        .pointer("/data/requested_model")
+        .or_else(|| payload.pointer("/subject/id"))
+        .and_then(Value::as_str);
+    model.is_some_and(|model| state.failed_chat_calls.reported(model, now))
+}
+
 /// Headers are kept (secrets removed) to debug deliveries; a real sender's fit many times
 /// over. Anything can be sent, though, so one value and all of them together are bounded.
 const HEADER_VALUE_KEEP: usize = 4 * 1024;
@@ -368,6 +387,13 @@ async fn ingest_once(state: &AppState, inbound: &Inbound) -> Result<Outcome, Ser
         event.status = LOOPED.into();
         event.matched_commands = "[]".into();
         (Vec::new(), None, None)
+    } else if reports_own_failed_call(state, provider, &event_type, &payload, now_ms) {
+        tracing::info!(webhook = %hook.id,
+            "Open WebUI reports a failure of the runner's own chat call: kept, and nothing fires \
+             on it (a task it started would call alike, fail, and be reported again)");
+        event.status = LOOPED.into();
+        event.matched_commands = "[]".into();
+        (Vec::new(), None, None)
     } else {
         let reply = reply_in(provider, &event_type, &payload, event.source_key.as_deref());
         (fired, reply, super::echo::posted(provider, &payload))
@@ -625,7 +651,7 @@ pub(super) fn reply_in(
         message,
         issue_id,
         site,
-        author: engine::payload::authors(payload).into_iter().next(),
+        author: engine::payload::author_shown(payload),
     })
 }
 

@@ -204,3 +204,57 @@ async fn a_runner_without_ai_model_names_the_agents_that_have_no_model() {
     let with_default = agent_app(&llm, &github).await;
     assert!(runner_of(&with_default).agents_without_model().is_empty());
 }
+
+/// Open WebUI's report (to its event webhooks) that a model's provider failed a call.
+fn provider_failed(id: &str, model: &str) -> Value {
+    json!({"schema": "0.12.4", "id": id, "event": "model.provider_request.failed",
+        "resource": "model.provider_request", "operation": "failed", "source": "api",
+        "actor": {"id": "u-1", "name": "Admin", "role": "admin", "type": "user"},
+        "subject": {"type": "model", "id": model},
+        "data": {"error_type": "server_failed", "status": 500, "provider": "openai-compatible",
+                 "requested_model": model, "upstream_message": "upstream exploded"}})
+}
+
+#[tokio::test]
+async fn open_webuis_report_of_the_runners_own_failed_call_starts_no_task_a_persons_does() {
+    // Arrange: the runner calls Open WebUI, whose model's provider fails; a command starts a
+    // task on each report of such a failure.
+    let (llm, github) = (
+        fake_llm(vec![
+            ResponseTemplate::new(500).set_body_string("upstream exploded"),
+        ])
+        .await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let token = "owui-token-0123456789";
+    app.create_webhook(
+        json!({"id": "ow", "name": "Open WebUI", "provider": "openwebui", "secret": token}),
+    )
+    .await;
+    app.add_command_ok(
+        "ow",
+        json!({"trigger": "model.provider_request.failed", "action": "create_task",
+               "agent": "planning", "template": "The model provider failed: tell the team"}),
+    )
+    .await;
+    let report = |id: &str| {
+        app.client
+            .post(app.url(&format!("/webhooks/openwebui/ow?token={token}")))
+            .json(&provider_failed(id, "fake-model"))
+            .send()
+    };
+    open_issue(&app, 42, "Anything").await;
+    let (_, status) = run_next(&app, &runner_of(&app)).await.expect("a task ran");
+    assert_eq!(status, "queued", "a 5xx is retried");
+
+    // Act: the report of that call, then one more (a person's chat failing beside it).
+    let own = crate::helpers::accepted(report("r-1").await.expect("send")).await;
+    let persons = crate::helpers::accepted(report("r-2").await.expect("send")).await;
+
+    // Assert
+    assert_eq!(app.event(&own).await["status"], "looped");
+    assert!(app.tasks(&format!("event_id={own}")).await.is_empty());
+    assert_eq!(app.event(&persons).await["status"], "matched");
+    assert_eq!(app.tasks(&format!("event_id={persons}")).await.len(), 1);
+}
