@@ -57,6 +57,40 @@ impl Scope {
             Scope::Model(m) => model == Some(m.as_str()),
         }
     }
+
+    /// What the chat API refuses, as a task's error says it.
+    pub fn what(&self) -> String {
+        match self {
+            Scope::Key => "the runner's key".to_string(),
+            Scope::Model(m) => format!("model `{m}`"),
+        }
+    }
+}
+
+/// Why a task a pause of `scope` holds back waits (its `error`), the chat API having said
+/// `reason`.
+pub fn held_note(scope: &Scope, reason: &str, timing: Timing) -> String {
+    format!(
+        "waiting, not failed: the chat API refuses {}: {}. The tasks it concerns wait until it \
+         is taken again (looked at again after {}, then less often, up to every {}; /health \
+         shows the pause), and each fails if still refused {} after it was first held",
+        scope.what(),
+        crate::quote::one_line(reason),
+        span(timing.first),
+        span(timing.longest),
+        span(timing.limit)
+    )
+}
+
+/// A duration as a person reads it: `30 s`, `10 min`, `24 h`.
+pub fn span(d: Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        0 => format!("{} ms", d.as_millis()),
+        s if s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -245,6 +279,17 @@ impl Pauses {
     /// Whether a pause holds back the calls of `model` now.
     pub fn holds(&self, model: Option<&str>) -> bool {
         self.lock().keys().any(|scope| scope.holds(model))
+    }
+
+    /// Why a task whose agent calls `model` waits, when a pause in force holds it back (the
+    /// key's before a model's): as a refusal marks the tasks it holds (`held_note`).
+    pub fn held_note(&self, model: Option<&str>) -> Option<String> {
+        let paused = self.lock();
+        let (scope, pause) = paused
+            .iter()
+            .filter(|(scope, _)| scope.holds(model))
+            .min_by_key(|(scope, _)| matches!(scope, Scope::Model(_)))?;
+        Some(held_note(scope, &pause.reason, self.timing))
     }
 
     /// When the next pause still running at `now` is over, if one is.
@@ -491,5 +536,55 @@ mod tests {
         let now = crate::clock::now_ms();
         assert!(pauses.next_over(now - 1).is_some_and(|at| at >= now));
         assert_eq!(pauses.admit(&agents(), 30_000).names, ["triage"]);
+    }
+
+    #[test]
+    fn spans_read_in_the_largest_whole_unit() {
+        let cases = [
+            (30, "30 s"),
+            (600, "10 min"),
+            (86_400, "24 h"),
+            (90, "90 s"),
+        ];
+        for (secs, want) in cases {
+            assert_eq!(span(Duration::from_secs(secs)), want);
+        }
+        assert_eq!(span(Duration::from_millis(300)), "300 ms");
+    }
+
+    #[test]
+    fn a_task_held_by_the_key_and_its_model_says_the_keys_pause() {
+        let pauses = Pauses::new(timing());
+        let mut probe = pauses.admit(&agents(), 0).probe_for(Some("gone"));
+        pauses.refused(
+            &mut probe,
+            Scope::Model("gone".into()),
+            "Model not found",
+            0,
+        );
+        assert!(pauses.held_note(Some("llama")).is_none());
+        let gone = pauses.held_note(Some("gone")).expect("held");
+        assert!(
+            gone.starts_with(
+                "waiting, not failed: the chat API refuses model `gone`: Model not found."
+            ),
+            "{gone}"
+        );
+        pauses.refused(&mut probe, Scope::Key, "Invalid token", 0);
+
+        let key = pauses.held_note(Some("gone")).expect("held");
+
+        assert!(
+            key.contains("refuses the runner's key: Invalid token"),
+            "{key}"
+        );
+        assert!(
+            key.contains("after 30 s") && key.contains("every 100 s"),
+            "{key}"
+        );
+        assert!(
+            key.ends_with("still refused 1 h after it was first held"),
+            "{key}"
+        );
     }
 }

@@ -209,7 +209,7 @@ pub async fn answer(
         state.wake_workers();
     }
     Ok(Answered {
-        task: service_tasks::present(&task),
+        task: service_tasks::with_hold(state, service_tasks::present(&task), &task),
         answer,
         posted: comment.map(|c| c.presented()),
     })

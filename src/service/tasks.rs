@@ -97,6 +97,29 @@ pub fn present(t: &TaskRow) -> TaskOut {
     }
 }
 
+/// `shown` (task `t` as `present` shows it) with why it waits when it is queued, a pause of
+/// the chat API in force (the runner's, see `agents::pauses`) holds its agent back and the
+/// store does not say so yet: a refusal marks the tasks queued then, and those queued since
+/// are marked at the next look again refused, up to the longest pause later. Said when
+/// shown, as an action of a host under a rate limit is (`actions::with_pause`), not written
+/// to each task as it is queued or at each claim: a backlog would cost a write each.
+pub fn with_hold(state: &AppState, mut shown: TaskOut, t: &TaskRow) -> TaskOut {
+    if shown.status != "queued" || t.waiting_since.is_some() || state.chat_pauses.count() == 0 {
+        return shown;
+    }
+    let Some(agent) = state.agents.iter().find(|a| a.name == t.agent) else {
+        return shown;
+    };
+    let model = agent
+        .model
+        .as_deref()
+        .or_else(|| crate::config::AgentSettings::given(&state.config.agents.ai_model));
+    if let Some(note) = state.chat_pauses.held_note(model) {
+        shown.error = Some(note);
+    }
+    shown
+}
+
 /// The questions and replies as they are, each at its time in RFC 3339 as every other time
 /// shown (it is kept in milliseconds); a run the built-in runner kept (its tool calls and
 /// their results, which can be long) by the names of the tools it called.
@@ -254,12 +277,16 @@ pub async fn list(state: &AppState, q: TaskQuery) -> Result<TaskPage, ServiceErr
     found.truncate(limit as usize);
     Ok(TaskPage {
         next_cursor: more.then(|| found.last().map(|t| t.id.clone())).flatten(),
-        tasks: found.iter().map(|t| TaskBrief::of(present(t))).collect(),
+        tasks: found
+            .iter()
+            .map(|t| TaskBrief::of(with_hold(state, present(t), t)))
+            .collect(),
     })
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<TaskOut, ServiceError> {
-    Ok(present(&load(state, id).await?))
+    let task = load(state, id).await?;
+    Ok(with_hold(state, present(&task), &task))
 }
 
 pub async fn load(state: &AppState, id: &str) -> Result<TaskRow, ServiceError> {

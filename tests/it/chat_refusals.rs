@@ -526,3 +526,43 @@ async fn a_task_cancelled_while_its_refused_call_was_out_ends_the_run_cancelled(
     );
     assert_eq!(app.task(&id).await["status"], "cancelled");
 }
+
+#[tokio::test]
+async fn a_task_queued_during_a_pause_says_at_once_why_it_waits() {
+    // Arrange: `planning`'s model is refused, and paused for a minute; `triage` runs.
+    let (_llm, app, first, runner) = two_agents_one_model_refused(model_refused(400)).await;
+    runner::drain(&app.state, &runner).await.expect("drain");
+    let of = |tasks: &[Value], agent: &str| {
+        tasks
+            .iter()
+            .find(|t| t["agent"] == agent)
+            .cloned()
+            .expect("a task of the agent")
+    };
+    let refused = of(&app.tasks(&format!("event_id={first}")).await, "planning");
+    let refused = app.task(refused["id"].as_str().expect("id")).await;
+
+    // Act: another issue is opened during the pause; nothing looks again before the test ends.
+    let event = open_issue(&app, 8, "Hang").await;
+
+    // Assert: its planning task, queued, says why it waits as the one refused does, listed
+    // and read alone; its triage task waits for nothing.
+    let tasks = app.tasks(&format!("event_id={event}")).await;
+    let listed = of(&tasks, "planning");
+    assert_eq!(listed["status"], "queued", "{listed}");
+    assert!(
+        listed["error"].as_str().is_some_and(|e| {
+            e.starts_with("waiting, not failed") && e.contains("model `gone`")
+        }),
+        "{listed}"
+    );
+    let read = app.task(listed["id"].as_str().expect("id")).await;
+    assert!(
+        read["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Model not found")),
+        "{read}"
+    );
+    assert_eq!(read["error"], refused["error"], "{read}\n{refused}");
+    assert!(of(&tasks, "triage")["error"].is_null(), "{tasks:?}");
+}

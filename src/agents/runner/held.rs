@@ -3,15 +3,13 @@
 //! operator fixes it; what it concerns is paused, and resumes when a call is taken again.
 //! A task held longer than the limit fails.
 
-use std::time::Duration;
-
 use anyhow::Context;
 
 use super::Runner;
 use super::ending::{Ending, finish};
 use super::lease::owner_of;
 use crate::agents::chat::{ChatError, Message, Refused};
-use crate::agents::pauses::{Probe, Refusal, Scope};
+use crate::agents::pauses::{Probe, Refusal, Scope, held_note, span};
 use crate::app::AppState;
 use crate::clock;
 use crate::service::Change;
@@ -66,10 +64,7 @@ pub(super) async fn hold(
         state.wake_runner();
     }
     let refusal = pauses.refused(probe, scope.clone(), &e.message, now);
-    let what = match &scope {
-        Scope::Key => "the runner's key".to_string(),
-        Scope::Model(m) => format!("model `{m}`"),
-    };
+    let what = scope.what();
     let agents = runner.agents_held_by(&scope);
     let error = crate::quote::one_line(&e.message).into_owned();
     let wait_ms = (refusal.until() - now).max(0);
@@ -95,14 +90,7 @@ pub(super) async fn hold(
          task is not held longer: fix the key or model and replay the event to run it)",
         span(limit)
     );
-    let held = format!(
-        "waiting, not failed: the chat API refuses {what}: {error}. The tasks it concerns wait \
-         until it is taken again (looked at again after {}, then less often, up to every {}; \
-         /health shows the pause), and each fails if still refused {} after it was first held",
-        span(timing.first),
-        span(timing.longest),
-        span(limit)
-    );
+    let held = held_note(&scope, &e.message, timing);
     let overdue = task
         .waiting_since
         .is_some_and(|since| now.saturating_sub(since) >= limit_ms);
@@ -208,35 +196,5 @@ pub(super) async fn heard(
             tracing::warn!(error = %e, "could not let the tasks held for a refused key go");
             pauses.sweep_later();
         }
-    }
-}
-
-/// A duration as a person reads it: `30 s`, `10 min`, `24 h`.
-fn span(d: Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        0 => format!("{} ms", d.as_millis()),
-        s if s % 3600 == 0 => format!("{} h", s / 3600),
-        s if s % 60 == 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spans_read_in_the_largest_whole_unit() {
-        let cases = [
-            (30, "30 s"),
-            (600, "10 min"),
-            (86_400, "24 h"),
-            (90, "90 s"),
-        ];
-        for (secs, want) in cases {
-            assert_eq!(span(Duration::from_secs(secs)), want);
-        }
-        assert_eq!(span(Duration::from_millis(300)), "300 ms");
     }
 }
