@@ -101,6 +101,9 @@ struct Pause {
     reason: String,
     /// A call is looking again (the pause was over when its task was claimed).
     probing: bool,
+    /// The tasks a refusal gave back to the queue due when the pause is over, with that
+    /// time (see `gave_back`).
+    given_back: Vec<(String, i64)>,
 }
 
 /// A pause in force, as `/health` shows it.
@@ -145,6 +148,9 @@ pub struct Pauses {
     /// Tasks may be marked held that no pause of this process holds (marked before a restart,
     /// or by a pause that ended): the next call that works lets them go.
     sweep: AtomicBool,
+    /// The tasks given back by a refusal, with the time each was made due (its pause's end),
+    /// of pauses that ended sooner: due now (see `take_freed`).
+    freed: Mutex<Vec<(String, i64)>>,
 }
 
 impl Pauses {
@@ -153,6 +159,7 @@ impl Pauses {
             timing,
             paused: Mutex::new(HashMap::new()),
             sweep: AtomicBool::new(true),
+            freed: Mutex::new(Vec::new()),
         }
     }
 
@@ -228,6 +235,7 @@ impl Pauses {
                         backoff,
                         reason: reason.to_string(),
                         probing: false,
+                        given_back: Vec::new(),
                     },
                 );
                 Refusal::Started { until }
@@ -238,11 +246,53 @@ impl Pauses {
     /// Ends the key's pause, if there is one: a refusal of a model shows the key was read and
     /// taken. Whether there was.
     pub fn key_taken(&self) -> bool {
-        let ended = self.lock().remove(&Scope::Key).is_some();
-        if ended {
-            self.sweep.store(true, Ordering::SeqCst);
+        let mut paused = self.lock();
+        let Some(pause) = paused.remove(&Scope::Key) else {
+            return false;
+        };
+        self.ended(pause);
+        self.sweep.store(true, Ordering::SeqCst);
+        true
+    }
+
+    /// What ends with a pause: the tasks given back due at its end are freed (the caller
+    /// holds the pauses' lock, so a task given back meanwhile is not missed).
+    fn ended(&self, pause: Pause) {
+        if !pause.given_back.is_empty() {
+            self.lock_freed().extend(pause.given_back);
         }
-        ended
+    }
+
+    fn lock_freed(&self) -> std::sync::MutexGuard<'_, Vec<(String, i64)>> {
+        self.freed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that a refusal of `scope` gave task `id` back to the queue due at `due`, its
+    /// pause's end: if the pause ends sooner, the task is due then (`take_freed`). A pause
+    /// that ended already (another call was taken while this one was given back) frees it
+    /// at once.
+    pub fn gave_back(&self, scope: &Scope, id: &str, due: i64, now: i64) {
+        let mut paused = self.lock();
+        match paused.get_mut(scope) {
+            Some(pause) => {
+                // Those due already wait for nothing: a pause's tasks are those of its
+                // current back-off only, a few (the runs under way when it was refused).
+                pause
+                    .given_back
+                    .retain(|(held, at)| *at > now && held != id);
+                pause.given_back.push((id.to_string(), due));
+            }
+            None => self.lock_freed().push((id.to_string(), due)),
+        }
+    }
+
+    /// The tasks given back due at the end of pauses that ended sooner, and the time each
+    /// was made due, those still to come at `now`: they wait for nothing now (but another
+    /// pause still in force). Taken once.
+    pub fn take_freed(&self, now: i64) -> Vec<(String, i64)> {
+        let mut freed = std::mem::take(&mut *self.lock_freed());
+        freed.retain(|(_, due)| *due > now);
+        freed
     }
 
     /// Records that a call of `model` was answered with something other than a refusal of
@@ -256,7 +306,9 @@ impl Pauses {
             .cloned()
             .collect();
         for scope in &ended {
-            paused.remove(scope);
+            if let Some(pause) = paused.remove(scope) {
+                self.ended(pause);
+            }
         }
         probe.scopes.retain(|s| !ended.contains(s));
         if !ended.is_empty() {
@@ -354,7 +406,9 @@ impl<'a> Admitted<'a> {
         let scopes = std::mem::take(&mut probe.scopes);
         let mut paused = self.pauses.lock();
         for scope in &scopes {
-            paused.remove(scope);
+            if let Some(pause) = paused.remove(scope) {
+                self.pauses.ended(pause);
+            }
         }
         if !scopes.is_empty() {
             // Tasks marked held and not due yet (waiting to retry) are let go by the next
@@ -550,6 +604,29 @@ mod tests {
             assert_eq!(span(Duration::from_secs(secs)), want);
         }
         assert_eq!(span(Duration::from_millis(300)), "300 ms");
+    }
+
+    #[test]
+    fn the_tasks_a_pause_gave_back_are_freed_when_it_ends_sooner() {
+        let pauses = Pauses::new(timing());
+        let mut probe = pauses.admit(&agents(), 0).probe_for(Some("llama"));
+        let until = pauses.refused(&mut probe, Scope::Key, "401", 0).until();
+        pauses.gave_back(&Scope::Key, "t1", until, 0);
+        assert!(
+            pauses.take_freed(0).is_empty(),
+            "held while the pause lasts"
+        );
+
+        // A call that began before the pause is answered: the key is taken.
+        let mut earlier = pauses.admit(&[], 10).probe_for(Some("llama"));
+        pauses.answered(&mut earlier, "llama");
+
+        assert_eq!(pauses.take_freed(10), [("t1".to_string(), 30_000)]);
+        assert!(pauses.take_freed(10).is_empty(), "taken once");
+        // Given back once its pause ended: freed at once; one due already waits for nothing.
+        pauses.gave_back(&Scope::Key, "t2", 30_000, 20);
+        pauses.gave_back(&Scope::Key, "t3", 15, 20);
+        assert_eq!(pauses.take_freed(20), [("t2".to_string(), 30_000)]);
     }
 
     #[test]

@@ -34,7 +34,7 @@ mod progress;
 mod setup;
 
 use ending::{Ending, finish, notify, result_delivery};
-use held::{RefusedCall, RunSoFar, heard, hold};
+use held::{RefusedCall, RunSoFar, heard, hold, let_due};
 use lease::{keep_lease, lost, owner_of, release};
 use messages::{opening, take_replies};
 use progress::{
@@ -103,6 +103,7 @@ async fn run_next_until(
                 "no task is left to look at the chat API again with (the tasks held were \
                  cancelled or failed): the pause ends; the next task finds out afresh"
             );
+            let_due(state, runner).await;
         }
         return Ok(Step::Idle);
     };

@@ -15,7 +15,7 @@ mod threads;
 pub use claims::{
     claim, claim_probe, held_by, lease_owner, release, renew_lease, requeue, save_progress,
 };
-pub use holds::{HeldTooLong, fail_held, hold, let_go, mark_held};
+pub use holds::{HeldTooLong, due_now, fail_held, hold, let_go, mark_held};
 pub use questions::{
     ANSWERED_FIRST, COMPLETED, QUESTION_NOT_POSTED, drop_unsent_questions, expire_waiting,
     fail_waiting, keep_asking_run, question_posted, question_posted_after_all, wait_again,
@@ -434,6 +434,26 @@ mod tests {
             Some(100),
             "the limit counts from the first hold"
         );
+    }
+
+    #[test]
+    fn a_task_given_back_is_due_now_when_its_pause_ends_sooner_unless_it_changed_since() {
+        let conn = held_backlog();
+        let agents = ["a".to_string()];
+        let probe = claim_probe(&conn, &agents, "p", 500, 1_000)
+            .unwrap()
+            .unwrap();
+        assert!(requeue(&conn, &probe.id, "p", "502 Bad Gateway", 30_500, 1, 500).unwrap());
+        let due = |id: &str| get(&conn, id).unwrap().unwrap().next_run_at;
+
+        // a1 was given back due at 500, the pause's end; a2 since waits for its own retry.
+        let given = [("a1".to_string(), 500), (probe.id.clone(), 500)];
+        let none = due_now(&conn, &given, &[], 200).unwrap();
+        let made = due_now(&conn, &given, &agents, 200).unwrap();
+
+        assert_eq!((none, made), (0, 1), "only of the agents no pause holds");
+        assert_eq!(due("a1"), Some(200));
+        assert_eq!(due(&probe.id), Some(30_500));
     }
 
     #[test]

@@ -566,3 +566,147 @@ async fn a_task_queued_during_a_pause_says_at_once_why_it_waits() {
     assert_eq!(read["error"], refused["error"], "{read}\n{refused}");
     assert!(of(&tasks, "triage")["error"].is_null(), "{tasks:?}");
 }
+
+/// Runs the next task in the background until its call of the chat API is under way.
+async fn run_in_background(
+    app: &TestApp,
+    llm: &MockServer,
+) -> tokio::task::JoinHandle<anyhow::Result<runner::Step>> {
+    let before = chat_requests(llm).await.len();
+    let (state, runner) = (app.state.clone(), runner_of(app));
+    let running = tokio::spawn(async move { runner::run_next(&state, &runner).await });
+    for _ in 0..100 {
+        if chat_requests(llm).await.len() > before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    running
+}
+
+/// A chat API answering `refusal` once to the requests `asked` matches, and any other well
+/// after half a second.
+async fn refusing_once(
+    asked: impl wiremock::Match + 'static,
+    refusal: ResponseTemplate,
+) -> MockServer {
+    let llm = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .and(asked)
+        .respond_with(refusal)
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&llm)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .respond_with(llm_answer("Fine.").set_delay(Duration::from_millis(500)))
+        .with_priority(2)
+        .mount(&llm)
+        .await;
+    llm
+}
+
+#[tokio::test]
+async fn a_task_given_back_due_at_its_pauses_end_runs_at_once_when_a_call_ends_the_pause_sooner() {
+    // Arrange: the key is refused once, for one issue's request, while another task's call
+    // is under way (slow); the pause is a minute.
+    let llm = refusing_once(
+        wiremock::matchers::body_string_contains("POISON"),
+        key_refused(),
+    )
+    .await;
+    let github = fake_github().await;
+    let app = agent_app_with(&llm, &github, pauses(Duration::from_secs(60), HOUR)).await;
+    let slow = app.task_id_of(&open_issue(&app, 1, "Hang").await).await;
+    let refused = app.task_id_of(&open_issue(&app, 2, "POISON").await).await;
+    let under_way = run_in_background(&app, &llm).await;
+    let runner = runner_of(&app);
+    assert_eq!(
+        run_next(&app, &runner).await,
+        Some((refused.clone(), "queued".into()))
+    );
+    assert_eq!(paused(&app).await, [(json!("key"), Value::Null)]);
+
+    // Act: the call under way is answered (the key is taken: the pause ends).
+    let answered = under_way.await.expect("join").expect("run");
+    let next = run_next(&app, &runner).await;
+
+    // Assert: the task given back runs now, not when the pause was to end.
+    assert_eq!(
+        answered,
+        runner::Step::Ran {
+            task_id: slow,
+            status: "done".into()
+        }
+    );
+    assert!(paused(&app).await.is_empty());
+    assert_eq!(next, Some((refused.clone(), "done".into())));
+    assert!(app.task(&refused).await["error"].is_null());
+}
+
+#[tokio::test]
+async fn a_task_the_keys_pause_gave_back_runs_at_once_when_a_model_refused_shows_the_key_taken() {
+    // Arrange: `triage`'s call (AI_MODEL) is refused for the key once, while `planning`'s
+    // call of model `gone` is under way; that one is then refused for its model.
+    let llm = refusing_once(
+        body_partial_json(json!({"model": "fake-model"})),
+        key_refused(),
+    )
+    .await;
+    Mock::given(method("POST"))
+        .and(path(CHAT_PATH))
+        .and(body_partial_json(json!({"model": "gone"})))
+        .respond_with(model_refused(400).set_delay(Duration::from_millis(500)))
+        .with_priority(1)
+        .mount(&llm)
+        .await;
+    let github = fake_github().await;
+    let agents = json!([{"name": "planning", "model": "gone"}, {"name": "triage"}]).to_string();
+    let long = pauses(Duration::from_secs(60), HOUR);
+    let app = agent_app_with(&llm, &github, |c| {
+        c.agents.agents = Some(agents);
+        long(c);
+    })
+    .await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "triage",
+               "template": "Triage issue {{issue.number}}"}),
+    )
+    .await;
+    let event = open_issue(&app, 7, "Crash").await;
+    let tasks = app.tasks(&format!("event_id={event}")).await;
+    let id_of = |agent: &str| {
+        tasks
+            .iter()
+            .find(|t| t["agent"] == agent)
+            .and_then(|t| t["id"].as_str())
+            .expect("a task of the agent")
+            .to_string()
+    };
+    let (planning, triage) = (id_of("planning"), id_of("triage"));
+    let under_way = run_in_background(&app, &llm).await;
+    let runner = runner_of(&app);
+    assert_eq!(
+        run_next(&app, &runner).await,
+        Some((triage.clone(), "queued".into()))
+    );
+    assert_eq!(paused(&app).await, [(json!("key"), Value::Null)]);
+
+    // Act: the call under way is refused for its model: the key was taken, its pause ends.
+    let refused = under_way.await.expect("join").expect("run");
+    let next = run_next(&app, &runner).await;
+
+    // Assert: the triage task runs now; planning's waits for its model.
+    assert_eq!(
+        refused,
+        runner::Step::Ran {
+            task_id: planning,
+            status: "queued".into()
+        }
+    );
+    assert_eq!(paused(&app).await, [(json!("model"), json!("gone"))]);
+    assert_eq!(next, Some((triage, "done".into())));
+}

@@ -109,6 +109,7 @@ pub(super) async fn hold(
             .await
             .context("hold a task the chat API refused")?;
         if kept {
+            pauses.gave_back(&scope, &task.id, due, now);
             "queued".to_string()
         } else {
             // Cancelled (or taken) while the call was made: not held, and said as it is.
@@ -121,6 +122,9 @@ pub(super) async fn hold(
             status.unwrap_or_else(|| "deleted".into())
         }
     };
+    // The key's pause ended above (or this one while the task was given back): what it
+    // held is due now.
+    let_due(state, runner).await;
     // The other tasks are marked (and those held too long failed) when a pause begins or is
     // lengthened, not at every call refused meanwhile.
     if matches!(refusal, Refusal::Held { .. }) {
@@ -183,6 +187,7 @@ pub(super) async fn heard(
         // Idle workers are woken: the held tasks are theirs to claim now.
         state.wake_runner();
     }
+    let_due(state, runner).await;
     if pauses.take_sweep() {
         let agents = runner.agents_not_held(pauses);
         let now = clock::now_ms();
@@ -196,5 +201,29 @@ pub(super) async fn heard(
             tracing::warn!(error = %e, "could not let the tasks held for a refused key go");
             pauses.sweep_later();
         }
+    }
+}
+
+/// Makes due now the tasks a refusal gave back due at its pause's end, of pauses that ended
+/// sooner (a call was taken again, a model refused showed the key taken, no task was left to
+/// look again with), unless another pause holds their agent back: they would otherwise wait
+/// out a pause no longer in force, up to the longest. Idle workers are woken for them.
+pub(super) async fn let_due(state: &AppState, runner: &Runner) {
+    let pauses = &state.chat_pauses;
+    let now = clock::now_ms();
+    let freed = pauses.take_freed(now);
+    if freed.is_empty() {
+        return;
+    }
+    let agents = runner.agents_not_held(pauses);
+    let due = state
+        .store
+        .write(move |db| tasks::due_now(db, &freed, &agents, now))
+        .await;
+    match due {
+        Ok(0) => {}
+        Ok(_) => state.wake_runner(),
+        // Not the run's failure: the tasks run when their pause was to end, as before.
+        Err(e) => tracing::warn!(error = %e, "could not make the tasks a pause held due"),
     }
 }

@@ -1,8 +1,9 @@
 //! Tasks held in the queue while the chat API refuses the runner's key or model (see
 //! `agents::pauses`): the task a run was refused for is given back without counting the
 //! attempt, the other queued tasks of the agents concerned say why they wait, those held
-//! longer than the limit fail, and all are let go once a call works. A held task's
-//! `waiting_since` is when the first refusal held it (a queued task has none otherwise).
+//! longer than the limit fail, and all are let go once a call works (those given back due at
+//! a pause's end are due at once when it ends sooner). A held task's `waiting_since` is when
+//! the first refusal held it (a queued task has none otherwise).
 
 use rusqlite::{Connection, params};
 
@@ -93,6 +94,29 @@ pub fn fail_held(
         settled(conn, Some(task.event_id.clone()))?;
     }
     Ok(failed)
+}
+
+/// Makes due now the tasks a refusal gave back due at its pause's end (`hold`), the pause
+/// having ended sooner: each of `given` (its id and the due time `hold` set) still queued
+/// and due then (not claimed, held or retried since), of one of `agents` (those no pause
+/// holds back now). How many. A few, each found by its id.
+pub fn due_now(
+    conn: &Connection,
+    given: &[(String, i64)],
+    agents: &[String],
+    now: i64,
+) -> Result<usize, StoreError> {
+    let agents = serde_json::Value::from(agents).to_string();
+    let mut statement = conn.prepare_cached(
+        "UPDATE tasks SET next_run_at = ?3, updated_at = ?3 \
+         WHERE id = ?1 AND status = 'queued' AND next_run_at = ?2 AND next_run_at > ?3 \
+         AND agent IN (SELECT value FROM json_each(?4))",
+    )?;
+    let mut made = 0;
+    for (id, due) in given {
+        made += statement.execute(params![id, due, now, agents])?;
+    }
+    Ok(made)
 }
 
 /// Lets the held tasks of `agents` go: the chat API takes the key and model again. Their
