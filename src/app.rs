@@ -326,6 +326,9 @@ fn check_settings(config: &Config, public_base_url: &str) -> anyhow::Result<()> 
     if let Some(warning) = crate::service::retention::warning(config.event_retention_days) {
         tracing::warn!("{warning}");
     }
+    if let Some(warning) = config.agents.openwebui_url_warning() {
+        tracing::warn!("{warning}");
+    }
     Ok(())
 }
 

@@ -838,6 +838,30 @@ impl AgentSettings {
     pub fn has_chat_api(&self) -> bool {
         Self::given(&self.chat_url).is_some() || Self::given(&self.openwebui_url).is_some()
     }
+
+    /// What is wrong with `OPENWEBUI_URL`, if it ends in one of Open WebUI's API paths
+    /// (`/api`, `/api/v1`, as Open WebUI's docs give its OpenAI-compatible base, or
+    /// `/openai`): `/api/chat/completions` is added to it, so each chat call would go to a
+    /// path Open WebUI does not serve. A warning, not a refusal: Open WebUI may be served
+    /// under such a prefix by a proxy.
+    pub fn openwebui_url_warning(&self) -> Option<String> {
+        let base = Self::given(&self.openwebui_url)?;
+        let url = reqwest::Url::parse(base).ok()?;
+        let path = url.path().trim_end_matches('/').to_ascii_lowercase();
+        let tail = ["/api/v1", "/api", "/openai"]
+            .into_iter()
+            .find(|tail| path.ends_with(tail))?;
+        Some(format!(
+            "OPENWEBUI_URL `{}` ends in `{tail}`, but /api/chat/completions is added to it (for \
+             the runner's chat calls{}), so it should be Open WebUI's base address, such as \
+             http://open-webui:8080: drop the `{tail}`",
+            crate::actions::mask_url_credentials(base),
+            match Self::given(&self.chat_url) {
+                Some(_) => ", unused while WEBHOOK_MCP_CHAT_URL is set",
+                None => "",
+            }
+        ))
+    }
 }
 
 impl Default for AgentSettings {
@@ -1032,6 +1056,37 @@ mod tests {
         }
         let cli = Cli::try_parse_from(["webhook-mcp", "--listen", "[::1]:8086"]).expect("parses");
         assert_eq!(cli.config.listen, "[::1]:8086".parse().unwrap());
+    }
+
+    #[test]
+    fn an_openwebui_url_ending_in_an_api_path_is_warned_about() {
+        for (url, warned) in [
+            ("http://host:3000/api", Some("/api")),
+            ("http://host:3000/api/", Some("/api")),
+            ("http://host:3000/api/v1", Some("/api/v1")),
+            ("http://host:3000/API/V1/", Some("/api/v1")),
+            ("http://host:3000/openai", Some("/openai")),
+            ("https://u:pw@host/webui/api", Some("/api")),
+            ("http://host:3000", None),
+            ("http://host:3000/", None),
+            ("https://host/webui", None),
+            ("https://host/rapi", None),
+            ("", None),
+            ("not a url", None),
+        ] {
+            let cli = Cli::try_parse_from(["webhook-mcp", "--openwebui-url", url])
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
+            let warning = cli.config.agents.openwebui_url_warning();
+            assert_eq!(warning.is_some(), warned.is_some(), "{url}: {warning:?}");
+            if let (Some(warning), Some(tail)) = (warning, warned) {
+                assert!(
+                    warning.contains(&format!("ends in `{tail}`"))
+                        && warning.contains("/api/chat/completions is added")
+                        && !warning.contains("pw"),
+                    "{url}: {warning}"
+                );
+            }
+        }
     }
 
     #[test]

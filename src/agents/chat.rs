@@ -520,10 +520,22 @@ pub fn openwebui_completions_url(base: &str) -> String {
     format!("{}/api/chat/completions", base.trim_end_matches('/'))
 }
 
-/// Said of a 404 that speaks of no model: the URL is the likelier fault.
+/// Said of a 404 that speaks of no model, a 405, and Open WebUI's 403 for its pass-through:
+/// the URL is the likelier fault.
 const URL_HINT: &str = " (is the chat API URL right? WEBHOOK_MCP_CHAT_URL is the whole chat \
                         completions URL, ending in /chat/completions; Open WebUI's is \
-                        OPENWEBUI_URL, to which /api/chat/completions is added)";
+                        OPENWEBUI_URL, to which /api/chat/completions is added, so it is Open \
+                        WebUI's own address, such as http://open-webui:8080, without /api, \
+                        /api/v1 or /openai)";
+
+/// Whether the answer is Open WebUI's 403 for a path under `/openai/`, its deprecated
+/// pass-through to its upstreams (off unless `ENABLE_OPENAI_API_PASSTHROUGH`): the runner was
+/// sent there by an `OPENWEBUI_URL` ending in `/openai`, so it is the URL's fault, not the
+/// model's, and the same for every call. Told by Open WebUI's own words only.
+fn passthrough_disabled(body: Option<&Value>) -> bool {
+    body.and_then(error_text)
+        .is_some_and(|text| text.contains("Direct API passthrough is disabled"))
+}
 
 /// A non-2xx answer: 408, 429 and 5xx are retryable, redirects and other 4xx are final; of
 /// those, a refused key or model is the configuration's (see [`refused_by_status`]).
@@ -548,9 +560,16 @@ fn status_error(
     if status.is_redirection() {
         message.push_str(" (redirects are not followed; configure the final URL)");
     }
-    if code == 404 && refused.is_none() {
-        // Nothing said of a model: most likely no API at that path (a URL that stops at
-        // `/v1`), the same for every call.
+    // Nothing said of a model: most likely no API at that path (a URL that stops at `/v1`),
+    // the same for every call. Open WebUI answers 405 to a POST to a path it does not serve
+    // (its front end takes every other path: an OPENWEBUI_URL ending in `/api` or `/api/v1`),
+    // and 403 to one under `/openai/` (see `passthrough_disabled`).
+    let url_fault = match code {
+        404 | 405 => refused.is_none(),
+        403 => passthrough_disabled(parsed.as_ref()),
+        _ => false,
+    };
+    if url_fault {
         message.push_str(URL_HINT);
     }
     let wait = retry_after.filter(|_| retryable);
@@ -572,7 +591,8 @@ fn status_error(
 /// models work); a 403 the model (Open WebUI answers `403 Model not found` to a key not
 /// allowed the model; a 403 for a key allowed nothing blames each model, which is paused in
 /// turn), unless a moderation flagged the request's own words (OpenRouter's
-/// `error.metadata.reasons`, `flagged_input`); a 404 the model only when it speaks of it
+/// `error.metadata.reasons`, `flagged_input`) or it is Open WebUI's refusal of its disabled
+/// pass-through (the URL's fault, see [`passthrough_disabled`]); a 404 the model only when it speaks of it
 /// (OpenAI's `model_not_found`, Ollama's `model "x" not found`, vLLM's `The model `x` does
 /// not exist`, Azure's `DeploymentNotFound`), a bare one being the URL's; a 400 that names the
 /// model as what is wrong (Open WebUI's `Model not found`, OpenAI's `model_not_found` code,
@@ -583,6 +603,7 @@ fn refused_by_status(code: u16, body: Option<&Value>) -> Option<Refused> {
         401 if of_the_model => Some(Refused::Model),
         401 => Some(Refused::Key),
         403 if body.is_some_and(flagged) => None,
+        403 if passthrough_disabled(body) => None,
         403 => Some(Refused::Model),
         404 if of_the_model => Some(Refused::Model),
         400 if body.is_some_and(names_the_model) => Some(Refused::Model),
@@ -1269,8 +1290,16 @@ mod tests {
                                  "message": "The API deployment for this resource does not exist."}}),
                 Some(Model),
             ),
+            // Open WebUI's pass-through under `/openai/`, off: the URL's fault.
+            (
+                403,
+                json!({"detail": "Direct API passthrough is disabled. Set \
+                                  ENABLE_OPENAI_API_PASSTHROUGH=True to enable."}),
+                None,
+            ),
             // A URL with no API behind it (FastAPI's, a bare server's).
             (404, json!({"detail": "Not Found"}), None),
+            (405, json!({"detail": "Method Not Allowed"}), None),
             (404, Value::Null, None),
             (400, json!({"detail": "Model not found"}), Some(Model)),
             (
@@ -1294,6 +1323,37 @@ mod tests {
             .unwrap_err();
         assert_eq!((err.refused, err.retryable), (None, false));
         assert!(err.message.contains("/chat/completions"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn open_webuis_answers_to_a_base_url_with_its_api_path_say_to_check_the_url() {
+        // OPENWEBUI_URL ending in `/api` or `/api/v1`: Open WebUI's front end answers 405 to
+        // a POST; ending in `/openai`: its disabled pass-through answers 403.
+        let passthrough = json!({"detail": "Direct API passthrough is disabled. Set \
+                                            ENABLE_OPENAI_API_PASSTHROUGH=True to enable."});
+        let answers = [
+            ResponseTemplate::new(405).set_body_json(json!({"detail": "Method Not Allowed"})),
+            ResponseTemplate::new(405).set_body_string("Method Not Allowed"),
+            ResponseTemplate::new(405),
+            ResponseTemplate::new(403).set_body_json(passthrough),
+        ];
+        for response in answers {
+            let err = answer(response).await.unwrap_err();
+            assert_eq!(
+                (err.refused, err.retryable),
+                (None, false),
+                "{}",
+                err.message
+            );
+            assert!(err.message.contains(URL_HINT), "{}", err.message);
+        }
+        // A 403 of the model is not the URL's.
+        let err =
+            answer(ResponseTemplate::new(403).set_body_json(json!({"detail": "Model not found"})))
+                .await
+                .unwrap_err();
+        assert_eq!(err.refused, Some(Refused::Model));
+        assert!(!err.message.contains(URL_HINT), "{}", err.message);
     }
 
     #[tokio::test]

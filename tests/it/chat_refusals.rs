@@ -423,6 +423,37 @@ async fn a_404_that_speaks_of_no_model_fails_at_once_pointing_at_the_url() {
 }
 
 #[tokio::test]
+async fn open_webuis_405_to_a_base_url_ending_in_api_fails_at_once_pointing_at_the_url() {
+    // OPENWEBUI_URL=http://host:3000/api (as Open WebUI's docs give its OpenAI-compatible
+    // base): the runner posts to /api/api/chat/completions, which Open WebUI's front end
+    // answers 405.
+    let not_allowed =
+        ResponseTemplate::new(405).set_body_json(json!({"detail": "Method Not Allowed"}));
+    fails_at_once_saying(
+        vec![not_allowed],
+        4,
+        &["405", "OPENWEBUI_URL", "without /api"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn open_webuis_disabled_passthrough_fails_at_once_pointing_at_the_url_not_pausing_the_model()
+{
+    // OPENWEBUI_URL=http://host:3000/openai: Open WebUI refuses its deprecated pass-through
+    // with a 403, which is the URL's fault, not the model's.
+    let passthrough = ResponseTemplate::new(403).set_body_json(json!({
+        "detail": "Direct API passthrough is disabled. Set ENABLE_OPENAI_API_PASSTHROUGH=True \
+                   to enable."}));
+    fails_at_once_saying(
+        vec![passthrough],
+        4,
+        &["403", "passthrough", "OPENWEBUI_URL"],
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn a_refused_model_ends_the_keys_pause_the_key_was_read() {
     // Arrange: the key is refused, then (mended) the model is.
     let llm = fake_llm(vec![key_refused(), model_refused(403)]).await;
