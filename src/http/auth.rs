@@ -101,7 +101,18 @@ pub async fn require_api_key(
         // Open WebUI connects every user with one key: the user's role, not the key, says
         // whether this request may change anything.
         key.scope = Scope::Read;
-        request.extensions_mut().insert(RoleCapped(role));
+        // A user named but not read (an expired token, say): the refusal says why, as the
+        // caller (an admin, maybe) could otherwise only guess.
+        let unread = user.is_none().then(|| {
+            forwarded_user::why_unnamed(
+                request.headers(),
+                state.config.openwebui_user_jwt_secret.as_deref(),
+            )
+        });
+        request.extensions_mut().insert(RoleCapped {
+            role,
+            unread: unread.flatten(),
+        });
     }
     request.extensions_mut().insert(key.clone());
     if let Some(user) = &user {
@@ -271,16 +282,30 @@ fn capped_role(write_roles: &[String], user: Option<&AuditUser>, claimed: bool) 
 /// In a request's extensions: its key's scope was cut to read-only for the Open WebUI user's
 /// role, which the refusals name.
 #[derive(Debug, Clone)]
-pub struct RoleCapped(pub String);
+pub struct RoleCapped {
+    pub role: String,
+    /// Why the user named could not be read, when that is why the role is `(unknown)`
+    /// ([`forwarded_user::why_unnamed`]).
+    pub unread: Option<String>,
+}
 
 impl RoleCapped {
     /// Why a change is refused, for the caller (or its model) to act on.
     pub fn why(&self) -> String {
-        format!(
-            "changes through Open WebUI are for the roles in WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES, \
-             and this user's role is `{}`: only list_* and get_* work; ask an admin",
-            crate::quote::quoted(&self.0)
-        )
+        let role = crate::quote::quoted(&self.role);
+        match &self.unread {
+            // An admin among them: "ask an admin" would not help.
+            Some(unread) => format!(
+                "changes through Open WebUI are for the roles in \
+                 WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES, and this user's role is `{role}`, as the \
+                 user could not be read: {unread}; until then only list_* and get_* work"
+            ),
+            None => format!(
+                "changes through Open WebUI are for the roles in \
+                 WEBHOOK_MCP_OPENWEBUI_WRITE_ROLES, and this user's role is `{role}`: only \
+                 list_* and get_* work; ask an admin"
+            ),
+        }
     }
 }
 

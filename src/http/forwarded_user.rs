@@ -159,6 +159,68 @@ fn signed(headers: &HeaderMap, secret: &str) -> Option<AuditUser> {
     })
 }
 
+/// Why a request that claims an Open WebUI user (see [`claims_a_user`]) names none, in words
+/// for the caller, whose change is refused for it (a role that cannot be read may not write):
+/// Open WebUI's token expired (by how long) or signed with another secret, plain headers sent
+/// where only a token is read, a token where no secret is set to read it. Only the server's
+/// log said so before, and an admin read "ask an admin". None when no such reason is known.
+pub fn why_unnamed(headers: &HeaderMap, jwt_secret: Option<&str>) -> Option<String> {
+    const TOKEN: &str = "Open WebUI's signed user token (X-OpenWebUI-User-Jwt)";
+    let secret = jwt_secret.map(str::trim).filter(|s| !s.is_empty());
+    let said = match (secret, headers.get(USER_JWT)) {
+        (Some(secret), Some(token)) => match checked(token, secret) {
+            Err(EXPIRED) => {
+                let ago = expired_for(token, secret)
+                    .map(|secs| format!(" {secs} s ago"))
+                    .unwrap_or_default();
+                format!(
+                    "{TOKEN} expired{ago}: Open WebUI signs one per chat turn, and this turn \
+                     outlasted its FORWARD_USER_INFO_HEADER_JWT_EXPIRES_SECONDS (300 s by \
+                     default); raise that in Open WebUI's settings, or ask again in a new \
+                     message"
+                )
+            }
+            Err(OTHER_SECRET) => format!(
+                "{TOKEN} is signed with another secret: WEBHOOK_MCP_OPENWEBUI_USER_JWT_SECRET \
+                 here must be Open WebUI's FORWARD_USER_INFO_HEADER_JWT_SECRET"
+            ),
+            Err(why) => format!("{TOKEN} does not check out: {why}"),
+            Ok(claims) if claims.sub.as_deref().and_then(kept).is_none() => {
+                format!("{TOKEN} names no user id (`sub`)")
+            }
+            Ok(_) => return None,
+        },
+        (Some(_), None) if headers.contains_key(USER_ID) => {
+            "with WEBHOOK_MCP_OPENWEBUI_USER_JWT_SECRET set, only Open WebUI's signed \
+             X-OpenWebUI-User-Jwt names the user, and this request has plain X-OpenWebUI-User-* \
+             headers only (is FORWARD_USER_INFO_HEADER_JWT_SECRET set in Open WebUI?)"
+                .to_string()
+        }
+        (None, Some(_)) if !headers.contains_key(USER_ID) => format!(
+            "{TOKEN} came without the plain headers, and WEBHOOK_MCP_OPENWEBUI_USER_JWT_SECRET \
+             is not set to read it: set it to Open WebUI's FORWARD_USER_INFO_HEADER_JWT_SECRET"
+        ),
+        _ => return None,
+    };
+    Some(said)
+}
+
+/// How many seconds ago `token`'s `exp` passed, read only when it is signed with `secret`
+/// (an unsigned one could say anything); None when it has not passed or cannot be read.
+fn expired_for(token: &HeaderValue, secret: &str) -> Option<i64> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["exp"]);
+    let key = DecodingKey::from_secret(secret.as_bytes()).ok()?;
+    let claims = jsonwebtoken::decode::<Claims>(token.to_str().ok()?, &key, &validation)
+        .ok()?
+        .claims;
+    // As `in_its_time` judges it: the fraction cut off.
+    let (exp, now) = (claims.exp?.trunc() as i64, clock::now_ms().div_euclid(1000));
+    (exp <= now).then_some(now - exp)
+}
+
 /// The claims of `token` when Open WebUI signed it with `secret`, or why it is refused (apart
 /// from `signed`, so that a test can see the reason the warning gives).
 fn checked(token: &HeaderValue, secret: &str) -> Result<Claims, &'static str> {
@@ -219,14 +281,8 @@ fn in_its_time(claims: &Claims, now_secs: i64) -> Result<(), &'static str> {
 /// which is the caller's to write, into the log.
 fn why_refused(kind: &ErrorKind) -> &'static str {
     match kind {
-        ErrorKind::InvalidSignature => "signed with another secret",
-        // Open WebUI makes one token per chat turn: a turn longer than its
-        // FORWARD_USER_INFO_HEADER_JWT_EXPIRES_SECONDS sends it expired on its later calls.
-        ErrorKind::ExpiredSignature => {
-            "expired: Open WebUI reuses one token for a whole chat turn, so the later calls of a \
-             turn longer than its FORWARD_USER_INFO_HEADER_JWT_EXPIRES_SECONDS (300 by default) \
-             carry it expired"
-        }
+        ErrorKind::InvalidSignature => OTHER_SECRET,
+        ErrorKind::ExpiredSignature => EXPIRED,
         ErrorKind::ImmatureSignature => "not valid yet (its `nbf` is ahead of this clock)",
         ErrorKind::InvalidIssuer => "not issued by Open WebUI (its `iss` is not open-webui)",
         ErrorKind::MissingRequiredClaim(_) => "without the `exp` or `iss` Open WebUI writes",
@@ -235,6 +291,15 @@ fn why_refused(kind: &ErrorKind) -> &'static str {
         _ => "not a token",
     }
 }
+
+/// Why a token signed with another secret is refused.
+const OTHER_SECRET: &str = "signed with another secret";
+
+/// Why an expired token is refused. Open WebUI makes one token per chat turn: a turn longer
+/// than its FORWARD_USER_INFO_HEADER_JWT_EXPIRES_SECONDS sends it expired on its later calls.
+const EXPIRED: &str = "expired: Open WebUI reuses one token for a whole chat turn, so the later \
+                       calls of a turn longer than its FORWARD_USER_INFO_HEADER_JWT_EXPIRES_SECONDS \
+                       (300 by default) carry it expired";
 
 /// A header's value as UTF-8 text (Open WebUI sends ASCII; anything else is taken as sent
 /// when it is UTF-8).
@@ -504,6 +569,47 @@ mod tests {
                 Err(refused) => assert!(refused.starts_with(why), "{what}: {refused}"),
             }
         }
+    }
+
+    #[test]
+    fn a_user_that_cannot_be_named_is_said_why_for_the_caller() {
+        let now = clock::now_ms() / 1000;
+        let hs256 = Algorithm::HS256;
+        let expired = signed_with(SECRET, hs256, &claims("", json!({"exp": now - 412})));
+        let said = why_unnamed(&expired, Some(SECRET)).expect("a reason");
+        assert!(
+            (said.contains("expired 412 s ago") || said.contains("expired 413 s ago"))
+                && said.contains("FORWARD_USER_INFO_HEADER_JWT_EXPIRES_SECONDS"),
+            "{said}"
+        );
+        // Signed with another secret: its `exp` is not read, nor believed.
+        let forged = signed_with("other", hs256, &claims("", json!({"exp": now - 412})));
+        let said = why_unnamed(&forged, Some(SECRET)).expect("a reason");
+        assert!(
+            said.contains("signed with another secret")
+                && said.contains("FORWARD_USER_INFO_HEADER_JWT_SECRET")
+                && !said.contains("s ago"),
+            "{said}"
+        );
+        let other = signed_with(SECRET, hs256, &claims("iss", json!({})));
+        let said = why_unnamed(&other, Some(SECRET)).expect("a reason");
+        assert!(said.contains("does not check out: without"), "{said}");
+        let mut plain = HeaderMap::new();
+        plain.insert(USER_ID, "u-2".parse().expect("value"));
+        let said = why_unnamed(&plain, Some(SECRET)).expect("a reason");
+        assert!(said.contains("plain X-OpenWebUI-User-*"), "{said}");
+        let token = signed_with(SECRET, hs256, &claims("", json!({})));
+        let said = why_unnamed(&token, None).expect("a reason");
+        assert!(
+            said.contains("WEBHOOK_MCP_OPENWEBUI_USER_JWT_SECRET is not set"),
+            "{said}"
+        );
+        let nobody = signed_with(SECRET, hs256, &claims("sub", json!({})));
+        let said = why_unnamed(&nobody, Some(SECRET)).expect("a reason");
+        assert!(said.contains("names no user id"), "{said}");
+        // A token that checks out, and plain headers read as sent, leave nothing to say.
+        assert_eq!(why_unnamed(&token, Some(SECRET)), None);
+        assert_eq!(why_unnamed(&plain, None), None);
     }
 
     #[test]

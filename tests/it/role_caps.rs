@@ -232,3 +232,47 @@ async fn with_signed_tokens_a_user_that_does_not_check_out_may_not_write_either(
     );
     assert_eq!(plain, StatusCode::FORBIDDEN, "{plain_body}");
 }
+
+#[tokio::test]
+async fn a_user_whose_token_does_not_check_out_is_told_why_not_asked_to_find_an_admin() {
+    // Arrange: an admin's chat turn outlasted the token Open WebUI signed for it; another
+    // server signs with a secret that is not ours.
+    use crate::audit_users::{JWT_SECRET, token};
+    let app = spawn_app_with(|c| {
+        c.openwebui_write_roles = vec!["admin".into()];
+        c.openwebui_user_jwt_secret = Some(JWT_SECRET.into());
+    })
+    .await;
+    let expired = token(JWT_SECRET, "u-admin", -600);
+    let forged = token("not-the-secret-shared-with-us-0123", "u-admin", 300);
+    let stale = connect_with(&app, API_KEY, &[("X-OpenWebUI-User-Jwt", expired.as_str())]).await;
+
+    // Act
+    let refused = call(
+        &stale,
+        "create_webhook",
+        json!({"id": "late", "name": "late", "provider": "github"}),
+    )
+    .await;
+    let (status, body) =
+        create_over_rest(&app, "forged", &[("X-OpenWebUI-User-Jwt", forged.as_str())]).await;
+
+    // Assert: each says what to mend, and where.
+    let said = text(&refused);
+    assert_eq!(refused.is_error, Some(true), "{said}");
+    assert!(
+        (said.contains("expired 600 s ago") || said.contains("expired 601 s ago"))
+            && said.contains("raise that in Open WebUI")
+            && said.contains("FORWARD_USER_INFO_HEADER_JWT_EXPIRES_SECONDS")
+            && !said.contains("ask an admin"),
+        "{said}"
+    );
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let said = body.to_string();
+    assert!(
+        said.contains("signed with another secret")
+            && said.contains("FORWARD_USER_INFO_HEADER_JWT_SECRET"),
+        "{said}"
+    );
+    stale.cancel().await.ok();
+}
