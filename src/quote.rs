@@ -18,6 +18,30 @@ pub fn quoted(input: &str) -> Cow<'_, str> {
     format!("{}… ({} bytes)", &input[..end], input.len()).into()
 }
 
+/// The full stop to put after `text` to end a sentence: none when it ends one already (an
+/// upstream's message such as Open WebUI's "… Please sign in again."), so that none is
+/// doubled.
+pub fn full_stop(text: &str) -> &'static str {
+    match text.trim_end().chars().last() {
+        Some('.' | '!' | '?' | '…') => "",
+        _ => ".",
+    }
+}
+
+/// "an" before a word said with a vowel first (`openwebui.channel`, `issues.opened`), else
+/// "a": for names quoted into a sentence. By the first letter alone, `u` not counted (a
+/// `user`), which serves the names of providers, sources and event types.
+pub fn a_or_an(word: &str) -> &'static str {
+    let first = word
+        .trim_start_matches(|c: char| !c.is_alphanumeric())
+        .chars()
+        .next();
+    match first.map(|c| c.to_ascii_lowercase()) {
+        Some('a' | 'e' | 'i' | 'o') => "an",
+        _ => "a",
+    }
+}
+
 /// `text` as one line of a summary a model reads (an event's type or source in `list_events`):
 /// a line break, any other control character and the marks that hide or reorder text
 /// ([`crate::invisible::misleading`]) are shown escaped (`\n`, `\u{202E}`), so a value a
@@ -49,6 +73,33 @@ fn shown_escaped(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sentence_gets_one_full_stop_and_a_name_its_article() {
+        for (text, stop) in [
+            ("Invalid token", "."),
+            ("Your session has expired. Please sign in again.", ""),
+            ("Please sign in again. ", ""),
+            ("Really?", ""),
+            ("cut short…", ""),
+            ("(see the log)", "."),
+            ("", "."),
+        ] {
+            assert_eq!(full_stop(text), stop, "{text:?}");
+        }
+        for (word, article) in [
+            ("openwebui.channel", "an"),
+            ("`openwebui`", "an"),
+            ("issues.opened", "an"),
+            ("email", "an"),
+            ("github.issue", "a"),
+            ("slack.thread", "a"),
+            ("user", "a"),
+            ("", "a"),
+        ] {
+            assert_eq!(a_or_an(word), article, "{word:?}");
+        }
+    }
 
     #[test]
     fn long_input_is_cut_short_and_short_input_is_kept() {

@@ -70,12 +70,14 @@ impl Scope {
 /// Why a task a pause of `scope` holds back waits (its `error`), the chat API having said
 /// `reason`.
 pub fn held_note(scope: &Scope, reason: &str, timing: Timing) -> String {
+    let reason = crate::quote::one_line(reason);
+    // Not doubled after the API's own full stop (Open WebUI's "… Please sign in again.").
+    let stop = crate::quote::full_stop(&reason);
     format!(
-        "waiting, not failed: the chat API refuses {}: {}. The tasks it concerns wait until it \
-         is taken again (looked at again after {}, then less often, up to every {}; /health \
-         shows the pause), and each fails if still refused {} after it was first held",
+        "waiting, not failed: the chat API refuses {}: {reason}{stop} The tasks it concerns wait \
+         until it is taken again (looked at again after {}, then less often, up to every {}; \
+         /health shows the pause), and each fails if still refused {} after it was first held",
         scope.what(),
-        crate::quote::one_line(reason),
         span(timing.first),
         span(timing.longest),
         span(timing.limit)

@@ -330,8 +330,9 @@ pub fn reply_on_source(source: Option<&SourceRef>, text: String) -> Result<Deliv
             parent_id: s("thread_id"),
         }),
         other => Err(format!(
-            "a `{other}` source has no thread to reply on (a comment, question or answer needs \
-             an issue, ticket or Slack thread){USE_FORWARD_OR_POST_MESSAGE}"
+            "{} `{other}` source has no thread to reply on (a comment, question or answer needs \
+             an issue, ticket or Slack thread){USE_FORWARD_OR_POST_MESSAGE}",
+            crate::quote::a_or_an(other)
         )),
     }
 }

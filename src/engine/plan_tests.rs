@@ -199,7 +199,13 @@ fn a_source_without_a_thread_cannot_be_commented_on() {
         Some(&src),
         fired(ActionKind::Comment, Some("x")),
     );
-    assert!(matches!(got, Planned::Send { delivery: Err(e), .. } if e.contains("stripe.object")));
+    assert!(
+        matches!(got, Planned::Send { delivery: Err(e), .. } if e.contains("a `stripe.object` source"))
+    );
+    // "an" before a vowel.
+    let channel = source("openwebui.channel", "c1", json!({}));
+    let said = reply_on_source(Some(&channel), "x".into()).expect_err("no thread");
+    assert!(said.starts_with("an `openwebui.channel` source"), "{said}");
 }
 
 #[test]

@@ -46,11 +46,13 @@ impl McpServer {
             .unwrap_or_default();
         done(
             format!(
-                "Action `{}` ({}) to {}: {}{leased}, {tried}{error}.{}",
+                "Action `{}` ({}) to {}: {}{leased}, {tried}{error}{}{}",
                 a.id,
                 a.action,
                 destination(&a.action, &a.target),
                 a.status,
+                // The error is the upstream's words, which may end a sentence already.
+                crate::quote::full_stop(&error),
                 held(a)
             ),
             action,

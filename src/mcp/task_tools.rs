@@ -219,7 +219,10 @@ impl McpServer {
                     .await
                     .map_err(tool_error)?;
                 let text = match tasks::held_note(&owner, &held) {
-                    Some(note) => format!("No queued task to claim. {note}."),
+                    Some(note) => format!(
+                        "No queued task to claim. {note}{}",
+                        crate::quote::full_stop(&note)
+                    ),
                     None => "No queued task to claim.".to_string(),
                 };
                 done(text, json!({"task": null, "held": held}))

@@ -58,7 +58,7 @@ pub(super) fn held(action: &actions::ActionOut) -> String {
     action
         .held
         .as_deref()
-        .map(|why| format!(" Not sent yet: {why}."))
+        .map(|why| format!(" Not sent yet: {why}{}", crate::quote::full_stop(why)))
         .unwrap_or_default()
 }
 
@@ -322,7 +322,7 @@ impl McpServer {
         let warnings: String = webhook
             .warnings
             .iter()
-            .map(|w| format!(" Warning: {w}."))
+            .map(|w| format!(" Warning: {w}{}", crate::quote::full_stop(w)))
             .collect();
         done(
             format!(

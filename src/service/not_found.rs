@@ -49,7 +49,7 @@ const KINDS: [Kind; 5] = [
         kind: "task",
         article: "a task",
         takes: [
-            "list_tasks and claim_task take it",
+            "get_task, answer_task, complete_task and cancel_task take it",
             "/api/tasks/{id} and its answer, cancel and complete routes take it",
         ],
         lists: [
@@ -270,7 +270,7 @@ mod tests {
             (
                 "event",
                 "task_1",
-                "claim_task take",
+                "get_task, answer_task, complete_task and cancel_task take it",
                 "/api/tasks/{id} and its",
             ),
             (

@@ -99,7 +99,10 @@ impl TestReport {
             .unmatched
             .iter()
             .take(SAID)
-            .map(|c| format!(" {} did not fire: {}.", c.command_id, c.why))
+            .map(|c| {
+                let stop = crate::quote::full_stop(&c.why);
+                format!(" {} did not fire: {}{stop}", c.command_id, c.why)
+            })
             .collect();
         if self.unmatched.len() > SAID {
             quiet.push_str(&format!(
@@ -153,7 +156,8 @@ impl TestReport {
                     .iter()
                     .filter_map(|c| {
                         let why = c.would_fail.as_deref()?;
-                        Some(format!(" {} would fail: {why}.", c.command_id))
+                        let stop = crate::quote::full_stop(why);
+                        Some(format!(" {} would fail: {why}{stop}", c.command_id))
                     })
                     .collect();
                 format!(
@@ -393,8 +397,9 @@ pub async fn test_webhook(
     };
     if event_type.is_some() && asked != report.event_type && !covered {
         let said = format!(
-            "the payload itself makes this a `{}`, not the `{}` asked for (the sender's \
-             fields, such as `action`, name the type); change the payload to test `{1}`",
+            "the payload itself makes this {} `{}`, not the `{}` asked for (the sender's \
+             fields, such as `action`, name the type); change the payload to test `{2}`",
+            crate::quote::a_or_an(report.event_type.as_deref().unwrap_or("?")),
             report.event_type.as_deref().unwrap_or("?"),
             asked.as_deref().unwrap_or("?"),
         );

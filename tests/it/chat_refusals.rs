@@ -454,6 +454,24 @@ async fn open_webuis_disabled_passthrough_fails_at_once_pointing_at_the_url_not_
 }
 
 #[tokio::test]
+async fn a_refusal_that_ends_in_a_full_stop_is_not_given_a_second_one() {
+    // Open WebUI's answer to a key it no longer takes ends its own sentence.
+    let signed_out = ResponseTemplate::new(401).set_body_json(json!({"detail":
+        "Your session has expired or the token is invalid. Please sign in again."}));
+    let (llm, github) = (fake_llm(vec![signed_out]).await, fake_github().await);
+    let app = agent_app_with(&llm, &github, pauses(Duration::from_secs(60), HOUR)).await;
+    let id = app.task_id_of(&open_issue(&app, 6, "Crash").await).await;
+
+    let ran = run_next(&app, &runner_of(&app)).await;
+
+    assert_eq!(ran, Some((id.clone(), "queued".into())));
+    let task = app.task(&id).await;
+    let error = task["error"].as_str().unwrap_or_default();
+    assert!(error.contains("Please sign in again. The tasks"), "{error}");
+    assert!(!error.contains(".."), "{error}");
+}
+
+#[tokio::test]
 async fn a_refused_model_ends_the_keys_pause_the_key_was_read() {
     // Arrange: the key is refused, then (mended) the model is.
     let llm = fake_llm(vec![key_refused(), model_refused(403)]).await;

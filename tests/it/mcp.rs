@@ -810,7 +810,7 @@ async fn a_generated_secret_for_a_provider_that_issues_its_own_is_called_a_place
     .await;
     let said = text(&other);
     assert!(
-        said.contains("makes this a `issues.opened`, not the `issues.closed` asked for"),
+        said.contains("makes this an `issues.opened`, not the `issues.closed` asked for"),
         "{said}"
     );
     client.cancel().await.ok();
@@ -891,7 +891,7 @@ async fn bad_input_comes_back_as_a_tool_error_the_model_can_act_on() {
         (
             "get_event",
             json!({"event_id": "task_01a2"}),
-            "is the id of a task, not of the event asked for: list_tasks",
+            "is the id of a task, not of the event asked for: get_task",
         ),
         ("list_events", json!({"cursor": "garbage"}), "next_cursor"),
         ("list_events", json!({"cursor": "evt_zzzz"}), "next_cursor"),

@@ -135,11 +135,12 @@ fn own_receiver_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -
     };
     match rejected {
         Some(why) => Some(format!(
-            "the target is this webhook's own receive URL ({own}), and a `{}` webhook rejects \
+            "the target is this webhook's own receive URL ({own}), and {} `{}` webhook rejects \
              the forward ({why}): a forward is signed the Standard Webhooks way \
              (`webhook-signature`, with target.secret), which only a `standard-webhooks` \
              webhook verifies (an `openwebui` or token-mode `custom` one takes its token in the \
              URL's `?token=`), so each forward ends dead",
+            crate::quote::a_or_an(&hook.provider),
             hook.provider
         )),
         None => Some(format!(
@@ -537,10 +538,11 @@ fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
         "This is no missing field: a real delivery's render fails alike unless its values \
          differ in kind from the samples', so check the template"
     };
+    let stop = crate::quote::full_stop(&error);
     Some(format!(
         "the template does not render with the sample `{event_type}` payload (nor any other \
-         sample its trigger matches): {error}. {caveat} (test_webhook shows what each command \
-         would send)"
+         sample its trigger matches): {error}{stop} {caveat} (test_webhook shows what each \
+         command would send)"
     ))
 }
 
