@@ -147,6 +147,41 @@ fn is_teams_workflow_host(host: &str) -> bool {
         || under("flow.microsoft.com")
 }
 
+/// The path of Open WebUI's channel webhooks, as its "Copy URL" gives it (0.12.4 copies the
+/// path alone, with no host).
+pub const OPENWEBUI_CHANNEL_PATH: &str = "/api/v1/channels/webhooks/";
+
+/// A channel URL given as Open WebUI copies it, a path with no host
+/// (`/api/v1/channels/webhooks/{id}/{token}`), made whole on `base` (`OPENWEBUI_URL`, Open
+/// WebUI's address): `Ok(None)` for any other URL, taken as given; `Err` for such a path with
+/// no base to put it on. Only that path: any other without a host is no URL, as before. Made
+/// whole where it is given, so what is stored, checked (the SSRF rules among it) and sent is
+/// the whole URL.
+pub fn openwebui_path_made_whole(url: &str, base: Option<&str>) -> Result<Option<String>, String> {
+    let path = url.trim();
+    if !path.starts_with(OPENWEBUI_CHANNEL_PATH) {
+        return Ok(None);
+    }
+    match base.map(str::trim).filter(|b| !b.is_empty()) {
+        Some(base) => Ok(Some(format!("{}{path}", base.trim_end_matches('/')))),
+        None => Err(format!(
+            "this is a path without Open WebUI's address (as Open WebUI's \"Copy URL\" of a \
+             channel webhook gives it): put Open WebUI's address in front, such as \
+             http://openwebui:8080{OPENWEBUI_CHANNEL_PATH}<id>/<token>, or set OPENWEBUI_URL to \
+             Open WebUI's address, on which such a path is then taken"
+        )),
+    }
+}
+
+/// What is said of a channel URL [`openwebui_path_made_whole`] made whole: the URL it now is,
+/// its key masked. `field` is where it was given.
+pub fn made_whole_warning(field: &str, whole: &str) -> String {
+    format!(
+        "`{field}` was a path without a host, taken on OPENWEBUI_URL: {}",
+        super::redact_secret_path(whole)
+    )
+}
+
 /// Whether `url` is an incoming webhook's whose path is its key, as a forward's target may be:
 /// Slack's, Discord's or Teams' (by [`guess_kind`]'s hosts), an Open WebUI channel webhook
 /// (`…/channels/webhooks/{id}/{token}`, on any host), or an automation service's catch hook:
@@ -535,6 +570,54 @@ mod tests {
             chat_id: None,
             thread_id: None,
         }
+    }
+
+    #[test]
+    fn open_webuis_copied_channel_path_is_made_whole_on_its_address() {
+        let path = "/api/v1/channels/webhooks/ch1/s3cr3t";
+        let base = Some("http://open-webui:8080/");
+        assert_eq!(
+            openwebui_path_made_whole(path, base),
+            Ok(Some(
+                "http://open-webui:8080/api/v1/channels/webhooks/ch1/s3cr3t".into()
+            ))
+        );
+        assert_eq!(
+            openwebui_path_made_whole(
+                " /api/v1/channels/webhooks/ch1/s3cr3t ",
+                Some("https://w/ui")
+            ),
+            Ok(Some(
+                "https://w/ui/api/v1/channels/webhooks/ch1/s3cr3t".into()
+            ))
+        );
+        // Whole URLs and other paths are left as given.
+        for url in [
+            "http://h/api/v1/channels/webhooks/ch1/s3cr3t",
+            "/api/channels/webhooks/ch1/s3cr3t",
+            "/hooks/x",
+            "",
+        ] {
+            assert_eq!(openwebui_path_made_whole(url, base), Ok(None), "{url}");
+        }
+        // No address to put it on: said where to get one, the token not quoted back.
+        for base in [None, Some(" ")] {
+            let refused = openwebui_path_made_whole(path, base).expect_err("no base");
+            assert!(
+                refused.contains("http://openwebui:8080/api/v1/channels/webhooks/")
+                    && refused.contains("OPENWEBUI_URL")
+                    && !refused.contains("s3cr3t"),
+                "{refused}"
+            );
+        }
+        let said = made_whole_warning(
+            "url",
+            "http://open-webui:8080/api/v1/channels/webhooks/ch1/s3cr3t",
+        );
+        assert!(
+            said.contains("OPENWEBUI_URL") && !said.contains("s3cr3t"),
+            "{said}"
+        );
     }
 
     #[test]

@@ -31,8 +31,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use channels::{
-    DISCORD_LIMIT, MessageKind, SLACK_LIMIT, TELEGRAM_LIMIT, guess_kind, guess_kind_on,
-    is_retired_teams_connector, is_send_message_url, is_unknown_channel, takes_chat_id,
+    DISCORD_LIMIT, MessageKind, OPENWEBUI_CHANNEL_PATH, SLACK_LIMIT, TELEGRAM_LIMIT, guess_kind,
+    guess_kind_on, is_retired_teams_connector, is_send_message_url, is_unknown_channel,
+    made_whole_warning, openwebui_path_made_whole, takes_chat_id,
 };
 pub use client::Clients;
 pub(crate) use client::{retry_after, retry_after_named};

@@ -154,6 +154,19 @@ pub fn declared(
             .map(|m| m.trim().to_string())
             .filter(|m| !m.is_empty());
         if let Some(target) = &mut spec.target {
+            // Open WebUI's "Copy URL" gives a channel webhook's path alone: made whole on
+            // OPENWEBUI_URL here, so the URL checked and sent to is the whole one.
+            let base = AgentSettings::given(&settings.openwebui_url);
+            match crate::actions::openwebui_path_made_whole(&target.url, base) {
+                Ok(Some(whole)) => target.url = whole,
+                Ok(None) => {}
+                Err(refused) => {
+                    return Err(format!(
+                        "WEBHOOK_MCP_AGENTS: agent `{}`'s target.url: {refused}",
+                        crate::quote::quoted(&spec.name)
+                    ));
+                }
+            }
             target.name_telegram_kind(telegram_api_url);
         }
     }
@@ -466,5 +479,32 @@ mod tests {
         let agents = declare(local, "http://tg-local:8081").expect("declared");
         let target = agents[0].target.as_ref().expect("target");
         assert_eq!(target.kind.as_deref(), Some("telegram"));
+    }
+
+    #[test]
+    fn an_agents_channel_given_as_open_webuis_copied_path_is_taken_on_openwebui_url() {
+        let agents = r#"[{"name": "x", "result": "post_message",
+                          "target": {"url": "/api/v1/channels/webhooks/ch1/s3cr3t"}}]"#;
+        let settings = |base: Option<&str>| AgentSettings {
+            agents: Some(agents.into()),
+            openwebui_url: base.map(str::to_string),
+            ..AgentSettings::default()
+        };
+
+        let made =
+            declared(&settings(Some("http://open-webui:8080/")), TELEGRAM).expect("declared");
+        let refused = declared(&settings(None), TELEGRAM).unwrap_err();
+
+        let target = made[0].target.as_ref().expect("target");
+        assert_eq!(
+            target.url,
+            "http://open-webui:8080/api/v1/channels/webhooks/ch1/s3cr3t"
+        );
+        assert!(
+            refused.contains("agent `x`")
+                && refused.contains("OPENWEBUI_URL")
+                && !refused.contains("s3cr3t"),
+            "{refused}"
+        );
     }
 }

@@ -367,6 +367,15 @@ pub async fn post_message(
     author: Author,
 ) -> Result<ActionOut, ServiceError> {
     let TelegramChat { chat_id, thread_id } = chat;
+    // Open WebUI's "Copy URL" gives a channel webhook's path alone: made whole on
+    // OPENWEBUI_URL before anything else, so every check below (the SSRF rules among them)
+    // and the stored action see the whole URL.
+    let base = crate::config::AgentSettings::given(&state.config.agents.openwebui_url);
+    let (url, made_whole) = match crate::actions::openwebui_path_made_whole(&url, base) {
+        Ok(Some(whole)) => (whole, true),
+        Ok(None) => (url, false),
+        Err(refused) => return Err(ServiceError::invalid("url", refused)),
+    };
     // As a command's target is bounded: each is kept with the action and shown in listings.
     for (field, value) in [("url", Some(&url)), ("chat_id", chat_id.as_ref())] {
         if let Some(value) = value.filter(|v| v.len() > MAX_MESSAGE_TARGET_BYTES) {
@@ -487,6 +496,10 @@ pub async fn post_message(
         row.next_attempt_at,
         &host,
     );
+    if made_whole {
+        out.warnings
+            .push(crate::actions::made_whole_warning("url", &url_given));
+    }
     out.warnings
         .extend(by_address.map(|why| super::sending::queued_address_warning(state, &why, &row.id)));
     out.warnings.extend(super::sending::unknown_channel_warning(

@@ -21,6 +21,7 @@ mod warnings;
 use checks::{
     apply, check_new_conditions, check_new_target, check_new_template, check_reachable,
     check_spaces, check_unseen, drop_unused_agent, name_telegram_kind, required, same_command,
+    whole_target_url,
 };
 use targets::{open_target, sealed_target, shown_alike, shown_target, switches_url_rule};
 pub(super) use targets::{opened_rows, sealed_target_json};
@@ -159,9 +160,10 @@ pub(super) struct Prepared {
 pub(super) async fn prepare(
     state: &AppState,
     hook: &WebhookRow,
-    input: CommandIn,
+    mut input: CommandIn,
     channels: Option<&super::slack_channels::Known>,
 ) -> Result<Prepared, ServiceError> {
+    let made_whole = whole_target_url(state, &mut input)?;
     let now = clock::now_ms();
     let mut row = CommandRow {
         id: new_id("cmd"),
@@ -188,8 +190,8 @@ pub(super) async fn prepare(
     check_new_template(&row)?;
     name_telegram_kind(state, &mut row);
     check_new_target(&row)?;
-    let mut unchecked =
-        check_reachable(state, &row, crate::actions::ssrf::lookup_deadline()).await?;
+    let mut unchecked: Vec<String> = made_whole.into_iter().collect();
+    unchecked.extend(check_reachable(state, &row, crate::actions::ssrf::lookup_deadline()).await?);
     unchecked.extend(agent_left_out);
     unchecked.extend(super::slack_channels::add_ids(state, hook, &mut row, channels).await);
     let stored = sealed_target(state, &row);
@@ -313,10 +315,11 @@ async fn update_once(
     state: &AppState,
     webhook_id: &str,
     command_id: &str,
-    input: CommandIn,
+    mut input: CommandIn,
     edited_from: Option<i64>,
     deadline: tokio::time::Instant,
 ) -> Result<Option<CommandOut>, ServiceError> {
+    let made_whole = whole_target_url(state, &mut input)?;
     let (w, c) = (webhook_id.to_string(), command_id.to_string());
     let Some(mut row) = state.store.read(move |db| rows::get(db, &w, &c)).await? else {
         return Err(missing(state, webhook_id, command_id).await);
@@ -426,11 +429,10 @@ async fn update_once(
     }
     // Only a target given now: one saved while its host was allowed must not stop the
     // command from being disabled or fixed (the send-time check still refuses it).
-    let mut unchecked = if row.target != stored_target {
-        check_reachable(state, &row, deadline).await?
-    } else {
-        Vec::new()
-    };
+    let mut unchecked: Vec<String> = made_whole.into_iter().collect();
+    if row.target != stored_target {
+        unchecked.extend(check_reachable(state, &row, deadline).await?);
+    }
     unchecked.extend(agent_left_out);
     unchecked.extend(channels_said);
     // Later than the version it replaces, whatever the clock (see `edited_from`).

@@ -537,3 +537,101 @@ async fn a_thread_id_that_names_no_topic_or_goes_to_another_kind_is_refused_nami
     }
     assert_eq!(app.drain().await, 0);
 }
+
+/// The path Open WebUI 0.12's "Copy URL" of a channel webhook gives: no host.
+const COPIED: &str = "/api/v1/channels/webhooks/ch1/s3cr3tTOKEN";
+
+#[tokio::test]
+async fn open_webuis_copied_channel_path_is_posted_to_on_openwebui_url() {
+    // Arrange: Open WebUI at OPENWEBUI_URL.
+    let owui = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(COPIED))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"success": true, "message_id": "m1"})),
+        )
+        .expect(3)
+        .mount(&owui)
+        .await;
+    let base = format!("{}/", owui.uri());
+    let app = spawn_manual(move |c| c.agents.openwebui_url = Some(base.clone())).await;
+    app.github_webhook("gh", GH_SECRET).await;
+
+    // Act: by hand, by a command and by a model.
+    let (status, queued) = app
+        .post_api("/api/messages", &json!({"url": COPIED, "text": "by hand"}))
+        .await;
+    let (added, command) = add_command(&app, json!({"url": COPIED})).await;
+    let client = crate::mcp::connect(&app).await;
+    let tool = crate::mcp::call(
+        &client,
+        "post_message",
+        json!({"url": COPIED, "text": "by a model"}),
+    )
+    .await;
+    client.cancel().await.ok();
+    open_issue_and_send(&app, 5).await;
+
+    // Assert: each is taken on Open WebUI's address, says so, and reaches the channel.
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(added, StatusCode::CREATED, "{command}");
+    let said = crate::mcp::text(&tool);
+    assert_eq!(tool.is_error, Some(false), "{said}");
+    for warned in [
+        queued["warnings"].to_string(),
+        command["warnings"].to_string(),
+        said,
+    ] {
+        assert!(
+            warned.contains("taken on OPENWEBUI_URL") && !warned.contains("s3cr3tTOKEN"),
+            "{warned}"
+        );
+    }
+    let stored = command["target"]["url"].as_str().unwrap_or_default();
+    assert!(
+        stored.starts_with(&format!("{}/api/v1/channels/webhooks/", owui.uri())),
+        "{command}"
+    );
+    let requests = owui.received_requests().await.expect("recorded");
+    assert_eq!(requests.len(), 3, "{requests:?}");
+}
+
+#[tokio::test]
+async fn open_webuis_copied_channel_path_without_openwebui_url_says_to_put_its_address_in_front() {
+    // Arrange: no OPENWEBUI_URL; and one that names a private address no setting allows.
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", GH_SECRET).await;
+    // A process that sends, so its own ALLOWED_TARGET_HOSTS refuse (not only warn).
+    let private = crate::helpers::spawn_app_with(|c| {
+        c.agents.openwebui_url = Some("http://10.9.8.7:8080".into())
+    })
+    .await;
+
+    // Act
+    let (status, answer) = app
+        .post_api("/api/messages", &json!({"url": COPIED, "text": "x"}))
+        .await;
+    let (added, command) = add_command(&app, json!({"url": COPIED})).await;
+    let (inside, refused) = private
+        .post_api("/api/messages", &json!({"url": COPIED, "text": "x"}))
+        .await;
+
+    // Assert: refused naming the field and the fix; the made-whole URL is held to the SSRF
+    // rules as any other.
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"]["field"], "url", "{answer}");
+    assert_eq!(added, StatusCode::BAD_REQUEST, "{command}");
+    assert_eq!(command["error"]["field"], "target.url", "{command}");
+    for said in [answer.to_string(), command.to_string()] {
+        assert!(
+            said.contains("put Open WebUI's address in front")
+                && said.contains("OPENWEBUI_URL")
+                && !said.contains("relative URL without a base")
+                && !said.contains("s3cr3tTOKEN"),
+            "{said}"
+        );
+    }
+    assert_eq!(inside, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(refused.to_string().contains("10.9.8.7"), "{refused}");
+    assert_eq!(app.drain().await, 0);
+}

@@ -13,6 +13,33 @@ use crate::service::ServiceError;
 use crate::service::sealing::Sealer;
 use crate::store::commands::CommandRow;
 
+/// A target URL given as Open WebUI's host-less channel path (its "Copy URL"), made whole on
+/// OPENWEBUI_URL where it is given, so that the command stores, checks and sends the whole
+/// URL (see [`crate::actions::openwebui_path_made_whole`]): what to warn of it, if so.
+pub(super) fn whole_target_url(
+    state: &AppState,
+    input: &mut CommandIn,
+) -> Result<Option<String>, ServiceError> {
+    let base = crate::config::AgentSettings::given(&state.config.agents.openwebui_url);
+    let (url, field) = match input.target.as_mut() {
+        Some(Value::String(url)) => (url, "target"),
+        Some(Value::Object(fields)) => match fields.get_mut("url") {
+            Some(Value::String(url)) => (url, "target.url"),
+            _ => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    match crate::actions::openwebui_path_made_whole(url, base) {
+        Ok(None) => Ok(None),
+        Ok(Some(whole)) => {
+            let said = crate::actions::made_whole_warning(field, &whole);
+            *url = whole;
+            Ok(Some(said))
+        }
+        Err(refused) => Err(ServiceError::invalid(field, refused)),
+    }
+}
+
 /// Applies the optional fields of `input` to `row`; the caller checks that it compiles.
 pub(super) fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), ServiceError> {
     if let Some(agent) = input.agent {
