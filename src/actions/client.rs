@@ -127,11 +127,53 @@ pub(crate) struct Reply {
     /// A wait the answer names (`Retry-After`), for APIs that refuse with a 2xx (Slack's
     /// `ok: false` with `ratelimited`).
     pub retry_after: Option<Duration>,
+    /// Whether `body` is all of the answer (see [`Answer::whole`]).
+    pub whole: bool,
+    content_type: Option<String>,
+    /// Where the request went.
+    url: Url,
 }
 
 impl Reply {
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or(Value::Null)
+    }
+
+    /// Why a 2xx answer to a post that names the `what` it made when it makes one (a GitLab
+    /// note, a Jira comment: the created object, with its `id`) shows nothing made, when it
+    /// came whole and is no such object: a sign-in page (a base URL that is a web front end,
+    /// or behind SSO), an empty `{}` or `204` (a proxy, a mock). It comes back the same on
+    /// every try, so it is final, and names where the post went, what came back and the
+    /// `setting` to check. A body cut off on its way is not this: the post may well be
+    /// there, its answer lost (delivered with no id, known by its words when it comes back).
+    pub fn not_the_post(&self, service: &str, what: &str, setting: &str) -> ActionError {
+        let body = self.body.trim();
+        let excerpt = truncate(body, EXCERPT);
+        let labelled = self
+            .content_type
+            .as_deref()
+            .map(|t| format!(" ({t})"))
+            .unwrap_or_default();
+        let came = if body.is_empty() {
+            format!("an empty answer{labelled}")
+        } else if crate::agents::chat::is_page(self.content_type.as_deref(), body.as_bytes()) {
+            format!("a web page{labelled}, not the {what} it made: {excerpt}")
+        } else if serde_json::from_str::<Value>(body).is_ok() {
+            format!("JSON naming no {what} it made: {excerpt}")
+        } else {
+            format!("an answer that is not JSON{labelled}: {excerpt}")
+        };
+        ActionError {
+            status: Some(self.status),
+            ..ActionError::permanent(format!(
+                "{service} answered {} to the {what} posted to {} with {came} — nothing shows \
+                 the {what} was made. Check that {setting} is {service}'s own address, with no \
+                 sign-in page or proxy answering in its place, and that the credentials are \
+                 right",
+                self.status,
+                super::redact_url(self.url.as_str()),
+            ))
+        }
     }
 
     pub fn sent(self, remote_id: Option<String>) -> Sent {
@@ -184,6 +226,9 @@ pub(crate) struct Answer {
     pub body: String,
     /// Where the request went: a relative `Location` is read against it.
     pub url: Url,
+    /// Whether `body` is all of the answer: read to its end, not cut off on its way (the
+    /// send's timeout, a dropped connection) nor at the read limit.
+    pub whole: bool,
 }
 
 impl Answer {
@@ -192,6 +237,9 @@ impl Answer {
             status: self.status.as_u16(),
             retry_after: retry_after(&self.headers, SystemTime::now()),
             body: self.body,
+            whole: self.whole,
+            content_type: header_str(&self.headers, "content-type").map(str::to_owned),
+            url: self.url,
         }
     }
 }
@@ -238,12 +286,14 @@ async fn exchange_to(
     {
         headers.insert(reqwest::header::LOCATION, scrubbed);
     }
-    let body = secrets.scrub(&read_body(resp, limit).await);
+    let (body, whole) = read_body(resp, limit).await;
+    let body = secrets.scrub(&body);
     Ok(Answer {
         status,
         headers,
         body,
         url,
+        whole,
     })
 }
 
@@ -255,18 +305,24 @@ fn read_limit(sent: usize) -> usize {
     sent.saturating_mul(8).clamp(READ_LIMIT, ECHO_LIMIT)
 }
 
-/// Reads at most `limit` bytes. A body that breaks off midway still gives what arrived:
-/// the status already decided the outcome.
-async fn read_body(mut resp: Response, limit: usize) -> String {
+/// Reads at most `limit` bytes, and whether that was all of it. A body that breaks off
+/// midway still gives what arrived: the status already decided the outcome.
+async fn read_body(mut resp: Response, limit: usize) -> (String, bool) {
     let mut buf = Vec::new();
-    while let Ok(Some(chunk)) = resp.chunk().await {
-        buf.extend_from_slice(&chunk);
-        if buf.len() >= limit {
-            buf.truncate(limit);
-            break;
+    let whole = loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                buf.extend_from_slice(&chunk);
+                if buf.len() > limit {
+                    buf.truncate(limit);
+                    break false;
+                }
+            }
+            Ok(None) => break true,
+            Err(_) => break false,
         }
-    }
-    String::from_utf8_lossy(&buf).into_owned()
+    };
+    (String::from_utf8_lossy(&buf).into_owned(), whole)
 }
 
 /// A request that never got an answer. Network trouble and timeouts are worth retrying; an
@@ -324,6 +380,7 @@ pub(crate) fn status_error(service: &str, answer: &Answer) -> ActionError {
         headers,
         body,
         url,
+        ..
     } = answer;
     let (status, code) = (*status, status.as_u16());
     let mut message = format!("{service} answered {status}");
@@ -602,6 +659,7 @@ mod tests {
                 headers: headers.clone(),
                 body: body.into(),
                 url: Url::parse(REQUESTED).unwrap(),
+                whole: true,
             },
         )
     }

@@ -97,6 +97,9 @@ pub(super) async fn note(
         .as_u64()
         .or_else(|| answer.pointer("/notes/0/id").and_then(|id| id.as_u64()))
         .map(|id| id.to_string());
+    if remote_id.is_none() && reply.whole {
+        return Err(reply.not_the_post("GitLab", "note", setting(&creds.gitlab_url)));
+    }
     let thread = match (on, note.discussion) {
         (Noteable::Commit(_), None) => answer["id"].as_str().map(str::to_owned),
         _ => None,
@@ -109,6 +112,15 @@ pub(super) async fn note(
         thread,
         ..reply.sent(remote_id).by(author)
     })
+}
+
+/// Where the GitLab address a note went to is set: the server's, or the webhook's own.
+fn setting(gitlab_url: &super::Endpoint) -> &'static str {
+    if gitlab_url.trusted {
+        "GITLAB_URL"
+    } else {
+        "the webhook's options.credentials.gitlab_url"
+    }
 }
 
 /// The token on a request to `url`: as `Authorization: Bearer`, which GitLab takes for an OAuth
@@ -246,7 +258,12 @@ mod tests {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path(NOTES))
-            .respond_with(ResponseTemplate::new(status).insert_header("Retry-After", "7"))
+            // A comment made is answered as the comment, with its id.
+            .respond_with(
+                ResponseTemplate::new(status)
+                    .insert_header("Retry-After", "7")
+                    .set_body_json(json!({"id": 42})),
+            )
             .mount(&server)
             .await;
         server

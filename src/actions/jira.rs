@@ -122,6 +122,14 @@ pub(super) async fn comment(
     let reply = client::send("Jira", req).await?;
     let answer = reply.json();
     let remote_id = answer["id"].as_str().map(str::to_owned);
+    if remote_id.is_none() && reply.whole {
+        let setting = if base.trusted {
+            "JIRA_BASE_URL"
+        } else {
+            "the webhook's options.credentials.jira_base_url"
+        };
+        return Err(reply.not_the_post("Jira", "comment", setting));
+    }
     let author = answer
         .pointer("/author/accountId")
         .or_else(|| answer.pointer("/author/name"))
@@ -221,7 +229,12 @@ mod tests {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .and(path(COMMENTS))
-            .respond_with(ResponseTemplate::new(status).insert_header("Retry-After", "7"))
+            // A comment made is answered as the comment, with its id.
+            .respond_with(
+                ResponseTemplate::new(status)
+                    .insert_header("Retry-After", "7")
+                    .set_body_json(json!({"id": "10001"})),
+            )
             .mount(&server)
             .await;
         server

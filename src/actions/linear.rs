@@ -73,6 +73,11 @@ pub(super) async fn comment(
     }
     let reply = answer.reply();
     let created = &json["data"]["commentCreate"];
+    // Not GraphQL at all, and all there was of it (a sign-in page, an empty answer): not
+    // Linear's API at that address, and nothing made.
+    if json.is_null() && reply.whole {
+        return Err(reply.not_the_post("Linear", "comment", "LINEAR_API_URL"));
+    }
     if created["success"].as_bool() != Some(true) {
         return Err(ActionError {
             status: Some(reply.status),

@@ -94,6 +94,7 @@ mod tests {
             headers,
             body: String::new(),
             url: Url::parse(ASKED).unwrap(),
+            whole: true,
         }
     }
 

@@ -672,7 +672,7 @@ fn error_text(v: &Value) -> Option<String> {
 
 /// Whether a 200's body that is not JSON is an HTML page: labelled so and starting with a
 /// tag, or starting as a page does.
-fn is_page(content_type: Option<&str>, body: &[u8]) -> bool {
+pub(crate) fn is_page(content_type: Option<&str>, body: &[u8]) -> bool {
     let labelled = content_type.is_some_and(|t| {
         let t = t.trim_start().to_ascii_lowercase();
         t.starts_with("text/html") || t.starts_with("application/xhtml")

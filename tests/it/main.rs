@@ -39,6 +39,7 @@ mod model_refusals;
 mod odd_text;
 mod older_rows;
 mod outbox_fairness;
+mod posts_not_made;
 mod private_names;
 mod process;
 mod receiver;
