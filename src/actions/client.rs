@@ -188,6 +188,22 @@ impl Reply {
     }
 }
 
+/// `err` naming the URL a post was sent to when it was a 404 (without its login or query,
+/// where credentials hide): a base URL that already held the API's path (`…/api/v4`) doubles
+/// it in every request, and a 404 that shows only the API's `Not Found` does not show that.
+/// `setting` names where the base URL is set.
+pub(crate) fn naming_a_404s_url(mut err: ActionError, url: &Url, setting: &str) -> ActionError {
+    if err.status == Some(404) {
+        err.message = format!(
+            "{} — posted to {}: check that {setting} is the site's address (the API path is \
+             added to it) and that the token can see what was posted to",
+            err.message,
+            super::redact_url(url.as_str())
+        );
+    }
+    err
+}
+
 /// Sends `req` and classifies the outcome; `service` names the other side in messages
 /// ("GitHub", "forward target"). Only 2xx comes back as `Ok`.
 pub(crate) async fn send(service: &str, req: RequestBuilder) -> Result<Reply, ActionError> {

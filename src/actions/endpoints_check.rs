@@ -59,14 +59,106 @@ pub fn upstream_url_problem(upstreams: &Upstreams) -> Option<String> {
                 && u.query().is_none()
                 && u.fragment().is_none()
         });
-        (!fine).then(|| {
-            format!(
+        if !fine {
+            return Some(format!(
                 "{env} ({flag}): `{}` is not an absolute http(s) URL with a host and no query \
                  or fragment; give one such as {example}",
                 super::mask_url_credentials(url)
-            )
-        })
+            ));
+        }
+        let site = match env {
+            "GITLAB_URL" => Site::Gitlab,
+            "JIRA_BASE_URL" => Site::Jira,
+            _ => return None,
+        };
+        site_address_problem(site, url).map(|why| format!("{env} ({flag}): {why}"))
     })
+}
+
+/// A base URL that is a site's address, to which each request adds the API's path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Site {
+    /// `GITLAB_URL`, `options.credentials.gitlab_url`: notes go to `{url}/api/v4/projects/…`.
+    Gitlab,
+    /// `JIRA_BASE_URL`, `options.credentials.jira_base_url`: comments go to
+    /// `{url}/rest/api/2/issue/…`.
+    Jira,
+}
+
+/// Why a GitLab or Jira base URL names more than the site, with the address to give
+/// instead: the API's path, which each request adds itself (`…/gitlab/api/v4` would post to
+/// `…/gitlab/api/v4/api/v4/projects/…`, and every post be a 404), or a page's address (a
+/// Jira issue's `…/browse/TEST-1`; any path on gitlab.com or a Jira Cloud site, whose
+/// address has none). A site under a path of its own (`https://host/gitlab`,
+/// `https://host/jira`) is fine, as is Atlassian's API gateway (`/ex/jira/{cloudId}`).
+pub fn site_address_problem(site: Site, url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(url).ok()?;
+    let host = parsed
+        .host_str()?
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    let segments: Vec<String> = parsed
+        .path_segments()
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let at = |i: usize| segments.get(i).map(String::as_str);
+    let versioned = |s: Option<&str>| {
+        s.and_then(|s| s.strip_prefix('v'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let api = (0..segments.len()).find_map(|i| match site {
+        Site::Gitlab if at(i) == Some("api") && versioned(at(i + 1)) => Some((
+            i,
+            format!(
+                "ends in GitLab's API path (`/api/{}`), which each note adds itself (it would \
+                 post to …/api/{0}/api/v4/projects/…)",
+                segments[i + 1]
+            ),
+        )),
+        Site::Jira if at(i) == Some("rest") && at(i + 1) == Some("api") => Some((
+            i,
+            "ends in Jira's REST API path (`/rest/api/…`), which each comment adds itself (it \
+             would post to …/rest/api/2/rest/api/2/issue/…)"
+                .to_string(),
+        )),
+        Site::Jira if at(i) == Some("browse") => Some((
+            i,
+            "is an issue's page (`/browse/…`), not the site's address".to_string(),
+        )),
+        _ => None,
+    });
+    let whole_site = match site {
+        Site::Gitlab if host == "gitlab.com" => Some("gitlab.com's address has no path"),
+        Site::Jira if host.ends_with(".atlassian.net") => {
+            Some("a Jira Cloud site's address has no path")
+        }
+        _ => None,
+    };
+    let (keep, why) = match (api, whole_site) {
+        (Some((i, why)), _) => (i, why),
+        (None, Some(why)) if !segments.is_empty() => (0, why.to_string()),
+        _ => return None,
+    };
+    let mut fixed = parsed.clone();
+    let kept: Vec<&str> = parsed
+        .path_segments()
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .take(keep)
+        .collect();
+    fixed.set_path(&kept.join("/"));
+    fixed.set_query(None);
+    fixed.set_fragment(None);
+    let fixed = super::mask_url_credentials(fixed.as_str());
+    Some(format!(
+        "`{}` {why}: give the site's address, `{}`",
+        super::mask_url_credentials(url),
+        fixed.trim_end_matches('/')
+    ))
 }
 
 /// What is wrong with the `WEBHOOK_MCP_ALLOWED_HOSTS` entries, as with
@@ -198,6 +290,23 @@ mod tests {
         };
         let problem = upstream_url_problem(&with_password).expect("refused");
         assert!(!problem.contains("SECRETPW"), "{problem}");
+        // A site's address with the API's path each request adds, named with the fix.
+        let doubled = Upstreams {
+            gitlab_url: "http://host/gitlab/api/v4".into(),
+            ..Upstreams::default()
+        };
+        let problem = upstream_url_problem(&doubled).expect("refused");
+        assert!(
+            problem.starts_with("GITLAB_URL (--gitlab-url): ")
+                && problem.contains("`http://host/gitlab`"),
+            "{problem}"
+        );
+        let jira = Upstreams {
+            jira_base_url: Some("https://jira.example.com/rest/api/2".into()),
+            ..Upstreams::default()
+        };
+        let problem = upstream_url_problem(&jira).expect("refused");
+        assert!(problem.starts_with("JIRA_BASE_URL"), "{problem}");
     }
 
     #[test]
@@ -244,6 +353,78 @@ mod tests {
         for bad in ["host:notaport", "[::1", "http://"] {
             let refused = allowlist_problems(&list(&[bad])).expect_err(bad);
             assert!(refused.contains("ALLOWED_TARGET_HOSTS"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn a_site_address_with_the_api_path_or_a_page_is_named_with_the_address_to_give() {
+        let cases = [
+            (
+                Site::Gitlab,
+                "http://host/gitlab/api/v4",
+                Some("http://host/gitlab"),
+            ),
+            (
+                Site::Gitlab,
+                "https://gitlab.example.com/api/v4/",
+                Some("https://gitlab.example.com"),
+            ),
+            (
+                Site::Gitlab,
+                "https://bot:pw@gl.example.com/API/V4",
+                Some("https://bot:***@gl.example.com"),
+            ),
+            (
+                Site::Gitlab,
+                "https://gitlab.com/acme/app",
+                Some("https://gitlab.com"),
+            ),
+            (Site::Gitlab, "https://gitlab.com/", None),
+            (Site::Gitlab, "https://git.example.com:8443/gitlab", None),
+            (Site::Gitlab, "https://git.example.com/apis/v4", None),
+            (
+                Site::Jira,
+                "https://jira.example.com/rest/api/2",
+                Some("https://jira.example.com"),
+            ),
+            (
+                Site::Jira,
+                "https://host/jira/rest/api/latest/",
+                Some("https://host/jira"),
+            ),
+            (
+                Site::Jira,
+                "https://acme.atlassian.net/browse/TEST-1",
+                Some("https://acme.atlassian.net"),
+            ),
+            (
+                Site::Jira,
+                "https://acme.atlassian.net/jira/software/projects/TEST/boards/1",
+                Some("https://acme.atlassian.net"),
+            ),
+            (Site::Jira, "https://acme.atlassian.net", None),
+            (Site::Jira, "https://host/jira", None),
+            (
+                Site::Jira,
+                "https://api.atlassian.com/ex/jira/1324a887-45db-1bf4",
+                None,
+            ),
+            // Not where a Jira URL goes: a GitLab path rule is GitLab's only.
+            (Site::Jira, "https://host/api/v4", None),
+        ];
+        for (site, url, fixed) in cases {
+            let problem = site_address_problem(site, url);
+            match fixed {
+                None => assert_eq!(problem, None, "{url}"),
+                Some(fixed) => {
+                    let problem = problem.expect(url);
+                    assert!(
+                        problem.ends_with(&format!("give the site's address, `{fixed}`")),
+                        "{problem}"
+                    );
+                    assert!(!problem.contains("pw@"), "{problem}");
+                }
+            }
         }
     }
 }

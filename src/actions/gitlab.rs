@@ -87,7 +87,9 @@ pub(super) async fn note(
     let (http, url) = clients.for_endpoint(&creds.gitlab_url, &path)?;
     let req =
         with_token(http.post(url.clone()), &url, token).json(&note_body(note.body, note.internal));
-    let reply = client::send("GitLab", req).await?;
+    let reply = client::send("GitLab", req)
+        .await
+        .map_err(|e| client::naming_a_404s_url(e, &url, setting(&creds.gitlab_url)))?;
     // Notes have no web URL in the answer; the id is what the API addresses them by, and
     // what the note's own event names when it comes back. A new thread answers with the
     // thread, its note first. (A note of its own is answered as the note alone, which names

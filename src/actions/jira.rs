@@ -111,23 +111,25 @@ pub(super) async fn comment(
     let (http, mut url) = clients.for_endpoint(base, &path)?;
     client::drop_login(&mut url);
     let req = match login {
-        Login::Basic { email, token } => http.post(url).basic_auth(email, Some(token)),
-        Login::Bearer(token) => http.post(url).bearer_auth(token),
+        Login::Basic { email, token } => http.post(url.clone()).basic_auth(email, Some(token)),
+        Login::Bearer(token) => http.post(url.clone()).bearer_auth(token),
+    };
+    let setting = if base.trusted {
+        "JIRA_BASE_URL"
+    } else {
+        "the webhook's options.credentials.jira_base_url"
     };
     let req = req.json(&comment_body(
         comment.body,
         comment.visibility,
         comment.internal,
     ));
-    let reply = client::send("Jira", req).await?;
+    let reply = client::send("Jira", req)
+        .await
+        .map_err(|e| client::naming_a_404s_url(e, &url, setting))?;
     let answer = reply.json();
     let remote_id = answer["id"].as_str().map(str::to_owned);
     if remote_id.is_none() && reply.whole {
-        let setting = if base.trusted {
-            "JIRA_BASE_URL"
-        } else {
-            "the webhook's options.credentials.jira_base_url"
-        };
         return Err(reply.not_the_post("Jira", "comment", setting));
     }
     let author = answer

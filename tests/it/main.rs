@@ -48,6 +48,7 @@ mod role_caps;
 mod runner_errors;
 mod secrets_at_rest;
 mod seed_configs;
+mod site_addresses;
 mod storage_trouble;
 mod store;
 mod task_replies;

@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use crate::actions::endpoints_check::{Site, site_address_problem};
 use crate::app::AppState;
 use crate::providers::{CustomOptions, Provider, ProviderOptions, ReplyCredentials};
 use crate::service::{ServiceError, sealing};
@@ -121,6 +122,14 @@ pub(super) fn check_base_urls(
             ));
         }
         if let Some(why) = login_in_url(name, url, token) {
+            return Err(ServiceError::invalid(&field, why));
+        }
+        let site = match name {
+            "gitlab_url" => Some(Site::Gitlab),
+            "jira_base_url" => Some(Site::Jira),
+            _ => None,
+        };
+        if let Some(why) = site.and_then(|site| site_address_problem(site, url)) {
             return Err(ServiceError::invalid(&field, why));
         }
         let why = crate::service::sending::target_refusal(state, url)
