@@ -414,6 +414,9 @@ pub fn reply_limit(source_kind: &str) -> Option<Limit> {
         "gitlab.issue" | "gitlab.merge_request" | "gitlab.commit" | "gitlab.snippet" => {
             Some(Limit::chars(1_000_000, "a GitLab note"))
         }
+        // What a reply by hand or a model's tool call may post there: an agent's answer is
+        // cut to it too, not sent whole.
+        "linear.issue" => Some(Limit::chars(65_536, "a Linear comment")),
         _ => None,
     }
 }

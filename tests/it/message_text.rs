@@ -566,3 +566,65 @@ async fn a_models_question_is_posted_defused_and_kept_on_its_task_as_written() {
         .to_string();
     assert_eq!(app.task(&task_id).await["prompt"], "<!here> which OS?");
 }
+
+#[tokio::test]
+async fn an_agents_answer_on_linear_is_cut_to_the_65536_characters_a_linear_reply_gets() {
+    // Arrange: an agent answering on a Linear issue with more than its tool calls and replies
+    // by hand may post there.
+    let linear = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": {"commentCreate": {"success": true, "comment": {"id": "c-1"}}}
+        })))
+        .mount(&linear)
+        .await;
+    let llm = fake_llm(vec![llm_answer(&"word ".repeat(15_500))]).await;
+    let (linear_url, llm_url) = (format!("{}/graphql", linear.uri()), llm.uri());
+    let app = spawn_app_with(|config| {
+        manual_outbox(config);
+        config.upstreams.linear_api_url = linear_url;
+        config.upstreams.linear_api_key = Some("lin_api_test".into());
+        config.agents.runner = false;
+        config.agents.openwebui_url = Some(llm_url);
+        config.agents.openwebui_api_key = Some("sk-test-key".into());
+        config.agents.ai_model = Some("fake-model".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "lin", "name": "Linear", "provider": "linear", "secret": "lin-secret"}),
+    )
+    .await;
+    app.add_command_ok(
+        "lin",
+        json!({"trigger": "Issue.create", "action": "create_task", "agent": "planning"}),
+    )
+    .await;
+    let issue = json!({"type": "Issue", "action": "create",
+        "data": {"id": "u7", "identifier": "ENG-7", "title": "Login fails"}});
+    let event_id = accepted(app.post_linear("lin", &issue, "lin-secret").await).await;
+
+    // Act
+    run_next(&app, &runner_of(&app)).await.expect("a task ran");
+    app.drain().await;
+
+    // Assert: cut with its note, the footer kept.
+    let requests = linear.received_requests().await.unwrap_or_default();
+    assert_eq!(requests.len(), 1);
+    let sent: serde_json::Value = serde_json::from_slice(&requests[0].body).expect("JSON");
+    let text = sent["variables"]["input"]["body"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(text.chars().count() <= 65_536, "{}", text.chars().count());
+    assert!(text.contains("(cut to fit: "), "{text:.200}");
+    assert!(
+        text.ends_with("*Posted by the `planning` agent of webhook-mcp.*"),
+        "{}",
+        &text[text.len() - 200..]
+    );
+    let actions = app.actions_of(&event_id).await;
+    assert!(
+        actions.iter().all(|a| a["status"] == "delivered"),
+        "{actions:?}"
+    );
+}
