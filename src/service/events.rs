@@ -221,9 +221,16 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
         ));
     }
     let webhook_id = query.webhook_id.clone();
+    // `openai` is a Standard Webhooks sender: its webhooks say so in `options.sender`.
+    let sender = query
+        .provider
+        .as_deref()
+        .and_then(crate::providers::Provider::secret_issuing_alias)
+        .map(str::to_string);
     let filter = EventFilter {
         webhook_id: query.webhook_id,
         provider,
+        sender,
         event_type: query.event_type,
         status: query.status,
         since_ms,

@@ -474,6 +474,8 @@ pub fn get(conn: &Connection, id: &str) -> Result<Option<EventRow>, StoreError> 
 pub struct EventFilter {
     pub webhook_id: Option<String>,
     pub provider: Option<String>,
+    /// Only events of webhooks created for this sender (their `options.sender`: `openai`).
+    pub sender: Option<String>,
     /// A type and its actions (`issues`: `issues` and `issues.*`), or a pattern where `*`
     /// matches any run of characters (`*.created`).
     pub event_type: Option<String>,
@@ -500,6 +502,14 @@ pub fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<EventRow>, St
             args.extend([v.clone().into(), format!("{}.*", glob_pattern(v)).into()]);
             sql.push_str(" AND (event_type = ?1 OR event_type GLOB ?2)");
         }
+    }
+    if let Some(v) = &filter.sender {
+        args.push(v.clone().into());
+        sql.push_str(&format!(
+            " AND webhook_id IN (SELECT id FROM webhooks WHERE json_valid(options) \
+             AND json_extract(options, '$.sender') = ?{})",
+            args.len()
+        ));
     }
     let mut push = |clause: &str, value: SqlValue| {
         args.push(value);

@@ -136,10 +136,12 @@ pub fn list(conn: &Connection) -> Result<Vec<(WebhookRow, i64)>, StoreError> {
 }
 
 /// A page of webhooks with the number of their commands, oldest first: those of `provider`
-/// when one is given, after the (`created_at`, `id`) position `after`, at most `limit`.
+/// when one is given (and of those, the ones created for `sender`, their `options.sender`,
+/// when one is given), after the (`created_at`, `id`) position `after`, at most `limit`.
 pub fn page(
     conn: &Connection,
     provider: Option<&str>,
+    sender: Option<&str>,
     after: Option<(i64, &str)>,
     limit: u32,
 ) -> Result<Vec<(WebhookRow, i64)>, StoreError> {
@@ -147,9 +149,10 @@ pub fn page(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS}, (SELECT COUNT(*) FROM commands c WHERE c.webhook_id = webhooks.id) \
          FROM webhooks WHERE (?1 IS NULL OR provider = ?1) AND (created_at, id) > (?2, ?3) \
+         AND (?5 IS NULL OR (json_valid(options) AND json_extract(options, '$.sender') = ?5)) \
          ORDER BY created_at, id LIMIT ?4"
     ))?;
-    let rows = stmt.query_map(params![provider, after_at, after_id, limit], |r| {
+    let rows = stmt.query_map(params![provider, after_at, after_id, limit, sender], |r| {
         Ok((from_row(r)?, r.get(12)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

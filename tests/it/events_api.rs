@@ -418,3 +418,49 @@ async fn an_id_of_another_kind_is_told_over_rest_which_routes_take_it() {
     let said = name_as_id["error"]["message"].as_str().unwrap_or_default();
     assert!(said.contains("GET /api/webhooks lists"), "{said}");
 }
+
+#[tokio::test]
+async fn provider_openai_lists_the_webhooks_made_for_openai_and_their_events_only() {
+    // Arrange: two Standard Webhooks webhooks, one created as `openai`, each with an event.
+    let app = spawn_app().await;
+    let whsec = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    for (id, provider) in [("oa", "openai"), ("sw", "standard-webhooks")] {
+        app.create_webhook(json!({"id": id, "name": id, "provider": provider, "secret": whsec}))
+            .await;
+    }
+    let mut received = Vec::new();
+    for id in ["oa", "sw"] {
+        let body = json!({"type": "batch.completed", "data": {"id": id}}).to_string();
+        let sent = app.post_standard(id, &delivery_id(), &body, whsec).await;
+        let (status, receipt) = read_json(sent).await;
+        assert!(status.is_success(), "{receipt}");
+        received.push(receipt["event_id"].as_str().expect("event id").to_string());
+    }
+
+    // Act
+    let webhooks = |query: &'static str| {
+        let app = &app;
+        async move {
+            let (status, page) = app.get_json(&format!("/api/webhooks?{query}")).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let ids: Vec<String> = page["webhooks"]
+                .as_array()
+                .expect("webhooks")
+                .iter()
+                .map(|w| w["id"].as_str().expect("id").to_string())
+                .collect();
+            ids
+        }
+    };
+    let openai_hooks = webhooks("provider=openai").await;
+    let standard_hooks = webhooks("provider=standard-webhooks").await;
+    let openai_events = ids(&app.events("provider=openai").await);
+    let standard_events = ids(&app.events("provider=svix").await);
+
+    // Assert: OpenAI's alone; the scheme's name (or `svix`, an alias of it) lists both.
+    assert_eq!(openai_hooks, ["oa"]);
+    assert_eq!(standard_hooks, ["oa", "sw"]);
+    assert_eq!(openai_events, [received[0].clone()]);
+    let both: HashSet<String> = received.into_iter().collect();
+    assert_eq!(standard_events.into_iter().collect::<HashSet<_>>(), both);
+}

@@ -38,6 +38,11 @@ pub struct WebhookPage {
 /// is given.
 pub async fn list_page(state: &AppState, query: WebhookQuery) -> Result<WebhookPage, ServiceError> {
     let provider = query.provider.as_deref().map(provider_named).transpose()?;
+    // `openai` is a Standard Webhooks sender: those created for it say so in `options.sender`.
+    let sender = query
+        .provider
+        .as_deref()
+        .and_then(crate::providers::Provider::secret_issuing_alias);
     // Without a limit, everything at once: what the list always answered.
     let limit = query
         .limit
@@ -49,7 +54,7 @@ pub async fn list_page(state: &AppState, query: WebhookQuery) -> Result<WebhookP
         .read(move |db| {
             let after = after.as_ref().map(|(at, id)| (*at, id.as_str()));
             let take = limit.map_or(u32::MAX, |n| n + 1);
-            rows::page(db, provider.map(|p| p.as_str()), after, take)
+            rows::page(db, provider.map(|p| p.as_str()), sender, after, take)
         })
         .await?;
     let mut webhooks = found
