@@ -99,7 +99,10 @@ pub(super) async fn note(
         .as_u64()
         .or_else(|| answer.pointer("/notes/0/id").and_then(|id| id.as_u64()))
         .map(|id| id.to_string());
-    if remote_id.is_none() && reply.whole {
+    // A note of quick actions alone (a template's own `/label ~triaged` line) is run and
+    // makes no note: GitLab answers it 202 with what the actions changed, and no id.
+    let quick_actions_only = reply.status == 202;
+    if remote_id.is_none() && reply.whole && !quick_actions_only {
         return Err(reply.not_the_post("GitLab", "note", setting(&creds.gitlab_url)));
     }
     let thread = match (on, note.discussion) {

@@ -239,3 +239,45 @@ async fn a_gitlab_note_whose_answer_was_cut_off_is_still_delivered_without_an_id
     assert_eq!(action["status"], "delivered", "{action}");
     assert!(action["remote_id"].is_null(), "{action}");
 }
+
+#[tokio::test]
+async fn a_gitlab_note_of_quick_actions_alone_answered_202_is_delivered() {
+    // Arrange: a template of its own quick action; GitLab runs it, makes no note, and answers
+    // 202 with what changed.
+    let gitlab = MockServer::start().await;
+    let notes = "/api/v4/projects/group%2Fapp/issues/5/notes";
+    answering(
+        &gitlab,
+        notes,
+        ResponseTemplate::new(202).set_body_json(json!({
+            "commands_changes": {"add_label_ids": [3]}, "summary": ["Added ~triaged label."]})),
+    )
+    .await;
+    let app = spawn_manual(|config| {
+        config.upstreams.gitlab_url = gitlab.uri();
+        config.upstreams.gitlab_token = Some("glpat-test".into());
+    })
+    .await;
+    app.create_webhook(
+        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-tok"}),
+    )
+    .await;
+    app.add_command_ok(
+        "gl",
+        json!({"trigger": "issue.open", "action": "comment", "template": "/label ~triaged"}),
+    )
+    .await;
+    let body = json!({
+        "object_kind": "issue",
+        "project": {"path_with_namespace": "group/app"},
+        "object_attributes": {"iid": 5, "action": "open", "title": "Crash"},
+    });
+    let event_id = accepted(app.post_gitlab("gl", &body, "gl-tok").await).await;
+
+    // Act
+    assert_eq!(app.drain().await, 1);
+
+    // Assert
+    let action = app.actions_of(&event_id).await.remove(0);
+    assert_eq!(action["status"], "delivered", "{action}");
+}
