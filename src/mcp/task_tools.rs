@@ -107,9 +107,14 @@ impl McpServer {
             .as_deref()
             .map(|e| format!(": {}", one_line(e.lines().next().unwrap_or_default())))
             .unwrap_or_default();
+        let sent = task
+            .actions_note
+            .as_deref()
+            .map(|note| format!(" {note}"))
+            .unwrap_or_default();
         done(
             format!(
-                "Task `{}` for {}: {}{why}, {} attempts.{came}",
+                "Task `{}` for {}: {}{why}, {} attempts.{sent}{came}",
                 task.id, task.agent, task.status, task.attempts
             ),
             task,

@@ -24,6 +24,7 @@ pub mod sealing;
 pub mod sending;
 pub mod setup;
 pub mod slack_channels;
+pub mod task_sends;
 pub mod tasks;
 pub mod testing;
 pub mod unread;

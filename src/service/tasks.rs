@@ -50,6 +50,13 @@ pub struct TaskOut {
     /// get_action follows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub posted: Option<super::actions::ActionOut>,
+    /// The task whole (`get`): the actions it queued, its tools' and its result's, up to
+    /// [`super::task_sends::SHOWN`] of the newest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<super::task_sends::SentAction>,
+    /// The task whole: which of its actions died, and whether anything it sent arrived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions_note: Option<String>,
 }
 
 pub fn present(t: &TaskRow) -> TaskOut {
@@ -94,6 +101,8 @@ pub fn present(t: &TaskRow) -> TaskOut {
         updated_at: clock::rfc3339(t.updated_at),
         warnings: Vec::new(),
         posted: None,
+        actions: Vec::new(),
+        actions_note: None,
     }
 }
 
@@ -284,9 +293,14 @@ pub async fn list(state: &AppState, q: TaskQuery) -> Result<TaskPage, ServiceErr
     })
 }
 
+/// The task whole, with the actions it queued: a task `done` says nothing of a reply that
+/// died after.
 pub async fn get(state: &AppState, id: &str) -> Result<TaskOut, ServiceError> {
     let task = load(state, id).await?;
-    Ok(with_hold(state, present(&task), &task))
+    let mut out = with_hold(state, present(&task), &task);
+    out.actions = super::task_sends::of_task(state, id).await?;
+    out.actions_note = super::task_sends::dead_note(&out.status, &out.actions);
+    Ok(out)
 }
 
 pub async fn load(state: &AppState, id: &str) -> Result<TaskRow, ServiceError> {

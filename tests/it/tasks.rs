@@ -1966,6 +1966,56 @@ async fn replaying_an_event_sends_its_tasks_dead_answer_again() {
 }
 
 #[tokio::test]
+async fn a_done_task_whose_answer_died_says_so_until_it_is_sent_again() {
+    // Arrange: GitHub refuses the answer's comment once.
+    let llm = fake_llm(vec![llm_answer(ANSWER)]).await;
+    let github = wiremock::MockServer::start().await;
+    let at = "/repos/octo/app/issues/22/comments";
+    crate::helpers::answer_once(&github, at, ResponseTemplate::new(404)).await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path(at))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 9})))
+        .mount(&github)
+        .await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    open_issue(&app, 22, "Answer lost").await;
+    let (task_id, _) = run_next(&app, &runner).await.expect("a task ran");
+    app.drain().await;
+
+    // Act
+    let dead = app.task(&task_id).await;
+    let action_id = dead["actions"][0]["id"]
+        .as_str()
+        .expect("action id")
+        .to_string();
+    let (status, retried) = app
+        .post_api(&format!("/api/actions/{action_id}/retry"), &json!({}))
+        .await;
+    app.drain().await;
+    let sent = app.task(&task_id).await;
+
+    // Assert: done, but the comment that died is named, with why and what sends it again.
+    assert_eq!(dead["status"], "done", "{dead}");
+    assert_eq!(dead["actions"].as_array().map(Vec::len), Some(1), "{dead}");
+    assert_eq!(dead["actions"][0]["action"], "comment", "{dead}");
+    assert_eq!(dead["actions"][0]["status"], "dead", "{dead}");
+    let note = dead["actions_note"].as_str().expect("a note");
+    for said in [
+        format!("Its comment `{action_id}` died ("),
+        "404".to_string(),
+        "Nothing it sent arrived, though the task is done.".to_string(),
+        format!("retry_action `{action_id}`"),
+    ] {
+        assert!(note.contains(&said), "{said}: {note}");
+    }
+    assert_eq!(status, StatusCode::OK, "{retried}");
+    assert_eq!(sent["actions"][0]["status"], "delivered", "{sent}");
+    assert!(sent["actions"][0].get("last_error").is_none(), "{sent}");
+    assert!(sent.get("actions_note").is_none(), "{sent}");
+}
+
+#[tokio::test]
 async fn replaying_an_event_does_not_resend_a_cancelled_tasks_dead_comment() {
     // Arrange: the model comments (GitHub refuses it: dead) and asks (posted); then the task
     // is cancelled while it waits.
