@@ -119,6 +119,7 @@ pub async fn execute(
         event_id: task.event_id.clone(),
         task_id: Some(task.id.clone()),
         author: Author::Model,
+        owner: None,
     };
     let result = match name {
         "comment" | "respond" => {

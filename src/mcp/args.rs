@@ -444,6 +444,10 @@ pub struct AskArgs {
     /// agent takes it otherwise, and another name is refused.
     #[serde(default)]
     pub agent: Option<String>,
+    /// With task_id: the owner you claimed the task with (default "mcp", as claim_task's
+    /// default). A task claimed by someone else is refused until their lease passes.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

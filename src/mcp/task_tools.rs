@@ -19,7 +19,7 @@ use crate::service::unread;
 use crate::store::conversation::VIA_MCP;
 
 /// Who claims and completes tasks over MCP when the call names no owner.
-const DEFAULT_OWNER: &str = "mcp";
+pub(super) const DEFAULT_OWNER: &str = "mcp";
 
 #[tool_router(router = task_tool_router, vis = "pub(super)")]
 impl McpServer {

@@ -529,6 +529,7 @@ impl McpServer {
             event_id: args.event_id,
             task_id: args.task_id,
             author: actions::Author::Model,
+            owner: None,
         };
         let action = actions::comment(&self.state, to, args.text)
             .await
@@ -545,6 +546,10 @@ impl McpServer {
             event_id: args.event_id,
             task_id: args.task_id,
             author: actions::Author::Model,
+            owner: Some(
+                args.owner
+                    .unwrap_or_else(|| super::task_tools::DEFAULT_OWNER.into()),
+            ),
         };
         let action = actions::ask(&self.state, to, args.question, args.agent)
             .await
@@ -576,6 +581,7 @@ impl McpServer {
             event_id: args.event_id,
             task_id: args.task_id,
             author: actions::Author::Model,
+            owner: None,
         };
         let action = actions::respond(&self.state, to, args.text)
             .await

@@ -139,6 +139,10 @@ pub struct ReplyTo {
     /// Who wrote the text; set by the caller, never read from a request.
     #[serde(skip)]
     pub author: Author,
+    /// Who asks for the task, as it was claimed (the surface's default owner when the call
+    /// names none): an `ask` on a task claimed by another is refused. Set by the caller.
+    #[serde(skip)]
+    pub owner: Option<String>,
 }
 
 /// Who wrote a reply's text. A model's words (an agent's, or an MCP client's) are defused
@@ -231,7 +235,7 @@ pub async fn ask(
         .map_err(|m| ServiceError::invalid(to.field(), m))?;
     let unchecked = check_credentials(state, Some(&event.summary.webhook_id), &delivery).await?;
     let now = clock::now_ms();
-    let task_id = to.task_id.clone();
+    let (task_id, owner) = (to.task_id.clone(), to.owner.clone());
     let agent = agent.unwrap_or_else(|| crate::agents::ASK_AGENT.into());
     let answered_by = task.as_ref().map_or(agent.as_str(), |t| t.agent.as_str());
     let answer_note = who_takes_the_answer(state, answered_by);
@@ -271,9 +275,15 @@ pub async fn ask(
                     task.id
                 }
             };
+            if let Some(holder) = tasks::get(db, &task_id)?
+                .as_ref()
+                .and_then(|t| claimed_by_another(t, owner.as_deref(), now))
+            {
+                return Ok(Err(NotAsked::Claimed(task_id, holder)));
+            }
             if !tasks::wait_for_reply(db, &task_id, &question, now)? {
                 // The task is finished: asking on it would post a question nobody waits for.
-                return Ok(Err(task_id));
+                return Ok(Err(NotAsked::Finished(task_id)));
             }
             let row = outbox_row(
                 &sealer,
@@ -291,12 +301,7 @@ pub async fn ask(
         })
         .await
         .map_err(|e| event_gone(e, Some(&event.summary.id)))?
-        .map_err(|task_id| {
-            ServiceError::Conflict(format!(
-                "task `{task_id}` is finished, so nobody would wait for the answer; ask with the \
-                 event_id alone, which starts a new task that waits for it"
-            ))
-        })?;
+        .map_err(NotAsked::refusal)?;
     state.wake_workers();
     let (row, host) = row;
     let mut out = with_pause(
@@ -307,6 +312,51 @@ pub async fn ask(
     );
     out.note = Some(answer_note);
     Ok(out)
+}
+
+/// Why an `ask` on a task put no question.
+enum NotAsked {
+    /// The task is finished: nobody would wait for the answer.
+    Finished(String),
+    /// The task is claimed by another owner (theirs, and until when).
+    Claimed(String, (String, i64)),
+}
+
+impl NotAsked {
+    fn refusal(self) -> ServiceError {
+        match self {
+            NotAsked::Finished(task_id) => ServiceError::Conflict(format!(
+                "task `{task_id}` is finished, so nobody would wait for the answer; ask with the \
+                 event_id alone, which starts a new task that waits for it"
+            )),
+            NotAsked::Claimed(task_id, (holder, until)) => ServiceError::Conflict(format!(
+                "task `{task_id}` is claimed by `{}` until {}, and asking for it would take it \
+                 from them (it would wait for the answer, unclaimed); nothing was posted. Give \
+                 `owner` as the task was claimed if that is you; else comment with its task_id \
+                 to say something on its thread without taking it, or ask with the event_id \
+                 alone to start a new task for the answer",
+                super::quoted(&holder),
+                clock::rfc3339(until)
+            )),
+        }
+    }
+}
+
+/// The owner and lease end of a live claim on `task` held by someone other than `owner`: a
+/// claim made over MCP or REST, not the built-in runner's (a person may ask while it runs,
+/// and the run's tool calls ask as the runner). A claim trims its owner; `owner` is taken
+/// trimmed too.
+fn claimed_by_another(
+    task: &tasks::TaskRow,
+    owner: Option<&str>,
+    now: i64,
+) -> Option<(String, i64)> {
+    let holder = task.lease_owner.as_deref()?;
+    let until = task.lease_until?;
+    let live = task.status == "running" && !task.claim_lapsed(now);
+    let ours = owner.is_some_and(|o| o == holder || o.trim() == holder);
+    (live && !ours && !holder.starts_with(crate::agents::runner::RUNNER_OWNER_PREFIX))
+        .then(|| (holder.to_string(), until))
 }
 
 /// Who goes on with a task once its question is answered: this server's built-in runner, or

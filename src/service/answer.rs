@@ -152,6 +152,7 @@ pub async fn answer(
             event_id: None,
             task_id: Some(task_id.to_string()),
             author: by.author,
+            owner: None,
         };
         let posted = format!("{}\n\n{text}", by.lead());
         Some(actions::plan_on_source(state, &to, posted, ActionKind::Comment).await?)

@@ -297,6 +297,7 @@ async fn resumed_after_a_crash_in_a_comment_call(
             event_id: Some(event_id.clone()),
             task_id: Some(task_id.clone()),
             author: webhook_mcp::service::actions::Author::Model,
+            owner: None,
         };
         webhook_mcp::service::actions::comment(&app.state, to, "On it".into())
             .await
@@ -1197,15 +1198,30 @@ async fn an_agent_asks_over_rest_on_its_own_task_which_then_waits() {
     let (status, _) = app.post_api("/api/tasks/claim", &claim).await;
     assert_eq!(status, StatusCode::OK);
 
-    // Act
-    let (status, asked) = app
-        .post_api(
-            &format!("/api/events/{event_id}/ask"),
-            &json!({"text": "Which browser?", "task_id": task_id}),
-        )
-        .await;
+    // Act: asked as another owner (REST's default, `api`), then as the claimer
+    let ask = |owner: Option<&str>| {
+        let mut body = json!({"text": "Which browser?", "task_id": task_id});
+        if let Some(owner) = owner {
+            body["owner"] = json!(owner);
+        }
+        body
+    };
+    let path = format!("/api/events/{event_id}/ask");
+    let (refused_status, refused) = app.post_api(&path, &ask(None)).await;
+    let still = app.task(&task_id).await;
+    let sent_meanwhile = app.drain().await;
+    let (status, asked) = app.post_api(&path, &ask(Some("brain"))).await;
 
-    // Assert: the question belongs to that task, which now waits; no second task.
+    // Assert: another owner's question would have taken the task from its claimer: refused,
+    // nothing posted, the claim stands.
+    assert_eq!(refused_status, StatusCode::CONFLICT, "{refused}");
+    let message = refused["error"]["message"].as_str().expect("message");
+    assert!(message.contains("claimed by `brain` until"), "{message}");
+    assert!(message.contains("nothing was posted"), "{message}");
+    assert_eq!(still["status"], "running", "{still}");
+    assert_eq!(still["claimed_by"], "brain", "{still}");
+    assert_eq!(sent_meanwhile, 0);
+    // the question belongs to that task, which now waits; no second task.
     assert_eq!(status, StatusCode::ACCEPTED, "{asked}");
     assert_eq!(asked["task_id"], json!(task_id), "{asked}");
     assert_eq!(app.task(&task_id).await["status"], "waiting_reply");

@@ -213,7 +213,7 @@ async fn a_reply_queues_an_external_agents_task_for_any_agent_as_before_its_firs
     call_ok(
         &client,
         "ask",
-        json!({"task_id": task_id, "question": "Which OS?"}),
+        json!({"task_id": task_id, "question": "Which OS?", "owner": "alice"}),
     )
     .await;
     app.drain().await;
@@ -239,6 +239,48 @@ async fn a_reply_queues_an_external_agents_task_for_any_agent_as_before_its_firs
     assert!(shown.contains("`carol`"), "{shown}");
     assert_eq!(done["status"], "done", "{done}");
     assert_eq!(done["result"], "Linux it is");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn asking_for_a_task_another_owner_holds_is_refused_and_leaves_their_claim() {
+    // Arrange: alice holds the task.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 24, "Which OS").await)
+        .await;
+    let client = connect(&app).await;
+    let claim = json!({"agent": "planning", "owner": "alice", "lease_secs": 60});
+    call_ok(&client, "claim_task", claim).await;
+
+    // Act: mallory asks for it, and then tries to complete it.
+    let ask = json!({"task_id": task_id, "question": "Ship it?", "owner": "mallory"});
+    let refused = call_err(&client, "ask", ask).await;
+    let unnamed = call_err(
+        &client,
+        "ask",
+        json!({"task_id": task_id, "question": "Ship it?"}),
+    )
+    .await;
+    let complete = json!({"task_id": task_id, "owner": "mallory", "result": "shipped"});
+    let not_completed = call_err(&client, "complete_task", complete).await;
+    let sent = app.drain().await;
+
+    // Assert: asked by another owner (or the default `mcp`), nothing is posted and alice
+    // keeps the task.
+    for said in [&refused, &unnamed] {
+        assert!(said.contains("claimed by `alice` until"), "{said}");
+        assert!(said.contains("Give `owner`"), "{said}");
+    }
+    assert!(not_completed.contains("alice"), "{not_completed}");
+    assert_eq!(sent, 0);
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "running", "{task}");
+    assert_eq!(task["claimed_by"], "alice", "{task}");
     client.cancel().await.ok();
 }
 
@@ -389,7 +431,7 @@ async fn completing_a_task_drops_its_question_still_to_be_posted_and_posts_the_r
     let (_, asked) = call_ok(
         &client,
         "ask",
-        json!({"task_id": task_id, "question": "Which OS?"}),
+        json!({"task_id": task_id, "question": "Which OS?", "owner": "brain"}),
     )
     .await;
     let question_id = asked["id"].as_str().expect("action id").to_string();
@@ -621,7 +663,7 @@ async fn claimed_task_with_a_reply_unseen(
     call_ok(
         &client,
         "ask",
-        json!({"task_id": task_id, "question": "Which OS?"}),
+        json!({"task_id": task_id, "question": "Which OS?", "owner": "alice"}),
     )
     .await;
     app.drain().await;
@@ -757,7 +799,7 @@ async fn a_question_dropped_by_completing_its_task_is_not_sent_by_a_retry() {
     let (_, asked) = call_ok(
         &client,
         "ask",
-        json!({"task_id": task_id, "question": "Which OS?"}),
+        json!({"task_id": task_id, "question": "Which OS?", "owner": "brain"}),
     )
     .await;
     let question_id = asked["id"].as_str().expect("action id").to_string();

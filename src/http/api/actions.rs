@@ -80,6 +80,8 @@ struct TextIn {
     /// The task the reply belongs to (it must be one of this event's): an `ask` then pauses
     /// that task, instead of starting a new one.
     task_id: Option<String>,
+    /// An `ask` on a task claimed over REST or MCP: the owner it was claimed with.
+    owner: Option<String>,
 }
 
 async fn comment_on_event(
@@ -87,11 +89,12 @@ async fn comment_on_event(
     Path(id): Path<String>,
     AppJson(input): AppJson<TextIn>,
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
-    runs_no_agent(input.agent.as_deref())?;
+    runs_no_agent(input.agent.as_deref(), input.owner.as_deref())?;
     let to = ReplyTo {
         event_id: Some(id),
         task_id: input.task_id.clone(),
         author: Author::Person,
+        owner: None,
     };
     Ok((
         StatusCode::ACCEPTED,
@@ -108,6 +111,7 @@ async fn ask_on_event(
         event_id: Some(id),
         task_id: input.task_id.clone(),
         author: Author::Person,
+        owner: Some(rest_owner(input.owner)),
     };
     Ok((
         StatusCode::ACCEPTED,
@@ -120,11 +124,12 @@ async fn respond_to_event(
     Path(id): Path<String>,
     AppJson(input): AppJson<TextIn>,
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
-    runs_no_agent(input.agent.as_deref())?;
+    runs_no_agent(input.agent.as_deref(), input.owner.as_deref())?;
     let to = ReplyTo {
         event_id: Some(id),
         task_id: input.task_id.clone(),
         author: Author::Person,
+        owner: None,
     };
     Ok((
         StatusCode::ACCEPTED,
@@ -141,21 +146,37 @@ struct ReplyIn {
     #[serde(default, alias = "message", alias = "response", alias = "question")]
     text: Option<String>,
     agent: Option<String>,
+    owner: Option<String>,
+}
+
+/// The owner an `ask` over REST asks as: the one given, else the one a REST claim takes.
+fn rest_owner(given: Option<String>) -> String {
+    given.unwrap_or_else(|| super::tasks::DEFAULT_OWNER.into())
 }
 
 /// A comment or response posts its text as given: an agent named with it would be dropped
-/// unseen (as `add_command` refuses one on such an action). Only `ask` starts a task.
-fn runs_no_agent(agent: Option<&str>) -> Result<(), ApiError> {
-    match agent.map(str::trim).filter(|a| !a.is_empty()) {
-        None => Ok(()),
-        Some(_) => Err(ApiError::new(
+/// unseen (as `add_command` refuses one on such an action), and it takes no task from its
+/// claimer, so it names no owner. Only `ask` starts a task or makes one wait.
+fn runs_no_agent(agent: Option<&str>, owner: Option<&str>) -> Result<(), ApiError> {
+    if agent.map(str::trim).is_some_and(|a| !a.is_empty()) {
+        return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_field",
             "a comment or response posts this text as written and runs no agent: `agent` is \
              for `ask` (whose answer goes to that agent), or a command's `create_task`",
         )
-        .with_field("agent")),
+        .with_field("agent"));
     }
+    if owner.is_some() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            "a comment or response leaves its task's claim as it is, so it names no owner: \
+             `owner` is for `ask` on a claimed task (which then waits for the answer)",
+        )
+        .with_field("owner"));
+    }
+    Ok(())
 }
 
 /// The reply's text, under any of the names the routes take; serde alone would call a missing
@@ -199,6 +220,7 @@ async fn checked(state: &AppState, webhook_id: &str, input: &ReplyIn) -> Result<
         event_id: input.event_id.clone(),
         task_id: input.task_id.clone(),
         author: Author::Person,
+        owner: Some(rest_owner(input.owner.clone())),
     })
 }
 
@@ -207,7 +229,7 @@ async fn comment(
     Path(id): Path<String>,
     AppJson(input): AppJson<ReplyIn>,
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
-    runs_no_agent(input.agent.as_deref())?;
+    runs_no_agent(input.agent.as_deref(), input.owner.as_deref())?;
     let text = text_of(input.text.clone())?;
     let to = checked(&state, &id, &input).await?;
     Ok((
@@ -234,7 +256,7 @@ async fn respond(
     Path(id): Path<String>,
     AppJson(input): AppJson<ReplyIn>,
 ) -> Result<(StatusCode, Json<ActionOut>), ApiError> {
-    runs_no_agent(input.agent.as_deref())?;
+    runs_no_agent(input.agent.as_deref(), input.owner.as_deref())?;
     let text = text_of(input.text.clone())?;
     let to = checked(&state, &id, &input).await?;
     Ok((

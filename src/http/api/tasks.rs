@@ -16,7 +16,7 @@ use crate::service::tasks::{self, TaskOut, TaskPage, TaskQuery};
 use crate::store::conversation::VIA_API;
 
 /// Who claims and completes tasks over REST when the request names no owner.
-const DEFAULT_OWNER: &str = "api";
+pub(super) const DEFAULT_OWNER: &str = "api";
 
 pub fn router() -> Router<AppState> {
     Router::new()
