@@ -223,14 +223,25 @@ impl McpServer {
                 let held = tasks::held_by(&self.state, named.as_deref(), agent.as_deref())
                     .await
                     .map_err(tool_error)?;
-                let text = match tasks::held_note(&owner, &held) {
-                    Some(note) => format!(
-                        "No queued task to claim. {note}{}",
-                        crate::quote::full_stop(&note)
-                    ),
-                    None => "No queued task to claim.".to_string(),
-                };
-                done(text, json!({"task": null, "held": held}))
+                let others = tasks::others_queued(&self.state, agent.as_deref())
+                    .await
+                    .map_err(tool_error)?;
+                let notes: Vec<String> = [tasks::held_note(&owner, &held), others.clone()]
+                    .into_iter()
+                    .flatten()
+                    .map(|note| {
+                        let stop = crate::quote::full_stop(&note);
+                        let mut note = format!("{note}{stop}");
+                        note[..1].make_ascii_uppercase();
+                        note
+                    })
+                    .collect();
+                let text = format!("No queued task to claim. {}", notes.join(" "));
+                let mut answer = json!({"task": null, "held": held});
+                if let Some(others) = others {
+                    answer["others_queued"] = others.into();
+                }
+                done(text.trim_end().to_string(), answer)
             }
         }
     }

@@ -368,7 +368,8 @@ pub async fn claim(
         ));
     }
     // A command names its agent in letters, digits, `-` and `_`: a NUL or a line break is a
-    // caller's slip, said as such rather than answered "no task".
+    // caller's slip, said as such rather than answered "no task"; so is any other name no
+    // task can have.
     if agent
         .as_deref()
         .is_some_and(|a| a.chars().any(char::is_control))
@@ -378,12 +379,36 @@ pub async fn claim(
             "agent must not contain control characters (newlines, tabs, NUL, ...)",
         ));
     }
+    if let Some(agent) = agent
+        .as_deref()
+        .filter(|a| !crate::engine::command::is_name(a.trim()))
+    {
+        return Err(ServiceError::invalid(
+            "agent",
+            format!(
+                "`{}` is not an agent name, so no task has it: agent names use letters, \
+                 digits, `-` and `_` (at most 64); leave agent out to claim a task of any agent",
+                super::quoted(agent)
+            ),
+        ));
+    }
     let now = clock::now_ms();
     let until = now + lease_secs * 1000;
     let agents: Vec<String> = agent.into_iter().collect();
     let claimed = state
         .store
-        .write(move |db| rows::claim(db, &agents, &owner, now, until))
+        .write(move |db| {
+            let Some(task) = rows::claim(db, &agents, &owner, now, until)? else {
+                return Ok(None);
+            };
+            // Replies that came while an earlier claim held it (whose lease then lapsed) are
+            // in the conversation this claim answers with: seen by its owner, who would
+            // otherwise be refused completing it for replies it was shown.
+            if rows::settle_unread(db, &task.id, now, |_| true)?.is_empty() {
+                return Ok(Some(task));
+            }
+            rows::get(db, &task.id)
+        })
         .await?;
     let Some(task) = claimed else {
         return Ok(None);
@@ -450,6 +475,35 @@ pub async fn held_by(
             lease_expires_at: clock::rfc3339(until),
         })
         .collect())
+}
+
+/// What to tell a caller whose claim for `agent` found no queued task while other agents'
+/// tasks are queued: a name mistyped, or in another case, would otherwise read as no work.
+pub async fn others_queued(
+    state: &AppState,
+    agent: Option<&str>,
+) -> Result<Option<String>, ServiceError> {
+    let Some(agent) = agent.map(str::trim) else {
+        return Ok(None);
+    };
+    let now = clock::now_ms();
+    let queued = state
+        .store
+        .read(move |db| rows::queued_agents(db, now, 5))
+        .await?;
+    let named: Vec<String> = queued
+        .iter()
+        .filter(|(name, _)| name != agent)
+        .map(|(name, n)| format!("`{name}` ({n})"))
+        .collect();
+    Ok((!named.is_empty()).then(|| {
+        format!(
+            "no task of agent `{}` is queued, but tasks of {} are: claim with that agent's \
+             name if it is the one you meant, or leave agent out to take the oldest of any",
+            super::quoted(agent),
+            named.join(", ")
+        )
+    }))
 }
 
 /// What to tell a caller whose claim found no queued task but who holds `held`.
@@ -658,6 +712,14 @@ pub async fn complete(
     if let (Some(why), Some(event_id)) = (unchecked, event_id) {
         out.warnings
             .push(super::sending::result_warning(&why, &event_id));
+    }
+    if failed && post_result {
+        // A caller that asked for a post and got none would take the thread as told.
+        out.warnings.push(format!(
+            "nothing was posted: post_result posts a done task's result, and a failed task's \
+             reason is kept on the task only; to say it on the thread, comment with task_id \
+             `{id}`"
+        ));
     }
     Ok(out)
 }

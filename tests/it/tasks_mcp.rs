@@ -10,8 +10,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     API_KEY, TestApp, agent_app, assert_error, chat_requests, comments_on, fake_github, fake_llm,
-    issue_comment, llm_answer, open_issue, post_gh,
+    issue_comment, llm_answer, open_issue, post_gh, set_lease_until,
 };
+use webhook_mcp::clock::now_ms;
 
 type Client = RunningService<RoleClient, ()>;
 
@@ -676,6 +677,30 @@ async fn claimed_task_with_a_reply_unseen(
 }
 
 #[tokio::test]
+async fn a_claim_taking_a_lapsed_task_shows_the_replies_its_last_holder_had_not_seen() {
+    // Arrange: dave replied while alice held the task; her lease then lapsed.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let (app, client, task_id) = claimed_task_with_a_reply_unseen(&llm, &github).await;
+    set_lease_until(&app, &task_id, now_ms() - 1_000);
+
+    // Act: bob claims it, and completes it at once.
+    let claim = json!({"agent": "planning", "owner": "bob", "lease_secs": 60});
+    let (_, claimed) = call_ok(&client, "claim_task", claim).await;
+    let complete = json!({"task_id": task_id, "owner": "bob", "result": "Fedora only"});
+    let (_, done) = call_ok(&client, "complete_task", complete).await;
+
+    // Assert: the claim showed dave's reply as one of the conversation's, and it counts seen.
+    assert_eq!(claimed["task"]["id"], json!(task_id), "{claimed}");
+    let shown = claimed["task"]["conversation"].to_string();
+    assert!(shown.contains("Only on Fedora 41"), "{shown}");
+    assert_eq!(done["status"], "done", "{done}");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn completing_a_task_with_a_reply_it_has_not_seen_is_refused_once_quoting_the_reply() {
     // Arrange
     let (llm, github) = (
@@ -918,8 +943,8 @@ async fn a_claim_for_an_agent_named_with_a_control_character_is_refused_naming_a
     let quoted = app.post_api("/api/tasks/claim", &claim("o'neil")).await;
     let (_, claimed) = call_ok(&client, "claim_task", claim("planning")).await;
 
-    // Assert: refused as the caller's slip; a quote is just a name no task has
-    for refused in [&nul, &line_break] {
+    // Assert: refused as the caller's slip, as is a quote: no task's agent has one
+    for refused in [&nul, &line_break, &quoted] {
         assert_error(refused, StatusCode::BAD_REQUEST, Some("agent"));
     }
     let said = crate::mcp::text(&nul_mcp);
@@ -928,7 +953,6 @@ async fn a_claim_for_an_agent_named_with_a_control_character_is_refused_naming_a
         said.contains("agent must not contain control characters"),
         "{said}"
     );
-    assert_eq!(quoted, (StatusCode::OK, json!({"task": null, "held": []})));
     assert_eq!(claimed["event"]["id"], json!(event_id), "{claimed}");
 }
 
@@ -1014,5 +1038,70 @@ async fn a_claimed_task_shows_who_holds_it_until_it_ends() {
     assert_eq!(held["claimed_by"], "alice", "{held}");
     assert_eq!(listed["tasks"][0]["claimed_by"], "alice", "{listed}");
     assert!(ended.get("claimed_by").is_none(), "{ended}");
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn a_claim_for_an_agent_with_no_task_names_the_agents_whose_tasks_are_queued() {
+    // Arrange: one `planning` task is queued.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    open_issue(&app, 26, "Queued for planning").await;
+    let client = connect(&app).await;
+
+    // Act: a mistyped name, one no task can have, and over REST the mistyped one again
+    let (said, empty) = call_ok(&client, "claim_task", json!({"agent": "planing"})).await;
+    let not_a_name = call_err(&client, "claim_task", json!({"agent": "bad name!"})).await;
+    let (status, rest) = app
+        .post_api("/api/tasks/claim", &json!({"agent": "planing"}))
+        .await;
+
+    // Assert: no claim, but the agent that has work is named; a malformed name is refused.
+    assert!(empty["task"].is_null(), "{empty}");
+    assert!(
+        said.contains("No task of agent `planing` is queued, but tasks of `planning` (1) are"),
+        "{said}"
+    );
+    assert!(not_a_name.contains("is not an agent name"), "{not_a_name}");
+    assert_eq!(status, reqwest::StatusCode::OK, "{rest}");
+    assert!(rest["task"].is_null(), "{rest}");
+    let others = rest["others_queued"].as_str().expect("others_queued");
+    assert!(others.contains("`planning` (1)"), "{others}");
+    assert_eq!(
+        app.tasks("status=queued").await.len(),
+        1,
+        "nothing was claimed"
+    );
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
+async fn completing_a_task_failed_with_post_result_says_nothing_was_posted() {
+    // Arrange
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let task_id = app
+        .task_id_of(&open_issue(&app, 27, "Cannot be done").await)
+        .await;
+    let client = connect(&app).await;
+
+    // Act
+    let complete = json!({"task_id": task_id, "result": "no access to the repo",
+                          "failed": true, "post_result": true});
+    let (said, failed) = call_ok(&client, "complete_task", complete).await;
+    let sent = app.drain().await;
+
+    // Assert: failed, nothing posted, and the caller told so with what to do instead
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert_eq!(sent, 0);
+    assert!(comments_on(&github, 27).await.is_empty());
+    assert!(said.contains("nothing was posted"), "{said}");
+    assert!(said.contains("comment with task_id"), "{said}");
     client.cancel().await.ok();
 }

@@ -104,6 +104,9 @@ async fn claim_task(
             if let Some(note) = tasks::held_note(&owner, &held) {
                 answer["note"] = note.into();
             }
+            if let Some(others) = tasks::others_queued(&state, agent.as_deref()).await? {
+                answer["others_queued"] = others.into();
+            }
             answer
         }
     }))

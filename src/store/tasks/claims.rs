@@ -99,6 +99,23 @@ pub fn held_by(
     Ok(rows)
 }
 
+/// The agents with tasks queued and due now, and how many each, most first (at most
+/// `limit`): what a claim for an agent with none could have meant.
+pub fn queued_agents(
+    conn: &Connection,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT agent, COUNT(*) AS n FROM tasks WHERE status = 'queued' AND next_run_at <= ?1 \
+         GROUP BY agent ORDER BY n DESC, agent LIMIT ?2",
+    )?;
+    let rows = statement
+        .query_map(params![now, limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 /// Who holds the task's lease, if anyone (to tell a caller whose completion was refused).
 pub fn lease_owner(conn: &Connection, id: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
