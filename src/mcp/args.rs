@@ -513,6 +513,17 @@ pub struct TaskIdArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+pub struct GetTaskArgs {
+    /// The task's id (task_...), as list_tasks or claim_task shows it.
+    pub task_id: String,
+    /// The owner you claimed the task with (default "mcp"): only its claimer is shown the
+    /// replies it has not seen, and they count as seen then.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AnswerTaskArgs {
     /// The waiting task's id (task_...), as list_tasks status=waiting_reply shows it.
     pub task_id: String,

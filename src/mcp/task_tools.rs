@@ -8,7 +8,9 @@ use rmcp::{RoleServer, tool, tool_router};
 use serde_json::json;
 
 use super::McpServer;
-use super::args::{AnswerTaskArgs, ClaimTaskArgs, CompleteTaskArgs, ListTasksArgs, TaskIdArgs};
+use super::args::{
+    AnswerTaskArgs, ClaimTaskArgs, CompleteTaskArgs, GetTaskArgs, ListTasksArgs, TaskIdArgs,
+};
 use super::params::Parameters;
 use super::tools::{done, held, page_text, tool_error, warned};
 use crate::quote::one_line;
@@ -75,13 +77,14 @@ impl McpServer {
     )]
     async fn get_task(
         &self,
-        Parameters(args): Parameters<TaskIdArgs>,
+        Parameters(args): Parameters<GetTaskArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, String> {
         // Only a key that may complete the task can be its agent: a read key's look (a
         // dashboard's) leaves the replies for the agent to see.
         let (task, seen) = if super::key_of(&context).is_none_or(|key| key.is_admin()) {
-            unread::get_seen(&self.state, &args.task_id).await
+            let owner = args.owner.as_deref().unwrap_or(DEFAULT_OWNER);
+            unread::get_seen(&self.state, &args.task_id, owner).await
         } else {
             tasks::get(&self.state, &args.task_id)
                 .await

@@ -14,11 +14,20 @@ use crate::store::tasks as rows;
 
 /// The task whole, with the replies its external agent had not seen (now seen). The replies
 /// of a task the built-in runner holds are left to its run, which reads them at its next step.
-pub async fn get_seen(state: &AppState, id: &str) -> Result<(TaskOut, Vec<Value>), ServiceError> {
-    let (key, now) = (id.to_string(), clock::now_ms());
+/// Only the claim's own `owner` (as it was claimed) sees them: anyone else's look (a person
+/// reading the task with the agent's key) leaves them for the agent.
+pub async fn get_seen(
+    state: &AppState,
+    id: &str,
+    owner: &str,
+) -> Result<(TaskOut, Vec<Value>), ServiceError> {
+    let (key, now, owner) = (id.to_string(), clock::now_ms(), owner.trim().to_string());
+    let theirs = move |t: &rows::TaskRow| {
+        rows::claimed_outside(t) && t.lease_owner.as_deref() == Some(&*owner)
+    };
     let seen = state
         .store
-        .write(move |db| rows::settle_unread(db, &key, now, rows::claimed_outside))
+        .write(move |db| rows::settle_unread(db, &key, now, &theirs))
         .await?;
     Ok((tasks::get(state, id).await?, seen))
 }

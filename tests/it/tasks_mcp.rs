@@ -784,10 +784,12 @@ async fn get_task_shows_its_agent_a_reply_that_came_while_claimed_and_counts_it_
     let (app, client, task_id) = claimed_task_with_a_reply_unseen(&llm, &github).await;
     let (_, read) = crate::keys::create_key(&app, "watcher", "read").await;
     let watcher = crate::keys::connect(&app, &read).await;
-    let get = json!({"task_id": task_id});
+    let get = json!({"task_id": task_id, "owner": "alice"});
 
-    // Act: a read key looks first (a dashboard); then the agent, twice; then it completes.
+    // Act: a read key looks first (a dashboard), and a person with the agent's key naming
+    // no owner; then the agent, twice; then it completes.
     let (watched, _) = call_ok(&watcher, "get_task", get.clone()).await;
+    let (looked, _) = call_ok(&client, "get_task", json!({"task_id": task_id})).await;
     let (shown, _) = call_ok(&client, "get_task", get.clone()).await;
     let (again, _) = call_ok(&client, "get_task", get).await;
     let (_, done) = call_ok(
@@ -802,6 +804,10 @@ async fn get_task_shows_its_agent_a_reply_that_came_while_claimed_and_counts_it_
     assert!(
         !watched.contains(note),
         "a read key's look is no agent's: {watched}"
+    );
+    assert!(
+        !looked.contains(note),
+        "a look as another owner is not the claimer's: {looked}"
     );
     assert!(shown.contains(note), "{shown}");
     assert!(shown.contains("`dave`"), "{shown}");
