@@ -54,12 +54,32 @@ fn parse_nanos(s: &str) -> Option<i128> {
         let micros = if n.abs() >= 1e11 { n * 1e3 } else { n * 1e6 }.round();
         return (micros.abs() < 1e19).then(|| micros as i128 * 1000);
     }
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+    if let Ok(t) = OffsetDateTime::parse(&offset_sign_restored(s), &Rfc3339) {
         return Some(t.unix_timestamp_nanos());
     }
     let day =
         time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()?;
     Some(day.midnight().assume_utc().unix_timestamp_nanos())
+}
+
+/// `s` with a space before a closing `HH:MM` offset read as the `+` it was: a query string
+/// decodes an unencoded `+` to a space (curl sends `?since=…T12:00:00+01:00` as typed). Only
+/// there, after the seconds (or their fraction): anywhere else a space stays and is refused.
+fn offset_sign_restored(s: &str) -> std::borrow::Cow<'_, str> {
+    let b = s.as_bytes();
+    let n = b.len();
+    let offset = n >= 7
+        && b[n - 7].is_ascii_digit()
+        && b[n - 6] == b' '
+        && b[n - 5..].iter().enumerate().all(|(i, c)| match i {
+            2 => *c == b':',
+            _ => c.is_ascii_digit(),
+        });
+    if offset {
+        format!("{}+{}", &s[..n - 6], &s[n - 5..]).into()
+    } else {
+        s.into()
+    }
 }
 
 /// A decimal number of unix seconds (or milliseconds: see below), whole or with a fraction
@@ -190,6 +210,27 @@ mod tests {
             ("NaN", None, None),
             ("1e300", None, None),
             ("2026-12-06x", None, None),
+            // An offset's `+` that a query string decoded to a space, after the seconds or
+            // their fraction; a space anywhere else is no time.
+            (
+                "2026-12-07T12:00:00 01:00",
+                Some(1_796_641_200_000),
+                Some(1_796_641_200_000),
+            ),
+            (
+                "2026-12-07T12:00:00.5 01:00",
+                Some(1_796_641_200_500),
+                Some(1_796_641_200_500),
+            ),
+            (
+                "2026-12-07T12:00:00-01:00",
+                Some(1_796_648_400_000),
+                Some(1_796_648_400_000),
+            ),
+            ("2026-12-07T12:00:00 -01:00", None, None),
+            ("2026-12-07T12:00 01:00", None, None),
+            ("2026-12-07T12:00:00 0100", None, None),
+            ("2026-12-07T12:00:00  01:00", None, None),
         ];
         for (given, floor, bound) in cases {
             assert_eq!(parse(given), floor, "{given}");

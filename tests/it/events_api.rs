@@ -126,6 +126,28 @@ async fn events_are_filtered_by_time_since() {
 }
 
 #[tokio::test]
+async fn a_time_whose_offset_plus_was_sent_unencoded_is_read_as_that_offset() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", SECRET).await;
+    let id = post_gh(&app, "issues", &issue_opened("octo/a", 1, &[])).await;
+    // An hour ago, written at +01:00 as curl sends it: the `+` reaches the query as a space.
+    let hour_ago = (OffsetDateTime::now_utc() - Duration::from_secs(3600))
+        .to_offset(time::macros::offset!(+1))
+        .format(&Rfc3339)
+        .expect("format time");
+    assert!(hour_ago.ends_with("+01:00"), "{hour_ago}");
+
+    // Act
+    let since = app.events(&format!("since={hour_ago}")).await;
+    let until = app.events(&format!("until={hour_ago}")).await;
+
+    // Assert
+    assert_eq!(ids(&since), [id]);
+    assert!(until.is_empty());
+}
+
+#[tokio::test]
 async fn a_bad_limit_or_since_is_refused_naming_the_parameter() {
     // Arrange
     let app = spawn_app().await;
