@@ -167,6 +167,12 @@ impl From<ServiceError> for ApiError {
                 field,
                 retry_after: None,
             },
+            ServiceError::Missing(field) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "missing_field",
+                format!("missing field `{field}`"),
+            )
+            .with_field(field),
             ServiceError::NotFound { what, ref id } => {
                 let code = match what {
                     "webhook" => "webhook_not_found",

@@ -44,6 +44,11 @@ pub enum ServiceError {
         field: Option<String>,
         message: String,
     },
+    /// A required field is absent; its full path. Said as REST's JSON bodies say one serde
+    /// finds missing, so a field only the service requires (a command's `trigger`, optional
+    /// in an update) is refused in the same words.
+    #[error("missing field `{0}`")]
+    Missing(String),
     #[error("{}", not_found(what, .id, Door::Mcp))]
     NotFound { what: &'static str, id: String },
     #[error("{0}")]

@@ -300,6 +300,7 @@ fn in_command(refused: ServiceError, at: usize) -> ServiceError {
             }),
             message: format!("commands[{at}]: {message}"),
         },
+        ServiceError::Missing(field) => ServiceError::Missing(format!("commands[{at}].{field}")),
         other => other,
     }
 }

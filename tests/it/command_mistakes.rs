@@ -584,3 +584,37 @@ async fn a_template_naming_a_filter_test_or_function_that_does_not_exist_is_refu
     assert_eq!(status, StatusCode::OK, "{changed}");
     assert_eq!(changed["enabled"], false, "{changed}");
 }
+
+#[tokio::test]
+async fn a_missing_trigger_or_action_is_a_missing_field_as_on_every_other_route() {
+    // Arrange
+    let app = app_with_webhook().await;
+
+    // Act
+    let no_action = add(&app, json!({"trigger": "issues.opened", "template": "a"})).await;
+    let no_trigger_in_a_create = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "name": "x", "provider": "github",
+        "commands": [{"action": "comment", "template": "a"}]
+    })))
+    .await;
+
+    // Assert
+    assert_error(&no_action, StatusCode::BAD_REQUEST, Some("action"));
+    assert_eq!(
+        no_action.1["error"]["code"], "missing_field",
+        "{}",
+        no_action.1
+    );
+    assert_eq!(message(&no_action.1), "missing field `action`");
+    assert_error(
+        &no_trigger_in_a_create,
+        StatusCode::BAD_REQUEST,
+        Some("commands[0].trigger"),
+    );
+    assert_eq!(
+        no_trigger_in_a_create.1["error"]["code"], "missing_field",
+        "{}",
+        no_trigger_in_a_create.1
+    );
+    assert!(commands(&app).await.is_empty());
+}

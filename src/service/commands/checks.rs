@@ -322,5 +322,5 @@ fn short_key_warning(bytes: usize) -> Option<String> {
 }
 
 pub(super) fn required(value: Option<String>, field: &str) -> Result<String, ServiceError> {
-    value.ok_or_else(|| ServiceError::invalid(field, format!("missing field `{field}`")))
+    value.ok_or_else(|| ServiceError::Missing(field.to_string()))
 }
