@@ -366,9 +366,14 @@ impl McpServer {
         Parameters(args): Parameters<UpdateCommandArgs>,
     ) -> Result<CallToolResult, String> {
         let (webhook_id, command_id, input) = args.into_input();
-        let command = commands::update(&self.state, &webhook_id, &command_id, input, None)
-            .await
-            .map_err(tool_error)?;
+        let command =
+            match commands::update(&self.state, &webhook_id, &command_id, input, None).await {
+                Ok(command) => command,
+                Err(e) => {
+                    let e = commands::on_another_webhook(&self.state, &webhook_id, &command_id, e);
+                    return Err(tool_error(e.await));
+                }
+            };
         done(
             format!(
                 "Updated command `{}`.{}",
@@ -387,9 +392,11 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<CommandIdArgs>,
     ) -> Result<CallToolResult, String> {
-        commands::remove(&self.state, &args.webhook_id, &args.command_id)
-            .await
-            .map_err(tool_error)?;
+        if let Err(e) = commands::remove(&self.state, &args.webhook_id, &args.command_id).await {
+            let (webhook_id, command_id) = (&args.webhook_id, &args.command_id);
+            let e = commands::on_another_webhook(&self.state, webhook_id, command_id, e);
+            return Err(tool_error(e.await));
+        }
         done(
             format!("Removed command `{}`.", args.command_id),
             json!({"removed": args.command_id}),

@@ -500,12 +500,34 @@ pub async fn remove(
     }
 }
 
-/// Why no command `command_id` is on webhook `webhook_id`: no such webhook, the command on
-/// another one (ids swapped or copied from another webhook), or no such command at all. Told
-/// only "command not found", a model would make the command again.
+/// Why no command `command_id` is on webhook `webhook_id`: no such webhook, or no such
+/// command there, as `get` answers; [`on_another_webhook`] says more where the webhook is an
+/// argument of its own.
 async fn missing(state: &AppState, webhook_id: &str, command_id: &str) -> ServiceError {
-    if let Err(e) = webhooks::load(state, webhook_id).await {
-        return e;
+    match webhooks::load(state, webhook_id).await {
+        Err(e) => e,
+        Ok(_) => not_found(command_id),
+    }
+}
+
+/// `refused`, or, for a command not found on `webhook_id` that is on another webhook (ids
+/// swapped or copied from another webhook), the webhook_id to give. For the MCP tools, which
+/// take webhook_id as an argument: told only "command not found", a model would make the
+/// command again. REST's path names the resource, which is not found there, as `GET` says.
+pub async fn on_another_webhook(
+    state: &AppState,
+    webhook_id: &str,
+    command_id: &str,
+    refused: ServiceError,
+) -> ServiceError {
+    if !matches!(
+        refused,
+        ServiceError::NotFound {
+            what: "command",
+            ..
+        }
+    ) {
+        return refused;
     }
     let id = command_id.to_string();
     match state.store.read(move |db| rows::webhook_of(db, &id)).await {
@@ -516,7 +538,7 @@ async fn missing(state: &AppState, webhook_id: &str, command_id: &str) -> Servic
                  webhook_id `{other}`"
             ),
         ),
-        Ok(None) => not_found(command_id),
+        Ok(None) => refused,
         Err(e) => e.into(),
     }
 }

@@ -1427,7 +1427,7 @@ async fn channel_urls_and_signing_secrets_are_shown_masked_and_survive_being_wri
 }
 
 #[tokio::test]
-async fn a_command_named_under_the_wrong_webhook_says_which_webhook_it_is_on() {
+async fn a_command_under_the_wrong_webhooks_path_is_not_found_there_and_mcp_says_where_it_is() {
     // Arrange
     let app = app_with_webhook().await;
     app.create_webhook(json!({"id": "other", "name": "Other", "provider": "github"}))
@@ -1441,6 +1441,7 @@ async fn a_command_named_under_the_wrong_webhook_says_which_webhook_it_is_on() {
     let at = |webhook: &str, command: &str| format!("/api/webhooks/{webhook}/commands/{command}");
 
     // Act
+    let read_on_other = app.get_json(&at("other", &id)).await;
     let on_other = send_json(
         app.api(Method::PUT, &at("other", &id))
             .json(&json!({"priority": 2})),
@@ -1449,23 +1450,39 @@ async fn a_command_named_under_the_wrong_webhook_says_which_webhook_it_is_on() {
     let deleted_on_other = send_json(app.api(Method::DELETE, &at("other", &id))).await;
     let no_webhook = send_json(app.api(Method::DELETE, &at("nope", &id))).await;
     let no_command = send_json(app.api(Method::DELETE, &at("gh", "cmd_nope"))).await;
+    // MCP's tools take webhook_id as an argument of its own: they say which to give.
+    let client = crate::mcp::connect(&app).await;
+    let removed_on_other = crate::mcp::call(
+        &client,
+        "remove_command",
+        json!({"webhook_id": "other", "command_id": id}),
+    )
+    .await;
+    client.cancel().await.ok();
 
-    // Assert
-    assert_error(&on_other, StatusCode::BAD_REQUEST, Some("webhook_id"));
-    let message = on_other.1["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("`gh`"), "{message}");
-    assert_error(
-        &deleted_on_other,
-        StatusCode::BAD_REQUEST,
-        Some("webhook_id"),
-    );
+    // Assert: over REST, as GET answers the same path.
+    for answer in [&read_on_other, &on_other, &deleted_on_other, &no_command] {
+        assert_error(answer, StatusCode::NOT_FOUND, None);
+        assert_eq!(
+            answer.1["error"]["code"], "command_not_found",
+            "{}",
+            answer.1
+        );
+    }
     assert_error(&no_webhook, StatusCode::NOT_FOUND, None);
     let message = no_webhook.1["error"]["message"]
         .as_str()
         .unwrap_or_default();
     assert!(message.contains("webhook `nope`"), "{message}");
-    assert_error(&no_command, StatusCode::NOT_FOUND, None);
+    assert_eq!(removed_on_other.is_error, Some(true));
+    let said = crate::mcp::text(&removed_on_other);
+    assert!(said.contains("give webhook_id `gh`"), "{said}");
     let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
+    assert_eq!(
+        listed["commands"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
     assert_eq!(
         listed["commands"][0]["priority"], command["priority"],
         "{listed}"
