@@ -75,7 +75,7 @@ pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiErr
     }
     // From the value, not its text: an error then carries no line and column, which mean
     // nothing in a query string.
-    serde_path_to_error::deserialize(serde_json::Value::Object(map)).map_err(refusal)
+    serde_path_to_error::deserialize(serde_json::Value::Object(map)).map_err(|e| refusal(e, None))
 }
 
 /// For a list that takes no parameters: one given (`limit`, `cursor`) is refused as an
@@ -111,7 +111,9 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(refusal)?;
+    // Parsed again as a whole only for a refusal that reads what was given.
+    let value = serde_path_to_error::deserialize(&mut de)
+        .map_err(|e| refusal(e, serde_json::from_slice(bytes).ok().as_ref()))?;
     de.end().map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -127,14 +129,19 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 pub fn from_object<T: DeserializeOwned>(
     body: serde_json::Map<String, serde_json::Value>,
 ) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(serde_json::Value::Object(body)).map_err(refusal)
+    let body = serde_json::Value::Object(body);
+    serde_path_to_error::deserialize(&body).map_err(|e| refusal(e, Some(&body)))
 }
 
-/// The error for a body or query that did not deserialize, naming the field when there is one.
-fn refusal(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+/// The error for a body or query that did not deserialize, naming the field when there is one;
+/// `given`, what was given, when a JSON object.
+fn refusal(
+    e: serde_path_to_error::Error<serde_json::Error>,
+    given: Option<&serde_json::Value>,
+) -> ApiError {
     let bad =
         |code: &'static str, message: String| ApiError::new(StatusCode::BAD_REQUEST, code, message);
-    match FieldError::of(&e) {
+    match FieldError::of_in(&e, given) {
         FieldError::Syntax(message) => {
             bad("invalid_json", format!("body is not valid JSON: {message}"))
         }

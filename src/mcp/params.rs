@@ -36,8 +36,8 @@ impl<S, P: DeserializeOwned> FromContextPart<ToolCallContext<'_, S>> for Paramet
 }
 
 fn parse<P: DeserializeOwned>(arguments: serde_json::Value) -> Result<P, ErrorData> {
-    serde_path_to_error::deserialize(arguments).map_err(|e| {
-        let detail = match FieldError::of(&e) {
+    serde_path_to_error::deserialize(&arguments).map_err(|e| {
+        let detail = match FieldError::of_in(&e, Some(&arguments)) {
             FieldError::Missing(field) => format!("missing field `{field}`"),
             FieldError::Invalid {
                 field: Some(field),

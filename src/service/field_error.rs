@@ -19,6 +19,15 @@ pub enum FieldError {
 
 impl FieldError {
     pub fn of(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+        FieldError::of_in(e, None)
+    }
+
+    /// [`FieldError::of`], `given` being the document that failed: read to say which of a
+    /// field's names were given together.
+    pub fn of_in(
+        e: &serde_path_to_error::Error<serde_json::Error>,
+        given: Option<&serde_json::Value>,
+    ) -> FieldError {
         let path = e.path().to_string();
         let inner = e.inner();
         let message = inner.to_string();
@@ -36,6 +45,22 @@ impl FieldError {
                 format!("{path}.{name}")
             });
         }
+        // As for a missing field, the path is the object; serde's words name no line a caller
+        // can act on when the field was given under two of its names.
+        if let Some(name) = message
+            .strip_prefix("duplicate field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            let object = given.and_then(|given| object_at(given, e.path()));
+            return FieldError::Invalid {
+                field: Some(if path == "." {
+                    name.to_string()
+                } else {
+                    format!("{path}.{name}")
+                }),
+                message: given_twice(name, object),
+            };
+        }
         // The path already ends with the unknown key.
         if message.starts_with("unknown field `") {
             return FieldError::Unknown {
@@ -48,6 +73,52 @@ impl FieldError {
             message: in_json_words(&message),
         }
     }
+}
+
+/// The fields taken under other names too (serde's `alias`), by the name serde reports.
+const OTHER_NAMES: &[(&str, &[&str])] = &[
+    ("id", &["webhook_id"]),
+    ("text", &["message", "response", "question"]),
+    ("question", &["text"]),
+    ("thread_id", &["message_thread_id"]),
+];
+
+/// The refusal of field `name` given more than once: under two of its names (`id` and
+/// `webhook_id`), which ones, as `object`, the object it is in, has them; else the one name
+/// twice.
+fn given_twice(name: &str, object: Option<&serde_json::Map<String, serde_json::Value>>) -> String {
+    let others = OTHER_NAMES
+        .iter()
+        .find(|(field, _)| *field == name)
+        .map_or(&[][..], |(_, others)| *others);
+    let given: Vec<String> = std::iter::once(name)
+        .chain(others.iter().copied())
+        .filter(|n| object.is_some_and(|o| o.contains_key(*n)))
+        .map(|n| format!("`{n}`"))
+        .collect();
+    match given.as_slice() {
+        [one, other] => format!("give {one} or {other}, not both: they name one field"),
+        [_, _, ..] => format!(
+            "give one of {}, not several: they name one field",
+            given.join(", ")
+        ),
+        _ => format!("`{name}` is given twice; give it once"),
+    }
+}
+
+/// The object at `path` in `given`, where serde says a field of it is missing or given twice.
+fn object_at<'v>(
+    given: &'v serde_json::Value,
+    path: &serde_path_to_error::Path,
+) -> Option<&'v serde_json::Map<String, serde_json::Value>> {
+    use serde_path_to_error::Segment;
+    path.iter()
+        .try_fold(given, |value, segment| match segment {
+            Segment::Seq { index } => value.get(*index),
+            Segment::Map { key } => value.get(key.as_str()),
+            Segment::Enum { .. } | Segment::Unknown => None,
+        })?
+        .as_object()
 }
 
 /// The largest value of an unsigned Rust integer type, by its name.
@@ -179,6 +250,68 @@ mod tests {
             error_of(json!({"name": "a", "inner": 7})),
             FieldError::Invalid { message, .. } if message.ends_with("expected an object")
         ));
+    }
+
+    #[test]
+    fn a_field_given_under_two_of_its_names_is_refused_naming_them() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Named {
+            #[serde(alias = "webhook_id")]
+            id: Option<String>,
+            #[serde(default, alias = "message", alias = "response", alias = "question")]
+            text: Option<String>,
+            #[serde(default)]
+            inner: Vec<Named>,
+        }
+        let cases = [
+            (
+                json!({"webhook_id": "a1", "id": "a2"}),
+                "id",
+                "give `id` or `webhook_id`, not both: they name one field",
+            ),
+            (
+                json!({"text": "a", "message": "b"}),
+                "text",
+                "give `text` or `message`, not both: they name one field",
+            ),
+            (
+                json!({"message": "a", "response": "b", "question": "c"}),
+                "text",
+                "give one of `message`, `response`, `question`, not several: they name one field",
+            ),
+            (
+                json!({"inner": [{}, {"id": "a", "webhook_id": "b"}]}),
+                "inner[1].id",
+                "give `id` or `webhook_id`, not both: they name one field",
+            ),
+        ];
+        for (given, field, said) in cases {
+            let e = serde_path_to_error::deserialize::<_, Named>(&given).unwrap_err();
+            assert_eq!(
+                FieldError::of_in(&e, Some(&given)),
+                FieldError::Invalid {
+                    field: Some(field.into()),
+                    message: said.into()
+                },
+                "{given}"
+            );
+        }
+        // One name twice, as only JSON text can give it.
+        let text = r#"{"id": "a", "id": "b"}"#;
+        let e = serde_path_to_error::deserialize::<_, Named>(
+            &mut serde_json::Deserializer::from_str(text),
+        )
+        .unwrap_err();
+        let given = serde_json::from_str(text).ok();
+        assert_eq!(
+            FieldError::of_in(&e, given.as_ref()),
+            FieldError::Invalid {
+                field: Some("id".into()),
+                message: "`id` is given twice; give it once".into()
+            }
+        );
     }
 
     #[test]

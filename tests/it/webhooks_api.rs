@@ -373,6 +373,36 @@ async fn bad_create_requests_are_refused_with_400_naming_the_field() {
 }
 
 #[tokio::test]
+async fn a_field_given_under_two_of_its_names_is_refused_naming_both() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let both_ids = send_json(app.api(Method::POST, "/api/webhooks").json(&json!({
+        "name": "x", "provider": "github", "webhook_id": "a1", "id": "a2",
+    })))
+    .await;
+    let both_texts = send_json(
+        app.api(Method::POST, "/api/events/evt_1/comment")
+            .json(&json!({"text": "a", "message": "b"})),
+    )
+    .await;
+
+    // Assert
+    for (answer, field, said) in [
+        (&both_ids, "id", "give `id` or `webhook_id`, not both"),
+        (&both_texts, "text", "give `text` or `message`, not both"),
+    ] {
+        assert_error(answer, StatusCode::BAD_REQUEST, Some(field));
+        let message = answer.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(said), "{message}");
+        assert!(!message.contains("line 1"), "{message}");
+    }
+    let (_, listed) = app.get_json("/api/webhooks").await;
+    assert_eq!(listed["webhooks"], json!([]), "{listed}");
+}
+
+#[tokio::test]
 async fn put_updates_the_name_and_options() {
     // Arrange
     let app = spawn_app().await;
@@ -1714,11 +1744,11 @@ async fn a_copy_put_back_after_a_rotation_or_its_grace_is_told_by_its_version_no
     assert_eq!(after_grace, StatusCode::OK, "{answered}");
     assert_eq!(answered["name"], "After the grace");
     assert_error(&stale, StatusCode::CONFLICT, Some("updated_at"));
-    assert_error(&twice, StatusCode::BAD_REQUEST, None);
+    assert_error(&twice, StatusCode::BAD_REQUEST, Some("name"));
     assert!(
         twice.1["error"]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("duplicate field `name`")),
+            .is_some_and(|m| m.contains("`name` is given twice")),
         "{}",
         twice.1
     );
