@@ -265,14 +265,25 @@ pub struct ProviderOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
-    #[serde(deserialize_with = "whole_number")]
+    #[serde(deserialize_with = "at_least_one")]
     pub per_second: u32,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
-        deserialize_with = "whole_number"
+        deserialize_with = "at_least_one_if_given"
     )]
     pub burst: Option<u32>,
+}
+
+/// A [`whole_number`] from 1, refused below in those words (a range from 0 would be told to
+/// a caller whose 0 is refused too).
+fn at_least_one<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    whole_number::<D, std::num::NonZeroU32>(d).map(std::num::NonZeroU32::get)
+}
+
+/// [`at_least_one`], or null.
+fn at_least_one_if_given<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    whole_number::<D, Option<std::num::NonZeroU32>>(d).map(|n| n.map(std::num::NonZeroU32::get))
 }
 
 /// A number field that also takes a whole float (`10.0`, `1e2`), as JSON Schema's `integer`

@@ -138,7 +138,7 @@ fn unsigned_most(rust: &str) -> Option<u128> {
 pub fn in_json_words(message: &str) -> String {
     static RUST_TYPE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
-            r"expected (?:struct [A-Za-z_][A-Za-z0-9_]*|a map|(?:u|i)(?:8|16|32|64|128|size)|f32|f64|a sequence)\b",
+            r"expected (?:struct [A-Za-z_][A-Za-z0-9_]*|a map|(?:a nonzero )?(?:u|i)(?:8|16|32|64|128|size)|f32|f64|a sequence)\b",
         )
         .expect("Rust type pattern")
     });
@@ -166,6 +166,11 @@ pub fn in_json_words(message: &str) -> String {
                 "a number"
             } else if let Some(most) = unsigned_most(&said["expected ".len()..]) {
                 return format!("expected a whole number from 0 to {most}");
+            } else if let Some(most) = said
+                .strip_prefix("expected a nonzero ")
+                .and_then(unsigned_most)
+            {
+                return format!("expected a whole number from 1 to {most}");
             } else {
                 "a whole number"
             };
@@ -217,6 +222,14 @@ mod tests {
             (
                 "invalid value: integer `5000000000`, expected u32",
                 "invalid value: integer `5000000000`, expected a whole number from 0 to 4294967295",
+            ),
+            (
+                "invalid value: integer `-5`, expected a nonzero u32",
+                "invalid value: integer `-5`, expected a whole number from 1 to 4294967295",
+            ),
+            (
+                "invalid value: integer `0`, expected a nonzero u32",
+                "invalid value: integer `0`, expected a whole number from 1 to 4294967295",
             ),
             (
                 "invalid type: map, expected a sequence",

@@ -324,6 +324,42 @@ async fn bad_limit_or_base_url_options_are_refused_when_saved_with_the_field_nam
 }
 
 #[tokio::test]
+async fn a_rate_limit_out_of_range_is_told_the_range_that_is_taken() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(json!({"id": "gh", "name": "x", "provider": "github"}))
+        .await;
+
+    // Act + Assert: below 1, negative or 0, is told the same range, which 1 is in.
+    for (rate_limit, field) in [
+        (json!({"per_second": -5, "burst": 20}), "per_second"),
+        (json!({"per_second": 0}), "per_second"),
+        (json!({"per_second": 5, "burst": 0}), "burst"),
+        (json!({"per_second": 5, "burst": -1}), "burst"),
+    ] {
+        let (status, body) = crate::helpers::send_json(
+            app.api(Method::PUT, "/api/webhooks/gh")
+                .json(&json!({"options": {"rate_limit": rate_limit}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            body["error"]["field"],
+            format!("options.rate_limit.{field}"),
+            "{body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("from 1 to 4294967295"), "{message}");
+    }
+    let (status, body) = crate::helpers::send_json(
+        app.api(Method::PUT, "/api/webhooks/gh")
+            .json(&json!({"options": {"rate_limit": {"per_second": 1, "burst": 1}}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
 async fn an_empty_allowlist_is_refused_and_null_removes_an_allowlist() {
     // Arrange: a webhook locked to a range loopback is not in.
     let app = spawn_app().await;

@@ -376,20 +376,6 @@ pub(super) fn check_options(
                 .map_err(|m| ServiceError::invalid(&format!("options.ip_allowlist[{i}]"), m))?;
         }
     }
-    if let Some(limit) = &options.rate_limit
-        && limit.per_second == 0
-    {
-        return Err(ServiceError::invalid(
-            "options.rate_limit.per_second",
-            "per_second must be at least 1",
-        ));
-    }
-    if let Some(crate::providers::RateLimit { burst: Some(0), .. }) = &options.rate_limit {
-        return Err(ServiceError::invalid(
-            "options.rate_limit.burst",
-            "burst must be at least 1 (leave it out for a burst of per_second)",
-        ));
-    }
     let mut options = options;
     if let Some(sender) = &options.sender {
         let alias = Provider::secret_issuing_alias(sender)
