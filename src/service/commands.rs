@@ -36,11 +36,21 @@ pub struct CommandIn {
     pub agent: Option<String>,
     pub template: Option<String>,
     pub conditions: Option<Value>,
+    #[serde(default, deserialize_with = "url_or_target")]
     pub target: Option<Value>,
     #[serde(default, deserialize_with = "crate::providers::whole_number")]
     pub priority: Option<i64>,
     pub stop: Option<bool>,
     pub enabled: Option<bool>,
+}
+
+/// A target, or its URL alone as MCP's add_command takes it: `"https://…"` is
+/// `{"url": "https://…"}`.
+fn url_or_target<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Ok(Option::<Value>::deserialize(d)?.map(|target| match target {
+        Value::String(url) => serde_json::json!({ "url": url }),
+        other => other,
+    }))
 }
 
 impl CommandIn {

@@ -900,6 +900,39 @@ async fn a_forward_turned_into_a_comment_leaves_its_target_behind() {
 }
 
 #[tokio::test]
+async fn a_target_given_as_its_url_alone_is_that_url() {
+    // Arrange
+    let app = app_with_webhook().await;
+
+    // Act
+    let (status, added) = add(
+        &app,
+        json!({"trigger": "issues.closed", "action": "forward",
+               "target": "https://sink.example.com/in"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let id = added["id"].as_str().expect("id");
+    let (status, changed) = put_command(
+        &app,
+        id,
+        json!({"target": "https://sink.example.com/other"}),
+    )
+    .await;
+
+    // Assert
+    assert_eq!(
+        added["target"],
+        json!({"url": "https://sink.example.com/in"})
+    );
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(
+        changed["target"],
+        json!({"url": "https://sink.example.com/other"})
+    );
+}
+
+#[tokio::test]
 async fn deleting_a_command_answers_204_and_removes_it() {
     // Arrange
     let app = app_with_webhook().await;
