@@ -305,6 +305,13 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
     }
     let target: Target = serde_json::from_value(target.clone())
         .map_err(|e| invalid("target", format!("invalid target: {e}")))?;
+    // Said as such: the URL parser's words for it are "relative URL without a base".
+    if target.url.trim().is_empty() {
+        return Err(invalid(
+            "target.url",
+            "the URL is empty: give the http(s)://host/... to send to",
+        ));
+    }
     let url = reqwest::Url::parse(&target.url)
         .map_err(|e| invalid("target.url", format!("not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {

@@ -1576,3 +1576,30 @@ async fn a_senders_team_mention_echoed_by_a_template_notifies_no_team_but_the_te
     // Assert: it reached GitHub as the mock expects (checked on drop).
     assert_eq!(app.drain().await, 1);
 }
+
+#[tokio::test]
+async fn an_empty_url_is_refused_as_empty_not_as_a_relative_url() {
+    // Arrange
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", SECRET).await;
+
+    // Act
+    let message = app
+        .post_api("/api/messages", &json!({"url": "", "text": "x"}))
+        .await;
+    let command = app
+        .post_api(
+            "/api/webhooks/gh/commands",
+            &json!({"trigger": "issues.closed", "action": "forward", "target": {"url": " "}}),
+        )
+        .await;
+
+    // Assert
+    for (answer, field) in [(&message, "url"), (&command, "target.url")] {
+        assert_error(answer, StatusCode::BAD_REQUEST, Some(field));
+        let said = answer.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(said.contains("URL is empty"), "{said}");
+        assert!(!said.contains("relative URL"), "{said}");
+    }
+    assert!(app.drain().await == 0, "nothing was queued");
+}
