@@ -1603,3 +1603,56 @@ async fn an_empty_url_is_refused_as_empty_not_as_a_relative_url() {
     }
     assert!(app.drain().await == 0, "nothing was queued");
 }
+
+#[tokio::test]
+async fn an_empty_event_or_task_id_is_refused_as_empty_naming_it() {
+    // Arrange
+    let channel = MockServer::start().await;
+    let app = spawn_manual(|_| {}).await;
+    app.github_webhook("gh", SECRET).await;
+    let url = format!("{}/hook", channel.uri());
+
+    // Act
+    let refused = [
+        (
+            "event_id",
+            app.post_api(
+                "/api/messages",
+                &json!({"url": url, "kind": "slack", "text": "x", "event_id": ""}),
+            )
+            .await,
+        ),
+        (
+            "task_id",
+            app.post_api(
+                "/api/webhooks/gh/comment",
+                &json!({"text": "x", "task_id": ""}),
+            )
+            .await,
+        ),
+        (
+            "event_id",
+            app.post_api(
+                "/api/webhooks/gh/respond",
+                &json!({"text": "x", "event_id": " "}),
+            )
+            .await,
+        ),
+        (
+            "task_id",
+            app.post_api(
+                "/api/events/evt_1/ask",
+                &json!({"text": "x", "task_id": ""}),
+            )
+            .await,
+        ),
+    ];
+
+    // Assert
+    for (field, answer) in &refused {
+        assert_error(answer, StatusCode::BAD_REQUEST, Some(field));
+        let said = answer.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(said.contains("empty"), "{said}");
+    }
+    assert!(app.drain().await == 0, "nothing was queued");
+}

@@ -79,9 +79,23 @@ struct TextIn {
     agent: Option<String>,
     /// The task the reply belongs to (it must be one of this event's): an `ask` then pauses
     /// that task, instead of starting a new one.
+    #[serde(default, deserialize_with = "given_id")]
     task_id: Option<String>,
     /// An `ask` on a task claimed over REST or MCP: the owner it was claimed with.
     owner: Option<String>,
+}
+
+/// An id, when given, is not empty: `""` (a script's unset variable) is refused as such, not
+/// looked up and answered 404 "task `` not found".
+fn given_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let id = Option::<String>::deserialize(d)?;
+    if id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+        return Err(serde::de::Error::custom(
+            // serde_json adds where in the body it is.
+            "an empty id names nothing (give one, or leave the field out)",
+        ));
+    }
+    Ok(id)
 }
 
 async fn comment_on_event(
@@ -141,7 +155,9 @@ async fn respond_to_event(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReplyIn {
+    #[serde(default, deserialize_with = "given_id")]
     event_id: Option<String>,
+    #[serde(default, deserialize_with = "given_id")]
     task_id: Option<String>,
     #[serde(default, alias = "message", alias = "response", alias = "question")]
     text: Option<String>,
@@ -284,6 +300,7 @@ struct MessageIn {
     )]
     thread_id: Option<String>,
     text: String,
+    #[serde(default, deserialize_with = "given_id")]
     event_id: Option<String>,
 }
 
