@@ -1616,13 +1616,14 @@ async fn refused_changes_are_audited_without_the_channel_urls_and_tokens_they_we
     let (_, reader) = create_key(&app, "dashboard", "read").await;
     let slack_url = "https://hooks.slack.com/services/T0/B0/SLACKSECRETCLEAN";
 
-    // Act: refused changes whose values are credentials: a bare URL where REST takes an
-    // object (serde quotes it), a misspelt credential, options written as Python would.
+    // Act: refused changes whose values are credentials: a target with a secret of the
+    // wrong type, a misspelt credential, options written as Python would.
     let refused = [
         (
             "/api/webhooks/gh/commands",
             json!({"trigger": "issues.opened", "action": "post_message",
-                                             "target": slack_url, "template": "x"}),
+                                             "target": {"url": slack_url, "secret": 5},
+                                             "template": "x"}),
         ),
         (
             "/api/webhooks",
