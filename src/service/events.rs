@@ -338,12 +338,19 @@ pub async fn get_with_body(
         .zip(attempts)
         .map(|(row, log)| action_detail(state, row, log))
         .collect();
+    let now = clock::now_ms();
     let tasks = task_rows
         .into_iter()
         .map(|t| TaskSummary {
+            // As the task's own views show it (`tasks::present`): a claim that lapsed leaves
+            // it `queued` for the next claim, not `running`.
+            status: if t.claim_lapsed(now) {
+                "queued".into()
+            } else {
+                t.status
+            },
             id: t.id,
             agent: t.agent,
-            status: t.status,
             command_id: t.command_id,
             created_at: clock::rfc3339(t.created_at),
         })

@@ -1115,12 +1115,19 @@ async fn a_claim_lease_that_expires_passes_the_task_to_another_owner_and_only_th
         "{held}"
     );
 
+    assert_eq!(app.event(&event_id).await["tasks"][0]["status"], "running");
+
     // Act: the lease runs out: the task shows (and lists) as queued; another owner claims it
     set_lease_until(&app, &task_id, now_ms() - 1_000);
     let lapsed = app.task(&task_id).await;
     let (_, queued) = app.get_json("/api/tasks?status=queued").await;
     let (_, running) = app.get_json("/api/tasks?status=running").await;
+    let of_event = app.event(&event_id).await;
     assert_eq!(lapsed["status"], "queued", "{lapsed}");
+    assert_eq!(
+        of_event["tasks"][0]["status"], "queued",
+        "its event's view agrees"
+    );
     assert!(lapsed.get("lease_expires_at").is_none(), "{lapsed}");
     assert_eq!(queued["tasks"][0]["id"], json!(task_id), "{queued}");
     assert_eq!(running["tasks"], json!([]), "{running}");
