@@ -189,6 +189,9 @@ pub struct TaskBrief {
     pub prompt: String,
     pub event_id: Option<String>,
     pub webhook_id: Option<String>,
+    /// The command that made it, as get_task and an event's tasks name it (none for a task an
+    /// `ask` by hand started).
+    pub command_id: Option<String>,
     /// The result's first [`PREVIEW_CHARS`] characters, `…` ending it when there is more.
     pub result: Option<String>,
     /// The error's, likewise (a failed task's reason can be as long as a result).
@@ -220,6 +223,7 @@ impl TaskBrief {
             status: t.status,
             event_id: t.event_id,
             webhook_id: t.webhook_id,
+            command_id: t.command_id,
             attempts: t.attempts,
             next_run_at: t.next_run_at,
             lease_expires_at: t.lease_expires_at,

@@ -1111,3 +1111,32 @@ async fn completing_a_task_failed_with_post_result_says_nothing_was_posted() {
     assert!(said.contains("comment with task_id"), "{said}");
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_tasks_brief_names_the_command_that_made_it_as_its_whole_view_does() {
+    // Arrange: the `gh` command makes a task for an opened issue.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    let event_id = open_issue(&app, 31, "Export is slow").await;
+    let client = connect(&app).await;
+
+    // Act
+    let (_, listed) = call_ok(&client, "list_tasks", json!({"event_id": event_id})).await;
+    let over_rest = app.tasks(&format!("event_id={event_id}")).await;
+    let task_id = listed["tasks"][0]["id"].as_str().expect("task id");
+    let (_, whole) = call_ok(&client, "get_task", json!({"task_id": task_id})).await;
+
+    // Assert: the brief, over MCP and REST, names the command get_task and the event name.
+    let command_id = whole["command_id"].as_str().expect("the command's id");
+    assert!(command_id.starts_with("cmd_"), "{whole}");
+    assert_eq!(listed["tasks"][0]["command_id"], command_id, "{listed}");
+    assert_eq!(over_rest[0]["command_id"], command_id, "{over_rest:?}");
+    assert_eq!(
+        app.event(&event_id).await["tasks"][0]["command_id"],
+        command_id
+    );
+    client.cancel().await.ok();
+}
