@@ -1,5 +1,6 @@
 //! Input quoted back in refusals, from every layer (engine, service, HTTP, MCP): kept short;
-//! and a sender's words shown inside a line of a summary: kept to that line.
+//! a sender's words shown inside a line of a summary: kept to that line; and counts written
+//! into a sentence: "1 attempt", not "1 attempts".
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -39,6 +40,23 @@ pub fn a_or_an(word: &str) -> &'static str {
     match first.map(|c| c.to_ascii_lowercase()) {
         Some('a' | 'e' | 'i' | 'o') => "an",
         _ => "a",
+    }
+}
+
+/// `n` and `noun` (singular, made plural with an `s`) as a sentence says them: "1 task",
+/// "0 tasks", "3 tasks". Any number type: only whether it reads `1` matters.
+pub fn counted(n: impl std::fmt::Display, noun: &str) -> String {
+    let n = n.to_string();
+    let s = if n == "1" { "" } else { "s" };
+    format!("{n} {noun}{s}")
+}
+
+/// A task's status as a sentence says it after its name: "is queued", "is done", but "has
+/// failed" (a task "is failed" reads as a slip).
+pub fn task_is(status: &str) -> String {
+    match status {
+        "failed" => "has failed".into(),
+        other => format!("is {other}"),
     }
 }
 
@@ -98,6 +116,28 @@ mod tests {
             ("", "a"),
         ] {
             assert_eq!(a_or_an(word), article, "{word:?}");
+        }
+    }
+
+    #[test]
+    fn a_count_of_one_is_singular_and_a_failed_task_has_failed() {
+        for (n, noun, said) in [
+            (1_i64, "attempt", "1 attempt"),
+            (0, "attempt", "0 attempts"),
+            (3, "task", "3 tasks"),
+            (-1, "action", "-1 actions"),
+            (11, "event", "11 events"),
+        ] {
+            assert_eq!(counted(n, noun), said);
+        }
+        assert_eq!(counted(1_usize, "command"), "1 command");
+        for (status, said) in [
+            ("failed", "has failed"),
+            ("done", "is done"),
+            ("cancelled", "is cancelled"),
+            ("waiting_reply", "is waiting_reply"),
+        ] {
+            assert_eq!(task_is(status), said);
         }
     }
 

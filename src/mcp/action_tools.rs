@@ -90,7 +90,7 @@ impl McpServer {
                 )
             })
             .collect();
-        let summary = page_text("actions", "", &lines, page.next_cursor.as_deref());
+        let summary = page_text("action", "", &lines, page.next_cursor.as_deref());
         done(summary, page)
     }
 

@@ -13,7 +13,7 @@ use super::args::{
 };
 use super::params::Parameters;
 use super::tools::{done, held, page_text, tool_error, warned};
-use crate::quote::one_line;
+use crate::quote::{counted, one_line, task_is};
 use crate::service::actions;
 use crate::service::answer::{self, Answerer};
 use crate::service::tasks;
@@ -60,7 +60,7 @@ impl McpServer {
             })
             .collect();
         let summary = page_text(
-            "tasks",
+            "task",
             " (get_task shows one whole)",
             &lines,
             page.next_cursor.as_deref(),
@@ -117,8 +117,11 @@ impl McpServer {
             .unwrap_or_default();
         done(
             format!(
-                "Task `{}` for {}: {}{why}, {} attempts.{sent}{came}",
-                task.id, task.agent, task.status, task.attempts
+                "Task `{}` for {}: {}{why}, {}.{sent}{came}",
+                task.id,
+                task.agent,
+                task.status,
+                counted(task.attempts, "attempt")
             ),
             task,
         )
@@ -278,9 +281,9 @@ impl McpServer {
         });
         done(
             format!(
-                "Task `{}` is {}.{posted}{}",
+                "Task `{}` {}.{posted}{}",
                 task.id,
-                task.status,
+                task_is(&task.status),
                 warned(&task.warnings)
             ),
             task,

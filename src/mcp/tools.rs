@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::McpServer;
 use super::args::*;
-use crate::quote::one_line;
+use crate::quote::{counted, one_line};
 use crate::service::{ServiceError, actions, commands, events, webhooks};
 use crate::store::StoreError;
 
@@ -24,14 +24,14 @@ pub(super) fn page_text(
     next_cursor: Option<&str>,
 ) -> String {
     if lines.is_empty() {
-        return format!("No {noun} match.");
+        return format!("No {noun}s match.");
     }
     let more = next_cursor
         .map(|c| format!("\nMore: call again with cursor `{c}`."))
         .unwrap_or_default();
     format!(
-        "{} {noun}, newest first{aside}:\n{}{more}",
-        lines.len(),
+        "{}, newest first{aside}:\n{}{more}",
+        counted(lines.len(), noun),
         lines.join("\n")
     )
 }
@@ -187,12 +187,12 @@ impl McpServer {
                 .map(|w| {
                     // The name too: "delete the Stripe webhook" may need it to tell two apart.
                     format!(
-                        "- {} {} ({}, {}, {} commands) {}{}",
+                        "- {} {} ({}, {}, {}) {}{}",
                         w.id,
                         Value::String(w.name.clone()),
                         w.provider,
                         if w.enabled { "enabled" } else { "disabled" },
-                        w.commands.unwrap_or(0),
+                        counted(w.commands.unwrap_or(0), "command"),
                         w.url,
                         if w.secret_placeholder {
                             " [secret still a placeholder: the sender's deliveries are refused \
@@ -208,7 +208,11 @@ impl McpServer {
                 .as_deref()
                 .map(|c| format!("\nMore: call again with cursor `{c}`."))
                 .unwrap_or_default();
-            format!("{} webhooks:\n{}{more}", all.len(), lines.join("\n"))
+            format!(
+                "{}:\n{}{more}",
+                counted(all.len(), "webhook"),
+                lines.join("\n")
+            )
         };
         done(summary, page)
     }
@@ -231,7 +235,7 @@ impl McpServer {
         // hand it out as if it were enough.
         let token_in_url = webhooks::sender_uses_token(&webhook);
         let summary = format!(
-            "Webhook `{}` ({}, {}), {} commands.{}",
+            "Webhook `{}` ({}, {}), {}.{}",
             webhook.id,
             webhook.provider,
             if webhook.enabled {
@@ -239,7 +243,7 @@ impl McpServer {
             } else {
                 "disabled"
             },
-            cmds.len(),
+            counted(cmds.len(), "command"),
             if token_in_url {
                 " Its sender proves itself with the secret as a token (in the URL as \
                  `?token=<secret>`, url_with_token, or in a custom webhook's token header), \
@@ -435,14 +439,14 @@ impl McpServer {
                             .unwrap_or("")
                     ),
                     if matched > 0 {
-                        format!(" ({matched} commands matched)")
+                        format!(" ({} matched)", counted(matched, "command"))
                     } else {
                         String::new()
                     }
                 )
             })
             .collect();
-        let summary = page_text("events", "", &lines, page.next_cursor.as_deref());
+        let summary = page_text("event", "", &lines, page.next_cursor.as_deref());
         done(summary, page)
     }
 

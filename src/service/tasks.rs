@@ -325,8 +325,8 @@ pub async fn cancel(state: &AppState, id: &str) -> Result<TaskOut, ServiceError>
     let task = load(state, id).await?;
     if !cancelled {
         return Err(ServiceError::Conflict(format!(
-            "task `{id}` is {} and cannot be cancelled",
-            task.status
+            "task `{id}` {} and cannot be cancelled",
+            crate::quote::task_is(&task.status)
         )));
     }
     Ok(present(&task))

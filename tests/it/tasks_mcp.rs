@@ -1140,3 +1140,51 @@ async fn a_tasks_brief_names_the_command_that_made_it_as_its_whole_view_does() {
     );
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn counts_of_one_read_in_the_singular_in_tool_answers() {
+    // Arrange: one webhook with one command, one event and the one task it made, claimed once.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    open_issue(&app, 32, "Typo in the footer").await;
+    let client = connect(&app).await;
+    let (_, claimed) = call_ok(&client, "claim_task", json!({"owner": "brain"})).await;
+    let task_id = claimed["task"]["id"].as_str().expect("task id").to_string();
+
+    // Act
+    let (webhooks, _) = call_ok(&client, "list_webhooks", json!({})).await;
+    let (webhook, _) = call_ok(&client, "get_webhook", json!({"webhook_id": "gh"})).await;
+    let (events, _) = call_ok(&client, "list_events", json!({})).await;
+    let (tasks, _) = call_ok(&client, "list_tasks", json!({})).await;
+    let (task, _) = call_ok(&client, "get_task", json!({"task_id": task_id})).await;
+    let (failed, _) = call_ok(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "owner": "brain", "failed": true, "result": "Cannot tell"}),
+    )
+    .await;
+    let not_cancelled = call_err(&client, "cancel_task", json!({"task_id": task_id})).await;
+    let (actions, _) = call_ok(&client, "list_actions", json!({})).await;
+
+    // Assert
+    assert!(webhooks.starts_with("1 webhook:"), "{webhooks}");
+    assert!(webhooks.contains(", 1 command)"), "{webhooks}");
+    assert!(webhook.contains(", 1 command."), "{webhook}");
+    assert!(events.starts_with("1 event, newest first"), "{events}");
+    assert!(events.contains("(1 command matched)"), "{events}");
+    assert!(tasks.starts_with("1 task, newest first"), "{tasks}");
+    assert!(task.contains(", 1 attempt."), "{task}");
+    assert!(
+        failed.contains(&format!("`{task_id}` has failed.")),
+        "{failed}"
+    );
+    assert!(
+        not_cancelled.contains("has failed and cannot be cancelled"),
+        "{not_cancelled}"
+    );
+    assert!(actions.starts_with("No actions match."), "{actions}");
+    client.cancel().await.ok();
+}
