@@ -10,7 +10,7 @@ use super::McpServer;
 use super::args::{ActionIdArgs, ListActionsArgs};
 use super::params::Parameters;
 use super::tools::{done, held, page_text, tool_error};
-use crate::quote::one_line;
+use crate::quote::{counted, one_line};
 use crate::service::actions::{self, ActionOut};
 use crate::service::events;
 
@@ -28,11 +28,7 @@ impl McpServer {
             .await
             .map_err(tool_error)?;
         let a = &action.action;
-        let tried = match action.attempt_log.len() {
-            0 => "not tried yet".to_string(),
-            1 => "1 attempt".to_string(),
-            n => format!("{n} attempts"),
-        };
+        let tried = tried(a.attempts, action.attempt_log.len());
         let error = a
             .last_error
             .as_deref()
@@ -144,6 +140,21 @@ impl McpServer {
     }
 }
 
+/// How often an action was tried, as its JSON counts it: `attempts` is this round's (a retry
+/// by hand starts a new one), the attempt log holds every round's, so both are said when
+/// they differ ("1 attempt this round, 3 in all").
+fn tried(this_round: i64, in_all: usize) -> String {
+    match (this_round, in_all) {
+        (0, 0) => "not tried yet".into(),
+        (n, all) if usize::try_from(n) == Ok(all) => counted(n, "attempt"),
+        (0, all) => format!(
+            "not tried yet this round, {} in all",
+            counted(all, "attempt")
+        ),
+        (n, all) => format!("{} this round, {all} in all", counted(n, "attempt")),
+    }
+}
+
 /// "action `act_…` (comment to github octo/app#7)", for a summary.
 fn described(action: &ActionOut) -> String {
     format!(
@@ -163,4 +174,23 @@ fn destination<'a>(action: &str, target: &'a str) -> Cow<'a, str> {
             .and_then(|rest| rest.strip_prefix(' '))
             .unwrap_or(target),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tried;
+
+    #[test]
+    fn an_actions_tries_are_counted_as_its_json_counts_them_and_in_all_when_that_differs() {
+        for (this_round, in_all, said) in [
+            (0, 0, "not tried yet"),
+            (1, 1, "1 attempt"),
+            (3, 3, "3 attempts"),
+            (1, 3, "1 attempt this round, 3 in all"),
+            (2, 5, "2 attempts this round, 5 in all"),
+            (0, 2, "not tried yet this round, 2 attempts in all"),
+        ] {
+            assert_eq!(tried(this_round, in_all), said, "{this_round}, {in_all}");
+        }
+    }
 }

@@ -372,3 +372,57 @@ async fn a_models_words_cannot_notify_a_github_team_but_a_persons_can() {
         assert_eq!(action["status"], "delivered", "{action}");
     }
 }
+
+#[tokio::test]
+async fn get_action_counts_attempts_as_its_json_does_and_says_every_rounds_when_they_differ() {
+    // Arrange: a channel that refuses the first message and takes the next.
+    let owui = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(CHANNEL))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"detail": "no"})))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&owui)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(CHANNEL))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"success": true, "message_id": "m1"})),
+        )
+        .mount(&owui)
+        .await;
+    let app = spawn_manual(|_| {}).await;
+    let client = connect(&app).await;
+    let posted = call(
+        &client,
+        "post_message",
+        json!({"url": format!("{}{CHANNEL}", owui.uri()), "text": "Deploy done"}),
+    )
+    .await;
+    let action_id = structured(&posted)["id"]
+        .as_str()
+        .expect("action id")
+        .to_string();
+    app.drain().await;
+    let dead = call(&client, "get_action", json!({"action_id": action_id})).await;
+    assert_eq!(structured(&dead)["status"], "dead", "{}", text(&dead));
+    assert!(text(&dead).contains("dead, 1 attempt;"), "{}", text(&dead));
+
+    // Act: sent again, by hand, and delivered.
+    let retried = call(&client, "retry_action", json!({"action_id": action_id})).await;
+    assert_eq!(retried.is_error, Some(false), "{}", text(&retried));
+    app.drain().await;
+    let seen = call(&client, "get_action", json!({"action_id": action_id})).await;
+
+    // Assert: the text counts as `attempts` does, and says the log's count beside it.
+    let shown = structured(&seen);
+    assert_eq!(shown["status"], "delivered", "{shown}");
+    assert_eq!(shown["attempts"], 1, "{shown}");
+    assert_eq!(shown["attempt_log"].as_array().map(Vec::len), Some(2));
+    assert!(
+        text(&seen).contains("delivered, 1 attempt this round, 2 in all"),
+        "{}",
+        text(&seen)
+    );
+    client.cancel().await.ok();
+}
