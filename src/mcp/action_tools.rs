@@ -101,15 +101,21 @@ impl McpServer {
         let action = actions::cancel(&self.state, &args.action_id)
             .await
             .map_err(tool_error)?;
-        done(
-            format!(
-                "Cancelled {}: it will not be sent, and does not fail its event. \
-                 retry_action `{}` sends it after all.",
+        // A question its task waited on fails that task, and the event with it: said so
+        // rather than that nothing failed.
+        let said = match &action.note {
+            Some(note) => format!(
+                "Cancelled {}: it will not be sent; {note}.",
+                described(&action)
+            ),
+            None => format!(
+                "Cancelled {}: it will not be sent, and does not fail its event. retry_action \
+                 `{}` sends it after all.",
                 described(&action),
                 action.id
             ),
-            action,
-        )
+        };
+        done(said, action)
     }
 
     #[tool(

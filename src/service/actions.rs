@@ -54,7 +54,8 @@ pub struct ActionOut {
     /// would have refused it by its own tokens or allowed hosts (see `sending`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
-    /// A question just queued: who goes on with its task once the answer comes.
+    /// A question just queued: who goes on with its task once the answer comes. One just
+    /// cancelled: that its task failed with it (see `cancel`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
     /// Why an action past its `next_attempt_at` is not sent yet: its host answered a send with

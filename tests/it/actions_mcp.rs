@@ -374,6 +374,79 @@ async fn a_models_words_cannot_notify_a_github_team_but_a_persons_can() {
 }
 
 #[tokio::test]
+async fn cancelling_a_question_says_its_task_and_event_failed_with_it() {
+    // Arrange: a question asked over MCP on issue 7 (whose event also has a comment to send),
+    // waiting in the outbox; its new task waits on it.
+    let github = MockServer::start().await;
+    let app = app_commenting(&github).await;
+    let body = issue_opened("octo/app", 7, &[]);
+    let event_id = accepted(
+        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
+            .await,
+    )
+    .await;
+    let client = connect(&app).await;
+    let asked = call(
+        &client,
+        "ask",
+        json!({"event_id": event_id, "question": "Which browser?"}),
+    )
+    .await;
+    assert_eq!(asked.is_error, Some(false), "{}", text(&asked));
+    let action_id = structured(&asked)["id"].as_str().expect("id").to_string();
+    let task_id = structured(&asked)["task_id"]
+        .as_str()
+        .expect("task id")
+        .to_string();
+
+    // Act
+    let cancelled = call(&client, "cancel_action", json!({"action_id": action_id})).await;
+    let (_, task) = app.get_json(&format!("/api/tasks/{task_id}")).await;
+    let event = app.event(&event_id).await;
+
+    // Assert: what it says is what happened: the task and its event failed.
+    let said = text(&cancelled);
+    assert_eq!(cancelled.is_error, Some(false), "{said}");
+    assert_eq!(task["status"], "failed", "{task}");
+    assert_eq!(event["status"], "failed", "{event}");
+    assert!(!said.contains("does not fail its event"), "{said}");
+    assert!(
+        said.contains(&format!("task `{task_id}`"))
+            && said.contains("has failed")
+            && said.contains("so has its event"),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!("retry_action `{action_id}`")),
+        "{said}"
+    );
+    assert!(
+        structured(&cancelled)["note"]
+            .as_str()
+            .is_some_and(|n| n.contains(&task_id)),
+        "{}",
+        structured(&cancelled)
+    );
+
+    // Act: asked after all, then cancelled over REST.
+    let retried = call(&client, "retry_action", json!({"action_id": action_id})).await;
+    assert_eq!(retried.is_error, Some(false), "{}", text(&retried));
+    let (status, over_rest) = app
+        .post_api(&format!("/api/actions/{action_id}/cancel"), &json!({}))
+        .await;
+
+    // Assert: the REST answer says it too.
+    assert_eq!(status, StatusCode::OK, "{over_rest}");
+    assert!(
+        over_rest["note"]
+            .as_str()
+            .is_some_and(|n| n.contains(&task_id) && n.contains("has failed")),
+        "{over_rest}"
+    );
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn get_action_counts_attempts_as_its_json_does_and_says_every_rounds_when_they_differ() {
     // Arrange: a channel that refuses the first message and takes the next.
     let owui = MockServer::start().await;

@@ -93,22 +93,60 @@ pub async fn list(state: &AppState, query: ActionQuery) -> Result<ActionPage, Se
 }
 
 /// Cancels an action waiting to be sent (a first try not yet made, or a retry not yet due):
-/// it is not sent, and its event is not failed by it. A retry sends it after all.
+/// it is not sent, and its event is not failed by it, unless it is a question its task waits
+/// on: that task fails with it, as for a question that could not be posted, and `note` says
+/// so. A retry sends it after all.
 pub async fn cancel(state: &AppState, action_id: &str) -> Result<ActionOut, ServiceError> {
     let id = action_id.to_string();
-    let (cancelled, row) = state
+    let (cancelled, row, failed_task) = state
         .store
         .write(move |db| {
             let cancelled = outbox::cancel(db, &id, clock::now_ms())?;
+            // Read in the same write: the cancel fails a task waiting on nothing else.
+            let question_of = cancelled
+                .as_ref()
+                .filter(|r| r.action == "ask")
+                .and_then(|r| r.task_id.clone());
+            let failed_task = match question_of {
+                Some(task) if tasks::status_of(db, &task)?.as_deref() == Some("failed") => {
+                    // Its event fails with it only if it follows its work (one no command
+                    // matched stays `accepted`).
+                    let event_failed = match cancelled.as_ref().and_then(|r| r.event_id.as_deref())
+                    {
+                        Some(event) => crate::store::events::get(db, event)?
+                            .is_some_and(|e| e.status == "failed"),
+                        None => false,
+                    };
+                    Some((task, event_failed))
+                }
+                _ => None,
+            };
             let row = match &cancelled {
                 Some(_) => None,
                 None => outbox::get(db, &id)?,
             };
-            Ok((cancelled, row))
+            Ok((cancelled, row, failed_task))
         })
         .await?;
     if let Some(row) = cancelled {
-        return Ok(present(&row));
+        let mut out = present(&row);
+        out.note = failed_task.map(|(task, event_failed)| {
+            format!(
+                "its task `{task}` waited on it, and has failed with it (\"{}: {}\"), as for a \
+                 question that could not be posted{}: nobody saw the question, so nothing said \
+                 on the thread is taken for its answer; retry_action `{}` asks it after all and \
+                 sets the task waiting again",
+                tasks::QUESTION_NOT_POSTED,
+                outbox::CANCELLED_BY_HAND,
+                if event_failed {
+                    ", and so has its event"
+                } else {
+                    ""
+                },
+                row.id
+            )
+        });
+        return Ok(out);
     }
     let row = row.ok_or_else(|| ServiceError::NotFound {
         what: "action",
