@@ -18,7 +18,18 @@ use crate::service::actions;
 use crate::service::answer::{self, Answerer};
 use crate::service::tasks;
 use crate::service::unread;
-use crate::store::conversation::VIA_MCP;
+use crate::store::conversation::{LATE, REPLY_TIMEOUT, VIA_MCP};
+
+/// The replies kept on a task since its question last timed out (`late`), as its
+/// conversation is shown.
+fn late_replies(conversation: &serde_json::Value) -> usize {
+    let items = conversation.as_array().map_or(&[][..], Vec::as_slice);
+    let since = items
+        .iter()
+        .rposition(|i| i["role"] == "note" && i["kind"] == REPLY_TIMEOUT)
+        .map_or(0, |at| at + 1);
+    items[since..].iter().filter(|i| i[LATE] == true).count()
+}
 
 /// Who claims and completes tasks over MCP when the call names no owner.
 pub(super) const DEFAULT_OWNER: &str = "mcp";
@@ -110,6 +121,28 @@ impl McpServer {
             .as_deref()
             .map(|e| format!(": {}", one_line(e.lines().next().unwrap_or_default())))
             .unwrap_or_default();
+        // Replies that came after the reply timeout are kept, not acted on: said, with what
+        // takes the task up again with them.
+        let late = answer::after_timeout(
+            &task.status,
+            task.error.as_deref(),
+            task.command_id.as_deref(),
+            task.event_id.as_deref(),
+        )
+        .map(|next| (late_replies(&task.conversation), next))
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, next)| {
+            let came = if n == 1 {
+                "A reply".to_string()
+            } else {
+                format!("{n} replies")
+            };
+            format!(
+                " {came} came on its thread after it timed out (kept in its conversation, \
+                 marked `late`); {next}."
+            )
+        })
+        .unwrap_or_default();
         let sent = task
             .actions_note
             .as_deref()
@@ -117,7 +150,7 @@ impl McpServer {
             .unwrap_or_default();
         done(
             format!(
-                "Task `{}` for {}: {}{why}, {}.{sent}{came}",
+                "Task `{}` for {}: {}{why}, {}.{late}{sent}{came}",
                 task.id,
                 task.agent,
                 task.status,

@@ -145,7 +145,7 @@ pub async fn answer(
         .read(move |db| tasks::takes_answer(db, &key))
         .await?
     {
-        return Err(waits_for_nothing(task_id, &task.status));
+        return Err(waits_for_nothing(&task));
     }
     let comment = if post {
         let to = ReplyTo {
@@ -194,7 +194,7 @@ pub async fn answer(
         Attached::Resumed => "resumed",
         Attached::Joined => "joined",
         Attached::Noted => "noted",
-        Attached::Kept | Attached::No => return Err(waits_for_nothing(task_id, &task.status)),
+        Attached::Kept | Attached::No => return Err(waits_for_nothing(&task)),
         Attached::Full => {
             return Err(ServiceError::Conflict(format!(
                 "task `{task_id}` was not answered: the agent working it has {} replies it has \
@@ -216,12 +216,51 @@ pub async fn answer(
     })
 }
 
-fn waits_for_nothing(task_id: &str, status: &str) -> ServiceError {
+fn waits_for_nothing(task: &tasks::TaskRow) -> ServiceError {
+    // One whose question went unanswered in time is not at an end: its next step is said.
+    let why = match after_timeout(
+        &task.status,
+        task.error.as_deref(),
+        task.command_id.as_deref(),
+        task.event_id.as_deref(),
+    ) {
+        Some(next) => format!(": nobody answered its question in time (the reply timeout); {next}"),
+        None => ": only a task that asked a question on its thread (waiting_reply, or queued or \
+                 running on an earlier reply) takes one"
+            .into(),
+    };
     ServiceError::Conflict(format!(
-        "task `{task_id}` is {status} and waits for no answer: only a task that asked a \
-         question on its thread (waiting_reply, or queued or running on an earlier reply) \
-         takes one"
+        "task `{}` {} and waits for no answer{why}",
+        task.id,
+        crate::quote::task_is(&task.status)
     ))
+}
+
+/// What takes up again a task failed by the reply timeout, which an answer no longer reaches:
+/// a replay runs its command again, which runs it again with its conversation (replies that
+/// came late among it) or asks its question again; one an `ask` by hand started has no
+/// command, and only a new question starts a task that waits. None for any other task.
+pub fn after_timeout(
+    status: &str,
+    error: Option<&str>,
+    command_id: Option<&str>,
+    event_id: Option<&str>,
+) -> Option<String> {
+    if status != "failed" || error != Some(tasks::TIMED_OUT) {
+        return None;
+    }
+    let event = event_id?;
+    Some(match command_id {
+        Some(_) => format!(
+            "replay_event `{event}` (POST /api/events/{event}/replay) runs its command again, \
+             which takes the task up again, its conversation kept (replies that came late \
+             included); then it takes answers"
+        ),
+        None => format!(
+            "its question was asked by hand, so no replay runs it again: ask again with the \
+             event_id `{event}` alone, which starts a new task that waits for the answer"
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -1938,6 +1938,85 @@ async fn the_reply_timeout_holds_without_the_built_in_runner() {
     let task = app.task(&task_id).await;
     assert_eq!(task["status"], "failed", "{task}");
     assert_eq!(task["error"], "timeout: no reply arrived in time");
+
+    // Act: an answer comes too late.
+    let refused = app
+        .post_api(
+            &format!("/api/tasks/{task_id}/answer"),
+            &json!({"text": "2.1"}),
+        )
+        .await;
+
+    // Assert: asked by hand, no replay runs it again: asking anew is the way on.
+    assert_error(&refused, StatusCode::CONFLICT, None);
+    let message = refused.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("has failed") && message.contains("ask again with the event_id"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_task_failed_by_the_reply_timeout_says_how_a_late_reply_reaches_it() {
+    // Arrange: the model asked; nobody answered in time; a reply came after.
+    let llm = fake_llm(vec![llm_asks("Which version?"), llm_answer(ANSWER)]).await;
+    let github = fake_github().await;
+    let app = agent_app(&llm, &github).await;
+    let runner = runner_of(&app);
+    let event_id = open_issue(&app, 18, "Old crash").await;
+    let task_id = app.task_id_of(&event_id).await;
+    let ran = run_next(&app, &runner).await;
+    assert_eq!(ran, Some((task_id.clone(), "waiting_reply".into())));
+    assert_eq!(app.drain().await, 1, "the question went out");
+    let now = now_ms();
+    app.state
+        .store
+        .write(move |db| task_rows::expire_waiting(db, now + 1_000, now))
+        .await
+        .expect("expire");
+    let late = issue_comment(18, "Old crash", "bob", "Version 2.1");
+    post_gh(&app, "issue_comment", &late).await;
+    let client = crate::mcp::connect(&app).await;
+
+    // Act
+    let refused = app
+        .post_api(
+            &format!("/api/tasks/{task_id}/answer"),
+            &json!({"text": "Version 2.1"}),
+        )
+        .await;
+    let shown = crate::mcp::call(&client, "get_task", json!({"task_id": task_id})).await;
+
+    // Assert: both say what takes it up again, the replay of its event.
+    assert_error(&refused, StatusCode::CONFLICT, None);
+    let message = refused.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("has failed and waits for no answer")
+            && message.contains(&format!("replay_event `{event_id}`")),
+        "{message}"
+    );
+    let said = crate::mcp::text(&shown);
+    assert!(
+        said.contains("A reply came on its thread after it timed out")
+            && said.contains(&format!("replay_event `{event_id}`")),
+        "{said}"
+    );
+
+    // Act: the replay it points to.
+    let (status, replayed) = app
+        .post_api(&format!("/api/events/{event_id}/replay"), &json!({}))
+        .await;
+
+    // Assert: the task is queued again, the late reply in its conversation.
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["results"][0]["result"], "requeued", "{replayed}");
+    let task = app.task(&task_id).await;
+    assert_eq!(task["status"], "queued", "{task}");
+    assert!(
+        task["conversation"].to_string().contains("Version 2.1"),
+        "{task}"
+    );
+    client.cancel().await.ok();
 }
 
 #[tokio::test]
