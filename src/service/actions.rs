@@ -686,12 +686,21 @@ fn event_gone(e: crate::store::StoreError, event_id: Option<&str>) -> ServiceErr
     }
 }
 
-/// What a reply for a cancelled task is told.
-pub(super) fn cancelled_task(task_id: &str) -> ServiceError {
-    ServiceError::Conflict(format!(
-        "task `{task_id}` was cancelled: nothing more is posted for it; reply with the \
-         event_id alone to say something about its event"
-    ))
+/// What a reply for a cancelled task is told; `gone_webhook` names its webhook when that was
+/// deleted since the task was made, which refuses a reply on its event too.
+pub(super) fn cancelled_task(task_id: &str, gone_webhook: Option<&str>) -> ServiceError {
+    ServiceError::Conflict(match gone_webhook {
+        Some(webhook_id) => format!(
+            "task `{task_id}` was cancelled, and its webhook `{webhook_id}` was deleted: \
+             nothing more is posted for the task, nor on its event's behalf (a reply with the \
+             event_id is refused too); to say something on its thread, post there yourself, \
+             or post_message to a channel"
+        ),
+        None => format!(
+            "task `{task_id}` was cancelled: nothing more is posted for it; reply with the \
+             event_id alone to say something about its event"
+        ),
+    })
 }
 
 /// Queues an action written outside the receive path (by hand, or a task's answer); the event

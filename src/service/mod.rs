@@ -67,7 +67,7 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             // The caller's own request, refused in the write: not the store's fault.
-            StoreError::TaskCancelled(task_id) => actions::cancelled_task(&task_id),
+            StoreError::TaskCancelled(task_id) => actions::cancelled_task(&task_id, None),
             other => ServiceError::Store(other),
         }
     }

@@ -1755,3 +1755,53 @@ async fn a_copy_put_back_after_a_rotation_or_its_grace_is_told_by_its_version_no
     let (_, now) = app.get_json("/api/webhooks/gh").await;
     assert_eq!(now["name"], "After the grace");
 }
+
+#[tokio::test]
+async fn a_reply_for_a_task_its_webhooks_delete_cancelled_is_not_sent_to_the_event_instead() {
+    // Arrange: a task of a webhook's command, cancelled when the webhook is deleted.
+    let app = crate::helpers::spawn_manual(|_| {}).await;
+    app.github_webhook("gh", "s3cret").await;
+    app.add_command_ok(
+        "gh",
+        json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning"}),
+    )
+    .await;
+    let body = crate::helpers::issue_opened("o/r", 1, &[]);
+    let (_, first) = read_json(
+        app.post_github("gh", "issues", "d-1", &body, "s3cret")
+            .await,
+    )
+    .await;
+    let event_id = first["event_id"].as_str().expect("event_id").to_string();
+    let task_id = app.event(&event_id).await["tasks"][0]["id"]
+        .as_str()
+        .expect("task id")
+        .to_string();
+    let deleted = app.api(Method::DELETE, "/api/webhooks/gh").send().await;
+    assert_eq!(deleted.expect("delete").status(), StatusCode::NO_CONTENT);
+
+    // Act
+    let for_task = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({"text": "Still on it", "task_id": task_id}),
+        )
+        .await;
+    let for_event = app
+        .post_api(
+            &format!("/api/events/{event_id}/comment"),
+            &json!({"text": "Still on it"}),
+        )
+        .await;
+
+    // Assert: the refusal says why, and does not send the caller to a reply refused as well.
+    assert_error(&for_task, StatusCode::CONFLICT, None);
+    let message = for_task.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("task `{task_id}` was cancelled"))
+            && message.contains("`gh` was deleted"),
+        "{message}"
+    );
+    assert!(!message.contains("event_id alone"), "{message}");
+    assert_error(&for_event, StatusCode::CONFLICT, None);
+}

@@ -48,7 +48,23 @@ pub(super) async fn resolve(
             // Someone stopped it: what its agent still says for it would go out unasked (its
             // replies queued before the cancel were stopped with it).
             if task.status == "cancelled" {
-                return Err(cancelled_task(t));
+                // Deleting its webhook cancels it, and refuses a reply on its event as well:
+                // that is said then, not to reply with the event_id instead.
+                let webhook = match &task.webhook_id {
+                    Some(id) => {
+                        let id = id.clone();
+                        state
+                            .store
+                            .read(move |db| crate::store::webhooks::get(db, &id))
+                            .await?
+                    }
+                    None => None,
+                };
+                let gone = match (&task.webhook_id, Standing::of(webhook, task.created_at)) {
+                    (Some(id), Standing::Deleted | Standing::Replaced) => Some(id.as_str()),
+                    _ => None,
+                };
+                return Err(cancelled_task(t, gone));
             }
             // The task's own thread: its event's, or the one its question started there.
             let source = task
