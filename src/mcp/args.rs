@@ -22,7 +22,8 @@ pub struct CreateWebhookArgs {
     /// dashboard issues), openwebui or custom.
     #[schemars(extend("enum" = ["github", "gitlab", "slack", "jira", "sentry", "linear", "stripe", "standard-webhooks", "svix", "openai", "openwebui", "custom"]))]
     pub provider: String,
-    /// URL-safe id (letters, digits, `-`, `_`). Generated when omitted.
+    /// URL-safe id (letters, digits, `-`, `_`), not starting as another kind's ids do (`evt_`,
+    /// `task_`, `act_`, `cmd_`, `key_`). Generated when omitted.
     #[serde(default)]
     pub id: Option<String>,
     /// The signing secret. Omit it to have one generated, except for slack, stripe, sentry,

@@ -92,6 +92,16 @@ const KINDS: [Kind; 5] = [
     },
 ];
 
+/// The prefix and kind (with its article) of the server's ids that `id` starts with, if any:
+/// `evt_…` is "an event". A webhook's id, which its creator may choose, may not start so, or
+/// the hints here would send a caller who gives it to another kind's tools.
+pub(super) fn kind_prefixed(id: &str) -> Option<(&'static str, &'static str)> {
+    KINDS
+        .iter()
+        .find(|k| id.starts_with(k.prefix))
+        .map(|k| (k.prefix, k.article))
+}
+
 /// Ids carry their kind as a prefix (`evt_…`); when a model passes one kind where another is
 /// asked for, the error says which tool (or route) takes it.
 fn other_kind(asked: &str, id: &str, door: Door) -> String {

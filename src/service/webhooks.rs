@@ -19,7 +19,7 @@ mod rotation;
 mod stored;
 
 pub(super) use checks::check_shown_name;
-use checks::{check_id, check_name, check_secret, short_secret_warning};
+use checks::{check_id, check_name, check_new_id, check_secret, short_secret_warning};
 pub use listing::{WebhookPage, WebhookQuery, list, list_page};
 use options::{
     check_base_urls, check_new_allowlist, check_options, merge_options, refuse_masks,
@@ -153,11 +153,11 @@ pub async fn create(
         None => input.id.clone(),
     };
     let id = match given {
-        Some(id) if input.id.is_none() => check_id(&id).map_err(|e| match e {
+        Some(id) if input.id.is_none() => check_new_id(&id).map_err(|e| match e {
             ServiceError::Invalid { message, .. } => ServiceError::invalid("endpoint", message),
             other => other,
         })?,
-        Some(id) => check_id(&id)?,
+        Some(id) => check_new_id(&id)?,
         None => new_id("wh"),
     };
     let name = check_name(&input.name)?;

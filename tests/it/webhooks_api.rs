@@ -1757,6 +1757,53 @@ async fn a_copy_put_back_after_a_rotation_or_its_grace_is_told_by_its_version_no
 }
 
 #[tokio::test]
+async fn a_webhook_id_may_not_start_as_another_kinds_ids_do() {
+    // Arrange
+    let app = spawn_app().await;
+    let client = crate::mcp::connect(&app).await;
+    let post = |body: Value| send_json(app.api(Method::POST, "/api/webhooks").json(&body));
+
+    // Act + Assert: each prefix the server gives its own ids, as `id` or in `endpoint`.
+    for prefix in ["evt_", "task_", "act_", "cmd_", "key_"] {
+        let id = format!("{prefix}01a2508696c37728852b5343d49f48a4");
+        let refused = post(json!({"name": "x", "provider": "github", "id": id})).await;
+        assert_error(&refused, StatusCode::BAD_REQUEST, Some("id"));
+        let message = refused.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(&format!("`{prefix}`")), "{message}");
+        let by_path = post(json!({"name": "x", "provider": "github",
+                                  "endpoint": format!("/webhooks/github/{id}")}))
+        .await;
+        assert_error(&by_path, StatusCode::BAD_REQUEST, Some("endpoint"));
+        let over_mcp = crate::mcp::call(
+            &client,
+            "create_webhook",
+            json!({"name": "x", "provider": "github", "id": id}),
+        )
+        .await;
+        assert_eq!(
+            over_mcp.is_error,
+            Some(true),
+            "{}",
+            crate::mcp::text(&over_mcp)
+        );
+        assert!(
+            crate::mcp::text(&over_mcp).contains(&format!("`{prefix}`")),
+            "{}",
+            crate::mcp::text(&over_mcp)
+        );
+    }
+    let (_, listed) = app.get_json("/api/webhooks").await;
+    assert_eq!(listed["webhooks"], json!([]), "none was made: {listed}");
+
+    // Act + Assert: a webhook's own kind, and names that only look alike, are taken.
+    for id in ["wh_01a2", "events", "evt-1", "EVT_1", "my_evt_1"] {
+        let (status, made) = post(json!({"name": "x", "provider": "github", "id": id})).await;
+        assert_eq!(status, StatusCode::CREATED, "{id}: {made}");
+    }
+    client.cancel().await.ok();
+}
+
+#[tokio::test]
 async fn a_reply_for_a_task_its_webhooks_delete_cancelled_is_not_sent_to_the_event_instead() {
     // Arrange: a task of a webhook's command, cancelled when the webhook is deleted.
     let app = crate::helpers::spawn_manual(|_| {}).await;

@@ -22,6 +22,24 @@ pub(super) fn check_id(id: &str) -> Result<String, ServiceError> {
     }
 }
 
+/// A new webhook's id: [`check_id`], and not starting as the server's ids of another kind do
+/// (`evt_`, `task_`, `act_`, `cmd_`, `key_`): an error naming such an id for a webhook would
+/// say it is that kind's. Webhooks stored at such an id before this was refused keep it.
+pub(super) fn check_new_id(id: &str) -> Result<String, ServiceError> {
+    let id = check_id(id)?;
+    match crate::service::not_found::kind_prefixed(&id) {
+        Some((prefix, article)) => Err(ServiceError::invalid(
+            "id",
+            format!(
+                "id must not start with `{prefix}`: the server gives that prefix to the id of \
+                 {article}, and errors would take this webhook's for one; choose another id \
+                 (or omit it for a generated `wh_…` one)"
+            ),
+        )),
+        None => Ok(id),
+    }
+}
+
 pub(super) fn check_name(name: &str) -> Result<String, ServiceError> {
     check_shown_name(name, 200)
 }
