@@ -3103,7 +3103,7 @@ async fn a_senders_line_breaks_and_bidi_marks_cannot_forge_lines_in_the_event_li
     assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
     let lines: Vec<&str> = listed.lines().collect();
     assert_eq!(lines.len(), 2, "{listed}");
-    assert!(lines[0].starts_with("1 events"), "{listed}");
+    assert!(lines[0].starts_with("1 event,"), "{listed}");
     assert!(lines[1].contains("[rejected]"), "{listed}");
     assert!(
         lines[1].contains("\\n- 2026") && lines[1].contains("\\u{202E}"),
