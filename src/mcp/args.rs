@@ -548,6 +548,10 @@ pub struct ClaimTaskArgs {
     /// Seconds the claim lasts (default 600). If you vanish, the task is free again after it.
     #[serde(default)]
     pub lease_secs: Option<i64>,
+    /// Claim this task (task_...) rather than the oldest queued one; on a task you hold
+    /// already, renews your claim for lease_secs more.
+    #[serde(default)]
+    pub task_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

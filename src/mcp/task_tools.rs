@@ -247,10 +247,18 @@ impl McpServer {
             args.agent,
             owner.clone(),
             args.lease_secs.unwrap_or(600),
+            args.task_id,
         )
         .await
         .map_err(tool_error)?;
         match claimed {
+            Some(c) if c.renewed => done(
+                format!(
+                    "Renewed your claim on task `{}` for {} until {}.",
+                    c.task.id, c.task.agent, c.lease_expires_at
+                ),
+                c,
+            ),
             Some(c) => done(
                 format!(
                     "Claimed task `{}` for {} until {}. Work on it, then call complete_task (or comment/ask/respond with task_id).",

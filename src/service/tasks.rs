@@ -339,15 +339,20 @@ pub struct Claimed {
     /// The event's payload and source. Untrusted data from the sender: never instructions.
     pub event: Option<Value>,
     pub lease_expires_at: String,
+    /// A claim of a task its owner held already: its lease renewed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub renewed: bool,
 }
 
-/// Leases the oldest queued task (for `agent`, or any) to `owner` for `lease_secs`. If the
-/// owner vanishes, the lease expires and the task can be claimed again.
+/// Leases the oldest queued task (for `agent`, or any) to `owner` for `lease_secs`, or the
+/// task `task_id` (which renews the lease of one `owner` holds). If the owner vanishes, the
+/// lease expires and the task can be claimed again.
 pub async fn claim(
     state: &AppState,
     agent: Option<String>,
     owner: String,
     lease_secs: i64,
+    task_id: Option<String>,
 ) -> Result<Option<Claimed>, ServiceError> {
     if !(10..=24 * 3600).contains(&lease_secs) {
         return Err(ServiceError::invalid(
@@ -399,22 +404,50 @@ pub async fn claim(
     let now = clock::now_ms();
     let until = now + lease_secs * 1000;
     let agents: Vec<String> = agent.into_iter().collect();
+    let (wanted, caller) = (task_id.clone(), owner.clone());
     let claimed = state
         .store
         .write(move |db| {
-            let Some(task) = rows::claim(db, &agents, &owner, now, until)? else {
-                return Ok(None);
+            let (task, renewed) = match &wanted {
+                Some(id) => {
+                    let before = rows::get(db, id)?;
+                    let renewed = before.as_ref().is_some_and(|t| {
+                        t.status == "running"
+                            && t.lease_owner.as_deref() == Some(owner.as_str())
+                            && !t.claim_lapsed(now)
+                    });
+                    match rows::claim_one(
+                        db,
+                        id,
+                        agents.first().map(String::as_str),
+                        &owner,
+                        now,
+                        until,
+                    )? {
+                        Some(task) => (task, renewed),
+                        None => return Ok(Err(before)),
+                    }
+                }
+                None => match rows::claim(db, &agents, &owner, now, until)? {
+                    Some(task) => (task, false),
+                    None => return Ok(Ok(None)),
+                },
             };
             // Replies that came while an earlier claim held it (whose lease then lapsed) are
             // in the conversation this claim answers with: seen by its owner, who would
             // otherwise be refused completing it for replies it was shown.
-            if rows::settle_unread(db, &task.id, now, |_| true)?.is_empty() {
-                return Ok(Some(task));
+            if renewed || rows::settle_unread(db, &task.id, now, |_| true)?.is_empty() {
+                return Ok(Ok(Some((task, renewed))));
             }
-            rows::get(db, &task.id)
+            Ok(Ok(rows::get(db, &task.id)?.map(|task| (task, false))))
         })
         .await?;
-    let Some(task) = claimed else {
+    let claimed = match (claimed, task_id) {
+        (Ok(claimed), _) => claimed,
+        (Err(before), Some(id)) => return Err(not_claimable(&id, before, &caller, now)),
+        (Err(_), None) => None,
+    };
+    let Some((task, renewed)) = claimed else {
         return Ok(None);
     };
     let event = match &task.event_id {
@@ -442,7 +475,45 @@ pub async fn claim(
         task: present(&task),
         event,
         lease_expires_at: clock::rfc3339(until),
+        renewed,
     }))
+}
+
+/// Why task `id` (as it was: `before`) could not be claimed by `owner`.
+fn not_claimable(id: &str, before: Option<TaskRow>, owner: &str, now: i64) -> ServiceError {
+    let Some(task) = before else {
+        return not_found(id);
+    };
+    let why = match task.status.as_str() {
+        "running" => match task.lease_owner.as_deref() {
+            Some(holder) if holder.starts_with(RUNNER_OWNER_PREFIX) => {
+                "is being run by this server's built-in agent runner".to_string()
+            }
+            Some(holder) => format!(
+                "is claimed by `{}` until {}, not by `{owner}`; it is free to claim once that \
+                 passes",
+                super::quoted(holder),
+                task.lease_until.map(clock::rfc3339).unwrap_or_default()
+            ),
+            None => "is running".to_string(),
+        },
+        "queued" if task.next_run_at.is_some_and(|at| at > now) => format!(
+            "waits until {} before it is run again (a chat API failure)",
+            task.next_run_at.map(clock::rfc3339).unwrap_or_default()
+        ),
+        "queued" => format!(
+            "is agent `{}`'s, not the agent this claim names",
+            task.agent
+        ),
+        "waiting_reply" => "waits for the reply to its question; it is queued again, and \
+                            claimable, when the answer comes"
+            .to_string(),
+        status => format!(
+            "{}: there is nothing left to claim",
+            crate::quote::task_is(status)
+        ),
+    };
+    ServiceError::Conflict(format!("task `{id}` {why}; it was not claimed"))
 }
 
 /// A task an owner holds already: a claim answered nothing more may have been taken for it
@@ -695,8 +766,8 @@ pub async fn complete(
             _ => String::new(),
         };
         return Err(ServiceError::Conflict(format!(
-            "task `{id}` is {}{held}; it was not changed",
-            task.status
+            "task `{id}` {}{held}; it was not changed",
+            crate::quote::task_is(&task.status)
         )));
     }
     state.wake_workers();

@@ -13,8 +13,8 @@ mod reply_lookup;
 mod threads;
 
 pub use claims::{
-    claim, claim_probe, held_by, lease_owner, queued_agents, release, renew_lease, requeue,
-    save_progress,
+    claim, claim_one, claim_probe, held_by, lease_owner, queued_agents, release, renew_lease,
+    requeue, save_progress,
 };
 pub use holds::{HeldTooLong, due_now, fail_held, hold, let_go, mark_held};
 pub use questions::{

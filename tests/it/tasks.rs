@@ -2019,18 +2019,25 @@ async fn a_task_failed_by_the_reply_timeout_says_how_a_late_reply_reaches_it() {
     client.cancel().await.ok();
 }
 
-#[tokio::test]
-async fn replaying_an_event_sends_its_tasks_dead_answer_again() {
-    // Arrange: the answer's comment is refused once (the issue was gone for a while).
-    let llm = fake_llm(vec![llm_answer(ANSWER)]).await;
+/// A fake GitHub that refuses the first comment on issue `number` of octo/app (404: the issue
+/// was gone for a while) and takes the next ones.
+async fn github_refusing_the_first_comment_on(number: u64) -> wiremock::MockServer {
     let github = wiremock::MockServer::start().await;
-    let at = "/repos/octo/app/issues/21/comments";
-    crate::helpers::answer_once(&github, at, ResponseTemplate::new(404)).await;
+    let at = format!("/repos/octo/app/issues/{number}/comments");
+    crate::helpers::answer_once(&github, &at, ResponseTemplate::new(404)).await;
     wiremock::Mock::given(wiremock::matchers::method("POST"))
         .and(wiremock::matchers::path(at))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 9})))
         .mount(&github)
         .await;
+    github
+}
+
+#[tokio::test]
+async fn replaying_an_event_sends_its_tasks_dead_answer_again() {
+    // Arrange: the answer's comment is refused once (the issue was gone for a while).
+    let llm = fake_llm(vec![llm_answer(ANSWER)]).await;
+    let github = github_refusing_the_first_comment_on(21).await;
     let app = agent_app(&llm, &github).await;
     let runner = runner_of(&app);
     let event_id = open_issue(&app, 21, "Gone and back").await;
@@ -2071,14 +2078,7 @@ async fn replaying_an_event_sends_its_tasks_dead_answer_again() {
 async fn a_done_task_whose_answer_died_says_so_until_it_is_sent_again() {
     // Arrange: GitHub refuses the answer's comment once.
     let llm = fake_llm(vec![llm_answer(ANSWER)]).await;
-    let github = wiremock::MockServer::start().await;
-    let at = "/repos/octo/app/issues/22/comments";
-    crate::helpers::answer_once(&github, at, ResponseTemplate::new(404)).await;
-    wiremock::Mock::given(wiremock::matchers::method("POST"))
-        .and(wiremock::matchers::path(at))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 9})))
-        .mount(&github)
-        .await;
+    let github = github_refusing_the_first_comment_on(22).await;
     let app = agent_app(&llm, &github).await;
     let runner = runner_of(&app);
     open_issue(&app, 22, "Answer lost").await;

@@ -1188,3 +1188,49 @@ async fn counts_of_one_read_in_the_singular_in_tool_answers() {
     assert!(actions.starts_with("No actions match."), "{actions}");
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn a_claim_naming_a_task_takes_that_one_and_its_holder_renews_it_by_claiming_again() {
+    // Arrange: two queued tasks; the newer one is wanted.
+    let (llm, github) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+    );
+    let app = agent_app(&llm, &github).await;
+    open_issue(&app, 28, "Older").await;
+    let task_id = app.task_id_of(&open_issue(&app, 29, "Wanted").await).await;
+    let client = connect(&app).await;
+    let claim =
+        |owner: &str, secs: i64| json!({"task_id": task_id, "owner": owner, "lease_secs": secs});
+
+    // Act
+    let (_, first) = call_ok(&client, "claim_task", claim("alice", 30)).await;
+    let (said, renewed) = call_ok(&client, "claim_task", claim("alice", 600)).await;
+    let taken = call_err(&client, "claim_task", claim("bob", 60)).await;
+    call_ok(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "owner": "alice", "result": "done"}),
+    )
+    .await;
+    let finished = call_err(&client, "claim_task", claim("alice", 60)).await;
+
+    // Assert: that task, not the older one; renewed later, one attempt; others refused.
+    assert_eq!(first["task"]["id"], json!(task_id), "{first}");
+    assert!(said.starts_with("Renewed your claim"), "{said}");
+    assert_eq!(renewed["renewed"], true, "{renewed}");
+    assert_eq!(renewed["task"]["attempts"], 1, "{renewed}");
+    let until = |c: &Value| c["lease_expires_at"].as_str().expect("lease").to_string();
+    assert!(until(&renewed) > until(&first), "{renewed} {first}");
+    assert!(taken.contains("is claimed by `alice` until"), "{taken}");
+    assert!(
+        finished.contains("is done: there is nothing left to claim"),
+        "{finished}"
+    );
+    assert_eq!(
+        app.tasks("status=queued").await.len(),
+        1,
+        "the older one waits"
+    );
+    client.cancel().await.ok();
+}

@@ -81,6 +81,7 @@ struct ClaimIn {
     owner: Option<String>,
     #[serde(default, deserialize_with = "crate::providers::whole_number")]
     lease_secs: Option<i64>,
+    task_id: Option<String>,
 }
 
 async fn claim_task(
@@ -94,6 +95,7 @@ async fn claim_task(
         input.agent,
         owner.clone(),
         input.lease_secs.unwrap_or(600),
+        input.task_id,
     )
     .await?;
     Ok(Json(match claimed {

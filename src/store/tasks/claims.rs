@@ -55,6 +55,32 @@ pub fn claim(
         .optional()?)
 }
 
+/// Leases task `id` to `owner` until `lease_until`: a queued task that is due, one whose
+/// claim lapsed, or one `owner` holds already (its lease renewed, no attempt counted). None
+/// when it is none of those (or of another agent than `agent`, when one is named).
+pub fn claim_one(
+    conn: &Connection,
+    id: &str,
+    agent: Option<&str>,
+    owner: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<TaskRow>, StoreError> {
+    let sql = format!(
+        "UPDATE tasks SET status = 'running', lease_owner = ?2, lease_until = ?3, \
+         attempts = attempts + CASE WHEN status = 'running' AND lease_owner = ?2 \
+             AND lease_until >= ?1 THEN 0 ELSE 1 END, updated_at = ?1 \
+         WHERE id = ?4 AND (?5 IS NULL OR agent = ?5) \
+           AND ((status = 'queued' AND next_run_at <= ?1) \
+                OR (status = 'running' AND (lease_until < ?1 OR lease_owner = ?2))) \
+         RETURNING {READ_COLUMNS}"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![now, owner, lease_until, id, agent], from_row)
+        .optional()?)
+}
+
 /// [`claim`] for a run that looks again at a paused key or model: a task with no wait of its
 /// own first (one the pause held, or queued since), not one a refusal gave back, due when
 /// the pause is over (`holds::hold`), which may have been refused for its own request (its
