@@ -54,13 +54,19 @@ async fn dead_naming(app: &TestApp, event_id: &str, posted_to: &str, came: &str,
     }
 }
 
-#[tokio::test]
-async fn a_gitlab_2xx_that_is_not_the_note_made_is_dead_naming_where_it_was_posted() {
-    // Arrange: each issue's note is answered by something other than GitLab's API.
-    let gitlab = MockServer::start().await;
+/// An app whose GitLab is at `gitlab_url` (each send given `timeout_secs`, when named), with
+/// a GitLab webhook `gl` commenting `template` on each opened issue.
+async fn gitlab_commenting(
+    gitlab_url: String,
+    template: &str,
+    timeout_secs: Option<u64>,
+) -> TestApp {
     let app = spawn_manual(|config| {
-        config.upstreams.gitlab_url = gitlab.uri();
+        config.upstreams.gitlab_url = gitlab_url;
         config.upstreams.gitlab_token = Some("glpat-test".into());
+        if let Some(secs) = timeout_secs {
+            config.outbound_timeout_secs = secs;
+        }
     })
     .await;
     app.create_webhook(
@@ -69,18 +75,31 @@ async fn a_gitlab_2xx_that_is_not_the_note_made_is_dead_naming_where_it_was_post
     .await;
     app.add_command_ok(
         "gl",
-        json!({"trigger": "issue.open", "action": "comment", "template": "Seen"}),
+        json!({"trigger": "issue.open", "action": "comment", "template": template}),
     )
     .await;
+    app
+}
+
+/// Issue `iid` of group/app opened, as GitLab sends it to webhook `gl`; the event's id.
+async fn open_gitlab_issue(app: &TestApp, iid: u64) -> String {
+    let body = json!({
+        "object_kind": "issue",
+        "project": {"path_with_namespace": "group/app"},
+        "object_attributes": {"iid": iid, "action": "open", "title": "Crash"},
+    });
+    accepted(app.post_gitlab("gl", &body, "gl-tok").await).await
+}
+
+#[tokio::test]
+async fn a_gitlab_2xx_that_is_not_the_note_made_is_dead_naming_where_it_was_posted() {
+    // Arrange: each issue's note is answered by something other than GitLab's API.
+    let gitlab = MockServer::start().await;
+    let app = gitlab_commenting(gitlab.uri(), "Seen", None).await;
     for (iid, (answer, came)) in (1u64..).zip(not_posts()) {
         let notes = format!("/api/v4/projects/group%2Fapp/issues/{iid}/notes");
         answering(&gitlab, &notes, answer).await;
-        let body = json!({
-            "object_kind": "issue",
-            "project": {"path_with_namespace": "group/app"},
-            "object_attributes": {"iid": iid, "action": "open", "title": "Crash"},
-        });
-        let event_id = accepted(app.post_gitlab("gl", &body, "gl-tok").await).await;
+        let event_id = open_gitlab_issue(&app, iid).await;
 
         // Act
         assert_eq!(app.drain().await, 1);
@@ -208,27 +227,8 @@ async fn gitlab_stalling_its_answer() -> String {
 async fn a_gitlab_note_whose_answer_was_cut_off_is_still_delivered_without_an_id() {
     // Arrange
     let gitlab = gitlab_stalling_its_answer().await;
-    let app = spawn_manual(|config| {
-        config.upstreams.gitlab_url = gitlab;
-        config.upstreams.gitlab_token = Some("glpat-test".into());
-        config.outbound_timeout_secs = 1;
-    })
-    .await;
-    app.create_webhook(
-        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-tok"}),
-    )
-    .await;
-    app.add_command_ok(
-        "gl",
-        json!({"trigger": "issue.open", "action": "comment", "template": "Seen"}),
-    )
-    .await;
-    let body = json!({
-        "object_kind": "issue",
-        "project": {"path_with_namespace": "group/app"},
-        "object_attributes": {"iid": 5, "action": "open", "title": "Crash"},
-    });
-    let event_id = accepted(app.post_gitlab("gl", &body, "gl-tok").await).await;
+    let app = gitlab_commenting(gitlab, "Seen", Some(1)).await;
+    let event_id = open_gitlab_issue(&app, 5).await;
 
     // Act
     assert_eq!(app.drain().await, 1);
@@ -253,26 +253,8 @@ async fn a_gitlab_note_of_quick_actions_alone_answered_202_is_delivered() {
             "commands_changes": {"add_label_ids": [3]}, "summary": ["Added ~triaged label."]})),
     )
     .await;
-    let app = spawn_manual(|config| {
-        config.upstreams.gitlab_url = gitlab.uri();
-        config.upstreams.gitlab_token = Some("glpat-test".into());
-    })
-    .await;
-    app.create_webhook(
-        json!({"id": "gl", "name": "GitLab", "provider": "gitlab", "secret": "gl-tok"}),
-    )
-    .await;
-    app.add_command_ok(
-        "gl",
-        json!({"trigger": "issue.open", "action": "comment", "template": "/label ~triaged"}),
-    )
-    .await;
-    let body = json!({
-        "object_kind": "issue",
-        "project": {"path_with_namespace": "group/app"},
-        "object_attributes": {"iid": 5, "action": "open", "title": "Crash"},
-    });
-    let event_id = accepted(app.post_gitlab("gl", &body, "gl-tok").await).await;
+    let app = gitlab_commenting(gitlab.uri(), "/label ~triaged", None).await;
+    let event_id = open_gitlab_issue(&app, 5).await;
 
     // Act
     assert_eq!(app.drain().await, 1);
