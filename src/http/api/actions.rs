@@ -222,7 +222,7 @@ async fn checked(state: &AppState, webhook_id: &str, input: &ReplyIn) -> Result<
         }
     }
     if let Some(task_id) = &input.task_id {
-        let task = crate::service::tasks::get(state, task_id).await?;
+        let task = crate::service::tasks::load(state, task_id).await?;
         if task.webhook_id.as_deref() != Some(webhook_id) {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,

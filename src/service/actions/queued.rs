@@ -78,7 +78,7 @@ pub async fn list(state: &AppState, query: ActionQuery) -> Result<ActionPage, Se
         .await?;
     // As with a webhook: a task id that names no task (a typo) is an error, not "nothing".
     if let Some(task_id) = task_id.filter(|_| found.is_empty()) {
-        crate::service::tasks::get(state, &task_id).await?;
+        crate::service::tasks::load(state, &task_id).await?;
     }
     let more = found.len() > limit as usize;
     found.truncate(limit as usize);
