@@ -13,11 +13,30 @@ pub enum Door {
 
 /// The refusal of an id that names nothing of its kind, with a hint read at `door`.
 pub fn not_found(what: &str, id: &str, door: Door) -> String {
+    if id.trim().is_empty() {
+        return empty_id(what, id, door);
+    }
     format!(
         "{what} `{}` not found{}",
         quoted(&shown_id(id)),
         other_kind(what, id, door)
     )
+}
+
+/// The refusal of an empty id (a script's unset variable, a model's blank argument): there
+/// is nothing to look up, so it says so rather than "`` not found".
+fn empty_id(what: &str, id: &str, door: Door) -> String {
+    let at = match door {
+        Door::Mcp => 0,
+        Door::Rest => 1,
+    };
+    let lists = match KINDS.iter().find(|k| k.kind == what) {
+        Some(kind) => kind.lists[at],
+        None if door == Door::Mcp => "list_webhooks lists them",
+        None => "GET /api/webhooks lists them",
+    };
+    let blank = if id.is_empty() { "empty" } else { "blank" };
+    format!("the {what} id given is {blank}: give the id of the {what} meant ({lists})")
 }
 
 /// What takes and what lists a kind of id, over MCP and over REST.
@@ -193,6 +212,36 @@ fn not_a_webhook_id(given: &str, door: Door) -> String {
 mod tests {
     use super::*;
     use crate::service::ServiceError;
+
+    #[test]
+    fn an_empty_id_is_called_empty_with_where_ids_are_listed() {
+        let cases = [
+            (
+                "event",
+                "",
+                Door::Mcp,
+                "the event id given is empty: give the id of the event meant (list_events lists them",
+            ),
+            (
+                "task",
+                "  ",
+                Door::Rest,
+                "the task id given is blank: give the id of the task meant (GET /api/tasks lists them",
+            ),
+            (
+                "webhook",
+                "",
+                Door::Mcp,
+                "the webhook id given is empty: give the id of the webhook meant (list_webhooks lists them)",
+            ),
+            ("webhook", "", Door::Rest, "(GET /api/webhooks lists them)"),
+        ];
+        for (what, id, door, said) in cases {
+            let message = not_found(what, id, door);
+            assert!(message.contains(said), "{what} {id:?}: {message}");
+            assert!(!message.contains("not found"), "{message}");
+        }
+    }
 
     #[test]
     fn a_long_id_is_cut_short_in_not_found() {
