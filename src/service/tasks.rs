@@ -765,8 +765,17 @@ pub async fn complete(
             ),
             _ => String::new(),
         };
+        // A caller whose first completion's answer was lost asks again: it is told where to
+        // read what that completion kept and sent.
+        let read_it = if !is_finished(&task.status) {
+            String::new()
+        } else if call.starts_with("POST /api/") {
+            format!(" (GET /api/tasks/{id} shows its result and the actions it sent)")
+        } else {
+            " (get_task shows its result and the actions it sent)".to_string()
+        };
         return Err(ServiceError::Conflict(format!(
-            "task `{id}` {}{held}; it was not changed",
+            "task `{id}` {}{held}; it was not changed{read_it}",
             crate::quote::task_is(&task.status)
         )));
     }

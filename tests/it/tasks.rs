@@ -390,6 +390,13 @@ async fn a_task_whose_runner_died_is_run_again_after_a_restart_and_its_result_po
     assert_eq!(task["result"], ANSWER);
     assert_eq!(sent, 1);
     assert_error(&again, StatusCode::CONFLICT, None);
+    let refusal = again.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        refusal.contains(&format!(
+            "(GET /api/tasks/{task_id} shows its result and the actions it sent)"
+        )),
+        "{refusal}"
+    );
     assert_eq!(sent_again, 0);
     let comments = comments_on(&github, 11).await;
     assert_eq!(comments.len(), 1, "{comments:?}");

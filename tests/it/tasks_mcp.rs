@@ -193,6 +193,23 @@ async fn an_external_agent_lists_claims_and_completes_a_task_through_mcp_tools()
     // Assert: said plainly, not an error
     assert_eq!(empty, json!({"task": null, "held": []}));
     assert!(said.contains("No queued task"), "{said}");
+
+    // Act: a completion whose answer was lost, made again
+    let again = call_err(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "owner": "brain", "post_result": true,
+               "result": "Plan: store the toggle in localStorage."}),
+    )
+    .await;
+
+    // Assert: refused, with where to read what the first one kept and sent
+    assert!(
+        again.contains(
+            "is done; it was not changed (get_task shows its result and the actions it sent)"
+        ),
+        "{again}"
+    );
     assert_eq!(app.drain().await, 0, "the result is not posted again");
     client.cancel().await.ok();
 }
