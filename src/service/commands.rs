@@ -445,6 +445,18 @@ async fn update_once(
     }
     unchecked.extend(agent_left_out);
     unchecked.extend(channels_said);
+    // An update to what is stored already keeps the command and its version, as a webhook's
+    // does: a copy another editor read stays current. (Unless a save would seal what is
+    // stored plain.)
+    let reseal = read
+        .target
+        .as_deref()
+        .is_some_and(|t| sealed_target_json(&state.sealer, &read.action, t).is_some());
+    if row == opened && !reseal {
+        let mut out = presented_with_warnings(state, &hook, &row).await;
+        out.warnings.extend(unchecked);
+        return Ok(Some(out));
+    }
     // Later than the version it replaces, whatever the clock (see `edited_from`).
     row.updated_at = clock::now_ms().max(row.updated_at + 1);
     // On every save, as a webhook's own secret: one stored before the key was set is sealed

@@ -581,14 +581,22 @@ where
             let Some(stored) = rows::get(db, &key)? else {
                 return Ok(Err(not_found(&key)));
             };
+            let reseal = stored::sealing_due(&writing, &stored);
             let mut row = match opened(&writing, stored) {
                 Ok(row) => row,
                 Err(e) => return Ok(Err(e)),
             };
+            let before = row.clone();
             let made = match change(&writing, &mut row) {
                 Ok(made) => made,
                 Err(e) => return Ok(Err(e)),
             };
+            // A change to what is stored already (an update sending the name it has, an
+            // enable of an enabled webhook) keeps the row and its version: a copy another
+            // editor read stays current, and its own change is not refused as stale.
+            if row == before && !reseal {
+                return Ok(Ok((row, made)));
+            }
             // Later than the version it replaces, whatever the clock: a copy read between two
             // changes in one millisecond is still told from the second one.
             row.updated_at = clock::now_ms().max(row.updated_at + 1);

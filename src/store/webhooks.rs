@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{StoreError, conflict_on_unique};
 
 /// One registered webhook as stored, secrets included. Never serialised as is.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WebhookRow {
     pub id: String,
     pub name: String,

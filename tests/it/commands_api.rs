@@ -2061,3 +2061,25 @@ async fn a_command_read_edited_and_put_back_whole_is_updated_unless_it_changed_s
     let (_, after) = app.get_json(&path).await;
     assert_eq!(after["updated_at"], updated["updated_at"]);
 }
+
+#[tokio::test]
+async fn a_command_put_back_unchanged_keeps_its_version_so_another_editors_copy_stays_current() {
+    // Arrange: a forward whose target hides its key, read by two editors.
+    let app = app_with_webhook().await;
+    let ids = add_targets(&app, &[("forward", "https://example.com/in?key=abc")]).await;
+    let path = format!("/api/webhooks/gh/commands/{}", ids[0]);
+    let (_, read) = app.get_json(&path).await;
+    let mut other_editors = read.clone();
+    other_editors["priority"] = json!(7);
+
+    // Act: the first puts it back as read; the second then saves a change on its copy.
+    let (unchanged, kept) = put_command(&app, &ids[0], read.clone()).await;
+    let (changed, saved) = put_command(&app, &ids[0], other_editors).await;
+
+    // Assert
+    assert_eq!(unchanged, StatusCode::OK, "{kept}");
+    assert_eq!(kept["updated_at"], read["updated_at"], "{kept}");
+    assert_eq!(changed, StatusCode::OK, "{saved}");
+    assert_eq!(saved["priority"], 7, "{saved}");
+    assert_ne!(saved["updated_at"], read["updated_at"], "{saved}");
+}

@@ -1703,6 +1703,40 @@ async fn a_webhook_read_edited_and_put_back_whole_is_updated_unless_it_changed_s
 }
 
 #[tokio::test]
+async fn a_webhook_put_back_unchanged_keeps_its_version_so_another_editors_copy_stays_current() {
+    // Arrange: a webhook with a masked token and an allowlist, read by two editors.
+    let app = spawn_app().await;
+    app.create_webhook(json!({
+        "id": "gh", "name": "Before", "provider": "github",
+        "options": {
+            "credentials": {"github_token": "ghp_0123456789abcdefghij0123456789abcdef"},
+            "ip_allowlist": ["10.0.0.0/8"],
+        },
+    }))
+    .await;
+    let (_, read) = app.get_json("/api/webhooks/gh").await;
+    let mut other_editors = read.clone();
+    other_editors["name"] = json!("After");
+    let put = |body: Value| send_json(app.api(Method::PUT, "/api/webhooks/gh").json(&body));
+
+    // Act: the first puts it back as read, enables it (it is enabled) and sends its name;
+    // the second then saves a change on its copy.
+    let (unchanged, kept) = put(read.clone()).await;
+    let (_, enabled) = send_json(app.api(Method::POST, "/api/webhooks/gh/enable")).await;
+    let (_, named) = put(json!({"name": "Before"})).await;
+    let (changed, saved) = put(other_editors).await;
+
+    // Assert
+    assert_eq!(unchanged, StatusCode::OK, "{kept}");
+    for answer in [&kept, &enabled, &named] {
+        assert_eq!(answer["updated_at"], read["updated_at"], "{answer}");
+    }
+    assert_eq!(changed, StatusCode::OK, "{saved}");
+    assert_eq!(saved["name"], "After", "{saved}");
+    assert_ne!(saved["updated_at"], read["updated_at"], "{saved}");
+}
+
+#[tokio::test]
 async fn a_copy_put_back_after_a_rotation_or_its_grace_is_told_by_its_version_not_its_hint() {
     // Arrange: a copy read during a rotation's grace, which ends, and one read before another
     // rotation.

@@ -91,6 +91,16 @@ pub(super) fn sealed(state: &AppState, row: &WebhookRow) -> WebhookRow {
     row
 }
 
+/// Whether a save would store `stored` otherwise than it is: a key is configured and a secret
+/// or credential token in it is still plain.
+pub(super) fn sealing_due(state: &AppState, stored: &WebhookRow) -> bool {
+    let plain = |s: &str| !crate::service::sealing::looks_sealed(s);
+    state.sealer.is_on()
+        && (plain(&stored.secret)
+            || stored.previous_secret.as_deref().is_some_and(plain)
+            || sealed_options(&state.sealer, &stored.options).is_some())
+}
+
 /// A webhook's stored options with their plain reply credential tokens sealed, `None` when
 /// none is plain (or there are none).
 pub(in crate::service) fn sealed_options(
