@@ -401,3 +401,34 @@ async fn an_unknown_tool_prompt_or_method_named_at_length_is_quoted_cut_short() 
         assert!(message.contains("bytes)"), "{message}");
     }
 }
+
+#[tokio::test]
+async fn a_tool_call_without_an_id_is_refused_saying_so_not_accepted_and_dropped() {
+    // Arrange: a call written by hand (or by a model) that left out the id.
+    let app = spawn_app().await;
+    let call = json!({"jsonrpc": "2.0", "method": "tools/call",
+                      "params": {"name": "create_webhook",
+                                 "arguments": {"id": "no-id", "name": "n", "provider": "github"}}});
+
+    // Act
+    let answer = post(&app, API_KEY, &call).send().await.expect("POST");
+    let status = answer.status();
+    let text = answer.text().await.expect("body");
+
+    // Assert: a 400 saying what is missing, not a 202 for a call that never ran.
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{text}");
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(body["id"], Value::Null, "{body}");
+    assert_eq!(body["error"]["code"], -32600, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`tools/call`") && message.contains("`id`"),
+        "{body}"
+    );
+    let (status, _) = app.get_json("/api/webhooks/no-id").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A notification still goes without one.
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let answer = post(&app, API_KEY, &note).send().await.expect("POST");
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+}

@@ -97,6 +97,19 @@ fn refusal(parsed: &Parsed) -> Option<Refusal> {
             Some("`jsonrpc` must be \"2.0\"".to_string())
         } else if !message.get("method").is_some_and(Value::is_string) {
             Some("a message needs a string `method` (a request also an `id`)".to_string())
+        } else if let Some(method) = message
+            .get("method")
+            .and_then(Value::as_str)
+            .filter(|method| !method.starts_with("notifications/"))
+        {
+            // Without an id the message is a notification, which rmcp takes for a custom one
+            // and drops, answered `202` as if it had run: a `tools/call` so sent is never made
+            // and nothing says so. MCP's notifications are all `notifications/...`.
+            Some(format!(
+                "`{}` is a request and needs an `id` (a string or a whole number) to be run \
+                 and answered; only `notifications/...` messages go without one",
+                crate::quote::quoted(method)
+            ))
         } else {
             twice_in_params
         };
@@ -206,7 +219,23 @@ mod tests {
     fn malformed_bodies_get_the_json_rpc_error_that_fits() {
         /// HTTP status, JSON-RPC code, and a part of the message.
         type Expected = Option<(u16, i64, &'static str)>;
-        let cases: [(&str, Expected); 40] = [
+        let cases: [(&str, Expected); 43] = [
+            (
+                r#"{"jsonrpc":"2.0","method":"tools/call","params":{"name":"list_webhooks"}}"#,
+                Some((
+                    400,
+                    INVALID_REQUEST,
+                    "`tools/call` is a request and needs an `id`",
+                )),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"tools/list"}"#,
+                Some((400, INVALID_REQUEST, "needs an `id`")),
+            ),
+            (
+                r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}"#,
+                None,
+            ),
             (
                 r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#,
                 Some((400, INVALID_REQUEST, "key `id` appears twice")),
