@@ -105,6 +105,7 @@ pub(crate) const MCP_TRANSPORT_ERROR: i64 = -32000;
 /// the MCP spec allows and the reference SDKs answer, so a client can show why.
 pub async fn json_errors(request: Request, next: Next) -> Response {
     let is_mcp = super::auth::is_mcp_path(request.uri().path());
+    let asked = (request.method().clone(), request.uri().path().to_string());
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response
@@ -120,13 +121,26 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         .await
         .map(|b| String::from_utf8_lossy(&b).trim().to_string())
         .unwrap_or_default();
-    let message = if text.is_empty() {
-        status
+    let allowed = (parts.headers.get(ALLOW))
+        .and_then(|v| v.to_str().ok())
+        .filter(|allow| !allow.trim().is_empty());
+    let message = match allowed {
+        // The methods the route takes, said in the body too: a model, or a client that shows
+        // only the message, never sees the `Allow` header.
+        Some(allow) if status == StatusCode::METHOD_NOT_ALLOWED => {
+            let (method, path) = &asked;
+            let allow: Vec<&str> = allow.split(',').map(str::trim).collect();
+            format!(
+                "method not allowed: `{}` takes {}, not {method}",
+                crate::quote::quoted(path),
+                allow.join(", ")
+            )
+        }
+        _ if text.is_empty() => status
             .canonical_reason()
             .unwrap_or("error")
-            .to_ascii_lowercase()
-    } else {
-        text
+            .to_ascii_lowercase(),
+        _ => text,
     };
     if is_mcp {
         let error = json!({"jsonrpc": "2.0", "id": null,

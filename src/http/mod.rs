@@ -88,12 +88,17 @@ pub fn router(
             axum::routing::post(|_body: axum::body::Bytes| async { StatusCode::OK }),
         );
     }
-    router
+    let routes = router
         .route("/health", get(health))
         // mcp-remote looks for OAuth under the MCP URL's own path too: answered as the
         // other discovery URLs are, not with `/mcp`'s 401 for a missing key.
         .route("/mcp/.well-known/{*rest}", axum::routing::any(not_found))
         .fallback(not_found)
+        .with_state(state);
+    // Around the whole router, not each route (as a router's `layer` goes): a route adds a
+    // 405's `Allow` after its layers have run, and the error's message names what it allows.
+    Router::new()
+        .fallback_service(routes)
         .layer(middleware::from_fn(error::json_errors))
         // The span names the path, never the query: Open WebUI and token-mode senders put
         // their secret in `?token=`, and debug logs must not carry it.
@@ -110,7 +115,6 @@ pub fn router(
                 })
                 .on_failure(trace::on_failure),
         )
-        .with_state(state)
 }
 
 /// 200 when the database answers a query and takes writes, 503 otherwise: the store has

@@ -1886,3 +1886,43 @@ async fn a_reply_for_a_task_its_webhooks_delete_cancelled_is_not_sent_to_the_eve
     assert!(!message.contains("event_id alone"), "{message}");
     assert_error(&for_event, StatusCode::CONFLICT, None);
 }
+
+#[tokio::test]
+async fn a_method_a_route_does_not_take_is_405_naming_in_its_message_the_ones_it_does() {
+    // Arrange
+    let app = spawn_app().await;
+    app.github_webhook("gh", "a-secret-of-some-length").await;
+
+    // Act
+    let patch = send_json(app.api(Method::PATCH, "/api/webhooks/gh")).await;
+    let get_enable = send_json(app.api(Method::GET, "/api/webhooks/gh/enable")).await;
+    let get_mcp = send_json(
+        app.api(Method::GET, "/mcp")
+            .header("accept", "text/event-stream"),
+    )
+    .await;
+
+    // Assert: the body says what the `Allow` header says, which a model never sees.
+    assert_error(&patch, StatusCode::METHOD_NOT_ALLOWED, None);
+    assert_eq!(
+        patch.1["error"]["message"],
+        "method not allowed: `/api/webhooks/gh` takes GET, HEAD, PUT, DELETE, not PATCH",
+        "{}",
+        patch.1
+    );
+    assert_error(&get_enable, StatusCode::METHOD_NOT_ALLOWED, None);
+    assert_eq!(
+        get_enable.1["error"]["message"],
+        "method not allowed: `/api/webhooks/gh/enable` takes POST, not GET",
+        "{}",
+        get_enable.1
+    );
+    // On `/mcp` (without sessions) as a JSON-RPC error.
+    assert_eq!(get_mcp.0, StatusCode::METHOD_NOT_ALLOWED, "{}", get_mcp.1);
+    assert_eq!(get_mcp.1["error"]["code"], -32000, "{}", get_mcp.1);
+    assert_eq!(
+        get_mcp.1["error"]["message"], "method not allowed: `/mcp` takes POST, not GET",
+        "{}",
+        get_mcp.1
+    );
+}
