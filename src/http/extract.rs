@@ -149,6 +149,14 @@ fn refusal(
             bad("missing_field", format!("missing field `{field}`")).with_field(field)
         }
         FieldError::Unknown { field, message } => bad("unknown_field", message).with_field(field),
+        // A message that begins by naming the field (`name` is given twice) is not prefixed
+        // with it again.
+        FieldError::Invalid {
+            field: Some(field),
+            message,
+        } if message.starts_with(&format!("`{field}`")) => {
+            bad("invalid_field", message).with_field(field)
+        }
         FieldError::Invalid {
             field: Some(field),
             message,

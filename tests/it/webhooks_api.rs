@@ -1926,3 +1926,25 @@ async fn a_method_a_route_does_not_take_is_405_naming_in_its_message_the_ones_it
         get_mcp.1
     );
 }
+
+#[tokio::test]
+async fn a_field_given_twice_is_named_once_in_the_refusal() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let twice = send_json(
+        app.api(Method::POST, "/api/webhooks")
+            .header("Content-Type", "application/json")
+            .body(r#"{"name": "a", "name": "b", "provider": "github"}"#),
+    )
+    .await;
+
+    // Assert: not "`name`: `name` is given twice".
+    assert_error(&twice, StatusCode::BAD_REQUEST, Some("name"));
+    assert_eq!(
+        twice.1["error"]["message"], "`name` is given twice; give it once",
+        "{}",
+        twice.1
+    );
+}
