@@ -22,6 +22,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let declared = (req.headers().get(axum::http::header::CONTENT_TYPE))
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| match e.status() {
@@ -30,8 +32,53 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AppJson<T> {
                 }
                 status => ApiError::new(status, "unreadable_body", e.body_text()),
             })?;
-        parse(&bytes).map(AppJson)
+        parse(&bytes)
+            .map(AppJson)
+            .map_err(|refused| naming_the_type(refused, &bytes, declared.as_deref()))
     }
+}
+
+/// A body that is no JSON at all, sent under a `Content-Type` that says it is something else
+/// (a form, as `curl --data-urlencode`, `curl -F` and Python's `requests.post(data=...)`
+/// send; text in UTF-16): the refusal says which, as the body is read as JSON whatever the
+/// type says (`curl -d '{...}'` sends JSON labelled as a form) and the type is then the likely
+/// mistake.
+fn naming_the_type(refused: ApiError, bytes: &[u8], declared: Option<&str>) -> ApiError {
+    let Some(declared) = declared.filter(|declared| !says_json(declared)) else {
+        return refused;
+    };
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let looks_like_json = matches!(
+        bytes.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'{' | b'[')
+    );
+    if refused.code != "invalid_json" || looks_like_json {
+        return refused;
+    }
+    let message = format!(
+        "{}; it came as `Content-Type: {}`, which is not JSON in UTF-8: send the fields \
+         as one JSON object, with `Content-Type: application/json`",
+        refused.message,
+        crate::quote::quoted(declared)
+    );
+    ApiError { message, ..refused }
+}
+
+/// Whether a `Content-Type` names JSON (`application/json`, `application/*+json`) in UTF-8
+/// (no charset, or `utf-8`).
+fn says_json(content_type: &str) -> bool {
+    let mut parts = content_type.split(';').map(str::trim);
+    let essence = parts.next().unwrap_or_default().to_ascii_lowercase();
+    let json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    let utf8 = parts
+        .filter_map(|p| p.split_once('='))
+        .filter(|(name, _)| name.trim().eq_ignore_ascii_case("charset"))
+        .all(|(_, value)| {
+            let value = value.trim().trim_matches('"');
+            value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8")
+        });
+    json && utf8
 }
 
 /// Parses a query string into `T` through the same path as JSON bodies, so a bad parameter

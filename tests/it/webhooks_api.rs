@@ -1948,3 +1948,58 @@ async fn a_field_given_twice_is_named_once_in_the_refusal() {
         twice.1
     );
 }
+
+#[tokio::test]
+async fn a_form_sent_to_the_api_is_refused_naming_the_content_type_it_came_as() {
+    // Arrange
+    let app = spawn_app().await;
+    let send = |content_type: &'static str, body: &'static str| {
+        send_json(
+            app.api(Method::POST, "/api/webhooks")
+                .header("Content-Type", content_type)
+                .body(body),
+        )
+    };
+
+    // Act: a form, as `requests.post(url, data={...})` sends one; a multipart form, as
+    // `curl -F` does; and JSON labelled as a form, as `curl -d` labels it.
+    let form = send(
+        "application/x-www-form-urlencoded",
+        "name=a&provider=github",
+    )
+    .await;
+    let multipart = send(
+        "multipart/form-data; boundary=x",
+        "--x\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\na\r\n--x--\r\n",
+    )
+    .await;
+    let labelled_as_form = send(
+        "application/x-www-form-urlencoded",
+        r#"{"id": "made", "name": "a", "provider": "github"}"#,
+    )
+    .await;
+
+    // Assert
+    for (refused, named) in [
+        (&form, "`Content-Type: application/x-www-form-urlencoded`"),
+        (
+            &multipart,
+            "`Content-Type: multipart/form-data; boundary=x`",
+        ),
+    ] {
+        assert_error(refused, StatusCode::BAD_REQUEST, None);
+        assert_eq!(refused.1["error"]["code"], "invalid_json", "{}", refused.1);
+        let message = refused.1["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(named) && message.contains("application/json"),
+            "{}",
+            refused.1
+        );
+    }
+    assert_eq!(
+        labelled_as_form.0,
+        StatusCode::CREATED,
+        "{}",
+        labelled_as_form.1
+    );
+}
