@@ -105,7 +105,8 @@ pub(crate) const MCP_TRANSPORT_ERROR: i64 = -32000;
 /// the MCP spec allows and the reference SDKs answer, so a client can show why.
 pub async fn json_errors(request: Request, next: Next) -> Response {
     let is_mcp = super::auth::is_mcp_path(request.uri().path());
-    let asked = (request.method().clone(), request.uri().path().to_string());
+    // A `Uri` clone shares its bytes: nothing is copied on the way of a request that succeeds.
+    let asked = (request.method().clone(), request.uri().clone());
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response
@@ -128,7 +129,8 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         // The methods the route takes, said in the body too: a model, or a client that shows
         // only the message, never sees the `Allow` header.
         Some(allow) if status == StatusCode::METHOD_NOT_ALLOWED => {
-            let (method, path) = &asked;
+            let (method, uri) = &asked;
+            let path = uri.path();
             let allow: Vec<&str> = allow.split(',').map(str::trim).collect();
             format!(
                 "method not allowed: `{}` takes {}, not {method}",
