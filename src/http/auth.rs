@@ -66,12 +66,26 @@ pub async fn require_api_key(
             // The scheme's name is case-insensitive (RFC 9110 §11.1).
             .and_then(|(scheme, key)| scheme.eq_ignore_ascii_case("bearer").then_some(key))
             .map(str::trim);
+        // Two keys in one request are refused rather than one picked: which one a proxy or
+        // client library meant is not for the server to guess.
+        let twice = request
+            .headers()
+            .get_all(AUTHORIZATION)
+            .iter()
+            .nth(1)
+            .is_some();
         let refusal = match presented.map(|k| state.api_keys.identify(k)) {
+            _ if twice => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_api_key",
+                "the request has more than one `Authorization` header: send one, \
+                 `Authorization: Bearer <key>`",
+            )),
             Some(Some(key)) => Ok(key),
             Some(None) => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_api_key",
-                "the API key is not valid",
+                not_valid(&state, presented.unwrap_or_default()),
             )),
             None => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -218,6 +232,20 @@ pub(super) fn revoked_meanwhile() -> ApiError {
         "invalid_api_key",
         "the API key was revoked while the request was being sent",
     )
+}
+
+/// Why a key presented is not valid: revoked (said with its name and when, so its holder asks
+/// for a new key rather than looking for a typo), or no key at all.
+fn not_valid(state: &AppState, presented: &str) -> String {
+    match state.api_keys.revoked_as(presented) {
+        Some((name, at)) => format!(
+            "the API key `{}` was revoked at {}: ask whoever manages this server's keys for a \
+             new one (POST /api/keys makes one)",
+            crate::quote::quoted(&name),
+            crate::clock::rfc3339(at)
+        ),
+        None => "the API key is not valid".to_string(),
+    }
 }
 
 /// A request without a valid key, answered in the form its client reads: an MCP client shows

@@ -83,6 +83,9 @@ impl KeyInfo {
 pub struct ApiKeys {
     /// Hex SHA-256 → who the key is.
     keys: RwLock<HashMap<String, KeyInfo>>,
+    /// Hex SHA-256 of a revoked key still kept → its name and when it was revoked (unix ms):
+    /// whoever presents one is told it was revoked, not that it is no key at all.
+    revoked_keys: RwLock<HashMap<String, (String, i64)>>,
     /// Hash of the configured key, kept across reloads.
     configured: Option<String>,
     /// Serialises reloads so an older read never replaces a newer one.
@@ -149,9 +152,19 @@ impl ApiKeys {
         let _one_at_a_time = self.reload.lock().await;
         // The mark is read before the keys: a change committed in between is in the keys but
         // not the mark, so it costs one more reload rather than being missed.
-        let (marker, stored) = store
-            .read(|db| Ok((api_keys::marker(db)?, api_keys::active(db)?)))
+        let (marker, stored, revoked) = store
+            .read(|db| {
+                Ok((
+                    api_keys::marker(db)?,
+                    api_keys::active(db)?,
+                    api_keys::revoked(db)?,
+                ))
+            })
             .await?;
+        *self.revoked_keys.write().expect("api key lock poisoned") = revoked
+            .into_iter()
+            .map(|k| (k.hash, (k.name, k.revoked_at)))
+            .collect();
         let mut map = HashMap::with_capacity(stored.len() + 1);
         for key in stored {
             let Some(scope) = Scope::parse(&key.scope) else {
@@ -230,10 +243,22 @@ impl ApiKeys {
     /// Drops stored key `id` from memory at once (a reload follows a revocation; this keeps the
     /// key from working even if that reload fails).
     fn forget(&self, id: &str) {
+        let mut gone = Vec::new();
         self.keys
             .write()
             .expect("api key lock poisoned")
-            .retain(|_, key| key.id.as_deref() != Some(id));
+            .retain(|digest, key| {
+                let keep = key.id.as_deref() != Some(id);
+                if !keep {
+                    gone.push((digest.clone(), key.name.clone()));
+                }
+                keep
+            });
+        let now = clock::now_ms();
+        self.revoked_keys
+            .write()
+            .expect("api key lock poisoned")
+            .extend(gone.into_iter().map(|(digest, name)| (digest, (name, now))));
         self.touched.lock().expect("touch lock poisoned").remove(id);
         self.revoked.notify_waiters();
     }
@@ -262,6 +287,16 @@ impl ApiKeys {
         // Looking up digests rather than keys: timing can reveal nothing about a key from a
         // lookup keyed by its SHA-256.
         self.keys
+            .read()
+            .expect("api key lock poisoned")
+            .get(&hash(presented))
+            .cloned()
+    }
+
+    /// The name of the revoked key `presented` is, and when it was revoked (unix ms), if it is
+    /// one still kept.
+    pub fn revoked_as(&self, presented: &str) -> Option<(String, i64)> {
+        self.revoked_keys
             .read()
             .expect("api key lock poisoned")
             .get(&hash(presented))

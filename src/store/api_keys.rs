@@ -71,6 +71,30 @@ pub fn active(conn: &Connection) -> Result<Vec<ActiveKey>, StoreError> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// A key revoked and still kept (for 30 days after its revocation): told apart from a key that
+/// never was one when it is presented again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedKey {
+    pub hash: String,
+    pub name: String,
+    pub revoked_at: i64,
+}
+
+/// The revoked keys still kept.
+pub fn revoked(conn: &Connection) -> Result<Vec<RevokedKey>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT hash, name, revoked_at FROM api_keys WHERE revoked_at IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(RevokedKey {
+            hash: r.get(0)?,
+            name: r.get(1)?,
+            revoked_at: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// A cheap mark of the table: how many times a key was created, revoked or changed, kept by
 /// triggers in the transaction of the change (migration 0025), so every create or revoke, by
 /// any process on the database, moves it. One row read by its primary key, however many keys

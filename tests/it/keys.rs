@@ -457,10 +457,33 @@ async fn a_revoked_key_is_refused_with_401_at_once() {
         .await
         .expect("DELETE key");
     let after = with_key(&app, &key, Method::GET, "/api/webhooks", None).await;
+    let never_made = with_key(&app, "whk_never_made", Method::GET, "/api/webhooks", None).await;
+    let two = send_json(
+        app.client
+            .get(app.url("/api/webhooks"))
+            .header("Authorization", "Bearer whk_never_made")
+            .header("Authorization", format!("Bearer {key}")),
+    )
+    .await;
 
-    // Assert
+    // Assert: the revoked key is told it was revoked, by its name; another, that it is none.
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     assert_error(&after, StatusCode::UNAUTHORIZED, None);
+    let said = after.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        said.starts_with("the API key `ci` was revoked at 20"),
+        "{said}"
+    );
+    assert_error(&never_made, StatusCode::UNAUTHORIZED, None);
+    assert_eq!(never_made.1["error"]["message"], "the API key is not valid");
+    assert_error(&two, StatusCode::UNAUTHORIZED, None);
+    assert!(
+        two.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("more than one `Authorization` header")),
+        "{}",
+        two.1
+    );
     let (_, list) = app.get_json("/api/keys").await;
     let listed = listed_key(&list, &id);
     assert!(listed["revoked_at"].is_string(), "{listed}");
@@ -595,6 +618,9 @@ async fn a_key_revoked_by_another_server_on_the_database_is_refused_within_secon
         StatusCode::UNAUTHORIZED,
         "a key revoked on another server still works"
     );
+    let told = with_key(&second, &key, Method::GET, "/api/webhooks", None).await;
+    let said = told.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(said.contains("`ci` was revoked at"), "{said}");
 }
 
 #[tokio::test]
