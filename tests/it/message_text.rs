@@ -11,7 +11,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
     TestApp, accepted, delivery_id, expect_post, fake_llm, issue_opened, llm_answer, manual_outbox,
-    run_next, runner_of, slack_thread_message, spawn_app_with, spawn_manual, use_slack,
+    run_next, runner_of, slack_thread_message, spawn_app_with, spawn_manual, use_linear, use_slack,
 };
 
 /// Where the Slack incoming webhook fake listens.
@@ -580,23 +580,16 @@ async fn an_agents_answer_on_linear_is_cut_to_the_65536_characters_a_linear_repl
         .mount(&linear)
         .await;
     let llm = fake_llm(vec![llm_answer(&"word ".repeat(15_500))]).await;
-    let (linear_url, llm_url) = (format!("{}/graphql", linear.uri()), llm.uri());
     let app = spawn_app_with(|config| {
         manual_outbox(config);
-        config.upstreams.linear_api_url = linear_url;
-        config.upstreams.linear_api_key = Some("lin_api_test".into());
+        use_linear(&linear)(config);
         config.agents.runner = false;
-        config.agents.openwebui_url = Some(llm_url);
+        config.agents.openwebui_url = Some(llm.uri());
         config.agents.openwebui_api_key = Some("sk-test-key".into());
         config.agents.ai_model = Some("fake-model".into());
     })
     .await;
-    app.create_webhook(
-        json!({"id": "lin", "name": "Linear", "provider": "linear", "secret": "lin-secret"}),
-    )
-    .await;
-    app.add_command_ok(
-        "lin",
+    app.linear_webhook_with(
         json!({"trigger": "Issue.create", "action": "create_task", "agent": "planning"}),
     )
     .await;

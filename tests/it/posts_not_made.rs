@@ -9,7 +9,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{TestApp, accepted, spawn_manual, use_jira};
+use crate::helpers::{TestApp, accepted, spawn_manual, use_jira, use_linear};
 
 const SIGN_IN: &str = "<!DOCTYPE html><html><head><title>Sign in</title></head>\
                        <body>Log in with your company account</body></html>";
@@ -164,17 +164,8 @@ async fn a_linear_sign_in_page_is_said_to_be_one_naming_linear_api_url() {
         ResponseTemplate::new(200).set_body_raw(SIGN_IN, "text/html"),
     )
     .await;
-    let app = spawn_manual(|c| {
-        c.upstreams.linear_api_url = format!("{}/graphql", linear.uri());
-        c.upstreams.linear_api_key = Some("lin_api_test".into());
-    })
-    .await;
-    app.create_webhook(
-        json!({"id": "lin", "name": "Linear", "provider": "linear", "secret": "lin-secret"}),
-    )
-    .await;
-    app.add_command_ok(
-        "lin",
+    let app = spawn_manual(use_linear(&linear)).await;
+    app.linear_webhook_with(
         json!({"trigger": "Issue.create", "action": "comment", "template": "Seen"}),
     )
     .await;

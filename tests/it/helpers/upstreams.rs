@@ -89,6 +89,15 @@ impl TestApp {
             .expect("POST to receiver")
     }
 
+    /// Creates the Linear webhook `lin` (secret `lin-secret`) and adds `command` to it.
+    pub async fn linear_webhook_with(&self, command: Value) {
+        self.create_webhook(
+            json!({"id": "lin", "name": "Linear", "provider": "linear", "secret": "lin-secret"}),
+        )
+        .await;
+        self.add_command_ok("lin", command).await;
+    }
+
     /// POSTs a Linear webhook signed `Linear-Signature: <hex HMAC-SHA256 of the body>`, its
     /// `webhookTimestamp` now, as Linear sends it.
     pub async fn post_linear(&self, webhook_id: &str, body: &Value, secret: &str) -> Response {
@@ -187,6 +196,14 @@ pub fn use_slack(slack: &MockServer) -> impl FnOnce(&mut Config) + '_ {
     move |config| {
         config.upstreams.slack_api_url = slack.uri();
         config.upstreams.slack_bot_token = Some("xoxb-test".into());
+    }
+}
+
+/// Points Linear replies at `{linear}/graphql`, with the API key `lin_api_test`.
+pub fn use_linear(linear: &MockServer) -> impl FnOnce(&mut Config) + '_ {
+    move |config| {
+        config.upstreams.linear_api_url = format!("{}/graphql", linear.uri());
+        config.upstreams.linear_api_key = Some("lin_api_test".into());
     }
 }
 
