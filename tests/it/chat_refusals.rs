@@ -161,17 +161,25 @@ async fn a_refused_key_holds_the_backlog_without_hammering_and_every_task_runs_o
     );
 }
 
-/// Agents `planning` on model `gone`, which the chat API answers `refusal`, and `triage` on
-/// AI_MODEL, which works; a long pause, so nothing looks again during a test. One opened
-/// issue makes a task for each. The fake chat API, the app, the event and a runner.
+/// [`two_agents`] on a chat API that answers `refusal` to model `gone` and any other well.
+/// The fake chat API, the app, the event and a runner.
 async fn two_agents_one_model_refused(
     refusal: ResponseTemplate,
 ) -> (MockServer, TestApp, String, runner::Runner) {
     let llm = refusing(body_partial_json(json!({"model": "gone"})), refusal).await;
+    let (app, event) = two_agents(&llm).await;
+    let runner = runner_of(&app);
+    (llm, app, event, runner)
+}
+
+/// Agents `planning` on model `gone` and `triage` on AI_MODEL, against the chat API `llm`; a
+/// long pause, so nothing looks again during a test. One opened issue makes a task for each.
+/// The app and the event.
+async fn two_agents(llm: &MockServer) -> (TestApp, String) {
     let github = fake_github().await;
     let agents = json!([{"name": "planning", "model": "gone"}, {"name": "triage"}]).to_string();
     let long = pauses(Duration::from_secs(60), HOUR);
-    let app = agent_app_with(&llm, &github, |c| {
+    let app = agent_app_with(llm, &github, |c| {
         c.agents.agents = Some(agents);
         long(c);
     })
@@ -183,8 +191,7 @@ async fn two_agents_one_model_refused(
     )
     .await;
     let event = open_issue(&app, 7, "Crash").await;
-    let runner = runner_of(&app);
-    (llm, app, event, runner)
+    (app, event)
 }
 
 #[tokio::test]
@@ -633,6 +640,27 @@ async fn run_in_background(
     running
 }
 
+/// With another task's call of the chat API under way in the background, runs the next task,
+/// `given_back`: asserts the key's refusal gave it back queued and paused the key. The call
+/// under way and the runner.
+async fn given_back_for_the_key_during_a_call(
+    app: &TestApp,
+    llm: &MockServer,
+    given_back: &str,
+) -> (
+    tokio::task::JoinHandle<anyhow::Result<runner::Step>>,
+    runner::Runner,
+) {
+    let under_way = run_in_background(app, llm).await;
+    let runner = runner_of(app);
+    assert_eq!(
+        run_next(app, &runner).await,
+        Some((given_back.to_string(), "queued".into()))
+    );
+    assert_eq!(paused(app).await, [(json!("key"), Value::Null)]);
+    (under_way, runner)
+}
+
 /// A chat API answering `refusal` once to the requests `asked` matches, and any other well
 /// after half a second.
 async fn refusing_once(
@@ -670,13 +698,7 @@ async fn a_task_given_back_due_at_its_pauses_end_runs_at_once_when_a_call_ends_t
     let app = agent_app_with(&llm, &github, pauses(Duration::from_secs(60), HOUR)).await;
     let slow = app.task_id_of(&open_issue(&app, 1, "Hang").await).await;
     let refused = app.task_id_of(&open_issue(&app, 2, "POISON").await).await;
-    let under_way = run_in_background(&app, &llm).await;
-    let runner = runner_of(&app);
-    assert_eq!(
-        run_next(&app, &runner).await,
-        Some((refused.clone(), "queued".into()))
-    );
-    assert_eq!(paused(&app).await, [(json!("key"), Value::Null)]);
+    let (under_way, runner) = given_back_for_the_key_during_a_call(&app, &llm, &refused).await;
 
     // Act: the call under way is answered (the key is taken: the pause ends).
     let answered = under_way.await.expect("join").expect("run");
@@ -711,21 +733,7 @@ async fn a_task_the_keys_pause_gave_back_runs_at_once_when_a_model_refused_shows
         .with_priority(1)
         .mount(&llm)
         .await;
-    let github = fake_github().await;
-    let agents = json!([{"name": "planning", "model": "gone"}, {"name": "triage"}]).to_string();
-    let long = pauses(Duration::from_secs(60), HOUR);
-    let app = agent_app_with(&llm, &github, |c| {
-        c.agents.agents = Some(agents);
-        long(c);
-    })
-    .await;
-    app.add_command_ok(
-        "gh",
-        json!({"trigger": "issues.opened", "action": "create_task", "agent": "triage",
-               "template": "Triage issue {{issue.number}}"}),
-    )
-    .await;
-    let event = open_issue(&app, 7, "Crash").await;
+    let (app, event) = two_agents(&llm).await;
     let tasks = app.tasks(&format!("event_id={event}")).await;
     let id_of = |agent: &str| {
         tasks
@@ -736,13 +744,7 @@ async fn a_task_the_keys_pause_gave_back_runs_at_once_when_a_model_refused_shows
             .to_string()
     };
     let (planning, triage) = (id_of("planning"), id_of("triage"));
-    let under_way = run_in_background(&app, &llm).await;
-    let runner = runner_of(&app);
-    assert_eq!(
-        run_next(&app, &runner).await,
-        Some((triage.clone(), "queued".into()))
-    );
-    assert_eq!(paused(&app).await, [(json!("key"), Value::Null)]);
+    let (under_way, runner) = given_back_for_the_key_during_a_call(&app, &llm, &triage).await;
 
     // Act: the call under way is refused for its model: the key was taken, its pause ends.
     let refused = under_way.await.expect("join").expect("run");
