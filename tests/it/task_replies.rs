@@ -4,13 +4,11 @@
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use webhook_mcp::clock::now_ms;
-use webhook_mcp::store::tasks as task_rows;
 use wiremock::ResponseTemplate;
 
 use crate::helpers::{
     TestApp, agent_app, chat_requests, contents, fake_github, fake_llm, issue_comment, llm_answer,
-    llm_asks, llm_calls, open_issue, post_gh, run_next, runner_of,
+    llm_asks, llm_calls, open_issue, post_gh, question_timed_out, run_next, runner_of,
 };
 
 const ANSWER: &str = "It is the macOS keychain prompt.";
@@ -189,17 +187,7 @@ async fn a_task_run_again_after_its_question_timed_out_is_told_so_and_reads_the_
     let github = fake_github().await;
     let app = agent_app(&llm, &github).await;
     let runner = runner_of(&app);
-    let event_id = open_issue(&app, 70, "Crash on start").await;
-    let task_id = app.task_id_of(&event_id).await;
-    run_next(&app, &runner).await;
-    assert_eq!(app.drain().await, 1, "the question went out");
-    let now = now_ms();
-    app.state
-        .store
-        .write(move |db| task_rows::expire_waiting(db, now + 1_000, now))
-        .await
-        .expect("expire");
-    bob_says(&app, "Version 2.1").await;
+    let (event_id, task_id, _) = question_timed_out(&app, &runner, 70, "Crash on start").await;
     let failed = app.task(&task_id).await;
 
     // Act

@@ -12,8 +12,8 @@ use wiremock::ResponseTemplate;
 
 use crate::helpers::{
     agent_app, agent_config, assert_error, chat_requests, comments_on, contents, fake_github,
-    fake_llm, issue_comment, llm_answer, llm_asks, llm_calls, open_issue, post_gh, run_next,
-    runner_of, send_json, set_lease_until, turns_out_of_order,
+    fake_llm, issue_comment, llm_answer, llm_asks, llm_calls, open_issue, post_gh,
+    question_timed_out, run_next, runner_of, send_json, set_lease_until, turns_out_of_order,
 };
 
 const ANSWER: &str = "Plan: reproduce on Safari 17, then fix the session cookie.";
@@ -1970,19 +1970,8 @@ async fn a_task_failed_by_the_reply_timeout_says_how_a_late_reply_reaches_it() {
     let github = fake_github().await;
     let app = agent_app(&llm, &github).await;
     let runner = runner_of(&app);
-    let event_id = open_issue(&app, 18, "Old crash").await;
-    let task_id = app.task_id_of(&event_id).await;
-    let ran = run_next(&app, &runner).await;
+    let (event_id, task_id, ran) = question_timed_out(&app, &runner, 18, "Old crash").await;
     assert_eq!(ran, Some((task_id.clone(), "waiting_reply".into())));
-    assert_eq!(app.drain().await, 1, "the question went out");
-    let now = now_ms();
-    app.state
-        .store
-        .write(move |db| task_rows::expire_waiting(db, now + 1_000, now))
-        .await
-        .expect("expire");
-    let late = issue_comment(18, "Old crash", "bob", "Version 2.1");
-    post_gh(&app, "issue_comment", &late).await;
     let client = crate::mcp::connect(&app).await;
 
     // Act

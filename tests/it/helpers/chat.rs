@@ -10,7 +10,7 @@ use webhook_mcp::config::Config;
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use super::{TestApp, accepted, delivery_id, manual_outbox, spawn_app_with};
+use super::{TestApp, accepted, delivery_id, issue_comment, manual_outbox, spawn_app_with};
 
 pub const GH_SECRET: &str = "gh-secret-for-tasks";
 pub const CHAT_PATH: &str = "/api/chat/completions";
@@ -249,4 +249,28 @@ pub fn set_lease_until(app: &TestApp, task_id: &str, lease_until_ms: i64) {
         )
         .expect("update the lease");
     assert_eq!(n, 1, "task {task_id} exists");
+}
+
+/// Opens `octo/app` issue `number` titled `title` and runs its task, whose model asks: the
+/// question goes out, the task's wait for a reply times out, and bob's reply `Version 2.1`
+/// comes after. The event's id, the task's id and how its run ended.
+pub async fn question_timed_out(
+    app: &TestApp,
+    runner: &Runner,
+    number: u64,
+    title: &str,
+) -> (String, String, Option<(String, String)>) {
+    let event_id = open_issue(app, number, title).await;
+    let task_id = app.task_id_of(&event_id).await;
+    let ran = run_next(app, runner).await;
+    assert_eq!(app.drain().await, 1, "the question went out");
+    let now = webhook_mcp::clock::now_ms();
+    app.state
+        .store
+        .write(move |db| webhook_mcp::store::tasks::expire_waiting(db, now + 1_000, now))
+        .await
+        .expect("expire");
+    let late = issue_comment(number, title, "bob", "Version 2.1");
+    post_gh(app, "issue_comment", &late).await;
+    (event_id, task_id, ran)
 }
