@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::helpers::{TestApp, accepted, delivery_id, issue_opened, spawn_manual, use_github};
+use crate::helpers::{
+    TestApp, accepted, delivery_id, issue_opened, posted_over_mcp, spawn_manual, use_github,
+};
 use crate::keys::{audit_entries, create_key};
 use crate::mcp::{call, connect, structured, text};
 
@@ -134,18 +136,8 @@ async fn list_actions_filters_by_status_and_pages_newest_first_with_the_rest_rul
 async fn a_cancelled_message_is_never_sent_until_retry_action_sends_it() {
     // Arrange: a message queued over MCP to a channel that takes exactly one.
     let owui = channel(1).await;
-    let app = spawn_manual(|_| {}).await;
-    let client = connect(&app).await;
-    let posted = call(
-        &client,
-        "post_message",
-        json!({"url": format!("{}{CHANNEL}", owui.uri()), "text": "Wrong channel, sorry"}),
-    )
-    .await;
-    let action_id = structured(&posted)["id"]
-        .as_str()
-        .expect("action id")
-        .to_string();
+    let (app, client, posted, action_id) =
+        posted_over_mcp(format!("{}{CHANNEL}", owui.uri()), "Wrong channel, sorry").await;
 
     // Act: cancel it, then let the outbox run.
     let cancelled = call(&client, "cancel_action", json!({"action_id": action_id})).await;
@@ -464,18 +456,8 @@ async fn get_action_counts_attempts_as_its_json_does_and_says_every_rounds_when_
         )
         .mount(&owui)
         .await;
-    let app = spawn_manual(|_| {}).await;
-    let client = connect(&app).await;
-    let posted = call(
-        &client,
-        "post_message",
-        json!({"url": format!("{}{CHANNEL}", owui.uri()), "text": "Deploy done"}),
-    )
-    .await;
-    let action_id = structured(&posted)["id"]
-        .as_str()
-        .expect("action id")
-        .to_string();
+    let (app, client, _, action_id) =
+        posted_over_mcp(format!("{}{CHANNEL}", owui.uri()), "Deploy done").await;
     app.drain().await;
     let dead = call(&client, "get_action", json!({"action_id": action_id})).await;
     assert_eq!(structured(&dead)["status"], "dead", "{}", text(&dead));

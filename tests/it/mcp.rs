@@ -2426,18 +2426,8 @@ async fn a_message_posted_without_an_event_is_followed_with_get_action() {
         )
         .mount(&owui)
         .await;
-    let app = crate::helpers::spawn_manual(|_| {}).await;
-    let client = connect(&app).await;
-    let posted = call(
-        &client,
-        "post_message",
-        json!({"url": format!("{}{hook}", owui.uri()), "text": "Deploy done"}),
-    )
-    .await;
-    let action_id = structured(&posted)["id"]
-        .as_str()
-        .expect("action id")
-        .to_string();
+    let (app, client, posted, action_id) =
+        crate::helpers::posted_over_mcp(format!("{}{hook}", owui.uri()), "Deploy done").await;
 
     // Act
     app.drain().await;

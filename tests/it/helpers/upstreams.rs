@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use reqwest::{Method, Response, StatusCode};
+use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
 use webhook_mcp::config::Config;
 use wiremock::matchers::{body_json, method, path};
@@ -181,6 +182,23 @@ pub async fn expect_post(
         .expect(times)
         .mount(server)
         .await;
+}
+
+/// An app with a manual outbox and an MCP client on it, through which `text` is queued with
+/// `post_message` to the Open WebUI channel at `url`. The app, the client, the tool's answer
+/// and the action's id.
+pub async fn posted_over_mcp(
+    url: String,
+    text: &str,
+) -> (TestApp, crate::mcp::Client, CallToolResult, String) {
+    let app = spawn_manual(|_| {}).await;
+    let client = crate::mcp::connect(&app).await;
+    let posted = crate::mcp::call(&client, "post_message", json!({"url": url, "text": text})).await;
+    let action_id = crate::mcp::structured(&posted)["id"]
+        .as_str()
+        .expect("action id")
+        .to_string();
+    (app, client, posted, action_id)
 }
 
 /// Points the GitHub connector at a fake, with token `ghp_test`.
