@@ -12,7 +12,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::helpers::{
     TestApp, accepted, answer_once, delivery_id, expect_post, issue_comment, issue_opened,
     read_json, slack_thread_message, spawn_manual, task_conversation, use_github, use_jira,
-    use_slack, verify_standard_request,
+    use_linear, use_slack, verify_standard_request,
 };
 
 const GH_SECRET: &str = "gh-secret-for-sources";
@@ -1893,17 +1893,8 @@ async fn a_linear_comment_answers_the_question_asked_on_its_issue() {
         })))
         .mount(&linear)
         .await;
-    let app = spawn_manual(|c| {
-        c.upstreams.linear_api_url = format!("{}/graphql", linear.uri());
-        c.upstreams.linear_api_key = Some("lin_api_test".into());
-    })
-    .await;
-    app.create_webhook(
-        json!({"id": "lin", "name": "Linear", "provider": "linear", "secret": "lin-secret"}),
-    )
-    .await;
-    app.add_command_ok(
-        "lin",
+    let app = spawn_manual(use_linear(&linear)).await;
+    app.linear_webhook_with(
         json!({"trigger": "Issue.create", "action": "ask", "agent": "brain",
                "template": "Which release is {{data.identifier}} for?"}),
     )

@@ -12,7 +12,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
     TestApp, accepted, answer_once, delivery_id, issue_comment, spawn_manual, task_conversation,
-    use_github, use_jira, use_slack,
+    use_github, use_jira, use_linear, use_slack,
 };
 
 const SECRET: &str = "gh-secret-for-echoes";
@@ -716,21 +716,10 @@ async fn the_services_own_linear_comment_coming_back_fires_no_command() {
         .expect(1)
         .mount(&linear)
         .await;
-    let app = spawn_manual(|c| {
-        c.upstreams.linear_api_url = format!("{}/graphql", linear.uri());
-        c.upstreams.linear_api_key = Some("lin_api_test".into());
-    })
-    .await;
-    app.create_webhook(
-        json!({"id": "lin", "name": "Linear", "provider": "linear", "secret": "lin-secret"}),
-    )
-    .await;
-    app.add_command_ok(
-        "lin",
-        json!({"trigger": "Comment.create", "action": "comment",
-               "template": "Noted: {{data.body}}", "conditions": {"body_contains": "help"}}),
-    )
-    .await;
+    let app = spawn_manual(use_linear(&linear)).await;
+    app.linear_webhook_with(json!({"trigger": "Comment.create", "action": "comment",
+               "template": "Noted: {{data.body}}", "conditions": {"body_contains": "help"}}))
+        .await;
     let asked = accepted(
         app.post_linear(
             "lin",
@@ -1181,8 +1170,7 @@ async fn a_linear_comment_announced_by_issue_id_while_its_send_times_out_is_ours
         .mount(&linear)
         .await;
     let app = spawn_manual(|c| {
-        c.upstreams.linear_api_url = format!("{}/graphql", linear.uri());
-        c.upstreams.linear_api_key = Some("lin_api_test".into());
+        use_linear(&linear)(c);
         c.outbound_timeout_secs = 1;
         c.retry_schedule = vec!["1h".into()];
     })
