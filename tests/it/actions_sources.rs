@@ -418,9 +418,9 @@ async fn a_signed_jira_issue_created_gets_a_comment_with_basic_auth() {
     assert_eq!(action["remote_id"], "10042");
 }
 
-#[tokio::test]
-async fn a_comment_by_hand_longer_than_jira_takes_is_refused_naming_jiras_limit() {
-    // Arrange
+/// A Jira webhook `jr` forwarding each created issue elsewhere, and issue ENG-12 created: the
+/// fake Jira, the app and the API path that comments on the creation's event by hand.
+async fn jira_issue_to_comment_on() -> (MockServer, TestApp, String) {
     let jira = MockServer::start().await;
     let app = jira_app_with(
         &jira,
@@ -432,9 +432,15 @@ async fn a_comment_by_hand_longer_than_jira_takes_is_refused_naming_jiras_limit(
         "issue": {"id": "10001", "key": "ENG-12", "fields": {"summary": "Login broken"}}})
     .to_string();
     let event_id = accepted(app.post_jira("jr", &body, "jira-secret").await).await;
+    (jira, app, format!("/api/events/{event_id}/comment"))
+}
+
+#[tokio::test]
+async fn a_comment_by_hand_longer_than_jira_takes_is_refused_naming_jiras_limit() {
+    // Arrange
+    let (_jira, app, path) = jira_issue_to_comment_on().await;
 
     // Act
-    let path = format!("/api/events/{event_id}/comment");
     let (status, answer) = app
         .post_api(&path, &json!({"text": "x".repeat(40_000)}))
         .await;
@@ -456,20 +462,9 @@ async fn a_comment_by_hand_longer_than_jira_takes_is_refused_naming_jiras_limit(
 #[tokio::test]
 async fn a_comment_by_hand_is_measured_for_jira_in_utf16_units() {
     // Arrange: an emoji is one character but two UTF-16 units, which Jira counts.
-    let jira = MockServer::start().await;
-    let app = jira_app_with(
-        &jira,
-        json!({"trigger": "jira:issue_created", "action": "forward",
-               "target": {"url": "https://example.com/hook"}}),
-    )
-    .await;
-    let body = json!({"webhookEvent": "jira:issue_created",
-        "issue": {"id": "10001", "key": "ENG-12", "fields": {"summary": "Login broken"}}})
-    .to_string();
-    let event_id = accepted(app.post_jira("jr", &body, "jira-secret").await).await;
+    let (_jira, app, path) = jira_issue_to_comment_on().await;
 
     // Act
-    let path = format!("/api/events/{event_id}/comment");
     let (status, answer) = app
         .post_api(&path, &json!({"text": "🚀".repeat(20_000)}))
         .await;
