@@ -28,6 +28,37 @@ async fn queue(app: &TestApp, webhook_id: &str, number: u64) {
     .await;
 }
 
+/// A GitHub that takes the comment on issue 7 at once.
+async fn fast_github() -> MockServer {
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(COMMENTS))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": 1, "html_url": "https://github.com/octo/app/issues/7#issuecomment-1"
+        })))
+        .mount(&github)
+        .await;
+    github
+}
+
+/// Queues `gh`'s comment on issue 7 and waits until `github` has it, 10 s at most; when it
+/// was queued.
+async fn queue_the_comment(app: &TestApp, github: &MockServer) -> Instant {
+    let queued = Instant::now();
+    queue(app, "gh", 7).await;
+    let deadline = queued + Duration::from_secs(10);
+    while github
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .is_empty()
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    queued
+}
+
 #[tokio::test]
 async fn a_slow_forward_target_does_not_hold_up_another_hosts_actions() {
     // Arrange: `slow` forwards every event to a target that answers after 5 s (each send
@@ -37,14 +68,7 @@ async fn a_slow_forward_target_does_not_hold_up_another_hosts_actions() {
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
         .mount(&slow)
         .await;
-    let github = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(COMMENTS))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "id": 1, "html_url": "https://github.com/octo/app/issues/7#issuecomment-1"
-        })))
-        .mount(&github)
-        .await;
+    let github = fast_github().await;
     let app = spawn_app_with(|c| {
         use_github(&github)(c);
         c.worker = true;
@@ -69,18 +93,7 @@ async fn a_slow_forward_target_does_not_hold_up_another_hosts_actions() {
     }
 
     // Act: the comment is queued behind them.
-    let queued = Instant::now();
-    queue(&app, "gh", 7).await;
-    let deadline = queued + Duration::from_secs(10);
-    while github
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .is_empty()
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let queued = queue_the_comment(&app, &github).await;
 
     // Assert: it went out at once, long before the slow target's first send timed out.
     let waited = queued.elapsed();
@@ -101,14 +114,7 @@ async fn a_webhooks_own_slow_github_does_not_hold_up_another_webhooks_comment() 
         .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(5)))
         .mount(&enterprise)
         .await;
-    let github = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path(COMMENTS))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "id": 1, "html_url": "https://github.com/octo/app/issues/7#issuecomment-1"
-        })))
-        .mount(&github)
-        .await;
+    let github = fast_github().await;
     let app = spawn_app_with(|c| {
         use_github(&github)(c);
         c.allowed_target_hosts
@@ -133,18 +139,7 @@ async fn a_webhooks_own_slow_github_does_not_hold_up_another_webhooks_comment() 
     }
 
     // Act: the comment on the operator's GitHub is queued behind them.
-    let queued = Instant::now();
-    queue(&app, "gh", 7).await;
-    let deadline = queued + Duration::from_secs(10);
-    while github
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .is_empty()
-        && Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let queued = queue_the_comment(&app, &github).await;
 
     // Assert: it went out at once, long before the enterprise API's first send timed out.
     let waited = queued.elapsed();
