@@ -93,15 +93,13 @@ async fn a_second_reply_while_the_task_waits_to_retry_reaches_the_model_once_aft
     );
 }
 
-#[tokio::test]
-async fn a_reply_while_the_model_thinks_reaches_it_at_its_next_step_once() {
-    // Arrange: after the first reply the model looks at the event, slowly, then answers.
-    // Slow enough that the reply is stored while the call is out, on a loaded machine too.
-    let slow_look =
-        llm_calls("get_event", json!({})).set_delay(std::time::Duration::from_millis(1500));
-    let llm = fake_llm(vec![llm_asks("Which OS?"), slow_look, llm_answer(ANSWER)]).await;
+/// An agent app on `llm` whose task for issue 70 asked, and bob answered `Linux`: the fake
+/// GitHub, the app and the task's id.
+async fn asked_and_answered_linux(
+    llm: &wiremock::MockServer,
+) -> (wiremock::MockServer, TestApp, String) {
     let github = fake_github().await;
-    let app = agent_app(&llm, &github).await;
+    let app = agent_app(llm, &github).await;
     let runner = runner_of(&app);
     let task_id = app
         .task_id_of(&open_issue(&app, 70, "Crash on start").await)
@@ -109,21 +107,37 @@ async fn a_reply_while_the_model_thinks_reaches_it_at_its_next_step_once() {
     run_next(&app, &runner).await;
     app.drain().await;
     bob_says(&app, "Linux").await;
+    (github, app, task_id)
+}
 
-    // Act: the second reply comes once the run is under way.
-    let (state, run_runner) = (app.state.clone(), runner_of(&app));
+/// Runs the task again; bob says `actually macOS` once its second call of `llm` is out.
+async fn bob_says_during_the_second_call(app: &TestApp, llm: &wiremock::MockServer) {
+    let (state, run_runner) = (app.state.clone(), runner_of(app));
     let running =
         tokio::spawn(
             async move { webhook_mcp::agents::runner::run_next(&state, &run_runner).await },
         );
     for _ in 0..100 {
-        if chat_requests(&llm).await.len() == 2 {
+        if chat_requests(llm).await.len() == 2 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    bob_says(&app, "actually macOS").await;
+    bob_says(app, "actually macOS").await;
     running.await.expect("run").expect("runner step");
+}
+
+#[tokio::test]
+async fn a_reply_while_the_model_thinks_reaches_it_at_its_next_step_once() {
+    // Arrange: after the first reply the model looks at the event, slowly, then answers.
+    // Slow enough that the reply is stored while the call is out, on a loaded machine too.
+    let slow_look =
+        llm_calls("get_event", json!({})).set_delay(std::time::Duration::from_millis(1500));
+    let llm = fake_llm(vec![llm_asks("Which OS?"), slow_look, llm_answer(ANSWER)]).await;
+    let (_github, app, task_id) = asked_and_answered_linux(&llm).await;
+
+    // Act: the second reply comes once the run is under way.
+    bob_says_during_the_second_call(&app, &llm).await;
 
     // Assert: the last model call carried both replies, in order, each once; the finished
     // task keeps the second in its conversation.
@@ -145,30 +159,10 @@ async fn a_reply_while_the_model_gives_its_last_answer_is_read_before_the_task_e
     let slow_answer =
         llm_answer("Use the Linux build.").set_delay(std::time::Duration::from_millis(1500));
     let llm = fake_llm(vec![llm_asks("Which OS?"), slow_answer, llm_answer(ANSWER)]).await;
-    let github = fake_github().await;
-    let app = agent_app(&llm, &github).await;
-    let runner = runner_of(&app);
-    let task_id = app
-        .task_id_of(&open_issue(&app, 70, "Crash on start").await)
-        .await;
-    run_next(&app, &runner).await;
-    app.drain().await;
-    bob_says(&app, "Linux").await;
+    let (_github, app, task_id) = asked_and_answered_linux(&llm).await;
 
     // Act: the second reply comes while the model writes what would be its last answer.
-    let (state, run_runner) = (app.state.clone(), runner_of(&app));
-    let running =
-        tokio::spawn(
-            async move { webhook_mcp::agents::runner::run_next(&state, &run_runner).await },
-        );
-    for _ in 0..100 {
-        if chat_requests(&llm).await.len() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    bob_says(&app, "actually macOS").await;
-    running.await.expect("run").expect("runner step");
+    bob_says_during_the_second_call(&app, &llm).await;
 
     // Assert: the answer written before the reply was read is not the end: the model was
     // asked again with both replies, and its answer then is the task's.
