@@ -1495,9 +1495,9 @@ async fn test_webhook_shows_the_body_a_forward_without_a_template_would_send() {
     client.cancel().await.ok();
 }
 
-#[tokio::test]
-async fn a_dry_run_over_a_built_in_sample_is_never_acted_on_later() {
-    // Arrange: a comment command; the built-in sample names octo-org's repository, not ours.
+/// An app with its worker off and a GitHub token, and a client that made webhook `gh` over
+/// MCP, commenting `Thanks` on each opened issue.
+async fn thanking_over_mcp() -> (TestApp, Client) {
     let app = crate::helpers::spawn_app_with(|c| {
         c.worker = false;
         c.upstreams.github_token = Some("ghp_test".into());
@@ -1511,6 +1511,13 @@ async fn a_dry_run_over_a_built_in_sample_is_never_acted_on_later() {
                "template": "Thanks"}),
     )
     .await;
+    (app, client)
+}
+
+#[tokio::test]
+async fn a_dry_run_over_a_built_in_sample_is_never_acted_on_later() {
+    // Arrange: a comment command; the built-in sample names octo-org's repository, not ours.
+    let (app, client) = thanking_over_mcp().await;
     let dry = structured(&call(&client, "test_webhook", json!({"webhook_id": "gh"})).await);
     let event_id = dry["event_id"].as_str().expect("event id").to_string();
 
@@ -1542,19 +1549,7 @@ async fn a_dry_run_over_a_built_in_sample_is_never_acted_on_later() {
 async fn running_the_actions_of_a_built_in_sample_is_refused_and_sends_nothing() {
     // Arrange: a comment command and a token; the GitHub sample names octo-org's issue 42 and
     // the Jira sample PROJ-42, neither of them the user's.
-    let app = crate::helpers::spawn_app_with(|c| {
-        c.worker = false;
-        c.upstreams.github_token = Some("ghp_test".into());
-    })
-    .await;
-    let client = connect(&app).await;
-    issues_webhook(&client).await;
-    add_command_ok(
-        &client,
-        json!({"webhook_id": "gh", "trigger": "issues.opened", "action": "comment",
-               "template": "Thanks"}),
-    )
-    .await;
+    let (app, client) = thanking_over_mcp().await;
     call(
         &client,
         "create_webhook",
