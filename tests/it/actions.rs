@@ -364,6 +364,17 @@ async fn shutdown_waits_for_a_slow_send_no_longer_than_the_grace() {
     );
 }
 
+/// Claims the row due at `now` as a sender would, its lease ending at `lease_until`; panics
+/// unless one is due.
+async fn claim(app: &TestApp, now: i64, lease_until: i64) -> webhook_mcp::store::outbox::OutboxRow {
+    app.state
+        .store
+        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, lease_until, &[], &[]))
+        .await
+        .expect("claim")
+        .expect("a row to claim")
+}
+
 #[tokio::test]
 async fn an_action_being_sent_is_not_queued_again_by_hand() {
     // Arrange: a sender holds the comment (its attempt under way).
@@ -372,13 +383,7 @@ async fn an_action_being_sent_is_not_queued_again_by_hand() {
     let app = app_commenting(&github).await;
     open_issue_7(&app).await;
     let now = webhook_mcp::clock::now_ms();
-    let claimed = app
-        .state
-        .store
-        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now + 60_000, &[], &[]))
-        .await
-        .expect("claim")
-        .expect("a row to claim");
+    let claimed = claim(&app, now, now + 60_000).await;
 
     // Act
     let manual =
@@ -410,13 +415,7 @@ async fn a_sender_that_outlived_its_lease_cannot_undo_a_later_delivery() {
     let app = app_commenting(&github).await;
     let event_id = open_issue_7(&app).await;
     let now = webhook_mcp::clock::now_ms();
-    let stalled = app
-        .state
-        .store
-        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now - 1, &[], &[]))
-        .await
-        .expect("claim")
-        .expect("a row to claim");
+    let stalled = claim(&app, now, now - 1).await;
     assert_eq!(app.drain().await, 1);
 
     // Act: the stalled sender comes back with a failure to record.
@@ -459,13 +458,7 @@ async fn a_sender_past_its_lease_is_still_heard_while_no_one_has_taken_its_row_u
     let app = app_commenting(&github).await;
     let event_id = open_issue_7(&app).await;
     let now = webhook_mcp::clock::now_ms();
-    let stalled = app
-        .state
-        .store
-        .write(move |db| webhook_mcp::store::outbox::claim_due(db, now, now - 1, &[], &[]))
-        .await
-        .expect("claim")
-        .expect("a row to claim");
+    let stalled = claim(&app, now, now - 1).await;
     let taken = app
         .state
         .store
