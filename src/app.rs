@@ -85,7 +85,7 @@ pub struct AppState {
     pub agents: Arc<Vec<crate::agents::AgentSpec>>,
     /// The chat API refusals of the runner's key or a model that hold tasks back now (the
     /// runner's; `/health` and `/metrics` show them).
-    pub chat_pauses: Arc<crate::agents::pauses::Pauses>,
+    pub chat_pauses: Arc<crate::agents::chat_pauses::Pauses>,
     /// The runner's chat calls answered with an error of late, whose reports Open WebUI may
     /// send back to a webhook here.
     pub failed_chat_calls: Arc<crate::agents::failed_calls::FailedCalls>,
@@ -198,7 +198,9 @@ pub async fn state(
     let rejected = crate::service::rejected::Pruning::new(
         u32::try_from(config.rejected_keep).unwrap_or(u32::MAX),
     );
-    let chat_pauses = Arc::new(crate::agents::pauses::Pauses::new(config.agents.chat_pause));
+    let chat_pauses = Arc::new(crate::agents::chat_pauses::Pauses::new(
+        config.agents.chat_pause,
+    ));
     let state = AppState {
         store,
         config: Arc::new(config),

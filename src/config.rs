@@ -825,7 +825,7 @@ pub struct AgentSettings {
     /// How long the runner pauses the calls a chat API refused for their key or model, and
     /// how long a task may be held so. Not a setting: tests shorten it.
     #[arg(skip)]
-    pub chat_pause: crate::agents::pauses::Timing,
+    pub chat_pause: crate::agents::chat_pauses::Timing,
 }
 
 impl AgentSettings {

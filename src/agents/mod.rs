@@ -2,10 +2,10 @@
 //! API (Open WebUI's first), and the declarations of the agents it runs.
 
 pub mod chat;
+pub mod chat_pauses;
 mod chat_stream;
 pub mod failed_calls;
 mod markup;
-pub mod pauses;
 mod reasoning;
 pub mod reply_timeout;
 pub mod runner;

@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::ResultAction;
 use super::chat::{ChatError, ChatRequest, Message};
+use super::chat_pauses::Probe;
 use super::markup::Destinations;
-use super::pauses::Probe;
 use super::tools::{self, Outcome};
 use crate::actions::Delivery;
 use crate::app::AppState;

@@ -107,7 +107,7 @@ pub fn present(t: &TaskRow) -> TaskOut {
 }
 
 /// `shown` (task `t` as `present` shows it) with why it waits when it is queued, a pause of
-/// the chat API in force (the runner's, see `agents::pauses`) holds its agent back and the
+/// the chat API in force (the runner's, see `agents::chat_pauses`) holds its agent back and the
 /// store does not say so yet: a refusal marks the tasks queued then, and those queued since
 /// are marked at the next look again refused, up to the longest pause later. Said when
 /// shown, as an action of a host under a rate limit is (`actions::with_pause`), not written

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use webhook_mcp::agents::pauses::Timing;
+use webhook_mcp::agents::chat_pauses::Timing;
 use webhook_mcp::agents::runner;
 use webhook_mcp::config::Config;
 use wiremock::matchers::{body_partial_json, method, path};

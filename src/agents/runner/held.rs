@@ -1,4 +1,4 @@
-//! A run the chat API refused for the runner's key or model (see `agents::pauses`): its task
+//! A run the chat API refused for the runner's key or model (see `agents::chat_pauses`): its task
 //! is held in the queue, not failed, since every task would get the same refusal until an
 //! operator fixes it; what it concerns is paused, and resumes when a call is taken again.
 //! A task held longer than the limit fails.
@@ -9,7 +9,7 @@ use super::Runner;
 use super::ending::{Ending, finish};
 use super::lease::owner_of;
 use crate::agents::chat::{ChatError, Message, Refused};
-use crate::agents::pauses::{Probe, Refusal, Scope, held_note, span};
+use crate::agents::chat_pauses::{Probe, Refusal, Scope, held_note, span};
 use crate::app::AppState;
 use crate::clock;
 use crate::service::Change;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::messages::prompt_file;
 use crate::agents::AgentSpec;
 use crate::agents::chat::{ChatClient, openwebui_completions_url};
-use crate::agents::pauses::{Pauses, Scope};
+use crate::agents::chat_pauses::{Pauses, Scope};
 use crate::app::AppState;
 use crate::config::Config;
 

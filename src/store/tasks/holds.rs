@@ -1,5 +1,5 @@
 //! Tasks held in the queue while the chat API refuses the runner's key or model (see
-//! `agents::pauses`): the task a run was refused for is given back without counting the
+//! `agents::chat_pauses`): the task a run was refused for is given back without counting the
 //! attempt, the other queued tasks of the agents concerned say why they wait, those held
 //! longer than the limit fail, and all are let go once a call works (those given back due at
 //! a pause's end are due at once when it ends sooner). A held task's `waiting_since` is when

@@ -1,7 +1,7 @@
-//! Chat API refusals that are the configuration's (the runner's key refused, a model unknown):
-//! what they concern is paused, with a growing back-off, instead of each task being run to the
-//! same refusal and failed. One call at a time looks again when a pause is over (a probe);
-//! a call that works ends the pause.
+//! Chat API pauses: a refusal that is the configuration's (the runner's key refused, a model
+//! unknown) pauses the calls it concerns, with a growing back-off, instead of each task being
+//! run to the same refusal and failed. One call at a time looks again when a pause is over (a
+//! probe); a call that works ends the pause.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
