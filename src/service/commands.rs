@@ -19,9 +19,9 @@ mod targets;
 mod warnings;
 
 use checks::{
-    apply, check_new_conditions, check_new_target, check_new_template, check_reachable,
-    check_spaces, check_unseen, drop_unused_agent, name_telegram_kind, required, same_command,
-    whole_target_url,
+    apply, check_commas, check_new_conditions, check_new_target, check_new_template,
+    check_reachable, check_spaces, check_unseen, drop_unused_agent, name_telegram_kind, required,
+    same_command, whole_target_url,
 };
 use targets::{open_target, sealed_target, shown_alike, shown_target, switches_url_rule};
 pub(super) use targets::{opened_rows, sealed_target_json};
@@ -195,6 +195,8 @@ pub(super) async fn prepare(
     let agent_left_out = drop_unused_agent(&mut row);
     compile(&row).map_err(|e| ServiceError::invalid(&e.field, e.message))?;
     check_unseen(&row.trigger)?;
+    // Commas first: `a, b` is a list, which says more than its space does.
+    check_commas(&hook.provider, &row.trigger)?;
     check_spaces(&hook.provider, &row.trigger)?;
     check_new_conditions(&row)?;
     check_new_template(&row)?;
@@ -351,6 +353,7 @@ async fn update_once(
     let (stored_target, stored_action) = (row.target.clone(), row.action.clone());
     if let Some(t) = input.trigger.clone() {
         check_unseen(&t)?;
+        check_commas(&hook.provider, &t)?;
         check_spaces(&hook.provider, &t)?;
         row.trigger = t;
     }

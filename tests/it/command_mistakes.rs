@@ -3,7 +3,8 @@
 //! into one string, an empty name, an empty `all`), an `agent` on an action that runs none,
 //! the same command added twice (or made by an update), a `create_task` target, an Open WebUI
 //! channel URL without its `/v1`, a template naming a filter, test or function that does not
-//! exist. And a Telegram Bot API URL behind a proxy's path is posted to as given.
+//! exist, a trigger listing event types joined by commas. And a Telegram Bot API URL behind a
+//! proxy's path is posted to as given.
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -617,4 +618,84 @@ async fn a_missing_trigger_or_action_is_a_missing_field_as_on_every_other_route(
         no_trigger_in_a_create.1
     );
     assert!(commands(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_trigger_listing_event_types_joined_by_commas_is_refused_naming_each_to_add() {
+    // Arrange: the event list a sender's own settings take (Open WebUI's `WEBHOOK_EVENTS`),
+    // written as a trigger; one Open WebUI webhook, one custom.
+    let app = app_with_webhook().await;
+    let listed = "message.created,file.uploaded, error.occurred";
+    let post = |path: &'static str, body: Value| {
+        let app = &app;
+        async move { send_json(app.api(Method::POST, path).json(&body)).await }
+    };
+    let to_slack = json!({"url": "https://hooks.slack.com/services/T0/B0/XYZ"});
+
+    // Act
+    let in_a_create = post(
+        "/api/webhooks",
+        json!({"id": "owui", "name": "Open WebUI", "provider": "openwebui", "commands": [
+            {"trigger": listed, "action": "post_message", "template": "x", "target": to_slack}
+        ]}),
+    )
+    .await;
+    let added = add(
+        &app,
+        json!({"trigger": "issues.opened,issues.labeled", "action": "comment", "template": "x"}),
+    )
+    .await;
+    let kept = add(
+        &app,
+        json!({"trigger": "issues.opened", "action": "comment", "template": "x"}),
+    )
+    .await;
+    let kept_id = kept.1["id"].as_str().unwrap_or_default().to_string();
+    let updated = update(
+        &app,
+        &kept_id,
+        json!({"trigger": "issues.opened,issues.closed"}),
+    )
+    .await;
+    app.create_webhook(json!({"id": "own", "name": "own", "provider": "custom"}))
+        .await;
+    let custom = post(
+        "/api/webhooks/own/commands",
+        json!({"trigger": listed, "action": "respond", "template": "x"}),
+    )
+    .await;
+
+    // Assert: refused, naming each type to give a command of its own; nothing made.
+    assert_error(
+        &in_a_create,
+        StatusCode::BAD_REQUEST,
+        Some("commands[0].trigger"),
+    );
+    let said = message(&in_a_create.1);
+    for each in [
+        "`message.created`",
+        "`file.uploaded`",
+        "`error.occurred`",
+        "one command for each",
+    ] {
+        assert!(said.contains(each), "{said}");
+    }
+    let (status, _) = app.get_json("/api/webhooks/owui").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_error(&added, StatusCode::BAD_REQUEST, Some("trigger"));
+    assert!(message(&added.1).contains("never fire"), "{}", added.1);
+    assert_error(&updated, StatusCode::BAD_REQUEST, Some("trigger"));
+    let triggers: Vec<Value> = commands(&app)
+        .await
+        .iter()
+        .map(|c| c["trigger"].clone())
+        .collect();
+    assert_eq!(triggers, vec![json!("issues.opened")]);
+    // A custom sender names its own types: saved, with the same word as a warning.
+    assert_eq!(custom.0, StatusCode::CREATED, "{}", custom.1);
+    let warned = custom.1["warnings"].to_string();
+    assert!(
+        warned.contains("one command for each of `message.created`"),
+        "{warned}"
+    );
 }

@@ -138,6 +138,51 @@ pub(super) fn check_spaces(provider: &str, trigger: &str) -> Result<(), ServiceE
     Err(ServiceError::invalid("trigger", message))
 }
 
+/// A trigger is one event type or pattern, and no provider's event types hold a comma, so a
+/// trigger that lists several joined by commas (`message.created,file.uploaded`, as a
+/// sender's own settings list events, Open WebUI's `WEBHOOK_EVENTS` among them) would be saved
+/// and never fire. Not on a custom webhook, whose event types are its sender's to choose (it
+/// gets a warning instead), nor on GitHub's `repository_dispatch` actions.
+pub(super) fn check_commas(provider: &str, trigger: &str) -> Result<(), ServiceError> {
+    let trigger_text = trigger.trim();
+    let chosen_by_sender = provider == "github" && trigger_text.starts_with("repository_dispatch.");
+    if provider == "custom"
+        || chosen_by_sender
+        || !trigger_text.contains(',')
+        || crate::engine::trigger::Trigger::parse(trigger).is_err()
+    {
+        return Ok(());
+    }
+    Err(ServiceError::invalid(
+        "trigger",
+        comma_list_message(provider, trigger_text),
+    ))
+}
+
+/// What to write instead of a trigger that lists event types joined by commas: on a custom
+/// webhook, whose sender names its own types, it fires only on a type holding those very
+/// commas; on another it never fires.
+pub(super) fn comma_list_message(provider: &str, trigger: &str) -> String {
+    let listed = trigger
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("`{}`", crate::quote::quoted(t)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let fires = if provider == "custom" {
+        "so it fires only on an event whose type is this very text, commas and all".to_string()
+    } else {
+        format!("and `{provider}` event types hold no comma, so it would never fire")
+    };
+    format!(
+        "`{}` lists several event types joined by commas, but a trigger is one event type or \
+         pattern, {fires}: add one command for each of {listed}, or use one pattern that \
+         matches them all (`issues.*`, `*.created`, or `*` with conditions)",
+        crate::quote::quoted(trigger)
+    )
+}
+
 /// A `post_message` target with no `kind` on `TELEGRAM_API_URL`'s host (a local Bot API
 /// server, say) is saved as `telegram`: the command is planned without the configuration,
 /// where the URL alone would be taken as Open WebUI's.

@@ -415,9 +415,18 @@ fn channel_names(value: &Value) -> Vec<String> {
 }
 
 /// A trigger no event of the webhook's provider can match (GitLab's `issues.opened` is
-/// `issue.open`, Jira's `issue_created` is `jira:issue_created`). Not refused: the lists are
+/// `issue.open`, Jira's `issue_created` is `jira:issue_created`), or, on a custom webhook, one
+/// that lists types joined by commas. Not refused: the lists are
 /// the providers' documented names, and a new name may come before this server knows it.
 fn trigger_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
+    // Another provider's is refused when saved (see `check_commas`); a custom sender's types
+    // are its own, so a comma there is only most likely a list.
+    if hook.provider == "custom" && row.trigger.contains(',') {
+        return Some(super::checks::comma_list_message(
+            "custom",
+            row.trigger.trim(),
+        ));
+    }
     let provider: Provider = hook.provider.parse().ok()?;
     crate::providers::event_names::unknown_trigger(provider, &row.trigger)
 }
