@@ -490,6 +490,7 @@ impl McpServer {
             args.event_type.as_deref(),
             args.payload,
             args.run_actions,
+            crate::service::Door::Mcp,
         )
         .await
         .map_err(tool_error)?;

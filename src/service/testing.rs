@@ -178,12 +178,20 @@ pub async fn test_webhook(
     event_type: Option<&str>,
     payload: Option<Value>,
     run_actions: bool,
+    door: super::Door,
 ) -> Result<TestReport, ServiceError> {
     let hook = webhooks::load(state, webhook_id).await?;
+    let (enable, rotate) = match door {
+        super::Door::Mcp => ("update_webhook".to_string(), "rotate_secret".to_string()),
+        super::Door::Rest => (
+            format!("POST /api/webhooks/{webhook_id}/enable"),
+            format!("POST /api/webhooks/{webhook_id}/rotate-secret"),
+        ),
+    };
     if !hook.enabled {
         return Err(ServiceError::invalid(
             "webhook_id",
-            format!("webhook `{webhook_id}` is disabled; enable it with update_webhook first"),
+            format!("webhook `{webhook_id}` is disabled; enable it with {enable} first"),
         ));
     }
     let provider: Provider = hook
@@ -248,9 +256,10 @@ pub async fn test_webhook(
     });
     // Signed with the placeholder, the test passes where the sender's own deliveries fail.
     let placeholder = hook.secret_placeholder.then(|| {
-        "the test was signed with the webhook's placeholder secret, so it verified; the \
-         sender's own deliveries are refused until its secret is set with rotate_secret"
-            .to_string()
+        format!(
+            "the test was signed with the webhook's placeholder secret, so it verified; the \
+             sender's own deliveries are refused until its secret is set with {rotate}"
+        )
     });
     let note = match (note, placeholder) {
         (Some(a), Some(b)) => Some(format!("{a}. {b}")),

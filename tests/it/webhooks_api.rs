@@ -2003,3 +2003,63 @@ async fn a_form_sent_to_the_api_is_refused_naming_the_content_type_it_came_as() 
         labelled_as_form.1
     );
 }
+
+#[tokio::test]
+async fn a_webhook_is_tested_over_rest_as_a_dashboards_test_button_would() {
+    // Arrange: a GitHub webhook thanking every reporter, and a read key.
+    let app = spawn_app().await;
+    app.create_webhook(json!({
+        "id": "gh", "name": "Issues", "provider": "github",
+        "options": {"credentials": {"github_token": "ghp_0123456789abcdefghij0123456789abcdef"}},
+        "commands": [{"trigger": "issues.opened", "action": "comment",
+                      "template": "Thanks, @{{ issue.user.login }}!"}],
+    }))
+    .await;
+    let (_, read_key) = crate::keys::create_key(&app, "dashboard", "read").await;
+    let test = |body: Value| send_json(app.api(Method::POST, "/api/webhooks/gh/test").json(&body));
+
+    // Act
+    let (status, dry) = test(json!({})).await;
+    let sample_for_real = test(json!({"run_actions": true})).await;
+    let unknown = test(json!({"event": "issues.opened"})).await;
+    let missing = send_json(app.api(Method::POST, "/api/webhooks/nope/test")).await;
+    let by_reader = send_json(
+        app.client
+            .post(app.url("/api/webhooks/gh/test"))
+            .bearer_auth(&read_key)
+            .json(&json!({})),
+    )
+    .await;
+    send_json(app.api(Method::POST, "/api/webhooks/gh/disable")).await;
+    let disabled = test(json!({})).await;
+    let sent = app.drain().await;
+
+    // Assert: a dry run over the built-in sample, what the command would send shown.
+    assert_eq!(status, StatusCode::OK, "{dry}");
+    assert_eq!(dry["status"], "matched", "{dry}");
+    assert_eq!(dry["actions_queued"], false, "{dry}");
+    assert_eq!(dry["matched"][0]["action"], "comment", "{dry}");
+    assert!(
+        dry["matched"][0]["would_send"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Thanks, @")),
+        "{dry}"
+    );
+    assert_eq!(sent, 0, "a dry run sends nothing");
+    assert_error(
+        &sample_for_real,
+        StatusCode::BAD_REQUEST,
+        Some("run_actions"),
+    );
+    assert_error(&unknown, StatusCode::BAD_REQUEST, Some("event"));
+    assert_error(&missing, StatusCode::NOT_FOUND, None);
+    assert_error(&by_reader, StatusCode::FORBIDDEN, None);
+    assert_error(&disabled, StatusCode::BAD_REQUEST, Some("webhook_id"));
+    assert!(
+        disabled.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("POST /api/webhooks/gh/enable")),
+        "{}",
+        disabled.1
+    );
+}

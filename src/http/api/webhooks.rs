@@ -26,6 +26,37 @@ pub fn router() -> Router<AppState> {
         .route("/api/webhooks/{id}/enable", post(enable_webhook))
         .route("/api/webhooks/{id}/disable", post(disable_webhook))
         .route("/api/webhooks/{id}/rotate-secret", post(rotate_secret))
+        .route("/api/webhooks/{id}/test", post(test_webhook))
+}
+
+/// What `POST /api/webhooks/{id}/test` takes: test_webhook's arguments.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestIn {
+    event_type: Option<String>,
+    payload: Option<serde_json::Value>,
+    #[serde(default)]
+    run_actions: bool,
+}
+
+/// A signed sample (or the caller's payload) through the real receive path: a dashboard's
+/// "Test" button, as MCP's `test_webhook` is a model's.
+async fn test_webhook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AppJson(input): AppJson<TestIn>,
+) -> Result<Json<crate::service::testing::TestReport>, ApiError> {
+    Ok(Json(
+        crate::service::testing::test_webhook(
+            &state,
+            &id,
+            input.event_type.as_deref(),
+            input.payload,
+            input.run_actions,
+            crate::service::Door::Rest,
+        )
+        .await?,
+    ))
 }
 
 async fn create_webhook(
