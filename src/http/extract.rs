@@ -98,15 +98,20 @@ pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiErr
         ));
     }
     let mut map = serde_json::Map::new();
+    let mut limit_not_a_count = None;
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         // Given without a value (`?limit=`) is left out, as if not given; yet a key no route
         // takes is refused even bare (`?dry_run`, a flag some APIs read as "change nothing").
         let value = match (key.as_ref(), value.parse::<u32>()) {
             _ if value.is_empty() => serde_json::Value::Null,
             ("limit", Ok(n)) => serde_json::Value::from(n),
-            // Anything else (`-1`, `abc`, `1.5`, past u32) reads as 0, which every paged list
-            // refuses naming its range: not "expected u32", the type Rust holds it in.
-            ("limit", Err(_)) => serde_json::Value::from(0),
+            // Anything else (`-1`, `abc`, `1.5`, past u32) is refused naming the range and
+            // what was given, once the route is known to take a limit (below): not "expected
+            // u32", the type Rust holds it in.
+            ("limit", Err(_)) => {
+                limit_not_a_count = Some(value.to_string());
+                serde_json::Value::from(0)
+            }
             _ => serde_json::Value::from(value.into_owned()),
         };
         // Which of two values was meant is the caller's to say, not the last one's.
@@ -122,7 +127,21 @@ pub fn parse_query<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiErr
     }
     // From the value, not its text: an error then carries no line and column, which mean
     // nothing in a query string.
-    serde_path_to_error::deserialize(serde_json::Value::Object(map)).map_err(|e| refusal(e, None))
+    let parsed = serde_path_to_error::deserialize(serde_json::Value::Object(map))
+        .map_err(|e| refusal(e, None))?;
+    if let Some(given) = limit_not_a_count {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+            format!(
+                "{} (got `{}`)",
+                crate::service::PAGE_LIMIT_RANGE,
+                crate::quote::quoted(&given)
+            ),
+        )
+        .with_field("limit"));
+    }
+    Ok(parsed)
 }
 
 /// For a list that takes no parameters: one given (`limit`, `cursor`) is refused as an

@@ -919,18 +919,19 @@ async fn the_webhook_list_pages_oldest_first_and_goes_on_past_a_deleted_last_web
         let answer = send_json(app.api(Method::GET, path)).await;
         assert_error(&answer, StatusCode::BAD_REQUEST, Some(field));
     }
-    // A limit that is no count is told the range, on every paged list.
-    for path in [
-        "/api/webhooks?limit=-1",
-        "/api/events?limit=abc",
-        "/api/actions?limit=1.5",
-        "/api/tasks?limit=99999999999",
-        "/api/audit?limit=-3",
+    // A limit that is no count is told the range and what it was, on every paged list.
+    for (path, given) in [
+        ("/api/webhooks?limit=-1", "-1"),
+        ("/api/events?limit=abc", "abc"),
+        ("/api/actions?limit=1.5", "1.5"),
+        ("/api/tasks?limit=99999999999", "99999999999"),
+        ("/api/audit?limit=-3", "-3"),
     ] {
         let answer = send_json(app.api(Method::GET, path)).await;
         assert_error(&answer, StatusCode::BAD_REQUEST, Some("limit"));
         assert_eq!(
-            answer.1["error"]["message"], "limit must be between 1 and 200",
+            answer.1["error"]["message"],
+            format!("limit must be between 1 and 200 (got `{given}`)"),
             "{path}"
         );
     }
