@@ -151,7 +151,9 @@ pub async fn require_api_key(
     }
 
     let capped = request.extensions().get::<RoleCapped>().cloned();
-    let reads_only = method == Method::GET || method == Method::HEAD;
+    // An OPTIONS changes nothing either (no route answers it but with a 405 naming those that
+    // do): a read key asking it is told that, not that it may only read.
+    let reads_only = matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     if reads_only {
         return if api_allows(key.scope, &method, &path) {
             Ok(next.run(request).await)
@@ -278,7 +280,9 @@ pub(super) fn is_mcp_path(path: &str) -> bool {
 fn api_allows(scope: Scope, method: &Method, path: &str) -> bool {
     match scope {
         Scope::Admin => true,
-        Scope::Read => (method == Method::GET || method == Method::HEAD) && !is_keys_path(path),
+        Scope::Read => {
+            matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) && !is_keys_path(path)
+        }
     }
 }
 

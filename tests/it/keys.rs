@@ -188,9 +188,18 @@ async fn a_read_key_can_list_webhooks_but_gets_403_creating_one() {
         Some(json!({"id": "gh", "name": "GitHub", "provider": "github"})),
     )
     .await;
+    let asked = with_key(&app, &read, Method::OPTIONS, "/api/webhooks", None).await;
 
     // Assert
     assert_eq!(listed.0, StatusCode::OK, "{}", listed.1);
+    assert_eq!(asked.0, StatusCode::METHOD_NOT_ALLOWED, "{}", asked.1);
+    assert!(
+        asked.1["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("takes GET, HEAD, POST")),
+        "an OPTIONS is told what the route takes, not that the key only reads: {}",
+        asked.1
+    );
     assert_eq!(
         created,
         (
