@@ -62,7 +62,17 @@ impl FieldError {
             };
         }
         // The path already ends with the unknown key.
-        if message.starts_with("unknown field `") {
+        if let Some(rest) = message.strip_prefix("unknown field `") {
+            // A key of 20 kB (a probe, a query string gone wrong) is named cut short, as ids
+            // are, not echoed whole in the refusal and its field.
+            let name = rest.split('`').next().unwrap_or_default();
+            let cut = crate::quote::quoted(name);
+            if cut.len() < name.len() {
+                return FieldError::Unknown {
+                    field: crate::quote::quoted(&path).into_owned(),
+                    message: message.replacen(name, &cut, 1),
+                };
+            }
             return FieldError::Unknown {
                 field: path,
                 message,
@@ -338,6 +348,19 @@ mod tests {
             error_of(json!({"name": "a", "zz": 1})),
             FieldError::Unknown { field, .. } if field == "zz"
         ));
+        // A key of 20 kB is named cut short, in the message and the field.
+        let long = "k".repeat(20_000);
+        let FieldError::Unknown { field, message } = error_of(json!({"name": "a", &long: 1}))
+        else {
+            panic!("unknown field");
+        };
+        assert!(
+            field.len() < 200 && field.ends_with("(20000 bytes)"),
+            "{field}"
+        );
+        assert!(message.len() < 400, "{message}");
+        assert!(message.starts_with("unknown field `kkkk"), "{message}");
+        assert!(message.contains("… (20000 bytes)`, expected"), "{message}");
         assert!(matches!(
             error_of(json!({"name": 5})),
             FieldError::Invalid { field: Some(f), .. } if f == "name"
