@@ -166,7 +166,24 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     // A sender's URL pasted with a slash at its end (`/webhooks/github/gh/`) is the one
     // mistake worth naming: the route without it exists.
     let path = uri.path();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let message = match path.strip_suffix('/') {
+        // `/api` itself is no route: its routes are named rather than a path that is 404 too.
+        _ if matches!(path, "/api" | "/api/") => "no such route: `/api` is the prefix of the \
+             REST routes, not one itself: /api/webhooks, /api/events, /api/tasks, /api/actions, \
+             /api/audit, /api/keys"
+            .to_string(),
+        // A single-handler setup's `/webhook/github`, or a receive URL without its webhook's id:
+        // the form the receiver takes, and where each webhook's URL is shown.
+        _ if matches!(segments.first(), Some(&"webhook" | &"webhooks"))
+            && (segments[0] == "webhook" || segments.len() < 3) =>
+        {
+            format!(
+                "no such route: `{}`; events are received at /webhooks/{{provider}}/{{webhook_id}} \
+                 (each webhook's `url`, as GET /api/webhooks or list_webhooks shows it)",
+                crate::quote::quoted(path)
+            )
+        }
         Some(without) if without.len() > 1 => format!(
             "no such route: `{}` ends with `/`; the routes have none (`{}`)",
             crate::quote::quoted(path),

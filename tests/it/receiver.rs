@@ -605,12 +605,30 @@ async fn a_receiver_url_with_a_slash_at_its_end_is_404_naming_the_route_without_
     )
     .await;
     let (_, elsewhere) = send_json(app.client.get(app.url("/nowhere"))).await;
+    // A single handler's URL, a receive URL without its webhook's id, and `/api` itself.
+    let mut hinted = Vec::new();
+    for path in ["/webhook/github", "/webhooks/github", "/api/"] {
+        let (status, answer) = send_json(app.client.post(app.url(path))).await;
+        hinted.push((path, status, answer["error"]["message"].clone()));
+    }
 
     // Assert
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
     let message = answer["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("`/webhooks/github/gh`"), "{message}");
     assert_eq!(elsewhere["error"]["message"], "no such route");
+    for (path, status, message) in hinted {
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {message}");
+        let hint = if path == "/api/" {
+            "/api/webhooks, /api/events"
+        } else {
+            "received at /webhooks/{provider}/{webhook_id}"
+        };
+        assert!(
+            message.as_str().is_some_and(|m| m.contains(hint)),
+            "{path}: {message}"
+        );
+    }
 }
 
 #[tokio::test]
