@@ -138,6 +138,12 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
                 allow.join(", ")
             )
         }
+        // The time limit's own answer: said as what to change, as the `/api` body's is.
+        _ if text.is_empty() && status == StatusCode::REQUEST_TIMEOUT => {
+            "the request was not done within WEBHOOK_MCP_REQUEST_TIMEOUT_SECS: its body came \
+             too slowly, or it took too long to answer"
+                .to_string()
+        }
         _ if text.is_empty() => status
             .canonical_reason()
             .unwrap_or("error")

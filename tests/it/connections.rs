@@ -241,6 +241,10 @@ async fn errors_the_framework_answers_itself_are_json_too() {
         timed_out.contains("\"code\":\"request_timeout\""),
         "{timed_out}"
     );
+    assert!(
+        timed_out.contains("not done within WEBHOOK_MCP_REQUEST_TIMEOUT_SECS"),
+        "the setting to change is named: {timed_out}"
+    );
 }
 
 #[tokio::test]
