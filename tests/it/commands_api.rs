@@ -262,27 +262,57 @@ async fn warnings_name_the_agents_the_runner_read_at_start_not_a_file_changed_si
 }
 
 #[tokio::test]
-async fn the_channel_condition_the_setup_prompt_teaches_is_saved_without_a_warning_on_slack() {
-    // Arrange: the `channel` example a model reads in the setup-webhook prompt.
+async fn the_channel_conditions_the_setup_prompt_teaches_are_saved_with_the_channels_id_on_slack() {
+    // Arrange: the `channel` examples a model reads in the setup-webhook prompt (a `#name`,
+    // then an id), and a bot token that sees the channel.
     let prompt = include_str!("../../prompts/setup-webhook.md");
-    let start = prompt.find(r#"{"channel": "#).expect("a channel example");
-    let end = start + prompt[start..].find('}').expect("its end") + 1;
-    let taught: Value = serde_json::from_str(&prompt[start..end]).expect("JSON");
-    let app = spawn_app_with(with_reply_tokens).await;
-    app.create_webhook(json!({"id": "sl", "name": "Slack", "provider": "slack"}))
-        .await;
+    let taught: Vec<Value> = prompt
+        .match_indices(r#"{"channel": "#)
+        .map(|(start, _)| {
+            let end = start + prompt[start..].find('}').expect("its end") + 1;
+            serde_json::from_str(&prompt[start..end]).expect("JSON")
+        })
+        .collect();
+    assert_eq!(taught.len(), 2, "{taught:?}");
+    let slack = crate::seed_configs::slack_with_channels().await;
+    let app = crate::helpers::spawn_manual(crate::helpers::use_slack(&slack)).await;
+    app.slack_webhook("sl").await;
 
     // Act
-    let (status, command) = send_json(
-        app.api(Method::POST, "/api/webhooks/sl/commands")
-            .json(&json!({"trigger": "message.channels", "action": "comment",
-                          "template": "Hi", "conditions": taught})),
-    )
-    .await;
+    let mut saved = Vec::new();
+    for conditions in &taught {
+        saved.push(
+            send_json(
+                app.api(Method::POST, "/api/webhooks/sl/commands")
+                    .json(&json!({"trigger": "message.channels", "action": "respond",
+                                  "template": "Hi", "conditions": conditions})),
+            )
+            .await,
+        );
+    }
 
-    // Assert
-    assert_eq!(status, StatusCode::CREATED, "{command}");
-    assert!(command.get("warnings").is_none(), "{command}");
+    // Assert: the name is saved with its id beside it, said once; the id as it is.
+    let (status, by_name) = &saved[0];
+    assert_eq!(*status, StatusCode::CREATED, "{by_name}");
+    assert_eq!(
+        by_name["conditions"]["channel"],
+        json!(["#engineering", "C0ENG1234"]),
+        "{by_name}"
+    );
+    assert_eq!(
+        by_name["warnings"].as_array().map(Vec::len),
+        Some(1),
+        "{by_name}"
+    );
+    assert!(
+        by_name["warnings"][0]
+            .as_str()
+            .is_some_and(|w| w.contains("`#engineering` is `C0ENG1234`")),
+        "{by_name}"
+    );
+    let (status, by_id) = &saved[1];
+    assert_eq!(*status, StatusCode::CREATED, "{by_id}");
+    assert!(by_id.get("warnings").is_none(), "{by_id}");
 }
 
 #[tokio::test]

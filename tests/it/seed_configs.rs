@@ -469,7 +469,7 @@ async fn a_configurations_slack_channels_are_listed_once_for_all_its_commands() 
 }
 
 /// A fake Slack whose bot token sees `#general` (C0GEN0001) and `#engineering` (C0ENG1234).
-async fn slack_with_channels() -> MockServer {
+pub(crate) async fn slack_with_channels() -> MockServer {
     let slack = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/conversations.list"))
