@@ -529,8 +529,15 @@ pub async fn create(
     // Least privilege: a caller who forgets the scope gets a key that can only look.
     let scope = match input.scope.as_deref() {
         None => Scope::Read,
-        Some(s) => Scope::parse(s).ok_or_else(|| {
-            ServiceError::invalid("scope", format!("unknown scope `{s}`; use admin or read"))
+        // In any case, with spaces around it, as a provider's name is taken.
+        Some(s) => Scope::parse(&s.trim().to_ascii_lowercase()).ok_or_else(|| {
+            ServiceError::invalid(
+                "scope",
+                format!(
+                    "unknown scope `{}`; use admin or read",
+                    crate::quote::quoted(s)
+                ),
+            )
         })?,
     };
     let key = new_key();

@@ -1351,6 +1351,14 @@ async fn key_names_and_scopes_are_checked() {
             .json(&json!({"name": "plain"})),
     )
     .await;
+    // A scope in capitals is the scope.
+    let (status, capitals) = send_json(
+        app.api(Method::POST, "/api/keys")
+            .json(&json!({"name": "loud", "scope": " READ"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{capitals}");
+    assert_eq!(capitals["scope"], "read", "{capitals}");
     // Least privilege: a key asked for without a scope can only look.
     assert_eq!(default_scope["scope"], "read");
     assert_ne!(API_KEY, default_scope["key"]);
