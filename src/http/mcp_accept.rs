@@ -7,7 +7,7 @@
 
 use axum::extract::Request;
 use axum::http::header::ACCEPT;
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -26,7 +26,22 @@ pub async fn lenient_accept(mut request: Request, next: Next) -> Response {
             .headers_mut()
             .insert(ACCEPT, HeaderValue::from_static(accept));
     }
-    next.run(request).await
+    let response = next.run(request).await;
+    if response.status() != StatusCode::NOT_ACCEPTABLE {
+        return response;
+    }
+    // rmcp's words ("must accept both") ask for more than is needed here, where an event
+    // stream alone is taken: said as this server reads `Accept` (made JSON by `json_errors`).
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(
+            "Not Acceptable: the answers on /mcp are event streams (text/event-stream); send \
+             `Accept: application/json, text/event-stream`",
+        ),
+    )
 }
 
 /// The `Accept` to give rmcp in place of `given` (`None`: none was sent), or `None` to leave

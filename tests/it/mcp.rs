@@ -2649,6 +2649,12 @@ async fn the_mcp_transports_own_refusals_are_json_rpc_errors_a_client_can_show()
         assert!(!message.is_empty(), "{body}");
         if status == 405 {
             assert!(allow.is_some(), "Allow is kept");
+            assert!(message.contains("`/mcp` takes POST"), "{message}");
+        } else {
+            assert!(
+                message.contains("send `Accept: application/json, text/event-stream`"),
+                "{message}"
+            );
         }
     }
 }
