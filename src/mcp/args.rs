@@ -93,6 +93,7 @@ impl UpdateWebhookArgs {
                 provider: None,
                 id: None,
                 edited_from: None,
+                ..WebhookPatch::default()
             },
         )
     }

@@ -231,6 +231,15 @@ pub(super) fn same_as(state: &AppState, one: &Prepared, other: &Prepared) -> boo
     same_command(&state.sealer, &one.stored, &other.row)
 }
 
+/// Whether a command given is the very command `stored` is.
+pub(super) fn same_stored(
+    sealer: &crate::service::sealing::Sealer,
+    stored: &CommandRow,
+    given: &Prepared,
+) -> bool {
+    same_command(sealer, stored, &given.row)
+}
+
 /// Commands one webhook may hold: every delivery is matched and rendered against each, and
 /// one event's actions are settled one by one, so the cost of a delivery grows with them.
 pub const MAX_COMMANDS: usize = 100;

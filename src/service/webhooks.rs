@@ -69,20 +69,50 @@ pub struct WebhookPatch {
     pub provider: Option<String>,
     /// Accepted only when unchanged.
     pub id: Option<String>,
+    /// `id` as a whole configuration (the body of a create) names it: accepted only when it
+    /// names this webhook.
+    #[serde(default)]
+    pub webhook_id: Option<String>,
+    /// The receiver path, as a whole configuration carries it: accepted only when it is this
+    /// webhook's.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Accepted only when it is the webhook's secret now: rotate-secret changes it.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// The webhook's commands, whole: those stored already (the very same command) are kept
+    /// with their ids, the others given are added, and stored ones not given are removed, in
+    /// the write that stores the rest of the change; none of it if any command is refused.
+    #[serde(default)]
+    pub commands: Option<Vec<CommandIn>>,
     /// The `updated_at` (unix ms) of the copy the change was made to: the change is refused
     /// if the webhook changed since. Given over REST, as a `GET` shows it.
     #[serde(skip)]
     pub edited_from: Option<i64>,
 }
 
-/// What an update with a `secret` (which it does not take) is told, over both doors: an
-/// "unknown field" alone reads as "the secret cannot be changed".
+/// What an update over MCP with a `secret` (which it does not take) is told: an "unknown
+/// field" alone reads as "the secret cannot be changed". (REST's takes the secret the webhook
+/// has, as a whole configuration sent again carries it, and refuses another.)
 pub fn secret_is_rotated(id: &str) -> String {
     let id = crate::quote::quoted(id);
     format!(
         "unknown field `secret`: an update does not change a webhook's secret; rotate_secret \
          `{id}` (POST /api/webhooks/{id}/rotate-secret) does, with the one given or a new one \
          generated, the old one still verifying for a grace period"
+    )
+}
+
+/// What an update given a secret other than the webhook's is told: the secret changes by a
+/// rotation alone, which keeps the old one verifying while the sender is changed.
+fn secret_changes_by_rotation(id: &str) -> String {
+    let id = crate::quote::quoted(id);
+    format!(
+        "`secret` is not the webhook's secret, and an update does not change it (it is taken \
+         only as it is now, as a whole configuration sent again carries it): rotate_secret \
+         `{id}` (POST /api/webhooks/{id}/rotate-secret) does, taking {{\"secret\": \"...\"}} \
+         (or generating one), the old one still verifying for a grace period; give the \
+         webhook's secret or leave `secret` out"
     )
 }
 
@@ -134,6 +164,13 @@ pub struct WebhookOut {
     /// The commands a create made with the webhook, each with its own warnings.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub added_commands: Vec<CommandOut>,
+    /// The ids of the commands an update given `commands` removed: stored, and not given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed_commands: Option<Vec<String>>,
+    /// How many of the commands an update was given were stored already, and kept as they
+    /// were (their ids too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_commands: Option<usize>,
 }
 
 /// Creates a webhook; `created_by` names the caller (its API key's name, or `stdio`), never
@@ -433,15 +470,99 @@ pub async fn update(
     id: &str,
     patch: WebhookPatch,
 ) -> Result<WebhookOut, ServiceError> {
-    let (row, unchecked) = change(state, id, move |state, row| {
-        patched(state, row, patch.clone())
+    let Some(given) = patch.commands.clone() else {
+        let (row, (unchecked, _)) = change(state, id, move |state, row, _| {
+            Ok((patched(state, row, patch.clone())?, Replaced::default()))
+        })
+        .await?;
+        // Read after the change is stored: a failed read leaves the count out, not the answer.
+        let count = command_count(state, &row.id).await.ok();
+        let mut out = present(state, &row, count, false);
+        out.warnings.extend(unchecked);
+        return Ok(out);
+    };
+    // The commands are checked (addresses looked up, Slack channels listed) before the write,
+    // against the webhook as the change would leave it; the change itself is checked first,
+    // so that a refusal of it is not held up by those look-ups.
+    let mut changed = load(state, id).await?;
+    patched(state, &mut changed, patch.clone())?;
+    let prepared = prepare_commands(state, &changed, given).await?;
+    let sealer = std::sync::Arc::clone(&state.sealer);
+    let (row, (unchecked, replaced)) = change(state, id, move |state, row, db| {
+        let unchecked = patched(state, row, patch.clone())?;
+        let stored = crate::store::commands::list(db, &row.id)?;
+        Ok((unchecked, replaced(&sealer, &stored, &prepared)))
     })
     .await?;
-    // Read after the change is stored: a failed read leaves the count out, not the answer.
-    let count = command_count(state, &row.id).await.ok();
-    let mut out = present(state, &row, count, false);
+    let mut out = present(state, &row, Some(replaced.count as i64), false);
     out.warnings.extend(unchecked);
+    out.kept_commands = Some(replaced.kept);
+    out.removed_commands = Some(replaced.removed);
+    for (command, unchecked) in replaced.added {
+        let added = command_ops::added_out(state, &row, &command, unchecked).await;
+        out.added_commands.push(added);
+    }
     Ok(out)
+}
+
+/// What an update given `commands` does to the stored ones, found on the writer.
+#[derive(Default)]
+struct Replaced {
+    /// Those to add: as given (target plain), as stored (target sealed), and what their
+    /// checks could not check.
+    added: Vec<(crate::store::commands::CommandRow, Vec<String>)>,
+    stored_added: Vec<crate::store::commands::CommandRow>,
+    /// The ids of those to remove.
+    removed: Vec<String>,
+    /// How many given were stored already.
+    kept: usize,
+    /// How many the webhook has after the change.
+    count: usize,
+}
+
+impl Replaced {
+    fn changes(&self) -> bool {
+        !self.added.is_empty() || !self.removed.is_empty()
+    }
+}
+
+/// Matches each command given with a stored one that is the very same command (each stored
+/// one matched once): those matched are kept, the other given ones added, the other stored
+/// ones removed.
+fn replaced(
+    sealer: &crate::service::sealing::Sealer,
+    stored: &[crate::store::commands::CommandRow],
+    given: &[Prepared],
+) -> Replaced {
+    let mut matched = vec![false; stored.len()];
+    let mut out = Replaced {
+        count: given.len(),
+        ..Replaced::default()
+    };
+    for command in given {
+        let same = stored
+            .iter()
+            .enumerate()
+            .position(|(at, s)| !matched[at] && command_ops::same_stored(sealer, s, command));
+        match same {
+            Some(at) => {
+                matched[at] = true;
+                out.kept += 1;
+            }
+            None => {
+                out.added
+                    .push((command.row.clone(), command.unchecked.clone()));
+                out.stored_added.push(command.stored.clone());
+            }
+        }
+    }
+    out.removed = stored
+        .iter()
+        .zip(&matched)
+        .filter(|(_, kept)| !**kept)
+        .map(|(s, _)| s.id.clone())
+        .collect();
+    out
 }
 
 /// Applies `patch` to `row` (as stored now), checking it; the warnings for what it saves
@@ -466,10 +587,33 @@ fn patched(
              create a new webhook instead",
         ));
     }
-    if let Some(new_id) = &patch.id
-        && new_id != &row.id
+    for (field, given) in [("id", &patch.id), ("webhook_id", &patch.webhook_id)] {
+        if let Some(new_id) = given
+            && new_id != &row.id
+        {
+            return Err(ServiceError::invalid(field, "a webhook's id cannot change"));
+        }
+    }
+    if let Some(endpoint) = &patch.endpoint {
+        let provider = provider_named(&row.provider)?;
+        let named: Vec<&str> = patch
+            .provider
+            .iter()
+            .map(String::as_str)
+            .chain([provider.as_str()])
+            .collect();
+        endpoint_id(endpoint, &named, Some(&row.id))?;
+    }
+    if let Some(secret) = &patch.secret
+        && !bool::from(subtle::ConstantTimeEq::ct_eq(
+            secret.as_bytes(),
+            row.secret.as_bytes(),
+        ))
     {
-        return Err(ServiceError::invalid("id", "a webhook's id cannot change"));
+        return Err(ServiceError::invalid(
+            "secret",
+            secret_changes_by_rotation(&row.id),
+        ));
     }
     // Saying "updated" when nothing was would hide a change the caller meant to make. An
     // empty `options` object changes nothing either: options are merged, one by one.
@@ -477,13 +621,13 @@ fn patched(
         .options
         .as_ref()
         .is_none_or(|o| o.as_object().is_some_and(serde_json::Map::is_empty));
-    if patch.name.is_none() && patch.enabled.is_none() && no_options {
+    if patch.name.is_none() && patch.enabled.is_none() && no_options && patch.commands.is_none() {
         return Err(ServiceError::Invalid {
             field: None,
             message: format!(
-                "nothing to change on webhook `{}`: give `name` (1-200 characters), `enabled` \
-                 or `options` with an option in it; null (over MCP, a blank value too) counts \
-                 as left out",
+                "nothing to change on webhook `{}`: give `name` (1-200 characters), `enabled`, \
+                 `options` with an option in it, or `commands` (over REST); null (over MCP, a \
+                 blank value too) counts as left out",
                 crate::quote::quoted(&row.id)
             ),
         });
@@ -534,9 +678,9 @@ pub async fn set_enabled(
     id: &str,
     enabled: bool,
 ) -> Result<WebhookOut, ServiceError> {
-    let (row, ()) = change(state, id, move |_, row| {
+    let (row, _) = change(state, id, move |_, row, _| {
         row.enabled = enabled;
-        Ok(())
+        Ok(((), Replaced::default()))
     })
     .await?;
     let count = command_count(state, &row.id).await.ok();
@@ -563,15 +707,19 @@ pub async fn delete(state: &AppState, id: &str) -> Result<(), ServiceError> {
 /// `change` gets the row with its secrets opened and checks what it makes of it; an error
 /// leaves the row as it was. It runs on the writer thread, so it must be quick; and it runs
 /// again when its batch is run again after a rollback (a secret it generates then is another
-/// one), so the answer is made from the row it returns, which is the one stored.
+/// one), so the answer is made from the row it returns, which is the one stored. It may read
+/// the database (never write it): the commands it says to add and remove are stored in the
+/// same write as the row.
 async fn change<T, F>(
     state: &AppState,
     id: &str,
     change: F,
-) -> Result<(WebhookRow, T), ServiceError>
+) -> Result<(WebhookRow, (T, Replaced)), ServiceError>
 where
     T: Send + 'static,
-    F: Fn(&AppState, &mut WebhookRow) -> Result<T, ServiceError> + Send + 'static,
+    F: Fn(&AppState, &mut WebhookRow, &rusqlite::Connection) -> Result<(T, Replaced), ServiceError>
+        + Send
+        + 'static,
 {
     let writing = state.clone();
     let key = id.to_string();
@@ -587,20 +735,28 @@ where
                 Err(e) => return Ok(Err(e)),
             };
             let before = row.clone();
-            let made = match change(&writing, &mut row) {
+            let made = match change(&writing, &mut row, db) {
                 Ok(made) => made,
+                Err(ServiceError::Store(e)) => return Err(e),
                 Err(e) => return Ok(Err(e)),
             };
-            // A change to what is stored already (an update sending the name it has, an
-            // enable of an enabled webhook) keeps the row and its version: a copy another
-            // editor read stays current, and its own change is not refused as stale.
-            if row == before && !reseal {
+            // A change to what is stored already (an update sending the name it has, or the
+            // commands it has, an enable of an enabled webhook) keeps the row and its version:
+            // a copy another editor read stays current, and its own change is not refused as
+            // stale.
+            if row == before && !reseal && !made.1.changes() {
                 return Ok(Ok((row, made)));
             }
             // Later than the version it replaces, whatever the clock: a copy read between two
             // changes in one millisecond is still told from the second one.
             row.updated_at = clock::now_ms().max(row.updated_at + 1);
             rows::update(db, &sealed(&writing, &row))?;
+            for removed in &made.1.removed {
+                crate::store::commands::delete(db, &row.id, removed)?;
+            }
+            for added in &made.1.stored_added {
+                crate::store::commands::insert(db, added)?;
+            }
             Ok(Ok((row, made)))
         })
         .await?;

@@ -103,6 +103,215 @@ async fn a_whole_configuration_makes_its_webhook_and_commands_which_then_run() {
     );
 }
 
+/// Example 1 as its file reads after an edit: renamed, its first command as it was, its second
+/// changed (another mention), and a command for pull requests added.
+fn github_issue_tracker_edited() -> Value {
+    let mut config = github_issue_tracker();
+    config["name"] = json!("GitHub Issue and PR Tracker");
+    config["commands"][1]["conditions"]["body_contains"] = json!("@bot");
+    config["commands"].as_array_mut().unwrap().push(json!({
+      "trigger": "pull_request.opened",
+      "action": "create_task",
+      "agent": "executor",
+      "template": "Review pull request: {{pull_request.title}}"
+    }));
+    config
+}
+
+/// The ids and `updated_at`s of a webhook's commands, by trigger.
+async fn commands_of(app: &crate::helpers::TestApp, id: &str) -> Vec<(String, String, String)> {
+    let (status, listed) = app.get_json(&format!("/api/webhooks/{id}/commands")).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    let mut commands: Vec<(String, String, String)> = listed["commands"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .map(|c| {
+            let field = |name: &str| c[name].as_str().unwrap_or_default().to_string();
+            (field("trigger"), field("id"), field("updated_at"))
+        })
+        .collect();
+    commands.sort();
+    commands
+}
+
+#[tokio::test]
+async fn an_edited_configuration_put_back_keeps_the_commands_it_still_has_and_replaces_the_rest() {
+    // Arrange
+    let app = spawn_app().await;
+    let created = app.create_webhook(github_issue_tracker()).await;
+    let kept_id = created["added_commands"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let changed_id = created["added_commands"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before = commands_of(&app, "github-issues-001").await;
+    let audited_before = crate::keys::audit_entries(&app, "").await.len();
+
+    // Act
+    let (status, put) = send_json(
+        app.api(Method::PUT, "/api/webhooks/github-issues-001")
+            .json(&github_issue_tracker_edited()),
+    )
+    .await;
+    let after = commands_of(&app, "github-issues-001").await;
+    let audited = crate::keys::audit_entries(&app, "").await;
+    let pull_request = json!({
+        "action": "opened", "number": 5,
+        "pull_request": {"number": 5, "title": "Fix the login", "user": {"login": "octocat"}},
+        "repository": {"full_name": "octo/app", "name": "app"},
+        "sender": {"login": "octocat"},
+    })
+    .to_string();
+    let response = app
+        .post_github(
+            "github-issues-001",
+            "pull_request",
+            &delivery_id(),
+            &pull_request,
+            "your-webhook-secret",
+        )
+        .await;
+    let (_, accepted) = read_json(response).await;
+    let event_id = accepted["event_id"].as_str().expect("event id");
+
+    // Assert: the answer says what changed.
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["name"], "GitHub Issue and PR Tracker", "{put}");
+    assert_eq!(put["commands"], 3, "{put}");
+    assert_eq!(put["kept_commands"], 1, "{put}");
+    assert_eq!(put["removed_commands"], json!([changed_id]), "{put}");
+    let added: Vec<&str> = put["added_commands"]
+        .as_array()
+        .expect("added commands")
+        .iter()
+        .map(|c| c["trigger"].as_str().unwrap())
+        .collect();
+    assert_eq!(added, ["issue_comment.created", "pull_request.opened"]);
+    assert!(put.get("secret").is_none(), "{put}");
+    assert_ne!(put["updated_at"], created["updated_at"], "{put}");
+    // The one kept is the very row it was; the changed one is a new command.
+    let kept = before.iter().find(|c| c.1 == kept_id).expect("kept before");
+    assert!(after.contains(kept), "{after:?}");
+    assert!(!after.iter().any(|c| c.1 == changed_id), "{after:?}");
+    let triggers: Vec<&str> = after.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(
+        triggers,
+        [
+            "issue_comment.created",
+            "issues.opened",
+            "pull_request.opened"
+        ]
+    );
+    let (_, comment) = app
+        .get_json(&format!(
+            "/api/webhooks/github-issues-001/commands/{}",
+            after[0].1
+        ))
+        .await;
+    assert_eq!(comment["conditions"]["body_contains"], "@bot", "{comment}");
+    // One request, one entry.
+    assert_eq!(audited.len(), audited_before + 1, "{audited:?}");
+    // A delivery meets the new set.
+    let tasks = app.tasks(&format!("event_id={event_id}")).await;
+    assert_eq!(tasks.len(), 1, "{tasks:?}");
+    let task = app.task(tasks[0]["id"].as_str().unwrap()).await;
+    assert_eq!(task["agent"], "executor");
+    assert_eq!(task["prompt"], "Review pull request: Fix the login");
+}
+
+#[tokio::test]
+async fn a_configuration_put_back_unchanged_changes_nothing_not_even_its_version() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(github_issue_tracker()).await;
+    let (_, read) = app.get_json("/api/webhooks/github-issues-001").await;
+    let before = commands_of(&app, "github-issues-001").await;
+
+    // Act
+    let (status, put) = send_json(
+        app.api(Method::PUT, "/api/webhooks/github-issues-001")
+            .json(&github_issue_tracker()),
+    )
+    .await;
+    let (_, after) = app.get_json("/api/webhooks/github-issues-001").await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["kept_commands"], 2, "{put}");
+    assert_eq!(put["removed_commands"], json!([]), "{put}");
+    assert!(put.get("added_commands").is_none(), "{put}");
+    assert_eq!(after, read);
+    assert_eq!(commands_of(&app, "github-issues-001").await, before);
+}
+
+#[tokio::test]
+async fn a_configuration_put_back_with_one_bad_command_changes_nothing_and_names_that_command() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(github_issue_tracker()).await;
+    let (_, read) = app.get_json("/api/webhooks/github-issues-001").await;
+    let before = commands_of(&app, "github-issues-001").await;
+    let mut config = github_issue_tracker_edited();
+    config["commands"][2]["action"] = json!("shout");
+
+    // Act
+    let refused = send_json(
+        app.api(Method::PUT, "/api/webhooks/github-issues-001")
+            .json(&config),
+    )
+    .await;
+    let (_, after) = app.get_json("/api/webhooks/github-issues-001").await;
+
+    // Assert
+    assert_error(
+        &refused,
+        StatusCode::BAD_REQUEST,
+        Some("commands[2].action"),
+    );
+    let message = refused.1["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("commands[2]: "), "{message}");
+    assert_eq!(after, read, "the name was kept, and the version");
+    assert_eq!(commands_of(&app, "github-issues-001").await, before);
+}
+
+#[tokio::test]
+async fn a_configuration_put_back_with_another_secret_id_or_endpoint_is_refused() {
+    // Arrange
+    let app = spawn_app().await;
+    app.create_webhook(github_issue_tracker()).await;
+    let (_, read) = app.get_json("/api/webhooks/github-issues-001").await;
+    let put = |edit: &dyn Fn(&mut Value)| {
+        let mut config = github_issue_tracker_edited();
+        edit(&mut config);
+        send_json(
+            app.api(Method::PUT, "/api/webhooks/github-issues-001")
+                .json(&config),
+        )
+    };
+
+    // Act
+    let secret = put(&|c| c["secret"] = json!("another-webhook-secret")).await;
+    let id = put(&|c| c["webhook_id"] = json!("github-issues-002")).await;
+    let endpoint = put(&|c| c["endpoint"] = json!("/webhooks/github/github-issues-002")).await;
+    let (_, after) = app.get_json("/api/webhooks/github-issues-001").await;
+
+    // Assert
+    assert_error(&secret, StatusCode::BAD_REQUEST, Some("secret"));
+    let said = secret.1["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        said.contains("POST /api/webhooks/github-issues-001/rotate-secret"),
+        "{said}"
+    );
+    assert!(!said.contains("another-webhook-secret"), "{said}");
+    assert_error(&id, StatusCode::BAD_REQUEST, Some("webhook_id"));
+    assert_error(&endpoint, StatusCode::BAD_REQUEST, Some("endpoint"));
+    assert_eq!(after, read, "nothing changed");
+}
+
 #[tokio::test]
 async fn a_configuration_with_one_bad_command_makes_nothing_and_names_that_command() {
     // Arrange

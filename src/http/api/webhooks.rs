@@ -92,7 +92,7 @@ async fn get_webhook(
 async fn update_webhook(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    AppJson(body): AppJson<Object>,
+    AppJson(mut body): AppJson<Object>,
 ) -> Result<Json<WebhookOut>, ApiError> {
     let what = format!("webhook `{}`", crate::quote::quoted(&id));
     let read_only = ReadOnly {
@@ -104,26 +104,23 @@ async fn update_webhook(
             "created_by",
             "created_at",
         ],
-        // A count of its commands, which change on their own routes; notes of an answer; and
-        // when a grace ends, which passes without a change.
-        ignored: &["commands", "warnings", "previous_secret_expires_at"],
+        // Notes of an answer (an update's among them), and when a grace ends, which passes
+        // without a change.
+        ignored: &[
+            "warnings",
+            "added_commands",
+            "removed_commands",
+            "kept_commands",
+            "previous_secret_expires_at",
+        ],
     };
-    // `commands` given as anything but the count a GET shows means commands to change.
+    // `commands` as a GET shows it, a count, is passed over: a list is the commands to have.
     if body
         .0
         .get("commands")
-        .is_some_and(|c| !c.is_number() && !c.is_null())
+        .is_some_and(|c| c.is_number() || c.is_null())
     {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "unknown_field",
-            format!(
-                "unknown field `commands`: this route changes the webhook alone; its commands \
-                 change at /api/webhooks/{id}/commands (POST adds one, PUT or DELETE \
-                 /api/webhooks/{id}/commands/{{command_id}} changes or removes one)"
-            ),
-        )
-        .with_field("commands"));
+        body.0.remove("commands");
     }
     let read = read_back::split::<WebhookPatch, _>(body, read_only, async || {
         Ok(serde_json::to_value(webhooks::get(&state, &id).await?).unwrap_or_default())
@@ -132,12 +129,7 @@ async fn update_webhook(
     let ReadBack {
         mut changes,
         edited_from,
-    } = read.map_err(|mut refused| {
-        if refused.code == "unknown_field" && refused.field.as_deref() == Some("secret") {
-            refused.message = webhooks::secret_is_rotated(&id);
-        }
-        refused
-    })?;
+    } = read?;
     changes.edited_from = edited_from;
     Ok(Json(webhooks::update(&state, &id, changes).await?))
 }

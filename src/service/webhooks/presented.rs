@@ -56,6 +56,8 @@ pub(super) fn present(
             .into_iter()
             .collect(),
         added_commands: Vec::new(),
+        removed_commands: None,
+        kept_commands: None,
     }
 }
 

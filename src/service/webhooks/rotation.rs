@@ -18,8 +18,11 @@ pub async fn rotate_secret(
     let short = input.secret.as_deref().and_then(short_secret_warning);
     // From the secret stored when the rotation is, not when it was asked for: a rotation
     // beside another keeps the other's secret as the previous one.
-    let (row, cut_short) = change(state, id, move |state, row| {
-        rotated(state, row, input.clone())
+    let (row, (cut_short, _)) = change(state, id, move |state, row, _| {
+        Ok((
+            rotated(state, row, input.clone())?,
+            super::Replaced::default(),
+        ))
     })
     .await?;
     // Read after the new secret is stored, which is shown only now: a failed read leaves
