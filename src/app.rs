@@ -324,6 +324,11 @@ fn check_settings(config: &Config, public_base_url: &str) -> anyhow::Result<()> 
     {
         anyhow::bail!("PROMPTS_DIR: {} is not a folder", dir.display());
     }
+    if let Some(dir) = &config.config_dir
+        && !dir.is_dir()
+    {
+        anyhow::bail!("WEBHOOK_MCP_CONFIG_DIR: {} is not a folder", dir.display());
+    }
     crate::agents::reply_timeout::of(config).map_err(anyhow::Error::msg)?;
     if let Some(warning) = crate::service::retention::warning(config.event_retention_days) {
         tracing::warn!("{warning}");
@@ -352,6 +357,21 @@ pub async fn build(config: Config) -> anyhow::Result<App> {
         .clone()
         .unwrap_or_else(|| format!("http://{addr}"));
     let (state, generated_api_key) = state(config, base, Process::Serve).await?;
+    if let Some(dir) = state.config.config_dir.clone()
+        && let Err(refused) = crate::service::config_dir::apply(&state, &dir).await
+    {
+        // The key generated on this start would be shown only once it starts: it is not
+        // kept, and the next start makes another.
+        if let Some(key) = &generated_api_key {
+            let digest = crate::service::auth::hash(key);
+            state
+                .store
+                .write(move |db| crate::store::api_keys::delete_by_hash(db, &digest))
+                .await
+                .context("forget the API key generated on this start")?;
+        }
+        return Err(refused);
+    }
     Ok(App {
         listener,
         state,

@@ -67,6 +67,13 @@ pub struct Config {
     #[arg(long, global = true, env = "PROMPTS_DIR")]
     pub prompts_dir: Option<PathBuf>,
 
+    /// Folder of webhook configurations, each `*.json` file the body `POST /api/webhooks`
+    /// takes, naming its webhook (`webhook_id` or `endpoint`): applied when `serve` starts, in
+    /// name order, each created if its webhook does not exist and put (`PUT
+    /// /api/webhooks/{id}`) if it does; a file that is refused stops the start.
+    #[arg(long, global = true, env = "WEBHOOK_MCP_CONFIG_DIR")]
+    pub config_dir: Option<PathBuf>,
+
     /// Host names `/mcp` answers to (comma-separated), a guard against DNS rebinding. Unset:
     /// any host (the bearer key is the guard), which suits Open WebUI in Docker
     /// (`host.docker.internal`) and reverse proxies.
@@ -427,6 +434,7 @@ impl Config {
             log_format: LogFormat::Text,
             shutdown_grace_secs: 5,
             prompts_dir: None,
+            config_dir: None,
             mcp_allowed_hosts: Vec::new(),
             mcp_sessions: false,
             mcp_session_idle_limit: crate::mcp::MCP_SESSION_IDLE_LIMIT,

@@ -6,6 +6,7 @@ pub mod answer;
 pub mod audit;
 pub mod auth;
 pub mod commands;
+pub mod config_dir;
 pub mod echo;
 pub mod events;
 pub mod field_error;

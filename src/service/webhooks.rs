@@ -327,6 +327,23 @@ async fn prepare_commands(
     Ok(prepared)
 }
 
+/// The id a whole configuration names its webhook by: its `id` (`webhook_id`), or the one its
+/// `endpoint` gives; `None` when it gives neither.
+pub fn named_id(input: &WebhookIn) -> Result<Option<String>, ServiceError> {
+    match &input.endpoint {
+        Some(endpoint) => {
+            let provider = provider_named(&input.provider)?;
+            endpoint_id(
+                endpoint,
+                &[&input.provider, provider.as_str()],
+                input.id.as_deref(),
+            )
+            .map(Some)
+        }
+        None => Ok(input.id.clone()),
+    }
+}
+
 /// A refusal of one of a create's commands, naming which.
 fn in_command(refused: ServiceError, at: usize) -> ServiceError {
     match refused {

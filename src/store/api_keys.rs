@@ -213,6 +213,13 @@ pub fn insert_key(conn: &Connection, key: &NewKey<'_>) -> Result<(), StoreError>
     Ok(())
 }
 
+/// Deletes the key with this hash: one generated on a start that did not go on to show it.
+pub fn delete_by_hash(conn: &Connection, hash: &str) -> Result<(), StoreError> {
+    conn.prepare_cached("DELETE FROM api_keys WHERE hash = ?1")?
+        .execute([hash])?;
+    Ok(())
+}
+
 /// The id and name of every key that is not revoked.
 pub fn active_names(conn: &Connection) -> Result<Vec<(String, String)>, StoreError> {
     let mut stmt =

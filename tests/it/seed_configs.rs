@@ -10,7 +10,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::helpers::{
     accepted, assert_error, delivery_id, issue_opened, read_json, send_json, spawn_app,
-    spawn_manual, use_jira, use_slack,
+    spawn_app_with, spawn_manual, use_jira, use_slack,
 };
 
 /// "Example 1: GitHub Issue Tracker", word for word.
@@ -310,6 +310,79 @@ async fn a_configuration_put_back_with_another_secret_id_or_endpoint_is_refused(
     assert_error(&id, StatusCode::BAD_REQUEST, Some("webhook_id"));
     assert_error(&endpoint, StatusCode::BAD_REQUEST, Some("endpoint"));
     assert_eq!(after, read, "nothing changed");
+}
+
+#[tokio::test]
+async fn a_config_dir_is_applied_at_start_creating_its_webhooks_then_putting_them_when_edited() {
+    // Arrange: Example 1 as a file in the config dir.
+    let files = tempfile::tempdir().expect("config dir");
+    let file = files.path().join("github-issues-001.json");
+    std::fs::write(&file, github_issue_tracker().to_string()).expect("write config");
+    let dir = files.path().to_path_buf();
+    let app = spawn_app_with(|c| c.config_dir = Some(dir.clone())).await;
+    let (status, made) = app.get_json("/api/webhooks/github-issues-001").await;
+    let first = commands_of(&app, "github-issues-001").await;
+
+    // Act: the file edited, and the server started again.
+    std::fs::write(&file, github_issue_tracker_edited().to_string()).expect("edit config");
+    let app = app.restart_with(|c| c.config_dir = Some(dir.clone())).await;
+    let (_, edited) = app.get_json("/api/webhooks/github-issues-001").await;
+    let after = commands_of(&app, "github-issues-001").await;
+
+    // Assert
+    assert_eq!(status, StatusCode::OK, "{made}");
+    assert_eq!(made["name"], "GitHub Issue Tracker", "{made}");
+    assert_eq!(made["commands"], 2, "{made}");
+    assert_eq!(edited["name"], "GitHub Issue and PR Tracker", "{edited}");
+    assert_eq!(edited["commands"], 3, "{edited}");
+    let kept = first.iter().find(|c| c.0 == "issues.opened").unwrap();
+    let changed = first
+        .iter()
+        .find(|c| c.0 == "issue_comment.created")
+        .unwrap();
+    assert!(after.contains(kept), "{after:?}");
+    assert!(!after.contains(changed), "{after:?}");
+    // The secret the file gives verifies deliveries.
+    accepted(
+        app.post_github(
+            "github-issues-001",
+            "issues",
+            &delivery_id(),
+            &issue_opened("octo/app", 8, &["bug"]),
+            "your-webhook-secret",
+        )
+        .await,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_config_file_that_is_refused_stops_the_start_naming_the_file_and_the_field() {
+    // Arrange: a good file, then one with a bad command.
+    let files = tempfile::tempdir().expect("config dir");
+    std::fs::write(
+        files.path().join("a-good.json"),
+        github_issue_tracker().to_string(),
+    )
+    .expect("write config");
+    let mut bad = github_issue_tracker_edited();
+    bad["webhook_id"] = json!("github-issues-002");
+    bad["endpoint"] = json!("/webhooks/github/github-issues-002");
+    bad["commands"][1]["action"] = json!("shout");
+    std::fs::write(files.path().join("b-bad.json"), bad.to_string()).expect("write config");
+    std::fs::write(files.path().join("notes.txt"), "not a configuration").expect("write");
+    let data = tempfile::tempdir().expect("data dir");
+    let mut config = webhook_mcp::config::Config::for_tests(data.path().join("app.db"));
+    config.config_dir = Some(files.path().to_path_buf());
+
+    // Act
+    let refused = webhook_mcp::app::build(config).await.err();
+
+    // Assert
+    let said = format!("{:#}", refused.expect("the start was refused"));
+    assert!(said.contains("b-bad.json"), "{said}");
+    assert!(said.contains("`commands[1].action`"), "{said}");
+    assert!(!said.contains("a-good.json"), "{said}");
 }
 
 #[tokio::test]
