@@ -61,13 +61,29 @@ async fn apply_file(state: &AppState, path: &Path) -> anyhow::Result<()> {
                     .into(),
             )
         })?;
-    let exists = match webhooks::load(state, &id).await {
-        Ok(_) => true,
-        Err(ServiceError::NotFound { .. }) => false,
+    let stored = match webhooks::load(state, &id).await {
+        Ok(stored) => Some(stored),
+        Err(ServiceError::NotFound { .. }) => None,
         Err(e) => return Err(refused(said(e))),
     };
-    if exists {
-        let patch: WebhookPatch = shaped(&value).map_err(&refused)?;
+    if let Some(stored) = stored {
+        let mut patch: WebhookPatch = shaped(&value).map_err(&refused)?;
+        // A secret rotated over the API since the file was written is kept, not a reason to
+        // refuse the start: the file's is left out, and the log says so.
+        let rotated = patch.secret.as_deref().is_some_and(|given| {
+            !bool::from(subtle::ConstantTimeEq::ct_eq(
+                given.as_bytes(),
+                stored.secret.as_bytes(),
+            ))
+        });
+        if rotated {
+            patch.secret = None;
+            tracing::warn!(
+                "config file {file}: webhook `{id}` has another secret than the file's (rotated \
+                 since, say): it keeps its own; put the one it has in the file, or rotate it to \
+                 the file's with POST /api/webhooks/{id}/rotate-secret"
+            );
+        }
         let out = webhooks::update(state, &id, patch)
             .await
             .map_err(|e| refused(said(e)))?;

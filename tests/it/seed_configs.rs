@@ -354,6 +354,31 @@ async fn a_config_dir_is_applied_at_start_creating_its_webhooks_then_putting_the
         .await,
     )
     .await;
+
+    // Act: the secret rotated over the API, and the server started again with the file.
+    let (status, rotated) = send_json(
+        app.api(
+            Method::POST,
+            "/api/webhooks/github-issues-001/rotate-secret",
+        )
+        .json(&json!({"secret": "a-rotated-webhook-secret", "grace_period_secs": 0})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let app = app.restart_with(|c| c.config_dir = Some(dir.clone())).await;
+
+    // Assert: it starts, and the webhook keeps the secret it was rotated to.
+    accepted(
+        app.post_github(
+            "github-issues-001",
+            "issues",
+            &delivery_id(),
+            &issue_opened("octo/app", 9, &["bug"]),
+            "a-rotated-webhook-secret",
+        )
+        .await,
+    )
+    .await;
 }
 
 #[tokio::test]
