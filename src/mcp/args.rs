@@ -424,8 +424,10 @@ pub struct ReplyArgs {
     #[serde(default)]
     pub task_id: Option<String>,
     /// The text to post (markdown where the source renders it).
-    // `message` and `response` too, as the REST routes take them (the seed's shape).
-    #[serde(alias = "message", alias = "response")]
+    // `message` and `response` too, as the REST routes take them (the seed's shape); and
+    // `body`, the name GitHub's, GitLab's and Jira's comment APIs give it, which a model that
+    // learnt those sends.
+    #[serde(alias = "message", alias = "response", alias = "body")]
     pub text: String,
 }
 
@@ -439,8 +441,9 @@ pub struct AskArgs {
     #[serde(default)]
     pub task_id: Option<String>,
     /// The question to post on the source.
-    // `text` too, as comment and respond name theirs: a model that learnt those tries it.
-    #[serde(alias = "text")]
+    // `text` too, as comment and respond name theirs: a model that learnt those tries it; and
+    // `body`, as GitHub's, GitLab's and Jira's comment APIs name it.
+    #[serde(alias = "text", alias = "body")]
     pub question: String,
     /// Agent that takes the answer when no task_id is given (default "brain"); a task's own
     /// agent takes it otherwise, and another name is refused.
@@ -460,6 +463,8 @@ pub struct PostMessageArgs {
     /// webhook, or a Telegram sendMessage URL.
     pub url: String,
     /// The text to post.
+    // `content` too, the name Open WebUI's channel webhooks and Discord's give it.
+    #[serde(alias = "content")]
     pub text: String,
     /// openwebui, slack, discord, teams or telegram; guessed from the URL when omitted.
     #[serde(default)]

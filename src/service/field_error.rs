@@ -88,8 +88,11 @@ impl FieldError {
 /// The fields taken under other names too (serde's `alias`), by the name serde reports.
 const OTHER_NAMES: &[(&str, &[&str])] = &[
     ("id", &["webhook_id"]),
-    ("text", &["message", "response", "question"]),
-    ("question", &["text"]),
+    (
+        "text",
+        &["message", "response", "question", "body", "content"],
+    ),
+    ("question", &["text", "body"]),
     ("thread_id", &["message_thread_id"]),
 ];
 

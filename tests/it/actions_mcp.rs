@@ -481,3 +481,74 @@ async fn get_action_counts_attempts_as_its_json_does_and_says_every_rounds_when_
     );
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn the_text_a_model_names_as_the_api_it_knows_does_is_taken() {
+    // Arrange: GitHub's, GitLab's and Jira's comment APIs call a comment's text `body`, Open
+    // WebUI's channel webhooks and Discord's call a message's `content`; a model that knows
+    // them (and reaches this server through Open WebUI, which passes its arguments on as
+    // written) sends those names.
+    let github = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(COMMENTS))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+        .expect(3)
+        .mount(&github)
+        .await;
+    let owui = channel(1).await;
+    let app = spawn_manual(use_github(&github)).await;
+    app.github_webhook("gh", SECRET).await;
+    let event_id = accepted(
+        app.post_github(
+            "gh",
+            "issues",
+            &delivery_id(),
+            &issue_opened("octo/app", 7, &[]),
+            SECRET,
+        )
+        .await,
+    )
+    .await;
+
+    // Act
+    let client = connect(&app).await;
+    let mut called = Vec::new();
+    for (tool, arguments) in [
+        ("comment", json!({"event_id": event_id, "body": "On it"})),
+        (
+            "respond",
+            json!({"event_id": event_id, "body": "Fixed in #8"}),
+        ),
+        (
+            "ask",
+            json!({"event_id": event_id, "body": "Which release?"}),
+        ),
+        (
+            "post_message",
+            json!({"url": format!("{}{CHANNEL}", owui.uri()), "content": "Issue 7 answered"}),
+        ),
+    ] {
+        called.push((tool, call(&client, tool, arguments).await));
+    }
+    // Both names at once is one field given twice, and said so by both names.
+    let twice = call(
+        &client,
+        "comment",
+        json!({"event_id": event_id, "text": "a", "body": "b"}),
+    )
+    .await;
+    client.cancel().await.ok();
+
+    // Assert: each queued as with `text` (or `question`) and delivered (the mocks count the
+    // posts: three on the issue, one in the channel).
+    for (tool, result) in &called {
+        assert_eq!(result.is_error, Some(false), "{tool}: {}", text(result));
+    }
+    assert_eq!(app.drain().await, 4);
+    assert_eq!(twice.is_error, Some(true));
+    assert!(
+        text(&twice).contains("give `text` or `body`, not both"),
+        "{}",
+        text(&twice)
+    );
+}
