@@ -241,6 +241,57 @@ fn created_target(action: &str, called: &Result<CallToolResponse, ErrorData>) ->
     made.as_str().map(str::to_string)
 }
 
+/// A refusal of `asked` as a webhook id that names no webhook, when `asked` is the name of
+/// one or more (a model gave the name it saw beside the id): said with the ids it names, so
+/// the model calls again with one rather than listing the webhooks to find it.
+async fn named_instead(
+    state: &AppState,
+    asked: &str,
+    called: Result<CallToolResponse, ErrorData>,
+) -> Result<CallToolResponse, ErrorData> {
+    let Ok(CallToolResponse::Complete(mut result)) = called else {
+        return called;
+    };
+    let refused = crate::service::not_found("webhook", asked, crate::service::Door::Mcp);
+    let is_refusal = result.is_error == Some(true)
+        && result
+            .content
+            .first()
+            .and_then(|c| c.as_text())
+            .is_some_and(|t| t.text == refused);
+    let name = asked.trim().to_string();
+    if !is_refusal || name.is_empty() {
+        return Ok(CallToolResponse::Complete(result));
+    }
+    const SHOWN: usize = 3;
+    let ids = state
+        .store
+        .read(move |db| crate::store::webhooks::named(db, &name, SHOWN + 1))
+        .await
+        .unwrap_or_default();
+    let quoted_ids: Vec<String> = ids
+        .iter()
+        .take(SHOWN)
+        .map(|id| format!("`{}`", crate::quote::quoted(id)))
+        .collect();
+    let said = match quoted_ids.as_slice() {
+        [] => return Ok(CallToolResponse::Complete(result)),
+        [id] => format!(
+            "webhook `{}` not found: that is the name of webhook {id}; give its id",
+            crate::quote::quoted(asked.trim())
+        ),
+        _ => format!(
+            "webhook `{}` not found: that is the name of webhooks {}{}; give the id of the one \
+             meant",
+            crate::quote::quoted(asked.trim()),
+            quoted_ids.join(", "),
+            if ids.len() > SHOWN { " and more" } else { "" }
+        ),
+    };
+    result.content[0] = ContentBlock::text(said);
+    Ok(CallToolResponse::Complete(result))
+}
+
 /// How a tool call went, for the audit log: a tool error's own text (what the model was told),
 /// or the protocol error's message.
 fn outcome_of(called: &Result<CallToolResponse, ErrorData>) -> Outcome {
@@ -462,13 +513,25 @@ impl ServerHandler for McpServer {
                     params::DESERIALIZATION_PREFIX
                 ))])
             });
+        // A webhook asked for by its name: its refusal names the id meant.
+        let asked_webhook = request
+            .arguments
+            .as_ref()
+            .and_then(|arguments| arguments.get("webhook_id"))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string);
+        let state = self.state.clone();
         let call = self
             .tool_router
             .call(ToolCallContext::new(self, request, context));
         let call = async move {
-            match misplaced_secret {
+            let called = match misplaced_secret {
                 Some(refused) => Ok(refused.into()),
                 None => call.await,
+            };
+            match asked_webhook {
+                Some(asked) => named_instead(&state, &asked, called).await,
+                None => called,
             }
         };
         let Some((actor, status, action, detail)) = audit else {

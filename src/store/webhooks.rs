@@ -177,6 +177,17 @@ pub fn namesakes(
     Ok(first.map(|(id, count)| (id, usize::try_from(count).unwrap_or(usize::MAX))))
 }
 
+/// The ids of the webhooks named `name` (ASCII letters in any case), oldest first, at most
+/// `limit`: what a model that gave a webhook's name for its id meant.
+pub fn named(conn: &Connection, name: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM webhooks WHERE name = ?1 COLLATE NOCASE ORDER BY created_at, id LIMIT ?2",
+    )?;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![name, limit], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// Writes every mutable column of `w`; false if the webhook is gone.
 pub fn update(conn: &Connection, w: &WebhookRow) -> Result<bool, StoreError> {
     let n = conn

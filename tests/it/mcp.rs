@@ -3103,3 +3103,63 @@ async fn a_senders_line_breaks_and_bidi_marks_cannot_forge_lines_in_the_event_li
     assert_eq!(got.lines().count(), 1, "{got}");
     assert!(got.contains("\\n- 2026"), "{got}");
 }
+
+#[tokio::test]
+async fn a_webhook_asked_for_by_its_name_is_refused_naming_its_id() {
+    // Arrange: models give the name they saw beside an id (in list_webhooks, or the user's
+    // words) for the id; one name that could be an id, one that could not, one held by two.
+    let app = spawn_app().await;
+    for (id, name) in [
+        ("ops-hook", "deploys"),
+        ("gh", "Équipe 🚀 GitHub"),
+        ("a1", "Alerts"),
+        ("a2", "alerts"),
+    ] {
+        app.create_webhook(
+            json!({"id": id, "name": name, "provider": "custom", "secret": "s".repeat(32)}),
+        )
+        .await;
+    }
+    let client = connect(&app).await;
+
+    // Act
+    let mut said = Vec::new();
+    for (tool, asked) in [
+        ("get_webhook", "deploys"),
+        ("delete_webhook", "Équipe 🚀 GitHub"),
+        ("list_events", "Alerts"),
+        ("get_webhook", "nobody's name"),
+    ] {
+        let result = call(&client, tool, json!({ "webhook_id": asked })).await;
+        assert_eq!(
+            result.is_error,
+            Some(true),
+            "{tool} {asked}: {}",
+            text(&result)
+        );
+        said.push(text(&result));
+    }
+    client.cancel().await.ok();
+
+    // Assert: the id meant, and nothing deleted.
+    assert_eq!(
+        said[0],
+        "webhook `deploys` not found: that is the name of webhook `ops-hook`; give its id"
+    );
+    assert_eq!(
+        said[1],
+        "webhook `Équipe 🚀 GitHub` not found: that is the name of webhook `gh`; give its id"
+    );
+    assert_eq!(
+        said[2],
+        "webhook `Alerts` not found: that is the name of webhooks `a1`, `a2`; give the id of \
+         the one meant"
+    );
+    assert!(
+        said[3].contains("give the webhook's id, not its name"),
+        "{}",
+        said[3]
+    );
+    let (status, _) = app.get_json("/api/webhooks/gh").await;
+    assert_eq!(status, reqwest::StatusCode::OK);
+}
