@@ -63,10 +63,10 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<ListActionsArgs>,
     ) -> Result<CallToolResult, String> {
-        let page = actions::list(&self.state, args.into_query())
+        let mut page = actions::list(&self.state, args.into_query())
             .await
             .map_err(tool_error)?;
-        let lines: Vec<String> = page
+        let mut lines: Vec<String> = page
             .actions
             .iter()
             .map(|a| {
@@ -86,7 +86,11 @@ impl McpServer {
                 )
             })
             .collect();
-        let summary = page_text("action", "", &lines, page.next_cursor.as_deref());
+        let cut =
+            super::page_fit::fit_page(&mut page.actions, &mut lines, &mut page.next_cursor, |a| {
+                a.id.clone()
+            });
+        let summary = page_text("action", &cut, &lines, page.next_cursor.as_deref());
         done(summary, page)
     }
 

@@ -7,6 +7,7 @@ mod completions;
 mod fit;
 mod hub;
 pub mod listen_check;
+mod page_fit;
 mod params;
 mod prompts;
 mod resources;

@@ -57,8 +57,8 @@ impl McpServer {
         )
         .await
         .map_err(tool_error)?;
-        let briefs = page.tasks;
-        let lines: Vec<String> = briefs
+        let (mut briefs, mut next_cursor) = (page.tasks, page.next_cursor);
+        let mut lines: Vec<String> = briefs
             .iter()
             .map(|t| {
                 format!(
@@ -70,15 +70,17 @@ impl McpServer {
                 )
             })
             .collect();
+        let cut =
+            super::page_fit::fit_page(&mut briefs, &mut lines, &mut next_cursor, |t| t.id.clone());
         let summary = page_text(
             "task",
-            " (get_task shows one whole)",
+            &format!(" (get_task shows one whole){cut}"),
             &lines,
-            page.next_cursor.as_deref(),
+            next_cursor.as_deref(),
         );
         done(
             summary,
-            json!({"tasks": briefs, "next_cursor": page.next_cursor}),
+            json!({"tasks": briefs, "next_cursor": next_cursor}),
         )
     }
 

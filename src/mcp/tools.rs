@@ -415,10 +415,10 @@ impl McpServer {
         &self,
         Parameters(args): Parameters<ListEventsArgs>,
     ) -> Result<CallToolResult, String> {
-        let page = events::list(&self.state, args.into_query())
+        let mut page = events::list(&self.state, args.into_query())
             .await
             .map_err(tool_error)?;
-        let lines: Vec<String> = page
+        let mut lines: Vec<String> = page
             .events
             .iter()
             .map(|e| {
@@ -446,7 +446,11 @@ impl McpServer {
                 )
             })
             .collect();
-        let summary = page_text("event", "", &lines, page.next_cursor.as_deref());
+        let cut =
+            super::page_fit::fit_page(&mut page.events, &mut lines, &mut page.next_cursor, |e| {
+                e.id.clone()
+            });
+        let summary = page_text("event", &cut, &lines, page.next_cursor.as_deref());
         done(summary, page)
     }
 

@@ -218,3 +218,49 @@ async fn a_refusal_quotes_only_the_start_of_a_huge_value() {
         text(&none)
     );
 }
+
+#[tokio::test]
+async fn a_list_page_is_cut_to_what_a_models_context_takes_and_its_cursor_reads_on() {
+    // Arrange: 120 events (and their tasks) on webhook `gh`.
+    let (app, client, _upstreams) = app_with_client().await;
+    let sent = app
+        .post_github_concurrently("gh", 120, crate::helpers::GH_SECRET)
+        .await;
+
+    // Act: every event asked for at once, as a model asked for "all" does, then the rest.
+    let first = call(&client, "list_events", json!({"limit": 200})).await;
+    let page = ok(&first);
+    let cursor = page["next_cursor"].as_str().expect("a cursor").to_string();
+    let mut rest = Vec::new();
+    let mut next = Some(cursor.clone());
+    while let Some(at) = next.take() {
+        let more = ok(&call(&client, "list_events", json!({"limit": 200, "cursor": at})).await);
+        next = more["next_cursor"].as_str().map(str::to_string);
+        rest.push(more);
+        assert!(rest.len() < 10, "the pages end");
+    }
+    let tasks = call(&client, "list_tasks", json!({"limit": 200})).await;
+
+    // Assert: the first page fits a model's context and says it was cut; with the next, no
+    // event is missed or shown twice.
+    let kept = page["events"].as_array().expect("events").len();
+    assert!(kept < 120, "{kept}");
+    assert!(size(&first) < 80 * 1024, "{}", size(&first));
+    let said = text(&first);
+    assert!(
+        said.contains(&format!("the first {kept} of the 120 asked for")),
+        "{said}"
+    );
+    assert!(said.contains(&format!("cursor `{cursor}`")), "{said}");
+    let mut seen: Vec<&str> = std::iter::once(&page)
+        .chain(&rest)
+        .filter_map(|p| p["events"].as_array())
+        .flatten()
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), sent.len(), "every event, once");
+    assert!(size(&tasks) < 80 * 1024, "{}", size(&tasks));
+    assert!(text(&tasks).contains("as many as fit a model's context"));
+}
