@@ -30,14 +30,28 @@ async fn app_commenting(github: &MockServer) -> TestApp {
     app
 }
 
-/// Opens issue 7 on `octo/app`; its comment waits in the outbox. Returns the action's id.
-async fn queued_comment(app: &TestApp) -> String {
+/// Opens issue 7 on `octo/app` through webhook `gh`; the event's id.
+async fn issue_7_opened(app: &TestApp) -> String {
     let body = issue_opened("octo/app", 7, &[]);
-    let event_id = accepted(
+    accepted(
         app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
             .await,
     )
-    .await;
+    .await
+}
+
+/// An app with webhook `gh` (no commands) against `github`, and issue 7 opened on it: the
+/// event's id.
+async fn app_with_issue_7(github: &MockServer) -> (TestApp, String) {
+    let app = spawn_manual(use_github(github)).await;
+    app.github_webhook("gh", SECRET).await;
+    let event_id = issue_7_opened(&app).await;
+    (app, event_id)
+}
+
+/// Opens issue 7 on `octo/app`; its comment waits in the outbox. Returns the action's id.
+async fn queued_comment(app: &TestApp) -> String {
+    let event_id = issue_7_opened(app).await;
     let actions = app.actions_of(&event_id).await;
     actions[0]["id"].as_str().expect("action id").to_string()
 }
@@ -326,19 +340,7 @@ async fn a_models_words_cannot_notify_a_github_team_but_a_persons_can() {
             .mount(&github)
             .await;
     }
-    let app = spawn_manual(use_github(&github)).await;
-    app.github_webhook("gh", SECRET).await;
-    let event_id = accepted(
-        app.post_github(
-            "gh",
-            "issues",
-            &delivery_id(),
-            &issue_opened("octo/app", 7, &[]),
-            SECRET,
-        )
-        .await,
-    )
-    .await;
+    let (app, event_id) = app_with_issue_7(&github).await;
 
     // Act
     let client = connect(&app).await;
@@ -371,12 +373,7 @@ async fn cancelling_a_question_says_its_task_and_event_failed_with_it() {
     // waiting in the outbox; its new task waits on it.
     let github = MockServer::start().await;
     let app = app_commenting(&github).await;
-    let body = issue_opened("octo/app", 7, &[]);
-    let event_id = accepted(
-        app.post_github("gh", "issues", &delivery_id(), &body, SECRET)
-            .await,
-    )
-    .await;
+    let event_id = issue_7_opened(&app).await;
     let client = connect(&app).await;
     let asked = call(
         &client,
@@ -496,19 +493,7 @@ async fn the_text_a_model_names_as_the_api_it_knows_does_is_taken() {
         .mount(&github)
         .await;
     let owui = channel(1).await;
-    let app = spawn_manual(use_github(&github)).await;
-    app.github_webhook("gh", SECRET).await;
-    let event_id = accepted(
-        app.post_github(
-            "gh",
-            "issues",
-            &delivery_id(),
-            &issue_opened("octo/app", 7, &[]),
-            SECRET,
-        )
-        .await,
-    )
-    .await;
+    let (app, event_id) = app_with_issue_7(&github).await;
 
     // Act
     let client = connect(&app).await;
