@@ -47,9 +47,13 @@ pub(super) fn done(
     Ok(result)
 }
 
-/// Warnings to append to a summary, so a model reading only the text still sees them.
+/// Warnings to append to a summary, so a model reading only the text still sees them; each
+/// ends a sentence, so that the next does not read as part of it.
 pub(super) fn warned(warnings: &[String]) -> String {
-    warnings.iter().map(|w| format!(" Warning: {w}")).collect()
+    warnings
+        .iter()
+        .map(|w| format!(" Warning: {w}{}", crate::quote::full_stop(w)))
+        .collect()
 }
 
 /// " Held until …" for an action waiting on its host's rate limit, so a model reading only
@@ -648,4 +652,23 @@ fn queued(what: &str, action: &actions::ActionOut) -> String {
         held(action),
         warned(&action.warnings)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_warning_in_a_summary_ends_a_sentence() {
+        let cases: [(&[&str], &str); 3] = [
+            (&[], ""),
+            (
+                &["it prints what the sender wrote (see Agents)", "check it."],
+                " Warning: it prints what the sender wrote (see Agents). Warning: check it.",
+            ),
+            (&["done already?"], " Warning: done already?"),
+        ];
+        for (warnings, said) in cases {
+            let warnings: Vec<String> = warnings.iter().map(|w| (*w).to_string()).collect();
+            assert_eq!(super::warned(&warnings), said);
+        }
+    }
 }
