@@ -311,7 +311,7 @@ impl McpServer {
             args.failed.unwrap_or(false),
             args.post_result.unwrap_or(false),
             actions::Author::Model,
-            "complete_task",
+            crate::service::Door::Mcp,
         )
         .await
         .map_err(tool_error)?;

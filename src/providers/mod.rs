@@ -32,7 +32,7 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use common::random_token;
+pub use common::{ct_eq, random_token};
 pub use custom::CustomOptions;
 
 /// The id of the issue an event is about, where its key may differ or be missing: a Linear

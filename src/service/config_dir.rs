@@ -71,10 +71,7 @@ async fn apply_file(state: &AppState, path: &Path) -> anyhow::Result<()> {
         // A secret rotated over the API since the file was written is kept, not a reason to
         // refuse the start: the file's is left out, and the log says so.
         let rotated = patch.secret.as_deref().is_some_and(|given| {
-            !bool::from(subtle::ConstantTimeEq::ct_eq(
-                given.as_bytes(),
-                stored.secret.as_bytes(),
-            ))
+            !crate::providers::ct_eq(given.as_bytes(), stored.secret.as_bytes())
         });
         if rotated {
             patch.secret = None;

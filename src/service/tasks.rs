@@ -604,8 +604,8 @@ pub fn held_note(owner: &str, held: &[Held]) -> Option<String> {
 
 /// Reports a task's result. With `post_result`, the result is also posted on the event's
 /// source as a comment (once, however often this is called).
-/// `call` names this call as the caller makes it (`complete_task`, `POST /api/tasks/{id}/
-/// complete`), for a refusal that asks for it again.
+/// `door` is where it is called: its refusals name the call to make again (`complete_task`,
+/// `POST /api/tasks/{id}/complete`) and the one that reads the task.
 #[allow(clippy::too_many_arguments)]
 pub async fn complete(
     state: &AppState,
@@ -615,8 +615,15 @@ pub async fn complete(
     failed: bool,
     post_result: bool,
     author: super::actions::Author,
-    call: &str,
+    door: super::Door,
 ) -> Result<TaskOut, ServiceError> {
+    let (call, read) = match door {
+        super::Door::Mcp => ("complete_task".to_string(), "get_task".to_string()),
+        super::Door::Rest => (
+            format!("POST /api/tasks/{id}/complete"),
+            format!("GET /api/tasks/{id}"),
+        ),
+    };
     refuse_runners_name(&owner)?;
     let task = load(state, id).await?;
     // A claim trims its owner (one made by an earlier version kept it as given): the owner
@@ -742,7 +749,7 @@ pub async fn complete(
             Ok(Ok(finished))
         })
         .await?;
-    let finished = finished.map_err(|unseen| super::unread::refusal(id, &unseen, call))?;
+    let finished = finished.map_err(|unseen| super::unread::refusal(id, &unseen, &call))?;
     if !finished {
         let task = load(state, id).await?;
         let key = id.to_string();
@@ -767,12 +774,10 @@ pub async fn complete(
         };
         // A caller whose first completion's answer was lost asks again: it is told where to
         // read what that completion kept and sent.
-        let read_it = if !is_finished(&task.status) {
-            String::new()
-        } else if call.starts_with("POST /api/") {
-            format!(" (GET /api/tasks/{id} shows its result and the actions it sent)")
+        let read_it = if is_finished(&task.status) {
+            format!(" ({read} shows its result and the actions it sent)")
         } else {
-            " (get_task shows its result and the actions it sent)".to_string()
+            String::new()
         };
         return Err(ServiceError::Conflict(format!(
             "task `{id}` {}{held}; it was not changed{read_it}",

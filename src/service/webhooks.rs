@@ -622,10 +622,7 @@ fn patched(
         endpoint_id(endpoint, &named, Some(&row.id))?;
     }
     if let Some(secret) = &patch.secret
-        && !bool::from(subtle::ConstantTimeEq::ct_eq(
-            secret.as_bytes(),
-            row.secret.as_bytes(),
-        ))
+        && !crate::providers::ct_eq(secret.as_bytes(), row.secret.as_bytes())
     {
         return Err(ServiceError::invalid(
             "secret",

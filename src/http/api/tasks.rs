@@ -141,7 +141,7 @@ async fn complete_task(
             // An agent's words, as complete_task over MCP takes them: an external agent
             // claims and completes here, and its result may not notify a whole channel.
             crate::service::actions::Author::Model,
-            &format!("POST /api/tasks/{id}/complete"),
+            crate::service::Door::Rest,
         )
         .await?,
     ))
