@@ -430,7 +430,7 @@ impl McpServer {
                 // The type and source are the sender's words (a rejected delivery's too,
                 // unchecked): each kept to its entry's line.
                 format!(
-                    "- {} {} {} [{}] {}{}",
+                    "- {} {} {} [{}] {}{}{}",
                     e.received_at,
                     e.id,
                     one_line(e.event_type.as_deref().unwrap_or("?")),
@@ -442,6 +442,10 @@ impl McpServer {
                             .and_then(Value::as_str)
                             .unwrap_or("")
                     ),
+                    e.title
+                        .as_deref()
+                        .map(|t| format!(" “{}”", one_line(t)))
+                        .unwrap_or_default(),
                     if matched > 0 {
                         format!(" ({} matched)", counted(matched, "command"))
                     } else {

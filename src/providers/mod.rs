@@ -11,6 +11,7 @@ pub mod event_names;
 mod github;
 pub mod gitlab;
 mod header_type;
+pub mod headline;
 mod jira;
 mod linear;
 mod openwebui;

@@ -1,5 +1,7 @@
 //! Reading the event log: filtered, paginated lists (newest first) and single events in full.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -62,8 +64,24 @@ pub struct EventSummary {
     pub status: String,
     pub verified: bool,
     pub source: Option<Value>,
+    /// What the event is about, from its payload: the issue's or alert's title, or the start
+    /// of the message (see `providers::headline`). Absent when the payload names nothing,
+    /// for a delivery that failed verification, and for a body over [`TITLED_BODY_BYTES`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     pub matched_commands: Value,
     pub received_at: String,
+}
+
+/// The largest body a listing reads a title from: GitHub's issue and pull request events are
+/// a few KB to some tens; a page of 200 then parses a few MB at most.
+pub const TITLED_BODY_BYTES: usize = 128 * 1024;
+
+/// The title of a verified event's `body`, as [`EventSummary::title`] says.
+fn title_of(provider: &str, body: &[u8]) -> Option<String> {
+    let provider = provider.parse::<Provider>().unwrap_or(Provider::Custom);
+    let payload = providers::parse_payload(provider, body).ok()?;
+    providers::headline::headline(provider, &payload)
 }
 
 /// An event in full: headers (secrets removed), payload, verification and matches.
@@ -239,13 +257,37 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
         // One extra row tells whether another page exists.
         limit: limit + 1,
     };
-    let mut found = state.store.read(move |db| rows::list(db, &filter)).await?;
+    // Titles are read from the page's bodies on the reader's thread, not the receive path's:
+    // storing an event stays as cheap as it was.
+    let (mut found, mut titles) = state
+        .store
+        .read(move |db| {
+            let found = rows::list(db, &filter)?;
+            let ids: Vec<String> = found
+                .iter()
+                .take(limit as usize)
+                .map(|e| e.id.clone())
+                .collect();
+            let bodies = rows::small_verified_bodies(db, &ids, TITLED_BODY_BYTES)?;
+            let titles: HashMap<String, String> = bodies
+                .into_iter()
+                .filter_map(|(id, body)| {
+                    let provider = &found.iter().find(|e| e.id == id)?.provider;
+                    Some((id, title_of(provider, &body)?))
+                })
+                .collect();
+            Ok((found, titles))
+        })
+        .await?;
     super::empty_for_a_known_webhook(state, webhook_id.as_deref(), found.is_empty()).await?;
     let more = found.len() > limit as usize;
     found.truncate(limit as usize);
     let next_cursor = more.then(|| found.last().map(|e| e.id.clone())).flatten();
     Ok(EventPage {
-        events: found.iter().map(summary).collect(),
+        events: found
+            .iter()
+            .map(|row| summary(row, titles.remove(&row.id)))
+            .collect(),
         next_cursor,
     })
 }
@@ -364,8 +406,11 @@ pub async fn get_with_body(
             Some(String::from_utf8_lossy(&body).into_owned()),
         ),
     };
+    let title = (row.verified && body_text.is_none())
+        .then(|| providers::headline::headline(provider, &payload))
+        .flatten();
     let detail = EventDetail {
-        summary: summary(&row),
+        summary: summary(&row, title),
         verification: row.verification.clone(),
         headers: super::ingest::shown_headers(&row.headers),
         content_type: row.content_type.clone(),
@@ -382,7 +427,7 @@ pub async fn get_with_body(
     Ok((detail, body))
 }
 
-fn summary(row: &EventRow) -> EventSummary {
+fn summary(row: &EventRow, title: Option<String>) -> EventSummary {
     EventSummary {
         id: row.id.clone(),
         webhook_id: row.webhook_id.clone(),
@@ -395,6 +440,7 @@ fn summary(row: &EventRow) -> EventSummary {
             .source
             .as_deref()
             .and_then(|s| serde_json::from_str(s).ok()),
+        title,
         matched_commands: serde_json::from_str(&row.matched_commands).unwrap_or(Value::Null),
         received_at: clock::rfc3339(row.received_at),
     }

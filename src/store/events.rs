@@ -547,6 +547,31 @@ pub fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<EventRow>, St
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The bodies of the verified events among `ids` that are at most `max_bytes` long, by event
+/// id: what a listing reads its headlines from. A forged delivery's body is the sender's word
+/// alone and is left out, as is one too large to be worth parsing for a title.
+pub fn small_verified_bodies(
+    conn: &Connection,
+    ids: &[String],
+    max_bytes: usize,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, body FROM events WHERE id = ?1 AND verified = 1 AND length(body) <= ?2",
+    )?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(found) = stmt
+            .query_row(params![id, max_bytes as i64], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .optional()?
+        {
+            out.push(found);
+        }
+    }
+    Ok(out)
+}
+
 /// `*` stays a wildcard; GLOB's other special characters are matched literally.
 fn glob_pattern(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() + 4);
