@@ -40,11 +40,12 @@ pub fn router(
     sessions: Arc<Sessions>,
     shutdown: CancellationToken,
 ) -> Router {
+    // `/mcp` alone (and with the `/` some registrations end in): a path under it is no MCP
+    // endpoint, and a client sent there (the older HTTP+SSE transport's `/mcp/sse`) is told so.
+    let service = crate::mcp::http_service(state.clone(), hub, &sessions, shutdown);
     let mcp = Router::new()
-        .nest_service(
-            "/mcp",
-            crate::mcp::http_service(state.clone(), hub, &sessions, shutdown),
-        )
+        .route_service("/mcp", service.clone())
+        .route_service("/mcp/", service)
         .layer(middleware::from_fn(mcp_accept::lenient_accept))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -202,6 +203,11 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
              `POST /api/keys`)"
                 .to_string()
         }
+        _ if path.starts_with("/mcp/") => format!(
+            "no such route: `{}`; MCP is served at /mcp alone, over Streamable HTTP (the older \
+             HTTP+SSE transport, with its `/sse` and `/messages`, is not served)",
+            crate::quote::quoted(path)
+        ),
         _ => "no such route".to_string(),
     };
     ApiError::new(StatusCode::NOT_FOUND, "not_found", message)

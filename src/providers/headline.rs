@@ -214,7 +214,13 @@ mod tests {
         // A cut never splits a flag.
         let flags = "🇫🇷".repeat(200);
         let shown = headline(Provider::Custom, &json!({"title": flags})).unwrap();
-        assert!(shown.trim_end_matches('…').chars().count().is_multiple_of(2));
+        assert!(
+            shown
+                .trim_end_matches('…')
+                .chars()
+                .count()
+                .is_multiple_of(2)
+        );
     }
 
     #[test]

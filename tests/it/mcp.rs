@@ -3155,6 +3155,45 @@ async fn listed_events_name_what_each_is_about_except_a_forged_one() {
 }
 
 #[tokio::test]
+async fn mcp_is_served_at_its_path_alone_and_an_sse_client_is_told_so() {
+    // Arrange: a registration ending in `/`, and a client of the older HTTP+SSE transport.
+    let app = spawn_app().await;
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(app.url("/mcp/")).auth_header("test-api-key"),
+    );
+
+    // Act
+    let slashed = ().serve(transport).await.expect("MCP client connects at /mcp/");
+    let listed = slashed.list_all_tools().await.map(|tools| tools.len());
+    slashed.cancel().await.ok();
+    let mut refused = Vec::new();
+    for path in ["/mcp/sse", "/mcp/messages", "/mcp/anything"] {
+        let answer = app
+            .client
+            .get(app.url(path))
+            .bearer_auth("test-api-key")
+            .header("Accept", "text/event-stream")
+            .send()
+            .await
+            .expect("request");
+        let status = answer.status();
+        let body: Value = answer.json().await.unwrap_or_default();
+        refused.push((path, status, body));
+    }
+
+    // Assert
+    assert!(listed.as_ref().is_ok_and(|n| *n > 10), "{listed:?}");
+    for (path, status, body) in refused {
+        assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "{path}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("served at /mcp alone"),
+            "{path}: {message}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_webhook_asked_for_by_its_name_is_refused_naming_its_id() {
     // Arrange: models give the name they saw beside an id (in list_webhooks, or the user's
     // words) for the id; one name that could be an id, one that could not, one held by two.
