@@ -146,6 +146,18 @@ fn unsigned_most(rust: &str) -> Option<u128> {
     })
 }
 
+/// The range of a signed Rust integer type serde names (`i64`).
+fn signed_range(rust: &str) -> Option<(i128, i128)> {
+    Some(match rust {
+        "i8" => (i8::MIN.into(), i8::MAX.into()),
+        "i16" => (i16::MIN.into(), i16::MAX.into()),
+        "i32" => (i32::MIN.into(), i32::MAX.into()),
+        "i64" | "isize" => (i64::MIN.into(), i64::MAX.into()),
+        "i128" => (i128::MIN, i128::MAX),
+        _ => return None,
+    })
+}
+
 /// serde's message in the words of the JSON the caller wrote, not of the Rust type it fills:
 /// `expected struct CommandIn` is an object, `u32` a whole number.
 pub fn in_json_words(message: &str) -> String {
@@ -184,6 +196,9 @@ pub fn in_json_words(message: &str) -> String {
                 .and_then(unsigned_most)
             {
                 return format!("expected a whole number from 1 to {most}");
+            } else if let Some((least, most)) = signed_range(&said["expected ".len()..]) {
+                // A number past the range reads as a float (`1e+20`): the range says why.
+                return format!("expected a whole number from {least} to {most}");
             } else {
                 "a whole number"
             };
@@ -254,11 +269,13 @@ mod tests {
             ),
             (
                 "invalid type: floating point `1.5`, expected i64",
-                "invalid type: a number `1.5`, expected a whole number",
+                "invalid type: a number `1.5`, expected a whole number from \
+                 -9223372036854775808 to 9223372036854775807",
             ),
             (
-                "invalid type: string \"a\", expected i64",
-                "invalid type: string \"a\", expected a whole number",
+                "invalid type: string \"a\", expected i32",
+                "invalid type: string \"a\", expected a whole number from -2147483648 to \
+                 2147483647",
             ),
             (
                 "invalid type: string \"a\", expected f64",
