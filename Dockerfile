@@ -10,6 +10,7 @@ RUN mkdir src && echo "fn main() {}" > src/main.rs && touch src/lib.rs \
 COPY src ./src
 COPY tools ./tools
 COPY prompts ./prompts
+COPY dashboard ./dashboard
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked
 
 FROM debian:bookworm-slim

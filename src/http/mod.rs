@@ -1,10 +1,11 @@
 //! The HTTP listener's router: the receiver (open, verified per request), the REST API and
-//! MCP at `/mcp` (both behind the API key) and health.
+//! MCP at `/mcp` (both behind the API key), health and the dashboard's files.
 
 pub mod api;
 pub mod auth;
 pub mod body_limit;
 mod buffer;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 mod forwarded_user;
@@ -91,6 +92,8 @@ pub fn router(
     }
     let routes = router
         .route("/health", get(health))
+        // Its files hold no data (the page asks `/api` with the key pasted into it): no key.
+        .merge(dashboard::router())
         // mcp-remote looks for OAuth under the MCP URL's own path too: answered as the
         // other discovery URLs are, not with `/mcp`'s 401 for a missing key.
         .route("/mcp/.well-known/{*rest}", axum::routing::any(not_found))
@@ -174,6 +177,18 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
              REST routes, not one itself: /api/webhooks, /api/events, /api/tasks, /api/actions, \
              /api/audit, /api/keys"
             .to_string(),
+        // A browser pointed at the server's address, or at a dashboard file it does not have.
+        _ if path == "/" => {
+            "no such route: `/` serves nothing; the dashboard is at /dashboard, the REST \
+                routes under /api, MCP at /mcp and health at /health"
+                .to_string()
+        }
+        _ if segments.first() == Some(&"dashboard") && segments.len() > 1 => format!(
+            "no such route: `{}`; the dashboard is at /dashboard, with its files {} and {}",
+            crate::quote::quoted(path),
+            dashboard::SCRIPT_PATH,
+            dashboard::STYLE_PATH
+        ),
         // A single-handler setup's `/webhook/github`, or a receive URL without its webhook's id:
         // the form the receiver takes, and where each webhook's URL is shown.
         _ if matches!(segments.first(), Some(&"webhook" | &"webhooks"))

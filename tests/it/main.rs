@@ -13,6 +13,7 @@ mod command_mistakes;
 mod commands_api;
 mod concurrent_changes;
 mod connections;
+mod dashboard;
 mod dry_runs;
 mod durability;
 mod echo;
