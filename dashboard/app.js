@@ -704,6 +704,7 @@ async function loadWebhookEvents() {
     body.append(el("tr", { class: "clickable", onclick: () => showEventFromAnywhere(event.id) },
       el("td", {}, when(event.received_at)),
       el("td", {}, event.event_type || ""),
+      el("td", {}, aboutOf(event)),
       el("td", {}, statusBadge(event.status)),
       el("td", { class: "num" }, String(matchedCount(event))),
       el("td", {}, el("code", {}, event.id))));
@@ -717,6 +718,13 @@ const eventsState = { cursor: null, filter: {} };
 
 function statusBadge(status) {
   return el("span", { class: "status s-" + String(status).replace(/[^a-z_]/g, "") }, status);
+}
+
+// What an event is about: its thread (repo#issue, Jira key, channel) and its title, when the
+// server read one (a verified delivery's issue or alert title, a message's first line).
+function aboutOf(event) {
+  const key = event.source && typeof event.source.key === "string" ? event.source.key : "";
+  return [key, event.title || ""].filter(Boolean).join(" — ");
 }
 
 function matchedCount(event) {
@@ -737,6 +745,7 @@ async function loadEvents(more = false) {
         el("td", {}, el("code", {}, event.webhook_id)),
         el("td", {}, event.provider),
         el("td", {}, event.event_type || ""),
+        el("td", {}, aboutOf(event)),
         el("td", {}, statusBadge(event.status)),
         el("td", { class: "num" }, String(matchedCount(event))),
         el("td", {}, el("code", {}, event.id))));
