@@ -207,6 +207,14 @@ pub async fn require_api_key(
                         Some(why) if status >= 400 => {
                             Outcome::Error(format!("HTTP {status}: {}", why.0))
                         }
+                        // A route's 405 gets its message, and its `Allow`, outside this layer
+                        // (see `error::json_errors`): the entry says why all the same.
+                        None if status == StatusCode::METHOD_NOT_ALLOWED.as_u16() => {
+                            Outcome::Error(format!(
+                                "HTTP {status}: method not allowed: `{}` does not take {method}",
+                                crate::quote::quoted(&path),
+                            ))
+                        }
                         _ => Outcome::of_status(status),
                     },
                     ..head.clone()

@@ -861,6 +861,35 @@ async fn a_read_key_gets_a_tool_error_from_mcp_for_a_tool_that_changes_something
 }
 
 #[tokio::test]
+async fn a_change_asked_of_a_route_that_takes_no_such_method_is_audited_with_why() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act: the event log is read, never written to by hand.
+    let response = app
+        .client
+        .post(app.url("/api/events"))
+        .bearer_auth("test-api-key")
+        .json(&json!({"event_type": "issues.opened"}))
+        .send()
+        .await
+        .expect("POST /api/events");
+    let status = response.status();
+    let entries = audit_entries(&app, "actor=WEBHOOK_MCP_API_KEY").await;
+
+    // Assert
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    let entry = entries
+        .iter()
+        .find(|e| e["action"] == "POST /api/events")
+        .unwrap_or_else(|| panic!("the attempt is audited: {entries:?}"));
+    assert_eq!(
+        entry["outcome"],
+        "error: HTTP 405: method not allowed: `/api/events` does not take POST"
+    );
+}
+
+#[tokio::test]
 async fn a_read_key_calling_a_tool_that_does_not_exist_is_told_so_and_the_scheme_is_any_case() {
     // Arrange
     let app = spawn_app().await;
