@@ -198,8 +198,15 @@ impl fmt::Debug for Delivery {
         };
         let mut s = f.debug_struct(self.action_name());
         s.field("target", &self.describe_target());
-        if let Delivery::Forward { secret, .. } = self {
+        if let Delivery::Forward {
+            secret, headers, ..
+        } = self
+        {
             s.field("signed", &secret.is_some());
+            // Names only: the values are credentials (an API's `Authorization`).
+            if !headers.is_empty() {
+                s.field("headers", &headers.keys().collect::<Vec<_>>());
+            }
         }
         s.field("text", text).finish()
     }
@@ -758,6 +765,7 @@ mod tests {
                     message_id: "m".into(),
                     body: "{}".into(),
                     hops: 0,
+                    headers: [("Authorization".to_string(), "Bearer SECRET".to_string())].into(),
                 },
                 "forward https://host.example/in",
             ),
@@ -785,6 +793,7 @@ mod tests {
             message_id: "m".into(),
             body: "{}".into(),
             hops: 0,
+            headers: Default::default(),
         };
         let telegram = |url: &str| Delivery::ChannelMessage {
             url: url.into(),

@@ -2,12 +2,13 @@
 //! rendered body) to another URL, signed the Standard Webhooks way so any Svix / Standard
 //! Webhooks library (and webhook-mcp's own `standard-webhooks` provider) can verify it.
 
+use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_PAD_INDIFFERENT};
 use hmac::{Hmac, KeyInit, Mac};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use sha2::Sha256;
 
 use super::client;
@@ -22,6 +23,9 @@ pub struct Message<'a> {
     pub body: &'a str,
     /// Sent in `hops::HEADER`, so a forward that comes back here stops (see `hops`).
     pub hops: u32,
+    /// The target's own headers (`target.headers`), opened: sent as given, a `Content-Type`
+    /// among them in place of the one guessed from the body.
+    pub headers: &'a BTreeMap<String, String>,
 }
 
 pub(super) async fn send(clients: &Clients, msg: &Message<'_>) -> Result<Sent, ActionError> {
@@ -38,19 +42,37 @@ pub(super) async fn send(clients: &Clients, msg: &Message<'_>) -> Result<Sent, A
     Ok(reply.sent(None))
 }
 
-/// The body and headers of `msg` sent at `ts` (Unix seconds): signed (`webhook-signature`)
+/// The body and headers of `msg` sent at `ts` (Unix seconds): the target's own headers, then
+/// those the forward sets itself (which a target may not name), signed (`webhook-signature`)
 /// only when it has a secret. One function, so that the check of a forward to this server's
 /// own receiver (`service::commands`) verifies what is sent.
 pub fn request<'a>(msg: &Message<'a>, ts: i64) -> (&'a str, HeaderMap) {
     let (body, content_type) = labelled(msg.body);
     let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    for (name, value) in msg.headers {
+        // Checked when the command was saved (`engine::target_headers`), so none is lost.
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(name), Ok(mut value)) => {
+                // Every value is a secret: left out of debug output, and scrubbed from the
+                // answer as a credential the request carried (`scrub::SentSecrets`).
+                value.set_sensitive(true);
+                headers.insert(name, value);
+            }
+            _ => {
+                tracing::warn!(header = %name, "a forward's header is not one HTTP takes: left out")
+            }
+        }
+    }
     let mut put = |name: &'static str, value: String| {
         // Every value here is visible ASCII (`header_safe`, digits, base64), so none is lost.
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
         }
     };
-    put(CONTENT_TYPE.as_str(), content_type.to_owned());
     put("webhook-id", msg.message_id.to_owned());
     put("webhook-timestamp", ts.to_string());
     put(EVENT_HEADER, header_safe(msg.event_type));
@@ -172,6 +194,7 @@ mod tests {
             message_id: "msg_1".into(),
             body: BODY.into(),
             hops: 0,
+            headers: BTreeMap::new(),
         }
     }
 
@@ -240,6 +263,7 @@ mod tests {
             message_id: "msg_2".into(),
             body: "pushed to main by bob".into(),
             hops: 3,
+            headers: BTreeMap::new(),
         };
         let sent = execute(&clients(), &Credentials::default(), &d)
             .await
@@ -285,6 +309,38 @@ mod tests {
             .unwrap();
         let sig = req.headers["webhook-signature"].to_str().unwrap();
         assert_eq!(sig, sign_standard(secret, "msg_1", ts, BODY));
+    }
+
+    #[test]
+    fn a_target_s_own_headers_are_sent_and_its_content_type_replaces_the_guess() {
+        let headers: BTreeMap<String, String> = [
+            ("Authorization", "Bearer tok"),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ]
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .into();
+        let msg = Message {
+            url: "https://api.example/in",
+            secret: Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            event_type: "issues.labeled",
+            message_id: "msg_1",
+            body: "a=1&b=2",
+            hops: 1,
+            headers: &headers,
+        };
+        let (body, sent) = request(&msg, 7);
+        assert_eq!(body, "a=1&b=2");
+        assert_eq!(sent["authorization"], "Bearer tok");
+        assert!(sent["authorization"].is_sensitive());
+        assert_eq!(sent["content-type"], "application/x-www-form-urlencoded");
+        assert_eq!(sent.get_all("content-type").iter().count(), 1);
+        // Still signed, over the body as sent.
+        let secret = msg.secret.unwrap_or_default();
+        assert_eq!(
+            sent["webhook-signature"],
+            sign_standard(secret, "msg_1", 7, body).as_str()
+        );
+        assert_eq!(sent["webhook-id"], "msg_1");
     }
 
     #[tokio::test]

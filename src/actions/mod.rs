@@ -25,6 +25,7 @@ mod slack;
 pub mod slack_markup;
 pub mod ssrf;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -163,6 +164,10 @@ pub enum Delivery {
         /// rows stored before hops were counted, sent as 1.
         #[serde(default, skip_serializing_if = "is_zero")]
         hops: u32,
+        /// The target's own headers (`target.headers`), name → value, each value sealed as
+        /// `secret` is and opened only to send.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        headers: BTreeMap<String, String>,
     },
 }
 
@@ -521,6 +526,7 @@ pub async fn execute(
             message_id,
             body,
             hops,
+            headers,
         } => {
             let msg = forward::Message {
                 url,
@@ -529,6 +535,7 @@ pub async fn execute(
                 message_id,
                 body,
                 hops: (*hops).max(1),
+                headers,
             };
             forward::send(clients, &msg).await
         }

@@ -260,6 +260,8 @@ fn check_forward(target: &Target) -> Result<(), crate::engine::command::InvalidC
             message: crate::actions::NOT_A_STANDARD_SECRET.into(),
         });
     }
+    // Its own headers are sent with each result, as a command's forward sends them.
+    crate::engine::target_headers::check(crate::engine::ActionKind::Forward, &target.headers)?;
     check_as_command("forward", None, target)
 }
 
@@ -298,6 +300,7 @@ fn check_channel(target: &Target) -> Result<(), crate::engine::command::InvalidC
         target.kind = Some(kind.to_string());
     }
     check_as_command("post_message", Some("x"), &target)?;
+    crate::engine::target_headers::check(crate::engine::ActionKind::PostMessage, &target.headers)?;
     command::check_message_target(&target)?;
     command::check_openwebui_path(&target)
 }
@@ -456,6 +459,23 @@ mod tests {
             );
             let error = declare(&agents, TELEGRAM).unwrap_err();
             assert!(error.contains("target.secret"), "{secret}: {error}");
+        }
+        // Its own headers are held to what add_command asks of a forward's, and a channel
+        // takes none.
+        let headers = r#"[{"name": "x", "result": "forward",
+                           "target": {"url": "http://h/in", "headers": {"Authorization": "Bearer t"}}}]"#;
+        assert!(declare(headers, TELEGRAM).is_ok());
+        for (result, headers, field) in [
+            ("forward", r#"{"Host": "h"}"#, "target.headers.Host"),
+            ("forward", r#"{"X-A": "a\r\nb"}"#, "target.headers.X-A"),
+            ("post_message", r#"{"X-A": "a"}"#, "target.headers"),
+        ] {
+            let agents = format!(
+                r#"[{{"name": "x", "result": "{result}",
+                     "target": {{"url": "https://chat.example/in", "headers": {headers}}}}}]"#
+            );
+            let error = declare(&agents, TELEGRAM).unwrap_err();
+            assert!(error.contains(field), "{headers}: {error}");
         }
         // Yet its URL is one a forward command could have: not a scheme nothing sends to.
         for url in ["ftp://h/in", "not a url", "http://"] {

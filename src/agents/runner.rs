@@ -574,15 +574,19 @@ fn filtered(refusal: &Option<String>) -> String {
     }
 }
 
-/// A forward's signing secret (from the agent's declaration) sealed for the outbox, as
-/// commands' are; the worker opens it to sign.
+/// A forward's signing secret and headers' values (from the agent's declaration) sealed for
+/// the outbox, as commands' are; the worker opens them to send.
 fn sealed(state: &AppState, mut delivery: Delivery) -> Delivery {
     if let Delivery::Forward {
-        secret: Some(secret),
-        ..
+        secret, headers, ..
     } = &mut delivery
     {
-        *secret = state.sealer.seal(secret);
+        if let Some(secret) = secret {
+            *secret = state.sealer.seal(secret);
+        }
+        for value in headers.values_mut() {
+            *value = state.sealer.seal(value);
+        }
     }
     delivery
 }

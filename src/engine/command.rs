@@ -2,6 +2,7 @@
 //! is saved (so a broken trigger, condition, template or target is refused then, with the field
 //! named) and compiles it into the form the matcher runs.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -99,6 +100,11 @@ pub struct Target {
         deserialize_with = "crate::mcp::args::lenient::text_or_number"
     )]
     pub thread_id: Option<String>,
+    /// `forward`: headers of its own, name → value (an API's `Authorization`, say), sent with
+    /// every attempt. Values are secrets: sealed at rest as `secret` is, and masked wherever
+    /// the target is shown (see `target_headers`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 impl Target {
@@ -303,6 +309,7 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
             "target must be a URL or an object such as {\"url\": \"https://...\"}, not a list",
         ));
     }
+    super::target_headers::check_shape(target)?;
     let target: Target = serde_json::from_value(target.clone())
         .map_err(|e| invalid("target", format!("invalid target: {e}")))?;
     // Said as such: the URL parser's words for it are "relative URL without a base".
@@ -357,6 +364,7 @@ pub fn unused_agent(action: ActionKind, agent: Option<&str>) -> Option<String> {
 /// commands are compiled through it on every event, and one it refuses is skipped: a command
 /// an older build accepted with a stray `secret` would stop firing, unseen.
 pub fn check_new_target(action: ActionKind, target: &Target) -> Result<(), InvalidCommand> {
+    super::target_headers::check(action, &target.headers)?;
     if action != ActionKind::PostMessage {
         return Ok(());
     }
@@ -636,6 +644,7 @@ mod tests {
             kind: kind.map(str::to_string),
             chat_id: None,
             thread_id: None,
+            headers: BTreeMap::new(),
         };
         let refused = [
             target(

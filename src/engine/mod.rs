@@ -9,6 +9,7 @@ pub mod json_view;
 pub mod payload;
 pub mod plan;
 pub mod sender_text;
+pub mod target_headers;
 pub mod template;
 pub mod trigger;
 

@@ -584,6 +584,8 @@ fn forward(
         body,
         // Counted from the event's own hops by `service::planning`.
         hops: 0,
+        // As stored: sealed when a key is set, opened by the worker to send.
+        headers: target.headers.clone(),
     })
 }
 

@@ -267,6 +267,7 @@ fn a_long_answer_to_slack_or_a_channel_is_cut_to_what_it_takes_saying_so() {
             kind: None,
             chat_id: None,
             thread_id: None,
+            headers: Default::default(),
         }),
         ..fired(ActionKind::PostMessage, Some("{{text}}"))
     };
@@ -311,6 +312,7 @@ fn a_cut_never_splits_a_flag_or_a_joined_emoji() {
             kind: None,
             chat_id: None,
             thread_id: None,
+            headers: Default::default(),
         }),
         ..fired(ActionKind::PostMessage, Some("{{text}}"))
     };
@@ -351,6 +353,7 @@ fn a_telegram_message_is_cut_to_what_telegram_counts_in_utf16_units() {
             kind: None,
             chat_id: Some("-100".into()),
             thread_id: None,
+            headers: Default::default(),
         }),
         ..fired(ActionKind::PostMessage, Some("{{text}}"))
     };
@@ -464,6 +467,7 @@ fn forward_and_post_message_use_the_command_target() {
         kind: None,
         chat_id: None,
         thread_id: None,
+        headers: Default::default(),
     });
     let got = plan_one(Provider::Stripe, &payload, None, f);
     assert!(
@@ -476,6 +480,7 @@ fn forward_and_post_message_use_the_command_target() {
         kind: None,
         chat_id: None,
         thread_id: None,
+        headers: Default::default(),
     });
     let got = plan_one(Provider::Stripe, &payload, None, m);
     assert!(
@@ -536,6 +541,7 @@ fn a_render_past_the_template_output_bound_is_cut_to_its_place_but_a_forward_is_
         kind: None,
         chat_id: None,
         thread_id: None,
+        headers: Default::default(),
     };
     let quote = Some("Quoting:\n{{ body }}");
     // (payload body, action, source, longest text): over 256 KiB, in 65,536 characters of
@@ -633,6 +639,7 @@ fn text_bound_for_slack_escapes_the_values_it_prints() {
         kind: kind.map(Into::into),
         chat_id: None,
         thread_id: None,
+        headers: Default::default(),
     };
     let text = |planned: &Planned| match planned {
         Planned::Send {
@@ -793,6 +800,7 @@ fn a_message_template_that_renders_no_text_is_planned_as_a_failure() {
         kind: None,
         chat_id: None,
         thread_id: None,
+        headers: Default::default(),
     });
     for c in [
         fired(ActionKind::Comment, blank),
@@ -874,6 +882,7 @@ fn note_posted_to(url: &str) -> Fired<'static> {
             kind: None,
             chat_id: None,
             thread_id: None,
+            headers: Default::default(),
         }),
         ..fired(ActionKind::PostMessage, Some("{{ note }}"))
     }
@@ -1187,6 +1196,7 @@ fn a_slack_text_is_never_cut_inside_an_entity() {
         kind: None,
         chat_id: None,
         thread_id: None,
+        headers: Default::default(),
     };
     let Ok(Delivery::ChannelMessage { text: sent, .. }) =
         post_message(Some(&slack), "&lt;x".repeat(8_001))

@@ -157,9 +157,9 @@ pub struct AddCommandArgs {
     /// Where forward and post_message send to. url: for post_message an Open WebUI channel,
     /// Slack, Discord or Teams incoming webhook or a Telegram sendMessage URL, for forward the
     /// endpoint; secret (forward): the Standard Webhooks secret (whsec_...) to sign with,
-    /// unsigned when omitted; kind (post_message): the channel's kind, guessed from the URL
-    /// when omitted; chat_id: a Telegram chat's id, as text; thread_id: a Telegram forum
-    /// topic's id.
+    /// unsigned when omitted; headers (forward): its own, e.g. Authorization, shown masked;
+    /// kind (post_message): the channel's kind, guessed from the URL when omitted; chat_id: a
+    /// Telegram chat's id, as text; thread_id: a Telegram forum topic's id.
     #[serde(default, deserialize_with = "lenient::target")]
     #[schemars(schema_with = "super::shapes::target")]
     pub target: Option<Value>,
@@ -217,8 +217,8 @@ pub struct UpdateCommandArgs {
     #[serde(default, deserialize_with = "lenient::json_text")]
     #[schemars(schema_with = "super::shapes::conditions_undescribed")]
     pub conditions: Option<Value>,
-    /// New target, as add_command takes it: forward {"url", "secret"?}; post_message {"url",
-    /// "kind"?, "chat_id"?, "thread_id"?}.
+    /// New target, as add_command takes it: forward {"url", "secret"?, "headers"?}; post_message
+    /// {"url", "kind"?, "chat_id"?, "thread_id"?}.
     #[serde(default, deserialize_with = "lenient::target")]
     #[schemars(schema_with = "super::shapes::target")]
     pub target: Option<Value>,

@@ -19,10 +19,18 @@ pub fn target(_: &mut SchemaGenerator) -> Schema {
             "secret": {"type": "string"},
             "kind": {"type": "string", "enum": ["openwebui", "slack", "discord", "teams", "telegram"]},
             "chat_id": {"type": "string"},
-            "thread_id": {"type": "string"}
+            "thread_id": {"type": "string"},
+            "headers": headers()
         },
         "required": ["url"]
     })
+}
+
+/// A forward's own headers (`engine::target_headers`): any name is taken, but an object schema
+/// must list some (see the module's words), so the one an API call needs most is listed;
+/// `add_command`'s schema has no room for more (see [`conditions`]).
+fn headers() -> Value {
+    json!({"type": "object", "properties": {"Authorization": {"type": "string"}}})
 }
 
 /// A webhook's options (`providers::ProviderOptions`).
@@ -275,11 +283,18 @@ mod tests {
         };
         // A value for every listed key: the service's own types take them all.
         let target = target(&mut generator).to_value();
-        let all: Map<String, Value> = keys(&target, "/properties")
+        let mut all: Map<String, Value> = keys(&target, "/properties")
             .into_iter()
             .map(|k| (k, json!("x")))
             .collect();
-        serde_json::from_value::<Target>(Value::Object(all)).expect("every target key taken");
+        let headers: Map<String, Value> = keys(&target, "/properties/headers/properties")
+            .into_iter()
+            .map(|k| (k, json!("x")))
+            .collect();
+        all.insert("headers".into(), Value::Object(headers));
+        let taken =
+            serde_json::from_value::<Target>(Value::Object(all)).expect("every target key taken");
+        assert_eq!(taken.headers.len(), 1, "{taken:?}");
 
         let options = options(&mut generator).to_value();
         let mut all = Map::new();

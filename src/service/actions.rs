@@ -445,6 +445,7 @@ pub async fn post_message(
         kind: kind.clone(),
         chat_id: chat_id.clone(),
         thread_id: thread_id.clone(),
+        headers: Default::default(),
     };
     crate::engine::command::check(&crate::engine::CommandSpec {
         trigger: "*",

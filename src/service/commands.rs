@@ -15,6 +15,7 @@ use crate::store::commands::{self as rows, CommandRow};
 use crate::store::webhooks::WebhookRow;
 
 mod checks;
+mod headers;
 mod targets;
 mod warnings;
 

@@ -274,11 +274,11 @@ const PLACES: [(&str, &str, Form); 5] = [
     ("webhooks", "previous_secret", Form::Whole),
     // Reply credentials: `options.credentials`' tokens.
     ("webhooks", "options", Form::Json),
-    // Forwards' signing secrets (`target.secret`), and target URLs that are credentials
-    // (`target.url`).
+    // Forwards' signing secrets (`target.secret`) and headers' values (`target.headers`), and
+    // target URLs that are credentials (`target.url`).
     ("commands", "target", Form::Json),
-    // Queued (and past) forwards carry their signing secret sealed, and channel messages and
-    // forwards such a URL (`url`).
+    // Queued (and past) forwards carry their signing secret and headers' values sealed, and
+    // channel messages and forwards such a URL (`url`).
     ("outbox", "delivery", Form::Json),
 ];
 

@@ -1,8 +1,8 @@
 //! At start with `WEBHOOK_MCP_SECRET_KEY` set: the values saved plain before it was, or by a
-//! process without it (webhook secrets, reply credentials, forwards' signing secrets,
-//! credential target URLs, in commands and in queued and past actions), are sealed as a save
-//! would seal them, so turning encryption on covers what is already stored and not only what
-//! is saved next.
+//! process without it (webhook secrets, reply credentials, forwards' signing secrets and
+//! headers' values, credential target URLs, in commands and in queued and past actions), are
+//! sealed as a save would seal them, so turning encryption on covers what is already stored
+//! and not only what is saved next.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -236,7 +236,8 @@ fn resume_after(db: &Connection) -> Result<i64, StoreError> {
     })
 }
 
-/// Seals a stored delivery's plain signing secret and credential URL; whether it did.
+/// Seals a stored delivery's plain signing secret, headers' values and credential URL; whether
+/// it did.
 fn seal_delivery(sealer: &Sealer, delivery: &mut Delivery) -> bool {
     let mut changed = false;
     if let Delivery::Forward {
@@ -247,6 +248,14 @@ fn seal_delivery(sealer: &Sealer, delivery: &mut Delivery) -> bool {
     {
         *secret = s;
         changed = true;
+    }
+    if let Delivery::Forward { headers, .. } = delivery {
+        for value in headers.values_mut() {
+            if let Some(s) = sealer.seal_once(value) {
+                *value = s;
+                changed = true;
+            }
+        }
     }
     if let Some(url) = delivery.credential_url_mut()
         && let Some(s) = sealer.seal_once(url)

@@ -1,6 +1,6 @@
 //! Optional encryption at rest for webhook secrets, reply credentials, forwards' signing
-//! secrets and target URLs that are credentials themselves, with a key from the environment
-//! (`WEBHOOK_MCP_SECRET_KEY`). Sealed values are stored as
+//! secrets and headers' values, and target URLs that are credentials themselves, with a key
+//! from the environment (`WEBHOOK_MCP_SECRET_KEY`). Sealed values are stored as
 //! `enc:v1:<base64(nonce || ciphertext)>` (ChaCha20-Poly1305); plain values stay readable, and
 //! a start with the key seals those stored before it was set (`seal_plain`).
 

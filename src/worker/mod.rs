@@ -431,6 +431,15 @@ fn opened(state: &AppState, mut delivery: Delivery) -> Result<Delivery, ActionEr
             ))
         })?;
     }
+    if let Delivery::Forward { headers, .. } = &mut delivery {
+        for (name, value) in headers.iter_mut() {
+            *value = state.sealer.open(value).map_err(|e| {
+                ActionError::permanent(format!(
+                    "the forward's header `{name}` cannot be opened: {e}"
+                ))
+            })?;
+        }
+    }
     Ok(delivery)
 }
 

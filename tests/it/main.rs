@@ -19,6 +19,7 @@ mod durability;
 mod echo;
 mod events_api;
 mod failed_runs;
+mod forward_headers;
 mod front_end;
 mod github_enterprise;
 mod gitlab_threads;

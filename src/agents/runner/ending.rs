@@ -84,6 +84,7 @@ pub(super) fn result_delivery(
                     message_id: String::new(),
                     body: payload.to_string(),
                     hops: 0,
+                    headers: t.headers.clone(),
                 },
             )
         }),

@@ -68,9 +68,15 @@ pub(super) fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), Servic
                 ));
             }
         }
+        super::headers::refuse_sealed_given(&mut target)?;
         restore_masked(&mut target, row.target.as_deref(), &row.action)?;
         if row.action.trim() == "forward" {
             keep_signing(&mut target, row.target.as_deref())?;
+            let stored = row
+                .target
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok());
+            super::headers::keep(&mut target, stored.as_ref())?;
         }
         // `{}` (or `""`, which arrives as null) removes it, as turning a forward into a
         // comment needs.
@@ -253,6 +259,7 @@ pub(super) fn same_command(sealer: &Sealer, stored: &CommandRow, given: &Command
                 t[field] = Value::String(sealer.open(value).ok()?);
             }
         }
+        super::headers::open(sealer, &mut t)?;
         Some(t)
     };
     stored.trigger == given.trigger
@@ -298,11 +305,14 @@ pub(super) async fn check_reachable(
     row: &CommandRow,
     deadline: tokio::time::Instant,
 ) -> Result<Vec<String>, ServiceError> {
-    let secret = row
+    let given = row
         .target
         .as_deref()
-        .and_then(|t| serde_json::from_str::<Value>(t).ok())
-        .and_then(|t| t.get("secret").and_then(Value::as_str).map(str::to_string));
+        .and_then(|t| serde_json::from_str::<Value>(t).ok());
+    if let Some(given) = &given {
+        super::headers::masked_left(given)?;
+    }
+    let secret = given.and_then(|t| t.get("secret").and_then(Value::as_str).map(str::to_string));
     if secret.as_deref() == Some(MASK) {
         return Err(ServiceError::invalid(
             "target.secret",

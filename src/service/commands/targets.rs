@@ -1,5 +1,6 @@
-//! A command's target as stored, shown and written back: its signing secret and credential
-//! URL sealed and opened, masked for a listing, and the masks given back restored.
+//! A command's target as stored, shown and written back: its signing secret, its headers'
+//! values (`headers`) and credential URL sealed and opened, masked for a listing, and the
+//! masks given back restored.
 
 use serde_json::Value;
 
@@ -18,6 +19,7 @@ pub(super) fn shown_target(action: &str, target: &str) -> Option<Value> {
     if let Some(secret) = t.get_mut("secret").filter(|s| s.is_string()) {
         *secret = Value::String(MASK.into());
     }
+    super::headers::mask(&mut t);
     if let Some(url) = t.get_mut("url")
         && let Some(raw) = url.as_str()
     {
@@ -93,6 +95,7 @@ pub(in crate::service) fn sealed_target_json(
         target["secret"] = Value::String(sealed);
         changed = true;
     }
+    changed |= super::headers::seal(sealer, &mut target);
     let channel = action == "post_message";
     if let Some(sealed) = target
         .get("url")
@@ -160,6 +163,9 @@ pub(super) fn restore_masked(
     {
         given["url"] = Value::String(restored);
     }
+    let given_url = given.get("url").and_then(Value::as_str);
+    let same_url = given_url.is_none() || given_url == stored_url;
+    super::headers::restore_masked(given, &stored, same_url)?;
     if given.get("secret").and_then(Value::as_str) == Some(MASK)
         && let Some(secret) = stored.get("secret")
     {

@@ -2,6 +2,7 @@
 //! found, and what would go wrong when it fires (no thread to reply on, a forward to its own
 //! receiver, an agent no one here runs).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -128,10 +129,21 @@ fn own_receiver_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -
         .get("secret")
         .and_then(Value::as_str)
         .map(|secret| state.sealer.open(secret));
-    let rejected = match secret {
-        Some(Err(_)) => None,
-        Some(Ok(secret)) => forward_rejected(hook, url, Some(&secret)),
-        None => forward_rejected(hook, url, None),
+    // Its own headers too (a custom webhook's token may be taken from one): opened likewise.
+    let headers: Result<BTreeMap<String, String>, String> = target
+        .get("headers")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(name, value)| {
+            let value = value.as_str().unwrap_or_default();
+            Ok((name.clone(), state.sealer.open(value)?))
+        })
+        .collect();
+    let rejected = match (secret, headers) {
+        (Some(Err(_)), _) | (_, Err(_)) => None,
+        (Some(Ok(secret)), Ok(headers)) => forward_rejected(hook, url, Some(&secret), &headers),
+        (None, Ok(headers)) => forward_rejected(hook, url, None, &headers),
     };
     match rejected {
         Some(why) => Some(format!(
@@ -203,7 +215,12 @@ fn reaches_receiver(url: &str, base: &str, hook: &WebhookRow) -> bool {
 
 /// Why `hook` would reject a forward to `url` signed with `secret`: its own verification, as
 /// the receiver runs it, on a forward as the connector builds it. `None` when it takes it.
-fn forward_rejected(hook: &WebhookRow, url: &str, secret: Option<&str>) -> Option<String> {
+fn forward_rejected(
+    hook: &WebhookRow,
+    url: &str,
+    secret: Option<&str>,
+    headers: &BTreeMap<String, String>,
+) -> Option<String> {
     let provider: Provider = hook.provider.parse().ok()?;
     let options: providers::ProviderOptions =
         serde_json::from_str(&hook.options).unwrap_or_default();
@@ -215,6 +232,7 @@ fn forward_rejected(hook: &WebhookRow, url: &str, secret: Option<&str>) -> Optio
         message_id: "msg_check",
         body: "{}",
         hops: 1,
+        headers,
     };
     let (body, headers) = crate::actions::forward_request(&message, now_ms.div_euclid(1000));
     let parsed = reqwest::Url::parse(url).ok()?;

@@ -32,15 +32,21 @@ pub fn unopenable(
                 .find_map(Result::err);
         }
         if why.is_none() {
-            // Forward targets' signing secrets, and target URLs that are credentials, are
-            // sealed with the same key.
+            // Forward targets' signing secrets and headers' values, and target URLs that are
+            // credentials, are sealed with the same key.
             why = crate::store::commands::list(conn, &row.id)?
                 .iter()
                 .filter_map(|c| c.target.as_deref())
                 .filter_map(|t| serde_json::from_str::<Value>(t).ok())
                 .flat_map(|t| {
+                    let headers = t.get("headers").and_then(Value::as_object).into_iter();
+                    let headers = headers
+                        .flatten()
+                        .map(|(_, v)| v.as_str().map(str::to_string));
                     ["secret", "url"]
                         .map(|field| t.get(field).and_then(Value::as_str).map(str::to_string))
+                        .into_iter()
+                        .chain(headers.collect::<Vec<_>>())
                 })
                 .flatten()
                 .map(|value| keys.open(&value))
