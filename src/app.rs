@@ -429,6 +429,7 @@ impl App {
         let runner = start_runner(&state, worker_stop.clone())?;
         let sweeper = start_reply_timeouts(&state, reply_timeout, worker_stop.clone());
         let retention = start_retention(&state, worker_stop.clone());
+        let scheduler = start_scheduler(&state, worker_stop.clone());
         let refusal_lines = start_refusal_lines(&state, stop.clone());
 
         // Stateful MCP sessions (`--mcp-sessions`) end with the key that opened them, or
@@ -505,6 +506,9 @@ impl App {
         }
         let _ = sweeper.await;
         let _ = retention.await;
+        if let Some(scheduler) = scheduler {
+            let _ = scheduler.await;
+        }
         let _ = refusal_lines.await;
         let _ = hub_task.await;
         let _ = sessions_task.await;
@@ -580,6 +584,7 @@ pub async fn run_stdio(
         .config
         .worker
         .then(|| start_retention(&state, stop.clone()));
+    let scheduler = start_scheduler(&state, stop.clone());
     // Deliveries arrive at the HTTP server, another process: its events reach this one's
     // subscribers through the database.
     let watcher = tokio::spawn(crate::service::watch::run(state.clone(), stop.clone()));
@@ -620,6 +625,9 @@ pub async fn run_stdio(
     if let Some(retention) = retention {
         let _ = retention.await;
     }
+    if let Some(scheduler) = scheduler {
+        let _ = scheduler.await;
+    }
     let _ = hub_task.await;
     let store = state.store.clone();
     tokio::task::spawn_blocking(move || store.close()).await?;
@@ -644,6 +652,18 @@ fn start_reply_timeouts(
 /// events and audit entries go when a retention is set.
 fn start_retention(state: &AppState, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(crate::service::retention::run(state.clone(), stop))
+}
+
+/// Starts the loop that fires scheduled commands, where the worker runs (`serve` by default,
+/// `stdio` when asked): with two processes on one database each tick still fires once.
+fn start_scheduler(
+    state: &AppState,
+    stop: CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    state
+        .config
+        .worker
+        .then(|| tokio::spawn(crate::service::schedules::run(state.clone(), stop)))
 }
 
 /// Starts the loop that logs the receiver's refusals counted since their last line (requests

@@ -168,6 +168,8 @@ pub struct CompiledCommand {
     pub action: ActionKind,
     pub priority: i64,
     pub stop: bool,
+    /// When it fires, for a command with trigger `schedule`: such a command matches no event.
+    pub schedule: Option<super::schedule::Schedule>,
 }
 
 /// Checks every part of a command; the first problem found is returned.

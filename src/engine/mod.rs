@@ -8,6 +8,7 @@ pub mod conditions;
 pub mod json_view;
 pub mod payload;
 pub mod plan;
+pub mod schedule;
 pub mod sender_text;
 pub mod target_headers;
 pub mod template;
@@ -26,7 +27,11 @@ pub fn matching<'a>(
 ) -> Vec<&'a CompiledCommand> {
     let mut fired = Vec::new();
     for command in commands {
-        if command.trigger.matches(event_type) && command.conditions.matches(payload) {
+        // A scheduled command fires on its clock (`service::schedules`), never on a delivery.
+        if command.schedule.is_none()
+            && command.trigger.matches(event_type)
+            && command.conditions.matches(payload)
+        {
             fired.push(command);
             if command.stop {
                 break;
@@ -48,6 +53,8 @@ pub fn unmatched<'a>(
     for command in commands {
         let why = if let Some(stopper) = stopped_by {
             format!("command `{stopper}`, run before it, matched and has `stop`")
+        } else if command.schedule.is_some() {
+            "it is a scheduled command: it fires on its schedule, not on events".to_string()
         } else if !command.trigger.matches(event_type) {
             format!(
                 "its trigger `{}` does not match the event's type `{event_type}`",
@@ -94,6 +101,7 @@ mod tests {
             action,
             priority,
             stop,
+            schedule: None,
         }
     }
 
@@ -131,5 +139,16 @@ mod tests {
             said[0].contains("labels") && said[0].contains("bug"),
             "{said:?}"
         );
+    }
+
+    #[test]
+    fn a_scheduled_command_fires_on_no_delivery_whatever_its_type() {
+        let mut scheduled = compiled("s", "schedule", json!({}), 0, false);
+        scheduled.schedule = Some(schedule::Schedule::parse("0 9 * * *", None).expect("valid"));
+        let commands = [scheduled];
+        // A custom sender may name its events `schedule`: they do not set off the clock's.
+        assert!(matching(&commands, "schedule", &json!({})).is_empty());
+        let said = unmatched(&commands, "schedule", &json!({}));
+        assert!(said[0].1.contains("fires on its schedule"), "{said:?}");
     }
 }

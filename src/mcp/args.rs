@@ -131,8 +131,8 @@ impl RotateSecretArgs {
 pub struct AddCommandArgs {
     /// The webhook the command belongs to.
     pub webhook_id: String,
-    /// Event type that fires the command: exact (`issues.opened`, `jira:issue_created`),
-    /// `*` per dot segment (`issues.*`, `*.opened`), a segment prefix (`issues`), or `*`.
+    /// Event type that fires the command: exact (`issues.opened`), `*` per dot segment
+    /// (`issues.*`), a segment prefix (`issues`), `*`; or "schedule".
     pub trigger: String,
     /// What the command does.
     #[schemars(extend("enum" = ["create_task", "comment", "ask", "respond", "forward", "post_message"]))]
@@ -148,30 +148,34 @@ pub struct AddCommandArgs {
     /// {"field": "issue.user.login", "equals": "alice"}. A list matches any of its names:
     /// labels (the issue's or merge request's), label (the one just added), body_contains,
     /// channel (a Slack id or name), sender, author (login, name or id). from_bot: false
-    /// ignores bots and apps (so two cannot answer each other without end), true takes only
-    /// them. field (a payload path) is tested by equals, not_equals, in, contains (text, or a
+    /// ignores bots and apps, true takes only them. field (a payload path) is tested by equals, not_equals, in, contains (text, or a
     /// list's item), regex, exists, gt, lt; "42" matches 42.
     #[serde(default, deserialize_with = "lenient::json_text")]
     #[schemars(schema_with = "super::shapes::conditions")]
     pub conditions: Option<Value>,
-    /// Where forward and post_message send to. url: for post_message an Open WebUI channel,
-    /// Slack, Discord or Teams incoming webhook or a Telegram sendMessage URL, for forward the
-    /// endpoint; secret (forward): the Standard Webhooks secret (whsec_...) to sign with,
-    /// unsigned when omitted; headers (forward): its own, e.g. Authorization, shown masked;
-    /// kind (post_message): the channel's kind, guessed from the URL when omitted; chat_id: a
-    /// Telegram chat's id, as text; thread_id: a Telegram forum topic's id.
+    /// Where forward and post_message send to. url: for post_message a channel's webhook
+    /// (Open WebUI, Slack, Discord, Teams) or Telegram sendMessage URL, for forward the
+    /// endpoint; secret (forward): whsec_... to sign with, unsigned when omitted; headers
+    /// (forward): its own, e.g. Authorization, shown masked; kind (post_message): guessed from
+    /// the URL when omitted; chat_id: a Telegram chat's id; thread_id: a Telegram forum topic's.
     #[serde(default, deserialize_with = "lenient::target")]
     #[schemars(schema_with = "super::shapes::target")]
     pub target: Option<Value>,
     /// Higher runs first (default 0).
     #[serde(default)]
     pub priority: Option<i64>,
-    /// true: no lower-priority command runs after this one matches.
+    /// true: lower priorities do not run after it.
     #[serde(default)]
     pub stop: Option<bool>,
     /// Default true.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// 5-field cron for trigger "schedule": "0 9 * * 1-5".
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// IANA zone (default UTC).
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 impl AddCommandArgs {
@@ -188,6 +192,8 @@ impl AddCommandArgs {
                 priority: self.priority,
                 stop: self.stop,
                 enabled: self.enabled,
+                schedule: self.schedule,
+                timezone: self.timezone,
             },
         )
     }
@@ -231,6 +237,12 @@ pub struct UpdateCommandArgs {
     /// Enable or disable the command.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// New cron schedule (trigger "schedule"), e.g. "0 9 * * 1-5".
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// New IANA zone of the schedule; "" for UTC.
+    #[serde(default)]
+    pub timezone: Option<String>,
 }
 
 impl UpdateCommandArgs {
@@ -248,6 +260,8 @@ impl UpdateCommandArgs {
                 priority: self.priority,
                 stop: self.stop,
                 enabled: self.enabled,
+                schedule: self.schedule,
+                timezone: self.timezone,
             },
         )
     }

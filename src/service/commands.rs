@@ -43,6 +43,10 @@ pub struct CommandIn {
     pub priority: Option<i64>,
     pub stop: Option<bool>,
     pub enabled: Option<bool>,
+    /// For trigger `schedule`: a 5-field cron expression (`0 9 * * 1-5`).
+    pub schedule: Option<String>,
+    /// The IANA zone `schedule` is read in (`Europe/Berlin`); UTC when left out.
+    pub timezone: Option<String>,
 }
 
 /// A target, or its URL alone as MCP's add_command takes it: `"https://…"` is
@@ -67,6 +71,8 @@ impl CommandIn {
             priority,
             stop,
             enabled,
+            schedule,
+            timezone,
         } = self;
         trigger.is_none()
             && action.is_none()
@@ -77,6 +83,8 @@ impl CommandIn {
             && priority.is_none()
             && stop.is_none()
             && enabled.is_none()
+            && schedule.is_none()
+            && timezone.is_none()
     }
 }
 
@@ -95,6 +103,15 @@ pub struct CommandOut {
     pub priority: i64,
     pub stop: bool,
     pub enabled: bool,
+    /// When it fires, for trigger `schedule`: a 5-field cron expression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The IANA zone the schedule is read in (`UTC` when none was given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// A scheduled command's next tick (RFC 3339, UTC), while it is enabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_run_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
     /// Problems found when the command was saved that do not stop it from being saved (a
@@ -190,6 +207,8 @@ pub(super) async fn prepare(
         enabled: true,
         created_at: now,
         updated_at: now,
+        schedule: None,
+        timezone: None,
     };
     apply(&mut row, input)?;
     // Before it is compiled: a name that is left out is not held to an agent name's form.
@@ -201,6 +220,7 @@ pub(super) async fn prepare(
     check_spaces(&hook.provider, &row.trigger)?;
     check_new_conditions(&row)?;
     check_new_template(&row)?;
+    super::schedules::check_template(&hook.provider, &row)?;
     name_telegram_kind(state, &mut row);
     check_new_target(&row)?;
     let mut unchecked: Vec<String> = made_whole.into_iter().collect();
@@ -299,7 +319,8 @@ pub async fn update(
             field: None,
             message: format!(
                 "nothing to change on command `{}`: give `trigger`, `action`, `agent`, \
-                 `template`, `conditions`, `target`, `priority`, `stop` or `enabled`; null \
+                 `template`, `conditions`, `target`, `priority`, `stop`, `enabled`, \
+                 `schedule` or `timezone`; null \
                  counts as left out (an empty value removes a template, agent or target, and \
                  `{{}}` the conditions)",
                 crate::quote::quoted(command_id)
@@ -365,6 +386,12 @@ async fn update_once(
         check_unseen(&t)?;
         check_commas(&hook.provider, &t)?;
         check_spaces(&hook.provider, &t)?;
+        // A scheduled command given an event trigger leaves its schedule behind, as a
+        // forward turned into a comment leaves its target, unless one is given to refuse.
+        if t.trim() != crate::engine::schedule::TRIGGER && input.schedule.is_none() {
+            row.schedule = None;
+            row.timezone = None;
+        }
         row.trigger = t;
     }
     if let Some(a) = input.action.clone() {
@@ -441,6 +468,12 @@ async fn update_once(
     }
     if row.template != read.template {
         check_new_template(&row)?;
+    }
+    if row.template != read.template
+        || row.schedule != read.schedule
+        || row.timezone != read.timezone
+    {
+        super::schedules::check_template(&hook.provider, &row)?;
     }
     if row.target != stored_target || row.action != stored_action {
         name_telegram_kind(state, &mut row);
@@ -599,6 +632,8 @@ pub(super) fn compile(row: &CommandRow) -> Result<CompiledCommand, command::Inva
         .target
         .as_deref()
         .and_then(|t| serde_json::from_str(t).ok());
+    let no_conditions =
+        conditions.is_null() || conditions.as_object().is_some_and(|o| o.is_empty());
     let (trigger, conditions, action) = command::check(&CommandSpec {
         trigger: &row.trigger,
         action: &row.action,
@@ -607,6 +642,13 @@ pub(super) fn compile(row: &CommandRow) -> Result<CompiledCommand, command::Inva
         conditions: &conditions,
         target: target.as_ref(),
     })?;
+    let schedule = crate::engine::schedule::check_command(
+        &row.trigger,
+        action,
+        no_conditions,
+        row.schedule.as_deref(),
+        row.timezone.as_deref(),
+    )?;
     Ok(CompiledCommand {
         id: row.id.clone(),
         trigger,
@@ -614,6 +656,7 @@ pub(super) fn compile(row: &CommandRow) -> Result<CompiledCommand, command::Inva
         action,
         priority: row.priority,
         stop: row.stop,
+        schedule,
     })
 }
 
@@ -634,6 +677,12 @@ fn present(row: &CommandRow) -> CommandOut {
         priority: row.priority,
         stop: row.stop,
         enabled: row.enabled,
+        schedule: row.schedule.clone(),
+        timezone: row
+            .schedule
+            .as_ref()
+            .map(|_| row.timezone.clone().unwrap_or_else(|| "UTC".into())),
+        next_run_at: next_run_at(row),
         created_at: clock::rfc3339(row.created_at),
         updated_at: clock::rfc3339(row.updated_at),
         warnings: not_running(row).into_iter().collect(),
@@ -649,6 +698,16 @@ fn only_standing_changed(before: &CommandRow, after: &CommandRow) -> bool {
         && before.template == after.template
         && before.conditions == after.conditions
         && before.target == after.target
+        && before.schedule == after.schedule
+        && before.timezone == after.timezone
+}
+
+/// An enabled scheduled command's next tick after now, as shown.
+fn next_run_at(row: &CommandRow) -> Option<String> {
+    let schedule = row.schedule.as_deref().filter(|_| row.enabled)?;
+    let schedule =
+        crate::engine::schedule::Schedule::parse(schedule, row.timezone.as_deref()).ok()?;
+    schedule.next_after(clock::now_ms()).map(clock::rfc3339)
 }
 
 /// Why an enabled command an older build saved never runs now (events skip it, with only a

@@ -248,6 +248,8 @@ mod tests {
             enabled: true,
             created_at: 1,
             updated_at: 1,
+            schedule: None,
+            timezone: None,
         };
         let row = command.clone();
         store

@@ -20,6 +20,7 @@ pub mod record;
 pub mod rejected;
 pub mod rekey;
 pub mod retention;
+pub mod schedules;
 pub mod seal_plain;
 pub mod sealing;
 pub mod sending;

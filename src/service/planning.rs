@@ -92,7 +92,17 @@ pub fn plan_stored(
         .source
         .as_deref()
         .and_then(|s| serde_json::from_str(s).ok());
-    let fired = crate::engine::matching(compiled, &event_type, payload);
+    let fired = if event.verification == super::schedules::VERIFICATION {
+        // A tick's event runs its own command again (if still there and on), and no other:
+        // no sender sent it, and scheduled commands match no event.
+        let own = payload.get("command_id").and_then(Value::as_str);
+        compiled
+            .iter()
+            .filter(|c| c.schedule.is_some() && Some(c.id.as_str()) == own)
+            .collect()
+    } else {
+        crate::engine::matching(compiled, &event_type, payload)
+    };
     let planned = plan_fired(
         hook,
         rows,

@@ -21,10 +21,14 @@ pub struct CommandRow {
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// A 5-field cron expression, on a command with trigger `schedule` only.
+    pub schedule: Option<String>,
+    /// The IANA zone `schedule` is read in; `None` is UTC.
+    pub timezone: Option<String>,
 }
 
 const COLUMNS: &str = "id, webhook_id, trigger, action, agent, template, conditions, target, \
-                       priority, stop, enabled, created_at, updated_at";
+                       priority, stop, enabled, created_at, updated_at, schedule, timezone";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<CommandRow> {
     Ok(CommandRow {
@@ -41,13 +45,15 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<CommandRow> {
         enabled: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
+        schedule: r.get(13)?,
+        timezone: r.get(14)?,
     })
 }
 
 pub fn insert(conn: &Connection, c: &CommandRow) -> Result<(), StoreError> {
     conn.prepare_cached(&format!(
         "INSERT INTO commands ({COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     ))?
     .execute(params![
         c.id,
@@ -62,7 +68,9 @@ pub fn insert(conn: &Connection, c: &CommandRow) -> Result<(), StoreError> {
         c.stop,
         c.enabled,
         c.created_at,
-        c.updated_at
+        c.updated_at,
+        c.schedule,
+        c.timezone
     ])
     .map_err(super::conflict_on_unique)?;
     Ok(())
@@ -74,6 +82,15 @@ pub fn list(conn: &Connection, webhook_id: &str) -> Result<Vec<CommandRow>, Stor
         "SELECT {COLUMNS} FROM commands WHERE webhook_id = ?1 ORDER BY priority DESC, id"
     ))?;
     let rows = stmt.query_map([webhook_id], from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Every webhook's commands that have a schedule, enabled or not, by id.
+pub fn scheduled(conn: &Connection) -> Result<Vec<CommandRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM commands WHERE schedule IS NOT NULL ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -110,7 +127,7 @@ pub fn update(conn: &Connection, c: &CommandRow) -> Result<bool, StoreError> {
         .prepare_cached(
             "UPDATE commands SET trigger = ?3, action = ?4, agent = ?5, template = ?6, \
              conditions = ?7, target = ?8, priority = ?9, stop = ?10, enabled = ?11, \
-             updated_at = ?12 WHERE webhook_id = ?1 AND id = ?2",
+             updated_at = ?12, schedule = ?13, timezone = ?14 WHERE webhook_id = ?1 AND id = ?2",
         )?
         .execute(params![
             c.webhook_id,
@@ -124,7 +141,9 @@ pub fn update(conn: &Connection, c: &CommandRow) -> Result<bool, StoreError> {
             c.priority,
             c.stop,
             c.enabled,
-            c.updated_at
+            c.updated_at,
+            c.schedule,
+            c.timezone
         ])?;
     Ok(n == 1)
 }

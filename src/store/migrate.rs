@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0025_api_keys_changes.sql"),
     include_str!("migrations/0026_events_by_thread.sql"),
     include_str!("migrations/0027_echo_lookups.sql"),
+    include_str!("migrations/0028_command_schedules.sql"),
 ];
 
 /// The schema version this build writes.

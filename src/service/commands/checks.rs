@@ -51,6 +51,13 @@ pub(super) fn apply(row: &mut CommandRow, input: CommandIn) -> Result<(), Servic
     if let Some(template) = input.template {
         row.template = Some(template).filter(|t| !t.trim().is_empty());
     }
+    // As a template: empty removes it, null keeps it.
+    if let Some(schedule) = input.schedule {
+        row.schedule = Some(schedule.trim().to_string()).filter(|s| !s.is_empty());
+    }
+    if let Some(timezone) = input.timezone {
+        row.timezone = Some(timezone.trim().to_string()).filter(|t| !t.is_empty());
+    }
     if let Some(conditions) = input.conditions {
         row.conditions = conditions.to_string();
     }
@@ -269,6 +276,8 @@ pub(super) fn same_command(sealer: &Sealer, stored: &CommandRow, given: &Command
         && stored.priority == given.priority
         && stored.stop == given.stop
         && stored.enabled == given.enabled
+        && stored.schedule == given.schedule
+        && stored.timezone == given.timezone
         && conditions(&stored.conditions) == conditions(&given.conditions)
         && stored.target.is_some() == given.target.is_some()
         && target(stored.target.as_deref()) == target(given.target.as_deref())

@@ -26,10 +26,13 @@ pub(super) async fn presented_with_warnings(
     row: &CommandRow,
 ) -> CommandOut {
     let mut out = present(row);
-    let never_matches = trigger_warning(hook, row);
+    // A scheduled command fires on its clock: no event type of the provider is meant, and
+    // it has no thread (its replies are refused when saved).
+    let scheduled = row.schedule.is_some();
+    let never_matches = trigger_warning(hook, row).filter(|_| !scheduled);
     // What would go wrong when it fires is beside the point then (and a thread warning about
     // a misspelt event would point at the wrong fix).
-    let fires = never_matches.is_none();
+    let fires = never_matches.is_none() && !scheduled;
     out.warnings.extend(never_matches);
     // Rendered off the runtime's threads: a template that takes long to render (see
     // `template`'s limits) must not hold up the requests that share them.
@@ -41,15 +44,21 @@ pub(super) async fn presented_with_warnings(
     if fires {
         out.warnings.extend(no_thread_warning(state, hook, row));
     }
+    if scheduled {
+        out.warnings.extend(scheduled_result_warning(state, row));
+    }
     out.warnings.extend(run_thread_warning(hook, row));
     out.warnings.extend(slack_channel_warning(hook, row));
     out.warnings.extend(openwebui_message_warning(hook, row));
     out.warnings.extend(slack_subtype_warning(hook, row));
     out.warnings.extend(own_receiver_warning(state, hook, row));
-    out.warnings
-        .extend(crate::service::sending::command_token_warning(
-            state, hook, row,
-        ));
+    // A scheduled task has no source to comment on: what a token would be for is said above.
+    if !scheduled {
+        out.warnings
+            .extend(crate::service::sending::command_token_warning(
+                state, hook, row,
+            ));
+    }
     out.warnings
         .extend(second_respond_warning(state, hook, row).await);
     if row.action == "post_message"
@@ -290,6 +299,24 @@ fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> O
         }
         _ => None,
     }
+}
+
+/// A scheduled create_task has no event source for its agent's result comment: said when the
+/// agent is declared to answer so (the built-in `planning` and `brain` are).
+fn scheduled_result_warning(state: &AppState, row: &CommandRow) -> Option<String> {
+    let agent = row
+        .agent
+        .as_deref()
+        .filter(|_| row.action == "create_task")?;
+    let spec = state.agents.iter().find(|a| a.name == agent)?;
+    (spec.result == crate::agents::ResultAction::Comment).then(|| {
+        format!(
+            "agent `{agent}` posts its result as a comment, and a scheduled task has no event \
+             source to take one: the result is kept on the task only (declare the agent in \
+             WEBHOOK_MCP_AGENTS with `result: post_message` and a `target` channel to have it \
+             posted, or give it the post_message tool)"
+        )
+    })
 }
 
 /// A reply on a GitHub run event lands on the run's pull request, and a run without one (a
