@@ -565,6 +565,8 @@ function commandRow(command) {
   return el("tr", { title: command.id },
     el("td", { class: "num" }, String(command.priority)),
     el("td", {}, el("code", {}, command.trigger),
+      command.schedule ? el("div", { class: "muted" },
+        `${command.schedule} (${command.timezone || "UTC"})` + (command.next_run_at ? `, next ${when(command.next_run_at)}` : "")) : "",
       Object.keys(command.conditions || {}).length ? el("div", { class: "muted" }, "if " + JSON.stringify(command.conditions)) : "",
       command.stop ? el("div", { class: "muted" }, "stop") : ""),
     el("td", {}, action + target),
@@ -583,6 +585,10 @@ function commandFieldsFor(form) {
   form.querySelector('[data-for="target"]').hidden = !target;
   form.querySelector('[data-for="target-secret"]').hidden = action !== "forward";
   form.querySelector('[data-for="target-kind"]').hidden = action !== "post_message";
+  form.querySelector('[data-for="target-headers"]').hidden = action !== "forward";
+  const scheduled = form.elements.trigger.value.trim() === "schedule";
+  form.querySelector('[data-for="schedule"]').hidden = !scheduled;
+  form.querySelector('[data-for="timezone"]').hidden = !scheduled;
 }
 
 function editCommand(command) {
@@ -602,6 +608,9 @@ function editCommand(command) {
     f.target_secret.value = "";
     f.target_secret.placeholder = target.secret ? "kept unless you type a new one" : "forward: optional signing secret";
     f.target_kind.value = target.kind || "";
+    f.target_headers.value = target.headers ? pretty(target.headers) : "";
+    f.schedule.value = command.schedule || "";
+    f.timezone.value = command.timezone || "";
     f.priority.value = command.priority;
     f.stop.checked = command.stop;
     f.enabled.checked = command.enabled;
@@ -625,17 +634,31 @@ function commandBody(form, before) {
     enabled: f.enabled.checked,
   };
   if (action !== "create_task" && action !== "ask") all.agent = "";
+  const scheduled = all.trigger === "schedule";
+  const schedule = f.schedule.value.trim();
+  const timezone = f.timezone.value.trim();
+  const old = (before && before.target) || {};
   let target;
+  let headersChanged = false;
   if (action === "forward" || action === "post_message") {
     const url = f.target_url.value.trim();
     if (url) {
       target = { url };
       if (action === "forward" && f.target_secret.value) target.secret = f.target_secret.value;
+      // Shown masked, and a masked value sent back for the same URL keeps the stored one.
+      else if (action === "forward" && old.secret && url === old.url) target.secret = old.secret;
       if (action === "post_message" && f.target_kind.value.trim()) target.kind = f.target_kind.value.trim();
+      const headersText = f.target_headers.value.trim();
+      if (action === "forward" && headersText) {
+        target.headers = parseJsonField(form, "target_headers", "Target headers");
+      }
+      headersChanged = action === "forward" && headersText !== (old.headers ? pretty(old.headers).trim() : "");
     }
   }
   if (!before) {
     const body = { trigger: all.trigger, action, priority: all.priority, stop: all.stop, enabled: all.enabled };
+    if (scheduled && schedule) body.schedule = schedule;
+    if (scheduled && timezone) body.timezone = timezone;
     if (all.agent) body.agent = all.agent;
     if (all.template) body.template = all.template;
     if (Object.keys(all.conditions).length) body.conditions = all.conditions;
@@ -649,8 +672,13 @@ function commandBody(form, before) {
   if (all.agent !== (before.agent || "")) body.agent = all.agent;
   if (all.template !== (before.template || "")) body.template = all.template;
   if (JSON.stringify(all.conditions) !== JSON.stringify(before.conditions || {})) body.conditions = all.conditions;
-  const old = before.target || {};
-  if (target && (target.url !== old.url || target.secret || (target.kind || "") !== (old.kind || "") || body.action)) {
+  if (scheduled && schedule !== (before.schedule || "")) body.schedule = schedule;
+  if (scheduled && timezone !== (before.timezone || "")) body.timezone = timezone;
+  const secretTyped = Boolean(f.target_secret.value);
+  if (target && (target.url !== old.url || secretTyped || headersChanged
+      || (target.kind || "") !== (old.kind || "") || body.action)) {
+    // Headers emptied by hand are removed; left out, the server keeps them for the same URL.
+    if (headersChanged && !target.headers) target.headers = {};
     body.target = target;
   }
   return body;
@@ -958,6 +986,7 @@ function wire() {
   $("wd-delete").addEventListener("click", () => deleteWebhook(detail.hook));
   $("command-new").addEventListener("click", () => editCommand(null));
   $("command-form").elements.action.addEventListener("change", () => commandFieldsFor($("command-form")));
+  $("command-form").elements.trigger.addEventListener("input", () => commandFieldsFor($("command-form")));
   onSubmit("command-form", saveCommand);
 
   onSubmit("events-filter", filterEvents);
