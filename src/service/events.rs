@@ -78,10 +78,25 @@ pub struct EventSummary {
 pub const TITLED_BODY_BYTES: usize = 128 * 1024;
 
 /// The title of a verified event's `body`, as [`EventSummary::title`] says.
-fn title_of(provider: &str, body: &[u8]) -> Option<String> {
-    let provider = provider.parse::<Provider>().unwrap_or(Provider::Custom);
+fn title_of(row: &EventRow, body: &[u8]) -> Option<String> {
+    let provider = row.provider.parse::<Provider>().unwrap_or(Provider::Custom);
     let payload = providers::parse_payload(provider, body).ok()?;
-    providers::headline::headline(provider, &payload)
+    headline_of(row, provider, &payload)
+}
+
+/// What a verified event is about: a scheduled tick names its schedule and time (its payload
+/// is ours, not the webhook's sender's), any other event as its sender's payload says.
+fn headline_of(row: &EventRow, provider: Provider, payload: &Value) -> Option<String> {
+    if row.verification == super::schedules::VERIFICATION {
+        let text = |at: &str| payload.get(at).and_then(Value::as_str).unwrap_or("?");
+        return Some(format!(
+            "{} ({}) for {}",
+            text("schedule"),
+            text("timezone"),
+            text("scheduled_for_local")
+        ));
+    }
+    providers::headline::headline(provider, payload)
 }
 
 /// An event in full: headers (secrets removed), payload, verification and matches.
@@ -272,8 +287,8 @@ pub async fn list(state: &AppState, query: EventQuery) -> Result<EventPage, Serv
             let titles: HashMap<String, String> = bodies
                 .into_iter()
                 .filter_map(|(id, body)| {
-                    let provider = &found.iter().find(|e| e.id == id)?.provider;
-                    Some((id, title_of(provider, &body)?))
+                    let row = found.iter().find(|e| e.id == id)?;
+                    Some((id, title_of(row, &body)?))
                 })
                 .collect();
             Ok((found, titles))
@@ -407,7 +422,7 @@ pub async fn get_with_body(
         ),
     };
     let title = (row.verified && body_text.is_none())
-        .then(|| providers::headline::headline(provider, &payload))
+        .then(|| headline_of(&row, provider, &payload))
         .flatten();
     let detail = EventDetail {
         summary: summary(&row, title),

@@ -111,6 +111,13 @@ async fn a_schedule_fires_once_and_a_restart_at_the_same_tick_does_not_fire_it_a
     let (_, event) = app.get_json(&format!("/api/events/{event_id}")).await;
     assert_eq!(event["event_type"], "schedule", "{event}");
     assert_eq!(event["matched_commands"], json!([command_id]), "{event}");
+    // Listed with what it is: its schedule and time, where a sender's event has its title.
+    let listed = app.events("event_type=schedule").await;
+    assert_eq!(
+        listed[0]["title"], "0 9 29 2 * (UTC) for 2028-02-29T09:00:00+00:00",
+        "{listed:?}"
+    );
+    assert_eq!(event["title"], listed[0]["title"]);
 }
 
 #[tokio::test]
