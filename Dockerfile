@@ -26,7 +26,11 @@ ENV WEBHOOK_MCP_LISTEN=0.0.0.0:8086 \
     WEBHOOK_MCP_LOG_FORMAT=json
 VOLUME ["/data"]
 EXPOSE 8086
-# The port of WEBHOOK_MCP_LISTEN (`0.0.0.0:9000`, `[::]:9000`), which may be set at run time.
-HEALTHCHECK --interval=30s --timeout=3s CMD curl -fsS "http://127.0.0.1:${WEBHOOK_MCP_LISTEN##*:}/health" || exit 1
+# The address of WEBHOOK_MCP_LISTEN, which may be set at run time: its port on 127.0.0.1 when it
+# listens on every interface (`0.0.0.0:9000`, `[::]:9000`), else the address it names
+# (`10.0.0.5:8086`, where 127.0.0.1 would find nothing).
+HEALTHCHECK --interval=30s --timeout=3s CMD H="${WEBHOOK_MCP_LISTEN%:*}"; \
+    case "$H" in 0.0.0.0|"[::]"|"$WEBHOOK_MCP_LISTEN"|"") H=127.0.0.1;; esac; \
+    curl -fsS "http://$H:${WEBHOOK_MCP_LISTEN##*:}/health" || exit 1
 ENTRYPOINT ["webhook-mcp"]
 CMD ["serve"]
