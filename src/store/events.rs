@@ -547,29 +547,13 @@ pub fn list(conn: &Connection, filter: &EventFilter) -> Result<Vec<EventRow>, St
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The bodies of the verified events among `ids` that are at most `max_bytes` long, by event
-/// id: what a listing reads its headlines from. A forged delivery's body is the sender's word
-/// alone and is left out, as is one too large to be worth parsing for a title.
-pub fn small_verified_bodies(
-    conn: &Connection,
-    ids: &[String],
-    max_bytes: usize,
-) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, body FROM events WHERE id = ?1 AND verified = 1 AND length(body) <= ?2",
-    )?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(found) = stmt
-            .query_row(params![id, max_bytes as i64], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
-            })
-            .optional()?
-        {
-            out.push(found);
-        }
-    }
-    Ok(out)
+/// The body of event `id` as stored, alone: what a listing, whose rows carry its length but not
+/// the body, reads a title from.
+pub fn body(conn: &Connection, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT body FROM events WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
 }
 
 /// `*` stays a wildcard; GLOB's other special characters are matched literally.
