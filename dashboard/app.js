@@ -573,8 +573,23 @@ function commandRow(command) {
     el("td", {}, cut(command.template, 120)),
     el("td", {}, toggle),
     el("td", { class: "actions" },
+      command.schedule ? button("Preview", () => tickNow(command, false), "small") : "",
+      command.schedule && command.enabled ? button("Run now", () => tickNow(command, true), "small") : "",
       button("Edit", () => editCommand(command), "small"),
       button("Remove", () => removeCommand(command), "small danger")));
+}
+
+// A scheduled command's tick fired now: a preview of what it sends, or run for real.
+async function tickNow(command, run) {
+  if (run && !confirm(`Run ${command.id} now, as its next tick would (${command.action})? Its next tick still fires on time.`)) return;
+  await guarded(async () => {
+    const body = { command_id: command.id };
+    if (run) body.run_actions = true;
+    const report = await call("testWebhook", { webhook_id: command.webhook_id }, { body });
+    showForm($("wd-test-form"), true);
+    showTestReport($("wd-test-result"), report);
+    await loadWebhookEvents();
+  });
 }
 
 function commandFieldsFor(form) {

@@ -421,9 +421,14 @@ pub struct TestWebhookArgs {
     #[serde(default, deserialize_with = "lenient::json_text")]
     #[schemars(schema_with = "super::shapes::json_text")]
     pub payload: Option<Value>,
+    /// A scheduled command to fire now (event_type `schedule` picks the webhook's only one):
+    /// a dry run shows what its tick sends; with run_actions its work is queued now.
+    #[serde(default)]
+    pub command_id: Option<String>,
     /// Also queue the matched commands' actions and tasks for real (a comment on the issue the
     /// payload names, a forward, an agent task); needs your own `payload` (a built-in sample's
-    /// issue or channel is not yours). Default false: only report what they would do.
+    /// issue or channel is not yours), or a scheduled `command_id`. Default false: only report
+    /// what they would do.
     #[serde(default, deserialize_with = "lenient::null_as_default")]
     pub run_actions: bool,
 }

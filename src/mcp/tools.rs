@@ -353,9 +353,18 @@ impl McpServer {
         let command = commands::add(&self.state, &webhook_id, input)
             .await
             .map_err(tool_error)?;
+        // A scheduled one says when it first fires, and how to see what it sends before then.
+        let when = match (&command.schedule, &command.next_run_at) {
+            (Some(schedule), Some(next)) => format!(
+                " It first fires at {next} (`{schedule}`, {}); test_webhook with this \
+                 command_id shows what a tick sends, or runs it now.",
+                command.timezone.as_deref().unwrap_or("UTC")
+            ),
+            _ => String::new(),
+        };
         done(
             format!(
-                "Added command `{}` to `{webhook_id}`: {} -> {}.{}",
+                "Added command `{}` to `{webhook_id}`: {} -> {}.{when}{}",
                 command.id,
                 command.trigger,
                 command.action,
@@ -499,9 +508,12 @@ impl McpServer {
         let report = crate::service::testing::test_webhook(
             &self.state,
             &args.webhook_id,
-            args.event_type.as_deref(),
-            args.payload,
-            args.run_actions,
+            crate::service::testing::TestAsk {
+                event_type: args.event_type.as_deref(),
+                payload: args.payload,
+                command_id: args.command_id.as_deref(),
+                run_actions: args.run_actions,
+            },
             crate::service::Door::Mcp,
         )
         .await

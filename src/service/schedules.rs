@@ -200,7 +200,8 @@ impl Scheduler {
                 due,
             }));
         }
-        let Some(inserted) = fire(state, &hook, command, compiled, &schedule, due, id).await?
+        let firing = Firing::OnTime(id);
+        let Some(inserted) = fire(state, &hook, command, compiled, &schedule, due, firing).await?
         else {
             return Ok(None);
         };
@@ -226,6 +227,17 @@ impl Scheduler {
     }
 }
 
+/// Why a tick's event is recorded.
+enum Firing {
+    /// Its time came: under the tick's delivery id ([`delivery_id`]), which fires it once.
+    OnTime(String),
+    /// Asked for now (test_webhook's `run_actions`): the work queued, the clock's ticks left
+    /// as they were.
+    RunNow,
+    /// Asked for a preview: stored as a `test`, nothing planned or queued.
+    DryRun,
+}
+
 /// Records the tick's event and its command's work in one write; `None` when the command or
 /// its webhook went (or the command was disabled) since they were read.
 async fn fire(
@@ -235,7 +247,7 @@ async fn fire(
     compiled: &CompiledCommand,
     schedule: &Schedule,
     due: i64,
-    delivery_id: String,
+    firing: Firing,
 ) -> Result<Option<Inserted>, ServiceError> {
     let Ok(provider) = hook.row.provider.parse::<Provider>() else {
         return Ok(None);
@@ -243,10 +255,29 @@ async fn fire(
     let (event_id, fired_at) = super::new_id_at("evt");
     let payload = Arc::new(payload(command, schedule, due, fired_at));
     let body = Bytes::from(serde_json::to_vec(&*payload).expect("JSON serialises"));
+    let dry_run = matches!(firing, Firing::DryRun);
+    let (delivery_id, headers) = match firing {
+        Firing::OnTime(id) => (Some(id), "{}".to_string()),
+        // Asked for by a person or model: the log says it was a test, as a test delivery's
+        // does, and its own delivery id keeps it from taking the clock's tick of this time.
+        Firing::RunNow => (
+            Some(format!(
+                "schedule:{}:run:{}",
+                command.id,
+                clock::rfc3339(fired_at)
+            )),
+            json!({"user-agent": super::testing::TEST_AGENT}).to_string(),
+        ),
+        Firing::DryRun => (
+            None,
+            json!({"user-agent": super::testing::TEST_AGENT}).to_string(),
+        ),
+    };
+    let fired: &[&CompiledCommand] = if dry_run { &[] } else { &[compiled] };
     let planned = super::planning::plan_fired(
         &hook.row,
         &hook.commands,
-        &[compiled],
+        fired,
         &super::planning::EventFacts {
             id: &event_id,
             provider,
@@ -263,14 +294,14 @@ async fn fire(
         webhook_id: hook.row.id.clone(),
         provider: provider.as_str().to_string(),
         event_type: Some(EVENT_TYPE.into()),
-        delivery_id: Some(delivery_id),
+        delivery_id,
         verified: true,
         verification: VERIFICATION.into(),
-        status: "matched".into(),
+        status: if dry_run { "test" } else { "matched" }.into(),
         source_kind: None,
         source_key: None,
         source: None,
-        headers: "{}".into(),
+        headers,
         content_type: Some("application/json".into()),
         body,
         matched_commands: serde_json::to_string(&[&command.id]).expect("ids serialise"),
@@ -285,8 +316,9 @@ async fn fire(
     let recorded = state
         .store
         .write(move |db| {
-            // Removed or disabled since the webhook was read: it does not fire.
-            if !rows::get(db, &webhook_id, &command_id)?.is_some_and(|c| c.enabled) {
+            // Removed or disabled since the webhook was read: it does not fire (a preview
+            // of a disabled one is still shown).
+            if !rows::get(db, &webhook_id, &command_id)?.is_some_and(|c| c.enabled || dry_run) {
                 return Ok(None);
             }
             super::record::record(
@@ -320,6 +352,85 @@ async fn fire(
         });
     }
     Ok(Some(recorded.inserted))
+}
+
+/// A scheduled command's tick at this moment, asked for by test_webhook: previewed (stored as
+/// a `test`, nothing queued) or run now, its work queued. It is a tick in every other way
+/// (`scheduled_for` is now, `previous_scheduled_for` the clock's latest), so what it sends is
+/// what the next tick will; the clock's own ticks fire as before.
+pub async fn fire_now(
+    state: &AppState,
+    webhook_id: &str,
+    command_id: &str,
+    dry_run: bool,
+) -> Result<Inserted, ServiceError> {
+    let hook = state
+        .hooks
+        .get(&state.store, &state.sealer, webhook_id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound {
+            what: "webhook",
+            id: webhook_id.to_string(),
+        })?;
+    let Some(command) = hook.commands.iter().find(|c| c.id == command_id) else {
+        let missing = ServiceError::NotFound {
+            what: "command",
+            id: command_id.to_string(),
+        };
+        return Err(
+            super::commands::on_another_webhook(state, webhook_id, command_id, missing).await,
+        );
+    };
+    let Some(expression) = command.schedule.as_deref() else {
+        return Err(ServiceError::invalid(
+            "command_id",
+            format!(
+                "command `{command_id}` fires on `{}` events, not on a schedule: test it with an \
+                 event_type it matches, without command_id",
+                command.trigger
+            ),
+        ));
+    };
+    if !command.enabled && !dry_run {
+        return Err(ServiceError::invalid(
+            "command_id",
+            format!(
+                "command `{command_id}` is disabled: enable it (enabled: true) to run it, or \
+                 leave run_actions out to preview what it would send"
+            ),
+        ));
+    }
+    let unreadable = |e: String| {
+        ServiceError::invalid(
+            "command_id",
+            format!("command `{command_id}` does not run in this version: {e}"),
+        )
+    };
+    let schedule = Schedule::parse(expression, command.timezone.as_deref())
+        .map_err(|e| unreadable(e.to_string()))?;
+    let compiled = super::commands::compile(command).map_err(|e| unreadable(e.to_string()))?;
+    let firing = if dry_run {
+        Firing::DryRun
+    } else {
+        Firing::RunNow
+    };
+    fire(
+        state,
+        &hook,
+        command,
+        &compiled,
+        &schedule,
+        clock::now_ms(),
+        firing,
+    )
+    .await?
+    .ok_or_else(|| {
+        state.hooks.invalidate(webhook_id);
+        ServiceError::Conflict(format!(
+            "command `{command_id}` was removed or disabled while it was being run; \
+                 nothing was stored"
+        ))
+    })
 }
 
 /// Fires scheduled commands until `stop`: looks every few seconds ([`POLL`]), and at once at

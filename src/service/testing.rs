@@ -16,9 +16,10 @@ use crate::clock;
 use crate::engine::plan::Planned;
 use crate::providers::{Provider, ProviderOptions, samples, sign};
 use crate::store::commands::CommandRow;
+use crate::store::webhooks::WebhookRow;
 
 /// The `User-Agent` of a test delivery with the caller's own payload.
-const TEST_AGENT: &str = "webhook-mcp-test";
+pub(super) const TEST_AGENT: &str = "webhook-mcp-test";
 /// The `User-Agent` of a test delivery whose body is a built-in sample.
 const SAMPLE_TEST_AGENT: &str = "webhook-mcp-test (built-in sample)";
 
@@ -35,6 +36,11 @@ const SAMPLE_NOT_YOURS: &str = "run_actions: true needs your own `payload`: a bu
      issue 42, Jira's PROJ-42), and its actions would comment, answer or start tasks there with \
      your credentials. Leave run_actions out for a dry run over the sample (it shows what each \
      command would send), or pass a `payload` that names your own issue or channel";
+
+/// Why a scheduled tick's test takes no `payload`.
+const TICK_PAYLOAD_IS_OURS: &str = "a scheduled command's tick carries its own payload \
+     (scheduled_for, previous_scheduled_for, schedule, timezone...), which its template reads: \
+     leave payload out to test it";
 
 /// What a test delivery did.
 #[derive(Debug, Clone, Serialize)]
@@ -116,6 +122,11 @@ impl TestReport {
         }
     }
 
+    /// Whether it fired a scheduled command's tick rather than a sender's event.
+    fn is_tick(&self) -> bool {
+        self.event_type.as_deref() == Some(crate::engine::schedule::EVENT_TYPE)
+    }
+
     fn outcome(&self) -> String {
         let what = self.event_type.as_deref().unwrap_or("event");
         match (&self.problem, self.matched.len()) {
@@ -146,6 +157,10 @@ impl TestReport {
                          get_task follow them)",
                         ids.join(", ")
                     )
+                } else if self.is_tick() {
+                    "nothing was sent or queued (a dry run; run_actions: true runs it now, as \
+                     its tick would)"
+                        .to_string()
                 } else {
                     "nothing was sent or queued (a dry run; pass your own payload with \
                      run_actions: true to run them for real)"
@@ -160,11 +175,19 @@ impl TestReport {
                         Some(format!(" {} would fail: {why}{stop}", c.command_id))
                     })
                     .collect();
+                let event = self.event_id.as_deref().unwrap_or("?");
+                if self.is_tick() {
+                    return format!(
+                        "A tick of scheduled command {} on `{}` was fired now and stored as \
+                         {event}; {consequence}.{failing}",
+                        list.join(", "),
+                        self.webhook_id,
+                    );
+                }
                 format!(
-                    "Test {what} to `{}` was verified and stored as {}; {n} command(s) matched: \
-                     {}; {consequence}.{failing}",
+                    "Test {what} to `{}` was verified and stored as {event}; {n} command(s) \
+                     matched: {}; {consequence}.{failing}",
                     self.webhook_id,
-                    self.event_id.as_deref().unwrap_or("?"),
                     list.join(", ")
                 )
             }
@@ -172,14 +195,27 @@ impl TestReport {
     }
 }
 
+/// What a test is asked to send: a sender's event, or a scheduled command's tick.
+pub struct TestAsk<'a> {
+    pub event_type: Option<&'a str>,
+    pub payload: Option<Value>,
+    /// The scheduled command whose tick to fire now.
+    pub command_id: Option<&'a str>,
+    pub run_actions: bool,
+}
+
 pub async fn test_webhook(
     state: &AppState,
     webhook_id: &str,
-    event_type: Option<&str>,
-    payload: Option<Value>,
-    run_actions: bool,
+    ask: TestAsk<'_>,
     door: super::Door,
 ) -> Result<TestReport, ServiceError> {
+    let TestAsk {
+        event_type,
+        payload,
+        command_id,
+        run_actions,
+    } = ask;
     let hook = webhooks::load(state, webhook_id).await?;
     let (enable, rotate) = match door {
         super::Door::Mcp => ("update_webhook".to_string(), "rotate_secret".to_string()),
@@ -198,6 +234,13 @@ pub async fn test_webhook(
         .provider
         .parse()
         .map_err(|()| ServiceError::invalid("webhook_id", "webhook has an unknown provider"))?;
+    let ticks = event_type.map(str::trim) == Some(crate::engine::schedule::EVENT_TYPE);
+    if command_id.is_some() || ticks {
+        if payload.is_some() {
+            return Err(ServiceError::invalid("payload", TICK_PAYLOAD_IS_OURS));
+        }
+        return test_schedule(state, hook, provider, command_id, run_actions).await;
+    }
     if run_actions && payload.is_none() {
         return Err(ServiceError::invalid("run_actions", SAMPLE_NOT_YOURS));
     }
@@ -392,6 +435,30 @@ pub async fn test_webhook(
             });
         }
     };
+    finish(
+        state,
+        &hook,
+        provider,
+        event_id,
+        event_type,
+        run_actions,
+        report,
+    )
+    .await
+}
+
+/// What the stored test event matched, and what each of its commands would send or why it
+/// would fail, as planned and checked for a real delivery.
+async fn finish(
+    state: &AppState,
+    hook: &WebhookRow,
+    provider: Provider,
+    event_id: String,
+    event_type: Option<&str>,
+    run_actions: bool,
+    mut report: TestReport,
+) -> Result<TestReport, ServiceError> {
+    let now = clock::now_ms();
     // With the body as stored, which a forward without a template sends.
     let (event, body) = events::get_with_body(state, &event_id).await?;
     report.event_id = Some(event_id);
@@ -444,7 +511,7 @@ pub async fn test_webhook(
     let read = crate::providers::parse_payload(provider, &body).unwrap_or(Value::Null);
     report.unmatched = unmatched(&all, &matched, event_type, &read);
     let ctx = super::planning::template_context(
-        &hook,
+        hook,
         &std::sync::Arc::new(event.payload.clone()),
         json!({
             "id": event.summary.id,
@@ -508,6 +575,90 @@ pub async fn test_webhook(
         });
     }
     Ok(report)
+}
+
+/// A scheduled command's tick fired now: `command_id`'s, or the webhook's one scheduled
+/// command's. A dry run stores it as a `test` and reports what it would send; `run_actions`
+/// queues its work, as the clock's tick would.
+async fn test_schedule(
+    state: &AppState,
+    hook: WebhookRow,
+    provider: Provider,
+    command_id: Option<&str>,
+    run_actions: bool,
+) -> Result<TestReport, ServiceError> {
+    let command_id = match command_id {
+        Some(id) => id.to_string(),
+        None => only_scheduled(state, &hook.id).await?,
+    };
+    let inserted = super::schedules::fire_now(state, &hook.id, &command_id, !run_actions).await?;
+    let report = TestReport {
+        webhook_id: hook.id.clone(),
+        event_id: None,
+        event_type: Some(crate::engine::schedule::EVENT_TYPE.into()),
+        status: String::new(),
+        matched: Vec::new(),
+        actions_queued: false,
+        action_ids: Vec::new(),
+        task_ids: Vec::new(),
+        problem: None,
+        note: None,
+        unmatched: Vec::new(),
+    };
+    let event_id = match inserted {
+        crate::store::events::Inserted::New(id) => id,
+        crate::store::events::Inserted::Duplicate(id) => {
+            return Ok(TestReport {
+                status: "duplicate".into(),
+                problem: Some(format!(
+                    "this command was run at this same moment already (event {id}): nothing \
+                     new was stored or queued"
+                )),
+                event_id: Some(id),
+                ..report
+            });
+        }
+    };
+    let mut report = finish(state, &hook, provider, event_id, None, run_actions, report).await?;
+    // The webhook's other commands were never asked: a tick is its own command's alone.
+    report.unmatched.clear();
+    Ok(report)
+}
+
+/// The webhook's one scheduled command, for a tick test that names none.
+async fn only_scheduled(state: &AppState, webhook_id: &str) -> Result<String, ServiceError> {
+    let key = webhook_id.to_string();
+    let rows = state
+        .store
+        .read(move |db| crate::store::commands::list(db, &key))
+        .await?;
+    let scheduled: Vec<&CommandRow> = rows.iter().filter(|c| c.schedule.is_some()).collect();
+    match scheduled.as_slice() {
+        [only] => Ok(only.id.clone()),
+        [] => Err(ServiceError::invalid(
+            "event_type",
+            format!(
+                "webhook `{webhook_id}` has no scheduled command: a `schedule` test fires one \
+                 (add one with trigger: \"schedule\" and a cron `schedule`)"
+            ),
+        )),
+        many => Err(ServiceError::invalid(
+            "command_id",
+            format!(
+                "webhook `{webhook_id}` has {} scheduled commands ({}): give command_id to \
+                 choose the one to test",
+                many.len(),
+                many.iter()
+                    .map(|c| format!(
+                        "`{}` at `{}`",
+                        c.id,
+                        c.schedule.as_deref().unwrap_or_default()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
 }
 
 /// Why each command in `rows` (in run order) that is not in `matched` stayed quiet.

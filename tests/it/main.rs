@@ -48,6 +48,7 @@ mod receiver;
 mod retention;
 mod role_caps;
 mod runner_errors;
+mod schedule_runs;
 mod schedules;
 mod secrets_at_rest;
 mod seed_configs;

@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
 struct TestIn {
     event_type: Option<String>,
     payload: Option<serde_json::Value>,
+    command_id: Option<String>,
     #[serde(default)]
     run_actions: bool,
 }
@@ -50,9 +51,12 @@ async fn test_webhook(
         crate::service::testing::test_webhook(
             &state,
             &id,
-            input.event_type.as_deref(),
-            input.payload,
-            input.run_actions,
+            crate::service::testing::TestAsk {
+                event_type: input.event_type.as_deref(),
+                payload: input.payload,
+                command_id: input.command_id.as_deref(),
+                run_actions: input.run_actions,
+            },
             crate::service::Door::Rest,
         )
         .await?,
