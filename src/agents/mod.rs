@@ -74,6 +74,16 @@ fn default_heading() -> String {
 }
 
 impl AgentSpec {
+    /// This agent with its result (and its post_message tool) going to `target`, a channel:
+    /// a task whose command names where its result goes.
+    pub fn posting_to(&self, target: Target) -> Self {
+        AgentSpec {
+            result: ResultAction::PostMessage,
+            target: Some(target),
+            ..self.clone()
+        }
+    }
+
     fn named(name: &str) -> Self {
         AgentSpec {
             name: name.into(),

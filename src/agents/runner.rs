@@ -187,10 +187,15 @@ async fn run_task(
     stop: &CancellationToken,
     probe: &mut Probe<'_>,
 ) -> anyhow::Result<String> {
-    let Some(agent) = runner.agent(&task.agent) else {
+    let Some(declared) = runner.agent(&task.agent) else {
         // Claimed by filter, so this cannot happen; fail loudly rather than loop.
         return finish(state, task, Ending::failed("no such agent")).await;
     };
+    // The command that made the task may name the channel its result goes to.
+    let posting = crate::service::tasks::result_channel(state, task)
+        .await
+        .map(|target| declared.posting_to(target));
+    let agent = posting.as_ref().unwrap_or(declared);
     let Some(model) = agent.model.clone().or_else(|| runner.default_model.clone()) else {
         let msg = "no model: set AI_MODEL or the agent's `model`";
         return finish(state, task, Ending::failed(msg)).await;

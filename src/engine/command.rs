@@ -52,6 +52,20 @@ impl ActionKind {
             ActionKind::PostMessage => "post_message",
         }
     }
+
+    /// Whether its `target` is a chat channel: a `post_message`'s, and a `create_task`'s, whose
+    /// task's result is posted there.
+    pub fn posts_to_channel(self) -> bool {
+        matches!(self, ActionKind::PostMessage | ActionKind::CreateTask)
+    }
+}
+
+/// [`ActionKind::posts_to_channel`] of an action as stored.
+pub fn posts_to_channel(action: &str) -> bool {
+    action
+        .trim()
+        .parse::<ActionKind>()
+        .is_ok_and(ActionKind::posts_to_channel)
 }
 
 impl fmt::Display for ActionKind {
@@ -285,18 +299,8 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
             ));
         }
         None => return Ok(()),
-        // A create_task's answer goes where its agent sends it, which a Sentry alert or a
-        // custom sender's event, with no thread of its own, shows is not always the source.
-        Some(_) if action == ActionKind::CreateTask => {
-            return Err(invalid(
-                "target",
-                "create_task takes no target: where a task's result goes is set by its agent \
-                 (`result` and `target` in the agent's WEBHOOK_MCP_AGENTS declaration; see the \
-                 README's Agents section); leave it out, and add a post_message or forward \
-                 command to send the event somewhere as well",
-            ));
-        }
-        Some(_) if !needs_target => {
+        // A create_task's is the channel its task's result is posted to.
+        Some(_) if !needs_target && action != ActionKind::CreateTask => {
             return Err(invalid(
                 "target",
                 format!("{action} replies on the event's source and takes no target"),
@@ -367,15 +371,17 @@ pub fn unused_agent(action: ActionKind, agent: Option<&str>) -> Option<String> {
 /// an older build accepted with a stray `secret` would stop firing, unseen.
 pub fn check_new_target(action: ActionKind, target: &Target) -> Result<(), InvalidCommand> {
     super::target_headers::check(action, &target.headers)?;
-    if action != ActionKind::PostMessage {
+    if !action.posts_to_channel() {
         return Ok(());
     }
     // Only forwards are signed; a secret here would look like it protected something.
     if target.secret.is_some() {
         return Err(invalid(
             "target.secret",
-            "post_message is not signed, so it takes no `secret` (only forward signs what it \
-             sends): leave it out",
+            format!(
+                "{action} posts to a channel, which is not signed, so it takes no `secret` \
+                 (only forward signs what it sends): leave it out"
+            ),
         ));
     }
     check_message_target(target)?;
@@ -619,23 +625,34 @@ mod tests {
     }
 
     #[test]
-    fn a_create_task_target_is_refused_without_naming_a_source_to_reply_on() {
+    fn a_create_task_target_is_a_channel_and_held_to_what_a_channel_takes() {
         let none = Value::Null;
-        let url = json!({"url": "https://example.com/x"});
-        let err = check(&CommandSpec {
+        let url = json!({"url": "https://hooks.slack.com/services/T0/B0/x"});
+        let checked = check(&CommandSpec {
             agent: Some("planning"),
             target: Some(&url),
             ..spec("x", "create_task", &none)
-        })
-        .expect_err("should be refused");
-        assert_eq!(err.field, "target");
-        // True of a Sentry alert or a custom event too, which have no source thread.
-        assert!(!err.message.contains("source"), "{}", err.message);
-        assert!(
-            err.message.contains("WEBHOOK_MCP_AGENTS"),
-            "{}",
-            err.message
-        );
+        });
+        assert!(checked.is_ok(), "{:?}", checked.err());
+        let channel = |more: Value| {
+            let mut t = json!({"url": "https://hooks.slack.com/services/T0/B0/x"});
+            t.as_object_mut()
+                .expect("object")
+                .extend(more.as_object().expect("object").clone());
+            serde_json::from_value::<Target>(t).expect("a target")
+        };
+        let cases = [
+            (channel(json!({})), None),
+            (channel(json!({"secret": "whsec_x"})), Some("target.secret")),
+            (
+                channel(json!({"headers": {"Authorization": "Bearer x"}})),
+                Some("target.headers"),
+            ),
+        ];
+        for (target, refused) in cases {
+            let checked = check_new_target(ActionKind::CreateTask, &target);
+            assert_eq!(checked.err().map(|e| e.field), refused.map(str::to_string));
+        }
     }
 
     #[test]

@@ -153,11 +153,11 @@ pub struct AddCommandArgs {
     #[serde(default, deserialize_with = "lenient::json_text")]
     #[schemars(schema_with = "super::shapes::conditions")]
     pub conditions: Option<Value>,
-    /// Where forward and post_message send to. url: for post_message a channel's webhook
-    /// (Open WebUI, Slack, Discord, Teams) or Telegram sendMessage URL, for forward the
-    /// endpoint; secret (forward): whsec_... to sign with, unsigned when omitted; headers
-    /// (forward): its own, e.g. Authorization, shown masked; kind (post_message): guessed from
-    /// the URL when omitted; chat_id: a Telegram chat's id; thread_id: a Telegram forum topic's.
+    /// Where forward and post_message send (create_task: its result's channel). url: a
+    /// channel's webhook (Open WebUI, Slack, Discord, Teams) or Telegram sendMessage URL, or
+    /// forward's endpoint; secret (forward): whsec_... to sign with, unsigned when omitted;
+    /// headers (forward): e.g. Authorization, shown masked; kind: guessed from the URL when
+    /// omitted; chat_id: a Telegram chat's id; thread_id: a Telegram forum topic's.
     #[serde(default, deserialize_with = "lenient::target")]
     #[schemars(schema_with = "super::shapes::target")]
     pub target: Option<Value>,
@@ -224,7 +224,7 @@ pub struct UpdateCommandArgs {
     #[schemars(schema_with = "super::shapes::conditions_undescribed")]
     pub conditions: Option<Value>,
     /// New target, as add_command takes it: forward {"url", "secret"?, "headers"?}; post_message
-    /// {"url", "kind"?, "chat_id"?, "thread_id"?}.
+    /// or create_task (its result's channel) {"url", "kind"?, "chat_id"?, "thread_id"?}.
     #[serde(default, deserialize_with = "lenient::target")]
     #[schemars(schema_with = "super::shapes::target")]
     pub target: Option<Value>,
@@ -589,7 +589,8 @@ pub struct CompleteTaskArgs {
     /// true when the task could not be done.
     #[serde(default)]
     pub failed: Option<bool>,
-    /// true to also post the result as a comment on the event's source (posted once).
+    /// true to also post the result as a comment on the event's source, or in the channel
+    /// its command's `target` names (posted once).
     #[serde(default)]
     pub post_result: Option<bool>,
     /// The owner you claimed with (default "mcp", as claim_task's default). A task claimed by

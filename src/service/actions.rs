@@ -25,8 +25,8 @@ pub use queued::{ActionPage, ActionQuery, STATUSES, cancel, list, retry};
 pub use replay::{ReplayReport, replay};
 pub use reply_source::USE_POST_MESSAGE;
 use reply_source::{deleted_webhook, resolve, source_of, unverified_event};
-pub(super) use reply_text::{check_reply, shaped_to_fit};
-use reply_text::{check_text, shaped_within};
+use reply_text::check_text;
+pub(super) use reply_text::{check_reply, shaped_to_fit, shaped_within};
 
 /// A queued action, as shown in answers and the event log.
 #[derive(Debug, Clone, Serialize)]

@@ -399,7 +399,7 @@ async fn update_once(
         // is given with the new action for it to refuse.
         if a != row.action
             && input.target.is_none()
-            && !matches!(a.trim(), "forward" | "post_message")
+            && !(a.trim() == "forward" || crate::engine::command::posts_to_channel(&a))
         {
             row.target = None;
         }

@@ -175,7 +175,10 @@ pub(super) fn command_token_warning(
     row: &CommandRow,
 ) -> Option<String> {
     let action = match row.action.as_str() {
-        "create_task" if posts_a_comment(state, row.agent.as_deref()?) => "result comment",
+        // One with a target posts its result to that channel, not as a comment.
+        "create_task" if row.target.is_none() && posts_a_comment(state, row.agent.as_deref()?) => {
+            "result comment"
+        }
         "comment" | "ask" | "respond" => row.action.as_str(),
         _ => return None,
     };

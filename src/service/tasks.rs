@@ -667,7 +667,35 @@ pub async fn complete(
         ),
         other => other,
     };
-    let delivery = if post_result && !failed {
+    // The task's command may name the channel its result goes to (a create_task's `target`).
+    let channel = match post_result && !failed {
+        true => result_channel(state, &task).await,
+        false => None,
+    };
+    let delivery = if let Some(target) = channel {
+        let (kind, chat) = (
+            channel_kind(state, &target),
+            (target.chat_id.clone(), target.thread_id.clone()),
+        );
+        let mentions = Mentions::of_channel(kind);
+        let text = match plan::channel_limit(kind) {
+            Some(limit) if may_finish => {
+                super::actions::shaped_within("result", author, result.clone(), mentions, limit)
+                    .map_err(not_completed)?
+            }
+            _ => author.shape(mentions, result.clone()),
+        };
+        Some((
+            ActionKind::PostMessage,
+            crate::actions::Delivery::ChannelMessage {
+                url: target.url,
+                kind,
+                text,
+                chat_id: chat.0,
+                thread_id: chat.1,
+            },
+        ))
+    } else if post_result && !failed {
         // Always as sent (the write decides again whether it finishes the task); refused
         // for its length only when this call may finish it.
         let text = match &source {
@@ -678,16 +706,17 @@ pub async fn complete(
             Some(source) => author.shape(Mentions::of_source(&source.kind), result.clone()),
             None => result.clone(),
         };
-        Some(plan::reply_on_source(source.as_ref(), text).map_err(|m| {
+        let delivery = plan::reply_on_source(source.as_ref(), text).map_err(|m| {
             ServiceError::invalid("post_result", format!("cannot post the result: {m}"))
-        })?)
+        })?;
+        Some((ActionKind::Comment, delivery))
     } else {
         None
     };
     let mut unchecked = None;
     let event_id = task.event_id.clone();
     let posts = delivery.is_some();
-    if let Some(delivery) = &delivery
+    if let Some((_, delivery)) = &delivery
         && may_finish
         && task.event_id.is_some()
     {
@@ -735,16 +764,10 @@ pub async fn complete(
             if finished {
                 rows::drop_unsent_questions(db, &key, now, rows::COMPLETED)?;
             }
-            if finished && let (Some(delivery), Some(event_id)) = (&delivery, &task.event_id) {
-                queue_result(
-                    db,
-                    &sealer,
-                    &task,
-                    event_id,
-                    ActionKind::Comment,
-                    delivery.clone(),
-                    now,
-                )?;
+            if finished
+                && let (Some((kind, delivery)), Some(event_id)) = (&delivery, &task.event_id)
+            {
+                queue_result(db, &sealer, &task, event_id, *kind, delivery.clone(), now)?;
             }
             Ok(Ok(finished))
         })
@@ -811,6 +834,47 @@ pub async fn complete(
         ));
     }
     Ok(out)
+}
+
+/// The channel the task's `create_task` command names for its result (its `target`), where
+/// the command is still there to say so; the result goes there in place of where its agent
+/// would send it.
+pub async fn result_channel(
+    state: &AppState,
+    task: &TaskRow,
+) -> Option<crate::engine::command::Target> {
+    let (webhook_id, command_id) = (task.webhook_id.as_deref()?, task.command_id.as_deref()?);
+    let hook = match state
+        .hooks
+        .get(&state.store, &state.sealer, webhook_id)
+        .await
+    {
+        Ok(hook) => hook?,
+        Err(e) => {
+            tracing::warn!(task = %task.id, error = %e,
+                "could not read the task's command: its result goes where its agent sends it");
+            return None;
+        }
+    };
+    let command = hook.commands.iter().find(|c| c.id == command_id)?;
+    if command.action != ActionKind::CreateTask.as_str() {
+        return None;
+    }
+    serde_json::from_str(command.target.as_deref()?).ok()
+}
+
+/// The kind of message a channel takes: as its target says, else as its URL tells.
+fn channel_kind(
+    state: &AppState,
+    target: &crate::engine::command::Target,
+) -> crate::actions::MessageKind {
+    target
+        .kind
+        .as_deref()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or_else(|| {
+            crate::actions::guess_kind_on(&target.url, &state.config.upstreams.telegram_api_url)
+        })
 }
 
 /// The key a task's result action is kept under, in the place of a command id: one result per

@@ -1,7 +1,7 @@
 //! Commands that would be saved and never do what their writer meant are refused when saved,
 //! saying what to write instead: conditions no event can pass (an empty list, names joined
 //! into one string, an empty name, an empty `all`), an `agent` on an action that runs none,
-//! the same command added twice (or made by an update), a `create_task` target, an Open WebUI
+//! the same command added twice (or made by an update), an Open WebUI
 //! channel URL without its `/v1`, a template naming a filter, test or function that does not
 //! exist, a trigger listing event types joined by commas. And a Telegram Bot API URL behind a
 //! proxy's path is posted to as given.
@@ -312,27 +312,6 @@ async fn an_update_that_makes_a_copy_of_another_command_is_a_conflict_naming_it(
 }
 
 #[tokio::test]
-async fn a_create_task_target_is_refused_in_words_true_of_events_with_no_thread() {
-    // Arrange: Sentry alerts have no thread to reply on.
-    let app = spawn_app().await;
-    app.create_webhook(json!({"id": "sn", "name": "Sentry", "provider": "sentry"}))
-        .await;
-
-    // Act
-    let answer = send_json(app.api(Method::POST, "/api/webhooks/sn/commands").json(
-        &json!({"trigger": "*", "action": "create_task", "agent": "planning",
-                          "target": {"url": "https://example.com/x"}}),
-    ))
-    .await;
-
-    // Assert
-    assert_error(&answer, StatusCode::BAD_REQUEST, Some("target"));
-    let said = message(&answer.1);
-    assert!(!said.contains("source"), "{said}");
-    assert!(said.contains("WEBHOOK_MCP_AGENTS"), "{said}");
-}
-
-#[tokio::test]
 async fn an_open_webui_channel_url_without_v1_is_refused_naming_the_path() {
     // Arrange
     let app = app_with_webhook().await;
@@ -453,8 +432,8 @@ async fn add_command_over_mcp_refuses_each_mistake_with_text_to_act_on() {
         ),
         (
             command(json!({"action": "create_task", "agent": "planning",
-                           "target": {"url": "https://example.com/x"}})),
-            "WEBHOOK_MCP_AGENTS",
+                           "target": {"url": "https://example.com/x", "secret": "whsec_abc"}})),
+            "takes no `secret`",
         ),
         (
             command(json!({"action": "post_message",

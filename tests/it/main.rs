@@ -55,6 +55,7 @@ mod seed_configs;
 mod site_addresses;
 mod storage_trouble;
 mod store;
+mod task_channels;
 mod task_replies;
 mod tasks;
 mod tasks_list;

@@ -83,7 +83,7 @@ pub(in crate::service) fn shaped_to_fit(
 /// `text` as sent to a place with `mentions`, refused when longer than its `limit` takes: as
 /// given, or (a model's words) once defused, which the refusal then says, as the text given
 /// was shorter.
-pub(super) fn shaped_within(
+pub(in crate::service) fn shaped_within(
     field: &str,
     author: Author,
     text: String,

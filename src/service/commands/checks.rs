@@ -200,7 +200,7 @@ pub(super) fn comma_list_message(provider: &str, trigger: &str) -> String {
 /// server, say) is saved as `telegram`: the command is planned without the configuration,
 /// where the URL alone would be taken as Open WebUI's.
 pub(super) fn name_telegram_kind(state: &AppState, row: &mut CommandRow) {
-    if row.action != "post_message" {
+    if !command::posts_to_channel(&row.action) {
         return;
     }
     let Some(mut target) = row

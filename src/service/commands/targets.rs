@@ -26,7 +26,7 @@ pub(super) fn shown_target(action: &str, target: &str) -> Option<Value> {
         *url = Value::String(if crate::service::sealing::looks_sealed(raw) {
             // Not opened (`list` logs why): nothing of it is shown.
             MASK.to_string()
-        } else if action == "post_message" {
+        } else if crate::engine::command::posts_to_channel(action) {
             crate::actions::redact_secret_path(raw)
         } else if action == "forward" {
             crate::actions::mask_forward_url(raw)
@@ -57,10 +57,8 @@ pub(super) fn shown_alike(target: Option<&str>) -> bool {
 /// shown by: a forward's ([`crate::actions::mask_forward_url`]) or a message's.
 pub(super) fn switches_url_rule(stored: &str, given: &str) -> bool {
     // Exactly as the actions are named: any other spelling is refused as an unknown action.
-    matches!(
-        (stored, given),
-        ("forward", "post_message") | ("post_message", "forward")
-    )
+    let channel = crate::engine::command::posts_to_channel;
+    (stored == "forward" && channel(given)) || (channel(stored) && given == "forward")
 }
 
 /// The row as stored. A forward's signing secret is sealed when a key is set, like webhook
@@ -96,7 +94,7 @@ pub(in crate::service) fn sealed_target_json(
         changed = true;
     }
     changed |= super::headers::seal(sealer, &mut target);
-    let channel = action == "post_message";
+    let channel = crate::engine::command::posts_to_channel(action);
     if let Some(sealed) = target
         .get("url")
         .and_then(Value::as_str)
@@ -159,7 +157,11 @@ pub(super) fn restore_masked(
         // A channel's URL is listed with its query and credentials left out (a forward's,
         // masked), so only there does the bare URL stand for the stored one.
         && let Some(restored) =
-            crate::actions::restore_url(url, stored_url, action.trim() == "post_message")
+            crate::actions::restore_url(
+                url,
+                stored_url,
+                crate::engine::command::posts_to_channel(action),
+            )
     {
         given["url"] = Value::String(restored);
     }

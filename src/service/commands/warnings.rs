@@ -61,7 +61,7 @@ pub(super) async fn presented_with_warnings(
     }
     out.warnings
         .extend(second_respond_warning(state, hook, row).await);
-    if row.action == "post_message"
+    if command::posts_to_channel(&row.action)
         && let Some(target) = row
             .target
             .as_deref()
@@ -286,14 +286,15 @@ fn no_thread_warning(state: &AppState, hook: &WebhookRow, row: &CommandRow) -> O
              in the HTTP response, so this respond fails for every event; use post_message \
              (to a channel) or forward instead"
         )),
-        "create_task" => {
+        // A target of its own is where its result goes.
+        "create_task" if row.target.is_none() => {
             let agent = row.agent.as_deref()?;
             let spec = state.agents.iter().find(|a| a.name == agent)?;
             (spec.result == crate::agents::ResultAction::Comment).then(|| {
                 format!(
                     "agent `{agent}` posts its result as a comment, and {provider} events have \
-                     no thread to take one: the result is kept on the task only (declare the \
-                     agent with `result: post_message` and a `target` to have it posted)"
+                     no thread to take one: the result is kept on the task only (give this \
+                     command a `target` channel to have it posted there)"
                 )
             })
         }
@@ -307,14 +308,13 @@ fn scheduled_result_warning(state: &AppState, row: &CommandRow) -> Option<String
     let agent = row
         .agent
         .as_deref()
-        .filter(|_| row.action == "create_task")?;
+        .filter(|_| row.action == "create_task" && row.target.is_none())?;
     let spec = state.agents.iter().find(|a| a.name == agent)?;
     (spec.result == crate::agents::ResultAction::Comment).then(|| {
         format!(
             "agent `{agent}` posts its result as a comment, and a scheduled task has no event \
-             source to take one: the result is kept on the task only (declare the agent in \
-             WEBHOOK_MCP_AGENTS with `result: post_message` and a `target` channel to have it \
-             posted, or give it the post_message tool)"
+             source to take one: the result is kept on the task only (give this command a \
+             `target` channel to have it posted there)"
         )
     })
 }
