@@ -19,7 +19,8 @@ would use it:
 4. The command turns that event into a task; the built-in runner asks Open WebUI's
    `/api/chat/completions` (with an Open WebUI API key), the model calls the runner's
    `get_event` tool, and its final answer, built from the event, lands in an Open WebUI
-   channel through the channel's incoming webhook.
+   channel through the channel's incoming webhook: the channel the chat user gave the command
+   as its `target` (the agent itself is declared with no channel).
 
 5. Open WebUI's user notification webhook delivers `chat.finished`.
 6. With an mcpo binary given: the repository's `mcp-proxy.json` served by mcpo (both entries),
@@ -287,8 +288,8 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
         channel_url = f"{owui}/api/v1/channels/webhooks/{hook['id']}/{hook['token']}"
         print("ok  Open WebUI up: admin, API key, channel with an incoming webhook")
 
-        agents = [{"name": "triage", "model": MODEL, "result": "post_message", "target": {"url": channel_url},
-                   "tools": ["get_event"], "max_steps": 4}]
+        # No channel of its own: its results go where each command says (or stay on the task).
+        agents = [{"name": "triage", "model": MODEL, "tools": ["get_event"], "max_steps": 4}]
         mcp_port = free_port()
         ours = f"http://127.0.0.1:{mcp_port}"
         our_env = {
@@ -359,11 +360,14 @@ def main(binary: str, mcpo_binary: str | None = None) -> None:
         assert "TOOL RESULT" in created and "owui" in created, created
         webhook = ok("GET", f"{ours}/api/webhooks/owui", token=KEY)
         assert webhook["provider"] == "openwebui", webhook
-        added = chat('/tool webhook-mcp_add_command {"webhook_id": "owui", "trigger": "user.created", '
-                     '"action": "create_task", "agent": "triage", "template": "A new {{data.role}} user joined"}')
+        command = {"webhook_id": "owui", "trigger": "user.created", "action": "create_task", "agent": "triage",
+                   "template": "A new {{data.role}} user joined", "target": {"url": channel_url}}
+        added = chat(f"/tool webhook-mcp_add_command {json.dumps(command)}")
         assert "TOOL RESULT" in added, added
         commands = ok("GET", f"{ours}/api/webhooks/owui/commands", token=KEY)
         assert any(c["trigger"] == "user.created" for c in commands["commands"]), commands
+        assert hook["token"] not in json.dumps(commands), f"the channel's token is shown: {commands}"
+        assert hook["token"] not in added, f"the channel's token is in the chat: {added}"
         audit = ok("GET", f"{ours}/api/audit?user=admin@example.com", token=KEY)["entries"]
         made = [e for e in audit if e["action"] == "mcp create_webhook"]
         assert made, f"no create_webhook entry for the admin's email: {json.dumps(audit)[:2000]}"
