@@ -444,3 +444,35 @@ async fn an_update_changes_the_schedule_and_an_event_trigger_drops_it() {
     assert_eq!(to_events["next_run_at"], Value::Null, "{to_events}");
     client.cancel().await.ok();
 }
+
+#[tokio::test]
+async fn two_processes_on_one_database_fire_a_tick_once() {
+    // Arrange: `serve` and a `stdio --worker` on the same file each run a scheduler; here a
+    // second app built on the same database stands for the other process.
+    let app = app_with_webhook().await;
+    let command_id = leap_day_report(&app).await;
+    let other =
+        webhook_mcp::app::build(webhook_mcp::config::Config::for_tests(app.db_path.clone()))
+            .await
+            .expect("a second app on the same database");
+    let other = other.state();
+    let now = leap_day_morning();
+
+    // Act: both look at the same tick at once.
+    let (mut ours, mut theirs) = (Scheduler::default(), Scheduler::default());
+    let (here, there) = tokio::join!(ours.step(&app.state, now), theirs.step(&other, now));
+    let (here, there) = (here.expect("step"), there.expect("step"));
+
+    // Assert: one fired it, the other found it fired; one task.
+    let all: Vec<&Tick> = here.iter().chain(&there).collect();
+    let fired = all
+        .iter()
+        .filter(|t| matches!(t, Tick::Fired { command_id: c, .. } if *c == command_id))
+        .count();
+    let found = all
+        .iter()
+        .filter(|t| matches!(t, Tick::Duplicate { command_id: c, .. } if *c == command_id))
+        .count();
+    assert_eq!((fired, found), (1, 1), "{all:?}");
+    assert_eq!(tasks(&app).await.len(), 1);
+}
