@@ -9,6 +9,9 @@
 // route answers, so keep one route per line, as `name: ["METHOD", "/api/path"],`.
 const API = {
   keys: ["GET", "/api/keys"],
+  createKey: ["POST", "/api/keys"],
+  revokeKey: ["DELETE", "/api/keys/{key_id}"],
+  audit: ["GET", "/api/audit"],
   webhooks: ["GET", "/api/webhooks"],
   createWebhook: ["POST", "/api/webhooks"],
   webhook: ["GET", "/api/webhooks/{webhook_id}"],
@@ -81,8 +84,9 @@ async function call(name, params = {}, { query, body } = {}) {
   } catch (e) {
     throw new ApiError(0, "network", `the server did not answer (${e.message})`);
   }
-  if (response.status === 204) return null;
+  // Read even when empty: a response left unread shows in the browser as a cancelled request.
   const text = await response.text();
+  if (response.status === 204) return null;
   let json = null;
   try {
     json = text ? JSON.parse(text) : null;
@@ -260,7 +264,7 @@ async function checkKey() {
 
 // What one key was shown goes when another is used, or none.
 function closeViews() {
-  for (const id of ["webhook-detail", "event-detail", "task-detail", "secret-once", "webhook-create"]) $(id).hidden = true;
+  for (const id of ["webhook-detail", "event-detail", "task-detail", "audit-detail", "secret-once", "webhook-create", "key-create"]) $(id).hidden = true;
   for (const id of ["commands-table", "wd-events-table"]) $(id).tBodies[0].replaceChildren();
   $("secret-once-value").textContent = "";
   $("secret-once-url").textContent = "";
@@ -269,7 +273,7 @@ function closeViews() {
 
 // ---- tabs ----
 
-const TABS = ["webhooks", "events", "tasks"];
+const TABS = ["webhooks", "events", "tasks", "keys", "audit"];
 
 function currentTab() {
   const name = location.hash.slice(1);
@@ -287,6 +291,8 @@ function showTab(name) {
   if (name === "webhooks") loadWebhooks();
   if (name === "events") loadEvents();
   if (name === "tasks") loadTasks();
+  if (name === "keys") loadKeys();
+  if (name === "audit") loadAudit();
 }
 
 // ---- webhooks ----
@@ -350,9 +356,12 @@ async function deleteWebhook(hook) {
   });
 }
 
-function showSecretOnce(what, answer) {
+// Shows a secret the server gives once (a new webhook's, a rotated one, a new API key), with
+// a copy button, until "I have copied it": the card is above the tabs, so another tab keeps it.
+function showSecretOnce(what, answer, copyLabel = "Copy secret") {
   $("secret-once-what").textContent = what;
   $("secret-once-value").textContent = answer.secret || "";
+  $("secret-once-copy").textContent = copyLabel;
   $("secret-once-url").textContent = answer.url_with_token || "";
   $("secret-once-url-row").hidden = !answer.url_with_token;
   const notes = $("secret-once-warnings");
@@ -939,6 +948,151 @@ async function cancelTask(id) {
   });
 }
 
+// ---- API keys ----
+
+// Admin keys only: with a read key the tab says what the server answered, rather than an
+// empty list.
+async function loadKeys() {
+  const body = $("keys-table").tBodies[0];
+  let answer;
+  try {
+    answer = await call("keys");
+  } catch (e) {
+    body.replaceChildren();
+    for (const id of ["keys-empty", "keys-environment", "key-new", "key-create"]) $(id).hidden = true;
+    const refused = $("keys-refused");
+    refused.textContent = "API keys are listed and made with an admin key only. The server said: "
+      + (e.status ? `${e.status}: ` : "") + e.message;
+    refused.hidden = false;
+    // A key revoked meanwhile (this page's own) is refused everywhere: say so as a new key would.
+    if (e.status === 401) await checkKey();
+    else fail(e);
+    return;
+  }
+  $("keys-refused").hidden = true;
+  $("key-new").hidden = false;
+  body.replaceChildren();
+  for (const key of answer.keys) body.append(keyRow(key));
+  $("keys-empty").hidden = answer.keys.length > 0;
+  // The configured key is an admin key too, but lives in the environment, not in the list.
+  $("keys-environment").hidden = !answer.environment_key;
+}
+
+function keyRow(key) {
+  const revoked = Boolean(key.revoked_at);
+  return el("tr", { class: revoked ? "muted" : undefined },
+    el("td", {}, key.name),
+    el("td", {}, el("span", { class: "status s-" + (key.scope === "admin" ? "admin" : "read") }, key.scope)),
+    el("td", {}, el("code", {}, key.id)),
+    el("td", {}, `${when(key.created_at)}${key.created_by ? " by " + key.created_by : ""}`),
+    el("td", {}, key.last_used_at ? when(key.last_used_at) : "never"),
+    el("td", {}, revoked
+      ? el("span", { class: "bad" }, "revoked " + when(key.revoked_at))
+      : el("span", { class: "good" }, "active")),
+    el("td", { class: "actions" }, revoked ? "" : button("Revoke", () => revokeKey(key), "small danger")));
+}
+
+async function createKey(form) {
+  await guarded(async () => {
+    const body = { name: form.elements.name.value.trim(), scope: form.elements.scope.value };
+    const created = await call("createKey", {}, { body });
+    form.reset();
+    form.hidden = true;
+    showSecretOnce(`API key "${created.name}" (${created.scope}, ${created.id}): send it as `
+      + "Authorization: Bearer <key>. The server keeps only its hash: it cannot show it again.",
+      { secret: created.key }, "Copy key");
+    await loadKeys();
+  });
+}
+
+async function revokeKey(key) {
+  if (!confirm(`Revoke API key "${key.name}" (${key.scope}, ${key.id})? Whatever uses it is refused from then on, this page too if it is the key pasted here. It cannot be undone.`)) return;
+  const done = await guarded(async () => {
+    await call("revokeKey", { key_id: key.id });
+    return true;
+  });
+  if (done) notify(`Revoked ${key.name} (${key.id})`, "ok");
+  await loadKeys();
+}
+
+// ---- audit log ----
+
+const auditState = { cursor: null, filter: {} };
+
+async function loadAudit(more = false) {
+  await guarded(async () => {
+    const page = await call("audit", {}, {
+      query: { ...auditState.filter, limit: PAGE_SIZE, cursor: more ? auditState.cursor : undefined },
+    });
+    const body = $("audit-table").tBodies[0];
+    if (!more) body.replaceChildren();
+    for (const entry of page.entries) {
+      body.append(el("tr", { class: "clickable", onclick: () => showAudit(entry) },
+        el("td", { class: "nowrap" }, when(entry.at)),
+        el("td", {}, whoOf(entry)),
+        el("td", {}, el("code", {}, entry.action)),
+        el("td", {}, el("code", { class: "wrap" }, entry.target || "")),
+        el("td", {}, outcomeOf(entry))));
+    }
+    auditState.cursor = page.next_cursor;
+    $("audit-more").hidden = !page.next_cursor;
+    $("audit-empty").hidden = body.rows.length > 0;
+  });
+}
+
+// The key's name, and the Open WebUI user it was used for when the request named one.
+function whoOf(entry) {
+  const user = entry.user;
+  if (!user) return entry.actor;
+  const person = user.name || user.email || user.id;
+  return `${entry.actor} for ${person}${user.verified ? "" : " (unverified)"}`;
+}
+
+// `ok`, `error: why`, `pending` (or none, on old entries), with the HTTP status of a REST call.
+function outcomeOf(entry) {
+  const outcome = entry.outcome;
+  const http = entry.status ? `HTTP ${entry.status}` : "";
+  if (!outcome) return el("span", { class: "muted" }, http);
+  if (outcome === "ok") return el("span", { class: "good" }, http ? `ok (${http})` : "ok");
+  if (outcome.startsWith("error")) {
+    const text = http && !outcome.includes(http) ? `${outcome} (${http})` : outcome;
+    return el("span", { class: "bad", title: text }, cut(text, 160));
+  }
+  return el("span", { class: "muted" }, http ? `${outcome} (${http})` : outcome);
+}
+
+function showAudit(entry) {
+  const user = entry.user;
+  $("ad-title").textContent = `${entry.action} — #${entry.id}`;
+  facts($("ad-facts"), [
+    ["When", when(entry.at)],
+    ["Key", entry.actor],
+    ["Open WebUI user", user
+      ? [user.name, user.email, "id " + user.id, user.role].filter(Boolean).join(", ")
+        + (user.verified ? " (signed by Open WebUI)" : " (unverified: as the request's headers said)")
+      : ""],
+    ["Chat", entry.chat_id],
+    ["Message", entry.message_id],
+    ["What", el("code", {}, entry.action)],
+    ["Target", entry.target ? el("code", { class: "wrap" }, entry.target) : ""],
+    ["Outcome", outcomeOf(entry)],
+  ]);
+  $("ad-detail").textContent = entry.detail === null || entry.detail === undefined ? "none" : pretty(entry.detail);
+  $("audit-detail").hidden = false;
+  $("audit-detail").scrollIntoView({ block: "nearest" });
+}
+
+function filterAudit(form) {
+  const filter = {};
+  for (const name of ["actor", "user", "chat"]) {
+    const v = form.elements[name].value.trim();
+    if (v) filter[name] = v;
+  }
+  auditState.filter = filter;
+  $("audit-detail").hidden = true;
+  loadAudit();
+}
+
 // ---- wiring ----
 
 function onSubmit(id, handler) {
@@ -954,7 +1108,8 @@ function wire() {
     sessionStorage.removeItem(KEY_STORE);
     $("key-status").textContent = "forgotten";
     closeViews();
-    for (const id of ["webhooks-table", "events-table", "tasks-table"]) $(id).tBodies[0].replaceChildren();
+    for (const id of ["webhooks-table", "events-table", "tasks-table", "keys-table", "audit-table"]) $(id).tBodies[0].replaceChildren();
+    for (const id of ["keys-environment", "keys-refused"]) $(id).hidden = true;
     $("no-key").hidden = false;
   });
   $("notice-close").addEventListener("click", () => ($("notice").hidden = true));
@@ -1024,6 +1179,18 @@ function wire() {
   });
   $("tasks-more").addEventListener("click", () => loadTasks(true));
   $("td-close").addEventListener("click", () => ($("task-detail").hidden = true));
+
+  $("keys-reload").addEventListener("click", () => loadKeys());
+  $("key-new").addEventListener("click", () => showForm($("key-create"), true));
+  onSubmit("key-create", createKey);
+
+  onSubmit("audit-filter", filterAudit);
+  $("audit-clear").addEventListener("click", () => {
+    $("audit-filter").reset();
+    filterAudit($("audit-filter"));
+  });
+  $("audit-more").addEventListener("click", () => loadAudit(true));
+  $("ad-close").addEventListener("click", () => ($("audit-detail").hidden = true));
 }
 
 document.addEventListener("DOMContentLoaded", () => {

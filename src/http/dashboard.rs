@@ -1,6 +1,6 @@
-//! The dashboard: a page, its script and its stylesheet (`dashboard/`, compiled in), served
-//! without a key, as they hold no data: the script reads everything from `/api` with the key
-//! the user pastes into the page.
+//! The dashboard: a page, its script, its stylesheet and its icon (`dashboard/`, compiled in),
+//! served without a key, as they hold no data: the script reads everything from `/api` with
+//! the key the user pastes into the page.
 
 use std::sync::LazyLock;
 
@@ -16,17 +16,21 @@ use axum::routing::get;
 use crate::engine::command::ActionKind;
 use crate::providers::Provider;
 
-/// The page, script and stylesheet as written in `dashboard/`.
+/// The page, script, stylesheet and icon as written in `dashboard/`.
 const PAGE: &str = include_str!("../../dashboard/index.html");
 const SCRIPT: &str = include_str!("../../dashboard/app.js");
 const STYLE: &str = include_str!("../../dashboard/app.css");
+const ICON: &str = include_str!("../../dashboard/favicon.svg");
 
-/// Where the script and stylesheet are served, as the page names them.
+/// Where the script, stylesheet and icon are served, as the page names them. The page names
+/// its icon, so that browsers do not ask for a `/favicon.ico` this server does not have.
 pub const SCRIPT_PATH: &str = "/dashboard/app.js";
 pub const STYLE_PATH: &str = "/dashboard/app.css";
+pub const ICON_PATH: &str = "/dashboard/favicon.svg";
 
-/// Only this server's own files and `/api`: no inline script or style, no other origin, and
-/// no page may frame the dashboard (its buttons delete webhooks).
+/// Only this server's own files and `/api`: no inline script or style, no other origin (the
+/// icon is one of its files: `img-src 'self'`), and no page may frame the dashboard (its
+/// buttons delete webhooks).
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
                        img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
                        form-action 'none'; frame-ancestors 'none'";
@@ -59,6 +63,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/dashboard", get(page))
         .route(SCRIPT_PATH, get(script))
         .route(STYLE_PATH, get(style))
+        .route(ICON_PATH, get(icon))
 }
 
 async fn page() -> Response {
@@ -71,6 +76,10 @@ async fn script() -> Response {
 
 async fn style() -> Response {
     file("text/css; charset=utf-8", STYLE)
+}
+
+async fn icon() -> Response {
+    file("image/svg+xml", ICON)
 }
 
 fn file(content_type: &'static str, body: &'static str) -> Response {
@@ -107,7 +116,13 @@ mod tests {
         // Named relative to the page, so that a proxy serving it under a prefix serves them too.
         assert!(page.contains("src=\"dashboard/app.js\""));
         assert!(page.contains("href=\"dashboard/app.css\""));
+        assert!(page.contains("<link rel=\"icon\" href=\"dashboard/favicon.svg\""));
         // No inline script or style: the CSP would refuse it.
         assert!(!page.contains("<script>") && !page.contains("style="));
+        // Nor in the icon, drawn with attributes only, and nothing of another origin but
+        // the SVG namespace's name.
+        assert!(!ICON.contains("<style") && !ICON.contains("style=") && !ICON.contains("<script"));
+        let outside = ICON.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
+        assert!(!outside.contains("http"), "{ICON}");
     }
 }

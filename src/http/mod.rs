@@ -184,10 +184,11 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
                 .to_string()
         }
         _ if segments.first() == Some(&"dashboard") && segments.len() > 1 => format!(
-            "no such route: `{}`; the dashboard is at /dashboard, with its files {} and {}",
+            "no such route: `{}`; the dashboard is at /dashboard, with its files {}, {} and {}",
             crate::quote::quoted(path),
             dashboard::SCRIPT_PATH,
-            dashboard::STYLE_PATH
+            dashboard::STYLE_PATH,
+            dashboard::ICON_PATH
         ),
         // A single-handler setup's `/webhook/github`, or a receive URL without its webhook's id:
         // the form the receiver takes, and where each webhook's URL is shown.
