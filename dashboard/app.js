@@ -604,11 +604,13 @@ async function tickNow(command, run) {
 function commandFieldsFor(form) {
   const action = form.elements.action.value;
   const agent = action === "create_task" || action === "ask";
-  const target = action === "forward" || action === "post_message";
+  // A create_task's target is optional: the channel its task's result is posted to.
+  const channel = action === "post_message" || action === "create_task";
+  const target = action === "forward" || channel;
   form.querySelector('[data-for="agent"]').hidden = !agent;
   form.querySelector('[data-for="target"]').hidden = !target;
   form.querySelector('[data-for="target-secret"]').hidden = action !== "forward";
-  form.querySelector('[data-for="target-kind"]').hidden = action !== "post_message";
+  form.querySelector('[data-for="target-kind"]').hidden = !channel;
   form.querySelector('[data-for="target-headers"]').hidden = action !== "forward";
   const scheduled = form.elements.trigger.value.trim() === "schedule";
   form.querySelector('[data-for="schedule"]').hidden = !scheduled;
@@ -664,14 +666,15 @@ function commandBody(form, before) {
   const old = (before && before.target) || {};
   let target;
   let headersChanged = false;
-  if (action === "forward" || action === "post_message") {
+  const channel = action === "post_message" || action === "create_task";
+  if (action === "forward" || channel) {
     const url = f.target_url.value.trim();
     if (url) {
       target = { url };
       if (action === "forward" && f.target_secret.value) target.secret = f.target_secret.value;
       // Shown masked, and a masked value sent back for the same URL keeps the stored one.
       else if (action === "forward" && old.secret && url === old.url) target.secret = old.secret;
-      if (action === "post_message" && f.target_kind.value.trim()) target.kind = f.target_kind.value.trim();
+      if (channel && f.target_kind.value.trim()) target.kind = f.target_kind.value.trim();
       const headersText = f.target_headers.value.trim();
       if (action === "forward" && headersText) {
         target.headers = parseJsonField(form, "target_headers", "Target headers");
@@ -705,6 +708,8 @@ function commandBody(form, before) {
     if (headersChanged && !target.headers) target.headers = {};
     body.target = target;
   }
+  // A create_task's channel cleared: its results go where its agent sends them again.
+  if (!target && action === "create_task" && old.url) body.target = {};
   return body;
 }
 
