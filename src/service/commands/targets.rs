@@ -219,3 +219,30 @@ pub(super) fn keep_signing(given: &mut Value, stored: Option<&str>) -> Result<()
     target.insert("secret".into(), secret.clone());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::switches_url_rule;
+
+    #[test]
+    fn a_switch_between_a_forward_and_a_channel_changes_the_rule_a_url_is_shown_by() {
+        let cases = [
+            ("forward", "post_message", true),
+            ("post_message", "forward", true),
+            ("forward", "create_task", true),
+            ("create_task", "forward", true),
+            // Both channels: shown alike.
+            ("post_message", "create_task", false),
+            ("create_task", "post_message", false),
+            ("forward", "forward", false),
+            ("forward", "comment", false),
+        ];
+        for (stored, given, switches) in cases {
+            assert_eq!(
+                switches_url_rule(stored, given),
+                switches,
+                "{stored} -> {given}"
+            );
+        }
+    }
+}
