@@ -39,8 +39,9 @@ pub use channels::{
 pub use client::Clients;
 pub(crate) use client::{retry_after, retry_after_named};
 pub(crate) use describe::{
-    host_of, mask_forward_url, mask_url_credentials, masked_url_refusal, redact_any_secret_path,
-    redact_secret_path, redact_url, restore_url, segment, shown_target, url_is_credential,
+    encode_segment, host_of, mask_forward_url, mask_url_credentials, masked_url_refusal,
+    redact_any_secret_path, redact_secret_path, redact_url, restore_url, segment, shown_target,
+    url_is_credential,
 };
 pub use forward::{
     EVENT_HEADER, Message as ForwardMessage, NOT_A_STANDARD_SECRET, event_type_of_header,

@@ -261,6 +261,15 @@ pub fn declared(
 /// What `add_command` asks of a `forward` target (an http(s) URL with a host): otherwise every
 /// result the agent forwards would fail when sent, long after the start that could have said.
 fn check_forward(target: &Target) -> Result<(), crate::engine::command::InvalidCommand> {
+    // Results are sent to it as written: only a command's forward renders its URL.
+    if crate::engine::command::is_url_template(&target.url) {
+        return Err(crate::engine::command::InvalidCommand {
+            field: "target.url".into(),
+            message: "an agent's target URL is sent to as written, not rendered over an event: \
+                      write it out (a command's forward may take a templated URL)"
+                .into(),
+        });
+    }
     // A secret no receiver's library loads would fail every delivery there.
     if let Some(secret) = &target.secret
         && crate::actions::standard_key(secret).is_none()
@@ -488,7 +497,12 @@ mod tests {
             assert!(error.contains(field), "{headers}: {error}");
         }
         // Yet its URL is one a forward command could have: not a scheme nothing sends to.
-        for url in ["ftp://h/in", "not a url", "http://"] {
+        for url in [
+            "ftp://h/in",
+            "not a url",
+            "http://",
+            "https://h/in/{{ issue.number }}",
+        ] {
             let agents =
                 format!(r#"[{{"name": "x", "result": "forward", "target": {{"url": "{url}"}}}}]"#);
             let error = declare(&agents, TELEGRAM).unwrap_err();

@@ -576,7 +576,7 @@ fn forward(
     let target = c.target.as_ref().ok_or("forward has no target")?;
     let body = body?;
     Ok(Delivery::Forward {
-        url: target.url.clone(),
+        url: forward_url(&target.url, event)?,
         secret: target.secret.clone(),
         event_type: event.event_type.to_string(),
         // Filled with the outbox row's id when stored: stable across retries.
@@ -587,6 +587,19 @@ fn forward(
         // As stored: sealed when a key is set, opened by the worker to send.
         headers: target.headers.clone(),
     })
+}
+
+/// A forward's URL: as written, or its template rendered over the event, each value
+/// percent-encoded (its scheme and host are written out: see `command::check_url_template`).
+pub fn forward_url(url: &str, event: &EventView<'_>) -> Result<String, String> {
+    if !super::command::is_url_template(url) {
+        return Ok(url.to_string());
+    }
+    let rendered = template::render_as(url, event.context, template::Escape::Url)
+        .map_err(|e| format!("the target URL's template: {e}"))?;
+    reqwest::Url::parse(rendered.trim())
+        .map(|u| u.to_string())
+        .map_err(|e| format!("the target URL rendered as `{rendered}`, which is not a URL: {e}"))
 }
 
 /// A forward's rendered body, whole: cut short, a JSON body would no longer parse.

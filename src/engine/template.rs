@@ -71,6 +71,11 @@ pub enum Escape {
     /// a name or a rich-text element's words, sent as typed, are escaped. A context made by
     /// [`slack_event_context`] has that view; any other renders as [`Escape::Plain`].
     BackToSlack,
+    /// Each value percent-encoded, as a path segment or query value takes it: a forward's
+    /// templated URL, where a sender's `../admin` or `x?y#z` must stay one value and never
+    /// reach another path of the same host (with the same `Authorization`). The template's
+    /// own text, and values piped through `|safe`, are written as they are.
+    Url,
 }
 
 /// The auto-escape modes of the templates rendered with [`Escape::Slack`] and
@@ -78,6 +83,8 @@ pub enum Escape {
 /// auto-escape callback sees only the name).
 const SLACK: &str = "slack";
 const FROM_SLACK: &str = "fromslack";
+/// The same for [`Escape::Url`].
+const URL: &str = "url";
 
 /// minijinja's functions templates here do not have (see [`environment`]).
 const REMOVED_GLOBALS: [&str; 2] = ["namespace", "debug"];
@@ -145,6 +152,8 @@ fn environment() -> Environment<'static> {
             minijinja::AutoEscape::Custom(SLACK.into())
         } else if name.starts_with(FROM_SLACK) {
             minijinja::AutoEscape::Custom(FROM_SLACK.into())
+        } else if name.starts_with(URL) {
+            minijinja::AutoEscape::Custom(URL.into())
         } else {
             minijinja::AutoEscape::None
         }
@@ -166,6 +175,7 @@ fn environment() -> Environment<'static> {
                 // JSON is data: only Slack's own escaping is applied to it.
                 match escape {
                     Escape::Slack => SlackEscaped(out).write_str(&json),
+                    Escape::Url => out.write_str(&url_encoded(&json)),
                     Escape::Plain | Escape::FromSlack | Escape::BackToSlack => out.write_str(&json),
                 }
                 .map_err(minijinja::Error::from)
@@ -175,6 +185,9 @@ fn environment() -> Environment<'static> {
                         write!(SlackEscaped(out), "{value}").map_err(minijinja::Error::from)
                     }
                     Escape::FromSlack => write!(out, "{value}").map_err(minijinja::Error::from),
+                    Escape::Url => out
+                        .write_str(&url_encoded(&value.to_string()))
+                        .map_err(minijinja::Error::from),
                     Escape::Plain | Escape::BackToSlack => {
                         minijinja::escape_formatter(out, state, value)
                     }
@@ -191,6 +204,7 @@ fn printed_as(state: &minijinja::State, value: &minijinja::Value) -> Escape {
         _ if value.is_safe() => Escape::Plain,
         minijinja::AutoEscape::Custom(m) if m == SLACK => Escape::Slack,
         minijinja::AutoEscape::Custom(m) if m == FROM_SLACK => Escape::FromSlack,
+        minijinja::AutoEscape::Custom(m) if m == URL => Escape::Url,
         _ => Escape::Plain,
     }
 }
@@ -204,8 +218,20 @@ fn write_text(
     match escape {
         Escape::Plain | Escape::BackToSlack | Escape::FromSlack => out.write_str(text),
         Escape::Slack => SlackEscaped(out).write_str(text),
+        Escape::Url => out.write_str(&url_encoded(text)),
     }
     .map_err(minijinja::Error::from)
+}
+
+/// `text` as one path segment or query value, whatever it holds: RFC 3986's unreserved
+/// characters kept, all else percent-encoded; `.` and `..` alone, a segment's own names for
+/// here and up, written out too.
+fn url_encoded(text: &str) -> String {
+    match text {
+        "." => "%2E".into(),
+        ".." => "%2E%2E".into(),
+        _ => crate::actions::encode_segment(text),
+    }
 }
 
 /// Writes through to `out` with `&`, `<` and `>` escaped as Slack asks.
@@ -497,7 +523,8 @@ fn context_for(context: &minijinja::Value, escape: Escape) -> minijinja::Value {
     let views = context.downcast_object_ref::<EventContext>();
     let view = match escape {
         Escape::BackToSlack => views.and_then(|c| c.for_slack.clone()),
-        Escape::FromSlack => views.and_then(|c| c.as_plain.clone()),
+        // A URL takes a Slack event's values as typed, not as Slack escapes them.
+        Escape::FromSlack | Escape::Url => views.and_then(|c| c.as_plain.clone()),
         Escape::Plain | Escape::Slack => None,
     };
     view.unwrap_or_else(|| context.clone())
@@ -854,6 +881,7 @@ fn render_bounded(
                     Escape::Plain | Escape::BackToSlack => "template",
                     Escape::Slack => SLACK,
                     Escape::FromSlack => FROM_SLACK,
+                    Escape::Url => URL,
                 };
                 let name = format!("{prefix}{}", names.len() + 1);
                 env.add_template_owned(name.clone(), source.to_string())
@@ -950,6 +978,36 @@ fn described(e: &minijinja::Error, source: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_url_templates_values_are_each_one_segment_whatever_they_hold() {
+        let ctx = json_context(&json!({
+            "owner": "octo-org", "number": 42, "title": "../../admin?x=1#frag",
+            "dot": "..", "spaced": "a b/c", "accented": "Zoë", "none": null,
+            "labels": ["bug", "p1"],
+        }));
+        let cases = [
+            (
+                "/repos/{{ owner }}/issues/{{ number }}",
+                "/repos/octo-org/issues/42",
+            ),
+            ("/x/{{ title }}", "/x/..%2F..%2Fadmin%3Fx%3D1%23frag"),
+            ("/x/{{ dot }}/y", "/x/%2E%2E/y"),
+            ("/x/{{ spaced }}", "/x/a%20b%2Fc"),
+            ("/x/{{ accented }}", "/x/Zo%C3%AB"),
+            ("/x/{{ none }}/y", "/x//y"),
+            ("/x?l={{ labels }}", "/x?l=%5B%22bug%22%2C%22p1%22%5D"),
+            // The author's own text, and what they mark safe, as written.
+            ("/x/{{ spaced | safe }}?a=1&b=2", "/x/a b/c?a=1&b=2"),
+        ];
+        for (source, want) in cases {
+            assert_eq!(
+                render_as(source, &ctx, Escape::Url).as_deref(),
+                Ok(want),
+                "{source}"
+            );
+        }
+    }
 
     #[test]
     fn a_filter_test_or_function_that_does_not_exist_is_named_and_others_pass() {

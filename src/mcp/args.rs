@@ -155,7 +155,7 @@ pub struct AddCommandArgs {
     pub conditions: Option<Value>,
     /// Where forward and post_message send (create_task: its result's channel). url: a
     /// channel's webhook (Open WebUI, Slack, Discord, Teams) or Telegram sendMessage URL, or
-    /// forward's endpoint; secret (forward): whsec_... to sign with, unsigned when omitted;
+    /// forward's endpoint (its path may use {{ }}); secret (forward): whsec_... to sign with;
     /// headers (forward): e.g. Authorization, shown masked; kind: guessed from the URL when
     /// omitted; chat_id: a Telegram chat's id; thread_id: a Telegram forum topic's.
     #[serde(default, deserialize_with = "lenient::target")]

@@ -89,6 +89,10 @@ pub struct PlannedCommand {
     pub would_send: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template_error: Option<String>,
+    /// Where a forward whose URL is a template would go, rendered over this event (its
+    /// credentials masked as a listing masks them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Why a real delivery of this event would end this command's action failed, in the words
     /// the failed action would show: the planner's own refusal (a reply on a source with no
     /// thread to reply on, a template error) or the sender's (a target ALLOWED_TARGET_HOSTS
@@ -546,6 +550,13 @@ async fn finish(
     let deadline = crate::actions::ssrf::lookup_deadline();
     for (c, planned) in runs.into_iter().zip(planned) {
         let rendered = super::planning::render_preview(c, &view);
+        let url = match &planned {
+            Planned::Send {
+                delivery: Ok(crate::actions::Delivery::Forward { url, .. }),
+                ..
+            } if templated_url(c) => Some(crate::actions::mask_forward_url(url)),
+            _ => None,
+        };
         let would_fail = match &planned {
             Planned::Send {
                 delivery: Err(why), ..
@@ -572,6 +583,7 @@ async fn finish(
                 .filter(|_| would_fail.is_none()),
             template_error: rendered.and_then(|r| r.err()),
             would_fail,
+            url,
         });
     }
     Ok(report)
@@ -659,6 +671,14 @@ async fn only_scheduled(state: &AppState, webhook_id: &str) -> Result<String, Se
             ),
         )),
     }
+}
+
+/// Whether a command's target URL is a template, rendered over each event.
+fn templated_url(row: &CommandRow) -> bool {
+    row.target
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<crate::engine::command::Target>(t).ok())
+        .is_some_and(|t| crate::engine::command::is_url_template(&t.url))
 }
 
 /// Why each command in `rows` (in run order) that is not in `matched` stayed quiet.

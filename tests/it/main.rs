@@ -20,6 +20,7 @@ mod echo;
 mod events_api;
 mod failed_runs;
 mod forward_headers;
+mod forward_urls;
 mod front_end;
 mod github_enterprise;
 mod gitlab_threads;

@@ -28,6 +28,8 @@ pub(super) fn shown_target(action: &str, target: &str) -> Option<Value> {
             MASK.to_string()
         } else if crate::engine::command::posts_to_channel(action) {
             crate::actions::redact_secret_path(raw)
+        } else if action == "forward" && crate::engine::command::is_url_template(raw) {
+            masked_url_template(raw)
         } else if action == "forward" {
             crate::actions::mask_forward_url(raw)
         } else {
@@ -35,6 +37,41 @@ pub(super) fn shown_target(action: &str, target: &str) -> Option<Value> {
         });
     }
     Some(t)
+}
+
+/// A forward's templated URL as shown: masked as a forward's URL is, its template's
+/// expressions (the author's own text, no secret) kept in view, where a token-like rule would
+/// take `{{ repository.owner.login }}`, percent-encoded, for a key.
+fn masked_url_template(raw: &str) -> String {
+    let mut spans = Vec::new();
+    let mut plain = String::new();
+    let mut rest = raw;
+    loop {
+        let open = [rest.find("{{"), rest.find("{%")]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(open) = open else { break };
+        let close = if rest[open..].starts_with("{{") {
+            "}}"
+        } else {
+            "%}"
+        };
+        let Some(end) = rest[open + 2..].find(close).map(|e| open + 2 + e + 2) else {
+            break;
+        };
+        plain.push_str(&rest[..open]);
+        // Short and plain, so no rule takes it for a key.
+        plain.push_str(&format!("tpl{}x", spans.len()));
+        spans.push(&rest[open..end]);
+        rest = &rest[end..];
+    }
+    plain.push_str(rest);
+    let mut shown = crate::actions::mask_forward_url(&plain);
+    for (n, span) in spans.iter().enumerate().rev() {
+        shown = shown.replace(&format!("tpl{n}x"), span);
+    }
+    shown
 }
 
 /// Whether a target is a URL alone shown the same by a forward's rule and a message's: nothing
@@ -223,6 +260,24 @@ pub(super) fn keep_signing(given: &mut Value, stored: Option<&str>) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::switches_url_rule;
+
+    #[test]
+    fn a_templated_forward_url_is_shown_with_its_expressions_and_its_secrets_masked() {
+        let cases = [
+            (
+                "https://api.github.com/repos/{{ repository.owner.login }}/{{ repository.name }}/issues/{{ issue.number }}/labels",
+                "https://api.github.com/repos/{{ repository.owner.login }}/{{ repository.name }}/issues/{{ issue.number }}/labels",
+            ),
+            (
+                "https://ci.example.com/hooks/3f9a8b7c6d5e4f3a2b1c/{{ issue.number }}?token=abc{% if x %}&y=1{% endif %}",
+                // What a masked value holds is masked with it.
+                "https://ci.example.com/hooks/***/{{ issue.number }}?token=***&y=1{% endif %}",
+            ),
+        ];
+        for (raw, shown) in cases {
+            assert_eq!(super::masked_url_template(raw), shown, "{raw}");
+        }
+    }
 
     #[test]
     fn a_switch_between_a_forward_and_a_channel_changes_the_rule_a_url_is_shown_by() {
