@@ -534,6 +534,7 @@ function showTestReport(out, report) {
     matched.length ? el("h4", {}, "Fired") : "",
     el("ul", {}, matched.map((c) => el("li", {},
       el("code", {}, c.trigger), ` → ${c.action}${c.agent ? " (" + c.agent + ")" : ""}`,
+      c.url ? el("div", { class: "muted" }, "to: " + c.url) : "",
       c.would_send ? el("div", { class: "muted" }, "would send: " + cut(c.would_send, 300)) : "",
       c.template_error ? el("div", { class: "bad" }, "template: " + c.template_error) : "",
       c.would_fail ? el("div", { class: "bad" }, "would fail: " + c.would_fail) : ""))),

@@ -224,9 +224,10 @@ pub struct UpdateCommandArgs {
     #[schemars(schema_with = "super::shapes::conditions_undescribed")]
     pub conditions: Option<Value>,
     /// New target, as add_command takes it: forward {"url", "secret"?, "headers"?}; post_message
-    /// or create_task (its result's channel) {"url", "kind"?, "chat_id"?, "thread_id"?}.
+    /// or create_task (its result's channel) {"url", "kind"?, "chat_id"?, "thread_id"?}; {}
+    /// removes a create_task's.
     #[serde(default, deserialize_with = "lenient::target")]
-    #[schemars(schema_with = "super::shapes::target")]
+    #[schemars(schema_with = "super::shapes::target_change")]
     pub target: Option<Value>,
     /// New priority.
     #[serde(default)]

@@ -11,7 +11,14 @@ use serde_json::{Map, Value, json};
 /// Where `forward` and `post_message` send to (`engine::command::Target`). The keys are
 /// explained in the field's own description, not one by one: `add_command`'s schema has to
 /// stay small (see [`conditions`]).
-pub fn target(_: &mut SchemaGenerator) -> Schema {
+pub fn target(generator: &mut SchemaGenerator) -> Schema {
+    let mut schema = target_change(generator);
+    schema.insert("required".into(), json!(["url"]));
+    schema
+}
+
+/// A target as update_command takes it: `{}` removes the one stored, so `url` is not required.
+pub fn target_change(_: &mut SchemaGenerator) -> Schema {
     json_schema!({
         "type": "object",
         "properties": {
@@ -21,8 +28,7 @@ pub fn target(_: &mut SchemaGenerator) -> Schema {
             "chat_id": {"type": "string"},
             "thread_id": {"type": "string"},
             "headers": headers()
-        },
-        "required": ["url"]
+        }
     })
 }
 

@@ -316,9 +316,14 @@ impl McpServer {
         .await
         .map_err(tool_error)?;
         let posted = task.posted.as_ref().map_or_else(String::new, |action| {
+            // Where it goes: the thread, or the channel the task's command names.
+            let place = match action.action.as_str() {
+                "post_message" => format!("to the command's channel ({})", action.target),
+                _ => "on the thread".to_string(),
+            };
             format!(
-                " Its result is posted on the thread as action `{}` (get_action shows whether \
-                 it was delivered).",
+                " Its result is posted {place} as action `{}` (get_action shows whether it was \
+                 delivered).",
                 action.id
             )
         });

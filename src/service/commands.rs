@@ -274,10 +274,13 @@ enum Refusal {
 }
 
 pub async fn list(state: &AppState, webhook_id: &str) -> Result<Vec<CommandOut>, ServiceError> {
-    webhooks::load(state, webhook_id).await?;
+    let hook = webhooks::load(state, webhook_id).await?;
     let key = webhook_id.to_string();
     let rows = state.store.read(move |db| rows::list(db, &key)).await?;
-    Ok(rows.into_iter().map(|row| shown(state, row)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|row| on_hook(&hook, shown(state, row)))
+        .collect())
 }
 
 /// One command of the webhook, as its list shows it; one of another webhook is not found here.
@@ -286,11 +289,23 @@ pub async fn get(
     webhook_id: &str,
     command_id: &str,
 ) -> Result<CommandOut, ServiceError> {
-    webhooks::load(state, webhook_id).await?;
+    let hook = webhooks::load(state, webhook_id).await?;
     let (key, id) = (webhook_id.to_string(), command_id.to_string());
     let row = state.store.read(move |db| rows::get(db, &key, &id)).await?;
-    row.map(|row| shown(state, row))
+    row.map(|row| on_hook(&hook, shown(state, row)))
         .ok_or_else(|| not_found(command_id))
+}
+
+/// A command as its webhook stands: a disabled webhook fires none of its scheduled commands,
+/// so none has a next run.
+pub(super) fn on_hook(
+    hook: &crate::store::webhooks::WebhookRow,
+    mut out: CommandOut,
+) -> CommandOut {
+    if !hook.enabled {
+        out.next_run_at = None;
+    }
+    out
 }
 
 /// A stored command as listed: one whose target the key does not open shows the mask in place

@@ -637,8 +637,7 @@ pub async fn complete(
         return Err(ServiceError::invalid(
             "result",
             "the result is empty (spaces, control or invisible characters only), and \
-             post_result would post it as a comment; give the text to post, or post_result: \
-             false",
+             post_result would post it; give the text to post, or post_result: false",
         ));
     }
     let source: Option<SourceRef> = task
@@ -864,7 +863,7 @@ pub async fn result_channel(
 }
 
 /// The kind of message a channel takes: as its target says, else as its URL tells.
-fn channel_kind(
+pub(super) fn channel_kind(
     state: &AppState,
     target: &crate::engine::command::Target,
 ) -> crate::actions::MessageKind {

@@ -70,6 +70,17 @@ pub struct TestReport {
     /// `stop`, or its being disabled.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unmatched: Vec<UnmatchedCommand>,
+    /// A scheduled command's tick fired by the test (`command_id`), not a sender's event: and
+    /// whether that command is enabled, so may be run now.
+    #[serde(skip)]
+    tick: Option<Standing>,
+}
+
+/// Whether the command a tick test fired is enabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    Enabled,
+    Disabled,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,7 +139,7 @@ impl TestReport {
 
     /// Whether it fired a scheduled command's tick rather than a sender's event.
     fn is_tick(&self) -> bool {
-        self.event_type.as_deref() == Some(crate::engine::schedule::EVENT_TYPE)
+        self.tick.is_some()
     }
 
     fn outcome(&self) -> String {
@@ -161,6 +172,10 @@ impl TestReport {
                          get_task follow them)",
                         ids.join(", ")
                     )
+                } else if self.tick == Some(Standing::Disabled) {
+                    "nothing was sent or queued (a dry run); the command is disabled, so it \
+                     does not fire on its clock, and runs now only once enabled"
+                        .to_string()
                 } else if self.is_tick() {
                     "nothing was sent or queued (a dry run; run_actions: true runs it now, as \
                      its tick would)"
@@ -238,10 +253,28 @@ pub async fn test_webhook(
         .provider
         .parse()
         .map_err(|()| ServiceError::invalid("webhook_id", "webhook has an unknown provider"))?;
-    let ticks = event_type.map(str::trim) == Some(crate::engine::schedule::EVENT_TYPE);
-    if command_id.is_some() || ticks {
+    // A scheduled command's tick: named by its command, or asked for by its type without a
+    // payload of the caller's (with one, it is a sender's event that calls itself `schedule`).
+    let tick_type = event_type
+        .map(str::trim)
+        .is_some_and(|t| t == crate::engine::schedule::EVENT_TYPE);
+    if command_id.is_some() || (tick_type && payload.is_none()) {
         if payload.is_some() {
             return Err(ServiceError::invalid("payload", TICK_PAYLOAD_IS_OURS));
+        }
+        if let Some(other) = event_type
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && !tick_type)
+        {
+            return Err(ServiceError::invalid(
+                "event_type",
+                format!(
+                    "command_id fires a scheduled command's tick, whose type is `schedule`, not \
+                     `{}`: leave event_type out (to test a command that fires on events, give \
+                     the event_type without command_id)",
+                    crate::quote::quoted(other)
+                ),
+            ));
         }
         return test_schedule(state, hook, provider, command_id, run_actions).await;
     }
@@ -377,6 +410,7 @@ pub async fn test_webhook(
         problem: None,
         note,
         unmatched: Vec::new(),
+        tick: None,
     };
     let event_id = match outcome {
         Outcome::Accepted {
@@ -570,7 +604,17 @@ async fn finish(
                 }
                 Err(e) => Some(e.message.clone()),
             },
-            Planned::Task { .. } | Planned::Inline { .. } => None,
+            // A task's result posted to its command's channel: held to the sender's checks as
+            // a message there is, since that post would fail alike when the task is done.
+            Planned::Task { .. } => match (result_channel(state, c), &own) {
+                (Some(delivery), Ok(own)) => {
+                    super::sending::refusal_when_sent(state, own.clone(), &delivery, deadline)
+                        .await
+                        .map(|why| format!("its result could not be posted to its channel: {why}"))
+                }
+                _ => None,
+            },
+            Planned::Inline { .. } => None,
         };
         report.matched.push(PlannedCommand {
             command_id: c.id.clone(),
@@ -603,6 +647,17 @@ async fn test_schedule(
         Some(id) => id.to_string(),
         None => only_scheduled(state, &hook.id).await?,
     };
+    let (webhook_id, key) = (hook.id.clone(), command_id.clone());
+    let enabled = state
+        .store
+        .read(move |db| crate::store::commands::get(db, &webhook_id, &key))
+        .await?
+        .is_some_and(|c| c.enabled);
+    let standing = if enabled {
+        Standing::Enabled
+    } else {
+        Standing::Disabled
+    };
     let inserted = super::schedules::fire_now(state, &hook.id, &command_id, !run_actions).await?;
     let report = TestReport {
         webhook_id: hook.id.clone(),
@@ -616,6 +671,7 @@ async fn test_schedule(
         problem: None,
         note: None,
         unmatched: Vec::new(),
+        tick: Some(standing),
     };
     let event_id = match inserted {
         crate::store::events::Inserted::New(id) => id,
@@ -671,6 +727,24 @@ async fn only_scheduled(state: &AppState, webhook_id: &str) -> Result<String, Se
             ),
         )),
     }
+}
+
+/// The message a create_task's result would be to the channel its command names (its text
+/// left empty: only where it goes is checked).
+fn result_channel(state: &AppState, row: &CommandRow) -> Option<crate::actions::Delivery> {
+    if row.action != "create_task" {
+        return None;
+    }
+    let target: crate::engine::command::Target =
+        serde_json::from_str(row.target.as_deref()?).ok()?;
+    let kind = super::tasks::channel_kind(state, &target);
+    Some(crate::actions::Delivery::ChannelMessage {
+        url: target.url,
+        kind,
+        text: String::new(),
+        chat_id: target.chat_id,
+        thread_id: target.thread_id,
+    })
 }
 
 /// Whether a command's target URL is a template, rendered over each event.

@@ -2,7 +2,8 @@
 //! calls an API about the event's own issue (GitHub's labels, say). Its scheme and host are
 //! written out, and each value is percent-encoded: a sender's `../..` in a title stays one
 //! segment. Shown with its expressions, previewed by test_webhook, refused where it could
-//! choose the host or is not a forward's, and a name the event lacks fails the action saying so.
+//! choose the host or is not a forward's, and a name the event lacks is warned of when saved
+//! and fails the action saying so.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -100,13 +101,19 @@ async fn a_senders_value_fills_one_segment_and_a_missing_name_fails_the_action_s
         .mount(&upstream)
         .await;
     let (app, _) = app_with(&upstream, "/notes/{{ issue.title }}").await;
-    let (missing, _) = app_with(&upstream, "/notes/{{ issue.numbr }}").await;
+    let (missing, warned) = app_with(&upstream, "/notes/{{ issue.numbr }}").await;
 
     // Act
     open_issue(&app, "../../admin?x=1").await;
     let failed = open_issue(&missing, "Crash").await;
 
-    // Assert: the title stayed one encoded segment under /notes.
+    // Assert: warned when saved; the title stayed one encoded segment under /notes.
+    assert!(
+        warned["warnings"]
+            .to_string()
+            .contains("the target URL's template does not render"),
+        "{warned}"
+    );
     let requests = upstream.received_requests().await.expect("recorded");
     assert_eq!(requests.len(), 1, "{requests:?}");
     assert_eq!(requests[0].url.path(), "/notes/..%2F..%2Fadmin%3Fx%3D1");

@@ -130,6 +130,11 @@ async fn what_a_tick_test_cannot_do_is_refused_naming_the_field() {
     )
     .await;
     let unknown = test_webhook(&app, json!({"command_id": "cmd_nope"})).await;
+    let other_type = test_webhook(
+        &app,
+        json!({"command_id": report, "event_type": "issues.opened"}),
+    )
+    .await;
     let mut evening = weekday_report(&upstream);
     evening["schedule"] = json!("0 18 * * 1-5");
     let second = app.add_command_ok("gh", evening).await;
@@ -143,6 +148,18 @@ async fn what_a_tick_test_cannot_do_is_refused_naming_the_field() {
     let run_disabled = test_webhook(&app, json!({"command_id": report, "run_actions": true})).await;
     let preview_disabled = test_webhook(&app, json!({"command_id": report})).await;
     let sends = app.drain().await;
+    // A disabled webhook fires none of its scheduled commands: none shows a next run, and one
+    // added to it is told so.
+    let (status, _) = send_json(
+        app.api(Method::PUT, "/api/webhooks/gh")
+            .json(&json!({"enabled": false})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut later = weekday_report(&upstream);
+    later["schedule"] = json!("0 12 * * 1-5");
+    let on_disabled = app.add_command_ok("gh", later).await;
+    let (_, listed) = app.get_json("/api/webhooks/gh/commands").await;
 
     // Assert
     assert_error(&not_scheduled, StatusCode::BAD_REQUEST, Some("command_id"));
@@ -153,6 +170,19 @@ async fn what_a_tick_test_cannot_do_is_refused_naming_the_field() {
     );
     assert_error(&with_payload, StatusCode::BAD_REQUEST, Some("payload"));
     assert_error(&unknown, StatusCode::NOT_FOUND, None);
+    assert_error(&other_type, StatusCode::BAD_REQUEST, Some("event_type"));
+    assert_eq!(on_disabled["next_run_at"], Value::Null, "{on_disabled}");
+    assert!(
+        on_disabled["warnings"].to_string().contains("is disabled"),
+        "{on_disabled}"
+    );
+    let next_runs: Vec<&Value> = listed["commands"]
+        .as_array()
+        .expect("commands")
+        .iter()
+        .map(|c| &c["next_run_at"])
+        .collect();
+    assert!(next_runs.iter().all(|n| n.is_null()), "{listed}");
     assert_error(&which, StatusCode::BAD_REQUEST, Some("command_id"));
     let said = which.1.to_string();
     assert!(
@@ -206,6 +236,27 @@ async fn over_mcp_a_scheduled_command_says_when_it_fires_and_its_tick_is_preview
         json!({"webhook_id": "gh", "event_type": "schedule"}),
     )
     .await;
+    let disabled = call(
+        &client,
+        "update_command",
+        json!({"webhook_id": "gh", "command_id": command_id, "enabled": false}),
+    )
+    .await;
+    assert_eq!(disabled.is_error, Some(false), "{}", text(&disabled));
+    let previewed_disabled = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "command_id": command_id}),
+    )
+    .await;
+    // A sender's own event that calls itself `schedule` is tested as a sender's event.
+    let senders = call(
+        &client,
+        "test_webhook",
+        json!({"webhook_id": "gh", "event_type": "schedule",
+               "payload": "{\"action\": \"opened\", \"issue\": {\"number\": 1, \"title\": \"x\"}}"}),
+    )
+    .await;
 
     // Assert
     assert_eq!(added.is_error, Some(false), "{}", text(&added));
@@ -231,5 +282,12 @@ async fn over_mcp_a_scheduled_command_says_when_it_fires_and_its_tick_is_preview
     // Two scheduled commands now: which one is asked.
     assert_eq!(refused.is_error, Some(true), "{}", text(&refused));
     assert!(text(&refused).contains("command_id"), "{}", text(&refused));
+    let said = text(&previewed_disabled);
+    assert!(
+        said.contains("the command is disabled") && !said.contains("run_actions: true runs it"),
+        "{said}"
+    );
+    assert_eq!(senders.is_error, Some(false), "{}", text(&senders));
+    assert!(!text(&senders).contains("A tick of"), "{}", text(&senders));
     client.cancel().await.ok();
 }

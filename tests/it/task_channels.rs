@@ -198,9 +198,28 @@ async fn a_create_task_target_takes_what_a_channel_takes_over_rest_and_mcp() {
                "agent": "planning", "template": "Summarise", "target": {"url": url}}),
     )
     .await;
+    let command_id = over_mcp.structured_content.clone().expect("structured")["id"].clone();
+    let cleared = call(
+        &client,
+        "update_command",
+        json!({"webhook_id": "gh", "command_id": command_id, "target": {}}),
+    )
+    .await;
+    // `{}` is how a target is removed: the schema a strict client checks takes it.
+    let tools = client.list_all_tools().await.expect("tools");
+    let update = tools
+        .iter()
+        .find(|t| t.name == "update_command")
+        .expect("update_command");
+    let target_schema =
+        Value::Object((*update.input_schema).clone())["properties"]["target"].clone();
     client.cancel().await.ok();
 
     // Assert
+    assert_eq!(cleared.is_error, Some(false), "{}", text(&cleared));
+    let after = cleared.structured_content.clone().expect("structured");
+    assert!(after.get("target").is_none(), "{after}");
+    assert!(target_schema.get("required").is_none(), "{target_schema}");
     assert_error(&signed, StatusCode::BAD_REQUEST, Some("target.secret"));
     assert_error(&headed, StatusCode::BAD_REQUEST, Some("target.headers"));
     assert_error(&telegram, StatusCode::BAD_REQUEST, Some("target.chat_id"));
@@ -246,4 +265,62 @@ async fn an_external_agents_posted_result_goes_to_the_commands_channel_too() {
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert_eq!(texts, ["Fixed by reverting 1.2"]);
     assert_eq!(comments_on(&github, 43).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn over_mcp_a_completed_tasks_result_is_said_to_go_to_the_channel_and_a_refused_one_is_foretold()
+ {
+    // Arrange
+    let (llm, github, channel) = (
+        fake_llm(vec![llm_answer("unused")]).await,
+        fake_github().await,
+        fake_channel().await,
+    );
+    let app = app_on(&llm, &github).await;
+    let (status, added) = add(&app, &triage_to(&channel)).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let event_id = open_issue(&app, 44, "Slow start").await;
+    let task_id = app.task_id_of(&event_id).await;
+
+    // Act: an agent of its own completes it; then the channel's host is no longer allowed.
+    let client = connect(&app).await;
+    let completed = call(
+        &client,
+        "complete_task",
+        json!({"task_id": task_id, "result": "Cache cold", "post_result": true,
+               "owner": "triage-bot"}),
+    )
+    .await;
+    client.cancel().await.ok();
+    let agents = agent_config(&llm, &github);
+    let app = app
+        .restart_with(move |config| {
+            agents(config);
+            config.secret_key = Some(KEY.into());
+            config.allowed_target_hosts = Vec::new();
+            // This process sends, so what its sender would refuse is foretold.
+            config.worker = true;
+        })
+        .await;
+    let issue = json!({"action": "opened", "issue": {"number": 45, "title": "x", "body": "",
+        "labels": [], "user": {"login": "octocat"}},
+        "repository": {"full_name": "octo/app", "name": "app"}, "sender": {"login": "octocat"}});
+    let (status, tested) = app
+        .post_api("/api/webhooks/gh/test", &json!({"payload": issue}))
+        .await;
+
+    // Assert
+    assert_eq!(completed.is_error, Some(false), "{}", text(&completed));
+    assert!(
+        text(&completed).contains("posted to the command's channel"),
+        "{}",
+        text(&completed)
+    );
+    assert_eq!(status, StatusCode::OK, "{tested}");
+    assert!(
+        tested["matched"][0]["would_fail"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("its result could not be posted to its channel")),
+        "{tested}"
+    );
 }

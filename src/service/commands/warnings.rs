@@ -25,7 +25,14 @@ pub(super) async fn presented_with_warnings(
     hook: &WebhookRow,
     row: &CommandRow,
 ) -> CommandOut {
-    let mut out = present(row);
+    let mut out = super::on_hook(hook, present(row));
+    if row.schedule.is_some() && row.enabled && !hook.enabled {
+        out.warnings.push(format!(
+            "webhook `{}` is disabled, so this scheduled command does not fire until the \
+             webhook is enabled again (ticks that fall while it is off are not made up)",
+            hook.id
+        ));
+    }
     // A scheduled command fires on its clock: no event type of the provider is meant, and
     // it has no thread (its replies are refused when saved).
     let scheduled = row.schedule.is_some();
@@ -37,8 +44,14 @@ pub(super) async fn presented_with_warnings(
     // Rendered off the runtime's threads: a template that takes long to render (see
     // `template`'s limits) must not hold up the requests that share them.
     let (for_render, to_render) = (hook.clone(), row.clone());
-    let rendered = tokio::task::spawn_blocking(move || template_warning(&for_render, &to_render));
-    out.warnings.extend(rendered.await.ok().flatten());
+    let rendered = tokio::task::spawn_blocking(move || {
+        [
+            template_warning(&for_render, &to_render),
+            url_template_warning(&for_render, &to_render),
+        ]
+    });
+    out.warnings
+        .extend(rendered.await.ok().into_iter().flatten().flatten());
     out.warnings.extend(agent_warning(state, row));
     out.warnings.extend(sender_text_warning(row));
     if fires {
@@ -540,6 +553,44 @@ fn agent_warning(state: &AppState, row: &CommandRow) -> Option<String> {
 /// when no sample renders: a real delivery may carry fields the samples lack.
 fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     let source = row.template.as_deref()?;
+    let forward = row.action.trim() == "forward";
+    sample_warning(hook, row, source, "the template", |source, context| {
+        // Text a reader still takes when cut is sent cut (saying so), as a delivery does; a
+        // forward's body is not cut, so one too long is an error there as here.
+        if forward {
+            template::render(source, context).map(drop)
+        } else {
+            template::render_cut(source, context, template::Escape::Plain).map(drop)
+        }
+    })
+}
+
+/// A forward's templated URL that renders with none of the samples its trigger matches.
+fn url_template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
+    let url = row
+        .target
+        .as_deref()
+        .and_then(|t| serde_json::from_str::<command::Target>(t).ok())
+        .map(|t| t.url)
+        .filter(|url| row.action.trim() == "forward" && command::is_url_template(url))?;
+    sample_warning(
+        hook,
+        row,
+        &url,
+        "the target URL's template",
+        |source, context| template::render_as(source, context, template::Escape::Url).map(drop),
+    )
+}
+
+/// `what` (`source`) rendered by `render` over each sample of the provider that the
+/// command's trigger matches: a warning when it renders with none of them.
+fn sample_warning(
+    hook: &WebhookRow,
+    row: &CommandRow,
+    source: &str,
+    what: &str,
+    render: impl Fn(&str, &minijinja::Value) -> Result<(), String>,
+) -> Option<String> {
     let provider: Provider = hook.provider.parse().ok()?;
     let trigger = Trigger::parse(&row.trigger).ok()?;
     let now = clock::now_ms();
@@ -569,14 +620,7 @@ fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
             json!({"id": "evt_preview", "type": event_type, "provider": hook.provider,
                 "received_at": clock::rfc3339(now), "source": thread}),
         );
-        // Text a reader still takes when cut is sent cut (saying so), as a delivery does; a
-        // forward's body is not cut, so one too long is an error there as here.
-        let rendered = if row.action.trim() == "forward" {
-            template::render(source, &context).map(drop)
-        } else {
-            template::render_cut(source, &context, template::Escape::Plain).map(drop)
-        };
-        match rendered {
+        match render(source, &context) {
             Ok(()) => return None,
             Err(error) => {
                 first_failure.get_or_insert((*event_type, error));
@@ -594,9 +638,9 @@ fn template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
     };
     let stop = crate::quote::full_stop(&error);
     Some(format!(
-        "the template does not render with the sample `{event_type}` payload (nor any other \
-         sample its trigger matches): {error}{stop} {caveat} (test_webhook shows what each \
-         command would send)"
+        "{what} does not render with the sample `{event_type}` payload (nor any other sample \
+         its trigger matches): {error}{stop} {caveat} (test_webhook shows what each command \
+         would send)"
     ))
 }
 
