@@ -73,8 +73,8 @@ pub enum Escape {
     BackToSlack,
     /// Each value percent-encoded, as a path segment or query value takes it: a forward's
     /// templated URL, where a sender's `../admin` or `x?y#z` must stay one value and never
-    /// reach another path of the same host (with the same `Authorization`). The template's
-    /// own text, and values piped through `|safe`, are written as they are.
+    /// reach another path of the same host (with the same `Authorization`). Only the
+    /// template's own text is written as it is: a value marked safe is encoded too.
     Url,
 }
 
@@ -201,10 +201,12 @@ fn environment() -> Environment<'static> {
 /// How a printed value is escaped: as its template's mode says, unless marked safe.
 fn printed_as(state: &minijinja::State, value: &minijinja::Value) -> Escape {
     match state.auto_escape() {
+        // In a URL every value is encoded, safe or not: `tojson` and `escape` mark what they
+        // make safe for HTML, which says nothing of a path (`"/../admin"` would climb it).
+        minijinja::AutoEscape::Custom(m) if m == URL => Escape::Url,
         _ if value.is_safe() => Escape::Plain,
         minijinja::AutoEscape::Custom(m) if m == SLACK => Escape::Slack,
         minijinja::AutoEscape::Custom(m) if m == FROM_SLACK => Escape::FromSlack,
-        minijinja::AutoEscape::Custom(m) if m == URL => Escape::Url,
         _ => Escape::Plain,
     }
 }
@@ -997,8 +999,10 @@ mod tests {
             ("/x/{{ accented }}", "/x/Zo%C3%AB"),
             ("/x/{{ none }}/y", "/x//y"),
             ("/x?l={{ labels }}", "/x?l=%5B%22bug%22%2C%22p1%22%5D"),
-            // The author's own text, and what they mark safe, as written.
-            ("/x/{{ spaced | safe }}?a=1&b=2", "/x/a b/c?a=1&b=2"),
+            // The author's own text as written; every value encoded, whatever marks it safe.
+            ("/x/{{ spaced | safe }}?a=1&b=2", "/x/a%20b%2Fc?a=1&b=2"),
+            ("/x/{{ title | tojson }}", "/x/%22..%2F..%2Fadmin%3Fx%3D1%23frag%22"),
+            ("/x/{{ '/' ~ dot }}", "/x/%2F.."),
         ];
         for (source, want) in cases {
             assert_eq!(
