@@ -1001,7 +1001,10 @@ mod tests {
             ("/x?l={{ labels }}", "/x?l=%5B%22bug%22%2C%22p1%22%5D"),
             // The author's own text as written; every value encoded, whatever marks it safe.
             ("/x/{{ spaced | safe }}?a=1&b=2", "/x/a%20b%2Fc?a=1&b=2"),
-            ("/x/{{ title | tojson }}", "/x/%22..%2F..%2Fadmin%3Fx%3D1%23frag%22"),
+            (
+                "/x/{{ title | tojson }}",
+                "/x/%22..%2F..%2Fadmin%3Fx%3D1%23frag%22",
+            ),
             ("/x/{{ '/' ~ dot }}", "/x/%2F.."),
         ];
         for (source, want) in cases {

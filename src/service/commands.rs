@@ -431,11 +431,17 @@ async fn update_once(
                 return Err(ServiceError::invalid(
                     "target",
                     format!(
-                        "a {} and a {} hide different parts of their URL: give the whole target URL \
-                         again in the same call, as `target.url` — the full URL as the service \
-                         issued it, not the masked one a listing shows",
+                        "a {} and a {} hide different parts of their URL{}: give the whole \
+                         target URL again in the same call, as `target.url` — the full URL as \
+                         the service issued it, not the masked one a listing shows",
                         row.action.trim(),
-                        a.trim()
+                        a.trim(),
+                        // A forward's signing secret and headers are no channel's.
+                        if crate::engine::command::posts_to_channel(&a) {
+                            ", and a channel takes no `secret` or `headers`"
+                        } else {
+                            ""
+                        }
                     ),
                 ));
             }

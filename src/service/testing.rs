@@ -718,9 +718,14 @@ async fn only_scheduled(state: &AppState, webhook_id: &str) -> Result<String, Se
                 many.len(),
                 many.iter()
                     .map(|c| format!(
-                        "`{}` at `{}`",
+                        "`{}` at `{}`, {}{}{}",
                         c.id,
-                        c.schedule.as_deref().unwrap_or_default()
+                        c.schedule.as_deref().unwrap_or_default(),
+                        c.action,
+                        c.agent
+                            .as_deref()
+                            .map_or_else(String::new, |a| format!(" for {a}")),
+                        if c.enabled { "" } else { ", disabled" }
                     ))
                     .collect::<Vec<_>>()
                     .join(", ")
