@@ -355,11 +355,19 @@ impl McpServer {
             .map_err(tool_error)?;
         // A scheduled one says when it first fires, and how to see what it sends before then.
         let when = match (&command.schedule, &command.next_run_at) {
-            (Some(schedule), Some(next)) => format!(
-                " It first fires at {next} (`{schedule}`, {}); test_webhook with this \
-                 command_id shows what a tick sends, or runs it now.",
-                command.timezone.as_deref().unwrap_or("UTC")
-            ),
+            (Some(schedule), Some(next)) => {
+                let zone = command.timezone.as_deref().unwrap_or("UTC");
+                // In the zone it is read in, as the person who wrote it thinks of it.
+                let local = crate::engine::schedule::Schedule::parse(schedule, Some(zone))
+                    .ok()
+                    .zip(crate::clock::parse(next))
+                    .and_then(|(s, at)| s.local_time(at))
+                    .map_or_else(String::new, |l| format!("{l} {zone}, "));
+                format!(
+                    " It first fires at {local}{next} (`{schedule}`); test_webhook with this \
+                     command_id shows what a tick sends, or runs it now."
+                )
+            }
             _ => String::new(),
         };
         done(

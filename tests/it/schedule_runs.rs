@@ -261,7 +261,7 @@ async fn over_mcp_a_scheduled_command_says_when_it_fires_and_its_tick_is_preview
     // Assert
     assert_eq!(added.is_error, Some(false), "{}", text(&added));
     assert!(
-        text(&added).contains("It first fires at"),
+        text(&added).contains("It first fires at") && text(&added).contains("T17:30:00+00:00 UTC"),
         "{}",
         text(&added)
     );
