@@ -262,7 +262,7 @@ pub fn declared(
 /// result the agent forwards would fail when sent, long after the start that could have said.
 fn check_forward(target: &Target) -> Result<(), crate::engine::command::InvalidCommand> {
     // Results are sent to it as written: only a command's forward renders its URL.
-    if crate::engine::command::is_url_template(&target.url) {
+    if crate::engine::url_template::is_template(&target.url) {
         return Err(crate::engine::command::InvalidCommand {
             field: "target.url".into(),
             message: "an agent's target URL is sent to as written, not rendered over an event: \

@@ -325,8 +325,18 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
             "the URL is empty: give the http(s)://host/... to send to",
         ));
     }
-    if is_url_template(&target.url) {
-        check_url_template(action, &target.url)?;
+    if super::url_template::is_template(&target.url) {
+        // Only a forward renders its URL; a channel is posted to at the URL written.
+        if action != ActionKind::Forward {
+            return Err(invalid(
+                "target.url",
+                format!(
+                    "only a forward's URL may be a template; a {action} posts to the channel its \
+                     URL names, written out"
+                ),
+            ));
+        }
+        super::url_template::check(&target.url).map_err(|m| invalid("target.url", m))?;
     }
     let url = reqwest::Url::parse(&target.url)
         .map_err(|e| invalid("target.url", format!("not a URL: {e}")))?;
@@ -349,41 +359,6 @@ fn check_target(action: ActionKind, target: Option<&Value>) -> Result<(), Invali
         ));
     }
     Ok(())
-}
-
-/// Whether a target URL is a template (`…/issues/{{ issue.number }}/labels`), rendered over
-/// each event: a forward's may be.
-pub fn is_url_template(url: &str) -> bool {
-    url.contains("{{") || url.contains("{%")
-}
-
-/// A forward's templated URL: its scheme and host written out, so the event's values (each
-/// percent-encoded: see [`template::Escape::Url`]) only ever fill its path and query, and a
-/// sender never chooses where the forward, with its headers and signature, goes.
-fn check_url_template(action: ActionKind, url: &str) -> Result<(), InvalidCommand> {
-    if action != ActionKind::Forward {
-        return Err(invalid(
-            "target.url",
-            format!(
-                "only a forward's URL may be a template; a {action} posts to the channel its URL \
-                 names, written out"
-            ),
-        ));
-    }
-    let path_at = url
-        .find("://")
-        .and_then(|at| url[at + 3..].find('/').map(|p| at + 3 + p));
-    let first = url.find('{').unwrap_or(url.len());
-    if path_at.is_none_or(|p| first < p) {
-        return Err(invalid(
-            "target.url",
-            "a templated URL writes out its scheme and host, and fills only its path and query \
-             from the event (e.g. https://api.github.com/repos/{{ repository.owner.login }}/\
-             {{ repository.name }}/issues/{{ issue.number }}/labels): the event must not choose \
-             the host a forward goes to",
-        ));
-    }
-    template::validate(url).map_err(|m| invalid("target.url", m))
 }
 
 /// What is said of a new command's `agent` where its action starts none: only `create_task`

@@ -13,6 +13,7 @@ pub mod sender_text;
 pub mod target_headers;
 pub mod template;
 pub mod trigger;
+pub mod url_template;
 
 use serde_json::Value;
 

@@ -592,14 +592,10 @@ fn forward(
 /// A forward's URL: as written, or its template rendered over the event, each value
 /// percent-encoded (its scheme and host are written out: see `command::check_url_template`).
 pub fn forward_url(url: &str, event: &EventView<'_>) -> Result<String, String> {
-    if !super::command::is_url_template(url) {
+    if !super::url_template::is_template(url) {
         return Ok(url.to_string());
     }
-    let rendered = template::render_as(url, event.context, template::Escape::Url)
-        .map_err(|e| format!("the target URL's template: {e}"))?;
-    reqwest::Url::parse(rendered.trim())
-        .map(|u| u.to_string())
-        .map_err(|e| format!("the target URL rendered as `{rendered}`, which is not a URL: {e}"))
+    super::url_template::render(url, event.context)
 }
 
 /// A forward's rendered body, whole: cut short, a JSON body would no longer parse.

@@ -200,10 +200,13 @@ fn environment() -> Environment<'static> {
 
 /// How a printed value is escaped: as its template's mode says, unless marked safe.
 fn printed_as(state: &minijinja::State, value: &minijinja::Value) -> Escape {
+    // In a URL every value is encoded, safe or not, and whatever `{% autoescape %}` says:
+    // `tojson` and `escape` mark what they make safe for HTML, which says nothing of a path
+    // (`"/../admin"` would climb it). Told by the template's name, which no tag changes.
+    if state.name().starts_with(URL) {
+        return Escape::Url;
+    }
     match state.auto_escape() {
-        // In a URL every value is encoded, safe or not: `tojson` and `escape` mark what they
-        // make safe for HTML, which says nothing of a path (`"/../admin"` would climb it).
-        minijinja::AutoEscape::Custom(m) if m == URL => Escape::Url,
         _ if value.is_safe() => Escape::Plain,
         minijinja::AutoEscape::Custom(m) if m == SLACK => Escape::Slack,
         minijinja::AutoEscape::Custom(m) if m == FROM_SLACK => Escape::FromSlack,

@@ -57,6 +57,11 @@ pub struct TaskOut {
     /// The task whole: which of its actions died, and whether anything it sent arrived.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actions_note: Option<String>,
+    /// Where its result is posted when its command names a channel (kind and URL, its key
+    /// masked), in place of a comment on the event's source: so an agent of its own knows what
+    /// markup to write for `post_result`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result_channel: Option<String>,
 }
 
 pub fn present(t: &TaskRow) -> TaskOut {
@@ -103,6 +108,7 @@ pub fn present(t: &TaskRow) -> TaskOut {
         posted: None,
         actions: Vec::new(),
         actions_note: None,
+        result_channel: None,
     }
 }
 
@@ -304,7 +310,18 @@ pub async fn get(state: &AppState, id: &str) -> Result<TaskOut, ServiceError> {
     let mut out = with_hold(state, present(&task), &task);
     out.actions = super::task_sends::of_task(state, id).await?;
     out.actions_note = super::task_sends::dead_note(&out.status, &out.actions);
+    out.result_channel = shown_result_channel(state, &task).await;
     Ok(out)
+}
+
+/// [`result_channel`] as a task shows it: its kind and URL, the URL's key masked.
+async fn shown_result_channel(state: &AppState, task: &TaskRow) -> Option<String> {
+    let target = result_channel(state, task).await?;
+    let kind = channel_kind(state, &target);
+    Some(format!(
+        "{kind} {}",
+        crate::actions::redact_secret_path(&target.url)
+    ))
 }
 
 pub async fn load(state: &AppState, id: &str) -> Result<TaskRow, ServiceError> {
@@ -471,8 +488,10 @@ pub async fn claim(
         }),
         None => None,
     };
+    let mut shown = present(&task);
+    shown.result_channel = shown_result_channel(state, &task).await;
     Ok(Some(Claimed {
-        task: present(&task),
+        task: shown,
         event,
         lease_expires_at: clock::rfc3339(until),
         renewed,

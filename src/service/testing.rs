@@ -757,7 +757,7 @@ fn templated_url(row: &CommandRow) -> bool {
     row.target
         .as_deref()
         .and_then(|t| serde_json::from_str::<crate::engine::command::Target>(t).ok())
-        .is_some_and(|t| crate::engine::command::is_url_template(&t.url))
+        .is_some_and(|t| crate::engine::url_template::is_template(&t.url))
 }
 
 /// Why each command in `rows` (in run order) that is not in `matched` stayed quiet.

@@ -105,6 +105,7 @@ async fn a_senders_value_fills_one_segment_and_a_missing_name_fails_the_action_s
 
     // Act
     open_issue(&app, "../../admin?x=1").await;
+    let climbing = open_issue(&app, "..").await;
     let failed = open_issue(&missing, "Crash").await;
 
     // Assert: warned when saved; the title stayed one encoded segment under /notes.
@@ -118,6 +119,10 @@ async fn a_senders_value_fills_one_segment_and_a_missing_name_fails_the_action_s
     assert_eq!(requests.len(), 1, "{requests:?}");
     assert_eq!(requests[0].url.path(), "/notes/..%2F..%2Fadmin%3Fx%3D1");
     assert_eq!(requests[0].url.query(), None);
+    // A title that is `..` alone would climb out of /notes: refused, not sent.
+    let refused = &app.actions_of(&climbing).await[0];
+    assert_eq!(refused["status"], "dead", "{refused}");
+    assert!(refused.to_string().contains("segment"), "{refused}");
     let action = &missing.actions_of(&failed).await[0];
     assert_eq!(action["status"], "dead", "{action}");
     assert!(

@@ -246,6 +246,15 @@ async fn an_external_agents_posted_result_goes_to_the_commands_channel_too() {
     assert_eq!(status, StatusCode::CREATED, "{added}");
     let event_id = open_issue(&app, 43, "Crash on start").await;
     let task_id = app.task_id_of(&event_id).await;
+    // It says where its result goes, the channel's key masked.
+    let shown = app.task(&task_id).await;
+    let channel_shown = shown["result_channel"].as_str().unwrap_or_default();
+    assert!(
+        channel_shown.starts_with("openwebui http://127.0.0.1:")
+            && channel_shown.contains("/channels/webhooks/ch1/")
+            && !channel_shown.contains(TOKEN),
+        "{shown}"
+    );
 
     // Act
     let (status, done) = app

@@ -28,7 +28,7 @@ pub(super) fn shown_target(action: &str, target: &str) -> Option<Value> {
             MASK.to_string()
         } else if crate::engine::command::posts_to_channel(action) {
             crate::actions::redact_secret_path(raw)
-        } else if action == "forward" && crate::engine::command::is_url_template(raw) {
+        } else if action == "forward" && crate::engine::url_template::is_template(raw) {
             masked_url_template(raw)
         } else if action == "forward" {
             crate::actions::mask_forward_url(raw)
@@ -43,6 +43,11 @@ pub(super) fn shown_target(action: &str, target: &str) -> Option<Value> {
 /// expressions (the author's own text, no secret) kept in view, where a token-like rule would
 /// take `{{ repository.owner.login }}`, percent-encoded, for a key.
 fn masked_url_template(raw: &str) -> String {
+    // A mark the URL itself does not hold, so what is put back is only what was taken out.
+    let mut mark = String::from("tpl");
+    while raw.contains(&mark) {
+        mark.push('q');
+    }
     let mut spans = Vec::new();
     let mut plain = String::new();
     let mut rest = raw;
@@ -62,14 +67,14 @@ fn masked_url_template(raw: &str) -> String {
         };
         plain.push_str(&rest[..open]);
         // Short and plain, so no rule takes it for a key.
-        plain.push_str(&format!("tpl{}x", spans.len()));
+        plain.push_str(&format!("{mark}{}x", spans.len()));
         spans.push(&rest[open..end]);
         rest = &rest[end..];
     }
     plain.push_str(rest);
     let mut shown = crate::actions::mask_forward_url(&plain);
     for (n, span) in spans.iter().enumerate().rev() {
-        shown = shown.replace(&format!("tpl{n}x"), span);
+        shown = shown.replace(&format!("{mark}{n}x"), span);
     }
     shown
 }
@@ -272,6 +277,11 @@ mod tests {
                 "https://ci.example.com/hooks/3f9a8b7c6d5e4f3a2b1c/{{ issue.number }}?token=abc{% if x %}&y=1{% endif %}",
                 // What a masked value holds is masked with it.
                 "https://ci.example.com/hooks/***/{{ issue.number }}?token=***&y=1{% endif %}",
+            ),
+            // A literal that looks like the mark is left as it is.
+            (
+                "https://h.example.com/tpl0x/{{ x }}",
+                "https://h.example.com/tpl0x/{{ x }}",
             ),
         ];
         for (raw, shown) in cases {

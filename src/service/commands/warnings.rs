@@ -572,13 +572,15 @@ fn url_template_warning(hook: &WebhookRow, row: &CommandRow) -> Option<String> {
         .as_deref()
         .and_then(|t| serde_json::from_str::<command::Target>(t).ok())
         .map(|t| t.url)
-        .filter(|url| row.action.trim() == "forward" && command::is_url_template(url))?;
+        .filter(|url| {
+            row.action.trim() == "forward" && crate::engine::url_template::is_template(url)
+        })?;
     sample_warning(
         hook,
         row,
         &url,
         "the target URL's template",
-        |source, context| template::render_as(source, context, template::Escape::Url).map(drop),
+        |source, context| crate::engine::url_template::render(source, context).map(drop),
     )
 }
 
