@@ -113,6 +113,29 @@ pub struct PlannedCommand {
 }
 
 impl TestReport {
+    /// A report of a test of `event_type` on the webhook, before anything is known of it.
+    fn begun(
+        webhook_id: &str,
+        event_type: String,
+        note: Option<String>,
+        tick: Option<Standing>,
+    ) -> TestReport {
+        TestReport {
+            webhook_id: webhook_id.to_string(),
+            event_id: None,
+            event_type: Some(event_type),
+            status: String::new(),
+            matched: Vec::new(),
+            actions_queued: false,
+            action_ids: Vec::new(),
+            task_ids: Vec::new(),
+            problem: None,
+            note,
+            unmatched: Vec::new(),
+            tick,
+        }
+    }
+
     pub fn summary(&self) -> String {
         // The first few, for a model reading only the text; all of them are in `unmatched`.
         const SAID: usize = 5;
@@ -398,20 +421,7 @@ pub async fn test_webhook(
     )
     .await?;
 
-    let mut report = TestReport {
-        webhook_id: hook.id.clone(),
-        event_id: None,
-        event_type: Some(sample.event_type),
-        status: String::new(),
-        matched: Vec::new(),
-        actions_queued: false,
-        action_ids: Vec::new(),
-        task_ids: Vec::new(),
-        problem: None,
-        note,
-        unmatched: Vec::new(),
-        tick: None,
-    };
+    let mut report = TestReport::begun(&hook.id, sample.event_type, note, None);
     let event_id = match outcome {
         Outcome::Accepted {
             event_id,
@@ -659,20 +669,12 @@ async fn test_schedule(
         Standing::Disabled
     };
     let inserted = super::schedules::fire_now(state, &hook.id, &command_id, !run_actions).await?;
-    let report = TestReport {
-        webhook_id: hook.id.clone(),
-        event_id: None,
-        event_type: Some(crate::engine::schedule::EVENT_TYPE.into()),
-        status: String::new(),
-        matched: Vec::new(),
-        actions_queued: false,
-        action_ids: Vec::new(),
-        task_ids: Vec::new(),
-        problem: None,
-        note: None,
-        unmatched: Vec::new(),
-        tick: Some(standing),
-    };
+    let report = TestReport::begun(
+        &hook.id,
+        crate::engine::schedule::EVENT_TYPE.into(),
+        None,
+        Some(standing),
+    );
     let event_id = match inserted {
         crate::store::events::Inserted::New(id) => id,
         crate::store::events::Inserted::Duplicate(id) => {

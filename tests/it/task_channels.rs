@@ -46,6 +46,31 @@ async fn posted(channel: &MockServer) -> Vec<String> {
         .collect()
 }
 
+/// The fakes a test runs on: a chat API answering `answer`, GitHub, and the team's channel.
+struct Fakes {
+    llm: MockServer,
+    github: MockServer,
+    channel: MockServer,
+}
+
+impl Fakes {
+    async fn answering(answer: &str) -> Fakes {
+        Fakes {
+            llm: fake_llm(vec![llm_answer(answer)]).await,
+            github: fake_github().await,
+            channel: fake_channel().await,
+        }
+    }
+
+    /// An app on them with a triage command whose results go to the channel.
+    async fn with_triage(&self) -> (TestApp, Value) {
+        let app = app_on(&self.llm, &self.github).await;
+        let (status, added) = add(&app, &triage_to(&self.channel)).await;
+        assert_eq!(status, StatusCode::CREATED, "{added}");
+        (app, added)
+    }
+}
+
 async fn app_on(llm: &MockServer, github: &MockServer) -> TestApp {
     let agents = agent_config(llm, github);
     let app = spawn_app_with(move |config: &mut Config| {
@@ -74,14 +99,9 @@ async fn add(app: &TestApp, body: &Value) -> (StatusCode, Value) {
 #[tokio::test]
 async fn a_tasks_result_goes_to_its_commands_channel_and_not_on_the_issue() {
     // Arrange
-    let (llm, github, channel) = (
-        fake_llm(vec![llm_answer("Looks like a duplicate of #7.")]).await,
-        fake_github().await,
-        fake_channel().await,
-    );
-    let app = app_on(&llm, &github).await;
-    let (status, added) = add(&app, &triage_to(&channel)).await;
-    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let fakes = Fakes::answering("Looks like a duplicate of #7.").await;
+    let (llm, github, channel) = (&fakes.llm, &fakes.github, &fakes.channel);
+    let (app, added) = fakes.with_triage().await;
 
     // Act
     open_issue(&app, 42, "Login broken").await;
@@ -91,16 +111,16 @@ async fn a_tasks_result_goes_to_its_commands_channel_and_not_on_the_issue() {
     // Assert: posted to the channel, with the agent's heading; nothing on the issue.
     assert_eq!(ran.map(|(_, s)| s).as_deref(), Some("done"));
     assert_eq!(sent, 1);
-    let texts = posted(&channel).await;
+    let texts = posted(channel).await;
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(
         texts[0].contains("Looks like a duplicate of #7.") && texts[0].contains("AI analysis"),
         "{texts:?}"
     );
-    assert_eq!(comments_on(&github, 42).await, Vec::<String>::new());
+    assert_eq!(comments_on(github, 42).await, Vec::<String>::new());
     // The model was told where its answer goes, and in the channel's markup.
     let asked: Value =
-        serde_json::from_slice(&chat_requests(&llm).await[0].body).expect("JSON request");
+        serde_json::from_slice(&chat_requests(llm).await[0].body).expect("JSON request");
     let system = asked["messages"][0]["content"].as_str().unwrap_or_default();
     assert!(system.contains("Your final answer goes to"), "{system}");
     // Its URL is a credential: masked when shown, sealed at rest.
@@ -115,12 +135,9 @@ async fn a_tasks_result_goes_to_its_commands_channel_and_not_on_the_issue() {
 #[tokio::test]
 async fn a_scheduled_report_with_a_channel_is_posted_there_and_warned_of_no_more() {
     // Arrange
-    let (llm, github, channel) = (
-        fake_llm(vec![llm_answer("3 issues opened, 2 closed.")]).await,
-        fake_github().await,
-        fake_channel().await,
-    );
-    let app = app_on(&llm, &github).await;
+    let fakes = Fakes::answering("3 issues opened, 2 closed.").await;
+    let (llm, github, channel) = (&fakes.llm, &fakes.github, &fakes.channel);
+    let app = app_on(llm, github).await;
     let mut report = json!({"trigger": "schedule", "schedule": "0 9 * * 1-5",
         "action": "create_task", "agent": "planning",
         "template": "Summarise the issues opened since {{ previous_scheduled_for }}"});
@@ -154,7 +171,7 @@ async fn a_scheduled_report_with_a_channel_is_posted_there_and_warned_of_no_more
     );
     assert_eq!(status, StatusCode::OK, "{ran}");
     assert_eq!(task.map(|(_, s)| s).as_deref(), Some("done"));
-    let texts = posted(&channel).await;
+    let texts = posted(channel).await;
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert!(texts[0].contains("3 issues opened, 2 closed."), "{texts:?}");
 }
@@ -162,12 +179,9 @@ async fn a_scheduled_report_with_a_channel_is_posted_there_and_warned_of_no_more
 #[tokio::test]
 async fn a_create_task_target_takes_what_a_channel_takes_over_rest_and_mcp() {
     // Arrange
-    let (llm, github, channel) = (
-        fake_llm(vec![llm_answer("ok")]).await,
-        fake_github().await,
-        fake_channel().await,
-    );
-    let app = app_on(&llm, &github).await;
+    let fakes = Fakes::answering("ok").await;
+    let (llm, github, channel) = (&fakes.llm, &fakes.github, &fakes.channel);
+    let app = app_on(llm, github).await;
     let url = format!("{}{CHANNEL}", channel.uri());
     let with_target = |target: Value| {
         json!({"trigger": "issues.opened", "action": "create_task", "agent": "planning",
@@ -236,14 +250,9 @@ async fn a_create_task_target_takes_what_a_channel_takes_over_rest_and_mcp() {
 #[tokio::test]
 async fn an_external_agents_posted_result_goes_to_the_commands_channel_too() {
     // Arrange: the built-in runner is off; an agent of its own completes the task.
-    let (llm, github, channel) = (
-        fake_llm(vec![llm_answer("unused")]).await,
-        fake_github().await,
-        fake_channel().await,
-    );
-    let app = app_on(&llm, &github).await;
-    let (status, added) = add(&app, &triage_to(&channel)).await;
-    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let fakes = Fakes::answering("unused").await;
+    let (github, channel) = (&fakes.github, &fakes.channel);
+    let (app, _) = fakes.with_triage().await;
     let event_id = open_issue(&app, 43, "Crash on start").await;
     let task_id = app.task_id_of(&event_id).await;
     // It says where its result goes, the channel's key masked.
@@ -270,24 +279,19 @@ async fn an_external_agents_posted_result_goes_to_the_commands_channel_too() {
     assert_eq!(status, StatusCode::OK, "{done}");
     assert_eq!(done["posted"]["action"], "post_message", "{done}");
     assert_eq!(sent, 1);
-    let texts = posted(&channel).await;
+    let texts = posted(channel).await;
     assert_eq!(texts.len(), 1, "{texts:?}");
     assert_eq!(texts, ["Fixed by reverting 1.2"]);
-    assert_eq!(comments_on(&github, 43).await, Vec::<String>::new());
+    assert_eq!(comments_on(github, 43).await, Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn over_mcp_a_completed_tasks_result_is_said_to_go_to_the_channel_and_a_refused_one_is_foretold()
  {
     // Arrange
-    let (llm, github, channel) = (
-        fake_llm(vec![llm_answer("unused")]).await,
-        fake_github().await,
-        fake_channel().await,
-    );
-    let app = app_on(&llm, &github).await;
-    let (status, added) = add(&app, &triage_to(&channel)).await;
-    assert_eq!(status, StatusCode::CREATED, "{added}");
+    let fakes = Fakes::answering("unused").await;
+    let (llm, github) = (&fakes.llm, &fakes.github);
+    let (app, _) = fakes.with_triage().await;
     let event_id = open_issue(&app, 44, "Slow start").await;
     let task_id = app.task_id_of(&event_id).await;
 
@@ -301,7 +305,7 @@ async fn over_mcp_a_completed_tasks_result_is_said_to_go_to_the_channel_and_a_re
     )
     .await;
     client.cancel().await.ok();
-    let agents = agent_config(&llm, &github);
+    let agents = agent_config(llm, github);
     let app = app
         .restart_with(move |config| {
             agents(config);
