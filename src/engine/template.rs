@@ -185,8 +185,15 @@ fn environment() -> Environment<'static> {
                         write!(SlackEscaped(out), "{value}").map_err(minijinja::Error::from)
                     }
                     Escape::FromSlack => write!(out, "{value}").map_err(minijinja::Error::from),
+                    // As JSON writes it (`true`), which APIs' query values take, not Python's.
                     Escape::Url => out
-                        .write_str(&url_encoded(&value.to_string()))
+                        .write_str(&url_encoded(&if value.kind()
+                            == minijinja::value::ValueKind::Bool
+                        {
+                            value.is_true().to_string()
+                        } else {
+                            value.to_string()
+                        }))
                         .map_err(minijinja::Error::from),
                     Escape::Plain | Escape::BackToSlack => {
                         minijinja::escape_formatter(out, state, value)
@@ -989,7 +996,7 @@ mod tests {
         let ctx = json_context(&json!({
             "owner": "octo-org", "number": 42, "title": "../../admin?x=1#frag",
             "dot": "..", "spaced": "a b/c", "accented": "Zoë", "none": null,
-            "labels": ["bug", "p1"],
+            "labels": ["bug", "p1"], "flag": true,
         }));
         let cases = [
             (
@@ -1000,6 +1007,7 @@ mod tests {
             ("/x/{{ dot }}/y", "/x/%2E%2E/y"),
             ("/x/{{ spaced }}", "/x/a%20b%2Fc"),
             ("/x/{{ accented }}", "/x/Zo%C3%AB"),
+            ("/x?open={{ flag }}", "/x?open=true"),
             ("/x/{{ none }}/y", "/x//y"),
             ("/x?l={{ labels }}", "/x?l=%5B%22bug%22%2C%22p1%22%5D"),
             // The author's own text as written; every value encoded, whatever marks it safe.
