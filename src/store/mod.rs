@@ -144,6 +144,8 @@ pub struct Store {
 
 struct Inner {
     path: PathBuf,
+    /// The WAL file's path as SQLite names it (links followed), which the writer keeps open.
+    wal: Option<PathBuf>,
     stats: Arc<WriterStats>,
     writer: Mutex<Option<SyncSender<WriteJob>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
@@ -204,6 +206,7 @@ impl Store {
         migrate(&mut conn, path)?;
         // From here on the syncer thread makes each commit durable (see `syncer`): commits
         // append to the WAL and the syncer's fdatasync stands in for FULL's, off this thread.
+        let wal_path = syncer::WalGone::path_of(&conn);
         let mut wal = syncer::WalFile::of(&conn).ok_or_else(|| {
             StoreError::Corrupt(format!("{} is not a database file", path.display()))
         })?;
@@ -220,6 +223,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                wal: wal_path,
                 stats,
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
@@ -321,7 +325,10 @@ impl Store {
             let _slot = slot;
             let conn = match inner.readers.lock().expect("reader pool poisoned").pop() {
                 Some(conn) => conn,
-                None => open_reader(&inner.path)?,
+                None => {
+                    refuse_without_wal(&inner)?;
+                    open_reader(&inner.path)?
+                }
             };
             let result = f(&conn);
             inner
@@ -603,6 +610,30 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
             create_private_folder(folder)?;
         }
         path = target;
+    }
+    Ok(())
+}
+
+/// A new connection to a database whose WAL file was taken from its path while the writer
+/// has it open would make a new, empty one there: its reads fail as a disk I/O error, and the
+/// clean stop could no longer fold the removed file into the database (what it held would be
+/// lost). Refused instead, saying what to do; the connections already open read on.
+fn refuse_without_wal(inner: &Inner) -> Result<(), StoreError> {
+    let Some(wal) = &inner.wal else {
+        return Ok(());
+    };
+    let writing = inner
+        .writer
+        .lock()
+        .expect("writer mutex poisoned")
+        .is_some();
+    if writing && !wal.exists() {
+        return Err(StoreError::Unavailable(format!(
+            "the WAL file {} was removed while the database was open; stop the server cleanly \
+             (SIGTERM, not a kill), which folds what it held into the database file, then \
+             start it again",
+            wal.display()
+        )));
     }
     Ok(())
 }

@@ -369,9 +369,20 @@ async fn a_wal_file_removed_while_running_is_folded_into_the_database_at_a_clean
     let mut app = crate::helpers::spawn_app().await;
     app.github_webhook("kept", "s3cret").await;
     let db_path = app.db_path.clone();
-    std::fs::remove_file(db_path.with_extension("db-wal")).expect("remove the WAL");
+    let wal = db_path.with_extension("db-wal");
+    std::fs::remove_file(&wal).expect("remove the WAL");
 
-    // Act: the next write finds it gone; then the server stops as on SIGTERM.
+    // Act: reads at once, more than the readers open (as the scheduler's and a request's may
+    // be): a new connection would make a new WAL at the path, which the stop cannot fold.
+    let mut reads = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        reads.spawn(crate::helpers::send_json(
+            app.api(reqwest::Method::GET, "/api/webhooks"),
+        ));
+    }
+    let answers = reads.join_all().await;
+    let made_anew = wal.exists();
+    // The next write finds it gone; then the server stops as on SIGTERM.
     let (status, refused) = app
         .post_api(
             "/api/webhooks",
@@ -380,7 +391,15 @@ async fn a_wal_file_removed_while_running_is_folded_into_the_database_at_a_clean
         .await;
     app.stop().await;
 
-    // Assert: refused, saying how to keep what the WAL held; and it was kept.
+    // Assert: no WAL made anew; a read that needed a new connection was refused saying why.
+    assert!(!made_anew, "a read made a new WAL file at its path");
+    for (status, answer) in &answers {
+        assert!(
+            status.is_success() || answer.to_string().contains("was removed"),
+            "{status} {answer}"
+        );
+    }
+    // Refused, saying how to keep what the WAL held; and it was kept.
     assert_eq!(
         status,
         reqwest::StatusCode::SERVICE_UNAVAILABLE,
