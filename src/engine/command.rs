@@ -231,11 +231,15 @@ pub fn check(spec: &CommandSpec<'_>) -> Result<(Trigger, Conditions, ActionKind)
         }
         Some(source) => template::validate(source).map_err(|m| invalid("template", m))?,
         None if sends_text => {
+            // A tick has no issue: its example names what a tick's payload holds.
+            let example = if spec.trigger.trim() == super::schedule::EVENT_TYPE {
+                "Daily report for {{scheduled_for_local}}"
+            } else {
+                "Thanks, looking at {{issue.title}}"
+            };
             return Err(invalid(
                 "template",
-                format!(
-                    "{action} needs `template`: the text to send, e.g. \"Thanks, looking at {{{{issue.title}}}}\""
-                ),
+                format!("{action} needs `template`: the text to send, e.g. \"{example}\""),
             ));
         }
         None => {}

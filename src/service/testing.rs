@@ -281,6 +281,13 @@ pub async fn test_webhook(
     let tick_type = event_type
         .map(str::trim)
         .is_some_and(|t| t == crate::engine::schedule::EVENT_TYPE);
+    if command_id.is_some_and(|id| id.trim().is_empty()) {
+        return Err(ServiceError::invalid(
+            "command_id",
+            "command_id is empty: give the id of a scheduled command (get_webhook lists them), \
+             or leave it out",
+        ));
+    }
     if command_id.is_some() || (tick_type && payload.is_none()) {
         if payload.is_some() {
             return Err(ServiceError::invalid("payload", TICK_PAYLOAD_IS_OURS));

@@ -130,6 +130,13 @@ async fn what_a_tick_test_cannot_do_is_refused_naming_the_field() {
     )
     .await;
     let unknown = test_webhook(&app, json!({"command_id": "cmd_nope"})).await;
+    let empty = test_webhook(&app, json!({"command_id": " "})).await;
+    let (_, untemplated) = send_json(app.api(Method::POST, "/api/webhooks/gh/commands").json(
+        &json!({"trigger": "schedule", "schedule": "0 9 * * *",
+                          "action": "post_message",
+                          "target": {"url": format!("{}/reports", upstream.uri())}}),
+    ))
+    .await;
     let other_type = test_webhook(
         &app,
         json!({"command_id": report, "event_type": "issues.opened"}),
@@ -170,6 +177,13 @@ async fn what_a_tick_test_cannot_do_is_refused_naming_the_field() {
     );
     assert_error(&with_payload, StatusCode::BAD_REQUEST, Some("payload"));
     assert_error(&unknown, StatusCode::NOT_FOUND, None);
+    assert_error(&empty, StatusCode::BAD_REQUEST, Some("command_id"));
+    // A tick has no issue: the example a missing template is told with is a tick's.
+    let said = untemplated.to_string();
+    assert!(
+        said.contains("scheduled_for_local") && !said.contains("issue.title"),
+        "{said}"
+    );
     assert_error(&other_type, StatusCode::BAD_REQUEST, Some("event_type"));
     assert_eq!(on_disabled["next_run_at"], Value::Null, "{on_disabled}");
     assert!(
