@@ -357,13 +357,14 @@ async fn fire(
 /// A scheduled command's tick at this moment, asked for by test_webhook: previewed (stored as
 /// a `test`, nothing queued) or run now, its work queued. It is a tick in every other way
 /// (`scheduled_for` is now, `previous_scheduled_for` the clock's latest), so what it sends is
-/// what the next tick will; the clock's own ticks fire as before.
+/// what the next tick will; the clock's own ticks fire as before. Also says whether the
+/// command is enabled (a preview of a disabled one is still made).
 pub async fn fire_now(
     state: &AppState,
     webhook_id: &str,
     command_id: &str,
     dry_run: bool,
-) -> Result<Inserted, ServiceError> {
+) -> Result<(Inserted, bool), ServiceError> {
     let hook = state
         .hooks
         .get(&state.store, &state.sealer, webhook_id)
@@ -424,6 +425,7 @@ pub async fn fire_now(
         firing,
     )
     .await?
+    .map(|inserted| (inserted, command.enabled))
     .ok_or_else(|| {
         state.hooks.invalidate(webhook_id);
         ServiceError::Conflict(format!(

@@ -691,10 +691,7 @@ pub async fn complete(
         false => None,
     };
     let delivery = if let Some(target) = channel {
-        let (kind, chat) = (
-            channel_kind(state, &target),
-            (target.chat_id.clone(), target.thread_id.clone()),
-        );
+        let kind = channel_kind(state, &target);
         let mentions = Mentions::of_channel(kind);
         let text = match plan::channel_limit(kind) {
             Some(limit) if may_finish => {
@@ -703,16 +700,7 @@ pub async fn complete(
             }
             _ => author.shape(mentions, result.clone()),
         };
-        Some((
-            ActionKind::PostMessage,
-            crate::actions::Delivery::ChannelMessage {
-                url: target.url,
-                kind,
-                text,
-                chat_id: chat.0,
-                thread_id: chat.1,
-            },
-        ))
+        Some((ActionKind::PostMessage, message_to(target, kind, text)))
     } else if post_result && !failed {
         // Always as sent (the write decides again whether it finishes the task); refused
         // for its length only when this call may finish it.
@@ -879,6 +867,21 @@ pub async fn result_channel(
         return None;
     }
     serde_json::from_str(command.target.as_deref()?).ok()
+}
+
+/// `text` as a message of `kind` to the channel `target` names.
+pub(super) fn message_to(
+    target: crate::engine::command::Target,
+    kind: crate::actions::MessageKind,
+    text: String,
+) -> crate::actions::Delivery {
+    crate::actions::Delivery::ChannelMessage {
+        url: target.url,
+        kind,
+        text,
+        chat_id: target.chat_id,
+        thread_id: target.thread_id,
+    }
 }
 
 /// The kind of message a channel takes: as its target says, else as its URL tells.

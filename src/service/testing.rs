@@ -664,18 +664,13 @@ async fn test_schedule(
         Some(id) => id.to_string(),
         None => only_scheduled(state, &hook.id).await?,
     };
-    let (webhook_id, key) = (hook.id.clone(), command_id.clone());
-    let enabled = state
-        .store
-        .read(move |db| crate::store::commands::get(db, &webhook_id, &key))
-        .await?
-        .is_some_and(|c| c.enabled);
+    let (inserted, enabled) =
+        super::schedules::fire_now(state, &hook.id, &command_id, !run_actions).await?;
     let standing = if enabled {
         Standing::Enabled
     } else {
         Standing::Disabled
     };
-    let inserted = super::schedules::fire_now(state, &hook.id, &command_id, !run_actions).await?;
     let report = TestReport::begun(
         &hook.id,
         crate::engine::schedule::EVENT_TYPE.into(),
@@ -752,13 +747,7 @@ fn result_channel(state: &AppState, row: &CommandRow) -> Option<crate::actions::
     let target: crate::engine::command::Target =
         serde_json::from_str(row.target.as_deref()?).ok()?;
     let kind = super::tasks::channel_kind(state, &target);
-    Some(crate::actions::Delivery::ChannelMessage {
-        url: target.url,
-        kind,
-        text: String::new(),
-        chat_id: target.chat_id,
-        thread_id: target.thread_id,
-    })
+    Some(super::tasks::message_to(target, kind, String::new()))
 }
 
 /// Whether a command's target URL is a template, rendered over each event.
